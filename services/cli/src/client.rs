@@ -1,0 +1,451 @@
+//! Item, table and status commands: thin gRPC clients that speak DynamoDB JSON.
+
+use anyhow::{Context, Result, anyhow, bail};
+use meridian_core::{
+    Item, KeyAttr, KeyType, Timestamp, Version, decode_item, encode_item, item_from_json,
+    item_to_json,
+};
+use meridian_proto::v1 as pb;
+use meridian_proto::v1::admin_client::AdminClient;
+use meridian_proto::v1::meridian_client::MeridianClient;
+use serde_json::{Value as Json, json};
+use tonic::transport::{Channel, Endpoint};
+
+use crate::{Command, TableCommand, Target, load_cluster};
+
+async fn channel(url: &str) -> Result<Channel> {
+    Endpoint::from_shared(url.to_string())
+        .with_context(|| format!("bad endpoint {url}"))?
+        .connect_timeout(std::time::Duration::from_secs(3))
+        .connect()
+        .await
+        .with_context(|| format!("cannot reach {url}; is the region running? (meridian up)"))
+}
+
+async fn endpoint(t: &Target) -> Result<String> {
+    if let Some(e) = &t.endpoint {
+        return Ok(e.clone());
+    }
+    let cluster = load_cluster(&t.config)?;
+    let name = match &t.region {
+        Some(r) => r.clone(),
+        None => bail!(
+            "--region is required; the cluster has {}",
+            cluster.region_names().join(", ")
+        ),
+    };
+    Ok(format!("http://{}", cluster.entry(&name)?.grpc))
+}
+
+async fn client(t: &Target) -> Result<MeridianClient<Channel>> {
+    Ok(MeridianClient::new(channel(&endpoint(t).await?).await?))
+}
+
+fn parse_item(text: &str, what: &str) -> Result<Item> {
+    let json: Json =
+        serde_json::from_str(text).with_context(|| format!("{what}: not valid JSON"))?;
+    item_from_json(&json).map_err(|e| anyhow!("{what}: {e}"))
+}
+
+fn parse_version(text: &str) -> Result<pb::Version> {
+    let v: Version = text.parse().map_err(|e| anyhow!("--if-version: {e}"))?;
+    Ok(version_pb(&v))
+}
+
+fn version_pb(v: &Version) -> pb::Version {
+    pb::Version {
+        physical_micros: v.hlc.physical,
+        logical: v.hlc.logical,
+        origin: v.origin.clone(),
+    }
+}
+
+fn version_text(v: &Option<pb::Version>) -> String {
+    v.as_ref()
+        .map(|v| {
+            Version::new(
+                Timestamp::new(v.physical_micros, v.logical),
+                v.origin.clone(),
+            )
+            .to_string()
+        })
+        .unwrap_or_default()
+}
+
+fn stored_json(s: &pb::StoredItem) -> Result<Json> {
+    let item =
+        decode_item(&s.item).map_err(|e| anyhow!("the region sent a malformed item: {e}"))?;
+    Ok(json!({ "Item": Json::Object(item_to_json(&item)), "Version": version_text(&s.version) }))
+}
+
+fn print(j: &Json) {
+    println!("{}", serde_json::to_string_pretty(j).unwrap_or_default());
+}
+
+fn key_attr(spec: &str, flag: &str) -> Result<pb::KeyAttr> {
+    let (name, ty) = spec
+        .rsplit_once(':')
+        .ok_or_else(|| anyhow!("{flag}: expected NAME:TYPE, e.g. id:S"))?;
+    let attr = KeyAttr {
+        name: name.to_string(),
+        ty: KeyType::parse(ty, flag)?,
+    };
+    Ok(pb::KeyAttr {
+        name: attr.name,
+        r#type: attr.ty.as_str().to_string(),
+    })
+}
+
+fn describe_json(d: &pb::TableDescription) -> Json {
+    let key = |k: &Option<pb::KeyAttr>| {
+        k.as_ref()
+            .map(|k| json!({"name": k.name, "type": k.r#type}))
+    };
+    json!({
+        "TableName": d.name,
+        "PartitionKey": key(&d.partition_key),
+        "SortKey": key(&d.sort_key),
+        "Replicas": d.replicas,
+        "ItemCount": d.item_count,
+        "CreatedAtVersion": version_text(&d.version),
+    })
+}
+
+fn write_json(w: &pb::WriteResponse) -> Json {
+    json!({ "Version": version_text(&w.version), "Prev": version_text(&w.prev) })
+}
+
+pub async fn run(command: Command) -> Result<()> {
+    match command {
+        Command::Put {
+            target,
+            table,
+            item,
+            if_not_exists,
+            if_version,
+        } => {
+            let item = parse_item(&item, "--item")?;
+            let condition = if if_not_exists {
+                Some(pb::Condition {
+                    kind: Some(pb::condition::Kind::MustNotExist(true)),
+                })
+            } else {
+                if_version
+                    .map(|v| -> Result<_> {
+                        Ok(pb::Condition {
+                            kind: Some(pb::condition::Kind::VersionEquals(parse_version(&v)?)),
+                        })
+                    })
+                    .transpose()?
+            };
+            let r = client(&target)
+                .await?
+                .put_item(pb::PutItemRequest {
+                    table,
+                    item: encode_item(&item),
+                    condition,
+                })
+                .await?
+                .into_inner();
+            print(&write_json(&r));
+        }
+        Command::Get { target, table, key } => {
+            let key = encode_item(&parse_item(&key, "--key")?);
+            let r = client(&target)
+                .await?
+                .get_item(pb::GetItemRequest { table, key })
+                .await?
+                .into_inner();
+            match r.item {
+                Some(s) => print(&stored_json(&s)?),
+                None => print(&json!({})),
+            }
+        }
+        Command::Delete {
+            target,
+            table,
+            key,
+            if_version,
+        } => {
+            let key = encode_item(&parse_item(&key, "--key")?);
+            let condition = if_version
+                .map(|v| -> Result<_> {
+                    Ok(pb::Condition {
+                        kind: Some(pb::condition::Kind::VersionEquals(parse_version(&v)?)),
+                    })
+                })
+                .transpose()?;
+            let r = client(&target)
+                .await?
+                .delete_item(pb::DeleteItemRequest {
+                    table,
+                    key,
+                    condition,
+                })
+                .await?
+                .into_inner();
+            print(&write_json(&r));
+        }
+        Command::Query {
+            target,
+            table,
+            partition,
+            sort_op,
+            sort_value,
+            sort_high,
+            reverse,
+            limit,
+            all,
+        } => {
+            let sort = match sort_op {
+                None => None,
+                Some(op) => {
+                    let op = match op.as_str() {
+                        "eq" => pb::SortOp::Eq,
+                        "lt" => pb::SortOp::Lt,
+                        "le" => pb::SortOp::Le,
+                        "gt" => pb::SortOp::Gt,
+                        "ge" => pb::SortOp::Ge,
+                        "between" => pb::SortOp::Between,
+                        "begins_with" => pb::SortOp::BeginsWith,
+                        other => bail!(
+                            "--sort-op: unknown operator {other:?}; use eq, lt, le, gt, ge, between or begins_with"
+                        ),
+                    };
+                    let value = encode_item(&parse_item(
+                        sort_value.as_deref().unwrap_or("{}"),
+                        "--sort-value",
+                    )?);
+                    let high = match (&op, sort_high) {
+                        (pb::SortOp::Between, Some(h)) => {
+                            encode_item(&parse_item(&h, "--sort-high")?)
+                        }
+                        (pb::SortOp::Between, None) => {
+                            bail!("--sort-high is required with between")
+                        }
+                        _ => Vec::new(),
+                    };
+                    Some(pb::SortCondition {
+                        op: op as i32,
+                        value,
+                        high,
+                    })
+                }
+            };
+            let partition_key = encode_item(&parse_item(&partition, "--partition")?);
+            let mut c = client(&target).await?;
+            let mut token = Vec::new();
+            let mut items = Vec::new();
+            loop {
+                let r = c
+                    .query(pb::QueryRequest {
+                        table: table.clone(),
+                        partition_key: partition_key.clone(),
+                        sort: sort.clone(),
+                        reverse,
+                        limit,
+                        page_token: token,
+                    })
+                    .await?
+                    .into_inner();
+                for s in &r.items {
+                    items.push(stored_json(s)?);
+                }
+                token = r.next_page_token;
+                if !all || token.is_empty() {
+                    break;
+                }
+            }
+            print(&json!({ "Items": items, "Count": items.len(), "More": !token.is_empty() }));
+        }
+        Command::Scan {
+            target,
+            table,
+            limit,
+            all,
+        } => {
+            let mut c = client(&target).await?;
+            let mut token = Vec::new();
+            let mut items = Vec::new();
+            loop {
+                let r = c
+                    .scan(pb::ScanRequest {
+                        table: table.clone(),
+                        limit,
+                        page_token: token,
+                    })
+                    .await?
+                    .into_inner();
+                for s in &r.items {
+                    items.push(stored_json(s)?);
+                }
+                token = r.next_page_token;
+                if !all || token.is_empty() {
+                    break;
+                }
+            }
+            print(&json!({ "Items": items, "Count": items.len(), "More": !token.is_empty() }));
+        }
+        Command::Table { command } => table(command).await?,
+        Command::Status { config } => status(&config).await?,
+        Command::Conflicts {
+            target,
+            table,
+            limit,
+        } => {
+            let url = endpoint(&target).await?;
+            let r = AdminClient::new(channel(&url).await?)
+                .conflicts(pb::ConflictsRequest { table, limit })
+                .await?
+                .into_inner();
+            let image = |bytes: &[u8], tomb: bool| -> Json {
+                if tomb {
+                    return Json::String("<deleted>".into());
+                }
+                decode_item(bytes)
+                    .map(|i| Json::Object(item_to_json(&i)))
+                    .unwrap_or(Json::Null)
+            };
+            let rows: Vec<Json> = r
+                .conflicts
+                .iter()
+                .map(|c| {
+                    json!({
+                        "Table": c.table,
+                        "Winner": version_text(&c.winner),
+                        "Loser": version_text(&c.loser),
+                        "Why": c.reason,
+                        "DetectedBy": c.detected_by,
+                        "WinnerItem": image(&c.winner_image, c.winner_tombstone),
+                        "LostItem": image(&c.loser_image, c.loser_tombstone),
+                    })
+                })
+                .collect();
+            print(&json!({ "Conflicts": rows, "Count": rows.len() }));
+        }
+        Command::Region { .. } | Command::Up { .. } => unreachable!("handled in main"),
+    }
+    Ok(())
+}
+
+async fn table(command: TableCommand) -> Result<()> {
+    match command {
+        TableCommand::Create {
+            target,
+            name,
+            partition_key,
+            sort_key,
+            replicas,
+        } => {
+            let req = pb::CreateTableRequest {
+                name,
+                partition_key: Some(key_attr(&partition_key, "--partition-key")?),
+                sort_key: sort_key.map(|s| key_attr(&s, "--sort-key")).transpose()?,
+                replicas,
+            };
+            let d = client(&target).await?.create_table(req).await?.into_inner();
+            print(&describe_json(&d));
+        }
+        TableCommand::Describe { target, name } => {
+            let d = client(&target)
+                .await?
+                .describe_table(pb::TableRequest { name })
+                .await?
+                .into_inner();
+            print(&describe_json(&d));
+        }
+        TableCommand::List { target } => {
+            let mut c = client(&target).await?;
+            let mut names = Vec::new();
+            let mut start_after = String::new();
+            loop {
+                let r = c
+                    .list_tables(pb::ListTablesRequest {
+                        limit: 100,
+                        start_after,
+                    })
+                    .await?
+                    .into_inner();
+                names.extend(r.names);
+                if r.last_evaluated.is_empty() {
+                    break;
+                }
+                start_after = r.last_evaluated;
+            }
+            print(&json!({ "TableNames": names }));
+        }
+        TableCommand::Delete { target, name } => {
+            let d = client(&target)
+                .await?
+                .delete_table(pb::TableRequest { name })
+                .await?
+                .into_inner();
+            print(&describe_json(&d));
+        }
+    }
+    Ok(())
+}
+
+async fn status(config: &std::path::Path) -> Result<()> {
+    let cluster = load_cluster(config)?;
+    for entry in &cluster.regions {
+        let url = format!("http://{}", entry.grpc);
+        let s = match channel(&url).await {
+            Ok(ch) => AdminClient::new(ch)
+                .status(pb::StatusRequest {})
+                .await
+                .map(|r| r.into_inner()),
+            Err(e) => {
+                println!("{}  DOWN ({e:#})\n", entry.name);
+                continue;
+            }
+        };
+        let s = match s {
+            Ok(s) => s,
+            Err(e) => {
+                println!("{}  ERROR {}\n", entry.name, e.message());
+                continue;
+            }
+        };
+        println!(
+            "{}  hlc {}  log head {}  conflicts {}  drift refusals {}",
+            s.region,
+            version_text(&s.hlc_now),
+            s.log_head,
+            s.conflicts,
+            s.drift_refusals
+        );
+        println!(
+            "  {:<16} {:<5} {:>10} {:>9} {:>10} {:>10} {:>10} {:>9}  {}",
+            "peer",
+            "link",
+            "acked",
+            "pending",
+            "lag p50",
+            "lag p99",
+            "lag max",
+            "samples",
+            "last error"
+        );
+        for p in &s.peers {
+            let l = p.latency.clone().unwrap_or_default();
+            println!(
+                "  {:<16} {:<5} {:>10} {:>9} {:>8.2}ms {:>8.2}ms {:>8.2}ms {:>9}  {}",
+                p.peer,
+                if p.connected { "up" } else { "down" },
+                p.acked_seq,
+                p.pending,
+                l.p50_ms,
+                l.p99_ms,
+                l.max_ms,
+                l.count,
+                p.last_error
+            );
+        }
+        println!();
+    }
+    println!(
+        "pending: our mutations the peer has not applied yet. lag: real time from the peer's commit to our apply."
+    );
+    Ok(())
+}

@@ -1,0 +1,246 @@
+//! `meridian`: run regions, start a local cluster, read and write items,
+//! and show replication status.
+
+mod client;
+mod up;
+
+use std::path::PathBuf;
+
+use anyhow::{Context, Result};
+use clap::{Args, Parser, Subcommand};
+
+/// The cluster file used when none is given: three regions on loopback.
+pub const DEFAULT_CLUSTER: &str = "regions/local-3.toml";
+
+#[derive(Parser)]
+#[command(
+    name = "meridian",
+    version,
+    about = "Multi-region, active-active replicated item store"
+)]
+struct Cli {
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Args, Clone)]
+pub struct Target {
+    /// Cluster file that names the regions and their addresses.
+    #[arg(long, global = true, default_value = DEFAULT_CLUSTER, env = "MERIDIAN_CONFIG")]
+    pub config: PathBuf,
+    /// Region to talk to (a name from the cluster file).
+    #[arg(long)]
+    pub region: Option<String>,
+    /// gRPC endpoint to talk to instead, e.g. http://127.0.0.1:7101.
+    #[arg(long)]
+    pub endpoint: Option<String>,
+}
+
+#[derive(Subcommand)]
+enum Command {
+    /// Run one region in the foreground.
+    Region {
+        /// Cluster file; the region picks its own entry by --region.
+        #[arg(long, default_value = DEFAULT_CLUSTER)]
+        config: PathBuf,
+        /// Which region of the cluster file to run (optional if it lists one).
+        #[arg(long)]
+        region: Option<String>,
+        /// Override the data directory (default: <cluster data_dir>/<region>).
+        #[arg(long)]
+        data_dir: Option<PathBuf>,
+    },
+    /// Start every region of a cluster file as its own process.
+    Up {
+        #[arg(long, default_value = DEFAULT_CLUSTER)]
+        config: PathBuf,
+        /// Delete the cluster's data directory first.
+        #[arg(long)]
+        wipe: bool,
+    },
+    /// Write an item, given as DynamoDB JSON.
+    Put {
+        #[command(flatten)]
+        target: Target,
+        #[arg(long)]
+        table: String,
+        /// The item, e.g. '{"id": {"S": "a"}, "n": {"N": "1"}}'.
+        #[arg(long)]
+        item: String,
+        /// Fail unless no live item has this key.
+        #[arg(long, conflicts_with = "if_version")]
+        if_not_exists: bool,
+        /// Fail unless the current version is exactly this one.
+        #[arg(long)]
+        if_version: Option<String>,
+    },
+    /// Read an item by key, given as DynamoDB JSON.
+    Get {
+        #[command(flatten)]
+        target: Target,
+        #[arg(long)]
+        table: String,
+        #[arg(long)]
+        key: String,
+    },
+    /// Delete an item by key.
+    Delete {
+        #[command(flatten)]
+        target: Target,
+        #[arg(long)]
+        table: String,
+        #[arg(long)]
+        key: String,
+        #[arg(long)]
+        if_version: Option<String>,
+    },
+    /// Items of one partition, optionally within a sort-key range.
+    Query {
+        #[command(flatten)]
+        target: Target,
+        #[arg(long)]
+        table: String,
+        /// The partition key, e.g. '{"pk": {"S": "user#1"}}'.
+        #[arg(long)]
+        partition: String,
+        /// eq, lt, le, gt, ge, between or begins_with.
+        #[arg(long, requires = "sort_value")]
+        sort_op: Option<String>,
+        /// The sort key value, e.g. '{"sk": {"N": "10"}}'.
+        #[arg(long)]
+        sort_value: Option<String>,
+        /// Upper bound for between.
+        #[arg(long)]
+        sort_high: Option<String>,
+        #[arg(long)]
+        reverse: bool,
+        #[arg(long, default_value_t = 100)]
+        limit: u32,
+        /// Follow pages to the end.
+        #[arg(long)]
+        all: bool,
+    },
+    /// Every item of a table, in key order.
+    Scan {
+        #[command(flatten)]
+        target: Target,
+        #[arg(long)]
+        table: String,
+        #[arg(long, default_value_t = 100)]
+        limit: u32,
+        #[arg(long)]
+        all: bool,
+    },
+    /// Create, describe, list or delete tables.
+    Table {
+        #[command(subcommand)]
+        command: TableCommand,
+    },
+    /// Replication status of every region: pending, lag, conflicts.
+    Status {
+        #[arg(long, default_value = DEFAULT_CLUSTER, env = "MERIDIAN_CONFIG")]
+        config: PathBuf,
+    },
+    /// Conflicts a region recorded: which write lost, to which, and why.
+    Conflicts {
+        #[command(flatten)]
+        target: Target,
+        #[arg(long, default_value = "")]
+        table: String,
+        #[arg(long, default_value_t = 100)]
+        limit: u32,
+    },
+}
+
+#[derive(Subcommand)]
+enum TableCommand {
+    Create {
+        #[command(flatten)]
+        target: Target,
+        #[arg(long)]
+        name: String,
+        /// NAME:TYPE, type S, N or B.
+        #[arg(long)]
+        partition_key: String,
+        #[arg(long)]
+        sort_key: Option<String>,
+        /// Comma-separated regions; default every region.
+        #[arg(long, value_delimiter = ',')]
+        replicas: Vec<String>,
+    },
+    Describe {
+        #[command(flatten)]
+        target: Target,
+        #[arg(long)]
+        name: String,
+    },
+    List {
+        #[command(flatten)]
+        target: Target,
+    },
+    Delete {
+        #[command(flatten)]
+        target: Target,
+        #[arg(long)]
+        name: String,
+    },
+}
+
+fn init_tracing(default: &str) {
+    let filter = tracing_subscriber::EnvFilter::try_from_default_env()
+        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new(default));
+    use std::io::IsTerminal;
+    tracing_subscriber::fmt()
+        .with_env_filter(filter)
+        .with_ansi(std::io::stderr().is_terminal())
+        .with_writer(std::io::stderr)
+        .init();
+}
+
+fn main() -> std::process::ExitCode {
+    let runtime = match tokio::runtime::Runtime::new() {
+        Ok(r) => r,
+        Err(e) => {
+            eprintln!("error: cannot start the async runtime: {e}");
+            return std::process::ExitCode::FAILURE;
+        }
+    };
+    match runtime.block_on(run(Cli::parse())) {
+        Ok(()) => std::process::ExitCode::SUCCESS,
+        Err(e) => {
+            // A region's answer is the useful part; the gRPC code says what kind.
+            match e.downcast_ref::<tonic::Status>() {
+                Some(s) => eprintln!("error: {} ({:?})", s.message(), s.code()),
+                None => eprintln!("error: {e:#}"),
+            }
+            std::process::ExitCode::FAILURE
+        }
+    }
+}
+
+async fn run(cli: Cli) -> Result<()> {
+    match cli.command {
+        Command::Region {
+            config,
+            region,
+            data_dir,
+        } => {
+            init_tracing("info");
+            up::run_region(&config, region.as_deref(), data_dir).await
+        }
+        Command::Up { config, wipe } => {
+            init_tracing("info");
+            up::up(&config, wipe).await
+        }
+        command => {
+            init_tracing("warn");
+            client::run(command).await
+        }
+    }
+}
+
+/// Reads a cluster file with a message that says which file.
+pub fn load_cluster(path: &std::path::Path) -> Result<meridian_region::ClusterFile> {
+    meridian_region::ClusterFile::load(path)
+        .with_context(|| format!("loading cluster file {} (set --config)", path.display()))
+}

@@ -1,0 +1,53 @@
+//! Validation and decoding errors. Every message names the field and, where
+//! one applies, the limit, so a user can fix the request without guessing.
+
+use thiserror::Error;
+
+#[derive(Debug, Clone, PartialEq, Eq, Error)]
+pub enum Error {
+    #[error("{field}: invalid number {value:?}: {reason}")]
+    InvalidNumber {
+        field: String,
+        value: String,
+        reason: String,
+    },
+    #[error("{field}: a set must have at least one member")]
+    EmptySet { field: String },
+    #[error("{field}: duplicate set member {member}")]
+    DuplicateSetMember { field: String, member: String },
+    #[error("item size {size} bytes exceeds the limit of {limit} bytes")]
+    ItemTooLarge { size: usize, limit: usize },
+    #[error("{field}: key attribute is {size} bytes, the limit is {limit} bytes")]
+    KeyTooLarge {
+        field: String,
+        size: usize,
+        limit: usize,
+    },
+    #[error("missing key attribute {field}")]
+    MissingKey { field: String },
+    #[error("{field}: key attribute must be of type {expected}, got {found}")]
+    KeyType {
+        field: String,
+        expected: &'static str,
+        found: &'static str,
+    },
+    #[error("{field}: a key attribute cannot be an empty {kind}")]
+    EmptyKey { field: String, kind: &'static str },
+    #[error("{field}: unexpected attribute: the key of this table is {schema}")]
+    UnexpectedKeyAttribute { field: String, schema: String },
+    #[error("{field}: nesting depth exceeds the limit of {limit}")]
+    NestingTooDeep { field: String, limit: usize },
+    #[error("{field}: {reason}")]
+    Invalid { field: String, reason: String },
+    #[error("corrupt encoding: {0}")]
+    Decode(String),
+}
+
+impl Error {
+    pub fn invalid(field: impl Into<String>, reason: impl Into<String>) -> Self {
+        Error::Invalid {
+            field: field.into(),
+            reason: reason.into(),
+        }
+    }
+}

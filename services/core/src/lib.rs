@@ -1,0 +1,21 @@
+//! Meridian's core: the pure rules every replica shares.
+//!
+//! Nothing here does I/O. Versions and the hybrid logical clock, typed items
+//! and their canonical encoding, order-preserving keys, the LWW merge and the
+//! conflict rule all live here so that one rule lives in one place.
+
+pub mod error;
+pub mod hlc;
+pub mod merge;
+pub mod number;
+pub mod schema;
+pub mod value;
+pub mod version;
+
+pub use error::Error;
+pub use hlc::{Hlc, HlcError, PhysicalClock, SkewedClock, SystemClock, Timestamp};
+pub use merge::{Conflict, Head, Mutation, Resolution, WinReason, concurrent, merge, resolve};
+pub use number::Number;
+pub use schema::{CATALOG_TABLE, EncodedKey, KeyAttr, KeySchema, KeyType, TableDef};
+pub use value::{AttrValue, Item, decode_item, encode_item, item_from_json, item_to_json};
+pub use version::Version;

@@ -1,0 +1,218 @@
+//! Admin and status API, and the HTTP endpoint for `/metrics` and `/health`.
+
+use std::sync::Arc;
+
+use meridian_core::Version;
+use meridian_proto::v1 as pb;
+use meridian_proto::v1::admin_server::Admin;
+use meridian_store::ConflictRow;
+use tonic::{Request, Response, Status};
+
+use crate::Shared;
+use crate::convert::{status_from, version_to_pb};
+use crate::metrics::PeerLabel;
+
+pub struct AdminApi {
+    pub(crate) shared: Arc<Shared>,
+}
+
+/// Outbound pending counts per peer, from the durable watermarks.
+pub(crate) async fn refresh_pending(shared: &Shared) -> Result<Vec<(String, u64, u64)>, Status> {
+    let peers: Vec<String> = shared.config.peers.iter().map(|p| p.name.clone()).collect();
+    let rows = shared
+        .storage
+        .read(move |r| {
+            let marks = r.watermarks()?;
+            peers
+                .into_iter()
+                .map(|p| {
+                    let acked = marks.get(&p).copied().unwrap_or(0);
+                    Ok((p, acked, r.pending(acked)?))
+                })
+                .collect::<Result<Vec<_>, _>>()
+        })
+        .await
+        .map_err(status_from)?;
+    for (peer, acked, pending) in &rows {
+        let label = PeerLabel { peer: peer.clone() };
+        shared
+            .metrics
+            .pending
+            .get_or_create(&label)
+            .set(*pending as i64);
+        shared
+            .metrics
+            .acked_seq
+            .get_or_create(&label)
+            .set(*acked as i64);
+    }
+    Ok(rows)
+}
+
+fn conflict_to_pb(c: ConflictRow) -> pb::ConflictRecord {
+    let reason = meridian_core::WinReason::of(&c.winner, &c.loser)
+        .as_str()
+        .to_string();
+    let image = |i: &Option<meridian_core::Item>| {
+        i.as_ref()
+            .map(meridian_core::encode_item)
+            .unwrap_or_default()
+    };
+    pb::ConflictRecord {
+        table: c.table,
+        partition_key: c.key.partition,
+        sort_key: c.key.sort,
+        winner: Some(version_to_pb(&c.winner)),
+        loser: Some(version_to_pb(&c.loser)),
+        winner_image: image(&c.winner_image),
+        winner_tombstone: c.winner_image.is_none(),
+        loser_image: image(&c.loser_image),
+        loser_tombstone: c.loser_image.is_none(),
+        detected_by: c.detected_by,
+        reason,
+    }
+}
+
+#[tonic::async_trait]
+impl Admin for AdminApi {
+    async fn status(
+        &self,
+        _req: Request<pb::StatusRequest>,
+    ) -> Result<Response<pb::StatusResponse>, Status> {
+        let shared = &self.shared;
+        let rows = refresh_pending(shared).await?;
+        let (log_head, conflicts) = shared
+            .storage
+            .read(|r| Ok((r.log_head()?, r.conflict_count()?)))
+            .await
+            .map_err(status_from)?;
+        let peers = rows
+            .into_iter()
+            .map(|(peer, acked, pending)| {
+                let state = shared
+                    .peers
+                    .get(&peer)
+                    .map(|s| s.lock().unwrap_or_else(|p| p.into_inner()).clone())
+                    .unwrap_or_default();
+                let l = shared.metrics.latency(&peer);
+                pb::PeerStatus {
+                    connected: state.connected,
+                    acked_seq: acked,
+                    pending,
+                    latency: Some(pb::LatencyStats {
+                        count: l.count,
+                        p50_ms: l.p50_ms,
+                        p99_ms: l.p99_ms,
+                        max_ms: l.max_ms,
+                    }),
+                    last_error: state.last_error,
+                    peer,
+                }
+            })
+            .collect();
+        let drift_refusals = shared
+            .config
+            .peers
+            .iter()
+            .map(|p| {
+                shared
+                    .metrics
+                    .drift_refusals
+                    .get_or_create(&PeerLabel {
+                        peer: p.name.clone(),
+                    })
+                    .get()
+            })
+            .sum();
+        Ok(Response::new(pb::StatusResponse {
+            region: shared.config.name.clone(),
+            hlc_now: Some(version_to_pb(&Version::new(
+                shared.hlc.peek(),
+                shared.config.name.clone(),
+            ))),
+            log_head,
+            peers,
+            conflicts,
+            drift_refusals,
+        }))
+    }
+
+    async fn conflicts(
+        &self,
+        req: Request<pb::ConflictsRequest>,
+    ) -> Result<Response<pb::ConflictsResponse>, Status> {
+        let r = req.into_inner();
+        let limit = match r.limit {
+            0 => 1000,
+            n @ 1..=100_000 => n as usize,
+            n => {
+                return Err(Status::invalid_argument(format!(
+                    "limit: {n} is above the maximum of 100000"
+                )));
+            }
+        };
+        let rows = self
+            .shared
+            .storage
+            .read(move |rd| rd.conflicts(&r.table, limit))
+            .await
+            .map_err(status_from)?;
+        Ok(Response::new(pb::ConflictsResponse {
+            conflicts: rows.into_iter().map(conflict_to_pb).collect(),
+        }))
+    }
+
+    async fn digest(
+        &self,
+        req: Request<pb::DigestRequest>,
+    ) -> Result<Response<pb::DigestResponse>, Status> {
+        let table = req.into_inner().table;
+        let d = self
+            .shared
+            .storage
+            .read(move |rd| rd.digest(&table))
+            .await
+            .map_err(status_from)?;
+        Ok(Response::new(pb::DigestResponse {
+            digest: d.hash,
+            live_items: d.live,
+            tombstones: d.tombstones,
+        }))
+    }
+}
+
+/// Serves `/metrics` (Prometheus text) and `/health` until shutdown.
+pub(crate) async fn serve_http(
+    shared: Arc<Shared>,
+    listener: tokio::net::TcpListener,
+    mut shutdown: tokio::sync::watch::Receiver<bool>,
+) {
+    use axum::routing::get;
+    let metrics = shared.clone();
+    let app = axum::Router::new()
+        .route(
+            "/metrics",
+            get(move || {
+                let shared = metrics.clone();
+                async move {
+                    let _ = refresh_pending(&shared).await;
+                    (
+                        [(
+                            axum::http::header::CONTENT_TYPE,
+                            "application/openmetrics-text; version=1.0.0; charset=utf-8",
+                        )],
+                        shared.metrics.encode(),
+                    )
+                }
+            }),
+        )
+        .route("/health", get(|| async { "ok\n" }));
+    let result = axum::serve(listener, app)
+        .with_graceful_shutdown(async move {
+            let _ = shutdown.wait_for(|s| *s).await;
+        })
+        .await;
+    if let Err(e) = result {
+        tracing::error!(error = %e, "metrics endpoint failed");
+    }
+}

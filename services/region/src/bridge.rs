@@ -1,0 +1,369 @@
+//! The bridge between async code and the synchronous SQLite store.
+//!
+//! SQLite calls block, so async tasks never make them directly. Instead:
+//!
+//! * **Writes** are jobs sent over a channel to the one writer loop. The loop
+//!   takes the first job, drains whatever else is queued (up to
+//!   [`MAX_GROUP`]), runs them all in one transaction, commits once and only
+//!   then replies to each job. That is the group commit: while one group is
+//!   being fsynced the next one queues up, so throughput scales with
+//!   concurrency instead of being one fsync per item.
+//! * **Reads** run a closure against a pooled [`Reader`] connection.
+//!
+//! Two modes drive the same code:
+//!
+//! * [`Mode::Threads`] (live): the writer loop owns a dedicated OS thread and
+//!   reads run on tokio's blocking pool, so no async worker ever blocks.
+//! * [`Mode::Inline`] (deterministic simulation): turmoil runs every host on
+//!   one thread and `block_in_place` panics there, while work on other threads
+//!   escapes its control. So the writer loop is an ordinary task and reads run
+//!   in place. Blocking the simulation thread is harmless: time is virtual.
+
+use std::sync::{Arc, Mutex};
+use std::thread::JoinHandle;
+
+use meridian_core::{Hlc, PhysicalClock};
+use meridian_store::{ApplyOutcome, Reader, RemoteEntry, StoreError, WriteOp, WriteResult, Writer};
+use tokio::sync::{mpsc, oneshot, watch};
+
+use crate::metrics::Metrics;
+
+/// Most jobs in one group commit.
+pub const MAX_GROUP: usize = 1024;
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Mode {
+    Threads,
+    Inline,
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum BridgeError {
+    #[error(transparent)]
+    Store(#[from] StoreError),
+    #[error("the region's store is shutting down")]
+    Closed,
+    #[error("group commit failed, nothing in it was stored: {0}")]
+    GroupFailed(String),
+}
+
+enum Job {
+    Write {
+        ops: Vec<WriteOp>,
+        reply: oneshot::Sender<Result<Vec<WriteResult>, BridgeError>>,
+    },
+    Apply {
+        peer: String,
+        entries: Vec<RemoteEntry>,
+        reply: oneshot::Sender<Result<ApplyOutcome, BridgeError>>,
+    },
+    Watermark {
+        peer: String,
+        acked: u64,
+    },
+    /// Ends the writer loop after the jobs queued before it; the store closes.
+    Stop,
+}
+
+/// What the writer loop needs besides the store.
+pub struct WriterCtx {
+    pub hlc: Arc<Hlc>,
+    /// Unskewed time, recorded as each commit's real time.
+    pub real_clock: Arc<dyn PhysicalClock>,
+    pub metrics: Arc<Metrics>,
+}
+
+/// Cheap to clone; every clone talks to the same writer and reader pool.
+#[derive(Clone)]
+pub struct Storage {
+    jobs: mpsc::Sender<Job>,
+    readers: Arc<Mutex<Vec<Reader>>>,
+    data_dir: Arc<std::path::PathBuf>,
+    mode: Mode,
+    log_head: watch::Receiver<u64>,
+}
+
+/// Keeps the writer alive; joining it waits until the store file is closed.
+pub enum WriterTask {
+    Thread(JoinHandle<()>),
+    Task(tokio::task::JoinHandle<()>),
+}
+
+impl WriterTask {
+    /// Waits for the writer loop to finish its last group and close the store.
+    pub async fn join(self) {
+        match self {
+            WriterTask::Thread(h) => {
+                let _ = tokio::task::spawn_blocking(move || h.join()).await;
+            }
+            WriterTask::Task(h) => {
+                let _ = h.await;
+            }
+        }
+    }
+}
+
+impl Storage {
+    /// Starts the writer loop for `writer`. The loop ends when every `Storage` clone is dropped.
+    pub fn start(
+        writer: Writer,
+        ctx: WriterCtx,
+        mode: Mode,
+        log_head: u64,
+    ) -> Result<(Storage, WriterTask), StoreError> {
+        let data_dir = writer
+            .path()
+            .parent()
+            .map(std::path::Path::to_path_buf)
+            .unwrap_or_default();
+        let readers = (0..if mode == Mode::Threads { 4 } else { 1 })
+            .map(|_| meridian_store::open_reader(&data_dir))
+            .collect::<Result<Vec<_>, _>>()?;
+        let (jobs, rx) = mpsc::channel(4 * MAX_GROUP);
+        let (head_tx, head_rx) = watch::channel(log_head);
+        let task = match mode {
+            Mode::Threads => WriterTask::Thread(
+                std::thread::Builder::new()
+                    .name("meridian-writer".into())
+                    .spawn(move || writer_thread(writer, ctx, rx, head_tx))
+                    .map_err(|e| {
+                        StoreError::Corrupt(format!("cannot start the writer thread: {e}"))
+                    })?,
+            ),
+            Mode::Inline => WriterTask::Task(tokio::spawn(writer_task(writer, ctx, rx, head_tx))),
+        };
+        Ok((
+            Storage {
+                jobs,
+                readers: Arc::new(Mutex::new(readers)),
+                data_dir: Arc::new(data_dir),
+                mode,
+                log_head: head_rx,
+            },
+            task,
+        ))
+    }
+
+    /// Commits one local request; resolves after its group is durable.
+    pub async fn write(&self, ops: Vec<WriteOp>) -> Result<Vec<WriteResult>, BridgeError> {
+        let (reply, rx) = oneshot::channel();
+        self.jobs
+            .send(Job::Write { ops, reply })
+            .await
+            .map_err(|_| BridgeError::Closed)?;
+        rx.await.map_err(|_| BridgeError::Closed)?
+    }
+
+    /// Applies a peer's batch; resolves after its group is durable.
+    pub async fn apply(
+        &self,
+        peer: &str,
+        entries: Vec<RemoteEntry>,
+    ) -> Result<ApplyOutcome, BridgeError> {
+        let (reply, rx) = oneshot::channel();
+        self.jobs
+            .send(Job::Apply {
+                peer: peer.to_string(),
+                entries,
+                reply,
+            })
+            .await
+            .map_err(|_| BridgeError::Closed)?;
+        rx.await.map_err(|_| BridgeError::Closed)?
+    }
+
+    /// Persists a peer's acknowledged position with the next group.
+    pub async fn set_watermark(&self, peer: &str, acked: u64) -> Result<(), BridgeError> {
+        self.jobs
+            .send(Job::Watermark {
+                peer: peer.to_string(),
+                acked,
+            })
+            .await
+            .map_err(|_| BridgeError::Closed)
+    }
+
+    /// Runs `f` on a reader connection.
+    pub async fn read<T, F>(&self, f: F) -> Result<T, BridgeError>
+    where
+        F: FnOnce(&Reader) -> Result<T, StoreError> + Send + 'static,
+        T: Send + 'static,
+    {
+        match self.mode {
+            Mode::Inline => self.read_now(f),
+            Mode::Threads => {
+                let this = self.clone();
+                tokio::task::spawn_blocking(move || this.read_now(f))
+                    .await
+                    .map_err(|_| BridgeError::Closed)?
+            }
+        }
+    }
+
+    fn read_now<T>(
+        &self,
+        f: impl FnOnce(&Reader) -> Result<T, StoreError>,
+    ) -> Result<T, BridgeError> {
+        let pooled = self.readers.lock().unwrap_or_else(|p| p.into_inner()).pop();
+        let reader = match pooled {
+            Some(r) => r,
+            None => meridian_store::open_reader(&self.data_dir)?,
+        };
+        let result = f(&reader);
+        self.readers
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .push(reader);
+        Ok(result?)
+    }
+
+    /// Stops the writer once the jobs already queued are done. Later writes
+    /// fail with [`BridgeError::Closed`].
+    pub async fn close(&self) {
+        let _ = self.jobs.send(Job::Stop).await;
+    }
+
+    /// The newest committed log position; changes wake the shippers.
+    pub fn log_head(&self) -> watch::Receiver<u64> {
+        self.log_head.clone()
+    }
+}
+
+fn writer_thread(
+    mut writer: Writer,
+    ctx: WriterCtx,
+    mut rx: mpsc::Receiver<Job>,
+    head: watch::Sender<u64>,
+) {
+    while let Some(first) = rx.blocking_recv() {
+        if !drain_and_run(&mut writer, &ctx, first, &mut rx, &head) {
+            break;
+        }
+    }
+    tracing::debug!("writer loop finished; store closed");
+}
+
+async fn writer_task(
+    mut writer: Writer,
+    ctx: WriterCtx,
+    mut rx: mpsc::Receiver<Job>,
+    head: watch::Sender<u64>,
+) {
+    while let Some(first) = rx.recv().await {
+        if !drain_and_run(&mut writer, &ctx, first, &mut rx, &head) {
+            break;
+        }
+    }
+}
+
+/// Gathers a group behind `first` and commits it. Returns false at `Stop`.
+fn drain_and_run(
+    writer: &mut Writer,
+    ctx: &WriterCtx,
+    first: Job,
+    rx: &mut mpsc::Receiver<Job>,
+    head: &watch::Sender<u64>,
+) -> bool {
+    let mut jobs = Vec::new();
+    let mut next = Some(first);
+    let mut stop = false;
+    while let Some(job) = next.take() {
+        if matches!(job, Job::Stop) {
+            stop = true;
+            break;
+        }
+        jobs.push(job);
+        if jobs.len() < MAX_GROUP {
+            next = rx.try_recv().ok();
+        }
+    }
+    if !jobs.is_empty() {
+        run_group(writer, ctx, jobs, head);
+    }
+    if stop {
+        rx.close();
+    }
+    !stop
+}
+
+enum Done {
+    Write(
+        oneshot::Sender<Result<Vec<WriteResult>, BridgeError>>,
+        Result<Vec<WriteResult>, StoreError>,
+    ),
+    Apply(
+        oneshot::Sender<Result<ApplyOutcome, BridgeError>>,
+        Result<ApplyOutcome, StoreError>,
+    ),
+}
+
+/// One group commit: every job in one transaction, replies only after commit.
+fn run_group(writer: &mut Writer, ctx: &WriterCtx, jobs: Vec<Job>, head: &watch::Sender<u64>) {
+    let real_now = ctx.real_clock.now_micros();
+    let mut done = Vec::with_capacity(jobs.len());
+    let mut max_seq = 0u64;
+    let commit = (|| -> Result<(), StoreError> {
+        let mut group = writer.group()?;
+        for job in jobs {
+            match job {
+                Job::Write { ops, reply } => {
+                    let r = group.write(&ctx.hlc, real_now, &ops);
+                    if let Ok(results) = &r {
+                        max_seq = max_seq.max(results.iter().map(|w| w.seq).max().unwrap_or(0));
+                    }
+                    done.push(Done::Write(reply, r));
+                }
+                Job::Apply {
+                    peer,
+                    entries,
+                    reply,
+                } => {
+                    let r = group.apply(&ctx.hlc, real_now, &peer, &entries);
+                    done.push(Done::Apply(reply, r));
+                }
+                Job::Watermark { peer, acked } => group.set_watermark(&peer, acked)?,
+                Job::Stop => unreachable!("drain_and_run never puts Stop in a group"),
+            }
+        }
+        group.commit()
+    })();
+    ctx.metrics.group_commits.inc();
+    match commit {
+        Ok(()) => {
+            for d in done {
+                match d {
+                    Done::Write(reply, r) => {
+                        if let Ok(results) = &r {
+                            ctx.metrics.committed_writes.inc_by(results.len() as u64);
+                        }
+                        let _ = reply.send(r.map_err(BridgeError::from));
+                    }
+                    Done::Apply(reply, r) => {
+                        let _ = reply.send(r.map_err(BridgeError::from));
+                    }
+                }
+            }
+            if max_seq > 0 {
+                head.send_modify(|h| *h = (*h).max(max_seq));
+            } else {
+                // Applied remote entries may include relayed catalog changes.
+                head.send_modify(|_| {});
+            }
+        }
+        Err(e) => {
+            tracing::error!(error = %e, "group commit failed; every request in it fails");
+            let msg = e.to_string();
+            for d in done {
+                let err = || BridgeError::GroupFailed(msg.clone());
+                match d {
+                    Done::Write(reply, _) => {
+                        let _ = reply.send(Err(err()));
+                    }
+                    Done::Apply(reply, _) => {
+                        let _ = reply.send(Err(err()));
+                    }
+                }
+            }
+        }
+    }
+}

@@ -1,0 +1,204 @@
+//! Cluster files: one TOML file names every region of a cluster and where it
+//! listens. A region reads the same file as `meridian up` and picks its own
+//! entry by name, so peers always agree on addresses.
+
+use std::net::SocketAddr;
+use std::path::{Path, PathBuf};
+use std::time::Duration;
+
+use meridian_store::Durability;
+use serde::Deserialize;
+
+#[derive(Debug, thiserror::Error)]
+pub enum ConfigError {
+    #[error("cannot read {path}: {source}")]
+    Read {
+        path: PathBuf,
+        source: std::io::Error,
+    },
+    #[error("{path}: {message}")]
+    Parse { path: PathBuf, message: String },
+    #[error("{0}")]
+    Invalid(String),
+}
+
+/// The file format. See regions/local-3.toml.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ClusterFile {
+    pub name: String,
+    /// Each region keeps its store in `<data_dir>/<region>`; relative paths
+    /// are relative to the working directory.
+    pub data_dir: PathBuf,
+    #[serde(default = "default_durability")]
+    pub durability: String,
+    #[serde(default = "default_max_offset_ms")]
+    pub max_clock_offset_ms: u64,
+    #[serde(rename = "region")]
+    pub regions: Vec<RegionEntry>,
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RegionEntry {
+    pub name: String,
+    /// gRPC listen address; peers connect here too.
+    pub grpc: SocketAddr,
+    /// Prometheus `/metrics` and `/health` listen address.
+    pub metrics: Option<SocketAddr>,
+}
+
+fn default_durability() -> String {
+    "full".into()
+}
+
+fn default_max_offset_ms() -> u64 {
+    500
+}
+
+impl ClusterFile {
+    pub fn load(path: &Path) -> Result<Self, ConfigError> {
+        let text = std::fs::read_to_string(path).map_err(|source| ConfigError::Read {
+            path: path.to_path_buf(),
+            source,
+        })?;
+        let file: ClusterFile = toml::from_str(&text).map_err(|e| ConfigError::Parse {
+            path: path.to_path_buf(),
+            message: e.to_string(),
+        })?;
+        file.validate().map_err(|message| ConfigError::Parse {
+            path: path.to_path_buf(),
+            message,
+        })?;
+        Ok(file)
+    }
+
+    fn validate(&self) -> Result<(), String> {
+        if self.regions.is_empty() {
+            return Err("a cluster needs at least one [[region]]".into());
+        }
+        let mut names = std::collections::HashSet::new();
+        for r in &self.regions {
+            meridian_core::schema::validate_region_name(&r.name).map_err(|e| e.to_string())?;
+            if !names.insert(&r.name) {
+                return Err(format!("region {} is listed twice", r.name));
+            }
+        }
+        if Durability::parse(&self.durability).is_none() {
+            return Err(format!(
+                "durability must be \"full\" or \"normal\", got {:?}",
+                self.durability
+            ));
+        }
+        if !(1..=60_000).contains(&self.max_clock_offset_ms) {
+            return Err(format!(
+                "max_clock_offset_ms must be between 1 and 60000, got {}",
+                self.max_clock_offset_ms
+            ));
+        }
+        Ok(())
+    }
+
+    pub fn region_names(&self) -> Vec<String> {
+        self.regions.iter().map(|r| r.name.clone()).collect()
+    }
+
+    pub fn entry(&self, name: &str) -> Result<&RegionEntry, ConfigError> {
+        self.regions.iter().find(|r| r.name == name).ok_or_else(|| {
+            ConfigError::Invalid(format!(
+                "region {name:?} is not in cluster {}; it has {}",
+                self.name,
+                self.region_names().join(", ")
+            ))
+        })
+    }
+
+    /// The runtime configuration of one region of this cluster.
+    pub fn region_config(&self, name: &str) -> Result<RegionConfig, ConfigError> {
+        let me = self.entry(name)?;
+        Ok(RegionConfig {
+            name: me.name.clone(),
+            data_dir: self.data_dir.join(&me.name),
+            grpc_listen: me.grpc,
+            metrics_listen: me.metrics,
+            peers: self
+                .regions
+                .iter()
+                .filter(|r| r.name != name)
+                .map(|r| PeerConfig {
+                    name: r.name.clone(),
+                    url: format!("http://{}", r.grpc),
+                })
+                .collect(),
+            durability: Durability::parse(&self.durability).unwrap_or_default(),
+            max_clock_offset: Duration::from_millis(self.max_clock_offset_ms),
+            replication: ReplicationTuning::default(),
+        })
+    }
+}
+
+#[derive(Debug, Clone)]
+pub struct PeerConfig {
+    pub name: String,
+    /// `http://host:port` of the peer's gRPC endpoint.
+    pub url: String,
+}
+
+/// Everything a region needs to run.
+#[derive(Debug, Clone)]
+pub struct RegionConfig {
+    pub name: String,
+    pub data_dir: PathBuf,
+    pub grpc_listen: SocketAddr,
+    pub metrics_listen: Option<SocketAddr>,
+    pub peers: Vec<PeerConfig>,
+    pub durability: Durability,
+    pub max_clock_offset: Duration,
+    pub replication: ReplicationTuning,
+}
+
+impl RegionConfig {
+    /// Every region of the cluster, this one included, sorted.
+    pub fn all_regions(&self) -> Vec<String> {
+        let mut all: Vec<String> = self.peers.iter().map(|p| p.name.clone()).collect();
+        all.push(self.name.clone());
+        all.sort();
+        all
+    }
+}
+
+/// Shipper knobs. The defaults suit loopback and simulated WAN links alike.
+#[derive(Debug, Clone)]
+pub struct ReplicationTuning {
+    /// Most log entries per batch.
+    pub batch_entries: usize,
+    /// Batches stop growing past this many bytes.
+    pub batch_bytes: usize,
+    /// Unacknowledged batches in flight per peer.
+    pub window: usize,
+    /// HTTP/2 pings: a partition can wedge a TCP connection silently, and
+    /// pings are what notice it so the link reconnects after a heal.
+    pub keepalive_interval: Duration,
+    pub keepalive_timeout: Duration,
+    pub connect_timeout: Duration,
+    pub backoff_min: Duration,
+    pub backoff_max: Duration,
+    /// How long to wait before retrying entries the peer refused (drift guard).
+    pub refusal_retry: Duration,
+}
+
+impl Default for ReplicationTuning {
+    fn default() -> Self {
+        ReplicationTuning {
+            batch_entries: 1000,
+            batch_bytes: 1 << 20,
+            window: 8,
+            keepalive_interval: Duration::from_millis(1000),
+            keepalive_timeout: Duration::from_millis(1000),
+            connect_timeout: Duration::from_millis(2000),
+            backoff_min: Duration::from_millis(50),
+            backoff_max: Duration::from_millis(2000),
+            refusal_retry: Duration::from_millis(500),
+        }
+    }
+}

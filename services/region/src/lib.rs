@@ -1,0 +1,268 @@
+//! A Meridian region: a full replica that accepts reads and writes, ships its
+//! own writes to every peer and applies theirs with last-writer-wins.
+//!
+//! [`start`] opens the store, restores the clock, and runs the gRPC server
+//! (client API, replication receiver, admin), one shipper per peer and the
+//! metrics endpoint. The returned [`Region`] stops it all gracefully
+//! ([`Region::shutdown`]) or abruptly ([`Region::crash`]).
+
+pub mod admin;
+pub mod bridge;
+pub mod config;
+pub mod convert;
+pub mod metrics;
+pub mod replication;
+pub mod service;
+
+use std::collections::HashMap;
+use std::net::SocketAddr;
+use std::sync::{Arc, Mutex};
+
+use meridian_core::{Hlc, PhysicalClock, SkewedClock, SystemClock};
+use meridian_proto::v1::admin_server::AdminServer;
+use meridian_proto::v1::meridian_server::MeridianServer;
+use meridian_proto::v1::replication_server::ReplicationServer;
+use tokio::net::TcpListener;
+use tokio::sync::watch;
+use tokio::task::JoinHandle;
+use tokio_stream::wrappers::TcpListenerStream;
+
+pub use bridge::{Mode, Storage};
+pub use config::{ClusterFile, ConfigError, PeerConfig, RegionConfig, ReplicationTuning};
+
+#[derive(Debug, thiserror::Error)]
+pub enum RegionError {
+    #[error(transparent)]
+    Store(#[from] meridian_store::StoreError),
+    #[error("cannot listen on {addr}: {source}")]
+    Listen {
+        addr: SocketAddr,
+        source: std::io::Error,
+    },
+    #[error(transparent)]
+    Config(#[from] ConfigError),
+}
+
+/// Shipper state per peer, for the status API.
+#[derive(Clone, Debug, Default)]
+pub struct PeerState {
+    pub connected: bool,
+    pub acked: u64,
+    pub last_error: String,
+}
+
+/// Everything the services of one region share.
+pub(crate) struct Shared {
+    pub config: RegionConfig,
+    pub storage: Storage,
+    pub hlc: Arc<Hlc>,
+    pub metrics: Arc<metrics::Metrics>,
+    pub peers: HashMap<String, Mutex<PeerState>>,
+}
+
+/// How a region reads time. Live regions use the system clock; the
+/// simulator supplies virtual time. Skew is applied only to the HLC's view.
+#[derive(Clone)]
+pub struct Clocks {
+    /// Unskewed time: commit timestamps for latency, never affected by skew.
+    pub real: Arc<dyn PhysicalClock>,
+    /// What the HLC reads: `real` plus any injected skew.
+    pub skewed: Arc<SkewedClock>,
+}
+
+impl Clocks {
+    pub fn system() -> Self {
+        Self::from_real(Arc::new(SystemClock))
+    }
+
+    pub fn from_real(real: Arc<dyn PhysicalClock>) -> Self {
+        Clocks {
+            skewed: Arc::new(SkewedClock::new(real.clone())),
+            real,
+        }
+    }
+}
+
+/// A running region.
+pub struct Region {
+    pub name: String,
+    pub grpc_addr: SocketAddr,
+    pub metrics_addr: Option<SocketAddr>,
+    pub clocks: Clocks,
+    shutdown: watch::Sender<bool>,
+    tasks: Vec<JoinHandle<()>>,
+    writer: bridge::WriterTask,
+    shared: Arc<Shared>,
+}
+
+/// Binds the listeners named in the config.
+pub async fn bind(
+    config: &RegionConfig,
+) -> Result<(TcpListener, Option<TcpListener>), RegionError> {
+    let grpc = TcpListener::bind(config.grpc_listen)
+        .await
+        .map_err(|source| RegionError::Listen {
+            addr: config.grpc_listen,
+            source,
+        })?;
+    let metrics = match config.metrics_listen {
+        Some(addr) => Some(
+            TcpListener::bind(addr)
+                .await
+                .map_err(|source| RegionError::Listen { addr, source })?,
+        ),
+        None => None,
+    };
+    Ok((grpc, metrics))
+}
+
+/// Starts a region on already-bound listeners (tests bind port 0 first).
+pub async fn start(
+    config: RegionConfig,
+    grpc: TcpListener,
+    metrics_listener: Option<TcpListener>,
+    clocks: Clocks,
+    mode: Mode,
+) -> Result<Region, RegionError> {
+    let grpc_addr = grpc.local_addr().map_err(|source| RegionError::Listen {
+        addr: config.grpc_listen,
+        source,
+    })?;
+    let metrics_addr = metrics_listener.as_ref().and_then(|l| l.local_addr().ok());
+    let writer = meridian_store::open(&config.data_dir, &config.name, config.durability)?;
+    let hlc = Arc::new(Hlc::new(
+        clocks.skewed.clone() as Arc<dyn PhysicalClock>,
+        config.max_clock_offset.as_micros() as u64,
+    ));
+    // Causality across restarts: never issue a version below one already logged.
+    if let Some(v) = writer.max_logged_version()? {
+        hlc.restore(v.hlc);
+    }
+    let metrics = Arc::new(metrics::Metrics::new(&config.name));
+    let reader = meridian_store::open_reader(&config.data_dir)?;
+    let log_head = reader.log_head()?;
+    drop(reader);
+    let (storage, writer_task) = Storage::start(
+        writer,
+        bridge::WriterCtx {
+            hlc: hlc.clone(),
+            real_clock: clocks.real.clone(),
+            metrics: metrics.clone(),
+        },
+        mode,
+        log_head,
+    )?;
+    let (shutdown, shutdown_rx) = watch::channel(false);
+    let shared = Arc::new(Shared {
+        peers: config
+            .peers
+            .iter()
+            .map(|p| (p.name.clone(), Mutex::new(PeerState::default())))
+            .collect(),
+        config,
+        storage,
+        hlc,
+        metrics,
+    });
+    let mut tasks = Vec::new();
+
+    let server = tonic::transport::Server::builder()
+        .http2_keepalive_interval(Some(shared.config.replication.keepalive_interval))
+        .http2_keepalive_timeout(Some(shared.config.replication.keepalive_timeout))
+        .tcp_nodelay(true)
+        .add_service(MeridianServer::new(service::ClientApi {
+            shared: shared.clone(),
+        }))
+        .add_service(
+            ReplicationServer::new(replication::ReplicationApi {
+                shared: shared.clone(),
+                shutdown: shutdown_rx.clone(),
+            })
+            .max_decoding_message_size(replication::MAX_MESSAGE_BYTES)
+            .max_encoding_message_size(replication::MAX_MESSAGE_BYTES),
+        )
+        .add_service(AdminServer::new(admin::AdminApi {
+            shared: shared.clone(),
+        }));
+    let mut stop = shutdown_rx.clone();
+    let name = shared.config.name.clone();
+    tasks.push(tokio::spawn(async move {
+        let incoming = TcpListenerStream::new(grpc);
+        let signal = async move {
+            let _ = stop.wait_for(|s| *s).await;
+        };
+        if let Err(e) = server.serve_with_incoming_shutdown(incoming, signal).await {
+            tracing::error!(region = %name, error = %e, "gRPC server failed");
+        }
+    }));
+    for peer in shared.config.peers.clone() {
+        tasks.push(tokio::spawn(replication::run_shipper(
+            shared.clone(),
+            peer,
+            shutdown_rx.clone(),
+        )));
+    }
+    if let Some(l) = metrics_listener {
+        tasks.push(tokio::spawn(admin::serve_http(
+            shared.clone(),
+            l,
+            shutdown_rx.clone(),
+        )));
+    }
+    tracing::info!(region = %shared.config.name, grpc = %grpc_addr, metrics = ?metrics_addr, "region started");
+    Ok(Region {
+        name: shared.config.name.clone(),
+        grpc_addr,
+        metrics_addr,
+        clocks,
+        shutdown,
+        tasks,
+        writer: writer_task,
+        shared,
+    })
+}
+
+impl Region {
+    /// Stops accepting work, lets in-flight requests finish, closes the store.
+    pub async fn shutdown(self) {
+        let _ = self.shutdown.send(true);
+        for t in self.tasks {
+            let _ = t.await;
+        }
+        self.shared.storage.close().await;
+        drop(self.shared);
+        self.writer.join().await;
+    }
+
+    /// Stops at once, like a killed process: tasks are aborted mid-flight.
+    /// Whatever was committed stays; whatever was not is gone. Returns after
+    /// the store file is closed, so the region can be restarted on it.
+    pub async fn crash(self) {
+        for t in &self.tasks {
+            t.abort();
+        }
+        for t in self.tasks {
+            let _ = t.await;
+        }
+        // Connection tasks spawned by the server may outlive the abort and
+        // still hold the storage; they get `Closed` from here on.
+        let _ = self.shutdown.send(true);
+        self.shared.storage.close().await;
+        drop(self.shared);
+        self.writer.join().await;
+    }
+
+    /// Status of each peer link, as `meridian status` shows it.
+    pub fn peer_states(&self) -> HashMap<String, PeerState> {
+        self.shared
+            .peers
+            .iter()
+            .map(|(k, v)| {
+                (
+                    k.clone(),
+                    v.lock().unwrap_or_else(|p| p.into_inner()).clone(),
+                )
+            })
+            .collect()
+    }
+}

@@ -1,0 +1,149 @@
+//! Prometheus metrics for one region, served at `/metrics`.
+
+use std::collections::HashMap;
+use std::sync::Mutex;
+
+use hdrhistogram::Histogram as Hdr;
+use prometheus_client::encoding::EncodeLabelSet;
+use prometheus_client::metrics::counter::Counter;
+use prometheus_client::metrics::family::Family;
+use prometheus_client::metrics::gauge::Gauge;
+use prometheus_client::metrics::histogram::{Histogram, exponential_buckets};
+use prometheus_client::registry::Registry;
+
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+pub struct PeerLabel {
+    pub peer: String,
+}
+
+/// Latency summary for the status API.
+#[derive(Clone, Copy, Debug, Default, PartialEq)]
+pub struct LatencySummary {
+    pub count: u64,
+    pub p50_ms: f64,
+    pub p99_ms: f64,
+    pub max_ms: f64,
+}
+
+pub struct Metrics {
+    pub registry: Registry,
+    /// Inbound replication latency, labelled by the source peer (real time).
+    pub replication_latency: Family<PeerLabel, Histogram>,
+    /// Outbound mutations each peer has yet to apply.
+    pub pending: Family<PeerLabel, Gauge>,
+    pub acked_seq: Family<PeerLabel, Gauge>,
+    pub conflicts: Counter,
+    pub drift_refusals: Family<PeerLabel, Counter>,
+    pub applied: Family<PeerLabel, Counter>,
+    pub committed_writes: Counter,
+    pub group_commits: Counter,
+    /// Exact percentiles for `meridian status`, in µs, per source peer.
+    latency_hdr: Mutex<HashMap<String, Hdr<u64>>>,
+}
+
+impl Metrics {
+    pub fn new(region: &str) -> Self {
+        let mut registry = Registry::with_prefix_and_labels(
+            "meridian",
+            [(
+                std::borrow::Cow::Borrowed("region"),
+                std::borrow::Cow::Owned(region.to_string()),
+            )]
+            .into_iter(),
+        );
+        let replication_latency = Family::<PeerLabel, Histogram>::new_with_constructor(|| {
+            Histogram::new(exponential_buckets(0.0005, 2.0, 18))
+        });
+        let m = Metrics {
+            registry: Registry::default(),
+            replication_latency,
+            pending: Family::default(),
+            acked_seq: Family::default(),
+            conflicts: Counter::default(),
+            drift_refusals: Family::default(),
+            applied: Family::default(),
+            committed_writes: Counter::default(),
+            group_commits: Counter::default(),
+            latency_hdr: Mutex::new(HashMap::new()),
+        };
+        registry.register(
+            "replication_latency_seconds",
+            "Real time from the origin's commit to this region's apply, by source peer",
+            m.replication_latency.clone(),
+        );
+        registry.register(
+            "pending_mutations",
+            "Mutations in this region's log that the peer has not applied",
+            m.pending.clone(),
+        );
+        registry.register(
+            "acked_seq",
+            "Log position the peer has durably applied",
+            m.acked_seq.clone(),
+        );
+        registry.register(
+            "conflicts",
+            "Concurrent writes detected on apply",
+            m.conflicts.clone(),
+        );
+        registry.register(
+            "drift_refusals",
+            "Remote mutations refused by the clock drift guard, by source peer",
+            m.drift_refusals.clone(),
+        );
+        registry.register(
+            "applied_mutations",
+            "Remote mutations applied, by source peer",
+            m.applied.clone(),
+        );
+        registry.register(
+            "committed_writes",
+            "Local writes committed",
+            m.committed_writes.clone(),
+        );
+        registry.register(
+            "group_commits",
+            "SQLite transactions committed by the writer",
+            m.group_commits.clone(),
+        );
+        Metrics { registry, ..m }
+    }
+
+    pub fn observe_latency(&self, peer: &str, micros: &[u64]) {
+        if micros.is_empty() {
+            return;
+        }
+        let h = self.replication_latency.get_or_create(&PeerLabel {
+            peer: peer.to_string(),
+        });
+        let mut hdr = self.latency_hdr.lock().unwrap_or_else(|p| p.into_inner());
+        let hdr = hdr.entry(peer.to_string()).or_insert_with(|| {
+            Hdr::new_with_bounds(1, 3_600_000_000, 3).expect("static bounds are valid")
+        });
+        for &us in micros {
+            h.observe(us as f64 / 1e6);
+            hdr.saturating_record(us.max(1));
+        }
+    }
+
+    pub fn latency(&self, peer: &str) -> LatencySummary {
+        let hdr = self.latency_hdr.lock().unwrap_or_else(|p| p.into_inner());
+        match hdr.get(peer) {
+            Some(h) if !h.is_empty() => LatencySummary {
+                count: h.len(),
+                p50_ms: h.value_at_quantile(0.50) as f64 / 1e3,
+                p99_ms: h.value_at_quantile(0.99) as f64 / 1e3,
+                max_ms: h.max() as f64 / 1e3,
+            },
+            _ => LatencySummary::default(),
+        }
+    }
+
+    pub fn encode(&self) -> String {
+        let mut out = String::new();
+        if let Err(e) = prometheus_client::encoding::text::encode(&mut out, &self.registry) {
+            tracing::error!(error = %e, "metrics encoding failed");
+        }
+        out
+    }
+}

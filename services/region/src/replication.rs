@@ -1,0 +1,473 @@
+//! Replication: per-peer shippers and the receiver.
+//!
+//! A shipper streams this region's shippable log entries (its own writes and
+//! relayed catalog changes) to one peer over a long-lived bidirectional
+//! gRPC stream, keeping up to `window` batches in flight. The receiver
+//! applies each batch through the storage bridge and acknowledges the
+//! sender position it has durably applied; the shipper records that as the
+//! peer's watermark. On reconnect the receiver's `Welcome` names its durable
+//! position, so nothing is lost and redelivered entries have no effect.
+//!
+//! When the receiver refuses an entry (drift guard, or a table it does not
+//! know yet), it acknowledges the prefix it applied and ends the stream; the
+//! shipper waits and resumes from that position. Nothing after a refused
+//! entry is ever applied ahead of it.
+
+use std::collections::VecDeque;
+use std::pin::Pin;
+use std::sync::Arc;
+use std::time::Duration;
+
+use futures::Stream;
+use meridian_core::schema::{MAX_PARTITION_KEY_BYTES, MAX_SORT_KEY_BYTES, validate_table_name};
+use meridian_core::{CATALOG_TABLE, EncodedKey, TableDef, Version, decode_item};
+use meridian_proto::v1 as pb;
+use meridian_proto::v1::replication_client::ReplicationClient;
+use meridian_proto::v1::replication_server::Replication;
+use meridian_store::{LogEntry, RemoteEntry};
+use tokio::sync::{mpsc, watch};
+use tokio_stream::wrappers::ReceiverStream;
+use tonic::transport::Endpoint;
+use tonic::{Request, Response, Status, Streaming};
+
+use crate::config::PeerConfig;
+use crate::convert::status_from;
+use crate::metrics::PeerLabel;
+use crate::{PeerState, Shared};
+
+pub const PROTOCOL: u32 = 1;
+/// Most entries a receiver accepts in one batch.
+pub const MAX_BATCH_ENTRIES: usize = 10_000;
+/// gRPC message size limit for replication streams.
+pub const MAX_MESSAGE_BYTES: usize = 16 << 20;
+
+pub struct ReplicationApi {
+    pub(crate) shared: Arc<Shared>,
+    /// Ends open streams at shutdown, so a graceful stop does not wait on peers.
+    pub(crate) shutdown: watch::Receiver<bool>,
+}
+
+type ShipStream = Pin<Box<dyn Stream<Item = Result<pb::ShipResponse, Status>> + Send>>;
+
+fn ack(applied_through: u64, refused: String) -> pb::ShipResponse {
+    pb::ShipResponse {
+        msg: Some(pb::ship_response::Msg::Ack(pb::Ack {
+            applied_through,
+            refused,
+        })),
+    }
+}
+
+/// Validates one batch from a peer. Nothing a peer sends is trusted: sizes,
+/// encodings, table names, versions and images are all checked.
+pub fn decode_batch(peer: &str, batch: &pb::Batch) -> Result<Vec<RemoteEntry>, String> {
+    if batch.entries.len() > MAX_BATCH_ENTRIES {
+        return Err(format!(
+            "batch has {} entries, the limit is {MAX_BATCH_ENTRIES}",
+            batch.entries.len()
+        ));
+    }
+    let mut out = Vec::with_capacity(batch.entries.len());
+    let mut last_seq = 0u64;
+    for (i, e) in batch.entries.iter().enumerate() {
+        let at = |m: String| format!("entries[{i}] (seq {}): {m}", e.seq);
+        if e.seq == 0 || e.seq <= last_seq {
+            return Err(at(
+                "sequence numbers must be positive and strictly increasing".into(),
+            ));
+        }
+        last_seq = e.seq;
+        let version = Version::from_bytes(&e.version).map_err(|x| at(format!("version: {x}")))?;
+        let prev = if e.prev.is_empty() {
+            None
+        } else {
+            Some(Version::from_bytes(&e.prev).map_err(|x| at(format!("prev: {x}")))?)
+        };
+        if prev.as_ref().is_some_and(|p| *p >= version) {
+            return Err(at("prev must be older than version".into()));
+        }
+        if e.tombstone && !e.image.is_empty() {
+            return Err(at("a tombstone carries no image".into()));
+        }
+        let image = if e.tombstone {
+            None
+        } else {
+            Some(decode_item(&e.image).map_err(|x| at(format!("image: {x}")))?)
+        };
+        let table_version = if e.table_version.is_empty() {
+            None
+        } else {
+            Some(
+                Version::from_bytes(&e.table_version)
+                    .map_err(|x| at(format!("table_version: {x}")))?,
+            )
+        };
+        if e.table == CATALOG_TABLE {
+            let name = std::str::from_utf8(&e.partition_key)
+                .map_err(|_| at("catalog key is not UTF-8".into()))?;
+            validate_table_name(name).map_err(|x| at(x.to_string()))?;
+            if !e.sort_key.is_empty() || table_version.is_some() {
+                return Err(at(
+                    "catalog entries have no sort key and no table version".into()
+                ));
+            }
+            if let Some(item) = &image {
+                let def =
+                    TableDef::from_item(item).map_err(|x| at(format!("catalog image: {x}")))?;
+                if def.name != name {
+                    return Err(at(format!(
+                        "catalog image is for table {}, key is {name}",
+                        def.name
+                    )));
+                }
+            }
+        } else {
+            validate_table_name(&e.table).map_err(|x| at(x.to_string()))?;
+            if table_version.is_none() {
+                return Err(at("item entries need a table version".into()));
+            }
+            // Only relayed catalog changes may come from another origin.
+            if version.origin != peer {
+                return Err(at(format!(
+                    "item entry from {peer} claims origin {}",
+                    version.origin
+                )));
+            }
+            if e.partition_key.is_empty() || e.partition_key.len() > MAX_PARTITION_KEY_BYTES + 8 {
+                return Err(at("partition key empty or over its limit".into()));
+            }
+            if e.sort_key.len() > MAX_SORT_KEY_BYTES + 8 {
+                return Err(at("sort key over its limit".into()));
+            }
+        }
+        out.push(RemoteEntry {
+            seq: e.seq,
+            table: e.table.clone(),
+            table_version,
+            key: EncodedKey {
+                partition: e.partition_key.clone(),
+                sort: e.sort_key.clone(),
+            },
+            version,
+            prev,
+            image: image.is_some().then(|| e.image.clone()),
+            commit_real: e.commit_real_micros,
+        });
+    }
+    Ok(out)
+}
+
+#[tonic::async_trait]
+impl Replication for ReplicationApi {
+    type ShipStream = ShipStream;
+
+    async fn ship(
+        &self,
+        req: Request<Streaming<pb::ShipRequest>>,
+    ) -> Result<Response<ShipStream>, Status> {
+        let mut inbound = req.into_inner();
+        let hello = match inbound.message().await?.and_then(|m| m.msg) {
+            Some(pb::ship_request::Msg::Hello(h)) => h,
+            _ => {
+                return Err(Status::invalid_argument(
+                    "the first message of a stream must be Hello",
+                ));
+            }
+        };
+        let shared = self.shared.clone();
+        if hello.protocol != PROTOCOL {
+            return Err(Status::failed_precondition(format!(
+                "protocol {} is not supported; this region speaks {PROTOCOL}",
+                hello.protocol
+            )));
+        }
+        if hello.to_region != shared.config.name {
+            return Err(Status::failed_precondition(format!(
+                "this is region {}, not {}",
+                shared.config.name, hello.to_region
+            )));
+        }
+        let peer = hello.from_region;
+        if !shared.config.peers.iter().any(|p| p.name == peer) {
+            return Err(Status::permission_denied(format!(
+                "{peer:?} is not a peer of this region"
+            )));
+        }
+        let p = peer.clone();
+        let applied = shared
+            .storage
+            .read(move |r| r.inbound(&p))
+            .await
+            .map_err(status_from)?;
+        let (tx, rx) = mpsc::channel(16);
+        let welcome = pb::ShipResponse {
+            msg: Some(pb::ship_response::Msg::Welcome(pb::Welcome {
+                applied_through: applied,
+            })),
+        };
+        let _ = tx.send(Ok(welcome)).await;
+        tracing::debug!(%peer, applied, "replication stream opened");
+        let mut shutdown = self.shutdown.clone();
+        tokio::spawn(async move {
+            let label = PeerLabel { peer: peer.clone() };
+            loop {
+                let next = tokio::select! {
+                    m = inbound.message() => m,
+                    _ = shutdown.wait_for(|s| *s) => break,
+                };
+                let batch = match next {
+                    Ok(Some(pb::ShipRequest {
+                        msg: Some(pb::ship_request::Msg::Batch(b)),
+                    })) => b,
+                    Ok(None) => break,
+                    Ok(Some(_)) => {
+                        let _ = tx
+                            .send(Err(Status::invalid_argument(
+                                "expected a Batch after Hello",
+                            )))
+                            .await;
+                        break;
+                    }
+                    Err(e) => {
+                        tracing::debug!(%peer, error = %e, "replication stream ended");
+                        break;
+                    }
+                };
+                let entries = match decode_batch(&peer, &batch) {
+                    Ok(e) => e,
+                    Err(m) => {
+                        tracing::warn!(%peer, error = %m, "rejected a malformed batch");
+                        let _ = tx.send(Err(Status::invalid_argument(m))).await;
+                        break;
+                    }
+                };
+                let outcome = match shared.storage.apply(&peer, entries).await {
+                    Ok(o) => o,
+                    Err(e) => {
+                        let _ = tx.send(Err(status_from(e))).await;
+                        break;
+                    }
+                };
+                shared
+                    .metrics
+                    .observe_latency(&peer, &outcome.latencies_micros);
+                shared
+                    .metrics
+                    .applied
+                    .get_or_create(&label)
+                    .inc_by(outcome.applied as u64);
+                shared.metrics.conflicts.inc_by(outcome.conflicts as u64);
+                if outcome.drift_refused {
+                    shared.metrics.drift_refusals.get_or_create(&label).inc();
+                }
+                let refused = outcome.refused.unwrap_or_default();
+                if !refused.is_empty() {
+                    tracing::warn!(%peer, applied_through = outcome.applied_through, reason = %refused, "refused replicated entries; the peer will retry");
+                }
+                let done = !refused.is_empty();
+                if tx
+                    .send(Ok(ack(outcome.applied_through, refused)))
+                    .await
+                    .is_err()
+                    || done
+                {
+                    break;
+                }
+            }
+        });
+        Ok(Response::new(Box::pin(ReceiverStream::new(rx))))
+    }
+}
+
+fn to_pb(e: LogEntry) -> pb::LogEntry {
+    pb::LogEntry {
+        seq: e.seq,
+        table: e.table,
+        table_version: e.table_version.unwrap_or_default(),
+        partition_key: e.key.partition,
+        sort_key: e.key.sort,
+        version: e.version,
+        prev: e.prev.unwrap_or_default(),
+        tombstone: e.image.is_none(),
+        image: e.image.unwrap_or_default(),
+        commit_real_micros: e.commit_real,
+    }
+}
+
+fn update_state(shared: &Shared, peer: &str, f: impl FnOnce(&mut PeerState)) {
+    if let Some(s) = shared.peers.get(peer) {
+        f(&mut s.lock().unwrap_or_else(|p| p.into_inner()));
+    }
+}
+
+/// Ships to one peer until shutdown, reconnecting with capped exponential
+/// backoff and jitter.
+pub(crate) async fn run_shipper(
+    shared: Arc<Shared>,
+    peer: PeerConfig,
+    mut shutdown: watch::Receiver<bool>,
+) {
+    let tuning = shared.config.replication.clone();
+    let mut backoff = tuning.backoff_min;
+    loop {
+        if *shutdown.borrow() {
+            return;
+        }
+        let result = ship_session(&shared, &peer, &mut shutdown).await;
+        update_state(&shared, &peer.name, |s| s.connected = false);
+        let wait = match result {
+            Ok(Session::Shutdown) => return,
+            Ok(Session::Refused(reason)) => {
+                update_state(&shared, &peer.name, |s| s.last_error = reason);
+                backoff = tuning.backoff_min;
+                tuning.refusal_retry
+            }
+            Err(e) => {
+                tracing::debug!(peer = %peer.name, error = %e, "replication session failed");
+                update_state(&shared, &peer.name, |s| s.last_error = e);
+                let jitter = rand::random_range(0.5..1.0);
+                let wait = backoff.mul_f64(jitter);
+                backoff = (backoff * 2).min(tuning.backoff_max);
+                wait
+            }
+        };
+        tokio::select! {
+            _ = tokio::time::sleep(wait) => {}
+            _ = shutdown.changed() => return,
+        }
+    }
+}
+
+enum Session {
+    Shutdown,
+    Refused(String),
+}
+
+async fn ship_session(
+    shared: &Arc<Shared>,
+    peer: &PeerConfig,
+    shutdown: &mut watch::Receiver<bool>,
+) -> Result<Session, String> {
+    let t = &shared.config.replication;
+    let endpoint = Endpoint::from_shared(peer.url.clone())
+        .map_err(|e| format!("bad peer url {}: {e}", peer.url))?
+        .connect_timeout(t.connect_timeout)
+        .timeout(Duration::from_secs(3600))
+        .http2_keep_alive_interval(t.keepalive_interval)
+        .keep_alive_timeout(t.keepalive_timeout)
+        .keep_alive_while_idle(true)
+        .tcp_nodelay(true);
+    let channel = endpoint
+        .connect()
+        .await
+        .map_err(|e| format!("connect {}: {e}", peer.url))?;
+    let mut client = ReplicationClient::new(channel)
+        .max_decoding_message_size(MAX_MESSAGE_BYTES)
+        .max_encoding_message_size(MAX_MESSAGE_BYTES);
+    let (tx, rx) = mpsc::channel(t.window + 2);
+    let hello = pb::ShipRequest {
+        msg: Some(pb::ship_request::Msg::Hello(pb::Hello {
+            from_region: shared.config.name.clone(),
+            to_region: peer.name.clone(),
+            protocol: PROTOCOL,
+        })),
+    };
+    tx.send(hello)
+        .await
+        .map_err(|_| "stream closed".to_string())?;
+    let mut responses = client
+        .ship(ReceiverStream::new(rx))
+        .await
+        .map_err(|e| format!("open stream: {}", e.message()))?
+        .into_inner();
+    let first = tokio::time::timeout(t.connect_timeout * 2, responses.message())
+        .await
+        .map_err(|_| "no Welcome from the peer in time".to_string())?
+        .map_err(|e| format!("handshake: {}", e.message()))?;
+    let mut acked = match first.and_then(|m| m.msg) {
+        Some(pb::ship_response::Msg::Welcome(w)) => w.applied_through,
+        _ => return Err("the peer did not answer Hello with Welcome".into()),
+    };
+    let label = PeerLabel {
+        peer: peer.name.clone(),
+    };
+    // The receiver's position is authoritative, even if it moved backwards
+    // (a peer restored from an older copy needs those entries again).
+    shared
+        .storage
+        .set_watermark(&peer.name, acked)
+        .await
+        .map_err(|e| e.to_string())?;
+    shared
+        .metrics
+        .acked_seq
+        .get_or_create(&label)
+        .set(acked as i64);
+    update_state(shared, &peer.name, |s| {
+        s.connected = true;
+        s.acked = acked;
+        s.last_error.clear();
+    });
+    tracing::info!(peer = %peer.name, resume_after = acked, "replication connected");
+
+    let mut head = shared.storage.log_head();
+    let mut sent = acked;
+    let mut inflight: VecDeque<u64> = VecDeque::new();
+    loop {
+        while inflight.len() < t.window {
+            let (after, n, bytes) = (sent, t.batch_entries, t.batch_bytes);
+            let entries = shared
+                .storage
+                .read(move |r| r.log_after(after, n, bytes))
+                .await
+                .map_err(|e| e.to_string())?;
+            let Some(last) = entries.last().map(|e| e.seq) else {
+                break;
+            };
+            let batch = pb::Batch {
+                entries: entries.into_iter().map(to_pb).collect(),
+            };
+            let req = pb::ShipRequest {
+                msg: Some(pb::ship_request::Msg::Batch(batch)),
+            };
+            tx.send(req)
+                .await
+                .map_err(|_| "stream closed by the peer".to_string())?;
+            inflight.push_back(last);
+            sent = last;
+        }
+        head.mark_unchanged();
+        tokio::select! {
+            biased;
+            _ = shutdown.changed() => return Ok(Session::Shutdown),
+            msg = responses.message() => {
+                let msg = msg.map_err(|e| format!("stream: {}", e.message()))?;
+                let Some(pb::ShipResponse { msg: Some(pb::ship_response::Msg::Ack(a)) }) = msg else {
+                    return Err("stream ended by the peer".into());
+                };
+                if a.applied_through > sent {
+                    return Err(format!("peer acknowledged {} but only {sent} was sent", a.applied_through));
+                }
+                if a.applied_through > acked {
+                    acked = a.applied_through;
+                    shared.storage.set_watermark(&peer.name, acked).await.map_err(|e| e.to_string())?;
+                    shared.metrics.acked_seq.get_or_create(&label).set(acked as i64);
+                    update_state(shared, &peer.name, |s| s.acked = acked);
+                }
+                while inflight.front().is_some_and(|s| *s <= acked) {
+                    inflight.pop_front();
+                }
+                if !a.refused.is_empty() {
+                    return Ok(Session::Refused(a.refused));
+                }
+            }
+            changed = head.changed(), if inflight.len() < t.window => {
+                if changed.is_err() {
+                    return Ok(Session::Shutdown);
+                }
+            }
+            // A safety net: re-read the log even if a wake-up was missed.
+            _ = tokio::time::sleep(Duration::from_millis(500)), if inflight.len() < t.window => {}
+        }
+    }
+}

@@ -1,0 +1,455 @@
+//! The client API (`meridian.v1.Meridian`). Each call validates its input,
+//! then goes through the same storage bridge as every other write.
+
+use std::sync::Arc;
+
+use meridian_core::schema::{MAX_PARTITION_KEY_BYTES, MAX_SORT_KEY_BYTES, encode_key_value};
+use meridian_core::{KeyAttr, KeySchema, KeyType, TableDef, Version, encode_item};
+use meridian_proto::v1 as pb;
+use meridian_proto::v1::meridian_server::Meridian;
+use meridian_store::{Condition, SortRange, StoredRow, WriteOp, WriteResult};
+use tonic::{Request, Response, Status};
+
+use crate::Shared;
+use crate::convert::*;
+
+/// Most items a page returns, and its default size.
+pub const MAX_PAGE_ITEMS: u32 = 1000;
+/// A page stops growing past 1 MB, as in DynamoDB.
+pub const MAX_PAGE_BYTES: usize = 1 << 20;
+pub const MAX_BATCH_WRITE: usize = 25;
+pub const MAX_BATCH_GET: usize = 100;
+
+pub struct ClientApi {
+    pub(crate) shared: Arc<Shared>,
+}
+
+fn condition_from_pb(c: Option<pb::Condition>) -> Result<Option<Condition>, Status> {
+    Ok(match c.and_then(|c| c.kind) {
+        None | Some(pb::condition::Kind::MustNotExist(false)) => None,
+        Some(pb::condition::Kind::MustNotExist(true)) => Some(Condition::MustNotExist),
+        Some(pb::condition::Kind::VersionEquals(v)) => Some(Condition::VersionEquals(
+            version_from_pb(&v, "condition.version_equals")?,
+        )),
+    })
+}
+
+fn write_response(w: &WriteResult) -> pb::WriteResponse {
+    pb::WriteResponse {
+        version: Some(version_to_pb(&w.version)),
+        prev: w.prev.as_ref().map(version_to_pb),
+    }
+}
+
+fn stored(row: &StoredRow) -> Option<pb::StoredItem> {
+    row.image.as_ref().map(|item| pb::StoredItem {
+        item: encode_item(item),
+        version: Some(version_to_pb(&row.version)),
+    })
+}
+
+/// Turns rows into a page: stops at `limit` items or 1 MB, whichever first.
+fn page(rows: Vec<StoredRow>, limit: usize) -> pb::PageResponse {
+    let mut items = Vec::with_capacity(rows.len());
+    let mut bytes = 0;
+    let mut last = None;
+    let full = rows.len() >= limit;
+    let mut truncated = false;
+    for row in &rows {
+        let Some(s) = stored(row) else { continue };
+        bytes += s.item.len();
+        items.push(s);
+        last = Some(row.key.clone());
+        if bytes >= MAX_PAGE_BYTES {
+            truncated = items.len() < rows.len();
+            break;
+        }
+    }
+    pb::PageResponse {
+        items,
+        next_page_token: match last {
+            Some(k) if full || truncated => encode_token(&k),
+            _ => Vec::new(),
+        },
+    }
+}
+
+fn limit_of(limit: u32) -> Result<usize, Status> {
+    match limit {
+        0 => Ok(MAX_PAGE_ITEMS as usize),
+        1..=MAX_PAGE_ITEMS => Ok(limit as usize),
+        n => Err(Status::invalid_argument(format!(
+            "limit: {n} is above the maximum of {MAX_PAGE_ITEMS}"
+        ))),
+    }
+}
+
+impl ClientApi {
+    async fn table(&self, name: &str) -> Result<(TableDef, Version), Status> {
+        let owned = name.to_string();
+        self.shared
+            .storage
+            .read(move |r| r.table_def(&owned))
+            .await
+            .map_err(status_from)?
+            .ok_or_else(|| Status::not_found(format!("table {name} not found")))
+    }
+
+    async fn describe(
+        &self,
+        def: TableDef,
+        version: Version,
+    ) -> Result<pb::TableDescription, Status> {
+        let name = def.name.clone();
+        let count = self
+            .shared
+            .storage
+            .read(move |r| r.item_count(&name))
+            .await
+            .map_err(status_from)?;
+        Ok(describe(&def, &version, count))
+    }
+
+    async fn write(&self, ops: Vec<WriteOp>) -> Result<Vec<WriteResult>, Status> {
+        self.shared.storage.write(ops).await.map_err(status_from)
+    }
+
+    /// A single key value from an item that must hold exactly that attribute.
+    fn key_value(
+        bytes: &[u8],
+        attr: &KeyAttr,
+        field: &str,
+        limit: usize,
+    ) -> Result<Vec<u8>, Status> {
+        let item = item_from_bytes(bytes, field)?;
+        if item.len() != 1 || !item.contains_key(&attr.name) {
+            return Err(Status::invalid_argument(format!(
+                "{field}: must hold exactly the key attribute {} ({})",
+                attr.name,
+                attr.ty.as_str()
+            )));
+        }
+        encode_key_value(&item[&attr.name], attr, limit).map_err(invalid)
+    }
+}
+
+pub fn describe(def: &TableDef, version: &Version, item_count: u64) -> pb::TableDescription {
+    pb::TableDescription {
+        name: def.name.clone(),
+        partition_key: Some(key_attr_to_pb(&def.key_schema.partition)),
+        sort_key: def.key_schema.sort.as_ref().map(key_attr_to_pb),
+        replicas: def.replicas.clone(),
+        version: Some(version_to_pb(version)),
+        item_count,
+    }
+}
+
+#[tonic::async_trait]
+impl Meridian for ClientApi {
+    async fn create_table(
+        &self,
+        req: Request<pb::CreateTableRequest>,
+    ) -> Result<Response<pb::TableDescription>, Status> {
+        let r = req.into_inner();
+        let partition = key_attr_from_pb(
+            r.partition_key
+                .as_ref()
+                .ok_or_else(|| Status::invalid_argument("partition_key: missing"))?,
+            "partition_key",
+        )?;
+        let sort = r
+            .sort_key
+            .as_ref()
+            .map(|s| key_attr_from_pb(s, "sort_key"))
+            .transpose()?;
+        let known = self.shared.config.all_regions();
+        let replicas = if r.replicas.is_empty() {
+            known.clone()
+        } else {
+            r.replicas
+        };
+        if let Some(unknown) = replicas.iter().find(|x| !known.contains(x)) {
+            return Err(Status::invalid_argument(format!(
+                "replicas: unknown region {unknown:?}; this cluster has {}",
+                known.join(", ")
+            )));
+        }
+        let def =
+            TableDef::new(&r.name, KeySchema { partition, sort }, replicas).map_err(invalid)?;
+        let results = self.write(vec![WriteOp::CreateTable(def.clone())]).await?;
+        Ok(Response::new(describe(&def, &results[0].version, 0)))
+    }
+
+    async fn describe_table(
+        &self,
+        req: Request<pb::TableRequest>,
+    ) -> Result<Response<pb::TableDescription>, Status> {
+        let (def, version) = self.table(&req.into_inner().name).await?;
+        Ok(Response::new(self.describe(def, version).await?))
+    }
+
+    async fn list_tables(
+        &self,
+        req: Request<pb::ListTablesRequest>,
+    ) -> Result<Response<pb::ListTablesResponse>, Status> {
+        let r = req.into_inner();
+        let limit = match r.limit {
+            0 => 100,
+            1..=100 => r.limit as usize,
+            n => {
+                return Err(Status::invalid_argument(format!(
+                    "limit: {n} is above the maximum of 100"
+                )));
+            }
+        };
+        let names = self
+            .shared
+            .storage
+            .read(move |rd| rd.list_tables(&r.start_after, limit))
+            .await
+            .map_err(status_from)?;
+        let last_evaluated = if names.len() == limit {
+            names.last().cloned().unwrap_or_default()
+        } else {
+            String::new()
+        };
+        Ok(Response::new(pb::ListTablesResponse {
+            names,
+            last_evaluated,
+        }))
+    }
+
+    async fn delete_table(
+        &self,
+        req: Request<pb::TableRequest>,
+    ) -> Result<Response<pb::TableDescription>, Status> {
+        let name = req.into_inner().name;
+        let (def, version) = self.table(&name).await?;
+        self.write(vec![WriteOp::DeleteTable(name)]).await?;
+        Ok(Response::new(describe(&def, &version, 0)))
+    }
+
+    async fn put_item(
+        &self,
+        req: Request<pb::PutItemRequest>,
+    ) -> Result<Response<pb::WriteResponse>, Status> {
+        let r = req.into_inner();
+        let op = WriteOp::Put {
+            table: r.table,
+            item: item_from_bytes(&r.item, "item")?,
+            condition: condition_from_pb(r.condition)?,
+        };
+        Ok(Response::new(write_response(
+            &self.write(vec![op]).await?[0],
+        )))
+    }
+
+    async fn get_item(
+        &self,
+        req: Request<pb::GetItemRequest>,
+    ) -> Result<Response<pb::GetItemResponse>, Status> {
+        let r = req.into_inner();
+        let (def, _) = self.table(&r.table).await?;
+        let key = def
+            .key_schema
+            .key_from_attrs(&item_from_bytes(&r.key, "key")?)
+            .map_err(invalid)?;
+        let row = self
+            .shared
+            .storage
+            .read(move |rd| rd.get(&r.table, &key))
+            .await
+            .map_err(status_from)?;
+        Ok(Response::new(pb::GetItemResponse {
+            item: row.as_ref().and_then(stored),
+        }))
+    }
+
+    async fn delete_item(
+        &self,
+        req: Request<pb::DeleteItemRequest>,
+    ) -> Result<Response<pb::WriteResponse>, Status> {
+        let r = req.into_inner();
+        let op = WriteOp::Delete {
+            table: r.table,
+            key: item_from_bytes(&r.key, "key")?,
+            condition: condition_from_pb(r.condition)?,
+        };
+        Ok(Response::new(write_response(
+            &self.write(vec![op]).await?[0],
+        )))
+    }
+
+    async fn query(
+        &self,
+        req: Request<pb::QueryRequest>,
+    ) -> Result<Response<pb::PageResponse>, Status> {
+        let r = req.into_inner();
+        let (def, _) = self.table(&r.table).await?;
+        let ks = def.key_schema;
+        let pk = Self::key_value(
+            &r.partition_key,
+            &ks.partition,
+            "partition_key",
+            MAX_PARTITION_KEY_BYTES,
+        )?;
+        let range = match r.sort {
+            None => SortRange::all(),
+            Some(cond) => {
+                let sk = ks.sort.as_ref().ok_or_else(|| {
+                    Status::invalid_argument(format!("sort: table {} has no sort key", r.table))
+                })?;
+                let value = |b: &[u8], f: &str| Self::key_value(b, sk, f, MAX_SORT_KEY_BYTES);
+                use std::ops::Bound::*;
+                let (lower, upper) = match pb::SortOp::try_from(cond.op)
+                    .unwrap_or(pb::SortOp::Unspecified)
+                {
+                    pb::SortOp::Eq => {
+                        let v = value(&cond.value, "sort.value")?;
+                        (Included(v.clone()), Included(v))
+                    }
+                    pb::SortOp::Lt => (Unbounded, Excluded(value(&cond.value, "sort.value")?)),
+                    pb::SortOp::Le => (Unbounded, Included(value(&cond.value, "sort.value")?)),
+                    pb::SortOp::Gt => (Excluded(value(&cond.value, "sort.value")?), Unbounded),
+                    pb::SortOp::Ge => (Included(value(&cond.value, "sort.value")?), Unbounded),
+                    pb::SortOp::Between => {
+                        let (lo, hi) = (
+                            value(&cond.value, "sort.value")?,
+                            value(&cond.high, "sort.high")?,
+                        );
+                        if lo > hi {
+                            return Err(Status::invalid_argument(
+                                "sort: BETWEEN needs its lower bound (value) at or below its upper bound (high)",
+                            ));
+                        }
+                        (Included(lo), Included(hi))
+                    }
+                    pb::SortOp::BeginsWith => {
+                        if sk.ty == KeyType::N {
+                            return Err(Status::invalid_argument(format!(
+                                "sort: begins_with needs a string or binary sort key; {} is a number",
+                                sk.name
+                            )));
+                        }
+                        let r = SortRange::prefix(&value(&cond.value, "sort.value")?);
+                        (r.lower, r.upper)
+                    }
+                    pb::SortOp::Unspecified => {
+                        return Err(Status::invalid_argument("sort.op: missing or unknown"));
+                    }
+                };
+                SortRange { lower, upper }
+            }
+        };
+        let limit = limit_of(r.limit)?;
+        let after = match decode_token(&r.page_token)? {
+            Some(k) if k.partition != pk => {
+                return Err(Status::invalid_argument(
+                    "page_token: belongs to another partition key",
+                ));
+            }
+            Some(k) => Some(k.sort),
+            None => None,
+        };
+        let table = r.table.clone();
+        let rows = self
+            .shared
+            .storage
+            .read(move |rd| rd.query(&table, &pk, &range, r.reverse, after.as_deref(), limit))
+            .await
+            .map_err(status_from)?;
+        Ok(Response::new(page(rows, limit)))
+    }
+
+    async fn scan(
+        &self,
+        req: Request<pb::ScanRequest>,
+    ) -> Result<Response<pb::PageResponse>, Status> {
+        let r = req.into_inner();
+        self.table(&r.table).await?;
+        let limit = limit_of(r.limit)?;
+        let after = decode_token(&r.page_token)?;
+        let rows = self
+            .shared
+            .storage
+            .read(move |rd| rd.scan(&r.table, after.as_ref(), limit))
+            .await
+            .map_err(status_from)?;
+        Ok(Response::new(page(rows, limit)))
+    }
+
+    async fn batch_write(
+        &self,
+        req: Request<pb::BatchWriteRequest>,
+    ) -> Result<Response<pb::BatchWriteResponse>, Status> {
+        let r = req.into_inner();
+        if r.ops.is_empty() || r.ops.len() > MAX_BATCH_WRITE {
+            return Err(Status::invalid_argument(format!(
+                "ops: a batch holds 1 to {MAX_BATCH_WRITE} operations, got {}",
+                r.ops.len()
+            )));
+        }
+        let mut ops = Vec::with_capacity(r.ops.len());
+        for (i, op) in r.ops.into_iter().enumerate() {
+            ops.push(match op.op {
+                Some(pb::batch_write_op::Op::Put(item)) => WriteOp::Put {
+                    table: r.table.clone(),
+                    item: item_from_bytes(&item, &format!("ops[{i}].put"))?,
+                    condition: None,
+                },
+                Some(pb::batch_write_op::Op::DeleteKey(key)) => WriteOp::Delete {
+                    table: r.table.clone(),
+                    key: item_from_bytes(&key, &format!("ops[{i}].delete_key"))?,
+                    condition: None,
+                },
+                None => {
+                    return Err(Status::invalid_argument(format!(
+                        "ops[{i}]: empty operation"
+                    )));
+                }
+            });
+        }
+        let results = self.write(ops).await?;
+        Ok(Response::new(pb::BatchWriteResponse {
+            results: results.iter().map(write_response).collect(),
+        }))
+    }
+
+    async fn batch_get(
+        &self,
+        req: Request<pb::BatchGetRequest>,
+    ) -> Result<Response<pb::BatchGetResponse>, Status> {
+        let r = req.into_inner();
+        if r.keys.is_empty() || r.keys.len() > MAX_BATCH_GET {
+            return Err(Status::invalid_argument(format!(
+                "keys: a batch holds 1 to {MAX_BATCH_GET} keys, got {}",
+                r.keys.len()
+            )));
+        }
+        let (def, _) = self.table(&r.table).await?;
+        let keys = r
+            .keys
+            .iter()
+            .enumerate()
+            .map(|(i, k)| {
+                def.key_schema
+                    .key_from_attrs(&item_from_bytes(k, &format!("keys[{i}]"))?)
+                    .map_err(|e| Status::invalid_argument(format!("keys[{i}]: {e}")))
+            })
+            .collect::<Result<Vec<_>, _>>()?;
+        let table = r.table;
+        let rows = self
+            .shared
+            .storage
+            .read(move |rd| {
+                keys.iter()
+                    .map(|k| rd.get(&table, k))
+                    .collect::<Result<Vec<_>, _>>()
+            })
+            .await
+            .map_err(status_from)?;
+        Ok(Response::new(pb::BatchGetResponse {
+            items: rows.iter().flatten().filter_map(stored).collect(),
+        }))
+    }
+}

@@ -1,0 +1,156 @@
+//! A region's SQLite store.
+//!
+//! One file holds the items (with tombstones), the mutation log, peer
+//! watermarks and the conflict log. There is exactly one [`Writer`] per
+//! region; it groups many requests into one transaction ([`Writer::group`])
+//! so throughput does not depend on one fsync per item. Any number of
+//! [`Reader`]s run beside it on their own connections (WAL mode).
+//!
+//! Everything here is synchronous. How async code reaches it is the region
+//! crate's business (its `bridge` module), so the same store serves live
+//! threads and the single-threaded deterministic simulator.
+
+mod read;
+mod write;
+
+use std::path::{Path, PathBuf};
+
+use meridian_core::{HlcError, Version};
+use rusqlite::{Connection, OpenFlags};
+use thiserror::Error;
+
+pub use read::{ConflictRow, Digest, LogEntry, Reader, SortRange, StoredRow};
+pub use write::{ApplyOutcome, Condition, Group, RemoteEntry, WriteOp, WriteResult, Writer};
+
+const SCHEMA: &str = include_str!("schema.sql");
+const SCHEMA_VERSION: &str = "1";
+
+#[derive(Debug, Error)]
+pub enum StoreError {
+    #[error("sqlite: {0}")]
+    Sqlite(#[from] rusqlite::Error),
+    #[error("store at {path}: {reason}")]
+    Open { path: PathBuf, reason: String },
+    #[error("corrupt store row: {0}")]
+    Corrupt(String),
+    #[error("table {0} not found")]
+    TableNotFound(String),
+    #[error("table {0} already exists")]
+    TableExists(String),
+    #[error("table {table} has no replica in region {region}; its replicas are {replicas:?}")]
+    NotReplica {
+        table: String,
+        region: String,
+        replicas: Vec<String>,
+    },
+    #[error("condition failed: {0}")]
+    ConditionFailed(String),
+    #[error(transparent)]
+    Invalid(#[from] meridian_core::Error),
+    #[error(transparent)]
+    Clock(#[from] HlcError),
+}
+
+/// How durable an acknowledged write is. See docs/store.md.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Default)]
+pub enum Durability {
+    /// `synchronous=FULL`: the WAL is fsynced at every commit, so an
+    /// acknowledged write survives power loss and kernel crashes.
+    #[default]
+    Full,
+    /// `synchronous=NORMAL`: survives a process crash (kill -9), but the
+    /// last commits may be lost on power loss. Faster on slow disks.
+    Normal,
+}
+
+impl Durability {
+    pub fn parse(s: &str) -> Option<Self> {
+        match s {
+            "full" => Some(Durability::Full),
+            "normal" => Some(Durability::Normal),
+            _ => None,
+        }
+    }
+}
+
+/// The path of the database inside a region's data directory.
+pub fn db_path(data_dir: &Path) -> PathBuf {
+    data_dir.join("meridian.db")
+}
+
+fn open_conn(
+    path: &Path,
+    durability: Durability,
+    read_only: bool,
+) -> Result<Connection, StoreError> {
+    let flags = if read_only {
+        OpenFlags::SQLITE_OPEN_READ_ONLY | OpenFlags::SQLITE_OPEN_NO_MUTEX
+    } else {
+        OpenFlags::SQLITE_OPEN_READ_WRITE
+            | OpenFlags::SQLITE_OPEN_CREATE
+            | OpenFlags::SQLITE_OPEN_NO_MUTEX
+    };
+    let conn = Connection::open_with_flags(path, flags)?;
+    conn.busy_timeout(std::time::Duration::from_secs(5))?;
+    if !read_only {
+        let mode: String = conn.query_row("PRAGMA journal_mode=WAL", [], |r| r.get(0))?;
+        if !mode.eq_ignore_ascii_case("wal") {
+            return Err(StoreError::Open {
+                path: path.to_path_buf(),
+                reason: format!("could not enable WAL, journal mode is {mode}"),
+            });
+        }
+        let sync = match durability {
+            Durability::Full => "FULL",
+            Durability::Normal => "NORMAL",
+        };
+        conn.execute_batch(&format!("PRAGMA synchronous={sync};"))?;
+    }
+    conn.execute_batch("PRAGMA cache_size=-16000; PRAGMA temp_store=MEMORY;")?;
+    conn.set_prepared_statement_cache_capacity(64);
+    Ok(conn)
+}
+
+/// Opens (creating if needed) the region's store and returns its one writer.
+/// Refuses a data directory that belongs to another region.
+pub fn open(data_dir: &Path, region: &str, durability: Durability) -> Result<Writer, StoreError> {
+    std::fs::create_dir_all(data_dir).map_err(|e| StoreError::Open {
+        path: data_dir.to_path_buf(),
+        reason: e.to_string(),
+    })?;
+    let path = db_path(data_dir);
+    let conn = open_conn(&path, durability, false)?;
+    conn.execute_batch(SCHEMA)?;
+    let tx = conn.unchecked_transaction()?;
+    for (k, v) in [("region", region), ("schema_version", SCHEMA_VERSION)] {
+        let existing: Option<String> = tx
+            .query_row("SELECT v FROM meta WHERE k = ?1", [k], |r| r.get(0))
+            .ok();
+        match existing {
+            Some(e) if e != v => {
+                return Err(StoreError::Open {
+                    path,
+                    reason: format!("{k} is {e:?} in this data directory, expected {v:?}"),
+                });
+            }
+            Some(_) => {}
+            None => {
+                tx.execute("INSERT INTO meta (k, v) VALUES (?1, ?2)", [k, v])?;
+            }
+        }
+    }
+    tx.commit()?;
+    Ok(Writer::new(conn, region.to_string(), path))
+}
+
+/// Opens a reader on an existing store.
+pub fn open_reader(data_dir: &Path) -> Result<Reader, StoreError> {
+    let conn = open_conn(&db_path(data_dir), Durability::Full, true)?;
+    conn.execute_batch("PRAGMA query_only=ON;")?;
+    Ok(Reader::new(conn))
+}
+
+fn version_from(blob: Option<Vec<u8>>) -> Result<Option<Version>, StoreError> {
+    blob.map(|b| Version::from_bytes(&b).map_err(|e| StoreError::Corrupt(e.to_string())))
+        .transpose()
+}

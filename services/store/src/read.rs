@@ -1,0 +1,463 @@
+//! Reads. A [`Reader`] owns its own connection and sees the last committed
+//! group (WAL snapshot isolation per statement).
+
+use std::collections::HashMap;
+use std::ops::Bound;
+
+use meridian_core::{CATALOG_TABLE, EncodedKey, Item, TableDef, Version, decode_item};
+use rusqlite::types::Value;
+use rusqlite::{Connection, OptionalExtension, params, params_from_iter};
+
+use crate::{StoreError, version_from};
+
+pub struct Reader {
+    conn: Connection,
+}
+
+/// The head of a key: a live item or a tombstone (`image == None`).
+#[derive(Clone, Debug, PartialEq)]
+pub struct StoredRow {
+    pub key: EncodedKey,
+    pub version: Version,
+    pub prev: Option<Version>,
+    pub image: Option<Item>,
+}
+
+/// A log entry as stored: raw canonical bytes, ready to ship.
+#[derive(Clone, Debug, PartialEq)]
+pub struct LogEntry {
+    pub seq: u64,
+    pub table: String,
+    pub table_version: Option<Vec<u8>>,
+    pub key: EncodedKey,
+    pub version: Vec<u8>,
+    pub prev: Option<Vec<u8>>,
+    pub image: Option<Vec<u8>>,
+    pub commit_real: u64,
+}
+
+impl LogEntry {
+    /// Approximate wire size, for batching by bytes.
+    pub fn size(&self) -> usize {
+        48 + self.table.len()
+            + self.key.partition.len()
+            + self.key.sort.len()
+            + self.version.len()
+            + self.prev.as_ref().map_or(0, Vec::len)
+            + self.image.as_ref().map_or(0, Vec::len)
+    }
+}
+
+#[derive(Clone, Debug, PartialEq)]
+pub struct ConflictRow {
+    pub table: String,
+    pub key: EncodedKey,
+    pub winner: Version,
+    pub winner_image: Option<Item>,
+    pub loser: Version,
+    pub loser_image: Option<Item>,
+    pub detected_by: String,
+    pub detected_real: u64,
+}
+
+/// A sort-key range, bounds in encoded form.
+#[derive(Clone, Debug)]
+pub struct SortRange {
+    pub lower: Bound<Vec<u8>>,
+    pub upper: Bound<Vec<u8>>,
+}
+
+impl SortRange {
+    pub fn all() -> Self {
+        SortRange {
+            lower: Bound::Unbounded,
+            upper: Bound::Unbounded,
+        }
+    }
+
+    /// Every encoded value that starts with `prefix` (strings and binary).
+    pub fn prefix(prefix: &[u8]) -> Self {
+        let mut upper = prefix.to_vec();
+        // The smallest byte string greater than every string with this prefix.
+        while let Some(last) = upper.pop() {
+            if last < 0xFF {
+                upper.push(last + 1);
+                break;
+            }
+        }
+        SortRange {
+            lower: Bound::Included(prefix.to_vec()),
+            upper: if upper.is_empty() {
+                Bound::Unbounded
+            } else {
+                Bound::Excluded(upper)
+            },
+        }
+    }
+}
+
+/// Order-independent summary of a table's heads, to compare replicas.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Digest {
+    pub hash: String,
+    pub live: u64,
+    pub tombstones: u64,
+}
+
+fn row_to_stored(
+    key: EncodedKey,
+    v: Vec<u8>,
+    p: Option<Vec<u8>>,
+    image: Option<Vec<u8>>,
+) -> Result<StoredRow, StoreError> {
+    Ok(StoredRow {
+        key,
+        version: Version::from_bytes(&v).map_err(|e| StoreError::Corrupt(e.to_string()))?,
+        prev: version_from(p)?,
+        image: image
+            .map(|b| decode_item(&b).map_err(|e| StoreError::Corrupt(e.to_string())))
+            .transpose()?,
+    })
+}
+
+type RawRow = (Vec<u8>, Vec<u8>, Vec<u8>, Option<Vec<u8>>, Option<Vec<u8>>);
+
+impl Reader {
+    pub(crate) fn new(conn: Connection) -> Self {
+        Reader { conn }
+    }
+
+    /// The head of one key, tombstones included.
+    pub fn get(&self, table: &str, key: &EncodedKey) -> Result<Option<StoredRow>, StoreError> {
+        let row = self
+            .conn
+            .prepare_cached(
+                "SELECT version, prev, image FROM items WHERE tbl = ?1 AND pk = ?2 AND sk = ?3",
+            )?
+            .query_row(params![table, key.partition, key.sort], |r| {
+                Ok((r.get(0)?, r.get(1)?, r.get(2)?))
+            })
+            .optional()?;
+        row.map(|(v, p, i)| row_to_stored(key.clone(), v, p, i))
+            .transpose()
+    }
+
+    /// A live table definition and the catalog version that created it.
+    pub fn table_def(&self, name: &str) -> Result<Option<(TableDef, Version)>, StoreError> {
+        match self.get(CATALOG_TABLE, &TableDef::catalog_key(name))? {
+            Some(StoredRow {
+                version,
+                image: Some(item),
+                ..
+            }) => Ok(Some((
+                TableDef::from_item(&item).map_err(|e| StoreError::Corrupt(e.to_string()))?,
+                version,
+            ))),
+            _ => Ok(None),
+        }
+    }
+
+    /// Live tables in name order, after `start_after`.
+    pub fn list_tables(&self, start_after: &str, limit: usize) -> Result<Vec<String>, StoreError> {
+        let mut stmt = self.conn.prepare_cached(
+            "SELECT pk FROM items WHERE tbl = ?1 AND image IS NOT NULL AND pk > ?2 ORDER BY pk LIMIT ?3",
+        )?;
+        let rows = stmt.query_map(
+            params![CATALOG_TABLE, start_after.as_bytes(), limit as i64],
+            |r| r.get::<_, Vec<u8>>(0),
+        )?;
+        rows.map(|r| {
+            String::from_utf8(r?).map_err(|_| StoreError::Corrupt("table name is not UTF-8".into()))
+        })
+        .collect()
+    }
+
+    fn rows(&self, sql: &str, args: Vec<Value>) -> Result<Vec<StoredRow>, StoreError> {
+        let mut stmt = self.conn.prepare_cached(sql)?;
+        let raw: Vec<RawRow> = stmt
+            .query_map(params_from_iter(args), |r| {
+                Ok((r.get(0)?, r.get(1)?, r.get(2)?, r.get(3)?, r.get(4)?))
+            })?
+            .collect::<Result<_, _>>()?;
+        raw.into_iter()
+            .map(|(pk, sk, v, p, i)| {
+                row_to_stored(
+                    EncodedKey {
+                        partition: pk,
+                        sort: sk,
+                    },
+                    v,
+                    p,
+                    i,
+                )
+            })
+            .collect()
+    }
+
+    /// Live items of one partition, in sort-key order (or reverse), strictly
+    /// after `after` in that order.
+    pub fn query(
+        &self,
+        table: &str,
+        partition: &[u8],
+        range: &SortRange,
+        reverse: bool,
+        after: Option<&[u8]>,
+        limit: usize,
+    ) -> Result<Vec<StoredRow>, StoreError> {
+        let mut sql = String::from(
+            "SELECT pk, sk, version, prev, image FROM items WHERE tbl = ? AND pk = ? AND image IS NOT NULL",
+        );
+        let mut args: Vec<Value> = vec![Value::Text(table.into()), Value::Blob(partition.to_vec())];
+        let mut bound = |b: &Bound<Vec<u8>>, incl: &str, excl: &str| match b {
+            Bound::Included(v) => {
+                sql.push_str(&format!(" AND sk {incl} ?"));
+                args.push(Value::Blob(v.clone()));
+            }
+            Bound::Excluded(v) => {
+                sql.push_str(&format!(" AND sk {excl} ?"));
+                args.push(Value::Blob(v.clone()));
+            }
+            Bound::Unbounded => {}
+        };
+        bound(&range.lower, ">=", ">");
+        bound(&range.upper, "<=", "<");
+        if let Some(a) = after {
+            sql.push_str(if reverse {
+                " AND sk < ?"
+            } else {
+                " AND sk > ?"
+            });
+            args.push(Value::Blob(a.to_vec()));
+        }
+        sql.push_str(if reverse {
+            " ORDER BY sk DESC"
+        } else {
+            " ORDER BY sk ASC"
+        });
+        sql.push_str(" LIMIT ?");
+        args.push(Value::Integer(limit as i64));
+        self.rows(&sql, args)
+    }
+
+    /// Live items of a table in key order, strictly after `after`.
+    pub fn scan(
+        &self,
+        table: &str,
+        after: Option<&EncodedKey>,
+        limit: usize,
+    ) -> Result<Vec<StoredRow>, StoreError> {
+        let (sql, args) = match after {
+            None => (
+                "SELECT pk, sk, version, prev, image FROM items WHERE tbl = ? AND image IS NOT NULL ORDER BY pk, sk LIMIT ?",
+                vec![Value::Text(table.into()), Value::Integer(limit as i64)],
+            ),
+            Some(k) => (
+                "SELECT pk, sk, version, prev, image FROM items WHERE tbl = ? AND image IS NOT NULL AND (pk, sk) > (?, ?) ORDER BY pk, sk LIMIT ?",
+                vec![
+                    Value::Text(table.into()),
+                    Value::Blob(k.partition.clone()),
+                    Value::Blob(k.sort.clone()),
+                    Value::Integer(limit as i64),
+                ],
+            ),
+        };
+        self.rows(sql, args)
+    }
+
+    /// Every head of a table, tombstones included, in key order.
+    pub fn heads(&self, table: &str) -> Result<Vec<StoredRow>, StoreError> {
+        self.rows(
+            "SELECT pk, sk, version, prev, image FROM items WHERE tbl = ? ORDER BY pk, sk",
+            vec![Value::Text(table.into())],
+        )
+    }
+
+    pub fn item_count(&self, table: &str) -> Result<u64, StoreError> {
+        Ok(self
+            .conn
+            .prepare_cached("SELECT COUNT(*) FROM items WHERE tbl = ?1 AND image IS NOT NULL")?
+            .query_row([table], |r| r.get::<_, i64>(0))? as u64)
+    }
+
+    /// Shippable log entries after `after`, at most `limit` entries and about `max_bytes`.
+    pub fn log_after(
+        &self,
+        after: u64,
+        limit: usize,
+        max_bytes: usize,
+    ) -> Result<Vec<LogEntry>, StoreError> {
+        let mut stmt = self.conn.prepare_cached(
+            "SELECT seq, tbl, table_version, pk, sk, version, prev, image, commit_real FROM log
+             WHERE shippable = 1 AND seq > ?1 ORDER BY seq LIMIT ?2",
+        )?;
+        let mut rows = stmt.query(params![after as i64, limit as i64])?;
+        let mut out = Vec::new();
+        let mut bytes = 0;
+        while let Some(r) = rows.next()? {
+            let e = LogEntry {
+                seq: r.get::<_, i64>(0)? as u64,
+                table: r.get(1)?,
+                table_version: r.get(2)?,
+                key: EncodedKey {
+                    partition: r.get(3)?,
+                    sort: r.get(4)?,
+                },
+                version: r.get(5)?,
+                prev: r.get(6)?,
+                image: r.get(7)?,
+                commit_real: r.get::<_, i64>(8)? as u64,
+            };
+            bytes += e.size();
+            out.push(e);
+            if bytes >= max_bytes {
+                break;
+            }
+        }
+        Ok(out)
+    }
+
+    /// Shippable entries after `after`: what a peer at that watermark still needs.
+    pub fn pending(&self, after: u64) -> Result<u64, StoreError> {
+        Ok(self
+            .conn
+            .prepare_cached("SELECT COUNT(*) FROM log WHERE shippable = 1 AND seq > ?1")?
+            .query_row([after as i64], |r| r.get::<_, i64>(0))? as u64)
+    }
+
+    pub fn log_head(&self) -> Result<u64, StoreError> {
+        Ok(self
+            .conn
+            .prepare_cached("SELECT COALESCE(MAX(seq), 0) FROM log")?
+            .query_row([], |r| r.get::<_, i64>(0))? as u64)
+    }
+
+    pub fn watermarks(&self) -> Result<HashMap<String, u64>, StoreError> {
+        let mut stmt = self
+            .conn
+            .prepare_cached("SELECT peer, acked FROM watermarks")?;
+        let rows = stmt.query_map([], |r| {
+            Ok((r.get::<_, String>(0)?, r.get::<_, i64>(1)? as u64))
+        })?;
+        Ok(rows.collect::<Result<_, _>>()?)
+    }
+
+    /// The sender position from `peer` that this region has durably applied.
+    pub fn inbound(&self, peer: &str) -> Result<u64, StoreError> {
+        Ok(self
+            .conn
+            .prepare_cached("SELECT applied FROM inbound WHERE peer = ?1")?
+            .query_row([peer], |r| r.get::<_, i64>(0))
+            .optional()?
+            .unwrap_or(0) as u64)
+    }
+
+    pub fn conflict_count(&self) -> Result<u64, StoreError> {
+        Ok(self
+            .conn
+            .query_row("SELECT COUNT(*) FROM conflicts", [], |r| r.get::<_, i64>(0))?
+            as u64)
+    }
+
+    /// Recorded conflicts, oldest first; `table` empty means every table.
+    pub fn conflicts(&self, table: &str, limit: usize) -> Result<Vec<ConflictRow>, StoreError> {
+        let mut stmt = self.conn.prepare_cached(
+            "SELECT tbl, pk, sk, winner, winner_image, loser, loser_image, detected_by, detected_real
+             FROM conflicts WHERE (?1 = '' OR tbl = ?1) ORDER BY id LIMIT ?2",
+        )?;
+        type Raw = (
+            String,
+            Vec<u8>,
+            Vec<u8>,
+            Vec<u8>,
+            Option<Vec<u8>>,
+            Vec<u8>,
+            Option<Vec<u8>>,
+            String,
+            i64,
+        );
+        let raw: Vec<Raw> = stmt
+            .query_map(params![table, limit as i64], |r| {
+                Ok((
+                    r.get(0)?,
+                    r.get(1)?,
+                    r.get(2)?,
+                    r.get(3)?,
+                    r.get(4)?,
+                    r.get(5)?,
+                    r.get(6)?,
+                    r.get(7)?,
+                    r.get(8)?,
+                ))
+            })?
+            .collect::<Result<_, _>>()?;
+        let corrupt = |e: meridian_core::Error| StoreError::Corrupt(e.to_string());
+        raw.into_iter()
+            .map(|(tbl, pk, sk, w, wi, l, li, by, at)| {
+                Ok(ConflictRow {
+                    table: tbl,
+                    key: EncodedKey {
+                        partition: pk,
+                        sort: sk,
+                    },
+                    winner: Version::from_bytes(&w).map_err(corrupt)?,
+                    winner_image: wi.map(|b| decode_item(&b)).transpose().map_err(corrupt)?,
+                    loser: Version::from_bytes(&l).map_err(corrupt)?,
+                    loser_image: li.map(|b| decode_item(&b)).transpose().map_err(corrupt)?,
+                    detected_by: by,
+                    detected_real: at as u64,
+                })
+            })
+            .collect()
+    }
+
+    /// A digest of every head of `table`: equal digests mean equal keys, versions and tombstones.
+    pub fn digest(&self, table: &str) -> Result<Digest, StoreError> {
+        let mut stmt = self.conn.prepare_cached(
+            "SELECT pk, sk, version, image IS NULL FROM items WHERE tbl = ?1 ORDER BY pk, sk",
+        )?;
+        let mut rows = stmt.query([table])?;
+        let mut h = Fnv128::new();
+        let (mut live, mut tombstones) = (0, 0);
+        while let Some(r) = rows.next()? {
+            for i in 0..3 {
+                let b: Vec<u8> = r.get(i)?;
+                h.write(&(b.len() as u32).to_be_bytes());
+                h.write(&b);
+            }
+            let tomb: bool = r.get(3)?;
+            h.write(&[u8::from(tomb)]);
+            if tomb {
+                tombstones += 1;
+            } else {
+                live += 1;
+            }
+        }
+        Ok(Digest {
+            hash: h.finish(),
+            live,
+            tombstones,
+        })
+    }
+}
+
+/// Two independent FNV-1a streams: a stable, dependency-free 128-bit
+/// fingerprint. Not cryptographic; it compares replicas, not adversaries.
+struct Fnv128(u64, u64);
+
+impl Fnv128 {
+    fn new() -> Self {
+        Fnv128(0xcbf2_9ce4_8422_2325, 0x6c62_272e_07bb_0142)
+    }
+    fn write(&mut self, bytes: &[u8]) {
+        for b in bytes {
+            self.0 = (self.0 ^ u64::from(*b)).wrapping_mul(0x0000_0100_0000_01b3);
+            self.1 = (self.1 ^ u64::from(*b))
+                .wrapping_mul(0x0000_0100_0000_01b3)
+                .rotate_left(5);
+        }
+    }
+    fn finish(&self) -> String {
+        format!("{:016x}{:016x}", self.0, self.1)
+    }
+}

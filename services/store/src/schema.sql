@@ -1,0 +1,63 @@
+-- Meridian region store, schema version 1.
+-- Keys and versions are BLOBs whose bytewise (memcmp) order is their logical order.
+
+CREATE TABLE IF NOT EXISTS meta (
+    k TEXT PRIMARY KEY,
+    v TEXT NOT NULL
+) WITHOUT ROWID;
+
+-- Current head of every key: a live item, or a tombstone (image IS NULL).
+-- Tombstones stay until every replica has them (see docs/store.md).
+CREATE TABLE IF NOT EXISTS items (
+    tbl     TEXT NOT NULL,
+    pk      BLOB NOT NULL,
+    sk      BLOB NOT NULL,
+    version BLOB NOT NULL,
+    prev    BLOB,
+    image   BLOB,
+    PRIMARY KEY (tbl, pk, sk)
+) WITHOUT ROWID;
+
+-- Every mutation this region committed or applied, in commit order.
+-- shippable = 1 for entries this region sends to peers: its own writes and
+-- catalog changes (which are relayed so a table is known before its items).
+CREATE TABLE IF NOT EXISTS log (
+    seq           INTEGER PRIMARY KEY,
+    tbl           TEXT NOT NULL,
+    table_version BLOB,
+    pk            BLOB NOT NULL,
+    sk            BLOB NOT NULL,
+    version       BLOB NOT NULL,
+    prev          BLOB,
+    image         BLOB,
+    origin        TEXT NOT NULL,
+    commit_real   INTEGER NOT NULL,
+    shippable     INTEGER NOT NULL
+);
+CREATE INDEX IF NOT EXISTS log_ship ON log (seq) WHERE shippable = 1;
+
+-- Outbound: our log position each peer has durably applied.
+CREATE TABLE IF NOT EXISTS watermarks (
+    peer  TEXT PRIMARY KEY,
+    acked INTEGER NOT NULL
+) WITHOUT ROWID;
+
+-- Inbound: each sender's log position we have durably applied. Updated in
+-- the same transaction as the applied items, so redelivery has no effect.
+CREATE TABLE IF NOT EXISTS inbound (
+    peer    TEXT PRIMARY KEY,
+    applied INTEGER NOT NULL
+) WITHOUT ROWID;
+
+CREATE TABLE IF NOT EXISTS conflicts (
+    id               INTEGER PRIMARY KEY,
+    tbl              TEXT NOT NULL,
+    pk               BLOB NOT NULL,
+    sk               BLOB NOT NULL,
+    winner           BLOB NOT NULL,
+    winner_image     BLOB,
+    loser            BLOB NOT NULL,
+    loser_image      BLOB,
+    detected_by      TEXT NOT NULL,
+    detected_real    INTEGER NOT NULL
+);
