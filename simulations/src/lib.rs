@@ -1,1 +1,336 @@
+//! The checker: what every replica must hold once delivery is complete, and
+//! whether the conflict log tells the truth.
+//!
+//! The [`Oracle`] is built only from acknowledged writes, as clients saw
+//! them. Tests and drills feed it, read each replica's heads after
+//! quiescence, and ask for a [`Verdict`].
 
+use std::collections::{BTreeMap, BTreeSet};
+
+use meridian_core::{EncodedKey, Item, Version, concurrent};
+
+/// One write a client saw acknowledged.
+#[derive(Clone, Debug, PartialEq)]
+pub struct AckedWrite {
+    pub table: String,
+    pub key: EncodedKey,
+    pub version: Version,
+    pub prev: Option<Version>,
+    /// `None` for a delete.
+    pub image: Option<Item>,
+}
+
+/// The head of one key on one replica.
+#[derive(Clone, Debug, PartialEq)]
+pub struct Head {
+    pub version: Version,
+    pub image: Option<Item>,
+}
+
+pub type Heads = BTreeMap<(String, EncodedKey), Head>;
+
+/// A conflict as one region recorded it.
+#[derive(Clone, Debug, PartialEq)]
+pub struct ObservedConflict {
+    pub detected_by: String,
+    pub table: String,
+    pub key: EncodedKey,
+    pub winner: Version,
+    pub winner_image: Option<Item>,
+    pub loser: Version,
+    pub loser_image: Option<Item>,
+}
+
+/// Every acknowledged write, by version.
+#[derive(Clone, Debug, Default)]
+pub struct Oracle {
+    writes: BTreeMap<Version, AckedWrite>,
+}
+
+/// The checker's answer: empty `problems` means every check passed.
+#[derive(Clone, Debug, Default)]
+pub struct Verdict {
+    pub problems: Vec<String>,
+    pub keys_checked: usize,
+    pub conflicts_checked: usize,
+    /// Distinct acknowledged writes that lost a conflict somewhere.
+    pub lost_updates: usize,
+}
+
+impl Verdict {
+    pub fn ok(&self) -> bool {
+        self.problems.is_empty()
+    }
+
+    fn fail(&mut self, p: String) {
+        // Enough to diagnose; a broken run can produce thousands.
+        if self.problems.len() < 50 {
+            self.problems.push(p);
+        }
+    }
+}
+
+fn show_key(table: &str, key: &EncodedKey) -> String {
+    format!("{table}/{}/{}", hex(&key.partition), hex(&key.sort))
+}
+
+fn hex(b: &[u8]) -> String {
+    b.iter().map(|x| format!("{x:02x}")).collect()
+}
+
+impl Oracle {
+    pub fn new() -> Self {
+        Self::default()
+    }
+
+    pub fn record(&mut self, w: AckedWrite) {
+        self.writes.insert(w.version.clone(), w);
+    }
+
+    pub fn len(&self) -> usize {
+        self.writes.len()
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.writes.is_empty()
+    }
+
+    pub fn get(&self, v: &Version) -> Option<&AckedWrite> {
+        self.writes.get(v)
+    }
+
+    /// The LWW winner of every key among acknowledged writes.
+    pub fn expected(&self) -> BTreeMap<(String, EncodedKey), &AckedWrite> {
+        let mut out: BTreeMap<(String, EncodedKey), &AckedWrite> = BTreeMap::new();
+        for w in self.writes.values() {
+            let slot = out.entry((w.table.clone(), w.key.clone())).or_insert(w);
+            if w.version > slot.version {
+                *slot = w;
+            }
+        }
+        out
+    }
+
+    /// Checks one replica's heads against the acknowledged writes.
+    ///
+    /// `strict`: every write was acknowledged, so each head must be exactly
+    /// the oracle's winner and no other key may exist. Otherwise (a crash cut
+    /// some acknowledgements off) a head may be a newer unacknowledged write,
+    /// but never older than the newest acknowledged one: nothing acknowledged
+    /// may be lost.
+    pub fn check_replica(&self, region: &str, heads: &Heads, strict: bool, verdict: &mut Verdict) {
+        let expected = self.expected();
+        for ((table, key), want) in &expected {
+            verdict.keys_checked += 1;
+            let at = show_key(table, key);
+            match heads.get(&(table.clone(), key.clone())) {
+                None => verdict.fail(format!(
+                    "{region}: {at}: acknowledged write {} is missing",
+                    want.version
+                )),
+                Some(h) if h.version == want.version => {
+                    if h.image != want.image {
+                        verdict.fail(format!("{region}: {at}: version {} holds a different item", h.version));
+                    }
+                }
+                Some(h) if h.version < want.version => verdict.fail(format!(
+                    "{region}: {at}: holds {} but {} was acknowledged: an acknowledged write was lost",
+                    h.version, want.version
+                )),
+                Some(h) if strict => verdict.fail(format!(
+                    "{region}: {at}: holds {} which no client saw acknowledged (newest acknowledged {})",
+                    h.version, want.version
+                )),
+                Some(_) => {}
+            }
+        }
+        if strict {
+            for (table, key) in heads.keys() {
+                if !expected.contains_key(&(table.clone(), key.clone())) {
+                    verdict.fail(format!(
+                        "{region}: {}: exists but was never written",
+                        show_key(table, key)
+                    ));
+                }
+            }
+        }
+    }
+
+    /// Checks recorded conflicts against ARCHITECTURE §4: the two writes were
+    /// concurrent (judged from the `prev` each writer saw, as acknowledged,
+    /// not from what the record claims), the winner is the greater version,
+    /// and both images are the ones written.
+    pub fn check_conflicts(
+        &self,
+        conflicts: &[ObservedConflict],
+        strict: bool,
+        verdict: &mut Verdict,
+    ) {
+        let mut losers = BTreeSet::new();
+        for c in conflicts {
+            verdict.conflicts_checked += 1;
+            let at = format!(
+                "{}: conflict on {}",
+                c.detected_by,
+                show_key(&c.table, &c.key)
+            );
+            if c.winner <= c.loser {
+                verdict.fail(format!(
+                    "{at}: winner {} is not greater than loser {}",
+                    c.winner, c.loser
+                ));
+            }
+            let (w, l) = (self.writes.get(&c.winner), self.writes.get(&c.loser));
+            match (w, l) {
+                (Some(w), Some(l)) => {
+                    if !concurrent(&w.version, w.prev.as_ref(), &l.version, l.prev.as_ref()) {
+                        verdict.fail(format!(
+                            "{at}: {} (prev {:?}) and {} (prev {:?}) are not concurrent",
+                            w.version, w.prev, l.version, l.prev
+                        ));
+                    }
+                    if w.image != c.winner_image || l.image != c.loser_image {
+                        verdict.fail(format!("{at}: recorded images differ from the writes"));
+                    }
+                    if (&w.table, &w.key) != (&c.table, &c.key)
+                        || (&l.table, &l.key) != (&c.table, &c.key)
+                    {
+                        verdict.fail(format!("{at}: versions belong to other keys"));
+                    }
+                }
+                _ if strict => verdict.fail(format!(
+                    "{at}: involves a version no client saw acknowledged ({} vs {})",
+                    c.winner, c.loser
+                )),
+                _ => {}
+            }
+            losers.insert(c.loser.clone());
+        }
+        verdict.lost_updates = losers
+            .iter()
+            .filter(|l| self.writes.contains_key(l))
+            .count();
+    }
+}
+
+/// Checks that every replica holds the same heads; reports the first differences.
+pub fn check_converged(replicas: &[(String, Heads)], verdict: &mut Verdict) {
+    let Some((first_name, first)) = replicas.first() else {
+        return;
+    };
+    for (name, heads) in &replicas[1..] {
+        if heads == first {
+            continue;
+        }
+        let keys: BTreeSet<_> = first.keys().chain(heads.keys()).collect();
+        for k in keys {
+            let (a, b) = (first.get(k), heads.get(k));
+            if a != b {
+                verdict.fail(format!(
+                    "{first_name} and {name} differ on {}: {:?} vs {:?}",
+                    show_key(&k.0, &k.1),
+                    a.map(|h| h.version.to_string()),
+                    b.map(|h| h.version.to_string())
+                ));
+            }
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use meridian_core::{AttrValue, Timestamp};
+
+    fn v(p: u64, o: &str) -> Version {
+        Version::new(Timestamp::new(p, 0), o)
+    }
+
+    fn key(k: &str) -> EncodedKey {
+        EncodedKey {
+            partition: k.as_bytes().to_vec(),
+            sort: vec![],
+        }
+    }
+
+    fn item(s: &str) -> Option<Item> {
+        Some(
+            [("v".to_string(), AttrValue::S(s.into()))]
+                .into_iter()
+                .collect(),
+        )
+    }
+
+    fn w(p: u64, o: &str, prev: Option<Version>, img: &str) -> AckedWrite {
+        AckedWrite {
+            table: "t".into(),
+            key: key("k"),
+            version: v(p, o),
+            prev,
+            image: item(img),
+        }
+    }
+
+    fn heads_of(write: &AckedWrite) -> Heads {
+        [(
+            ("t".to_string(), key("k")),
+            Head {
+                version: write.version.clone(),
+                image: write.image.clone(),
+            },
+        )]
+        .into_iter()
+        .collect()
+    }
+
+    #[test]
+    fn detects_lost_acknowledged_write_and_divergence() {
+        let mut o = Oracle::new();
+        let a = w(1, "a-1", None, "a");
+        let b = w(2, "b-1", None, "b");
+        o.record(a.clone());
+        o.record(b.clone());
+        let mut ok = Verdict::default();
+        o.check_replica("r", &heads_of(&b), true, &mut ok);
+        assert!(ok.ok(), "{:?}", ok.problems);
+        let mut lost = Verdict::default();
+        o.check_replica("r", &heads_of(&a), true, &mut lost);
+        assert!(!lost.ok());
+        let mut diverged = Verdict::default();
+        check_converged(
+            &[("x".into(), heads_of(&a)), ("y".into(), heads_of(&b))],
+            &mut diverged,
+        );
+        assert!(!diverged.ok());
+    }
+
+    #[test]
+    fn conflict_records_must_be_concurrent_and_won_by_the_greater_version() {
+        let mut o = Oracle::new();
+        let a = w(1, "a-1", None, "a");
+        let b = w(2, "b-1", None, "b");
+        let c = w(3, "a-1", Some(v(2, "b-1")), "c");
+        for x in [&a, &b, &c] {
+            o.record(x.clone());
+        }
+        let record = |win: &AckedWrite, lose: &AckedWrite| ObservedConflict {
+            detected_by: "r".into(),
+            table: "t".into(),
+            key: key("k"),
+            winner: win.version.clone(),
+            winner_image: win.image.clone(),
+            loser: lose.version.clone(),
+            loser_image: lose.image.clone(),
+        };
+        let mut good = Verdict::default();
+        o.check_conflicts(&[record(&b, &a)], true, &mut good);
+        assert!(good.ok(), "{:?}", good.problems);
+        assert_eq!(good.lost_updates, 1);
+        let mut wrong_winner = Verdict::default();
+        o.check_conflicts(&[record(&a, &b)], true, &mut wrong_winner);
+        assert!(!wrong_winner.ok());
+        let mut not_concurrent = Verdict::default();
+        o.check_conflicts(&[record(&c, &b)], true, &mut not_concurrent);
+        assert!(!not_concurrent.ok());
+    }
+}

@@ -1,1 +1,346 @@
-//! End-to-end tests live in tests/tests.
+//! Test harness: a cluster of real regions in one process, each on its own
+//! port-0 listener and temporary data directory, talking real gRPC.
+//!
+//! Nothing here sleeps to wait for an outcome: [`TestCluster::wait_quiescent`]
+//! polls a condition until a deadline.
+
+use std::net::SocketAddr;
+use std::time::Duration;
+
+use meridian_core::{EncodedKey, Item, KeySchema, Timestamp, Version, decode_item, encode_item};
+use meridian_proto::v1 as pb;
+use meridian_proto::v1::admin_client::AdminClient;
+use meridian_proto::v1::meridian_client::MeridianClient;
+use meridian_region::{Clocks, Mode, PeerConfig, Region, RegionConfig, ReplicationTuning};
+use meridian_sim::{AckedWrite, Head, Heads, ObservedConflict};
+use meridian_store::Durability;
+use tokio::net::TcpListener;
+use tonic::transport::{Channel, Endpoint};
+
+pub struct Node {
+    pub name: String,
+    pub addr: SocketAddr,
+    pub config: RegionConfig,
+    pub region: Option<Region>,
+    pub clocks: Clocks,
+}
+
+pub struct TestCluster {
+    pub nodes: Vec<Node>,
+    _dir: tempfile::TempDir,
+}
+
+/// Faster reconnects than production so tests spend little time in backoff.
+pub fn test_tuning() -> ReplicationTuning {
+    ReplicationTuning {
+        backoff_max: Duration::from_millis(300),
+        refusal_retry: Duration::from_millis(100),
+        ..ReplicationTuning::default()
+    }
+}
+
+pub fn version_of(v: &Option<pb::Version>) -> Version {
+    let v = v.as_ref().expect("a write response carries a version");
+    Version::new(
+        Timestamp::new(v.physical_micros, v.logical),
+        v.origin.clone(),
+    )
+}
+
+impl TestCluster {
+    /// Starts one region per name, all peers of each other.
+    pub async fn start(names: &[&str]) -> Self {
+        let dir = tempfile::tempdir().expect("temp dir");
+        let mut listeners = Vec::new();
+        for _ in names {
+            let l = TcpListener::bind("127.0.0.1:0").await.expect("bind port 0");
+            listeners.push(l);
+        }
+        let addrs: Vec<SocketAddr> = listeners
+            .iter()
+            .map(|l| l.local_addr().expect("addr"))
+            .collect();
+        let mut nodes = Vec::new();
+        for (i, (name, listener)) in names.iter().zip(listeners).enumerate() {
+            let config = RegionConfig {
+                name: name.to_string(),
+                data_dir: dir.path().join(name),
+                grpc_listen: addrs[i],
+                metrics_listen: None,
+                peers: names
+                    .iter()
+                    .zip(&addrs)
+                    .filter(|(n, _)| *n != name)
+                    .map(|(n, a)| PeerConfig {
+                        name: n.to_string(),
+                        url: format!("http://{a}"),
+                    })
+                    .collect(),
+                durability: Durability::Normal,
+                max_clock_offset: Duration::from_millis(500),
+                replication: test_tuning(),
+            };
+            let clocks = Clocks::system();
+            let region = meridian_region::start(
+                config.clone(),
+                listener,
+                None,
+                clocks.clone(),
+                Mode::Threads,
+            )
+            .await
+            .expect("region starts");
+            nodes.push(Node {
+                name: name.to_string(),
+                addr: addrs[i],
+                config,
+                region: Some(region),
+                clocks,
+            });
+        }
+        TestCluster { nodes, _dir: dir }
+    }
+
+    pub fn url(&self, i: usize) -> String {
+        format!("http://{}", self.nodes[i].addr)
+    }
+
+    fn channel(&self, i: usize) -> Channel {
+        Endpoint::from_shared(self.url(i))
+            .expect("url")
+            .connect_timeout(Duration::from_secs(2))
+            .timeout(Duration::from_secs(10))
+            .connect_lazy()
+    }
+
+    pub fn client(&self, i: usize) -> MeridianClient<Channel> {
+        MeridianClient::new(self.channel(i))
+    }
+
+    pub fn admin(&self, i: usize) -> AdminClient<Channel> {
+        AdminClient::new(self.channel(i))
+    }
+
+    /// Kills a region abruptly, like `kill -9`: uncommitted work is lost.
+    pub async fn crash(&mut self, i: usize) {
+        if let Some(r) = self.nodes[i].region.take() {
+            r.crash().await;
+        }
+    }
+
+    /// Restarts a crashed region on the same address and data directory.
+    pub async fn restart(&mut self, i: usize) {
+        let node = &mut self.nodes[i];
+        assert!(node.region.is_none(), "restart needs a stopped region");
+        let listener = TcpListener::bind(node.addr)
+            .await
+            .expect("rebind the region's port");
+        let region = meridian_region::start(
+            node.config.clone(),
+            listener,
+            None,
+            node.clocks.clone(),
+            Mode::Threads,
+        )
+        .await
+        .expect("region restarts");
+        node.region = Some(region);
+    }
+
+    pub async fn shutdown(mut self) {
+        for n in &mut self.nodes {
+            if let Some(r) = n.region.take() {
+                r.shutdown().await;
+            }
+        }
+    }
+
+    pub async fn create_table(
+        &self,
+        i: usize,
+        name: &str,
+        pk: (&str, &str),
+        sk: Option<(&str, &str)>,
+    ) {
+        let attr = |(n, t): (&str, &str)| pb::KeyAttr {
+            name: n.into(),
+            r#type: t.into(),
+        };
+        self.client(i)
+            .create_table(pb::CreateTableRequest {
+                name: name.into(),
+                partition_key: Some(attr(pk)),
+                sort_key: sk.map(attr),
+                replicas: vec![],
+            })
+            .await
+            .expect("create table");
+    }
+
+    /// Polls until every region knows the table, or panics at the deadline.
+    pub async fn wait_table_everywhere(&self, name: &str) {
+        let deadline = tokio::time::Instant::now() + Duration::from_secs(20);
+        for i in 0..self.nodes.len() {
+            loop {
+                let r = self
+                    .client(i)
+                    .describe_table(pb::TableRequest { name: name.into() })
+                    .await;
+                if r.is_ok() {
+                    break;
+                }
+                assert!(
+                    tokio::time::Instant::now() < deadline,
+                    "table {name} never reached {}",
+                    self.nodes[i].name
+                );
+                tokio::time::sleep(Duration::from_millis(20)).await;
+            }
+        }
+    }
+
+    /// Polls until every link is connected with nothing pending and every
+    /// region reports the same digest for `table`. Returns the time it took.
+    pub async fn wait_quiescent(&self, table: &str, within: Duration) -> Result<Duration, String> {
+        let start = tokio::time::Instant::now();
+        let mut last = String::new();
+        while start.elapsed() < within {
+            match self.quiescent(table).await {
+                Ok(()) => return Ok(start.elapsed()),
+                Err(e) => last = e,
+            }
+            tokio::time::sleep(Duration::from_millis(25)).await;
+        }
+        Err(format!("not quiescent after {within:?}: {last}"))
+    }
+
+    async fn quiescent(&self, table: &str) -> Result<(), String> {
+        let mut digests = Vec::new();
+        for i in 0..self.nodes.len() {
+            let s = self
+                .admin(i)
+                .status(pb::StatusRequest {})
+                .await
+                .map_err(|e| e.to_string())?
+                .into_inner();
+            for p in &s.peers {
+                if p.pending > 0 {
+                    return Err(format!("{} -> {}: {} pending", s.region, p.peer, p.pending));
+                }
+            }
+            let d = self
+                .admin(i)
+                .digest(pb::DigestRequest {
+                    table: table.into(),
+                })
+                .await
+                .map_err(|e| e.to_string())?
+                .into_inner();
+            digests.push((self.nodes[i].name.clone(), d.digest));
+        }
+        if digests.windows(2).all(|w| w[0].1 == w[1].1) {
+            Ok(())
+        } else {
+            Err(format!("digests differ: {digests:?}"))
+        }
+    }
+
+    /// Every head of `table` (tombstones included), read from the region's store file.
+    pub fn heads(&self, i: usize, table: &str) -> Heads {
+        let reader =
+            meridian_store::open_reader(&self.nodes[i].config.data_dir).expect("open reader");
+        reader
+            .heads(table)
+            .expect("read heads")
+            .into_iter()
+            .map(|row| {
+                (
+                    (table.to_string(), row.key),
+                    Head {
+                        version: row.version,
+                        image: row.image,
+                    },
+                )
+            })
+            .collect()
+    }
+
+    pub async fn conflicts(&self, i: usize, table: &str) -> Vec<ObservedConflict> {
+        let r = self
+            .admin(i)
+            .conflicts(pb::ConflictsRequest {
+                table: table.into(),
+                limit: 100_000,
+            })
+            .await
+            .expect("conflicts")
+            .into_inner();
+        r.conflicts
+            .into_iter()
+            .map(|c| {
+                let image =
+                    |b: &[u8], tomb: bool| (!tomb).then(|| decode_item(b).expect("valid image"));
+                ObservedConflict {
+                    detected_by: c.detected_by.clone(),
+                    table: c.table.clone(),
+                    key: EncodedKey {
+                        partition: c.partition_key.clone(),
+                        sort: c.sort_key.clone(),
+                    },
+                    winner: version_of(&c.winner),
+                    winner_image: image(&c.winner_image, c.winner_tombstone),
+                    loser: version_of(&c.loser),
+                    loser_image: image(&c.loser_image, c.loser_tombstone),
+                }
+            })
+            .collect()
+    }
+}
+
+/// Puts an item and returns the acknowledged write, or the error.
+pub async fn put(
+    client: &mut MeridianClient<Channel>,
+    table: &str,
+    schema: &KeySchema,
+    item: Item,
+) -> Result<AckedWrite, tonic::Status> {
+    let r = client
+        .put_item(pb::PutItemRequest {
+            table: table.into(),
+            item: encode_item(&item),
+            condition: None,
+        })
+        .await?
+        .into_inner();
+    Ok(AckedWrite {
+        table: table.into(),
+        key: schema.key_of(&item).expect("valid key"),
+        version: version_of(&r.version),
+        prev: r.prev.as_ref().map(|_| version_of(&r.prev)),
+        image: Some(item),
+    })
+}
+
+/// Deletes by key and returns the acknowledged write, or the error.
+pub async fn delete(
+    client: &mut MeridianClient<Channel>,
+    table: &str,
+    schema: &KeySchema,
+    key: Item,
+) -> Result<AckedWrite, tonic::Status> {
+    let r = client
+        .delete_item(pb::DeleteItemRequest {
+            table: table.into(),
+            key: encode_item(&key),
+            condition: None,
+        })
+        .await?
+        .into_inner();
+    Ok(AckedWrite {
+        table: table.into(),
+        key: schema.key_of(&key).expect("valid key"),
+        version: version_of(&r.version),
+        prev: r.prev.as_ref().map(|_| version_of(&r.prev)),
+        image: None,
+    })
+}

@@ -1,0 +1,645 @@
+//! The client API over real gRPC: tables, conditions, queries, batches,
+//! validation, untrusted peers and the drift guard.
+
+use std::time::Duration;
+
+use meridian_core::{AttrValue, Item, encode_item, item_from_json, value::MAX_ITEM_BYTES};
+use meridian_proto::v1 as pb;
+use meridian_proto::v1::replication_client::ReplicationClient;
+use meridian_tests::{TestCluster, version_of};
+use tonic::Code;
+
+const REGIONS: [&str; 3] = ["us-east-1", "eu-west-1", "ap-southeast-1"];
+
+fn item(json: serde_json::Value) -> Vec<u8> {
+    encode_item(&item_from_json(&json).expect("valid test item"))
+}
+
+async fn poll<F, Fut>(what: &str, mut f: F)
+where
+    F: FnMut() -> Fut,
+    Fut: std::future::Future<Output = bool>,
+{
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(20);
+    while !f().await {
+        assert!(
+            tokio::time::Instant::now() < deadline,
+            "timed out waiting for {what}"
+        );
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn tables_replicate_and_deletes_do_not_resurrect() {
+    let c = TestCluster::start(&REGIONS).await;
+    c.create_table(0, "users", ("id", "S"), None).await;
+    c.wait_table_everywhere("users").await;
+    let d0 = c
+        .client(0)
+        .describe_table(pb::TableRequest {
+            name: "users".into(),
+        })
+        .await
+        .unwrap()
+        .into_inner();
+    let d2 = c
+        .client(2)
+        .describe_table(pb::TableRequest {
+            name: "users".into(),
+        })
+        .await
+        .unwrap()
+        .into_inner();
+    assert_eq!(
+        d0.version, d2.version,
+        "one table, one catalog version everywhere"
+    );
+    assert_eq!(d2.replicas.len(), 3);
+    let dup = c
+        .client(1)
+        .create_table(pb::CreateTableRequest {
+            name: "users".into(),
+            partition_key: Some(pb::KeyAttr {
+                name: "id".into(),
+                r#type: "S".into(),
+            }),
+            ..Default::default()
+        })
+        .await
+        .unwrap_err();
+    assert_eq!(dup.code(), Code::AlreadyExists);
+
+    c.client(1)
+        .put_item(pb::PutItemRequest {
+            table: "users".into(),
+            item: item(serde_json::json!({"id": {"S": "a"}})),
+            condition: None,
+        })
+        .await
+        .unwrap();
+    c.client(2)
+        .delete_table(pb::TableRequest {
+            name: "users".into(),
+        })
+        .await
+        .unwrap();
+    for i in 0..3 {
+        poll("the delete to reach every region", || async {
+            c.client(i)
+                .describe_table(pb::TableRequest {
+                    name: "users".into(),
+                })
+                .await
+                .map(|_| ())
+                .err()
+                .map(|e| e.code())
+                == Some(Code::NotFound)
+        })
+        .await;
+    }
+    // Recreated under the same name, the table starts empty everywhere.
+    c.create_table(0, "users", ("id", "S"), None).await;
+    c.wait_table_everywhere("users").await;
+    c.wait_quiescent("users", Duration::from_secs(20))
+        .await
+        .unwrap();
+    for i in 0..3 {
+        let scan = c
+            .client(i)
+            .scan(pb::ScanRequest {
+                table: "users".into(),
+                ..Default::default()
+            })
+            .await
+            .unwrap()
+            .into_inner();
+        assert!(
+            scan.items.is_empty(),
+            "{}: an item of the deleted table came back",
+            REGIONS[i]
+        );
+    }
+    let list = c
+        .client(1)
+        .list_tables(pb::ListTablesRequest::default())
+        .await
+        .unwrap()
+        .into_inner();
+    assert_eq!(list.names, vec!["users"]);
+    c.shutdown().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn conditions_give_optimistic_concurrency() {
+    let c = TestCluster::start(&REGIONS[..1]).await;
+    c.create_table(0, "t01", ("id", "S"), None).await;
+    let mut cl = c.client(0);
+    let must_not_exist = Some(pb::Condition {
+        kind: Some(pb::condition::Kind::MustNotExist(true)),
+    });
+    let put = |body: serde_json::Value, condition: Option<pb::Condition>| pb::PutItemRequest {
+        table: "t01".into(),
+        item: item(body),
+        condition,
+    };
+    let first = cl
+        .put_item(put(
+            serde_json::json!({"id": {"S": "k"}, "v": {"N": "1"}}),
+            must_not_exist.clone(),
+        ))
+        .await
+        .unwrap()
+        .into_inner();
+    let again = cl
+        .put_item(put(
+            serde_json::json!({"id": {"S": "k"}, "v": {"N": "2"}}),
+            must_not_exist,
+        ))
+        .await
+        .unwrap_err();
+    assert_eq!(again.code(), Code::FailedPrecondition);
+    let at_v1 = Some(pb::Condition {
+        kind: Some(pb::condition::Kind::VersionEquals(
+            first.version.clone().unwrap(),
+        )),
+    });
+    let second = cl
+        .put_item(put(
+            serde_json::json!({"id": {"S": "k"}, "v": {"N": "3"}}),
+            at_v1.clone(),
+        ))
+        .await
+        .unwrap()
+        .into_inner();
+    assert_eq!(
+        second.prev, first.version,
+        "prev is the version the writer replaced"
+    );
+    assert!(version_of(&second.version) > version_of(&first.version));
+    let stale = cl
+        .put_item(put(
+            serde_json::json!({"id": {"S": "k"}, "v": {"N": "4"}}),
+            at_v1,
+        ))
+        .await
+        .unwrap_err();
+    assert_eq!(stale.code(), Code::FailedPrecondition);
+    assert!(
+        stale.message().contains("expected version"),
+        "{}",
+        stale.message()
+    );
+    let got = cl
+        .get_item(pb::GetItemRequest {
+            table: "t01".into(),
+            key: item(serde_json::json!({"id": {"S": "k"}})),
+        })
+        .await
+        .unwrap()
+        .into_inner()
+        .item
+        .unwrap();
+    assert_eq!(
+        got.version, second.version,
+        "failed conditions changed nothing"
+    );
+    c.shutdown().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn query_orders_numbers_numerically_and_pages() {
+    let c = TestCluster::start(&REGIONS[..1]).await;
+    c.create_table(0, "series", ("pk", "S"), Some(("sk", "N")))
+        .await;
+    let mut cl = c.client(0);
+    let sks = ["-10", "-1.5", "0", "2", "10", "100", "1E+3"];
+    for (i, sk) in sks.iter().enumerate() {
+        for pk in ["a", "b"] {
+            cl.put_item(pb::PutItemRequest {
+                table: "series".into(),
+                item: item(serde_json::json!({"pk": {"S": pk}, "sk": {"N": sk}, "i": {"N": i.to_string()}})),
+                condition: None,
+            })
+            .await
+            .unwrap();
+        }
+    }
+    let sk_of = |s: &pb::StoredItem| match &meridian_core::decode_item(&s.item).unwrap()["sk"] {
+        AttrValue::N(n) => n.to_string(),
+        other => panic!("sk is {other:?}"),
+    };
+    let query = |sort: Option<pb::SortCondition>, reverse: bool, limit: u32, token: Vec<u8>| {
+        pb::QueryRequest {
+            table: "series".into(),
+            partition_key: item(serde_json::json!({"pk": {"S": "a"}})),
+            sort,
+            reverse,
+            limit,
+            page_token: token,
+        }
+    };
+    // Page through with limit 2: every item once, in numeric order.
+    let mut token = Vec::new();
+    let mut seen = Vec::new();
+    for _ in 0..10 {
+        let r = cl
+            .query(query(None, false, 2, token))
+            .await
+            .unwrap()
+            .into_inner();
+        seen.extend(r.items.iter().map(sk_of));
+        token = r.next_page_token;
+        if token.is_empty() {
+            break;
+        }
+    }
+    assert_eq!(seen, vec!["-10", "-1.5", "0", "2", "10", "100", "1000"]);
+    let between = pb::SortCondition {
+        op: pb::SortOp::Between as i32,
+        value: item(serde_json::json!({"sk": {"N": "-1.5"}})),
+        high: item(serde_json::json!({"sk": {"N": "10"}})),
+    };
+    let r = cl
+        .query(query(Some(between), true, 0, vec![]))
+        .await
+        .unwrap()
+        .into_inner();
+    assert_eq!(
+        r.items.iter().map(sk_of).collect::<Vec<_>>(),
+        vec!["10", "2", "0", "-1.5"]
+    );
+    let gt = pb::SortCondition {
+        op: pb::SortOp::Gt as i32,
+        value: item(serde_json::json!({"sk": {"N": "2"}})),
+        high: vec![],
+    };
+    let r = cl
+        .query(query(Some(gt), false, 0, vec![]))
+        .await
+        .unwrap()
+        .into_inner();
+    assert_eq!(
+        r.items.iter().map(sk_of).collect::<Vec<_>>(),
+        vec!["10", "100", "1000"]
+    );
+    let begins = pb::SortCondition {
+        op: pb::SortOp::BeginsWith as i32,
+        value: item(serde_json::json!({"sk": {"N": "1"}})),
+        high: vec![],
+    };
+    let e = cl
+        .query(query(Some(begins), false, 0, vec![]))
+        .await
+        .unwrap_err();
+    assert!(
+        e.message().contains("begins_with") && e.message().contains("number"),
+        "{}",
+        e.message()
+    );
+    let wrong_type = pb::SortCondition {
+        op: pb::SortOp::Eq as i32,
+        value: item(serde_json::json!({"sk": {"S": "1"}})),
+        high: vec![],
+    };
+    let e = cl
+        .query(query(Some(wrong_type), false, 0, vec![]))
+        .await
+        .unwrap_err();
+    assert_eq!(e.message(), "sk: key attribute must be of type N, got S");
+    // Scan pages through both partitions.
+    let mut token = Vec::new();
+    let mut count = 0;
+    for _ in 0..20 {
+        let r = cl
+            .scan(pb::ScanRequest {
+                table: "series".into(),
+                limit: 3,
+                page_token: token,
+            })
+            .await
+            .unwrap()
+            .into_inner();
+        count += r.items.len();
+        token = r.next_page_token;
+        if token.is_empty() {
+            break;
+        }
+    }
+    assert_eq!(count, 14);
+    let bad = cl
+        .scan(pb::ScanRequest {
+            table: "series".into(),
+            limit: 3,
+            page_token: vec![9, 9],
+        })
+        .await
+        .unwrap_err();
+    assert!(bad.message().starts_with("page_token"), "{}", bad.message());
+    c.shutdown().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn batches_and_validation_name_the_field_and_the_limit() {
+    let c = TestCluster::start(&REGIONS[..1]).await;
+    c.create_table(0, "t02", ("id", "S"), None).await;
+    let mut cl = c.client(0);
+    let op = |i: usize| pb::BatchWriteOp {
+        op: Some(pb::batch_write_op::Op::Put(item(
+            serde_json::json!({"id": {"S": format!("k{i}")}}),
+        ))),
+    };
+    let too_many = cl
+        .batch_write(pb::BatchWriteRequest {
+            table: "t02".into(),
+            ops: (0..26).map(op).collect(),
+        })
+        .await
+        .unwrap_err();
+    assert_eq!(too_many.code(), Code::InvalidArgument);
+    assert!(
+        too_many.message().contains("ops") && too_many.message().contains("25"),
+        "{}",
+        too_many.message()
+    );
+    let dup = cl
+        .batch_write(pb::BatchWriteRequest {
+            table: "t02".into(),
+            ops: vec![op(1), op(1)],
+        })
+        .await
+        .unwrap_err();
+    assert!(dup.message().contains("same key"), "{}", dup.message());
+    let ok = cl
+        .batch_write(pb::BatchWriteRequest {
+            table: "t02".into(),
+            ops: (0..25).map(op).collect(),
+        })
+        .await
+        .unwrap()
+        .into_inner();
+    assert_eq!(ok.results.len(), 25);
+    let keys: Vec<Vec<u8>> = (0..30)
+        .map(|i| item(serde_json::json!({"id": {"S": format!("k{i}")}})))
+        .collect();
+    let got = cl
+        .batch_get(pb::BatchGetRequest {
+            table: "t02".into(),
+            keys: keys.clone(),
+        })
+        .await
+        .unwrap()
+        .into_inner();
+    assert_eq!(got.items.len(), 25, "only existing keys come back");
+    let many: Vec<Vec<u8>> = (0..101)
+        .map(|i| item(serde_json::json!({"id": {"S": format!("k{i}")}})))
+        .collect();
+    let e = cl
+        .batch_get(pb::BatchGetRequest {
+            table: "t02".into(),
+            keys: many,
+        })
+        .await
+        .unwrap_err();
+    assert!(
+        e.message().contains("keys") && e.message().contains("100"),
+        "{}",
+        e.message()
+    );
+
+    let put = |bytes: Vec<u8>| pb::PutItemRequest {
+        table: "t02".into(),
+        item: bytes,
+        condition: None,
+    };
+    let cases: Vec<(Vec<u8>, &str)> = vec![
+        (
+            item(serde_json::json!({"other": {"S": "x"}})),
+            "missing key attribute id",
+        ),
+        (
+            item(serde_json::json!({"id": {"N": "1"}})),
+            "id: key attribute must be of type S, got N",
+        ),
+        (
+            item(serde_json::json!({"id": {"S": ""}})),
+            "id: a key attribute cannot be an empty string",
+        ),
+        (
+            item(serde_json::json!({"id": {"S": "k".repeat(2049)}})),
+            "id: key attribute is 2049 bytes, the limit is 2048 bytes",
+        ),
+        // Bytes a careless client could send: an empty set, out-of-range number.
+        (
+            encode_item(&Item::from([
+                ("id".into(), AttrValue::S("a".into())),
+                ("tags".into(), AttrValue::Ss(vec![])),
+            ])),
+            "tags: a set must have at least one member",
+        ),
+        (
+            raw_number_item("1E+126"),
+            "magnitude is above the largest allowed",
+        ),
+        (
+            raw_number_item("1.000000000000000000000000000000000000001"),
+            "40 significant digits, the limit is 38",
+        ),
+        (
+            encode_item(&Item::from([
+                ("id".into(), AttrValue::S("a".into())),
+                ("big".into(), AttrValue::S("x".repeat(MAX_ITEM_BYTES))),
+            ])),
+            "exceeds the limit of 409600 bytes",
+        ),
+    ];
+    for (bytes, want) in cases {
+        let e = cl.put_item(put(bytes)).await.unwrap_err();
+        assert_eq!(e.code(), Code::InvalidArgument, "{want}: {}", e.message());
+        assert!(
+            e.message().contains(want),
+            "expected {want:?} in {:?}",
+            e.message()
+        );
+    }
+    let scan = cl
+        .scan(pb::ScanRequest {
+            table: "t02".into(),
+            ..Default::default()
+        })
+        .await
+        .unwrap()
+        .into_inner();
+    assert_eq!(scan.items.len(), 25, "rejected writes stored nothing");
+    c.shutdown().await;
+}
+
+/// An item whose number attribute is hand-encoded, bypassing client-side checks.
+fn raw_number_item(n: &str) -> Vec<u8> {
+    let mut b = vec![1u8, 2, 1, b'a', 1, 1, b'x', 1, b'n', 2, n.len() as u8];
+    b.extend_from_slice(n.as_bytes());
+    // {"a": S "x", "n": N n}: format 1, two attributes.
+    b
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn peers_are_untrusted() {
+    let c = TestCluster::start(&REGIONS[..2]).await;
+    c.create_table(0, "t03", ("id", "S"), None).await;
+    c.wait_table_everywhere("t03").await;
+    let hello = |from: &str, to: &str| pb::ShipRequest {
+        msg: Some(pb::ship_request::Msg::Hello(pb::Hello {
+            from_region: from.into(),
+            to_region: to.into(),
+            protocol: 1,
+        })),
+    };
+    let mut repl = ReplicationClient::connect(c.url(0)).await.unwrap();
+    let e = repl
+        .ship(futures::stream::iter(vec![hello("mallory-1", REGIONS[0])]))
+        .await
+        .unwrap_err();
+    assert_eq!(e.code(), Code::PermissionDenied);
+    let e = repl
+        .ship(futures::stream::iter(vec![hello(REGIONS[1], "nowhere-1")]))
+        .await
+        .unwrap_err();
+    assert_eq!(e.code(), Code::FailedPrecondition);
+
+    // A known peer sending an entry that claims another origin.
+    let (_, d) = (
+        0,
+        c.client(0)
+            .describe_table(pb::TableRequest { name: "t03".into() })
+            .await
+            .unwrap()
+            .into_inner(),
+    );
+    let tv = version_of(&d.version);
+    let forged = meridian_core::Version::new(meridian_core::Timestamp::new(1, 0), REGIONS[0]);
+    let entry = pb::LogEntry {
+        seq: 1,
+        table: "t03".into(),
+        table_version: tv.to_bytes(),
+        partition_key: b"x".to_vec(),
+        version: forged.to_bytes(),
+        image: item(serde_json::json!({"id": {"S": "x"}})),
+        ..Default::default()
+    };
+    let batch = pb::ShipRequest {
+        msg: Some(pb::ship_request::Msg::Batch(pb::Batch {
+            entries: vec![entry],
+        })),
+    };
+    let mut responses = repl
+        .ship(futures::stream::iter(vec![
+            hello(REGIONS[1], REGIONS[0]),
+            batch,
+        ]))
+        .await
+        .unwrap()
+        .into_inner();
+    let mut rejected = None;
+    while let Some(m) = responses.message().await.transpose() {
+        if let Err(e) = m {
+            rejected = Some(e);
+            break;
+        }
+    }
+    let e = rejected.expect("the forged batch is rejected");
+    assert_eq!(e.code(), Code::InvalidArgument);
+    assert!(e.message().contains("claims origin"), "{}", e.message());
+    let got = c
+        .client(0)
+        .get_item(pb::GetItemRequest {
+            table: "t03".into(),
+            key: item(serde_json::json!({"id": {"S": "x"}})),
+        })
+        .await
+        .unwrap()
+        .into_inner();
+    assert!(
+        got.item.is_none(),
+        "nothing from the forged batch was stored"
+    );
+    c.shutdown().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_drift_guard_refuses_then_retries_and_never_drops() {
+    let c = TestCluster::start(&REGIONS[..2]).await;
+    c.create_table(0, "t04", ("id", "S"), None).await;
+    c.wait_table_everywhere("t04").await;
+    // Region 1's clock runs 1.5 s ahead: beyond the 500 ms guard for ~1 s.
+    c.nodes[1].clocks.skewed.set_skew(1_500_000, 0);
+    let w = c
+        .client(1)
+        .put_item(pb::PutItemRequest {
+            table: "t04".into(),
+            item: item(serde_json::json!({"id": {"S": "ahead"}})),
+            condition: None,
+        })
+        .await
+        .unwrap()
+        .into_inner();
+    poll("a drift refusal at region 0", || async {
+        c.admin(0)
+            .status(pb::StatusRequest {})
+            .await
+            .unwrap()
+            .into_inner()
+            .drift_refusals
+            > 0
+    })
+    .await;
+    let get = pb::GetItemRequest {
+        table: "t04".into(),
+        key: item(serde_json::json!({"id": {"S": "ahead"}})),
+    };
+    assert!(
+        c.client(0)
+            .get_item(get.clone())
+            .await
+            .unwrap()
+            .into_inner()
+            .item
+            .is_none(),
+        "refused, not adopted"
+    );
+    let peer = c
+        .admin(1)
+        .status(pb::StatusRequest {})
+        .await
+        .unwrap()
+        .into_inner()
+        .peers[0]
+        .clone();
+    assert!(
+        peer.last_error.contains("drift guard"),
+        "the shipper shows why: {:?}",
+        peer.last_error
+    );
+    // Once real time catches up with the version, the retry succeeds.
+    poll("the refused write to arrive", || async {
+        c.client(0)
+            .get_item(get.clone())
+            .await
+            .unwrap()
+            .into_inner()
+            .item
+            .is_some_and(|i| i.version == w.version)
+    })
+    .await;
+    let now = c
+        .admin(0)
+        .status(pb::StatusRequest {})
+        .await
+        .unwrap()
+        .into_inner()
+        .hlc_now;
+    assert!(
+        version_of(&now).hlc > version_of(&w.version).hlc,
+        "causality: region 0's clock moved past it"
+    );
+    c.shutdown().await;
+}
