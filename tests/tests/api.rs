@@ -104,7 +104,7 @@ async fn tables_replicate_and_deletes_do_not_resurrect() {
     c.wait_quiescent("users", Duration::from_secs(20))
         .await
         .unwrap();
-    for i in 0..3 {
+    for (i, region) in REGIONS.iter().enumerate() {
         let scan = c
             .client(i)
             .scan(pb::ScanRequest {
@@ -116,8 +116,7 @@ async fn tables_replicate_and_deletes_do_not_resurrect() {
             .into_inner();
         assert!(
             scan.items.is_empty(),
-            "{}: an item of the deleted table came back",
-            REGIONS[i]
+            "{region}: an item of the deleted table came back"
         );
     }
     let list = c

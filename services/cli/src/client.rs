@@ -416,7 +416,7 @@ async fn status(config: &std::path::Path) -> Result<()> {
             s.drift_refusals
         );
         println!(
-            "  {:<16} {:<5} {:>10} {:>9} {:>10} {:>10} {:>10} {:>9}  {}",
+            "  {:<16} {:<5} {:>10} {:>9} {:>10} {:>10} {:>10} {:>9}  last error",
             "peer",
             "link",
             "acked",
@@ -425,10 +425,9 @@ async fn status(config: &std::path::Path) -> Result<()> {
             "lag p99",
             "lag max",
             "samples",
-            "last error"
         );
         for p in &s.peers {
-            let l = p.latency.clone().unwrap_or_default();
+            let l = p.latency.unwrap_or_default();
             println!(
                 "  {:<16} {:<5} {:>10} {:>9} {:>8.2}ms {:>8.2}ms {:>8.2}ms {:>9}  {}",
                 p.peer,

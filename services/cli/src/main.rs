@@ -26,7 +26,7 @@ struct Cli {
 #[derive(Args, Clone)]
 pub struct Target {
     /// Cluster file that names the regions and their addresses.
-    #[arg(long, global = true, default_value = DEFAULT_CLUSTER, env = "MERIDIAN_CONFIG")]
+    #[arg(long, default_value = DEFAULT_CLUSTER, env = "MERIDIAN_CONFIG")]
     pub config: PathBuf,
     /// Region to talk to (a name from the cluster file).
     #[arg(long)]

@@ -1,0 +1,1381 @@
+//! Store conformance: the store's contract as the region relies on it,
+//! checked against real SQLite files in temporary directories.
+//!
+//! Time is a `ManualClock` everywhere, so nothing here sleeps. Replication is
+//! simulated by reading one store's shippable log (`Reader::log_after`),
+//! turning it into `RemoteEntry`s exactly as a peer would receive them, and
+//! applying it to another store with `Group::apply`.
+
+use std::collections::HashMap;
+use std::ops::Bound;
+use std::path::Path;
+use std::sync::Arc;
+
+use meridian_core::hlc::ManualClock;
+use meridian_core::{
+    AttrValue, CATALOG_TABLE, EncodedKey, Hlc, Item, KeyAttr, KeySchema, KeyType, Number,
+    PhysicalClock, TableDef, Version, encode_item,
+};
+use meridian_store::{
+    ApplyOutcome, Condition, Durability, LogEntry, Reader, RemoteEntry, SortRange, StoreError,
+    StoredRow, WriteOp, WriteResult, Writer,
+};
+use proptest::prelude::*;
+use tempfile::TempDir;
+
+/// An arbitrary but realistic epoch, in µs.
+const T0: u64 = 1_700_000_000_000_000;
+const MAX_OFFSET: u64 = 500_000;
+const ALL: usize = 100_000;
+
+// ---- fixtures ---------------------------------------------------------------
+
+/// One region's store: its files, its writer and reader, and its clock.
+struct Store {
+    region: String,
+    dir: TempDir,
+    writer: Writer,
+    reader: Reader,
+    clock: Arc<ManualClock>,
+    hlc: Hlc,
+}
+
+impl Store {
+    fn new(region: &str) -> Self {
+        Self::with_durability(region, Durability::Full)
+    }
+
+    fn with_durability(region: &str, durability: Durability) -> Self {
+        let dir = tempfile::tempdir().unwrap();
+        let writer = meridian_store::open(dir.path(), region, durability).unwrap();
+        let reader = meridian_store::open_reader(dir.path()).unwrap();
+        let clock = Arc::new(ManualClock::new(T0));
+        let hlc = Hlc::new(clock.clone(), MAX_OFFSET);
+        Store {
+            region: region.to_string(),
+            dir,
+            writer,
+            reader,
+            clock,
+            hlc,
+        }
+    }
+
+    fn now(&self) -> u64 {
+        self.clock.now_micros()
+    }
+
+    /// One request in its own committed group.
+    fn write(&mut self, ops: &[WriteOp]) -> Result<Vec<WriteResult>, StoreError> {
+        let now = self.now();
+        let mut g = self.writer.group().unwrap();
+        let r = g.write(&self.hlc, now, ops);
+        g.commit().unwrap();
+        r
+    }
+
+    /// Like `write`, with another HLC (a restarted region, a skewed clock).
+    fn write_with(&mut self, hlc: &Hlc, ops: &[WriteOp]) -> Result<Vec<WriteResult>, StoreError> {
+        let now = self.now();
+        let mut g = self.writer.group().unwrap();
+        let r = g.write(hlc, now, ops);
+        g.commit().unwrap();
+        r
+    }
+
+    fn write_one(&mut self, op: WriteOp) -> Result<WriteResult, StoreError> {
+        self.write(&[op]).map(|mut v| {
+            assert_eq!(v.len(), 1);
+            v.remove(0)
+        })
+    }
+
+    fn put(&mut self, table: &str, item: Item) -> WriteResult {
+        self.write_one(put(table, item)).unwrap()
+    }
+
+    fn delete(&mut self, table: &str, key: Item) -> WriteResult {
+        self.write_one(del(table, key)).unwrap()
+    }
+
+    fn create(&mut self, def: &TableDef) -> WriteResult {
+        self.write_one(WriteOp::CreateTable(def.clone())).unwrap()
+    }
+
+    fn apply(&mut self, peer: &str, entries: &[RemoteEntry]) -> ApplyOutcome {
+        let now = self.now();
+        let mut g = self.writer.group().unwrap();
+        let out = g.apply(&self.hlc, now, peer, entries).unwrap();
+        g.commit().unwrap();
+        out
+    }
+
+    /// Everything this store ships, as a peer receives it.
+    fn outbox(&self) -> Vec<RemoteEntry> {
+        self.outbox_after(0, ALL)
+    }
+
+    fn outbox_after(&self, after: u64, limit: usize) -> Vec<RemoteEntry> {
+        self.reader
+            .log_after(after, limit, usize::MAX)
+            .unwrap()
+            .iter()
+            .map(to_remote)
+            .collect()
+    }
+
+    fn get(&self, table: &str, id: &str) -> Option<StoredRow> {
+        self.reader.get(table, &key(id)).unwrap()
+    }
+
+    fn log_head(&self) -> u64 {
+        self.reader.log_head().unwrap()
+    }
+
+    fn conflicts(&self) -> u64 {
+        self.reader.conflict_count().unwrap()
+    }
+}
+
+/// Ships all of `from`'s log to `to`.
+fn ship(from: &Store, to: &mut Store) -> ApplyOutcome {
+    let entries = from.outbox();
+    to.apply(&from.region, &entries)
+}
+
+/// A log entry decoded as the replication receiver decodes it.
+fn to_remote(e: &LogEntry) -> RemoteEntry {
+    let v = |b: &[u8]| Version::from_bytes(b).unwrap();
+    RemoteEntry {
+        seq: e.seq,
+        table: e.table.clone(),
+        table_version: e.table_version.as_deref().map(v),
+        key: e.key.clone(),
+        version: v(&e.version),
+        prev: e.prev.as_deref().map(v),
+        image: e.image.clone(),
+        commit_real: e.commit_real,
+    }
+}
+
+fn s(v: &str) -> AttrValue {
+    AttrValue::S(v.to_string())
+}
+
+fn num(v: &str) -> Number {
+    Number::parse(v, "n").unwrap()
+}
+
+fn attr(name: &str, ty: KeyType) -> KeyAttr {
+    KeyAttr {
+        name: name.into(),
+        ty,
+    }
+}
+
+/// A table keyed by `id` (S) alone.
+fn simple_def(name: &str, replicas: &[&str]) -> TableDef {
+    TableDef::new(
+        name,
+        KeySchema {
+            partition: attr("id", KeyType::S),
+            sort: None,
+        },
+        replicas.iter().map(|r| r.to_string()).collect(),
+    )
+    .unwrap()
+}
+
+fn sorted_def(name: &str, sort: KeyType, replicas: &[&str]) -> TableDef {
+    TableDef::new(
+        name,
+        KeySchema {
+            partition: attr("p", KeyType::S),
+            sort: Some(attr("s", sort)),
+        },
+        replicas.iter().map(|r| r.to_string()).collect(),
+    )
+    .unwrap()
+}
+
+fn item(id: &str, val: &str) -> Item {
+    Item::from([("id".to_string(), s(id)), ("v".to_string(), s(val))])
+}
+
+fn key_item(id: &str) -> Item {
+    Item::from([("id".to_string(), s(id))])
+}
+
+fn key(id: &str) -> EncodedKey {
+    EncodedKey {
+        partition: id.as_bytes().to_vec(),
+        sort: Vec::new(),
+    }
+}
+
+fn put(table: &str, item: Item) -> WriteOp {
+    WriteOp::Put {
+        table: table.into(),
+        item,
+        condition: None,
+    }
+}
+
+fn put_if(table: &str, item: Item, c: Condition) -> WriteOp {
+    WriteOp::Put {
+        table: table.into(),
+        item,
+        condition: Some(c),
+    }
+}
+
+fn del(table: &str, key: Item) -> WriteOp {
+    WriteOp::Delete {
+        table: table.into(),
+        key,
+        condition: None,
+    }
+}
+
+fn del_if(table: &str, key: Item, c: Condition) -> WriteOp {
+    WriteOp::Delete {
+        table: table.into(),
+        key,
+        condition: Some(c),
+    }
+}
+
+/// Two stores, `r-a` and `r-b`, both holding table `users` (created on A,
+/// its catalog entry already applied on B).
+fn pair() -> (Store, Store, WriteResult) {
+    let mut a = Store::new("r-a");
+    let mut b = Store::new("r-b");
+    let created = a.create(&simple_def("users", &["r-a", "r-b"]));
+    let out = ship(&a, &mut b);
+    assert_eq!(out.applied, 1);
+    assert!(b.reader.table_def("users").unwrap().is_some());
+    (a, b, created)
+}
+
+fn log_keys(r: &Reader, after: u64) -> Vec<(String, Vec<u8>)> {
+    r.log_after(after, ALL, usize::MAX)
+        .unwrap()
+        .into_iter()
+        .map(|e| (e.table, e.key.partition))
+        .collect()
+}
+
+// ---- 1. tables ----------------------------------------------------------------
+
+#[test]
+fn create_list_and_delete_tables() {
+    let mut st = Store::new("r-a");
+    let def = simple_def("users", &["r-b", "r-a"]);
+    let created = st.create(&def);
+    assert_eq!(created.version.origin, "r-a");
+    assert_eq!(created.prev, None);
+    let (got, ver) = st.reader.table_def("users").unwrap().unwrap();
+    assert_eq!(got, def);
+    assert_eq!(got.replicas, vec!["r-a", "r-b"]);
+    assert_eq!(ver, created.version);
+
+    // The catalog change is in the log, shippable, without a table version.
+    let log = st.reader.log_after(0, ALL, usize::MAX).unwrap();
+    assert_eq!(log.len(), 1);
+    assert_eq!(log[0].table, CATALOG_TABLE);
+    assert_eq!(log[0].table_version, None);
+    assert_eq!(log[0].key, TableDef::catalog_key("users"));
+    assert_eq!(log[0].version, created.version.to_bytes());
+    assert_eq!(log[0].image, Some(encode_item(&def.to_item())));
+
+    match st.write(&[WriteOp::CreateTable(simple_def("users", &["r-a"]))]) {
+        Err(StoreError::TableExists(n)) => assert_eq!(n, "users"),
+        other => panic!("expected TableExists, got {other:?}"),
+    }
+    // The failed create changed nothing.
+    assert_eq!(st.reader.table_def("users").unwrap().unwrap(), (def, created.version.clone()));
+    assert_eq!(st.log_head(), 1);
+
+    st.put("users", item("u1", "x"));
+    st.create(&simple_def("accounts", &["r-a"]));
+    st.create(&simple_def("zeta", &["r-a"]));
+    let lt = |after: &str, n: usize| st.reader.list_tables(after, n).unwrap();
+    assert_eq!(lt("", 10), vec!["accounts", "users", "zeta"]);
+    assert_eq!(lt("", 2), vec!["accounts", "users"]);
+    assert_eq!(lt("accounts", 1), vec!["users"]);
+    assert_eq!(lt("users", 10), vec!["zeta"]);
+    assert!(lt("zeta", 10).is_empty());
+
+    // A table that this region holds no replica of: known, but not writable.
+    st.create(&simple_def("elsewhere", &["r-b", "r-c"]));
+    for op in [put("elsewhere", item("e", "x")), del("elsewhere", key_item("e"))] {
+        match st.write(&[op]) {
+            Err(StoreError::NotReplica {
+                table,
+                region,
+                replicas,
+            }) => {
+                assert_eq!(table, "elsewhere");
+                assert_eq!(region, "r-a");
+                assert_eq!(replicas, vec!["r-b", "r-c"]);
+            }
+            other => panic!("expected NotReplica, got {other:?}"),
+        }
+    }
+    assert_eq!(st.reader.heads("elsewhere").unwrap(), vec![]);
+
+    for op in [put("nope", item("e", "x")), del("nope", key_item("e"))] {
+        match st.write(&[op]) {
+            Err(StoreError::TableNotFound(n)) => assert_eq!(n, "nope"),
+            other => panic!("expected TableNotFound, got {other:?}"),
+        }
+    }
+
+    let head = st.log_head();
+    let deleted = st.write_one(WriteOp::DeleteTable("users".into())).unwrap();
+    assert_eq!(deleted.prev, Some(created.version.clone()));
+    assert!(deleted.version > created.version);
+    assert_eq!(deleted.seq, head + 1);
+    let log = st.reader.log_after(head, ALL, usize::MAX).unwrap();
+    assert_eq!(log.len(), 1);
+    assert_eq!((log[0].table.as_str(), log[0].image.as_ref()), (CATALOG_TABLE, None));
+    assert_eq!(st.reader.table_def("users").unwrap(), None);
+    assert_eq!(
+        st.reader.list_tables("", 10).unwrap(),
+        vec!["accounts", "elsewhere", "zeta"]
+    );
+    // The table's items went with it.
+    assert_eq!(st.reader.heads("users").unwrap(), vec![]);
+    assert!(matches!(
+        st.write(&[put("users", item("u2", "x"))]),
+        Err(StoreError::TableNotFound(_))
+    ));
+    assert!(matches!(
+        st.write(&[WriteOp::DeleteTable("users".into())]),
+        Err(StoreError::TableNotFound(_))
+    ));
+
+    // Recreated: a new incarnation, empty, whose catalog prev is the deletion.
+    let again = st.create(&simple_def("users", &["r-a"]));
+    assert_eq!(again.prev, Some(deleted.version.clone()));
+    assert_eq!(st.reader.table_def("users").unwrap().unwrap().1, again.version);
+    assert_eq!(st.get("users", "u1"), None);
+    assert_eq!(st.reader.item_count("users").unwrap(), 0);
+    st.put("users", item("u2", "y"));
+    assert_eq!(st.reader.item_count("users").unwrap(), 1);
+}
+
+// ---- 2. put, get, delete ---------------------------------------------------------
+
+#[test]
+fn put_get_delete_issue_versions_and_log_rows() {
+    let mut st = Store::new("r-a");
+    let created = st.create(&simple_def("users", &["r-a"]));
+    st.clock.advance(10);
+
+    let head0 = st.log_head();
+    let one = item("u1", "one");
+    let w1 = st.put("users", one.clone());
+    assert_eq!(w1.version.origin, "r-a");
+    assert_eq!(w1.version.hlc.physical, T0 + 10);
+    assert_eq!(w1.prev, None);
+    assert_eq!(w1.seq, head0 + 1);
+    assert_eq!(st.log_head(), w1.seq);
+    let log = st.reader.log_after(head0, ALL, usize::MAX).unwrap();
+    assert_eq!(
+        log,
+        vec![LogEntry {
+            seq: w1.seq,
+            table: "users".into(),
+            table_version: Some(created.version.to_bytes()),
+            key: key("u1"),
+            version: w1.version.to_bytes(),
+            prev: None,
+            image: Some(encode_item(&one)),
+            commit_real: T0 + 10,
+        }]
+    );
+    assert_eq!(
+        st.get("users", "u1"),
+        Some(StoredRow {
+            key: key("u1"),
+            version: w1.version.clone(),
+            prev: None,
+            image: Some(one),
+        })
+    );
+
+    st.clock.advance(10);
+    let two = item("u1", "two");
+    let w2 = st.put("users", two.clone());
+    assert_eq!(w2.prev, Some(w1.version.clone()));
+    assert!(w2.version > w1.version);
+    assert_eq!(w2.seq, w1.seq + 1);
+    let row = st.get("users", "u1").unwrap();
+    assert_eq!((row.version, row.prev, row.image), (w2.version.clone(), Some(w1.version.clone()), Some(two)));
+
+    st.clock.advance(10);
+    let w3 = st.delete("users", key_item("u1"));
+    assert_eq!(w3.prev, Some(w2.version.clone()));
+    assert!(w3.version > w2.version);
+    assert_eq!(w3.seq, w2.seq + 1);
+    assert_eq!(st.log_head(), w3.seq);
+    // A tombstone: the head remains, without an image.
+    assert_eq!(
+        st.get("users", "u1"),
+        Some(StoredRow {
+            key: key("u1"),
+            version: w3.version.clone(),
+            prev: Some(w2.version.clone()),
+            image: None,
+        })
+    );
+    assert_eq!(st.reader.item_count("users").unwrap(), 0);
+    assert_eq!(st.reader.scan("users", None, 10).unwrap(), vec![]);
+    assert_eq!(st.reader.heads("users").unwrap().len(), 1);
+    let log = st.reader.log_after(w2.seq, ALL, usize::MAX).unwrap();
+    assert_eq!(log.len(), 1);
+    assert_eq!(log[0].version, w3.version.to_bytes());
+    assert_eq!(log[0].prev, Some(w2.version.to_bytes()));
+    assert_eq!(log[0].image, None);
+    // A missing key reads as nothing at all.
+    assert_eq!(st.get("users", "never"), None);
+}
+
+#[test]
+fn versions_increase_when_the_clock_goes_backwards() {
+    let mut st = Store::new("r-a");
+    st.create(&simple_def("users", &["r-a"]));
+    st.clock.set(T0 + 1_000_000);
+    let w1 = st.put("users", item("k", "1"));
+    assert_eq!(w1.version.hlc.physical, T0 + 1_000_000);
+
+    st.clock.set(T0);
+    let w2 = st.put("users", item("k", "2"));
+    assert!(w2.version > w1.version, "{} !> {}", w2.version, w1.version);
+
+    // A restarted region whose HLC starts from zero and whose clock is a
+    // second behind: the store still issues a version above the one it replaces.
+    let fresh = Hlc::new(st.clock.clone(), MAX_OFFSET);
+    let w3 = st.write_with(&fresh, &[put("users", item("k", "3"))]).unwrap().remove(0);
+    assert!(w3.version > w2.version, "{} !> {}", w3.version, w2.version);
+    assert_eq!(w3.prev, Some(w2.version.clone()));
+    let fresh = Hlc::new(st.clock.clone(), MAX_OFFSET);
+    let w4 = st.write_with(&fresh, &[del("users", key_item("k"))]).unwrap().remove(0);
+    assert!(w4.version > w3.version, "{} !> {}", w4.version, w3.version);
+    assert_eq!(st.get("users", "k").unwrap().version, w4.version);
+    assert_eq!(st.writer.max_logged_version().unwrap(), Some(w4.version));
+}
+
+#[test]
+fn conditions_succeed_and_fail_without_side_effects() {
+    let mut st = Store::new("r-a");
+    st.create(&simple_def("users", &["r-a"]));
+
+    let must_fail = |st: &mut Store, op: WriteOp| {
+        let id = match &op {
+            WriteOp::Put { item, .. } | WriteOp::Delete { key: item, .. } => match &item["id"] {
+                AttrValue::S(s) => s.clone(),
+                _ => unreachable!(),
+            },
+            _ => unreachable!(),
+        };
+        let before = st.get("users", &id);
+        let head = st.log_head();
+        let digest = st.reader.digest("users").unwrap();
+        match st.write(&[op]) {
+            Err(StoreError::ConditionFailed(_)) => {}
+            other => panic!("expected ConditionFailed, got {other:?}"),
+        }
+        assert_eq!(st.get("users", &id), before);
+        assert_eq!(st.log_head(), head);
+        assert_eq!(st.reader.digest("users").unwrap(), digest);
+    };
+
+    // MustNotExist: passes on a missing key, fails on a live one.
+    let a = st.write_one(put_if("users", item("k", "a"), Condition::MustNotExist)).unwrap();
+    assert_eq!(a.prev, None);
+    must_fail(&mut st, put_if("users", item("k", "b"), Condition::MustNotExist));
+    must_fail(&mut st, del_if("users", key_item("k"), Condition::MustNotExist));
+
+    // VersionEquals: passes on the current version only.
+    let b = st
+        .write_one(put_if("users", item("k", "b"), Condition::VersionEquals(a.version.clone())))
+        .unwrap();
+    assert_eq!(b.prev, Some(a.version.clone()));
+    must_fail(&mut st, put_if("users", item("k", "c"), Condition::VersionEquals(a.version.clone())));
+    must_fail(&mut st, del_if("users", key_item("k"), Condition::VersionEquals(a.version.clone())));
+    // ...and never on a key that does not exist.
+    must_fail(&mut st, put_if("users", item("other", "x"), Condition::VersionEquals(b.version.clone())));
+    assert_eq!(st.get("users", "other"), None);
+
+    let c = st
+        .write_one(del_if("users", key_item("k"), Condition::VersionEquals(b.version.clone())))
+        .unwrap();
+    assert_eq!(st.get("users", "k").unwrap().image, None);
+    // A tombstone does not exist for MustNotExist...
+    let d = st.write_one(put_if("users", item("k", "d"), Condition::MustNotExist)).unwrap();
+    assert_eq!(d.prev, Some(c.version.clone()));
+    assert_eq!(st.get("users", "k").unwrap().image, Some(item("k", "d")));
+    assert_eq!(st.reader.log_after(0, ALL, usize::MAX).unwrap().len(), 5);
+}
+
+// ---- 3. group commit ----------------------------------------------------------------
+
+#[test]
+fn group_requests_are_isolated_and_all_or_nothing() {
+    let mut st = Store::new("r-a");
+    st.create(&simple_def("users", &["r-a"]));
+    let pre = st.put("users", item("pre", "0"));
+    st.put("users", item("pre2", "0"));
+    let head0 = st.log_head();
+    let now = st.now();
+
+    let mut g = st.writer.group().unwrap();
+    let r1 = g.write(&st.hlc, now, &[put("users", item("a", "1"))]).unwrap();
+    let r2 = g.write(&st.hlc, now, &[put_if("users", item("pre", "x"), Condition::MustNotExist)]);
+    assert!(matches!(r2, Err(StoreError::ConditionFailed(_))), "{r2:?}");
+    // The same key twice in one request.
+    let r3 = g.write(&st.hlc, now, &[put("users", item("b", "1")), put("users", item("b", "2"))]);
+    assert!(matches!(r3, Err(StoreError::Invalid(_))), "{r3:?}");
+    let r3b = g.write(&st.hlc, now, &[put("users", item("b", "1")), del("users", key_item("b"))]);
+    assert!(matches!(r3b, Err(StoreError::Invalid(_))), "{r3b:?}");
+    let r4 = g.write(&st.hlc, now, &[put("users", item("c", "1")), put("users", item("d", "1"))]).unwrap();
+    // A multi-op request whose last op fails leaves nothing of its first.
+    let r5 = g.write(
+        &st.hlc,
+        now,
+        &[
+            put("users", item("e", "1")),
+            put_if("users", item("pre", "x"), Condition::VersionEquals(r1[0].version.clone())),
+        ],
+    );
+    assert!(matches!(r5, Err(StoreError::ConditionFailed(_))), "{r5:?}");
+    let r6 = g.write(&st.hlc, now, &[put("users", item("f", "1")), put("missing", item("f", "1"))]);
+    assert!(matches!(r6, Err(StoreError::TableNotFound(_))), "{r6:?}");
+    let r7 = g.write(&st.hlc, now, &[del("users", key_item("pre2"))]).unwrap();
+
+    // Nothing is visible before the commit.
+    assert_eq!(st.reader.get("users", &key("a")).unwrap(), None);
+    assert_eq!(st.reader.log_head().unwrap(), head0);
+    g.commit().unwrap();
+
+    let seqs: Vec<u64> = [&r1[..], &r4[..], &r7[..]].concat().iter().map(|r| r.seq).collect();
+    assert_eq!(seqs, (head0 + 1..=head0 + 4).collect::<Vec<_>>());
+    assert_eq!(st.log_head(), head0 + 4);
+    let logged: Vec<Vec<u8>> = log_keys(&st.reader, head0).into_iter().map(|(_, k)| k).collect();
+    assert_eq!(logged, vec![b"a".to_vec(), b"c".to_vec(), b"d".to_vec(), b"pre2".to_vec()]);
+    for id in ["a", "c", "d"] {
+        assert_eq!(st.get("users", id).unwrap().image, Some(item(id, "1")));
+    }
+    for id in ["b", "e", "f"] {
+        assert_eq!(st.get("users", id), None, "{id}");
+    }
+    let pre_row = st.get("users", "pre").unwrap();
+    assert_eq!((pre_row.version, pre_row.image), (pre.version, Some(item("pre", "0"))));
+    assert_eq!(st.get("users", "pre2").unwrap().image, None);
+    // Versions within a group are distinct and increasing.
+    assert!(r1[0].version < r4[0].version && r4[0].version < r4[1].version);
+    assert!(r4[1].version < r7[0].version);
+}
+
+#[test]
+fn a_dropped_group_leaves_no_trace() {
+    let mut st = Store::new("r-a");
+    st.create(&simple_def("users", &["r-a"]));
+    st.put("users", item("keep", "1"));
+    let head0 = st.log_head();
+    let digest0 = st.reader.digest("users").unwrap();
+    let now = st.now();
+    {
+        let mut g = st.writer.group().unwrap();
+        g.write(&st.hlc, now, &[put("users", item("x", "1"))]).unwrap();
+        g.write(&st.hlc, now, &[WriteOp::CreateTable(simple_def("newtable", &["r-a"]))])
+            .unwrap();
+        g.write(&st.hlc, now, &[put("newtable", item("n", "1"))]).unwrap();
+        g.write(&st.hlc, now, &[WriteOp::DeleteTable("users".into())]).unwrap();
+        g.set_watermark("r-b", 7).unwrap();
+        // Dropped here without a commit.
+    }
+    assert_eq!(st.get("users", "x"), None);
+    assert_eq!(st.log_head(), head0);
+    assert_eq!(st.reader.digest("users").unwrap(), digest0);
+    assert_eq!(st.reader.table_def("newtable").unwrap(), None);
+    assert!(st.reader.table_def("users").unwrap().is_some());
+    assert_eq!(st.reader.list_tables("", 10).unwrap(), vec!["users"]);
+    assert!(st.reader.watermarks().unwrap().is_empty());
+    assert_eq!(st.get("users", "keep").unwrap().image, Some(item("keep", "1")));
+
+    // The writer still works, and its view of the catalog is the committed one.
+    assert!(matches!(
+        st.write(&[put("newtable", item("n", "1"))]),
+        Err(StoreError::TableNotFound(_))
+    ));
+    let w = st.put("users", item("y", "1"));
+    assert_eq!(w.seq, head0 + 1);
+    assert_eq!(st.get("users", "keep").unwrap().image, Some(item("keep", "1")));
+}
+
+#[test]
+fn a_failed_request_undoes_its_catalog_changes() {
+    let mut st = Store::new("r-a");
+    // Create and use a table in one request: the put sees the new table.
+    let r = st
+        .write(&[
+            WriteOp::CreateTable(simple_def("t-one", &["r-a"])),
+            put("t-one", item("k", "1")),
+        ])
+        .unwrap();
+    let log = st.reader.log_after(r[0].seq, ALL, usize::MAX).unwrap();
+    assert_eq!(log[0].table_version, Some(r[0].version.to_bytes()));
+
+    // The same, failing at the end: the table must not exist afterwards,
+    // neither in the store nor in the writer's cached catalog.
+    let head = st.log_head();
+    let err = st.write(&[
+        WriteOp::CreateTable(simple_def("t-two", &["r-a"])),
+        put("t-two", item("k", "1")),
+        put("missing", item("k", "1")),
+    ]);
+    assert!(matches!(err, Err(StoreError::TableNotFound(ref n)) if n == "missing"), "{err:?}");
+    assert_eq!(st.log_head(), head);
+    assert_eq!(st.reader.table_def("t-two").unwrap(), None);
+    assert!(matches!(
+        st.write(&[put("t-two", item("k", "1"))]),
+        Err(StoreError::TableNotFound(_))
+    ));
+    // A failed DeleteTable leaves the table usable.
+    let err = st.write(&[WriteOp::DeleteTable("t-one".into()), put("missing", item("k", "1"))]);
+    assert!(err.is_err());
+    assert_eq!(st.get("t-one", "k").unwrap().image, Some(item("k", "1")));
+    st.put("t-one", item("k2", "1"));
+
+    // Inside one group: a created table survives a later failed request.
+    let now = st.now();
+    let mut g = st.writer.group().unwrap();
+    g.write(&st.hlc, now, &[WriteOp::CreateTable(simple_def("t-three", &["r-a"]))])
+        .unwrap();
+    assert!(
+        g.write(&st.hlc, now, &[put("t-three", item("a", "1")), put("t-three", item("a", "2"))])
+            .is_err()
+    );
+    g.write(&st.hlc, now, &[put("t-three", item("b", "1"))]).unwrap();
+    g.commit().unwrap();
+    assert!(st.reader.table_def("t-three").unwrap().is_some());
+    assert_eq!(st.get("t-three", "a"), None);
+    assert_eq!(st.get("t-three", "b").unwrap().image, Some(item("b", "1")));
+}
+
+// ---- 4. durability ---------------------------------------------------------------
+
+#[test]
+fn committed_state_survives_reopen_and_region_is_checked() {
+    let mut a = Store::new("r-a");
+    let mut b = Store::new("r-b");
+    let created = a.create(&simple_def("users", &["r-a", "r-b"]));
+    a.put("users", item("x", "1"));
+    a.put("users", item("y", "1"));
+    a.delete("users", key_item("y"));
+    {
+        let mut g = a.writer.group().unwrap();
+        g.set_watermark("r-b", 3).unwrap();
+        g.set_watermark("r-b", 2).unwrap(); // the peer's word is authoritative
+        g.set_watermark("r-c", 9).unwrap();
+        g.commit().unwrap();
+    }
+    let shipped = ship(&a, &mut b);
+    assert_eq!(shipped.applied, 4);
+    let b_head = b.log_head();
+    b.put("users", item("z", "b"));
+    // Uncommitted work at the moment of the "crash".
+    {
+        let now = a.now();
+        let mut g = a.writer.group().unwrap();
+        g.write(&a.hlc, now, &[put("users", item("lost", "1"))]).unwrap();
+        std::mem::forget(g.commit()); // committed: keep it
+        let mut g = a.writer.group().unwrap();
+        g.write(&a.hlc, now, &[put("users", item("never", "1"))]).unwrap();
+        // dropped: not committed
+    }
+
+    let a_log = a.reader.log_after(0, ALL, usize::MAX).unwrap();
+    let a_heads = a.reader.heads("users").unwrap();
+    let a_max = a.writer.max_logged_version().unwrap().unwrap();
+    let b_heads = b.reader.heads("users").unwrap();
+    let b_log = b.reader.log_after(0, ALL, usize::MAX).unwrap();
+
+    let reopen = |st: Store| -> (TempDir, Writer, Reader) {
+        let Store { dir, writer, reader, region, .. } = st;
+        drop(reader);
+        drop(writer);
+        let w = meridian_store::open(dir.path(), &region, Durability::Full).unwrap();
+        let r = meridian_store::open_reader(dir.path()).unwrap();
+        (dir, w, r)
+    };
+    let (a_dir, a_writer, a_reader) = reopen(a);
+    assert_eq!(a_reader.log_after(0, ALL, usize::MAX).unwrap(), a_log);
+    assert_eq!(a_reader.heads("users").unwrap(), a_heads);
+    assert!(a_heads.iter().any(|h| h.key == key("lost")));
+    assert!(!a_heads.iter().any(|h| h.key == key("never")));
+    assert_eq!(
+        a_reader.get("users", &key("y")).unwrap().map(|r| r.image),
+        Some(None)
+    );
+    assert_eq!(a_reader.table_def("users").unwrap().unwrap().1, created.version);
+    assert_eq!(
+        a_reader.watermarks().unwrap(),
+        HashMap::from([("r-b".to_string(), 2), ("r-c".to_string(), 9)])
+    );
+    assert_eq!(a_writer.max_logged_version().unwrap(), Some(a_max.clone()));
+    assert_eq!(a_writer.region(), "r-a");
+
+    // A restarted region restores its HLC from the log: even with the clock
+    // far behind, new versions on any key exceed everything logged.
+    let clock = Arc::new(ManualClock::new(T0 - 60_000_000));
+    let hlc = Hlc::new(clock, MAX_OFFSET);
+    hlc.restore(a_max.hlc);
+    let mut a_writer = a_writer;
+    let mut g = a_writer.group().unwrap();
+    let w = g.write(&hlc, T0, &[put("users", item("fresh", "1"))]).unwrap();
+    g.commit().unwrap();
+    assert!(w[0].version > a_max);
+
+    // B: the inbound position persisted with the items, so a redelivery after
+    // a restart is recognised.
+    let (b_dir, mut b_writer, b_reader) = reopen(b);
+    assert_eq!(b_reader.heads("users").unwrap(), b_heads);
+    assert_eq!(b_reader.log_after(0, ALL, usize::MAX).unwrap(), b_log);
+    assert_eq!(b_reader.inbound("r-a").unwrap(), shipped.applied_through);
+    let redelivered: Vec<RemoteEntry> = a_log.iter().take(4).map(to_remote).collect();
+    let hlc_b = Hlc::new(Arc::new(ManualClock::new(T0)), MAX_OFFSET);
+    let mut g = b_writer.group().unwrap();
+    let out = g.apply(&hlc_b, T0, "r-a", &redelivered).unwrap();
+    g.commit().unwrap();
+    assert_eq!((out.applied, out.duplicates), (0, 4));
+    assert_eq!(b_reader.log_head().unwrap(), b_head + 1);
+
+    // A data directory belongs to one region.
+    drop(a_reader);
+    drop(a_writer);
+    match meridian_store::open(a_dir.path(), "r-z", Durability::Full) {
+        Err(StoreError::Open { path, reason }) => {
+            assert_eq!(path, meridian_store::db_path(a_dir.path()));
+            assert!(reason.contains("region"), "{reason}");
+        }
+        Err(e) => panic!("expected StoreError::Open, got {e:?}"),
+        Ok(_) => panic!("a store of r-a opened as r-z"),
+    }
+    // The refusal did not rename the store.
+    let w = meridian_store::open(a_dir.path(), "r-a", Durability::Normal).unwrap();
+    assert_eq!(w.region(), "r-a");
+    drop(b_dir);
+}
+
+#[test]
+fn reopen_of_a_fresh_dir_with_another_region_is_refused() {
+    let dir = tempfile::tempdir().unwrap();
+    let path: &Path = dir.path();
+    drop(meridian_store::open(path, "r-a", Durability::Full).unwrap());
+    assert!(matches!(
+        meridian_store::open(path, "r-b", Durability::Normal),
+        Err(StoreError::Open { .. })
+    ));
+    assert!(meridian_store::open(path, "r-a", Durability::Full).is_ok());
+}
+
+// ---- 5. remote apply ----------------------------------------------------------------
+
+#[test]
+fn apply_is_lww_and_idempotent() {
+    let (mut a, mut b, created) = pair();
+    let b_head0 = b.log_head();
+    // The relayed catalog entry is B's only shippable entry.
+    let b_out = b.reader.log_after(0, ALL, usize::MAX).unwrap();
+    assert_eq!(b_out.len(), 1);
+    assert_eq!(b_out[0].version, created.version.to_bytes());
+
+    a.clock.advance(100);
+    let v1 = a.put("users", item("k", "1"));
+    a.put("users", item("other", "1"));
+    b.clock.advance(250);
+    let out = ship(&a, &mut b);
+    assert_eq!((out.applied, out.duplicates, out.conflicts), (2, 1, 0));
+    assert_eq!(out.applied_through, a.log_head());
+    assert_eq!(out.refused, None);
+    assert_eq!(out.latencies_micros, vec![150, 150]);
+    assert_eq!(b.reader.inbound("r-a").unwrap(), a.log_head());
+    let row = b.get("users", "k").unwrap();
+    assert_eq!((row.version, row.image), (v1.version.clone(), Some(item("k", "1"))));
+    // Applied entries reach B's log (its change stream) but are not re-shipped.
+    assert_eq!(b.log_head(), b_head0 + 2);
+    assert_eq!(b.reader.log_after(0, ALL, usize::MAX).unwrap(), b_out);
+    assert_eq!(b.reader.pending(0).unwrap(), 1);
+
+    // A newer write replaces; the older one, delivered late, does not.
+    a.clock.advance(100);
+    let v2 = a.put("users", item("k", "2"));
+    let out = ship(&a, &mut b);
+    assert_eq!(out.applied, 1);
+    assert_eq!(b.get("users", "k").unwrap().version, v2.version);
+
+    let stale = RemoteEntry {
+        seq: a.log_head() + 1,
+        ..to_remote(&a.reader.log_after(v1.seq - 1, 1, usize::MAX).unwrap()[0])
+    };
+    assert_eq!(stale.version, v1.version);
+    let head = b.log_head();
+    let out = b.apply("r-a", &[stale.clone()]);
+    assert_eq!((out.applied, out.conflicts, out.applied_through), (0, 0, stale.seq));
+    assert_eq!(b.get("users", "k").unwrap().version, v2.version);
+    assert_eq!(b.log_head(), head);
+
+    // Redelivery of the whole log: nothing changes.
+    let digest = b.reader.digest("users").unwrap();
+    let heads = b.reader.heads("users").unwrap();
+    let inbound = b.reader.inbound("r-a").unwrap();
+    let batch = a.outbox();
+    for _ in 0..2 {
+        let out = b.apply("r-a", &batch);
+        assert_eq!((out.applied, out.duplicates, out.conflicts), (0, batch.len(), 0));
+        assert_eq!(out.applied_through, inbound);
+        assert_eq!(b.reader.inbound("r-a").unwrap(), inbound);
+        assert_eq!(b.log_head(), head);
+        assert_eq!(b.reader.digest("users").unwrap(), digest);
+        assert_eq!(b.reader.heads("users").unwrap(), heads);
+        assert_eq!(b.conflicts(), 0);
+    }
+    // The same batch, arriving in two overlapping halves.
+    a.put("users", item("m", "1"));
+    a.put("users", item("n", "1"));
+    let batch = a.outbox();
+    let cut = batch.len() - 1;
+    let first = b.apply("r-a", &batch[..cut]);
+    let second = b.apply("r-a", &batch[cut - 1..]);
+    assert_eq!((first.applied, second.applied, second.duplicates), (1, 1, 1));
+    assert_eq!(b.log_head(), head + 2);
+}
+
+#[test]
+fn concurrent_writes_record_one_conflict_on_each_side() {
+    let (mut a, mut b, _) = pair();
+    a.clock.advance(100);
+    b.clock.advance(200);
+    let va = a.put("users", item("k", "from-a"));
+    let vb = b.put("users", item("k", "from-b"));
+    assert!(vb.version > va.version);
+    // A tombstone against a put, the other way round.
+    a.clock.advance(300);
+    let da = a.delete("users", key_item("t"));
+    let pb = b.put("users", item("t", "from-b"));
+    assert!(da.version > pb.version);
+
+    let to_b = ship(&a, &mut b);
+    let to_a = ship(&b, &mut a);
+    assert_eq!(to_b.conflicts, 2);
+    assert_eq!(to_a.conflicts, 2);
+    // B keeps its own k and takes A's tombstone; A the reverse.
+    assert_eq!((to_b.applied, to_a.applied), (1, 1));
+
+    for (st, me) in [(&a, "r-a"), (&b, "r-b")] {
+        assert_eq!(st.conflicts(), 2, "{me}");
+        let rows = st.reader.conflicts("users", 10).unwrap();
+        assert_eq!(rows.len(), 2);
+        let k = rows.iter().find(|c| c.key == key("k")).unwrap();
+        assert_eq!(k.table, "users");
+        assert_eq!(k.winner, vb.version);
+        assert_eq!(k.winner_image, Some(item("k", "from-b")));
+        assert_eq!(k.loser, va.version);
+        assert_eq!(k.loser_image, Some(item("k", "from-a")));
+        assert_eq!(k.detected_by, me);
+        let t = rows.iter().find(|c| c.key == key("t")).unwrap();
+        assert_eq!((t.winner.clone(), t.winner_image.clone()), (da.version.clone(), None));
+        assert_eq!(t.loser, pb.version);
+        assert_eq!(t.loser_image, Some(item("t", "from-b")));
+        assert_eq!(st.get("users", "k").unwrap().version, vb.version);
+        assert_eq!(st.get("users", "t").unwrap().image, None);
+        assert_eq!(st.reader.conflicts("elsewhere", 10).unwrap(), vec![]);
+        assert_eq!(st.reader.conflicts("", 10).unwrap().len(), 2);
+    }
+    assert_eq!(a.reader.digest("users").unwrap(), b.reader.digest("users").unwrap());
+
+    // Exchanging again records nothing more.
+    ship(&a, &mut b);
+    ship(&b, &mut a);
+    assert_eq!((a.conflicts(), b.conflicts()), (2, 2));
+}
+
+#[test]
+fn causal_overwrites_are_not_conflicts() {
+    let mut a = Store::new("r-a");
+    let mut b = Store::new("r-b");
+    let mut c = Store::new("r-c");
+    a.create(&simple_def("users", &["r-a", "r-b", "r-c"]));
+    ship(&a, &mut b);
+    ship(&a, &mut c);
+
+    let v1 = a.put("users", item("k", "1"));
+    ship(&a, &mut b);
+    // B saw v1 and overwrites it, even with a clock behind A's.
+    b.clock.set(T0 - 1_000);
+    let v2 = b.put("users", item("k", "2"));
+    assert_eq!(v2.prev, Some(v1.version.clone()));
+    assert!(v2.version > v1.version);
+    ship(&b, &mut a);
+    assert_eq!(a.get("users", "k").unwrap().version, v2.version);
+
+    // C hears B's overwrite before A's original: the original loses, no conflict.
+    ship(&b, &mut c);
+    let late = ship(&a, &mut c);
+    assert_eq!((late.applied, late.conflicts), (0, 0));
+    // And A's next write, having seen v2, is no conflict anywhere.
+    a.clock.advance(10);
+    let v3 = a.put("users", item("k", "3"));
+    assert_eq!(v3.prev, Some(v2.version.clone()));
+    ship(&a, &mut b);
+    ship(&a, &mut c);
+    for st in [&a, &b, &c] {
+        assert_eq!(st.conflicts(), 0, "{}", st.region);
+        assert_eq!(st.get("users", "k").unwrap().version, v3.version);
+    }
+
+    // Catalog entries relayed by B arrive at C a second time from A: a
+    // duplicate by version, not a second application.
+    let mut d = Store::new("r-d");
+    let via_b = ship(&b, &mut d);
+    assert_eq!(via_b.applied, 1);
+    assert!(d.reader.table_def("users").unwrap().is_some());
+    let head = d.log_head();
+    let direct = d.apply("r-a", &a.outbox_after(0, 1));
+    assert_eq!((direct.applied, direct.duplicates), (0, 1));
+    assert_eq!(d.log_head(), head);
+}
+
+#[test]
+fn drift_guard_refuses_far_future_versions_until_the_clock_catches_up() {
+    let (mut a, mut b, _) = pair();
+    b.clock.set(T0 + 10);
+    a.clock.set(T0 + 5);
+    let k1 = a.put("users", item("k1", "1"));
+    // A second HLC on A whose clock is 1 µs beyond B's drift limit.
+    let fast_clock = Arc::new(ManualClock::new(T0 + 10 + MAX_OFFSET + 1));
+    let fast = Hlc::new(fast_clock, MAX_OFFSET);
+    let k2 = a.write_with(&fast, &[put("users", item("k2", "1"))]).unwrap().remove(0);
+    assert_eq!(k2.version.hlc.physical, T0 + 10 + MAX_OFFSET + 1);
+    // After it, an entry B would accept on its own.
+    let k3 = a.put("users", item("k3", "1"));
+    assert!(k3.version < k2.version);
+
+    let head = b.log_head();
+    let out = ship(&a, &mut b);
+    assert_eq!(out.applied, 1);
+    assert!(out.drift_refused);
+    let reason = out.refused.expect("refused");
+    assert!(reason.contains("drift"), "{reason}");
+    assert_eq!(out.applied_through, k1.seq);
+    assert_eq!(b.reader.inbound("r-a").unwrap(), k1.seq);
+    assert!(b.get("users", "k1").is_some());
+    assert_eq!(b.get("users", "k2"), None);
+    assert_eq!(b.get("users", "k3"), None);
+    assert_eq!(b.log_head(), head + 1);
+    // The refused timestamp was not adopted by B's clock.
+    let local = b.put("users", item("local", "1"));
+    assert!(local.version.hlc < k2.version.hlc, "{} adopted", local.version);
+
+    // Retried later, once B's clock has caught up to within the offset.
+    b.clock.advance(1);
+    let out = ship(&a, &mut b);
+    assert!(!out.drift_refused);
+    assert_eq!(out.refused, None);
+    assert_eq!(out.applied, 2);
+    assert_eq!(out.applied_through, k3.seq);
+    assert_eq!(b.get("users", "k2").unwrap().version, k2.version);
+    assert_eq!(b.get("users", "k3").unwrap().version, k3.version);
+    // Having observed k2, B's next version exceeds it.
+    let after = b.put("users", item("local", "2"));
+    assert!(after.version > k2.version);
+}
+
+#[test]
+fn mutations_of_a_deleted_table_are_dropped_not_resurrected() {
+    let (mut a, mut b, created) = pair();
+    let k = a.put("users", item("k", "1"));
+    // B deletes the table before A's write arrives.
+    b.clock.advance(1_000);
+    let gone = b.write_one(WriteOp::DeleteTable("users".into())).unwrap();
+    assert!(gone.version > created.version);
+    let head = b.log_head();
+    let out = ship(&a, &mut b);
+    assert_eq!((out.applied, out.dropped, out.refused.as_deref()), (0, 1, None));
+    assert_eq!(out.applied_through, k.seq);
+    assert_eq!(b.get("users", "k"), None);
+    assert_eq!(b.reader.table_def("users").unwrap(), None);
+    assert_eq!(b.log_head(), head);
+
+    // The deletion reaches A and purges its copy.
+    let out = ship(&b, &mut a);
+    assert_eq!(out.applied, 1);
+    assert_eq!(a.reader.table_def("users").unwrap(), None);
+    assert_eq!(a.reader.heads("users").unwrap(), vec![]);
+    assert!(matches!(
+        a.write(&[put("users", item("k", "2"))]),
+        Err(StoreError::TableNotFound(_))
+    ));
+
+    // A table deleted and recreated on B: A's old-incarnation write must not
+    // land in the new table.
+    let (mut a, mut b, _) = pair();
+    let old = a.put("users", item("old", "1"));
+    b.clock.advance(1_000);
+    b.write_one(WriteOp::DeleteTable("users".into())).unwrap();
+    let again = b.create(&simple_def("users", &["r-a", "r-b"]));
+    let out = ship(&a, &mut b);
+    assert_eq!((out.applied, out.dropped), (0, 1));
+    assert_eq!(out.applied_through, old.seq);
+    assert_eq!(b.get("users", "old"), None);
+    assert_eq!(b.reader.table_def("users").unwrap().unwrap().1, again.version);
+    // A takes the new incarnation, which purges the old write there too.
+    ship(&b, &mut a);
+    assert_eq!(a.reader.table_def("users").unwrap().unwrap().1, again.version);
+    assert_eq!(a.get("users", "old"), None);
+    assert_eq!(a.reader.digest("users").unwrap(), b.reader.digest("users").unwrap());
+}
+
+#[test]
+fn catalog_entries_create_tables_and_gate_items() {
+    let mut a = Store::new("r-a");
+    let mut b = Store::new("r-b");
+    let def = simple_def("shared", &["r-a", "r-b"]);
+    let created = a.create(&def);
+    let k = a.put("shared", item("k", "1"));
+
+    // Items before their table is known are refused, for a later retry.
+    let items_only = a.outbox_after(created.seq, ALL);
+    let out = b.apply("r-a", &items_only);
+    assert_eq!((out.applied, out.applied_through, out.drift_refused), (0, 0, false));
+    assert!(out.refused.is_some());
+    assert_eq!(b.get("shared", "k"), None);
+    assert_eq!(b.log_head(), 0);
+
+    let out = ship(&a, &mut b);
+    assert_eq!((out.applied, out.applied_through), (2, k.seq));
+    assert_eq!(b.reader.table_def("shared").unwrap(), Some((def, created.version)));
+    assert_eq!(b.reader.list_tables("", 10).unwrap(), vec!["shared"]);
+    assert_eq!(b.get("shared", "k").unwrap().version, k.version);
+    let w = b.put("shared", item("k", "b"));
+    assert_eq!(w.version.origin, "r-b");
+    assert_eq!(w.prev, Some(k.version));
+
+    // A table without a replica on B: known there, its items dropped.
+    a.create(&simple_def("a-only", &["r-a"]));
+    a.put("a-only", item("x", "1"));
+    let out = ship(&a, &mut b);
+    assert_eq!((out.applied, out.dropped), (1, 1));
+    assert!(b.reader.table_def("a-only").unwrap().is_some());
+    assert_eq!(b.reader.heads("a-only").unwrap(), vec![]);
+    assert!(matches!(
+        b.write(&[put("a-only", item("y", "1"))]),
+        Err(StoreError::NotReplica { .. })
+    ));
+}
+
+// ---- 6. convergence -----------------------------------------------------------------
+
+#[derive(Clone, Debug)]
+enum Step {
+    Put { at: usize, key: u8, val: u8 },
+    Delete { at: usize, key: u8 },
+    /// Ship up to `limit` entries of `from`'s log to `to`, starting `back`
+    /// entries before what `to` already has (redelivery).
+    Ship { from: usize, to: usize, back: u64, limit: usize },
+    /// Move a store's clock, possibly backwards.
+    Clock { at: usize, delta: i64 },
+}
+
+fn steps(n: usize) -> impl Strategy<Value = Vec<Step>> {
+    let step = prop_oneof![
+        4 => (0..n, 0..4u8, any::<u8>()).prop_map(|(at, key, val)| Step::Put { at, key, val }),
+        2 => (0..n, 0..4u8).prop_map(|(at, key)| Step::Delete { at, key }),
+        3 => (0..n, 0..n, 0..3u64, 1..6usize)
+            .prop_map(|(from, to, back, limit)| Step::Ship { from, to, back, limit }),
+        2 => (0..n, -300i64..300).prop_map(|(at, delta)| Step::Clock { at, delta }),
+    ];
+    proptest::collection::vec(step, 1..50)
+}
+
+fn ship_some(stores: &mut [Store], from: usize, to: usize, back: u64, limit: usize) {
+    if from == to {
+        return;
+    }
+    let had = stores[to].reader.inbound(&stores[from].region).unwrap();
+    let entries = stores[from].outbox_after(had.saturating_sub(back), limit);
+    let peer = stores[from].region.clone();
+    let out = stores[to].apply(&peer, &entries);
+    assert_eq!(out.refused, None);
+    let fresh = entries.iter().filter(|e| e.seq > had).count();
+    assert_eq!(out.duplicates + out.applied, entries.len() - fresh + out.applied);
+    assert!(out.applied <= fresh);
+}
+
+fn key_id(k: u8) -> String {
+    format!("k{k}")
+}
+
+fn run_convergence(n: usize, steps: Vec<Step>) -> Result<(), TestCaseError> {
+    let regions = ["r-a", "r-b", "r-c"];
+    let mut stores: Vec<Store> = regions[..n]
+        .iter()
+        .map(|r| Store::with_durability(r, Durability::Normal))
+        .collect();
+    stores[0].create(&simple_def("conv", &regions[..n]));
+    for i in 1..n {
+        ship_some(&mut stores, 0, i, 0, ALL);
+    }
+    // Every write ever acknowledged, by key: the oracle for LWW.
+    let mut written: HashMap<u8, Vec<(Version, Option<Item>)>> = HashMap::new();
+    for step in steps {
+        match step {
+            Step::Put { at, key, val } => {
+                let it = item(&key_id(key), &val.to_string());
+                let w = stores[at].put("conv", it.clone());
+                written.entry(key).or_default().push((w.version, Some(it)));
+            }
+            Step::Delete { at, key } => {
+                let w = stores[at].delete("conv", key_item(&key_id(key)));
+                written.entry(key).or_default().push((w.version, None));
+            }
+            Step::Ship { from, to, back, limit } => ship_some(&mut stores, from, to, back, limit),
+            Step::Clock { at, delta } => {
+                let c = &stores[at].clock;
+                c.set(c.now_micros().saturating_add_signed(delta));
+            }
+        }
+    }
+    for from in 0..n {
+        for to in 0..n {
+            ship_some(&mut stores, from, to, 0, ALL);
+        }
+    }
+
+    let digest0 = stores[0].reader.digest("conv").unwrap();
+    let heads0 = stores[0].reader.heads("conv").unwrap();
+    for st in &stores[1..] {
+        prop_assert_eq!(&st.reader.digest("conv").unwrap(), &digest0, "{}", st.region);
+        prop_assert_eq!(&st.reader.heads("conv").unwrap(), &heads0, "{}", st.region);
+    }
+    // Each key holds the greatest version ever written to it.
+    prop_assert_eq!(heads0.len(), written.len());
+    for (k, writes) in &written {
+        let (v, image) = writes.iter().max_by(|x, y| x.0.cmp(&y.0)).unwrap();
+        let head = heads0.iter().find(|h| h.key == key(&key_id(*k))).unwrap();
+        prop_assert_eq!(&head.version, v);
+        prop_assert_eq!(&head.image, image);
+    }
+    prop_assert_eq!(
+        digest0.live + digest0.tombstones,
+        written.len() as u64
+    );
+    // Every recorded conflict names the greater version as its winner.
+    for st in &stores {
+        for c in st.reader.conflicts("conv", ALL).unwrap() {
+            prop_assert!(c.winner > c.loser);
+            prop_assert_eq!(&c.detected_by, &st.region);
+        }
+    }
+    Ok(())
+}
+
+proptest! {
+    #![proptest_config(ProptestConfig { cases: 32, ..ProptestConfig::default() })]
+
+    #[test]
+    fn replicas_converge(
+        (n, steps) in (2usize..=3).prop_flat_map(|n| (Just(n), steps(n)))
+    ) {
+        run_convergence(n, steps)?;
+    }
+}
+
+// ---- 7. query and scan --------------------------------------------------------------
+
+fn sitem(p: &str, s: AttrValue) -> Item {
+    Item::from([("p".to_string(), AttrValue::S(p.into())), ("s".to_string(), s)])
+}
+
+fn sort_values(rows: &[StoredRow]) -> Vec<AttrValue> {
+    rows.iter()
+        .map(|r| r.image.as_ref().unwrap()["s"].clone())
+        .collect()
+}
+
+fn nums(v: &[&str]) -> Vec<AttrValue> {
+    v.iter().map(|x| AttrValue::N(num(x))).collect()
+}
+
+#[test]
+fn query_orders_numbers_numerically_with_ranges_and_pages() {
+    let mut st = Store::new("r-a");
+    st.create(&sorted_def("nums", KeyType::N, &["r-a"]));
+    let ordered = ["-100", "-10", "-1.5", "-0.55", "-0.5", "0", "0.001", "2", "10", "99.9", "100"];
+    // Inserted out of order, next to another partition and a deleted key.
+    let mut shuffled = ordered.to_vec();
+    shuffled.reverse();
+    shuffled.swap(0, 5);
+    shuffled.swap(2, 8);
+    for x in shuffled {
+        st.put("nums", sitem("p1", AttrValue::N(num(x))));
+    }
+    st.put("nums", sitem("p0", AttrValue::N(num("5"))));
+    st.put("nums", sitem("p2", AttrValue::N(num("5"))));
+    st.put("nums", sitem("p1", AttrValue::N(num("7"))));
+    st.write_one(del(
+        "nums",
+        Item::from([("p".to_string(), s("p1")), ("s".to_string(), AttrValue::N(num("7")))]),
+    ))
+    .unwrap();
+    let nk = |x: &str| num(x).key_bytes();
+    let q = |range: &SortRange, reverse: bool, after: Option<&[u8]>, limit: usize| {
+        st.reader.query("nums", b"p1", range, reverse, after, limit).unwrap()
+    };
+
+    let all = q(&SortRange::all(), false, None, 100);
+    assert_eq!(sort_values(&all), nums(&ordered));
+    assert!(all.iter().all(|r| r.key.partition == b"p1"));
+    let mut rev = ordered.to_vec();
+    rev.reverse();
+    assert_eq!(sort_values(&q(&SortRange::all(), true, None, 100)), nums(&rev));
+    assert_eq!(sort_values(&q(&SortRange::all(), false, None, 3)), nums(&ordered[..3]));
+
+    let range = |lower, upper| SortRange { lower, upper };
+    let r = range(Bound::Included(nk("-1.5")), Bound::Excluded(nk("10")));
+    assert_eq!(sort_values(&q(&r, false, None, 100)), nums(&["-1.5", "-0.55", "-0.5", "0", "0.001", "2"]));
+    assert_eq!(sort_values(&q(&r, true, None, 2)), nums(&["2", "0.001"]));
+    let r = range(Bound::Excluded(nk("0")), Bound::Included(nk("100")));
+    assert_eq!(sort_values(&q(&r, false, None, 100)), nums(&["0.001", "2", "10", "99.9", "100"]));
+    let r = range(Bound::Unbounded, Bound::Excluded(nk("0")));
+    assert_eq!(sort_values(&q(&r, false, None, 100)), nums(&ordered[..5]));
+    let r = range(Bound::Included(nk("3")), Bound::Included(nk("9")));
+    assert_eq!(q(&r, false, None, 100), vec![]);
+
+    // Pagination, both directions: pages join up to the whole, no repeats.
+    for reverse in [false, true] {
+        let mut pages = Vec::new();
+        let mut after: Option<Vec<u8>> = None;
+        loop {
+            let page = q(&SortRange::all(), reverse, after.as_deref(), 3);
+            if page.is_empty() {
+                break;
+            }
+            assert!(page.len() <= 3);
+            after = Some(page.last().unwrap().key.sort.clone());
+            pages.extend(page);
+        }
+        let want = if reverse { &rev } else { &ordered.to_vec() };
+        assert_eq!(sort_values(&pages), nums(want), "reverse={reverse}");
+    }
+    // `after` combines with a range.
+    let r = range(Bound::Included(nk("-10")), Bound::Included(nk("10")));
+    let after = nk("0");
+    assert_eq!(sort_values(&q(&r, false, Some(&after), 100)), nums(&["0.001", "2", "10"]));
+    assert_eq!(sort_values(&q(&r, true, Some(&after), 100)), nums(&["-0.5", "-0.55", "-1.5", "-10"]));
+}
+
+#[test]
+fn query_prefixes_on_strings_and_binary() {
+    let mut st = Store::new("r-a");
+    st.create(&sorted_def("strs", KeyType::S, &["r-a"]));
+    st.create(&sorted_def("bins", KeyType::B, &["r-a"]));
+    for x in ["b", "abd", "a", "ac", "abc", "ab", "aa\u{ff}"] {
+        st.put("strs", sitem("p", s(x)));
+    }
+    let sq = |prefix: &str| {
+        sort_values(&st.reader.query("strs", b"p", &SortRange::prefix(prefix.as_bytes()), false, None, 100).unwrap())
+    };
+    let strs = |v: &[&str]| v.iter().map(|x| s(x)).collect::<Vec<_>>();
+    assert_eq!(sq("ab"), strs(&["ab", "abc", "abd"]));
+    assert_eq!(sq("a"), strs(&["a", "aa\u{ff}", "ab", "abc", "abd", "ac"]));
+    assert_eq!(sq("abc"), strs(&["abc"]));
+    assert_eq!(sq("abz"), strs(&[]));
+    assert_eq!(sq(""), strs(&["a", "aa\u{ff}", "ab", "abc", "abd", "ac", "b"]));
+
+    let blobs: Vec<Vec<u8>> = vec![
+        vec![0x01],
+        vec![0x01, 0xFF],
+        vec![0x01, 0xFF, 0x00],
+        vec![0x01, 0xFF, 0xFF],
+        vec![0x02],
+        vec![0x02, 0x00],
+        vec![0xFE, 0xFF],
+        vec![0xFF],
+        vec![0xFF, 0x01],
+        vec![0xFF, 0xFF],
+        vec![0xFF, 0xFF, 0xFF],
+    ];
+    for b in blobs.iter().rev() {
+        st.put("bins", sitem("p", AttrValue::B(b.clone())));
+    }
+    let bq = |prefix: &[u8], reverse: bool| -> Vec<Vec<u8>> {
+        st.reader
+            .query("bins", b"p", &SortRange::prefix(prefix), reverse, None, 100)
+            .unwrap()
+            .into_iter()
+            .map(|r| r.key.sort)
+            .collect()
+    };
+    assert_eq!(bq(&[], false), blobs);
+    assert_eq!(bq(&[0x01, 0xFF], false), blobs[1..4].to_vec());
+    assert_eq!(bq(&[0x01], false), blobs[..4].to_vec());
+    assert_eq!(bq(&[0xFE], false), vec![vec![0xFE, 0xFF]]);
+    assert_eq!(bq(&[0xFF], false), blobs[7..].to_vec());
+    assert_eq!(bq(&[0xFF, 0xFF], false), blobs[9..].to_vec());
+    let mut rev = blobs[7..].to_vec();
+    rev.reverse();
+    assert_eq!(bq(&[0xFF], true), rev);
+    assert_eq!(bq(&[0x03], false), Vec::<Vec<u8>>::new());
+}
+
+#[test]
+fn scan_pages_through_every_live_item_in_key_order() {
+    let mut st = Store::new("r-a");
+    st.create(&sorted_def("grid", KeyType::N, &["r-a"]));
+    st.create(&sorted_def("grid2", KeyType::N, &["r-a"]));
+    let mut want = Vec::new();
+    for p in ["b", "a", "c", "ab"] {
+        for x in ["3", "-1", "20"] {
+            st.put("grid", sitem(p, AttrValue::N(num(x))));
+        }
+    }
+    st.put("grid2", sitem("a", AttrValue::N(num("0"))));
+    st.write_one(del(
+        "grid",
+        Item::from([("p".to_string(), s("ab")), ("s".to_string(), AttrValue::N(num("3")))]),
+    ))
+    .unwrap();
+    for p in ["a", "ab", "b", "c"] {
+        for x in ["-1", "3", "20"] {
+            if (p, x) != ("ab", "3") {
+                want.push(EncodedKey {
+                    partition: p.as_bytes().to_vec(),
+                    sort: num(x).key_bytes(),
+                });
+            }
+        }
+    }
+    let all: Vec<EncodedKey> = st.reader.scan("grid", None, 100).unwrap().into_iter().map(|r| r.key).collect();
+    assert_eq!(all, want);
+    for limit in [1, 2, 4, 11, 12] {
+        let mut got = Vec::new();
+        let mut after: Option<EncodedKey> = None;
+        loop {
+            let page = st.reader.scan("grid", after.as_ref(), limit).unwrap();
+            assert!(page.len() <= limit);
+            if page.is_empty() {
+                break;
+            }
+            after = Some(page.last().unwrap().key.clone());
+            got.extend(page.into_iter().map(|r| r.key));
+        }
+        assert_eq!(got, want, "limit {limit}");
+    }
+    assert_eq!(st.reader.item_count("grid").unwrap(), 11);
+    assert_eq!(st.reader.heads("grid").unwrap().len(), 12);
+}
