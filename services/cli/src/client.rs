@@ -417,14 +417,7 @@ async fn status(config: &std::path::Path) -> Result<()> {
         );
         println!(
             "  {:<16} {:<5} {:>10} {:>9} {:>10} {:>10} {:>10} {:>9}  last error",
-            "peer",
-            "link",
-            "acked",
-            "pending",
-            "lag p50",
-            "lag p99",
-            "lag max",
-            "samples",
+            "peer", "link", "acked", "pending", "lag p50", "lag p99", "lag max", "samples",
         );
         for p in &s.peers {
             let l = p.latency.unwrap_or_default();
