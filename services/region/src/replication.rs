@@ -414,6 +414,8 @@ async fn ship_session(
     let mut sent = acked;
     let mut inflight: VecDeque<u64> = VecDeque::new();
     loop {
+        // Mark before reading: a commit that lands while we read wakes us again.
+        head.mark_unchanged();
         while inflight.len() < t.window {
             let (after, n, bytes) = (sent, t.batch_entries, t.batch_bytes);
             let entries = shared
@@ -436,7 +438,6 @@ async fn ship_session(
             inflight.push_back(last);
             sent = last;
         }
-        head.mark_unchanged();
         tokio::select! {
             biased;
             _ = shutdown.changed() => return Ok(Session::Shutdown),

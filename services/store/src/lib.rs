@@ -16,7 +16,7 @@ mod write;
 use std::path::{Path, PathBuf};
 
 use meridian_core::{HlcError, Version};
-use rusqlite::{Connection, OpenFlags};
+use rusqlite::{Connection, OpenFlags, OptionalExtension};
 use thiserror::Error;
 
 pub use read::{ConflictRow, Digest, LogEntry, Reader, SortRange, StoredRow};
@@ -125,7 +125,7 @@ pub fn open(data_dir: &Path, region: &str, durability: Durability) -> Result<Wri
     for (k, v) in [("region", region), ("schema_version", SCHEMA_VERSION)] {
         let existing: Option<String> = tx
             .query_row("SELECT v FROM meta WHERE k = ?1", [k], |r| r.get(0))
-            .ok();
+            .optional()?;
         match existing {
             Some(e) if e != v => {
                 return Err(StoreError::Open {

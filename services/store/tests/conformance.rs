@@ -455,6 +455,35 @@ fn put_get_delete_issue_versions_and_log_rows() {
     assert_eq!(log[0].image, None);
     // A missing key reads as nothing at all.
     assert_eq!(st.get("users", "never"), None);
+    // Batches are cut by bytes, but never below one entry.
+    assert_eq!(st.reader.log_after(0, ALL, 1).unwrap().len(), 1);
+    assert_eq!(st.reader.log_after(0, 2, usize::MAX).unwrap().len(), 2);
+    assert_eq!(
+        st.reader.log_after(w3.seq, ALL, usize::MAX).unwrap(),
+        vec![]
+    );
+}
+
+#[test]
+fn invalid_items_and_keys_are_rejected_without_side_effects() {
+    let mut st = Store::new("r-a");
+    st.create(&simple_def("users", &["r-a"]));
+    let head = st.log_head();
+    let no_key = Item::from([("v".to_string(), s("x"))]);
+    let wrong_type = Item::from([("id".to_string(), AttrValue::N(num("1")))]);
+    let extra = item("k", "x"); // a delete key may hold only key attributes
+    for op in [
+        put("users", no_key),
+        put("users", wrong_type.clone()),
+        del("users", wrong_type),
+        del("users", extra),
+        put("users", item("", "empty key")),
+    ] {
+        let r = st.write(&[put("users", item("ok", "1")), op]);
+        assert!(matches!(r, Err(StoreError::Invalid(_))), "{r:?}");
+    }
+    assert_eq!(st.log_head(), head);
+    assert_eq!(st.get("users", "ok"), None);
 }
 
 #[test]
@@ -1263,6 +1292,72 @@ fn catalog_entries_create_tables_and_gate_items() {
         b.write(&[put("a-only", item("y", "1"))]),
         Err(StoreError::NotReplica { .. })
     ));
+}
+
+#[test]
+fn an_invalid_remote_entry_fails_the_batch_as_a_whole() {
+    let (mut a, mut b, _) = pair();
+    a.put("users", item("k1", "1"));
+    let k2 = a.put("users", item("k2", "1"));
+    let mut batch = a.outbox();
+    // Entry k2 carries an image whose key is not the key it is filed under.
+    let last = batch.last_mut().unwrap();
+    assert_eq!(last.seq, k2.seq);
+    last.image = Some(encode_item(&item("other", "1")));
+    let head = b.log_head();
+    let now = b.now();
+    let mut g = b.writer.group().unwrap();
+    let r = g.apply(&b.hlc, now, "r-a", &batch);
+    assert!(matches!(r, Err(StoreError::Invalid(_))), "{r:?}");
+    // The group survives it, and commits the rest of its work.
+    g.write(&b.hlc, now, &[put("users", item("local", "1"))])
+        .unwrap();
+    g.commit().unwrap();
+    assert_eq!(b.get("users", "k1"), None);
+    assert_eq!(b.get("users", "other"), None);
+    assert_eq!(b.reader.inbound("r-a").unwrap(), 1);
+    assert_eq!(b.log_head(), head + 1);
+    assert!(b.get("users", "local").is_some());
+}
+
+/// A gap in the conflict rule of ARCHITECTURE §4 (core `merge::concurrent`),
+/// not in the store: with one `prev` per mutation, "c's writer had seen a
+/// version greater than a" is taken for "c's writer had seen a". Here a1 is
+/// acknowledged on A, then overwritten everywhere by c1, whose writer never
+/// saw it, and no region records a conflict: the lost update is invisible.
+/// Ignored until the rule carries more causal context.
+#[test]
+#[ignore = "known limit (docs/conflicts.md): with one prev per write, a lost update can go unrecorded"]
+fn every_lost_update_is_recorded_somewhere() {
+    let mut a = Store::new("r-a");
+    let mut b = Store::new("r-b");
+    let mut c = Store::new("r-c");
+    a.create(&simple_def("users", &["r-a", "r-b", "r-c"]));
+    ship(&a, &mut b);
+    ship(&a, &mut c);
+    a.clock.set(T0 + 100);
+    b.clock.set(T0 + 200);
+    c.clock.set(T0 + 300);
+    let a1 = a.put("users", item("k", "a1")); // acknowledged to A's client
+    b.put("users", item("k", "b1")); // concurrent with a1, greater
+    ship(&b, &mut c);
+    let c1 = c.put("users", item("k", "c1")); // saw b1, never a1
+    ship(&c, &mut a);
+    ship(&b, &mut a);
+    ship(&c, &mut b);
+    ship(&a, &mut b);
+    ship(&a, &mut c);
+    for st in [&a, &b, &c] {
+        assert_eq!(st.get("users", "k").unwrap().version, c1.version);
+    }
+    let recorded = [&a, &b, &c].iter().any(|st| {
+        st.reader
+            .conflicts("users", ALL)
+            .unwrap()
+            .iter()
+            .any(|x| x.loser == a1.version)
+    });
+    assert!(recorded, "a1 was lost, and no region recorded it");
 }
 
 // ---- 6. convergence -----------------------------------------------------------------
