@@ -7,7 +7,7 @@
 
 use std::collections::{BTreeMap, BTreeSet};
 
-use meridian_core::{EncodedKey, Item, Version, concurrent};
+use meridian_core::{EncodedKey, Item, Version};
 
 /// One write a client saw acknowledged.
 #[derive(Clone, Debug, PartialEq)]
@@ -53,8 +53,11 @@ pub struct Verdict {
     pub problems: Vec<String>,
     pub keys_checked: usize,
     pub conflicts_checked: usize,
-    /// Distinct acknowledged writes that lost a conflict somewhere.
+    /// Distinct acknowledged writes recorded as the loser of a conflict.
     pub lost_updates: usize,
+    /// Acknowledged writes that were overwritten by a write that had not
+    /// seen them, judged from the acknowledged writes alone.
+    pub expected_lost_updates: usize,
 }
 
 impl Verdict {
@@ -156,10 +159,46 @@ impl Oracle {
         }
     }
 
+    /// Whether `later`'s history (itself and its chain of `prev`s, as clients
+    /// saw them acknowledged) contains `earlier`. `None` when the chain runs
+    /// into a write no client saw acknowledged.
+    fn descends(&self, later: &Version, earlier: &Version) -> Option<bool> {
+        let mut at = later;
+        loop {
+            if at == earlier {
+                return Some(true);
+            }
+            if at < earlier {
+                return Some(false);
+            }
+            match self.writes.get(at)?.prev.as_ref() {
+                Some(p) => at = p,
+                None => return Some(false),
+            }
+        }
+    }
+
+    /// Acknowledged writes that were overwritten without being seen: not the
+    /// final winner of their key, and no write replaced them while holding them.
+    pub fn lost_updates(&self) -> BTreeSet<Version> {
+        let finals: BTreeSet<&Version> = self.expected().values().map(|w| &w.version).collect();
+        let replaced: BTreeSet<&Version> = self
+            .writes
+            .values()
+            .filter_map(|w| w.prev.as_ref())
+            .collect();
+        self.writes
+            .keys()
+            .filter(|v| !finals.contains(v) && !replaced.contains(v))
+            .cloned()
+            .collect()
+    }
+
     /// Checks recorded conflicts against ARCHITECTURE §4: the two writes were
-    /// concurrent (judged from the `prev` each writer saw, as acknowledged,
-    /// not from what the record claims), the winner is the greater version,
-    /// and both images are the ones written.
+    /// concurrent (neither is in the other's history, judged from the `prev`
+    /// chains clients saw acknowledged, not from what the record claims), the
+    /// winner is the greater version, and both images are the ones written.
+    /// In strict mode, also that every lost update was recorded somewhere.
     pub fn check_conflicts(
         &self,
         conflicts: &[ObservedConflict],
@@ -183,10 +222,14 @@ impl Oracle {
             let (w, l) = (self.writes.get(&c.winner), self.writes.get(&c.loser));
             match (w, l) {
                 (Some(w), Some(l)) => {
-                    if !concurrent(&w.version, w.prev.as_ref(), &l.version, l.prev.as_ref()) {
+                    let seen = (
+                        self.descends(&w.version, &l.version),
+                        self.descends(&l.version, &w.version),
+                    );
+                    if matches!(seen, (Some(true), _) | (_, Some(true))) {
                         verdict.fail(format!(
-                            "{at}: {} (prev {:?}) and {} (prev {:?}) are not concurrent",
-                            w.version, w.prev, l.version, l.prev
+                            "{at}: {} and {} are not concurrent: one descends from the other",
+                            w.version, l.version
                         ));
                     }
                     if w.image != c.winner_image || l.image != c.loser_image {
@@ -210,6 +253,13 @@ impl Oracle {
             .iter()
             .filter(|l| self.writes.contains_key(l))
             .count();
+        let expected = self.lost_updates();
+        verdict.expected_lost_updates = expected.len();
+        if strict {
+            for lost in expected.difference(&losers) {
+                verdict.fail(format!("lost update {lost} was recorded by no region"));
+            }
+        }
     }
 }
 
@@ -326,6 +376,16 @@ mod tests {
         o.check_conflicts(&[record(&b, &a)], true, &mut good);
         assert!(good.ok(), "{:?}", good.problems);
         assert_eq!(good.lost_updates, 1);
+        assert_eq!(
+            good.expected_lost_updates, 1,
+            "a lost to b; b was replaced by c, which saw it"
+        );
+        let mut unrecorded = Verdict::default();
+        o.check_conflicts(&[], true, &mut unrecorded);
+        assert!(
+            !unrecorded.ok(),
+            "a lost update nobody recorded must fail the check"
+        );
         let mut wrong_winner = Verdict::default();
         o.check_conflicts(&[record(&a, &b)], true, &mut wrong_winner);
         assert!(!wrong_winner.ok());

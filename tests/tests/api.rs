@@ -522,6 +522,7 @@ async fn peers_are_untrusted() {
         table_version: tv.to_bytes(),
         partition_key: b"x".to_vec(),
         version: forged.to_bytes(),
+        context: meridian_core::Context::empty().after(&forged).to_bytes(),
         image: item(serde_json::json!({"id": {"S": "x"}})),
         ..Default::default()
     };

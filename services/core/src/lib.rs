@@ -4,6 +4,7 @@
 //! and their canonical encoding, order-preserving keys, the LWW merge and the
 //! conflict rule all live here so that one rule lives in one place.
 
+pub mod context;
 pub mod error;
 pub mod hlc;
 pub mod merge;
@@ -12,6 +13,7 @@ pub mod schema;
 pub mod value;
 pub mod version;
 
+pub use context::Context;
 pub use error::Error;
 pub use hlc::{Hlc, HlcError, PhysicalClock, SkewedClock, SystemClock, Timestamp};
 pub use merge::{Conflict, Head, Mutation, Resolution, WinReason, concurrent, merge, resolve};

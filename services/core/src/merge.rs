@@ -3,6 +3,7 @@
 //! Both are pure functions of versions. Every replica decides with the same
 //! two functions, which is what makes them converge.
 
+use crate::context::Context;
 use crate::schema::EncodedKey;
 use crate::value::Item;
 use crate::version::Version;
@@ -27,25 +28,22 @@ pub fn merge<T: Versioned>(a: T, b: T) -> T {
     if b.version() > a.version() { b } else { a }
 }
 
-/// Two writes are concurrent when neither writer had seen the other:
-/// `a.prev < b.version` and `b.prev < a.version`, a missing `prev` being the
-/// smallest version of all.
+/// Two writes are concurrent when neither writer had seen the other: `a`'s
+/// causal context does not cover `b`, and `b`'s does not cover `a`.
 pub fn concurrent(
     a_version: &Version,
-    a_prev: Option<&Version>,
+    a_ctx: &Context,
     b_version: &Version,
-    b_prev: Option<&Version>,
+    b_ctx: &Context,
 ) -> bool {
-    a_version != b_version
-        && a_prev.is_none_or(|p| p < b_version)
-        && b_prev.is_none_or(|p| p < a_version)
+    a_version != b_version && !a_ctx.saw(b_version) && !b_ctx.saw(a_version)
 }
 
-/// The head of a key on one replica: its version and the `prev` the writer held.
+/// The head of a key on one replica: its version and its causal context.
 #[derive(Clone, Copy, Debug)]
 pub struct Head<'a> {
     pub version: &'a Version,
-    pub prev: Option<&'a Version>,
+    pub context: &'a Context,
 }
 
 impl Versioned for Head<'_> {
@@ -87,9 +85,9 @@ pub fn resolve(current: Option<Head<'_>>, incoming: Head<'_>) -> Resolution {
         duplicate: false,
         conflict: concurrent(
             current.version,
-            current.prev,
+            current.context,
             incoming.version,
-            incoming.prev,
+            incoming.context,
         ),
     }
 }
@@ -133,6 +131,8 @@ pub struct Mutation {
     pub key: EncodedKey,
     pub version: Version,
     pub prev: Option<Version>,
+    /// The writes this one descends from; includes `version` itself.
+    pub context: Context,
     /// `None` is a tombstone.
     pub image: Option<Item>,
 }
@@ -141,7 +141,7 @@ impl Mutation {
     pub fn head(&self) -> Head<'_> {
         Head {
             version: &self.version,
-            prev: self.prev.as_ref(),
+            context: &self.context,
         }
     }
 }

@@ -9,7 +9,7 @@ use std::cmp::Ordering;
 use std::collections::BTreeMap;
 
 use meridian_core::merge::Versioned;
-use meridian_core::{Head, Resolution, Timestamp, Version, concurrent, merge, resolve};
+use meridian_core::{Context, Head, Resolution, Timestamp, Version, concurrent, merge, resolve};
 use proptest::prelude::*;
 use proptest::sample::select;
 
@@ -20,8 +20,28 @@ fn version() -> impl Strategy<Value = Version> {
         .prop_map(|(p, l, o)| Version::new(Timestamp::new(p, l), o))
 }
 
-fn opt_version() -> impl Strategy<Value = Option<Version>> {
-    prop::option::weighted(0.8, version())
+/// The versions a writer's history held, from which its context is built.
+/// Contexts are only ever built by `after`, as the store builds them.
+fn seeds() -> impl Strategy<Value = Vec<Version>> {
+    prop::collection::vec(version(), 0..5)
+}
+
+fn ctx_of(seeds: &[Version]) -> Context {
+    seeds.iter().fold(Context::empty(), |c, v| c.after(v))
+}
+
+/// A version and a context made from arbitrary seeds (not necessarily
+/// including the version itself: `concurrent` must not rely on that).
+fn versioned_ctx() -> impl Strategy<Value = (Version, Vec<Version>)> {
+    (version(), seeds())
+}
+
+/// The §4 notion of "had seen", written against the raw history rather
+/// than against `Context`: some write of the same origin at or above `v`.
+fn reference_saw(seeds: &[Version], v: &Version) -> bool {
+    seeds
+        .iter()
+        .any(|s| s.origin == v.origin && reference_cmp(s, v) != Ordering::Less)
 }
 
 /// The order the architecture prescribes, written out independently of `Ord`.
@@ -68,11 +88,8 @@ fn fold(writes: &[Write]) -> Option<Write> {
     })
 }
 
-fn head<'a>(v: &'a Version, p: &'a Option<Version>) -> Head<'a> {
-    Head {
-        version: v,
-        prev: p.as_ref(),
-    }
+fn head<'a>(version: &'a Version, context: &'a Context) -> Head<'a> {
+    Head { version, context }
 }
 
 proptest! {
@@ -126,14 +143,15 @@ proptest! {
     }
 
     #[test]
-    fn merge_laws_hold_for_heads(
-        (av, ap) in (version(), opt_version()),
-        (bv, bp) in (version(), opt_version()),
-    ) {
-        let (a, b) = (head(&av, &ap), head(&bv, &bp));
+    fn merge_laws_hold_for_heads((av, aseeds) in versioned_ctx(), (bv, bseeds) in versioned_ctx()) {
+        let (ac, bc) = (ctx_of(&aseeds), ctx_of(&bseeds));
+        let (a, b) = (head(&av, &ac), head(&bv, &bc));
         prop_assert_eq!(merge(a, b).version, merge(b, a).version);
         prop_assert_eq!(merge(a, a).version, a.version);
         prop_assert_eq!(merge(a, b).version, std::cmp::max(&av, &bv));
+        // The merge looks at versions only: contexts never decide a winner.
+        let empty = Context::empty();
+        prop_assert_eq!(merge(a, b).version, merge(head(&av, &empty), head(&bv, &empty)).version);
     }
 
     /// Folding from "no value" is order independent: the Option-shaped use of
@@ -151,40 +169,44 @@ proptest! {
     }
 
     #[test]
-    fn concurrent_is_symmetric(
-        av in version(), ap in opt_version(), bv in version(), bp in opt_version(),
-    ) {
-        prop_assert_eq!(
-            concurrent(&av, ap.as_ref(), &bv, bp.as_ref()),
-            concurrent(&bv, bp.as_ref(), &av, ap.as_ref())
-        );
+    fn concurrent_is_symmetric((av, aseeds) in versioned_ctx(), (bv, bseeds) in versioned_ctx()) {
+        let (ac, bc) = (ctx_of(&aseeds), ctx_of(&bseeds));
+        prop_assert_eq!(concurrent(&av, &ac, &bv, &bc), concurrent(&bv, &bc, &av, &ac));
     }
 
-    /// §4 spelled out: concurrent iff distinct writes and each writer's `prev`
-    /// is below the other's version, a missing `prev` being the smallest.
+    /// §4 spelled out: concurrent iff distinct writes and neither writer's
+    /// history holds a write of the other's origin at or above the other's
+    /// version. The reference reads the raw history, not the `Context`.
     #[test]
     fn concurrent_matches_the_definition(
-        av in version(), ap in opt_version(), bv in version(), bp in opt_version(),
+        (av, aseeds) in versioned_ctx(), (bv, bseeds) in versioned_ctx(),
     ) {
-        let saw = |prev: &Option<Version>, other: &Version| match prev {
-            None => false,
-            Some(p) => reference_cmp(p, other) != Ordering::Less,
-        };
-        let expected = av != bv && !saw(&ap, &bv) && !saw(&bp, &av);
-        prop_assert_eq!(concurrent(&av, ap.as_ref(), &bv, bp.as_ref()), expected);
+        let (ac, bc) = (ctx_of(&aseeds), ctx_of(&bseeds));
+        let expected = av != bv && !reference_saw(&aseeds, &bv) && !reference_saw(&bseeds, &av);
+        prop_assert_eq!(concurrent(&av, &ac, &bv, &bc), expected);
         // A write is never concurrent with itself.
-        prop_assert!(!concurrent(&av, ap.as_ref(), &av, ap.as_ref()));
-        // A writer that had seen the other write is not concurrent with it.
-        prop_assert!(!concurrent(&av, ap.as_ref(), &bv, Some(&av)));
-        prop_assert!(!concurrent(&av, Some(&bv), &bv, bp.as_ref()));
+        prop_assert!(!concurrent(&av, &ac, &av, &ac));
+        prop_assert!(!concurrent(&av, &ac, &av, &bc));
+        // A writer whose context covers the other write is not concurrent with it...
+        prop_assert!(!concurrent(&av, &ac, &bv, &bc.after(&av)));
+        prop_assert!(!concurrent(&av, &ac.after(&bv), &bv, &bc));
+        // ...nor with any earlier write of the same origin.
+        if let Some(earlier) = av.hlc.physical.checked_sub(1) {
+            let low = Version::new(Timestamp::new(earlier, 0), av.origin.clone());
+            prop_assert!(!concurrent(&low, &ac, &bv, &bc.after(&av)));
+        }
+        // Empty contexts: every pair of distinct writes is concurrent.
+        let empty = Context::empty();
+        prop_assert_eq!(concurrent(&av, &empty, &bv, &empty), av != bv);
     }
 
     #[test]
     fn resolve_is_consistent_with_merge(
-        cv in version(), cp in opt_version(), iv in version(), ip in opt_version(),
+        (cv, cseeds) in versioned_ctx(), (iv, iseeds) in versioned_ctx(),
     ) {
-        let current = head(&cv, &cp);
-        let incoming = head(&iv, &ip);
+        let (cc, ic) = (ctx_of(&cseeds), ctx_of(&iseeds));
+        let current = head(&cv, &cc);
+        let incoming = head(&iv, &ic);
         let r = resolve(Some(current), incoming);
         // Apply iff the incoming version is strictly greater.
         prop_assert_eq!(r.apply, iv > cv);
@@ -194,7 +216,7 @@ proptest! {
         if r.duplicate {
             prop_assert!(!r.apply && !r.conflict);
         }
-        prop_assert_eq!(r.conflict, concurrent(&cv, cp.as_ref(), &iv, ip.as_ref()));
+        prop_assert_eq!(r.conflict, concurrent(&cv, &cc, &iv, &ic));
         // Whoever receives whom, the pair is a conflict or it is not.
         let back = resolve(Some(incoming), current);
         prop_assert_eq!(r.conflict, back.conflict);
@@ -203,39 +225,173 @@ proptest! {
         prop_assert_eq!(r.apply || back.apply, cv != iv);
     }
 
+    /// A write made over the head it replaced (greater version, context
+    /// extended from the head's) replaces it without a conflict.
     #[test]
-    fn resolve_on_an_empty_key_always_applies(iv in version(), ip in opt_version()) {
-        let r = resolve(None, head(&iv, &ip));
+    fn a_write_over_the_head_is_applied_without_conflict(
+        (cv, cseeds) in versioned_ctx(),
+        (later, origin) in (0u64..3, select(&ORIGINS[..])),
+    ) {
+        // Invariant 3: the writer's version exceeds the head it replaced.
+        let iv = Version::new(Timestamp::new(cv.hlc.physical + later, cv.hlc.logical + 1), origin);
+        prop_assert!(iv > cv);
+        let cc = ctx_of(&cseeds).after(&cv);
+        let ic = cc.after(&iv);
+        let r = resolve(Some(head(&cv, &cc)), head(&iv, &ic));
+        prop_assert_eq!(r, Resolution { apply: true, duplicate: false, conflict: false });
+        // The older write arriving late is no conflict either.
+        let late = resolve(Some(head(&iv, &ic)), head(&cv, &cc));
+        prop_assert_eq!(late, Resolution { apply: false, duplicate: false, conflict: false });
+    }
+
+    #[test]
+    fn resolve_on_an_empty_key_always_applies((iv, iseeds) in versioned_ctx()) {
+        let ic = ctx_of(&iseeds);
+        let r = resolve(None, head(&iv, &ic));
         prop_assert_eq!(r, Resolution { apply: true, duplicate: false, conflict: false });
     }
 }
 
-// ---- convergence by simulation ---------------------------------------------
+// ---- convergence and lost updates, by simulation ----------------------------
+//
+// Three regions, one key. A region writes over its own head, so a write's
+// `prev` is the head it replaced and its context is that head's context
+// extended with the write (`ctx(head).after(version)`), exactly as the store
+// computes it. Regions receive one another's writes in any order, so a
+// region often writes over a remote write it applied: histories branch and
+// join as they do in a real cluster.
 
-type Mutation = (Version, Option<Version>);
-/// One replica's state for one key: the head version and the `prev` its writer held.
+/// One write to the key, as its writer made it.
+#[derive(Clone, Debug, PartialEq)]
+struct Mutation {
+    version: Version,
+    /// The head the writer replaced, if any.
+    prev: Option<Version>,
+    context: Context,
+}
+
+impl Mutation {
+    fn head(&self) -> Head<'_> {
+        head(&self.version, &self.context)
+    }
+}
+
+/// One replica's state for one key: the head mutation, as its writer made it.
 type Replica = Option<Mutation>;
 
 fn deliver(replica: &mut Replica, m: &Mutation) -> Resolution {
-    let current = replica.as_ref().map(|(v, p)| head(v, p));
-    let r = resolve(current, head(&m.0, &m.1));
+    let r = resolve(replica.as_ref().map(Mutation::head), m.head());
     if r.apply {
         *replica = Some(m.clone());
     }
     r
 }
 
-/// A history of writes to one key: unique versions (ARCHITECTURE §1), each
-/// with a `prev` that is either nothing or a smaller version.
-fn history() -> impl Strategy<Value = Vec<Mutation>> {
-    prop::collection::vec((version(), opt_version()), 1..10).prop_map(|raw| {
-        let mut unique: BTreeMap<Version, Option<Version>> = BTreeMap::new();
-        for (v, p) in raw {
-            let p = p.filter(|p| *p < v);
-            unique.entry(v).or_insert(p);
+#[derive(Clone, Debug)]
+enum Op {
+    /// Region `at` writes over its head. Its clock moves `bump` µs, or by
+    /// one logical tick when `bump` is 0.
+    Write { at: usize, bump: u64 },
+    /// Region `at` receives a write made so far (never one of its own).
+    Receive {
+        at: usize,
+        which: prop::sample::Index,
+    },
+}
+
+fn ops() -> impl Strategy<Value = Vec<Op>> {
+    let op = prop_oneof![
+        3 => (0..ORIGINS.len(), 0u64..3).prop_map(|(at, bump)| Op::Write { at, bump }),
+        3 => (0..ORIGINS.len(), any::<prop::sample::Index>())
+            .prop_map(|(at, which)| Op::Receive { at, which }),
+    ];
+    // Start with a write, so every history has one.
+    (
+        (0..ORIGINS.len(), 0u64..3),
+        prop::collection::vec(op, 0..16),
+    )
+        .prop_map(|((at, bump), rest)| {
+            let mut all = vec![Op::Write { at, bump }];
+            all.extend(rest);
+            all
+        })
+}
+
+/// One region of the model.
+#[derive(Clone, Debug, Default)]
+struct Region {
+    /// Its HLC: every version it issues exceeds every version it has seen.
+    clock: Timestamp,
+    head: Replica,
+    /// `(winner, loser)` of each conflict it recorded.
+    conflicts: Vec<(Version, Version)>,
+}
+
+impl Region {
+    fn write(&mut self, origin: &str, bump: u64) -> Mutation {
+        self.clock = if bump == 0 {
+            Timestamp::new(self.clock.physical, self.clock.logical + 1)
+        } else {
+            Timestamp::new(self.clock.physical + bump, 0)
+        };
+        let version = Version::new(self.clock, origin);
+        let m = Mutation {
+            prev: self.head.as_ref().map(|h| h.version.clone()),
+            context: self
+                .head
+                .as_ref()
+                .map_or_else(Context::empty, |h| h.context.clone())
+                .after(&version),
+            version,
+        };
+        let r = deliver(&mut self.head, &m);
+        assert_eq!(
+            r,
+            Resolution {
+                apply: true,
+                duplicate: false,
+                conflict: false
+            }
+        );
+        m
+    }
+
+    fn receive(&mut self, origin: &str, m: &Mutation) {
+        if m.version.origin == origin {
+            return;
         }
-        unique.into_iter().collect()
-    })
+        self.clock = self.clock.max(m.version.hlc);
+        let current = self.head.clone();
+        let r = deliver(&mut self.head, m);
+        if r.conflict {
+            let current = current.expect("a conflict needs a current head").version;
+            self.conflicts.push(if r.apply {
+                (m.version.clone(), current)
+            } else {
+                (current, m.version.clone())
+            });
+        }
+    }
+}
+
+/// Runs `ops` on one region per origin: every write made, in order, and the regions.
+fn play(ops: &[Op]) -> (Vec<Mutation>, Vec<Region>) {
+    let mut regions = vec![Region::default(); ORIGINS.len()];
+    let mut history: Vec<Mutation> = Vec::new();
+    for op in ops {
+        match op {
+            Op::Write { at, bump } => history.push(regions[*at].write(ORIGINS[*at], *bump)),
+            Op::Receive { at, which } => {
+                let m = which.get(&history).clone();
+                regions[*at].receive(ORIGINS[*at], &m);
+            }
+        }
+    }
+    (history, regions)
+}
+
+fn history() -> impl Strategy<Value = Vec<Mutation>> {
+    ops().prop_map(|ops| play(&ops).0)
 }
 
 /// The history with some mutations delivered more than once.
@@ -264,8 +420,58 @@ fn replay(list: &[Mutation]) -> (Replica, usize) {
     (replica, applied)
 }
 
+/// `hist(w) = {w} ∪ hist(prev(w))`: the writes `w`'s writer had seen, exactly.
+fn hist(prevs: &BTreeMap<Version, Option<Version>>, w: &Version) -> Vec<Version> {
+    let mut out = vec![w.clone()];
+    while let Some(Some(p)) = prevs.get(out.last().unwrap()) {
+        out.push(p.clone());
+    }
+    out
+}
+
+fn prevs_of(history: &[Mutation]) -> BTreeMap<Version, Option<Version>> {
+    history
+        .iter()
+        .map(|m| (m.version.clone(), m.prev.clone()))
+        .collect()
+}
+
 proptest! {
     #![proptest_config(ProptestConfig::with_cases(256))]
+
+    /// The model respects §1 and §2: versions are unique per write, and a
+    /// write's version exceeds the head it replaced (invariant 3).
+    #[test]
+    fn model_histories_are_well_formed(history in history()) {
+        let prevs = prevs_of(&history);
+        prop_assert_eq!(prevs.len(), history.len());
+        for m in &history {
+            if let Some(p) = &m.prev {
+                prop_assert!(*p < m.version);
+                prop_assert!(prevs.contains_key(p));
+            }
+        }
+    }
+
+    /// A context is exactly the per-origin maximum of the write's history:
+    /// it covers every write the writer had seen, and names nothing else.
+    #[test]
+    fn contexts_summarise_the_history_per_origin(history in history()) {
+        let prevs = prevs_of(&history);
+        for m in &history {
+            let mut want: BTreeMap<Vec<u8>, Version> = BTreeMap::new();
+            for h in hist(&prevs, &m.version) {
+                let slot = want.entry(h.origin.as_bytes().to_vec()).or_insert_with(|| h.clone());
+                if *slot < h {
+                    *slot = h.clone();
+                }
+            }
+            let want: Vec<Version> = want.into_values().collect();
+            prop_assert_eq!(m.context.entries(), &want[..], "{}", m.version);
+            prop_assert!(m.context.saw(&m.version));
+            prop_assert!(m.context.entries().iter().all(|e| *e <= m.version));
+        }
+    }
 
     /// Invariant 1: order and duplication of delivery do not matter.
     #[test]
@@ -282,8 +488,8 @@ proptest! {
         let (hc, _) = replay(&c);
         prop_assert_eq!(&ha, &hb);
         prop_assert_eq!(&ha, &hc);
-        // The head is the greatest write of the history, with its own prev.
-        let winner = history.iter().max_by(|x, y| x.0.cmp(&y.0)).cloned();
+        // The head is the greatest write of the history, with its own prev and context.
+        let winner = history.iter().max_by(|x, y| x.version.cmp(&y.version)).cloned();
         prop_assert_eq!(&ha, &winner);
         // Each apply raises the head, so no replica applies more writes than exist.
         prop_assert!(applied_a >= 1 && applied_a <= history.len());
@@ -301,7 +507,74 @@ proptest! {
         let r = deliver(&mut replica, &m);
         prop_assert!(!r.apply);
         prop_assert!(!r.conflict || !r.duplicate);
-        prop_assert_eq!(r.duplicate, before.as_ref().map(|h| &h.0) == Some(&m.0));
+        prop_assert_eq!(r.duplicate, before.as_ref().map(|h| &h.version) == Some(&m.version));
         prop_assert_eq!(replica, before);
     }
+
+    /// After a full exchange (in any order), the regions converge; every lost
+    /// update (a write that is not the final head and that no write replaced
+    /// while holding it) is recorded as a loser at its origin region; and
+    /// every recorded conflict is a pair of writes neither of which had seen
+    /// the other, by their exact histories.
+    #[test]
+    fn lost_updates_are_recorded_at_their_origin_and_conflicts_are_real(
+        (ops, order) in ops().prop_flat_map(|ops| {
+            let n = play(&ops).0.len();
+            (Just(ops), Just((0..n).collect::<Vec<usize>>()).prop_shuffle())
+        })
+    ) {
+        let (history, mut regions) = play(&ops);
+        for (at, region) in regions.iter_mut().enumerate() {
+            for &i in &order {
+                region.receive(ORIGINS[at], &history[i]);
+            }
+        }
+        let last = history.iter().max_by(|x, y| x.version.cmp(&y.version)).unwrap();
+        for r in &regions {
+            prop_assert_eq!(r.head.as_ref(), Some(last));
+        }
+
+        let prevs = prevs_of(&history);
+        for m in &history {
+            let replaced = history.iter().any(|x| x.prev.as_ref() == Some(&m.version));
+            if m.version == last.version || replaced {
+                continue;
+            }
+            let origin = ORIGINS.iter().position(|o| *o == m.version.origin).unwrap();
+            prop_assert!(
+                regions[origin].conflicts.iter().any(|(_, l)| *l == m.version),
+                "lost update {} not recorded at {}: {:?}",
+                m.version,
+                m.version.origin,
+                regions[origin].conflicts
+            );
+        }
+        for (at, r) in regions.iter().enumerate() {
+            for (w, l) in &r.conflicts {
+                prop_assert!(w > l);
+                prop_assert!(!hist(&prevs, w).contains(l), "{} saw {} ({})", w, l, ORIGINS[at]);
+                prop_assert!(!hist(&prevs, l).contains(w), "{} saw {} ({})", l, w, ORIGINS[at]);
+            }
+        }
+    }
+}
+
+/// The case docs/conflicts.md used to call invisible: A writes `w`; B writes
+/// `z`, concurrent with `w` and greater, then `m` over `z`; `m` reaches A
+/// before `z` does. `m`'s context does not cover `w`, so A records `w` lost.
+#[test]
+fn a_loser_beaten_by_a_descendant_of_a_concurrent_write_is_recorded() {
+    let mut a = Region::default();
+    let mut b = Region::default();
+    let w = a.write("a-1", 1);
+    let z = b.write("b-2", 2);
+    let m = b.write("b-2", 0);
+    assert!(z.version > w.version && m.prev.as_ref() == Some(&z.version));
+    a.receive("a-1", &m);
+    a.receive("a-1", &z);
+    assert_eq!(a.head, Some(m.clone()));
+    assert_eq!(a.conflicts, vec![(m.version.clone(), w.version.clone())]);
+    // B hears of w after both of its writes: w loses to m there too.
+    b.receive("b-2", &w);
+    assert_eq!(b.conflicts, vec![(m.version, w.version)]);
 }

@@ -77,6 +77,14 @@ impl ClusterFile {
         if self.regions.is_empty() {
             return Err("a cluster needs at least one [[region]]".into());
         }
+        // A causal context holds one entry per writing region.
+        let max = meridian_core::context::MAX_CONTEXT_ORIGINS;
+        if self.regions.len() > max {
+            return Err(format!(
+                "a cluster has at most {max} regions, this one lists {}",
+                self.regions.len()
+            ));
+        }
         let mut names = std::collections::HashSet::new();
         for r in &self.regions {
             meridian_core::schema::validate_region_name(&r.name).map_err(|e| e.to_string())?;

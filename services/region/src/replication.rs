@@ -20,7 +20,7 @@ use std::time::Duration;
 
 use futures::Stream;
 use meridian_core::schema::{MAX_PARTITION_KEY_BYTES, MAX_SORT_KEY_BYTES, validate_table_name};
-use meridian_core::{CATALOG_TABLE, EncodedKey, TableDef, Version, decode_item};
+use meridian_core::{CATALOG_TABLE, Context, EncodedKey, TableDef, Version, decode_item};
 use meridian_proto::v1 as pb;
 use meridian_proto::v1::replication_client::ReplicationClient;
 use meridian_proto::v1::replication_server::Replication;
@@ -86,6 +86,17 @@ pub fn decode_batch(peer: &str, batch: &pb::Batch) -> Result<Vec<RemoteEntry>, S
         if prev.as_ref().is_some_and(|p| *p >= version) {
             return Err(at("prev must be older than version".into()));
         }
+        let context = Context::from_bytes(&e.context).map_err(|x| at(format!("context: {x}")))?;
+        // A write's context names the write itself as the newest of its
+        // origin, and covers what it replaced.
+        if !context.entries().contains(&version) || context.entries().iter().any(|c| *c > version) {
+            return Err(at(
+                "context must hold the entry's own version as its newest".into(),
+            ));
+        }
+        if prev.as_ref().is_some_and(|p| !context.saw(p)) {
+            return Err(at("context must cover prev".into()));
+        }
         if e.tombstone && !e.image.is_empty() {
             return Err(at("a tombstone carries no image".into()));
         }
@@ -150,6 +161,7 @@ pub fn decode_batch(peer: &str, batch: &pb::Batch) -> Result<Vec<RemoteEntry>, S
             },
             version,
             prev,
+            context,
             image: image.is_some().then(|| e.image.clone()),
             commit_real: e.commit_real_micros,
         });
@@ -288,6 +300,7 @@ fn to_pb(e: LogEntry) -> pb::LogEntry {
         sort_key: e.key.sort,
         version: e.version,
         prev: e.prev.unwrap_or_default(),
+        context: e.context,
         tombstone: e.image.is_none(),
         image: e.image.unwrap_or_default(),
         commit_real_micros: e.commit_real,

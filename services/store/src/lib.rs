@@ -23,7 +23,7 @@ pub use read::{ConflictRow, Digest, LogEntry, Reader, SortRange, StoredRow};
 pub use write::{ApplyOutcome, Condition, Group, RemoteEntry, WriteOp, WriteResult, Writer};
 
 const SCHEMA: &str = include_str!("schema.sql");
-const SCHEMA_VERSION: &str = "1";
+const SCHEMA_VERSION: &str = "2";
 
 #[derive(Debug, Error)]
 pub enum StoreError {

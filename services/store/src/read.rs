@@ -4,7 +4,7 @@
 use std::collections::HashMap;
 use std::ops::Bound;
 
-use meridian_core::{CATALOG_TABLE, EncodedKey, Item, TableDef, Version, decode_item};
+use meridian_core::{CATALOG_TABLE, Context, EncodedKey, Item, TableDef, Version, decode_item};
 use rusqlite::types::Value;
 use rusqlite::{Connection, OptionalExtension, params, params_from_iter};
 
@@ -20,6 +20,7 @@ pub struct StoredRow {
     pub key: EncodedKey,
     pub version: Version,
     pub prev: Option<Version>,
+    pub context: Context,
     pub image: Option<Item>,
 }
 
@@ -32,6 +33,7 @@ pub struct LogEntry {
     pub key: EncodedKey,
     pub version: Vec<u8>,
     pub prev: Option<Vec<u8>>,
+    pub context: Vec<u8>,
     pub image: Option<Vec<u8>>,
     pub commit_real: u64,
 }
@@ -44,6 +46,7 @@ impl LogEntry {
             + self.key.sort.len()
             + self.version.len()
             + self.prev.as_ref().map_or(0, Vec::len)
+            + self.context.len()
             + self.image.as_ref().map_or(0, Vec::len)
     }
 }
@@ -108,19 +111,28 @@ fn row_to_stored(
     key: EncodedKey,
     v: Vec<u8>,
     p: Option<Vec<u8>>,
+    ctx: Vec<u8>,
     image: Option<Vec<u8>>,
 ) -> Result<StoredRow, StoreError> {
     Ok(StoredRow {
         key,
         version: Version::from_bytes(&v).map_err(|e| StoreError::Corrupt(e.to_string()))?,
         prev: version_from(p)?,
+        context: Context::from_bytes(&ctx).map_err(|e| StoreError::Corrupt(e.to_string()))?,
         image: image
             .map(|b| decode_item(&b).map_err(|e| StoreError::Corrupt(e.to_string())))
             .transpose()?,
     })
 }
 
-type RawRow = (Vec<u8>, Vec<u8>, Vec<u8>, Option<Vec<u8>>, Option<Vec<u8>>);
+type RawRow = (
+    Vec<u8>,
+    Vec<u8>,
+    Vec<u8>,
+    Option<Vec<u8>>,
+    Vec<u8>,
+    Option<Vec<u8>>,
+);
 
 impl Reader {
     pub(crate) fn new(conn: Connection) -> Self {
@@ -132,13 +144,13 @@ impl Reader {
         let row = self
             .conn
             .prepare_cached(
-                "SELECT version, prev, image FROM items WHERE tbl = ?1 AND pk = ?2 AND sk = ?3",
+                "SELECT version, prev, ctx, image FROM items WHERE tbl = ?1 AND pk = ?2 AND sk = ?3",
             )?
             .query_row(params![table, key.partition, key.sort], |r| {
-                Ok((r.get(0)?, r.get(1)?, r.get(2)?))
+                Ok((r.get(0)?, r.get(1)?, r.get(2)?, r.get(3)?))
             })
             .optional()?;
-        row.map(|(v, p, i)| row_to_stored(key.clone(), v, p, i))
+        row.map(|(v, p, c, i)| row_to_stored(key.clone(), v, p, c, i))
             .transpose()
     }
 
@@ -176,11 +188,18 @@ impl Reader {
         let mut stmt = self.conn.prepare_cached(sql)?;
         let raw: Vec<RawRow> = stmt
             .query_map(params_from_iter(args), |r| {
-                Ok((r.get(0)?, r.get(1)?, r.get(2)?, r.get(3)?, r.get(4)?))
+                Ok((
+                    r.get(0)?,
+                    r.get(1)?,
+                    r.get(2)?,
+                    r.get(3)?,
+                    r.get(4)?,
+                    r.get(5)?,
+                ))
             })?
             .collect::<Result<_, _>>()?;
         raw.into_iter()
-            .map(|(pk, sk, v, p, i)| {
+            .map(|(pk, sk, v, p, c, i)| {
                 row_to_stored(
                     EncodedKey {
                         partition: pk,
@@ -188,6 +207,7 @@ impl Reader {
                     },
                     v,
                     p,
+                    c,
                     i,
                 )
             })
@@ -206,7 +226,7 @@ impl Reader {
         limit: usize,
     ) -> Result<Vec<StoredRow>, StoreError> {
         let mut sql = String::from(
-            "SELECT pk, sk, version, prev, image FROM items WHERE tbl = ? AND pk = ? AND image IS NOT NULL",
+            "SELECT pk, sk, version, prev, ctx, image FROM items WHERE tbl = ? AND pk = ? AND image IS NOT NULL",
         );
         let mut args: Vec<Value> = vec![Value::Text(table.into()), Value::Blob(partition.to_vec())];
         let mut bound = |b: &Bound<Vec<u8>>, incl: &str, excl: &str| match b {
@@ -249,11 +269,11 @@ impl Reader {
     ) -> Result<Vec<StoredRow>, StoreError> {
         let (sql, args) = match after {
             None => (
-                "SELECT pk, sk, version, prev, image FROM items WHERE tbl = ? AND image IS NOT NULL ORDER BY pk, sk LIMIT ?",
+                "SELECT pk, sk, version, prev, ctx, image FROM items WHERE tbl = ? AND image IS NOT NULL ORDER BY pk, sk LIMIT ?",
                 vec![Value::Text(table.into()), Value::Integer(limit as i64)],
             ),
             Some(k) => (
-                "SELECT pk, sk, version, prev, image FROM items WHERE tbl = ? AND image IS NOT NULL AND (pk, sk) > (?, ?) ORDER BY pk, sk LIMIT ?",
+                "SELECT pk, sk, version, prev, ctx, image FROM items WHERE tbl = ? AND image IS NOT NULL AND (pk, sk) > (?, ?) ORDER BY pk, sk LIMIT ?",
                 vec![
                     Value::Text(table.into()),
                     Value::Blob(k.partition.clone()),
@@ -268,7 +288,7 @@ impl Reader {
     /// Every head of a table, tombstones included, in key order.
     pub fn heads(&self, table: &str) -> Result<Vec<StoredRow>, StoreError> {
         self.rows(
-            "SELECT pk, sk, version, prev, image FROM items WHERE tbl = ? ORDER BY pk, sk",
+            "SELECT pk, sk, version, prev, ctx, image FROM items WHERE tbl = ? ORDER BY pk, sk",
             vec![Value::Text(table.into())],
         )
     }
@@ -288,7 +308,7 @@ impl Reader {
         max_bytes: usize,
     ) -> Result<Vec<LogEntry>, StoreError> {
         let mut stmt = self.conn.prepare_cached(
-            "SELECT seq, tbl, table_version, pk, sk, version, prev, image, commit_real FROM log
+            "SELECT seq, tbl, table_version, pk, sk, version, prev, ctx, image, commit_real FROM log
              WHERE shippable = 1 AND seq > ?1 ORDER BY seq LIMIT ?2",
         )?;
         let mut rows = stmt.query(params![after as i64, limit as i64])?;
@@ -305,8 +325,9 @@ impl Reader {
                 },
                 version: r.get(5)?,
                 prev: r.get(6)?,
-                image: r.get(7)?,
-                commit_real: r.get::<_, i64>(8)? as u64,
+                context: r.get(7)?,
+                image: r.get(8)?,
+                commit_real: r.get::<_, i64>(9)? as u64,
             };
             bytes += e.size();
             out.push(e);

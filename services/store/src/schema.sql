@@ -1,4 +1,4 @@
--- Meridian region store, schema version 1.
+-- Meridian region store, schema version 2.
 -- Keys and versions are BLOBs whose bytewise (memcmp) order is their logical order.
 
 CREATE TABLE IF NOT EXISTS meta (
@@ -14,6 +14,8 @@ CREATE TABLE IF NOT EXISTS items (
     sk      BLOB NOT NULL,
     version BLOB NOT NULL,
     prev    BLOB,
+    -- Causal context: highest version seen per origin (meridian_core::Context).
+    ctx     BLOB NOT NULL,
     image   BLOB,
     PRIMARY KEY (tbl, pk, sk)
 ) WITHOUT ROWID;
@@ -29,6 +31,7 @@ CREATE TABLE IF NOT EXISTS log (
     sk            BLOB NOT NULL,
     version       BLOB NOT NULL,
     prev          BLOB,
+    ctx           BLOB NOT NULL,
     image         BLOB,
     origin        TEXT NOT NULL,
     commit_real   INTEGER NOT NULL,

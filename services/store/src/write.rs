@@ -6,8 +6,8 @@ use std::collections::{HashMap, HashSet};
 use std::path::PathBuf;
 
 use meridian_core::{
-    CATALOG_TABLE, EncodedKey, Head, Hlc, Item, TableDef, Version, decode_item, encode_item,
-    resolve,
+    CATALOG_TABLE, Context, EncodedKey, Head, Hlc, Item, TableDef, Version, decode_item,
+    encode_item, resolve,
 };
 use rusqlite::{Connection, OptionalExtension, params};
 
@@ -63,6 +63,8 @@ pub struct RemoteEntry {
     pub key: EncodedKey,
     pub version: Version,
     pub prev: Option<Version>,
+    /// The writes this one descends from, itself included.
+    pub context: Context,
     /// Canonical item bytes; `None` is a tombstone.
     pub image: Option<Vec<u8>>,
     pub commit_real: u64,
@@ -143,9 +145,20 @@ impl Drop for Group<'_> {
     }
 }
 
+/// One mutation about to become a head and a log entry.
+struct MutationRow<'m> {
+    table: &'m str,
+    table_version: Option<&'m Version>,
+    key: &'m EncodedKey,
+    version: &'m Version,
+    prev: Option<&'m Version>,
+    context: &'m Context,
+    image: Option<&'m [u8]>,
+}
+
 struct HeadRow {
     version: Version,
-    prev: Option<Version>,
+    context: Context,
     image: Option<Vec<u8>>,
 }
 
@@ -230,77 +243,61 @@ impl Ctx<'_, '_> {
         let row = self
             .conn
             .prepare_cached(
-                "SELECT version, prev, image FROM items WHERE tbl = ?1 AND pk = ?2 AND sk = ?3",
+                "SELECT version, ctx, image FROM items WHERE tbl = ?1 AND pk = ?2 AND sk = ?3",
             )?
             .query_row(params![table, key.partition, key.sort], |r| {
                 Ok((
                     r.get::<_, Vec<u8>>(0)?,
-                    r.get::<_, Option<Vec<u8>>>(1)?,
+                    r.get::<_, Vec<u8>>(1)?,
                     r.get::<_, Option<Vec<u8>>>(2)?,
                 ))
             })
             .optional()?;
-        row.map(|(v, p, image)| {
+        let corrupt = |e: meridian_core::Error| StoreError::Corrupt(e.to_string());
+        row.map(|(v, ctx, image)| {
             Ok(HeadRow {
-                version: Version::from_bytes(&v).map_err(|e| StoreError::Corrupt(e.to_string()))?,
-                prev: version_from(p)?,
+                version: Version::from_bytes(&v).map_err(corrupt)?,
+                context: Context::from_bytes(&ctx).map_err(corrupt)?,
                 image,
             })
         })
         .transpose()
     }
 
-    fn put_head(
+    /// Makes `m` the head of its key and appends it to the log, together.
+    fn commit_mutation(
         &self,
-        table: &str,
-        key: &EncodedKey,
-        version: &Version,
-        prev: Option<&Version>,
-        image: Option<&[u8]>,
-    ) -> Result<(), StoreError> {
-        self.conn
-            .prepare_cached(
-                "INSERT INTO items (tbl, pk, sk, version, prev, image) VALUES (?1, ?2, ?3, ?4, ?5, ?6)
-                 ON CONFLICT (tbl, pk, sk) DO UPDATE SET version = excluded.version,
-                 prev = excluded.prev, image = excluded.image",
-            )?
-            .execute(params![
-                table,
-                key.partition,
-                key.sort,
-                version.to_bytes(),
-                prev.map(Version::to_bytes),
-                image
-            ])?;
-        Ok(())
-    }
-
-    #[allow(clippy::too_many_arguments)]
-    fn append_log(
-        &self,
-        table: &str,
-        table_version: Option<&Version>,
-        key: &EncodedKey,
-        version: &Version,
-        prev: Option<&Version>,
-        image: Option<&[u8]>,
+        m: &MutationRow<'_>,
         commit_real: u64,
         shippable: bool,
     ) -> Result<u64, StoreError> {
+        let (version, prev, ctx) = (
+            m.version.to_bytes(),
+            m.prev.map(Version::to_bytes),
+            m.context.to_bytes(),
+        );
         self.conn
             .prepare_cached(
-                "INSERT INTO log (tbl, table_version, pk, sk, version, prev, image, origin, commit_real, shippable)
-                 VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10)",
+                "INSERT INTO items (tbl, pk, sk, version, prev, ctx, image) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7)
+                 ON CONFLICT (tbl, pk, sk) DO UPDATE SET version = excluded.version,
+                 prev = excluded.prev, ctx = excluded.ctx, image = excluded.image",
+            )?
+            .execute(params![m.table, m.key.partition, m.key.sort, version, prev, ctx, m.image])?;
+        self.conn
+            .prepare_cached(
+                "INSERT INTO log (tbl, table_version, pk, sk, version, prev, ctx, image, origin, commit_real, shippable)
+                 VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11)",
             )?
             .execute(params![
-                table,
-                table_version.map(Version::to_bytes),
-                key.partition,
-                key.sort,
-                version.to_bytes(),
-                prev.map(Version::to_bytes),
-                image,
-                version.origin,
+                m.table,
+                m.table_version.map(Version::to_bytes),
+                m.key.partition,
+                m.key.sort,
+                version,
+                prev,
+                ctx,
+                m.image,
+                m.version.origin,
                 commit_real as i64,
                 shippable
             ])?;
@@ -456,24 +453,27 @@ impl Ctx<'_, '_> {
             }
             _ => {}
         }
-        let prev = current.map(|c| c.version);
+        let prev = current.as_ref().map(|c| c.version.clone());
         // Causality: the new version must exceed the one it replaces, even if
         // the physical clock went backwards across a restart.
         if let Some(p) = &prev {
             hlc.restore(p.hlc);
         }
         let version = Version::new(hlc.now()?, self.region);
-        self.put_head(table, key, &version, prev.as_ref(), image)?;
-        let seq = self.append_log(
+        let context = current
+            .as_ref()
+            .map(|c| c.context.after(&version))
+            .unwrap_or_else(|| Context::empty().after(&version));
+        let row = MutationRow {
             table,
             table_version,
             key,
-            &version,
-            prev.as_ref(),
+            version: &version,
+            prev: prev.as_ref(),
+            context: &context,
             image,
-            real_now,
-            true,
-        )?;
+        };
+        let seq = self.commit_mutation(&row, real_now, true)?;
         Ok(WriteResult { version, prev, seq })
     }
 
@@ -531,11 +531,11 @@ impl Ctx<'_, '_> {
             let decision = resolve(
                 current.as_ref().map(|c| Head {
                     version: &c.version,
-                    prev: c.prev.as_ref(),
+                    context: &c.context,
                 }),
                 Head {
                     version: &e.version,
-                    prev: e.prev.as_ref(),
+                    context: &e.context,
                 },
             );
             if decision.duplicate {
@@ -587,23 +587,16 @@ impl Ctx<'_, '_> {
                     self.catalog.remove(&name);
                     self.purge_table(&name)?;
                 }
-                self.put_head(
-                    &e.table,
-                    &e.key,
-                    &e.version,
-                    e.prev.as_ref(),
-                    e.image.as_deref(),
-                )?;
-                self.append_log(
-                    &e.table,
-                    e.table_version.as_ref(),
-                    &e.key,
-                    &e.version,
-                    e.prev.as_ref(),
-                    e.image.as_deref(),
-                    e.commit_real,
-                    e.table == CATALOG_TABLE,
-                )?;
+                let row = MutationRow {
+                    table: &e.table,
+                    table_version: e.table_version.as_ref(),
+                    key: &e.key,
+                    version: &e.version,
+                    prev: e.prev.as_ref(),
+                    context: &e.context,
+                    image: e.image.as_deref(),
+                };
+                self.commit_mutation(&row, e.commit_real, e.table == CATALOG_TABLE)?;
                 out.applied += 1;
             }
             out.applied_through = e.seq;

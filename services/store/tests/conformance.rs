@@ -6,14 +6,14 @@
 //! turning it into `RemoteEntry`s exactly as a peer would receive them, and
 //! applying it to another store with `Group::apply`.
 
-use std::collections::HashMap;
+use std::collections::{BTreeMap, BTreeSet, HashMap};
 use std::ops::Bound;
 use std::path::Path;
 use std::sync::Arc;
 
 use meridian_core::hlc::ManualClock;
 use meridian_core::{
-    AttrValue, CATALOG_TABLE, EncodedKey, Hlc, Item, KeyAttr, KeySchema, KeyType, Number,
+    AttrValue, CATALOG_TABLE, Context, EncodedKey, Hlc, Item, KeyAttr, KeySchema, KeyType, Number,
     PhysicalClock, TableDef, Version, encode_item,
 };
 use meridian_store::{
@@ -153,6 +153,7 @@ fn to_remote(e: &LogEntry) -> RemoteEntry {
         key: e.key.clone(),
         version: v(&e.version),
         prev: e.prev.as_deref().map(v),
+        context: Context::from_bytes(&e.context).unwrap(),
         image: e.image.clone(),
         commit_real: e.commit_real,
     }
@@ -403,6 +404,7 @@ fn put_get_delete_issue_versions_and_log_rows() {
             key: key("u1"),
             version: w1.version.to_bytes(),
             prev: None,
+            context: Context::empty().after(&w1.version).to_bytes(),
             image: Some(encode_item(&one)),
             commit_real: T0 + 10,
         }]
@@ -413,6 +415,7 @@ fn put_get_delete_issue_versions_and_log_rows() {
             key: key("u1"),
             version: w1.version.clone(),
             prev: None,
+            context: Context::empty().after(&w1.version),
             image: Some(one),
         })
     );
@@ -424,6 +427,9 @@ fn put_get_delete_issue_versions_and_log_rows() {
     assert!(w2.version > w1.version);
     assert_eq!(w2.seq, w1.seq + 1);
     let row = st.get("users", "u1").unwrap();
+    // The context keeps one entry per origin: w2 supersedes w1 in it.
+    assert_eq!(row.context.entries(), std::slice::from_ref(&w2.version));
+    assert!(row.context.saw(&w1.version));
     assert_eq!(
         (row.version, row.prev, row.image),
         (w2.version.clone(), Some(w1.version.clone()), Some(two))
@@ -442,6 +448,7 @@ fn put_get_delete_issue_versions_and_log_rows() {
             key: key("u1"),
             version: w3.version.clone(),
             prev: Some(w2.version.clone()),
+            context: Context::empty().after(&w3.version),
             image: None,
         })
     );
@@ -452,6 +459,10 @@ fn put_get_delete_issue_versions_and_log_rows() {
     assert_eq!(log.len(), 1);
     assert_eq!(log[0].version, w3.version.to_bytes());
     assert_eq!(log[0].prev, Some(w2.version.to_bytes()));
+    assert_eq!(
+        log[0].context,
+        Context::empty().after(&w3.version).to_bytes()
+    );
     assert_eq!(log[0].image, None);
     // A missing key reads as nothing at all.
     assert_eq!(st.get("users", "never"), None);
@@ -1107,8 +1118,12 @@ fn causal_overwrites_are_not_conflicts() {
     let v2 = b.put("users", item("k", "2"));
     assert_eq!(v2.prev, Some(v1.version.clone()));
     assert!(v2.version > v1.version);
+    // B's write carries what it replaced: A's v1, and itself.
+    let v2_ctx = Context::empty().after(&v1.version).after(&v2.version);
+    assert_eq!(b.get("users", "k").unwrap().context, v2_ctx);
     ship(&b, &mut a);
-    assert_eq!(a.get("users", "k").unwrap().version, v2.version);
+    let at_a = a.get("users", "k").unwrap();
+    assert_eq!((&at_a.version, &at_a.context), (&v2.version, &v2_ctx));
 
     // C hears B's overwrite before A's original: the original loses, no conflict.
     ship(&b, &mut c);
@@ -1121,6 +1136,10 @@ fn causal_overwrites_are_not_conflicts() {
     a.clock.advance(10);
     let v3 = a.put("users", item("k", "3"));
     assert_eq!(v3.prev, Some(v2.version.clone()));
+    assert_eq!(
+        a.get("users", "k").unwrap().context.entries(),
+        &[v3.version.clone(), v2.version.clone()]
+    );
     ship(&a, &mut b);
     ship(&a, &mut c);
     for st in [&a, &b, &c] {
@@ -1320,14 +1339,11 @@ fn an_invalid_remote_entry_fails_the_batch_as_a_whole() {
     assert!(b.get("users", "local").is_some());
 }
 
-/// A gap in the conflict rule of ARCHITECTURE §4 (core `merge::concurrent`),
-/// not in the store: with one `prev` per mutation, "c's writer had seen a
-/// version greater than a" is taken for "c's writer had seen a". Here a1 is
-/// acknowledged on A, then overwritten everywhere by c1, whose writer never
-/// saw it, and no region records a conflict: the lost update is invisible.
-/// Ignored until the rule carries more causal context.
+/// The case a single `prev` could not see (c1's `prev` is b1 > a1, so c1
+/// looked as if it had seen a1): a1 is acknowledged on A, then overwritten
+/// everywhere by c1, whose writer never saw it. c1's context names b1 and
+/// c1 but nothing of A, so A records a1 as lost when c1 replaces it.
 #[test]
-#[ignore = "known limit (docs/conflicts.md): with one prev per write, a lost update can go unrecorded"]
 fn every_lost_update_is_recorded_somewhere() {
     let mut a = Store::new("r-a");
     let mut b = Store::new("r-b");
@@ -1358,6 +1374,14 @@ fn every_lost_update_is_recorded_somewhere() {
             .any(|x| x.loser == a1.version)
     });
     assert!(recorded, "a1 was lost, and no region recorded it");
+    // At its origin, at least: A saw c1 replace its own write.
+    let at_a = a.reader.conflicts("users", ALL).unwrap();
+    assert_eq!(
+        at_a.iter()
+            .map(|x| (&x.winner, &x.loser))
+            .collect::<Vec<_>>(),
+        vec![(&c1.version, &a1.version)]
+    );
 }
 
 // ---- 6. convergence -----------------------------------------------------------------
@@ -1388,10 +1412,10 @@ enum Step {
     },
 }
 
-fn step_list(n: usize) -> impl Strategy<Value = Vec<Step>> {
+fn step_list(n: usize, keys: u8) -> impl Strategy<Value = Vec<Step>> {
     let step = prop_oneof![
-        4 => (0..n, 0..4u8, any::<u8>()).prop_map(|(at, key, val)| Step::Put { at, key, val }),
-        2 => (0..n, 0..4u8).prop_map(|(at, key)| Step::Delete { at, key }),
+        4 => (0..n, 0..keys, any::<u8>()).prop_map(|(at, key, val)| Step::Put { at, key, val }),
+        2 => (0..n, 0..keys).prop_map(|(at, key)| Step::Delete { at, key }),
         3 => (0..n, 0..n, 0..3u64, 1..6usize)
             .prop_map(|(from, to, back, limit)| Step::Ship { from, to, back, limit }),
         2 => (0..n, -300i64..300).prop_map(|(at, delta)| Step::Clock { at, delta }),
@@ -1420,7 +1444,19 @@ fn key_id(k: u8) -> String {
     format!("k{k}")
 }
 
-fn run_convergence(n: usize, steps: Vec<Step>) -> Result<(), TestCaseError> {
+/// One acknowledged write: the ground truth the checks compare against.
+#[derive(Clone, Debug)]
+struct Written {
+    key: u8,
+    version: Version,
+    /// The head its writer replaced: what the writer had seen of the key.
+    prev: Option<Version>,
+    image: Option<Item>,
+}
+
+/// Runs `steps` on `n` stores sharing table `conv`, then exchanges
+/// everything. Returns the stores and every acknowledged write, in order.
+fn play(n: usize, steps: Vec<Step>) -> (Vec<Store>, Vec<Written>) {
     let regions = ["r-a", "r-b", "r-c"];
     let mut stores: Vec<Store> = regions[..n]
         .iter()
@@ -1430,18 +1466,27 @@ fn run_convergence(n: usize, steps: Vec<Step>) -> Result<(), TestCaseError> {
     for i in 1..n {
         ship_some(&mut stores, 0, i, 0, ALL);
     }
-    // Every write ever acknowledged, by key: the oracle for LWW.
-    let mut written: HashMap<u8, Vec<(Version, Option<Item>)>> = HashMap::new();
+    let mut written = Vec::new();
     for step in steps {
         match step {
             Step::Put { at, key, val } => {
                 let it = item(&key_id(key), &val.to_string());
                 let w = stores[at].put("conv", it.clone());
-                written.entry(key).or_default().push((w.version, Some(it)));
+                written.push(Written {
+                    key,
+                    version: w.version,
+                    prev: w.prev,
+                    image: Some(it),
+                });
             }
             Step::Delete { at, key } => {
                 let w = stores[at].delete("conv", key_item(&key_id(key)));
-                written.entry(key).or_default().push((w.version, None));
+                written.push(Written {
+                    key,
+                    version: w.version,
+                    prev: w.prev,
+                    image: None,
+                });
             }
             Step::Ship {
                 from,
@@ -1455,10 +1500,21 @@ fn run_convergence(n: usize, steps: Vec<Step>) -> Result<(), TestCaseError> {
             }
         }
     }
+    // Each store ships only its own writes, so one round delivers everything.
     for from in 0..n {
         for to in 0..n {
             ship_some(&mut stores, from, to, 0, ALL);
         }
+    }
+    (stores, written)
+}
+
+fn run_convergence(n: usize, steps: Vec<Step>) -> Result<(), TestCaseError> {
+    let (stores, all) = play(n, steps);
+    // Every write ever acknowledged, by key: the oracle for LWW.
+    let mut written: HashMap<u8, Vec<(Version, Option<Item>)>> = HashMap::new();
+    for w in all {
+        written.entry(w.key).or_default().push((w.version, w.image));
     }
 
     let digest0 = stores[0].reader.digest("conv").unwrap();
@@ -1491,14 +1547,132 @@ fn run_convergence(n: usize, steps: Vec<Step>) -> Result<(), TestCaseError> {
     Ok(())
 }
 
+/// `hist(w) = {w} ∪ hist(prev(w))`: exactly the writes `w`'s writer had seen.
+fn hist(prevs: &BTreeMap<Version, Option<Version>>, w: &Version) -> BTreeSet<Version> {
+    let mut out = BTreeSet::new();
+    let mut at = Some(w.clone());
+    while let Some(v) = at {
+        at = prevs.get(&v).cloned().flatten();
+        out.insert(v);
+    }
+    out
+}
+
+/// Conflict detection, checked against the exact history:
+/// - complete: every lost update (a write that is not the final head of
+///   its key, and that no write replaced while holding it) is recorded as a
+///   loser, at least by its origin region;
+/// - sound: every recorded pair is two writes to that key neither of which
+///   had seen the other, with their images;
+/// - every logged context is the per-origin maximum of its write's history.
+fn run_completeness(n: usize, steps: Vec<Step>) -> Result<(), TestCaseError> {
+    let (stores, written) = play(n, steps);
+    let prevs: BTreeMap<Version, Option<Version>> = written
+        .iter()
+        .map(|w| (w.version.clone(), w.prev.clone()))
+        .collect();
+    prop_assert_eq!(prevs.len(), written.len(), "versions are unique");
+    let by_version: BTreeMap<&Version, &Written> =
+        written.iter().map(|w| (&w.version, w)).collect();
+    let replaced: BTreeSet<&Version> = written.iter().filter_map(|w| w.prev.as_ref()).collect();
+    let heads: HashMap<Vec<u8>, Version> = stores[0]
+        .reader
+        .heads("conv")
+        .unwrap()
+        .into_iter()
+        .map(|h| (h.key.partition, h.version))
+        .collect();
+    let conflicts: Vec<_> = stores
+        .iter()
+        .map(|st| st.reader.conflicts("", ALL).unwrap())
+        .collect();
+
+    for w in &written {
+        let final_head = &heads[key_id(w.key).as_bytes()];
+        if *final_head == w.version || replaced.contains(&w.version) {
+            continue;
+        }
+        let origin = stores
+            .iter()
+            .position(|st| st.region == w.version.origin)
+            .unwrap();
+        prop_assert!(
+            conflicts[origin]
+                .iter()
+                .any(|c| c.loser == w.version && c.key == key(&key_id(w.key))),
+            "lost update {} on {} (final head {}) not recorded at its origin; \
+             recorded: {:?}",
+            w.version,
+            key_id(w.key),
+            final_head,
+            conflicts
+                .iter()
+                .flatten()
+                .map(|c| format!("{}>{}@{}", c.winner, c.loser, c.detected_by))
+                .collect::<Vec<_>>()
+        );
+    }
+
+    for (st, rows) in stores.iter().zip(&conflicts) {
+        for c in rows {
+            prop_assert_eq!(&c.table, "conv");
+            prop_assert_eq!(&c.detected_by, &st.region);
+            let (w, l) = (by_version[&c.winner], by_version[&c.loser]);
+            prop_assert_eq!(&key(&key_id(w.key)), &c.key);
+            prop_assert_eq!(&key(&key_id(l.key)), &c.key);
+            prop_assert_eq!(&c.winner_image, &w.image);
+            prop_assert_eq!(&c.loser_image, &l.image);
+            prop_assert!(c.winner > c.loser);
+            prop_assert!(
+                !hist(&prevs, &c.winner).contains(&c.loser),
+                "{} had seen {}, yet {} recorded a conflict",
+                c.winner,
+                c.loser,
+                st.region
+            );
+            prop_assert!(!hist(&prevs, &c.loser).contains(&c.winner));
+        }
+    }
+
+    for st in &stores {
+        for e in st.reader.log_after(0, ALL, usize::MAX).unwrap() {
+            if e.table != "conv" {
+                continue;
+            }
+            let v = Version::from_bytes(&e.version).unwrap();
+            let mut want: BTreeMap<Vec<u8>, Version> = BTreeMap::new();
+            for h in hist(&prevs, &v) {
+                let slot = want
+                    .entry(h.origin.as_bytes().to_vec())
+                    .or_insert(h.clone());
+                if *slot < h {
+                    *slot = h;
+                }
+            }
+            let got = Context::from_bytes(&e.context).unwrap();
+            prop_assert_eq!(got.entries(), &want.into_values().collect::<Vec<_>>()[..]);
+        }
+    }
+    Ok(())
+}
+
 proptest! {
     #![proptest_config(ProptestConfig { cases: 32, ..ProptestConfig::default() })]
 
     #[test]
     fn replicas_converge(
-        (n, steps) in (2usize..=3).prop_flat_map(|n| (Just(n), step_list(n)))
+        (n, steps) in (2usize..=3).prop_flat_map(|n| (Just(n), step_list(n, 4)))
     ) {
         run_convergence(n, steps)?;
+    }
+
+    /// Few keys, so writes collide and lost updates are common.
+    #[test]
+    fn every_lost_update_is_recorded_and_every_conflict_is_real(
+        (n, steps) in (2usize..=3, 2u8..=3)
+            .prop_flat_map(|(n, keys)| (Just(n), step_list(n, keys)))
+    ) {
+        run_completeness(n, steps)?;
     }
 }
 
