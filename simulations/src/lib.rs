@@ -7,7 +7,7 @@
 
 use std::collections::{BTreeMap, BTreeSet};
 
-use meridian_core::{EncodedKey, Item, Version};
+use meridian_core::{Conflict, EncodedKey, Item, Version};
 
 /// One write a client saw acknowledged.
 #[derive(Clone, Debug, PartialEq)]
@@ -28,18 +28,6 @@ pub struct Head {
 }
 
 pub type Heads = BTreeMap<(String, EncodedKey), Head>;
-
-/// A conflict as one region recorded it.
-#[derive(Clone, Debug, PartialEq)]
-pub struct ObservedConflict {
-    pub detected_by: String,
-    pub table: String,
-    pub key: EncodedKey,
-    pub winner: Version,
-    pub winner_image: Option<Item>,
-    pub loser: Version,
-    pub loser_image: Option<Item>,
-}
 
 /// Every acknowledged write, by version.
 #[derive(Clone, Debug, Default)]
@@ -199,12 +187,7 @@ impl Oracle {
     /// chains clients saw acknowledged, not from what the record claims), the
     /// winner is the greater version, and both images are the ones written.
     /// In strict mode, also that every lost update was recorded somewhere.
-    pub fn check_conflicts(
-        &self,
-        conflicts: &[ObservedConflict],
-        strict: bool,
-        verdict: &mut Verdict,
-    ) {
+    pub fn check_conflicts(&self, conflicts: &[Conflict], strict: bool, verdict: &mut Verdict) {
         let mut losers = BTreeSet::new();
         for c in conflicts {
             verdict.conflicts_checked += 1;
@@ -363,7 +346,7 @@ mod tests {
         for x in [&a, &b, &c] {
             o.record(x.clone());
         }
-        let record = |win: &AckedWrite, lose: &AckedWrite| ObservedConflict {
+        let record = |win: &AckedWrite, lose: &AckedWrite| Conflict {
             detected_by: "r".into(),
             table: "t".into(),
             key: key("k"),
@@ -371,6 +354,7 @@ mod tests {
             winner_image: win.image.clone(),
             loser: lose.version.clone(),
             loser_image: lose.image.clone(),
+            detected_real_micros: 0,
         };
         let mut good = Verdict::default();
         o.check_conflicts(&[record(&b, &a)], true, &mut good);

@@ -7,12 +7,13 @@
 use std::net::SocketAddr;
 use std::time::Duration;
 
+use meridian_core::Conflict;
 use meridian_core::{EncodedKey, Item, KeySchema, Timestamp, Version, decode_item, encode_item};
 use meridian_proto::v1 as pb;
 use meridian_proto::v1::admin_client::AdminClient;
 use meridian_proto::v1::meridian_client::MeridianClient;
 use meridian_region::{Clocks, Mode, PeerConfig, Region, RegionConfig, ReplicationTuning};
-use meridian_sim::{AckedWrite, Head, Heads, ObservedConflict};
+use meridian_sim::{AckedWrite, Head, Heads};
 use meridian_store::Durability;
 use tokio::net::TcpListener;
 use tonic::transport::{Channel, Endpoint};
@@ -265,7 +266,7 @@ impl TestCluster {
             .collect()
     }
 
-    pub async fn conflicts(&self, i: usize, table: &str) -> Vec<ObservedConflict> {
+    pub async fn conflicts(&self, i: usize, table: &str) -> Vec<Conflict> {
         let r = self
             .admin(i)
             .conflicts(pb::ConflictsRequest {
@@ -280,7 +281,7 @@ impl TestCluster {
             .map(|c| {
                 let image =
                     |b: &[u8], tomb: bool| (!tomb).then(|| decode_item(b).expect("valid image"));
-                ObservedConflict {
+                Conflict {
                     detected_by: c.detected_by.clone(),
                     table: c.table.clone(),
                     key: EncodedKey {
@@ -291,6 +292,7 @@ impl TestCluster {
                     winner_image: image(&c.winner_image, c.winner_tombstone),
                     loser: version_of(&c.loser),
                     loser_image: image(&c.loser_image, c.loser_tombstone),
+                    detected_real_micros: c.detected_real_micros,
                 }
             })
             .collect()

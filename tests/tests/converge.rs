@@ -50,7 +50,7 @@ fn item(k: u32, region: &str, i: u32) -> Item {
 /// One client per region: `ops` random puts (70%) and deletes over `keys` keys.
 /// Errors (a crashed region) are counted, never recorded as acknowledged.
 async fn writer(
-    cluster: Arc<tokio::sync::RwLock<TestCluster>>,
+    cluster: Shared<TestCluster>,
     i: usize,
     ops: u32,
     keys: u32,
@@ -98,8 +98,18 @@ async fn verdict(cluster: &TestCluster, oracle: &Oracle, strict: bool) -> Verdic
     v
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn concurrent_writes_from_every_region_converge_to_the_oracle() {
+type Shared<T> = Arc<tokio::sync::RwLock<T>>;
+
+/// Three regions, one table, and one random writer per region.
+async fn start_traffic(
+    ops: u32,
+    keys: u32,
+) -> (
+    u64,
+    Shared<TestCluster>,
+    Arc<Mutex<Oracle>>,
+    Vec<tokio::task::JoinHandle<u32>>,
+) {
     let seed: u64 = rand::random();
     println!("seed {seed}");
     let cluster = TestCluster::start(&REGIONS).await;
@@ -109,18 +119,24 @@ async fn concurrent_writes_from_every_region_converge_to_the_oracle() {
     cluster.wait_table_everywhere(TABLE).await;
     let cluster = Arc::new(tokio::sync::RwLock::new(cluster));
     let oracle = Arc::new(Mutex::new(Oracle::new()));
-    let writers: Vec<_> = (0..REGIONS.len())
+    let writers = (0..REGIONS.len())
         .map(|i| {
             tokio::spawn(writer(
                 cluster.clone(),
                 i,
-                400,
-                30,
+                ops,
+                keys,
                 seed.wrapping_add(i as u64),
                 oracle.clone(),
             ))
         })
         .collect();
+    (seed, cluster, oracle, writers)
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn concurrent_writes_from_every_region_converge_to_the_oracle() {
+    let (seed, cluster, oracle, writers) = start_traffic(400, 30).await;
     for w in writers {
         assert_eq!(
             w.await.unwrap(),
@@ -154,27 +170,7 @@ async fn concurrent_writes_from_every_region_converge_to_the_oracle() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_region_restarted_mid_traffic_loses_nothing_and_catches_up() {
-    let seed: u64 = rand::random();
-    println!("seed {seed}");
-    let cluster = TestCluster::start(&REGIONS).await;
-    cluster
-        .create_table(0, TABLE, ("pk", "S"), Some(("sk", "N")))
-        .await;
-    cluster.wait_table_everywhere(TABLE).await;
-    let cluster = Arc::new(tokio::sync::RwLock::new(cluster));
-    let oracle = Arc::new(Mutex::new(Oracle::new()));
-    let writers: Vec<_> = (0..REGIONS.len())
-        .map(|i| {
-            tokio::spawn(writer(
-                cluster.clone(),
-                i,
-                600,
-                40,
-                seed.wrapping_add(i as u64),
-                oracle.clone(),
-            ))
-        })
-        .collect();
+    let (seed, cluster, oracle, writers) = start_traffic(600, 40).await;
     // Crash the third region once some traffic has gone by, keep the others
     // writing, then bring it back on the same data directory.
     let deadline = tokio::time::Instant::now() + Duration::from_secs(60);

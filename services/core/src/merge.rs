@@ -163,6 +163,8 @@ pub struct Conflict {
     pub loser_image: Option<Item>,
     /// The region that observed the two writes meet.
     pub detected_by: String,
+    /// Real (unskewed) time of detection, µs since the epoch.
+    pub detected_real_micros: u64,
 }
 
 impl Conflict {

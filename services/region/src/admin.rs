@@ -5,7 +5,6 @@ use std::sync::Arc;
 use meridian_core::Version;
 use meridian_proto::v1 as pb;
 use meridian_proto::v1::admin_server::Admin;
-use meridian_store::ConflictRow;
 use tonic::{Request, Response, Status};
 
 use crate::Shared;
@@ -49,10 +48,8 @@ pub(crate) async fn refresh_pending(shared: &Shared) -> Result<Vec<(String, u64,
     Ok(rows)
 }
 
-fn conflict_to_pb(c: ConflictRow) -> pb::ConflictRecord {
-    let reason = meridian_core::WinReason::of(&c.winner, &c.loser)
-        .as_str()
-        .to_string();
+fn conflict_to_pb(c: meridian_core::Conflict) -> pb::ConflictRecord {
+    let reason = c.reason().as_str().to_string();
     let image = |i: &Option<meridian_core::Item>| {
         i.as_ref()
             .map(meridian_core::encode_item)
@@ -70,6 +67,7 @@ fn conflict_to_pb(c: ConflictRow) -> pb::ConflictRecord {
         loser_tombstone: c.loser_image.is_none(),
         detected_by: c.detected_by,
         reason,
+        detected_real_micros: c.detected_real_micros,
     }
 }
 

@@ -19,7 +19,7 @@ use meridian_core::{HlcError, Version};
 use rusqlite::{Connection, OpenFlags, OptionalExtension};
 use thiserror::Error;
 
-pub use read::{ConflictRow, Digest, LogEntry, Reader, SortRange, StoredRow};
+pub use read::{Digest, LogEntry, Reader, SortRange, StoredRow};
 pub use write::{ApplyOutcome, Condition, Group, RemoteEntry, WriteOp, WriteResult, Writer};
 
 const SCHEMA: &str = include_str!("schema.sql");

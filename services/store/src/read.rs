@@ -4,7 +4,9 @@
 use std::collections::HashMap;
 use std::ops::Bound;
 
-use meridian_core::{CATALOG_TABLE, Context, EncodedKey, Item, TableDef, Version, decode_item};
+use meridian_core::{
+    CATALOG_TABLE, Conflict, Context, EncodedKey, Item, TableDef, Version, decode_item,
+};
 use rusqlite::types::Value;
 use rusqlite::{Connection, OptionalExtension, params, params_from_iter};
 
@@ -49,18 +51,6 @@ impl LogEntry {
             + self.context.len()
             + self.image.as_ref().map_or(0, Vec::len)
     }
-}
-
-#[derive(Clone, Debug, PartialEq)]
-pub struct ConflictRow {
-    pub table: String,
-    pub key: EncodedKey,
-    pub winner: Version,
-    pub winner_image: Option<Item>,
-    pub loser: Version,
-    pub loser_image: Option<Item>,
-    pub detected_by: String,
-    pub detected_real: u64,
 }
 
 /// A sort-key range, bounds in encoded form.
@@ -381,7 +371,7 @@ impl Reader {
     }
 
     /// Recorded conflicts, oldest first; `table` empty means every table.
-    pub fn conflicts(&self, table: &str, limit: usize) -> Result<Vec<ConflictRow>, StoreError> {
+    pub fn conflicts(&self, table: &str, limit: usize) -> Result<Vec<Conflict>, StoreError> {
         let mut stmt = self.conn.prepare_cached(
             "SELECT tbl, pk, sk, winner, winner_image, loser, loser_image, detected_by, detected_real
              FROM conflicts WHERE (?1 = '' OR tbl = ?1) ORDER BY id LIMIT ?2",
@@ -415,7 +405,7 @@ impl Reader {
         let corrupt = |e: meridian_core::Error| StoreError::Corrupt(e.to_string());
         raw.into_iter()
             .map(|(tbl, pk, sk, w, wi, l, li, by, at)| {
-                Ok(ConflictRow {
+                Ok(Conflict {
                     table: tbl,
                     key: EncodedKey {
                         partition: pk,
@@ -426,7 +416,7 @@ impl Reader {
                     loser: Version::from_bytes(&l).map_err(corrupt)?,
                     loser_image: li.map(|b| decode_item(&b)).transpose().map_err(corrupt)?,
                     detected_by: by,
-                    detected_real: at as u64,
+                    detected_real_micros: at as u64,
                 })
             })
             .collect()
