@@ -115,7 +115,10 @@ impl TestCluster {
     }
 
     pub fn client(&self, i: usize) -> MeridianClient<Channel> {
+        let limit = meridian_region::service::MAX_MESSAGE_BYTES;
         MeridianClient::new(self.channel(i))
+            .max_decoding_message_size(limit)
+            .max_encoding_message_size(limit)
     }
 
     pub fn admin(&self, i: usize) -> AdminClient<Channel> {
@@ -225,8 +228,11 @@ impl TestCluster {
                 .map_err(|e| e.to_string())?
                 .into_inner();
             for p in &s.peers {
-                if p.pending > 0 {
-                    return Err(format!("{} -> {}: {} pending", s.region, p.peer, p.pending));
+                if p.pending > 0 || !p.connected {
+                    return Err(format!(
+                        "{} -> {}: {} pending, connected {}",
+                        s.region, p.peer, p.pending, p.connected
+                    ));
                 }
             }
             let d = self

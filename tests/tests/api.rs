@@ -491,6 +491,7 @@ async fn peers_are_untrusted() {
             from_region: from.into(),
             to_region: to.into(),
             protocol: 1,
+            log_id: "a-log".into(),
         })),
     };
     let mut repl = ReplicationClient::connect(c.url(0)).await.unwrap();
@@ -570,8 +571,9 @@ async fn the_drift_guard_refuses_then_retries_and_never_drops() {
     let c = TestCluster::start(&REGIONS[..2]).await;
     c.create_table(0, "t04", ("id", "S"), None).await;
     c.wait_table_everywhere("t04").await;
-    // Region 1's clock runs 1.5 s ahead: beyond the 500 ms guard for ~1 s.
-    c.nodes[1].clocks.skewed.set_skew(1_500_000, 0);
+    // Region 1's clock runs 30 s ahead, far beyond the 500 ms guard: its
+    // write stays refused until region 0's clock agrees again.
+    c.nodes[1].clocks.skewed.set_skew(30_000_000, 0);
     let w = c
         .client(1)
         .put_item(pb::PutItemRequest {
@@ -606,20 +608,18 @@ async fn the_drift_guard_refuses_then_retries_and_never_drops() {
             .is_none(),
         "refused, not adopted"
     );
-    let peer = c
-        .admin(1)
-        .status(pb::StatusRequest {})
-        .await
-        .unwrap()
-        .into_inner()
-        .peers[0]
-        .clone();
-    assert!(
-        peer.last_error.contains("drift guard"),
-        "the shipper shows why: {:?}",
-        peer.last_error
-    );
-    // Once real time catches up with the version, the retry succeeds.
+    poll("the shipper to show why", || async {
+        let s = c
+            .admin(1)
+            .status(pb::StatusRequest {})
+            .await
+            .unwrap()
+            .into_inner();
+        s.peers[0].last_error.contains("drift guard")
+    })
+    .await;
+    // Once region 0's clock is within the guard of the version, a retry succeeds.
+    c.nodes[0].clocks.skewed.set_skew(30_000_000, 0);
     poll("the refused write to arrive", || async {
         c.client(0)
             .get_item(get.clone())
@@ -641,5 +641,48 @@ async fn the_drift_guard_refuses_then_retries_and_never_drops() {
         version_of(&now).hlc > version_of(&w.version).hlc,
         "causality: region 0's clock moved past it"
     );
+    c.shutdown().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_region_that_lost_its_disk_is_heard_again() {
+    let mut c = TestCluster::start(&REGIONS[..2]).await;
+    c.create_table(0, "t05", ("id", "S"), None).await;
+    c.wait_table_everywhere("t05").await;
+    let put = |id: &str| pb::PutItemRequest {
+        table: "t05".into(),
+        item: item(serde_json::json!({"id": {"S": id}})),
+        condition: None,
+    };
+    for i in 0..20 {
+        c.client(1).put_item(put(&format!("old{i}"))).await.unwrap();
+    }
+    c.wait_quiescent("t05", Duration::from_secs(20))
+        .await
+        .unwrap();
+    // Region 1 loses its disk: its new log starts again at position 1,
+    // below what region 0 remembers having applied from it.
+    c.crash(1).await;
+    std::fs::remove_dir_all(&c.nodes[1].config.data_dir).unwrap();
+    c.restart(1).await;
+    c.wait_table_everywhere("t05").await;
+    c.client(1).put_item(put("new")).await.unwrap();
+    let get = pb::GetItemRequest {
+        table: "t05".into(),
+        key: item(serde_json::json!({"id": {"S": "new"}})),
+    };
+    poll(
+        "region 1's first write after the loss to reach region 0",
+        || async {
+            c.client(0)
+                .get_item(get.clone())
+                .await
+                .unwrap()
+                .into_inner()
+                .item
+                .is_some()
+        },
+    )
+    .await;
     c.shutdown().await;
 }

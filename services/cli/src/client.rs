@@ -38,7 +38,10 @@ async fn endpoint(t: &Target) -> Result<String> {
 }
 
 async fn client(t: &Target) -> Result<MeridianClient<Channel>> {
-    Ok(MeridianClient::new(channel(&endpoint(t).await?).await?))
+    let limit = meridian_region::service::MAX_MESSAGE_BYTES;
+    Ok(MeridianClient::new(channel(&endpoint(t).await?).await?)
+        .max_decoding_message_size(limit)
+        .max_encoding_message_size(limit))
 }
 
 fn parse_item(text: &str, what: &str) -> Result<Item> {

@@ -30,6 +30,8 @@ use crate::metrics::Metrics;
 
 /// Most jobs in one group commit.
 pub const MAX_GROUP: usize = 1024;
+/// Reader connections kept open.
+const READERS: usize = 4;
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum Mode {
@@ -54,6 +56,7 @@ enum Job {
     },
     Apply {
         peer: String,
+        log_id: String,
         entries: Vec<RemoteEntry>,
         reply: oneshot::Sender<Result<ApplyOutcome, BridgeError>>,
     },
@@ -71,6 +74,38 @@ pub struct WriterCtx {
     /// Unskewed time, recorded as each commit's real time.
     pub real_clock: Arc<dyn PhysicalClock>,
     pub metrics: Arc<Metrics>,
+}
+
+/// A store opened with everything start-up needs from it: blocking work,
+/// done in one step so live regions can do it off the async workers.
+pub struct Opened {
+    pub writer: Writer,
+    pub readers: Vec<Reader>,
+    /// The highest version in the log, to restore the HLC from.
+    pub max_version: Option<meridian_core::Version>,
+    pub log_head: u64,
+}
+
+impl Opened {
+    pub fn open(
+        data_dir: &std::path::Path,
+        region: &str,
+        durability: meridian_store::Durability,
+        mode: Mode,
+    ) -> Result<Self, StoreError> {
+        let writer = meridian_store::open(data_dir, region, durability)?;
+        let max_version = writer.max_logged_version()?;
+        let readers = (0..if mode == Mode::Threads { READERS } else { 1 })
+            .map(|_| meridian_store::open_reader(data_dir))
+            .collect::<Result<Vec<_>, _>>()?;
+        let log_head = readers[0].log_head()?;
+        Ok(Opened {
+            writer,
+            readers,
+            max_version,
+            log_head,
+        })
+    }
 }
 
 /// Cheap to clone; every clone talks to the same writer and reader pool.
@@ -104,21 +139,23 @@ impl WriterTask {
 }
 
 impl Storage {
-    /// Starts the writer loop for `writer`. The loop ends when every `Storage` clone is dropped.
+    /// Starts the writer loop. It ends at [`Storage::close`].
     pub fn start(
-        writer: Writer,
+        opened: Opened,
         ctx: WriterCtx,
         mode: Mode,
-        log_head: u64,
     ) -> Result<(Storage, WriterTask), StoreError> {
+        let Opened {
+            writer,
+            readers,
+            log_head,
+            ..
+        } = opened;
         let data_dir = writer
             .path()
             .parent()
             .map(std::path::Path::to_path_buf)
             .unwrap_or_default();
-        let readers = (0..if mode == Mode::Threads { 4 } else { 1 })
-            .map(|_| meridian_store::open_reader(&data_dir))
-            .collect::<Result<Vec<_>, _>>()?;
         let (jobs, rx) = mpsc::channel(4 * MAX_GROUP);
         let (head_tx, head_rx) = watch::channel(log_head);
         let task = match mode {
@@ -154,16 +191,18 @@ impl Storage {
         rx.await.map_err(|_| BridgeError::Closed)?
     }
 
-    /// Applies a peer's batch; resolves after its group is durable.
+    /// Applies a batch from `peer`'s log `log_id`; resolves after its group is durable.
     pub async fn apply(
         &self,
         peer: &str,
+        log_id: &str,
         entries: Vec<RemoteEntry>,
     ) -> Result<ApplyOutcome, BridgeError> {
         let (reply, rx) = oneshot::channel();
         self.jobs
             .send(Job::Apply {
                 peer: peer.to_string(),
+                log_id: log_id.to_string(),
                 entries,
                 reply,
             })
@@ -297,29 +336,49 @@ enum Done {
     ),
 }
 
-/// One group commit: every job in one transaction, replies only after commit.
+/// One group commit: every job in one transaction, replies only after
+/// commit. If anything aborts the transaction, every request in the group,
+/// run or not, is answered with `GroupFailed`: none of it is acknowledged.
 fn run_group(writer: &mut Writer, ctx: &WriterCtx, jobs: Vec<Job>, head: &watch::Sender<u64>) {
     let real_now = ctx.real_clock.now_micros();
     let mut done = Vec::with_capacity(jobs.len());
-    let mut max_seq = 0u64;
+    let mut wake = None::<u64>;
+    let mut jobs = jobs.into_iter();
     let commit = (|| -> Result<(), StoreError> {
         let mut group = writer.group()?;
-        for job in jobs {
+        for job in jobs.by_ref() {
             match job {
                 Job::Write { ops, reply } => {
                     let r = group.write(&ctx.hlc, real_now, &ops);
                     if let Ok(results) = &r {
-                        max_seq = max_seq.max(results.iter().map(|w| w.seq).max().unwrap_or(0));
+                        let top = results.iter().map(|w| w.seq).max().unwrap_or(0);
+                        wake = Some(wake.unwrap_or(0).max(top));
                     }
+                    let fatal = matches!(r, Err(StoreError::GroupAborted(_)));
                     done.push(Done::Write(reply, r));
+                    if fatal {
+                        return Err(StoreError::GroupAborted(
+                            "a request aborted the transaction".into(),
+                        ));
+                    }
                 }
                 Job::Apply {
                     peer,
+                    log_id,
                     entries,
                     reply,
                 } => {
-                    let r = group.apply(&ctx.hlc, real_now, &peer, &entries);
+                    let r = group.apply(&ctx.hlc, real_now, &peer, &log_id, &entries);
+                    if r.as_ref().is_ok_and(|o| o.relayed) {
+                        wake = Some(wake.unwrap_or(0));
+                    }
+                    let fatal = matches!(r, Err(StoreError::GroupAborted(_)));
                     done.push(Done::Apply(reply, r));
+                    if fatal {
+                        return Err(StoreError::GroupAborted(
+                            "a request aborted the transaction".into(),
+                        ));
+                    }
                 }
                 Job::Watermark { peer, acked } => group.set_watermark(&peer, acked)?,
                 Job::Stop => unreachable!("drain_and_run never puts Stop in a group"),
@@ -343,18 +402,15 @@ fn run_group(writer: &mut Writer, ctx: &WriterCtx, jobs: Vec<Job>, head: &watch:
                     }
                 }
             }
-            if max_seq > 0 {
-                head.send_modify(|h| *h = (*h).max(max_seq));
-            } else {
-                // Applied remote entries may include relayed catalog changes.
-                head.send_modify(|_| {});
+            // Wake the shippers only when something shippable committed.
+            if let Some(seq) = wake {
+                head.send_modify(|h| *h = (*h).max(seq));
             }
         }
         Err(e) => {
             tracing::error!(error = %e, "group commit failed; every request in it fails");
-            let msg = e.to_string();
+            let err = || BridgeError::GroupFailed(e.to_string());
             for d in done {
-                let err = || BridgeError::GroupFailed(msg.clone());
                 match d {
                     Done::Write(reply, _) => {
                         let _ = reply.send(Err(err()));
@@ -362,6 +418,17 @@ fn run_group(writer: &mut Writer, ctx: &WriterCtx, jobs: Vec<Job>, head: &watch:
                     Done::Apply(reply, _) => {
                         let _ = reply.send(Err(err()));
                     }
+                }
+            }
+            for job in jobs {
+                match job {
+                    Job::Write { reply, .. } => {
+                        let _ = reply.send(Err(err()));
+                    }
+                    Job::Apply { reply, .. } => {
+                        let _ = reply.send(Err(err()));
+                    }
+                    Job::Watermark { .. } | Job::Stop => {}
                 }
             }
         }

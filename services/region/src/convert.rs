@@ -94,6 +94,9 @@ pub fn status_from(e: BridgeError) -> Status {
             StoreError::ConditionFailed(_) | StoreError::NotReplica { .. } => {
                 Status::failed_precondition(e.to_string())
             }
+            StoreError::GroupAborted(_) => {
+                Status::internal(format!("the write was not stored: {e}"))
+            }
             StoreError::Clock(_)
             | StoreError::Sqlite(_)
             | StoreError::Corrupt(_)

@@ -129,28 +129,41 @@ pub async fn start(
         source,
     })?;
     let metrics_addr = metrics_listener.as_ref().and_then(|l| l.local_addr().ok());
-    let writer = meridian_store::open(&config.data_dir, &config.name, config.durability)?;
+    // Opening scans the log; in live mode that runs off the async workers.
+    let opened = match mode {
+        Mode::Threads => {
+            let (dir, name, durability) = (
+                config.data_dir.clone(),
+                config.name.clone(),
+                config.durability,
+            );
+            tokio::task::spawn_blocking(move || bridge::Opened::open(&dir, &name, durability, mode))
+                .await
+                .map_err(|e| {
+                    meridian_store::StoreError::Corrupt(format!("opening the store panicked: {e}"))
+                })??
+        }
+        Mode::Inline => {
+            bridge::Opened::open(&config.data_dir, &config.name, config.durability, mode)?
+        }
+    };
     let hlc = Arc::new(Hlc::new(
         clocks.skewed.clone() as Arc<dyn PhysicalClock>,
         config.max_clock_offset.as_micros() as u64,
     ));
     // Causality across restarts: never issue a version below one already logged.
-    if let Some(v) = writer.max_logged_version()? {
+    if let Some(v) = &opened.max_version {
         hlc.restore(v.hlc);
     }
     let metrics = Arc::new(metrics::Metrics::new(&config.name));
-    let reader = meridian_store::open_reader(&config.data_dir)?;
-    let log_head = reader.log_head()?;
-    drop(reader);
     let (storage, writer_task) = Storage::start(
-        writer,
+        opened,
         bridge::WriterCtx {
             hlc: hlc.clone(),
             real_clock: clocks.real.clone(),
             metrics: metrics.clone(),
         },
         mode,
-        log_head,
     )?;
     let (shutdown, shutdown_rx) = watch::channel(false);
     let shared = Arc::new(Shared {
@@ -170,9 +183,13 @@ pub async fn start(
         .http2_keepalive_interval(Some(shared.config.replication.keepalive_interval))
         .http2_keepalive_timeout(Some(shared.config.replication.keepalive_timeout))
         .tcp_nodelay(true)
-        .add_service(MeridianServer::new(service::ClientApi {
-            shared: shared.clone(),
-        }))
+        .add_service(
+            MeridianServer::new(service::ClientApi {
+                shared: shared.clone(),
+            })
+            .max_decoding_message_size(service::MAX_MESSAGE_BYTES)
+            .max_encoding_message_size(service::MAX_MESSAGE_BYTES),
+        )
         .add_service(
             ReplicationServer::new(replication::ReplicationApi {
                 shared: shared.clone(),

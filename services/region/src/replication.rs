@@ -36,6 +36,8 @@ use crate::metrics::PeerLabel;
 use crate::{PeerState, Shared};
 
 pub const PROTOCOL: u32 = 1;
+/// How long a receiver waits for the first message of a stream.
+const HELLO_TIMEOUT: Duration = Duration::from_secs(5);
 /// Most entries a receiver accepts in one batch.
 pub const MAX_BATCH_ENTRIES: usize = 10_000;
 /// gRPC message size limit for replication streams.
@@ -60,7 +62,11 @@ fn ack(applied_through: u64, refused: String) -> pb::ShipResponse {
 
 /// Validates one batch from a peer. Nothing a peer sends is trusted: sizes,
 /// encodings, table names, versions and images are all checked.
-pub fn decode_batch(peer: &str, batch: &pb::Batch) -> Result<Vec<RemoteEntry>, String> {
+pub fn decode_batch(
+    peer: &str,
+    regions: &[String],
+    batch: &pb::Batch,
+) -> Result<Vec<RemoteEntry>, String> {
     if batch.entries.len() > MAX_BATCH_ENTRIES {
         return Err(format!(
             "batch has {} entries, the limit is {MAX_BATCH_ENTRIES}",
@@ -71,6 +77,13 @@ pub fn decode_batch(peer: &str, batch: &pb::Batch) -> Result<Vec<RemoteEntry>, S
     let mut last_seq = 0u64;
     for (i, e) in batch.entries.iter().enumerate() {
         let at = |m: String| format!("entries[{i}] (seq {}): {m}", e.seq);
+        // Positions are stored as SQLite integers.
+        if e.seq > i64::MAX as u64 {
+            return Err(at(format!(
+                "sequence number above the limit of {}",
+                i64::MAX
+            )));
+        }
         if e.seq == 0 || e.seq <= last_seq {
             return Err(at(
                 "sequence numbers must be positive and strictly increasing".into(),
@@ -93,6 +106,18 @@ pub fn decode_batch(peer: &str, batch: &pb::Batch) -> Result<Vec<RemoteEntry>, S
             return Err(at(
                 "context must hold the entry's own version as its newest".into(),
             ));
+        }
+        // Only regions of this cluster can have written anything, and a
+        // padded context would outgrow the limit at the next local write.
+        if let Some(stranger) = context
+            .entries()
+            .iter()
+            .find(|c| !regions.contains(&c.origin))
+        {
+            return Err(at(format!(
+                "context names {}, which is not a region of this cluster",
+                stranger.origin
+            )));
         }
         if prev.as_ref().is_some_and(|p| !context.saw(p)) {
             return Err(at("context must cover prev".into()));
@@ -144,11 +169,19 @@ pub fn decode_batch(peer: &str, batch: &pb::Batch) -> Result<Vec<RemoteEntry>, S
                     version.origin
                 )));
             }
-            if e.partition_key.is_empty() || e.partition_key.len() > MAX_PARTITION_KEY_BYTES + 8 {
-                return Err(at("partition key empty or over its limit".into()));
+            // Encoded keys: the attribute limit plus room for a number's tag bytes.
+            let (pk_limit, sk_limit) = (MAX_PARTITION_KEY_BYTES + 8, MAX_SORT_KEY_BYTES + 8);
+            if e.partition_key.is_empty() || e.partition_key.len() > pk_limit {
+                return Err(at(format!(
+                    "encoded partition key is {} bytes; it must be 1 to {pk_limit}",
+                    e.partition_key.len()
+                )));
             }
-            if e.sort_key.len() > MAX_SORT_KEY_BYTES + 8 {
-                return Err(at("sort key over its limit".into()));
+            if e.sort_key.len() > sk_limit {
+                return Err(at(format!(
+                    "encoded sort key is {} bytes, the limit is {sk_limit}",
+                    e.sort_key.len()
+                )));
             }
         }
         out.push(RemoteEntry {
@@ -178,7 +211,12 @@ impl Replication for ReplicationApi {
         req: Request<Streaming<pb::ShipRequest>>,
     ) -> Result<Response<ShipStream>, Status> {
         let mut inbound = req.into_inner();
-        let hello = match inbound.message().await?.and_then(|m| m.msg) {
+        let first = tokio::time::timeout(HELLO_TIMEOUT, inbound.message())
+            .await
+            .map_err(|_| {
+                Status::deadline_exceeded("no Hello within 5 s of opening the stream")
+            })??;
+        let hello = match first.and_then(|m| m.msg) {
             Some(pb::ship_request::Msg::Hello(h)) => h,
             _ => {
                 return Err(Status::invalid_argument(
@@ -199,16 +237,22 @@ impl Replication for ReplicationApi {
                 shared.config.name, hello.to_region
             )));
         }
+        if hello.log_id.is_empty() || hello.log_id.len() > 64 {
+            return Err(Status::invalid_argument(format!(
+                "log_id: must be 1 to 64 characters, got {}",
+                hello.log_id.len()
+            )));
+        }
         let peer = hello.from_region;
         if !shared.config.peers.iter().any(|p| p.name == peer) {
             return Err(Status::permission_denied(format!(
                 "{peer:?} is not a peer of this region"
             )));
         }
-        let p = peer.clone();
+        let (p, log_id) = (peer.clone(), hello.log_id.clone());
         let applied = shared
             .storage
-            .read(move |r| r.inbound(&p))
+            .read(move |r| r.inbound(&p, &log_id))
             .await
             .map_err(status_from)?;
         let (tx, rx) = mpsc::channel(16);
@@ -220,6 +264,7 @@ impl Replication for ReplicationApi {
         let _ = tx.send(Ok(welcome)).await;
         tracing::debug!(%peer, applied, "replication stream opened");
         let mut shutdown = self.shutdown.clone();
+        let regions = shared.config.all_regions();
         tokio::spawn(async move {
             let label = PeerLabel { peer: peer.clone() };
             loop {
@@ -245,7 +290,7 @@ impl Replication for ReplicationApi {
                         break;
                     }
                 };
-                let entries = match decode_batch(&peer, &batch) {
+                let entries = match decode_batch(&peer, &regions, &batch) {
                     Ok(e) => e,
                     Err(m) => {
                         tracing::warn!(%peer, error = %m, "rejected a malformed batch");
@@ -253,7 +298,7 @@ impl Replication for ReplicationApi {
                         break;
                     }
                 };
-                let outcome = match shared.storage.apply(&peer, entries).await {
+                let outcome = match shared.storage.apply(&peer, &hello.log_id, entries).await {
                     Ok(o) => o,
                     Err(e) => {
                         let _ = tx.send(Err(status_from(e))).await;
@@ -327,7 +372,15 @@ pub(crate) async fn run_shipper(
             return;
         }
         let result = ship_session(&shared, &peer, &mut shutdown).await;
-        update_state(&shared, &peer.name, |s| s.connected = false);
+        let mut was_connected = false;
+        update_state(&shared, &peer.name, |s| {
+            was_connected = s.connected;
+            s.connected = false;
+        });
+        if was_connected {
+            // The link worked; a fresh failure starts the backoff over.
+            backoff = tuning.backoff_min;
+        }
         let wait = match result {
             Ok(Session::Shutdown) => return,
             Ok(Session::Refused(reason)) => {
@@ -377,12 +430,18 @@ async fn ship_session(
     let mut client = ReplicationClient::new(channel)
         .max_decoding_message_size(MAX_MESSAGE_BYTES)
         .max_encoding_message_size(MAX_MESSAGE_BYTES);
+    let (log_id, log_head) = shared
+        .storage
+        .read(|r| Ok((r.log_id()?, r.log_head()?)))
+        .await
+        .map_err(|e| e.to_string())?;
     let (tx, rx) = mpsc::channel(t.window + 2);
     let hello = pb::ShipRequest {
         msg: Some(pb::ship_request::Msg::Hello(pb::Hello {
             from_region: shared.config.name.clone(),
             to_region: peer.name.clone(),
             protocol: PROTOCOL,
+            log_id,
         })),
     };
     tx.send(hello)
@@ -401,6 +460,11 @@ async fn ship_session(
         Some(pb::ship_response::Msg::Welcome(w)) => w.applied_through,
         _ => return Err("the peer did not answer Hello with Welcome".into()),
     };
+    if acked > log_head {
+        return Err(format!(
+            "the peer reports position {acked} in our log, which ends at {log_head}; refusing to skip entries"
+        ));
+    }
     let label = PeerLabel {
         peer: peer.name.clone(),
     };
@@ -459,9 +523,9 @@ async fn ship_session(
                 let Some(pb::ShipResponse { msg: Some(pb::ship_response::Msg::Ack(a)) }) = msg else {
                     return Err("stream ended by the peer".into());
                 };
-                if a.applied_through > sent {
-                    return Err(format!("peer acknowledged {} but only {sent} was sent", a.applied_through));
-                }
+                // Another stream of ours (an older session still draining)
+                // may have moved the peer past what this one sent: skip ahead.
+                sent = sent.max(a.applied_through);
                 if a.applied_through > acked {
                     acked = a.applied_through;
                     shared.storage.set_watermark(&peer.name, acked).await.map_err(|e| e.to_string())?;

@@ -19,6 +19,9 @@ pub const MAX_PAGE_ITEMS: u32 = 1000;
 pub const MAX_PAGE_BYTES: usize = 1 << 20;
 pub const MAX_BATCH_WRITE: usize = 25;
 pub const MAX_BATCH_GET: usize = 100;
+/// gRPC message limit for the client API: a BatchWrite of 25 items or a
+/// BatchGet of 100 items at 400 KB each fits.
+pub const MAX_MESSAGE_BYTES: usize = 64 << 20;
 
 pub struct ClientApi {
     pub(crate) shared: Arc<Shared>,

@@ -6,14 +6,14 @@ use std::sync::Arc;
 
 use meridian_core::hlc::ManualClock;
 use meridian_core::{AttrValue, Hlc, Item, KeyAttr, KeySchema, KeyType, PhysicalClock, TableDef};
-use meridian_region::bridge::{Mode, Storage, WriterCtx};
+use meridian_region::bridge::{Mode, Opened, Storage, WriterCtx};
 use meridian_region::metrics::Metrics;
 use meridian_store::{Durability, WriteOp};
 
 #[tokio::test(flavor = "current_thread")]
 async fn concurrent_writes_share_one_commit() {
     let dir = tempfile::tempdir().unwrap();
-    let writer = meridian_store::open(dir.path(), "us-east-1", Durability::Full).unwrap();
+    let opened = Opened::open(dir.path(), "us-east-1", Durability::Full, Mode::Inline).unwrap();
     let clock: Arc<dyn PhysicalClock> = Arc::new(ManualClock::new(1_000_000));
     let metrics = Arc::new(Metrics::new("us-east-1"));
     let ctx = WriterCtx {
@@ -21,7 +21,7 @@ async fn concurrent_writes_share_one_commit() {
         real_clock: clock,
         metrics: metrics.clone(),
     };
-    let (storage, task) = Storage::start(writer, ctx, Mode::Inline, 0).unwrap();
+    let (storage, task) = Storage::start(opened, ctx, Mode::Inline).unwrap();
     let def = TableDef::new(
         "items",
         KeySchema {

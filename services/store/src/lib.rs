@@ -23,7 +23,7 @@ pub use read::{Digest, LogEntry, Reader, SortRange, StoredRow};
 pub use write::{ApplyOutcome, Condition, Group, RemoteEntry, WriteOp, WriteResult, Writer};
 
 const SCHEMA: &str = include_str!("schema.sql");
-const SCHEMA_VERSION: &str = "2";
+const SCHEMA_VERSION: &str = "3";
 
 #[derive(Debug, Error)]
 pub enum StoreError {
@@ -45,6 +45,10 @@ pub enum StoreError {
     },
     #[error("condition failed: {0}")]
     ConditionFailed(String),
+    /// SQLite abandoned the group's transaction (for example on a full disk
+    /// or an I/O error). Nothing in the group may be acknowledged.
+    #[error("the group's transaction was aborted: {0}")]
+    GroupAborted(String),
     #[error(transparent)]
     Invalid(#[from] meridian_core::Error),
     #[error(transparent)]
@@ -139,6 +143,12 @@ pub fn open(data_dir: &Path, region: &str, durability: Durability) -> Result<Wri
             }
         }
     }
+    // A fresh log gets a fresh identity, so peers that remember a position
+    // in an older log of this region (wiped or restored) start over.
+    tx.execute(
+        "INSERT OR IGNORE INTO meta (k, v) VALUES ('log_id', lower(hex(randomblob(8))))",
+        [],
+    )?;
     tx.commit()?;
     Ok(Writer::new(conn, region.to_string(), path))
 }

@@ -354,13 +354,22 @@ impl Reader {
     }
 
     /// The sender position from `peer` that this region has durably applied.
-    pub fn inbound(&self, peer: &str) -> Result<u64, StoreError> {
+    /// Zero when our record is of another log of that peer (a wiped or
+    /// restored data directory): its new log starts over.
+    pub fn inbound(&self, peer: &str, log_id: &str) -> Result<u64, StoreError> {
         Ok(self
             .conn
-            .prepare_cached("SELECT applied FROM inbound WHERE peer = ?1")?
-            .query_row([peer], |r| r.get::<_, i64>(0))
+            .prepare_cached("SELECT applied FROM inbound WHERE peer = ?1 AND log_id = ?2")?
+            .query_row([peer, log_id], |r| r.get::<_, i64>(0))
             .optional()?
             .unwrap_or(0) as u64)
+    }
+
+    /// The identity of this region's log; it changes when the store is created anew.
+    pub fn log_id(&self) -> Result<String, StoreError> {
+        Ok(self
+            .conn
+            .query_row("SELECT v FROM meta WHERE k = 'log_id'", [], |r| r.get(0))?)
     }
 
     pub fn conflict_count(&self) -> Result<u64, StoreError> {
@@ -422,10 +431,11 @@ impl Reader {
             .collect()
     }
 
-    /// A digest of every head of `table`: equal digests mean equal keys, versions and tombstones.
+    /// A digest of every head of `table`: equal digests mean equal keys,
+    /// versions, items and tombstones.
     pub fn digest(&self, table: &str) -> Result<Digest, StoreError> {
         let mut stmt = self.conn.prepare_cached(
-            "SELECT pk, sk, version, image IS NULL FROM items WHERE tbl = ?1 ORDER BY pk, sk",
+            "SELECT pk, sk, version, image FROM items WHERE tbl = ?1 ORDER BY pk, sk",
         )?;
         let mut rows = stmt.query([table])?;
         let mut h = Fnv128::new();
@@ -436,9 +446,13 @@ impl Reader {
                 h.write(&(b.len() as u32).to_be_bytes());
                 h.write(&b);
             }
-            let tomb: bool = r.get(3)?;
-            h.write(&[u8::from(tomb)]);
-            if tomb {
+            let image: Option<Vec<u8>> = r.get(3)?;
+            h.write(&[u8::from(image.is_none())]);
+            if let Some(image) = &image {
+                h.write(&(image.len() as u32).to_be_bytes());
+                h.write(image);
+            }
+            if image.is_none() {
                 tombstones += 1;
             } else {
                 live += 1;

@@ -1,4 +1,4 @@
--- Meridian region store, schema version 2.
+-- Meridian region store, schema version 3.
 -- Keys and versions are BLOBs whose bytewise (memcmp) order is their logical order.
 
 CREATE TABLE IF NOT EXISTS meta (
@@ -45,10 +45,12 @@ CREATE TABLE IF NOT EXISTS watermarks (
     acked INTEGER NOT NULL
 ) WITHOUT ROWID;
 
--- Inbound: each sender's log position we have durably applied. Updated in
--- the same transaction as the applied items, so redelivery has no effect.
+-- Inbound: each sender's log position we have durably applied, in the log
+-- identified by log_id. Updated in the same transaction as the applied
+-- items, so redelivery has no effect; a new log_id starts again from 0.
 CREATE TABLE IF NOT EXISTS inbound (
     peer    TEXT PRIMARY KEY,
+    log_id  TEXT NOT NULL,
     applied INTEGER NOT NULL
 ) WITHOUT ROWID;
 

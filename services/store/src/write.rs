@@ -2,7 +2,7 @@
 //! mutation goes through a [`Group`]: one SQLite transaction in which the
 //! item row, its log entry and any conflict record commit together.
 
-use std::collections::{HashMap, HashSet};
+use std::collections::HashMap;
 use std::path::PathBuf;
 
 use meridian_core::{
@@ -82,6 +82,8 @@ pub struct ApplyOutcome {
     /// Why the entries after `applied_through` were refused; the sender retries them.
     pub refused: Option<String>,
     pub drift_refused: bool,
+    /// A shippable entry (a catalog change to relay) was applied.
+    pub relayed: bool,
     /// Real-time delivery latency of each processed entry, in µs.
     pub latencies_micros: Vec<u64>,
 }
@@ -182,18 +184,28 @@ impl Group<'_> {
             region: self.region,
             catalog: self.catalog,
         };
-        match f(&mut ctx) {
-            Ok(v) => {
-                self.conn.execute_batch("RELEASE request")?;
-                Ok(v)
-            }
-            Err(e) => {
-                self.catalog.clear();
-                self.conn
-                    .execute_batch("ROLLBACK TO request; RELEASE request")?;
-                Err(e)
-            }
+        let result = f(&mut ctx);
+        if result.is_err() {
+            self.catalog.clear();
         }
+        // SQLite may have rolled the whole transaction back on its own (full
+        // disk, I/O error); then there is no savepoint left and continuing
+        // would commit later requests outside the group.
+        if self.conn.is_autocommit() {
+            return Err(StoreError::GroupAborted(match result {
+                Err(e) => e.to_string(),
+                Ok(_) => "the transaction ended unexpectedly".into(),
+            }));
+        }
+        let end = if result.is_ok() {
+            "RELEASE request"
+        } else {
+            "ROLLBACK TO request; RELEASE request"
+        };
+        if let Err(e) = self.conn.execute_batch(end) {
+            return Err(StoreError::GroupAborted(e.to_string()));
+        }
+        result
     }
 
     /// Applies one local request (one or more ops) atomically inside the group.
@@ -215,20 +227,24 @@ impl Group<'_> {
         hlc: &Hlc,
         real_now: u64,
         peer: &str,
+        log_id: &str,
         entries: &[RemoteEntry],
     ) -> Result<ApplyOutcome, StoreError> {
-        self.isolated(|ctx| ctx.apply(hlc, real_now, peer, entries))
+        self.isolated(|ctx| ctx.apply(hlc, real_now, peer, log_id, entries))
     }
 
     /// Records that `peer` has durably applied our log through `acked`, as
     /// the peer itself reported it: the peer's word is authoritative.
     pub fn set_watermark(&mut self, peer: &str, acked: u64) -> Result<(), StoreError> {
-        self.conn.execute(
-            "INSERT INTO watermarks (peer, acked) VALUES (?1, ?2)
-             ON CONFLICT (peer) DO UPDATE SET acked = excluded.acked",
-            params![peer, acked as i64],
-        )?;
-        Ok(())
+        self.isolated(|ctx| {
+            ctx.conn
+                .prepare_cached(
+                    "INSERT INTO watermarks (peer, acked) VALUES (?1, ?2)
+                     ON CONFLICT (peer) DO UPDATE SET acked = excluded.acked",
+                )?
+                .execute(params![peer, acked as i64])?;
+            Ok(())
+        })
     }
 }
 
@@ -333,9 +349,29 @@ impl Ctx<'_, '_> {
         real_now: u64,
         ops: &[WriteOp],
     ) -> Result<Vec<WriteResult>, StoreError> {
-        let mut seen = HashSet::new();
+        let mut seen = HashMap::new();
         let mut results = Vec::with_capacity(ops.len());
-        for op in ops {
+        // In a batch, say which operation a validation error is about.
+        let at = |i: usize, e: meridian_core::Error| -> StoreError {
+            if ops.len() > 1 {
+                StoreError::Invalid(meridian_core::Error::invalid(
+                    format!("ops[{i}]"),
+                    e.to_string(),
+                ))
+            } else {
+                StoreError::Invalid(e)
+            }
+        };
+        let mut first_use = |i: usize, table: &str, key: &EncodedKey| -> Result<(), StoreError> {
+            match seen.insert((table.to_string(), key.clone()), i) {
+                Some(j) => Err(StoreError::Invalid(meridian_core::Error::invalid(
+                    format!("ops[{i}]"),
+                    format!("same key as ops[{j}]; a batch may touch each key once"),
+                ))),
+                None => Ok(()),
+            }
+        };
+        for (i, op) in ops.iter().enumerate() {
             let result = match op {
                 WriteOp::Put {
                     table,
@@ -343,11 +379,9 @@ impl Ctx<'_, '_> {
                     condition,
                 } => {
                     let (def, table_version) = self.replica_def(table)?;
-                    let key = def.key_schema.key_of(item)?;
-                    meridian_core::value::check_item_size(item)?;
-                    if !seen.insert((table.clone(), key.clone())) {
-                        return Err(duplicate_key());
-                    }
+                    let key = def.key_schema.key_of(item).map_err(|e| at(i, e))?;
+                    meridian_core::value::check_item_size(item).map_err(|e| at(i, e))?;
+                    first_use(i, table, &key)?;
                     let image = encode_item(item);
                     self.write_one(
                         hlc,
@@ -365,10 +399,8 @@ impl Ctx<'_, '_> {
                     condition,
                 } => {
                     let (def, table_version) = self.replica_def(table)?;
-                    let key = def.key_schema.key_from_attrs(key)?;
-                    if !seen.insert((table.clone(), key.clone())) {
-                        return Err(duplicate_key());
-                    }
+                    let key = def.key_schema.key_from_attrs(key).map_err(|e| at(i, e))?;
+                    first_use(i, table, &key)?;
                     self.write_one(
                         hlc,
                         real_now,
@@ -489,14 +521,19 @@ impl Ctx<'_, '_> {
         hlc: &Hlc,
         real_now: u64,
         peer: &str,
+        log_id: &str,
         entries: &[RemoteEntry],
     ) -> Result<ApplyOutcome, StoreError> {
-        let start: u64 = self
+        let known: Option<(String, i64)> = self
             .conn
-            .prepare_cached("SELECT applied FROM inbound WHERE peer = ?1")?
-            .query_row([peer], |r| r.get::<_, i64>(0))
-            .optional()?
-            .unwrap_or(0) as u64;
+            .prepare_cached("SELECT log_id, applied FROM inbound WHERE peer = ?1")?
+            .query_row([peer], |r| Ok((r.get(0)?, r.get(1)?)))
+            .optional()?;
+        // A position in another log of this peer means nothing for this one.
+        let (start, new_log) = match known {
+            Some((id, applied)) if id == log_id => (applied as u64, false),
+            _ => (0, true),
+        };
         let mut out = ApplyOutcome {
             applied_through: start,
             ..Default::default()
@@ -586,6 +623,7 @@ impl Ctx<'_, '_> {
                     let name = String::from_utf8_lossy(&e.key.partition).into_owned();
                     self.catalog.remove(&name);
                     self.purge_table(&name)?;
+                    out.relayed = true;
                 }
                 let row = MutationRow {
                     table: &e.table,
@@ -601,13 +639,13 @@ impl Ctx<'_, '_> {
             }
             out.applied_through = e.seq;
         }
-        if out.applied_through > start {
+        if out.applied_through > start || new_log {
             self.conn
                 .prepare_cached(
-                    "INSERT INTO inbound (peer, applied) VALUES (?1, ?2)
-                     ON CONFLICT (peer) DO UPDATE SET applied = excluded.applied",
+                    "INSERT INTO inbound (peer, log_id, applied) VALUES (?1, ?2, ?3)
+                     ON CONFLICT (peer) DO UPDATE SET log_id = excluded.log_id, applied = excluded.applied",
                 )?
-                .execute(params![peer, out.applied_through as i64])?;
+                .execute(params![peer, log_id, out.applied_through as i64])?;
         }
         Ok(out)
     }
@@ -643,7 +681,22 @@ enum Gate {
 }
 
 /// A peer's image must carry the key it is filed under.
+/// A peer's entry must carry a key in this table's canonical form, and its
+/// image must be filed under that key.
 fn check_image_key(def: &TableDef, e: &RemoteEntry) -> Result<(), StoreError> {
+    let canonical = def
+        .key_schema
+        .key_attrs(&e.key)
+        .and_then(|attrs| def.key_schema.key_from_attrs(&attrs));
+    if canonical.as_ref() != Ok(&e.key) {
+        return Err(StoreError::Invalid(meridian_core::Error::invalid(
+            "key",
+            format!(
+                "entry {} has a key that is not valid for table {}",
+                e.seq, def.name
+            ),
+        )));
+    }
     if let Some(bytes) = &e.image {
         let item = decode_item(bytes)?;
         if def.key_schema.key_of(&item)? != e.key {
@@ -654,11 +707,4 @@ fn check_image_key(def: &TableDef, e: &RemoteEntry) -> Result<(), StoreError> {
         }
     }
     Ok(())
-}
-
-fn duplicate_key() -> StoreError {
-    StoreError::Invalid(meridian_core::Error::invalid(
-        "items",
-        "the request lists the same key more than once",
-    ))
 }

@@ -11,6 +11,9 @@ use std::ops::Bound;
 use std::path::Path;
 use std::sync::Arc;
 
+/// Every simulated sender in these tests keeps one log.
+const TEST_LOG: &str = "test-log";
+
 use meridian_core::hlc::ManualClock;
 use meridian_core::{
     AttrValue, CATALOG_TABLE, Context, EncodedKey, Hlc, Item, KeyAttr, KeySchema, KeyType, Number,
@@ -105,7 +108,7 @@ impl Store {
     fn apply(&mut self, peer: &str, entries: &[RemoteEntry]) -> ApplyOutcome {
         let now = self.now();
         let mut g = self.writer.group().unwrap();
-        let out = g.apply(&self.hlc, now, peer, entries).unwrap();
+        let out = g.apply(&self.hlc, now, peer, TEST_LOG, entries).unwrap();
         g.commit().unwrap();
         out
     }
@@ -937,11 +940,14 @@ fn committed_state_survives_reopen_and_region_is_checked() {
     let (b_dir, mut b_writer, b_reader) = reopen(b);
     assert_eq!(b_reader.heads("users").unwrap(), b_heads);
     assert_eq!(b_reader.log_after(0, ALL, usize::MAX).unwrap(), b_log);
-    assert_eq!(b_reader.inbound("r-a").unwrap(), shipped.applied_through);
+    assert_eq!(
+        b_reader.inbound("r-a", TEST_LOG).unwrap(),
+        shipped.applied_through
+    );
     let redelivered: Vec<RemoteEntry> = a_log.iter().take(4).map(to_remote).collect();
     let hlc_b = Hlc::new(Arc::new(ManualClock::new(T0)), MAX_OFFSET);
     let mut g = b_writer.group().unwrap();
-    let out = g.apply(&hlc_b, T0, "r-a", &redelivered).unwrap();
+    let out = g.apply(&hlc_b, T0, "r-a", TEST_LOG, &redelivered).unwrap();
     g.commit().unwrap();
     assert_eq!((out.applied, out.duplicates), (0, 4));
     assert_eq!(b_reader.log_head().unwrap(), b_head + 1);
@@ -995,7 +1001,7 @@ fn apply_is_lww_and_idempotent() {
     assert_eq!(out.applied_through, a.log_head());
     assert_eq!(out.refused, None);
     assert_eq!(out.latencies_micros, vec![150, 150]);
-    assert_eq!(b.reader.inbound("r-a").unwrap(), a.log_head());
+    assert_eq!(b.reader.inbound("r-a", TEST_LOG).unwrap(), a.log_head());
     let row = b.get("users", "k").unwrap();
     assert_eq!(
         (row.version, row.image),
@@ -1018,7 +1024,7 @@ fn apply_is_lww_and_idempotent() {
     // Redelivery of the whole log: nothing changes.
     let digest = b.reader.digest("users").unwrap();
     let heads = b.reader.heads("users").unwrap();
-    let inbound = b.reader.inbound("r-a").unwrap();
+    let inbound = b.reader.inbound("r-a", TEST_LOG).unwrap();
     let batch = a.outbox();
     for _ in 0..2 {
         let out = b.apply("r-a", &batch);
@@ -1027,7 +1033,7 @@ fn apply_is_lww_and_idempotent() {
             (0, batch.len(), 0)
         );
         assert_eq!(out.applied_through, inbound);
-        assert_eq!(b.reader.inbound("r-a").unwrap(), inbound);
+        assert_eq!(b.reader.inbound("r-a", TEST_LOG).unwrap(), inbound);
         assert_eq!(b.log_head(), head);
         assert_eq!(b.reader.digest("users").unwrap(), digest);
         assert_eq!(b.reader.heads("users").unwrap(), heads);
@@ -1185,7 +1191,7 @@ fn drift_guard_refuses_far_future_versions_until_the_clock_catches_up() {
     let reason = out.refused.expect("refused");
     assert!(reason.contains("drift"), "{reason}");
     assert_eq!(out.applied_through, k1.seq);
-    assert_eq!(b.reader.inbound("r-a").unwrap(), k1.seq);
+    assert_eq!(b.reader.inbound("r-a", TEST_LOG).unwrap(), k1.seq);
     assert!(b.get("users", "k1").is_some());
     assert_eq!(b.get("users", "k2"), None);
     assert_eq!(b.get("users", "k3"), None);
@@ -1326,7 +1332,7 @@ fn an_invalid_remote_entry_fails_the_batch_as_a_whole() {
     let head = b.log_head();
     let now = b.now();
     let mut g = b.writer.group().unwrap();
-    let r = g.apply(&b.hlc, now, "r-a", &batch);
+    let r = g.apply(&b.hlc, now, "r-a", TEST_LOG, &batch);
     assert!(matches!(r, Err(StoreError::Invalid(_))), "{r:?}");
     // The group survives it, and commits the rest of its work.
     g.write(&b.hlc, now, &[put("users", item("local", "1"))])
@@ -1334,7 +1340,7 @@ fn an_invalid_remote_entry_fails_the_batch_as_a_whole() {
     g.commit().unwrap();
     assert_eq!(b.get("users", "k1"), None);
     assert_eq!(b.get("users", "other"), None);
-    assert_eq!(b.reader.inbound("r-a").unwrap(), 1);
+    assert_eq!(b.reader.inbound("r-a", TEST_LOG).unwrap(), 1);
     assert_eq!(b.log_head(), head + 1);
     assert!(b.get("users", "local").is_some());
 }
@@ -1427,7 +1433,10 @@ fn ship_some(stores: &mut [Store], from: usize, to: usize, back: u64, limit: usi
     if from == to {
         return;
     }
-    let had = stores[to].reader.inbound(&stores[from].region).unwrap();
+    let had = stores[to]
+        .reader
+        .inbound(&stores[from].region, TEST_LOG)
+        .unwrap();
     let entries = stores[from].outbox_after(had.saturating_sub(back), limit);
     let peer = stores[from].region.clone();
     let out = stores[to].apply(&peer, &entries);
@@ -1437,7 +1446,7 @@ fn ship_some(stores: &mut [Store], from: usize, to: usize, back: u64, limit: usi
     assert!(out.applied <= fresh);
     let through = entries.last().map_or(had, |e| e.seq.max(had));
     assert_eq!(out.applied_through, through);
-    assert_eq!(stores[to].reader.inbound(&peer).unwrap(), through);
+    assert_eq!(stores[to].reader.inbound(&peer, TEST_LOG).unwrap(), through);
 }
 
 fn key_id(k: u8) -> String {
