@@ -40,6 +40,23 @@ pub fn test_tuning() -> ReplicationTuning {
     }
 }
 
+/// Polls `f` until it holds, panicking with `what` at the deadline. Tests
+/// wait for outcomes this way, never by sleeping a fixed time.
+pub async fn poll_until<F, Fut>(what: &str, within: Duration, mut f: F)
+where
+    F: FnMut() -> Fut,
+    Fut: std::future::Future<Output = bool>,
+{
+    let deadline = tokio::time::Instant::now() + within;
+    while !f().await {
+        assert!(
+            tokio::time::Instant::now() < deadline,
+            "timed out after {within:?} waiting for {what}"
+        );
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+}
+
 pub fn version_of(v: &Option<pb::Version>) -> Version {
     let v = v.as_ref().expect("a write response carries a version");
     Version::new(
@@ -183,23 +200,13 @@ impl TestCluster {
 
     /// Polls until every region knows the table, or panics at the deadline.
     pub async fn wait_table_everywhere(&self, name: &str) {
-        let deadline = tokio::time::Instant::now() + Duration::from_secs(20);
         for i in 0..self.nodes.len() {
-            loop {
-                let r = self
-                    .client(i)
-                    .describe_table(pb::TableRequest { name: name.into() })
-                    .await;
-                if r.is_ok() {
-                    break;
-                }
-                assert!(
-                    tokio::time::Instant::now() < deadline,
-                    "table {name} never reached {}",
-                    self.nodes[i].name
-                );
-                tokio::time::sleep(Duration::from_millis(20)).await;
-            }
+            let what = format!("table {name} to reach {}", self.nodes[i].name);
+            poll_until(&what, Duration::from_secs(20), || async {
+                let req = pb::TableRequest { name: name.into() };
+                self.client(i).describe_table(req).await.is_ok()
+            })
+            .await;
         }
     }
 

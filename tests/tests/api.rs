@@ -6,7 +6,7 @@ use std::time::Duration;
 use meridian_core::{AttrValue, Item, encode_item, item_from_json, value::MAX_ITEM_BYTES};
 use meridian_proto::v1 as pb;
 use meridian_proto::v1::replication_client::ReplicationClient;
-use meridian_tests::{TestCluster, version_of};
+use meridian_tests::{TestCluster, poll_until, version_of};
 use tonic::Code;
 
 const REGIONS: [&str; 3] = ["us-east-1", "eu-west-1", "ap-southeast-1"];
@@ -15,19 +15,12 @@ fn item(json: serde_json::Value) -> Vec<u8> {
     encode_item(&item_from_json(&json).expect("valid test item"))
 }
 
-async fn poll<F, Fut>(what: &str, mut f: F)
+async fn poll<F, Fut>(what: &str, f: F)
 where
     F: FnMut() -> Fut,
     Fut: std::future::Future<Output = bool>,
 {
-    let deadline = tokio::time::Instant::now() + Duration::from_secs(20);
-    while !f().await {
-        assert!(
-            tokio::time::Instant::now() < deadline,
-            "timed out waiting for {what}"
-        );
-        tokio::time::sleep(Duration::from_millis(20)).await;
-    }
+    poll_until(what, Duration::from_secs(20), f).await;
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

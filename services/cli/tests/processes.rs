@@ -54,19 +54,12 @@ fn channel(port: u16) -> Channel {
         .connect_lazy()
 }
 
-async fn poll<F, Fut>(what: &str, mut f: F)
+async fn poll<F, Fut>(what: &str, f: F)
 where
     F: FnMut() -> Fut,
     Fut: std::future::Future<Output = bool>,
 {
-    let deadline = tokio::time::Instant::now() + Duration::from_secs(60);
-    while !f().await {
-        assert!(
-            tokio::time::Instant::now() < deadline,
-            "timed out waiting for {what}"
-        );
-        tokio::time::sleep(Duration::from_millis(25)).await;
-    }
+    meridian_tests::poll_until(what, Duration::from_secs(60), f).await;
 }
 
 fn version(v: &Option<pb::Version>) -> Version {
