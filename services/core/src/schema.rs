@@ -194,6 +194,9 @@ pub struct TableDef {
 /// appear in a user table name.
 pub const CATALOG_TABLE: &str = "$catalog";
 
+/// Sort key of a table's TTL row in the catalog (the definition has none).
+pub const TTL_SORT_KEY: &[u8] = b"ttl";
+
 pub fn validate_table_name(name: &str) -> Result<(), Error> {
     if !(3..=255).contains(&name.len()) {
         return Err(Error::invalid(
@@ -319,6 +322,36 @@ impl TableDef {
             _ => return Err(Error::Decode("catalog replicas missing".into())),
         };
         TableDef::new(&need("name")?, KeySchema { partition, sort }, replicas)
+    }
+
+    pub fn has_replica(&self, region: &str) -> bool {
+        self.replicas.iter().any(|r| r == region)
+    }
+
+    /// The catalog key of a table's TTL setting: beside its definition, so
+    /// changing TTL never changes the table's incarnation.
+    pub fn ttl_key(name: &str) -> EncodedKey {
+        EncodedKey {
+            partition: name.as_bytes().to_vec(),
+            sort: TTL_SORT_KEY.to_vec(),
+        }
+    }
+
+    /// The catalog row that enables TTL on `attribute`.
+    pub fn ttl_item(attribute: &str) -> Item {
+        Item::from([("attribute".to_string(), AttrValue::S(attribute.to_string()))])
+    }
+
+    /// The TTL attribute named by a catalog TTL row.
+    pub fn ttl_attribute(item: &Item) -> Result<String, Error> {
+        match item.get("attribute") {
+            Some(AttrValue::S(a)) if !a.is_empty() && a.len() <= 255 && item.len() == 1 => {
+                Ok(a.clone())
+            }
+            _ => Err(Error::Decode(
+                "catalog TTL row must hold one attribute name".into(),
+            )),
+        }
     }
 
     /// The catalog key for a table name.

@@ -91,9 +91,9 @@ pub fn status_from(e: BridgeError) -> Status {
             StoreError::Invalid(e) => Status::invalid_argument(e.to_string()),
             StoreError::TableNotFound(_) => Status::not_found(e.to_string()),
             StoreError::TableExists(_) => Status::already_exists(e.to_string()),
-            StoreError::ConditionFailed(_) | StoreError::NotReplica { .. } => {
-                Status::failed_precondition(e.to_string())
-            }
+            StoreError::ConditionFailed(_)
+            | StoreError::TransactionCanceled { .. }
+            | StoreError::NotReplica { .. } => Status::failed_precondition(e.to_string()),
             StoreError::GroupAborted(_) => {
                 Status::internal(format!("the write was not stored: {e}"))
             }

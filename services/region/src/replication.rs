@@ -19,6 +19,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use futures::Stream;
+use meridian_core::schema::TTL_SORT_KEY;
 use meridian_core::schema::{MAX_PARTITION_KEY_BYTES, MAX_SORT_KEY_BYTES, validate_table_name};
 use meridian_core::{CATALOG_TABLE, Context, EncodedKey, TableDef, Version, decode_item};
 use meridian_proto::v1 as pb;
@@ -142,20 +143,28 @@ pub fn decode_batch(
             let name = std::str::from_utf8(&e.partition_key)
                 .map_err(|_| at("catalog key is not UTF-8".into()))?;
             validate_table_name(name).map_err(|x| at(x.to_string()))?;
-            if !e.sort_key.is_empty() || table_version.is_some() {
+            if table_version.is_some() || e.ttl || e.unit_len > 1 {
                 return Err(at(
-                    "catalog entries have no sort key and no table version".into()
+                    "catalog entries stand alone and have no table version".into()
                 ));
             }
-            if let Some(item) = &image {
-                let def =
-                    TableDef::from_item(item).map_err(|x| at(format!("catalog image: {x}")))?;
-                if def.name != name {
-                    return Err(at(format!(
-                        "catalog image is for table {}, key is {name}",
-                        def.name
-                    )));
+            match (e.sort_key.as_slice(), &image) {
+                (b"", Some(item)) => {
+                    let def =
+                        TableDef::from_item(item).map_err(|x| at(format!("catalog image: {x}")))?;
+                    if def.name != name {
+                        return Err(at(format!(
+                            "catalog image is for table {}, key is {name}",
+                            def.name
+                        )));
+                    }
                 }
+                (TTL_SORT_KEY, Some(item)) => {
+                    TableDef::ttl_attribute(item)
+                        .map_err(|x| at(format!("catalog TTL row: {x}")))?;
+                }
+                (b"", None) | (TTL_SORT_KEY, None) => {}
+                _ => return Err(at("unknown catalog row".into())),
             }
         } else {
             validate_table_name(&e.table).map_err(|x| at(x.to_string()))?;
@@ -197,9 +206,52 @@ pub fn decode_batch(
             context,
             image: image.is_some().then(|| e.image.clone()),
             commit_real: e.commit_real_micros,
+            ttl: e.ttl,
+            unit: (e.unit_pos, e.unit_len.max(1)),
         });
     }
+    check_units(&out).map_err(|m| format!("batch: {m}"))?;
     Ok(out)
+}
+
+/// Units must arrive whole: positions 0..len in order, one origin, and only
+/// item writes with a tombstone flag that fits.
+fn check_units(entries: &[RemoteEntry]) -> Result<(), String> {
+    let mut i = 0;
+    while i < entries.len() {
+        let (pos, len) = entries[i].unit;
+        if pos != 0 {
+            return Err(format!(
+                "entry seq {} starts in the middle of a unit",
+                entries[i].seq
+            ));
+        }
+        let len = len as usize;
+        if len > entries.len() - i {
+            return Err(format!(
+                "the unit starting at seq {} is cut off",
+                entries[i].seq
+            ));
+        }
+        for (k, e) in entries[i..i + len].iter().enumerate() {
+            if e.unit != (k as u32, len as u32) || e.version.origin != entries[i].version.origin {
+                return Err(format!(
+                    "entry seq {} breaks the unit starting at seq {}",
+                    e.seq, entries[i].seq
+                ));
+            }
+        }
+        i += len;
+    }
+    for e in entries {
+        if e.ttl && e.image.is_some() {
+            return Err(format!(
+                "entry seq {}: only a tombstone can be a TTL expiry",
+                e.seq
+            ));
+        }
+    }
+    Ok(())
 }
 
 #[tonic::async_trait]
@@ -346,6 +398,9 @@ fn to_pb(e: LogEntry) -> pb::LogEntry {
         version: e.version,
         prev: e.prev.unwrap_or_default(),
         context: e.context,
+        ttl: e.ttl,
+        unit_pos: e.unit.0,
+        unit_len: e.unit.1,
         tombstone: e.image.is_none(),
         image: e.image.unwrap_or_default(),
         commit_real_micros: e.commit_real,

@@ -20,10 +20,13 @@ use rusqlite::{Connection, OpenFlags, OptionalExtension};
 use thiserror::Error;
 
 pub use read::{Digest, LogEntry, Reader, SortRange, StoredRow};
-pub use write::{ApplyOutcome, Condition, Group, RemoteEntry, WriteOp, WriteResult, Writer};
+pub use write::{
+    ApplyOutcome, Change, Check, Condition, ConditionFailure, Group, RemoteEntry, WriteOp,
+    WriteResult, Writer,
+};
 
 const SCHEMA: &str = include_str!("schema.sql");
-const SCHEMA_VERSION: &str = "3";
+const SCHEMA_VERSION: &str = "4";
 
 #[derive(Debug, Error)]
 pub enum StoreError {
@@ -44,7 +47,13 @@ pub enum StoreError {
         replicas: Vec<String>,
     },
     #[error("condition failed: {0}")]
-    ConditionFailed(String),
+    ConditionFailed(ConditionFailure),
+    /// A transaction's conditions failed; one reason per operation, in order
+    /// (`None` for the operations whose conditions held).
+    #[error("transaction cancelled: {}", reasons.iter().map(|r| r.as_ref().map_or("None", |_| "ConditionalCheckFailed")).collect::<Vec<_>>().join(", "))]
+    TransactionCanceled {
+        reasons: Vec<Option<ConditionFailure>>,
+    },
     /// SQLite abandoned the group's transaction (for example on a full disk
     /// or an I/O error). Nothing in the group may be acknowledged.
     #[error("the group's transaction was aborted: {0}")]

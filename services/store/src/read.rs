@@ -38,6 +38,10 @@ pub struct LogEntry {
     pub context: Vec<u8>,
     pub image: Option<Vec<u8>>,
     pub commit_real: u64,
+    /// A tombstone written by TTL expiry.
+    pub ttl: bool,
+    /// Position and length of the request's unit.
+    pub unit: (u32, u32),
 }
 
 impl LogEntry {
@@ -159,10 +163,22 @@ impl Reader {
         }
     }
 
+    /// The attribute TTL expiry reads on `table`, if TTL is enabled.
+    pub fn ttl_attribute(&self, table: &str) -> Result<Option<String>, StoreError> {
+        match self.get(CATALOG_TABLE, &TableDef::ttl_key(table))? {
+            Some(StoredRow {
+                image: Some(item), ..
+            }) => Ok(Some(
+                TableDef::ttl_attribute(&item).map_err(|e| StoreError::Corrupt(e.to_string()))?,
+            )),
+            _ => Ok(None),
+        }
+    }
+
     /// Live tables in name order, after `start_after`.
     pub fn list_tables(&self, start_after: &str, limit: usize) -> Result<Vec<String>, StoreError> {
         let mut stmt = self.conn.prepare_cached(
-            "SELECT pk FROM items WHERE tbl = ?1 AND image IS NOT NULL AND pk > ?2 ORDER BY pk LIMIT ?3",
+            "SELECT pk FROM items WHERE tbl = ?1 AND sk = x'' AND image IS NOT NULL AND pk > ?2 ORDER BY pk LIMIT ?3",
         )?;
         let rows = stmt.query_map(
             params![CATALOG_TABLE, start_after.as_bytes(), limit as i64],
@@ -291,6 +307,8 @@ impl Reader {
     }
 
     /// Shippable log entries after `after`, at most `limit` entries and about `max_bytes`.
+    /// A batch never ends inside a unit (a multi-write request): it grows
+    /// past the limits until the unit is whole.
     pub fn log_after(
         &self,
         after: u64,
@@ -298,13 +316,18 @@ impl Reader {
         max_bytes: usize,
     ) -> Result<Vec<LogEntry>, StoreError> {
         let mut stmt = self.conn.prepare_cached(
-            "SELECT seq, tbl, table_version, pk, sk, version, prev, ctx, image, commit_real FROM log
-             WHERE shippable = 1 AND seq > ?1 ORDER BY seq LIMIT ?2",
+            "SELECT seq, tbl, table_version, pk, sk, version, prev, ctx, image, commit_real, ttl, txn_pos, txn_len
+             FROM log WHERE shippable = 1 AND seq > ?1 ORDER BY seq",
         )?;
-        let mut rows = stmt.query(params![after as i64, limit as i64])?;
-        let mut out = Vec::new();
+        let mut rows = stmt.query(params![after as i64])?;
+        let mut out: Vec<LogEntry> = Vec::new();
         let mut bytes = 0;
         while let Some(r) = rows.next()? {
+            let full = out.len() >= limit.max(1) || bytes >= max_bytes;
+            let mid_unit = out.last().is_some_and(|l| l.unit.0 + 1 < l.unit.1);
+            if full && !mid_unit {
+                break;
+            }
             let e = LogEntry {
                 seq: r.get::<_, i64>(0)? as u64,
                 table: r.get(1)?,
@@ -318,12 +341,11 @@ impl Reader {
                 context: r.get(7)?,
                 image: r.get(8)?,
                 commit_real: r.get::<_, i64>(9)? as u64,
+                ttl: r.get(10)?,
+                unit: (r.get(11)?, r.get(12)?),
             };
             bytes += e.size();
             out.push(e);
-            if bytes >= max_bytes {
-                break;
-            }
         }
         Ok(out)
     }

@@ -1,4 +1,4 @@
--- Meridian region store, schema version 3.
+-- Meridian region store, schema version 4.
 -- Keys and versions are BLOBs whose bytewise (memcmp) order is their logical order.
 
 CREATE TABLE IF NOT EXISTS meta (
@@ -17,6 +17,8 @@ CREATE TABLE IF NOT EXISTS items (
     -- Causal context: highest version seen per origin (meridian_core::Context).
     ctx     BLOB NOT NULL,
     image   BLOB,
+    -- 1 for a tombstone written by TTL expiry.
+    ttl     INTEGER NOT NULL DEFAULT 0,
     PRIMARY KEY (tbl, pk, sk)
 ) WITHOUT ROWID;
 
@@ -35,7 +37,13 @@ CREATE TABLE IF NOT EXISTS log (
     image         BLOB,
     origin        TEXT NOT NULL,
     commit_real   INTEGER NOT NULL,
-    shippable     INTEGER NOT NULL
+    shippable     INTEGER NOT NULL,
+    -- 1 for a tombstone written by TTL expiry.
+    ttl           INTEGER NOT NULL DEFAULT 0,
+    -- A request of several writes is one unit: entries txn_pos 0..txn_len-1,
+    -- contiguous, shipped in one batch and applied all or nothing.
+    txn_pos       INTEGER NOT NULL DEFAULT 0,
+    txn_len       INTEGER NOT NULL DEFAULT 1
 );
 CREATE INDEX IF NOT EXISTS log_ship ON log (seq) WHERE shippable = 1;
 

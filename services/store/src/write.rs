@@ -4,6 +4,7 @@
 
 use std::collections::HashMap;
 use std::path::PathBuf;
+use std::sync::Arc;
 
 use meridian_core::{
     CATALOG_TABLE, Context, EncodedKey, Head, Hlc, Item, TableDef, Version, decode_item,
@@ -22,15 +23,49 @@ pub struct Writer {
     catalog: HashMap<String, Option<(TableDef, Version)>>,
 }
 
-/// Optimistic concurrency on the version this region holds.
-#[derive(Clone, Debug, PartialEq)]
+/// A condition on the current item (`None`: no live item), evaluated inside
+/// the write's transaction. Expression conditions arrive as closures so the
+/// store stays independent of the expression language.
+pub type Check = Arc<dyn Fn(Option<&Item>) -> bool + Send + Sync>;
+
+/// Computes the new item from the current one (`None`: no live item yet),
+/// inside the write's transaction: an atomic read-modify-write.
+pub type Change = Arc<dyn Fn(Option<&Item>) -> Result<Item, meridian_core::Error> + Send + Sync>;
+
+/// What must hold of the current item for a write to go ahead.
+#[derive(Clone)]
 pub enum Condition {
     MustNotExist,
     VersionEquals(Version),
+    Check(Check),
 }
 
-/// One local operation. A request of several ops commits all or nothing.
-#[derive(Clone, Debug)]
+impl std::fmt::Debug for Condition {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            Condition::MustNotExist => f.write_str("MustNotExist"),
+            Condition::VersionEquals(v) => write!(f, "VersionEquals({v})"),
+            Condition::Check(_) => f.write_str("Check(..)"),
+        }
+    }
+}
+
+/// Why a condition did not hold, with the item it was checked against.
+#[derive(Clone, Debug, PartialEq)]
+pub struct ConditionFailure {
+    pub message: String,
+    pub current: Option<Item>,
+}
+
+impl std::fmt::Display for ConditionFailure {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(&self.message)
+    }
+}
+
+/// One local operation. A request of several ops commits all or nothing, and
+/// replicates as one unit that every peer applies all or nothing.
+#[derive(Clone)]
 pub enum WriteOp {
     Put {
         table: String,
@@ -42,15 +77,92 @@ pub enum WriteOp {
         key: Item,
         condition: Option<Condition>,
     },
+    /// Read-modify-write of one item; the result must keep the key.
+    Update {
+        table: String,
+        key: Item,
+        change: Change,
+        condition: Option<Condition>,
+    },
+    /// A condition with no write, for transactions.
+    ConditionCheck {
+        table: String,
+        key: Item,
+        condition: Condition,
+    },
+    /// A TTL expiry: deletes the item only if its version is still `version`.
+    Expire {
+        table: String,
+        key: Item,
+        version: Version,
+    },
     CreateTable(TableDef),
     DeleteTable(String),
+    /// Enables (`Some(attribute)`) or disables TTL on a table.
+    SetTtl {
+        table: String,
+        attribute: Option<String>,
+    },
 }
 
+impl WriteOp {
+    fn is_catalog(&self) -> bool {
+        matches!(
+            self,
+            WriteOp::CreateTable(_) | WriteOp::DeleteTable(_) | WriteOp::SetTtl { .. }
+        )
+    }
+}
+
+impl std::fmt::Debug for WriteOp {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            WriteOp::Put {
+                table,
+                item,
+                condition,
+            } => write!(f, "Put({table}, {item:?}, {condition:?})"),
+            WriteOp::Delete {
+                table,
+                key,
+                condition,
+            } => write!(f, "Delete({table}, {key:?}, {condition:?})"),
+            WriteOp::Update {
+                table,
+                key,
+                condition,
+                ..
+            } => write!(f, "Update({table}, {key:?}, {condition:?})"),
+            WriteOp::ConditionCheck {
+                table,
+                key,
+                condition,
+            } => {
+                write!(f, "ConditionCheck({table}, {key:?}, {condition:?})")
+            }
+            WriteOp::Expire {
+                table,
+                key,
+                version,
+            } => write!(f, "Expire({table}, {key:?}, {version})"),
+            WriteOp::CreateTable(def) => write!(f, "CreateTable({})", def.name),
+            WriteOp::DeleteTable(name) => write!(f, "DeleteTable({name})"),
+            WriteOp::SetTtl { table, attribute } => write!(f, "SetTtl({table}, {attribute:?})"),
+        }
+    }
+}
+
+/// The outcome of one op. A condition check writes nothing: its `seq` is 0
+/// and `version` is the head's (or a zero version when there is none).
 #[derive(Clone, Debug, PartialEq)]
 pub struct WriteResult {
     pub version: Version,
     pub prev: Option<Version>,
     pub seq: u64,
+    /// The live item before the write.
+    pub old: Option<Item>,
+    /// The live item after the write.
+    pub new: Option<Item>,
 }
 
 /// A mutation received from a peer, already decoded and validated.
@@ -68,6 +180,10 @@ pub struct RemoteEntry {
     /// Canonical item bytes; `None` is a tombstone.
     pub image: Option<Vec<u8>>,
     pub commit_real: u64,
+    /// A tombstone written by TTL expiry.
+    pub ttl: bool,
+    /// Position and length of the origin request's unit.
+    pub unit: (u32, u32),
 }
 
 #[derive(Clone, Debug, Default)]
@@ -147,6 +263,83 @@ impl Drop for Group<'_> {
     }
 }
 
+/// One local op, resolved against the current state, not yet written.
+struct Plan {
+    index: usize,
+    table: String,
+    key: EncodedKey,
+    table_version: Option<Version>,
+    head: Option<HeadRow>,
+    /// The live item now, decoded.
+    current: Option<Item>,
+    failure: Option<ConditionFailure>,
+    /// `Some(image)` to write (`Some(None)` a tombstone); `None` writes nothing.
+    write: Option<Option<Item>>,
+    ttl: bool,
+    /// A table whose items go with this catalog write.
+    purge: Option<String>,
+}
+
+impl Plan {
+    fn new(
+        table: &str,
+        key: EncodedKey,
+        table_version: Option<Version>,
+        head: Option<HeadRow>,
+    ) -> Result<Self, StoreError> {
+        let current = match head.as_ref().and_then(|h| h.image.as_deref()) {
+            Some(bytes) => {
+                Some(decode_item(bytes).map_err(|e| StoreError::Corrupt(e.to_string()))?)
+            }
+            None => None,
+        };
+        Ok(Plan {
+            index: 0,
+            table: table.to_string(),
+            key,
+            table_version,
+            head,
+            current,
+            failure: None,
+            write: None,
+            ttl: false,
+            purge: None,
+        })
+    }
+
+    /// The row this op touches, for the one-touch-per-key rule.
+    fn target(&self) -> (&str, &EncodedKey) {
+        (self.table.as_str(), &self.key)
+    }
+
+    fn check(&mut self, condition: Option<&Condition>) {
+        let version = self.head.as_ref().map(|h| &h.version);
+        let message = match condition {
+            None => None,
+            Some(Condition::MustNotExist) => self.current.is_some().then(|| {
+                format!(
+                    "the item exists, at version {}",
+                    version.map(ToString::to_string).unwrap_or_default()
+                )
+            }),
+            Some(Condition::VersionEquals(want)) => match version {
+                Some(h) if h == want => None,
+                Some(h) => Some(format!(
+                    "expected version {want}, the current version is {h}"
+                )),
+                None => Some(format!("expected version {want}, the item does not exist")),
+            },
+            Some(Condition::Check(f)) => {
+                (!f(self.current.as_ref())).then(|| "The conditional request failed".to_string())
+            }
+        };
+        self.failure = message.map(|message| ConditionFailure {
+            message,
+            current: self.current.clone(),
+        });
+    }
+}
+
 /// One mutation about to become a head and a log entry.
 struct MutationRow<'m> {
     table: &'m str,
@@ -156,11 +349,16 @@ struct MutationRow<'m> {
     prev: Option<&'m Version>,
     context: &'m Context,
     image: Option<&'m [u8]>,
+    /// Written by TTL expiry.
+    ttl: bool,
+    /// Position and length of the replication unit this mutation belongs to.
+    unit: (u32, u32),
 }
 
 struct HeadRow {
     version: Version,
     context: Context,
+    ttl: bool,
     image: Option<Vec<u8>>,
 }
 
@@ -259,22 +457,24 @@ impl Ctx<'_, '_> {
         let row = self
             .conn
             .prepare_cached(
-                "SELECT version, ctx, image FROM items WHERE tbl = ?1 AND pk = ?2 AND sk = ?3",
+                "SELECT version, ctx, image, ttl FROM items WHERE tbl = ?1 AND pk = ?2 AND sk = ?3",
             )?
             .query_row(params![table, key.partition, key.sort], |r| {
                 Ok((
                     r.get::<_, Vec<u8>>(0)?,
                     r.get::<_, Vec<u8>>(1)?,
                     r.get::<_, Option<Vec<u8>>>(2)?,
+                    r.get::<_, bool>(3)?,
                 ))
             })
             .optional()?;
         let corrupt = |e: meridian_core::Error| StoreError::Corrupt(e.to_string());
-        row.map(|(v, ctx, image)| {
+        row.map(|(v, ctx, image, ttl)| {
             Ok(HeadRow {
                 version: Version::from_bytes(&v).map_err(corrupt)?,
                 context: Context::from_bytes(&ctx).map_err(corrupt)?,
                 image,
+                ttl,
             })
         })
         .transpose()
@@ -294,15 +494,16 @@ impl Ctx<'_, '_> {
         );
         self.conn
             .prepare_cached(
-                "INSERT INTO items (tbl, pk, sk, version, prev, ctx, image) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7)
+                "INSERT INTO items (tbl, pk, sk, version, prev, ctx, image, ttl) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8)
                  ON CONFLICT (tbl, pk, sk) DO UPDATE SET version = excluded.version,
-                 prev = excluded.prev, ctx = excluded.ctx, image = excluded.image",
+                 prev = excluded.prev, ctx = excluded.ctx, image = excluded.image, ttl = excluded.ttl",
             )?
-            .execute(params![m.table, m.key.partition, m.key.sort, version, prev, ctx, m.image])?;
+            .execute(params![m.table, m.key.partition, m.key.sort, version, prev, ctx, m.image, m.ttl])?;
         self.conn
             .prepare_cached(
-                "INSERT INTO log (tbl, table_version, pk, sk, version, prev, ctx, image, origin, commit_real, shippable)
-                 VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11)",
+                "INSERT INTO log (tbl, table_version, pk, sk, version, prev, ctx, image, origin, commit_real, shippable,
+                 ttl, txn_pos, txn_len)
+                 VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14)",
             )?
             .execute(params![
                 m.table,
@@ -315,7 +516,10 @@ impl Ctx<'_, '_> {
                 m.image,
                 m.version.origin,
                 commit_real as i64,
-                shippable
+                shippable,
+                m.ttl,
+                m.unit.0,
+                m.unit.1
             ])?;
         Ok(self.conn.last_insert_rowid() as u64)
     }
@@ -349,11 +553,57 @@ impl Ctx<'_, '_> {
         real_now: u64,
         ops: &[WriteOp],
     ) -> Result<Vec<WriteResult>, StoreError> {
+        // Phase 1: validate every op and evaluate every condition against the
+        // current heads. Nothing is written unless all of them hold.
+        let catalog_ops = ops.iter().filter(|op| op.is_catalog()).count();
+        if catalog_ops > 0 && catalog_ops < ops.len() {
+            return Err(StoreError::Invalid(meridian_core::Error::invalid(
+                "ops",
+                "a request cannot mix table operations with item operations",
+            )));
+        }
+        let mut planned = Vec::with_capacity(ops.len());
         let mut seen = HashMap::new();
-        let mut results = Vec::with_capacity(ops.len());
-        // In a batch, say which operation a validation error is about.
-        let at = |i: usize, e: meridian_core::Error| -> StoreError {
-            if ops.len() > 1 {
+        let mut failures: Vec<Option<ConditionFailure>> = Vec::with_capacity(ops.len());
+        for (i, op) in ops.iter().enumerate() {
+            let plan = self.plan(i, op, ops.len())?;
+            let (table, key) = plan.target();
+            if let Some(j) = seen.insert((table.to_string(), key.clone()), i) {
+                return Err(StoreError::Invalid(meridian_core::Error::invalid(
+                    format!("ops[{i}]"),
+                    format!("same key as ops[{j}]; a request may touch each key once"),
+                )));
+            }
+            failures.push(plan.failure.clone());
+            planned.push(plan);
+        }
+        if failures.iter().any(Option::is_some) {
+            return Err(if ops.len() == 1 {
+                StoreError::ConditionFailed(failures.swap_remove(0).expect("one failure"))
+            } else {
+                StoreError::TransactionCanceled { reasons: failures }
+            });
+        }
+        // Phase 2: write. Several writes form one replication unit.
+        let unit_len = planned.iter().filter(|p| p.write.is_some()).count() as u32;
+        let mut results = Vec::with_capacity(planned.len());
+        // Positions count writes only: a condition check is not shipped.
+        let mut pos = 0;
+        for plan in planned {
+            let writes = plan.write.is_some();
+            results.push(self.execute(hlc, real_now, plan, (pos, unit_len))?);
+            if writes {
+                pos += 1;
+            }
+        }
+        Ok(results)
+    }
+
+    /// Resolves one op against the current state without writing anything.
+    fn plan(&mut self, i: usize, op: &WriteOp, n: usize) -> Result<Plan, StoreError> {
+        // In a request of several ops, say which one a validation error is about.
+        let at = |e: meridian_core::Error| -> StoreError {
+            if n > 1 {
                 StoreError::Invalid(meridian_core::Error::invalid(
                     format!("ops[{i}]"),
                     e.to_string(),
@@ -362,84 +612,201 @@ impl Ctx<'_, '_> {
                 StoreError::Invalid(e)
             }
         };
-        let mut first_use = |i: usize, table: &str, key: &EncodedKey| -> Result<(), StoreError> {
-            match seen.insert((table.to_string(), key.clone()), i) {
-                Some(j) => Err(StoreError::Invalid(meridian_core::Error::invalid(
-                    format!("ops[{i}]"),
-                    format!("same key as ops[{j}]; a batch may touch each key once"),
-                ))),
-                None => Ok(()),
+        let item_write = |this: &mut Self,
+                          table: &str,
+                          key: EncodedKey,
+                          tv: Version|
+         -> Result<Plan, StoreError> {
+            let head = this.head(table, &key)?;
+            Plan::new(table, key, Some(tv), head)
+        };
+        let mut plan = match op {
+            WriteOp::Put {
+                table,
+                item,
+                condition,
+            } => {
+                let (def, tv) = self.replica_def(table)?;
+                let key = def.key_schema.key_of(item).map_err(at)?;
+                meridian_core::value::check_item_size(item).map_err(at)?;
+                let mut p = item_write(self, table, key, tv)?;
+                p.check(condition.as_ref());
+                p.write = Some(Some(item.clone()));
+                p
+            }
+            WriteOp::Delete {
+                table,
+                key,
+                condition,
+            } => {
+                let (def, tv) = self.replica_def(table)?;
+                let key = def.key_schema.key_from_attrs(key).map_err(at)?;
+                let mut p = item_write(self, table, key, tv)?;
+                p.check(condition.as_ref());
+                p.write = Some(None);
+                p
+            }
+            WriteOp::Update {
+                table,
+                key,
+                change,
+                condition,
+            } => {
+                let (def, tv) = self.replica_def(table)?;
+                let key_attrs = key;
+                let key = def.key_schema.key_from_attrs(key_attrs).map_err(at)?;
+                let mut p = item_write(self, table, key.clone(), tv)?;
+                p.check(condition.as_ref());
+                if p.failure.is_none() {
+                    let mut new = change(p.current.as_ref()).map_err(at)?;
+                    // The key is the key: an update can neither drop nor change it.
+                    for (name, value) in key_attrs {
+                        match new.get(name) {
+                            Some(v) if v != value => {
+                                return Err(at(meridian_core::Error::invalid(
+                                    name.clone(),
+                                    "cannot update a key attribute",
+                                )));
+                            }
+                            Some(_) => {}
+                            None => {
+                                new.insert(name.clone(), value.clone());
+                            }
+                        }
+                    }
+                    if def.key_schema.key_of(&new).map_err(at)? != key {
+                        return Err(at(meridian_core::Error::invalid(
+                            "key",
+                            "cannot update a key attribute",
+                        )));
+                    }
+                    meridian_core::value::check_item_size(&new).map_err(at)?;
+                    p.write = Some(Some(new));
+                }
+                p
+            }
+            WriteOp::ConditionCheck {
+                table,
+                key,
+                condition,
+            } => {
+                let (def, tv) = self.replica_def(table)?;
+                let key = def.key_schema.key_from_attrs(key).map_err(at)?;
+                let mut p = item_write(self, table, key, tv)?;
+                p.check(Some(condition));
+                p
+            }
+            WriteOp::Expire {
+                table,
+                key,
+                version,
+            } => {
+                let (def, tv) = self.replica_def(table)?;
+                let key = def.key_schema.key_from_attrs(key).map_err(at)?;
+                let mut p = item_write(self, table, key, tv)?;
+                p.check(Some(&Condition::VersionEquals(version.clone())));
+                p.write = Some(None);
+                p.ttl = true;
+                p
+            }
+            WriteOp::CreateTable(def) => {
+                if self.table_def(&def.name)?.is_some() {
+                    return Err(StoreError::TableExists(def.name.clone()));
+                }
+                self.catalog.remove(&def.name);
+                let key = TableDef::catalog_key(&def.name);
+                let head = self.head(CATALOG_TABLE, &key)?;
+                let mut p = Plan::new(CATALOG_TABLE, key, None, head)?;
+                p.write = Some(Some(def.to_item()));
+                p
+            }
+            WriteOp::DeleteTable(name) => {
+                if self.table_def(name)?.is_none() {
+                    return Err(StoreError::TableNotFound(name.clone()));
+                }
+                self.catalog.remove(name);
+                let key = TableDef::catalog_key(name);
+                let head = self.head(CATALOG_TABLE, &key)?;
+                let mut p = Plan::new(CATALOG_TABLE, key, None, head)?;
+                p.write = Some(None);
+                p.purge = Some(name.clone());
+                p
+            }
+            WriteOp::SetTtl { table, attribute } => {
+                if self.table_def(table)?.is_none() {
+                    return Err(StoreError::TableNotFound(table.clone()));
+                }
+                let key = TableDef::ttl_key(table);
+                let head = self.head(CATALOG_TABLE, &key)?;
+                let mut p = Plan::new(CATALOG_TABLE, key, None, head)?;
+                p.write = Some(attribute.as_ref().map(|a| TableDef::ttl_item(a)));
+                p
             }
         };
-        for (i, op) in ops.iter().enumerate() {
-            let result = match op {
-                WriteOp::Put {
-                    table,
-                    item,
-                    condition,
-                } => {
-                    let (def, table_version) = self.replica_def(table)?;
-                    let key = def.key_schema.key_of(item).map_err(|e| at(i, e))?;
-                    meridian_core::value::check_item_size(item).map_err(|e| at(i, e))?;
-                    first_use(i, table, &key)?;
-                    let image = encode_item(item);
-                    self.write_one(
-                        hlc,
-                        real_now,
-                        table,
-                        Some(&table_version),
-                        &key,
-                        Some(&image),
-                        condition.as_ref(),
-                    )?
-                }
-                WriteOp::Delete {
-                    table,
-                    key,
-                    condition,
-                } => {
-                    let (def, table_version) = self.replica_def(table)?;
-                    let key = def.key_schema.key_from_attrs(key).map_err(|e| at(i, e))?;
-                    first_use(i, table, &key)?;
-                    self.write_one(
-                        hlc,
-                        real_now,
-                        table,
-                        Some(&table_version),
-                        &key,
-                        None,
-                        condition.as_ref(),
-                    )?
-                }
-                WriteOp::CreateTable(def) => {
-                    if self.table_def(&def.name)?.is_some() {
-                        return Err(StoreError::TableExists(def.name.clone()));
-                    }
-                    let image = encode_item(&def.to_item());
-                    let key = TableDef::catalog_key(&def.name);
-                    self.catalog.remove(&def.name);
-                    self.write_one(hlc, real_now, CATALOG_TABLE, None, &key, Some(&image), None)?
-                }
-                WriteOp::DeleteTable(name) => {
-                    if self.table_def(name)?.is_none() {
-                        return Err(StoreError::TableNotFound(name.clone()));
-                    }
-                    let key = TableDef::catalog_key(name);
-                    self.catalog.remove(name);
-                    self.purge_table(name)?;
-                    self.write_one(hlc, real_now, CATALOG_TABLE, None, &key, None, None)?
-                }
-            };
-            results.push(result);
+        plan.index = i;
+        Ok(plan)
+    }
+
+    fn execute(
+        &mut self,
+        hlc: &Hlc,
+        real_now: u64,
+        plan: Plan,
+        unit: (u32, u32),
+    ) -> Result<WriteResult, StoreError> {
+        let prev = plan.head.as_ref().map(|h| h.version.clone());
+        let Some(image) = plan.write else {
+            let version = prev
+                .clone()
+                .unwrap_or_else(|| Version::new(meridian_core::Timestamp::ZERO, self.region));
+            return Ok(WriteResult {
+                version,
+                prev,
+                seq: 0,
+                old: plan.current.clone(),
+                new: plan.current,
+            });
+        };
+        if let Some(name) = &plan.purge {
+            self.purge_table(name)?;
         }
-        Ok(results)
+        // Causality: the new version must exceed the one it replaces, even if
+        // the physical clock went backwards across a restart.
+        if let Some(p) = &prev {
+            hlc.restore(p.hlc);
+        }
+        let version = Version::new(hlc.now()?, self.region);
+        let context = match &plan.head {
+            Some(h) => h.context.after(&version),
+            None => Context::empty().after(&version),
+        };
+        let bytes = image.as_ref().map(encode_item);
+        let row = MutationRow {
+            table: &plan.table,
+            table_version: plan.table_version.as_ref(),
+            key: &plan.key,
+            version: &version,
+            prev: prev.as_ref(),
+            context: &context,
+            image: bytes.as_deref(),
+            ttl: plan.ttl,
+            unit,
+        };
+        let seq = self.commit_mutation(&row, real_now, true)?;
+        Ok(WriteResult {
+            version,
+            prev,
+            seq,
+            old: plan.current,
+            new: image,
+        })
     }
 
     fn replica_def(&mut self, table: &str) -> Result<(TableDef, Version), StoreError> {
         let (def, version) = self
             .table_def(table)?
             .ok_or_else(|| StoreError::TableNotFound(table.to_string()))?;
-        if !def.replicas.iter().any(|r| r == self.region) {
+        if !def.has_replica(self.region) {
             return Err(StoreError::NotReplica {
                 table: table.to_string(),
                 region: self.region.to_string(),
@@ -447,66 +814,6 @@ impl Ctx<'_, '_> {
             });
         }
         Ok((def, version))
-    }
-
-    #[allow(clippy::too_many_arguments)]
-    fn write_one(
-        &mut self,
-        hlc: &Hlc,
-        real_now: u64,
-        table: &str,
-        table_version: Option<&Version>,
-        key: &EncodedKey,
-        image: Option<&[u8]>,
-        condition: Option<&Condition>,
-    ) -> Result<WriteResult, StoreError> {
-        let current = self.head(table, key)?;
-        match (condition, &current) {
-            (
-                Some(Condition::MustNotExist),
-                Some(HeadRow {
-                    image: Some(_),
-                    version,
-                    ..
-                }),
-            ) => {
-                return Err(StoreError::ConditionFailed(format!(
-                    "the item exists, at version {version}"
-                )));
-            }
-            (Some(Condition::VersionEquals(want)), cur) => {
-                let have = cur.as_ref().map(|c| &c.version);
-                if have != Some(want) {
-                    return Err(StoreError::ConditionFailed(match have {
-                        Some(h) => format!("expected version {want}, the current version is {h}"),
-                        None => format!("expected version {want}, the item does not exist"),
-                    }));
-                }
-            }
-            _ => {}
-        }
-        let prev = current.as_ref().map(|c| c.version.clone());
-        // Causality: the new version must exceed the one it replaces, even if
-        // the physical clock went backwards across a restart.
-        if let Some(p) = &prev {
-            hlc.restore(p.hlc);
-        }
-        let version = Version::new(hlc.now()?, self.region);
-        let context = current
-            .as_ref()
-            .map(|c| c.context.after(&version))
-            .unwrap_or_else(|| Context::empty().after(&version));
-        let row = MutationRow {
-            table,
-            table_version,
-            key,
-            version: &version,
-            prev: prev.as_ref(),
-            context: &context,
-            image,
-        };
-        let seq = self.commit_mutation(&row, real_now, true)?;
-        Ok(WriteResult { version, prev, seq })
     }
 
     fn purge_table(&self, table: &str) -> Result<(), StoreError> {
@@ -538,106 +845,49 @@ impl Ctx<'_, '_> {
             applied_through: start,
             ..Default::default()
         };
-        for e in entries {
-            if e.seq <= out.applied_through {
-                out.duplicates += 1;
+        let mut i = 0;
+        while i < entries.len() {
+            // A unit is one origin request: applied all or nothing. The
+            // receiver checked that every unit is whole within the batch.
+            let len = (entries[i].unit.1 as usize).clamp(1, entries.len() - i);
+            let unit = &entries[i..i + len];
+            i += len;
+            if unit[len - 1].seq <= out.applied_through {
+                out.duplicates += len;
                 continue;
             }
-            if let Err(err) = hlc.observe(e.version.hlc) {
-                out.refused = Some(err.to_string());
-                out.drift_refused = true;
-                break;
+            if len == 1 {
+                // A single entry is refused before it writes anything.
+                if let Some((reason, drift)) =
+                    self.apply_entry(hlc, real_now, &unit[0], &mut out)?
+                {
+                    out.refused = Some(reason);
+                    out.drift_refused = drift;
+                    break;
+                }
+                continue;
             }
-            if e.table != CATALOG_TABLE {
-                match self.gate(&e.table, e.table_version.as_ref())? {
-                    Gate::Apply(def) => check_image_key(&def, e)?,
-                    Gate::Drop => {
-                        out.dropped += 1;
-                        out.applied_through = e.seq;
-                        continue;
-                    }
-                    Gate::Retry(reason) => {
-                        out.refused = Some(reason);
-                        break;
-                    }
+            let before = out.clone();
+            self.conn.execute_batch("SAVEPOINT unit")?;
+            let mut refusal = None;
+            for e in unit {
+                if let Some(r) = self.apply_entry(hlc, real_now, e, &mut out)? {
+                    refusal = Some(r);
+                    break;
                 }
             }
-            out.latencies_micros
-                .push(real_now.saturating_sub(e.commit_real));
-            let current = self.head(&e.table, &e.key)?;
-            let decision = resolve(
-                current.as_ref().map(|c| Head {
-                    version: &c.version,
-                    context: &c.context,
-                }),
-                Head {
-                    version: &e.version,
-                    context: &e.context,
-                },
-            );
-            if decision.duplicate {
-                out.duplicates += 1;
-            }
-            if decision.conflict && e.table != CATALOG_TABLE {
-                let Some(c) = current.as_ref() else {
-                    return Err(StoreError::Corrupt(
-                        "conflict without a current head".into(),
-                    ));
-                };
-                let (winner, winner_image, loser, loser_image) = if decision.apply {
-                    (
-                        &e.version,
-                        e.image.as_deref(),
-                        &c.version,
-                        c.image.as_deref(),
-                    )
-                } else {
-                    (
-                        &c.version,
-                        c.image.as_deref(),
-                        &e.version,
-                        e.image.as_deref(),
-                    )
-                };
-                self.conn
-                    .prepare_cached(
-                        "INSERT INTO conflicts (tbl, pk, sk, winner, winner_image, loser, loser_image, detected_by, detected_real)
-                         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9)",
-                    )?
-                    .execute(params![
-                        e.table,
-                        e.key.partition,
-                        e.key.sort,
-                        winner.to_bytes(),
-                        winner_image,
-                        loser.to_bytes(),
-                        loser_image,
-                        self.region,
-                        real_now as i64
-                    ])?;
-                out.conflicts += 1;
-            }
-            if decision.apply {
-                if e.table == CATALOG_TABLE {
-                    // A new incarnation or a deletion: nothing of the old table survives.
-                    let name = String::from_utf8_lossy(&e.key.partition).into_owned();
-                    self.catalog.remove(&name);
-                    self.purge_table(&name)?;
-                    out.relayed = true;
+            match refusal {
+                None => self.conn.execute_batch("RELEASE unit")?,
+                Some((reason, drift)) => {
+                    // Nothing of a refused unit may be visible anywhere.
+                    self.conn.execute_batch("ROLLBACK TO unit; RELEASE unit")?;
+                    self.catalog.clear();
+                    out = before;
+                    out.refused = Some(reason);
+                    out.drift_refused = drift;
+                    break;
                 }
-                let row = MutationRow {
-                    table: &e.table,
-                    table_version: e.table_version.as_ref(),
-                    key: &e.key,
-                    version: &e.version,
-                    prev: e.prev.as_ref(),
-                    context: &e.context,
-                    image: e.image.as_deref(),
-                };
-                self.commit_mutation(&row, e.commit_real, e.table == CATALOG_TABLE)?;
-                out.applied += 1;
             }
-            out.applied_through = e.seq;
         }
         if out.applied_through > start || new_log {
             self.conn
@@ -648,6 +898,114 @@ impl Ctx<'_, '_> {
                 .execute(params![peer, log_id, out.applied_through as i64])?;
         }
         Ok(out)
+    }
+
+    /// Applies one remote entry. Returns why it was refused (and whether by
+    /// the drift guard), in which case it has written nothing.
+    fn apply_entry(
+        &mut self,
+        hlc: &Hlc,
+        real_now: u64,
+        e: &RemoteEntry,
+        out: &mut ApplyOutcome,
+    ) -> Result<Option<(String, bool)>, StoreError> {
+        if let Err(err) = hlc.observe(e.version.hlc) {
+            return Ok(Some((err.to_string(), true)));
+        }
+        if e.table != CATALOG_TABLE {
+            match self.gate(&e.table, e.table_version.as_ref())? {
+                Gate::Apply(def) => check_image_key(&def, e)?,
+                Gate::Drop => {
+                    out.dropped += 1;
+                    out.applied_through = e.seq;
+                    return Ok(None);
+                }
+                Gate::Retry(reason) => return Ok(Some((reason, false))),
+            }
+        }
+        out.latencies_micros
+            .push(real_now.saturating_sub(e.commit_real));
+        let current = self.head(&e.table, &e.key)?;
+        let decision = resolve(
+            current.as_ref().map(|c| Head {
+                version: &c.version,
+                context: &c.context,
+            }),
+            Head {
+                version: &e.version,
+                context: &e.context,
+            },
+        );
+        if decision.duplicate {
+            out.duplicates += 1;
+        }
+        // Two regions expiring the same item is agreement, not a lost update.
+        let both_expired = e.ttl && current.as_ref().is_some_and(|c| c.ttl);
+        if decision.conflict && e.table != CATALOG_TABLE && !both_expired {
+            let Some(c) = current.as_ref() else {
+                return Err(StoreError::Corrupt(
+                    "conflict without a current head".into(),
+                ));
+            };
+            let (winner, winner_image, loser, loser_image) = if decision.apply {
+                (
+                    &e.version,
+                    e.image.as_deref(),
+                    &c.version,
+                    c.image.as_deref(),
+                )
+            } else {
+                (
+                    &c.version,
+                    c.image.as_deref(),
+                    &e.version,
+                    e.image.as_deref(),
+                )
+            };
+            self.conn
+                .prepare_cached(
+                    "INSERT INTO conflicts (tbl, pk, sk, winner, winner_image, loser, loser_image, detected_by, detected_real)
+                     VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9)",
+                )?
+                .execute(params![
+                    e.table,
+                    e.key.partition,
+                    e.key.sort,
+                    winner.to_bytes(),
+                    winner_image,
+                    loser.to_bytes(),
+                    loser_image,
+                    self.region,
+                    real_now as i64
+                ])?;
+            out.conflicts += 1;
+        }
+        if decision.apply {
+            if e.table == CATALOG_TABLE {
+                let name = String::from_utf8_lossy(&e.key.partition).into_owned();
+                self.catalog.remove(&name);
+                if e.key.sort.is_empty() {
+                    // A new incarnation or a deletion: nothing of the old table survives.
+                    self.purge_table(&name)?;
+                }
+                out.relayed = true;
+            }
+            let row = MutationRow {
+                table: &e.table,
+                table_version: e.table_version.as_ref(),
+                key: &e.key,
+                version: &e.version,
+                prev: e.prev.as_ref(),
+                context: &e.context,
+                image: e.image.as_deref(),
+                ttl: e.ttl,
+                unit: e.unit,
+            };
+            self.commit_mutation(&row, e.commit_real, e.table == CATALOG_TABLE)?;
+            out.applied += 1;
+        }
+        out.applied_through = e.seq;
+        Ok(None)
     }
 
     /// Whether an item mutation written under `table_version` belongs to the
@@ -662,7 +1020,7 @@ impl Ctx<'_, '_> {
         Ok(match catalog {
             None => Gate::Retry(format!("table {table} is not known here yet")),
             Some(c) if c.version == *written_under => match self.table_def(table)? {
-                Some((def, _)) if def.replicas.iter().any(|r| r == self.region) => Gate::Apply(def),
+                Some((def, _)) if def.has_replica(self.region) => Gate::Apply(def),
                 Some(_) => Gate::Drop,
                 None => Gate::Drop,
             },

@@ -159,6 +159,8 @@ fn to_remote(e: &LogEntry) -> RemoteEntry {
         context: Context::from_bytes(&e.context).unwrap(),
         image: e.image.clone(),
         commit_real: e.commit_real,
+        ttl: e.ttl,
+        unit: e.unit,
     }
 }
 
@@ -410,6 +412,8 @@ fn put_get_delete_issue_versions_and_log_rows() {
             context: Context::empty().after(&w1.version).to_bytes(),
             image: Some(encode_item(&one)),
             commit_real: T0 + 10,
+            ttl: false,
+            unit: (0, 1),
         }]
     );
     assert_eq!(
@@ -677,7 +681,15 @@ fn group_requests_are_isolated_and_all_or_nothing() {
             ),
         ],
     );
-    assert!(matches!(r5, Err(StoreError::ConditionFailed(_))), "{r5:?}");
+    // Several ops fail as a transaction: one reason per op.
+    match &r5 {
+        Err(StoreError::TransactionCanceled { reasons }) => {
+            assert_eq!(reasons.len(), 2);
+            assert!(reasons[0].is_none(), "{r5:?}");
+            assert_eq!(reasons[1].as_ref().unwrap().current, Some(item("pre", "0")));
+        }
+        other => panic!("expected TransactionCanceled, got {other:?}"),
+    }
     let r6 = g.write(
         &st.hlc,
         now,
@@ -783,26 +795,30 @@ fn a_dropped_group_leaves_no_trace() {
 #[test]
 fn a_failed_request_undoes_its_catalog_changes() {
     let mut st = Store::new("r-a");
-    // Create and use a table in one request: the put sees the new table.
+    // Items written after a create carry the table's catalog version.
     let r = st
-        .write(&[
-            WriteOp::CreateTable(simple_def("t-one", &["r-a"])),
-            put("t-one", item("k", "1")),
-        ])
+        .write(&[WriteOp::CreateTable(simple_def("t-one", &["r-a"]))])
         .unwrap();
+    st.write(&[put("t-one", item("k", "1"))]).unwrap();
     let log = st.reader.log_after(r[0].seq, ALL, usize::MAX).unwrap();
     assert_eq!(log[0].table_version, Some(r[0].version.to_bytes()));
+    // Table and item operations do not mix in one request.
+    let mixed = st.write(&[
+        WriteOp::CreateTable(simple_def("t-mix", &["r-a"])),
+        put("t-one", item("k9", "1")),
+    ]);
+    assert!(matches!(mixed, Err(StoreError::Invalid(_))), "{mixed:?}");
+    assert_eq!(st.reader.table_def("t-mix").unwrap(), None);
 
-    // The same, failing at the end: the table must not exist afterwards,
-    // neither in the store nor in the writer's cached catalog.
+    // A request that creates a table and then fails: the table must not
+    // exist afterwards, neither in the store nor in the writer's cache.
     let head = st.log_head();
     let err = st.write(&[
         WriteOp::CreateTable(simple_def("t-two", &["r-a"])),
-        put("t-two", item("k", "1")),
-        put("missing", item("k", "1")),
+        WriteOp::CreateTable(simple_def("t-one", &["r-a"])),
     ]);
     assert!(
-        matches!(err, Err(StoreError::TableNotFound(ref n)) if n == "missing"),
+        matches!(err, Err(StoreError::TableExists(ref n)) if n == "t-one"),
         "{err:?}"
     );
     assert_eq!(st.log_head(), head);
@@ -814,7 +830,7 @@ fn a_failed_request_undoes_its_catalog_changes() {
     // A failed DeleteTable leaves the table usable.
     let err = st.write(&[
         WriteOp::DeleteTable("t-one".into()),
-        put("missing", item("k", "1")),
+        WriteOp::DeleteTable("missing".into()),
     ]);
     assert!(err.is_err());
     assert_eq!(st.get("t-one", "k").unwrap().image, Some(item("k", "1")));

@@ -1,0 +1,328 @@
+//! Read-modify-write, transactions as replication units, TTL expiry.
+
+use std::sync::Arc;
+
+use meridian_core::hlc::ManualClock;
+use meridian_core::{
+    AttrValue, Context, Hlc, Item, KeyAttr, KeySchema, KeyType, Number, PhysicalClock, TableDef,
+    Version,
+};
+use meridian_store::{
+    Condition, Durability, LogEntry, Reader, RemoteEntry, StoreError, WriteOp, WriteResult, Writer,
+};
+use tempfile::TempDir;
+
+const T0: u64 = 1_700_000_000_000_000;
+
+struct Node {
+    _dir: TempDir,
+    writer: Writer,
+    reader: Reader,
+    clock: Arc<ManualClock>,
+    hlc: Hlc,
+}
+
+impl Node {
+    fn new(region: &str) -> Self {
+        let dir = tempfile::tempdir().unwrap();
+        let writer = meridian_store::open(dir.path(), region, Durability::Normal).unwrap();
+        let reader = meridian_store::open_reader(dir.path()).unwrap();
+        let clock = Arc::new(ManualClock::new(T0));
+        let hlc = Hlc::new(clock.clone() as Arc<dyn PhysicalClock>, 500_000);
+        Node {
+            _dir: dir,
+            writer,
+            reader,
+            clock,
+            hlc,
+        }
+    }
+
+    fn write(&mut self, ops: &[WriteOp]) -> Result<Vec<WriteResult>, StoreError> {
+        self.clock.advance(10);
+        let mut g = self.writer.group().unwrap();
+        let r = g.write(&self.hlc, T0, ops);
+        g.commit().unwrap();
+        r
+    }
+
+    fn ship_to(&self, to: &mut Node, from_region: &str) -> meridian_store::ApplyOutcome {
+        let entries: Vec<RemoteEntry> = self
+            .reader
+            .log_after(0, 100_000, usize::MAX)
+            .unwrap()
+            .iter()
+            .map(remote)
+            .collect();
+        let mut g = to.writer.group().unwrap();
+        let out = g.apply(&to.hlc, T0, from_region, "log", &entries).unwrap();
+        g.commit().unwrap();
+        out
+    }
+}
+
+fn remote(e: &LogEntry) -> RemoteEntry {
+    let v = |b: &[u8]| Version::from_bytes(b).unwrap();
+    RemoteEntry {
+        seq: e.seq,
+        table: e.table.clone(),
+        table_version: e.table_version.as_deref().map(v),
+        key: e.key.clone(),
+        version: v(&e.version),
+        prev: e.prev.as_deref().map(v),
+        context: Context::from_bytes(&e.context).unwrap(),
+        image: e.image.clone(),
+        commit_real: e.commit_real,
+        ttl: e.ttl,
+        unit: e.unit,
+    }
+}
+
+fn table(name: &str, replicas: &[&str]) -> TableDef {
+    TableDef::new(
+        name,
+        KeySchema {
+            partition: KeyAttr {
+                name: "id".into(),
+                ty: KeyType::S,
+            },
+            sort: None,
+        },
+        replicas.iter().map(|r| r.to_string()).collect(),
+    )
+    .unwrap()
+}
+
+fn key(id: &str) -> Item {
+    Item::from([("id".to_string(), AttrValue::S(id.into()))])
+}
+
+fn item(id: &str, n: &str) -> Item {
+    let mut i = key(id);
+    i.insert("n".into(), AttrValue::N(Number::parse(n, "n").unwrap()));
+    i
+}
+
+fn put(t: &str, i: Item) -> WriteOp {
+    WriteOp::Put {
+        table: t.into(),
+        item: i,
+        condition: None,
+    }
+}
+
+fn n_of(i: &Item) -> String {
+    match &i["n"] {
+        AttrValue::N(n) => n.to_string(),
+        other => panic!("{other:?}"),
+    }
+}
+
+#[test]
+fn update_is_an_atomic_read_modify_write_that_keeps_the_key() {
+    let mut a = Node::new("r-a");
+    a.write(&[WriteOp::CreateTable(table("t01", &["r-a"]))])
+        .unwrap();
+    let incr = Arc::new(|cur: Option<&Item>| -> Result<Item, meridian_core::Error> {
+        let mut next = cur.cloned().unwrap_or_default();
+        let n = cur.map(|c| n_of(c).parse::<i64>().unwrap()).unwrap_or(0);
+        next.insert(
+            "n".into(),
+            AttrValue::N(Number::parse(&(n + 1).to_string(), "n").unwrap()),
+        );
+        Ok(next)
+    });
+    let update = |change| WriteOp::Update {
+        table: "t01".into(),
+        key: key("k"),
+        change,
+        condition: None,
+    };
+    let first = a.write(&[update(incr.clone())]).unwrap().remove(0);
+    assert_eq!(first.old, None, "an update on a missing item creates it");
+    assert_eq!(
+        first.new,
+        Some(item("k", "1")),
+        "the key is merged into the new item"
+    );
+    let second = a.write(&[update(incr)]).unwrap().remove(0);
+    assert_eq!(
+        (second.old, second.new),
+        (Some(item("k", "1")), Some(item("k", "2")))
+    );
+    let rekey = Arc::new(|_: Option<&Item>| -> Result<Item, meridian_core::Error> {
+        Ok(item("other", "1"))
+    });
+    let e = a.write(&[update(rekey)]).unwrap_err();
+    assert!(
+        e.to_string().contains("cannot update a key attribute"),
+        "{e}"
+    );
+    let failing = Arc::new(|_: Option<&Item>| -> Result<Item, meridian_core::Error> {
+        Err(meridian_core::Error::invalid(
+            "n",
+            "an operand has the wrong type",
+        ))
+    });
+    let e = a.write(&[update(failing)]).unwrap_err();
+    assert!(matches!(e, StoreError::Invalid(_)), "{e:?}");
+    let k = table("t01", &["r-a"]).key_schema.key_of(&key("k")).unwrap();
+    let stored = a.reader.get("t01", &k).unwrap().unwrap();
+    assert_eq!(
+        stored.image,
+        Some(item("k", "2")),
+        "failed updates changed nothing"
+    );
+}
+
+#[test]
+fn a_transaction_reports_every_reason_and_ships_as_one_unit() {
+    let mut a = Node::new("r-a");
+    a.write(&[WriteOp::CreateTable(table("t02", &["r-a", "r-b"]))])
+        .unwrap();
+    a.write(&[put("t02", item("x", "1"))]).unwrap();
+    let never = Condition::Check(Arc::new(|_: Option<&Item>| false));
+    let exists = Condition::Check(Arc::new(|cur: Option<&Item>| cur.is_some()));
+    let e = a
+        .write(&[
+            put("t02", item("p", "1")),
+            WriteOp::ConditionCheck {
+                table: "t02".into(),
+                key: key("x"),
+                condition: never,
+            },
+        ])
+        .unwrap_err();
+    match e {
+        StoreError::TransactionCanceled { reasons } => {
+            assert!(reasons[0].is_none());
+            assert_eq!(reasons[1].as_ref().unwrap().current, Some(item("x", "1")));
+        }
+        other => panic!("{other:?}"),
+    }
+    let head = a.reader.log_head().unwrap();
+    let r = a
+        .write(&[
+            put("t02", item("p", "1")),
+            WriteOp::ConditionCheck {
+                table: "t02".into(),
+                key: key("x"),
+                condition: exists,
+            },
+            put("t02", item("q", "1")),
+        ])
+        .unwrap();
+    assert_eq!(r[1].seq, 0, "a condition check writes nothing");
+    // One unit of two writes; a batch limited to one entry still carries it whole.
+    let batch = a.reader.log_after(head, 1, 1).unwrap();
+    assert_eq!(
+        batch.iter().map(|e| e.unit).collect::<Vec<_>>(),
+        vec![(0, 2), (1, 2)]
+    );
+}
+
+#[test]
+fn a_unit_that_cannot_be_completed_is_not_applied_at_all() {
+    let mut a = Node::new("r-a");
+    let mut b = Node::new("r-b");
+    a.write(&[WriteOp::CreateTable(table("t03", &["r-a", "r-b"]))])
+        .unwrap();
+    a.write(&[WriteOp::CreateTable(table("t04", &["r-a", "r-b"]))])
+        .unwrap();
+    a.write(&[put("t03", item("k", "1")), put("t04", item("k", "1"))])
+        .unwrap();
+    // B has heard of t03 but not t04: the unit must wait, whole.
+    let all: Vec<RemoteEntry> = a
+        .reader
+        .log_after(0, 100, usize::MAX)
+        .unwrap()
+        .iter()
+        .map(remote)
+        .collect();
+    let without_t04: Vec<RemoteEntry> = all.iter().filter(|e| e.seq != 2).cloned().collect();
+    let mut g = b.writer.group().unwrap();
+    let out = g.apply(&b.hlc, T0, "r-a", "log", &without_t04).unwrap();
+    g.commit().unwrap();
+    assert!(
+        out.refused.as_deref().unwrap_or("").contains("t04"),
+        "{out:?}"
+    );
+    assert_eq!(out.applied_through, 1, "stops before the unit");
+    let kschema = KeySchema {
+        partition: KeyAttr {
+            name: "id".into(),
+            ty: KeyType::S,
+        },
+        sort: None,
+    };
+    let k = kschema.key_of(&key("k")).unwrap();
+    assert_eq!(
+        b.reader.get("t03", &k).unwrap(),
+        None,
+        "no half of the unit is visible"
+    );
+    let out = a.ship_to(&mut b, "r-a");
+    assert_eq!(out.refused, None);
+    assert!(
+        b.reader.get("t03", &k).unwrap().is_some() && b.reader.get("t04", &k).unwrap().is_some()
+    );
+}
+
+#[test]
+fn ttl_rows_expiry_and_no_conflict_between_two_expiries() {
+    let mut a = Node::new("r-a");
+    let mut b = Node::new("r-b");
+    a.write(&[WriteOp::CreateTable(table("t05", &["r-a", "r-b"]))])
+        .unwrap();
+    a.write(&[WriteOp::SetTtl {
+        table: "t05".into(),
+        attribute: Some("exp".into()),
+    }])
+    .unwrap();
+    assert_eq!(a.reader.ttl_attribute("t05").unwrap(), Some("exp".into()));
+    assert_eq!(
+        a.reader.list_tables("", 10).unwrap(),
+        vec!["t05"],
+        "the TTL row is not a table"
+    );
+    let w = a.write(&[put("t05", item("k", "1"))]).unwrap().remove(0);
+    a.ship_to(&mut b, "r-a");
+    assert_eq!(
+        b.reader.ttl_attribute("t05").unwrap(),
+        Some("exp".into()),
+        "TTL settings replicate"
+    );
+    // Both regions expire the same item independently.
+    let expire = || WriteOp::Expire {
+        table: "t05".into(),
+        key: key("k"),
+        version: w.version.clone(),
+    };
+    a.write(&[expire()]).unwrap();
+    b.write(&[expire()]).unwrap();
+    // An expiry of a version that has changed since is refused.
+    let stale = a.write(&[expire()]).unwrap_err();
+    assert!(matches!(stale, StoreError::ConditionFailed(_)), "{stale:?}");
+    let from_a = a.reader.log_after(0, 100, usize::MAX).unwrap();
+    assert!(
+        from_a.last().unwrap().ttl && from_a.last().unwrap().image.is_none(),
+        "marked as a TTL delete in the log"
+    );
+    let b_entries: Vec<RemoteEntry> = b
+        .reader
+        .log_after(0, 100, usize::MAX)
+        .unwrap()
+        .iter()
+        .map(remote)
+        .collect();
+    let mut g = a.writer.group().unwrap();
+    g.apply(&a.hlc, T0, "r-b", "log", &b_entries).unwrap();
+    g.commit().unwrap();
+    a.ship_to(&mut b, "r-a");
+    assert_eq!(a.reader.conflict_count().unwrap(), 0);
+    assert_eq!(b.reader.conflict_count().unwrap(), 0);
+    assert_eq!(
+        a.reader.digest("t05").unwrap(),
+        b.reader.digest("t05").unwrap()
+    );
+}
