@@ -85,6 +85,7 @@ impl TestCluster {
                 data_dir: dir.path().join(name),
                 grpc_listen: addrs[i],
                 metrics_listen: None,
+                dynamo_listen: None,
                 peers: names
                     .iter()
                     .zip(&addrs)
@@ -96,6 +97,7 @@ impl TestCluster {
                     .collect(),
                 durability: Durability::Normal,
                 max_clock_offset: Duration::from_millis(500),
+                ttl_interval: Duration::from_millis(200),
                 replication: test_tuning(),
             };
             let clocks = Clocks::system();

@@ -34,15 +34,33 @@ pub async fn run_region(
         cfg.data_dir = d;
     }
     let (grpc, metrics) = meridian_region::bind(&cfg).await?;
+    let dynamo = match cfg.dynamo_listen {
+        Some(addr) => Some(
+            tokio::net::TcpListener::bind(addr)
+                .await
+                .with_context(|| format!("binding the DynamoDB endpoint {addr}"))?,
+        ),
+        None => None,
+    };
     let region = meridian_region::start(cfg, grpc, metrics, Clocks::system(), Mode::Threads)
         .await
         .with_context(|| format!("starting region {name}"))?;
+    let (stop_front, front_stopped) = tokio::sync::watch::channel(false);
+    let front = dynamo.map(|listener| {
+        let front =
+            meridian_dynamo::Front::new(region.ops(), meridian_dynamo::FrontConfig::default());
+        tokio::spawn(meridian_dynamo::serve(front, listener, front_stopped))
+    });
     let mut term = signal(SignalKind::terminate())?;
     tokio::select! {
         _ = tokio::signal::ctrl_c() => {}
         _ = term.recv() => {}
     }
     tracing::info!(region = %name, "shutting down");
+    let _ = stop_front.send(true);
+    if let Some(f) = front {
+        let _ = f.await;
+    }
     region.shutdown().await;
     Ok(())
 }
@@ -134,12 +152,16 @@ pub async fn up(config: &Path, wipe: bool) -> Result<()> {
         cluster.name,
         cluster.regions.len()
     );
-    println!("  {:<16} {:<22} {:<22} data", "region", "grpc", "metrics");
+    println!(
+        "  {:<16} {:<18} {:<24} {:<32} data",
+        "region", "grpc", "dynamodb", "metrics"
+    );
     for r in &cluster.regions {
         println!(
-            "  {:<16} {:<22} {:<22} {}",
+            "  {:<16} {:<18} {:<24} {:<32} {}",
             r.name,
             r.grpc.to_string(),
+            r.dynamo.map(|d| format!("http://{d}")).unwrap_or_default(),
             r.metrics
                 .map(|m| format!("http://{m}/metrics"))
                 .unwrap_or_default(),

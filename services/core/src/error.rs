@@ -41,6 +41,9 @@ pub enum Error {
     Invalid { field: String, reason: String },
     #[error("corrupt encoding: {0}")]
     Decode(String),
+    /// An expression failed while being applied; the message is complete.
+    #[error("{0}")]
+    Expression(String),
 }
 
 impl Error {

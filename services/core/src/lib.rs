@@ -6,6 +6,7 @@
 
 pub mod context;
 pub mod error;
+pub mod expr;
 pub mod hlc;
 pub mod merge;
 pub mod number;

@@ -187,6 +187,9 @@ pub struct TableDef {
     pub name: String,
     pub key_schema: KeySchema,
     pub replicas: Vec<String>,
+    /// The change stream's view type (`NEW_IMAGE`, …) when a stream was
+    /// requested; stored and described, served by a later change-stream API.
+    pub stream_view_type: Option<String>,
 }
 
 /// The catalog is stored as ordinary LWW items in this reserved table, so
@@ -276,6 +279,7 @@ impl TableDef {
             name: name.to_string(),
             key_schema,
             replicas,
+            stream_view_type: None,
         })
     }
 
@@ -294,6 +298,9 @@ impl TableDef {
             item.insert("sk_type".into(), AttrValue::S(s.ty.as_str().into()));
         }
         item.insert("replicas".into(), AttrValue::Ss(self.replicas.clone()));
+        if let Some(v) = &self.stream_view_type {
+            item.insert("stream".into(), AttrValue::S(v.clone()));
+        }
         item
     }
 
@@ -321,7 +328,9 @@ impl TableDef {
             Some(AttrValue::Ss(r)) => r.clone(),
             _ => return Err(Error::Decode("catalog replicas missing".into())),
         };
-        TableDef::new(&need("name")?, KeySchema { partition, sort }, replicas)
+        let mut def = TableDef::new(&need("name")?, KeySchema { partition, sort }, replicas)?;
+        def.stream_view_type = s("stream")?;
+        Ok(def)
     }
 
     pub fn has_replica(&self, region: &str) -> bool {

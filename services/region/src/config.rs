@@ -34,6 +34,9 @@ pub struct ClusterFile {
     pub durability: String,
     #[serde(default = "default_max_offset_ms")]
     pub max_clock_offset_ms: u64,
+    /// How often each region looks for items whose TTL has passed.
+    #[serde(default = "default_ttl_interval_ms")]
+    pub ttl_interval_ms: u64,
     #[serde(rename = "region")]
     pub regions: Vec<RegionEntry>,
 }
@@ -46,6 +49,8 @@ pub struct RegionEntry {
     pub grpc: SocketAddr,
     /// Prometheus `/metrics` and `/health` listen address.
     pub metrics: Option<SocketAddr>,
+    /// DynamoDB-compatible HTTP endpoint.
+    pub dynamo: Option<SocketAddr>,
 }
 
 fn default_durability() -> String {
@@ -54,6 +59,10 @@ fn default_durability() -> String {
 
 fn default_max_offset_ms() -> u64 {
     500
+}
+
+fn default_ttl_interval_ms() -> u64 {
+    5_000
 }
 
 impl ClusterFile {
@@ -129,6 +138,7 @@ impl ClusterFile {
             data_dir: self.data_dir.join(&me.name),
             grpc_listen: me.grpc,
             metrics_listen: me.metrics,
+            dynamo_listen: me.dynamo,
             peers: self
                 .regions
                 .iter()
@@ -140,6 +150,7 @@ impl ClusterFile {
                 .collect(),
             durability: Durability::parse(&self.durability).unwrap_or_default(),
             max_clock_offset: Duration::from_millis(self.max_clock_offset_ms),
+            ttl_interval: Duration::from_millis(self.ttl_interval_ms.max(100)),
             replication: ReplicationTuning::default(),
         })
     }
@@ -159,9 +170,13 @@ pub struct RegionConfig {
     pub data_dir: PathBuf,
     pub grpc_listen: SocketAddr,
     pub metrics_listen: Option<SocketAddr>,
+    /// Where the DynamoDB-compatible front listens, if anywhere.
+    pub dynamo_listen: Option<SocketAddr>,
     pub peers: Vec<PeerConfig>,
     pub durability: Durability,
     pub max_clock_offset: Duration,
+    /// How often the TTL reaper runs.
+    pub ttl_interval: Duration,
     pub replication: ReplicationTuning,
 }
 

@@ -81,6 +81,13 @@ pub fn decode_token(token: &[u8]) -> Result<Option<EncodedKey>, Status> {
     }))
 }
 
+pub fn status_from_op(e: crate::ops::OpError) -> Status {
+    match e {
+        crate::ops::OpError::TableNotFound(_) => Status::not_found(e.to_string()),
+        crate::ops::OpError::Store(e) => status_from(e),
+    }
+}
+
 pub fn status_from(e: BridgeError) -> Status {
     match e {
         BridgeError::Closed => Status::unavailable("the region is shutting down"),

@@ -11,8 +11,10 @@ pub mod bridge;
 pub mod config;
 pub mod convert;
 pub mod metrics;
+pub mod ops;
 pub mod replication;
 pub mod service;
+pub mod ttl;
 
 use std::collections::HashMap;
 use std::net::SocketAddr;
@@ -58,6 +60,8 @@ pub(crate) struct Shared {
     pub hlc: Arc<Hlc>,
     pub metrics: Arc<metrics::Metrics>,
     pub peers: HashMap<String, Mutex<PeerState>>,
+    /// Unskewed time, for TTL expiry and latency.
+    pub real_clock: Arc<dyn PhysicalClock>,
 }
 
 /// How a region reads time. Live regions use the system clock; the
@@ -176,6 +180,7 @@ pub async fn start(
         storage,
         hlc,
         metrics,
+        real_clock: clocks.real.clone(),
     });
     let mut tasks = Vec::new();
 
@@ -185,7 +190,9 @@ pub async fn start(
         .tcp_nodelay(true)
         .add_service(
             MeridianServer::new(service::ClientApi {
-                shared: shared.clone(),
+                ops: ops::Ops {
+                    shared: shared.clone(),
+                },
             })
             .max_decoding_message_size(service::MAX_MESSAGE_BYTES)
             .max_encoding_message_size(service::MAX_MESSAGE_BYTES),
@@ -219,6 +226,13 @@ pub async fn start(
             shutdown_rx.clone(),
         )));
     }
+    tasks.push(tokio::spawn(ttl::run_reaper(
+        ops::Ops {
+            shared: shared.clone(),
+        },
+        shared.config.ttl_interval,
+        shutdown_rx.clone(),
+    )));
     if let Some(l) = metrics_listener {
         tasks.push(tokio::spawn(admin::serve_http(
             shared.clone(),
@@ -267,6 +281,13 @@ impl Region {
         self.shared.storage.close().await;
         drop(self.shared);
         self.writer.join().await;
+    }
+
+    /// The region's operations, for fronts other than gRPC.
+    pub fn ops(&self) -> ops::Ops {
+        ops::Ops {
+            shared: self.shared.clone(),
+        }
     }
 
     /// Status of each peer link, as `meridian status` shows it.

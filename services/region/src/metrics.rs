@@ -37,6 +37,7 @@ pub struct Metrics {
     pub applied: Family<PeerLabel, Counter>,
     pub committed_writes: Counter,
     pub group_commits: Counter,
+    pub ttl_expired: Counter,
     /// Exact percentiles for `meridian status`, in µs, per source peer.
     latency_hdr: Mutex<HashMap<String, Hdr<u64>>>,
 }
@@ -64,6 +65,7 @@ impl Metrics {
             applied: Family::default(),
             committed_writes: Counter::default(),
             group_commits: Counter::default(),
+            ttl_expired: Counter::default(),
             latency_hdr: Mutex::new(HashMap::new()),
         };
         registry.register(
@@ -105,6 +107,11 @@ impl Metrics {
             "group_commits",
             "SQLite transactions committed by the writer",
             m.group_commits.clone(),
+        );
+        registry.register(
+            "ttl_expired",
+            "Items this region expired by TTL",
+            m.ttl_expired.clone(),
         );
         Metrics { registry, ..m }
     }

@@ -1,8 +1,6 @@
 //! The client API (`meridian.v1.Meridian`). Each call validates its input,
 //! then goes through the same storage bridge as every other write.
 
-use std::sync::Arc;
-
 use meridian_core::schema::{MAX_PARTITION_KEY_BYTES, MAX_SORT_KEY_BYTES, encode_key_value};
 use meridian_core::{KeyAttr, KeySchema, KeyType, TableDef, Version, encode_item};
 use meridian_proto::v1 as pb;
@@ -10,8 +8,8 @@ use meridian_proto::v1::meridian_server::Meridian;
 use meridian_store::{Condition, SortRange, StoredRow, WriteOp, WriteResult};
 use tonic::{Request, Response, Status};
 
-use crate::Shared;
 use crate::convert::*;
+use crate::ops::Ops;
 
 /// Most items a page returns, and its default size.
 pub const MAX_PAGE_ITEMS: u32 = 1000;
@@ -24,7 +22,7 @@ pub const MAX_BATCH_GET: usize = 100;
 pub const MAX_MESSAGE_BYTES: usize = 64 << 20;
 
 pub struct ClientApi {
-    pub(crate) shared: Arc<Shared>,
+    pub(crate) ops: Ops,
 }
 
 fn condition_from_pb(c: Option<pb::Condition>) -> Result<Option<Condition>, Status> {
@@ -89,32 +87,11 @@ fn limit_of(limit: u32) -> Result<usize, Status> {
 
 impl ClientApi {
     async fn table(&self, name: &str) -> Result<(TableDef, Version), Status> {
-        let owned = name.to_string();
-        self.shared
-            .storage
-            .read(move |r| r.table_def(&owned))
-            .await
-            .map_err(status_from)?
-            .ok_or_else(|| Status::not_found(format!("table {name} not found")))
-    }
-
-    async fn describe(
-        &self,
-        def: TableDef,
-        version: Version,
-    ) -> Result<pb::TableDescription, Status> {
-        let name = def.name.clone();
-        let count = self
-            .shared
-            .storage
-            .read(move |r| r.item_count(&name))
-            .await
-            .map_err(status_from)?;
-        Ok(describe(&def, &version, count))
+        self.ops.table(name).await.map_err(status_from_op)
     }
 
     async fn write(&self, ops: Vec<WriteOp>) -> Result<Vec<WriteResult>, Status> {
-        self.shared.storage.write(ops).await.map_err(status_from)
+        self.ops.write(ops).await.map_err(status_from_op)
     }
 
     /// A single key value from an item that must hold exactly that attribute.
@@ -165,7 +142,7 @@ impl Meridian for ClientApi {
             .as_ref()
             .map(|s| key_attr_from_pb(s, "sort_key"))
             .transpose()?;
-        let known = self.shared.config.all_regions();
+        let known = self.ops.regions();
         let replicas = if r.replicas.is_empty() {
             known.clone()
         } else {
@@ -187,8 +164,12 @@ impl Meridian for ClientApi {
         &self,
         req: Request<pb::TableRequest>,
     ) -> Result<Response<pb::TableDescription>, Status> {
-        let (def, version) = self.table(&req.into_inner().name).await?;
-        Ok(Response::new(self.describe(def, version).await?))
+        let t = self
+            .ops
+            .describe(&req.into_inner().name)
+            .await
+            .map_err(status_from_op)?;
+        Ok(Response::new(describe(&t.def, &t.version, t.item_count)))
     }
 
     async fn list_tables(
@@ -206,11 +187,10 @@ impl Meridian for ClientApi {
             }
         };
         let names = self
-            .shared
-            .storage
-            .read(move |rd| rd.list_tables(&r.start_after, limit))
+            .ops
+            .list_tables(&r.start_after, limit)
             .await
-            .map_err(status_from)?;
+            .map_err(status_from_op)?;
         let last_evaluated = if names.len() == limit {
             names.last().cloned().unwrap_or_default()
         } else {
@@ -257,12 +237,7 @@ impl Meridian for ClientApi {
             .key_schema
             .key_from_attrs(&item_from_bytes(&r.key, "key")?)
             .map_err(invalid)?;
-        let row = self
-            .shared
-            .storage
-            .read(move |rd| rd.get(&r.table, &key))
-            .await
-            .map_err(status_from)?;
+        let row = self.ops.get(&r.table, key).await.map_err(status_from_op)?;
         Ok(Response::new(pb::GetItemResponse {
             item: row.as_ref().and_then(stored),
         }))
@@ -354,13 +329,11 @@ impl Meridian for ClientApi {
             Some(k) => Some(k.sort),
             None => None,
         };
-        let table = r.table.clone();
         let rows = self
-            .shared
-            .storage
-            .read(move |rd| rd.query(&table, &pk, &range, r.reverse, after.as_deref(), limit))
+            .ops
+            .query(&r.table, pk, range, r.reverse, after, limit)
             .await
-            .map_err(status_from)?;
+            .map_err(status_from_op)?;
         Ok(Response::new(page(rows, limit)))
     }
 
@@ -373,11 +346,10 @@ impl Meridian for ClientApi {
         let limit = limit_of(r.limit)?;
         let after = decode_token(&r.page_token)?;
         let rows = self
-            .shared
-            .storage
-            .read(move |rd| rd.scan(&r.table, after.as_ref(), limit))
+            .ops
+            .scan(&r.table, after, limit)
             .await
-            .map_err(status_from)?;
+            .map_err(status_from_op)?;
         Ok(Response::new(page(rows, limit)))
     }
 
@@ -440,17 +412,11 @@ impl Meridian for ClientApi {
                     .map_err(|e| Status::invalid_argument(format!("keys[{i}]: {e}")))
             })
             .collect::<Result<Vec<_>, _>>()?;
-        let table = r.table;
         let rows = self
-            .shared
-            .storage
-            .read(move |rd| {
-                keys.iter()
-                    .map(|k| rd.get(&table, k))
-                    .collect::<Result<Vec<_>, _>>()
-            })
+            .ops
+            .get_many(&r.table, keys)
             .await
-            .map_err(status_from)?;
+            .map_err(status_from_op)?;
         Ok(Response::new(pb::BatchGetResponse {
             items: rows.iter().flatten().filter_map(stored).collect(),
         }))

@@ -163,6 +163,17 @@ impl Reader {
         }
     }
 
+    /// Several heads from one consistent snapshot, tombstones included.
+    pub fn get_all(
+        &self,
+        keys: &[(String, EncodedKey)],
+    ) -> Result<Vec<Option<StoredRow>>, StoreError> {
+        self.conn.execute_batch("BEGIN")?;
+        let rows = keys.iter().map(|(t, k)| self.get(t, k)).collect();
+        self.conn.execute_batch("COMMIT")?;
+        rows
+    }
+
     /// The attribute TTL expiry reads on `table`, if TTL is enabled.
     pub fn ttl_attribute(&self, table: &str) -> Result<Option<String>, StoreError> {
         match self.get(CATALOG_TABLE, &TableDef::ttl_key(table))? {

@@ -1,0 +1,229 @@
+//! Key condition expressions (Query). Parsed with the condition grammar, as
+//! DynamoDB does, then restricted to `pk = :v [AND <sort key condition>]`.
+
+use std::cmp::Ordering;
+
+use super::condition::{Cond, Operand, compare, parse_cond};
+use super::parser::CmpOp;
+use super::{ExprError, Names, PathElem, Usage, Values};
+use crate::value::AttrValue;
+
+/// A condition on the sort key.
+#[derive(Clone, Debug, PartialEq)]
+pub enum SortKeyCondition {
+    Eq(String, AttrValue),
+    Lt(String, AttrValue),
+    Le(String, AttrValue),
+    Gt(String, AttrValue),
+    Ge(String, AttrValue),
+    Between(String, AttrValue, AttrValue),
+    BeginsWith(String, AttrValue),
+}
+
+impl SortKeyCondition {
+    /// The sort key attribute named in the condition.
+    pub fn attribute(&self) -> &str {
+        match self {
+            SortKeyCondition::Eq(a, _)
+            | SortKeyCondition::Lt(a, _)
+            | SortKeyCondition::Le(a, _)
+            | SortKeyCondition::Gt(a, _)
+            | SortKeyCondition::Ge(a, _)
+            | SortKeyCondition::Between(a, _, _)
+            | SortKeyCondition::BeginsWith(a, _) => a,
+        }
+    }
+
+    /// The constant values of the condition (to check against the key type).
+    pub fn values(&self) -> Vec<&AttrValue> {
+        match self {
+            SortKeyCondition::Eq(_, v)
+            | SortKeyCondition::Lt(_, v)
+            | SortKeyCondition::Le(_, v)
+            | SortKeyCondition::Gt(_, v)
+            | SortKeyCondition::Ge(_, v)
+            | SortKeyCondition::BeginsWith(_, v) => vec![v],
+            SortKeyCondition::Between(_, lo, hi) => vec![lo, hi],
+        }
+    }
+
+    /// Whether a sort key value satisfies the condition. Values of another
+    /// type never do.
+    pub fn matches(&self, key: &AttrValue) -> bool {
+        let ord = |v: &AttrValue| compare(key, v);
+        match self {
+            SortKeyCondition::Eq(_, v) => ord(v) == Some(Ordering::Equal),
+            SortKeyCondition::Lt(_, v) => ord(v).is_some_and(Ordering::is_lt),
+            SortKeyCondition::Le(_, v) => ord(v).is_some_and(Ordering::is_le),
+            SortKeyCondition::Gt(_, v) => ord(v).is_some_and(Ordering::is_gt),
+            SortKeyCondition::Ge(_, v) => ord(v).is_some_and(Ordering::is_ge),
+            SortKeyCondition::Between(_, lo, hi) => {
+                ord(lo).is_some_and(Ordering::is_ge) && ord(hi).is_some_and(Ordering::is_le)
+            }
+            SortKeyCondition::BeginsWith(_, v) => match (key, v) {
+                (AttrValue::S(k), AttrValue::S(p)) => k.starts_with(p.as_str()),
+                (AttrValue::B(k), AttrValue::B(p)) => k.starts_with(p),
+                _ => false,
+            },
+        }
+    }
+}
+
+/// A parsed key condition: an equality on one attribute (taken to be the
+/// partition key) and an optional condition on another (the sort key).
+/// Conditions may be written in either order; when both are equalities the
+/// first is taken as the partition key until [`KeyCondition::oriented`] is
+/// called with the table's partition key name. Checking names and value
+/// types against the key schema is the caller's job.
+#[derive(Clone, Debug, PartialEq)]
+pub struct KeyCondition {
+    pub partition: (String, AttrValue),
+    pub sort: Option<SortKeyCondition>,
+}
+
+impl KeyCondition {
+    /// Makes `partition` the condition on `partition_key`, swapping the two
+    /// equalities if they were written the other way round.
+    pub fn oriented(self, partition_key: &str) -> Result<KeyCondition, ExprError> {
+        if self.partition.0 == partition_key {
+            return Ok(self);
+        }
+        match self.sort {
+            Some(SortKeyCondition::Eq(name, v)) if name == partition_key => Ok(KeyCondition {
+                partition: (name, v),
+                sort: Some(SortKeyCondition::Eq(self.partition.0, self.partition.1)),
+            }),
+            _ => Err(ExprError::validation(format!(
+                "Query condition missed key schema element: {partition_key}"
+            ))),
+        }
+    }
+}
+
+fn unsupported() -> ExprError {
+    ExprError::validation("Query key condition not supported")
+}
+
+fn bad_operator(op: &str) -> ExprError {
+    ExprError::validation(format!(
+        "Invalid operator used in KeyConditionExpression: {op}"
+    ))
+}
+
+fn leaves<'a>(c: &'a Cond, out: &mut Vec<&'a Cond>) -> Result<(), ExprError> {
+    match c {
+        Cond::And(a, b) => {
+            leaves(a, out)?;
+            leaves(b, out)
+        }
+        Cond::Or(..) => Err(bad_operator("OR")),
+        Cond::Not(_) => Err(bad_operator("NOT")),
+        Cond::In(..) => Err(bad_operator("IN")),
+        Cond::Cmp(CmpOp::Ne, ..) => Err(bad_operator("<>")),
+        Cond::Exists(_) => Err(bad_operator("attribute_exists")),
+        Cond::NotExists(_) => Err(bad_operator("attribute_not_exists")),
+        Cond::Type(..) => Err(bad_operator("attribute_type")),
+        Cond::Contains(..) => Err(bad_operator("contains")),
+        other => {
+            out.push(other);
+            Ok(())
+        }
+    }
+}
+
+fn key_name(op: &Operand) -> Result<Option<String>, ExprError> {
+    match op {
+        Operand::Path(p) => match p.0.as_slice() {
+            [PathElem::Attr(a)] => Ok(Some(a.clone())),
+            _ => Err(ExprError::validation(
+                "KeyConditionExpressions cannot have conditions on nested attributes",
+            )),
+        },
+        Operand::Size(_) => Err(bad_operator("size")),
+        Operand::Value(_) => Ok(None),
+    }
+}
+
+fn value(op: &Operand) -> Result<AttrValue, ExprError> {
+    match op {
+        Operand::Value(v) => Ok(v.clone()),
+        _ => Err(unsupported()),
+    }
+}
+
+fn to_sort_condition(c: &Cond) -> Result<SortKeyCondition, ExprError> {
+    match c {
+        Cond::Cmp(op, a, b) => {
+            let (name, v, op) = match (key_name(a)?, key_name(b)?) {
+                (Some(n), None) => (n, value(b)?, *op),
+                (None, Some(n)) => {
+                    let flipped = match op {
+                        CmpOp::Lt => CmpOp::Gt,
+                        CmpOp::Le => CmpOp::Ge,
+                        CmpOp::Gt => CmpOp::Lt,
+                        CmpOp::Ge => CmpOp::Le,
+                        other => *other,
+                    };
+                    (n, value(a)?, flipped)
+                }
+                _ => return Err(unsupported()),
+            };
+            Ok(match op {
+                CmpOp::Eq => SortKeyCondition::Eq(name, v),
+                CmpOp::Lt => SortKeyCondition::Lt(name, v),
+                CmpOp::Le => SortKeyCondition::Le(name, v),
+                CmpOp::Gt => SortKeyCondition::Gt(name, v),
+                CmpOp::Ge => SortKeyCondition::Ge(name, v),
+                CmpOp::Ne => return Err(bad_operator("<>")),
+            })
+        }
+        Cond::Between(x, lo, hi) => {
+            let name = key_name(x)?.ok_or_else(unsupported)?;
+            Ok(SortKeyCondition::Between(name, value(lo)?, value(hi)?))
+        }
+        Cond::BeginsWith(x, prefix) => {
+            let name = key_name(x)?.ok_or_else(unsupported)?;
+            Ok(SortKeyCondition::BeginsWith(name, value(prefix)?))
+        }
+        _ => Err(unsupported()),
+    }
+}
+
+/// Parses a `KeyConditionExpression`.
+pub fn parse_key_condition(
+    text: &str,
+    names: &Names,
+    values: &Values,
+) -> Result<(KeyCondition, Usage), ExprError> {
+    let (cond, usage) = parse_cond("KeyConditionExpression", text, names, values)?;
+    let mut parts = Vec::new();
+    leaves(&cond, &mut parts)?;
+    if parts.len() > 2 {
+        return Err(ExprError::validation(
+            "Conditions can be of length 1 or 2 only",
+        ));
+    }
+    let mut conds = parts
+        .into_iter()
+        .map(to_sort_condition)
+        .collect::<Result<Vec<_>, _>>()?;
+    if conds.len() == 2 && conds[0].attribute() == conds[1].attribute() {
+        return Err(ExprError::validation(
+            "KeyConditionExpressions must only contain one condition per key",
+        ));
+    }
+    let pos = conds
+        .iter()
+        .position(|c| matches!(c, SortKeyCondition::Eq(..)))
+        .ok_or_else(unsupported)?;
+    let SortKeyCondition::Eq(name, v) = conds.remove(pos) else {
+        return Err(unsupported());
+    };
+    Ok((
+        KeyCondition {
+            partition: (name, v),
+            sort: conds.pop(),
+        },
+        usage,
+    ))
+}

@@ -1,0 +1,257 @@
+//! Errors in the shape the AWS SDKs parse: HTTP 400 with a JSON body holding
+//! `__type` (`com.amazonaws.dynamodb.v20120810#<Name>`) and `message`.
+
+use axum::http::StatusCode;
+use axum::response::{IntoResponse, Response};
+use meridian_core::{Item, item_to_json};
+use meridian_region::ops::OpError;
+use meridian_store::StoreError;
+use serde_json::{Value as Json, json};
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Kind {
+    Validation,
+    ResourceNotFound,
+    ResourceInUse,
+    ConditionalCheckFailed,
+    TransactionCanceled,
+    IdempotentParameterMismatch,
+    Serialization,
+    UnknownOperation,
+    MissingAuthenticationToken,
+    InvalidSignature,
+    InternalServerError,
+}
+
+impl Kind {
+    fn name(self) -> &'static str {
+        match self {
+            Kind::Validation => "ValidationException",
+            Kind::ResourceNotFound => "ResourceNotFoundException",
+            Kind::ResourceInUse => "ResourceInUseException",
+            Kind::ConditionalCheckFailed => "ConditionalCheckFailedException",
+            Kind::TransactionCanceled => "TransactionCanceledException",
+            Kind::IdempotentParameterMismatch => "IdempotentParameterMismatchException",
+            Kind::Serialization => "SerializationException",
+            Kind::UnknownOperation => "UnknownOperationException",
+            Kind::MissingAuthenticationToken => "MissingAuthenticationTokenException",
+            Kind::InvalidSignature => "InvalidSignatureException",
+            Kind::InternalServerError => "InternalServerError",
+        }
+    }
+}
+
+/// An error answer. `extra` holds type-specific members such as
+/// `CancellationReasons` or the `Item` of a failed condition.
+#[derive(Debug, Clone)]
+pub struct ApiError {
+    pub kind: Kind,
+    pub message: String,
+    pub extra: serde_json::Map<String, Json>,
+}
+
+pub type ApiResult<T> = Result<T, ApiError>;
+
+impl ApiError {
+    pub fn new(kind: Kind, message: impl Into<String>) -> Self {
+        ApiError {
+            kind,
+            message: message.into(),
+            extra: Default::default(),
+        }
+    }
+
+    pub fn validation(message: impl Into<String>) -> Self {
+        Self::new(Kind::Validation, message)
+    }
+
+    pub fn not_found() -> Self {
+        Self::new(Kind::ResourceNotFound, "Requested resource not found")
+    }
+
+    pub fn condition_failed(current: Option<&Item>, return_old: bool) -> Self {
+        let mut e = Self::new(
+            Kind::ConditionalCheckFailed,
+            "The conditional request failed",
+        );
+        if return_old && let Some(item) = current {
+            e.extra
+                .insert("Item".into(), Json::Object(item_to_json(item)));
+        }
+        e
+    }
+}
+
+impl IntoResponse for ApiError {
+    fn into_response(self) -> Response {
+        let status = match self.kind {
+            Kind::InternalServerError => StatusCode::INTERNAL_SERVER_ERROR,
+            Kind::MissingAuthenticationToken | Kind::InvalidSignature => StatusCode::FORBIDDEN,
+            _ => StatusCode::BAD_REQUEST,
+        };
+        let mut body = serde_json::Map::new();
+        body.insert(
+            "__type".into(),
+            json!(format!(
+                "com.amazonaws.dynamodb.v20120810#{}",
+                self.kind.name()
+            )),
+        );
+        body.insert("message".into(), json!(self.message));
+        body.extend(self.extra);
+        (
+            status,
+            [(
+                axum::http::header::CONTENT_TYPE,
+                "application/x-amz-json-1.0",
+            )],
+            Json::Object(body).to_string(),
+        )
+            .into_response()
+    }
+}
+
+/// Core validation errors in DynamoDB's words, keeping the field and limit.
+impl From<meridian_core::Error> for ApiError {
+    fn from(e: meridian_core::Error) -> Self {
+        use meridian_core::Error as E;
+        let invalid = |m: String| {
+            ApiError::validation(format!("One or more parameter values were invalid: {m}"))
+        };
+        match &e {
+            E::Expression(m) => ApiError::validation(m.clone()),
+            E::MissingKey { field } => invalid(format!("Missing the key {field} in the item")),
+            E::KeyType {
+                field,
+                expected,
+                found,
+            } => invalid(format!(
+                "Type mismatch for key {field} expected: {expected} actual: {found}"
+            )),
+            E::EmptyKey { field, .. } => ApiError::validation(format!(
+                "One or more parameter values are not valid. The AttributeValue for a key attribute cannot contain an empty string value. Key: {field}"
+            )),
+            E::ItemTooLarge { size, limit } => ApiError::validation(format!(
+                "Item size has exceeded the maximum allowed size: {size} bytes, the limit is {limit} bytes"
+            )),
+            E::KeyTooLarge { field, size, limit }
+                if *limit == meridian_core::schema::MAX_PARTITION_KEY_BYTES =>
+            {
+                invalid(format!(
+                    "Size of hashkey has exceeded the maximum size limit of {limit} bytes ({field} is {size} bytes)"
+                ))
+            }
+            E::KeyTooLarge { field, size, limit } => invalid(format!(
+                "Aggregated size of all range keys has exceeded the size limit of {limit} bytes ({field} is {size} bytes)"
+            )),
+            E::EmptySet { field } => invalid(format!("An set may not be empty: {field}")),
+            E::DuplicateSetMember { field, member } => invalid(format!(
+                "Input collection {field} contains duplicates: {member}"
+            )),
+            E::NestingTooDeep { field, limit } => ApiError::validation(format!(
+                "Nesting Levels have exceeded supported limits: {field} is nested deeper than {limit} levels"
+            )),
+            E::InvalidNumber { reason, .. } if reason.contains("significant digits") => {
+                ApiError::validation(format!(
+                    "Attempting to store more than 38 significant digits in a Number: {e}"
+                ))
+            }
+            E::InvalidNumber { reason, .. } if reason.contains("above the largest") => {
+                ApiError::validation(format!(
+                    "Number overflow. Attempting to store a number with magnitude larger than supported range: {e}"
+                ))
+            }
+            E::InvalidNumber { reason, .. } if reason.contains("below the smallest") => {
+                ApiError::validation(format!(
+                    "Number underflow. Attempting to store a number with magnitude smaller than supported range: {e}"
+                ))
+            }
+            _ => invalid(e.to_string()),
+        }
+    }
+}
+
+impl From<meridian_core::expr::ExprError> for ApiError {
+    fn from(e: meridian_core::expr::ExprError) -> Self {
+        ApiError::validation(e.message())
+    }
+}
+
+impl From<OpError> for ApiError {
+    fn from(e: OpError) -> Self {
+        use meridian_region::bridge::BridgeError;
+        match e {
+            OpError::TableNotFound(_) => ApiError::not_found(),
+            OpError::Store(BridgeError::Store(s)) => match s {
+                StoreError::TableNotFound(_) => ApiError::not_found(),
+                StoreError::TableExists(name) => {
+                    ApiError::new(Kind::ResourceInUse, format!("Table already exists: {name}"))
+                }
+                StoreError::Invalid(e) => e.into(),
+                StoreError::ConditionFailed(f) => {
+                    ApiError::condition_failed(f.current.as_ref(), false)
+                }
+                StoreError::TransactionCanceled { .. } => cancelled(&s, &[]),
+                StoreError::NotReplica {
+                    table,
+                    region,
+                    replicas,
+                } => ApiError::validation(format!(
+                    "Table {table} has no replica in region {region}; its replicas are {}",
+                    replicas.join(", ")
+                )),
+                other => {
+                    tracing::error!(error = %other, "store error behind the DynamoDB front");
+                    ApiError::new(Kind::InternalServerError, other.to_string())
+                }
+            },
+            OpError::Store(other) => ApiError::new(Kind::InternalServerError, other.to_string()),
+        }
+    }
+}
+
+/// A `TransactionCanceledException` with one reason per action. `return_old`
+/// says, per action, whether its `ReturnValuesOnConditionCheckFailure` is `ALL_OLD`.
+pub fn cancelled(e: &StoreError, return_old: &[bool]) -> ApiError {
+    let StoreError::TransactionCanceled { reasons } = e else {
+        return ApiError::new(Kind::InternalServerError, e.to_string());
+    };
+    let codes: Vec<&str> = reasons
+        .iter()
+        .map(|r| {
+            if r.is_some() {
+                "ConditionalCheckFailed"
+            } else {
+                "None"
+            }
+        })
+        .collect();
+    let mut err = ApiError::new(
+        Kind::TransactionCanceled,
+        format!(
+            "Transaction cancelled, please refer cancellation reasons for specific reasons [{}]",
+            codes.join(", ")
+        ),
+    );
+    let list: Vec<Json> = reasons
+        .iter()
+        .enumerate()
+        .map(|(i, r)| match r {
+            None => json!({"Code": "None"}),
+            Some(f) => {
+                let mut o = serde_json::Map::new();
+                o.insert("Code".into(), json!("ConditionalCheckFailed"));
+                o.insert("Message".into(), json!("The conditional request failed"));
+                if return_old.get(i).copied().unwrap_or(false)
+                    && let Some(item) = &f.current
+                {
+                    o.insert("Item".into(), Json::Object(item_to_json(item)));
+                }
+                Json::Object(o)
+            }
+        })
+        .collect();
+    err.extra
+        .insert("CancellationReasons".into(), Json::Array(list));
+    err
+}

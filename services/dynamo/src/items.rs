@@ -1,0 +1,260 @@
+//! PutItem, GetItem, DeleteItem and UpdateItem.
+
+use std::sync::Arc;
+
+use meridian_core::expr::{self, Names, Usage, Values};
+use meridian_core::{Item, item_to_json};
+use meridian_region::ops::{OpError, Ops};
+use meridian_store::{Condition, StoreError, WriteOp, WriteResult};
+use serde_json::{Value as Json, json};
+
+use crate::error::{ApiError, ApiResult};
+use crate::req::{Req, key_of};
+
+/// The expression context of one request: names, values, and what used them.
+pub struct Exprs {
+    pub names: Names,
+    pub values: Values,
+    used: Vec<Usage>,
+}
+
+impl Exprs {
+    pub fn of(r: Req<'_>) -> ApiResult<Self> {
+        Ok(Exprs {
+            names: r.names()?,
+            values: r.values()?,
+            used: Vec::new(),
+        })
+    }
+
+    /// `ConditionExpression` (or `FilterExpression`) as a store condition.
+    pub fn condition(
+        &mut self,
+        r: Req<'_>,
+        member: &'static str,
+    ) -> ApiResult<Option<Arc<expr::ConditionExpr>>> {
+        let Some(text) = r.opt_str(member)? else {
+            return Ok(None);
+        };
+        let (cond, usage) = expr::parse_condition(member, text, &self.names, &self.values)?;
+        self.used.push(usage);
+        Ok(Some(Arc::new(cond)))
+    }
+
+    pub fn projection(&mut self, r: Req<'_>) -> ApiResult<Option<Vec<expr::Path>>> {
+        let Some(text) = r.opt_str("ProjectionExpression")? else {
+            return Ok(None);
+        };
+        let (paths, usage) = expr::parse_projection(text, &self.names)?;
+        self.used.push(usage);
+        Ok(Some(paths))
+    }
+
+    pub fn update(&mut self, r: Req<'_>) -> ApiResult<Option<Arc<expr::UpdateExpr>>> {
+        let Some(text) = r.opt_str("UpdateExpression")? else {
+            return Ok(None);
+        };
+        let (u, usage) = expr::parse_update(text, &self.names, &self.values)?;
+        self.used.push(usage);
+        Ok(Some(Arc::new(u)))
+    }
+
+    pub fn key_condition(&mut self, text: &str) -> ApiResult<expr::KeyCondition> {
+        let (k, usage) = expr::parse_key_condition(text, &self.names, &self.values)?;
+        self.used.push(usage);
+        Ok(k)
+    }
+
+    /// DynamoDB refuses names and values that no expression used.
+    pub fn finish(&self) -> ApiResult<()> {
+        let used: Vec<&Usage> = self.used.iter().collect();
+        Ok(expr::check_unused(&self.names, &self.values, &used)?)
+    }
+}
+
+pub fn as_condition(c: Arc<expr::ConditionExpr>) -> Condition {
+    // Evaluation errors (an operand of the wrong type) make the condition false.
+    Condition::Check(Arc::new(move |item: Option<&Item>| {
+        c.eval(item).unwrap_or(false)
+    }))
+}
+
+/// `ReturnValues`, checked against what the operation allows.
+pub fn return_values<'a>(r: Req<'a>, allowed: &[&str]) -> ApiResult<&'a str> {
+    let rv = r.opt_str("ReturnValues")?.unwrap_or("NONE");
+    if !allowed.contains(&rv) {
+        return Err(ApiError::validation(format!(
+            "Return values set to invalid value; ReturnValues must be one of {}",
+            allowed.join(", ")
+        )));
+    }
+    Ok(rv)
+}
+
+/// Whether `ReturnValuesOnConditionCheckFailure` asks for the item.
+pub fn return_old_on_failure(r: Req<'_>) -> ApiResult<bool> {
+    match r.opt_str("ReturnValuesOnConditionCheckFailure")? {
+        None | Some("NONE") => Ok(false),
+        Some("ALL_OLD") => Ok(true),
+        Some(other) => Err(ApiError::validation(format!(
+            "1 validation error detected: Value '{other}' at 'returnValuesOnConditionCheckFailure' failed to satisfy constraint: Member must satisfy enum value set: [ALL_OLD, NONE]"
+        ))),
+    }
+}
+
+/// Runs one write; a failed condition becomes ConditionalCheckFailedException.
+async fn write_one(ops: &Ops, op: WriteOp, return_old: bool) -> ApiResult<WriteResult> {
+    match ops.write(vec![op]).await {
+        Ok(mut r) => Ok(r.remove(0)),
+        Err(OpError::Store(meridian_region::bridge::BridgeError::Store(
+            StoreError::ConditionFailed(f),
+        ))) => Err(ApiError::condition_failed(f.current.as_ref(), return_old)),
+        Err(e) => Err(e.into()),
+    }
+}
+
+fn attributes(item: Option<&Item>) -> Json {
+    match item {
+        Some(i) => json!({"Attributes": Json::Object(item_to_json(i))}),
+        None => json!({}),
+    }
+}
+
+pub async fn put(ops: &Ops, r: Req<'_>) -> ApiResult<Json> {
+    r.refuse_legacy(&["Expected", "ConditionalOperator"])?;
+    let table = r.table_name()?;
+    let item = r.item("Item")?;
+    let rv = return_values(r, &["NONE", "ALL_OLD"])?;
+    let return_old = return_old_on_failure(r)?;
+    let mut ex = Exprs::of(r)?;
+    let condition = ex.condition(r, "ConditionExpression")?.map(as_condition);
+    ex.finish()?;
+    let w = write_one(
+        ops,
+        WriteOp::Put {
+            table: table.into(),
+            item,
+            condition,
+        },
+        return_old,
+    )
+    .await?;
+    Ok(if rv == "ALL_OLD" {
+        attributes(w.old.as_ref())
+    } else {
+        json!({})
+    })
+}
+
+pub async fn get(ops: &Ops, r: Req<'_>) -> ApiResult<Json> {
+    r.refuse_legacy(&["AttributesToGet"])?;
+    let table = r.table_name()?;
+    let key = r.item("Key")?;
+    let mut ex = Exprs::of(r)?;
+    let projection = ex.projection(r)?;
+    ex.finish()?;
+    let (def, _) = ops.table(table).await?;
+    let key = key_of(&def, &key)?;
+    // Reads are local: ConsistentRead sees this region's latest commit either way.
+    let row = ops.get(table, key).await?;
+    Ok(match row.and_then(|r| r.image) {
+        Some(item) => {
+            let item = match &projection {
+                Some(p) => expr::project(&item, p),
+                None => item,
+            };
+            json!({"Item": Json::Object(item_to_json(&item))})
+        }
+        None => json!({}),
+    })
+}
+
+pub async fn delete(ops: &Ops, r: Req<'_>) -> ApiResult<Json> {
+    r.refuse_legacy(&["Expected", "ConditionalOperator"])?;
+    let table = r.table_name()?;
+    let key = r.item("Key")?;
+    let rv = return_values(r, &["NONE", "ALL_OLD"])?;
+    let return_old = return_old_on_failure(r)?;
+    let mut ex = Exprs::of(r)?;
+    let condition = ex.condition(r, "ConditionExpression")?.map(as_condition);
+    ex.finish()?;
+    let w = write_one(
+        ops,
+        WriteOp::Delete {
+            table: table.into(),
+            key,
+            condition,
+        },
+        return_old,
+    )
+    .await?;
+    Ok(if rv == "ALL_OLD" {
+        attributes(w.old.as_ref())
+    } else {
+        json!({})
+    })
+}
+
+/// The update as a store change, refusing updates to key attributes.
+pub fn change_of(
+    update: Option<Arc<expr::UpdateExpr>>,
+    key_names: &[&str],
+) -> ApiResult<meridian_store::Change> {
+    if let Some(u) = &update
+        && let Some(k) = u
+            .updated_attributes()
+            .iter()
+            .find(|a| key_names.contains(&a.as_str()))
+    {
+        return Err(ApiError::validation(format!(
+            "One or more parameter values were invalid: Cannot update attribute {k}. This attribute is part of the key"
+        )));
+    }
+    Ok(Arc::new(move |current: Option<&Item>| match &update {
+        Some(u) => u
+            .apply_opt(current)
+            .map_err(|e| meridian_core::Error::Expression(e.message())),
+        None => Ok(current.cloned().unwrap_or_default()),
+    }))
+}
+
+pub async fn update(ops: &Ops, r: Req<'_>) -> ApiResult<Json> {
+    r.refuse_legacy(&["Expected", "ConditionalOperator", "AttributeUpdates"])?;
+    let table = r.table_name()?;
+    let key = r.item("Key")?;
+    let rv = return_values(
+        r,
+        &["NONE", "ALL_OLD", "UPDATED_OLD", "ALL_NEW", "UPDATED_NEW"],
+    )?;
+    let return_old = return_old_on_failure(r)?;
+    let mut ex = Exprs::of(r)?;
+    let update = ex.update(r)?;
+    let condition = ex.condition(r, "ConditionExpression")?.map(as_condition);
+    ex.finish()?;
+    let (def, _) = ops.table(table).await?;
+    key_of(&def, &key)?;
+    let ks = &def.key_schema;
+    let key_names: Vec<&str> = std::iter::once(ks.partition.name.as_str())
+        .chain(ks.sort.as_ref().map(|s| s.name.as_str()))
+        .collect();
+    let paths = update
+        .as_ref()
+        .map(|u| u.updated_paths())
+        .unwrap_or_default();
+    let change = change_of(update, &key_names)?;
+    let op = WriteOp::Update {
+        table: table.into(),
+        key,
+        change,
+        condition,
+    };
+    let w = write_one(ops, op, return_old).await?;
+    let updated = |item: Option<&Item>| item.map(|i| expr::project(i, &paths));
+    Ok(match rv {
+        "ALL_OLD" => attributes(w.old.as_ref()),
+        "ALL_NEW" => attributes(w.new.as_ref()),
+        "UPDATED_OLD" => attributes(updated(w.old.as_ref()).filter(|i| !i.is_empty()).as_ref()),
+        "UPDATED_NEW" => attributes(updated(w.new.as_ref()).filter(|i| !i.is_empty()).as_ref()),
+        _ => json!({}),
+    })
+}

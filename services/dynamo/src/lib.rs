@@ -1,0 +1,193 @@
+//! A DynamoDB-compatible endpoint for one region.
+//!
+//! It speaks AWS JSON 1.0 (`POST /`, `X-Amz-Target: DynamoDB_20120810.<Op>`)
+//! so the AWS CLI, boto3 and the AWS SDKs work with only the endpoint URL
+//! changed. It is a front, not an engine: every request is translated into
+//! the region's operations ([`meridian_region::ops::Ops`]), the same ones the
+//! gRPC API calls, and writes replicate like any other.
+//!
+//! Requests signed with SigV4 under any credentials are accepted, as
+//! DynamoDB Local does. Signature verification is not implemented; an
+//! `Authorization` header is required only to be present when
+//! [`FrontConfig::require_auth`] is set.
+
+mod error;
+mod items;
+mod reads;
+mod req;
+mod tables;
+mod txn;
+
+use std::collections::HashMap;
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+use axum::body::Bytes;
+use axum::extract::State;
+use axum::http::HeaderMap;
+use axum::response::{IntoResponse, Response};
+use axum::routing::{get, post};
+use meridian_region::ops::Ops;
+use serde_json::Value as Json;
+use tokio::net::TcpListener;
+use tokio::sync::watch;
+
+pub use error::{ApiError, Kind};
+use req::Req;
+
+/// Largest request body accepted: a 25-item batch at 400 KB per item fits.
+pub const MAX_BODY_BYTES: usize = 16 << 20;
+
+#[derive(Clone, Debug, Default)]
+pub struct FrontConfig {
+    /// Refuse requests without an `Authorization` header.
+    pub require_auth: bool,
+}
+
+/// What every handler shares.
+#[derive(Clone)]
+pub struct Front {
+    ops: Ops,
+    config: FrontConfig,
+    /// `ClientRequestToken`s of recent transactions, for idempotency.
+    tokens: Arc<Mutex<HashMap<String, TokenEntry>>>,
+}
+
+/// When a token was used, the request it came with, and the answer given.
+type TokenEntry = (Instant, String, Json);
+
+/// How long a `ClientRequestToken` is remembered, as in DynamoDB.
+const TOKEN_TTL: Duration = Duration::from_secs(600);
+
+impl Front {
+    pub fn new(ops: Ops, config: FrontConfig) -> Self {
+        Front {
+            ops,
+            config,
+            tokens: Arc::default(),
+        }
+    }
+
+    pub fn router(self) -> axum::Router {
+        axum::Router::new()
+            .route("/", post(handle))
+            .route("/", get(health))
+            .layer(axum::extract::DefaultBodyLimit::max(MAX_BODY_BYTES))
+            .with_state(self)
+    }
+
+    /// Looks up a transaction token: `Some(response)` replays an earlier
+    /// success, an error means the token was used for another request.
+    fn token_lookup(&self, token: &str, fingerprint: &str) -> Result<Option<Json>, ApiError> {
+        let mut tokens = self.tokens.lock().unwrap_or_else(|p| p.into_inner());
+        tokens.retain(|_, (at, _, _)| at.elapsed() < TOKEN_TTL);
+        match tokens.get(token) {
+            Some((_, f, response)) if f == fingerprint => Ok(Some(response.clone())),
+            Some(_) => Err(ApiError::new(
+                Kind::IdempotentParameterMismatch,
+                "The request uses the same client token as a previous, but non-identical request.",
+            )),
+            None => Ok(None),
+        }
+    }
+
+    fn token_store(&self, token: &str, fingerprint: &str, response: &Json) {
+        let mut tokens = self.tokens.lock().unwrap_or_else(|p| p.into_inner());
+        tokens.insert(
+            token.to_string(),
+            (Instant::now(), fingerprint.to_string(), response.clone()),
+        );
+    }
+}
+
+/// Serves the endpoint until shutdown.
+pub async fn serve(front: Front, listener: TcpListener, mut shutdown: watch::Receiver<bool>) {
+    let result = axum::serve(listener, front.router())
+        .with_graceful_shutdown(async move {
+            let _ = shutdown.wait_for(|s| *s).await;
+        })
+        .await;
+    if let Err(e) = result {
+        tracing::error!(error = %e, "DynamoDB endpoint failed");
+    }
+}
+
+async fn health(State(front): State<Front>) -> impl IntoResponse {
+    format!("healthy: dynamodb.{}.amazonaws.com\n", front.ops.region())
+}
+
+fn ok(body: Json) -> Response {
+    (
+        [(
+            axum::http::header::CONTENT_TYPE,
+            "application/x-amz-json-1.0",
+        )],
+        body.to_string(),
+    )
+        .into_response()
+}
+
+async fn handle(State(front): State<Front>, headers: HeaderMap, body: Bytes) -> Response {
+    match dispatch(&front, &headers, &body).await {
+        Ok(json) => ok(json),
+        Err(e) => e.into_response(),
+    }
+}
+
+async fn dispatch(front: &Front, headers: &HeaderMap, body: &[u8]) -> Result<Json, ApiError> {
+    if front.config.require_auth && !headers.contains_key(axum::http::header::AUTHORIZATION) {
+        return Err(ApiError::new(
+            Kind::MissingAuthenticationToken,
+            "Request is missing Authentication Token",
+        ));
+    }
+    let target = headers
+        .get("x-amz-target")
+        .and_then(|v| v.to_str().ok())
+        .ok_or_else(|| ApiError::new(Kind::UnknownOperation, "Missing X-Amz-Target header"))?;
+    let op = target
+        .strip_prefix("DynamoDB_20120810.")
+        .ok_or_else(|| ApiError::new(Kind::UnknownOperation, format!("Unknown target {target}")))?;
+    let json: Json = serde_json::from_slice(body).map_err(|e| {
+        ApiError::new(
+            Kind::Serialization,
+            format!("Request body is not valid JSON: {e}"),
+        )
+    })?;
+    let Json::Object(map) = &json else {
+        return Err(ApiError::new(
+            Kind::Serialization,
+            "Request body must be a JSON object",
+        ));
+    };
+    let r = Req(map);
+    let ops = &front.ops;
+    tracing::debug!(op, "dynamodb request");
+    match op {
+        "CreateTable" => tables::create(ops, r).await,
+        "DescribeTable" => tables::describe(ops, r).await,
+        "ListTables" => tables::list(ops, r).await,
+        "DeleteTable" => tables::delete(ops, r).await,
+        "UpdateTimeToLive" => tables::update_ttl(ops, r).await,
+        "DescribeTimeToLive" => tables::describe_ttl(ops, r).await,
+        "PutItem" => items::put(ops, r).await,
+        "GetItem" => items::get(ops, r).await,
+        "DeleteItem" => items::delete(ops, r).await,
+        "UpdateItem" => items::update(ops, r).await,
+        "Query" => reads::query(ops, r).await,
+        "Scan" => reads::scan(ops, r).await,
+        "BatchGetItem" => reads::batch_get(ops, r).await,
+        "BatchWriteItem" => txn::batch_write(ops, r).await,
+        "TransactWriteItems" => txn::transact_write(front, r).await,
+        "TransactGetItems" => reads::transact_get(ops, r).await,
+        "DescribeEndpoints" => Ok(serde_json::json!({
+            "Endpoints": [{"Address": format!("dynamodb.{}.amazonaws.com", ops.region()), "CachePeriodInMinutes": 1440}]
+        })),
+        other => Err(ApiError::new(
+            Kind::UnknownOperation,
+            format!(
+                "Operation {other} is not supported by this endpoint; see docs/dynamodb-compat.md"
+            ),
+        )),
+    }
+}

@@ -1,0 +1,427 @@
+//! Query, Scan, BatchGetItem and TransactGetItems.
+
+use std::collections::{HashMap, HashSet};
+use std::ops::Bound;
+
+use meridian_core::expr::{self, SortKeyCondition};
+use meridian_core::schema::{MAX_PARTITION_KEY_BYTES, MAX_SORT_KEY_BYTES, encode_key_value};
+use meridian_core::value::item_size;
+use meridian_core::{AttrValue, EncodedKey, Item, KeyAttr, KeyType, TableDef, item_to_json};
+use meridian_region::ops::Ops;
+use meridian_store::{SortRange, StoredRow};
+use serde_json::{Value as Json, json};
+
+use crate::error::{ApiError, ApiResult};
+use crate::items::Exprs;
+use crate::req::{Req, key_item, key_of};
+
+/// A page stops once it has read 1 MB, as in DynamoDB.
+const PAGE_BYTES: usize = 1 << 20;
+/// Rows fetched from the store per step.
+const STEP: usize = 1000;
+/// BatchGetItem answers at most 16 MB; the rest comes back unprocessed.
+const BATCH_GET_BYTES: usize = 16 << 20;
+
+fn key_value(v: &AttrValue, attr: &KeyAttr, limit: usize) -> ApiResult<Vec<u8>> {
+    encode_key_value(v, attr, limit).map_err(|e| match e {
+        meridian_core::Error::KeyType { .. } => ApiError::validation(format!(
+            "One or more parameter values were invalid: Condition parameter type does not match schema type: {e}"
+        )),
+        other => other.into(),
+    })
+}
+
+fn sort_range(def: &TableDef, cond: Option<&SortKeyCondition>) -> ApiResult<SortRange> {
+    let Some(cond) = cond else {
+        return Ok(SortRange::all());
+    };
+    let Some(sk) = &def.key_schema.sort else {
+        return Err(ApiError::validation(format!(
+            "Query key condition not supported: {} is not a key of table {}",
+            cond.attribute(),
+            def.name
+        )));
+    };
+    if cond.attribute() != sk.name {
+        return Err(ApiError::validation(format!(
+            "Query condition missed key schema element: {}",
+            sk.name
+        )));
+    }
+    let enc = |v: &AttrValue| key_value(v, sk, MAX_SORT_KEY_BYTES);
+    use Bound::*;
+    let (lower, upper) = match cond {
+        SortKeyCondition::Eq(_, v) => (Included(enc(v)?), Included(enc(v)?)),
+        SortKeyCondition::Lt(_, v) => (Unbounded, Excluded(enc(v)?)),
+        SortKeyCondition::Le(_, v) => (Unbounded, Included(enc(v)?)),
+        SortKeyCondition::Gt(_, v) => (Excluded(enc(v)?), Unbounded),
+        SortKeyCondition::Ge(_, v) => (Included(enc(v)?), Unbounded),
+        SortKeyCondition::Between(_, lo, hi) => {
+            let (lo, hi) = (enc(lo)?, enc(hi)?);
+            if lo > hi {
+                return Err(ApiError::validation(
+                    "Invalid KeyConditionExpression: The BETWEEN operator requires upper bound to be greater than or equal to lower bound",
+                ));
+            }
+            (Included(lo), Included(hi))
+        }
+        SortKeyCondition::BeginsWith(_, v) => {
+            if sk.ty == KeyType::N {
+                return Err(ApiError::validation(
+                    "Invalid KeyConditionExpression: Incorrect operand type for operator or function; operator or function: begins_with, operand type: N",
+                ));
+            }
+            let r = SortRange::prefix(&enc(v)?);
+            (r.lower, r.upper)
+        }
+    };
+    Ok(SortRange { lower, upper })
+}
+
+/// What a Query or Scan returns, and how it reads.
+struct Listing {
+    limit: Option<usize>,
+    filter: Option<std::sync::Arc<expr::ConditionExpr>>,
+    projection: Option<Vec<expr::Path>>,
+    count_only: bool,
+}
+
+impl Listing {
+    fn of(r: Req<'_>, ex: &mut Exprs) -> ApiResult<Self> {
+        r.refuse_legacy(&[
+            "AttributesToGet",
+            "QueryFilter",
+            "ScanFilter",
+            "KeyConditions",
+            "ConditionalOperator",
+        ])?;
+        if r.opt_str("IndexName")?.is_some() {
+            return Err(ApiError::validation(
+                "IndexName: secondary indexes are not supported by this endpoint yet",
+            ));
+        }
+        let limit = match r.opt_u64("Limit")? {
+            None => None,
+            Some(0) => {
+                return Err(ApiError::validation(
+                    "1 validation error detected: Value '0' at 'limit' failed to satisfy constraint: Member must have value greater than or equal to 1",
+                ));
+            }
+            Some(n) => Some(n as usize),
+        };
+        let filter = ex.condition(r, "FilterExpression")?;
+        let projection = ex.projection(r)?;
+        let count_only = match r.opt_str("Select")? {
+            None | Some("ALL_ATTRIBUTES") | Some("ALL_PROJECTED_ATTRIBUTES") => false,
+            Some("SPECIFIC_ATTRIBUTES") => {
+                if projection.is_none() {
+                    return Err(ApiError::validation(
+                        "Select SPECIFIC_ATTRIBUTES needs a ProjectionExpression",
+                    ));
+                }
+                false
+            }
+            Some("COUNT") => {
+                if projection.is_some() {
+                    return Err(ApiError::validation(
+                        "Cannot specify the ProjectionExpression when choosing to get only the count",
+                    ));
+                }
+                true
+            }
+            Some(other) => {
+                return Err(ApiError::validation(format!(
+                    "1 validation error detected: Value '{other}' at 'select' failed to satisfy constraint: Member must satisfy enum value set: [SPECIFIC_ATTRIBUTES, COUNT, ALL_ATTRIBUTES, ALL_PROJECTED_ATTRIBUTES]"
+                )));
+            }
+        };
+        Ok(Listing {
+            limit,
+            filter,
+            projection,
+            count_only,
+        })
+    }
+
+    /// Reads pages from `next` until the limit, 1 MB, or the end. `Limit`
+    /// counts items read, before the filter, as in DynamoDB.
+    async fn run<F, Fut>(&self, def: &TableDef, mut next: F) -> ApiResult<Json>
+    where
+        F: FnMut(Option<EncodedKey>, usize) -> Fut,
+        Fut: std::future::Future<Output = ApiResult<(Vec<StoredRow>, bool)>>,
+    {
+        let (mut items, mut count, mut scanned, mut bytes) = (Vec::new(), 0usize, 0usize, 0usize);
+        let mut after: Option<EncodedKey> = None;
+        let mut last: Option<EncodedKey> = None;
+        let mut more = true;
+        'pages: while more {
+            let want = self.limit.map_or(STEP, |l| (l - scanned).min(STEP));
+            let (rows, exhausted) = next(after.clone(), want).await?;
+            more = !exhausted;
+            for row in rows {
+                after = Some(row.key.clone());
+                let Some(item) = row.image else { continue };
+                scanned += 1;
+                bytes += item_size(&item);
+                last = Some(row.key.clone());
+                let keep = match &self.filter {
+                    Some(f) => f.eval(Some(&item))?,
+                    None => true,
+                };
+                if keep {
+                    count += 1;
+                    if !self.count_only {
+                        let shown = match &self.projection {
+                            Some(p) => expr::project(&item, p),
+                            None => item,
+                        };
+                        items.push(Json::Object(item_to_json(&shown)));
+                    }
+                }
+                if self.limit.is_some_and(|l| scanned >= l) || bytes >= PAGE_BYTES {
+                    more = true;
+                    break 'pages;
+                }
+            }
+        }
+        let mut out = json!({"Count": count, "ScannedCount": scanned});
+        if !self.count_only {
+            out["Items"] = Json::Array(items);
+        }
+        if more && let Some(k) = last {
+            let attrs = def.key_schema.key_attrs(&k)?;
+            out["LastEvaluatedKey"] =
+                Json::Object(item_to_json(&key_item(&def.key_schema, &attrs)));
+        }
+        Ok(out)
+    }
+}
+
+pub async fn query(ops: &Ops, r: Req<'_>) -> ApiResult<Json> {
+    let table = r.table_name()?;
+    let mut ex = Exprs::of(r)?;
+    let text = r.opt_str("KeyConditionExpression")?.ok_or_else(|| {
+        ApiError::validation("Either the KeyConditions or KeyConditionExpression parameter must be specified in the request.")
+    })?;
+    let kc = ex.key_condition(text)?;
+    let listing = Listing::of(r, &mut ex)?;
+    let forward = r.opt_bool("ScanIndexForward")?.unwrap_or(true);
+    let start = r.opt_item("ExclusiveStartKey")?;
+    ex.finish()?;
+    let (def, _) = ops.table(table).await?;
+    let kc = kc.oriented(&def.key_schema.partition.name)?;
+    let pk = key_value(
+        &kc.partition.1,
+        &def.key_schema.partition,
+        MAX_PARTITION_KEY_BYTES,
+    )?;
+    let range = sort_range(&def, kc.sort.as_ref())?;
+    let start = match start {
+        Some(k) => {
+            let k = key_of(&def, &k)?;
+            if k.partition != pk {
+                return Err(ApiError::validation(
+                    "The provided starting key is invalid: it is outside the queried partition",
+                ));
+            }
+            Some(k)
+        }
+        None => None,
+    };
+    let mut first = start;
+    listing
+        .run(&def, move |after, want| {
+            let after = after.or_else(|| first.take()).map(|k| k.sort);
+            let (pk, range) = (pk.clone(), range.clone());
+            async move {
+                let rows = ops.query(table, pk, range, !forward, after, want).await?;
+                let exhausted = rows.len() < want;
+                Ok((rows, exhausted))
+            }
+        })
+        .await
+}
+
+/// Which segment of a parallel scan a partition belongs to.
+fn segment_of(partition: &[u8], total: u64) -> u64 {
+    let mut h: u64 = 0xcbf2_9ce4_8422_2325;
+    for b in partition {
+        h = (h ^ u64::from(*b)).wrapping_mul(0x0000_0100_0000_01b3);
+    }
+    h % total
+}
+
+pub async fn scan(ops: &Ops, r: Req<'_>) -> ApiResult<Json> {
+    let table = r.table_name()?;
+    let mut ex = Exprs::of(r)?;
+    let listing = Listing::of(r, &mut ex)?;
+    let start = r.opt_item("ExclusiveStartKey")?;
+    let segment = match (r.opt_u64("Segment")?, r.opt_u64("TotalSegments")?) {
+        (None, None) => None,
+        (Some(s), Some(t)) if (1..=1_000_000).contains(&t) && s < t => Some((s, t)),
+        (Some(_), Some(t)) if !(1..=1_000_000).contains(&t) => {
+            return Err(ApiError::validation(format!(
+                "1 validation error detected: Value '{t}' at 'totalSegments' failed to satisfy constraint: Member must have value between 1 and 1000000"
+            )));
+        }
+        (Some(s), Some(t)) => {
+            return Err(ApiError::validation(format!(
+                "The Segment parameter is zero-based and must be less than parameter TotalSegments: Segment: {s} is not less than TotalSegments: {t}"
+            )));
+        }
+        _ => {
+            return Err(ApiError::validation(
+                "The TotalSegments parameter is required but was not present in the request when Segment parameter is present",
+            ));
+        }
+    };
+    ex.finish()?;
+    let (def, _) = ops.table(table).await?;
+    let start = start.map(|k| key_of(&def, &k)).transpose()?;
+    let mut first = start;
+    listing
+        .run(&def, move |after, want| {
+            let after = after.or_else(|| first.take());
+            async move {
+                // A segment sees only its partitions; read on until enough match.
+                let mut out = Vec::new();
+                let mut cursor = after;
+                loop {
+                    let rows = ops.scan(table, cursor.clone(), STEP).await?;
+                    let exhausted = rows.len() < STEP;
+                    cursor = rows.last().map(|r| r.key.clone()).or(cursor);
+                    for row in rows {
+                        if segment.is_none_or(|(s, t)| segment_of(&row.key.partition, t) == s) {
+                            out.push(row);
+                            if out.len() == want {
+                                return Ok((out, false));
+                            }
+                        }
+                    }
+                    if exhausted {
+                        return Ok((out, true));
+                    }
+                }
+            }
+        })
+        .await
+}
+
+pub async fn batch_get(ops: &Ops, r: Req<'_>) -> ApiResult<Json> {
+    let requests = r.obj("RequestItems")?;
+    let total: usize = requests
+        .0
+        .values()
+        .map(|t| t.get("Keys").and_then(Json::as_array).map_or(0, Vec::len))
+        .sum();
+    if total == 0 || total > 100 {
+        return Err(ApiError::validation(format!(
+            "Too many items requested for the BatchGetItem call: {total} keys; a batch holds 1 to 100 keys"
+        )));
+    }
+    let mut responses = serde_json::Map::new();
+    let mut unprocessed = serde_json::Map::new();
+    let mut bytes = 0;
+    for (table, spec) in requests.0 {
+        let Json::Object(spec) = spec else {
+            return Err(ApiError::validation(format!(
+                "RequestItems.{table} must be an object"
+            )));
+        };
+        let spec = Req(spec);
+        meridian_core::schema::validate_table_name(table)
+            .map_err(|e| ApiError::validation(e.to_string()))?;
+        spec.refuse_legacy(&["AttributesToGet"])?;
+        let mut ex = Exprs::of(spec)?;
+        let projection = ex.projection(spec)?;
+        ex.finish()?;
+        let (def, _) = ops.table(table).await?;
+        let mut keys = Vec::new();
+        let mut seen = HashSet::new();
+        for (i, k) in spec.arr("Keys")?.iter().enumerate() {
+            let item = meridian_core::item_from_json(k)?;
+            let key = key_of(&def, &item)?;
+            if !seen.insert(key.clone()) {
+                return Err(ApiError::validation(
+                    "Provided list of item keys contains duplicates",
+                ));
+            }
+            keys.push((i, item, key));
+        }
+        let rows = ops
+            .get_many(table, keys.iter().map(|(_, _, k)| k.clone()).collect())
+            .await?;
+        let mut found = Vec::new();
+        let mut left = Vec::new();
+        for ((_, key_attrs, _), row) in keys.into_iter().zip(rows) {
+            if bytes >= BATCH_GET_BYTES {
+                left.push(Json::Object(item_to_json(&key_attrs)));
+                continue;
+            }
+            if let Some(item) = row.and_then(|r| r.image) {
+                bytes += item_size(&item);
+                let shown = match &projection {
+                    Some(p) => expr::project(&item, p),
+                    None => item,
+                };
+                found.push(Json::Object(item_to_json(&shown)));
+            }
+        }
+        responses.insert(table.clone(), Json::Array(found));
+        if !left.is_empty() {
+            let mut u = spec.0.clone();
+            u.insert("Keys".into(), Json::Array(left));
+            unprocessed.insert(table.clone(), Json::Object(u));
+        }
+    }
+    Ok(json!({"Responses": responses, "UnprocessedKeys": unprocessed}))
+}
+
+pub async fn transact_get(ops: &Ops, r: Req<'_>) -> ApiResult<Json> {
+    let actions = r.arr("TransactItems")?;
+    if actions.is_empty() || actions.len() > 100 {
+        return Err(ApiError::validation(format!(
+            "1 validation error detected: Value at 'transactItems' failed to satisfy constraint: Member must have length less than or equal to 100 and greater than or equal to 1; got {}",
+            actions.len()
+        )));
+    }
+    let mut defs: HashMap<String, TableDef> = HashMap::new();
+    let mut keys = Vec::new();
+    let mut projections = Vec::new();
+    for (i, a) in actions.iter().enumerate() {
+        let get = a.get("Get").and_then(Json::as_object).ok_or_else(|| {
+            ApiError::validation(format!("TransactItems[{i}]: each action must be a Get"))
+        })?;
+        let get = Req(get);
+        let table = get.table_name()?;
+        let mut ex = Exprs::of(get)?;
+        projections.push(ex.projection(get)?);
+        ex.finish()?;
+        if !defs.contains_key(table) {
+            defs.insert(table.to_string(), ops.table(table).await?.0);
+        }
+        let key = key_of(&defs[table], &get.item("Key")?)?;
+        if keys.iter().any(|(t, k)| t == table && *k == key) {
+            return Err(ApiError::validation(
+                "Transaction request cannot include multiple operations on one item",
+            ));
+        }
+        keys.push((table.to_string(), key));
+    }
+    let rows = ops.get_all(keys).await?;
+    let responses: Vec<Json> = rows
+        .into_iter()
+        .zip(projections)
+        .map(|(row, p)| match row.and_then(|r| r.image) {
+            Some(item) => {
+                let shown: Item = match &p {
+                    Some(p) => expr::project(&item, p),
+                    None => item,
+                };
+                json!({"Item": Json::Object(item_to_json(&shown))})
+            }
+            None => json!({}),
+        })
+        .collect();
+    Ok(json!({"Responses": responses}))
+}

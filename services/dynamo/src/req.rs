@@ -1,0 +1,185 @@
+//! Reading request members with DynamoDB's validation messages.
+
+use meridian_core::expr::{Names, Values};
+use meridian_core::{AttrValue, EncodedKey, Item, KeySchema, TableDef, item_from_json};
+use serde_json::{Map, Value as Json};
+
+use crate::error::{ApiError, ApiResult};
+
+/// A JSON request object.
+#[derive(Clone, Copy)]
+pub struct Req<'a>(pub &'a Map<String, Json>);
+
+fn lower_first(name: &str) -> String {
+    let mut c = name.chars();
+    match c.next() {
+        Some(f) => f.to_lowercase().chain(c).collect(),
+        None => String::new(),
+    }
+}
+
+/// DynamoDB's wording for a missing required member.
+pub fn missing(name: &str) -> ApiError {
+    ApiError::validation(format!(
+        "1 validation error detected: Value null at '{}' failed to satisfy constraint: Member must not be null",
+        lower_first(name)
+    ))
+}
+
+fn wrong_type(name: &str, want: &str) -> ApiError {
+    ApiError::new(
+        crate::error::Kind::Serialization,
+        format!("{name} must be {want}"),
+    )
+}
+
+impl<'a> Req<'a> {
+    pub fn get(&self, name: &str) -> Option<&'a Json> {
+        self.0.get(name).filter(|v| !v.is_null())
+    }
+
+    pub fn str(&self, name: &str) -> ApiResult<&'a str> {
+        self.opt_str(name)?.ok_or_else(|| missing(name))
+    }
+
+    pub fn opt_str(&self, name: &str) -> ApiResult<Option<&'a str>> {
+        match self.get(name) {
+            None => Ok(None),
+            Some(Json::String(s)) => Ok(Some(s)),
+            Some(_) => Err(wrong_type(name, "a string")),
+        }
+    }
+
+    pub fn opt_bool(&self, name: &str) -> ApiResult<Option<bool>> {
+        match self.get(name) {
+            None => Ok(None),
+            Some(Json::Bool(b)) => Ok(Some(*b)),
+            Some(_) => Err(wrong_type(name, "a boolean")),
+        }
+    }
+
+    pub fn opt_u64(&self, name: &str) -> ApiResult<Option<u64>> {
+        match self.get(name) {
+            None => Ok(None),
+            Some(v) => v
+                .as_u64()
+                .map(Some)
+                .ok_or_else(|| wrong_type(name, "a non-negative integer")),
+        }
+    }
+
+    pub fn obj(&self, name: &str) -> ApiResult<Req<'a>> {
+        self.opt_obj(name)?.ok_or_else(|| missing(name))
+    }
+
+    pub fn opt_obj(&self, name: &str) -> ApiResult<Option<Req<'a>>> {
+        match self.get(name) {
+            None => Ok(None),
+            Some(Json::Object(m)) => Ok(Some(Req(m))),
+            Some(_) => Err(wrong_type(name, "an object")),
+        }
+    }
+
+    pub fn arr(&self, name: &str) -> ApiResult<&'a Vec<Json>> {
+        self.opt_arr(name)?.ok_or_else(|| missing(name))
+    }
+
+    pub fn opt_arr(&self, name: &str) -> ApiResult<Option<&'a Vec<Json>>> {
+        match self.get(name) {
+            None => Ok(None),
+            Some(Json::Array(a)) => Ok(Some(a)),
+            Some(_) => Err(wrong_type(name, "a list")),
+        }
+    }
+
+    /// `TableName`, checked as DynamoDB checks it.
+    pub fn table_name(&self) -> ApiResult<&'a str> {
+        let name = self.str("TableName")?;
+        meridian_core::schema::validate_table_name(name).map_err(|e| {
+            ApiError::validation(format!(
+                "1 validation error detected: Value '{name}' at 'tableName' failed to satisfy constraint: {}",
+                e.to_string().trim_start_matches("TableName: ")
+            ))
+        })?;
+        Ok(name)
+    }
+
+    /// A DynamoDB JSON item member (`Item`, `Key`, `ExclusiveStartKey`).
+    pub fn item(&self, name: &str) -> ApiResult<Item> {
+        self.opt_item(name)?.ok_or_else(|| missing(name))
+    }
+
+    pub fn opt_item(&self, name: &str) -> ApiResult<Option<Item>> {
+        match self.get(name) {
+            None => Ok(None),
+            Some(v @ Json::Object(_)) => Ok(Some(item_from_json(v)?)),
+            Some(_) => Err(wrong_type(name, "a map of attribute values")),
+        }
+    }
+
+    /// `ExpressionAttributeNames`.
+    pub fn names(&self) -> ApiResult<Names> {
+        let mut out = Names::new();
+        if let Some(m) = self.opt_obj("ExpressionAttributeNames")? {
+            for (k, v) in m.0 {
+                let v = v
+                    .as_str()
+                    .ok_or_else(|| wrong_type("ExpressionAttributeNames", "a map of strings"))?;
+                out.insert(k.clone(), v.to_string());
+            }
+        }
+        Ok(out)
+    }
+
+    /// `ExpressionAttributeValues`.
+    pub fn values(&self) -> ApiResult<Values> {
+        let mut out = Values::new();
+        if let Some(m) = self.opt_obj("ExpressionAttributeValues")? {
+            for (k, v) in m.0 {
+                let value = AttrValue::from_json(v, k).map_err(|e| {
+                    ApiError::validation(format!(
+                        "ExpressionAttributeValues contains invalid value: {e} for key {k}"
+                    ))
+                })?;
+                out.insert(k.clone(), value);
+            }
+        }
+        Ok(out)
+    }
+
+    /// Members that only the legacy (pre-expression) API uses.
+    pub fn refuse_legacy(&self, members: &[&str]) -> ApiResult<()> {
+        for m in members {
+            if self.get(m).is_some() {
+                return Err(ApiError::validation(format!(
+                    "{m} is a legacy parameter this endpoint does not support; use expressions instead"
+                )));
+            }
+        }
+        Ok(())
+    }
+}
+
+/// A key given on its own must be exactly the table's key.
+pub fn key_of(def: &TableDef, key: &Item) -> ApiResult<EncodedKey> {
+    def.key_schema.key_from_attrs(key).map_err(|e| match e {
+        meridian_core::Error::MissingKey { .. }
+        | meridian_core::Error::KeyType { .. }
+        | meridian_core::Error::UnexpectedKeyAttribute { .. } => ApiError::validation(format!(
+            "The provided key element does not match the schema: {e}"
+        )),
+        other => other.into(),
+    })
+}
+
+/// The key attributes of an item, for `LastEvaluatedKey`.
+pub fn key_item(schema: &KeySchema, item: &Item) -> Item {
+    let mut out = Item::new();
+    for name in std::iter::once(&schema.partition.name).chain(schema.sort.as_ref().map(|s| &s.name))
+    {
+        if let Some(v) = item.get(name) {
+            out.insert(name.clone(), v.clone());
+        }
+    }
+    out
+}

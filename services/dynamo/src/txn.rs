@@ -1,0 +1,240 @@
+//! BatchWriteItem and TransactWriteItems: several writes, one region request,
+//! so they commit together here and replicate as one unit that every peer
+//! applies all or nothing.
+
+use std::collections::HashMap;
+
+use meridian_core::{EncodedKey, TableDef};
+use meridian_region::bridge::BridgeError;
+use meridian_region::ops::{OpError, Ops};
+use meridian_store::{StoreError, WriteOp};
+use serde_json::{Value as Json, json};
+
+use crate::Front;
+use crate::error::{ApiError, ApiResult, cancelled};
+use crate::items::{Exprs, as_condition, change_of, return_old_on_failure};
+use crate::req::{Req, key_of};
+
+async fn def_of(
+    ops: &Ops,
+    defs: &mut HashMap<String, TableDef>,
+    table: &str,
+) -> ApiResult<TableDef> {
+    if let Some(d) = defs.get(table) {
+        return Ok(d.clone());
+    }
+    let d = ops.table(table).await?.0;
+    defs.insert(table.to_string(), d.clone());
+    Ok(d)
+}
+
+pub async fn batch_write(ops: &Ops, r: Req<'_>) -> ApiResult<Json> {
+    let requests = r.obj("RequestItems")?;
+    let total: usize = requests
+        .0
+        .values()
+        .map(|v| v.as_array().map_or(0, Vec::len))
+        .sum();
+    if total == 0 || total > 25 {
+        return Err(ApiError::validation(format!(
+            "Too many items requested for the BatchWriteItem call: {total} requests; a batch holds 1 to 25"
+        )));
+    }
+    let mut defs = HashMap::new();
+    let mut seen: Vec<(String, EncodedKey)> = Vec::new();
+    let mut writes = Vec::with_capacity(total);
+    for (table, list) in requests.0 {
+        meridian_core::schema::validate_table_name(table)
+            .map_err(|e| ApiError::validation(e.to_string()))?;
+        let def = def_of(ops, &mut defs, table).await?;
+        for req in list.as_array().into_iter().flatten() {
+            let req = req
+                .as_object()
+                .map(Req)
+                .ok_or_else(|| ApiError::validation("Each write request must be an object"))?;
+            let (op, key) = match (req.opt_obj("PutRequest")?, req.opt_obj("DeleteRequest")?) {
+                (Some(p), None) => {
+                    let item = p.item("Item")?;
+                    let key = def.key_schema.key_of(&item)?;
+                    (
+                        WriteOp::Put {
+                            table: table.clone(),
+                            item,
+                            condition: None,
+                        },
+                        key,
+                    )
+                }
+                (None, Some(d)) => {
+                    let key_attrs = d.item("Key")?;
+                    let key = key_of(&def, &key_attrs)?;
+                    (
+                        WriteOp::Delete {
+                            table: table.clone(),
+                            key: key_attrs,
+                            condition: None,
+                        },
+                        key,
+                    )
+                }
+                _ => {
+                    return Err(ApiError::validation(
+                        "Supplied AttributeValue has more than one datatypes set, must contain exactly one of the supported datatypes: a write request holds exactly one PutRequest or DeleteRequest",
+                    ));
+                }
+            };
+            if seen.iter().any(|(t, k)| t == table && *k == key) {
+                return Err(ApiError::validation(
+                    "Provided list of item keys contains duplicates",
+                ));
+            }
+            seen.push((table.clone(), key));
+            writes.push(op);
+        }
+    }
+    ops.write(writes).await?;
+    Ok(json!({"UnprocessedItems": {}}))
+}
+
+pub async fn transact_write(front: &Front, r: Req<'_>) -> ApiResult<Json> {
+    let ops = &front.ops;
+    let actions = r.arr("TransactItems")?;
+    if actions.is_empty() || actions.len() > 100 {
+        return Err(ApiError::validation(format!(
+            "1 validation error detected: Value at 'transactItems' failed to satisfy constraint: Member must have length less than or equal to 100 and greater than or equal to 1; got {}",
+            actions.len()
+        )));
+    }
+    let token = r.opt_str("ClientRequestToken")?;
+    if let Some(t) = token
+        && (t.is_empty() || t.len() > 36)
+    {
+        return Err(ApiError::validation(
+            "1 validation error detected: Value at 'clientRequestToken' failed to satisfy constraint: Member must have length less than or equal to 36 and greater than or equal to 1",
+        ));
+    }
+    let fingerprint = Json::Object(r.0.clone()).to_string();
+    if let Some(t) = token
+        && let Some(response) = front.token_lookup(t, &fingerprint)?
+    {
+        return Ok(response);
+    }
+    let mut defs = HashMap::new();
+    let mut writes = Vec::with_capacity(actions.len());
+    let mut return_old = Vec::with_capacity(actions.len());
+    let mut seen: Vec<(String, EncodedKey)> = Vec::new();
+    for (i, action) in actions.iter().enumerate() {
+        let obj = action.as_object().filter(|o| o.len() == 1).ok_or_else(|| {
+            ApiError::validation(format!(
+                "TransactItems[{i}]: an action holds exactly one of ConditionCheck, Put, Delete, Update"
+            ))
+        })?;
+        let (kind, body) = obj.iter().next().expect("one member");
+        let a = body.as_object().map(Req).ok_or_else(|| {
+            ApiError::validation(format!("TransactItems[{i}].{kind} must be an object"))
+        })?;
+        let table = a.table_name()?;
+        let def = def_of(ops, &mut defs, table).await?;
+        return_old.push(return_old_on_failure(a)?);
+        let mut ex = Exprs::of(a)?;
+        let (op, key) = match kind.as_str() {
+            "Put" => {
+                let item = a.item("Item")?;
+                let key = def.key_schema.key_of(&item)?;
+                let condition = ex.condition(a, "ConditionExpression")?.map(as_condition);
+                (
+                    WriteOp::Put {
+                        table: table.into(),
+                        item,
+                        condition,
+                    },
+                    key,
+                )
+            }
+            "Delete" => {
+                let key_attrs = a.item("Key")?;
+                let key = key_of(&def, &key_attrs)?;
+                let condition = ex.condition(a, "ConditionExpression")?.map(as_condition);
+                (
+                    WriteOp::Delete {
+                        table: table.into(),
+                        key: key_attrs,
+                        condition,
+                    },
+                    key,
+                )
+            }
+            "Update" => {
+                let key_attrs = a.item("Key")?;
+                let key = key_of(&def, &key_attrs)?;
+                let update = ex.update(a)?;
+                if update.is_none() {
+                    return Err(crate::req::missing("UpdateExpression"));
+                }
+                let condition = ex.condition(a, "ConditionExpression")?.map(as_condition);
+                let ks = &def.key_schema;
+                let key_names: Vec<&str> = std::iter::once(ks.partition.name.as_str())
+                    .chain(ks.sort.as_ref().map(|s| s.name.as_str()))
+                    .collect();
+                let change = change_of(update, &key_names)?;
+                (
+                    WriteOp::Update {
+                        table: table.into(),
+                        key: key_attrs,
+                        change,
+                        condition,
+                    },
+                    key,
+                )
+            }
+            "ConditionCheck" => {
+                let key_attrs = a.item("Key")?;
+                let key = key_of(&def, &key_attrs)?;
+                let condition = ex
+                    .condition(a, "ConditionExpression")?
+                    .map(as_condition)
+                    .ok_or_else(|| crate::req::missing("ConditionExpression"))?;
+                (
+                    WriteOp::ConditionCheck {
+                        table: table.into(),
+                        key: key_attrs,
+                        condition,
+                    },
+                    key,
+                )
+            }
+            other => {
+                return Err(ApiError::validation(format!(
+                    "TransactItems[{i}]: unknown action {other}; use ConditionCheck, Put, Delete or Update"
+                )));
+            }
+        };
+        ex.finish()?;
+        if seen.iter().any(|(t, k)| t == table && *k == key) {
+            return Err(ApiError::validation(
+                "Transaction request cannot include multiple operations on one item",
+            ));
+        }
+        seen.push((table.to_string(), key));
+        writes.push(op);
+    }
+    match ops.write(writes).await {
+        Ok(_) => {}
+        Err(OpError::Store(BridgeError::Store(e @ StoreError::TransactionCanceled { .. }))) => {
+            return Err(cancelled(&e, &return_old));
+        }
+        Err(OpError::Store(BridgeError::Store(StoreError::ConditionFailed(f)))) => {
+            // A one-action transaction still answers as a transaction.
+            let e = StoreError::TransactionCanceled {
+                reasons: vec![Some(f)],
+            };
+            return Err(cancelled(&e, &return_old));
+        }
+        Err(e) => return Err(e.into()),
+    }
+    let response = json!({});
+    if let Some(t) = token {
+        front.token_store(t, &fingerprint, &response);
+    }
+    Ok(response)
+}

@@ -1,0 +1,157 @@
+//! The region's operations: what every front (gRPC, the DynamoDB HTTP API)
+//! calls. Fronts translate requests and errors; the operations, and the one
+//! write path under them, are the same for all.
+
+use std::sync::Arc;
+
+use meridian_core::{EncodedKey, TableDef, Version};
+use meridian_store::{SortRange, StoredRow, WriteOp, WriteResult};
+
+use crate::Shared;
+use crate::bridge::BridgeError;
+
+/// A table as `describe` reports it.
+#[derive(Clone, Debug)]
+pub struct TableInfo {
+    pub def: TableDef,
+    /// The catalog version that created this incarnation of the table.
+    pub version: Version,
+    pub item_count: u64,
+    pub ttl_attribute: Option<String>,
+}
+
+/// Cheap to clone.
+#[derive(Clone)]
+pub struct Ops {
+    pub(crate) shared: Arc<Shared>,
+}
+
+/// A region operation failed: the table is missing, or the store said no.
+#[derive(Debug, thiserror::Error)]
+pub enum OpError {
+    #[error("table {0} not found")]
+    TableNotFound(String),
+    #[error(transparent)]
+    Store(#[from] BridgeError),
+}
+
+impl Ops {
+    pub fn region(&self) -> &str {
+        &self.shared.config.name
+    }
+
+    /// Every region of the cluster, this one included.
+    pub fn regions(&self) -> Vec<String> {
+        self.shared.config.all_regions()
+    }
+
+    /// Unskewed time in µs since the epoch, as this region reads it.
+    pub fn real_now_micros(&self) -> u64 {
+        self.shared.real_clock.now_micros()
+    }
+
+    pub async fn table(&self, name: &str) -> Result<(TableDef, Version), OpError> {
+        let owned = name.to_string();
+        self.shared
+            .storage
+            .read(move |r| r.table_def(&owned))
+            .await?
+            .ok_or_else(|| OpError::TableNotFound(name.to_string()))
+    }
+
+    pub async fn describe(&self, name: &str) -> Result<TableInfo, OpError> {
+        let (def, version) = self.table(name).await?;
+        let owned = name.to_string();
+        let (item_count, ttl_attribute) = self
+            .shared
+            .storage
+            .read(move |r| Ok((r.item_count(&owned)?, r.ttl_attribute(&owned)?)))
+            .await?;
+        Ok(TableInfo {
+            def,
+            version,
+            item_count,
+            ttl_attribute,
+        })
+    }
+
+    pub async fn list_tables(
+        &self,
+        start_after: &str,
+        limit: usize,
+    ) -> Result<Vec<String>, OpError> {
+        let after = start_after.to_string();
+        Ok(self
+            .shared
+            .storage
+            .read(move |r| r.list_tables(&after, limit))
+            .await?)
+    }
+
+    /// The one write path: every local write of every front comes here.
+    pub async fn write(&self, ops: Vec<WriteOp>) -> Result<Vec<WriteResult>, OpError> {
+        Ok(self.shared.storage.write(ops).await?)
+    }
+
+    /// The head of a key, tombstones included.
+    pub async fn get(&self, table: &str, key: EncodedKey) -> Result<Option<StoredRow>, OpError> {
+        let table = table.to_string();
+        Ok(self
+            .shared
+            .storage
+            .read(move |r| r.get(&table, &key))
+            .await?)
+    }
+
+    pub async fn get_many(
+        &self,
+        table: &str,
+        keys: Vec<EncodedKey>,
+    ) -> Result<Vec<Option<StoredRow>>, OpError> {
+        let table = table.to_string();
+        Ok(self
+            .shared
+            .storage
+            .read(move |r| keys.iter().map(|k| r.get(&table, k)).collect())
+            .await?)
+    }
+
+    /// Heads of keys across tables, read from one snapshot.
+    pub async fn get_all(
+        &self,
+        keys: Vec<(String, EncodedKey)>,
+    ) -> Result<Vec<Option<StoredRow>>, OpError> {
+        Ok(self.shared.storage.read(move |r| r.get_all(&keys)).await?)
+    }
+
+    pub async fn query(
+        &self,
+        table: &str,
+        partition: Vec<u8>,
+        range: SortRange,
+        reverse: bool,
+        after: Option<Vec<u8>>,
+        limit: usize,
+    ) -> Result<Vec<StoredRow>, OpError> {
+        let table = table.to_string();
+        Ok(self
+            .shared
+            .storage
+            .read(move |r| r.query(&table, &partition, &range, reverse, after.as_deref(), limit))
+            .await?)
+    }
+
+    pub async fn scan(
+        &self,
+        table: &str,
+        after: Option<EncodedKey>,
+        limit: usize,
+    ) -> Result<Vec<StoredRow>, OpError> {
+        let table = table.to_string();
+        Ok(self
+            .shared
+            .storage
+            .read(move |r| r.scan(&table, after.as_ref(), limit))
+            .await?)
+    }
+}

@@ -1,0 +1,96 @@
+//! TTL expiry. Every region runs a reaper: it walks each TTL-enabled table a
+//! page at a time and expires items whose TTL attribute (a number of epoch
+//! seconds) is in the past. An expiry is a tombstone through the normal write
+//! path, conditional on the version the reaper saw, so an item updated in the
+//! meantime is left alone. It replicates like any delete, flagged as a TTL
+//! delete in the log; two regions expiring the same item is not a conflict.
+
+use std::collections::HashMap;
+use std::time::Duration;
+
+use meridian_core::{AttrValue, EncodedKey, Number};
+use meridian_store::{StoreError, WriteOp};
+use tokio::sync::watch;
+
+use crate::bridge::BridgeError;
+use crate::ops::{OpError, Ops};
+
+/// Items examined per table per pass.
+const PAGE: usize = 1000;
+
+/// Whether a TTL attribute value says the item has expired at `now_secs`.
+/// Anything but a number never expires, as in DynamoDB.
+pub fn expired(value: Option<&AttrValue>, now_secs: &Number) -> bool {
+    matches!(value, Some(AttrValue::N(at)) if at <= now_secs)
+}
+
+pub(crate) async fn run_reaper(ops: Ops, interval: Duration, mut shutdown: watch::Receiver<bool>) {
+    let mut cursors: HashMap<String, EncodedKey> = HashMap::new();
+    loop {
+        tokio::select! {
+            _ = tokio::time::sleep(interval) => {}
+            _ = shutdown.changed() => return,
+        }
+        if let Err(e) = pass(&ops, &mut cursors).await {
+            tracing::warn!(error = %e, "TTL pass failed; retrying next interval");
+        }
+    }
+}
+
+/// One page of every TTL-enabled table.
+async fn pass(ops: &Ops, cursors: &mut HashMap<String, EncodedKey>) -> Result<(), OpError> {
+    let mut tables = Vec::new();
+    loop {
+        let page = ops
+            .list_tables(tables.last().map_or("", String::as_str), 100)
+            .await?;
+        let done = page.len() < 100;
+        tables.extend(page);
+        if done {
+            break;
+        }
+    }
+    let now_secs = Number::parse(&(ops.real_now_micros() / 1_000_000).to_string(), "now")
+        .unwrap_or_else(|_| Number::zero());
+    for table in tables {
+        let info = match ops.describe(&table).await {
+            Ok(i) => i,
+            Err(OpError::TableNotFound(_)) => continue,
+            Err(e) => return Err(e),
+        };
+        let Some(attr) = info.ttl_attribute else {
+            cursors.remove(&table);
+            continue;
+        };
+        let rows = ops.scan(&table, cursors.remove(&table), PAGE).await?;
+        if rows.len() == PAGE
+            && let Some(last) = rows.last()
+        {
+            cursors.insert(table.clone(), last.key.clone());
+        }
+        for row in rows {
+            let Some(item) = &row.image else { continue };
+            if !expired(item.get(&attr), &now_secs) {
+                continue;
+            }
+            let Ok(key) = info.def.key_schema.key_attrs(&row.key) else {
+                continue;
+            };
+            let op = WriteOp::Expire {
+                table: table.clone(),
+                key,
+                version: row.version.clone(),
+            };
+            match ops.write(vec![op]).await {
+                Ok(_) => {
+                    ops.shared.metrics.ttl_expired.inc();
+                }
+                // Updated or deleted since we looked: not ours to expire.
+                Err(OpError::Store(BridgeError::Store(StoreError::ConditionFailed(_)))) => {}
+                Err(OpError::Store(BridgeError::Store(StoreError::TableNotFound(_)))) => break,
+                Err(e) => return Err(e),
+            }
+        }
+    }
+    Ok(())
+}
