@@ -24,6 +24,28 @@ pub struct Node {
     pub config: RegionConfig,
     pub region: Option<Region>,
     pub clocks: Clocks,
+    /// The region's DynamoDB-compatible endpoint.
+    pub dynamo_addr: SocketAddr,
+    dynamo: Option<(
+        tokio::sync::watch::Sender<bool>,
+        tokio::task::JoinHandle<()>,
+    )>,
+}
+
+/// Serves the DynamoDB front of `region` on `listener` until stopped.
+fn serve_dynamo(
+    region: &Region,
+    listener: TcpListener,
+) -> (
+    tokio::sync::watch::Sender<bool>,
+    tokio::task::JoinHandle<()>,
+) {
+    let (stop, stopped) = tokio::sync::watch::channel(false);
+    let front = meridian_dynamo::Front::new(region.ops(), meridian_dynamo::FrontConfig::default());
+    (
+        stop,
+        tokio::spawn(meridian_dynamo::serve(front, listener, stopped)),
+    )
 }
 
 pub struct TestCluster {
@@ -110,15 +132,25 @@ impl TestCluster {
             )
             .await
             .expect("region starts");
+            let dl = TcpListener::bind("127.0.0.1:0").await.expect("bind port 0");
+            let dynamo_addr = dl.local_addr().expect("addr");
+            let dynamo = Some(serve_dynamo(&region, dl));
             nodes.push(Node {
                 name: name.to_string(),
                 addr: addrs[i],
                 config,
                 region: Some(region),
                 clocks,
+                dynamo_addr,
+                dynamo,
             });
         }
         TestCluster { nodes, _dir: dir }
+    }
+
+    /// The DynamoDB endpoint URL of region `i`, for `endpoint_url`.
+    pub fn dynamo_url(&self, i: usize) -> String {
+        format!("http://{}", self.nodes[i].dynamo_addr)
     }
 
     pub fn url(&self, i: usize) -> String {
@@ -146,6 +178,11 @@ impl TestCluster {
 
     /// Kills a region abruptly, like `kill -9`: uncommitted work is lost.
     pub async fn crash(&mut self, i: usize) {
+        if let Some((stop, task)) = self.nodes[i].dynamo.take() {
+            let _ = stop.send(true);
+            task.abort();
+            let _ = task.await;
+        }
         if let Some(r) = self.nodes[i].region.take() {
             r.crash().await;
         }
@@ -167,11 +204,19 @@ impl TestCluster {
         )
         .await
         .expect("region restarts");
+        let dl = TcpListener::bind(node.dynamo_addr)
+            .await
+            .expect("rebind the DynamoDB port");
+        node.dynamo = Some(serve_dynamo(&region, dl));
         node.region = Some(region);
     }
 
     pub async fn shutdown(mut self) {
         for n in &mut self.nodes {
+            if let Some((stop, task)) = n.dynamo.take() {
+                let _ = stop.send(true);
+                let _ = task.await;
+            }
             if let Some(r) = n.region.take() {
                 r.shutdown().await;
             }
