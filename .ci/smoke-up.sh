@@ -33,6 +33,33 @@ done
 [ -n "$found" ] || { m status; echo "the write never reached ap-southeast-1" >&2; exit 1; }
 m status
 
+# The real AWS CLI, from PyPI, against two regions' DynamoDB endpoints.
+venv="${HOME}/.cache/meridian/awscli-venv"
+if [ ! -x "$venv/bin/aws" ]; then
+    python3 -m venv "$venv"
+    "$venv/bin/pip" install --quiet "awscli>=1.40,<2"
+fi
+export AWS_ACCESS_KEY_ID=meridian AWS_SECRET_ACCESS_KEY=meridian AWS_DEFAULT_REGION=us-east-1
+aws_at() { local port=$1; shift; "$venv/bin/aws" dynamodb --endpoint-url "http://127.0.0.1:$port" --output json "$@"; }
+aws_at 8101 create-table --table-name music \
+    --attribute-definitions AttributeName=artist,AttributeType=S AttributeName=song,AttributeType=S \
+    --key-schema AttributeName=artist,KeyType=HASH AttributeName=song,KeyType=RANGE \
+    --billing-mode PAY_PER_REQUEST >/dev/null
+aws_at 8101 put-item --table-name music --item '{"artist": {"S": "A"}, "song": {"S": "s1"}, "year": {"N": "1999"}}'
+found=""
+for _ in $(seq 1 100); do
+    if aws_at 8102 get-item --table-name music --key '{"artist": {"S": "A"}, "song": {"S": "s1"}}' 2>/dev/null | grep -q '"1999"'; then
+        found=yes
+        break
+    fi
+    sleep 0.1
+done
+[ -n "$found" ] || { echo "the AWS CLI write never reached eu-west-1" >&2; exit 1; }
+aws_at 8102 query --table-name music --key-condition-expression "artist = :a" \
+    --expression-attribute-values '{":a": {"S": "A"}}' | grep -q '"Count": 1' \
+    || { echo "AWS CLI query in eu-west-1 did not find the item" >&2; exit 1; }
+echo "smoke: AWS CLI ok"
+
 kill -INT "$pid"
 wait "$pid"
 grep -q "all regions stopped" "$work/up.log" || { cat "$work/up.log"; echo "meridian up did not stop cleanly" >&2; exit 1; }
