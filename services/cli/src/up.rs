@@ -47,8 +47,10 @@ pub async fn run_region(
         .with_context(|| format!("starting region {name}"))?;
     let (stop_front, front_stopped) = tokio::sync::watch::channel(false);
     let front = dynamo.map(|listener| {
-        let front =
-            meridian_dynamo::Front::new(region.ops(), meridian_dynamo::FrontConfig::default());
+        let config = meridian_dynamo::FrontConfig {
+            keys: cluster.dynamodb_keys.clone(),
+        };
+        let front = meridian_dynamo::Front::new(region.ops(), config);
         tokio::spawn(meridian_dynamo::serve(front, listener, front_stopped))
     });
     let mut term = signal(SignalKind::terminate())?;

@@ -20,6 +20,7 @@ pub enum Kind {
     UnknownOperation,
     MissingAuthenticationToken,
     InvalidSignature,
+    UnrecognizedClient,
     InternalServerError,
 }
 
@@ -36,6 +37,7 @@ impl Kind {
             Kind::UnknownOperation => "UnknownOperationException",
             Kind::MissingAuthenticationToken => "MissingAuthenticationTokenException",
             Kind::InvalidSignature => "InvalidSignatureException",
+            Kind::UnrecognizedClient => "UnrecognizedClientException",
             Kind::InternalServerError => "InternalServerError",
         }
     }
@@ -86,7 +88,9 @@ impl IntoResponse for ApiError {
     fn into_response(self) -> Response {
         let status = match self.kind {
             Kind::InternalServerError => StatusCode::INTERNAL_SERVER_ERROR,
-            Kind::MissingAuthenticationToken | Kind::InvalidSignature => StatusCode::FORBIDDEN,
+            Kind::MissingAuthenticationToken
+            | Kind::InvalidSignature
+            | Kind::UnrecognizedClient => StatusCode::FORBIDDEN,
             _ => StatusCode::BAD_REQUEST,
         };
         let mut body = serde_json::Map::new();

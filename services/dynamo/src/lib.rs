@@ -7,10 +7,10 @@
 //! gRPC API calls, and writes replicate like any other.
 //!
 //! Requests signed with SigV4 under any credentials are accepted, as
-//! DynamoDB Local does. Signature verification is not implemented; an
-//! `Authorization` header is required only to be present when
-//! [`FrontConfig::require_auth`] is set.
+//! DynamoDB Local does, unless [`FrontConfig::keys`] names access keys: then
+//! every request's signature is verified against them.
 
+mod auth;
 mod error;
 mod items;
 mod reads;
@@ -40,8 +40,9 @@ pub const MAX_BODY_BYTES: usize = 16 << 20;
 
 #[derive(Clone, Debug, Default)]
 pub struct FrontConfig {
-    /// Refuse requests without an `Authorization` header.
-    pub require_auth: bool,
+    /// Access key id → secret. When not empty, every request must carry a
+    /// valid SigV4 signature made with one of these keys.
+    pub keys: HashMap<String, String>,
 }
 
 /// What every handler shares.
@@ -135,11 +136,8 @@ async fn handle(State(front): State<Front>, headers: HeaderMap, body: Bytes) -> 
 }
 
 async fn dispatch(front: &Front, headers: &HeaderMap, body: &[u8]) -> Result<Json, ApiError> {
-    if front.config.require_auth && !headers.contains_key(axum::http::header::AUTHORIZATION) {
-        return Err(ApiError::new(
-            Kind::MissingAuthenticationToken,
-            "Request is missing Authentication Token",
-        ));
+    if !front.config.keys.is_empty() {
+        auth::verify(&front.config.keys, "/", headers, body)?;
     }
     let target = headers
         .get("x-amz-target")

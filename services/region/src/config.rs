@@ -37,6 +37,11 @@ pub struct ClusterFile {
     /// How often each region looks for items whose TTL has passed.
     #[serde(default = "default_ttl_interval_ms")]
     pub ttl_interval_ms: u64,
+    /// Access key id → secret for the DynamoDB endpoints. When set, every
+    /// request must carry a valid SigV4 signature made with one of them;
+    /// when empty (the default) any credentials are accepted.
+    #[serde(default)]
+    pub dynamodb_keys: std::collections::HashMap<String, String>,
     #[serde(rename = "region")]
     pub regions: Vec<RegionEntry>,
 }
