@@ -67,6 +67,18 @@ impl Exprs {
 
     /// DynamoDB refuses names and values that no expression used.
     pub fn finish(&self) -> ApiResult<()> {
+        if self.used.is_empty() {
+            if !self.names.is_empty() {
+                return Err(ApiError::validation(
+                    "ExpressionAttributeNames can only be specified when using expressions",
+                ));
+            }
+            if !self.values.is_empty() {
+                return Err(ApiError::validation(
+                    "ExpressionAttributeValues can only be specified when using expressions",
+                ));
+            }
+        }
         let used: Vec<&Usage> = self.used.iter().collect();
         Ok(expr::check_unused(&self.names, &self.values, &used)?)
     }

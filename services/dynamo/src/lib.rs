@@ -51,11 +51,16 @@ pub struct Front {
     ops: Ops,
     config: FrontConfig,
     /// `ClientRequestToken`s of recent transactions, for idempotency.
-    tokens: Arc<Mutex<HashMap<String, TokenEntry>>>,
+    tokens: Arc<Mutex<HashMap<String, Token>>>,
 }
 
-/// When a token was used, the request it came with, and the answer given.
-type TokenEntry = (Instant, String, Json);
+/// A transaction token: when it was first used, the request it came with,
+/// and the answer once there is one (`None` while the first is running).
+struct Token {
+    at: Instant,
+    fingerprint: String,
+    answer: Option<Json>,
+}
 
 /// How long a `ClientRequestToken` is remembered, as in DynamoDB.
 const TOKEN_TTL: Duration = Duration::from_secs(600);
@@ -77,27 +82,51 @@ impl Front {
             .with_state(self)
     }
 
-    /// Looks up a transaction token: `Some(response)` replays an earlier
-    /// success, an error means the token was used for another request.
-    fn token_lookup(&self, token: &str, fingerprint: &str) -> Result<Option<Json>, ApiError> {
+    /// Claims a transaction token. `Some(answer)` replays an earlier success;
+    /// `None` means the caller now owns the token and must call
+    /// [`Front::token_finish`]. A token still in use by a running request, or
+    /// used for a different request, is refused.
+    fn token_begin(&self, token: &str, fingerprint: &str) -> Result<Option<Json>, ApiError> {
         let mut tokens = self.tokens.lock().unwrap_or_else(|p| p.into_inner());
-        tokens.retain(|_, (at, _, _)| at.elapsed() < TOKEN_TTL);
+        tokens.retain(|_, t| t.at.elapsed() < TOKEN_TTL);
         match tokens.get(token) {
-            Some((_, f, response)) if f == fingerprint => Ok(Some(response.clone())),
-            Some(_) => Err(ApiError::new(
+            Some(t) if t.fingerprint != fingerprint => Err(ApiError::new(
                 Kind::IdempotentParameterMismatch,
                 "The request uses the same client token as a previous, but non-identical request.",
             )),
-            None => Ok(None),
+            Some(Token {
+                answer: Some(a), ..
+            }) => Ok(Some(a.clone())),
+            Some(_) => Err(ApiError::new(
+                Kind::TransactionInProgress,
+                "The transaction with the given request token is already in progress.",
+            )),
+            None => {
+                let claim = Token {
+                    at: Instant::now(),
+                    fingerprint: fingerprint.to_string(),
+                    answer: None,
+                };
+                tokens.insert(token.to_string(), claim);
+                Ok(None)
+            }
         }
     }
 
-    fn token_store(&self, token: &str, fingerprint: &str, response: &Json) {
+    /// Records the answer for a claimed token, or releases it on failure so
+    /// the client may retry.
+    fn token_finish(&self, token: &str, answer: Option<&Json>) {
         let mut tokens = self.tokens.lock().unwrap_or_else(|p| p.into_inner());
-        tokens.insert(
-            token.to_string(),
-            (Instant::now(), fingerprint.to_string(), response.clone()),
-        );
+        match answer {
+            Some(a) => {
+                if let Some(t) = tokens.get_mut(token) {
+                    t.answer = Some(a.clone());
+                }
+            }
+            None => {
+                tokens.remove(token);
+            }
+        }
     }
 }
 

@@ -354,12 +354,14 @@ pub async fn batch_get(ops: &Ops, r: Req<'_>) -> ApiResult<Json> {
         let mut found = Vec::new();
         let mut left = Vec::new();
         for ((_, key_attrs, _), row) in keys.into_iter().zip(rows) {
-            if bytes >= BATCH_GET_BYTES {
-                left.push(Json::Object(item_to_json(&key_attrs)));
-                continue;
-            }
             if let Some(item) = row.and_then(|r| r.image) {
-                bytes += item_size(&item);
+                // Never past 16 MB: what does not fit comes back unprocessed.
+                let size = item_size(&item);
+                if bytes + size > BATCH_GET_BYTES {
+                    left.push(Json::Object(item_to_json(&key_attrs)));
+                    continue;
+                }
+                bytes += size;
                 let shown = match &projection {
                     Some(p) => expr::project(&item, p),
                     None => item,

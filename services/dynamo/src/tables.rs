@@ -75,6 +75,13 @@ pub async fn create(ops: &Ops, r: Req<'_>) -> ApiResult<Json> {
             )));
         }
     }
+    if r.opt_str("BillingMode")? == Some("PROVISIONED")
+        && r.opt_obj("ProvisionedThroughput")?.is_none()
+    {
+        return Err(ApiError::validation(
+            "One or more parameter values were invalid: ReadCapacityUnits and WriteCapacityUnits must both be specified when BillingMode is PROVISIONED",
+        ));
+    }
     if let Some(mode) = r.opt_str("BillingMode")?
         && mode != "PAY_PER_REQUEST"
         && mode != "PROVISIONED"

@@ -115,10 +115,18 @@ pub async fn transact_write(front: &Front, r: Req<'_>) -> ApiResult<Json> {
     }
     let fingerprint = Json::Object(r.0.clone()).to_string();
     if let Some(t) = token
-        && let Some(response) = front.token_lookup(t, &fingerprint)?
+        && let Some(answer) = front.token_begin(t, &fingerprint)?
     {
-        return Ok(response);
+        return Ok(answer);
     }
+    let result = transact(ops, actions).await;
+    if let Some(t) = token {
+        front.token_finish(t, result.as_ref().ok());
+    }
+    result
+}
+
+async fn transact(ops: &Ops, actions: &[Json]) -> ApiResult<Json> {
     let mut defs = HashMap::new();
     let mut writes = Vec::with_capacity(actions.len());
     let mut return_old = Vec::with_capacity(actions.len());
@@ -232,9 +240,5 @@ pub async fn transact_write(front: &Front, r: Req<'_>) -> ApiResult<Json> {
         }
         Err(e) => return Err(e.into()),
     }
-    let response = json!({});
-    if let Some(t) = token {
-        front.token_store(t, &fingerprint, &response);
-    }
-    Ok(response)
+    Ok(json!({}))
 }

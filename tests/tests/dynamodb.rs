@@ -1,0 +1,3076 @@
+//! The DynamoDB-compatible endpoint driven by the real AWS SDK for Rust:
+//! tables, items, expressions, queries, scans, batches, transactions, TTL,
+//! limits, every error type, and what only a multi-region store adds —
+//! replication, atomic transactions in peers, and converging conflicts.
+
+use std::collections::{BTreeSet, HashMap};
+use std::fmt::Debug;
+use std::net::SocketAddr;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::time::{Duration, SystemTime, UNIX_EPOCH};
+
+use aws_sdk_dynamodb::Client;
+use aws_sdk_dynamodb::config::timeout::TimeoutConfig;
+use aws_sdk_dynamodb::config::{Credentials, Region};
+use aws_sdk_dynamodb::error::{ProvideErrorMetadata, SdkError};
+use aws_sdk_dynamodb::operation::put_item::PutItemError;
+use aws_sdk_dynamodb::operation::query::QueryOutput;
+use aws_sdk_dynamodb::operation::transact_write_items::TransactWriteItemsError;
+use aws_sdk_dynamodb::primitives::Blob;
+use aws_sdk_dynamodb::types::{
+    AttributeDefinition, AttributeValue, BillingMode, ConditionCheck, Delete, DeleteRequest, Get,
+    KeySchemaElement, KeyType, KeysAndAttributes, Put, PutRequest, ReplicaStatus, ReturnValue,
+    ReturnValuesOnConditionCheckFailure, ScalarAttributeType, Select, StreamSpecification,
+    StreamViewType, TableStatus, TimeToLiveSpecification, TimeToLiveStatus, TransactGetItem,
+    TransactWriteItem, Update, WriteRequest,
+};
+use meridian_core::AttrValue;
+use meridian_tests::{TestCluster, poll_until};
+use tokio::io::{AsyncReadExt, AsyncWriteExt};
+use tokio::net::TcpStream;
+
+const REGIONS: [&str; 3] = ["us-east-1", "eu-west-1", "ap-southeast-1"];
+
+type Item = HashMap<String, AttributeValue>;
+/// `ExpressionAttributeNames` and `ExpressionAttributeValues` of a case.
+type Names = Vec<(&'static str, &'static str)>;
+type Values = Vec<(&'static str, AttributeValue)>;
+
+// ---- helpers ---------------------------------------------------------------
+
+/// An SDK client for one region's endpoint: plain HTTP, dummy credentials.
+fn client(url: String) -> Client {
+    let config = aws_sdk_dynamodb::Config::builder()
+        .behavior_version_latest()
+        .region(Region::new("us-east-1"))
+        .credentials_provider(Credentials::new("AKID", "secret", None, None, "test"))
+        .endpoint_url(url)
+        .http_client(aws_smithy_http_client::Builder::new().build_http())
+        .timeout_config(
+            TimeoutConfig::builder()
+                .operation_attempt_timeout(Duration::from_secs(10))
+                .build(),
+        )
+        .build();
+    Client::from_conf(config)
+}
+
+fn clients(c: &TestCluster) -> Vec<Client> {
+    (0..c.nodes.len())
+        .map(|i| client(c.dynamo_url(i)))
+        .collect()
+}
+
+async fn poll<F, Fut>(what: &str, f: F)
+where
+    F: FnMut() -> Fut,
+    Fut: std::future::Future<Output = bool>,
+{
+    poll_until(what, Duration::from_secs(20), f).await;
+}
+
+fn s(v: &str) -> AttributeValue {
+    AttributeValue::S(v.into())
+}
+
+fn n(v: impl std::fmt::Display) -> AttributeValue {
+    AttributeValue::N(v.to_string())
+}
+
+fn ss(v: &[&str]) -> AttributeValue {
+    AttributeValue::Ss(v.iter().map(|x| x.to_string()).collect())
+}
+
+fn ns(v: &[&str]) -> AttributeValue {
+    AttributeValue::Ns(v.iter().map(|x| x.to_string()).collect())
+}
+
+fn l(v: Vec<AttributeValue>) -> AttributeValue {
+    AttributeValue::L(v)
+}
+
+fn m<const N: usize>(attrs: [(&str, AttributeValue); N]) -> AttributeValue {
+    AttributeValue::M(item(attrs))
+}
+
+fn item<const N: usize>(attrs: [(&str, AttributeValue); N]) -> Item {
+    attrs.into_iter().map(|(k, v)| (k.to_string(), v)).collect()
+}
+
+/// Sets are unordered: sort members so items compare by value.
+fn norm(v: &AttributeValue) -> AttributeValue {
+    let sorted = |v: &Vec<String>| {
+        let mut v = v.clone();
+        v.sort();
+        v
+    };
+    match v {
+        AttributeValue::Ss(x) => AttributeValue::Ss(sorted(x)),
+        AttributeValue::Ns(x) => AttributeValue::Ns(sorted(x)),
+        AttributeValue::M(x) => AttributeValue::M(norm_item(x)),
+        AttributeValue::L(x) => AttributeValue::L(x.iter().map(norm).collect()),
+        other => other.clone(),
+    }
+}
+
+fn norm_item(i: &Item) -> Item {
+    i.iter().map(|(k, v)| (k.clone(), norm(v))).collect()
+}
+
+#[track_caller]
+fn assert_item(got: Option<&Item>, want: &Item, what: &str) {
+    let got = got.unwrap_or_else(|| panic!("{what}: no item, want {want:?}"));
+    assert_eq!(norm_item(got), norm_item(want), "{what}");
+}
+
+fn str_of<'a>(i: &'a Item, attr: &str) -> &'a str {
+    i.get(attr)
+        .and_then(|v| v.as_s().ok())
+        .map(String::as_str)
+        .unwrap_or_else(|| panic!("{attr} is not a string in {i:?}"))
+}
+
+/// Asserts a request failed with the service error `code`; returns the message.
+#[track_caller]
+fn expect_code<T: Debug, E: ProvideErrorMetadata + Debug, R: Debug>(
+    r: Result<T, SdkError<E, R>>,
+    code: &str,
+    what: &str,
+) -> String {
+    match r {
+        Ok(v) => panic!("{what}: expected {code}, got success {v:?}"),
+        Err(e) => {
+            assert_eq!(e.code(), Some(code), "{what}: {e:?}");
+            e.message().unwrap_or_default().to_string()
+        }
+    }
+}
+
+#[track_caller]
+fn expect_validation<T: Debug, E: ProvideErrorMetadata + Debug, R: Debug>(
+    r: Result<T, SdkError<E, R>>,
+    contains: &str,
+    what: &str,
+) {
+    let msg = expect_code(r, "ValidationException", what);
+    assert!(
+        msg.contains(contains),
+        "{what}: message {msg:?} should contain {contains:?}"
+    );
+}
+
+async fn create_table(
+    c: &Client,
+    name: &str,
+    pk: (&str, ScalarAttributeType),
+    sk: Option<(&str, ScalarAttributeType)>,
+) {
+    let mut req = c
+        .create_table()
+        .table_name(name)
+        .billing_mode(BillingMode::PayPerRequest);
+    for (attr, ty, kt) in
+        std::iter::once((pk.0, pk.1, KeyType::Hash)).chain(sk.map(|(a, t)| (a, t, KeyType::Range)))
+    {
+        req = req
+            .key_schema(
+                KeySchemaElement::builder()
+                    .attribute_name(attr)
+                    .key_type(kt)
+                    .build()
+                    .unwrap(),
+            )
+            .attribute_definitions(
+                AttributeDefinition::builder()
+                    .attribute_name(attr)
+                    .attribute_type(ty)
+                    .build()
+                    .unwrap(),
+            );
+    }
+    req.send().await.expect("create table");
+}
+
+async fn put(c: &Client, table: &str, it: Item) {
+    c.put_item()
+        .table_name(table)
+        .set_item(Some(it))
+        .send()
+        .await
+        .expect("put item");
+}
+
+async fn get(c: &Client, table: &str, key: Item) -> Option<Item> {
+    c.get_item()
+        .table_name(table)
+        .set_key(Some(key))
+        .consistent_read(true)
+        .send()
+        .await
+        .expect("get item")
+        .item
+}
+
+/// Like [`get`], but an error (a region restarting) reads as "not yet".
+async fn try_get(c: &Client, table: &str, key: Item) -> Result<Option<Item>, String> {
+    c.get_item()
+        .table_name(table)
+        .set_key(Some(key))
+        .send()
+        .await
+        .map(|o| o.item)
+        .map_err(|e| format!("{e:?}"))
+}
+
+fn put_req(it: Item) -> WriteRequest {
+    WriteRequest::builder()
+        .put_request(PutRequest::builder().set_item(Some(it)).build().unwrap())
+        .build()
+}
+
+fn delete_req(key: Item) -> WriteRequest {
+    WriteRequest::builder()
+        .delete_request(DeleteRequest::builder().set_key(Some(key)).build().unwrap())
+        .build()
+}
+
+async fn batch_put(c: &Client, table: &str, items: Vec<Item>) {
+    for chunk in items.chunks(25) {
+        let out = c
+            .batch_write_item()
+            .request_items(table, chunk.iter().cloned().map(put_req).collect())
+            .send()
+            .await
+            .expect("batch write");
+        assert!(
+            out.unprocessed_items().is_none_or(HashMap::is_empty),
+            "unprocessed: {out:?}"
+        );
+    }
+}
+
+fn tx_get(table: &str, key: Item) -> TransactGetItem {
+    TransactGetItem::builder()
+        .get(
+            Get::builder()
+                .table_name(table)
+                .set_key(Some(key))
+                .build()
+                .unwrap(),
+        )
+        .build()
+}
+
+fn tx_put(table: &str, it: Item) -> TransactWriteItem {
+    TransactWriteItem::builder()
+        .put(
+            Put::builder()
+                .table_name(table)
+                .set_item(Some(it))
+                .build()
+                .unwrap(),
+        )
+        .build()
+}
+
+/// `:names` and `#names` an expression mentions, so each request sends only
+/// what it uses (DynamoDB refuses unused ones).
+fn placeholders(expr: &str, sigil: char) -> BTreeSet<String> {
+    let mut out = BTreeSet::new();
+    let mut chars = expr.char_indices().peekable();
+    while let Some((i, c)) = chars.next() {
+        if c == sigil {
+            let mut end = i + 1;
+            while let Some(&(j, d)) = chars.peek() {
+                if d.is_ascii_alphanumeric() || d == '_' {
+                    end = j + d.len_utf8();
+                    chars.next();
+                } else {
+                    break;
+                }
+            }
+            out.insert(expr[i..end].to_string());
+        }
+    }
+    out
+}
+
+fn now_secs() -> u64 {
+    SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .expect("clock after 1970")
+        .as_secs()
+}
+
+/// A hand-made HTTP/1.1 POST; returns the status code and the body.
+async fn raw_post(addr: SocketAddr, target: Option<&str>, body: &str) -> (u16, String) {
+    let mut stream = TcpStream::connect(addr).await.expect("connect");
+    let target = target
+        .map(|t| format!("X-Amz-Target: {t}\r\n"))
+        .unwrap_or_default();
+    let request = format!(
+        "POST / HTTP/1.1\r\nHost: {addr}\r\nContent-Type: application/x-amz-json-1.0\r\n{target}Content-Length: {}\r\nConnection: close\r\n\r\n{body}",
+        body.len()
+    );
+    stream.write_all(request.as_bytes()).await.expect("write");
+    let mut buf = Vec::new();
+    tokio::time::timeout(Duration::from_secs(10), stream.read_to_end(&mut buf))
+        .await
+        .expect("response within 10 s")
+        .expect("read");
+    let text = String::from_utf8_lossy(&buf).to_string();
+    let status = text
+        .split_whitespace()
+        .nth(1)
+        .and_then(|s| s.parse().ok())
+        .unwrap_or_else(|| panic!("no status line in {text:?}"));
+    let body = text
+        .split_once("\r\n\r\n")
+        .map(|(_, b)| b.to_string())
+        .unwrap_or_default();
+    (status, body)
+}
+
+// ---- 1. tables and item CRUD -----------------------------------------------
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn tables_are_created_described_listed_and_deleted_in_every_region() {
+    let cluster = TestCluster::start(&REGIONS).await;
+    let cs = clients(&cluster);
+    let created = cs[0]
+        .create_table()
+        .table_name("orders")
+        .key_schema(
+            KeySchemaElement::builder()
+                .attribute_name("customer")
+                .key_type(KeyType::Hash)
+                .build()
+                .unwrap(),
+        )
+        .key_schema(
+            KeySchemaElement::builder()
+                .attribute_name("placed")
+                .key_type(KeyType::Range)
+                .build()
+                .unwrap(),
+        )
+        .attribute_definitions(
+            AttributeDefinition::builder()
+                .attribute_name("customer")
+                .attribute_type(ScalarAttributeType::S)
+                .build()
+                .unwrap(),
+        )
+        .attribute_definitions(
+            AttributeDefinition::builder()
+                .attribute_name("placed")
+                .attribute_type(ScalarAttributeType::N)
+                .build()
+                .unwrap(),
+        )
+        .billing_mode(BillingMode::PayPerRequest)
+        .stream_specification(
+            StreamSpecification::builder()
+                .stream_enabled(true)
+                .stream_view_type(StreamViewType::NewAndOldImages)
+                .build()
+                .unwrap(),
+        )
+        .send()
+        .await
+        .expect("create table");
+    let d = created.table_description().expect("a table description");
+    assert_eq!(d.table_name(), Some("orders"));
+    assert_eq!(d.table_status(), Some(&TableStatus::Active));
+
+    // The table replicates: every region describes the same table.
+    for (i, c) in cs.iter().enumerate() {
+        poll(&format!("orders in region {i}"), || async {
+            c.describe_table().table_name("orders").send().await.is_ok()
+        })
+        .await;
+        let out = c
+            .describe_table()
+            .table_name("orders")
+            .send()
+            .await
+            .unwrap();
+        let t = out.table().expect("a table");
+        assert_eq!(t.table_status(), Some(&TableStatus::Active));
+        let keys: Vec<(&str, &KeyType)> = t
+            .key_schema()
+            .iter()
+            .map(|k| (k.attribute_name(), k.key_type()))
+            .collect();
+        assert_eq!(
+            keys,
+            vec![("customer", &KeyType::Hash), ("placed", &KeyType::Range)]
+        );
+        let defs: Vec<(&str, &ScalarAttributeType)> = t
+            .attribute_definitions()
+            .iter()
+            .map(|a| (a.attribute_name(), a.attribute_type()))
+            .collect();
+        assert!(
+            defs.contains(&("placed", &ScalarAttributeType::N)),
+            "{defs:?}"
+        );
+        assert_eq!(t.item_count(), Some(0));
+        assert_eq!(t.global_table_version(), Some("2019.11.21"));
+        assert_eq!(
+            t.billing_mode_summary().and_then(|b| b.billing_mode()),
+            Some(&BillingMode::PayPerRequest)
+        );
+        let stream = t.stream_specification().expect("stream specification");
+        assert!(stream.stream_enabled());
+        assert_eq!(
+            stream.stream_view_type(),
+            Some(&StreamViewType::NewAndOldImages)
+        );
+        let replicas: BTreeSet<&str> = t
+            .replicas()
+            .iter()
+            .filter_map(|r| r.region_name())
+            .collect();
+        assert_eq!(replicas, REGIONS.into_iter().collect::<BTreeSet<_>>());
+        assert!(
+            t.replicas()
+                .iter()
+                .all(|r| r.replica_status() == Some(&ReplicaStatus::Active)),
+            "{:?}",
+            t.replicas()
+        );
+    }
+
+    // ItemCount counts live items, and follows replication.
+    for p in 1..=3 {
+        put(
+            &cs[0],
+            "orders",
+            item([("customer", s("ann")), ("placed", n(p))]),
+        )
+        .await;
+    }
+    cs[0]
+        .delete_item()
+        .table_name("orders")
+        .key("customer", s("ann"))
+        .key("placed", n(2))
+        .send()
+        .await
+        .unwrap();
+    for (i, c) in cs.iter().enumerate() {
+        poll(&format!("ItemCount 2 in region {i}"), || async {
+            let out = c
+                .describe_table()
+                .table_name("orders")
+                .send()
+                .await
+                .unwrap();
+            out.table().and_then(|t| t.item_count()) == Some(2)
+        })
+        .await;
+    }
+
+    // A table without a stream says so.
+    create_table(&cs[1], "plain", ("id", ScalarAttributeType::S), None).await;
+    let out = cs[1]
+        .describe_table()
+        .table_name("plain")
+        .send()
+        .await
+        .unwrap();
+    let t = out.table().unwrap();
+    assert!(
+        t.stream_specification().is_none_or(|s| !s.stream_enabled()),
+        "{t:?}"
+    );
+    assert_eq!(t.key_schema().len(), 1);
+
+    // ListTables pages with Limit and ExclusiveStartTableName.
+    for name in ["t-a", "t-b", "t-c", "t-d", "t-e"] {
+        create_table(&cs[0], name, ("id", ScalarAttributeType::S), None).await;
+    }
+    let mut want: Vec<String> = ["orders", "plain", "t-a", "t-b", "t-c", "t-d", "t-e"]
+        .iter()
+        .map(|s| s.to_string())
+        .collect();
+    want.sort();
+    let mut listed = Vec::new();
+    let mut start: Option<String> = None;
+    let mut pages = 0;
+    loop {
+        pages += 1;
+        assert!(pages <= 10, "ListTables does not end: {listed:?}");
+        let out = cs[0]
+            .list_tables()
+            .limit(2)
+            .set_exclusive_start_table_name(start.clone())
+            .send()
+            .await
+            .unwrap();
+        assert!(out.table_names().len() <= 2, "{out:?}");
+        listed.extend(out.table_names().iter().cloned());
+        match out.last_evaluated_table_name() {
+            Some(last) => {
+                assert_eq!(Some(last), out.table_names().last().map(String::as_str));
+                start = Some(last.to_string());
+            }
+            None => break,
+        }
+    }
+    assert_eq!(listed, want, "pages of ListTables");
+    assert!(
+        pages >= 4,
+        "7 tables in pages of 2 take 4 pages, took {pages}"
+    );
+    let all = cs[0].list_tables().send().await.unwrap();
+    assert_eq!(all.table_names(), want.as_slice());
+    assert!(all.last_evaluated_table_name().is_none());
+    expect_validation(
+        cs[0].list_tables().limit(101).send().await,
+        "limit",
+        "ListTables Limit 101",
+    );
+
+    // DeleteTable answers DELETING, and the table goes away everywhere.
+    let deleted = cs[2].delete_table().table_name("t-c").send().await.unwrap();
+    assert_eq!(
+        deleted.table_description().and_then(|d| d.table_status()),
+        Some(&TableStatus::Deleting)
+    );
+    for (i, c) in cs.iter().enumerate() {
+        poll(&format!("t-c gone in region {i}"), || async {
+            match c.describe_table().table_name("t-c").send().await {
+                Ok(_) => false,
+                Err(e) => e.into_service_error().is_resource_not_found_exception(),
+            }
+        })
+        .await;
+    }
+    let after = cs[0].list_tables().send().await.unwrap();
+    assert!(!after.table_names().contains(&"t-c".to_string()));
+    cluster.shutdown().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn items_are_put_read_updated_and_deleted_with_return_values() {
+    let cluster = TestCluster::start(&REGIONS[..1]).await;
+    let c = client(cluster.dynamo_url(0));
+    create_table(&c, "users", ("id", ScalarAttributeType::S), None).await;
+
+    let ann = item([
+        ("id", s("ann")),
+        ("name", s("Ann")),
+        ("age", n(30)),
+        ("active", AttributeValue::Bool(true)),
+        ("nothing", AttributeValue::Null(true)),
+        ("blob", AttributeValue::B(Blob::new(vec![0u8, 1, 2, 255]))),
+        ("tags", ss(&["a", "b"])),
+        ("scores", ns(&["1.5", "2", "-3"])),
+        (
+            "bins",
+            AttributeValue::Bs(vec![Blob::new(vec![1u8]), Blob::new(vec![2u8])]),
+        ),
+        (
+            "profile",
+            m([("city", s("Paris")), ("langs", l(vec![s("en"), s("fr")]))]),
+        ),
+        ("empty", s("")),
+    ]);
+    let out = c
+        .put_item()
+        .table_name("users")
+        .set_item(Some(ann.clone()))
+        .return_values(ReturnValue::AllOld)
+        .send()
+        .await
+        .unwrap();
+    assert!(out.attributes().is_none(), "a new item has no old image");
+    let got = c
+        .get_item()
+        .table_name("users")
+        .key("id", s("ann"))
+        .consistent_read(true)
+        .send()
+        .await
+        .unwrap();
+    assert_item(got.item(), &ann, "every attribute type round-trips");
+
+    // ProjectionExpression with a reserved word, nested paths and an index.
+    let got = c
+        .get_item()
+        .table_name("users")
+        .key("id", s("ann"))
+        .projection_expression("#n, profile.city, profile.langs[1]")
+        .expression_attribute_names("#n", "name")
+        .send()
+        .await
+        .unwrap();
+    assert_item(
+        got.item(),
+        &item([
+            ("name", s("Ann")),
+            (
+                "profile",
+                m([("city", s("Paris")), ("langs", l(vec![s("fr")]))]),
+            ),
+        ]),
+        "projection",
+    );
+    expect_validation(
+        c.get_item()
+            .table_name("users")
+            .key("id", s("ann"))
+            .projection_expression("name")
+            .send()
+            .await,
+        "reserved keyword",
+        "a bare reserved word",
+    );
+
+    // A missing item is no Item; a wrong key is a validation error.
+    let none = c
+        .get_item()
+        .table_name("users")
+        .key("id", s("nobody"))
+        .send()
+        .await
+        .unwrap();
+    assert!(none.item().is_none());
+    expect_validation(
+        c.get_item()
+            .table_name("users")
+            .key("uid", s("ann"))
+            .send()
+            .await,
+        "The provided key element does not match the schema",
+        "GetItem with the wrong key attribute",
+    );
+    expect_validation(
+        c.get_item()
+            .table_name("users")
+            .key("id", n(1))
+            .send()
+            .await,
+        "The provided key element does not match the schema",
+        "GetItem with a key of the wrong type",
+    );
+    expect_validation(
+        c.get_item()
+            .table_name("users")
+            .key("id", s("ann"))
+            .key("age", n(30))
+            .send()
+            .await,
+        "The provided key element does not match the schema",
+        "GetItem with an extra key attribute",
+    );
+
+    // PutItem replacing returns the old image with ALL_OLD; ALL_NEW is refused.
+    let bob = item([("id", s("ann")), ("name", s("Bob"))]);
+    let out = c
+        .put_item()
+        .table_name("users")
+        .set_item(Some(bob.clone()))
+        .return_values(ReturnValue::AllOld)
+        .send()
+        .await
+        .unwrap();
+    assert_item(out.attributes(), &ann, "PutItem ALL_OLD");
+    assert_item(
+        get(&c, "users", item([("id", s("ann"))])).await.as_ref(),
+        &bob,
+        "replaced",
+    );
+    expect_validation(
+        c.put_item()
+            .table_name("users")
+            .set_item(Some(bob.clone()))
+            .return_values(ReturnValue::AllNew)
+            .send()
+            .await,
+        "ReturnValues",
+        "PutItem ALL_NEW",
+    );
+
+    // UpdateItem upserts, and each ReturnValues answers its own way.
+    let key = item([("id", s("cat"))]);
+    let out = c
+        .update_item()
+        .table_name("users")
+        .set_key(Some(key.clone()))
+        .update_expression("SET lives = :nine, #n = :name")
+        .expression_attribute_names("#n", "name")
+        .expression_attribute_values(":nine", n(9))
+        .expression_attribute_values(":name", s("Tom"))
+        .return_values(ReturnValue::AllNew)
+        .send()
+        .await
+        .unwrap();
+    let tom = item([("id", s("cat")), ("lives", n(9)), ("name", s("Tom"))]);
+    assert_item(out.attributes(), &tom, "UpdateItem upsert ALL_NEW");
+    let rv = |r: ReturnValue| {
+        c.update_item()
+            .table_name("users")
+            .set_key(Some(key.clone()))
+            .update_expression("SET lives = lives - :one")
+            .expression_attribute_values(":one", n(1))
+            .return_values(r)
+            .send()
+    };
+    let none = rv(ReturnValue::None).await.unwrap();
+    assert!(none.attributes().is_none(), "NONE: {none:?}");
+    let old = rv(ReturnValue::AllOld).await.unwrap();
+    assert_item(
+        old.attributes(),
+        &item([("id", s("cat")), ("lives", n(8)), ("name", s("Tom"))]),
+        "ALL_OLD",
+    );
+    let uold = rv(ReturnValue::UpdatedOld).await.unwrap();
+    assert_item(uold.attributes(), &item([("lives", n(7))]), "UPDATED_OLD");
+    let unew = rv(ReturnValue::UpdatedNew).await.unwrap();
+    assert_item(unew.attributes(), &item([("lives", n(5))]), "UPDATED_NEW");
+    let all_new = rv(ReturnValue::AllNew).await.unwrap();
+    assert_item(
+        all_new.attributes(),
+        &item([("id", s("cat")), ("lives", n(4)), ("name", s("Tom"))]),
+        "ALL_NEW",
+    );
+    expect_validation(
+        c.update_item()
+            .table_name("users")
+            .set_key(Some(key.clone()))
+            .update_expression("SET id = :x")
+            .expression_attribute_values(":x", s("dog"))
+            .send()
+            .await,
+        "This attribute is part of the key",
+        "updating a key attribute",
+    );
+
+    // DeleteItem with ALL_OLD, then a second delete finds nothing.
+    let out = c
+        .delete_item()
+        .table_name("users")
+        .set_key(Some(key.clone()))
+        .return_values(ReturnValue::AllOld)
+        .send()
+        .await
+        .unwrap();
+    assert_item(
+        out.attributes(),
+        &item([("id", s("cat")), ("lives", n(4)), ("name", s("Tom"))]),
+        "DeleteItem ALL_OLD",
+    );
+    let again = c
+        .delete_item()
+        .table_name("users")
+        .set_key(Some(key.clone()))
+        .return_values(ReturnValue::AllOld)
+        .send()
+        .await
+        .unwrap();
+    assert!(again.attributes().is_none(), "{again:?}");
+    assert!(get(&c, "users", key).await.is_none());
+    cluster.shutdown().await;
+}
+
+// ---- 2. expressions --------------------------------------------------------
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn condition_expressions_decide_writes() {
+    let cluster = TestCluster::start(&REGIONS[..1]).await;
+    let c = client(cluster.dynamo_url(0));
+    create_table(&c, "conds", ("pk", ScalarAttributeType::S), None).await;
+    let it = item([
+        ("pk", s("c")),
+        ("num", n(10)),
+        ("s", s("hello world")),
+        ("tags", ss(&["x", "y"])),
+        ("lst", l(vec![n(1), n(2), n(3)])),
+        ("mp", m([("a", n(1)), ("deep", m([("b", s("z"))]))])),
+        ("status", s("active")),
+    ]);
+    put(&c, "conds", it.clone()).await;
+
+    let names: HashMap<&str, &str> = [("#st", "status"), ("#sz", "size")].into();
+    let values: HashMap<&str, AttributeValue> = [
+        (":one", n(1)),
+        (":two", n(2)),
+        (":three", n(3)),
+        (":five", n(5)),
+        (":ten", n(10)),
+        (":eleven", n(11)),
+        (":twenty", n(20)),
+        (":hello", s("hello")),
+        (":hw", s("hello world")),
+        (":wor", s("wor")),
+        (":world", s("world")),
+        (":x", s("x")),
+        (":zz", s("zz")),
+        (":active", s("active")),
+        (":tN", s("N")),
+        (":tS", s("S")),
+        (":tSS", s("SS")),
+        (":tL", s("L")),
+        (":tM", s("M")),
+    ]
+    .into();
+    // Each case: a condition and whether it holds for `it`. The write is a
+    // PutItem of the same image, so the item never changes.
+    let cases: &[(&str, bool)] = &[
+        ("num = :ten", true),
+        ("num <> :ten", false),
+        ("num < :eleven", true),
+        ("num < :ten", false),
+        ("num <= :ten", true),
+        ("num > :ten", false),
+        ("num > :five", true),
+        ("num >= :ten", true),
+        ("num BETWEEN :five AND :ten", true),
+        ("num BETWEEN :eleven AND :twenty", false),
+        ("num IN (:five, :ten)", true),
+        ("num IN (:five, :eleven)", false),
+        ("num = :ten AND s = :hello", false),
+        ("num = :ten AND s = :hw", true),
+        ("num = :five OR s = :hw", true),
+        ("NOT num = :ten", false),
+        ("NOT (num = :five)", true),
+        // NOT binds tighter than AND, AND tighter than OR.
+        ("num = :five OR num = :ten AND s = :hello", false),
+        ("(num = :five OR num = :ten) AND s = :hw", true),
+        ("NOT num = :five AND num = :ten", true),
+        ("attribute_exists(s)", true),
+        ("attribute_not_exists(s)", false),
+        ("attribute_exists(nope)", false),
+        ("attribute_not_exists(nope)", true),
+        ("attribute_exists(mp.deep.b)", true),
+        ("attribute_exists(mp.deep.c)", false),
+        ("attribute_exists(lst[2])", true),
+        ("attribute_exists(lst[3])", false),
+        ("attribute_type(num, :tN)", true),
+        ("attribute_type(num, :tS)", false),
+        ("attribute_type(tags, :tSS)", true),
+        ("attribute_type(lst, :tL)", true),
+        ("attribute_type(mp, :tM)", true),
+        ("begins_with(s, :hello)", true),
+        ("begins_with(s, :world)", false),
+        ("contains(s, :wor)", true),
+        ("contains(s, :zz)", false),
+        ("contains(tags, :x)", true),
+        ("contains(tags, :zz)", false),
+        ("contains(lst, :two)", true),
+        ("contains(lst, :five)", false),
+        ("size(s) = :eleven", true),
+        ("size(s) > :eleven", false),
+        ("size(tags) = :two", true),
+        ("size(lst) = :three", true),
+        ("size(mp) = :two", true),
+        ("size(mp.deep) = :one", true),
+        ("#st = :active", true),
+        ("#sz = :one", false),
+        ("attribute_not_exists(#sz)", true),
+        // A missing attribute or a type mismatch makes a comparison false
+        // (and <> true), never an error.
+        ("nope < :ten", false),
+        ("nope <> :ten", true),
+        ("s < :ten", false),
+        ("mp.a = :one", true),
+        ("lst[0] < lst[1]", true),
+        ("num > lst[2]", true),
+    ];
+    for (cond, want) in cases {
+        let mut req = c
+            .put_item()
+            .table_name("conds")
+            .set_item(Some(it.clone()))
+            .condition_expression(*cond);
+        for k in placeholders(cond, '#') {
+            req = req.expression_attribute_names(&k, names[k.as_str()]);
+        }
+        for k in placeholders(cond, ':') {
+            req = req.expression_attribute_values(&k, values[k.as_str()].clone());
+        }
+        let held = match req.send().await {
+            Ok(_) => true,
+            Err(e) => {
+                let e = e.into_service_error();
+                assert!(e.is_conditional_check_failed_exception(), "{cond}: {e:?}");
+                false
+            }
+        };
+        assert_eq!(held, *want, "condition {cond}");
+    }
+
+    // attribute_not_exists as "create only"; ALL_OLD returns the item in
+    // the ConditionalCheckFailedException, and only when asked.
+    let fresh = item([("pk", s("new")), ("v", n(1))]);
+    c.put_item()
+        .table_name("conds")
+        .set_item(Some(fresh.clone()))
+        .condition_expression("attribute_not_exists(pk)")
+        .send()
+        .await
+        .expect("create only, first time");
+    let err = c
+        .put_item()
+        .table_name("conds")
+        .item("pk", s("new"))
+        .item("v", n(2))
+        .condition_expression("attribute_not_exists(pk)")
+        .return_values_on_condition_check_failure(ReturnValuesOnConditionCheckFailure::AllOld)
+        .send()
+        .await
+        .unwrap_err()
+        .into_service_error();
+    match &err {
+        PutItemError::ConditionalCheckFailedException(e) => {
+            assert_item(e.item(), &fresh, "the item in the exception");
+        }
+        other => panic!("expected ConditionalCheckFailedException, got {other:?}"),
+    }
+    let err = c
+        .put_item()
+        .table_name("conds")
+        .item("pk", s("new"))
+        .condition_expression("attribute_not_exists(pk)")
+        .send()
+        .await
+        .unwrap_err()
+        .into_service_error();
+    match &err {
+        PutItemError::ConditionalCheckFailedException(e) => {
+            assert!(e.item().is_none(), "no item unless asked: {e:?}");
+        }
+        other => panic!("expected ConditionalCheckFailedException, got {other:?}"),
+    }
+    assert_item(
+        get(&c, "conds", item([("pk", s("new"))])).await.as_ref(),
+        &fresh,
+        "a failed condition writes nothing",
+    );
+    let err = c
+        .update_item()
+        .table_name("conds")
+        .key("pk", s("new"))
+        .update_expression("SET v = :two")
+        .condition_expression("v = :two")
+        .expression_attribute_values(":two", n(2))
+        .return_values_on_condition_check_failure(ReturnValuesOnConditionCheckFailure::AllOld)
+        .send()
+        .await
+        .unwrap_err()
+        .into_service_error();
+    assert!(err.is_conditional_check_failed_exception(), "{err:?}");
+    assert!(
+        format!("{err:?}").contains("\"v\""),
+        "UpdateItem ALL_OLD on failure: {err:?}"
+    );
+    let err = c
+        .delete_item()
+        .table_name("conds")
+        .key("pk", s("missing"))
+        .condition_expression("attribute_exists(pk)")
+        .send()
+        .await
+        .unwrap_err()
+        .into_service_error();
+    assert!(err.is_conditional_check_failed_exception(), "{err:?}");
+    c.delete_item()
+        .table_name("conds")
+        .key("pk", s("new"))
+        .condition_expression("v = :one")
+        .expression_attribute_values(":one", n(1))
+        .send()
+        .await
+        .expect("a conditional delete that holds");
+    assert!(get(&c, "conds", item([("pk", s("new"))])).await.is_none());
+
+    // Mistakes in expressions are validation errors, not failed conditions.
+    let bad: &[(&str, Names, Values, &str)] = &[
+        (
+            "status = :a",
+            vec![],
+            vec![(":a", s("x"))],
+            "reserved keyword",
+        ),
+        ("num = :a", vec![], vec![], ":a"),
+        ("#x = :a", vec![], vec![(":a", n(1))], "#x"),
+        (
+            "num = :a",
+            vec![],
+            vec![(":a", n(1)), (":unused", n(2))],
+            "unused",
+        ),
+        ("num = :a", vec![("#u", "u")], vec![(":a", n(1))], "unused"),
+        ("num = = :a", vec![], vec![(":a", n(1))], "Syntax error"),
+        ("nofunc(num)", vec![], vec![], "Invalid function name"),
+        ("num < :a", vec![], vec![(":a", l(vec![]))], ""),
+    ];
+    for (cond, ns_, vs, contains) in bad {
+        let mut req = c
+            .put_item()
+            .table_name("conds")
+            .set_item(Some(it.clone()))
+            .condition_expression(*cond);
+        for (k, v) in ns_ {
+            req = req.expression_attribute_names(*k, *v);
+        }
+        for (k, v) in vs {
+            req = req.expression_attribute_values(*k, v.clone());
+        }
+        expect_validation(req.send().await, contains, cond);
+    }
+    cluster.shutdown().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn update_expressions_set_remove_add_and_delete_nested_paths() {
+    let cluster = TestCluster::start(&REGIONS[..1]).await;
+    let c = client(cluster.dynamo_url(0));
+    create_table(&c, "upd", ("pk", ScalarAttributeType::S), None).await;
+    put(
+        &c,
+        "upd",
+        item([
+            ("pk", s("u")),
+            ("num", n(5)),
+            ("lst", l(vec![n(1), n(2)])),
+            ("tags", ss(&["a", "b"])),
+            (
+                "mp",
+                m([
+                    ("nest", m([("count", n(1)), ("nums", ns(&["1", "2", "3"]))])),
+                    ("name", s("x")),
+                ]),
+            ),
+        ]),
+    )
+    .await;
+    // Runs one update with its names and values; returns the attributes.
+    let update = |expr: &'static str,
+                  rv: ReturnValue,
+                  vals: Vec<(&'static str, AttributeValue)>| {
+        let mut req = c
+            .update_item()
+            .table_name("upd")
+            .key("pk", s("u"))
+            .update_expression(expr)
+            .return_values(rv);
+        let names: HashMap<&str, &str> = [("#c", "count"), ("#n", "name"), ("#sz", "size")].into();
+        for k in placeholders(expr, '#') {
+            req = req.expression_attribute_names(&k, names[k.as_str()]);
+        }
+        for (k, v) in vals {
+            req = req.expression_attribute_values(k, v);
+        }
+        async move { req.send().await.map(|o| o.attributes) }
+    };
+
+    let a = update(
+        "SET num = num + :one",
+        ReturnValue::UpdatedNew,
+        vec![(":one", n(1))],
+    )
+    .await
+    .unwrap();
+    assert_item(a.as_ref(), &item([("num", n(6))]), "SET +");
+    let a = update(
+        "SET num = num - :two",
+        ReturnValue::UpdatedOld,
+        vec![(":two", n(2))],
+    )
+    .await
+    .unwrap();
+    assert_item(a.as_ref(), &item([("num", n(6))]), "SET - UPDATED_OLD");
+    for want in [1, 2] {
+        let a = update(
+            "SET fresh = if_not_exists(fresh, :zero) + :one",
+            ReturnValue::UpdatedNew,
+            vec![(":zero", n(0)), (":one", n(1))],
+        )
+        .await
+        .unwrap();
+        assert_item(
+            a.as_ref(),
+            &item([("fresh", n(want))]),
+            "if_not_exists counter",
+        );
+    }
+    let a = update(
+        "SET num = if_not_exists(num, :zero)",
+        ReturnValue::UpdatedNew,
+        vec![(":zero", n(0))],
+    )
+    .await
+    .unwrap();
+    assert_item(
+        a.as_ref(),
+        &item([("num", n(4))]),
+        "if_not_exists keeps a value",
+    );
+    update(
+        "SET lst = list_append(lst, :tail)",
+        ReturnValue::None,
+        vec![(":tail", l(vec![n(3)]))],
+    )
+    .await
+    .unwrap();
+    let a = update(
+        "SET lst = list_append(:head, lst)",
+        ReturnValue::UpdatedNew,
+        vec![(":head", l(vec![n(0)]))],
+    )
+    .await
+    .unwrap();
+    assert_item(
+        a.as_ref(),
+        &item([("lst", l(vec![n(0), n(1), n(2), n(3)]))]),
+        "list_append both ways",
+    );
+    let a = update(
+        "ADD mp.nest.#c :five",
+        ReturnValue::UpdatedNew,
+        vec![(":five", n(5))],
+    )
+    .await
+    .unwrap();
+    assert_item(
+        a.as_ref(),
+        &item([("mp", m([("nest", m([("count", n(6))]))]))]),
+        "ADD to a nested number",
+    );
+    let a = update(
+        "DELETE mp.nest.nums :two",
+        ReturnValue::UpdatedNew,
+        vec![(":two", ns(&["2"]))],
+    )
+    .await
+    .unwrap();
+    assert_item(
+        a.as_ref(),
+        &item([("mp", m([("nest", m([("nums", ns(&["1", "3"]))]))]))]),
+        "DELETE from a nested set",
+    );
+    let a = update(
+        "ADD tags :c",
+        ReturnValue::UpdatedNew,
+        vec![(":c", ss(&["c"]))],
+    )
+    .await
+    .unwrap();
+    assert_item(
+        a.as_ref(),
+        &item([("tags", ss(&["a", "b", "c"]))]),
+        "ADD to a set",
+    );
+    let a = update(
+        "ADD mp.nest.newset :s",
+        ReturnValue::UpdatedNew,
+        vec![(":s", ss(&["q"]))],
+    )
+    .await
+    .unwrap();
+    assert_item(
+        a.as_ref(),
+        &item([("mp", m([("nest", m([("newset", ss(&["q"]))]))]))]),
+        "ADD creates a nested set",
+    );
+    update(
+        "DELETE tags :ab",
+        ReturnValue::None,
+        vec![(":ab", ss(&["a", "b"]))],
+    )
+    .await
+    .unwrap();
+    update(
+        "DELETE tags :c",
+        ReturnValue::None,
+        vec![(":c", ss(&["c"]))],
+    )
+    .await
+    .unwrap();
+    let a = update("REMOVE lst[0], mp.#n", ReturnValue::UpdatedOld, vec![])
+        .await
+        .unwrap();
+    assert_item(
+        a.as_ref(),
+        &item([("lst", l(vec![n(0)])), ("mp", m([("name", s("x"))]))]),
+        "REMOVE UPDATED_OLD",
+    );
+    let a = update(
+        "SET lst[10] = :x, added = :x REMOVE fresh ADD hits :one DELETE mp.nest.nums :three",
+        ReturnValue::AllNew,
+        vec![(":x", s("end")), (":one", n(1)), (":three", ns(&["3"]))],
+    )
+    .await
+    .unwrap();
+    assert_item(
+        a.as_ref(),
+        &item([
+            ("pk", s("u")),
+            ("num", n(4)),
+            ("lst", l(vec![n(1), n(2), n(3), s("end")])),
+            ("added", s("end")),
+            ("hits", n(1)),
+            (
+                "mp",
+                m([(
+                    "nest",
+                    m([
+                        ("count", n(6)),
+                        ("nums", ns(&["1"])),
+                        ("newset", ss(&["q"])),
+                    ]),
+                )]),
+            ),
+        ]),
+        "every clause at once; the emptied set is gone; SET past the end appends",
+    );
+    let old = update("SET #sz = :x", ReturnValue::AllOld, vec![(":x", n(1))])
+        .await
+        .unwrap();
+    assert_item(old.as_ref(), a.as_ref().unwrap(), "ALL_OLD of an update");
+
+    // Mistakes are validation errors and change nothing.
+    let before = get(&c, "upd", item([("pk", s("u"))])).await;
+    let fails: Vec<(&'static str, Values, &str)> = vec![
+        ("SET num = tags + :one", vec![(":one", n(1))], ""),
+        ("SET a = :x REMOVE a", vec![(":x", n(1))], "overlap"),
+        ("ADD lst :one", vec![(":one", n(1))], ""),
+        ("DELETE num :s", vec![(":s", ss(&["a"]))], ""),
+        ("SET num = :missing", vec![], ":missing"),
+        ("SET num = :a SET added = :a", vec![(":a", n(1))], ""),
+        ("SET count = :a", vec![(":a", n(1))], "reserved keyword"),
+        ("SET num = num + :s", vec![(":s", s("x"))], ""),
+    ];
+    for (expr, vals, contains) in fails {
+        expect_validation(update(expr, ReturnValue::None, vals).await, contains, expr);
+    }
+    assert_eq!(get(&c, "upd", item([("pk", s("u"))])).await, before);
+    cluster.shutdown().await;
+}
+
+// ---- 3. Query --------------------------------------------------------------
+
+fn sks(out: &QueryOutput) -> Vec<String> {
+    out.items()
+        .iter()
+        .map(|i| str_of(i, "sk").to_string())
+        .collect()
+}
+
+fn range(lo: u32, hi: u32) -> Vec<String> {
+    (lo..=hi).map(|i| format!("s{i:02}")).collect()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn query_conditions_filters_order_and_pages() {
+    let cluster = TestCluster::start(&REGIONS[..1]).await;
+    let c = client(cluster.dynamo_url(0));
+    create_table(
+        &c,
+        "events",
+        ("pk", ScalarAttributeType::S),
+        Some(("sk", ScalarAttributeType::S)),
+    )
+    .await;
+    let mut items = Vec::new();
+    for i in 1..=20u32 {
+        items.push(item([
+            ("pk", s("p")),
+            ("sk", s(&format!("s{i:02}"))),
+            ("count", n(i)),
+            ("kind", s(if i % 2 == 0 { "even" } else { "odd" })),
+            ("payload", s("x")),
+        ]));
+    }
+    for i in 1..=3u32 {
+        items.push(item([("pk", s("q")), ("sk", s(&format!("s{i:02}")))]));
+    }
+    batch_put(&c, "events", items).await;
+
+    let q = |kce: &'static str, vals: Vec<(&'static str, AttributeValue)>| {
+        let mut req = c
+            .query()
+            .table_name("events")
+            .key_condition_expression(kce)
+            .expression_attribute_values(":p", s("p"))
+            .consistent_read(true);
+        for (k, v) in vals {
+            req = req.expression_attribute_values(k, v);
+        }
+        req
+    };
+    let cases: Vec<(&str, Values, Vec<String>)> = vec![
+        ("pk = :p", vec![], range(1, 20)),
+        ("pk = :p AND sk = :v", vec![(":v", s("s05"))], range(5, 5)),
+        ("pk = :p AND sk < :v", vec![(":v", s("s05"))], range(1, 4)),
+        ("pk = :p AND sk <= :v", vec![(":v", s("s05"))], range(1, 5)),
+        ("pk = :p AND sk > :v", vec![(":v", s("s15"))], range(16, 20)),
+        (
+            "pk = :p AND sk >= :v",
+            vec![(":v", s("s15"))],
+            range(15, 20),
+        ),
+        (
+            "pk = :p AND sk BETWEEN :a AND :b",
+            vec![(":a", s("s03")), (":b", s("s07"))],
+            range(3, 7),
+        ),
+        (
+            "pk = :p AND begins_with(sk, :v)",
+            vec![(":v", s("s1"))],
+            range(10, 19),
+        ),
+        (
+            "sk >= :v AND pk = :p",
+            vec![(":v", s("s19"))],
+            range(19, 20),
+        ),
+        ("pk = :p AND sk > :v", vec![(":v", s("s99"))], vec![]),
+    ];
+    for (kce, vals, want) in cases {
+        let out = q(kce, vals).send().await.unwrap();
+        assert_eq!(sks(&out), want, "{kce}");
+        assert_eq!(out.count() as usize, want.len(), "{kce}");
+        assert!(out.last_evaluated_key().is_none(), "{kce}");
+    }
+    let other = c
+        .query()
+        .table_name("events")
+        .key_condition_expression("pk = :q")
+        .expression_attribute_values(":q", s("q"))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(sks(&other), range(1, 3), "another partition");
+
+    // FilterExpression runs after the read: Count vs ScannedCount.
+    let out = q("pk = :p", vec![(":even", s("even")), (":ten", n(10))])
+        .filter_expression("kind = :even AND #c > :ten")
+        .expression_attribute_names("#c", "count")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(sks(&out), ["s12", "s14", "s16", "s18", "s20"]);
+    assert_eq!((out.count(), out.scanned_count()), (5, 20));
+
+    // ProjectionExpression.
+    let out = q("pk = :p AND sk = :v", vec![(":v", s("s07"))])
+        .projection_expression("sk, #c")
+        .expression_attribute_names("#c", "count")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(out.items(), [item([("sk", s("s07")), ("count", n(7))])]);
+
+    // Backwards.
+    let out = q("pk = :p AND sk <= :v", vec![(":v", s("s05"))])
+        .scan_index_forward(false)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(sks(&out), ["s05", "s04", "s03", "s02", "s01"]);
+
+    // Limit pages with LastEvaluatedKey/ExclusiveStartKey, both directions.
+    for forward in [true, false] {
+        let mut got = Vec::new();
+        let mut sizes = Vec::new();
+        let mut start = None;
+        for _ in 0..10 {
+            let out = q("pk = :p", vec![])
+                .scan_index_forward(forward)
+                .limit(7)
+                .set_exclusive_start_key(start.take())
+                .send()
+                .await
+                .unwrap();
+            sizes.push(out.items().len());
+            got.extend(sks(&out));
+            if let Some(k) = out.last_evaluated_key() {
+                assert_eq!(
+                    k,
+                    &item([("pk", s("p")), ("sk", s(got.last().unwrap()))]),
+                    "LastEvaluatedKey is the last item's key"
+                );
+                start = Some(k.clone());
+            } else {
+                break;
+            }
+        }
+        let mut want = range(1, 20);
+        if !forward {
+            want.reverse();
+        }
+        assert_eq!(got, want, "forward {forward}");
+        assert_eq!(sizes, [7, 7, 6], "forward {forward}");
+    }
+
+    // Limit counts items read, before the filter.
+    let out = q("pk = :p", vec![(":even", s("even"))])
+        .filter_expression("kind = :even")
+        .limit(4)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(sks(&out), ["s02", "s04"]);
+    assert_eq!(out.scanned_count(), 4);
+    assert_eq!(
+        out.last_evaluated_key(),
+        Some(&item([("pk", s("p")), ("sk", s("s04"))]))
+    );
+
+    // Select COUNT: a count and no items, with or without a filter.
+    let out = q("pk = :p", vec![])
+        .select(Select::Count)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!((out.count(), out.scanned_count()), (20, 20));
+    assert!(out.items.is_none(), "COUNT returns no Items: {out:?}");
+    let out = q("pk = :p", vec![(":odd", s("odd"))])
+        .filter_expression("kind = :odd")
+        .select(Select::Count)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!((out.count(), out.scanned_count()), (10, 20));
+    expect_validation(
+        q("pk = :p", vec![])
+            .select(Select::Count)
+            .projection_expression("sk")
+            .send()
+            .await,
+        "",
+        "COUNT with a projection",
+    );
+
+    // Numbers sort numerically.
+    create_table(
+        &c,
+        "nums",
+        ("pk", ScalarAttributeType::S),
+        Some(("sk", ScalarAttributeType::N)),
+    )
+    .await;
+    let sorted = ["-5", "1", "2", "2.5", "10", "100"];
+    batch_put(
+        &c,
+        "nums",
+        ["100", "2.5", "-5", "10", "1", "2"]
+            .iter()
+            .map(|v| item([("pk", s("a")), ("sk", n(v))]))
+            .collect(),
+    )
+    .await;
+    let numq = |kce: &'static str| {
+        c.query()
+            .table_name("nums")
+            .key_condition_expression(kce)
+            .expression_attribute_values(":a", s("a"))
+    };
+    let nums = |out: &QueryOutput| -> Vec<String> {
+        out.items()
+            .iter()
+            .map(|i| i["sk"].as_n().unwrap().clone())
+            .collect()
+    };
+    assert_eq!(nums(&numq("pk = :a").send().await.unwrap()), sorted);
+    let out = numq("pk = :a")
+        .scan_index_forward(false)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(nums(&out), sorted.iter().rev().copied().collect::<Vec<_>>());
+    let out = numq("pk = :a AND sk < :ten")
+        .expression_attribute_values(":ten", n(10))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(nums(&out), ["-5", "1", "2", "2.5"]);
+
+    // Bad queries are validation errors.
+    let bad = [
+        (
+            numq("pk = :a AND begins_with(sk, :one)").expression_attribute_values(":one", n(1)),
+            "begins_with",
+        ),
+        (
+            numq("pk = :a AND sk > :x").expression_attribute_values(":x", s("x")),
+            "",
+        ),
+        (
+            numq("pk = :a AND other = :x").expression_attribute_values(":x", n(1)),
+            "",
+        ),
+        (
+            numq("pk = :a AND sk BETWEEN :hi AND :lo")
+                .expression_attribute_values(":hi", n(10))
+                .expression_attribute_values(":lo", n(1)),
+            "BETWEEN",
+        ),
+        (numq("pk = :a OR pk = :a"), ""),
+        (
+            numq("pk = :a")
+                .exclusive_start_key("pk", s("b"))
+                .exclusive_start_key("sk", n(1)),
+            "",
+        ),
+        (numq("pk = :a").limit(0), "limit"),
+    ];
+    for (req, contains) in bad {
+        let what = format!("{:?}", req.as_input());
+        expect_validation(req.send().await, contains, &what);
+    }
+    expect_validation(
+        c.query().table_name("nums").send().await,
+        "KeyConditionExpression",
+        "Query without a key condition",
+    );
+    cluster.shutdown().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_query_page_stops_at_one_megabyte() {
+    let cluster = TestCluster::start(&REGIONS[..1]).await;
+    let c = client(cluster.dynamo_url(0));
+    create_table(
+        &c,
+        "big",
+        ("pk", ScalarAttributeType::S),
+        Some(("sk", ScalarAttributeType::N)),
+    )
+    .await;
+    let payload = "x".repeat(100 * 1024);
+    batch_put(
+        &c,
+        "big",
+        (0..15)
+            .map(|i| item([("pk", s("b")), ("sk", n(i)), ("payload", s(&payload))]))
+            .collect(),
+    )
+    .await;
+    let q = || {
+        c.query()
+            .table_name("big")
+            .key_condition_expression("pk = :b")
+            .expression_attribute_values(":b", s("b"))
+    };
+    let first = q().send().await.unwrap();
+    let n1 = first.items().len();
+    // 10 items are just under 1 MB (1,048,576 bytes); the 11th crosses it.
+    assert!(
+        (10..=11).contains(&n1),
+        "a page holds about 1 MB of 100 KB items, got {n1}"
+    );
+    let lek = first
+        .last_evaluated_key()
+        .expect("a page cut at 1 MB has a LastEvaluatedKey")
+        .clone();
+    assert_eq!(lek, item([("pk", s("b")), ("sk", n(n1 - 1))]));
+    let second = q().set_exclusive_start_key(Some(lek)).send().await.unwrap();
+    assert_eq!(second.items().len(), 15 - n1);
+    assert!(second.last_evaluated_key().is_none());
+    let all: BTreeSet<String> = first
+        .items()
+        .iter()
+        .chain(second.items())
+        .map(|i| i["sk"].as_n().unwrap().clone())
+        .collect();
+    assert_eq!(all.len(), 15);
+    // A smaller Limit wins; COUNT and Scan obey the same 1 MB page.
+    let limited = q().limit(3).send().await.unwrap();
+    assert_eq!(limited.items().len(), 3);
+    let counted = q().select(Select::Count).send().await.unwrap();
+    assert_eq!(counted.count() as usize, n1);
+    assert!(counted.last_evaluated_key().is_some());
+    let scanned = c.scan().table_name("big").send().await.unwrap();
+    assert_eq!(scanned.items().len(), n1);
+    assert!(scanned.last_evaluated_key().is_some());
+    cluster.shutdown().await;
+}
+
+// ---- 4. Scan ---------------------------------------------------------------
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn scans_filter_page_and_split_into_segments() {
+    let cluster = TestCluster::start(&REGIONS[..1]).await;
+    let c = client(cluster.dynamo_url(0));
+    create_table(&c, "scan", ("pk", ScalarAttributeType::S), None).await;
+    batch_put(
+        &c,
+        "scan",
+        (0..40)
+            .map(|i| item([("pk", s(&format!("k{i:02}"))), ("num", n(i))]))
+            .collect(),
+    )
+    .await;
+    let keys = |items: &[Item]| -> Vec<String> {
+        items.iter().map(|i| str_of(i, "pk").to_string()).collect()
+    };
+    let all_keys: BTreeSet<String> = (0..40).map(|i| format!("k{i:02}")).collect();
+
+    let full = c
+        .scan()
+        .table_name("scan")
+        .consistent_read(true)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(full.count(), 40);
+    assert!(full.last_evaluated_key().is_none());
+    let got: BTreeSet<String> = keys(full.items()).into_iter().collect();
+    assert_eq!(got, all_keys);
+
+    let out = c
+        .scan()
+        .table_name("scan")
+        .filter_expression("num < :ten")
+        .expression_attribute_values(":ten", n(10))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!((out.count(), out.scanned_count()), (10, 40));
+
+    // Pages, with and without a filter, optionally within a segment.
+    let pages = |limit: i32, filter: bool, segment: Option<(i32, i32)>| {
+        let c = c.clone();
+        async move {
+            let (mut got, mut scanned, mut start) = (Vec::new(), 0, None);
+            for _ in 0..100 {
+                let mut req = c
+                    .scan()
+                    .table_name("scan")
+                    .limit(limit)
+                    .set_exclusive_start_key(start.take());
+                if filter {
+                    req = req
+                        .filter_expression("num >= :x")
+                        .expression_attribute_values(":x", n(30));
+                }
+                if let Some((s, t)) = segment {
+                    req = req.segment(s).total_segments(t);
+                }
+                let out = req.send().await.unwrap();
+                assert!(out.scanned_count() <= limit, "{out:?}");
+                scanned += out.scanned_count();
+                got.extend(keys(out.items()));
+                match out.last_evaluated_key() {
+                    Some(k) => start = Some(k.clone()),
+                    None => return (got, scanned),
+                }
+            }
+            panic!("scan does not end");
+        }
+    };
+    let (got, scanned) = pages(7, false, None).await;
+    assert_eq!(got.len(), 40, "no duplicates across pages");
+    assert_eq!(got.iter().cloned().collect::<BTreeSet<_>>(), all_keys);
+    assert_eq!(scanned, 40);
+    let (got, scanned) = pages(6, true, None).await;
+    assert_eq!(
+        got.iter().cloned().collect::<BTreeSet<_>>(),
+        range_keys(30, 39)
+    );
+    assert_eq!(got.len(), 10);
+    assert_eq!(scanned, 40);
+
+    // Parallel scan: the segments partition the table.
+    let mut union = Vec::new();
+    let mut nonempty = 0;
+    for seg in 0..4 {
+        let (got, _) = pages(5, false, Some((seg, 4))).await;
+        nonempty += usize::from(!got.is_empty());
+        union.extend(got);
+    }
+    assert_eq!(union.len(), 40, "no item in two segments");
+    assert_eq!(union.into_iter().collect::<BTreeSet<_>>(), all_keys);
+    assert!(nonempty >= 2, "40 keys spread over more than one segment");
+    expect_validation(
+        c.scan()
+            .table_name("scan")
+            .segment(4)
+            .total_segments(4)
+            .send()
+            .await,
+        "Segment",
+        "Segment >= TotalSegments",
+    );
+    expect_validation(
+        c.scan().table_name("scan").segment(0).send().await,
+        "TotalSegments",
+        "Segment without TotalSegments",
+    );
+    expect_validation(
+        c.scan()
+            .table_name("scan")
+            .segment(0)
+            .total_segments(0)
+            .send()
+            .await,
+        "totalSegments",
+        "TotalSegments 0",
+    );
+    cluster.shutdown().await;
+}
+
+fn range_keys(lo: u32, hi: u32) -> BTreeSet<String> {
+    (lo..=hi).map(|i| format!("k{i:02}")).collect()
+}
+
+// ---- 5. batches ------------------------------------------------------------
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn batches_hold_25_writes_and_100_reads_without_duplicates() {
+    let cluster = TestCluster::start(&REGIONS[..1]).await;
+    let c = client(cluster.dynamo_url(0));
+    create_table(&c, "bat1", ("pk", ScalarAttributeType::S), None).await;
+    create_table(&c, "bat2", ("pk", ScalarAttributeType::S), None).await;
+    let it = |i: usize| item([("pk", s(&format!("k{i:03}"))), ("v", n(i))]);
+    let key = |i: usize| item([("pk", s(&format!("k{i:03}")))]);
+
+    let out = c
+        .batch_write_item()
+        .request_items("bat1", (0..25).map(|i| put_req(it(i))).collect())
+        .send()
+        .await
+        .expect("25 writes");
+    assert!(out.unprocessed_items().is_none_or(HashMap::is_empty));
+    expect_validation(
+        c.batch_write_item()
+            .request_items("bat1", (100..126).map(|i| put_req(it(i))).collect())
+            .send()
+            .await,
+        "BatchWriteItem",
+        "26 writes",
+    );
+    expect_validation(
+        c.batch_write_item()
+            .request_items("bat1", (100..113).map(|i| put_req(it(i))).collect())
+            .request_items("bat2", (100..113).map(|i| put_req(it(i))).collect())
+            .send()
+            .await,
+        "BatchWriteItem",
+        "26 writes over two tables",
+    );
+    expect_validation(
+        c.batch_write_item()
+            .request_items("bat1", vec![put_req(it(200)), put_req(it(200))])
+            .send()
+            .await,
+        "duplicates",
+        "two puts of one key",
+    );
+    expect_validation(
+        c.batch_write_item()
+            .request_items("bat1", vec![put_req(it(201)), delete_req(key(201))])
+            .send()
+            .await,
+        "duplicates",
+        "a put and a delete of one key",
+    );
+    assert!(
+        get(&c, "bat1", key(200)).await.is_none(),
+        "a refused batch writes nothing"
+    );
+    assert!(get(&c, "bat1", key(201)).await.is_none());
+    expect_code(
+        c.batch_write_item()
+            .request_items("nope", vec![put_req(it(1))])
+            .send()
+            .await,
+        "ResourceNotFoundException",
+        "batch write to a missing table",
+    );
+
+    // Puts and deletes over two tables in one batch.
+    c.batch_write_item()
+        .request_items("bat1", (0..5).map(|i| delete_req(key(i))).collect())
+        .request_items("bat2", (0..3).map(|i| put_req(it(i))).collect())
+        .send()
+        .await
+        .unwrap();
+    assert!(get(&c, "bat1", key(0)).await.is_none());
+    assert!(get(&c, "bat1", key(5)).await.is_some());
+    assert!(get(&c, "bat2", key(2)).await.is_some());
+
+    // BatchGetItem: 100 keys (missing ones are just absent), projections.
+    let out = c
+        .batch_get_item()
+        .request_items(
+            "bat1",
+            KeysAndAttributes::builder()
+                .set_keys(Some((0..97).map(key).collect()))
+                .projection_expression("pk")
+                .consistent_read(true)
+                .build()
+                .unwrap(),
+        )
+        .request_items(
+            "bat2",
+            KeysAndAttributes::builder()
+                .set_keys(Some((0..3).map(key).collect()))
+                .build()
+                .unwrap(),
+        )
+        .send()
+        .await
+        .expect("100 keys");
+    let responses = out.responses().expect("responses");
+    let mut b1: Vec<String> = responses["bat1"]
+        .iter()
+        .map(|i| str_of(i, "pk").to_string())
+        .collect();
+    b1.sort();
+    assert_eq!(b1, (5..25).map(|i| format!("k{i:03}")).collect::<Vec<_>>());
+    assert!(
+        responses["bat1"].iter().all(|i| i.len() == 1),
+        "projected to pk"
+    );
+    let mut b2 = responses["bat2"].clone();
+    b2.sort_by(|a, b| str_of(a, "pk").cmp(str_of(b, "pk")));
+    assert_eq!(b2, (0..3).map(it).collect::<Vec<_>>());
+    assert!(out.unprocessed_keys().is_none_or(HashMap::is_empty));
+    expect_validation(
+        c.batch_get_item()
+            .request_items(
+                "bat1",
+                KeysAndAttributes::builder()
+                    .set_keys(Some((0..101).map(key).collect()))
+                    .build()
+                    .unwrap(),
+            )
+            .send()
+            .await,
+        "BatchGetItem",
+        "101 keys",
+    );
+    expect_validation(
+        c.batch_get_item()
+            .request_items(
+                "bat1",
+                KeysAndAttributes::builder()
+                    .set_keys(Some(vec![key(7), key(7)]))
+                    .build()
+                    .unwrap(),
+            )
+            .send()
+            .await,
+        "duplicates",
+        "a key twice",
+    );
+
+    // One BatchGetItem answers at most 16 MB; the rest is UnprocessedKeys,
+    // which a retry loop then reads.
+    create_table(&c, "huge", ("pk", ScalarAttributeType::S), None).await;
+    let big = "x".repeat(399 * 1024);
+    let hkey = |i: usize| item([("pk", s(&format!("h{i:02}")))]);
+    for i in 0..45 {
+        let mut it = hkey(i);
+        it.insert("d".into(), s(&big));
+        put(&c, "huge", it).await;
+    }
+    let mut pending = Some(
+        KeysAndAttributes::builder()
+            .set_keys(Some((0..45).map(hkey).collect()))
+            .projection_expression("pk, d")
+            .build()
+            .unwrap(),
+    );
+    let (mut got, mut calls) = (BTreeSet::new(), 0);
+    while let Some(keys) = pending.take() {
+        calls += 1;
+        assert!(calls <= 10, "UnprocessedKeys never drains");
+        let out = c
+            .batch_get_item()
+            .request_items("huge", keys)
+            .send()
+            .await
+            .unwrap();
+        let page = &out.responses().expect("responses")["huge"];
+        let bytes: usize = page.iter().map(|i| i["d"].as_s().unwrap().len()).sum();
+        assert!(
+            bytes <= (16 << 20) + big.len(),
+            "{bytes} bytes in one answer"
+        );
+        got.extend(page.iter().map(|i| str_of(i, "pk").to_string()));
+        pending = out
+            .unprocessed_keys()
+            .and_then(|u| u.get("huge"))
+            .filter(|k| !k.keys().is_empty())
+            .cloned();
+    }
+    assert!(
+        calls >= 2,
+        "45 items of 399 KB do not fit in one 16 MB answer"
+    );
+    assert_eq!(got.len(), 45);
+    cluster.shutdown().await;
+}
+
+// ---- 6. every error type ---------------------------------------------------
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn every_error_type_reaches_the_sdk_typed() {
+    let cluster = TestCluster::start(&REGIONS[..1]).await;
+    let c = client(cluster.dynamo_url(0));
+    create_table(&c, "errs", ("pk", ScalarAttributeType::S), None).await;
+
+    // ResourceInUseException.
+    let err = c
+        .create_table()
+        .table_name("errs")
+        .key_schema(
+            KeySchemaElement::builder()
+                .attribute_name("pk")
+                .key_type(KeyType::Hash)
+                .build()
+                .unwrap(),
+        )
+        .attribute_definitions(
+            AttributeDefinition::builder()
+                .attribute_name("pk")
+                .attribute_type(ScalarAttributeType::S)
+                .build()
+                .unwrap(),
+        )
+        .billing_mode(BillingMode::PayPerRequest)
+        .send()
+        .await
+        .unwrap_err()
+        .into_service_error();
+    assert!(err.is_resource_in_use_exception(), "{err:?}");
+
+    // ResourceNotFoundException from every kind of request.
+    let e = c
+        .describe_table()
+        .table_name("missing")
+        .send()
+        .await
+        .unwrap_err();
+    assert!(e.into_service_error().is_resource_not_found_exception());
+    let e = c
+        .delete_table()
+        .table_name("missing")
+        .send()
+        .await
+        .unwrap_err();
+    assert!(e.into_service_error().is_resource_not_found_exception());
+    let e = c
+        .get_item()
+        .table_name("missing")
+        .key("pk", s("a"))
+        .send()
+        .await
+        .unwrap_err();
+    assert!(e.into_service_error().is_resource_not_found_exception());
+    let e = c
+        .put_item()
+        .table_name("missing")
+        .item("pk", s("a"))
+        .send()
+        .await
+        .unwrap_err();
+    assert!(e.into_service_error().is_resource_not_found_exception());
+    let e = c
+        .update_item()
+        .table_name("missing")
+        .key("pk", s("a"))
+        .update_expression("SET v = :v")
+        .expression_attribute_values(":v", n(1))
+        .send()
+        .await
+        .unwrap_err();
+    assert!(e.into_service_error().is_resource_not_found_exception());
+    let e = c
+        .query()
+        .table_name("missing")
+        .key_condition_expression("pk = :a")
+        .expression_attribute_values(":a", s("a"))
+        .send()
+        .await
+        .unwrap_err();
+    assert!(e.into_service_error().is_resource_not_found_exception());
+    let e = c.scan().table_name("missing").send().await.unwrap_err();
+    assert!(e.into_service_error().is_resource_not_found_exception());
+    let e = c
+        .transact_write_items()
+        .transact_items(tx_put("missing", item([("pk", s("a"))])))
+        .send()
+        .await
+        .unwrap_err();
+    assert!(e.into_service_error().is_resource_not_found_exception());
+    let e = c
+        .describe_time_to_live()
+        .table_name("missing")
+        .send()
+        .await
+        .unwrap_err();
+    assert!(e.into_service_error().is_resource_not_found_exception());
+
+    // ConditionalCheckFailedException.
+    let e = c
+        .put_item()
+        .table_name("errs")
+        .item("pk", s("a"))
+        .condition_expression("attribute_exists(pk)")
+        .send()
+        .await
+        .unwrap_err();
+    let msg = e.message().unwrap_or_default().to_string();
+    assert!(
+        e.into_service_error()
+            .is_conditional_check_failed_exception()
+    );
+    assert_eq!(msg, "The conditional request failed");
+
+    // TransactionCanceledException with one reason per action, in order.
+    put(&c, "errs", item([("pk", s("x")), ("v", n(1))])).await;
+    let err = c
+        .transact_write_items()
+        .transact_items(tx_put("errs", item([("pk", s("y"))])))
+        .transact_items(
+            TransactWriteItem::builder()
+                .condition_check(
+                    ConditionCheck::builder()
+                        .table_name("errs")
+                        .key("pk", s("x"))
+                        .condition_expression("v = :two")
+                        .expression_attribute_values(":two", n(2))
+                        .build()
+                        .unwrap(),
+                )
+                .build(),
+        )
+        .send()
+        .await
+        .unwrap_err()
+        .into_service_error();
+    match &err {
+        TransactWriteItemsError::TransactionCanceledException(e) => {
+            let codes: Vec<Option<&str>> =
+                e.cancellation_reasons().iter().map(|r| r.code()).collect();
+            assert_eq!(codes, [Some("None"), Some("ConditionalCheckFailed")]);
+        }
+        other => panic!("expected TransactionCanceledException, got {other:?}"),
+    }
+
+    // IdempotentParameterMismatchException.
+    c.transact_write_items()
+        .client_request_token("token-errs")
+        .transact_items(tx_put("errs", item([("pk", s("t1"))])))
+        .send()
+        .await
+        .unwrap();
+    let err = c
+        .transact_write_items()
+        .client_request_token("token-errs")
+        .transact_items(tx_put("errs", item([("pk", s("t2"))])))
+        .send()
+        .await
+        .unwrap_err()
+        .into_service_error();
+    assert!(err.is_idempotent_parameter_mismatch_exception(), "{err:?}");
+
+    // ValidationException (not modelled by the SDK: checked by code).
+    expect_validation(
+        c.put_item()
+            .table_name("errs")
+            .item("nokey", s("a"))
+            .send()
+            .await,
+        "Missing the key pk",
+        "an item without its key",
+    );
+    expect_validation(
+        c.describe_table().table_name("a").send().await,
+        "tableName",
+        "a table name too short",
+    );
+    expect_validation(
+        c.create_table()
+            .table_name("badschema")
+            .key_schema(
+                KeySchemaElement::builder()
+                    .attribute_name("pk")
+                    .key_type(KeyType::Hash)
+                    .build()
+                    .unwrap(),
+            )
+            .billing_mode(BillingMode::PayPerRequest)
+            .send()
+            .await,
+        "attributeDefinitions",
+        "a key without an attribute definition",
+    );
+
+    // SerializationException: malformed JSON, over raw HTTP.
+    let addr = cluster.nodes[0].dynamo_addr;
+    let (status, body) = raw_post(addr, Some("DynamoDB_20120810.ListTables"), "{\"Limit\": ").await;
+    assert_eq!(status, 400, "{body}");
+    let json: serde_json::Value = serde_json::from_str(&body).expect("a JSON error body");
+    assert_eq!(
+        json["__type"], "com.amazonaws.dynamodb.v20120810#SerializationException",
+        "{body}"
+    );
+    assert!(json["message"].is_string(), "{body}");
+    let (status, body) = raw_post(addr, Some("DynamoDB_20120810.ListTables"), "[1, 2]").await;
+    assert_eq!(status, 400);
+    assert!(body.contains("#SerializationException"), "{body}");
+    let (status, body) = raw_post(
+        addr,
+        Some("DynamoDB_20120810.DescribeTable"),
+        "{\"TableName\": 42}",
+    )
+    .await;
+    assert_eq!(status, 400);
+    assert!(body.contains("#SerializationException"), "{body}");
+    // And the rest of the protocol: a good raw request, unknown operations.
+    let (status, body) = raw_post(addr, Some("DynamoDB_20120810.ListTables"), "{}").await;
+    assert_eq!(status, 200, "{body}");
+    assert!(body.contains("\"errs\""), "{body}");
+    let (status, body) = raw_post(addr, Some("DynamoDB_20120810.CreateBackup"), "{}").await;
+    assert_eq!(status, 400);
+    assert!(body.contains("#UnknownOperationException"), "{body}");
+    let (status, body) = raw_post(addr, None, "{}").await;
+    assert_eq!(status, 400);
+    assert!(body.contains("#UnknownOperationException"), "{body}");
+    cluster.shutdown().await;
+}
+
+// ---- 7. limits -------------------------------------------------------------
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn limits_are_dynamodbs() {
+    let cluster = TestCluster::start(&REGIONS[..1]).await;
+    let c = client(cluster.dynamo_url(0));
+    create_table(&c, "lim", ("pk", ScalarAttributeType::S), None).await;
+    create_table(
+        &c,
+        "lim2",
+        ("pk", ScalarAttributeType::S),
+        Some(("sk", ScalarAttributeType::S)),
+    )
+    .await;
+    let try_put = |it: Item| c.put_item().table_name("lim").set_item(Some(it)).send();
+
+    // 400 KB = 409,600 bytes of attribute names and values.
+    let max = 400 * 1024;
+    let body = |len: usize| item([("pk", s("big")), ("data", s(&"x".repeat(len)))]);
+    let fixed = "pk".len() + "big".len() + "data".len();
+    try_put(body(max - fixed)).await.expect("exactly 400 KB");
+    expect_validation(
+        try_put(body(max - fixed + 1)).await,
+        "Item size has exceeded the maximum allowed size",
+        "400 KB + 1",
+    );
+    expect_validation(
+        c.update_item()
+            .table_name("lim")
+            .key("pk", s("big"))
+            .update_expression("SET more = :x")
+            .expression_attribute_values(":x", s("grow"))
+            .send()
+            .await,
+        "Item size has exceeded",
+        "an update that grows an item past 400 KB",
+    );
+
+    // Keys: 2048 bytes of partition key, 1024 of sort key.
+    try_put(item([("pk", s(&"p".repeat(2048)))]))
+        .await
+        .expect("2048-byte partition key");
+    expect_validation(
+        try_put(item([("pk", s(&"p".repeat(2049)))])).await,
+        "Size of hashkey has exceeded the maximum size limit of 2048 bytes",
+        "2049-byte partition key",
+    );
+    let put2 = |sk: String| {
+        c.put_item()
+            .table_name("lim2")
+            .item("pk", s("a"))
+            .item("sk", AttributeValue::S(sk))
+            .send()
+    };
+    put2("s".repeat(1024)).await.expect("1024-byte sort key");
+    expect_validation(
+        put2("s".repeat(1025)).await,
+        "range key",
+        "1025-byte sort key",
+    );
+    expect_validation(
+        try_put(item([("pk", s(""))])).await,
+        "empty string",
+        "an empty key",
+    );
+    try_put(item([("pk", s("e")), ("blank", s(""))]))
+        .await
+        .expect("an empty non-key string is allowed");
+
+    // 32 levels of nesting.
+    let nested = |depth: usize| {
+        let mut v = s("leaf");
+        for i in 0..depth {
+            v = if i % 2 == 0 {
+                l(vec![v])
+            } else {
+                m([("k", v)])
+            };
+        }
+        item([("pk", s("deep")), ("v", v)])
+    };
+    try_put(nested(32)).await.expect("32 levels");
+    expect_validation(
+        try_put(nested(33)).await,
+        "Nesting Levels have exceeded supported limits",
+        "33 levels",
+    );
+
+    // 4096 bytes of expression.
+    let cond = |len: usize| {
+        let base = "attribute_not_exists(pk)";
+        format!("{base}{}", " ".repeat(len - base.len()))
+    };
+    c.put_item()
+        .table_name("lim")
+        .item("pk", s("expr"))
+        .condition_expression(cond(4096))
+        .send()
+        .await
+        .expect("a 4096-byte expression");
+    expect_validation(
+        c.put_item()
+            .table_name("lim")
+            .item("pk", s("expr2"))
+            .condition_expression(cond(4097))
+            .send()
+            .await,
+        "Expression size has exceeded the maximum allowed size",
+        "a 4097-byte expression",
+    );
+
+    // Sets are never empty and never hold duplicates.
+    for (what, v) in [
+        ("SS", AttributeValue::Ss(vec![])),
+        ("NS", AttributeValue::Ns(vec![])),
+        ("BS", AttributeValue::Bs(vec![])),
+    ] {
+        expect_validation(
+            try_put(item([("pk", s("set")), ("v", v)])).await,
+            "may not be empty",
+            what,
+        );
+    }
+    expect_validation(
+        c.update_item()
+            .table_name("lim")
+            .key("pk", s("set"))
+            .update_expression("SET v = :e")
+            .expression_attribute_values(":e", AttributeValue::Ss(vec![]))
+            .send()
+            .await,
+        "",
+        "an empty set as an expression value",
+    );
+    expect_validation(
+        try_put(item([("pk", s("set")), ("v", ss(&["a", "a"]))])).await,
+        "duplicates",
+        "a set with duplicates",
+    );
+
+    // Numbers: 38 significant digits, magnitude 1E-130 to 9.99…E+125.
+    let digits38 = "12345678901234567890123456789012345678";
+    try_put(item([("pk", s("num")), ("v", n(digits38))]))
+        .await
+        .expect("38 digits");
+    expect_validation(
+        try_put(item([("pk", s("num")), ("v", n(format!("{digits38}9")))])).await,
+        "Attempting to store more than 38 significant digits",
+        "39 digits",
+    );
+    try_put(item([
+        ("pk", s("num")),
+        ("v", n(format!("1{}", "0".repeat(40)))),
+    ]))
+    .await
+    .expect("trailing zeros are not significant digits");
+    try_put(item([("pk", s("num")), ("v", n("9.9E+125"))]))
+        .await
+        .expect("9.9E+125");
+    expect_validation(
+        try_put(item([("pk", s("num")), ("v", n("1E+126"))])).await,
+        "Number overflow",
+        "1E+126",
+    );
+    expect_validation(
+        try_put(item([("pk", s("num")), ("v", n("1E-131"))])).await,
+        "Number underflow",
+        "1E-131",
+    );
+    expect_validation(
+        try_put(item([("pk", s("num")), ("v", n("12abc"))])).await,
+        "",
+        "not a number",
+    );
+    cluster.shutdown().await;
+}
+
+// ---- 8. transactions -------------------------------------------------------
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn transactions_commit_all_or_nothing_once_per_token() {
+    let cluster = TestCluster::start(&REGIONS[..1]).await;
+    let c = client(cluster.dynamo_url(0));
+    create_table(&c, "acct", ("pk", ScalarAttributeType::S), None).await;
+    create_table(&c, "audit", ("pk", ScalarAttributeType::S), None).await;
+    batch_put(
+        &c,
+        "acct",
+        vec![
+            item([("pk", s("a")), ("bal", n(100))]),
+            item([("pk", s("b")), ("bal", n(0))]),
+            item([("pk", s("gone")), ("bal", n(1))]),
+            item([("pk", s("lock")), ("open", AttributeValue::Bool(true))]),
+        ],
+    )
+    .await;
+    let key = |k: &str| item([("pk", s(k))]);
+    let transfer = |amount: i64, token: Option<&str>| {
+        c.transact_write_items()
+            .set_client_request_token(token.map(str::to_string))
+            .transact_items(
+                TransactWriteItem::builder()
+                    .update(
+                        Update::builder()
+                            .table_name("acct")
+                            .key("pk", s("a"))
+                            .update_expression("SET bal = bal - :amt")
+                            .condition_expression("bal >= :amt")
+                            .expression_attribute_values(":amt", n(amount))
+                            .build()
+                            .unwrap(),
+                    )
+                    .build(),
+            )
+            .transact_items(
+                TransactWriteItem::builder()
+                    .update(
+                        Update::builder()
+                            .table_name("acct")
+                            .key("pk", s("b"))
+                            .update_expression("ADD bal :amt")
+                            .expression_attribute_values(":amt", n(amount))
+                            .build()
+                            .unwrap(),
+                    )
+                    .build(),
+            )
+            .transact_items(
+                TransactWriteItem::builder()
+                    .condition_check(
+                        ConditionCheck::builder()
+                            .table_name("acct")
+                            .key("pk", s("lock"))
+                            .condition_expression("#o = :t")
+                            .expression_attribute_names("#o", "open")
+                            .expression_attribute_values(":t", AttributeValue::Bool(true))
+                            .return_values_on_condition_check_failure(
+                                ReturnValuesOnConditionCheckFailure::AllOld,
+                            )
+                            .build()
+                            .unwrap(),
+                    )
+                    .build(),
+            )
+            .send()
+    };
+    let bal = |k: &'static str| {
+        let c = c.clone();
+        async move {
+            get(&c, "acct", item([("pk", s(k))]))
+                .await
+                .and_then(|i| i.get("bal").cloned())
+        }
+    };
+
+    // Put, Update, Delete and ConditionCheck over two tables, together.
+    c.transact_write_items()
+        .transact_items(tx_put(
+            "audit",
+            item([("pk", s("t1")), ("what", s("open"))]),
+        ))
+        .transact_items(
+            TransactWriteItem::builder()
+                .delete(
+                    Delete::builder()
+                        .table_name("acct")
+                        .key("pk", s("gone"))
+                        .condition_expression("attribute_exists(pk)")
+                        .build()
+                        .unwrap(),
+                )
+                .build(),
+        )
+        .transact_items(
+            TransactWriteItem::builder()
+                .put(
+                    Put::builder()
+                        .table_name("acct")
+                        .item("pk", s("c"))
+                        .item("bal", n(5))
+                        .condition_expression("attribute_not_exists(pk)")
+                        .build()
+                        .unwrap(),
+                )
+                .build(),
+        )
+        .send()
+        .await
+        .expect("a mixed transaction");
+    assert!(get(&c, "acct", key("gone")).await.is_none());
+    assert_eq!(bal("c").await, Some(n(5)));
+    assert!(get(&c, "audit", key("t1")).await.is_some());
+    transfer(30, None).await.expect("a transfer");
+    assert_eq!((bal("a").await, bal("b").await), (Some(n(70)), Some(n(30))));
+
+    // A failing condition cancels everything; reasons come in order.
+    let err = transfer(500, None).await.unwrap_err().into_service_error();
+    match &err {
+        TransactWriteItemsError::TransactionCanceledException(e) => {
+            let codes: Vec<Option<&str>> =
+                e.cancellation_reasons().iter().map(|r| r.code()).collect();
+            assert_eq!(
+                codes,
+                [Some("ConditionalCheckFailed"), Some("None"), Some("None")],
+                "{e:?}"
+            );
+            assert!(
+                e.cancellation_reasons()[0].item().is_none(),
+                "not asked for"
+            );
+        }
+        other => panic!("expected TransactionCanceledException, got {other:?}"),
+    }
+    assert_eq!((bal("a").await, bal("b").await), (Some(n(70)), Some(n(30))));
+    put(
+        &c,
+        "acct",
+        item([("pk", s("lock")), ("open", AttributeValue::Bool(false))]),
+    )
+    .await;
+    let err = transfer(10, None).await.unwrap_err().into_service_error();
+    match &err {
+        TransactWriteItemsError::TransactionCanceledException(e) => {
+            let r = e.cancellation_reasons();
+            let codes: Vec<Option<&str>> = r.iter().map(|r| r.code()).collect();
+            assert_eq!(
+                codes,
+                [Some("None"), Some("None"), Some("ConditionalCheckFailed")]
+            );
+            assert_item(
+                r[2].item(),
+                &item([("pk", s("lock")), ("open", AttributeValue::Bool(false))]),
+                "ALL_OLD in the cancellation reason",
+            );
+        }
+        other => panic!("expected TransactionCanceledException, got {other:?}"),
+    }
+    assert_eq!((bal("a").await, bal("b").await), (Some(n(70)), Some(n(30))));
+    put(
+        &c,
+        "acct",
+        item([("pk", s("lock")), ("open", AttributeValue::Bool(true))]),
+    )
+    .await;
+
+    // ClientRequestToken: the same request twice applies once; another
+    // request with the token is refused.
+    transfer(1, Some("tok-1"))
+        .await
+        .expect("first use of a token");
+    transfer(1, Some("tok-1"))
+        .await
+        .expect("the same request again");
+    assert_eq!((bal("a").await, bal("b").await), (Some(n(69)), Some(n(31))));
+    let err = transfer(2, Some("tok-1"))
+        .await
+        .unwrap_err()
+        .into_service_error();
+    assert!(err.is_idempotent_parameter_mismatch_exception(), "{err:?}");
+    assert_eq!((bal("a").await, bal("b").await), (Some(n(69)), Some(n(31))));
+    transfer(1, Some("tok-2")).await.expect("a new token");
+    assert_eq!((bal("a").await, bal("b").await), (Some(n(68)), Some(n(32))));
+
+    // 100 actions at most; one item once per transaction.
+    let many = |count: usize| {
+        let mut req = c.transact_write_items();
+        for i in 0..count {
+            req = req.transact_items(tx_put("audit", item([("pk", s(&format!("m{i:03}")))])));
+        }
+        req.send()
+    };
+    many(100).await.expect("100 actions");
+    assert!(get(&c, "audit", key("m099")).await.is_some());
+    expect_validation(many(101).await, "transactItems", "101 actions");
+    expect_validation(
+        c.transact_write_items()
+            .transact_items(tx_put("acct", item([("pk", s("a"))])))
+            .transact_items(
+                TransactWriteItem::builder()
+                    .delete(
+                        Delete::builder()
+                            .table_name("acct")
+                            .key("pk", s("a"))
+                            .build()
+                            .unwrap(),
+                    )
+                    .build(),
+            )
+            .send()
+            .await,
+        "multiple operations on one item",
+        "one item twice",
+    );
+    assert_eq!(bal("a").await, Some(n(68)));
+
+    // TransactGetItems: in order, missing items empty, projections apply.
+    let out = c
+        .transact_get_items()
+        .transact_items(tx_get("acct", key("a")))
+        .transact_items(tx_get("acct", key("nobody")))
+        .transact_items(
+            TransactGetItem::builder()
+                .get(
+                    Get::builder()
+                        .table_name("audit")
+                        .key("pk", s("t1"))
+                        .projection_expression("#w")
+                        .expression_attribute_names("#w", "what")
+                        .build()
+                        .unwrap(),
+                )
+                .build(),
+        )
+        .send()
+        .await
+        .unwrap();
+    let r = out.responses();
+    assert_eq!(r.len(), 3);
+    assert_item(
+        r[0].item(),
+        &item([("pk", s("a")), ("bal", n(68))]),
+        "first get",
+    );
+    assert!(r[1].item().is_none(), "a missing item: {:?}", r[1]);
+    assert_item(r[2].item(), &item([("what", s("open"))]), "projected get");
+    let mut too_many = c.transact_get_items();
+    for i in 0..101 {
+        too_many = too_many.transact_items(tx_get("audit", key(&format!("m{i:03}"))));
+    }
+    expect_validation(too_many.send().await, "transactItems", "101 gets");
+    cluster.shutdown().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_transaction_applies_atomically_in_every_peer() {
+    let cluster = TestCluster::start(&REGIONS).await;
+    let cs = clients(&cluster);
+    create_table(&cs[0], "pairs", ("pk", ScalarAttributeType::S), None).await;
+    cluster.wait_table_everywhere("pairs").await;
+    const ROUNDS: u32 = 30;
+    let writing = Arc::new(AtomicBool::new(true));
+
+    // Region 1 reads both items together, as fast as it can, until it has
+    // seen the last round or its bounds run out.
+    let reader = {
+        let c = cs[1].clone();
+        let writing = writing.clone();
+        tokio::spawn(async move {
+            let (mut pairs, mut torn) = (0u32, Vec::new());
+            let deadline = tokio::time::Instant::now() + Duration::from_secs(20);
+            for _ in 0..50_000 {
+                if tokio::time::Instant::now() > deadline {
+                    break;
+                }
+                let still_writing = writing.load(Ordering::SeqCst);
+                let out = c
+                    .transact_get_items()
+                    .transact_items(tx_get("pairs", item([("pk", s("a"))])))
+                    .transact_items(tx_get("pairs", item([("pk", s("b"))])))
+                    .send()
+                    .await
+                    .expect("TransactGetItems in region 1");
+                let v = |i: usize| out.responses()[i].item().map(|it| it["v"].clone());
+                match (v(0), v(1)) {
+                    (None, None) => {}
+                    (Some(a), Some(b)) => {
+                        pairs += 1;
+                        if a != b {
+                            torn.push((Some(a), Some(b)));
+                        } else if a == n(ROUNDS) && !still_writing {
+                            break;
+                        }
+                    }
+                    // Both were created by the first transaction.
+                    (a, b) => torn.push((a, b)),
+                }
+            }
+            (pairs, torn)
+        })
+    };
+    for round in 1..=ROUNDS {
+        cs[0]
+            .transact_write_items()
+            .transact_items(tx_put("pairs", item([("pk", s("a")), ("v", n(round))])))
+            .transact_items(
+                TransactWriteItem::builder()
+                    .update(
+                        Update::builder()
+                            .table_name("pairs")
+                            .key("pk", s("b"))
+                            .update_expression("SET v = :v")
+                            .expression_attribute_values(":v", n(round))
+                            .build()
+                            .unwrap(),
+                    )
+                    .build(),
+            )
+            .send()
+            .await
+            .expect("a transaction in region 0");
+    }
+    writing.store(false, Ordering::SeqCst);
+    let (pairs, torn) = reader.await.expect("reader");
+    assert!(
+        torn.is_empty(),
+        "region 1 saw a transaction half applied: {torn:?}"
+    );
+    assert!(pairs > 0, "region 1 never saw the pair");
+    for (i, c) in cs.iter().enumerate() {
+        poll(&format!("the last round in region {i}"), || async {
+            let a = try_get(c, "pairs", item([("pk", s("a"))])).await;
+            let b = try_get(c, "pairs", item([("pk", s("b"))])).await;
+            let last = Some(item([("pk", s("a")), ("v", n(ROUNDS))]));
+            a == Ok(last) && b == Ok(Some(item([("pk", s("b")), ("v", n(ROUNDS))])))
+        })
+        .await;
+    }
+    cluster.shutdown().await;
+}
+
+// ---- 9. TTL ----------------------------------------------------------------
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn ttl_expires_items_in_every_region_without_conflicts() {
+    let mut cluster = TestCluster::start(&REGIONS).await;
+    let cs = clients(&cluster);
+    create_table(&cs[0], "sessions", ("pk", ScalarAttributeType::S), None).await;
+    cluster.wait_table_everywhere("sessions").await;
+    let ttl = cs[0]
+        .describe_time_to_live()
+        .table_name("sessions")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(
+        ttl.time_to_live_description()
+            .and_then(|d| d.time_to_live_status()),
+        Some(&TimeToLiveStatus::Disabled)
+    );
+    let spec = |enabled: bool| {
+        TimeToLiveSpecification::builder()
+            .enabled(enabled)
+            .attribute_name("expires_at")
+            .build()
+            .unwrap()
+    };
+    let out = cs[0]
+        .update_time_to_live()
+        .table_name("sessions")
+        .time_to_live_specification(spec(true))
+        .send()
+        .await
+        .unwrap();
+    let echoed = out.time_to_live_specification().expect("the specification");
+    assert!(echoed.enabled());
+    assert_eq!(echoed.attribute_name(), "expires_at");
+    for (i, c) in cs.iter().enumerate() {
+        poll(&format!("TTL enabled in region {i}"), || async {
+            let out = c
+                .describe_time_to_live()
+                .table_name("sessions")
+                .send()
+                .await
+                .unwrap();
+            let d = out.time_to_live_description();
+            d.and_then(|d| d.time_to_live_status()) == Some(&TimeToLiveStatus::Enabled)
+                && d.and_then(|d| d.attribute_name()) == Some("expires_at")
+        })
+        .await;
+    }
+    expect_validation(
+        cs[1]
+            .update_time_to_live()
+            .table_name("sessions")
+            .time_to_live_specification(spec(true))
+            .send()
+            .await,
+        "already enabled",
+        "enabling TTL twice",
+    );
+
+    // Items that expire soon reach every region first; past ones may be
+    // reaped where they were written before they ever replicate.
+    let now = now_secs();
+    let soon: Vec<String> = (0..10).map(|i| format!("soon-{i}")).collect();
+    let past: Vec<String> = (0..5).map(|i| format!("past-{i}")).collect();
+    let mut items: Vec<Item> = soon
+        .iter()
+        .map(|k| item([("pk", s(k)), ("expires_at", n(now + 3))]))
+        .collect();
+    items.extend(
+        past.iter()
+            .map(|k| item([("pk", s(k)), ("expires_at", n(now - 60))])),
+    );
+    items.push(item([("pk", s("future")), ("expires_at", n(now + 3600))]));
+    items.push(item([("pk", s("text")), ("expires_at", s("yesterday"))]));
+    items.push(item([("pk", s("none")), ("other", n(1))]));
+    batch_put(&cs[0], "sessions", items).await;
+    for (i, c) in cs.iter().enumerate() {
+        poll(&format!("every soon item in region {i}"), || async {
+            for k in &soon {
+                if !matches!(
+                    try_get(c, "sessions", item([("pk", s(k))])).await,
+                    Ok(Some(_))
+                ) {
+                    return false;
+                }
+            }
+            true
+        })
+        .await;
+    }
+    let expiring: Vec<&String> = soon.iter().chain(&past).collect();
+    let all_gone = |c: Client| {
+        let expiring = expiring.clone();
+        async move {
+            for k in expiring {
+                if try_get(&c, "sessions", item([("pk", s(k))])).await != Ok(None) {
+                    return false;
+                }
+            }
+            true
+        }
+    };
+    // Make two regions expire the same items independently: region 1 is
+    // down while 0 and 2 expire them, then alone (0 and 2 down) while it
+    // expires its own copies. Its tombstones then meet theirs.
+    cluster.crash(1).await;
+    for i in [0, 2] {
+        poll_until(
+            &format!("expired items gone in region {i}"),
+            Duration::from_secs(20),
+            || all_gone(cs[i].clone()),
+        )
+        .await;
+    }
+    cluster.crash(0).await;
+    cluster.crash(2).await;
+    cluster.restart(1).await;
+    poll_until(
+        "region 1 expires its own copies",
+        Duration::from_secs(20),
+        || all_gone(client(cluster.dynamo_url(1))),
+    )
+    .await;
+    cluster.restart(0).await;
+    cluster.restart(2).await;
+    let cs = clients(&cluster);
+    cluster
+        .wait_quiescent("sessions", Duration::from_secs(20))
+        .await
+        .expect("quiescent");
+    for (i, c) in cs.iter().enumerate() {
+        for k in ["future", "text", "none"] {
+            assert!(
+                get(c, "sessions", item([("pk", s(k))])).await.is_some(),
+                "{k} must survive in region {i}"
+            );
+        }
+        let out = c
+            .scan()
+            .table_name("sessions")
+            .select(Select::Count)
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(out.count(), 3, "region {i}");
+        let conflicts = cluster.conflicts(i, "sessions").await;
+        assert!(
+            conflicts.is_empty(),
+            "TTL expiry is not a conflict, region {i}: {conflicts:?}"
+        );
+    }
+    // Each region's own log shows which expiries it made: every soon item
+    // was expired both by region 1 and by region 0 or 2.
+    let expired_by = |i: usize| -> BTreeSet<Vec<u8>> {
+        let reader =
+            meridian_store::open_reader(&cluster.nodes[i].config.data_dir).expect("open reader");
+        reader
+            .log_after(0, 1_000_000, usize::MAX)
+            .expect("read log")
+            .into_iter()
+            .filter(|e| e.table == "sessions" && e.ttl && e.image.is_none())
+            .map(|e| e.key.partition)
+            .collect()
+    };
+    let (by0, by1, by2) = (expired_by(0), expired_by(1), expired_by(2));
+    let twice = by1
+        .iter()
+        .filter(|k| by0.contains(*k) || by2.contains(*k))
+        .count();
+    assert!(
+        twice >= soon.len(),
+        "{twice} items expired in two regions; want every soon item ({})",
+        soon.len()
+    );
+
+    // Disabling replicates too; an expired item then stays.
+    cs[2]
+        .update_time_to_live()
+        .table_name("sessions")
+        .time_to_live_specification(spec(false))
+        .send()
+        .await
+        .unwrap();
+    for (i, c) in cs.iter().enumerate() {
+        poll(&format!("TTL disabled in region {i}"), || async {
+            let out = c
+                .describe_time_to_live()
+                .table_name("sessions")
+                .send()
+                .await
+                .unwrap();
+            out.time_to_live_description()
+                .and_then(|d| d.time_to_live_status())
+                == Some(&TimeToLiveStatus::Disabled)
+        })
+        .await;
+    }
+    cluster.shutdown().await;
+}
+
+// ---- 10. cross-region ------------------------------------------------------
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn writes_replicate_and_conflicts_converge_to_the_greater_version() {
+    let mut cluster = TestCluster::start(&REGIONS).await;
+    let cs = clients(&cluster);
+    create_table(&cs[0], "geo", ("pk", ScalarAttributeType::S), None).await;
+    cluster.wait_table_everywhere("geo").await;
+    let key = |k: &str| item([("pk", s(k))]);
+
+    // Written in one region, read in the others.
+    let doc = item([("pk", s("doc")), ("body", s("hello")), ("rev", n(1))]);
+    put(&cs[0], "geo", doc.clone()).await;
+    for (i, c) in cs.iter().enumerate() {
+        poll(&format!("doc in region {i}"), || async {
+            try_get(c, "geo", key("doc")).await == Ok(Some(doc.clone()))
+        })
+        .await;
+    }
+    cs[2]
+        .update_item()
+        .table_name("geo")
+        .key("pk", s("doc"))
+        .update_expression("SET rev = rev + :one")
+        .expression_attribute_values(":one", n(1))
+        .send()
+        .await
+        .unwrap();
+    poll("the update from region 2 in region 0", || async {
+        try_get(&cs[0], "geo", key("doc"))
+            .await
+            .ok()
+            .flatten()
+            .map(|i| i["rev"].clone())
+            == Some(n(2))
+    })
+    .await;
+    cs[1]
+        .delete_item()
+        .table_name("geo")
+        .key("pk", s("doc"))
+        .send()
+        .await
+        .unwrap();
+    for (i, c) in cs.iter().enumerate() {
+        poll(&format!("the delete in region {i}"), || async {
+            try_get(c, "geo", key("doc")).await == Ok(None)
+        })
+        .await;
+    }
+
+    // A region that was down catches up through the SDK endpoint too.
+    cluster.crash(2).await;
+    let missed = item([("pk", s("missed")), ("v", n(1))]);
+    put(&cs[0], "geo", missed.clone()).await;
+    cluster.restart(2).await;
+    let c2 = client(cluster.dynamo_url(2));
+    poll("region 2 catches up after a restart", || async {
+        try_get(&c2, "geo", key("missed")).await == Ok(Some(missed.clone()))
+    })
+    .await;
+
+    // Concurrent writes to one key in two regions until they conflict.
+    let mut found = Vec::new();
+    let mut rounds = 0;
+    let started = tokio::time::Instant::now();
+    while found.is_empty() && rounds < 40 && started.elapsed() < Duration::from_secs(30) {
+        rounds += 1;
+        let w = |i: usize| {
+            cs[i]
+                .put_item()
+                .table_name("geo")
+                .item("pk", s("hot"))
+                .item("from", s(REGIONS[i]))
+                .item("round", n(rounds))
+                .send()
+        };
+        let (a, b) = tokio::join!(w(0), w(1));
+        a.expect("write in region 0");
+        b.expect("write in region 1");
+        cluster
+            .wait_quiescent("geo", Duration::from_secs(20))
+            .await
+            .expect("quiescent");
+        for i in 0..REGIONS.len() {
+            found.extend(cluster.conflicts(i, "geo").await);
+        }
+    }
+    assert!(
+        !found.is_empty(),
+        "no conflict recorded after {rounds} rounds of concurrent writes"
+    );
+    let pk_of = |img: &Option<meridian_core::Item>| match img.as_ref().and_then(|i| i.get("pk")) {
+        Some(AttrValue::S(k)) => k.clone(),
+        other => panic!("conflict image without a string pk: {other:?}"),
+    };
+    let from_of = |img: &Option<meridian_core::Item>| match img.as_ref().and_then(|i| i.get("from"))
+    {
+        Some(AttrValue::S(r)) => r.clone(),
+        other => panic!("conflict image without a region: {other:?}"),
+    };
+    // Every region holds the same item: the winner of the conflict.
+    let finals: Vec<Option<Item>> = {
+        let mut v = Vec::new();
+        for c in [&cs[0], &cs[1], &c2] {
+            v.push(get(c, "geo", key("hot")).await);
+        }
+        v
+    };
+    assert!(
+        finals.windows(2).all(|w| w[0] == w[1]),
+        "regions differ: {finals:?}"
+    );
+    let last = finals[0].clone().expect("the hot item exists");
+    assert_eq!(last["round"], n(rounds));
+    for conflict in &found {
+        assert_eq!(conflict.table, "geo");
+        assert_eq!(pk_of(&conflict.winner_image), "hot");
+        assert_eq!(pk_of(&conflict.loser_image), "hot");
+        assert!(
+            conflict.winner > conflict.loser,
+            "the winner has the greater version: {conflict:?}"
+        );
+        assert_ne!(
+            from_of(&conflict.winner_image),
+            from_of(&conflict.loser_image),
+            "the two writes came from two regions"
+        );
+        assert_eq!(
+            from_of(&conflict.winner_image),
+            str_of(&last, "from"),
+            "every region kept the winner: {conflict:?}"
+        );
+        assert_eq!(conflict.winner.origin, str_of(&last, "from"));
+    }
+    for i in 0..REGIONS.len() {
+        let heads = cluster.heads(i, "geo");
+        let hot = heads
+            .values()
+            .find(|h| {
+                h.image
+                    .as_ref()
+                    .is_some_and(|img| img.get("pk") == Some(&AttrValue::S("hot".into())))
+            })
+            .expect("the hot head");
+        assert_eq!(
+            hot.version, found[0].winner,
+            "region {i} keeps the greater version"
+        );
+    }
+    cluster.shutdown().await;
+}
+
+/// Two identical transactions sent at once with one ClientRequestToken (an
+/// SDK retry racing its first attempt) apply exactly once.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_client_request_token_applies_once_even_when_requests_race() {
+    let cluster = TestCluster::start(&["us-east-1"]).await;
+    let c = client(cluster.dynamo_url(0));
+    create_table(&c, "race", ("pk", ScalarAttributeType::S), None).await;
+    for round in 0..20 {
+        let send = || {
+            let c = c.clone();
+            async move {
+                c.transact_write_items()
+                    .client_request_token(format!("race-{round}"))
+                    .transact_items(
+                        TransactWriteItem::builder()
+                            .update(
+                                aws_sdk_dynamodb::types::Update::builder()
+                                    .table_name("race")
+                                    .key("pk", s("k"))
+                                    .update_expression("ADD n :one")
+                                    .expression_attribute_values(":one", n(1))
+                                    .build()
+                                    .unwrap(),
+                            )
+                            .build(),
+                    )
+                    .send()
+                    .await
+            }
+        };
+        let (a, b) = tokio::join!(send(), send());
+        for r in [&a, &b] {
+            if let Err(e) = r {
+                let code = e
+                    .as_service_error()
+                    .and_then(|s| s.meta().code())
+                    .unwrap_or_default();
+                assert_eq!(
+                    code, "TransactionInProgressException",
+                    "round {round}: {e:?}"
+                );
+            }
+        }
+        assert!(
+            a.is_ok() || b.is_ok(),
+            "round {round}: one of the two must succeed"
+        );
+        let got = get(&c, "race", item([("pk", s("k"))]))
+            .await
+            .expect("the item exists");
+        assert_eq!(
+            got.get("n"),
+            Some(&n(round + 1)),
+            "round {round}: applied exactly once"
+        );
+    }
+    cluster.shutdown().await;
+}
