@@ -60,6 +60,18 @@ aws_at 8102 query --table-name music --key-condition-expression "artist = :a" \
     || { echo "AWS CLI query in eu-west-1 did not find the item" >&2; exit 1; }
 echo "smoke: AWS CLI ok"
 
+# The link proxy, driven by the unmodified toxiproxy-python client.
+"$venv/bin/pip" install --quiet "toxiproxy-python==0.1.1"
+"$bin" netsim --api 127.0.0.1:18474 > "$work/netsim.log" 2>&1 &
+netsim_pid=$!
+for _ in $(seq 1 100); do
+    grep -q "netsim:" "$work/netsim.log" && break
+    sleep 0.1
+done
+"$venv/bin/python" .ci/netsim_smoke.py 127.0.0.1:8101 18474
+kill -INT "$netsim_pid"
+wait "$netsim_pid" || true
+
 kill -INT "$pid"
 wait "$pid"
 grep -q "all regions stopped" "$work/up.log" || { cat "$work/up.log"; echo "meridian up did not stop cleanly" >&2; exit 1; }

@@ -326,7 +326,9 @@ pub async fn run(command: Command) -> Result<()> {
                 .collect();
             print(&json!({ "Conflicts": rows, "Count": rows.len() }));
         }
-        Command::Region { .. } | Command::Up { .. } => unreachable!("handled in main"),
+        Command::Region { .. } | Command::Up { .. } | Command::Netsim { .. } => {
+            unreachable!("handled in main")
+        }
     }
     Ok(())
 }

@@ -58,6 +58,13 @@ enum Command {
         #[arg(long)]
         wipe: bool,
     },
+    /// Run the link proxy: TCP proxies with injectable faults, controlled by
+    /// a Toxiproxy-compatible REST API.
+    Netsim {
+        /// Where the control API listens.
+        #[arg(long, default_value = "127.0.0.1:8474")]
+        api: std::net::SocketAddr,
+    },
     /// Write an item, given as DynamoDB JSON.
     Put {
         #[command(flatten)]
@@ -231,6 +238,19 @@ async fn run(cli: Cli) -> Result<()> {
         Command::Up { config, wipe } => {
             init_tracing("info");
             up::up(&config, wipe).await
+        }
+        Command::Netsim { api } => {
+            init_tracing("info");
+            let listener = tokio::net::TcpListener::bind(api)
+                .await
+                .with_context(|| format!("binding the netsim API on {api}"))?;
+            println!("netsim: Toxiproxy-compatible API on http://{api}");
+            let shutdown = async {
+                let _ = tokio::signal::ctrl_c().await;
+            };
+            meridian_netsim::api::serve(meridian_netsim::Registry::new(), listener, shutdown)
+                .await?;
+            Ok(())
         }
         command => {
             init_tracing("warn");

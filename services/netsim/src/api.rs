@@ -1,0 +1,364 @@
+//! The control API, compatible with Toxiproxy's (default port 8474):
+//!
+//! | method and path | does |
+//! |---|---|
+//! | `GET /version` | the server version |
+//! | `GET /proxies` | every proxy, by name, with its toxics |
+//! | `POST /proxies` | create `{name, listen, upstream, enabled}` |
+//! | `POST /populate` | create or replace a list of proxies |
+//! | `GET /proxies/{p}` | one proxy |
+//! | `POST /proxies/{p}` | update `enabled` (and `listen`/`upstream`) |
+//! | `DELETE /proxies/{p}` | delete |
+//! | `POST /reset` | enable every proxy, remove every toxic |
+//! | `GET /proxies/{p}/toxics` | the proxy's toxics |
+//! | `POST /proxies/{p}/toxics` | add `{name, type, stream, toxicity, attributes}` |
+//! | `GET /proxies/{p}/toxics/{t}` | one toxic |
+//! | `POST /proxies/{p}/toxics/{t}` | update its attributes, toxicity or stream |
+//! | `DELETE /proxies/{p}/toxics/{t}` | remove it |
+//!
+//! Errors are `{"error": "...", "status": N}`, as in Toxiproxy.
+
+use std::sync::Arc;
+
+use axum::Json as AxumJson;
+use axum::extract::{Path, State};
+use axum::http::StatusCode;
+use axum::response::{IntoResponse, Response};
+use axum::routing::{get, post};
+use serde_json::{Map, Value as Json, json};
+
+use crate::toxic::{Effect, Stream, Toxic};
+use crate::{Proxy, ProxyError, Registry, RegistryError};
+
+pub const VERSION: &str = "2.12.0-meridian";
+
+pub fn router(registry: Registry) -> axum::Router {
+    axum::Router::new()
+        .route("/version", get(|| async { VERSION }))
+        .route("/proxies", get(list).post(create))
+        .route("/populate", post(populate))
+        .route("/reset", post(reset))
+        .route("/proxies/{proxy}", get(show).post(update).delete(delete))
+        .route("/proxies/{proxy}/toxics", get(toxics).post(add_toxic))
+        .route(
+            "/proxies/{proxy}/toxics/{toxic}",
+            get(show_toxic).post(update_toxic).delete(delete_toxic),
+        )
+        .with_state(registry)
+}
+
+/// Serves the API until `shutdown` resolves.
+pub async fn serve(
+    registry: Registry,
+    listener: tokio::net::TcpListener,
+    shutdown: impl std::future::Future<Output = ()> + Send + 'static,
+) -> std::io::Result<()> {
+    axum::serve(listener, router(registry))
+        .with_graceful_shutdown(shutdown)
+        .await
+}
+
+struct ApiError(StatusCode, String);
+
+impl IntoResponse for ApiError {
+    fn into_response(self) -> Response {
+        (
+            self.0,
+            AxumJson(json!({"error": self.1, "status": self.0.as_u16()})),
+        )
+            .into_response()
+    }
+}
+
+impl From<RegistryError> for ApiError {
+    fn from(e: RegistryError) -> Self {
+        let status = match &e {
+            RegistryError::Exists | RegistryError::Proxy(ProxyError::ToxicExists(_)) => {
+                StatusCode::CONFLICT
+            }
+            RegistryError::NotFound | RegistryError::Proxy(ProxyError::ToxicNotFound(_)) => {
+                StatusCode::NOT_FOUND
+            }
+            RegistryError::Proxy(ProxyError::Listen { .. }) => StatusCode::INTERNAL_SERVER_ERROR,
+            RegistryError::Invalid(_) | RegistryError::Toxic(_) => StatusCode::BAD_REQUEST,
+        };
+        ApiError(status, e.to_string())
+    }
+}
+
+type ApiResult<T> = Result<T, ApiError>;
+
+fn bad(msg: impl Into<String>) -> ApiError {
+    ApiError(StatusCode::BAD_REQUEST, msg.into())
+}
+
+fn toxic_json(t: &Toxic) -> Json {
+    json!({
+        "name": t.name,
+        "type": t.effect.kind(),
+        "stream": t.stream,
+        "toxicity": t.toxicity,
+        "attributes": t.effect.attributes(),
+    })
+}
+
+fn proxy_json(p: &Proxy) -> Json {
+    let s = p.state();
+    json!({
+        "name": p.name,
+        "listen": p.listen.to_string(),
+        "upstream": p.upstream,
+        "enabled": s.enabled,
+        "toxics": s.toxics.iter().map(toxic_json).collect::<Vec<_>>(),
+    })
+}
+
+fn body(j: Json) -> ApiResult<Map<String, Json>> {
+    match j {
+        Json::Object(m) => Ok(m),
+        _ => Err(bad("request body must be a JSON object")),
+    }
+}
+
+fn str_field<'a>(m: &'a Map<String, Json>, k: &str) -> ApiResult<Option<&'a str>> {
+    match m.get(k) {
+        None | Some(Json::Null) => Ok(None),
+        Some(Json::String(s)) => Ok(Some(s)),
+        Some(_) => Err(bad(format!("{k} must be a string"))),
+    }
+}
+
+async fn list(State(r): State<Registry>) -> AxumJson<Json> {
+    AxumJson(Json::Object(
+        r.list()
+            .iter()
+            .map(|p| (p.name.clone(), proxy_json(p)))
+            .collect(),
+    ))
+}
+
+async fn create_one(r: &Registry, m: &Map<String, Json>) -> ApiResult<Arc<Proxy>> {
+    let name = str_field(m, "name")?.unwrap_or_default();
+    let listen = str_field(m, "listen")?.unwrap_or("127.0.0.1:0");
+    let upstream = str_field(m, "upstream")?.unwrap_or_default();
+    let enabled = m.get("enabled").and_then(Json::as_bool).unwrap_or(true);
+    Ok(r.create(name, listen, upstream, enabled).await?)
+}
+
+async fn create(
+    State(r): State<Registry>,
+    AxumJson(j): AxumJson<Json>,
+) -> ApiResult<(StatusCode, AxumJson<Json>)> {
+    let p = create_one(&r, &body(j)?).await?;
+    Ok((StatusCode::CREATED, AxumJson(proxy_json(&p))))
+}
+
+async fn populate(
+    State(r): State<Registry>,
+    AxumJson(j): AxumJson<Json>,
+) -> ApiResult<(StatusCode, AxumJson<Json>)> {
+    let list = match j {
+        Json::Array(a) => a,
+        Json::Object(mut m) => match m.remove("proxies") {
+            Some(Json::Array(a)) => a,
+            _ => return Err(bad("populate takes a list of proxies")),
+        },
+        _ => return Err(bad("populate takes a list of proxies")),
+    };
+    let mut out = Vec::new();
+    for p in list {
+        let m = body(p)?;
+        if let Some(name) = str_field(&m, "name")?
+            && r.get(name).is_ok()
+        {
+            r.delete(name)?;
+        }
+        out.push(proxy_json(&*create_one(&r, &m).await?));
+    }
+    Ok((StatusCode::CREATED, AxumJson(json!({"proxies": out}))))
+}
+
+async fn reset(State(r): State<Registry>) -> ApiResult<StatusCode> {
+    r.reset().await?;
+    Ok(StatusCode::NO_CONTENT)
+}
+
+async fn show(State(r): State<Registry>, Path(name): Path<String>) -> ApiResult<AxumJson<Json>> {
+    Ok(AxumJson(proxy_json(&*r.get(&name)?)))
+}
+
+async fn update(
+    State(r): State<Registry>,
+    Path(name): Path<String>,
+    AxumJson(j): AxumJson<Json>,
+) -> ApiResult<AxumJson<Json>> {
+    let m = body(j)?;
+    let mut proxy = r.get(&name)?;
+    let listen = str_field(&m, "listen")?
+        .filter(|l| *l != proxy.listen_spec && *l != proxy.listen.to_string());
+    let upstream = str_field(&m, "upstream")?.filter(|u| *u != proxy.upstream);
+    if listen.is_some() || upstream.is_some() {
+        // A new address is a new proxy under the same name, toxics kept.
+        let state = proxy.state();
+        let listen = listen
+            .map(str::to_string)
+            .unwrap_or_else(|| proxy.listen.to_string());
+        let upstream = upstream
+            .map(str::to_string)
+            .unwrap_or_else(|| proxy.upstream.clone());
+        r.delete(&name)?;
+        proxy = r.create(&name, &listen, &upstream, state.enabled).await?;
+        for t in state.toxics {
+            proxy.add_toxic(t).map_err(RegistryError::from)?;
+        }
+    }
+    if let Some(enabled) = m.get("enabled").and_then(Json::as_bool) {
+        proxy
+            .set_enabled(enabled)
+            .await
+            .map_err(RegistryError::from)?;
+    }
+    Ok(AxumJson(proxy_json(&proxy)))
+}
+
+async fn delete(State(r): State<Registry>, Path(name): Path<String>) -> ApiResult<StatusCode> {
+    r.delete(&name)?;
+    Ok(StatusCode::NO_CONTENT)
+}
+
+async fn toxics(State(r): State<Registry>, Path(name): Path<String>) -> ApiResult<AxumJson<Json>> {
+    let p = r.get(&name)?;
+    Ok(AxumJson(Json::Array(
+        p.state().toxics.iter().map(toxic_json).collect(),
+    )))
+}
+
+fn parse_stream(m: &Map<String, Json>) -> ApiResult<Option<Stream>> {
+    match str_field(m, "stream")? {
+        None => Ok(None),
+        Some("upstream") => Ok(Some(Stream::Upstream)),
+        Some("downstream") => Ok(Some(Stream::Downstream)),
+        Some(other) => Err(bad(format!(
+            "stream must be upstream or downstream, got {other:?}"
+        ))),
+    }
+}
+
+fn parse_toxicity(m: &Map<String, Json>) -> ApiResult<Option<f64>> {
+    match m.get("toxicity") {
+        None | Some(Json::Null) => Ok(None),
+        Some(v) => v
+            .as_f64()
+            .filter(|t| (0.0..=1.0).contains(t))
+            .map(Some)
+            .ok_or_else(|| bad(format!("toxicity must be a number from 0 to 1, got {v}"))),
+    }
+}
+
+fn attributes(m: &Map<String, Json>) -> ApiResult<Map<String, Json>> {
+    match m.get("attributes") {
+        None | Some(Json::Null) => Ok(Map::new()),
+        Some(Json::Object(a)) => Ok(a.clone()),
+        Some(_) => Err(bad("attributes must be an object")),
+    }
+}
+
+async fn add_toxic(
+    State(r): State<Registry>,
+    Path(name): Path<String>,
+    AxumJson(j): AxumJson<Json>,
+) -> ApiResult<AxumJson<Json>> {
+    let m = body(j)?;
+    let p = r.get(&name)?;
+    let kind = str_field(&m, "type")?.ok_or_else(|| bad("missing required field: type"))?;
+    let stream = parse_stream(&m)?.unwrap_or(Stream::Downstream);
+    let effect = Effect::parse(kind, &attributes(&m)?).map_err(RegistryError::from)?;
+    let toxic_name = str_field(&m, "name")?
+        .map(str::to_string)
+        .unwrap_or_else(|| {
+            format!(
+                "{kind}_{}",
+                if stream == Stream::Upstream {
+                    "upstream"
+                } else {
+                    "downstream"
+                }
+            )
+        });
+    let toxic = Toxic {
+        name: toxic_name,
+        stream,
+        toxicity: parse_toxicity(&m)?.unwrap_or(1.0),
+        effect,
+    };
+    let t = p.add_toxic(toxic).map_err(RegistryError::from)?;
+    Ok(AxumJson(toxic_json(&t)))
+}
+
+async fn show_toxic(
+    State(r): State<Registry>,
+    Path((name, toxic)): Path<(String, String)>,
+) -> ApiResult<AxumJson<Json>> {
+    let p = r.get(&name)?;
+    let state = p.state();
+    let t = state
+        .toxics
+        .iter()
+        .find(|t| t.name == toxic)
+        .ok_or_else(|| {
+            ApiError::from(RegistryError::Proxy(ProxyError::ToxicNotFound(
+                toxic.clone(),
+            )))
+        })?;
+    Ok(AxumJson(toxic_json(t)))
+}
+
+async fn update_toxic(
+    State(r): State<Registry>,
+    Path((name, toxic)): Path<(String, String)>,
+    AxumJson(j): AxumJson<Json>,
+) -> ApiResult<AxumJson<Json>> {
+    let m = body(j)?;
+    let p = r.get(&name)?;
+    let current = p
+        .state()
+        .toxics
+        .into_iter()
+        .find(|t| t.name == toxic)
+        .ok_or_else(|| {
+            ApiError::from(RegistryError::Proxy(ProxyError::ToxicNotFound(
+                toxic.clone(),
+            )))
+        })?;
+    // Attributes not given keep their values.
+    let mut attrs = match current.effect.attributes() {
+        Json::Object(a) => a,
+        _ => Map::new(),
+    };
+    attrs.extend(attributes(&m)?);
+    let effect = Effect::parse(current.effect.kind(), &attrs).map_err(RegistryError::from)?;
+    let stream = parse_stream(&m)?;
+    let toxicity = parse_toxicity(&m)?;
+    let t = p
+        .update_toxic(&toxic, |t| {
+            t.effect = effect;
+            if let Some(s) = stream {
+                t.stream = s;
+            }
+            if let Some(x) = toxicity {
+                t.toxicity = x;
+            }
+        })
+        .map_err(RegistryError::from)?;
+    Ok(AxumJson(toxic_json(&t)))
+}
+
+async fn delete_toxic(
+    State(r): State<Registry>,
+    Path((name, toxic)): Path<(String, String)>,
+) -> ApiResult<StatusCode> {
+    r.get(&name)?
+        .remove_toxic(&toxic)
+        .map_err(RegistryError::from)?;
+    Ok(StatusCode::NO_CONTENT)
+}
