@@ -346,19 +346,29 @@ impl TableDef {
         }
     }
 
-    /// The catalog row that enables TTL on `attribute`.
-    pub fn ttl_item(attribute: &str) -> Item {
-        Item::from([("attribute".to_string(), AttrValue::S(attribute.to_string()))])
+    /// The catalog row that enables TTL on `attribute` for the incarnation
+    /// of the table created at `table_version`. A recreated table does not
+    /// inherit it.
+    pub fn ttl_item(attribute: &str, table_version: &crate::Version) -> Item {
+        Item::from([
+            ("attribute".to_string(), AttrValue::S(attribute.to_string())),
+            (
+                "table_version".to_string(),
+                AttrValue::B(table_version.to_bytes()),
+            ),
+        ])
     }
 
-    /// The TTL attribute named by a catalog TTL row.
-    pub fn ttl_attribute(item: &Item) -> Result<String, Error> {
-        match item.get("attribute") {
-            Some(AttrValue::S(a)) if !a.is_empty() && a.len() <= 255 && item.len() == 1 => {
-                Ok(a.clone())
+    /// The TTL attribute and table incarnation named by a catalog TTL row.
+    pub fn ttl_attribute(item: &Item) -> Result<(String, crate::Version), Error> {
+        match (item.get("attribute"), item.get("table_version")) {
+            (Some(AttrValue::S(a)), Some(AttrValue::B(v)))
+                if !a.is_empty() && a.len() <= 255 && item.len() == 2 =>
+            {
+                Ok((a.clone(), crate::Version::from_bytes(v)?))
             }
             _ => Err(Error::Decode(
-                "catalog TTL row must hold one attribute name".into(),
+                "catalog TTL row must hold an attribute name and a table version".into(),
             )),
         }
     }

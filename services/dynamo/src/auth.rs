@@ -22,7 +22,76 @@ fn hmac(key: &[u8], data: &[u8]) -> Vec<u8> {
 }
 
 fn hex(bytes: &[u8]) -> String {
+    // Lowercase, as SigV4 wants it.
     bytes.iter().map(|b| format!("{b:02x}")).collect()
+}
+
+fn decode_hex(s: &str) -> Option<Vec<u8>> {
+    if !s.len().is_multiple_of(2) {
+        return None;
+    }
+    (0..s.len())
+        .step_by(2)
+        .map(|i| u8::from_str_radix(s.get(i..i + 2)?, 16).ok())
+        .collect()
+}
+
+/// Requests signed more than 15 minutes from now are refused, as in AWS, so
+/// a captured request cannot be replayed later.
+fn check_fresh(amz_date: &str) -> Result<(), ApiError> {
+    let signed = parse_amz_date(amz_date)
+        .ok_or_else(|| denied(format!("X-Amz-Date {amz_date:?} is not YYYYMMDDTHHMMSSZ")))?;
+    let now = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map(|d| d.as_secs() as i64)
+        .unwrap_or(0);
+    if (now - signed).abs() > 15 * 60 {
+        return Err(denied(format!(
+            "Signature expired: {amz_date} is more than 15 minutes from the server's time"
+        )));
+    }
+    Ok(())
+}
+
+/// `YYYYMMDDTHHMMSSZ` to seconds since the epoch.
+fn parse_amz_date(s: &str) -> Option<i64> {
+    let b = s.as_bytes();
+    if b.len() != 16 || b[8] != b'T' || b[15] != b'Z' {
+        return None;
+    }
+    let num = |r: std::ops::Range<usize>| s.get(r)?.parse::<i64>().ok();
+    let (y, m, d) = (num(0..4)?, num(4..6)?, num(6..8)?);
+    let (hh, mm, ss) = (num(9..11)?, num(11..13)?, num(13..15)?);
+    if !(1..=12).contains(&m) || !(1..=31).contains(&d) || hh > 23 || mm > 59 || ss > 60 {
+        return None;
+    }
+    // Days from the civil date (proleptic Gregorian), Howard Hinnant's algorithm.
+    let y = if m <= 2 { y - 1 } else { y };
+    let era = y.div_euclid(400);
+    let yoe = y - era * 400;
+    let mp = (m + 9) % 12;
+    let doy = (153 * mp + 2) / 5 + d - 1;
+    let doe = yoe * 365 + yoe / 4 - yoe / 100 + doy;
+    let days = era * 146_097 + doe - 719_468;
+    Some(days * 86_400 + hh * 3600 + mm * 60 + ss)
+}
+
+#[cfg(test)]
+mod tests {
+    #[test]
+    fn amz_dates_parse_to_epoch_seconds() {
+        assert_eq!(super::parse_amz_date("19700101T000000Z"), Some(0));
+        assert_eq!(
+            super::parse_amz_date("20261121T013000Z"),
+            Some(1_795_224_600)
+        );
+        assert_eq!(
+            super::parse_amz_date("20240229T235959Z"),
+            Some(1_709_251_199)
+        );
+        assert_eq!(super::parse_amz_date("2026-11-21T01:30:00Z"), None);
+        assert_eq!(super::parse_amz_date("20261321T013000Z"), None);
+    }
 }
 
 fn denied(message: impl Into<String>) -> ApiError {
@@ -99,6 +168,24 @@ pub fn verify(
         .get("x-amz-date")
         .and_then(|v| v.to_str().ok())
         .ok_or_else(|| denied("Request is missing the X-Amz-Date header"))?;
+    check_fresh(amz_date)?;
+    // The scope must be today's, for this service, and complete.
+    let scope: Vec<&str> = auth.scope.split('/').collect();
+    if scope.len() != 4
+        || scope[0] != amz_date.get(..8).unwrap_or_default()
+        || scope[2] != "dynamodb"
+        || scope[3] != "aws4_request"
+    {
+        return Err(denied(format!(
+            "Credential should be scoped to a valid date, region, the dynamodb service and aws4_request: {}",
+            auth.scope
+        )));
+    }
+    for required in ["host", "x-amz-date"] {
+        if !auth.signed_headers.contains(&required) {
+            return Err(denied(format!("'{required}' must be a signed header")));
+        }
+    }
     let mut canonical_headers = String::new();
     for name in &auth.signed_headers {
         let values: Vec<&str> = headers
@@ -136,15 +223,11 @@ pub fn verify(
     let k_region = hmac(&k_date, region.as_bytes());
     let k_service = hmac(&k_region, service.as_bytes());
     let k_signing = hmac(&k_service, b"aws4_request");
-    let expected = hex(&hmac(&k_signing, to_sign.as_bytes()));
-    // Compare without an early exit, so timing says nothing about the signature.
-    let same = expected.len() == auth.signature.len()
-        && expected
-            .bytes()
-            .zip(auth.signature.bytes())
-            .fold(0u8, |acc, (a, b)| acc | (a ^ b))
-            == 0;
-    if !same {
+    let provided = decode_hex(auth.signature).ok_or_else(|| denied("Signature is not hex"))?;
+    let mut mac = HmacSha256::new_from_slice(&k_signing).expect("HMAC takes keys of any length");
+    mac.update(to_sign.as_bytes());
+    // verify_slice compares in constant time.
+    if mac.verify_slice(&provided).is_err() {
         return Err(denied(
             "The request signature we calculated does not match the signature you provided. Check your AWS Secret Access Key and signing method.",
         ));

@@ -62,6 +62,16 @@ struct Token {
     answer: Option<Json>,
 }
 
+/// Most tokens remembered at once, so memory stays bounded.
+const MAX_TOKENS: usize = 100_000;
+
+/// A request's identity for token idempotency: a SHA-256 of its JSON.
+pub(crate) fn fingerprint(request: &serde_json::Map<String, Json>) -> String {
+    use sha2::Digest;
+    let digest = sha2::Sha256::digest(Json::Object(request.clone()).to_string().as_bytes());
+    digest.iter().map(|b| format!("{b:02x}")).collect()
+}
+
 /// How long a `ClientRequestToken` is remembered, as in DynamoDB.
 const TOKEN_TTL: Duration = Duration::from_secs(600);
 
@@ -88,8 +98,19 @@ impl Front {
     /// used for a different request, is refused.
     fn token_begin(&self, token: &str, fingerprint: &str) -> Result<Option<Json>, ApiError> {
         let mut tokens = self.tokens.lock().unwrap_or_else(|p| p.into_inner());
-        tokens.retain(|_, t| t.at.elapsed() < TOKEN_TTL);
-        match tokens.get(token) {
+        // Sweep now and then, not on every call; a stale entry is ignored below.
+        if tokens.len() >= MAX_TOKENS || (tokens.len().is_multiple_of(1024) && !tokens.is_empty()) {
+            tokens.retain(|_, t| t.at.elapsed() < TOKEN_TTL);
+        }
+        if tokens.len() >= MAX_TOKENS {
+            return Err(ApiError::new(
+                Kind::Validation,
+                format!(
+                    "too many transactions with a ClientRequestToken in the last 10 minutes; the limit is {MAX_TOKENS}"
+                ),
+            ));
+        }
+        match tokens.get(token).filter(|t| t.at.elapsed() < TOKEN_TTL) {
             Some(t) if t.fingerprint != fingerprint => Err(ApiError::new(
                 Kind::IdempotentParameterMismatch,
                 "The request uses the same client token as a previous, but non-identical request.",

@@ -97,7 +97,6 @@ pub async fn batch_write(ops: &Ops, r: Req<'_>) -> ApiResult<Json> {
 }
 
 pub async fn transact_write(front: &Front, r: Req<'_>) -> ApiResult<Json> {
-    let ops = &front.ops;
     let actions = r.arr("TransactItems")?;
     if actions.is_empty() || actions.len() > 100 {
         return Err(ApiError::validation(format!(
@@ -113,17 +112,29 @@ pub async fn transact_write(front: &Front, r: Req<'_>) -> ApiResult<Json> {
             "1 validation error detected: Value at 'clientRequestToken' failed to satisfy constraint: Member must have length less than or equal to 36 and greater than or equal to 1",
         ));
     }
-    let fingerprint = Json::Object(r.0.clone()).to_string();
+    let fingerprint = crate::fingerprint(r.0);
     if let Some(t) = token
         && let Some(answer) = front.token_begin(t, &fingerprint)?
     {
         return Ok(answer);
     }
-    let result = transact(ops, actions).await;
-    if let Some(t) = token {
-        front.token_finish(t, result.as_ref().ok());
-    }
-    result
+    // Detached, so a client that hangs up mid-request cannot leave its token
+    // claimed: the transaction finishes and the token is settled either way.
+    let (front, actions, token) = (front.clone(), actions.clone(), token.map(str::to_string));
+    tokio::spawn(async move {
+        let result = transact(&front.ops, &actions).await;
+        if let Some(t) = &token {
+            front.token_finish(t, result.as_ref().ok());
+        }
+        result
+    })
+    .await
+    .map_err(|e| {
+        ApiError::new(
+            crate::Kind::InternalServerError,
+            format!("the transaction task failed: {e}"),
+        )
+    })?
 }
 
 async fn transact(ops: &Ops, actions: &[Json]) -> ApiResult<Json> {

@@ -249,10 +249,11 @@ impl Storage {
             None => meridian_store::open_reader(&self.data_dir)?,
         };
         let result = f(&reader);
-        self.readers
-            .lock()
-            .unwrap_or_else(|p| p.into_inner())
-            .push(reader);
+        let mut pool = self.readers.lock().unwrap_or_else(|p| p.into_inner());
+        // Extra connections opened under load are closed, not hoarded.
+        if pool.len() < READERS {
+            pool.push(reader);
+        }
         Ok(result?)
     }
 

@@ -75,6 +75,18 @@ impl Ops {
         })
     }
 
+    /// A table's definition and TTL attribute, if TTL is enabled on it.
+    pub async fn ttl_setting(&self, name: &str) -> Result<Option<(TableDef, String)>, OpError> {
+        let (def, _) = self.table(name).await?;
+        let owned = name.to_string();
+        let attr = self
+            .shared
+            .storage
+            .read(move |r| r.ttl_attribute(&owned))
+            .await?;
+        Ok(attr.map(|a| (def, a)))
+    }
+
     pub async fn list_tables(
         &self,
         start_after: &str,

@@ -42,7 +42,8 @@ const HELLO_TIMEOUT: Duration = Duration::from_secs(5);
 /// Most entries a receiver accepts in one batch.
 pub const MAX_BATCH_ENTRIES: usize = 10_000;
 /// gRPC message size limit for replication streams.
-pub const MAX_MESSAGE_BYTES: usize = 16 << 20;
+/// Room for a batch of about 1 MiB plus one whole unit of up to 16 MiB.
+pub const MAX_MESSAGE_BYTES: usize = 64 << 20;
 
 pub struct ReplicationApi {
     pub(crate) shared: Arc<Shared>,

@@ -2,8 +2,11 @@
 //! page at a time and expires items whose TTL attribute (a number of epoch
 //! seconds) is in the past. An expiry is a tombstone through the normal write
 //! path, conditional on the version the reaper saw, so an item updated in the
-//! meantime is left alone. It replicates like any delete, flagged as a TTL
-//! delete in the log; two regions expiring the same item is not a conflict.
+//! meantime in this region is left alone, and so is one whose table turned
+//! TTL off. It replicates like any delete, flagged as a TTL delete in the
+//! log; two regions expiring the same item is not a conflict. An expiry that
+//! races an update made in another region resolves by last-writer-wins like
+//! any concurrent delete, and is recorded as a conflict.
 
 use std::collections::HashMap;
 use std::time::Duration;
@@ -53,14 +56,14 @@ async fn pass(ops: &Ops, cursors: &mut HashMap<String, EncodedKey>) -> Result<()
     let now_secs = Number::parse(&(ops.real_now_micros() / 1_000_000).to_string(), "now")
         .unwrap_or_else(|_| Number::zero());
     for table in tables {
-        let info = match ops.describe(&table).await {
-            Ok(i) => i,
-            Err(OpError::TableNotFound(_)) => continue,
+        // Only what the pass needs: no item count, no full scan of the table.
+        let (def, attr) = match ops.ttl_setting(&table).await {
+            Ok(Some(setting)) => setting,
+            Ok(None) | Err(OpError::TableNotFound(_)) => {
+                cursors.remove(&table);
+                continue;
+            }
             Err(e) => return Err(e),
-        };
-        let Some(attr) = info.ttl_attribute else {
-            cursors.remove(&table);
-            continue;
         };
         let rows = ops.scan(&table, cursors.remove(&table), PAGE).await?;
         if rows.len() == PAGE
@@ -73,19 +76,20 @@ async fn pass(ops: &Ops, cursors: &mut HashMap<String, EncodedKey>) -> Result<()
             if !expired(item.get(&attr), &now_secs) {
                 continue;
             }
-            let Ok(key) = info.def.key_schema.key_attrs(&row.key) else {
+            let Ok(key) = def.key_schema.key_attrs(&row.key) else {
                 continue;
             };
             let op = WriteOp::Expire {
                 table: table.clone(),
                 key,
                 version: row.version.clone(),
+                attribute: attr.clone(),
             };
             match ops.write(vec![op]).await {
                 Ok(_) => {
                     ops.shared.metrics.ttl_expired.inc();
                 }
-                // Updated or deleted since we looked: not ours to expire.
+                // Updated, deleted or TTL turned off since we looked: leave it.
                 Err(OpError::Store(BridgeError::Store(StoreError::ConditionFailed(_)))) => {}
                 Err(OpError::Store(BridgeError::Store(StoreError::TableNotFound(_)))) => break,
                 Err(e) => return Err(e),

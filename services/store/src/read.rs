@@ -174,14 +174,20 @@ impl Reader {
         rows
     }
 
-    /// The attribute TTL expiry reads on `table`, if TTL is enabled.
+    /// The attribute TTL expiry reads on `table`, if TTL is enabled on the
+    /// table's current incarnation.
     pub fn ttl_attribute(&self, table: &str) -> Result<Option<String>, StoreError> {
+        let Some((_, incarnation)) = self.table_def(table)? else {
+            return Ok(None);
+        };
         match self.get(CATALOG_TABLE, &TableDef::ttl_key(table))? {
             Some(StoredRow {
                 image: Some(item), ..
-            }) => Ok(Some(
-                TableDef::ttl_attribute(&item).map_err(|e| StoreError::Corrupt(e.to_string()))?,
-            )),
+            }) => {
+                let (attribute, for_version) = TableDef::ttl_attribute(&item)
+                    .map_err(|e| StoreError::Corrupt(e.to_string()))?;
+                Ok((for_version == incarnation).then_some(attribute))
+            }
             _ => Ok(None),
         }
     }

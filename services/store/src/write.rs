@@ -14,6 +14,10 @@ use rusqlite::{Connection, OptionalExtension, params};
 
 use crate::{StoreError, version_from};
 
+/// Most item bytes one request may write: its unit must fit one replication
+/// message. DynamoDB caps a BatchWriteItem request at 16 MB too.
+pub const MAX_UNIT_BYTES: usize = 16 << 20;
+
 /// The one writer of a region's store.
 pub struct Writer {
     conn: Connection,
@@ -90,11 +94,13 @@ pub enum WriteOp {
         key: Item,
         condition: Condition,
     },
-    /// A TTL expiry: deletes the item only if its version is still `version`.
+    /// A TTL expiry: deletes the item only if its version is still
+    /// `version` and TTL is still enabled on `attribute`.
     Expire {
         table: String,
         key: Item,
         version: Version,
+        attribute: String,
     },
     CreateTable(TableDef),
     DeleteTable(String),
@@ -144,6 +150,7 @@ impl std::fmt::Debug for WriteOp {
                 table,
                 key,
                 version,
+                ..
             } => write!(f, "Expire({table}, {key:?}, {version})"),
             WriteOp::CreateTable(def) => write!(f, "CreateTable({})", def.name),
             WriteOp::DeleteTable(name) => write!(f, "DeleteTable({name})"),
@@ -555,11 +562,11 @@ impl Ctx<'_, '_> {
     ) -> Result<Vec<WriteResult>, StoreError> {
         // Phase 1: validate every op and evaluate every condition against the
         // current heads. Nothing is written unless all of them hold.
-        let catalog_ops = ops.iter().filter(|op| op.is_catalog()).count();
-        if catalog_ops > 0 && catalog_ops < ops.len() {
+        // A table operation stands alone: catalog changes replicate one by one.
+        if ops.len() > 1 && ops.iter().any(WriteOp::is_catalog) {
             return Err(StoreError::Invalid(meridian_core::Error::invalid(
                 "ops",
-                "a request cannot mix table operations with item operations",
+                "a table operation must be a request of its own",
             )));
         }
         let mut planned = Vec::with_capacity(ops.len());
@@ -583,6 +590,20 @@ impl Ctx<'_, '_> {
             } else {
                 StoreError::TransactionCanceled { reasons: failures }
             });
+        }
+        // A unit ships in one replication message: keep it within bounds.
+        let unit_bytes: usize = planned
+            .iter()
+            .filter_map(|p| p.write.as_ref())
+            .map(|image| image.as_ref().map_or(0, meridian_core::value::item_size))
+            .sum();
+        if unit_bytes > MAX_UNIT_BYTES {
+            return Err(StoreError::Invalid(meridian_core::Error::invalid(
+                "ops",
+                format!(
+                    "the request writes {unit_bytes} bytes of items, the limit for one request is {MAX_UNIT_BYTES} bytes"
+                ),
+            )));
         }
         // Phase 2: write. Several writes form one replication unit.
         let unit_len = planned.iter().filter(|p| p.write.is_some()).count() as u32;
@@ -700,11 +721,19 @@ impl Ctx<'_, '_> {
                 table,
                 key,
                 version,
+                attribute,
             } => {
                 let (def, tv) = self.replica_def(table)?;
                 let key = def.key_schema.key_from_attrs(key).map_err(at)?;
+                let enabled = self.ttl_attribute(table, &tv)?;
                 let mut p = item_write(self, table, key, tv)?;
                 p.check(Some(&Condition::VersionEquals(version.clone())));
+                if enabled.as_deref() != Some(attribute.as_str()) {
+                    p.failure = Some(ConditionFailure {
+                        message: format!("TTL is no longer enabled on {attribute}"),
+                        current: p.current.clone(),
+                    });
+                }
                 p.write = Some(None);
                 p.ttl = true;
                 p
@@ -733,13 +762,17 @@ impl Ctx<'_, '_> {
                 p
             }
             WriteOp::SetTtl { table, attribute } => {
-                if self.table_def(table)?.is_none() {
+                let Some((_, incarnation)) = self.table_def(table)? else {
                     return Err(StoreError::TableNotFound(table.clone()));
-                }
+                };
                 let key = TableDef::ttl_key(table);
                 let head = self.head(CATALOG_TABLE, &key)?;
                 let mut p = Plan::new(CATALOG_TABLE, key, None, head)?;
-                p.write = Some(attribute.as_ref().map(|a| TableDef::ttl_item(a)));
+                p.write = Some(
+                    attribute
+                        .as_ref()
+                        .map(|a| TableDef::ttl_item(a, &incarnation)),
+                );
                 p
             }
         };
@@ -800,6 +833,22 @@ impl Ctx<'_, '_> {
             old: plan.current,
             new: image,
         })
+    }
+
+    /// The TTL attribute of incarnation `incarnation` of `table`, if enabled.
+    fn ttl_attribute(
+        &self,
+        table: &str,
+        incarnation: &Version,
+    ) -> Result<Option<String>, StoreError> {
+        let row = self.head(CATALOG_TABLE, &TableDef::ttl_key(table))?;
+        let Some(image) = row.and_then(|h| h.image) else {
+            return Ok(None);
+        };
+        let corrupt = |e: meridian_core::Error| StoreError::Corrupt(e.to_string());
+        let item = decode_item(&image).map_err(corrupt)?;
+        let (attribute, for_version) = TableDef::ttl_attribute(&item).map_err(corrupt)?;
+        Ok((for_version == *incarnation).then_some(attribute))
     }
 
     fn replica_def(&mut self, table: &str) -> Result<(TableDef, Version), StoreError> {

@@ -297,6 +297,7 @@ fn ttl_rows_expiry_and_no_conflict_between_two_expiries() {
         table: "t05".into(),
         key: key("k"),
         version: w.version.clone(),
+        attribute: "exp".into(),
     };
     a.write(&[expire()]).unwrap();
     b.write(&[expire()]).unwrap();
@@ -325,4 +326,73 @@ fn ttl_rows_expiry_and_no_conflict_between_two_expiries() {
         a.reader.digest("t05").unwrap(),
         b.reader.digest("t05").unwrap()
     );
+}
+
+#[test]
+fn ttl_belongs_to_one_incarnation_and_expiry_rechecks_it() {
+    let mut a = Node::new("r-a");
+    a.write(&[WriteOp::CreateTable(table("t06", &["r-a"]))])
+        .unwrap();
+    a.write(&[WriteOp::SetTtl {
+        table: "t06".into(),
+        attribute: Some("exp".into()),
+    }])
+    .unwrap();
+    let w = a.write(&[put("t06", item("k", "1"))]).unwrap().remove(0);
+    // TTL turned off between the reaper's look and its write: no expiry.
+    a.write(&[WriteOp::SetTtl {
+        table: "t06".into(),
+        attribute: None,
+    }])
+    .unwrap();
+    let late = a
+        .write(&[WriteOp::Expire {
+            table: "t06".into(),
+            key: key("k"),
+            version: w.version,
+            attribute: "exp".into(),
+        }])
+        .unwrap_err();
+    assert!(late.to_string().contains("no longer enabled"), "{late}");
+    // A recreated table starts without the old table's TTL.
+    a.write(&[WriteOp::SetTtl {
+        table: "t06".into(),
+        attribute: Some("exp".into()),
+    }])
+    .unwrap();
+    a.write(&[WriteOp::DeleteTable("t06".into())]).unwrap();
+    a.write(&[WriteOp::CreateTable(table("t06", &["r-a"]))])
+        .unwrap();
+    assert_eq!(a.reader.ttl_attribute("t06").unwrap(), None);
+}
+
+#[test]
+fn requests_stay_within_what_one_replication_message_carries() {
+    let mut a = Node::new("r-a");
+    a.write(&[WriteOp::CreateTable(table("t07", &["r-a"]))])
+        .unwrap();
+    let big = |id: &str| {
+        let mut i = key(id);
+        i.insert("blob".into(), AttrValue::B(vec![0; 399 * 1024]));
+        i
+    };
+    let ops: Vec<WriteOp> = (0..45).map(|n| put("t07", big(&format!("k{n}")))).collect();
+    let e = a.write(&ops).unwrap_err();
+    assert!(
+        e.to_string()
+            .contains("the limit for one request is 16777216 bytes"),
+        "{e}"
+    );
+    assert_eq!(a.reader.item_count("t07").unwrap(), 0);
+    let two_tables = a
+        .write(&[
+            WriteOp::CreateTable(table("t08", &["r-a"])),
+            WriteOp::CreateTable(table("t09", &["r-a"])),
+        ])
+        .unwrap_err();
+    assert!(
+        two_tables.to_string().contains("a request of its own"),
+        "{two_tables}"
+    );
+    assert_eq!(a.reader.table_def("t08").unwrap(), None);
 }
