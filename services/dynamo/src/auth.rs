@@ -76,24 +76,6 @@ fn parse_amz_date(s: &str) -> Option<i64> {
     Some(days * 86_400 + hh * 3600 + mm * 60 + ss)
 }
 
-#[cfg(test)]
-mod tests {
-    #[test]
-    fn amz_dates_parse_to_epoch_seconds() {
-        assert_eq!(super::parse_amz_date("19700101T000000Z"), Some(0));
-        assert_eq!(
-            super::parse_amz_date("20261121T013000Z"),
-            Some(1_795_224_600)
-        );
-        assert_eq!(
-            super::parse_amz_date("20240229T235959Z"),
-            Some(1_709_251_199)
-        );
-        assert_eq!(super::parse_amz_date("2026-11-21T01:30:00Z"), None);
-        assert_eq!(super::parse_amz_date("20261321T013000Z"), None);
-    }
-}
-
 fn denied(message: impl Into<String>) -> ApiError {
     ApiError::new(Kind::InvalidSignature, message)
 }
@@ -233,4 +215,22 @@ pub fn verify(
         ));
     }
     Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    #[test]
+    fn amz_dates_parse_to_epoch_seconds() {
+        assert_eq!(super::parse_amz_date("19700101T000000Z"), Some(0));
+        assert_eq!(
+            super::parse_amz_date("20261121T013000Z"),
+            Some(1_795_224_600)
+        );
+        assert_eq!(
+            super::parse_amz_date("20240229T235959Z"),
+            Some(1_709_251_199)
+        );
+        assert_eq!(super::parse_amz_date("2026-11-21T01:30:00Z"), None);
+        assert_eq!(super::parse_amz_date("20261321T013000Z"), None);
+    }
 }
