@@ -90,6 +90,16 @@ pub fn version_of(v: &Option<pb::Version>) -> Version {
 impl TestCluster {
     /// Starts one region per name, all peers of each other.
     pub async fn start(names: &[&str]) -> Self {
+        Self::start_with(names, None).await
+    }
+
+    /// Starts a cluster whose every link `a -> b` runs through a netsim
+    /// proxy named `a>b` in `net`, so tests can cut and heal real TCP links.
+    pub async fn start_through(names: &[&str], net: &meridian_netsim::Registry) -> Self {
+        Self::start_with(names, Some(net)).await
+    }
+
+    async fn start_with(names: &[&str], net: Option<&meridian_netsim::Registry>) -> Self {
         let dir = tempfile::tempdir().expect("temp dir");
         let mut listeners = Vec::new();
         for _ in names {
@@ -100,6 +110,30 @@ impl TestCluster {
             .iter()
             .map(|l| l.local_addr().expect("addr"))
             .collect();
+        // Where each region reaches each peer: directly, or through its proxy.
+        let mut routes = std::collections::HashMap::new();
+        for (from, _) in names.iter().zip(&addrs) {
+            for (to, to_addr) in names.iter().zip(&addrs) {
+                if from == to {
+                    continue;
+                }
+                let via = match net {
+                    None => *to_addr,
+                    Some(net) => {
+                        net.create(
+                            &format!("{from}>{to}"),
+                            "127.0.0.1:0",
+                            &to_addr.to_string(),
+                            true,
+                        )
+                        .await
+                        .expect("proxy starts")
+                        .listen
+                    }
+                };
+                routes.insert((from.to_string(), to.to_string()), via);
+            }
+        }
         let mut nodes = Vec::new();
         for (i, (name, listener)) in names.iter().zip(listeners).enumerate() {
             let config = RegionConfig {
@@ -110,11 +144,10 @@ impl TestCluster {
                 dynamo_listen: None,
                 peers: names
                     .iter()
-                    .zip(&addrs)
-                    .filter(|(n, _)| *n != name)
-                    .map(|(n, a)| PeerConfig {
+                    .filter(|n| *n != name)
+                    .map(|n| PeerConfig {
                         name: n.to_string(),
-                        url: format!("http://{a}"),
+                        url: format!("http://{}", routes[&(name.to_string(), n.to_string())]),
                     })
                     .collect(),
                 durability: Durability::Normal,
