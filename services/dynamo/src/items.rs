@@ -133,24 +133,29 @@ fn attributes(item: Option<&Item>) -> Json {
 }
 
 pub async fn put(ops: &Ops, r: Req<'_>) -> ApiResult<Json> {
+    let item = r.item("Item")?;
+    conditional(ops, r, |table, condition| WriteOp::Put {
+        table,
+        item,
+        condition,
+    })
+    .await
+}
+
+/// PutItem and DeleteItem: an optional condition, `ALL_OLD` or nothing back.
+async fn conditional(
+    ops: &Ops,
+    r: Req<'_>,
+    op: impl FnOnce(String, Option<Condition>) -> WriteOp,
+) -> ApiResult<Json> {
     r.refuse_legacy(&["Expected", "ConditionalOperator"])?;
     let table = r.table_name()?;
-    let item = r.item("Item")?;
     let rv = return_values(r, &["NONE", "ALL_OLD"])?;
     let return_old = return_old_on_failure(r)?;
     let mut ex = Exprs::of(r)?;
     let condition = ex.condition(r, "ConditionExpression")?.map(as_condition);
     ex.finish()?;
-    let w = write_one(
-        ops,
-        WriteOp::Put {
-            table: table.into(),
-            item,
-            condition,
-        },
-        return_old,
-    )
-    .await?;
+    let w = write_one(ops, op(table.into(), condition), return_old).await?;
     Ok(if rv == "ALL_OLD" {
         attributes(w.old.as_ref())
     } else {
@@ -182,29 +187,13 @@ pub async fn get(ops: &Ops, r: Req<'_>) -> ApiResult<Json> {
 }
 
 pub async fn delete(ops: &Ops, r: Req<'_>) -> ApiResult<Json> {
-    r.refuse_legacy(&["Expected", "ConditionalOperator"])?;
-    let table = r.table_name()?;
     let key = r.item("Key")?;
-    let rv = return_values(r, &["NONE", "ALL_OLD"])?;
-    let return_old = return_old_on_failure(r)?;
-    let mut ex = Exprs::of(r)?;
-    let condition = ex.condition(r, "ConditionExpression")?.map(as_condition);
-    ex.finish()?;
-    let w = write_one(
-        ops,
-        WriteOp::Delete {
-            table: table.into(),
-            key,
-            condition,
-        },
-        return_old,
-    )
-    .await?;
-    Ok(if rv == "ALL_OLD" {
-        attributes(w.old.as_ref())
-    } else {
-        json!({})
+    conditional(ops, r, |table, condition| WriteOp::Delete {
+        table,
+        key,
+        condition,
     })
+    .await
 }
 
 /// The update as a store change, refusing updates to key attributes.
