@@ -641,6 +641,17 @@ impl Ctx<'_, '_> {
             let head = this.head(table, &key)?;
             Plan::new(table, key, Some(tv), head)
         };
+        // An op on an item named by its key attributes: the table, the key
+        // in encoded form, and the plan against the current head.
+        let by_key = |this: &mut Self,
+                      table: &str,
+                      key_attrs: &Item|
+         -> Result<(TableDef, Plan), StoreError> {
+            let (def, tv) = this.replica_def(table)?;
+            let key = def.key_schema.key_from_attrs(key_attrs).map_err(at)?;
+            let plan = item_write(this, table, key, tv)?;
+            Ok((def, plan))
+        };
         let mut plan = match op {
             WriteOp::Put {
                 table,
@@ -660,9 +671,7 @@ impl Ctx<'_, '_> {
                 key,
                 condition,
             } => {
-                let (def, tv) = self.replica_def(table)?;
-                let key = def.key_schema.key_from_attrs(key).map_err(at)?;
-                let mut p = item_write(self, table, key, tv)?;
+                let (_, mut p) = by_key(self, table, key)?;
                 p.check(condition.as_ref());
                 p.write = Some(None);
                 p
@@ -673,10 +682,9 @@ impl Ctx<'_, '_> {
                 change,
                 condition,
             } => {
-                let (def, tv) = self.replica_def(table)?;
                 let key_attrs = key;
-                let key = def.key_schema.key_from_attrs(key_attrs).map_err(at)?;
-                let mut p = item_write(self, table, key.clone(), tv)?;
+                let (def, mut p) = by_key(self, table, key_attrs)?;
+                let key = p.key.clone();
                 p.check(condition.as_ref());
                 if p.failure.is_none() {
                     let mut new = change(p.current.as_ref()).map_err(at)?;
@@ -711,9 +719,7 @@ impl Ctx<'_, '_> {
                 key,
                 condition,
             } => {
-                let (def, tv) = self.replica_def(table)?;
-                let key = def.key_schema.key_from_attrs(key).map_err(at)?;
-                let mut p = item_write(self, table, key, tv)?;
+                let (_, mut p) = by_key(self, table, key)?;
                 p.check(Some(condition));
                 p
             }
@@ -723,10 +729,11 @@ impl Ctx<'_, '_> {
                 version,
                 attribute,
             } => {
-                let (def, tv) = self.replica_def(table)?;
-                let key = def.key_schema.key_from_attrs(key).map_err(at)?;
+                let (_, mut p) = by_key(self, table, key)?;
+                let tv = p.table_version.clone().ok_or_else(|| {
+                    StoreError::Corrupt("an item plan without its table version".into())
+                })?;
                 let enabled = self.ttl_attribute(table, &tv)?;
-                let mut p = item_write(self, table, key, tv)?;
                 p.check(Some(&Condition::VersionEquals(version.clone())));
                 if enabled.as_deref() != Some(attribute.as_str()) {
                     p.failure = Some(ConditionFailure {
