@@ -8,6 +8,7 @@ pub mod context;
 pub mod error;
 pub mod expr;
 pub mod hlc;
+pub mod lag;
 pub mod merge;
 pub mod number;
 pub mod schema;

@@ -104,6 +104,7 @@ impl Admin for AdminApi {
                         max_ms: l.max_ms,
                     }),
                     last_error: state.last_error,
+                    latency_buckets: shared.metrics.latency_buckets(&peer),
                     peer,
                 }
             })
@@ -177,7 +178,51 @@ impl Admin for AdminApi {
             tombstones: d.tombstones,
         }))
     }
+
+    async fn set_clock(
+        &self,
+        req: Request<pb::SetClockRequest>,
+    ) -> Result<Response<pb::ClockStatus>, Status> {
+        let req = req.into_inner();
+        if req.offset_micros.unsigned_abs() > MAX_SKEW_OFFSET_MICROS {
+            return Err(Status::invalid_argument(format!(
+                "offset_micros must be within ±{MAX_SKEW_OFFSET_MICROS} (one day), got {}",
+                req.offset_micros
+            )));
+        }
+        if req.drift_ppm.unsigned_abs() > MAX_DRIFT_PPM {
+            return Err(Status::invalid_argument(format!(
+                "drift_ppm must be within ±{MAX_DRIFT_PPM} (10 %), got {}",
+                req.drift_ppm
+            )));
+        }
+        let shared = &self.shared;
+        shared
+            .skewed_clock
+            .set_skew(req.offset_micros, req.drift_ppm);
+        tracing::warn!(
+            region = %shared.config.name,
+            offset_micros = req.offset_micros,
+            drift_ppm = req.drift_ppm,
+            "clock skew injected"
+        );
+        let (offset_micros, drift_ppm) = shared.skewed_clock.skew();
+        Ok(Response::new(pb::ClockStatus {
+            offset_micros,
+            drift_ppm,
+            hlc_now: Some(version_to_pb(&Version::new(
+                shared.hlc.peek(),
+                shared.config.name.clone(),
+            ))),
+            real_micros: shared.real_clock.now_micros(),
+        }))
+    }
 }
+
+/// Largest injectable clock offset: one day either way.
+pub const MAX_SKEW_OFFSET_MICROS: u64 = 86_400_000_000;
+/// Largest injectable drift rate: 10 % either way.
+pub const MAX_DRIFT_PPM: u64 = 100_000;
 
 /// Serves `/metrics` (Prometheus text) and `/health` until shutdown.
 pub(crate) async fn serve_http(

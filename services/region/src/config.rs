@@ -42,20 +42,74 @@ pub struct ClusterFile {
     /// when empty (the default) any credentials are accepted.
     #[serde(default)]
     pub dynamodb_keys: std::collections::HashMap<String, String>,
+    /// When present, every region reaches every peer through the link
+    /// proxy, one proxy per directed pair, so faults can be injected.
+    pub netsim: Option<NetsimSection>,
     #[serde(rename = "region")]
     pub regions: Vec<RegionEntry>,
+}
+
+/// Where the link proxy runs. Region `i` reaches region `j` (positions in
+/// the file, from 0) through the proxy named `"<i name>><j name>"`, listening
+/// on port `first_port + i × n + j` where `n` is the number of regions.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct NetsimSection {
+    /// The control API (Toxiproxy-compatible, plus Meridian's extensions).
+    #[serde(default = "default_netsim_api")]
+    pub api: SocketAddr,
+    /// Address the proxies bind to.
+    #[serde(default = "default_listen_host")]
+    pub listen_host: std::net::IpAddr,
+    /// Host name regions dial to reach the proxies (default: `listen_host`);
+    /// in a container network, the proxy container's name.
+    pub host: Option<String>,
+    pub first_port: u16,
+}
+
+/// One directed link through the proxy.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Link {
+    pub from: String,
+    pub to: String,
+    /// The proxy's name: `"<from>><to>"`.
+    pub name: String,
+    /// Where the proxy listens.
+    pub listen: SocketAddr,
+    /// `host:port` the `from` region dials.
+    pub dial: String,
+    /// `host:port` the proxy forwards to: the `to` region's gRPC endpoint.
+    pub upstream: String,
+}
+
+/// The proxy name of the directed link `from` → `to`.
+pub fn link_name(from: &str, to: &str) -> String {
+    format!("{from}>{to}")
 }
 
 #[derive(Debug, Clone, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct RegionEntry {
     pub name: String,
-    /// gRPC listen address; peers connect here too.
+    /// gRPC listen address; peers connect here too unless `advertise` says
+    /// otherwise.
     pub grpc: SocketAddr,
+    /// `host:port` peers and proxies dial to reach this region's gRPC
+    /// endpoint, when it differs from `grpc` (in a container network, the
+    /// container's name and port).
+    pub advertise: Option<String>,
     /// Prometheus `/metrics` and `/health` listen address.
     pub metrics: Option<SocketAddr>,
     /// DynamoDB-compatible HTTP endpoint.
     pub dynamo: Option<SocketAddr>,
+}
+
+fn default_netsim_api() -> SocketAddr {
+    SocketAddr::from(([127, 0, 0, 1], 8474))
+}
+
+fn default_listen_host() -> std::net::IpAddr {
+    std::net::IpAddr::from([127, 0, 0, 1])
 }
 
 fn default_durability() -> String {
@@ -106,6 +160,16 @@ impl ClusterFile {
                 return Err(format!("region {} is listed twice", r.name));
             }
         }
+        if let Some(n) = &self.netsim {
+            let last = u64::from(n.first_port) + (self.regions.len() as u64).pow(2) - 1;
+            if n.first_port == 0 || last > u64::from(u16::MAX) {
+                return Err(format!(
+                    "netsim.first_port must leave room for {} link ports below 65536, got {}",
+                    self.regions.len().pow(2),
+                    n.first_port
+                ));
+            }
+        }
         if Durability::parse(&self.durability).is_none() {
             return Err(format!(
                 "durability must be \"full\" or \"normal\", got {:?}",
@@ -135,6 +199,40 @@ impl ClusterFile {
         })
     }
 
+    /// `host:port` where a region's gRPC endpoint is reached.
+    fn grpc_dial(r: &RegionEntry) -> String {
+        r.advertise.clone().unwrap_or_else(|| r.grpc.to_string())
+    }
+
+    /// Every directed link through the proxy, in file order; empty without
+    /// a `[netsim]` section.
+    pub fn links(&self) -> Vec<Link> {
+        let Some(n) = &self.netsim else {
+            return Vec::new();
+        };
+        let count = self.regions.len();
+        let host = n.host.clone().unwrap_or_else(|| n.listen_host.to_string());
+        let mut links = Vec::new();
+        for (i, from) in self.regions.iter().enumerate() {
+            for (j, to) in self.regions.iter().enumerate() {
+                if i == j {
+                    continue;
+                }
+                // validate() keeps every port in range.
+                let port = n.first_port + (i * count + j) as u16;
+                links.push(Link {
+                    from: from.name.clone(),
+                    to: to.name.clone(),
+                    name: link_name(&from.name, &to.name),
+                    listen: SocketAddr::new(n.listen_host, port),
+                    dial: format!("{host}:{port}"),
+                    upstream: Self::grpc_dial(to),
+                });
+            }
+        }
+        links
+    }
+
     /// The runtime configuration of one region of this cluster.
     pub fn region_config(&self, name: &str) -> Result<RegionConfig, ConfigError> {
         let me = self.entry(name)?;
@@ -144,15 +242,24 @@ impl ClusterFile {
             grpc_listen: me.grpc,
             metrics_listen: me.metrics,
             dynamo_listen: me.dynamo,
-            peers: self
-                .regions
-                .iter()
-                .filter(|r| r.name != name)
-                .map(|r| PeerConfig {
-                    name: r.name.clone(),
-                    url: format!("http://{}", r.grpc),
-                })
-                .collect(),
+            peers: {
+                let links = self.links();
+                self.regions
+                    .iter()
+                    .filter(|r| r.name != name)
+                    .map(|r| {
+                        let dial = links
+                            .iter()
+                            .find(|l| l.from == name && l.to == r.name)
+                            .map(|l| l.dial.clone())
+                            .unwrap_or_else(|| Self::grpc_dial(r));
+                        PeerConfig {
+                            name: r.name.clone(),
+                            url: format!("http://{dial}"),
+                        }
+                    })
+                    .collect()
+            },
             durability: Durability::parse(&self.durability).unwrap_or_default(),
             max_clock_offset: Duration::from_millis(self.max_clock_offset_ms),
             ttl_interval: Duration::from_millis(self.ttl_interval_ms.max(100)),
@@ -228,5 +335,68 @@ impl Default for ReplicationTuning {
             backoff_max: Duration::from_millis(2000),
             refusal_retry: Duration::from_millis(500),
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn parse(text: &str) -> Result<ClusterFile, String> {
+        let file: ClusterFile = toml::from_str(text).map_err(|e| e.to_string())?;
+        file.validate()?;
+        Ok(file)
+    }
+
+    const THREE: &str = r#"
+        name = "t"
+        data_dir = "/tmp/t"
+        [[region]]
+        name = "a"
+        grpc = "127.0.0.1:7101"
+        [[region]]
+        name = "b"
+        grpc = "0.0.0.0:7102"
+        advertise = "b.internal:7102"
+        [[region]]
+        name = "c"
+        grpc = "127.0.0.1:7103"
+    "#;
+
+    #[test]
+    fn without_netsim_peers_dial_each_other_directly() {
+        let f = parse(THREE).unwrap();
+        assert!(f.links().is_empty());
+        let a = f.region_config("a").unwrap();
+        let urls: Vec<_> = a.peers.iter().map(|p| p.url.as_str()).collect();
+        assert_eq!(urls, ["http://b.internal:7102", "http://127.0.0.1:7103"]);
+    }
+
+    #[test]
+    fn with_netsim_every_directed_pair_goes_through_its_own_proxy() {
+        let f = parse(&format!(
+            "{THREE}\n[netsim]\nfirst_port = 7201\nhost = \"netsim\"\nlisten_host = \"0.0.0.0\"\n"
+        ))
+        .unwrap();
+        let links = f.links();
+        assert_eq!(links.len(), 6);
+        let ab = links.iter().find(|l| l.name == "a>b").unwrap();
+        assert_eq!(ab.listen, "0.0.0.0:7202".parse().unwrap());
+        assert_eq!(ab.dial, "netsim:7202");
+        assert_eq!(ab.upstream, "b.internal:7102");
+        let cb = links.iter().find(|l| l.name == "c>b").unwrap();
+        assert_eq!(cb.listen.port(), 7201 + 2 * 3 + 1);
+        let c = f.region_config("c").unwrap();
+        let urls: Vec<_> = c.peers.iter().map(|p| p.url.as_str()).collect();
+        assert_eq!(urls, ["http://netsim:7207", "http://netsim:7208"]);
+        let mut ports: Vec<_> = links.iter().map(|l| l.listen.port()).collect();
+        ports.dedup();
+        assert_eq!(ports.len(), 6);
+    }
+
+    #[test]
+    fn netsim_ports_must_fit() {
+        let err = parse(&format!("{THREE}\n[netsim]\nfirst_port = 65530\n")).unwrap_err();
+        assert!(err.contains("netsim.first_port"), "{err}");
     }
 }

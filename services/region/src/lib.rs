@@ -62,6 +62,8 @@ pub(crate) struct Shared {
     pub peers: HashMap<String, Mutex<PeerState>>,
     /// Unskewed time, for TTL expiry and latency.
     pub real_clock: Arc<dyn PhysicalClock>,
+    /// The clock the HLC reads; the admin API injects skew here.
+    pub skewed_clock: Arc<SkewedClock>,
 }
 
 /// How a region reads time. Live regions use the system clock; the
@@ -181,6 +183,7 @@ pub async fn start(
         hlc,
         metrics,
         real_clock: clocks.real.clone(),
+        skewed_clock: clocks.skewed.clone(),
     });
     let mut tasks = Vec::new();
 

@@ -4,6 +4,7 @@ use std::collections::HashMap;
 use std::sync::Mutex;
 
 use hdrhistogram::Histogram as Hdr;
+use meridian_core::lag;
 use prometheus_client::encoding::EncodeLabelSet;
 use prometheus_client::metrics::counter::Counter;
 use prometheus_client::metrics::family::Family;
@@ -40,6 +41,8 @@ pub struct Metrics {
     pub ttl_expired: Counter,
     /// Exact percentiles for `meridian status`, in µs, per source peer.
     latency_hdr: Mutex<HashMap<String, Hdr<u64>>>,
+    /// Cumulative counts per `meridian_core::lag` bucket, per inbound peer.
+    latency_buckets: Mutex<HashMap<String, Vec<u64>>>,
 }
 
 impl Metrics {
@@ -67,6 +70,7 @@ impl Metrics {
             group_commits: Counter::default(),
             ttl_expired: Counter::default(),
             latency_hdr: Mutex::new(HashMap::new()),
+            latency_buckets: Mutex::new(HashMap::new()),
         };
         registry.register(
             "replication_latency_seconds",
@@ -127,10 +131,30 @@ impl Metrics {
         let hdr = hdr.entry(peer.to_string()).or_insert_with(|| {
             Hdr::new_with_bounds(1, 3_600_000_000, 3).expect("static bounds are valid")
         });
+        let mut buckets = self
+            .latency_buckets
+            .lock()
+            .unwrap_or_else(|p| p.into_inner());
+        let buckets = buckets
+            .entry(peer.to_string())
+            .or_insert_with(|| vec![0; lag::BUCKETS]);
         for &us in micros {
             h.observe(us as f64 / 1e6);
             hdr.saturating_record(us.max(1));
+            buckets[lag::bucket_of(us)] += 1;
         }
+    }
+
+    /// Cumulative bucket counts for one inbound peer (all zero before any).
+    pub fn latency_buckets(&self, peer: &str) -> Vec<u64> {
+        let buckets = self
+            .latency_buckets
+            .lock()
+            .unwrap_or_else(|p| p.into_inner());
+        buckets
+            .get(peer)
+            .cloned()
+            .unwrap_or_else(|| vec![0; lag::BUCKETS])
     }
 
     pub fn latency(&self, peer: &str) -> LatencySummary {
