@@ -5,6 +5,9 @@
 //! them. Tests and drills feed it, read each replica's heads after
 //! quiescence, and ask for a [`Verdict`].
 
+pub mod report;
+pub mod scenario;
+
 use std::collections::{BTreeMap, BTreeSet};
 
 use meridian_core::{Conflict, EncodedKey, Item, Version};

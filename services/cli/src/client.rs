@@ -326,7 +326,11 @@ pub async fn run(command: Command) -> Result<()> {
                 .collect();
             print(&json!({ "Conflicts": rows, "Count": rows.len() }));
         }
-        Command::Region { .. } | Command::Up { .. } | Command::Netsim { .. } => {
+        Command::Region { .. }
+        | Command::Up { .. }
+        | Command::Netsim { .. }
+        | Command::Net(_)
+        | Command::Drill(_) => {
             unreachable!("handled in main")
         }
     }

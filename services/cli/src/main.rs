@@ -2,6 +2,8 @@
 //! and show replication status.
 
 mod client;
+mod drill;
+mod net;
 mod up;
 
 use std::path::PathBuf;
@@ -65,6 +67,10 @@ enum Command {
         #[arg(long, default_value = "127.0.0.1:8474")]
         api: std::net::SocketAddr,
     },
+    /// Inject faults into a running cluster: latency, partitions, skew, crashes.
+    Net(net::NetArgs),
+    /// Run a drill: a scenario of workload and faults, with a report.
+    Drill(drill::DrillArgs),
     /// Write an item, given as DynamoDB JSON.
     Put {
         #[command(flatten)]
@@ -251,6 +257,14 @@ async fn run(cli: Cli) -> Result<()> {
             meridian_netsim::api::serve(meridian_netsim::Registry::new(), listener, shutdown)
                 .await?;
             Ok(())
+        }
+        Command::Net(args) => {
+            init_tracing("warn");
+            net::run(args).await
+        }
+        Command::Drill(args) => {
+            init_tracing("warn");
+            drill::run(args).await
         }
         command => {
             init_tracing("warn");

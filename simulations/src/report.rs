@@ -1,0 +1,175 @@
+//! What a drill reports: time series per link, fault markers, a summary and
+//! the checker's verdict. `report.json` is this structure serialised;
+//! `report.html` renders it ([`crate::html`]).
+//!
+//! Every time here is measured from the start of the drill, in real time for
+//! a live drill and virtual time for a simulated one, never in HLC time, so
+//! injected clock skew cannot distort a report. Maps are `BTreeMap`s and
+//! nothing wall-clock-dependent is stored, so a simulated drill with the same
+//! seed serialises to the same bytes.
+
+use std::collections::BTreeMap;
+
+use serde::{Deserialize, Serialize};
+
+#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
+pub struct Report {
+    pub scenario: String,
+    pub description: String,
+    /// `"live"` or `"sim"`.
+    pub mode: String,
+    /// The seed of a simulated drill (and of the workload in a live one).
+    pub seed: u64,
+    pub regions: Vec<String>,
+    /// How long the workload ran, ms.
+    pub duration_ms: u64,
+    /// Time between samples, ms.
+    pub sample_interval_ms: u64,
+    /// The fault timeline as it was applied.
+    pub events: Vec<EventMark>,
+    /// One entry per directed link `from` → `to`, in region order.
+    pub links: Vec<LinkReport>,
+    /// Conflicts recorded so far, per detecting region, at each sample.
+    pub conflict_series: Vec<ConflictSample>,
+    pub heals: Vec<HealReport>,
+    pub convergence: Convergence,
+    pub workload: WorkloadReport,
+    /// Conflicts and lost updates per (winner origin, loser origin) pair.
+    pub conflict_pairs: Vec<ConflictPair>,
+    /// A few conflicts in full, for a conflict study.
+    pub conflict_examples: Vec<ConflictExample>,
+    /// Remote versions each region refused as too far ahead (drift guard).
+    pub drift_refusals: BTreeMap<String, u64>,
+    pub verdict: VerdictReport,
+}
+
+/// One applied fault event, for the markers on every plot.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct EventMark {
+    pub at_ms: u64,
+    /// e.g. `"partition"`, `"heal"`, `"crash"`.
+    pub action: String,
+    /// Human-readable: `"partition us-east-1 ⇄ eu-west-1 (blackhole)"`.
+    pub label: String,
+}
+
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct LinkReport {
+    pub from: String,
+    pub to: String,
+    /// Replication latency from → to over the whole drill, from the
+    /// receiving region's bucket counts.
+    pub latency: LatencySummary,
+    pub samples: Vec<LinkSample>,
+    /// Largest pending count seen on this link.
+    pub max_pending: u64,
+}
+
+#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
+pub struct LatencySummary {
+    /// Mutations measured.
+    pub count: u64,
+    pub p50_ms: Option<f64>,
+    pub p99_ms: Option<f64>,
+    pub max_ms: Option<f64>,
+}
+
+/// One sample of one link.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct LinkSample {
+    pub t_ms: u64,
+    /// Latency of the mutations applied since the previous sample; `None`
+    /// when none were (or the receiving region was down).
+    pub p50_ms: Option<f64>,
+    pub p99_ms: Option<f64>,
+    pub max_ms: Option<f64>,
+    pub applied: u64,
+    /// Mutations in `from`'s log that `to` has not durably applied; `None`
+    /// when `from` could not be asked (crashed).
+    pub pending: Option<u64>,
+}
+
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct ConflictSample {
+    pub t_ms: u64,
+    /// Cumulative conflicts recorded, per detecting region.
+    pub by_region: BTreeMap<String, u64>,
+}
+
+/// How long the backlog took to drain after a heal (or a restart).
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct HealReport {
+    pub at_ms: u64,
+    pub label: String,
+    /// Links the event restored.
+    pub links: Vec<String>,
+    /// Pending on those links at the heal.
+    pub backlog: u64,
+    /// From the heal until every one of those links first showed zero
+    /// pending; `None` if that never happened before the drill ended.
+    pub drain_ms: Option<u64>,
+}
+
+#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
+pub struct Convergence {
+    /// From the end of the workload (every fault healed) until every link
+    /// showed zero pending and every region's digest was equal; `None` if
+    /// that did not happen within the settle deadline.
+    pub after_workload_ms: Option<u64>,
+    /// The digests at the end, per region.
+    pub digests: BTreeMap<String, String>,
+}
+
+#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
+pub struct WorkloadReport {
+    pub attempted: u64,
+    pub acked: u64,
+    /// Requests that failed (region down, timeout); not in the oracle.
+    pub failed: u64,
+    /// Acknowledged operations per kind: put, update, delete, get.
+    pub by_op: BTreeMap<String, u64>,
+    pub by_region: BTreeMap<String, u64>,
+}
+
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct ConflictPair {
+    /// Origin region of the winning write.
+    pub winner: String,
+    /// Origin region of the losing write.
+    pub loser: String,
+    /// Distinct (winner, loser) version pairs recorded.
+    pub conflicts: u64,
+    /// Distinct acknowledged writes that lost a conflict.
+    pub lost_updates: u64,
+}
+
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct ConflictExample {
+    pub table: String,
+    /// The key as DynamoDB JSON.
+    pub key: String,
+    pub winner: String,
+    pub loser: String,
+    /// `"higher-hlc"` or `"tie-broken-by-origin"`.
+    pub reason: String,
+    pub detected_by: String,
+    pub winner_image: Option<String>,
+    pub loser_image: Option<String>,
+}
+
+#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
+pub struct VerdictReport {
+    pub ok: bool,
+    /// Equal digests after quiescence.
+    pub converged: bool,
+    /// Every acknowledged write is present or superseded with the conflict
+    /// recorded.
+    pub acked_writes_accounted: bool,
+    /// Every region's versions match the oracle of acknowledged writes.
+    pub oracle_match: bool,
+    pub keys_checked: u64,
+    pub conflicts_checked: u64,
+    pub lost_updates: u64,
+    pub expected_lost_updates: u64,
+    pub problems: Vec<String>,
+}

@@ -1,0 +1,922 @@
+//! Scenario files (`simulations/*.toml`): regions and their latencies, a
+//! workload, a duration and a timeline of fault events. The same file drives
+//! a live drill and a simulated one.
+//!
+//! Durations are written `"250ms"`, `"10s"` or `"2m"`. Latencies in a
+//! scenario are one-way; a catalogue lists round-trip times, halved here.
+
+use std::collections::BTreeMap;
+use std::path::{Path, PathBuf};
+use std::time::Duration;
+
+use serde::Deserialize;
+
+#[derive(Debug, thiserror::Error)]
+pub enum ScenarioError {
+    #[error("cannot read {path}: {source}")]
+    Read {
+        path: PathBuf,
+        source: std::io::Error,
+    },
+    #[error("{path}: {message}")]
+    Invalid { path: PathBuf, message: String },
+}
+
+/// A scenario, validated, with every time in [`Duration`]s.
+#[derive(Clone, Debug, PartialEq)]
+pub struct Scenario {
+    pub name: String,
+    pub description: String,
+    pub regions: Vec<String>,
+    /// One-way base latency per directed pair `(from, to)`.
+    pub latency: BTreeMap<(String, String), Duration>,
+    /// Jitter added on every link, and its distribution.
+    pub jitter: Duration,
+    pub distribution: Distribution,
+    pub workload: Workload,
+    pub duration: Duration,
+    /// Longest wait for convergence once the workload stops.
+    pub settle: Duration,
+    pub sample_interval: Duration,
+    /// Drift guard of every region.
+    pub max_clock_offset: Duration,
+    /// Sorted by time; ties keep file order.
+    pub events: Vec<Event>,
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Distribution {
+    Uniform,
+    Normal,
+    Pareto,
+}
+
+impl Distribution {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Distribution::Uniform => "uniform",
+            Distribution::Normal => "normal",
+            Distribution::Pareto => "pareto",
+        }
+    }
+}
+
+#[derive(Clone, Debug, PartialEq)]
+pub struct Workload {
+    pub table: String,
+    /// Operations per second started in each region.
+    pub rate_per_region: u32,
+    pub keys: u64,
+    pub keys_dist: KeyDistribution,
+    /// Relative weights of put, update, delete and get.
+    pub mix: Mix,
+    /// Approximate size of a written item, bytes.
+    pub item_bytes: usize,
+    /// Requests in flight per region at most; past that, the workload falls
+    /// behind its rate instead of piling up.
+    pub concurrency: usize,
+}
+
+#[derive(Clone, Copy, Debug, PartialEq)]
+pub enum KeyDistribution {
+    Uniform,
+    /// Key `k` (1-based rank) is chosen with probability ∝ 1 / k^s.
+    Zipf(f64),
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Mix {
+    #[serde(default)]
+    pub put: u32,
+    #[serde(default)]
+    pub update: u32,
+    #[serde(default)]
+    pub delete: u32,
+    #[serde(default)]
+    pub get: u32,
+}
+
+/// Partition kinds, as ARCHITECTURE and `meridian net` name them.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum PartitionKind {
+    /// Bytes are accepted and never forwarded.
+    Blackhole,
+    /// Connections are refused or reset.
+    Refuse,
+}
+
+impl PartitionKind {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            PartitionKind::Blackhole => "blackhole",
+            PartitionKind::Refuse => "refuse",
+        }
+    }
+}
+
+#[derive(Clone, Debug, PartialEq)]
+pub struct Event {
+    pub at: Duration,
+    pub action: Action,
+}
+
+/// A fault, or the end of one. A directed link `from → to` carries every
+/// byte travelling from `from` to `to`; `both` applies the same to `to → from`.
+#[derive(Clone, Debug, PartialEq)]
+pub enum Action {
+    /// Replace a link's latency (one-way) and jitter.
+    Latency {
+        from: String,
+        to: String,
+        both: bool,
+        latency: Duration,
+        jitter: Duration,
+        distribution: Distribution,
+    },
+    /// Limit a link to `kbps` kilobytes per second.
+    Bandwidth {
+        from: String,
+        to: String,
+        both: bool,
+        kbps: u64,
+    },
+    /// Lose a share of segments; TCP retransmits, so each loss costs a
+    /// retransmission timeout.
+    Loss {
+        from: String,
+        to: String,
+        both: bool,
+        percent: f64,
+    },
+    Partition {
+        from: String,
+        to: String,
+        both: bool,
+        kind: PartitionKind,
+    },
+    /// Cut every link of one region, both ways.
+    Isolate { region: String, kind: PartitionKind },
+    /// Partition a link for `down` out of every `period`, until healed.
+    Flap {
+        from: String,
+        to: String,
+        both: bool,
+        period: Duration,
+        down: Duration,
+    },
+    /// End partitions, isolations and flapping: of one link (both ways) when
+    /// `from`/`to` are given, of one region's links when `region` is, or
+    /// everywhere. Latency, bandwidth and loss stay.
+    Heal {
+        link: Option<(String, String)>,
+        region: Option<String>,
+    },
+    /// Skew a region's HLC clock: `offset` ahead (negative: behind) and a
+    /// drift rate in ppm.
+    Skew {
+        region: String,
+        offset_ms: i64,
+        drift_ppm: i64,
+    },
+    /// kill -9 of the region's process.
+    Crash { region: String },
+    /// Start a crashed region again on its data directory.
+    Restart { region: String },
+}
+
+impl Action {
+    /// The event's name in the file, for markers and reports.
+    pub fn name(&self) -> &'static str {
+        match self {
+            Action::Latency { .. } => "latency",
+            Action::Bandwidth { .. } => "bandwidth",
+            Action::Loss { .. } => "loss",
+            Action::Partition { .. } => "partition",
+            Action::Isolate { .. } => "isolate",
+            Action::Flap { .. } => "flap",
+            Action::Heal { .. } => "heal",
+            Action::Skew { .. } => "skew",
+            Action::Crash { .. } => "crash",
+            Action::Restart { .. } => "restart",
+        }
+    }
+
+    /// A one-line description, as plots and progress output show it.
+    pub fn label(&self) -> String {
+        let arrow = |both: bool| if both { "⇄" } else { "→" };
+        match self {
+            Action::Latency {
+                from,
+                to,
+                both,
+                latency,
+                jitter,
+                distribution,
+            } => format!(
+                "latency {from} {} {to} {} ms ± {} ms ({})",
+                arrow(*both),
+                latency.as_millis(),
+                jitter.as_millis(),
+                distribution.as_str()
+            ),
+            Action::Bandwidth {
+                from,
+                to,
+                both,
+                kbps,
+            } => format!("bandwidth {from} {} {to} {kbps} KB/s", arrow(*both)),
+            Action::Loss {
+                from,
+                to,
+                both,
+                percent,
+            } => format!("loss {from} {} {to} {percent}%", arrow(*both)),
+            Action::Partition {
+                from,
+                to,
+                both,
+                kind,
+            } => format!("partition {from} {} {to} ({})", arrow(*both), kind.as_str()),
+            Action::Isolate { region, kind } => {
+                format!("isolate {region} ({})", kind.as_str())
+            }
+            Action::Flap {
+                from,
+                to,
+                both,
+                period,
+                down,
+            } => format!(
+                "flap {from} {} {to} down {} ms every {} ms",
+                arrow(*both),
+                down.as_millis(),
+                period.as_millis()
+            ),
+            Action::Heal { link, region } => match (link, region) {
+                (Some((a, b)), _) => format!("heal {a} ⇄ {b}"),
+                (None, Some(r)) => format!("heal {r}"),
+                (None, None) => "heal all".into(),
+            },
+            Action::Skew {
+                region,
+                offset_ms,
+                drift_ppm,
+            } => format!("skew {region} {offset_ms:+} ms, drift {drift_ppm:+} ppm"),
+            Action::Crash { region } => format!("crash {region}"),
+            Action::Restart { region } => format!("restart {region}"),
+        }
+    }
+}
+
+// ------------------------------------------------------------ file format
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct File {
+    name: String,
+    #[serde(default)]
+    description: String,
+    duration: String,
+    #[serde(default = "default_settle")]
+    settle: String,
+    #[serde(default = "default_sample")]
+    sample_interval: String,
+    #[serde(default = "default_max_offset")]
+    max_clock_offset: String,
+    regions: RegionsSection,
+    #[serde(default)]
+    network: NetworkSection,
+    workload: WorkloadSection,
+    #[serde(default, rename = "event")]
+    events: Vec<EventSection>,
+}
+
+fn default_settle() -> String {
+    "60s".into()
+}
+fn default_sample() -> String {
+    "250ms".into()
+}
+fn default_max_offset() -> String {
+    "500ms".into()
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RegionsSection {
+    names: Vec<String>,
+    /// A catalogue file, relative to the scenario file.
+    catalogue: Option<String>,
+    /// Round-trip times in ms, `rtt_ms.<a>.<b>`; overrides the catalogue.
+    #[serde(default)]
+    rtt_ms: BTreeMap<String, BTreeMap<String, f64>>,
+}
+
+#[derive(Deserialize, Default)]
+#[serde(deny_unknown_fields)]
+struct NetworkSection {
+    #[serde(default)]
+    jitter: Option<String>,
+    #[serde(default)]
+    distribution: Option<Distribution>,
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct WorkloadSection {
+    #[serde(default = "default_table")]
+    table: String,
+    rate_per_region: u32,
+    keys: u64,
+    /// `"uniform"` or `"zipf"`.
+    #[serde(default = "default_dist")]
+    distribution: String,
+    /// The zipf exponent.
+    zipf_s: Option<f64>,
+    mix: Mix,
+    #[serde(default = "default_item_bytes")]
+    item_bytes: usize,
+    #[serde(default = "default_concurrency")]
+    concurrency: usize,
+}
+
+fn default_table() -> String {
+    "drill".into()
+}
+fn default_dist() -> String {
+    "uniform".into()
+}
+fn default_item_bytes() -> usize {
+    200
+}
+fn default_concurrency() -> usize {
+    32
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct EventSection {
+    at: String,
+    action: String,
+    from: Option<String>,
+    to: Option<String>,
+    region: Option<String>,
+    #[serde(default)]
+    both: bool,
+    kind: Option<PartitionKind>,
+    latency: Option<String>,
+    jitter: Option<String>,
+    distribution: Option<Distribution>,
+    kbps: Option<u64>,
+    percent: Option<f64>,
+    period: Option<String>,
+    down: Option<String>,
+    offset_ms: Option<i64>,
+    drift_ppm: Option<i64>,
+}
+
+/// The region catalogue (`regions/catalogue.toml`): round-trip times
+/// between well-known cloud regions.
+#[derive(Deserialize)]
+struct Catalogue {
+    rtt_ms: BTreeMap<String, BTreeMap<String, f64>>,
+}
+
+/// Limits that keep a scenario bounded.
+pub const MAX_DURATION: Duration = Duration::from_secs(3600);
+pub const MAX_RATE_PER_REGION: u32 = 50_000;
+pub const MAX_KEYS: u64 = 10_000_000;
+pub const MAX_ITEM_BYTES: usize = 64 * 1024;
+pub const MAX_EVENTS: usize = 10_000;
+pub const MAX_REGIONS: usize = 16;
+
+/// Parses `"250ms"`, `"10s"`, `"1.5s"`, `"2m"` or `"0"`.
+pub fn parse_duration(text: &str) -> Result<Duration, String> {
+    let t = text.trim();
+    let (num, unit) = match t.find(|c: char| !(c.is_ascii_digit() || c == '.')) {
+        Some(i) => t.split_at(i),
+        None if t == "0" => return Ok(Duration::ZERO),
+        None => return Err(format!("{text:?} needs a unit: ms, s or m")),
+    };
+    let value: f64 = num
+        .parse()
+        .map_err(|_| format!("{text:?} is not a duration like 250ms, 10s or 2m"))?;
+    let scale = match unit.trim() {
+        "ms" => 1e-3,
+        "s" => 1.0,
+        "m" => 60.0,
+        other => {
+            return Err(format!(
+                "unknown unit {other:?} in {text:?}; use ms, s or m"
+            ));
+        }
+    };
+    let secs = value * scale;
+    if !secs.is_finite() || secs > 86_400.0 * 365.0 {
+        return Err(format!("{text:?} is out of range"));
+    }
+    Ok(Duration::from_secs_f64(secs))
+}
+
+impl Scenario {
+    pub fn load(path: &Path) -> Result<Scenario, ScenarioError> {
+        let text = std::fs::read_to_string(path).map_err(|source| ScenarioError::Read {
+            path: path.to_path_buf(),
+            source,
+        })?;
+        let invalid = |message: String| ScenarioError::Invalid {
+            path: path.to_path_buf(),
+            message,
+        };
+        let file: File = toml::from_str(&text).map_err(|e| invalid(e.to_string()))?;
+        let mut rtt = file.regions.rtt_ms.clone();
+        if let Some(c) = &file.regions.catalogue {
+            let cpath = path.parent().unwrap_or(Path::new(".")).join(c);
+            let ctext = std::fs::read_to_string(&cpath).map_err(|source| ScenarioError::Read {
+                path: cpath.clone(),
+                source,
+            })?;
+            let cat: Catalogue = toml::from_str(&ctext).map_err(|e| ScenarioError::Invalid {
+                path: cpath.clone(),
+                message: e.to_string(),
+            })?;
+            for (a, row) in cat.rtt_ms {
+                for (b, ms) in row {
+                    rtt.entry(a.clone()).or_default().entry(b).or_insert(ms);
+                }
+            }
+        }
+        Scenario::from_file(file, &rtt).map_err(invalid)
+    }
+
+    /// Parses a scenario from text; `catalogue` supplies round-trip times
+    /// the file does not list itself.
+    pub fn parse(
+        text: &str,
+        catalogue: &BTreeMap<String, BTreeMap<String, f64>>,
+    ) -> Result<Scenario, String> {
+        let file: File = toml::from_str(text).map_err(|e| e.to_string())?;
+        let mut rtt = file.regions.rtt_ms.clone();
+        for (a, row) in catalogue {
+            for (b, ms) in row {
+                rtt.entry(a.clone())
+                    .or_default()
+                    .entry(b.clone())
+                    .or_insert(*ms);
+            }
+        }
+        Scenario::from_file(file, &rtt)
+    }
+
+    fn from_file(
+        file: File,
+        rtt: &BTreeMap<String, BTreeMap<String, f64>>,
+    ) -> Result<Scenario, String> {
+        let dur =
+            |field: &str, text: &str| parse_duration(text).map_err(|e| format!("{field}: {e}"));
+        let regions = file.regions.names.clone();
+        if regions.len() < 2 || regions.len() > MAX_REGIONS {
+            return Err(format!(
+                "regions.names must list 2 to {MAX_REGIONS} regions, got {}",
+                regions.len()
+            ));
+        }
+        for (i, r) in regions.iter().enumerate() {
+            meridian_core::schema::validate_region_name(r)
+                .map_err(|e| format!("regions.names: {e}"))?;
+            if regions[..i].contains(r) {
+                return Err(format!("regions.names lists {r} twice"));
+            }
+        }
+        let mut latency = BTreeMap::new();
+        for a in &regions {
+            for b in &regions {
+                if a == b {
+                    continue;
+                }
+                let ms = rtt
+                    .get(a)
+                    .and_then(|row| row.get(b))
+                    .or_else(|| rtt.get(b).and_then(|row| row.get(a)))
+                    .copied()
+                    .unwrap_or(0.0);
+                if !(0.0..=10_000.0).contains(&ms) {
+                    return Err(format!(
+                        "rtt_ms.{a}.{b} must be between 0 and 10000 ms, got {ms}"
+                    ));
+                }
+                latency.insert(
+                    (a.clone(), b.clone()),
+                    Duration::from_secs_f64(ms / 2.0 / 1000.0),
+                );
+            }
+        }
+        let duration = dur("duration", &file.duration)?;
+        if duration.is_zero() || duration > MAX_DURATION {
+            return Err(format!(
+                "duration must be between 1ms and {} s, got {}",
+                MAX_DURATION.as_secs(),
+                file.duration
+            ));
+        }
+        let settle = dur("settle", &file.settle)?;
+        if settle > MAX_DURATION {
+            return Err(format!(
+                "settle must be at most {} s, got {}",
+                MAX_DURATION.as_secs(),
+                file.settle
+            ));
+        }
+        let sample_interval = dur("sample_interval", &file.sample_interval)?;
+        if sample_interval < Duration::from_millis(10) || sample_interval > Duration::from_secs(60)
+        {
+            return Err(format!(
+                "sample_interval must be between 10ms and 60s, got {}",
+                file.sample_interval
+            ));
+        }
+        let max_clock_offset = dur("max_clock_offset", &file.max_clock_offset)?;
+        if max_clock_offset < Duration::from_millis(1) || max_clock_offset > Duration::from_secs(60)
+        {
+            return Err(format!(
+                "max_clock_offset must be between 1ms and 60s, got {}",
+                file.max_clock_offset
+            ));
+        }
+        let jitter = match &file.network.jitter {
+            Some(j) => dur("network.jitter", j)?,
+            None => Duration::ZERO,
+        };
+        let w = &file.workload;
+        let workload = Workload {
+            table: w.table.clone(),
+            rate_per_region: w.rate_per_region,
+            keys: w.keys,
+            keys_dist: match (w.distribution.as_str(), w.zipf_s) {
+                ("uniform", None) => KeyDistribution::Uniform,
+                ("uniform", Some(_)) => {
+                    return Err("workload.zipf_s is only for distribution = \"zipf\"".into());
+                }
+                ("zipf", Some(s)) if s > 0.0 && s <= 10.0 => KeyDistribution::Zipf(s),
+                ("zipf", Some(s)) => {
+                    return Err(format!("workload.zipf_s must be in (0, 10], got {s}"));
+                }
+                ("zipf", None) => return Err("workload.zipf_s is required for zipf".into()),
+                (other, _) => {
+                    return Err(format!(
+                        "workload.distribution must be \"uniform\" or \"zipf\", got {other:?}"
+                    ));
+                }
+            },
+            mix: w.mix,
+            item_bytes: w.item_bytes,
+            concurrency: w.concurrency,
+        };
+        meridian_core::schema::validate_table_name(&workload.table)
+            .map_err(|e| format!("workload.table: {e}"))?;
+        if workload.rate_per_region == 0 || workload.rate_per_region > MAX_RATE_PER_REGION {
+            return Err(format!(
+                "workload.rate_per_region must be between 1 and {MAX_RATE_PER_REGION}, got {}",
+                workload.rate_per_region
+            ));
+        }
+        if workload.keys == 0 || workload.keys > MAX_KEYS {
+            return Err(format!(
+                "workload.keys must be between 1 and {MAX_KEYS}, got {}",
+                workload.keys
+            ));
+        }
+        let m = workload.mix;
+        if u64::from(m.put) + u64::from(m.update) + u64::from(m.delete) + u64::from(m.get) == 0 {
+            return Err("workload.mix needs at least one non-zero weight".into());
+        }
+        if workload.item_bytes < 16 || workload.item_bytes > MAX_ITEM_BYTES {
+            return Err(format!(
+                "workload.item_bytes must be between 16 and {MAX_ITEM_BYTES}, got {}",
+                workload.item_bytes
+            ));
+        }
+        if workload.concurrency == 0 || workload.concurrency > 1024 {
+            return Err(format!(
+                "workload.concurrency must be between 1 and 1024, got {}",
+                workload.concurrency
+            ));
+        }
+        if file.events.len() > MAX_EVENTS {
+            return Err(format!(
+                "at most {MAX_EVENTS} events, got {}",
+                file.events.len()
+            ));
+        }
+        let mut events = Vec::new();
+        for (i, e) in file.events.iter().enumerate() {
+            let field = |name: &str| format!("event[{i}].{name}");
+            let at = dur(&field("at"), &e.at)?;
+            if at > duration {
+                return Err(format!(
+                    "{} = {} is after the end of the workload ({})",
+                    field("at"),
+                    e.at,
+                    file.duration
+                ));
+            }
+            let region_of = |v: &Option<String>, name: &str| -> Result<String, String> {
+                let r = v
+                    .clone()
+                    .ok_or_else(|| format!("{} is required", field(name)))?;
+                if !regions.contains(&r) {
+                    return Err(format!(
+                        "{} = {r:?} is not one of the scenario's regions ({})",
+                        field(name),
+                        regions.join(", ")
+                    ));
+                }
+                Ok(r)
+            };
+            let link = || -> Result<(String, String), String> {
+                let (a, b) = (region_of(&e.from, "from")?, region_of(&e.to, "to")?);
+                if a == b {
+                    return Err(format!("{}: from and to must differ", field("to")));
+                }
+                Ok((a, b))
+            };
+            let action = match e.action.as_str() {
+                "latency" => {
+                    let (from, to) = link()?;
+                    Action::Latency {
+                        from,
+                        to,
+                        both: e.both,
+                        latency: dur(
+                            &field("latency"),
+                            e.latency
+                                .as_deref()
+                                .ok_or_else(|| format!("{} is required", field("latency")))?,
+                        )?,
+                        jitter: match &e.jitter {
+                            Some(j) => dur(&field("jitter"), j)?,
+                            None => Duration::ZERO,
+                        },
+                        distribution: e.distribution.unwrap_or(Distribution::Normal),
+                    }
+                }
+                "bandwidth" => {
+                    let (from, to) = link()?;
+                    let kbps = e
+                        .kbps
+                        .ok_or_else(|| format!("{} is required", field("kbps")))?;
+                    if kbps == 0 {
+                        return Err(format!(
+                            "{} must be at least 1 (use partition to cut a link)",
+                            field("kbps")
+                        ));
+                    }
+                    Action::Bandwidth {
+                        from,
+                        to,
+                        both: e.both,
+                        kbps,
+                    }
+                }
+                "loss" => {
+                    let (from, to) = link()?;
+                    let percent = e
+                        .percent
+                        .ok_or_else(|| format!("{} is required", field("percent")))?;
+                    if !(0.0..=100.0).contains(&percent) {
+                        return Err(format!(
+                            "{} must be between 0 and 100, got {percent}",
+                            field("percent")
+                        ));
+                    }
+                    Action::Loss {
+                        from,
+                        to,
+                        both: e.both,
+                        percent,
+                    }
+                }
+                "partition" => {
+                    let (from, to) = link()?;
+                    Action::Partition {
+                        from,
+                        to,
+                        both: e.both,
+                        kind: e.kind.unwrap_or(PartitionKind::Blackhole),
+                    }
+                }
+                "isolate" => Action::Isolate {
+                    region: region_of(&e.region, "region")?,
+                    kind: e.kind.unwrap_or(PartitionKind::Blackhole),
+                },
+                "flap" => {
+                    let (from, to) = link()?;
+                    let period = dur(
+                        &field("period"),
+                        e.period
+                            .as_deref()
+                            .ok_or_else(|| format!("{} is required", field("period")))?,
+                    )?;
+                    let down = dur(
+                        &field("down"),
+                        e.down
+                            .as_deref()
+                            .ok_or_else(|| format!("{} is required", field("down")))?,
+                    )?;
+                    if period < Duration::from_millis(100) || down.is_zero() || down >= period {
+                        return Err(format!(
+                            "{}: need period ≥ 100ms and 0 < down < period, got period {} and down {}",
+                            field("period"),
+                            e.period.as_deref().unwrap_or(""),
+                            e.down.as_deref().unwrap_or("")
+                        ));
+                    }
+                    Action::Flap {
+                        from,
+                        to,
+                        both: e.both,
+                        period,
+                        down,
+                    }
+                }
+                "heal" => {
+                    let link = match (&e.from, &e.to) {
+                        (None, None) => None,
+                        _ => Some(link()?),
+                    };
+                    let region = match &e.region {
+                        None => None,
+                        Some(_) => Some(region_of(&e.region, "region")?),
+                    };
+                    if link.is_some() && region.is_some() {
+                        return Err(format!(
+                            "{}: give from/to or region, not both",
+                            field("region")
+                        ));
+                    }
+                    Action::Heal { link, region }
+                }
+                "skew" => {
+                    let offset_ms = e.offset_ms.unwrap_or(0);
+                    let drift_ppm = e.drift_ppm.unwrap_or(0);
+                    if offset_ms.unsigned_abs() > 86_400_000 {
+                        return Err(format!(
+                            "{} must be within ±86400000 (one day), got {offset_ms}",
+                            field("offset_ms")
+                        ));
+                    }
+                    if drift_ppm.unsigned_abs() > 100_000 {
+                        return Err(format!(
+                            "{} must be within ±100000, got {drift_ppm}",
+                            field("drift_ppm")
+                        ));
+                    }
+                    Action::Skew {
+                        region: region_of(&e.region, "region")?,
+                        offset_ms,
+                        drift_ppm,
+                    }
+                }
+                "crash" => Action::Crash {
+                    region: region_of(&e.region, "region")?,
+                },
+                "restart" => Action::Restart {
+                    region: region_of(&e.region, "region")?,
+                },
+                other => {
+                    return Err(format!(
+                        "{} = {other:?} is not one of latency, bandwidth, loss, partition, isolate, flap, heal, skew, crash, restart",
+                        field("action")
+                    ));
+                }
+            };
+            events.push(Event { at, action });
+        }
+        events.sort_by_key(|e| e.at);
+        // A crash must come before the restart of the same region.
+        let mut down = std::collections::BTreeSet::new();
+        for e in &events {
+            match &e.action {
+                Action::Crash { region } if !down.insert(region.clone()) => {
+                    return Err(format!("{region} is crashed twice without a restart"));
+                }
+                Action::Restart { region } if !down.remove(region) => {
+                    return Err(format!("{region} is restarted without a crash before it"));
+                }
+                _ => {}
+            }
+        }
+        Ok(Scenario {
+            name: file.name,
+            description: file.description,
+            regions,
+            latency,
+            jitter,
+            distribution: file.network.distribution.unwrap_or(Distribution::Normal),
+            workload,
+            duration,
+            settle,
+            sample_interval,
+            max_clock_offset,
+            events,
+        })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const BASE: &str = r#"
+        name = "t"
+        duration = "10s"
+        [regions]
+        names = ["a", "b", "c"]
+        rtt_ms = { a = { b = 80, c = 20 } }
+        [workload]
+        rate_per_region = 100
+        keys = 50
+        mix = { put = 1 }
+    "#;
+
+    fn parse(extra: &str) -> Result<Scenario, String> {
+        Scenario::parse(&format!("{BASE}\n{extra}"), &BTreeMap::new())
+    }
+
+    #[test]
+    fn durations() {
+        assert_eq!(parse_duration("250ms"), Ok(Duration::from_millis(250)));
+        assert_eq!(parse_duration("1.5s"), Ok(Duration::from_millis(1500)));
+        assert_eq!(parse_duration("2m"), Ok(Duration::from_secs(120)));
+        assert_eq!(parse_duration("0"), Ok(Duration::ZERO));
+        assert!(parse_duration("10").unwrap_err().contains("unit"));
+        assert!(parse_duration("5h").unwrap_err().contains("unknown unit"));
+    }
+
+    #[test]
+    fn rtt_is_halved_and_symmetric() {
+        let s = parse("").unwrap();
+        let l = |a: &str, b: &str| s.latency[&(a.to_string(), b.to_string())];
+        assert_eq!(l("a", "b"), Duration::from_millis(40));
+        assert_eq!(l("b", "a"), Duration::from_millis(40));
+        assert_eq!(l("c", "a"), Duration::from_millis(10));
+        assert_eq!(l("b", "c"), Duration::ZERO);
+    }
+
+    #[test]
+    fn events_are_sorted_and_validated() {
+        let s = parse(
+            r#"
+            [[event]]
+            at = "5s"
+            action = "heal"
+            [[event]]
+            at = "1s"
+            action = "partition"
+            from = "a"
+            to = "b"
+            both = true
+            "#,
+        )
+        .unwrap();
+        assert_eq!(s.events[0].action.name(), "partition");
+        assert_eq!(s.events[0].action.label(), "partition a ⇄ b (blackhole)");
+        let err = parse("[[event]]\nat = \"1s\"\naction = \"crash\"\nregion = \"zz\"").unwrap_err();
+        assert!(
+            err.contains("event[0].region") && err.contains("zz"),
+            "{err}"
+        );
+        let err = parse("[[event]]\nat = \"11s\"\naction = \"heal\"").unwrap_err();
+        assert!(err.contains("after the end"), "{err}");
+        let err =
+            parse("[[event]]\nat = \"1s\"\naction = \"restart\"\nregion = \"a\"").unwrap_err();
+        assert!(err.contains("without a crash"), "{err}");
+        let err = parse(
+            "[[event]]\nat = \"1s\"\naction = \"flap\"\nfrom = \"a\"\nto = \"b\"\nperiod = \"1s\"\ndown = \"2s\"",
+        )
+        .unwrap_err();
+        assert!(err.contains("down < period"), "{err}");
+    }
+
+    #[test]
+    fn workload_limits_name_the_field() {
+        let err = Scenario::parse(
+            &BASE.replace("rate_per_region = 100", "rate_per_region = 0"),
+            &BTreeMap::new(),
+        )
+        .unwrap_err();
+        assert!(err.contains("workload.rate_per_region"), "{err}");
+        let err = Scenario::parse(
+            &BASE.replace(
+                "mix = { put = 1 }",
+                "mix = { put = 1 }\ndistribution = \"zipf\"",
+            ),
+            &BTreeMap::new(),
+        )
+        .unwrap_err();
+        assert!(err.contains("zipf_s"), "{err}");
+    }
+}
