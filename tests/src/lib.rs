@@ -154,6 +154,8 @@ impl TestCluster {
                 max_clock_offset: Duration::from_millis(500),
                 ttl_interval: Duration::from_millis(200),
                 replication: test_tuning(),
+                dialer: None,
+                seed: None,
             };
             let clocks = Clocks::system();
             let region = meridian_region::start(

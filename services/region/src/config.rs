@@ -264,6 +264,8 @@ impl ClusterFile {
             max_clock_offset: Duration::from_millis(self.max_clock_offset_ms),
             ttl_interval: Duration::from_millis(self.ttl_interval_ms.max(100)),
             replication: ReplicationTuning::default(),
+            dialer: None,
+            seed: None,
         })
     }
 }
@@ -290,6 +292,11 @@ pub struct RegionConfig {
     /// How often the TTL reaper runs.
     pub ttl_interval: Duration,
     pub replication: ReplicationTuning,
+    /// Outbound connections on a simulated network; `None` dials with TCP.
+    pub dialer: Option<crate::transport::Dialer>,
+    /// Seeds the reconnect jitter, so a simulated run replays exactly;
+    /// `None` draws from the OS.
+    pub seed: Option<u64>,
 }
 
 impl RegionConfig {

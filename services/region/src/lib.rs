@@ -14,6 +14,7 @@ pub mod metrics;
 pub mod ops;
 pub mod replication;
 pub mod service;
+pub mod transport;
 pub mod ttl;
 
 use std::collections::HashMap;
@@ -125,11 +126,12 @@ pub async fn bind(
 /// Starts a region on already-bound listeners (tests bind port 0 first).
 pub async fn start(
     config: RegionConfig,
-    grpc: TcpListener,
+    grpc: impl Into<transport::Listener>,
     metrics_listener: Option<TcpListener>,
     clocks: Clocks,
     mode: Mode,
 ) -> Result<Region, RegionError> {
+    let grpc = grpc.into();
     let grpc_addr = grpc.local_addr().map_err(|source| RegionError::Listen {
         addr: config.grpc_listen,
         source,
@@ -214,11 +216,20 @@ pub async fn start(
     let mut stop = shutdown_rx.clone();
     let name = shared.config.name.clone();
     tasks.push(tokio::spawn(async move {
-        let incoming = TcpListenerStream::new(grpc);
         let signal = async move {
             let _ = stop.wait_for(|s| *s).await;
         };
-        if let Err(e) = server.serve_with_incoming_shutdown(incoming, signal).await {
+        let served = match grpc {
+            transport::Listener::Tcp(l) => {
+                server
+                    .serve_with_incoming_shutdown(TcpListenerStream::new(l), signal)
+                    .await
+            }
+            transport::Listener::Custom { incoming, .. } => {
+                server.serve_with_incoming_shutdown(incoming, signal).await
+            }
+        };
+        if let Err(e) = served {
             tracing::error!(region = %name, error = %e, "gRPC server failed");
         }
     }));

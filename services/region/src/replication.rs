@@ -26,6 +26,7 @@ use meridian_proto::v1 as pb;
 use meridian_proto::v1::replication_client::ReplicationClient;
 use meridian_proto::v1::replication_server::Replication;
 use meridian_store::{LogEntry, RemoteEntry};
+use rand::Rng;
 use tokio::sync::{mpsc, watch};
 use tokio_stream::wrappers::ReceiverStream;
 use tonic::transport::Endpoint;
@@ -423,6 +424,7 @@ pub(crate) async fn run_shipper(
 ) {
     let tuning = shared.config.replication.clone();
     let mut backoff = tuning.backoff_min;
+    let mut rng = jitter_rng(&shared.config, &peer.name);
     loop {
         if *shutdown.borrow() {
             return;
@@ -447,7 +449,7 @@ pub(crate) async fn run_shipper(
             Err(e) => {
                 tracing::debug!(peer = %peer.name, error = %e, "replication session failed");
                 update_state(&shared, &peer.name, |s| s.last_error = e);
-                let jitter = rand::random_range(0.5..1.0);
+                let jitter = rng.random_range(0.5..1.0);
                 let wait = backoff.mul_f64(jitter);
                 backoff = (backoff * 2).min(tuning.backoff_max);
                 wait
@@ -457,6 +459,23 @@ pub(crate) async fn run_shipper(
             _ = tokio::time::sleep(wait) => {}
             _ = shutdown.changed() => return,
         }
+    }
+}
+
+/// The reconnect-jitter source of one shipper: seeded per (region, peer)
+/// when the config carries a seed, so simulations replay.
+fn jitter_rng(config: &crate::RegionConfig, peer: &str) -> rand::rngs::SmallRng {
+    use rand::SeedableRng;
+    match config.seed {
+        Some(seed) => {
+            // FNV-1a over the link's names: stable across runs and builds.
+            let mut h: u64 = 0xcbf2_9ce4_8422_2325 ^ seed;
+            for b in config.name.bytes().chain([b'>']).chain(peer.bytes()) {
+                h = (h ^ u64::from(b)).wrapping_mul(0x100_0000_01b3);
+            }
+            rand::rngs::SmallRng::seed_from_u64(h)
+        }
+        None => rand::rngs::SmallRng::from_os_rng(),
     }
 }
 
@@ -479,10 +498,24 @@ async fn ship_session(
         .keep_alive_timeout(t.keepalive_timeout)
         .keep_alive_while_idle(true)
         .tcp_nodelay(true);
-    let channel = endpoint
-        .connect()
-        .await
-        .map_err(|e| format!("connect {}: {e}", peer.url))?;
+    let channel = match &shared.config.dialer {
+        None => endpoint.connect().await,
+        Some(dialer) => {
+            let dialer = dialer.clone();
+            endpoint
+                .connect_with_connector(tower::service_fn(move |uri: tonic::transport::Uri| {
+                    let target = format!(
+                        "{}:{}",
+                        uri.host().unwrap_or_default(),
+                        uri.port_u16().unwrap_or(80)
+                    );
+                    let dial = (dialer.0)(target);
+                    async move { dial.await.map(hyper_util::rt::TokioIo::new) }
+                }))
+                .await
+        }
+    }
+    .map_err(|e| format!("connect {}: {e}", peer.url))?;
     let mut client = ReplicationClient::new(channel)
         .max_decoding_message_size(MAX_MESSAGE_BYTES)
         .max_encoding_message_size(MAX_MESSAGE_BYTES);
