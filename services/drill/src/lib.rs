@@ -1,1 +1,14 @@
-//! placeholder
+//! Drills: a scenario's workload and fault timeline run against regions,
+//! with a report of replication lag, backlogs, convergence and conflicts,
+//! and the checker's verdict.
+//!
+//! [`driver`] is the drill itself and is shared by both modes: [`live`]
+//! runs every region as its own OS process behind the link proxy;
+//! [`sim`] runs the same region code under turmoil in virtual time, from a
+//! seed.
+
+pub mod collect;
+pub mod driver;
+pub mod workload;
+
+pub use driver::{Faults, Progress, RegionTarget};

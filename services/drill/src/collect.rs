@@ -1,0 +1,278 @@
+//! Turns status samples, conflict records and checker verdicts into the
+//! report's series and summaries. Pure functions: the same inputs always
+//! give the same report.
+
+use std::collections::{BTreeMap, BTreeSet};
+
+use meridian_core::lag;
+use meridian_core::{AttrValue, Conflict, Version};
+use meridian_proto::v1 as pb;
+use meridian_sim::report::{
+    ConflictExample, ConflictPair, ConflictSample, HealReport, LatencySummary, LinkReport,
+    LinkSample, Report, VerdictReport,
+};
+use meridian_sim::{Oracle, Verdict};
+
+/// Every region's status at one moment; `None` where a region did not answer.
+#[derive(Clone, Debug)]
+pub struct Sample {
+    pub t_ms: u64,
+    /// In the report's region order.
+    pub statuses: Vec<Option<pb::StatusResponse>>,
+}
+
+/// An event after which a backlog should drain: a heal or a restart.
+#[derive(Clone, Debug)]
+pub struct HealMark {
+    pub at_ms: u64,
+    pub label: String,
+    /// Directed links `(from, to)` by region index.
+    pub links: Vec<(usize, usize)>,
+}
+
+/// How many conflicts to show in full.
+const EXAMPLES: usize = 10;
+
+fn peer<'a>(status: &'a pb::StatusResponse, name: &str) -> Option<&'a pb::PeerStatus> {
+    status.peers.iter().find(|p| p.peer == name)
+}
+
+fn ms(micros: Option<u64>) -> Option<f64> {
+    micros.map(|m| m as f64 / 1000.0)
+}
+
+fn summary(counts: &[u64]) -> LatencySummary {
+    LatencySummary {
+        count: counts.iter().sum(),
+        p50_ms: ms(lag::quantile_micros(counts, 0.5)),
+        p99_ms: ms(lag::quantile_micros(counts, 0.99)),
+        max_ms: ms(lag::quantile_micros(counts, 1.0)),
+    }
+}
+
+/// Link series, conflict series and heal drain times from the samples.
+pub fn fill(report: &mut Report, samples: &[Sample], heals: &[HealMark]) {
+    let names = report.regions.clone();
+    let mut links = Vec::new();
+    for (i, from) in names.iter().enumerate() {
+        for (j, to) in names.iter().enumerate() {
+            if i == j {
+                continue;
+            }
+            let mut total = vec![0u64; lag::BUCKETS];
+            let mut last: Option<Vec<u64>> = None;
+            let mut series = Vec::new();
+            let mut max_pending = 0;
+            for s in samples {
+                let pending = s.statuses[i]
+                    .as_ref()
+                    .and_then(|st| peer(st, to))
+                    .map(|p| p.pending);
+                max_pending = max_pending.max(pending.unwrap_or(0));
+                // Latency from → to is measured where it lands: at `to`.
+                let buckets = s.statuses[j]
+                    .as_ref()
+                    .and_then(|st| peer(st, from))
+                    .map(|p| p.latency_buckets.clone())
+                    .filter(|b| b.len() == lag::BUCKETS);
+                let window = buckets.as_ref().map(|cur| match &last {
+                    None => cur.clone(),
+                    // Counts going backwards mean `to` restarted and counts
+                    // from zero again: the whole current histogram is new.
+                    Some(prev) => lag::window(prev, cur).unwrap_or_else(|| cur.clone()),
+                });
+                if let Some(b) = buckets {
+                    last = Some(b);
+                }
+                let (p50, p99, max, applied) = match &window {
+                    Some(w) => {
+                        for (t, c) in total.iter_mut().zip(w) {
+                            *t += c;
+                        }
+                        (
+                            ms(lag::quantile_micros(w, 0.5)),
+                            ms(lag::quantile_micros(w, 0.99)),
+                            ms(lag::quantile_micros(w, 1.0)),
+                            w.iter().sum(),
+                        )
+                    }
+                    None => (None, None, None, 0),
+                };
+                series.push(LinkSample {
+                    t_ms: s.t_ms,
+                    p50_ms: p50,
+                    p99_ms: p99,
+                    max_ms: max,
+                    applied,
+                    pending,
+                });
+            }
+            links.push(LinkReport {
+                from: from.clone(),
+                to: to.clone(),
+                latency: summary(&total),
+                samples: series,
+                max_pending,
+            });
+        }
+    }
+
+    let mut conflict_series = Vec::new();
+    let mut known: BTreeMap<String, u64> = names.iter().map(|n| (n.clone(), 0)).collect();
+    for s in samples {
+        for (i, st) in s.statuses.iter().enumerate() {
+            if let Some(st) = st {
+                known.insert(names[i].clone(), st.conflicts);
+            }
+        }
+        conflict_series.push(ConflictSample {
+            t_ms: s.t_ms,
+            by_region: known.clone(),
+        });
+    }
+
+    let pending_of = |s: &Sample, (i, j): (usize, usize)| {
+        s.statuses[i]
+            .as_ref()
+            .and_then(|st| peer(st, &names[j]))
+            .map(|p| p.pending)
+    };
+    let mut heal_reports = Vec::new();
+    for h in heals {
+        let after: Vec<&Sample> = samples.iter().filter(|s| s.t_ms >= h.at_ms).collect();
+        let backlog = after
+            .first()
+            .map(|s| h.links.iter().filter_map(|&l| pending_of(s, l)).sum())
+            .unwrap_or(0);
+        let drain_ms = after
+            .iter()
+            .find(|s| h.links.iter().all(|&l| pending_of(s, l) == Some(0)))
+            .map(|s| s.t_ms - h.at_ms);
+        heal_reports.push(HealReport {
+            at_ms: h.at_ms,
+            label: h.label.clone(),
+            links: h
+                .links
+                .iter()
+                .map(|&(i, j)| format!("{} → {}", names[i], names[j]))
+                .collect(),
+            backlog,
+            drain_ms,
+        });
+    }
+
+    let mut drift = BTreeMap::new();
+    for (i, n) in names.iter().enumerate() {
+        let last = samples
+            .iter()
+            .rev()
+            .find_map(|s| s.statuses[i].as_ref().map(|st| st.drift_refusals));
+        drift.insert(n.clone(), last.unwrap_or(0));
+    }
+
+    report.links = links;
+    report.conflict_series = conflict_series;
+    report.heals = heal_reports;
+    report.drift_refusals = drift;
+}
+
+fn show_key(c: &Conflict) -> String {
+    let from_image = [&c.winner_image, &c.loser_image]
+        .into_iter()
+        .flatten()
+        .find_map(|i| match i.get(crate::workload::KEY_ATTR) {
+            Some(AttrValue::S(s)) => Some(s.clone()),
+            _ => None,
+        });
+    let k = from_image.unwrap_or_else(|| String::from_utf8_lossy(&c.key.partition).into_owned());
+    serde_json::json!({ crate::workload::KEY_ATTR: { "S": k } }).to_string()
+}
+
+fn show_image(i: &Option<meridian_core::Item>) -> Option<String> {
+    i.as_ref().map(|i| {
+        let mut shown = i.clone();
+        // The padding is noise in a conflict study.
+        if let Some(AttrValue::S(p)) = shown.get_mut("pad") {
+            *p = format!("<{} bytes>", p.len());
+        }
+        serde_json::Value::Object(meridian_core::item_to_json(&shown)).to_string()
+    })
+}
+
+/// Conflicts and lost updates per (winner origin, loser origin), and a few
+/// conflicts in full. A pair of versions recorded by several regions counts
+/// once.
+pub fn conflicts(report: &mut Report, all: &[Conflict], oracle: &Oracle) {
+    let mut distinct: BTreeMap<(Version, Version), &Conflict> = BTreeMap::new();
+    for c in all {
+        distinct
+            .entry((c.winner.clone(), c.loser.clone()))
+            .or_insert(c);
+    }
+    let mut pairs: BTreeMap<(String, String), (u64, BTreeSet<Version>)> = BTreeMap::new();
+    for ((w, l), _) in &distinct {
+        let e = pairs
+            .entry((w.origin.clone(), l.origin.clone()))
+            .or_default();
+        e.0 += 1;
+        if oracle.get(l).is_some() {
+            e.1.insert(l.clone());
+        }
+    }
+    report.conflict_pairs = pairs
+        .into_iter()
+        .map(|((winner, loser), (n, lost))| ConflictPair {
+            winner,
+            loser,
+            conflicts: n,
+            lost_updates: lost.len() as u64,
+        })
+        .collect();
+    report.conflict_examples = distinct
+        .values()
+        .take(EXAMPLES)
+        .map(|c| ConflictExample {
+            table: c.table.clone(),
+            key: show_key(c),
+            winner: c.winner.to_string(),
+            loser: c.loser.to_string(),
+            reason: c.reason().as_str().to_string(),
+            detected_by: c.detected_by.clone(),
+            winner_image: show_image(&c.winner_image),
+            loser_image: show_image(&c.loser_image),
+        })
+        .collect();
+}
+
+/// The checker's verdict. `replicas`: every region's heads against the
+/// oracle; `conflicts`: the conflict log against the oracle; `converged`:
+/// equal heads everywhere; `in_time`: drained with equal digests within the
+/// settle deadline.
+pub fn verdict(
+    replicas: &Verdict,
+    conflicts: &Verdict,
+    converged: &Verdict,
+    in_time: bool,
+) -> VerdictReport {
+    let mut problems: Vec<String> = Vec::new();
+    if !in_time {
+        problems.push(
+            "the regions did not drain and agree on one digest within the settle time".into(),
+        );
+    }
+    for v in [converged, replicas, conflicts] {
+        problems.extend(v.problems.iter().cloned());
+    }
+    let converged_ok = converged.ok() && in_time;
+    VerdictReport {
+        ok: converged_ok && replicas.ok() && conflicts.ok(),
+        converged: converged_ok,
+        acked_writes_accounted: conflicts.ok(),
+        oracle_match: replicas.ok(),
+        keys_checked: replicas.keys_checked as u64,
+        conflicts_checked: conflicts.conflicts_checked as u64,
+        lost_updates: conflicts.lost_updates as u64,
+        expected_lost_updates: conflicts.expected_lost_updates as u64,
+        problems,
+    }
+}

@@ -1,0 +1,758 @@
+//! The drill itself, shared by live and simulated runs: create the table,
+//! run the workload in every region, apply the fault timeline, sample every
+//! region's status, heal, wait for convergence, and check the result.
+//!
+//! It reaches regions only through their gRPC API (and, at the end, their
+//! store files, read-only), so the live run and the simulated one execute
+//! exactly this code; only [`Faults`] differs. All times come from
+//! `tokio::time`, which is real time live and virtual time under turmoil.
+
+use std::collections::BTreeMap;
+use std::future::Future;
+use std::path::PathBuf;
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use meridian_core::{Conflict, EncodedKey, Item, KeyAttr, KeySchema, KeyType, Timestamp, Version};
+use meridian_proto::v1 as pb;
+use meridian_proto::v1::admin_client::AdminClient;
+use meridian_proto::v1::meridian_client::MeridianClient;
+use meridian_sim::report::Report;
+use meridian_sim::scenario::{Action, Scenario};
+use meridian_sim::{AckedWrite, Head, Heads, Oracle, Verdict};
+use tokio::sync::{Semaphore, watch};
+use tokio::time::Instant;
+use tonic::transport::Channel;
+
+use crate::collect::{self, HealMark, Sample};
+use crate::workload::{self, Generator, OpKind};
+
+/// How to reach one region.
+#[derive(Clone)]
+pub struct RegionTarget {
+    pub name: String,
+    pub channel: Channel,
+    /// Its store, read after the drill to compare every replica's heads.
+    pub data_dir: PathBuf,
+}
+
+/// Network and process faults; the two modes implement these differently.
+/// Clock skew is not here: the driver sets it through the Admin API in both.
+pub trait Faults {
+    fn apply(&mut self, action: &Action) -> impl Future<Output = Result<(), String>>;
+    /// Ends every partition, isolation and flap and restarts every crashed
+    /// region; latency, bandwidth and loss stay. Returns what it did, one
+    /// line per change, for the report's markers.
+    fn heal_all(&mut self) -> impl Future<Output = Result<Vec<String>, String>>;
+}
+
+/// What the progress display shows.
+#[derive(Clone, Debug)]
+pub struct Progress {
+    pub elapsed: Duration,
+    pub duration: Duration,
+    /// `"workload"`, `"settling"` or `"checking"`.
+    pub phase: &'static str,
+    pub acked: u64,
+    pub failed: u64,
+    pub pending: u64,
+    pub last_event: Option<String>,
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum DriveError {
+    #[error("setting up the drill table: {0}")]
+    Setup(String),
+    #[error("reading {region}'s store after the drill: {message}")]
+    Final { region: String, message: String },
+}
+
+/// Longest a single workload request may take before it counts as failed.
+const REQUEST_TIMEOUT: Duration = Duration::from_secs(5);
+/// Longest a status sample may take; a region that does not answer is down.
+const SAMPLE_TIMEOUT: Duration = Duration::from_secs(1);
+/// Workload ticks: operations are started in bursts this far apart.
+const TICK: Duration = Duration::from_millis(10);
+
+#[derive(Default)]
+struct Tally {
+    oracle: Oracle,
+    attempted: u64,
+    acked: u64,
+    failed: u64,
+    /// Updates whose condition failed because a concurrent write got there
+    /// first: correct behaviour, not a failure.
+    rejected: u64,
+    by_op: BTreeMap<String, u64>,
+    by_region: BTreeMap<String, u64>,
+}
+
+fn schema() -> KeySchema {
+    KeySchema {
+        partition: KeyAttr {
+            name: workload::KEY_ATTR.into(),
+            ty: KeyType::S,
+        },
+        sort: None,
+    }
+}
+
+fn version_of(v: &Option<pb::Version>) -> Option<Version> {
+    v.as_ref().map(|v| {
+        Version::new(
+            Timestamp::new(v.physical_micros, v.logical),
+            v.origin.clone(),
+        )
+    })
+}
+
+fn version_pb(v: &Version) -> pb::Version {
+    pb::Version {
+        physical_micros: v.hlc.physical,
+        logical: v.hlc.logical,
+        origin: v.origin.clone(),
+    }
+}
+
+/// Runs a scenario against regions that are already up.
+pub async fn drive<F: Faults>(
+    scenario: &Scenario,
+    seed: u64,
+    mode: &str,
+    regions: &[RegionTarget],
+    faults: &mut F,
+    progress: &mut dyn FnMut(&Progress),
+) -> Result<Report, DriveError> {
+    let table = scenario.workload.table.clone();
+    create_table(regions, &table).await?;
+
+    let tally = Arc::new(Mutex::new(Tally::default()));
+    let (stop_tx, stop_rx) = watch::channel(false);
+    let start = Instant::now();
+    let mut workers = Vec::new();
+    for (i, r) in regions.iter().enumerate() {
+        workers.push(tokio::spawn(region_workload(
+            scenario.clone(),
+            seed,
+            i,
+            r.clone(),
+            tally.clone(),
+            stop_rx.clone(),
+        )));
+    }
+
+    let mut samples: Vec<Sample> = Vec::new();
+    let mut marks = Vec::new();
+    let mut skewed = vec![false; regions.len()];
+    let mut next_event = 0;
+    let mut next_sample = start + scenario.sample_interval;
+    let end = start + scenario.duration;
+    let mut last_event = None;
+    let mut heals: Vec<HealMark> = Vec::new();
+    loop {
+        let now = Instant::now();
+        while next_event < scenario.events.len() && start + scenario.events[next_event].at <= now
+        {
+            let action = &scenario.events[next_event].action;
+            let label = apply(action, regions, faults, &mut skewed).await;
+            let at_ms = Instant::now().duration_since(start).as_millis() as u64;
+            tracing::info!(at_ms, event = %label, "fault event");
+            last_event = Some(label.clone());
+            if let Some(links) = restored_links(action, regions) {
+                heals.push(HealMark {
+                    at_ms,
+                    label: label.clone(),
+                    links,
+                });
+            }
+            marks.push(meridian_sim::report::EventMark {
+                at_ms,
+                action: action.name().into(),
+                label,
+            });
+            next_event += 1;
+        }
+        if now >= end {
+            break;
+        }
+        if now >= next_sample {
+            let s = sample(regions, start).await;
+            report_progress(progress, scenario, start, "workload", &tally, &s, &last_event);
+            samples.push(s);
+            next_sample += scenario.sample_interval;
+        }
+        let mut wake = next_sample.min(end);
+        if let Some(e) = scenario.events.get(next_event) {
+            wake = wake.min(start + e.at);
+        }
+        tokio::time::sleep_until(wake).await;
+    }
+
+    // Stop the workload and let in-flight requests finish (each is bounded
+    // by REQUEST_TIMEOUT).
+    let _ = stop_tx.send(true);
+    for w in workers {
+        let _ = w.await;
+    }
+    let workload_end = Instant::now();
+    let end_ms = workload_end.duration_since(start).as_millis() as u64;
+
+    // Heal everything so the regions can converge.
+    match faults.heal_all().await {
+        Ok(done) => {
+            if !done.is_empty() {
+                heals.push(HealMark {
+                    at_ms: end_ms,
+                    label: "heal all (end of workload)".into(),
+                    links: all_links(regions.len()),
+                });
+            }
+            for label in done {
+                marks.push(meridian_sim::report::EventMark {
+                    at_ms: end_ms,
+                    action: if label.starts_with("restart") {
+                        "restart".into()
+                    } else {
+                        "heal".into()
+                    },
+                    label: format!("{label} (end of workload)"),
+                });
+            }
+        }
+        Err(e) => marks.push(meridian_sim::report::EventMark {
+            at_ms: end_ms,
+            action: "heal".into(),
+            label: format!("heal all failed: {e}"),
+        }),
+    }
+    for (i, r) in regions.iter().enumerate() {
+        if skewed[i] {
+            let label = match set_clock(r, 0, 0).await {
+                Ok(()) => format!("skew {} removed (end of workload)", r.name),
+                Err(e) => format!("removing skew of {} failed: {e}", r.name),
+            };
+            marks.push(meridian_sim::report::EventMark {
+                at_ms: end_ms,
+                action: "skew".into(),
+                label,
+            });
+        }
+    }
+
+    // Settle: sample until every link is drained and every digest agrees.
+    let settle_end = workload_end + scenario.settle;
+    let mut convergence = None;
+    let digests = loop {
+        let s = sample(regions, start).await;
+        report_progress(progress, scenario, start, "settling", &tally, &s, &last_event);
+        let drained = s.statuses.iter().all(|st| {
+            st.as_ref()
+                .is_some_and(|st| st.peers.iter().all(|p| p.pending == 0 && p.connected))
+        });
+        samples.push(s);
+        if drained {
+            let digests = digest_all(regions, &table).await;
+            let distinct: std::collections::BTreeSet<_> = digests.values().collect();
+            if digests.len() == regions.len() && distinct.len() == 1 {
+                convergence = Some(Instant::now().duration_since(workload_end));
+                break digests;
+            }
+        }
+        if Instant::now() >= settle_end {
+            break digest_all(regions, &table).await;
+        }
+        tokio::time::sleep(scenario.sample_interval).await;
+    };
+
+    // Check.
+    let (heads, conflicts) = final_state(regions, &table).await?;
+    let tally = {
+        let mut t = tally.lock().unwrap_or_else(|p| p.into_inner());
+        std::mem::take(&mut *t)
+    };
+    // Strict only when every request got an answer: otherwise a write may
+    // have committed without its acknowledgement reaching the workload.
+    let strict = tally.failed == 0;
+    let mut replicas = Verdict::default();
+    for (name, h) in &heads {
+        tally.oracle.check_replica(name, h, strict, &mut replicas);
+    }
+    let mut converged = Verdict::default();
+    meridian_sim::check_converged(&heads, &mut converged);
+    let all_conflicts: Vec<Conflict> = conflicts.values().flatten().cloned().collect();
+    let mut conflict_check = Verdict::default();
+    tally
+        .oracle
+        .check_conflicts(&all_conflicts, strict, &mut conflict_check);
+
+    let mut report = Report {
+        scenario: scenario.name.clone(),
+        description: scenario.description.clone(),
+        mode: mode.into(),
+        seed,
+        regions: regions.iter().map(|r| r.name.clone()).collect(),
+        duration_ms: scenario.duration.as_millis() as u64,
+        sample_interval_ms: scenario.sample_interval.as_millis() as u64,
+        events: marks,
+        ..Report::default()
+    };
+    collect::fill(&mut report, &samples, &heals);
+    report.convergence.after_workload_ms = convergence.map(|d| d.as_millis() as u64);
+    report.convergence.digests = digests;
+    report.workload = meridian_sim::report::WorkloadReport {
+        attempted: tally.attempted,
+        acked: tally.acked,
+        failed: tally.failed,
+        by_op: tally.by_op.clone(),
+        by_region: tally.by_region.clone(),
+    };
+    if tally.rejected > 0 {
+        report
+            .workload
+            .by_op
+            .insert("update-rejected".into(), tally.rejected);
+    }
+    collect::conflicts(&mut report, &all_conflicts, &tally.oracle);
+    report.verdict = collect::verdict(&replicas, &conflict_check, &converged, convergence.is_some());
+    Ok(report)
+}
+
+fn all_links(n: usize) -> Vec<(usize, usize)> {
+    (0..n)
+        .flat_map(|i| (0..n).filter(move |&j| j != i).map(move |j| (i, j)))
+        .collect()
+}
+
+/// The links a heal or restart brings back, whose backlog should drain.
+fn restored_links(action: &Action, regions: &[RegionTarget]) -> Option<Vec<(usize, usize)>> {
+    let index = |name: &str| regions.iter().position(|r| r.name == name);
+    let touching = |r: usize| {
+        all_links(regions.len())
+            .into_iter()
+            .filter(|&(i, j)| i == r || j == r)
+            .collect::<Vec<_>>()
+    };
+    match action {
+        Action::Heal {
+            link: Some((a, b)), ..
+        } => {
+            let (a, b) = (index(a)?, index(b)?);
+            Some(vec![(a, b), (b, a)])
+        }
+        Action::Heal {
+            region: Some(r), ..
+        } => Some(touching(index(r)?)),
+        Action::Heal { .. } => Some(all_links(regions.len())),
+        Action::Restart { region } => Some(touching(index(region)?)),
+        _ => None,
+    }
+}
+
+fn report_progress(
+    progress: &mut dyn FnMut(&Progress),
+    scenario: &Scenario,
+    start: Instant,
+    phase: &'static str,
+    tally: &Mutex<Tally>,
+    s: &Sample,
+    last_event: &Option<String>,
+) {
+    let (acked, failed) = {
+        let t = tally.lock().unwrap_or_else(|p| p.into_inner());
+        (t.acked, t.failed)
+    };
+    progress(&Progress {
+        elapsed: Instant::now().duration_since(start),
+        duration: scenario.duration,
+        phase,
+        acked,
+        failed,
+        pending: s
+            .statuses
+            .iter()
+            .flatten()
+            .flat_map(|st| st.peers.iter().map(|p| p.pending))
+            .sum(),
+        last_event: last_event.clone(),
+    });
+}
+
+/// Applies one event and returns its label, with the error if it failed
+/// (a failed fault is reported, not fatal: the drill goes on).
+async fn apply<F: Faults>(
+    action: &Action,
+    regions: &[RegionTarget],
+    faults: &mut F,
+    skewed: &mut [bool],
+) -> String {
+    let label = action.label();
+    let result = match action {
+        Action::Skew {
+            region,
+            offset_ms,
+            drift_ppm,
+        } => match regions.iter().position(|r| &r.name == region) {
+            Some(i) => {
+                skewed[i] = *offset_ms != 0 || *drift_ppm != 0;
+                set_clock(&regions[i], offset_ms * 1000, *drift_ppm).await
+            }
+            None => Err(format!("no region {region}")),
+        },
+        other => faults.apply(other).await,
+    };
+    match result {
+        Ok(()) => label,
+        Err(e) => {
+            tracing::warn!(event = %label, error = %e, "fault event failed");
+            format!("{label} (failed: {e})")
+        }
+    }
+}
+
+async fn set_clock(r: &RegionTarget, offset_micros: i64, drift_ppm: i64) -> Result<(), String> {
+    let mut admin = AdminClient::new(r.channel.clone());
+    tokio::time::timeout(
+        SAMPLE_TIMEOUT * 2,
+        admin.set_clock(pb::SetClockRequest {
+            offset_micros,
+            drift_ppm,
+        }),
+    )
+    .await
+    .map_err(|_| format!("{} did not answer", r.name))?
+    .map(|_| ())
+    .map_err(|e| e.message().to_string())
+}
+
+async fn create_table(regions: &[RegionTarget], table: &str) -> Result<(), DriveError> {
+    let first = &regions[0];
+    let mut client = MeridianClient::new(first.channel.clone());
+    let request = pb::CreateTableRequest {
+        name: table.into(),
+        partition_key: Some(pb::KeyAttr {
+            name: workload::KEY_ATTR.into(),
+            r#type: "S".into(),
+        }),
+        sort_key: None,
+        replicas: Vec::new(),
+    };
+    let deadline = Instant::now() + Duration::from_secs(30);
+    // Regions may still be connecting; retry until the create is accepted.
+    loop {
+        match client.create_table(request.clone()).await {
+            Ok(_) => break,
+            Err(e) if e.code() == tonic::Code::AlreadyExists => break,
+            Err(e) if Instant::now() >= deadline => {
+                return Err(DriveError::Setup(format!(
+                    "{} refused CreateTable {table}: {}",
+                    first.name,
+                    e.message()
+                )));
+            }
+            Err(_) => tokio::time::sleep(Duration::from_millis(100)).await,
+        }
+    }
+    for r in regions {
+        let mut c = MeridianClient::new(r.channel.clone());
+        loop {
+            match c
+                .describe_table(pb::TableRequest { name: table.into() })
+                .await
+            {
+                Ok(_) => break,
+                Err(e) if Instant::now() >= deadline => {
+                    return Err(DriveError::Setup(format!(
+                        "table {table} did not reach {} within 30 s: {}",
+                        r.name,
+                        e.message()
+                    )));
+                }
+                Err(_) => tokio::time::sleep(Duration::from_millis(50)).await,
+            }
+        }
+    }
+    Ok(())
+}
+
+/// One region's open-loop workload: `rate_per_region` operations per second
+/// started on schedule, at most `concurrency` in flight. When the region is
+/// slow or down, ticks that find no free slot are skipped and counted as
+/// failed, so a stalled region cannot pile up unbounded work.
+async fn region_workload(
+    scenario: Scenario,
+    seed: u64,
+    index: usize,
+    target: RegionTarget,
+    tally: Arc<Mutex<Tally>>,
+    mut stop: watch::Receiver<bool>,
+) {
+    let w = &scenario.workload;
+    let mut generator = Generator::new(w, seed, index);
+    let slots = Arc::new(Semaphore::new(w.concurrency));
+    let client = MeridianClient::new(target.channel.clone());
+    let per_tick = f64::from(w.rate_per_region) * TICK.as_secs_f64();
+    let mut owed = 0.0;
+    let mut ticker = tokio::time::interval(TICK);
+    ticker.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Skip);
+    let mut counter = (index as u64) << 48;
+    let mut inflight = tokio::task::JoinSet::new();
+    loop {
+        tokio::select! {
+            biased;
+            _ = stop.changed() => break,
+            _ = ticker.tick() => {}
+        }
+        owed += per_tick;
+        while owed >= 1.0 {
+            owed -= 1.0;
+            let op = generator.next_op();
+            counter += 1;
+            let Ok(permit) = slots.clone().try_acquire_owned() else {
+                let mut t = tally.lock().unwrap_or_else(|p| p.into_inner());
+                t.attempted += 1;
+                t.failed += 1;
+                continue;
+            };
+            let (client, tally, table, region) = (
+                client.clone(),
+                tally.clone(),
+                w.table.clone(),
+                target.name.clone(),
+            );
+            let item_bytes = w.item_bytes;
+            inflight.spawn(async move {
+                let result = tokio::time::timeout(
+                    REQUEST_TIMEOUT,
+                    run_op(client, &table, &region, op.kind, op.key, counter, item_bytes),
+                )
+                .await
+                .unwrap_or(Err(()));
+                let mut t = tally.lock().unwrap_or_else(|p| p.into_inner());
+                t.attempted += 1;
+                match result {
+                    Ok(Outcome::Acked(write)) => {
+                        t.acked += 1;
+                        *t.by_op.entry(op.kind.as_str().into()).or_default() += 1;
+                        *t.by_region.entry(region.clone()).or_default() += 1;
+                        if let Some(w) = write {
+                            t.oracle.record(w);
+                        }
+                    }
+                    Ok(Outcome::Rejected) => t.rejected += 1,
+                    Err(()) => t.failed += 1,
+                }
+                drop(permit);
+            });
+        }
+        // Reap finished requests so the set stays small.
+        while inflight.try_join_next().is_some() {}
+    }
+    while inflight.join_next().await.is_some() {}
+}
+
+enum Outcome {
+    /// The write the region acknowledged (`None` for a read).
+    Acked(Option<AckedWrite>),
+    /// A conditional update lost to a concurrent write in the same region.
+    Rejected,
+}
+
+async fn run_op(
+    mut client: MeridianClient<Channel>,
+    table: &str,
+    region: &str,
+    kind: OpKind,
+    key: u64,
+    counter: u64,
+    item_bytes: usize,
+) -> Result<Outcome, ()> {
+    let schema = schema();
+    let encoded = |item: &Item| schema.key_of(item).map_err(|_| ());
+    let acked = |key: EncodedKey, r: pb::WriteResponse, image: Option<Item>| {
+        Ok(Outcome::Acked(Some(AckedWrite {
+            table: table.to_string(),
+            key,
+            version: version_of(&r.version).ok_or(())?,
+            prev: version_of(&r.prev),
+            image,
+        })))
+    };
+    match kind {
+        OpKind::Put => {
+            let item = workload::item(key, region, counter, item_bytes);
+            let r = client
+                .put_item(pb::PutItemRequest {
+                    table: table.into(),
+                    item: meridian_core::encode_item(&item),
+                    condition: None,
+                })
+                .await
+                .map_err(|_| ())?
+                .into_inner();
+            acked(encoded(&item)?, r, Some(item))
+        }
+        OpKind::Delete => {
+            let k = workload::key_item(key);
+            let r = client
+                .delete_item(pb::DeleteItemRequest {
+                    table: table.into(),
+                    key: meridian_core::encode_item(&k),
+                    condition: None,
+                })
+                .await
+                .map_err(|_| ())?
+                .into_inner();
+            acked(encoded(&k)?, r, None)
+        }
+        OpKind::Get => {
+            client
+                .get_item(pb::GetItemRequest {
+                    table: table.into(),
+                    key: meridian_core::encode_item(&workload::key_item(key)),
+                })
+                .await
+                .map_err(|_| ())?;
+            Ok(Outcome::Acked(None))
+        }
+        OpKind::Update => {
+            let got = client
+                .get_item(pb::GetItemRequest {
+                    table: table.into(),
+                    key: meridian_core::encode_item(&workload::key_item(key)),
+                })
+                .await
+                .map_err(|_| ())?
+                .into_inner();
+            let (n, condition) = match got.item {
+                Some(stored) => {
+                    let current = meridian_core::decode_item(&stored.item).map_err(|_| ())?;
+                    let v = version_of(&stored.version).ok_or(())?;
+                    (
+                        workload::counter_of(&current) + 1,
+                        pb::condition::Kind::VersionEquals(version_pb(&v)),
+                    )
+                }
+                None => (1, pb::condition::Kind::MustNotExist(true)),
+            };
+            let item = workload::item(key, region, n, item_bytes);
+            match client
+                .put_item(pb::PutItemRequest {
+                    table: table.into(),
+                    item: meridian_core::encode_item(&item),
+                    condition: Some(pb::Condition {
+                        kind: Some(condition),
+                    }),
+                })
+                .await
+            {
+                Ok(r) => acked(encoded(&item)?, r.into_inner(), Some(item)),
+                Err(e) if e.code() == tonic::Code::FailedPrecondition => Ok(Outcome::Rejected),
+                Err(_) => Err(()),
+            }
+        }
+    }
+}
+
+/// Every region's status, `None` for a region that did not answer in time.
+async fn sample(regions: &[RegionTarget], start: Instant) -> Sample {
+    let t_ms = Instant::now().duration_since(start).as_millis() as u64;
+    let asks = regions.iter().map(|r| {
+        let mut admin = AdminClient::new(r.channel.clone());
+        async move {
+            tokio::time::timeout(SAMPLE_TIMEOUT, admin.status(pb::StatusRequest {}))
+                .await
+                .ok()
+                .and_then(|r| r.ok())
+                .map(|r| r.into_inner())
+        }
+    });
+    Sample {
+        t_ms,
+        statuses: futures::future::join_all(asks).await,
+    }
+}
+
+async fn digest_all(regions: &[RegionTarget], table: &str) -> BTreeMap<String, String> {
+    let mut out = BTreeMap::new();
+    for r in regions {
+        let mut admin = AdminClient::new(r.channel.clone());
+        if let Ok(Ok(d)) = tokio::time::timeout(
+            SAMPLE_TIMEOUT,
+            admin.digest(pb::DigestRequest {
+                table: table.into(),
+            }),
+        )
+        .await
+        {
+            out.insert(r.name.clone(), d.into_inner().digest);
+        }
+    }
+    out
+}
+
+type FinalState = (Vec<(String, Heads)>, BTreeMap<String, Vec<Conflict>>);
+
+/// Every region's heads (from its store file, read-only) and conflicts.
+async fn final_state(regions: &[RegionTarget], table: &str) -> Result<FinalState, DriveError> {
+    let mut heads = Vec::new();
+    let mut conflicts = BTreeMap::new();
+    for r in regions {
+        let fail = |message: String| DriveError::Final {
+            region: r.name.clone(),
+            message,
+        };
+        let reader = meridian_store::open_reader(&r.data_dir).map_err(|e| fail(e.to_string()))?;
+        let rows = reader.heads(table).map_err(|e| fail(e.to_string()))?;
+        let h: Heads = rows
+            .into_iter()
+            .map(|row| {
+                (
+                    (table.to_string(), row.key),
+                    Head {
+                        version: row.version,
+                        image: row.image,
+                    },
+                )
+            })
+            .collect();
+        heads.push((r.name.clone(), h));
+        let mut admin = AdminClient::new(r.channel.clone());
+        let listed = tokio::time::timeout(
+            Duration::from_secs(30),
+            admin.conflicts(pb::ConflictsRequest {
+                table: table.into(),
+                limit: 1_000_000,
+            }),
+        )
+        .await
+        .map_err(|_| fail("conflicts: no answer in 30 s".into()))?
+        .map_err(|e| fail(format!("conflicts: {}", e.message())))?
+        .into_inner();
+        let mut list = Vec::new();
+        for c in listed.conflicts {
+            let image = |b: &[u8], tomb: bool| -> Result<Option<Item>, DriveError> {
+                if tomb {
+                    return Ok(None);
+                }
+                meridian_core::decode_item(b)
+                    .map(Some)
+                    .map_err(|e| fail(format!("conflict image: {e}")))
+            };
+            list.push(Conflict {
+                table: c.table.clone(),
+                key: EncodedKey {
+                    partition: c.partition_key.clone(),
+                    sort: c.sort_key.clone(),
+                },
+                winner: version_of(&c.winner).ok_or_else(|| fail("conflict without winner".into()))?,
+                winner_image: image(&c.winner_image, c.winner_tombstone)?,
+                loser: version_of(&c.loser).ok_or_else(|| fail("conflict without loser".into()))?,
+                loser_image: image(&c.loser_image, c.loser_tombstone)?,
+                detected_by: c.detected_by,
+                detected_real_micros: c.detected_real_micros,
+            });
+        }
+        conflicts.insert(r.name.clone(), list);
+    }
+    Ok((heads, conflicts))
+}
