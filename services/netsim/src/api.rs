@@ -17,6 +17,15 @@
 //! | `DELETE /proxies/{p}/toxics/{t}` | remove it |
 //!
 //! Errors are `{"error": "...", "status": N}`, as in Toxiproxy.
+//!
+//! Meridian's extensions, present only when a [`Supervisor`] is attached
+//! ([`router_with`]; `meridian up` attaches one):
+//!
+//! | method and path | does |
+//! |---|---|
+//! | `GET /meridian/regions` | every region: name, grpc, pid, state (`running`, `crashed`, `exited`) |
+//! | `POST /meridian/regions/{r}/crash` | SIGKILL of the region's process |
+//! | `POST /meridian/regions/{r}/restart` | start it again on its data directory; 409 if it runs |
 
 use std::sync::Arc;
 
@@ -27,12 +36,49 @@ use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post};
 use serde_json::{Map, Value as Json, json};
 
+use crate::supervisor::{RegionProcess, Supervisor, SupervisorError};
 use crate::toxic::{Effect, Stream, Toxic};
 use crate::{Proxy, ProxyError, Registry, RegistryError};
 
 pub const VERSION: &str = "2.12.0-meridian";
 
+/// The Toxiproxy-compatible API alone.
 pub fn router(registry: Registry) -> axum::Router {
+    router_with(registry, None)
+}
+
+/// The API, plus the `/meridian/regions` routes when `supervisor` is given.
+pub fn router_with(registry: Registry, supervisor: Option<Arc<dyn Supervisor>>) -> axum::Router {
+    let proxies = proxy_routes(registry);
+    match supervisor {
+        Some(s) => proxies.merge(
+            axum::Router::new()
+                .route("/meridian/regions", get(regions))
+                .route("/meridian/regions/{region}/crash", post(crash))
+                .route("/meridian/regions/{region}/restart", post(restart))
+                .with_state(s),
+        ),
+        None => proxies,
+    }
+    .fallback(not_found)
+}
+
+/// Unknown routes answer in the API's error format. Without a supervisor the
+/// region routes do not exist; say why, since clients reach for them.
+async fn not_found(uri: axum::http::Uri) -> ApiError {
+    if uri.path().starts_with("/meridian/regions") {
+        ApiError(
+            StatusCode::NOT_FOUND,
+            "this control API does not supervise region processes (it is a bare `meridian netsim`); \
+             crash and restart regions with docker kill / docker start, or run `meridian up`"
+                .into(),
+        )
+    } else {
+        ApiError(StatusCode::NOT_FOUND, format!("no route {}", uri.path()))
+    }
+}
+
+fn proxy_routes(registry: Registry) -> axum::Router {
     axum::Router::new()
         .route("/version", get(|| async { VERSION }))
         .route("/proxies", get(list).post(create))
@@ -53,7 +99,17 @@ pub async fn serve(
     listener: tokio::net::TcpListener,
     shutdown: impl std::future::Future<Output = ()> + Send + 'static,
 ) -> std::io::Result<()> {
-    axum::serve(listener, router(registry))
+    serve_with(registry, None, listener, shutdown).await
+}
+
+/// Serves the API with an optional [`Supervisor`] until `shutdown` resolves.
+pub async fn serve_with(
+    registry: Registry,
+    supervisor: Option<Arc<dyn Supervisor>>,
+    listener: tokio::net::TcpListener,
+    shutdown: impl std::future::Future<Output = ()> + Send + 'static,
+) -> std::io::Result<()> {
+    axum::serve(listener, router_with(registry, supervisor))
         .with_graceful_shutdown(shutdown)
         .await
 }
@@ -81,6 +137,19 @@ impl From<RegistryError> for ApiError {
             }
             RegistryError::Proxy(ProxyError::Listen { .. }) => StatusCode::INTERNAL_SERVER_ERROR,
             RegistryError::Invalid(_) | RegistryError::Toxic(_) => StatusCode::BAD_REQUEST,
+        };
+        ApiError(status, e.to_string())
+    }
+}
+
+impl From<SupervisorError> for ApiError {
+    fn from(e: SupervisorError) -> Self {
+        let status = match &e {
+            SupervisorError::Unknown { .. } => StatusCode::NOT_FOUND,
+            SupervisorError::AlreadyRunning { .. } | SupervisorError::NotRunning { .. } => {
+                StatusCode::CONFLICT
+            }
+            SupervisorError::Failed(_) => StatusCode::INTERNAL_SERVER_ERROR,
         };
         ApiError(status, e.to_string())
     }
@@ -336,7 +405,13 @@ async fn update_toxic(
         _ => Map::new(),
     };
     attrs.extend(attributes(&m)?);
-    let effect = Effect::parse(current.effect.kind(), &attrs).map_err(RegistryError::from)?;
+    let mut effect = Effect::parse(current.effect.kind(), &attrs).map_err(RegistryError::from)?;
+    // A flap's phase counts from when the toxic was added, not updated.
+    if let (Effect::Flap { since: was, .. }, Effect::Flap { since, .. }) =
+        (&current.effect, &mut effect)
+    {
+        *since = *was;
+    }
     let stream = parse_stream(&m)?;
     let toxicity = parse_toxicity(&m)?;
     let t = p
@@ -361,4 +436,253 @@ async fn delete_toxic(
         .remove_toxic(&toxic)
         .map_err(RegistryError::from)?;
     Ok(StatusCode::NO_CONTENT)
+}
+
+type Sup = Arc<dyn Supervisor>;
+
+#[derive(serde::Serialize)]
+struct Regions {
+    regions: Vec<RegionProcess>,
+}
+
+async fn regions(State(s): State<Sup>) -> AxumJson<Regions> {
+    AxumJson(Regions {
+        regions: s.regions().await,
+    })
+}
+
+async fn crash(
+    State(s): State<Sup>,
+    Path(region): Path<String>,
+) -> ApiResult<AxumJson<RegionProcess>> {
+    let p = s.crash(&region).await?;
+    tracing::warn!(region = %region, pid = ?p.pid, "region crashed through the control API");
+    Ok(AxumJson(p))
+}
+
+async fn restart(
+    State(s): State<Sup>,
+    Path(region): Path<String>,
+) -> ApiResult<AxumJson<RegionProcess>> {
+    let p = s.restart(&region).await?;
+    tracing::info!(region = %region, pid = ?p.pid, "region restarted through the control API");
+    Ok(AxumJson(p))
+}
+
+#[cfg(test)]
+mod tests {
+    use std::sync::Mutex;
+
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+
+    use super::*;
+    use crate::supervisor::{BoxFuture, ProcessState};
+
+    /// Regions in memory: crash and restart only flip states.
+    struct Fake(Mutex<Vec<RegionProcess>>);
+
+    impl Fake {
+        fn with(
+            &self,
+            name: &str,
+            f: impl FnOnce(&mut RegionProcess) -> Result<(), SupervisorError>,
+        ) -> Result<RegionProcess, SupervisorError> {
+            let mut all = self.0.lock().unwrap();
+            let known = all
+                .iter()
+                .map(|r| r.name.clone())
+                .collect::<Vec<_>>()
+                .join(", ");
+            let r = all
+                .iter_mut()
+                .find(|r| r.name == name)
+                .ok_or(SupervisorError::Unknown {
+                    name: name.into(),
+                    known,
+                })?;
+            f(r)?;
+            Ok(r.clone())
+        }
+    }
+
+    impl Supervisor for Fake {
+        fn regions(&self) -> BoxFuture<'_, Vec<RegionProcess>> {
+            Box::pin(async move { self.0.lock().unwrap().clone() })
+        }
+        fn crash<'a>(
+            &'a self,
+            name: &'a str,
+        ) -> BoxFuture<'a, Result<RegionProcess, SupervisorError>> {
+            Box::pin(async move {
+                self.with(name, |r| match r.state {
+                    ProcessState::Running => {
+                        r.state = ProcessState::Crashed;
+                        Ok(())
+                    }
+                    state => Err(SupervisorError::NotRunning {
+                        name: r.name.clone(),
+                        state,
+                    }),
+                })
+            })
+        }
+        fn restart<'a>(
+            &'a self,
+            name: &'a str,
+        ) -> BoxFuture<'a, Result<RegionProcess, SupervisorError>> {
+            Box::pin(async move {
+                self.with(name, |r| match r.state {
+                    ProcessState::Running => Err(SupervisorError::AlreadyRunning {
+                        name: r.name.clone(),
+                        pid: r.pid.unwrap_or(0),
+                    }),
+                    _ => {
+                        r.state = ProcessState::Running;
+                        r.pid = r.pid.map(|p| p + 1);
+                        Ok(())
+                    }
+                })
+            })
+        }
+    }
+
+    async fn start(supervisor: Option<Arc<dyn Supervisor>>) -> std::net::SocketAddr {
+        let l = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let addr = l.local_addr().unwrap();
+        tokio::spawn(serve_with(
+            Registry::new(),
+            supervisor,
+            l,
+            std::future::pending(),
+        ));
+        addr
+    }
+
+    /// One HTTP/1.1 request; returns the status and the JSON body (Null if none).
+    async fn call(addr: std::net::SocketAddr, method: &str, path: &str, body: &str) -> (u16, Json) {
+        let mut s = tokio::net::TcpStream::connect(addr).await.unwrap();
+        let req = format!(
+            "{method} {path} HTTP/1.1\r\nHost: x\r\nConnection: close\r\nContent-Type: application/json\r\nContent-Length: {}\r\n\r\n{body}",
+            body.len()
+        );
+        s.write_all(req.as_bytes()).await.unwrap();
+        let mut raw = Vec::new();
+        s.read_to_end(&mut raw).await.unwrap();
+        let text = String::from_utf8(raw).unwrap();
+        let (head, body) = text.split_once("\r\n\r\n").unwrap();
+        let status = head.split(' ').nth(1).unwrap().parse().unwrap();
+        (status, serde_json::from_str(body).unwrap_or(Json::Null))
+    }
+
+    #[tokio::test]
+    async fn region_routes_exist_only_with_a_supervisor() {
+        let bare = start(None).await;
+        let (status, body) = call(bare, "POST", "/meridian/regions/a/crash", "").await;
+        assert_eq!(status, 404);
+        assert_eq!(body["status"], 404);
+        assert!(
+            body["error"]
+                .as_str()
+                .unwrap()
+                .contains("does not supervise region processes"),
+            "{body}"
+        );
+        let (status, body) = call(bare, "GET", "/nope", "").await;
+        assert_eq!((status, body["status"].as_u64()), (404, Some(404)));
+
+        let fake = Fake(Mutex::new(vec![RegionProcess {
+            name: "a".into(),
+            grpc: "127.0.0.1:1".into(),
+            pid: Some(10),
+            state: ProcessState::Running,
+            exit: None,
+        }]));
+        let api = start(Some(Arc::new(fake))).await;
+        let (status, body) = call(api, "GET", "/meridian/regions", "").await;
+        assert_eq!(status, 200);
+        assert_eq!(body["regions"][0]["state"], "running");
+        assert_eq!(body["regions"][0]["pid"], 10);
+        let (status, body) = call(api, "POST", "/meridian/regions/a/restart", "").await;
+        assert_eq!(status, 409, "{body}");
+        assert!(
+            body["error"].as_str().unwrap().contains("already running"),
+            "{body}"
+        );
+        let (status, body) = call(api, "POST", "/meridian/regions/a/crash", "").await;
+        assert_eq!(
+            (status, body["state"].as_str()),
+            (200, Some("crashed")),
+            "{body}"
+        );
+        let (status, body) = call(api, "POST", "/meridian/regions/a/crash", "").await;
+        assert_eq!(status, 409, "{body}");
+        let (status, body) = call(api, "POST", "/meridian/regions/a/restart", "").await;
+        assert_eq!((status, body["pid"].as_u64()), (200, Some(11)), "{body}");
+        let (status, body) = call(api, "POST", "/meridian/regions/zz/crash", "").await;
+        assert_eq!((status, body["status"].as_u64()), (404, Some(404)));
+        assert!(
+            body["error"].as_str().unwrap().contains("known regions: a"),
+            "{body}"
+        );
+        // The Toxiproxy routes are still there.
+        let (status, _) = call(api, "GET", "/proxies", "").await;
+        assert_eq!(status, 200);
+    }
+
+    #[tokio::test]
+    async fn new_toxics_through_the_api_keep_a_flap_phase_on_update() {
+        let api = start(None).await;
+        let (status, _) = call(
+            api,
+            "POST",
+            "/proxies",
+            r#"{"name": "a>b", "listen": "127.0.0.1:0", "upstream": "127.0.0.1:9"}"#,
+        )
+        .await;
+        assert_eq!(status, 201);
+        let (status, body) = call(
+            api,
+            "POST",
+            "/proxies/a%3Eb/toxics",
+            r#"{"type": "loss", "stream": "upstream", "attributes": {"percent": 101}}"#,
+        )
+        .await;
+        assert_eq!(status, 400);
+        let e = body["error"].as_str().unwrap();
+        assert!(
+            e.contains("percent") && e.contains("between 0 and 100"),
+            "{e}"
+        );
+        let (status, body) = call(
+            api,
+            "POST",
+            "/proxies/a%3Eb/toxics",
+            r#"{"type": "loss", "attributes": {"percent": 2}}"#,
+        )
+        .await;
+        assert_eq!(status, 200, "{body}");
+        assert_eq!(body["name"], "loss_downstream");
+        assert_eq!(body["attributes"]["rto_ms"], 200);
+        let (status, body) = call(
+            api,
+            "POST",
+            "/proxies/a%3Eb/toxics",
+            r#"{"name": "f", "type": "flap", "attributes": {"period_ms": 2000, "down_ms": 500}}"#,
+        )
+        .await;
+        assert_eq!(status, 200, "{body}");
+        assert_eq!(body["attributes"]["period_ms"], 2000);
+        let (status, body) = call(
+            api,
+            "POST",
+            "/proxies/a%3Eb/toxics/f",
+            r#"{"attributes": {"down_ms": 2500}}"#,
+        )
+        .await;
+        assert_eq!(status, 400);
+        assert!(
+            body["error"].as_str().unwrap().contains("down_ms"),
+            "{body}"
+        );
+    }
 }

@@ -9,16 +9,20 @@
 //! partitions put the toxic on one stream only.
 //!
 //! It is driven by a REST API compatible with Toxiproxy's ([`api`]), so
-//! existing Toxiproxy clients work unmodified.
+//! existing Toxiproxy clients work unmodified. Meridian adds two toxics
+//! (`loss`, `flap`) and, when a [`Supervisor`] is attached, routes under
+//! `/meridian/` that list, crash and restart region processes.
 
 pub mod api;
 pub mod proxy;
+pub mod supervisor;
 pub mod toxic;
 
 use std::collections::BTreeMap;
 use std::sync::{Arc, Mutex};
 
 pub use proxy::{Proxy, ProxyError, ProxyState};
+pub use supervisor::{ProcessState, RegionProcess, Supervisor, SupervisorError};
 pub use toxic::{Distribution, Effect, Stream, Toxic, ToxicError};
 
 /// Every proxy, by name.

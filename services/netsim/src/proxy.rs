@@ -17,7 +17,7 @@ use tokio::sync::{mpsc, watch};
 use tokio::task::JoinSet;
 use tokio::time::Instant;
 
-use crate::toxic::{Effect, Stream, Toxic, sample_delay};
+use crate::toxic::{Effect, Stream, Toxic, flap_is_down, sample_delay};
 
 /// Largest chunk read at once.
 const CHUNK: usize = 16 * 1024;
@@ -342,6 +342,19 @@ async fn pipe(
             r = from.read(&mut buf) => match r { Ok(0) | Err(_) => break, Ok(n) => n },
             c = state.changed() => if c.is_err() { break } else { continue },
         };
+        // A flapping link in its down phase is a blackhole: what arrives
+        // now is accepted and dropped.
+        let now = Instant::now();
+        if effects.iter().any(|e| match e {
+            Effect::Flap {
+                period_ms,
+                down_ms,
+                since,
+            } => flap_is_down(*period_ms, *down_ms, *since, now),
+            _ => false,
+        }) {
+            continue;
+        }
         let mut chunk = &buf[..n];
         if let Some(limit) = effects.iter().find_map(|e| match e {
             Effect::LimitData { bytes } => Some(*bytes),
@@ -350,17 +363,25 @@ async fn pipe(
             let room = limit.saturating_sub(sent) as usize;
             chunk = &chunk[..chunk.len().min(room)];
         }
-        let mut at = Instant::now();
+        let mut at = now;
         for e in &effects {
-            if let Effect::Latency {
-                latency_ms,
-                jitter_ms,
-                distribution,
-            } = e
-            {
-                at += sample_delay(&mut rng, *latency_ms, *jitter_ms, *distribution);
+            match e {
+                Effect::Latency {
+                    latency_ms,
+                    jitter_ms,
+                    distribution,
+                } => at += sample_delay(&mut rng, *latency_ms, *jitter_ms, *distribution),
+                // A lost segment arrives one retransmission timeout late.
+                Effect::Loss { percent, rto_ms }
+                    if rng.random_bool((percent / 100.0).clamp(0.0, 1.0)) =>
+                {
+                    at += Duration::from_millis(*rto_ms)
+                }
+                _ => {}
             }
         }
+        // Nothing overtakes a delayed chunk: TCP delivers in order, so the
+        // chunks behind a lost one wait for its retransmission.
         at = at.max(last);
         last = at;
         sent += chunk.len() as u64;
@@ -373,4 +394,181 @@ async fn pipe(
     }
     drop(tx);
     let _ = writer.await;
+}
+
+/// The `loss` and `flap` toxics against a real echo server on loopback, in
+/// virtual time: the injected stalls are skipped exactly, so the asserted
+/// figures are the model's, not the machine's.
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::Registry;
+
+    async fn echo_server() -> String {
+        let l = TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let addr = l.local_addr().unwrap().to_string();
+        tokio::spawn(async move {
+            while let Ok((mut s, _)) = l.accept().await {
+                tokio::spawn(async move {
+                    let mut buf = [0u8; 4096];
+                    loop {
+                        match s.read(&mut buf).await {
+                            Ok(0) | Err(_) => return,
+                            Ok(n) => {
+                                if s.write_all(&buf[..n]).await.is_err() {
+                                    return;
+                                }
+                            }
+                        }
+                    }
+                });
+            }
+        });
+        addr
+    }
+
+    async fn round_trip(s: &mut TcpStream, msg: &[u8]) -> Duration {
+        let start = Instant::now();
+        s.write_all(msg).await.unwrap();
+        let mut got = vec![0u8; msg.len()];
+        s.read_exact(&mut got).await.unwrap();
+        assert_eq!(got, msg, "bytes come back in order and unchanged");
+        start.elapsed()
+    }
+
+    fn toxic(name: &str, effect: Effect) -> Toxic {
+        Toxic {
+            name: name.into(),
+            stream: Stream::Upstream,
+            toxicity: 1.0,
+            effect,
+        }
+    }
+
+    async fn proxy() -> (Registry, Arc<Proxy>) {
+        let upstream = echo_server().await;
+        let reg = Registry::new();
+        let p = reg
+            .create("a>b", "127.0.0.1:0", &upstream, true)
+            .await
+            .unwrap();
+        (reg, p)
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn a_lost_chunk_arrives_one_rto_late_and_the_next_waits_behind_it() {
+        let (_reg, p) = proxy().await;
+        let mut s = TcpStream::connect(p.listen).await.unwrap();
+        p.add_toxic(toxic(
+            "loss",
+            Effect::Loss {
+                percent: 100.0,
+                rto_ms: 200,
+            },
+        ))
+        .unwrap();
+        let lost = round_trip(&mut s, b"a").await;
+        assert!(
+            lost >= Duration::from_millis(200) && lost < Duration::from_millis(201),
+            "a lost chunk costs one RTO: {lost:?}"
+        );
+
+        // "b" is lost; "c", sent 10 ms later, is not, yet it waits for "b".
+        let start = Instant::now();
+        s.write_all(b"b").await.unwrap();
+        tokio::time::sleep(Duration::from_millis(5)).await;
+        p.update_toxic("loss", |t| {
+            t.effect = Effect::Loss {
+                percent: 0.0,
+                rto_ms: 200,
+            }
+        })
+        .unwrap();
+        tokio::time::sleep(Duration::from_millis(5)).await;
+        s.write_all(b"c").await.unwrap();
+        let mut one = [0u8; 1];
+        s.read_exact(&mut one).await.unwrap();
+        assert_eq!(&one, b"b");
+        s.read_exact(&mut one).await.unwrap();
+        let c_at = start.elapsed();
+        assert_eq!(&one, b"c", "order is kept");
+        assert!(
+            c_at >= Duration::from_millis(200) && c_at < Duration::from_millis(201),
+            "the chunk behind a lost one is held until the retransmission: {c_at:?}"
+        );
+
+        // With 0 % nothing is held.
+        let clear = round_trip(&mut s, b"d").await;
+        assert!(clear < Duration::from_millis(1), "{clear:?}");
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn loss_holds_about_its_share_of_chunks() {
+        let (_reg, p) = proxy().await;
+        p.add_toxic(toxic(
+            "loss",
+            Effect::Loss {
+                percent: 30.0,
+                rto_ms: 150,
+            },
+        ))
+        .unwrap();
+        let mut s = TcpStream::connect(p.listen).await.unwrap();
+        let n = 400;
+        let mut held = 0;
+        for i in 0..n {
+            // One chunk per round trip, so each is lost or not on its own.
+            let t = round_trip(&mut s, format!("{:03}", i % 1000).as_bytes()).await;
+            if t >= Duration::from_millis(150) {
+                assert!(t < Duration::from_millis(151), "one RTO, not more: {t:?}");
+                held += 1;
+            } else {
+                assert!(t < Duration::from_millis(1), "{t:?}");
+            }
+        }
+        // Binomial(400, 0.3): mean 120, σ ≈ 9.2; ±5σ.
+        assert!((74..=166).contains(&held), "{held} of {n} held");
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn a_flap_blackholes_the_first_down_ms_of_every_period() {
+        let (_reg, p) = proxy().await;
+        let mut s = TcpStream::connect(p.listen).await.unwrap();
+        assert!(round_trip(&mut s, b"0").await < Duration::from_millis(1));
+        let t0 = Instant::now();
+        let at = |ms: u64| t0 + Duration::from_millis(ms);
+        p.add_toxic(toxic(
+            "flap",
+            Effect::Flap {
+                period_ms: 1000,
+                down_ms: 300,
+                since: t0,
+            },
+        ))
+        .unwrap();
+        let mut one = [0u8; 1];
+
+        // Down (0–300 ms): accepted, never forwarded.
+        s.write_all(b"x").await.unwrap();
+        let r = tokio::time::timeout(Duration::from_millis(200), s.read(&mut one)).await;
+        assert!(r.is_err(), "nothing crosses while down: {r:?}");
+
+        // Up (300–1000 ms): passes at once, and what was sent while down is gone.
+        tokio::time::sleep_until(at(400)).await;
+        assert!(round_trip(&mut s, b"y").await < Duration::from_millis(1));
+
+        // Down again in the next period (1000–1300 ms).
+        tokio::time::sleep_until(at(1100)).await;
+        s.write_all(b"z").await.unwrap();
+        let r = tokio::time::timeout(Duration::from_millis(150), s.read(&mut one)).await;
+        assert!(r.is_err(), "down again in the second period: {r:?}");
+
+        tokio::time::sleep_until(at(1350)).await;
+        assert!(round_trip(&mut s, b"w").await < Duration::from_millis(1));
+
+        // Removing it ends the flapping, even in what would be a down phase.
+        p.remove_toxic("flap").unwrap();
+        tokio::time::sleep_until(at(2100)).await;
+        assert!(round_trip(&mut s, b"v").await < Duration::from_millis(1));
+    }
 }
