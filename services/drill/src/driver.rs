@@ -71,6 +71,8 @@ pub enum DriveError {
 const REQUEST_TIMEOUT: Duration = Duration::from_secs(5);
 /// Longest a status sample may take; a region that does not answer is down.
 const SAMPLE_TIMEOUT: Duration = Duration::from_secs(1);
+/// Most conflict records one region's Admin API lists at once.
+const MAX_CONFLICTS: u32 = 100_000;
 /// Workload ticks: operations are started in bursts this far apart.
 const TICK: Duration = Duration::from_millis(10);
 
@@ -151,8 +153,7 @@ pub async fn drive<F: Faults>(
     let mut heals: Vec<HealMark> = Vec::new();
     loop {
         let now = Instant::now();
-        while next_event < scenario.events.len() && start + scenario.events[next_event].at <= now
-        {
+        while next_event < scenario.events.len() && start + scenario.events[next_event].at <= now {
             let action = &scenario.events[next_event].action;
             let label = apply(action, regions, faults, &mut skewed).await;
             let at_ms = Instant::now().duration_since(start).as_millis() as u64;
@@ -177,7 +178,15 @@ pub async fn drive<F: Faults>(
         }
         if now >= next_sample {
             let s = sample(regions, start).await;
-            report_progress(progress, scenario, start, "workload", &tally, &s, &last_event);
+            report_progress(
+                progress,
+                scenario,
+                start,
+                "workload",
+                &tally,
+                &s,
+                &last_event,
+            );
             samples.push(s);
             next_sample += scenario.sample_interval;
         }
@@ -244,7 +253,15 @@ pub async fn drive<F: Faults>(
     let mut convergence = None;
     let digests = loop {
         let s = sample(regions, start).await;
-        report_progress(progress, scenario, start, "settling", &tally, &s, &last_event);
+        report_progress(
+            progress,
+            scenario,
+            start,
+            "settling",
+            &tally,
+            &s,
+            &last_event,
+        );
         let drained = s.statuses.iter().all(|st| {
             st.as_ref()
                 .is_some_and(|st| st.peers.iter().all(|p| p.pending == 0 && p.connected))
@@ -313,7 +330,12 @@ pub async fn drive<F: Faults>(
             .insert("update-rejected".into(), tally.rejected);
     }
     collect::conflicts(&mut report, &all_conflicts, &tally.oracle);
-    report.verdict = collect::verdict(&replicas, &conflict_check, &converged, convergence.is_some());
+    report.verdict = collect::verdict(
+        &replicas,
+        &conflict_check,
+        &converged,
+        convergence.is_some(),
+    );
     Ok(report)
 }
 
@@ -523,7 +545,9 @@ async fn region_workload(
             inflight.spawn(async move {
                 let result = tokio::time::timeout(
                     REQUEST_TIMEOUT,
-                    run_op(client, &table, &region, op.kind, op.key, counter, item_bytes),
+                    run_op(
+                        client, &table, &region, op.kind, op.key, counter, item_bytes,
+                    ),
                 )
                 .await
                 .unwrap_or(Err(()));
@@ -721,13 +745,18 @@ async fn final_state(regions: &[RegionTarget], table: &str) -> Result<FinalState
             Duration::from_secs(30),
             admin.conflicts(pb::ConflictsRequest {
                 table: table.into(),
-                limit: 1_000_000,
+                limit: MAX_CONFLICTS,
             }),
         )
         .await
         .map_err(|_| fail("conflicts: no answer in 30 s".into()))?
         .map_err(|e| fail(format!("conflicts: {}", e.message())))?
         .into_inner();
+        if listed.conflicts.len() >= MAX_CONFLICTS as usize {
+            return Err(fail(format!(
+                "more than {MAX_CONFLICTS} conflicts recorded; the drill cannot check them all (use fewer operations or more keys)"
+            )));
+        }
         let mut list = Vec::new();
         for c in listed.conflicts {
             let image = |b: &[u8], tomb: bool| -> Result<Option<Item>, DriveError> {
@@ -744,7 +773,8 @@ async fn final_state(regions: &[RegionTarget], table: &str) -> Result<FinalState
                     partition: c.partition_key.clone(),
                     sort: c.sort_key.clone(),
                 },
-                winner: version_of(&c.winner).ok_or_else(|| fail("conflict without winner".into()))?,
+                winner: version_of(&c.winner)
+                    .ok_or_else(|| fail("conflict without winner".into()))?,
                 winner_image: image(&c.winner_image, c.winner_tombstone)?,
                 loser: version_of(&c.loser).ok_or_else(|| fail("conflict without loser".into()))?,
                 loser_image: image(&c.loser_image, c.loser_tombstone)?,

@@ -9,6 +9,8 @@
 
 pub mod collect;
 pub mod driver;
+pub mod live;
+pub mod sim;
 pub mod workload;
 
 pub use driver::{Faults, Progress, RegionTarget};

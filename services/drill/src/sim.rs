@@ -1,0 +1,445 @@
+//! Simulated drills: the same region code and the same [`driver`] run under
+//! turmoil, on simulated TCP, in virtual time, from a seed.
+//!
+//! Every region is a turmoil host running [`meridian_region::start`] with
+//! the store inline on the simulation thread ([`Mode::Inline`]), a clock
+//! that reads virtual time, and seeded reconnect jitter. The drill's driver
+//! is a turmoil client talking gRPC to the regions like the live drill does.
+//! Faults that need the simulation handle (latency, partitions, crashes)
+//! are queued by the driver and applied between simulation steps; the same
+//! seed therefore replays the same run, and `report.json` is byte-identical.
+//!
+//! Differences from live drills, by construction of turmoil's network:
+//! jitter is exponential (turmoil's latency curve) whatever the scenario's
+//! distribution; a `refuse` partition drops segments like a blackhole; and
+//! bandwidth limits and packet loss are not simulated (those events fail
+//! and say so in the report).
+
+use std::cell::RefCell;
+use std::collections::{BTreeMap, BTreeSet, VecDeque};
+use std::net::{IpAddr, Ipv4Addr, SocketAddr};
+use std::path::{Path, PathBuf};
+use std::rc::Rc;
+use std::sync::Arc;
+use std::time::{Duration, SystemTime};
+
+use meridian_core::PhysicalClock;
+use meridian_region::transport::{Conn, Dialer, Listener};
+use meridian_region::{Clocks, Mode, PeerConfig, RegionConfig, ReplicationTuning};
+use meridian_sim::report::Report;
+use meridian_sim::scenario::{Action, Scenario};
+use tonic::transport::Endpoint;
+
+use crate::driver::{self, Faults, RegionTarget};
+
+/// The port every simulated region serves gRPC on (each host has its own
+/// address, so they can share it).
+const GRPC_PORT: u16 = 7100;
+
+/// Virtual time starts here (2026-01-01T00:00:00Z), the same for every run,
+/// so versions, and therefore reports, do not depend on when a run happens.
+const EPOCH_SECS: u64 = 1_767_225_600;
+
+#[derive(Debug, thiserror::Error)]
+pub enum SimError {
+    #[error("preparing {path}: {source}")]
+    Dir {
+        path: PathBuf,
+        source: std::io::Error,
+    },
+    #[error("simulation failed: {0}")]
+    Sim(String),
+    #[error(transparent)]
+    Drive(#[from] driver::DriveError),
+}
+
+/// Virtual time as the simulated host sees it.
+struct SimClock;
+
+impl PhysicalClock for SimClock {
+    fn now_micros(&self) -> u64 {
+        turmoil::since_epoch()
+            .map(|d| d.as_micros() as u64)
+            .unwrap_or(EPOCH_SECS * 1_000_000)
+    }
+}
+
+/// Replication settings for a simulated network: turmoil TCP has no
+/// retransmission, so a connection that carried data through a partition
+/// is wedged for good; short keepalives notice that and reconnect.
+fn sim_tuning() -> ReplicationTuning {
+    ReplicationTuning {
+        keepalive_interval: Duration::from_millis(500),
+        keepalive_timeout: Duration::from_millis(500),
+        connect_timeout: Duration::from_millis(1000),
+        ..ReplicationTuning::default()
+    }
+}
+
+fn dialer() -> Dialer {
+    Dialer(Arc::new(|target: String| {
+        Box::pin(async move {
+            let stream = turmoil::net::TcpStream::connect(target).await?;
+            Ok(Conn::new(stream))
+        })
+    }))
+}
+
+/// What the driver asks of the simulation, applied between steps.
+#[derive(Debug)]
+enum Command {
+    Latency {
+        from: String,
+        to: String,
+        latency: Duration,
+        jitter: Duration,
+    },
+    Block(String, String),
+    Unblock(String, String),
+    Flap {
+        from: String,
+        to: String,
+        period: Duration,
+        down: Duration,
+    },
+    Crash(String),
+    Restart(String),
+}
+
+type Queue = Rc<RefCell<VecDeque<Command>>>;
+
+/// The driver's side of fault injection: it queues commands.
+struct SimFaults {
+    queue: Queue,
+    regions: Vec<String>,
+    /// Regions crashed and not restarted, to restart at the end.
+    down: BTreeSet<String>,
+    /// Directed links cut by partitions, isolation or flapping.
+    cut: BTreeSet<(String, String)>,
+}
+
+impl SimFaults {
+    fn push(&self, c: Command) {
+        self.queue.borrow_mut().push_back(c);
+    }
+
+    fn directed(from: &str, to: &str, both: bool) -> Vec<(String, String)> {
+        let mut v = vec![(from.to_string(), to.to_string())];
+        if both {
+            v.push((to.to_string(), from.to_string()));
+        }
+        v
+    }
+
+    fn block(&mut self, a: String, b: String) {
+        self.cut.insert((a.clone(), b.clone()));
+        self.push(Command::Block(a, b));
+    }
+
+    fn heal(&mut self, pairs: Vec<(String, String)>) {
+        for (a, b) in pairs {
+            for (x, y) in [(a.clone(), b.clone()), (b.clone(), a.clone())] {
+                self.cut.remove(&(x.clone(), y.clone()));
+                self.push(Command::Unblock(x, y));
+            }
+        }
+    }
+}
+
+impl Faults for SimFaults {
+    async fn apply(&mut self, action: &Action) -> Result<(), String> {
+        match action {
+            Action::Latency {
+                from,
+                to,
+                both: _,
+                latency,
+                jitter,
+                ..
+            } => {
+                // turmoil's latency is per host pair, the same both ways.
+                self.push(Command::Latency {
+                    from: from.clone(),
+                    to: to.clone(),
+                    latency: *latency,
+                    jitter: *jitter,
+                });
+                Ok(())
+            }
+            Action::Bandwidth { .. } => {
+                Err("bandwidth limits are not simulated; run this scenario live".into())
+            }
+            Action::Loss { .. } => Err(
+                "packet loss is not simulated (turmoil TCP does not retransmit); run this scenario live"
+                    .into(),
+            ),
+            Action::Partition { from, to, both, .. } => {
+                for (a, b) in Self::directed(from, to, *both) {
+                    self.block(a, b);
+                }
+                Ok(())
+            }
+            Action::Isolate { region, .. } => {
+                for other in self.regions.clone() {
+                    if &other != region {
+                        self.block(region.clone(), other.clone());
+                        self.block(other, region.clone());
+                    }
+                }
+                Ok(())
+            }
+            Action::Flap {
+                from,
+                to,
+                both,
+                period,
+                down,
+            } => {
+                for (a, b) in Self::directed(from, to, *both) {
+                    self.cut.insert((a.clone(), b.clone()));
+                    self.push(Command::Flap {
+                        from: a,
+                        to: b,
+                        period: *period,
+                        down: *down,
+                    });
+                }
+                Ok(())
+            }
+            Action::Heal { link, region } => {
+                let pairs = match (link, region) {
+                    (Some((a, b)), _) => vec![(a.clone(), b.clone())],
+                    (None, Some(r)) => self
+                        .regions
+                        .iter()
+                        .filter(|o| *o != r)
+                        .map(|o| (r.clone(), o.clone()))
+                        .collect(),
+                    (None, None) => self.cut.iter().cloned().collect(),
+                };
+                self.heal(pairs);
+                Ok(())
+            }
+            Action::Crash { region } => {
+                self.down.insert(region.clone());
+                self.push(Command::Crash(region.clone()));
+                Ok(())
+            }
+            Action::Restart { region } => {
+                self.down.remove(region);
+                self.push(Command::Restart(region.clone()));
+                // Give the host a moment to come up before the drill goes on.
+                tokio::time::sleep(Duration::from_millis(5)).await;
+                Ok(())
+            }
+            Action::Skew { .. } => Err("skew is applied through the Admin API".into()),
+        }
+    }
+
+    async fn heal_all(&mut self) -> Result<Vec<String>, String> {
+        let mut done = Vec::new();
+        if !self.cut.is_empty() {
+            let pairs = self.cut.iter().cloned().collect();
+            self.heal(pairs);
+            done.push("heal all".to_string());
+        }
+        for r in std::mem::take(&mut self.down) {
+            self.push(Command::Restart(r.clone()));
+            done.push(format!("restart {r}"));
+        }
+        tokio::time::sleep(Duration::from_millis(5)).await;
+        Ok(done)
+    }
+}
+
+/// Runs a scenario under simulation. Stores go under `dir`, wiped first.
+pub fn run(scenario: &Scenario, seed: u64, dir: &Path) -> Result<Report, SimError> {
+    if dir.exists() {
+        std::fs::remove_dir_all(dir).map_err(|source| SimError::Dir {
+            path: dir.to_path_buf(),
+            source,
+        })?;
+    }
+    std::fs::create_dir_all(dir).map_err(|source| SimError::Dir {
+        path: dir.to_path_buf(),
+        source,
+    })?;
+    let limit = scenario.duration + scenario.settle + Duration::from_secs(120);
+    let mut sim = turmoil::Builder::new()
+        .rng_seed(seed)
+        .epoch(SystemTime::UNIX_EPOCH + Duration::from_secs(EPOCH_SECS))
+        .simulation_duration(limit)
+        .tick_duration(Duration::from_millis(1))
+        .min_message_latency(Duration::ZERO)
+        .max_message_latency(Duration::ZERO)
+        .tcp_capacity(4096)
+        .build();
+
+    let names = scenario.regions.clone();
+    for name in &names {
+        let config = RegionConfig {
+            name: name.clone(),
+            data_dir: dir.join(name),
+            grpc_listen: SocketAddr::new(IpAddr::V4(Ipv4Addr::UNSPECIFIED), GRPC_PORT),
+            metrics_listen: None,
+            dynamo_listen: None,
+            peers: names
+                .iter()
+                .filter(|p| *p != name)
+                .map(|p| PeerConfig {
+                    name: p.clone(),
+                    url: format!("http://{p}:{GRPC_PORT}"),
+                })
+                .collect(),
+            // Nothing is lost by skipping fsync here: a simulated crash drops
+            // the host, not the operating system's page cache.
+            durability: meridian_store::Durability::Normal,
+            max_clock_offset: scenario.max_clock_offset,
+            ttl_interval: Duration::from_secs(5),
+            replication: sim_tuning(),
+            dialer: Some(dialer()),
+            seed: Some(seed),
+        };
+        sim.host(name.as_str(), move || region_host(config.clone()));
+    }
+
+    for ((a, b), latency) in &scenario.latency {
+        if a < b {
+            set_latency(&sim, a, b, *latency, scenario.jitter);
+        }
+    }
+
+    let queue: Queue = Rc::new(RefCell::new(VecDeque::new()));
+    let result: Rc<RefCell<Option<Result<Report, driver::DriveError>>>> =
+        Rc::new(RefCell::new(None));
+    {
+        let (queue, result, scenario) = (queue.clone(), result.clone(), scenario.clone());
+        let targets: Vec<(String, PathBuf)> =
+            names.iter().map(|n| (n.clone(), dir.join(n))).collect();
+        sim.client("drill", async move {
+            let regions: Vec<RegionTarget> = targets
+                .into_iter()
+                .map(|(name, data_dir)| RegionTarget {
+                    channel: sim_channel(&name),
+                    name,
+                    data_dir,
+                })
+                .collect();
+            let mut faults = SimFaults {
+                queue,
+                regions: regions.iter().map(|r| r.name.clone()).collect(),
+                down: BTreeSet::new(),
+                cut: BTreeSet::new(),
+            };
+            let report =
+                driver::drive(&scenario, seed, "sim", &regions, &mut faults, &mut |_| {}).await;
+            *result.borrow_mut() = Some(report);
+            Ok(())
+        });
+    }
+
+    let mut blocked: BTreeSet<(String, String)> = BTreeSet::new();
+    let mut partitions: BTreeSet<(String, String)> = BTreeSet::new();
+    let mut flaps: BTreeMap<(String, String), (Duration, Duration, Duration)> = BTreeMap::new();
+    loop {
+        let finished = sim.step().map_err(|e| SimError::Sim(e.to_string()))?;
+        if finished {
+            break;
+        }
+        let now = sim.elapsed();
+        while let Some(c) = queue.borrow_mut().pop_front() {
+            match c {
+                Command::Latency {
+                    from,
+                    to,
+                    latency,
+                    jitter,
+                } => set_latency(&sim, &from, &to, latency, jitter),
+                Command::Block(a, b) => {
+                    partitions.insert((a, b));
+                }
+                Command::Unblock(a, b) => {
+                    partitions.remove(&(a.clone(), b.clone()));
+                    flaps.remove(&(a, b));
+                }
+                Command::Flap {
+                    from,
+                    to,
+                    period,
+                    down,
+                } => {
+                    flaps.insert((from, to), (now, period, down));
+                }
+                Command::Crash(r) => sim.crash(r.as_str()),
+                Command::Restart(r) => sim.bounce(r.as_str()),
+            }
+        }
+        // The directed links that should be cut now.
+        let mut want = partitions.clone();
+        for (link, (since, period, down)) in &flaps {
+            let phase = (now - *since).as_nanos() % period.as_nanos().max(1);
+            if phase < down.as_nanos() {
+                want.insert(link.clone());
+            }
+        }
+        for (a, b) in want.difference(&blocked) {
+            sim.partition_oneway(a.as_str(), b.as_str());
+        }
+        for (a, b) in blocked.difference(&want) {
+            sim.repair_oneway(a.as_str(), b.as_str());
+        }
+        blocked = want;
+    }
+    let outcome = result.borrow_mut().take();
+    match outcome {
+        Some(r) => Ok(r?),
+        None => Err(SimError::Sim(
+            "the drill client ended without a report".into(),
+        )),
+    }
+}
+
+/// Sets a pair's latency: `latency` plus turmoil's exponential jitter with a
+/// mean of about `jitter` (its curve has mean 1/5 of the range).
+fn set_latency(sim: &turmoil::Sim<'_>, a: &str, b: &str, latency: Duration, jitter: Duration) {
+    sim.set_link_latency(a, b, latency);
+    sim.set_link_max_message_latency(a, b, latency + jitter * 5);
+}
+
+fn sim_channel(host: &str) -> tonic::transport::Channel {
+    let target = format!("{host}:{GRPC_PORT}");
+    Endpoint::from_shared(format!("http://{target}"))
+        .expect("a region name is a valid host")
+        .connect_timeout(Duration::from_secs(1))
+        .connect_with_connector_lazy(tower::service_fn(move |_: tonic::transport::Uri| {
+            let target = target.clone();
+            async move {
+                let stream = turmoil::net::TcpStream::connect(target).await?;
+                Ok::<_, std::io::Error>(hyper_util::rt::TokioIo::new(stream))
+            }
+        }))
+}
+
+/// One simulated region: serves until the simulation crashes the host.
+async fn region_host(config: RegionConfig) -> turmoil::Result {
+    let listener = turmoil::net::TcpListener::bind(config.grpc_listen).await?;
+    let local_addr = config.grpc_listen;
+    let incoming = futures::stream::unfold(listener, |l| async move {
+        let next = l.accept().await.map(|(s, _)| Conn::new(s));
+        Some((next, l))
+    });
+    let clocks = Clocks::from_real(Arc::new(SimClock));
+    let _region = meridian_region::start(
+        config,
+        Listener::Custom {
+            incoming: Box::pin(incoming),
+            local_addr,
+        },
+        None,
+        clocks,
+        Mode::Inline,
+    )
+    .await?;
+    std::future::pending::<()>().await;
+    Ok(())
+}
