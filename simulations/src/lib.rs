@@ -5,6 +5,7 @@
 //! them. Tests and drills feed it, read each replica's heads after
 //! quiescence, and ask for a [`Verdict`].
 
+pub mod html;
 pub mod report;
 pub mod scenario;
 
