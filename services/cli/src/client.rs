@@ -329,6 +329,7 @@ pub async fn run(command: Command) -> Result<()> {
         Command::Region { .. }
         | Command::Up { .. }
         | Command::Netsim { .. }
+        | Command::Health(_)
         | Command::Net(_)
         | Command::Drill(_) => {
             unreachable!("handled in main")

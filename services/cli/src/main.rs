@@ -3,6 +3,7 @@
 
 mod client;
 mod drill;
+mod health;
 mod net;
 mod up;
 
@@ -43,13 +44,13 @@ enum Command {
     /// Run one region in the foreground.
     Region {
         /// Cluster file; the region picks its own entry by --region.
-        #[arg(long, default_value = DEFAULT_CLUSTER)]
+        #[arg(long, default_value = DEFAULT_CLUSTER, env = "MERIDIAN_CONFIG")]
         config: PathBuf,
         /// Which region of the cluster file to run (optional if it lists one).
-        #[arg(long)]
+        #[arg(long, env = "MERIDIAN_REGION")]
         region: Option<String>,
         /// Override the data directory (default: <cluster data_dir>/<region>).
-        #[arg(long)]
+        #[arg(long, env = "MERIDIAN_DATA_DIR")]
         data_dir: Option<PathBuf>,
     },
     /// Start every region of a cluster file as its own process.
@@ -67,6 +68,8 @@ enum Command {
         #[arg(long, default_value = "127.0.0.1:8474")]
         api: std::net::SocketAddr,
     },
+    /// Probe an HTTP health endpoint once: exit 0 on a 2xx answer, 1 otherwise.
+    Health(health::HealthArgs),
     /// Inject faults into a running cluster: latency, partitions, skew, crashes.
     Net(net::NetArgs),
     /// Run a drill: a scenario of workload and faults, with a report.
@@ -257,6 +260,10 @@ async fn run(cli: Cli) -> Result<()> {
             meridian_netsim::api::serve(meridian_netsim::Registry::new(), listener, shutdown)
                 .await?;
             Ok(())
+        }
+        Command::Health(args) => {
+            init_tracing("warn");
+            health::run(args).await
         }
         Command::Net(args) => {
             init_tracing("warn");
