@@ -13,7 +13,7 @@ use tonic::transport::{Channel, Endpoint};
 
 use crate::{Command, TableCommand, Target, load_cluster};
 
-async fn channel(url: &str) -> Result<Channel> {
+pub(crate) async fn channel(url: &str) -> Result<Channel> {
     Endpoint::from_shared(url.to_string())
         .with_context(|| format!("bad endpoint {url}"))?
         .connect_timeout(std::time::Duration::from_secs(3))
@@ -63,7 +63,7 @@ fn version_pb(v: &Version) -> pb::Version {
     }
 }
 
-fn version_text(v: &Option<pb::Version>) -> String {
+pub(crate) fn version_text(v: &Option<pb::Version>) -> String {
     v.as_ref()
         .map(|v| {
             Version::new(

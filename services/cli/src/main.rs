@@ -64,9 +64,16 @@ enum Command {
     /// Run the link proxy: TCP proxies with injectable faults, controlled by
     /// a Toxiproxy-compatible REST API.
     Netsim {
-        /// Where the control API listens.
-        #[arg(long, default_value = "127.0.0.1:8474")]
-        api: std::net::SocketAddr,
+        /// Where the control API listens [default: the cluster file's
+        /// netsim.api with --config, else 127.0.0.1:8474].
+        #[arg(long)]
+        api: Option<std::net::SocketAddr>,
+        /// Create one proxy per directed link of this cluster file's
+        /// [netsim] section at start (to run the proxy in its own container).
+        /// Without it the proxy starts with no proxies. Region processes are
+        /// not supervised here: crash and restart them with docker kill/start.
+        #[arg(long)]
+        config: Option<PathBuf>,
     },
     /// Probe an HTTP health endpoint once: exit 0 on a 2xx answer, 1 otherwise.
     Health(health::HealthArgs),
@@ -248,18 +255,9 @@ async fn run(cli: Cli) -> Result<()> {
             init_tracing("info");
             up::up(&config, wipe).await
         }
-        Command::Netsim { api } => {
+        Command::Netsim { api, config } => {
             init_tracing("info");
-            let listener = tokio::net::TcpListener::bind(api)
-                .await
-                .with_context(|| format!("binding the netsim API on {api}"))?;
-            println!("netsim: Toxiproxy-compatible API on http://{api}");
-            let shutdown = async {
-                let _ = tokio::signal::ctrl_c().await;
-            };
-            meridian_netsim::api::serve(meridian_netsim::Registry::new(), listener, shutdown)
-                .await?;
-            Ok(())
+            up::netsim(api, config.as_deref()).await
         }
         Command::Health(args) => {
             init_tracing("warn");
