@@ -1,0 +1,625 @@
+//! `meridian net` end to end: the real `meridian up` binary runs three
+//! region processes behind its link proxy, and the real `meridian net`
+//! binary cuts links, crashes and restarts regions and skews a clock.
+//! Every wait polls with a deadline; nothing sleeps to wait for an outcome.
+
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Stdio};
+use std::time::{Duration, SystemTime, UNIX_EPOCH};
+
+use meridian_core::{AttrValue, Item, encode_item};
+use meridian_proto::v1 as pb;
+use meridian_proto::v1::admin_client::AdminClient;
+use meridian_proto::v1::meridian_client::MeridianClient;
+use serde_json::Value as Json;
+use tokio::io::{AsyncReadExt, AsyncWriteExt};
+use tonic::transport::{Channel, Endpoint};
+
+const REGIONS: [&str; 3] = ["us-east-1", "eu-west-1", "ap-southeast-1"];
+const WAIT: Duration = Duration::from_secs(60);
+
+fn free_port() -> u16 {
+    std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port()
+}
+
+/// The first of `n` consecutive free ports (the proxies' ports).
+fn free_run(n: u16) -> u16 {
+    for _ in 0..200 {
+        let base = free_port();
+        if base > u16::MAX - n {
+            continue;
+        }
+        let held: Vec<_> = (base..base + n)
+            .map_while(|p| std::net::TcpListener::bind(("127.0.0.1", p)).ok())
+            .collect();
+        if held.len() == n as usize {
+            return base;
+        }
+    }
+    panic!("no run of {n} free ports found in 200 tries");
+}
+
+/// A cluster file with a `[netsim]` section on free loopback ports.
+struct Cluster {
+    dir: tempfile::TempDir,
+    config: PathBuf,
+    grpc: Vec<u16>,
+    api: u16,
+    first_port: u16,
+}
+
+fn cluster() -> Cluster {
+    let dir = tempfile::tempdir().unwrap();
+    let grpc: Vec<u16> = REGIONS.iter().map(|_| free_port()).collect();
+    let api = free_port();
+    let first_port = free_run(9);
+    let mut toml = format!(
+        "name = \"net-3\"\ndata_dir = \"{}\"\ndurability = \"normal\"\n",
+        dir.path().join("data").display()
+    );
+    for (r, p) in REGIONS.iter().zip(&grpc) {
+        toml.push_str(&format!(
+            "\n[[region]]\nname = \"{r}\"\ngrpc = \"127.0.0.1:{p}\"\n"
+        ));
+    }
+    toml.push_str(&format!(
+        "\n[netsim]\napi = \"127.0.0.1:{api}\"\nfirst_port = {first_port}\n"
+    ));
+    let config = dir.path().join("cluster.toml");
+    std::fs::write(&config, toml).unwrap();
+    Cluster {
+        dir,
+        config,
+        grpc,
+        api,
+        first_port,
+    }
+}
+
+/// A long-running `meridian` process (`up` or `netsim`): stopped with
+/// SIGTERM so `up` stops its regions too, SIGKILL if it hangs. On a failed
+/// test its log is printed.
+struct Daemon {
+    child: Child,
+    log: PathBuf,
+}
+
+impl Daemon {
+    fn start(args: &[&str], config: &Path, log: PathBuf) -> Daemon {
+        let out = std::fs::File::create(&log).unwrap();
+        let child = Command::new(env!("CARGO_BIN_EXE_meridian"))
+            .args(args)
+            .arg("--config")
+            .arg(config)
+            .env("RUST_LOG", "info")
+            .stdin(Stdio::null())
+            .stdout(out.try_clone().unwrap())
+            .stderr(out)
+            .spawn()
+            .expect("start meridian");
+        Daemon { child, log }
+    }
+
+    fn running(&mut self) -> bool {
+        matches!(self.child.try_wait(), Ok(None))
+    }
+
+    /// SIGTERM, then waits (bounded) for the exit.
+    fn stop(&mut self) -> Option<std::process::ExitStatus> {
+        // SAFETY: kill(2) on our own child, not yet reaped.
+        unsafe {
+            libc::kill(self.child.id() as i32, libc::SIGTERM);
+        }
+        let deadline = std::time::Instant::now() + Duration::from_secs(30);
+        while std::time::Instant::now() < deadline {
+            if let Ok(Some(status)) = self.child.try_wait() {
+                return Some(status);
+            }
+            std::thread::sleep(Duration::from_millis(50));
+        }
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+        None
+    }
+
+    fn log(&self) -> String {
+        std::fs::read_to_string(&self.log).unwrap_or_default()
+    }
+}
+
+impl Drop for Daemon {
+    fn drop(&mut self) {
+        if self.running() {
+            self.stop();
+        }
+        if std::thread::panicking() {
+            eprintln!("---- {} ----\n{}", self.log.display(), self.log());
+        }
+    }
+}
+
+/// Runs `meridian net --config <c> <args>`; returns (success, stdout, stderr).
+async fn net(config: &Path, args: &[&str]) -> (bool, String, String) {
+    let out = tokio::process::Command::new(env!("CARGO_BIN_EXE_meridian"))
+        .arg("net")
+        .arg("--config")
+        .arg(config)
+        .args(args)
+        .env_remove("MERIDIAN_CONFIG")
+        .stdin(Stdio::null())
+        .output()
+        .await
+        .expect("run meridian net");
+    (
+        out.status.success(),
+        String::from_utf8_lossy(&out.stdout).into_owned(),
+        String::from_utf8_lossy(&out.stderr).into_owned(),
+    )
+}
+
+/// `meridian net …` that must succeed; its one line of output.
+async fn net_ok(config: &Path, args: &[&str]) -> String {
+    let (ok, out, err) = net(config, args).await;
+    assert!(ok, "meridian net {args:?} failed: {err}{out}");
+    out
+}
+
+/// `meridian net …` that must fail; its error.
+async fn net_err(config: &Path, args: &[&str]) -> String {
+    let (ok, out, err) = net(config, args).await;
+    assert!(!ok, "meridian net {args:?} should have failed: {out}");
+    err
+}
+
+/// The `net show` row of the directed link `a → b`.
+fn row<'a>(show: &'a str, a: &str, b: &str) -> &'a str {
+    let prefix = format!("{a} → {b} ");
+    show.lines()
+        .find(|l| l.starts_with(&prefix))
+        .unwrap_or_else(|| panic!("no row for {a} → {b} in:\n{show}"))
+}
+
+fn channel(port: u16) -> Channel {
+    Endpoint::from_shared(format!("http://127.0.0.1:{port}"))
+        .unwrap()
+        .connect_timeout(Duration::from_secs(1))
+        .timeout(Duration::from_secs(5))
+        .connect_lazy()
+}
+
+async fn status(port: u16) -> Option<pb::StatusResponse> {
+    AdminClient::new(channel(port))
+        .status(pb::StatusRequest {})
+        .await
+        .ok()
+        .map(|r| r.into_inner())
+}
+
+fn key(id: &str) -> Item {
+    let mut item = Item::new();
+    item.insert("id".into(), AttrValue::S(id.into()));
+    item
+}
+
+async fn put(port: u16, id: &str) -> Result<(), tonic::Status> {
+    MeridianClient::new(channel(port))
+        .put_item(pb::PutItemRequest {
+            table: "kvs".into(),
+            item: encode_item(&key(id)),
+            condition: None,
+        })
+        .await
+        .map(|_| ())
+}
+
+async fn has(port: u16, id: &str) -> bool {
+    matches!(
+        MeridianClient::new(channel(port))
+            .get_item(pb::GetItemRequest {
+                table: "kvs".into(),
+                key: encode_item(&key(id)),
+            })
+            .await,
+        Ok(r) if r.get_ref().item.is_some()
+    )
+}
+
+async fn poll<F, Fut>(what: &str, f: F)
+where
+    F: FnMut() -> Fut,
+    Fut: std::future::Future<Output = bool>,
+{
+    meridian_tests::poll_until(what, WAIT, f).await;
+}
+
+/// How far a region's HLC reads ahead of this machine's clock, in ms.
+async fn hlc_ahead_ms(port: u16) -> f64 {
+    let before = SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .unwrap()
+        .as_micros() as i128;
+    let s = status(port).await.expect("status");
+    (s.hlc_now.unwrap().physical_micros as i128 - before) as f64 / 1e3
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn net_cuts_heals_crashes_restarts_and_skews_a_running_cluster() {
+    let c = cluster();
+    let mut up = Daemon::start(&["up"], &c.config, c.dir.path().join("up.log"));
+    let (a, b, r3) = (c.grpc[0], c.grpc[1], c.grpc[2]);
+    let [ra, rb, rc] = REGIONS;
+    poll("every region serving, every link connected", || async {
+        for &p in &c.grpc {
+            match status(p).await {
+                Some(s) if s.peers.len() == 2 && s.peers.iter().all(|p| p.connected) => {}
+                _ => return false,
+            }
+        }
+        true
+    })
+    .await;
+    let api_url = format!("http://127.0.0.1:{}", c.api);
+    poll("the banner to name the control API", || {
+        let log = up.log();
+        let api_url = api_url.clone();
+        async move { log.contains(&api_url) }
+    })
+    .await;
+    MeridianClient::new(channel(a))
+        .create_table(pb::CreateTableRequest {
+            name: "kvs".into(),
+            partition_key: Some(pb::KeyAttr {
+                name: "id".into(),
+                r#type: "S".into(),
+            }),
+            ..Default::default()
+        })
+        .await
+        .unwrap();
+    for &p in &c.grpc {
+        poll("the table everywhere", || async move {
+            MeridianClient::new(channel(p))
+                .describe_table(pb::TableRequest { name: "kvs".into() })
+                .await
+                .is_ok()
+        })
+        .await;
+    }
+
+    // One-way partition us-east-1 → eu-west-1.
+    let line = net_ok(&c.config, &["partition", ra, rb]).await;
+    assert!(
+        line.contains(&format!("partitioned {ra} → {rb} (blackhole)")),
+        "{line}"
+    );
+    let show = net_ok(&c.config, &["show"]).await;
+    assert!(row(&show, ra, rb).contains("blackhole"), "{show}");
+    assert!(!row(&show, rb, ra).contains("blackhole"), "{show}");
+    assert!(!row(&show, ra, rc).contains("blackhole"), "{show}");
+
+    put(a, "p1").await.unwrap();
+    poll("p1 to reach ap-southeast-1", || has(r3, "p1")).await;
+    poll("us-east-1 to count p1 pending for eu-west-1", || async {
+        status(a)
+            .await
+            .is_some_and(|s| s.peers.iter().any(|p| p.peer == rb && p.pending >= 1))
+    })
+    .await;
+    // Absence needs time to show: watch eu-west-1 for 3 s (bounded).
+    let watch_until = tokio::time::Instant::now() + Duration::from_secs(3);
+    while tokio::time::Instant::now() < watch_until {
+        assert!(!has(b, "p1").await, "p1 crossed the partition to eu-west-1");
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+
+    let line = net_ok(&c.config, &["heal"]).await;
+    assert!(line.starts_with("healed every link"), "{line}");
+    assert!(line.contains("latency, bandwidth and loss stay"), "{line}");
+    poll("p1 to reach eu-west-1 after the heal", || has(b, "p1")).await;
+    let show = net_ok(&c.config, &["show"]).await;
+    assert!(!row(&show, ra, rb).contains("blackhole"), "{show}");
+
+    // Crash ap-southeast-1; the others keep taking writes.
+    let line = net_ok(&c.config, &["crash", rc]).await;
+    assert!(
+        line.starts_with(&format!("crashed {rc} (SIGKILL")),
+        "{line}"
+    );
+    let show = net_ok(&c.config, &["show"]).await;
+    let region_row = show
+        .lines()
+        .find(|l| l.starts_with(rc) && !l.contains('→'))
+        .unwrap_or_else(|| panic!("no region row for {rc}:\n{show}"));
+    assert!(region_row.contains("crashed"), "{show}");
+    assert!(
+        status(r3).await.is_none(),
+        "a crashed region does not answer"
+    );
+    assert!(up.running(), "`meridian up` keeps running after a crash");
+    for i in 0..10 {
+        let (port, id) = if i % 2 == 0 { (a, "c") } else { (b, "d") };
+        put(port, &format!("{id}{i}"))
+            .await
+            .expect("the surviving regions keep accepting writes");
+    }
+    poll("the survivors to exchange their writes", || async {
+        has(b, "c8").await && has(a, "d9").await
+    })
+    .await;
+    let err = net_err(&c.config, &["crash", rc]).await;
+    assert!(err.contains("not running"), "{err}");
+    let err = net_err(&c.config, &["restart", ra]).await;
+    assert!(err.contains("already running"), "{err}");
+
+    let line = net_ok(&c.config, &["restart", rc]).await;
+    assert!(line.starts_with(&format!("restarted {rc} (pid ")), "{line}");
+    poll("the restarted region to catch up", || async {
+        for i in 0..10 {
+            let id = format!("{}{i}", if i % 2 == 0 { "c" } else { "d" });
+            if !has(r3, &id).await {
+                return false;
+            }
+        }
+        true
+    })
+    .await;
+
+    // Skew eu-west-1's clock 2 s ahead: its HLC follows.
+    let before = hlc_ahead_ms(b).await;
+    assert!(before.abs() < 500.0, "no skew yet: {before} ms");
+    let line = net_ok(&c.config, &["skew", rb, "+2s"]).await;
+    assert!(
+        line.starts_with(&format!("skewed {rb}'s clock: +2000 ms offset")),
+        "{line}"
+    );
+    let after = hlc_ahead_ms(b).await;
+    assert!(
+        (1900.0..2500.0).contains(&after),
+        "the HLC reads about 2 s ahead: {after} ms"
+    );
+    let show = net_ok(&c.config, &["show"]).await;
+    let skew_row = show
+        .lines()
+        .find(|l| l.starts_with(rb) && !l.contains('→'))
+        .unwrap();
+    assert!(skew_row.contains("+2"), "show reports the lead: {skew_row}");
+    net_ok(&c.config, &["skew", rb, "0"]).await;
+
+    let status = up.stop().expect("`meridian up` stops on SIGTERM");
+    assert!(status.success(), "{status}");
+    assert!(up.log().contains("all regions stopped"), "{}", up.log());
+}
+
+/// Bad input is refused before anything is sent: no control API runs here,
+/// so an error about reaching it would mean the input got through.
+#[tokio::test]
+async fn net_refuses_bad_input_naming_the_argument_and_the_limit() {
+    let c = cluster();
+    let [ra, rb, _] = REGIONS;
+    for (args, wants) in [
+        (
+            vec!["loss", ra, rb, "150%"],
+            vec!["PERCENT", "between 0 and 100"],
+        ),
+        (
+            vec!["lag", ra, "nowhere", "40ms"],
+            vec!["TO", "\"nowhere\"", ra],
+        ),
+        (vec!["lag", ra, rb, "40"], vec!["LATENCY", "unit"]),
+        (
+            vec!["lag", ra, rb, "40ms", "--jitter", "fast"],
+            vec!["--jitter"],
+        ),
+        (vec!["lag", ra, ra, "40ms"], vec!["FROM and TO"]),
+        (
+            vec!["bandwidth", ra, rb, "0"],
+            vec!["RATE", "at least 1 KB/s"],
+        ),
+        (
+            vec!["flap", ra, rb, "--period", "2s", "--down", "3s"],
+            vec!["--down", "less than --period"],
+        ),
+        (
+            vec!["flap", ra, rb, "--period", "50ms", "--down", "10ms"],
+            vec!["--period", "at least 100 ms"],
+        ),
+        (vec!["skew", ra, "+25h"], vec!["OFFSET", "unknown unit"]),
+        (vec!["skew", ra, "+1500m"], vec!["OFFSET", "one day"]),
+        (
+            vec!["skew", ra, "1s", "--drift-ppm", "200000"],
+            vec!["--drift-ppm", "100000"],
+        ),
+        (vec!["crash", "nowhere"], vec!["REGION", "\"nowhere\""]),
+        (vec!["heal", ra], vec!["TO is missing"]),
+    ] {
+        let err = net_err(&c.config, &args).await;
+        for w in wants {
+            assert!(
+                err.contains(w),
+                "meridian net {args:?}: {err:?} lacks {w:?}"
+            );
+        }
+        assert!(!err.contains("cannot reach"), "{args:?} got through: {err}");
+    }
+}
+
+/// One HTTP/1.1 GET of the control API, as JSON.
+async fn get_json(port: u16, path: &str) -> Option<Json> {
+    let mut s = tokio::net::TcpStream::connect(("127.0.0.1", port))
+        .await
+        .ok()?;
+    s.write_all(format!("GET {path} HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n").as_bytes())
+        .await
+        .ok()?;
+    let mut raw = Vec::new();
+    s.read_to_end(&mut raw).await.ok()?;
+    let text = String::from_utf8(raw).ok()?;
+    let (_, body) = text.split_once("\r\n\r\n")?;
+    serde_json::from_str(body).ok()
+}
+
+/// The toxics of one proxy as (name, type, stream).
+fn toxics(proxies: &Json, proxy: &str) -> Vec<(String, String, String)> {
+    let mut v: Vec<_> = proxies[proxy]["toxics"]
+        .as_array()
+        .unwrap_or_else(|| panic!("no proxy {proxy} in {proxies}"))
+        .iter()
+        .map(|t| {
+            (
+                t["name"].as_str().unwrap().to_string(),
+                t["type"].as_str().unwrap().to_string(),
+                t["stream"].as_str().unwrap().to_string(),
+            )
+        })
+        .collect();
+    v.sort();
+    v
+}
+
+fn t(name: &str, kind: &str, stream: &str) -> (String, String, String) {
+    (name.into(), kind.into(), stream.into())
+}
+
+/// `meridian netsim --config` creates every link's proxy and supervises no
+/// process; `meridian net` maps each command onto exactly the proxies and
+/// streams docs/netsim.md lists.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn net_maps_commands_onto_the_proxies_of_a_bare_netsim() {
+    let c = cluster();
+    let _netsim = Daemon::start(&["netsim"], &c.config, c.dir.path().join("netsim.log"));
+    let [ra, rb, rc] = REGIONS;
+    let ab = format!("{ra}>{rb}");
+    let ba = format!("{rb}>{ra}");
+    let bc = format!("{rb}>{rc}");
+    poll("the control API", || async {
+        get_json(c.api, "/proxies").await.is_some()
+    })
+    .await;
+    let proxies = get_json(c.api, "/proxies").await.unwrap();
+    assert_eq!(proxies.as_object().unwrap().len(), 6, "{proxies}");
+    // Region i reaches region j on first_port + 3i + j.
+    assert_eq!(
+        proxies[&ab]["listen"],
+        format!("127.0.0.1:{}", c.first_port + 1)
+    );
+    assert_eq!(proxies[&ab]["upstream"], format!("127.0.0.1:{}", c.grpc[1]));
+
+    let err = net_err(&c.config, &["crash", ra]).await;
+    assert!(err.contains("does not supervise region processes"), "{err}");
+    let err = net_err(&c.config, &["restart", ra]).await;
+    assert!(err.contains("does not supervise region processes"), "{err}");
+
+    // A → B is the upstream of A>B and the downstream of B>A.
+    net_ok(&c.config, &["partition", ra, rb]).await;
+    net_ok(
+        &c.config,
+        &[
+            "lag",
+            ra,
+            rb,
+            "40ms",
+            "--jitter",
+            "5ms",
+            "--distribution",
+            "normal",
+            "--both",
+        ],
+    )
+    .await;
+    // Repeating replaces.
+    net_ok(&c.config, &["lag", ra, rb, "50ms", "--both"]).await;
+    net_ok(&c.config, &["partition", rb, rc, "--kind", "refuse"]).await;
+    let p = get_json(c.api, "/proxies").await.unwrap();
+    assert_eq!(
+        toxics(&p, &ab),
+        [
+            t("meridian.latency.downstream", "latency", "downstream"),
+            t("meridian.latency.upstream", "latency", "upstream"),
+            t("meridian.partition.upstream", "timeout", "upstream"),
+        ]
+    );
+    assert_eq!(
+        toxics(&p, &ba),
+        [
+            t("meridian.latency.downstream", "latency", "downstream"),
+            t("meridian.latency.upstream", "latency", "upstream"),
+            t("meridian.partition.downstream", "timeout", "downstream"),
+        ]
+    );
+    let lat = p[&ab]["toxics"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|t| t["name"] == "meridian.latency.upstream")
+        .unwrap()
+        .clone();
+    assert_eq!(lat["attributes"]["latency"], 50);
+    assert_eq!(lat["attributes"]["jitter"], 5, "lag keeps the jitter");
+    assert_eq!(lat["attributes"]["distribution"], "normal");
+    // Refuse: B>C gets an RST toxic and is disabled; C>B is untouched.
+    assert_eq!(
+        toxics(&p, &bc),
+        [t("meridian.refuse.upstream", "reset_peer", "upstream")]
+    );
+    assert_eq!(p[&bc]["enabled"], false);
+    assert_eq!(p[&format!("{rc}>{rb}")]["enabled"], true);
+    assert!(toxics(&p, &format!("{rc}>{rb}")).is_empty());
+    // Switching a link's partition kind replaces the other kind.
+    net_ok(&c.config, &["partition", rb, rc]).await;
+    let p = get_json(c.api, "/proxies").await.unwrap();
+    assert_eq!(p[&bc]["enabled"], true);
+    assert_eq!(
+        toxics(&p, &bc),
+        [t("meridian.partition.upstream", "timeout", "upstream")]
+    );
+
+    net_ok(&c.config, &["loss", rc, ra, "2%"]).await;
+    net_ok(
+        &c.config,
+        &["flap", rc, ra, "--period", "2s", "--down", "500ms"],
+    )
+    .await;
+    net_ok(&c.config, &["isolate", rc, "--kind", "refuse"]).await;
+    let p = get_json(c.api, "/proxies").await.unwrap();
+    for proxy in [
+        format!("{rc}>{ra}"),
+        format!("{ra}>{rc}"),
+        bc.clone(),
+        format!("{rc}>{rb}"),
+    ] {
+        assert_eq!(p[&proxy]["enabled"], false, "{proxy} refused by isolate");
+    }
+
+    let line = net_ok(&c.config, &["heal"]).await;
+    assert!(line.contains("enabled 4 proxies"), "{line}");
+    let p = get_json(c.api, "/proxies").await.unwrap();
+    for (name, proxy) in p.as_object().unwrap() {
+        assert_eq!(proxy["enabled"], true, "{name}");
+        for (tn, kind, _) in toxics(&p, name) {
+            assert!(
+                ["latency", "loss"].contains(&kind.as_str()),
+                "heal left {tn} ({kind}) on {name}"
+            );
+        }
+    }
+    assert_eq!(toxics(&p, &format!("{rc}>{ra}")).len(), 1, "loss stays");
+    assert_eq!(toxics(&p, &ab).len(), 2, "latency stays");
+
+    net_ok(&c.config, &["clear", ra, rb]).await;
+    let p = get_json(c.api, "/proxies").await.unwrap();
+    assert!(toxics(&p, &ab).is_empty() && toxics(&p, &ba).is_empty());
+    assert_eq!(
+        toxics(&p, &format!("{rc}>{ra}")).len(),
+        1,
+        "other links keep theirs"
+    );
+    net_ok(&c.config, &["clear"]).await;
+    let p = get_json(c.api, "/proxies").await.unwrap();
+    for name in p.as_object().unwrap().keys() {
+        assert!(toxics(&p, name).is_empty(), "{name}");
+    }
+}
