@@ -17,15 +17,27 @@ pub struct AdminApi {
 
 /// Outbound pending counts per peer, from the durable watermarks.
 pub(crate) async fn refresh_pending(shared: &Shared) -> Result<Vec<(String, u64, u64)>, Status> {
-    let peers: Vec<String> = shared.config.peers.iter().map(|p| p.name.clone()).collect();
+    // A live session's position is newer than the stored watermark.
+    let peers: Vec<(String, Option<u64>)> = shared
+        .config
+        .peers
+        .iter()
+        .map(|p| {
+            let live = shared.peers.get(&p.name).and_then(|s| {
+                let s = s.lock().unwrap_or_else(|e| e.into_inner());
+                s.acked_live.then_some(s.acked)
+            });
+            (p.name.clone(), live)
+        })
+        .collect();
     let rows = shared
         .storage
         .read(move |r| {
             let marks = r.watermarks()?;
             peers
                 .into_iter()
-                .map(|p| {
-                    let acked = marks.get(&p).copied().unwrap_or(0);
+                .map(|(p, live)| {
+                    let acked = live.unwrap_or_else(|| marks.get(&p).copied().unwrap_or(0));
                     Ok((p, acked, r.pending(acked)?))
                 })
                 .collect::<Result<Vec<_>, _>>()

@@ -51,6 +51,9 @@ pub enum RegionError {
 pub struct PeerState {
     pub connected: bool,
     pub acked: u64,
+    /// `acked` was set by a session of this process and is newer than the
+    /// stored watermark, which is written only now and then.
+    pub acked_live: bool,
     pub last_error: String,
 }
 

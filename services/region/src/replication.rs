@@ -45,6 +45,8 @@ pub const MAX_BATCH_ENTRIES: usize = 10_000;
 /// gRPC message size limit for replication streams.
 /// Room for a batch of about 1 MiB plus one whole unit of up to 16 MiB.
 pub const MAX_MESSAGE_BYTES: usize = 64 << 20;
+/// How often an acknowledged position is written to the store at most.
+const WATERMARK_EVERY: Duration = Duration::from_millis(200);
 
 pub struct ReplicationApi {
     pub(crate) shared: Arc<Shared>,
@@ -545,6 +547,7 @@ async fn ship_session(
         .await
         .map_err(|_| "no Welcome from the peer in time".to_string())?
         .map_err(|e| format!("handshake: {}", e.message()))?;
+    let mut persisted = tokio::time::Instant::now();
     let mut acked = match first.and_then(|m| m.msg) {
         Some(pb::ship_response::Msg::Welcome(w)) => w.applied_through,
         _ => return Err("the peer did not answer Hello with Welcome".into()),
@@ -572,6 +575,7 @@ async fn ship_session(
     update_state(shared, &peer.name, |s| {
         s.connected = true;
         s.acked = acked;
+        s.acked_live = true;
         s.last_error.clear();
     });
     tracing::info!(peer = %peer.name, resume_after = acked, "replication connected");
@@ -617,9 +621,16 @@ async fn ship_session(
                 sent = sent.max(a.applied_through);
                 if a.applied_through > acked {
                     acked = a.applied_through;
-                    shared.storage.set_watermark(&peer.name, acked).await.map_err(|e| e.to_string())?;
                     shared.metrics.acked_seq.get_or_create(&label).set(acked as i64);
                     update_state(shared, &peer.name, |s| s.acked = acked);
+                    // Status reads the position from memory; the stored copy
+                    // only serves a restart, where a stale one costs nothing
+                    // (the receiver's Welcome is authoritative), so it is
+                    // written at most every WATERMARK_EVERY, not per ack.
+                    if persisted.elapsed() >= WATERMARK_EVERY {
+                        shared.storage.set_watermark(&peer.name, acked).await.map_err(|e| e.to_string())?;
+                        persisted = tokio::time::Instant::now();
+                    }
                 }
                 while inflight.front().is_some_and(|s| *s <= acked) {
                     inflight.pop_front();

@@ -240,7 +240,7 @@ impl Writer {
     /// Starts a group commit. Everything done through it commits in one
     /// transaction with one fsync.
     pub fn group(&mut self) -> Result<Group<'_>, StoreError> {
-        self.conn.execute_batch("BEGIN IMMEDIATE")?;
+        exec(&self.conn, "BEGIN IMMEDIATE")?;
         Ok(Group {
             conn: &self.conn,
             region: &self.region,
@@ -263,7 +263,7 @@ impl Drop for Group<'_> {
         if !self.committed {
             // Cached catalog entries may describe what is being rolled back.
             self.catalog.clear();
-            if let Err(e) = self.conn.execute_batch("ROLLBACK") {
+            if let Err(e) = exec(self.conn, "ROLLBACK") {
                 tracing::error!(error = %e, "rollback of an abandoned group failed");
             }
         }
@@ -372,7 +372,7 @@ struct HeadRow {
 impl Group<'_> {
     /// Commits the group. Only after this returns may any request in it be acknowledged.
     pub fn commit(mut self) -> Result<(), StoreError> {
-        self.conn.execute_batch("COMMIT")?;
+        exec(self.conn, "COMMIT")?;
         self.committed = true;
         Ok(())
     }
@@ -383,7 +383,7 @@ impl Group<'_> {
         &mut self,
         f: impl FnOnce(&mut Ctx<'_, '_>) -> Result<T, StoreError>,
     ) -> Result<T, StoreError> {
-        self.conn.execute_batch("SAVEPOINT request")?;
+        exec(self.conn, "SAVEPOINT request")?;
         let mut ctx = Ctx {
             conn: self.conn,
             region: self.region,
@@ -403,11 +403,11 @@ impl Group<'_> {
             }));
         }
         let end = if result.is_ok() {
-            "RELEASE request"
+            exec(self.conn, "RELEASE request")
         } else {
-            "ROLLBACK TO request; RELEASE request"
+            exec(self.conn, "ROLLBACK TO request").and_then(|_| exec(self.conn, "RELEASE request"))
         };
-        if let Err(e) = self.conn.execute_batch(end) {
+        if let Err(e) = end {
             return Err(StoreError::GroupAborted(e.to_string()));
         }
         result
@@ -924,7 +924,7 @@ impl Ctx<'_, '_> {
                 continue;
             }
             let before = out.clone();
-            self.conn.execute_batch("SAVEPOINT unit")?;
+            exec(self.conn, "SAVEPOINT unit")?;
             let mut refusal = None;
             for e in unit {
                 if let Some(r) = self.apply_entry(hlc, real_now, e, &mut out)? {
@@ -933,10 +933,11 @@ impl Ctx<'_, '_> {
                 }
             }
             match refusal {
-                None => self.conn.execute_batch("RELEASE unit")?,
+                None => exec(self.conn, "RELEASE unit")?,
                 Some((reason, drift)) => {
                     // Nothing of a refused unit may be visible anywhere.
-                    self.conn.execute_batch("ROLLBACK TO unit; RELEASE unit")?;
+                    exec(self.conn, "ROLLBACK TO unit")?;
+                    exec(self.conn, "RELEASE unit")?;
                     self.catalog.clear();
                     out = before;
                     out.refused = Some(reason);
@@ -1120,5 +1121,13 @@ fn check_image_key(def: &TableDef, e: &RemoteEntry) -> Result<(), StoreError> {
             )));
         }
     }
+    Ok(())
+}
+
+/// Runs a transaction-control statement through the statement cache: these
+/// run several times per request, and re-parsing them each time showed up
+/// in profiles of the write path.
+fn exec(conn: &Connection, sql: &str) -> Result<(), rusqlite::Error> {
+    conn.prepare_cached(sql)?.execute([])?;
     Ok(())
 }
