@@ -78,6 +78,7 @@ enum Command {
     /// Probe an HTTP health endpoint once: exit 0 on a 2xx answer, 1 otherwise.
     Health(health::HealthArgs),
     /// Inject faults into a running cluster: latency, partitions, skew, crashes.
+    #[command(long_about = net::LONG_ABOUT)]
     Net(net::NetArgs),
     /// Run a drill: a scenario of workload and faults, with a report.
     Drill(drill::DrillArgs),

@@ -39,17 +39,22 @@ const MAX_RESPONSE_BYTES: u64 = 16 << 20;
 /// Toxic types that cut a link; `heal` removes these and nothing else.
 const CUTTING: [&str; 3] = ["timeout", "reset_peer", "flap"];
 
-/// Inject faults into a running cluster: latency, loss, partitions, skew, crashes.
-///
-/// A directed link A → B is every byte travelling from region A to region B:
-/// the upstream of proxy A>B (the connection A opens to B, carrying A's
-/// mutations) plus the downstream of proxy B>A (A's acks on the connection B
-/// opens to A). `--both` applies the same to B → A. Repeating a command
-/// replaces the fault; it never stacks.
-///
-/// Region names, gRPC addresses and the control API come from the cluster
-/// file (`--config`); the cluster must have been started by `meridian up`
-/// with a [netsim] section, or run behind `meridian netsim --config`.
+/// `meridian net --help`: what a link is, before any command.
+pub const LONG_ABOUT: &str = "\
+Inject faults into a running cluster: latency, loss, partitions, skew, crashes.
+
+A directed link A → B is every byte travelling from region A to region B:
+the upstream of proxy A>B (the connection A opens to B, carrying A's
+mutations) plus the downstream of proxy B>A (A's acks on the connection B
+opens to A). --both applies the same to B → A. Repeating a command replaces
+the fault; it never stacks. `heal` ends partitions, isolation and flapping
+and keeps latency, bandwidth and loss; `clear` removes everything.
+
+Region names, gRPC addresses and the control API come from the cluster file
+(--config). The cluster must run under `meridian up` with a [netsim]
+section (crash and restart need it), or behind `meridian netsim --config`.
+See docs/netsim.md for the exact mapping onto proxies and toxics.";
+
 #[derive(Args)]
 pub struct NetArgs {
     /// Cluster file: region names, their gRPC addresses, the control API.
@@ -1133,7 +1138,7 @@ impl Net {
                 return Ok(start.elapsed());
             }
             tick += 1;
-            if tick % 5 == 0
+            if tick.is_multiple_of(5)
                 && let Some(regions) = self.api.regions().await?
                 && let Some(p) = regions.iter().find(|p| p["name"] == region)
                 && p["state"] != "running"
