@@ -630,7 +630,7 @@ mod tests {
     }
 
     #[tokio::test]
-    async fn new_toxics_through_the_api_keep_a_flap_phase_on_update() {
+    async fn loss_and_flap_are_added_and_validated_through_the_api() {
         let api = start(None).await;
         let (status, _) = call(
             api,
