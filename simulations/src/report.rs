@@ -38,7 +38,9 @@ pub struct Report {
     pub conflict_pairs: Vec<ConflictPair>,
     /// A few conflicts in full, for a conflict study.
     pub conflict_examples: Vec<ConflictExample>,
-    /// Remote versions each region refused as too far ahead (drift guard).
+    /// Batches each region refused because a version was too far ahead of
+    /// its clock (drift guard), summed over peers since the region started;
+    /// a batch retried and refused again counts again.
     pub drift_refusals: BTreeMap<String, u64>,
     pub verdict: VerdictReport,
 }
@@ -103,10 +105,12 @@ pub struct HealReport {
     pub label: String,
     /// Links the event restored.
     pub links: Vec<String>,
-    /// Pending on those links at the heal.
+    /// Pending on those links at the first sample after the heal.
     pub backlog: u64,
-    /// From the heal until every one of those links first showed zero
-    /// pending; `None` if that never happened before the drill ended.
+    /// From the heal until, on every one of those links, the receiver had
+    /// acknowledged everything its origin had logged at the first sample
+    /// after the heal (writes made after the heal do not count); `None` if
+    /// that never happened before the drill ended. Sample-resolution.
     pub drain_ms: Option<u64>,
 }
 
@@ -150,7 +154,9 @@ pub struct ConflictExample {
     pub key: String,
     pub winner: String,
     pub loser: String,
-    /// `"higher-hlc"` or `"tie-broken-by-origin"`.
+    /// Why the winner won: "later physical time", "same physical time,
+    /// higher logical counter" or "same timestamp, origin region breaks the
+    /// tie".
     pub reason: String,
     pub detected_by: String,
     pub winner_image: Option<String>,

@@ -477,6 +477,20 @@ impl Scenario {
     ) -> Result<Scenario, String> {
         let dur =
             |field: &str, text: &str| parse_duration(text).map_err(|e| format!("{field}: {e}"));
+        let name_ok = !file.name.is_empty()
+            && file.name.len() <= 64
+            && !file.name.starts_with('.')
+            && file
+                .name
+                .chars()
+                .all(|c| c.is_ascii_alphanumeric() || matches!(c, '-' | '_' | '.'));
+        if !name_ok {
+            // The name becomes a directory name for the drill's output.
+            return Err(format!(
+                "name must be 1 to 64 characters of letters, digits, '-', '_' and '.', not starting with '.', got {:?}",
+                file.name
+            ));
+        }
         let regions = file.regions.names.clone();
         if regions.len() < 2 || regions.len() > MAX_REGIONS {
             return Err(format!(
@@ -502,7 +516,11 @@ impl Scenario {
                     .and_then(|row| row.get(b))
                     .or_else(|| rtt.get(b).and_then(|row| row.get(a)))
                     .copied()
-                    .unwrap_or(0.0);
+                    .ok_or_else(|| {
+                        format!(
+                            "no round-trip time for {a} ⇄ {b}: add regions.rtt_ms.{a}.{b} (0 for none) or a catalogue that lists the pair"
+                        )
+                    })?;
                 if !(0.0..=10_000.0).contains(&ms) {
                     return Err(format!(
                         "rtt_ms.{a}.{b} must be between 0 and 10000 ms, got {ms}"
@@ -835,7 +853,7 @@ mod tests {
         duration = "10s"
         [regions]
         names = ["a", "b", "c"]
-        rtt_ms = { a = { b = 80, c = 20 } }
+        rtt_ms = { a = { b = 80, c = 20 }, b = { c = 0 } }
         [workload]
         rate_per_region = 100
         keys = 50
@@ -864,6 +882,15 @@ mod tests {
         assert_eq!(l("b", "a"), Duration::from_millis(40));
         assert_eq!(l("c", "a"), Duration::from_millis(10));
         assert_eq!(l("b", "c"), Duration::ZERO);
+        let err =
+            Scenario::parse(&BASE.replace(", b = { c = 0 }", ""), &BTreeMap::new()).unwrap_err();
+        assert!(err.contains("b ⇄ c"), "{err}");
+        let err = Scenario::parse(
+            &BASE.replace("name = \"t\"", "name = \"../x\""),
+            &BTreeMap::new(),
+        )
+        .unwrap_err();
+        assert!(err.starts_with("name must be"), "{err}");
     }
 
     #[test]

@@ -89,7 +89,7 @@ fn scenarios_are_modest() {
             s.duration
         );
         assert!(
-            (100..=300).contains(&s.workload.rate_per_region),
+            (20..=300).contains(&s.workload.rate_per_region),
             "{stem}: rate {}",
             s.workload.rate_per_region
         );

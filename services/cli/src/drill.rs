@@ -1,8 +1,15 @@
 //! `meridian drill run <scenario>`: run a scenario of workload and faults
-//! against real region processes (or under simulation) and write a report.
+//! against real region processes (or, with `--sim`, under deterministic
+//! simulation) and write `report.json` and `report.html`.
 
-use anyhow::Result;
+use std::io::Write;
+use std::path::{Path, PathBuf};
+
+use anyhow::{Context, Result, bail};
 use clap::{Args, Subcommand};
+use meridian_drill::Progress;
+use meridian_sim::report::Report;
+use meridian_sim::scenario::Scenario;
 
 #[derive(Args)]
 pub struct DrillArgs {
@@ -12,15 +19,240 @@ pub struct DrillArgs {
 
 #[derive(Subcommand)]
 pub enum DrillCommand {
-    /// Run a scenario file.
+    /// Run a scenario file and write report.json and report.html.
     Run {
         /// A scenario file, e.g. simulations/partition-heal.toml.
-        scenario: std::path::PathBuf,
+        scenario: PathBuf,
+        /// Where the report, the cluster file, logs and data go
+        /// (default: drill-out/<scenario name>). Its data is wiped first.
+        #[arg(long)]
+        out: Option<PathBuf>,
+        /// Run under deterministic simulation (turmoil, virtual time)
+        /// instead of against real processes.
+        #[arg(long)]
+        sim: bool,
+        /// Seed of the workload (and of the simulation with --sim).
+        /// Default: random live, 1 with --sim.
+        #[arg(long)]
+        seed: Option<u64>,
+        /// No progress bar.
+        #[arg(long)]
+        quiet: bool,
     },
 }
 
 pub async fn run(args: DrillArgs) -> Result<()> {
     match args.command {
-        DrillCommand::Run { .. } => anyhow::bail!("meridian drill run: not implemented yet"),
+        DrillCommand::Run {
+            scenario,
+            out,
+            sim,
+            seed,
+            quiet,
+        } => run_scenario(&scenario, out, sim, seed, quiet).await,
+    }
+}
+
+async fn run_scenario(
+    path: &Path,
+    out: Option<PathBuf>,
+    sim: bool,
+    seed: Option<u64>,
+    quiet: bool,
+) -> Result<()> {
+    let scenario = Scenario::load(path)?;
+    let out = out.unwrap_or_else(|| PathBuf::from("drill-out").join(&scenario.name));
+    std::fs::create_dir_all(&out).with_context(|| format!("creating {}", out.display()))?;
+    let started = std::time::Instant::now();
+    let report = if sim {
+        let seed = seed.unwrap_or(1);
+        println!(
+            "drill {}: simulated, seed {seed} (replay: meridian drill run {} --sim --seed {seed})",
+            scenario.name,
+            path.display()
+        );
+        let dir = out.join("sim-data");
+        let scenario2 = scenario.clone();
+        let report =
+            tokio::task::spawn_blocking(move || meridian_drill::sim::run(&scenario2, seed, &dir))
+                .await
+                .context("the simulation thread failed")??;
+        let wall = started.elapsed();
+        let simulated = scenario.duration
+            + std::time::Duration::from_millis(report.convergence.after_workload_ms.unwrap_or(0));
+        println!(
+            "simulated {:.1} s in {:.1} s of real time: {:.0}× faster than real time",
+            simulated.as_secs_f64(),
+            wall.as_secs_f64(),
+            simulated.as_secs_f64() / wall.as_secs_f64().max(1e-9)
+        );
+        report
+    } else {
+        let seed = seed.unwrap_or_else(rand_seed);
+        println!(
+            "drill {}: live, {} regions, {} s of workload, seed {seed}",
+            scenario.name,
+            scenario.regions.len(),
+            scenario.duration.as_secs_f64()
+        );
+        let exe = std::env::current_exe().context("locating the meridian binary")?;
+        let cluster = meridian_drill::live::LiveCluster::start(&scenario, &exe, &out).await?;
+        println!(
+            "regions up; watch with: meridian status --config {}",
+            cluster.cluster_file().display()
+        );
+        let targets = cluster.targets()?;
+        let mut cluster = cluster;
+        let mut bar = ProgressBar::new(quiet);
+        let result = meridian_drill::driver::drive(
+            &scenario,
+            seed,
+            "live",
+            &targets,
+            &mut cluster,
+            &mut |p| bar.show(p),
+        )
+        .await;
+        bar.finish();
+        cluster.stop().await;
+        result?
+    };
+    write_report(&report, &out)?;
+    print_summary(&report, &out);
+    if !report.verdict.ok {
+        bail!(
+            "the checker failed: {}",
+            report.verdict.problems.first().cloned().unwrap_or_default()
+        );
+    }
+    Ok(())
+}
+
+fn rand_seed() -> u64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map(|d| d.as_nanos() as u64)
+        .unwrap_or(1)
+}
+
+pub fn write_report(report: &Report, out: &Path) -> Result<()> {
+    let json = serde_json::to_string_pretty(report).context("serialising the report")?;
+    let json_path = out.join("report.json");
+    std::fs::write(&json_path, json + "\n")
+        .with_context(|| format!("writing {}", json_path.display()))?;
+    let html_path = out.join("report.html");
+    std::fs::write(&html_path, meridian_sim::html::render(report))
+        .with_context(|| format!("writing {}", html_path.display()))?;
+    Ok(())
+}
+
+fn ms(v: Option<f64>) -> String {
+    v.map(|v| format!("{v:.1}")).unwrap_or_else(|| "-".into())
+}
+
+fn print_summary(r: &Report, out: &Path) {
+    println!(
+        "\n{:<36} {:>8} {:>8} {:>8} {:>9} {:>11}",
+        "link", "p50 ms", "p99 ms", "max ms", "applied", "max pending"
+    );
+    for l in &r.links {
+        println!(
+            "{:<36} {:>8} {:>8} {:>8} {:>9} {:>11}",
+            format!("{} → {}", l.from, l.to),
+            ms(l.latency.p50_ms),
+            ms(l.latency.p99_ms),
+            ms(l.latency.max_ms),
+            l.latency.count,
+            l.max_pending
+        );
+    }
+    for h in &r.heals {
+        println!(
+            "{:>8} ms  {:<40} backlog {:>7}  drained in {}",
+            h.at_ms,
+            h.label,
+            h.backlog,
+            h.drain_ms
+                .map(|d| format!("{d} ms"))
+                .unwrap_or_else(|| "never".into())
+        );
+    }
+    println!(
+        "workload: {} acknowledged, {} failed of {} attempted",
+        r.workload.acked, r.workload.failed, r.workload.attempted
+    );
+    let conflicts: u64 = r.conflict_pairs.iter().map(|p| p.conflicts).sum();
+    let lost: u64 = r.conflict_pairs.iter().map(|p| p.lost_updates).sum();
+    println!("conflicts: {conflicts} recorded, {lost} lost updates");
+    match r.convergence.after_workload_ms {
+        Some(c) => println!("converged {c} ms after the workload stopped"),
+        None => println!("did not converge within the settle time"),
+    }
+    let v = &r.verdict;
+    println!(
+        "checker: {} (converged {}, acknowledged writes accounted for {}, oracle match {}; {} keys, {} conflict records)",
+        if v.ok { "PASS" } else { "FAIL" },
+        v.converged,
+        v.acked_writes_accounted,
+        v.oracle_match,
+        v.keys_checked,
+        v.conflicts_checked
+    );
+    for p in v.problems.iter().take(10) {
+        println!("  - {p}");
+    }
+    println!(
+        "report: {} and {}",
+        out.join("report.json").display(),
+        out.join("report.html").display()
+    );
+}
+
+/// A one-line progress bar on stderr, redrawn in place.
+struct ProgressBar {
+    quiet: bool,
+    drawn: bool,
+}
+
+impl ProgressBar {
+    fn new(quiet: bool) -> Self {
+        use std::io::IsTerminal;
+        ProgressBar {
+            quiet: quiet || !std::io::stderr().is_terminal(),
+            drawn: false,
+        }
+    }
+
+    fn show(&mut self, p: &Progress) {
+        if self.quiet {
+            return;
+        }
+        let frac = (p.elapsed.as_secs_f64() / p.duration.as_secs_f64().max(1e-9)).min(1.0);
+        let width = 24;
+        let filled = (frac * width as f64) as usize;
+        let bar: String = "#".repeat(filled) + &".".repeat(width - filled);
+        let mut line = format!(
+            "[{bar}] {:>6.1}/{:.0}s {:<9} acked {:>7} failed {:>5} pending {:>6}",
+            p.elapsed.as_secs_f64(),
+            p.duration.as_secs_f64(),
+            p.phase,
+            p.acked,
+            p.failed,
+            p.pending
+        );
+        if let Some(e) = &p.last_event {
+            line.push_str("  last: ");
+            line.push_str(e);
+        }
+        let mut err = std::io::stderr();
+        let _ = write!(err, "\r\x1b[2K{line}");
+        let _ = err.flush();
+        self.drawn = true;
+    }
+
+    fn finish(&mut self) {
+        if self.drawn {
+            eprintln!();
+        }
     }
 }

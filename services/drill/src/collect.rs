@@ -137,6 +137,13 @@ pub fn fill(report: &mut Report, samples: &[Sample], heals: &[HealMark]) {
             .and_then(|st| peer(st, &names[j]))
             .map(|p| p.pending)
     };
+    let acked_of = |s: &Sample, (i, j): (usize, usize)| {
+        s.statuses[i]
+            .as_ref()
+            .and_then(|st| peer(st, &names[j]))
+            .map(|p| p.acked_seq)
+    };
+    let head_of = |s: &Sample, i: usize| s.statuses[i].as_ref().map(|st| st.log_head);
     let mut heal_reports = Vec::new();
     for h in heals {
         let after: Vec<&Sample> = samples.iter().filter(|s| s.t_ms >= h.at_ms).collect();
@@ -144,9 +151,27 @@ pub fn fill(report: &mut Report, samples: &[Sample], heals: &[HealMark]) {
             .first()
             .map(|s| h.links.iter().filter_map(|&l| pending_of(s, l)).sum())
             .unwrap_or(0);
+        // The backlog of a link is what its origin had logged at the heal
+        // (the first sample that reached the origin after it); it has
+        // drained once the receiver acknowledged that position. New writes
+        // after the heal do not count, so drain time does not depend on
+        // whether the workload is still running.
+        let targets: Vec<Option<u64>> = h
+            .links
+            .iter()
+            .map(|&(i, _)| after.iter().find_map(|s| head_of(s, i)))
+            .collect();
         let drain_ms = after
             .iter()
-            .find(|s| h.links.iter().all(|&l| pending_of(s, l) == Some(0)))
+            .find(|s| {
+                h.links
+                    .iter()
+                    .zip(&targets)
+                    .all(|(&l, target)| match target {
+                        Some(t) => acked_of(s, l).is_some_and(|a| a >= *t),
+                        None => false,
+                    })
+            })
             .map(|s| s.t_ms - h.at_ms);
         heal_reports.push(HealReport {
             at_ms: h.at_ms,
@@ -210,7 +235,7 @@ pub fn conflicts(report: &mut Report, all: &[Conflict], oracle: &Oracle) {
             .or_insert(c);
     }
     let mut pairs: BTreeMap<(String, String), (u64, BTreeSet<Version>)> = BTreeMap::new();
-    for ((w, l), _) in &distinct {
+    for (w, l) in distinct.keys() {
         let e = pairs
             .entry((w.origin.clone(), l.origin.clone()))
             .or_default();

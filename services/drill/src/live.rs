@@ -301,9 +301,22 @@ impl LiveCluster {
                 "timeout",
                 json!({"timeout": 0}),
             ),
-            // Refusing acts on connections: `from` can no longer open (or
-            // keep) connections to `to`. Connections `to` opens stay up.
+            // Refusing acts on the connection `from` opens to `to`, as
+            // `meridian net` does: open ones are reset, new ones refused.
+            // Connections `to` opens stay up.
             PartitionKind::Refuse => {
+                let p = self
+                    .registry
+                    .get(&meridian_region::config::link_name(from, to))
+                    .map_err(|e| e.to_string())?;
+                let _ = p.remove_toxic("drill.refuse.up");
+                p.add_toxic(Toxic {
+                    name: "drill.refuse.up".into(),
+                    stream: Stream::Upstream,
+                    toxicity: 1.0,
+                    effect: Effect::ResetPeer { timeout_ms: 0 },
+                })
+                .map_err(|e| e.to_string())?;
                 let p = self
                     .registry
                     .get(&meridian_region::config::link_name(from, to))
@@ -317,6 +330,7 @@ impl LiveCluster {
         for (a, b) in Self::directed(from, to, true) {
             self.remove_toxic(&a, &b, "drill.partition");
             self.remove_toxic(&a, &b, "drill.flap");
+            self.remove_toxic(&a, &b, "drill.refuse");
             let p = self
                 .registry
                 .get(&meridian_region::config::link_name(&a, &b))

@@ -36,6 +36,9 @@ use crate::driver::{self, Faults, RegionTarget};
 /// address, so they can share it).
 const GRPC_PORT: u16 = 7100;
 
+/// The simulated host the drill's driver runs on.
+const DRIVER_HOST: &str = "drill";
+
 /// Virtual time starts here (2026-01-01T00:00:00Z), the same for every run,
 /// so versions, and therefore reports, do not depend on when a run happens.
 const EPOCH_SECS: u64 = 1_767_225_600;
@@ -264,6 +267,11 @@ pub fn run(scenario: &Scenario, seed: u64, dir: &Path) -> Result<Report, SimErro
         path: dir.to_path_buf(),
         source,
     })?;
+    if scenario.regions.iter().any(|r| r == DRIVER_HOST) {
+        return Err(SimError::Sim(format!(
+            "a region may not be named {DRIVER_HOST:?} in simulation: the drill's own host has that name"
+        )));
+    }
     let limit = scenario.duration + scenario.settle + Duration::from_secs(120);
     let mut sim = turmoil::Builder::new()
         .rng_seed(seed)
@@ -293,7 +301,7 @@ pub fn run(scenario: &Scenario, seed: u64, dir: &Path) -> Result<Report, SimErro
                 .collect(),
             // Nothing is lost by skipping fsync here: a simulated crash drops
             // the host, not the operating system's page cache.
-            durability: meridian_store::Durability::Normal,
+            durability: meridian_store::Durability::Simulated,
             max_clock_offset: scenario.max_clock_offset,
             ttl_interval: Duration::from_secs(5),
             replication: sim_tuning(),
@@ -316,7 +324,7 @@ pub fn run(scenario: &Scenario, seed: u64, dir: &Path) -> Result<Report, SimErro
         let (queue, result, scenario) = (queue.clone(), result.clone(), scenario.clone());
         let targets: Vec<(String, PathBuf)> =
             names.iter().map(|n| (n.clone(), dir.join(n))).collect();
-        sim.client("drill", async move {
+        sim.client(DRIVER_HOST, async move {
             let regions: Vec<RegionTarget> = targets
                 .into_iter()
                 .map(|(name, data_dir)| RegionTarget {

@@ -28,6 +28,7 @@ use meridian_proto::v1::replication_server::ReplicationServer;
 use tokio::net::TcpListener;
 use tokio::sync::watch;
 use tokio::task::JoinHandle;
+use tokio_stream::StreamExt;
 use tokio_stream::wrappers::TcpListenerStream;
 
 pub use bridge::{Mode, Storage};
@@ -224,9 +225,15 @@ pub async fn start(
         };
         let served = match grpc {
             transport::Listener::Tcp(l) => {
-                server
-                    .serve_with_incoming_shutdown(TcpListenerStream::new(l), signal)
-                    .await
+                // The builder's tcp_nodelay applies only to listeners tonic
+                // binds itself; without it, small replies (acks, status)
+                // wait on Nagle and delayed ACKs for tens of milliseconds.
+                let incoming = TcpListenerStream::new(l).map(|conn| {
+                    conn.inspect(|s| {
+                        let _ = s.set_nodelay(true);
+                    })
+                });
+                server.serve_with_incoming_shutdown(incoming, signal).await
             }
             transport::Listener::Custom { incoming, .. } => {
                 server.serve_with_incoming_shutdown(incoming, signal).await

@@ -74,6 +74,11 @@ pub enum Durability {
     /// `synchronous=NORMAL`: survives a process crash (kill -9), but the
     /// last commits may be lost on power loss. Faster on slow disks.
     Normal,
+    /// `synchronous=OFF`: never fsyncs. Only for the deterministic
+    /// simulator, where a crash drops a simulated host but never the
+    /// operating system's page cache, so nothing committed is lost there.
+    /// A cluster file cannot ask for it.
+    Simulated,
 }
 
 impl Durability {
@@ -116,6 +121,7 @@ fn open_conn(
         let sync = match durability {
             Durability::Full => "FULL",
             Durability::Normal => "NORMAL",
+            Durability::Simulated => "OFF",
         };
         conn.execute_batch(&format!("PRAGMA synchronous={sync};"))?;
     }
