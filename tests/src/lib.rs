@@ -4,6 +4,8 @@
 //! Nothing here sleeps to wait for an outcome: [`TestCluster::wait_quiescent`]
 //! polls a condition until a deadline.
 
+pub mod containers;
+
 use std::net::SocketAddr;
 use std::time::Duration;
 
