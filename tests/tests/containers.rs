@@ -672,3 +672,37 @@ fn the_compose_files_agree_with_local_3() {
     let last = first as usize + compose.regions.len().pow(2) - 1;
     assert!(yaml.contains(&format!("\"127.0.0.1:{first}-{last}:{first}-{last}\"")));
 }
+
+/// Without Docker: the cluster file in regions/k8s/configmap.yaml loads, each
+/// region's peers dial the other regions' Services, and every region's
+/// StatefulSet runs the region its file is named after.
+#[test]
+fn the_k8s_config_map_is_a_valid_cluster_file() {
+    let k8s = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../regions/k8s");
+    let yaml = std::fs::read_to_string(k8s.join("configmap.yaml")).unwrap();
+    // The block scalar under `cluster.toml: |`, indented by four spaces.
+    let toml: String = yaml
+        .lines()
+        .skip_while(|l| !l.trim_start().starts_with("cluster.toml: |"))
+        .skip(1)
+        .take_while(|l| l.is_empty() || l.starts_with("    "))
+        .map(|l| format!("{}\n", l.strip_prefix("    ").unwrap_or(l)))
+        .collect();
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("cluster.toml");
+    std::fs::write(&path, toml).unwrap();
+    let file = meridian_region::ClusterFile::load(&path).unwrap();
+    assert_eq!(file.region_names(), REGIONS);
+    for name in REGIONS {
+        let cfg = file.region_config(name).unwrap();
+        for p in &cfg.peers {
+            assert_eq!(
+                p.url,
+                format!("http://{}.meridian.svc.cluster.local:7101", p.name)
+            );
+        }
+        let manifest = std::fs::read_to_string(k8s.join(format!("{name}.yaml"))).unwrap();
+        assert!(manifest.contains(&format!("value: {name}\n")), "{name}");
+        assert!(manifest.contains(&format!("name: {name}\n")), "{name}");
+    }
+}
