@@ -312,7 +312,21 @@ async fn pipe(
     let mut last = Instant::now();
     let mut sent: u64 = 0;
     let mut buf = vec![0u8; CHUNK];
+    // Once a blackhole has swallowed bytes of this stream, nothing more is
+    // ever forwarded on it, even after the fault is gone: forwarding later
+    // bytes would hand the receiver a stream with a hole in it, which no
+    // real network does. The connection stays wedged, as TCP's does once
+    // retransmission gives up, until the endpoints' keepalives notice and
+    // reconnect. (turmoil's simulated TCP behaves the same way, so live and
+    // simulated drills agree.)
+    let mut wedged = false;
     loop {
+        if wedged {
+            match from.read(&mut buf).await {
+                Ok(0) | Err(_) => break,
+                Ok(_) => continue,
+            }
+        }
         let effects = active(&state.borrow(), stream, &rolls);
         // A stalled link reads nothing until the stall changes or times out.
         if let Some(timeout_ms) = effects.iter().find_map(|e| match e {
@@ -323,7 +337,10 @@ async fn pipe(
             if timeout_ms == 0 {
                 // Blackhole: bytes are accepted and never forwarded.
                 tokio::select! {
-                    r = from.read(&mut buf) => match r { Ok(0) | Err(_) => break, Ok(_) => continue },
+                    r = from.read(&mut buf) => match r {
+                        Ok(0) | Err(_) => break,
+                        Ok(_) => { wedged = true; continue }
+                    },
                     c = changed => if c.is_err() { break } else { continue },
                 }
             }
@@ -348,7 +365,7 @@ async fn pipe(
             c = state.changed() => if c.is_err() { break } else { continue },
         };
         // A flapping link in its down phase is a blackhole: what arrives
-        // now is accepted and dropped.
+        // now is accepted and dropped, and the stream is wedged from here on.
         let now = Instant::now();
         if effects.iter().any(|e| match e {
             Effect::Flap {
@@ -358,6 +375,7 @@ async fn pipe(
             } => flap_is_down(*period_ms, *down_ms, *since, now),
             _ => false,
         }) {
+            wedged = true;
             continue;
         }
         let mut chunk = &buf[..n];
@@ -580,22 +598,28 @@ mod tests {
         let r = tokio::time::timeout(Duration::from_millis(200), s.read(&mut one)).await;
         assert!(r.is_err(), "nothing crosses while down: {r:?}");
 
-        // Up (300–1000 ms): passes at once, and what was sent while down is gone.
+        // Up (300–1000 ms): the connection that lost bytes stays wedged (a
+        // stream with a hole in it is no stream), a new one passes at once.
         tokio::time::sleep_until(at(400)).await;
-        assert!(round_trip(&mut s, b"y").await < Duration::from_millis(1));
+        s.write_all(b"y").await.unwrap();
+        let r = tokio::time::timeout(Duration::from_millis(100), s.read(&mut one)).await;
+        assert!(r.is_err(), "a wedged connection stays wedged: {r:?}");
+        let mut fresh = TcpStream::connect(p.listen).await.unwrap();
+        assert!(round_trip(&mut fresh, b"y").await < Duration::from_millis(1));
 
         // Down again in the next period (1000–1300 ms).
         tokio::time::sleep_until(at(1100)).await;
-        s.write_all(b"z").await.unwrap();
-        let r = tokio::time::timeout(Duration::from_millis(150), s.read(&mut one)).await;
+        fresh.write_all(b"z").await.unwrap();
+        let r = tokio::time::timeout(Duration::from_millis(150), fresh.read(&mut one)).await;
         assert!(r.is_err(), "down again in the second period: {r:?}");
 
         tokio::time::sleep_until(at(1350)).await;
-        assert!(round_trip(&mut s, b"w").await < Duration::from_millis(1));
+        let mut third = TcpStream::connect(p.listen).await.unwrap();
+        assert!(round_trip(&mut third, b"w").await < Duration::from_millis(1));
 
         // Removing it ends the flapping, even in what would be a down phase.
         p.remove_toxic("flap").unwrap();
         tokio::time::sleep_until(at(2100)).await;
-        assert!(round_trip(&mut s, b"v").await < Duration::from_millis(1));
+        assert!(round_trip(&mut third, b"v").await < Duration::from_millis(1));
     }
 }
