@@ -331,7 +331,8 @@ pub async fn run(command: Command) -> Result<()> {
         | Command::Netsim { .. }
         | Command::Health(_)
         | Command::Net(_)
-        | Command::Drill(_) => {
+        | Command::Drill(_)
+        | Command::Bench(_) => {
             unreachable!("handled in main")
         }
     }

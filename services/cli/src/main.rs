@@ -1,6 +1,7 @@
 //! `meridian`: run regions, start a local cluster, read and write items,
 //! and show replication status.
 
+mod bench;
 mod client;
 mod drill;
 mod health;
@@ -82,6 +83,9 @@ enum Command {
     Net(net::NetArgs),
     /// Run a drill: a scenario of workload and faults, with a report.
     Drill(drill::DrillArgs),
+    /// Benchmarks: write path, replication lag, catch-up and memory, each
+    /// against a baseline measured in the same run.
+    Bench(bench::BenchArgs),
     /// Write an item, given as DynamoDB JSON.
     Put {
         #[command(flatten)]
@@ -271,6 +275,10 @@ async fn run(cli: Cli) -> Result<()> {
         Command::Drill(args) => {
             init_tracing("warn");
             drill::run(args).await
+        }
+        Command::Bench(args) => {
+            init_tracing("warn");
+            bench::run(args).await
         }
         command => {
             init_tracing("warn");

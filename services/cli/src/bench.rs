@@ -1,0 +1,81 @@
+//! `meridian bench`: the write path, replication lag, catch-up and memory,
+//! each measured through the same binary and gRPC API users use (regions are
+//! real `meridian region` child processes) and reported against a baseline
+//! measured in the same run. See docs/performance.md.
+
+mod cluster;
+mod report;
+mod runs;
+
+use std::path::PathBuf;
+
+use anyhow::Result;
+use clap::{Args, Subcommand};
+
+#[derive(Args)]
+pub struct BenchArgs {
+    #[command(subcommand)]
+    which: Which,
+}
+
+/// Options every benchmark takes.
+#[derive(Args, Clone, Debug)]
+pub struct Common {
+    /// Tiny sizes and one repetition: proves the benchmark still runs.
+    #[arg(long)]
+    pub smoke: bool,
+    /// Repetitions; the table shows their median, min and max.
+    #[arg(long)]
+    pub reps: Option<usize>,
+    /// Where the JSON results go.
+    #[arg(long, default_value = "bench-results")]
+    pub out: PathBuf,
+    /// Where region data directories and the raw baseline's database go
+    /// [default: the system temp directory]. Use the same file system for
+    /// both, so the baseline pays the same fsync.
+    #[arg(long)]
+    pub dir: Option<PathBuf>,
+}
+
+impl Common {
+    pub fn reps(&self, default: usize) -> usize {
+        if self.smoke {
+            1
+        } else {
+            self.reps.unwrap_or(default).max(1)
+        }
+    }
+
+    pub fn tempdir(&self) -> Result<tempfile::TempDir> {
+        let base = self.dir.clone().unwrap_or_else(std::env::temp_dir);
+        std::fs::create_dir_all(&base)?;
+        Ok(tempfile::Builder::new()
+            .prefix("meridian-bench-")
+            .tempdir_in(base)?)
+    }
+}
+
+#[derive(Subcommand)]
+enum Which {
+    /// One region, N concurrent clients: single-item PutItem, then
+    /// BatchWrite of 25; baseline: raw rusqlite inserts of the same rows.
+    Write(runs::WriteArgs),
+    /// Three regions writing at a fixed rate, with no injected latency and
+    /// then with one-way latency L on every link; replication latency per
+    /// region pair and maximum pending.
+    Replicate(runs::ReplicateArgs),
+    /// Stop one region while the others write a backlog, restart it, and
+    /// measure how fast the backlog drains.
+    Catchup(runs::CatchupArgs),
+    /// Load items into one region and report its RSS and database size.
+    Memory(runs::MemoryArgs),
+}
+
+pub async fn run(args: BenchArgs) -> Result<()> {
+    match args.which {
+        Which::Write(a) => runs::write(a).await,
+        Which::Replicate(a) => runs::replicate(a).await,
+        Which::Catchup(a) => runs::catchup(a).await,
+        Which::Memory(a) => runs::memory(a).await,
+    }
+}

@@ -1,0 +1,792 @@
+//! The four benchmarks.
+
+use std::collections::BTreeMap;
+use std::path::Path;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::time::Duration;
+
+use anyhow::{Context, Result, bail};
+use clap::Args;
+use hdrhistogram::Histogram;
+use meridian_core::lag;
+use meridian_core::value::{AttrValue, Item, encode_item};
+use meridian_proto::v1 as pb;
+use serde_json::json;
+use tokio::time::Instant;
+
+use super::Common;
+use super::cluster::{Cluster, TABLE};
+use super::report::Report;
+
+const PAYLOAD: &str = "meridian-bench-payload-0123456789abcdefghijklmnopqrstuvwxyz-0123456789abcdefghijklmnopqrstuvwxyz-0123456789abcdefghijklmnopqrstuvwxyz-0123456789abcdefghijklm";
+
+/// An item of about 200 encoded bytes with partition key `id`.
+fn item(id: &str) -> Vec<u8> {
+    let mut it = Item::new();
+    it.insert("id".into(), AttrValue::S(id.to_string()));
+    it.insert("payload".into(), AttrValue::S(PAYLOAD.into()));
+    encode_item(&it)
+}
+
+fn key_bytes(id: &str) -> Vec<u8> {
+    let mut it = Item::new();
+    it.insert("id".into(), AttrValue::S(id.to_string()));
+    encode_item(&it)
+}
+
+// ------------------------------------------------------------------ load
+
+struct Load {
+    items: u64,
+    elapsed: Duration,
+    hist: Histogram<u64>,
+}
+
+/// `clients` concurrent clients send `count` items (in requests of `batch`
+/// items, PutItem when 1, BatchWrite otherwise) to one region, each request
+/// paced to start no earlier than its slot when `rate` (items/s) is given.
+/// Stops at `count` or at `max`, whichever comes first.
+#[allow(clippy::too_many_arguments)]
+async fn load(
+    cluster: &Cluster,
+    region: usize,
+    clients: usize,
+    count: u64,
+    batch: usize,
+    rate: Option<f64>,
+    max: Duration,
+    prefix: &str,
+) -> Result<Load> {
+    let batch = batch.max(1) as u64;
+    let requests = count.div_ceil(batch);
+    let next = Arc::new(AtomicU64::new(0));
+    let start = Instant::now();
+    let deadline = start + max;
+    let mut tasks = tokio::task::JoinSet::new();
+    for _ in 0..clients.max(1) {
+        let mut c = cluster.client(region)?;
+        let next = next.clone();
+        let prefix = prefix.to_string();
+        tasks.spawn(async move {
+            let mut hist = Histogram::<u64>::new_with_bounds(1, 60_000_000, 3)?;
+            let mut items = 0u64;
+            loop {
+                let i = next.fetch_add(1, Ordering::Relaxed);
+                if i >= requests || Instant::now() >= deadline {
+                    break;
+                }
+                if let Some(rate) = rate {
+                    let slot = start + Duration::from_secs_f64((i * batch) as f64 / rate);
+                    if slot >= deadline {
+                        break;
+                    }
+                    tokio::time::sleep_until(slot).await;
+                }
+                let lo = i * batch;
+                let hi = (lo + batch).min(count);
+                let t = Instant::now();
+                if batch == 1 {
+                    c.put_item(pb::PutItemRequest {
+                        table: TABLE.into(),
+                        item: item(&format!("{prefix}{lo}")),
+                        condition: None,
+                    })
+                    .await
+                    .context("PutItem")?;
+                } else {
+                    let ops = (lo..hi)
+                        .map(|k| pb::BatchWriteOp {
+                            op: Some(pb::batch_write_op::Op::Put(item(&format!("{prefix}{k}")))),
+                        })
+                        .collect();
+                    c.batch_write(pb::BatchWriteRequest {
+                        table: TABLE.into(),
+                        ops,
+                    })
+                    .await
+                    .context("BatchWrite")?;
+                }
+                hist.saturating_record(t.elapsed().as_micros() as u64);
+                items += hi - lo;
+            }
+            anyhow::Ok((items, hist))
+        });
+    }
+    let mut hist = Histogram::<u64>::new_with_bounds(1, 60_000_000, 3)?;
+    let mut items = 0;
+    while let Some(r) = tasks.join_next().await {
+        let (n, h) = r??;
+        items += n;
+        hist.add(&h)?;
+    }
+    Ok(Load {
+        items,
+        elapsed: start.elapsed(),
+        hist,
+    })
+}
+
+fn ms(micros: u64) -> f64 {
+    micros as f64 / 1000.0
+}
+
+// ------------------------------------------------------------------ write
+
+#[derive(Args, Debug)]
+pub struct WriteArgs {
+    #[command(flatten)]
+    common: Common,
+    /// Concurrent gRPC clients.
+    #[arg(long, default_value_t = 32)]
+    clients: usize,
+    /// Items written by single-item PutItem per repetition.
+    #[arg(long, default_value_t = 100_000)]
+    count: u64,
+    /// Items written by BatchWrite per repetition.
+    #[arg(long, default_value_t = 500_000)]
+    batched_count: u64,
+    /// Items per BatchWrite.
+    #[arg(long, default_value_t = 25)]
+    batch: usize,
+    /// Rows per transaction in the raw rusqlite baseline.
+    #[arg(long, default_value_t = 1000)]
+    baseline_txn: usize,
+    /// Time limit of each load, in seconds.
+    #[arg(long, default_value_t = 30)]
+    max_secs: u64,
+}
+
+/// Raw rusqlite: the same item row and log row per item as the store,
+/// `txn` items per transaction, WAL and synchronous=FULL. Items/s.
+fn raw_baseline(dir: &Path, count: u64, txn: usize) -> Result<f64> {
+    let path = dir.join("baseline.db");
+    let conn = rusqlite::Connection::open(&path)?;
+    let mode: String = conn.query_row("PRAGMA journal_mode=WAL", [], |r| r.get(0))?;
+    if !mode.eq_ignore_ascii_case("wal") {
+        bail!("baseline: could not enable WAL");
+    }
+    conn.execute_batch(
+        "PRAGMA synchronous=FULL; PRAGMA cache_size=-16000; PRAGMA temp_store=MEMORY;",
+    )?;
+    conn.execute_batch(include_str!("../../../store/src/schema.sql"))?;
+    let version = vec![7u8; 16];
+    let ctx = vec![3u8; 24];
+    let start = std::time::Instant::now();
+    let mut done = 0u64;
+    while done < count {
+        let n = (txn as u64).min(count - done);
+        let tx = conn.unchecked_transaction()?;
+        {
+            let mut ins_item = tx.prepare_cached(
+                "INSERT INTO items (tbl, pk, sk, version, prev, ctx, image, ttl) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, 0)
+                 ON CONFLICT (tbl, pk, sk) DO UPDATE SET version = excluded.version,
+                 prev = excluded.prev, ctx = excluded.ctx, image = excluded.image, ttl = excluded.ttl",
+            )?;
+            let mut ins_log = tx.prepare_cached(
+                "INSERT INTO log (tbl, table_version, pk, sk, version, prev, ctx, image, origin, commit_real, shippable, ttl, txn_pos, txn_len)
+                 VALUES (?1, ?2, ?3, ?4, ?5, NULL, ?6, ?7, 'us-east-1', ?8, 1, 0, 0, 1)",
+            )?;
+            for k in done..done + n {
+                let id = format!("raw-{k}");
+                let pk = key_bytes(&id);
+                let image = item(&id);
+                let sk: &[u8] = &[];
+                ins_item.execute(rusqlite::params![
+                    TABLE,
+                    pk,
+                    sk,
+                    version,
+                    Option::<Vec<u8>>::None,
+                    ctx,
+                    image
+                ])?;
+                ins_log.execute(rusqlite::params![
+                    TABLE, version, pk, sk, version, ctx, image, k as i64
+                ])?;
+            }
+        }
+        tx.commit()?;
+        done += n;
+    }
+    Ok(count as f64 / start.elapsed().as_secs_f64())
+}
+
+pub async fn write(a: WriteArgs) -> Result<()> {
+    let smoke = a.common.smoke;
+    let reps = a.common.reps(3);
+    let (count, batched, base_n) = if smoke {
+        (300, 1_000, 1_000)
+    } else {
+        (a.count, a.batched_count, a.batched_count)
+    };
+    let max = Duration::from_secs(if smoke { 60 } else { a.max_secs });
+    let mut r = Report::new(
+        "write",
+        smoke,
+        reps,
+        json!({
+            "clients": a.clients, "count": count, "batched_count": batched,
+            "batch": a.batch, "baseline_txn": a.baseline_txn, "baseline_items": base_n,
+            "item_bytes": item("k0").len(), "durability": "full", "max_secs": max.as_secs(),
+        }),
+    );
+    for rep in 0..reps {
+        let dir = a.common.tempdir()?;
+        let bdir = dir.path().to_path_buf();
+        let txn = a.baseline_txn;
+        let baseline =
+            tokio::task::spawn_blocking(move || raw_baseline(&bdir, base_n, txn)).await??;
+        let cluster = Cluster::start(1, false, dir.path()).await?;
+        let result = async {
+            cluster.create_table().await?;
+            let single = load(&cluster, 0, a.clients, count, 1, None, max, "s-").await?;
+            let multi = load(&cluster, 0, a.clients, batched, a.batch, None, max, "b-").await?;
+            anyhow::Ok((single, multi))
+        }
+        .await;
+        cluster.shutdown().await;
+        let (single, multi) = result?;
+        let s_rate = single.items as f64 / single.elapsed.as_secs_f64();
+        let b_rate = multi.items as f64 / multi.elapsed.as_secs_f64();
+        r.add("baseline raw rusqlite", "items/s", baseline);
+        r.add("single PutItem", "items/s", s_rate);
+        r.add("single p50", "ms", ms(single.hist.value_at_quantile(0.5)));
+        r.add("single p99", "ms", ms(single.hist.value_at_quantile(0.99)));
+        r.add("single max", "ms", ms(single.hist.max()));
+        r.add("batched BatchWrite", "items/s", b_rate);
+        r.add(
+            "batched p50 (request)",
+            "ms",
+            ms(multi.hist.value_at_quantile(0.5)),
+        );
+        r.add(
+            "batched p99 (request)",
+            "ms",
+            ms(multi.hist.value_at_quantile(0.99)),
+        );
+        r.add("batched max (request)", "ms", ms(multi.hist.max()));
+        r.add("single / baseline", "ratio", s_rate / baseline);
+        r.add("batched / baseline", "ratio", b_rate / baseline);
+        r.runs.push(json!({
+            "rep": rep, "baseline_items_per_s": baseline,
+            "single": {"items": single.items, "secs": single.elapsed.as_secs_f64()},
+            "batched": {"items": multi.items, "secs": multi.elapsed.as_secs_f64()},
+        }));
+    }
+    r.target(
+        "single-item writes ≥ 20,000/s",
+        "single PutItem",
+        true,
+        20_000.0,
+    );
+    r.target(
+        "batched writes ≥ 100,000 items/s",
+        "batched BatchWrite",
+        true,
+        100_000.0,
+    );
+    r.target(
+        "batched ≥ 0.5× raw baseline",
+        "batched / baseline",
+        true,
+        0.5,
+    );
+    r.finish(&a.common.out)?;
+    Ok(())
+}
+
+// ------------------------------------------------------------------ status
+
+/// One Status of every region: region → peer → (pending, buckets).
+type Snapshot = Vec<BTreeMap<String, (u64, Vec<u64>)>>;
+
+async fn snapshot(cluster: &Cluster, alive: &[usize]) -> Result<Snapshot> {
+    let mut out = vec![BTreeMap::new(); cluster.names.len()];
+    for &i in alive {
+        let s = cluster
+            .admin(i)?
+            .status(pb::StatusRequest {})
+            .await
+            .context("Status")?
+            .into_inner();
+        for p in s.peers {
+            out[i].insert(p.peer, (p.pending, p.latency_buckets));
+        }
+    }
+    Ok(out)
+}
+
+fn max_pending(s: &Snapshot) -> u64 {
+    s.iter()
+        .flat_map(|m| m.values().map(|(p, _)| *p))
+        .max()
+        .unwrap_or(0)
+}
+
+/// Polls until no region has anything pending, or `max` passes.
+async fn wait_drained(cluster: &Cluster, alive: &[usize], max: Duration) -> Result<Duration> {
+    let start = Instant::now();
+    let mut tick = tokio::time::interval(Duration::from_millis(50));
+    loop {
+        tick.tick().await;
+        if max_pending(&snapshot(cluster, alive).await?) == 0 {
+            return Ok(start.elapsed());
+        }
+        if start.elapsed() >= max {
+            bail!("replication did not drain within {} s", max.as_secs());
+        }
+    }
+}
+
+// ------------------------------------------------------------------ replicate
+
+#[derive(Args, Debug)]
+pub struct ReplicateArgs {
+    #[command(flatten)]
+    common: Common,
+    /// Writes per second per region (single-item PutItem).
+    #[arg(long, default_value_t = 5_000)]
+    rate: u64,
+    /// Seconds of writing per phase.
+    #[arg(long, default_value_t = 10)]
+    secs: u64,
+    /// Injected one-way latency L in ms for the second phase.
+    #[arg(long, default_value_t = 40)]
+    latency_ms: u64,
+    /// Also run 1k, 5k, 10k and 20k writes/s per region at 0 latency.
+    #[arg(long)]
+    sweep: bool,
+    /// Concurrent clients per region.
+    #[arg(long, default_value_t = 32)]
+    clients: usize,
+}
+
+struct Phase {
+    achieved: f64,
+    pairs: BTreeMap<String, Vec<u64>>,
+    all: Vec<u64>,
+    max_pending: u64,
+}
+
+fn hi_bucket_ms(counts: &[u64]) -> f64 {
+    counts
+        .iter()
+        .rposition(|c| *c > 0)
+        .map_or(f64::NAN, |b| ms(lag::bucket_upper_micros(b)))
+}
+
+fn q_ms(counts: &[u64], q: f64) -> f64 {
+    lag::quantile_micros(counts, q).map_or(f64::NAN, ms)
+}
+
+async fn phase(
+    cluster: &Cluster,
+    rate: u64,
+    secs: u64,
+    clients: usize,
+    tag: &str,
+) -> Result<Phase> {
+    let all: Vec<usize> = (0..cluster.names.len()).collect();
+    let before = snapshot(cluster, &all).await?;
+    let count = rate * secs;
+    let max = Duration::from_secs(secs + 5);
+    let rate_f = Some(rate as f64);
+    let (p0, p1, p2) = (
+        format!("{tag}-0-"),
+        format!("{tag}-1-"),
+        format!("{tag}-2-"),
+    );
+    let loads = async {
+        let (a, b, c) = tokio::join!(
+            load(cluster, 0, clients, count, 1, rate_f, max, &p0),
+            load(cluster, 1, clients, count, 1, rate_f, max, &p1),
+            load(cluster, 2, clients, count, 1, rate_f, max, &p2),
+        );
+        anyhow::Ok(vec![a?, b?, c?])
+    };
+    tokio::pin!(loads);
+    let mut peak = 0;
+    let mut tick = tokio::time::interval(Duration::from_millis(100));
+    let loads = loop {
+        tokio::select! {
+            l = &mut loads => break l?,
+            _ = tick.tick() => peak = peak.max(max_pending(&snapshot(cluster, &all).await?)),
+        }
+    };
+    wait_drained(cluster, &all, Duration::from_secs(120)).await?;
+    let after = snapshot(cluster, &all).await?;
+    let mut pairs = BTreeMap::new();
+    let mut total = vec![0u64; lag::BUCKETS];
+    for i in &all {
+        for (peer, (_, b)) in &after[*i] {
+            let earlier = before[*i]
+                .get(peer)
+                .map(|x| x.1.clone())
+                .unwrap_or_default();
+            let Some(w) = lag::window(&earlier, b) else {
+                continue;
+            };
+            for (t, c) in total.iter_mut().zip(&w) {
+                *t += c;
+            }
+            pairs.insert(format!("{peer}→{}", cluster.names[*i]), w);
+        }
+    }
+    let achieved = loads
+        .iter()
+        .map(|l| l.items as f64 / l.elapsed.as_secs_f64())
+        .fold(f64::INFINITY, f64::min);
+    Ok(Phase {
+        achieved,
+        pairs,
+        all: total,
+        max_pending: peak,
+    })
+}
+
+pub async fn replicate(a: ReplicateArgs) -> Result<()> {
+    let smoke = a.common.smoke;
+    let reps = a.common.reps(3);
+    let (rate, secs) = if smoke { (200, 1) } else { (a.rate, a.secs) };
+    let lat = a.latency_ms;
+    let mut r = Report::new(
+        "replicate",
+        smoke,
+        reps,
+        json!({"rate_per_region": rate, "secs": secs, "latency_ms": lat, "clients": a.clients, "sweep": a.sweep}),
+    );
+    let dir = a.common.tempdir()?;
+    let cluster = Cluster::start(3, true, dir.path()).await?;
+    let result = async {
+        cluster.create_table().await?;
+        let mut n = 0;
+        for rep in 0..reps {
+            for l in [0, lat] {
+                cluster.set_latency(l)?;
+                n += 1;
+                let p = phase(&cluster, rate, secs, a.clients, &format!("p{n}")).await?;
+                let tag = format!("L={l}ms");
+                r.add(
+                    &format!("{tag} achieved rate/region"),
+                    "writes/s",
+                    p.achieved,
+                );
+                r.add(&format!("{tag} p50"), "ms", q_ms(&p.all, 0.5));
+                r.add(&format!("{tag} p99"), "ms", q_ms(&p.all, 0.99));
+                r.add(&format!("{tag} max"), "ms", hi_bucket_ms(&p.all));
+                r.add(
+                    &format!("{tag} max pending"),
+                    "mutations",
+                    p.max_pending as f64,
+                );
+                for (pair, w) in &p.pairs {
+                    r.add(&format!("{tag} p99 {pair}"), "ms", q_ms(w, 0.99));
+                }
+                let bound = (l + 10) as f64;
+                r.add(
+                    &format!("{tag} p99 / (L+10ms)"),
+                    "ratio",
+                    q_ms(&p.all, 0.99) / bound,
+                );
+                r.runs.push(json!({
+                    "rep": rep, "latency_ms": l, "rate": rate, "achieved": p.achieved,
+                    "max_pending": p.max_pending,
+                    "pairs": p.pairs.iter().map(|(k, w)| (k.clone(), json!({
+                        "p50_ms": q_ms(w, 0.5), "p99_ms": q_ms(w, 0.99), "max_ms": hi_bucket_ms(w),
+                        "count": w.iter().sum::<u64>(),
+                    }))).collect::<serde_json::Map<_, _>>(),
+                }));
+            }
+        }
+        if a.sweep && !smoke {
+            cluster.set_latency(0)?;
+            for rep in 0..reps {
+                for s_rate in [1_000u64, 5_000, 10_000, 20_000] {
+                    n += 1;
+                    let p = phase(&cluster, s_rate, secs, a.clients, &format!("p{n}")).await?;
+                    let tag = format!("sweep {}k/s", s_rate / 1000);
+                    r.add(
+                        &format!("{tag} achieved rate/region"),
+                        "writes/s",
+                        p.achieved,
+                    );
+                    r.add(&format!("{tag} p99"), "ms", q_ms(&p.all, 0.99));
+                    r.add(
+                        &format!("{tag} max pending"),
+                        "mutations",
+                        p.max_pending as f64,
+                    );
+                    r.runs.push(
+                        json!({"rep": rep, "sweep_rate": s_rate, "achieved": p.achieved,
+                        "p99_ms": q_ms(&p.all, 0.99), "max_pending": p.max_pending}),
+                    );
+                }
+            }
+        }
+        anyhow::Ok(())
+    }
+    .await;
+    cluster.shutdown().await;
+    result?;
+    r.target(
+        "p99 ≤ 10 ms at 0 injected latency",
+        "L=0ms p99",
+        false,
+        10.0,
+    );
+    r.target(
+        &format!("p99 ≤ L + 10 ms = {} ms with L = {lat} ms", lat + 10),
+        &format!("L={lat}ms p99"),
+        false,
+        (lat + 10) as f64,
+    );
+    r.notes.push(
+        "latency percentiles come from the regions' bucketed histograms (bucket upper bounds, ≤ 19 % wide)".into(),
+    );
+    r.finish(&a.common.out)?;
+    Ok(())
+}
+
+// ------------------------------------------------------------------ catchup
+
+#[derive(Args, Debug)]
+pub struct CatchupArgs {
+    #[command(flatten)]
+    common: Common,
+    /// Mutations written while one region is down (split over the others).
+    #[arg(long, default_value_t = 1_000_000)]
+    backlog: u64,
+    /// Concurrent BatchWrite clients per writing region.
+    #[arg(long, default_value_t = 8)]
+    clients: usize,
+    /// Time limit for writing the backlog and for draining it, in seconds.
+    #[arg(long, default_value_t = 900)]
+    max_secs: u64,
+}
+
+pub async fn catchup(a: CatchupArgs) -> Result<()> {
+    let smoke = a.common.smoke;
+    let reps = a.common.reps(3);
+    let backlog = if smoke { 2_000 } else { a.backlog };
+    let max = Duration::from_secs(if smoke { 60 } else { a.max_secs });
+    let mut r = Report::new(
+        "catchup",
+        smoke,
+        reps,
+        json!({"backlog": backlog, "clients": a.clients, "batch": 25, "max_secs": max.as_secs()}),
+    );
+    for rep in 0..reps {
+        let dir = a.common.tempdir()?;
+        let mut cluster = Cluster::start(3, false, dir.path()).await?;
+        let result = async {
+            cluster.create_table().await?;
+            wait_drained(&cluster, &[0, 1, 2], Duration::from_secs(30)).await?;
+            cluster.stop_region(2).await?;
+            let victim = cluster.names[2].clone();
+            let t = Instant::now();
+            let half = backlog / 2;
+            let (l0, l1) = tokio::join!(
+                load(&cluster, 0, a.clients, half, 25, None, max, "c0-"),
+                load(&cluster, 1, a.clients, backlog - half, 25, None, max, "c1-"),
+            );
+            let written = l0?.items + l1?.items;
+            let write_rate = written as f64 / t.elapsed().as_secs_f64();
+            let at_heal = snapshot(&cluster, &[0, 1]).await?;
+            let pend: Vec<u64> = (0..2)
+                .map(|i| at_heal[i].get(&victim).map_or(0, |x| x.0))
+                .collect();
+            cluster.restart_region(2).await?;
+            let healed = Instant::now();
+            let mut first: [Option<Duration>; 2] = [None, None];
+            let mut done: [Option<Duration>; 2] = [None, None];
+            let mut tick = tokio::time::interval(Duration::from_millis(25));
+            while done.iter().any(Option::is_none) {
+                tick.tick().await;
+                if healed.elapsed() >= max {
+                    bail!("backlog did not drain within {} s", max.as_secs());
+                }
+                let s = snapshot(&cluster, &[0, 1]).await?;
+                for i in 0..2 {
+                    let p = s[i].get(&victim).map_or(0, |x| x.0);
+                    if first[i].is_none() && p < pend[i] {
+                        first[i] = Some(healed.elapsed());
+                    }
+                    if done[i].is_none() && p == 0 {
+                        done[i] = Some(healed.elapsed());
+                        first[i].get_or_insert(healed.elapsed());
+                    }
+                }
+            }
+            anyhow::Ok((written, write_rate, pend, first, done))
+        }
+        .await;
+        cluster.shutdown().await;
+        let (written, write_rate, pend, first, done) = result?;
+        let done: Vec<Duration> = done.iter().map(|d| d.expect("drained")).collect();
+        let first: Vec<Duration> = first.iter().map(|d| d.expect("drained")).collect();
+        let drain = done.iter().max().copied().unwrap_or_default();
+        let total: u64 = pend.iter().sum();
+        let link_rates: Vec<f64> = (0..2)
+            .map(|i| pend[i] as f64 / done[i].as_secs_f64().max(1e-6))
+            .collect();
+        let link_rates_flowing: Vec<f64> = (0..2)
+            .map(|i| {
+                // When one poll saw the whole drain, no flowing window exists.
+                let flowing = done[i] - first[i];
+                let span = if flowing.is_zero() { done[i] } else { flowing };
+                pend[i] as f64 / span.as_secs_f64().max(1e-6)
+            })
+            .collect();
+        r.add("backlog write rate (baseline)", "mutations/s", write_rate);
+        r.add("drain time (restart → 0 pending)", "s", drain.as_secs_f64());
+        r.add(
+            "drain rate, all links",
+            "mutations/s",
+            total as f64 / drain.as_secs_f64().max(1e-6),
+        );
+        r.add(
+            "drain rate per link (min)",
+            "mutations/s",
+            link_rates.iter().copied().fold(f64::INFINITY, f64::min),
+        );
+        r.add(
+            "drain rate per link, from first progress (min)",
+            "mutations/s",
+            link_rates_flowing
+                .iter()
+                .copied()
+                .fold(f64::INFINITY, f64::min),
+        );
+        r.add(
+            "time to first progress (max)",
+            "s",
+            first
+                .iter()
+                .max()
+                .copied()
+                .unwrap_or_default()
+                .as_secs_f64(),
+        );
+        r.add(
+            "drain / write rate",
+            "ratio",
+            total as f64 / drain.as_secs_f64().max(1e-6) / write_rate,
+        );
+        r.runs.push(json!({
+            "rep": rep, "written": written, "pending_at_heal": pend,
+            "first_progress_s": first.iter().map(Duration::as_secs_f64).collect::<Vec<_>>(),
+            "drained_s": done.iter().map(Duration::as_secs_f64).collect::<Vec<_>>(),
+        }));
+    }
+    r.target(
+        "≥ 100,000 mutations/s per link",
+        "drain rate per link (min)",
+        true,
+        100_000.0,
+    );
+    r.notes.push("drain time runs from the restarted region listening to both senders reporting 0 pending; it includes the senders' reconnect".into());
+    r.finish(&a.common.out)?;
+    Ok(())
+}
+
+// ------------------------------------------------------------------ memory
+
+#[derive(Args, Debug)]
+pub struct MemoryArgs {
+    #[command(flatten)]
+    common: Common,
+    /// Items loaded (BatchWrite of 25).
+    #[arg(long, default_value_t = 1_000_000)]
+    items: u64,
+    /// Concurrent BatchWrite clients.
+    #[arg(long, default_value_t = 8)]
+    clients: usize,
+    /// Time limit of the load, in seconds.
+    #[arg(long, default_value_t = 900)]
+    max_secs: u64,
+}
+
+/// (VmRSS, VmHWM) of a process in bytes.
+fn rss(pid: u32) -> Result<(u64, u64)> {
+    let text = std::fs::read_to_string(format!("/proc/{pid}/status"))
+        .with_context(|| format!("reading /proc/{pid}/status"))?;
+    let field = |name: &str| {
+        text.lines()
+            .find(|l| l.starts_with(name))
+            .and_then(|l| l.split_whitespace().nth(1))
+            .and_then(|v| v.parse::<u64>().ok())
+            .map(|kb| kb * 1024)
+            .with_context(|| format!("no {name} in /proc/{pid}/status"))
+    };
+    Ok((field("VmRSS:")?, field("VmHWM:")?))
+}
+
+fn dir_size(p: &Path) -> Result<u64> {
+    let mut total = 0;
+    for e in std::fs::read_dir(p)? {
+        let e = e?;
+        let m = e.metadata()?;
+        total += if m.is_dir() {
+            dir_size(&e.path())?
+        } else {
+            m.len()
+        };
+    }
+    Ok(total)
+}
+
+const MIB: f64 = 1024.0 * 1024.0;
+
+pub async fn memory(a: MemoryArgs) -> Result<()> {
+    let smoke = a.common.smoke;
+    let reps = a.common.reps(1);
+    let items = if smoke { 5_000 } else { a.items };
+    let max = Duration::from_secs(if smoke { 60 } else { a.max_secs });
+    let mut r = Report::new(
+        "memory",
+        smoke,
+        reps,
+        json!({"items": items, "clients": a.clients, "batch": 25, "item_bytes": item("k0").len()}),
+    );
+    for rep in 0..reps {
+        let dir = a.common.tempdir()?;
+        let cluster = Cluster::start(1, false, dir.path()).await?;
+        let result = async {
+            cluster.create_table().await?;
+            let pid = cluster.pid(0).context("region pid")?;
+            let (idle, _) = rss(pid)?;
+            let l = load(&cluster, 0, a.clients, items, 25, None, max, "m-").await?;
+            let (loaded, peak) = rss(pid)?;
+            let db = dir_size(&cluster.data_dir(0))?;
+            anyhow::Ok((idle, l, loaded, peak, db))
+        }
+        .await;
+        cluster.shutdown().await;
+        let (idle, l, loaded, peak, db) = result?;
+        r.add("idle RSS (baseline)", "MiB", idle as f64 / MIB);
+        r.add("RSS after load", "MiB", loaded as f64 / MIB);
+        r.add("peak RSS (VmHWM)", "MiB", peak as f64 / MIB);
+        r.add(
+            "RSS after load / idle",
+            "ratio",
+            loaded as f64 / idle as f64,
+        );
+        r.add("database size", "MiB", db as f64 / MIB);
+        r.add(
+            "database bytes per item",
+            "bytes",
+            db as f64 / l.items.max(1) as f64,
+        );
+        r.add(
+            "load rate",
+            "items/s",
+            l.items as f64 / l.elapsed.as_secs_f64(),
+        );
+        r.runs.push(json!({"rep": rep, "items": l.items, "idle_rss": idle, "rss": loaded, "hwm": peak, "db_bytes": db}));
+    }
+    r.target("RSS ≤ 100 MiB after load", "RSS after load", false, 100.0);
+    r.target("peak RSS ≤ 100 MiB", "peak RSS (VmHWM)", false, 100.0);
+    r.finish(&a.common.out)?;
+    Ok(())
+}

@@ -1,0 +1,110 @@
+//! `meridian bench <name> --smoke` through the real binary: each benchmark
+//! still runs end to end and writes its JSON. No timed assertions: the
+//! figures themselves are not checked, only that they were produced.
+
+use std::path::Path;
+use std::process::Command;
+
+use serde_json::Value as Json;
+
+fn smoke(name: &str, expected_metrics: &[&str]) {
+    let out = tempfile::tempdir().unwrap();
+    let work = tempfile::tempdir().unwrap();
+    let status = Command::new(env!("CARGO_BIN_EXE_meridian"))
+        .args(["bench", name, "--smoke", "--out"])
+        .arg(out.path())
+        .arg("--dir")
+        .arg(work.path())
+        .status()
+        .unwrap();
+    assert!(status.success(), "meridian bench {name} --smoke: {status}");
+    let json = only_json(out.path(), name);
+    assert_eq!(json["name"], name);
+    assert_eq!(json["smoke"], true);
+    assert_eq!(json["reps"], 1);
+    assert!(json["unix_time"].as_u64().unwrap() > 0);
+    assert!(json["config"].is_object());
+    let metrics = json["metrics"].as_object().unwrap();
+    for m in expected_metrics {
+        let metric = metrics
+            .get(*m)
+            .unwrap_or_else(|| panic!("{name}: no metric {m:?} in {metrics:?}"));
+        for field in ["unit", "median", "min", "max", "values"] {
+            assert!(metric.get(field).is_some(), "{name}: {m} has no {field}");
+        }
+        assert_eq!(metric["values"].as_array().unwrap().len(), 1);
+    }
+    let targets = json["targets"].as_array().unwrap();
+    assert!(!targets.is_empty(), "{name}: no targets");
+    for t in targets {
+        assert!(t["what"].is_string() && t.get("met").is_some());
+    }
+    assert_eq!(json["runs"].as_array().unwrap().len().min(1), 1);
+}
+
+fn only_json(dir: &Path, name: &str) -> Json {
+    let files: Vec<_> = std::fs::read_dir(dir)
+        .unwrap()
+        .map(|e| e.unwrap().path())
+        .filter(|p| {
+            p.file_name()
+                .unwrap()
+                .to_string_lossy()
+                .starts_with(&format!("{name}-"))
+                && p.extension().is_some_and(|e| e == "json")
+        })
+        .collect();
+    assert_eq!(
+        files.len(),
+        1,
+        "expected one {name}-<time>.json in {files:?}"
+    );
+    serde_json::from_str(&std::fs::read_to_string(&files[0]).unwrap()).unwrap()
+}
+
+#[test]
+fn bench_write_smoke_writes_json() {
+    smoke(
+        "write",
+        &[
+            "baseline raw rusqlite",
+            "single PutItem",
+            "single p99",
+            "batched BatchWrite",
+            "batched / baseline",
+        ],
+    );
+}
+
+#[test]
+fn bench_replicate_smoke_writes_json() {
+    smoke(
+        "replicate",
+        &[
+            "L=0ms p99",
+            "L=40ms p99",
+            "L=40ms max pending",
+            "L=40ms p99 / (L+10ms)",
+        ],
+    );
+}
+
+#[test]
+fn bench_catchup_smoke_writes_json() {
+    smoke(
+        "catchup",
+        &[
+            "backlog write rate (baseline)",
+            "drain time (restart → 0 pending)",
+            "drain rate per link (min)",
+        ],
+    );
+}
+
+#[test]
+fn bench_memory_smoke_writes_json() {
+    smoke(
+        "memory",
+        &["idle RSS (baseline)", "RSS after load", "database size"],
+    );
+}
