@@ -39,10 +39,31 @@ pub enum DrillCommand {
         #[arg(long)]
         quiet: bool,
     },
+    /// Simulate the random fault timeline of one seed, as the test suite's
+    /// seeded sweep does; a failing seed is replayed with this.
+    Random {
+        #[arg(long)]
+        seed: u64,
+        #[arg(long)]
+        out: Option<PathBuf>,
+    },
 }
 
 pub async fn run(args: DrillArgs) -> Result<()> {
     match args.command {
+        DrillCommand::Random { seed, out } => {
+            let scenario = meridian_drill::random::scenario(seed);
+            let out = out.unwrap_or_else(|| PathBuf::from("drill-out").join(&scenario.name));
+            run_loaded(
+                scenario,
+                &format!("drill random --seed {seed}"),
+                out,
+                true,
+                Some(seed),
+                true,
+            )
+            .await
+        }
         DrillCommand::Run {
             scenario,
             out,
@@ -62,14 +83,30 @@ async fn run_scenario(
 ) -> Result<()> {
     let scenario = Scenario::load(path)?;
     let out = out.unwrap_or_else(|| PathBuf::from("drill-out").join(&scenario.name));
+    let replay = format!("drill run {}", path.display());
+    run_loaded(scenario, &replay, out, sim, seed, quiet).await
+}
+
+async fn run_loaded(
+    scenario: Scenario,
+    replay: &str,
+    out: PathBuf,
+    sim: bool,
+    seed: Option<u64>,
+    quiet: bool,
+) -> Result<()> {
     std::fs::create_dir_all(&out).with_context(|| format!("creating {}", out.display()))?;
     let started = std::time::Instant::now();
     let report = if sim {
         let seed = seed.unwrap_or(1);
+        let replay = if replay.contains("--seed") {
+            format!("meridian {replay}")
+        } else {
+            format!("meridian {replay} --sim --seed {seed}")
+        };
         println!(
-            "drill {}: simulated, seed {seed} (replay: meridian drill run {} --sim --seed {seed})",
-            scenario.name,
-            path.display()
+            "drill {}: simulated, seed {seed} (replay: {replay})",
+            scenario.name
         );
         let dir = out.join("sim-data");
         let scenario2 = scenario.clone();

@@ -167,9 +167,12 @@ pub fn fill(report: &mut Report, samples: &[Sample], heals: &[HealMark]) {
                 h.links
                     .iter()
                     .zip(&targets)
-                    .all(|(&l, target)| match target {
-                        Some(t) => acked_of(s, l).is_some_and(|a| a >= *t),
-                        None => false,
+                    .all(|(&l, target)| {
+                        // The log also holds entries applied from peers,
+                        // which are never shipped, so `acked` can stay below
+                        // the head for good; zero pending settles it.
+                        pending_of(s, l) == Some(0)
+                            || matches!((target, acked_of(s, l)), (Some(t), Some(a)) if a >= *t)
                     })
             })
             .map(|s| s.t_ms - h.at_ms);

@@ -10,6 +10,7 @@
 pub mod collect;
 pub mod driver;
 pub mod live;
+pub mod random;
 pub mod sim;
 pub mod workload;
 

@@ -1,0 +1,232 @@
+//! Random scenarios for seeded sweeps: a seed picks latencies, a workload
+//! and a timeline of faults, so any failing run is replayed from its seed
+//! alone (`meridian drill random --seed N`).
+
+use std::collections::BTreeMap;
+use std::time::Duration;
+
+use meridian_sim::scenario::{
+    Action, Distribution, Event, KeyDistribution, Mix, PartitionKind, Scenario, Workload,
+};
+use rand::rngs::SmallRng;
+use rand::{Rng, SeedableRng};
+
+pub const REGIONS: [&str; 3] = ["r1", "r2", "r3"];
+
+/// The scenario of one seed: 6 s of workload on 3 regions with 2 to 5
+/// faults, each healed (or restarted) before the workload ends or by the
+/// drill's final heal.
+pub fn scenario(seed: u64) -> Scenario {
+    let mut rng = SmallRng::seed_from_u64(seed ^ 0x5eed_5eed_5eed_5eed);
+    let regions: Vec<String> = REGIONS.iter().map(|r| r.to_string()).collect();
+    let mut latency = BTreeMap::new();
+    for (i, a) in regions.iter().enumerate() {
+        for b in &regions[i + 1..] {
+            let l = Duration::from_millis(rng.random_range(1..=60));
+            latency.insert((a.clone(), b.clone()), l);
+            latency.insert((b.clone(), a.clone()), l);
+        }
+    }
+    let duration = Duration::from_secs(6);
+    let pick = |rng: &mut SmallRng| regions[rng.random_range(0..regions.len())].clone();
+    let pair = |rng: &mut SmallRng| {
+        let a = rng.random_range(0..regions.len());
+        let b = (a + rng.random_range(1..regions.len())) % regions.len();
+        (regions[a].clone(), regions[b].clone())
+    };
+    let kind = |rng: &mut SmallRng| {
+        if rng.random_bool(0.5) {
+            PartitionKind::Blackhole
+        } else {
+            PartitionKind::Refuse
+        }
+    };
+    let mut events = Vec::new();
+    let mut crashed: Option<String> = None;
+    for _ in 0..rng.random_range(2..=5) {
+        let at = Duration::from_millis(rng.random_range(200..5_000));
+        let end = (at + Duration::from_millis(rng.random_range(300..2_500))).min(duration);
+        let push = |events: &mut Vec<Event>, at, action| events.push(Event { at, action });
+        match rng.random_range(0..6) {
+            0 => {
+                let (from, to) = pair(&mut rng);
+                let both = rng.random_bool(0.5);
+                let k = kind(&mut rng);
+                push(
+                    &mut events,
+                    at,
+                    Action::Partition {
+                        from: from.clone(),
+                        to: to.clone(),
+                        both,
+                        kind: k,
+                    },
+                );
+                push(
+                    &mut events,
+                    end,
+                    Action::Heal {
+                        link: Some((from, to)),
+                        region: None,
+                    },
+                );
+            }
+            1 => {
+                let region = pick(&mut rng);
+                let k = kind(&mut rng);
+                push(
+                    &mut events,
+                    at,
+                    Action::Isolate {
+                        region: region.clone(),
+                        kind: k,
+                    },
+                );
+                push(
+                    &mut events,
+                    end,
+                    Action::Heal {
+                        link: None,
+                        region: Some(region),
+                    },
+                );
+            }
+            2 => {
+                let (from, to) = pair(&mut rng);
+                let period = Duration::from_millis(rng.random_range(200..1_000));
+                let down = period.mul_f64(rng.random_range(0.1..0.9));
+                push(
+                    &mut events,
+                    at,
+                    Action::Flap {
+                        from: from.clone(),
+                        to: to.clone(),
+                        both: rng.random_bool(0.5),
+                        period,
+                        down: down.max(Duration::from_millis(1)),
+                    },
+                );
+                push(
+                    &mut events,
+                    end,
+                    Action::Heal {
+                        link: Some((from, to)),
+                        region: None,
+                    },
+                );
+            }
+            3 if crashed.is_none() => {
+                let region = pick(&mut rng);
+                crashed = Some(region.clone());
+                push(
+                    &mut events,
+                    at,
+                    Action::Crash {
+                        region: region.clone(),
+                    },
+                );
+                // Sometimes the region stays down until the drill's final
+                // restart.
+                if rng.random_bool(0.7) {
+                    push(&mut events, end, Action::Restart { region });
+                }
+            }
+            4 => {
+                let region = pick(&mut rng);
+                // Within the drift guard, or well past it.
+                let offset_ms = if rng.random_bool(0.6) {
+                    rng.random_range(-400..=400)
+                } else {
+                    rng.random_range(600..=1_500)
+                };
+                push(
+                    &mut events,
+                    at,
+                    Action::Skew {
+                        region: region.clone(),
+                        offset_ms,
+                        drift_ppm: rng.random_range(-200..=200),
+                    },
+                );
+                push(
+                    &mut events,
+                    end,
+                    Action::Skew {
+                        region,
+                        offset_ms: 0,
+                        drift_ppm: 0,
+                    },
+                );
+            }
+            _ => {
+                let (from, to) = pair(&mut rng);
+                push(
+                    &mut events,
+                    at,
+                    Action::Latency {
+                        from,
+                        to,
+                        both: true,
+                        latency: Duration::from_millis(rng.random_range(0..200)),
+                        jitter: Duration::from_millis(rng.random_range(0..20)),
+                        distribution: Distribution::Normal,
+                    },
+                );
+            }
+        }
+    }
+    events.sort_by_key(|e| e.at);
+    Scenario {
+        name: format!("random-{seed}"),
+        description: format!("Random fault timeline from seed {seed}"),
+        regions,
+        latency,
+        jitter: Duration::from_millis(2),
+        distribution: Distribution::Normal,
+        workload: Workload {
+            table: "drill".into(),
+            rate_per_region: 30,
+            keys: rng.random_range(5..=200),
+            keys_dist: if rng.random_bool(0.5) {
+                KeyDistribution::Uniform
+            } else {
+                KeyDistribution::Zipf(1.1)
+            },
+            mix: Mix {
+                put: 4,
+                update: 3,
+                delete: 1,
+                get: 2,
+            },
+            item_bytes: 128,
+            concurrency: 16,
+        },
+        duration,
+        settle: Duration::from_secs(60),
+        sample_interval: Duration::from_millis(250),
+        max_clock_offset: Duration::from_millis(500),
+        events,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_seed_always_gives_the_same_scenario_and_seeds_differ() {
+        assert_eq!(scenario(5), scenario(5));
+        assert_ne!(scenario(5).events, scenario(6).events);
+        for seed in 0..200 {
+            let s = scenario(seed);
+            assert!(s.events.len() >= 2, "seed {seed}");
+            assert!(s.events.iter().all(|e| e.at <= s.duration), "seed {seed}");
+            let crashes = s
+                .events
+                .iter()
+                .filter(|e| matches!(e.action, Action::Crash { .. }))
+                .count();
+            assert!(crashes <= 1, "seed {seed}");
+        }
+    }
+}
