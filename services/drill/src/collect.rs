@@ -164,16 +164,13 @@ pub fn fill(report: &mut Report, samples: &[Sample], heals: &[HealMark]) {
         let drain_ms = after
             .iter()
             .find(|s| {
-                h.links
-                    .iter()
-                    .zip(&targets)
-                    .all(|(&l, target)| {
-                        // The log also holds entries applied from peers,
-                        // which are never shipped, so `acked` can stay below
-                        // the head for good; zero pending settles it.
-                        pending_of(s, l) == Some(0)
-                            || matches!((target, acked_of(s, l)), (Some(t), Some(a)) if a >= *t)
-                    })
+                h.links.iter().zip(&targets).all(|(&l, target)| {
+                    // The log also holds entries applied from peers,
+                    // which are never shipped, so `acked` can stay below
+                    // the head for good; zero pending settles it.
+                    pending_of(s, l) == Some(0)
+                        || matches!((target, acked_of(s, l)), (Some(t), Some(a)) if a >= *t)
+                })
             })
             .map(|s| s.t_ms - h.at_ms);
         heal_reports.push(HealReport {
