@@ -91,7 +91,7 @@ async fn latency_applies_per_direction_and_live() {
 }
 
 #[tokio::test(start_paused = true)]
-async fn a_blackhole_swallows_bytes_until_healed() {
+async fn a_blackhole_swallows_bytes_and_wedges_the_stream_until_it_reconnects() {
     let upstream = echo_server().await;
     let reg = Registry::new();
     let p = reg
@@ -112,8 +112,13 @@ async fn a_blackhole_swallows_bytes_until_healed() {
     let r = tokio::time::timeout(Duration::from_secs(30), s.read(&mut buf)).await;
     assert!(r.is_err(), "nothing crosses a blackhole: {r:?}");
     p.remove_toxic("hole").unwrap();
-    // What was sent into the hole is gone; new bytes flow again.
-    let after = round_trip(&mut s, b"back").await.unwrap();
+    // What was sent into the hole is gone, so this stream stays wedged
+    // rather than deliver bytes after a hole; a new connection works.
+    s.write_all(b"more").await.unwrap();
+    let r = tokio::time::timeout(Duration::from_secs(30), s.read(&mut buf)).await;
+    assert!(r.is_err(), "a wedged stream forwards nothing: {r:?}");
+    let mut fresh = TcpStream::connect(p.listen).await.unwrap();
+    let after = round_trip(&mut fresh, b"back").await.unwrap();
     assert!(after < Duration::from_millis(1));
 }
 
