@@ -90,4 +90,6 @@ m status
 dc down -v >/dev/null 2>&1
 
 echo "== container tests (testcontainers)"
-MERIDIAN_REQUIRE_DOCKER=1 cargo test --locked -p meridian-tests --test containers -- --nocapture
+# --workspace resolves features as `cargo test --workspace` does, so the test
+# binary .ci/run has just built is reused, not rebuilt with other features.
+MERIDIAN_REQUIRE_DOCKER=1 cargo test --workspace --locked --test containers -- --nocapture
