@@ -46,6 +46,13 @@ meridian="$CARGO_TARGET_DIR/$(rustc -vV | sed -n 's/^host: //p')/release/meridia
 # Publishes the ports of regions/local-3.toml on 127.0.0.1, so nothing else
 # (`meridian up`, another compose project) may hold them meanwhile.
 echo "== compose: regions/compose.yaml, driven with regions/local-3.toml"
+# CI installs what it needs: docker-compose comes from Debian when neither
+# form is present.
+if ! docker compose version >/dev/null 2>&1 && ! command -v docker-compose >/dev/null 2>&1; then
+    SUDO=""
+    [ "$(id -u)" -eq 0 ] || SUDO="sudo"
+    $SUDO apt-get update -qq && $SUDO apt-get install -y -qq docker-compose >/dev/null || true
+fi
 if docker compose version >/dev/null 2>&1; then
     compose=(docker compose)
 elif command -v docker-compose >/dev/null 2>&1; then
