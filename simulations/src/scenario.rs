@@ -187,6 +187,16 @@ pub enum Action {
     Restart { region: String },
 }
 
+/// The directed links an event on `from → to` covers: that one, and
+/// `to → from` as well when `both`.
+pub fn directed(from: &str, to: &str, both: bool) -> Vec<(String, String)> {
+    let mut v = vec![(from.to_string(), to.to_string())];
+    if both {
+        v.push((to.to_string(), from.to_string()));
+    }
+    v
+}
+
 impl Action {
     /// The event's name in the file, for markers and reports.
     pub fn name(&self) -> &'static str {

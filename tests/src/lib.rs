@@ -10,10 +10,11 @@ use std::net::SocketAddr;
 use std::time::Duration;
 
 use meridian_core::Conflict;
-use meridian_core::{EncodedKey, Item, KeySchema, Timestamp, Version, decode_item, encode_item};
+use meridian_core::{Item, KeySchema, Timestamp, Version, encode_item};
 use meridian_proto::v1 as pb;
 use meridian_proto::v1::admin_client::AdminClient;
 use meridian_proto::v1::meridian_client::MeridianClient;
+use meridian_region::convert::conflict_from_pb;
 use meridian_region::{Clocks, Mode, PeerConfig, Region, RegionConfig, ReplicationTuning};
 use meridian_sim::{AckedWrite, Head, Heads};
 use meridian_store::Durability;
@@ -375,23 +376,7 @@ impl TestCluster {
             .into_inner();
         r.conflicts
             .into_iter()
-            .map(|c| {
-                let image =
-                    |b: &[u8], tomb: bool| (!tomb).then(|| decode_item(b).expect("valid image"));
-                Conflict {
-                    detected_by: c.detected_by.clone(),
-                    table: c.table.clone(),
-                    key: EncodedKey {
-                        partition: c.partition_key.clone(),
-                        sort: c.sort_key.clone(),
-                    },
-                    winner: version_of(&c.winner),
-                    winner_image: image(&c.winner_image, c.winner_tombstone),
-                    loser: version_of(&c.loser),
-                    loser_image: image(&c.loser_image, c.loser_tombstone),
-                    detected_real_micros: c.detected_real_micros,
-                }
-            })
+            .map(|c| conflict_from_pb(c).expect("a region lists valid conflict records"))
             .collect()
     }
 }

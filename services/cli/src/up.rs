@@ -177,6 +177,14 @@ struct Regions {
 }
 
 impl Regions {
+    /// Where the region called `name` is, or an error listing the known ones.
+    fn index(name: &str, procs: &[Proc]) -> Result<usize, SupervisorError> {
+        procs
+            .iter()
+            .position(|p| p.name == name)
+            .ok_or_else(|| Self::unknown(name, procs))
+    }
+
     fn unknown(name: &str, procs: &[Proc]) -> SupervisorError {
         SupervisorError::Unknown {
             name: name.to_string(),
@@ -190,10 +198,7 @@ impl Regions {
 
     async fn do_crash(&self, name: &str) -> Result<RegionProcess, SupervisorError> {
         let mut procs = self.procs.lock().await;
-        let i = procs
-            .iter()
-            .position(|p| p.name == name)
-            .ok_or_else(|| Self::unknown(name, &procs))?;
+        let i = Self::index(name, &procs)?;
         let p = &mut procs[i];
         p.reap();
         if p.state != ProcessState::Running {
@@ -220,10 +225,7 @@ impl Regions {
 
     async fn do_restart(&self, name: &str) -> Result<RegionProcess, SupervisorError> {
         let mut procs = self.procs.lock().await;
-        let i = procs
-            .iter()
-            .position(|p| p.name == name)
-            .ok_or_else(|| Self::unknown(name, &procs))?;
+        let i = Self::index(name, &procs)?;
         let p = &mut procs[i];
         p.reap();
         if p.state == ProcessState::Running {

@@ -13,10 +13,11 @@ use std::path::PathBuf;
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
-use meridian_core::{Conflict, EncodedKey, Item, KeyAttr, KeySchema, KeyType, Timestamp, Version};
+use meridian_core::{Conflict, EncodedKey, Item, KeyAttr, KeySchema, KeyType, Version};
 use meridian_proto::v1 as pb;
 use meridian_proto::v1::admin_client::AdminClient;
 use meridian_proto::v1::meridian_client::MeridianClient;
+use meridian_region::convert::{conflict_from_pb, version_from_pb, version_to_pb};
 use meridian_sim::report::Report;
 use meridian_sim::scenario::{Action, Scenario};
 use meridian_sim::{AckedWrite, Head, Heads, Oracle, Verdict};
@@ -100,20 +101,7 @@ fn schema() -> KeySchema {
 }
 
 fn version_of(v: &Option<pb::Version>) -> Option<Version> {
-    v.as_ref().map(|v| {
-        Version::new(
-            Timestamp::new(v.physical_micros, v.logical),
-            v.origin.clone(),
-        )
-    })
-}
-
-fn version_pb(v: &Version) -> pb::Version {
-    pb::Version {
-        physical_micros: v.hlc.physical,
-        logical: v.hlc.logical,
-        origin: v.origin.clone(),
-    }
+    v.as_ref().and_then(|v| version_from_pb(v, "version").ok())
 }
 
 /// Runs a scenario against regions that are already up.
@@ -653,7 +641,7 @@ async fn run_op(
                     let v = version_of(&stored.version).ok_or(())?;
                     (
                         workload::counter_of(&current) + 1,
-                        pb::condition::Kind::VersionEquals(version_pb(&v)),
+                        pb::condition::Kind::VersionEquals(version_to_pb(&v)),
                     )
                 }
                 None => (1, pb::condition::Kind::MustNotExist(true)),
@@ -757,31 +745,11 @@ async fn final_state(regions: &[RegionTarget], table: &str) -> Result<FinalState
                 "more than {MAX_CONFLICTS} conflicts recorded; the drill cannot check them all (use fewer operations or more keys)"
             )));
         }
-        let mut list = Vec::new();
-        for c in listed.conflicts {
-            let image = |b: &[u8], tomb: bool| -> Result<Option<Item>, DriveError> {
-                if tomb {
-                    return Ok(None);
-                }
-                meridian_core::decode_item(b)
-                    .map(Some)
-                    .map_err(|e| fail(format!("conflict image: {e}")))
-            };
-            list.push(Conflict {
-                table: c.table.clone(),
-                key: EncodedKey {
-                    partition: c.partition_key.clone(),
-                    sort: c.sort_key.clone(),
-                },
-                winner: version_of(&c.winner)
-                    .ok_or_else(|| fail("conflict without winner".into()))?,
-                winner_image: image(&c.winner_image, c.winner_tombstone)?,
-                loser: version_of(&c.loser).ok_or_else(|| fail("conflict without loser".into()))?,
-                loser_image: image(&c.loser_image, c.loser_tombstone)?,
-                detected_by: c.detected_by,
-                detected_real_micros: c.detected_real_micros,
-            });
-        }
+        let list = listed
+            .conflicts
+            .into_iter()
+            .map(|c| conflict_from_pb(c).map_err(|e| fail(format!("conflict: {}", e.message()))))
+            .collect::<Result<Vec<_>, _>>()?;
         conflicts.insert(r.name.clone(), list);
     }
     Ok((heads, conflicts))

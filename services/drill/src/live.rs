@@ -11,7 +11,7 @@ use std::time::Duration;
 
 use meridian_netsim::Registry;
 use meridian_netsim::toxic::{Effect, Stream, Toxic};
-use meridian_sim::scenario::{Action, PartitionKind, Scenario};
+use meridian_sim::scenario::{Action, PartitionKind, Scenario, directed};
 use serde_json::{Map, Value as Json, json};
 use tokio::process::{Child, Command};
 use tonic::transport::Endpoint;
@@ -284,14 +284,6 @@ impl LiveCluster {
         .map_err(LiveError::Setup)
     }
 
-    fn directed(from: &str, to: &str, both: bool) -> Vec<(String, String)> {
-        let mut v = vec![(from.to_string(), to.to_string())];
-        if both {
-            v.push((to.to_string(), from.to_string()));
-        }
-        v
-    }
-
     async fn partition(&self, from: &str, to: &str, kind: PartitionKind) -> Result<(), String> {
         match kind {
             PartitionKind::Blackhole => self.put_toxic(
@@ -327,7 +319,7 @@ impl LiveCluster {
     }
 
     async fn heal_link(&self, from: &str, to: &str) -> Result<(), String> {
-        for (a, b) in Self::directed(from, to, true) {
+        for (a, b) in directed(from, to, true) {
             self.remove_toxic(&a, &b, "drill.partition");
             self.remove_toxic(&a, &b, "drill.flap");
             self.remove_toxic(&a, &b, "drill.refuse");
@@ -432,7 +424,7 @@ impl Faults for LiveCluster {
                 jitter,
                 distribution,
             } => {
-                for (a, b) in Self::directed(from, to, *both) {
+                for (a, b) in directed(from, to, *both) {
                     self.set_latency(&a, &b, *latency, *jitter, distribution.as_str())
                         .map_err(|e| e.to_string())?;
                 }
@@ -444,7 +436,7 @@ impl Faults for LiveCluster {
                 both,
                 kbps,
             } => {
-                for (a, b) in Self::directed(from, to, *both) {
+                for (a, b) in directed(from, to, *both) {
                     self.put_toxic(
                         &a,
                         &b,
@@ -461,7 +453,7 @@ impl Faults for LiveCluster {
                 both,
                 percent,
             } => {
-                for (a, b) in Self::directed(from, to, *both) {
+                for (a, b) in directed(from, to, *both) {
                     self.put_toxic(&a, &b, "drill.loss", "loss", json!({"percent": percent}))?;
                 }
                 Ok(())
@@ -472,7 +464,7 @@ impl Faults for LiveCluster {
                 both,
                 kind,
             } => {
-                for (a, b) in Self::directed(from, to, *both) {
+                for (a, b) in directed(from, to, *both) {
                     self.partition(&a, &b, *kind).await?;
                 }
                 Ok(())
@@ -491,7 +483,7 @@ impl Faults for LiveCluster {
                 period,
                 down,
             } => {
-                for (a, b) in Self::directed(from, to, *both) {
+                for (a, b) in directed(from, to, *both) {
                     self.put_toxic(
                         &a,
                         &b,

@@ -27,7 +27,7 @@ use meridian_core::PhysicalClock;
 use meridian_region::transport::{Conn, Dialer, Listener};
 use meridian_region::{Clocks, Mode, PeerConfig, RegionConfig, ReplicationTuning};
 use meridian_sim::report::Report;
-use meridian_sim::scenario::{Action, Scenario};
+use meridian_sim::scenario::{Action, Scenario, directed};
 use tonic::transport::Endpoint;
 
 use crate::driver::{self, Faults, RegionTarget};
@@ -126,14 +126,6 @@ impl SimFaults {
         self.queue.borrow_mut().push_back(c);
     }
 
-    fn directed(from: &str, to: &str, both: bool) -> Vec<(String, String)> {
-        let mut v = vec![(from.to_string(), to.to_string())];
-        if both {
-            v.push((to.to_string(), from.to_string()));
-        }
-        v
-    }
-
     fn block(&mut self, a: String, b: String) {
         self.cut.insert((a.clone(), b.clone()));
         self.push(Command::Block(a, b));
@@ -177,7 +169,7 @@ impl Faults for SimFaults {
                     .into(),
             ),
             Action::Partition { from, to, both, .. } => {
-                for (a, b) in Self::directed(from, to, *both) {
+                for (a, b) in directed(from, to, *both) {
                     self.block(a, b);
                 }
                 Ok(())
@@ -198,7 +190,7 @@ impl Faults for SimFaults {
                 period,
                 down,
             } => {
-                for (a, b) in Self::directed(from, to, *both) {
+                for (a, b) in directed(from, to, *both) {
                     self.cut.insert((a.clone(), b.clone()));
                     self.push(Command::Flap {
                         from: a,
@@ -231,9 +223,7 @@ impl Faults for SimFaults {
             Action::Restart { region } => {
                 self.down.remove(region);
                 self.push(Command::Restart(region.clone()));
-                // Give the host a moment to come up before the drill goes on.
-                tokio::time::sleep(Duration::from_millis(5)).await;
-                Ok(())
+                wait_listening(region).await
             }
             Action::Skew { .. } => Err("skew is applied through the Admin API".into()),
         }
@@ -246,12 +236,37 @@ impl Faults for SimFaults {
             self.heal(pairs);
             done.push("heal all".to_string());
         }
-        for r in std::mem::take(&mut self.down) {
+        let down = std::mem::take(&mut self.down);
+        for r in &down {
             self.push(Command::Restart(r.clone()));
             done.push(format!("restart {r}"));
         }
-        tokio::time::sleep(Duration::from_millis(5)).await;
+        for r in &down {
+            wait_listening(r).await?;
+        }
         Ok(done)
+    }
+}
+
+/// Waits until a restarted region accepts connections, as a live restart
+/// does; the restart itself happens between simulation steps.
+async fn wait_listening(region: &str) -> Result<(), String> {
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(10);
+    loop {
+        let attempt = tokio::time::timeout(
+            Duration::from_millis(100),
+            turmoil::net::TcpStream::connect((region, GRPC_PORT)),
+        )
+        .await;
+        if matches!(attempt, Ok(Ok(_))) {
+            return Ok(());
+        }
+        if tokio::time::Instant::now() >= deadline {
+            return Err(format!(
+                "{region} did not listen within 10 s of its restart"
+            ));
+        }
+        tokio::time::sleep(Duration::from_millis(5)).await;
     }
 }
 

@@ -25,6 +25,32 @@ pub fn version_from_pb(v: &pb::Version, field: &str) -> Result<Version, Status> 
     ))
 }
 
+/// A conflict record as the Admin API lists it, back in the core type: what
+/// drills and tests check against their oracle. Treats the record as
+/// untrusted input: every version and image is validated.
+pub fn conflict_from_pb(c: pb::ConflictRecord) -> Result<meridian_core::Conflict, Status> {
+    let version = |v: &Option<pb::Version>, field: &str| match v {
+        Some(v) => version_from_pb(v, field),
+        None => Err(Status::invalid_argument(format!("{field} is missing"))),
+    };
+    let image = |b: &[u8], tombstone: bool, field: &str| {
+        (!tombstone).then(|| item_from_bytes(b, field)).transpose()
+    };
+    Ok(meridian_core::Conflict {
+        key: EncodedKey {
+            partition: c.partition_key,
+            sort: c.sort_key,
+        },
+        winner: version(&c.winner, "winner")?,
+        winner_image: image(&c.winner_image, c.winner_tombstone, "winner_image")?,
+        loser: version(&c.loser, "loser")?,
+        loser_image: image(&c.loser_image, c.loser_tombstone, "loser_image")?,
+        table: c.table,
+        detected_by: c.detected_by,
+        detected_real_micros: c.detected_real_micros,
+    })
+}
+
 pub fn item_from_bytes(bytes: &[u8], field: &str) -> Result<Item, Status> {
     if bytes.is_empty() {
         return Err(Status::invalid_argument(format!("{field}: missing")));
