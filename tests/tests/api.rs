@@ -559,6 +559,108 @@ async fn peers_are_untrusted() {
     c.shutdown().await;
 }
 
+/// Batches a peer sends back to back may be applied together; each is still
+/// validated on its own, a replayed one changes nothing, and a malformed one
+/// ends the stream without losing what came before it.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn back_to_back_batches_apply_in_order_up_to_a_malformed_one() {
+    let c = TestCluster::start(&REGIONS[..2]).await;
+    c.create_table(0, "t04", ("id", "S"), None).await;
+    c.wait_table_everywhere("t04").await;
+    let d = c
+        .client(0)
+        .describe_table(pb::TableRequest { name: "t04".into() })
+        .await
+        .unwrap()
+        .into_inner();
+    let tv = version_of(&d.version);
+    let entry = |seq: u64, origin: &str, id: &str| {
+        let v = meridian_core::Version::new(meridian_core::Timestamp::new(1_000 + seq, 0), origin);
+        pb::LogEntry {
+            seq,
+            table: "t04".into(),
+            table_version: tv.to_bytes(),
+            partition_key: id.as_bytes().to_vec(),
+            version: v.to_bytes(),
+            context: meridian_core::Context::empty().after(&v).to_bytes(),
+            image: item(serde_json::json!({"id": {"S": id}})),
+            ..Default::default()
+        }
+    };
+    let batch = |entries: Vec<pb::LogEntry>| pb::ShipRequest {
+        msg: Some(pb::ship_request::Msg::Batch(pb::Batch { entries })),
+    };
+    let peer = REGIONS[1];
+    let messages = vec![
+        pb::ShipRequest {
+            msg: Some(pb::ship_request::Msg::Hello(pb::Hello {
+                from_region: peer.into(),
+                to_region: REGIONS[0].into(),
+                protocol: 1,
+                log_id: "b2b-log".into(),
+            })),
+        },
+        batch(vec![entry(1, peer, "a1"), entry(2, peer, "a2")]),
+        batch(vec![entry(3, peer, "a3")]),
+        // A replay of what was just sent: duplicates, no effect.
+        batch(vec![entry(2, peer, "a2")]),
+        batch(vec![entry(4, peer, "a4")]),
+        // Claims another origin: the stream ends here.
+        batch(vec![entry(5, REGIONS[0], "forged")]),
+        batch(vec![entry(6, peer, "after")]),
+    ];
+    let mut repl = ReplicationClient::connect(c.url(0)).await.unwrap();
+    let mut responses = repl
+        .ship(futures::stream::iter(messages))
+        .await
+        .unwrap()
+        .into_inner();
+    let mut acked = 0;
+    let mut rejected = None;
+    while let Some(m) = responses.message().await.transpose() {
+        match m {
+            Ok(pb::ShipResponse {
+                msg: Some(pb::ship_response::Msg::Ack(a)),
+            }) => {
+                assert!(a.applied_through >= acked, "acks never go back");
+                acked = a.applied_through;
+            }
+            Ok(_) => {}
+            Err(e) => {
+                rejected = Some(e);
+                break;
+            }
+        }
+    }
+    let e = rejected.expect("the forged batch ends the stream");
+    assert_eq!(e.code(), Code::InvalidArgument);
+    assert!(e.message().contains("claims origin"), "{}", e.message());
+    assert_eq!(
+        acked, 4,
+        "everything before the forged batch is acknowledged"
+    );
+    for (id, present) in [
+        ("a1", true),
+        ("a2", true),
+        ("a3", true),
+        ("a4", true),
+        ("forged", false),
+        ("after", false),
+    ] {
+        let got = c
+            .client(0)
+            .get_item(pb::GetItemRequest {
+                table: "t04".into(),
+                key: item(serde_json::json!({"id": {"S": id}})),
+            })
+            .await
+            .unwrap()
+            .into_inner();
+        assert_eq!(got.item.is_some(), present, "item {id}");
+    }
+    c.shutdown().await;
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn the_drift_guard_refuses_then_retries_and_never_drops() {
     let c = TestCluster::start(&REGIONS[..2]).await;

@@ -316,8 +316,14 @@ pub struct ReplicationTuning {
     pub batch_entries: usize,
     /// Batches stop growing past this many bytes.
     pub batch_bytes: usize,
-    /// Unacknowledged batches in flight per peer.
+    /// Unacknowledged batches in flight per peer. Large enough that a link
+    /// with a long round trip and small batches (a low write rate) does not
+    /// stall for an ack: at 1,000 writes/s every batch holds about one
+    /// entry, and an 80 ms round trip needs some 80 of them in flight.
     pub window: usize,
+    /// Unacknowledged entries in flight per peer: bounds the memory a
+    /// backlog can hold in a link's send queue when batches are full.
+    pub window_entries: usize,
     /// HTTP/2 pings: a partition can wedge a TCP connection silently, and
     /// pings are what notice it so the link reconnects after a heal.
     pub keepalive_interval: Duration,
@@ -334,7 +340,8 @@ impl Default for ReplicationTuning {
         ReplicationTuning {
             batch_entries: 1000,
             batch_bytes: 1 << 20,
-            window: 8,
+            window: 256,
+            window_entries: 16_000,
             keepalive_interval: Duration::from_millis(1000),
             keepalive_timeout: Duration::from_millis(1000),
             connect_timeout: Duration::from_millis(2000),

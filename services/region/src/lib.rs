@@ -31,6 +31,11 @@ use tokio::task::JoinHandle;
 use tokio_stream::StreamExt;
 use tokio_stream::wrappers::TcpListenerStream;
 
+/// HTTP/2 stream window of the region's server, in bytes: 4 MiB lets a
+/// shipper keep about 13,000 entries of 300 bytes in flight per link, so an
+/// 80 ms round trip still carries 150,000 entries/s.
+const REPLICATION_STREAM_WINDOW: u32 = 4 << 20;
+
 pub use bridge::{Mode, Storage};
 pub use config::{ClusterFile, ConfigError, PeerConfig, RegionConfig, ReplicationTuning};
 
@@ -197,6 +202,11 @@ pub async fn start(
         .http2_keepalive_interval(Some(shared.config.replication.keepalive_interval))
         .http2_keepalive_timeout(Some(shared.config.replication.keepalive_timeout))
         .tcp_nodelay(true)
+        // Flow-control windows sized for replication over long links: a
+        // peer may have this much in flight per stream before it must wait
+        // for the receiver to grant more, whatever the round trip.
+        .initial_stream_window_size(Some(REPLICATION_STREAM_WINDOW))
+        .initial_connection_window_size(Some(2 * REPLICATION_STREAM_WINDOW))
         .add_service(
             MeridianServer::new(service::ClientApi {
                 ops: ops::Ops {

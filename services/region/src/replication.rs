@@ -18,7 +18,7 @@ use std::pin::Pin;
 use std::sync::Arc;
 use std::time::Duration;
 
-use futures::Stream;
+use futures::{FutureExt, Stream};
 use meridian_core::schema::TTL_SORT_KEY;
 use meridian_core::schema::{MAX_PARTITION_KEY_BYTES, MAX_SORT_KEY_BYTES, validate_table_name};
 use meridian_core::{CATALOG_TABLE, Context, EncodedKey, TableDef, Version, decode_item};
@@ -42,6 +42,9 @@ pub const PROTOCOL: u32 = 1;
 const HELLO_TIMEOUT: Duration = Duration::from_secs(5);
 /// Most entries a receiver accepts in one batch.
 pub const MAX_BATCH_ENTRIES: usize = 10_000;
+/// Most entries a receiver applies in one go when it coalesces batches
+/// that arrived together.
+const MAX_APPLY_ENTRIES: usize = 10_000;
 /// gRPC message size limit for replication streams.
 /// Room for a batch of about 1 MiB plus one whole unit of up to 16 MiB.
 pub const MAX_MESSAGE_BYTES: usize = 64 << 20;
@@ -323,30 +326,25 @@ impl Replication for ReplicationApi {
         let regions = shared.config.all_regions();
         tokio::spawn(async move {
             let label = PeerLabel { peer: peer.clone() };
+            // A message read while coalescing that could not join the apply.
+            let mut carried: Option<Inbound> = None;
             loop {
-                let next = tokio::select! {
-                    m = inbound.message() => m,
-                    _ = shutdown.wait_for(|s| *s) => break,
+                let next = match carried.take() {
+                    Some(n) => n,
+                    None => tokio::select! {
+                        m = inbound.message() => classify(&peer, m),
+                        _ = shutdown.wait_for(|s| *s) => break,
+                    },
                 };
                 let batch = match next {
-                    Ok(Some(pb::ShipRequest {
-                        msg: Some(pb::ship_request::Msg::Batch(b)),
-                    })) => b,
-                    Ok(None) => break,
-                    Ok(Some(_)) => {
-                        let _ = tx
-                            .send(Err(Status::invalid_argument(
-                                "expected a Batch after Hello",
-                            )))
-                            .await;
-                        break;
-                    }
-                    Err(e) => {
-                        tracing::debug!(%peer, error = %e, "replication stream ended");
+                    Inbound::Batch(b) => b,
+                    Inbound::End => break,
+                    Inbound::Fail(status) => {
+                        let _ = tx.send(Err(status)).await;
                         break;
                     }
                 };
-                let entries = match decode_batch(&peer, &regions, &batch) {
+                let mut entries = match decode_batch(&peer, &regions, &batch) {
                     Ok(e) => e,
                     Err(m) => {
                         tracing::warn!(%peer, error = %m, "rejected a malformed batch");
@@ -354,6 +352,38 @@ impl Replication for ReplicationApi {
                         break;
                     }
                 };
+                // Coalesce: batches that arrived while the previous apply was
+                // being committed join this one, so a busy link costs one
+                // group commit per round instead of one per batch. Only
+                // messages already received are taken; nothing waits.
+                let mut malformed = None;
+                while entries.len() < MAX_APPLY_ENTRIES {
+                    let Some(m) = inbound.message().now_or_never() else {
+                        break;
+                    };
+                    let b = match classify(&peer, m) {
+                        Inbound::Batch(b) => b,
+                        other => {
+                            carried = Some(other);
+                            break;
+                        }
+                    };
+                    let last = entries.last().map_or(0, |e| e.seq);
+                    let fits = entries.len() + b.entries.len() <= MAX_APPLY_ENTRIES
+                        && b.entries.first().is_none_or(|e| e.seq > last);
+                    if !fits {
+                        carried = Some(Inbound::Batch(b));
+                        break;
+                    }
+                    match decode_batch(&peer, &regions, &b) {
+                        Ok(more) => entries.extend(more),
+                        Err(m) => {
+                            // Apply what came before it, then end the stream.
+                            malformed = Some(m);
+                            break;
+                        }
+                    }
+                }
                 let outcome = match shared.storage.apply(&peer, &hello.log_id, entries).await {
                     Ok(o) => o,
                     Err(e) => {
@@ -386,9 +416,35 @@ impl Replication for ReplicationApi {
                 {
                     break;
                 }
+                if let Some(m) = malformed {
+                    tracing::warn!(%peer, error = %m, "rejected a malformed batch");
+                    let _ = tx.send(Err(Status::invalid_argument(m))).await;
+                    break;
+                }
             }
         });
         Ok(Response::new(Box::pin(ReceiverStream::new(rx))))
+    }
+}
+
+/// One message of a replication stream, as the receiver acts on it.
+enum Inbound {
+    Batch(pb::Batch),
+    End,
+    Fail(Status),
+}
+
+fn classify(peer: &str, m: Result<Option<pb::ShipRequest>, Status>) -> Inbound {
+    match m {
+        Ok(Some(pb::ShipRequest {
+            msg: Some(pb::ship_request::Msg::Batch(b)),
+        })) => Inbound::Batch(b),
+        Ok(None) => Inbound::End,
+        Ok(Some(_)) => Inbound::Fail(Status::invalid_argument("expected a Batch after Hello")),
+        Err(e) => {
+            tracing::debug!(%peer, error = %e, "replication stream ended");
+            Inbound::End
+        }
     }
 }
 
@@ -582,11 +638,13 @@ async fn ship_session(
 
     let mut head = shared.storage.log_head();
     let mut sent = acked;
-    let mut inflight: VecDeque<u64> = VecDeque::new();
+    // (last seq, entries) of every unacknowledged batch, oldest first.
+    let mut inflight: VecDeque<(u64, usize)> = VecDeque::new();
+    let mut inflight_entries = 0usize;
     loop {
         // Mark before reading: a commit that lands while we read wakes us again.
         head.mark_unchanged();
-        while inflight.len() < t.window {
+        while inflight.len() < t.window && inflight_entries < t.window_entries {
             let (after, n, bytes) = (sent, t.batch_entries, t.batch_bytes);
             let entries = shared
                 .storage
@@ -596,6 +654,7 @@ async fn ship_session(
             let Some(last) = entries.last().map(|e| e.seq) else {
                 break;
             };
+            let n = entries.len();
             let batch = pb::Batch {
                 entries: entries.into_iter().map(to_pb).collect(),
             };
@@ -605,9 +664,11 @@ async fn ship_session(
             tx.send(req)
                 .await
                 .map_err(|_| "stream closed by the peer".to_string())?;
-            inflight.push_back(last);
+            inflight.push_back((last, n));
+            inflight_entries += n;
             sent = last;
         }
+        let open = inflight.len() < t.window && inflight_entries < t.window_entries;
         tokio::select! {
             biased;
             _ = shutdown.changed() => return Ok(Session::Shutdown),
@@ -632,20 +693,24 @@ async fn ship_session(
                         persisted = tokio::time::Instant::now();
                     }
                 }
-                while inflight.front().is_some_and(|s| *s <= acked) {
+                while let Some(&(seq, n)) = inflight.front() {
+                    if seq > acked {
+                        break;
+                    }
                     inflight.pop_front();
+                    inflight_entries -= n;
                 }
                 if !a.refused.is_empty() {
                     return Ok(Session::Refused(a.refused));
                 }
             }
-            changed = head.changed(), if inflight.len() < t.window => {
+            changed = head.changed(), if open => {
                 if changed.is_err() {
                     return Ok(Session::Shutdown);
                 }
             }
             // A safety net: re-read the log even if a wake-up was missed.
-            _ = tokio::time::sleep(Duration::from_millis(500)), if inflight.len() < t.window => {}
+            _ = tokio::time::sleep(Duration::from_millis(500)), if open => {}
         }
     }
 }

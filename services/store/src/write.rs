@@ -414,14 +414,37 @@ impl Group<'_> {
     }
 
     /// Applies one local request (one or more ops) atomically inside the group.
-    /// A failed request leaves no trace; the others in the group are unaffected.
+    /// A request refused by validation or a condition leaves no trace; the
+    /// others in the group are unaffected.
+    ///
+    /// No savepoint: a savepoint per request costs sub-journal writes on
+    /// the hottest path, and a request writes nothing until every op has
+    /// been validated and every condition holds. An error after its first
+    /// write can only come from SQLite itself (an I/O error, a full disk);
+    /// it aborts the whole group, so a half-written request is never
+    /// committed and nothing in the group is acknowledged.
     pub fn write(
         &mut self,
         hlc: &Hlc,
         real_now: u64,
         ops: &[WriteOp],
     ) -> Result<Vec<WriteResult>, StoreError> {
-        self.isolated(|ctx| ctx.write_ops(hlc, real_now, ops))
+        let mut ctx = Ctx {
+            conn: self.conn,
+            region: self.region,
+            catalog: self.catalog,
+        };
+        let result = ctx.write_ops(hlc, real_now, ops);
+        if result.is_err() {
+            self.catalog.clear();
+        }
+        if self.conn.is_autocommit() {
+            return Err(StoreError::GroupAborted(match result {
+                Err(e) => e.to_string(),
+                Ok(_) => "the transaction ended unexpectedly".into(),
+            }));
+        }
+        result
     }
 
     /// Applies a batch from `peer` in order: LWW per mutation, conflicts
@@ -605,14 +628,21 @@ impl Ctx<'_, '_> {
                 ),
             )));
         }
-        // Phase 2: write. Several writes form one replication unit.
+        // Phase 2: write. Several writes form one replication unit. The
+        // request runs without a savepoint (see `Group::write`), so any
+        // failure from here on must take the whole group down with it.
         let unit_len = planned.iter().filter(|p| p.write.is_some()).count() as u32;
         let mut results = Vec::with_capacity(planned.len());
         // Positions count writes only: a condition check is not shipped.
         let mut pos = 0;
         for plan in planned {
             let writes = plan.write.is_some();
-            results.push(self.execute(hlc, real_now, plan, (pos, unit_len))?);
+            let result = self
+                .execute(hlc, real_now, plan, (pos, unit_len))
+                .map_err(|e| {
+                    StoreError::GroupAborted(format!("a request failed half-written: {e}"))
+                })?;
+            results.push(result);
             if writes {
                 pos += 1;
             }
