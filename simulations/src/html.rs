@@ -666,7 +666,7 @@ fn links_table(out: &mut String, r: &Report) {
     out.push_str(
         "<section id=\"links\">\n<h2>Replication latency per link</h2>\n\
          <p class=\"explain\">Over the whole drill, from the receiving region's latency \
-         buckets (each figure is a bucket's upper bound, at most about 19% above the true value).</p>\n",
+         buckets (each figure is a bucket's upper bound, at most about 9% above the true value).</p>\n",
     );
     if r.links.is_empty() {
         out.push_str("<p class=\"muted\">No links.</p>\n</section>\n");

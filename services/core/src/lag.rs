@@ -3,25 +3,28 @@
 //! A region keeps cumulative counts per bucket for each inbound link. A drill
 //! samples them periodically and subtracts two samples to get the latencies
 //! of one window, so percentiles over time need no reset and several
-//! observers never interfere. Bounds grow by 2^(1/4) (about 19 %), so a
-//! percentile read from buckets is at most one bucket width off.
+//! observers never interfere. Bounds grow by 2^(1/8) (about 9 %), so a
+//! percentile read from buckets is at most one bucket width off: fine
+//! enough to tell 48 ms from 52 ms, which a target of L + 10 ms needs.
 
 /// Upper bound (inclusive, µs) of every bucket but the last; the last bucket
 /// holds everything above the final bound.
 pub const BUCKET_BOUNDS_MICROS: [u64; BUCKETS - 1] = bounds();
 
 /// Number of buckets, including the overflow bucket.
-pub const BUCKETS: usize = 82;
+pub const BUCKETS: usize = 162;
 
 const fn bounds() -> [u64; BUCKETS - 1] {
-    // 100 µs · 2^(i/4), i = 0..=80: 100 µs up to about 105 s.
-    // Quarter-octave factors in fixed point (×10⁶), exact enough for bucketing.
-    const QUARTERS: [u64; 4] = [1_000_000, 1_189_207, 1_414_214, 1_681_793];
+    // 100 µs · 2^(i/8), i = 0..=160: 100 µs up to about 105 s.
+    // Eighth-octave factors in fixed point (×10⁶), exact enough for bucketing.
+    const EIGHTHS: [u64; 8] = [
+        1_000_000, 1_090_508, 1_189_207, 1_296_840, 1_414_214, 1_542_211, 1_681_793, 1_834_008,
+    ];
     let mut out = [0u64; BUCKETS - 1];
     let mut i = 0;
     while i < BUCKETS - 1 {
-        let octave = (i / 4) as u32;
-        out[i] = 100 * (1u64 << octave) * QUARTERS[i % 4] / 1_000_000;
+        let octave = (i / 8) as u32;
+        out[i] = 100 * (1u64 << octave) * EIGHTHS[i % 8] / 1_000_000;
         i += 1;
     }
     out
@@ -82,7 +85,13 @@ mod tests {
     fn bounds_increase_and_span_100us_to_100s() {
         assert_eq!(BUCKET_BOUNDS_MICROS[0], 100);
         assert!(BUCKET_BOUNDS_MICROS.windows(2).all(|w| w[0] < w[1]));
-        assert_eq!(BUCKET_BOUNDS_MICROS[4], 200);
+        assert_eq!(BUCKET_BOUNDS_MICROS[8], 200);
+        // No bucket is more than 9.1 % wider than the one below it.
+        assert!(
+            BUCKET_BOUNDS_MICROS
+                .windows(2)
+                .all(|w| w[1] * 1000 <= w[0] * 1091 + 1000)
+        );
         assert!(BUCKET_BOUNDS_MICROS[BUCKETS - 2] > 100_000_000);
     }
 
@@ -109,9 +118,9 @@ mod tests {
         let w = window(&before, &after).unwrap();
         assert_eq!(w.iter().sum::<u64>(), 100);
         let p50 = quantile_micros(&w, 0.5).unwrap();
-        assert!((2_000..2_400).contains(&p50), "{p50}");
+        assert!((2_000..2_200).contains(&p50), "{p50}");
         let p99 = quantile_micros(&w, 0.99).unwrap();
-        assert!((50_000..60_000).contains(&p99), "{p99}");
+        assert!((50_000..55_000).contains(&p99), "{p99}");
         assert_eq!(quantile_micros(&vec![0; BUCKETS], 0.5), None);
     }
 

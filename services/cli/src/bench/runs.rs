@@ -542,7 +542,7 @@ pub async fn replicate(a: ReplicateArgs) -> Result<()> {
         (lat + 10) as f64,
     );
     r.notes.push(
-        "latency percentiles come from the regions' bucketed histograms (bucket upper bounds, ≤ 19 % wide)".into(),
+        "latency percentiles come from the regions' bucketed histograms (bucket upper bounds, ≤ 9 % wide)".into(),
     );
     r.finish(&a.common.out)?;
     Ok(())
