@@ -931,6 +931,8 @@ impl Ctx<'_, '_> {
             applied_through: start,
             ..Default::default()
         };
+        let mut gate = GateCache::default();
+        let mut admitted = Vec::new();
         let mut i = 0;
         while i < entries.len() {
             // A unit is one origin request: applied all or nothing. The
@@ -942,37 +944,30 @@ impl Ctx<'_, '_> {
                 out.duplicates += len;
                 continue;
             }
-            if len == 1 {
-                // A single entry is refused before it writes anything.
-                if let Some((reason, drift)) =
-                    self.apply_entry(hlc, real_now, &unit[0], &mut out)?
-                {
-                    out.refused = Some(reason);
-                    out.drift_refused = drift;
-                    break;
-                }
-                continue;
-            }
-            let before = out.clone();
-            exec(self.conn, "SAVEPOINT unit")?;
+            // Every entry of the unit is admitted before any is written, so
+            // a refused unit writes nothing and needs no savepoint. An error
+            // after that point fails the whole apply, which the caller rolls back.
+            admitted.clear();
             let mut refusal = None;
             for e in unit {
-                if let Some(r) = self.apply_entry(hlc, real_now, e, &mut out)? {
-                    refusal = Some(r);
-                    break;
+                match self.admit(hlc, e, &mut gate)? {
+                    Admit::Refuse(reason, drift) => {
+                        refusal = Some((reason, drift));
+                        break;
+                    }
+                    Admit::Write => admitted.push(false),
+                    Admit::Drop => admitted.push(true),
                 }
             }
-            match refusal {
-                None => exec(self.conn, "RELEASE unit")?,
-                Some((reason, drift)) => {
-                    // Nothing of a refused unit may be visible anywhere.
-                    exec(self.conn, "ROLLBACK TO unit")?;
-                    exec(self.conn, "RELEASE unit")?;
-                    self.catalog.clear();
-                    out = before;
-                    out.refused = Some(reason);
-                    out.drift_refused = drift;
-                    break;
+            if let Some((reason, drift)) = refusal {
+                out.refused = Some(reason);
+                out.drift_refused = drift;
+                break;
+            }
+            for (e, drop) in unit.iter().zip(admitted.drain(..)) {
+                self.apply_entry(real_now, e, drop, &mut out)?;
+                if e.table == CATALOG_TABLE {
+                    gate = GateCache::default();
                 }
             }
         }
@@ -987,28 +982,58 @@ impl Ctx<'_, '_> {
         Ok(out)
     }
 
-    /// Applies one remote entry. Returns why it was refused (and whether by
-    /// the drift guard), in which case it has written nothing.
-    fn apply_entry(
+    /// Decides whether a remote entry can be applied now, without writing
+    /// anything: the drift guard, and whether its table is known here.
+    fn admit(
         &mut self,
         hlc: &Hlc,
+        e: &RemoteEntry,
+        gate: &mut GateCache,
+    ) -> Result<Admit, StoreError> {
+        if let Err(err) = hlc.observe(e.version.hlc) {
+            return Ok(Admit::Refuse(err.to_string(), true));
+        }
+        if e.table == CATALOG_TABLE {
+            return Ok(Admit::Write);
+        }
+        let cached = match gate.0.take() {
+            Some(c) if c.0 == e.table && e.table_version.as_ref() == Some(&c.1) => c,
+            _ => {
+                let g = self.gate(&e.table, e.table_version.as_ref())?;
+                let v = e.table_version.clone().ok_or_else(|| {
+                    StoreError::Corrupt(format!(
+                        "item mutation for {} without a table version",
+                        e.table
+                    ))
+                })?;
+                (e.table.clone(), v, g)
+            }
+        };
+        let admit = match &cached.2 {
+            Gate::Apply(def) => {
+                check_image_key(def, e)?;
+                Admit::Write
+            }
+            Gate::Drop => Admit::Drop,
+            Gate::Retry(reason) => Admit::Refuse(reason.clone(), false),
+        };
+        gate.0 = Some(cached);
+        Ok(admit)
+    }
+
+    /// Applies one admitted remote entry: LWW against the current head,
+    /// with any conflict recorded.
+    fn apply_entry(
+        &mut self,
         real_now: u64,
         e: &RemoteEntry,
+        drop: bool,
         out: &mut ApplyOutcome,
-    ) -> Result<Option<(String, bool)>, StoreError> {
-        if let Err(err) = hlc.observe(e.version.hlc) {
-            return Ok(Some((err.to_string(), true)));
-        }
-        if e.table != CATALOG_TABLE {
-            match self.gate(&e.table, e.table_version.as_ref())? {
-                Gate::Apply(def) => check_image_key(&def, e)?,
-                Gate::Drop => {
-                    out.dropped += 1;
-                    out.applied_through = e.seq;
-                    return Ok(None);
-                }
-                Gate::Retry(reason) => return Ok(Some((reason, false))),
-            }
+    ) -> Result<(), StoreError> {
+        if drop {
+            out.dropped += 1;
+            out.applied_through = e.seq;
+            return Ok(());
         }
         out.latencies_micros
             .push(real_now.saturating_sub(e.commit_real));
@@ -1092,7 +1117,7 @@ impl Ctx<'_, '_> {
             out.applied += 1;
         }
         out.applied_through = e.seq;
-        Ok(None)
+        Ok(())
     }
 
     /// Whether an item mutation written under `table_version` belongs to the
@@ -1123,6 +1148,21 @@ enum Gate {
     Apply(TableDef),
     Drop,
     Retry(String),
+}
+
+/// The gate of the last (table, table version) seen in one apply: entries
+/// of a batch mostly share a table, and the gate costs a catalog lookup.
+/// Emptied whenever a catalog entry is applied.
+#[derive(Default)]
+struct GateCache(Option<(String, Version, Gate)>);
+
+/// What admission decided for one remote entry.
+enum Admit {
+    Write,
+    /// Its table incarnation is gone here: skipped, but counted as applied through.
+    Drop,
+    /// Not now: the reason, and whether the drift guard refused it.
+    Refuse(String, bool),
 }
 
 /// A peer's image must carry the key it is filed under.

@@ -1291,6 +1291,34 @@ fn mutations_of_a_deleted_table_are_dropped_not_resurrected() {
     );
 }
 
+/// Within one batch, a table deletion changes how the entries after it are
+/// gated, even an entry for the very table version just seen before it.
+#[test]
+fn a_deletion_inside_a_batch_gates_the_entries_after_it() {
+    let (mut a, mut b, _) = pair();
+    a.put("users", item("k", "1"));
+    a.write_one(WriteOp::DeleteTable("users".into())).unwrap();
+    let mut entries = a.outbox();
+    let put = entries
+        .iter()
+        .find(|e| e.table == "users")
+        .cloned()
+        .expect("the put is in the outbox");
+    // The same write once more, after the deletion, as a peer might replay it.
+    let mut replay = put;
+    replay.seq = entries.last().unwrap().seq + 1;
+    entries.push(replay);
+    let out = b.apply("r-a", &entries);
+    assert_eq!(out.refused, None);
+    assert_eq!(out.dropped, 1, "{out:?}");
+    assert_eq!(
+        b.get("users", "k"),
+        None,
+        "nothing lands in a deleted table"
+    );
+    assert_eq!(b.reader.table_def("users").unwrap(), None);
+}
+
 #[test]
 fn catalog_entries_create_tables_and_gate_items() {
     let mut a = Store::new("r-a");
