@@ -10,6 +10,10 @@
 //!   concurrency instead of being one fsync per item.
 //! * **Reads** run a closure against a pooled [`Reader`] connection.
 //!
+//! * **Checkpoints** (live only) run on their own thread and connection,
+//!   every [`CHECKPOINT_EVERY`], so commits never copy WAL pages into the
+//!   database file themselves.
+//!
 //! Two modes drive the same code:
 //!
 //! * [`Mode::Threads`] (live): the writer loop owns a dedicated OS thread and
@@ -32,6 +36,8 @@ use crate::metrics::Metrics;
 pub const MAX_GROUP: usize = 1024;
 /// Reader connections kept open.
 const READERS: usize = 4;
+/// How often the checkpointer copies the WAL back into the database file.
+const CHECKPOINT_EVERY: std::time::Duration = std::time::Duration::from_millis(25);
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum Mode {
@@ -84,6 +90,9 @@ pub struct Opened {
     /// The highest version in the log, to restore the HLC from.
     pub max_version: Option<meridian_core::Version>,
     pub log_head: u64,
+    /// Live regions checkpoint off the writer's thread; simulations keep
+    /// SQLite's automatic checkpoints, since a thread would escape them.
+    pub checkpointer: Option<meridian_store::Checkpointer>,
 }
 
 impl Opened {
@@ -99,11 +108,16 @@ impl Opened {
             .map(|_| meridian_store::open_reader(data_dir))
             .collect::<Result<Vec<_>, _>>()?;
         let log_head = readers[0].log_head()?;
+        let checkpointer = match mode {
+            Mode::Threads => Some(meridian_store::open_checkpointer(&writer, durability)?),
+            Mode::Inline => None,
+        };
         Ok(Opened {
             writer,
             readers,
             max_version,
             log_head,
+            checkpointer,
         })
     }
 }
@@ -149,6 +163,7 @@ impl Storage {
             writer,
             readers,
             log_head,
+            checkpointer,
             ..
         } = opened;
         let data_dir = writer
@@ -162,7 +177,7 @@ impl Storage {
             Mode::Threads => WriterTask::Thread(
                 std::thread::Builder::new()
                     .name("meridian-writer".into())
-                    .spawn(move || writer_thread(writer, ctx, rx, head_tx))
+                    .spawn(move || writer_thread(writer, checkpointer, ctx, rx, head_tx))
                     .map_err(|e| {
                         StoreError::Corrupt(format!("cannot start the writer thread: {e}"))
                     })?,
@@ -271,16 +286,42 @@ impl Storage {
 
 fn writer_thread(
     mut writer: Writer,
+    checkpointer: Option<meridian_store::Checkpointer>,
     ctx: WriterCtx,
     mut rx: mpsc::Receiver<Job>,
     head: watch::Sender<u64>,
 ) {
+    // The checkpointer lives exactly as long as the writer loop: dropping
+    // `stop` ends it, and it is joined before the store counts as closed.
+    let (stop, stopped) = std::sync::mpsc::channel::<()>();
+    let checkpoints = checkpointer.and_then(|c| {
+        std::thread::Builder::new()
+            .name("meridian-checkpoint".into())
+            .spawn(move || checkpoint_loop(c, stopped))
+            .map_err(|e| tracing::warn!(error = %e, "no checkpoint thread; the writer checkpoints by itself"))
+            .ok()
+    });
     while let Some(first) = rx.blocking_recv() {
         if !drain_and_run(&mut writer, &ctx, first, &mut rx, &head) {
             break;
         }
     }
+    drop(stop);
+    if let Some(t) = checkpoints {
+        let _ = t.join();
+    }
     tracing::debug!("writer loop finished; store closed");
+}
+
+/// Checkpoints every [`CHECKPOINT_EVERY`] until `stopped` disconnects.
+fn checkpoint_loop(c: meridian_store::Checkpointer, stopped: std::sync::mpsc::Receiver<()>) {
+    while let Err(std::sync::mpsc::RecvTimeoutError::Timeout) =
+        stopped.recv_timeout(CHECKPOINT_EVERY)
+    {
+        if let Err(e) = c.run() {
+            tracing::warn!(error = %e, "checkpoint failed; retrying");
+        }
+    }
 }
 
 async fn writer_task(

@@ -229,6 +229,16 @@ impl Writer {
         &self.path
     }
 
+    /// Sets after how many WAL pages a commit checkpoints by itself.
+    pub(crate) fn set_auto_checkpoint(&self, pages: u32) -> Result<(), StoreError> {
+        self.conn.query_row(
+            &format!("PRAGMA wal_autocheckpoint={pages}"),
+            [],
+            |_| Ok(()),
+        )?;
+        Ok(())
+    }
+
     /// The highest version timestamp in the log, to restore the HLC after a restart.
     pub fn max_logged_version(&self) -> Result<Option<Version>, StoreError> {
         let v: Option<Vec<u8>> = self
