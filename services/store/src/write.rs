@@ -256,6 +256,7 @@ impl Writer {
             region: &self.region,
             catalog: &mut self.catalog,
             committed: false,
+            aborted: None,
         })
     }
 }
@@ -266,6 +267,9 @@ pub struct Group<'a> {
     region: &'a str,
     catalog: &'a mut HashMap<String, Option<(TableDef, Version)>>,
     committed: bool,
+    /// Why the group can no longer commit: a request failed half-written,
+    /// or SQLite ended the transaction. Set once; commit refuses after it.
+    aborted: Option<String>,
 }
 
 impl Drop for Group<'_> {
@@ -382,6 +386,10 @@ struct HeadRow {
 impl Group<'_> {
     /// Commits the group. Only after this returns may any request in it be acknowledged.
     pub fn commit(mut self) -> Result<(), StoreError> {
+        if let Some(why) = self.aborted.take() {
+            // Dropping the group rolls it back.
+            return Err(StoreError::GroupAborted(why));
+        }
         exec(self.conn, "COMMIT")?;
         self.committed = true;
         Ok(())
@@ -394,23 +402,10 @@ impl Group<'_> {
         f: impl FnOnce(&mut Ctx<'_, '_>) -> Result<T, StoreError>,
     ) -> Result<T, StoreError> {
         exec(self.conn, "SAVEPOINT request")?;
-        let mut ctx = Ctx {
-            conn: self.conn,
-            region: self.region,
-            catalog: self.catalog,
-        };
-        let result = f(&mut ctx);
-        if result.is_err() {
-            self.catalog.clear();
-        }
-        // SQLite may have rolled the whole transaction back on its own (full
-        // disk, I/O error); then there is no savepoint left and continuing
-        // would commit later requests outside the group.
+        let result = self.unguarded(f);
         if self.conn.is_autocommit() {
-            return Err(StoreError::GroupAborted(match result {
-                Err(e) => e.to_string(),
-                Ok(_) => "the transaction ended unexpectedly".into(),
-            }));
+            // No savepoint left to release: `unguarded` reported the abort.
+            return result;
         }
         let end = if result.is_ok() {
             exec(self.conn, "RELEASE request")
@@ -418,6 +413,7 @@ impl Group<'_> {
             exec(self.conn, "ROLLBACK TO request").and_then(|_| exec(self.conn, "RELEASE request"))
         };
         if let Err(e) = end {
+            self.aborted.get_or_insert_with(|| e.to_string());
             return Err(StoreError::GroupAborted(e.to_string()));
         }
         result
@@ -439,20 +435,35 @@ impl Group<'_> {
         real_now: u64,
         ops: &[WriteOp],
     ) -> Result<Vec<WriteResult>, StoreError> {
+        self.unguarded(|ctx| ctx.write_ops(hlc, real_now, ops))
+    }
+
+    /// Runs `f` in the group's transaction as it stands, without a
+    /// savepoint. SQLite may have rolled the whole transaction back on its
+    /// own (full disk, I/O error); then the group is aborted, since
+    /// continuing would commit later requests outside it.
+    fn unguarded<T>(
+        &mut self,
+        f: impl FnOnce(&mut Ctx<'_, '_>) -> Result<T, StoreError>,
+    ) -> Result<T, StoreError> {
         let mut ctx = Ctx {
             conn: self.conn,
             region: self.region,
             catalog: self.catalog,
         };
-        let result = ctx.write_ops(hlc, real_now, ops);
+        let mut result = f(&mut ctx);
         if result.is_err() {
+            // Cached catalog entries may describe what is being undone.
             self.catalog.clear();
         }
         if self.conn.is_autocommit() {
-            return Err(StoreError::GroupAborted(match result {
+            result = Err(StoreError::GroupAborted(match result {
                 Err(e) => e.to_string(),
                 Ok(_) => "the transaction ended unexpectedly".into(),
             }));
+        }
+        if let Err(StoreError::GroupAborted(why)) = &result {
+            self.aborted.get_or_insert_with(|| why.clone());
         }
         result
     }

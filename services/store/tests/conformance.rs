@@ -742,6 +742,35 @@ fn group_requests_are_isolated_and_all_or_nothing() {
     assert!(r4[1].version < r7[0].version);
 }
 
+/// A request runs without a savepoint, so one that fails after its first
+/// write must take its group down: nothing of the group may commit.
+#[test]
+fn a_request_that_fails_half_written_aborts_its_group() {
+    let mut a = Store::new("r-a");
+    a.create(&simple_def("users", &["r-a", "r-b"]));
+    a.put("users", item("kept", "1"));
+    // The log insert of key "boom" fails after its item row was written.
+    let conn = rusqlite::Connection::open(a.writer.path()).unwrap();
+    conn.execute_batch(
+        "CREATE TRIGGER boom BEFORE INSERT ON log WHEN NEW.pk = X'626f6f6d'
+         BEGIN SELECT RAISE(ABORT, 'injected failure'); END;",
+    )
+    .unwrap();
+    drop(conn);
+    let head = a.log_head();
+    let now = a.now();
+    let mut g = a.writer.group().unwrap();
+    g.write(&a.hlc, now, &[put("users", item("other", "1"))])
+        .expect("an ordinary request in the same group");
+    let r = g.write(&a.hlc, now, &[put("users", item("boom", "1"))]);
+    assert!(matches!(r, Err(StoreError::GroupAborted(_))), "{r:?}");
+    assert!(matches!(g.commit(), Err(StoreError::GroupAborted(_))));
+    assert_eq!(a.get("users", "boom"), None, "no half of the request");
+    assert_eq!(a.get("users", "other"), None, "nothing of its group");
+    assert!(a.get("users", "kept").is_some(), "earlier groups stay");
+    assert_eq!(a.log_head(), head);
+}
+
 #[test]
 fn a_dropped_group_leaves_no_trace() {
     let mut st = Store::new("r-a");
