@@ -15,6 +15,24 @@ fn item(json: serde_json::Value) -> Vec<u8> {
     encode_item(&item_from_json(&json).expect("valid test item"))
 }
 
+/// The first message of a replication stream from `from` to `to`.
+fn hello(from: &str, to: &str) -> pb::ShipRequest {
+    pb::ShipRequest {
+        msg: Some(pb::ship_request::Msg::Hello(pb::Hello {
+            from_region: from.into(),
+            to_region: to.into(),
+            protocol: 1,
+            log_id: "a-log".into(),
+        })),
+    }
+}
+
+fn batch(entries: Vec<pb::LogEntry>) -> pb::ShipRequest {
+    pb::ShipRequest {
+        msg: Some(pb::ship_request::Msg::Batch(pb::Batch { entries })),
+    }
+}
+
 async fn poll<F, Fut>(what: &str, f: F)
 where
     F: FnMut() -> Fut,
@@ -479,14 +497,6 @@ async fn peers_are_untrusted() {
     let c = TestCluster::start(&REGIONS[..2]).await;
     c.create_table(0, "t03", ("id", "S"), None).await;
     c.wait_table_everywhere("t03").await;
-    let hello = |from: &str, to: &str| pb::ShipRequest {
-        msg: Some(pb::ship_request::Msg::Hello(pb::Hello {
-            from_region: from.into(),
-            to_region: to.into(),
-            protocol: 1,
-            log_id: "a-log".into(),
-        })),
-    };
     let mut repl = ReplicationClient::connect(c.url(0)).await.unwrap();
     let e = repl
         .ship(futures::stream::iter(vec![hello("mallory-1", REGIONS[0])]))
@@ -520,15 +530,10 @@ async fn peers_are_untrusted() {
         image: item(serde_json::json!({"id": {"S": "x"}})),
         ..Default::default()
     };
-    let batch = pb::ShipRequest {
-        msg: Some(pb::ship_request::Msg::Batch(pb::Batch {
-            entries: vec![entry],
-        })),
-    };
     let mut responses = repl
         .ship(futures::stream::iter(vec![
             hello(REGIONS[1], REGIONS[0]),
-            batch,
+            batch(vec![entry]),
         ]))
         .await
         .unwrap()
@@ -587,19 +592,9 @@ async fn back_to_back_batches_apply_in_order_up_to_a_malformed_one() {
             ..Default::default()
         }
     };
-    let batch = |entries: Vec<pb::LogEntry>| pb::ShipRequest {
-        msg: Some(pb::ship_request::Msg::Batch(pb::Batch { entries })),
-    };
     let peer = REGIONS[1];
     let messages = vec![
-        pb::ShipRequest {
-            msg: Some(pb::ship_request::Msg::Hello(pb::Hello {
-                from_region: peer.into(),
-                to_region: REGIONS[0].into(),
-                protocol: 1,
-                log_id: "b2b-log".into(),
-            })),
-        },
+        hello(peer, REGIONS[0]),
         batch(vec![entry(1, peer, "a1"), entry(2, peer, "a2")]),
         batch(vec![entry(3, peer, "a3")]),
         // A replay of what was just sent: duplicates, no effect.

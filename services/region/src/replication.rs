@@ -43,8 +43,8 @@ const HELLO_TIMEOUT: Duration = Duration::from_secs(5);
 /// Most entries a receiver accepts in one batch.
 pub const MAX_BATCH_ENTRIES: usize = 10_000;
 /// Most entries a receiver applies in one go when it coalesces batches
-/// that arrived together.
-const MAX_APPLY_ENTRIES: usize = 10_000;
+/// that arrived together: no more than one batch may hold.
+const MAX_APPLY_ENTRIES: usize = MAX_BATCH_ENTRIES;
 /// gRPC message size limit for replication streams.
 /// Room for a batch of about 1 MiB plus one whole unit of up to 16 MiB.
 pub const MAX_MESSAGE_BYTES: usize = 64 << 20;
@@ -347,8 +347,7 @@ impl Replication for ReplicationApi {
                 let mut entries = match decode_batch(&peer, &regions, &batch) {
                     Ok(e) => e,
                     Err(m) => {
-                        tracing::warn!(%peer, error = %m, "rejected a malformed batch");
-                        let _ = tx.send(Err(Status::invalid_argument(m))).await;
+                        reject(&tx, &peer, m).await;
                         break;
                     }
                 };
@@ -417,14 +416,19 @@ impl Replication for ReplicationApi {
                     break;
                 }
                 if let Some(m) = malformed {
-                    tracing::warn!(%peer, error = %m, "rejected a malformed batch");
-                    let _ = tx.send(Err(Status::invalid_argument(m))).await;
+                    reject(&tx, &peer, m).await;
                     break;
                 }
             }
         });
         Ok(Response::new(Box::pin(ReceiverStream::new(rx))))
     }
+}
+
+/// Ends a stream over a malformed batch, telling the peer why.
+async fn reject(tx: &mpsc::Sender<Result<pb::ShipResponse, Status>>, peer: &str, m: String) {
+    tracing::warn!(%peer, error = %m, "rejected a malformed batch");
+    let _ = tx.send(Err(Status::invalid_argument(m))).await;
 }
 
 /// One message of a replication stream, as the receiver acts on it.
@@ -542,6 +546,37 @@ enum Session {
     Refused(String),
 }
 
+/// The unacknowledged batches of one session, oldest first.
+#[derive(Default)]
+struct Window {
+    /// (last seq, entries) of each batch.
+    batches: VecDeque<(u64, usize)>,
+    entries: usize,
+}
+
+impl Window {
+    /// Whether another batch may be sent under the tuning's limits.
+    fn open(&self, t: &crate::ReplicationTuning) -> bool {
+        self.batches.len() < t.window && self.entries < t.window_entries
+    }
+
+    fn push(&mut self, last: u64, entries: usize) {
+        self.batches.push_back((last, entries));
+        self.entries += entries;
+    }
+
+    /// Forgets every batch the peer has applied through `acked`.
+    fn ack(&mut self, acked: u64) {
+        while let Some(&(last, n)) = self.batches.front() {
+            if last > acked {
+                break;
+            }
+            self.batches.pop_front();
+            self.entries -= n;
+        }
+    }
+}
+
 async fn ship_session(
     shared: &Arc<Shared>,
     peer: &PeerConfig,
@@ -638,13 +673,11 @@ async fn ship_session(
 
     let mut head = shared.storage.log_head();
     let mut sent = acked;
-    // (last seq, entries) of every unacknowledged batch, oldest first.
-    let mut inflight: VecDeque<(u64, usize)> = VecDeque::new();
-    let mut inflight_entries = 0usize;
+    let mut inflight = Window::default();
     loop {
         // Mark before reading: a commit that lands while we read wakes us again.
         head.mark_unchanged();
-        while inflight.len() < t.window && inflight_entries < t.window_entries {
+        while inflight.open(t) {
             let (after, n, bytes) = (sent, t.batch_entries, t.batch_bytes);
             let entries = shared
                 .storage
@@ -664,11 +697,10 @@ async fn ship_session(
             tx.send(req)
                 .await
                 .map_err(|_| "stream closed by the peer".to_string())?;
-            inflight.push_back((last, n));
-            inflight_entries += n;
+            inflight.push(last, n);
             sent = last;
         }
-        let open = inflight.len() < t.window && inflight_entries < t.window_entries;
+        let open = inflight.open(t);
         tokio::select! {
             biased;
             _ = shutdown.changed() => return Ok(Session::Shutdown),
@@ -693,13 +725,7 @@ async fn ship_session(
                         persisted = tokio::time::Instant::now();
                     }
                 }
-                while let Some(&(seq, n)) = inflight.front() {
-                    if seq > acked {
-                        break;
-                    }
-                    inflight.pop_front();
-                    inflight_entries -= n;
-                }
+                inflight.ack(acked);
                 if !a.refused.is_empty() {
                     return Ok(Session::Refused(a.refused));
                 }

@@ -953,7 +953,8 @@ impl Ctx<'_, '_> {
             ..Default::default()
         };
         let mut gate = GateCache::default();
-        let mut admitted = Vec::new();
+        // Per admitted entry of the current unit: whether its table is gone.
+        let mut gone = Vec::new();
         let mut i = 0;
         while i < entries.len() {
             // A unit is one origin request: applied all or nothing. The
@@ -968,7 +969,7 @@ impl Ctx<'_, '_> {
             // Every entry of the unit is admitted before any is written, so
             // a refused unit writes nothing and needs no savepoint. An error
             // after that point fails the whole apply, which the caller rolls back.
-            admitted.clear();
+            gone.clear();
             let mut refusal = None;
             for e in unit {
                 match self.admit(hlc, e, &mut gate)? {
@@ -976,8 +977,8 @@ impl Ctx<'_, '_> {
                         refusal = Some((reason, drift));
                         break;
                     }
-                    Admit::Write => admitted.push(false),
-                    Admit::Drop => admitted.push(true),
+                    Admit::Write => gone.push(false),
+                    Admit::Drop => gone.push(true),
                 }
             }
             if let Some((reason, drift)) = refusal {
@@ -985,8 +986,8 @@ impl Ctx<'_, '_> {
                 out.drift_refused = drift;
                 break;
             }
-            for (e, drop) in unit.iter().zip(admitted.drain(..)) {
-                self.apply_entry(real_now, e, drop, &mut out)?;
+            for (e, table_gone) in unit.iter().zip(gone.drain(..)) {
+                self.apply_entry(real_now, e, table_gone, &mut out)?;
                 if e.table == CATALOG_TABLE {
                     gate = GateCache::default();
                 }
@@ -1048,10 +1049,10 @@ impl Ctx<'_, '_> {
         &mut self,
         real_now: u64,
         e: &RemoteEntry,
-        drop: bool,
+        table_gone: bool,
         out: &mut ApplyOutcome,
     ) -> Result<(), StoreError> {
-        if drop {
+        if table_gone {
             out.dropped += 1;
             out.applied_through = e.seq;
             return Ok(());
