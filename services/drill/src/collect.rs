@@ -165,9 +165,8 @@ pub fn fill(report: &mut Report, samples: &[Sample], heals: &[HealMark]) {
             .iter()
             .find(|s| {
                 h.links.iter().zip(&targets).all(|(&l, target)| {
-                    // The log also holds entries applied from peers,
-                    // which are never shipped, so `acked` can stay below
-                    // the head for good; zero pending settles it.
+                    // A sample that missed the origin's head still
+                    // settles the link once nothing is pending.
                     pending_of(s, l) == Some(0)
                         || matches!((target, acked_of(s, l)), (Some(t), Some(a)) if a >= *t)
                 })

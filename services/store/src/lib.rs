@@ -26,7 +26,7 @@ pub use write::{
 };
 
 const SCHEMA: &str = include_str!("schema.sql");
-const SCHEMA_VERSION: &str = "4";
+const SCHEMA_VERSION: &str = "5";
 
 #[derive(Debug, Error)]
 pub enum StoreError {

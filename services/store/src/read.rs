@@ -323,7 +323,7 @@ impl Reader {
             .query_row([table], |r| r.get::<_, i64>(0))? as u64)
     }
 
-    /// Shippable log entries after `after`, at most `limit` entries and about `max_bytes`.
+    /// Log entries after `after`, at most `limit` entries and about `max_bytes`.
     /// A batch never ends inside a unit (a multi-write request): it grows
     /// past the limits until the unit is whole.
     pub fn log_after(
@@ -334,7 +334,7 @@ impl Reader {
     ) -> Result<Vec<LogEntry>, StoreError> {
         let mut stmt = self.conn.prepare_cached(
             "SELECT seq, tbl, table_version, pk, sk, version, prev, ctx, image, commit_real, ttl, txn_pos, txn_len
-             FROM log WHERE shippable = 1 AND seq > ?1 ORDER BY seq",
+             FROM log WHERE seq > ?1 ORDER BY seq",
         )?;
         let mut rows = stmt.query(params![after as i64])?;
         let mut out: Vec<LogEntry> = Vec::new();
@@ -367,12 +367,13 @@ impl Reader {
         Ok(out)
     }
 
-    /// Shippable entries after `after`: what a peer at that watermark still needs.
+    /// Log entries after `after`: what a peer at that watermark still needs.
+    /// Log positions run 1, 2, … without gaps (nothing is ever deleted from
+    /// the log, and a rolled-back insert frees its position again), so this
+    /// is a subtraction rather than a count, which was O(backlog) on every
+    /// status poll. A watermark past the head counts as nothing pending.
     pub fn pending(&self, after: u64) -> Result<u64, StoreError> {
-        Ok(self
-            .conn
-            .prepare_cached("SELECT COUNT(*) FROM log WHERE shippable = 1 AND seq > ?1")?
-            .query_row([after as i64], |r| r.get::<_, i64>(0))? as u64)
+        Ok(self.log_head()?.saturating_sub(after))
     }
 
     pub fn log_head(&self) -> Result<u64, StoreError> {

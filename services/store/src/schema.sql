@@ -1,4 +1,4 @@
--- Meridian region store, schema version 4.
+-- Meridian region store, schema version 5.
 -- Keys and versions are BLOBs whose bytewise (memcmp) order is their logical order.
 
 CREATE TABLE IF NOT EXISTS meta (
@@ -22,9 +22,12 @@ CREATE TABLE IF NOT EXISTS items (
     PRIMARY KEY (tbl, pk, sk)
 ) WITHOUT ROWID;
 
--- Every mutation this region committed or applied, in commit order.
--- shippable = 1 for entries this region sends to peers: its own writes and
--- catalog changes (which are relayed so a table is known before its items).
+-- The mutation log: every entry this region ships to its peers, in commit
+-- order. That is its own writes, and the catalog changes it applied from
+-- peers (relayed, so a table is known everywhere before its items). A peer's
+-- item writes are not logged here: they live in the peer's own log, and
+-- `inbound` records how far this region has applied it. Nothing is deleted,
+-- so positions run 1, 2, … without gaps.
 CREATE TABLE IF NOT EXISTS log (
     seq           INTEGER PRIMARY KEY,
     tbl           TEXT NOT NULL,
@@ -37,7 +40,6 @@ CREATE TABLE IF NOT EXISTS log (
     image         BLOB,
     origin        TEXT NOT NULL,
     commit_real   INTEGER NOT NULL,
-    shippable     INTEGER NOT NULL,
     -- 1 for a tombstone written by TTL expiry.
     ttl           INTEGER NOT NULL DEFAULT 0,
     -- A request of several writes is one unit: entries txn_pos 0..txn_len-1,
@@ -45,7 +47,6 @@ CREATE TABLE IF NOT EXISTS log (
     txn_pos       INTEGER NOT NULL DEFAULT 0,
     txn_len       INTEGER NOT NULL DEFAULT 1
 );
-CREATE INDEX IF NOT EXISTS log_ship ON log (seq) WHERE shippable = 1;
 
 -- Outbound: our log position each peer has durably applied.
 CREATE TABLE IF NOT EXISTS watermarks (

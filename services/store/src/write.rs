@@ -205,7 +205,7 @@ pub struct ApplyOutcome {
     /// Why the entries after `applied_through` were refused; the sender retries them.
     pub refused: Option<String>,
     pub drift_refused: bool,
-    /// A shippable entry (a catalog change to relay) was applied.
+    /// A catalog change was applied, and logged to be relayed.
     pub relayed: bool,
     /// Real-time delivery latency of each processed entry, in µs.
     pub latencies_micros: Vec<u64>,
@@ -531,43 +531,48 @@ impl Ctx<'_, '_> {
         .transpose()
     }
 
-    /// Makes `m` the head of its key and appends it to the log, together.
-    fn commit_mutation(
-        &self,
-        m: &MutationRow<'_>,
-        commit_real: u64,
-        shippable: bool,
-    ) -> Result<u64, StoreError> {
-        let (version, prev, ctx) = (
-            m.version.to_bytes(),
-            m.prev.map(Version::to_bytes),
-            m.context.to_bytes(),
-        );
+    /// Makes `m` the head of its key.
+    fn put_head(&self, m: &MutationRow<'_>) -> Result<(), StoreError> {
         self.conn
             .prepare_cached(
                 "INSERT INTO items (tbl, pk, sk, version, prev, ctx, image, ttl) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8)
                  ON CONFLICT (tbl, pk, sk) DO UPDATE SET version = excluded.version,
                  prev = excluded.prev, ctx = excluded.ctx, image = excluded.image, ttl = excluded.ttl",
             )?
-            .execute(params![m.table, m.key.partition, m.key.sort, version, prev, ctx, m.image, m.ttl])?;
+            .execute(params![
+                m.table,
+                m.key.partition,
+                m.key.sort,
+                m.version.to_bytes(),
+                m.prev.map(Version::to_bytes),
+                m.context.to_bytes(),
+                m.image,
+                m.ttl
+            ])?;
+        Ok(())
+    }
+
+    /// Appends `m` to the log, which peers are shipped from, and returns its
+    /// position. Only what this region ships is logged: its own writes and
+    /// the catalog changes it relays.
+    fn append_log(&self, m: &MutationRow<'_>, commit_real: u64) -> Result<u64, StoreError> {
         self.conn
             .prepare_cached(
-                "INSERT INTO log (tbl, table_version, pk, sk, version, prev, ctx, image, origin, commit_real, shippable,
+                "INSERT INTO log (tbl, table_version, pk, sk, version, prev, ctx, image, origin, commit_real,
                  ttl, txn_pos, txn_len)
-                 VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14)",
+                 VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13)",
             )?
             .execute(params![
                 m.table,
                 m.table_version.map(Version::to_bytes),
                 m.key.partition,
                 m.key.sort,
-                version,
-                prev,
-                ctx,
+                m.version.to_bytes(),
+                m.prev.map(Version::to_bytes),
+                m.context.to_bytes(),
                 m.image,
                 m.version.origin,
                 commit_real as i64,
-                shippable,
                 m.ttl,
                 m.unit.0,
                 m.unit.1
@@ -883,7 +888,8 @@ impl Ctx<'_, '_> {
             ttl: plan.ttl,
             unit,
         };
-        let seq = self.commit_mutation(&row, real_now, true)?;
+        self.put_head(&row)?;
+        let seq = self.append_log(&row, real_now)?;
         Ok(WriteResult {
             version,
             prev,
@@ -1135,7 +1141,12 @@ impl Ctx<'_, '_> {
                 ttl: e.ttl,
                 unit: e.unit,
             };
-            self.commit_mutation(&row, e.commit_real, e.table == CATALOG_TABLE)?;
+            self.put_head(&row)?;
+            // A peer's item writes stay in its own log; catalog changes are
+            // relayed, so a table reaches every region before its items.
+            if e.table == CATALOG_TABLE {
+                self.append_log(&row, e.commit_real)?;
+            }
             out.applied += 1;
         }
         out.applied_through = e.seq;

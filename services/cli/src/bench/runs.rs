@@ -184,8 +184,8 @@ fn raw_baseline(dir: &Path, count: u64, txn: usize) -> Result<f64> {
                  prev = excluded.prev, ctx = excluded.ctx, image = excluded.image, ttl = excluded.ttl",
             )?;
             let mut ins_log = tx.prepare_cached(
-                "INSERT INTO log (tbl, table_version, pk, sk, version, prev, ctx, image, origin, commit_real, shippable, ttl, txn_pos, txn_len)
-                 VALUES (?1, ?2, ?3, ?4, ?5, NULL, ?6, ?7, 'us-east-1', ?8, 1, 0, 0, 1)",
+                "INSERT INTO log (tbl, table_version, pk, sk, version, prev, ctx, image, origin, commit_real, ttl, txn_pos, txn_len)
+                 VALUES (?1, ?2, ?3, ?4, ?5, NULL, ?6, ?7, 'us-east-1', ?8, 0, 0, 1)",
             )?;
             for k in done..done + n {
                 let id = format!("raw-{k}");
