@@ -53,6 +53,13 @@ impl Common {
             .prefix("meridian-bench-")
             .tempdir_in(base)?)
     }
+
+    /// The machine's fsync and CPU figures, measured on the file system the
+    /// regions will use (see [`report::probe_machine`]).
+    pub fn machine(&self) -> Result<serde_json::Value> {
+        let dir = self.tempdir()?;
+        report::probe_machine(dir.path(), self.smoke)
+    }
 }
 
 #[derive(Subcommand)]

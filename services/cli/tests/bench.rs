@@ -40,6 +40,13 @@ fn smoke(name: &str, expected_metrics: &[&str]) {
         assert!(t["what"].is_string() && t.get("met").is_some());
     }
     assert_eq!(json["runs"].as_array().unwrap().len().min(1), 1);
+    for probe in ["fsync_4k_ms_median", "cpu_ns_per_step_best"] {
+        let v = json["machine"][probe].as_f64();
+        assert!(
+            v.is_some_and(|v| v > 0.0),
+            "{name}: machine.{probe} is {v:?}"
+        );
+    }
 }
 
 fn only_json(dir: &Path, name: &str) -> Json {

@@ -330,6 +330,8 @@ pub struct ReplicationTuning {
     pub keepalive_timeout: Duration,
     pub connect_timeout: Duration,
     pub backoff_min: Duration,
+    /// Caps the reconnect backoff: a restarted peer is found again within
+    /// this, and a refused connection attempt costs next to nothing.
     pub backoff_max: Duration,
     /// How long to wait before retrying entries the peer refused (drift guard).
     pub refusal_retry: Duration,
@@ -346,7 +348,7 @@ impl Default for ReplicationTuning {
             keepalive_timeout: Duration::from_millis(1000),
             connect_timeout: Duration::from_millis(2000),
             backoff_min: Duration::from_millis(50),
-            backoff_max: Duration::from_millis(2000),
+            backoff_max: Duration::from_millis(1000),
             refusal_retry: Duration::from_millis(500),
         }
     }

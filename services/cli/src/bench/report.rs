@@ -51,6 +51,8 @@ pub struct Report {
     pub targets: Vec<Target>,
     pub notes: Vec<String>,
     pub runs: Vec<Json>,
+    /// [`probe_machine`]'s figures, taken before the first repetition.
+    pub machine: Json,
 }
 
 impl Report {
@@ -64,6 +66,7 @@ impl Report {
             targets: Vec::new(),
             notes: Vec::new(),
             runs: Vec::new(),
+            machine: Json::Null,
         }
     }
 
@@ -172,6 +175,14 @@ impl Report {
         for n in &self.notes {
             println!("note: {n}");
         }
+        if let (Some(sync), Some(cpu)) = (
+            self.machine["fsync_4k_ms_median"].as_f64(),
+            self.machine["cpu_ns_per_step_best"].as_f64(),
+        ) {
+            println!(
+                "machine: a 4 KiB write + fdatasync took {sync:.3} ms (median), the CPU reference {cpu:.3} ns/step (best of 5)"
+            );
+        }
         let doc = json!({
             "name": self.name,
             "unix_time": now,
@@ -182,6 +193,7 @@ impl Report {
             "targets": targets,
             "notes": self.notes,
             "runs": self.runs,
+            "machine": self.machine,
         });
         std::fs::create_dir_all(out).with_context(|| format!("creating {}", out.display()))?;
         let path = out.join(format!("{}-{now}.json", self.name));
@@ -206,4 +218,49 @@ fn fmt(v: f64) -> String {
     } else {
         format!("{v:.3}")
     }
+}
+
+/// What the machine could do when the run started. Absolute figures from
+/// different days differ severalfold on a shared machine (fsyncs of 0.1 ms
+/// one day and 3.6 ms another; CPU shared with other tenants), and these
+/// two numbers say how much of a difference between runs is the machine.
+pub fn probe_machine(dir: &Path, smoke: bool) -> Result<Json> {
+    use std::io::Write;
+    let path = dir.join("machine-probe");
+    let mut file =
+        std::fs::File::create(&path).with_context(|| format!("creating {}", path.display()))?;
+    let page = [0u8; 4096];
+    let mut syncs = Vec::new();
+    for _ in 0..if smoke { 10 } else { 200 } {
+        let t = std::time::Instant::now();
+        file.write_all(&page)?;
+        file.sync_data()?;
+        syncs.push(t.elapsed().as_secs_f64() * 1e3);
+    }
+    drop(file);
+    std::fs::remove_file(&path)?;
+    // A fixed single-threaded integer workload, best of several runs: the
+    // best is the least disturbed by other work on the machine.
+    let steps: u64 = if smoke { 200_000 } else { 20_000_000 };
+    let mut best = f64::INFINITY;
+    for _ in 0..5 {
+        let t = std::time::Instant::now();
+        let mut x = std::hint::black_box(0x9E37_79B9_7F4A_7C15u64);
+        for _ in 0..steps {
+            x ^= x << 13;
+            x ^= x >> 7;
+            x ^= x << 17;
+        }
+        std::hint::black_box(x);
+        best = best.min(t.elapsed().as_secs_f64() * 1e9 / steps as f64);
+    }
+    let metric = Metric {
+        name: String::new(),
+        unit: "ms",
+        values: syncs,
+    };
+    Ok(json!({
+        "fsync_4k_ms_median": finite(metric.median()),
+        "cpu_ns_per_step_best": finite(best),
+    }))
 }

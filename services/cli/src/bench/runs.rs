@@ -231,6 +231,7 @@ pub async fn write(a: WriteArgs) -> Result<()> {
             "item_bytes": item("k0").len(), "durability": "full", "max_secs": max.as_secs(),
         }),
     );
+    r.machine = a.common.machine()?;
     for rep in 0..reps {
         let dir = a.common.tempdir()?;
         let bdir = dir.path().to_path_buf();
@@ -456,6 +457,7 @@ pub async fn replicate(a: ReplicateArgs) -> Result<()> {
         reps,
         json!({"rate_per_region": rate, "secs": secs, "latency_ms": lat, "clients": a.clients, "sweep": a.sweep}),
     );
+    r.machine = a.common.machine()?;
     let dir = a.common.tempdir()?;
     let cluster = Cluster::start(3, true, dir.path()).await?;
     let result = async {
@@ -576,6 +578,7 @@ pub async fn catchup(a: CatchupArgs) -> Result<()> {
         reps,
         json!({"backlog": backlog, "clients": a.clients, "batch": 25, "max_secs": max.as_secs()}),
     );
+    r.machine = a.common.machine()?;
     for rep in 0..reps {
         let dir = a.common.tempdir()?;
         let mut cluster = Cluster::start(3, false, dir.path()).await?;
@@ -749,6 +752,7 @@ pub async fn memory(a: MemoryArgs) -> Result<()> {
         reps,
         json!({"items": items, "clients": a.clients, "batch": 25, "item_bytes": item("k0").len()}),
     );
+    r.machine = a.common.machine()?;
     for rep in 0..reps {
         let dir = a.common.tempdir()?;
         let cluster = Cluster::start(1, false, dir.path()).await?;
