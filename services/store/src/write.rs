@@ -531,31 +531,32 @@ impl Ctx<'_, '_> {
         .transpose()
     }
 
-    /// Makes `m` the head of its key.
-    fn put_head(&self, m: &MutationRow<'_>) -> Result<(), StoreError> {
+    /// Makes `m` the head of its key and, if `log`, appends it to the log
+    /// in the same transaction. Returns its log position, or 0 if not
+    /// logged. Only what this region ships is logged: its own writes and
+    /// the catalog changes it relays; a peer's item writes stay in the
+    /// peer's log.
+    fn commit_mutation(
+        &self,
+        m: &MutationRow<'_>,
+        commit_real: u64,
+        log: bool,
+    ) -> Result<u64, StoreError> {
+        let (version, prev, ctx) = (
+            m.version.to_bytes(),
+            m.prev.map(Version::to_bytes),
+            m.context.to_bytes(),
+        );
         self.conn
             .prepare_cached(
                 "INSERT INTO items (tbl, pk, sk, version, prev, ctx, image, ttl) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8)
                  ON CONFLICT (tbl, pk, sk) DO UPDATE SET version = excluded.version,
                  prev = excluded.prev, ctx = excluded.ctx, image = excluded.image, ttl = excluded.ttl",
             )?
-            .execute(params![
-                m.table,
-                m.key.partition,
-                m.key.sort,
-                m.version.to_bytes(),
-                m.prev.map(Version::to_bytes),
-                m.context.to_bytes(),
-                m.image,
-                m.ttl
-            ])?;
-        Ok(())
-    }
-
-    /// Appends `m` to the log, which peers are shipped from, and returns its
-    /// position. Only what this region ships is logged: its own writes and
-    /// the catalog changes it relays.
-    fn append_log(&self, m: &MutationRow<'_>, commit_real: u64) -> Result<u64, StoreError> {
+            .execute(params![m.table, m.key.partition, m.key.sort, version, prev, ctx, m.image, m.ttl])?;
+        if !log {
+            return Ok(0);
+        }
         self.conn
             .prepare_cached(
                 "INSERT INTO log (tbl, table_version, pk, sk, version, prev, ctx, image, origin, commit_real,
@@ -567,9 +568,9 @@ impl Ctx<'_, '_> {
                 m.table_version.map(Version::to_bytes),
                 m.key.partition,
                 m.key.sort,
-                m.version.to_bytes(),
-                m.prev.map(Version::to_bytes),
-                m.context.to_bytes(),
+                version,
+                prev,
+                ctx,
                 m.image,
                 m.version.origin,
                 commit_real as i64,
@@ -888,8 +889,7 @@ impl Ctx<'_, '_> {
             ttl: plan.ttl,
             unit,
         };
-        self.put_head(&row)?;
-        let seq = self.append_log(&row, real_now)?;
+        let seq = self.commit_mutation(&row, real_now, true)?;
         Ok(WriteResult {
             version,
             prev,
@@ -1141,12 +1141,9 @@ impl Ctx<'_, '_> {
                 ttl: e.ttl,
                 unit: e.unit,
             };
-            self.put_head(&row)?;
-            // A peer's item writes stay in its own log; catalog changes are
-            // relayed, so a table reaches every region before its items.
-            if e.table == CATALOG_TABLE {
-                self.append_log(&row, e.commit_real)?;
-            }
+            // Catalog changes are relayed, so a table reaches every region
+            // before its items.
+            self.commit_mutation(&row, e.commit_real, e.table == CATALOG_TABLE)?;
             out.applied += 1;
         }
         out.applied_through = e.seq;
