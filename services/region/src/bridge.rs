@@ -444,7 +444,7 @@ fn run_group(writer: &mut Writer, ctx: &WriterCtx, jobs: Vec<Job>, head: &watch:
                     }
                 }
             }
-            // Wake the shippers only when something shippable committed.
+            // Wake the shippers only when something was logged.
             if let Some(seq) = wake {
                 head.send_modify(|h| *h = (*h).max(seq));
             }

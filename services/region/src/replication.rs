@@ -1,7 +1,7 @@
 //! Replication: per-peer shippers and the receiver.
 //!
-//! A shipper streams this region's shippable log entries (its own writes and
-//! relayed catalog changes) to one peer over a long-lived bidirectional
+//! A shipper streams this region's log (its own writes and relayed catalog
+//! changes; docs/store.md) to one peer over a long-lived bidirectional
 //! gRPC stream, keeping up to `window` batches in flight. The receiver
 //! applies each batch through the storage bridge and acknowledges the
 //! sender position it has durably applied; the shipper records that as the

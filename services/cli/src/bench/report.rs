@@ -15,13 +15,7 @@ pub struct Metric {
 
 impl Metric {
     pub fn median(&self) -> f64 {
-        let mut v = self.values.clone();
-        v.sort_by(|a, b| a.total_cmp(b));
-        match v.len() {
-            0 => f64::NAN,
-            n if n % 2 == 1 => v[n / 2],
-            n => (v[n / 2 - 1] + v[n / 2]) / 2.0,
-        }
+        median(&self.values)
     }
     fn min(&self) -> f64 {
         self.values.iter().copied().fold(f64::INFINITY, f64::min)
@@ -204,6 +198,17 @@ impl Report {
     }
 }
 
+/// The median of `values`; NaN when there are none.
+fn median(values: &[f64]) -> f64 {
+    let mut v = values.to_vec();
+    v.sort_by(|a, b| a.total_cmp(b));
+    match v.len() {
+        0 => f64::NAN,
+        n if n % 2 == 1 => v[n / 2],
+        n => (v[n / 2 - 1] + v[n / 2]) / 2.0,
+    }
+}
+
 fn finite(v: f64) -> Option<f64> {
     v.is_finite().then_some(v)
 }
@@ -254,13 +259,8 @@ pub fn probe_machine(dir: &Path, smoke: bool) -> Result<Json> {
         std::hint::black_box(x);
         best = best.min(t.elapsed().as_secs_f64() * 1e9 / steps as f64);
     }
-    let metric = Metric {
-        name: String::new(),
-        unit: "ms",
-        values: syncs,
-    };
     Ok(json!({
-        "fsync_4k_ms_median": finite(metric.median()),
+        "fsync_4k_ms_median": finite(median(&syncs)),
         "cpu_ns_per_step_best": finite(best),
     }))
 }
