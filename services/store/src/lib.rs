@@ -147,7 +147,16 @@ pub fn open(data_dir: &Path, region: &str, durability: Durability) -> Result<Wri
     let conn = open_conn(&path, durability, false)?;
     conn.execute_batch(SCHEMA)?;
     let tx = conn.unchecked_transaction()?;
-    for (k, v) in [("region", region), ("schema_version", SCHEMA_VERSION)] {
+    // Each check with what to do about a mismatch.
+    let checks = [
+        ("region", region, ""),
+        (
+            "schema_version",
+            SCHEMA_VERSION,
+            "; there is no migration, so start from an empty data directory (`meridian up --wipe`)",
+        ),
+    ];
+    for (k, v, hint) in checks {
         let existing: Option<String> = tx
             .query_row("SELECT v FROM meta WHERE k = ?1", [k], |r| r.get(0))
             .optional()?;
@@ -155,7 +164,7 @@ pub fn open(data_dir: &Path, region: &str, durability: Durability) -> Result<Wri
             Some(e) if e != v => {
                 return Err(StoreError::Open {
                     path,
-                    reason: format!("{k} is {e:?} in this data directory, expected {v:?}"),
+                    reason: format!("{k} is {e:?} in this data directory, expected {v:?}{hint}"),
                 });
             }
             Some(_) => {}

@@ -1026,6 +1026,25 @@ fn reopen_of_a_fresh_dir_with_another_region_is_refused() {
     assert!(meridian_store::open(path, "r-a", Durability::Full).is_ok());
 }
 
+#[test]
+fn a_data_dir_of_another_schema_version_is_refused_with_what_to_do() {
+    let dir = tempfile::tempdir().unwrap();
+    let writer = meridian_store::open(dir.path(), "r-a", Durability::Full).unwrap();
+    let conn = rusqlite::Connection::open(writer.path()).unwrap();
+    drop(writer);
+    conn.execute("UPDATE meta SET v = '4' WHERE k = 'schema_version'", [])
+        .unwrap();
+    drop(conn);
+    let err = meridian_store::open(dir.path(), "r-a", Durability::Full)
+        .err()
+        .expect("an older schema version is refused");
+    let msg = err.to_string();
+    assert!(
+        msg.contains(r#"schema_version is "4""#) && msg.contains("--wipe"),
+        "{msg}"
+    );
+}
+
 // ---- 5. remote apply ----------------------------------------------------------------
 
 #[test]
