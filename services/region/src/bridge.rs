@@ -9,6 +9,10 @@
 //!   being fsynced the next one queues up, so throughput scales with
 //!   concurrency instead of being one fsync per item.
 //! * **Reads** run a closure against a pooled [`Reader`] connection.
+//! * **Shipping** reads the newest log entries from memory: after each
+//!   commit the writer hands the group's log entries to the [`Tail`], and
+//!   [`Storage::log_after`] serves from there whenever it reaches back far
+//!   enough, reading the store only when it does not.
 //!
 //! * **Checkpoints** (live only) run on their own thread and connection,
 //!   every [`CHECKPOINT_EVERY`], so commits never copy WAL pages into the
@@ -27,10 +31,13 @@ use std::sync::{Arc, Mutex};
 use std::thread::JoinHandle;
 
 use meridian_core::{Hlc, PhysicalClock};
-use meridian_store::{ApplyOutcome, Reader, RemoteEntry, StoreError, WriteOp, WriteResult, Writer};
+use meridian_store::{
+    ApplyOutcome, LogEntry, Reader, RemoteEntry, StoreError, WriteOp, WriteResult, Writer,
+};
 use tokio::sync::{mpsc, oneshot, watch};
 
-use crate::metrics::Metrics;
+use crate::metrics::{Metrics, SourceLabel};
+use crate::tail::{TAIL_BYTES, Tail};
 
 /// Most jobs in one group commit.
 pub const MAX_GROUP: usize = 1024;
@@ -130,6 +137,32 @@ pub struct Storage {
     data_dir: Arc<std::path::PathBuf>,
     mode: Mode,
     log_head: watch::Receiver<u64>,
+    tail: Arc<Mutex<Tail>>,
+    metrics: Arc<Metrics>,
+}
+
+/// Where the writer announces what it committed to the log.
+struct Publish {
+    head: watch::Sender<u64>,
+    tail: Arc<Mutex<Tail>>,
+}
+
+impl Publish {
+    /// Hands a committed group's log entries to the tail, then moves the
+    /// head, which wakes the shippers: a shipper woken by the head finds
+    /// the entries already in the tail.
+    fn committed(&self, logged: Vec<LogEntry>) {
+        let Some(last) = logged.last().map(|e| e.seq) else {
+            return;
+        };
+        lock(&self.tail).push(logged);
+        self.head.send_modify(|h| *h = (*h).max(last));
+    }
+}
+
+/// A poisoned lock only means a panic elsewhere; what it guards stays usable.
+fn lock<T>(m: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
+    m.lock().unwrap_or_else(|p| p.into_inner())
 }
 
 /// Keeps the writer alive; joining it waits until the store file is closed.
@@ -172,17 +205,23 @@ impl Storage {
             .map(std::path::Path::to_path_buf)
             .unwrap_or_default();
         let (jobs, rx) = mpsc::channel(4 * MAX_GROUP);
-        let (head_tx, head_rx) = watch::channel(log_head);
+        let (head, head_rx) = watch::channel(log_head);
+        let tail = Arc::new(Mutex::new(Tail::new(TAIL_BYTES)));
+        let metrics = ctx.metrics.clone();
+        let publish = Publish {
+            head,
+            tail: tail.clone(),
+        };
         let task = match mode {
             Mode::Threads => WriterTask::Thread(
                 std::thread::Builder::new()
                     .name("meridian-writer".into())
-                    .spawn(move || writer_thread(writer, checkpointer, ctx, rx, head_tx))
+                    .spawn(move || writer_thread(writer, checkpointer, ctx, rx, publish))
                     .map_err(|e| {
                         StoreError::Corrupt(format!("cannot start the writer thread: {e}"))
                     })?,
             ),
-            Mode::Inline => WriterTask::Task(tokio::spawn(writer_task(writer, ctx, rx, head_tx))),
+            Mode::Inline => WriterTask::Task(tokio::spawn(writer_task(writer, ctx, rx, publish))),
         };
         Ok((
             Storage {
@@ -191,6 +230,8 @@ impl Storage {
                 data_dir: Arc::new(data_dir),
                 mode,
                 log_head: head_rx,
+                tail,
+                metrics,
             },
             task,
         ))
@@ -254,17 +295,41 @@ impl Storage {
         }
     }
 
+    /// The batch of this region's log after position `after`, cut by
+    /// `limit` entries and `max_bytes` (never inside a unit): from the tail
+    /// in memory when it reaches back that far, else from the store.
+    pub async fn log_after(
+        &self,
+        after: u64,
+        limit: usize,
+        max_bytes: usize,
+    ) -> Result<Vec<LogEntry>, BridgeError> {
+        let hit = lock(&self.tail).after(after, limit, max_bytes);
+        let source = if hit.is_some() { "memory" } else { "store" };
+        self.metrics
+            .log_reads
+            .get_or_create(&SourceLabel { source })
+            .inc();
+        match hit {
+            Some(batch) => Ok(batch.into_iter().map(Arc::unwrap_or_clone).collect()),
+            None => {
+                self.read(move |r| r.log_after(after, limit, max_bytes))
+                    .await
+            }
+        }
+    }
+
     fn read_now<T>(
         &self,
         f: impl FnOnce(&Reader) -> Result<T, StoreError>,
     ) -> Result<T, BridgeError> {
-        let pooled = self.readers.lock().unwrap_or_else(|p| p.into_inner()).pop();
+        let pooled = lock(&self.readers).pop();
         let reader = match pooled {
             Some(r) => r,
             None => meridian_store::open_reader(&self.data_dir)?,
         };
         let result = f(&reader);
-        let mut pool = self.readers.lock().unwrap_or_else(|p| p.into_inner());
+        let mut pool = lock(&self.readers);
         // Extra connections opened under load are closed, not hoarded.
         if pool.len() < READERS {
             pool.push(reader);
@@ -289,7 +354,7 @@ fn writer_thread(
     checkpointer: Option<meridian_store::Checkpointer>,
     ctx: WriterCtx,
     mut rx: mpsc::Receiver<Job>,
-    head: watch::Sender<u64>,
+    publish: Publish,
 ) {
     // The checkpointer lives exactly as long as the writer loop: dropping
     // `stop` ends it, and it is joined before the store counts as closed.
@@ -302,7 +367,7 @@ fn writer_thread(
             .ok()
     });
     while let Some(first) = rx.blocking_recv() {
-        if !drain_and_run(&mut writer, &ctx, first, &mut rx, &head) {
+        if !drain_and_run(&mut writer, &ctx, first, &mut rx, &publish) {
             break;
         }
     }
@@ -328,10 +393,10 @@ async fn writer_task(
     mut writer: Writer,
     ctx: WriterCtx,
     mut rx: mpsc::Receiver<Job>,
-    head: watch::Sender<u64>,
+    publish: Publish,
 ) {
     while let Some(first) = rx.recv().await {
-        if !drain_and_run(&mut writer, &ctx, first, &mut rx, &head) {
+        if !drain_and_run(&mut writer, &ctx, first, &mut rx, &publish) {
             break;
         }
     }
@@ -343,7 +408,7 @@ fn drain_and_run(
     ctx: &WriterCtx,
     first: Job,
     rx: &mut mpsc::Receiver<Job>,
-    head: &watch::Sender<u64>,
+    publish: &Publish,
 ) -> bool {
     let mut jobs = Vec::new();
     let mut next = Some(first);
@@ -359,7 +424,7 @@ fn drain_and_run(
         }
     }
     if !jobs.is_empty() {
-        run_group(writer, ctx, jobs, head);
+        run_group(writer, ctx, jobs, publish);
     }
     if stop {
         rx.close();
@@ -381,21 +446,16 @@ enum Done {
 /// One group commit: every job in one transaction, replies only after
 /// commit. If anything aborts the transaction, every request in the group,
 /// run or not, is answered with `GroupFailed`: none of it is acknowledged.
-fn run_group(writer: &mut Writer, ctx: &WriterCtx, jobs: Vec<Job>, head: &watch::Sender<u64>) {
+fn run_group(writer: &mut Writer, ctx: &WriterCtx, jobs: Vec<Job>, publish: &Publish) {
     let real_now = ctx.real_clock.now_micros();
     let mut done = Vec::with_capacity(jobs.len());
-    let mut wake = None::<u64>;
     let mut jobs = jobs.into_iter();
-    let commit = (|| -> Result<(), StoreError> {
+    let commit = (|| -> Result<Vec<LogEntry>, StoreError> {
         let mut group = writer.group()?;
         for job in jobs.by_ref() {
             match job {
                 Job::Write { ops, reply } => {
                     let r = group.write(&ctx.hlc, real_now, &ops);
-                    if let Ok(results) = &r {
-                        let top = results.iter().map(|w| w.seq).max().unwrap_or(0);
-                        wake = Some(wake.unwrap_or(0).max(top));
-                    }
                     let fatal = matches!(r, Err(StoreError::GroupAborted(_)));
                     done.push(Done::Write(reply, r));
                     if fatal {
@@ -411,9 +471,6 @@ fn run_group(writer: &mut Writer, ctx: &WriterCtx, jobs: Vec<Job>, head: &watch:
                     reply,
                 } => {
                     let r = group.apply(&ctx.hlc, real_now, &peer, &log_id, &entries);
-                    if r.as_ref().is_ok_and(|o| o.relayed) {
-                        wake = Some(wake.unwrap_or(0));
-                    }
                     let fatal = matches!(r, Err(StoreError::GroupAborted(_)));
                     done.push(Done::Apply(reply, r));
                     if fatal {
@@ -430,7 +487,7 @@ fn run_group(writer: &mut Writer, ctx: &WriterCtx, jobs: Vec<Job>, head: &watch:
     })();
     ctx.metrics.group_commits.inc();
     match commit {
-        Ok(()) => {
+        Ok(logged) => {
             for d in done {
                 match d {
                     Done::Write(reply, r) => {
@@ -444,10 +501,8 @@ fn run_group(writer: &mut Writer, ctx: &WriterCtx, jobs: Vec<Job>, head: &watch:
                     }
                 }
             }
-            // Wake the shippers only when something was logged.
-            if let Some(seq) = wake {
-                head.send_modify(|h| *h = (*h).max(seq));
-            }
+            // Only what was logged wakes the shippers.
+            publish.committed(logged);
         }
         Err(e) => {
             tracing::error!(error = %e, "group commit failed; every request in it fails");

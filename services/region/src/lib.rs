@@ -14,6 +14,7 @@ pub mod metrics;
 pub mod ops;
 pub mod replication;
 pub mod service;
+pub mod tail;
 pub mod transport;
 pub mod ttl;
 

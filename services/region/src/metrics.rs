@@ -17,6 +17,12 @@ pub struct PeerLabel {
     pub peer: String,
 }
 
+/// Where a shipper's batch came from: `memory` (the log's tail) or `store`.
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+pub struct SourceLabel {
+    pub source: &'static str,
+}
+
 /// Latency summary for the status API.
 #[derive(Clone, Copy, Debug, Default, PartialEq)]
 pub struct LatencySummary {
@@ -39,6 +45,8 @@ pub struct Metrics {
     pub committed_writes: Counter,
     pub group_commits: Counter,
     pub ttl_expired: Counter,
+    /// Batches read for shipping, by where they came from.
+    pub log_reads: Family<SourceLabel, Counter>,
     /// Exact percentiles for `meridian status`, in µs, per source peer.
     latency_hdr: Mutex<HashMap<String, Hdr<u64>>>,
     /// Cumulative counts per `meridian_core::lag` bucket, per inbound peer.
@@ -69,6 +77,7 @@ impl Metrics {
             committed_writes: Counter::default(),
             group_commits: Counter::default(),
             ttl_expired: Counter::default(),
+            log_reads: Family::default(),
             latency_hdr: Mutex::new(HashMap::new()),
             latency_buckets: Mutex::new(HashMap::new()),
         };
@@ -116,6 +125,11 @@ impl Metrics {
             "ttl_expired",
             "Items this region expired by TTL",
             m.ttl_expired.clone(),
+        );
+        registry.register(
+            "log_reads",
+            "Batches the shippers read from the log, by source: memory (the newest entries, handed over by the writer) or store (SQLite, for a peer further behind)",
+            m.log_reads.clone(),
         );
         Metrics { registry, ..m }
     }

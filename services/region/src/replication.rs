@@ -681,7 +681,7 @@ async fn ship_session(
             let (after, n, bytes) = (sent, t.batch_entries, t.batch_bytes);
             let entries = shared
                 .storage
-                .read(move |r| r.log_after(after, n, bytes))
+                .log_after(after, n, bytes)
                 .await
                 .map_err(|e| e.to_string())?;
             let Some(last) = entries.last().map(|e| e.seq) else {

@@ -1,13 +1,15 @@
-//! Group commit, deterministically: on a current-thread runtime the writer
-//! task cannot run until every client task has queued its write, so 200
-//! concurrent writes must commit in one transaction, not 200.
+//! The storage bridge, deterministically, on a current-thread runtime.
+//!
+//! Group commit: the writer task cannot run until every client task has
+//! queued its write, so 200 concurrent writes must commit in one
+//! transaction, not 200.
 
 use std::sync::Arc;
 
 use meridian_core::hlc::ManualClock;
 use meridian_core::{AttrValue, Hlc, Item, KeyAttr, KeySchema, KeyType, PhysicalClock, TableDef};
 use meridian_region::bridge::{Mode, Opened, Storage, WriterCtx};
-use meridian_region::metrics::Metrics;
+use meridian_region::metrics::{Metrics, SourceLabel};
 use meridian_store::{Durability, WriteOp};
 
 #[tokio::test(flavor = "current_thread")]
@@ -22,20 +24,8 @@ async fn concurrent_writes_share_one_commit() {
         metrics: metrics.clone(),
     };
     let (storage, task) = Storage::start(opened, ctx, Mode::Inline).unwrap();
-    let def = TableDef::new(
-        "items",
-        KeySchema {
-            partition: KeyAttr {
-                name: "id".into(),
-                ty: KeyType::S,
-            },
-            sort: None,
-        },
-        vec!["us-east-1".into()],
-    )
-    .unwrap();
     storage
-        .write(vec![WriteOp::CreateTable(def)])
+        .write(vec![WriteOp::CreateTable(items_table())])
         .await
         .unwrap();
     let groups_before = metrics.group_commits.get();
@@ -71,4 +61,82 @@ async fn concurrent_writes_share_one_commit() {
     assert_eq!(head, 201, "200 items and the table definition");
     storage.close().await;
     task.join().await;
+}
+
+/// Shippers take the newest log entries from the tail the writer hands
+/// over, cut exactly as a read of the store would cut them; after a restart
+/// the tail is empty and the same batches come from the store.
+#[tokio::test(flavor = "current_thread")]
+async fn shippers_read_what_the_store_holds_from_memory_until_a_restart() {
+    let dir = tempfile::tempdir().unwrap();
+    let start = || {
+        let opened = Opened::open(dir.path(), "us-east-1", Durability::Full, Mode::Inline).unwrap();
+        let clock: Arc<dyn PhysicalClock> = Arc::new(ManualClock::new(1_000_000));
+        let metrics = Arc::new(Metrics::new("us-east-1"));
+        let ctx = WriterCtx {
+            hlc: Arc::new(Hlc::new(clock.clone(), 500_000)),
+            real_clock: clock,
+            metrics: metrics.clone(),
+        };
+        let (storage, task) = Storage::start(opened, ctx, Mode::Inline).unwrap();
+        (storage, task, metrics)
+    };
+    let reads = |m: &Metrics, source: &'static str| {
+        m.log_reads.get_or_create(&SourceLabel { source }).get()
+    };
+    let put = |i: u32| WriteOp::Put {
+        table: "items".into(),
+        item: Item::from([("id".to_string(), AttrValue::S(format!("k{i}")))]),
+        condition: None,
+    };
+    let (storage, task, metrics) = start();
+    storage
+        .write(vec![WriteOp::CreateTable(items_table())])
+        .await
+        .unwrap();
+    for i in 0..20 {
+        storage.write(vec![put(i)]).await.unwrap();
+    }
+    // A unit of five, which no batch may split.
+    storage.write((20..25).map(put).collect()).await.unwrap();
+    let head = *storage.log_head().borrow();
+    assert_eq!(head, 26);
+    for after in 0..=head + 1 {
+        for (limit, bytes) in [(1000, 1 << 20), (3, 1 << 20), (1000, 1)] {
+            let fast = storage.log_after(after, limit, bytes).await.unwrap();
+            let stored = storage
+                .read(move |r| r.log_after(after, limit, bytes))
+                .await
+                .unwrap();
+            assert_eq!(fast, stored, "after {after}, limit {limit}, {bytes} bytes");
+        }
+    }
+    assert_eq!(reads(&metrics, "memory"), 3 * (head + 2));
+    assert_eq!(reads(&metrics, "store"), 0);
+    storage.close().await;
+    task.join().await;
+
+    let (storage, task, metrics) = start();
+    let batch = storage.log_after(20, 1000, 1 << 20).await.unwrap();
+    let seqs: Vec<u64> = batch.iter().map(|e| e.seq).collect();
+    assert_eq!(seqs, [21, 22, 23, 24, 25, 26]);
+    assert_eq!(reads(&metrics, "store"), 1);
+    assert_eq!(reads(&metrics, "memory"), 0);
+    storage.close().await;
+    task.join().await;
+}
+
+fn items_table() -> TableDef {
+    TableDef::new(
+        "items",
+        KeySchema {
+            partition: KeyAttr {
+                name: "id".into(),
+                ty: KeyType::S,
+            },
+            sort: None,
+        },
+        vec!["us-east-1".into()],
+    )
+    .unwrap()
 }

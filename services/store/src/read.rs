@@ -44,6 +44,23 @@ pub struct LogEntry {
     pub unit: (u32, u32),
 }
 
+/// Whether a batch of `len` log entries weighing `bytes` (by
+/// [`LogEntry::size`]), the last of them at `last_unit` (position, length)
+/// of its unit, takes no further entry: it holds `limit` entries or
+/// `max_bytes`, and does not end inside a unit, since a unit is never split
+/// across batches.
+pub fn batch_is_full(
+    len: usize,
+    bytes: usize,
+    last_unit: Option<(u32, u32)>,
+    limit: usize,
+    max_bytes: usize,
+) -> bool {
+    let full = len >= limit.max(1) || bytes >= max_bytes;
+    let mid_unit = last_unit.is_some_and(|(pos, len)| pos + 1 < len);
+    full && !mid_unit
+}
+
 impl LogEntry {
     /// Approximate wire size, for batching by bytes.
     pub fn size(&self) -> usize {
@@ -340,9 +357,13 @@ impl Reader {
         let mut out: Vec<LogEntry> = Vec::new();
         let mut bytes = 0;
         while let Some(r) = rows.next()? {
-            let full = out.len() >= limit.max(1) || bytes >= max_bytes;
-            let mid_unit = out.last().is_some_and(|l| l.unit.0 + 1 < l.unit.1);
-            if full && !mid_unit {
+            if batch_is_full(
+                out.len(),
+                bytes,
+                out.last().map(|l| l.unit),
+                limit,
+                max_bytes,
+            ) {
                 break;
             }
             let e = LogEntry {

@@ -12,7 +12,7 @@ use meridian_core::{
 };
 use rusqlite::{Connection, OptionalExtension, params};
 
-use crate::{StoreError, version_from};
+use crate::{LogEntry, StoreError, version_from};
 
 /// Most item bytes one request may write: its unit must fit one replication
 /// message. DynamoDB caps a BatchWriteItem request at 16 MB too.
@@ -255,6 +255,7 @@ impl Writer {
             conn: &self.conn,
             region: &self.region,
             catalog: &mut self.catalog,
+            logged: Vec::new(),
             committed: false,
             aborted: None,
         })
@@ -266,6 +267,9 @@ pub struct Group<'a> {
     conn: &'a Connection,
     region: &'a str,
     catalog: &'a mut HashMap<String, Option<(TableDef, Version)>>,
+    /// What this group appended to the log so far, in order: handed out at
+    /// commit so shippers can send it without reading it back.
+    logged: Vec<LogEntry>,
     committed: bool,
     /// Why the group can no longer commit: a request failed half-written,
     /// or SQLite ended the transaction. Set once; commit refuses after it.
@@ -384,15 +388,16 @@ struct HeadRow {
 }
 
 impl Group<'_> {
-    /// Commits the group. Only after this returns may any request in it be acknowledged.
-    pub fn commit(mut self) -> Result<(), StoreError> {
+    /// Commits the group. Only after this returns may any request in it be
+    /// acknowledged. Returns the log entries it appended, in log order.
+    pub fn commit(mut self) -> Result<Vec<LogEntry>, StoreError> {
         if let Some(why) = self.aborted.take() {
             // Dropping the group rolls it back.
             return Err(StoreError::GroupAborted(why));
         }
         exec(self.conn, "COMMIT")?;
         self.committed = true;
-        Ok(())
+        Ok(std::mem::take(&mut self.logged))
     }
 
     /// Runs `f` inside a savepoint: on error everything it did is undone and
@@ -402,6 +407,7 @@ impl Group<'_> {
         f: impl FnOnce(&mut Ctx<'_, '_>) -> Result<T, StoreError>,
     ) -> Result<T, StoreError> {
         exec(self.conn, "SAVEPOINT request")?;
+        let logged = self.logged.len();
         let result = self.unguarded(f);
         if self.conn.is_autocommit() {
             // No savepoint left to release: `unguarded` reported the abort.
@@ -410,6 +416,8 @@ impl Group<'_> {
         let end = if result.is_ok() {
             exec(self.conn, "RELEASE request")
         } else {
+            // What the savepoint undoes is no longer part of the log.
+            self.logged.truncate(logged);
             exec(self.conn, "ROLLBACK TO request").and_then(|_| exec(self.conn, "RELEASE request"))
         };
         if let Err(e) = end {
@@ -450,6 +458,7 @@ impl Group<'_> {
             conn: self.conn,
             region: self.region,
             catalog: self.catalog,
+            logged: &mut self.logged,
         };
         let mut result = f(&mut ctx);
         if result.is_err() {
@@ -501,6 +510,7 @@ struct Ctx<'c, 'a> {
     conn: &'a Connection,
     region: &'a str,
     catalog: &'c mut HashMap<String, Option<(TableDef, Version)>>,
+    logged: &'c mut Vec<LogEntry>,
 }
 
 impl Ctx<'_, '_> {
@@ -537,7 +547,7 @@ impl Ctx<'_, '_> {
     /// the catalog changes it relays; a peer's item writes stay in the
     /// peer's log.
     fn commit_mutation(
-        &self,
+        &mut self,
         m: &MutationRow<'_>,
         commit_real: u64,
         log: bool,
@@ -557,6 +567,7 @@ impl Ctx<'_, '_> {
         if !log {
             return Ok(0);
         }
+        let table_version = m.table_version.map(Version::to_bytes);
         self.conn
             .prepare_cached(
                 "INSERT INTO log (tbl, table_version, pk, sk, version, prev, ctx, image, origin, commit_real,
@@ -565,7 +576,7 @@ impl Ctx<'_, '_> {
             )?
             .execute(params![
                 m.table,
-                m.table_version.map(Version::to_bytes),
+                table_version,
                 m.key.partition,
                 m.key.sort,
                 version,
@@ -578,7 +589,21 @@ impl Ctx<'_, '_> {
                 m.unit.0,
                 m.unit.1
             ])?;
-        Ok(self.conn.last_insert_rowid() as u64)
+        let seq = self.conn.last_insert_rowid() as u64;
+        self.logged.push(LogEntry {
+            seq,
+            table: m.table.to_string(),
+            table_version,
+            key: m.key.clone(),
+            version,
+            prev,
+            context: ctx,
+            image: m.image.map(<[u8]>::to_vec),
+            commit_real,
+            ttl: m.ttl,
+            unit: m.unit,
+        });
+        Ok(seq)
     }
 
     /// The live definition of a table and its catalog version.

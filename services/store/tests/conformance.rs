@@ -71,18 +71,20 @@ impl Store {
     /// One request in its own committed group.
     fn write(&mut self, ops: &[WriteOp]) -> Result<Vec<WriteResult>, StoreError> {
         let now = self.now();
+        let before = self.log_head();
         let mut g = self.writer.group().unwrap();
         let r = g.write(&self.hlc, now, ops);
-        g.commit().unwrap();
+        commit_checked(&self.reader, before, g);
         r
     }
 
     /// Like `write`, with another HLC (a restarted region, a skewed clock).
     fn write_with(&mut self, hlc: &Hlc, ops: &[WriteOp]) -> Result<Vec<WriteResult>, StoreError> {
         let now = self.now();
+        let before = self.log_head();
         let mut g = self.writer.group().unwrap();
         let r = g.write(hlc, now, ops);
-        g.commit().unwrap();
+        commit_checked(&self.reader, before, g);
         r
     }
 
@@ -107,9 +109,10 @@ impl Store {
 
     fn apply(&mut self, peer: &str, entries: &[RemoteEntry]) -> ApplyOutcome {
         let now = self.now();
+        let before = self.log_head();
         let mut g = self.writer.group().unwrap();
         let out = g.apply(&self.hlc, now, peer, TEST_LOG, entries).unwrap();
-        g.commit().unwrap();
+        commit_checked(&self.reader, before, g);
         out
     }
 
@@ -141,6 +144,18 @@ impl Store {
 }
 
 /// Ships all of `from`'s log to `to`.
+/// Commits `g` and checks that the entries it hands out are exactly what
+/// the log now holds past `before`: shippers send those without reading
+/// them back.
+fn commit_checked(reader: &Reader, before: u64, g: meridian_store::Group<'_>) {
+    let logged = g.commit().unwrap();
+    assert_eq!(
+        logged,
+        reader.log_after(before, ALL, usize::MAX).unwrap(),
+        "the entries a commit hands out must be the log past the old head"
+    );
+}
+
 fn ship(from: &Store, to: &mut Store) -> ApplyOutcome {
     let entries = from.outbox();
     to.apply(&from.region, &entries)
@@ -1437,6 +1452,43 @@ fn an_invalid_remote_entry_fails_the_batch_as_a_whole() {
     assert_eq!(b.reader.inbound("r-a", TEST_LOG).unwrap(), 1);
     assert_eq!(b.log_head(), head + 1);
     assert!(b.get("users", "local").is_some());
+}
+
+#[test]
+fn a_group_hands_out_only_what_it_kept_in_the_log() {
+    let mut a = Store::new("r-a");
+    let mut b = Store::new("r-b");
+    b.create(&simple_def("local", &["r-b"]));
+    a.create(&simple_def("users", &["r-a", "r-b"]));
+    a.put("users", item("k1", "1"));
+    // The catalog entry, then an item whose image has another key.
+    let mut bad = a.outbox();
+    assert_eq!(bad.len(), 2);
+    bad[1].image = Some(encode_item(&item("other", "1")));
+    let before = b.log_head();
+    let now = b.now();
+    let mut g = b.writer.group().unwrap();
+    g.write(&b.hlc, now, &[put("local", item("l1", "1"))])
+        .unwrap();
+    // Refused as a whole: the relayed catalog entry it logged is undone.
+    let r = g.apply(&b.hlc, now, "r-a", TEST_LOG, &bad);
+    assert!(matches!(r, Err(StoreError::Invalid(_))), "{r:?}");
+    let out = g.apply(&b.hlc, now, "r-a", TEST_LOG, &bad[..1]).unwrap();
+    assert!(out.relayed);
+    g.write(&b.hlc, now, &[put("local", item("l2", "1"))])
+        .unwrap();
+    let logged = g.commit().unwrap();
+    let tables: Vec<&str> = logged.iter().map(|e| e.table.as_str()).collect();
+    assert_eq!(tables, ["local", CATALOG_TABLE, "local"]);
+    let seqs: Vec<u64> = logged.iter().map(|e| e.seq).collect();
+    assert_eq!(seqs, [before + 1, before + 2, before + 3]);
+    assert_eq!(logged, b.reader.log_after(before, ALL, usize::MAX).unwrap());
+    // A group that does not commit hands out nothing and logs nothing.
+    let mut g = b.writer.group().unwrap();
+    g.write(&b.hlc, now, &[put("local", item("l3", "1"))])
+        .unwrap();
+    drop(g);
+    assert_eq!(b.log_head(), before + 3);
 }
 
 /// The case a single `prev` could not see (c1's `prev` is b1 > a1, so c1
