@@ -7,7 +7,7 @@ use std::process::Command;
 
 use serde_json::Value as Json;
 
-fn smoke(name: &str, expected_metrics: &[&str]) {
+fn smoke(name: &str, expected_metrics: &[&str]) -> Json {
     let out = tempfile::tempdir().unwrap();
     let work = tempfile::tempdir().unwrap();
     let status = Command::new(env!("CARGO_BIN_EXE_meridian"))
@@ -47,6 +47,7 @@ fn smoke(name: &str, expected_metrics: &[&str]) {
             "{name}: machine.{probe} is {v:?}"
         );
     }
+    json
 }
 
 fn only_json(dir: &Path, name: &str) -> Json {
@@ -85,15 +86,22 @@ fn bench_write_smoke_writes_json() {
 
 #[test]
 fn bench_replicate_smoke_writes_json() {
-    smoke(
+    let json = smoke(
         "replicate",
         &[
             "L=0ms p99",
             "L=40ms p99",
             "L=40ms max pending",
             "L=40ms p99 / (L+10ms)",
+            "L=0ms region CPU/write",
+            "L=0ms bench CPU/write",
+            "L=0ms CPU busy",
+            "L=0ms capacity/region",
         ],
     );
+    // Three regions replicating 200 writes each cannot have cost nothing.
+    let cpu = json["metrics"]["L=0ms region CPU/write"]["median"].as_f64();
+    assert!(cpu.is_some_and(|c| c > 0.0), "region CPU/write is {cpu:?}");
 }
 
 #[test]

@@ -25,6 +25,10 @@ pub struct Cluster {
     cluster_file: PathBuf,
     pub names: Vec<String>,
     grpc: Vec<SocketAddr>,
+    /// One connection per region for Status polls, reused: a fresh
+    /// connection per poll cost each region a TCP and HTTP/2 handshake ten
+    /// times a second while it was being measured.
+    admin: Vec<Channel>,
     children: Vec<Option<Child>>,
     registry: Option<Registry>,
 }
@@ -99,12 +103,14 @@ impl Cluster {
         } else {
             None
         };
+        let admin = grpc.iter().map(|a| channel(*a)).collect::<Result<_>>()?;
         let mut me = Cluster {
             exe,
             root: root.to_path_buf(),
             cluster_file,
             names,
             grpc,
+            admin,
             children: Vec::new(),
             registry,
         };
@@ -170,8 +176,8 @@ impl Cluster {
         Ok(MeridianClient::new(channel(self.grpc[i])?))
     }
 
-    pub fn admin(&self, i: usize) -> Result<AdminClient<Channel>> {
-        Ok(AdminClient::new(channel(self.grpc[i])?))
+    pub fn admin(&self, i: usize) -> AdminClient<Channel> {
+        AdminClient::new(self.admin[i].clone())
     }
 
     pub fn pid(&self, i: usize) -> Option<u32> {

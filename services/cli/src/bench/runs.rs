@@ -306,7 +306,7 @@ async fn snapshot(cluster: &Cluster, alive: &[usize]) -> Result<Snapshot> {
     let mut out = vec![BTreeMap::new(); cluster.names.len()];
     for &i in alive {
         let s = cluster
-            .admin(i)?
+            .admin(i)
             .status(pb::StatusRequest {})
             .await
             .context("Status")?
@@ -368,6 +368,55 @@ struct Phase {
     pairs: BTreeMap<String, Vec<u64>>,
     all: Vec<u64>,
     max_pending: u64,
+    cpu: PhaseCpu,
+}
+
+/// The CPU a phase cost, from its first write until everything replicated.
+struct PhaseCpu {
+    /// Regions' CPU (user + system) per write accepted, in µs.
+    region_per_write_us: f64,
+    /// This process's CPU per write: the clients and the link proxies.
+    bench_per_write_us: f64,
+    /// Share of all cores busy with regions and this process, in %.
+    busy_percent: f64,
+}
+
+impl PhaseCpu {
+    /// Writes per second per region the machine could carry at this cost
+    /// per write, with every core busy: where the knee must be, at the latest.
+    fn capacity_per_region(&self, regions: usize) -> f64 {
+        let cores = std::thread::available_parallelism().map_or(1, |n| n.get()) as f64;
+        cores * 1e6 / (self.region_per_write_us + self.bench_per_write_us) / regions as f64
+    }
+}
+
+/// CPU time (user + system) process `pid` has used so far, in seconds.
+fn cpu_secs(pid: u32) -> Result<f64> {
+    let text = std::fs::read_to_string(format!("/proc/{pid}/stat"))
+        .with_context(|| format!("reading /proc/{pid}/stat"))?;
+    // Fields after the command name, which may itself hold spaces: state is
+    // the first, utime the 12th and stime the 13th.
+    let rest = text.rsplit_once(')').map_or("", |(_, r)| r);
+    let f: Vec<&str> = rest.split_whitespace().collect();
+    let ticks = |i: usize| {
+        f.get(i)
+            .and_then(|v| v.parse::<u64>().ok())
+            .with_context(|| format!("no CPU time in /proc/{pid}/stat"))
+    };
+    // SAFETY: sysconf only reads a configuration value.
+    let hz = unsafe { libc::sysconf(libc::_SC_CLK_TCK) }.max(1) as f64;
+    Ok((ticks(11)? + ticks(12)?) as f64 / hz)
+}
+
+/// CPU seconds used so far by the regions in `alive`, and by this process.
+fn cpu_now(cluster: &Cluster, alive: &[usize]) -> Result<(f64, f64)> {
+    let mut regions = 0.0;
+    for &i in alive {
+        if let Some(pid) = cluster.pid(i) {
+            regions += cpu_secs(pid)?;
+        }
+    }
+    Ok((regions, cpu_secs(std::process::id())?))
 }
 
 fn hi_bucket_ms(counts: &[u64]) -> f64 {
@@ -390,6 +439,8 @@ async fn phase(
 ) -> Result<Phase> {
     let all: Vec<usize> = (0..cluster.names.len()).collect();
     let before = snapshot(cluster, &all).await?;
+    let cpu_before = cpu_now(cluster, &all)?;
+    let started = Instant::now();
     let count = rate * secs;
     let max = Duration::from_secs(secs + 5);
     let rate_f = Some(rate as f64);
@@ -416,6 +467,15 @@ async fn phase(
         }
     };
     wait_drained(cluster, &all, Duration::from_secs(120)).await?;
+    let cpu_after = cpu_now(cluster, &all)?;
+    let cores = std::thread::available_parallelism().map_or(1, |n| n.get()) as f64;
+    let writes = loads.iter().map(|l| l.items).sum::<u64>().max(1) as f64;
+    let (region_cpu, bench_cpu) = (cpu_after.0 - cpu_before.0, cpu_after.1 - cpu_before.1);
+    let cpu = PhaseCpu {
+        region_per_write_us: region_cpu * 1e6 / writes,
+        bench_per_write_us: bench_cpu * 1e6 / writes,
+        busy_percent: 100.0 * (region_cpu + bench_cpu) / (started.elapsed().as_secs_f64() * cores),
+    };
     let after = snapshot(cluster, &all).await?;
     let mut pairs = BTreeMap::new();
     let mut total = vec![0u64; lag::BUCKETS];
@@ -443,7 +503,28 @@ async fn phase(
         pairs,
         all: total,
         max_pending: peak,
+        cpu,
     })
+}
+
+/// A phase's CPU figures: what a write costs, and what rate that allows.
+fn add_cpu(r: &mut Report, tag: &str, cpu: &PhaseCpu) {
+    r.add(
+        &format!("{tag} region CPU/write"),
+        "µs",
+        cpu.region_per_write_us,
+    );
+    r.add(
+        &format!("{tag} bench CPU/write"),
+        "µs",
+        cpu.bench_per_write_us,
+    );
+    r.add(&format!("{tag} CPU busy"), "%", cpu.busy_percent);
+    r.add(
+        &format!("{tag} capacity/region"),
+        "writes/s",
+        cpu.capacity_per_region(3),
+    );
 }
 
 pub async fn replicate(a: ReplicateArgs) -> Result<()> {
@@ -474,6 +555,7 @@ pub async fn replicate(a: ReplicateArgs) -> Result<()> {
                     "writes/s",
                     p.achieved,
                 );
+                add_cpu(&mut r, &tag, &p.cpu);
                 r.add(&format!("{tag} p50"), "ms", q_ms(&p.all, 0.5));
                 r.add(&format!("{tag} p99"), "ms", q_ms(&p.all, 0.99));
                 r.add(&format!("{tag} max"), "ms", hi_bucket_ms(&p.all));
@@ -514,6 +596,7 @@ pub async fn replicate(a: ReplicateArgs) -> Result<()> {
                         p.achieved,
                     );
                     r.add(&format!("{tag} p99"), "ms", q_ms(&p.all, 0.99));
+                    add_cpu(&mut r, &tag, &p.cpu);
                     r.add(
                         &format!("{tag} max pending"),
                         "mutations",
@@ -545,6 +628,9 @@ pub async fn replicate(a: ReplicateArgs) -> Result<()> {
     );
     r.notes.push(
         "latency percentiles come from the regions' bucketed histograms (bucket upper bounds, ≤ 9 % wide)".into(),
+    );
+    r.notes.push(
+        "CPU/write: user + system CPU of the regions, and of this process (clients and link proxies), from a phase's first write until nothing is pending, per write accepted; capacity/region: the rate per region at which that cost would keep every core busy".into(),
     );
     r.finish(&a.common.out)?;
     Ok(())
