@@ -96,7 +96,6 @@ fn bench_replicate_smoke_writes_json() {
             "L=0ms region CPU/write",
             "L=0ms bench CPU/write",
             "L=0ms CPU busy",
-            "L=0ms capacity/region",
         ],
     );
     // Three regions replicating 200 writes each cannot have cost nothing.
