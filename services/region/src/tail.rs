@@ -16,7 +16,7 @@
 use std::collections::VecDeque;
 use std::sync::Arc;
 
-use meridian_store::{LogEntry, batch_is_full};
+use meridian_store::{BatchFill, LogEntry};
 
 /// How many bytes of log entries (by [`LogEntry::size`]) the tail keeps:
 /// seconds of writes at thousands per second, and a few MiB of memory.
@@ -74,18 +74,12 @@ impl Tail {
         if skip >= self.entries.len() {
             return Some(out);
         }
-        let mut bytes = 0;
+        let mut fill = BatchFill::new(limit, max_bytes);
         for e in self.entries.range(skip..) {
-            if batch_is_full(
-                out.len(),
-                bytes,
-                out.last().map(|l| l.unit),
-                limit,
-                max_bytes,
-            ) {
+            if fill.full() {
                 break;
             }
-            bytes += e.size();
+            fill.add(e);
             out.push(e.clone());
         }
         Some(out)

@@ -8,14 +8,13 @@ use std::sync::Arc;
 
 use meridian_core::hlc::ManualClock;
 use meridian_core::{AttrValue, Hlc, Item, KeyAttr, KeySchema, KeyType, PhysicalClock, TableDef};
-use meridian_region::bridge::{Mode, Opened, Storage, WriterCtx};
+use meridian_region::bridge::{Mode, Opened, Storage, WriterCtx, WriterTask};
 use meridian_region::metrics::{Metrics, SourceLabel};
 use meridian_store::{Durability, WriteOp};
 
-#[tokio::test(flavor = "current_thread")]
-async fn concurrent_writes_share_one_commit() {
-    let dir = tempfile::tempdir().unwrap();
-    let opened = Opened::open(dir.path(), "us-east-1", Durability::Full, Mode::Inline).unwrap();
+/// A region's storage over `dir`, inline, on a manual clock.
+fn start(dir: &std::path::Path) -> (Storage, WriterTask, Arc<Metrics>) {
+    let opened = Opened::open(dir, "us-east-1", Durability::Full, Mode::Inline).unwrap();
     let clock: Arc<dyn PhysicalClock> = Arc::new(ManualClock::new(1_000_000));
     let metrics = Arc::new(Metrics::new("us-east-1"));
     let ctx = WriterCtx {
@@ -24,6 +23,13 @@ async fn concurrent_writes_share_one_commit() {
         metrics: metrics.clone(),
     };
     let (storage, task) = Storage::start(opened, ctx, Mode::Inline).unwrap();
+    (storage, task, metrics)
+}
+
+#[tokio::test(flavor = "current_thread")]
+async fn concurrent_writes_share_one_commit() {
+    let dir = tempfile::tempdir().unwrap();
+    let (storage, task, metrics) = start(dir.path());
     storage
         .write(vec![WriteOp::CreateTable(items_table())])
         .await
@@ -69,18 +75,6 @@ async fn concurrent_writes_share_one_commit() {
 #[tokio::test(flavor = "current_thread")]
 async fn shippers_read_what_the_store_holds_from_memory_until_a_restart() {
     let dir = tempfile::tempdir().unwrap();
-    let start = || {
-        let opened = Opened::open(dir.path(), "us-east-1", Durability::Full, Mode::Inline).unwrap();
-        let clock: Arc<dyn PhysicalClock> = Arc::new(ManualClock::new(1_000_000));
-        let metrics = Arc::new(Metrics::new("us-east-1"));
-        let ctx = WriterCtx {
-            hlc: Arc::new(Hlc::new(clock.clone(), 500_000)),
-            real_clock: clock,
-            metrics: metrics.clone(),
-        };
-        let (storage, task) = Storage::start(opened, ctx, Mode::Inline).unwrap();
-        (storage, task, metrics)
-    };
     let reads = |m: &Metrics, source: &'static str| {
         m.log_reads.get_or_create(&SourceLabel { source }).get()
     };
@@ -89,7 +83,7 @@ async fn shippers_read_what_the_store_holds_from_memory_until_a_restart() {
         item: Item::from([("id".to_string(), AttrValue::S(format!("k{i}")))]),
         condition: None,
     };
-    let (storage, task, metrics) = start();
+    let (storage, task, metrics) = start(dir.path());
     storage
         .write(vec![WriteOp::CreateTable(items_table())])
         .await
@@ -116,7 +110,7 @@ async fn shippers_read_what_the_store_holds_from_memory_until_a_restart() {
     storage.close().await;
     task.join().await;
 
-    let (storage, task, metrics) = start();
+    let (storage, task, metrics) = start(dir.path());
     let batch = storage.log_after(20, 1000, 1 << 20).await.unwrap();
     let seqs: Vec<u64> = batch.iter().map(|e| e.seq).collect();
     assert_eq!(seqs, [21, 22, 23, 24, 25, 26]);

@@ -19,7 +19,7 @@ use meridian_core::{HlcError, Version};
 use rusqlite::{Connection, OpenFlags, OptionalExtension};
 use thiserror::Error;
 
-pub use read::{Digest, LogEntry, Reader, SortRange, StoredRow, batch_is_full};
+pub use read::{BatchFill, Digest, LogEntry, Reader, SortRange, StoredRow};
 pub use write::{
     ApplyOutcome, Change, Check, Condition, ConditionFailure, Group, RemoteEntry, WriteOp,
     WriteResult, Writer,

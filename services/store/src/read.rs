@@ -44,21 +44,42 @@ pub struct LogEntry {
     pub unit: (u32, u32),
 }
 
-/// Whether a batch of `len` log entries weighing `bytes` (by
-/// [`LogEntry::size`]), the last of them at `last_unit` (position, length)
-/// of its unit, takes no further entry: it holds `limit` entries or
-/// `max_bytes`, and does not end inside a unit, since a unit is never split
-/// across batches.
-pub fn batch_is_full(
+/// A replication batch being filled: the one rule for where a batch of log
+/// entries ends, whether it is read from the store or from memory. It ends
+/// at `limit` entries or `max_bytes` (by [`LogEntry::size`]), but never
+/// inside a unit, since a unit is never split across batches.
+pub struct BatchFill {
+    limit: usize,
+    max_bytes: usize,
     len: usize,
     bytes: usize,
     last_unit: Option<(u32, u32)>,
-    limit: usize,
-    max_bytes: usize,
-) -> bool {
-    let full = len >= limit.max(1) || bytes >= max_bytes;
-    let mid_unit = last_unit.is_some_and(|(pos, len)| pos + 1 < len);
-    full && !mid_unit
+}
+
+impl BatchFill {
+    pub fn new(limit: usize, max_bytes: usize) -> Self {
+        BatchFill {
+            limit: limit.max(1),
+            max_bytes,
+            len: 0,
+            bytes: 0,
+            last_unit: None,
+        }
+    }
+
+    /// Whether the batch takes no further entry.
+    pub fn full(&self) -> bool {
+        let full = self.len >= self.limit || self.bytes >= self.max_bytes;
+        let mid_unit = self.last_unit.is_some_and(|(pos, len)| pos + 1 < len);
+        full && !mid_unit
+    }
+
+    /// Counts `e` into the batch.
+    pub fn add(&mut self, e: &LogEntry) {
+        self.len += 1;
+        self.bytes += e.size();
+        self.last_unit = Some(e.unit);
+    }
 }
 
 impl LogEntry {
@@ -355,15 +376,9 @@ impl Reader {
         )?;
         let mut rows = stmt.query(params![after as i64])?;
         let mut out: Vec<LogEntry> = Vec::new();
-        let mut bytes = 0;
+        let mut fill = BatchFill::new(limit, max_bytes);
         while let Some(r) = rows.next()? {
-            if batch_is_full(
-                out.len(),
-                bytes,
-                out.last().map(|l| l.unit),
-                limit,
-                max_bytes,
-            ) {
+            if fill.full() {
                 break;
             }
             let e = LogEntry {
@@ -382,7 +397,7 @@ impl Reader {
                 ttl: r.get(10)?,
                 unit: (r.get(11)?, r.get(12)?),
             };
-            bytes += e.size();
+            fill.add(&e);
             out.push(e);
         }
         Ok(out)
