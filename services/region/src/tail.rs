@@ -69,11 +69,9 @@ impl Tail {
         if after.checked_add(1)? < first {
             return None;
         }
-        let skip = usize::try_from(after + 1 - first).unwrap_or(usize::MAX);
+        let len = self.entries.len();
+        let skip = usize::try_from(after + 1 - first).map_or(len, |s| s.min(len));
         let mut out: Vec<Arc<LogEntry>> = Vec::new();
-        if skip >= self.entries.len() {
-            return Some(out);
-        }
         let mut fill = BatchFill::new(limit, max_bytes);
         for e in self.entries.range(skip..) {
             if fill.full() {
