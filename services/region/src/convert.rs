@@ -188,3 +188,70 @@ pub fn status_from(e: BridgeError) -> Status {
         },
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn version(physical: u64, origin: &str) -> Vec<u8> {
+        Version::new(Timestamp::new(physical, 0), origin).to_bytes()
+    }
+
+    /// A write of `us-east-1`, replacing one of `eu-west-1`.
+    fn write() -> Mutation {
+        Mutation {
+            seq: 7,
+            table: "users".into(),
+            table_version: Some(version(1, "eu-west-1")),
+            key: EncodedKey {
+                partition: b"pk".to_vec(),
+                sort: b"sk".to_vec(),
+            },
+            version: version(5, "us-east-1"),
+            prev: Some(version(4, "eu-west-1")),
+            context: vec![1, 2, 3],
+            image: Some(vec![9, 8, 7]),
+            commit_real: 42,
+            ttl: false,
+            unit: (1, 3),
+        }
+    }
+
+    #[test]
+    fn a_mutation_survives_the_wire_unchanged() {
+        let expiry = Mutation {
+            image: None,
+            ttl: true,
+            unit: (0, 1),
+            ..write()
+        };
+        let catalog = Mutation {
+            table: meridian_core::CATALOG_TABLE.into(),
+            table_version: None,
+            prev: None,
+            ..write()
+        };
+        for m in [write(), expiry, catalog] {
+            assert_eq!(mutation_from_pb(mutation_to_pb(m.clone())), m);
+        }
+    }
+
+    #[test]
+    fn the_wire_says_absent_with_empty_bytes() {
+        let pb = mutation_to_pb(Mutation {
+            table_version: None,
+            prev: None,
+            image: None,
+            ..write()
+        });
+        assert!(pb.table_version.is_empty() && pb.prev.is_empty());
+        assert!(pb.tombstone && pb.image.is_empty());
+        // An entry that does not say how long its unit is stands alone.
+        let alone = mutation_from_pb(pb::LogEntry {
+            unit_pos: 0,
+            unit_len: 0,
+            ..pb
+        });
+        assert_eq!(alone.unit, (0, 1));
+    }
+}

@@ -1431,6 +1431,41 @@ fn an_invalid_remote_entry_fails_the_batch_as_a_whole() {
     assert!(b.get("users", "local").is_some());
 }
 
+/// The store decodes what it applies: an entry whose version, context or
+/// table version does not decode fails the batch with an error naming the
+/// field, and nothing of the batch is applied.
+#[test]
+fn a_remote_entry_that_does_not_decode_is_refused_by_field() {
+    let (mut a, mut b, _) = pair();
+    a.put("users", item("k1", "1"));
+    let k2 = a.put("users", item("k2", "1"));
+    let good = a.outbox_after(k2.seq - 2, ALL);
+    assert_eq!(good.len(), 2);
+    type Spoil = fn(&mut Mutation);
+    let cases: [(&str, Spoil); 3] = [
+        ("version", |m| m.version.truncate(5)),
+        ("context", |m| m.context.push(200)),
+        ("table_version", |m| m.table_version = Some(vec![1, 2])),
+    ];
+    for (field, spoil) in cases {
+        let mut batch = good.clone();
+        spoil(batch.last_mut().unwrap());
+        let now = b.now();
+        let mut g = b.writer.group().unwrap();
+        match g.apply(&b.hlc, now, "r-a", TEST_LOG, &batch) {
+            Err(StoreError::Invalid(e)) => {
+                let e = e.to_string();
+                assert!(e.starts_with(&format!("{field}: entry {}", k2.seq)), "{e}");
+            }
+            other => panic!("{field}: {other:?}"),
+        }
+        g.commit().unwrap();
+        assert_eq!(b.get("users", "k1"), None, "{field}");
+        assert_eq!(b.reader.inbound("r-a", TEST_LOG).unwrap(), 1, "{field}");
+    }
+    assert_eq!(b.apply("r-a", &good).applied, 2);
+}
+
 #[test]
 fn a_group_hands_out_only_what_it_kept_in_the_log() {
     let mut a = Store::new("r-a");
