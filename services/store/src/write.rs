@@ -536,6 +536,7 @@ impl Ctx<'_, '_> {
             None => Context::empty().after(&version),
         };
         let m = Mutation {
+            // Its log position, which `append_log` assigns.
             seq: 0,
             table: plan.table,
             table_version: plan.table_version.as_ref().map(Version::to_bytes),
