@@ -4,7 +4,7 @@
 //! two functions, which is what makes them converge.
 
 use crate::context::Context;
-use crate::schema::EncodedKey;
+use crate::schema::{CATALOG_TABLE, EncodedKey};
 use crate::value::Item;
 use crate::version::Version;
 
@@ -39,11 +39,14 @@ pub fn concurrent(
     a_version != b_version && !a_ctx.saw(b_version) && !b_ctx.saw(a_version)
 }
 
-/// The head of a key on one replica: its version and its causal context.
+/// The head of a key on one replica, or an incoming write to it: its
+/// version, its causal context, and whether it is a TTL expiry's tombstone.
 #[derive(Clone, Copy, Debug)]
 pub struct Head<'a> {
     pub version: &'a Version,
     pub context: &'a Context,
+    /// A tombstone written by TTL expiry.
+    pub expiry: bool,
 }
 
 impl Versioned for Head<'_> {
@@ -59,12 +62,25 @@ pub struct Resolution {
     pub apply: bool,
     /// The same version is already the head: delivery was duplicated.
     pub duplicate: bool,
-    /// The two writes were concurrent: one of them is a lost update.
+    /// The two writes were concurrent and the loser is a lost update: the
+    /// replica records a conflict.
     pub conflict: bool,
 }
 
-/// Decides an incoming mutation against the current head, if any.
-pub fn resolve(current: Option<Head<'_>>, incoming: Head<'_>) -> Resolution {
+/// Decides an incoming mutation to a key of `table` against the key's
+/// current head, if any: whether it wins (the LWW merge) and whether the
+/// pair is a conflict to record.
+///
+/// Two kinds of concurrent pairs resolve by the same merge but are not
+/// recorded as conflicts:
+/// - writes to the catalog (two regions creating the same table at once):
+///   conflicts are tracked per item, not per table (docs/limits.md);
+/// - two TTL expiries of the same item: both regions deleted it because it
+///   expired, which is agreement, not a lost update.
+///
+/// Neither exception changes which write wins, so the merge laws hold for
+/// every kind of write.
+pub fn resolve(table: &str, current: Option<Head<'_>>, incoming: Head<'_>) -> Resolution {
     let Some(current) = current else {
         return Resolution {
             apply: true,
@@ -80,15 +96,17 @@ pub fn resolve(current: Option<Head<'_>>, incoming: Head<'_>) -> Resolution {
         };
     }
     let winner = merge(current, incoming);
+    let exempt = table == CATALOG_TABLE || (current.expiry && incoming.expiry);
     Resolution {
         apply: winner.version == incoming.version,
         duplicate: false,
-        conflict: concurrent(
-            current.version,
-            current.context,
-            incoming.version,
-            incoming.context,
-        ),
+        conflict: !exempt
+            && concurrent(
+                current.version,
+                current.context,
+                incoming.version,
+                incoming.context,
+            ),
     }
 }
 
@@ -117,38 +135,6 @@ impl WinReason {
             WinReason::HigherLogicalCounter => "same physical time, higher logical counter",
             WinReason::OriginTieBreak => "same timestamp, origin region breaks the tie",
         }
-    }
-}
-
-/// One replicated change: the whole item after the write, or a tombstone.
-/// Item-level LWW: applying it never depends on what was there before.
-#[derive(Clone, Debug, PartialEq)]
-pub struct Mutation {
-    pub table: String,
-    /// The catalog version of the table when written, so a mutation that
-    /// outlives a DeleteTable never lands in a recreated table of that name.
-    pub table_version: Option<Version>,
-    pub key: EncodedKey,
-    pub version: Version,
-    pub prev: Option<Version>,
-    /// The writes this one descends from; includes `version` itself.
-    pub context: Context,
-    /// `None` is a tombstone.
-    pub image: Option<Item>,
-}
-
-impl Mutation {
-    pub fn head(&self) -> Head<'_> {
-        Head {
-            version: &self.version,
-            context: &self.context,
-        }
-    }
-}
-
-impl Versioned for Mutation {
-    fn version(&self) -> &Version {
-        &self.version
     }
 }
 

@@ -42,6 +42,14 @@ impl Version {
         validate_region_name(origin)?;
         Ok(Version::new(Timestamp::from_bytes(ts), origin))
     }
+
+    /// The origin in a version's bytes, without decoding or copying the
+    /// rest; `None` if the bytes are too short or the origin is not UTF-8.
+    /// Not validated as a region name: [`Version::from_bytes`] does that.
+    pub fn origin_of(b: &[u8]) -> Option<&str> {
+        let (_, origin) = b.split_first_chunk::<12>()?;
+        std::str::from_utf8(origin).ok().filter(|o| !o.is_empty())
+    }
 }
 
 impl Ord for Version {
@@ -107,5 +115,16 @@ mod tests {
         assert!("12.5+1@x".parse::<Version>().is_err());
         assert!("1.+00042++7@a".parse::<Version>().is_err());
         assert!("1.000001+1@Bad_Region".parse::<Version>().is_err());
+    }
+
+    #[test]
+    fn the_origin_is_read_from_the_bytes() {
+        let v = Version::new(Timestamp::new(42, 7), "eu-west-1");
+        assert_eq!(Version::origin_of(&v.to_bytes()), Some("eu-west-1"));
+        assert_eq!(Version::origin_of(&v.to_bytes()[..12]), None);
+        assert_eq!(Version::origin_of(&[1, 2, 3]), None);
+        let mut bad = v.to_bytes();
+        bad.push(0xFF);
+        assert_eq!(Version::origin_of(&bad), None);
     }
 }

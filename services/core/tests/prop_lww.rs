@@ -9,7 +9,9 @@ use std::cmp::Ordering;
 use std::collections::BTreeMap;
 
 use meridian_core::merge::Versioned;
-use meridian_core::{Context, Head, Resolution, Timestamp, Version, concurrent, merge, resolve};
+use meridian_core::{
+    CATALOG_TABLE, Context, Head, Resolution, Timestamp, Version, concurrent, merge, resolve,
+};
 use proptest::prelude::*;
 use proptest::sample::select;
 
@@ -88,8 +90,15 @@ fn fold(writes: &[Write]) -> Option<Write> {
     })
 }
 
+/// An item table: the kind of key every test but the catalog's writes to.
+const ITEMS: &str = "users";
+
 fn head<'a>(version: &'a Version, context: &'a Context) -> Head<'a> {
-    Head { version, context }
+    Head {
+        version,
+        context,
+        expiry: false,
+    }
 }
 
 proptest! {
@@ -207,7 +216,7 @@ proptest! {
         let (cc, ic) = (ctx_of(&cseeds), ctx_of(&iseeds));
         let current = head(&cv, &cc);
         let incoming = head(&iv, &ic);
-        let r = resolve(Some(current), incoming);
+        let r = resolve(ITEMS, Some(current), incoming);
         // Apply iff the incoming version is strictly greater.
         prop_assert_eq!(r.apply, iv > cv);
         prop_assert_eq!(r.apply, cv != iv && merge(current, incoming).version == &iv);
@@ -218,7 +227,7 @@ proptest! {
         }
         prop_assert_eq!(r.conflict, concurrent(&cv, &cc, &iv, &ic));
         // Whoever receives whom, the pair is a conflict or it is not.
-        let back = resolve(Some(incoming), current);
+        let back = resolve(ITEMS, Some(incoming), current);
         prop_assert_eq!(r.conflict, back.conflict);
         prop_assert_eq!(r.duplicate, back.duplicate);
         prop_assert!(!(r.apply && back.apply));
@@ -237,17 +246,17 @@ proptest! {
         prop_assert!(iv > cv);
         let cc = ctx_of(&cseeds).after(&cv);
         let ic = cc.after(&iv);
-        let r = resolve(Some(head(&cv, &cc)), head(&iv, &ic));
+        let r = resolve(ITEMS, Some(head(&cv, &cc)), head(&iv, &ic));
         prop_assert_eq!(r, Resolution { apply: true, duplicate: false, conflict: false });
         // The older write arriving late is no conflict either.
-        let late = resolve(Some(head(&iv, &ic)), head(&cv, &cc));
+        let late = resolve(ITEMS, Some(head(&iv, &ic)), head(&cv, &cc));
         prop_assert_eq!(late, Resolution { apply: false, duplicate: false, conflict: false });
     }
 
     #[test]
     fn resolve_on_an_empty_key_always_applies((iv, iseeds) in versioned_ctx()) {
         let ic = ctx_of(&iseeds);
-        let r = resolve(None, head(&iv, &ic));
+        let r = resolve(ITEMS, None, head(&iv, &ic));
         prop_assert_eq!(r, Resolution { apply: true, duplicate: false, conflict: false });
     }
 }
@@ -280,7 +289,7 @@ impl Mutation {
 type Replica = Option<Mutation>;
 
 fn deliver(replica: &mut Replica, m: &Mutation) -> Resolution {
-    let r = resolve(replica.as_ref().map(Mutation::head), m.head());
+    let r = resolve(ITEMS, replica.as_ref().map(Mutation::head), m.head());
     if r.apply {
         *replica = Some(m.clone());
     }
@@ -577,4 +586,145 @@ fn a_loser_beaten_by_a_descendant_of_a_concurrent_write_is_recorded() {
     // B hears of w after both of its writes: w loses to m there too.
     b.receive("b-2", &w);
     assert_eq!(b.conflicts, vec![(m.version, w.version)]);
+}
+
+// ---- writes that are not conflicts --------------------------------------------
+//
+// Two kinds of concurrent pairs resolve by the same merge without being
+// recorded: writes to the catalog, and two TTL expiries of one item.
+
+/// The table a key belongs to: an item table or the catalog.
+fn table_kind() -> impl Strategy<Value = &'static str> {
+    select(&[ITEMS, CATALOG_TABLE][..])
+}
+
+fn head_of<'a>(version: &'a Version, context: &'a Context, expiry: bool) -> Head<'a> {
+    Head {
+        version,
+        context,
+        expiry,
+    }
+}
+
+/// Replays `list` into one replica of a key of `table`, where the writes
+/// `expired` picks are TTL expiries. Returns the head and the conflicts recorded.
+fn replay_as(
+    table: &str,
+    expired: impl Fn(&Version) -> bool,
+    list: &[Mutation],
+) -> (Replica, usize) {
+    let mut replica: Replica = None;
+    let mut conflicts = 0;
+    for m in list {
+        let current = replica
+            .as_ref()
+            .map(|h| head_of(&h.version, &h.context, expired(&h.version)));
+        let r = resolve(
+            table,
+            current,
+            head_of(&m.version, &m.context, expired(&m.version)),
+        );
+        conflicts += usize::from(r.conflict);
+        if r.apply {
+            replica = Some(m.clone());
+        }
+    }
+    (replica, conflicts)
+}
+
+proptest! {
+    #![proptest_config(ProptestConfig::with_cases(512))]
+
+    /// The exceptions only ever remove a conflict: which write wins, and
+    /// what is a duplicate, never depend on the table or on expiries.
+    #[test]
+    fn the_kind_of_write_never_changes_the_winner(
+        (cv, cseeds) in versioned_ctx(), (iv, iseeds) in versioned_ctx(),
+        table in table_kind(), c_expiry in any::<bool>(), i_expiry in any::<bool>(),
+    ) {
+        let (cc, ic) = (ctx_of(&cseeds), ctx_of(&iseeds));
+        let plain = resolve(ITEMS, Some(head(&cv, &cc)), head(&iv, &ic));
+        let r = resolve(table, Some(head_of(&cv, &cc, c_expiry)), head_of(&iv, &ic, i_expiry));
+        prop_assert_eq!(r.apply, plain.apply);
+        prop_assert_eq!(r.duplicate, plain.duplicate);
+        prop_assert_eq!(r.apply, iv > cv);
+        let exempt = table == CATALOG_TABLE || (c_expiry && i_expiry);
+        prop_assert_eq!(r.conflict, plain.conflict && !exempt);
+        prop_assert!(!r.conflict || concurrent(&cv, &cc, &iv, &ic));
+        // Whoever receives whom, the pair is a conflict or it is not.
+        let back = resolve(table, Some(head_of(&iv, &ic, i_expiry)), head_of(&cv, &cc, c_expiry));
+        prop_assert_eq!(r.conflict, back.conflict);
+        prop_assert!(!(r.apply && back.apply));
+        prop_assert_eq!(r.apply || back.apply, cv != iv);
+        // A new key takes any write, and records nothing.
+        let first = resolve(table, None, head_of(&iv, &ic, i_expiry));
+        prop_assert_eq!(first, Resolution { apply: true, duplicate: false, conflict: false });
+    }
+
+    /// Catalog writes never produce a conflict record, not even two that
+    /// neither writer had seen (empty contexts: every distinct pair is
+    /// concurrent).
+    #[test]
+    fn catalog_writes_are_never_conflicts(
+        cv in version(), iv in version(), c_expiry in any::<bool>(), i_expiry in any::<bool>(),
+    ) {
+        let empty = Context::empty();
+        prop_assert_eq!(concurrent(&cv, &empty, &iv, &empty), cv != iv);
+        let r = resolve(CATALOG_TABLE, Some(head_of(&cv, &empty, c_expiry)), head_of(&iv, &empty, i_expiry));
+        prop_assert!(!r.conflict);
+        prop_assert_eq!(r.apply, iv > cv);
+    }
+
+    /// Two TTL expiries of one item are never a conflict; an expiry racing
+    /// a write that is not one is, exactly when the two are concurrent.
+    #[test]
+    fn two_expiries_of_an_item_are_never_a_conflict(
+        (cv, cseeds) in versioned_ctx(), (iv, iseeds) in versioned_ctx(), expiry_first in any::<bool>(),
+    ) {
+        let (cc, ic) = (ctx_of(&cseeds), ctx_of(&iseeds));
+        let both = resolve(ITEMS, Some(head_of(&cv, &cc, true)), head_of(&iv, &ic, true));
+        prop_assert!(!both.conflict);
+        prop_assert_eq!(both.apply, iv > cv);
+        let one = resolve(
+            ITEMS,
+            Some(head_of(&cv, &cc, expiry_first)),
+            head_of(&iv, &ic, !expiry_first),
+        );
+        prop_assert_eq!(one.conflict, concurrent(&cv, &cc, &iv, &ic));
+        let empty = Context::empty();
+        let racing = resolve(ITEMS, Some(head_of(&cv, &empty, true)), head_of(&iv, &empty, false));
+        prop_assert_eq!(racing.conflict, cv != iv);
+    }
+}
+
+proptest! {
+    #![proptest_config(ProptestConfig::with_cases(256))]
+
+    /// Replicas of a catalog key, and of an item whose writes are all
+    /// expiries, converge under any delivery order like any other key, and
+    /// never record a conflict; with some writes expiries and some not,
+    /// they still converge.
+    #[test]
+    fn catalog_keys_and_expiries_converge_without_conflicts(
+        (history, a, b) in deliveries().prop_flat_map(|(h, all)| (
+            Just(h),
+            Just(all.clone()).prop_shuffle(),
+            Just(all).prop_shuffle(),
+        )),
+        expiry_parity in 0u64..2,
+    ) {
+        let winner = history.iter().max_by(|x, y| x.version.cmp(&y.version)).cloned();
+        let all_expired = |_: &Version| true;
+        let some_expired = |v: &Version| v.hlc.physical % 2 == expiry_parity;
+        for list in [&a, &b] {
+            let (head, conflicts) = replay_as(CATALOG_TABLE, |_| false, list);
+            prop_assert_eq!(&head, &winner);
+            prop_assert_eq!(conflicts, 0);
+            let (head, conflicts) = replay_as(ITEMS, all_expired, list);
+            prop_assert_eq!(&head, &winner);
+            prop_assert_eq!(conflicts, 0);
+            let (head, _) = replay_as(ITEMS, some_expired, list);
+            prop_assert_eq!(&head, &winner);
+        }
+    }
 }

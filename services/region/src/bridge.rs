@@ -30,10 +30,8 @@
 use std::sync::{Arc, Mutex};
 use std::thread::JoinHandle;
 
-use meridian_core::{Hlc, PhysicalClock};
-use meridian_store::{
-    ApplyOutcome, LogEntry, Reader, RemoteEntry, StoreError, WriteOp, WriteResult, Writer,
-};
+use meridian_core::{Hlc, Mutation, PhysicalClock};
+use meridian_store::{ApplyOutcome, Reader, StoreError, WriteOp, WriteResult, Writer};
 use tokio::sync::{mpsc, oneshot, watch};
 
 use crate::metrics::{Metrics, SourceLabel};
@@ -70,7 +68,7 @@ enum Job {
     Apply {
         peer: String,
         log_id: String,
-        entries: Vec<RemoteEntry>,
+        entries: Vec<Mutation>,
         reply: oneshot::Sender<Result<ApplyOutcome, BridgeError>>,
     },
     Watermark {
@@ -151,7 +149,7 @@ impl Publish {
     /// Hands a committed group's log entries to the tail, then moves the
     /// head, which wakes the shippers: a shipper woken by the head finds
     /// the entries already in the tail.
-    fn committed(&self, logged: Vec<LogEntry>) {
+    fn committed(&self, logged: Vec<Mutation>) {
         let Some(last) = logged.last().map(|e| e.seq) else {
             return;
         };
@@ -252,7 +250,7 @@ impl Storage {
         &self,
         peer: &str,
         log_id: &str,
-        entries: Vec<RemoteEntry>,
+        entries: Vec<Mutation>,
     ) -> Result<ApplyOutcome, BridgeError> {
         let (reply, rx) = oneshot::channel();
         self.jobs
@@ -303,7 +301,7 @@ impl Storage {
         after: u64,
         limit: usize,
         max_bytes: usize,
-    ) -> Result<Vec<LogEntry>, BridgeError> {
+    ) -> Result<Vec<Mutation>, BridgeError> {
         let hit = lock(&self.tail).after(after, limit, max_bytes);
         let source = if hit.is_some() { "memory" } else { "store" };
         self.metrics
@@ -450,7 +448,7 @@ fn run_group(writer: &mut Writer, ctx: &WriterCtx, jobs: Vec<Job>, publish: &Pub
     let real_now = ctx.real_clock.now_micros();
     let mut done = Vec::with_capacity(jobs.len());
     let mut jobs = jobs.into_iter();
-    let commit = (|| -> Result<Vec<LogEntry>, StoreError> {
+    let commit = (|| -> Result<Vec<Mutation>, StoreError> {
         let mut group = writer.group()?;
         for job in jobs.by_ref() {
             match job {

@@ -1,7 +1,11 @@
 //! Conversions between protocol messages and core types, and error mapping.
-//! Everything arriving here is untrusted: each conversion validates.
+//! Everything arriving here is untrusted: each conversion validates, except
+//! [`mutation_from_pb`], whose entries `replication::decode_batch` validates
+//! as a batch before converting them.
 
-use meridian_core::{EncodedKey, Item, KeyAttr, KeyType, Timestamp, Version, decode_item};
+use meridian_core::{
+    EncodedKey, Item, KeyAttr, KeyType, Mutation, Timestamp, Version, decode_item,
+};
 use meridian_proto::v1 as pb;
 use meridian_store::StoreError;
 use tonic::Status;
@@ -23,6 +27,50 @@ pub fn version_from_pb(v: &pb::Version, field: &str) -> Result<Version, Status> 
         Timestamp::new(v.physical_micros, v.logical),
         v.origin.clone(),
     ))
+}
+
+/// A mutation as it is shipped. The record already holds the canonical
+/// bytes the wire carries, so they move over and nothing is encoded.
+pub fn mutation_to_pb(m: Mutation) -> pb::LogEntry {
+    pb::LogEntry {
+        seq: m.seq,
+        table: m.table,
+        table_version: m.table_version.unwrap_or_default(),
+        partition_key: m.key.partition,
+        sort_key: m.key.sort,
+        version: m.version,
+        prev: m.prev.unwrap_or_default(),
+        context: m.context,
+        ttl: m.ttl,
+        unit_pos: m.unit.0,
+        unit_len: m.unit.1,
+        tombstone: m.image.is_none(),
+        image: m.image.unwrap_or_default(),
+        commit_real_micros: m.commit_real,
+    }
+}
+
+/// The inverse of [`mutation_to_pb`], for an entry `decode_batch` has
+/// validated: its bytes move into the record. Empty `table_version` and
+/// `prev` are absent, a tombstone has no image, and an entry that does not
+/// say how long its unit is stands alone.
+pub fn mutation_from_pb(e: pb::LogEntry) -> Mutation {
+    Mutation {
+        seq: e.seq,
+        table: e.table,
+        table_version: (!e.table_version.is_empty()).then_some(e.table_version),
+        key: EncodedKey {
+            partition: e.partition_key,
+            sort: e.sort_key,
+        },
+        version: e.version,
+        prev: (!e.prev.is_empty()).then_some(e.prev),
+        context: e.context,
+        image: (!e.tombstone).then_some(e.image),
+        commit_real: e.commit_real_micros,
+        ttl: e.ttl,
+        unit: (e.unit_pos, e.unit_len.max(1)),
+    }
 }
 
 /// A conflict record as the Admin API lists it, back in the core type: what
@@ -138,5 +186,72 @@ pub fn status_from(e: BridgeError) -> Status {
                 Status::internal(e.to_string())
             }
         },
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn version(physical: u64, origin: &str) -> Vec<u8> {
+        Version::new(Timestamp::new(physical, 0), origin).to_bytes()
+    }
+
+    /// A write of `us-east-1`, replacing one of `eu-west-1`.
+    fn write() -> Mutation {
+        Mutation {
+            seq: 7,
+            table: "users".into(),
+            table_version: Some(version(1, "eu-west-1")),
+            key: EncodedKey {
+                partition: b"pk".to_vec(),
+                sort: b"sk".to_vec(),
+            },
+            version: version(5, "us-east-1"),
+            prev: Some(version(4, "eu-west-1")),
+            context: vec![1, 2, 3],
+            image: Some(vec![9, 8, 7]),
+            commit_real: 42,
+            ttl: false,
+            unit: (1, 3),
+        }
+    }
+
+    #[test]
+    fn a_mutation_survives_the_wire_unchanged() {
+        let expiry = Mutation {
+            image: None,
+            ttl: true,
+            unit: (0, 1),
+            ..write()
+        };
+        let catalog = Mutation {
+            table: meridian_core::CATALOG_TABLE.into(),
+            table_version: None,
+            prev: None,
+            ..write()
+        };
+        for m in [write(), expiry, catalog] {
+            assert_eq!(mutation_from_pb(mutation_to_pb(m.clone())), m);
+        }
+    }
+
+    #[test]
+    fn the_wire_says_absent_with_empty_bytes() {
+        let pb = mutation_to_pb(Mutation {
+            table_version: None,
+            prev: None,
+            image: None,
+            ..write()
+        });
+        assert!(pb.table_version.is_empty() && pb.prev.is_empty());
+        assert!(pb.tombstone && pb.image.is_empty());
+        // An entry that does not say how long its unit is stands alone.
+        let alone = mutation_from_pb(pb::LogEntry {
+            unit_pos: 0,
+            unit_len: 0,
+            ..pb
+        });
+        assert_eq!(alone.unit, (0, 1));
     }
 }

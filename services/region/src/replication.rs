@@ -21,11 +21,10 @@ use std::time::Duration;
 use futures::{FutureExt, Stream};
 use meridian_core::schema::TTL_SORT_KEY;
 use meridian_core::schema::{MAX_PARTITION_KEY_BYTES, MAX_SORT_KEY_BYTES, validate_table_name};
-use meridian_core::{CATALOG_TABLE, Context, EncodedKey, TableDef, Version, decode_item};
+use meridian_core::{CATALOG_TABLE, Context, Mutation, TableDef, Version, decode_item};
 use meridian_proto::v1 as pb;
 use meridian_proto::v1::replication_client::ReplicationClient;
 use meridian_proto::v1::replication_server::Replication;
-use meridian_store::{LogEntry, RemoteEntry};
 use rand::Rng;
 use tokio::sync::{mpsc, watch};
 use tokio_stream::wrappers::ReceiverStream;
@@ -33,7 +32,7 @@ use tonic::transport::Endpoint;
 use tonic::{Request, Response, Status, Streaming};
 
 use crate::config::PeerConfig;
-use crate::convert::status_from;
+use crate::convert::{mutation_from_pb, mutation_to_pb, status_from};
 use crate::metrics::PeerLabel;
 use crate::{PeerState, Shared};
 
@@ -69,19 +68,19 @@ fn ack(applied_through: u64, refused: String) -> pb::ShipResponse {
 }
 
 /// Validates one batch from a peer. Nothing a peer sends is trusted: sizes,
-/// encodings, table names, versions and images are all checked.
+/// encodings, table names, versions and images are all checked. The valid
+/// entries' bytes then move into the records, uncopied.
 pub fn decode_batch(
     peer: &str,
     regions: &[String],
-    batch: &pb::Batch,
-) -> Result<Vec<RemoteEntry>, String> {
+    batch: pb::Batch,
+) -> Result<Vec<Mutation>, String> {
     if batch.entries.len() > MAX_BATCH_ENTRIES {
         return Err(format!(
             "batch has {} entries, the limit is {MAX_BATCH_ENTRIES}",
             batch.entries.len()
         ));
     }
-    let mut out = Vec::with_capacity(batch.entries.len());
     let mut last_seq = 0u64;
     for (i, e) in batch.entries.iter().enumerate() {
         let at = |m: String| format!("entries[{i}] (seq {}): {m}", e.seq);
@@ -200,30 +199,15 @@ pub fn decode_batch(
                 )));
             }
         }
-        out.push(RemoteEntry {
-            seq: e.seq,
-            table: e.table.clone(),
-            table_version,
-            key: EncodedKey {
-                partition: e.partition_key.clone(),
-                sort: e.sort_key.clone(),
-            },
-            version,
-            prev,
-            context,
-            image: image.is_some().then(|| e.image.clone()),
-            commit_real: e.commit_real_micros,
-            ttl: e.ttl,
-            unit: (e.unit_pos, e.unit_len.max(1)),
-        });
     }
+    let out: Vec<Mutation> = batch.entries.into_iter().map(mutation_from_pb).collect();
     check_units(&out).map_err(|m| format!("batch: {m}"))?;
     Ok(out)
 }
 
 /// Units must arrive whole: positions 0..len in order, one origin, and only
 /// item writes with a tombstone flag that fits.
-fn check_units(entries: &[RemoteEntry]) -> Result<(), String> {
+fn check_units(entries: &[Mutation]) -> Result<(), String> {
     let mut i = 0;
     while i < entries.len() {
         let (pos, len) = entries[i].unit;
@@ -241,7 +225,7 @@ fn check_units(entries: &[RemoteEntry]) -> Result<(), String> {
             ));
         }
         for (k, e) in entries[i..i + len].iter().enumerate() {
-            if e.unit != (k as u32, len as u32) || e.version.origin != entries[i].version.origin {
+            if e.unit != (k as u32, len as u32) || e.origin() != entries[i].origin() {
                 return Err(format!(
                     "entry seq {} breaks the unit starting at seq {}",
                     e.seq, entries[i].seq
@@ -344,7 +328,7 @@ impl Replication for ReplicationApi {
                         break;
                     }
                 };
-                let mut entries = match decode_batch(&peer, &regions, &batch) {
+                let mut entries = match decode_batch(&peer, &regions, batch) {
                     Ok(e) => e,
                     Err(m) => {
                         reject(&tx, &peer, m).await;
@@ -374,7 +358,7 @@ impl Replication for ReplicationApi {
                         carried = Some(Inbound::Batch(b));
                         break;
                     }
-                    match decode_batch(&peer, &regions, &b) {
+                    match decode_batch(&peer, &regions, b) {
                         Ok(more) => entries.extend(more),
                         Err(m) => {
                             // Apply what came before it, then end the stream.
@@ -449,25 +433,6 @@ fn classify(peer: &str, m: Result<Option<pb::ShipRequest>, Status>) -> Inbound {
             tracing::debug!(%peer, error = %e, "replication stream ended");
             Inbound::End
         }
-    }
-}
-
-fn to_pb(e: LogEntry) -> pb::LogEntry {
-    pb::LogEntry {
-        seq: e.seq,
-        table: e.table,
-        table_version: e.table_version.unwrap_or_default(),
-        partition_key: e.key.partition,
-        sort_key: e.key.sort,
-        version: e.version,
-        prev: e.prev.unwrap_or_default(),
-        context: e.context,
-        ttl: e.ttl,
-        unit_pos: e.unit.0,
-        unit_len: e.unit.1,
-        tombstone: e.image.is_none(),
-        image: e.image.unwrap_or_default(),
-        commit_real_micros: e.commit_real,
     }
 }
 
@@ -689,7 +654,7 @@ async fn ship_session(
             };
             let n = entries.len();
             let batch = pb::Batch {
-                entries: entries.into_iter().map(to_pb).collect(),
+                entries: entries.into_iter().map(mutation_to_pb).collect(),
             };
             let req = pb::ShipRequest {
                 msg: Some(pb::ship_request::Msg::Batch(batch)),

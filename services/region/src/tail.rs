@@ -16,15 +16,16 @@
 use std::collections::VecDeque;
 use std::sync::Arc;
 
-use meridian_store::{BatchFill, LogEntry};
+use meridian_core::Mutation;
+use meridian_store::BatchFill;
 
-/// How many bytes of log entries (by [`LogEntry::size`]) the tail keeps:
+/// How many bytes of log entries (by [`Mutation::size`]) the tail keeps:
 /// seconds of writes at thousands per second, and a few MiB of memory.
 pub const TAIL_BYTES: usize = 4 << 20;
 
 /// Consecutive committed log entries, oldest first.
 pub struct Tail {
-    entries: VecDeque<Arc<LogEntry>>,
+    entries: VecDeque<Arc<Mutation>>,
     bytes: usize,
     max_bytes: usize,
 }
@@ -42,7 +43,7 @@ impl Tail {
     /// oldest beyond the byte bound. An entry that does not follow the
     /// newest one starts the tail over, so what it holds is always one run
     /// of consecutive log positions.
-    pub fn push(&mut self, committed: Vec<LogEntry>) {
+    pub fn push(&mut self, committed: Vec<Mutation>) {
         for e in committed {
             if self.entries.back().is_some_and(|b| b.seq + 1 != e.seq) {
                 self.entries.clear();
@@ -64,14 +65,14 @@ impl Tail {
     /// back to `after + 1` and the store must be read. An empty batch means
     /// nothing after `after` has been handed over yet; the next commit
     /// changes the log head only after its entries are here.
-    pub fn after(&self, after: u64, limit: usize, max_bytes: usize) -> Option<Vec<Arc<LogEntry>>> {
+    pub fn after(&self, after: u64, limit: usize, max_bytes: usize) -> Option<Vec<Arc<Mutation>>> {
         let first = self.entries.front()?.seq;
         if after.checked_add(1)? < first {
             return None;
         }
         let len = self.entries.len();
         let skip = usize::try_from(after + 1 - first).map_or(len, |s| s.min(len));
-        let mut out: Vec<Arc<LogEntry>> = Vec::new();
+        let mut out: Vec<Arc<Mutation>> = Vec::new();
         let mut fill = BatchFill::new(limit, max_bytes);
         for e in self.entries.range(skip..) {
             if fill.full() {
@@ -91,8 +92,8 @@ mod tests {
     use super::*;
 
     /// Entry `seq`, at `pos` of a unit of `len`, with an image of `image` bytes.
-    fn entry(seq: u64, pos: u32, len: u32, image: usize) -> LogEntry {
-        LogEntry {
+    fn entry(seq: u64, pos: u32, len: u32, image: usize) -> Mutation {
+        Mutation {
             seq,
             table: "t".into(),
             table_version: Some(vec![1]),
@@ -110,11 +111,11 @@ mod tests {
         }
     }
 
-    fn singles(seqs: std::ops::RangeInclusive<u64>) -> Vec<LogEntry> {
+    fn singles(seqs: std::ops::RangeInclusive<u64>) -> Vec<Mutation> {
         seqs.map(|s| entry(s, 0, 1, 10)).collect()
     }
 
-    fn seqs(batch: Option<Vec<Arc<LogEntry>>>) -> Option<Vec<u64>> {
+    fn seqs(batch: Option<Vec<Arc<Mutation>>>) -> Option<Vec<u64>> {
         batch.map(|b| b.iter().map(|e| e.seq).collect())
     }
 
@@ -139,7 +140,7 @@ mod tests {
     #[test]
     fn batches_are_cut_by_bytes_but_never_inside_a_unit() {
         let mut t = Tail::new(1 << 20);
-        let unit: Vec<LogEntry> = (0..3).map(|p| entry(2 + u64::from(p), p, 3, 10)).collect();
+        let unit: Vec<Mutation> = (0..3).map(|p| entry(2 + u64::from(p), p, 3, 10)).collect();
         t.push(vec![entry(1, 0, 1, 10)]);
         t.push(unit);
         t.push(vec![entry(5, 0, 1, 10)]);

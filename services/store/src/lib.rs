@@ -1,15 +1,19 @@
 //! A region's SQLite store.
 //!
-//! One file holds the items (with tombstones), the mutation log, peer
-//! watermarks and the conflict log. There is exactly one [`Writer`] per
-//! region; it groups many requests into one transaction ([`Writer::group`])
-//! so throughput does not depend on one fsync per item. Any number of
+//! One file holds the items (with tombstones), the mutation log (of
+//! [`meridian_core::Mutation`]s), peer watermarks and the conflict log.
+//! There is exactly one [`Writer`] per region; it groups many requests into
+//! one transaction ([`Writer::group`]) so throughput does not depend on one
+//! fsync per item. Any number of
 //! [`Reader`]s run beside it on their own connections (WAL mode).
 //!
 //! Everything here is synchronous. How async code reaches it is the region
 //! crate's business (its `bridge` module), so the same store serves live
 //! threads and the single-threaded deterministic simulator.
 
+mod apply;
+mod group;
+mod log;
 mod read;
 mod write;
 
@@ -19,11 +23,10 @@ use meridian_core::{HlcError, Version};
 use rusqlite::{Connection, OpenFlags, OptionalExtension};
 use thiserror::Error;
 
-pub use read::{BatchFill, Digest, LogEntry, Reader, SortRange, StoredRow};
-pub use write::{
-    ApplyOutcome, Change, Check, Condition, ConditionFailure, Group, RemoteEntry, WriteOp,
-    WriteResult, Writer,
-};
+pub use apply::ApplyOutcome;
+pub use group::{Group, Writer};
+pub use read::{BatchFill, Digest, Reader, SortRange, StoredRow};
+pub use write::{Change, Check, Condition, ConditionFailure, WriteOp, WriteResult};
 
 const SCHEMA: &str = include_str!("schema.sql");
 const SCHEMA_VERSION: &str = "5";

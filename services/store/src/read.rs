@@ -5,12 +5,12 @@ use std::collections::HashMap;
 use std::ops::Bound;
 
 use meridian_core::{
-    CATALOG_TABLE, Conflict, Context, EncodedKey, Item, TableDef, Version, decode_item,
+    CATALOG_TABLE, Conflict, Context, EncodedKey, Item, Mutation, TableDef, Version, decode_item,
 };
 use rusqlite::types::Value;
 use rusqlite::{Connection, OptionalExtension, params, params_from_iter};
 
-use crate::{StoreError, version_from};
+use crate::{StoreError, log, version_from};
 
 pub struct Reader {
     conn: Connection,
@@ -26,27 +26,9 @@ pub struct StoredRow {
     pub image: Option<Item>,
 }
 
-/// A log entry as stored: raw canonical bytes, ready to ship.
-#[derive(Clone, Debug, PartialEq)]
-pub struct LogEntry {
-    pub seq: u64,
-    pub table: String,
-    pub table_version: Option<Vec<u8>>,
-    pub key: EncodedKey,
-    pub version: Vec<u8>,
-    pub prev: Option<Vec<u8>>,
-    pub context: Vec<u8>,
-    pub image: Option<Vec<u8>>,
-    pub commit_real: u64,
-    /// A tombstone written by TTL expiry.
-    pub ttl: bool,
-    /// Position and length of the request's unit.
-    pub unit: (u32, u32),
-}
-
 /// A replication batch being filled: the one rule for where a batch of log
 /// entries ends, whether it is read from the store or from memory. It ends
-/// at `limit` entries or `max_bytes` (by [`LogEntry::size`]), but never
+/// at `limit` entries or `max_bytes` (by [`Mutation::size`]), but never
 /// inside a unit, since a unit is never split across batches.
 pub struct BatchFill {
     limit: usize,
@@ -75,23 +57,10 @@ impl BatchFill {
     }
 
     /// Counts `e` into the batch.
-    pub fn add(&mut self, e: &LogEntry) {
+    pub fn add(&mut self, e: &Mutation) {
         self.len += 1;
         self.bytes += e.size();
         self.last_unit = Some(e.unit);
-    }
-}
-
-impl LogEntry {
-    /// Approximate wire size, for batching by bytes.
-    pub fn size(&self) -> usize {
-        48 + self.table.len()
-            + self.key.partition.len()
-            + self.key.sort.len()
-            + self.version.len()
-            + self.prev.as_ref().map_or(0, Vec::len)
-            + self.context.len()
-            + self.image.as_ref().map_or(0, Vec::len)
     }
 }
 
@@ -369,34 +338,16 @@ impl Reader {
         after: u64,
         limit: usize,
         max_bytes: usize,
-    ) -> Result<Vec<LogEntry>, StoreError> {
-        let mut stmt = self.conn.prepare_cached(
-            "SELECT seq, tbl, table_version, pk, sk, version, prev, ctx, image, commit_real, ttl, txn_pos, txn_len
-             FROM log WHERE seq > ?1 ORDER BY seq",
-        )?;
+    ) -> Result<Vec<Mutation>, StoreError> {
+        let mut stmt = self.conn.prepare_cached(log::SELECT_AFTER)?;
         let mut rows = stmt.query(params![after as i64])?;
-        let mut out: Vec<LogEntry> = Vec::new();
+        let mut out: Vec<Mutation> = Vec::new();
         let mut fill = BatchFill::new(limit, max_bytes);
         while let Some(r) = rows.next()? {
             if fill.full() {
                 break;
             }
-            let e = LogEntry {
-                seq: r.get::<_, i64>(0)? as u64,
-                table: r.get(1)?,
-                table_version: r.get(2)?,
-                key: EncodedKey {
-                    partition: r.get(3)?,
-                    sort: r.get(4)?,
-                },
-                version: r.get(5)?,
-                prev: r.get(6)?,
-                context: r.get(7)?,
-                image: r.get(8)?,
-                commit_real: r.get::<_, i64>(9)? as u64,
-                ttl: r.get(10)?,
-                unit: (r.get(11)?, r.get(12)?),
-            };
+            let e = log::from_row(r)?;
             fill.add(&e);
             out.push(e);
         }

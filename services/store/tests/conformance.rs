@@ -3,8 +3,8 @@
 //!
 //! Time is a `ManualClock` everywhere, so nothing here sleeps. Replication is
 //! simulated by reading one store's shippable log (`Reader::log_after`),
-//! turning it into `RemoteEntry`s exactly as a peer would receive them, and
-//! applying it to another store with `Group::apply`.
+//! whose `Mutation`s are exactly what a peer receives, and applying it to
+//! another store with `Group::apply`.
 
 use std::collections::{BTreeMap, BTreeSet, HashMap};
 use std::ops::Bound;
@@ -16,12 +16,12 @@ const TEST_LOG: &str = "test-log";
 
 use meridian_core::hlc::ManualClock;
 use meridian_core::{
-    AttrValue, CATALOG_TABLE, Context, EncodedKey, Hlc, Item, KeyAttr, KeySchema, KeyType, Number,
-    PhysicalClock, TableDef, Version, encode_item,
+    AttrValue, CATALOG_TABLE, Context, EncodedKey, Hlc, Item, KeyAttr, KeySchema, KeyType,
+    Mutation, Number, PhysicalClock, TableDef, Version, encode_item,
 };
 use meridian_store::{
-    ApplyOutcome, Condition, Durability, LogEntry, Reader, RemoteEntry, SortRange, StoreError,
-    StoredRow, WriteOp, WriteResult, Writer,
+    ApplyOutcome, Condition, Durability, Reader, SortRange, StoreError, StoredRow, WriteOp,
+    WriteResult, Writer,
 };
 use proptest::prelude::*;
 use tempfile::TempDir;
@@ -107,7 +107,7 @@ impl Store {
         self.write_one(WriteOp::CreateTable(def.clone())).unwrap()
     }
 
-    fn apply(&mut self, peer: &str, entries: &[RemoteEntry]) -> ApplyOutcome {
+    fn apply(&mut self, peer: &str, entries: &[Mutation]) -> ApplyOutcome {
         let now = self.now();
         let before = self.log_head();
         let mut g = self.writer.group().unwrap();
@@ -117,17 +117,12 @@ impl Store {
     }
 
     /// Everything this store ships, as a peer receives it.
-    fn outbox(&self) -> Vec<RemoteEntry> {
+    fn outbox(&self) -> Vec<Mutation> {
         self.outbox_after(0, ALL)
     }
 
-    fn outbox_after(&self, after: u64, limit: usize) -> Vec<RemoteEntry> {
-        self.reader
-            .log_after(after, limit, usize::MAX)
-            .unwrap()
-            .iter()
-            .map(to_remote)
-            .collect()
+    fn outbox_after(&self, after: u64, limit: usize) -> Vec<Mutation> {
+        self.reader.log_after(after, limit, usize::MAX).unwrap()
     }
 
     fn get(&self, table: &str, id: &str) -> Option<StoredRow> {
@@ -159,24 +154,6 @@ fn commit_checked(reader: &Reader, before: u64, g: meridian_store::Group<'_>) {
 fn ship(from: &Store, to: &mut Store) -> ApplyOutcome {
     let entries = from.outbox();
     to.apply(&from.region, &entries)
-}
-
-/// A log entry decoded as the replication receiver decodes it.
-fn to_remote(e: &LogEntry) -> RemoteEntry {
-    let v = |b: &[u8]| Version::from_bytes(b).unwrap();
-    RemoteEntry {
-        seq: e.seq,
-        table: e.table.clone(),
-        table_version: e.table_version.as_deref().map(v),
-        key: e.key.clone(),
-        version: v(&e.version),
-        prev: e.prev.as_deref().map(v),
-        context: Context::from_bytes(&e.context).unwrap(),
-        image: e.image.clone(),
-        commit_real: e.commit_real,
-        ttl: e.ttl,
-        unit: e.unit,
-    }
 }
 
 fn s(v: &str) -> AttrValue {
@@ -417,7 +394,7 @@ fn put_get_delete_issue_versions_and_log_rows() {
     let log = st.reader.log_after(head0, ALL, usize::MAX).unwrap();
     assert_eq!(
         log,
-        vec![LogEntry {
+        vec![Mutation {
             seq: w1.seq,
             table: "users".into(),
             table_version: Some(created.version.to_bytes()),
@@ -1004,7 +981,7 @@ fn committed_state_survives_reopen_and_region_is_checked() {
         b_reader.inbound("r-a", TEST_LOG).unwrap(),
         shipped.applied_through
     );
-    let redelivered: Vec<RemoteEntry> = a_log.iter().take(4).map(to_remote).collect();
+    let redelivered: Vec<Mutation> = a_log.iter().take(4).cloned().collect();
     let hlc_b = Hlc::new(Arc::new(ManualClock::new(T0)), MAX_OFFSET);
     let mut g = b_writer.group().unwrap();
     let out = g.apply(&hlc_b, T0, "r-a", TEST_LOG, &redelivered).unwrap();
@@ -1452,6 +1429,41 @@ fn an_invalid_remote_entry_fails_the_batch_as_a_whole() {
     assert_eq!(b.reader.inbound("r-a", TEST_LOG).unwrap(), 1);
     assert_eq!(b.log_head(), head + 1);
     assert!(b.get("users", "local").is_some());
+}
+
+/// The store decodes what it applies: an entry whose version, context or
+/// table version does not decode fails the batch with an error naming the
+/// field, and nothing of the batch is applied.
+#[test]
+fn a_remote_entry_that_does_not_decode_is_refused_by_field() {
+    let (mut a, mut b, _) = pair();
+    a.put("users", item("k1", "1"));
+    let k2 = a.put("users", item("k2", "1"));
+    let good = a.outbox_after(k2.seq - 2, ALL);
+    assert_eq!(good.len(), 2);
+    type Spoil = fn(&mut Mutation);
+    let cases: [(&str, Spoil); 3] = [
+        ("version", |m| m.version.truncate(5)),
+        ("context", |m| m.context.push(200)),
+        ("table_version", |m| m.table_version = Some(vec![1, 2])),
+    ];
+    for (field, spoil) in cases {
+        let mut batch = good.clone();
+        spoil(batch.last_mut().unwrap());
+        let now = b.now();
+        let mut g = b.writer.group().unwrap();
+        match g.apply(&b.hlc, now, "r-a", TEST_LOG, &batch) {
+            Err(StoreError::Invalid(e)) => {
+                let e = e.to_string();
+                assert!(e.starts_with(&format!("{field}: entry {}", k2.seq)), "{e}");
+            }
+            other => panic!("{field}: {other:?}"),
+        }
+        g.commit().unwrap();
+        assert_eq!(b.get("users", "k1"), None, "{field}");
+        assert_eq!(b.reader.inbound("r-a", TEST_LOG).unwrap(), 1, "{field}");
+    }
+    assert_eq!(b.apply("r-a", &good).applied, 2);
 }
 
 #[test]

@@ -4,12 +4,9 @@ use std::sync::Arc;
 
 use meridian_core::hlc::ManualClock;
 use meridian_core::{
-    AttrValue, Context, Hlc, Item, KeyAttr, KeySchema, KeyType, Number, PhysicalClock, TableDef,
-    Version,
+    AttrValue, Hlc, Item, KeyAttr, KeySchema, KeyType, Mutation, Number, PhysicalClock, TableDef,
 };
-use meridian_store::{
-    Condition, Durability, LogEntry, Reader, RemoteEntry, StoreError, WriteOp, WriteResult, Writer,
-};
+use meridian_store::{Condition, Durability, Reader, StoreError, WriteOp, WriteResult, Writer};
 use tempfile::TempDir;
 
 const T0: u64 = 1_700_000_000_000_000;
@@ -47,34 +44,11 @@ impl Node {
     }
 
     fn ship_to(&self, to: &mut Node, from_region: &str) -> meridian_store::ApplyOutcome {
-        let entries: Vec<RemoteEntry> = self
-            .reader
-            .log_after(0, 100_000, usize::MAX)
-            .unwrap()
-            .iter()
-            .map(remote)
-            .collect();
+        let entries: Vec<Mutation> = self.reader.log_after(0, 100_000, usize::MAX).unwrap();
         let mut g = to.writer.group().unwrap();
         let out = g.apply(&to.hlc, T0, from_region, "log", &entries).unwrap();
         g.commit().unwrap();
         out
-    }
-}
-
-fn remote(e: &LogEntry) -> RemoteEntry {
-    let v = |b: &[u8]| Version::from_bytes(b).unwrap();
-    RemoteEntry {
-        seq: e.seq,
-        table: e.table.clone(),
-        table_version: e.table_version.as_deref().map(v),
-        key: e.key.clone(),
-        version: v(&e.version),
-        prev: e.prev.as_deref().map(v),
-        context: Context::from_bytes(&e.context).unwrap(),
-        image: e.image.clone(),
-        commit_real: e.commit_real,
-        ttl: e.ttl,
-        unit: e.unit,
     }
 }
 
@@ -232,14 +206,8 @@ fn a_unit_that_cannot_be_completed_is_not_applied_at_all() {
     a.write(&[put("t03", item("k", "1")), put("t04", item("k", "1"))])
         .unwrap();
     // B has heard of t03 but not t04: the unit must wait, whole.
-    let all: Vec<RemoteEntry> = a
-        .reader
-        .log_after(0, 100, usize::MAX)
-        .unwrap()
-        .iter()
-        .map(remote)
-        .collect();
-    let without_t04: Vec<RemoteEntry> = all.iter().filter(|e| e.seq != 2).cloned().collect();
+    let all: Vec<Mutation> = a.reader.log_after(0, 100, usize::MAX).unwrap();
+    let without_t04: Vec<Mutation> = all.iter().filter(|e| e.seq != 2).cloned().collect();
     let mut g = b.writer.group().unwrap();
     let out = g.apply(&b.hlc, T0, "r-a", "log", &without_t04).unwrap();
     g.commit().unwrap();
@@ -309,13 +277,7 @@ fn ttl_rows_expiry_and_no_conflict_between_two_expiries() {
         from_a.last().unwrap().ttl && from_a.last().unwrap().image.is_none(),
         "marked as a TTL delete in the log"
     );
-    let b_entries: Vec<RemoteEntry> = b
-        .reader
-        .log_after(0, 100, usize::MAX)
-        .unwrap()
-        .iter()
-        .map(remote)
-        .collect();
+    let b_entries: Vec<Mutation> = b.reader.log_after(0, 100, usize::MAX).unwrap();
     let mut g = a.writer.group().unwrap();
     g.apply(&a.hlc, T0, "r-b", "log", &b_entries).unwrap();
     g.commit().unwrap();

@@ -1,0 +1,354 @@
+//! The remote apply path: a batch of a peer's [`Mutation`]s, applied in its
+//! log order, unit by unit, each mutation decided by
+//! [`meridian_core::resolve`] against the key's head.
+
+use meridian_core::{
+    CATALOG_TABLE, Context, Head, Hlc, Mutation, TableDef, Version, decode_item, resolve,
+};
+use rusqlite::{OptionalExtension, params};
+
+use crate::StoreError;
+use crate::group::{Ctx, Group, HeadRow};
+
+#[derive(Clone, Debug, Default)]
+pub struct ApplyOutcome {
+    /// The sender position durably applied once the group commits.
+    pub applied_through: u64,
+    pub applied: usize,
+    pub duplicates: usize,
+    /// Mutations for a table that was deleted after they were written.
+    pub dropped: usize,
+    pub conflicts: usize,
+    /// Why the entries after `applied_through` were refused; the sender retries them.
+    pub refused: Option<String>,
+    pub drift_refused: bool,
+    /// A catalog change was applied, and logged to be relayed.
+    pub relayed: bool,
+    /// Real-time delivery latency of each processed entry, in µs.
+    pub latencies_micros: Vec<u64>,
+}
+
+impl Group<'_> {
+    /// Applies a batch from `peer` in order: LWW per mutation, conflicts
+    /// recorded, the sender's position advanced. Stops at the first entry the
+    /// drift guard refuses, so the sender can retry it later.
+    ///
+    /// The entries come from a peer: every version, context and image is
+    /// decoded here before it counts, and a malformed one fails the batch
+    /// with [`StoreError::Invalid`] (the receiver has usually refused it
+    /// already).
+    pub fn apply(
+        &mut self,
+        hlc: &Hlc,
+        real_now: u64,
+        peer: &str,
+        log_id: &str,
+        entries: &[Mutation],
+    ) -> Result<ApplyOutcome, StoreError> {
+        self.isolated(|ctx| ctx.apply(hlc, real_now, peer, log_id, entries))
+    }
+}
+
+impl Ctx<'_, '_> {
+    fn apply(
+        &mut self,
+        hlc: &Hlc,
+        real_now: u64,
+        peer: &str,
+        log_id: &str,
+        entries: &[Mutation],
+    ) -> Result<ApplyOutcome, StoreError> {
+        let known: Option<(String, i64)> = self
+            .conn
+            .prepare_cached("SELECT log_id, applied FROM inbound WHERE peer = ?1")?
+            .query_row([peer], |r| Ok((r.get(0)?, r.get(1)?)))
+            .optional()?;
+        // A position in another log of this peer means nothing for this one.
+        let (start, new_log) = match known {
+            Some((id, applied)) if id == log_id => (applied as u64, false),
+            _ => (0, true),
+        };
+        let mut out = ApplyOutcome {
+            applied_through: start,
+            ..Default::default()
+        };
+        let mut gate = GateCache::default();
+        // Per admitted entry of the current unit: its version, or `None`
+        // when its table is gone.
+        let mut admitted = Vec::new();
+        let mut i = 0;
+        while i < entries.len() {
+            // A unit is one origin request: applied all or nothing. The
+            // receiver checked that every unit is whole within the batch.
+            let len = (entries[i].unit.1 as usize).clamp(1, entries.len() - i);
+            let unit = &entries[i..i + len];
+            i += len;
+            if unit[len - 1].seq <= out.applied_through {
+                out.duplicates += len;
+                continue;
+            }
+            // Every entry of the unit is admitted before any is written, so
+            // a refused unit writes nothing and needs no savepoint. An error
+            // after that point fails the whole apply, which the caller rolls back.
+            admitted.clear();
+            let mut refusal = None;
+            for e in unit {
+                match self.admit(hlc, e, &mut gate)? {
+                    Admit::Refuse(reason, drift) => {
+                        refusal = Some((reason, drift));
+                        break;
+                    }
+                    Admit::Write(version) => admitted.push(Some(version)),
+                    Admit::Drop => admitted.push(None),
+                }
+            }
+            if let Some((reason, drift)) = refusal {
+                out.refused = Some(reason);
+                out.drift_refused = drift;
+                break;
+            }
+            for (e, version) in unit.iter().zip(admitted.drain(..)) {
+                self.apply_entry(real_now, e, version, &mut out)?;
+                if e.table == CATALOG_TABLE {
+                    gate = GateCache::default();
+                }
+            }
+        }
+        if out.applied_through > start || new_log {
+            self.conn
+                .prepare_cached(
+                    "INSERT INTO inbound (peer, log_id, applied) VALUES (?1, ?2, ?3)
+                     ON CONFLICT (peer) DO UPDATE SET log_id = excluded.log_id, applied = excluded.applied",
+                )?
+                .execute(params![peer, log_id, out.applied_through as i64])?;
+        }
+        Ok(out)
+    }
+
+    /// Decides whether a remote entry can be applied now, without writing
+    /// anything: the drift guard, and whether its table is known here.
+    fn admit(
+        &mut self,
+        hlc: &Hlc,
+        e: &Mutation,
+        gate: &mut GateCache,
+    ) -> Result<Admit, StoreError> {
+        let version = Version::from_bytes(&e.version).map_err(|x| invalid(e, "version", x))?;
+        if let Err(err) = hlc.observe(version.hlc) {
+            return Ok(Admit::Refuse(err.to_string(), true));
+        }
+        if e.table == CATALOG_TABLE {
+            return Ok(Admit::Write(version));
+        }
+        let Some(table_version) = e.table_version.as_deref() else {
+            return Err(StoreError::Corrupt(format!(
+                "item mutation for {} without a table version",
+                e.table
+            )));
+        };
+        let cached = match gate.0.take() {
+            Some(c) if c.0 == e.table && c.1 == table_version => c,
+            _ => {
+                let g = self.gate(e, table_version)?;
+                (e.table.clone(), table_version.to_vec(), g)
+            }
+        };
+        let admit = match &cached.2 {
+            Gate::Apply(def) => {
+                check_image_key(def, e)?;
+                Admit::Write(version)
+            }
+            Gate::Drop => Admit::Drop,
+            Gate::Retry(reason) => Admit::Refuse(reason.clone(), false),
+        };
+        gate.0 = Some(cached);
+        Ok(admit)
+    }
+
+    /// Applies one remote entry admitted as `version` (`None`: its table is
+    /// gone): LWW against the current head, as [`resolve`] decides, with any
+    /// conflict it finds recorded.
+    fn apply_entry(
+        &mut self,
+        real_now: u64,
+        e: &Mutation,
+        version: Option<Version>,
+        out: &mut ApplyOutcome,
+    ) -> Result<(), StoreError> {
+        let Some(version) = version else {
+            out.dropped += 1;
+            out.applied_through = e.seq;
+            return Ok(());
+        };
+        out.latencies_micros
+            .push(real_now.saturating_sub(e.commit_real));
+        let context = Context::from_bytes(&e.context).map_err(|x| invalid(e, "context", x))?;
+        let current = self.head(&e.table, &e.key)?;
+        let decision = resolve(
+            &e.table,
+            current.as_ref().map(HeadRow::as_head),
+            Head {
+                version: &version,
+                context: &context,
+                expiry: e.ttl,
+            },
+        );
+        if decision.duplicate {
+            out.duplicates += 1;
+        }
+        if decision.conflict {
+            let Some(c) = current.as_ref() else {
+                return Err(StoreError::Corrupt(
+                    "conflict without a current head".into(),
+                ));
+            };
+            self.record_conflict(real_now, e, c, decision.apply)?;
+            out.conflicts += 1;
+        }
+        if decision.apply {
+            let catalog = e.table == CATALOG_TABLE;
+            if catalog {
+                let name = String::from_utf8_lossy(&e.key.partition).into_owned();
+                self.catalog.remove(&name);
+                if e.key.sort.is_empty() {
+                    // A new incarnation or a deletion: nothing of the old table survives.
+                    self.purge_table(&name)?;
+                }
+                out.relayed = true;
+            }
+            self.put_head(e)?;
+            if catalog {
+                // Catalog changes are relayed, so a table reaches every
+                // region before its items.
+                self.append_log(e.clone())?;
+            }
+            out.applied += 1;
+        }
+        out.applied_through = e.seq;
+        Ok(())
+    }
+
+    /// Records that `e` and the head `current` of its key were concurrent;
+    /// `e` won if `applied`.
+    fn record_conflict(
+        &self,
+        real_now: u64,
+        e: &Mutation,
+        current: &HeadRow,
+        applied: bool,
+    ) -> Result<(), StoreError> {
+        let current_version = current.version.to_bytes();
+        let (winner, winner_image, loser, loser_image) = if applied {
+            (
+                &e.version,
+                e.image.as_deref(),
+                &current_version,
+                current.image.as_deref(),
+            )
+        } else {
+            (
+                &current_version,
+                current.image.as_deref(),
+                &e.version,
+                e.image.as_deref(),
+            )
+        };
+        self.conn
+            .prepare_cached(
+                "INSERT INTO conflicts (tbl, pk, sk, winner, winner_image, loser, loser_image, detected_by, detected_real)
+                 VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9)",
+            )?
+            .execute(params![
+                e.table,
+                e.key.partition,
+                e.key.sort,
+                winner,
+                winner_image,
+                loser,
+                loser_image,
+                self.region,
+                real_now as i64
+            ])?;
+        Ok(())
+    }
+
+    /// Whether `e`, an item mutation written under the table version
+    /// `written_under` (its bytes), belongs to the table as this region
+    /// knows it now.
+    fn gate(&mut self, e: &Mutation, written_under: &[u8]) -> Result<Gate, StoreError> {
+        let table = e.table.as_str();
+        let written_under =
+            Version::from_bytes(written_under).map_err(|x| invalid(e, "table_version", x))?;
+        let catalog = self.head(CATALOG_TABLE, &TableDef::catalog_key(table))?;
+        Ok(match catalog {
+            None => Gate::Retry(format!("table {table} is not known here yet")),
+            Some(c) if c.version == written_under => match self.table_def(table)? {
+                Some((def, _)) if def.has_replica(self.region) => Gate::Apply(def),
+                Some(_) => Gate::Drop,
+                None => Gate::Drop,
+            },
+            Some(c) if c.version > written_under => Gate::Drop,
+            Some(_) => Gate::Retry(format!(
+                "table {table} was recreated; its definition has not arrived yet"
+            )),
+        })
+    }
+}
+
+enum Gate {
+    Apply(TableDef),
+    Drop,
+    Retry(String),
+}
+
+/// The gate of the last (table, table version bytes) seen in one apply:
+/// entries of a batch mostly share a table, and the gate costs a catalog
+/// lookup. Emptied whenever a catalog entry is applied.
+#[derive(Default)]
+struct GateCache(Option<(String, Vec<u8>, Gate)>);
+
+/// What admission decided for one remote entry.
+enum Admit {
+    /// Apply it; its version, decoded.
+    Write(Version),
+    /// Its table incarnation is gone here: skipped, but counted as applied through.
+    Drop,
+    /// Not now: the reason, and whether the drift guard refused it.
+    Refuse(String, bool),
+}
+
+/// A field of entry `e` that does not decode.
+fn invalid(e: &Mutation, field: &str, error: meridian_core::Error) -> StoreError {
+    StoreError::Invalid(meridian_core::Error::invalid(
+        field,
+        format!("entry {}: {error}", e.seq),
+    ))
+}
+
+/// A peer's entry must carry a key in this table's canonical form, and its
+/// image must be filed under that key.
+fn check_image_key(def: &TableDef, e: &Mutation) -> Result<(), StoreError> {
+    let canonical = def
+        .key_schema
+        .key_attrs(&e.key)
+        .and_then(|attrs| def.key_schema.key_from_attrs(&attrs));
+    if canonical.as_ref() != Ok(&e.key) {
+        return Err(StoreError::Invalid(meridian_core::Error::invalid(
+            "key",
+            format!(
+                "entry {} has a key that is not valid for table {}",
+                e.seq, def.name
+            ),
+        )));
+    }
+    if let Some(bytes) = &e.image {
+        let item = decode_item(bytes)?;
+        if def.key_schema.key_of(&item)? != e.key {
+            return Err(StoreError::Invalid(meridian_core::Error::invalid(
+                "image",
+                format!("the item's key does not match the key of entry {}", e.seq),
+            )));
+        }
+    }
+    Ok(())
+}

@@ -1,0 +1,320 @@
+//! The group commit shared by both write paths. Every local write
+//! (`write.rs`) and every applied remote mutation (`apply.rs`) goes through
+//! a [`Group`]: one SQLite transaction in which the item row, its log entry
+//! and any conflict record commit together. What both paths write, a
+//! mutation's head and its log entry, is written here and nowhere else.
+
+use std::collections::HashMap;
+use std::path::PathBuf;
+
+use meridian_core::{
+    CATALOG_TABLE, Context, EncodedKey, Head, Mutation, TableDef, Version, decode_item,
+};
+use rusqlite::{Connection, OptionalExtension, params};
+
+use crate::{StoreError, log, version_from};
+
+/// The one writer of a region's store.
+pub struct Writer {
+    conn: Connection,
+    region: String,
+    path: PathBuf,
+    /// Live table definitions by name; cleared whenever the catalog may have changed.
+    catalog: HashMap<String, Option<(TableDef, Version)>>,
+}
+
+impl Writer {
+    pub(crate) fn new(conn: Connection, region: String, path: PathBuf) -> Self {
+        Writer {
+            conn,
+            region,
+            path,
+            catalog: HashMap::new(),
+        }
+    }
+
+    pub fn region(&self) -> &str {
+        &self.region
+    }
+
+    pub fn path(&self) -> &std::path::Path {
+        &self.path
+    }
+
+    /// Sets after how many WAL pages a commit checkpoints by itself.
+    pub(crate) fn set_auto_checkpoint(&self, pages: u32) -> Result<(), StoreError> {
+        self.conn.query_row(
+            &format!("PRAGMA wal_autocheckpoint={pages}"),
+            [],
+            |_| Ok(()),
+        )?;
+        Ok(())
+    }
+
+    /// The highest version timestamp in the log, to restore the HLC after a restart.
+    pub fn max_logged_version(&self) -> Result<Option<Version>, StoreError> {
+        let v: Option<Vec<u8>> = self
+            .conn
+            .query_row("SELECT MAX(version) FROM log", [], |r| r.get(0))?;
+        version_from(v)
+    }
+
+    /// Starts a group commit. Everything done through it commits in one
+    /// transaction with one fsync.
+    pub fn group(&mut self) -> Result<Group<'_>, StoreError> {
+        exec(&self.conn, "BEGIN IMMEDIATE")?;
+        Ok(Group {
+            conn: &self.conn,
+            region: &self.region,
+            catalog: &mut self.catalog,
+            logged: Vec::new(),
+            committed: false,
+            aborted: None,
+        })
+    }
+}
+
+/// One open group-commit transaction.
+pub struct Group<'a> {
+    conn: &'a Connection,
+    region: &'a str,
+    catalog: &'a mut HashMap<String, Option<(TableDef, Version)>>,
+    /// What this group appended to the log so far, in order: handed out at
+    /// commit so shippers can send it without reading it back.
+    logged: Vec<Mutation>,
+    committed: bool,
+    /// Why the group can no longer commit: a request failed half-written,
+    /// or SQLite ended the transaction. Set once; commit refuses after it.
+    aborted: Option<String>,
+}
+
+impl Drop for Group<'_> {
+    fn drop(&mut self) {
+        if !self.committed {
+            // Cached catalog entries may describe what is being rolled back.
+            self.catalog.clear();
+            if let Err(e) = exec(self.conn, "ROLLBACK") {
+                tracing::error!(error = %e, "rollback of an abandoned group failed");
+            }
+        }
+    }
+}
+
+/// The head of a key as the writer reads it: what resolving a write against it needs.
+pub(crate) struct HeadRow {
+    pub(crate) version: Version,
+    pub(crate) context: Context,
+    /// A tombstone written by TTL expiry.
+    pub(crate) ttl: bool,
+    pub(crate) image: Option<Vec<u8>>,
+}
+
+impl HeadRow {
+    pub(crate) fn as_head(&self) -> Head<'_> {
+        Head {
+            version: &self.version,
+            context: &self.context,
+            expiry: self.ttl,
+        }
+    }
+}
+
+impl Group<'_> {
+    /// Commits the group. Only after this returns may any request in it be
+    /// acknowledged. Returns the log entries it appended, in log order.
+    pub fn commit(mut self) -> Result<Vec<Mutation>, StoreError> {
+        if let Some(why) = self.aborted.take() {
+            // Dropping the group rolls it back.
+            return Err(StoreError::GroupAborted(why));
+        }
+        exec(self.conn, "COMMIT")?;
+        self.committed = true;
+        Ok(std::mem::take(&mut self.logged))
+    }
+
+    /// Runs `f` inside a savepoint: on error everything it did is undone and
+    /// the rest of the group is unaffected.
+    pub(crate) fn isolated<T>(
+        &mut self,
+        f: impl FnOnce(&mut Ctx<'_, '_>) -> Result<T, StoreError>,
+    ) -> Result<T, StoreError> {
+        exec(self.conn, "SAVEPOINT request")?;
+        let logged = self.logged.len();
+        let result = self.unguarded(f);
+        if self.conn.is_autocommit() {
+            // No savepoint left to release: `unguarded` reported the abort.
+            return result;
+        }
+        let end = if result.is_ok() {
+            exec(self.conn, "RELEASE request")
+        } else {
+            // What the savepoint undoes is no longer part of the log.
+            self.logged.truncate(logged);
+            exec(self.conn, "ROLLBACK TO request").and_then(|_| exec(self.conn, "RELEASE request"))
+        };
+        if let Err(e) = end {
+            self.aborted.get_or_insert_with(|| e.to_string());
+            return Err(StoreError::GroupAborted(e.to_string()));
+        }
+        result
+    }
+
+    /// Runs `f` in the group's transaction as it stands, without a
+    /// savepoint. SQLite may have rolled the whole transaction back on its
+    /// own (full disk, I/O error); then the group is aborted, since
+    /// continuing would commit later requests outside it.
+    pub(crate) fn unguarded<T>(
+        &mut self,
+        f: impl FnOnce(&mut Ctx<'_, '_>) -> Result<T, StoreError>,
+    ) -> Result<T, StoreError> {
+        let mut ctx = Ctx {
+            conn: self.conn,
+            region: self.region,
+            catalog: self.catalog,
+            logged: &mut self.logged,
+        };
+        let mut result = f(&mut ctx);
+        if result.is_err() {
+            // Cached catalog entries may describe what is being undone.
+            self.catalog.clear();
+        }
+        if self.conn.is_autocommit() {
+            result = Err(StoreError::GroupAborted(match result {
+                Err(e) => e.to_string(),
+                Ok(_) => "the transaction ended unexpectedly".into(),
+            }));
+        }
+        if let Err(StoreError::GroupAborted(why)) = &result {
+            self.aborted.get_or_insert_with(|| why.clone());
+        }
+        result
+    }
+
+    /// Records that `peer` has durably applied our log through `acked`, as
+    /// the peer itself reported it: the peer's word is authoritative.
+    pub fn set_watermark(&mut self, peer: &str, acked: u64) -> Result<(), StoreError> {
+        self.isolated(|ctx| {
+            ctx.conn
+                .prepare_cached(
+                    "INSERT INTO watermarks (peer, acked) VALUES (?1, ?2)
+                     ON CONFLICT (peer) DO UPDATE SET acked = excluded.acked",
+                )?
+                .execute(params![peer, acked as i64])?;
+            Ok(())
+        })
+    }
+}
+
+pub(crate) struct Ctx<'c, 'a> {
+    pub(crate) conn: &'a Connection,
+    pub(crate) region: &'a str,
+    pub(crate) catalog: &'c mut HashMap<String, Option<(TableDef, Version)>>,
+    pub(crate) logged: &'c mut Vec<Mutation>,
+}
+
+impl Ctx<'_, '_> {
+    pub(crate) fn head(
+        &self,
+        table: &str,
+        key: &EncodedKey,
+    ) -> Result<Option<HeadRow>, StoreError> {
+        let row = self
+            .conn
+            .prepare_cached(
+                "SELECT version, ctx, image, ttl FROM items WHERE tbl = ?1 AND pk = ?2 AND sk = ?3",
+            )?
+            .query_row(params![table, key.partition, key.sort], |r| {
+                Ok((
+                    r.get::<_, Vec<u8>>(0)?,
+                    r.get::<_, Vec<u8>>(1)?,
+                    r.get::<_, Option<Vec<u8>>>(2)?,
+                    r.get::<_, bool>(3)?,
+                ))
+            })
+            .optional()?;
+        let corrupt = |e: meridian_core::Error| StoreError::Corrupt(e.to_string());
+        row.map(|(v, ctx, image, ttl)| {
+            Ok(HeadRow {
+                version: Version::from_bytes(&v).map_err(corrupt)?,
+                context: Context::from_bytes(&ctx).map_err(corrupt)?,
+                image,
+                ttl,
+            })
+        })
+        .transpose()
+    }
+
+    /// Makes `m` the head of its key, in the group's transaction.
+    pub(crate) fn put_head(&self, m: &Mutation) -> Result<(), StoreError> {
+        self.conn
+            .prepare_cached(
+                "INSERT INTO items (tbl, pk, sk, version, prev, ctx, image, ttl) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8)
+                 ON CONFLICT (tbl, pk, sk) DO UPDATE SET version = excluded.version,
+                 prev = excluded.prev, ctx = excluded.ctx, image = excluded.image, ttl = excluded.ttl",
+            )?
+            .execute(params![
+                m.table,
+                m.key.partition,
+                m.key.sort,
+                m.version,
+                m.prev,
+                m.context,
+                m.image,
+                m.ttl
+            ])?;
+        Ok(())
+    }
+
+    /// Appends `m`, whose head was just put, to the log in the same
+    /// transaction, at the next position, and keeps it to hand out at
+    /// commit. Returns its position. Only what this region ships is
+    /// logged: its own writes and the catalog changes it relays; a peer's
+    /// item writes stay in the peer's log.
+    pub(crate) fn append_log(&mut self, mut m: Mutation) -> Result<u64, StoreError> {
+        m.seq = log::append(self.conn, &m)?;
+        let seq = m.seq;
+        self.logged.push(m);
+        Ok(seq)
+    }
+
+    /// The live definition of a table and its catalog version.
+    pub(crate) fn table_def(
+        &mut self,
+        name: &str,
+    ) -> Result<Option<(TableDef, Version)>, StoreError> {
+        if let Some(hit) = self.catalog.get(name) {
+            return Ok(hit.clone());
+        }
+        let def = match self.head(CATALOG_TABLE, &TableDef::catalog_key(name))? {
+            Some(HeadRow {
+                version,
+                image: Some(image),
+                ..
+            }) => {
+                let item = decode_item(&image).map_err(|e| StoreError::Corrupt(e.to_string()))?;
+                Some((
+                    TableDef::from_item(&item).map_err(|e| StoreError::Corrupt(e.to_string()))?,
+                    version,
+                ))
+            }
+            _ => None,
+        };
+        self.catalog.insert(name.to_string(), def.clone());
+        Ok(def)
+    }
+
+    pub(crate) fn purge_table(&self, table: &str) -> Result<(), StoreError> {
+        self.conn
+            .prepare_cached("DELETE FROM items WHERE tbl = ?1")?
+            .execute([table])?;
+        Ok(())
+    }
+}
+
+/// Runs a transaction-control statement through the statement cache: these
+/// run several times per request, and re-parsing them each time showed up
+/// in profiles of the write path.
+pub(crate) fn exec(conn: &Connection, sql: &str) -> Result<(), rusqlite::Error> {
+    conn.prepare_cached(sql)?.execute([])?;
+    Ok(())
+}
