@@ -17,6 +17,13 @@ pub struct PeerLabel {
     pub peer: String,
 }
 
+/// A replication stream or session that ended over a broken protocol rule.
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+pub struct PeerReasonLabel {
+    pub peer: String,
+    pub reason: &'static str,
+}
+
 /// Where a shipper's batch came from: `memory` (the log's tail) or `store`.
 #[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
 pub struct SourceLabel {
@@ -42,6 +49,9 @@ pub struct Metrics {
     pub conflicts: Counter,
     pub drift_refusals: Family<PeerLabel, Counter>,
     pub applied: Family<PeerLabel, Counter>,
+    /// Replication streams ended because the peer broke the protocol
+    /// (a batch with a gap, an ack past what was sent, a malformed batch).
+    pub protocol_errors: Family<PeerReasonLabel, Counter>,
     pub committed_writes: Counter,
     pub group_commits: Counter,
     pub ttl_expired: Counter,
@@ -74,6 +84,7 @@ impl Metrics {
             conflicts: Counter::default(),
             drift_refusals: Family::default(),
             applied: Family::default(),
+            protocol_errors: Family::default(),
             committed_writes: Counter::default(),
             group_commits: Counter::default(),
             ttl_expired: Counter::default(),
@@ -110,6 +121,11 @@ impl Metrics {
             "applied_mutations",
             "Remote mutations applied, by source peer",
             m.applied.clone(),
+        );
+        registry.register(
+            "replication_protocol_errors",
+            "Replication streams ended because the peer broke the protocol, by peer and reason",
+            m.protocol_errors.clone(),
         );
         registry.register(
             "committed_writes",
