@@ -928,6 +928,30 @@ async fn an_ack_beyond_what_was_sent_ends_the_session() {
             .contains("acknowledged position 1000000, but nothing past")
     })
     .await;
+    // The shipper is one of the region's workers: status shows it retrying,
+    // with the error that keeps it from staying up.
+    let shipper = format!("ship:{}", REGIONS[1]);
+    poll(
+        "the shipper's worker to show its restarts and error",
+        || async {
+            let s = c
+                .admin(0)
+                .status(pb::StatusRequest {})
+                .await
+                .unwrap()
+                .into_inner();
+            let names: Vec<&str> = s.workers.iter().map(|w| w.name.as_str()).collect();
+            for expected in ["checkpoint", "grpc", "ttl", "writer", shipper.as_str()] {
+                assert!(names.contains(&expected), "{expected} in {names:?}");
+            }
+            s.workers.iter().any(|w| {
+                w.name == shipper
+                    && w.restarts >= 2
+                    && w.last_error.contains("acknowledged position 1000000")
+            })
+        },
+    )
+    .await;
     fake.abort();
     c.shutdown().await;
 }

@@ -24,6 +24,19 @@ pub struct PeerReasonLabel {
     pub reason: &'static str,
 }
 
+/// One background worker of the region (docs/operations.md).
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+pub struct WorkerLabel {
+    pub worker: String,
+}
+
+/// A worker and one of its states.
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+pub struct WorkerStateLabel {
+    pub worker: String,
+    pub state: &'static str,
+}
+
 /// Where a shipper's batch came from: `memory` (the log's tail) or `store`.
 #[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
 pub struct SourceLabel {
@@ -55,6 +68,10 @@ pub struct Metrics {
     pub committed_writes: Counter,
     pub group_commits: Counter,
     pub ttl_expired: Counter,
+    /// 1 for each worker's current state, 0 for its others.
+    pub worker_state: Family<WorkerStateLabel, Gauge>,
+    /// How often each worker started over.
+    pub worker_restarts: Family<WorkerLabel, Counter>,
     /// Batches read for shipping, by where they came from.
     pub log_reads: Family<SourceLabel, Counter>,
     /// Exact percentiles for `meridian status`, in µs, per source peer.
@@ -89,6 +106,8 @@ impl Metrics {
             group_commits: Counter::default(),
             ttl_expired: Counter::default(),
             log_reads: Family::default(),
+            worker_state: Family::default(),
+            worker_restarts: Family::default(),
             latency_hdr: Mutex::new(HashMap::new()),
             latency_buckets: Mutex::new(HashMap::new()),
         };
@@ -146,6 +165,16 @@ impl Metrics {
             "log_reads",
             "Batches the shippers read from the log, by source: memory (the newest entries, handed over by the writer) or store (SQLite, for a peer further behind)",
             m.log_reads.clone(),
+        );
+        registry.register(
+            "worker_state",
+            "1 for the state each background worker is in (running, idle, erroring, stopped), 0 for the others",
+            m.worker_state.clone(),
+        );
+        registry.register(
+            "worker_restarts",
+            "How often each background worker started over: a shipper's sessions after the first, a receiver's streams after the first",
+            m.worker_restarts.clone(),
         );
         Metrics { registry, ..m }
     }

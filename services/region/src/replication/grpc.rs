@@ -30,6 +30,7 @@ use super::{MAX_MESSAGE_BYTES, PROTOCOL};
 use crate::config::PeerConfig;
 use crate::convert::status_from;
 use crate::metrics::{PeerLabel, PeerReasonLabel};
+use crate::worker::{Stop, Worker};
 use crate::{PeerState, Shared};
 
 /// How long a receiver waits for the first message of a stream.
@@ -38,7 +39,7 @@ const HELLO_TIMEOUT: Duration = Duration::from_secs(5);
 pub struct ReplicationApi {
     pub(crate) shared: Arc<Shared>,
     /// Ends open streams at shutdown, so a graceful stop does not wait on peers.
-    pub(crate) shutdown: watch::Receiver<bool>,
+    pub(crate) stop: Stop,
 }
 
 type ShipStream = Pin<Box<dyn Stream<Item = Result<pb::ShipResponse, Status>> + Send>>;
@@ -119,6 +120,8 @@ impl Replication for ReplicationApi {
         };
         let _ = tx.send(Ok(welcome)).await;
         tracing::debug!(%peer, applied, "replication stream opened");
+        let worker = shared.workers.worker(&format!("receive:{peer}"));
+        worker.started();
         let stream = InboundStream {
             regions: shared.config.all_regions(),
             shared,
@@ -126,8 +129,9 @@ impl Replication for ReplicationApi {
             log_id: hello.log_id,
             inbound,
             tx,
+            worker,
         };
-        tokio::spawn(stream.run(Receiver::new(applied), self.shutdown.clone()));
+        tokio::spawn(stream.run(Receiver::new(applied), self.stop.clone()));
         Ok(Response::new(Box::pin(ReceiverStream::new(rx))))
     }
 }
@@ -140,20 +144,19 @@ struct InboundStream {
     log_id: String,
     inbound: Streaming<pb::ShipRequest>,
     tx: Responses,
+    /// The peer's receiver worker: idle once the stream ends cleanly,
+    /// erroring when it ends with an error.
+    worker: Worker,
 }
 
 impl InboundStream {
-    async fn run(
-        mut self,
-        mut core: Receiver<Vec<RemoteEntry>>,
-        mut shutdown: watch::Receiver<bool>,
-    ) {
+    async fn run(mut self, mut core: Receiver<Vec<RemoteEntry>>, mut stop: Stop) {
         while let Some(action) = core.next_action() {
             match action {
                 receiver::Action::Receive => {
                     let event = tokio::select! {
                         m = self.inbound.message() => receiver::Event::Message(self.classify(m)),
-                        _ = shutdown.wait_for(|s| *s) => receiver::Event::Shutdown,
+                        _ = stop.raised() => receiver::Event::Shutdown,
                     };
                     core.handle(event);
                 }
@@ -170,6 +173,7 @@ impl InboundStream {
                     let outcome = match shared.storage.apply(peer, &self.log_id, entries).await {
                         Ok(o) => o,
                         Err(e) => {
+                            self.worker.erroring(&e);
                             let _ = self.tx.send(Err(status_from(e))).await;
                             return;
                         }
@@ -204,7 +208,10 @@ impl InboundStream {
                         return;
                     }
                 }
-                receiver::Action::End(None) => return,
+                receiver::Action::End(None) => {
+                    self.worker.idle();
+                    return;
+                }
                 receiver::Action::End(Some(e)) => {
                     let peer = &self.label.peer;
                     tracing::warn!(%peer, reason = e.reason(), error = %e, "ended a replication stream");
@@ -216,6 +223,7 @@ impl InboundStream {
                             reason: e.reason(),
                         })
                         .inc();
+                    self.worker.erroring(&e);
                     let _ = self.tx.send(Err(stream_status(&e))).await;
                     return;
                 }
@@ -246,7 +254,8 @@ impl InboundStream {
 pub(crate) async fn run_shipper(
     shared: Arc<Shared>,
     peer: PeerConfig,
-    mut shutdown: watch::Receiver<bool>,
+    worker: Worker,
+    mut stop: Stop,
 ) {
     let mut rng = jitter_rng(&shared.config, &peer.name);
     let mut core = Shipper::new(
@@ -257,6 +266,7 @@ pub(crate) async fn run_shipper(
         peer: peer.name.clone(),
     };
     let mut link: Option<Link> = None;
+    let mut sessions = 0u64;
     loop {
         let Some(action) = core.next_action() else {
             // Nothing to do until the peer answers or the log grows.
@@ -265,13 +275,13 @@ pub(crate) async fn run_shipper(
                 tracing::error!(peer = %peer.name, "shipper idle without a session; stopping it");
                 return;
             };
-            let event = l.next_event(core.wants_log(), &mut shutdown).await;
+            let event = l.next_event(core.wants_log(), &mut stop).await;
             core.handle(Instant::now().into_std(), event);
             continue;
         };
         let event = match action {
             shipper::Action::Connect => {
-                if *shutdown.borrow() {
+                if stop.is_raised() {
                     return;
                 }
                 match Link::open(&shared, &peer).await {
@@ -301,6 +311,13 @@ pub(crate) async fn run_shipper(
                     s.last_error.clear();
                 });
                 tracing::info!(peer = %peer.name, resume_after = acked, "replication connected");
+                // The task's start was the first; each later session is a restart.
+                if sessions > 0 {
+                    worker.started();
+                } else {
+                    worker.running();
+                }
+                sessions += 1;
                 continue;
             }
             shipper::Action::Acked(acked) => {
@@ -343,9 +360,10 @@ pub(crate) async fn run_shipper(
                     s.connected = false;
                     s.last_error = why.to_string();
                 });
+                worker.erroring(&why);
                 tokio::select! {
                     _ = tokio::time::sleep(after) => continue,
-                    _ = shutdown.changed() => shipper::Event::Shutdown,
+                    _ = stop.raised() => shipper::Event::Shutdown,
                 }
             }
             shipper::Action::Stop => return,
@@ -469,14 +487,10 @@ impl Link {
 
     /// Waits for the peer's next answer, or, while the shipper wants more
     /// of the log (`open`), for the log to grow.
-    async fn next_event(
-        &mut self,
-        open: bool,
-        shutdown: &mut watch::Receiver<bool>,
-    ) -> shipper::Event {
+    async fn next_event(&mut self, open: bool, stop: &mut Stop) -> shipper::Event {
         tokio::select! {
             biased;
-            _ = shutdown.changed() => shipper::Event::Shutdown,
+            _ = stop.raised() => shipper::Event::Shutdown,
             msg = self.responses.message() => match msg {
                 Err(e) => shipper::Event::Failed(format!("stream: {}", e.message())),
                 Ok(Some(pb::ShipResponse { msg: Some(pb::ship_response::Msg::Ack(a)) })) => {
