@@ -776,3 +776,182 @@ async fn a_region_that_lost_its_disk_is_heard_again() {
     .await;
     c.shutdown().await;
 }
+
+/// A peer's batch must start no later than the entry after what this region
+/// has applied from its log: one that would skip entries ends the stream
+/// with an error, after what came before it was applied.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_batch_that_would_skip_entries_ends_the_stream() {
+    let c = TestCluster::start(&REGIONS[..2]).await;
+    c.create_table(0, "t06", ("id", "S"), None).await;
+    c.wait_table_everywhere("t06").await;
+    let d = c
+        .client(0)
+        .describe_table(pb::TableRequest { name: "t06".into() })
+        .await
+        .unwrap()
+        .into_inner();
+    let tv = version_of(&d.version);
+    let peer = REGIONS[1];
+    let entry = |seq: u64, id: &str| {
+        let v = meridian_core::Version::new(meridian_core::Timestamp::new(1_000 + seq, 0), peer);
+        pb::LogEntry {
+            seq,
+            table: "t06".into(),
+            table_version: tv.to_bytes(),
+            partition_key: id.as_bytes().to_vec(),
+            version: v.to_bytes(),
+            context: meridian_core::Context::empty().after(&v).to_bytes(),
+            image: item(serde_json::json!({"id": {"S": id}})),
+            ..Default::default()
+        }
+    };
+    // A log this region has never heard of: it has applied nothing of it.
+    let messages = vec![
+        hello(peer, REGIONS[0]),
+        batch(vec![entry(1, "g1")]),
+        batch(vec![entry(3, "g3")]),
+    ];
+    let mut repl = ReplicationClient::connect(c.url(0)).await.unwrap();
+    let mut responses = repl
+        .ship(futures::stream::iter(messages))
+        .await
+        .unwrap()
+        .into_inner();
+    let mut acked = 0;
+    let mut ended = None;
+    while let Some(m) = responses.message().await.transpose() {
+        match m {
+            Ok(pb::ShipResponse {
+                msg: Some(pb::ship_response::Msg::Ack(a)),
+            }) => acked = a.applied_through,
+            Ok(_) => {}
+            Err(e) => {
+                ended = Some(e);
+                break;
+            }
+        }
+    }
+    let e = ended.expect("the batch after the gap ends the stream");
+    assert_eq!(e.code(), Code::FailedPrecondition);
+    assert!(
+        e.message().contains("entries 2 to 2 are missing"),
+        "{}",
+        e.message()
+    );
+    assert_eq!(acked, 1, "the batch before the gap is acknowledged");
+    for (id, present) in [("g1", true), ("g3", false)] {
+        let got = c
+            .client(0)
+            .get_item(pb::GetItemRequest {
+                table: "t06".into(),
+                key: item(serde_json::json!({"id": {"S": id}})),
+            })
+            .await
+            .unwrap()
+            .into_inner();
+        assert_eq!(got.item.is_some(), present, "item {id}");
+    }
+    c.shutdown().await;
+}
+
+/// A replication receiver that welcomes every stream from position 0 and
+/// then acknowledges far more than it was sent.
+struct OverclaimingPeer;
+
+type ShipStream =
+    std::pin::Pin<Box<dyn futures::Stream<Item = Result<pb::ShipResponse, tonic::Status>> + Send>>;
+
+#[tonic::async_trait]
+impl meridian_proto::v1::replication_server::Replication for OverclaimingPeer {
+    type ShipStream = ShipStream;
+
+    async fn ship(
+        &self,
+        req: tonic::Request<tonic::Streaming<pb::ShipRequest>>,
+    ) -> Result<tonic::Response<ShipStream>, tonic::Status> {
+        let welcome = pb::ShipResponse {
+            msg: Some(pb::ship_response::Msg::Welcome(pb::Welcome {
+                applied_through: 0,
+            })),
+        };
+        let acks = futures::stream::unfold(req.into_inner(), |mut inbound| async move {
+            // Hello, then every batch, is answered with the same overclaim.
+            loop {
+                match inbound.message().await {
+                    Ok(Some(pb::ShipRequest {
+                        msg: Some(pb::ship_request::Msg::Batch(_)),
+                    })) => {
+                        let ack = pb::ShipResponse {
+                            msg: Some(pb::ship_response::Msg::Ack(pb::Ack {
+                                applied_through: 1_000_000,
+                                refused: String::new(),
+                            })),
+                        };
+                        return Some((Ok(ack), inbound));
+                    }
+                    Ok(Some(_)) => continue,
+                    Ok(None) | Err(_) => return None,
+                }
+            }
+        });
+        let stream = futures::StreamExt::chain(futures::stream::iter([Ok(welcome)]), acks);
+        Ok(tonic::Response::new(Box::pin(stream)))
+    }
+}
+
+/// A peer that acknowledges a position this region never sent is not
+/// believed: the session ends, and status says why.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_ack_beyond_what_was_sent_ends_the_session() {
+    let mut c = TestCluster::start(&REGIONS[..2]).await;
+    c.crash(1).await;
+    let addr = c.nodes[1].addr;
+    let fake = tokio::spawn(
+        tonic::transport::Server::builder()
+            .add_service(
+                meridian_proto::v1::replication_server::ReplicationServer::new(OverclaimingPeer),
+            )
+            .serve(addr),
+    );
+    // Something new in region 0's log to ship.
+    c.create_table(0, "t07", ("id", "S"), None).await;
+    poll("region 0's shipper to refuse the overclaim", || async {
+        let s = c
+            .admin(0)
+            .status(pb::StatusRequest {})
+            .await
+            .unwrap()
+            .into_inner();
+        s.peers[0]
+            .last_error
+            .contains("acknowledged position 1000000, but nothing past")
+    })
+    .await;
+    // The shipper is one of the region's workers: status shows it retrying,
+    // with the error that keeps it from staying up.
+    let shipper = format!("ship:{}", REGIONS[1]);
+    poll(
+        "the shipper's worker to show its restarts and error",
+        || async {
+            let s = c
+                .admin(0)
+                .status(pb::StatusRequest {})
+                .await
+                .unwrap()
+                .into_inner();
+            let names: Vec<&str> = s.workers.iter().map(|w| w.name.as_str()).collect();
+            for expected in ["checkpoint", "grpc", "ttl", "writer", shipper.as_str()] {
+                assert!(names.contains(&expected), "{expected} in {names:?}");
+            }
+            s.workers.iter().any(|w| {
+                w.name == shipper
+                    && w.restarts >= 2
+                    && w.last_error.contains("acknowledged position 1000000")
+            })
+        },
+    )
+    .await;
+    fake.abort();
+    c.shutdown().await;
+}

@@ -445,6 +445,18 @@ async fn status(config: &std::path::Path) -> Result<()> {
                 p.last_error
             );
         }
+        if !s.workers.is_empty() {
+            println!(
+                "  {:<24} {:<9} {:>8}  last error",
+                "worker", "state", "restarts"
+            );
+            for w in &s.workers {
+                println!(
+                    "  {:<24} {:<9} {:>8}  {}",
+                    w.name, w.state, w.restarts, w.last_error
+                );
+            }
+        }
         println!();
     }
     println!(

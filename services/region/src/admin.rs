@@ -10,6 +10,7 @@ use tonic::{Request, Response, Status};
 use crate::Shared;
 use crate::convert::{status_from, version_to_pb};
 use crate::metrics::PeerLabel;
+use crate::worker::{Stop, Worker};
 
 pub struct AdminApi {
     pub(crate) shared: Arc<Shared>,
@@ -145,6 +146,17 @@ impl Admin for AdminApi {
             peers,
             conflicts,
             drift_refusals,
+            workers: shared
+                .workers
+                .statuses()
+                .into_iter()
+                .map(|w| pb::WorkerStatus {
+                    name: w.name,
+                    state: w.state.as_str().to_string(),
+                    last_error: w.last_error,
+                    restarts: w.restarts,
+                })
+                .collect(),
         }))
     }
 
@@ -240,7 +252,8 @@ pub const MAX_DRIFT_PPM: u64 = 100_000;
 pub(crate) async fn serve_http(
     shared: Arc<Shared>,
     listener: tokio::net::TcpListener,
-    mut shutdown: tokio::sync::watch::Receiver<bool>,
+    worker: Worker,
+    mut stop: Stop,
 ) {
     use axum::routing::get;
     let metrics = shared.clone();
@@ -263,11 +276,10 @@ pub(crate) async fn serve_http(
         )
         .route("/health", get(|| async { "ok\n" }));
     let result = axum::serve(listener, app)
-        .with_graceful_shutdown(async move {
-            let _ = shutdown.wait_for(|s| *s).await;
-        })
+        .with_graceful_shutdown(async move { stop.raised().await })
         .await;
     if let Err(e) = result {
         tracing::error!(error = %e, "metrics endpoint failed");
+        worker.erroring(e);
     }
 }

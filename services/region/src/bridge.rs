@@ -36,6 +36,7 @@ use tokio::sync::{mpsc, oneshot, watch};
 
 use crate::metrics::{Metrics, SourceLabel};
 use crate::tail::{TAIL_BYTES, Tail};
+use crate::worker::{State, Worker, Workers};
 
 /// Most jobs in one group commit.
 pub const MAX_GROUP: usize = 1024;
@@ -190,6 +191,18 @@ impl Storage {
         ctx: WriterCtx,
         mode: Mode,
     ) -> Result<(Storage, WriterTask), StoreError> {
+        let workers = Workers::new(ctx.metrics.clone());
+        Self::start_with(opened, ctx, mode, &workers)
+    }
+
+    /// [`Storage::start`], with the writer and the checkpointer shown
+    /// among the region's `workers`.
+    pub fn start_with(
+        opened: Opened,
+        ctx: WriterCtx,
+        mode: Mode,
+        workers: &Arc<Workers>,
+    ) -> Result<(Storage, WriterTask), StoreError> {
         let Opened {
             writer,
             readers,
@@ -211,15 +224,26 @@ impl Storage {
             tail: tail.clone(),
         };
         let task = match mode {
-            Mode::Threads => WriterTask::Thread(
-                std::thread::Builder::new()
-                    .name("meridian-writer".into())
-                    .spawn(move || writer_thread(writer, checkpointer, ctx, rx, publish))
-                    .map_err(|e| {
-                        StoreError::Corrupt(format!("cannot start the writer thread: {e}"))
-                    })?,
-            ),
-            Mode::Inline => WriterTask::Task(tokio::spawn(writer_task(writer, ctx, rx, publish))),
+            Mode::Threads => {
+                let all = workers.clone();
+                WriterTask::Thread(
+                    workers
+                        .spawn_thread("writer", move |w| {
+                            writer_thread(writer, checkpointer, ctx, rx, publish, w, &all)
+                        })
+                        .map_err(|e| {
+                            StoreError::Corrupt(format!("cannot start the writer thread: {e}"))
+                        })?,
+                )
+            }
+            Mode::Inline => {
+                let w = workers.worker("writer");
+                w.started();
+                WriterTask::Task(tokio::spawn(async move {
+                    writer_task(writer, ctx, rx, publish, &w).await;
+                    w.stopped();
+                }))
+            }
         };
         Ok((
             Storage {
@@ -353,19 +377,20 @@ fn writer_thread(
     ctx: WriterCtx,
     mut rx: mpsc::Receiver<Job>,
     publish: Publish,
+    worker: Worker,
+    workers: &Arc<Workers>,
 ) {
     // The checkpointer lives exactly as long as the writer loop: dropping
     // `stop` ends it, and it is joined before the store counts as closed.
     let (stop, stopped) = std::sync::mpsc::channel::<()>();
     let checkpoints = checkpointer.and_then(|c| {
-        std::thread::Builder::new()
-            .name("meridian-checkpoint".into())
-            .spawn(move || checkpoint_loop(c, stopped))
+        workers
+            .spawn_thread("checkpoint", move |w| checkpoint_loop(c, stopped, &w))
             .map_err(|e| tracing::warn!(error = %e, "no checkpoint thread; the writer checkpoints by itself"))
             .ok()
     });
     while let Some(first) = rx.blocking_recv() {
-        if !drain_and_run(&mut writer, &ctx, first, &mut rx, &publish) {
+        if !drain_and_run(&mut writer, &ctx, first, &mut rx, &publish, &worker) {
             break;
         }
     }
@@ -377,13 +402,29 @@ fn writer_thread(
 }
 
 /// Checkpoints every [`CHECKPOINT_EVERY`] until `stopped` disconnects.
-fn checkpoint_loop(c: meridian_store::Checkpointer, stopped: std::sync::mpsc::Receiver<()>) {
+fn checkpoint_loop(
+    c: meridian_store::Checkpointer,
+    stopped: std::sync::mpsc::Receiver<()>,
+    worker: &Worker,
+) {
     while let Err(std::sync::mpsc::RecvTimeoutError::Timeout) =
         stopped.recv_timeout(CHECKPOINT_EVERY)
     {
-        if let Err(e) = c.run() {
-            tracing::warn!(error = %e, "checkpoint failed; retrying");
+        match c.run() {
+            Ok(_) => recovered(worker),
+            Err(e) => {
+                tracing::warn!(error = %e, "checkpoint failed; retrying");
+                worker.erroring(e);
+            }
         }
+    }
+}
+
+/// Shows a worker that had failed as running again. Costs one atomic load
+/// when nothing failed, so the writer can call it after every commit.
+fn recovered(worker: &Worker) {
+    if worker.state() == State::Erroring {
+        worker.running();
     }
 }
 
@@ -392,9 +433,10 @@ async fn writer_task(
     ctx: WriterCtx,
     mut rx: mpsc::Receiver<Job>,
     publish: Publish,
+    worker: &Worker,
 ) {
     while let Some(first) = rx.recv().await {
-        if !drain_and_run(&mut writer, &ctx, first, &mut rx, &publish) {
+        if !drain_and_run(&mut writer, &ctx, first, &mut rx, &publish, worker) {
             break;
         }
     }
@@ -407,6 +449,7 @@ fn drain_and_run(
     first: Job,
     rx: &mut mpsc::Receiver<Job>,
     publish: &Publish,
+    worker: &Worker,
 ) -> bool {
     let mut jobs = Vec::new();
     let mut next = Some(first);
@@ -422,7 +465,7 @@ fn drain_and_run(
         }
     }
     if !jobs.is_empty() {
-        run_group(writer, ctx, jobs, publish);
+        run_group(writer, ctx, jobs, publish, worker);
     }
     if stop {
         rx.close();
@@ -444,7 +487,13 @@ enum Done {
 /// One group commit: every job in one transaction, replies only after
 /// commit. If anything aborts the transaction, every request in the group,
 /// run or not, is answered with `GroupFailed`: none of it is acknowledged.
-fn run_group(writer: &mut Writer, ctx: &WriterCtx, jobs: Vec<Job>, publish: &Publish) {
+fn run_group(
+    writer: &mut Writer,
+    ctx: &WriterCtx,
+    jobs: Vec<Job>,
+    publish: &Publish,
+    worker: &Worker,
+) {
     let real_now = ctx.real_clock.now_micros();
     let mut done = Vec::with_capacity(jobs.len());
     let mut jobs = jobs.into_iter();
@@ -501,9 +550,11 @@ fn run_group(writer: &mut Writer, ctx: &WriterCtx, jobs: Vec<Job>, publish: &Pub
             }
             // Only what was logged wakes the shippers.
             publish.committed(logged);
+            recovered(worker);
         }
         Err(e) => {
             tracing::error!(error = %e, "group commit failed; every request in it fails");
+            worker.erroring(&e);
             let err = || BridgeError::GroupFailed(e.to_string());
             for d in done {
                 match d {

@@ -17,6 +17,7 @@ pub mod service;
 pub mod tail;
 pub mod transport;
 pub mod ttl;
+pub mod worker;
 
 use std::collections::HashMap;
 use std::net::SocketAddr;
@@ -75,6 +76,8 @@ pub(crate) struct Shared {
     pub real_clock: Arc<dyn PhysicalClock>,
     /// The clock the HLC reads; the admin API injects skew here.
     pub skewed_clock: Arc<SkewedClock>,
+    /// Every background loop, for status and metrics.
+    pub workers: Arc<worker::Workers>,
 }
 
 /// How a region reads time. Live regions use the system clock; the
@@ -174,7 +177,8 @@ pub async fn start(
         hlc.restore(v.hlc);
     }
     let metrics = Arc::new(metrics::Metrics::new(&config.name));
-    let (storage, writer_task) = Storage::start(
+    let workers = worker::Workers::new(metrics.clone());
+    let (storage, writer_task) = Storage::start_with(
         opened,
         bridge::WriterCtx {
             hlc: hlc.clone(),
@@ -182,8 +186,10 @@ pub async fn start(
             metrics: metrics.clone(),
         },
         mode,
+        &workers,
     )?;
     let (shutdown, shutdown_rx) = watch::channel(false);
+    let stop = worker::Stop::new(shutdown_rx);
     let shared = Arc::new(Shared {
         peers: config
             .peers
@@ -196,6 +202,7 @@ pub async fn start(
         metrics,
         real_clock: clocks.real.clone(),
         skewed_clock: clocks.skewed.clone(),
+        workers: workers.clone(),
     });
     let mut tasks = Vec::new();
 
@@ -220,7 +227,7 @@ pub async fn start(
         .add_service(
             ReplicationServer::new(replication::ReplicationApi {
                 shared: shared.clone(),
-                shutdown: shutdown_rx.clone(),
+                stop: stop.clone(),
             })
             .max_decoding_message_size(replication::MAX_MESSAGE_BYTES)
             .max_encoding_message_size(replication::MAX_MESSAGE_BYTES),
@@ -228,12 +235,9 @@ pub async fn start(
         .add_service(AdminServer::new(admin::AdminApi {
             shared: shared.clone(),
         }));
-    let mut stop = shutdown_rx.clone();
     let name = shared.config.name.clone();
-    tasks.push(tokio::spawn(async move {
-        let signal = async move {
-            let _ = stop.wait_for(|s| *s).await;
-        };
+    tasks.push(workers.spawn("grpc", &stop, |w, mut stop| async move {
+        let signal = async move { stop.raised().await };
         let served = match grpc {
             transport::Listener::Tcp(l) => {
                 // The builder's tcp_nodelay applies only to listeners tonic
@@ -252,28 +256,28 @@ pub async fn start(
         };
         if let Err(e) = served {
             tracing::error!(region = %name, error = %e, "gRPC server failed");
+            w.erroring(e);
         }
     }));
     for peer in shared.config.peers.clone() {
-        tasks.push(tokio::spawn(replication::run_shipper(
-            shared.clone(),
-            peer,
-            shutdown_rx.clone(),
-        )));
+        let shared = shared.clone();
+        let name = format!("ship:{}", peer.name);
+        tasks.push(workers.spawn(&name, &stop, |w, stop| {
+            replication::run_shipper(shared, peer, w, stop)
+        }));
     }
-    tasks.push(tokio::spawn(ttl::run_reaper(
-        ops::Ops {
-            shared: shared.clone(),
-        },
-        shared.config.ttl_interval,
-        shutdown_rx.clone(),
-    )));
+    let ops = ops::Ops {
+        shared: shared.clone(),
+    };
+    let interval = shared.config.ttl_interval;
+    tasks.push(workers.spawn("ttl", &stop, |w, stop| {
+        ttl::run_reaper(ops, interval, w, stop)
+    }));
     if let Some(l) = metrics_listener {
-        tasks.push(tokio::spawn(admin::serve_http(
-            shared.clone(),
-            l,
-            shutdown_rx.clone(),
-        )));
+        let shared = shared.clone();
+        tasks.push(workers.spawn("metrics-http", &stop, |w, stop| {
+            admin::serve_http(shared, l, w, stop)
+        }));
     }
     tracing::info!(region = %shared.config.name, grpc = %grpc_addr, metrics = ?metrics_addr, "region started");
     Ok(Region {
@@ -323,6 +327,11 @@ impl Region {
         ops::Ops {
             shared: self.shared.clone(),
         }
+    }
+
+    /// Every background worker's state, as `meridian status` shows it.
+    pub fn workers(&self) -> Vec<worker::WorkerStatus> {
+        self.shared.workers.statuses()
     }
 
     /// Status of each peer link, as `meridian status` shows it.

@@ -17,6 +17,26 @@ pub struct PeerLabel {
     pub peer: String,
 }
 
+/// A replication stream or session that ended over a broken protocol rule.
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+pub struct PeerReasonLabel {
+    pub peer: String,
+    pub reason: &'static str,
+}
+
+/// One background worker of the region (docs/operations.md).
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+pub struct WorkerLabel {
+    pub worker: String,
+}
+
+/// A worker and one of its states.
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+pub struct WorkerStateLabel {
+    pub worker: String,
+    pub state: &'static str,
+}
+
 /// Where a shipper's batch came from: `memory` (the log's tail) or `store`.
 #[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
 pub struct SourceLabel {
@@ -42,9 +62,16 @@ pub struct Metrics {
     pub conflicts: Counter,
     pub drift_refusals: Family<PeerLabel, Counter>,
     pub applied: Family<PeerLabel, Counter>,
+    /// Replication streams ended because the peer broke the protocol
+    /// (a batch with a gap, an ack past what was sent, a malformed batch).
+    pub protocol_errors: Family<PeerReasonLabel, Counter>,
     pub committed_writes: Counter,
     pub group_commits: Counter,
     pub ttl_expired: Counter,
+    /// 1 for each worker's current state, 0 for its others.
+    pub worker_state: Family<WorkerStateLabel, Gauge>,
+    /// How often each worker started over.
+    pub worker_restarts: Family<WorkerLabel, Counter>,
     /// Batches read for shipping, by where they came from.
     pub log_reads: Family<SourceLabel, Counter>,
     /// Exact percentiles for `meridian status`, in µs, per source peer.
@@ -74,10 +101,13 @@ impl Metrics {
             conflicts: Counter::default(),
             drift_refusals: Family::default(),
             applied: Family::default(),
+            protocol_errors: Family::default(),
             committed_writes: Counter::default(),
             group_commits: Counter::default(),
             ttl_expired: Counter::default(),
             log_reads: Family::default(),
+            worker_state: Family::default(),
+            worker_restarts: Family::default(),
             latency_hdr: Mutex::new(HashMap::new()),
             latency_buckets: Mutex::new(HashMap::new()),
         };
@@ -112,6 +142,11 @@ impl Metrics {
             m.applied.clone(),
         );
         registry.register(
+            "replication_protocol_errors",
+            "Replication streams ended because the peer broke the protocol, by peer and reason",
+            m.protocol_errors.clone(),
+        );
+        registry.register(
             "committed_writes",
             "Local writes committed",
             m.committed_writes.clone(),
@@ -130,6 +165,16 @@ impl Metrics {
             "log_reads",
             "Batches the shippers read from the log, by source: memory (the newest entries, handed over by the writer) or store (SQLite, for a peer further behind)",
             m.log_reads.clone(),
+        );
+        registry.register(
+            "worker_state",
+            "1 for the state each background worker is in (running, idle, erroring, stopped), 0 for the others",
+            m.worker_state.clone(),
+        );
+        registry.register(
+            "worker_restarts",
+            "How often each background worker started over: a shipper's sessions after the first, a receiver's streams after the first",
+            m.worker_restarts.clone(),
         );
         Metrics { registry, ..m }
     }

@@ -13,10 +13,10 @@ use std::time::Duration;
 
 use meridian_core::{AttrValue, EncodedKey, Number};
 use meridian_store::{StoreError, WriteOp};
-use tokio::sync::watch;
 
 use crate::bridge::BridgeError;
 use crate::ops::{OpError, Ops};
+use crate::worker::{State, Stop, Worker};
 
 /// Items examined per table per pass.
 const PAGE: usize = 1000;
@@ -27,15 +27,24 @@ pub fn expired(value: Option<&AttrValue>, now_secs: &Number) -> bool {
     matches!(value, Some(AttrValue::N(at)) if at <= now_secs)
 }
 
-pub(crate) async fn run_reaper(ops: Ops, interval: Duration, mut shutdown: watch::Receiver<bool>) {
+/// Runs a pass every `interval` until the region stops: idle between
+/// passes, erroring after a failed one until a pass succeeds.
+pub(crate) async fn run_reaper(ops: Ops, interval: Duration, worker: Worker, mut stop: Stop) {
     let mut cursors: HashMap<String, EncodedKey> = HashMap::new();
     loop {
+        if worker.state() != State::Erroring {
+            worker.idle();
+        }
         tokio::select! {
             _ = tokio::time::sleep(interval) => {}
-            _ = shutdown.changed() => return,
+            _ = stop.raised() => return,
         }
-        if let Err(e) = pass(&ops, &mut cursors).await {
-            tracing::warn!(error = %e, "TTL pass failed; retrying next interval");
+        match pass(&ops, &mut cursors).await {
+            Ok(()) => worker.running(),
+            Err(e) => {
+                tracing::warn!(error = %e, "TTL pass failed; retrying next interval");
+                worker.erroring(e);
+            }
         }
     }
 }

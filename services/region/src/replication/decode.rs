@@ -1,0 +1,209 @@
+//! Validation of a peer's batch: the receiver's check of untrusted input.
+//!
+//! Nothing a peer sends is trusted: sizes, encodings, table names,
+//! versions and images are all checked before anything reaches the store.
+//! Positions across batches are the [`super::receiver`]'s concern.
+
+use meridian_core::schema::TTL_SORT_KEY;
+use meridian_core::schema::{MAX_PARTITION_KEY_BYTES, MAX_SORT_KEY_BYTES, validate_table_name};
+use meridian_core::{CATALOG_TABLE, Context, Mutation, TableDef, Version, decode_item};
+use meridian_proto::v1 as pb;
+
+use super::receiver::{Entries, MAX_BATCH_ENTRIES};
+use crate::convert::mutation_from_pb;
+
+/// Validates one batch from a peer. Nothing a peer sends is trusted: sizes,
+/// encodings, table names, versions and images are all checked. The valid
+/// entries' bytes then move into the records, uncopied.
+pub fn decode_batch(
+    peer: &str,
+    regions: &[String],
+    batch: pb::Batch,
+) -> Result<Vec<Mutation>, String> {
+    if batch.entries.len() > MAX_BATCH_ENTRIES {
+        return Err(format!(
+            "batch has {} entries, the limit is {MAX_BATCH_ENTRIES}",
+            batch.entries.len()
+        ));
+    }
+    let mut last_seq = 0u64;
+    for (i, e) in batch.entries.iter().enumerate() {
+        let at = |m: String| format!("entries[{i}] (seq {}): {m}", e.seq);
+        // Positions are stored as SQLite integers.
+        if e.seq > i64::MAX as u64 {
+            return Err(at(format!(
+                "sequence number above the limit of {}",
+                i64::MAX
+            )));
+        }
+        if e.seq == 0 || e.seq <= last_seq {
+            return Err(at(
+                "sequence numbers must be positive and strictly increasing".into(),
+            ));
+        }
+        last_seq = e.seq;
+        let version = Version::from_bytes(&e.version).map_err(|x| at(format!("version: {x}")))?;
+        let prev = if e.prev.is_empty() {
+            None
+        } else {
+            Some(Version::from_bytes(&e.prev).map_err(|x| at(format!("prev: {x}")))?)
+        };
+        if prev.as_ref().is_some_and(|p| *p >= version) {
+            return Err(at("prev must be older than version".into()));
+        }
+        let context = Context::from_bytes(&e.context).map_err(|x| at(format!("context: {x}")))?;
+        // A write's context names the write itself as the newest of its
+        // origin, and covers what it replaced.
+        if !context.entries().contains(&version) || context.entries().iter().any(|c| *c > version) {
+            return Err(at(
+                "context must hold the entry's own version as its newest".into(),
+            ));
+        }
+        // Only regions of this cluster can have written anything, and a
+        // padded context would outgrow the limit at the next local write.
+        if let Some(stranger) = context
+            .entries()
+            .iter()
+            .find(|c| !regions.contains(&c.origin))
+        {
+            return Err(at(format!(
+                "context names {}, which is not a region of this cluster",
+                stranger.origin
+            )));
+        }
+        if prev.as_ref().is_some_and(|p| !context.saw(p)) {
+            return Err(at("context must cover prev".into()));
+        }
+        if e.tombstone && !e.image.is_empty() {
+            return Err(at("a tombstone carries no image".into()));
+        }
+        let image = if e.tombstone {
+            None
+        } else {
+            Some(decode_item(&e.image).map_err(|x| at(format!("image: {x}")))?)
+        };
+        let table_version = if e.table_version.is_empty() {
+            None
+        } else {
+            Some(
+                Version::from_bytes(&e.table_version)
+                    .map_err(|x| at(format!("table_version: {x}")))?,
+            )
+        };
+        if e.table == CATALOG_TABLE {
+            let name = std::str::from_utf8(&e.partition_key)
+                .map_err(|_| at("catalog key is not UTF-8".into()))?;
+            validate_table_name(name).map_err(|x| at(x.to_string()))?;
+            if table_version.is_some() || e.ttl || e.unit_len > 1 {
+                return Err(at(
+                    "catalog entries stand alone and have no table version".into()
+                ));
+            }
+            match (e.sort_key.as_slice(), &image) {
+                (b"", Some(item)) => {
+                    let def =
+                        TableDef::from_item(item).map_err(|x| at(format!("catalog image: {x}")))?;
+                    if def.name != name {
+                        return Err(at(format!(
+                            "catalog image is for table {}, key is {name}",
+                            def.name
+                        )));
+                    }
+                }
+                (TTL_SORT_KEY, Some(item)) => {
+                    TableDef::ttl_attribute(item)
+                        .map_err(|x| at(format!("catalog TTL row: {x}")))?;
+                }
+                (b"", None) | (TTL_SORT_KEY, None) => {}
+                _ => return Err(at("unknown catalog row".into())),
+            }
+        } else {
+            validate_table_name(&e.table).map_err(|x| at(x.to_string()))?;
+            if table_version.is_none() {
+                return Err(at("item entries need a table version".into()));
+            }
+            // Only relayed catalog changes may come from another origin.
+            if version.origin != peer {
+                return Err(at(format!(
+                    "item entry from {peer} claims origin {}",
+                    version.origin
+                )));
+            }
+            // Encoded keys: the attribute limit plus room for a number's tag bytes.
+            let (pk_limit, sk_limit) = (MAX_PARTITION_KEY_BYTES + 8, MAX_SORT_KEY_BYTES + 8);
+            if e.partition_key.is_empty() || e.partition_key.len() > pk_limit {
+                return Err(at(format!(
+                    "encoded partition key is {} bytes; it must be 1 to {pk_limit}",
+                    e.partition_key.len()
+                )));
+            }
+            if e.sort_key.len() > sk_limit {
+                return Err(at(format!(
+                    "encoded sort key is {} bytes, the limit is {sk_limit}",
+                    e.sort_key.len()
+                )));
+            }
+        }
+    }
+    let out: Vec<Mutation> = batch.entries.into_iter().map(mutation_from_pb).collect();
+    check_units(&out).map_err(|m| format!("batch: {m}"))?;
+    Ok(out)
+}
+
+/// Units must arrive whole: positions 0..len in order, one origin, and only
+/// item writes with a tombstone flag that fits.
+fn check_units(entries: &[Mutation]) -> Result<(), String> {
+    let mut i = 0;
+    while i < entries.len() {
+        let (pos, len) = entries[i].unit;
+        if pos != 0 {
+            return Err(format!(
+                "entry seq {} starts in the middle of a unit",
+                entries[i].seq
+            ));
+        }
+        let len = len as usize;
+        if len > entries.len() - i {
+            return Err(format!(
+                "the unit starting at seq {} is cut off",
+                entries[i].seq
+            ));
+        }
+        for (k, e) in entries[i..i + len].iter().enumerate() {
+            if e.unit != (k as u32, len as u32) || e.origin() != entries[i].origin() {
+                return Err(format!(
+                    "entry seq {} breaks the unit starting at seq {}",
+                    e.seq, entries[i].seq
+                ));
+            }
+        }
+        i += len;
+    }
+    for e in entries {
+        if e.ttl && e.image.is_some() {
+            return Err(format!(
+                "entry seq {}: only a tombstone can be a TTL expiry",
+                e.seq
+            ));
+        }
+    }
+    Ok(())
+}
+
+impl Entries for Vec<Mutation> {
+    fn count(&self) -> usize {
+        self.len()
+    }
+
+    fn first_seq(&self) -> Option<u64> {
+        self.first().map(|e| e.seq)
+    }
+
+    fn last_seq(&self) -> Option<u64> {
+        self.last().map(|e| e.seq)
+    }
+
+    fn append(&mut self, more: Self) {
+        self.extend(more);
+    }
+}

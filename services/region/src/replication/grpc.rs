@@ -1,0 +1,532 @@
+//! The replication state machines on tonic: the gRPC receiver service and
+//! the shipper task of each link.
+//!
+//! Everything here is plumbing: moving messages, calling the storage
+//! bridge, keeping status and metrics. What to do next is always the
+//! machine's call ([`Shipper`], [`Receiver`]). The same code serves live
+//! regions and the turmoil simulation, which differ only in how a
+//! connection is dialled ([`crate::transport`]).
+
+use std::pin::Pin;
+use std::sync::Arc;
+use std::time::Duration;
+
+use futures::{FutureExt, Stream};
+use meridian_core::Mutation;
+use meridian_proto::v1 as pb;
+use meridian_proto::v1::replication_client::ReplicationClient;
+use meridian_proto::v1::replication_server::Replication;
+use rand::Rng;
+use tokio::sync::{mpsc, watch};
+use tokio::time::Instant;
+use tokio_stream::wrappers::ReceiverStream;
+use tonic::transport::Endpoint;
+use tonic::{Request, Response, Status, Streaming};
+
+use super::decode::decode_batch;
+use super::receiver::{self, HelloError, Inbound, Receiver, StreamError, check_hello};
+use super::shipper::{self, REREAD_EVERY, SessionEnd, Shipper};
+use super::{MAX_MESSAGE_BYTES, PROTOCOL};
+use crate::config::PeerConfig;
+use crate::convert::{mutation_to_pb, status_from};
+use crate::metrics::{PeerLabel, PeerReasonLabel};
+use crate::worker::{Stop, Worker};
+use crate::{PeerState, Shared};
+
+/// How long a receiver waits for the first message of a stream.
+const HELLO_TIMEOUT: Duration = Duration::from_secs(5);
+
+pub struct ReplicationApi {
+    pub(crate) shared: Arc<Shared>,
+    /// Ends open streams at shutdown, so a graceful stop does not wait on peers.
+    pub(crate) stop: Stop,
+}
+
+type ShipStream = Pin<Box<dyn Stream<Item = Result<pb::ShipResponse, Status>> + Send>>;
+type Responses = mpsc::Sender<Result<pb::ShipResponse, Status>>;
+
+fn ack(applied_through: u64, refused: String) -> pb::ShipResponse {
+    pb::ShipResponse {
+        msg: Some(pb::ship_response::Msg::Ack(pb::Ack {
+            applied_through,
+            refused,
+        })),
+    }
+}
+
+fn hello_status(e: HelloError) -> Status {
+    let m = e.to_string();
+    match e {
+        HelloError::Protocol(_) | HelloError::WrongRegion { .. } => Status::failed_precondition(m),
+        HelloError::LogId(_) => Status::invalid_argument(m),
+        HelloError::NotAPeer(_) => Status::permission_denied(m),
+    }
+}
+
+fn stream_status(e: &StreamError) -> Status {
+    match e {
+        StreamError::Malformed(_) | StreamError::Unexpected => {
+            Status::invalid_argument(e.to_string())
+        }
+        StreamError::Gap { .. } => Status::failed_precondition(e.to_string()),
+    }
+}
+
+#[tonic::async_trait]
+impl Replication for ReplicationApi {
+    type ShipStream = ShipStream;
+
+    async fn ship(
+        &self,
+        req: Request<Streaming<pb::ShipRequest>>,
+    ) -> Result<Response<ShipStream>, Status> {
+        let mut inbound = req.into_inner();
+        let first = tokio::time::timeout(HELLO_TIMEOUT, inbound.message())
+            .await
+            .map_err(|_| {
+                Status::deadline_exceeded("no Hello within 5 s of opening the stream")
+            })??;
+        let hello = match first.and_then(|m| m.msg) {
+            Some(pb::ship_request::Msg::Hello(h)) => h,
+            _ => {
+                return Err(Status::invalid_argument(
+                    "the first message of a stream must be Hello",
+                ));
+            }
+        };
+        let shared = self.shared.clone();
+        let config = &shared.config;
+        check_hello(
+            &config.name,
+            |p| config.peers.iter().any(|c| c.name == p),
+            &hello.from_region,
+            &hello.to_region,
+            hello.protocol,
+            &hello.log_id,
+        )
+        .map_err(hello_status)?;
+        let peer = hello.from_region;
+        let (p, log_id) = (peer.clone(), hello.log_id.clone());
+        let applied = shared
+            .storage
+            .read(move |r| r.inbound(&p, &log_id))
+            .await
+            .map_err(status_from)?;
+        let (tx, rx) = mpsc::channel(16);
+        let welcome = pb::ShipResponse {
+            msg: Some(pb::ship_response::Msg::Welcome(pb::Welcome {
+                applied_through: applied,
+            })),
+        };
+        let _ = tx.send(Ok(welcome)).await;
+        tracing::debug!(%peer, applied, "replication stream opened");
+        let worker = shared.workers.worker(&format!("receive:{peer}"));
+        worker.started();
+        let stream = InboundStream {
+            regions: shared.config.all_regions(),
+            shared,
+            label: PeerLabel { peer },
+            log_id: hello.log_id,
+            inbound,
+            tx,
+            worker,
+        };
+        tokio::spawn(stream.run(Receiver::new(applied), self.stop.clone()));
+        Ok(Response::new(Box::pin(ReceiverStream::new(rx))))
+    }
+}
+
+/// One accepted stream: the [`Receiver`]'s hands.
+struct InboundStream {
+    shared: Arc<Shared>,
+    regions: Vec<String>,
+    label: PeerLabel,
+    log_id: String,
+    inbound: Streaming<pb::ShipRequest>,
+    tx: Responses,
+    /// The peer's receiver worker: idle once the stream ends cleanly,
+    /// erroring when it ends with an error.
+    worker: Worker,
+}
+
+impl InboundStream {
+    async fn run(mut self, mut core: Receiver<Vec<Mutation>>, mut stop: Stop) {
+        while let Some(action) = core.next_action() {
+            match action {
+                receiver::Action::Receive => {
+                    let event = tokio::select! {
+                        m = self.inbound.message() => receiver::Event::Message(self.classify(m)),
+                        _ = stop.raised() => receiver::Event::Shutdown,
+                    };
+                    core.handle(event);
+                }
+                receiver::Action::Poll => {
+                    let event = match self.inbound.message().now_or_never() {
+                        Some(m) => receiver::Event::Message(self.classify(m)),
+                        None => receiver::Event::NothingYet,
+                    };
+                    core.handle(event);
+                }
+                receiver::Action::Apply(entries) => {
+                    let peer = &self.label.peer;
+                    let shared = &self.shared;
+                    let outcome = match shared.storage.apply(peer, &self.log_id, entries).await {
+                        Ok(o) => o,
+                        Err(e) => {
+                            self.worker.erroring(&e);
+                            let _ = self.tx.send(Err(status_from(e))).await;
+                            return;
+                        }
+                    };
+                    let m = &shared.metrics;
+                    m.observe_latency(peer, &outcome.latencies_micros);
+                    m.applied
+                        .get_or_create(&self.label)
+                        .inc_by(outcome.applied as u64);
+                    m.conflicts.inc_by(outcome.conflicts as u64);
+                    if outcome.drift_refused {
+                        m.drift_refusals.get_or_create(&self.label).inc();
+                    }
+                    if let Some(reason) = &outcome.refused {
+                        tracing::warn!(%peer, applied_through = outcome.applied_through, %reason, "refused replicated entries; the peer will retry");
+                    }
+                    core.handle(receiver::Event::Applied {
+                        applied_through: outcome.applied_through,
+                        refused: outcome.refused,
+                    });
+                }
+                receiver::Action::Ack {
+                    applied_through,
+                    refused,
+                } => {
+                    if self
+                        .tx
+                        .send(Ok(ack(applied_through, refused)))
+                        .await
+                        .is_err()
+                    {
+                        return;
+                    }
+                }
+                receiver::Action::End(None) => {
+                    self.worker.idle();
+                    return;
+                }
+                receiver::Action::End(Some(e)) => {
+                    let peer = &self.label.peer;
+                    tracing::warn!(%peer, reason = e.reason(), error = %e, "ended a replication stream");
+                    self.shared
+                        .metrics
+                        .protocol_errors
+                        .get_or_create(&PeerReasonLabel {
+                            peer: peer.clone(),
+                            reason: e.reason(),
+                        })
+                        .inc();
+                    self.worker.erroring(&e);
+                    let _ = self.tx.send(Err(stream_status(&e))).await;
+                    return;
+                }
+            }
+        }
+    }
+
+    /// One message of the stream, decoded: nothing a peer sends is trusted.
+    fn classify(&self, m: Result<Option<pb::ShipRequest>, Status>) -> Inbound<Vec<Mutation>> {
+        match m {
+            Ok(Some(pb::ShipRequest {
+                msg: Some(pb::ship_request::Msg::Batch(b)),
+            })) => match decode_batch(&self.label.peer, &self.regions, b) {
+                Ok(entries) => Inbound::Batch(entries),
+                Err(m) => Inbound::Malformed(m),
+            },
+            Ok(None) => Inbound::End,
+            Ok(Some(_)) => Inbound::Unexpected,
+            Err(e) => {
+                tracing::debug!(peer = %self.label.peer, error = %e, "replication stream ended");
+                Inbound::End
+            }
+        }
+    }
+}
+
+/// Ships to one peer until shutdown: the [`Shipper`]'s hands.
+pub(crate) async fn run_shipper(
+    shared: Arc<Shared>,
+    peer: PeerConfig,
+    worker: Worker,
+    mut stop: Stop,
+) {
+    let mut rng = jitter_rng(&shared.config, &peer.name);
+    let mut core = Shipper::new(
+        shared.config.replication.clone(),
+        Box::new(move || rng.random_range(0.5..1.0)),
+    );
+    let label = PeerLabel {
+        peer: peer.name.clone(),
+    };
+    let mut link: Option<Link> = None;
+    let mut sessions = 0u64;
+    loop {
+        let Some(action) = core.next_action() else {
+            // Nothing to do until the peer answers or the log grows.
+            let Some(l) = link.as_mut() else {
+                // The machine always queues a Connect when no session is up.
+                tracing::error!(peer = %peer.name, "shipper idle without a session; stopping it");
+                return;
+            };
+            let event = l.next_event(core.wants_log(), &mut stop).await;
+            core.handle(Instant::now().into_std(), event);
+            continue;
+        };
+        let event = match action {
+            shipper::Action::Connect => {
+                if stop.is_raised() {
+                    return;
+                }
+                match Link::open(&shared, &peer).await {
+                    Ok((l, welcome)) => {
+                        link = Some(l);
+                        welcome
+                    }
+                    Err(e) => shipper::Event::Failed(e),
+                }
+            }
+            shipper::Action::PersistWatermark(acked) => {
+                match shared.storage.set_watermark(&peer.name, acked).await {
+                    Ok(()) => continue,
+                    Err(e) => shipper::Event::Failed(e.to_string()),
+                }
+            }
+            shipper::Action::Connected { acked } => {
+                shared
+                    .metrics
+                    .acked_seq
+                    .get_or_create(&label)
+                    .set(acked as i64);
+                update_state(&shared, &peer.name, |s| {
+                    s.connected = true;
+                    s.acked = acked;
+                    s.acked_live = true;
+                    s.last_error.clear();
+                });
+                tracing::info!(peer = %peer.name, resume_after = acked, "replication connected");
+                // The task's start was the first; each later session is a restart.
+                if sessions > 0 {
+                    worker.started();
+                } else {
+                    worker.running();
+                }
+                sessions += 1;
+                continue;
+            }
+            shipper::Action::Acked(acked) => {
+                shared
+                    .metrics
+                    .acked_seq
+                    .get_or_create(&label)
+                    .set(acked as i64);
+                update_state(&shared, &peer.name, |s| s.acked = acked);
+                continue;
+            }
+            shipper::Action::ReadAndSend {
+                after,
+                limit,
+                max_bytes,
+            } => match link.as_mut() {
+                Some(l) => l.ship(&shared, after, limit, max_bytes).await,
+                None => shipper::Event::Failed("no session".into()),
+            },
+            shipper::Action::Reconnect { after, why } => {
+                link = None;
+                match &why {
+                    SessionEnd::Failed(e) => {
+                        tracing::debug!(peer = %peer.name, error = %e, "replication session failed");
+                    }
+                    SessionEnd::Refused(_) => {}
+                    SessionEnd::Violation(v) => {
+                        tracing::warn!(peer = %peer.name, reason = v.reason(), error = %v, "ended a replication session");
+                        shared
+                            .metrics
+                            .protocol_errors
+                            .get_or_create(&PeerReasonLabel {
+                                peer: peer.name.clone(),
+                                reason: v.reason(),
+                            })
+                            .inc();
+                    }
+                }
+                update_state(&shared, &peer.name, |s| {
+                    s.connected = false;
+                    s.last_error = why.to_string();
+                });
+                worker.erroring(&why);
+                tokio::select! {
+                    _ = tokio::time::sleep(after) => continue,
+                    _ = stop.raised() => shipper::Event::Shutdown,
+                }
+            }
+            shipper::Action::Stop => return,
+        };
+        core.handle(Instant::now().into_std(), event);
+    }
+}
+
+/// One session's connection: the stream to the peer and its answers.
+struct Link {
+    tx: mpsc::Sender<pb::ShipRequest>,
+    responses: Streaming<pb::ShipResponse>,
+    /// Moves when the writer commits to the log.
+    head: watch::Receiver<u64>,
+}
+
+impl Link {
+    /// Connects, says `Hello` and waits for `Welcome`.
+    async fn open(shared: &Shared, peer: &PeerConfig) -> Result<(Link, shipper::Event), String> {
+        let t = &shared.config.replication;
+        let endpoint = Endpoint::from_shared(peer.url.clone())
+            .map_err(|e| format!("bad peer url {}: {e}", peer.url))?
+            .connect_timeout(t.connect_timeout)
+            .timeout(Duration::from_secs(3600))
+            .http2_keep_alive_interval(t.keepalive_interval)
+            .keep_alive_timeout(t.keepalive_timeout)
+            .keep_alive_while_idle(true)
+            .tcp_nodelay(true);
+        let channel = match &shared.config.dialer {
+            None => endpoint.connect().await,
+            Some(dialer) => {
+                let dialer = dialer.clone();
+                endpoint
+                    .connect_with_connector(tower::service_fn(move |uri: tonic::transport::Uri| {
+                        let target = format!(
+                            "{}:{}",
+                            uri.host().unwrap_or_default(),
+                            uri.port_u16().unwrap_or(80)
+                        );
+                        let dial = (dialer.0)(target);
+                        async move { dial.await.map(hyper_util::rt::TokioIo::new) }
+                    }))
+                    .await
+            }
+        }
+        .map_err(|e| format!("connect {}: {e}", peer.url))?;
+        let mut client = ReplicationClient::new(channel)
+            .max_decoding_message_size(MAX_MESSAGE_BYTES)
+            .max_encoding_message_size(MAX_MESSAGE_BYTES);
+        let (log_id, log_head) = shared
+            .storage
+            .read(|r| Ok((r.log_id()?, r.log_head()?)))
+            .await
+            .map_err(|e| e.to_string())?;
+        let (tx, rx) = mpsc::channel(t.window + 2);
+        let hello = pb::ShipRequest {
+            msg: Some(pb::ship_request::Msg::Hello(pb::Hello {
+                from_region: shared.config.name.clone(),
+                to_region: peer.name.clone(),
+                protocol: PROTOCOL,
+                log_id,
+            })),
+        };
+        tx.send(hello)
+            .await
+            .map_err(|_| "stream closed".to_string())?;
+        let mut responses = client
+            .ship(ReceiverStream::new(rx))
+            .await
+            .map_err(|e| format!("open stream: {}", e.message()))?
+            .into_inner();
+        let first = tokio::time::timeout(t.connect_timeout * 2, responses.message())
+            .await
+            .map_err(|_| "no Welcome from the peer in time".to_string())?
+            .map_err(|e| format!("handshake: {}", e.message()))?;
+        let applied_through = match first.and_then(|m| m.msg) {
+            Some(pb::ship_response::Msg::Welcome(w)) => w.applied_through,
+            _ => return Err("the peer did not answer Hello with Welcome".into()),
+        };
+        let link = Link {
+            tx,
+            responses,
+            head: shared.storage.log_head(),
+        };
+        let welcome = shipper::Event::Welcome {
+            applied_through,
+            log_head,
+        };
+        Ok((link, welcome))
+    }
+
+    /// Reads the batch after `after` and sends it.
+    async fn ship(
+        &mut self,
+        shared: &Shared,
+        after: u64,
+        limit: usize,
+        max_bytes: usize,
+    ) -> shipper::Event {
+        // Mark before reading: a commit that lands while we read wakes us again.
+        self.head.mark_unchanged();
+        let entries = match shared.storage.log_after(after, limit, max_bytes).await {
+            Ok(e) => e,
+            Err(e) => return shipper::Event::Failed(e.to_string()),
+        };
+        let Some(last) = entries.last().map(|e| e.seq) else {
+            return shipper::Event::CaughtUp;
+        };
+        let n = entries.len();
+        let batch = pb::Batch {
+            entries: entries.into_iter().map(mutation_to_pb).collect(),
+        };
+        let req = pb::ShipRequest {
+            msg: Some(pb::ship_request::Msg::Batch(batch)),
+        };
+        match self.tx.send(req).await {
+            Ok(()) => shipper::Event::Sent { last, entries: n },
+            Err(_) => shipper::Event::Failed("stream closed by the peer".into()),
+        }
+    }
+
+    /// Waits for the peer's next answer, or, while the shipper wants more
+    /// of the log (`open`), for the log to grow.
+    async fn next_event(&mut self, open: bool, stop: &mut Stop) -> shipper::Event {
+        tokio::select! {
+            biased;
+            _ = stop.raised() => shipper::Event::Shutdown,
+            msg = self.responses.message() => match msg {
+                Err(e) => shipper::Event::Failed(format!("stream: {}", e.message())),
+                Ok(Some(pb::ShipResponse { msg: Some(pb::ship_response::Msg::Ack(a)) })) => {
+                    shipper::Event::Ack { applied_through: a.applied_through, refused: a.refused }
+                }
+                Ok(_) => shipper::Event::Failed("stream ended by the peer".into()),
+            },
+            changed = self.head.changed(), if open => match changed {
+                Ok(()) => shipper::Event::LogGrew,
+                Err(_) => shipper::Event::Shutdown,
+            },
+            // A safety net: re-read the log even if a wake-up was missed.
+            _ = tokio::time::sleep(REREAD_EVERY), if open => shipper::Event::LogGrew,
+        }
+    }
+}
+
+fn update_state(shared: &Shared, peer: &str, f: impl FnOnce(&mut PeerState)) {
+    if let Some(s) = shared.peers.get(peer) {
+        f(&mut s.lock().unwrap_or_else(|p| p.into_inner()));
+    }
+}
+
+/// The reconnect-jitter source of one shipper: seeded per (region, peer)
+/// when the config carries a seed, so simulations replay.
+fn jitter_rng(config: &crate::RegionConfig, peer: &str) -> rand::rngs::SmallRng {
+    use rand::SeedableRng;
+    match config.seed {
+        Some(seed) => {
+            // FNV-1a over the link's names: stable across runs and builds.
+            let mut h: u64 = 0xcbf2_9ce4_8422_2325 ^ seed;
+            for b in config.name.bytes().chain([b'>']).chain(peer.bytes()) {
+                h = (h ^ u64::from(b)).wrapping_mul(0x100_0000_01b3);
+            }
+            rand::rngs::SmallRng::seed_from_u64(h)
+        }
+        None => rand::rngs::SmallRng::from_os_rng(),
+    }
+}

@@ -1,0 +1,37 @@
+//! Replication: per-peer shippers and the receiver.
+//!
+//! A shipper streams this region's log (its own writes and relayed catalog
+//! changes; docs/store.md) to one peer over a long-lived bidirectional
+//! gRPC stream, keeping up to `window` batches in flight. The receiver
+//! applies each batch through the storage bridge and acknowledges the
+//! sender position it has durably applied; the shipper records that as the
+//! peer's watermark. On reconnect the receiver's `Welcome` names its durable
+//! position, so nothing is lost and redelivered entries have no effect.
+//!
+//! When the receiver refuses an entry (drift guard, or a table it does not
+//! know yet), it acknowledges the prefix it applied and ends the stream; the
+//! shipper waits and resumes from that position. Nothing after a refused
+//! entry is ever applied ahead of it.
+//!
+//! The protocol lives in two pure state machines, [`shipper::Shipper`] and
+//! [`receiver::Receiver`]: events in, actions out, no network, store or
+//! clock. [`grpc`] runs them over tonic, which serves live regions and the
+//! turmoil simulation alike (only the transport differs; see
+//! [`crate::transport`]). Golden scripts in `testdata/` pin their behaviour.
+
+pub mod decode;
+pub mod grpc;
+pub mod receiver;
+pub mod shipper;
+
+#[cfg(test)]
+mod golden;
+
+pub use decode::decode_batch;
+pub use grpc::ReplicationApi;
+pub(crate) use grpc::run_shipper;
+pub use receiver::{MAX_BATCH_ENTRIES, PROTOCOL};
+
+/// gRPC message size limit for replication streams.
+/// Room for a batch of about 1 MiB plus one whole unit of up to 16 MiB.
+pub const MAX_MESSAGE_BYTES: usize = 64 << 20;

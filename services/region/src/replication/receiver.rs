@@ -1,0 +1,317 @@
+//! The receiver's protocol, as a pure state machine.
+//!
+//! [`Receiver`] runs one inbound stream after its `Hello` was accepted
+//! ([`check_hello`]) and `Welcome` named the position already applied. It
+//! decides when to wait for a message and when to take only those already
+//! there (coalescing), what goes into one apply, what to acknowledge, and
+//! when the stream ends and why. The adapter ([`super::grpc`]) decodes
+//! batches ([`super::decode::decode_batch`]), applies them through the
+//! storage bridge and moves messages; the golden scripts in `testdata/`
+//! drive the machine directly.
+//!
+//! The machine holds batches without looking inside them beyond their
+//! positions ([`Entries`]), so any payload type will do.
+
+use std::collections::VecDeque;
+use std::fmt;
+
+/// Most entries a receiver accepts in one batch.
+pub const MAX_BATCH_ENTRIES: usize = 10_000;
+/// Most entries a receiver applies in one go when it coalesces batches
+/// that arrived together: no more than one batch may hold.
+pub const MAX_APPLY_ENTRIES: usize = MAX_BATCH_ENTRIES;
+/// The replication protocol this region speaks.
+pub const PROTOCOL: u32 = 1;
+
+/// A decoded batch, as the receiver sees it: positions and a length.
+pub trait Entries {
+    /// How many entries.
+    fn count(&self) -> usize;
+    fn first_seq(&self) -> Option<u64>;
+    fn last_seq(&self) -> Option<u64>;
+    /// Appends `more`, whose positions all follow ours.
+    fn append(&mut self, more: Self);
+}
+
+/// One message of a stream after `Hello`, as the adapter classified it.
+#[derive(Clone, Debug, PartialEq)]
+pub enum Inbound<B> {
+    /// A batch that passed validation.
+    Batch(B),
+    /// A batch that did not, and why.
+    Malformed(String),
+    /// Something other than a batch.
+    Unexpected,
+    /// The peer closed the stream, or it broke.
+    End,
+}
+
+/// What happened, as the adapter reports it.
+#[derive(Clone, Debug, PartialEq)]
+pub enum Event<B> {
+    Message(Inbound<B>),
+    /// [`Action::Poll`] found no message waiting.
+    NothingYet,
+    /// An [`Action::Apply`] committed: the store has applied the sender's
+    /// log through `applied_through`, and refused what follows if `refused`.
+    Applied {
+        applied_through: u64,
+        refused: Option<String>,
+    },
+    /// The region is stopping.
+    Shutdown,
+}
+
+/// What the adapter must do, in order.
+#[derive(Clone, Debug, PartialEq)]
+pub enum Action<B> {
+    /// Wait for the next message.
+    Receive,
+    /// Take a message that has already arrived, without waiting; report
+    /// [`Event::NothingYet`] if there is none.
+    Poll,
+    /// Apply these entries in one transaction; report [`Event::Applied`].
+    Apply(B),
+    /// Tell the peer what is durably applied, and what was refused.
+    Ack {
+        applied_through: u64,
+        refused: String,
+    },
+    /// End the stream: cleanly, or with an error for the peer.
+    End(Option<StreamError>),
+}
+
+/// Why a stream ends with an error.
+#[derive(Clone, Debug, PartialEq, Eq, thiserror::Error)]
+pub enum StreamError {
+    /// A batch failed validation.
+    #[error("{0}")]
+    Malformed(String),
+    #[error("expected a Batch after Hello")]
+    Unexpected,
+    /// A batch does not start right after what is applied: entries would be
+    /// skipped.
+    #[error(
+        "batch starts at seq {first}, but this region has applied the log only through {applied}; entries {} to {} are missing",
+        applied + 1,
+        first - 1
+    )]
+    Gap { applied: u64, first: u64 },
+}
+
+impl StreamError {
+    /// The metric label of the error.
+    pub fn reason(&self) -> &'static str {
+        match self {
+            StreamError::Malformed(_) => "malformed_batch",
+            StreamError::Unexpected => "unexpected_message",
+            StreamError::Gap { .. } => "batch_gap",
+        }
+    }
+}
+
+/// The receiving end of one stream. See the module docs.
+pub struct Receiver<B> {
+    /// The sender position known to be applied: from `Welcome`, then from
+    /// each apply. Another stream from the same peer may have applied more
+    /// in the meantime; the store's check inside the transaction covers that.
+    applied: u64,
+    /// Batches gathered for the next apply.
+    group: Option<B>,
+    /// A message taken while gathering that could not join the apply.
+    carried: Option<Inbound<B>>,
+    out: VecDeque<Action<B>>,
+    ended: bool,
+}
+
+impl<B: Entries> Receiver<B> {
+    /// A stream whose `Welcome` named `applied`.
+    pub fn new(applied: u64) -> Self {
+        Receiver {
+            applied,
+            group: None,
+            carried: None,
+            out: VecDeque::from([Action::Receive]),
+            ended: false,
+        }
+    }
+
+    /// The next thing to do; `None` once the stream has ended.
+    pub fn next_action(&mut self) -> Option<Action<B>> {
+        self.out.pop_front()
+    }
+
+    pub fn handle(&mut self, event: Event<B>) {
+        if self.ended {
+            return;
+        }
+        match event {
+            Event::Shutdown => self.end(None),
+            Event::Message(m) => match self.group.take() {
+                None => self.start(m),
+                Some(group) => self.offer(group, m),
+            },
+            Event::NothingYet => {
+                if let Some(group) = self.group.take() {
+                    self.out.push_back(Action::Apply(group));
+                }
+            }
+            Event::Applied {
+                applied_through,
+                refused,
+            } => {
+                self.applied = self.applied.max(applied_through);
+                let refused = refused.unwrap_or_default();
+                let done = !refused.is_empty();
+                self.out.push_back(Action::Ack {
+                    applied_through,
+                    refused,
+                });
+                if done {
+                    // The sender retries from the ack, on a new stream.
+                    return self.end(None);
+                }
+                match self.carried.take() {
+                    Some(m) => self.start(m),
+                    None => self.out.push_back(Action::Receive),
+                }
+            }
+        }
+    }
+
+    /// A message that begins the next apply.
+    fn start(&mut self, m: Inbound<B>) {
+        match m {
+            Inbound::Batch(b) => {
+                if let Some(first) = b.first_seq()
+                    && first > self.applied.saturating_add(1)
+                {
+                    let gap = StreamError::Gap {
+                        applied: self.applied,
+                        first,
+                    };
+                    return self.end(Some(gap));
+                }
+                self.gather(b);
+            }
+            Inbound::Malformed(m) => self.end(Some(StreamError::Malformed(m))),
+            Inbound::Unexpected => self.end(Some(StreamError::Unexpected)),
+            Inbound::End => self.end(None),
+        }
+    }
+
+    /// Coalesces: batches that arrived while the previous apply was being
+    /// committed join this one, so a busy link costs one group commit per
+    /// round instead of one per batch. Only messages already received are
+    /// taken; nothing waits.
+    fn gather(&mut self, group: B) {
+        if group.count() < MAX_APPLY_ENTRIES {
+            self.group = Some(group);
+            self.out.push_back(Action::Poll);
+        } else {
+            self.out.push_back(Action::Apply(group));
+        }
+    }
+
+    /// A message taken while gathering: it joins the group if it is a
+    /// batch that fits and follows on; anything else waits for the next
+    /// round (a malformed batch or a gap ends the stream after the group
+    /// is applied and acknowledged).
+    fn offer(&mut self, mut group: B, m: Inbound<B>) {
+        let joins = match &m {
+            Inbound::Batch(b) => {
+                let last = group.last_seq().unwrap_or(0);
+                let follows =
+                    |first: u64| first > last && first <= self.applied.max(last).saturating_add(1);
+                group.count() + b.count() <= MAX_APPLY_ENTRIES && b.first_seq().is_none_or(follows)
+            }
+            _ => false,
+        };
+        match m {
+            Inbound::Batch(b) if joins => {
+                group.append(b);
+                self.gather(group);
+            }
+            other => {
+                self.carried = Some(other);
+                self.out.push_back(Action::Apply(group));
+            }
+        }
+    }
+
+    fn end(&mut self, error: Option<StreamError>) {
+        self.ended = true;
+        self.group = None;
+        self.carried = None;
+        self.out.push_back(Action::End(error));
+    }
+}
+
+/// Why a `Hello` is turned away.
+#[derive(Clone, Debug, PartialEq, Eq, thiserror::Error)]
+pub enum HelloError {
+    #[error("protocol {0} is not supported; this region speaks {PROTOCOL}")]
+    Protocol(u32),
+    #[error("this is region {this}, not {to}")]
+    WrongRegion { this: String, to: String },
+    #[error("log_id: must be 1 to 64 characters, got {0}")]
+    LogId(usize),
+    #[error("{0:?} is not a peer of this region")]
+    NotAPeer(String),
+}
+
+/// Checks the first message of a stream, in the order the checks have
+/// always run.
+pub fn check_hello(
+    this: &str,
+    is_peer: impl Fn(&str) -> bool,
+    from: &str,
+    to: &str,
+    protocol: u32,
+    log_id: &str,
+) -> Result<(), HelloError> {
+    if protocol != PROTOCOL {
+        return Err(HelloError::Protocol(protocol));
+    }
+    if to != this {
+        return Err(HelloError::WrongRegion {
+            this: this.into(),
+            to: to.into(),
+        });
+    }
+    if log_id.is_empty() || log_id.len() > 64 {
+        return Err(HelloError::LogId(log_id.len()));
+    }
+    if !is_peer(from) {
+        return Err(HelloError::NotAPeer(from.into()));
+    }
+    Ok(())
+}
+
+impl<B> fmt::Display for Action<B>
+where
+    B: Entries,
+{
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            Action::Receive => f.write_str("receive"),
+            Action::Poll => f.write_str("poll"),
+            Action::Apply(b) => match (b.first_seq(), b.last_seq()) {
+                (Some(first), Some(last)) => {
+                    write!(f, "apply {first}..{last} ({} entries)", b.count())
+                }
+                _ => f.write_str("apply nothing"),
+            },
+            Action::Ack {
+                applied_through,
+                refused,
+            } if refused.is_empty() => write!(f, "ack {applied_through}"),
+            Action::Ack {
+                applied_through,
+                refused,
+            } => write!(f, "ack {applied_through} refused {refused:?}"),
+            Action::End(None) => f.write_str("end"),
+            Action::End(Some(e)) => write!(f, "end with {}: {e}", e.reason()),
+        }
+    }
+}
