@@ -135,7 +135,7 @@ async fn run_loaded(
         let exe = std::env::current_exe().context("locating the meridian binary")?;
         let cluster = meridian_drill::live::LiveCluster::start(&scenario, &exe, &out).await?;
         println!(
-            "regions up; watch with: meridian status --config {}",
+            "regions up; watch with: meridian status --config {0}  (or meridian net show --config {0})",
             cluster.cluster_file().display()
         );
         let targets = cluster.targets()?;

@@ -7,41 +7,16 @@ use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
+use meridian_cluster::local::loopback_file;
 use meridian_core::{AttrValue, Item, encode_item};
 use meridian_proto::v1 as pb;
 use meridian_proto::v1::admin_client::AdminClient;
 use meridian_proto::v1::meridian_client::MeridianClient;
 use serde_json::Value as Json;
-use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tonic::transport::{Channel, Endpoint};
 
 const REGIONS: [&str; 3] = ["us-east-1", "eu-west-1", "ap-southeast-1"];
 const WAIT: Duration = Duration::from_secs(60);
-
-fn free_port() -> u16 {
-    std::net::TcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port()
-}
-
-/// The first of `n` consecutive free ports (the proxies' ports).
-fn free_run(n: u16) -> u16 {
-    for _ in 0..200 {
-        let base = free_port();
-        if base > u16::MAX - n {
-            continue;
-        }
-        let held: Vec<_> = (base..base + n)
-            .map_while(|p| std::net::TcpListener::bind(("127.0.0.1", p)).ok())
-            .collect();
-        if held.len() == n as usize {
-            return base;
-        }
-    }
-    panic!("no run of {n} free ports found in 200 tries");
-}
 
 /// A cluster file with a `[netsim]` section on free loopback ports.
 struct Cluster {
@@ -54,29 +29,18 @@ struct Cluster {
 
 fn cluster() -> Cluster {
     let dir = tempfile::tempdir().unwrap();
-    let grpc: Vec<u16> = REGIONS.iter().map(|_| free_port()).collect();
-    let api = free_port();
-    let first_port = free_run(9);
-    let mut toml = format!(
-        "name = \"net-3\"\ndata_dir = \"{}\"\ndurability = \"normal\"\n",
-        dir.path().join("data").display()
-    );
-    for (r, p) in REGIONS.iter().zip(&grpc) {
-        toml.push_str(&format!(
-            "\n[[region]]\nname = \"{r}\"\ngrpc = \"127.0.0.1:{p}\"\n"
-        ));
-    }
-    toml.push_str(&format!(
-        "\n[netsim]\napi = \"127.0.0.1:{api}\"\nfirst_port = {first_port}\n"
-    ));
+    let names: Vec<String> = REGIONS.iter().map(|r| r.to_string()).collect();
+    let mut file = loopback_file("net-3", &dir.path().join("data"), &names, true).unwrap();
+    file.durability = "normal".into();
+    let netsim = file.netsim.clone().unwrap();
     let config = dir.path().join("cluster.toml");
-    std::fs::write(&config, toml).unwrap();
+    file.write(&config).unwrap();
     Cluster {
-        dir,
         config,
-        grpc,
-        api,
-        first_port,
+        grpc: file.regions.iter().map(|r| r.grpc.port()).collect(),
+        api: netsim.api.port(),
+        first_port: netsim.first_port,
+        dir,
     }
 }
 
@@ -447,19 +411,13 @@ async fn net_refuses_bad_input_naming_the_argument_and_the_limit() {
     }
 }
 
-/// One HTTP/1.1 GET of the control API, as JSON.
+/// One GET of the control API, as JSON.
 async fn get_json(port: u16, path: &str) -> Option<Json> {
-    let mut s = tokio::net::TcpStream::connect(("127.0.0.1", port))
+    let url = format!("http://127.0.0.1:{port}{path}");
+    let r = meridian_cluster::http::get(&url, 16 << 20, Duration::from_secs(15))
         .await
         .ok()?;
-    s.write_all(format!("GET {path} HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n").as_bytes())
-        .await
-        .ok()?;
-    let mut raw = Vec::new();
-    s.read_to_end(&mut raw).await.ok()?;
-    let text = String::from_utf8(raw).ok()?;
-    let (_, body) = text.split_once("\r\n\r\n")?;
-    serde_json::from_str(body).ok()
+    serde_json::from_slice(&r.body).ok()
 }
 
 /// The toxics of one proxy as (name, type, stream).
