@@ -42,8 +42,10 @@ pub enum DrillCommand {
     /// Simulate the random fault timeline of one seed, as the test suite's
     /// seeded sweep does; a failing seed is replayed with this.
     Random {
+        /// The seed: the same seed gives the same scenario and the same run.
         #[arg(long)]
         seed: u64,
+        /// Where the report goes [default: drill-out/random-<seed>].
         #[arg(long)]
         out: Option<PathBuf>,
     },

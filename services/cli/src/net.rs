@@ -25,7 +25,7 @@ use meridian_region::ClusterFile;
 use meridian_sim::scenario::{self, Action, Distribution, PartitionKind};
 use serde_json::{Value as Json, json};
 
-use crate::{DEFAULT_CLUSTER, load_cluster};
+use crate::load_cluster;
 
 /// Longest latency or jitter `net` injects: an hour is already absurd.
 const MAX_DELAY: Duration = Duration::from_secs(3600);
@@ -52,9 +52,11 @@ onto proxies and toxics.";
 
 #[derive(Args)]
 pub struct NetArgs {
-    /// Cluster file: region names, their gRPC addresses, the control API.
-    #[arg(long, global = true, default_value = DEFAULT_CLUSTER, env = "MERIDIAN_CONFIG")]
-    pub config: PathBuf,
+    /// Cluster file: region names, their gRPC addresses, the control API
+    /// [default: regions/local-3.toml if it exists here, else the one the
+    /// last `meridian up` recorded (see docs/operations.md)].
+    #[arg(long, global = true, env = "MERIDIAN_CONFIG")]
+    pub config: Option<PathBuf>,
     /// Control API address (host:port) [default: netsim.api of the cluster file].
     #[arg(long, global = true)]
     pub api: Option<String>,
@@ -91,6 +93,9 @@ pub enum NetCommand {
         /// Lag over a window of this length (e.g. 5s) instead of since start.
         #[arg(long)]
         window: Option<String>,
+        /// One JSON document instead of the table (null where unknown).
+        #[arg(long)]
+        json: bool,
     },
     /// One-way latency on FROM → TO, e.g. `lag us-east-1 eu-west-1 40ms`.
     /// Keeps the jitter already set unless --jitter is given; `0` with no
@@ -221,7 +226,8 @@ pub enum NetCommand {
 }
 
 pub async fn run(args: NetArgs) -> Result<()> {
-    let cluster = load_cluster(&args.config)?;
+    let config = crate::cluster_path(args.config.as_deref())?;
+    let cluster = load_cluster(&config)?;
     let api = match &args.api {
         Some(a) => a.clone(),
         None => match &cluster.netsim {
@@ -229,17 +235,22 @@ pub async fn run(args: NetArgs) -> Result<()> {
             None => bail!(
                 "{} has no [netsim] section, so its regions do not talk through the link proxy; \
                  add one (see regions/local-3.toml) and restart `meridian up`, or pass --api",
-                args.config.display()
+                config.display()
             ),
         },
     };
     let line = match args.command {
-        NetCommand::Show { window } => {
+        NetCommand::Show { window, json } => {
             let window = window
                 .map(|w| parse_ms("--window", &w, Duration::from_secs(600)))
                 .transpose()?
                 .map(Duration::from_millis);
-            show(&cluster, &ControlApi::new(api), window).await?
+            let shown = gather(&cluster, &ControlApi::new(api), window).await;
+            if json {
+                serde_json::to_string_pretty(&show_json(&shown))?
+            } else {
+                show_text(&shown)
+            }
         }
         command => {
             let mut restart_wait = meridian_cluster::faults::RESTART_WAIT;
@@ -705,8 +716,57 @@ fn pid(out: &Outcome) -> Json {
         .unwrap_or(Json::Null)
 }
 
+/// One directed link of `net show`; `None` where it is unknown.
+struct LinkRow {
+    from: String,
+    to: String,
+    connected: Option<bool>,
+    pending: Option<u64>,
+    /// Lag p50 and p99, ms, measured where the bytes land.
+    lag: Option<(f64, f64)>,
+    /// The link's faults in words ("-" for none); `None` when the control
+    /// API did not answer.
+    faults: Option<String>,
+}
+
+/// A region's process as the control API lists it.
+enum Process {
+    /// The control API did not answer.
+    Unknown,
+    /// The API supervises no processes (a bare `meridian netsim`).
+    Unsupervised,
+    Listed {
+        state: String,
+        pid: Option<u64>,
+    },
+}
+
+/// One region of `net show`.
+struct RegionRow {
+    name: String,
+    grpc: String,
+    process: Process,
+    /// `None` when the region did not answer: it is down.
+    status: Option<RegionClock>,
+}
+
+struct RegionClock {
+    hlc_ahead_ms: f64,
+    conflicts: u64,
+    refused: u64,
+}
+
+/// What `net show` found, before it is rendered as text or JSON.
+struct Shown {
+    faults_error: Option<String>,
+    lag_label: String,
+    window: Option<Duration>,
+    links: Vec<LinkRow>,
+    regions: Vec<RegionRow>,
+}
+
 /// `meridian net show`: every directed link and every region.
-async fn show(cluster: &ClusterFile, api: &ControlApi, window: Option<Duration>) -> Result<String> {
+async fn gather(cluster: &ClusterFile, api: &ControlApi, window: Option<Duration>) -> Shown {
     let names = cluster.region_names();
     let proxies = api.proxies().await;
     // Outer None: unknown (API unreachable); inner None: not supervised.
@@ -722,41 +782,18 @@ async fn show(cluster: &ClusterFile, api: &ControlApi, window: Option<Duration>)
         windowed = Some(statuses_only(fetch_statuses(cluster).await));
         lag_label = format!("over {}", show_dur(w));
     }
-    let mut out = String::new();
-    match &proxies {
-        Ok(_) => {}
-        Err(e) => {
-            let _ = writeln!(out, "faults unknown: {e:#}\n");
-        }
-    }
-    let w = names.iter().map(|n| n.chars().count()).max().unwrap_or(0) * 2 + 3;
-    let _ = writeln!(
-        out,
-        "{:<w$}  {:<4} {:>8} {:>9} {:>9}  faults (every byte from → to)",
-        "link", "conn", "pending", "lag p50", "lag p99"
-    );
+    let faults_error = proxies.as_ref().err().map(|e| format!("{e:#}"));
     let empty = BTreeMap::new();
     let proxies = proxies.as_ref().unwrap_or(&empty);
+    let mut links = Vec::new();
     for a in &names {
         for b in &names {
             if a == b {
                 continue;
             }
-            let faults = if proxies.is_empty() {
-                "?".to_string()
-            } else {
-                describe(proxies, a, b)
-            };
-            let (conn, pending) = match status_of(&statuses, &names, a) {
-                Some(s) => match s.peers.iter().find(|p| p.peer == *b) {
-                    Some(p) => (
-                        if p.connected { "up" } else { "down" }.to_string(),
-                        p.pending.to_string(),
-                    ),
-                    None => ("?".into(), "?".into()),
-                },
-                None => ("?".into(), "?".into()),
-            };
+            let faults = (!proxies.is_empty()).then(|| describe(proxies, a, b));
+            let peer =
+                status_of(&statuses, &names, a).and_then(|s| s.peers.iter().find(|p| p.peer == *b));
             // Lag a → b is measured where it lands, at b.
             let lag = match (&windowed, status_of(&statuses, &names, b)) {
                 (Some(later), Some(s)) => {
@@ -775,70 +812,126 @@ async fn show(cluster: &ClusterFile, api: &ControlApi, window: Option<Duration>)
                     .map(|l| (l.p50_ms, l.p99_ms)),
                 _ => None,
             };
-            let (p50, p99) = match lag {
-                Some((p50, p99)) => (format!("{p50:.1}ms"), format!("{p99:.1}ms")),
-                None => ("-".into(), "-".into()),
-            };
-            let _ = writeln!(
-                out,
-                "{:<w$}  {:<4} {:>8} {:>9} {:>9}  {faults}",
-                format!("{a} → {b}"),
-                conn,
-                pending,
-                p50,
-                p99
-            );
+            links.push(LinkRow {
+                from: a.clone(),
+                to: b.clone(),
+                connected: peer.map(|p| p.connected),
+                pending: peer.map(|p| p.pending),
+                lag,
+                faults,
+            });
         }
+    }
+    let regions = cluster
+        .regions
+        .iter()
+        .enumerate()
+        .map(|(i, r)| RegionRow {
+            name: r.name.clone(),
+            grpc: r.grpc.to_string(),
+            process: match &processes {
+                None => Process::Unknown,
+                Some(None) => Process::Unsupervised,
+                Some(Some(list)) => match list.iter().find(|p| p["name"] == r.name.as_str()) {
+                    Some(p) => Process::Listed {
+                        state: p["state"].as_str().unwrap_or("?").to_string(),
+                        pid: p["pid"].as_u64(),
+                    },
+                    None => Process::Unknown,
+                },
+            },
+            status: statuses
+                .get(i)
+                .and_then(|s| s.as_ref())
+                .map(|(s, ahead)| RegionClock {
+                    hlc_ahead_ms: *ahead,
+                    conflicts: s.conflicts,
+                    refused: s.drift_refusals,
+                }),
+        })
+        .collect();
+    Shown {
+        faults_error,
+        lag_label,
+        window,
+        links,
+        regions,
+    }
+}
+
+/// `net show` as a table.
+fn show_text(s: &Shown) -> String {
+    let mut out = String::new();
+    if let Some(e) = &s.faults_error {
+        let _ = writeln!(out, "faults unknown: {e}\n");
+    }
+    let w = s
+        .regions
+        .iter()
+        .map(|r| r.name.chars().count())
+        .max()
+        .unwrap_or(0)
+        * 2
+        + 3;
+    let _ = writeln!(
+        out,
+        "{:<w$}  {:<4} {:>8} {:>9} {:>9}  faults (every byte from → to)",
+        "link", "conn", "pending", "lag p50", "lag p99"
+    );
+    for l in &s.links {
+        let conn = match l.connected {
+            Some(true) => "up",
+            Some(false) => "down",
+            None => "?",
+        };
+        let pending = l.pending.map(|p| p.to_string()).unwrap_or("?".into());
+        let (p50, p99) = match l.lag {
+            Some((p50, p99)) => (format!("{p50:.1}ms"), format!("{p99:.1}ms")),
+            None => ("-".into(), "-".into()),
+        };
+        let _ = writeln!(
+            out,
+            "{:<w$}  {:<4} {:>8} {:>9} {:>9}  {}",
+            format!("{} → {}", l.from, l.to),
+            conn,
+            pending,
+            p50,
+            p99,
+            l.faults.as_deref().unwrap_or("?")
+        );
     }
     let _ = writeln!(
         out,
-        "\npending: mutations `from` has committed that `to` has not applied. lag ({lag_label}): real time from commit in `from` to apply in `to`."
+        "\npending: mutations `from` has committed that `to` has not applied. lag ({}): real time from commit in `from` to apply in `to`.",
+        s.lag_label
     );
+    let rw = w.saturating_sub(3) / 2;
     let _ = writeln!(
         out,
         "\n{:<rw$}  {:<21} {:<22} {:>10} {:>9} {:>7}",
-        "region",
-        "grpc",
-        "process",
-        "hlc−wall",
-        "conflicts",
-        "refused",
-        rw = w.saturating_sub(3) / 2
+        "region", "grpc", "process", "hlc−wall", "conflicts", "refused",
     );
-    for (i, r) in cluster.regions.iter().enumerate() {
-        let process = match &processes {
-            None => "?".into(),
-            Some(None) => "not supervised".into(),
-            Some(Some(list)) => match list.iter().find(|p| p["name"] == r.name.as_str()) {
-                Some(p) => format!(
-                    "{} (pid {})",
-                    p["state"].as_str().unwrap_or("?"),
-                    p["pid"]
-                        .as_u64()
-                        .map(|p| p.to_string())
-                        .unwrap_or("-".into())
-                ),
-                None => "?".into(),
-            },
+    for r in &s.regions {
+        let process = match &r.process {
+            Process::Unknown => "?".into(),
+            Process::Unsupervised => "not supervised".into(),
+            Process::Listed { state, pid } => format!(
+                "{state} (pid {})",
+                pid.map(|p| p.to_string()).unwrap_or("-".into())
+            ),
         };
-        let (skew, conflicts, refused) = match statuses.get(i).and_then(|s| s.as_ref()) {
-            Some((s, ahead)) => (
-                format!("{:+.1}ms", ahead),
-                s.conflicts.to_string(),
-                s.drift_refusals.to_string(),
+        let (skew, conflicts, refused) = match &r.status {
+            Some(c) => (
+                format!("{:+.1}ms", c.hlc_ahead_ms),
+                c.conflicts.to_string(),
+                c.refused.to_string(),
             ),
             None => ("down".into(), "-".into(), "-".into()),
         };
         let _ = writeln!(
             out,
             "{:<rw$}  {:<21} {:<22} {:>10} {:>9} {:>7}",
-            r.name,
-            r.grpc.to_string(),
-            process,
-            skew,
-            conflicts,
-            refused,
-            rw = w.saturating_sub(3) / 2
+            r.name, r.grpc, process, skew, conflicts, refused,
         );
     }
     let _ = write!(
@@ -847,7 +940,53 @@ async fn show(cluster: &ClusterFile, api: &ControlApi, window: Option<Duration>)
          (meridian net skew), or the newest version it has seen from a skewed peer. \
          refused: remote versions refused by the drift guard."
     );
-    Ok(out)
+    out
+}
+
+/// `net show --json`: the same, one JSON document; `null` where unknown.
+fn show_json(s: &Shown) -> Json {
+    let links: Vec<Json> = s
+        .links
+        .iter()
+        .map(|l| {
+            json!({
+                "from": l.from,
+                "to": l.to,
+                "connected": l.connected,
+                "pending": l.pending,
+                "lag_p50_ms": l.lag.map(|(p50, _)| p50),
+                "lag_p99_ms": l.lag.map(|(_, p99)| p99),
+                "faults": l.faults,
+            })
+        })
+        .collect();
+    let regions: Vec<Json> = s
+        .regions
+        .iter()
+        .map(|r| {
+            let (state, pid) = match &r.process {
+                Process::Unknown => (Json::Null, Json::Null),
+                Process::Unsupervised => (json!("not supervised"), Json::Null),
+                Process::Listed { state, pid } => (json!(state), json!(pid)),
+            };
+            json!({
+                "name": r.name,
+                "grpc": r.grpc,
+                "process": state,
+                "pid": pid,
+                "up": r.status.is_some(),
+                "hlc_ahead_ms": r.status.as_ref().map(|c| c.hlc_ahead_ms),
+                "conflicts": r.status.as_ref().map(|c| c.conflicts),
+                "drift_refusals": r.status.as_ref().map(|c| c.refused),
+            })
+        })
+        .collect();
+    json!({
+        "faults_error": s.faults_error,
+        "lag_window_ms": s.window.map(|w| w.as_millis() as u64),
+        "links": links,
+        "regions": regions,
+    })
 }
 
 /// Status of every region in file order, each with its HLC's lead over this

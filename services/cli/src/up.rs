@@ -110,6 +110,15 @@ pub async fn up(config: &Path, wipe: bool) -> Result<()> {
         println!("stopping {} regions", running.stop().await);
         bail!("{e}");
     }
+    // So `meridian status`, `net` and the item commands find this cluster
+    // from any directory. Not being able to record it only costs that.
+    let recorded = match meridian_cluster::current::record(config, &cluster.data_dir) {
+        Ok(pointer) => pointer,
+        Err(e) => {
+            eprintln!("could not record the cluster file for other commands: {e}");
+            None
+        }
+    };
     println!(
         "\nMeridian cluster {:?}: {} regions up",
         cluster.name,
@@ -148,6 +157,12 @@ pub async fn up(config: &Path, wipe: bool) -> Result<()> {
         println!("      meridian net lag {a} {b} 40ms --jitter 5ms --both");
         println!("      meridian net partition {a} {b}        # then: meridian net heal");
         println!("      meridian net show");
+    }
+    if let Some(p) = recorded {
+        println!(
+            "Recorded in {}: other meridian commands find this cluster from any directory.",
+            p.display()
+        );
     }
     println!("Ctrl-C stops every region.\n");
 

@@ -60,6 +60,8 @@ impl Daemon {
             .arg("--config")
             .arg(config)
             .env("RUST_LOG", "info")
+            // Where `meridian up` records its cluster: this test's own.
+            .env("XDG_RUNTIME_DIR", config.parent().unwrap())
             .stdin(Stdio::null())
             .stdout(out.try_clone().unwrap())
             .stderr(out)
@@ -254,6 +256,34 @@ async fn net_cuts_heals_crashes_restarts_and_skews_a_running_cluster() {
         .await;
     }
 
+    // `up` recorded its cluster: `status` finds it from another directory.
+    let elsewhere = tempfile::tempdir().unwrap();
+    let status_json = || {
+        std::process::Command::new(env!("CARGO_BIN_EXE_meridian"))
+            .args(["status", "--json"])
+            .current_dir(elsewhere.path())
+            .env_remove("MERIDIAN_CONFIG")
+            .env("XDG_RUNTIME_DIR", c.dir.path())
+            .output()
+            .expect("run meridian status")
+    };
+    let out = status_json();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let doc: Json = serde_json::from_slice(&out.stdout).unwrap();
+    assert_eq!(doc["cluster"], "net-3");
+    assert!(
+        doc["regions"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .all(|r| r["up"] == true),
+        "{doc}"
+    );
+
     // One-way partition us-east-1 → eu-west-1.
     let line = net_ok(&c.config, &["partition", ra, rb]).await;
     assert!(
@@ -304,6 +334,12 @@ async fn net_cuts_heals_crashes_restarts_and_skews_a_running_cluster() {
         "a crashed region does not answer"
     );
     assert!(up.running(), "`meridian up` keeps running after a crash");
+    let out = status_json();
+    assert_eq!(
+        out.status.code(),
+        Some(3),
+        "status exits 3 with a region down"
+    );
     for i in 0..10 {
         let (port, id) = if i % 2 == 0 { (a, "c") } else { (b, "d") };
         put(port, &format!("{id}{i}"))

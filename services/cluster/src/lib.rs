@@ -12,9 +12,12 @@
 //!   through the control API, with the one naming scheme for proxies and
 //!   toxics;
 //! - [`wait`]: waiting, with a deadline, until a region listens or serves
-//!   and until a cluster is quiescent.
+//!   and until a cluster is quiescent;
+//! - [`current`]: where the running cluster's file is, for commands run
+//!   from any directory.
 
 pub mod api;
+pub mod current;
 pub mod faults;
 pub mod http;
 pub mod local;
