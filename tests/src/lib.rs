@@ -129,7 +129,7 @@ impl TestCluster {
                     None => *to_addr,
                     Some(net) => {
                         net.create(
-                            &format!("{from}>{to}"),
+                            &meridian_region::config::link_name(from, to),
                             "127.0.0.1:0",
                             &to_addr.to_string(),
                             true,
