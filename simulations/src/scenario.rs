@@ -4,6 +4,10 @@
 //!
 //! Durations are written `"250ms"`, `"10s"` or `"2m"`. Latencies in a
 //! scenario are one-way; a catalogue lists round-trip times, halved here.
+//!
+//! [`Action`] is the one fault vocabulary: scenario events parse into it,
+//! and so do the arguments of `meridian net`, and the live executor
+//! (`meridian_cluster::faults`) applies it to a running cluster.
 
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
@@ -53,11 +57,28 @@ pub enum Distribution {
 }
 
 impl Distribution {
+    pub const ALL: [&'static str; 3] = ["uniform", "normal", "pareto"];
+
     pub fn as_str(self) -> &'static str {
         match self {
             Distribution::Uniform => "uniform",
             Distribution::Normal => "normal",
             Distribution::Pareto => "pareto",
+        }
+    }
+}
+
+impl std::str::FromStr for Distribution {
+    type Err = String;
+
+    fn from_str(s: &str) -> Result<Self, String> {
+        match s {
+            "uniform" => Ok(Distribution::Uniform),
+            "normal" => Ok(Distribution::Normal),
+            "pareto" => Ok(Distribution::Pareto),
+            other => Err(format!(
+                "{other:?} is not a distribution: use uniform, normal or pareto"
+            )),
         }
     }
 }
@@ -109,10 +130,26 @@ pub enum PartitionKind {
 }
 
 impl PartitionKind {
+    pub const ALL: [&'static str; 2] = ["blackhole", "refuse"];
+
     pub fn as_str(self) -> &'static str {
         match self {
             PartitionKind::Blackhole => "blackhole",
             PartitionKind::Refuse => "refuse",
+        }
+    }
+}
+
+impl std::str::FromStr for PartitionKind {
+    type Err = String;
+
+    fn from_str(s: &str) -> Result<Self, String> {
+        match s {
+            "blackhole" => Ok(PartitionKind::Blackhole),
+            "refuse" => Ok(PartitionKind::Refuse),
+            other => Err(format!(
+                "{other:?} is not a partition kind: use blackhole or refuse"
+            )),
         }
     }
 }
@@ -127,29 +164,34 @@ pub struct Event {
 /// byte travelling from `from` to `to`; `both` applies the same to `to → from`.
 #[derive(Clone, Debug, PartialEq)]
 pub enum Action {
-    /// Replace a link's latency (one-way) and jitter.
+    /// Set a link's latency (one-way), jitter and jitter distribution. A
+    /// field left `None` keeps what the link has (`meridian net lag` without
+    /// `--jitter` keeps the jitter); a scenario event gives all three, so it
+    /// replaces. Latency and jitter both zero removes the latency.
     Latency {
         from: String,
         to: String,
         both: bool,
-        latency: Duration,
-        jitter: Duration,
-        distribution: Distribution,
+        latency: Option<Duration>,
+        jitter: Option<Duration>,
+        distribution: Option<Distribution>,
     },
-    /// Limit a link to `kbps` kilobytes per second.
+    /// Limit a link to `kbps` kilobytes per second; `None` removes the limit.
     Bandwidth {
         from: String,
         to: String,
         both: bool,
-        kbps: u64,
+        kbps: Option<u64>,
     },
     /// Lose a share of segments; TCP retransmits, so each loss costs a
-    /// retransmission timeout.
+    /// retransmission timeout (`rto`, the proxy's default when `None`).
+    /// 0 % removes the loss.
     Loss {
         from: String,
         to: String,
         both: bool,
         percent: f64,
+        rto: Option<Duration>,
     },
     Partition {
         from: String,
@@ -174,11 +216,17 @@ pub enum Action {
         link: Option<(String, String)>,
         region: Option<String>,
     },
-    /// Skew a region's HLC clock: `offset` ahead (negative: behind) and a
-    /// drift rate in ppm.
+    /// Remove every fault, latency, bandwidth and loss included, in the same
+    /// scope as [`Action::Heal`].
+    Clear {
+        link: Option<(String, String)>,
+        region: Option<String>,
+    },
+    /// Skew a region's HLC clock: `offset_micros` ahead (negative: behind)
+    /// and a drift rate in ppm.
     Skew {
         region: String,
-        offset_ms: i64,
+        offset_micros: i64,
         drift_ppm: i64,
     },
     /// kill -9 of the region's process.
@@ -208,6 +256,7 @@ impl Action {
             Action::Isolate { .. } => "isolate",
             Action::Flap { .. } => "flap",
             Action::Heal { .. } => "heal",
+            Action::Clear { .. } => "clear",
             Action::Skew { .. } => "skew",
             Action::Crash { .. } => "crash",
             Action::Restart { .. } => "restart",
@@ -217,6 +266,10 @@ impl Action {
     /// A one-line description, as plots and progress output show it.
     pub fn label(&self) -> String {
         let arrow = |both: bool| if both { "⇄" } else { "→" };
+        let ms = |d: &Option<Duration>| match d {
+            Some(d) => format!("{} ms", d.as_millis()),
+            None => "unchanged".to_string(),
+        };
         match self {
             Action::Latency {
                 from,
@@ -226,23 +279,29 @@ impl Action {
                 jitter,
                 distribution,
             } => format!(
-                "latency {from} {} {to} {} ms ± {} ms ({})",
+                "latency {from} {} {to} {} ± {} ({})",
                 arrow(*both),
-                latency.as_millis(),
-                jitter.as_millis(),
-                distribution.as_str()
+                ms(latency),
+                ms(jitter),
+                distribution
+                    .map(Distribution::as_str)
+                    .unwrap_or("unchanged")
             ),
             Action::Bandwidth {
                 from,
                 to,
                 both,
                 kbps,
-            } => format!("bandwidth {from} {} {to} {kbps} KB/s", arrow(*both)),
+            } => match kbps {
+                Some(kbps) => format!("bandwidth {from} {} {to} {kbps} KB/s", arrow(*both)),
+                None => format!("bandwidth {from} {} {to} off", arrow(*both)),
+            },
             Action::Loss {
                 from,
                 to,
                 both,
                 percent,
+                ..
             } => format!("loss {from} {} {to} {percent}%", arrow(*both)),
             Action::Partition {
                 from,
@@ -270,11 +329,19 @@ impl Action {
                 (None, Some(r)) => format!("heal {r}"),
                 (None, None) => "heal all".into(),
             },
+            Action::Clear { link, region } => match (link, region) {
+                (Some((a, b)), _) => format!("clear {a} ⇄ {b}"),
+                (None, Some(r)) => format!("clear {r}"),
+                (None, None) => "clear all".into(),
+            },
             Action::Skew {
                 region,
-                offset_ms,
+                offset_micros,
                 drift_ppm,
-            } => format!("skew {region} {offset_ms:+} ms, drift {drift_ppm:+} ppm"),
+            } => format!(
+                "skew {region} {:+} ms, drift {drift_ppm:+} ppm",
+                *offset_micros as f64 / 1e3
+            ),
             Action::Crash { region } => format!("crash {region}"),
             Action::Restart { region } => format!("restart {region}"),
         }
@@ -382,9 +449,12 @@ struct EventSection {
     distribution: Option<Distribution>,
     kbps: Option<u64>,
     percent: Option<f64>,
+    rto: Option<String>,
     period: Option<String>,
     down: Option<String>,
     offset_ms: Option<i64>,
+    /// The offset as `meridian net skew` takes it: `"+300ms"`, `"-1.5s"`.
+    offset: Option<String>,
     drift_ppm: Option<i64>,
 }
 
@@ -402,19 +472,25 @@ pub const MAX_KEYS: u64 = 10_000_000;
 pub const MAX_ITEM_BYTES: usize = 64 * 1024;
 pub const MAX_EVENTS: usize = 10_000;
 pub const MAX_REGIONS: usize = 16;
+/// Largest retransmission timeout of `loss`: Linux's maximum RTO.
+pub const MAX_RTO: Duration = Duration::from_secs(120);
 
-/// Parses `"250ms"`, `"10s"`, `"1.5s"`, `"2m"` or `"0"`.
+/// Parses `"250us"`, `"250ms"`, `"10s"`, `"1.5s"`, `"2m"` or `"0"`, rounded
+/// to whole microseconds (so `"0.1s"` is exactly 100 ms). The one duration
+/// parser of scenario files and `meridian net`; a space before the unit is
+/// allowed.
 pub fn parse_duration(text: &str) -> Result<Duration, String> {
     let t = text.trim();
     let (num, unit) = match t.find(|c: char| !(c.is_ascii_digit() || c == '.')) {
         Some(i) => t.split_at(i),
         None if t == "0" => return Ok(Duration::ZERO),
-        None => return Err(format!("{text:?} needs a unit: ms, s or m")),
+        None => return Err(format!("{text:?} needs a unit: ms, s or m (e.g. 40ms)")),
     };
     let value: f64 = num
         .parse()
-        .map_err(|_| format!("{text:?} is not a duration like 250ms, 10s or 2m"))?;
+        .map_err(|_| format!("{text:?} is not a duration like 40ms, 1.5s or 2m"))?;
     let scale = match unit.trim() {
+        "us" | "µs" => 1e-6,
         "ms" => 1e-3,
         "s" => 1.0,
         "m" => 60.0,
@@ -425,10 +501,33 @@ pub fn parse_duration(text: &str) -> Result<Duration, String> {
         }
     };
     let secs = value * scale;
-    if !secs.is_finite() || secs > 86_400.0 * 365.0 {
+    if !secs.is_finite() || secs > 1e9 {
         return Err(format!("{text:?} is out of range"));
     }
-    Ok(Duration::from_secs_f64(secs))
+    Ok(Duration::from_micros((secs * 1e6).round() as u64))
+}
+
+/// Largest clock offset a region accepts (Admin SetClock): one day.
+pub const MAX_SKEW: Duration = Duration::from_secs(86_400);
+/// Largest drift rate a region accepts (Admin SetClock), ppm.
+pub const MAX_DRIFT_PPM: i64 = 100_000;
+
+/// Parses a signed clock offset, `"+300ms"`, `"-1.5s"`, `"300ms"` or `"0"`,
+/// into microseconds, within ±[`MAX_SKEW`].
+pub fn parse_offset(text: &str) -> Result<i64, String> {
+    let t = text.trim();
+    let (sign, rest) = match t.strip_prefix('-') {
+        Some(r) => (-1, r),
+        None => (1, t.strip_prefix('+').unwrap_or(t)),
+    };
+    let d = parse_duration(rest)?;
+    if d > MAX_SKEW {
+        return Err(format!(
+            "{text} is beyond the limit of ±{} s (one day)",
+            MAX_SKEW.as_secs()
+        ));
+    }
+    Ok(sign * d.as_micros() as i64)
 }
 
 impl Scenario {
@@ -678,17 +777,18 @@ impl Scenario {
                         from,
                         to,
                         both: e.both,
-                        latency: dur(
+                        latency: Some(dur(
                             &field("latency"),
                             e.latency
                                 .as_deref()
                                 .ok_or_else(|| format!("{} is required", field("latency")))?,
-                        )?,
-                        jitter: match &e.jitter {
+                        )?),
+                        // An event replaces the link's latency whole.
+                        jitter: Some(match &e.jitter {
                             Some(j) => dur(&field("jitter"), j)?,
                             None => Duration::ZERO,
-                        },
-                        distribution: e.distribution.unwrap_or(Distribution::Normal),
+                        }),
+                        distribution: Some(e.distribution.unwrap_or(Distribution::Normal)),
                     }
                 }
                 "bandwidth" => {
@@ -706,7 +806,7 @@ impl Scenario {
                         from,
                         to,
                         both: e.both,
-                        kbps,
+                        kbps: Some(kbps),
                     }
                 }
                 "loss" => {
@@ -720,11 +820,26 @@ impl Scenario {
                             field("percent")
                         ));
                     }
+                    let rto = match &e.rto {
+                        Some(r) => {
+                            let rto = dur(&field("rto"), r)?;
+                            if rto < Duration::from_millis(1) || rto > MAX_RTO {
+                                return Err(format!(
+                                    "{} must be between 1ms and {} s, got {r}",
+                                    field("rto"),
+                                    MAX_RTO.as_secs()
+                                ));
+                            }
+                            Some(rto)
+                        }
+                        None => None,
+                    };
                     Action::Loss {
                         from,
                         to,
                         both: e.both,
                         percent,
+                        rto,
                     }
                 }
                 "partition" => {
@@ -770,7 +885,7 @@ impl Scenario {
                         down,
                     }
                 }
-                "heal" => {
+                "heal" | "clear" => {
                     let link = match (&e.from, &e.to) {
                         (None, None) => None,
                         _ => Some(link()?),
@@ -785,18 +900,36 @@ impl Scenario {
                             field("region")
                         ));
                     }
-                    Action::Heal { link, region }
+                    if e.action == "heal" {
+                        Action::Heal { link, region }
+                    } else {
+                        Action::Clear { link, region }
+                    }
                 }
                 "skew" => {
-                    let offset_ms = e.offset_ms.unwrap_or(0);
+                    let offset_micros = match (e.offset_ms, &e.offset) {
+                        (Some(_), Some(_)) => {
+                            return Err(format!(
+                                "{}: give offset_ms or offset, not both",
+                                field("offset")
+                            ));
+                        }
+                        (Some(offset_ms), None) => {
+                            if offset_ms.unsigned_abs() > 86_400_000 {
+                                return Err(format!(
+                                    "{} must be within ±86400000 (one day), got {offset_ms}",
+                                    field("offset_ms")
+                                ));
+                            }
+                            offset_ms * 1000
+                        }
+                        (None, Some(o)) => {
+                            parse_offset(o).map_err(|e| format!("{}: {e}", field("offset")))?
+                        }
+                        (None, None) => 0,
+                    };
                     let drift_ppm = e.drift_ppm.unwrap_or(0);
-                    if offset_ms.unsigned_abs() > 86_400_000 {
-                        return Err(format!(
-                            "{} must be within ±86400000 (one day), got {offset_ms}",
-                            field("offset_ms")
-                        ));
-                    }
-                    if drift_ppm.unsigned_abs() > 100_000 {
+                    if drift_ppm.unsigned_abs() > MAX_DRIFT_PPM as u64 {
                         return Err(format!(
                             "{} must be within ±100000, got {drift_ppm}",
                             field("drift_ppm")
@@ -804,7 +937,7 @@ impl Scenario {
                     }
                     Action::Skew {
                         region: region_of(&e.region, "region")?,
-                        offset_ms,
+                        offset_micros,
                         drift_ppm,
                     }
                 }
@@ -816,7 +949,7 @@ impl Scenario {
                 },
                 other => {
                     return Err(format!(
-                        "{} = {other:?} is not one of latency, bandwidth, loss, partition, isolate, flap, heal, skew, crash, restart",
+                        "{} = {other:?} is not one of latency, bandwidth, loss, partition, isolate, flap, heal, clear, skew, crash, restart",
                         field("action")
                     ));
                 }
@@ -882,6 +1015,13 @@ mod tests {
         assert_eq!(parse_duration("0"), Ok(Duration::ZERO));
         assert!(parse_duration("10").unwrap_err().contains("unit"));
         assert!(parse_duration("5h").unwrap_err().contains("unknown unit"));
+        // What `meridian net` accepted too: microseconds, and exact tenths.
+        assert_eq!(parse_duration("250us"), Ok(Duration::from_micros(250)));
+        assert_eq!(parse_duration("0.1s"), Ok(Duration::from_millis(100)));
+        assert_eq!(parse_duration("10 s"), Ok(Duration::from_secs(10)));
+        assert_eq!(parse_offset("+300ms"), Ok(300_000));
+        assert_eq!(parse_offset("-1.5s"), Ok(-1_500_000));
+        assert!(parse_offset("-1500m").unwrap_err().contains("one day"));
     }
 
     #[test]

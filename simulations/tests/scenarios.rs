@@ -130,19 +130,21 @@ fn every_fault_ends_before_the_workload_does() {
                         cut.insert((other.clone(), region.clone()));
                     }
                 }
-                Action::Heal { link, region } => match (link, region) {
-                    (Some((a, b)), _) => {
-                        cut.retain(|(x, y)| !((x == a && y == b) || (x == b && y == a)))
+                Action::Heal { link, region } | Action::Clear { link, region } => {
+                    match (link, region) {
+                        (Some((a, b)), _) => {
+                            cut.retain(|(x, y)| !((x == a && y == b) || (x == b && y == a)))
+                        }
+                        (None, Some(r)) => cut.retain(|(x, y)| x != r && y != r),
+                        (None, None) => cut.clear(),
                     }
-                    (None, Some(r)) => cut.retain(|(x, y)| x != r && y != r),
-                    (None, None) => cut.clear(),
-                },
+                }
                 Action::Skew {
                     region,
-                    offset_ms,
+                    offset_micros,
                     drift_ppm,
                 } => {
-                    if *offset_ms == 0 && *drift_ppm == 0 {
+                    if *offset_micros == 0 && *drift_ppm == 0 {
                         skewed.remove(region);
                     } else {
                         skewed.insert(region.clone());
@@ -230,7 +232,7 @@ fn clock_skew_goes_within_then_past_the_drift_guard() {
         .events
         .iter()
         .filter_map(|e| match &e.action {
-            Action::Skew { offset_ms, .. } => Some(*offset_ms),
+            Action::Skew { offset_micros, .. } => Some(*offset_micros / 1000),
             _ => None,
         })
         .collect();

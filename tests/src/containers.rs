@@ -1,7 +1,8 @@
 //! Regions reached by URL only: regions in containers (tests/tests/containers.rs)
 //! or on other machines, whose store files the test cannot open. Heads are
-//! read through Scan, so what is checked is what clients see; quiescence and
-//! conflicts come from the Admin API, as in [`crate::TestCluster`].
+//! read through Scan, so what is checked is what clients see; conflicts come
+//! from the Admin API, and quiescence from `meridian_cluster::wait`, as in
+//! [`crate::TestCluster`].
 //!
 //! Nothing here depends on Docker; the container plumbing stays in the test.
 
@@ -76,59 +77,6 @@ pub async fn scan_heads(url: &str, table: &str, schema: &KeySchema) -> Result<He
     Err(format!("scan of {table} at {url} did not end"))
 }
 
-/// `Ok` when every region reports every link connected with nothing
-/// pending, and all report the same digest of `table`.
-pub async fn quiescent(urls: &[String], table: &str) -> Result<(), String> {
-    let mut digests = Vec::new();
-    for url in urls {
-        let s = admin(url)
-            .status(pb::StatusRequest {})
-            .await
-            .map_err(|e| format!("status at {url}: {e}"))?
-            .into_inner();
-        for p in &s.peers {
-            if p.pending > 0 || !p.connected {
-                return Err(format!(
-                    "{} -> {}: {} pending, connected {}",
-                    s.region, p.peer, p.pending, p.connected
-                ));
-            }
-        }
-        let d = admin(url)
-            .digest(pb::DigestRequest {
-                table: table.into(),
-            })
-            .await
-            .map_err(|e| format!("digest at {url}: {e}"))?
-            .into_inner();
-        digests.push((s.region, d.digest));
-    }
-    if digests.windows(2).all(|w| w[0].1 == w[1].1) {
-        Ok(())
-    } else {
-        Err(format!("digests differ: {digests:?}"))
-    }
-}
-
-/// Polls [`quiescent`] until it holds or `within` runs out; returns how long
-/// it took, or the last reason it did not hold.
-pub async fn wait_quiescent(
-    urls: &[String],
-    table: &str,
-    within: Duration,
-) -> Result<Duration, String> {
-    let start = tokio::time::Instant::now();
-    let mut last = String::new();
-    while start.elapsed() < within {
-        match quiescent(urls, table).await {
-            Ok(()) => return Ok(start.elapsed()),
-            Err(e) => last = e,
-        }
-        tokio::time::sleep(Duration::from_millis(100)).await;
-    }
-    Err(format!("not quiescent after {within:?}: {last}"))
-}
-
 /// The conflicts a region recorded for `table`.
 pub async fn conflicts(url: &str, table: &str) -> Result<Vec<Conflict>, String> {
     let r = admin(url)
@@ -170,16 +118,19 @@ pub async fn conflicts(url: &str, table: &str) -> Result<Vec<Conflict>, String> 
 /// every region listens on the same ports on all of its container's
 /// interfaces, and peers dial `advertise`, the `(name, host)` given.
 pub fn container_cluster_file(cluster: &str, regions: &[(String, String)]) -> String {
-    let mut out = format!(
-        "name = \"{cluster}\"\ndata_dir = \"/data\"\ndurability = \"full\"\nmax_clock_offset_ms = 500\n"
-    );
-    for (name, host) in regions {
-        out.push_str(&format!(
-            "\n[[region]]\nname = \"{name}\"\ngrpc = \"0.0.0.0:7101\"\nadvertise = \"{host}:7101\"\n\
-             metrics = \"0.0.0.0:9101\"\ndynamo = \"0.0.0.0:8101\"\n"
-        ));
+    let any = |port: u16| std::net::SocketAddr::from(([0, 0, 0, 0], port));
+    let names: Vec<_> = regions
+        .iter()
+        .map(|(name, _)| (name.clone(), any(7101)))
+        .collect();
+    let mut file =
+        meridian_region::ClusterFile::new(cluster, std::path::Path::new("/data"), &names);
+    for (entry, (_, host)) in file.regions.iter_mut().zip(regions) {
+        entry.advertise = Some(format!("{host}:7101"));
+        entry.metrics = Some(any(9101));
+        entry.dynamo = Some(any(8101));
     }
-    out
+    file.to_toml().expect("a valid container cluster file")
 }
 
 #[cfg(test)]

@@ -72,14 +72,19 @@ where
     F: FnMut() -> Fut,
     Fut: std::future::Future<Output = bool>,
 {
-    let deadline = tokio::time::Instant::now() + within;
-    while !f().await {
-        assert!(
-            tokio::time::Instant::now() < deadline,
-            "timed out after {within:?} waiting for {what}"
-        );
-        tokio::time::sleep(Duration::from_millis(20)).await;
-    }
+    use meridian_cluster::wait::{Step, poll};
+    poll(what, within, Duration::from_millis(20), || {
+        let holds = f();
+        async move {
+            if holds.await {
+                Step::Done(())
+            } else {
+                Step::NotYet(String::new())
+            }
+        }
+    })
+    .await
+    .unwrap_or_else(|_| panic!("timed out after {within:?} waiting for {what}"));
 }
 
 pub fn version_of(v: &Option<pb::Version>) -> Version {
@@ -124,7 +129,7 @@ impl TestCluster {
                     None => *to_addr,
                     Some(net) => {
                         net.create(
-                            &format!("{from}>{to}"),
+                            &meridian_region::config::link_name(from, to),
                             "127.0.0.1:0",
                             &to_addr.to_string(),
                             true,
@@ -298,50 +303,8 @@ impl TestCluster {
     /// Polls until every link is connected with nothing pending and every
     /// region reports the same digest for `table`. Returns the time it took.
     pub async fn wait_quiescent(&self, table: &str, within: Duration) -> Result<Duration, String> {
-        let start = tokio::time::Instant::now();
-        let mut last = String::new();
-        while start.elapsed() < within {
-            match self.quiescent(table).await {
-                Ok(()) => return Ok(start.elapsed()),
-                Err(e) => last = e,
-            }
-            tokio::time::sleep(Duration::from_millis(25)).await;
-        }
-        Err(format!("not quiescent after {within:?}: {last}"))
-    }
-
-    async fn quiescent(&self, table: &str) -> Result<(), String> {
-        let mut digests = Vec::new();
-        for i in 0..self.nodes.len() {
-            let s = self
-                .admin(i)
-                .status(pb::StatusRequest {})
-                .await
-                .map_err(|e| e.to_string())?
-                .into_inner();
-            for p in &s.peers {
-                if p.pending > 0 || !p.connected {
-                    return Err(format!(
-                        "{} -> {}: {} pending, connected {}",
-                        s.region, p.peer, p.pending, p.connected
-                    ));
-                }
-            }
-            let d = self
-                .admin(i)
-                .digest(pb::DigestRequest {
-                    table: table.into(),
-                })
-                .await
-                .map_err(|e| e.to_string())?
-                .into_inner();
-            digests.push((self.nodes[i].name.clone(), d.digest));
-        }
-        if digests.windows(2).all(|w| w[0].1 == w[1].1) {
-            Ok(())
-        } else {
-            Err(format!("digests differ: {digests:?}"))
-        }
+        let urls: Vec<String> = (0..self.nodes.len()).map(|i| self.url(i)).collect();
+        meridian_cluster::wait::wait_quiescent(&urls, Some(table), within).await
     }
 
     /// Every head of `table` (tombstones included), read from the region's store file.

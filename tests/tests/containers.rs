@@ -22,9 +22,7 @@ use std::time::Duration;
 use meridian_core::{AttrValue, Item, KeyAttr, KeySchema, KeyType};
 use meridian_proto::v1 as pb;
 use meridian_sim::{AckedWrite, Oracle, Verdict, check_converged};
-use meridian_tests::containers::{
-    admin, client, conflicts, container_cluster_file, scan_heads, wait_quiescent,
-};
+use meridian_tests::containers::{admin, client, conflicts, container_cluster_file, scan_heads};
 use meridian_tests::{poll_until, put};
 use testcontainers::bollard::Docker;
 use testcontainers::bollard::models::{
@@ -332,7 +330,7 @@ impl Lab {
     }
 
     async fn wait_quiescent(&self, within: Duration) -> Duration {
-        wait_quiescent(&self.urls(), TABLE, within)
+        meridian_cluster::wait::wait_quiescent(&self.urls(), Some(TABLE), within)
             .await
             .unwrap_or_else(|e| panic!("{e}"))
     }

@@ -5,8 +5,11 @@
 
 use std::time::Duration;
 
+use meridian_cluster::{ControlApi, Executor};
 use meridian_core::{AttrValue, Item, KeyAttr, KeySchema, KeyType};
-use meridian_netsim::{Effect, Registry, Stream, Toxic};
+use meridian_netsim::Registry;
+use meridian_region::ClusterFile;
+use meridian_sim::scenario::{Action, PartitionKind};
 use meridian_sim::{Oracle, Verdict, check_converged};
 use meridian_tests::{TestCluster, poll_until, put};
 
@@ -29,25 +32,23 @@ fn item(id: &str, by: &str, n: u32) -> Item {
     ])
 }
 
-fn blackhole(stream: Stream) -> Toxic {
-    Toxic {
-        name: format!("hole-{stream:?}"),
-        stream,
-        toxicity: 1.0,
-        effect: Effect::Timeout { timeout_ms: 0 },
-    }
-}
-
-/// Cuts every link into and out of `region`, both ways.
-fn isolate(net: &Registry, region: &str) {
-    for p in net.list() {
-        let (from, to) = p.name.split_once('>').expect("proxy names are a>b");
-        if from == region || to == region {
-            for s in [Stream::Upstream, Stream::Downstream] {
-                p.add_toxic(blackhole(s)).expect("toxic added");
-            }
-        }
-    }
+/// Faults for the cluster, applied as `meridian net` and live drills apply
+/// them: through a control API serving `net`.
+async fn faults(net: &Registry, cluster: &TestCluster) -> Executor {
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let api = listener.local_addr().unwrap().to_string();
+    tokio::spawn(meridian_netsim::api::serve(
+        net.clone(),
+        listener,
+        std::future::pending(),
+    ));
+    let regions: Vec<_> = cluster
+        .nodes
+        .iter()
+        .map(|n| (n.name.clone(), n.addr))
+        .collect();
+    let file = ClusterFile::new("partition", std::path::Path::new("unused"), &regions);
+    Executor::new(file, ControlApi::new(api))
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -78,7 +79,15 @@ async fn an_isolated_region_rejoins_after_a_blackhole_heals() {
         .await
         .unwrap();
 
-    isolate(&net, REGIONS[2]);
+    let faults = faults(&net, &cluster).await;
+    // Cuts every link into and out of the region, both ways.
+    faults
+        .apply(&Action::Isolate {
+            region: REGIONS[2].into(),
+            kind: PartitionKind::Blackhole,
+        })
+        .await
+        .unwrap();
     // Both sides keep accepting writes to the same keys while cut off.
     for (i, r) in REGIONS.iter().enumerate() {
         for n in 10..40 {

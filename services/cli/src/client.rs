@@ -26,7 +26,7 @@ async fn endpoint(t: &Target) -> Result<String> {
     if let Some(e) = &t.endpoint {
         return Ok(e.clone());
     }
-    let cluster = load_cluster(&t.config)?;
+    let cluster = load_cluster(&crate::cluster_path(t.config.as_deref())?)?;
     let name = match &t.region {
         Some(r) => r.clone(),
         None => bail!(
@@ -290,7 +290,9 @@ pub async fn run(command: Command) -> Result<()> {
             print(&json!({ "Items": items, "Count": items.len(), "More": !token.is_empty() }));
         }
         Command::Table { command } => table(command).await?,
-        Command::Status { config } => status(&config).await?,
+        Command::Status { config, json } => {
+            status(&crate::cluster_path(config.as_deref())?, json).await?
+        }
         Command::Conflicts {
             target,
             table,
@@ -397,8 +399,13 @@ async fn table(command: TableCommand) -> Result<()> {
     Ok(())
 }
 
-async fn status(config: &std::path::Path) -> Result<()> {
+/// `meridian status`: every region's status as a table, or with `json`
+/// one JSON document. Fails with [`crate::RegionsDown`] (exit 3) when a
+/// region is down or answers with an error, after printing the others.
+async fn status(config: &std::path::Path, json: bool) -> Result<()> {
     let cluster = load_cluster(config)?;
+    let mut down = Vec::new();
+    let mut regions = Vec::new();
     for entry in &cluster.regions {
         let url = format!("http://{}", entry.grpc);
         let s = match channel(&url).await {
@@ -407,17 +414,29 @@ async fn status(config: &std::path::Path) -> Result<()> {
                 .await
                 .map(|r| r.into_inner()),
             Err(e) => {
-                println!("{}  DOWN ({e:#})\n", entry.name);
+                down.push(entry.name.clone());
+                regions.push(json!({"region": entry.name, "up": false, "error": format!("{e:#}")}));
+                if !json {
+                    println!("{}  DOWN ({e:#})\n", entry.name);
+                }
                 continue;
             }
         };
         let s = match s {
             Ok(s) => s,
             Err(e) => {
-                println!("{}  ERROR {}\n", entry.name, e.message());
+                down.push(entry.name.clone());
+                regions.push(json!({"region": entry.name, "up": false, "error": e.message()}));
+                if !json {
+                    println!("{}  ERROR {}\n", entry.name, e.message());
+                }
                 continue;
             }
         };
+        if json {
+            regions.push(status_json(&s));
+            continue;
+        }
         println!(
             "{}  hlc {}  log head {}  conflicts {}  drift refusals {}",
             s.region,
@@ -459,8 +478,59 @@ async fn status(config: &std::path::Path) -> Result<()> {
         }
         println!();
     }
-    println!(
-        "pending: our mutations the peer has not applied yet. lag: real time from the peer's commit to our apply."
-    );
+    if json {
+        print(&json!({"cluster": cluster.name, "regions": regions}));
+    } else {
+        println!(
+            "pending: our mutations the peer has not applied yet. lag: real time from the peer's commit to our apply."
+        );
+    }
+    if !down.is_empty() {
+        return Err(crate::RegionsDown(down).into());
+    }
     Ok(())
+}
+
+/// One answering region of `meridian status --json`.
+fn status_json(s: &pb::StatusResponse) -> Json {
+    let peers: Vec<Json> = s
+        .peers
+        .iter()
+        .map(|p| {
+            let l = p.latency.unwrap_or_default();
+            json!({
+                "peer": p.peer,
+                "connected": p.connected,
+                "acked_seq": p.acked_seq,
+                "pending": p.pending,
+                "lag_p50_ms": l.p50_ms,
+                "lag_p99_ms": l.p99_ms,
+                "lag_max_ms": l.max_ms,
+                "lag_samples": l.count,
+                "last_error": p.last_error,
+            })
+        })
+        .collect();
+    let workers: Vec<Json> = s
+        .workers
+        .iter()
+        .map(|w| {
+            json!({
+                "name": w.name,
+                "state": w.state,
+                "restarts": w.restarts,
+                "last_error": w.last_error,
+            })
+        })
+        .collect();
+    json!({
+        "region": s.region,
+        "up": true,
+        "hlc": version_text(&s.hlc_now),
+        "log_head": s.log_head,
+        "conflicts": s.conflicts,
+        "drift_refusals": s.drift_refusals,
+        "peers": peers,
+        "workers": workers,
+    })
 }

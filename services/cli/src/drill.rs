@@ -42,8 +42,10 @@ pub enum DrillCommand {
     /// Simulate the random fault timeline of one seed, as the test suite's
     /// seeded sweep does; a failing seed is replayed with this.
     Random {
+        /// The seed: the same seed gives the same scenario and the same run.
         #[arg(long)]
         seed: u64,
+        /// Where the report goes [default: drill-out/random-<seed>].
         #[arg(long)]
         out: Option<PathBuf>,
     },
@@ -135,7 +137,7 @@ async fn run_loaded(
         let exe = std::env::current_exe().context("locating the meridian binary")?;
         let cluster = meridian_drill::live::LiveCluster::start(&scenario, &exe, &out).await?;
         println!(
-            "regions up; watch with: meridian status --config {}",
+            "regions up; watch with: meridian status --config {0}  (or meridian net show --config {0})",
             cluster.cluster_file().display()
         );
         let targets = cluster.targets()?;

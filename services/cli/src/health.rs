@@ -10,8 +10,6 @@ use std::time::Duration;
 
 use anyhow::{Context, Result, bail};
 use clap::Args;
-use tokio::io::{AsyncReadExt, AsyncWriteExt};
-use tokio::net::TcpStream;
 
 #[derive(Args)]
 pub struct HealthArgs {
@@ -27,86 +25,24 @@ pub struct HealthArgs {
     pub timeout_ms: u64,
 }
 
-/// The parts of an `http://host[:port][/path]` URL.
-#[derive(Debug, PartialEq, Eq)]
-struct Target {
-    /// `host:port`, as dialled.
-    authority: String,
-    /// The `Host` header.
-    host: String,
-    path: String,
-}
+/// A health answer is tiny; read at most 64 KiB of it.
+const MAX_BODY: usize = 64 * 1024;
 
-fn parse_url(url: &str) -> Result<Target> {
-    let Some(rest) = url.strip_prefix("http://") else {
-        bail!("only http:// URLs are supported, got {url:?}");
-    };
-    let (hostport, path) = match rest.find('/') {
-        Some(i) => (&rest[..i], &rest[i..]),
-        None => (rest, "/"),
-    };
-    if hostport.is_empty() {
-        bail!("no host in {url:?}");
+async fn get(url: &str, timeout: Duration) -> Result<(u16, String)> {
+    use meridian_cluster::http::{self, HttpError};
+    match http::get(url, MAX_BODY, timeout).await {
+        Ok(r) => Ok((
+            r.status,
+            String::from_utf8_lossy(&r.body).trim().to_string(),
+        )),
+        Err(HttpError::Timeout { .. }) => bail!("{url} did not answer within {timeout:?}"),
+        Err(e) => Err(e).with_context(|| format!("GET {url}")),
     }
-    // IPv6 literals are bracketed: the port, if any, follows the ']'.
-    let after_host = match hostport.strip_prefix('[') {
-        Some(v6) => v6.split_once(']').map(|(_, rest)| rest).unwrap_or_default(),
-        None => hostport,
-    };
-    let has_port = after_host.contains(':');
-    let authority = if has_port {
-        hostport.to_string()
-    } else {
-        format!("{hostport}:80")
-    };
-    Ok(Target {
-        authority,
-        host: hostport.to_string(),
-        path: path.to_string(),
-    })
-}
-
-/// The status code of an HTTP/1.x status line.
-fn status_code(head: &[u8]) -> Result<u16> {
-    let line = head.split(|&b| b == b'\n').next().unwrap_or_default();
-    let line = String::from_utf8_lossy(line);
-    let mut parts = line.split_whitespace();
-    match (parts.next(), parts.next()) {
-        (Some(v), Some(code)) if v.starts_with("HTTP/1.") => code
-            .parse()
-            .with_context(|| format!("bad status line {:?}", line.trim_end())),
-        _ => bail!("not an HTTP/1.x response: {:?}", line.trim_end()),
-    }
-}
-
-async fn get(target: &Target) -> Result<(u16, String)> {
-    let mut stream = TcpStream::connect(&target.authority)
-        .await
-        .with_context(|| format!("connecting to {}", target.authority))?;
-    let request = format!(
-        "GET {} HTTP/1.1\r\nHost: {}\r\nUser-Agent: meridian-health\r\nConnection: close\r\n\r\n",
-        target.path, target.host
-    );
-    stream.write_all(request.as_bytes()).await?;
-    // A health answer is tiny; read at most 64 KiB of it.
-    let mut buf = Vec::with_capacity(1024);
-    (&mut stream).take(64 * 1024).read_to_end(&mut buf).await?;
-    let code = status_code(&buf)?;
-    let body = buf
-        .windows(4)
-        .position(|w| w == b"\r\n\r\n")
-        .map(|i| String::from_utf8_lossy(&buf[i + 4..]).trim().to_string())
-        .unwrap_or_default();
-    Ok((code, body))
 }
 
 pub async fn run(args: HealthArgs) -> Result<()> {
-    let target = parse_url(&args.url)?;
     let timeout = Duration::from_millis(args.timeout_ms);
-    let (code, body) = tokio::time::timeout(timeout, get(&target))
-        .await
-        .map_err(|_| anyhow::anyhow!("{} did not answer within {timeout:?}", args.url))?
-        .with_context(|| format!("GET {}", args.url))?;
+    let (code, body) = get(&args.url, timeout).await?;
     if !(200..300).contains(&code) {
         bail!("{} answered {code}: {body}", args.url);
     }
@@ -117,30 +53,7 @@ pub async fn run(args: HealthArgs) -> Result<()> {
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    #[test]
-    fn urls() {
-        let t = parse_url("http://127.0.0.1:9101/health").unwrap();
-        assert_eq!(t.authority, "127.0.0.1:9101");
-        assert_eq!(t.path, "/health");
-        let t = parse_url("http://region-a").unwrap();
-        assert_eq!(t.authority, "region-a:80");
-        assert_eq!(t.path, "/");
-        let t = parse_url("http://[::1]:9101/health").unwrap();
-        assert_eq!(t.authority, "[::1]:9101");
-        let t = parse_url("http://[::1]/x").unwrap();
-        assert_eq!(t.authority, "[::1]:80");
-        assert!(parse_url("https://x/health").is_err());
-        assert!(parse_url("http:///health").is_err());
-    }
-
-    #[test]
-    fn status_lines() {
-        assert_eq!(status_code(b"HTTP/1.1 200 OK\r\n\r\nok").unwrap(), 200);
-        assert_eq!(status_code(b"HTTP/1.0 503 Busy\r\n").unwrap(), 503);
-        assert!(status_code(b"SSH-2.0-OpenSSH\r\n").is_err());
-        assert!(status_code(b"").is_err());
-    }
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
 
     #[tokio::test]
     async fn healthy_unhealthy_and_unreachable() {

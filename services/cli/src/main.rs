@@ -21,7 +21,34 @@ use clap::{Args, Parser, Subcommand};
 static ALLOC: mimalloc::MiMalloc = mimalloc::MiMalloc;
 
 /// The cluster file used when none is given: three regions on loopback.
-pub const DEFAULT_CLUSTER: &str = "regions/local-3.toml";
+pub const DEFAULT_CLUSTER: &str = meridian_cluster::current::DEFAULT_CLUSTER;
+
+/// How commands that talk to a running cluster find its file, for their
+/// `--config` help.
+const DISCOVERY: &str = "Cluster file [default: regions/local-3.toml if it exists here, else the \
+    one the last `meridian up` recorded (see docs/operations.md)]";
+
+/// Exit status of `meridian status` when a region is down or does not
+/// answer: scripts can tell it from a failure to run (1) and from bad
+/// usage (2, from the argument parser).
+pub const EXIT_REGION_DOWN: u8 = 3;
+
+/// `meridian status` found regions that did not answer.
+#[derive(Debug)]
+pub struct RegionsDown(pub Vec<String>);
+
+impl std::fmt::Display for RegionsDown {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(
+            f,
+            "{} region(s) down or not answering: {}",
+            self.0.len(),
+            self.0.join(", ")
+        )
+    }
+}
+
+impl std::error::Error for RegionsDown {}
 
 #[derive(Parser)]
 #[command(
@@ -36,9 +63,8 @@ struct Cli {
 
 #[derive(Args, Clone)]
 pub struct Target {
-    /// Cluster file that names the regions and their addresses.
-    #[arg(long, default_value = DEFAULT_CLUSTER, env = "MERIDIAN_CONFIG")]
-    pub config: PathBuf,
+    #[arg(long, env = "MERIDIAN_CONFIG", help = DISCOVERY)]
+    pub config: Option<PathBuf>,
     /// Region to talk to (a name from the cluster file).
     #[arg(long)]
     pub region: Option<String>,
@@ -61,8 +87,10 @@ enum Command {
         #[arg(long, env = "MERIDIAN_DATA_DIR")]
         data_dir: Option<PathBuf>,
     },
-    /// Start every region of a cluster file as its own process.
+    /// Start every region of a cluster file as its own process, and record
+    /// where the file is so other commands find it from any directory.
     Up {
+        /// Cluster file: the regions to start, their addresses and data.
         #[arg(long, default_value = DEFAULT_CLUSTER)]
         config: PathBuf,
         /// Delete the cluster's data directory first.
@@ -97,6 +125,7 @@ enum Command {
     Put {
         #[command(flatten)]
         target: Target,
+        /// The table to write to.
         #[arg(long)]
         table: String,
         /// The item, e.g. '{"id": {"S": "a"}, "n": {"N": "1"}}'.
@@ -113,8 +142,10 @@ enum Command {
     Get {
         #[command(flatten)]
         target: Target,
+        /// The table to read from.
         #[arg(long)]
         table: String,
+        /// The item's key, e.g. '{"id": {"S": "a"}}'.
         #[arg(long)]
         key: String,
     },
@@ -122,10 +153,13 @@ enum Command {
     Delete {
         #[command(flatten)]
         target: Target,
+        /// The table to delete from.
         #[arg(long)]
         table: String,
+        /// The item's key, e.g. '{"id": {"S": "a"}}'.
         #[arg(long)]
         key: String,
+        /// Fail unless the current version is exactly this one.
         #[arg(long)]
         if_version: Option<String>,
     },
@@ -133,6 +167,7 @@ enum Command {
     Query {
         #[command(flatten)]
         target: Target,
+        /// The table to query.
         #[arg(long)]
         table: String,
         /// The partition key, e.g. '{"pk": {"S": "user#1"}}'.
@@ -147,8 +182,10 @@ enum Command {
         /// Upper bound for between.
         #[arg(long)]
         sort_high: Option<String>,
+        /// Descending sort-key order.
         #[arg(long)]
         reverse: bool,
+        /// Items per page.
         #[arg(long, default_value_t = 100)]
         limit: u32,
         /// Follow pages to the end.
@@ -159,10 +196,13 @@ enum Command {
     Scan {
         #[command(flatten)]
         target: Target,
+        /// The table to scan.
         #[arg(long)]
         table: String,
+        /// Items per page.
         #[arg(long, default_value_t = 100)]
         limit: u32,
+        /// Follow pages to the end.
         #[arg(long)]
         all: bool,
     },
@@ -171,17 +211,23 @@ enum Command {
         #[command(subcommand)]
         command: TableCommand,
     },
-    /// Replication status of every region: pending, lag, conflicts.
+    /// Replication status of every region: pending, lag, conflicts. Exits
+    /// with 3 when a region is down or does not answer.
     Status {
-        #[arg(long, default_value = DEFAULT_CLUSTER, env = "MERIDIAN_CONFIG")]
-        config: PathBuf,
+        #[arg(long, env = "MERIDIAN_CONFIG", help = DISCOVERY)]
+        config: Option<PathBuf>,
+        /// One JSON document instead of the table.
+        #[arg(long)]
+        json: bool,
     },
     /// Conflicts a region recorded: which write lost, to which, and why.
     Conflicts {
         #[command(flatten)]
         target: Target,
+        /// Only this table's conflicts (default: every table).
         #[arg(long, default_value = "")]
         table: String,
+        /// At most this many, newest first.
         #[arg(long, default_value_t = 100)]
         limit: u32,
     },
@@ -189,33 +235,41 @@ enum Command {
 
 #[derive(Subcommand)]
 enum TableCommand {
+    /// Create a table (replicated to every region unless --replicas).
     Create {
         #[command(flatten)]
         target: Target,
+        /// The table's name.
         #[arg(long)]
         name: String,
         /// NAME:TYPE, type S, N or B.
         #[arg(long)]
         partition_key: String,
+        /// NAME:TYPE, type S, N or B.
         #[arg(long)]
         sort_key: Option<String>,
         /// Comma-separated regions; default every region.
         #[arg(long, value_delimiter = ',')]
         replicas: Vec<String>,
     },
+    /// A table's key schema, replicas and state.
     Describe {
         #[command(flatten)]
         target: Target,
+        /// The table's name.
         #[arg(long)]
         name: String,
     },
+    /// Every table.
     List {
         #[command(flatten)]
         target: Target,
     },
+    /// Delete a table.
     Delete {
         #[command(flatten)]
         target: Target,
+        /// The table's name.
         #[arg(long)]
         name: String,
     },
@@ -242,6 +296,10 @@ fn main() -> std::process::ExitCode {
     };
     match runtime.block_on(run(Cli::parse())) {
         Ok(()) => std::process::ExitCode::SUCCESS,
+        Err(e) if e.downcast_ref::<RegionsDown>().is_some() => {
+            eprintln!("{e}");
+            std::process::ExitCode::from(EXIT_REGION_DOWN)
+        }
         Err(e) => {
             // A region's answer is the useful part; the gRPC code says what kind.
             match e.downcast_ref::<tonic::Status>() {
@@ -294,8 +352,45 @@ async fn run(cli: Cli) -> Result<()> {
     }
 }
 
+/// The cluster file of a command that talks to a running cluster: the one
+/// given, else the default here, else the one `meridian up` recorded.
+pub fn cluster_path(given: Option<&std::path::Path>) -> Result<PathBuf> {
+    Ok(meridian_cluster::current::resolve(given)?)
+}
+
 /// Reads a cluster file with a message that says which file.
 pub fn load_cluster(path: &std::path::Path) -> Result<meridian_region::ClusterFile> {
     meridian_region::ClusterFile::load(path)
         .with_context(|| format!("loading cluster file {} (set --config)", path.display()))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use clap::CommandFactory;
+
+    /// Every subcommand and every argument says what it is for.
+    #[test]
+    fn every_command_and_argument_has_help() {
+        fn walk(cmd: &clap::Command, path: &str, missing: &mut Vec<String>) {
+            let path = format!("{path} {}", cmd.get_name());
+            if cmd.get_about().is_none() && path != " meridian" {
+                missing.push(path.clone());
+            }
+            for a in cmd.get_arguments() {
+                let builtin = matches!(a.get_id().as_str(), "help" | "version");
+                if !builtin && a.get_help().is_none() && a.get_long_help().is_none() {
+                    missing.push(format!("{path} {}", a.get_id()));
+                }
+            }
+            for sub in cmd.get_subcommands() {
+                if sub.get_name() != "help" {
+                    walk(sub, &path, missing);
+                }
+            }
+        }
+        let mut missing = Vec::new();
+        walk(&Cli::command(), "", &mut missing);
+        assert!(missing.is_empty(), "no help text: {missing:#?}");
+    }
 }

@@ -7,41 +7,16 @@ use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
+use meridian_cluster::local::loopback_file;
 use meridian_core::{AttrValue, Item, encode_item};
 use meridian_proto::v1 as pb;
 use meridian_proto::v1::admin_client::AdminClient;
 use meridian_proto::v1::meridian_client::MeridianClient;
 use serde_json::Value as Json;
-use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tonic::transport::{Channel, Endpoint};
 
 const REGIONS: [&str; 3] = ["us-east-1", "eu-west-1", "ap-southeast-1"];
 const WAIT: Duration = Duration::from_secs(60);
-
-fn free_port() -> u16 {
-    std::net::TcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port()
-}
-
-/// The first of `n` consecutive free ports (the proxies' ports).
-fn free_run(n: u16) -> u16 {
-    for _ in 0..200 {
-        let base = free_port();
-        if base > u16::MAX - n {
-            continue;
-        }
-        let held: Vec<_> = (base..base + n)
-            .map_while(|p| std::net::TcpListener::bind(("127.0.0.1", p)).ok())
-            .collect();
-        if held.len() == n as usize {
-            return base;
-        }
-    }
-    panic!("no run of {n} free ports found in 200 tries");
-}
 
 /// A cluster file with a `[netsim]` section on free loopback ports.
 struct Cluster {
@@ -54,29 +29,18 @@ struct Cluster {
 
 fn cluster() -> Cluster {
     let dir = tempfile::tempdir().unwrap();
-    let grpc: Vec<u16> = REGIONS.iter().map(|_| free_port()).collect();
-    let api = free_port();
-    let first_port = free_run(9);
-    let mut toml = format!(
-        "name = \"net-3\"\ndata_dir = \"{}\"\ndurability = \"normal\"\n",
-        dir.path().join("data").display()
-    );
-    for (r, p) in REGIONS.iter().zip(&grpc) {
-        toml.push_str(&format!(
-            "\n[[region]]\nname = \"{r}\"\ngrpc = \"127.0.0.1:{p}\"\n"
-        ));
-    }
-    toml.push_str(&format!(
-        "\n[netsim]\napi = \"127.0.0.1:{api}\"\nfirst_port = {first_port}\n"
-    ));
+    let names: Vec<String> = REGIONS.iter().map(|r| r.to_string()).collect();
+    let mut file = loopback_file("net-3", &dir.path().join("data"), &names, true).unwrap();
+    file.durability = "normal".into();
+    let netsim = file.netsim.clone().unwrap();
     let config = dir.path().join("cluster.toml");
-    std::fs::write(&config, toml).unwrap();
+    file.write(&config).unwrap();
     Cluster {
-        dir,
         config,
-        grpc,
-        api,
-        first_port,
+        grpc: file.regions.iter().map(|r| r.grpc.port()).collect(),
+        api: netsim.api.port(),
+        first_port: netsim.first_port,
+        dir,
     }
 }
 
@@ -96,6 +60,8 @@ impl Daemon {
             .arg("--config")
             .arg(config)
             .env("RUST_LOG", "info")
+            // Where `meridian up` records its cluster: this test's own.
+            .env("XDG_RUNTIME_DIR", config.parent().unwrap())
             .stdin(Stdio::null())
             .stdout(out.try_clone().unwrap())
             .stderr(out)
@@ -290,6 +256,34 @@ async fn net_cuts_heals_crashes_restarts_and_skews_a_running_cluster() {
         .await;
     }
 
+    // `up` recorded its cluster: `status` finds it from another directory.
+    let elsewhere = tempfile::tempdir().unwrap();
+    let status_json = || {
+        std::process::Command::new(env!("CARGO_BIN_EXE_meridian"))
+            .args(["status", "--json"])
+            .current_dir(elsewhere.path())
+            .env_remove("MERIDIAN_CONFIG")
+            .env("XDG_RUNTIME_DIR", c.dir.path())
+            .output()
+            .expect("run meridian status")
+    };
+    let out = status_json();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let doc: Json = serde_json::from_slice(&out.stdout).unwrap();
+    assert_eq!(doc["cluster"], "net-3");
+    assert!(
+        doc["regions"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .all(|r| r["up"] == true),
+        "{doc}"
+    );
+
     // One-way partition us-east-1 → eu-west-1.
     let line = net_ok(&c.config, &["partition", ra, rb]).await;
     assert!(
@@ -340,6 +334,12 @@ async fn net_cuts_heals_crashes_restarts_and_skews_a_running_cluster() {
         "a crashed region does not answer"
     );
     assert!(up.running(), "`meridian up` keeps running after a crash");
+    let out = status_json();
+    assert_eq!(
+        out.status.code(),
+        Some(3),
+        "status exits 3 with a region down"
+    );
     for i in 0..10 {
         let (port, id) = if i % 2 == 0 { (a, "c") } else { (b, "d") };
         put(port, &format!("{id}{i}"))
@@ -447,19 +447,13 @@ async fn net_refuses_bad_input_naming_the_argument_and_the_limit() {
     }
 }
 
-/// One HTTP/1.1 GET of the control API, as JSON.
+/// One GET of the control API, as JSON.
 async fn get_json(port: u16, path: &str) -> Option<Json> {
-    let mut s = tokio::net::TcpStream::connect(("127.0.0.1", port))
+    let url = format!("http://127.0.0.1:{port}{path}");
+    let r = meridian_cluster::http::get(&url, 16 << 20, Duration::from_secs(15))
         .await
         .ok()?;
-    s.write_all(format!("GET {path} HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n").as_bytes())
-        .await
-        .ok()?;
-    let mut raw = Vec::new();
-    s.read_to_end(&mut raw).await.ok()?;
-    let text = String::from_utf8(raw).ok()?;
-    let (_, body) = text.split_once("\r\n\r\n")?;
-    serde_json::from_str(body).ok()
+    serde_json::from_slice(&r.body).ok()
 }
 
 /// The toxics of one proxy as (name, type, stream).

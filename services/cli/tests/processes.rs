@@ -4,24 +4,17 @@
 use std::process::{Child, Command, Stdio};
 use std::time::Duration;
 
+use meridian_cluster::local::loopback_file;
 use meridian_core::{
     AttrValue, Item, KeyAttr, KeySchema, KeyType, Timestamp, Version, encode_item,
 };
 use meridian_proto::v1 as pb;
-use meridian_proto::v1::admin_client::AdminClient;
 use meridian_proto::v1::meridian_client::MeridianClient;
 use meridian_sim::{AckedWrite, Head, Heads, Oracle, Verdict, check_converged};
 use tonic::transport::{Channel, Endpoint};
 
 const REGIONS: [&str; 3] = ["us-east-1", "eu-west-1", "ap-southeast-1"];
-
-fn free_port() -> u16 {
-    std::net::TcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port()
-}
+const WAIT: Duration = Duration::from_secs(60);
 
 struct Proc(Child);
 
@@ -73,27 +66,16 @@ fn version(v: &Option<pb::Version>) -> Version {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_killed_region_process_restarts_and_loses_nothing() {
     let dir = tempfile::tempdir().unwrap();
-    let ports: Vec<u16> = REGIONS.iter().map(|_| free_port()).collect();
-    let mut toml = format!(
-        "name = \"proc-3\"\ndata_dir = \"{}\"\n",
-        dir.path().join("data").display()
-    );
-    for (r, p) in REGIONS.iter().zip(&ports) {
-        toml.push_str(&format!(
-            "\n[[region]]\nname = \"{r}\"\ngrpc = \"127.0.0.1:{p}\"\n"
-        ));
-    }
+    let names: Vec<String> = REGIONS.iter().map(|r| r.to_string()).collect();
+    let file = loopback_file("proc-3", &dir.path().join("data"), &names, false).unwrap();
+    let ports: Vec<u16> = file.regions.iter().map(|r| r.grpc.port()).collect();
     let config = dir.path().join("cluster.toml");
-    std::fs::write(&config, toml).unwrap();
+    file.write(&config).unwrap();
     let mut procs: Vec<Option<Proc>> = REGIONS.iter().map(|r| Some(spawn(&config, r))).collect();
-    for &p in &ports {
-        poll("a region to listen", || async move {
-            AdminClient::new(channel(p))
-                .status(pb::StatusRequest {})
-                .await
-                .is_ok()
-        })
-        .await;
+    for r in &file.regions {
+        meridian_cluster::wait::serving(r.grpc, WAIT, || async { None })
+            .await
+            .unwrap_or_else(|e| panic!("a region to listen: {e}"));
     }
     let schema = KeySchema {
         partition: KeyAttr {
@@ -161,41 +143,19 @@ async fn a_killed_region_process_restarts_and_loses_nothing() {
         );
     }
     procs[2] = Some(spawn(&config, REGIONS[2]));
-    poll("the restarted region to accept writes", || async {
-        AdminClient::new(channel(ports[2]))
-            .status(pb::StatusRequest {})
-            .await
-            .is_ok()
-    })
-    .await;
+    meridian_cluster::wait::serving(file.regions[2].grpc, WAIT, || async { None })
+        .await
+        .unwrap_or_else(|e| panic!("the restarted region to accept writes: {e}"));
     for n in 120..150 {
         assert!(write(n as usize % 3, n, &mut oracle).await);
     }
-    poll("every link drained and equal digests", || async {
-        let mut digests = Vec::new();
-        for &p in &ports {
-            let Ok(s) = AdminClient::new(channel(p))
-                .status(pb::StatusRequest {})
-                .await
-            else {
-                return false;
-            };
-            if s.into_inner().peers.iter().any(|x| x.pending > 0) {
-                return false;
-            }
-            let Ok(d) = AdminClient::new(channel(p))
-                .digest(pb::DigestRequest {
-                    table: "kvs".into(),
-                })
-                .await
-            else {
-                return false;
-            };
-            digests.push(d.into_inner().digest);
-        }
-        digests.windows(2).all(|w| w[0] == w[1])
-    })
-    .await;
+    let urls: Vec<String> = ports
+        .iter()
+        .map(|p| format!("http://127.0.0.1:{p}"))
+        .collect();
+    meridian_cluster::wait::wait_quiescent(&urls, Some("kvs"), WAIT)
+        .await
+        .unwrap_or_else(|e| panic!("every link drained and equal digests: {e}"));
     let mut verdict = Verdict::default();
     let replicas: Vec<(String, Heads)> = REGIONS
         .iter()

@@ -252,7 +252,7 @@ pub async fn drive<F: Faults>(
         );
         let drained = s.statuses.iter().all(|st| {
             st.as_ref()
-                .is_some_and(|st| st.peers.iter().all(|p| p.pending == 0 && p.connected))
+                .is_some_and(|st| meridian_cluster::wait::drained(st).is_ok())
         });
         samples.push(s);
         if drained {
@@ -343,16 +343,14 @@ fn restored_links(action: &Action, regions: &[RegionTarget]) -> Option<Vec<(usiz
             .collect::<Vec<_>>()
     };
     match action {
-        Action::Heal {
-            link: Some((a, b)), ..
-        } => {
-            let (a, b) = (index(a)?, index(b)?);
-            Some(vec![(a, b), (b, a)])
-        }
-        Action::Heal {
-            region: Some(r), ..
-        } => Some(touching(index(r)?)),
-        Action::Heal { .. } => Some(all_links(regions.len())),
+        Action::Heal { link, region } | Action::Clear { link, region } => match (link, region) {
+            (Some((a, b)), _) => {
+                let (a, b) = (index(a)?, index(b)?);
+                Some(vec![(a, b), (b, a)])
+            }
+            (None, Some(r)) => Some(touching(index(r)?)),
+            (None, None) => Some(all_links(regions.len())),
+        },
         Action::Restart { region } => Some(touching(index(region)?)),
         _ => None,
     }
@@ -399,12 +397,12 @@ async fn apply<F: Faults>(
     let result = match action {
         Action::Skew {
             region,
-            offset_ms,
+            offset_micros,
             drift_ppm,
         } => match regions.iter().position(|r| &r.name == region) {
             Some(i) => {
-                skewed[i] = *offset_ms != 0 || *drift_ppm != 0;
-                set_clock(&regions[i], offset_ms * 1000, *drift_ppm).await
+                skewed[i] = *offset_micros != 0 || *drift_ppm != 0;
+                set_clock(&regions[i], *offset_micros, *drift_ppm).await
             }
             None => Err(format!("no region {region}")),
         },

@@ -144,7 +144,7 @@ pub fn scenario(seed: u64) -> Scenario {
                     at,
                     Action::Skew {
                         region: region.clone(),
-                        offset_ms,
+                        offset_micros: offset_ms * 1000,
                         drift_ppm: rng.random_range(-200..=200),
                     },
                 );
@@ -153,7 +153,7 @@ pub fn scenario(seed: u64) -> Scenario {
                     end,
                     Action::Skew {
                         region,
-                        offset_ms: 0,
+                        offset_micros: 0,
                         drift_ppm: 0,
                     },
                 );
@@ -167,9 +167,9 @@ pub fn scenario(seed: u64) -> Scenario {
                         from,
                         to,
                         both: true,
-                        latency: Duration::from_millis(rng.random_range(0..200)),
-                        jitter: Duration::from_millis(rng.random_range(0..20)),
-                        distribution: Distribution::Normal,
+                        latency: Some(Duration::from_millis(rng.random_range(0..200))),
+                        jitter: Some(Duration::from_millis(rng.random_range(0..20))),
+                        distribution: Some(Distribution::Normal),
                     },
                 );
             }

@@ -119,6 +119,9 @@ struct SimFaults {
     down: BTreeSet<String>,
     /// Directed links cut by partitions, isolation or flapping.
     cut: BTreeSet<(String, String)>,
+    /// Latency and jitter per host pair (turmoil's are symmetric), so an
+    /// event that leaves one of them unset keeps it.
+    latency: BTreeMap<(String, String), (Duration, Duration)>,
 }
 
 impl SimFaults {
@@ -129,6 +132,50 @@ impl SimFaults {
     fn block(&mut self, a: String, b: String) {
         self.cut.insert((a.clone(), b.clone()));
         self.push(Command::Block(a, b));
+    }
+
+    fn set_latency(
+        &mut self,
+        from: &str,
+        to: &str,
+        latency: Option<Duration>,
+        jitter: Option<Duration>,
+    ) {
+        let key = if from < to {
+            (from.to_string(), to.to_string())
+        } else {
+            (to.to_string(), from.to_string())
+        };
+        let now = self.latency.entry(key).or_default();
+        now.0 = latency.unwrap_or(now.0);
+        now.1 = jitter.unwrap_or(now.1);
+        let (latency, jitter) = *now;
+        self.push(Command::Latency {
+            from: from.to_string(),
+            to: to.to_string(),
+            latency,
+            jitter,
+        });
+    }
+
+    /// The links of a heal or clear: one link both ways, one region's, or
+    /// (`None`) every link.
+    fn scope(
+        &self,
+        link: &Option<(String, String)>,
+        region: &Option<String>,
+    ) -> Option<Vec<(String, String)>> {
+        match (link, region) {
+            (Some((a, b)), _) => Some(vec![(a.clone(), b.clone())]),
+            (None, Some(r)) => Some(
+                self.regions
+                    .iter()
+                    .filter(|o| *o != r)
+                    .map(|o| (r.clone(), o.clone()))
+                    .collect(),
+            ),
+            (None, None) => None,
+        }
     }
 
     fn heal(&mut self, pairs: Vec<(String, String)>) {
@@ -153,12 +200,7 @@ impl Faults for SimFaults {
                 ..
             } => {
                 // turmoil's latency is per host pair, the same both ways.
-                self.push(Command::Latency {
-                    from: from.clone(),
-                    to: to.clone(),
-                    latency: *latency,
-                    jitter: *jitter,
-                });
+                self.set_latency(from, to, *latency, *jitter);
                 Ok(())
             }
             Action::Bandwidth { .. } => {
@@ -202,16 +244,27 @@ impl Faults for SimFaults {
                 Ok(())
             }
             Action::Heal { link, region } => {
-                let pairs = match (link, region) {
-                    (Some((a, b)), _) => vec![(a.clone(), b.clone())],
-                    (None, Some(r)) => self
-                        .regions
+                let pairs = self
+                    .scope(link, region)
+                    .unwrap_or_else(|| self.cut.iter().cloned().collect());
+                self.heal(pairs);
+                Ok(())
+            }
+            Action::Clear { link, region } => {
+                let pairs = self.scope(link, region).unwrap_or_else(|| {
+                    self.regions
                         .iter()
-                        .filter(|o| *o != r)
-                        .map(|o| (r.clone(), o.clone()))
-                        .collect(),
-                    (None, None) => self.cut.iter().cloned().collect(),
-                };
+                        .enumerate()
+                        .flat_map(|(i, a)| {
+                            self.regions[i + 1..]
+                                .iter()
+                                .map(move |b| (a.clone(), b.clone()))
+                        })
+                        .collect()
+                });
+                for (a, b) in &pairs {
+                    self.set_latency(a, b, Some(Duration::ZERO), Some(Duration::ZERO));
+                }
                 self.heal(pairs);
                 Ok(())
             }
@@ -251,23 +304,26 @@ impl Faults for SimFaults {
 /// Waits until a restarted region accepts connections, as a live restart
 /// does; the restart itself happens between simulation steps.
 async fn wait_listening(region: &str) -> Result<(), String> {
-    let deadline = tokio::time::Instant::now() + Duration::from_secs(10);
-    loop {
-        let attempt = tokio::time::timeout(
-            Duration::from_millis(100),
-            turmoil::net::TcpStream::connect((region, GRPC_PORT)),
-        )
-        .await;
-        if matches!(attempt, Ok(Ok(_))) {
-            return Ok(());
-        }
-        if tokio::time::Instant::now() >= deadline {
-            return Err(format!(
-                "{region} did not listen within 10 s of its restart"
-            ));
-        }
-        tokio::time::sleep(Duration::from_millis(5)).await;
-    }
+    use meridian_cluster::wait::{Step, poll};
+    poll(
+        &format!("{region} did not listen"),
+        Duration::from_secs(10),
+        Duration::from_millis(5),
+        || async {
+            let attempt = tokio::time::timeout(
+                Duration::from_millis(100),
+                turmoil::net::TcpStream::connect((region, GRPC_PORT)),
+            )
+            .await;
+            match attempt {
+                Ok(Ok(_)) => Step::Done(()),
+                Ok(Err(e)) => Step::NotYet(e.to_string()),
+                Err(_) => Step::NotYet("no answer within 100 ms".into()),
+            }
+        },
+    )
+    .await
+    .map_err(|e| format!("{e} (after its restart)"))
 }
 
 /// Runs a scenario under simulation. Stores go under `dir`, wiped first.
@@ -353,6 +409,11 @@ pub fn run(scenario: &Scenario, seed: u64, dir: &Path) -> Result<Report, SimErro
                 regions: regions.iter().map(|r| r.name.clone()).collect(),
                 down: BTreeSet::new(),
                 cut: BTreeSet::new(),
+                latency: scenario
+                    .latency
+                    .iter()
+                    .map(|(pair, l)| (pair.clone(), (*l, scenario.jitter)))
+                    .collect(),
             };
             let report =
                 driver::drive(&scenario, seed, "sim", &regions, &mut faults, &mut |_| {}).await;

@@ -473,8 +473,6 @@ async fn restart(
 mod tests {
     use std::sync::Mutex;
 
-    use tokio::io::{AsyncReadExt, AsyncWriteExt};
-
     use super::*;
     use crate::supervisor::{BoxFuture, ProcessState};
 
@@ -560,18 +558,23 @@ mod tests {
 
     /// One HTTP/1.1 request; returns the status and the JSON body (Null if none).
     async fn call(addr: std::net::SocketAddr, method: &str, path: &str, body: &str) -> (u16, Json) {
-        let mut s = tokio::net::TcpStream::connect(addr).await.unwrap();
-        let req = format!(
-            "{method} {path} HTTP/1.1\r\nHost: x\r\nConnection: close\r\nContent-Type: application/json\r\nContent-Length: {}\r\n\r\n{body}",
-            body.len()
-        );
-        s.write_all(req.as_bytes()).await.unwrap();
-        let mut raw = Vec::new();
-        s.read_to_end(&mut raw).await.unwrap();
-        let text = String::from_utf8(raw).unwrap();
-        let (head, body) = text.split_once("\r\n\r\n").unwrap();
-        let status = head.split(' ').nth(1).unwrap().parse().unwrap();
-        (status, serde_json::from_str(body).unwrap_or(Json::Null))
+        let a = addr.to_string();
+        let body = Some(body.as_bytes().to_vec());
+        let r = meridian_cluster::http::request(
+            &a,
+            &a,
+            method,
+            path,
+            body,
+            1 << 20,
+            std::time::Duration::from_secs(10),
+        )
+        .await
+        .unwrap();
+        (
+            r.status,
+            serde_json::from_slice(&r.body).unwrap_or(Json::Null),
+        )
     }
 
     #[tokio::test]

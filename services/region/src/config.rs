@@ -7,12 +7,17 @@ use std::path::{Path, PathBuf};
 use std::time::Duration;
 
 use meridian_store::Durability;
-use serde::Deserialize;
+use serde::{Deserialize, Serialize};
 
 #[derive(Debug, thiserror::Error)]
 pub enum ConfigError {
     #[error("cannot read {path}: {source}")]
     Read {
+        path: PathBuf,
+        source: std::io::Error,
+    },
+    #[error("cannot write {path}: {source}")]
+    Write {
         path: PathBuf,
         source: std::io::Error,
     },
@@ -22,8 +27,10 @@ pub enum ConfigError {
     Invalid(String),
 }
 
-/// The file format. See regions/local-3.toml.
-#[derive(Debug, Clone, Deserialize)]
+/// The file format. See regions/local-3.toml. Programs that write a
+/// cluster file (drills, benchmarks, tests) build this and serialize it
+/// with [`ClusterFile::to_toml`], so what they write is what `load` reads.
+#[derive(Debug, Clone, Deserialize, Serialize)]
 #[serde(deny_unknown_fields)]
 pub struct ClusterFile {
     pub name: String,
@@ -40,10 +47,11 @@ pub struct ClusterFile {
     /// Access key id → secret for the DynamoDB endpoints. When set, every
     /// request must carry a valid SigV4 signature made with one of them;
     /// when empty (the default) any credentials are accepted.
-    #[serde(default)]
+    #[serde(default, skip_serializing_if = "std::collections::HashMap::is_empty")]
     pub dynamodb_keys: std::collections::HashMap<String, String>,
     /// When present, every region reaches every peer through the link
     /// proxy, one proxy per directed pair, so faults can be injected.
+    #[serde(skip_serializing_if = "Option::is_none")]
     pub netsim: Option<NetsimSection>,
     #[serde(rename = "region")]
     pub regions: Vec<RegionEntry>,
@@ -52,7 +60,7 @@ pub struct ClusterFile {
 /// Where the link proxy runs. Region `i` reaches region `j` (positions in
 /// the file, from 0) through the proxy named `"<i name>><j name>"`, listening
 /// on port `first_port + i × n + j` where `n` is the number of regions.
-#[derive(Debug, Clone, Deserialize)]
+#[derive(Debug, Clone, Deserialize, Serialize)]
 #[serde(deny_unknown_fields)]
 pub struct NetsimSection {
     /// The control API (Toxiproxy-compatible, plus Meridian's extensions).
@@ -63,6 +71,7 @@ pub struct NetsimSection {
     pub listen_host: std::net::IpAddr,
     /// Host name regions dial to reach the proxies (default: `listen_host`);
     /// in a container network, the proxy container's name.
+    #[serde(skip_serializing_if = "Option::is_none")]
     pub host: Option<String>,
     pub first_port: u16,
 }
@@ -87,7 +96,7 @@ pub fn link_name(from: &str, to: &str) -> String {
     format!("{from}>{to}")
 }
 
-#[derive(Debug, Clone, Deserialize)]
+#[derive(Debug, Clone, Deserialize, Serialize)]
 #[serde(deny_unknown_fields)]
 pub struct RegionEntry {
     pub name: String,
@@ -97,10 +106,13 @@ pub struct RegionEntry {
     /// `host:port` peers and proxies dial to reach this region's gRPC
     /// endpoint, when it differs from `grpc` (in a container network, the
     /// container's name and port).
+    #[serde(skip_serializing_if = "Option::is_none")]
     pub advertise: Option<String>,
     /// Prometheus `/metrics` and `/health` listen address.
+    #[serde(skip_serializing_if = "Option::is_none")]
     pub metrics: Option<SocketAddr>,
     /// DynamoDB-compatible HTTP endpoint.
+    #[serde(skip_serializing_if = "Option::is_none")]
     pub dynamo: Option<SocketAddr>,
 }
 
@@ -125,6 +137,55 @@ fn default_ttl_interval_ms() -> u64 {
 }
 
 impl ClusterFile {
+    /// A cluster with the defaults `load` fills in for the optional fields:
+    /// one entry per `(name, gRPC address)`, no proxy, no DynamoDB keys.
+    pub fn new(name: &str, data_dir: &Path, regions: &[(String, SocketAddr)]) -> Self {
+        ClusterFile {
+            name: name.to_string(),
+            data_dir: data_dir.to_path_buf(),
+            durability: default_durability(),
+            max_clock_offset_ms: default_max_offset_ms(),
+            ttl_interval_ms: default_ttl_interval_ms(),
+            dynamodb_keys: Default::default(),
+            netsim: None,
+            regions: regions
+                .iter()
+                .map(|(name, grpc)| RegionEntry {
+                    name: name.clone(),
+                    grpc: *grpc,
+                    advertise: None,
+                    metrics: None,
+                    dynamo: None,
+                })
+                .collect(),
+        }
+    }
+
+    /// A `[netsim]` section with the defaults `load` fills in.
+    pub fn netsim_section(api: SocketAddr, first_port: u16) -> NetsimSection {
+        NetsimSection {
+            api,
+            listen_host: default_listen_host(),
+            host: None,
+            first_port,
+        }
+    }
+
+    /// The file's text: validated first, so a written file always loads.
+    pub fn to_toml(&self) -> Result<String, ConfigError> {
+        self.validate().map_err(ConfigError::Invalid)?;
+        toml::to_string(self).map_err(|e| ConfigError::Invalid(format!("serializing: {e}")))
+    }
+
+    /// Writes the file's text to `path`.
+    pub fn write(&self, path: &Path) -> Result<(), ConfigError> {
+        let text = self.to_toml()?;
+        std::fs::write(path, text).map_err(|source| ConfigError::Write {
+            path: path.to_path_buf(),
+            source,
+        })
+    }
+
     pub fn load(path: &Path) -> Result<Self, ConfigError> {
         let text = std::fs::read_to_string(path).map_err(|source| ConfigError::Read {
             path: path.to_path_buf(),
@@ -408,6 +469,42 @@ mod tests {
         let mut ports: Vec<_> = links.iter().map(|l| l.listen.port()).collect();
         ports.dedup();
         assert_eq!(ports.len(), 6);
+    }
+
+    #[test]
+    fn a_written_file_loads_back_as_written() {
+        let mut f = parse(THREE).unwrap();
+        f.netsim = Some(ClusterFile::netsim_section(
+            "127.0.0.1:9000".parse().unwrap(),
+            7201,
+        ));
+        f.dynamodb_keys.insert("AKID".into(), "secret".into());
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("c.toml");
+        f.write(&path).unwrap();
+        let back = ClusterFile::load(&path).unwrap();
+        assert_eq!(back.to_toml().unwrap(), f.to_toml().unwrap());
+        assert_eq!(back.links(), f.links());
+        assert_eq!(
+            back.regions[1].advertise.as_deref(),
+            Some("b.internal:7102")
+        );
+        assert_eq!(back.dynamodb_keys["AKID"], "secret");
+
+        let made = ClusterFile::new(
+            "m",
+            Path::new("/tmp/m"),
+            &[("a".into(), "127.0.0.1:7101".parse().unwrap())],
+        );
+        let text = made.to_toml().unwrap();
+        let again: ClusterFile = toml::from_str(&text).unwrap();
+        assert_eq!(again.durability, "full");
+        assert_eq!(again.max_clock_offset_ms, 500);
+        // An invalid file is refused before anything is written.
+        let mut bad = made.clone();
+        bad.regions.clear();
+        assert!(bad.write(&dir.path().join("bad.toml")).is_err());
+        assert!(!dir.path().join("bad.toml").exists());
     }
 
     #[test]

@@ -1,55 +1,40 @@
 //! Region processes for a benchmark: `meridian region` children of this
 //! process, each with its own data directory, optionally reaching each other
-//! through in-process link proxies where latency is injected.
+//! through in-process link proxies where latency is injected. Started,
+//! faulted and stopped by `meridian_cluster`, as `meridian up` and live
+//! drills are.
 
 use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
-use std::process::Stdio;
 use std::time::Duration;
 
 use anyhow::{Context, Result, anyhow, bail};
-use meridian_netsim::{Effect, Registry, Stream, Toxic};
+use meridian_cluster::local::loopback_file;
+use meridian_cluster::{LocalCluster, Logs};
 use meridian_proto::v1 as pb;
+use meridian_sim::scenario::Action;
 use pb::admin_client::AdminClient;
 use pb::meridian_client::MeridianClient;
-use tokio::process::{Child, Command};
 use tokio::time::Instant;
 use tonic::transport::{Channel, Endpoint};
 
 pub const NAMES: [&str; 3] = ["us-east-1", "eu-west-1", "ap-southeast-1"];
 pub const TABLE: &str = "bench";
 
+/// How long a region gets to start serving.
+const START_WAIT: Duration = Duration::from_secs(30);
+
 pub struct Cluster {
-    exe: PathBuf,
-    root: PathBuf,
-    cluster_file: PathBuf,
     pub names: Vec<String>,
     grpc: Vec<SocketAddr>,
     /// One connection per region for Status polls, reused: a fresh
     /// connection per poll cost each region a TCP and HTTP/2 handshake ten
     /// times a second while it was being measured.
     admin: Vec<Channel>,
-    children: Vec<Option<Child>>,
-    registry: Option<Registry>,
-}
-
-fn free_port() -> Result<u16> {
-    let l = std::net::TcpListener::bind("127.0.0.1:0").context("picking a free port")?;
-    Ok(l.local_addr()?.port())
-}
-
-fn find_port_run(count: usize) -> Result<u16> {
-    for _ in 0..50 {
-        let start = free_port()?;
-        if usize::from(start) + count >= 65_000 {
-            continue;
-        }
-        if (0..count as u16).all(|k| std::net::TcpListener::bind(("127.0.0.1", start + k)).is_ok())
-        {
-            return Ok(start);
-        }
-    }
-    bail!("found no run of {count} free loopback ports for the link proxies")
+    /// The process id of each region's current process, for CPU and
+    /// memory readings.
+    pids: Vec<Option<u32>>,
+    local: LocalCluster,
 }
 
 /// A lazily connecting gRPC channel to a loopback address.
@@ -62,112 +47,42 @@ pub fn channel(addr: SocketAddr) -> Result<Channel> {
 
 impl Cluster {
     /// Starts `n` regions (data under `root`), with link proxies when
-    /// `proxies`, and waits until every region listens.
+    /// `proxies`, and waits until every region serves.
     pub async fn start(n: usize, proxies: bool, root: &Path) -> Result<Self> {
         let exe = std::env::current_exe().context("locating the meridian binary")?;
         let names: Vec<String> = NAMES[..n].iter().map(|s| s.to_string()).collect();
-        let mut grpc = Vec::new();
-        for _ in 0..n {
-            grpc.push(SocketAddr::from(([127, 0, 0, 1], free_port()?)));
-        }
-        let data = root.join("data");
-        std::fs::create_dir_all(root.join("logs"))?;
-        let mut text = format!(
-            "# Written by `meridian bench`.\nname = \"bench\"\ndata_dir = {:?}\ndurability = \"full\"\nmax_clock_offset_ms = 500\n",
-            data.display().to_string()
-        );
-        if proxies {
-            let first = find_port_run(n * n)?;
-            text.push_str(&format!(
-                "\n[netsim]\napi = \"127.0.0.1:{}\"\nfirst_port = {first}\n",
-                free_port()?
-            ));
-        }
-        for (name, addr) in names.iter().zip(&grpc) {
-            text.push_str(&format!(
-                "\n[[region]]\nname = {name:?}\ngrpc = \"{addr}\"\n"
-            ));
-        }
-        let cluster_file = root.join("cluster.toml");
-        std::fs::write(&cluster_file, &text)?;
-        let registry = if proxies {
-            let cluster = crate::load_cluster(&cluster_file)?;
-            let registry = Registry::new();
-            for link in cluster.links() {
-                registry
-                    .create(&link.name, &link.listen.to_string(), &link.upstream, true)
-                    .await
-                    .map_err(|e| anyhow!("starting proxy {}: {e}", link.name))?;
-            }
-            Some(registry)
-        } else {
-            None
-        };
+        let file = loopback_file("bench", &root.join("data"), &names, proxies)?;
+        let grpc = file.regions.iter().map(|r| r.grpc).collect::<Vec<_>>();
+        let path = root.join("cluster.toml");
+        file.write(&path)?;
+        let local = LocalCluster::start(
+            &path,
+            file,
+            &exe,
+            Logs::Dir(root.join("logs")),
+            vec![("RUST_LOG".into(), "warn".into())],
+        )
+        .await?;
         let admin = grpc.iter().map(|a| channel(*a)).collect::<Result<_>>()?;
         let mut me = Cluster {
-            exe,
-            root: root.to_path_buf(),
-            cluster_file,
             names,
             grpc,
             admin,
-            children: Vec::new(),
-            registry,
+            pids: vec![None; n],
+            local,
         };
-        for i in 0..n {
-            let c = me.spawn(i)?;
-            me.children.push(Some(c));
+        if let Err(e) = me.local.wait_serving(START_WAIT).await {
+            me.local.stop().await;
+            return Err(e.into());
         }
-        for i in 0..n {
-            me.wait_listening(i).await?;
-        }
+        me.read_pids().await;
         Ok(me)
     }
 
-    fn spawn(&self, i: usize) -> Result<Child> {
-        let log_path = self
-            .root
-            .join("logs")
-            .join(format!("{}.log", self.names[i]));
-        let log = std::fs::OpenOptions::new()
-            .create(true)
-            .append(true)
-            .open(&log_path)?;
-        let err = log.try_clone()?;
-        Command::new(&self.exe)
-            .arg("region")
-            .arg("--config")
-            .arg(&self.cluster_file)
-            .arg("--region")
-            .arg(&self.names[i])
-            .env("RUST_LOG", "warn")
-            .stdin(Stdio::null())
-            .stdout(log)
-            .stderr(err)
-            .kill_on_drop(true)
-            .spawn()
-            .with_context(|| format!("starting region {}", self.names[i]))
-    }
-
-    async fn wait_listening(&mut self, i: usize) -> Result<()> {
-        let deadline = Instant::now() + Duration::from_secs(30);
-        let mut tick = tokio::time::interval(Duration::from_millis(20));
-        loop {
-            tick.tick().await;
-            if tokio::net::TcpStream::connect(self.grpc[i]).await.is_ok() {
-                return Ok(());
-            }
-            if let Some(Some(c)) = self.children.get_mut(i)
-                && let Ok(Some(status)) = c.try_wait()
-            {
-                bail!(
-                    "region {} exited at start ({status}); see {}",
-                    self.names[i],
-                    self.root.join("logs").display()
-                );
-            }
-            if Instant::now() >= deadline {
-                bail!("region {} did not listen within 30 s", self.names[i]);
+    async fn read_pids(&mut self) {
+        for p in self.local.processes.list().await {
+            if let Some(i) = self.names.iter().position(|n| *n == p.name) {
+                self.pids[i] = p.pid;
             }
         }
     }
@@ -181,11 +96,11 @@ impl Cluster {
     }
 
     pub fn pid(&self, i: usize) -> Option<u32> {
-        self.children.get(i)?.as_ref()?.id()
+        self.pids.get(i).copied().flatten()
     }
 
     pub fn data_dir(&self, i: usize) -> PathBuf {
-        self.root.join("data").join(&self.names[i])
+        self.local.file.data_dir.join(&self.names[i])
     }
 
     /// Creates the benchmark table (string partition key `id`, every
@@ -225,28 +140,24 @@ impl Cluster {
 
     /// Sets (or with 0 clears) one-way latency on every link: both streams
     /// of every proxy, so each message crosses one delay.
-    pub fn set_latency(&self, ms: u64) -> Result<()> {
-        let Some(reg) = &self.registry else {
+    pub async fn set_latency(&self, ms: u64) -> Result<()> {
+        let Some(faults) = self.local.executor() else {
             bail!("this cluster has no link proxies");
         };
-        let attrs = serde_json::json!({ "latency": ms, "jitter": 0 });
-        let effect = Effect::parse("latency", attrs.as_object().expect("object"))
-            .map_err(|e| anyhow!("{e}"))?;
-        for p in reg.list() {
-            for (stream, name) in [
-                (Stream::Upstream, "bench.latency.up"),
-                (Stream::Downstream, "bench.latency.down"),
-            ] {
-                let _ = p.remove_toxic(name);
-                if ms > 0 {
-                    p.add_toxic(Toxic {
-                        name: name.into(),
-                        stream,
-                        toxicity: 1.0,
-                        effect: effect.clone(),
+        let l = Duration::from_millis(ms);
+        for (i, a) in self.names.iter().enumerate() {
+            for b in &self.names[i + 1..] {
+                faults
+                    .apply(&Action::Latency {
+                        from: a.clone(),
+                        to: b.clone(),
+                        both: true,
+                        latency: Some(l),
+                        jitter: Some(Duration::ZERO),
+                        distribution: None,
                     })
-                    .map_err(|e| anyhow!("{e}"))?;
-                }
+                    .await
+                    .map_err(|e| anyhow!("setting latency {a} ⇄ {b}: {e}"))?;
             }
         }
         Ok(())
@@ -254,41 +165,27 @@ impl Cluster {
 
     /// SIGTERM, then SIGKILL after 10 s.
     pub async fn stop_region(&mut self, i: usize) -> Result<()> {
-        let Some(mut c) = self.children[i].take() else {
-            bail!("{} is not running", self.names[i]);
-        };
-        if let Some(pid) = c.id() {
-            // SAFETY: kill(2) on a child this process started and has not
-            // reaped yet.
-            unsafe {
-                libc::kill(pid as i32, libc::SIGTERM);
-            }
-        }
-        if tokio::time::timeout(Duration::from_secs(10), c.wait())
+        self.local
+            .processes
+            .stop(&self.names[i])
             .await
-            .is_err()
-        {
-            c.kill().await?;
-        }
+            .map_err(|e| anyhow!("{e}"))?;
         Ok(())
     }
 
     pub async fn restart_region(&mut self, i: usize) -> Result<()> {
-        let c = self.spawn(i)?;
-        self.children[i] = Some(c);
-        self.wait_listening(i).await
+        let name = self.names[i].clone();
+        self.local
+            .processes
+            .start(&name)
+            .await
+            .map_err(|e| anyhow!("{e}"))?;
+        self.local.processes.wait_serving(&name, START_WAIT).await?;
+        self.read_pids().await;
+        Ok(())
     }
 
     pub async fn shutdown(mut self) {
-        for i in 0..self.children.len() {
-            if self.children[i].is_some() {
-                let _ = self.stop_region(i).await;
-            }
-        }
-        if let Some(reg) = &self.registry {
-            for p in reg.list() {
-                p.stop();
-            }
-        }
+        self.local.stop().await;
     }
 }

@@ -325,19 +325,26 @@ fn max_pending(s: &Snapshot) -> u64 {
         .unwrap_or(0)
 }
 
-/// Polls until no region has anything pending, or `max` passes.
+/// Polls until no region has anything pending, or `max` passes. Regions not
+/// in `alive` are down, so links to them count as connected here.
 async fn wait_drained(cluster: &Cluster, alive: &[usize], max: Duration) -> Result<Duration> {
+    use meridian_cluster::wait::{Step, poll};
     let start = Instant::now();
-    let mut tick = tokio::time::interval(Duration::from_millis(50));
-    loop {
-        tick.tick().await;
-        if max_pending(&snapshot(cluster, alive).await?) == 0 {
-            return Ok(start.elapsed());
-        }
-        if start.elapsed() >= max {
-            bail!("replication did not drain within {} s", max.as_secs());
-        }
-    }
+    poll(
+        "replication did not drain",
+        max,
+        Duration::from_millis(50),
+        || async {
+            match snapshot(cluster, alive).await {
+                Ok(s) if max_pending(&s) == 0 => Step::Done(()),
+                Ok(s) => Step::NotYet(format!("{} pending", max_pending(&s))),
+                Err(e) => Step::Fail(format!("{e:#}")),
+            }
+        },
+    )
+    .await
+    .map_err(|e| anyhow::anyhow!(e))?;
+    Ok(start.elapsed())
 }
 
 // ------------------------------------------------------------------ replicate
@@ -535,7 +542,7 @@ pub async fn replicate(a: ReplicateArgs) -> Result<()> {
         let mut n = 0;
         for rep in 0..reps {
             for l in [0, lat] {
-                cluster.set_latency(l)?;
+                cluster.set_latency(l).await?;
                 n += 1;
                 let p = phase(&cluster, rate, secs, a.clients, &format!("p{n}")).await?;
                 let tag = format!("L={l}ms");
@@ -573,7 +580,7 @@ pub async fn replicate(a: ReplicateArgs) -> Result<()> {
             }
         }
         if a.sweep && !smoke {
-            cluster.set_latency(0)?;
+            cluster.set_latency(0).await?;
             for rep in 0..reps {
                 for s_rate in [1_000u64, 5_000, 10_000, 20_000] {
                     n += 1;

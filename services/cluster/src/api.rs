@@ -1,0 +1,305 @@
+//! The client of the link proxy's control API: Toxiproxy's routes plus
+//! Meridian's `/meridian/regions`. `meridian net` and live drills both reach
+//! the proxies through it, so a fault means the same whoever applies it.
+
+use std::collections::BTreeMap;
+use std::fmt::Write as _;
+use std::time::Duration;
+
+use serde_json::{Value as Json, json};
+
+use crate::http::{self, HttpError};
+use crate::{ClusterError, Result};
+
+/// Largest control-API answer read.
+const MAX_RESPONSE_BYTES: usize = 16 << 20;
+/// How long one call may take.
+const CALL_TIMEOUT: Duration = Duration::from_secs(15);
+
+/// A control API at `addr` (`host:port`).
+#[derive(Clone, Debug)]
+pub struct ControlApi {
+    pub addr: String,
+}
+
+/// A control-API answer.
+pub struct Reply {
+    pub status: u16,
+    pub body: Json,
+}
+
+impl Reply {
+    pub fn ok(&self) -> bool {
+        (200..300).contains(&self.status)
+    }
+
+    /// The API's own message for a failure.
+    pub fn error(&self) -> String {
+        match &self.body {
+            Json::Object(m) => m
+                .get("error")
+                .and_then(Json::as_str)
+                .map(str::to_string)
+                .unwrap_or_else(|| self.body.to_string()),
+            Json::String(s) => s.clone(),
+            other => other.to_string(),
+        }
+    }
+}
+
+/// Percent-encodes one path segment (proxy names contain `>`).
+pub fn seg(s: &str) -> String {
+    let mut out = String::new();
+    for b in s.bytes() {
+        if b.is_ascii_alphanumeric() || b"-._~".contains(&b) {
+            out.push(b as char);
+        } else {
+            let _ = write!(out, "%{b:02X}");
+        }
+    }
+    out
+}
+
+fn failed(message: String) -> ClusterError {
+    ClusterError::Failed(message)
+}
+
+impl ControlApi {
+    pub fn new(addr: impl Into<String>) -> Self {
+        ControlApi { addr: addr.into() }
+    }
+
+    /// One call; any status is an answer.
+    pub async fn call(&self, method: &str, path: &str, body: Option<Json>) -> Result<Reply> {
+        let unreachable = || {
+            format!(
+                "cannot reach the control API at {}: is `meridian up` running with a [netsim] section? (set --api)",
+                self.addr
+            )
+        };
+        let r = http::request(
+            &self.addr,
+            &self.addr,
+            method,
+            path,
+            body.map(|b| b.to_string().into_bytes()),
+            MAX_RESPONSE_BYTES,
+            CALL_TIMEOUT,
+        )
+        .await
+        .map_err(|e| match e {
+            HttpError::Timeout { timeout, .. } => {
+                failed(format!("{}: no answer within {timeout:?}", unreachable()))
+            }
+            HttpError::Connect { source, .. } => failed(format!("{}: {source}", unreachable())),
+            other => failed(format!(
+                "the control API at {} answered badly: {other}",
+                self.addr
+            )),
+        })?;
+        let body = if r.body.is_empty() {
+            Json::Null
+        } else {
+            serde_json::from_slice(&r.body)
+                .unwrap_or_else(|_| Json::String(String::from_utf8_lossy(&r.body).into_owned()))
+        };
+        Ok(Reply {
+            status: r.status,
+            body,
+        })
+    }
+
+    /// Calls and fails on a non-2xx answer, with the API's own message.
+    pub async fn must(&self, method: &str, path: &str, body: Option<Json>) -> Result<Json> {
+        let r = self.call(method, path, body).await?;
+        if !r.ok() {
+            return Err(failed(format!(
+                "control API {method} {path}: {} ({})",
+                r.error(),
+                r.status
+            )));
+        }
+        Ok(r.body)
+    }
+
+    /// Every proxy by name.
+    pub async fn proxies(&self) -> Result<BTreeMap<String, Json>> {
+        match self.must("GET", "/proxies", None).await? {
+            Json::Object(m) => Ok(m.into_iter().collect()),
+            other => Err(failed(format!(
+                "GET /proxies: expected an object, got {other}"
+            ))),
+        }
+    }
+
+    fn no_proxy(&self, name: &str) -> ClusterError {
+        failed(format!(
+            "the control API at {} has no proxy {name}; was it started from this cluster file?",
+            self.addr
+        ))
+    }
+
+    pub async fn proxy(&self, name: &str) -> Result<Json> {
+        let r = self
+            .call("GET", &format!("/proxies/{}", seg(name)), None)
+            .await?;
+        if r.status == 404 {
+            return Err(self.no_proxy(name));
+        }
+        if !r.ok() {
+            return Err(failed(format!(
+                "GET proxy {name}: {} ({})",
+                r.error(),
+                r.status
+            )));
+        }
+        Ok(r.body)
+    }
+
+    /// Adds the toxic, or updates the one of that name: `create` holds every
+    /// attribute for a new toxic, `update` only those to change.
+    pub async fn put_toxic(
+        &self,
+        proxy: &str,
+        name: &str,
+        kind: &str,
+        stream: &str,
+        create: Json,
+        update: Json,
+    ) -> Result<Json> {
+        let base = format!("/proxies/{}/toxics", seg(proxy));
+        let r = self
+            .call(
+                "POST",
+                &base,
+                Some(json!({"name": name, "type": kind, "stream": stream, "toxicity": 1.0, "attributes": create})),
+            )
+            .await?;
+        match r.status {
+            200..=299 => Ok(r.body),
+            409 => {
+                self.must(
+                    "POST",
+                    &format!("{base}/{}", seg(name)),
+                    Some(json!({"attributes": update, "stream": stream, "toxicity": 1.0})),
+                )
+                .await
+            }
+            404 => Err(self.no_proxy(proxy)),
+            _ => Err(failed(format!(
+                "adding {kind} to {proxy}: {} ({})",
+                r.error(),
+                r.status
+            ))),
+        }
+    }
+
+    /// Removes a toxic; true if it was there.
+    pub async fn remove_toxic(&self, proxy: &str, name: &str) -> Result<bool> {
+        let r = self
+            .call(
+                "DELETE",
+                &format!("/proxies/{}/toxics/{}", seg(proxy), seg(name)),
+                None,
+            )
+            .await?;
+        match r.status {
+            200..=299 => Ok(true),
+            404 => Ok(false),
+            _ => Err(failed(format!(
+                "removing {name} from {proxy}: {} ({})",
+                r.error(),
+                r.status
+            ))),
+        }
+    }
+
+    pub async fn set_enabled(&self, proxy: &str, enabled: bool) -> Result<()> {
+        self.must(
+            "POST",
+            &format!("/proxies/{}", seg(proxy)),
+            Some(json!({"enabled": enabled})),
+        )
+        .await
+        .map(|_| ())
+    }
+
+    /// Removes every toxic of every proxy and enables them all.
+    pub async fn reset(&self) -> Result<()> {
+        self.must("POST", "/reset", None).await.map(|_| ())
+    }
+
+    /// The supervised region processes, or `None` when this API supervises
+    /// none (a bare `meridian netsim`, or Toxiproxy itself).
+    pub async fn regions(&self) -> Result<Option<Vec<Json>>> {
+        let r = self.call("GET", "/meridian/regions", None).await?;
+        if r.status == 404 {
+            return Ok(None);
+        }
+        if !r.ok() {
+            return Err(failed(format!(
+                "GET /meridian/regions: {} ({})",
+                r.error(),
+                r.status
+            )));
+        }
+        Ok(Some(
+            r.body["regions"].as_array().cloned().unwrap_or_default(),
+        ))
+    }
+
+    /// How a region's process ended, or `None` while it runs (or when this
+    /// API cannot say).
+    pub async fn ended(&self, region: &str) -> Option<String> {
+        let regions = self.regions().await.ok()??;
+        let p = regions.iter().find(|p| p["name"] == region)?;
+        (p["state"] != "running")
+            .then(|| p["exit"].as_str().unwrap_or("no exit status").to_string())
+    }
+
+    /// `POST /meridian/regions/<region>/<verb>` (crash or restart): the
+    /// process as the supervisor lists it.
+    pub async fn process(&self, region: &str, verb: &str) -> Result<Json> {
+        let r = self
+            .call(
+                "POST",
+                &format!("/meridian/regions/{}/{verb}", seg(region)),
+                None,
+            )
+            .await?;
+        if r.status == 404 && !r.error().contains("known regions") {
+            return Err(self.unsupervised());
+        }
+        if !r.ok() {
+            return Err(failed(format!(
+                "{verb} {region}: {} ({})",
+                r.error(),
+                r.status
+            )));
+        }
+        Ok(r.body)
+    }
+
+    fn unsupervised(&self) -> ClusterError {
+        failed(format!(
+            "the control API at {} does not supervise region processes (it is a bare \
+             `meridian netsim`, or Toxiproxy); crash and restart regions another way, \
+             e.g. docker kill / docker start, or run the cluster with `meridian up`",
+            self.addr
+        ))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn path_segments_are_percent_encoded() {
+        assert_eq!(seg("a>b"), "a%3Eb");
+        assert_eq!(
+            seg("meridian.latency.upstream"),
+            "meridian.latency.upstream"
+        );
+    }
+}

@@ -1,0 +1,384 @@
+//! Faults applied to a running cluster: the scenario vocabulary
+//! ([`Action`]) onto the link proxies, through their control API, and onto
+//! the regions' clocks and processes. `meridian net` and live drills both
+//! apply faults here, so a fault means the same whoever applies it.
+//!
+//! A directed link `A → B` is every byte travelling from region A to region
+//! B. Regions talk over one TCP connection per ordered pair: A's connection
+//! to B runs through proxy `A>B` (A's mutations go upstream, B's acks come
+//! back downstream), and B's connection to A through proxy `B>A`. So the
+//! bytes from A to B are the **upstream of `A>B`** plus the **downstream of
+//! `B>A`**, and every link fault puts one toxic on each of those two
+//! streams, under a stable name ([`toxic_name`]: `meridian.<fault>.<stream>`)
+//! so a repeated fault replaces, never stacks.
+
+use std::collections::BTreeMap;
+use std::time::Duration;
+
+use meridian_proto::v1 as pb;
+use meridian_proto::v1::admin_client::AdminClient;
+use meridian_region::ClusterFile;
+use meridian_region::config::link_name;
+use meridian_sim::scenario::{Action, Distribution, PartitionKind, directed};
+use serde_json::{Value as Json, json};
+
+use crate::api::ControlApi;
+use crate::{ClusterError, Result};
+
+/// Toxic types that cut a link; a heal removes these and nothing else.
+pub const CUTTING: [&str; 3] = ["timeout", "reset_peer", "flap"];
+
+/// How long a restart waits for the region to serve, unless told.
+pub const RESTART_WAIT: Duration = Duration::from_secs(30);
+
+/// The stable name of a fault's toxic on one stream, so a repeated fault
+/// replaces its toxic.
+pub fn toxic_name(fault: &str, stream: &str) -> String {
+    format!("meridian.{fault}.{stream}")
+}
+
+/// The two halves of the directed link `from → to`: (proxy, stream).
+pub fn halves(from: &str, to: &str) -> [(String, &'static str); 2] {
+    [
+        (link_name(from, to), "upstream"),
+        (link_name(to, from), "downstream"),
+    ]
+}
+
+/// What applying a fault did, for the caller to report.
+#[derive(Debug, Default)]
+pub struct Outcome {
+    /// The toxics put, as the API returned them (one per half).
+    pub toxics: Vec<Json>,
+    /// Toxics removed.
+    pub removed: usize,
+    /// Proxies enabled again.
+    pub enabled: usize,
+    /// The region's process after a crash or restart, as the API lists it.
+    pub process: Option<Json>,
+    /// How long a restarted region took to serve.
+    pub serving_after: Option<Duration>,
+    /// The region's clock after a skew.
+    pub clock: Option<pb::ClockStatus>,
+}
+
+/// Applies faults to one cluster through its control API.
+pub struct Executor {
+    pub cluster: ClusterFile,
+    pub api: ControlApi,
+    /// How long a restart waits for the region to serve.
+    pub restart_wait: Duration,
+}
+
+impl Executor {
+    pub fn new(cluster: ClusterFile, api: ControlApi) -> Self {
+        Executor {
+            cluster,
+            api,
+            restart_wait: RESTART_WAIT,
+        }
+    }
+
+    /// Puts the same toxic on both halves of each directed link.
+    async fn put(
+        &self,
+        links: &[(String, String)],
+        fault: &str,
+        kind: &str,
+        create: Json,
+        update: Json,
+    ) -> Result<Vec<Json>> {
+        let mut out = Vec::new();
+        for (a, b) in links {
+            for (proxy, stream) in halves(a, b) {
+                out.push(
+                    self.api
+                        .put_toxic(
+                            &proxy,
+                            &toxic_name(fault, stream),
+                            kind,
+                            stream,
+                            create.clone(),
+                            update.clone(),
+                        )
+                        .await?,
+                );
+            }
+        }
+        Ok(out)
+    }
+
+    async fn remove(&self, links: &[(String, String)], fault: &str) -> Result<usize> {
+        let mut n = 0;
+        for (a, b) in links {
+            for (proxy, stream) in halves(a, b) {
+                n += usize::from(
+                    self.api
+                        .remove_toxic(&proxy, &toxic_name(fault, stream))
+                        .await?,
+                );
+            }
+        }
+        Ok(n)
+    }
+
+    /// Cuts `from → to`. One kind at a time: switching kinds replaces.
+    async fn partition(&self, from: &str, to: &str, kind: PartitionKind) -> Result<()> {
+        let links = [(from.to_string(), to.to_string())];
+        let proxy = link_name(from, to);
+        let refuse = toxic_name("refuse", "upstream");
+        match kind {
+            PartitionKind::Blackhole => {
+                self.api.remove_toxic(&proxy, &refuse).await?;
+                self.api.set_enabled(&proxy, true).await?;
+                let attrs = json!({"timeout": 0});
+                self.put(&links, "partition", "timeout", attrs.clone(), attrs)
+                    .await?;
+            }
+            // Refusing acts on the connection `from` opens to `to`: open ones
+            // are reset, new ones refused. Connections `to` opens stay up.
+            PartitionKind::Refuse => {
+                self.remove(&links, "partition").await?;
+                // The RST first, while connections are open, then the refusal.
+                let attrs = json!({"timeout": 0});
+                self.api
+                    .put_toxic(
+                        &proxy,
+                        &refuse,
+                        "reset_peer",
+                        "upstream",
+                        attrs.clone(),
+                        attrs,
+                    )
+                    .await?;
+                self.api.set_enabled(&proxy, false).await?;
+            }
+        }
+        Ok(())
+    }
+
+    /// The proxies of a heal or clear: of link A ⇄ B, of every link of a
+    /// region, or (`None`) every proxy.
+    pub fn scope(
+        &self,
+        link: &Option<(String, String)>,
+        region: &Option<String>,
+    ) -> Option<Vec<String>> {
+        match (link, region) {
+            (Some((a, b)), _) => Some(vec![link_name(a, b), link_name(b, a)]),
+            (None, Some(r)) => Some(
+                self.cluster
+                    .links()
+                    .into_iter()
+                    .filter(|l| &l.from == r || &l.to == r)
+                    .map(|l| l.name)
+                    .collect(),
+            ),
+            (None, None) => None,
+        }
+    }
+
+    /// Removes the cutting toxics (or, with `all_faults`, every toxic, of
+    /// any client) of the given proxies and enables them.
+    async fn heal(&self, proxies: Option<Vec<String>>, all_faults: bool) -> Result<Outcome> {
+        let all = self.api.proxies().await?;
+        let names = proxies.unwrap_or_else(|| all.keys().cloned().collect());
+        let mut out = Outcome::default();
+        for name in names {
+            let p = match all.get(&name) {
+                Some(p) => p.clone(),
+                None => self.api.proxy(&name).await?,
+            };
+            for t in p["toxics"].as_array().into_iter().flatten() {
+                let kind = t["type"].as_str().unwrap_or_default();
+                if all_faults || CUTTING.contains(&kind) {
+                    let tname = t["name"].as_str().unwrap_or_default();
+                    out.removed += usize::from(self.api.remove_toxic(&name, tname).await?);
+                }
+            }
+            if p["enabled"] == json!(false) {
+                self.api.set_enabled(&name, true).await?;
+                out.enabled += 1;
+            }
+        }
+        Ok(out)
+    }
+
+    /// Whether any link is cut: a proxy disabled, or a cutting toxic on it.
+    pub async fn cut(&self) -> Result<bool> {
+        Ok(self.api.proxies().await?.values().any(|p| {
+            p["enabled"] == json!(false)
+                || p["toxics"]
+                    .as_array()
+                    .into_iter()
+                    .flatten()
+                    .any(|t| CUTTING.contains(&t["type"].as_str().unwrap_or_default()))
+        }))
+    }
+
+    fn grpc_url(&self, region: &str) -> Result<String> {
+        Ok(format!("http://{}", self.cluster.entry(region)?.grpc))
+    }
+
+    /// Applies one fault.
+    pub async fn apply(&self, action: &Action) -> Result<Outcome> {
+        let mut out = Outcome::default();
+        match action {
+            Action::Latency {
+                from,
+                to,
+                both,
+                latency,
+                jitter,
+                distribution,
+            } => {
+                let links = directed(from, to, *both);
+                let ms = |d: &Duration| d.as_millis() as u64;
+                let mut update = json!({});
+                if let Some(l) = latency {
+                    update["latency"] = json!(ms(l));
+                }
+                if let Some(j) = jitter {
+                    update["jitter"] = json!(ms(j));
+                }
+                if let Some(d) = distribution {
+                    update["distribution"] = json!(d.as_str());
+                }
+                let create = json!({
+                    "latency": latency.as_ref().map(ms).unwrap_or(0),
+                    "jitter": jitter.as_ref().map(ms).unwrap_or(0),
+                    "distribution": distribution.unwrap_or(Distribution::Uniform).as_str(),
+                });
+                out.toxics = self
+                    .put(&links, "latency", "latency", create, update)
+                    .await?;
+                // Every half now holds the same figures; read them from one.
+                let a = &out.toxics[0]["attributes"];
+                if a["latency"].as_u64().unwrap_or(0) == 0 && a["jitter"].as_u64().unwrap_or(0) == 0
+                {
+                    out.removed = self.remove(&links, "latency").await?;
+                }
+            }
+            Action::Bandwidth {
+                from,
+                to,
+                both,
+                kbps,
+            } => {
+                let links = directed(from, to, *both);
+                match kbps {
+                    None => out.removed = self.remove(&links, "bandwidth").await?,
+                    Some(r) => {
+                        let attrs = json!({"rate": r});
+                        out.toxics = self
+                            .put(&links, "bandwidth", "bandwidth", attrs.clone(), attrs)
+                            .await?;
+                    }
+                }
+            }
+            Action::Loss {
+                from,
+                to,
+                both,
+                percent,
+                rto,
+            } => {
+                let links = directed(from, to, *both);
+                if *percent == 0.0 {
+                    out.removed = self.remove(&links, "loss").await?;
+                } else {
+                    let mut attrs = json!({"percent": percent});
+                    if let Some(rto) = rto {
+                        attrs["rto_ms"] = json!(rto.as_millis() as u64);
+                    }
+                    out.toxics = self
+                        .put(&links, "loss", "loss", attrs.clone(), attrs)
+                        .await?;
+                }
+            }
+            Action::Partition {
+                from,
+                to,
+                both,
+                kind,
+            } => {
+                for (a, b) in directed(from, to, *both) {
+                    self.partition(&a, &b, *kind).await?;
+                }
+            }
+            Action::Isolate { region, kind } => {
+                for peer in self.cluster.region_names() {
+                    if &peer != region {
+                        self.partition(region, &peer, *kind).await?;
+                        self.partition(&peer, region, *kind).await?;
+                    }
+                }
+            }
+            Action::Flap {
+                from,
+                to,
+                both,
+                period,
+                down,
+            } => {
+                let links = directed(from, to, *both);
+                let attrs = json!({
+                    "period_ms": period.as_millis() as u64,
+                    "down_ms": down.as_millis() as u64,
+                });
+                out.toxics = self
+                    .put(&links, "flap", "flap", attrs.clone(), attrs)
+                    .await?;
+            }
+            Action::Heal { link, region } => {
+                out = self.heal(self.scope(link, region), false).await?;
+            }
+            Action::Clear { link, region } => match self.scope(link, region) {
+                None => self.api.reset().await?,
+                proxies => out = self.heal(proxies, true).await?,
+            },
+            Action::Skew {
+                region,
+                offset_micros,
+                drift_ppm,
+            } => {
+                let url = self.grpc_url(region)?;
+                let ch = crate::wait::channel(&url).map_err(ClusterError::Failed)?;
+                let clock = AdminClient::new(ch)
+                    .set_clock(pb::SetClockRequest {
+                        offset_micros: *offset_micros,
+                        drift_ppm: *drift_ppm,
+                    })
+                    .await
+                    .map_err(|s| {
+                        ClusterError::Failed(format!(
+                            "skew {region}: {} ({:?})",
+                            s.message(),
+                            s.code()
+                        ))
+                    })?
+                    .into_inner();
+                out.clock = Some(clock);
+            }
+            Action::Crash { region } => {
+                out.process = Some(self.api.process(region, "crash").await?);
+            }
+            Action::Restart { region } => {
+                out.process = Some(self.api.process(region, "restart").await?);
+                let grpc = self.cluster.entry(region)?.grpc;
+                let took = crate::wait::serving(grpc, self.restart_wait, || self.api.ended(region))
+                    .await
+                    .map_err(|e| {
+                        ClusterError::Failed(format!(
+                            "{region} was restarted but {e}; see `meridian up`'s output or the region's log"
+                        ))
+                    })?;
+                out.serving_after = Some(took);
+            }
+        }
+        Ok(out)
+    }
+}
+
+/// The toxics of every proxy by name, as the API lists them.
+pub type Proxies = BTreeMap<String, Json>;

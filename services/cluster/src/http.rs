@@ -1,0 +1,209 @@
+//! The one HTTP/1.1 client of cluster control (hyper): the control API's
+//! JSON requests and `meridian health`'s probe. One request per connection;
+//! every call has a deadline and a cap on the body it reads.
+
+use std::time::Duration;
+
+use http_body_util::{BodyExt, Full, Limited};
+use hyper::body::Bytes;
+use hyper_util::rt::TokioIo;
+
+#[derive(Debug, thiserror::Error)]
+pub enum HttpError {
+    #[error("{0}")]
+    Url(String),
+    #[error("connecting to {authority}: {source}")]
+    Connect {
+        authority: String,
+        source: std::io::Error,
+    },
+    #[error("{authority} did not answer within {timeout:?}")]
+    Timeout {
+        authority: String,
+        timeout: Duration,
+    },
+    #[error("{authority}: {message}")]
+    Protocol { authority: String, message: String },
+}
+
+/// An answer: its status and its body.
+#[derive(Debug)]
+pub struct Response {
+    pub status: u16,
+    pub body: Vec<u8>,
+}
+
+impl Response {
+    pub fn ok(&self) -> bool {
+        (200..300).contains(&self.status)
+    }
+}
+
+/// Where an `http://host[:port][/path]` URL points.
+#[derive(Debug, PartialEq, Eq)]
+pub struct Target {
+    /// `host:port`, as dialled (port 80 when the URL gives none).
+    pub authority: String,
+    /// The `Host` header: the URL's host and port as written.
+    pub host: String,
+    pub path: String,
+}
+
+impl Target {
+    /// Plain `http://` only: the endpoints here are on loopback or inside a
+    /// container network.
+    pub fn parse(url: &str) -> Result<Target, HttpError> {
+        let Some(rest) = url.strip_prefix("http://") else {
+            return Err(HttpError::Url(format!(
+                "only http:// URLs are supported, got {url:?}"
+            )));
+        };
+        let (hostport, path) = match rest.find('/') {
+            Some(i) => (&rest[..i], &rest[i..]),
+            None => (rest, "/"),
+        };
+        if hostport.is_empty() {
+            return Err(HttpError::Url(format!("no host in {url:?}")));
+        }
+        // IPv6 literals are bracketed: the port, if any, follows the ']'.
+        let after_host = match hostport.strip_prefix('[') {
+            Some(v6) => v6.split_once(']').map(|(_, rest)| rest).unwrap_or_default(),
+            None => hostport,
+        };
+        let authority = if after_host.contains(':') {
+            hostport.to_string()
+        } else {
+            format!("{hostport}:80")
+        };
+        Ok(Target {
+            authority,
+            host: hostport.to_string(),
+            path: path.to_string(),
+        })
+    }
+}
+
+/// One request to `authority` (`host:port`); `body` is sent as JSON. Reads
+/// at most `limit` bytes of the answer, and gives up after `timeout`
+/// (connect, request and response together).
+pub async fn request(
+    authority: &str,
+    host: &str,
+    method: &str,
+    path: &str,
+    body: Option<Vec<u8>>,
+    limit: usize,
+    timeout: Duration,
+) -> Result<Response, HttpError> {
+    let exchange = async {
+        let stream = tokio::net::TcpStream::connect(authority)
+            .await
+            .map_err(|source| HttpError::Connect {
+                authority: authority.to_string(),
+                source,
+            })?;
+        let protocol = |e: &dyn std::fmt::Display| HttpError::Protocol {
+            authority: authority.to_string(),
+            message: e.to_string(),
+        };
+        let (mut sender, conn) = hyper::client::conn::http1::handshake(TokioIo::new(stream))
+            .await
+            .map_err(|e| protocol(&e))?;
+        let conn = tokio::spawn(conn);
+        let mut req = hyper::Request::builder()
+            .method(method)
+            .uri(path)
+            .header(hyper::header::HOST, host)
+            .header(hyper::header::USER_AGENT, "meridian");
+        if body.is_some() {
+            req = req.header(hyper::header::CONTENT_TYPE, "application/json");
+        }
+        let req = req
+            .body(Full::new(Bytes::from(body.unwrap_or_default())))
+            .map_err(|e| protocol(&e))?;
+        let res = sender.send_request(req).await.map_err(|e| protocol(&e))?;
+        let status = res.status().as_u16();
+        let body = Limited::new(res.into_body(), limit)
+            .collect()
+            .await
+            .map_err(|e| protocol(&e))?
+            .to_bytes()
+            .to_vec();
+        conn.abort();
+        Ok(Response { status, body })
+    };
+    tokio::time::timeout(timeout, exchange)
+        .await
+        .map_err(|_| HttpError::Timeout {
+            authority: authority.to_string(),
+            timeout,
+        })?
+}
+
+/// `GET url`.
+pub async fn get(url: &str, limit: usize, timeout: Duration) -> Result<Response, HttpError> {
+    let t = Target::parse(url)?;
+    request(&t.authority, &t.host, "GET", &t.path, None, limit, timeout).await
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn urls() {
+        let t = Target::parse("http://127.0.0.1:9101/health").unwrap();
+        assert_eq!(t.authority, "127.0.0.1:9101");
+        assert_eq!(t.path, "/health");
+        let t = Target::parse("http://region-a").unwrap();
+        assert_eq!(t.authority, "region-a:80");
+        assert_eq!(t.path, "/");
+        let t = Target::parse("http://[::1]:9101/health").unwrap();
+        assert_eq!(t.authority, "[::1]:9101");
+        let t = Target::parse("http://[::1]/x").unwrap();
+        assert_eq!(t.authority, "[::1]:80");
+        assert!(Target::parse("https://x/health").is_err());
+        assert!(Target::parse("http:///health").is_err());
+    }
+
+    /// A chunked answer and a plain one read the same; a body over the cap
+    /// is an error, not a truncation.
+    #[tokio::test]
+    async fn chunked_and_plain_bodies_and_the_cap() {
+        use tokio::io::{AsyncReadExt, AsyncWriteExt};
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let addr = listener.local_addr().unwrap().to_string();
+        let server = tokio::spawn(async move {
+            for answer in [
+                "HTTP/1.1 200 OK\r\ntransfer-encoding: chunked\r\n\r\n4\r\n{\"a\"\r\n3\r\n:1}\r\n0\r\n\r\n",
+                "HTTP/1.1 404 Not Found\r\ncontent-length: 7\r\n\r\n{\"a\":1}",
+                "HTTP/1.1 200 OK\r\ncontent-length: 7\r\n\r\n{\"a\":1}",
+            ] {
+                let (mut s, _) = listener.accept().await.unwrap();
+                let mut req = vec![0u8; 1024];
+                let n = s.read(&mut req).await.unwrap();
+                assert!(req[..n].starts_with(b"POST /x HTTP/1.1\r\n"));
+                s.write_all(answer.as_bytes()).await.unwrap();
+            }
+        });
+        let t = Duration::from_secs(5);
+        let body = || Some(b"{}".to_vec());
+        let r = request(&addr, "x", "POST", "/x", body(), 1024, t)
+            .await
+            .unwrap();
+        assert_eq!((r.status, r.body.as_slice()), (200, &b"{\"a\":1}"[..]));
+        let r = request(&addr, "x", "POST", "/x", body(), 1024, t)
+            .await
+            .unwrap();
+        assert_eq!((r.status, r.ok()), (404, false));
+        let e = request(&addr, "x", "POST", "/x", body(), 3, t)
+            .await
+            .unwrap_err();
+        assert!(matches!(e, HttpError::Protocol { .. }), "{e}");
+        server.await.unwrap();
+        let e = request(&addr, "x", "GET", "/", None, 3, t)
+            .await
+            .unwrap_err();
+        assert!(matches!(e, HttpError::Connect { .. }), "{e}");
+    }
+}
