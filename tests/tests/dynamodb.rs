@@ -19,11 +19,12 @@ use aws_sdk_dynamodb::operation::query::QueryOutput;
 use aws_sdk_dynamodb::operation::transact_write_items::TransactWriteItemsError;
 use aws_sdk_dynamodb::primitives::Blob;
 use aws_sdk_dynamodb::types::{
-    AttributeDefinition, AttributeValue, BillingMode, ConditionCheck, Delete, DeleteRequest, Get,
-    KeySchemaElement, KeyType, KeysAndAttributes, Put, PutRequest, ReplicaStatus, ReturnValue,
-    ReturnValuesOnConditionCheckFailure, ScalarAttributeType, Select, StreamSpecification,
-    StreamViewType, TableStatus, TimeToLiveSpecification, TimeToLiveStatus, TransactGetItem,
-    TransactWriteItem, Update, WriteRequest,
+    AttributeAction, AttributeDefinition, AttributeValue, AttributeValueUpdate, BillingMode,
+    ComparisonOperator, Condition, ConditionCheck, ConditionalOperator, Delete, DeleteRequest,
+    ExpectedAttributeValue, Get, KeySchemaElement, KeyType, KeysAndAttributes, Put, PutRequest,
+    ReplicaStatus, ReturnValue, ReturnValuesOnConditionCheckFailure, ScalarAttributeType, Select,
+    StreamSpecification, StreamViewType, TableStatus, Tag, TimeToLiveSpecification,
+    TimeToLiveStatus, TransactGetItem, TransactWriteItem, Update, WriteRequest,
 };
 use meridian_core::AttrValue;
 use meridian_tests::{TestCluster, poll_until};
@@ -3073,4 +3074,649 @@ async fn a_client_request_token_applies_once_even_when_requests_race() {
         );
     }
     cluster.shutdown().await;
+}
+
+// ---- legacy parameters, Select, limits -------------------------------------
+
+fn legacy_cond(op: ComparisonOperator, values: Vec<AttributeValue>) -> Condition {
+    Condition::builder()
+        .comparison_operator(op)
+        .set_attribute_value_list(Some(values))
+        .build()
+        .unwrap()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn legacy_parameters_read_and_write_through_the_expression_engine() {
+    let cluster = TestCluster::start(&REGIONS[..1]).await;
+    let c = client(cluster.dynamo_url(0));
+    create_table(
+        &c,
+        "legacy",
+        ("pk", ScalarAttributeType::S),
+        Some(("sk", ScalarAttributeType::N)),
+    )
+    .await;
+    batch_put(
+        &c,
+        "legacy",
+        (0..10)
+            .map(|i| {
+                item([
+                    ("pk", s("p")),
+                    ("sk", n(i)),
+                    ("num", n(i % 3)),
+                    ("tag", s(&format!("t{i}"))),
+                ])
+            })
+            .collect(),
+    )
+    .await;
+    let key = |i: u32| item([("pk", s("p")), ("sk", n(i))]);
+
+    // Expected: Exists/Value, then ComparisonOperator with ConditionalOperator.
+    let exp_value = |v: AttributeValue| ExpectedAttributeValue::builder().value(v).build();
+    let failed = c
+        .put_item()
+        .table_name("legacy")
+        .set_item(Some(item([("pk", s("p")), ("sk", n(1)), ("num", n(100))])))
+        .expected("num", exp_value(n(2)))
+        .send()
+        .await;
+    expect_code(
+        failed,
+        "ConditionalCheckFailedException",
+        "Expected num = 2 on num 1",
+    );
+    c.put_item()
+        .table_name("legacy")
+        .set_item(Some(item([("pk", s("p")), ("sk", n(1)), ("num", n(100))])))
+        .expected("num", exp_value(n(1)))
+        .expected(
+            "gone",
+            ExpectedAttributeValue::builder().exists(false).build(),
+        )
+        .send()
+        .await
+        .expect("Expected num = 1 and gone missing");
+    assert_eq!(get(&c, "legacy", key(1)).await.unwrap()["num"], n(100));
+    let cmp = |op: ComparisonOperator, v: Vec<AttributeValue>| {
+        ExpectedAttributeValue::builder()
+            .comparison_operator(op)
+            .set_attribute_value_list(Some(v))
+            .build()
+    };
+    let failed = c
+        .delete_item()
+        .table_name("legacy")
+        .set_key(Some(key(2)))
+        .expected("num", cmp(ComparisonOperator::Gt, vec![n(5)]))
+        .expected("tag", cmp(ComparisonOperator::BeginsWith, vec![s("x")]))
+        .send()
+        .await;
+    expect_code(
+        failed,
+        "ConditionalCheckFailedException",
+        "AND of two false",
+    );
+    c.delete_item()
+        .table_name("legacy")
+        .set_key(Some(key(2)))
+        .expected("num", cmp(ComparisonOperator::Gt, vec![n(5)]))
+        .expected("tag", cmp(ComparisonOperator::BeginsWith, vec![s("t")]))
+        .conditional_operator(ConditionalOperator::Or)
+        .send()
+        .await
+        .expect("OR with one true");
+    assert_eq!(get(&c, "legacy", key(2)).await, None);
+
+    // AttributeUpdates: PUT, ADD to a number, a set and a list, DELETE.
+    let upd = |action: AttributeAction, v: Option<AttributeValue>| {
+        AttributeValueUpdate::builder()
+            .action(action)
+            .set_value(v)
+            .build()
+    };
+    let out = c
+        .update_item()
+        .table_name("legacy")
+        .set_key(Some(key(3)))
+        .attribute_updates("num", upd(AttributeAction::Add, Some(n(10))))
+        .attribute_updates("tags", upd(AttributeAction::Add, Some(ss(&["a", "b"]))))
+        .attribute_updates("log", upd(AttributeAction::Add, Some(l(vec![s("one")]))))
+        .attribute_updates("tag", upd(AttributeAction::Delete, None))
+        .attribute_updates("note", upd(AttributeAction::Put, Some(s("hi"))))
+        .expected("num", exp_value(n(0)))
+        .return_values(ReturnValue::AllNew)
+        .send()
+        .await
+        .expect("legacy update");
+    let want = item([
+        ("pk", s("p")),
+        ("sk", n(3)),
+        ("num", n(10)),
+        ("tags", ss(&["a", "b"])),
+        ("log", l(vec![s("one")])),
+        ("note", s("hi")),
+    ]);
+    assert_item(out.attributes(), &want, "ALL_NEW after AttributeUpdates");
+    c.update_item()
+        .table_name("legacy")
+        .set_key(Some(key(3)))
+        .attribute_updates("tags", upd(AttributeAction::Delete, Some(ss(&["a"]))))
+        .attribute_updates("log", upd(AttributeAction::Add, Some(l(vec![s("two")]))))
+        .send()
+        .await
+        .expect("DELETE set member, append to list");
+    let got = get(&c, "legacy", key(3)).await.unwrap();
+    assert_eq!(norm(&got["tags"]), ss(&["b"]));
+    assert_eq!(got["log"], l(vec![s("one"), s("two")]));
+    expect_validation(
+        c.update_item()
+            .table_name("legacy")
+            .set_key(Some(key(3)))
+            .attribute_updates("note", upd(AttributeAction::Add, Some(s("x"))))
+            .send()
+            .await,
+        "One or more parameter values were invalid: ADD action is not supported for the type S",
+        "ADD of a string",
+    );
+    expect_validation(
+        c.update_item()
+            .table_name("legacy")
+            .set_key(Some(key(3)))
+            .attribute_updates("sk", upd(AttributeAction::Put, Some(n(9))))
+            .send()
+            .await,
+        "Cannot update attribute sk. This attribute is part of the key",
+        "PUT of a key attribute",
+    );
+
+    // KeyConditions, QueryFilter, AttributesToGet.
+    let q = c
+        .query()
+        .table_name("legacy")
+        .key_conditions("pk", legacy_cond(ComparisonOperator::Eq, vec![s("p")]))
+        .key_conditions(
+            "sk",
+            legacy_cond(ComparisonOperator::Between, vec![n(4), n(9)]),
+        )
+        .query_filter("num", legacy_cond(ComparisonOperator::In, vec![n(0), n(2)]))
+        .attributes_to_get("sk")
+        .send()
+        .await
+        .expect("legacy query");
+    let sks: Vec<&str> = q
+        .items()
+        .iter()
+        .map(|i| i["sk"].as_n().unwrap().as_str())
+        .collect();
+    assert_eq!(sks, ["5", "6", "8", "9"]);
+    assert!(q.items().iter().all(|i| i.len() == 1), "{q:?}");
+    expect_validation(
+        c.query()
+            .table_name("legacy")
+            .key_conditions("pk", legacy_cond(ComparisonOperator::Eq, vec![s("p")]))
+            .query_filter("sk", legacy_cond(ComparisonOperator::NotNull, vec![]))
+            .send()
+            .await,
+        "QueryFilter can only contain non-primary key attributes: Primary key attribute: sk",
+        "QueryFilter on a key",
+    );
+
+    // ScanFilter with OR, GetItem and BatchGetItem with AttributesToGet.
+    let sc = c
+        .scan()
+        .table_name("legacy")
+        .scan_filter("num", legacy_cond(ComparisonOperator::Eq, vec![n(100)]))
+        .scan_filter(
+            "tag",
+            legacy_cond(ComparisonOperator::Contains, vec![s("9")]),
+        )
+        .conditional_operator(ConditionalOperator::Or)
+        .send()
+        .await
+        .expect("legacy scan");
+    let mut sks: Vec<&str> = sc
+        .items()
+        .iter()
+        .map(|i| i["sk"].as_n().unwrap().as_str())
+        .collect();
+    sks.sort();
+    assert_eq!(sks, ["1", "9"]);
+    let got = c
+        .get_item()
+        .table_name("legacy")
+        .set_key(Some(key(4)))
+        .attributes_to_get("tag")
+        .attributes_to_get("missing")
+        .send()
+        .await
+        .unwrap();
+    assert_item(
+        got.item(),
+        &item([("tag", s("t4"))]),
+        "GetItem AttributesToGet",
+    );
+    let batch = c
+        .batch_get_item()
+        .request_items(
+            "legacy",
+            KeysAndAttributes::builder()
+                .keys(key(4))
+                .attributes_to_get("num")
+                .build()
+                .unwrap(),
+        )
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(
+        batch.responses().unwrap()["legacy"],
+        vec![item([("num", n(1))])]
+    );
+
+    // The two forms may not meet in one request; argument rules are DynamoDB's.
+    let msg = expect_code(
+        c.get_item()
+            .table_name("legacy")
+            .set_key(Some(key(4)))
+            .attributes_to_get("tag")
+            .projection_expression("tag")
+            .send()
+            .await,
+        "ValidationException",
+        "mixed GetItem",
+    );
+    assert_eq!(
+        msg,
+        "Can not use both expression and non-expression parameters in the same request: Non-expression parameters: {AttributesToGet} Expression parameters: {ProjectionExpression}"
+    );
+    expect_validation(
+        c.put_item()
+            .table_name("legacy")
+            .set_item(Some(key(4)))
+            .expected("num", exp_value(n(1)))
+            .condition_expression("attribute_exists(pk)")
+            .send()
+            .await,
+        "Non-expression parameters: {Expected} Expression parameters: {ConditionExpression}",
+        "mixed PutItem",
+    );
+    expect_validation(
+        c.scan()
+            .table_name("legacy")
+            .scan_filter("num", legacy_cond(ComparisonOperator::Between, vec![n(1)]))
+            .send()
+            .await,
+        "One or more parameter values were invalid: Invalid number of argument(s) for the BETWEEN ComparisonOperator",
+        "BETWEEN with one argument",
+    );
+    expect_validation(
+        c.scan()
+            .table_name("legacy")
+            .scan_filter("num", legacy_cond(ComparisonOperator::Lt, vec![ns(&["1"])]))
+            .send()
+            .await,
+        "One or more parameter values were invalid: ComparisonOperator LT is not valid for NS AttributeValue type",
+        "LT with a set",
+    );
+    expect_validation(
+        c.put_item()
+            .table_name("legacy")
+            .set_item(Some(key(4)))
+            .expected(
+                "num",
+                ExpectedAttributeValue::builder().exists(true).build(),
+            )
+            .send()
+            .await,
+        "One or more parameter values were invalid: Value must be provided when Exists is true for Attribute: num",
+        "Exists without Value",
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn select_is_checked_as_dynamodb_checks_it() {
+    let cluster = TestCluster::start(&REGIONS[..1]).await;
+    let c = client(cluster.dynamo_url(0));
+    create_table(&c, "sel", ("pk", ScalarAttributeType::S), None).await;
+    put(&c, "sel", item([("pk", s("a")), ("x", n(1))])).await;
+    let q = || {
+        c.query()
+            .table_name("sel")
+            .key_condition_expression("pk = :p")
+            .expression_attribute_values(":p", s("a"))
+    };
+    let counted = c
+        .scan()
+        .table_name("sel")
+        .select(Select::Count)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(counted.count(), 1);
+    assert!(counted.items.is_none());
+    let specific = q()
+        .select(Select::SpecificAttributes)
+        .projection_expression("x")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(specific.items(), [item([("x", n(1))])]);
+    let all = q().select(Select::AllAttributes).send().await.unwrap();
+    assert_eq!(all.items()[0].len(), 2);
+    let cases = [
+        (
+            q().select(Select::SpecificAttributes)
+                .send()
+                .await
+                .map(|_| ()),
+            "1 validation error detected: Must specify the AttributesToGet or ProjectionExpression when choosing to get SPECIFIC_ATTRIBUTES",
+        ),
+        (
+            q().select(Select::AllProjectedAttributes)
+                .send()
+                .await
+                .map(|_| ()),
+            "1 validation error detected: ALL_PROJECTED_ATTRIBUTES can be used only when Querying using an IndexName",
+        ),
+        (
+            q().select(Select::Count)
+                .projection_expression("x")
+                .send()
+                .await
+                .map(|_| ()),
+            "1 validation error detected: Cannot specify the ProjectionExpression when choosing to get only the Count",
+        ),
+        (
+            q().select(Select::AllAttributes)
+                .projection_expression("x")
+                .send()
+                .await
+                .map(|_| ()),
+            "1 validation error detected: Cannot specify the ProjectionExpression when choosing to get ALL_ATTRIBUTES",
+        ),
+        (
+            q().select(Select::AllProjectedAttributes)
+                .projection_expression("x")
+                .send()
+                .await
+                .map(|_| ()),
+            "1 validation error detected: Cannot specify the ProjectionExpression when choosing to get ALL_PROJECTED_ATTRIBUTES",
+        ),
+    ];
+    for (r, want) in cases {
+        assert_eq!(expect_code(r, "ValidationException", want), want);
+    }
+    let scan_cases = [
+        (
+            c.scan()
+                .table_name("sel")
+                .select(Select::SpecificAttributes)
+                .send()
+                .await
+                .map(|_| ()),
+            "Must specify the AttributesToGet or ProjectionExpression when choosing to get SPECIFIC_ATTRIBUTES",
+        ),
+        (
+            c.scan()
+                .table_name("sel")
+                .select(Select::AllProjectedAttributes)
+                .send()
+                .await
+                .map(|_| ()),
+            "ALL_PROJECTED_ATTRIBUTES can be used only when Querying using an IndexName",
+        ),
+        (
+            c.scan()
+                .table_name("sel")
+                .select(Select::Count)
+                .attributes_to_get("x")
+                .send()
+                .await
+                .map(|_| ()),
+            "Cannot specify the AttributesToGet when choosing to get only the Count",
+        ),
+    ];
+    for (r, want) in scan_cases {
+        assert_eq!(expect_code(r, "ValidationException", want), want);
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn describe_endpoints_and_limits_answer_in_dynamodbs_shape() {
+    let cluster = TestCluster::start(&REGIONS[..1]).await;
+    let c = client(cluster.dynamo_url(0));
+    let e = c.describe_endpoints().send().await.unwrap();
+    assert_eq!(e.endpoints().len(), 1);
+    assert_eq!(
+        e.endpoints()[0].address(),
+        "dynamodb.us-east-1.amazonaws.com"
+    );
+    assert_eq!(e.endpoints()[0].cache_period_in_minutes(), 1440);
+    let l = c.describe_limits().send().await.unwrap();
+    assert_eq!(l.account_max_read_capacity_units(), Some(80000));
+    assert_eq!(l.account_max_write_capacity_units(), Some(80000));
+    assert_eq!(l.table_max_read_capacity_units(), Some(40000));
+    assert_eq!(l.table_max_write_capacity_units(), Some(40000));
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn tags_belong_to_each_regions_replica_with_dynamodbs_limits() {
+    let cluster = TestCluster::start(&REGIONS[..2]).await;
+    let cs = clients(&cluster);
+    let c = &cs[0];
+    c.create_table()
+        .table_name("tagged")
+        .billing_mode(BillingMode::PayPerRequest)
+        .key_schema(
+            KeySchemaElement::builder()
+                .attribute_name("pk")
+                .key_type(KeyType::Hash)
+                .build()
+                .unwrap(),
+        )
+        .attribute_definitions(
+            AttributeDefinition::builder()
+                .attribute_name("pk")
+                .attribute_type(ScalarAttributeType::S)
+                .build()
+                .unwrap(),
+        )
+        .tags(Tag::builder().key("team").value("core").build().unwrap())
+        .send()
+        .await
+        .expect("create with tags");
+    let arn = c
+        .describe_table()
+        .table_name("tagged")
+        .send()
+        .await
+        .unwrap()
+        .table()
+        .unwrap()
+        .table_arn()
+        .unwrap()
+        .to_string();
+    let list = |c: &Client, arn: &str| {
+        let (c, arn) = (c.clone(), arn.to_string());
+        async move {
+            let out = c
+                .list_tags_of_resource()
+                .resource_arn(arn)
+                .send()
+                .await
+                .unwrap();
+            out.tags()
+                .iter()
+                .map(|t| (t.key().to_string(), t.value().to_string()))
+                .collect::<Vec<_>>()
+        }
+    };
+    let pair = |k: &str, v: &str| (k.to_string(), v.to_string());
+    assert_eq!(list(c, &arn).await, vec![pair("team", "core")]);
+    let tag = |k: &str, v: &str| Tag::builder().key(k).value(v).build().unwrap();
+    c.tag_resource()
+        .resource_arn(&arn)
+        .tags(tag("env", "prod"))
+        .tags(tag("team", "edge"))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(
+        list(c, &arn).await,
+        vec![pair("env", "prod"), pair("team", "edge")]
+    );
+    c.untag_resource()
+        .resource_arn(&arn)
+        .tag_keys("team")
+        .tag_keys("absent")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(list(c, &arn).await, vec![pair("env", "prod")]);
+
+    // The other region's replica has its own ARN and, as in DynamoDB, its own tags.
+    let other = &cs[1];
+    let other_arn = arn.replace(REGIONS[0], REGIONS[1]);
+    poll("the table in the second region", || async {
+        other
+            .describe_table()
+            .table_name("tagged")
+            .send()
+            .await
+            .is_ok()
+    })
+    .await;
+    // The stream carried the tag rows past the peer's checks: a later write arrives.
+    put(c, "tagged", item([("pk", s("after-tags"))])).await;
+    poll(
+        "a write made after tagging reaches the second region",
+        || async {
+            try_get(other, "tagged", item([("pk", s("after-tags"))]))
+                .await
+                .is_ok_and(|i| i.is_some())
+        },
+    )
+    .await;
+    assert!(list(other, &other_arn).await.is_empty());
+    let msg = expect_code(
+        other
+            .list_tags_of_resource()
+            .resource_arn(&arn)
+            .send()
+            .await,
+        "ResourceNotFoundException",
+        "another region's ARN",
+    );
+    assert_eq!(
+        msg,
+        format!("Requested resource not found: ResourcArn: {arn} not found")
+    );
+
+    // DynamoDB's limits and messages.
+    let tag_err = |tags: Vec<Tag>| {
+        let c = c.clone();
+        let arn = arn.clone();
+        async move {
+            let r = c
+                .tag_resource()
+                .resource_arn(arn)
+                .set_tags(Some(tags))
+                .send()
+                .await;
+            expect_code(r, "ValidationException", "bad tags")
+        }
+    };
+    let long_key = "k".repeat(129);
+    let cases = [
+        (
+            vec![tag(&long_key, "v")],
+            format!("The Tag Key provided is invalid, Key: {long_key}"),
+        ),
+        (
+            vec![tag("a", &"v".repeat(257))],
+            format!(
+                "The Tag Value provided is invalid, Value: {}",
+                "v".repeat(257)
+            ),
+        ),
+        (
+            vec![tag("aws:owner", "v")],
+            "Tag Key cannot be prefixed with aws:, Key: aws:owner".to_string(),
+        ),
+        (
+            vec![tag("a", "1"), tag("a", "2")],
+            "Duplicate Tag Keys provided as input: Duplicate Tag Key found a".to_string(),
+        ),
+        (
+            vec![tag("a%", "1")],
+            "The Tag Key provided is invalid, Key: a%".to_string(),
+        ),
+        (
+            vec![],
+            "Atleast one Tag needs to be provided as Input.".to_string(),
+        ),
+        (
+            (0..50).map(|i| tag(&format!("k{i}"), "v")).collect(),
+            "Number of Tags exceed the current limit for the provided ResourceArn".to_string(),
+        ),
+    ];
+    for (tags, want) in cases {
+        assert_eq!(tag_err(tags).await, want);
+    }
+    assert_eq!(
+        list(c, &arn).await,
+        vec![pair("env", "prod")],
+        "failed requests change nothing"
+    );
+    c.tag_resource()
+        .resource_arn(&arn)
+        .set_tags(Some((0..49).map(|i| tag(&format!("k{i}"), "")).collect()))
+        .send()
+        .await
+        .expect("50 tags in all");
+    assert_eq!(list(c, &arn).await.len(), 50);
+    let msg = expect_code(
+        c.tag_resource()
+            .resource_arn("arn:aws:dynamodb:us-east-1:000000000000:table/x")
+            .tags(tag("a", "b"))
+            .send()
+            .await,
+        "ValidationException",
+        "short table name",
+    );
+    assert_eq!(
+        msg,
+        "Invalid TableArn: Invalid ResourceArn provided as input arn:aws:dynamodb:us-east-1:000000000000:table/x"
+    );
+    let missing = arn.replace("tagged", "missing");
+    let msg = expect_code(
+        c.tag_resource()
+            .resource_arn(&missing)
+            .tags(tag("a", "b"))
+            .send()
+            .await,
+        "ResourceNotFoundException",
+        "missing table",
+    );
+    assert_eq!(
+        msg,
+        format!("Requested resource not found: ResourcArn: {missing} not found")
+    );
+    expect_validation(
+        c.untag_resource()
+            .resource_arn(&arn)
+            .set_tag_keys(Some(vec![]))
+            .send()
+            .await,
+        "Atleast one Tag Key needs to be provided as Input.",
+        "no keys",
+    );
+
+    // A recreated table starts untagged.
+    c.delete_table().table_name("tagged").send().await.unwrap();
+    create_table(c, "tagged", ("pk", ScalarAttributeType::S), None).await;
+    assert!(list(c, &arn).await.is_empty());
 }

@@ -200,6 +200,36 @@ pub const CATALOG_TABLE: &str = "$catalog";
 /// Sort key of a table's TTL row in the catalog (the definition has none).
 pub const TTL_SORT_KEY: &[u8] = b"ttl";
 
+/// Prefix of the sort keys of a table's tag rows in the catalog, one row per
+/// region. DynamoDB does not synchronize tags between the replicas of a
+/// global table (version 2019.11.21): each replica is a resource of its own,
+/// with its own ARN and tags. The rows still travel through the log like the
+/// rest of the catalog; each region reads only its own.
+pub const TAGS_SORT_PREFIX: &[u8] = b"tags/";
+
+/// Most tags on one table replica, as in DynamoDB.
+pub const MAX_TAGS: usize = 50;
+
+/// A replica's tags: key to value.
+pub type Tags = BTreeMap<String, String>;
+
+/// `current` with `add` set (replacing the values of keys already there)
+/// and `remove` removed. More than [`MAX_TAGS`] afterwards is refused with
+/// DynamoDB's message; the field is `Tags`.
+pub fn merge_tags(mut current: Tags, add: &Tags, remove: &[String]) -> Result<Tags, Error> {
+    for k in remove {
+        current.remove(k);
+    }
+    current.extend(add.iter().map(|(k, v)| (k.clone(), v.clone())));
+    if current.len() > MAX_TAGS {
+        return Err(Error::invalid(
+            "Tags",
+            "Number of Tags exceed the current limit for the provided ResourceArn",
+        ));
+    }
+    Ok(current)
+}
+
 pub fn validate_table_name(name: &str) -> Result<(), Error> {
     if !(3..=255).contains(&name.len()) {
         return Err(Error::invalid(
@@ -373,6 +403,51 @@ impl TableDef {
         }
     }
 
+    /// The catalog key of a table's tags in `region`.
+    pub fn tags_key(name: &str, region: &str) -> EncodedKey {
+        EncodedKey {
+            partition: name.as_bytes().to_vec(),
+            sort: [TAGS_SORT_PREFIX, region.as_bytes()].concat(),
+        }
+    }
+
+    /// The catalog row holding `tags` for the incarnation of the table
+    /// created at `table_version`; a recreated table starts untagged.
+    pub fn tags_item(tags: &Tags, table_version: &crate::Version) -> Item {
+        let map = tags
+            .iter()
+            .map(|(k, v)| (k.clone(), AttrValue::S(v.clone())))
+            .collect();
+        Item::from([
+            ("tags".to_string(), AttrValue::M(map)),
+            (
+                "table_version".to_string(),
+                AttrValue::B(table_version.to_bytes()),
+            ),
+        ])
+    }
+
+    /// The tags and table incarnation named by a catalog tags row.
+    pub fn tags(item: &Item) -> Result<(Tags, crate::Version), Error> {
+        let bad =
+            || Error::Decode("catalog tags row must hold string tags and a table version".into());
+        match (item.get("tags"), item.get("table_version")) {
+            (Some(AttrValue::M(m)), Some(AttrValue::B(v)))
+                if item.len() == 2 && m.len() <= MAX_TAGS =>
+            {
+                let tags = m
+                    .iter()
+                    .map(|(k, v)| match v {
+                        AttrValue::S(s) => Ok((k.clone(), s.clone())),
+                        _ => Err(bad()),
+                    })
+                    .collect::<Result<Tags, Error>>()?;
+                Ok((tags, crate::Version::from_bytes(v)?))
+            }
+            _ => Err(bad()),
+        }
+    }
+
     /// The catalog key for a table name.
     pub fn catalog_key(name: &str) -> EncodedKey {
         EncodedKey {
@@ -446,5 +521,33 @@ mod tests {
         assert_eq!(def.replicas, vec!["a-1", "b-1"]);
         assert_eq!(TableDef::from_item(&def.to_item()).unwrap(), def);
         assert!(TableDef::new("x$", schema(), vec!["a".into()]).is_err());
+    }
+
+    #[test]
+    fn tags_merge_within_the_limit_and_round_trip() {
+        let tag = |k: &str, v: &str| (k.to_string(), v.to_string());
+        let current = Tags::from([tag("a", "1"), tag("b", "2")]);
+        let merged = merge_tags(
+            current,
+            &Tags::from([tag("b", "3"), tag("c", "")]),
+            &["a".into()],
+        )
+        .unwrap();
+        assert_eq!(merged, Tags::from([tag("b", "3"), tag("c", "")]));
+        let full: Tags = (0..MAX_TAGS).map(|i| tag(&format!("k{i}"), "v")).collect();
+        let e = merge_tags(full.clone(), &Tags::from([tag("one-more", "v")]), &[]).unwrap_err();
+        assert!(
+            e.to_string()
+                .contains("Number of Tags exceed the current limit"),
+            "{e}"
+        );
+        assert!(merge_tags(full.clone(), &Tags::from([tag("k0", "w")]), &[]).is_ok());
+        let version = crate::Version::new(crate::Timestamp::ZERO, "us-east-1");
+        let item = TableDef::tags_item(&merged, &version);
+        assert_eq!(TableDef::tags(&item).unwrap(), (merged, version));
+        assert_eq!(
+            TableDef::tags_key("t1", "eu-west-1").sort,
+            b"tags/eu-west-1".to_vec()
+        );
     }
 }

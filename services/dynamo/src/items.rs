@@ -9,6 +9,7 @@ use meridian_store::{Condition, StoreError, WriteOp, WriteResult};
 use serde_json::{Value as Json, json};
 
 use crate::error::{ApiError, ApiResult};
+use crate::legacy;
 use crate::req::{Req, key_of};
 
 /// The expression context of one request: names, values, and what used them.
@@ -148,12 +149,20 @@ async fn conditional(
     r: Req<'_>,
     op: impl FnOnce(String, Option<Condition>) -> WriteOp,
 ) -> ApiResult<Json> {
-    r.refuse_legacy(&["Expected", "ConditionalOperator"])?;
     let table = r.table_name()?;
+    legacy::refuse_mixed(
+        r,
+        &["ConditionExpression"],
+        &["Expected", "ConditionalOperator"],
+    )?;
     let rv = return_values(r, &["NONE", "ALL_OLD"])?;
     let return_old = return_old_on_failure(r)?;
     let mut ex = Exprs::of(r)?;
-    let condition = ex.condition(r, "ConditionExpression")?.map(as_condition);
+    let condition = match ex.condition(r, "ConditionExpression")? {
+        Some(c) => Some(c),
+        None => legacy::expected(r)?,
+    }
+    .map(as_condition);
     ex.finish()?;
     let w = write_one(ops, op(table.into(), condition), return_old).await?;
     Ok(if rv == "ALL_OLD" {
@@ -164,11 +173,14 @@ async fn conditional(
 }
 
 pub async fn get(ops: &Ops, r: Req<'_>) -> ApiResult<Json> {
-    r.refuse_legacy(&["AttributesToGet"])?;
     let table = r.table_name()?;
+    legacy::refuse_mixed(r, &["ProjectionExpression"], &["AttributesToGet"])?;
     let key = r.item("Key")?;
     let mut ex = Exprs::of(r)?;
-    let projection = ex.projection(r)?;
+    let projection = match ex.projection(r)? {
+        Some(p) => Some(p),
+        None => legacy::attributes_to_get(r)?,
+    };
     ex.finish()?;
     let (def, _) = ops.table(table).await?;
     let key = key_of(&def, &key)?;
@@ -220,8 +232,12 @@ pub fn change_of(
 }
 
 pub async fn update(ops: &Ops, r: Req<'_>) -> ApiResult<Json> {
-    r.refuse_legacy(&["Expected", "ConditionalOperator", "AttributeUpdates"])?;
     let table = r.table_name()?;
+    legacy::refuse_mixed(
+        r,
+        &["UpdateExpression", "ConditionExpression"],
+        &["AttributeUpdates", "Expected", "ConditionalOperator"],
+    )?;
     let key = r.item("Key")?;
     let rv = return_values(
         r,
@@ -229,8 +245,15 @@ pub async fn update(ops: &Ops, r: Req<'_>) -> ApiResult<Json> {
     )?;
     let return_old = return_old_on_failure(r)?;
     let mut ex = Exprs::of(r)?;
-    let update = ex.update(r)?;
-    let condition = ex.condition(r, "ConditionExpression")?.map(as_condition);
+    let update = match ex.update(r)? {
+        Some(u) => Some(u),
+        None => legacy::attribute_updates(r)?,
+    };
+    let condition = match ex.condition(r, "ConditionExpression")? {
+        Some(c) => Some(c),
+        None => legacy::expected(r)?,
+    }
+    .map(as_condition);
     ex.finish()?;
     let (def, _) = ops.table(table).await?;
     key_of(&def, &key)?;

@@ -13,9 +13,11 @@
 mod auth;
 mod error;
 mod items;
+mod legacy;
 mod reads;
 mod req;
 mod tables;
+mod tags;
 mod txn;
 
 use std::collections::HashMap;
@@ -216,6 +218,9 @@ async fn dispatch(front: &Front, headers: &HeaderMap, body: &[u8]) -> Result<Jso
         "DescribeTable" => tables::describe(ops, r).await,
         "ListTables" => tables::list(ops, r).await,
         "DeleteTable" => tables::delete(ops, r).await,
+        "TagResource" => tags::tag(ops, r).await,
+        "UntagResource" => tags::untag(ops, r).await,
+        "ListTagsOfResource" => tags::list(ops, r).await,
         "UpdateTimeToLive" => tables::update_ttl(ops, r).await,
         "DescribeTimeToLive" => tables::describe_ttl(ops, r).await,
         "PutItem" => items::put(ops, r).await,
@@ -230,6 +235,13 @@ async fn dispatch(front: &Front, headers: &HeaderMap, body: &[u8]) -> Result<Jso
         "TransactGetItems" => reads::transact_get(ops, r).await,
         "DescribeEndpoints" => Ok(serde_json::json!({
             "Endpoints": [{"Address": format!("dynamodb.{}.amazonaws.com", ops.region()), "CachePeriodInMinutes": 1440}]
+        })),
+        // DynamoDB's default quotas; nothing here is provisioned or metered.
+        "DescribeLimits" => Ok(serde_json::json!({
+            "AccountMaxReadCapacityUnits": 80000,
+            "AccountMaxWriteCapacityUnits": 80000,
+            "TableMaxReadCapacityUnits": 40000,
+            "TableMaxWriteCapacityUnits": 40000,
         })),
         other => Err(ApiError::new(
             Kind::UnknownOperation,

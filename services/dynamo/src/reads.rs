@@ -13,6 +13,7 @@ use serde_json::{Value as Json, json};
 
 use crate::error::{ApiError, ApiResult};
 use crate::items::Exprs;
+use crate::legacy;
 use crate::req::{Req, key_item, key_of};
 
 /// A page stops once it has read 1 MB, as in DynamoDB.
@@ -78,6 +79,60 @@ fn sort_range(def: &TableDef, cond: Option<&SortKeyCondition>) -> ApiResult<Sort
     Ok(SortRange { lower, upper })
 }
 
+/// `Select`, checked as DynamoDB checks it: a projection only with
+/// `SPECIFIC_ATTRIBUTES` (which needs one), `ALL_PROJECTED_ATTRIBUTES` only
+/// on an index. Whether only the count is wanted.
+fn select(
+    r: Req<'_>,
+    query: bool,
+    index: bool,
+    by_expression: bool,
+    by_names: bool,
+) -> ApiResult<bool> {
+    let prefix = if query {
+        "1 validation error detected: "
+    } else {
+        ""
+    };
+    let fail = |m: String| Err(ApiError::validation(format!("{prefix}{m}")));
+    let Some(select) = r.opt_str("Select")? else {
+        return Ok(false);
+    };
+    let what = match select {
+        "SPECIFIC_ATTRIBUTES" => {
+            if !by_expression && !by_names {
+                return fail(
+                    "Must specify the AttributesToGet or ProjectionExpression when choosing to get SPECIFIC_ATTRIBUTES".into(),
+                );
+            }
+            return Ok(false);
+        }
+        "COUNT" => "only the Count",
+        "ALL_ATTRIBUTES" | "ALL_PROJECTED_ATTRIBUTES" => select,
+        other => {
+            return Err(ApiError::validation(format!(
+                "1 validation error detected: Value '{other}' at 'select' failed to satisfy constraint: Member must satisfy enum value set: [SPECIFIC_ATTRIBUTES, COUNT, ALL_ATTRIBUTES, ALL_PROJECTED_ATTRIBUTES]"
+            )));
+        }
+    };
+    if by_expression {
+        return fail(format!(
+            "Cannot specify the ProjectionExpression when choosing to get {what}"
+        ));
+    }
+    if by_names {
+        return fail(format!(
+            "Cannot specify the AttributesToGet when choosing to get {what}"
+        ));
+    }
+    if select == "ALL_PROJECTED_ATTRIBUTES" && !index {
+        return fail(
+            "ALL_PROJECTED_ATTRIBUTES can be used only when Querying using an IndexName".into(),
+        );
+    }
+    Ok(select == "COUNT")
+}
+
 /// What a Query or Scan returns, and how it reads.
 struct Listing {
     limit: Option<usize>,
@@ -86,16 +141,33 @@ struct Listing {
     count_only: bool,
 }
 
+/// Query's and Scan's expression and legacy members, in DynamoDB's order.
+const QUERY_EXPRESSIONS: &[&str] = &[
+    "ProjectionExpression",
+    "FilterExpression",
+    "KeyConditionExpression",
+];
+const QUERY_LEGACY: &[&str] = &[
+    "AttributesToGet",
+    "QueryFilter",
+    "ConditionalOperator",
+    "KeyConditions",
+];
+const SCAN_EXPRESSIONS: &[&str] = &["ProjectionExpression", "FilterExpression"];
+const SCAN_LEGACY: &[&str] = &["AttributesToGet", "ScanFilter", "ConditionalOperator"];
+
 impl Listing {
-    fn of(r: Req<'_>, ex: &mut Exprs) -> ApiResult<Self> {
-        r.refuse_legacy(&[
-            "AttributesToGet",
-            "QueryFilter",
-            "ScanFilter",
-            "KeyConditions",
-            "ConditionalOperator",
-        ])?;
-        if r.opt_str("IndexName")?.is_some() {
+    /// The members Query (`query`) and Scan share. DynamoDB words Query's
+    /// `Select` errors as a validation list and Scan's plainly.
+    fn of(r: Req<'_>, ex: &mut Exprs, query: bool) -> ApiResult<Self> {
+        let (expressions, legacy_members, legacy_filter) = if query {
+            (QUERY_EXPRESSIONS, QUERY_LEGACY, "QueryFilter")
+        } else {
+            (SCAN_EXPRESSIONS, SCAN_LEGACY, "ScanFilter")
+        };
+        legacy::refuse_mixed(r, expressions, legacy_members)?;
+        let index = r.opt_str("IndexName")?.is_some();
+        if index {
             return Err(ApiError::validation(
                 "IndexName: secondary indexes are not supported by this endpoint yet",
             ));
@@ -109,36 +181,17 @@ impl Listing {
             }
             Some(n) => Some(n as usize),
         };
-        let filter = ex.condition(r, "FilterExpression")?;
-        let projection = ex.projection(r)?;
-        let count_only = match r.opt_str("Select")? {
-            None | Some("ALL_ATTRIBUTES") | Some("ALL_PROJECTED_ATTRIBUTES") => false,
-            Some("SPECIFIC_ATTRIBUTES") => {
-                if projection.is_none() {
-                    return Err(ApiError::validation(
-                        "Select SPECIFIC_ATTRIBUTES needs a ProjectionExpression",
-                    ));
-                }
-                false
-            }
-            Some("COUNT") => {
-                if projection.is_some() {
-                    return Err(ApiError::validation(
-                        "Cannot specify the ProjectionExpression when choosing to get only the count",
-                    ));
-                }
-                true
-            }
-            Some(other) => {
-                return Err(ApiError::validation(format!(
-                    "1 validation error detected: Value '{other}' at 'select' failed to satisfy constraint: Member must satisfy enum value set: [SPECIFIC_ATTRIBUTES, COUNT, ALL_ATTRIBUTES, ALL_PROJECTED_ATTRIBUTES]"
-                )));
-            }
+        let filter = match ex.condition(r, "FilterExpression")? {
+            Some(f) => Some(f),
+            None => legacy::filter(r, legacy_filter)?,
         };
+        let by_expression = ex.projection(r)?;
+        let by_names = legacy::attributes_to_get(r)?;
+        let count_only = select(r, query, index, by_expression.is_some(), by_names.is_some())?;
         Ok(Listing {
             limit,
             filter,
-            projection,
+            projection: by_expression.or(by_names),
             count_only,
         })
     }
@@ -200,16 +253,28 @@ impl Listing {
 pub async fn query(ops: &Ops, r: Req<'_>) -> ApiResult<Json> {
     let table = r.table_name()?;
     let mut ex = Exprs::of(r)?;
-    let text = r.opt_str("KeyConditionExpression")?.ok_or_else(|| {
-        ApiError::validation("Either the KeyConditions or KeyConditionExpression parameter must be specified in the request.")
-    })?;
-    let kc = ex.key_condition(text)?;
-    let listing = Listing::of(r, &mut ex)?;
+    let listing = Listing::of(r, &mut ex, true)?;
+    let kc = match r.opt_str("KeyConditionExpression")? {
+        Some(text) => ex.key_condition(text)?,
+        None => legacy::key_conditions(r)?.ok_or_else(|| {
+            ApiError::validation("Either the KeyConditions or KeyConditionExpression parameter must be specified in the request.")
+        })?,
+    };
     let forward = r.opt_bool("ScanIndexForward")?.unwrap_or(true);
     let start = r.opt_item("ExclusiveStartKey")?;
     ex.finish()?;
     let (def, _) = ops.table(table).await?;
     let kc = kc.oriented(&def.key_schema.partition.name)?;
+    let ks = &def.key_schema;
+    if let Some(filter) = r.opt_obj("QueryFilter")?
+        && let Some(k) = std::iter::once(&ks.partition.name)
+            .chain(ks.sort.as_ref().map(|s| &s.name))
+            .find(|k| filter.0.contains_key(k.as_str()))
+    {
+        return Err(ApiError::validation(format!(
+            "QueryFilter can only contain non-primary key attributes: Primary key attribute: {k}"
+        )));
+    }
     let pk = key_value(
         &kc.partition.1,
         &def.key_schema.partition,
@@ -254,7 +319,7 @@ fn segment_of(partition: &[u8], total: u64) -> u64 {
 pub async fn scan(ops: &Ops, r: Req<'_>) -> ApiResult<Json> {
     let table = r.table_name()?;
     let mut ex = Exprs::of(r)?;
-    let listing = Listing::of(r, &mut ex)?;
+    let listing = Listing::of(r, &mut ex, false)?;
     let start = r.opt_item("ExclusiveStartKey")?;
     let segment = match (r.opt_u64("Segment")?, r.opt_u64("TotalSegments")?) {
         (None, None) => None,
@@ -331,9 +396,12 @@ pub async fn batch_get(ops: &Ops, r: Req<'_>) -> ApiResult<Json> {
         let spec = Req(spec);
         meridian_core::schema::validate_table_name(table)
             .map_err(|e| ApiError::validation(e.to_string()))?;
-        spec.refuse_legacy(&["AttributesToGet"])?;
+        legacy::refuse_mixed(spec, &["ProjectionExpression"], &["AttributesToGet"])?;
         let mut ex = Exprs::of(spec)?;
-        let projection = ex.projection(spec)?;
+        let projection = match ex.projection(spec)? {
+            Some(p) => Some(p),
+            None => legacy::attributes_to_get(spec)?,
+        };
         ex.finish()?;
         let (def, _) = ops.table(table).await?;
         let mut keys = Vec::new();

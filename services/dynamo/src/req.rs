@@ -10,7 +10,7 @@ use crate::error::{ApiError, ApiResult};
 #[derive(Clone, Copy)]
 pub struct Req<'a>(pub &'a Map<String, Json>);
 
-fn lower_first(name: &str) -> String {
+pub(crate) fn lower_first(name: &str) -> String {
     let mut c = name.chars();
     match c.next() {
         Some(f) => f.to_lowercase().chain(c).collect(),
@@ -145,18 +145,6 @@ impl<'a> Req<'a> {
             }
         }
         Ok(out)
-    }
-
-    /// Members that only the legacy (pre-expression) API uses.
-    pub fn refuse_legacy(&self, members: &[&str]) -> ApiResult<()> {
-        for m in members {
-            if self.get(m).is_some() {
-                return Err(ApiError::validation(format!(
-                    "{m} is a legacy parameter this endpoint does not support; use expressions instead"
-                )));
-            }
-        }
-        Ok(())
     }
 }
 

@@ -9,7 +9,12 @@ use crate::error::{ApiError, ApiResult};
 use crate::req::Req;
 
 /// The account id in ARNs: there is no account here.
-const ACCOUNT: &str = "000000000000";
+pub const ACCOUNT: &str = "000000000000";
+
+/// A table's ARN in `region`, as DescribeTable reports it.
+pub fn table_arn(region: &str, name: &str) -> String {
+    format!("arn:aws:dynamodb:{region}:{ACCOUNT}:table/{name}")
+}
 
 pub fn describe_json(region: &str, t: &TableInfo, status: &str) -> Json {
     let ks = &t.def.key_schema;
@@ -21,7 +26,7 @@ pub fn describe_json(region: &str, t: &TableInfo, status: &str) -> Json {
         key_schema.push(json!({"AttributeName": s.name, "KeyType": "RANGE"}));
         defs.push(json!({"AttributeName": s.name, "AttributeType": s.ty.as_str()}));
     }
-    let arn = format!("arn:aws:dynamodb:{region}:{ACCOUNT}:table/{}", t.def.name);
+    let arn = table_arn(region, &t.def.name);
     let created = t.version.hlc.physical as f64 / 1e6;
     let mut d = json!({
         "TableName": t.def.name,
@@ -147,7 +152,17 @@ pub async fn create(ops: &Ops, r: Req<'_>) -> ApiResult<Json> {
         }
         def.stream_view_type = Some(view.to_string());
     }
+    let tags = r
+        .opt_arr("Tags")?
+        .filter(|t| !t.is_empty())
+        .map(|t| crate::tags::parse_tags(t))
+        .transpose()?;
     let written = ops.write(vec![WriteOp::CreateTable(def.clone())]).await?;
+    // A catalog change stands alone, so the tags follow the creation.
+    if let Some(tags) = tags {
+        let arn = table_arn(ops.region(), name);
+        crate::tags::write(ops, &arn, name, tags, Vec::new()).await?;
+    }
     let info = TableInfo {
         def,
         version: written[0].version.clone(),

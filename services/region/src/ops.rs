@@ -87,6 +87,17 @@ impl Ops {
         Ok(attr.map(|a| (def, a)))
     }
 
+    /// The tags of a table's replica in this region.
+    pub async fn tags(&self, name: &str) -> Result<meridian_core::schema::Tags, OpError> {
+        self.table(name).await?;
+        let (owned, region) = (name.to_string(), self.region().to_string());
+        Ok(self
+            .shared
+            .storage
+            .read(move |r| r.tags(&owned, &region))
+            .await?)
+    }
+
     pub async fn list_tables(
         &self,
         start_after: &str,

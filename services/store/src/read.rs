@@ -199,6 +199,31 @@ impl Reader {
         }
     }
 
+    /// The tags of the current incarnation of `table` in `region`.
+    pub fn tags(
+        &self,
+        table: &str,
+        region: &str,
+    ) -> Result<meridian_core::schema::Tags, StoreError> {
+        let Some((_, incarnation)) = self.table_def(table)? else {
+            return Ok(Default::default());
+        };
+        match self.get(CATALOG_TABLE, &TableDef::tags_key(table, region))? {
+            Some(StoredRow {
+                image: Some(item), ..
+            }) => {
+                let (tags, of) =
+                    TableDef::tags(&item).map_err(|e| StoreError::Corrupt(e.to_string()))?;
+                Ok(if of == incarnation {
+                    tags
+                } else {
+                    Default::default()
+                })
+            }
+            _ => Ok(Default::default()),
+        }
+    }
+
     /// Live tables in name order, after `start_after`.
     pub fn list_tables(&self, start_after: &str, limit: usize) -> Result<Vec<String>, StoreError> {
         let mut stmt = self.conn.prepare_cached(

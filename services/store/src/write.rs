@@ -100,13 +100,23 @@ pub enum WriteOp {
         table: String,
         attribute: Option<String>,
     },
+    /// Sets `add` and removes `remove` among the tags of the table's replica
+    /// in this region, within the write's transaction.
+    Tag {
+        table: String,
+        add: meridian_core::schema::Tags,
+        remove: Vec<String>,
+    },
 }
 
 impl WriteOp {
     fn is_catalog(&self) -> bool {
         matches!(
             self,
-            WriteOp::CreateTable(_) | WriteOp::DeleteTable(_) | WriteOp::SetTtl { .. }
+            WriteOp::CreateTable(_)
+                | WriteOp::DeleteTable(_)
+                | WriteOp::SetTtl { .. }
+                | WriteOp::Tag { .. }
         )
     }
 }
@@ -146,6 +156,7 @@ impl std::fmt::Debug for WriteOp {
             WriteOp::CreateTable(def) => write!(f, "CreateTable({})", def.name),
             WriteOp::DeleteTable(name) => write!(f, "DeleteTable({name})"),
             WriteOp::SetTtl { table, attribute } => write!(f, "SetTtl({table}, {attribute:?})"),
+            WriteOp::Tag { table, add, remove } => write!(f, "Tag({table}, {add:?}, {remove:?})"),
         }
     }
 }
@@ -495,6 +506,31 @@ impl Ctx<'_, '_> {
                         .as_ref()
                         .map(|a| TableDef::ttl_item(a, &incarnation)),
                 );
+                p
+            }
+            WriteOp::Tag { table, add, remove } => {
+                let Some((_, incarnation)) = self.table_def(table)? else {
+                    return Err(StoreError::TableNotFound(table.clone()));
+                };
+                let key = TableDef::tags_key(table, self.region);
+                let head = self.head(CATALOG_TABLE, &key)?;
+                let corrupt = |e: meridian_core::Error| StoreError::Corrupt(e.to_string());
+                let current = match head.as_ref().and_then(|h| h.image.as_ref()) {
+                    Some(image) => {
+                        let (tags, of) = TableDef::tags(&decode_item(image).map_err(corrupt)?)
+                            .map_err(corrupt)?;
+                        if of == incarnation {
+                            tags
+                        } else {
+                            Default::default()
+                        }
+                    }
+                    None => Default::default(),
+                };
+                let tags = meridian_core::schema::merge_tags(current, add, remove)?;
+                let mut p = Plan::new(CATALOG_TABLE, key, None, head)?;
+                p.write =
+                    Some((!tags.is_empty()).then(|| TableDef::tags_item(&tags, &incarnation)));
                 p
             }
         };

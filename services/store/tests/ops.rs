@@ -358,3 +358,60 @@ fn requests_stay_within_what_one_replication_message_carries() {
     );
     assert_eq!(a.reader.table_def("t08").unwrap(), None);
 }
+
+#[test]
+fn tags_are_per_region_merge_atomically_and_belong_to_one_incarnation() {
+    let mut a = Node::new("r-a");
+    let mut b = Node::new("r-b");
+    a.write(&[WriteOp::CreateTable(table("t08", &["r-a", "r-b"]))])
+        .unwrap();
+    let tags = |pairs: &[(&str, &str)]| -> meridian_core::schema::Tags {
+        pairs
+            .iter()
+            .map(|(k, v)| (k.to_string(), v.to_string()))
+            .collect()
+    };
+    let tag = |add: &[(&str, &str)], remove: &[&str]| WriteOp::Tag {
+        table: "t08".into(),
+        add: tags(add),
+        remove: remove.iter().map(|k| k.to_string()).collect(),
+    };
+    a.write(&[tag(&[("team", "x"), ("env", "dev")], &[])])
+        .unwrap();
+    a.write(&[tag(&[("env", "prod")], &["team"])]).unwrap();
+    assert_eq!(
+        a.reader.tags("t08", "r-a").unwrap(),
+        tags(&[("env", "prod")])
+    );
+    assert_eq!(
+        a.reader.list_tables("", 10).unwrap(),
+        vec!["t08"],
+        "a tags row is not a table"
+    );
+    // The row replicates with the catalog, but each replica has its own tags.
+    a.ship_to(&mut b, "r-a");
+    assert!(b.reader.tags("t08", "r-b").unwrap().is_empty());
+    // More than 50 in all is refused, and nothing of the request is kept.
+    let many: Vec<(String, String)> = (0..50).map(|i| (format!("k{i}"), "v".into())).collect();
+    let many: Vec<(&str, &str)> = many.iter().map(|(k, v)| (k.as_str(), v.as_str())).collect();
+    let err = a.write(&[tag(&many, &[])]).unwrap_err();
+    assert!(err.to_string().contains("Number of Tags exceed"), "{err}");
+    assert_eq!(
+        a.reader.tags("t08", "r-a").unwrap(),
+        tags(&[("env", "prod")])
+    );
+    // A recreated table starts untagged.
+    a.write(&[WriteOp::DeleteTable("t08".into())]).unwrap();
+    a.write(&[WriteOp::CreateTable(table("t08", &["r-a", "r-b"]))])
+        .unwrap();
+    assert!(a.reader.tags("t08", "r-a").unwrap().is_empty());
+    let gone = a.write(&[WriteOp::Tag {
+        table: "missing".into(),
+        add: tags(&[("a", "b")]),
+        remove: vec![],
+    }]);
+    assert!(
+        matches!(gone, Err(StoreError::TableNotFound(_))),
+        "{gone:?}"
+    );
+}

@@ -324,7 +324,7 @@ fn resolve_function_cond(r: &mut Resolver<'_>, f: &RawFunc) -> Cond {
 // ---- evaluation -----------------------------------------------------------
 
 /// Orders two values of the same scalar type (N, S or B); `None` otherwise.
-pub(crate) fn compare(a: &AttrValue, b: &AttrValue) -> Option<Ordering> {
+pub fn compare(a: &AttrValue, b: &AttrValue) -> Option<Ordering> {
     match (a, b) {
         (AttrValue::N(x), AttrValue::N(y)) => Some(x.cmp(y)),
         (AttrValue::S(x), AttrValue::S(y)) => Some(x.as_bytes().cmp(y.as_bytes())),

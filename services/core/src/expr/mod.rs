@@ -20,6 +20,7 @@
 //! parse_key_condition(text, &names, &values) -> Result<(KeyCondition, Usage), ExprError>
 //!     KeyCondition::oriented(self, partition_key_name) -> Result<KeyCondition, ExprError>
 //! check_unused(&names, &values, &[&Usage]) -> Result<(), ExprError>
+//! compare(&AttrValue, &AttrValue) -> Option<Ordering>   // N, S, B order, as conditions use it
 //! add_numbers / sub_numbers(&Number, &Number) -> Result<Number, ExprError>
 //! ```
 //!
@@ -64,7 +65,7 @@ use std::fmt;
 use crate::value::{AttrValue, Item};
 
 pub use arith::{add_numbers, sub_numbers};
-pub use condition::{ConditionExpr, parse_condition};
+pub use condition::{ConditionExpr, compare, parse_condition};
 pub use key::{KeyCondition, SortKeyCondition, parse_key_condition};
 pub use projection::{parse_projection, project};
 pub use reserved::is_reserved_word;

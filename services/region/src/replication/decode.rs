@@ -4,8 +4,8 @@
 //! versions and images are all checked before anything reaches the store.
 //! Positions across batches are the [`super::receiver`]'s concern.
 
-use meridian_core::schema::TTL_SORT_KEY;
 use meridian_core::schema::{MAX_PARTITION_KEY_BYTES, MAX_SORT_KEY_BYTES, validate_table_name};
+use meridian_core::schema::{TAGS_SORT_PREFIX, TTL_SORT_KEY};
 use meridian_core::{CATALOG_TABLE, Context, Mutation, TableDef, Version, decode_item};
 use meridian_proto::v1 as pb;
 
@@ -114,7 +114,11 @@ pub fn decode_batch(
                     TableDef::ttl_attribute(item)
                         .map_err(|x| at(format!("catalog TTL row: {x}")))?;
                 }
+                (sk, Some(item)) if sk.starts_with(TAGS_SORT_PREFIX) => {
+                    TableDef::tags(item).map_err(|x| at(format!("catalog tags row: {x}")))?;
+                }
                 (b"", None) | (TTL_SORT_KEY, None) => {}
+                (sk, None) if sk.starts_with(TAGS_SORT_PREFIX) => {}
                 _ => return Err(at("unknown catalog row".into())),
             }
         } else {

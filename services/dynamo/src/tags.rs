@@ -1,0 +1,194 @@
+//! TagResource, UntagResource and ListTagsOfResource, and `Tags` on
+//! CreateTable.
+//!
+//! The resource is a table ARN of this region (`arn:aws:dynamodb:<region>:
+//! 000000000000:table/<name>`, as DescribeTable reports it). Tags belong to
+//! the table's replica in this region: DynamoDB does not synchronize tags
+//! between the replicas of a global table. They are stored in the catalog
+//! (`meridian_core::schema::TableDef::tags_key`) and merged inside the
+//! write's transaction, so concurrent TagResource calls never lose a tag.
+
+use std::collections::HashSet;
+
+use meridian_core::schema::{MAX_TAGS, Tags};
+use meridian_region::ops::Ops;
+use meridian_store::WriteOp;
+use serde_json::{Value as Json, json};
+
+use crate::error::{ApiError, ApiResult, Kind};
+use crate::req::Req;
+use crate::tables::ACCOUNT;
+
+/// Longest tag key and value, in characters.
+pub const MAX_TAG_KEY_CHARS: usize = 128;
+pub const MAX_TAG_VALUE_CHARS: usize = 256;
+
+fn too_many() -> ApiError {
+    ApiError::validation("Number of Tags exceed the current limit for the provided ResourceArn")
+}
+
+/// Letters and digits of any script, spaces, and `_ . : / = + - @`.
+fn allowed(text: &str) -> bool {
+    text.chars()
+        .all(|c| c.is_alphanumeric() || c.is_whitespace() || "_.:/=+-@".contains(c))
+}
+
+fn check_key(key: &str) -> ApiResult<()> {
+    let n = key.chars().count();
+    if n == 0 || n > MAX_TAG_KEY_CHARS || !allowed(key) {
+        return Err(ApiError::validation(format!(
+            "The Tag Key provided is invalid, Key: {key}"
+        )));
+    }
+    if key.to_ascii_lowercase().starts_with("aws:") {
+        return Err(ApiError::validation(format!(
+            "Tag Key cannot be prefixed with aws:, Key: {key}"
+        )));
+    }
+    Ok(())
+}
+
+/// A `Tags` member (TagResource, CreateTable), checked as DynamoDB checks it.
+pub fn parse_tags(list: &[Json]) -> ApiResult<Tags> {
+    if list.is_empty() {
+        return Err(ApiError::validation(
+            "Atleast one Tag needs to be provided as Input.",
+        ));
+    }
+    if list.len() > MAX_TAGS {
+        return Err(too_many());
+    }
+    let mut tags = Tags::new();
+    for t in list {
+        let Json::Object(t) = t else {
+            return Err(ApiError::new(
+                Kind::Serialization,
+                "Tags must be a list of Tag structures",
+            ));
+        };
+        let t = Req(t);
+        let key = t
+            .opt_str("Key")?
+            .ok_or_else(|| ApiError::validation("The Tag Key provided is invalid, Key: null"))?;
+        check_key(key)?;
+        let value = t.opt_str("Value")?.ok_or_else(|| {
+            ApiError::validation("The Tag Value provided is invalid, Value: null")
+        })?;
+        if value.chars().count() > MAX_TAG_VALUE_CHARS || !allowed(value) {
+            return Err(ApiError::validation(format!(
+                "The Tag Value provided is invalid, Value: {value}"
+            )));
+        }
+        if tags.insert(key.to_string(), value.to_string()).is_some() {
+            return Err(ApiError::validation(format!(
+                "Duplicate Tag Keys provided as input: Duplicate Tag Key found {key}"
+            )));
+        }
+    }
+    Ok(tags)
+}
+
+/// The table a `ResourceArn` names, if it is a table of this region that
+/// exists.
+fn table_of<'a>(ops: &Ops, r: Req<'a>) -> ApiResult<&'a str> {
+    let arn = r
+        .opt_str("ResourceArn")?
+        .ok_or_else(|| ApiError::validation("Invalid TableArn"))?;
+    let parts: Vec<&str> = arn.splitn(6, ':').collect();
+    let name = match parts.as_slice() {
+        ["arn", "aws", "dynamodb", _, _, resource] => resource
+            .strip_prefix("table/")
+            .filter(|n| meridian_core::schema::validate_table_name(n).is_ok()),
+        _ => None,
+    }
+    .ok_or_else(|| {
+        ApiError::validation(format!(
+            "Invalid TableArn: Invalid ResourceArn provided as input {arn}"
+        ))
+    })?;
+    if parts[3] != ops.region() || parts[4] != ACCOUNT {
+        return Err(not_found(arn));
+    }
+    Ok(name)
+}
+
+fn not_found(arn: &str) -> ApiError {
+    ApiError::new(
+        Kind::ResourceNotFound,
+        format!("Requested resource not found: ResourcArn: {arn} not found"),
+    )
+}
+
+/// Writes a tag change; a missing table answers with the ARN, as DynamoDB does.
+pub async fn write(
+    ops: &Ops,
+    arn: &str,
+    table: &str,
+    add: Tags,
+    remove: Vec<String>,
+) -> ApiResult<()> {
+    ops.write(vec![WriteOp::Tag {
+        table: table.to_string(),
+        add,
+        remove,
+    }])
+    .await
+    .map_err(|e| match ApiError::from(e) {
+        ApiError {
+            kind: Kind::ResourceNotFound,
+            ..
+        } => not_found(arn),
+        other => other,
+    })?;
+    Ok(())
+}
+
+pub async fn tag(ops: &Ops, r: Req<'_>) -> ApiResult<Json> {
+    let table = table_of(ops, r)?;
+    let tags = parse_tags(r.arr("Tags")?)?;
+    write(ops, r.str("ResourceArn")?, table, tags, Vec::new()).await?;
+    Ok(json!({}))
+}
+
+pub async fn untag(ops: &Ops, r: Req<'_>) -> ApiResult<Json> {
+    let table = table_of(ops, r)?;
+    let keys = r.arr("TagKeys")?;
+    if keys.is_empty() {
+        return Err(ApiError::validation(
+            "Atleast one Tag Key needs to be provided as Input.",
+        ));
+    }
+    if keys.len() > MAX_TAGS {
+        return Err(too_many());
+    }
+    let mut remove = Vec::with_capacity(keys.len());
+    let mut seen = HashSet::new();
+    for k in keys {
+        let k = k.as_str().ok_or_else(|| {
+            ApiError::new(Kind::Serialization, "TagKeys must be a list of strings")
+        })?;
+        check_key(k)?;
+        if seen.insert(k) {
+            remove.push(k.to_string());
+        }
+    }
+    write(ops, r.str("ResourceArn")?, table, Tags::new(), remove).await?;
+    Ok(json!({}))
+}
+
+pub async fn list(ops: &Ops, r: Req<'_>) -> ApiResult<Json> {
+    let table = table_of(ops, r)?;
+    let arn = r.str("ResourceArn")?;
+    let tags = ops.tags(table).await.map_err(|e| match ApiError::from(e) {
+        ApiError {
+            kind: Kind::ResourceNotFound,
+            ..
+        } => not_found(arn),
+        other => other,
+    })?;
+    let list: Vec<Json> = tags
+        .into_iter()
+        .map(|(k, v)| json!({"Key": k, "Value": v}))
+        .collect();
+    Ok(json!({ "Tags": list }))
+}
