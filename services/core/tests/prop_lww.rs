@@ -188,7 +188,8 @@ proptest! {
 
     /// The conflict rule (docs/conflicts.md#the-rule) spelled out:
     /// concurrent iff distinct writes and neither writer's history holds a
-    /// write of the other's origin at or above the other's version. The reference reads the raw history, not the `Context`.
+    /// write of the other's origin at or above the other's version. The
+    /// reference reads the raw history, not the `Context`.
     #[test]
     fn concurrent_matches_the_definition(
         (av, aseeds) in versioned_ctx(), (bv, bseeds) in versioned_ctx(),
