@@ -186,7 +186,8 @@ impl Oracle {
             .collect()
     }
 
-    /// Checks recorded conflicts against ARCHITECTURE §4: the two writes were
+    /// Checks recorded conflicts against the conflict rule
+    /// (docs/conflicts.md#the-rule): the two writes were
     /// concurrent (neither is in the other's history, judged from the `prev`
     /// chains clients saw acknowledged, not from what the record claims), the
     /// winner is the greater version, and both images are the ones written.

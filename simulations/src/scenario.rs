@@ -119,7 +119,7 @@ pub struct Mix {
     pub get: u32,
 }
 
-/// Partition kinds, as ARCHITECTURE and `meridian net` name them.
+/// Partition kinds, as docs/netsim.md and `meridian net` name them.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Deserialize)]
 #[serde(rename_all = "lowercase")]
 pub enum PartitionKind {

@@ -1,6 +1,7 @@
 //! Three regions, concurrent random puts and deletes on overlapping keys
 //! from every region; after quiescence every region must hold exactly what
-//! the acknowledged writes say, and the conflict log must obey §4.
+//! the acknowledged writes say, and the conflict log must obey the conflict
+//! rule (docs/conflicts.md#the-rule).
 
 use std::sync::{Arc, Mutex};
 use std::time::Duration;

@@ -1,4 +1,4 @@
-//! The last-writer-wins merge and the conflict rule (ARCHITECTURE §4).
+//! The last-writer-wins merge and the conflict rule (docs/conflicts.md#the-rule).
 //!
 //! Both are pure functions of versions. Every replica decides with the same
 //! two functions, which is what makes them converge.

@@ -8,7 +8,8 @@ use crate::hlc::Timestamp;
 use crate::schema::validate_region_name;
 
 /// The version of one write. Ordered by `(hlc.physical, hlc.logical, origin)`,
-/// so no two regions can tie: ARCHITECTURE invariant 4.
+/// so no two regions can tie: the deterministic-winner invariant
+/// (docs/architecture.md#invariants-and-where-they-are-held).
 #[derive(Clone, Debug, PartialEq, Eq, Hash)]
 pub struct Version {
     pub hlc: Timestamp,

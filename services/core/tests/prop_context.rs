@@ -1,6 +1,6 @@
 //! Property tests for causal contexts (`meridian_core::Context`): the
 //! per-origin summary of a write's history that the conflict rule reads
-//! (ARCHITECTURE §4, docs/conflicts.md).
+//! (docs/conflicts.md#causal-contexts).
 //!
 //! Origins include names that are prefixes of one another ("a" and "a-1"),
 //! so the origin order is exercised where byte order matters. Versions are

@@ -1,5 +1,7 @@
-//! Property tests for the hybrid logical clock (ARCHITECTURE §2 invariants 3
-//! and 6, §9) and for the order-preserving timestamp and version encodings.
+//! Property tests for the hybrid logical clock (the causality and drift-guard
+//! invariants, docs/architecture.md#invariants-and-where-they-are-held) and
+//! for the order-preserving timestamp and version encodings
+//! (docs/encoding.md#versions).
 //!
 //! Values are drawn with heavy weight at the edges (0, u32::MAX logical,
 //! u64::MAX physical) and with physical times close to one another, so the

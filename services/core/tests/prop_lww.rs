@@ -1,5 +1,7 @@
-//! Property tests for the LWW merge and the conflict rule (ARCHITECTURE §2
-//! invariants 1, 4 and 7, and §4).
+//! Property tests for the LWW merge and the conflict rule (the convergence,
+//! deterministic-winner and idempotence invariants of
+//! docs/architecture.md#invariants-and-where-they-are-held, and
+//! docs/conflicts.md#the-rule).
 //!
 //! Versions are drawn from deliberately tiny ranges (a few physical and
 //! logical values, three origins) so that ties on the timestamp, and whole
@@ -38,8 +40,9 @@ fn versioned_ctx() -> impl Strategy<Value = (Version, Vec<Version>)> {
     (version(), seeds())
 }
 
-/// The §4 notion of "had seen", written against the raw history rather
-/// than against `Context`: some write of the same origin at or above `v`.
+/// The conflict rule's notion of "had seen" (docs/conflicts.md#the-rule),
+/// written against the raw history rather than against `Context`: some
+/// write of the same origin at or above `v`.
 fn reference_saw(seeds: &[Version], v: &Version) -> bool {
     seeds
         .iter()
@@ -183,9 +186,10 @@ proptest! {
         prop_assert_eq!(concurrent(&av, &ac, &bv, &bc), concurrent(&bv, &bc, &av, &ac));
     }
 
-    /// §4 spelled out: concurrent iff distinct writes and neither writer's
-    /// history holds a write of the other's origin at or above the other's
-    /// version. The reference reads the raw history, not the `Context`.
+    /// The conflict rule (docs/conflicts.md#the-rule) spelled out:
+    /// concurrent iff distinct writes and neither writer's history holds a
+    /// write of the other's origin at or above the other's version. The
+    /// reference reads the raw history, not the `Context`.
     #[test]
     fn concurrent_matches_the_definition(
         (av, aseeds) in versioned_ctx(), (bv, bseeds) in versioned_ctx(),
@@ -448,8 +452,9 @@ fn prevs_of(history: &[Mutation]) -> BTreeMap<Version, Option<Version>> {
 proptest! {
     #![proptest_config(ProptestConfig::with_cases(256))]
 
-    /// The model respects §1 and §2: versions are unique per write, and a
-    /// write's version exceeds the head it replaced (invariant 3).
+    /// The model respects what docs/architecture.md#words says of versions:
+    /// versions are unique per write, and a write's version exceeds the head
+    /// it replaced (the causality invariant).
     #[test]
     fn model_histories_are_well_formed(history in history()) {
         let prevs = prevs_of(&history);
