@@ -1,3 +1,9 @@
+//! `meridian-scenario`: what a drill is and how it is judged. The scenario
+//! file format ([`scenario`]), the checker (this module) and the report
+//! ([`report`], [`html`]). Live and simulated drills (`meridian-drill`) and
+//! the tests share it, so both modes read the same files and yield the same
+//! report.
+//!
 //! The checker: what every replica must hold once delivery is complete, and
 //! whether the conflict log tells the truth.
 //!

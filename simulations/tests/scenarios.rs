@@ -6,7 +6,7 @@ use std::collections::BTreeSet;
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 
-use meridian_sim::scenario::{Action, KeyDistribution, Scenario};
+use meridian_scenario::scenario::{Action, KeyDistribution, Scenario};
 
 /// The scenarios issue 3 asks for; more may exist.
 const REQUIRED: [&str; 6] = [

@@ -12,7 +12,7 @@ use meridian_core::{Conflict, EncodedKey, KeySchema, decode_item};
 use meridian_proto::v1 as pb;
 use meridian_proto::v1::admin_client::AdminClient;
 use meridian_proto::v1::meridian_client::MeridianClient;
-use meridian_sim::{Head, Heads};
+use meridian_scenario::{Head, Heads};
 use tonic::transport::{Channel, Endpoint};
 
 use crate::version_of;

@@ -16,7 +16,7 @@ use meridian_proto::v1::admin_client::AdminClient;
 use meridian_proto::v1::meridian_client::MeridianClient;
 use meridian_region::convert::conflict_from_pb;
 use meridian_region::{Clocks, Mode, PeerConfig, Region, RegionConfig, ReplicationTuning};
-use meridian_sim::{AckedWrite, Head, Heads};
+use meridian_scenario::{AckedWrite, Head, Heads};
 use meridian_store::Durability;
 use tokio::net::TcpListener;
 use tonic::transport::{Channel, Endpoint};

@@ -21,7 +21,7 @@ use std::time::Duration;
 
 use meridian_core::{AttrValue, Item, KeyAttr, KeySchema, KeyType};
 use meridian_proto::v1 as pb;
-use meridian_sim::{AckedWrite, Oracle, Verdict, check_converged};
+use meridian_scenario::{AckedWrite, Oracle, Verdict, check_converged};
 use meridian_tests::containers::{admin, client, conflicts, container_cluster_file, scan_heads};
 use meridian_tests::{poll_until, put};
 use testcontainers::bollard::Docker;

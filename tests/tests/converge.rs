@@ -7,7 +7,7 @@ use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use meridian_core::{AttrValue, Item, KeyAttr, KeySchema, KeyType, Number};
-use meridian_sim::{Oracle, Verdict, check_converged};
+use meridian_scenario::{Oracle, Verdict, check_converged};
 use meridian_tests::{TestCluster, delete, put};
 use rand::rngs::StdRng;
 use rand::{Rng, SeedableRng};

@@ -9,8 +9,8 @@ use meridian_cluster::{ControlApi, Executor};
 use meridian_core::{AttrValue, Item, KeyAttr, KeySchema, KeyType};
 use meridian_netsim::Registry;
 use meridian_region::ClusterFile;
-use meridian_sim::scenario::{Action, PartitionKind};
-use meridian_sim::{Oracle, Verdict, check_converged};
+use meridian_scenario::scenario::{Action, PartitionKind};
+use meridian_scenario::{Oracle, Verdict, check_converged};
 use meridian_tests::{TestCluster, poll_until, put};
 
 const REGIONS: [&str; 3] = ["us-east-1", "eu-west-1", "ap-southeast-1"];

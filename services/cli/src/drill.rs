@@ -8,8 +8,8 @@ use std::path::{Path, PathBuf};
 use anyhow::{Context, Result, bail};
 use clap::{Args, Subcommand};
 use meridian_drill::Progress;
-use meridian_sim::report::Report;
-use meridian_sim::scenario::Scenario;
+use meridian_scenario::report::Report;
+use meridian_scenario::scenario::Scenario;
 
 #[derive(Args)]
 pub struct DrillArgs {
@@ -180,7 +180,7 @@ pub fn write_report(report: &Report, out: &Path) -> Result<()> {
     std::fs::write(&json_path, json + "\n")
         .with_context(|| format!("writing {}", json_path.display()))?;
     let html_path = out.join("report.html");
-    std::fs::write(&html_path, meridian_sim::html::render(report))
+    std::fs::write(&html_path, meridian_scenario::html::render(report))
         .with_context(|| format!("writing {}", html_path.display()))?;
     Ok(())
 }

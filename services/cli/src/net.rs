@@ -3,7 +3,7 @@
 //!
 //! This file is argument parsing and rendering only. Each command parses
 //! into the fault vocabulary of scenario files
-//! ([`meridian_sim::scenario::Action`]) and is applied by
+//! ([`meridian_scenario::scenario::Action`]) and is applied by
 //! [`meridian_cluster::faults::Executor`], the same code a live drill uses;
 //! the mapping of a directed link onto proxies and toxics is described
 //! there and in docs/netsim.md.
@@ -22,7 +22,7 @@ use meridian_cluster::faults::{Executor, Outcome, halves};
 use meridian_proto::v1 as pb;
 use meridian_proto::v1::admin_client::AdminClient;
 use meridian_region::ClusterFile;
-use meridian_sim::scenario::{self, Action, Distribution, PartitionKind};
+use meridian_scenario::scenario::{self, Action, Distribution, PartitionKind};
 use serde_json::{Value as Json, json};
 
 use crate::load_cluster;

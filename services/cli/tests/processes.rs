@@ -10,7 +10,7 @@ use meridian_core::{
 };
 use meridian_proto::v1 as pb;
 use meridian_proto::v1::meridian_client::MeridianClient;
-use meridian_sim::{AckedWrite, Head, Heads, Oracle, Verdict, check_converged};
+use meridian_scenario::{AckedWrite, Head, Heads, Oracle, Verdict, check_converged};
 use tonic::transport::{Channel, Endpoint};
 
 const REGIONS: [&str; 3] = ["us-east-1", "eu-west-1", "ap-southeast-1"];

@@ -19,7 +19,7 @@ use meridian_proto::v1 as pb;
 use meridian_proto::v1::admin_client::AdminClient;
 use meridian_region::ClusterFile;
 use meridian_region::config::link_name;
-use meridian_sim::scenario::{Action, Distribution, PartitionKind, directed};
+use meridian_scenario::scenario::{Action, Distribution, PartitionKind, directed};
 use serde_json::{Value as Json, json};
 
 use crate::api::ControlApi;

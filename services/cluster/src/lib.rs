@@ -8,7 +8,7 @@
 //! - [`http`]: the one small HTTP/1.1 client (hyper), and [`api`] on top of
 //!   it, the control API's client;
 //! - [`faults`]: the fault vocabulary of scenario files
-//!   ([`meridian_sim::scenario::Action`]) applied to a running cluster
+//!   ([`meridian_scenario::scenario::Action`]) applied to a running cluster
 //!   through the control API, with the one naming scheme for proxies and
 //!   toxics;
 //! - [`wait`]: waiting, with a deadline, until a region listens or serves

@@ -7,11 +7,11 @@ use std::collections::{BTreeMap, BTreeSet};
 use meridian_core::lag;
 use meridian_core::{AttrValue, Conflict, Version};
 use meridian_proto::v1 as pb;
-use meridian_sim::report::{
+use meridian_scenario::report::{
     ConflictExample, ConflictPair, ConflictSample, HealReport, LatencySummary, LinkReport,
     LinkSample, Report, VerdictReport,
 };
-use meridian_sim::{Oracle, Verdict};
+use meridian_scenario::{Oracle, Verdict};
 
 /// Every region's status at one moment; `None` where a region did not answer.
 #[derive(Clone, Debug)]

@@ -18,9 +18,9 @@ use meridian_proto::v1 as pb;
 use meridian_proto::v1::admin_client::AdminClient;
 use meridian_proto::v1::meridian_client::MeridianClient;
 use meridian_region::convert::{conflict_from_pb, version_from_pb, version_to_pb};
-use meridian_sim::report::Report;
-use meridian_sim::scenario::{Action, Scenario};
-use meridian_sim::{AckedWrite, Head, Heads, Oracle, Verdict};
+use meridian_scenario::report::Report;
+use meridian_scenario::scenario::{Action, Scenario};
+use meridian_scenario::{AckedWrite, Head, Heads, Oracle, Verdict};
 use tokio::sync::{Semaphore, watch};
 use tokio::time::Instant;
 use tonic::transport::Channel;
@@ -154,7 +154,7 @@ pub async fn drive<F: Faults>(
                     links,
                 });
             }
-            marks.push(meridian_sim::report::EventMark {
+            marks.push(meridian_scenario::report::EventMark {
                 at_ms,
                 action: action.name().into(),
                 label,
@@ -205,7 +205,7 @@ pub async fn drive<F: Faults>(
                 });
             }
             for label in done {
-                marks.push(meridian_sim::report::EventMark {
+                marks.push(meridian_scenario::report::EventMark {
                     at_ms: end_ms,
                     action: if label.starts_with("restart") {
                         "restart".into()
@@ -216,7 +216,7 @@ pub async fn drive<F: Faults>(
                 });
             }
         }
-        Err(e) => marks.push(meridian_sim::report::EventMark {
+        Err(e) => marks.push(meridian_scenario::report::EventMark {
             at_ms: end_ms,
             action: "heal".into(),
             label: format!("heal all failed: {e}"),
@@ -228,7 +228,7 @@ pub async fn drive<F: Faults>(
                 Ok(()) => format!("skew {} removed (end of workload)", r.name),
                 Err(e) => format!("removing skew of {} failed: {e}", r.name),
             };
-            marks.push(meridian_sim::report::EventMark {
+            marks.push(meridian_scenario::report::EventMark {
                 at_ms: end_ms,
                 action: "skew".into(),
                 label,
@@ -283,7 +283,7 @@ pub async fn drive<F: Faults>(
         tally.oracle.check_replica(name, h, strict, &mut replicas);
     }
     let mut converged = Verdict::default();
-    meridian_sim::check_converged(&heads, &mut converged);
+    meridian_scenario::check_converged(&heads, &mut converged);
     let all_conflicts: Vec<Conflict> = conflicts.values().flatten().cloned().collect();
     let mut conflict_check = Verdict::default();
     tally
@@ -304,7 +304,7 @@ pub async fn drive<F: Faults>(
     collect::fill(&mut report, &samples, &heals);
     report.convergence.after_workload_ms = convergence.map(|d| d.as_millis() as u64);
     report.convergence.digests = digests;
-    report.workload = meridian_sim::report::WorkloadReport {
+    report.workload = meridian_scenario::report::WorkloadReport {
         attempted: tally.attempted,
         acked: tally.acked,
         failed: tally.failed,

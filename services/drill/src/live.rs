@@ -14,7 +14,7 @@ use std::time::Duration;
 
 use meridian_cluster::local::loopback_file;
 use meridian_cluster::{ClusterError, Executor, LocalCluster, Logs};
-use meridian_sim::scenario::{Action, Scenario};
+use meridian_scenario::scenario::{Action, Scenario};
 use tonic::transport::Endpoint;
 
 use crate::driver::{Faults, RegionTarget};

@@ -5,7 +5,7 @@
 use std::collections::BTreeMap;
 use std::time::Duration;
 
-use meridian_sim::scenario::{
+use meridian_scenario::scenario::{
     Action, Distribution, Event, KeyDistribution, Mix, PartitionKind, Scenario, Workload,
 };
 use rand::rngs::SmallRng;

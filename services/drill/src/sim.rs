@@ -26,8 +26,8 @@ use std::time::{Duration, SystemTime};
 use meridian_core::PhysicalClock;
 use meridian_region::transport::{Conn, Dialer, Listener};
 use meridian_region::{Clocks, Mode, PeerConfig, RegionConfig, ReplicationTuning};
-use meridian_sim::report::Report;
-use meridian_sim::scenario::{Action, Scenario, directed};
+use meridian_scenario::report::Report;
+use meridian_scenario::scenario::{Action, Scenario, directed};
 use tonic::transport::Endpoint;
 
 use crate::driver::{self, Faults, RegionTarget};

@@ -3,7 +3,7 @@
 //! issues the same operations in the same order every time.
 
 use meridian_core::{AttrValue, Item, Number};
-use meridian_sim::scenario::{KeyDistribution, Workload};
+use meridian_scenario::scenario::{KeyDistribution, Workload};
 use rand::rngs::SmallRng;
 use rand::{Rng, SeedableRng};
 use rand_distr::{Distribution, Zipf};
@@ -136,7 +136,7 @@ pub fn counter_of(item: &Item) -> u64 {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use meridian_sim::scenario::Mix;
+    use meridian_scenario::scenario::Mix;
 
     fn workload(dist: KeyDistribution, mix: Mix) -> Workload {
         Workload {

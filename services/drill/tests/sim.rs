@@ -2,7 +2,7 @@
 
 use std::collections::BTreeMap;
 
-use meridian_sim::scenario::Scenario;
+use meridian_scenario::scenario::Scenario;
 
 const SMALL: &str = r#"
     name = "small"

@@ -12,7 +12,7 @@ use anyhow::{Context, Result, anyhow, bail};
 use meridian_cluster::local::loopback_file;
 use meridian_cluster::{LocalCluster, Logs};
 use meridian_proto::v1 as pb;
-use meridian_sim::scenario::Action;
+use meridian_scenario::scenario::Action;
 use pb::admin_client::AdminClient;
 use pb::meridian_client::MeridianClient;
 use tokio::time::Instant;
