@@ -400,7 +400,7 @@ async fn table(command: TableCommand) -> Result<()> {
 }
 
 /// `meridian status`: every region's status as a table, or with `json`
-/// one JSON document. Fails with [`crate::RegionsDown`] (exit 3) when a
+/// one JSON document. Fails with [`crate::Refusal::RegionsDown`] (exit 3) when a
 /// region is down or answers with an error, after printing the others.
 async fn status(config: &std::path::Path, json: bool) -> Result<()> {
     let cluster = load_cluster(config)?;
@@ -486,7 +486,7 @@ async fn status(config: &std::path::Path, json: bool) -> Result<()> {
         );
     }
     if !down.is_empty() {
-        return Err(crate::RegionsDown(down).into());
+        return Err(crate::Refusal::RegionsDown(down).into());
     }
     Ok(())
 }

@@ -5,7 +5,7 @@
 use std::io::Write;
 use std::path::{Path, PathBuf};
 
-use anyhow::{Context, Result, bail};
+use anyhow::{Context, Result};
 use clap::{Args, Subcommand};
 use meridian_drill::Progress;
 use meridian_scenario::report::Report;
@@ -38,6 +38,10 @@ pub enum DrillCommand {
         /// No progress bar.
         #[arg(long)]
         quiet: bool,
+        /// Print the summary as one JSON document on stdout; progress and
+        /// notes go to stderr.
+        #[arg(long)]
+        json: bool,
     },
     /// Simulate the random fault timeline of one seed, as the test suite's
     /// seeded sweep does; a failing seed is replayed with this.
@@ -48,23 +52,43 @@ pub enum DrillCommand {
         /// Where the report goes [default: drill-out/random-<seed>].
         #[arg(long)]
         out: Option<PathBuf>,
+        /// Print the summary as one JSON document on stdout; notes go to stderr.
+        #[arg(long)]
+        json: bool,
     },
+}
+
+/// How one drill runs and reports.
+struct RunOpts {
+    sim: bool,
+    seed: Option<u64>,
+    quiet: bool,
+    json: bool,
+}
+
+impl RunOpts {
+    /// Notes for a person: on stdout, or on stderr when stdout carries JSON.
+    fn note(&self, line: &str) {
+        if self.json {
+            eprintln!("{line}");
+        } else {
+            println!("{line}");
+        }
+    }
 }
 
 pub async fn run(args: DrillArgs) -> Result<()> {
     match args.command {
-        DrillCommand::Random { seed, out } => {
+        DrillCommand::Random { seed, out, json } => {
             let scenario = meridian_drill::random::scenario(seed);
             let out = out.unwrap_or_else(|| PathBuf::from("drill-out").join(&scenario.name));
-            run_loaded(
-                scenario,
-                &format!("drill random --seed {seed}"),
-                out,
-                true,
-                Some(seed),
-                true,
-            )
-            .await
+            let opts = RunOpts {
+                sim: true,
+                seed: Some(seed),
+                quiet: true,
+                json,
+            };
+            run_loaded(scenario, &format!("drill random --seed {seed}"), out, opts).await
         }
         DrillCommand::Run {
             scenario,
@@ -72,44 +96,43 @@ pub async fn run(args: DrillArgs) -> Result<()> {
             sim,
             seed,
             quiet,
-        } => run_scenario(&scenario, out, sim, seed, quiet).await,
+            json,
+        } => {
+            let opts = RunOpts {
+                sim,
+                seed,
+                quiet,
+                json,
+            };
+            run_scenario(&scenario, out, opts).await
+        }
     }
 }
 
-async fn run_scenario(
-    path: &Path,
-    out: Option<PathBuf>,
-    sim: bool,
-    seed: Option<u64>,
-    quiet: bool,
-) -> Result<()> {
+async fn run_scenario(path: &Path, out: Option<PathBuf>, opts: RunOpts) -> Result<()> {
     let scenario = Scenario::load(path)?;
     let out = out.unwrap_or_else(|| PathBuf::from("drill-out").join(&scenario.name));
     let replay = format!("drill run {}", path.display());
-    run_loaded(scenario, &replay, out, sim, seed, quiet).await
+    run_loaded(scenario, &replay, out, opts).await
 }
 
-async fn run_loaded(
-    scenario: Scenario,
-    replay: &str,
-    out: PathBuf,
-    sim: bool,
-    seed: Option<u64>,
-    quiet: bool,
-) -> Result<()> {
+/// Runs a drill and writes its report. A checker that fails is a
+/// [`crate::Refusal::CheckerFailed`] (exit 4); a drill that could not run is
+/// any other error (exit 1).
+async fn run_loaded(scenario: Scenario, replay: &str, out: PathBuf, opts: RunOpts) -> Result<()> {
     std::fs::create_dir_all(&out).with_context(|| format!("creating {}", out.display()))?;
     let started = std::time::Instant::now();
-    let report = if sim {
-        let seed = seed.unwrap_or(1);
+    let report = if opts.sim {
+        let seed = opts.seed.unwrap_or(1);
         let replay = if replay.contains("--seed") {
             format!("meridian {replay}")
         } else {
             format!("meridian {replay} --sim --seed {seed}")
         };
-        println!(
+        opts.note(&format!(
             "drill {}: simulated, seed {seed} (replay: {replay})",
             scenario.name
-        );
+        ));
         let dir = out.join("sim-data");
         let scenario2 = scenario.clone();
         let report =
@@ -119,30 +142,30 @@ async fn run_loaded(
         let wall = started.elapsed();
         let simulated = scenario.duration
             + std::time::Duration::from_millis(report.convergence.after_workload_ms.unwrap_or(0));
-        println!(
+        opts.note(&format!(
             "simulated {:.1} s in {:.1} s of real time: {:.0}× faster than real time",
             simulated.as_secs_f64(),
             wall.as_secs_f64(),
             simulated.as_secs_f64() / wall.as_secs_f64().max(1e-9)
-        );
+        ));
         report
     } else {
-        let seed = seed.unwrap_or_else(rand_seed);
-        println!(
+        let seed = opts.seed.unwrap_or_else(rand_seed);
+        opts.note(&format!(
             "drill {}: live, {} regions, {} s of workload, seed {seed}",
             scenario.name,
             scenario.regions.len(),
             scenario.duration.as_secs_f64()
-        );
+        ));
         let exe = std::env::current_exe().context("locating the meridian binary")?;
         let cluster = meridian_drill::live::LiveCluster::start(&scenario, &exe, &out).await?;
-        println!(
+        opts.note(&format!(
             "regions up; watch with: meridian status --config {0}  (or meridian net show --config {0})",
             cluster.cluster_file().display()
-        );
+        ));
         let targets = cluster.targets()?;
         let mut cluster = cluster;
-        let mut bar = ProgressBar::new(quiet);
+        let mut bar = ProgressBar::new(opts.quiet);
         let result = meridian_drill::driver::drive(
             &scenario,
             seed,
@@ -157,14 +180,80 @@ async fn run_loaded(
         result?
     };
     write_report(&report, &out)?;
-    print_summary(&report, &out);
-    if !report.verdict.ok {
-        bail!(
-            "the checker failed: {}",
-            report.verdict.problems.first().cloned().unwrap_or_default()
+    if opts.json {
+        println!(
+            "{}",
+            serde_json::to_string_pretty(&summary_json(&report, &out))?
         );
+    } else {
+        print_summary(&report, &out);
+    }
+    if !report.verdict.ok {
+        let first = report.verdict.problems.first().cloned().unwrap_or_default();
+        return Err(crate::Refusal::CheckerFailed(first).into());
     }
     Ok(())
+}
+
+/// The summary of `drill run --json`: the figures the text summary prints,
+/// with the verdict and where the full report is.
+fn summary_json(r: &Report, out: &Path) -> serde_json::Value {
+    let links: Vec<_> = r
+        .links
+        .iter()
+        .map(|l| {
+            serde_json::json!({
+                "from": l.from,
+                "to": l.to,
+                "p50_ms": l.latency.p50_ms,
+                "p99_ms": l.latency.p99_ms,
+                "max_ms": l.latency.max_ms,
+                "applied": l.latency.count,
+                "max_pending": l.max_pending,
+            })
+        })
+        .collect();
+    let heals: Vec<_> = r
+        .heals
+        .iter()
+        .map(|h| {
+            serde_json::json!({
+                "at_ms": h.at_ms,
+                "label": h.label,
+                "backlog": h.backlog,
+                "drain_ms": h.drain_ms,
+            })
+        })
+        .collect();
+    let v = &r.verdict;
+    serde_json::json!({
+        "scenario": r.scenario,
+        "mode": r.mode,
+        "seed": r.seed,
+        "links": links,
+        "heals": heals,
+        "workload": {
+            "attempted": r.workload.attempted,
+            "acked": r.workload.acked,
+            "failed": r.workload.failed,
+        },
+        "conflicts": r.conflict_pairs.iter().map(|p| p.conflicts).sum::<u64>(),
+        "lost_updates": r.conflict_pairs.iter().map(|p| p.lost_updates).sum::<u64>(),
+        "converged_after_ms": r.convergence.after_workload_ms,
+        "verdict": {
+            "ok": v.ok,
+            "converged": v.converged,
+            "acked_writes_accounted": v.acked_writes_accounted,
+            "oracle_match": v.oracle_match,
+            "keys_checked": v.keys_checked,
+            "conflicts_checked": v.conflicts_checked,
+            "problems": v.problems,
+        },
+        "report": {
+            "json": out.join("report.json"),
+            "html": out.join("report.html"),
+        },
+    })
 }
 
 fn rand_seed() -> u64 {

@@ -28,27 +28,42 @@ pub const DEFAULT_CLUSTER: &str = meridian_cluster::current::DEFAULT_CLUSTER;
 const DISCOVERY: &str = "Cluster file [default: regions/local-3.toml if it exists here, else the \
     one the last `meridian up` recorded (see docs/operations.md)]";
 
-/// Exit status of `meridian status` when a region is down or does not
-/// answer: scripts can tell it from a failure to run (1) and from bad
-/// usage (2, from the argument parser).
-pub const EXIT_REGION_DOWN: u8 = 3;
-
-/// `meridian status` found regions that did not answer.
+/// A command that ran and answered "no": scripts can tell each answer from a
+/// failure to run (exit 1) and from bad usage (exit 2, from the argument
+/// parser). docs/operations.md lists the codes.
 #[derive(Debug)]
-pub struct RegionsDown(pub Vec<String>);
+pub enum Refusal {
+    /// `meridian status` found regions down or not answering (exit 3).
+    RegionsDown(Vec<String>),
+    /// A drill ran to the end and its checker failed (exit 4).
+    CheckerFailed(String),
+}
 
-impl std::fmt::Display for RegionsDown {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        write!(
-            f,
-            "{} region(s) down or not answering: {}",
-            self.0.len(),
-            self.0.join(", ")
-        )
+impl Refusal {
+    /// The process exit status for this answer.
+    pub fn exit_code(&self) -> u8 {
+        match self {
+            Refusal::RegionsDown(_) => 3,
+            Refusal::CheckerFailed(_) => 4,
+        }
     }
 }
 
-impl std::error::Error for RegionsDown {}
+impl std::fmt::Display for Refusal {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            Refusal::RegionsDown(down) => write!(
+                f,
+                "{} region(s) down or not answering: {}",
+                down.len(),
+                down.join(", ")
+            ),
+            Refusal::CheckerFailed(first) => write!(f, "the checker failed: {first}"),
+        }
+    }
+}
+
+impl std::error::Error for Refusal {}
 
 #[derive(Parser)]
 #[command(
@@ -296,9 +311,10 @@ fn main() -> std::process::ExitCode {
     };
     match runtime.block_on(run(Cli::parse())) {
         Ok(()) => std::process::ExitCode::SUCCESS,
-        Err(e) if e.downcast_ref::<RegionsDown>().is_some() => {
+        Err(e) if e.downcast_ref::<Refusal>().is_some() => {
             eprintln!("{e}");
-            std::process::ExitCode::from(EXIT_REGION_DOWN)
+            let code = e.downcast_ref::<Refusal>().map_or(1, Refusal::exit_code);
+            std::process::ExitCode::from(code)
         }
         Err(e) => {
             // A region's answer is the useful part; the gRPC code says what kind.

@@ -87,3 +87,65 @@ fn a_live_drill_with_a_partition_and_a_crash_passes_and_writes_its_report() {
     let html = std::fs::read_to_string(out.join("report.html")).unwrap();
     assert_eq!(html.matches("<svg").count(), 3, "three plots");
 }
+
+/// Links with a 900 ms round trip, partitioned for the whole workload, and a
+/// settle time of 1 s: when the drill heals everything at the end of the
+/// workload, the backlog cannot cross a link in time, so the regions cannot
+/// converge and the checker must fail.
+const TOO_SHORT_TO_SETTLE: &str = r#"
+name = "ci-too-short-to-settle"
+description = "A partitioned workload with no time to settle"
+duration = "2s"
+settle = "1s"
+sample_interval = "250ms"
+[regions]
+names = ["us-east-1", "eu-west-1"]
+rtt_ms = { us-east-1 = { eu-west-1 = 900 } }
+[workload]
+rate_per_region = 20
+keys = 10
+mix = { put = 1 }
+[[event]]
+at = "100ms"
+action = "partition"
+from = "us-east-1"
+to = "eu-west-1"
+both = true
+"#;
+
+#[test]
+fn a_failed_checker_and_a_drill_that_cannot_run_exit_differently() {
+    let dir = tempfile::tempdir().unwrap();
+    let scenario = dir.path().join("too-short-to-settle.toml");
+    std::fs::write(&scenario, TOO_SHORT_TO_SETTLE).unwrap();
+    let out = dir.path().join("out");
+    let run = Command::new(env!("CARGO_BIN_EXE_meridian"))
+        .args(["drill", "run", "--sim", "--seed", "3", "--json", "--out"])
+        .arg(&out)
+        .arg(&scenario)
+        .output()
+        .unwrap();
+    let stdout = String::from_utf8_lossy(&run.stdout);
+    let stderr = String::from_utf8_lossy(&run.stderr);
+    assert_eq!(run.status.code(), Some(4), "{stdout}\n{stderr}");
+    // stdout is exactly one JSON document; the notes went to stderr.
+    let summary: serde_json::Value = serde_json::from_str(&stdout).unwrap();
+    assert_eq!(summary["verdict"]["ok"], false);
+    assert_eq!(summary["verdict"]["converged"], false);
+    assert!(summary["converged_after_ms"].is_null(), "{summary}");
+    assert_eq!(summary["scenario"], "ci-too-short-to-settle");
+    assert!(stderr.contains("the checker failed"), "{stderr}");
+    assert!(out.join("report.json").exists());
+
+    let missing = Command::new(env!("CARGO_BIN_EXE_meridian"))
+        .args(["drill", "run", "--sim", "--json"])
+        .arg(dir.path().join("no-such-scenario.toml"))
+        .output()
+        .unwrap();
+    assert_eq!(
+        missing.status.code(),
+        Some(1),
+        "{}",
+        String::from_utf8_lossy(&missing.stderr)
+    );
+}
