@@ -26,10 +26,9 @@ use aws_sdk_dynamodb::types::{
     StreamSpecification, StreamViewType, TableStatus, Tag, TimeToLiveSpecification,
     TimeToLiveStatus, TransactGetItem, TransactWriteItem, Update, WriteRequest,
 };
+use meridian_cluster::http;
 use meridian_core::AttrValue;
 use meridian_tests::{TestCluster, poll_until};
-use tokio::io::{AsyncReadExt, AsyncWriteExt};
-use tokio::net::TcpStream;
 
 const REGIONS: [&str; 3] = ["us-east-1", "eu-west-1", "ap-southeast-1"];
 
@@ -304,33 +303,22 @@ fn now_secs() -> u64 {
         .as_secs()
 }
 
-/// A hand-made HTTP/1.1 POST; returns the status code and the body.
+/// A hand-made POST: these exact headers and body, whatever the SDK would
+/// send; returns the status code and the body.
 async fn raw_post(addr: SocketAddr, target: Option<&str>, body: &str) -> (u16, String) {
-    let mut stream = TcpStream::connect(addr).await.expect("connect");
-    let target = target
-        .map(|t| format!("X-Amz-Target: {t}\r\n"))
-        .unwrap_or_default();
-    let request = format!(
-        "POST / HTTP/1.1\r\nHost: {addr}\r\nContent-Type: application/x-amz-json-1.0\r\n{target}Content-Length: {}\r\nConnection: close\r\n\r\n{body}",
-        body.len()
-    );
-    stream.write_all(request.as_bytes()).await.expect("write");
-    let mut buf = Vec::new();
-    tokio::time::timeout(Duration::from_secs(10), stream.read_to_end(&mut buf))
-        .await
-        .expect("response within 10 s")
-        .expect("read");
-    let text = String::from_utf8_lossy(&buf).to_string();
-    let status = text
-        .split_whitespace()
-        .nth(1)
-        .and_then(|s| s.parse().ok())
-        .unwrap_or_else(|| panic!("no status line in {text:?}"));
-    let body = text
-        .split_once("\r\n\r\n")
-        .map(|(_, b)| b.to_string())
-        .unwrap_or_default();
-    (status, body)
+    let mut headers = vec![("content-type", "application/x-amz-json-1.0")];
+    headers.extend(target.map(|t| ("x-amz-target", t)));
+    let r = http::request(
+        &http::Target::parse(&format!("http://{addr}/")).expect("a URL"),
+        "POST",
+        &headers,
+        body.as_bytes().to_vec(),
+        1 << 20,
+        Duration::from_secs(10),
+    )
+    .await
+    .expect("an answer within 10 s");
+    (r.status, String::from_utf8_lossy(&r.body).into_owned())
 }
 
 // ---- 1. tables and item CRUD -----------------------------------------------

@@ -3,8 +3,10 @@
 //! pass, and a wrong secret or an unknown key is refused.
 
 use std::collections::HashMap;
+use std::time::Duration;
 
 use aws_sdk_dynamodb::config::{BehaviorVersion, Credentials, Region};
+use meridian_cluster::http;
 use meridian_tests::TestCluster;
 use tokio::net::TcpListener;
 
@@ -66,21 +68,27 @@ async fn signatures_are_verified_when_keys_are_configured() {
     assert!(body.contains("UnrecognizedClientException"), "{body}");
 
     // A captured request replayed later is refused, whatever its signature.
-    let addr = url.trim_start_matches("http://");
-    let body = "{}";
-    let request = format!(
-        "POST / HTTP/1.1\r\nHost: {addr}\r\nX-Amz-Target: DynamoDB_20120810.ListTables\r\n\
-         Content-Type: application/x-amz-json-1.0\r\nX-Amz-Date: 20200101T000000Z\r\n\
-         Authorization: AWS4-HMAC-SHA256 Credential=AKIDTEST/20200101/us-east-1/dynamodb/aws4_request, \
-         SignedHeaders=host;x-amz-date, Signature=00\r\nContent-Length: {}\r\nConnection: close\r\n\r\n{body}",
-        body.len()
-    );
-    let mut stream = tokio::net::TcpStream::connect(addr).await.unwrap();
-    use tokio::io::{AsyncReadExt, AsyncWriteExt};
-    stream.write_all(request.as_bytes()).await.unwrap();
-    let mut answer = String::new();
-    stream.read_to_string(&mut answer).await.unwrap();
-    assert!(answer.starts_with("HTTP/1.1 403"), "{answer}");
+    let replayed = http::request(
+        &http::Target::parse(&format!("{url}/")).unwrap(),
+        "POST",
+        &[
+            ("x-amz-target", "DynamoDB_20120810.ListTables"),
+            ("content-type", "application/x-amz-json-1.0"),
+            ("x-amz-date", "20200101T000000Z"),
+            (
+                "authorization",
+                "AWS4-HMAC-SHA256 Credential=AKIDTEST/20200101/us-east-1/dynamodb/aws4_request, \
+                 SignedHeaders=host;x-amz-date, Signature=00",
+            ),
+        ],
+        b"{}".to_vec(),
+        1 << 20,
+        Duration::from_secs(10),
+    )
+    .await
+    .unwrap();
+    let answer = String::from_utf8_lossy(&replayed.body);
+    assert_eq!(replayed.status, 403, "{answer}");
     assert!(answer.contains("Signature expired"), "{answer}");
 
     // The cluster's own endpoint has no keys: any credentials pass there.

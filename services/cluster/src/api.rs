@@ -77,12 +77,21 @@ impl ControlApi {
                 self.addr
             )
         };
+        let target = http::Target {
+            authority: self.addr.clone(),
+            host: self.addr.clone(),
+            path: path.to_string(),
+        };
+        let json: &[(&str, &str)] = match body {
+            Some(_) => &[("content-type", "application/json")],
+            None => &[],
+        };
+        let body = body.map(|b| b.to_string().into_bytes()).unwrap_or_default();
         let r = http::request(
-            &self.addr,
-            &self.addr,
+            &target,
             method,
-            path,
-            body.map(|b| b.to_string().into_bytes()),
+            json,
+            body,
             MAX_RESPONSE_BYTES,
             CALL_TIMEOUT,
         )

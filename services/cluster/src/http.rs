@@ -1,5 +1,7 @@
 //! The one HTTP/1.1 client of cluster control (hyper): the control API's
-//! JSON requests and `meridian health`'s probe. One request per connection;
+//! JSON requests, `meridian health`'s probe, and the tests' hand-made
+//! DynamoDB requests (exact headers and bodies, malformed JSON included).
+//! One request per connection;
 //! every call has a deadline and a cap on the body it reads.
 
 use std::time::Duration;
@@ -83,18 +85,20 @@ impl Target {
     }
 }
 
-/// One request to `authority` (`host:port`); `body` is sent as JSON. Reads
-/// at most `limit` bytes of the answer, and gives up after `timeout`
-/// (connect, request and response together).
+/// One request to `target` with `headers` besides `Host`, `User-Agent` and
+/// the `Content-Length` of `body`, sent as given (the control API's JSON,
+/// or a DynamoDB request with its own headers in the tests). Reads at most
+/// `limit` bytes of the answer, and gives up after `timeout` (connect,
+/// request and response together).
 pub async fn request(
-    authority: &str,
-    host: &str,
+    target: &Target,
     method: &str,
-    path: &str,
-    body: Option<Vec<u8>>,
+    headers: &[(&str, &str)],
+    body: Vec<u8>,
     limit: usize,
     timeout: Duration,
 ) -> Result<Response, HttpError> {
+    let authority = target.authority.as_str();
     let exchange = async {
         let stream = tokio::net::TcpStream::connect(authority)
             .await
@@ -112,14 +116,14 @@ pub async fn request(
         let conn = tokio::spawn(conn);
         let mut req = hyper::Request::builder()
             .method(method)
-            .uri(path)
-            .header(hyper::header::HOST, host)
+            .uri(&target.path)
+            .header(hyper::header::HOST, &target.host)
             .header(hyper::header::USER_AGENT, "meridian");
-        if body.is_some() {
-            req = req.header(hyper::header::CONTENT_TYPE, "application/json");
+        for (name, value) in headers {
+            req = req.header(*name, *value);
         }
         let req = req
-            .body(Full::new(Bytes::from(body.unwrap_or_default())))
+            .body(Full::new(Bytes::from(body)))
             .map_err(|e| protocol(&e))?;
         let res = sender.send_request(req).await.map_err(|e| protocol(&e))?;
         let status = res.status().as_u16();
@@ -142,8 +146,7 @@ pub async fn request(
 
 /// `GET url`.
 pub async fn get(url: &str, limit: usize, timeout: Duration) -> Result<Response, HttpError> {
-    let t = Target::parse(url)?;
-    request(&t.authority, &t.host, "GET", &t.path, None, limit, timeout).await
+    request(&Target::parse(url)?, "GET", &[], Vec::new(), limit, timeout).await
 }
 
 #[cfg(test)]
@@ -187,21 +190,21 @@ mod tests {
             }
         });
         let t = Duration::from_secs(5);
-        let body = || Some(b"{}".to_vec());
-        let r = request(&addr, "x", "POST", "/x", body(), 1024, t)
-            .await
-            .unwrap();
+        let target = |path: &str| Target {
+            authority: addr.clone(),
+            host: "x".into(),
+            path: path.into(),
+        };
+        let x = target("/x");
+        let post = |limit| request(&x, "POST", &[], b"{}".to_vec(), limit, t);
+        let r = post(1024).await.unwrap();
         assert_eq!((r.status, r.body.as_slice()), (200, &b"{\"a\":1}"[..]));
-        let r = request(&addr, "x", "POST", "/x", body(), 1024, t)
-            .await
-            .unwrap();
+        let r = post(1024).await.unwrap();
         assert_eq!((r.status, r.ok()), (404, false));
-        let e = request(&addr, "x", "POST", "/x", body(), 3, t)
-            .await
-            .unwrap_err();
+        let e = post(3).await.unwrap_err();
         assert!(matches!(e, HttpError::Protocol { .. }), "{e}");
         server.await.unwrap();
-        let e = request(&addr, "x", "GET", "/", None, 3, t)
+        let e = request(&target("/"), "GET", &[], Vec::new(), 3, t)
             .await
             .unwrap_err();
         assert!(matches!(e, HttpError::Connect { .. }), "{e}");
