@@ -76,20 +76,7 @@ impl Daemon {
 
     /// SIGTERM, then waits (bounded) for the exit.
     fn stop(&mut self) -> Option<std::process::ExitStatus> {
-        // SAFETY: kill(2) on our own child, not yet reaped.
-        unsafe {
-            libc::kill(self.child.id() as i32, libc::SIGTERM);
-        }
-        let deadline = std::time::Instant::now() + Duration::from_secs(30);
-        while std::time::Instant::now() < deadline {
-            if let Ok(Some(status)) = self.child.try_wait() {
-                return Some(status);
-            }
-            std::thread::sleep(Duration::from_millis(50));
-        }
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-        None
+        meridian_cluster::process::stop_blocking(&mut self.child, Duration::from_secs(30))
     }
 
     fn log(&self) -> String {

@@ -73,15 +73,44 @@ impl Proc {
     }
 }
 
+/// SIGTERM to `pid`, a child this process started and has not reaped.
+fn sigterm(pid: u32) {
+    // SAFETY: kill(2) on a child we started and have not reaped, so the pid
+    // still names it.
+    unsafe {
+        libc::kill(pid as i32, libc::SIGTERM);
+    }
+}
+
 /// SIGTERM to a child this process started and has not reaped.
 fn terminate(child: &Child) {
     if let Some(pid) = child.id() {
-        // SAFETY: kill(2) on a child we started and have not reaped, so the
-        // pid still names it.
-        unsafe {
-            libc::kill(pid as i32, libc::SIGTERM);
-        }
+        sigterm(pid);
     }
+}
+
+/// Stops a child started with `std::process` the way regions are stopped:
+/// SIGTERM, so it can stop what it started, then SIGKILL if it has not
+/// exited within `grace`. Blocking, so a `Drop` can call it (a test's
+/// `meridian up`). The exit status, or `None` when it had to be killed.
+pub fn stop_blocking(
+    child: &mut std::process::Child,
+    grace: Duration,
+) -> Option<std::process::ExitStatus> {
+    if let Ok(Some(status)) = child.try_wait() {
+        return Some(status);
+    }
+    sigterm(child.id());
+    let deadline = std::time::Instant::now() + grace;
+    while std::time::Instant::now() < deadline {
+        if let Ok(Some(status)) = child.try_wait() {
+            return Some(status);
+        }
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    let _ = child.kill();
+    let _ = child.wait();
+    None
 }
 
 /// Every region process of one cluster file, in file order.
