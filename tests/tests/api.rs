@@ -3,7 +3,9 @@
 
 use std::time::Duration;
 
-use meridian_core::{AttrValue, Item, encode_item, item_from_json, value::MAX_ITEM_BYTES};
+use meridian_core::{
+    AttrValue, Item, Timestamp, Version, encode_item, item_from_json, value::MAX_ITEM_BYTES,
+};
 use meridian_proto::v1 as pb;
 use meridian_proto::v1::replication_client::ReplicationClient;
 use meridian_tests::{TestCluster, poll_until, version_of};
@@ -31,6 +33,83 @@ fn batch(entries: Vec<pb::LogEntry>) -> pb::ShipRequest {
     pb::ShipRequest {
         msg: Some(pb::ship_request::Msg::Batch(pb::Batch { entries })),
     }
+}
+
+/// A table with key `id` created in region 0 and seen in every region; its
+/// version, which a peer's entries for it must carry.
+async fn replicated_table(c: &TestCluster, name: &str) -> Version {
+    c.create_table(0, name, ("id", "S"), None).await;
+    c.wait_table_everywhere(name).await;
+    let d = c
+        .client(0)
+        .describe_table(pb::TableRequest { name: name.into() })
+        .await
+        .unwrap()
+        .into_inner();
+    version_of(&d.version)
+}
+
+/// Entry `seq` of a peer's log: item `id` of `table` (at version `tv`),
+/// written at `micros` by `origin`.
+fn peer_entry(
+    table: &str,
+    tv: &Version,
+    seq: u64,
+    micros: u64,
+    origin: &str,
+    id: &str,
+) -> pb::LogEntry {
+    let v = Version::new(Timestamp::new(micros, 0), origin);
+    pb::LogEntry {
+        seq,
+        table: table.into(),
+        table_version: tv.to_bytes(),
+        partition_key: id.as_bytes().to_vec(),
+        version: v.to_bytes(),
+        context: meridian_core::Context::empty().after(&v).to_bytes(),
+        image: item(serde_json::json!({"id": {"S": id}})),
+        ..Default::default()
+    }
+}
+
+/// Sends `messages` to region 0 as one replication stream: every position
+/// it acknowledged, in order, and the error that ended the stream, if one
+/// did.
+async fn ship(
+    c: &TestCluster,
+    messages: Vec<pb::ShipRequest>,
+) -> (Vec<u64>, Option<tonic::Status>) {
+    let mut repl = ReplicationClient::connect(c.url(0)).await.unwrap();
+    let mut responses = repl
+        .ship(futures::stream::iter(messages))
+        .await
+        .unwrap()
+        .into_inner();
+    let mut acks = Vec::new();
+    while let Some(m) = responses.message().await.transpose() {
+        match m {
+            Ok(pb::ShipResponse {
+                msg: Some(pb::ship_response::Msg::Ack(a)),
+            }) => acks.push(a.applied_through),
+            Ok(_) => {}
+            Err(e) => return (acks, Some(e)),
+        }
+    }
+    (acks, None)
+}
+
+/// Whether region 0 holds item `id` of `table`.
+async fn stored(c: &TestCluster, table: &str, id: &str) -> bool {
+    c.client(0)
+        .get_item(pb::GetItemRequest {
+            table: table.into(),
+            key: item(serde_json::json!({"id": {"S": id}})),
+        })
+        .await
+        .unwrap()
+        .into_inner()
+        .item
+        .is_some()
 }
 
 async fn poll<F, Fut>(what: &str, f: F)
@@ -495,8 +574,7 @@ fn raw_number_item(n: &str) -> Vec<u8> {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn peers_are_untrusted() {
     let c = TestCluster::start(&REGIONS[..2]).await;
-    c.create_table(0, "t03", ("id", "S"), None).await;
-    c.wait_table_everywhere("t03").await;
+    let tv = replicated_table(&c, "t03").await;
     let mut repl = ReplicationClient::connect(c.url(0)).await.unwrap();
     let e = repl
         .ship(futures::stream::iter(vec![hello("mallory-1", REGIONS[0])]))
@@ -510,55 +588,13 @@ async fn peers_are_untrusted() {
     assert_eq!(e.code(), Code::FailedPrecondition);
 
     // A known peer sending an entry that claims another origin.
-    let (_, d) = (
-        0,
-        c.client(0)
-            .describe_table(pb::TableRequest { name: "t03".into() })
-            .await
-            .unwrap()
-            .into_inner(),
-    );
-    let tv = version_of(&d.version);
-    let forged = meridian_core::Version::new(meridian_core::Timestamp::new(1, 0), REGIONS[0]);
-    let entry = pb::LogEntry {
-        seq: 1,
-        table: "t03".into(),
-        table_version: tv.to_bytes(),
-        partition_key: b"x".to_vec(),
-        version: forged.to_bytes(),
-        context: meridian_core::Context::empty().after(&forged).to_bytes(),
-        image: item(serde_json::json!({"id": {"S": "x"}})),
-        ..Default::default()
-    };
-    let mut responses = repl
-        .ship(futures::stream::iter(vec![
-            hello(REGIONS[1], REGIONS[0]),
-            batch(vec![entry]),
-        ]))
-        .await
-        .unwrap()
-        .into_inner();
-    let mut rejected = None;
-    while let Some(m) = responses.message().await.transpose() {
-        if let Err(e) = m {
-            rejected = Some(e);
-            break;
-        }
-    }
+    let entry = peer_entry("t03", &tv, 1, 1, REGIONS[0], "x");
+    let (_, rejected) = ship(&c, vec![hello(REGIONS[1], REGIONS[0]), batch(vec![entry])]).await;
     let e = rejected.expect("the forged batch is rejected");
     assert_eq!(e.code(), Code::InvalidArgument);
     assert!(e.message().contains("claims origin"), "{}", e.message());
-    let got = c
-        .client(0)
-        .get_item(pb::GetItemRequest {
-            table: "t03".into(),
-            key: item(serde_json::json!({"id": {"S": "x"}})),
-        })
-        .await
-        .unwrap()
-        .into_inner();
     assert!(
-        got.item.is_none(),
+        !stored(&c, "t03", "x").await,
         "nothing from the forged batch was stored"
     );
     c.shutdown().await;
@@ -570,28 +606,9 @@ async fn peers_are_untrusted() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn back_to_back_batches_apply_in_order_up_to_a_malformed_one() {
     let c = TestCluster::start(&REGIONS[..2]).await;
-    c.create_table(0, "t04", ("id", "S"), None).await;
-    c.wait_table_everywhere("t04").await;
-    let d = c
-        .client(0)
-        .describe_table(pb::TableRequest { name: "t04".into() })
-        .await
-        .unwrap()
-        .into_inner();
-    let tv = version_of(&d.version);
-    let entry = |seq: u64, origin: &str, id: &str| {
-        let v = meridian_core::Version::new(meridian_core::Timestamp::new(1_000 + seq, 0), origin);
-        pb::LogEntry {
-            seq,
-            table: "t04".into(),
-            table_version: tv.to_bytes(),
-            partition_key: id.as_bytes().to_vec(),
-            version: v.to_bytes(),
-            context: meridian_core::Context::empty().after(&v).to_bytes(),
-            image: item(serde_json::json!({"id": {"S": id}})),
-            ..Default::default()
-        }
-    };
+    let tv = replicated_table(&c, "t04").await;
+    let entry =
+        |seq: u64, origin: &str, id: &str| peer_entry("t04", &tv, seq, 1_000 + seq, origin, id);
     let peer = REGIONS[1];
     let messages = vec![
         hello(peer, REGIONS[0]),
@@ -604,29 +621,9 @@ async fn back_to_back_batches_apply_in_order_up_to_a_malformed_one() {
         batch(vec![entry(5, REGIONS[0], "forged")]),
         batch(vec![entry(6, peer, "after")]),
     ];
-    let mut repl = ReplicationClient::connect(c.url(0)).await.unwrap();
-    let mut responses = repl
-        .ship(futures::stream::iter(messages))
-        .await
-        .unwrap()
-        .into_inner();
-    let mut acked = 0;
-    let mut rejected = None;
-    while let Some(m) = responses.message().await.transpose() {
-        match m {
-            Ok(pb::ShipResponse {
-                msg: Some(pb::ship_response::Msg::Ack(a)),
-            }) => {
-                assert!(a.applied_through >= acked, "acks never go back");
-                acked = a.applied_through;
-            }
-            Ok(_) => {}
-            Err(e) => {
-                rejected = Some(e);
-                break;
-            }
-        }
-    }
+    let (acks, rejected) = ship(&c, messages).await;
+    assert!(acks.is_sorted(), "acks never go back: {acks:?}");
+    let acked = acks.last().copied().unwrap_or(0);
     let e = rejected.expect("the forged batch ends the stream");
     assert_eq!(e.code(), Code::InvalidArgument);
     assert!(e.message().contains("claims origin"), "{}", e.message());
@@ -642,16 +639,7 @@ async fn back_to_back_batches_apply_in_order_up_to_a_malformed_one() {
         ("forged", false),
         ("after", false),
     ] {
-        let got = c
-            .client(0)
-            .get_item(pb::GetItemRequest {
-                table: "t04".into(),
-                key: item(serde_json::json!({"id": {"S": id}})),
-            })
-            .await
-            .unwrap()
-            .into_inner();
-        assert_eq!(got.item.is_some(), present, "item {id}");
+        assert_eq!(stored(&c, "t04", id).await, present, "item {id}");
     }
     c.shutdown().await;
 }
@@ -757,21 +745,9 @@ async fn a_region_that_lost_its_disk_is_heard_again() {
     c.restart(1).await;
     c.wait_table_everywhere("t05").await;
     c.client(1).put_item(put("new")).await.unwrap();
-    let get = pb::GetItemRequest {
-        table: "t05".into(),
-        key: item(serde_json::json!({"id": {"S": "new"}})),
-    };
     poll(
         "region 1's first write after the loss to reach region 0",
-        || async {
-            c.client(0)
-                .get_item(get.clone())
-                .await
-                .unwrap()
-                .into_inner()
-                .item
-                .is_some()
-        },
+        || stored(&c, "t05", "new"),
     )
     .await;
     c.shutdown().await;
@@ -783,55 +759,17 @@ async fn a_region_that_lost_its_disk_is_heard_again() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_batch_that_would_skip_entries_ends_the_stream() {
     let c = TestCluster::start(&REGIONS[..2]).await;
-    c.create_table(0, "t06", ("id", "S"), None).await;
-    c.wait_table_everywhere("t06").await;
-    let d = c
-        .client(0)
-        .describe_table(pb::TableRequest { name: "t06".into() })
-        .await
-        .unwrap()
-        .into_inner();
-    let tv = version_of(&d.version);
+    let tv = replicated_table(&c, "t06").await;
     let peer = REGIONS[1];
-    let entry = |seq: u64, id: &str| {
-        let v = meridian_core::Version::new(meridian_core::Timestamp::new(1_000 + seq, 0), peer);
-        pb::LogEntry {
-            seq,
-            table: "t06".into(),
-            table_version: tv.to_bytes(),
-            partition_key: id.as_bytes().to_vec(),
-            version: v.to_bytes(),
-            context: meridian_core::Context::empty().after(&v).to_bytes(),
-            image: item(serde_json::json!({"id": {"S": id}})),
-            ..Default::default()
-        }
-    };
+    let entry = |seq: u64, id: &str| peer_entry("t06", &tv, seq, 1_000 + seq, peer, id);
     // A log this region has never heard of: it has applied nothing of it.
     let messages = vec![
         hello(peer, REGIONS[0]),
         batch(vec![entry(1, "g1")]),
         batch(vec![entry(3, "g3")]),
     ];
-    let mut repl = ReplicationClient::connect(c.url(0)).await.unwrap();
-    let mut responses = repl
-        .ship(futures::stream::iter(messages))
-        .await
-        .unwrap()
-        .into_inner();
-    let mut acked = 0;
-    let mut ended = None;
-    while let Some(m) = responses.message().await.transpose() {
-        match m {
-            Ok(pb::ShipResponse {
-                msg: Some(pb::ship_response::Msg::Ack(a)),
-            }) => acked = a.applied_through,
-            Ok(_) => {}
-            Err(e) => {
-                ended = Some(e);
-                break;
-            }
-        }
-    }
+    let (acks, ended) = ship(&c, messages).await;
+    let acked = acks.last().copied().unwrap_or(0);
     let e = ended.expect("the batch after the gap ends the stream");
     assert_eq!(e.code(), Code::FailedPrecondition);
     assert!(
@@ -841,16 +779,7 @@ async fn a_batch_that_would_skip_entries_ends_the_stream() {
     );
     assert_eq!(acked, 1, "the batch before the gap is acknowledged");
     for (id, present) in [("g1", true), ("g3", false)] {
-        let got = c
-            .client(0)
-            .get_item(pb::GetItemRequest {
-                table: "t06".into(),
-                key: item(serde_json::json!({"id": {"S": id}})),
-            })
-            .await
-            .unwrap()
-            .into_inner();
-        assert_eq!(got.item.is_some(), present, "item {id}");
+        assert_eq!(stored(&c, "t06", id).await, present, "item {id}");
     }
     c.shutdown().await;
 }

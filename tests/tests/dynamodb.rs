@@ -3394,80 +3394,68 @@ async fn select_is_checked_as_dynamodb_checks_it() {
     assert_eq!(specific.items(), [item([("x", n(1))])]);
     let all = q().select(Select::AllAttributes).send().await.unwrap();
     assert_eq!(all.items()[0].len(), 2);
+    // (Select, ProjectionExpression, the message).
     let cases = [
         (
-            q().select(Select::SpecificAttributes)
-                .send()
-                .await
-                .map(|_| ()),
+            Select::SpecificAttributes,
+            None,
             "1 validation error detected: Must specify the AttributesToGet or ProjectionExpression when choosing to get SPECIFIC_ATTRIBUTES",
         ),
         (
-            q().select(Select::AllProjectedAttributes)
-                .send()
-                .await
-                .map(|_| ()),
+            Select::AllProjectedAttributes,
+            None,
             "1 validation error detected: ALL_PROJECTED_ATTRIBUTES can be used only when Querying using an IndexName",
         ),
         (
-            q().select(Select::Count)
-                .projection_expression("x")
-                .send()
-                .await
-                .map(|_| ()),
+            Select::Count,
+            Some("x"),
             "1 validation error detected: Cannot specify the ProjectionExpression when choosing to get only the Count",
         ),
         (
-            q().select(Select::AllAttributes)
-                .projection_expression("x")
-                .send()
-                .await
-                .map(|_| ()),
+            Select::AllAttributes,
+            Some("x"),
             "1 validation error detected: Cannot specify the ProjectionExpression when choosing to get ALL_ATTRIBUTES",
         ),
         (
-            q().select(Select::AllProjectedAttributes)
-                .projection_expression("x")
-                .send()
-                .await
-                .map(|_| ()),
+            Select::AllProjectedAttributes,
+            Some("x"),
             "1 validation error detected: Cannot specify the ProjectionExpression when choosing to get ALL_PROJECTED_ATTRIBUTES",
         ),
     ];
-    for (r, want) in cases {
+    for (select, projection, want) in cases {
+        let r = q()
+            .select(select)
+            .set_projection_expression(projection.map(String::from))
+            .send()
+            .await;
         assert_eq!(expect_code(r, "ValidationException", want), want);
     }
+    // (Select, AttributesToGet, the message).
     let scan_cases = [
         (
-            c.scan()
-                .table_name("sel")
-                .select(Select::SpecificAttributes)
-                .send()
-                .await
-                .map(|_| ()),
+            Select::SpecificAttributes,
+            None,
             "Must specify the AttributesToGet or ProjectionExpression when choosing to get SPECIFIC_ATTRIBUTES",
         ),
         (
-            c.scan()
-                .table_name("sel")
-                .select(Select::AllProjectedAttributes)
-                .send()
-                .await
-                .map(|_| ()),
+            Select::AllProjectedAttributes,
+            None,
             "ALL_PROJECTED_ATTRIBUTES can be used only when Querying using an IndexName",
         ),
         (
-            c.scan()
-                .table_name("sel")
-                .select(Select::Count)
-                .attributes_to_get("x")
-                .send()
-                .await
-                .map(|_| ()),
+            Select::Count,
+            Some("x"),
             "Cannot specify the AttributesToGet when choosing to get only the Count",
         ),
     ];
-    for (r, want) in scan_cases {
+    for (select, attributes, want) in scan_cases {
+        let r = c
+            .scan()
+            .table_name("sel")
+            .select(select)
+            .set_attributes_to_get(attributes.map(|a: &str| vec![a.to_string()]))
+            .send()
+            .await;
         assert_eq!(expect_code(r, "ValidationException", want), want);
     }
 }
