@@ -245,6 +245,11 @@ pub fn directed(from: &str, to: &str, both: bool) -> Vec<(String, String)> {
     v
 }
 
+/// How a directed link is drawn: `→`, or `⇄` when `both` ways.
+pub fn arrow(both: bool) -> &'static str {
+    if both { "⇄" } else { "→" }
+}
+
 impl Action {
     /// The event's name in the file, for markers and reports.
     pub fn name(&self) -> &'static str {
@@ -265,7 +270,6 @@ impl Action {
 
     /// A one-line description, as plots and progress output show it.
     pub fn label(&self) -> String {
-        let arrow = |both: bool| if both { "⇄" } else { "→" };
         let ms = |d: &Option<Duration>| match d {
             Some(d) => format!("{} ms", d.as_millis()),
             None => "unchanged".to_string(),

@@ -22,7 +22,7 @@ use meridian_cluster::faults::{Executor, Outcome, halves};
 use meridian_proto::v1 as pb;
 use meridian_proto::v1::admin_client::AdminClient;
 use meridian_region::ClusterFile;
-use meridian_scenario::scenario::{self, Action, Distribution, PartitionKind};
+use meridian_scenario::scenario::{self, Action, Distribution, PartitionKind, arrow};
 use serde_json::{Value as Json, json};
 
 use crate::load_cluster;
@@ -532,10 +532,6 @@ fn show_dur(d: Duration) -> String {
 
 fn show_ms(ms: u64) -> String {
     show_dur(Duration::from_millis(ms))
-}
-
-fn arrow(both: bool) -> &'static str {
-    if both { "⇄" } else { "→" }
 }
 
 /// What the scope of a heal or clear is called.

@@ -105,7 +105,10 @@ pub async fn up(config: &Path, wipe: bool) -> Result<()> {
     // The control API and the proxies are up before the regions, so a
     // failure to bind stops us early.
     let mut running =
-        LocalCluster::start(config, cluster.clone(), &exe, Logs::Prefixed, Vec::new()).await?;
+        LocalCluster::network(config, cluster.clone(), &exe, Logs::Prefixed, Vec::new())
+            .await?
+            .start_regions()
+            .await?;
     if let Err(e) = running.wait_serving(Duration::from_secs(20)).await {
         println!("stopping {} regions", running.stop().await);
         bail!("{e}");

@@ -86,30 +86,11 @@ pub struct LocalCluster {
 }
 
 impl LocalCluster {
-    /// Starts the cluster of the file at `path` (already loaded as `file`):
-    /// the control API and the link proxies first, so a failure to bind
-    /// stops us early and regions find their proxies listening, then every
-    /// region process (`exe region ...`). Does not wait for the regions to
-    /// serve: see [`LocalCluster::wait_serving`].
-    pub async fn start(
-        path: &Path,
-        file: ClusterFile,
-        exe: &Path,
-        logs: Logs,
-        env: Vec<(String, String)>,
-    ) -> Result<Self> {
-        let mut me = Self::network(path, file, exe, logs, env).await?;
-        if let Err(e) = me.processes.start_all().await {
-            me.stop().await;
-            return Err(e);
-        }
-        Ok(me)
-    }
-
-    /// Like [`LocalCluster::start`], but starts no region: only the control
-    /// API and the link proxies, so faults (a drill's base latency) can be
-    /// set before any region dials a peer. `processes.start_all()` starts
-    /// the regions.
+    /// Starts the network of the cluster of the file at `path` (already
+    /// loaded as `file`): the control API and the link proxies, so a failure
+    /// to bind stops us early, and faults (a drill's base latency) can be set
+    /// before any region dials a peer. No region runs yet:
+    /// [`LocalCluster::start_regions`] starts them (`exe region ...`).
     pub async fn network(
         path: &Path,
         file: ClusterFile,
@@ -150,6 +131,17 @@ impl LocalCluster {
             me.api = Some((stop, task));
         }
         Ok(me)
+    }
+
+    /// Starts every region process; on a failure stops what was started,
+    /// the control API and the proxies included. Does not wait for the
+    /// regions to serve: see [`LocalCluster::wait_serving`].
+    pub async fn start_regions(mut self) -> Result<Self> {
+        if let Err(e) = self.processes.start_all().await {
+            self.stop().await;
+            return Err(e);
+        }
+        Ok(self)
     }
 
     /// Waits until every region serves (each within `within`); the first

@@ -55,13 +55,15 @@ impl Cluster {
         let grpc = file.regions.iter().map(|r| r.grpc).collect::<Vec<_>>();
         let path = root.join("cluster.toml");
         file.write(&path)?;
-        let local = LocalCluster::start(
+        let local = LocalCluster::network(
             &path,
             file,
             &exe,
             Logs::Dir(root.join("logs")),
             vec![("RUST_LOG".into(), "warn".into())],
         )
+        .await?
+        .start_regions()
         .await?;
         let admin = grpc.iter().map(|a| channel(*a)).collect::<Result<_>>()?;
         let mut me = Cluster {
