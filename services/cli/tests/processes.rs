@@ -5,12 +5,11 @@ use std::process::{Child, Command, Stdio};
 use std::time::Duration;
 
 use meridian_cluster::local::loopback_file;
-use meridian_core::{
-    AttrValue, Item, KeyAttr, KeySchema, KeyType, Timestamp, Version, encode_item,
-};
+use meridian_core::{AttrValue, Item, KeyAttr, KeySchema, KeyType, encode_item};
 use meridian_proto::v1 as pb;
 use meridian_proto::v1::meridian_client::MeridianClient;
 use meridian_scenario::{AckedWrite, Head, Heads, Oracle, Verdict, check_converged};
+use meridian_tests::version_of;
 use tonic::transport::{Channel, Endpoint};
 
 const REGIONS: [&str; 3] = ["us-east-1", "eu-west-1", "ap-southeast-1"];
@@ -53,14 +52,6 @@ where
     Fut: std::future::Future<Output = bool>,
 {
     meridian_tests::poll_until(what, Duration::from_secs(60), f).await;
-}
-
-fn version(v: &Option<pb::Version>) -> Version {
-    let v = v.as_ref().unwrap();
-    Version::new(
-        Timestamp::new(v.physical_micros, v.logical),
-        v.origin.clone(),
-    )
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -122,8 +113,8 @@ async fn a_killed_region_process_restarts_and_loses_nothing() {
                 oracle.record(AckedWrite {
                     table: "kvs".into(),
                     key: schema.key_of(&item).unwrap(),
-                    version: version(&r.version),
-                    prev: r.prev.as_ref().map(|_| version(&r.prev)),
+                    version: version_of(&r.version),
+                    prev: r.prev.as_ref().map(|_| version_of(&r.prev)),
                     image: Some(item),
                 });
                 true
