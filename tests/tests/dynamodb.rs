@@ -309,7 +309,7 @@ async fn raw_post(addr: SocketAddr, target: Option<&str>, body: &str) -> (u16, S
     let mut headers = vec![("content-type", "application/x-amz-json-1.0")];
     headers.extend(target.map(|t| ("x-amz-target", t)));
     let r = http::request(
-        &http::Target::parse(&format!("http://{addr}/")).expect("a URL"),
+        &http::Target::at(&addr.to_string(), "/"),
         "POST",
         &headers,
         body.as_bytes().to_vec(),

@@ -77,18 +77,13 @@ impl ControlApi {
                 self.addr
             )
         };
-        let target = http::Target {
-            authority: self.addr.clone(),
-            host: self.addr.clone(),
-            path: path.to_string(),
-        };
         let json: &[(&str, &str)] = match body {
             Some(_) => &[("content-type", "application/json")],
             None => &[],
         };
         let body = body.map(|b| b.to_string().into_bytes()).unwrap_or_default();
         let r = http::request(
-            &target,
+            &http::Target::at(&self.addr, path),
             method,
             json,
             body,

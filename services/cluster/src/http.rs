@@ -52,6 +52,15 @@ pub struct Target {
 }
 
 impl Target {
+    /// `path` at `addr` (`host:port`), which is also the `Host` header.
+    pub fn at(addr: &str, path: &str) -> Target {
+        Target {
+            authority: addr.to_string(),
+            host: addr.to_string(),
+            path: path.to_string(),
+        }
+    }
+
     /// Plain `http://` only: the endpoints here are on loopback or inside a
     /// container network.
     pub fn parse(url: &str) -> Result<Target, HttpError> {
@@ -190,12 +199,7 @@ mod tests {
             }
         });
         let t = Duration::from_secs(5);
-        let target = |path: &str| Target {
-            authority: addr.clone(),
-            host: "x".into(),
-            path: path.into(),
-        };
-        let x = target("/x");
+        let x = Target::at(&addr, "/x");
         let post = |limit| request(&x, "POST", &[], b"{}".to_vec(), limit, t);
         let r = post(1024).await.unwrap();
         assert_eq!((r.status, r.body.as_slice()), (200, &b"{\"a\":1}"[..]));
@@ -204,7 +208,7 @@ mod tests {
         let e = post(3).await.unwrap_err();
         assert!(matches!(e, HttpError::Protocol { .. }), "{e}");
         server.await.unwrap();
-        let e = request(&target("/"), "GET", &[], Vec::new(), 3, t)
+        let e = request(&Target::at(&addr, "/"), "GET", &[], Vec::new(), 3, t)
             .await
             .unwrap_err();
         assert!(matches!(e, HttpError::Connect { .. }), "{e}");

@@ -558,14 +558,12 @@ mod tests {
 
     /// One HTTP/1.1 request; returns the status and the JSON body (Null if none).
     async fn call(addr: std::net::SocketAddr, method: &str, path: &str, body: &str) -> (u16, Json) {
-        let a = addr.to_string();
-        let body = Some(body.as_bytes().to_vec());
-        let r = meridian_cluster::http::request(
-            &a,
-            &a,
+        use meridian_cluster::http::{Target, request};
+        let r = request(
+            &Target::at(&addr.to_string(), path),
             method,
-            path,
-            body,
+            &[("content-type", "application/json")],
+            body.as_bytes().to_vec(),
             1 << 20,
             std::time::Duration::from_secs(10),
         )
