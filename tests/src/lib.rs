@@ -16,7 +16,7 @@ use meridian_proto::v1::admin_client::AdminClient;
 use meridian_proto::v1::meridian_client::MeridianClient;
 use meridian_region::convert::conflict_from_pb;
 use meridian_region::{Clocks, Mode, PeerConfig, Region, RegionConfig, ReplicationTuning};
-use meridian_scenario::{AckedWrite, Head, Heads};
+use meridian_scenario::{AckedWrite, Heads};
 use meridian_store::Durability;
 use tokio::net::TcpListener;
 use tonic::transport::{Channel, Endpoint};
@@ -309,22 +309,7 @@ impl TestCluster {
 
     /// Every head of `table` (tombstones included), read from the region's store file.
     pub fn heads(&self, i: usize, table: &str) -> Heads {
-        let reader =
-            meridian_store::open_reader(&self.nodes[i].config.data_dir).expect("open reader");
-        reader
-            .heads(table)
-            .expect("read heads")
-            .into_iter()
-            .map(|row| {
-                (
-                    (table.to_string(), row.key),
-                    Head {
-                        version: row.version,
-                        image: row.image,
-                    },
-                )
-            })
-            .collect()
+        meridian_cluster::state::heads(&self.nodes[i].config.data_dir, table).expect("read heads")
     }
 
     pub async fn conflicts(&self, i: usize, table: &str) -> Vec<Conflict> {

@@ -11,6 +11,8 @@
 //!   ([`meridian_scenario::scenario::Action`]) applied to a running cluster
 //!   through the control API, with the one naming scheme for proxies and
 //!   toxics;
+//! - [`state`]: a region's heads, read from its store file, as the
+//!   convergence checker takes them;
 //! - [`wait`]: waiting, with a deadline, until a region listens or serves
 //!   and until a cluster is quiescent;
 //! - [`current`]: where the running cluster's file is, for commands run
@@ -23,6 +25,7 @@ pub mod http;
 pub mod local;
 pub mod ports;
 pub mod process;
+pub mod state;
 pub mod wait;
 
 pub use api::ControlApi;

@@ -20,7 +20,7 @@ use meridian_proto::v1::meridian_client::MeridianClient;
 use meridian_region::convert::{conflict_from_pb, version_from_pb, version_to_pb};
 use meridian_scenario::report::Report;
 use meridian_scenario::scenario::{Action, Scenario};
-use meridian_scenario::{AckedWrite, Head, Heads, Oracle, Verdict};
+use meridian_scenario::{AckedWrite, Heads, Oracle, Verdict};
 use tokio::sync::{Semaphore, watch};
 use tokio::time::Instant;
 use tonic::transport::Channel;
@@ -711,20 +711,8 @@ async fn final_state(regions: &[RegionTarget], table: &str) -> Result<FinalState
             region: r.name.clone(),
             message,
         };
-        let reader = meridian_store::open_reader(&r.data_dir).map_err(|e| fail(e.to_string()))?;
-        let rows = reader.heads(table).map_err(|e| fail(e.to_string()))?;
-        let h: Heads = rows
-            .into_iter()
-            .map(|row| {
-                (
-                    (table.to_string(), row.key),
-                    Head {
-                        version: row.version,
-                        image: row.image,
-                    },
-                )
-            })
-            .collect();
+        let h =
+            meridian_cluster::state::heads(&r.data_dir, table).map_err(|e| fail(e.to_string()))?;
         heads.push((r.name.clone(), h));
         let mut admin = AdminClient::new(r.channel.clone());
         let listed = tokio::time::timeout(
