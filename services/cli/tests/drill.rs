@@ -2,7 +2,36 @@
 //! a partition, a crash and a restart must end with a passing checker and a
 //! report on disk.
 
-use std::process::Command;
+use std::path::{Path, PathBuf};
+use std::process::{Command, ExitStatus};
+
+/// Writes `scenario` to `<dir>/<file>` and runs `meridian drill run <args>
+/// --out <dir>/out` on it: the exit status, stdout, stderr and the out
+/// directory.
+fn drill_run(
+    dir: &Path,
+    file: &str,
+    scenario: &str,
+    args: &[&str],
+) -> (ExitStatus, String, String, PathBuf) {
+    let path = dir.join(file);
+    std::fs::write(&path, scenario).unwrap();
+    let out = dir.join("out");
+    let run = Command::new(env!("CARGO_BIN_EXE_meridian"))
+        .args(["drill", "run"])
+        .args(args)
+        .arg("--out")
+        .arg(&out)
+        .arg(&path)
+        .output()
+        .unwrap();
+    (
+        run.status,
+        String::from_utf8_lossy(&run.stdout).into_owned(),
+        String::from_utf8_lossy(&run.stderr).into_owned(),
+        out,
+    )
+}
 
 const SCENARIO: &str = r#"
 name = "ci-live"
@@ -40,18 +69,13 @@ region = "ap-southeast-1"
 #[test]
 fn a_live_drill_with_a_partition_and_a_crash_passes_and_writes_its_report() {
     let dir = tempfile::tempdir().unwrap();
-    let scenario = dir.path().join("ci-live.toml");
-    std::fs::write(&scenario, SCENARIO).unwrap();
-    let out = dir.path().join("out");
-    let run = Command::new(env!("CARGO_BIN_EXE_meridian"))
-        .args(["drill", "run", "--quiet", "--seed", "9", "--out"])
-        .arg(&out)
-        .arg(&scenario)
-        .output()
-        .unwrap();
-    let stdout = String::from_utf8_lossy(&run.stdout);
-    let stderr = String::from_utf8_lossy(&run.stderr);
-    assert!(run.status.success(), "drill failed:\n{stdout}\n{stderr}");
+    let (status, stdout, stderr, out) = drill_run(
+        dir.path(),
+        "ci-live.toml",
+        SCENARIO,
+        &["--quiet", "--seed", "9"],
+    );
+    assert!(status.success(), "drill failed:\n{stdout}\n{stderr}");
     let report: serde_json::Value =
         serde_json::from_str(&std::fs::read_to_string(out.join("report.json")).unwrap()).unwrap();
     assert_eq!(report["mode"], "live");
@@ -116,18 +140,13 @@ both = true
 #[test]
 fn a_failed_checker_and_a_drill_that_cannot_run_exit_differently() {
     let dir = tempfile::tempdir().unwrap();
-    let scenario = dir.path().join("too-short-to-settle.toml");
-    std::fs::write(&scenario, TOO_SHORT_TO_SETTLE).unwrap();
-    let out = dir.path().join("out");
-    let run = Command::new(env!("CARGO_BIN_EXE_meridian"))
-        .args(["drill", "run", "--sim", "--seed", "3", "--json", "--out"])
-        .arg(&out)
-        .arg(&scenario)
-        .output()
-        .unwrap();
-    let stdout = String::from_utf8_lossy(&run.stdout);
-    let stderr = String::from_utf8_lossy(&run.stderr);
-    assert_eq!(run.status.code(), Some(4), "{stdout}\n{stderr}");
+    let (status, stdout, stderr, out) = drill_run(
+        dir.path(),
+        "too-short-to-settle.toml",
+        TOO_SHORT_TO_SETTLE,
+        &["--sim", "--seed", "3", "--json"],
+    );
+    assert_eq!(status.code(), Some(4), "{stdout}\n{stderr}");
     // stdout is exactly one JSON document; the notes went to stderr.
     let summary: serde_json::Value = serde_json::from_str(&stdout).unwrap();
     assert_eq!(summary["verdict"]["ok"], false);
