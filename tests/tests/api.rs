@@ -112,6 +112,17 @@ async fn stored(c: &TestCluster, table: &str, id: &str) -> bool {
         .is_some()
 }
 
+/// The last replication error region `i` reports for its first peer.
+async fn peer_error(c: &TestCluster, i: usize) -> String {
+    let s = c
+        .admin(i)
+        .status(pb::StatusRequest {})
+        .await
+        .unwrap()
+        .into_inner();
+    s.peers[0].last_error.clone()
+}
+
 async fn poll<F, Fut>(what: &str, f: F)
 where
     F: FnMut() -> Fut,
@@ -687,13 +698,7 @@ async fn the_drift_guard_refuses_then_retries_and_never_drops() {
         "refused, not adopted"
     );
     poll("the shipper to show why", || async {
-        let s = c
-            .admin(1)
-            .status(pb::StatusRequest {})
-            .await
-            .unwrap()
-            .into_inner();
-        s.peers[0].last_error.contains("drift guard")
+        peer_error(&c, 1).await.contains("drift guard")
     })
     .await;
     // Once region 0's clock is within the guard of the version, a retry succeeds.
@@ -846,14 +851,8 @@ async fn an_ack_beyond_what_was_sent_ends_the_session() {
     // Something new in region 0's log to ship.
     c.create_table(0, "t07", ("id", "S"), None).await;
     poll("region 0's shipper to refuse the overclaim", || async {
-        let s = c
-            .admin(0)
-            .status(pb::StatusRequest {})
+        peer_error(&c, 0)
             .await
-            .unwrap()
-            .into_inner();
-        s.peers[0]
-            .last_error
             .contains("acknowledged position 1000000, but nothing past")
     })
     .await;

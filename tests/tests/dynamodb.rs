@@ -14,6 +14,7 @@ use aws_sdk_dynamodb::Client;
 use aws_sdk_dynamodb::config::timeout::TimeoutConfig;
 use aws_sdk_dynamodb::config::{Credentials, Region};
 use aws_sdk_dynamodb::error::{ProvideErrorMetadata, SdkError};
+use aws_sdk_dynamodb::operation::create_table::builders::CreateTableFluentBuilder;
 use aws_sdk_dynamodb::operation::put_item::PutItemError;
 use aws_sdk_dynamodb::operation::query::QueryOutput;
 use aws_sdk_dynamodb::operation::transact_write_items::TransactWriteItemsError;
@@ -160,12 +161,14 @@ fn expect_validation<T: Debug, E: ProvideErrorMetadata + Debug, R: Debug>(
     );
 }
 
-async fn create_table(
+/// A CreateTable request for `name`, on demand, keyed by `pk` (and `sk`),
+/// for a test to add to or send.
+fn create_table_request(
     c: &Client,
     name: &str,
     pk: (&str, ScalarAttributeType),
     sk: Option<(&str, ScalarAttributeType)>,
-) {
+) -> CreateTableFluentBuilder {
     let mut req = c
         .create_table()
         .table_name(name)
@@ -189,7 +192,19 @@ async fn create_table(
                     .unwrap(),
             );
     }
-    req.send().await.expect("create table");
+    req
+}
+
+async fn create_table(
+    c: &Client,
+    name: &str,
+    pk: (&str, ScalarAttributeType),
+    sk: Option<(&str, ScalarAttributeType)>,
+) {
+    create_table_request(c, name, pk, sk)
+        .send()
+        .await
+        .expect("create table");
 }
 
 async fn put(c: &Client, table: &str, it: Item) {
@@ -1909,24 +1924,7 @@ async fn every_error_type_reaches_the_sdk_typed() {
     create_table(&c, "errs", ("pk", ScalarAttributeType::S), None).await;
 
     // ResourceInUseException.
-    let err = c
-        .create_table()
-        .table_name("errs")
-        .key_schema(
-            KeySchemaElement::builder()
-                .attribute_name("pk")
-                .key_type(KeyType::Hash)
-                .build()
-                .unwrap(),
-        )
-        .attribute_definitions(
-            AttributeDefinition::builder()
-                .attribute_name("pk")
-                .attribute_type(ScalarAttributeType::S)
-                .build()
-                .unwrap(),
-        )
-        .billing_mode(BillingMode::PayPerRequest)
+    let err = create_table_request(&c, "errs", ("pk", ScalarAttributeType::S), None)
         .send()
         .await
         .unwrap_err()
@@ -3483,23 +3481,7 @@ async fn tags_belong_to_each_regions_replica_with_dynamodbs_limits() {
     let cluster = TestCluster::start(&REGIONS[..2]).await;
     let cs = clients(&cluster);
     let c = &cs[0];
-    c.create_table()
-        .table_name("tagged")
-        .billing_mode(BillingMode::PayPerRequest)
-        .key_schema(
-            KeySchemaElement::builder()
-                .attribute_name("pk")
-                .key_type(KeyType::Hash)
-                .build()
-                .unwrap(),
-        )
-        .attribute_definitions(
-            AttributeDefinition::builder()
-                .attribute_name("pk")
-                .attribute_type(ScalarAttributeType::S)
-                .build()
-                .unwrap(),
-        )
+    create_table_request(c, "tagged", ("pk", ScalarAttributeType::S), None)
         .tags(Tag::builder().key("team").value("core").build().unwrap())
         .send()
         .await
