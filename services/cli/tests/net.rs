@@ -13,10 +13,11 @@ use meridian_proto::v1 as pb;
 use meridian_proto::v1::admin_client::AdminClient;
 use meridian_proto::v1::meridian_client::MeridianClient;
 use serde_json::Value as Json;
-use tonic::transport::{Channel, Endpoint};
+
+mod common;
+use common::{channel, create_kvs, poll};
 
 const REGIONS: [&str; 3] = ["us-east-1", "eu-west-1", "ap-southeast-1"];
-const WAIT: Duration = Duration::from_secs(60);
 
 /// A cluster file with a `[netsim]` section on free loopback ports.
 struct Cluster {
@@ -136,14 +137,6 @@ fn row<'a>(show: &'a str, a: &str, b: &str) -> &'a str {
         .unwrap_or_else(|| panic!("no row for {a} → {b} in:\n{show}"))
 }
 
-fn channel(port: u16) -> Channel {
-    Endpoint::from_shared(format!("http://127.0.0.1:{port}"))
-        .unwrap()
-        .connect_timeout(Duration::from_secs(1))
-        .timeout(Duration::from_secs(5))
-        .connect_lazy()
-}
-
 async fn status(port: u16) -> Option<pb::StatusResponse> {
     AdminClient::new(channel(port))
         .status(pb::StatusRequest {})
@@ -181,14 +174,6 @@ async fn has(port: u16, id: &str) -> bool {
     )
 }
 
-async fn poll<F, Fut>(what: &str, f: F)
-where
-    F: FnMut() -> Fut,
-    Fut: std::future::Future<Output = bool>,
-{
-    meridian_tests::poll_until(what, WAIT, f).await;
-}
-
 /// How far a region's HLC reads ahead of this machine's clock, in ms.
 async fn hlc_ahead_ms(port: u16) -> f64 {
     let before = SystemTime::now()
@@ -222,26 +207,7 @@ async fn net_cuts_heals_crashes_restarts_and_skews_a_running_cluster() {
         async move { log.contains(&api_url) }
     })
     .await;
-    MeridianClient::new(channel(a))
-        .create_table(pb::CreateTableRequest {
-            name: "kvs".into(),
-            partition_key: Some(pb::KeyAttr {
-                name: "id".into(),
-                r#type: "S".into(),
-            }),
-            ..Default::default()
-        })
-        .await
-        .unwrap();
-    for &p in &c.grpc {
-        poll("the table everywhere", || async move {
-            MeridianClient::new(channel(p))
-                .describe_table(pb::TableRequest { name: "kvs".into() })
-                .await
-                .is_ok()
-        })
-        .await;
-    }
+    create_kvs(&c.grpc).await;
 
     // `up` recorded its cluster: `status` finds it from another directory.
     let elsewhere = tempfile::tempdir().unwrap();

@@ -2,18 +2,18 @@
 //! them killed with SIGKILL mid-traffic and restarted on its data directory.
 
 use std::process::{Child, Command, Stdio};
-use std::time::Duration;
 
 use meridian_cluster::local::loopback_file;
 use meridian_core::{AttrValue, Item, KeyAttr, KeySchema, KeyType, encode_item};
 use meridian_proto::v1 as pb;
 use meridian_proto::v1::meridian_client::MeridianClient;
-use meridian_scenario::{AckedWrite, Head, Heads, Oracle, Verdict, check_converged};
+use meridian_scenario::{AckedWrite, Heads, Oracle, Verdict, check_converged};
 use meridian_tests::version_of;
-use tonic::transport::{Channel, Endpoint};
+
+mod common;
+use common::{WAIT, channel, create_kvs};
 
 const REGIONS: [&str; 3] = ["us-east-1", "eu-west-1", "ap-southeast-1"];
-const WAIT: Duration = Duration::from_secs(60);
 
 struct Proc(Child);
 
@@ -38,22 +38,6 @@ fn spawn(config: &std::path::Path, region: &str) -> Proc {
     )
 }
 
-fn channel(port: u16) -> Channel {
-    Endpoint::from_shared(format!("http://127.0.0.1:{port}"))
-        .unwrap()
-        .connect_timeout(Duration::from_secs(1))
-        .timeout(Duration::from_secs(10))
-        .connect_lazy()
-}
-
-async fn poll<F, Fut>(what: &str, f: F)
-where
-    F: FnMut() -> Fut,
-    Fut: std::future::Future<Output = bool>,
-{
-    meridian_tests::poll_until(what, Duration::from_secs(60), f).await;
-}
-
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_killed_region_process_restarts_and_loses_nothing() {
     let dir = tempfile::tempdir().unwrap();
@@ -75,26 +59,7 @@ async fn a_killed_region_process_restarts_and_loses_nothing() {
         },
         sort: None,
     };
-    MeridianClient::new(channel(ports[0]))
-        .create_table(pb::CreateTableRequest {
-            name: "kvs".into(),
-            partition_key: Some(pb::KeyAttr {
-                name: "id".into(),
-                r#type: "S".into(),
-            }),
-            ..Default::default()
-        })
-        .await
-        .unwrap();
-    for &p in &ports {
-        poll("the table everywhere", || async move {
-            MeridianClient::new(channel(p))
-                .describe_table(pb::TableRequest { name: "kvs".into() })
-                .await
-                .is_ok()
-        })
-        .await;
-    }
+    create_kvs(&ports).await;
     let mut oracle = Oracle::new();
     let write = async |region: usize, n: u32, oracle: &mut Oracle| -> bool {
         let mut item = Item::new();
@@ -151,21 +116,8 @@ async fn a_killed_region_process_restarts_and_loses_nothing() {
     let replicas: Vec<(String, Heads)> = REGIONS
         .iter()
         .map(|r| {
-            let reader = meridian_store::open_reader(&dir.path().join("data").join(r)).unwrap();
-            let heads = reader
-                .heads("kvs")
-                .unwrap()
-                .into_iter()
-                .map(|row| {
-                    (
-                        ("kvs".to_string(), row.key),
-                        Head {
-                            version: row.version,
-                            image: row.image,
-                        },
-                    )
-                })
-                .collect();
+            let heads =
+                meridian_cluster::state::heads(&dir.path().join("data").join(r), "kvs").unwrap();
             (r.to_string(), heads)
         })
         .collect();
