@@ -10,7 +10,9 @@ use std::net::SocketAddr;
 use std::time::Duration;
 
 use meridian_core::Conflict;
-use meridian_core::{Item, KeySchema, Timestamp, Version, encode_item};
+use meridian_core::{
+    AttrValue, Item, KeyAttr, KeySchema, KeyType, Timestamp, Version, encode_item,
+};
 use meridian_proto::v1 as pb;
 use meridian_proto::v1::admin_client::AdminClient;
 use meridian_proto::v1::meridian_client::MeridianClient;
@@ -85,6 +87,26 @@ where
     })
     .await
     .unwrap_or_else(|_| panic!("timed out after {within:?} waiting for {what}"));
+}
+
+/// The key of the tests' `id` tables: partition key `id`, a string.
+pub fn id_schema() -> KeySchema {
+    KeySchema {
+        partition: KeyAttr {
+            name: "id".into(),
+            ty: KeyType::S,
+        },
+        sort: None,
+    }
+}
+
+/// An item of an `id` table that says who wrote it, and which of their
+/// writes it was (`by = "<by>:<n>"`), so every write is told apart.
+pub fn marked_item(id: &str, by: &str, n: u32) -> Item {
+    Item::from([
+        ("id".to_string(), AttrValue::S(id.into())),
+        ("by".to_string(), AttrValue::S(format!("{by}:{n}"))),
+    ])
 }
 
 pub fn version_of(v: &Option<pb::Version>) -> Version {

@@ -19,11 +19,10 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::Duration;
 
-use meridian_core::{AttrValue, Item, KeyAttr, KeySchema, KeyType};
 use meridian_proto::v1 as pb;
 use meridian_scenario::{AckedWrite, Oracle, Verdict, check_converged};
 use meridian_tests::containers::{admin, client, conflicts, container_cluster_file, scan_heads};
-use meridian_tests::{poll_until, put};
+use meridian_tests::{id_schema, marked_item, poll_until, put};
 use testcontainers::bollard::Docker;
 use testcontainers::bollard::models::{
     EndpointSettings, NetworkConnectRequest, NetworkCreateRequest, NetworkDisconnectRequest,
@@ -41,23 +40,6 @@ const TABLE: &str = "items";
 /// Every network, volume and container a test makes carries this label, so
 /// leftovers of a test that was killed can be found (.ci/containers.sh).
 const LABEL: &str = "meridian.test";
-
-fn schema() -> KeySchema {
-    KeySchema {
-        partition: KeyAttr {
-            name: "id".into(),
-            ty: KeyType::S,
-        },
-        sort: None,
-    }
-}
-
-fn item(id: &str, by: &str, n: u32) -> Item {
-    Item::from([
-        ("id".to_string(), AttrValue::S(id.into())),
-        ("by".to_string(), AttrValue::S(format!("{by}:{n}"))),
-    ])
-}
 
 /// Says why a test cannot run, in one line, and returns `None`; or fails
 /// when the environment demands Docker.
@@ -293,7 +275,7 @@ impl Lab {
         ns: std::ops::Range<u32>,
         keys: u32,
     ) {
-        let schema = schema();
+        let schema = id_schema();
         let mut clients: Vec<_> = regions
             .iter()
             .map(|&i| client(&self.regions[i].url))
@@ -307,7 +289,7 @@ impl Lab {
                         c,
                         TABLE,
                         &schema,
-                        item(&format!("k{}", n % keys), &r.name, n),
+                        marked_item(&format!("k{}", n % keys), &r.name, n),
                     ),
                 )
                 .await
@@ -338,7 +320,7 @@ impl Lab {
     /// Every replica against the oracle and each other, and every recorded
     /// conflict against the acknowledged writes.
     async fn verify(&self, oracle: &Oracle, strict: bool) -> Verdict {
-        let schema = schema();
+        let schema = id_schema();
         let mut v = Verdict::default();
         let mut replicas = Vec::new();
         for r in &self.regions {
@@ -461,11 +443,11 @@ async fn a_killed_region_restarts_on_its_volume_and_loses_nothing_acknowledged()
         let url = lab.regions[1].url.clone();
         let acked = acked.clone();
         tokio::spawn(async move {
-            let schema = schema();
+            let schema = id_schema();
             let mut c = client(&url);
             let mut done: Vec<AckedWrite> = Vec::new();
             for n in 0..100_000u32 {
-                let it = item(&format!("w{n}"), "eu-west-1", n);
+                let it = marked_item(&format!("w{n}"), "eu-west-1", n);
                 match put(&mut c, TABLE, &schema, it).await {
                     Ok(w) => {
                         done.push(w);

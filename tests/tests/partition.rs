@@ -6,31 +6,13 @@
 use std::time::Duration;
 
 use meridian_cluster::{ControlApi, Executor};
-use meridian_core::{AttrValue, Item, KeyAttr, KeySchema, KeyType};
 use meridian_netsim::Registry;
 use meridian_region::ClusterFile;
 use meridian_scenario::scenario::{Action, PartitionKind};
 use meridian_scenario::{Oracle, Verdict, check_converged};
-use meridian_tests::{TestCluster, poll_until, put};
+use meridian_tests::{TestCluster, id_schema, marked_item, poll_until, put};
 
 const REGIONS: [&str; 3] = ["us-east-1", "eu-west-1", "ap-southeast-1"];
-
-fn schema() -> KeySchema {
-    KeySchema {
-        partition: KeyAttr {
-            name: "id".into(),
-            ty: KeyType::S,
-        },
-        sort: None,
-    }
-}
-
-fn item(id: &str, by: &str, n: u32) -> Item {
-    Item::from([
-        ("id".to_string(), AttrValue::S(id.into())),
-        ("by".to_string(), AttrValue::S(format!("{by}:{n}"))),
-    ])
-}
 
 /// Faults for the cluster, applied as `meridian net` and live drills apply
 /// them: through a control API serving `net`.
@@ -58,7 +40,7 @@ async fn an_isolated_region_rejoins_after_a_blackhole_heals() {
     cluster.create_table(0, "kv1", ("id", "S"), None).await;
     cluster.wait_table_everywhere("kv1").await;
     let mut oracle = Oracle::new();
-    let schema = schema();
+    let schema = id_schema();
     // Traffic on every link first, so the connections that get wedged carry data.
     for (i, r) in REGIONS.iter().enumerate() {
         for n in 0..10 {
@@ -67,7 +49,7 @@ async fn an_isolated_region_rejoins_after_a_blackhole_heals() {
                     &mut cluster.client(i),
                     "kv1",
                     &schema,
-                    item(&format!("k{n}"), r, n),
+                    marked_item(&format!("k{n}"), r, n),
                 )
                 .await
                 .unwrap(),
@@ -96,7 +78,7 @@ async fn an_isolated_region_rejoins_after_a_blackhole_heals() {
                     &mut cluster.client(i),
                     "kv1",
                     &schema,
-                    item(&format!("k{}", n % 15), r, n),
+                    marked_item(&format!("k{}", n % 15), r, n),
                 )
                 .await
                 .unwrap(),

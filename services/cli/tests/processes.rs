@@ -4,7 +4,7 @@
 use std::process::{Child, Command, Stdio};
 
 use meridian_cluster::local::loopback_file;
-use meridian_core::{AttrValue, Item, KeyAttr, KeySchema, KeyType, encode_item};
+use meridian_core::{AttrValue, Item, encode_item};
 use meridian_proto::v1 as pb;
 use meridian_proto::v1::meridian_client::MeridianClient;
 use meridian_scenario::{AckedWrite, Heads, Oracle, Verdict, check_converged};
@@ -52,13 +52,7 @@ async fn a_killed_region_process_restarts_and_loses_nothing() {
             .await
             .unwrap_or_else(|e| panic!("a region to listen: {e}"));
     }
-    let schema = KeySchema {
-        partition: KeyAttr {
-            name: "id".into(),
-            ty: KeyType::S,
-        },
-        sort: None,
-    };
+    let schema = meridian_tests::id_schema();
     create_kvs(&ports).await;
     let mut oracle = Oracle::new();
     let write = async |region: usize, n: u32, oracle: &mut Oracle| -> bool {
