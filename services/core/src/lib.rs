@@ -5,6 +5,7 @@
 //! conflict rule all live here so that one rule lives in one place.
 
 pub mod context;
+pub mod digest;
 pub mod error;
 pub mod expr;
 pub mod hlc;

@@ -216,7 +216,7 @@ impl Ctx<'_, '_> {
                 }
                 out.relayed = true;
             }
-            self.put_head(e)?;
+            self.put_head(current.as_ref(), e)?;
             if catalog {
                 // Catalog changes are relayed, so a table reaches every
                 // region before its items.

@@ -7,12 +7,13 @@
 use std::collections::HashMap;
 use std::path::PathBuf;
 
+use meridian_core::digest::{self, HeadDigest, Summary};
 use meridian_core::{
     CATALOG_TABLE, Context, EncodedKey, Head, Mutation, TableDef, Version, decode_item,
 };
 use rusqlite::{Connection, OptionalExtension, params};
 
-use crate::{StoreError, log, version_from};
+use crate::{StoreError, digest as digest_rows, log, version_from};
 
 /// The one writer of a region's store.
 pub struct Writer {
@@ -107,6 +108,8 @@ pub(crate) struct HeadRow {
     /// A tombstone written by TTL expiry.
     pub(crate) ttl: bool,
     pub(crate) image: Option<Vec<u8>>,
+    /// Its entry in the table's digest, which replacing it takes out.
+    pub(crate) entry: Summary,
 }
 
 impl HeadRow {
@@ -235,6 +238,7 @@ impl Ctx<'_, '_> {
         let corrupt = |e: meridian_core::Error| StoreError::Corrupt(e.to_string());
         row.map(|(v, ctx, image, ttl)| {
             Ok(HeadRow {
+                entry: digest::entry(key, &v, image.as_deref()),
                 version: Version::from_bytes(&v).map_err(corrupt)?,
                 context: Context::from_bytes(&ctx).map_err(corrupt)?,
                 image,
@@ -244,8 +248,11 @@ impl Ctx<'_, '_> {
         .transpose()
     }
 
-    /// Makes `m` the head of its key, in the group's transaction.
-    pub(crate) fn put_head(&self, m: &Mutation) -> Result<(), StoreError> {
+    /// Makes `m` the head of its key, in the group's transaction, and moves
+    /// the key's digest leaf from `old` to `m`. `old` is the key's head as
+    /// read in this transaction ([`Ctx::head`]): both callers have just read
+    /// it to decide the write, so keeping the digest costs no extra read.
+    pub(crate) fn put_head(&self, old: Option<&HeadRow>, m: &Mutation) -> Result<(), StoreError> {
         self.conn
             .prepare_cached(
                 "INSERT INTO items (tbl, pk, sk, version, prev, ctx, image, ttl) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8)
@@ -262,7 +269,9 @@ impl Ctx<'_, '_> {
                 m.image,
                 m.ttl
             ])?;
-        Ok(())
+        let new = HeadDigest::of(&m.key, &m.version, m.image.as_deref());
+        let delta = Summary::replace(old.map(|h| &h.entry), &new.entry);
+        digest_rows::change_leaf(self.conn, &m.table, new.leaf().index as u32, &delta)
     }
 
     /// Appends `m`, whose head was just put, to the log in the same
@@ -303,11 +312,12 @@ impl Ctx<'_, '_> {
         Ok(def)
     }
 
+    /// Deletes every head of `table`, and with them its digest.
     pub(crate) fn purge_table(&self, table: &str) -> Result<(), StoreError> {
         self.conn
             .prepare_cached("DELETE FROM items WHERE tbl = ?1")?
             .execute([table])?;
-        Ok(())
+        digest_rows::purge(self.conn, table)
     }
 }
 
