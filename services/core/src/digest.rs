@@ -226,7 +226,8 @@ pub fn entry(key: &EncodedKey, version: &[u8], image: Option<&[u8]>) -> Summary 
 /// least every head below it (others are ignored): how nodes deeper than the
 /// stored leaves are computed, from the heads of the leaf that holds them.
 pub fn children_of(parent: NodeId, heads: &[HeadDigest]) -> Vec<(NodeId, Summary)> {
-    let mut out: Vec<(NodeId, Summary)> = parent.children().map(|c| (c, Summary::default())).collect();
+    let mut out: Vec<(NodeId, Summary)> =
+        parent.children().map(|c| (c, Summary::default())).collect();
     if out.is_empty() {
         return out;
     }
@@ -292,7 +293,9 @@ impl Hasher {
 
     fn word(&mut self, w: u64) {
         self.a = (self.a ^ w).wrapping_mul(P1).rotate_left(31);
-        self.b = (self.b ^ w.rotate_left(23)).wrapping_mul(P2).rotate_left(27);
+        self.b = (self.b ^ w.rotate_left(23))
+            .wrapping_mul(P2)
+            .rotate_left(27);
     }
 
     fn field(&mut self, bytes: &[u8]) {
@@ -373,9 +376,7 @@ mod tests {
         let a = entry(&k, b"v1", Some(b"x"));
         let b = entry(&k, b"v2", None);
         let other = entry(&key("o", ""), b"v1", Some(b"y"));
-        let leaf = Summary::default()
-            .combine(other)
-            .combine(a);
+        let leaf = Summary::default().combine(other).combine(a);
         let after = Summary::replace(Some(&a), &b).apply_to(leaf);
         assert_eq!(after, other.combine(b));
         let inserted = Summary::replace(None, &a).apply_to(Summary::default());
@@ -428,7 +429,9 @@ mod tests {
                 children_of(node, &heads)
             };
             assert_eq!(kids, children_of(node, &heads));
-            let sum = kids.iter().fold(Summary::default(), |a, (_, s)| a.combine(*s));
+            let sum = kids
+                .iter()
+                .fold(Summary::default(), |a, (_, s)| a.combine(*s));
             let own = if node.level <= LEAF_LEVEL {
                 node_from_leaves(node, &leaves)
             } else {
@@ -439,7 +442,11 @@ mod tests {
             };
             assert_eq!(sum, own);
             // Descend into the first non-empty child.
-            node = kids.iter().find(|(_, s)| s.live > 0).expect("a non-empty child").0;
+            node = kids
+                .iter()
+                .find(|(_, s)| s.live > 0)
+                .expect("a non-empty child")
+                .0;
         }
     }
 }

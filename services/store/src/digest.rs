@@ -113,11 +113,17 @@ mod tests {
             if expect == 0 {
                 assert_eq!(got[0].1.hash, 0);
             } else {
-                assert_eq!(got, vec![(7, Summary {
-                    hash: expect,
-                    live: i as u64 + 1,
-                    tombstones: (i as u64 + 1) / 2,
-                })]);
+                assert_eq!(
+                    got,
+                    vec![(
+                        7,
+                        Summary {
+                            hash: expect,
+                            live: i as u64 + 1,
+                            tombstones: (i as u64 + 1) / 2,
+                        }
+                    )]
+                );
             }
         }
     }

@@ -70,7 +70,8 @@ impl Node {
             .unwrap();
         g.commit().unwrap();
         assert_eq!(out.refused, None, "{} from {}", self.region, from.region);
-        self.inbound.insert(from.region.clone(), out.applied_through);
+        self.inbound
+            .insert(from.region.clone(), out.applied_through);
     }
 
     fn root(&self, table: &str) -> Summary {
@@ -110,7 +111,10 @@ fn key_attrs(k: u8) -> Item {
 }
 
 fn encoded(k: u8) -> EncodedKey {
-    table_def().key_schema.key_from_attrs(&key_attrs(k)).unwrap()
+    table_def()
+        .key_schema
+        .key_from_attrs(&key_attrs(k))
+        .unwrap()
 }
 
 fn put(k: u8, v: u32) -> WriteOp {
@@ -133,12 +137,24 @@ fn del(k: u8) -> WriteOp {
 
 #[derive(Clone, Debug)]
 enum Step {
-    Put { at: usize, key: u8, v: u32 },
-    Delete { at: usize, key: u8 },
+    Put {
+        at: usize,
+        key: u8,
+        v: u32,
+    },
+    Delete {
+        at: usize,
+        key: u8,
+    },
     /// TTL expiry of the key's live item, if it has one.
-    Expire { at: usize, key: u8 },
+    Expire {
+        at: usize,
+        key: u8,
+    },
     /// Enables or disables TTL (`exp`) on the table.
-    Ttl { on: bool },
+    Ttl {
+        on: bool,
+    },
     /// Deletes the table and creates it again: every item of the old
     /// incarnation goes, here and wherever the change arrives.
     Recreate,
@@ -220,8 +236,7 @@ fn play(steps: &[Step]) -> Vec<Node> {
 /// `b` differ, asking each only for the children of nodes that differed.
 fn differing_leaves_top_down(a: &Reader, b: &Reader, table: &str) -> Vec<u32> {
     let mut frontier = vec![NodeId::ROOT];
-    if a.digest_node(table, NodeId::ROOT).unwrap() == b.digest_node(table, NodeId::ROOT).unwrap()
-    {
+    if a.digest_node(table, NodeId::ROOT).unwrap() == b.digest_node(table, NodeId::ROOT).unwrap() {
         return Vec::new();
     }
     while frontier[0].level < digest::LEAF_LEVEL {
@@ -388,7 +403,11 @@ fn digest_requests_outside_the_tree_are_refused_naming_the_field() {
     let e = n.reader.digest_node(TABLE, deep).unwrap_err().to_string();
     assert!(e.contains("level"), "{e}");
     let leaf = NodeId::of(digest::LEAF_LEVEL, 0);
-    let e = n.reader.digest_children(TABLE, leaf).unwrap_err().to_string();
+    let e = n
+        .reader
+        .digest_children(TABLE, leaf)
+        .unwrap_err()
+        .to_string();
     assert!(e.contains("level"), "{e}");
     let e = n
         .reader
