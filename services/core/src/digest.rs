@@ -7,7 +7,7 @@
 //! keys whose hash starts with the `4 * l` bits of its index, so every
 //! node has [`FANOUT`] (16) children and the tree goes as deep as the
 //! hash (level [`MAX_LEVEL`]). The store keeps levels down to
-//! [`LEAF_LEVEL`] (4,096 leaves); deeper nodes are summed from the heads of
+//! [`LEAF_LEVEL`] (256 leaves); deeper nodes are summed from the heads of
 //! one leaf when needed ([`children_of`]).
 //!
 //! A node's value is a [`Summary`]: the XOR of the 128-bit [`entry`] hash
@@ -31,8 +31,10 @@ use crate::schema::EncodedKey;
 pub const FANOUT_BITS: u32 = 4;
 /// Children per node.
 pub const FANOUT: u32 = 1 << FANOUT_BITS;
-/// The level the store keeps: 16^3 = 4,096 leaves per table.
-pub const LEAF_LEVEL: u8 = 3;
+/// The level the store keeps: 16^2 = 256 leaves per table. Few enough that
+/// a table's stored leaves fit in a few pages, so a group commit of writes
+/// to random keys dirties few digest pages (see docs/repair.md).
+pub const LEAF_LEVEL: u8 = 2;
 /// Number of stored leaves per table.
 pub const LEAVES: u32 = 1 << (FANOUT_BITS * LEAF_LEVEL as u32);
 /// The deepest level: every bit of the 64-bit key hash used.
@@ -388,13 +390,14 @@ mod tests {
         let h = 0xabcd_ef01_2345_6789u64;
         assert_eq!(NodeId::of(0, h), NodeId::ROOT);
         assert_eq!(NodeId::of(1, h).index, 0xa);
-        assert_eq!(NodeId::leaf_of(h).index, 0xabc);
+        assert_eq!(NodeId::leaf_of(h).index, 0xab);
         assert_eq!(NodeId::of(MAX_LEVEL, h).index, h);
         assert_eq!(NodeId::ROOT.leaves(), 0..LEAVES);
         let l1 = NodeId::new(1, 0xa).unwrap();
-        assert_eq!(l1.leaves(), 0xa00..0xb00);
+        assert_eq!(l1.leaves(), 0xa0..0xb0);
         assert!(l1.contains(h));
-        assert_eq!(NodeId::of(5, h).leaves(), 0xabc..0xabd);
+        assert_eq!(NodeId::of(5, h).leaves(), 0xab..0xac);
+        assert_eq!(NodeId::of(2, h).leaves(), 0xab..0xac);
         let kids: Vec<_> = l1.children().collect();
         assert_eq!(kids.len(), 16);
         assert!(kids.iter().all(|k| k.level == 2 && k.index >> 4 == 0xa));
