@@ -4,15 +4,58 @@
 //! same transaction ([`Ctx::put_head`](crate::group::Ctx), the table purge),
 //! so the tree always describes the heads exactly.
 //!
+//! A group collects its leaf changes in memory, in order, and writes each
+//! touched leaf once just before it commits ([`write_changes`]): a group of
+//! many writes changes each leaf with one statement instead of one per
+//! write. A savepoint rolled back drops the changes made since it, as it
+//! drops the log entries. A purge deletes the table's leaves at once and
+//! leaves a marker, so the group's earlier changes to that table (to rows
+//! now gone) are not written.
+//!
 //! A leaf is changed in place by one statement: its hash is XORed with the
-//! delta and its counts added to, so a write reads nothing more than it
-//! already did. SQLite has no XOR operator; `(a | b) - (a & b)` is XOR on
-//! 64-bit integers and never overflows (the two terms share no bits).
+//! delta and its counts added to, so nothing is read back. SQLite has no
+//! XOR operator; `(a | b) - (a & b)` is XOR on 64-bit integers and never
+//! overflows (the two terms share no bits).
+
+use std::collections::BTreeMap;
 
 use meridian_core::digest::{Delta, Summary};
 use rusqlite::{Connection, Row, params};
 
 use crate::StoreError;
+
+/// One change a group makes to the digest, in the order it makes them.
+pub(crate) enum LeafChange {
+    Change {
+        table: String,
+        leaf: u32,
+        delta: Delta,
+    },
+    /// The table's items and leaves were deleted: earlier changes are void.
+    Purge(String),
+}
+
+/// Writes a group's changes, one statement per touched leaf.
+pub(crate) fn write_changes(conn: &Connection, changes: Vec<LeafChange>) -> Result<(), StoreError> {
+    // In (table, leaf) order: the same statements in the same order for the
+    // same group, and neighbouring leaves share pages.
+    let mut net: BTreeMap<(String, u32), Delta> = BTreeMap::new();
+    for c in changes {
+        match c {
+            LeafChange::Change { table, leaf, delta } => {
+                let d = net.entry((table, leaf)).or_default();
+                d.hash ^= delta.hash;
+                d.live += delta.live;
+                d.tombstones += delta.tombstones;
+            }
+            LeafChange::Purge(table) => net.retain(|(t, _), _| *t != table),
+        }
+    }
+    for ((table, leaf), delta) in &net {
+        change_leaf(conn, table, *leaf, delta)?;
+    }
+    Ok(())
+}
 
 /// Applies `delta` to leaf `leaf` of `table`.
 pub(crate) fn change_leaf(

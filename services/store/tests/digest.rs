@@ -394,6 +394,39 @@ fn a_failed_request_leaves_the_digest_as_it_was() {
     g.commit().unwrap();
     assert_eq!(n.reader.digest_leaves(TABLE).unwrap(), before);
     n.assert_exact();
+    // The same in a group with writes before and after it: theirs stay.
+    let mut g = n.writer.group().unwrap();
+    g.write(&n.hlc, T0, &[put(4, 4)]).unwrap();
+    assert!(g.apply(&n.hlc, T0, "r-b", "log", &bad).is_err());
+    g.write(&n.hlc, T0, &[put(5, 5)]).unwrap();
+    g.commit().unwrap();
+    assert!(n.reader.get(TABLE, &encoded(2)).unwrap().is_none());
+    assert_eq!(n.root(TABLE).live, 3);
+    n.assert_exact();
+}
+
+#[test]
+fn one_group_that_writes_deletes_and_recreates_a_table_keeps_the_tree_exact() {
+    let mut n = Node::new("r-a");
+    n.write(&[WriteOp::CreateTable(table_def())]).unwrap();
+    for k in 0..30 {
+        n.write(&[put(k, 1)]).unwrap();
+    }
+    let mut g = n.writer.group().unwrap();
+    for k in 0..40 {
+        g.write(&n.hlc, T0, &[put(k, 2)]).unwrap();
+    }
+    g.write(&n.hlc, T0, &[del(3)]).unwrap();
+    g.write(&n.hlc, T0, &[WriteOp::DeleteTable(TABLE.into())])
+        .unwrap();
+    g.write(&n.hlc, T0, &[WriteOp::CreateTable(table_def())])
+        .unwrap();
+    g.write(&n.hlc, T0, &[put(1, 3), put(2, 3)]).unwrap();
+    g.write(&n.hlc, T0, &[del(2)]).unwrap();
+    g.commit().unwrap();
+    let root = n.root(TABLE);
+    assert_eq!((root.live, root.tombstones), (1, 1));
+    n.assert_exact();
 }
 
 #[test]
