@@ -163,7 +163,7 @@ mod tests {
                         Summary {
                             hash: expect,
                             live: i as u64 + 1,
-                            tombstones: (i as u64 + 1) / 2,
+                            tombstones: (i as u64).div_ceil(2),
                         }
                     )]
                 );

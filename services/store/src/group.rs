@@ -259,8 +259,9 @@ impl Ctx<'_, '_> {
         .transpose()
     }
 
-    /// Makes `m` the head of its key, in the group's transaction, and moves
-    /// the key's digest leaf from `old` to `m`. `old` is the key's head as
+    /// Makes `m` the head of its key, in the group's transaction, and
+    /// records the change of the key's digest leaf from `old` to `m`
+    /// (written when the group commits). `old` is the key's head as
     /// read in this transaction ([`Ctx::head`]): both callers have just read
     /// it to decide the write, so keeping the digest costs no extra read.
     pub(crate) fn put_head(

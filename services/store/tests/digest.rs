@@ -321,7 +321,7 @@ proptest! {
         prop_assert_eq!(node.index, digest::key_hash(&k));
 
         // Shipping the differing heads repairs node 3.
-        let entries = c.reader.entries(TABLE, &[k.clone()]).unwrap();
+        let entries = c.reader.entries(TABLE, std::slice::from_ref(&k)).unwrap();
         prop_assert_eq!(entries.len(), 1);
         let d = &mut nodes[3];
         let mut g = d.writer.group().unwrap();
