@@ -1,10 +1,12 @@
 //! Meridian's core: the pure rules every replica shares.
 //!
 //! Nothing here does I/O. Versions and the hybrid logical clock, typed items
-//! and their canonical encoding, order-preserving keys, the LWW merge and the
-//! conflict rule all live here so that one rule lives in one place.
+//! and their canonical encoding, order-preserving keys, the LWW merge, the
+//! conflict rule and the anti-entropy digest's shape and hashes all live
+//! here so that one rule lives in one place.
 
 pub mod context;
+pub mod digest;
 pub mod error;
 pub mod expr;
 pub mod hlc;

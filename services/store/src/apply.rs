@@ -47,6 +47,23 @@ impl Group<'_> {
     ) -> Result<ApplyOutcome, StoreError> {
         self.isolated(|ctx| ctx.apply(hlc, real_now, peer, log_id, entries))
     }
+
+    /// Applies heads a peer sent to repair this region (anti-entropy, see
+    /// docs/repair.md): each entry on its own, by the same admission and
+    /// LWW decision as [`Group::apply`], but outside any log, so no
+    /// sender position moves and `seq` is not read. Stops at the first
+    /// entry refused (its table is not known here yet, or the drift guard),
+    /// reported in `refused`; the caller repairs `$catalog` first so items
+    /// find their tables. `latencies_micros` means nothing here: a head's
+    /// `commit_real` is its version's time, not a delivery.
+    pub fn repair(
+        &mut self,
+        hlc: &Hlc,
+        real_now: u64,
+        entries: &[Mutation],
+    ) -> Result<ApplyOutcome, StoreError> {
+        self.isolated(|ctx| ctx.repair(hlc, real_now, entries))
+    }
 }
 
 impl Ctx<'_, '_> {
@@ -122,6 +139,34 @@ impl Ctx<'_, '_> {
                 )?
                 .execute(params![peer, log_id, out.applied_through as i64])?;
         }
+        Ok(out)
+    }
+
+    fn repair(
+        &mut self,
+        hlc: &Hlc,
+        real_now: u64,
+        entries: &[Mutation],
+    ) -> Result<ApplyOutcome, StoreError> {
+        let mut out = ApplyOutcome::default();
+        let mut gate = GateCache::default();
+        for e in entries {
+            let version = match self.admit(hlc, e, &mut gate)? {
+                Admit::Refuse(reason, drift) => {
+                    out.refused = Some(reason);
+                    out.drift_refused = drift;
+                    break;
+                }
+                Admit::Write(version) => Some(version),
+                Admit::Drop => None,
+            };
+            self.apply_entry(real_now, e, version, &mut out)?;
+            if e.table == CATALOG_TABLE {
+                gate = GateCache::default();
+            }
+        }
+        out.applied_through = 0;
+        out.latencies_micros.clear();
         Ok(out)
     }
 
@@ -216,7 +261,7 @@ impl Ctx<'_, '_> {
                 }
                 out.relayed = true;
             }
-            self.put_head(e)?;
+            self.put_head(current.as_ref(), e)?;
             if catalog {
                 // Catalog changes are relayed, so a table reaches every
                 // region before its items.

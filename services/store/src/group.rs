@@ -7,11 +7,13 @@
 use std::collections::HashMap;
 use std::path::PathBuf;
 
+use meridian_core::digest::{self, HeadDigest, Summary};
 use meridian_core::{
     CATALOG_TABLE, Context, EncodedKey, Head, Mutation, TableDef, Version, decode_item,
 };
 use rusqlite::{Connection, OptionalExtension, params};
 
+use crate::digest::{self as digest_rows, LeafChange};
 use crate::{StoreError, log, version_from};
 
 /// The one writer of a region's store.
@@ -68,6 +70,7 @@ impl Writer {
             region: &self.region,
             catalog: &mut self.catalog,
             logged: Vec::new(),
+            digest: Vec::new(),
             committed: false,
             aborted: None,
         })
@@ -82,6 +85,9 @@ pub struct Group<'a> {
     /// What this group appended to the log so far, in order: handed out at
     /// commit so shippers can send it without reading it back.
     logged: Vec<Mutation>,
+    /// The group's changes to digest leaves, in order, written once per
+    /// leaf just before it commits (see `crate::digest`).
+    digest: Vec<LeafChange>,
     committed: bool,
     /// Why the group can no longer commit: a request failed half-written,
     /// or SQLite ended the transaction. Set once; commit refuses after it.
@@ -107,6 +113,8 @@ pub(crate) struct HeadRow {
     /// A tombstone written by TTL expiry.
     pub(crate) ttl: bool,
     pub(crate) image: Option<Vec<u8>>,
+    /// Its entry in the table's digest, which replacing it takes out.
+    pub(crate) entry: Summary,
 }
 
 impl HeadRow {
@@ -127,6 +135,8 @@ impl Group<'_> {
             // Dropping the group rolls it back.
             return Err(StoreError::GroupAborted(why));
         }
+        // Still inside the transaction: a failure here commits nothing.
+        digest_rows::write_changes(self.conn, std::mem::take(&mut self.digest))?;
         exec(self.conn, "COMMIT")?;
         self.committed = true;
         Ok(std::mem::take(&mut self.logged))
@@ -140,6 +150,7 @@ impl Group<'_> {
     ) -> Result<T, StoreError> {
         exec(self.conn, "SAVEPOINT request")?;
         let logged = self.logged.len();
+        let digest = self.digest.len();
         let result = self.unguarded(f);
         if self.conn.is_autocommit() {
             // No savepoint left to release: `unguarded` reported the abort.
@@ -150,6 +161,7 @@ impl Group<'_> {
         } else {
             // What the savepoint undoes is no longer part of the log.
             self.logged.truncate(logged);
+            self.digest.truncate(digest);
             exec(self.conn, "ROLLBACK TO request").and_then(|_| exec(self.conn, "RELEASE request"))
         };
         if let Err(e) = end {
@@ -172,6 +184,7 @@ impl Group<'_> {
             region: self.region,
             catalog: self.catalog,
             logged: &mut self.logged,
+            digest: &mut self.digest,
         };
         let mut result = f(&mut ctx);
         if result.is_err() {
@@ -210,6 +223,7 @@ pub(crate) struct Ctx<'c, 'a> {
     pub(crate) region: &'a str,
     pub(crate) catalog: &'c mut HashMap<String, Option<(TableDef, Version)>>,
     pub(crate) logged: &'c mut Vec<Mutation>,
+    pub(crate) digest: &'c mut Vec<LeafChange>,
 }
 
 impl Ctx<'_, '_> {
@@ -235,6 +249,7 @@ impl Ctx<'_, '_> {
         let corrupt = |e: meridian_core::Error| StoreError::Corrupt(e.to_string());
         row.map(|(v, ctx, image, ttl)| {
             Ok(HeadRow {
+                entry: digest::entry(key, &v, image.as_deref()),
                 version: Version::from_bytes(&v).map_err(corrupt)?,
                 context: Context::from_bytes(&ctx).map_err(corrupt)?,
                 image,
@@ -244,8 +259,16 @@ impl Ctx<'_, '_> {
         .transpose()
     }
 
-    /// Makes `m` the head of its key, in the group's transaction.
-    pub(crate) fn put_head(&self, m: &Mutation) -> Result<(), StoreError> {
+    /// Makes `m` the head of its key, in the group's transaction, and
+    /// records the change of the key's digest leaf from `old` to `m`
+    /// (written when the group commits). `old` is the key's head as
+    /// read in this transaction ([`Ctx::head`]): both callers have just read
+    /// it to decide the write, so keeping the digest costs no extra read.
+    pub(crate) fn put_head(
+        &mut self,
+        old: Option<&HeadRow>,
+        m: &Mutation,
+    ) -> Result<(), StoreError> {
         self.conn
             .prepare_cached(
                 "INSERT INTO items (tbl, pk, sk, version, prev, ctx, image, ttl) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8)
@@ -262,6 +285,13 @@ impl Ctx<'_, '_> {
                 m.image,
                 m.ttl
             ])?;
+        let new = HeadDigest::of(&m.key, &m.version, m.image.as_deref());
+        let delta = Summary::replace(old.map(|h| &h.entry), &new.entry);
+        self.digest.push(LeafChange::Change {
+            table: m.table.clone(),
+            leaf: new.leaf().index as u32,
+            delta,
+        });
         Ok(())
     }
 
@@ -303,10 +333,13 @@ impl Ctx<'_, '_> {
         Ok(def)
     }
 
-    pub(crate) fn purge_table(&self, table: &str) -> Result<(), StoreError> {
+    /// Deletes every head of `table`, and with them its digest.
+    pub(crate) fn purge_table(&mut self, table: &str) -> Result<(), StoreError> {
         self.conn
             .prepare_cached("DELETE FROM items WHERE tbl = ?1")?
             .execute([table])?;
+        digest_rows::purge(self.conn, table)?;
+        self.digest.push(LeafChange::Purge(table.to_string()));
         Ok(())
     }
 }

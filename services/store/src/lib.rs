@@ -12,6 +12,7 @@
 //! threads and the single-threaded deterministic simulator.
 
 mod apply;
+mod digest;
 mod group;
 mod log;
 mod read;
@@ -25,11 +26,11 @@ use thiserror::Error;
 
 pub use apply::ApplyOutcome;
 pub use group::{Group, Writer};
-pub use read::{BatchFill, Digest, Reader, SortRange, StoredRow};
+pub use read::{BatchFill, Digest, LeafHead, Reader, SortRange, StoredRow, differing_leaves};
 pub use write::{Change, Check, Condition, ConditionFailure, WriteOp, WriteResult};
 
 const SCHEMA: &str = include_str!("schema.sql");
-const SCHEMA_VERSION: &str = "5";
+const SCHEMA_VERSION: &str = "6";
 
 #[derive(Debug, Error)]
 pub enum StoreError {

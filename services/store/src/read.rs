@@ -4,13 +4,14 @@
 use std::collections::HashMap;
 use std::ops::Bound;
 
+use meridian_core::digest::{self, HeadDigest, NodeId, Summary};
 use meridian_core::{
     CATALOG_TABLE, Conflict, Context, EncodedKey, Item, Mutation, TableDef, Version, decode_item,
 };
 use rusqlite::types::Value;
 use rusqlite::{Connection, OptionalExtension, params, params_from_iter};
 
-use crate::{StoreError, log, version_from};
+use crate::{StoreError, digest as digest_rows, log, version_from};
 
 pub struct Reader {
     conn: Connection,
@@ -106,6 +107,16 @@ pub struct Digest {
     pub hash: String,
     pub live: u64,
     pub tombstones: u64,
+}
+
+/// One head as a comparison below the stored leaves needs it: the key, its
+/// version (`Version` bytes), whether it is a tombstone, and its digest.
+#[derive(Clone, Debug, PartialEq)]
+pub struct LeafHead {
+    pub key: EncodedKey,
+    pub version: Vec<u8>,
+    pub tombstone: bool,
+    pub digest: HeadDigest,
 }
 
 fn row_to_stored(
@@ -483,58 +494,211 @@ impl Reader {
             .collect()
     }
 
-    /// A digest of every head of `table`: equal digests mean equal keys,
-    /// versions, items and tombstones.
+    /// The root of `table`'s digest tree, as the admin `Digest` shows it:
+    /// equal digests mean equal keys, versions, items and tombstones (to a
+    /// 128-bit hash). Reads the table's stored leaves, never its items.
     pub fn digest(&self, table: &str) -> Result<Digest, StoreError> {
+        let root = self.digest_node(table, NodeId::ROOT)?;
+        Ok(Digest {
+            hash: root.hash_hex(),
+            live: root.live,
+            tombstones: root.tombstones,
+        })
+    }
+
+    /// The summary of one node of `table`'s digest tree at most at
+    /// [`digest::LEAF_LEVEL`], from the stored leaves (a node below the leaf
+    /// level needs the leaf's heads: [`Reader::leaf_heads`]).
+    pub fn digest_node(&self, table: &str, node: NodeId) -> Result<Summary, StoreError> {
+        check_stored(node)?;
+        let range = node.leaves();
+        let leaves = digest_rows::leaves(&self.conn, table, range.start, range.end)?;
+        Ok(digest::node_from_leaves(node, &leaves))
+    }
+
+    /// The summaries of the children of `parent`, a node above
+    /// [`digest::LEAF_LEVEL`], from the stored leaves under it: one step of
+    /// a top-down comparison. Below, [`Reader::leaf_heads`] and
+    /// [`digest::children_of`] continue it.
+    pub fn digest_children(
+        &self,
+        table: &str,
+        parent: NodeId,
+    ) -> Result<Vec<(NodeId, Summary)>, StoreError> {
+        if parent.level >= digest::LEAF_LEVEL {
+            return Err(StoreError::Invalid(meridian_core::Error::invalid(
+                "level",
+                format!(
+                    "{} is not above the stored leaves (level {}); their children come from the leaf's heads",
+                    parent.level,
+                    digest::LEAF_LEVEL
+                ),
+            )));
+        }
+        let range = parent.leaves();
+        let leaves = digest_rows::leaves(&self.conn, table, range.start, range.end)?;
+        Ok(digest::children_from_leaves(parent, &leaves))
+    }
+
+    /// Every stored non-empty leaf of `table`, in leaf order.
+    pub fn digest_leaves(&self, table: &str) -> Result<Vec<(u32, Summary)>, StoreError> {
+        digest_rows::leaves(&self.conn, table, 0, digest::LEAVES)
+    }
+
+    /// The heads of `table` in the given stored leaves, tombstones
+    /// included, in key order: what a comparison below the stored leaves
+    /// works on. One pass over the table serves any number of leaves, so a
+    /// caller asks for every differing leaf at once. (A per-leaf index on
+    /// `items` would make this a range read, but costs every write an index
+    /// update; see docs/repair.md.)
+    pub fn leaf_heads(&self, table: &str, leaves: &[u32]) -> Result<Vec<LeafHead>, StoreError> {
+        let mut wanted = vec![false; digest::LEAVES as usize];
+        for (i, &leaf) in leaves.iter().enumerate() {
+            if leaf >= digest::LEAVES {
+                return Err(StoreError::Invalid(meridian_core::Error::invalid(
+                    format!("leaves[{i}]"),
+                    format!("{leaf} is not a leaf; there are {}", digest::LEAVES),
+                )));
+            }
+            wanted[leaf as usize] = true;
+        }
         let mut stmt = self.conn.prepare_cached(
             "SELECT pk, sk, version, image FROM items WHERE tbl = ?1 ORDER BY pk, sk",
         )?;
         let mut rows = stmt.query([table])?;
-        let mut h = Fnv128::new();
-        let (mut live, mut tombstones) = (0, 0);
+        let mut out = Vec::new();
         while let Some(r) = rows.next()? {
-            for i in 0..3 {
-                let b: Vec<u8> = r.get(i)?;
-                h.write(&(b.len() as u32).to_be_bytes());
-                h.write(&b);
+            let key = EncodedKey {
+                partition: r.get(0)?,
+                sort: r.get(1)?,
+            };
+            let key_hash = digest::key_hash(&key);
+            if !wanted[NodeId::leaf_of(key_hash).index as usize] {
+                continue;
             }
-            let image: Option<Vec<u8>> = r.get(3)?;
-            h.write(&[u8::from(image.is_none())]);
-            if let Some(image) = &image {
-                h.write(&(image.len() as u32).to_be_bytes());
-                h.write(image);
-            }
-            if image.is_none() {
-                tombstones += 1;
-            } else {
-                live += 1;
-            }
+            let version: Vec<u8> = r.get(2)?;
+            let image = r
+                .get_ref(3)?
+                .as_blob_or_null()
+                .map_err(|e| StoreError::Corrupt(format!("items.image: {e}")))?;
+            let entry = digest::entry(&key, &version, image);
+            out.push(LeafHead {
+                tombstone: image.is_none(),
+                key,
+                version,
+                digest: HeadDigest { key_hash, entry },
+            });
         }
-        Ok(Digest {
-            hash: h.finish(),
-            live,
-            tombstones,
-        })
+        Ok(out)
+    }
+
+    /// The current heads of `keys` in `table`, as mutations ready to ship
+    /// to a peer that lacks them and apply there by the normal LWW apply,
+    /// from one snapshot. A key with no head is left out. Each carries the
+    /// table's current catalog version (an items row exists only in the
+    /// current incarnation); `seq` is 0 and `commit_real` the version's
+    /// physical time, since a head is not a log entry.
+    pub fn entries(&self, table: &str, keys: &[EncodedKey]) -> Result<Vec<Mutation>, StoreError> {
+        self.conn.execute_batch("BEGIN")?;
+        let out = self.entries_in_snapshot(table, keys);
+        self.conn.execute_batch("COMMIT")?;
+        out
+    }
+
+    fn entries_in_snapshot(
+        &self,
+        table: &str,
+        keys: &[EncodedKey],
+    ) -> Result<Vec<Mutation>, StoreError> {
+        let table_version = if table == CATALOG_TABLE {
+            None
+        } else {
+            match self.table_def(table)? {
+                Some((_, v)) => Some(v.to_bytes()),
+                None => return Ok(Vec::new()),
+            }
+        };
+        let mut stmt = self.conn.prepare_cached(
+            "SELECT version, prev, ctx, image, ttl FROM items WHERE tbl = ?1 AND pk = ?2 AND sk = ?3",
+        )?;
+        let mut out = Vec::new();
+        for key in keys {
+            let row = stmt
+                .query_row(params![table, key.partition, key.sort], |r| {
+                    Ok((
+                        r.get::<_, Vec<u8>>(0)?,
+                        r.get::<_, Option<Vec<u8>>>(1)?,
+                        r.get::<_, Vec<u8>>(2)?,
+                        r.get::<_, Option<Vec<u8>>>(3)?,
+                        r.get::<_, bool>(4)?,
+                    ))
+                })
+                .optional()?;
+            let Some((version, prev, context, image, ttl)) = row else {
+                continue;
+            };
+            let physical = Version::from_bytes(&version)
+                .map_err(|e| StoreError::Corrupt(e.to_string()))?
+                .hlc
+                .physical;
+            out.push(Mutation {
+                seq: 0,
+                table: table.to_string(),
+                table_version: table_version.clone(),
+                key: key.clone(),
+                version,
+                prev,
+                context,
+                image,
+                commit_real: physical,
+                ttl,
+                unit: (0, 1),
+            });
+        }
+        Ok(out)
+    }
+
+    /// The leaves of `table` whose stored summary differs from one
+    /// recomputed from its heads: empty when the maintained tree is exact.
+    /// Reads the whole table, from one snapshot.
+    pub fn verify_digest(&self, table: &str) -> Result<Vec<u32>, StoreError> {
+        self.conn.execute_batch("BEGIN")?;
+        let stored = self.digest_leaves(table);
+        let all: Vec<u32> = (0..digest::LEAVES).collect();
+        let heads = self.leaf_heads(table, &all);
+        self.conn.execute_batch("COMMIT")?;
+        let recomputed = digest::leaves_of(heads?.into_iter().map(|h| h.digest));
+        Ok(differing_leaves(&stored?, &recomputed))
     }
 }
 
-/// Two independent FNV-1a streams: a stable, dependency-free 128-bit
-/// fingerprint. Not cryptographic; it compares replicas, not adversaries.
-struct Fnv128(u64, u64);
+/// The leaves whose summaries differ between two lists of non-empty
+/// leaves, each in leaf order, in leaf order.
+pub fn differing_leaves(a: &[(u32, Summary)], b: &[(u32, Summary)]) -> Vec<u32> {
+    let a: HashMap<u32, Summary> = a.iter().copied().collect();
+    let b: HashMap<u32, Summary> = b.iter().copied().collect();
+    let mut out: Vec<u32> = a
+        .keys()
+        .chain(b.keys())
+        .copied()
+        .filter(|l| a.get(l) != b.get(l))
+        .collect();
+    out.sort_unstable();
+    out.dedup();
+    out
+}
 
-impl Fnv128 {
-    fn new() -> Self {
-        Fnv128(0xcbf2_9ce4_8422_2325, 0x6c62_272e_07bb_0142)
+/// A node whose summary the store keeps.
+fn check_stored(node: NodeId) -> Result<(), StoreError> {
+    if node.level > digest::LEAF_LEVEL {
+        return Err(StoreError::Invalid(meridian_core::Error::invalid(
+            "level",
+            format!(
+                "{} is below the stored leaves (level {}); sum the leaf's heads instead",
+                node.level,
+                digest::LEAF_LEVEL
+            ),
+        )));
     }
-    fn write(&mut self, bytes: &[u8]) {
-        for b in bytes {
-            self.0 = (self.0 ^ u64::from(*b)).wrapping_mul(0x0000_0100_0000_01b3);
-            self.1 = (self.1 ^ u64::from(*b))
-                .wrapping_mul(0x0000_0100_0000_01b3)
-                .rotate_left(5);
-        }
-    }
-    fn finish(&self) -> String {
-        format!("{:016x}{:016x}", self.0, self.1)
-    }
+    Ok(())
 }

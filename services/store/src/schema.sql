@@ -1,4 +1,4 @@
--- Meridian region store, schema version 5.
+-- Meridian region store, schema version 6.
 -- Keys and versions are BLOBs whose bytewise (memcmp) order is their logical order.
 
 CREATE TABLE IF NOT EXISTS meta (
@@ -20,6 +20,20 @@ CREATE TABLE IF NOT EXISTS items (
     -- 1 for a tombstone written by TTL expiry.
     ttl     INTEGER NOT NULL DEFAULT 0,
     PRIMARY KEY (tbl, pk, sk)
+) WITHOUT ROWID;
+
+-- The anti-entropy digest (meridian_core::digest): per table, one row per
+-- non-empty leaf of its hash tree, the XOR of the 128-bit entry hashes of the
+-- heads in it (h0 the high 64 bits, h1 the low) and their counts. Changed in
+-- the same statement sequence as every items row, so it is never stale.
+CREATE TABLE IF NOT EXISTS digest (
+    tbl        TEXT NOT NULL,
+    leaf       INTEGER NOT NULL,
+    h0         INTEGER NOT NULL,
+    h1         INTEGER NOT NULL,
+    live       INTEGER NOT NULL,
+    tombstones INTEGER NOT NULL,
+    PRIMARY KEY (tbl, leaf)
 ) WITHOUT ROWID;
 
 -- The mutation log: every entry this region ships to its peers, in commit

@@ -585,7 +585,7 @@ impl Ctx<'_, '_> {
             ttl: plan.ttl,
             unit,
         };
-        self.put_head(&m)?;
+        self.put_head(plan.head.as_ref(), &m)?;
         let seq = self.append_log(m)?;
         Ok(WriteResult {
             version,

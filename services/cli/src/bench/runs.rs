@@ -157,8 +157,9 @@ pub struct WriteArgs {
     max_secs: u64,
 }
 
-/// Raw rusqlite: the same item row and log row per item as the store,
-/// `txn` items per transaction, WAL and synchronous=FULL. Items/s.
+/// Raw rusqlite: the same item row and log row per item as the store (not
+/// its digest leaves), `txn` items per transaction, WAL and
+/// synchronous=FULL. Items/s.
 fn raw_baseline(dir: &Path, count: u64, txn: usize) -> Result<f64> {
     let path = dir.join("baseline.db");
     let conn = rusqlite::Connection::open(&path)?;

@@ -1,0 +1,451 @@
+//! The anti-entropy digest: the tree each store keeps over its heads is
+//! exact (it equals a tree recomputed from the items), is the same for
+//! replicas with the same heads however the mutations reached them, and
+//! leads from a differing root down to the one key that differs.
+
+use std::collections::HashMap;
+use std::sync::Arc;
+
+use meridian_core::digest::{self, NodeId, Summary};
+use meridian_core::hlc::ManualClock;
+use meridian_core::{
+    AttrValue, CATALOG_TABLE, EncodedKey, Hlc, Item, KeyAttr, KeySchema, KeyType, Mutation,
+    PhysicalClock, TableDef,
+};
+use meridian_store::{Durability, Reader, StoreError, WriteOp, Writer, differing_leaves};
+use proptest::prelude::*;
+use tempfile::TempDir;
+
+const T0: u64 = 1_700_000_000_000_000;
+const TABLE: &str = "tbl";
+const REGIONS: [&str; 4] = ["r-a", "r-b", "r-c", "r-d"];
+
+struct Node {
+    region: String,
+    dir: TempDir,
+    writer: Writer,
+    reader: Reader,
+    clock: Arc<ManualClock>,
+    hlc: Hlc,
+    /// Per sender, its log position applied here.
+    inbound: HashMap<String, u64>,
+}
+
+impl Node {
+    fn new(region: &str) -> Self {
+        let dir = tempfile::tempdir().unwrap();
+        let writer = meridian_store::open(dir.path(), region, Durability::Simulated).unwrap();
+        let reader = meridian_store::open_reader(dir.path()).unwrap();
+        let clock = Arc::new(ManualClock::new(T0));
+        let hlc = Hlc::new(clock.clone() as Arc<dyn PhysicalClock>, 500_000);
+        Node {
+            region: region.to_string(),
+            dir,
+            writer,
+            reader,
+            clock,
+            hlc,
+            inbound: HashMap::new(),
+        }
+    }
+
+    fn write(&mut self, ops: &[WriteOp]) -> Result<(), StoreError> {
+        self.clock.advance(10);
+        let mut g = self.writer.group().unwrap();
+        let r = g.write(&self.hlc, T0, ops);
+        g.commit().unwrap();
+        r.map(|_| ())
+    }
+
+    /// Applies what `from` logged after what this node has from it.
+    fn receive(&mut self, from: &Node) {
+        let after = self.inbound.get(&from.region).copied().unwrap_or(0);
+        let entries: Vec<Mutation> = from.reader.log_after(after, 100_000, usize::MAX).unwrap();
+        if entries.is_empty() {
+            return;
+        }
+        let mut g = self.writer.group().unwrap();
+        let out = g
+            .apply(&self.hlc, T0, &from.region, "log", &entries)
+            .unwrap();
+        g.commit().unwrap();
+        assert_eq!(out.refused, None, "{} from {}", self.region, from.region);
+        self.inbound
+            .insert(from.region.clone(), out.applied_through);
+    }
+
+    fn root(&self, table: &str) -> Summary {
+        self.reader.digest_node(table, NodeId::ROOT).unwrap()
+    }
+
+    /// The maintained tree equals one recomputed from the items.
+    fn assert_exact(&self) {
+        for t in [TABLE, CATALOG_TABLE] {
+            assert_eq!(
+                self.reader.verify_digest(t).unwrap(),
+                Vec::<u32>::new(),
+                "{} {t}",
+                self.region
+            );
+        }
+    }
+}
+
+fn table_def() -> TableDef {
+    TableDef::new(
+        TABLE,
+        KeySchema {
+            partition: KeyAttr {
+                name: "id".into(),
+                ty: KeyType::S,
+            },
+            sort: None,
+        },
+        REGIONS.iter().map(|r| r.to_string()).collect(),
+    )
+    .unwrap()
+}
+
+fn key_attrs(k: u8) -> Item {
+    Item::from([("id".to_string(), AttrValue::S(format!("k{k}")))])
+}
+
+fn encoded(k: u8) -> EncodedKey {
+    table_def()
+        .key_schema
+        .key_from_attrs(&key_attrs(k))
+        .unwrap()
+}
+
+fn put(k: u8, v: u32) -> WriteOp {
+    let mut item = key_attrs(k);
+    item.insert("v".into(), AttrValue::S(v.to_string()));
+    WriteOp::Put {
+        table: TABLE.into(),
+        item,
+        condition: None,
+    }
+}
+
+fn del(k: u8) -> WriteOp {
+    WriteOp::Delete {
+        table: TABLE.into(),
+        key: key_attrs(k),
+        condition: None,
+    }
+}
+
+#[derive(Clone, Debug)]
+enum Step {
+    Put {
+        at: usize,
+        key: u8,
+        v: u32,
+    },
+    Delete {
+        at: usize,
+        key: u8,
+    },
+    /// TTL expiry of the key's live item, if it has one.
+    Expire {
+        at: usize,
+        key: u8,
+    },
+    /// Enables or disables TTL (`exp`) on the table.
+    Ttl {
+        on: bool,
+    },
+    /// Deletes the table and creates it again: every item of the old
+    /// incarnation goes, here and wherever the change arrives.
+    Recreate,
+    /// The two writers exchange what they have.
+    Sync,
+}
+
+/// Writers are nodes 0 and 1; table changes happen at node 0.
+fn step() -> impl Strategy<Value = Step> {
+    prop_oneof![
+        6 => (0..2usize, 0..12u8, any::<u32>()).prop_map(|(at, key, v)| Step::Put { at, key, v }),
+        2 => (0..2usize, 0..12u8).prop_map(|(at, key)| Step::Delete { at, key }),
+        1 => (0..2usize, 0..12u8).prop_map(|(at, key)| Step::Expire { at, key }),
+        1 => any::<bool>().prop_map(|on| Step::Ttl { on }),
+        1 => Just(Step::Recreate),
+        2 => Just(Step::Sync),
+    ]
+}
+
+fn sync(writers: &mut [Node]) {
+    let (a, b) = writers.split_at_mut(1);
+    b[0].receive(&a[0]);
+    a[0].receive(&b[0]);
+}
+
+/// Runs the steps on two writers, then delivers both logs to two fresh
+/// replicas in opposite orders. Returns all four nodes, converged.
+fn play(steps: &[Step]) -> Vec<Node> {
+    let mut w: Vec<Node> = REGIONS[..2].iter().map(|r| Node::new(r)).collect();
+    w[0].write(&[WriteOp::CreateTable(table_def())]).unwrap();
+    sync(&mut w);
+    for s in steps {
+        // Refusals (TTL not enabled, a stale expiry) are part of the workload.
+        match s {
+            Step::Put { at, key, v } => {
+                let _ = w[*at].write(&[put(*key, *v)]);
+            }
+            Step::Delete { at, key } => {
+                let _ = w[*at].write(&[del(*key)]);
+            }
+            Step::Expire { at, key } => {
+                let head = w[*at].reader.get(TABLE, &encoded(*key)).unwrap();
+                if let Some(h) = head.filter(|h| h.image.is_some()) {
+                    let _ = w[*at].write(&[WriteOp::Expire {
+                        table: TABLE.into(),
+                        key: key_attrs(*key),
+                        version: h.version,
+                        attribute: "exp".into(),
+                    }]);
+                }
+            }
+            Step::Ttl { on } => {
+                let _ = w[0].write(&[WriteOp::SetTtl {
+                    table: TABLE.into(),
+                    attribute: on.then(|| "exp".to_string()),
+                }]);
+            }
+            Step::Recreate => {
+                w[0].write(&[WriteOp::DeleteTable(TABLE.into())]).unwrap();
+                w[0].write(&[WriteOp::CreateTable(table_def())]).unwrap();
+            }
+            Step::Sync => sync(&mut w),
+        }
+    }
+    sync(&mut w);
+    sync(&mut w);
+    let mut c = Node::new(REGIONS[2]);
+    c.receive(&w[0]);
+    c.receive(&w[1]);
+    let mut d = Node::new(REGIONS[3]);
+    d.receive(&w[1]);
+    d.receive(&w[0]);
+    w.push(c);
+    w.push(d);
+    w
+}
+
+/// Walks down from the root of `table` to the stored leaves where `a` and
+/// `b` differ, asking each only for the children of nodes that differed.
+fn differing_leaves_top_down(a: &Reader, b: &Reader, table: &str) -> Vec<u32> {
+    let mut frontier = vec![NodeId::ROOT];
+    if a.digest_node(table, NodeId::ROOT).unwrap() == b.digest_node(table, NodeId::ROOT).unwrap() {
+        return Vec::new();
+    }
+    while frontier[0].level < digest::LEAF_LEVEL {
+        let mut next = Vec::new();
+        for node in frontier {
+            let ca = a.digest_children(table, node).unwrap();
+            let cb = b.digest_children(table, node).unwrap();
+            assert_eq!(ca.len(), 16);
+            next.extend(
+                ca.iter()
+                    .zip(&cb)
+                    .filter(|(x, y)| x.1 != y.1)
+                    .map(|(x, _)| x.0),
+            );
+        }
+        frontier = next;
+    }
+    frontier.iter().map(|n| n.index as u32).collect()
+}
+
+proptest! {
+    #![proptest_config(ProptestConfig { cases: 24, ..ProptestConfig::default() })]
+
+    #[test]
+    fn replicas_with_the_same_heads_have_the_same_tree(
+        steps in proptest::collection::vec(step(), 1..40),
+        missing_key in 0..12u8,
+    ) {
+        let mut nodes = play(&steps);
+        for n in &nodes {
+            n.assert_exact();
+        }
+        for t in [TABLE, CATALOG_TABLE] {
+            let leaves = nodes[0].reader.digest_leaves(t).unwrap();
+            let heads = nodes[0].reader.heads(t).unwrap();
+            for n in &nodes[1..] {
+                prop_assert_eq!(&n.reader.heads(t).unwrap(), &heads, "{} {}", n.region, t);
+                prop_assert_eq!(n.root(t), nodes[0].root(t), "{} {}", n.region, t);
+                prop_assert_eq!(&n.reader.digest_leaves(t).unwrap(), &leaves);
+                prop_assert_eq!(n.reader.digest(t).unwrap(), nodes[0].reader.digest(t).unwrap());
+            }
+            let root = nodes[0].root(t);
+            let live = heads.iter().filter(|h| h.image.is_some()).count() as u64;
+            prop_assert_eq!((root.live, root.tombstones), (live, heads.len() as u64 - live));
+        }
+
+        // One more write reaches node 2 but not node 3: their roots differ,
+        // and walking down finds the one leaf, then the one key.
+        let op = if steps.len() % 2 == 0 { put(missing_key, 7) } else { del(missing_key) };
+        nodes[0].write(&[op]).unwrap();
+        let (src, rest) = nodes.split_at_mut(1);
+        rest[1].receive(&src[0]);
+        let (c, d) = (&nodes[2], &nodes[3]);
+        c.assert_exact();
+        prop_assert_ne!(c.root(TABLE), d.root(TABLE));
+        prop_assert_eq!(c.root(CATALOG_TABLE), d.root(CATALOG_TABLE));
+        let k = encoded(missing_key);
+        let leaf = NodeId::leaf_of(digest::key_hash(&k)).index as u32;
+        let found = differing_leaves_top_down(&c.reader, &d.reader, TABLE);
+        prop_assert_eq!(&found, &vec![leaf]);
+        prop_assert_eq!(
+            differing_leaves(
+                &c.reader.digest_leaves(TABLE).unwrap(),
+                &d.reader.digest_leaves(TABLE).unwrap()
+            ),
+            vec![leaf]
+        );
+        // Below the stored leaves, the leaf's heads lead to the key.
+        let hc: Vec<_> = c.reader.leaf_heads(TABLE, &found).unwrap().iter().map(|h| h.digest).collect();
+        let hd: Vec<_> = d.reader.leaf_heads(TABLE, &found).unwrap().iter().map(|h| h.digest).collect();
+        let mut node = NodeId { level: digest::LEAF_LEVEL, index: u64::from(leaf) };
+        while node.level < digest::MAX_LEVEL {
+            let diff: Vec<NodeId> = digest::children_of(node, &hc)
+                .iter()
+                .zip(digest::children_of(node, &hd))
+                .filter(|(x, y)| x.1 != y.1)
+                .map(|(x, _)| x.0)
+                .collect();
+            prop_assert_eq!(diff.len(), 1);
+            node = diff[0];
+        }
+        prop_assert_eq!(node.index, digest::key_hash(&k));
+
+        // Shipping the differing heads repairs node 3.
+        let entries = c.reader.entries(TABLE, std::slice::from_ref(&k)).unwrap();
+        prop_assert_eq!(entries.len(), 1);
+        let d = &mut nodes[3];
+        let mut g = d.writer.group().unwrap();
+        let out = g.repair(&d.hlc, T0, &entries).unwrap();
+        g.commit().unwrap();
+        prop_assert_eq!(out.applied, 1);
+        prop_assert_eq!(nodes[3].root(TABLE), nodes[2].root(TABLE));
+        nodes[3].assert_exact();
+    }
+}
+
+#[test]
+fn verify_finds_a_leaf_changed_behind_the_store() {
+    let mut n = Node::new("r-a");
+    n.write(&[WriteOp::CreateTable(table_def())]).unwrap();
+    for k in 0..50 {
+        n.write(&[put(k, u32::from(k))]).unwrap();
+    }
+    n.write(&[del(3)]).unwrap();
+    n.assert_exact();
+    let d = n.reader.digest(TABLE).unwrap();
+    assert_eq!((d.live, d.tombstones), (49, 1));
+    // An item row changed without its digest: verify names its leaf.
+    let conn = rusqlite::Connection::open(meridian_store::db_path(n.dir.path())).unwrap();
+    conn.execute(
+        "UPDATE items SET image = NULL WHERE tbl = ?1 AND pk = ?2",
+        rusqlite::params![TABLE, encoded(7).partition],
+    )
+    .unwrap();
+    let leaf = NodeId::leaf_of(digest::key_hash(&encoded(7))).index as u32;
+    assert_eq!(n.reader.verify_digest(TABLE).unwrap(), vec![leaf]);
+}
+
+#[test]
+fn a_deleted_table_leaves_no_digest_and_a_recreated_one_starts_empty() {
+    let mut n = Node::new("r-a");
+    n.write(&[WriteOp::CreateTable(table_def())]).unwrap();
+    let empty = n.root(TABLE);
+    assert_eq!(empty, Summary::default());
+    assert_eq!(n.reader.digest(TABLE).unwrap().hash, "0".repeat(32));
+    for k in 0..20 {
+        n.write(&[put(k, 1)]).unwrap();
+    }
+    assert_eq!(n.root(TABLE).live, 20);
+    n.write(&[WriteOp::DeleteTable(TABLE.into())]).unwrap();
+    assert_eq!(n.reader.digest_leaves(TABLE).unwrap(), vec![]);
+    n.write(&[WriteOp::CreateTable(table_def())]).unwrap();
+    assert_eq!(n.root(TABLE), empty);
+    n.write(&[put(1, 1)]).unwrap();
+    assert_eq!(n.root(TABLE).live, 1);
+    n.assert_exact();
+}
+
+#[test]
+fn a_failed_request_leaves_the_digest_as_it_was() {
+    let mut n = Node::new("r-a");
+    n.write(&[WriteOp::CreateTable(table_def())]).unwrap();
+    n.write(&[put(1, 1)]).unwrap();
+    let before = n.reader.digest_leaves(TABLE).unwrap();
+    // A peer batch that fails part-way (its first item applied, its last
+    // malformed) rolls back with its savepoint, digest included.
+    let mut other = Node::new("r-b");
+    other.receive(&n);
+    other.write(&[put(2, 2)]).unwrap();
+    other.write(&[put(3, 3)]).unwrap();
+    let mut bad = other.reader.log_after(0, 100, usize::MAX).unwrap();
+    bad.last_mut().unwrap().context = vec![0xff];
+    let mut g = n.writer.group().unwrap();
+    assert!(g.apply(&n.hlc, T0, "r-b", "log", &bad).is_err());
+    g.commit().unwrap();
+    assert_eq!(n.reader.digest_leaves(TABLE).unwrap(), before);
+    n.assert_exact();
+    // The same in a group with writes before and after it: theirs stay.
+    let mut g = n.writer.group().unwrap();
+    g.write(&n.hlc, T0, &[put(4, 4)]).unwrap();
+    assert!(g.apply(&n.hlc, T0, "r-b", "log", &bad).is_err());
+    g.write(&n.hlc, T0, &[put(5, 5)]).unwrap();
+    g.commit().unwrap();
+    assert!(n.reader.get(TABLE, &encoded(2)).unwrap().is_none());
+    assert_eq!(n.root(TABLE).live, 3);
+    n.assert_exact();
+}
+
+#[test]
+fn one_group_that_writes_deletes_and_recreates_a_table_keeps_the_tree_exact() {
+    let mut n = Node::new("r-a");
+    n.write(&[WriteOp::CreateTable(table_def())]).unwrap();
+    for k in 0..30 {
+        n.write(&[put(k, 1)]).unwrap();
+    }
+    let mut g = n.writer.group().unwrap();
+    for k in 0..40 {
+        g.write(&n.hlc, T0, &[put(k, 2)]).unwrap();
+    }
+    g.write(&n.hlc, T0, &[del(3)]).unwrap();
+    g.write(&n.hlc, T0, &[WriteOp::DeleteTable(TABLE.into())])
+        .unwrap();
+    g.write(&n.hlc, T0, &[WriteOp::CreateTable(table_def())])
+        .unwrap();
+    g.write(&n.hlc, T0, &[put(1, 3), put(2, 3)]).unwrap();
+    g.write(&n.hlc, T0, &[del(2)]).unwrap();
+    g.commit().unwrap();
+    let root = n.root(TABLE);
+    assert_eq!((root.live, root.tombstones), (1, 1));
+    n.assert_exact();
+}
+
+#[test]
+fn digest_requests_outside_the_tree_are_refused_naming_the_field() {
+    let n = Node::new("r-a");
+    let deep = NodeId::of(digest::LEAF_LEVEL + 1, 0);
+    let e = n.reader.digest_node(TABLE, deep).unwrap_err().to_string();
+    assert!(e.contains("level"), "{e}");
+    let leaf = NodeId::of(digest::LEAF_LEVEL, 0);
+    let e = n
+        .reader
+        .digest_children(TABLE, leaf)
+        .unwrap_err()
+        .to_string();
+    assert!(e.contains("level"), "{e}");
+    let e = n
+        .reader
+        .leaf_heads(TABLE, &[1, digest::LEAVES])
+        .unwrap_err()
+        .to_string();
+    assert!(e.contains("leaves[1]"), "{e}");
+}
