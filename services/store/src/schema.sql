@@ -22,19 +22,15 @@ CREATE TABLE IF NOT EXISTS items (
     PRIMARY KEY (tbl, pk, sk)
 ) WITHOUT ROWID;
 
--- The anti-entropy digest (meridian_core::digest): per table, one row per
--- non-empty leaf of its hash tree, the XOR of the 128-bit entry hashes of the
--- heads in it (h0 the high 64 bits, h1 the low) and their counts. Changed in
--- the same statement sequence as every items row, so it is never stale.
+-- The anti-entropy digest (meridian_core::digest): per table, one row that
+-- holds every stored leaf of its hash tree, in leaf order, 32 bytes a leaf:
+-- the XOR of the 128-bit entry hashes of the heads in it (16 bytes,
+-- big-endian), then their live and tombstone counts (8 bytes each). Changed
+-- in the transaction of every items row change, so it is never stale.
 CREATE TABLE IF NOT EXISTS digest (
-    tbl        TEXT NOT NULL,
-    leaf       INTEGER NOT NULL,
-    h0         INTEGER NOT NULL,
-    h1         INTEGER NOT NULL,
-    live       INTEGER NOT NULL,
-    tombstones INTEGER NOT NULL,
-    PRIMARY KEY (tbl, leaf)
-) WITHOUT ROWID;
+    tbl    TEXT PRIMARY KEY,
+    leaves BLOB NOT NULL
+);
 
 -- The mutation log: every entry this region ships to its peers, in commit
 -- order. That is its own writes, and the catalog changes it applied from
