@@ -3909,3 +3909,45 @@ async fn consumed_capacity_follows_dynamodbs_rounding_rules() {
         "bad ReturnConsumedCapacity",
     );
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn describe_table_counts_items_and_their_bytes() {
+    let cluster = TestCluster::start(&REGIONS[..1]).await;
+    let c = client(cluster.dynamo_url(0));
+    let t = "cap";
+    create_table(
+        &c,
+        t,
+        ("pk", ScalarAttributeType::S),
+        Some(("sk", ScalarAttributeType::N)),
+    )
+    .await;
+    let size = || async {
+        let d = c.describe_table().table_name(t).send().await.unwrap();
+        let d = d.table().unwrap();
+        (d.item_count(), d.table_size_bytes())
+    };
+    assert_eq!(size().await, (Some(0), Some(0)));
+    batch_put(&c, t, (1..=3).map(cap_item).collect()).await;
+    // Each item is 2,010 bytes by DynamoDB's count; stored, a little more.
+    let (count, bytes) = size().await;
+    assert_eq!(count, Some(3));
+    let bytes = bytes.unwrap();
+    assert!(
+        (3 * 2010..3 * (2010 + 64)).contains(&bytes),
+        "TableSizeBytes {bytes}"
+    );
+    c.delete_item()
+        .table_name(t)
+        .set_key(Some(cap_key(1)))
+        .send()
+        .await
+        .unwrap();
+    let (count, left) = size().await;
+    assert_eq!(count, Some(2));
+    assert_eq!(
+        left.unwrap() * 3,
+        bytes * 2,
+        "two of three equal items left"
+    );
+}
