@@ -8,6 +8,7 @@ use meridian_region::ops::{OpError, Ops};
 use meridian_store::{Condition, StoreError, WriteOp, WriteResult};
 use serde_json::{Value as Json, json};
 
+use crate::capacity::{self, Report, Units};
 use crate::error::{ApiError, ApiResult};
 use crate::legacy;
 use crate::req::{Req, key_of};
@@ -157,6 +158,8 @@ async fn conditional(
     )?;
     let rv = return_values(r, &["NONE", "ALL_OLD"])?;
     let return_old = return_old_on_failure(r)?;
+    let report = Report::of(r)?;
+    capacity::check_collection_metrics(r)?;
     let mut ex = Exprs::of(r)?;
     let condition = match ex.condition(r, "ConditionExpression")? {
         Some(c) => Some(c),
@@ -165,17 +168,22 @@ async fn conditional(
     .map(as_condition);
     ex.finish()?;
     let w = write_one(ops, op(table.into(), condition), return_old).await?;
-    Ok(if rv == "ALL_OLD" {
+    let mut out = if rv == "ALL_OLD" {
         attributes(w.old.as_ref())
     } else {
         json!({})
-    })
+    };
+    let units = capacity::write_units(w.old.as_ref(), w.new.as_ref());
+    capacity::attach(&mut out, report, table, Units::write(units));
+    Ok(out)
 }
 
 pub async fn get(ops: &Ops, r: Req<'_>) -> ApiResult<Json> {
     let table = r.table_name()?;
     legacy::refuse_mixed(r, &["ProjectionExpression"], &["AttributesToGet"])?;
     let key = r.item("Key")?;
+    let consistent = r.opt_bool("ConsistentRead")?.unwrap_or(false);
+    let report = Report::of(r)?;
     let mut ex = Exprs::of(r)?;
     let projection = match ex.projection(r)? {
         Some(p) => Some(p),
@@ -185,8 +193,9 @@ pub async fn get(ops: &Ops, r: Req<'_>) -> ApiResult<Json> {
     let (def, _) = ops.table(table).await?;
     let key = key_of(&def, &key)?;
     // Reads are local: ConsistentRead sees this region's latest commit either way.
-    let row = ops.get(table, key).await?;
-    Ok(match row.and_then(|r| r.image) {
+    let item = ops.get(table, key).await?.and_then(|r| r.image);
+    let units = capacity::item_read_units(item.as_ref(), consistent);
+    let mut out = match item {
         Some(item) => {
             let item = match &projection {
                 Some(p) => expr::project(&item, p),
@@ -195,7 +204,9 @@ pub async fn get(ops: &Ops, r: Req<'_>) -> ApiResult<Json> {
             json!({"Item": Json::Object(item_to_json(&item))})
         }
         None => json!({}),
-    })
+    };
+    capacity::attach(&mut out, report, table, Units::read(units));
+    Ok(out)
 }
 
 pub async fn delete(ops: &Ops, r: Req<'_>) -> ApiResult<Json> {
@@ -244,6 +255,8 @@ pub async fn update(ops: &Ops, r: Req<'_>) -> ApiResult<Json> {
         &["NONE", "ALL_OLD", "UPDATED_OLD", "ALL_NEW", "UPDATED_NEW"],
     )?;
     let return_old = return_old_on_failure(r)?;
+    let report = Report::of(r)?;
+    capacity::check_collection_metrics(r)?;
     let mut ex = Exprs::of(r)?;
     let update = match ex.update(r)? {
         Some(u) => Some(u),
@@ -274,11 +287,14 @@ pub async fn update(ops: &Ops, r: Req<'_>) -> ApiResult<Json> {
     };
     let w = write_one(ops, op, return_old).await?;
     let updated = |item: Option<&Item>| item.map(|i| expr::project(i, &paths));
-    Ok(match rv {
+    let mut out = match rv {
         "ALL_OLD" => attributes(w.old.as_ref()),
         "ALL_NEW" => attributes(w.new.as_ref()),
         "UPDATED_OLD" => attributes(updated(w.old.as_ref()).filter(|i| !i.is_empty()).as_ref()),
         "UPDATED_NEW" => attributes(updated(w.new.as_ref()).filter(|i| !i.is_empty()).as_ref()),
         _ => json!({}),
-    })
+    };
+    let units = capacity::write_units(w.old.as_ref(), w.new.as_ref());
+    capacity::attach(&mut out, report, table, Units::write(units));
+    Ok(out)
 }

@@ -11,6 +11,7 @@
 //! every request's signature is verified against them.
 
 mod auth;
+mod capacity;
 mod error;
 mod items;
 mod legacy;

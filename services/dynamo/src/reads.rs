@@ -11,6 +11,7 @@ use meridian_region::ops::Ops;
 use meridian_store::{SortRange, StoredRow};
 use serde_json::{Value as Json, json};
 
+use crate::capacity::{self, Report, Tally, Units};
 use crate::error::{ApiError, ApiResult};
 use crate::items::Exprs;
 use crate::legacy;
@@ -139,6 +140,8 @@ struct Listing {
     filter: Option<std::sync::Arc<expr::ConditionExpr>>,
     projection: Option<Vec<expr::Path>>,
     count_only: bool,
+    consistent: bool,
+    report: Report,
 }
 
 /// Query's and Scan's expression and legacy members, in DynamoDB's order.
@@ -193,6 +196,8 @@ impl Listing {
             filter,
             projection: by_expression.or(by_names),
             count_only,
+            consistent: r.opt_bool("ConsistentRead")?.unwrap_or(false),
+            report: Report::of(r)?,
         })
     }
 
@@ -246,6 +251,9 @@ impl Listing {
             out["LastEvaluatedKey"] =
                 Json::Object(item_to_json(&key_item(&def.key_schema, &attrs)));
         }
+        // Every item read counts, filtered out or not, rounded once.
+        let units = capacity::read_units(bytes, self.consistent);
+        capacity::attach(&mut out, self.report, &def.name, Units::read(units));
         Ok(out)
     }
 }
@@ -384,6 +392,8 @@ pub async fn batch_get(ops: &Ops, r: Req<'_>) -> ApiResult<Json> {
             "Too many items requested for the BatchGetItem call: {total} keys; a batch holds 1 to 100 keys"
         )));
     }
+    let report = Report::of(r)?;
+    let mut tally = Tally::default();
     let mut responses = serde_json::Map::new();
     let mut unprocessed = serde_json::Map::new();
     let mut bytes = 0;
@@ -403,6 +413,7 @@ pub async fn batch_get(ops: &Ops, r: Req<'_>) -> ApiResult<Json> {
             None => legacy::attributes_to_get(spec)?,
         };
         ex.finish()?;
+        let consistent = spec.opt_bool("ConsistentRead")?.unwrap_or(false);
         let (def, _) = ops.table(table).await?;
         let mut keys = Vec::new();
         let mut seen = HashSet::new();
@@ -421,14 +432,19 @@ pub async fn batch_get(ops: &Ops, r: Req<'_>) -> ApiResult<Json> {
             .await?;
         let mut found = Vec::new();
         let mut left = Vec::new();
+        // Each key read is its own read, rounded on its own; a table
+        // appears in ConsumedCapacity even when nothing was found.
+        tally.add(table, Units::default());
         for ((_, key_attrs, _), row) in keys.into_iter().zip(rows) {
-            if let Some(item) = row.and_then(|r| r.image) {
-                // Never past 16 MB: what does not fit comes back unprocessed.
-                let size = item_size(&item);
-                if bytes + size > BATCH_GET_BYTES {
-                    left.push(Json::Object(item_to_json(&key_attrs)));
-                    continue;
-                }
+            let item = row.and_then(|r| r.image);
+            let size = item.as_ref().map_or(0, item_size);
+            // Never past 16 MB: what does not fit comes back unprocessed.
+            if bytes + size > BATCH_GET_BYTES {
+                left.push(Json::Object(item_to_json(&key_attrs)));
+                continue;
+            }
+            tally.add(table, Units::read(capacity::read_units(size, consistent)));
+            if let Some(item) = item {
                 bytes += size;
                 let shown = match &projection {
                     Some(p) => expr::project(&item, p),
@@ -444,7 +460,11 @@ pub async fn batch_get(ops: &Ops, r: Req<'_>) -> ApiResult<Json> {
             unprocessed.insert(table.clone(), Json::Object(u));
         }
     }
-    Ok(json!({"Responses": responses, "UnprocessedKeys": unprocessed}))
+    let mut out = json!({"Responses": responses, "UnprocessedKeys": unprocessed});
+    if let Some(c) = tally.render(report, false) {
+        out["ConsumedCapacity"] = c;
+    }
+    Ok(out)
 }
 
 pub async fn transact_get(ops: &Ops, r: Req<'_>) -> ApiResult<Json> {
@@ -455,6 +475,7 @@ pub async fn transact_get(ops: &Ops, r: Req<'_>) -> ApiResult<Json> {
             actions.len()
         )));
     }
+    let report = Report::of(r)?;
     let mut defs: HashMap<String, TableDef> = HashMap::new();
     let mut keys = Vec::new();
     let mut projections = Vec::new();
@@ -478,7 +499,13 @@ pub async fn transact_get(ops: &Ops, r: Req<'_>) -> ApiResult<Json> {
         }
         keys.push((table.to_string(), key));
     }
+    let tables: Vec<String> = keys.iter().map(|(t, _)| t.clone()).collect();
     let rows = ops.get_all(keys).await?;
+    let mut tally = Tally::default();
+    for (table, row) in tables.iter().zip(&rows) {
+        let item = row.as_ref().and_then(|r| r.image.as_ref());
+        tally.add(table, Units::read(capacity::item_read_units(item, true)));
+    }
     let responses: Vec<Json> = rows
         .into_iter()
         .zip(projections)
@@ -493,5 +520,9 @@ pub async fn transact_get(ops: &Ops, r: Req<'_>) -> ApiResult<Json> {
             None => json!({}),
         })
         .collect();
-    Ok(json!({"Responses": responses}))
+    let mut out = json!({"Responses": responses});
+    if let Some(c) = tally.render(report, true) {
+        out["ConsumedCapacity"] = c;
+    }
+    Ok(out)
 }

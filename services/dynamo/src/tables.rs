@@ -35,7 +35,7 @@ pub fn describe_json(region: &str, t: &TableInfo, status: &str) -> Json {
         "AttributeDefinitions": defs,
         "CreationDateTime": created,
         "ItemCount": t.item_count,
-        "TableSizeBytes": 0,
+        "TableSizeBytes": t.size_bytes,
         "TableArn": arn,
         "TableId": t.version.to_string(),
         "BillingModeSummary": {"BillingMode": "PAY_PER_REQUEST", "LastUpdateToPayPerRequestDateTime": created},
@@ -167,6 +167,7 @@ pub async fn create(ops: &Ops, r: Req<'_>) -> ApiResult<Json> {
         def,
         version: written[0].version.clone(),
         item_count: 0,
+        size_bytes: 0,
         ttl_attribute: None,
     };
     Ok(json!({"TableDescription": describe_json(ops.region(), &info, "ACTIVE")}))

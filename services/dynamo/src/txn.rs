@@ -7,10 +7,11 @@ use std::collections::HashMap;
 use meridian_core::{EncodedKey, TableDef};
 use meridian_region::bridge::BridgeError;
 use meridian_region::ops::{OpError, Ops};
-use meridian_store::{StoreError, WriteOp};
+use meridian_store::{StoreError, WriteOp, WriteResult};
 use serde_json::{Value as Json, json};
 
 use crate::Front;
+use crate::capacity::{self, Report, Tally, Units};
 use crate::error::{ApiError, ApiResult, cancelled};
 use crate::items::{Exprs, as_condition, change_of, return_old_on_failure};
 use crate::req::{Req, key_of};
@@ -40,6 +41,8 @@ pub async fn batch_write(ops: &Ops, r: Req<'_>) -> ApiResult<Json> {
             "Too many items requested for the BatchWriteItem call: {total} requests; a batch holds 1 to 25"
         )));
     }
+    let report = Report::of(r)?;
+    capacity::check_collection_metrics(r)?;
     let mut defs = HashMap::new();
     let mut seen: Vec<(String, EncodedKey)> = Vec::new();
     let mut writes = Vec::with_capacity(total);
@@ -92,8 +95,23 @@ pub async fn batch_write(ops: &Ops, r: Req<'_>) -> ApiResult<Json> {
             writes.push(op);
         }
     }
-    ops.write(writes).await?;
-    Ok(json!({"UnprocessedItems": {}}))
+    let results = ops.write(writes).await?;
+    let mut out = json!({"UnprocessedItems": {}});
+    if let Some(c) = tally_writes(&seen, &results).render(report, false) {
+        out["ConsumedCapacity"] = c;
+    }
+    Ok(out)
+}
+
+/// Write units per table of writes committed together; `seen` names each
+/// write's table, in the order of `results`.
+fn tally_writes(seen: &[(String, EncodedKey)], results: &[WriteResult]) -> Tally {
+    let mut tally = Tally::default();
+    for ((table, _), w) in seen.iter().zip(results) {
+        let units = capacity::write_units(w.old.as_ref(), w.new.as_ref());
+        tally.add(table, Units::write(units));
+    }
+    tally
 }
 
 pub async fn transact_write(front: &Front, r: Req<'_>) -> ApiResult<Json> {
@@ -112,6 +130,8 @@ pub async fn transact_write(front: &Front, r: Req<'_>) -> ApiResult<Json> {
             "1 validation error detected: Value at 'clientRequestToken' failed to satisfy constraint: Member must have length less than or equal to 36 and greater than or equal to 1",
         ));
     }
+    let report = Report::of(r)?;
+    capacity::check_collection_metrics(r)?;
     let fingerprint = crate::fingerprint(r.0);
     if let Some(t) = token
         && let Some(answer) = front.token_begin(t, &fingerprint)?
@@ -122,7 +142,7 @@ pub async fn transact_write(front: &Front, r: Req<'_>) -> ApiResult<Json> {
     // claimed: the transaction finishes and the token is settled either way.
     let (front, actions, token) = (front.clone(), actions.clone(), token.map(str::to_string));
     tokio::spawn(async move {
-        let result = transact(&front.ops, &actions).await;
+        let result = transact(&front.ops, &actions, report).await;
         if let Some(t) = &token {
             front.token_finish(t, result.as_ref().ok());
         }
@@ -137,7 +157,7 @@ pub async fn transact_write(front: &Front, r: Req<'_>) -> ApiResult<Json> {
     })?
 }
 
-async fn transact(ops: &Ops, actions: &[Json]) -> ApiResult<Json> {
+async fn transact(ops: &Ops, actions: &[Json], report: Report) -> ApiResult<Json> {
     let mut defs = HashMap::new();
     let mut writes = Vec::with_capacity(actions.len());
     let mut return_old = Vec::with_capacity(actions.len());
@@ -237,8 +257,8 @@ async fn transact(ops: &Ops, actions: &[Json]) -> ApiResult<Json> {
         seen.push((table.to_string(), key));
         writes.push(op);
     }
-    match ops.write(writes).await {
-        Ok(_) => {}
+    let results = match ops.write(writes).await {
+        Ok(results) => results,
         Err(OpError::Store(BridgeError::Store(e @ StoreError::TransactionCanceled { .. }))) => {
             return Err(cancelled(&e, &return_old));
         }
@@ -250,6 +270,10 @@ async fn transact(ops: &Ops, actions: &[Json]) -> ApiResult<Json> {
             return Err(cancelled(&e, &return_old));
         }
         Err(e) => return Err(e.into()),
+    };
+    let mut out = json!({});
+    if let Some(c) = tally_writes(&seen, &results).render(report, true) {
+        out["ConsumedCapacity"] = c;
     }
-    Ok(json!({}))
+    Ok(out)
 }

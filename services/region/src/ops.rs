@@ -17,6 +17,8 @@ pub struct TableInfo {
     /// The catalog version that created this incarnation of the table.
     pub version: Version,
     pub item_count: u64,
+    /// Bytes of the live items as stored in this region.
+    pub size_bytes: u64,
     pub ttl_attribute: Option<String>,
 }
 
@@ -62,15 +64,22 @@ impl Ops {
     pub async fn describe(&self, name: &str) -> Result<TableInfo, OpError> {
         let (def, version) = self.table(name).await?;
         let owned = name.to_string();
-        let (item_count, ttl_attribute) = self
+        let (item_count, size_bytes, ttl_attribute) = self
             .shared
             .storage
-            .read(move |r| Ok((r.item_count(&owned)?, r.ttl_attribute(&owned)?)))
+            .read(move |r| {
+                Ok((
+                    r.item_count(&owned)?,
+                    r.table_bytes(&owned)?,
+                    r.ttl_attribute(&owned)?,
+                ))
+            })
             .await?;
         Ok(TableInfo {
             def,
             version,
             item_count,
+            size_bytes,
             ttl_attribute,
         })
     }

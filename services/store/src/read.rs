@@ -366,6 +366,18 @@ impl Reader {
             .query_row([table], |r| r.get::<_, i64>(0))? as u64)
     }
 
+    /// Bytes of a table's live items as stored (encoded, a few bytes per
+    /// attribute above DynamoDB's item size), summed at the cost of one pass
+    /// over the table's heads, like [`Reader::item_count`].
+    pub fn table_bytes(&self, table: &str) -> Result<u64, StoreError> {
+        Ok(self
+            .conn
+            .prepare_cached(
+                "SELECT COALESCE(SUM(LENGTH(image)), 0) FROM items WHERE tbl = ?1 AND image IS NOT NULL",
+            )?
+            .query_row([table], |r| r.get::<_, i64>(0))? as u64)
+    }
+
     /// Log entries after `after`, at most `limit` entries and about `max_bytes`.
     /// A batch never ends inside a unit (a multi-write request): it grows
     /// past the limits until the unit is whole.

@@ -375,6 +375,24 @@ fn create_list_and_delete_tables() {
     assert_eq!(st.reader.item_count("users").unwrap(), 1);
 }
 
+#[test]
+fn table_bytes_sums_the_live_items_as_stored() {
+    let mut st = Store::new("r-a");
+    st.create(&simple_def("users", &["r-a"]));
+    assert_eq!(st.reader.table_bytes("users").unwrap(), 0);
+    let (small, big) = (item("u1", "y"), item("u2", &"x".repeat(5000)));
+    let stored = |i: &Item| encode_item(i).len() as u64;
+    st.put("users", small.clone());
+    st.put("users", big.clone());
+    assert_eq!(
+        st.reader.table_bytes("users").unwrap(),
+        stored(&small) + stored(&big)
+    );
+    // A deleted item's tombstone holds no bytes.
+    st.delete("users", key_item("u2"));
+    assert_eq!(st.reader.table_bytes("users").unwrap(), stored(&small));
+}
+
 // ---- 2. put, get, delete ---------------------------------------------------------
 
 #[test]
