@@ -3690,19 +3690,26 @@ fn cap_key(sk: u32) -> Item {
     item([("pk", s("a")), ("sk", n(sk))])
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn consumed_capacity_follows_dynamodbs_rounding_rules() {
-    use aws_sdk_dynamodb::types::{ReturnConsumedCapacity as Rcc, ReturnItemCollectionMetrics};
+/// One region holding the empty table `cap` (pk S, sk N) of the capacity
+/// and size tests, and a client of it.
+async fn cap_table() -> (TestCluster, Client) {
     let cluster = TestCluster::start(&REGIONS[..1]).await;
     let c = client(cluster.dynamo_url(0));
-    let t = "cap";
     create_table(
         &c,
-        t,
+        "cap",
         ("pk", ScalarAttributeType::S),
         Some(("sk", ScalarAttributeType::N)),
     )
     .await;
+    (cluster, c)
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn consumed_capacity_follows_dynamodbs_rounding_rules() {
+    use aws_sdk_dynamodb::types::{ReturnConsumedCapacity as Rcc, ReturnItemCollectionMetrics};
+    let (_cluster, c) = cap_table().await;
+    let t = "cap";
 
     // Writes: one unit per started KB; TOTAL has no per-table part, INDEXES has.
     let p = c
@@ -3912,16 +3919,8 @@ async fn consumed_capacity_follows_dynamodbs_rounding_rules() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn describe_table_counts_items_and_their_bytes() {
-    let cluster = TestCluster::start(&REGIONS[..1]).await;
-    let c = client(cluster.dynamo_url(0));
+    let (_cluster, c) = cap_table().await;
     let t = "cap";
-    create_table(
-        &c,
-        t,
-        ("pk", ScalarAttributeType::S),
-        Some(("sk", ScalarAttributeType::N)),
-    )
-    .await;
     let size = || async {
         let d = c.describe_table().table_name(t).send().await.unwrap();
         let d = d.table().unwrap();
