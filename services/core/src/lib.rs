@@ -7,6 +7,7 @@
 
 pub mod context;
 pub mod digest;
+pub mod epoch;
 pub mod error;
 pub mod expr;
 pub mod hlc;

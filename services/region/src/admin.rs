@@ -86,6 +86,41 @@ fn conflict_to_pb(c: meridian_core::Conflict) -> pb::ConflictRecord {
 
 #[tonic::async_trait]
 impl Admin for AdminApi {
+    async fn repair(
+        &self,
+        req: Request<pb::RepairRequest>,
+    ) -> Result<Response<pb::RepairReport>, Status> {
+        let req = req.into_inner();
+        let shared = &self.shared;
+        let peers: Vec<_> = shared
+            .config
+            .peers
+            .iter()
+            .filter(|p| req.peer.is_empty() || p.name == req.peer)
+            .cloned()
+            .collect();
+        if peers.is_empty() {
+            return Err(Status::invalid_argument(format!(
+                "peer: {:?} is not a peer of {}",
+                req.peer, shared.config.name
+            )));
+        }
+        let only = (!req.table.is_empty()).then_some(req.table.as_str());
+        let mut tables = Vec::new();
+        for peer in &peers {
+            match crate::repair::round::round(shared, peer, only).await {
+                Ok(reports) => tables.extend(reports.iter().map(|r| r.to_pb())),
+                Err(e) => tables.push(pb::RepairTableReport {
+                    peer: peer.name.clone(),
+                    table: req.table.clone(),
+                    error: e,
+                    ..Default::default()
+                }),
+            }
+        }
+        Ok(Response::new(pb::RepairReport { tables }))
+    }
+
     async fn status(
         &self,
         _req: Request<pb::StatusRequest>,

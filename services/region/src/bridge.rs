@@ -76,6 +76,18 @@ enum Job {
         peer: String,
         acked: u64,
     },
+    /// Heads a peer sent to repair this region (anti-entropy).
+    Repair {
+        entries: Vec<Mutation>,
+        reply: oneshot::Sender<Result<ApplyOutcome, BridgeError>>,
+    },
+    /// A new stream of `peer`'s log in epoch `log_id` resumes at `applied`.
+    Inbound {
+        peer: String,
+        log_id: String,
+        applied: u64,
+        reply: oneshot::Sender<Result<(), BridgeError>>,
+    },
     /// Ends the writer loop after the jobs queued before it; the store closes.
     Stop,
 }
@@ -93,7 +105,7 @@ pub struct WriterCtx {
 pub struct Opened {
     pub writer: Writer,
     pub readers: Vec<Reader>,
-    /// The highest version in the log, to restore the HLC from.
+    /// The highest version the store holds, to restore the HLC from.
     pub max_version: Option<meridian_core::Version>,
     pub log_head: u64,
     /// Live regions checkpoint off the writer's thread; simulations keep
@@ -109,7 +121,7 @@ impl Opened {
         mode: Mode,
     ) -> Result<Self, StoreError> {
         let writer = meridian_store::open(data_dir, region, durability)?;
-        let max_version = writer.max_logged_version()?;
+        let max_version = writer.max_version()?;
         let readers = (0..if mode == Mode::Threads { READERS } else { 1 })
             .map(|_| meridian_store::open_reader(data_dir))
             .collect::<Result<Vec<_>, _>>()?;
@@ -282,6 +294,38 @@ impl Storage {
                 peer: peer.to_string(),
                 log_id: log_id.to_string(),
                 entries,
+                reply,
+            })
+            .await
+            .map_err(|_| BridgeError::Closed)?;
+        rx.await.map_err(|_| BridgeError::Closed)?
+    }
+
+    /// Applies heads a peer sent to repair this region, by the normal LWW
+    /// decision, outside any log; resolves after its group is durable.
+    pub async fn repair(&self, entries: Vec<Mutation>) -> Result<ApplyOutcome, BridgeError> {
+        let (reply, rx) = oneshot::channel();
+        self.jobs
+            .send(Job::Repair { entries, reply })
+            .await
+            .map_err(|_| BridgeError::Closed)?;
+        rx.await.map_err(|_| BridgeError::Closed)?
+    }
+
+    /// Records where a new stream of `peer`'s log epoch `log_id` resumes;
+    /// resolves after its group is durable.
+    pub async fn set_inbound(
+        &self,
+        peer: &str,
+        log_id: &str,
+        applied: u64,
+    ) -> Result<(), BridgeError> {
+        let (reply, rx) = oneshot::channel();
+        self.jobs
+            .send(Job::Inbound {
+                peer: peer.to_string(),
+                log_id: log_id.to_string(),
+                applied,
                 reply,
             })
             .await
@@ -482,6 +526,38 @@ enum Done {
         oneshot::Sender<Result<ApplyOutcome, BridgeError>>,
         Result<ApplyOutcome, StoreError>,
     ),
+    Inbound(
+        oneshot::Sender<Result<(), BridgeError>>,
+        Result<(), StoreError>,
+    ),
+}
+
+impl Done {
+    /// Answers the job: with its own result once the group committed, or
+    /// with the group's failure.
+    fn answer(self, failed: Option<&str>) {
+        let err = |why: &str| BridgeError::GroupFailed(why.to_string());
+        match (self, failed) {
+            (Done::Write(reply, r), None) => {
+                let _ = reply.send(r.map_err(BridgeError::from));
+            }
+            (Done::Apply(reply, r), None) => {
+                let _ = reply.send(r.map_err(BridgeError::from));
+            }
+            (Done::Inbound(reply, r), None) => {
+                let _ = reply.send(r.map_err(BridgeError::from));
+            }
+            (Done::Write(reply, _), Some(why)) => {
+                let _ = reply.send(Err(err(why)));
+            }
+            (Done::Apply(reply, _), Some(why)) => {
+                let _ = reply.send(Err(err(why)));
+            }
+            (Done::Inbound(reply, _), Some(why)) => {
+                let _ = reply.send(Err(err(why)));
+            }
+        }
+    }
 }
 
 /// One group commit: every job in one transaction, replies only after
@@ -526,6 +602,31 @@ fn run_group(
                         ));
                     }
                 }
+                Job::Repair { entries, reply } => {
+                    let r = group.repair(&ctx.hlc, real_now, &entries);
+                    let fatal = matches!(r, Err(StoreError::GroupAborted(_)));
+                    done.push(Done::Apply(reply, r));
+                    if fatal {
+                        return Err(StoreError::GroupAborted(
+                            "a request aborted the transaction".into(),
+                        ));
+                    }
+                }
+                Job::Inbound {
+                    peer,
+                    log_id,
+                    applied,
+                    reply,
+                } => {
+                    let r = group.set_inbound(&peer, &log_id, applied);
+                    let fatal = matches!(r, Err(StoreError::GroupAborted(_)));
+                    done.push(Done::Inbound(reply, r));
+                    if fatal {
+                        return Err(StoreError::GroupAborted(
+                            "a request aborted the transaction".into(),
+                        ));
+                    }
+                }
                 Job::Watermark { peer, acked } => group.set_watermark(&peer, acked)?,
                 Job::Stop => unreachable!("drain_and_run never puts Stop in a group"),
             }
@@ -536,17 +637,10 @@ fn run_group(
     match commit {
         Ok(logged) => {
             for d in done {
-                match d {
-                    Done::Write(reply, r) => {
-                        if let Ok(results) = &r {
-                            ctx.metrics.committed_writes.inc_by(results.len() as u64);
-                        }
-                        let _ = reply.send(r.map_err(BridgeError::from));
-                    }
-                    Done::Apply(reply, r) => {
-                        let _ = reply.send(r.map_err(BridgeError::from));
-                    }
+                if let Done::Write(_, Ok(results)) = &d {
+                    ctx.metrics.committed_writes.inc_by(results.len() as u64);
                 }
+                d.answer(None);
             }
             // Only what was logged wakes the shippers.
             publish.committed(logged);
@@ -555,23 +649,20 @@ fn run_group(
         Err(e) => {
             tracing::error!(error = %e, "group commit failed; every request in it fails");
             worker.erroring(&e);
-            let err = || BridgeError::GroupFailed(e.to_string());
+            let why = e.to_string();
             for d in done {
-                match d {
-                    Done::Write(reply, _) => {
-                        let _ = reply.send(Err(err()));
-                    }
-                    Done::Apply(reply, _) => {
-                        let _ = reply.send(Err(err()));
-                    }
-                }
+                d.answer(Some(&why));
             }
+            let err = || BridgeError::GroupFailed(why.clone());
             for job in jobs {
                 match job {
                     Job::Write { reply, .. } => {
                         let _ = reply.send(Err(err()));
                     }
-                    Job::Apply { reply, .. } => {
+                    Job::Apply { reply, .. } | Job::Repair { reply, .. } => {
+                        let _ = reply.send(Err(err()));
+                    }
+                    Job::Inbound { reply, .. } => {
                         let _ = reply.send(Err(err()));
                     }
                     Job::Watermark { .. } | Job::Stop => {}

@@ -44,6 +44,11 @@ pub struct ClusterFile {
     /// How often each region looks for items whose TTL has passed.
     #[serde(default = "default_ttl_interval_ms")]
     pub ttl_interval_ms: u64,
+    /// How often each region compares its digest trees with every peer's
+    /// and pulls what differs (docs/repair.md), besides the round that
+    /// follows every reconnect; 0 runs only those.
+    #[serde(default = "default_repair_interval_ms")]
+    pub repair_interval_ms: u64,
     /// Access key id → secret for the DynamoDB endpoints. When set, every
     /// request must carry a valid SigV4 signature made with one of them;
     /// when empty (the default) any credentials are accepted.
@@ -136,6 +141,10 @@ fn default_ttl_interval_ms() -> u64 {
     5_000
 }
 
+fn default_repair_interval_ms() -> u64 {
+    crate::repair::round::DEFAULT_INTERVAL.as_millis() as u64
+}
+
 impl ClusterFile {
     /// A cluster with the defaults `load` fills in for the optional fields:
     /// one entry per `(name, gRPC address)`, no proxy, no DynamoDB keys.
@@ -146,6 +155,7 @@ impl ClusterFile {
             durability: default_durability(),
             max_clock_offset_ms: default_max_offset_ms(),
             ttl_interval_ms: default_ttl_interval_ms(),
+            repair_interval_ms: default_repair_interval_ms(),
             dynamodb_keys: Default::default(),
             netsim: None,
             regions: regions
@@ -324,6 +334,7 @@ impl ClusterFile {
             durability: Durability::parse(&self.durability).unwrap_or_default(),
             max_clock_offset: Duration::from_millis(self.max_clock_offset_ms),
             ttl_interval: Duration::from_millis(self.ttl_interval_ms.max(100)),
+            repair_interval: Duration::from_millis(self.repair_interval_ms),
             replication: ReplicationTuning::default(),
             dialer: None,
             seed: None,
@@ -352,6 +363,9 @@ pub struct RegionConfig {
     pub max_clock_offset: Duration,
     /// How often the TTL reaper runs.
     pub ttl_interval: Duration,
+    /// How often each peer's repair worker runs an anti-entropy round
+    /// besides the rounds after a reconnect; zero: only those.
+    pub repair_interval: Duration,
     pub replication: ReplicationTuning,
     /// Outbound connections on a simulated network; `None` dials with TCP.
     pub dialer: Option<crate::transport::Dialer>,

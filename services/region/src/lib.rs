@@ -12,6 +12,7 @@ pub mod config;
 pub mod convert;
 pub mod metrics;
 pub mod ops;
+pub mod repair;
 pub mod replication;
 pub mod service;
 pub mod tail;
@@ -26,6 +27,7 @@ use std::sync::{Arc, Mutex};
 use meridian_core::{Hlc, PhysicalClock, SkewedClock, SystemClock};
 use meridian_proto::v1::admin_server::AdminServer;
 use meridian_proto::v1::meridian_server::MeridianServer;
+use meridian_proto::v1::repair_server::RepairServer;
 use meridian_proto::v1::replication_server::ReplicationServer;
 use tokio::net::TcpListener;
 use tokio::sync::watch;
@@ -78,6 +80,10 @@ pub(crate) struct Shared {
     pub skewed_clock: Arc<SkewedClock>,
     /// Every background loop, for status and metrics.
     pub workers: Arc<worker::Workers>,
+    /// One anti-entropy round per peer at a time.
+    pub repair_locks: HashMap<String, tokio::sync::Mutex<()>>,
+    /// Wakes a peer's repair worker: its link (re)connected.
+    pub repair_wake: HashMap<String, Arc<tokio::sync::Notify>>,
 }
 
 /// How a region reads time. Live regions use the system clock; the
@@ -172,7 +178,8 @@ pub async fn start(
         clocks.skewed.clone() as Arc<dyn PhysicalClock>,
         config.max_clock_offset.as_micros() as u64,
     ));
-    // Causality across restarts: never issue a version below one already logged.
+    // Causality across restarts: never issue a version below one the store
+    // holds. Peers raise it further as they answer (docs/repair.md).
     if let Some(v) = &opened.max_version {
         hlc.restore(v.hlc);
     }
@@ -190,6 +197,16 @@ pub async fn start(
     )?;
     let (shutdown, shutdown_rx) = watch::channel(false);
     let stop = worker::Stop::new(shutdown_rx);
+    let repair_locks = config
+        .peers
+        .iter()
+        .map(|p| (p.name.clone(), tokio::sync::Mutex::new(())))
+        .collect();
+    let repair_wake = config
+        .peers
+        .iter()
+        .map(|p| (p.name.clone(), Arc::new(tokio::sync::Notify::new())))
+        .collect();
     let shared = Arc::new(Shared {
         peers: config
             .peers
@@ -203,6 +220,8 @@ pub async fn start(
         real_clock: clocks.real.clone(),
         skewed_clock: clocks.skewed.clone(),
         workers: workers.clone(),
+        repair_locks,
+        repair_wake,
     });
     let mut tasks = Vec::new();
 
@@ -228,6 +247,13 @@ pub async fn start(
             ReplicationServer::new(replication::ReplicationApi {
                 shared: shared.clone(),
                 stop: stop.clone(),
+            })
+            .max_decoding_message_size(replication::MAX_MESSAGE_BYTES)
+            .max_encoding_message_size(replication::MAX_MESSAGE_BYTES),
+        )
+        .add_service(
+            RepairServer::new(repair::RepairApi {
+                shared: shared.clone(),
             })
             .max_decoding_message_size(replication::MAX_MESSAGE_BYTES)
             .max_encoding_message_size(replication::MAX_MESSAGE_BYTES),
@@ -264,6 +290,13 @@ pub async fn start(
         let name = format!("ship:{}", peer.name);
         tasks.push(workers.spawn(&name, &stop, |w, stop| {
             replication::run_shipper(shared, peer, w, stop)
+        }));
+    }
+    for peer in shared.config.peers.clone() {
+        let shared = shared.clone();
+        let name = format!("repair:{}", peer.name);
+        tasks.push(workers.spawn(&name, &stop, |w, stop| {
+            repair::run_repairer(shared, peer, w, stop)
         }));
     }
     let ops = ops::Ops {

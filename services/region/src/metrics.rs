@@ -24,6 +24,19 @@ pub struct PeerReasonLabel {
     pub reason: &'static str,
 }
 
+/// Bytes a repair round moved with a peer: `sent` (requests) or `received` (answers).
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+pub struct PeerDirectionLabel {
+    pub peer: String,
+    pub direction: &'static str,
+}
+
+/// A repair call this region refused as the callee, by call.
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+pub struct CallLabel {
+    pub call: &'static str,
+}
+
 /// One background worker of the region (docs/operations.md).
 #[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
 pub struct WorkerLabel {
@@ -74,6 +87,16 @@ pub struct Metrics {
     pub worker_restarts: Family<WorkerLabel, Counter>,
     /// Batches read for shipping, by where they came from.
     pub log_reads: Family<SourceLabel, Counter>,
+    /// Anti-entropy rounds this region ran against each peer (docs/repair.md).
+    pub repair_rounds: Family<PeerLabel, Counter>,
+    /// Rounds that failed or stopped at a refused entry.
+    pub repair_failures: Family<PeerLabel, Counter>,
+    /// Heads fetched from each peer by repair and applied here.
+    pub repair_keys: Family<PeerLabel, Counter>,
+    /// Bytes of repair requests sent to and answers received from each peer.
+    pub repair_bytes: Family<PeerDirectionLabel, Counter>,
+    /// Repair requests from peers refused as malformed or over a limit.
+    pub repair_refused: Family<CallLabel, Counter>,
     /// Exact percentiles for `meridian status`, in µs, per source peer.
     latency_hdr: Mutex<HashMap<String, Hdr<u64>>>,
     /// Cumulative counts per `meridian_core::lag` bucket, per inbound peer.
@@ -106,6 +129,11 @@ impl Metrics {
             group_commits: Counter::default(),
             ttl_expired: Counter::default(),
             log_reads: Family::default(),
+            repair_rounds: Family::default(),
+            repair_failures: Family::default(),
+            repair_keys: Family::default(),
+            repair_bytes: Family::default(),
+            repair_refused: Family::default(),
             worker_state: Family::default(),
             worker_restarts: Family::default(),
             latency_hdr: Mutex::new(HashMap::new()),
@@ -165,6 +193,31 @@ impl Metrics {
             "log_reads",
             "Batches the shippers read from the log, by source: memory (the newest entries, handed over by the writer) or store (SQLite, for a peer further behind)",
             m.log_reads.clone(),
+        );
+        registry.register(
+            "repair_rounds",
+            "Anti-entropy rounds run against each peer",
+            m.repair_rounds.clone(),
+        );
+        registry.register(
+            "repair_failures",
+            "Anti-entropy rounds that failed or stopped at a refused entry, by peer",
+            m.repair_failures.clone(),
+        );
+        registry.register(
+            "repair_keys",
+            "Heads fetched from each peer by anti-entropy and applied here",
+            m.repair_keys.clone(),
+        );
+        registry.register(
+            "repair_bytes",
+            "Bytes of anti-entropy requests sent to (sent) and answers received from (received) each peer",
+            m.repair_bytes.clone(),
+        );
+        registry.register(
+            "repair_refused",
+            "Anti-entropy requests from peers refused as malformed or over a limit, by call",
+            m.repair_refused.clone(),
         );
         registry.register(
             "worker_state",

@@ -106,6 +106,23 @@ pub(crate) fn leaves(
         .collect())
 }
 
+/// The root of every table that has a digest row, in table order.
+pub(crate) fn roots(conn: &Connection) -> Result<Vec<(String, Summary)>, StoreError> {
+    let mut stmt = conn.prepare_cached("SELECT tbl FROM digest ORDER BY tbl")?;
+    let tables = stmt
+        .query_map([], |r| r.get::<_, String>(0))?
+        .collect::<Result<Vec<_>, _>>()?;
+    tables
+        .into_iter()
+        .map(|t| {
+            let root = read(conn, &t)?
+                .into_iter()
+                .fold(Summary::default(), Summary::combine);
+            Ok((t, root))
+        })
+        .collect()
+}
+
 /// Every leaf of `table`; all zero when it has no row yet.
 fn read(conn: &Connection, table: &str) -> Result<Vec<Summary>, StoreError> {
     let blob: Option<Vec<u8>> = conn

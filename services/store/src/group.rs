@@ -53,12 +53,19 @@ impl Writer {
         Ok(())
     }
 
-    /// The highest version timestamp in the log, to restore the HLC after a restart.
-    pub fn max_logged_version(&self) -> Result<Option<Version>, StoreError> {
-        let v: Option<Vec<u8>> = self
-            .conn
-            .query_row("SELECT MAX(version) FROM log", [], |r| r.get(0))?;
-        version_from(v)
+    /// The highest version among the heads this store has written, of any
+    /// origin: the clock restarts above it. Reads the stored high-water
+    /// marks (one row per region), never the log.
+    pub fn max_version(&self) -> Result<Option<Version>, StoreError> {
+        let mut stmt = self.conn.prepare("SELECT version FROM high_water")?;
+        let mut max: Option<Version> = None;
+        for v in stmt.query_map([], |r| r.get::<_, Vec<u8>>(0))? {
+            let v = version_from(Some(v?))?;
+            if v > max {
+                max = v;
+            }
+        }
+        Ok(max)
     }
 
     /// Starts a group commit. Everything done through it commits in one
@@ -71,6 +78,7 @@ impl Writer {
             catalog: &mut self.catalog,
             logged: Vec::new(),
             digest: Vec::new(),
+            high: Vec::new(),
             committed: false,
             aborted: None,
         })
@@ -88,6 +96,10 @@ pub struct Group<'a> {
     /// The group's changes to digest leaves, in order, written once per
     /// leaf just before it commits (see `crate::digest`).
     digest: Vec<LeafChange>,
+    /// The highest version the group put as a head, per origin: raises the
+    /// `high_water` rows at commit. A request rolled back may leave its
+    /// versions here; a mark that is too high only keeps the clock higher.
+    high: Vec<(String, Vec<u8>)>,
     committed: bool,
     /// Why the group can no longer commit: a request failed half-written,
     /// or SQLite ended the transaction. Set once; commit refuses after it.
@@ -137,6 +149,15 @@ impl Group<'_> {
         }
         // Still inside the transaction: a failure here commits nothing.
         digest_rows::write_changes(self.conn, std::mem::take(&mut self.digest))?;
+        for (origin, version) in &self.high {
+            // max() on blobs compares bytes, which is version order.
+            self.conn
+                .prepare_cached(
+                    "INSERT INTO high_water (origin, version) VALUES (?1, ?2)
+                     ON CONFLICT (origin) DO UPDATE SET version = max(version, excluded.version)",
+                )?
+                .execute(params![origin, version])?;
+        }
         exec(self.conn, "COMMIT")?;
         self.committed = true;
         Ok(std::mem::take(&mut self.logged))
@@ -185,6 +206,7 @@ impl Group<'_> {
             catalog: self.catalog,
             logged: &mut self.logged,
             digest: &mut self.digest,
+            high: &mut self.high,
         };
         let mut result = f(&mut ctx);
         if result.is_err() {
@@ -201,6 +223,21 @@ impl Group<'_> {
             self.aborted.get_or_insert_with(|| why.clone());
         }
         result
+    }
+
+    /// Records that this region has applied `peer`'s log through `applied`
+    /// in the epoch `log_id`: what a new stream of a new epoch resumes from,
+    /// as [`meridian_core::epoch::resume_at`] decided it.
+    pub fn set_inbound(&mut self, peer: &str, log_id: &str, applied: u64) -> Result<(), StoreError> {
+        self.isolated(|ctx| {
+            ctx.conn
+                .prepare_cached(
+                    "INSERT INTO inbound (peer, log_id, applied) VALUES (?1, ?2, ?3)
+                     ON CONFLICT (peer) DO UPDATE SET log_id = excluded.log_id, applied = excluded.applied",
+                )?
+                .execute(params![peer, log_id, applied as i64])?;
+            Ok(())
+        })
     }
 
     /// Records that `peer` has durably applied our log through `acked`, as
@@ -224,6 +261,7 @@ pub(crate) struct Ctx<'c, 'a> {
     pub(crate) catalog: &'c mut HashMap<String, Option<(TableDef, Version)>>,
     pub(crate) logged: &'c mut Vec<Mutation>,
     pub(crate) digest: &'c mut Vec<LeafChange>,
+    pub(crate) high: &'c mut Vec<(String, Vec<u8>)>,
 }
 
 impl Ctx<'_, '_> {
@@ -285,6 +323,13 @@ impl Ctx<'_, '_> {
                 m.image,
                 m.ttl
             ])?;
+        if let Some(origin) = m.origin() {
+            match self.high.iter_mut().find(|(o, _)| o == origin) {
+                Some((_, v)) if *v >= m.version => {}
+                Some((_, v)) => v.clone_from(&m.version),
+                None => self.high.push((origin.to_string(), m.version.clone())),
+            }
+        }
         let new = HeadDigest::of(&m.key, &m.version, m.image.as_deref());
         let delta = Summary::replace(old.map(|h| &h.entry), &new.entry);
         self.digest.push(LeafChange::Change {

@@ -30,7 +30,7 @@ pub use read::{BatchFill, Digest, LeafHead, Reader, SortRange, StoredRow, differ
 pub use write::{Change, Check, Condition, ConditionFailure, WriteOp, WriteResult};
 
 const SCHEMA: &str = include_str!("schema.sql");
-const SCHEMA_VERSION: &str = "6";
+const SCHEMA_VERSION: &str = "7";
 
 #[derive(Debug, Error)]
 pub enum StoreError {
@@ -177,11 +177,17 @@ pub fn open(data_dir: &Path, region: &str, durability: Durability) -> Result<Wri
             }
         }
     }
-    // A fresh log gets a fresh identity, so peers that remember a position
-    // in an older log of this region (wiped or restored) start over.
+    // Every opening starts a new epoch of the log (meridian_core::epoch):
+    // nothing durable tells a clean restart from a restored copy or a
+    // rollback, so peers resume only as far as the chain vouches for.
     tx.execute(
-        "INSERT OR IGNORE INTO meta (k, v) VALUES ('log_id', lower(hex(randomblob(8))))",
+        "INSERT INTO epochs (id, start)
+         VALUES (lower(hex(randomblob(8))), (SELECT COALESCE(MAX(seq), 0) + 1 FROM log))",
         [],
+    )?;
+    tx.execute(
+        "DELETE FROM epochs WHERE n <= (SELECT MAX(n) FROM epochs) - ?1",
+        [meridian_core::epoch::MAX_EPOCHS as i64],
     )?;
     tx.commit()?;
     Ok(Writer::new(conn, region.to_string(), path))

@@ -5,6 +5,7 @@ use std::collections::HashMap;
 use std::ops::Bound;
 
 use meridian_core::digest::{self, HeadDigest, NodeId, Summary};
+use meridian_core::epoch::Epoch;
 use meridian_core::{
     CATALOG_TABLE, Conflict, Context, EncodedKey, Item, Mutation, TableDef, Version, decode_item,
 };
@@ -440,11 +441,47 @@ impl Reader {
             .unwrap_or(0) as u64)
     }
 
-    /// The identity of this region's log; it changes when the store is created anew.
+    /// The identity of this region's log: its current epoch's.
     pub fn log_id(&self) -> Result<String, StoreError> {
+        Ok(self.conn.query_row(
+            "SELECT id FROM epochs ORDER BY n DESC LIMIT 1",
+            [],
+            |r| r.get(0),
+        )?)
+    }
+
+    /// The epochs of this region's log, oldest first; the last is current.
+    pub fn epochs(&self) -> Result<Vec<Epoch>, StoreError> {
+        let mut stmt = self
+            .conn
+            .prepare_cached("SELECT id, start FROM epochs ORDER BY n")?;
+        let rows = stmt.query_map([], |r| {
+            Ok(Epoch {
+                id: r.get(0)?,
+                start: r.get::<_, i64>(1)? as u64,
+            })
+        })?;
+        Ok(rows.collect::<Result<_, _>>()?)
+    }
+
+    /// The highest version of `origin`'s among the heads this store has
+    /// written: how far that region's own writes reached here.
+    pub fn high_water(&self, origin: &str) -> Result<Option<Version>, StoreError> {
+        let v: Option<Vec<u8>> = self
+            .conn
+            .prepare_cached("SELECT version FROM high_water WHERE origin = ?1")?
+            .query_row([origin], |r| r.get(0))
+            .optional()?;
+        version_from(v)
+    }
+
+    /// What this region last applied of `peer`'s log: the epoch and position.
+    pub fn inbound_record(&self, peer: &str) -> Result<Option<(String, u64)>, StoreError> {
         Ok(self
             .conn
-            .query_row("SELECT v FROM meta WHERE k = 'log_id'", [], |r| r.get(0))?)
+            .prepare_cached("SELECT log_id, applied FROM inbound WHERE peer = ?1")?
+            .query_row([peer], |r| Ok((r.get(0)?, r.get::<_, i64>(1)? as u64)))
+            .optional()?)
     }
 
     pub fn conflict_count(&self) -> Result<u64, StoreError> {
@@ -604,6 +641,172 @@ impl Reader {
         Ok(out)
     }
 
+    /// The root of every table's tree (`$catalog` included) that has ever
+    /// held a head here, in table order: where a comparison starts.
+    pub fn digest_roots(&self) -> Result<Vec<(String, Summary)>, StoreError> {
+        digest_rows::roots(&self.conn)
+    }
+
+    /// The 16 children of each of `parents`, any level, in order: above
+    /// the stored leaves from the leaves, at or below them from the heads
+    /// of their leaves, all read from one snapshot (one pass over the table
+    /// for all the parents that need heads).
+    pub fn digest_children_of(
+        &self,
+        table: &str,
+        parents: &[NodeId],
+    ) -> Result<Vec<Vec<(NodeId, Summary)>>, StoreError> {
+        self.conn.execute_batch("BEGIN")?;
+        let out = self.children_in_snapshot(table, parents);
+        self.conn.execute_batch("COMMIT")?;
+        out
+    }
+
+    fn children_in_snapshot(
+        &self,
+        table: &str,
+        parents: &[NodeId],
+    ) -> Result<Vec<Vec<(NodeId, Summary)>>, StoreError> {
+        let deep: Vec<u32> = parents
+            .iter()
+            .filter(|p| p.level >= digest::LEAF_LEVEL)
+            .map(|p| p.leaves().start)
+            .collect();
+        let heads: Vec<HeadDigest> = if deep.is_empty() {
+            Vec::new()
+        } else {
+            self.leaf_heads(table, &deep)?
+                .into_iter()
+                .map(|h| h.digest)
+                .collect()
+        };
+        let leaves = if deep.len() < parents.len() {
+            self.digest_leaves(table)?
+        } else {
+            Vec::new()
+        };
+        Ok(parents
+            .iter()
+            .map(|p| {
+                if p.level >= digest::LEAF_LEVEL {
+                    digest::children_of(*p, &heads)
+                } else {
+                    digest::children_from_leaves(*p, &leaves)
+                }
+            })
+            .collect())
+    }
+
+    /// The heads of `table` below any of `nodes`, in key order, refused
+    /// when there are more than `limit` of them (the caller should descend
+    /// further instead): a comparison's last step before it names keys.
+    pub fn heads_under(
+        &self,
+        table: &str,
+        nodes: &[NodeId],
+        limit: usize,
+    ) -> Result<Vec<LeafHead>, StoreError> {
+        let leaves: Vec<u32> = nodes.iter().flat_map(NodeId::leaves).collect();
+        let heads: Vec<LeafHead> = self
+            .leaf_heads(table, &leaves)?
+            .into_iter()
+            .filter(|h| nodes.iter().any(|n| n.contains(h.digest.key_hash)))
+            .collect();
+        if heads.len() > limit {
+            return Err(StoreError::Invalid(meridian_core::Error::invalid(
+                "nodes",
+                format!(
+                    "the nodes hold {} heads, more than the limit of {limit}; ask for their children",
+                    heads.len()
+                ),
+            )));
+        }
+        Ok(heads)
+    }
+
+    /// The heads of `table` below any of `nodes`, as mutations ready to
+    /// ship ([`Reader::entries`]), in key order after `after`, until about
+    /// `max_bytes`: what a replica that lacks a whole subtree needs. The
+    /// second value is true when more follow the last one returned.
+    pub fn entries_under(
+        &self,
+        table: &str,
+        nodes: &[NodeId],
+        after: Option<&EncodedKey>,
+        max_bytes: usize,
+    ) -> Result<(Vec<Mutation>, bool), StoreError> {
+        self.conn.execute_batch("BEGIN")?;
+        let out = self.entries_under_in_snapshot(table, nodes, after, max_bytes);
+        self.conn.execute_batch("COMMIT")?;
+        out
+    }
+
+    fn entries_under_in_snapshot(
+        &self,
+        table: &str,
+        nodes: &[NodeId],
+        after: Option<&EncodedKey>,
+        max_bytes: usize,
+    ) -> Result<(Vec<Mutation>, bool), StoreError> {
+        let Some(table_version) = self.table_version_bytes(table)? else {
+            return Ok((Vec::new(), false));
+        };
+        const COLUMNS: &str = "SELECT pk, sk, version, prev, ctx, image, ttl FROM items WHERE tbl = ?1";
+        let (mut stmt, args) = match after {
+            // Row values compare as the primary key orders: strictly after
+            // `after`, a range of the key's index.
+            Some(k) => (
+                self.conn.prepare_cached(&format!(
+                    "{COLUMNS} AND (pk, sk) > (?2, ?3) ORDER BY pk, sk"
+                ))?,
+                params_from_iter(vec![
+                    Value::Text(table.to_string()),
+                    Value::Blob(k.partition.clone()),
+                    Value::Blob(k.sort.clone()),
+                ]),
+            ),
+            None => (
+                self.conn
+                    .prepare_cached(&format!("{COLUMNS} ORDER BY pk, sk"))?,
+                params_from_iter(vec![Value::Text(table.to_string())]),
+            ),
+        };
+        let mut rows = stmt.query(args)?;
+        let mut out = Vec::new();
+        let mut bytes = 0usize;
+        while let Some(r) = rows.next()? {
+            let key = EncodedKey {
+                partition: r.get(0)?,
+                sort: r.get(1)?,
+            };
+            let key_hash = digest::key_hash(&key);
+            if !nodes.iter().any(|n| n.contains(key_hash)) {
+                continue;
+            }
+            if bytes >= max_bytes && !out.is_empty() {
+                return Ok((out, true));
+            }
+            let m = head_mutation(
+                table,
+                &table_version,
+                key,
+                (r.get(2)?, r.get(3)?, r.get(4)?, r.get(5)?, r.get(6)?),
+            )?;
+            bytes += m.size();
+            out.push(m);
+        }
+        Ok((out, false))
+    }
+
+    /// The catalog version of `table`'s live incarnation, as an item
+    /// mutation carries it (`None` for `$catalog` itself: `Some(None)`).
+    fn table_version_bytes(&self, table: &str) -> Result<Option<Option<Vec<u8>>>, StoreError> {
+        if table == CATALOG_TABLE {
+            return Ok(Some(None));
+        }
+        Ok(self.table_def(table)?.map(|(_, v)| Some(v.to_bytes())))
+    }
+
     /// The current heads of `keys` in `table`, as mutations ready to ship
     /// to a peer that lacks them and apply there by the normal LWW apply,
     /// from one snapshot. A key with no head is left out. Each carries the
@@ -622,13 +825,8 @@ impl Reader {
         table: &str,
         keys: &[EncodedKey],
     ) -> Result<Vec<Mutation>, StoreError> {
-        let table_version = if table == CATALOG_TABLE {
-            None
-        } else {
-            match self.table_def(table)? {
-                Some((_, v)) => Some(v.to_bytes()),
-                None => return Ok(Vec::new()),
-            }
+        let Some(table_version) = self.table_version_bytes(table)? else {
+            return Ok(Vec::new());
         };
         let mut stmt = self.conn.prepare_cached(
             "SELECT version, prev, ctx, image, ttl FROM items WHERE tbl = ?1 AND pk = ?2 AND sk = ?3",
@@ -646,26 +844,10 @@ impl Reader {
                     ))
                 })
                 .optional()?;
-            let Some((version, prev, context, image, ttl)) = row else {
+            let Some(row) = row else {
                 continue;
             };
-            let physical = Version::from_bytes(&version)
-                .map_err(|e| StoreError::Corrupt(e.to_string()))?
-                .hlc
-                .physical;
-            out.push(Mutation {
-                seq: 0,
-                table: table.to_string(),
-                table_version: table_version.clone(),
-                key: key.clone(),
-                version,
-                prev,
-                context,
-                image,
-                commit_real: physical,
-                ttl,
-                unit: (0, 1),
-            });
+            out.push(head_mutation(table, &table_version, key.clone(), row)?);
         }
         Ok(out)
     }
@@ -682,6 +864,37 @@ impl Reader {
         let recomputed = digest::leaves_of(heads?.into_iter().map(|h| h.digest));
         Ok(differing_leaves(&stored?, &recomputed))
     }
+}
+
+/// An items row's (version, prev, ctx, image, ttl).
+type HeadColumns = (Vec<u8>, Option<Vec<u8>>, Vec<u8>, Option<Vec<u8>>, bool);
+
+/// The head of `key` as a mutation ready to ship: `seq` 0 and
+/// `commit_real` the version's physical time, since a head is not a log
+/// entry.
+fn head_mutation(
+    table: &str,
+    table_version: &Option<Vec<u8>>,
+    key: EncodedKey,
+    (version, prev, context, image, ttl): HeadColumns,
+) -> Result<Mutation, StoreError> {
+    let physical = Version::from_bytes(&version)
+        .map_err(|e| StoreError::Corrupt(e.to_string()))?
+        .hlc
+        .physical;
+    Ok(Mutation {
+        seq: 0,
+        table: table.to_string(),
+        table_version: table_version.clone(),
+        key,
+        version,
+        prev,
+        context,
+        image,
+        commit_real: physical,
+        ttl,
+        unit: (0, 1),
+    })
 }
 
 /// The leaves whose summaries differ between two lists of non-empty

@@ -1,4 +1,4 @@
--- Meridian region store, schema version 6.
+-- Meridian region store, schema version 7.
 -- Keys and versions are BLOBs whose bytewise (memcmp) order is their logical order.
 
 CREATE TABLE IF NOT EXISTS meta (
@@ -57,6 +57,26 @@ CREATE TABLE IF NOT EXISTS log (
     txn_pos       INTEGER NOT NULL DEFAULT 0,
     txn_len       INTEGER NOT NULL DEFAULT 1
 );
+
+-- The identities (epochs) of this region's log, oldest first: a new one at
+-- every start-up, from the next log position on, so a restored or wiped
+-- store never passes for the continuation of what peers received
+-- (meridian_core::epoch). The newest is the log's current identity.
+CREATE TABLE IF NOT EXISTS epochs (
+    n     INTEGER PRIMARY KEY,
+    id    TEXT NOT NULL,
+    start INTEGER NOT NULL
+);
+
+-- Per origin region, the highest version among the heads this store has
+-- written (local writes, applied and repaired mutations alike), raised at
+-- every group commit. Start-up restores the clock from it instead of
+-- scanning the log, and a peer learns from it how far its own versions
+-- reached here, so it never issues one of them again.
+CREATE TABLE IF NOT EXISTS high_water (
+    origin  TEXT PRIMARY KEY,
+    version BLOB NOT NULL
+) WITHOUT ROWID;
 
 -- Outbound: our log position each peer has durably applied.
 CREATE TABLE IF NOT EXISTS watermarks (

@@ -542,7 +542,7 @@ fn versions_increase_when_the_clock_goes_backwards() {
         .remove(0);
     assert!(w4.version > w3.version, "{} !> {}", w4.version, w3.version);
     assert_eq!(st.get("users", "k").unwrap().version, w4.version);
-    assert_eq!(st.writer.max_logged_version().unwrap(), Some(w4.version));
+    assert_eq!(st.writer.max_version().unwrap(), Some(w4.version));
 }
 
 #[test]
@@ -939,7 +939,7 @@ fn committed_state_survives_reopen_and_region_is_checked() {
 
     let a_log = a.reader.log_after(0, ALL, usize::MAX).unwrap();
     let a_heads = a.reader.heads("users").unwrap();
-    let a_max = a.writer.max_logged_version().unwrap().unwrap();
+    let a_max = a.writer.max_version().unwrap().unwrap();
     let b_heads = b.reader.heads("users").unwrap();
     let b_log = b.reader.log_after(0, ALL, usize::MAX).unwrap();
 
@@ -974,11 +974,11 @@ fn committed_state_survives_reopen_and_region_is_checked() {
         a_reader.watermarks().unwrap(),
         HashMap::from([("r-b".to_string(), 2), ("r-c".to_string(), 9)])
     );
-    assert_eq!(a_writer.max_logged_version().unwrap(), Some(a_max.clone()));
+    assert_eq!(a_writer.max_version().unwrap(), Some(a_max.clone()));
     assert_eq!(a_writer.region(), "r-a");
 
-    // A restarted region restores its HLC from the log: even with the clock
-    // far behind, new versions on any key exceed everything logged.
+    // A restarted region restores its HLC from its high-water marks: even with the clock
+    // far behind, new versions on any key exceed everything it holds.
     let clock = Arc::new(ManualClock::new(T0 - 60_000_000));
     let hlc = Hlc::new(clock, MAX_OFFSET);
     hlc.restore(a_max.hlc);

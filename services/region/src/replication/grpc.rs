@@ -13,6 +13,7 @@ use std::time::Duration;
 
 use futures::{FutureExt, Stream};
 use meridian_core::Mutation;
+use meridian_core::epoch::{Epoch, resume_at};
 use meridian_proto::v1 as pb;
 use meridian_proto::v1::replication_client::ReplicationClient;
 use meridian_proto::v1::replication_server::Replication;
@@ -20,15 +21,17 @@ use rand::Rng;
 use tokio::sync::{mpsc, watch};
 use tokio::time::Instant;
 use tokio_stream::wrappers::ReceiverStream;
-use tonic::transport::Endpoint;
+use tonic::transport::{Channel, Endpoint};
 use tonic::{Request, Response, Status, Streaming};
 
 use super::decode::decode_batch;
-use super::receiver::{self, HelloError, Inbound, Receiver, StreamError, check_hello};
+use super::receiver::{
+    self, HelloError, Inbound, Receiver, StreamError, check_epochs, check_hello,
+};
 use super::shipper::{self, REREAD_EVERY, SessionEnd, Shipper};
 use super::{MAX_MESSAGE_BYTES, PROTOCOL};
 use crate::config::PeerConfig;
-use crate::convert::{mutation_to_pb, status_from};
+use crate::convert::{mutation_to_pb, status_from, version_from_pb, version_to_pb};
 use crate::metrics::{PeerLabel, PeerReasonLabel};
 use crate::worker::{Stop, Worker};
 use crate::{PeerState, Shared};
@@ -58,7 +61,7 @@ fn hello_status(e: HelloError) -> Status {
     let m = e.to_string();
     match e {
         HelloError::Protocol(_) | HelloError::WrongRegion { .. } => Status::failed_precondition(m),
-        HelloError::LogId(_) => Status::invalid_argument(m),
+        HelloError::LogId(_) | HelloError::Epochs(_) => Status::invalid_argument(m),
         HelloError::NotAPeer(_) => Status::permission_denied(m),
     }
 }
@@ -105,17 +108,46 @@ impl Replication for ReplicationApi {
             &hello.log_id,
         )
         .map_err(hello_status)?;
+        let mut chain: Vec<Epoch> = hello
+            .epochs
+            .iter()
+            .map(|e| Epoch {
+                id: e.log_id.clone(),
+                start: e.start,
+            })
+            .collect();
+        check_epochs(&hello.log_id, &chain).map_err(hello_status)?;
+        if chain.is_empty() {
+            // A sender that names only its current epoch vouches for it alone.
+            chain.push(Epoch {
+                id: hello.log_id.clone(),
+                start: 0,
+            });
+        }
         let peer = hello.from_region;
-        let (p, log_id) = (peer.clone(), hello.log_id.clone());
-        let applied = shared
+        let p = peer.clone();
+        let (stored, high_water) = shared
             .storage
-            .read(move |r| r.inbound(&p, &log_id))
+            .read(move |r| Ok((r.inbound_record(&p)?, r.high_water(&p)?)))
             .await
             .map_err(status_from)?;
+        let applied = resume_at(&chain, stored.as_ref().map(|(id, a)| (id.as_str(), *a)));
+        if stored.as_ref().map(|(id, _)| id) != Some(&hello.log_id) {
+            // A new epoch of the peer's log: where it resumes is recorded
+            // before anything of it is applied, so the store's duplicate
+            // check starts from the same position as this stream.
+            tracing::info!(%peer, log_id = %hello.log_id, resume_after = applied, previous = ?stored, "new epoch of a peer's log");
+            shared
+                .storage
+                .set_inbound(&peer, &hello.log_id, applied)
+                .await
+                .map_err(status_from)?;
+        }
         let (tx, rx) = mpsc::channel(16);
         let welcome = pb::ShipResponse {
             msg: Some(pb::ship_response::Msg::Welcome(pb::Welcome {
                 applied_through: applied,
+                high_water: high_water.as_ref().map(version_to_pb),
             })),
         };
         let _ = tx.send(Ok(welcome)).await;
@@ -311,6 +343,11 @@ pub(crate) async fn run_shipper(
                     s.last_error.clear();
                 });
                 tracing::info!(peer = %peer.name, resume_after = acked, "replication connected");
+                // After a reconnect the peer may hold what the log cannot
+                // bring back (a wiped or restored store): compare trees.
+                if let Some(wake) = shared.repair_wake.get(&peer.name) {
+                    wake.notify_one();
+                }
                 // The task's start was the first; each later session is a restart.
                 if sessions > 0 {
                     worker.started();
@@ -384,40 +421,19 @@ impl Link {
     /// Connects, says `Hello` and waits for `Welcome`.
     async fn open(shared: &Shared, peer: &PeerConfig) -> Result<(Link, shipper::Event), String> {
         let t = &shared.config.replication;
-        let endpoint = Endpoint::from_shared(peer.url.clone())
-            .map_err(|e| format!("bad peer url {}: {e}", peer.url))?
-            .connect_timeout(t.connect_timeout)
-            .timeout(Duration::from_secs(3600))
-            .http2_keep_alive_interval(t.keepalive_interval)
-            .keep_alive_timeout(t.keepalive_timeout)
-            .keep_alive_while_idle(true)
-            .tcp_nodelay(true);
-        let channel = match &shared.config.dialer {
-            None => endpoint.connect().await,
-            Some(dialer) => {
-                let dialer = dialer.clone();
-                endpoint
-                    .connect_with_connector(tower::service_fn(move |uri: tonic::transport::Uri| {
-                        let target = format!(
-                            "{}:{}",
-                            uri.host().unwrap_or_default(),
-                            uri.port_u16().unwrap_or(80)
-                        );
-                        let dial = (dialer.0)(target);
-                        async move { dial.await.map(hyper_util::rt::TokioIo::new) }
-                    }))
-                    .await
-            }
-        }
-        .map_err(|e| format!("connect {}: {e}", peer.url))?;
+        let channel = peer_channel(shared, peer).await?;
         let mut client = ReplicationClient::new(channel)
             .max_decoding_message_size(MAX_MESSAGE_BYTES)
             .max_encoding_message_size(MAX_MESSAGE_BYTES);
-        let (log_id, log_head) = shared
+        let (epochs, log_head) = shared
             .storage
-            .read(|r| Ok((r.log_id()?, r.log_head()?)))
+            .read(|r| Ok((r.epochs()?, r.log_head()?)))
             .await
             .map_err(|e| e.to_string())?;
+        let log_id = epochs
+            .last()
+            .map(|e| e.id.clone())
+            .ok_or("the store has no log epoch")?;
         let (tx, rx) = mpsc::channel(t.window + 2);
         let hello = pb::ShipRequest {
             msg: Some(pb::ship_request::Msg::Hello(pb::Hello {
@@ -425,6 +441,13 @@ impl Link {
                 to_region: peer.name.clone(),
                 protocol: PROTOCOL,
                 log_id,
+                epochs: epochs
+                    .into_iter()
+                    .map(|e| pb::Epoch {
+                        log_id: e.id,
+                        start: e.start,
+                    })
+                    .collect(),
             })),
         };
         tx.send(hello)
@@ -439,10 +462,13 @@ impl Link {
             .await
             .map_err(|_| "no Welcome from the peer in time".to_string())?
             .map_err(|e| format!("handshake: {}", e.message()))?;
-        let applied_through = match first.and_then(|m| m.msg) {
-            Some(pb::ship_response::Msg::Welcome(w)) => w.applied_through,
+        let (applied_through, high_water) = match first.and_then(|m| m.msg) {
+            Some(pb::ship_response::Msg::Welcome(w)) => (w.applied_through, w.high_water),
             _ => return Err("the peer did not answer Hello with Welcome".into()),
         };
+        if let Some(v) = high_water {
+            raise_clock(shared, &peer.name, &v);
+        }
         let link = Link {
             tx,
             responses,
@@ -506,6 +532,56 @@ impl Link {
             _ = tokio::time::sleep(REREAD_EVERY), if open => shipper::Event::LogGrew,
         }
     }
+}
+
+/// Raises this region's clock above the highest version of its own writes
+/// that `peer` holds (`v`, untrusted): a region that lost its disk or was
+/// restored from a copy must never issue one of those versions again. The
+/// drift guard bounds how far a peer can push the clock.
+pub(crate) fn raise_clock(shared: &Shared, peer: &str, v: &pb::Version) {
+    let Ok(v) = version_from_pb(v, "high_water") else {
+        tracing::warn!(%peer, "ignored a malformed high-water version");
+        return;
+    };
+    if v.origin != shared.config.name {
+        tracing::warn!(%peer, origin = %v.origin, "ignored a high-water version of another region");
+        return;
+    }
+    if let Err(e) = shared.hlc.observe(v.hlc) {
+        tracing::warn!(%peer, error = %e, "a peer holds a version of ours beyond the drift guard; the clock was not raised to it");
+    }
+}
+
+/// A connection to `peer`'s gRPC endpoint, dialled as the config says (TCP,
+/// or the simulated network): what shippers and repair rounds talk over.
+pub(crate) async fn peer_channel(shared: &Shared, peer: &PeerConfig) -> Result<Channel, String> {
+    let t = &shared.config.replication;
+    let endpoint = Endpoint::from_shared(peer.url.clone())
+        .map_err(|e| format!("bad peer url {}: {e}", peer.url))?
+        .connect_timeout(t.connect_timeout)
+        .timeout(Duration::from_secs(3600))
+        .http2_keep_alive_interval(t.keepalive_interval)
+        .keep_alive_timeout(t.keepalive_timeout)
+        .keep_alive_while_idle(true)
+        .tcp_nodelay(true);
+    match &shared.config.dialer {
+        None => endpoint.connect().await,
+        Some(dialer) => {
+            let dialer = dialer.clone();
+            endpoint
+                .connect_with_connector(tower::service_fn(move |uri: tonic::transport::Uri| {
+                    let target = format!(
+                        "{}:{}",
+                        uri.host().unwrap_or_default(),
+                        uri.port_u16().unwrap_or(80)
+                    );
+                    let dial = (dialer.0)(target);
+                    async move { dial.await.map(hyper_util::rt::TokioIo::new) }
+                }))
+                .await
+        }
+    }
+    .map_err(|e| format!("connect {}: {e}", peer.url))
 }
 
 fn update_state(shared: &Shared, peer: &str, f: impl FnOnce(&mut PeerState)) {

@@ -15,6 +15,8 @@
 use std::collections::VecDeque;
 use std::fmt;
 
+use meridian_core::epoch::{Epoch, MAX_EPOCHS};
+
 /// Most entries a receiver accepts in one batch.
 pub const MAX_BATCH_ENTRIES: usize = 10_000;
 /// Most entries a receiver applies in one go when it coalesces batches
@@ -258,6 +260,43 @@ pub enum HelloError {
     LogId(usize),
     #[error("{0:?} is not a peer of this region")]
     NotAPeer(String),
+    #[error("epochs: {0}")]
+    Epochs(String),
+}
+
+/// Checks a `Hello`'s chain of log epochs, oldest first: at most
+/// [`MAX_EPOCHS`], identities like `log_id`, starts that never decrease,
+/// and the current epoch (`log_id`) last. An empty chain (a sender that
+/// names only its current epoch) is accepted.
+pub fn check_epochs(log_id: &str, epochs: &[Epoch]) -> Result<(), HelloError> {
+    if epochs.len() > MAX_EPOCHS {
+        return Err(HelloError::Epochs(format!(
+            "{} epochs, the limit is {MAX_EPOCHS}",
+            epochs.len()
+        )));
+    }
+    for (i, e) in epochs.iter().enumerate() {
+        if e.id.is_empty() || e.id.len() > 64 {
+            return Err(HelloError::Epochs(format!(
+                "epochs[{i}].log_id must be 1 to 64 characters, got {}",
+                e.id.len()
+            )));
+        }
+        if i > 0 && e.start < epochs[i - 1].start {
+            return Err(HelloError::Epochs(format!(
+                "epochs[{i}].start {} is before the start of the epoch before it, {}",
+                e.start,
+                epochs[i - 1].start
+            )));
+        }
+    }
+    match epochs.last() {
+        Some(last) if last.id != log_id => Err(HelloError::Epochs(format!(
+            "the last epoch is {:?}, but log_id is {log_id:?}",
+            last.id
+        ))),
+        _ => Ok(()),
+    }
 }
 
 /// Checks the first message of a stream, in the order the checks have

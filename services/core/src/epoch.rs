@@ -1,0 +1,90 @@
+//! Log identities: where a receiver may resume a sender's log.
+//!
+//! A region's log is a sequence of positions 1, 2, … Its store starts a new
+//! **epoch** (a random identity and the position it starts at) every time
+//! it opens: the store cannot tell a clean restart from a data directory
+//! that was restored from a copy, or rolled back by a power loss, so it
+//! never claims to be the continuation of anything it cannot prove. A
+//! sender's `Hello` carries its chain of epochs, oldest first. Positions
+//! below an epoch's start belong to every later epoch too: they are the
+//! same log entries. Positions from an epoch's start on are that epoch's
+//! own; another branch (a restored copy that went on elsewhere) may hold
+//! different entries at the same positions.
+//!
+//! So a receiver that last applied position `applied` in epoch `id`
+//! resumes at `applied` only as far as the sender's chain still vouches
+//! for it: up to just before the next epoch's start. An epoch the chain
+//! does not name (the sender lost its disk, or was restored from a copy
+//! older than that epoch) vouches for nothing: the receiver starts over,
+//! and anti-entropy (docs/repair.md) repairs what the log no longer holds.
+
+/// One identity of a log and the first position written under it.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Epoch {
+    pub id: String,
+    pub start: u64,
+}
+
+/// Most epochs a store keeps and a `Hello` carries: a receiver whose epoch
+/// is older than all of them starts over, which is safe, only slower.
+pub const MAX_EPOCHS: usize = 64;
+
+/// Where a receiver resumes the sender's log: the position through which
+/// it has applied what the sender's `chain` (oldest first) still holds.
+/// `stored` is the receiver's record for this sender: the epoch it was
+/// applying and the position it reached.
+pub fn resume_at(chain: &[Epoch], stored: Option<(&str, u64)>) -> u64 {
+    let Some((id, applied)) = stored else {
+        return 0;
+    };
+    match chain.iter().position(|e| e.id == id) {
+        None => 0,
+        Some(k) => match chain.get(k + 1) {
+            None => applied,
+            // Starts never decrease along a chain: the next one bounds all later ones.
+            Some(next) => applied.min(next.start.saturating_sub(1)),
+        },
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn chain(epochs: &[(&str, u64)]) -> Vec<Epoch> {
+        epochs
+            .iter()
+            .map(|(id, start)| Epoch {
+                id: id.to_string(),
+                start: *start,
+            })
+            .collect()
+    }
+
+    #[test]
+    fn a_restart_resumes_where_the_receiver_was() {
+        let c = chain(&[("a", 1), ("b", 101)]);
+        assert_eq!(resume_at(&c, Some(("a", 100))), 100);
+        assert_eq!(resume_at(&c, Some(("a", 40))), 40);
+        assert_eq!(resume_at(&c, Some(("b", 130))), 130);
+        // Restarts that wrote nothing start at the same position.
+        let c = chain(&[("a", 1), ("b", 101), ("c", 101)]);
+        assert_eq!(resume_at(&c, Some(("b", 100))), 100);
+    }
+
+    #[test]
+    fn a_restored_copy_is_resumed_only_up_to_where_it_branched() {
+        // The original went on to 200 in epoch "a"; the copy, taken at 100,
+        // starts epoch "r" at 101 and writes new entries there.
+        let c = chain(&[("a", 1), ("r", 101)]);
+        assert_eq!(resume_at(&c, Some(("a", 200))), 100);
+    }
+
+    #[test]
+    fn an_epoch_the_chain_does_not_name_starts_over() {
+        let c = chain(&[("a", 1), ("r", 101)]);
+        assert_eq!(resume_at(&c, Some(("b", 250))), 0);
+        assert_eq!(resume_at(&c, None), 0);
+        assert_eq!(resume_at(&[], Some(("a", 3))), 0);
+    }
+}

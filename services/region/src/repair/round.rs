@@ -1,0 +1,435 @@
+//! One anti-entropy round against one peer, and the per-peer worker that
+//! runs rounds: on a period, whenever the link to the peer (re)connects,
+//! and on demand (`meridian repair`, the admin `Repair` call).
+
+use std::collections::BTreeMap;
+use std::sync::Arc;
+use std::time::Duration;
+
+use meridian_core::digest::{FANOUT_BITS, NodeId, Summary};
+use meridian_core::{CATALOG_TABLE, EncodedKey, Mutation};
+use meridian_proto::v1 as pb;
+use meridian_proto::v1::repair_client::RepairClient;
+use prost::Message;
+use tokio::time::Instant;
+use tonic::transport::Channel;
+
+use super::plan::{self, HeadRef, MAX_HEADS, MAX_KEYS, MAX_NODES, Step};
+use super::{hash_from, node_to_pb, summary_from_pb};
+use crate::Shared;
+use crate::config::PeerConfig;
+use crate::metrics::{PeerDirectionLabel, PeerLabel};
+use crate::replication::decode_batch;
+use crate::replication::grpc::{peer_channel, raise_clock};
+use crate::replication::MAX_MESSAGE_BYTES;
+use crate::worker::{Stop, Worker};
+
+/// What one round did for one table with one peer.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct TableReport {
+    pub peer: String,
+    pub table: String,
+    pub nodes_compared: u64,
+    pub keys_differing: u64,
+    pub keys_pulled: u64,
+    pub keys_applied: u64,
+    pub bytes_sent: u64,
+    pub bytes_received: u64,
+    pub micros: u64,
+    /// Why the table's comparison stopped early, if it did.
+    pub error: Option<String>,
+}
+
+impl TableReport {
+    pub fn to_pb(&self) -> pb::RepairTableReport {
+        pb::RepairTableReport {
+            peer: self.peer.clone(),
+            table: self.table.clone(),
+            nodes_compared: self.nodes_compared,
+            keys_differing: self.keys_differing,
+            keys_pulled: self.keys_pulled,
+            keys_applied: self.keys_applied,
+            bytes_sent: self.bytes_sent,
+            bytes_received: self.bytes_received,
+            micros: self.micros,
+            error: self.error.clone().unwrap_or_default(),
+        }
+    }
+}
+
+/// The peer's side of a round: its client, and the bytes each call moved.
+struct Calls {
+    client: RepairClient<Channel>,
+    sent: u64,
+    received: u64,
+}
+
+impl Calls {
+    async fn call<Q: Message, A: Message>(
+        &mut self,
+        req: Q,
+        f: impl AsyncFnOnce(&mut RepairClient<Channel>, Q) -> Result<tonic::Response<A>, tonic::Status>,
+    ) -> Result<A, String> {
+        self.sent += req.encoded_len() as u64;
+        let a = f(&mut self.client, req)
+            .await
+            .map_err(|s| format!("{:?}: {}", s.code(), s.message()))?
+            .into_inner();
+        self.received += a.encoded_len() as u64;
+        Ok(a)
+    }
+}
+
+/// Runs one round against `peer`: every table (or only `only`), the
+/// catalog first so that items find their tables. Fails as a whole only
+/// when the peer cannot be reached or its roots cannot be read.
+pub(crate) async fn round(
+    shared: &Shared,
+    peer: &PeerConfig,
+    only: Option<&str>,
+) -> Result<Vec<TableReport>, String> {
+    let lock = shared
+        .repair_locks
+        .get(&peer.name)
+        .ok_or_else(|| format!("{} is not a peer of this region", peer.name))?;
+    // One round per peer at a time: the worker's and on-demand ones queue.
+    let _one = lock.lock().await;
+    let label = PeerLabel {
+        peer: peer.name.clone(),
+    };
+    shared.metrics.repair_rounds.get_or_create(&label).inc();
+    let result = run(shared, peer, only).await;
+    let failed = match &result {
+        Ok(reports) => reports.iter().any(|r| r.error.is_some()),
+        Err(_) => true,
+    };
+    if failed {
+        shared.metrics.repair_failures.get_or_create(&label).inc();
+    }
+    result
+}
+
+async fn run(
+    shared: &Shared,
+    peer: &PeerConfig,
+    only: Option<&str>,
+) -> Result<Vec<TableReport>, String> {
+    let channel = peer_channel(shared, peer).await?;
+    let mut calls = Calls {
+        client: RepairClient::new(channel)
+            .max_decoding_message_size(MAX_MESSAGE_BYTES)
+            .max_encoding_message_size(MAX_MESSAGE_BYTES),
+        sent: 0,
+        received: 0,
+    };
+    let started = Instant::now();
+    let roots = calls
+        .call(
+            pb::RootsRequest {
+                from_region: shared.config.name.clone(),
+            },
+            async |c, q| c.roots(q).await,
+        )
+        .await?;
+    if let Some(v) = &roots.high_water {
+        raise_clock(shared, &peer.name, v);
+    }
+    let mut remote = BTreeMap::new();
+    for (i, t) in roots.tables.iter().enumerate() {
+        let root = t
+            .root
+            .as_ref()
+            .ok_or_else(|| format!("tables[{i}].root is missing"))?;
+        let (node, s) = summary_from_pb(root, &format!("tables[{i}].root"))?;
+        if node != NodeId::ROOT {
+            return Err(format!("tables[{i}].root is not the root node"));
+        }
+        remote.insert(t.table.clone(), s);
+    }
+    let local: BTreeMap<String, Summary> = shared
+        .storage
+        .read(|r| r.digest_roots())
+        .await
+        .map_err(|e| e.to_string())?
+        .into_iter()
+        .collect();
+    // The catalog first, then every other table in name order.
+    let mut tables: Vec<&String> = remote.keys().chain(local.keys()).collect();
+    tables.sort_by_key(|t| (t.as_str() != CATALOG_TABLE, t.as_str()));
+    tables.dedup();
+    let mut reports = Vec::new();
+    let mut bytes = (calls.sent, calls.received);
+    let mut since = started;
+    for table in tables {
+        if only.is_some_and(|o| o != table) {
+            continue;
+        }
+        let mut report = TableReport {
+            peer: peer.name.clone(),
+            table: table.clone(),
+            ..Default::default()
+        };
+        let l = local.get(table).copied().unwrap_or_default();
+        let r = remote.get(table).copied().unwrap_or_default();
+        if let Err(e) = compare(shared, &mut calls, &mut report, l, r).await {
+            report.error = Some(e);
+        }
+        // The roots' call is counted with the first table.
+        report.bytes_sent = calls.sent - bytes.0;
+        report.bytes_received = calls.received - bytes.1;
+        report.micros = since.elapsed().as_micros() as u64;
+        bytes = (calls.sent, calls.received);
+        since = Instant::now();
+        reports.push(report);
+    }
+    let m = &shared.metrics;
+    for (direction, n) in [("sent", calls.sent), ("received", calls.received)] {
+        m.repair_bytes
+            .get_or_create(&PeerDirectionLabel {
+                peer: peer.name.clone(),
+                direction,
+            })
+            .inc_by(n);
+    }
+    Ok(reports)
+}
+
+/// Compares one table's trees top-down from the roots and pulls what the
+/// peer holds newer.
+async fn compare(
+    shared: &Shared,
+    calls: &mut Calls,
+    report: &mut TableReport,
+    local_root: Summary,
+    remote_root: Summary,
+) -> Result<(), String> {
+    let table = report.table.clone();
+    report.nodes_compared = 1;
+    let mut frontier = vec![(NodeId::ROOT, local_root, remote_root)];
+    while !frontier.is_empty() {
+        let (mut descend, mut list, mut all) = (Vec::new(), Vec::new(), Vec::new());
+        for (node, l, r) in frontier.drain(..) {
+            match plan::step(node, l, r) {
+                Some(Step::Descend) => descend.push(node),
+                Some(Step::List) => list.push(node),
+                Some(Step::FetchAll) => all.push(node),
+                None => {}
+            }
+        }
+        for nodes in all.chunks(MAX_NODES) {
+            fetch_all(shared, calls, report, nodes).await?;
+        }
+        for nodes in list.chunks(MAX_NODES) {
+            let t = table.clone();
+            let owned = nodes.to_vec();
+            let local = shared
+                .storage
+                .read(move |r| r.heads_under(&t, &owned, MAX_HEADS))
+                .await
+                .map_err(|e| e.to_string())?
+                .into_iter()
+                .map(|h| HeadRef {
+                    key: h.key,
+                    version: h.version,
+                    entry: h.digest.entry.hash,
+                })
+                .collect::<Vec<_>>();
+            let answer = calls
+                .call(
+                    pb::HeadsRequest {
+                        table: table.clone(),
+                        nodes: nodes.iter().copied().map(node_to_pb).collect(),
+                    },
+                    async |c, q| c.heads(q).await,
+                )
+                .await?;
+            let remote = answer
+                .heads
+                .into_iter()
+                .enumerate()
+                .map(|(i, h)| {
+                    Ok(HeadRef {
+                        entry: hash_from(&h.entry_hash, &format!("heads[{i}].entry_hash"))?,
+                        key: EncodedKey {
+                            partition: h.partition_key,
+                            sort: h.sort_key,
+                        },
+                        version: h.version,
+                    })
+                })
+                .collect::<Result<Vec<_>, String>>()?;
+            let diff = plan::diff_heads(&local, &remote);
+            report.keys_differing += diff.differing as u64;
+            if !diff.same_version.is_empty() {
+                tracing::error!(
+                    peer = %report.peer, %table, keys = diff.same_version.len(),
+                    "heads with the same version and different contents: a version was issued twice"
+                );
+            }
+            for keys in diff.fetch.chunks(MAX_KEYS) {
+                let answer = calls
+                    .call(
+                        pb::FetchRequest {
+                            table: table.clone(),
+                            keys: keys
+                                .iter()
+                                .map(|k| pb::KeyRef {
+                                    partition_key: k.partition.clone(),
+                                    sort_key: k.sort.clone(),
+                                })
+                                .collect(),
+                            nodes: Vec::new(),
+                            after: None,
+                        },
+                        async |c, q| c.fetch(q).await,
+                    )
+                    .await?;
+                apply(shared, report, answer.entries).await?;
+            }
+        }
+        for parents in descend.chunks(MAX_NODES) {
+            let t = table.clone();
+            let owned = parents.to_vec();
+            let local: Vec<(NodeId, Summary)> = shared
+                .storage
+                .read(move |r| r.digest_children_of(&t, &owned))
+                .await
+                .map_err(|e| e.to_string())?
+                .into_iter()
+                .flatten()
+                .collect();
+            let answer = calls
+                .call(
+                    pb::ChildrenRequest {
+                        table: table.clone(),
+                        nodes: parents.iter().copied().map(node_to_pb).collect(),
+                    },
+                    async |c, q| c.children(q).await,
+                )
+                .await?;
+            let mut remote = Vec::with_capacity(answer.children.len());
+            for (i, s) in answer.children.iter().enumerate() {
+                let (node, summary) = summary_from_pb(s, &format!("children[{i}]"))?;
+                if !parents
+                    .iter()
+                    .any(|p| node.level == p.level + 1 && node.index >> FANOUT_BITS == p.index)
+                {
+                    return Err(format!("children[{i}] is not a child of a node asked for"));
+                }
+                remote.push((node, summary));
+            }
+            report.nodes_compared += local.len() as u64;
+            frontier.extend(plan::differing(&local, &remote));
+        }
+    }
+    Ok(())
+}
+
+/// Fetches every head the peer holds under `nodes`, page by page.
+async fn fetch_all(
+    shared: &Shared,
+    calls: &mut Calls,
+    report: &mut TableReport,
+    nodes: &[NodeId],
+) -> Result<(), String> {
+    let mut after = None;
+    loop {
+        let answer = calls
+            .call(
+                pb::FetchRequest {
+                    table: report.table.clone(),
+                    keys: Vec::new(),
+                    nodes: nodes.iter().copied().map(node_to_pb).collect(),
+                    after: after.take(),
+                },
+                async |c, q| c.fetch(q).await,
+            )
+            .await?;
+        report.keys_differing += answer.entries.len() as u64;
+        let more = answer.more_after;
+        apply(shared, report, answer.entries).await?;
+        match more {
+            Some(k) => after = Some(k),
+            None => return Ok(()),
+        }
+    }
+}
+
+/// Validates heads the peer sent, as any batch from a peer is validated,
+/// and applies them by the LWW apply, outside the log.
+async fn apply(
+    shared: &Shared,
+    report: &mut TableReport,
+    entries: Vec<pb::LogEntry>,
+) -> Result<(), String> {
+    if entries.is_empty() {
+        return Ok(());
+    }
+    let entries: Vec<Mutation> = decode_batch(
+        &report.peer,
+        &shared.config.all_regions(),
+        pb::Batch { entries },
+    )?;
+    if let Some(e) = entries.iter().find(|e| e.table != report.table) {
+        return Err(format!(
+            "the peer sent an entry of table {} for table {}",
+            e.table, report.table
+        ));
+    }
+    report.keys_pulled += entries.len() as u64;
+    let outcome = shared
+        .storage
+        .repair(entries)
+        .await
+        .map_err(|e| e.to_string())?;
+    report.keys_applied += outcome.applied as u64;
+    shared
+        .metrics
+        .repair_keys
+        .get_or_create(&PeerLabel {
+            peer: report.peer.clone(),
+        })
+        .inc_by(outcome.applied as u64);
+    shared.metrics.conflicts.inc_by(outcome.conflicts as u64);
+    match outcome.refused {
+        Some(why) => Err(format!("refused: {why}")),
+        None => Ok(()),
+    }
+}
+
+/// Runs rounds against one peer until the region stops: every `interval`
+/// (never when it is zero), and whenever the link to the peer connects.
+pub(crate) async fn run_repairer(shared: Arc<Shared>, peer: PeerConfig, worker: Worker, mut stop: Stop) {
+    let Some(wake) = shared.repair_wake.get(&peer.name).cloned() else {
+        return;
+    };
+    let interval = shared.config.repair_interval;
+    worker.idle();
+    loop {
+        tokio::select! {
+            _ = stop.raised() => return,
+            _ = wake.notified() => {}
+            _ = tokio::time::sleep(interval), if !interval.is_zero() => {}
+        }
+        worker.running();
+        match round(&shared, &peer, None).await {
+            Ok(reports) => {
+                let pulled: u64 = reports.iter().map(|r| r.keys_applied).sum();
+                if pulled > 0 {
+                    tracing::info!(peer = %peer.name, applied = pulled, "repair round applied heads from the peer");
+                }
+                match reports.iter().find_map(|r| r.error.as_ref()) {
+                    Some(e) => worker.erroring(e),
+                    None => worker.idle(),
+                }
+            }
+            Err(e) => {
+                tracing::debug!(peer = %peer.name, error = %e, "repair round failed");
+                worker.erroring(&e);
+            }
+        }
+    }
+}
+
+/// The default period of background rounds.
+pub const DEFAULT_INTERVAL: Duration = Duration::from_secs(30);

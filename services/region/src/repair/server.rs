@@ -1,0 +1,215 @@
+//! The `Repair` service: a peer's side of a comparison. Every call is a
+//! read from one snapshot of this region's store; nothing is kept between
+//! calls. A peer's requests are untrusted: table names, nodes and keys are
+//! validated and bounded before anything is read, and a refusal is counted
+//! in `meridian_repair_refused_total{call}`.
+
+use std::sync::Arc;
+
+use meridian_core::digest::NodeId;
+use meridian_core::schema::validate_table_name;
+use meridian_core::{CATALOG_TABLE, EncodedKey, Mutation};
+use meridian_proto::v1 as pb;
+use meridian_proto::v1::repair_server::Repair;
+use tonic::{Request, Response, Status};
+
+use super::plan::{FETCH_BYTES, MAX_HEADS, MAX_KEYS, MAX_NODES};
+use super::{node_from_pb, summary_to_pb};
+use crate::Shared;
+use crate::convert::{mutation_to_pb, status_from, version_to_pb};
+use crate::metrics::CallLabel;
+
+pub struct RepairApi {
+    pub(crate) shared: Arc<Shared>,
+}
+
+impl RepairApi {
+    /// Counts a refused request and says why.
+    fn refuse(&self, call: &'static str, why: String) -> Status {
+        self.shared
+            .metrics
+            .repair_refused
+            .get_or_create(&CallLabel { call })
+            .inc();
+        tracing::warn!(call, reason = %why, "refused a repair request");
+        Status::invalid_argument(why)
+    }
+
+    fn table(&self, call: &'static str, table: &str) -> Result<String, Status> {
+        if table != CATALOG_TABLE {
+            validate_table_name(table).map_err(|e| self.refuse(call, format!("table: {e}")))?;
+        }
+        Ok(table.to_string())
+    }
+
+    fn nodes(&self, call: &'static str, nodes: &[pb::Node]) -> Result<Vec<NodeId>, Status> {
+        if nodes.is_empty() || nodes.len() > MAX_NODES {
+            return Err(self.refuse(
+                call,
+                format!("nodes: {} given, 1 to {MAX_NODES} allowed", nodes.len()),
+            ));
+        }
+        nodes
+            .iter()
+            .enumerate()
+            .map(|(i, n)| node_from_pb(n, &format!("nodes[{i}]")))
+            .collect::<Result<_, _>>()
+            .map_err(|e| self.refuse(call, e))
+    }
+}
+
+/// Entries numbered 1, 2, … as a batch's validation expects: a head is not
+/// a log entry and has no position of its own.
+fn numbered(entries: Vec<Mutation>) -> Vec<pb::LogEntry> {
+    entries
+        .into_iter()
+        .zip(1u64..)
+        .map(|(mut m, seq)| {
+            m.seq = seq;
+            mutation_to_pb(m)
+        })
+        .collect()
+}
+
+fn key_from_pb(k: &pb::KeyRef) -> EncodedKey {
+    EncodedKey {
+        partition: k.partition_key.clone(),
+        sort: k.sort_key.clone(),
+    }
+}
+
+#[tonic::async_trait]
+impl Repair for RepairApi {
+    async fn roots(
+        &self,
+        req: Request<pb::RootsRequest>,
+    ) -> Result<Response<pb::RootsResponse>, Status> {
+        let from = req.into_inner().from_region;
+        if !self.shared.config.peers.iter().any(|p| p.name == from) {
+            return Err(self.refuse(
+                "roots",
+                format!("from_region: {from:?} is not a peer of this region"),
+            ));
+        }
+        let (roots, high_water) = self
+            .shared
+            .storage
+            .read(move |r| Ok((r.digest_roots()?, r.high_water(&from)?)))
+            .await
+            .map_err(status_from)?;
+        Ok(Response::new(pb::RootsResponse {
+            tables: roots
+                .into_iter()
+                .map(|(table, s)| pb::TableRoot {
+                    table,
+                    root: Some(summary_to_pb(NodeId::ROOT, s)),
+                })
+                .collect(),
+            high_water: high_water.as_ref().map(version_to_pb),
+        }))
+    }
+
+    async fn children(
+        &self,
+        req: Request<pb::ChildrenRequest>,
+    ) -> Result<Response<pb::ChildrenResponse>, Status> {
+        let req = req.into_inner();
+        let table = self.table("children", &req.table)?;
+        let nodes = self.nodes("children", &req.nodes)?;
+        let children = self
+            .shared
+            .storage
+            .read(move |r| r.digest_children_of(&table, &nodes))
+            .await
+            .map_err(status_from)?;
+        Ok(Response::new(pb::ChildrenResponse {
+            children: children
+                .into_iter()
+                .flatten()
+                .filter(|(_, s)| s.live + s.tombstones > 0)
+                .map(|(n, s)| summary_to_pb(n, s))
+                .collect(),
+        }))
+    }
+
+    async fn heads(
+        &self,
+        req: Request<pb::HeadsRequest>,
+    ) -> Result<Response<pb::HeadsResponse>, Status> {
+        let req = req.into_inner();
+        let table = self.table("heads", &req.table)?;
+        let nodes = self.nodes("heads", &req.nodes)?;
+        let heads = self
+            .shared
+            .storage
+            .read(move |r| r.heads_under(&table, &nodes, MAX_HEADS))
+            .await
+            .map_err(|e| self.refuse("heads", status_from(e).message().to_string()))?;
+        Ok(Response::new(pb::HeadsResponse {
+            heads: heads
+                .into_iter()
+                .map(|h| pb::RepairHead {
+                    partition_key: h.key.partition,
+                    sort_key: h.key.sort,
+                    version: h.version,
+                    tombstone: h.tombstone,
+                    entry_hash: h.digest.entry.hash.to_be_bytes().to_vec(),
+                })
+                .collect(),
+        }))
+    }
+
+    async fn fetch(
+        &self,
+        req: Request<pb::FetchRequest>,
+    ) -> Result<Response<pb::FetchResponse>, Status> {
+        let req = req.into_inner();
+        let table = self.table("fetch", &req.table)?;
+        match (req.keys.is_empty(), req.nodes.is_empty()) {
+            (false, true) => {
+                if req.keys.len() > MAX_KEYS {
+                    return Err(self.refuse(
+                        "fetch",
+                        format!("keys: {} given, at most {MAX_KEYS} allowed", req.keys.len()),
+                    ));
+                }
+                let keys: Vec<EncodedKey> = req.keys.iter().map(key_from_pb).collect();
+                let entries = self
+                    .shared
+                    .storage
+                    .read(move |r| r.entries(&table, &keys))
+                    .await
+                    .map_err(status_from)?;
+                Ok(Response::new(pb::FetchResponse {
+                    entries: numbered(entries),
+                    more_after: None,
+                }))
+            }
+            (true, false) => {
+                let nodes = self.nodes("fetch", &req.nodes)?;
+                let after = req.after.as_ref().map(key_from_pb);
+                let (entries, more) = self
+                    .shared
+                    .storage
+                    .read(move |r| r.entries_under(&table, &nodes, after.as_ref(), FETCH_BYTES))
+                    .await
+                    .map_err(status_from)?;
+                let more_after = match (more, entries.last()) {
+                    (true, Some(last)) => Some(pb::KeyRef {
+                        partition_key: last.key.partition.clone(),
+                        sort_key: last.key.sort.clone(),
+                    }),
+                    _ => None,
+                };
+                Ok(Response::new(pb::FetchResponse {
+                    entries: numbered(entries),
+                    more_after,
+                }))
+            }
+            _ => Err(self.refuse(
+                "fetch",
+                "give either keys or nodes, not both and not neither".into(),
+            )),
+        }
+    }
+}
