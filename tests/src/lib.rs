@@ -183,6 +183,7 @@ impl TestCluster {
                 durability: Durability::Normal,
                 max_clock_offset: Duration::from_millis(500),
                 ttl_interval: Duration::from_millis(200),
+                repair_interval: meridian_region::repair::round::DEFAULT_INTERVAL,
                 replication: test_tuning(),
                 dialer: None,
                 seed: None,
@@ -274,6 +275,30 @@ impl TestCluster {
             .expect("rebind the DynamoDB port");
         node.dynamo = Some(serve_dynamo(&region, dl));
         node.region = Some(region);
+    }
+
+    /// Deletes a crashed region's data directory, as a lost disk would.
+    pub fn wipe(&self, i: usize) {
+        assert!(
+            self.nodes[i].region.is_none(),
+            "wipe needs a stopped region"
+        );
+        std::fs::remove_dir_all(&self.nodes[i].config.data_dir).expect("delete the data directory");
+    }
+
+    /// Copies a stopped region's data directory to `to`.
+    pub fn copy_data(&self, i: usize, to: &std::path::Path) {
+        assert!(
+            self.nodes[i].region.is_none(),
+            "a copy needs a stopped region"
+        );
+        copy_dir(&self.nodes[i].config.data_dir, to);
+    }
+
+    /// Replaces a stopped region's data directory with the copy at `from`.
+    pub fn restore_data(&self, i: usize, from: &std::path::Path) {
+        self.wipe(i);
+        copy_dir(from, &self.nodes[i].config.data_dir);
     }
 
     pub async fn shutdown(mut self) {
@@ -397,4 +422,13 @@ pub async fn delete(
         prev: r.prev.as_ref().map(|_| version_of(&r.prev)),
         image: None,
     })
+}
+
+/// Copies the files of directory `from` into `to`, which is created.
+fn copy_dir(from: &std::path::Path, to: &std::path::Path) {
+    std::fs::create_dir_all(to).expect("create the copy's directory");
+    for entry in std::fs::read_dir(from).expect("read the data directory") {
+        let entry = entry.expect("a directory entry");
+        std::fs::copy(entry.path(), to.join(entry.file_name())).expect("copy a file");
+    }
 }

@@ -235,6 +235,26 @@ enum Command {
         #[arg(long)]
         json: bool,
     },
+    /// Runs an anti-entropy round now: each region compares its digest
+    /// trees with its peers' and pulls what differs. Prints, per region,
+    /// peer and table, what was compared, what differed, what moved and
+    /// how long it took. Exits with 1 when a round failed.
+    Repair {
+        #[arg(long, env = "MERIDIAN_CONFIG", help = DISCOVERY)]
+        config: Option<PathBuf>,
+        /// Only this region pulls (default: every region of the cluster).
+        #[arg(long)]
+        region: Option<String>,
+        /// Only from this peer (default: every peer).
+        #[arg(long)]
+        peer: Option<String>,
+        /// Only this table (default: every table, the catalog first).
+        #[arg(long)]
+        table: Option<String>,
+        /// One JSON document instead of the table.
+        #[arg(long)]
+        json: bool,
+    },
     /// Conflicts a region recorded: which write lost, to which, and why.
     Conflicts {
         #[command(flatten)]

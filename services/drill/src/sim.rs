@@ -375,6 +375,7 @@ pub fn run(scenario: &Scenario, seed: u64, dir: &Path) -> Result<Report, SimErro
             durability: meridian_store::Durability::Simulated,
             max_clock_offset: scenario.max_clock_offset,
             ttl_interval: Duration::from_secs(5),
+            repair_interval: meridian_region::repair::round::DEFAULT_INTERVAL,
             replication: sim_tuning(),
             dialer: Some(dialer()),
             seed: Some(seed),

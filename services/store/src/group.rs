@@ -228,7 +228,12 @@ impl Group<'_> {
     /// Records that this region has applied `peer`'s log through `applied`
     /// in the epoch `log_id`: what a new stream of a new epoch resumes from,
     /// as [`meridian_core::epoch::resume_at`] decided it.
-    pub fn set_inbound(&mut self, peer: &str, log_id: &str, applied: u64) -> Result<(), StoreError> {
+    pub fn set_inbound(
+        &mut self,
+        peer: &str,
+        log_id: &str,
+        applied: u64,
+    ) -> Result<(), StoreError> {
         self.isolated(|ctx| {
             ctx.conn
                 .prepare_cached(

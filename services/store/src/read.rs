@@ -443,11 +443,11 @@ impl Reader {
 
     /// The identity of this region's log: its current epoch's.
     pub fn log_id(&self) -> Result<String, StoreError> {
-        Ok(self.conn.query_row(
-            "SELECT id FROM epochs ORDER BY n DESC LIMIT 1",
-            [],
-            |r| r.get(0),
-        )?)
+        Ok(self
+            .conn
+            .query_row("SELECT id FROM epochs ORDER BY n DESC LIMIT 1", [], |r| {
+                r.get(0)
+            })?)
     }
 
     /// The epochs of this region's log, oldest first; the last is current.
@@ -751,7 +751,8 @@ impl Reader {
         let Some(table_version) = self.table_version_bytes(table)? else {
             return Ok((Vec::new(), false));
         };
-        const COLUMNS: &str = "SELECT pk, sk, version, prev, ctx, image, ttl FROM items WHERE tbl = ?1";
+        const COLUMNS: &str =
+            "SELECT pk, sk, version, prev, ctx, image, ttl FROM items WHERE tbl = ?1";
         let (mut stmt, args) = match after {
             // Row values compare as the primary key orders: strictly after
             // `after`, a range of the key's index.

@@ -38,7 +38,8 @@ fn node_to_pb(n: NodeId) -> pb::Node {
 
 /// A node a peer names, validated.
 fn node_from_pb(n: &pb::Node, field: &str) -> Result<NodeId, String> {
-    let level = u8::try_from(n.level).map_err(|_| format!("{field}.level: {} is too deep", n.level))?;
+    let level =
+        u8::try_from(n.level).map_err(|_| format!("{field}.level: {} is too deep", n.level))?;
     NodeId::new(level, n.index).map_err(|e| format!("{field}: {e}"))
 }
 
@@ -58,11 +59,14 @@ fn summary_from_pb(s: &pb::NodeSummary, field: &str) -> Result<(NodeId, Summary)
         .as_ref()
         .ok_or_else(|| format!("{field}.node is missing"))?;
     let node = node_from_pb(node, &format!("{field}.node"))?;
-    Ok((node, Summary {
-        hash: hash_from(&s.hash, &format!("{field}.hash"))?,
-        live: s.live,
-        tombstones: s.tombstones,
-    }))
+    Ok((
+        node,
+        Summary {
+            hash: hash_from(&s.hash, &format!("{field}.hash"))?,
+            live: s.live,
+            tombstones: s.tombstones,
+        },
+    ))
 }
 
 /// A 128-bit hash sent as 16 big-endian bytes.

@@ -169,7 +169,16 @@ mod tests {
         let local: Vec<(NodeId, Summary)> = kids
             .iter()
             .enumerate()
-            .map(|(i, k)| (*k, if i < 3 { sum(i as u64 + 1) } else { Summary::default() }))
+            .map(|(i, k)| {
+                (
+                    *k,
+                    if i < 3 {
+                        sum(i as u64 + 1)
+                    } else {
+                        Summary::default()
+                    },
+                )
+            })
             .collect();
         // The peer: child 0 equal, child 1 different, child 2 missing, child 9 extra.
         let remote = vec![(kids[0], sum(1)), (kids[1], sum(9)), (kids[9], sum(4))];

@@ -19,9 +19,9 @@ use super::{hash_from, node_to_pb, summary_from_pb};
 use crate::Shared;
 use crate::config::PeerConfig;
 use crate::metrics::{PeerDirectionLabel, PeerLabel};
-use crate::replication::decode_batch;
-use crate::replication::grpc::{peer_channel, raise_clock};
 use crate::replication::MAX_MESSAGE_BYTES;
+use crate::replication::grpc::{peer_channel, raise_clock};
+use crate::replication::{Origins, decode_batch};
 use crate::worker::{Stop, Worker};
 
 /// What one round did for one table with one peer.
@@ -158,7 +158,8 @@ async fn run(
     tables.sort_by_key(|t| (t.as_str() != CATALOG_TABLE, t.as_str()));
     tables.dedup();
     let mut reports = Vec::new();
-    let mut bytes = (calls.sent, calls.received);
+    // The roots' call is counted with the first table.
+    let mut bytes = (0, 0);
     let mut since = started;
     for table in tables {
         if only.is_some_and(|o| o != table) {
@@ -174,7 +175,6 @@ async fn run(
         if let Err(e) = compare(shared, &mut calls, &mut report, l, r).await {
             report.error = Some(e);
         }
-        // The roots' call is counted with the first table.
         report.bytes_sent = calls.sent - bytes.0;
         report.bytes_received = calls.received - bytes.1;
         report.micros = since.elapsed().as_micros() as u64;
@@ -367,6 +367,7 @@ async fn apply(
     }
     let entries: Vec<Mutation> = decode_batch(
         &report.peer,
+        Origins::AnyRegion,
         &shared.config.all_regions(),
         pb::Batch { entries },
     )?;
@@ -399,7 +400,12 @@ async fn apply(
 
 /// Runs rounds against one peer until the region stops: every `interval`
 /// (never when it is zero), and whenever the link to the peer connects.
-pub(crate) async fn run_repairer(shared: Arc<Shared>, peer: PeerConfig, worker: Worker, mut stop: Stop) {
+pub(crate) async fn run_repairer(
+    shared: Arc<Shared>,
+    peer: PeerConfig,
+    worker: Worker,
+    mut stop: Stop,
+) {
     let Some(wake) = shared.repair_wake.get(&peer.name).cloned() else {
         return;
     };

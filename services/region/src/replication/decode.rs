@@ -12,11 +12,22 @@ use meridian_proto::v1 as pb;
 use super::receiver::{Entries, MAX_BATCH_ENTRIES};
 use crate::convert::mutation_from_pb;
 
+/// Whose writes a peer's batch may carry.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Origins {
+    /// The peer's log: its own item writes, and catalog changes it relays.
+    Sender,
+    /// Heads the peer holds, sent to repair this region: any region of the
+    /// cluster may have written them.
+    AnyRegion,
+}
+
 /// Validates one batch from a peer. Nothing a peer sends is trusted: sizes,
 /// encodings, table names, versions and images are all checked. The valid
 /// entries' bytes then move into the records, uncopied.
 pub fn decode_batch(
     peer: &str,
+    origins: Origins,
     regions: &[String],
     batch: pb::Batch,
 ) -> Result<Vec<Mutation>, String> {
@@ -126,12 +137,21 @@ pub fn decode_batch(
             if table_version.is_none() {
                 return Err(at("item entries need a table version".into()));
             }
-            // Only relayed catalog changes may come from another origin.
-            if version.origin != peer {
-                return Err(at(format!(
-                    "item entry from {peer} claims origin {}",
-                    version.origin
-                )));
+            match origins {
+                // Only relayed catalog changes may come from another origin.
+                Origins::Sender if version.origin != peer => {
+                    return Err(at(format!(
+                        "item entry from {peer} claims origin {}",
+                        version.origin
+                    )));
+                }
+                Origins::AnyRegion if !regions.contains(&version.origin) => {
+                    return Err(at(format!(
+                        "item entry from {peer} claims origin {}, which is not a region of this cluster",
+                        version.origin
+                    )));
+                }
+                _ => {}
             }
             // Encoded keys: the attribute limit plus room for a number's tag bytes.
             let (pk_limit, sk_limit) = (MAX_PARTITION_KEY_BYTES + 8, MAX_SORT_KEY_BYTES + 8);

@@ -24,7 +24,7 @@ use tokio_stream::wrappers::ReceiverStream;
 use tonic::transport::{Channel, Endpoint};
 use tonic::{Request, Response, Status, Streaming};
 
-use super::decode::decode_batch;
+use super::decode::{Origins, decode_batch};
 use super::receiver::{
     self, HelloError, Inbound, Receiver, StreamError, check_epochs, check_hello,
 };
@@ -268,7 +268,7 @@ impl InboundStream {
         match m {
             Ok(Some(pb::ShipRequest {
                 msg: Some(pb::ship_request::Msg::Batch(b)),
-            })) => match decode_batch(&self.label.peer, &self.regions, b) {
+            })) => match decode_batch(&self.label.peer, Origins::Sender, &self.regions, b) {
                 Ok(entries) => Inbound::Batch(entries),
                 Err(m) => Inbound::Malformed(m),
             },

@@ -27,7 +27,7 @@ pub mod shipper;
 #[cfg(test)]
 mod golden;
 
-pub use decode::decode_batch;
+pub use decode::{Origins, decode_batch};
 pub use grpc::ReplicationApi;
 pub(crate) use grpc::run_shipper;
 pub use receiver::{MAX_BATCH_ENTRIES, PROTOCOL};
