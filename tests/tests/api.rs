@@ -25,6 +25,8 @@ fn hello(from: &str, to: &str) -> pb::ShipRequest {
             to_region: to.into(),
             protocol: 1,
             log_id: "a-log".into(),
+            // A sender that names only its current epoch.
+            epochs: vec![],
         })),
     }
 }
@@ -807,6 +809,7 @@ impl meridian_proto::v1::replication_server::Replication for OverclaimingPeer {
         let welcome = pb::ShipResponse {
             msg: Some(pb::ship_response::Msg::Welcome(pb::Welcome {
                 applied_through: 0,
+                high_water: None,
             })),
         };
         let acks = futures::stream::unfold(req.into_inner(), |mut inbound| async move {

@@ -354,3 +354,46 @@ where
         }
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn chain(epochs: &[(&str, u64)]) -> Vec<Epoch> {
+        epochs
+            .iter()
+            .map(|(id, start)| Epoch {
+                id: id.to_string(),
+                start: *start,
+            })
+            .collect()
+    }
+
+    #[test]
+    fn a_chain_ends_with_the_current_epoch_and_never_goes_back() {
+        assert_eq!(check_epochs("b", &chain(&[("a", 1), ("b", 7)])), Ok(()));
+        assert_eq!(check_epochs("b", &[]), Ok(()));
+        let bad = [
+            (chain(&[("a", 1), ("c", 7)]), "the last epoch"),
+            (chain(&[("a", 9), ("b", 7)]), "epochs[1].start 7"),
+            (chain(&[("", 1), ("b", 7)]), "epochs[0].log_id"),
+            (
+                (0..=MAX_EPOCHS)
+                    .map(|i| Epoch {
+                        id: if i == MAX_EPOCHS {
+                            "b".into()
+                        } else {
+                            format!("e{i}")
+                        },
+                        start: 1,
+                    })
+                    .collect(),
+                "the limit is 64",
+            ),
+        ];
+        for (epochs, says) in bad {
+            let err = check_epochs("b", &epochs).unwrap_err().to_string();
+            assert!(err.contains(says), "{err}");
+        }
+    }
+}
