@@ -25,6 +25,15 @@ pub struct Epoch {
     pub start: u64,
 }
 
+impl Epoch {
+    pub fn new(id: impl Into<String>, start: u64) -> Self {
+        Epoch {
+            id: id.into(),
+            start,
+        }
+    }
+}
+
 /// Most epochs a store keeps and a `Hello` carries: a receiver whose epoch
 /// is older than all of them starts over, which is safe, only slower.
 pub const MAX_EPOCHS: usize = 64;
@@ -54,10 +63,7 @@ mod tests {
     fn chain(epochs: &[(&str, u64)]) -> Vec<Epoch> {
         epochs
             .iter()
-            .map(|(id, start)| Epoch {
-                id: id.to_string(),
-                start: *start,
-            })
+            .map(|(id, start)| Epoch::new(*id, *start))
             .collect()
     }
 

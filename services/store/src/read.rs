@@ -187,10 +187,7 @@ impl Reader {
         &self,
         keys: &[(String, EncodedKey)],
     ) -> Result<Vec<Option<StoredRow>>, StoreError> {
-        self.conn.execute_batch("BEGIN")?;
-        let rows = keys.iter().map(|(t, k)| self.get(t, k)).collect();
-        self.conn.execute_batch("COMMIT")?;
-        rows
+        self.snapshot(|r| keys.iter().map(|(t, k)| r.get(t, k)).collect())
     }
 
     /// The attribute TTL expiry reads on `table`, if TTL is enabled on the
@@ -656,10 +653,7 @@ impl Reader {
         table: &str,
         parents: &[NodeId],
     ) -> Result<Vec<Vec<(NodeId, Summary)>>, StoreError> {
-        self.conn.execute_batch("BEGIN")?;
-        let out = self.children_in_snapshot(table, parents);
-        self.conn.execute_batch("COMMIT")?;
-        out
+        self.snapshot(|r| r.children_in_snapshot(table, parents))
     }
 
     fn children_in_snapshot(
@@ -735,10 +729,7 @@ impl Reader {
         after: Option<&EncodedKey>,
         max_bytes: usize,
     ) -> Result<(Vec<Mutation>, bool), StoreError> {
-        self.conn.execute_batch("BEGIN")?;
-        let out = self.entries_under_in_snapshot(table, nodes, after, max_bytes);
-        self.conn.execute_batch("COMMIT")?;
-        out
+        self.snapshot(|r| r.entries_under_in_snapshot(table, nodes, after, max_bytes))
     }
 
     fn entries_under_in_snapshot(
@@ -815,10 +806,7 @@ impl Reader {
     /// current incarnation); `seq` is 0 and `commit_real` the version's
     /// physical time, since a head is not a log entry.
     pub fn entries(&self, table: &str, keys: &[EncodedKey]) -> Result<Vec<Mutation>, StoreError> {
-        self.conn.execute_batch("BEGIN")?;
-        let out = self.entries_in_snapshot(table, keys);
-        self.conn.execute_batch("COMMIT")?;
-        out
+        self.snapshot(|r| r.entries_in_snapshot(table, keys))
     }
 
     fn entries_in_snapshot(
@@ -857,13 +845,22 @@ impl Reader {
     /// recomputed from its heads: empty when the maintained tree is exact.
     /// Reads the whole table, from one snapshot.
     pub fn verify_digest(&self, table: &str) -> Result<Vec<u32>, StoreError> {
-        self.conn.execute_batch("BEGIN")?;
-        let stored = self.digest_leaves(table);
         let all: Vec<u32> = (0..digest::LEAVES).collect();
-        let heads = self.leaf_heads(table, &all);
+        let (stored, heads) =
+            self.snapshot(|r| Ok((r.digest_leaves(table)?, r.leaf_heads(table, &all)?)))?;
+        let recomputed = digest::leaves_of(heads.into_iter().map(|h| h.digest));
+        Ok(differing_leaves(&stored, &recomputed))
+    }
+}
+
+impl Reader {
+    /// Runs `f` in one read transaction: everything it reads comes from
+    /// one snapshot of the store, whatever the writer commits meanwhile.
+    fn snapshot<T>(&self, f: impl FnOnce(&Self) -> Result<T, StoreError>) -> Result<T, StoreError> {
+        self.conn.execute_batch("BEGIN")?;
+        let out = f(self);
         self.conn.execute_batch("COMMIT")?;
-        let recomputed = digest::leaves_of(heads?.into_iter().map(|h| h.digest));
-        Ok(differing_leaves(&stored?, &recomputed))
+        out
     }
 }
 

@@ -111,18 +111,12 @@ impl Replication for ReplicationApi {
         let mut chain: Vec<Epoch> = hello
             .epochs
             .iter()
-            .map(|e| Epoch {
-                id: e.log_id.clone(),
-                start: e.start,
-            })
+            .map(|e| Epoch::new(e.log_id.clone(), e.start))
             .collect();
         check_epochs(&hello.log_id, &chain).map_err(hello_status)?;
         if chain.is_empty() {
             // A sender that names only its current epoch vouches for it alone.
-            chain.push(Epoch {
-                id: hello.log_id.clone(),
-                start: 0,
-            });
+            chain.push(Epoch::new(hello.log_id.clone(), 0));
         }
         let peer = hello.from_region;
         let p = peer.clone();

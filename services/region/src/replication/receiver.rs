@@ -359,37 +359,20 @@ where
 mod tests {
     use super::*;
 
-    fn chain(epochs: &[(&str, u64)]) -> Vec<Epoch> {
-        epochs
-            .iter()
-            .map(|(id, start)| Epoch {
-                id: id.to_string(),
-                start: *start,
-            })
-            .collect()
-    }
-
     #[test]
     fn a_chain_ends_with_the_current_epoch_and_never_goes_back() {
-        assert_eq!(check_epochs("b", &chain(&[("a", 1), ("b", 7)])), Ok(()));
+        let e = Epoch::new;
+        assert_eq!(check_epochs("b", &[e("a", 1), e("b", 7)]), Ok(()));
         assert_eq!(check_epochs("b", &[]), Ok(()));
+        let too_many: Vec<Epoch> = (0..MAX_EPOCHS)
+            .map(|i| Epoch::new(format!("e{i}"), 1))
+            .chain([e("b", 1)])
+            .collect();
         let bad = [
-            (chain(&[("a", 1), ("c", 7)]), "the last epoch"),
-            (chain(&[("a", 9), ("b", 7)]), "epochs[1].start 7"),
-            (chain(&[("", 1), ("b", 7)]), "epochs[0].log_id"),
-            (
-                (0..=MAX_EPOCHS)
-                    .map(|i| Epoch {
-                        id: if i == MAX_EPOCHS {
-                            "b".into()
-                        } else {
-                            format!("e{i}")
-                        },
-                        start: 1,
-                    })
-                    .collect(),
-                "the limit is 64",
-            ),
+            (vec![e("a", 1), e("c", 7)], "the last epoch"),
+            (vec![e("a", 9), e("b", 7)], "epochs[1].start 7"),
+            (vec![e("", 1), e("b", 7)], "epochs[0].log_id"),
+            (too_many, "the limit is 64"),
         ];
         for (epochs, says) in bad {
             let err = check_epochs("b", &epochs).unwrap_err().to_string();
