@@ -449,3 +449,112 @@ fn digest_requests_outside_the_tree_are_refused_naming_the_field() {
         .to_string();
     assert!(e.contains("leaves[1]"), "{e}");
 }
+
+#[test]
+fn the_reads_a_repair_round_makes_agree_with_the_tree() {
+    let mut n = Node::new("r-a");
+    n.write(&[WriteOp::CreateTable(table_def())]).unwrap();
+    for k in 0..200 {
+        n.write(&[put(k, u32::from(k))]).unwrap();
+    }
+    n.write(&[del(9)]).unwrap();
+    let roots = n.reader.digest_roots().unwrap();
+    let tables: Vec<&str> = roots.iter().map(|(t, _)| t.as_str()).collect();
+    assert_eq!(tables, [CATALOG_TABLE, TABLE]);
+    assert_eq!(roots[1].1, n.root(TABLE));
+
+    // Children of nodes above, at and below the stored leaves, from one
+    // call, equal the children summed from the heads.
+    let heads: Vec<_> = n
+        .reader
+        .leaf_heads(TABLE, &(0..digest::LEAVES).collect::<Vec<_>>())
+        .unwrap()
+        .into_iter()
+        .map(|h| h.digest)
+        .collect();
+    let k = digest::key_hash(&encoded(42));
+    let parents = [
+        NodeId::ROOT,
+        NodeId::of(1, k),
+        NodeId::of(digest::LEAF_LEVEL, k),
+        NodeId::of(digest::LEAF_LEVEL + 2, k),
+    ];
+    let children = n.reader.digest_children_of(TABLE, &parents).unwrap();
+    for (p, got) in parents.iter().zip(&children) {
+        assert_eq!(*got, digest::children_of(*p, &heads), "{p:?}");
+    }
+
+    // The heads under a node, bounded.
+    let under = n
+        .reader
+        .heads_under(TABLE, &[NodeId::of(1, k)], 1_000)
+        .unwrap();
+    assert!(
+        under
+            .iter()
+            .all(|h| NodeId::of(1, k).contains(h.digest.key_hash))
+    );
+    assert_eq!(
+        under.len() as u64,
+        children[0][NodeId::of(1, k).index as usize].1.live
+            + children[0][NodeId::of(1, k).index as usize].1.tombstones
+    );
+    let e = n
+        .reader
+        .heads_under(TABLE, &[NodeId::ROOT], 10)
+        .unwrap_err()
+        .to_string();
+    assert!(e.contains("limit of 10"), "{e}");
+
+    // Every head under the root, paged in key order, equals the heads of
+    // every key, tombstone included.
+    let mut paged = Vec::new();
+    let mut after: Option<EncodedKey> = None;
+    loop {
+        let (page, more) = n
+            .reader
+            .entries_under(TABLE, &[NodeId::ROOT], after.as_ref(), 2_000)
+            .unwrap();
+        assert!(!page.is_empty());
+        after = page.last().map(|m| m.key.clone());
+        paged.extend(page);
+        if !more {
+            break;
+        }
+    }
+    let mut keys: Vec<EncodedKey> = (0..200).map(encoded).collect();
+    keys.sort();
+    assert_eq!(paged, n.reader.entries(TABLE, &keys).unwrap());
+    assert_eq!(paged.iter().filter(|m| m.image.is_none()).count(), 1);
+}
+
+#[test]
+fn every_opening_starts_an_epoch_and_the_clock_restarts_above_the_marks() {
+    let mut n = Node::new("r-a");
+    n.write(&[WriteOp::CreateTable(table_def())]).unwrap();
+    n.write(&[put(1, 1), put(2, 2)]).unwrap();
+    let newest = n.reader.get(TABLE, &encoded(2)).unwrap().unwrap().version;
+    assert_eq!(n.reader.high_water("r-a").unwrap(), Some(newest.clone()));
+    assert_eq!(n.reader.high_water("r-b").unwrap(), None);
+    let first = n.reader.epochs().unwrap();
+    assert_eq!(first.len(), 1);
+    assert_eq!(first[0].start, 1);
+
+    let head = n.reader.log_head().unwrap();
+    let Node {
+        dir,
+        writer,
+        reader,
+        ..
+    } = n;
+    drop((writer, reader));
+    let writer = meridian_store::open(dir.path(), "r-a", Durability::Simulated).unwrap();
+    let reader = meridian_store::open_reader(dir.path()).unwrap();
+    let epochs = reader.epochs().unwrap();
+    assert_eq!(epochs.len(), 2);
+    assert_eq!(epochs[0], first[0]);
+    assert_eq!(epochs[1].start, head + 1);
+    assert_ne!(epochs[1].id, epochs[0].id);
+    assert_eq!(reader.log_id().unwrap(), epochs[1].id);
+    assert_eq!(writer.max_version().unwrap(), Some(newest));
+}
