@@ -76,6 +76,10 @@ enum Which {
     Catchup(runs::CatchupArgs),
     /// Load items into one region and report its RSS and database size.
     Memory(runs::MemoryArgs),
+    /// Wipe a region that holds N items, restart it empty, and measure how
+    /// fast anti-entropy rebuilds it; baseline: a raw copy of the same
+    /// store's files.
+    Repair(runs::RepairArgs),
 }
 
 pub async fn run(args: BenchArgs) -> Result<()> {
@@ -84,5 +88,6 @@ pub async fn run(args: BenchArgs) -> Result<()> {
         Which::Replicate(a) => runs::replicate(a).await,
         Which::Catchup(a) => runs::catchup(a).await,
         Which::Memory(a) => runs::memory(a).await,
+        Which::Repair(a) => runs::repair(a).await,
     }
 }

@@ -619,6 +619,10 @@ fn status_json(s: &pb::StatusResponse) -> Json {
                 "lag_max_ms": l.max_ms,
                 "lag_samples": l.count,
                 "last_error": p.last_error,
+                "repair_rounds": p.repair_rounds,
+                "repair_keys": p.repair_keys,
+                "repair_bytes_sent": p.repair_bytes_sent,
+                "repair_bytes_received": p.repair_bytes_received,
             })
         })
         .collect();

@@ -9,7 +9,7 @@ use tonic::{Request, Response, Status};
 
 use crate::Shared;
 use crate::convert::{status_from, version_to_pb};
-use crate::metrics::PeerLabel;
+use crate::metrics::{PeerDirectionLabel, PeerLabel};
 use crate::worker::{Stop, Worker};
 
 pub struct AdminApi {
@@ -141,6 +141,16 @@ impl Admin for AdminApi {
                     .map(|s| s.lock().unwrap_or_else(|p| p.into_inner()).clone())
                     .unwrap_or_default();
                 let l = shared.metrics.latency(&peer);
+                let m = &shared.metrics;
+                let label = PeerLabel { peer: peer.clone() };
+                let repair_bytes = |direction| {
+                    m.repair_bytes
+                        .get_or_create(&PeerDirectionLabel {
+                            peer: peer.clone(),
+                            direction,
+                        })
+                        .get()
+                };
                 pb::PeerStatus {
                     connected: state.connected,
                     acked_seq: acked,
@@ -153,6 +163,10 @@ impl Admin for AdminApi {
                     }),
                     last_error: state.last_error,
                     latency_buckets: shared.metrics.latency_buckets(&peer),
+                    repair_rounds: m.repair_rounds.get_or_create(&label).get(),
+                    repair_keys: m.repair_keys.get_or_create(&label).get(),
+                    repair_bytes_sent: repair_bytes("sent"),
+                    repair_bytes_received: repair_bytes("received"),
                     peer,
                 }
             })
