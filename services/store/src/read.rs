@@ -719,17 +719,18 @@ impl Reader {
     }
 
     /// The heads of `table` below any of `nodes`, as mutations ready to
-    /// ship ([`Reader::entries`]), in key order after `after`, until about
-    /// `max_bytes`: what a replica that lacks a whole subtree needs. The
-    /// second value is true when more follow the last one returned.
+    /// ship ([`Reader::entries`]), in key order after `after`, at most
+    /// `limit` of them and until about `max_bytes`: what a replica that
+    /// lacks a whole subtree needs. The second value is true when more
+    /// follow the last one returned.
     pub fn entries_under(
         &self,
         table: &str,
         nodes: &[NodeId],
         after: Option<&EncodedKey>,
-        max_bytes: usize,
+        (limit, max_bytes): (usize, usize),
     ) -> Result<(Vec<Mutation>, bool), StoreError> {
-        self.snapshot(|r| r.entries_under_in_snapshot(table, nodes, after, max_bytes))
+        self.snapshot(|r| r.entries_under_in_snapshot(table, nodes, after, limit, max_bytes))
     }
 
     fn entries_under_in_snapshot(
@@ -737,6 +738,7 @@ impl Reader {
         table: &str,
         nodes: &[NodeId],
         after: Option<&EncodedKey>,
+        limit: usize,
         max_bytes: usize,
     ) -> Result<(Vec<Mutation>, bool), StoreError> {
         let Some(table_version) = self.table_version_bytes(table)? else {
@@ -775,7 +777,7 @@ impl Reader {
             if !nodes.iter().any(|n| n.contains(key_hash)) {
                 continue;
             }
-            if bytes >= max_bytes && !out.is_empty() {
+            if (bytes >= max_bytes || out.len() >= limit) && !out.is_empty() {
                 return Ok((out, true));
             }
             let m = head_mutation(

@@ -513,15 +513,21 @@ fn the_reads_a_repair_round_makes_agree_with_the_tree() {
     loop {
         let (page, more) = n
             .reader
-            .entries_under(TABLE, &[NodeId::ROOT], after.as_ref(), 2_000)
+            .entries_under(TABLE, &[NodeId::ROOT], after.as_ref(), (70, 2_000))
             .unwrap();
-        assert!(!page.is_empty());
+        assert!(!page.is_empty() && page.len() <= 70);
         after = page.last().map(|m| m.key.clone());
         paged.extend(page);
         if !more {
             break;
         }
     }
+    // By count as well as by bytes.
+    let (page, more) = n
+        .reader
+        .entries_under(TABLE, &[NodeId::ROOT], None, (7, 1 << 20))
+        .unwrap();
+    assert_eq!((page.len(), more), (7, true));
     let mut keys: Vec<EncodedKey> = (0..200).map(encoded).collect();
     keys.sort();
     assert_eq!(paged, n.reader.entries(TABLE, &keys).unwrap());

@@ -13,8 +13,10 @@ pub const MAX_NODES: usize = 4096;
 /// Most heads one `Heads` answer may hold: a caller that meets the limit
 /// asks for children instead.
 pub const MAX_HEADS: usize = 100_000;
-/// Most keys one `Fetch` request may name.
-pub const MAX_KEYS: usize = 10_000;
+/// Most keys one `Fetch` request may name, and most entries one `Fetch`
+/// answer holds: what one replication batch may hold, since fetched heads
+/// are validated as a batch.
+pub const MAX_KEYS: usize = crate::replication::MAX_BATCH_ENTRIES;
 /// About how many bytes of entries one `Fetch` answer carries.
 pub const FETCH_BYTES: usize = 4 << 20;
 /// A differing node holding at most this many heads on either side is

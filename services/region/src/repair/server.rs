@@ -191,7 +191,9 @@ impl Repair for RepairApi {
                 let (entries, more) = self
                     .shared
                     .storage
-                    .read(move |r| r.entries_under(&table, &nodes, after.as_ref(), FETCH_BYTES))
+                    .read(move |r| {
+                        r.entries_under(&table, &nodes, after.as_ref(), (MAX_KEYS, FETCH_BYTES))
+                    })
                     .await
                     .map_err(status_from)?;
                 let more_after = match (more, entries.last()) {
