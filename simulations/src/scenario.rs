@@ -233,7 +233,17 @@ pub enum Action {
     Crash { region: String },
     /// Start a crashed region again on its data directory.
     Restart { region: String },
+    /// Delete a crashed region's data directory, as a lost disk would: a
+    /// later `restart` brings it back empty.
+    Wipe { region: String },
+    /// Copy a crashed region's data directory under `name`, to put back
+    /// later with `restore`.
+    Snapshot { region: String, name: String },
+    /// Replace a crashed region's data directory with its copy `name`, as
+    /// a restore from an old backup would.
+    Restore { region: String, name: String },
 }
+
 
 /// The directed links an event on `from → to` covers: that one, and
 /// `to → from` as well when `both`.
@@ -251,6 +261,15 @@ pub fn arrow(both: bool) -> &'static str {
 }
 
 impl Action {
+    /// The region whose data this action destroys or rolls back, if any:
+    /// the disasters a drill states an RPO and RTO for.
+    pub fn data_loss(&self) -> Option<&str> {
+        match self {
+            Action::Wipe { region } | Action::Restore { region, .. } => Some(region),
+            _ => None,
+        }
+    }
+
     /// The event's name in the file, for markers and reports.
     pub fn name(&self) -> &'static str {
         match self {
@@ -265,6 +284,9 @@ impl Action {
             Action::Skew { .. } => "skew",
             Action::Crash { .. } => "crash",
             Action::Restart { .. } => "restart",
+            Action::Wipe { .. } => "wipe",
+            Action::Snapshot { .. } => "snapshot",
+            Action::Restore { .. } => "restore",
         }
     }
 
@@ -348,6 +370,9 @@ impl Action {
             ),
             Action::Crash { region } => format!("crash {region}"),
             Action::Restart { region } => format!("restart {region}"),
+            Action::Wipe { region } => format!("wipe {region}'s data directory"),
+            Action::Snapshot { region, name } => format!("snapshot {region} as {name:?}"),
+            Action::Restore { region, name } => format!("restore {region} from {name:?}"),
         }
     }
 }
@@ -456,6 +481,8 @@ struct EventSection {
     rto: Option<String>,
     period: Option<String>,
     down: Option<String>,
+    /// A snapshot's name (`snapshot`, `restore`).
+    name: Option<String>,
     offset_ms: Option<i64>,
     /// The offset as `meridian net skew` takes it: `"+300ms"`, `"-1.5s"`.
     offset: Option<String>,
@@ -951,9 +978,32 @@ impl Scenario {
                 "restart" => Action::Restart {
                     region: region_of(&e.region, "region")?,
                 },
+                "wipe" => Action::Wipe {
+                    region: region_of(&e.region, "region")?,
+                },
+                "snapshot" | "restore" => {
+                    let region = region_of(&e.region, "region")?;
+                    let name = e.name.clone().unwrap_or_else(|| "default".into());
+                    if name.is_empty()
+                        || name.len() > 64
+                        || !name
+                            .bytes()
+                            .all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_')
+                    {
+                        return Err(format!(
+                            "{} must be 1 to 64 letters, digits, '-' or '_', got {name:?}",
+                            field("name")
+                        ));
+                    }
+                    if e.action == "snapshot" {
+                        Action::Snapshot { region, name }
+                    } else {
+                        Action::Restore { region, name }
+                    }
+                }
                 other => {
                     return Err(format!(
-                        "{} = {other:?} is not one of latency, bandwidth, loss, partition, isolate, flap, heal, clear, skew, crash, restart",
+                        "{} = {other:?} is not one of latency, bandwidth, loss, partition, isolate, flap, heal, clear, skew, crash, restart, wipe, snapshot, restore",
                         field("action")
                     ));
                 }
@@ -961,15 +1011,37 @@ impl Scenario {
             events.push(Event { at, action });
         }
         events.sort_by_key(|e| e.at);
-        // A crash must come before the restart of the same region.
+        // A crash must come before the restart of the same region, and a
+        // region's data is touched only while it is down.
         let mut down = std::collections::BTreeSet::new();
+        let mut snapshots = std::collections::BTreeSet::new();
         for e in &events {
+            let at = format!("the {} event at {:?}", e.action.name(), e.at);
             match &e.action {
                 Action::Crash { region } if !down.insert(region.clone()) => {
                     return Err(format!("{region} is crashed twice without a restart"));
                 }
                 Action::Restart { region } if !down.remove(region) => {
                     return Err(format!("{region} is restarted without a crash before it"));
+                }
+                Action::Wipe { region }
+                | Action::Snapshot { region, .. }
+                | Action::Restore { region, .. }
+                    if !down.contains(region) =>
+                {
+                    return Err(format!(
+                        "{at}: {region} must be crashed first (its data is copied or replaced only while it is down)"
+                    ));
+                }
+                Action::Snapshot { region, name } => {
+                    snapshots.insert((region.clone(), name.clone()));
+                }
+                Action::Restore { region, name }
+                    if !snapshots.contains(&(region.clone(), name.clone())) =>
+                {
+                    return Err(format!(
+                        "{at}: {region} has no snapshot named {name:?} before it"
+                    ));
                 }
                 _ => {}
             }

@@ -156,7 +156,12 @@ fn every_fault_ends_before_the_workload_does() {
                 Action::Restart { region } => {
                     down.remove(region);
                 }
-                Action::Latency { .. } | Action::Bandwidth { .. } | Action::Loss { .. } => {}
+                Action::Latency { .. }
+                | Action::Bandwidth { .. }
+                | Action::Loss { .. }
+                | Action::Wipe { .. }
+                | Action::Snapshot { .. }
+                | Action::Restore { .. } => {}
             }
         }
         assert!(
@@ -277,4 +282,39 @@ fn hot_key_contends_on_few_keys() {
     assert!(matches!(s.workload.keys_dist, KeyDistribution::Zipf(z) if z >= 1.0));
     assert!(s.workload.keys <= 100, "few keys: {}", s.workload.keys);
     assert!(s.workload.mix.update > 0 && s.workload.mix.put > 0);
+}
+
+#[test]
+fn the_disk_scenarios_lose_data_while_the_others_write() {
+    let all = load_all();
+    for (stem, action) in [("disk-loss", "wipe"), ("restore-from-copy", "restore")] {
+        let s = get(&all, stem);
+        let loss = s
+            .events
+            .iter()
+            .find(|e| e.action.name() == action)
+            .unwrap_or_else(|| panic!("{stem}: a {action} event"));
+        let region = loss.action.data_loss().expect("a data loss").to_string();
+        let restart = s
+            .events
+            .iter()
+            .find(|e| e.at >= loss.at && e.action == Action::Restart { region: region.clone() })
+            .unwrap_or_else(|| panic!("{stem}: a restart after the {action}"));
+        assert!(
+            restart.at + Duration::from_secs(10) <= s.duration,
+            "{stem}: the others keep writing after the restart"
+        );
+    }
+    let s = get(&all, "long-outage");
+    let crash = s
+        .events
+        .iter()
+        .find(|e| matches!(e.action, Action::Crash { .. }))
+        .expect("a crash");
+    let restart = s
+        .events
+        .iter()
+        .find(|e| matches!(e.action, Action::Restart { .. }))
+        .expect("a restart");
+    assert!(restart.at >= crash.at + Duration::from_secs(40), "a long outage");
 }

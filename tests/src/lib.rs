@@ -292,13 +292,15 @@ impl TestCluster {
             self.nodes[i].region.is_none(),
             "a copy needs a stopped region"
         );
-        copy_dir(&self.nodes[i].config.data_dir, to);
+        meridian_cluster::state::copy_files(&self.nodes[i].config.data_dir, to)
+            .expect("copy the data directory");
     }
 
     /// Replaces a stopped region's data directory with the copy at `from`.
     pub fn restore_data(&self, i: usize, from: &std::path::Path) {
         self.wipe(i);
-        copy_dir(from, &self.nodes[i].config.data_dir);
+        meridian_cluster::state::copy_files(from, &self.nodes[i].config.data_dir)
+            .expect("restore the data directory");
     }
 
     pub async fn shutdown(mut self) {
@@ -424,11 +426,3 @@ pub async fn delete(
     })
 }
 
-/// Copies the files of directory `from` into `to`, which is created.
-fn copy_dir(from: &std::path::Path, to: &std::path::Path) {
-    std::fs::create_dir_all(to).expect("create the copy's directory");
-    for entry in std::fs::read_dir(from).expect("read the data directory") {
-        let entry = entry.expect("a directory entry");
-        std::fs::copy(entry.path(), to.join(entry.file_name())).expect("copy a file");
-    }
-}

@@ -702,6 +702,7 @@ fn render(cluster: &ClusterFile, action: &Action, out: &Outcome) -> String {
             pid(out),
             out.serving_after.unwrap_or_default().as_secs_f64()
         ),
+        Action::Wipe { .. } | Action::Snapshot { .. } | Action::Restore { .. } => action.label(),
     }
 }
 

@@ -363,6 +363,13 @@ impl Executor {
             Action::Crash { region } => {
                 out.process = Some(self.api.process(region, "crash").await?);
             }
+            Action::Wipe { region }
+            | Action::Snapshot { region, .. }
+            | Action::Restore { region, .. } => {
+                self.cluster.entry(region)?;
+                crate::state::apply_to_data(&self.cluster.data_dir.join(region), action)
+                    .map_err(ClusterError::Failed)?;
+            }
             Action::Restart { region } => {
                 out.process = Some(self.api.process(region, "restart").await?);
                 let grpc = self.cluster.entry(region)?.grpc;

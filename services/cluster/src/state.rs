@@ -3,8 +3,9 @@
 //! and simulated, and the end-to-end tests judge a cluster from this one
 //! reading.
 
-use std::path::Path;
+use std::path::{Path, PathBuf};
 
+use meridian_scenario::scenario::Action;
 use meridian_scenario::{Head, Heads};
 use meridian_store::StoreError;
 
@@ -24,4 +25,54 @@ pub fn heads(data_dir: &Path, table: &str) -> Result<Heads, StoreError> {
             )
         })
         .collect())
+}
+
+/// Applies a scenario's disaster to the data directory `data_dir` of a
+/// region that is down: `wipe` deletes it, `snapshot` copies it aside,
+/// `restore` puts a copy back in its place. Live drills and the simulator
+/// both do it here, on real files.
+pub fn apply_to_data(data_dir: &Path, action: &Action) -> Result<(), String> {
+    let fail = |what: &str, e: std::io::Error| format!("{what} {}: {e}", data_dir.display());
+    match action {
+        Action::Wipe { .. } => match std::fs::remove_dir_all(data_dir) {
+            Err(e) if e.kind() != std::io::ErrorKind::NotFound => Err(fail("deleting", e)),
+            _ => Ok(()),
+        },
+        Action::Snapshot { name, .. } => {
+            let to = snapshot_dir(data_dir, name);
+            if to.exists() {
+                std::fs::remove_dir_all(&to).map_err(|e| fail("replacing the snapshot of", e))?;
+            }
+            copy_files(data_dir, &to).map_err(|e| fail("copying", e))
+        }
+        Action::Restore { name, .. } => {
+            let from = snapshot_dir(data_dir, name);
+            if !from.is_dir() {
+                return Err(format!("no snapshot {name:?} of {}", data_dir.display()));
+            }
+            if data_dir.exists() {
+                std::fs::remove_dir_all(data_dir).map_err(|e| fail("deleting", e))?;
+            }
+            copy_files(&from, data_dir).map_err(|e| fail("restoring", e))
+        }
+        other => Err(format!("{} does not touch a data directory", other.name())),
+    }
+}
+
+/// Where snapshot `name` of the data directory `data_dir` is kept: beside
+/// it, so it goes with the cluster's data.
+fn snapshot_dir(data_dir: &Path, name: &str) -> PathBuf {
+    let mut dir = data_dir.as_os_str().to_owned();
+    dir.push(format!(".snapshot-{name}"));
+    PathBuf::from(dir)
+}
+
+/// Copies the files of directory `from` into `to`, which is created.
+pub fn copy_files(from: &Path, to: &Path) -> std::io::Result<()> {
+    std::fs::create_dir_all(to)?;
+    for entry in std::fs::read_dir(from)? {
+        let entry = entry?;
+        std::fs::copy(entry.path(), to.join(entry.file_name()))?;
+    }
+    Ok(())
 }

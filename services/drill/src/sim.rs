@@ -107,6 +107,8 @@ enum Command {
     },
     Crash(String),
     Restart(String),
+    /// Wipe, snapshot or restore a crashed region's data directory.
+    Data(Action),
 }
 
 type Queue = Rc<RefCell<VecDeque<Command>>>;
@@ -277,6 +279,10 @@ impl Faults for SimFaults {
                 self.down.remove(region);
                 self.push(Command::Restart(region.clone()));
                 wait_listening(region).await
+            }
+            Action::Wipe { .. } | Action::Snapshot { .. } | Action::Restore { .. } => {
+                self.push(Command::Data(action.clone()));
+                Ok(())
             }
             Action::Skew { .. } => Err("skew is applied through the Admin API".into()),
         }
@@ -457,6 +463,18 @@ pub fn run(scenario: &Scenario, seed: u64, dir: &Path) -> Result<Report, SimErro
                 }
                 Command::Crash(r) => sim.crash(r.as_str()),
                 Command::Restart(r) => sim.bounce(r.as_str()),
+                Command::Data(action) => {
+                    // The scenario checked that the region is down by now.
+                    let region = match &action {
+                        Action::Wipe { region }
+                        | Action::Snapshot { region, .. }
+                        | Action::Restore { region, .. } => region.clone(),
+                        _ => continue,
+                    };
+                    if let Err(e) = meridian_cluster::state::apply_to_data(&dir.join(&region), &action) {
+                        tracing::warn!(%region, error = %e, "a data event failed");
+                    }
+                }
             }
         }
         // The directed links that should be cut now.
