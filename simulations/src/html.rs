@@ -58,6 +58,7 @@ pub fn render(report: &Report) -> String {
     events_table(&mut out, &report.events);
     links_table(&mut out, report);
     heals_table(&mut out, report);
+    disasters_table(&mut out, report);
     convergence(&mut out, report);
     conflicts_tables(&mut out, report);
     drift_table(&mut out, report);
@@ -530,6 +531,7 @@ fn svg(out: &mut String, p: &Plot) {
 fn event_class(action: &str) -> &'static str {
     match action {
         "heal" | "restart" => "recover",
+        "wipe" | "restore" => "fault",
         "skew" => "clock",
         "partition" | "isolate" | "flap" | "crash" | "latency" | "bandwidth" | "loss" => "fault",
         _ => "other",
@@ -728,6 +730,46 @@ fn heals_table(out: &mut String, r: &Report) {
             fmt_secs(h.at_ms),
             esc(&h.label),
             h.backlog
+        );
+    }
+    out.push_str("</tbody>\n</table>\n</section>\n");
+}
+
+fn disasters_table(out: &mut String, r: &Report) {
+    if r.disasters.is_empty() {
+        return;
+    }
+    out.push_str(
+        "<section id=\"disasters\">\n<h2>Data loss: RPO and RTO</h2>\n\
+         <p class=\"explain\">At risk: writes the region had acknowledged that no peer held when \
+         it lost its data. RPO: the acknowledged writes lost for good, held by no region at the end; \
+         every other write must survive, or the checker fails. RTO: from the loss until the \
+         region, up again, served reads that include every write that survived it.</p>\n\
+         <table>\n<thead><tr><th>at</th><th>event</th><th class=\"n\">at risk</th>\
+         <th class=\"n\">RPO (lost)</th><th class=\"n\">RTO</th><th>lost writes</th></tr></thead>\n<tbody>\n",
+    );
+    for d in &r.disasters {
+        let rto = match d.rto_ms {
+            Some(ms) => fmt_dur(ms),
+            None => "<span class=\"bad\">never</span>".into(),
+        };
+        let lost = if d.lost.is_empty() {
+            "–".to_string()
+        } else {
+            d.lost
+                .iter()
+                .take(20)
+                .map(|w| format!("{} at {}", esc(&w.key), esc(&w.version)))
+                .collect::<Vec<_>>()
+                .join("<br>")
+        };
+        w!(
+            out,
+            "<tr><td class=\"n\">{}</td><td>{}</td><td class=\"n\">{}</td><td class=\"n\">{}</td><td class=\"n\">{rto}</td><td>{lost}</td></tr>\n",
+            fmt_secs(d.at_ms),
+            esc(&d.label),
+            d.at_risk,
+            d.lost.len()
         );
     }
     out.push_str("</tbody>\n</table>\n</section>\n");

@@ -71,7 +71,23 @@ impl Verdict {
     }
 }
 
-fn show_key(table: &str, key: &EncodedKey) -> String {
+/// Whether `heads` holds `version` of the key, or something newer.
+fn holds_one(heads: &Heads, table: &str, key: &EncodedKey, version: &Version) -> bool {
+    heads
+        .get(&(table.to_string(), key.clone()))
+        .is_some_and(|h| h.version >= *version)
+}
+
+/// Whether `heads` holds every version of `needed`, or something newer
+/// for its key: a replica that serves every write that survived a loss.
+pub fn holds(heads: &Heads, needed: &BTreeMap<(String, EncodedKey), Version>) -> bool {
+    needed
+        .iter()
+        .all(|((table, key), v)| holds_one(heads, table, key, v))
+}
+
+/// A key as reports show it: `table/partition hex/sort hex`.
+pub fn show_key(table: &str, key: &EncodedKey) -> String {
     format!("{table}/{}/{}", hex(&key.partition), hex(&key.sort))
 }
 
@@ -110,6 +126,54 @@ impl Oracle {
             }
         }
         out
+    }
+
+    /// The writes acknowledged by `region` that no other replica held, nor
+    /// anything newer for their key, in `others` (read when `region` lost
+    /// its data): what the loss may take for good. Everything else had
+    /// reached a peer and must survive.
+    pub fn at_risk(&self, region: &str, others: &[Heads]) -> BTreeSet<Version> {
+        self.writes
+            .values()
+            .filter(|w| w.version.origin == region)
+            .filter(|w| !others.iter().any(|h| holds_one(h, &w.table, &w.key, &w.version)))
+            .map(|w| w.version.clone())
+            .collect()
+    }
+
+    /// Per key, the newest acknowledged write outside `at_risk`: what a
+    /// replica must hold (or something newer) to serve every write that
+    /// survived a loss.
+    pub fn surviving(&self, at_risk: &BTreeSet<Version>) -> BTreeMap<(String, EncodedKey), Version> {
+        let mut out: BTreeMap<(String, EncodedKey), Version> = BTreeMap::new();
+        for w in self.writes.values().filter(|w| !at_risk.contains(&w.version)) {
+            let slot = out
+                .entry((w.table.clone(), w.key.clone()))
+                .or_insert_with(|| w.version.clone());
+            if w.version > *slot {
+                *slot = w.version.clone();
+            }
+        }
+        out
+    }
+
+    /// Removes and returns, oldest first, the writes of `at_risk` that no
+    /// replica of `finals` holds, nor anything newer for their key: the
+    /// writes lost for good (the drill's RPO). The checks that follow then
+    /// judge the replicas by what survived.
+    pub fn remove_lost(&mut self, at_risk: &BTreeSet<Version>, finals: &[&Heads]) -> Vec<AckedWrite> {
+        let lost: Vec<Version> = at_risk
+            .iter()
+            .filter(|v| {
+                self.writes.get(*v).is_some_and(|w| {
+                    !finals
+                        .iter()
+                        .any(|h| holds_one(h, &w.table, &w.key, &w.version))
+                })
+            })
+            .cloned()
+            .collect();
+        lost.iter().filter_map(|v| self.writes.remove(v)).collect()
     }
 
     /// Checks one replica's heads against the acknowledged writes.
@@ -325,6 +389,42 @@ mod tests {
         )]
         .into_iter()
         .collect()
+    }
+
+    #[test]
+    fn a_write_that_reached_a_peer_is_not_at_risk_and_one_that_did_not_is_lost_only_if_gone_everywhere()
+     {
+        let mut o = Oracle::new();
+        let shipped = w(1, "a-1", None, "x");
+        let unshipped = w(2, "a-1", Some(shipped.version.clone()), "y");
+        let elsewhere = AckedWrite {
+            key: key("j"),
+            ..w(3, "b-1", None, "z")
+        };
+        for x in [&shipped, &unshipped, &elsewhere] {
+            o.record(x.clone());
+        }
+        // At the loss, the peer holds the first write of a-1 only.
+        let mut peer = heads_of(&shipped);
+        peer.extend(heads_of(&elsewhere).into_iter().map(|(_, h)| (("t".to_string(), key("j")), h)));
+        let risk = o.at_risk("a-1", std::slice::from_ref(&peer));
+        assert_eq!(risk, BTreeSet::from([unshipped.version.clone()]));
+        // What must survive: per key, the newest write outside the risk.
+        let needed = o.surviving(&risk);
+        assert_eq!(needed[&("t".to_string(), key("k"))], shipped.version);
+        assert!(holds(&peer, &needed));
+        assert!(!holds(&heads_of(&elsewhere), &needed));
+
+        // Held somewhere at the end: not lost, and nothing is removed.
+        let mut kept = o.clone();
+        assert!(kept.remove_lost(&risk, &[&heads_of(&unshipped)]).is_empty());
+        assert_eq!(kept.len(), 3);
+        // Held nowhere: lost for good, and the checks judge the rest.
+        let lost = o.remove_lost(&risk, &[&peer, &peer]);
+        assert_eq!(lost, vec![unshipped]);
+        let mut v = Verdict::default();
+        o.check_replica("a-1", &peer, false, &mut v);
+        assert!(v.ok(), "{:?}", v.problems);
     }
 
     #[test]

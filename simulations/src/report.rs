@@ -42,7 +42,36 @@ pub struct Report {
     /// its clock (drift guard), summed over peers since the region started;
     /// a batch retried and refused again counts again.
     pub drift_refusals: BTreeMap<String, u64>,
+    /// Every wiped or restored data directory: what it lost for good (RPO)
+    /// and how long its region took to serve every surviving write (RTO).
+    #[serde(default)]
+    pub disasters: Vec<DisasterReport>,
     pub verdict: VerdictReport,
+}
+
+/// One disaster of the drill: a region's data directory wiped, or rolled
+/// back to an older copy.
+#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
+pub struct DisasterReport {
+    pub region: String,
+    /// When the data was lost, ms from the start.
+    pub at_ms: u64,
+    pub label: String,
+    /// Writes the region had acknowledged that no peer held when it lost
+    /// its data: all it could lose. Every other write must survive.
+    pub at_risk: u64,
+    /// RPO: the acknowledged writes lost for good, normally none.
+    pub lost: Vec<LostWrite>,
+    /// RTO: from the loss until the region served reads that include every
+    /// write that survived it, ms; `None` if it never did during the drill.
+    pub rto_ms: Option<u64>,
+}
+
+/// An acknowledged write that no replica holds at the end.
+#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
+pub struct LostWrite {
+    pub key: String,
+    pub version: String,
 }
 
 /// One applied fault event, for the markers on every plot.

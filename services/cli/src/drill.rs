@@ -232,6 +232,8 @@ fn summary_json(r: &Report, out: &Path) -> serde_json::Value {
         "seed": r.seed,
         "links": links,
         "heals": heals,
+        // The disasters' RPO (writes lost for good) and RTO, as the report has them.
+        "disasters": r.disasters,
         "workload": {
             "attempted": r.workload.attempted,
             "acked": r.workload.acked,
@@ -304,6 +306,21 @@ fn print_summary(r: &Report, out: &Path) {
                 .map(|d| format!("{d} ms"))
                 .unwrap_or_else(|| "never".into())
         );
+    }
+    for d in &r.disasters {
+        println!(
+            "{:>8} ms  {:<40} RPO {} lost ({} at risk)  RTO {}",
+            d.at_ms,
+            d.label,
+            d.lost.len(),
+            d.at_risk,
+            d.rto_ms
+                .map(|t| format!("{t} ms"))
+                .unwrap_or_else(|| "never".into())
+        );
+        for w in d.lost.iter().take(10) {
+            println!("            lost {} at {}", w.key, w.version);
+        }
     }
     println!(
         "workload: {} acknowledged, {} failed of {} attempted",

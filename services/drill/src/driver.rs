@@ -2,12 +2,12 @@
 //! run the workload in every region, apply the fault timeline, sample every
 //! region's status, heal, wait for convergence, and check the result.
 //!
-//! It reaches regions only through their gRPC API (and, at the end, their
-//! store files, read-only), so the live run and the simulated one execute
+//! It reaches regions only through their gRPC API (and their store files,
+//! read-only: at the end, and around a disaster), so the live run and the simulated one execute
 //! exactly this code; only [`Faults`] differs. All times come from
 //! `tokio::time`, which is real time live and virtual time under turmoil.
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, BTreeSet};
 use std::future::Future;
 use std::path::PathBuf;
 use std::sync::{Arc, Mutex};
@@ -18,7 +18,7 @@ use meridian_proto::v1 as pb;
 use meridian_proto::v1::admin_client::AdminClient;
 use meridian_proto::v1::meridian_client::MeridianClient;
 use meridian_region::convert::{conflict_from_pb, version_from_pb, version_to_pb};
-use meridian_scenario::report::Report;
+use meridian_scenario::report::{DisasterReport, LostWrite, Report};
 use meridian_scenario::scenario::{Action, Scenario};
 use meridian_scenario::{AckedWrite, Heads, Oracle, Verdict};
 use tokio::sync::{Semaphore, watch};
@@ -139,12 +139,23 @@ pub async fn drive<F: Faults>(
     let end = start + scenario.duration;
     let mut last_event = None;
     let mut heals: Vec<HealMark> = Vec::new();
+    let mut disasters: Vec<Disaster> = Vec::new();
     loop {
         let now = Instant::now();
         while next_event < scenario.events.len() && start + scenario.events[next_event].at <= now {
             let action = &scenario.events[next_event].action;
+            let at_risk = match action.data_loss() {
+                Some(region) => Some(Disaster::before(region, regions, &table, &tally)),
+                None => None,
+            };
             let label = apply(action, regions, faults, &mut skewed).await;
             let at_ms = Instant::now().duration_since(start).as_millis() as u64;
+            if let Some(Some(mut d)) = at_risk {
+                d.report.at_ms = at_ms;
+                d.report.label = label.clone();
+                d.at = Instant::now();
+                disasters.push(d);
+            }
             tracing::info!(at_ms, event = %label, "fault event");
             last_event = Some(label.clone());
             if let Some(links) = restored_links(action, regions) {
@@ -166,6 +177,7 @@ pub async fn drive<F: Faults>(
         }
         if now >= next_sample {
             let s = sample(regions, start).await;
+            Disaster::follow(&mut disasters, regions, &table, &s);
             report_progress(
                 progress,
                 scenario,
@@ -250,6 +262,7 @@ pub async fn drive<F: Faults>(
             &s,
             &last_event,
         );
+        Disaster::follow(&mut disasters, regions, &table, &s);
         let drained = s.statuses.iter().all(|st| {
             st.as_ref()
                 .is_some_and(|st| meridian_cluster::wait::drained(st).is_ok())
@@ -271,7 +284,7 @@ pub async fn drive<F: Faults>(
 
     // Check.
     let (heads, conflicts) = final_state(regions, &table).await?;
-    let tally = {
+    let mut tally = {
         let mut t = tally.lock().unwrap_or_else(|p| p.into_inner());
         std::mem::take(&mut *t)
     };
@@ -279,6 +292,9 @@ pub async fn drive<F: Faults>(
     // have committed without its acknowledgement reaching the workload.
     let strict = tally.failed == 0;
     let mut replicas = Verdict::default();
+    // What the disasters took for good leaves the oracle: the replicas are
+    // judged by what survived, and the loss is reported as the RPO.
+    let disasters = Disaster::settle(disasters, &mut tally.oracle, &heads, &mut replicas);
     for (name, h) in &heads {
         tally.oracle.check_replica(name, h, strict, &mut replicas);
     }
@@ -317,6 +333,7 @@ pub async fn drive<F: Faults>(
             .by_op
             .insert("update-rejected".into(), tally.rejected);
     }
+    report.disasters = disasters;
     collect::conflicts(&mut report, &all_conflicts, &tally.oracle);
     report.verdict = collect::verdict(
         &replicas,
@@ -325,6 +342,100 @@ pub async fn drive<F: Faults>(
         convergence.is_some(),
     );
     Ok(report)
+}
+
+/// A disaster being followed: a region's data directory wiped or rolled
+/// back. Read just before it happens: which of the region's acknowledged
+/// writes no peer held (all it may lose), and what it must serve again.
+struct Disaster {
+    report: DisasterReport,
+    region: usize,
+    at: Instant,
+    at_risk: BTreeSet<Version>,
+    needed: BTreeMap<(String, EncodedKey), Version>,
+}
+
+impl Disaster {
+    /// Reads the peers' stores as `region` is about to lose its data; `None`
+    /// for a region the drill does not have.
+    fn before(
+        region: &str,
+        regions: &[RegionTarget],
+        table: &str,
+        tally: &Mutex<Tally>,
+    ) -> Option<Disaster> {
+        let i = regions.iter().position(|r| r.name == region)?;
+        // A peer whose store cannot be read holds nothing we can count on.
+        let others: Vec<Heads> = regions
+            .iter()
+            .filter(|r| r.name != region)
+            .map(|r| meridian_cluster::state::heads(&r.data_dir, table).unwrap_or_default())
+            .collect();
+        let t = tally.lock().unwrap_or_else(|p| p.into_inner());
+        let at_risk = t.oracle.at_risk(region, &others);
+        let needed = t.oracle.surviving(&at_risk);
+        Some(Disaster {
+            report: DisasterReport {
+                region: region.to_string(),
+                at_risk: at_risk.len() as u64,
+                ..DisasterReport::default()
+            },
+            region: i,
+            at: Instant::now(),
+            at_risk,
+            needed,
+        })
+    }
+
+    /// Marks the RTO of every disaster whose region is up (it answered
+    /// `sample`) and now holds every write that survived.
+    fn follow(disasters: &mut [Disaster], regions: &[RegionTarget], table: &str, sample: &Sample) {
+        for d in disasters.iter_mut().filter(|d| d.report.rto_ms.is_none()) {
+            if sample.statuses.get(d.region).is_none_or(Option::is_none) {
+                continue;
+            }
+            let Ok(heads) = meridian_cluster::state::heads(&regions[d.region].data_dir, table)
+            else {
+                continue;
+            };
+            if meridian_scenario::holds(&heads, &d.needed) {
+                d.report.rto_ms = Some(Instant::now().duration_since(d.at).as_millis() as u64);
+            }
+        }
+    }
+
+    /// The reports, once the drill is over: the writes lost for good leave
+    /// `oracle` and are listed under the disaster that put them at risk; a
+    /// region that never served every surviving write fails `verdict`.
+    fn settle(
+        disasters: Vec<Disaster>,
+        oracle: &mut Oracle,
+        finals: &[(String, Heads)],
+        verdict: &mut Verdict,
+    ) -> Vec<DisasterReport> {
+        let finals: Vec<&Heads> = finals.iter().map(|(_, h)| h).collect();
+        disasters
+            .into_iter()
+            .map(|d| {
+                let mut r = d.report;
+                r.lost = oracle
+                    .remove_lost(&d.at_risk, &finals)
+                    .into_iter()
+                    .map(|w| LostWrite {
+                        key: meridian_scenario::show_key(&w.table, &w.key),
+                        version: w.version.to_string(),
+                    })
+                    .collect();
+                if r.rto_ms.is_none() {
+                    verdict.problems.push(format!(
+                        "{} never served every write that survived \"{}\" during the drill",
+                        r.region, r.label
+                    ));
+                }
+                r
+            })
+            .collect()
+    }
 }
 
 fn all_links(n: usize) -> Vec<(usize, usize)> {
