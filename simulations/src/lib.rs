@@ -136,7 +136,11 @@ impl Oracle {
         self.writes
             .values()
             .filter(|w| w.version.origin == region)
-            .filter(|w| !others.iter().any(|h| holds_one(h, &w.table, &w.key, &w.version)))
+            .filter(|w| {
+                !others
+                    .iter()
+                    .any(|h| holds_one(h, &w.table, &w.key, &w.version))
+            })
             .map(|w| w.version.clone())
             .collect()
     }
@@ -144,9 +148,16 @@ impl Oracle {
     /// Per key, the newest acknowledged write outside `at_risk`: what a
     /// replica must hold (or something newer) to serve every write that
     /// survived a loss.
-    pub fn surviving(&self, at_risk: &BTreeSet<Version>) -> BTreeMap<(String, EncodedKey), Version> {
+    pub fn surviving(
+        &self,
+        at_risk: &BTreeSet<Version>,
+    ) -> BTreeMap<(String, EncodedKey), Version> {
         let mut out: BTreeMap<(String, EncodedKey), Version> = BTreeMap::new();
-        for w in self.writes.values().filter(|w| !at_risk.contains(&w.version)) {
+        for w in self
+            .writes
+            .values()
+            .filter(|w| !at_risk.contains(&w.version))
+        {
             let slot = out
                 .entry((w.table.clone(), w.key.clone()))
                 .or_insert_with(|| w.version.clone());
@@ -161,7 +172,11 @@ impl Oracle {
     /// replica of `finals` holds, nor anything newer for their key: the
     /// writes lost for good (the drill's RPO). The checks that follow then
     /// judge the replicas by what survived.
-    pub fn remove_lost(&mut self, at_risk: &BTreeSet<Version>, finals: &[&Heads]) -> Vec<AckedWrite> {
+    pub fn remove_lost(
+        &mut self,
+        at_risk: &BTreeSet<Version>,
+        finals: &[&Heads],
+    ) -> Vec<AckedWrite> {
         let lost: Vec<Version> = at_risk
             .iter()
             .filter(|v| {
@@ -406,7 +421,11 @@ mod tests {
         }
         // At the loss, the peer holds the first write of a-1 only.
         let mut peer = heads_of(&shipped);
-        peer.extend(heads_of(&elsewhere).into_iter().map(|(_, h)| (("t".to_string(), key("j")), h)));
+        peer.extend(
+            heads_of(&elsewhere)
+                .into_iter()
+                .map(|(_, h)| (("t".to_string(), key("j")), h)),
+        );
         let risk = o.at_risk("a-1", std::slice::from_ref(&peer));
         assert_eq!(risk, BTreeSet::from([unshipped.version.clone()]));
         // What must survive: per key, the newest write outside the risk.

@@ -244,7 +244,6 @@ pub enum Action {
     Restore { region: String, name: String },
 }
 
-
 /// The directed links an event on `from → to` covers: that one, and
 /// `to → from` as well when `both`.
 pub fn directed(from: &str, to: &str, both: bool) -> Vec<(String, String)> {

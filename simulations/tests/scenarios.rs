@@ -298,7 +298,13 @@ fn the_disk_scenarios_lose_data_while_the_others_write() {
         let restart = s
             .events
             .iter()
-            .find(|e| e.at >= loss.at && e.action == Action::Restart { region: region.clone() })
+            .find(|e| {
+                e.at >= loss.at
+                    && e.action
+                        == Action::Restart {
+                            region: region.clone(),
+                        }
+            })
             .unwrap_or_else(|| panic!("{stem}: a restart after the {action}"));
         assert!(
             restart.at + Duration::from_secs(10) <= s.duration,
@@ -316,5 +322,8 @@ fn the_disk_scenarios_lose_data_while_the_others_write() {
         .iter()
         .find(|e| matches!(e.action, Action::Restart { .. }))
         .expect("a restart");
-    assert!(restart.at >= crash.at + Duration::from_secs(40), "a long outage");
+    assert!(
+        restart.at >= crash.at + Duration::from_secs(40),
+        "a long outage"
+    );
 }

@@ -425,4 +425,3 @@ pub async fn delete(
         image: None,
     })
 }
-

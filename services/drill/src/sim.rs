@@ -471,7 +471,9 @@ pub fn run(scenario: &Scenario, seed: u64, dir: &Path) -> Result<Report, SimErro
                         | Action::Restore { region, .. } => region.clone(),
                         _ => continue,
                     };
-                    if let Err(e) = meridian_cluster::state::apply_to_data(&dir.join(&region), &action) {
+                    if let Err(e) =
+                        meridian_cluster::state::apply_to_data(&dir.join(&region), &action)
+                    {
                         tracing::warn!(%region, error = %e, "a data event failed");
                     }
                 }

@@ -933,7 +933,11 @@ pub async fn repair(a: RepairArgs) -> Result<()> {
             cluster.create_table().await?;
             let loaded = load(&cluster, 0, a.clients, items, 25, None, max, "r-").await?;
             if loaded.items < items {
-                bail!("loaded {} of {items} items within {} s", loaded.items, max.as_secs());
+                bail!(
+                    "loaded {} of {items} items within {} s",
+                    loaded.items,
+                    max.as_secs()
+                );
             }
             wait_drained(&cluster, &[0, 1], max).await?;
             cluster.stop_region(0).await?;
@@ -950,7 +954,9 @@ pub async fn repair(a: RepairArgs) -> Result<()> {
                 let mut admin = cluster.admin(i);
                 async move {
                     let d = admin
-                        .digest(pb::DigestRequest { table: TABLE.into() })
+                        .digest(pb::DigestRequest {
+                            table: TABLE.into(),
+                        })
                         .await?
                         .into_inner();
                     anyhow::Ok((d.digest, d.live_items))
@@ -967,7 +973,10 @@ pub async fn repair(a: RepairArgs) -> Result<()> {
                     break;
                 }
                 if t.elapsed() >= max {
-                    bail!("the wiped region was not rebuilt within {} s", max.as_secs());
+                    bail!(
+                        "the wiped region was not rebuilt within {} s",
+                        max.as_secs()
+                    );
                 }
             }
             let rebuilt = t.elapsed();
@@ -991,7 +1000,11 @@ pub async fn repair(a: RepairArgs) -> Result<()> {
         r.add("raw copy of the store (baseline)", "items/s", raw_rate);
         r.add("rebuild by repair", "items/s", rate);
         r.add("rebuild / raw copy", "ratio", rate / raw_rate);
-        r.add("rebuild time (restart → digests equal)", "s", rebuilt.as_secs_f64());
+        r.add(
+            "rebuild time (restart → digests equal)",
+            "s",
+            rebuilt.as_secs_f64(),
+        );
         r.add("raw copy bytes", "MiB", raw_bytes as f64 / 1048576.0);
         r.add(
             "repair bytes received",
