@@ -1228,6 +1228,17 @@ mod tests {
                 loser_image: None,
             }],
             drift_refusals: [("us-east-1".to_string(), 12)].into_iter().collect(),
+            disasters: vec![DisasterReport {
+                region: "eu-west-1".into(),
+                at_ms: 4_000,
+                label: "wipe eu-west-1's data directory".into(),
+                at_risk: 2,
+                lost: vec![LostWrite {
+                    key: "drill/6b31/".into(),
+                    version: "1700000004.000000+0@eu-west-1".into(),
+                }],
+                rto_ms: Some(2_750),
+            }],
             verdict: VerdictReport {
                 ok: false,
                 converged: true,
@@ -1284,6 +1295,7 @@ mod tests {
             "events",
             "links",
             "heals",
+            "disasters",
             "convergence",
             "conflicts",
             "drift",
@@ -1292,6 +1304,9 @@ mod tests {
         ] {
             assert!(html.contains(&format!("id=\"{id}\"")), "section {id}");
         }
+        // The data loss: its RPO names the lost write, its RTO the time.
+        assert!(html.contains("drill/6b31/ at 1700000004.000000+0@eu-west-1"));
+        assert!(html.contains("2.75 s"), "RTO");
         // The verdict is a failure, with the failing check and the problem.
         assert!(html.contains("class=\"verdict fail\""));
         assert!(html.contains("<li class=\"bad\"><span class=\"mark\">✗</span> <b>Acknowledged writes accounted for</b>"));
