@@ -120,16 +120,25 @@ pub fn version_of(v: &Option<pb::Version>) -> Version {
 impl TestCluster {
     /// Starts one region per name, all peers of each other.
     pub async fn start(names: &[&str]) -> Self {
-        Self::start_with(names, None).await
+        Self::start_with(names, None, |_| {}).await
+    }
+
+    /// Starts one region per name, each config changed by `tune` first.
+    pub async fn start_tuned(names: &[&str], tune: impl Fn(&mut RegionConfig)) -> Self {
+        Self::start_with(names, None, tune).await
     }
 
     /// Starts a cluster whose every link `a -> b` runs through a netsim
     /// proxy named `a>b` in `net`, so tests can cut and heal real TCP links.
     pub async fn start_through(names: &[&str], net: &meridian_netsim::Registry) -> Self {
-        Self::start_with(names, Some(net)).await
+        Self::start_with(names, Some(net), |_| {}).await
     }
 
-    async fn start_with(names: &[&str], net: Option<&meridian_netsim::Registry>) -> Self {
+    async fn start_with(
+        names: &[&str],
+        net: Option<&meridian_netsim::Registry>,
+        tune: impl Fn(&mut RegionConfig),
+    ) -> Self {
         let dir = tempfile::tempdir().expect("temp dir");
         let mut listeners = Vec::new();
         for _ in names {
@@ -166,7 +175,7 @@ impl TestCluster {
         }
         let mut nodes = Vec::new();
         for (i, (name, listener)) in names.iter().zip(listeners).enumerate() {
-            let config = RegionConfig {
+            let mut config = RegionConfig {
                 name: name.to_string(),
                 data_dir: dir.path().join(name),
                 grpc_listen: addrs[i],
@@ -184,10 +193,12 @@ impl TestCluster {
                 max_clock_offset: Duration::from_millis(500),
                 ttl_interval: Duration::from_millis(200),
                 repair_interval: meridian_region::repair::round::DEFAULT_INTERVAL,
+                log_retention: meridian_region::LogRetention::default(),
                 replication: test_tuning(),
                 dialer: None,
                 seed: None,
             };
+            tune(&mut config);
             let clocks = Clocks::system();
             let region = meridian_region::start(
                 config.clone(),

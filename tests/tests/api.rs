@@ -25,8 +25,9 @@ fn hello(from: &str, to: &str) -> pb::ShipRequest {
             to_region: to.into(),
             protocol: 1,
             log_id: "a-log".into(),
-            // A sender that names only its current epoch.
+            // A sender that names only its current epoch, and no truncation.
             epochs: vec![],
+            log_start: 0,
         })),
     }
 }

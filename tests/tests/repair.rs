@@ -223,3 +223,72 @@ async fn repair_reports_what_it_compared_and_moved() {
     assert!(err.message().contains("from_region"), "{}", err.message());
     cluster.shutdown().await;
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_peer_down_past_the_log_kept_is_repaired_instead() {
+    // A log that keeps at most 20 entries, truncated every 50 ms.
+    let mut cluster = TestCluster::start_tuned(&REGIONS, |c| {
+        c.log_retention = meridian_region::LogRetention {
+            retain_entries: 5,
+            max_entries: 20,
+            every: Duration::from_millis(50),
+            batch: 1_000,
+        };
+    })
+    .await;
+    cluster.create_table(0, TABLE, ("id", "S"), None).await;
+    cluster.wait_table_everywhere(TABLE).await;
+    let mut oracle = Oracle::new();
+    write(&cluster, 0, "before", 10, &mut oracle).await;
+    converge(&cluster, &oracle, "the first writes to reach every region").await;
+
+    cluster.crash(2).await;
+    write(&cluster, 0, "while-down", 150, &mut oracle).await;
+    // The log no longer holds what the crashed region lacks.
+    poll_until(
+        "us-east-1's log to be truncated",
+        Duration::from_secs(20),
+        || async {
+            let st = cluster
+                .admin(0)
+                .status(pb::StatusRequest {})
+                .await
+                .unwrap()
+                .into_inner();
+            st.log_head > 150 && st.log_start > 20
+        },
+    )
+    .await;
+    // A restart empties the shippers' in-memory tail, which would still
+    // hold the truncated entries: now only the store's log is left.
+    cluster.crash(0).await;
+    cluster.restart(0).await;
+    cluster.restart(2).await;
+    converge(
+        &cluster,
+        &oracle,
+        "ap-southeast-1 to get what the log no longer holds, by anti-entropy",
+    )
+    .await;
+    // And the log flows again past the gap: ap-southeast-1 acknowledges
+    // us-east-1's newest entries through replication itself.
+    write(&cluster, 0, "after", 10, &mut oracle).await;
+    poll_until(
+        "ap-southeast-1 to acknowledge us-east-1's whole log",
+        Duration::from_secs(20),
+        || async {
+            let st = cluster
+                .admin(0)
+                .status(pb::StatusRequest {})
+                .await
+                .unwrap()
+                .into_inner();
+            st.peers
+                .iter()
+                .any(|p| p.peer == REGIONS[2] && p.acked_seq == st.log_head)
+        },
+    )
+    .await;
+    converge(&cluster, &oracle, "the last writes to reach every region").await;
+    cluster.shutdown().await;
+}

@@ -144,10 +144,9 @@ pub async fn drive<F: Faults>(
         let now = Instant::now();
         while next_event < scenario.events.len() && start + scenario.events[next_event].at <= now {
             let action = &scenario.events[next_event].action;
-            let at_risk = match action.data_loss() {
-                Some(region) => Some(Disaster::before(region, regions, &table, &tally)),
-                None => None,
-            };
+            let at_risk = action
+                .data_loss()
+                .map(|region| Disaster::before(region, regions, &table, &tally));
             let label = apply(action, regions, faults, &mut skewed).await;
             let at_ms = Instant::now().duration_since(start).as_millis() as u64;
             if let Some(Some(mut d)) = at_risk {

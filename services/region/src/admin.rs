@@ -127,9 +127,9 @@ impl Admin for AdminApi {
     ) -> Result<Response<pb::StatusResponse>, Status> {
         let shared = &self.shared;
         let rows = refresh_pending(shared).await?;
-        let (log_head, conflicts) = shared
+        let (log_head, log_start, conflicts) = shared
             .storage
-            .read(|r| Ok((r.log_head()?, r.conflict_count()?)))
+            .read(|r| Ok((r.log_head()?, r.log_start()?, r.conflict_count()?)))
             .await
             .map_err(status_from)?;
         let peers = rows
@@ -192,6 +192,7 @@ impl Admin for AdminApi {
                 shared.config.name.clone(),
             ))),
             log_head,
+            log_start,
             peers,
             conflicts,
             drift_refusals,

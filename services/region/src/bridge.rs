@@ -81,6 +81,12 @@ enum Job {
         entries: Vec<Mutation>,
         reply: oneshot::Sender<Result<ApplyOutcome, BridgeError>>,
     },
+    /// Deletes the log's entries before `keep_from`, at most `max_rows`.
+    Truncate {
+        keep_from: u64,
+        max_rows: u64,
+        reply: oneshot::Sender<Result<u64, BridgeError>>,
+    },
     /// A new stream of `peer`'s log in epoch `log_id` resumes at `applied`.
     Inbound {
         peer: String,
@@ -312,6 +318,21 @@ impl Storage {
         rx.await.map_err(|_| BridgeError::Closed)?
     }
 
+    /// Deletes the log's entries before `keep_from`, at most `max_rows` of
+    /// them; resolves with how many went, after the group is durable.
+    pub async fn truncate_log(&self, keep_from: u64, max_rows: u64) -> Result<u64, BridgeError> {
+        let (reply, rx) = oneshot::channel();
+        self.jobs
+            .send(Job::Truncate {
+                keep_from,
+                max_rows,
+                reply,
+            })
+            .await
+            .map_err(|_| BridgeError::Closed)?;
+        rx.await.map_err(|_| BridgeError::Closed)?
+    }
+
     /// Records where a new stream of `peer`'s log epoch `log_id` resumes;
     /// resolves after its group is durable.
     pub async fn set_inbound(
@@ -530,9 +551,24 @@ enum Done {
         oneshot::Sender<Result<(), BridgeError>>,
         Result<(), StoreError>,
     ),
+    Truncate(
+        oneshot::Sender<Result<u64, BridgeError>>,
+        Result<u64, StoreError>,
+    ),
 }
 
 impl Done {
+    /// Whether the job's request aborted the group's transaction.
+    fn aborted(&self) -> bool {
+        let aborted = |e: Option<&StoreError>| matches!(e, Some(StoreError::GroupAborted(_)));
+        match self {
+            Done::Write(_, r) => aborted(r.as_ref().err()),
+            Done::Apply(_, r) => aborted(r.as_ref().err()),
+            Done::Inbound(_, r) => aborted(r.as_ref().err()),
+            Done::Truncate(_, r) => aborted(r.as_ref().err()),
+        }
+    }
+
     /// Answers the job: with its own result once the group committed, or
     /// with the group's failure.
     fn answer(self, failed: Option<&str>) {
@@ -546,6 +582,12 @@ impl Done {
             }
             (Done::Inbound(reply, r), None) => {
                 let _ = reply.send(r.map_err(BridgeError::from));
+            }
+            (Done::Truncate(reply, r), None) => {
+                let _ = reply.send(r.map_err(BridgeError::from));
+            }
+            (Done::Truncate(reply, _), Some(why)) => {
+                let _ = reply.send(Err(err(why)));
             }
             (Done::Write(reply, _), Some(why)) => {
                 let _ = reply.send(Err(err(why)));
@@ -576,59 +618,45 @@ fn run_group(
     let commit = (|| -> Result<Vec<Mutation>, StoreError> {
         let mut group = writer.group()?;
         for job in jobs.by_ref() {
-            match job {
+            let d = match job {
                 Job::Write { ops, reply } => {
-                    let r = group.write(&ctx.hlc, real_now, &ops);
-                    let fatal = matches!(r, Err(StoreError::GroupAborted(_)));
-                    done.push(Done::Write(reply, r));
-                    if fatal {
-                        return Err(StoreError::GroupAborted(
-                            "a request aborted the transaction".into(),
-                        ));
-                    }
+                    Done::Write(reply, group.write(&ctx.hlc, real_now, &ops))
                 }
                 Job::Apply {
                     peer,
                     log_id,
                     entries,
                     reply,
-                } => {
-                    let r = group.apply(&ctx.hlc, real_now, &peer, &log_id, &entries);
-                    let fatal = matches!(r, Err(StoreError::GroupAborted(_)));
-                    done.push(Done::Apply(reply, r));
-                    if fatal {
-                        return Err(StoreError::GroupAborted(
-                            "a request aborted the transaction".into(),
-                        ));
-                    }
-                }
+                } => Done::Apply(
+                    reply,
+                    group.apply(&ctx.hlc, real_now, &peer, &log_id, &entries),
+                ),
                 Job::Repair { entries, reply } => {
-                    let r = group.repair(&ctx.hlc, real_now, &entries);
-                    let fatal = matches!(r, Err(StoreError::GroupAborted(_)));
-                    done.push(Done::Apply(reply, r));
-                    if fatal {
-                        return Err(StoreError::GroupAborted(
-                            "a request aborted the transaction".into(),
-                        ));
-                    }
+                    Done::Apply(reply, group.repair(&ctx.hlc, real_now, &entries))
                 }
+                Job::Truncate {
+                    keep_from,
+                    max_rows,
+                    reply,
+                } => Done::Truncate(reply, group.truncate_log(keep_from, max_rows)),
                 Job::Inbound {
                     peer,
                     log_id,
                     applied,
                     reply,
-                } => {
-                    let r = group.set_inbound(&peer, &log_id, applied);
-                    let fatal = matches!(r, Err(StoreError::GroupAborted(_)));
-                    done.push(Done::Inbound(reply, r));
-                    if fatal {
-                        return Err(StoreError::GroupAborted(
-                            "a request aborted the transaction".into(),
-                        ));
-                    }
+                } => Done::Inbound(reply, group.set_inbound(&peer, &log_id, applied)),
+                Job::Watermark { peer, acked } => {
+                    group.set_watermark(&peer, acked)?;
+                    continue;
                 }
-                Job::Watermark { peer, acked } => group.set_watermark(&peer, acked)?,
                 Job::Stop => unreachable!("drain_and_run never puts Stop in a group"),
+            };
+            let fatal = d.aborted();
+            done.push(d);
+            if fatal {
+                return Err(StoreError::GroupAborted(
+                    "a request aborted the transaction".into(),
+                ));
             }
         }
         group.commit()
@@ -663,6 +691,9 @@ fn run_group(
                         let _ = reply.send(Err(err()));
                     }
                     Job::Inbound { reply, .. } => {
+                        let _ = reply.send(Err(err()));
+                    }
+                    Job::Truncate { reply, .. } => {
                         let _ = reply.send(Err(err()));
                     }
                     Job::Watermark { .. } | Job::Stop => {}

@@ -49,6 +49,14 @@ pub struct ClusterFile {
     /// follows every reconnect; 0 runs only those.
     #[serde(default = "default_repair_interval_ms")]
     pub repair_interval_ms: u64,
+    /// Log entries every peer has applied are kept only while among the
+    /// newest this many (docs/repair.md, "Log truncation").
+    #[serde(default = "default_log_retain_entries")]
+    pub log_retain_entries: u64,
+    /// Past this many entries the oldest go even if a peer has not applied
+    /// them; that peer is then brought back by anti-entropy.
+    #[serde(default = "default_log_max_entries")]
+    pub log_max_entries: u64,
     /// Access key id → secret for the DynamoDB endpoints. When set, every
     /// request must carry a valid SigV4 signature made with one of them;
     /// when empty (the default) any credentials are accepted.
@@ -141,6 +149,14 @@ fn default_ttl_interval_ms() -> u64 {
     5_000
 }
 
+fn default_log_retain_entries() -> u64 {
+    LogRetention::default().retain_entries
+}
+
+fn default_log_max_entries() -> u64 {
+    LogRetention::default().max_entries
+}
+
 fn default_repair_interval_ms() -> u64 {
     crate::repair::round::DEFAULT_INTERVAL.as_millis() as u64
 }
@@ -156,6 +172,8 @@ impl ClusterFile {
             max_clock_offset_ms: default_max_offset_ms(),
             ttl_interval_ms: default_ttl_interval_ms(),
             repair_interval_ms: default_repair_interval_ms(),
+            log_retain_entries: default_log_retain_entries(),
+            log_max_entries: default_log_max_entries(),
             dynamodb_keys: Default::default(),
             netsim: None,
             regions: regions
@@ -335,6 +353,11 @@ impl ClusterFile {
             max_clock_offset: Duration::from_millis(self.max_clock_offset_ms),
             ttl_interval: Duration::from_millis(self.ttl_interval_ms.max(100)),
             repair_interval: Duration::from_millis(self.repair_interval_ms),
+            log_retention: LogRetention {
+                retain_entries: self.log_retain_entries,
+                max_entries: self.log_max_entries,
+                ..LogRetention::default()
+            },
             replication: ReplicationTuning::default(),
             dialer: None,
             seed: None,
@@ -366,6 +389,8 @@ pub struct RegionConfig {
     /// How often each peer's repair worker runs an anti-entropy round
     /// besides the rounds after a reconnect; zero: only those.
     pub repair_interval: Duration,
+    /// How much of the log is kept once peers have it.
+    pub log_retention: LogRetention,
     pub replication: ReplicationTuning,
     /// Outbound connections on a simulated network; `None` dials with TCP.
     pub dialer: Option<crate::transport::Dialer>,
@@ -381,6 +406,30 @@ impl RegionConfig {
         all.push(self.name.clone());
         all.sort();
         all
+    }
+}
+
+/// How much of its log a region keeps (`meridian_core::epoch::keep_from`).
+#[derive(Debug, Clone)]
+pub struct LogRetention {
+    /// Entries every peer has applied stay while among the newest this many.
+    pub retain_entries: u64,
+    /// Past this many, the oldest go whether or not every peer has them.
+    pub max_entries: u64,
+    /// How often the region truncates.
+    pub every: Duration,
+    /// Most entries one truncation deletes, so the writer is never held long.
+    pub batch: u64,
+}
+
+impl Default for LogRetention {
+    fn default() -> Self {
+        LogRetention {
+            retain_entries: 100_000,
+            max_entries: 5_000_000,
+            every: Duration::from_secs(5),
+            batch: 50_000,
+        }
     }
 }
 

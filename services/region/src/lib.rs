@@ -17,6 +17,7 @@ pub mod replication;
 pub mod service;
 pub mod tail;
 pub mod transport;
+mod truncate;
 pub mod ttl;
 pub mod worker;
 
@@ -41,7 +42,9 @@ use tokio_stream::wrappers::TcpListenerStream;
 const REPLICATION_STREAM_WINDOW: u32 = 4 << 20;
 
 pub use bridge::{Mode, Storage};
-pub use config::{ClusterFile, ConfigError, PeerConfig, RegionConfig, ReplicationTuning};
+pub use config::{
+    ClusterFile, ConfigError, LogRetention, PeerConfig, RegionConfig, ReplicationTuning,
+};
 
 #[derive(Debug, thiserror::Error)]
 pub enum RegionError {
@@ -299,6 +302,10 @@ pub async fn start(
             repair::run_repairer(shared, peer, w, stop)
         }));
     }
+    let truncator = shared.clone();
+    tasks.push(workers.spawn("truncate", &stop, |w, stop| {
+        truncate::run_truncator(truncator, w, stop)
+    }));
     let ops = ops::Ops {
         shared: shared.clone(),
     };

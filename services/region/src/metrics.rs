@@ -87,6 +87,8 @@ pub struct Metrics {
     pub worker_restarts: Family<WorkerLabel, Counter>,
     /// Batches read for shipping, by where they came from.
     pub log_reads: Family<SourceLabel, Counter>,
+    /// Log entries deleted by truncation.
+    pub log_truncated: Counter,
     /// Anti-entropy rounds this region ran against each peer (docs/repair.md).
     pub repair_rounds: Family<PeerLabel, Counter>,
     /// Rounds that failed or stopped at a refused entry.
@@ -129,6 +131,7 @@ impl Metrics {
             group_commits: Counter::default(),
             ttl_expired: Counter::default(),
             log_reads: Family::default(),
+            log_truncated: Counter::default(),
             repair_rounds: Family::default(),
             repair_failures: Family::default(),
             repair_keys: Family::default(),
@@ -193,6 +196,11 @@ impl Metrics {
             "log_reads",
             "Batches the shippers read from the log, by source: memory (the newest entries, handed over by the writer) or store (SQLite, for a peer further behind)",
             m.log_reads.clone(),
+        );
+        registry.register(
+            "log_truncated",
+            "Log entries deleted by truncation: every peer had applied them and they were past the retention, or the log outgrew its maximum",
+            m.log_truncated.clone(),
         );
         registry.register(
             "repair_rounds",

@@ -245,6 +245,33 @@ impl Group<'_> {
         })
     }
 
+    /// Deletes the log's entries before position `keep_from`, at most
+    /// `max_rows` of them, and returns how many went. The newest entry is
+    /// never deleted, so positions keep counting from it (a rolled-back
+    /// insert or a deleted row never frees a position below the head).
+    pub fn truncate_log(&mut self, keep_from: u64, max_rows: u64) -> Result<u64, StoreError> {
+        self.isolated(|ctx| {
+            let (first, head): (Option<i64>, Option<i64>) = ctx
+                .conn
+                .prepare_cached("SELECT MIN(seq), MAX(seq) FROM log")?
+                .query_row([], |r| Ok((r.get(0)?, r.get(1)?)))?;
+            let (Some(first), Some(head)) = (first, head) else {
+                return Ok(0);
+            };
+            let below = (keep_from as i64)
+                .min(head)
+                .min(first.saturating_add(max_rows as i64));
+            if below <= first {
+                return Ok(0);
+            }
+            let n = ctx
+                .conn
+                .prepare_cached("DELETE FROM log WHERE seq < ?1")?
+                .execute([below])?;
+            Ok(n as u64)
+        })
+    }
+
     /// Records that `peer` has durably applied our log through `acked`, as
     /// the peer itself reported it: the peer's word is authoritative.
     pub fn set_watermark(&mut self, peer: &str, acked: u64) -> Result<(), StoreError> {

@@ -400,13 +400,28 @@ impl Reader {
         Ok(out)
     }
 
-    /// Log entries after `after`: what a peer at that watermark still needs.
-    /// Log positions run 1, 2, … without gaps (nothing is ever deleted from
-    /// the log, and a rolled-back insert frees its position again), so this
-    /// is a subtraction rather than a count, which was O(backlog) on every
-    /// status poll. A watermark past the head counts as nothing pending.
+    /// Log entries after `after`: what a peer at that watermark still needs,
+    /// whether the log still holds them or they were truncated (then
+    /// anti-entropy brings them). Positions run without gaps (a
+    /// rolled-back insert frees its position again, and truncation never
+    /// deletes the head), so this is a subtraction rather than a count,
+    /// which was O(backlog) on every status poll. A watermark past the
+    /// head counts as nothing pending.
     pub fn pending(&self, after: u64) -> Result<u64, StoreError> {
         Ok(self.log_head()?.saturating_sub(after))
+    }
+
+    /// The first position the log still holds: 1 until it is truncated,
+    /// and one past the head when it is empty.
+    pub fn log_start(&self) -> Result<u64, StoreError> {
+        let (first, head): (Option<i64>, Option<i64>) = self
+            .conn
+            .prepare_cached("SELECT MIN(seq), MAX(seq) FROM log")?
+            .query_row([], |r| Ok((r.get(0)?, r.get(1)?)))?;
+        Ok(match (first, head) {
+            (Some(first), _) => first as u64,
+            (None, head) => head.unwrap_or(0) as u64 + 1,
+        })
     }
 
     pub fn log_head(&self) -> Result<u64, StoreError> {

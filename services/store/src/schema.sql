@@ -36,8 +36,10 @@ CREATE TABLE IF NOT EXISTS digest (
 -- order. That is its own writes, and the catalog changes it applied from
 -- peers (relayed, so a table is known everywhere before its items). A peer's
 -- item writes are not logged here: they live in the peer's own log, and
--- `inbound` records how far this region has applied it. Nothing is deleted,
--- so positions run 1, 2, … without gaps.
+-- `inbound` records how far this region has applied it. Positions run 1,
+-- 2, … without gaps. Entries every peer has applied, past the retention,
+-- are deleted from the oldest on (`Group::truncate_log`); the newest entry
+-- is never deleted, so positions keep counting from it.
 CREATE TABLE IF NOT EXISTS log (
     seq           INTEGER PRIMARY KEY,
     tbl           TEXT NOT NULL,

@@ -564,3 +564,46 @@ fn every_opening_starts_an_epoch_and_the_clock_restarts_above_the_marks() {
     assert_eq!(reader.log_id().unwrap(), epochs[1].id);
     assert_eq!(writer.max_version().unwrap(), Some(newest));
 }
+
+#[test]
+fn truncating_the_log_keeps_its_head_and_its_positions() {
+    let mut n = Node::new("r-a");
+    n.write(&[WriteOp::CreateTable(table_def())]).unwrap();
+    for k in 0..40 {
+        n.write(&[put(k, u32::from(k))]).unwrap();
+    }
+    let head = n.reader.log_head().unwrap();
+    assert_eq!((n.reader.log_start().unwrap(), head), (1, 41));
+    let truncate = |n: &mut Node, keep_from, max_rows| {
+        let mut g = n.writer.group().unwrap();
+        let gone = g.truncate_log(keep_from, max_rows).unwrap();
+        g.commit().unwrap();
+        gone
+    };
+    // At most max_rows at a time, from the oldest.
+    assert_eq!(truncate(&mut n, 30, 10), 10);
+    assert_eq!(n.reader.log_start().unwrap(), 11);
+    assert_eq!(truncate(&mut n, 30, 1_000), 19);
+    assert_eq!(n.reader.log_start().unwrap(), 30);
+    let left = n.reader.log_after(0, 1_000, usize::MAX).unwrap();
+    assert_eq!(left.first().map(|m| m.seq), Some(30));
+    // Never the head, however far it is asked to go.
+    assert_eq!(truncate(&mut n, 1_000, 1_000), 11);
+    assert_eq!(n.reader.log_start().unwrap(), head);
+    assert_eq!(truncate(&mut n, 1_000, 1_000), 0);
+    // New writes continue after it, and the items are all there.
+    n.write(&[put(99, 1)]).unwrap();
+    assert_eq!(n.reader.log_head().unwrap(), head + 1);
+    assert_eq!(n.reader.digest(TABLE).unwrap().live, 41);
+    // A restart's epoch starts after the head, not after what was deleted.
+    let Node {
+        dir,
+        writer,
+        reader,
+        ..
+    } = n;
+    drop((writer, reader));
+    let _w = meridian_store::open(dir.path(), "r-a", Durability::Simulated).unwrap();
+    let r = meridian_store::open_reader(dir.path()).unwrap();
+    assert_eq!(r.epochs().unwrap().last().unwrap().start, head + 2);
+}

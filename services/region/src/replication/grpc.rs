@@ -13,7 +13,7 @@ use std::time::Duration;
 
 use futures::{FutureExt, Stream};
 use meridian_core::Mutation;
-use meridian_core::epoch::{Epoch, resume_at};
+use meridian_core::epoch::{Epoch, resume};
 use meridian_proto::v1 as pb;
 use meridian_proto::v1::replication_client::ReplicationClient;
 use meridian_proto::v1::replication_server::Replication;
@@ -125,12 +125,24 @@ impl Replication for ReplicationApi {
             .read(move |r| Ok((r.inbound_record(&p)?, r.high_water(&p)?)))
             .await
             .map_err(status_from)?;
-        let applied = resume_at(&chain, stored.as_ref().map(|(id, a)| (id.as_str(), *a)));
-        if stored.as_ref().map(|(id, _)| id) != Some(&hello.log_id) {
-            // A new epoch of the peer's log: where it resumes is recorded
-            // before anything of it is applied, so the store's duplicate
-            // check starts from the same position as this stream.
-            tracing::info!(%peer, log_id = %hello.log_id, resume_after = applied, previous = ?stored, "new epoch of a peer's log");
+        let (applied, truncated) = resume(
+            &chain,
+            stored.as_ref().map(|(id, a)| (id.as_str(), *a)),
+            hello.log_start,
+        );
+        if truncated {
+            // What the peer's log no longer holds, its store still does.
+            tracing::info!(%peer, log_start = hello.log_start, previous = ?stored, "the peer's log was truncated past what this region applied; repairing from it");
+            if let Some(wake) = shared.repair_wake.get(&peer) {
+                wake.notify_one();
+            }
+        }
+        if truncated || stored.as_ref().map(|(id, _)| id) != Some(&hello.log_id) {
+            // A new epoch of the peer's log, or a jump past its truncated
+            // part: where it resumes is recorded before anything of it is
+            // applied, so the store's duplicate check starts from the same
+            // position as this stream.
+            tracing::info!(%peer, log_id = %hello.log_id, resume_after = applied, previous = ?stored, "resuming a peer's log at a new position");
             shared
                 .storage
                 .set_inbound(&peer, &hello.log_id, applied)
@@ -419,9 +431,9 @@ impl Link {
         let mut client = ReplicationClient::new(channel)
             .max_decoding_message_size(MAX_MESSAGE_BYTES)
             .max_encoding_message_size(MAX_MESSAGE_BYTES);
-        let (epochs, log_head) = shared
+        let (epochs, log_head, log_start) = shared
             .storage
-            .read(|r| Ok((r.epochs()?, r.log_head()?)))
+            .read(|r| Ok((r.epochs()?, r.log_head()?, r.log_start()?)))
             .await
             .map_err(|e| e.to_string())?;
         let log_id = epochs
@@ -435,6 +447,7 @@ impl Link {
                 to_region: peer.name.clone(),
                 protocol: PROTOCOL,
                 log_id,
+                log_start,
                 epochs: epochs
                     .into_iter()
                     .map(|e| pb::Epoch {
