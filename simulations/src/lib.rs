@@ -423,8 +423,8 @@ mod tests {
         let mut peer = heads_of(&shipped);
         peer.extend(
             heads_of(&elsewhere)
-                .into_iter()
-                .map(|(_, h)| (("t".to_string(), key("j")), h)),
+                .into_values()
+                .map(|h| (("t".to_string(), key("j")), h)),
         );
         let risk = o.at_risk("a-1", std::slice::from_ref(&peer));
         assert_eq!(risk, BTreeSet::from([unshipped.version.clone()]));
