@@ -549,9 +549,10 @@ async fn status(config: &std::path::Path, json: bool) -> Result<()> {
             continue;
         }
         println!(
-            "{}  hlc {}  log head {}  conflicts {}  drift refusals {}",
+            "{}  hlc {}  log {}..{}  conflicts {}  drift refusals {}",
             s.region,
             version_text(&s.hlc_now),
+            s.log_start,
             s.log_head,
             s.conflicts,
             s.drift_refusals
@@ -643,6 +644,7 @@ fn status_json(s: &pb::StatusResponse) -> Json {
         "up": true,
         "hlc": version_text(&s.hlc_now),
         "log_head": s.log_head,
+        "log_start": s.log_start,
         "conflicts": s.conflicts,
         "drift_refusals": s.drift_refusals,
         "peers": peers,
