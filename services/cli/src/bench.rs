@@ -80,6 +80,9 @@ enum Which {
     /// fast anti-entropy rebuilds it; baseline: a raw copy of the same
     /// store's files.
     Repair(runs::RepairArgs),
+    /// Overwrite a fixed set of keys many times and report the store's
+    /// size against its live data: the log is truncated as peers apply it.
+    Disk(runs::DiskArgs),
 }
 
 pub async fn run(args: BenchArgs) -> Result<()> {
@@ -89,5 +92,6 @@ pub async fn run(args: BenchArgs) -> Result<()> {
         Which::Catchup(a) => runs::catchup(a).await,
         Which::Memory(a) => runs::memory(a).await,
         Which::Repair(a) => runs::repair(a).await,
+        Which::Disk(a) => runs::disk(a).await,
     }
 }

@@ -122,3 +122,35 @@ fn bench_memory_smoke_writes_json() {
         &["idle RSS (baseline)", "RSS after load", "database size"],
     );
 }
+
+#[test]
+fn bench_repair_smoke_writes_json() {
+    let json = smoke(
+        "repair",
+        &[
+            "raw copy of the store (baseline)",
+            "rebuild by repair",
+            "rebuild / raw copy",
+            "repair bytes received",
+        ],
+    );
+    // A wiped region that got its items back received them.
+    let got = json["metrics"]["repair bytes received"]["median"].as_f64();
+    assert!(
+        got.is_some_and(|b| b > 0.0),
+        "repair bytes received: {got:?}"
+    );
+}
+
+#[test]
+fn bench_disk_smoke_writes_json() {
+    smoke(
+        "disk",
+        &[
+            "live data (baseline)",
+            "store on disk, all files",
+            "store / live data",
+            "log entries kept",
+        ],
+    );
+}

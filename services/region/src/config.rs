@@ -427,8 +427,8 @@ impl Default for LogRetention {
         LogRetention {
             retain_entries: 100_000,
             max_entries: 5_000_000,
-            every: Duration::from_secs(5),
-            batch: 50_000,
+            every: Duration::from_secs(1),
+            batch: 20_000,
         }
     }
 }

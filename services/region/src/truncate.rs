@@ -11,7 +11,8 @@ use meridian_core::epoch::keep_from;
 use crate::Shared;
 use crate::worker::{Stop, Worker};
 
-/// Truncates every `LogRetention::every` until the region stops.
+/// Truncates every `LogRetention::every` until the region stops, a batch
+/// at a time until the log keeps only what it must.
 pub(crate) async fn run_truncator(shared: Arc<Shared>, worker: Worker, mut stop: Stop) {
     let retention = shared.config.log_retention.clone();
     let peers: Vec<String> = shared.config.peers.iter().map(|p| p.name.clone()).collect();
@@ -52,15 +53,27 @@ pub(crate) async fn run_truncator(shared: Arc<Shared>, worker: Worker, mut stop:
             continue;
         }
         worker.running();
-        match shared.storage.truncate_log(keep, retention.batch).await {
-            Ok(n) => {
-                shared.metrics.log_truncated.inc_by(n);
-                tracing::debug!(deleted = n, keep_from = keep, "truncated the log");
-                worker.idle();
+        // One batch per writer job, so writes go on between them, and
+        // batch after batch until caught up: a log written faster than one
+        // batch per pass still stays bounded.
+        loop {
+            match shared.storage.truncate_log(keep, retention.batch).await {
+                Ok(n) => {
+                    shared.metrics.log_truncated.inc_by(n);
+                    tracing::debug!(deleted = n, keep_from = keep, "truncated the log");
+                    if n < retention.batch {
+                        worker.idle();
+                        break;
+                    }
+                }
+                Err(e) => {
+                    tracing::warn!(error = %e, "log truncation failed; retrying");
+                    worker.erroring(e);
+                    break;
+                }
             }
-            Err(e) => {
-                tracing::warn!(error = %e, "log truncation failed; retrying");
-                worker.erroring(e);
+            if stop.is_raised() {
+                return;
             }
         }
     }

@@ -49,9 +49,20 @@ impl Cluster {
     /// Starts `n` regions (data under `root`), with link proxies when
     /// `proxies`, and waits until every region serves.
     pub async fn start(n: usize, proxies: bool, root: &Path) -> Result<Self> {
+        Self::start_with(n, proxies, root, |_| {}).await
+    }
+
+    /// [`Cluster::start`], with the cluster file changed by `tune` first.
+    pub async fn start_with(
+        n: usize,
+        proxies: bool,
+        root: &Path,
+        tune: impl FnOnce(&mut meridian_region::ClusterFile),
+    ) -> Result<Self> {
         let exe = std::env::current_exe().context("locating the meridian binary")?;
         let names: Vec<String> = NAMES[..n].iter().map(|s| s.to_string()).collect();
-        let file = loopback_file("bench", &root.join("data"), &names, proxies)?;
+        let mut file = loopback_file("bench", &root.join("data"), &names, proxies)?;
+        tune(&mut file);
         let grpc = file.regions.iter().map(|r| r.grpc).collect::<Vec<_>>();
         let path = root.join("cluster.toml");
         file.write(&path)?;
