@@ -193,7 +193,7 @@ impl TestCluster {
                 max_clock_offset: Duration::from_millis(500),
                 ttl_interval: Duration::from_millis(200),
                 repair_interval: meridian_region::repair::round::DEFAULT_INTERVAL,
-                log_retention: meridian_region::LogRetention::default(),
+                retention: meridian_region::Retention::default(),
                 replication: test_tuning(),
                 dialer: None,
                 seed: None,

@@ -228,11 +228,12 @@ async fn repair_reports_what_it_compared_and_moved() {
 async fn a_peer_down_past_the_log_kept_is_repaired_instead() {
     // A log that keeps at most 20 entries, truncated every 50 ms.
     let mut cluster = TestCluster::start_tuned(&REGIONS, |c| {
-        c.log_retention = meridian_region::LogRetention {
+        c.retention = meridian_region::Retention {
             retain_entries: 5,
             max_entries: 20,
             every: Duration::from_millis(50),
             batch: 1_000,
+            ..Default::default()
         };
     })
     .await;

@@ -382,7 +382,7 @@ pub fn run(scenario: &Scenario, seed: u64, dir: &Path) -> Result<Report, SimErro
             max_clock_offset: scenario.max_clock_offset,
             ttl_interval: Duration::from_secs(5),
             repair_interval: meridian_region::repair::round::DEFAULT_INTERVAL,
-            log_retention: meridian_region::LogRetention::default(),
+            retention: meridian_region::Retention::default(),
             replication: sim_tuning(),
             dialer: Some(dialer()),
             seed: Some(seed),

@@ -81,11 +81,12 @@ enum Job {
         entries: Vec<Mutation>,
         reply: oneshot::Sender<Result<ApplyOutcome, BridgeError>>,
     },
-    /// Deletes the log's entries before `keep_from`, at most `max_rows`.
+    /// Deletes what the retention lets go: see [`Storage::truncate`].
     Truncate {
         keep_from: u64,
+        conflicts: (u64, u64),
         max_rows: u64,
-        reply: oneshot::Sender<Result<u64, BridgeError>>,
+        reply: oneshot::Sender<Result<(u64, u64), BridgeError>>,
     },
     /// A new stream of `peer`'s log in epoch `log_id` resumes at `applied`.
     Inbound {
@@ -318,13 +319,21 @@ impl Storage {
         rx.await.map_err(|_| BridgeError::Closed)?
     }
 
-    /// Deletes the log's entries before `keep_from`, at most `max_rows` of
-    /// them; resolves with how many went, after the group is durable.
-    pub async fn truncate_log(&self, keep_from: u64, max_rows: u64) -> Result<u64, BridgeError> {
+    /// Deletes the log's entries before `keep_from`, and the conflict
+    /// records beyond the newest `conflicts.0` or detected before
+    /// `conflicts.1` (µs), at most `max_rows` of each; resolves with how
+    /// many of each went, after the group is durable.
+    pub async fn truncate(
+        &self,
+        keep_from: u64,
+        conflicts: (u64, u64),
+        max_rows: u64,
+    ) -> Result<(u64, u64), BridgeError> {
         let (reply, rx) = oneshot::channel();
         self.jobs
             .send(Job::Truncate {
                 keep_from,
+                conflicts,
                 max_rows,
                 reply,
             })
@@ -552,8 +561,8 @@ enum Done {
         Result<(), StoreError>,
     ),
     Truncate(
-        oneshot::Sender<Result<u64, BridgeError>>,
-        Result<u64, StoreError>,
+        oneshot::Sender<Result<(u64, u64), BridgeError>>,
+        Result<(u64, u64), StoreError>,
     ),
 }
 
@@ -636,9 +645,15 @@ fn run_group(
                 }
                 Job::Truncate {
                     keep_from,
+                    conflicts: (keep, before),
                     max_rows,
                     reply,
-                } => Done::Truncate(reply, group.truncate_log(keep_from, max_rows)),
+                } => {
+                    let r = group
+                        .truncate_log(keep_from, max_rows)
+                        .and_then(|log| Ok((log, group.purge_conflicts(keep, before, max_rows)?)));
+                    Done::Truncate(reply, r)
+                }
                 Job::Inbound {
                     peer,
                     log_id,

@@ -57,6 +57,12 @@ pub struct ClusterFile {
     /// them; that peer is then brought back by anti-entropy.
     #[serde(default = "default_log_max_entries")]
     pub log_max_entries: u64,
+    /// Conflict records kept: the newest this many, and none older than
+    /// `conflict_retain_secs`. The count of conflicts recorded never drops.
+    #[serde(default = "default_conflict_retain_records")]
+    pub conflict_retain_records: u64,
+    #[serde(default = "default_conflict_retain_secs")]
+    pub conflict_retain_secs: u64,
     /// Access key id → secret for the DynamoDB endpoints. When set, every
     /// request must carry a valid SigV4 signature made with one of them;
     /// when empty (the default) any credentials are accepted.
@@ -150,11 +156,19 @@ fn default_ttl_interval_ms() -> u64 {
 }
 
 fn default_log_retain_entries() -> u64 {
-    LogRetention::default().retain_entries
+    Retention::default().retain_entries
 }
 
 fn default_log_max_entries() -> u64 {
-    LogRetention::default().max_entries
+    Retention::default().max_entries
+}
+
+fn default_conflict_retain_records() -> u64 {
+    Retention::default().conflict_records
+}
+
+fn default_conflict_retain_secs() -> u64 {
+    Retention::default().conflict_age.as_secs()
 }
 
 fn default_repair_interval_ms() -> u64 {
@@ -174,6 +188,8 @@ impl ClusterFile {
             repair_interval_ms: default_repair_interval_ms(),
             log_retain_entries: default_log_retain_entries(),
             log_max_entries: default_log_max_entries(),
+            conflict_retain_records: default_conflict_retain_records(),
+            conflict_retain_secs: default_conflict_retain_secs(),
             dynamodb_keys: Default::default(),
             netsim: None,
             regions: regions
@@ -353,10 +369,12 @@ impl ClusterFile {
             max_clock_offset: Duration::from_millis(self.max_clock_offset_ms),
             ttl_interval: Duration::from_millis(self.ttl_interval_ms.max(100)),
             repair_interval: Duration::from_millis(self.repair_interval_ms),
-            log_retention: LogRetention {
+            retention: Retention {
                 retain_entries: self.log_retain_entries,
                 max_entries: self.log_max_entries,
-                ..LogRetention::default()
+                conflict_records: self.conflict_retain_records,
+                conflict_age: Duration::from_secs(self.conflict_retain_secs),
+                ..Retention::default()
             },
             replication: ReplicationTuning::default(),
             dialer: None,
@@ -389,8 +407,9 @@ pub struct RegionConfig {
     /// How often each peer's repair worker runs an anti-entropy round
     /// besides the rounds after a reconnect; zero: only those.
     pub repair_interval: Duration,
-    /// How much of the log is kept once peers have it.
-    pub log_retention: LogRetention,
+    /// How much of the log (once peers have it) and of the conflict
+    /// records is kept.
+    pub retention: Retention,
     pub replication: ReplicationTuning,
     /// Outbound connections on a simulated network; `None` dials with TCP.
     pub dialer: Option<crate::transport::Dialer>,
@@ -409,24 +428,32 @@ impl RegionConfig {
     }
 }
 
-/// How much of its log a region keeps (`meridian_core::epoch::keep_from`).
+/// How much of its log and of its conflict records a region keeps.
 #[derive(Debug, Clone)]
-pub struct LogRetention {
-    /// Entries every peer has applied stay while among the newest this many.
+pub struct Retention {
+    /// Log entries every peer has applied stay while among the newest this
+    /// many (`meridian_core::epoch::keep_from`).
     pub retain_entries: u64,
-    /// Past this many, the oldest go whether or not every peer has them.
+    /// Past this many log entries, the oldest go whether or not every peer
+    /// has them.
     pub max_entries: u64,
+    /// Conflict records kept: the newest this many ...
+    pub conflict_records: u64,
+    /// ... and none older than this.
+    pub conflict_age: Duration,
     /// How often the region truncates.
     pub every: Duration,
-    /// Most entries one truncation deletes, so the writer is never held long.
+    /// Most rows one truncation deletes, so the writer is never held long.
     pub batch: u64,
 }
 
-impl Default for LogRetention {
+impl Default for Retention {
     fn default() -> Self {
-        LogRetention {
+        Retention {
             retain_entries: 100_000,
             max_entries: 5_000_000,
+            conflict_records: 1_000_000,
+            conflict_age: Duration::from_secs(7 * 24 * 3600),
             every: Duration::from_secs(1),
             batch: 20_000,
         }

@@ -43,7 +43,7 @@ const REPLICATION_STREAM_WINDOW: u32 = 4 << 20;
 
 pub use bridge::{Mode, Storage};
 pub use config::{
-    ClusterFile, ConfigError, LogRetention, PeerConfig, RegionConfig, ReplicationTuning,
+    ClusterFile, ConfigError, PeerConfig, RegionConfig, ReplicationTuning, Retention,
 };
 
 #[derive(Debug, thiserror::Error)]

@@ -1,8 +1,9 @@
-//! Log truncation: a region deletes the oldest entries of its log once
-//! every peer has applied them and they are past the retention, or once the
-//! log outgrows its maximum (docs/repair.md, "Log truncation"). What to
-//! keep is `meridian_core::epoch::keep_from`; this is the worker that reads
-//! the watermarks and asks the writer to delete.
+//! Truncation: a region deletes the oldest entries of its log once every
+//! peer has applied them and they are past the retention, or once the log
+//! outgrows its maximum (docs/repair.md, "Log truncation"), and the conflict
+//! records past their retention (count and age). What to keep of the log is
+//! `meridian_core::epoch::keep_from`; this is the worker that reads the
+//! watermarks and asks the writer to delete.
 
 use std::sync::Arc;
 
@@ -11,10 +12,10 @@ use meridian_core::epoch::keep_from;
 use crate::Shared;
 use crate::worker::{Stop, Worker};
 
-/// Truncates every `LogRetention::every` until the region stops, a batch
+/// Truncates every `Retention::every` until the region stops, a batch
 /// at a time until the log keeps only what it must.
 pub(crate) async fn run_truncator(shared: Arc<Shared>, worker: Worker, mut stop: Stop) {
-    let retention = shared.config.log_retention.clone();
+    let retention = shared.config.retention.clone();
     let peers: Vec<String> = shared.config.peers.iter().map(|p| p.name.clone()).collect();
     worker.idle();
     loop {
@@ -48,26 +49,36 @@ pub(crate) async fn run_truncator(shared: Arc<Shared>, worker: Worker, mut stop:
             retention.retain_entries,
             retention.max_entries,
         );
-        if keep <= start {
-            worker.idle();
-            continue;
-        }
+        let too_old = shared
+            .real_clock
+            .now_micros()
+            .saturating_sub(retention.conflict_age.as_micros() as u64);
         worker.running();
         // One batch per writer job, so writes go on between them, and
         // batch after batch until caught up: a log written faster than one
         // batch per pass still stays bounded.
         loop {
-            match shared.storage.truncate_log(keep, retention.batch).await {
-                Ok(n) => {
-                    shared.metrics.log_truncated.inc_by(n);
-                    tracing::debug!(deleted = n, keep_from = keep, "truncated the log");
-                    if n < retention.batch {
+            let conflicts = (retention.conflict_records, too_old);
+            match shared
+                .storage
+                .truncate(keep.max(start), conflicts, retention.batch)
+                .await
+            {
+                Ok((log, records)) => {
+                    shared.metrics.log_truncated.inc_by(log);
+                    tracing::debug!(
+                        log,
+                        records,
+                        keep_from = keep,
+                        "truncated the log and the conflict records"
+                    );
+                    if log < retention.batch && records < retention.batch {
                         worker.idle();
                         break;
                     }
                 }
                 Err(e) => {
-                    tracing::warn!(error = %e, "log truncation failed; retrying");
+                    tracing::warn!(error = %e, "truncation failed; retrying");
                     worker.erroring(e);
                     break;
                 }

@@ -272,6 +272,34 @@ impl Group<'_> {
         })
     }
 
+    /// Deletes conflict records beyond the newest `keep`, and those
+    /// detected before `older_than` (real time, µs), at most `max_rows`;
+    /// returns how many went. The count of conflicts recorded does not
+    /// change ([`crate::Reader::conflict_count`]).
+    pub fn purge_conflicts(
+        &mut self,
+        keep: u64,
+        older_than: u64,
+        max_rows: u64,
+    ) -> Result<u64, StoreError> {
+        self.isolated(|ctx| {
+            let n = ctx
+                .conn
+                .prepare_cached(
+                    "DELETE FROM conflicts WHERE id IN (
+                       SELECT id FROM conflicts
+                       WHERE id <= (SELECT MAX(id) FROM conflicts) - ?1 OR detected_real < ?2
+                       ORDER BY id LIMIT ?3)",
+                )?
+                .execute(params![
+                    keep.min(i64::MAX as u64) as i64,
+                    older_than.min(i64::MAX as u64) as i64,
+                    max_rows.min(i64::MAX as u64) as i64
+                ])?;
+            Ok(n as u64)
+        })
+    }
+
     /// Records that `peer` has durably applied our log through `acked`, as
     /// the peer itself reported it: the peer's word is authoritative.
     pub fn set_watermark(&mut self, peer: &str, acked: u64) -> Result<(), StoreError> {

@@ -496,7 +496,19 @@ impl Reader {
             .optional()?)
     }
 
+    /// Conflicts recorded since the store was created, including those
+    /// whose records were purged by their retention: it never goes down.
     pub fn conflict_count(&self) -> Result<u64, StoreError> {
+        Ok(self
+            .conn
+            .prepare_cached("SELECT seq FROM sqlite_sequence WHERE name = 'conflicts'")?
+            .query_row([], |r| r.get::<_, i64>(0))
+            .optional()?
+            .unwrap_or(0) as u64)
+    }
+
+    /// Conflict records still kept.
+    pub fn conflict_records(&self) -> Result<u64, StoreError> {
         Ok(self
             .conn
             .query_row("SELECT COUNT(*) FROM conflicts", [], |r| r.get::<_, i64>(0))?

@@ -95,8 +95,11 @@ CREATE TABLE IF NOT EXISTS inbound (
     applied INTEGER NOT NULL
 ) WITHOUT ROWID;
 
+-- Every concurrent pair detected on apply. Ids never repeat (AUTOINCREMENT),
+-- so the highest ever given is the count of conflicts recorded, which
+-- purging old records (their retention) does not change.
 CREATE TABLE IF NOT EXISTS conflicts (
-    id               INTEGER PRIMARY KEY,
+    id               INTEGER PRIMARY KEY AUTOINCREMENT,
     tbl              TEXT NOT NULL,
     pk               BLOB NOT NULL,
     sk               BLOB NOT NULL,

@@ -607,3 +607,41 @@ fn truncating_the_log_keeps_its_head_and_its_positions() {
     let r = meridian_store::open_reader(dir.path()).unwrap();
     assert_eq!(r.epochs().unwrap().last().unwrap().start, head + 2);
 }
+
+#[test]
+fn conflict_records_are_purged_by_their_retention_and_the_count_never_drops() {
+    let mut a = Node::new("r-a");
+    let mut b = Node::new("r-b");
+    a.write(&[WriteOp::CreateTable(table_def())]).unwrap();
+    b.receive(&a);
+    // Ten keys written concurrently in both regions: ten conflicts at a.
+    for k in 0..10 {
+        a.write(&[put(k, 1)]).unwrap();
+        b.write(&[put(k, 2)]).unwrap();
+    }
+    a.receive(&b);
+    assert_eq!(a.reader.conflict_count().unwrap(), 10);
+    let purge = |n: &mut Node, keep, older_than, max| {
+        let mut g = n.writer.group().unwrap();
+        let gone = g.purge_conflicts(keep, older_than, max).unwrap();
+        g.commit().unwrap();
+        gone
+    };
+    // The newest 3 stay, at most 4 rows at a time.
+    assert_eq!(purge(&mut a, 3, 0, 4), 4);
+    assert_eq!(purge(&mut a, 3, 0, 100), 3);
+    assert_eq!(a.reader.conflict_records().unwrap(), 3);
+    let kept = a.reader.conflicts("", 100).unwrap();
+    assert_eq!(kept.len(), 3);
+    assert_eq!(a.reader.conflict_count().unwrap(), 10);
+    // By age: every record is older than a time after them all.
+    assert_eq!(purge(&mut a, 1_000, u64::MAX, 100), 3);
+    assert_eq!(a.reader.conflict_records().unwrap(), 0);
+    assert_eq!(a.reader.conflict_count().unwrap(), 10);
+    // A new conflict is the eleventh, not the first again.
+    a.write(&[put(50, 1)]).unwrap();
+    b.write(&[put(50, 2)]).unwrap();
+    a.receive(&b);
+    assert_eq!(a.reader.conflict_count().unwrap(), 11);
+    assert_eq!(a.reader.conflict_records().unwrap(), 1);
+}
