@@ -645,3 +645,184 @@ fn conflict_records_are_purged_by_their_retention_and_the_count_never_drops() {
     assert_eq!(a.reader.conflict_count().unwrap(), 11);
     assert_eq!(a.reader.conflict_records().unwrap(), 1);
 }
+
+// ------------------------------------------------------------------ repair
+
+/// One more disaster a replica can meet, beside the steps above.
+#[derive(Clone, Debug)]
+enum Disaster {
+    /// The node's log loses everything but its newest entry.
+    Truncate { at: usize },
+    /// The node's store is lost; it starts empty, with a new log.
+    Wipe { at: usize },
+}
+
+fn disaster() -> impl Strategy<Value = Disaster> {
+    prop_oneof![
+        (0..2usize).prop_map(|at| Disaster::Truncate { at }),
+        (0..2usize).prop_map(|at| Disaster::Wipe { at }),
+    ]
+}
+
+impl Node {
+    /// Takes what `from`'s log holds after what this node applied of it,
+    /// resuming as a region does (`meridian_core::epoch::resume`): a new
+    /// epoch starts over, and a log truncated past this node's position
+    /// is jumped over and the rest pulled by repair.
+    fn catch_up(&mut self, from: &Node) {
+        let chain = from.reader.epochs().unwrap();
+        let id = chain.last().unwrap().id.clone();
+        let stored = self.reader.inbound_record(&from.region).unwrap();
+        let (at, truncated) = meridian_core::epoch::resume(
+            &chain,
+            stored.as_ref().map(|(i, a)| (i.as_str(), *a)),
+            from.reader.log_start().unwrap(),
+        );
+        if truncated || stored.as_ref().map(|(i, _)| i) != Some(&id) {
+            let mut g = self.writer.group().unwrap();
+            g.set_inbound(&from.region, &id, at).unwrap();
+            g.commit().unwrap();
+        }
+        if truncated {
+            self.repair_from(from);
+        }
+        let entries = from.reader.log_after(at, 100_000, usize::MAX).unwrap();
+        if entries.is_empty() {
+            return;
+        }
+        let mut g = self.writer.group().unwrap();
+        let out = g.apply(&self.hlc, T0, &from.region, &id, &entries).unwrap();
+        g.commit().unwrap();
+        assert_eq!(out.refused, None, "{} from {}", self.region, from.region);
+    }
+
+    /// Pulls every head `from` holds, the catalog first, as a repair round
+    /// that finds this node's tree empty would.
+    fn repair_from(&mut self, from: &Node) {
+        let mut tables: Vec<String> = from
+            .reader
+            .digest_roots()
+            .unwrap()
+            .into_iter()
+            .map(|(t, _)| t)
+            .collect();
+        tables.sort_by_key(|t| t != CATALOG_TABLE);
+        for t in tables {
+            let mut after: Option<EncodedKey> = None;
+            loop {
+                let (page, more) = from
+                    .reader
+                    .entries_under(&t, &[NodeId::ROOT], after.as_ref(), (64, 1 << 20))
+                    .unwrap();
+                after = page.last().map(|m| m.key.clone());
+                let mut g = self.writer.group().unwrap();
+                let out = g.repair(&self.hlc, T0, &page).unwrap();
+                g.commit().unwrap();
+                assert_eq!(
+                    out.refused, None,
+                    "{} repairing {t} from {}",
+                    self.region, from.region
+                );
+                if !more {
+                    break;
+                }
+            }
+        }
+    }
+}
+
+proptest! {
+    #![proptest_config(ProptestConfig { cases: 24, ..ProptestConfig::default() })]
+
+    /// Writes, deletes, expiries, TTL changes and table recreations at two
+    /// writers, interleaved with log truncations and lost stores, in random
+    /// orders: once every log is delivered and every node has repaired from
+    /// the other, both hold the same heads and the same tree.
+    #[test]
+    fn truncations_and_wipes_still_converge_by_repair(
+        steps in proptest::collection::vec(
+            prop_oneof![4 => step().prop_map(Ok), 1 => disaster().prop_map(Err)],
+            1..50,
+        ),
+    ) {
+        let mut w: Vec<Node> = REGIONS[..2].iter().map(|r| Node::new(r)).collect();
+        w[0].write(&[WriteOp::CreateTable(table_def())]).unwrap();
+        let exchange = |w: &mut Vec<Node>| {
+            let (a, b) = w.split_at_mut(1);
+            b[0].catch_up(&a[0]);
+            a[0].catch_up(&b[0]);
+        };
+        exchange(&mut w);
+        for s in &steps {
+            match s {
+                Ok(Step::Sync) => exchange(&mut w),
+                Ok(Step::Recreate) => {
+                    // Only where the table is known, as a client would see it.
+                    if w[0].reader.table_def(TABLE).unwrap().is_some() {
+                        w[0].write(&[WriteOp::DeleteTable(TABLE.into())]).unwrap();
+                        w[0].write(&[WriteOp::CreateTable(table_def())]).unwrap();
+                    }
+                }
+                Ok(Step::Put { at, key, v }) => {
+                    let _ = w[*at].write(&[put(*key, *v)]);
+                }
+                Ok(Step::Delete { at, key }) => {
+                    let _ = w[*at].write(&[del(*key)]);
+                }
+                Ok(Step::Expire { at, key }) => {
+                    let head = w[*at].reader.get(TABLE, &encoded(*key)).unwrap();
+                    if let Some(h) = head.filter(|h| h.image.is_some()) {
+                        let _ = w[*at].write(&[WriteOp::Expire {
+                            table: TABLE.into(),
+                            key: key_attrs(*key),
+                            version: h.version,
+                            attribute: "exp".into(),
+                        }]);
+                    }
+                }
+                Ok(Step::Ttl { on }) => {
+                    let _ = w[0].write(&[WriteOp::SetTtl {
+                        table: TABLE.into(),
+                        attribute: on.then(|| "exp".to_string()),
+                    }]);
+                }
+                Err(Disaster::Truncate { at }) => {
+                    let n = &mut w[*at];
+                    let head = n.reader.log_head().unwrap();
+                    let mut g = n.writer.group().unwrap();
+                    g.truncate_log(head, u64::MAX).unwrap();
+                    g.commit().unwrap();
+                }
+                Err(Disaster::Wipe { at }) => {
+                    let region = w[*at].region.clone();
+                    let fresh = Node::new(&region);
+                    // What a peer answers (`Welcome`, `Roots`): the clock
+                    // starts above every version of ours it holds.
+                    let other = &w[1 - *at];
+                    if let Some(v) = other.reader.high_water(&region).unwrap() {
+                        fresh.hlc.restore(v.hlc);
+                    }
+                    fresh.clock.set(other.clock.now_micros());
+                    w[*at] = fresh;
+                    if *at == 0 {
+                        // The table changes happen at node 0: it must know the table again.
+                        let (a, b) = w.split_at_mut(1);
+                        a[0].repair_from(&b[0]);
+                    }
+                }
+            }
+        }
+        exchange(&mut w);
+        exchange(&mut w);
+        let (a, b) = w.split_at_mut(1);
+        a[0].repair_from(&b[0]);
+        b[0].repair_from(&a[0]);
+        for t in [TABLE, CATALOG_TABLE] {
+            prop_assert_eq!(w[0].reader.heads(t).unwrap(), w[1].reader.heads(t).unwrap(), "{}", t);
+            prop_assert_eq!(w[0].reader.digest(t).unwrap(), w[1].reader.digest(t).unwrap());
+        }
+        for n in &w {
+            n.assert_exact();
+        }
+    }
+}
