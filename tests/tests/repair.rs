@@ -44,6 +44,15 @@ fn verdict(cluster: &TestCluster, oracle: &Oracle) -> Verdict {
     v
 }
 
+async fn status(cluster: &TestCluster, i: usize) -> pb::StatusResponse {
+    cluster
+        .admin(i)
+        .status(pb::StatusRequest {})
+        .await
+        .expect("status")
+        .into_inner()
+}
+
 /// Polls until the verdict holds; at the deadline, fails with its problems.
 async fn converge(cluster: &TestCluster, oracle: &Oracle, what: &str) {
     let deadline = tokio::time::Instant::now() + Duration::from_secs(60);
@@ -250,12 +259,7 @@ async fn a_peer_down_past_the_log_kept_is_repaired_instead() {
         "us-east-1's log to be truncated",
         Duration::from_secs(20),
         || async {
-            let st = cluster
-                .admin(0)
-                .status(pb::StatusRequest {})
-                .await
-                .unwrap()
-                .into_inner();
+            let st = status(&cluster, 0).await;
             st.log_head > 150 && st.log_start > 20
         },
     )
@@ -278,12 +282,7 @@ async fn a_peer_down_past_the_log_kept_is_repaired_instead() {
         "ap-southeast-1 to acknowledge us-east-1's whole log",
         Duration::from_secs(20),
         || async {
-            let st = cluster
-                .admin(0)
-                .status(pb::StatusRequest {})
-                .await
-                .unwrap()
-                .into_inner();
+            let st = status(&cluster, 0).await;
             st.peers
                 .iter()
                 .any(|p| p.peer == REGIONS[2] && p.acked_seq == st.log_head)

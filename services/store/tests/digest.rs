@@ -74,6 +74,21 @@ impl Node {
             .insert(from.region.clone(), out.applied_through);
     }
 
+    /// Closes the store and opens it again, as a restart would.
+    fn reopen(self) -> (TempDir, Writer, Reader) {
+        let Node {
+            dir,
+            writer,
+            reader,
+            region,
+            ..
+        } = self;
+        drop((writer, reader));
+        let writer = meridian_store::open(dir.path(), &region, Durability::Simulated).unwrap();
+        let reader = meridian_store::open_reader(dir.path()).unwrap();
+        (dir, writer, reader)
+    }
+
     fn root(&self, table: &str) -> Summary {
         self.reader.digest_node(table, NodeId::ROOT).unwrap()
     }
@@ -547,15 +562,7 @@ fn every_opening_starts_an_epoch_and_the_clock_restarts_above_the_marks() {
     assert_eq!(first[0].start, 1);
 
     let head = n.reader.log_head().unwrap();
-    let Node {
-        dir,
-        writer,
-        reader,
-        ..
-    } = n;
-    drop((writer, reader));
-    let writer = meridian_store::open(dir.path(), "r-a", Durability::Simulated).unwrap();
-    let reader = meridian_store::open_reader(dir.path()).unwrap();
+    let (_dir, writer, reader) = n.reopen();
     let epochs = reader.epochs().unwrap();
     assert_eq!(epochs.len(), 2);
     assert_eq!(epochs[0], first[0]);
@@ -596,15 +603,7 @@ fn truncating_the_log_keeps_its_head_and_its_positions() {
     assert_eq!(n.reader.log_head().unwrap(), head + 1);
     assert_eq!(n.reader.digest(TABLE).unwrap().live, 41);
     // A restart's epoch starts after the head, not after what was deleted.
-    let Node {
-        dir,
-        writer,
-        reader,
-        ..
-    } = n;
-    drop((writer, reader));
-    let _w = meridian_store::open(dir.path(), "r-a", Durability::Simulated).unwrap();
-    let r = meridian_store::open_reader(dir.path()).unwrap();
+    let (_dir, _w, r) = n.reopen();
     assert_eq!(r.epochs().unwrap().last().unwrap().start, head + 2);
 }
 
