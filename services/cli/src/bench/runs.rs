@@ -914,6 +914,40 @@ pub struct RepairArgs {
     /// Time limit for the load and for the rebuild, in seconds.
     #[arg(long, default_value_t = 900)]
     max_secs: u64,
+    /// Keys that differ between the two regions in the digest-sync phase.
+    #[arg(long, default_value_t = 1_000)]
+    differ: u64,
+}
+
+/// The most log entries the repair benchmark's regions keep, so that what
+/// a stopped region missed is gone from its peer's log and only a digest
+/// comparison can find it.
+const SYNC_LOG_MAX: u64 = 100;
+
+/// Region `i`'s digest of the benchmark table, and its live items.
+async fn table_digest(cluster: &Cluster, i: usize) -> Result<(String, u64)> {
+    let d = cluster
+        .admin(i)
+        .digest(pb::DigestRequest {
+            table: TABLE.into(),
+        })
+        .await?
+        .into_inner();
+    Ok((d.digest, d.live_items))
+}
+
+/// Region `i`'s repair figures against peer `peer`, from its status.
+async fn repair_status(cluster: &Cluster, i: usize, peer: usize) -> Result<pb::PeerStatus> {
+    let status = cluster
+        .admin(i)
+        .status(pb::StatusRequest {})
+        .await?
+        .into_inner();
+    status
+        .peers
+        .into_iter()
+        .find(|p| p.peer == cluster.names[peer])
+        .context("a region's status lacks its peer")
 }
 
 /// Copies every file of `from` into a new directory `to` and fsyncs the
@@ -939,17 +973,22 @@ pub async fn repair(a: RepairArgs) -> Result<()> {
     let smoke = a.common.smoke;
     let reps = a.common.reps(3);
     let items = if smoke { 2_000 } else { a.items };
+    let differ = if smoke { 200 } else { a.differ.min(items) };
     let max = Duration::from_secs(if smoke { 60 } else { a.max_secs });
     let mut r = Report::new(
         "repair",
         smoke,
         reps,
-        json!({"items": items, "clients": a.clients, "batch": 25, "max_secs": max.as_secs()}),
+        json!({"items": items, "differ": differ, "log_max_entries": SYNC_LOG_MAX, "clients": a.clients, "batch": 25, "max_secs": max.as_secs()}),
     );
     r.machine = a.common.machine()?;
     for rep in 0..reps {
         let dir = a.common.tempdir()?;
-        let mut cluster = Cluster::start(2, false, dir.path()).await?;
+        let mut cluster = Cluster::start_with(2, false, dir.path(), |f| {
+            f.log_retain_entries = 0;
+            f.log_max_entries = SYNC_LOG_MAX;
+        })
+        .await?;
         let result = async {
             cluster.create_table().await?;
             let loaded = load(&cluster, 0, a.clients, items, 25, None, max, "r-").await?;
@@ -971,24 +1010,12 @@ pub async fn repair(a: RepairArgs) -> Result<()> {
             std::fs::remove_dir_all(&data)?;
             let t = Instant::now();
             cluster.restart_region(0).await?;
-            let digest = |i: usize| {
-                let mut admin = cluster.admin(i);
-                async move {
-                    let d = admin
-                        .digest(pb::DigestRequest {
-                            table: TABLE.into(),
-                        })
-                        .await?
-                        .into_inner();
-                    anyhow::Ok((d.digest, d.live_items))
-                }
-            };
-            let want = digest(1).await?;
+            let want = table_digest(&cluster, 1).await?;
             let mut tick = tokio::time::interval(Duration::from_millis(20));
             loop {
                 tick.tick().await;
                 // The table itself arrives by the log; until then it has no digest.
-                if let Ok(got) = digest(0).await
+                if let Ok(got) = table_digest(&cluster, 0).await
                     && got == want
                 {
                     break;
@@ -1001,21 +1028,64 @@ pub async fn repair(a: RepairArgs) -> Result<()> {
                 }
             }
             let rebuilt = t.elapsed();
-            let status = cluster
-                .admin(0)
-                .status(pb::StatusRequest {})
-                .await?
-                .into_inner();
-            let peer = status
-                .peers
-                .iter()
-                .find(|p| p.peer == cluster.names[1])
-                .context("the rebuilt region's status has no peer")?;
-            anyhow::Ok((raw, raw_bytes, rebuilt, peer.clone(), want.1))
+            let peer = repair_status(&cluster, 0, 1).await?;
+
+            // Digest sync: region 1 misses `differ` updates that its peer's
+            // log no longer holds; its round after the restart finds them.
+            cluster.stop_region(1).await?;
+            load(&cluster, 0, a.clients, differ, 25, None, max, "r-").await?;
+            let t = Instant::now();
+            loop {
+                let st = cluster
+                    .admin(0)
+                    .status(pb::StatusRequest {})
+                    .await?
+                    .into_inner();
+                if st.log_head - st.log_start < SYNC_LOG_MAX {
+                    break;
+                }
+                if t.elapsed() >= max {
+                    bail!(
+                        "region 0's log was not truncated within {} s",
+                        max.as_secs()
+                    );
+                }
+                tokio::time::sleep(Duration::from_millis(100)).await;
+            }
+            let t = Instant::now();
+            cluster.restart_region(1).await?;
+            loop {
+                if table_digest(&cluster, 1).await? == table_digest(&cluster, 0).await? {
+                    break;
+                }
+                if t.elapsed() >= max {
+                    bail!("the regions did not agree within {} s", max.as_secs());
+                }
+                tokio::time::sleep(Duration::from_millis(20)).await;
+            }
+            let synced = t.elapsed();
+            let sync = repair_status(&cluster, 1, 0).await?;
+            anyhow::Ok((raw, raw_bytes, rebuilt, peer, want.1, synced, sync))
         }
         .await;
         cluster.shutdown().await;
-        let (raw, raw_bytes, rebuilt, peer, live) = result?;
+        let (raw, raw_bytes, rebuilt, peer, live, synced, sync) = result?;
+        let item_bytes = item(&format!("r-{}", differ.saturating_sub(1))).len() as u64;
+        let differing_bytes = sync.repair_keys * item_bytes;
+        let exchanged = sync.repair_bytes_sent + sync.repair_bytes_received;
+        r.add("sync: keys repaired", "keys", sync.repair_keys as f64);
+        r.add(
+            "sync: differing items' bytes",
+            "KiB",
+            differing_bytes as f64 / 1024.0,
+        );
+        r.add("sync: bytes exchanged", "KiB", exchanged as f64 / 1024.0);
+        r.add(
+            "sync: exchanged / differing items",
+            "ratio",
+            exchanged as f64 / differing_bytes.max(1) as f64,
+        );
+        r.add("sync: restart → digests equal", "s", synced.as_secs_f64());
         let rate = live as f64 / rebuilt.as_secs_f64().max(1e-6);
         let raw_rate = live as f64 / raw.as_secs_f64().max(1e-6);
         r.add("raw copy of the store (baseline)", "items/s", raw_rate);
@@ -1039,12 +1109,20 @@ pub async fn repair(a: RepairArgs) -> Result<()> {
         );
         r.runs.push(json!({
             "rep": rep, "items": live, "raw_copy_s": raw.as_secs_f64(), "raw_bytes": raw_bytes,
+            "sync_keys": sync.repair_keys, "sync_bytes_sent": sync.repair_bytes_sent,
+            "sync_bytes_received": sync.repair_bytes_received, "sync_s": synced.as_secs_f64(),
             "rebuilt_s": rebuilt.as_secs_f64(), "repair_rounds": peer.repair_rounds,
             "repair_keys": peer.repair_keys, "repair_bytes_sent": peer.repair_bytes_sent,
             "repair_bytes_received": peer.repair_bytes_received,
         }));
     }
     r.target("≥ 100,000 items/s", "rebuild by repair", true, 100_000.0);
+    r.target(
+        "sync: at most twice the differing items, tree nodes included",
+        "sync: exchanged / differing items",
+        false,
+        2.0,
+    );
     r.target("≥ 0.3 × a raw copy", "rebuild / raw copy", true, 0.3);
     r.notes.push("rebuild time runs from the restart of the wiped region (its start-up included) until its digest equals its peer's; the raw copy copies and fsyncs the stopped store's files".into());
     r.finish(&a.common.out)?;
