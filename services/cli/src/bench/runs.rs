@@ -390,6 +390,11 @@ pub struct ReplicateArgs {
     /// Concurrent clients per region.
     #[arg(long, default_value_t = 32)]
     clients: usize,
+    /// The regions' `repair_interval_ms`: how often each runs an
+    /// anti-entropy round against every peer while the writes go on
+    /// (0: only after reconnects).
+    #[arg(long, default_value_t = 30_000)]
+    repair_interval_ms: u64,
 }
 
 struct Phase {
@@ -554,11 +559,13 @@ pub async fn replicate(a: ReplicateArgs) -> Result<()> {
         "replicate",
         smoke,
         reps,
-        json!({"rate_per_region": rate, "secs": secs, "latency_ms": lat, "clients": a.clients, "sweep": a.sweep}),
+        json!({"rate_per_region": rate, "secs": secs, "latency_ms": lat, "clients": a.clients, "sweep": a.sweep, "repair_interval_ms": a.repair_interval_ms}),
     );
     r.machine = a.common.machine()?;
     let dir = a.common.tempdir()?;
-    let cluster = Cluster::start(3, true, dir.path()).await?;
+    let repair = a.repair_interval_ms;
+    let cluster =
+        Cluster::start_with(3, true, dir.path(), |f| f.repair_interval_ms = repair).await?;
     let result = async {
         cluster.create_table().await?;
         let mut n = 0;
