@@ -128,10 +128,6 @@ fn open_conn(
             Durability::Simulated => "OFF",
         };
         conn.execute_batch(&format!("PRAGMA synchronous={sync};"))?;
-        // A burst can grow the WAL to the writer's checkpoint limit; once a
-        // checkpoint lets it start over, give the space back instead of
-        // keeping a file that size forever.
-        conn.execute_batch(&format!("PRAGMA journal_size_limit={WAL_SIZE_LIMIT};"))?;
         if durability == Durability::Simulated {
             // Simulations run thousands of small transactions on one thread;
             // reading pages through a mapping saves a syscall per page, and
@@ -196,9 +192,6 @@ pub fn open(data_dir: &Path, region: &str, durability: Durability) -> Result<Wri
     tx.commit()?;
     Ok(Writer::new(conn, region.to_string(), path))
 }
-
-/// Bytes the WAL file is cut back to when it starts over after a checkpoint.
-const WAL_SIZE_LIMIT: u64 = 16 << 20;
 
 /// WAL pages after which the writer checkpoints by itself when nothing else
 /// does: about 64 MiB of WAL. Normally a [`Checkpointer`] keeps the WAL far

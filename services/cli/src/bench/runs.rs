@@ -395,6 +395,9 @@ pub struct ReplicateArgs {
     /// (0: only after reconnects).
     #[arg(long, default_value_t = 30_000)]
     repair_interval_ms: u64,
+    /// The regions' `log_retain_entries` (default: the cluster default).
+    #[arg(long)]
+    log_retain_entries: Option<u64>,
 }
 
 struct Phase {
@@ -564,8 +567,14 @@ pub async fn replicate(a: ReplicateArgs) -> Result<()> {
     r.machine = a.common.machine()?;
     let dir = a.common.tempdir()?;
     let repair = a.repair_interval_ms;
-    let cluster =
-        Cluster::start_with(3, true, dir.path(), |f| f.repair_interval_ms = repair).await?;
+    let retain = a.log_retain_entries;
+    let cluster = Cluster::start_with(3, true, dir.path(), |f| {
+        f.repair_interval_ms = repair;
+        if let Some(n) = retain {
+            f.log_retain_entries = n;
+        }
+    })
+    .await?;
     let result = async {
         cluster.create_table().await?;
         let mut n = 0;
