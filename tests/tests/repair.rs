@@ -4,10 +4,11 @@
 
 use std::time::Duration;
 
+use meridian_core::{AttrValue, Item};
 use meridian_proto::v1 as pb;
 use meridian_proto::v1::repair_client::RepairClient;
 use meridian_scenario::{Oracle, Verdict, check_converged};
-use meridian_tests::{TestCluster, id_schema, marked_item, poll_until, put};
+use meridian_tests::{TestCluster, delete, id_schema, marked_item, poll_until, put};
 
 const REGIONS: [&str; 3] = ["us-east-1", "eu-west-1", "ap-southeast-1"];
 const TABLE: &str = "orders";
@@ -290,5 +291,105 @@ async fn a_peer_down_past_the_log_kept_is_repaired_instead() {
     )
     .await;
     converge(&cluster, &oracle, "the last writes to reach every region").await;
+    cluster.shutdown().await;
+}
+
+/// How many tombstones region `i` holds in the test table.
+fn tombstones(cluster: &TestCluster, i: usize) -> usize {
+    cluster
+        .heads(i, TABLE)
+        .values()
+        .filter(|h| h.image.is_none())
+        .count()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn purged_deletes_stay_deleted_when_a_stale_copy_comes_back() {
+    // Tombstones may go as soon as every region holds them, log entries as
+    // soon as every peer has them; rounds and truncation run often.
+    let mut cluster = TestCluster::start_tuned(&REGIONS, |c| {
+        c.repair_interval = Duration::from_millis(200);
+        c.retention = meridian_region::Retention {
+            tombstone_age: Duration::ZERO,
+            retain_entries: 0,
+            every: Duration::from_millis(50),
+            ..Default::default()
+        };
+    })
+    .await;
+    cluster.create_table(0, TABLE, ("id", "S"), None).await;
+    cluster.wait_table_everywhere(TABLE).await;
+    let mut oracle = Oracle::new();
+    write(&cluster, 0, "kept", 10, &mut oracle).await;
+    write(&cluster, 0, "gone", 10, &mut oracle).await;
+    converge(&cluster, &oracle, "the first writes to reach every region").await;
+
+    // eu-west-1's data directory as it is now, with every "gone" item live.
+    let copy = tempfile::tempdir().unwrap();
+    cluster.crash(1).await;
+    cluster.copy_data(1, copy.path());
+    cluster.restart(1).await;
+
+    let mut client = cluster.client(0);
+    for i in 0..10 {
+        let key = Item::from([("id".to_string(), AttrValue::S(format!("gone-{i}")))]);
+        let w = delete(&mut client, TABLE, &id_schema(), key)
+            .await
+            .expect("delete");
+        oracle.record(w);
+    }
+    converge(&cluster, &oracle, "the deletes to reach every region").await;
+    let deleted_at = status(&cluster, 0).await.log_head;
+    // Writes after the deletes, so the log can drop the deletes themselves.
+    write(&cluster, 0, "later", 3, &mut oracle).await;
+    poll_until(
+        "every region to purge the tombstones, and the log the deletes",
+        Duration::from_secs(60),
+        || async {
+            (0..REGIONS.len()).all(|i| tombstones(&cluster, i) == 0)
+                && status(&cluster, 0).await.log_start > deleted_at
+        },
+    )
+    .await;
+
+    // The stale copy comes back: it holds the deleted items, live, and
+    // nothing anywhere says they were deleted any more.
+    cluster.crash(1).await;
+    cluster.restore_data(1, copy.path());
+    let stale = cluster.heads(1, TABLE);
+    assert_eq!(
+        stale.values().filter(|h| h.image.is_some()).count(),
+        20,
+        "the copy holds every item live"
+    );
+    cluster.restart(1).await;
+    // Rounds both ways: the others drop what the copy offers them, and the
+    // copy drops what the others' purge horizon says was deleted.
+    for i in 0..REGIONS.len() {
+        let r = cluster
+            .admin(i)
+            .repair(pb::RepairRequest::default())
+            .await
+            .expect("repair")
+            .into_inner();
+        assert!(
+            r.tables.iter().all(|t| t.error.is_empty()),
+            "{:?}",
+            r.tables
+        );
+    }
+    converge(
+        &cluster,
+        &oracle,
+        "the deleted items to stay deleted everywhere, the copy included",
+    )
+    .await;
+    write(&cluster, 1, "after", 5, &mut oracle).await;
+    converge(
+        &cluster,
+        &oracle,
+        "new writes on the restored region to reach every region",
+    )
+    .await;
     cluster.shutdown().await;
 }

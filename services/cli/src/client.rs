@@ -506,6 +506,12 @@ async fn repair(
             total(|t| t.bytes_sent),
             total(|t| t.bytes_received)
         );
+        let dropped = total(|t| t.keys_dropped);
+        if dropped > 0 {
+            println!(
+                "{dropped} items dropped: deleted at a peer that has since purged the tombstones"
+            );
+        }
     }
     if failed {
         bail!("a repair round failed; see the errors above");

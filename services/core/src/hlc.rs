@@ -260,6 +260,13 @@ impl Hlc {
         *last = (*last).max(ts);
     }
 
+    /// The last timestamp issued or observed. Every later [`Hlc::now`] is
+    /// strictly above it, whatever the physical clock does (a skew
+    /// injected backwards included), which [`Hlc::peek`] cannot promise.
+    pub fn issued(&self) -> Timestamp {
+        *self.last()
+    }
+
     /// The current reading without issuing one.
     pub fn peek(&self) -> Timestamp {
         let last = *self.last();

@@ -15,6 +15,7 @@ pub mod lag;
 pub mod merge;
 pub mod mutation;
 pub mod number;
+pub mod purge;
 pub mod schema;
 pub mod value;
 pub mod version;

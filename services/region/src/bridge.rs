@@ -30,7 +30,7 @@
 use std::sync::{Arc, Mutex};
 use std::thread::JoinHandle;
 
-use meridian_core::{Hlc, Mutation, PhysicalClock};
+use meridian_core::{EncodedKey, Hlc, Mutation, PhysicalClock, Timestamp};
 use meridian_store::{ApplyOutcome, Reader, StoreError, WriteOp, WriteResult, Writer};
 use tokio::sync::{mpsc, oneshot, watch};
 
@@ -85,8 +85,17 @@ enum Job {
     Truncate {
         keep_from: u64,
         conflicts: (u64, u64),
+        tombstones_below: Option<Timestamp>,
         max_rows: u64,
-        reply: oneshot::Sender<Result<(u64, u64), BridgeError>>,
+        reply: oneshot::Sender<Result<Trimmed, BridgeError>>,
+    },
+    /// Deletes heads a peer's purge says were overwritten by a tombstone:
+    /// see [`Storage::drop_superseded`].
+    Superseded {
+        table: String,
+        heads: Vec<(EncodedKey, Vec<u8>)>,
+        horizon: Timestamp,
+        reply: oneshot::Sender<Result<u64, BridgeError>>,
     },
     /// A new stream of `peer`'s log in epoch `log_id` resumes at `applied`.
     Inbound {
@@ -97,6 +106,14 @@ enum Job {
     },
     /// Ends the writer loop after the jobs queued before it; the store closes.
     Stop,
+}
+
+/// What one pass of [`Storage::truncate`] deleted.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct Trimmed {
+    pub log: u64,
+    pub conflicts: u64,
+    pub tombstones: u64,
 }
 
 /// What the writer loop needs besides the store.
@@ -156,6 +173,7 @@ pub struct Storage {
     mode: Mode,
     log_head: watch::Receiver<u64>,
     tail: Arc<Mutex<Tail>>,
+    floor: Arc<Mutex<(u64, Timestamp)>>,
     metrics: Arc<Metrics>,
 }
 
@@ -163,6 +181,7 @@ pub struct Storage {
 struct Publish {
     head: watch::Sender<u64>,
     tail: Arc<Mutex<Tail>>,
+    floor: Arc<Mutex<(u64, Timestamp)>>,
 }
 
 impl Publish {
@@ -175,6 +194,15 @@ impl Publish {
         };
         lock(&self.tail).push(logged);
         self.head.send_modify(|h| *h = (*h).max(last));
+    }
+
+    /// Records the log's head and floor after a commit: `issued` is a
+    /// timestamp the clock issued after the commit, and the writer issues
+    /// every version of this region's writes, so nothing logged after the
+    /// head can be at or below it.
+    fn floor(&self, issued: Timestamp) {
+        let head = *self.head.borrow();
+        *lock(&self.floor) = (head, issued);
     }
 }
 
@@ -238,9 +266,11 @@ impl Storage {
         let (head, head_rx) = watch::channel(log_head);
         let tail = Arc::new(Mutex::new(Tail::new(TAIL_BYTES)));
         let metrics = ctx.metrics.clone();
+        let floor = Arc::new(Mutex::new((log_head, ctx.hlc.issued())));
         let publish = Publish {
             head,
             tail: tail.clone(),
+            floor: floor.clone(),
         };
         let task = match mode {
             Mode::Threads => {
@@ -272,6 +302,7 @@ impl Storage {
                 mode,
                 log_head: head_rx,
                 tail,
+                floor,
                 metrics,
             },
             task,
@@ -323,23 +354,58 @@ impl Storage {
     /// records beyond the newest `conflicts.0` or detected before
     /// `conflicts.1` (µs), at most `max_rows` of each; resolves with how
     /// many of each went, after the group is durable.
+    ///
+    /// With `tombstones_below`, a purge horizon every replica vouches for,
+    /// it also raises the store's horizon there and purges tombstones at or
+    /// below it, at most `max_rows` (`Group::purge_tombstones`).
     pub async fn truncate(
         &self,
         keep_from: u64,
         conflicts: (u64, u64),
+        tombstones_below: Option<Timestamp>,
         max_rows: u64,
-    ) -> Result<(u64, u64), BridgeError> {
+    ) -> Result<Trimmed, BridgeError> {
         let (reply, rx) = oneshot::channel();
         self.jobs
             .send(Job::Truncate {
                 keep_from,
                 conflicts,
+                tombstones_below,
                 max_rows,
                 reply,
             })
             .await
             .map_err(|_| BridgeError::Closed)?;
         rx.await.map_err(|_| BridgeError::Closed)?
+    }
+
+    /// Deletes the heads of `table` in `heads` (key, version bytes) that
+    /// are still heads and at or below `horizon`, a peer's purge horizon
+    /// (`Group::drop_superseded`); resolves with how many went.
+    pub async fn drop_superseded(
+        &self,
+        table: String,
+        heads: Vec<(EncodedKey, Vec<u8>)>,
+        horizon: Timestamp,
+    ) -> Result<u64, BridgeError> {
+        let (reply, rx) = oneshot::channel();
+        self.jobs
+            .send(Job::Superseded {
+                table,
+                heads,
+                horizon,
+                reply,
+            })
+            .await
+            .map_err(|_| BridgeError::Closed)?;
+        rx.await.map_err(|_| BridgeError::Closed)?
+    }
+
+    /// This region's log head and floor after the last commit: every
+    /// write of this region logged after the head has a version above the
+    /// floor (meridian_core::purge).
+    pub fn floor(&self) -> (u64, Timestamp) {
+        *lock(&self.floor)
     }
 
     /// Records where a new stream of `peer`'s log epoch `log_id` resumes;
@@ -561,8 +627,12 @@ enum Done {
         Result<(), StoreError>,
     ),
     Truncate(
-        oneshot::Sender<Result<(u64, u64), BridgeError>>,
-        Result<(u64, u64), StoreError>,
+        oneshot::Sender<Result<Trimmed, BridgeError>>,
+        Result<Trimmed, StoreError>,
+    ),
+    Count(
+        oneshot::Sender<Result<u64, BridgeError>>,
+        Result<u64, StoreError>,
     ),
 }
 
@@ -575,6 +645,7 @@ impl Done {
             Done::Apply(_, r) => aborted(r.as_ref().err()),
             Done::Inbound(_, r) => aborted(r.as_ref().err()),
             Done::Truncate(_, r) => aborted(r.as_ref().err()),
+            Done::Count(_, r) => aborted(r.as_ref().err()),
         }
     }
 
@@ -596,6 +667,12 @@ impl Done {
                 let _ = reply.send(r.map_err(BridgeError::from));
             }
             (Done::Truncate(reply, _), Some(why)) => {
+                let _ = reply.send(Err(err(why)));
+            }
+            (Done::Count(reply, r), None) => {
+                let _ = reply.send(r.map_err(BridgeError::from));
+            }
+            (Done::Count(reply, _), Some(why)) => {
                 let _ = reply.send(Err(err(why)));
             }
             (Done::Write(reply, _), Some(why)) => {
@@ -646,14 +723,28 @@ fn run_group(
                 Job::Truncate {
                     keep_from,
                     conflicts: (keep, before),
+                    tombstones_below,
                     max_rows,
                     reply,
                 } => {
-                    let r = group
-                        .truncate_log(keep_from, max_rows)
-                        .and_then(|log| Ok((log, group.purge_conflicts(keep, before, max_rows)?)));
+                    let r = (|| {
+                        Ok(Trimmed {
+                            log: group.truncate_log(keep_from, max_rows)?,
+                            conflicts: group.purge_conflicts(keep, before, max_rows)?,
+                            tombstones: match tombstones_below {
+                                Some(h) => group.purge_tombstones(h, max_rows)?,
+                                None => 0,
+                            },
+                        })
+                    })();
                     Done::Truncate(reply, r)
                 }
+                Job::Superseded {
+                    table,
+                    heads,
+                    horizon,
+                    reply,
+                } => Done::Count(reply, group.drop_superseded(&table, &heads, horizon)),
                 Job::Inbound {
                     peer,
                     log_id,
@@ -687,6 +778,10 @@ fn run_group(
             }
             // Only what was logged wakes the shippers.
             publish.committed(logged);
+            // A fresh timestamp rather than the last one issued: an idle
+            // region's floor then follows its clock (the truncator's
+            // passes commit too), and the purge horizon moves on.
+            publish.floor(ctx.hlc.now().unwrap_or_else(|_| ctx.hlc.issued()));
             recovered(worker);
         }
         Err(e) => {
@@ -709,6 +804,9 @@ fn run_group(
                         let _ = reply.send(Err(err()));
                     }
                     Job::Truncate { reply, .. } => {
+                        let _ = reply.send(Err(err()));
+                    }
+                    Job::Superseded { reply, .. } => {
                         let _ = reply.send(Err(err()));
                     }
                     Job::Watermark { .. } | Job::Stop => {}

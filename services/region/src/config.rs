@@ -63,6 +63,10 @@ pub struct ClusterFile {
     pub conflict_retain_records: u64,
     #[serde(default = "default_conflict_retain_secs")]
     pub conflict_retain_secs: u64,
+    /// Tombstones stay at least this long, and then until every region
+    /// holds them (docs/repair.md, "Purging tombstones").
+    #[serde(default = "default_tombstone_retain_secs")]
+    pub tombstone_retain_secs: u64,
     /// Access key id → secret for the DynamoDB endpoints. When set, every
     /// request must carry a valid SigV4 signature made with one of them;
     /// when empty (the default) any credentials are accepted.
@@ -171,6 +175,10 @@ fn default_conflict_retain_secs() -> u64 {
     Retention::default().conflict_age.as_secs()
 }
 
+fn default_tombstone_retain_secs() -> u64 {
+    Retention::default().tombstone_age.as_secs()
+}
+
 fn default_repair_interval_ms() -> u64 {
     crate::repair::round::DEFAULT_INTERVAL.as_millis() as u64
 }
@@ -190,6 +198,7 @@ impl ClusterFile {
             log_max_entries: default_log_max_entries(),
             conflict_retain_records: default_conflict_retain_records(),
             conflict_retain_secs: default_conflict_retain_secs(),
+            tombstone_retain_secs: default_tombstone_retain_secs(),
             dynamodb_keys: Default::default(),
             netsim: None,
             regions: regions
@@ -374,6 +383,7 @@ impl ClusterFile {
                 max_entries: self.log_max_entries,
                 conflict_records: self.conflict_retain_records,
                 conflict_age: Duration::from_secs(self.conflict_retain_secs),
+                tombstone_age: Duration::from_secs(self.tombstone_retain_secs),
                 ..Retention::default()
             },
             replication: ReplicationTuning::default(),
@@ -441,6 +451,10 @@ pub struct Retention {
     pub conflict_records: u64,
     /// ... and none older than this.
     pub conflict_age: Duration,
+    /// Tombstones younger than this stay even below the purge horizon:
+    /// deletes stay visible to people studying them, and a region that
+    /// comes back within this time finds them still there.
+    pub tombstone_age: Duration,
     /// How often the region truncates.
     pub every: Duration,
     /// Most rows one truncation deletes, so the writer is never held long.
@@ -454,6 +468,7 @@ impl Default for Retention {
             max_entries: 5_000_000,
             conflict_records: 1_000_000,
             conflict_age: Duration::from_secs(7 * 24 * 3600),
+            tombstone_age: Duration::from_secs(3600),
             every: Duration::from_secs(1),
             batch: 20_000,
         }

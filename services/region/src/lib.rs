@@ -12,6 +12,7 @@ pub mod config;
 pub mod convert;
 pub mod metrics;
 pub mod ops;
+mod purge;
 pub mod repair;
 pub mod replication;
 pub mod service;
@@ -87,6 +88,8 @@ pub(crate) struct Shared {
     pub repair_locks: HashMap<String, tokio::sync::Mutex<()>>,
     /// Wakes a peer's repair worker: its link (re)connected.
     pub repair_wake: HashMap<String, Arc<tokio::sync::Notify>>,
+    /// What purging tombstones needs to know (`purge::Purge`).
+    pub purge: purge::Purge,
 }
 
 /// How a region reads time. Live regions use the system clock; the
@@ -225,6 +228,7 @@ pub async fn start(
         workers: workers.clone(),
         repair_locks,
         repair_wake,
+        purge: purge::Purge::default(),
     });
     let mut tasks = Vec::new();
 

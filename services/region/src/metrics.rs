@@ -89,6 +89,11 @@ pub struct Metrics {
     pub log_reads: Family<SourceLabel, Counter>,
     /// Log entries deleted by truncation.
     pub log_truncated: Counter,
+    /// Tombstones purged: every replica held them (docs/repair.md).
+    pub tombstones_purged: Counter,
+    /// Writes dropped because a tombstone purged here or at a peer had
+    /// overwritten them: the deletes that purging must not undo.
+    pub superseded: Counter,
     /// Anti-entropy rounds this region ran against each peer (docs/repair.md).
     pub repair_rounds: Family<PeerLabel, Counter>,
     /// Rounds that failed or stopped at a refused entry.
@@ -132,6 +137,8 @@ impl Metrics {
             ttl_expired: Counter::default(),
             log_reads: Family::default(),
             log_truncated: Counter::default(),
+            tombstones_purged: Counter::default(),
+            superseded: Counter::default(),
             repair_rounds: Family::default(),
             repair_failures: Family::default(),
             repair_keys: Family::default(),
@@ -201,6 +208,16 @@ impl Metrics {
             "log_truncated",
             "Log entries deleted by truncation: every peer had applied them and they were past the retention, or the log outgrew its maximum",
             m.log_truncated.clone(),
+        );
+        registry.register(
+            "tombstones_purged",
+            "Tombstones purged: every replica of every table claimed to hold every write at or below the purge horizon",
+            m.tombstones_purged.clone(),
+        );
+        registry.register(
+            "superseded",
+            "Writes dropped for keys this region holds nothing for, at or below a purge horizon: a purged tombstone had overwritten them",
+            m.superseded.clone(),
         );
         registry.register(
             "repair_rounds",

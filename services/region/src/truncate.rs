@@ -1,16 +1,23 @@
 //! Truncation: a region deletes the oldest entries of its log once every
 //! peer has applied them and they are past the retention, or once the log
 //! outgrows its maximum (docs/repair.md, "Log truncation"), and the conflict
-//! records past their retention (count and age). What to keep of the log is
+//! records past their retention (count and age), and purges the tombstones
+//! that every replica holds (`crate::purge`). What to keep of the log is
 //! `meridian_core::epoch::keep_from`; this is the worker that reads the
 //! watermarks and asks the writer to delete.
 
 use std::sync::Arc;
 
+use meridian_core::Timestamp;
 use meridian_core::epoch::keep_from;
 
 use crate::Shared;
 use crate::worker::{Stop, Worker};
+
+/// The newest timestamp at least `age` old at `now` (microseconds).
+fn aged(now: u64, age: std::time::Duration) -> Timestamp {
+    Timestamp::new(now.saturating_sub(age.as_micros() as u64), u32::MAX)
+}
 
 /// Truncates every `Retention::every` until the region stops, a batch
 /// at a time until the log keeps only what it must.
@@ -23,6 +30,11 @@ pub(crate) async fn run_truncator(shared: Arc<Shared>, worker: Worker, mut stop:
             _ = stop.raised() => return,
             _ = tokio::time::sleep(retention.every) => {}
         }
+        let now = shared.real_clock.now_micros();
+        let horizon = shared
+            .purge
+            .horizon(&shared.config.name, &peers)
+            .map(|h| h.min(aged(now, retention.tombstone_age)));
         let peers = peers.clone();
         // Durable watermarks only: an entry goes once every peer has it on disk.
         let read = shared
@@ -49,10 +61,7 @@ pub(crate) async fn run_truncator(shared: Arc<Shared>, worker: Worker, mut stop:
             retention.retain_entries,
             retention.max_entries,
         );
-        let too_old = shared
-            .real_clock
-            .now_micros()
-            .saturating_sub(retention.conflict_age.as_micros() as u64);
+        let too_old = now.saturating_sub(retention.conflict_age.as_micros() as u64);
         worker.running();
         // One batch per writer job, so writes go on between them, and
         // batch after batch until caught up: a log written faster than one
@@ -61,18 +70,21 @@ pub(crate) async fn run_truncator(shared: Arc<Shared>, worker: Worker, mut stop:
             let conflicts = (retention.conflict_records, too_old);
             match shared
                 .storage
-                .truncate(keep.max(start), conflicts, retention.batch)
+                .truncate(keep.max(start), conflicts, horizon, retention.batch)
                 .await
             {
-                Ok((log, records)) => {
-                    shared.metrics.log_truncated.inc_by(log);
+                Ok(t) => {
+                    shared.metrics.log_truncated.inc_by(t.log);
+                    shared.metrics.tombstones_purged.inc_by(t.tombstones);
                     tracing::debug!(
-                        log,
-                        records,
+                        log = t.log,
+                        records = t.conflicts,
+                        tombstones = t.tombstones,
                         keep_from = keep,
-                        "truncated the log and the conflict records"
+                        ?horizon,
+                        "truncated the log, the conflict records and the tombstones"
                     );
-                    if log < retention.batch && records < retention.batch {
+                    if t.log.max(t.conflicts).max(t.tombstones) < retention.batch {
                         worker.idle();
                         break;
                     }

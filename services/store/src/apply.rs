@@ -19,6 +19,10 @@ pub struct ApplyOutcome {
     /// Mutations for a table that was deleted after they were written.
     pub dropped: usize,
     pub conflicts: usize,
+    /// Writes for keys this region holds nothing for, at or below its
+    /// purge horizon: a tombstone purged here overwrote them, so they are
+    /// dropped rather than bring a deleted item back.
+    pub superseded: usize,
     /// Why the entries after `applied_through` were refused; the sender retries them.
     pub refused: Option<String>,
     pub drift_refused: bool,
@@ -229,6 +233,11 @@ impl Ctx<'_, '_> {
             .push(real_now.saturating_sub(e.commit_real));
         let context = Context::from_bytes(&e.context).map_err(|x| invalid(e, "context", x))?;
         let current = self.head(&e.table, &e.key)?;
+        if current.is_none() && self.purged(&e.table, &version)? {
+            out.superseded += 1;
+            out.applied_through = e.seq;
+            return Ok(());
+        }
         let decision = resolve(
             &e.table,
             current.as_ref().map(HeadRow::as_head),

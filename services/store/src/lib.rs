@@ -15,6 +15,7 @@ mod apply;
 mod digest;
 mod group;
 mod log;
+mod purge;
 mod read;
 mod write;
 
@@ -30,7 +31,7 @@ pub use read::{BatchFill, Digest, LeafHead, Reader, SortRange, StoredRow, differ
 pub use write::{Change, Check, Condition, ConditionFailure, WriteOp, WriteResult};
 
 const SCHEMA: &str = include_str!("schema.sql");
-const SCHEMA_VERSION: &str = "7";
+const SCHEMA_VERSION: &str = "8";
 
 #[derive(Debug, Error)]
 pub enum StoreError {

@@ -487,6 +487,23 @@ impl Reader {
         version_from(v)
     }
 
+    /// The purge horizon: tombstones at or below it may have been purged
+    /// here (zero before any purge).
+    pub fn purge_horizon(&self) -> Result<meridian_core::Timestamp, StoreError> {
+        crate::purge::horizon(&self.conn)
+    }
+
+    /// How many tombstones (deleted keys, not table deletions) this region holds.
+    pub fn tombstone_count(&self) -> Result<u64, StoreError> {
+        let n: i64 = self
+            .conn
+            .prepare_cached(
+                "SELECT COUNT(*) FROM items INDEXED BY tombstones WHERE image IS NULL AND tbl != ?1",
+            )?
+            .query_row([meridian_core::CATALOG_TABLE], |r| r.get(0))?;
+        Ok(n as u64)
+    }
+
     /// What this region last applied of `peer`'s log: the epoch and position.
     pub fn inbound_record(&self, peer: &str) -> Result<Option<(String, u64)>, StoreError> {
         Ok(self

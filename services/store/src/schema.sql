@@ -1,4 +1,4 @@
--- Meridian region store, schema version 7.
+-- Meridian region store, schema version 8.
 -- Keys and versions are BLOBs whose bytewise (memcmp) order is their logical order.
 
 CREATE TABLE IF NOT EXISTS meta (
@@ -7,7 +7,8 @@ CREATE TABLE IF NOT EXISTS meta (
 ) WITHOUT ROWID;
 
 -- Current head of every key: a live item, or a tombstone (image IS NULL).
--- Tombstones stay until every replica has them (see docs/store.md).
+-- Tombstones stay until every replica has them, then they are purged
+-- (`Group::purge_tombstones`, docs/repair.md).
 CREATE TABLE IF NOT EXISTS items (
     tbl     TEXT NOT NULL,
     pk      BLOB NOT NULL,
@@ -21,6 +22,19 @@ CREATE TABLE IF NOT EXISTS items (
     ttl     INTEGER NOT NULL DEFAULT 0,
     PRIMARY KEY (tbl, pk, sk)
 ) WITHOUT ROWID;
+
+-- The tombstones by version, for purging the oldest first without reading
+-- the live items.
+CREATE INDEX IF NOT EXISTS tombstones ON items (version) WHERE image IS NULL;
+
+-- The purge horizon: the timestamp (12 bytes) at or below which this
+-- region may have purged tombstones (meridian_core::purge). A remote write
+-- at or below it, for a key this region holds nothing for, is one such a
+-- tombstone overwrote, and is dropped. One row, or none before any purge.
+CREATE TABLE IF NOT EXISTS purge_horizon (
+    id  INTEGER PRIMARY KEY CHECK (id = 1),
+    hlc BLOB NOT NULL
+);
 
 -- The anti-entropy digest (meridian_core::digest): per table, one row that
 -- holds every stored leaf of its hash tree, in leaf order, 32 bytes a leaf:

@@ -2100,3 +2100,79 @@ fn scan_pages_through_every_live_item_in_key_order() {
     assert_eq!(st.reader.item_count("grid").unwrap(), 11);
     assert_eq!(st.reader.heads("grid").unwrap().len(), 12);
 }
+
+// ---- purging tombstones --------------------------------------------------------
+
+#[test]
+fn purged_tombstones_go_and_the_writes_they_deleted_stay_out() {
+    let (mut a, mut b, _) = pair();
+    a.put("users", item("old", "1"));
+    a.put("users", item("kept", "1"));
+    let old_put = a.outbox();
+    a.delete("users", key_item("old"));
+    ship(&a, &mut b);
+    assert_eq!(b.reader.tombstone_count().unwrap(), 1);
+
+    // Everything so far is held everywhere: purge below now.
+    a.clock.advance(10);
+    let h = a.hlc.now().unwrap();
+    let mut g = b.writer.group().unwrap();
+    assert_eq!(g.purge_tombstones(h, 100).unwrap(), 1);
+    g.commit().unwrap();
+    assert_eq!(b.reader.tombstone_count().unwrap(), 0);
+    assert_eq!(b.reader.purge_horizon().unwrap(), h);
+    assert!(b.get("users", "old").is_none());
+    // The table's own catalog entry is never purged.
+    assert!(b.reader.table_def("users").unwrap().is_some());
+
+    // The deleted put arrives again, from a stale peer by repair: dropped.
+    let now = b.now();
+    let mut g = b.writer.group().unwrap();
+    let out = g.repair(&b.hlc, now, &old_put).unwrap();
+    g.commit().unwrap();
+    assert_eq!(out.superseded, 1, "{out:?}");
+    assert!(b.get("users", "old").is_none());
+    assert!(b.get("users", "kept").is_some());
+    // A write above the horizon for the same key is a new item.
+    a.clock.advance(10);
+    a.put("users", item("old", "2"));
+    ship(&a, &mut b);
+    assert_eq!(b.get("users", "old").map(|r| r.image.is_some()), Some(true));
+    // The horizon never moves back.
+    let mut g = b.writer.group().unwrap();
+    g.purge_tombstones(meridian_core::Timestamp::new(1, 0), 100)
+        .unwrap();
+    g.commit().unwrap();
+    assert_eq!(b.reader.purge_horizon().unwrap(), h);
+}
+
+#[test]
+fn heads_a_peer_purged_are_dropped_only_when_still_at_or_below_its_horizon() {
+    let (mut a, _, _) = pair();
+    let stale = a.put("users", item("stale", "1"));
+    a.clock.advance(10);
+    let h = a.hlc.now().unwrap();
+    a.clock.advance(10);
+    let newer = a.put("users", item("newer", "1"));
+    let heads = |r: &WriteResult, id: &str| (key(id), r.version.to_bytes());
+    let mut g = a.writer.group().unwrap();
+    let n = g
+        .drop_superseded(
+            "users",
+            &[heads(&stale, "stale"), heads(&newer, "newer")],
+            h,
+        )
+        .unwrap();
+    g.commit().unwrap();
+    assert_eq!(n, 1);
+    assert!(a.get("users", "stale").is_none());
+    assert!(a.get("users", "newer").is_some());
+    // Catalog entries are never dropped this way.
+    let mut g = a.writer.group().unwrap();
+    assert_eq!(
+        g.drop_superseded(CATALOG_TABLE, &[heads(&stale, "users")], h)
+            .unwrap(),
+        0
+    );
+    g.commit().unwrap();
+}

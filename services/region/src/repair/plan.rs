@@ -3,10 +3,12 @@
 //! which keys to fetch once heads are listed. The round ([`super::round`])
 //! does the reading and the calls.
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, BTreeSet};
 
 use meridian_core::EncodedKey;
+use meridian_core::Timestamp;
 use meridian_core::digest::{MAX_LEVEL, NodeId, Summary};
+use meridian_core::purge::bytes_above;
 
 /// Most nodes one `Children`, `Heads` or `Fetch` request may name.
 pub const MAX_NODES: usize = 4096;
@@ -36,11 +38,13 @@ pub enum Step {
 }
 
 /// The step for `node`, given its summary here and at the peer; `None`
-/// when they are equal (or the peer holds nothing there: a pull has
-/// nothing to take, and the peer pulls from us in its own rounds).
-pub fn step(node: NodeId, local: Summary, remote: Summary) -> Option<Step> {
+/// when they are equal, or when the peer holds nothing there: a pull has
+/// nothing to take, and the peer pulls from us in its own rounds. Unless
+/// the peer `purged` tombstones: then what only this region holds may be
+/// what they deleted, and is listed to be checked (`diff_heads`).
+pub fn step(node: NodeId, local: Summary, remote: Summary, purged: bool) -> Option<Step> {
     let count = |s: Summary| s.live + s.tombstones;
-    if local == remote || count(remote) == 0 {
+    if local == remote || (count(remote) == 0 && !purged) {
         return None;
     }
     Some(if count(local) == 0 {
@@ -90,12 +94,25 @@ pub struct HeadDiff {
     /// order can settle them. It means one version was issued twice, which
     /// log epochs exist to prevent; they are reported, never guessed at.
     pub same_version: Vec<EncodedKey>,
+    /// Heads (key, version) only this region holds, at or below the
+    /// peer's purge horizon: a tombstone the peer purged deleted them.
+    pub superseded: Vec<(EncodedKey, Vec<u8>)>,
 }
 
-/// Compares the heads of the same nodes here and at the peer.
-pub fn diff_heads(local: &[HeadRef], remote: &[HeadRef]) -> HeadDiff {
-    let local: BTreeMap<&EncodedKey, &HeadRef> = local.iter().map(|h| (&h.key, h)).collect();
+/// Compares the heads of the same nodes here and at the peer, whose purge
+/// horizon is `horizon` (zero: it purged nothing).
+pub fn diff_heads(local: &[HeadRef], remote: &[HeadRef], horizon: Timestamp) -> HeadDiff {
     let mut out = HeadDiff::default();
+    if horizon != Timestamp::ZERO {
+        let remote: BTreeSet<&EncodedKey> = remote.iter().map(|h| &h.key).collect();
+        let bound = bytes_above(horizon);
+        out.superseded = local
+            .iter()
+            .filter(|l| !remote.contains(&l.key) && l.version < bound)
+            .map(|l| (l.key.clone(), l.version.clone()))
+            .collect();
+    }
+    let local: BTreeMap<&EncodedKey, &HeadRef> = local.iter().map(|h| (&h.key, h)).collect();
     let mut seen = 0;
     for r in remote {
         match local.get(&r.key) {
@@ -155,13 +172,30 @@ mod tests {
     #[test]
     fn steps_follow_the_counts() {
         let n = NodeId::new(3, 5).unwrap();
-        assert_eq!(step(n, sum(4), sum(4)), None);
-        assert_eq!(step(n, sum(4), Summary::default()), None);
-        assert_eq!(step(n, Summary::default(), sum(500)), Some(Step::FetchAll));
-        assert_eq!(step(n, sum(3), sum(LIST_AT_MOST)), Some(Step::List));
-        assert_eq!(step(n, sum(3), sum(LIST_AT_MOST + 1)), Some(Step::Descend));
+        assert_eq!(step(n, sum(4), sum(4), false), None);
+        assert_eq!(step(n, sum(4), Summary::default(), false), None);
+        assert_eq!(
+            step(n, Summary::default(), sum(500), false),
+            Some(Step::FetchAll)
+        );
+        assert_eq!(step(n, sum(3), sum(LIST_AT_MOST), false), Some(Step::List));
+        assert_eq!(
+            step(n, sum(3), sum(LIST_AT_MOST + 1), false),
+            Some(Step::Descend)
+        );
         let deepest = NodeId::new(MAX_LEVEL, 9).unwrap();
-        assert_eq!(step(deepest, sum(30), sum(40)), Some(Step::List));
+        assert_eq!(step(deepest, sum(30), sum(40), false), Some(Step::List));
+    }
+
+    #[test]
+    fn a_peer_that_purged_is_checked_even_where_it_holds_nothing() {
+        let n = NodeId::new(3, 5).unwrap();
+        assert_eq!(step(n, sum(4), Summary::default(), true), Some(Step::List));
+        assert_eq!(
+            step(n, sum(400), Summary::default(), true),
+            Some(Step::Descend)
+        );
+        assert_eq!(step(n, Summary::default(), Summary::default(), true), None);
     }
 
     #[test]
@@ -206,10 +240,39 @@ mod tests {
             head("only-there", 1, b"d"),
             head("twice", 6, b"theirs"),
         ];
-        let d = diff_heads(&local, &remote);
+        let d = diff_heads(&local, &remote, Timestamp::ZERO);
+        assert!(d.superseded.is_empty());
         assert_eq!(d.fetch, vec![key("older-here"), key("only-there")]);
         assert_eq!(d.same_version, vec![key("twice")]);
         // older-here, newer-here, only-there, twice, only-here.
         assert_eq!(d.differing, 5);
+    }
+
+    #[test]
+    fn heads_only_here_at_or_below_the_peers_horizon_are_superseded() {
+        let at = |k: &str, p: u64| {
+            let key = key(k);
+            let v = meridian_core::Version::new(Timestamp::new(p, 0), "us-east-1").to_bytes();
+            HeadRef {
+                entry: digest::entry(&key, &v, None).hash,
+                key,
+                version: v,
+            }
+        };
+        let local = vec![
+            at("old-only-here", 10),
+            at("new-only-here", 30),
+            at("both", 5),
+        ];
+        let remote = vec![at("both", 5)];
+        let d = diff_heads(&local, &remote, Timestamp::new(20, 0));
+        assert_eq!(d.superseded.len(), 1);
+        assert_eq!(d.superseded[0].0, key("old-only-here"));
+        // Nothing is superseded by a peer that purged nothing.
+        assert!(
+            diff_heads(&local, &remote, Timestamp::ZERO)
+                .superseded
+                .is_empty()
+        );
     }
 }

@@ -7,7 +7,8 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use meridian_core::digest::{FANOUT_BITS, NodeId, Summary};
-use meridian_core::{CATALOG_TABLE, EncodedKey, Mutation};
+use meridian_core::purge::Claims;
+use meridian_core::{CATALOG_TABLE, EncodedKey, Mutation, Timestamp};
 use meridian_proto::v1 as pb;
 use meridian_proto::v1::repair_client::RepairClient;
 use prost::Message;
@@ -18,6 +19,7 @@ use super::plan::{self, HeadRef, MAX_HEADS, MAX_KEYS, MAX_NODES, Step};
 use super::{hash_from, node_to_pb, summary_from_pb};
 use crate::Shared;
 use crate::config::PeerConfig;
+use crate::convert::version_from_pb;
 use crate::metrics::{PeerDirectionLabel, PeerLabel};
 use crate::replication::MAX_MESSAGE_BYTES;
 use crate::replication::grpc::{peer_channel, raise_clock};
@@ -33,6 +35,9 @@ pub struct TableReport {
     pub keys_differing: u64,
     pub keys_pulled: u64,
     pub keys_applied: u64,
+    /// Heads dropped here because the peer purged the tombstones that
+    /// deleted them (`Group::drop_superseded`).
+    pub keys_dropped: u64,
     pub bytes_sent: u64,
     pub bytes_received: u64,
     pub micros: u64,
@@ -49,6 +54,7 @@ impl TableReport {
             keys_differing: self.keys_differing,
             keys_pulled: self.keys_pulled,
             keys_applied: self.keys_applied,
+            keys_dropped: self.keys_dropped,
             bytes_sent: self.bytes_sent,
             bytes_received: self.bytes_received,
             micros: self.micros,
@@ -98,6 +104,7 @@ pub(crate) async fn round(
         peer: peer.name.clone(),
     };
     shared.metrics.repair_rounds.get_or_create(&label).inc();
+    let token = shared.purge.round_starting();
     let result = run(shared, peer, only).await;
     let failed = match &result {
         Ok(reports) => reports.iter().any(|r| r.error.is_some()),
@@ -105,6 +112,9 @@ pub(crate) async fn round(
     };
     if failed {
         shared.metrics.repair_failures.get_or_create(&label).inc();
+    } else if only.is_none() {
+        // This region now holds what the peer held when the round began.
+        shared.purge.round_completed(&peer.name, token);
     }
     result
 }
@@ -123,6 +133,12 @@ async fn run(
         received: 0,
     };
     let started = Instant::now();
+    let p = peer.name.clone();
+    let inbound = shared
+        .storage
+        .read(move |r| r.inbound_record(&p))
+        .await
+        .map_err(|e| e.to_string())?;
     let roots = calls
         .call(
             pb::RootsRequest {
@@ -134,6 +150,7 @@ async fn run(
     if let Some(v) = &roots.high_water {
         raise_clock(shared, &peer.name, v);
     }
+    let horizon = heard(shared, &peer.name, inbound, &roots)?;
     let mut remote = BTreeMap::new();
     for (i, t) in roots.tables.iter().enumerate() {
         let root = t
@@ -172,7 +189,7 @@ async fn run(
         };
         let l = local.get(table).copied().unwrap_or_default();
         let r = remote.get(table).copied().unwrap_or_default();
-        if let Err(e) = compare(shared, &mut calls, &mut report, l, r).await {
+        if let Err(e) = compare(shared, &mut calls, &mut report, (l, r), horizon).await {
             report.error = Some(e);
         }
         report.bytes_sent = calls.sent - bytes.0;
@@ -200,16 +217,19 @@ async fn compare(
     shared: &Shared,
     calls: &mut Calls,
     report: &mut TableReport,
-    local_root: Summary,
-    remote_root: Summary,
+    (local_root, remote_root): (Summary, Summary),
+    horizon: Timestamp,
 ) -> Result<(), String> {
     let table = report.table.clone();
+    // Below a peer's purge horizon, what only this region holds may be
+    // what the peer's purged tombstones deleted: look for it too.
+    let purged = horizon != Timestamp::ZERO && table != CATALOG_TABLE;
     report.nodes_compared = 1;
     let mut frontier = vec![(NodeId::ROOT, local_root, remote_root)];
     while !frontier.is_empty() {
         let (mut descend, mut list, mut all) = (Vec::new(), Vec::new(), Vec::new());
         for (node, l, r) in frontier.drain(..) {
-            match plan::step(node, l, r) {
+            match plan::step(node, l, r, purged) {
                 Some(Step::Descend) => descend.push(node),
                 Some(Step::List) => list.push(node),
                 Some(Step::FetchAll) => all.push(node),
@@ -258,7 +278,16 @@ async fn compare(
                     })
                 })
                 .collect::<Result<Vec<_>, String>>()?;
-            let diff = plan::diff_heads(&local, &remote);
+            let diff = plan::diff_heads(&local, &remote, horizon);
+            if !diff.superseded.is_empty() {
+                let dropped = shared
+                    .storage
+                    .drop_superseded(table.clone(), diff.superseded, horizon)
+                    .await
+                    .map_err(|e| e.to_string())?;
+                report.keys_dropped += dropped;
+                shared.metrics.superseded.inc_by(dropped);
+            }
             report.keys_differing += diff.differing as u64;
             if !diff.same_version.is_empty() {
                 tracing::error!(
@@ -384,6 +413,7 @@ async fn apply(
         .await
         .map_err(|e| e.to_string())?;
     report.keys_applied += outcome.applied as u64;
+    shared.metrics.superseded.inc_by(outcome.superseded as u64);
     shared
         .metrics
         .repair_keys
@@ -396,6 +426,47 @@ async fn apply(
         Some(why) => Err(format!("refused: {why}")),
         None => Ok(()),
     }
+}
+
+/// Takes in what the peer's roots say for purging (its log, floor and
+/// claims) and returns its purge horizon. Everything is checked first: the
+/// origins must be regions of the cluster, and a time past this region's
+/// clock is cut to it, since nothing held here is newer.
+fn heard(
+    shared: &Shared,
+    peer: &str,
+    inbound: Option<(String, u64)>,
+    roots: &pb::RootsResponse,
+) -> Result<Timestamp, String> {
+    let regions = shared.config.all_regions();
+    let now = shared.hlc.peek();
+    let time = |v: &pb::Version, field: &str, origin: Option<&str>| {
+        let v = version_from_pb(v, field).map_err(|s| s.message().to_string())?;
+        if !regions.contains(&v.origin) || origin.is_some_and(|o| o != v.origin) {
+            return Err(format!("{field}: {} is not a region it may name", v.origin));
+        }
+        Ok((v.origin, v.hlc.min(now)))
+    };
+    let mut claims = Claims::new();
+    for (i, c) in roots.claims.iter().enumerate() {
+        let (origin, t) = time(c, &format!("claims[{i}]"), None)?;
+        claims.insert(origin, t);
+    }
+    let horizon = match &roots.purge_horizon {
+        Some(h) => time(h, "purge_horizon", Some(peer))?.1,
+        None => Timestamp::ZERO,
+    };
+    if let Some(f) = &roots.floor {
+        let (_, floor) = time(f, "floor", Some(peer))?;
+        let inbound = inbound.as_ref().map(|(id, a)| (id.as_str(), *a));
+        shared.purge.heard(
+            peer,
+            inbound,
+            (&roots.log_id, roots.log_head, floor),
+            claims,
+        );
+    }
+    Ok(horizon)
 }
 
 /// Runs rounds against one peer until the region stops: every `interval`

@@ -8,7 +8,7 @@ use std::sync::Arc;
 
 use meridian_core::digest::NodeId;
 use meridian_core::schema::validate_table_name;
-use meridian_core::{CATALOG_TABLE, EncodedKey, Mutation};
+use meridian_core::{CATALOG_TABLE, EncodedKey, Mutation, Timestamp, Version};
 use meridian_proto::v1 as pb;
 use meridian_proto::v1::repair_server::Repair;
 use tonic::{Request, Response, Status};
@@ -91,13 +91,43 @@ impl Repair for RepairApi {
                 format!("from_region: {from:?} is not a peer of this region"),
             ));
         }
-        let (roots, high_water) = self
+        // The floor is taken before the log's epoch is read: a new epoch
+        // (a restart) only ever comes with a new process and a new floor.
+        let (log_head, floor) = self.shared.storage.floor();
+        let (roots, high_water, log_id, horizon) = self
             .shared
             .storage
-            .read(move |r| Ok((r.digest_roots()?, r.high_water(&from)?)))
+            .read(move |r| {
+                Ok((
+                    r.digest_roots()?,
+                    r.high_water(&from)?,
+                    r.log_id()?,
+                    r.purge_horizon()?,
+                ))
+            })
             .await
             .map_err(status_from)?;
+        let me = &self.shared.config.name;
+        let at = |hlc: Timestamp, origin: &str| version_to_pb(&Version::new(hlc, origin));
+        let peers: Vec<String> = self
+            .shared
+            .config
+            .peers
+            .iter()
+            .map(|p| p.name.clone())
+            .collect();
         Ok(Response::new(pb::RootsResponse {
+            log_id,
+            log_head,
+            floor: Some(at(floor, me)),
+            claims: self
+                .shared
+                .purge
+                .report(&peers)
+                .into_iter()
+                .map(|(origin, t)| at(t, &origin))
+                .collect(),
+            purge_horizon: (horizon != Timestamp::ZERO).then(|| at(horizon, me)),
             tables: roots
                 .into_iter()
                 .map(|(table, s)| pb::TableRoot {

@@ -137,6 +137,15 @@ impl Replication for ReplicationApi {
                 wake.notify_one();
             }
         }
+        let continues = !truncated
+            && stored
+                .as_ref()
+                .is_some_and(|(id, a)| *a == applied && chain.iter().any(|e| &e.id == id));
+        if !continues {
+            // Writes of the peer may be held elsewhere and not here: no
+            // claims on anyone until rounds with every peer (`purge`).
+            shared.purge.discontinuity();
+        }
         if truncated || stored.as_ref().map(|(id, _)| id) != Some(&hello.log_id) {
             // A new epoch of the peer's log, or a jump past its truncated
             // part: where it resumes is recorded before anything of it is

@@ -165,8 +165,9 @@ struct Session {
     /// The newest position the peer has acknowledged.
     acked: u64,
     inflight: Window,
-    /// When the watermark was last written.
+    /// When the watermark was last written, and the position written.
     persisted: Instant,
+    persisted_at: u64,
     /// A [`Action::ReadAndSend`] is out and not yet reported.
     reading: bool,
 }
@@ -262,7 +263,25 @@ impl Shipper {
                 applied_through,
                 refused,
             } => self.ack(now, applied_through, refused),
-            Event::LogGrew => self.fill(),
+            Event::LogGrew => {
+                // Also the idle tick: the last acks of a burst get stored
+                // here, so the log behind them can be truncated.
+                self.persist_if_due(now);
+                self.fill();
+            }
+        }
+    }
+
+    /// Stores the acknowledged position if it moved, at most once per
+    /// [`WATERMARK_EVERY`].
+    fn persist_if_due(&mut self, now: Instant) {
+        if let Phase::Up(s) = &mut self.phase
+            && s.acked > s.persisted_at
+            && now.saturating_duration_since(s.persisted) >= WATERMARK_EVERY
+        {
+            self.out.push_back(Action::PersistWatermark(s.acked));
+            s.persisted = now;
+            s.persisted_at = s.acked;
         }
     }
 
@@ -284,6 +303,7 @@ impl Shipper {
             acked,
             inflight: Window::default(),
             persisted: now,
+            persisted_at: acked,
             reading: false,
         });
         // The receiver's position is authoritative, even if it moved
@@ -312,11 +332,11 @@ impl Shipper {
         if applied_through > s.acked {
             s.acked = applied_through;
             self.out.push_back(Action::Acked(s.acked));
-            if now.saturating_duration_since(s.persisted) >= WATERMARK_EVERY {
-                self.out.push_back(Action::PersistWatermark(s.acked));
-                s.persisted = now;
-            }
         }
+        self.persist_if_due(now);
+        let Phase::Up(s) = &mut self.phase else {
+            return;
+        };
         s.inflight.ack(s.acked);
         if !refused.is_empty() {
             return self.end(SessionEnd::Refused(refused));
