@@ -32,6 +32,10 @@ pub use write::{Change, Check, Condition, ConditionFailure, WriteOp, WriteResult
 
 const SCHEMA: &str = include_str!("schema.sql");
 const SCHEMA_VERSION: &str = "8";
+/// Older schema versions that running [`SCHEMA`] brings up to date by
+/// itself (it only adds tables and indexes): 7 lacked the purge horizon
+/// and the tombstone index.
+const UPGRADED_IN_PLACE: &[&str] = &["7"];
 
 #[derive(Debug, Error)]
 pub enum StoreError {
@@ -166,6 +170,9 @@ pub fn open(data_dir: &Path, region: &str, durability: Durability) -> Result<Wri
             .query_row("SELECT v FROM meta WHERE k = ?1", [k], |r| r.get(0))
             .optional()?;
         match existing {
+            Some(e) if k == "schema_version" && UPGRADED_IN_PLACE.contains(&e.as_str()) => {
+                tx.execute("UPDATE meta SET v = ?2 WHERE k = ?1", [k, v])?;
+            }
             Some(e) if e != v => {
                 return Err(StoreError::Open {
                     path,

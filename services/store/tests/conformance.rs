@@ -1055,6 +1055,31 @@ fn a_data_dir_of_another_schema_version_is_refused_with_what_to_do() {
     );
 }
 
+#[test]
+fn a_version_7_data_dir_is_brought_up_to_date() {
+    let dir = tempfile::tempdir().unwrap();
+    let writer = meridian_store::open(dir.path(), "r-a", Durability::Full).unwrap();
+    let conn = rusqlite::Connection::open(writer.path()).unwrap();
+    drop(writer);
+    // What version 7 lacked: the purge horizon and the tombstone index.
+    conn.execute_batch(
+        "DROP TABLE purge_horizon; DROP INDEX tombstones;
+         UPDATE meta SET v = '7' WHERE k = 'schema_version';",
+    )
+    .unwrap();
+    drop(conn);
+    let mut writer = meridian_store::open(dir.path(), "r-a", Durability::Full).unwrap();
+    let mut g = writer.group().unwrap();
+    g.purge_tombstones(meridian_core::Timestamp::new(5, 0), 10)
+        .unwrap();
+    g.commit().unwrap();
+    let reader = meridian_store::open_reader(dir.path()).unwrap();
+    assert_eq!(
+        reader.purge_horizon().unwrap(),
+        meridian_core::Timestamp::new(5, 0)
+    );
+}
+
 // ---- 5. remote apply ----------------------------------------------------------------
 
 #[test]
