@@ -62,6 +62,7 @@ pub fn render(report: &Report) -> String {
     convergence(&mut out, report);
     conflicts_tables(&mut out, report);
     drift_table(&mut out, report);
+    purge_table(&mut out, report);
     workload_table(&mut out, report);
     examples(&mut out, report);
     out.push_str(
@@ -885,6 +886,33 @@ fn drift_table(out: &mut String, r: &Report) {
     out.push_str("</tbody>\n</table>\n</section>\n");
 }
 
+fn purge_table(out: &mut String, r: &Report) {
+    if r.purges
+        .values()
+        .all(|p| p.tombstones_purged + p.superseded == 0)
+    {
+        return;
+    }
+    out.push_str(
+        "<section id=\"purges\">\n<h2>Tombstones purged</h2>\n\
+         <p class=\"explain\">Tombstones each region purged once every region held them, and the \
+         writes it dropped because a purged tombstone had deleted them (a restored copy offering \
+         deleted items back), since the region last started.</p>\n\
+         <table>\n<thead><tr><th>region</th><th class=\"n\">purged</th>\
+         <th class=\"n\">deleted items kept out</th></tr></thead>\n<tbody>\n",
+    );
+    for (region, p) in &r.purges {
+        w!(
+            out,
+            "<tr><td>{}</td><td class=\"n\">{}</td><td class=\"n\">{}</td></tr>\n",
+            esc(region),
+            p.tombstones_purged,
+            p.superseded
+        );
+    }
+    out.push_str("</tbody>\n</table>\n</section>\n");
+}
+
 fn workload_table(out: &mut String, r: &Report) {
     let wl = &r.workload;
     w!(
@@ -1228,6 +1256,15 @@ mod tests {
                 loser_image: None,
             }],
             drift_refusals: [("us-east-1".to_string(), 12)].into_iter().collect(),
+            purges: [(
+                "eu-west-1".to_string(),
+                PurgeCounts {
+                    tombstones_purged: 40,
+                    superseded: 3,
+                },
+            )]
+            .into_iter()
+            .collect(),
             disasters: vec![DisasterReport {
                 region: "eu-west-1".into(),
                 at_ms: 4_000,
@@ -1299,6 +1336,7 @@ mod tests {
             "convergence",
             "conflicts",
             "drift",
+            "purges",
             "workload",
             "examples",
         ] {

@@ -17,7 +17,7 @@ pub mod scenario;
 
 use std::collections::{BTreeMap, BTreeSet};
 
-use meridian_core::{Conflict, EncodedKey, Item, Version};
+use meridian_core::{Conflict, EncodedKey, Item, Timestamp, Version};
 
 /// One write a client saw acknowledged.
 #[derive(Clone, Debug, PartialEq)]
@@ -28,6 +28,10 @@ pub struct AckedWrite {
     pub prev: Option<Version>,
     /// `None` for a delete.
     pub image: Option<Item>,
+    /// Set when the key held nothing at the writing region, which had
+    /// purged tombstones up to this time: the write has seen every earlier
+    /// write to the key at or below it.
+    pub seen_through: Option<Timestamp>,
 }
 
 /// The head of one key on one replica.
@@ -43,6 +47,20 @@ pub type Heads = BTreeMap<(String, EncodedKey), Head>;
 #[derive(Clone, Debug, Default)]
 pub struct Oracle {
     writes: BTreeMap<Version, AckedWrite>,
+    /// Per key, the versions of its acknowledged deletes.
+    deletes: BTreeMap<(String, EncodedKey), BTreeSet<Version>>,
+    /// Keys a delete was sent for whose outcome no client saw (it failed or
+    /// timed out): it may have been applied, and its tombstone purged.
+    uncertain_deletes: BTreeSet<(String, EncodedKey)>,
+}
+
+/// What a replica must hold at a key to serve the newest write of it that
+/// survived a loss: that version or a newer head, or nothing at all where
+/// a delete may have been the last word (see [`Oracle::holds_one`]).
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Needed {
+    pub version: Version,
+    pub absent_ok: bool,
 }
 
 /// The checker's answer: empty `problems` means every check passed.
@@ -71,19 +89,13 @@ impl Verdict {
     }
 }
 
-/// Whether `heads` holds `version` of the key, or something newer.
-fn holds_one(heads: &Heads, table: &str, key: &EncodedKey, version: &Version) -> bool {
-    heads
-        .get(&(table.to_string(), key.clone()))
-        .is_some_and(|h| h.version >= *version)
-}
-
-/// Whether `heads` holds every version of `needed`, or something newer
-/// for its key: a replica that serves every write that survived a loss.
-pub fn holds(heads: &Heads, needed: &BTreeMap<(String, EncodedKey), Version>) -> bool {
-    needed
-        .iter()
-        .all(|((table, key), v)| holds_one(heads, table, key, v))
+/// Whether `heads` holds every write of `needed`, or something newer for
+/// its key: a replica that serves every write that survived a loss.
+pub fn holds(heads: &Heads, needed: &BTreeMap<(String, EncodedKey), Needed>) -> bool {
+    needed.iter().all(|(k, n)| match heads.get(k) {
+        Some(h) => h.version >= n.version,
+        None => n.absent_ok,
+    })
 }
 
 /// A key as reports show it: `table/partition hex/sort hex`.
@@ -101,7 +113,40 @@ impl Oracle {
     }
 
     pub fn record(&mut self, w: AckedWrite) {
+        if w.image.is_none() {
+            self.deletes
+                .entry((w.table.clone(), w.key.clone()))
+                .or_default()
+                .insert(w.version.clone());
+        }
         self.writes.insert(w.version.clone(), w);
+    }
+
+    /// A delete of `key` was sent and no client saw its outcome.
+    pub fn record_uncertain_delete(&mut self, table: &str, key: EncodedKey) {
+        self.uncertain_deletes.insert((table.to_string(), key));
+    }
+
+    /// Whether a replica holding nothing at `key` may have deleted it at
+    /// or after `version`: a delete there, acknowledged at or after it or
+    /// of unknown outcome, whose tombstone was purged once every region
+    /// held it. Absence then hides nothing that was acknowledged.
+    fn deleted_since(&self, table: &str, key: &EncodedKey, version: &Version) -> bool {
+        let k = (table.to_string(), key.clone());
+        self.uncertain_deletes.contains(&k)
+            || self
+                .deletes
+                .get(&k)
+                .is_some_and(|d| d.range(version..).next().is_some())
+    }
+
+    /// Whether `heads` holds `version` of the key, or something newer: a
+    /// head as new, or none where it may have been deleted since.
+    fn holds_one(&self, heads: &Heads, table: &str, key: &EncodedKey, version: &Version) -> bool {
+        match heads.get(&(table.to_string(), key.clone())) {
+            Some(h) => h.version >= *version,
+            None => self.deleted_since(table, key, version),
+        }
     }
 
     pub fn len(&self) -> usize {
@@ -139,7 +184,7 @@ impl Oracle {
             .filter(|w| {
                 !others
                     .iter()
-                    .any(|h| holds_one(h, &w.table, &w.key, &w.version))
+                    .any(|h| self.holds_one(h, &w.table, &w.key, &w.version))
             })
             .map(|w| w.version.clone())
             .collect()
@@ -148,10 +193,7 @@ impl Oracle {
     /// Per key, the newest acknowledged write outside `at_risk`: what a
     /// replica must hold (or something newer) to serve every write that
     /// survived a loss.
-    pub fn surviving(
-        &self,
-        at_risk: &BTreeSet<Version>,
-    ) -> BTreeMap<(String, EncodedKey), Version> {
+    pub fn surviving(&self, at_risk: &BTreeSet<Version>) -> BTreeMap<(String, EncodedKey), Needed> {
         let mut out: BTreeMap<(String, EncodedKey), Version> = BTreeMap::new();
         for w in self
             .writes
@@ -165,7 +207,12 @@ impl Oracle {
                 *slot = w.version.clone();
             }
         }
-        out
+        out.into_iter()
+            .map(|((table, key), version)| {
+                let absent_ok = self.deleted_since(&table, &key, &version);
+                ((table, key), Needed { version, absent_ok })
+            })
+            .collect()
     }
 
     /// Removes and returns, oldest first, the writes of `at_risk` that no
@@ -183,12 +230,18 @@ impl Oracle {
                 self.writes.get(*v).is_some_and(|w| {
                     !finals
                         .iter()
-                        .any(|h| holds_one(h, &w.table, &w.key, &w.version))
+                        .any(|h| self.holds_one(h, &w.table, &w.key, &w.version))
                 })
             })
             .cloned()
             .collect();
-        lost.iter().filter_map(|v| self.writes.remove(v)).collect()
+        let lost: Vec<AckedWrite> = lost.iter().filter_map(|v| self.writes.remove(v)).collect();
+        for w in lost.iter().filter(|w| w.image.is_none()) {
+            if let Some(d) = self.deletes.get_mut(&(w.table.clone(), w.key.clone())) {
+                d.remove(&w.version);
+            }
+        }
+        lost
     }
 
     /// Checks one replica's heads against the acknowledged writes.
@@ -206,6 +259,8 @@ impl Oracle {
             match heads.get(&(table.clone(), key.clone())) {
                 // A delete whose tombstone every region held, since purged.
                 None if want.image.is_none() => {}
+                // A delete no client saw the outcome of may have followed.
+                None if !strict && self.uncertain_deletes.contains(&(table.clone(), key.clone())) => {}
                 None => verdict.fail(format!(
                     "{region}: {at}: acknowledged write {} is missing",
                     want.version
@@ -250,15 +305,17 @@ impl Oracle {
             if at < earlier {
                 return Some(false);
             }
-            match self.writes.get(at)?.prev.as_ref() {
+            let w = self.writes.get(at)?;
+            match w.prev.as_ref() {
                 Some(p) => at = p,
-                None => return Some(false),
+                None => return Some(w.seen_through.is_some_and(|h| earlier.hlc <= h)),
             }
         }
     }
 
     /// Acknowledged writes that were overwritten without being seen: not the
-    /// final winner of their key, and no write replaced them while holding them.
+    /// final winner of their key, and no write replaced them while holding
+    /// them, nor was written over their purged delete (`seen_through`).
     pub fn lost_updates(&self) -> BTreeSet<Version> {
         let finals: BTreeSet<&Version> = self.expected().values().map(|w| &w.version).collect();
         let replaced: BTreeSet<&Version> = self
@@ -266,10 +323,23 @@ impl Oracle {
             .values()
             .filter_map(|w| w.prev.as_ref())
             .collect();
+        let mut seen: BTreeMap<(&str, &EncodedKey), Timestamp> = BTreeMap::new();
+        for w in self.writes.values() {
+            if let Some(h) = w.seen_through {
+                let slot = seen.entry((&w.table, &w.key)).or_insert(h);
+                *slot = (*slot).max(h);
+            }
+        }
         self.writes
-            .keys()
-            .filter(|v| !finals.contains(v) && !replaced.contains(v))
-            .cloned()
+            .values()
+            .filter(|w| {
+                !finals.contains(&w.version)
+                    && !replaced.contains(&w.version)
+                    && seen
+                        .get(&(w.table.as_str(), &w.key))
+                        .is_none_or(|h| w.version.hlc > *h)
+            })
+            .map(|w| w.version.clone())
             .collect()
     }
 
@@ -398,6 +468,7 @@ mod tests {
             version: v(p, o),
             prev,
             image: item(img),
+            seen_through: None,
         }
     }
 
@@ -437,7 +508,10 @@ mod tests {
         assert_eq!(risk, BTreeSet::from([unshipped.version.clone()]));
         // What must survive: per key, the newest write outside the risk.
         let needed = o.surviving(&risk);
-        assert_eq!(needed[&("t".to_string(), key("k"))], shipped.version);
+        assert_eq!(
+            needed[&("t".to_string(), key("k"))].version,
+            shipped.version
+        );
         assert!(holds(&peer, &needed));
         assert!(!holds(&heads_of(&elsewhere), &needed));
 

@@ -42,11 +42,23 @@ pub struct Report {
     /// its clock (drift guard), summed over peers since the region started;
     /// a batch retried and refused again counts again.
     pub drift_refusals: BTreeMap<String, u64>,
+    /// Per region, since it last started: tombstones purged, and writes
+    /// dropped because a purged tombstone had deleted them (a restored
+    /// copy's deleted items kept out).
+    #[serde(default)]
+    pub purges: BTreeMap<String, PurgeCounts>,
     /// Every wiped or restored data directory: what it lost for good (RPO)
     /// and how long its region took to serve every surviving write (RTO).
     #[serde(default)]
     pub disasters: Vec<DisasterReport>,
     pub verdict: VerdictReport,
+}
+
+/// What one region purged, and what purged tombstones kept out.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct PurgeCounts {
+    pub tombstones_purged: u64,
+    pub superseded: u64,
 }
 
 /// One disaster of the drill: a region's data directory wiped, or rolled

@@ -44,6 +44,11 @@ pub struct Scenario {
     pub sample_interval: Duration,
     /// Drift guard of every region.
     pub max_clock_offset: Duration,
+    /// How long every region keeps a tombstone before it may purge it
+    /// (once every region holds it: docs/repair.md, "Purging tombstones").
+    pub tombstone_retain: Duration,
+    /// How often every region runs a repair round with every peer.
+    pub repair_interval: Duration,
     /// Sorted by time; ties keep file order.
     pub events: Vec<Event>,
 }
@@ -391,6 +396,10 @@ struct File {
     sample_interval: String,
     #[serde(default = "default_max_offset")]
     max_clock_offset: String,
+    #[serde(default = "default_tombstone_retain")]
+    tombstone_retain: String,
+    #[serde(default = "default_repair_interval")]
+    repair_interval: String,
     regions: RegionsSection,
     #[serde(default)]
     network: NetworkSection,
@@ -407,6 +416,16 @@ fn default_sample() -> String {
 }
 fn default_max_offset() -> String {
     "500ms".into()
+}
+
+/// The regions' own default (`repair_interval_ms`).
+fn default_repair_interval() -> String {
+    "30s".into()
+}
+
+/// The regions' own default (`tombstone_retain_secs`).
+fn default_tombstone_retain() -> String {
+    "60m".into()
 }
 
 #[derive(Deserialize)]
@@ -701,6 +720,24 @@ impl Scenario {
             return Err(format!(
                 "max_clock_offset must be between 1ms and 60s, got {}",
                 file.max_clock_offset
+            ));
+        }
+        let tombstone_retain = dur("tombstone_retain", &file.tombstone_retain)?;
+        if tombstone_retain.subsec_nanos() != 0
+            || tombstone_retain > Duration::from_secs(7 * 86_400)
+        {
+            return Err(format!(
+                "tombstone_retain must be whole seconds, at most 7 days (10080m), got {}",
+                file.tombstone_retain
+            ));
+        }
+        let repair_interval = dur("repair_interval", &file.repair_interval)?;
+        if repair_interval < Duration::from_millis(100)
+            || repair_interval > Duration::from_secs(3600)
+        {
+            return Err(format!(
+                "repair_interval must be between 100ms and 60m, got {}",
+                file.repair_interval
             ));
         }
         let jitter = match &file.network.jitter {
@@ -1057,6 +1094,8 @@ impl Scenario {
             settle,
             sample_interval,
             max_clock_offset,
+            tombstone_retain,
+            repair_interval,
             events,
         })
     }
@@ -1151,6 +1190,37 @@ mod tests {
         )
         .unwrap_err();
         assert!(err.contains("down < period"), "{err}");
+    }
+
+    #[test]
+    fn repair_settings_default_to_the_regions_and_are_bounded() {
+        let s = parse("").unwrap();
+        assert_eq!(s.repair_interval, Duration::from_secs(30));
+        assert_eq!(s.tombstone_retain, Duration::from_secs(3600));
+        let with = |extra: &str| {
+            Scenario::parse(
+                &BASE.replace(
+                    "duration = \"10s\"",
+                    &format!("duration = \"10s\"\n{extra}"),
+                ),
+                &BTreeMap::new(),
+            )
+        };
+        let s = with("tombstone_retain = \"5s\"\nrepair_interval = \"2s\"").unwrap();
+        assert_eq!(s.tombstone_retain, Duration::from_secs(5));
+        assert_eq!(s.repair_interval, Duration::from_secs(2));
+        let err = with("tombstone_retain = \"1500ms\"").unwrap_err();
+        assert!(
+            err.contains("tombstone_retain") && err.contains("whole seconds"),
+            "{err}"
+        );
+        let err = with("tombstone_retain = \"10081m\"").unwrap_err();
+        assert!(err.contains("7 days"), "{err}");
+        let err = with("repair_interval = \"50ms\"").unwrap_err();
+        assert!(
+            err.contains("repair_interval") && err.contains("100ms"),
+            "{err}"
+        );
     }
 
     #[test]

@@ -555,13 +555,15 @@ async fn status(config: &std::path::Path, json: bool) -> Result<()> {
             continue;
         }
         println!(
-            "{}  hlc {}  log {}..{}  conflicts {}  drift refusals {}",
+            "{}  hlc {}  log {}..{}  conflicts {}  drift refusals {}  tombstones purged {}  superseded {}",
             s.region,
             version_text(&s.hlc_now),
             s.log_start,
             s.log_head,
             s.conflicts,
-            s.drift_refusals
+            s.drift_refusals,
+            s.tombstones_purged,
+            s.superseded
         );
         println!(
             "  {:<16} {:<5} {:>10} {:>9} {:>10} {:>10} {:>10} {:>9}  last error",
@@ -653,6 +655,8 @@ fn status_json(s: &pb::StatusResponse) -> Json {
         "log_start": s.log_start,
         "conflicts": s.conflicts,
         "drift_refusals": s.drift_refusals,
+        "tombstones_purged": s.tombstones_purged,
+        "superseded": s.superseded,
         "peers": peers,
         "workers": workers,
     })

@@ -329,6 +329,13 @@ fn print_summary(r: &Report, out: &Path) {
     let conflicts: u64 = r.conflict_pairs.iter().map(|p| p.conflicts).sum();
     let lost: u64 = r.conflict_pairs.iter().map(|p| p.lost_updates).sum();
     println!("conflicts: {conflicts} recorded, {lost} lost updates");
+    let purged: u64 = r.purges.values().map(|p| p.tombstones_purged).sum();
+    let superseded: u64 = r.purges.values().map(|p| p.superseded).sum();
+    if purged + superseded > 0 {
+        println!(
+            "tombstones: {purged} purged; {superseded} writes of deleted items kept out (regions' counts since their last start)"
+        );
+    }
     match r.convergence.after_workload_ms {
         Some(c) => println!("converged {c} ms after the workload stopped"),
         None => println!("did not converge within the settle time"),

@@ -75,6 +75,7 @@ async fn a_killed_region_process_restarts_and_loses_nothing() {
                     version: version_of(&r.version),
                     prev: r.prev.as_ref().map(|_| version_of(&r.prev)),
                     image: Some(item),
+                    seen_through: None,
                 });
                 true
             }

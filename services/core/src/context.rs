@@ -39,6 +39,18 @@ impl Context {
         Context(out)
     }
 
+    /// The context of a write at a key that holds nothing where tombstones
+    /// at or below `h` were purged: any write to the key at or below `h`,
+    /// from any of `origins`, was held there and deleted since, so the new
+    /// write descends from it (docs/repair.md, "Purging tombstones").
+    pub fn seen_through(h: crate::hlc::Timestamp, origins: &[String]) -> Context {
+        let mut out: Vec<Version> = origins.iter().map(|o| Version::new(h, o)).collect();
+        out.sort_by(|a, b| a.origin.as_bytes().cmp(b.origin.as_bytes()));
+        out.dedup_by(|a, b| a.origin == b.origin);
+        out.truncate(MAX_CONTEXT_ORIGINS);
+        Context(out)
+    }
+
     /// Whether a write with this context had seen `v`.
     pub fn saw(&self, v: &Version) -> bool {
         self.0.iter().any(|s| s.origin == v.origin && s >= v)
@@ -114,5 +126,14 @@ mod tests {
         unsorted.extend_from_slice(&a);
         assert!(Context::from_bytes(&unsorted).is_err());
         assert!(Context::from_bytes(&[40, 1, 2]).is_err());
+    }
+
+    #[test]
+    fn seen_through_covers_every_origin_up_to_the_horizon() {
+        let c = Context::seen_through(Timestamp::new(10, 0), &["b-1".into(), "a-1".into()])
+            .after(&v(12, "a-1"));
+        assert!(c.saw(&v(10, "b-1")) && c.saw(&v(9, "a-1")) && c.saw(&v(12, "a-1")));
+        assert!(!c.saw(&v(11, "b-1")) && !c.saw(&v(1, "c-1")));
+        assert_eq!(Context::from_bytes(&c.to_bytes()).unwrap(), c);
     }
 }

@@ -9,7 +9,7 @@ use meridian_core::{AttrValue, Conflict, Version};
 use meridian_proto::v1 as pb;
 use meridian_scenario::report::{
     ConflictExample, ConflictPair, ConflictSample, HealReport, LatencySummary, LinkReport,
-    LinkSample, Report, VerdictReport,
+    LinkSample, PurgeCounts, Report, VerdictReport,
 };
 use meridian_scenario::{Oracle, Verdict};
 
@@ -186,18 +186,24 @@ pub fn fill(report: &mut Report, samples: &[Sample], heals: &[HealMark]) {
     }
 
     let mut drift = BTreeMap::new();
+    let mut purges = BTreeMap::new();
     for (i, n) in names.iter().enumerate() {
-        let last = samples
-            .iter()
-            .rev()
-            .find_map(|s| s.statuses[i].as_ref().map(|st| st.drift_refusals));
-        drift.insert(n.clone(), last.unwrap_or(0));
+        let last = samples.iter().rev().find_map(|s| s.statuses[i].as_ref());
+        drift.insert(n.clone(), last.map_or(0, |st| st.drift_refusals));
+        purges.insert(
+            n.clone(),
+            PurgeCounts {
+                tombstones_purged: last.map_or(0, |st| st.tombstones_purged),
+                superseded: last.map_or(0, |st| st.superseded),
+            },
+        );
     }
 
     report.links = links;
     report.conflict_series = conflict_series;
     report.heals = heal_reports;
     report.drift_refusals = drift;
+    report.purges = purges;
 }
 
 fn show_key(c: &Conflict) -> String {

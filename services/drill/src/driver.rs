@@ -351,7 +351,7 @@ struct Disaster {
     region: usize,
     at: Instant,
     at_risk: BTreeSet<Version>,
-    needed: BTreeMap<(String, EncodedKey), Version>,
+    needed: BTreeMap<(String, EncodedKey), meridian_scenario::Needed>,
 }
 
 impl Disaster {
@@ -659,7 +659,14 @@ async fn region_workload(
                         }
                     }
                     Ok(Outcome::Rejected) => t.rejected += 1,
-                    Err(()) => t.failed += 1,
+                    Err(()) => {
+                        t.failed += 1;
+                        if op.kind == OpKind::Delete
+                            && let Ok(k) = schema().key_of(&workload::key_item(op.key))
+                        {
+                            t.oracle.record_uncertain_delete(&table, k);
+                        }
+                    }
                 }
                 drop(permit);
             });
@@ -695,6 +702,7 @@ async fn run_op(
             version: version_of(&r.version).ok_or(())?,
             prev: version_of(&r.prev),
             image,
+            seen_through: version_of(&r.seen_through).map(|v| v.hlc),
         })))
     };
     match kind {

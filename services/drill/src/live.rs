@@ -56,6 +56,8 @@ impl LiveCluster {
         )?;
         file.durability = "full".into();
         file.max_clock_offset_ms = (scenario.max_clock_offset.as_millis() as u64).max(1);
+        file.tombstone_retain_secs = scenario.tombstone_retain.as_secs();
+        file.repair_interval_ms = scenario.repair_interval.as_millis() as u64;
         let path = dir.join("cluster.toml");
         file.write(&path).map_err(ClusterError::from)?;
         let local =

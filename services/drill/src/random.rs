@@ -202,7 +202,7 @@ pub fn scenario(seed: u64) -> Scenario {
         }
     }
     events.sort_by_key(|e| e.at);
-    Scenario {
+    let mut scenario = Scenario {
         name: format!("random-{seed}"),
         description: format!("Random fault timeline from seed {seed}"),
         regions,
@@ -231,8 +231,18 @@ pub fn scenario(seed: u64) -> Scenario {
         settle: Duration::from_secs(60),
         sample_interval: Duration::from_millis(250),
         max_clock_offset: Duration::from_millis(500),
+        tombstone_retain: Duration::from_secs(3600),
+        repair_interval: meridian_region::repair::round::DEFAULT_INTERVAL,
         events,
+    };
+    // Half the timelines purge tombstones a second after every region
+    // holds them, so wipes, restores and outages meet purged deletes.
+    // Drawn last, so the rest of a seed's timeline stays what it was.
+    if rng.random_bool(0.5) {
+        scenario.tombstone_retain = Duration::from_secs(1);
+        scenario.repair_interval = Duration::from_millis(500);
     }
+    scenario
 }
 
 #[cfg(test)]

@@ -381,8 +381,11 @@ pub fn run(scenario: &Scenario, seed: u64, dir: &Path) -> Result<Report, SimErro
             durability: meridian_store::Durability::Simulated,
             max_clock_offset: scenario.max_clock_offset,
             ttl_interval: Duration::from_secs(5),
-            repair_interval: meridian_region::repair::round::DEFAULT_INTERVAL,
-            retention: meridian_region::Retention::default(),
+            repair_interval: scenario.repair_interval,
+            retention: meridian_region::Retention {
+                tombstone_age: scenario.tombstone_retain,
+                ..Default::default()
+            },
             replication: sim_tuning(),
             dialer: Some(dialer()),
             seed: Some(seed),

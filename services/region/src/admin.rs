@@ -196,6 +196,8 @@ impl Admin for AdminApi {
             peers,
             conflicts,
             drift_refusals,
+            tombstones_purged: shared.metrics.tombstones_purged.get(),
+            superseded: shared.metrics.superseded.get(),
             workers: shared
                 .workers
                 .statuses()

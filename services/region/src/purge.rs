@@ -10,7 +10,7 @@
 //! nothing until it has completed a repair round with every peer since:
 //! then it holds what they hold. A restart starts in the same state.
 
-use std::collections::{BTreeMap, HashMap};
+use std::collections::{BTreeMap, HashMap, VecDeque};
 use std::sync::Mutex;
 
 use meridian_core::Timestamp;
@@ -25,7 +25,17 @@ struct State {
     rounds: HashMap<String, u64>,
     claims: Claims,
     reported: BTreeMap<String, Claims>,
+    /// Per peer, what it said of its log in its last few answers (log id,
+    /// head, floor), oldest first: under steady writes this region has
+    /// rarely applied a peer's log through the head it reports at that
+    /// moment, but it soon has through an earlier one, and that earlier
+    /// head's floor is as good a claim.
+    pending: HashMap<String, VecDeque<(String, u64, Timestamp)>>,
 }
+
+/// How many of a peer's answers wait to become claims: with rounds every
+/// 30 s, a claim lags the peer's writes by one to a few rounds.
+const PENDING: usize = 8;
 
 /// See the module docs.
 #[derive(Default)]
@@ -64,13 +74,19 @@ impl Purge {
         claims: Claims,
     ) {
         let mut s = self.state();
-        let claim = purge::advance(
-            s.claims.get(peer).copied(),
-            inbound,
-            log_id,
-            log_head,
-            floor,
-        );
+        let mut claim = s.claims.get(peer).copied();
+        let pending = s.pending.entry(peer.to_string()).or_default();
+        pending.push_back((log_id.to_string(), log_head, floor));
+        if pending.len() > PENDING {
+            pending.pop_front();
+        }
+        for (id, head, floor) in pending.iter() {
+            claim = purge::advance(claim, inbound, id, *head, *floor);
+        }
+        // What is claimed, or of an older log, can never become a claim.
+        pending.retain(|(id, head, _)| {
+            id == log_id && !inbound.is_some_and(|(i, applied)| i == id && applied >= *head)
+        });
         if let Some(c) = claim {
             s.claims.insert(peer.to_string(), c);
         }
@@ -148,6 +164,37 @@ mod tests {
             Claims::from([("b".into(), ts(50)), ("c".into(), ts(60))])
         );
         assert_eq!(p.horizon("a", &peers()), Some(ts(40)));
+    }
+
+    /// Under steady writes a region is always a little behind the head a
+    /// peer reports; the claim follows one answer later, from the head it
+    /// has since applied past, and never from a head it has not.
+    #[test]
+    fn a_claim_follows_once_the_log_is_applied_past_an_earlier_head() {
+        let p = Purge::default();
+        let t = p.round_starting();
+        p.round_completed("b", t);
+        p.round_completed("c", t);
+        let none = Claims::new();
+        p.heard("b", Some(("lb", 4)), ("lb", 10, ts(50)), none.clone());
+        assert!(
+            p.report(&peers()).is_empty(),
+            "behind the head: no claim yet"
+        );
+        p.heard("b", Some(("lb", 12)), ("lb", 20, ts(70)), none.clone());
+        assert_eq!(p.report(&peers()), Claims::from([("b".into(), ts(50))]));
+        p.heard("b", Some(("lb", 19)), ("lb", 30, ts(90)), none.clone());
+        assert_eq!(p.report(&peers()), Claims::from([("b".into(), ts(50))]));
+        p.heard("b", Some(("lb", 30)), ("lb", 35, ts(95)), none.clone());
+        assert_eq!(p.report(&peers()), Claims::from([("b".into(), ts(90))]));
+        // A new log of the peer: the old one's heads count as far as this
+        // region applied that log, and no further.
+        p.heard("b", Some(("lb", 35)), ("lb2", 40, ts(99)), none.clone());
+        assert_eq!(p.report(&peers()), Claims::from([("b".into(), ts(95))]));
+        p.heard("b", Some(("lb2", 36)), ("lb2", 50, ts(120)), none.clone());
+        assert_eq!(p.report(&peers()), Claims::from([("b".into(), ts(95))]));
+        p.heard("b", Some(("lb2", 40)), ("lb2", 60, ts(130)), none);
+        assert_eq!(p.report(&peers()), Claims::from([("b".into(), ts(99))]));
     }
 
     #[test]

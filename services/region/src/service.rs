@@ -39,6 +39,9 @@ fn write_response(w: &WriteResult) -> pb::WriteResponse {
     pb::WriteResponse {
         version: Some(version_to_pb(&w.version)),
         prev: w.prev.as_ref().map(version_to_pb),
+        seen_through: w
+            .seen_through
+            .map(|h| version_to_pb(&Version::new(h, &w.version.origin))),
     }
 }
 

@@ -234,6 +234,7 @@ impl Ctx<'_, '_> {
         let context = Context::from_bytes(&e.context).map_err(|x| invalid(e, "context", x))?;
         let current = self.head(&e.table, &e.key)?;
         if current.is_none() && self.purged(&e.table, &version)? {
+            tracing::debug!(region = %self.region, table = %e.table, key = ?e.key, %version, "dropped a write a purged tombstone deleted");
             out.superseded += 1;
             out.applied_through = e.seq;
             return Ok(());

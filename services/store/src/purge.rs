@@ -3,7 +3,7 @@
 
 use meridian_core::digest::{HeadDigest, Summary};
 use meridian_core::purge::{bytes_above, covers};
-use meridian_core::{CATALOG_TABLE, EncodedKey, Timestamp, Version};
+use meridian_core::{CATALOG_TABLE, Context, EncodedKey, Timestamp, Version};
 use rusqlite::{Connection, OptionalExtension, params};
 
 use crate::StoreError;
@@ -70,6 +70,7 @@ impl Group<'_> {
                     partition: partition.clone(),
                     sort: sort.clone(),
                 };
+                tracing::trace!(region = %ctx.region, %table, ?key, version = ?Version::from_bytes(version).ok(), "purged a tombstone");
                 ctx.remove_head(table, &key, version, None)?;
             }
             Ok(rows.len() as u64)
@@ -102,6 +103,7 @@ impl Group<'_> {
                     continue;
                 };
                 if current.version.to_bytes() == *version {
+                    tracing::debug!(region = %ctx.region, %table, ?key, version = %current.version, horizon = ?h, "dropped a head a peer's purged tombstone deleted");
                     ctx.remove_head(table, key, version, current.image.as_deref())?;
                     n += 1;
                 }
@@ -112,6 +114,25 @@ impl Group<'_> {
 }
 
 impl Ctx<'_, '_> {
+    /// The causal context a local write starts from at a key that holds
+    /// nothing, and the purge horizon it covers (`None` before any purge).
+    /// Below the horizon the key may have held writes whose tombstone was
+    /// purged; this region held all of them, so the write has seen them,
+    /// and must not pass for concurrent with them where a slower region
+    /// still holds the tombstone.
+    pub(crate) fn fresh_context(&self) -> Result<(Context, Option<Timestamp>), StoreError> {
+        let h = horizon(self.conn)?;
+        if h == Timestamp::ZERO {
+            return Ok((Context::empty(), None));
+        }
+        let origins: Vec<String> = self
+            .conn
+            .prepare_cached("SELECT origin FROM high_water")?
+            .query_map([], |r| r.get(0))?
+            .collect::<Result<_, _>>()?;
+        Ok((Context::seen_through(h, &origins), Some(h)))
+    }
+
     /// Deletes the head `(version, image)` of `key` and takes it out of the
     /// table's digest.
     fn remove_head(

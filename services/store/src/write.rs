@@ -167,6 +167,10 @@ impl std::fmt::Debug for WriteOp {
 pub struct WriteResult {
     pub version: Version,
     pub prev: Option<Version>,
+    /// Set when the key held nothing here and tombstones at or below this
+    /// time had been purged: the write has seen every earlier write to the
+    /// key at or below it (docs/repair.md, "Purging tombstones").
+    pub seen_through: Option<meridian_core::Timestamp>,
     pub seq: u64,
     /// The live item before the write.
     pub old: Option<Item>,
@@ -553,6 +557,7 @@ impl Ctx<'_, '_> {
             return Ok(WriteResult {
                 version,
                 prev,
+                seen_through: None,
                 seq: 0,
                 old: plan.current.clone(),
                 new: plan.current,
@@ -567,9 +572,13 @@ impl Ctx<'_, '_> {
             hlc.restore(p.hlc);
         }
         let version = Version::new(hlc.now()?, self.region);
-        let context = match &plan.head {
-            Some(h) => h.context.after(&version),
-            None => Context::empty().after(&version),
+        let (context, seen_through) = match &plan.head {
+            Some(h) => (h.context.after(&version), None),
+            None if plan.table == CATALOG_TABLE => (Context::empty().after(&version), None),
+            None => {
+                let (fresh, h) = self.fresh_context()?;
+                (fresh.after(&version), h)
+            }
         };
         let m = Mutation {
             // Its log position, which `append_log` assigns.
@@ -590,6 +599,7 @@ impl Ctx<'_, '_> {
         Ok(WriteResult {
             version,
             prev,
+            seen_through,
             seq,
             old: plan.current,
             new: image,

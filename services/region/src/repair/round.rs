@@ -354,33 +354,38 @@ async fn compare(
     Ok(())
 }
 
-/// Fetches every head the peer holds under `nodes`, page by page.
+/// Fetches every head the peer holds under `nodes`, page by page. The
+/// next page is asked for while this one is applied, so the peer's read
+/// and the transfer overlap the local apply: a wiped region rebuilds at
+/// the pace of the slower of the two, not of their sum.
 async fn fetch_all(
     shared: &Shared,
     calls: &mut Calls,
     report: &mut TableReport,
     nodes: &[NodeId],
 ) -> Result<(), String> {
-    let mut after = None;
+    let table = report.table.clone();
+    let page = |after| pb::FetchRequest {
+        table: table.clone(),
+        keys: Vec::new(),
+        nodes: nodes.iter().copied().map(node_to_pb).collect(),
+        after,
+    };
+    let mut answer = calls
+        .call(page(None), async |c, q| c.fetch(q).await)
+        .await?;
     loop {
-        let answer = calls
-            .call(
-                pb::FetchRequest {
-                    table: report.table.clone(),
-                    keys: Vec::new(),
-                    nodes: nodes.iter().copied().map(node_to_pb).collect(),
-                    after: after.take(),
-                },
-                async |c, q| c.fetch(q).await,
-            )
-            .await?;
         report.keys_differing += answer.entries.len() as u64;
-        let more = answer.more_after;
-        apply(shared, report, answer.entries).await?;
-        match more {
-            Some(k) => after = Some(k),
-            None => return Ok(()),
-        }
+        let entries = std::mem::take(&mut answer.entries);
+        let Some(after) = answer.more_after.take() else {
+            return apply(shared, report, entries).await;
+        };
+        let (applied, next) = tokio::join!(
+            apply(shared, report, entries),
+            calls.call(page(Some(after)), async |c, q| c.fetch(q).await)
+        );
+        applied?;
+        answer = next?;
     }
 }
 
