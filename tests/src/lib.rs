@@ -410,7 +410,10 @@ pub async fn put(
         version: version_of(&r.version),
         prev: r.prev.as_ref().map(|_| version_of(&r.prev)),
         image: Some(item),
-        seen_through: r.seen_through.as_ref().map(|_| version_of(&r.seen_through).hlc),
+        seen_through: r
+            .seen_through
+            .as_ref()
+            .map(|_| version_of(&r.seen_through).hlc),
     })
 }
 
@@ -435,6 +438,9 @@ pub async fn delete(
         version: version_of(&r.version),
         prev: r.prev.as_ref().map(|_| version_of(&r.prev)),
         image: None,
-        seen_through: r.seen_through.as_ref().map(|_| version_of(&r.seen_through).hlc),
+        seen_through: r
+            .seen_through
+            .as_ref()
+            .map(|_| version_of(&r.seen_through).hlc),
     })
 }

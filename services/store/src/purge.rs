@@ -77,12 +77,13 @@ impl Group<'_> {
         })
     }
 
-    /// Deletes the heads of `table` listed in `heads` (key and version
+    /// Deletes the live heads of `table` listed in `heads` (key and version
     /// bytes) that are still the key's head and are at or below `h`, a
     /// peer's purge horizon; returns how many went. The peer holds nothing
     /// at those keys, and below its horizon that means a tombstone it
     /// purged overwrote them: a live one here is a deleted item that this
-    /// region (restored from an old copy, say) still holds.
+    /// region (restored from an old copy, say) still holds. Tombstones
+    /// listed stay, for this region's own purge.
     pub fn drop_superseded(
         &mut self,
         table: &str,
@@ -102,7 +103,10 @@ impl Group<'_> {
                 let Some(current) = ctx.head(table, key)? else {
                     continue;
                 };
-                if current.version.to_bytes() == *version {
+                // A tombstone stays until this region's own horizon passes
+                // it: dropping it here would let a later write at the key
+                // start from nothing and pass for concurrent with it.
+                if current.version.to_bytes() == *version && current.image.is_some() {
                     tracing::debug!(region = %ctx.region, %table, ?key, version = %current.version, horizon = ?h, "dropped a head a peer's purged tombstone deleted");
                     ctx.remove_head(table, key, version, current.image.as_deref())?;
                     n += 1;

@@ -2175,6 +2175,8 @@ fn purged_tombstones_go_and_the_writes_they_deleted_stay_out() {
 fn heads_a_peer_purged_are_dropped_only_when_still_at_or_below_its_horizon() {
     let (mut a, _, _) = pair();
     let stale = a.put("users", item("stale", "1"));
+    a.put("users", item("gone", "1"));
+    let gone = a.delete("users", item("gone", "1"));
     a.clock.advance(10);
     let h = a.hlc.now().unwrap();
     a.clock.advance(10);
@@ -2184,7 +2186,11 @@ fn heads_a_peer_purged_are_dropped_only_when_still_at_or_below_its_horizon() {
     let n = g
         .drop_superseded(
             "users",
-            &[heads(&stale, "stale"), heads(&newer, "newer")],
+            &[
+                heads(&stale, "stale"),
+                heads(&newer, "newer"),
+                heads(&gone, "gone"),
+            ],
             h,
         )
         .unwrap();
@@ -2192,6 +2198,9 @@ fn heads_a_peer_purged_are_dropped_only_when_still_at_or_below_its_horizon() {
     assert_eq!(n, 1);
     assert!(a.get("users", "stale").is_none());
     assert!(a.get("users", "newer").is_some());
+    // A tombstone stays for this region's own purge, so that a write over
+    // it still sees it.
+    assert!(a.get("users", "gone").is_some_and(|r| r.image.is_none()));
     // Catalog entries are never dropped this way.
     let mut g = a.writer.group().unwrap();
     assert_eq!(
