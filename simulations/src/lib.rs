@@ -54,15 +54,6 @@ pub struct Oracle {
     uncertain_deletes: BTreeSet<(String, EncodedKey)>,
 }
 
-/// What a replica must hold at a key to serve the newest write of it that
-/// survived a loss: that version or a newer head, or nothing at all where
-/// a delete may have been the last word (see [`Oracle::holds_one`]).
-#[derive(Clone, Debug, PartialEq, Eq)]
-pub struct Needed {
-    pub version: Version,
-    pub absent_ok: bool,
-}
-
 /// The checker's answer: empty `problems` means every check passed.
 #[derive(Clone, Debug, Default)]
 pub struct Verdict {
@@ -87,15 +78,6 @@ impl Verdict {
             self.problems.push(p);
         }
     }
-}
-
-/// Whether `heads` holds every write of `needed`, or something newer for
-/// its key: a replica that serves every write that survived a loss.
-pub fn holds(heads: &Heads, needed: &BTreeMap<(String, EncodedKey), Needed>) -> bool {
-    needed.iter().all(|(k, n)| match heads.get(k) {
-        Some(h) => h.version >= n.version,
-        None => n.absent_ok,
-    })
 }
 
 /// A key as reports show it: `table/partition hex/sort hex`.
@@ -193,7 +175,10 @@ impl Oracle {
     /// Per key, the newest acknowledged write outside `at_risk`: what a
     /// replica must hold (or something newer) to serve every write that
     /// survived a loss.
-    pub fn surviving(&self, at_risk: &BTreeSet<Version>) -> BTreeMap<(String, EncodedKey), Needed> {
+    pub fn surviving(
+        &self,
+        at_risk: &BTreeSet<Version>,
+    ) -> BTreeMap<(String, EncodedKey), Version> {
         let mut out: BTreeMap<(String, EncodedKey), Version> = BTreeMap::new();
         for w in self
             .writes
@@ -207,11 +192,30 @@ impl Oracle {
                 *slot = w.version.clone();
             }
         }
-        out.into_iter()
-            .map(|((table, key), version)| {
-                let absent_ok = self.deleted_since(&table, &key, &version);
-                ((table, key), Needed { version, absent_ok })
-            })
+        out
+    }
+
+    /// Whether `heads` holds every version of `needed`, or something newer
+    /// for its key: a replica that serves every write that survived a loss.
+    /// Judged with what the oracle knows now: a key held nothing for may
+    /// have been deleted since (`holds_one`).
+    pub fn holds(&self, heads: &Heads, needed: &BTreeMap<(String, EncodedKey), Version>) -> bool {
+        self.lacking(heads, needed, 1).is_empty()
+    }
+
+    /// Up to `most` writes of `needed` that `heads` does not hold, as
+    /// `key at version`: what a region that never recovered still lacks.
+    pub fn lacking(
+        &self,
+        heads: &Heads,
+        needed: &BTreeMap<(String, EncodedKey), Version>,
+        most: usize,
+    ) -> Vec<String> {
+        needed
+            .iter()
+            .filter(|((table, key), v)| !self.holds_one(heads, table, key, v))
+            .take(most)
+            .map(|((table, key), v)| format!("{} at {v}", show_key(table, key)))
             .collect()
     }
 
@@ -508,12 +512,9 @@ mod tests {
         assert_eq!(risk, BTreeSet::from([unshipped.version.clone()]));
         // What must survive: per key, the newest write outside the risk.
         let needed = o.surviving(&risk);
-        assert_eq!(
-            needed[&("t".to_string(), key("k"))].version,
-            shipped.version
-        );
-        assert!(holds(&peer, &needed));
-        assert!(!holds(&heads_of(&elsewhere), &needed));
+        assert_eq!(needed[&("t".to_string(), key("k"))], shipped.version);
+        assert!(o.holds(&peer, &needed));
+        assert!(!o.holds(&heads_of(&elsewhere), &needed));
 
         // Held somewhere at the end: not lost, and nothing is removed.
         let mut kept = o.clone();

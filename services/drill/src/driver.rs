@@ -176,7 +176,7 @@ pub async fn drive<F: Faults>(
         }
         if now >= next_sample {
             let s = sample(regions, start).await;
-            Disaster::follow(&mut disasters, regions, &table, &s);
+            Disaster::follow(&mut disasters, regions, &table, &s, &tally);
             report_progress(
                 progress,
                 scenario,
@@ -261,7 +261,7 @@ pub async fn drive<F: Faults>(
             &s,
             &last_event,
         );
-        Disaster::follow(&mut disasters, regions, &table, &s);
+        Disaster::follow(&mut disasters, regions, &table, &s, &tally);
         let drained = s.statuses.iter().all(|st| {
             st.as_ref()
                 .is_some_and(|st| meridian_cluster::wait::drained(st).is_ok())
@@ -351,7 +351,7 @@ struct Disaster {
     region: usize,
     at: Instant,
     at_risk: BTreeSet<Version>,
-    needed: BTreeMap<(String, EncodedKey), meridian_scenario::Needed>,
+    needed: BTreeMap<(String, EncodedKey), Version>,
 }
 
 impl Disaster {
@@ -388,7 +388,13 @@ impl Disaster {
 
     /// Marks the RTO of every disaster whose region is up (it answered
     /// `sample`) and now holds every write that survived.
-    fn follow(disasters: &mut [Disaster], regions: &[RegionTarget], table: &str, sample: &Sample) {
+    fn follow(
+        disasters: &mut [Disaster],
+        regions: &[RegionTarget],
+        table: &str,
+        sample: &Sample,
+        tally: &Mutex<Tally>,
+    ) {
         for d in disasters.iter_mut().filter(|d| d.report.rto_ms.is_none()) {
             if sample.statuses.get(d.region).is_none_or(Option::is_none) {
                 continue;
@@ -397,7 +403,11 @@ impl Disaster {
             else {
                 continue;
             };
-            if meridian_scenario::holds(&heads, &d.needed) {
+            let holds = {
+                let t = tally.lock().unwrap_or_else(|p| p.into_inner());
+                t.oracle.holds(&heads, &d.needed)
+            };
+            if holds {
                 d.report.rto_ms = Some(Instant::now().duration_since(d.at).as_millis() as u64);
             }
         }
@@ -426,9 +436,16 @@ impl Disaster {
                     })
                     .collect();
                 if r.rto_ms.is_none() {
+                    // What its final store still lacks, to diagnose.
+                    let lacking: Vec<String> = finals
+                        .get(d.region)
+                        .map(|h| oracle.lacking(h, &d.needed, 3))
+                        .unwrap_or_default();
                     verdict.problems.push(format!(
-                        "{} never served every write that survived \"{}\" during the drill",
-                        r.region, r.label
+                        "{} never served every write that survived \"{}\" during the drill (at the end it lacks: {})",
+                        r.region,
+                        r.label,
+                        if lacking.is_empty() { "nothing".into() } else { lacking.join(", ") }
                     ));
                 }
                 r

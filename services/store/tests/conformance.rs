@@ -2176,7 +2176,7 @@ fn heads_a_peer_purged_are_dropped_only_when_still_at_or_below_its_horizon() {
     let (mut a, _, _) = pair();
     let stale = a.put("users", item("stale", "1"));
     a.put("users", item("gone", "1"));
-    let gone = a.delete("users", item("gone", "1"));
+    let gone = a.delete("users", key_item("gone"));
     a.clock.advance(10);
     let h = a.hlc.now().unwrap();
     a.clock.advance(10);
