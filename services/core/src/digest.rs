@@ -91,6 +91,17 @@ impl NodeId {
         NodeId::of(self.level, key_hash) == *self
     }
 
+    /// The key hashes below this node: one contiguous range, since a
+    /// node is a prefix of the hash.
+    pub fn hash_range(&self) -> std::ops::RangeInclusive<u64> {
+        if self.level == 0 {
+            return 0..=u64::MAX;
+        }
+        let shift = 64 - FANOUT_BITS * u32::from(self.level);
+        let low = self.index << shift;
+        low..=low | ((1u64 << shift) - 1)
+    }
+
     /// Its children, in index order; none below the deepest level.
     pub fn children(&self) -> impl Iterator<Item = NodeId> + use<> {
         let level = self.level + 1;
@@ -240,6 +251,44 @@ pub fn children_of(parent: NodeId, heads: &[HeadDigest]) -> Vec<(NodeId, Summary
         out[slot].1 = out[slot].1.combine(h.entry);
     }
     out
+}
+
+/// The key-hash ranges that `nodes` cover, in order and disjoint: what
+/// [`covers`] searches. Two nodes either nest or share nothing, so a node
+/// inside another adds nothing.
+pub fn ranges(nodes: &[NodeId]) -> Vec<std::ops::RangeInclusive<u64>> {
+    let mut all: Vec<_> = nodes.iter().map(NodeId::hash_range).collect();
+    all.sort_by_key(|r| (*r.start(), std::cmp::Reverse(*r.end())));
+    let mut out: Vec<std::ops::RangeInclusive<u64>> = Vec::with_capacity(all.len());
+    for r in all {
+        if out.last().is_some_and(|l| r.end() <= l.end()) {
+            continue;
+        }
+        out.push(r);
+    }
+    out
+}
+
+/// Whether a key hash lies below any node of `ranges` (from [`ranges`]):
+/// a binary search, where testing every node would cost a pass per node.
+pub fn covers(ranges: &[std::ops::RangeInclusive<u64>], key_hash: u64) -> bool {
+    let i = ranges.partition_point(|r| *r.start() <= key_hash);
+    i > 0 && key_hash <= *ranges[i - 1].end()
+}
+
+/// The children of each of `parents`, from heads sorted by key hash that
+/// include every head below them: each parent sums only its own slice of
+/// the heads, found by binary search.
+pub fn children_of_each(parents: &[NodeId], sorted: &[HeadDigest]) -> Vec<Vec<(NodeId, Summary)>> {
+    parents
+        .iter()
+        .map(|p| {
+            let r = p.hash_range();
+            let from = sorted.partition_point(|h| h.key_hash < *r.start());
+            let to = sorted.partition_point(|h| h.key_hash <= *r.end());
+            children_of(*p, &sorted[from..to])
+        })
+        .collect()
 }
 
 /// The summary of every stored leaf, recomputed from a table's heads: what
@@ -450,6 +499,48 @@ mod tests {
                 .find(|(_, s)| s.live > 0)
                 .expect("a non-empty child")
                 .0;
+        }
+    }
+
+    #[test]
+    fn ranges_and_sorted_children_agree_with_contains() {
+        let nodes = [
+            NodeId::new(3, 0x123).unwrap(),
+            NodeId::new(1, 0x1).unwrap(),
+            NodeId::new(5, 0xabcde).unwrap(),
+            NodeId::new(16, 0xdead_beef_0000_0001).unwrap(),
+        ];
+        let r = ranges(&nodes);
+        let mut hashes: Vec<u64> = (0..5000u64)
+            .map(|i| i.wrapping_mul(0x9e37_79b9_7f4a_7c15))
+            .collect();
+        hashes.extend(
+            nodes
+                .iter()
+                .flat_map(|n| [*n.hash_range().start(), *n.hash_range().end()]),
+        );
+        hashes.extend([0xdead_beef_0000_0000, 0xdead_beef_0000_0002, 0, u64::MAX]);
+        for &h in &hashes {
+            assert_eq!(covers(&r, h), nodes.iter().any(|n| n.contains(h)), "{h:#x}");
+        }
+        let mut heads: Vec<HeadDigest> = hashes
+            .iter()
+            .map(|&h| HeadDigest {
+                key_hash: h,
+                entry: entry(
+                    &crate::EncodedKey {
+                        partition: h.to_be_bytes().to_vec(),
+                        sort: vec![],
+                    },
+                    b"v",
+                    None,
+                ),
+            })
+            .collect();
+        heads.sort_by_key(|h| h.key_hash);
+        let each = children_of_each(&nodes, &heads);
+        for (p, got) in nodes.iter().zip(each) {
+            assert_eq!(got, children_of(*p, &heads));
         }
     }
 }

@@ -710,7 +710,7 @@ impl Reader {
             .filter(|p| p.level >= digest::LEAF_LEVEL)
             .map(|p| p.leaves().start)
             .collect();
-        let heads: Vec<HeadDigest> = if deep.is_empty() {
+        let mut heads: Vec<HeadDigest> = if deep.is_empty() {
             Vec::new()
         } else {
             self.leaf_heads(table, &deep)?
@@ -718,6 +718,7 @@ impl Reader {
                 .map(|h| h.digest)
                 .collect()
         };
+        heads.sort_unstable_by_key(|h| h.key_hash);
         let leaves = if deep.len() < parents.len() {
             self.digest_leaves(table)?
         } else {
@@ -727,7 +728,7 @@ impl Reader {
             .iter()
             .map(|p| {
                 if p.level >= digest::LEAF_LEVEL {
-                    digest::children_of(*p, &heads)
+                    digest::children_of_each(std::slice::from_ref(p), &heads).remove(0)
                 } else {
                     digest::children_from_leaves(*p, &leaves)
                 }
@@ -745,10 +746,11 @@ impl Reader {
         limit: usize,
     ) -> Result<Vec<LeafHead>, StoreError> {
         let leaves: Vec<u32> = nodes.iter().flat_map(NodeId::leaves).collect();
+        let ranges = digest::ranges(nodes);
         let heads: Vec<LeafHead> = self
             .leaf_heads(table, &leaves)?
             .into_iter()
-            .filter(|h| nodes.iter().any(|n| n.contains(h.digest.key_hash)))
+            .filter(|h| digest::covers(&ranges, h.digest.key_hash))
             .collect();
         if heads.len() > limit {
             return Err(StoreError::Invalid(meridian_core::Error::invalid(
@@ -812,13 +814,14 @@ impl Reader {
         let mut rows = stmt.query(args)?;
         let mut out = Vec::new();
         let mut bytes = 0usize;
+        let ranges = digest::ranges(nodes);
         while let Some(r) = rows.next()? {
             let key = EncodedKey {
                 partition: r.get(0)?,
                 sort: r.get(1)?,
             };
             let key_hash = digest::key_hash(&key);
-            if !nodes.iter().any(|n| n.contains(key_hash)) {
+            if !digest::covers(&ranges, key_hash) {
                 continue;
             }
             if (bytes >= max_bytes || out.len() >= limit) && !out.is_empty() {

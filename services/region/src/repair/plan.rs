@@ -22,9 +22,11 @@ pub const MAX_KEYS: usize = crate::replication::MAX_BATCH_ENTRIES;
 /// About how many bytes of entries one `Fetch` answer carries.
 pub const FETCH_BYTES: usize = 4 << 20;
 /// A differing node holding at most this many heads on either side is
-/// compared head by head: listing them costs less than the 16 children
-/// summaries of another level, which would hold about as many heads in all.
-pub const LIST_AT_MOST: u64 = 16;
+/// compared head by head. A listed head costs about 60 bytes (its key,
+/// version and hash); another level costs 16 packed child summaries of
+/// about 20 bytes, after which a differing child usually holds one or two
+/// heads: past six heads, descending is cheaper.
+pub const LIST_AT_MOST: u64 = 6;
 
 /// What to do about a node whose summaries differ.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]

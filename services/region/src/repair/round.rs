@@ -6,7 +6,7 @@ use std::collections::BTreeMap;
 use std::sync::Arc;
 use std::time::Duration;
 
-use meridian_core::digest::{FANOUT_BITS, NodeId, Summary};
+use meridian_core::digest::{NodeId, Summary};
 use meridian_core::purge::Claims;
 use meridian_core::{CATALOG_TABLE, EncodedKey, Mutation, Timestamp};
 use meridian_proto::v1 as pb;
@@ -16,7 +16,7 @@ use tokio::time::Instant;
 use tonic::transport::Channel;
 
 use super::plan::{self, HeadRef, MAX_HEADS, MAX_KEYS, MAX_NODES, Step};
-use super::{hash_from, node_to_pb, summary_from_pb};
+use super::{children_from_pb, hash_from, node_to_pb, summary_from_pb};
 use crate::Shared;
 use crate::config::PeerConfig;
 use crate::convert::version_from_pb;
@@ -336,16 +336,16 @@ async fn compare(
                     async |c, q| c.children(q).await,
                 )
                 .await?;
-            let mut remote = Vec::with_capacity(answer.children.len());
-            for (i, s) in answer.children.iter().enumerate() {
-                let (node, summary) = summary_from_pb(s, &format!("children[{i}]"))?;
-                if !parents
-                    .iter()
-                    .any(|p| node.level == p.level + 1 && node.index >> FANOUT_BITS == p.index)
-                {
-                    return Err(format!("children[{i}] is not a child of a node asked for"));
-                }
-                remote.push((node, summary));
+            if answer.nodes.len() != parents.len() {
+                return Err(format!(
+                    "nodes: {} answers for {} nodes asked",
+                    answer.nodes.len(),
+                    parents.len()
+                ));
+            }
+            let mut remote = Vec::new();
+            for (i, (p, c)) in parents.iter().zip(&answer.nodes).enumerate() {
+                remote.extend(children_from_pb(*p, c, &format!("nodes[{i}]"))?);
             }
             report.nodes_compared += local.len() as u64;
             frontier.extend(plan::differing(&local, &remote));

@@ -14,7 +14,7 @@ use meridian_proto::v1::repair_server::Repair;
 use tonic::{Request, Response, Status};
 
 use super::plan::{FETCH_BYTES, MAX_HEADS, MAX_KEYS, MAX_NODES};
-use super::{node_from_pb, summary_to_pb};
+use super::{children_to_pb, node_from_pb, summary_to_pb};
 use crate::Shared;
 use crate::convert::{mutation_to_pb, status_from, version_to_pb};
 use crate::metrics::CallLabel;
@@ -153,12 +153,7 @@ impl Repair for RepairApi {
             .await
             .map_err(status_from)?;
         Ok(Response::new(pb::ChildrenResponse {
-            children: children
-                .into_iter()
-                .flatten()
-                .filter(|(_, s)| s.live + s.tombstones > 0)
-                .map(|(n, s)| summary_to_pb(n, s))
-                .collect(),
+            nodes: children.iter().map(|c| children_to_pb(c)).collect(),
         }))
     }
 
