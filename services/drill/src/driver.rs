@@ -672,7 +672,7 @@ async fn region_workload(
                         *t.by_op.entry(op.kind.as_str().into()).or_default() += 1;
                         *t.by_region.entry(region.clone()).or_default() += 1;
                         if let Some(w) = write {
-                            t.oracle.record(w);
+                            t.oracle.record(*w);
                         }
                     }
                     Ok(Outcome::Rejected) => t.rejected += 1,
@@ -695,8 +695,9 @@ async fn region_workload(
 }
 
 enum Outcome {
-    /// The write the region acknowledged (`None` for a read).
-    Acked(Option<AckedWrite>),
+    /// The write the region acknowledged (`None` for a read), boxed to
+    /// keep the outcome small.
+    Acked(Option<Box<AckedWrite>>),
     /// A conditional update lost to a concurrent write in the same region.
     Rejected,
 }
@@ -713,14 +714,14 @@ async fn run_op(
     let schema = schema();
     let encoded = |item: &Item| schema.key_of(item).map_err(|_| ());
     let acked = |key: EncodedKey, r: pb::WriteResponse, image: Option<Item>| {
-        Ok(Outcome::Acked(Some(AckedWrite {
+        Ok(Outcome::Acked(Some(Box::new(AckedWrite {
             table: table.to_string(),
             key,
             version: version_of(&r.version).ok_or(())?,
             prev: version_of(&r.prev),
             image,
             seen_through: version_of(&r.seen_through).map(|v| v.hlc),
-        })))
+        }))))
     };
     match kind {
         OpKind::Put => {
