@@ -632,6 +632,7 @@ fn status_json(s: &pb::StatusResponse) -> Json {
                 "repair_keys": p.repair_keys,
                 "repair_bytes_sent": p.repair_bytes_sent,
                 "repair_bytes_received": p.repair_bytes_received,
+                "repair_item_bytes_received": p.repair_item_bytes_received,
             })
         })
         .collect();

@@ -167,6 +167,7 @@ impl Admin for AdminApi {
                     repair_keys: m.repair_keys.get_or_create(&label).get(),
                     repair_bytes_sent: repair_bytes("sent"),
                     repair_bytes_received: repair_bytes("received"),
+                    repair_item_bytes_received: m.repair_item_bytes.get_or_create(&label).get(),
                     peer,
                 }
             })

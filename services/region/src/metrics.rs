@@ -102,6 +102,8 @@ pub struct Metrics {
     pub repair_keys: Family<PeerLabel, Counter>,
     /// Bytes of repair requests sent to and answers received from each peer.
     pub repair_bytes: Family<PeerDirectionLabel, Counter>,
+    /// Of the repair bytes received, the fetched heads: the items moved.
+    pub repair_item_bytes: Family<PeerLabel, Counter>,
     /// Repair requests from peers refused as malformed or over a limit.
     pub repair_refused: Family<CallLabel, Counter>,
     /// Exact percentiles for `meridian status`, in µs, per source peer.
@@ -143,6 +145,7 @@ impl Metrics {
             repair_failures: Family::default(),
             repair_keys: Family::default(),
             repair_bytes: Family::default(),
+            repair_item_bytes: Family::default(),
             repair_refused: Family::default(),
             worker_state: Family::default(),
             worker_restarts: Family::default(),
@@ -238,6 +241,11 @@ impl Metrics {
             "repair_bytes",
             "Bytes of anti-entropy requests sent to (sent) and answers received from (received) each peer",
             m.repair_bytes.clone(),
+        );
+        registry.register(
+            "repair_item_bytes",
+            "Of the repair bytes received from each peer, the fetched heads (the items moved)",
+            m.repair_item_bytes.clone(),
         );
         registry.register(
             "repair_refused",

@@ -68,6 +68,8 @@ struct Calls {
     client: RepairClient<Channel>,
     sent: u64,
     received: u64,
+    /// Of `received`, the `Fetch` answers: the items moved.
+    fetched: u64,
 }
 
 impl Calls {
@@ -82,6 +84,13 @@ impl Calls {
             .map_err(|s| format!("{:?}: {}", s.code(), s.message()))?
             .into_inner();
         self.received += a.encoded_len() as u64;
+        Ok(a)
+    }
+
+    /// A `Fetch` call, its answer counted as items moved.
+    async fn fetch(&mut self, req: pb::FetchRequest) -> Result<pb::FetchResponse, String> {
+        let a = self.call(req, async |c, q| c.fetch(q).await).await?;
+        self.fetched += a.encoded_len() as u64;
         Ok(a)
     }
 }
@@ -131,6 +140,7 @@ async fn run(
             .max_encoding_message_size(MAX_MESSAGE_BYTES),
         sent: 0,
         received: 0,
+        fetched: 0,
     };
     let started = Instant::now();
     let p = peer.name.clone();
@@ -200,6 +210,11 @@ async fn run(
         reports.push(report);
     }
     let m = &shared.metrics;
+    m.repair_item_bytes
+        .get_or_create(&PeerLabel {
+            peer: peer.name.clone(),
+        })
+        .inc_by(calls.fetched);
     for (direction, n) in [("sent", calls.sent), ("received", calls.received)] {
         m.repair_bytes
             .get_or_create(&PeerDirectionLabel {
@@ -297,21 +312,18 @@ async fn compare(
             }
             for keys in diff.fetch.chunks(MAX_KEYS) {
                 let answer = calls
-                    .call(
-                        pb::FetchRequest {
-                            table: table.clone(),
-                            keys: keys
-                                .iter()
-                                .map(|k| pb::KeyRef {
-                                    partition_key: k.partition.clone(),
-                                    sort_key: k.sort.clone(),
-                                })
-                                .collect(),
-                            nodes: Vec::new(),
-                            after: None,
-                        },
-                        async |c, q| c.fetch(q).await,
-                    )
+                    .fetch(pb::FetchRequest {
+                        table: table.clone(),
+                        keys: keys
+                            .iter()
+                            .map(|k| pb::KeyRef {
+                                partition_key: k.partition.clone(),
+                                sort_key: k.sort.clone(),
+                            })
+                            .collect(),
+                        nodes: Vec::new(),
+                        after: None,
+                    })
                     .await?;
                 apply(shared, report, answer.entries).await?;
             }
@@ -371,9 +383,7 @@ async fn fetch_all(
         nodes: nodes.iter().copied().map(node_to_pb).collect(),
         after,
     };
-    let mut answer = calls
-        .call(page(None), async |c, q| c.fetch(q).await)
-        .await?;
+    let mut answer = calls.fetch(page(None)).await?;
     loop {
         report.keys_differing += answer.entries.len() as u64;
         let entries = std::mem::take(&mut answer.entries);
@@ -382,7 +392,7 @@ async fn fetch_all(
         };
         let (applied, next) = tokio::join!(
             apply(shared, report, entries),
-            calls.call(page(Some(after)), async |c, q| c.fetch(q).await)
+            calls.fetch(page(Some(after)))
         );
         applied?;
         answer = next?;
