@@ -728,7 +728,7 @@ impl Reader {
             .iter()
             .map(|p| {
                 if p.level >= digest::LEAF_LEVEL {
-                    digest::children_of_each(std::slice::from_ref(p), &heads).remove(0)
+                    digest::children_of_sorted(*p, &heads)
                 } else {
                     digest::children_from_leaves(*p, &leaves)
                 }
