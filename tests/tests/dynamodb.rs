@@ -21,11 +21,13 @@ use aws_sdk_dynamodb::operation::transact_write_items::TransactWriteItemsError;
 use aws_sdk_dynamodb::primitives::Blob;
 use aws_sdk_dynamodb::types::{
     AttributeAction, AttributeDefinition, AttributeValue, AttributeValueUpdate, BillingMode,
-    ComparisonOperator, Condition, ConditionCheck, ConditionalOperator, Delete, DeleteRequest,
-    ExpectedAttributeValue, Get, KeySchemaElement, KeyType, KeysAndAttributes, Put, PutRequest,
-    ReplicaStatus, ReturnValue, ReturnValuesOnConditionCheckFailure, ScalarAttributeType, Select,
-    StreamSpecification, StreamViewType, TableStatus, Tag, TimeToLiveSpecification,
-    TimeToLiveStatus, TransactGetItem, TransactWriteItem, Update, WriteRequest,
+    ComparisonOperator, Condition, ConditionCheck, ConditionalOperator,
+    CreateReplicationGroupMemberAction, Delete, DeleteRequest, ExpectedAttributeValue, Get,
+    KeySchemaElement, KeyType, KeysAndAttributes, ProvisionedThroughput, Put, PutRequest,
+    ReplicaStatus, ReplicationGroupUpdate, ReturnValue, ReturnValuesOnConditionCheckFailure,
+    ScalarAttributeType, Select, StreamSpecification, StreamViewType, TableStatus, Tag,
+    TimeToLiveSpecification, TimeToLiveStatus, TransactGetItem, TransactWriteItem, Update,
+    WriteRequest,
 };
 use meridian_cluster::http;
 use meridian_core::AttrValue;
@@ -386,7 +388,8 @@ async fn tables_are_created_described_listed_and_deleted_in_every_region() {
         .expect("create table");
     let d = created.table_description().expect("a table description");
     assert_eq!(d.table_name(), Some("orders"));
-    assert_eq!(d.table_status(), Some(&TableStatus::Active));
+    // CreateTable answers CREATING, as DynamoDB does; DescribeTable ACTIVE.
+    assert_eq!(d.table_status(), Some(&TableStatus::Creating));
 
     // The table replicates: every region describes the same table.
     for (i, c) in cs.iter().enumerate() {
@@ -779,6 +782,275 @@ async fn items_are_put_read_updated_and_deleted_with_return_values() {
     assert!(again.attributes().is_none(), "{again:?}");
     assert!(get(&c, "users", key).await.is_none());
     cluster.shutdown().await;
+}
+
+/// UpdateTable as DynamoDB documents it: billing mode, provisioned
+/// throughput and the stream change, replicate to every region, and each
+/// refusal carries DynamoDB's message.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn update_table_changes_billing_throughput_and_stream_everywhere() {
+    let cluster = TestCluster::start(&REGIONS[..2]).await;
+    let cs = clients(&cluster);
+    let created = create_table_request(&cs[0], "metered", ("pk", ScalarAttributeType::S), None)
+        .billing_mode(BillingMode::Provisioned)
+        .provisioned_throughput(
+            ProvisionedThroughput::builder()
+                .read_capacity_units(5)
+                .write_capacity_units(6)
+                .build()
+                .unwrap(),
+        )
+        .send()
+        .await
+        .expect("create a provisioned table");
+    let d = created.table_description().unwrap();
+    let tp = d.provisioned_throughput().unwrap();
+    assert_eq!(
+        (tp.read_capacity_units(), tp.write_capacity_units()),
+        (Some(5), Some(6))
+    );
+    // A table with no throughput under PROVISIONED, or with one on demand, is refused.
+    expect_validation(
+        create_table_request(&cs[0], "bad1", ("pk", ScalarAttributeType::S), None)
+            .billing_mode(BillingMode::Provisioned)
+            .send()
+            .await,
+        "ReadCapacityUnits and WriteCapacityUnits must both be specified when BillingMode is PROVISIONED",
+        "provisioned without throughput",
+    );
+    expect_validation(
+        create_table_request(&cs[0], "bad2", ("pk", ScalarAttributeType::S), None)
+            .provisioned_throughput(
+                ProvisionedThroughput::builder()
+                    .read_capacity_units(1)
+                    .write_capacity_units(1)
+                    .build()
+                    .unwrap(),
+            )
+            .send()
+            .await,
+        "Neither ReadCapacityUnits nor WriteCapacityUnits can be specified when BillingMode is PAY_PER_REQUEST",
+        "on demand with throughput",
+    );
+    expect_validation(
+        create_table_request(&cs[0], "bad3", ("pk", ScalarAttributeType::S), None)
+            .stream_specification(
+                StreamSpecification::builder()
+                    .stream_enabled(true)
+                    .build()
+                    .unwrap(),
+            )
+            .send()
+            .await,
+        "Table is being created with a stream enabled, UpdateViewType is required",
+        "a stream without a view type",
+    );
+
+    let describe = |c: &Client| {
+        let c = c.clone();
+        async move {
+            c.describe_table()
+                .table_name("metered")
+                .send()
+                .await
+                .expect("describe")
+                .table
+                .expect("a table")
+        }
+    };
+    let update = || cs[0].update_table().table_name("metered");
+    let throughput = |r: i64, w: i64| {
+        ProvisionedThroughput::builder()
+            .read_capacity_units(r)
+            .write_capacity_units(w)
+            .build()
+            .unwrap()
+    };
+
+    // Raising throughput replicates, with the time of the increase.
+    let out = update()
+        .provisioned_throughput(throughput(10, 6))
+        .send()
+        .await
+        .expect("raise");
+    assert_eq!(
+        out.table_description().and_then(|d| d.table_status()),
+        Some(&TableStatus::Updating)
+    );
+    poll("the new throughput in eu-west-1", || async {
+        describe(&cs[1])
+            .await
+            .provisioned_throughput()
+            .and_then(|t| t.read_capacity_units())
+            == Some(10)
+    })
+    .await;
+    let t = describe(&cs[1]).await;
+    assert_eq!(t.table_status(), Some(&TableStatus::Active));
+    let tp = t.provisioned_throughput().unwrap();
+    assert!(tp.last_increase_date_time().is_some(), "{tp:?}");
+    assert!(tp.last_decrease_date_time().is_none(), "{tp:?}");
+    assert_eq!(
+        t.billing_mode_summary().and_then(|b| b.billing_mode()),
+        Some(&BillingMode::Provisioned)
+    );
+    // The same throughput again is refused, naming both figures.
+    expect_validation(
+        update()
+            .provisioned_throughput(throughput(10, 6))
+            .send()
+            .await,
+        "The provisioned throughput for the table will not change. The requested value equals the current value. Current ReadCapacityUnits provisioned for the table: 10. Requested ReadCapacityUnits: 10.",
+        "unchanged throughput",
+    );
+    expect_validation(
+        update()
+            .provisioned_throughput(throughput(0, 6))
+            .send()
+            .await,
+        "Value '0' at 'provisionedThroughput.readCapacityUnits' failed to satisfy constraint: Member must have value greater than or equal to 1",
+        "zero read units",
+    );
+    expect_validation(
+        update().send().await,
+        "At least one of ProvisionedThroughput, BillingMode, UpdateStreamEnabled",
+        "an update that changes nothing",
+    );
+
+    // On demand: the units read 0 and the switch is dated.
+    update()
+        .billing_mode(BillingMode::PayPerRequest)
+        .send()
+        .await
+        .expect("switch to on demand");
+    let t = describe(&cs[0]).await;
+    let b = t.billing_mode_summary().unwrap();
+    assert_eq!(b.billing_mode(), Some(&BillingMode::PayPerRequest));
+    assert!(b.last_update_to_pay_per_request_date_time().is_some());
+    assert_eq!(
+        t.provisioned_throughput()
+            .and_then(|t| t.read_capacity_units()),
+        Some(0)
+    );
+    expect_validation(
+        update()
+            .provisioned_throughput(throughput(3, 3))
+            .send()
+            .await,
+        "Neither ReadCapacityUnits nor WriteCapacityUnits can be specified when BillingMode is PAY_PER_REQUEST",
+        "throughput on an on-demand table",
+    );
+    expect_validation(
+        update().billing_mode(BillingMode::Provisioned).send().await,
+        "ProvisionedThroughput must be specified when BillingMode is PROVISIONED",
+        "provisioned without throughput",
+    );
+
+    // The stream: enabled once, refused twice, and a new one gets a new label.
+    let keys_only = StreamSpecification::builder()
+        .stream_enabled(true)
+        .stream_view_type(StreamViewType::KeysOnly)
+        .build()
+        .unwrap();
+    let off = StreamSpecification::builder()
+        .stream_enabled(false)
+        .build()
+        .unwrap();
+    expect_validation(
+        update().stream_specification(off.clone()).send().await,
+        "Table has no stream to disable: TableName: metered",
+        "disabling no stream",
+    );
+    update()
+        .stream_specification(keys_only.clone())
+        .send()
+        .await
+        .expect("enable");
+    poll("the stream in eu-west-1", || async {
+        describe(&cs[1])
+            .await
+            .stream_specification()
+            .map(|s| s.stream_enabled())
+            == Some(true)
+    })
+    .await;
+    let first = describe(&cs[1]).await;
+    assert_eq!(
+        first
+            .stream_specification()
+            .and_then(|s| s.stream_view_type()),
+        Some(&StreamViewType::KeysOnly)
+    );
+    let first_label = first
+        .latest_stream_label()
+        .expect("a stream label")
+        .to_string();
+    assert!(
+        first
+            .latest_stream_arn()
+            .is_some_and(|a| a.ends_with(&format!("/stream/{first_label}"))),
+        "{first:?}"
+    );
+    expect_validation(
+        update()
+            .stream_specification(keys_only.clone())
+            .send()
+            .await,
+        "Table already has an enabled stream: TableName: metered",
+        "enabling a stream twice",
+    );
+    update()
+        .stream_specification(off)
+        .send()
+        .await
+        .expect("disable");
+    assert!(describe(&cs[0]).await.stream_specification().is_none());
+    // Labels are to the millisecond: let the clock pass one.
+    let before = std::time::Instant::now();
+    poll("a millisecond", || async {
+        before.elapsed() >= Duration::from_millis(2)
+    })
+    .await;
+    update()
+        .stream_specification(keys_only)
+        .send()
+        .await
+        .expect("re-enable");
+    let second = describe(&cs[0]).await;
+    let second_label = second.latest_stream_label().expect("a new label");
+    assert_ne!(
+        second_label, first_label,
+        "a re-enabled stream is a new stream"
+    );
+
+    // What is not built yet is refused by name; a missing table is not found.
+    expect_validation(
+        update()
+            .replica_updates(
+                ReplicationGroupUpdate::builder()
+                    .create(
+                        CreateReplicationGroupMemberAction::builder()
+                            .region_name("ap-southeast-1")
+                            .build()
+                            .unwrap(),
+                    )
+                    .build(),
+            )
+            .send()
+            .await,
+        "ReplicaUpdates",
+        "replica updates",
+    );
+    expect_code(
+        cs[0]
+            .update_table()
+            .table_name("nothing-here")
+            .billing_mode(BillingMode::PayPerRequest)
+            .send()
+            .await,
+        "ResourceNotFoundException",
+        "a missing table",
+    );
 }
 
 // ---- 2. expressions --------------------------------------------------------

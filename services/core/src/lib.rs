@@ -17,6 +17,7 @@ pub mod mutation;
 pub mod number;
 pub mod purge;
 pub mod schema;
+pub mod settings;
 pub mod value;
 pub mod version;
 

@@ -189,7 +189,11 @@ pub struct TableDef {
     pub replicas: Vec<String>,
     /// The change stream's view type (`NEW_IMAGE`, …) when a stream was
     /// requested; stored and described, served by a later change-stream API.
+    /// UpdateTable changes it in the settings row ([`crate::settings`]).
     pub stream_view_type: Option<String>,
+    /// The billing mode the table was created with; UpdateTable changes it
+    /// in the settings row.
+    pub billing: crate::settings::Billing,
 }
 
 /// The catalog is stored as ordinary LWW items in this reserved table, so
@@ -310,6 +314,7 @@ impl TableDef {
             key_schema,
             replicas,
             stream_view_type: None,
+            billing: crate::settings::Billing::PayPerRequest,
         })
     }
 
@@ -330,6 +335,15 @@ impl TableDef {
         item.insert("replicas".into(), AttrValue::Ss(self.replicas.clone()));
         if let Some(v) = &self.stream_view_type {
             item.insert("stream".into(), AttrValue::S(v.clone()));
+        }
+        // On-demand is the default and is not written, so the rows of tables
+        // created before billing modes existed read back unchanged.
+        if let crate::settings::Billing::Provisioned { read, write } = self.billing {
+            let n = |v: u64| {
+                AttrValue::N(Number::parse(&v.to_string(), "capacity").expect("an integer"))
+            };
+            item.insert("rcu".into(), n(read));
+            item.insert("wcu".into(), n(write));
         }
         item
     }
@@ -360,6 +374,22 @@ impl TableDef {
         };
         let mut def = TableDef::new(&need("name")?, KeySchema { partition, sort }, replicas)?;
         def.stream_view_type = s("stream")?;
+        let units = |k: &str| match item.get(k) {
+            None => Ok(None),
+            Some(AttrValue::N(n)) => n
+                .to_string()
+                .parse::<u64>()
+                .ok()
+                .filter(|u| (1..=crate::settings::MAX_CAPACITY_UNITS).contains(u))
+                .map(Some)
+                .ok_or_else(|| Error::Decode(format!("catalog field {k} is not a capacity"))),
+            Some(_) => Err(Error::Decode(format!("catalog field {k} is not a number"))),
+        };
+        def.billing = match (units("rcu")?, units("wcu")?) {
+            (None, None) => crate::settings::Billing::PayPerRequest,
+            (Some(read), Some(write)) => crate::settings::Billing::Provisioned { read, write },
+            _ => return Err(Error::Decode("catalog capacity half present".into())),
+        };
         Ok(def)
     }
 

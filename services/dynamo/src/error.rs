@@ -127,7 +127,11 @@ impl From<meridian_core::Error> for ApiError {
         match &e {
             E::Expression(m) => ApiError::validation(m.clone()),
             // Tag rules carry DynamoDB's own message.
-            E::Invalid { field, reason } if field == "Tags" => ApiError::validation(reason.clone()),
+            E::Invalid { field, reason }
+                if field == "Tags" || field == meridian_core::settings::FIELD =>
+            {
+                ApiError::validation(reason.clone())
+            }
             E::MissingKey { field } => invalid(format!("Missing the key {field} in the item")),
             E::KeyType {
                 field,

@@ -219,6 +219,7 @@ async fn dispatch(front: &Front, headers: &HeaderMap, body: &[u8]) -> Result<Jso
         "DescribeTable" => tables::describe(ops, r).await,
         "ListTables" => tables::list(ops, r).await,
         "DeleteTable" => tables::delete(ops, r).await,
+        "UpdateTable" => tables::update(ops, r).await,
         "TagResource" => tags::tag(ops, r).await,
         "UntagResource" => tags::untag(ops, r).await,
         "ListTagsOfResource" => tags::list(ops, r).await,

@@ -1,11 +1,14 @@
 //! CreateTable, DescribeTable, ListTables, DeleteTable and the TTL settings.
 
+use meridian_core::settings::{
+    Billing, MAX_CAPACITY_UNITS, SettingsChange, TableSettings, VIEW_TYPES,
+};
 use meridian_core::{KeyAttr, KeySchema, KeyType, TableDef};
 use meridian_region::ops::{Ops, TableInfo};
 use meridian_store::WriteOp;
 use serde_json::{Value as Json, json};
 
-use crate::error::{ApiError, ApiResult};
+use crate::error::{ApiError, ApiResult, Kind};
 use crate::req::Req;
 
 /// The account id in ARNs: there is no account here.
@@ -28,6 +31,20 @@ pub fn describe_json(region: &str, t: &TableInfo, status: &str) -> Json {
     }
     let arn = table_arn(region, &t.def.name);
     let created = t.version.hlc.physical as f64 / 1e6;
+    let seconds = |micros: u64| micros as f64 / 1e6;
+    let settings = &t.settings;
+    let (read, write) = settings.billing.units();
+    let mut throughput = json!({"ReadCapacityUnits": read, "WriteCapacityUnits": write, "NumberOfDecreasesToday": 0});
+    if let Some(at) = settings.last_increase {
+        throughput["LastIncreaseDateTime"] = json!(seconds(at));
+    }
+    if let Some(at) = settings.last_decrease {
+        throughput["LastDecreaseDateTime"] = json!(seconds(at));
+    }
+    let mut billing = json!({"BillingMode": settings.billing.mode()});
+    if settings.billing == Billing::PayPerRequest {
+        billing["LastUpdateToPayPerRequestDateTime"] = json!(seconds(settings.billing_since));
+    }
     let mut d = json!({
         "TableName": t.def.name,
         "TableStatus": status,
@@ -38,17 +55,132 @@ pub fn describe_json(region: &str, t: &TableInfo, status: &str) -> Json {
         "TableSizeBytes": t.size_bytes,
         "TableArn": arn,
         "TableId": t.version.to_string(),
-        "BillingModeSummary": {"BillingMode": "PAY_PER_REQUEST", "LastUpdateToPayPerRequestDateTime": created},
-        "ProvisionedThroughput": {"ReadCapacityUnits": 0, "WriteCapacityUnits": 0, "NumberOfDecreasesToday": 0},
+        "BillingModeSummary": billing,
+        "ProvisionedThroughput": throughput,
         "GlobalTableVersion": "2019.11.21",
         "Replicas": t.def.replicas.iter().map(|r| json!({"RegionName": r, "ReplicaStatus": "ACTIVE"})).collect::<Vec<_>>(),
     });
-    if let Some(view) = &t.def.stream_view_type {
-        d["StreamSpecification"] = json!({"StreamEnabled": true, "StreamViewType": view});
-        d["LatestStreamArn"] = json!(format!("{arn}/stream/{}", t.version.hlc.physical));
-        d["LatestStreamLabel"] = json!(t.version.hlc.physical.to_string());
+    if let Some(stream) = &settings.stream {
+        let label = stream_label(stream.since);
+        d["StreamSpecification"] =
+            json!({"StreamEnabled": true, "StreamViewType": stream.view_type});
+        d["LatestStreamArn"] = json!(format!("{arn}/stream/{label}"));
+        d["LatestStreamLabel"] = json!(label);
     }
     d
+}
+
+/// A stream label as DynamoDB writes one: the UTC time the stream was
+/// enabled, to the millisecond (`2015-05-11T21:21:33.291`).
+pub fn stream_label(micros: u64) -> String {
+    let secs = micros / 1_000_000;
+    let (days, rem) = (secs / 86_400, secs % 86_400);
+    // Civil date from days since 1970-01-01 (proleptic Gregorian).
+    let z = days as i64 + 719_468;
+    let era = z.div_euclid(146_097);
+    let doe = z.rem_euclid(146_097);
+    let yoe = (doe - doe / 1_460 + doe / 36_524 - doe / 146_096) / 365;
+    let doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
+    let mp = (5 * doy + 2) / 153;
+    let day = doy - (153 * mp + 2) / 5 + 1;
+    let month = if mp < 10 { mp + 3 } else { mp - 9 };
+    let year = yoe + era * 400 + i64::from(month <= 2);
+    format!(
+        "{year:04}-{month:02}-{day:02}T{:02}:{:02}:{:02}.{:03}",
+        rem / 3_600,
+        rem / 60 % 60,
+        rem % 60,
+        micros / 1_000 % 1_000
+    )
+}
+
+/// `ProvisionedThroughput`, checked as DynamoDB checks it: both units
+/// present, at least 1, and within the per-table quota.
+fn throughput(r: &Req<'_>) -> ApiResult<Option<(u64, u64)>> {
+    let Some(tp) = r.opt_obj("ProvisionedThroughput")? else {
+        return Ok(None);
+    };
+    let unit = |name: &str, field: &str| -> ApiResult<u64> {
+        let at = format!("provisionedThroughput.{field}");
+        match tp.get(name) {
+            None | Some(Json::Null) => Err(ApiError::validation(format!(
+                "1 validation error detected: Value null at '{at}' failed to satisfy constraint: Member must not be null"
+            ))),
+            Some(v) => match v.as_i64() {
+                Some(n) if n < 1 => Err(ApiError::validation(format!(
+                    "1 validation error detected: Value '{n}' at '{at}' failed to satisfy constraint: Member must have value greater than or equal to 1"
+                ))),
+                Some(n) if n as u64 > MAX_CAPACITY_UNITS => Err(ApiError::validation(format!(
+                    "One or more parameter values were invalid: {name} {n} is above the per-table limit of {MAX_CAPACITY_UNITS}"
+                ))),
+                Some(n) => Ok(n as u64),
+                None => Err(ApiError::new(
+                    Kind::Serialization,
+                    format!("{name} must be a whole number, got {v}"),
+                )),
+            },
+        }
+    };
+    Ok(Some((
+        unit("ReadCapacityUnits", "readCapacityUnits")?,
+        unit("WriteCapacityUnits", "writeCapacityUnits")?,
+    )))
+}
+
+/// `BillingMode`, if given.
+fn billing_mode(r: &Req<'_>) -> ApiResult<Option<&'static str>> {
+    match r.opt_str("BillingMode")? {
+        None => Ok(None),
+        Some("PAY_PER_REQUEST") => Ok(Some("PAY_PER_REQUEST")),
+        Some("PROVISIONED") => Ok(Some("PROVISIONED")),
+        Some(mode) => Err(ApiError::validation(format!(
+            "1 validation error detected: Value '{mode}' at 'billingMode' failed to satisfy constraint: Member must satisfy enum value set: [PROVISIONED, PAY_PER_REQUEST]"
+        ))),
+    }
+}
+
+/// `StreamSpecification`: `Some(Some(view))` to enable a stream,
+/// `Some(None)` to have none. `creating` picks DynamoDB's wording, which
+/// differs between CreateTable and UpdateTable.
+fn stream_spec(r: &Req<'_>, creating: bool) -> ApiResult<Option<Option<String>>> {
+    let Some(spec) = r.opt_obj("StreamSpecification")? else {
+        return Ok(None);
+    };
+    let enabled = spec.opt_bool("StreamEnabled")?.ok_or_else(|| {
+        ApiError::validation(
+            "1 validation error detected: Value null at 'streamSpecification.streamEnabled' failed to satisfy constraint: Member must not be null",
+        )
+    })?;
+    let view = spec.opt_str("StreamViewType")?;
+    if let Some(v) = view
+        && !VIEW_TYPES.contains(&v)
+    {
+        return Err(ApiError::validation(format!(
+            "1 validation error detected: Value '{v}' at 'streamSpecification.streamViewType' failed to satisfy constraint: Member must satisfy enum value set: [{}]",
+            VIEW_TYPES.join(", ")
+        )));
+    }
+    let invalid = |m: &str| {
+        Err(ApiError::validation(format!(
+            "One or more parameter values were invalid: {m}"
+        )))
+    };
+    match (enabled, view, creating) {
+        (true, Some(v), _) => Ok(Some(Some(v.to_string()))),
+        (false, None, _) => Ok(Some(None)),
+        (true, None, true) => {
+            invalid("Table is being created with a stream enabled, UpdateViewType is required")
+        }
+        (true, None, false) => {
+            invalid("If stream is being enabled then UpdateViewType is required")
+        }
+        (false, Some(_), true) => invalid(
+            "Table is being created with a stream disabled, UpdateViewType should not be specified",
+        ),
+        (false, Some(_), false) => {
+            invalid("If stream is being disabled, then UpdateViewType must not be specified")
+        }
+    }
 }
 
 fn key_type(name: &str, defs: &[Json]) -> ApiResult<KeyType> {
@@ -80,21 +212,22 @@ pub async fn create(ops: &Ops, r: Req<'_>) -> ApiResult<Json> {
             )));
         }
     }
-    if r.opt_str("BillingMode")? == Some("PROVISIONED")
-        && r.opt_obj("ProvisionedThroughput")?.is_none()
-    {
-        return Err(ApiError::validation(
-            "One or more parameter values were invalid: ReadCapacityUnits and WriteCapacityUnits must both be specified when BillingMode is PROVISIONED",
-        ));
-    }
-    if let Some(mode) = r.opt_str("BillingMode")?
-        && mode != "PAY_PER_REQUEST"
-        && mode != "PROVISIONED"
-    {
-        return Err(ApiError::validation(format!(
-            "1 validation error detected: Value '{mode}' at 'billingMode' failed to satisfy constraint: Member must satisfy enum value set: [PROVISIONED, PAY_PER_REQUEST]"
-        )));
-    }
+    let throughput = throughput(&r)?;
+    let billing = match (billing_mode(&r)?, throughput) {
+        (Some("PAY_PER_REQUEST") | None, None) => Billing::PayPerRequest,
+        (Some("PAY_PER_REQUEST"), Some(_)) => {
+            return Err(ApiError::validation(
+                "One or more parameter values were invalid: Neither ReadCapacityUnits nor WriteCapacityUnits can be specified when BillingMode is PAY_PER_REQUEST",
+            ));
+        }
+        (_, None) => {
+            return Err(ApiError::validation(
+                "One or more parameter values were invalid: ReadCapacityUnits and WriteCapacityUnits must both be specified when BillingMode is PROVISIONED",
+            ));
+        }
+        (_, Some((read, write))) => Billing::Provisioned { read, write },
+    };
+    let stream = stream_spec(&r, true)?;
     let schema = r.arr("KeySchema")?;
     let defs = r.arr("AttributeDefinitions")?;
     let (mut hash, mut range) = (None, None);
@@ -139,19 +272,8 @@ pub async fn create(ops: &Ops, r: Req<'_>) -> ApiResult<Json> {
         })
         .transpose()?;
     let mut def = TableDef::new(name, KeySchema { partition, sort }, ops.regions())?;
-    if let Some(stream) = r.opt_obj("StreamSpecification")?
-        && stream.opt_bool("StreamEnabled")? == Some(true)
-    {
-        let view = stream
-            .opt_str("StreamViewType")?
-            .unwrap_or("NEW_AND_OLD_IMAGES");
-        if !["KEYS_ONLY", "NEW_IMAGE", "OLD_IMAGE", "NEW_AND_OLD_IMAGES"].contains(&view) {
-            return Err(ApiError::validation(format!(
-                "StreamViewType {view} is not one of KEYS_ONLY, NEW_IMAGE, OLD_IMAGE, NEW_AND_OLD_IMAGES"
-            )));
-        }
-        def.stream_view_type = Some(view.to_string());
-    }
+    def.stream_view_type = stream.flatten();
+    def.billing = billing;
     let tags = r
         .opt_arr("Tags")?
         .filter(|t| !t.is_empty())
@@ -163,19 +285,52 @@ pub async fn create(ops: &Ops, r: Req<'_>) -> ApiResult<Json> {
         let arn = table_arn(ops.region(), name);
         crate::tags::write(ops, &arn, name, tags, Vec::new()).await?;
     }
+    let version = written[0].version.clone();
     let info = TableInfo {
+        settings: TableSettings::initial(&def, &version),
         def,
-        version: written[0].version.clone(),
+        version,
         item_count: 0,
         size_bytes: 0,
         ttl_attribute: None,
     };
-    Ok(json!({"TableDescription": describe_json(ops.region(), &info, "ACTIVE")}))
+    // DynamoDB answers CREATING and SDK waiters poll DescribeTable until
+    // ACTIVE. Here the table takes writes as soon as it is created, so it
+    // is ACTIVE from the first DescribeTable on.
+    Ok(json!({"TableDescription": describe_json(ops.region(), &info, "CREATING")}))
 }
 
 pub async fn describe(ops: &Ops, r: Req<'_>) -> ApiResult<Json> {
     let info = ops.describe(r.table_name()?).await?;
     Ok(json!({"Table": describe_json(ops.region(), &info, "ACTIVE")}))
+}
+
+/// UpdateTable: billing mode, provisioned throughput and the stream.
+/// Replica sets and secondary indexes are refused by name.
+pub async fn update(ops: &Ops, r: Req<'_>) -> ApiResult<Json> {
+    let table = r.table_name()?;
+    for (field, what) in [
+        ("GlobalSecondaryIndexUpdates", "Secondary indexes are"),
+        ("ReplicaUpdates", "Changing a table's replicas is"),
+    ] {
+        if r.opt_arr(field)?.is_some_and(|a| !a.is_empty()) {
+            return Err(ApiError::validation(format!(
+                "{field}: {what} not supported by this endpoint yet; see docs/dynamodb-compat.md"
+            )));
+        }
+    }
+    let change = SettingsChange {
+        mode: billing_mode(&r)?,
+        throughput: throughput(&r)?,
+        stream: stream_spec(&r, false)?,
+    };
+    ops.write(vec![WriteOp::UpdateSettings {
+        table: table.to_string(),
+        change,
+    }])
+    .await?;
+    let info = ops.describe(table).await?;
+    Ok(json!({"TableDescription": describe_json(ops.region(), &info, "UPDATING")}))
 }
 
 pub async fn list(ops: &Ops, r: Req<'_>) -> ApiResult<Json> {

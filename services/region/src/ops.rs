@@ -4,6 +4,7 @@
 
 use std::sync::Arc;
 
+use meridian_core::settings::TableSettings;
 use meridian_core::{EncodedKey, TableDef, Version};
 use meridian_store::{SortRange, StoredRow, WriteOp, WriteResult};
 
@@ -20,6 +21,8 @@ pub struct TableInfo {
     /// Bytes of the live items as stored in this region.
     pub size_bytes: u64,
     pub ttl_attribute: Option<String>,
+    /// Billing, throughput and stream in force.
+    pub settings: TableSettings,
 }
 
 /// Cheap to clone.
@@ -64,7 +67,7 @@ impl Ops {
     pub async fn describe(&self, name: &str) -> Result<TableInfo, OpError> {
         let (def, version) = self.table(name).await?;
         let owned = name.to_string();
-        let (item_count, size_bytes, ttl_attribute) = self
+        let (item_count, size_bytes, ttl_attribute, settings) = self
             .shared
             .storage
             .read(move |r| {
@@ -72,15 +75,19 @@ impl Ops {
                     r.item_count(&owned)?,
                     r.table_bytes(&owned)?,
                     r.ttl_attribute(&owned)?,
+                    r.settings(&owned)?,
                 ))
             })
             .await?;
+        // The table may have been dropped between the two reads.
+        let settings = settings.ok_or_else(|| OpError::TableNotFound(name.to_string()))?;
         Ok(TableInfo {
             def,
             version,
             item_count,
             size_bytes,
             ttl_attribute,
+            settings,
         })
     }
 

@@ -208,6 +208,23 @@ impl Reader {
         }
     }
 
+    /// The settings in force on `table` (billing, throughput, stream).
+    pub fn settings(
+        &self,
+        table: &str,
+    ) -> Result<Option<meridian_core::settings::TableSettings>, StoreError> {
+        use meridian_core::settings::TableSettings;
+        let Some((def, incarnation)) = self.table_def(table)? else {
+            return Ok(None);
+        };
+        let row = self
+            .get(CATALOG_TABLE, &TableSettings::key(table))?
+            .and_then(|r| r.image);
+        TableSettings::current(&def, &incarnation, row.as_ref())
+            .map(Some)
+            .map_err(|e| StoreError::Corrupt(e.to_string()))
+    }
+
     /// The tags of the current incarnation of `table` in `region`.
     pub fn tags(
         &self,

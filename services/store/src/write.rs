@@ -11,6 +11,8 @@ use meridian_core::{
     encode_item,
 };
 
+use meridian_core::settings::TableSettings;
+
 use crate::StoreError;
 use crate::group::{Ctx, Group, HeadRow};
 
@@ -100,6 +102,12 @@ pub enum WriteOp {
         table: String,
         attribute: Option<String>,
     },
+    /// Changes the table's billing mode, throughput or stream by DynamoDB's
+    /// rules, against its settings within the write's transaction.
+    UpdateSettings {
+        table: String,
+        change: meridian_core::settings::SettingsChange,
+    },
     /// Sets `add` and removes `remove` among the tags of the table's replica
     /// in this region, within the write's transaction.
     Tag {
@@ -116,6 +124,7 @@ impl WriteOp {
             WriteOp::CreateTable(_)
                 | WriteOp::DeleteTable(_)
                 | WriteOp::SetTtl { .. }
+                | WriteOp::UpdateSettings { .. }
                 | WriteOp::Tag { .. }
         )
     }
@@ -156,6 +165,9 @@ impl std::fmt::Debug for WriteOp {
             WriteOp::CreateTable(def) => write!(f, "CreateTable({})", def.name),
             WriteOp::DeleteTable(name) => write!(f, "DeleteTable({name})"),
             WriteOp::SetTtl { table, attribute } => write!(f, "SetTtl({table}, {attribute:?})"),
+            WriteOp::UpdateSettings { table, change } => {
+                write!(f, "UpdateSettings({table}, {change:?})")
+            }
             WriteOp::Tag { table, add, remove } => write!(f, "Tag({table}, {add:?}, {remove:?})"),
         }
     }
@@ -296,7 +308,7 @@ impl Ctx<'_, '_> {
         let mut seen = HashMap::new();
         let mut failures: Vec<Option<ConditionFailure>> = Vec::with_capacity(ops.len());
         for (i, op) in ops.iter().enumerate() {
-            let plan = self.plan(i, op, ops.len())?;
+            let plan = self.plan(i, op, ops.len(), real_now)?;
             let (table, key) = plan.target();
             if let Some(j) = seen.insert((table.to_string(), key.clone()), i) {
                 return Err(StoreError::Invalid(meridian_core::Error::invalid(
@@ -351,7 +363,7 @@ impl Ctx<'_, '_> {
     }
 
     /// Resolves one op against the current state without writing anything.
-    fn plan(&mut self, i: usize, op: &WriteOp, n: usize) -> Result<Plan, StoreError> {
+    fn plan(&mut self, i: usize, op: &WriteOp, n: usize, now: u64) -> Result<Plan, StoreError> {
         // In a request of several ops, say which one a validation error is about.
         let at = |e: meridian_core::Error| -> StoreError {
             if n > 1 {
@@ -510,6 +522,24 @@ impl Ctx<'_, '_> {
                         .as_ref()
                         .map(|a| TableDef::ttl_item(a, &incarnation)),
                 );
+                p
+            }
+            WriteOp::UpdateSettings { table, change } => {
+                let Some((def, incarnation)) = self.table_def(table)? else {
+                    return Err(StoreError::TableNotFound(table.clone()));
+                };
+                let key = TableSettings::key(table);
+                let head = self.head(CATALOG_TABLE, &key)?;
+                let corrupt = |e: meridian_core::Error| StoreError::Corrupt(e.to_string());
+                let row = match head.as_ref().and_then(|h| h.image.as_ref()) {
+                    Some(image) => Some(decode_item(image).map_err(corrupt)?),
+                    None => None,
+                };
+                let current =
+                    TableSettings::current(&def, &incarnation, row.as_ref()).map_err(corrupt)?;
+                let next = current.change(table, change, now)?;
+                let mut p = Plan::new(CATALOG_TABLE, key, None, head)?;
+                p.write = Some(Some(next.to_item(&incarnation)));
                 p
             }
             WriteOp::Tag { table, add, remove } => {

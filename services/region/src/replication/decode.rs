@@ -6,6 +6,7 @@
 
 use meridian_core::schema::{MAX_PARTITION_KEY_BYTES, MAX_SORT_KEY_BYTES, validate_table_name};
 use meridian_core::schema::{TAGS_SORT_PREFIX, TTL_SORT_KEY};
+use meridian_core::settings::{SETTINGS_SORT_KEY, TableSettings};
 use meridian_core::{CATALOG_TABLE, Context, Mutation, TableDef, Version, decode_item};
 use meridian_proto::v1 as pb;
 
@@ -128,7 +129,10 @@ pub fn decode_batch(
                 (sk, Some(item)) if sk.starts_with(TAGS_SORT_PREFIX) => {
                     TableDef::tags(item).map_err(|x| at(format!("catalog tags row: {x}")))?;
                 }
-                (b"", None) | (TTL_SORT_KEY, None) => {}
+                (SETTINGS_SORT_KEY, Some(item)) => {
+                    TableSettings::from_item(item).map_err(|x| at(x.to_string()))?;
+                }
+                (b"", None) | (TTL_SORT_KEY, None) | (SETTINGS_SORT_KEY, None) => {}
                 (sk, None) if sk.starts_with(TAGS_SORT_PREFIX) => {}
                 _ => return Err(at("unknown catalog row".into())),
             }

@@ -1,0 +1,470 @@
+//! A table's settings that UpdateTable changes: billing mode, provisioned
+//! throughput and the change stream. They live in a catalog row of their
+//! own beside the definition (like TTL and tags), so changing them never
+//! changes the table's incarnation, and they replicate as one LWW row: two
+//! regions that change them at once end with the later change everywhere.
+//!
+//! The rules of a change are DynamoDB's, with its messages: they depend on
+//! the current settings, so the store applies them inside the write that
+//! stores the result, and two changes in one region never race.
+
+use crate::error::Error;
+use crate::schema::{EncodedKey, TableDef};
+use crate::value::{AttrValue, Item};
+use crate::version::Version;
+
+/// Sort key of a table's settings row in the catalog.
+pub const SETTINGS_SORT_KEY: &[u8] = b"settings";
+
+/// The field of a settings error: its message is DynamoDB's own, whole.
+pub const FIELD: &str = "UpdateTable";
+
+/// Stream view types DynamoDB accepts.
+pub const VIEW_TYPES: [&str; 4] = ["NEW_IMAGE", "OLD_IMAGE", "NEW_AND_OLD_IMAGES", "KEYS_ONLY"];
+
+/// Most read or write capacity units one table may be given (DynamoDB's
+/// default per-table quota; nothing is metered here).
+pub const MAX_CAPACITY_UNITS: u64 = 40_000;
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Billing {
+    PayPerRequest,
+    Provisioned { read: u64, write: u64 },
+}
+
+impl Billing {
+    pub fn mode(&self) -> &'static str {
+        match self {
+            Billing::PayPerRequest => "PAY_PER_REQUEST",
+            Billing::Provisioned { .. } => "PROVISIONED",
+        }
+    }
+
+    /// `(read, write)` capacity units; zero for on-demand, as DynamoDB
+    /// describes an on-demand table.
+    pub fn units(&self) -> (u64, u64) {
+        match self {
+            Billing::PayPerRequest => (0, 0),
+            Billing::Provisioned { read, write } => (*read, *write),
+        }
+    }
+}
+
+/// An enabled change stream.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Stream {
+    pub view_type: String,
+    /// When it was enabled, µs since the epoch: DynamoDB gives a stream
+    /// re-enabled later a new label, and so does this.
+    pub since: u64,
+}
+
+/// A table's current settings.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct TableSettings {
+    pub billing: Billing,
+    /// When the billing mode was last set, µs since the epoch.
+    pub billing_since: u64,
+    /// When provisioned throughput last went up and down, µs since the
+    /// epoch (DescribeTable's `LastIncreaseDateTime`, `LastDecreaseDateTime`).
+    pub last_increase: Option<u64>,
+    pub last_decrease: Option<u64>,
+    pub stream: Option<Stream>,
+}
+
+/// What one UpdateTable asks for. `None` leaves a setting as it is.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct SettingsChange {
+    /// `BillingMode`, when given.
+    pub mode: Option<&'static str>,
+    /// `ProvisionedThroughput` (read, write), when given.
+    pub throughput: Option<(u64, u64)>,
+    /// `StreamSpecification`: `Some(Some(view))` enables, `Some(None)` disables.
+    pub stream: Option<Option<String>>,
+}
+
+impl TableSettings {
+    /// The settings a table was created with, before any UpdateTable.
+    pub fn initial(def: &TableDef, incarnation: &Version) -> Self {
+        let created = incarnation.hlc.physical;
+        TableSettings {
+            billing: def.billing,
+            billing_since: created,
+            last_increase: None,
+            last_decrease: None,
+            stream: def.stream_view_type.as_ref().map(|v| Stream {
+                view_type: v.clone(),
+                since: created,
+            }),
+        }
+    }
+
+    /// The settings in force: the settings row when it belongs to this
+    /// incarnation of the table (a recreated table starts afresh), else
+    /// the definition's.
+    pub fn current(
+        def: &TableDef,
+        incarnation: &Version,
+        row: Option<&Item>,
+    ) -> Result<Self, Error> {
+        if let Some(row) = row {
+            let (settings, of) = Self::from_item(row)?;
+            if of == *incarnation {
+                return Ok(settings);
+            }
+        }
+        Ok(Self::initial(def, incarnation))
+    }
+
+    /// The settings after `change` made at `now` (µs) to table `table`, by
+    /// DynamoDB's rules; the error message is DynamoDB's.
+    pub fn change(&self, table: &str, c: &SettingsChange, now: u64) -> Result<Self, Error> {
+        let refuse = |m: String| Err(Error::invalid(FIELD, m));
+        let invalid = |m: &str| refuse(format!("One or more parameter values were invalid: {m}"));
+        if c.mode.is_none() && c.throughput.is_none() && c.stream.is_none() {
+            return refuse(
+                "At least one of ProvisionedThroughput, BillingMode, UpdateStreamEnabled, GlobalSecondaryIndexUpdates or SSESpecification or ReplicaUpdates is required".into(),
+            );
+        }
+        let mut next = self.clone();
+        let mode = c.mode.unwrap_or(self.billing.mode());
+        match (mode, c.throughput) {
+            ("PAY_PER_REQUEST", Some(_)) => {
+                return invalid(
+                    "Neither ReadCapacityUnits nor WriteCapacityUnits can be specified when BillingMode is PAY_PER_REQUEST",
+                );
+            }
+            ("PAY_PER_REQUEST", None) => {
+                if self.billing != Billing::PayPerRequest {
+                    next.billing = Billing::PayPerRequest;
+                    next.billing_since = now;
+                }
+            }
+            (_, None) => {
+                if self.billing == Billing::PayPerRequest {
+                    return invalid(
+                        "ProvisionedThroughput must be specified when BillingMode is PROVISIONED",
+                    );
+                }
+            }
+            (_, Some((read, write))) => {
+                let (old_read, old_write) = self.billing.units();
+                if matches!(self.billing, Billing::Provisioned { .. })
+                    && (read, write) == (old_read, old_write)
+                    && c.stream.is_none()
+                {
+                    return refuse(format!(
+                        "The provisioned throughput for the table will not change. The requested value equals the current value. Current ReadCapacityUnits provisioned for the table: {old_read}. Requested ReadCapacityUnits: {read}. Current WriteCapacityUnits provisioned for the table: {old_write}. Requested WriteCapacityUnits: {write}. Refer to the Amazon DynamoDB Developer Guide for current limits and how to request higher limits."
+                    ));
+                }
+                if self.billing == Billing::PayPerRequest {
+                    next.billing_since = now;
+                } else {
+                    if read > old_read || write > old_write {
+                        next.last_increase = Some(now);
+                    }
+                    if read < old_read || write < old_write {
+                        next.last_decrease = Some(now);
+                    }
+                }
+                next.billing = Billing::Provisioned { read, write };
+            }
+        }
+        match (&c.stream, &self.stream) {
+            (None, _) => {}
+            (Some(Some(_)), Some(_)) => {
+                return refuse(format!(
+                    "Table already has an enabled stream: TableName: {table}"
+                ));
+            }
+            (Some(None), None) => {
+                return refuse(format!(
+                    "Table has no stream to disable: TableName: {table}"
+                ));
+            }
+            (Some(Some(view)), None) => {
+                next.stream = Some(Stream {
+                    view_type: view.clone(),
+                    since: now,
+                });
+            }
+            (Some(None), Some(_)) => next.stream = None,
+        }
+        Ok(next)
+    }
+
+    /// The catalog key of a table's settings row.
+    pub fn key(table: &str) -> EncodedKey {
+        EncodedKey {
+            partition: table.as_bytes().to_vec(),
+            sort: SETTINGS_SORT_KEY.to_vec(),
+        }
+    }
+
+    /// The catalog row holding these settings for the incarnation of the
+    /// table created at `incarnation`.
+    pub fn to_item(&self, incarnation: &Version) -> Item {
+        let n = |v: u64| {
+            AttrValue::N(crate::Number::parse(&v.to_string(), "settings").expect("an integer"))
+        };
+        let mut item = Item::new();
+        item.insert("billing".into(), AttrValue::S(self.billing.mode().into()));
+        if let Billing::Provisioned { read, write } = self.billing {
+            item.insert("rcu".into(), n(read));
+            item.insert("wcu".into(), n(write));
+        }
+        item.insert("billing_since".into(), n(self.billing_since));
+        if let Some(t) = self.last_increase {
+            item.insert("last_increase".into(), n(t));
+        }
+        if let Some(t) = self.last_decrease {
+            item.insert("last_decrease".into(), n(t));
+        }
+        if let Some(s) = &self.stream {
+            item.insert("stream".into(), AttrValue::S(s.view_type.clone()));
+            item.insert("stream_since".into(), n(s.since));
+        }
+        item.insert("table_version".into(), AttrValue::B(incarnation.to_bytes()));
+        item
+    }
+
+    /// The settings and table incarnation of a settings row; a peer's row
+    /// is untrusted, so every field is checked.
+    pub fn from_item(item: &Item) -> Result<(Self, Version), Error> {
+        let bad = |what: &str| Error::Decode(format!("catalog settings row: {what}"));
+        let num = |k: &str| -> Result<Option<u64>, Error> {
+            match item.get(k) {
+                None => Ok(None),
+                Some(AttrValue::N(n)) => n
+                    .to_string()
+                    .parse::<u64>()
+                    .map(Some)
+                    .map_err(|_| bad(&format!("{k} is not a whole number"))),
+                Some(_) => Err(bad(&format!("{k} is not a number"))),
+            }
+        };
+        let billing = match (item.get("billing"), num("rcu")?, num("wcu")?) {
+            (Some(AttrValue::S(m)), None, None) if m == "PAY_PER_REQUEST" => Billing::PayPerRequest,
+            (Some(AttrValue::S(m)), Some(read), Some(write))
+                if m == "PROVISIONED"
+                    && (1..=MAX_CAPACITY_UNITS).contains(&read)
+                    && (1..=MAX_CAPACITY_UNITS).contains(&write) =>
+            {
+                Billing::Provisioned { read, write }
+            }
+            _ => return Err(bad("billing mode and capacity units disagree")),
+        };
+        let stream = match (item.get("stream"), num("stream_since")?) {
+            (None, None) => None,
+            (Some(AttrValue::S(v)), Some(since)) if VIEW_TYPES.contains(&v.as_str()) => {
+                Some(Stream {
+                    view_type: v.clone(),
+                    since,
+                })
+            }
+            _ => return Err(bad("stream view type and label disagree")),
+        };
+        let of = match item.get("table_version") {
+            Some(AttrValue::B(v)) => Version::from_bytes(v)?,
+            _ => return Err(bad("table_version missing")),
+        };
+        let known = [
+            "billing",
+            "rcu",
+            "wcu",
+            "billing_since",
+            "last_increase",
+            "last_decrease",
+            "stream",
+            "stream_since",
+            "table_version",
+        ];
+        if let Some(k) = item.keys().find(|k| !known.contains(&k.as_str())) {
+            return Err(bad(&format!("unknown field {k}")));
+        }
+        let settings = TableSettings {
+            billing,
+            billing_since: num("billing_since")?.ok_or_else(|| bad("billing_since missing"))?,
+            last_increase: num("last_increase")?,
+            last_decrease: num("last_decrease")?,
+            stream,
+        };
+        Ok((settings, of))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::hlc::Timestamp;
+    use crate::schema::{KeyAttr, KeySchema, KeyType};
+
+    fn def() -> TableDef {
+        let ks = KeySchema {
+            partition: KeyAttr {
+                name: "pk".into(),
+                ty: KeyType::S,
+            },
+            sort: None,
+        };
+        TableDef::new("orders", ks, vec!["us-east-1".into()]).unwrap()
+    }
+
+    fn version(physical: u64) -> Version {
+        Version {
+            hlc: Timestamp {
+                physical,
+                logical: 0,
+            },
+            origin: "us-east-1".into(),
+        }
+    }
+
+    fn message(e: Error) -> String {
+        match e {
+            Error::Invalid { field, reason } if field == FIELD => reason,
+            other => panic!("not a settings error: {other:?}"),
+        }
+    }
+
+    fn change(
+        mode: Option<&'static str>,
+        tp: Option<(u64, u64)>,
+        stream: Option<Option<&str>>,
+    ) -> SettingsChange {
+        SettingsChange {
+            mode,
+            throughput: tp,
+            stream: stream.map(|s| s.map(str::to_string)),
+        }
+    }
+
+    #[test]
+    fn billing_moves_between_modes_by_dynamodbs_rules() {
+        let s = TableSettings::initial(&def(), &version(10));
+        assert_eq!(s.billing, Billing::PayPerRequest);
+        let e = s
+            .change("orders", &change(Some("PROVISIONED"), None, None), 20)
+            .unwrap_err();
+        assert_eq!(
+            message(e),
+            "One or more parameter values were invalid: ProvisionedThroughput must be specified when BillingMode is PROVISIONED"
+        );
+        let e = s
+            .change("orders", &change(None, Some((5, 5)), None), 20)
+            .unwrap_err();
+        assert!(message(e).contains("when BillingMode is PAY_PER_REQUEST"));
+        let p = s
+            .change(
+                "orders",
+                &change(Some("PROVISIONED"), Some((5, 6)), None),
+                20,
+            )
+            .unwrap();
+        assert_eq!(p.billing, Billing::Provisioned { read: 5, write: 6 });
+        assert_eq!(p.billing_since, 20);
+        // Unchanged throughput is refused with both figures named.
+        let e = p
+            .change("orders", &change(None, Some((5, 6)), None), 30)
+            .unwrap_err();
+        assert!(message(e).contains("Current ReadCapacityUnits provisioned for the table: 5. Requested ReadCapacityUnits: 5."));
+        let up = p
+            .change("orders", &change(None, Some((7, 6)), None), 30)
+            .unwrap();
+        assert_eq!((up.last_increase, up.last_decrease), (Some(30), None));
+        let down = up
+            .change("orders", &change(None, Some((7, 1)), None), 40)
+            .unwrap();
+        assert_eq!(
+            (down.last_increase, down.last_decrease),
+            (Some(30), Some(40))
+        );
+        let back = down
+            .change("orders", &change(Some("PAY_PER_REQUEST"), None, None), 50)
+            .unwrap();
+        assert_eq!(
+            (back.billing, back.billing_since),
+            (Billing::PayPerRequest, 50)
+        );
+        let e = s
+            .change("orders", &SettingsChange::default(), 1)
+            .unwrap_err();
+        assert!(message(e).starts_with("At least one of ProvisionedThroughput"));
+    }
+
+    #[test]
+    fn a_stream_is_enabled_once_and_a_new_one_gets_a_new_label() {
+        let s = TableSettings::initial(&def(), &version(10));
+        let e = s
+            .change("orders", &change(None, None, Some(None)), 20)
+            .unwrap_err();
+        assert_eq!(
+            message(e),
+            "Table has no stream to disable: TableName: orders"
+        );
+        let on = s
+            .change("orders", &change(None, None, Some(Some("KEYS_ONLY"))), 20)
+            .unwrap();
+        assert_eq!(on.stream.as_ref().map(|s| s.since), Some(20));
+        let e = on
+            .change("orders", &change(None, None, Some(Some("NEW_IMAGE"))), 30)
+            .unwrap_err();
+        assert_eq!(
+            message(e),
+            "Table already has an enabled stream: TableName: orders"
+        );
+        let off = on
+            .change("orders", &change(None, None, Some(None)), 30)
+            .unwrap();
+        assert_eq!(off.stream, None);
+        let again = off
+            .change("orders", &change(None, None, Some(Some("NEW_IMAGE"))), 40)
+            .unwrap();
+        assert_eq!(
+            again.stream,
+            Some(Stream {
+                view_type: "NEW_IMAGE".into(),
+                since: 40
+            })
+        );
+    }
+
+    #[test]
+    fn the_row_round_trips_and_belongs_to_one_incarnation() {
+        let d = def();
+        let s = TableSettings::initial(&d, &version(10))
+            .change(
+                "orders",
+                &change(Some("PROVISIONED"), Some((3, 4)), Some(Some("OLD_IMAGE"))),
+                20,
+            )
+            .unwrap();
+        let row = s.to_item(&version(10));
+        assert_eq!(
+            TableSettings::from_item(&row).unwrap(),
+            (s.clone(), version(10))
+        );
+        assert_eq!(
+            TableSettings::current(&d, &version(10), Some(&row)).unwrap(),
+            s
+        );
+        // A recreated table does not inherit the old incarnation's settings.
+        assert_eq!(
+            TableSettings::current(&d, &version(99), Some(&row)).unwrap(),
+            TableSettings::initial(&d, &version(99))
+        );
+        // A peer's malformed row is refused, field by field.
+        let mut bad = row.clone();
+        bad.insert(
+            "rcu".into(),
+            AttrValue::N(crate::Number::parse("0", "rcu").unwrap()),
+        );
+        assert!(TableSettings::from_item(&bad).is_err());
+        let mut bad = row.clone();
+        bad.insert("stream".into(), AttrValue::S("ALL".into()));
+        assert!(TableSettings::from_item(&bad).is_err());
+        let mut bad = row;
+        bad.insert("extra".into(), AttrValue::Bool(true));
+        assert!(TableSettings::from_item(&bad).is_err());
+    }
+}
