@@ -60,6 +60,14 @@ aws_at 8102 query --table-name music --key-condition-expression "artist = :a" \
     || { echo "AWS CLI query in eu-west-1 did not find the item" >&2; exit 1; }
 echo "smoke: AWS CLI ok"
 
+# boto3 and PynamoDB from PyPI, in a venv of their own (the AWS CLI pins botocore).
+sdk_venv="${HOME}/.cache/meridian/sdk-venv"
+if ! "$sdk_venv/bin/python" -c "import boto3, pynamodb" 2>/dev/null; then
+    python3 -m venv "$sdk_venv"
+    "$sdk_venv/bin/pip" install --quiet "boto3>=1.34,<2" "pynamodb>=6,<7"
+fi
+"$sdk_venv/bin/python" .ci/sdk_smoke.py http://127.0.0.1:8101 http://127.0.0.1:8102
+
 # The link proxy, driven by the unmodified toxiproxy-python client.
 "$venv/bin/pip" install --quiet "toxiproxy-python==0.1.1"
 "$bin" netsim --api 127.0.0.1:18474 > "$work/netsim.log" 2>&1 &

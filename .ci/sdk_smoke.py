@@ -1,0 +1,125 @@
+"""boto3 and PynamoDB, unmodified from PyPI, against two regions' DynamoDB
+endpoints: what is written through one region is read through the other.
+
+Usage: sdk_smoke.py WRITE_ENDPOINT READ_ENDPOINT
+"""
+
+import sys
+import time
+
+import boto3
+from boto3.dynamodb.conditions import Attr, Key
+from botocore.exceptions import ClientError
+from pynamodb.attributes import NumberAttribute, UnicodeAttribute, UnicodeSetAttribute
+from pynamodb.exceptions import PutError
+from pynamodb.models import Model
+
+write_url, read_url = sys.argv[1], sys.argv[2]
+CREDS = dict(region_name="us-east-1", aws_access_key_id="meridian", aws_secret_access_key="meridian")
+
+
+def eventually(what, check, within=20.0):
+    """Polls `check` until it returns a true value, or fails after `within` seconds."""
+    deadline = time.monotonic() + within
+    while True:
+        value = check()
+        if value:
+            return value
+        if time.monotonic() > deadline:
+            sys.exit(f"sdk smoke: {what} not seen within {within} s")
+        time.sleep(0.1)
+
+
+# ---- boto3: client and resource APIs ----------------------------------------
+client = boto3.client("dynamodb", endpoint_url=write_url, **CREDS)
+writer = boto3.resource("dynamodb", endpoint_url=write_url, **CREDS)
+reader = boto3.resource("dynamodb", endpoint_url=read_url, **CREDS)
+
+table = writer.create_table(
+    TableName="smoke_boto3",
+    KeySchema=[{"AttributeName": "pk", "KeyType": "HASH"}, {"AttributeName": "sk", "KeyType": "RANGE"}],
+    AttributeDefinitions=[
+        {"AttributeName": "pk", "AttributeType": "S"},
+        {"AttributeName": "sk", "AttributeType": "N"},
+    ],
+    BillingMode="PAY_PER_REQUEST",
+)
+table.wait_until_exists()
+with table.batch_writer() as batch:
+    for i in range(30):
+        batch.put_item(Item={"pk": "p", "sk": i, "tags": {"a", "b"}, "n": i * 2})
+table.update_item(
+    Key={"pk": "p", "sk": 3},
+    UpdateExpression="SET n = n + :one, note = :note",
+    ExpressionAttributeValues={":one": 1, ":note": "updated"},
+)
+try:
+    table.put_item(Item={"pk": "p", "sk": 3}, ConditionExpression=Attr("pk").not_exists())
+    sys.exit("sdk smoke: a failed condition was accepted")
+except ClientError as e:
+    assert e.response["Error"]["Code"] == "ConditionalCheckFailedException", e.response
+
+remote = reader.Table("smoke_boto3")
+eventually("the boto3 table in the read region", lambda: remote.table_status == "ACTIVE" or remote.reload())
+got = eventually(
+    "the updated item in the read region",
+    lambda: remote.get_item(Key={"pk": "p", "sk": 3}).get("Item", {}).get("note") == "updated"
+    and remote.get_item(Key={"pk": "p", "sk": 3})["Item"],
+)
+assert got["n"] == 7 and got["tags"] == {"a", "b"}, got
+page = eventually(
+    "all 30 items in the read region",
+    lambda: (r := remote.query(KeyConditionExpression=Key("pk").eq("p") & Key("sk").between(10, 19)))
+    and len(r["Items"]) == 10
+    and r,
+)
+assert [int(i["sk"]) for i in page["Items"]] == list(range(10, 20)), page
+# Paginated scan through boto3's paginator, one item a page.
+scanned = [i for p in client.get_paginator("scan").paginate(TableName="smoke_boto3", Limit=7) for i in p["Items"]]
+assert len(scanned) == 30, len(scanned)
+# UpdateTable through the resource API.
+table.update(BillingMode="PROVISIONED", ProvisionedThroughput={"ReadCapacityUnits": 3, "WriteCapacityUnits": 4})
+eventually(
+    "the new throughput in the read region",
+    lambda: (remote.reload() or True) and remote.provisioned_throughput["ReadCapacityUnits"] == 3,
+)
+print("sdk smoke: boto3 ok")
+
+
+# ---- PynamoDB -----------------------------------------------------------------
+def model(url):
+    class Thread(Model):
+        class Meta:
+            table_name = "smoke_pynamodb"
+            host = url
+            region = "us-east-1"
+            aws_access_key_id = "meridian"
+            aws_secret_access_key = "meridian"
+            billing_mode = "PAY_PER_REQUEST"
+
+        forum = UnicodeAttribute(hash_key=True)
+        subject = UnicodeAttribute(range_key=True)
+        views = NumberAttribute(default=0)
+        tags = UnicodeSetAttribute(null=True)
+
+    return Thread
+
+
+Written, Read = model(write_url), model(read_url)
+Written.create_table(wait=True)
+Written("rust", "replication", views=1, tags={"lww"}).save()
+post = Written.get("rust", "replication")
+post.update(actions=[Written.views.add(5), Written.tags.add({"hlc"})])
+try:
+    Written("rust", "replication").save(condition=Written.forum.does_not_exist())
+    sys.exit("sdk smoke: PynamoDB saved over an existing item under does_not_exist")
+except PutError:
+    pass
+eventually("the PynamoDB table in the read region", lambda: Read.exists())
+seen = eventually(
+    "the PynamoDB update in the read region",
+    lambda: [p for p in Read.query("rust") if p.views == 6],
+)
+assert seen[0].tags == {"lww", "hlc"}, seen[0].tags
+assert Read.count("rust", Read.subject.startswith("repl")) == 1
+print("sdk smoke: PynamoDB ok")
