@@ -14,6 +14,8 @@ pub enum Kind {
     ResourceNotFound,
     ResourceInUse,
     ConditionalCheckFailed,
+    /// A PartiQL `INSERT` of a key that exists.
+    DuplicateItem,
     TransactionCanceled,
     IdempotentParameterMismatch,
     TransactionInProgress,
@@ -32,6 +34,7 @@ impl Kind {
             Kind::ResourceNotFound => "ResourceNotFoundException",
             Kind::ResourceInUse => "ResourceInUseException",
             Kind::ConditionalCheckFailed => "ConditionalCheckFailedException",
+            Kind::DuplicateItem => "DuplicateItemException",
             Kind::TransactionCanceled => "TransactionCanceledException",
             Kind::IdempotentParameterMismatch => "IdempotentParameterMismatchException",
             Kind::TransactionInProgress => "TransactionInProgressException",

@@ -15,6 +15,7 @@ mod capacity;
 mod error;
 mod items;
 mod legacy;
+mod partiql;
 mod reads;
 mod req;
 mod tables;
@@ -235,6 +236,9 @@ async fn dispatch(front: &Front, headers: &HeaderMap, body: &[u8]) -> Result<Jso
         "BatchWriteItem" => txn::batch_write(ops, r).await,
         "TransactWriteItems" => txn::transact_write(front, r).await,
         "TransactGetItems" => reads::transact_get(ops, r).await,
+        "ExecuteStatement" => partiql::execute_statement(ops, r).await,
+        "BatchExecuteStatement" => partiql::batch_execute_statement(ops, r).await,
+        "ExecuteTransaction" => partiql::execute_transaction(front, r).await,
         "DescribeEndpoints" => Ok(serde_json::json!({
             "Endpoints": [{"Address": format!("dynamodb.{}.amazonaws.com", ops.region()), "CachePeriodInMinutes": 1440}]
         })),
