@@ -1053,6 +1053,61 @@ async fn update_table_changes_billing_throughput_and_stream_everywhere() {
     );
 }
 
+/// An update that would leave an attribute with an empty name is refused,
+/// whichever way it names it: stored, such an item could be neither read
+/// back nor shipped, and its region's replication would stop there.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_update_cannot_create_an_attribute_with_an_empty_name() {
+    let cluster = TestCluster::start(&REGIONS[..2]).await;
+    let cs = clients(&cluster);
+    create_table(&cs[0], "names", ("pk", ScalarAttributeType::S), None).await;
+    put(&cs[0], "names", item([("pk", s("a")), ("v", n(1))])).await;
+    expect_validation(
+        cs[0]
+            .update_item()
+            .table_name("names")
+            .key("pk", s("a"))
+            .update_expression("SET #n = :v")
+            .expression_attribute_names("#n", "")
+            .expression_attribute_values(":v", n(2))
+            .send()
+            .await,
+        "ExpressionAttributeNames contains invalid value: Empty attribute name provided for key #n",
+        "an empty name by expression",
+    );
+    expect_validation(
+        cs[0]
+            .update_item()
+            .table_name("names")
+            .key("pk", s("b"))
+            .attribute_updates(
+                "",
+                AttributeValueUpdate::builder()
+                    .action(AttributeAction::Put)
+                    .value(n(2))
+                    .build(),
+            )
+            .send()
+            .await,
+        "attribute names cannot be empty",
+        "an empty name by AttributeUpdates",
+    );
+    // Nothing was stored, and the region still reads and replicates.
+    assert_item(
+        get(&cs[0], "names", item([("pk", s("a"))])).await.as_ref(),
+        &item([("pk", s("a")), ("v", n(1))]),
+        "the item after the refusals",
+    );
+    assert_eq!(get(&cs[0], "names", item([("pk", s("b"))])).await, None);
+    put(&cs[0], "names", item([("pk", s("c"))])).await;
+    poll("the next write in eu-west-1", || async {
+        try_get(&cs[1], "names", item([("pk", s("c"))]))
+            .await
+            .is_ok_and(|i| i.is_some())
+    })
+    .await;
+}
+
 // ---- 2. expressions --------------------------------------------------------
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

@@ -257,8 +257,14 @@ pub fn item_size(item: &Item) -> usize {
     item.iter().map(|(k, v)| k.len() + v.size()).sum()
 }
 
-/// Rejects items over 400 KB. Called on every write path.
-pub fn check_item_size(item: &Item) -> Result<(), Error> {
+/// The rules every stored item obeys, on every path that makes one (a
+/// client's item, an update's result, a peer's image): no empty attribute
+/// name, at most 400 KB. An item that broke them could be stored but never
+/// read back or shipped.
+pub fn check_item(item: &Item) -> Result<(), Error> {
+    if item.contains_key("") {
+        return Err(Error::invalid("item", "attribute names cannot be empty"));
+    }
     let size = item_size(item);
     if size > MAX_ITEM_BYTES {
         return Err(Error::ItemTooLarge {
@@ -276,12 +282,9 @@ pub fn item_from_json(json: &Json) -> Result<Item, Error> {
         .ok_or_else(|| Error::invalid("item", "expected a JSON object of attributes"))?;
     let mut item = Item::new();
     for (k, v) in obj {
-        if k.is_empty() {
-            return Err(Error::invalid("item", "attribute names cannot be empty"));
-        }
         item.insert(k.clone(), AttrValue::from_json(v, k)?);
     }
-    check_item_size(&item)?;
+    check_item(&item)?;
     Ok(item)
 }
 
@@ -323,12 +326,8 @@ pub fn decode_item(bytes: &[u8]) -> Result<Item, Error> {
     if r.pos != bytes.len() {
         return Err(Error::Decode("trailing bytes after item".into()));
     }
-    // The same rule as `item_from_json`: a peer must not smuggle in an item
-    // that no client could have written.
-    if item.contains_key("") {
-        return Err(Error::invalid("item", "attribute names cannot be empty"));
-    }
-    check_item_size(&item)?;
+    // A peer must not smuggle in an item that no client could have written.
+    check_item(&item)?;
     // One item, one byte string: a peer that sends an equal item in another
     // layout (unsorted sets, "1.50" for 1.5) would otherwise split digests.
     if encode_item(&item) != bytes {

@@ -125,6 +125,11 @@ impl<'a> Req<'a> {
                 let v = v
                     .as_str()
                     .ok_or_else(|| wrong_type("ExpressionAttributeNames", "a map of strings"))?;
+                if v.is_empty() {
+                    return Err(ApiError::validation(format!(
+                        "ExpressionAttributeNames contains invalid value: Empty attribute name provided for key {k}"
+                    )));
+                }
                 out.insert(k.clone(), v.to_string());
             }
         }

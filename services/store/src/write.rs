@@ -402,7 +402,7 @@ impl Ctx<'_, '_> {
             } => {
                 let (def, tv) = self.replica_def(table)?;
                 let key = def.key_schema.key_of(item).map_err(at)?;
-                meridian_core::value::check_item_size(item).map_err(at)?;
+                meridian_core::value::check_item(item).map_err(at)?;
                 let mut p = item_write(self, table, key, tv)?;
                 p.check(condition.as_ref());
                 p.write = Some(Some(item.clone()));
@@ -451,7 +451,7 @@ impl Ctx<'_, '_> {
                             "cannot update a key attribute",
                         )));
                     }
-                    meridian_core::value::check_item_size(&new).map_err(at)?;
+                    meridian_core::value::check_item(&new).map_err(at)?;
                     p.write = Some(Some(new));
                 }
                 p
