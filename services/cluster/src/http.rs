@@ -42,7 +42,7 @@ impl Response {
 }
 
 /// Where an `http://host[:port][/path]` URL points.
-#[derive(Debug, PartialEq, Eq)]
+#[derive(Clone, Debug, PartialEq, Eq)]
 pub struct Target {
     /// `host:port`, as dialled (port 80 when the URL gives none).
     pub authority: String,
@@ -94,11 +94,115 @@ impl Target {
     }
 }
 
-/// One request to `target` with `headers` besides `Host`, `User-Agent` and
-/// the `Content-Length` of `body`, sent as given (the control API's JSON,
-/// or a DynamoDB request with its own headers in the tests). Reads at most
-/// `limit` bytes of the answer, and gives up after `timeout` (connect,
-/// request and response together).
+/// One HTTP/1.1 connection kept open for many requests, one at a time:
+/// what a benchmark's client holds, as an SDK keeps its connections alive.
+pub struct Conn {
+    target: Target,
+    sender: hyper::client::conn::http1::SendRequest<Full<Bytes>>,
+    driver: tokio::task::JoinHandle<()>,
+}
+
+impl Drop for Conn {
+    fn drop(&mut self) {
+        self.driver.abort();
+    }
+}
+
+impl Conn {
+    /// Connects to `target`, giving up after `timeout`.
+    pub async fn open(target: &Target, timeout: Duration) -> Result<Conn, HttpError> {
+        let authority = target.authority.as_str();
+        let connect = async {
+            let stream = tokio::net::TcpStream::connect(authority)
+                .await
+                .map_err(|source| HttpError::Connect {
+                    authority: authority.to_string(),
+                    source,
+                })?;
+            let _ = stream.set_nodelay(true);
+            let (sender, conn) = hyper::client::conn::http1::handshake(TokioIo::new(stream))
+                .await
+                .map_err(|e| protocol(authority, &e))?;
+            let driver = tokio::spawn(async move {
+                let _ = conn.await;
+            });
+            Ok(Conn {
+                target: target.clone(),
+                sender,
+                driver,
+            })
+        };
+        tokio::time::timeout(timeout, connect)
+            .await
+            .map_err(|_| HttpError::Timeout {
+                authority: authority.to_string(),
+                timeout,
+            })?
+    }
+
+    /// One request on this connection with `headers` besides `Host`,
+    /// `User-Agent` and the `Content-Length` of `body`, sent as given.
+    /// Reads at most `limit` bytes of the answer and gives up after
+    /// `timeout`.
+    pub async fn send(
+        &mut self,
+        method: &str,
+        headers: &[(&str, &str)],
+        body: Vec<u8>,
+        limit: usize,
+        timeout: Duration,
+    ) -> Result<Response, HttpError> {
+        let authority = self.target.authority.clone();
+        let exchange = async {
+            let mut req = hyper::Request::builder()
+                .method(method)
+                .uri(&self.target.path)
+                .header(hyper::header::HOST, &self.target.host)
+                .header(hyper::header::USER_AGENT, "meridian");
+            for (name, value) in headers {
+                req = req.header(*name, *value);
+            }
+            let req = req
+                .body(Full::new(Bytes::from(body)))
+                .map_err(|e| protocol(&authority, &e))?;
+            self.sender
+                .ready()
+                .await
+                .map_err(|e| protocol(&authority, &e))?;
+            let res = self
+                .sender
+                .send_request(req)
+                .await
+                .map_err(|e| protocol(&authority, &e))?;
+            let status = res.status().as_u16();
+            let body = Limited::new(res.into_body(), limit)
+                .collect()
+                .await
+                .map_err(|e| protocol(&authority, &*e))?
+                .to_bytes()
+                .to_vec();
+            Ok(Response { status, body })
+        };
+        tokio::time::timeout(timeout, exchange)
+            .await
+            .map_err(|_| HttpError::Timeout {
+                authority: authority.clone(),
+                timeout,
+            })?
+    }
+}
+
+fn protocol(authority: &str, e: &dyn std::fmt::Display) -> HttpError {
+    HttpError::Protocol {
+        authority: authority.to_string(),
+        message: e.to_string(),
+    }
+}
+
+/// One request to `target` on a connection of its own (see
+/// [`Conn::send`]); `timeout` covers the connect, request and response
+/// together. The control API's JSON, or a DynamoDB request with its own
+/// headers in the tests.
 pub async fn request(
     target: &Target,
     method: &str,
@@ -107,50 +211,10 @@ pub async fn request(
     limit: usize,
     timeout: Duration,
 ) -> Result<Response, HttpError> {
-    let authority = target.authority.as_str();
-    let exchange = async {
-        let stream = tokio::net::TcpStream::connect(authority)
-            .await
-            .map_err(|source| HttpError::Connect {
-                authority: authority.to_string(),
-                source,
-            })?;
-        let protocol = |e: &dyn std::fmt::Display| HttpError::Protocol {
-            authority: authority.to_string(),
-            message: e.to_string(),
-        };
-        let (mut sender, conn) = hyper::client::conn::http1::handshake(TokioIo::new(stream))
-            .await
-            .map_err(|e| protocol(&e))?;
-        let conn = tokio::spawn(conn);
-        let mut req = hyper::Request::builder()
-            .method(method)
-            .uri(&target.path)
-            .header(hyper::header::HOST, &target.host)
-            .header(hyper::header::USER_AGENT, "meridian");
-        for (name, value) in headers {
-            req = req.header(*name, *value);
-        }
-        let req = req
-            .body(Full::new(Bytes::from(body)))
-            .map_err(|e| protocol(&e))?;
-        let res = sender.send_request(req).await.map_err(|e| protocol(&e))?;
-        let status = res.status().as_u16();
-        let body = Limited::new(res.into_body(), limit)
-            .collect()
-            .await
-            .map_err(|e| protocol(&e))?
-            .to_bytes()
-            .to_vec();
-        conn.abort();
-        Ok(Response { status, body })
-    };
-    tokio::time::timeout(timeout, exchange)
-        .await
-        .map_err(|_| HttpError::Timeout {
-            authority: authority.to_string(),
-            timeout,
-        })?
+    let start = tokio::time::Instant::now();
+    let mut conn = Conn::open(target, timeout).await?;
+    let left = timeout.saturating_sub(start.elapsed());
+    conn.send(method, headers, body, limit, left).await
 }
 
 /// `GET url`.

@@ -60,13 +60,124 @@ async fn load(
     max: Duration,
     prefix: &str,
 ) -> Result<Load> {
-    load_keys(cluster, region, clients, count, 0, batch, rate, max, prefix).await
+    let via = Via::Grpc;
+    load_keys(
+        cluster, region, via, clients, count, 0, batch, rate, max, prefix,
+    )
+    .await
+}
+
+/// The front a load writes through.
+#[derive(Clone, Copy, Debug)]
+enum Via {
+    Grpc,
+    /// The region's DynamoDB endpoint at this address: one kept-alive
+    /// HTTP/1.1 connection per client, as an SDK holds them.
+    Dynamo(std::net::SocketAddr),
+}
+
+/// One load client's connection.
+enum Writer {
+    Grpc(pb::meridian_client::MeridianClient<tonic::transport::Channel>),
+    Dynamo(meridian_cluster::http::Conn),
+}
+
+impl Writer {
+    async fn open(cluster: &Cluster, region: usize, via: Via) -> Result<Writer> {
+        Ok(match via {
+            Via::Grpc => Writer::Grpc(cluster.client(region)?),
+            Via::Dynamo(addr) => {
+                let target = meridian_cluster::http::Target::at(&addr.to_string(), "/");
+                Writer::Dynamo(
+                    meridian_cluster::http::Conn::open(&target, Duration::from_secs(5)).await?,
+                )
+            }
+        })
+    }
+
+    /// Writes the items `ids` in one request: PutItem for one, a batch
+    /// write for more.
+    async fn write(&mut self, ids: &[String]) -> Result<()> {
+        match self {
+            Writer::Grpc(c) if ids.len() == 1 => {
+                c.put_item(pb::PutItemRequest {
+                    table: TABLE.into(),
+                    item: item(&ids[0]),
+                    condition: None,
+                })
+                .await
+                .context("PutItem")?;
+            }
+            Writer::Grpc(c) => {
+                let ops = ids
+                    .iter()
+                    .map(|id| pb::BatchWriteOp {
+                        op: Some(pb::batch_write_op::Op::Put(item(id))),
+                    })
+                    .collect();
+                c.batch_write(pb::BatchWriteRequest {
+                    table: TABLE.into(),
+                    ops,
+                })
+                .await
+                .context("BatchWrite")?;
+            }
+            Writer::Dynamo(conn) => {
+                let json_item = |id: &str| json!({"id": {"S": id}, "payload": {"S": PAYLOAD}});
+                let (op, body) = if ids.len() == 1 {
+                    (
+                        "PutItem",
+                        json!({"TableName": TABLE, "Item": json_item(&ids[0])}),
+                    )
+                } else {
+                    let puts: Vec<_> = ids
+                        .iter()
+                        .map(|id| json!({"PutRequest": {"Item": json_item(id)}}))
+                        .collect();
+                    ("BatchWriteItem", json!({"RequestItems": {TABLE: puts}}))
+                };
+                let target = format!("DynamoDB_20120810.{op}");
+                let headers = [
+                    ("x-amz-target", target.as_str()),
+                    ("content-type", "application/x-amz-json-1.0"),
+                ];
+                let res = conn
+                    .send(
+                        "POST",
+                        &headers,
+                        serde_json::to_vec(&body)?,
+                        1 << 20,
+                        Duration::from_secs(30),
+                    )
+                    .await
+                    .with_context(|| op.to_string())?;
+                if !res.ok() {
+                    bail!(
+                        "{op}: HTTP {}: {}",
+                        res.status,
+                        String::from_utf8_lossy(&res.body)
+                    );
+                }
+                if op == "BatchWriteItem" {
+                    let answer: serde_json::Value = serde_json::from_slice(&res.body)?;
+                    if answer["UnprocessedItems"]
+                        .as_object()
+                        .is_some_and(|u| !u.is_empty())
+                    {
+                        bail!("BatchWriteItem left items unprocessed: {answer}");
+                    }
+                }
+            }
+        }
+        Ok(())
+    }
 }
 
 #[allow(clippy::too_many_arguments)]
 async fn load_keys(
     cluster: &Cluster,
     region: usize,
+    via: Via,
     clients: usize,
     count: u64,
     keys: u64,
@@ -83,7 +194,7 @@ async fn load_keys(
     let deadline = start + max;
     let mut tasks = tokio::task::JoinSet::new();
     for _ in 0..clients.max(1) {
-        let mut c = cluster.client(region)?;
+        let mut c = Writer::open(cluster, region, via).await?;
         let next = next.clone();
         let prefix = prefix.to_string();
         tasks.spawn(async move {
@@ -103,31 +214,9 @@ async fn load_keys(
                 }
                 let lo = i * batch;
                 let hi = (lo + batch).min(count);
+                let ids: Vec<String> = (lo..hi).map(|k| format!("{prefix}{}", id(k))).collect();
                 let t = Instant::now();
-                if batch == 1 {
-                    c.put_item(pb::PutItemRequest {
-                        table: TABLE.into(),
-                        item: item(&format!("{prefix}{}", id(lo))),
-                        condition: None,
-                    })
-                    .await
-                    .context("PutItem")?;
-                } else {
-                    let ops = (lo..hi)
-                        .map(|k| pb::BatchWriteOp {
-                            op: Some(pb::batch_write_op::Op::Put(item(&format!(
-                                "{prefix}{}",
-                                id(k)
-                            )))),
-                        })
-                        .collect();
-                    c.batch_write(pb::BatchWriteRequest {
-                        table: TABLE.into(),
-                        ops,
-                    })
-                    .await
-                    .context("BatchWrite")?;
-                }
+                c.write(&ids).await?;
                 hist.saturating_record(t.elapsed().as_micros() as u64);
                 items += hi - lo;
             }
@@ -176,6 +265,17 @@ pub struct WriteArgs {
     /// Time limit of each load, in seconds.
     #[arg(long, default_value_t = 30)]
     max_secs: u64,
+    /// `dynamodb` also runs both loads through the region's DynamoDB
+    /// endpoint (one kept-alive HTTP connection per client) and compares
+    /// them with the gRPC loads of the same repetition.
+    #[arg(long, value_enum, default_value_t = Api::Grpc)]
+    api: Api,
+}
+
+#[derive(clap::ValueEnum, Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Api {
+    Grpc,
+    Dynamodb,
 }
 
 /// Raw rusqlite: the same item row and log row per item as the store (not
@@ -251,6 +351,7 @@ pub async fn write(a: WriteArgs) -> Result<()> {
             "clients": a.clients, "count": count, "batched_count": batched,
             "batch": a.batch, "baseline_txn": a.baseline_txn, "baseline_items": base_n,
             "item_bytes": item("k0").len(), "durability": "full", "max_secs": max.as_secs(),
+            "api": format!("{:?}", a.api).to_lowercase(),
         }),
     );
     r.machine = a.common.machine()?;
@@ -260,18 +361,66 @@ pub async fn write(a: WriteArgs) -> Result<()> {
         let txn = a.baseline_txn;
         let baseline =
             tokio::task::spawn_blocking(move || raw_baseline(&bdir, base_n, txn)).await??;
-        let cluster = Cluster::start(1, false, dir.path()).await?;
+        let dynamo = match a.api {
+            Api::Grpc => None,
+            Api::Dynamodb => Some(std::net::SocketAddr::from((
+                [127, 0, 0, 1],
+                meridian_cluster::ports::free_port()?,
+            ))),
+        };
+        let cluster =
+            Cluster::start_with(1, false, dir.path(), |f| f.regions[0].dynamo = dynamo).await?;
         let result = async {
             cluster.create_table().await?;
-            let single = load(&cluster, 0, a.clients, count, 1, None, max, "s-").await?;
-            let multi = load(&cluster, 0, a.clients, batched, a.batch, None, max, "b-").await?;
-            anyhow::Ok((single, multi))
+            let (c, b) = (a.clients, a.batch);
+            let grpc = async {
+                let single = load(&cluster, 0, c, count, 1, None, max, "s-").await?;
+                let multi = load(&cluster, 0, c, batched, b, None, max, "b-").await?;
+                anyhow::Ok((single, multi))
+            };
+            let Some(addr) = dynamo else {
+                let (single, multi) = grpc.await?;
+                return anyhow::Ok((single, multi, None));
+            };
+            let http = async {
+                let via = Via::Dynamo(addr);
+                let single = load_keys(&cluster, 0, via, c, count, 0, 1, None, max, "ds-").await?;
+                let multi = load_keys(&cluster, 0, via, c, batched, 0, b, None, max, "db-").await?;
+                anyhow::Ok((single, multi))
+            };
+            // Alternate which front goes first: the table grows under the second.
+            let ((single, multi), over_http) = if rep % 2 == 0 {
+                let g = grpc.await?;
+                (g, http.await?)
+            } else {
+                let h = http.await?;
+                (grpc.await?, h)
+            };
+            anyhow::Ok((single, multi, Some(over_http)))
         }
         .await;
         cluster.shutdown().await;
-        let (single, multi) = result?;
+        let (single, multi, over_http) = result?;
         let s_rate = single.items as f64 / single.elapsed.as_secs_f64();
         let b_rate = multi.items as f64 / multi.elapsed.as_secs_f64();
+        if let Some((hs, hb)) = &over_http {
+            let hs_rate = hs.items as f64 / hs.elapsed.as_secs_f64();
+            let hb_rate = hb.items as f64 / hb.elapsed.as_secs_f64();
+            r.add("DynamoDB PutItem", "items/s", hs_rate);
+            r.add(
+                "DynamoDB PutItem p99",
+                "ms",
+                ms(hs.hist.value_at_quantile(0.99)),
+            );
+            r.add("DynamoDB BatchWriteItem", "items/s", hb_rate);
+            r.add(
+                "DynamoDB BatchWriteItem p99 (request)",
+                "ms",
+                ms(hb.hist.value_at_quantile(0.99)),
+            );
+            r.add("DynamoDB / gRPC PutItem", "ratio", hs_rate / s_rate);
+            r.add("DynamoDB / gRPC BatchWrite", "ratio", hb_rate / b_rate);
+        }
         r.add("baseline raw rusqlite", "items/s", baseline);
         r.add("single PutItem", "items/s", s_rate);
         r.add("single p50", "ms", ms(single.hist.value_at_quantile(0.5)));
@@ -315,6 +464,21 @@ pub async fn write(a: WriteArgs) -> Result<()> {
         true,
         0.5,
     );
+    if a.api == Api::Dynamodb {
+        r.target(
+            "DynamoDB PutItem ≥ 0.7× gRPC",
+            "DynamoDB / gRPC PutItem",
+            true,
+            0.7,
+        );
+        r.target(
+            "DynamoDB BatchWriteItem ≥ 0.7× gRPC",
+            "DynamoDB / gRPC BatchWrite",
+            true,
+            0.7,
+        );
+        r.notes.push("the DynamoDB loads send unsigned requests (the endpoint has no dynamodb_keys), so SigV4 costs neither side".into());
+    }
     r.finish(&a.common.out)?;
     Ok(())
 }
@@ -1231,6 +1395,7 @@ pub async fn disk(a: DiskArgs) -> Result<()> {
                 let l = load_keys(
                     &cluster,
                     0,
+                    Via::Grpc,
                     a.clients,
                     writes / 2,
                     keys,
