@@ -833,6 +833,14 @@ async fn update_table_changes_billing_throughput_and_stream_everywhere() {
         "on demand with throughput",
     );
     expect_validation(
+        create_table_request(&cs[0], "bad4", ("pk", ScalarAttributeType::S), None)
+            .set_billing_mode(None)
+            .send()
+            .await,
+        "ReadCapacityUnits and WriteCapacityUnits must both be specified when BillingMode is PROVISIONED",
+        "no billing mode, so provisioned, without throughput",
+    );
+    expect_validation(
         create_table_request(&cs[0], "bad3", ("pk", ScalarAttributeType::S), None)
             .stream_specification(
                 StreamSpecification::builder()
@@ -887,6 +895,11 @@ async fn update_table_changes_billing_throughput_and_stream_everywhere() {
     .await;
     let t = describe(&cs[1]).await;
     assert_eq!(t.table_status(), Some(&TableStatus::Active));
+    // One table, one id: a UUID, the same in every region.
+    let id = t.table_id().expect("a table id");
+    assert_eq!(describe(&cs[0]).await.table_id(), Some(id));
+    let groups: Vec<usize> = id.split('-').map(str::len).collect();
+    assert_eq!(groups, [8, 4, 4, 4, 12], "{id}");
     let tp = t.provisioned_throughput().unwrap();
     assert!(tp.last_increase_date_time().is_some(), "{tp:?}");
     assert!(tp.last_decrease_date_time().is_none(), "{tp:?}");
@@ -1106,6 +1119,131 @@ async fn an_update_cannot_create_an_attribute_with_an_empty_name() {
             .is_ok_and(|i| i.is_some())
     })
     .await;
+}
+
+/// What DynamoDB refuses or leaves alone, found by an independent
+/// compatibility suite: an update that only takes attributes away creates
+/// no item; a Query may not filter on its key; `ConditionalOperator` needs
+/// conditions to join.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn removals_create_nothing_and_queries_do_not_filter_on_the_key() {
+    let cluster = TestCluster::start(&REGIONS[..1]).await;
+    let c = client(cluster.dynamo_url(0));
+    create_table(
+        &c,
+        "rules",
+        ("p", ScalarAttributeType::S),
+        Some(("c", ScalarAttributeType::N)),
+    )
+    .await;
+    let key = || item([("p", s("gone")), ("c", n(1))]);
+    // REMOVE, nested or not, and DELETE on a missing item: no item, no error.
+    for expr in ["REMOVE a", "REMOVE a.b[1]", "DELETE s :v REMOVE t"] {
+        let mut u = c
+            .update_item()
+            .table_name("rules")
+            .set_key(Some(key()))
+            .update_expression(expr)
+            .return_values(ReturnValue::AllNew);
+        if expr.contains(":v") {
+            u = u.expression_attribute_values(":v", ss(&["x"]));
+        }
+        let out = u.send().await.unwrap_or_else(|e| panic!("{expr}: {e:?}"));
+        assert_eq!(out.attributes(), None, "{expr}: nothing to return");
+        assert_eq!(
+            get(&c, "rules", key()).await,
+            None,
+            "{expr} created an item"
+        );
+    }
+    c.update_item()
+        .table_name("rules")
+        .set_key(Some(key()))
+        .attribute_updates(
+            "a",
+            AttributeValueUpdate::builder()
+                .action(AttributeAction::Delete)
+                .build(),
+        )
+        .send()
+        .await
+        .expect("a legacy DELETE on a missing item");
+    assert_eq!(
+        get(&c, "rules", key()).await,
+        None,
+        "a legacy DELETE created an item"
+    );
+    // SET still creates it, and so does an update with no action at all.
+    c.update_item()
+        .table_name("rules")
+        .set_key(Some(key()))
+        .update_expression("SET a = :v REMOVE b")
+        .expression_attribute_values(":v", n(1))
+        .send()
+        .await
+        .unwrap();
+    assert!(get(&c, "rules", key()).await.is_some());
+    let bare = item([("p", s("bare")), ("c", n(1))]);
+    c.update_item()
+        .table_name("rules")
+        .set_key(Some(bare.clone()))
+        .send()
+        .await
+        .unwrap();
+    assert_item(
+        get(&c, "rules", bare.clone()).await.as_ref(),
+        &bare,
+        "a bare update",
+    );
+
+    // A Query's filter may not name a key attribute, in either form.
+    for (filter, attr) in [("p = :p", "p"), ("c > :c", "c"), ("a = c", "c")] {
+        let mut q = c
+            .query()
+            .table_name("rules")
+            .key_condition_expression("p = :p")
+            .filter_expression(filter)
+            .expression_attribute_values(":p", s("gone"));
+        if filter.contains(":c") {
+            q = q.expression_attribute_values(":c", n(0));
+        }
+        expect_validation(
+            q.send().await,
+            &format!(
+                "Filter Expression can only contain non-primary key attributes: Primary key attribute: {attr}"
+            ),
+            filter,
+        );
+    }
+    // A Scan may.
+    c.scan()
+        .table_name("rules")
+        .filter_expression("p = :p")
+        .expression_attribute_values(":p", s("gone"))
+        .send()
+        .await
+        .expect("a scan filtering on the key");
+
+    // ConditionalOperator with nothing to join.
+    expect_validation(
+        c.put_item()
+            .table_name("rules")
+            .set_item(Some(key()))
+            .conditional_operator(ConditionalOperator::Or)
+            .send()
+            .await,
+        "ConditionalOperator can only be used when Filter or Expected has two or more elements",
+        "ConditionalOperator without Expected",
+    );
+    expect_validation(
+        c.scan()
+            .table_name("rules")
+            .conditional_operator(ConditionalOperator::And)
+            .send()
+            .await,
+        "ConditionalOperator can only be used",
+        "ConditionalOperator without ScanFilter",
+    );
 }
 
 // ---- 2. expressions --------------------------------------------------------
@@ -3791,9 +3929,11 @@ async fn describe_endpoints_and_limits_answer_in_dynamodbs_shape() {
     let c = client(cluster.dynamo_url(0));
     let e = c.describe_endpoints().send().await.unwrap();
     assert_eq!(e.endpoints().len(), 1);
+    // The address the client used, so discovery keeps it on this region.
+    let url = cluster.dynamo_url(0);
     assert_eq!(
         e.endpoints()[0].address(),
-        "dynamodb.us-east-1.amazonaws.com"
+        url.strip_prefix("http://").unwrap().trim_end_matches('/')
     );
     assert_eq!(e.endpoints()[0].cache_period_in_minutes(), 1440);
     let l = c.describe_limits().send().await.unwrap();

@@ -236,9 +236,10 @@ pub fn change_of(
     }
     Ok(Arc::new(move |current: Option<&Item>| match &update {
         Some(u) => u
-            .apply_opt(current)
+            .apply_to(current)
             .map_err(|e| meridian_core::Error::Expression(e.message())),
-        None => Ok(current.cloned().unwrap_or_default()),
+        // No update at all still creates the item, with just its key.
+        None => Ok(Some(current.cloned().unwrap_or_default())),
     }))
 }
 

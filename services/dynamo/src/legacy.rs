@@ -147,9 +147,17 @@ fn object<'a>(v: &'a Json, member: &str) -> ApiResult<Req<'a>> {
     }
 }
 
-/// `ConditionalOperator`: whether the conditions are joined by OR.
-fn joins_with_or(r: Req<'_>) -> ApiResult<bool> {
-    match r.opt_str("ConditionalOperator")? {
+/// `ConditionalOperator`: whether the conditions of `member` (`Expected`,
+/// `QueryFilter`, `ScanFilter`) are joined by OR. With no conditions to
+/// join, DynamoDB refuses it.
+fn joins_with_or(r: Req<'_>, member: &str) -> ApiResult<bool> {
+    let op = r.opt_str("ConditionalOperator")?;
+    if op.is_some() && r.opt_obj(member)?.is_none_or(|m| m.0.is_empty()) {
+        return Err(ApiError::validation(
+            "ConditionalOperator can only be used when Filter or Expected has two or more elements",
+        ));
+    }
+    match op {
         None | Some("AND") => Ok(false),
         Some("OR") => Ok(true),
         Some(other) => Err(ApiError::validation(format!(
@@ -253,7 +261,7 @@ fn conditions(r: Req<'_>, member: &str, g: &mut Gen) -> ApiResult<bool> {
 
 /// `QueryFilter` or `ScanFilter` (named by `member`), with `ConditionalOperator`.
 pub fn filter(r: Req<'_>, member: &str) -> ApiResult<Option<Arc<ConditionExpr>>> {
-    let or = joins_with_or(r)?;
+    let or = joins_with_or(r, member)?;
     let mut g = Gen::default();
     conditions(r, member, &mut g)?;
     g.condition("FilterExpression", or)
@@ -277,7 +285,7 @@ pub fn key_conditions(r: Req<'_>) -> ApiResult<Option<KeyCondition>> {
 /// `Expected` with `ConditionalOperator`: the condition of PutItem,
 /// UpdateItem and DeleteItem in the legacy form.
 pub fn expected(r: Req<'_>) -> ApiResult<Option<Arc<ConditionExpr>>> {
-    let or = joins_with_or(r)?;
+    let or = joins_with_or(r, "Expected")?;
     let Some(map) = r.opt_obj("Expected")? else {
         return Ok(None);
     };

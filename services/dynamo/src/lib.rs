@@ -239,9 +239,18 @@ async fn dispatch(front: &Front, headers: &HeaderMap, body: &[u8]) -> Result<Jso
         "ExecuteStatement" => partiql::execute_statement(ops, r).await,
         "BatchExecuteStatement" => partiql::batch_execute_statement(ops, r).await,
         "ExecuteTransaction" => partiql::execute_transaction(front, r).await,
-        "DescribeEndpoints" => Ok(serde_json::json!({
-            "Endpoints": [{"Address": format!("dynamodb.{}.amazonaws.com", ops.region()), "CachePeriodInMinutes": 1440}]
-        })),
+        // The address the client reached this endpoint by: an SDK that
+        // discovers endpoints then keeps talking to this region, never to AWS.
+        "DescribeEndpoints" => {
+            let address = headers
+                .get(axum::http::header::HOST)
+                .and_then(|h| h.to_str().ok())
+                .map(str::to_string)
+                .unwrap_or_else(|| format!("dynamodb.{}.amazonaws.com", ops.region()));
+            Ok(serde_json::json!({
+                "Endpoints": [{"Address": address, "CachePeriodInMinutes": 1440}]
+            }))
+        }
         // DynamoDB's default quotas; nothing here is provisioned or metered.
         "DescribeLimits" => Ok(serde_json::json!({
             "AccountMaxReadCapacityUnits": 80000,

@@ -274,13 +274,21 @@ pub async fn query(ops: &Ops, r: Req<'_>) -> ApiResult<Json> {
     let (def, _) = ops.table(table).await?;
     let kc = kc.oriented(&def.key_schema.partition.name)?;
     let ks = &def.key_schema;
+    // DynamoDB's rule: a Query filters on what the key condition does not.
+    let mut keys = std::iter::once(&ks.partition.name).chain(ks.sort.as_ref().map(|s| &s.name));
     if let Some(filter) = r.opt_obj("QueryFilter")?
-        && let Some(k) = std::iter::once(&ks.partition.name)
-            .chain(ks.sort.as_ref().map(|s| &s.name))
-            .find(|k| filter.0.contains_key(k.as_str()))
+        && let Some(k) = keys.clone().find(|k| filter.0.contains_key(k.as_str()))
     {
         return Err(ApiError::validation(format!(
             "QueryFilter can only contain non-primary key attributes: Primary key attribute: {k}"
+        )));
+    }
+    if r.opt_str("FilterExpression")?.is_some()
+        && let Some(filter) = &listing.filter
+        && let Some(k) = keys.find(|k| filter.attributes().contains(k.as_str()))
+    {
+        return Err(ApiError::validation(format!(
+            "Filter Expression can only contain non-primary key attributes: Primary key attribute: {k}"
         )));
     }
     let pk = key_value(

@@ -54,7 +54,7 @@ pub fn describe_json(region: &str, t: &TableInfo, status: &str) -> Json {
         "ItemCount": t.item_count,
         "TableSizeBytes": t.size_bytes,
         "TableArn": arn,
-        "TableId": t.version.to_string(),
+        "TableId": table_id(&t.version),
         "BillingModeSummary": billing,
         "ProvisionedThroughput": throughput,
         "GlobalTableVersion": "2019.11.21",
@@ -68,6 +68,28 @@ pub fn describe_json(region: &str, t: &TableInfo, status: &str) -> Json {
         d["LatestStreamLabel"] = json!(label);
     }
     d
+}
+
+/// A table's id, in DynamoDB's UUID form: derived from the catalog
+/// version that created this incarnation, so every region gives the same
+/// table the same id and a recreated table a new one.
+pub fn table_id(incarnation: &meridian_core::Version) -> String {
+    use sha2::Digest;
+    let h = sha2::Sha256::digest(incarnation.to_bytes());
+    let mut b = [0u8; 16];
+    b.copy_from_slice(&h[..16]);
+    // A version-4-shaped UUID (RFC 9562 layout), as DynamoDB's ids are.
+    b[6] = (b[6] & 0x0f) | 0x40;
+    b[8] = (b[8] & 0x3f) | 0x80;
+    let hex: String = b.iter().map(|x| format!("{x:02x}")).collect();
+    format!(
+        "{}-{}-{}-{}-{}",
+        &hex[..8],
+        &hex[8..12],
+        &hex[12..16],
+        &hex[16..20],
+        &hex[20..]
+    )
 }
 
 /// A stream label as DynamoDB writes one: the UTC time the stream was
@@ -214,7 +236,7 @@ pub async fn create(ops: &Ops, r: Req<'_>) -> ApiResult<Json> {
     }
     let throughput = throughput(&r)?;
     let billing = match (billing_mode(&r)?, throughput) {
-        (Some("PAY_PER_REQUEST") | None, None) => Billing::PayPerRequest,
+        (Some("PAY_PER_REQUEST"), None) => Billing::PayPerRequest,
         (Some("PAY_PER_REQUEST"), Some(_)) => {
             return Err(ApiError::validation(
                 "One or more parameter values were invalid: Neither ReadCapacityUnits nor WriteCapacityUnits can be specified when BillingMode is PAY_PER_REQUEST",

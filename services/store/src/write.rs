@@ -26,8 +26,10 @@ pub const MAX_UNIT_BYTES: usize = 16 << 20;
 pub type Check = Arc<dyn Fn(Option<&Item>) -> bool + Send + Sync>;
 
 /// Computes the new item from the current one (`None`: no live item yet),
-/// inside the write's transaction: an atomic read-modify-write.
-pub type Change = Arc<dyn Fn(Option<&Item>) -> Result<Item, meridian_core::Error> + Send + Sync>;
+/// inside the write's transaction: an atomic read-modify-write. It answers
+/// `None` when the update leaves no item, and then nothing is written.
+pub type Change =
+    Arc<dyn Fn(Option<&Item>) -> Result<Option<Item>, meridian_core::Error> + Send + Sync>;
 
 /// What must hold of the current item for a write to go ahead.
 #[derive(Clone)]
@@ -428,8 +430,10 @@ impl Ctx<'_, '_> {
                 let (def, mut p) = by_key(self, table, key_attrs)?;
                 let key = p.key.clone();
                 p.check(condition.as_ref());
-                if p.failure.is_none() {
-                    let mut new = change(p.current.as_ref()).map_err(at)?;
+                // `None`: the update leaves no item, and writes nothing.
+                if p.failure.is_none()
+                    && let Some(mut new) = change(p.current.as_ref()).map_err(at)?
+                {
                     // The key is the key: an update can neither drop nor change it.
                     for (name, value) in key_attrs {
                         match new.get(name) {

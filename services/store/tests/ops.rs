@@ -97,15 +97,17 @@ fn update_is_an_atomic_read_modify_write_that_keeps_the_key() {
     let mut a = Node::new("r-a");
     a.write(&[WriteOp::CreateTable(table("t01", &["r-a"]))])
         .unwrap();
-    let incr = Arc::new(|cur: Option<&Item>| -> Result<Item, meridian_core::Error> {
-        let mut next = cur.cloned().unwrap_or_default();
-        let n = cur.map(|c| n_of(c).parse::<i64>().unwrap()).unwrap_or(0);
-        next.insert(
-            "n".into(),
-            AttrValue::N(Number::parse(&(n + 1).to_string(), "n").unwrap()),
-        );
-        Ok(next)
-    });
+    let incr = Arc::new(
+        |cur: Option<&Item>| -> Result<Option<Item>, meridian_core::Error> {
+            let mut next = cur.cloned().unwrap_or_default();
+            let n = cur.map(|c| n_of(c).parse::<i64>().unwrap()).unwrap_or(0);
+            next.insert(
+                "n".into(),
+                AttrValue::N(Number::parse(&(n + 1).to_string(), "n").unwrap()),
+            );
+            Ok(Some(next))
+        },
+    );
     let update = |change| WriteOp::Update {
         table: "t01".into(),
         key: key("k"),
@@ -124,20 +126,37 @@ fn update_is_an_atomic_read_modify_write_that_keeps_the_key() {
         (second.old, second.new),
         (Some(item("k", "1")), Some(item("k", "2")))
     );
-    let rekey = Arc::new(|_: Option<&Item>| -> Result<Item, meridian_core::Error> {
-        Ok(item("other", "1"))
-    });
+    let rekey = Arc::new(
+        |_: Option<&Item>| -> Result<Option<Item>, meridian_core::Error> {
+            Ok(Some(item("other", "1")))
+        },
+    );
     let e = a.write(&[update(rekey)]).unwrap_err();
     assert!(
         e.to_string().contains("cannot update a key attribute"),
         "{e}"
     );
-    let failing = Arc::new(|_: Option<&Item>| -> Result<Item, meridian_core::Error> {
-        Err(meridian_core::Error::invalid(
-            "n",
-            "an operand has the wrong type",
-        ))
-    });
+    // An update that leaves no item writes nothing: no version, no log entry.
+    let nothing =
+        Arc::new(|_: Option<&Item>| -> Result<Option<Item>, meridian_core::Error> { Ok(None) });
+    let missing = WriteOp::Update {
+        table: "t01".into(),
+        key: key("absent"),
+        change: nothing,
+        condition: None,
+    };
+    let head = a.reader.log_head().unwrap();
+    let w = a.write(&[missing]).unwrap().remove(0);
+    assert_eq!((w.old, w.new), (None, None));
+    assert_eq!(a.reader.log_head().unwrap(), head, "nothing was logged");
+    let failing = Arc::new(
+        |_: Option<&Item>| -> Result<Option<Item>, meridian_core::Error> {
+            Err(meridian_core::Error::invalid(
+                "n",
+                "an operand has the wrong type",
+            ))
+        },
+    );
     let e = a.write(&[update(failing)]).unwrap_err();
     assert!(matches!(e, StoreError::Invalid(_)), "{e:?}");
     let k = table("t01", &["r-a"]).key_schema.key_of(&key("k")).unwrap();

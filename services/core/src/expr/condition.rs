@@ -436,4 +436,47 @@ impl ConditionExpr {
     pub fn eval(&self, item: Option<&Item>) -> Result<bool, ExprError> {
         Ok(eval_cond(&self.root, item))
     }
+
+    /// The top-level attributes the expression reads, in name order: a
+    /// Query's filter may not read the key (DynamoDB's rule).
+    pub fn attributes(&self) -> std::collections::BTreeSet<String> {
+        fn operand(o: &Operand, out: &mut std::collections::BTreeSet<String>) {
+            match o {
+                Operand::Path(p) => {
+                    out.insert(p.top().to_string());
+                }
+                Operand::Size(inner) => operand(inner, out),
+                Operand::Value(_) => {}
+            }
+        }
+        fn cond(c: &Cond, out: &mut std::collections::BTreeSet<String>) {
+            match c {
+                Cond::Cmp(_, a, b) | Cond::BeginsWith(a, b) | Cond::Contains(a, b) => {
+                    operand(a, out);
+                    operand(b, out);
+                }
+                Cond::Between(x, lo, hi) => {
+                    for o in [x, lo, hi] {
+                        operand(o, out);
+                    }
+                }
+                Cond::In(x, list) => {
+                    operand(x, out);
+                    list.iter().for_each(|o| operand(o, out));
+                }
+                Cond::And(a, b) | Cond::Or(a, b) => {
+                    cond(a, out);
+                    cond(b, out);
+                }
+                Cond::Not(a) => cond(a, out),
+                Cond::Exists(p) | Cond::NotExists(p) => {
+                    out.insert(p.top().to_string());
+                }
+                Cond::Type(o, _) => operand(o, out),
+            }
+        }
+        let mut out = std::collections::BTreeSet::new();
+        cond(&self.root, &mut out);
+        out
+    }
 }

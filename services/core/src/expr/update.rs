@@ -456,6 +456,21 @@ impl UpdateExpr {
     /// The document paths this update sets, adds to, deletes from or
     /// removes, in expression order. `project(&new_item, &paths)` gives
     /// `UPDATED_NEW` and `project(&old_item, &paths)` gives `UPDATED_OLD`.
+    /// The item after this update, or `None` when it leaves no item: an
+    /// update of an item that does not exist creates it, unless every action
+    /// takes something away (`REMOVE`, `DELETE`), which DynamoDB answers by
+    /// writing nothing, without error.
+    pub fn apply_to(&self, item: Option<&Item>) -> Result<Option<Item>, ExprError> {
+        let takes_only = self
+            .actions
+            .iter()
+            .all(|a| matches!(a, Action::Remove(_) | Action::Delete(..)));
+        if item.is_none() && takes_only {
+            return Ok(None);
+        }
+        self.apply_opt(item).map(Some)
+    }
+
     pub fn updated_paths(&self) -> Vec<Path> {
         self.actions.iter().map(|a| a.path().clone()).collect()
     }
