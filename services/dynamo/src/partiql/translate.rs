@@ -534,12 +534,25 @@ fn select(g: &mut Gen<'_>, s: &Select, key: &KeySchema) -> ApiResult<(Op, Map<St
         request.insert("Key".into(), Json::Object(k));
         return Ok((Op::GetItem, request));
     }
+    let sort_at = sort_eq.as_ref().map(|(i, _)| *i).or(sort_cond);
+    let sort_term = sort_at.map(|i| rest.remove(i));
+    // DynamoDB filters a Query only on attributes its key condition does
+    // not name. Other terms on key attributes (two ranges on the sort key,
+    // an OR of sort keys) leave a Scan, which may filter on anything.
+    if let Some(f) = &s.filter
+        && rest.iter().any(|t| mentions(t, &key_names(key)))
+    {
+        if !s.order_by.is_empty() {
+            return Err(invalid(ORDER_BY_NEEDS_QUERY));
+        }
+        let text = g.cond(f)?;
+        request.insert("FilterExpression".into(), json!(text));
+        return Ok((Op::Scan, request));
+    }
     let pk_name = g.name(pk);
     let pk_value = g.value(pk_value);
     let mut key_condition = format!("{pk_name} = {pk_value}");
-    let sort_at = sort_eq.as_ref().map(|(i, _)| *i).or(sort_cond);
-    if let Some(i) = sort_at {
-        let term = rest.remove(i);
+    if let Some(term) = sort_term {
         key_condition.push_str(" AND ");
         key_condition.push_str(&g.cond(term)?);
     }
@@ -552,6 +565,35 @@ fn select(g: &mut Gen<'_>, s: &Select, key: &KeySchema) -> ApiResult<(Op, Map<St
         request.insert("ScanIndexForward".into(), json!(false));
     }
     Ok((Op::Query, request))
+}
+
+/// Why an `ORDER BY` cannot be honoured when the `WHERE` clause becomes a Scan.
+const ORDER_BY_NEEDS_QUERY: &str = "ORDER BY needs a WHERE clause that reads one partition: the partition key's equality, at most one condition on the sort key, and other terms that name no key attribute";
+
+/// Whether an expression reads any of `attrs` (at the top of a path).
+fn mentions(e: &Expr, attrs: &[&str]) -> bool {
+    let any = |list: &[Expr]| list.iter().any(|x| mentions(x, attrs));
+    match e {
+        Expr::Path(p) => matches!(p.0.first(), Some(Step::Attr(a)) if attrs.contains(&a.as_str())),
+        Expr::Call(_, args) | Expr::List(args) | Expr::Bag(args) => any(args),
+        Expr::Tuple(pairs) => pairs
+            .iter()
+            .any(|(k, v)| mentions(k, attrs) || mentions(v, attrs)),
+        Expr::Add(a, b)
+        | Expr::Sub(a, b)
+        | Expr::Cmp(_, a, b)
+        | Expr::And(a, b)
+        | Expr::Or(a, b) => mentions(a, attrs) || mentions(b, attrs),
+        Expr::Between(a, b, c) => mentions(a, attrs) || mentions(b, attrs) || mentions(c, attrs),
+        Expr::In(a, list) => mentions(a, attrs) || any(list),
+        Expr::Is(a, ..) | Expr::Not(a) => mentions(a, attrs),
+        Expr::Str(_)
+        | Expr::Num(_)
+        | Expr::Bool(_)
+        | Expr::Null
+        | Expr::Missing
+        | Expr::Param(_) => false,
+    }
 }
 
 /// Whether a term is a condition a Query can put on the sort key.
@@ -951,15 +993,15 @@ mod tests {
             "#n0 = :v0 AND #n1 = :v1"
         );
         assert_eq!(member(&q, "FilterExpression"), "(#n2 = :v2 OR #n3 = :v3)");
-        // begins_with queries; a second sort-key term filters.
+        // begins_with queries; ORDER BY the partition key changes nothing.
         let r =
-            plan("SELECT * FROM t WHERE begins_with(sk, 'a') AND pk = 'a' AND sk < 9 ORDER BY pk");
+            plan("SELECT * FROM t WHERE begins_with(sk, 'a') AND pk = 'a' AND n < 9 ORDER BY pk");
         assert_eq!(r.op, Op::Query);
         assert_eq!(
             member(&r, "KeyConditionExpression"),
             "#n0 = :v0 AND begins_with(#n1, :v1)"
         );
-        assert_eq!(member(&r, "FilterExpression"), "#n1 < :v2");
+        assert_eq!(member(&r, "FilterExpression"), "#n2 < :v2");
         assert!(!r.request.contains_key("ScanIndexForward"));
         // A value on the left is turned around for the key condition.
         let s = plan("SELECT * FROM t WHERE pk = 'a' AND 5 < sk");
@@ -977,6 +1019,29 @@ mod tests {
         assert_eq!(
             (h.op, member(&h, "FilterExpression")),
             (Op::Query, &json!("#n1 > :v1"))
+        );
+    }
+
+    #[test]
+    fn other_terms_on_key_attributes_make_a_scan_since_a_query_cannot_filter_on_keys() {
+        for src in [
+            "SELECT * FROM t WHERE pk = 'a' AND sk > 1 AND sk < 9",
+            "SELECT * FROM t WHERE pk = 'a' AND (sk = 1 OR sk = 2)",
+            "SELECT * FROM t WHERE pk = 'a' AND pk = 'b'",
+            "SELECT * FROM t WHERE pk = 'a' AND sk = 1 AND size(pk) > 1",
+        ] {
+            let p = plan(src);
+            assert_eq!(p.op, Op::Scan, "{src}");
+            assert!(!p.request.contains_key("KeyConditionExpression"), "{src}");
+        }
+        let p = plan("SELECT * FROM t WHERE pk = 'a' AND sk > 1 AND sk < 9");
+        assert_eq!(
+            member(&p, "FilterExpression"),
+            "#n0 = :v0 AND #n1 > :v1 AND #n1 < :v2"
+        );
+        assert_eq!(
+            err("SELECT * FROM t WHERE pk = 'a' AND sk > 1 AND sk < 9 ORDER BY sk DESC"),
+            ORDER_BY_NEEDS_QUERY
         );
     }
 
