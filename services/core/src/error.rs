@@ -11,8 +11,9 @@ pub enum Error {
         value: String,
         reason: String,
     },
+    /// `kind` is DynamoDB's name for the set type: `string`, `number`, `binary`.
     #[error("{field}: a set must have at least one member")]
-    EmptySet { field: String },
+    EmptySet { field: String, kind: &'static str },
     #[error("{field}: duplicate set member {member}")]
     DuplicateSetMember { field: String, member: String },
     #[error("item size {size} bytes exceeds the limit of {limit} bytes")]
@@ -39,6 +40,15 @@ pub enum Error {
     NestingTooDeep { field: String, limit: usize },
     #[error("{field}: {reason}")]
     Invalid { field: String, reason: String },
+    /// The JSON has the wrong shape for what it encodes (a number where a
+    /// string belongs, base64 that does not decode): a request that cannot
+    /// be deserialized, not one that fails validation. `reason` is
+    /// DynamoDB's own text.
+    #[error("{field}: {reason}")]
+    Malformed { field: String, reason: String },
+    /// An attribute name that is empty or longer than 65535 bytes.
+    #[error("{reason}")]
+    AttributeName { reason: String },
     #[error("corrupt encoding: {0}")]
     Decode(String),
     /// An expression failed while being applied; the message is complete.
@@ -47,6 +57,13 @@ pub enum Error {
 }
 
 impl Error {
+    pub fn malformed(field: impl Into<String>, reason: impl Into<String>) -> Self {
+        Error::Malformed {
+            field: field.into(),
+            reason: reason.into(),
+        }
+    }
+
     pub fn invalid(field: impl Into<String>, reason: impl Into<String>) -> Self {
         Error::Invalid {
             field: field.into(),

@@ -17,6 +17,8 @@ use crate::number::Number;
 
 /// Most nested levels of M and L, as in DynamoDB.
 pub const MAX_DEPTH: usize = 32;
+/// Longest attribute name outside the key, as in DynamoDB (64 KB minus one).
+pub const MAX_ATTRIBUTE_NAME_BYTES: usize = 65535;
 /// DynamoDB's item size limit, 400 KB.
 pub const MAX_ITEM_BYTES: usize = 400 * 1024;
 
@@ -56,19 +58,19 @@ impl AttrValue {
 
     /// Builds a string set, rejecting empty sets and duplicates.
     pub fn string_set(members: Vec<String>, field: &str) -> Result<Self, Error> {
-        Ok(AttrValue::Ss(sorted_set(members, field, |s| {
+        Ok(AttrValue::Ss(sorted_set(members, field, "string", |s| {
             format!("{s:?}")
         })?))
     }
 
     pub fn number_set(members: Vec<Number>, field: &str) -> Result<Self, Error> {
-        Ok(AttrValue::Ns(sorted_set(members, field, |n| {
+        Ok(AttrValue::Ns(sorted_set(members, field, "number", |n| {
             n.to_string()
         })?))
     }
 
     pub fn binary_set(members: Vec<Vec<u8>>, field: &str) -> Result<Self, Error> {
-        Ok(AttrValue::Bs(sorted_set(members, field, |b| {
+        Ok(AttrValue::Bs(sorted_set(members, field, "binary", |b| {
             B64.encode(b)
         })?))
     }
@@ -94,12 +96,22 @@ impl AttrValue {
     }
 
     fn from_json_depth(json: &Json, field: &str, depth: usize) -> Result<Self, Error> {
-        let obj = json.as_object().ok_or_else(|| {
-            Error::invalid(
-                field,
-                "expected an attribute value such as {\"S\": \"text\"}",
-            )
-        })?;
+        let obj = match json {
+            Json::Object(obj) => obj,
+            Json::Null => {
+                return Err(Error::invalid(
+                    field,
+                    "expected an attribute value such as {\"S\": \"text\"}",
+                ));
+            }
+            Json::Array(_) => {
+                return Err(Error::malformed(
+                    field,
+                    "Unrecognized collection type class com.amazonaws.dynamodb.v20120810.AttributeValue",
+                ));
+            }
+            _ => return Err(Error::malformed(field, "Unexpected value type in payload")),
+        };
         if obj.len() != 1 {
             return Err(Error::invalid(
                 field,
@@ -110,28 +122,62 @@ impl AttrValue {
             ));
         }
         let (ty, v) = obj.iter().next().expect("one entry");
+        // A JSON null is an absent member (a validation matter); any other
+        // JSON type where another belongs cannot be deserialized, and
+        // DynamoDB answers SerializationException with these texts.
         let want_str = |v: &Json, what: &str| -> Result<String, Error> {
-            v.as_str()
-                .map(str::to_string)
-                .ok_or_else(|| Error::invalid(field, format!("{what} must be a JSON string")))
+            match v {
+                Json::String(s) => Ok(s.clone()),
+                Json::Null => Err(Error::invalid(
+                    field,
+                    format!("{what} must be a JSON string"),
+                )),
+                other => Err(Error::malformed(field, not_a(other, "java.lang.String"))),
+            }
         };
         let want_arr = |v: &Json| -> Result<Vec<Json>, Error> {
-            v.as_array()
-                .cloned()
-                .ok_or_else(|| Error::invalid(field, format!("{ty} must be a JSON array")))
+            match v {
+                Json::Array(a) => Ok(a.clone()),
+                Json::Null => Err(Error::invalid(field, format!("{ty} must be a JSON array"))),
+                Json::Object(_) => Err(Error::malformed(field, STRUCTURE_NOT_EXPECTED)),
+                _ => Err(Error::malformed(field, "Unexpected field type")),
+            }
         };
-        let b64 = |s: &str| -> Result<Vec<u8>, Error> {
-            B64.decode(s)
-                .map_err(|e| Error::invalid(field, format!("invalid base64: {e}")))
+        let want_bytes = |v: &Json, what: &str| -> Result<Vec<u8>, Error> {
+            match v {
+                Json::String(s) => {
+                    decode_base64(s).map_err(|reason| Error::malformed(field, reason))
+                }
+                Json::Null => Err(Error::invalid(
+                    field,
+                    format!("{what} must be a JSON string"),
+                )),
+                Json::Array(_) => Err(Error::malformed(
+                    field,
+                    "Unrecognized collection type class java.nio.ByteBuffer",
+                )),
+                Json::Object(_) => Err(Error::malformed(field, STRUCTURE_NOT_EXPECTED)),
+                _ => Err(Error::malformed(
+                    field,
+                    "only base-64-encoded strings are convertible to bytes",
+                )),
+            }
         };
         Ok(match ty.as_str() {
             "S" => AttrValue::S(want_str(v, "S")?),
             "N" => AttrValue::N(Number::parse(&want_str(v, "N")?, field)?),
-            "B" => AttrValue::B(b64(&want_str(v, "B")?)?),
-            "BOOL" => AttrValue::Bool(
-                v.as_bool()
-                    .ok_or_else(|| Error::invalid(field, "BOOL must be true or false"))?,
-            ),
+            "B" => AttrValue::B(want_bytes(v, "B")?),
+            "BOOL" => AttrValue::Bool(match v {
+                Json::Bool(b) => *b,
+                Json::Null => return Err(Error::invalid(field, "BOOL must be true or false")),
+                Json::String(_) => {
+                    return Err(Error::malformed(
+                        field,
+                        "Unexpected token received from parser",
+                    ));
+                }
+                other => return Err(Error::malformed(field, not_a(other, "java.lang.Boolean"))),
+            }),
             "NULL" => {
                 if v.as_bool() != Some(true) {
                     return Err(Error::invalid(field, "NULL must be true"));
@@ -140,9 +186,17 @@ impl AttrValue {
             }
             "M" => {
                 check_depth(depth, field)?;
-                let m = v
-                    .as_object()
-                    .ok_or_else(|| Error::invalid(field, "M must be a JSON object"))?;
+                let m = match v {
+                    Json::Object(m) => m,
+                    Json::Null => return Err(Error::invalid(field, "M must be a JSON object")),
+                    Json::Array(_) => {
+                        return Err(Error::malformed(
+                            field,
+                            "Unrecognized collection type java.util.Map<java.lang.String, com.amazonaws.dynamodb.v20120810.AttributeValue>",
+                        ));
+                    }
+                    _ => return Err(Error::malformed(field, "Unexpected field type")),
+                };
                 let mut out = BTreeMap::new();
                 for (k, v) in m {
                     let path = format!("{field}.{k}");
@@ -179,7 +233,7 @@ impl AttrValue {
             "BS" => {
                 let members = want_arr(v)?
                     .iter()
-                    .map(|m| b64(&want_str(m, "BS member")?))
+                    .map(|m| want_bytes(m, "BS member"))
                     .collect::<Result<_, _>>()?;
                 Self::binary_set(members, field)?
             }
@@ -222,6 +276,42 @@ impl AttrValue {
     }
 }
 
+const STRUCTURE_NOT_EXPECTED: &str = "Start of structure or map found where not expected";
+
+/// DynamoDB's text for a JSON scalar or list where a `class` belongs.
+fn not_a(v: &Json, class: &str) -> String {
+    let simple = class.rsplit('.').next().unwrap_or(class);
+    match v {
+        Json::Bool(true) => format!("TRUE_VALUE cannot be converted to {simple}"),
+        Json::Bool(false) => format!("FALSE_VALUE cannot be converted to {simple}"),
+        Json::Number(n) if n.is_f64() => format!("DECIMAL_VALUE cannot be converted to {simple}"),
+        Json::Number(_) => format!("NUMBER_VALUE cannot be converted to {simple}"),
+        Json::Array(_) => format!("Unrecognized collection type class {class}"),
+        Json::Object(_) => STRUCTURE_NOT_EXPECTED.to_string(),
+        Json::String(_) | Json::Null => "Unexpected value type in payload".to_string(),
+    }
+}
+
+/// Standard base64 with padding, refused in DynamoDB's words (its own
+/// misspelling "dectected" included).
+fn decode_base64(s: &str) -> Result<Vec<u8>, String> {
+    use base64::DecodeError as D;
+    if !s.len().is_multiple_of(4) {
+        return Err(format!(
+            "Base64 encoded length is expected a multiple of 4 bytes but found: {}",
+            s.len()
+        ));
+    }
+    B64.decode(s).map_err(|e| match e {
+        D::InvalidByte(_, b) => format!("Invalid Base64 character: '{}'", char::from(b)),
+        D::InvalidPadding => "Invalid Base64 character: '='".to_string(),
+        D::InvalidLastSymbol(..) => "Invalid last non-pad Base64 character dectected".to_string(),
+        D::InvalidLength(n) => {
+            format!("Base64 encoded length is expected a multiple of 4 bytes but found: {n}")
+        }
+    })
+}
+
 fn check_depth(depth: usize, field: &str) -> Result<(), Error> {
     if depth >= MAX_DEPTH {
         return Err(Error::NestingTooDeep {
@@ -235,11 +325,13 @@ fn check_depth(depth: usize, field: &str) -> Result<(), Error> {
 fn sorted_set<T: Ord>(
     mut members: Vec<T>,
     field: &str,
+    kind: &'static str,
     show: impl Fn(&T) -> String,
 ) -> Result<Vec<T>, Error> {
     if members.is_empty() {
         return Err(Error::EmptySet {
             field: field.to_string(),
+            kind,
         });
     }
     members.sort();
@@ -263,7 +355,10 @@ pub fn item_size(item: &Item) -> usize {
 /// read back or shipped.
 pub fn check_item(item: &Item) -> Result<(), Error> {
     if item.contains_key("") {
-        return Err(Error::invalid("item", "attribute names cannot be empty"));
+        return Err(attribute_name_error(""));
+    }
+    if let Some(name) = item.keys().find(|k| k.len() > MAX_ATTRIBUTE_NAME_BYTES) {
+        return Err(attribute_name_error(name));
     }
     let size = item_size(item);
     if size > MAX_ITEM_BYTES {
@@ -273,6 +368,27 @@ pub fn check_item(item: &Item) -> Result<(), Error> {
         });
     }
     Ok(())
+}
+
+/// The error for an attribute name that is empty or too long, if `name` is.
+pub fn check_attribute_name(name: &str) -> Result<(), Error> {
+    if name.is_empty() || name.len() > MAX_ATTRIBUTE_NAME_BYTES {
+        return Err(attribute_name_error(name));
+    }
+    Ok(())
+}
+
+fn attribute_name_error(name: &str) -> Error {
+    Error::AttributeName {
+        reason: if name.is_empty() {
+            "Empty attribute name".into()
+        } else {
+            format!(
+                "Attribute name is too large, must be less than {} bytes",
+                MAX_ATTRIBUTE_NAME_BYTES + 1
+            )
+        },
+    }
 }
 
 /// Parses a DynamoDB JSON item (`{"id": {"S": "a"}, …}`).

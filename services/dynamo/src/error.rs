@@ -159,28 +159,40 @@ impl From<meridian_core::Error> for ApiError {
             E::KeyTooLarge { field, size, limit } => invalid(format!(
                 "Aggregated size of all range keys has exceeded the size limit of {limit} bytes ({field} is {size} bytes)"
             )),
-            E::EmptySet { field } => invalid(format!("An set may not be empty: {field}")),
+            E::Malformed { reason, .. } => ApiError::new(Kind::Serialization, reason.clone()),
+            E::AttributeName { reason } => invalid(reason.clone()),
+            E::EmptySet { kind: "binary", .. } => invalid("Binary sets should not be empty".into()),
+            // DynamoDB's text, its two spaces included.
+            E::EmptySet { kind, .. } => invalid(format!("An {kind} set  may not be empty")),
             E::DuplicateSetMember { field, member } => invalid(format!(
                 "Input collection {field} contains duplicates: {member}"
             )),
             E::NestingTooDeep { field, limit } => ApiError::validation(format!(
                 "Nesting Levels have exceeded supported limits: {field} is nested deeper than {limit} levels"
             )),
+            // Number errors are DynamoDB's texts alone: they name no
+            // attribute (ExpressionAttributeValues adds the key).
             E::InvalidNumber { reason, .. } if reason.contains("significant digits") => {
-                ApiError::validation(format!(
-                    "Attempting to store more than 38 significant digits in a Number: {e}"
-                ))
+                ApiError::validation(
+                    "Attempting to store more than 38 significant digits in a Number",
+                )
             }
             E::InvalidNumber { reason, .. } if reason.contains("above the largest") => {
-                ApiError::validation(format!(
-                    "Number overflow. Attempting to store a number with magnitude larger than supported range: {e}"
-                ))
+                ApiError::validation(
+                    "Number overflow. Attempting to store a number with magnitude larger than supported range",
+                )
             }
             E::InvalidNumber { reason, .. } if reason.contains("below the smallest") => {
-                ApiError::validation(format!(
-                    "Number underflow. Attempting to store a number with magnitude smaller than supported range: {e}"
-                ))
+                ApiError::validation(
+                    "Number underflow. Attempting to store a number with magnitude smaller than supported range",
+                )
             }
+            E::InvalidNumber { value, .. } if value.is_empty() => {
+                ApiError::validation("The parameter cannot be converted to a numeric value")
+            }
+            E::InvalidNumber { value, .. } => ApiError::validation(format!(
+                "The parameter cannot be converted to a numeric value: {value}"
+            )),
             _ => invalid(e.to_string()),
         }
     }

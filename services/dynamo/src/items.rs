@@ -286,7 +286,13 @@ pub async fn update(ops: &Ops, r: Req<'_>) -> ApiResult<Json> {
         change,
         condition,
     };
-    let w = write_one(ops, op, return_old).await?;
+    let legacy_update = r.get("AttributeUpdates").is_some();
+    let w = write_one(ops, op, return_old)
+        .await
+        .map_err(|e| match legacy_update {
+            true => legacy::type_mismatch(e),
+            false => e,
+        })?;
     let updated = |item: Option<&Item>| item.map(|i| expr::project(i, &paths));
     let mut out = match rv {
         "ALL_OLD" => attributes(w.old.as_ref()),

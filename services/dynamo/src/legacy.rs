@@ -374,6 +374,9 @@ pub fn attributes_to_get(r: Req<'_>) -> ApiResult<Option<Vec<Path>>> {
             names.join(", ")
         )));
     }
+    for name in &names {
+        meridian_core::value::check_attribute_name(name)?;
+    }
     let mut seen = HashSet::new();
     let mut paths = Vec::with_capacity(names.len());
     for name in names {
@@ -391,6 +394,18 @@ fn is_set(v: &AttrValue) -> bool {
     matches!(v, AttrValue::Ss(_) | AttrValue::Ns(_) | AttrValue::Bs(_))
 }
 
+/// An `AttributeUpdates` `ADD` or `DELETE` that met a value of another
+/// type fails in the update engine with the UpdateExpression's message;
+/// DynamoDB words it differently for the legacy form.
+pub fn type_mismatch(e: ApiError) -> ApiError {
+    const WRONG_TYPE: &str = "An operand in the update expression has an incorrect data type";
+    if e.message == WRONG_TYPE {
+        ApiError::validation("Type mismatch for attribute to update")
+    } else {
+        e
+    }
+}
+
 /// `AttributeUpdates` as one update expression. `PUT` sets; `DELETE`
 /// without a value removes the attribute, with a set removes those members;
 /// `ADD` adds to a number or a set (creating it if missing) and appends a
@@ -402,6 +417,7 @@ pub fn attribute_updates(r: Req<'_>) -> ApiResult<Option<Arc<UpdateExpr>>> {
     let mut g = Gen::default();
     let (mut set, mut remove, mut add, mut delete) = (vec![], vec![], vec![], vec![]);
     for (attr, spec) in map.0 {
+        meridian_core::value::check_attribute_name(attr)?;
         let spec = object(spec, "AttributeUpdates")?;
         let action = spec.opt_str("Action")?.unwrap_or("PUT");
         if !["ADD", "PUT", "DELETE"].contains(&action) {

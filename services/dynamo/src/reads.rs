@@ -299,7 +299,7 @@ pub async fn query(ops: &Ops, r: Req<'_>) -> ApiResult<Json> {
     let range = sort_range(&def, kc.sort.as_ref())?;
     let start = match start {
         Some(k) => {
-            let k = key_of(&def, &k)?;
+            let k = crate::req::start_key_of(&def, &k)?;
             if k.partition != pk {
                 return Err(ApiError::validation(
                     "The provided starting key is invalid: it is outside the queried partition",
@@ -358,7 +358,9 @@ pub async fn scan(ops: &Ops, r: Req<'_>) -> ApiResult<Json> {
     };
     ex.finish()?;
     let (def, _) = ops.table(table).await?;
-    let start = start.map(|k| key_of(&def, &k)).transpose()?;
+    let start = start
+        .map(|k| crate::req::start_key_of(&def, &k))
+        .transpose()?;
     let mut first = start;
     listing
         .run(&def, move |after, want| {

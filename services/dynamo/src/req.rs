@@ -130,6 +130,12 @@ impl<'a> Req<'a> {
                         "ExpressionAttributeNames contains invalid value: Empty attribute name provided for key {k}"
                     )));
                 }
+                if v.len() > meridian_core::value::MAX_ATTRIBUTE_NAME_BYTES {
+                    return Err(ApiError::validation(format!(
+                        "ExpressionAttributeNames contains invalid value: Attribute name is too large, must be less than {} bytes for key {k}",
+                        meridian_core::value::MAX_ATTRIBUTE_NAME_BYTES + 1
+                    )));
+                }
                 out.insert(k.clone(), v.to_string());
             }
         }
@@ -141,10 +147,17 @@ impl<'a> Req<'a> {
         let mut out = Values::new();
         if let Some(m) = self.opt_obj("ExpressionAttributeValues")? {
             for (k, v) in m.0 {
-                let value = AttrValue::from_json(v, k).map_err(|e| {
-                    ApiError::validation(format!(
-                        "ExpressionAttributeValues contains invalid value: {e} for key {k}"
-                    ))
+                let value = AttrValue::from_json(v, k).map_err(|e| match e {
+                    // A value that is not even well-formed JSON for its type.
+                    meridian_core::Error::Malformed { .. } => ApiError::from(e),
+                    // The key is named once, at the end.
+                    meridian_core::Error::Invalid { reason, .. } => ApiError::validation(format!(
+                        "ExpressionAttributeValues contains invalid value: One or more parameter values were invalid: {reason} for key {k}"
+                    )),
+                    e => ApiError::validation(format!(
+                        "ExpressionAttributeValues contains invalid value: {} for key {k}",
+                        ApiError::from(e).message
+                    )),
                 })?;
                 out.insert(k.clone(), value);
             }
@@ -161,6 +174,19 @@ pub fn key_of(def: &TableDef, key: &Item) -> ApiResult<EncodedKey> {
         | meridian_core::Error::UnexpectedKeyAttribute { .. } => ApiError::validation(format!(
             "The provided key element does not match the schema: {e}"
         )),
+        other => other.into(),
+    })
+}
+
+/// An `ExclusiveStartKey`: a key of the table and nothing more, refused in
+/// DynamoDB's words.
+pub fn start_key_of(def: &TableDef, key: &Item) -> ApiResult<EncodedKey> {
+    def.key_schema.key_from_attrs(key).map_err(|e| match e {
+        meridian_core::Error::MissingKey { .. }
+        | meridian_core::Error::KeyType { .. }
+        | meridian_core::Error::UnexpectedKeyAttribute { .. } => ApiError::validation(
+            "The provided starting key is invalid: The provided key element does not match the schema",
+        ),
         other => other.into(),
     })
 }
