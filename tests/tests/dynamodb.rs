@@ -1102,7 +1102,7 @@ async fn an_update_cannot_create_an_attribute_with_an_empty_name() {
             )
             .send()
             .await,
-        "attribute names cannot be empty",
+        "One or more parameter values were invalid: Empty attribute name",
         "an empty name by AttributeUpdates",
     );
     // Nothing was stored, and the region still reads and replicates.
@@ -2213,7 +2213,7 @@ async fn batches_hold_25_writes_and_100_reads_without_duplicates() {
             .request_items("bat1", (100..126).map(|i| put_req(it(i))).collect())
             .send()
             .await,
-        "BatchWriteItem",
+        "at 'requestItems' failed to satisfy constraint: Map value must satisfy constraint: [Member must have length less than or equal to 25, Member must have length greater than or equal to 1]",
         "26 writes",
     );
     expect_validation(
@@ -2222,7 +2222,7 @@ async fn batches_hold_25_writes_and_100_reads_without_duplicates() {
             .request_items("bat2", (100..113).map(|i| put_req(it(i))).collect())
             .send()
             .await,
-        "BatchWriteItem",
+        "Too many items requested for the BatchWriteItem call",
         "26 writes over two tables",
     );
     expect_validation(
@@ -2593,6 +2593,292 @@ async fn every_error_type_reaches_the_sdk_typed() {
     cluster.shutdown().await;
 }
 
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn wrong_json_shapes_are_serialization_errors_and_messages_are_dynamodbs() {
+    let cluster = TestCluster::start(&REGIONS[..1]).await;
+    let c = client(cluster.dynamo_url(0));
+    create_table(&c, "shapes", ("pk", ScalarAttributeType::S), None).await;
+    let addr = cluster.nodes[0].dynamo_addr;
+    let post = |op: &str, body: String| {
+        let target = format!("DynamoDB_20120810.{op}");
+        async move { raw_post(addr, Some(&target), &body).await }
+    };
+    // A value of the wrong JSON type, on every path, is a
+    // SerializationException in DynamoDB's words.
+    let serialization = [
+        (
+            "PutItem",
+            r#"{"TableName": "shapes", "Item": {"pk": {"S": "a"}, "v": {"B": "YWJjZGVmZ2g"}}}"#,
+            "Base64 encoded length is expected a multiple of 4 bytes but found: 11",
+        ),
+        (
+            "PutItem",
+            r#"{"TableName": "shapes", "Item": {"pk": {"S": "a"}, "v": {"BS": ["YWJj??!!"]}}}"#,
+            "Invalid Base64 character: '?'",
+        ),
+        (
+            "GetItem",
+            r#"{"TableName": "shapes", "Key": {"pk": {"N": 123}}}"#,
+            "NUMBER_VALUE cannot be converted to String",
+        ),
+        (
+            "UpdateItem",
+            r#"{"TableName": "shapes", "Key": {"pk": {"S": "a"}}, "UpdateExpression": "SET v = :v", "ExpressionAttributeValues": {":v": {"N": 123}}}"#,
+            "NUMBER_VALUE cannot be converted to String",
+        ),
+        (
+            "UpdateItem",
+            r#"{"TableName": "shapes", "Key": {"pk": {"S": "a"}}, "UpdateExpression": "SET v = :v", "ExpressionAttributeValues": {":v": {"B": "fakebase64"}}}"#,
+            "Base64 encoded length is expected a multiple of 4 bytes but found: 10",
+        ),
+        (
+            "UpdateItem",
+            r#"{"TableName": "shapes", "Key": {"pk": {"S": "a"}}, "AttributeUpdates": {"v": {"Action": "PUT", "Value": {"SS": [true]}}}}"#,
+            "TRUE_VALUE cannot be converted to String",
+        ),
+    ];
+    for (op, body, message) in serialization {
+        let (status, text) = post(op, body.to_string()).await;
+        assert_eq!(status, 400, "{body}: {text}");
+        let json: serde_json::Value = serde_json::from_str(&text).expect("a JSON error body");
+        assert_eq!(
+            json["__type"], "com.amazonaws.dynamodb.v20120810#SerializationException",
+            "{body}: {text}"
+        );
+        assert_eq!(json["message"], message, "{body}");
+    }
+    // Nothing of those was stored.
+    assert!(get(&c, "shapes", item([("pk", s("a"))])).await.is_none());
+
+    // Values that parse but break a rule stay ValidationExceptions, with
+    // DynamoDB's text and the key named once.
+    let eav = |v: AttributeValue| {
+        c.update_item()
+            .table_name("shapes")
+            .key("pk", s("a"))
+            .update_expression("SET v = :val")
+            .expression_attribute_values(":val", v)
+    };
+    let msg = expect_code(
+        eav(n("1E+126")).send().await,
+        "ValidationException",
+        "1E+126",
+    );
+    assert_eq!(
+        msg,
+        "ExpressionAttributeValues contains invalid value: Number overflow. Attempting to store a number with magnitude larger than supported range for key :val"
+    );
+    let msg = expect_code(eav(n("NaN")).send().await, "ValidationException", "NaN");
+    assert_eq!(
+        msg,
+        "ExpressionAttributeValues contains invalid value: The parameter cannot be converted to a numeric value: NaN for key :val"
+    );
+    let msg = expect_code(
+        eav(AttributeValue::Ss(vec![])).send().await,
+        "ValidationException",
+        "an empty string set",
+    );
+    assert_eq!(
+        msg,
+        "ExpressionAttributeValues contains invalid value: One or more parameter values were invalid: An string set  may not be empty for key :val"
+    );
+    let msg = expect_code(
+        c.put_item()
+            .table_name("shapes")
+            .item("pk", s("a"))
+            .item("v", AttributeValue::Ns(vec![]))
+            .send()
+            .await,
+        "ValidationException",
+        "an empty number set",
+    );
+    assert_eq!(
+        msg,
+        "One or more parameter values were invalid: An number set  may not be empty"
+    );
+    // Attribute names: empty or over 65535 bytes.
+    expect_validation(
+        c.put_item()
+            .table_name("shapes")
+            .item("pk", s("a"))
+            .item("x".repeat(65536), n(1))
+            .send()
+            .await,
+        "Attribute name is too large, must be less than 65536 bytes",
+        "a 64 KB attribute name",
+    );
+    c.put_item()
+        .table_name("shapes")
+        .item("pk", s("a"))
+        .item("x".repeat(65535), n(1))
+        .send()
+        .await
+        .expect("a 65535-byte name fits");
+    expect_validation(
+        c.get_item()
+            .table_name("shapes")
+            .key("pk", s("a"))
+            .attributes_to_get("")
+            .send()
+            .await,
+        "Empty attribute name",
+        "AttributesToGet with an empty name",
+    );
+    // Legacy ADD on another type.
+    put(&c, "shapes", item([("pk", s("b")), ("v", s("text"))])).await;
+    let msg = expect_code(
+        c.update_item()
+            .table_name("shapes")
+            .key("pk", s("b"))
+            .attribute_updates(
+                "v",
+                AttributeValueUpdate::builder()
+                    .action(AttributeAction::Add)
+                    .value(n(1))
+                    .build(),
+            )
+            .send()
+            .await,
+        "ValidationException",
+        "ADD of a number to a string",
+    );
+    assert_eq!(msg, "Type mismatch for attribute to update");
+    // An ExclusiveStartKey that is not just the key.
+    let msg = expect_code(
+        c.scan()
+            .table_name("shapes")
+            .exclusive_start_key("pk", s("a"))
+            .exclusive_start_key("x", n(3))
+            .send()
+            .await,
+        "ValidationException",
+        "a spurious start key column",
+    );
+    assert_eq!(
+        msg,
+        "The provided starting key is invalid: The provided key element does not match the schema"
+    );
+    // BatchWriteItem: more than 25 requests for one table.
+    let many: Vec<WriteRequest> = (0..26)
+        .map(|i| put_req(item([("pk", s(&i.to_string()))])))
+        .collect();
+    expect_validation(
+        c.batch_write_item()
+            .request_items("shapes", many)
+            .send()
+            .await,
+        "failed to satisfy constraint: Map value must satisfy constraint: [Member must have length less than or equal to 25, Member must have length greater than or equal to 1]",
+        "26 writes for one table",
+    );
+    // TTL: the attribute in use, and the name's length.
+    let ttl = |name: &str, enabled: bool| {
+        c.update_time_to_live()
+            .table_name("shapes")
+            .time_to_live_specification(
+                TimeToLiveSpecification::builder()
+                    .attribute_name(name)
+                    .enabled(enabled)
+                    .build()
+                    .unwrap(),
+            )
+    };
+    ttl("expires", true).send().await.unwrap();
+    let msg = expect_code(
+        ttl("dog", false).send().await,
+        "ValidationException",
+        "TTL on another name",
+    );
+    assert_eq!(
+        msg,
+        "TimeToLive is active on a different AttributeName: current AttributeName is expires"
+    );
+    let long = "x".repeat(256);
+    let msg = expect_code(
+        ttl(&long, true).send().await,
+        "ValidationException",
+        "a long TTL name",
+    );
+    assert_eq!(
+        msg,
+        format!(
+            "1 validation error detected: Value '{long}' at 'timeToLiveSpecification.attributeName' failed to satisfy constraint: Member must have length less than or equal to 255"
+        )
+    );
+    // CreateTable: definitions checked member by member, then for duplicates.
+    let def = |name: Option<&str>, ty: ScalarAttributeType| {
+        let mut d = AttributeDefinition::builder().attribute_type(ty);
+        if let Some(n) = name {
+            d = d.attribute_name(n);
+        }
+        d.build()
+    };
+    let key = KeySchemaElement::builder()
+        .attribute_name("xyz")
+        .key_type(KeyType::Hash)
+        .build()
+        .unwrap();
+    let create = |defs: Vec<AttributeDefinition>| {
+        c.create_table()
+            .table_name("badtable")
+            .billing_mode(BillingMode::PayPerRequest)
+            .key_schema(key.clone())
+            .set_attribute_definitions(Some(defs))
+    };
+    let unnamed = AttributeDefinition::builder()
+        .attribute_type(ScalarAttributeType::S)
+        .attribute_name("")
+        .build()
+        .unwrap();
+    let msg = expect_code(
+        create(vec![unnamed]).send().await,
+        "ValidationException",
+        "an empty name",
+    );
+    assert!(
+        msg.contains("'attributeDefinitions.1.member.attributeName'"),
+        "{msg}"
+    );
+    let msg = expect_code(
+        create(vec![
+            def(Some("xyz"), ScalarAttributeType::S).unwrap(),
+            def(Some("xyz"), ScalarAttributeType::N).unwrap(),
+        ])
+        .send()
+        .await,
+        "ValidationException",
+        "a duplicate definition",
+    );
+    assert_eq!(msg, "Attribute Name is duplicated: xyz");
+    // Tags: an ARN that is no ARN; Tag/UntagResource answer no body.
+    let msg = expect_code(
+        c.tag_resource()
+            .resource_arn("I_do_not_exist")
+            .tags(Tag::builder().key("k").value("v").build().unwrap())
+            .send()
+            .await,
+        "ValidationException",
+        "a name for an ARN",
+    );
+    assert_eq!(
+        msg,
+        "One or more parameter values were invalid: ARNs must start with 'arn:': I_do_not_exist"
+    );
+    let arn = "arn:aws:dynamodb:us-east-1:000000000000:table/shapes";
+    let (status, body) = post(
+        "TagResource",
+        format!(r#"{{"ResourceArn": "{arn}", "Tags": [{{"Key": "k", "Value": "v"}}]}}"#),
+    )
+    .await;
+    assert_eq!((status, body.as_str()), (200, ""));
+    let (status, body) = post(
+        "UntagResource",
+        format!(r#"{{"ResourceArn": "{arn}", "TagKeys": ["k"]}}"#),
+    )
+    .await;
+    assert_eq!((status, body.as_str()), (200, ""));
+    cluster.shutdown().await;
+}
+
 // ---- 7. limits -------------------------------------------------------------
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -2705,14 +2991,26 @@ async fn limits_are_dynamodbs() {
     );
 
     // Sets are never empty and never hold duplicates.
-    for (what, v) in [
-        ("SS", AttributeValue::Ss(vec![])),
-        ("NS", AttributeValue::Ns(vec![])),
-        ("BS", AttributeValue::Bs(vec![])),
+    for (what, v, message) in [
+        (
+            "SS",
+            AttributeValue::Ss(vec![]),
+            "One or more parameter values were invalid: An string set  may not be empty",
+        ),
+        (
+            "NS",
+            AttributeValue::Ns(vec![]),
+            "One or more parameter values were invalid: An number set  may not be empty",
+        ),
+        (
+            "BS",
+            AttributeValue::Bs(vec![]),
+            "One or more parameter values were invalid: Binary sets should not be empty",
+        ),
     ] {
         expect_validation(
             try_put(item([("pk", s("set")), ("v", v)])).await,
-            "may not be empty",
+            message,
             what,
         );
     }

@@ -171,13 +171,20 @@ async fn health(State(front): State<Front>) -> impl IntoResponse {
     format!("healthy: dynamodb.{}.amazonaws.com\n", front.ops.region())
 }
 
+/// A success. `Null` is an answer without a body (Content-Length 0), as
+/// DynamoDB gives TagResource and UntagResource.
 fn ok(body: Json) -> Response {
+    let text = if body.is_null() {
+        String::new()
+    } else {
+        body.to_string()
+    };
     (
         [(
             axum::http::header::CONTENT_TYPE,
             "application/x-amz-json-1.0",
         )],
-        body.to_string(),
+        text,
     )
         .into_response()
 }

@@ -225,6 +225,66 @@ fn key_type(name: &str, defs: &[Json]) -> ApiResult<KeyType> {
     })
 }
 
+/// DynamoDB's member checks on `KeySchema` and `AttributeDefinitions`,
+/// made before it compares the two: names present and 1 to 255 long, types
+/// present, no attribute defined twice.
+fn check_key_members(schema: &[Json], defs: &[Json]) -> ApiResult<()> {
+    let mut errors = Vec::new();
+    let lists = [
+        ("keySchema", "keyType", "KeyType", schema),
+        (
+            "attributeDefinitions",
+            "attributeType",
+            "AttributeType",
+            defs,
+        ),
+    ];
+    for (list, ty_at, ty, members) in lists {
+        for (i, m) in members.iter().enumerate() {
+            let at = format!("{list}.{}.member", i + 1);
+            match m.get("AttributeName").and_then(Json::as_str) {
+                None => errors.push(format!(
+                    "Value null at '{at}.attributeName' failed to satisfy constraint: Member must not be null"
+                )),
+                Some(n) if n.is_empty() || n.len() > 255 => errors.push(format!(
+                    "Value '{n}' at '{at}.attributeName' failed to satisfy constraint: Member must have length {}",
+                    if n.is_empty() {
+                        "greater than or equal to 1"
+                    } else {
+                        "less than or equal to 255"
+                    }
+                )),
+                Some(_) => {}
+            }
+            if m.get(ty).is_none_or(Json::is_null) {
+                errors.push(format!(
+                    "Value null at '{at}.{ty_at}' failed to satisfy constraint: Member must not be null"
+                ));
+            }
+        }
+    }
+    if !errors.is_empty() {
+        let n = errors.len();
+        return Err(ApiError::validation(format!(
+            "{n} validation error{} detected: {}",
+            if n == 1 { "" } else { "s" },
+            errors.join("; ")
+        )));
+    }
+    let mut seen = std::collections::BTreeSet::new();
+    for name in defs
+        .iter()
+        .filter_map(|d| d.get("AttributeName").and_then(Json::as_str))
+    {
+        if !seen.insert(name) {
+            return Err(ApiError::validation(format!(
+                "Attribute Name is duplicated: {name}"
+            )));
+        }
+    }
+    Ok(())
+}
+
 pub async fn create(ops: &Ops, r: Req<'_>) -> ApiResult<Json> {
     let name = r.table_name()?;
     for unsupported in ["GlobalSecondaryIndexes", "LocalSecondaryIndexes"] {
@@ -252,6 +312,7 @@ pub async fn create(ops: &Ops, r: Req<'_>) -> ApiResult<Json> {
     let stream = stream_spec(&r, true)?;
     let schema = r.arr("KeySchema")?;
     let defs = r.arr("AttributeDefinitions")?;
+    check_key_members(schema, defs)?;
     let (mut hash, mut range) = (None, None);
     for k in schema {
         let attr = k
@@ -391,9 +452,14 @@ pub async fn update_ttl(ops: &Ops, r: Req<'_>) -> ApiResult<Json> {
         .ok_or_else(|| crate::req::missing("Enabled"))?;
     let attribute = spec.str("AttributeName")?;
     if attribute.is_empty() || attribute.len() > 255 {
-        return Err(ApiError::validation(
-            "TimeToLiveSpecification.AttributeName must be 1 to 255 characters",
-        ));
+        let bound = if attribute.is_empty() {
+            "greater than or equal to 1"
+        } else {
+            "less than or equal to 255"
+        };
+        return Err(ApiError::validation(format!(
+            "1 validation error detected: Value '{attribute}' at 'timeToLiveSpecification.attributeName' failed to satisfy constraint: Member must have length {bound}"
+        )));
     }
     let info = ops.describe(table).await?;
     match (&info.ttl_attribute, enabled) {
@@ -401,7 +467,7 @@ pub async fn update_ttl(ops: &Ops, r: Req<'_>) -> ApiResult<Json> {
         (None, false) => return Err(ApiError::validation("TimeToLive is already disabled")),
         (Some(current), false) if current != attribute => {
             return Err(ApiError::validation(format!(
-                "TimeToLive is enabled on attribute {current}, not {attribute}"
+                "TimeToLive is active on a different AttributeName: current AttributeName is {current}"
             )));
         }
         _ => {}

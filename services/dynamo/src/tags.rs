@@ -94,6 +94,11 @@ fn table_of<'a>(ops: &Ops, r: Req<'a>) -> ApiResult<&'a str> {
     let arn = r
         .opt_str("ResourceArn")?
         .ok_or_else(|| ApiError::validation("Invalid TableArn"))?;
+    if !arn.starts_with("arn:") {
+        return Err(ApiError::validation(format!(
+            "One or more parameter values were invalid: ARNs must start with 'arn:': {arn}"
+        )));
+    }
     let parts: Vec<&str> = arn.splitn(6, ':').collect();
     let name = match parts.as_slice() {
         ["arn", "aws", "dynamodb", _, _, resource] => resource
@@ -147,7 +152,8 @@ pub async fn tag(ops: &Ops, r: Req<'_>) -> ApiResult<Json> {
     let table = table_of(ops, r)?;
     let tags = parse_tags(r.arr("Tags")?)?;
     write(ops, r.str("ResourceArn")?, table, tags, Vec::new()).await?;
-    Ok(json!({}))
+    // DynamoDB answers TagResource and UntagResource with an empty body.
+    Ok(Json::Null)
 }
 
 pub async fn untag(ops: &Ops, r: Req<'_>) -> ApiResult<Json> {
@@ -173,7 +179,8 @@ pub async fn untag(ops: &Ops, r: Req<'_>) -> ApiResult<Json> {
         }
     }
     write(ops, r.str("ResourceArn")?, table, Tags::new(), remove).await?;
-    Ok(json!({}))
+    // DynamoDB answers TagResource and UntagResource with an empty body.
+    Ok(Json::Null)
 }
 
 pub async fn list(ops: &Ops, r: Req<'_>) -> ApiResult<Json> {

@@ -31,15 +31,37 @@ async fn def_of(
 
 pub async fn batch_write(ops: &Ops, r: Req<'_>) -> ApiResult<Json> {
     let requests = r.obj("RequestItems")?;
-    let total: usize = requests
+    let lens: Vec<(&String, usize)> = requests
         .0
-        .values()
-        .map(|v| v.as_array().map_or(0, Vec::len))
-        .sum();
-    if total == 0 || total > 25 {
+        .iter()
+        .map(|(t, v)| (t, v.as_array().map_or(0, Vec::len)))
+        .collect();
+    let total: usize = lens.iter().map(|(_, n)| n).sum();
+    // DynamoDB's member constraints come first: 1 to 25 requests per
+    // table; then the total over all tables. Its Value is Java's rendering
+    // of the map; here each list is shown by its length.
+    let shown = || {
+        let lists: Vec<String> = lens
+            .iter()
+            .map(|(t, n)| format!("{t}=[{n} WriteRequests]"))
+            .collect();
+        format!("{{{}}}", lists.join(", "))
+    };
+    if lens.is_empty() {
+        return Err(ApiError::validation(
+            "1 validation error detected: Value '{}' at 'requestItems' failed to satisfy constraint: Member must have length greater than or equal to 1",
+        ));
+    }
+    if lens.iter().any(|(_, n)| *n == 0 || *n > 25) {
         return Err(ApiError::validation(format!(
-            "Too many items requested for the BatchWriteItem call: {total} requests; a batch holds 1 to 25"
+            "1 validation error detected: Value '{}' at 'requestItems' failed to satisfy constraint: Map value must satisfy constraint: [Member must have length less than or equal to 25, Member must have length greater than or equal to 1]",
+            shown()
         )));
+    }
+    if total > 25 {
+        return Err(ApiError::validation(
+            "Too many items requested for the BatchWriteItem call",
+        ));
     }
     let report = Report::of(r)?;
     capacity::check_collection_metrics(r)?;
