@@ -4,17 +4,13 @@
 //! replication, atomic transactions in peers, and converging conflicts.
 
 use std::collections::{BTreeSet, HashMap};
-use std::fmt::Debug;
 use std::net::SocketAddr;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use aws_sdk_dynamodb::Client;
-use aws_sdk_dynamodb::config::timeout::TimeoutConfig;
-use aws_sdk_dynamodb::config::{Credentials, Region};
-use aws_sdk_dynamodb::error::{ProvideErrorMetadata, SdkError};
-use aws_sdk_dynamodb::operation::create_table::builders::CreateTableFluentBuilder;
+use aws_sdk_dynamodb::error::ProvideErrorMetadata;
 use aws_sdk_dynamodb::operation::put_item::PutItemError;
 use aws_sdk_dynamodb::operation::query::QueryOutput;
 use aws_sdk_dynamodb::operation::transact_write_items::TransactWriteItemsError;
@@ -33,31 +29,16 @@ use meridian_cluster::http;
 use meridian_core::AttrValue;
 use meridian_tests::{TestCluster, poll_until};
 
+mod sdk;
+use sdk::*;
+
 const REGIONS: [&str; 3] = ["us-east-1", "eu-west-1", "ap-southeast-1"];
 
-type Item = HashMap<String, AttributeValue>;
 /// `ExpressionAttributeNames` and `ExpressionAttributeValues` of a case.
 type Names = Vec<(&'static str, &'static str)>;
 type Values = Vec<(&'static str, AttributeValue)>;
 
 // ---- helpers ---------------------------------------------------------------
-
-/// An SDK client for one region's endpoint: plain HTTP, dummy credentials.
-fn client(url: String) -> Client {
-    let config = aws_sdk_dynamodb::Config::builder()
-        .behavior_version_latest()
-        .region(Region::new("us-east-1"))
-        .credentials_provider(Credentials::new("AKID", "secret", None, None, "test"))
-        .endpoint_url(url)
-        .http_client(aws_smithy_http_client::Builder::new().build_http())
-        .timeout_config(
-            TimeoutConfig::builder()
-                .operation_attempt_timeout(Duration::from_secs(10))
-                .build(),
-        )
-        .build();
-    Client::from_conf(config)
-}
 
 fn clients(c: &TestCluster) -> Vec<Client> {
     (0..c.nodes.len())
@@ -71,14 +52,6 @@ where
     Fut: std::future::Future<Output = bool>,
 {
     poll_until(what, Duration::from_secs(20), f).await;
-}
-
-fn s(v: &str) -> AttributeValue {
-    AttributeValue::S(v.into())
-}
-
-fn n(v: impl std::fmt::Display) -> AttributeValue {
-    AttributeValue::N(v.to_string())
 }
 
 fn ss(v: &[&str]) -> AttributeValue {
@@ -97,30 +70,6 @@ fn m<const N: usize>(attrs: [(&str, AttributeValue); N]) -> AttributeValue {
     AttributeValue::M(item(attrs))
 }
 
-fn item<const N: usize>(attrs: [(&str, AttributeValue); N]) -> Item {
-    attrs.into_iter().map(|(k, v)| (k.to_string(), v)).collect()
-}
-
-/// Sets are unordered: sort members so items compare by value.
-fn norm(v: &AttributeValue) -> AttributeValue {
-    let sorted = |v: &Vec<String>| {
-        let mut v = v.clone();
-        v.sort();
-        v
-    };
-    match v {
-        AttributeValue::Ss(x) => AttributeValue::Ss(sorted(x)),
-        AttributeValue::Ns(x) => AttributeValue::Ns(sorted(x)),
-        AttributeValue::M(x) => AttributeValue::M(norm_item(x)),
-        AttributeValue::L(x) => AttributeValue::L(x.iter().map(norm).collect()),
-        other => other.clone(),
-    }
-}
-
-fn norm_item(i: &Item) -> Item {
-    i.iter().map(|(k, v)| (k.clone(), norm(v))).collect()
-}
-
 #[track_caller]
 fn assert_item(got: Option<&Item>, want: &Item, what: &str) {
     let got = got.unwrap_or_else(|| panic!("{what}: no item, want {want:?}"));
@@ -134,81 +83,6 @@ fn str_of<'a>(i: &'a Item, attr: &str) -> &'a str {
         .unwrap_or_else(|| panic!("{attr} is not a string in {i:?}"))
 }
 
-/// Asserts a request failed with the service error `code`; returns the message.
-#[track_caller]
-fn expect_code<T: Debug, E: ProvideErrorMetadata + Debug, R: Debug>(
-    r: Result<T, SdkError<E, R>>,
-    code: &str,
-    what: &str,
-) -> String {
-    match r {
-        Ok(v) => panic!("{what}: expected {code}, got success {v:?}"),
-        Err(e) => {
-            assert_eq!(e.code(), Some(code), "{what}: {e:?}");
-            e.message().unwrap_or_default().to_string()
-        }
-    }
-}
-
-#[track_caller]
-fn expect_validation<T: Debug, E: ProvideErrorMetadata + Debug, R: Debug>(
-    r: Result<T, SdkError<E, R>>,
-    contains: &str,
-    what: &str,
-) {
-    let msg = expect_code(r, "ValidationException", what);
-    assert!(
-        msg.contains(contains),
-        "{what}: message {msg:?} should contain {contains:?}"
-    );
-}
-
-/// A CreateTable request for `name`, on demand, keyed by `pk` (and `sk`),
-/// for a test to add to or send.
-fn create_table_request(
-    c: &Client,
-    name: &str,
-    pk: (&str, ScalarAttributeType),
-    sk: Option<(&str, ScalarAttributeType)>,
-) -> CreateTableFluentBuilder {
-    let mut req = c
-        .create_table()
-        .table_name(name)
-        .billing_mode(BillingMode::PayPerRequest);
-    for (attr, ty, kt) in
-        std::iter::once((pk.0, pk.1, KeyType::Hash)).chain(sk.map(|(a, t)| (a, t, KeyType::Range)))
-    {
-        req = req
-            .key_schema(
-                KeySchemaElement::builder()
-                    .attribute_name(attr)
-                    .key_type(kt)
-                    .build()
-                    .unwrap(),
-            )
-            .attribute_definitions(
-                AttributeDefinition::builder()
-                    .attribute_name(attr)
-                    .attribute_type(ty)
-                    .build()
-                    .unwrap(),
-            );
-    }
-    req
-}
-
-async fn create_table(
-    c: &Client,
-    name: &str,
-    pk: (&str, ScalarAttributeType),
-    sk: Option<(&str, ScalarAttributeType)>,
-) {
-    create_table_request(c, name, pk, sk)
-        .send()
-        .await
-        .expect("create table");
-}
-
 async fn put(c: &Client, table: &str, it: Item) {
     c.put_item()
         .table_name(table)
@@ -216,17 +90,6 @@ async fn put(c: &Client, table: &str, it: Item) {
         .send()
         .await
         .expect("put item");
-}
-
-async fn get(c: &Client, table: &str, key: Item) -> Option<Item> {
-    c.get_item()
-        .table_name(table)
-        .set_key(Some(key))
-        .consistent_read(true)
-        .send()
-        .await
-        .expect("get item")
-        .item
 }
 
 /// Like [`get`], but an error (a region restarting) reads as "not yet".

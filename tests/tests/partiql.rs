@@ -4,142 +4,33 @@
 //! literal kind and parameters, and the errors DynamoDB gives — plus a
 //! statement written in one region read in another.
 
-use std::collections::HashMap;
-use std::fmt::Debug;
 use std::time::Duration;
 
 use aws_sdk_dynamodb::Client;
-use aws_sdk_dynamodb::config::timeout::TimeoutConfig;
-use aws_sdk_dynamodb::config::{Credentials, Region};
-use aws_sdk_dynamodb::error::{ProvideErrorMetadata, SdkError};
 use aws_sdk_dynamodb::operation::execute_statement::{
     ExecuteStatementError, ExecuteStatementOutput,
 };
 use aws_sdk_dynamodb::operation::execute_transaction::ExecuteTransactionError;
 use aws_sdk_dynamodb::primitives::Blob;
 use aws_sdk_dynamodb::types::{
-    AttributeDefinition, AttributeValue, BatchStatementErrorCodeEnum, BatchStatementRequest,
-    BillingMode, KeySchemaElement, KeyType, ParameterizedStatement, PutRequest,
-    ReturnConsumedCapacity, ReturnValuesOnConditionCheckFailure, ScalarAttributeType, WriteRequest,
+    AttributeValue, BatchStatementErrorCodeEnum, BatchStatementRequest, ParameterizedStatement,
+    PutRequest, ReturnConsumedCapacity, ReturnValuesOnConditionCheckFailure, ScalarAttributeType,
+    WriteRequest,
 };
 use meridian_tests::{TestCluster, poll_until};
 
+mod sdk;
+use sdk::*;
+
 const REGIONS: [&str; 2] = ["us-east-1", "eu-west-1"];
 
-type Item = HashMap<String, AttributeValue>;
-
 // ---- helpers ---------------------------------------------------------------
-
-/// An SDK client for one region's endpoint: plain HTTP, dummy credentials.
-fn client(url: String) -> Client {
-    let config = aws_sdk_dynamodb::Config::builder()
-        .behavior_version_latest()
-        .region(Region::new("us-east-1"))
-        .credentials_provider(Credentials::new("AKID", "secret", None, None, "test"))
-        .endpoint_url(url)
-        .http_client(aws_smithy_http_client::Builder::new().build_http())
-        .timeout_config(
-            TimeoutConfig::builder()
-                .operation_attempt_timeout(Duration::from_secs(10))
-                .build(),
-        )
-        .build();
-    Client::from_conf(config)
-}
-
-fn s(v: &str) -> AttributeValue {
-    AttributeValue::S(v.into())
-}
-
-fn n(v: impl std::fmt::Display) -> AttributeValue {
-    AttributeValue::N(v.to_string())
-}
-
-fn item<const N: usize>(attrs: [(&str, AttributeValue); N]) -> Item {
-    attrs.into_iter().map(|(k, v)| (k.to_string(), v)).collect()
-}
-
-/// Sets are unordered: sort members so items compare by value.
-fn norm(v: &AttributeValue) -> AttributeValue {
-    let sorted = |v: &Vec<String>| {
-        let mut v = v.clone();
-        v.sort();
-        v
-    };
-    match v {
-        AttributeValue::Ss(x) => AttributeValue::Ss(sorted(x)),
-        AttributeValue::Ns(x) => AttributeValue::Ns(sorted(x)),
-        AttributeValue::M(x) => AttributeValue::M(norm_item(x)),
-        AttributeValue::L(x) => AttributeValue::L(x.iter().map(norm).collect()),
-        other => other.clone(),
-    }
-}
-
-fn norm_item(i: &Item) -> Item {
-    i.iter().map(|(k, v)| (k.clone(), norm(v))).collect()
-}
 
 #[track_caller]
 fn assert_items(got: &[Item], want: &[Item], what: &str) {
     let got: Vec<Item> = got.iter().map(norm_item).collect();
     let want: Vec<Item> = want.iter().map(norm_item).collect();
     assert_eq!(got, want, "{what}");
-}
-
-/// Asserts a request failed with the service error `code`; returns the message.
-#[track_caller]
-fn expect_code<T: Debug, E: ProvideErrorMetadata + Debug, R: Debug>(
-    r: Result<T, SdkError<E, R>>,
-    code: &str,
-    what: &str,
-) -> String {
-    match r {
-        Ok(v) => panic!("{what}: expected {code}, got success {v:?}"),
-        Err(e) => {
-            assert_eq!(e.code(), Some(code), "{what}: {e:?}");
-            e.message().unwrap_or_default().to_string()
-        }
-    }
-}
-
-#[track_caller]
-fn expect_validation<T: Debug, E: ProvideErrorMetadata + Debug, R: Debug>(
-    r: Result<T, SdkError<E, R>>,
-    contains: &str,
-    what: &str,
-) {
-    let msg = expect_code(r, "ValidationException", what);
-    assert!(
-        msg.contains(contains),
-        "{what}: message {msg:?} should contain {contains:?}"
-    );
-}
-
-async fn create_table(c: &Client, name: &str, pk: &str, sk: Option<(&str, ScalarAttributeType)>) {
-    let mut req = c
-        .create_table()
-        .table_name(name)
-        .billing_mode(BillingMode::PayPerRequest);
-    for (attr, ty, kt) in std::iter::once((pk, ScalarAttributeType::S, KeyType::Hash))
-        .chain(sk.map(|(a, t)| (a, t, KeyType::Range)))
-    {
-        req = req
-            .key_schema(
-                KeySchemaElement::builder()
-                    .attribute_name(attr)
-                    .key_type(kt)
-                    .build()
-                    .unwrap(),
-            )
-            .attribute_definitions(
-                AttributeDefinition::builder()
-                    .attribute_name(attr)
-                    .attribute_type(ty)
-                    .build()
-                    .unwrap(),
-            );
-    }
-    req.send().await.expect("create table");
 }
 
 /// Runs a statement that must succeed.
@@ -150,17 +41,6 @@ async fn exec(c: &Client, statement: &str, params: Vec<AttributeValue>) -> Execu
         .send()
         .await
         .unwrap_or_else(|e| panic!("{statement}: {e:?}"))
-}
-
-async fn get(c: &Client, table: &str, key: Item) -> Option<Item> {
-    c.get_item()
-        .table_name(table)
-        .set_key(Some(key))
-        .consistent_read(true)
-        .send()
-        .await
-        .expect("get item")
-        .item
 }
 
 fn stmt(statement: &str, params: Vec<AttributeValue>) -> BatchStatementRequest {
@@ -187,7 +67,7 @@ async fn an_insert_replicates_and_a_select_by_key_reads_it_in_another_region() {
     create_table(
         &east,
         "Music",
-        "Artist",
+        ("Artist", ScalarAttributeType::S),
         Some(("SongTitle", ScalarAttributeType::S)),
     )
     .await;
@@ -278,7 +158,13 @@ async fn an_insert_replicates_and_a_select_by_key_reads_it_in_another_region() {
 async fn update_and_delete_act_on_one_existing_item() {
     let cluster = TestCluster::start(&REGIONS[..1]).await;
     let c = client(cluster.dynamo_url(0));
-    create_table(&c, "items", "pk", Some(("sk", ScalarAttributeType::N))).await;
+    create_table(
+        &c,
+        "items",
+        ("pk", ScalarAttributeType::S),
+        Some(("sk", ScalarAttributeType::N)),
+    )
+    .await;
     exec(
         &c,
         "INSERT INTO items VALUE {'pk': 'a', 'sk': 1, 'n': 10, 'l': [1], 'tags': <<'x'>>, 'gone': 'yes', 'status': 'new'}",
@@ -484,7 +370,13 @@ async fn capacity(c: &Client, statement: &str) -> (Vec<Item>, f64) {
 async fn select_queries_a_partition_scans_otherwise_and_pages_with_next_token() {
     let cluster = TestCluster::start(&REGIONS[..1]).await;
     let c = client(cluster.dynamo_url(0));
-    create_table(&c, "events", "pk", Some(("sk", ScalarAttributeType::N))).await;
+    create_table(
+        &c,
+        "events",
+        ("pk", ScalarAttributeType::S),
+        Some(("sk", ScalarAttributeType::N)),
+    )
+    .await;
     // Partition a: twelve small items. Partition b: ten items of 6 KB.
     let mut writes: Vec<Item> = (1..=12)
         .map(|i| {
@@ -690,7 +582,7 @@ async fn select_queries_a_partition_scans_otherwise_and_pages_with_next_token() 
 async fn literals_and_parameters_round_trip_and_bad_statements_are_refused() {
     let cluster = TestCluster::start(&REGIONS[..1]).await;
     let c = client(cluster.dynamo_url(0));
-    create_table(&c, "kinds", "id", None).await;
+    create_table(&c, "kinds", ("id", ScalarAttributeType::S), None).await;
 
     exec(
         &c,
@@ -860,7 +752,7 @@ async fn literals_and_parameters_round_trip_and_bad_statements_are_refused() {
 async fn batch_execute_statement_answers_each_statement_on_its_own() {
     let cluster = TestCluster::start(&REGIONS[..1]).await;
     let c = client(cluster.dynamo_url(0));
-    create_table(&c, "batch", "id", None).await;
+    create_table(&c, "batch", ("id", ScalarAttributeType::S), None).await;
 
     let out = c
         .batch_execute_statement()
@@ -1014,7 +906,7 @@ fn balance(i: &Option<Item>) -> Option<i64> {
 async fn execute_transaction_writes_reads_and_cancels_as_one() {
     let cluster = TestCluster::start(&REGIONS[..1]).await;
     let c = client(cluster.dynamo_url(0));
-    create_table(&c, "accounts", "id", None).await;
+    create_table(&c, "accounts", ("id", ScalarAttributeType::S), None).await;
     exec(
         &c,
         "INSERT INTO accounts VALUE {'id': 'alice', 'balance': 100}",

@@ -1,0 +1,155 @@
+//! What the DynamoDB test files share: an SDK client for a region's
+//! endpoint, attribute-value shorthands, error assertions and table set-up.
+//! Each test file uses part of it.
+#![allow(dead_code)]
+
+use std::collections::HashMap;
+use std::fmt::Debug;
+use std::time::Duration;
+
+use aws_sdk_dynamodb::Client;
+use aws_sdk_dynamodb::config::timeout::TimeoutConfig;
+use aws_sdk_dynamodb::config::{Credentials, Region};
+use aws_sdk_dynamodb::error::{ProvideErrorMetadata, SdkError};
+use aws_sdk_dynamodb::operation::create_table::builders::CreateTableFluentBuilder;
+use aws_sdk_dynamodb::types::{
+    AttributeDefinition, AttributeValue, BillingMode, KeySchemaElement, KeyType,
+    ScalarAttributeType,
+};
+
+pub type Item = HashMap<String, AttributeValue>;
+
+/// An SDK client for one region's endpoint: plain HTTP, dummy credentials.
+pub fn client(url: String) -> Client {
+    let config = aws_sdk_dynamodb::Config::builder()
+        .behavior_version_latest()
+        .region(Region::new("us-east-1"))
+        .credentials_provider(Credentials::new("AKID", "secret", None, None, "test"))
+        .endpoint_url(url)
+        .http_client(aws_smithy_http_client::Builder::new().build_http())
+        .timeout_config(
+            TimeoutConfig::builder()
+                .operation_attempt_timeout(Duration::from_secs(10))
+                .build(),
+        )
+        .build();
+    Client::from_conf(config)
+}
+
+pub fn s(v: &str) -> AttributeValue {
+    AttributeValue::S(v.into())
+}
+
+pub fn n(v: impl std::fmt::Display) -> AttributeValue {
+    AttributeValue::N(v.to_string())
+}
+
+pub fn item<const N: usize>(attrs: [(&str, AttributeValue); N]) -> Item {
+    attrs.into_iter().map(|(k, v)| (k.to_string(), v)).collect()
+}
+
+/// Sets are unordered: sort members so items compare by value.
+pub fn norm(v: &AttributeValue) -> AttributeValue {
+    let sorted = |v: &Vec<String>| {
+        let mut v = v.clone();
+        v.sort();
+        v
+    };
+    match v {
+        AttributeValue::Ss(x) => AttributeValue::Ss(sorted(x)),
+        AttributeValue::Ns(x) => AttributeValue::Ns(sorted(x)),
+        AttributeValue::M(x) => AttributeValue::M(norm_item(x)),
+        AttributeValue::L(x) => AttributeValue::L(x.iter().map(norm).collect()),
+        other => other.clone(),
+    }
+}
+
+pub fn norm_item(i: &Item) -> Item {
+    i.iter().map(|(k, v)| (k.clone(), norm(v))).collect()
+}
+
+/// Asserts a request failed with the service error `code`; returns the message.
+#[track_caller]
+pub fn expect_code<T: Debug, E: ProvideErrorMetadata + Debug, R: Debug>(
+    r: Result<T, SdkError<E, R>>,
+    code: &str,
+    what: &str,
+) -> String {
+    match r {
+        Ok(v) => panic!("{what}: expected {code}, got success {v:?}"),
+        Err(e) => {
+            assert_eq!(e.code(), Some(code), "{what}: {e:?}");
+            e.message().unwrap_or_default().to_string()
+        }
+    }
+}
+
+#[track_caller]
+pub fn expect_validation<T: Debug, E: ProvideErrorMetadata + Debug, R: Debug>(
+    r: Result<T, SdkError<E, R>>,
+    contains: &str,
+    what: &str,
+) {
+    let msg = expect_code(r, "ValidationException", what);
+    assert!(
+        msg.contains(contains),
+        "{what}: message {msg:?} should contain {contains:?}"
+    );
+}
+
+/// A CreateTable request for `name`, on demand, keyed by `pk` (and `sk`),
+/// for a test to add to or send.
+pub fn create_table_request(
+    c: &Client,
+    name: &str,
+    pk: (&str, ScalarAttributeType),
+    sk: Option<(&str, ScalarAttributeType)>,
+) -> CreateTableFluentBuilder {
+    let mut req = c
+        .create_table()
+        .table_name(name)
+        .billing_mode(BillingMode::PayPerRequest);
+    for (attr, ty, kt) in
+        std::iter::once((pk.0, pk.1, KeyType::Hash)).chain(sk.map(|(a, t)| (a, t, KeyType::Range)))
+    {
+        req = req
+            .key_schema(
+                KeySchemaElement::builder()
+                    .attribute_name(attr)
+                    .key_type(kt)
+                    .build()
+                    .unwrap(),
+            )
+            .attribute_definitions(
+                AttributeDefinition::builder()
+                    .attribute_name(attr)
+                    .attribute_type(ty)
+                    .build()
+                    .unwrap(),
+            );
+    }
+    req
+}
+
+pub async fn create_table(
+    c: &Client,
+    name: &str,
+    pk: (&str, ScalarAttributeType),
+    sk: Option<(&str, ScalarAttributeType)>,
+) {
+    create_table_request(c, name, pk, sk)
+        .send()
+        .await
+        .expect("create table");
+}
+
+pub async fn get(c: &Client, table: &str, key: Item) -> Option<Item> {
+    c.get_item()
+        .table_name(table)
+        .set_key(Some(key))
+        .consistent_read(true)
+        .send()
+        .await
+        .expect("get item")
+        .item
+}
