@@ -156,16 +156,7 @@ fn to_sort_condition(c: &Cond) -> Result<SortKeyCondition, ExprError> {
         Cond::Cmp(op, a, b) => {
             let (name, v, op) = match (key_name(a)?, key_name(b)?) {
                 (Some(n), None) => (n, value(b)?, *op),
-                (None, Some(n)) => {
-                    let flipped = match op {
-                        CmpOp::Lt => CmpOp::Gt,
-                        CmpOp::Le => CmpOp::Ge,
-                        CmpOp::Gt => CmpOp::Lt,
-                        CmpOp::Ge => CmpOp::Le,
-                        other => *other,
-                    };
-                    (n, value(a)?, flipped)
-                }
+                (None, Some(n)) => (n, value(a)?, op.flipped()),
                 _ => return Err(unsupported()),
             };
             Ok(match op {

@@ -67,6 +67,7 @@ use crate::value::{AttrValue, Item};
 pub use arith::{add_numbers, sub_numbers};
 pub use condition::{ConditionExpr, compare, parse_condition};
 pub use key::{KeyCondition, SortKeyCondition, parse_key_condition};
+pub use parser::CmpOp;
 pub use projection::{parse_projection, project};
 pub use reserved::is_reserved_word;
 pub use update::{UpdateExpr, parse_update};

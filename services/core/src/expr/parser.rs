@@ -36,8 +36,9 @@ pub(crate) enum RawOperand {
     Func(RawFunc),
 }
 
+/// A comparison operator of an expression (and of PartiQL's `WHERE`).
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub(crate) enum CmpOp {
+pub enum CmpOp {
     Eq,
     Ne,
     Lt,
@@ -55,6 +56,17 @@ impl CmpOp {
             CmpOp::Le => "<=",
             CmpOp::Gt => ">",
             CmpOp::Ge => ">=",
+        }
+    }
+
+    /// The operator with its operands swapped: `1 < a` is `a > 1`.
+    pub fn flipped(self) -> Self {
+        match self {
+            CmpOp::Lt => CmpOp::Gt,
+            CmpOp::Le => CmpOp::Ge,
+            CmpOp::Gt => CmpOp::Lt,
+            CmpOp::Ge => CmpOp::Le,
+            same => same,
         }
     }
 
