@@ -132,12 +132,7 @@ impl Conn {
                 driver,
             })
         };
-        tokio::time::timeout(timeout, connect)
-            .await
-            .map_err(|_| HttpError::Timeout {
-                authority: authority.to_string(),
-                timeout,
-            })?
+        within(authority, timeout, connect).await
     }
 
     /// One request on this connection with `headers` besides `Host`,
@@ -183,13 +178,22 @@ impl Conn {
                 .to_vec();
             Ok(Response { status, body })
         };
-        tokio::time::timeout(timeout, exchange)
-            .await
-            .map_err(|_| HttpError::Timeout {
-                authority: authority.clone(),
-                timeout,
-            })?
+        within(&authority, timeout, exchange).await
     }
+}
+
+/// `work`, or a timeout error naming `authority` once `timeout` passes.
+async fn within<T>(
+    authority: &str,
+    timeout: Duration,
+    work: impl std::future::Future<Output = Result<T, HttpError>>,
+) -> Result<T, HttpError> {
+    tokio::time::timeout(timeout, work)
+        .await
+        .map_err(|_| HttpError::Timeout {
+            authority: authority.to_string(),
+            timeout,
+        })?
 }
 
 fn protocol(authority: &str, e: &dyn std::fmt::Display) -> HttpError {
