@@ -230,39 +230,61 @@ impl PartialOrd for Number {
     }
 }
 
-/// Canonical text: plain notation for ordinary magnitudes, scientific beyond.
+impl Number {
+    /// The text stored in the item encoding: plain notation for ordinary
+    /// magnitudes, scientific beyond (`1E-130` stays 6 bytes, not 132).
+    /// Kept apart from `Display` so that stored bytes, and the digests
+    /// computed over them, do not change with the wire format.
+    pub fn to_stored_string(&self) -> String {
+        if !(-20..=40).contains(&self.exp) {
+            let mut s = String::with_capacity(self.digits.len() + 8);
+            if self.negative {
+                s.push('-');
+            }
+            let mut digits = self.digits.iter().map(|d| char::from(b'0' + d));
+            s.extend(digits.next());
+            if self.digits.len() > 1 {
+                s.push('.');
+                s.extend(digits);
+            }
+            let e = self.exp - 1;
+            s.push_str(&format!("E{}{e}", if e >= 0 { "+" } else { "" }));
+            return s;
+        }
+        self.to_string()
+    }
+}
+
+/// Canonical text, always in plain notation (`1E+125` prints as a 1 and 125
+/// zeros, `1E-130` as `0.` and 129 zeros before the 1): DynamoDB returns
+/// numbers that way, whatever notation they were written in, and clients
+/// compare the strings.
 impl fmt::Display for Number {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         if self.is_zero() {
             return f.write_str("0");
         }
-        let mut s = String::with_capacity(self.digits.len() + 8);
+        let n = self.digits.len() as i32;
+        // Sign, digits, and at most 130 zeros and a point around them.
+        let mut s = String::with_capacity(self.digits.len() + 132);
         if self.negative {
             s.push('-');
         }
-        let digits: String = self.digits.iter().map(|d| char::from(b'0' + d)).collect();
-        let n = self.digits.len() as i32;
-        if (-20..=40).contains(&self.exp) {
-            if self.exp <= 0 {
-                s.push_str("0.");
-                s.extend(std::iter::repeat_n('0', (-self.exp) as usize));
-                s.push_str(&digits);
-            } else if self.exp >= n {
-                s.push_str(&digits);
-                s.extend(std::iter::repeat_n('0', (self.exp - n) as usize));
-            } else {
-                s.push_str(&digits[..self.exp as usize]);
-                s.push('.');
-                s.push_str(&digits[self.exp as usize..]);
-            }
+        let digits = self.digits.iter().map(|d| char::from(b'0' + d));
+        if self.exp <= 0 {
+            s.push_str("0.");
+            s.extend(std::iter::repeat_n('0', (-self.exp) as usize));
+            s.extend(digits);
+        } else if self.exp >= n {
+            s.extend(digits);
+            s.extend(std::iter::repeat_n('0', (self.exp - n) as usize));
         } else {
-            s.push_str(&digits[..1]);
-            if n > 1 {
-                s.push('.');
-                s.push_str(&digits[1..]);
+            for (i, d) in digits.enumerate() {
+                if i == self.exp as usize {
+                    s.push('.');
+                }
+                s.push(d);
             }
-            let e = self.exp - 1;
-            s.push_str(&format!("E{}{}", if e >= 0 { "+" } else { "" }, e));
         }
         f.write_str(&s)
     }
@@ -285,8 +307,29 @@ mod tests {
         assert_eq!(n("100").to_string(), "100");
         assert_eq!(n("-0.0012").to_string(), "-0.0012");
         assert_eq!(n("12.5").to_string(), "12.5");
-        assert_eq!(n("1E-130").to_string(), "1E-130");
-        assert_eq!(n("9.9E+125").to_string(), "9.9E+125");
+        assert_eq!(n("1e3").to_string(), "1000");
+        assert_eq!(n("-1.5e2").to_string(), "-150");
+        assert_eq!(n("1.23e-1").to_string(), "0.123");
+        assert_eq!(n(".5").to_string(), "0.5");
+        // Plain digits at both ends of the range, never an exponent.
+        assert_eq!(n("1E-130").to_string(), format!("0.{}1", "0".repeat(129)));
+        assert_eq!(n("9.9E+125").to_string(), format!("99{}", "0".repeat(124)));
+        assert_eq!(n("1e125").to_string(), format!("1{}", "0".repeat(125)));
+    }
+
+    #[test]
+    fn stored_text_is_short_and_parses_back() {
+        for (text, stored) in [
+            ("1E-130", "1E-130"),
+            ("-9.9E+125", "-9.9E+125"),
+            ("1e39", "1000000000000000000000000000000000000000"),
+            ("1e40", "1E+40"),
+            ("0.5", "0.5"),
+            ("0", "0"),
+        ] {
+            assert_eq!(n(text).to_stored_string(), stored, "{text}");
+            assert_eq!(n(stored), n(text));
+        }
     }
 
     #[test]

@@ -485,7 +485,7 @@ fn put_value(out: &mut Vec<u8>, v: &AttrValue) {
         }
         AttrValue::N(n) => {
             out.push(T_N);
-            put_bytes(out, n.to_string().as_bytes());
+            put_bytes(out, n.to_stored_string().as_bytes());
         }
         AttrValue::B(b) => {
             out.push(T_B);
@@ -512,7 +512,7 @@ fn put_value(out: &mut Vec<u8>, v: &AttrValue) {
             out.push(T_NS);
             put_len(out, s.len());
             s.iter()
-                .for_each(|m| put_bytes(out, m.to_string().as_bytes()));
+                .for_each(|m| put_bytes(out, m.to_stored_string().as_bytes()));
         }
         AttrValue::Bs(s) => {
             out.push(T_BS);

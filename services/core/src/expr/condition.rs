@@ -3,9 +3,9 @@
 use std::borrow::Cow;
 use std::cmp::Ordering;
 
-use super::parser::{CmpOp, Parser, RawCond, RawFunc, RawOperand};
+use super::parser::{CmpOp, Parser, REDUNDANT_PARENS, RawCond, RawFunc, RawOperand};
 use super::resolve::{Cat, Resolver, show_value};
-use super::{ExprError, MAX_IN_OPERANDS, Names, Path, Usage, Values, check_text};
+use super::{ExprError, MAX_IN_OPERANDS, Names, Path, Usage, Values, check_text, parse_with_stack};
 use crate::number::Number;
 use crate::value::{AttrValue, Item};
 
@@ -57,11 +57,14 @@ pub(crate) fn parse_cond(
     values: &Values,
 ) -> Result<(Cond, Usage), ExprError> {
     check_text(kind, text)?;
-    let mut parser = Parser::for_condition(kind, text);
-    let raw = parser.condition()?;
+    let (raw, redundant_parens) = parse_with_stack(text, || {
+        let mut parser = Parser::for_condition(kind, text);
+        let raw = parser.condition()?;
+        Ok((raw, parser.redundant_parens))
+    })?;
     let mut r = Resolver::new(kind, names, values);
-    if parser.redundant_parens {
-        r.report(Cat::Parens, "The expression has redundant parentheses;");
+    if redundant_parens {
+        r.report(Cat::Parens, REDUNDANT_PARENS);
     }
     let cond = resolve_cond(&mut r, &raw);
     let usage = r.finish()?;

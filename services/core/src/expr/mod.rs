@@ -46,8 +46,9 @@
 //!   and list indexes refer to positions before the update; `SET` past the
 //!   end of a list appends (in index order). Set results that become empty
 //!   remove the attribute.
-//! * Limits: 4096 bytes per expression, 32 document-path levels, 32 levels of
-//!   parentheses, 300 operators/functions, 100 operands for `IN`.
+//! * Limits: 4096 bytes per expression, 32 document-path levels, 300
+//!   operators/functions (and so 301 levels of parentheses), 100 operands
+//!   for `IN`.
 
 mod arith;
 mod condition;
@@ -81,10 +82,14 @@ pub type Values = HashMap<String, AttrValue>;
 pub const MAX_EXPRESSION_BYTES: usize = 4096;
 /// Most elements in one document path (`a.b[0]` has three).
 pub const MAX_PATH_DEPTH: usize = 32;
-/// Most nested levels of parentheses; guards the recursive parser.
-pub const MAX_PAREN_DEPTH: usize = 32;
 /// Most operators and functions in one expression (DynamoDB's limit).
 pub const MAX_OPERATORS: usize = 300;
+/// Most nested levels of parentheses, which bounds the parser's recursion.
+/// Every level around another must hold an operator or function of its own
+/// (else it is redundant, which DynamoDB refuses), so no expression DynamoDB
+/// accepts nests deeper than this; deeper text is refused before the
+/// recursion could exhaust the stack.
+pub const MAX_PAREN_DEPTH: usize = MAX_OPERATORS + 1;
 /// Most operands of `IN`, counting the left-hand side.
 pub const MAX_IN_OPERANDS: usize = 100;
 
@@ -234,6 +239,55 @@ impl fmt::Display for Path {
         }
         Ok(())
     }
+}
+
+/// Parenthesis nesting up to which an expression is parsed on the caller's
+/// stack (DynamoDB accepts up to `MAX_PAREN_DEPTH`, but real expressions
+/// rarely pass a handful).
+const INLINE_PAREN_DEPTH: usize = 32;
+/// Stack for parsing a more deeply nested expression. Each level of
+/// parentheses takes five frames of the recursive-descent parser:
+/// `MAX_PAREN_DEPTH` levels overflowed 4 MiB in an unoptimised build, and
+/// a Tokio worker has 2 MiB. Only the pages touched are committed.
+const DEEP_PARSE_STACK: usize = 32 << 20;
+
+/// Runs `parse` over `text` where its recursion cannot overflow the stack:
+/// inline when the parentheses nest at most `INLINE_PAREN_DEPTH` deep, else
+/// on a scoped thread with `DEEP_PARSE_STACK` bytes of stack. Expressions
+/// hold no literals (values are placeholders), so every byte `(` or `)` is
+/// a parenthesis.
+pub(crate) fn parse_with_stack<R: Send>(
+    text: &str,
+    parse: impl FnOnce() -> Result<R, ExprError> + Send,
+) -> Result<R, ExprError> {
+    let (mut depth, mut deepest) = (0usize, 0usize);
+    for b in text.bytes() {
+        match b {
+            b'(' => {
+                depth += 1;
+                deepest = deepest.max(depth);
+            }
+            b')' => depth = depth.saturating_sub(1),
+            _ => {}
+        }
+    }
+    if deepest <= INLINE_PAREN_DEPTH {
+        return parse();
+    }
+    std::thread::scope(|scope| {
+        let handle = std::thread::Builder::new()
+            .name("expr-parse".into())
+            .stack_size(DEEP_PARSE_STACK)
+            .spawn_scoped(scope, parse)
+            .map_err(|e| {
+                ExprError::validation(format!(
+                    "Could not start parsing a deeply nested expression: {e}"
+                ))
+            })?;
+        handle
+            .join()
+            .unwrap_or_else(|panic| std::panic::resume_unwind(panic))
+    })
 }
 
 /// Checks the length and emptiness rules shared by every expression.

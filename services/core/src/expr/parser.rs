@@ -3,7 +3,9 @@
 //! checks happen in `resolve`, so syntax errors always win, as in DynamoDB.
 //!
 //! Recursion is bounded: parentheses by `MAX_PAREN_DEPTH`, `NOT` chains and
-//! nested function calls by `MAX_OPERATORS` (each counts as an operator).
+//! nested function calls by `MAX_OPERATORS` (each counts as an operator), so
+//! the syntax tree is at most about 300 levels deep too, and so is every
+//! walk over it (resolution, evaluation, drop).
 
 use super::lexer::{Kind, Token, lex};
 use super::{ExprError, MAX_OPERATORS, MAX_PAREN_DEPTH};
@@ -123,6 +125,9 @@ enum Node {
     Cond(RawCond),
     Operand(RawOperand),
 }
+
+/// DynamoDB's text for `((…))`, its semicolon included.
+pub(crate) const REDUNDANT_PARENS: &str = "The expression has redundant parentheses;";
 
 const CONDITION_KEYWORDS: &[&str] = &["AND", "OR", "NOT", "BETWEEN", "IN"];
 const UPDATE_KEYWORDS: &[&str] = &["SET", "REMOVE", "ADD", "DELETE"];
@@ -260,16 +265,31 @@ impl<'a> Parser<'a> {
     fn open_paren(&mut self) -> Result<(), ExprError> {
         self.depth += 1;
         if self.depth > MAX_PAREN_DEPTH {
-            return Err(ExprError::invalid(
-                self.kind,
-                format!(
-                    "The expression has too many nested parentheses; nesting levels: {}, limit: {MAX_PAREN_DEPTH}",
-                    self.depth
-                ),
-            ));
+            return Err(self.too_deep());
         }
         self.advance();
         Ok(())
+    }
+
+    /// The error for parentheses nested deeper than any expression DynamoDB
+    /// accepts, said as DynamoDB says it without parsing further: text
+    /// whose parentheses never close is a syntax error at its end; any
+    /// other has redundant parentheses (a level without an operator of its
+    /// own), since reaching this depth within `MAX_OPERATORS` takes one.
+    fn too_deep(&mut self) -> ExprError {
+        let mut open = self.depth - 1;
+        for t in &self.toks[self.pos..] {
+            match t.kind {
+                Kind::Sym("(") => open += 1,
+                Kind::Sym(")") => open = open.saturating_sub(1),
+                _ => {}
+            }
+        }
+        if open > 0 {
+            self.pos = self.toks.len() - 1;
+            return self.syntax_error();
+        }
+        ExprError::invalid(self.kind, REDUNDANT_PARENS)
     }
 
     fn close_paren(&mut self) -> Result<(), ExprError> {

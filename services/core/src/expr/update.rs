@@ -5,7 +5,7 @@ use std::collections::{BTreeMap, BTreeSet};
 use super::arith::{add_numbers, sub_numbers};
 use super::parser::{Parser, RawAction, RawOperand, RawSetValue};
 use super::resolve::{Cat, Resolver, long_type_name};
-use super::{ExprError, Names, Path, PathElem, Usage, Values, check_text};
+use super::{ExprError, Names, Path, PathElem, Usage, Values, check_text, parse_with_stack};
 use crate::value::{AttrValue, Item, MAX_DEPTH};
 
 const MISSING: &str =
@@ -59,7 +59,7 @@ pub fn parse_update(
 ) -> Result<(UpdateExpr, Usage), ExprError> {
     const KIND: &str = "UpdateExpression";
     check_text(KIND, text)?;
-    let raw = Parser::for_update(text).update()?;
+    let raw = parse_with_stack(text, || Parser::for_update(text).update())?;
     let mut r = Resolver::new(KIND, names, values);
     if let Some(section) = raw.duplicate_section {
         r.report(
