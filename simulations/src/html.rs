@@ -745,9 +745,10 @@ fn disasters_table(out: &mut String, r: &Report) {
          <p class=\"explain\">At risk: writes the region had acknowledged that no peer held when \
          it lost its data. RPO: the acknowledged writes lost for good, held by no region at the end; \
          every other write must survive, or the checker fails. RTO: from the loss until the \
-         region, up again, served reads that include every write that survived it.</p>\n\
+         region, up again, served reads that include every write that survived it. A region that \
+         restarts empty first copies a peer's store (seeded from).</p>\n\
          <table>\n<thead><tr><th>at</th><th>event</th><th class=\"n\">at risk</th>\
-         <th class=\"n\">RPO (lost)</th><th class=\"n\">RTO</th><th>lost writes</th></tr></thead>\n<tbody>\n",
+         <th class=\"n\">RPO (lost)</th><th class=\"n\">RTO</th><th>seeded from</th><th>lost writes</th></tr></thead>\n<tbody>\n",
     );
     for d in &r.disasters {
         let rto = match d.rto_ms {
@@ -764,9 +765,19 @@ fn disasters_table(out: &mut String, r: &Report) {
                 .collect::<Vec<_>>()
                 .join("<br>")
         };
+        let seeded = match &d.seeded {
+            Some(s) => format!(
+                "{} ({} items, {:.1} MiB, {})",
+                esc(&s.peer),
+                s.items,
+                s.bytes as f64 / 1048576.0,
+                fmt_dur(s.ms)
+            ),
+            None => "–".to_string(),
+        };
         w!(
             out,
-            "<tr><td class=\"n\">{}</td><td>{}</td><td class=\"n\">{}</td><td class=\"n\">{}</td><td class=\"n\">{rto}</td><td>{lost}</td></tr>\n",
+            "<tr><td class=\"n\">{}</td><td>{}</td><td class=\"n\">{}</td><td class=\"n\">{}</td><td class=\"n\">{rto}</td><td>{seeded}</td><td>{lost}</td></tr>\n",
             fmt_secs(d.at_ms),
             esc(&d.label),
             d.at_risk,
@@ -1275,6 +1286,12 @@ mod tests {
                     version: "1700000004.000000+0@eu-west-1".into(),
                 }],
                 rto_ms: Some(2_750),
+                seeded: Some(crate::report::SeedReport {
+                    peer: "us-east-1".into(),
+                    items: 1_999,
+                    bytes: 1 << 20,
+                    ms: 120,
+                }),
             }],
             verdict: VerdictReport {
                 ok: false,
@@ -1345,6 +1362,10 @@ mod tests {
         // The data loss: its RPO names the lost write, its RTO the time.
         assert!(html.contains("drill/6b31/ at 1700000004.000000+0@eu-west-1"));
         assert!(html.contains("2.75 s"), "RTO");
+        assert!(
+            html.contains("us-east-1 (1999 items, 1.0 MiB, 120 ms)"),
+            "the peer the wiped region was seeded from"
+        );
         // The verdict is a failure, with the failing check and the problem.
         assert!(html.contains("class=\"verdict fail\""));
         assert!(html.contains("<li class=\"bad\"><span class=\"mark\">✗</span> <b>Acknowledged writes accounted for</b>"));

@@ -77,6 +77,20 @@ pub struct DisasterReport {
     /// RTO: from the loss until the region served reads that include every
     /// write that survived it, ms; `None` if it never did during the drill.
     pub rto_ms: Option<u64>,
+    /// How the region got its data back when it restarted empty: the peer
+    /// whose store it copied, and how much (docs/repair.md, "Seeding from a
+    /// peer"); `None` when repair rounds alone rebuilt it.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub seeded: Option<SeedReport>,
+}
+
+/// A region's store copied from a peer when it started empty.
+#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
+pub struct SeedReport {
+    pub peer: String,
+    pub items: u64,
+    pub bytes: u64,
+    pub ms: u64,
 }
 
 /// An acknowledged write that no replica holds at the end.

@@ -195,6 +195,7 @@ impl TestCluster {
                 repair_interval: meridian_region::repair::round::DEFAULT_INTERVAL,
                 retention: meridian_region::Retention::default(),
                 replication: test_tuning(),
+                seed_from_peers: true,
                 dialer: None,
                 seed: None,
             };

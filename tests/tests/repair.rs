@@ -73,19 +73,57 @@ async fn converge(cluster: &TestCluster, oracle: &Oracle, what: &str) {
     }
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn a_region_that_lost_its_disk_gets_its_own_writes_back() {
-    let mut cluster = start().await;
-    let mut oracle = Oracle::new();
-    write(&cluster, 0, "east", 120, &mut oracle).await;
-    write(&cluster, 1, "west", 80, &mut oracle).await;
-    converge(&cluster, &oracle, "the first writes to reach every region").await;
-
+/// Writes in two regions, crashes us-east-1, deletes its data directory
+/// while the third writes, and restarts it empty. Returns once it is back.
+async fn lose_the_disk_of_us_east(cluster: &mut TestCluster, oracle: &mut Oracle) {
+    write(cluster, 0, "east", 120, oracle).await;
+    write(cluster, 1, "west", 80, oracle).await;
+    converge(cluster, oracle, "the first writes to reach every region").await;
     cluster.crash(0).await;
     cluster.wipe(0);
     // The others keep writing while it is gone.
-    write(&cluster, 2, "south", 40, &mut oracle).await;
+    write(cluster, 2, "south", 40, oracle).await;
+    poll_until(
+        "eu-west-1 to hold every write",
+        Duration::from_secs(30),
+        || async { cluster.heads(1, TABLE).len() == 240 },
+    )
+    .await;
     cluster.restart(0).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_region_that_lost_its_disk_is_seeded_from_a_peer_and_keeps_up() {
+    let mut cluster = start().await;
+    let mut oracle = Oracle::new();
+    lose_the_disk_of_us_east(&mut cluster, &mut oracle).await;
+    // Its store is a copy of its first peer's: every item from the first
+    // moment, but a log of its own that starts empty (a new store).
+    let st = status(&cluster, 0).await;
+    let seeded = st.seeded.expect("the region says it was seeded");
+    assert_eq!(seeded.peer, REGIONS[1]);
+    // The table's 240 items and its definition in the catalog.
+    assert_eq!(seeded.items, 241);
+    assert_eq!(st.log_head, 0);
+    converge(&cluster, &oracle, "us-east-1 to hold every write again").await;
+
+    // Every peer's log goes on from where the copy left it: new writes in
+    // both, and in the region itself, reach everyone.
+    write(&cluster, 1, "west-again", 30, &mut oracle).await;
+    write(&cluster, 2, "south-again", 30, &mut oracle).await;
+    write(&cluster, 0, "east-again", 30, &mut oracle).await;
+    converge(&cluster, &oracle, "the new writes to reach every region").await;
+    cluster.shutdown().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_region_that_lost_its_disk_gets_its_own_writes_back_by_repair_alone() {
+    let mut cluster = TestCluster::start_tuned(&REGIONS, |c| c.seed_from_peers = false).await;
+    cluster.create_table(0, TABLE, ("id", "S"), None).await;
+    cluster.wait_table_everywhere(TABLE).await;
+    let mut oracle = Oracle::new();
+    lose_the_disk_of_us_east(&mut cluster, &mut oracle).await;
+    assert_eq!(status(&cluster, 0).await.seeded, None);
     assert!(
         cluster.heads(0, TABLE).len() < 240,
         "the region restarted with its items: the disk was not lost"

@@ -565,6 +565,16 @@ async fn status(config: &std::path::Path, json: bool) -> Result<()> {
             s.tombstones_purged,
             s.superseded
         );
+        if let Some(seed) = &s.seeded {
+            println!(
+                "  seeded from {}: {:.1} MiB, {} items and {} tombstones, in {:.2} s",
+                seed.peer,
+                seed.bytes as f64 / 1048576.0,
+                seed.items,
+                seed.tombstones,
+                seed.micros as f64 / 1e6
+            );
+        }
         println!(
             "  {:<16} {:<5} {:>10} {:>9} {:>10} {:>10} {:>10} {:>9}  last error",
             "peer", "link", "acked", "pending", "lag p50", "lag p99", "lag max", "samples",
@@ -658,6 +668,10 @@ fn status_json(s: &pb::StatusResponse) -> Json {
         "drift_refusals": s.drift_refusals,
         "tombstones_purged": s.tombstones_purged,
         "superseded": s.superseded,
+        "seeded": s.seeded.as_ref().map(|seed| json!({
+            "peer": seed.peer, "bytes": seed.bytes, "items": seed.items,
+            "tombstones": seed.tombstones, "micros": seed.micros,
+        })),
         "peers": peers,
         "workers": workers,
     })

@@ -318,6 +318,15 @@ fn print_summary(r: &Report, out: &Path) {
                 .map(|t| format!("{t} ms"))
                 .unwrap_or_else(|| "never".into())
         );
+        if let Some(s) = &d.seeded {
+            println!(
+                "            restarted empty: copied {}'s store ({} items, {:.1} MiB) in {} ms",
+                s.peer,
+                s.items,
+                s.bytes as f64 / 1048576.0,
+                s.ms
+            );
+        }
         for w in d.lost.iter().take(10) {
             println!("            lost {} at {}", w.key, w.version);
         }

@@ -396,8 +396,16 @@ impl Disaster {
         tally: &Mutex<Tally>,
     ) {
         for d in disasters.iter_mut().filter(|d| d.report.rto_ms.is_none()) {
-            if sample.statuses.get(d.region).is_none_or(Option::is_none) {
+            let Some(Some(status)) = sample.statuses.get(d.region) else {
                 continue;
+            };
+            if let Some(s) = &status.seeded {
+                d.report.seeded = Some(meridian_scenario::report::SeedReport {
+                    peer: s.peer.clone(),
+                    items: s.items,
+                    bytes: s.bytes,
+                    ms: s.micros / 1000,
+                });
             }
             let Ok(heads) = meridian_cluster::state::heads(&regions[d.region].data_dir, table)
             else {

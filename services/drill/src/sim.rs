@@ -387,6 +387,7 @@ pub fn run(scenario: &Scenario, seed: u64, dir: &Path) -> Result<Report, SimErro
                 ..Default::default()
             },
             replication: sim_tuning(),
+            seed_from_peers: true,
             dialer: Some(dialer()),
             seed: Some(seed),
         };

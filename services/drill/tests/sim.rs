@@ -106,3 +106,48 @@ fn tombstones_are_purged_under_steady_writes_and_a_restored_copy_brings_none_bac
         r.purges
     );
 }
+
+/// A region loses its disk while tombstones are being purged, and restarts
+/// empty: it copies a peer's store (purge horizon included), then catches
+/// up by the log and repair. The checker fails on any write lost that a
+/// peer held, and on any deleted item that comes back.
+const WIPED: &str = r#"
+    name = "wiped"
+    duration = "16s"
+    settle = "30s"
+    tombstone_retain = "2s"
+    repair_interval = "1s"
+    [regions]
+    names = ["r1", "r2", "r3"]
+    rtt_ms = { r1 = { r2 = 60, r3 = 120 }, r2 = { r3 = 80 } }
+    [workload]
+    rate_per_region = 60
+    keys = 300
+    mix = { put = 4, update = 2, delete = 3, get = 1 }
+    [[event]]
+    at = "6s"
+    action = "crash"
+    region = "r1"
+    [[event]]
+    at = "6s"
+    action = "wipe"
+    region = "r1"
+    [[event]]
+    at = "8s"
+    action = "restart"
+    region = "r1"
+"#;
+
+#[test]
+fn a_wiped_region_is_seeded_from_a_peer_and_loses_nothing_a_peer_held() {
+    let scenario = Scenario::parse(WIPED, &BTreeMap::new()).unwrap();
+    let dir = tempfile::tempdir().unwrap();
+    let r = meridian_drill::sim::run(&scenario, 5, dir.path()).unwrap();
+    assert!(r.verdict.ok, "{:#?}", r.verdict);
+    let [d] = r.disasters.as_slice() else {
+        panic!("one disaster expected: {:#?}", r.disasters);
+    };
+    let seeded = d.seeded.as_ref().expect("the wiped region copied a peer");
+    assert!(seeded.items > 0, "{seeded:?}");
+    assert!(d.rto_ms.is_some(), "{d:#?}");
+}

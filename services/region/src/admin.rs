@@ -199,6 +199,13 @@ impl Admin for AdminApi {
             drift_refusals,
             tombstones_purged: shared.metrics.tombstones_purged.get(),
             superseded: shared.metrics.superseded.get(),
+            seeded: shared.seeded.as_ref().map(|s| pb::SeedStatus {
+                peer: s.peer.clone(),
+                bytes: s.bytes,
+                items: s.seeded.items,
+                tombstones: s.seeded.tombstones,
+                micros: s.micros,
+            }),
             workers: shared
                 .workers
                 .statuses()

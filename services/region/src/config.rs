@@ -67,6 +67,11 @@ pub struct ClusterFile {
     /// holds them (docs/repair.md, "Purging tombstones").
     #[serde(default = "default_tombstone_retain_secs")]
     pub tombstone_retain_secs: u64,
+    /// A region that starts on an empty data directory copies a peer's
+    /// store before it serves (docs/repair.md, "Seeding from a peer");
+    /// `false` leaves the rebuild to repair rounds alone.
+    #[serde(default = "default_seed_from_peers")]
+    pub seed_from_peers: bool,
     /// Access key id → secret for the DynamoDB endpoints. When set, every
     /// request must carry a valid SigV4 signature made with one of them;
     /// when empty (the default) any credentials are accepted.
@@ -179,6 +184,10 @@ fn default_tombstone_retain_secs() -> u64 {
     Retention::default().tombstone_age.as_secs()
 }
 
+fn default_seed_from_peers() -> bool {
+    true
+}
+
 fn default_repair_interval_ms() -> u64 {
     crate::repair::round::DEFAULT_INTERVAL.as_millis() as u64
 }
@@ -199,6 +208,7 @@ impl ClusterFile {
             conflict_retain_records: default_conflict_retain_records(),
             conflict_retain_secs: default_conflict_retain_secs(),
             tombstone_retain_secs: default_tombstone_retain_secs(),
+            seed_from_peers: default_seed_from_peers(),
             dynamodb_keys: Default::default(),
             netsim: None,
             regions: regions
@@ -387,6 +397,7 @@ impl ClusterFile {
                 ..Retention::default()
             },
             replication: ReplicationTuning::default(),
+            seed_from_peers: self.seed_from_peers,
             dialer: None,
             seed: None,
         })
@@ -421,6 +432,8 @@ pub struct RegionConfig {
     /// records is kept.
     pub retention: Retention,
     pub replication: ReplicationTuning,
+    /// Whether an empty store is first seeded from a peer's snapshot.
+    pub seed_from_peers: bool,
     /// Outbound connections on a simulated network; `None` dials with TCP.
     pub dialer: Option<crate::transport::Dialer>,
     /// Seeds the reconnect jitter, so a simulated run replays exactly;

@@ -15,6 +15,7 @@ pub mod ops;
 mod purge;
 pub mod repair;
 pub mod replication;
+pub mod seed;
 pub mod service;
 pub mod tail;
 pub mod transport;
@@ -90,6 +91,8 @@ pub(crate) struct Shared {
     pub repair_wake: HashMap<String, Arc<tokio::sync::Notify>>,
     /// What purging tombstones needs to know (`purge::Purge`).
     pub purge: purge::Purge,
+    /// The peer this run's store was copied from, if it was.
+    pub seeded: Option<seed::SeedReport>,
 }
 
 /// How a region reads time. Live regions use the system clock; the
@@ -162,6 +165,13 @@ pub async fn start(
         source,
     })?;
     let metrics_addr = metrics_listener.as_ref().and_then(|l| l.local_addr().ok());
+    // An empty data directory is first seeded from a peer's store, if one
+    // gives it; versions in it may not pass what the drift guard accepts.
+    let max_physical = clocks
+        .skewed
+        .now_micros()
+        .saturating_add(config.max_clock_offset.as_micros() as u64);
+    let seeded = seed::from_peers(&config, max_physical, mode).await;
     // Opening scans the log; in live mode that runs off the async workers.
     let opened = match mode {
         Mode::Threads => {
@@ -229,6 +239,7 @@ pub async fn start(
         repair_locks,
         repair_wake,
         purge: purge::Purge::default(),
+        seeded,
     });
     let mut tasks = Vec::new();
 
@@ -261,6 +272,7 @@ pub async fn start(
         .add_service(
             RepairServer::new(repair::RepairApi {
                 shared: shared.clone(),
+                snapshots: Arc::new(tokio::sync::Semaphore::new(1)),
             })
             .max_decoding_message_size(replication::MAX_MESSAGE_BYTES)
             .max_encoding_message_size(replication::MAX_MESSAGE_BYTES),

@@ -17,6 +17,7 @@ mod group;
 mod log;
 mod purge;
 mod read;
+mod seed;
 mod write;
 
 use std::path::{Path, PathBuf};
@@ -28,6 +29,7 @@ use thiserror::Error;
 pub use apply::ApplyOutcome;
 pub use group::{Group, Writer};
 pub use read::{BatchFill, Digest, LeafHead, Reader, SortRange, StoredRow, differing_leaves};
+pub use seed::{Seeded, adopt};
 pub use write::{Change, Check, Condition, ConditionFailure, WriteOp, WriteResult};
 
 const SCHEMA: &str = include_str!("schema.sql");

@@ -148,6 +148,11 @@ type RawRow = (
 );
 
 impl Reader {
+    /// The reader's connection, for other modules of the store.
+    pub(crate) fn conn(&self) -> &Connection {
+        &self.conn
+    }
+
     pub(crate) fn new(conn: Connection) -> Self {
         Reader { conn }
     }

@@ -4,7 +4,12 @@
 //! validated and bounded before anything is read, and a refusal is counted
 //! in `meridian_repair_refused_total{call}`.
 
+use std::io::Read;
+use std::path::PathBuf;
+use std::pin::Pin;
 use std::sync::Arc;
+
+use futures::Stream;
 
 use meridian_core::digest::NodeId;
 use meridian_core::schema::validate_table_name;
@@ -21,6 +26,28 @@ use crate::metrics::CallLabel;
 
 pub struct RepairApi {
     pub(crate) shared: Arc<Shared>,
+    /// One snapshot at a time: each is a full copy of the store on disk.
+    pub(crate) snapshots: Arc<tokio::sync::Semaphore>,
+}
+
+/// The snapshot's pieces: 1 MiB, well under a message's limit.
+const SNAPSHOT_CHUNK: usize = 1 << 20;
+
+type SnapshotStream = Pin<Box<dyn Stream<Item = Result<pb::SnapshotChunk, Status>> + Send>>;
+
+/// The snapshot file being streamed; deleted when the stream ends or the
+/// caller goes away.
+struct SnapshotFile {
+    path: PathBuf,
+    file: std::fs::File,
+    left: u64,
+    _permit: tokio::sync::OwnedSemaphorePermit,
+}
+
+impl Drop for SnapshotFile {
+    fn drop(&mut self) {
+        let _ = std::fs::remove_file(&self.path);
+    }
 }
 
 impl RepairApi {
@@ -80,6 +107,90 @@ fn key_from_pb(k: &pb::KeyRef) -> EncodedKey {
 
 #[tonic::async_trait]
 impl Repair for RepairApi {
+    type SnapshotStream = SnapshotStream;
+
+    async fn snapshot(
+        &self,
+        req: Request<pb::SnapshotRequest>,
+    ) -> Result<Response<Self::SnapshotStream>, Status> {
+        let from = req.into_inner().from_region;
+        if !self.shared.config.peers.iter().any(|p| p.name == from) {
+            return Err(self.refuse(
+                "snapshot",
+                format!("from_region: {from:?} is not a peer of this region"),
+            ));
+        }
+        let permit = self.snapshots.clone().try_acquire_owned().map_err(|_| {
+            Status::resource_exhausted("a snapshot is being taken for another region; try later")
+        })?;
+        let path = self
+            .shared
+            .config
+            .data_dir
+            .join(format!("snapshot-for-{from}.db"));
+        let _ = std::fs::remove_file(&path);
+        let p = path.clone();
+        let t = std::time::Instant::now();
+        let taken = self
+            .shared
+            .storage
+            .read(move |r| {
+                // A store with no table has nothing a snapshot could give.
+                let tables = r
+                    .digest_roots()?
+                    .into_iter()
+                    .any(|(t, s)| t == CATALOG_TABLE && s.live > 0);
+                tables.then(|| r.snapshot_to(&p)).transpose()
+            })
+            .await;
+        let bytes = match taken {
+            Ok(Some(bytes)) => bytes,
+            Ok(None) => {
+                return Err(Status::failed_precondition(
+                    "this region holds no table yet",
+                ));
+            }
+            Err(e) => {
+                let _ = std::fs::remove_file(&path);
+                return Err(status_from(e));
+            }
+        };
+        let file = std::fs::File::open(&path).map_err(|e| Status::internal(e.to_string()))?;
+        tracing::info!(peer = %from, bytes, millis = t.elapsed().as_millis() as u64, "sending a snapshot of the store");
+        let state = SnapshotFile {
+            path,
+            file,
+            left: bytes,
+            _permit: permit,
+        };
+        let first = std::sync::atomic::AtomicBool::new(true);
+        let stream = futures::stream::unfold(state, move |mut st| {
+            let total = first
+                .swap(false, std::sync::atomic::Ordering::Relaxed)
+                .then_some(bytes);
+            async move {
+                if st.left == 0 && total.is_none() {
+                    return None;
+                }
+                let mut data = vec![0; SNAPSHOT_CHUNK.min(st.left as usize)];
+                if let Err(e) = st.file.read_exact(&mut data) {
+                    st.left = 0;
+                    return Some((
+                        Err(Status::internal(format!("reading the snapshot: {e}"))),
+                        st,
+                    ));
+                }
+                st.left -= data.len() as u64;
+                let chunk = pb::SnapshotChunk {
+                    data,
+                    total_bytes: total.unwrap_or(0),
+                };
+                Some((Ok(chunk), st))
+            }
+        });
+        Ok(Response::new(Box::pin(stream)))
+    }
+
     async fn roots(
         &self,
         req: Request<pb::RootsRequest>,

@@ -571,7 +571,16 @@ pub(crate) fn raise_clock(shared: &Shared, peer: &str, v: &pb::Version) {
 /// A connection to `peer`'s gRPC endpoint, dialled as the config says (TCP,
 /// or the simulated network): what shippers and repair rounds talk over.
 pub(crate) async fn peer_channel(shared: &Shared, peer: &PeerConfig) -> Result<Channel, String> {
-    let t = &shared.config.replication;
+    dial(&shared.config, peer).await
+}
+
+/// A channel to `peer` as `config` reaches it: over TCP, or the simulated
+/// network's dialer. Also used before the region runs (seeding).
+pub(crate) async fn dial(
+    config: &crate::RegionConfig,
+    peer: &PeerConfig,
+) -> Result<Channel, String> {
+    let t = &config.replication;
     let endpoint = Endpoint::from_shared(peer.url.clone())
         .map_err(|e| format!("bad peer url {}: {e}", peer.url))?
         .connect_timeout(t.connect_timeout)
@@ -580,7 +589,7 @@ pub(crate) async fn peer_channel(shared: &Shared, peer: &PeerConfig) -> Result<C
         .keep_alive_timeout(t.keepalive_timeout)
         .keep_alive_while_idle(true)
         .tcp_nodelay(true);
-    match &shared.config.dialer {
+    match &config.dialer {
         None => endpoint.connect().await,
         Some(dialer) => {
             let dialer = dialer.clone();
