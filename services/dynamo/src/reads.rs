@@ -299,13 +299,25 @@ pub async fn query(ops: &Ops, r: Req<'_>) -> ApiResult<Json> {
     let range = sort_range(&def, kc.sort.as_ref())?;
     let start = match start {
         Some(k) => {
-            let k = crate::req::start_key_of(&def, &k)?;
-            if k.partition != pk {
+            let key = crate::req::start_key_of(&def, &k)?;
+            if def.key_schema.sort.is_none() {
+                // A partition holds one item, so a start key "after" it
+                // leaves nothing to read; DynamoDB refuses any.
+                let shown: Vec<String> = k
+                    .iter()
+                    .map(|(name, v)| format!("{name}={}", expr::show_value(v)))
+                    .collect();
+                return Err(ApiError::validation(format!(
+                    "The provided exclusive start key is invalid: ExclusiveStartKey: {{{}}}",
+                    shown.join(", ")
+                )));
+            }
+            if key.partition != pk {
                 return Err(ApiError::validation(
-                    "The provided starting key is invalid: it is outside the queried partition",
+                    "The provided starting key is outside query boundaries based on provided conditions",
                 ));
             }
-            Some(k)
+            Some(key)
         }
         None => None,
     };
@@ -361,6 +373,13 @@ pub async fn scan(ops: &Ops, r: Req<'_>) -> ApiResult<Json> {
     let start = start
         .map(|k| crate::req::start_key_of(&def, &k))
         .transpose()?;
+    if let (Some(k), Some((s, t))) = (&start, segment)
+        && segment_of(&k.partition, t) != s
+    {
+        return Err(ApiError::validation(format!(
+            "The provided starting key is invalid: Invalid ExclusiveStartKey. Please use ExclusiveStartKey with correct Segment. TotalSegments: {t} Segment: {s}"
+        )));
+    }
     let mut first = start;
     listing
         .run(&def, move |after, want| {

@@ -71,6 +71,7 @@ pub use key::{KeyCondition, SortKeyCondition, parse_key_condition};
 pub use parser::CmpOp;
 pub use projection::{parse_projection, project};
 pub use reserved::is_reserved_word;
+pub use resolve::show_value;
 pub use update::{UpdateExpr, parse_update};
 
 /// `ExpressionAttributeNames`: `"#n"` to the attribute name it stands for.

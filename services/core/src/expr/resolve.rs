@@ -190,8 +190,9 @@ pub(crate) fn long_type_name(v: &AttrValue) -> &'static str {
     }
 }
 
-/// `{N:2}`-style rendering used in BETWEEN messages.
-pub(crate) fn show_value(v: &AttrValue) -> String {
+/// DynamoDB's rendering of a value in messages, `AttributeValue: {N:2}`
+/// (BETWEEN bounds, an invalid start key).
+pub fn show_value(v: &AttrValue) -> String {
     use base64::Engine as _;
     let b64 = |b: &[u8]| base64::engine::general_purpose::STANDARD.encode(b);
     let body = match v {
