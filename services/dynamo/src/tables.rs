@@ -441,7 +441,15 @@ pub async fn delete(ops: &Ops, r: Req<'_>) -> ApiResult<Json> {
     let info = ops.describe(r.table_name()?).await?;
     ops.write(vec![WriteOp::DeleteTable(info.def.name.clone())])
         .await?;
-    Ok(json!({"TableDescription": describe_json(ops.region(), &info, "DELETING")}))
+    let mut d = describe_json(ops.region(), &info, "DELETING");
+    // DynamoDB's DeleteTable describes the table without its creation time
+    // and key definitions, which DescribeTable includes.
+    if let Some(o) = d.as_object_mut() {
+        for field in ["CreationDateTime", "KeySchema", "AttributeDefinitions"] {
+            o.remove(field);
+        }
+    }
+    Ok(json!({"TableDescription": d}))
 }
 
 pub async fn update_ttl(ops: &Ops, r: Req<'_>) -> ApiResult<Json> {
