@@ -406,10 +406,17 @@ async fn tables_are_created_described_listed_and_deleted_in_every_region() {
 
     // DeleteTable answers DELETING, and the table goes away everywhere.
     let deleted = cs[2].delete_table().table_name("t-c").send().await.unwrap();
-    assert_eq!(
-        deleted.table_description().and_then(|d| d.table_status()),
-        Some(&TableStatus::Deleting)
-    );
+    let d = deleted.table_description().expect("a TableDescription");
+    assert_eq!(d.table_status(), Some(&TableStatus::Deleting));
+    // As DynamoDB's: the table's name, id, ARN, size and billing, but not
+    // its creation time or key definitions.
+    assert_eq!(d.table_name(), Some("t-c"));
+    assert!(d.table_id().is_some_and(|id| id.len() == 36));
+    assert!(d.table_arn().is_some_and(|a| a.starts_with("arn:")));
+    assert!(d.item_count().is_some() && d.table_size_bytes().is_some());
+    assert!(d.billing_mode_summary().is_some() && d.provisioned_throughput().is_some());
+    assert!(d.creation_date_time().is_none());
+    assert!(d.key_schema().is_empty() && d.attribute_definitions().is_empty());
     for (i, c) in cs.iter().enumerate() {
         poll(&format!("t-c gone in region {i}"), || async {
             match c.describe_table().table_name("t-c").send().await {
@@ -2431,7 +2438,8 @@ async fn every_error_type_reaches_the_sdk_typed() {
         json["__type"], "com.amazonaws.dynamodb.v20120810#SerializationException",
         "{body}"
     );
-    assert!(json["message"].is_string(), "{body}");
+    // As DynamoDB's: no message at all, so no parser position to leak.
+    assert!(json.get("message").is_none(), "{body}");
     let (status, body) = raw_post(addr, Some("DynamoDB_20120810.ListTables"), "[1, 2]").await;
     assert_eq!(status, 400);
     assert!(body.contains("#SerializationException"), "{body}");
@@ -2928,6 +2936,261 @@ async fn limits_are_dynamodbs() {
         "",
         "not a number",
     );
+    cluster.shutdown().await;
+}
+
+/// The cancellation reasons of a TransactWriteItems that must fail with
+/// `TransactionCanceledException`: (code, has a message) per action.
+fn reasons_of(
+    r: Result<
+        aws_sdk_dynamodb::operation::transact_write_items::TransactWriteItemsOutput,
+        aws_sdk_dynamodb::error::SdkError<TransactWriteItemsError>,
+    >,
+    what: &str,
+) -> Vec<(String, Option<String>)> {
+    match r.map_err(|e| e.into_service_error()) {
+        Err(TransactWriteItemsError::TransactionCanceledException(e)) => e
+            .cancellation_reasons()
+            .iter()
+            .map(|r| {
+                (
+                    r.code().unwrap_or_default().to_string(),
+                    r.message().map(str::to_string),
+                )
+            })
+            .collect(),
+        other => panic!("{what}: expected TransactionCanceledException, got {other:?}"),
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn nesting_numbers_start_keys_transactions_and_http_limits_are_dynamodbs() {
+    let cluster = TestCluster::start(&REGIONS[..1]).await;
+    let c = client(cluster.dynamo_url(0));
+    create_table(&c, "hko", ("p", ScalarAttributeType::S), None).await;
+    create_table(
+        &c,
+        "hsk",
+        ("p", ScalarAttributeType::S),
+        Some(("c", ScalarAttributeType::N)),
+    )
+    .await;
+    put(&c, "hko", item([("p", s("k")), ("a", n(1)), ("b", n(2))])).await;
+
+    // Parentheses nest as deep as 300 operators allow: 149 levels hold 299.
+    let cond = |text: String| {
+        c.update_item()
+            .table_name("hko")
+            .key("p", s("k"))
+            .update_expression("SET z = :v")
+            .expression_attribute_values(":v", n(1))
+            .condition_expression(text)
+            .send()
+    };
+    let nested = |depth: usize| format!("a<b {}{}", "or (a<b ".repeat(depth), ")".repeat(depth));
+    cond(nested(149)).await.expect("149 nested levels");
+    expect_validation(
+        cond(nested(150)).await,
+        "The expression contains too many operators; operator count: 301",
+        "150 levels, 301 operators",
+    );
+    // Pathological nesting is refused, never a crash of the region.
+    for (text, says) in [
+        (
+            format!("{}a<b{}", "(".repeat(2045), ")".repeat(2045)),
+            "redundant parentheses",
+        ),
+        ("(".repeat(4096), "Syntax error; token: \"<EOF>\""),
+        (
+            "(".repeat(100_000),
+            "Expression size has exceeded the maximum allowed size",
+        ),
+        (
+            format!("a < {}b{}", "size(".repeat(680), ")".repeat(680)),
+            "too many operators",
+        ),
+    ] {
+        expect_validation(cond(text).await, says, says);
+    }
+    assert!(
+        get(&c, "hko", item([("p", s("k"))])).await.is_some(),
+        "the region still answers"
+    );
+
+    // Numbers come back in plain digits, whatever notation went in.
+    for (input, plain) in [
+        ("1e125", format!("1{}", "0".repeat(125))),
+        ("-1.5E-3", "-0.0015".to_string()),
+        ("+007.50", "7.5".to_string()),
+    ] {
+        put(&c, "hko", item([("p", s(input)), ("x", n(input))])).await;
+        let got = get(&c, "hko", item([("p", s(input))]))
+            .await
+            .expect("the item");
+        assert_eq!(got["x"], n(&plain), "{input}");
+    }
+
+    // A parallel Scan's start key must lie in its segment.
+    let mut outside = None;
+    for i in 0..50 {
+        let key = format!("seg{i}");
+        let r = c
+            .scan()
+            .table_name("hko")
+            .segment(0)
+            .total_segments(2)
+            .exclusive_start_key("p", s(&key))
+            .send()
+            .await;
+        if r.is_err() {
+            outside = Some((key, r));
+            break;
+        }
+    }
+    let (_, r) = outside.expect("some key of 50 hashes to segment 1");
+    expect_validation(
+        r,
+        "The provided starting key is invalid: Invalid ExclusiveStartKey. Please use ExclusiveStartKey with correct Segment. TotalSegments: 2 Segment: 0",
+        "a start key of segment 1 for segment 0",
+    );
+
+    // Query start keys: never on a hash-only table; in the queried
+    // partition otherwise.
+    expect_validation(
+        c.query()
+            .table_name("hko")
+            .key_condition_expression("p = :p")
+            .expression_attribute_values(":p", s("k"))
+            .exclusive_start_key("p", s("k"))
+            .send()
+            .await,
+        "The provided exclusive start key is invalid: ExclusiveStartKey: {p=AttributeValue: {S:k}}",
+        "a start key on a hash-only table",
+    );
+    expect_validation(
+        c.query()
+            .table_name("hsk")
+            .key_condition_expression("p = :p")
+            .expression_attribute_values(":p", s("right"))
+            .exclusive_start_key("p", s("wrong"))
+            .exclusive_start_key("c", n(0))
+            .send()
+            .await,
+        "The provided starting key is outside query boundaries based on provided conditions",
+        "a start key in another partition",
+    );
+
+    // A transaction action's own invalid data cancels the transaction with
+    // a ValidationError at its index; the others are None, unchecked.
+    let reasons = reasons_of(
+        c.transact_write_items()
+            .transact_items(tx_put("hko", item([("p", s("t0"))])))
+            .transact_items(tx_put("hko", item([("p", n(7))])))
+            .transact_items(tx_put("hko", item([("p", n(8))])))
+            .send()
+            .await,
+        "a key of the wrong type",
+    );
+    let codes: Vec<&str> = reasons.iter().map(|(c, _)| c.as_str()).collect();
+    assert_eq!(codes, ["None", "ValidationError", "None"]);
+    assert!(
+        reasons[1]
+            .1
+            .as_deref()
+            .is_some_and(|m| m.contains("Type mismatch for key p")),
+        "{reasons:?}"
+    );
+    assert!(reasons[0].1.is_none() && reasons[2].1.is_none());
+    put(&c, "hko", item([("p", s("str")), ("s", s("text"))])).await;
+    let add_to_string = TransactWriteItem::builder()
+        .update(
+            Update::builder()
+                .table_name("hko")
+                .key("p", s("str"))
+                .update_expression("ADD s :one")
+                .expression_attribute_values(":one", n(1))
+                .build()
+                .unwrap(),
+        )
+        .build();
+    let reasons = reasons_of(
+        c.transact_write_items()
+            .transact_items(tx_put("hko", item([("p", s("t1"))])))
+            .transact_items(add_to_string.clone())
+            .send()
+            .await,
+        "ADD to a string at run time",
+    );
+    let codes: Vec<&str> = reasons.iter().map(|(c, _)| c.as_str()).collect();
+    assert_eq!(codes, ["None", "ValidationError"], "{reasons:?}");
+    assert!(reasons[1].1.is_some());
+    assert!(
+        get(&c, "hko", item([("p", s("t1"))])).await.is_none(),
+        "nothing written"
+    );
+    let reasons = reasons_of(
+        c.transact_write_items()
+            .transact_items(add_to_string)
+            .send()
+            .await,
+        "one action",
+    );
+    assert_eq!(reasons.len(), 1);
+    assert_eq!(reasons[0].0, "ValidationError");
+
+    // A transaction request is at most 4 MB; its items may weigh more.
+    let big = |i: usize| {
+        tx_put(
+            "hko",
+            item([("p", s(&format!("big{i}"))), ("x", s(&"x".repeat(100_000)))]),
+        )
+    };
+    let mut five = c.transact_write_items();
+    for i in 0..50 {
+        five = five.transact_items(big(i));
+    }
+    expect_validation(
+        five.send().await,
+        "Transaction payload size cannot exceed 4 MB",
+        "5 MB",
+    );
+    let mut three = c.transact_write_items();
+    for i in 0..30 {
+        three = three.transact_items(big(i));
+    }
+    three.send().await.expect("3 MB of puts");
+
+    // HTTP: a request line or headers past 16 KB answer a plain 400.
+    let addr = cluster.nodes[0].dynamo_addr;
+    let post = |path: String, extra: Vec<(&'static str, String)>| async move {
+        let mut headers: Vec<(&str, &str)> = vec![
+            ("content-type", "application/x-amz-json-1.0"),
+            ("x-amz-target", "DynamoDB_20120810.ListTables"),
+        ];
+        headers.extend(extra.iter().map(|(k, v)| (*k, v.as_str())));
+        http::request(
+            &http::Target::at(&addr.to_string(), &path),
+            "POST",
+            &headers,
+            b"{}".to_vec(),
+            1 << 20,
+            Duration::from_secs(10),
+        )
+        .await
+        .expect("an answer within 10 s")
+        .status
+    };
+    assert_eq!(post("/".into(), vec![("x-a", "a".repeat(8000))]).await, 200);
+    assert_eq!(
+        post(
+            "/".into(),
+            vec![("x-a", "a".repeat(8192)), ("x-b", "b".repeat(8192))]
+        )
+        .await,
+        400
+    );
+    assert_eq!(post(format!("/{}", "x".repeat(17_000)), vec![]).await, 400);
+    assert_eq!(post("/garbage".into(), vec![]).await, 404);
     cluster.shutdown().await;
 }
 

@@ -106,7 +106,11 @@ impl IntoResponse for ApiError {
                 self.kind.name()
             )),
         );
-        body.insert("message".into(), json!(self.message));
+        // DynamoDB answers a body that is not JSON with a bare
+        // SerializationException, no message member at all.
+        if !self.message.is_empty() {
+            body.insert("message".into(), json!(self.message));
+        }
         body.extend(self.extra);
         (
             status,
@@ -253,13 +257,7 @@ pub fn cancelled(e: &StoreError, return_old: &[bool]) -> ApiError {
             }
         })
         .collect();
-    let mut err = ApiError::new(
-        Kind::TransactionCanceled,
-        format!(
-            "Transaction cancelled, please refer cancellation reasons for specific reasons [{}]",
-            codes.join(", ")
-        ),
-    );
+    let mut err = ApiError::new(Kind::TransactionCanceled, cancelled_message(&codes));
     let list: Vec<Json> = reasons
         .iter()
         .enumerate()
@@ -281,4 +279,38 @@ pub fn cancelled(e: &StoreError, return_old: &[bool]) -> ApiError {
     err.extra
         .insert("CancellationReasons".into(), Json::Array(list));
     err
+}
+
+/// A `TransactionCanceledException` whose reasons are a `ValidationError`
+/// (with its message) where `reasons` holds one, `None` elsewhere.
+pub fn validation_cancelled(reasons: &[Option<String>]) -> ApiError {
+    let codes: Vec<&str> = reasons
+        .iter()
+        .map(|r| {
+            if r.is_some() {
+                "ValidationError"
+            } else {
+                "None"
+            }
+        })
+        .collect();
+    let mut err = ApiError::new(Kind::TransactionCanceled, cancelled_message(&codes));
+    let list: Vec<Json> = reasons
+        .iter()
+        .map(|r| match r {
+            Some(m) => json!({"Code": "ValidationError", "Message": m}),
+            None => json!({"Code": "None"}),
+        })
+        .collect();
+    err.extra
+        .insert("CancellationReasons".into(), Json::Array(list));
+    err
+}
+
+/// DynamoDB's message for a cancelled transaction, listing its reasons.
+fn cancelled_message(codes: &[&str]) -> String {
+    format!(
+        "Transaction cancelled, please refer cancellation reasons for specific reasons [{}]",
+        codes.join(", ")
+    )
 }

@@ -41,6 +41,12 @@ use req::Req;
 
 /// Largest request body accepted: a 25-item batch at 400 KB per item fits.
 pub const MAX_BODY_BYTES: usize = 16 << 20;
+/// Largest TransactWriteItems or TransactGetItems request, as DynamoDB's
+/// (its "transaction payload"): 4 MB, whatever the items it touches weigh.
+pub const MAX_TRANSACTION_BYTES: usize = 4 << 20;
+/// Largest request line (method, target, version) and largest total of the
+/// request's headers, as DynamoDB's: 16 KB each.
+pub const MAX_HEAD_BYTES: usize = 16 << 10;
 
 #[derive(Clone, Debug, Default)]
 pub struct FrontConfig {
@@ -93,6 +99,7 @@ impl Front {
             .route("/", post(handle))
             .route("/", get(health))
             .layer(axum::extract::DefaultBodyLimit::max(MAX_BODY_BYTES))
+            .layer(axum::middleware::from_fn(limit_head))
             .with_state(self)
     }
 
@@ -167,6 +174,34 @@ pub async fn serve(front: Front, listener: TcpListener, mut shutdown: watch::Rec
     }
 }
 
+/// Refuses a request whose line or headers pass `MAX_HEAD_BYTES` with a
+/// plain HTTP 400, as DynamoDB does, before any handler (or the 404 of an
+/// unknown path) sees it. Each header counts as `name: value` and its line
+/// end, the request line as sent.
+async fn limit_head(req: axum::extract::Request, next: axum::middleware::Next) -> Response {
+    let line =
+        req.method().as_str().len() + req.uri().to_string().len() + " HTTP/1.1\r\n".len() + 1;
+    let headers: usize = req
+        .headers()
+        .iter()
+        .map(|(name, value)| name.as_str().len() + value.len() + 4)
+        .sum();
+    let refuse = |what: &str, size: usize| {
+        (
+            axum::http::StatusCode::BAD_REQUEST,
+            format!("Bad Request: the {what} is {size} bytes; the limit is {MAX_HEAD_BYTES}\n"),
+        )
+            .into_response()
+    };
+    if line > MAX_HEAD_BYTES {
+        return refuse("request line", line);
+    }
+    if headers > MAX_HEAD_BYTES {
+        return refuse("total of the request headers", headers);
+    }
+    next.run(req).await
+}
+
 async fn health(State(front): State<Front>) -> impl IntoResponse {
     format!("healthy: dynamodb.{}.amazonaws.com\n", front.ops.region())
 }
@@ -207,18 +242,22 @@ async fn dispatch(front: &Front, headers: &HeaderMap, body: &[u8]) -> Result<Jso
     let op = target
         .strip_prefix("DynamoDB_20120810.")
         .ok_or_else(|| ApiError::new(Kind::UnknownOperation, format!("Unknown target {target}")))?;
-    let json: Json = serde_json::from_slice(body).map_err(|e| {
-        ApiError::new(
-            Kind::Serialization,
-            format!("Request body is not valid JSON: {e}"),
-        )
-    })?;
+    // DynamoDB names neither the fault nor its position.
+    let json: Json =
+        serde_json::from_slice(body).map_err(|_| ApiError::new(Kind::Serialization, ""))?;
     let Json::Object(map) = &json else {
         return Err(ApiError::new(
             Kind::Serialization,
             "Request body must be a JSON object",
         ));
     };
+    if matches!(op, "TransactWriteItems" | "TransactGetItems") && body.len() > MAX_TRANSACTION_BYTES
+    {
+        return Err(ApiError::validation(format!(
+            "Transaction payload size cannot exceed 4 MB: the request is {} bytes, the limit is {MAX_TRANSACTION_BYTES}",
+            body.len()
+        )));
+    }
     let r = Req(map);
     let ops = &front.ops;
     tracing::debug!(op, "dynamodb request");

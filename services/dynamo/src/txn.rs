@@ -12,7 +12,7 @@ use serde_json::{Value as Json, json};
 
 use crate::Front;
 use crate::capacity::{self, Report, Tally, Units};
-use crate::error::{ApiError, ApiResult, cancelled};
+use crate::error::{ApiError, ApiResult, cancelled, validation_cancelled};
 use crate::items::{Exprs, as_condition, change_of, return_old_on_failure};
 use crate::req::{Req, key_of};
 
@@ -201,7 +201,10 @@ async fn transact(ops: &Ops, actions: &[Json], report: Report) -> ApiResult<Json
         let (op, key) = match kind.as_str() {
             "Put" => {
                 let item = a.item("Item")?;
-                let key = def.key_schema.key_of(&item)?;
+                let key = def
+                    .key_schema
+                    .key_of(&item)
+                    .map_err(|e| validation_error(i, actions.len(), &ApiError::from(e)))?;
                 let condition = ex.condition(a, "ConditionExpression")?.map(as_condition);
                 (
                     WriteOp::Put {
@@ -214,7 +217,8 @@ async fn transact(ops: &Ops, actions: &[Json], report: Report) -> ApiResult<Json
             }
             "Delete" => {
                 let key_attrs = a.item("Key")?;
-                let key = key_of(&def, &key_attrs)?;
+                let key =
+                    key_of(&def, &key_attrs).map_err(|e| validation_error(i, actions.len(), &e))?;
                 let condition = ex.condition(a, "ConditionExpression")?.map(as_condition);
                 (
                     WriteOp::Delete {
@@ -227,7 +231,8 @@ async fn transact(ops: &Ops, actions: &[Json], report: Report) -> ApiResult<Json
             }
             "Update" => {
                 let key_attrs = a.item("Key")?;
-                let key = key_of(&def, &key_attrs)?;
+                let key =
+                    key_of(&def, &key_attrs).map_err(|e| validation_error(i, actions.len(), &e))?;
                 let update = ex.update(a)?;
                 if update.is_none() {
                     return Err(crate::req::missing("UpdateExpression"));
@@ -250,7 +255,8 @@ async fn transact(ops: &Ops, actions: &[Json], report: Report) -> ApiResult<Json
             }
             "ConditionCheck" => {
                 let key_attrs = a.item("Key")?;
-                let key = key_of(&def, &key_attrs)?;
+                let key =
+                    key_of(&def, &key_attrs).map_err(|e| validation_error(i, actions.len(), &e))?;
                 let condition = ex
                     .condition(a, "ConditionExpression")?
                     .map(as_condition)
@@ -291,6 +297,9 @@ async fn transact(ops: &Ops, actions: &[Json], report: Report) -> ApiResult<Json
             };
             return Err(cancelled(&e, &return_old));
         }
+        Err(OpError::Store(BridgeError::Store(StoreError::Invalid(e)))) => {
+            return Err(runtime_validation_error(e, actions.len()));
+        }
         Err(e) => return Err(e.into()),
     };
     let mut out = json!({});
@@ -298,4 +307,36 @@ async fn transact(ops: &Ops, actions: &[Json], report: Report) -> ApiResult<Json
         out["ConsumedCapacity"] = c;
     }
     Ok(out)
+}
+
+/// A `TransactionCanceledException` for a validation error in action `i` of
+/// `n`: DynamoDB reports an action's own invalid data (a key of the wrong
+/// type, an item grown past 400 KB, an `ADD` to a string) as a
+/// `ValidationError` reason at its index, with `None` for every other
+/// action, which are not checked further. Malformed requests and bad
+/// expressions stay `ValidationException`s of the whole request.
+fn validation_error(i: usize, n: usize, e: &ApiError) -> ApiError {
+    let reasons = (0..n)
+        .map(|j| (j == i).then(|| e.message.clone()))
+        .collect::<Vec<_>>();
+    validation_cancelled(&reasons)
+}
+
+/// A write the store refused while applying the transaction. With several
+/// actions the store names the one at fault as `ops[<i>]` and gives its
+/// error's text; with one, the error is that action's.
+fn runtime_validation_error(e: meridian_core::Error, n: usize) -> ApiError {
+    if n == 1 {
+        return validation_error(0, 1, &ApiError::from(e));
+    }
+    if let meridian_core::Error::Invalid { field, reason } = &e
+        && let Some(i) = field
+            .strip_prefix("ops[")
+            .and_then(|rest| rest.strip_suffix(']'))
+            .and_then(|digits| digits.parse::<usize>().ok())
+            .filter(|i| *i < n)
+    {
+        return validation_error(i, n, &ApiError::validation(reason.clone()));
+    }
+    e.into()
 }
