@@ -41,6 +41,7 @@ pub async fn from_peers(
     max_physical: u64,
     mode: Mode,
 ) -> Option<SeedReport> {
+    remove_scratch(&config.data_dir);
     if !config.seed_from_peers || meridian_store::db_path(&config.data_dir).exists() {
         return None;
     }
@@ -79,6 +80,22 @@ pub async fn from_peers(
         let _ = std::fs::remove_file(&part);
     }
     None
+}
+
+/// Deletes the scratch files a crash left behind: snapshots this region
+/// was streaming to peers, and a copy it was receiving.
+fn remove_scratch(dir: &Path) {
+    let Ok(entries) = std::fs::read_dir(dir) else {
+        return;
+    };
+    for e in entries.flatten() {
+        let name = e.file_name().to_string_lossy().into_owned();
+        let scratch = (name.starts_with("snapshot-for-") && name.ends_with(".db"))
+            || (name.starts_with("seed-from-") && name.ends_with(".part"));
+        if scratch {
+            let _ = std::fs::remove_file(e.path());
+        }
+    }
 }
 
 /// Why a peer gave no snapshot.
