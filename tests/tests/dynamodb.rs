@@ -2567,6 +2567,24 @@ async fn wrong_json_shapes_are_serialization_errors_and_messages_are_dynamodbs()
         msg,
         "One or more parameter values were invalid: An number set  may not be empty"
     );
+    // A duplicate set member: the collection as sent.
+    let msg = expect_code(
+        c.put_item()
+            .table_name("shapes")
+            .item("pk", s("a"))
+            .item(
+                "v",
+                AttributeValue::Ss(vec!["b".into(), "a".into(), "b".into()]),
+            )
+            .send()
+            .await,
+        "ValidationException",
+        "a string set with a duplicate",
+    );
+    assert_eq!(
+        msg,
+        "One or more parameter values were invalid: Input collection [b, a, b] contains duplicates."
+    );
     // Attribute names: empty or over 65535 bytes.
     expect_validation(
         c.put_item()

@@ -14,8 +14,13 @@ pub enum Error {
     /// `kind` is DynamoDB's name for the set type: `string`, `number`, `binary`.
     #[error("{field}: a set must have at least one member")]
     EmptySet { field: String, kind: &'static str },
-    #[error("{field}: duplicate set member {member}")]
-    DuplicateSetMember { field: String, member: String },
+    /// `members` as sent, joined by ", "; `kind` as for [`Error::EmptySet`].
+    #[error("{field}: the {kind} set [{members}] contains duplicates")]
+    DuplicateSetMember {
+        field: String,
+        kind: &'static str,
+        members: String,
+    },
     #[error("item size {size} bytes exceeds the limit of {limit} bytes")]
     ItemTooLarge { size: usize, limit: usize },
     #[error("{field}: key attribute is {size} bytes, the limit is {limit} bytes")]

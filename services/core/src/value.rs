@@ -59,7 +59,7 @@ impl AttrValue {
     /// Builds a string set, rejecting empty sets and duplicates.
     pub fn string_set(members: Vec<String>, field: &str) -> Result<Self, Error> {
         Ok(AttrValue::Ss(sorted_set(members, field, "string", |s| {
-            format!("{s:?}")
+            s.clone()
         })?))
     }
 
@@ -334,13 +334,18 @@ fn sorted_set<T: Ord>(
             kind,
         });
     }
-    members.sort();
-    if let Some(w) = members.windows(2).find(|w| w[0] == w[1]) {
+    // Duplicates are found in sorted order, but named as sent, the way
+    // DynamoDB lists the whole collection.
+    let mut sorted: Vec<&T> = members.iter().collect();
+    sorted.sort();
+    if sorted.windows(2).any(|w| w[0] == w[1]) {
         return Err(Error::DuplicateSetMember {
             field: field.to_string(),
-            member: show(&w[0]),
+            kind,
+            members: members.iter().map(show).collect::<Vec<_>>().join(", "),
         });
     }
+    members.sort();
     Ok(members)
 }
 
@@ -673,7 +678,10 @@ mod tests {
         let e = item_from_json(&json!({"tags": {"SS": []}})).unwrap_err();
         assert_eq!(e.to_string(), "tags: a set must have at least one member");
         let e = item_from_json(&json!({"m": {"M": {"s": {"NS": ["1", "1.0"]}}}})).unwrap_err();
-        assert_eq!(e.to_string(), "m.s: duplicate set member 1");
+        assert_eq!(
+            e.to_string(),
+            "m.s: the number set [1, 1] contains duplicates"
+        );
     }
 
     #[test]

@@ -168,9 +168,18 @@ impl From<meridian_core::Error> for ApiError {
             E::EmptySet { kind: "binary", .. } => invalid("Binary sets should not be empty".into()),
             // DynamoDB's text, its two spaces included.
             E::EmptySet { kind, .. } => invalid(format!("An {kind} set  may not be empty")),
-            E::DuplicateSetMember { field, member } => invalid(format!(
-                "Input collection {field} contains duplicates: {member}"
+            // DynamoDB's texts: the collection as sent; binary sets also
+            // name their type, with no space before it.
+            E::DuplicateSetMember {
+                kind: "binary",
+                members,
+                ..
+            } => invalid(format!(
+                "Input collection [{members}]of type BS contains duplicates."
             )),
+            E::DuplicateSetMember { members, .. } => {
+                invalid(format!("Input collection [{members}] contains duplicates."))
+            }
             E::NestingTooDeep { field, limit } => ApiError::validation(format!(
                 "Nesting Levels have exceeded supported limits: {field} is nested deeper than {limit} levels"
             )),

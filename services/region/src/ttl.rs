@@ -21,10 +21,35 @@ use crate::worker::{State, Stop, Worker};
 /// Items examined per table per pass.
 const PAGE: usize = 1000;
 
-/// Whether a TTL attribute value says the item has expired at `now_secs`.
-/// Anything but a number never expires, as in DynamoDB.
-pub fn expired(value: Option<&AttrValue>, now_secs: &Number) -> bool {
-    matches!(value, Some(AttrValue::N(at)) if at <= now_secs)
+/// How far in the past an expiry time may be and still count: DynamoDB's
+/// TTL ignores values more than five years old, which are taken for
+/// something else than an expiry (a date kept in milliseconds would be in
+/// the future; one of long ago, say a birth date, should not delete).
+pub const IGNORED_PAST_SECS: u64 = 5 * 365 * 86_400;
+
+/// The expiry times that delete an item at one moment: at or before now,
+/// and no more than [`IGNORED_PAST_SECS`] before it.
+#[derive(Clone, Debug)]
+pub struct Expiry {
+    now: Number,
+    oldest: Number,
+}
+
+impl Expiry {
+    pub fn at(now_secs: u64) -> Self {
+        let number =
+            |s: u64| Number::parse(&s.to_string(), "now").unwrap_or_else(|_| Number::zero());
+        Expiry {
+            now: number(now_secs),
+            oldest: number(now_secs.saturating_sub(IGNORED_PAST_SECS)),
+        }
+    }
+
+    /// Whether a TTL attribute value says the item has expired. Anything
+    /// but a number never expires, as in DynamoDB.
+    pub fn expired(&self, value: Option<&AttrValue>) -> bool {
+        matches!(value, Some(AttrValue::N(at)) if *at <= self.now && *at >= self.oldest)
+    }
 }
 
 /// Runs a pass every `interval` until the region stops: idle between
@@ -62,8 +87,7 @@ async fn pass(ops: &Ops, cursors: &mut HashMap<String, EncodedKey>) -> Result<()
             break;
         }
     }
-    let now_secs = Number::parse(&(ops.real_now_micros() / 1_000_000).to_string(), "now")
-        .unwrap_or_else(|_| Number::zero());
+    let expiry = Expiry::at(ops.real_now_micros() / 1_000_000);
     for table in tables {
         // Only what the pass needs: no item count, no full scan of the table.
         let (def, attr) = match ops.ttl_setting(&table).await {
@@ -82,7 +106,7 @@ async fn pass(ops: &Ops, cursors: &mut HashMap<String, EncodedKey>) -> Result<()
         }
         for row in rows {
             let Some(item) = &row.image else { continue };
-            if !expired(item.get(&attr), &now_secs) {
+            if !expiry.expired(item.get(&attr)) {
                 continue;
             }
             let Ok(key) = def.key_schema.key_attrs(&row.key) else {
@@ -106,4 +130,27 @@ async fn pass(ops: &Ops, cursors: &mut HashMap<String, EncodedKey>) -> Result<()
         }
     }
     Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn n(v: u64) -> AttrValue {
+        AttrValue::N(Number::parse(&v.to_string(), "v").unwrap())
+    }
+
+    #[test]
+    fn only_numbers_at_or_before_now_and_within_five_years_expire() {
+        let now = 1_800_000_000;
+        let e = Expiry::at(now);
+        assert!(e.expired(Some(&n(now))));
+        assert!(e.expired(Some(&n(now - 1))));
+        assert!(!e.expired(Some(&n(now + 1))));
+        assert!(e.expired(Some(&n(now - IGNORED_PAST_SECS))));
+        assert!(!e.expired(Some(&n(now - IGNORED_PAST_SECS - 1))));
+        assert!(!e.expired(Some(&n(0))));
+        assert!(!e.expired(Some(&AttrValue::S(now.to_string()))));
+        assert!(!e.expired(None));
+    }
 }
