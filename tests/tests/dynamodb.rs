@@ -2332,6 +2332,33 @@ async fn every_error_type_reaches_the_sdk_typed() {
         .await
         .unwrap_err();
     assert!(e.into_service_error().is_resource_not_found_exception());
+    // The backup operations name a missing table their own way.
+    let e = c
+        .describe_continuous_backups()
+        .table_name("missing")
+        .send()
+        .await
+        .unwrap_err();
+    assert_eq!(e.message(), Some("Table not found: missing"));
+    assert!(e.into_service_error().is_table_not_found_exception());
+    // No backups are taken: both kinds are reported disabled.
+    let d = c
+        .describe_continuous_backups()
+        .table_name("errs")
+        .send()
+        .await
+        .unwrap()
+        .continuous_backups_description
+        .unwrap();
+    assert_eq!(
+        d.continuous_backups_status,
+        aws_sdk_dynamodb::types::ContinuousBackupsStatus::Disabled
+    );
+    assert_eq!(
+        d.point_in_time_recovery_description
+            .and_then(|p| p.point_in_time_recovery_status),
+        Some(aws_sdk_dynamodb::types::PointInTimeRecoveryStatus::Disabled)
+    );
 
     // ConditionalCheckFailedException.
     let e = c

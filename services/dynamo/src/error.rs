@@ -12,6 +12,8 @@ use serde_json::{Value as Json, json};
 pub enum Kind {
     Validation,
     ResourceNotFound,
+    /// The backup operations' name for a missing table.
+    TableNotFound,
     ResourceInUse,
     ConditionalCheckFailed,
     /// A PartiQL `INSERT` of a key that exists.
@@ -32,6 +34,7 @@ impl Kind {
         match self {
             Kind::Validation => "ValidationException",
             Kind::ResourceNotFound => "ResourceNotFoundException",
+            Kind::TableNotFound => "TableNotFoundException",
             Kind::ResourceInUse => "ResourceInUseException",
             Kind::ConditionalCheckFailed => "ConditionalCheckFailedException",
             Kind::DuplicateItem => "DuplicateItemException",

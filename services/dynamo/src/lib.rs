@@ -272,6 +272,7 @@ async fn dispatch(front: &Front, headers: &HeaderMap, body: &[u8]) -> Result<Jso
         "ListTagsOfResource" => tags::list(ops, r).await,
         "UpdateTimeToLive" => tables::update_ttl(ops, r).await,
         "DescribeTimeToLive" => tables::describe_ttl(ops, r).await,
+        "DescribeContinuousBackups" => tables::describe_continuous_backups(ops, r).await,
         "PutItem" => items::put(ops, r).await,
         "GetItem" => items::get(ops, r).await,
         "DeleteItem" => items::delete(ops, r).await,
