@@ -23,6 +23,12 @@ pub struct Writer {
     path: PathBuf,
     /// Live table definitions by name; cleared whenever the catalog may have changed.
     catalog: HashMap<String, Option<(TableDef, Version)>>,
+    /// Whether a table keeps point-in-time history here, by name; cleared
+    /// with the catalog and whenever the setting changes.
+    pitr: HashMap<String, bool>,
+    /// The time of the last group (µs): the next never goes below it, so
+    /// history rows never go back in time.
+    last_at: u64,
 }
 
 impl Writer {
@@ -32,6 +38,8 @@ impl Writer {
             region,
             path,
             catalog: HashMap::new(),
+            pitr: HashMap::new(),
+            last_at: 0,
         }
     }
 
@@ -68,13 +76,25 @@ impl Writer {
         Ok(max)
     }
 
-    /// Starts a group commit. Everything done through it commits in one
-    /// transaction with one fsync.
+    /// Starts a group commit at the system clock's time: [`Writer::group_at`].
     pub fn group(&mut self) -> Result<Group<'_>, StoreError> {
+        let now = std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .map_or(0, |d| d.as_micros() as u64);
+        self.group_at(now)
+    }
+
+    /// Starts a group commit. Everything done through it commits in one
+    /// transaction with one fsync. `real_micros` is the region's time, which
+    /// point-in-time history records its changes at.
+    pub fn group_at(&mut self, real_micros: u64) -> Result<Group<'_>, StoreError> {
         exec(&self.conn, "BEGIN IMMEDIATE")?;
+        self.last_at = self.last_at.max(real_micros);
         Ok(Group {
             conn: &self.conn,
             region: &self.region,
+            at: self.last_at,
+            pitr: &mut self.pitr,
             catalog: &mut self.catalog,
             logged: Vec::new(),
             digest: Vec::new(),
@@ -89,7 +109,10 @@ impl Writer {
 pub struct Group<'a> {
     conn: &'a Connection,
     region: &'a str,
+    /// The group's time, µs: what history rows record.
+    at: u64,
     catalog: &'a mut HashMap<String, Option<(TableDef, Version)>>,
+    pitr: &'a mut HashMap<String, bool>,
     /// What this group appended to the log so far, in order: handed out at
     /// commit so shippers can send it without reading it back.
     logged: Vec<Mutation>,
@@ -111,6 +134,7 @@ impl Drop for Group<'_> {
         if !self.committed {
             // Cached catalog entries may describe what is being rolled back.
             self.catalog.clear();
+            self.pitr.clear();
             if let Err(e) = exec(self.conn, "ROLLBACK") {
                 tracing::error!(error = %e, "rollback of an abandoned group failed");
             }
@@ -203,6 +227,8 @@ impl Group<'_> {
         let mut ctx = Ctx {
             conn: self.conn,
             region: self.region,
+            at: self.at,
+            pitr: self.pitr,
             catalog: self.catalog,
             logged: &mut self.logged,
             digest: &mut self.digest,
@@ -212,6 +238,7 @@ impl Group<'_> {
         if result.is_err() {
             // Cached catalog entries may describe what is being undone.
             self.catalog.clear();
+            self.pitr.clear();
         }
         if self.conn.is_autocommit() {
             result = Err(StoreError::GroupAborted(match result {
@@ -318,6 +345,9 @@ impl Group<'_> {
 pub(crate) struct Ctx<'c, 'a> {
     pub(crate) conn: &'a Connection,
     pub(crate) region: &'a str,
+    /// The group's time, µs.
+    pub(crate) at: u64,
+    pub(crate) pitr: &'c mut HashMap<String, bool>,
     pub(crate) catalog: &'c mut HashMap<String, Option<(TableDef, Version)>>,
     pub(crate) logged: &'c mut Vec<Mutation>,
     pub(crate) digest: &'c mut Vec<LeafChange>,
@@ -390,6 +420,15 @@ impl Ctx<'_, '_> {
                 None => self.high.push((origin.to_string(), m.version.clone())),
             }
         }
+        if m.table == CATALOG_TABLE {
+            // A table created, replaced or dropped: whether it keeps
+            // history is read again.
+            self.pitr.clear();
+        } else if self.keeps_history(&m.table)? {
+            // Asked first, so a table without history encodes nothing here.
+            let replaced = old.map(|h| (h.version.to_bytes(), h.image.as_deref()));
+            self.record_history(&m.table, &m.key, replaced)?;
+        }
         let new = HeadDigest::of(&m.key, &m.version, m.image.as_deref());
         let delta = Summary::replace(old.map(|h| &h.entry), &new.entry);
         self.digest.push(LeafChange::Change {
@@ -438,11 +477,18 @@ impl Ctx<'_, '_> {
         Ok(def)
     }
 
-    /// Deletes every head of `table`, and with them its digest.
+    /// Deletes every head of `table`, and with them its digest, its
+    /// point-in-time setting and history: a table created again under the
+    /// name starts without them.
     pub(crate) fn purge_table(&mut self, table: &str) -> Result<(), StoreError> {
-        self.conn
-            .prepare_cached("DELETE FROM items WHERE tbl = ?1")?
-            .execute([table])?;
+        for sql in [
+            "DELETE FROM items WHERE tbl = ?1",
+            "DELETE FROM history WHERE tbl = ?1",
+            "DELETE FROM pitr WHERE tbl = ?1",
+        ] {
+            self.conn.prepare_cached(sql)?.execute([table])?;
+        }
+        self.pitr.remove(table);
         digest_rows::purge(self.conn, table)?;
         self.digest.push(LeafChange::Purge(table.to_string()));
         Ok(())

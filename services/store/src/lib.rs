@@ -12,9 +12,11 @@
 //! threads and the single-threaded deterministic simulator.
 
 mod apply;
+pub mod backup;
 mod digest;
 mod group;
 mod log;
+pub mod pitr;
 mod purge;
 mod read;
 mod seed;
@@ -33,11 +35,11 @@ pub use seed::{Seeded, adopt};
 pub use write::{Change, Check, Condition, ConditionFailure, WriteOp, WriteResult};
 
 const SCHEMA: &str = include_str!("schema.sql");
-const SCHEMA_VERSION: &str = "8";
+const SCHEMA_VERSION: &str = "9";
 /// Older schema versions that running [`SCHEMA`] brings up to date by
 /// itself (it only adds tables and indexes): 7 lacked the purge horizon
-/// and the tombstone index.
-const UPGRADED_IN_PLACE: &[&str] = &["7"];
+/// and the tombstone index, 8 the point-in-time recovery tables.
+const UPGRADED_IN_PLACE: &[&str] = &["7", "8"];
 
 #[derive(Debug, Error)]
 pub enum StoreError {
@@ -69,6 +71,18 @@ pub enum StoreError {
     /// or an I/O error). Nothing in the group may be acknowledged.
     #[error("the group's transaction was aborted: {0}")]
     GroupAborted(String),
+    /// A restore to a point in time of a table whose recovery is off here.
+    #[error("point-in-time recovery is not enabled for table {0}")]
+    PitrDisabled(String),
+    /// A restore time outside the window recovery keeps (µs since the epoch).
+    #[error(
+        "restore time {asked} is outside the restorable window {earliest}..={latest} (µs since the epoch)"
+    )]
+    RestoreTime {
+        asked: u64,
+        earliest: u64,
+        latest: u64,
+    },
     #[error(transparent)]
     Invalid(#[from] meridian_core::Error),
     #[error(transparent)]

@@ -149,6 +149,11 @@ impl Ctx<'_, '_> {
         self.conn
             .prepare_cached("DELETE FROM items WHERE tbl = ?1 AND pk = ?2 AND sk = ?3")?
             .execute(params![table, key.partition, key.sort])?;
+        // A live item going is a change of the table; a tombstone going
+        // changes nothing anyone reads.
+        if image.is_some() {
+            self.record_history(table, key, Some((version.to_vec(), image)))?;
+        }
         let old = HeadDigest::of(key, version, image);
         self.digest.push(LeafChange::Change {
             table: table.to_string(),

@@ -927,7 +927,10 @@ impl Reader {
 impl Reader {
     /// Runs `f` in one read transaction: everything it reads comes from
     /// one snapshot of the store, whatever the writer commits meanwhile.
-    fn snapshot<T>(&self, f: impl FnOnce(&Self) -> Result<T, StoreError>) -> Result<T, StoreError> {
+    pub(crate) fn snapshot<T>(
+        &self,
+        f: impl FnOnce(&Self) -> Result<T, StoreError>,
+    ) -> Result<T, StoreError> {
         self.conn.execute_batch("BEGIN")?;
         let out = f(self);
         self.conn.execute_batch("COMMIT")?;

@@ -1,4 +1,4 @@
--- Meridian region store, schema version 8.
+-- Meridian region store, schema version 9.
 -- Keys and versions are BLOBs whose bytewise (memcmp) order is their logical order.
 
 CREATE TABLE IF NOT EXISTS meta (
@@ -124,3 +124,33 @@ CREATE TABLE IF NOT EXISTS conflicts (
     detected_by      TEXT NOT NULL,
     detected_real    INTEGER NOT NULL
 );
+
+-- Point-in-time recovery of a table in this region (DynamoDB sets it per
+-- replica): on for the incarnation of the table created at `incarnation`,
+-- since `since` (µs, this region's clock), keeping `period_days` of history.
+-- Local to the region: it describes this region's `history`, which a
+-- seeded or restored store does not have.
+CREATE TABLE IF NOT EXISTS pitr (
+    tbl         TEXT PRIMARY KEY,
+    incarnation BLOB NOT NULL,
+    period_days INTEGER NOT NULL,
+    since       INTEGER NOT NULL
+) WITHOUT ROWID;
+
+-- For the tables with point-in-time recovery: every change of a live head
+-- in this region, local or applied, as the head it replaced (`version` and
+-- `image` NULL when the key held nothing, `image` NULL for a tombstone),
+-- and when (`at`, µs, this region's clock, never decreasing). Written in
+-- the transaction of the change. The table as it was at T is its heads
+-- now with every key changed after T put back as its first such row held
+-- it (docs/backups.md). Rows older than the period go.
+CREATE TABLE IF NOT EXISTS history (
+    n       INTEGER PRIMARY KEY,
+    tbl     TEXT NOT NULL,
+    at      INTEGER NOT NULL,
+    pk      BLOB NOT NULL,
+    sk      BLOB NOT NULL,
+    version BLOB,
+    image   BLOB
+);
+CREATE INDEX IF NOT EXISTS history_at ON history (tbl, at);

@@ -12,7 +12,7 @@
 //!
 //! What belongs to the peer rather than to the data is dropped or rewritten
 //! (docs/repair.md, "Seeding from a peer"): the peer's log, epochs, outbound
-//! watermarks and conflict records go; its record of this region's old log
+//! watermarks, conflict records and point-in-time history and settings go; its record of this region's old log
 //! goes (that log no longer exists); the peer's own log is recorded as
 //! applied through its head at the snapshot, since every entry of it is in
 //! the snapshot's items; the other senders' positions stay, because the
@@ -107,7 +107,7 @@ pub fn adopt(
     conn.set_db_config(DbConfig::SQLITE_DBCONFIG_DEFENSIVE, true)?;
     conn.set_db_config(DbConfig::SQLITE_DBCONFIG_TRUSTED_SCHEMA, false)?;
     conn.execute_batch("PRAGMA cell_size_check=ON; PRAGMA journal_mode=DELETE;")?;
-    check_schema(&conn).map_err(refuse)?;
+    check_schema(&conn, SCHEMA, "this store's").map_err(refuse)?;
     let meta = |k: &str| -> Result<Option<String>, StoreError> {
         Ok(conn
             .query_row("SELECT v FROM meta WHERE k = ?1", [k], |r| r.get(0))
@@ -146,7 +146,7 @@ pub fn adopt(
         .optional()?;
     tx.execute_batch(
         "DELETE FROM log; DELETE FROM epochs; DELETE FROM watermarks; DELETE FROM conflicts;
-         DELETE FROM sqlite_sequence WHERE name = 'conflicts';",
+         DELETE FROM sqlite_sequence WHERE name = 'conflicts'; DELETE FROM history; DELETE FROM pitr;",
     )?;
     tx.execute("DELETE FROM inbound WHERE peer = ?1", [region])?;
     if let Some((id, head)) = &seeded.peer_log {
@@ -171,23 +171,25 @@ pub fn adopt(
     Ok(seeded)
 }
 
-/// The snapshot's schema must be this build's, object for object: a
-/// trigger or view of a peer's making must never run here.
-fn check_schema(conn: &Connection) -> Result<(), String> {
+/// A database file from elsewhere (a peer's snapshot, a backup) must have
+/// exactly the schema `schema` creates, object for object: a trigger or
+/// view of anyone else's making must never run here. `what` names the
+/// schema in the error.
+pub(crate) fn check_schema(conn: &Connection, schema: &str, what: &str) -> Result<(), String> {
     let objects = |c: &Connection| -> rusqlite::Result<Vec<(String, String, String)>> {
         c.prepare("SELECT type, name, COALESCE(sql, '') FROM sqlite_schema ORDER BY type, name")?
             .query_map([], |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?)))?
             .collect()
     };
     let fresh = Connection::open_in_memory().map_err(|e| e.to_string())?;
-    fresh.execute_batch(SCHEMA).map_err(|e| e.to_string())?;
+    fresh.execute_batch(schema).map_err(|e| e.to_string())?;
     let want = objects(&fresh).map_err(|e| e.to_string())?;
     let got = objects(conn).map_err(|e| format!("reading its schema: {e}"))?;
     if got != want {
         let extra = got.iter().find(|o| !want.contains(o));
         let missing = want.iter().find(|o| !got.contains(o));
         return Err(format!(
-            "its schema is not this store's (first unexpected object: {:?}; first missing: {:?})",
+            "its schema is not {what} (first unexpected object: {:?}; first missing: {:?})",
             extra.map(|o| &o.1),
             missing.map(|o| &o.1)
         ));

@@ -1061,9 +1061,11 @@ fn a_version_7_data_dir_is_brought_up_to_date() {
     let writer = meridian_store::open(dir.path(), "r-a", Durability::Full).unwrap();
     let conn = rusqlite::Connection::open(writer.path()).unwrap();
     drop(writer);
-    // What version 7 lacked: the purge horizon and the tombstone index.
+    // What version 7 lacked: the purge horizon and the tombstone index,
+    // and what version 8 lacked too.
     conn.execute_batch(
         "DROP TABLE purge_horizon; DROP INDEX tombstones;
+         DROP INDEX history_at; DROP TABLE history; DROP TABLE pitr;
          UPDATE meta SET v = '7' WHERE k = 'schema_version';",
     )
     .unwrap();
@@ -1078,6 +1080,39 @@ fn a_version_7_data_dir_is_brought_up_to_date() {
         reader.purge_horizon().unwrap(),
         meridian_core::Timestamp::new(5, 0)
     );
+}
+
+#[test]
+fn a_version_8_data_dir_gains_point_in_time_recovery() {
+    let dir = tempfile::tempdir().unwrap();
+    let writer = meridian_store::open(dir.path(), "r-a", Durability::Full).unwrap();
+    let conn = rusqlite::Connection::open(writer.path()).unwrap();
+    drop(writer);
+    // What version 8 lacked: the point-in-time recovery tables.
+    conn.execute_batch(
+        "DROP INDEX history_at; DROP TABLE history; DROP TABLE pitr;
+         UPDATE meta SET v = '8' WHERE k = 'schema_version';",
+    )
+    .unwrap();
+    drop(conn);
+    let mut writer = meridian_store::open(dir.path(), "r-a", Durability::Full).unwrap();
+    let hlc = Hlc::new(Arc::new(ManualClock::new(T0)), MAX_OFFSET);
+    let mut g = writer.group().unwrap();
+    g.write(
+        &hlc,
+        T0,
+        &[WriteOp::CreateTable(simple_def("users", &["r-a"]))],
+    )
+    .unwrap();
+    g.set_pitr("users", Some(1)).unwrap();
+    g.write(&hlc, T0, &[put("users", item("k", "1"))]).unwrap();
+    g.commit().unwrap();
+    let reader = meridian_store::open_reader(dir.path()).unwrap();
+    assert_eq!(
+        reader.pitr("users").unwrap().map(|p| p.period_days),
+        Some(1)
+    );
+    assert_eq!(reader.history_rows("users").unwrap(), 1);
 }
 
 // ---- 5. remote apply ----------------------------------------------------------------
