@@ -18,6 +18,7 @@ pub mod number;
 pub mod purge;
 pub mod schema;
 pub mod settings;
+pub mod utc;
 pub mod value;
 pub mod version;
 

@@ -36,8 +36,12 @@ fn decode_hex(s: &str) -> Option<Vec<u8>> {
         .collect()
 }
 
+/// How far a request's `X-Amz-Date` may be from the server's time, either
+/// way, as in AWS.
+const SKEW_SECS: i64 = 15 * 60;
+
 /// Requests signed more than 15 minutes from now are refused, as in AWS, so
-/// a captured request cannot be replayed later.
+/// a captured request cannot be replayed later; the messages are AWS's.
 fn check_fresh(amz_date: &str) -> Result<(), ApiError> {
     let signed = parse_amz_date(amz_date)
         .ok_or_else(|| denied(format!("X-Amz-Date {amz_date:?} is not YYYYMMDDTHHMMSSZ")))?;
@@ -45,12 +49,43 @@ fn check_fresh(amz_date: &str) -> Result<(), ApiError> {
         .duration_since(std::time::UNIX_EPOCH)
         .map(|d| d.as_secs() as i64)
         .unwrap_or(0);
-    if (now - signed).abs() > 15 * 60 {
+    let at = format_amz_date;
+    if signed < now - SKEW_SECS {
         return Err(denied(format!(
-            "Signature expired: {amz_date} is more than 15 minutes from the server's time"
+            "Signature expired: {amz_date} is now earlier than {} ({} - 15 min.)",
+            at(now - SKEW_SECS),
+            at(now)
+        )));
+    }
+    if signed > now + SKEW_SECS {
+        return Err(denied(format!(
+            "Signature not yet current: {amz_date} is still later than {} ({} + 15 min.)",
+            at(now + SKEW_SECS),
+            at(now)
         )));
     }
     Ok(())
+}
+
+/// Seconds since the epoch to `YYYYMMDDTHHMMSSZ`, the inverse of
+/// [`parse_amz_date`] (Howard Hinnant's civil-from-days).
+fn format_amz_date(secs: i64) -> String {
+    let (days, rem) = (secs.div_euclid(86_400), secs.rem_euclid(86_400));
+    let z = days + 719_468;
+    let era = z.div_euclid(146_097);
+    let doe = z - era * 146_097;
+    let yoe = (doe - doe / 1460 + doe / 36_524 - doe / 146_096) / 365;
+    let doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
+    let mp = (5 * doy + 2) / 153;
+    let d = doy - (153 * mp + 2) / 5 + 1;
+    let m = if mp < 10 { mp + 3 } else { mp - 9 };
+    let y = yoe + era * 400 + i64::from(m <= 2);
+    format!(
+        "{y:04}{m:02}{d:02}T{:02}{:02}{:02}Z",
+        rem / 3600,
+        rem % 3600 / 60,
+        rem % 60
+    )
 }
 
 /// `YYYYMMDDTHHMMSSZ` to seconds since the epoch.
@@ -94,9 +129,12 @@ fn parse(header: &str) -> Result<Authorization<'_>, ApiError> {
         .strip_prefix("AWS4-HMAC-SHA256 ")
         .ok_or_else(|| denied("Only AWS4-HMAC-SHA256 signatures are accepted"))?;
     let (mut credential, mut signed, mut signature) = (None, None, None);
-    for part in rest.split(',') {
+    // Components are separated by commas, whitespace or both.
+    for part in rest
+        .split(|c: char| c == ',' || c.is_whitespace())
+        .filter(|p| !p.is_empty())
+    {
         let (k, v) = part
-            .trim()
             .split_once('=')
             .ok_or_else(|| denied("Malformed Authorization header"))?;
         match k {
@@ -140,17 +178,18 @@ pub fn verify(
             )
         })?;
     let auth = parse(header)?;
+    // As AWS: a stale or future date is refused before the key is looked up.
+    let amz_date = headers
+        .get("x-amz-date")
+        .and_then(|v| v.to_str().ok())
+        .ok_or_else(|| denied("Request is missing the X-Amz-Date header"))?;
+    check_fresh(amz_date)?;
     let secret = keys.get(auth.access_key).ok_or_else(|| {
         ApiError::new(
             Kind::UnrecognizedClient,
             "The security token included in the request is invalid.",
         )
     })?;
-    let amz_date = headers
-        .get("x-amz-date")
-        .and_then(|v| v.to_str().ok())
-        .ok_or_else(|| denied("Request is missing the X-Amz-Date header"))?;
-    check_fresh(amz_date)?;
     // The scope must be today's, for this service, and complete.
     let scope: Vec<&str> = auth.scope.split('/').collect();
     if scope.len() != 4
@@ -232,5 +271,19 @@ mod tests {
         );
         assert_eq!(super::parse_amz_date("2026-11-21T01:30:00Z"), None);
         assert_eq!(super::parse_amz_date("20261321T013000Z"), None);
+    }
+
+    #[test]
+    fn amz_dates_format_back() {
+        for s in [
+            "19700101T000000Z",
+            "20261121T013000Z",
+            "20240229T235959Z",
+            "21000301T120000Z",
+            "30200101T010101Z",
+        ] {
+            let secs = super::parse_amz_date(s).unwrap();
+            assert_eq!(super::format_amz_date(secs), s);
+        }
     }
 }

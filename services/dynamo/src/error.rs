@@ -14,6 +14,12 @@ pub enum Kind {
     ResourceNotFound,
     /// The backup operations' name for a missing table.
     TableNotFound,
+    /// RestoreTableFromBackup's name for a target table that exists.
+    TableAlreadyExists,
+    BackupNotFound,
+    BackupInUse,
+    PointInTimeRecoveryUnavailable,
+    InvalidRestoreTime,
     ResourceInUse,
     ConditionalCheckFailed,
     /// A PartiQL `INSERT` of a key that exists.
@@ -35,6 +41,11 @@ impl Kind {
             Kind::Validation => "ValidationException",
             Kind::ResourceNotFound => "ResourceNotFoundException",
             Kind::TableNotFound => "TableNotFoundException",
+            Kind::TableAlreadyExists => "TableAlreadyExistsException",
+            Kind::BackupNotFound => "BackupNotFoundException",
+            Kind::BackupInUse => "BackupInUseException",
+            Kind::PointInTimeRecoveryUnavailable => "PointInTimeRecoveryUnavailableException",
+            Kind::InvalidRestoreTime => "InvalidRestoreTimeException",
             Kind::ResourceInUse => "ResourceInUseException",
             Kind::ConditionalCheckFailed => "ConditionalCheckFailedException",
             Kind::DuplicateItem => "DuplicateItemException",
@@ -231,6 +242,26 @@ impl From<OpError> for ApiError {
                     ApiError::new(Kind::ResourceInUse, format!("Table already exists: {name}"))
                 }
                 StoreError::Invalid(e) => e.into(),
+                StoreError::PitrDisabled(table) => ApiError::new(
+                    Kind::PointInTimeRecoveryUnavailable,
+                    format!("Point in time recovery is not enabled for table '{table}'"),
+                ),
+                StoreError::RestoreTime {
+                    asked,
+                    earliest,
+                    latest,
+                } => {
+                    let s = |micros: u64| micros as f64 / 1e6;
+                    ApiError::new(
+                        Kind::InvalidRestoreTime,
+                        format!(
+                            "RestoreDateTime {} is outside the restorable window: the earliest restorable time is {} and the latest {} (seconds since the epoch)",
+                            s(asked),
+                            s(earliest),
+                            s(latest)
+                        ),
+                    )
+                }
                 StoreError::ConditionFailed(f) => {
                     ApiError::condition_failed(f.current.as_ref(), false)
                 }

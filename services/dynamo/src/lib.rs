@@ -11,7 +11,9 @@
 //! every request's signature is verified against them.
 
 mod auth;
+mod backups;
 mod capacity;
+mod encoding;
 mod error;
 mod items;
 mod legacy;
@@ -30,7 +32,7 @@ use axum::body::Bytes;
 use axum::extract::State;
 use axum::http::HeaderMap;
 use axum::response::{IntoResponse, Response};
-use axum::routing::{get, post};
+use axum::routing::{get, options, post};
 use meridian_region::ops::Ops;
 use serde_json::Value as Json;
 use tokio::net::TcpListener;
@@ -39,7 +41,8 @@ use tokio::sync::watch;
 pub use error::{ApiError, Kind};
 use req::Req;
 
-/// Largest request body accepted: a 25-item batch at 400 KB per item fits.
+/// Largest request body accepted, as sent and once decoded when it comes
+/// compressed: a 25-item batch at 400 KB per item fits.
 pub const MAX_BODY_BYTES: usize = 16 << 20;
 /// Largest TransactWriteItems or TransactGetItems request, as DynamoDB's
 /// (its "transaction payload"): 4 MB, whatever the items it touches weigh.
@@ -98,7 +101,9 @@ impl Front {
         axum::Router::new()
             .route("/", post(handle))
             .route("/", get(health))
+            .route("/", options(preflight))
             .layer(axum::extract::DefaultBodyLimit::max(MAX_BODY_BYTES))
+            .layer(axum::middleware::from_fn(cors))
             .layer(axum::middleware::from_fn(limit_head))
             .with_state(self)
     }
@@ -202,8 +207,70 @@ async fn limit_head(req: axum::extract::Request, next: axum::middleware::Next) -
     next.run(req).await
 }
 
-async fn health(State(front): State<Front>) -> impl IntoResponse {
-    format!("healthy: dynamodb.{}.amazonaws.com\n", front.ops.region())
+/// `healthy: <host>`, the address the client used, as DynamoDB answers
+/// (`healthy: dynamodb.<region>.amazonaws.com` there);
+/// `dynamodb.<region>.amazonaws.com` only when a request has no `Host`.
+async fn health(State(front): State<Front>, headers: HeaderMap) -> impl IntoResponse {
+    format!("healthy: {}\n", host_or_default(&front, &headers))
+}
+
+/// The request's `Host`, or the region's DynamoDB host name without one.
+fn host_or_default(front: &Front, headers: &HeaderMap) -> String {
+    headers
+        .get(axum::http::header::HOST)
+        .and_then(|h| h.to_str().ok())
+        .map(str::to_string)
+        .unwrap_or_else(|| format!("dynamodb.{}.amazonaws.com", front.ops.region()))
+}
+
+/// A CORS preflight (`OPTIONS /`): an empty 200; [`cors`] adds the headers.
+async fn preflight() -> impl IntoResponse {
+    axum::http::StatusCode::OK
+}
+
+/// Headers a browser script may read from an answer, as DynamoDB exposes them.
+const CORS_EXPOSE: &str =
+    "x-amzn-RequestId,x-amzn-ErrorType,x-amz-request-id,x-amz-id-2,x-amzn-ErrorMessage,Date";
+
+/// CORS, as DynamoDB answers it: a request with an `Origin` is allowed from
+/// any origin (`Access-Control-Allow-Origin: *`, with the headers a script
+/// may read), and a preflight (`OPTIONS`) is granted the method and headers
+/// it asks for, for 48 hours. A request without `Origin` gets no CORS header.
+async fn cors(req: axum::extract::Request, next: axum::middleware::Next) -> Response {
+    use axum::http::{HeaderValue, Method, header};
+    if !req.headers().contains_key(header::ORIGIN) {
+        return next.run(req).await;
+    }
+    let preflight = (req.method() == Method::OPTIONS).then(|| {
+        let asked = |name| req.headers().get(name).cloned();
+        (
+            asked(header::ACCESS_CONTROL_REQUEST_METHOD),
+            asked(header::ACCESS_CONTROL_REQUEST_HEADERS),
+        )
+    });
+    let mut res = next.run(req).await;
+    let h = res.headers_mut();
+    h.insert(
+        header::ACCESS_CONTROL_ALLOW_ORIGIN,
+        HeaderValue::from_static("*"),
+    );
+    h.insert(
+        header::ACCESS_CONTROL_EXPOSE_HEADERS,
+        HeaderValue::from_static(CORS_EXPOSE),
+    );
+    if let Some((methods, headers)) = preflight {
+        h.insert(
+            header::ACCESS_CONTROL_MAX_AGE,
+            HeaderValue::from_static("172800"),
+        );
+        if let Some(m) = methods {
+            h.insert(header::ACCESS_CONTROL_ALLOW_METHODS, m);
+        }
+        if let Some(v) = headers {
+            h.insert(header::ACCESS_CONTROL_ALLOW_HEADERS, v);
+        }
+    }
+    res
 }
 
 /// A success. `Null` is an answer without a body (Content-Length 0), as
@@ -225,16 +292,49 @@ fn ok(body: Json) -> Response {
 }
 
 async fn handle(State(front): State<Front>, headers: HeaderMap, body: Bytes) -> Response {
-    match dispatch(&front, &headers, &body).await {
+    let answer = match dispatch(&front, &headers, &body).await {
         Ok(json) => ok(json),
         Err(e) => e.into_response(),
+    };
+    // Only the first Accept-Encoding header counts, as in DynamoDB.
+    let packing = headers
+        .get(axum::http::header::ACCEPT_ENCODING)
+        .and_then(|v| v.to_str().ok())
+        .and_then(encoding::accepted);
+    match packing {
+        Some(packing) => pack(answer, packing).await,
+        None => answer,
     }
+}
+
+/// `answer` with its body in `packing`, when the body is larger than
+/// [`encoding::COMPRESS_ABOVE`]; as it is otherwise.
+async fn pack(answer: Response, packing: encoding::Packing) -> Response {
+    use axum::http::{HeaderValue, header};
+    let (mut parts, body) = answer.into_parts();
+    // The body was built in memory just above; reading it back cannot fail.
+    let bytes = axum::body::to_bytes(body, usize::MAX)
+        .await
+        .unwrap_or_default();
+    if bytes.len() <= encoding::COMPRESS_ABOVE {
+        return Response::from_parts(parts, axum::body::Body::from(bytes));
+    }
+    let packed = packing.pack(&bytes);
+    parts.headers.remove(header::CONTENT_LENGTH);
+    parts.headers.insert(
+        header::CONTENT_ENCODING,
+        HeaderValue::from_static(packing.name()),
+    );
+    Response::from_parts(parts, axum::body::Body::from(packed))
 }
 
 async fn dispatch(front: &Front, headers: &HeaderMap, body: &[u8]) -> Result<Json, ApiError> {
     if !front.config.keys.is_empty() {
         auth::verify(&front.config.keys, "/", headers, body)?;
     }
+    // The signature covers the body as sent; the operation reads it decoded.
+    let decoded = encoding::decode(headers, body, MAX_BODY_BYTES)?;
+    let body: &[u8] = &decoded;
     let target = headers
         .get("x-amz-target")
         .and_then(|v| v.to_str().ok())
@@ -272,7 +372,14 @@ async fn dispatch(front: &Front, headers: &HeaderMap, body: &[u8]) -> Result<Jso
         "ListTagsOfResource" => tags::list(ops, r).await,
         "UpdateTimeToLive" => tables::update_ttl(ops, r).await,
         "DescribeTimeToLive" => tables::describe_ttl(ops, r).await,
-        "DescribeContinuousBackups" => tables::describe_continuous_backups(ops, r).await,
+        "DescribeContinuousBackups" => backups::describe_continuous(ops, r).await,
+        "UpdateContinuousBackups" => backups::update_continuous(ops, r).await,
+        "RestoreTableToPointInTime" => backups::restore_to_time(ops, r).await,
+        "CreateBackup" => backups::create(ops, r).await,
+        "DescribeBackup" => backups::describe(ops, r).await,
+        "ListBackups" => backups::list(ops, r).await,
+        "DeleteBackup" => backups::delete(ops, r).await,
+        "RestoreTableFromBackup" => backups::restore(ops, r).await,
         "PutItem" => items::put(ops, r).await,
         "GetItem" => items::get(ops, r).await,
         "DeleteItem" => items::delete(ops, r).await,
@@ -288,16 +395,12 @@ async fn dispatch(front: &Front, headers: &HeaderMap, body: &[u8]) -> Result<Jso
         "ExecuteTransaction" => partiql::execute_transaction(front, r).await,
         // The address the client reached this endpoint by: an SDK that
         // discovers endpoints then keeps talking to this region, never to AWS.
-        "DescribeEndpoints" => {
-            let address = headers
-                .get(axum::http::header::HOST)
-                .and_then(|h| h.to_str().ok())
-                .map(str::to_string)
-                .unwrap_or_else(|| format!("dynamodb.{}.amazonaws.com", ops.region()));
-            Ok(serde_json::json!({
-                "Endpoints": [{"Address": address, "CachePeriodInMinutes": 1440}]
-            }))
-        }
+        "DescribeEndpoints" => Ok(serde_json::json!({
+            "Endpoints": [{
+                "Address": host_or_default(front, headers),
+                "CachePeriodInMinutes": 1440
+            }]
+        })),
         // DynamoDB's default quotas; nothing here is provisioned or metered.
         "DescribeLimits" => Ok(serde_json::json!({
             "AccountMaxReadCapacityUnits": 80000,

@@ -4,7 +4,7 @@ use meridian_core::settings::{
     Billing, MAX_CAPACITY_UNITS, SettingsChange, TableSettings, VIEW_TYPES,
 };
 use meridian_core::{KeyAttr, KeySchema, KeyType, TableDef};
-use meridian_region::ops::{OpError, Ops, TableInfo};
+use meridian_region::ops::{Ops, TableInfo};
 use meridian_store::WriteOp;
 use serde_json::{Value as Json, json};
 
@@ -95,35 +95,20 @@ pub fn table_id(incarnation: &meridian_core::Version) -> String {
 /// A stream label as DynamoDB writes one: the UTC time the stream was
 /// enabled, to the millisecond (`2015-05-11T21:21:33.291`).
 pub fn stream_label(micros: u64) -> String {
-    let secs = micros / 1_000_000;
-    let (days, rem) = (secs / 86_400, secs % 86_400);
-    // Civil date from days since 1970-01-01 (proleptic Gregorian).
-    let z = days as i64 + 719_468;
-    let era = z.div_euclid(146_097);
-    let doe = z.rem_euclid(146_097);
-    let yoe = (doe - doe / 1_460 + doe / 36_524 - doe / 146_096) / 365;
-    let doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
-    let mp = (5 * doy + 2) / 153;
-    let day = doy - (153 * mp + 2) / 5 + 1;
-    let month = if mp < 10 { mp + 3 } else { mp - 9 };
-    let year = yoe + era * 400 + i64::from(month <= 2);
-    format!(
-        "{year:04}-{month:02}-{day:02}T{:02}:{:02}:{:02}.{:03}",
-        rem / 3_600,
-        rem / 60 % 60,
-        rem % 60,
-        micros / 1_000 % 1_000
-    )
+    meridian_core::utc::format_millis(micros)
 }
 
-/// `ProvisionedThroughput`, checked as DynamoDB checks it: both units
-/// present, at least 1, and within the per-table quota.
-fn throughput(r: &Req<'_>) -> ApiResult<Option<(u64, u64)>> {
-    let Some(tp) = r.opt_obj("ProvisionedThroughput")? else {
+/// `ProvisionedThroughput` (or RestoreTableFromBackup's
+/// `ProvisionedThroughputOverride`, named by `field`), checked as DynamoDB
+/// checks it: both units present, at least 1, and within the per-table
+/// quota.
+fn throughput(r: &Req<'_>, field: &str) -> ApiResult<Option<(u64, u64)>> {
+    let Some(tp) = r.opt_obj(field)? else {
         return Ok(None);
     };
-    let unit = |name: &str, field: &str| -> ApiResult<u64> {
-        let at = format!("provisionedThroughput.{field}");
+    let path = crate::req::lower_first(field);
+    let unit = |name: &str, member: &str| -> ApiResult<u64> {
+        let at = format!("{path}.{member}");
         match tp.get(name) {
             None | Some(Json::Null) => Err(ApiError::validation(format!(
                 "1 validation error detected: Value null at '{at}' failed to satisfy constraint: Member must not be null"
@@ -149,16 +134,44 @@ fn throughput(r: &Req<'_>) -> ApiResult<Option<(u64, u64)>> {
     )))
 }
 
-/// `BillingMode`, if given.
-fn billing_mode(r: &Req<'_>) -> ApiResult<Option<&'static str>> {
-    match r.opt_str("BillingMode")? {
+/// `BillingMode` (or `BillingModeOverride`, named by `field`), if given.
+fn billing_mode(r: &Req<'_>, field: &str) -> ApiResult<Option<&'static str>> {
+    match r.opt_str(field)? {
         None => Ok(None),
         Some("PAY_PER_REQUEST") => Ok(Some("PAY_PER_REQUEST")),
         Some("PROVISIONED") => Ok(Some("PROVISIONED")),
         Some(mode) => Err(ApiError::validation(format!(
-            "1 validation error detected: Value '{mode}' at 'billingMode' failed to satisfy constraint: Member must satisfy enum value set: [PROVISIONED, PAY_PER_REQUEST]"
+            "1 validation error detected: Value '{mode}' at '{}' failed to satisfy constraint: Member must satisfy enum value set: [PROVISIONED, PAY_PER_REQUEST]",
+            crate::req::lower_first(field)
         ))),
     }
+}
+
+/// The billing a new table asks for by `mode_field` and `throughput_field`
+/// (CreateTable's, or a restore's overrides), by DynamoDB's rules: `None`
+/// when it names neither; provisioned needs both units, on-demand takes
+/// none.
+pub(crate) fn billing(
+    r: &Req<'_>,
+    mode_field: &str,
+    throughput_field: &str,
+) -> ApiResult<Option<Billing>> {
+    let units = throughput(r, throughput_field)?;
+    match (billing_mode(r, mode_field)?, units) {
+        (None, None) => Ok(None),
+        (Some("PAY_PER_REQUEST"), None) => Ok(Some(Billing::PayPerRequest)),
+        (Some("PAY_PER_REQUEST"), Some(_)) => Err(ApiError::validation(
+            "One or more parameter values were invalid: Neither ReadCapacityUnits nor WriteCapacityUnits can be specified when BillingMode is PAY_PER_REQUEST",
+        )),
+        (_, None) => Err(provisioned_needs_units()),
+        (_, Some((read, write))) => Ok(Some(Billing::Provisioned { read, write })),
+    }
+}
+
+fn provisioned_needs_units() -> ApiError {
+    ApiError::validation(
+        "One or more parameter values were invalid: ReadCapacityUnits and WriteCapacityUnits must both be specified when BillingMode is PROVISIONED",
+    )
 }
 
 /// `StreamSpecification`: `Some(Some(view))` to enable a stream,
@@ -294,21 +307,9 @@ pub async fn create(ops: &Ops, r: Req<'_>) -> ApiResult<Json> {
             )));
         }
     }
-    let throughput = throughput(&r)?;
-    let billing = match (billing_mode(&r)?, throughput) {
-        (Some("PAY_PER_REQUEST"), None) => Billing::PayPerRequest,
-        (Some("PAY_PER_REQUEST"), Some(_)) => {
-            return Err(ApiError::validation(
-                "One or more parameter values were invalid: Neither ReadCapacityUnits nor WriteCapacityUnits can be specified when BillingMode is PAY_PER_REQUEST",
-            ));
-        }
-        (_, None) => {
-            return Err(ApiError::validation(
-                "One or more parameter values were invalid: ReadCapacityUnits and WriteCapacityUnits must both be specified when BillingMode is PROVISIONED",
-            ));
-        }
-        (_, Some((read, write))) => Billing::Provisioned { read, write },
-    };
+    // BillingMode defaults to PROVISIONED, which needs its units.
+    let billing =
+        billing(&r, "BillingMode", "ProvisionedThroughput")?.ok_or_else(provisioned_needs_units)?;
     let stream = stream_spec(&r, true)?;
     let schema = r.arr("KeySchema")?;
     let defs = r.arr("AttributeDefinitions")?;
@@ -383,9 +384,11 @@ pub async fn create(ops: &Ops, r: Req<'_>) -> ApiResult<Json> {
     Ok(json!({"TableDescription": describe_json(ops.region(), &info, "CREATING")}))
 }
 
+/// DescribeTable: ACTIVE, or CREATING while this region loads the table
+/// from a backup (with its `RestoreSummary`).
 pub async fn describe(ops: &Ops, r: Req<'_>) -> ApiResult<Json> {
-    let info = ops.describe(r.table_name()?).await?;
-    Ok(json!({"Table": describe_json(ops.region(), &info, "ACTIVE")}))
+    let table = r.table_name()?;
+    Ok(json!({"Table": crate::backups::describe_restored(ops, table, None).await?}))
 }
 
 /// UpdateTable: billing mode, provisioned throughput and the stream.
@@ -403,8 +406,8 @@ pub async fn update(ops: &Ops, r: Req<'_>) -> ApiResult<Json> {
         }
     }
     let change = SettingsChange {
-        mode: billing_mode(&r)?,
-        throughput: throughput(&r)?,
+        mode: billing_mode(&r, "BillingMode")?,
+        throughput: throughput(&r, "ProvisionedThroughput")?,
         stream: stream_spec(&r, false)?,
     };
     ops.write(vec![WriteOp::UpdateSettings {
@@ -496,25 +499,4 @@ pub async fn describe_ttl(ops: &Ops, r: Req<'_>) -> ApiResult<Json> {
         }
         None => json!({"TimeToLiveDescription": {"TimeToLiveStatus": "DISABLED"}}),
     })
-}
-
-/// DescribeContinuousBackups. Meridian takes no backups yet, so both
-/// on-demand backups and point-in-time recovery are reported `DISABLED`,
-/// truthfully, for a table that exists; one that does not is
-/// `TableNotFoundException`, as in DynamoDB.
-pub async fn describe_continuous_backups(ops: &Ops, r: Req<'_>) -> ApiResult<Json> {
-    let name = r.table_name()?;
-    match ops.table(name).await {
-        Err(OpError::TableNotFound(_)) => {
-            return Err(ApiError::new(
-                Kind::TableNotFound,
-                format!("Table not found: {name}"),
-            ));
-        }
-        other => other?,
-    };
-    Ok(json!({"ContinuousBackupsDescription": {
-        "ContinuousBackupsStatus": "DISABLED",
-        "PointInTimeRecoveryDescription": {"PointInTimeRecoveryStatus": "DISABLED"},
-    }}))
 }
