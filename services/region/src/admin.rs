@@ -16,6 +16,73 @@ pub struct AdminApi {
     pub(crate) shared: Arc<Shared>,
 }
 
+impl AdminApi {
+    fn ops(&self) -> crate::ops::Ops {
+        crate::ops::Ops {
+            shared: self.shared.clone(),
+        }
+    }
+}
+
+fn backup_to_pb(b: &crate::backups::BackupRecord) -> pb::BackupInfo {
+    pb::BackupInfo {
+        id: b.id.clone(),
+        name: b.meta.name.clone(),
+        table: b.meta.def.name.clone(),
+        created_micros: b.meta.created_micros,
+        items: b.meta.items,
+        size_bytes: b.size_bytes,
+        log_id: b.meta.log_id.clone(),
+        log_head: b.meta.log_head,
+    }
+}
+
+fn restore_to_pb(table: String, r: crate::backups::Restore) -> pb::RestoreStatus {
+    pb::RestoreStatus {
+        table,
+        backup_id: r.backup_id.unwrap_or_default(),
+        in_progress: r.in_progress,
+        loaded: r.loaded,
+        total: r.total,
+        error: r.error.unwrap_or_default(),
+        restored_to_micros: r.restored_to,
+    }
+}
+
+/// A restore asked for through the admin API: the replicas it names
+/// (none: the restored table's), the billing unchanged.
+fn restore_options(replicas: Vec<String>) -> crate::backups::RestoreOptions {
+    crate::backups::RestoreOptions {
+        billing: None,
+        replicas: (!replicas.is_empty()).then_some(replicas),
+    }
+}
+
+/// The answer to a restore just started: how far loading got.
+fn restore_status(
+    ops: &crate::ops::Ops,
+    table: String,
+    incarnation: &Version,
+) -> Result<Response<pb::RestoreStatus>, Status> {
+    let restore = ops
+        .restore_of(&table, incarnation)
+        .ok_or_else(|| Status::internal("the restore was not recorded"))?;
+    Ok(Response::new(restore_to_pb(table, restore)))
+}
+
+fn backup_status(e: crate::backups::BackupError) -> Status {
+    use crate::backups::BackupError;
+    match e {
+        BackupError::NotFound(_) => Status::not_found(e.to_string()),
+        BackupError::InUse(_) => Status::failed_precondition(e.to_string()),
+        BackupError::NotAReplica { .. }
+        | BackupError::UnknownRegion(_)
+        | BackupError::InvalidName { .. } => Status::invalid_argument(e.to_string()),
+        BackupError::Io { .. } => Status::internal(e.to_string()),
+        BackupError::Op(e) => crate::convert::status_from_op(e),
+    }
+}
+
 /// Outbound pending counts per peer, from the durable watermarks.
 pub(crate) async fn refresh_pending(shared: &Shared) -> Result<Vec<(String, u64, u64)>, Status> {
     // A live session's position is newer than the stored watermark.
@@ -300,6 +367,103 @@ impl Admin for AdminApi {
             ))),
             real_micros: shared.real_clock.now_micros(),
         }))
+    }
+
+    async fn create_backup(
+        &self,
+        req: Request<pb::CreateBackupRequest>,
+    ) -> Result<Response<pb::BackupInfo>, Status> {
+        let req = req.into_inner();
+        let record = self
+            .ops()
+            .create_backup(&req.table, &req.name)
+            .await
+            .map_err(backup_status)?;
+        Ok(Response::new(backup_to_pb(&record)))
+    }
+
+    async fn list_backups(
+        &self,
+        req: Request<pb::ListBackupsRequest>,
+    ) -> Result<Response<pb::ListBackupsResponse>, Status> {
+        let table = req.into_inner().table;
+        let backups = self
+            .ops()
+            .list_backups()
+            .iter()
+            .filter(|b| table.is_empty() || b.meta.def.name == table)
+            .map(backup_to_pb)
+            .collect();
+        let restores = self
+            .ops()
+            .restores()
+            .into_iter()
+            .map(|(table, _, r)| restore_to_pb(table, r))
+            .collect();
+        Ok(Response::new(pb::ListBackupsResponse { backups, restores }))
+    }
+
+    async fn delete_backup(
+        &self,
+        req: Request<pb::BackupRequest>,
+    ) -> Result<Response<pb::BackupInfo>, Status> {
+        let record = self
+            .ops()
+            .delete_backup(&req.into_inner().id)
+            .map_err(backup_status)?;
+        Ok(Response::new(backup_to_pb(&record)))
+    }
+
+    async fn set_recovery(
+        &self,
+        req: Request<pb::SetRecoveryRequest>,
+    ) -> Result<Response<pb::RecoveryStatus>, Status> {
+        let req = req.into_inner();
+        let ops = self.ops();
+        let days = (req.period_days > 0).then_some(req.period_days);
+        let pitr = ops
+            .set_pitr(&req.table, days)
+            .await
+            .map_err(crate::convert::status_from_op)?;
+        let now = ops.real_now_micros();
+        Ok(Response::new(match pitr {
+            Some(p) => pb::RecoveryStatus {
+                enabled: true,
+                period_days: p.period_days,
+                earliest_micros: p.earliest(now),
+                latest_micros: now,
+            },
+            None => pb::RecoveryStatus::default(),
+        }))
+    }
+
+    async fn restore_to_time(
+        &self,
+        req: Request<pb::RestoreToTimeRequest>,
+    ) -> Result<Response<pb::RestoreStatus>, Status> {
+        let req = req.into_inner();
+        let ops = self.ops();
+        let options = restore_options(req.replicas);
+        let at = (req.at_micros > 0).then_some(req.at_micros);
+        let (_, incarnation, _) = ops
+            .restore_to_time(&req.table, at, &req.target_table, options)
+            .await
+            .map_err(backup_status)?;
+        restore_status(&ops, req.target_table, &incarnation)
+    }
+
+    async fn restore_backup(
+        &self,
+        req: Request<pb::RestoreBackupRequest>,
+    ) -> Result<Response<pb::RestoreStatus>, Status> {
+        let req = req.into_inner();
+        let ops = self.ops();
+        let options = restore_options(req.replicas);
+        let (_, incarnation) = ops
+            .restore_backup(&req.id, &req.target_table, options)
+            .await
+            .map_err(backup_status)?;
+        restore_status(&ops, req.target_table, &incarnation)
     }
 }
 

@@ -31,6 +31,7 @@ use std::sync::{Arc, Mutex};
 use std::thread::JoinHandle;
 
 use meridian_core::{EncodedKey, Hlc, Mutation, PhysicalClock, Timestamp};
+use meridian_store::pitr::Pitr;
 use meridian_store::{ApplyOutcome, Reader, StoreError, WriteOp, WriteResult, Writer};
 use tokio::sync::{mpsc, oneshot, watch};
 
@@ -81,6 +82,12 @@ enum Job {
         entries: Vec<Mutation>,
         reply: oneshot::Sender<Result<ApplyOutcome, BridgeError>>,
     },
+    /// Turns point-in-time recovery of a table on or off here.
+    Pitr {
+        table: String,
+        period_days: Option<u32>,
+        reply: oneshot::Sender<Result<Option<Pitr>, BridgeError>>,
+    },
     /// Deletes what the retention lets go: see [`Storage::truncate`].
     Truncate {
         keep_from: u64,
@@ -114,6 +121,8 @@ pub struct Trimmed {
     pub log: u64,
     pub conflicts: u64,
     pub tombstones: u64,
+    /// Point-in-time history rows past their table's period.
+    pub history: u64,
 }
 
 /// What the writer loop needs besides the store.
@@ -429,6 +438,25 @@ impl Storage {
         rx.await.map_err(|_| BridgeError::Closed)?
     }
 
+    /// Turns point-in-time recovery of `table` on (keeping `period_days`)
+    /// or off (`None`) in this region; resolves after its group is durable.
+    pub async fn set_pitr(
+        &self,
+        table: &str,
+        period_days: Option<u32>,
+    ) -> Result<Option<Pitr>, BridgeError> {
+        let (reply, rx) = oneshot::channel();
+        self.jobs
+            .send(Job::Pitr {
+                table: table.to_string(),
+                period_days,
+                reply,
+            })
+            .await
+            .map_err(|_| BridgeError::Closed)?;
+        rx.await.map_err(|_| BridgeError::Closed)?
+    }
+
     /// Persists a peer's acknowledged position with the next group.
     pub async fn set_watermark(&self, peer: &str, acked: u64) -> Result<(), BridgeError> {
         self.jobs
@@ -446,14 +474,24 @@ impl Storage {
         F: FnOnce(&Reader) -> Result<T, StoreError> + Send + 'static,
         T: Send + 'static,
     {
+        let this = self.clone();
+        self.blocking(move || this.read_now(f)).await
+    }
+
+    /// Runs blocking store work `f` off the async workers in live regions
+    /// (tokio's blocking pool), and in place under the simulation, where
+    /// another thread would escape its control.
+    pub async fn blocking<T, E, F>(&self, f: F) -> Result<T, BridgeError>
+    where
+        F: FnOnce() -> Result<T, E> + Send + 'static,
+        T: Send + 'static,
+        E: Into<BridgeError> + Send + 'static,
+    {
         match self.mode {
-            Mode::Inline => self.read_now(f),
-            Mode::Threads => {
-                let this = self.clone();
-                tokio::task::spawn_blocking(move || this.read_now(f))
-                    .await
-                    .map_err(|_| BridgeError::Closed)?
-            }
+            Mode::Inline => f().map_err(Into::into),
+            Mode::Threads => tokio::task::spawn_blocking(move || f().map_err(Into::into))
+                .await
+                .map_err(|_| BridgeError::Closed)?,
         }
     }
 
@@ -634,6 +672,10 @@ enum Done {
         oneshot::Sender<Result<u64, BridgeError>>,
         Result<u64, StoreError>,
     ),
+    Pitr(
+        oneshot::Sender<Result<Option<Pitr>, BridgeError>>,
+        Result<Option<Pitr>, StoreError>,
+    ),
 }
 
 impl Done {
@@ -646,6 +688,7 @@ impl Done {
             Done::Inbound(_, r) => aborted(r.as_ref().err()),
             Done::Truncate(_, r) => aborted(r.as_ref().err()),
             Done::Count(_, r) => aborted(r.as_ref().err()),
+            Done::Pitr(_, r) => aborted(r.as_ref().err()),
         }
     }
 
@@ -684,6 +727,12 @@ impl Done {
             (Done::Inbound(reply, _), Some(why)) => {
                 let _ = reply.send(Err(err(why)));
             }
+            (Done::Pitr(reply, r), None) => {
+                let _ = reply.send(r.map_err(BridgeError::from));
+            }
+            (Done::Pitr(reply, _), Some(why)) => {
+                let _ = reply.send(Err(err(why)));
+            }
         }
     }
 }
@@ -702,7 +751,7 @@ fn run_group(
     let mut done = Vec::with_capacity(jobs.len());
     let mut jobs = jobs.into_iter();
     let commit = (|| -> Result<Vec<Mutation>, StoreError> {
-        let mut group = writer.group()?;
+        let mut group = writer.group_at(real_now)?;
         for job in jobs.by_ref() {
             let d = match job {
                 Job::Write { ops, reply } => {
@@ -735,6 +784,7 @@ fn run_group(
                                 Some(h) => group.purge_tombstones(h, max_rows)?,
                                 None => 0,
                             },
+                            history: group.truncate_history(real_now, max_rows)?,
                         })
                     })();
                     Done::Truncate(reply, r)
@@ -751,6 +801,11 @@ fn run_group(
                     applied,
                     reply,
                 } => Done::Inbound(reply, group.set_inbound(&peer, &log_id, applied)),
+                Job::Pitr {
+                    table,
+                    period_days,
+                    reply,
+                } => Done::Pitr(reply, group.set_pitr(&table, period_days)),
                 Job::Watermark { peer, acked } => {
                     group.set_watermark(&peer, acked)?;
                     continue;
@@ -807,6 +862,9 @@ fn run_group(
                         let _ = reply.send(Err(err()));
                     }
                     Job::Superseded { reply, .. } => {
+                        let _ = reply.send(Err(err()));
+                    }
+                    Job::Pitr { reply, .. } => {
                         let _ = reply.send(Err(err()));
                     }
                     Job::Watermark { .. } | Job::Stop => {}

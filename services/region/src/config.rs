@@ -72,6 +72,11 @@ pub struct ClusterFile {
     /// `false` leaves the rebuild to repair rounds alone.
     #[serde(default = "default_seed_from_peers")]
     pub seed_from_peers: bool,
+    /// Each region keeps its on-demand backups in `<backup_dir>/<region>`,
+    /// apart from its data directory, so a lost disk (a wiped data
+    /// directory) leaves them. Default `<data_dir>/backups`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub backup_dir: Option<PathBuf>,
     /// Access key id → secret for the DynamoDB endpoints. When set, every
     /// request must carry a valid SigV4 signature made with one of them;
     /// when empty (the default) any credentials are accepted.
@@ -209,6 +214,7 @@ impl ClusterFile {
             conflict_retain_secs: default_conflict_retain_secs(),
             tombstone_retain_secs: default_tombstone_retain_secs(),
             seed_from_peers: default_seed_from_peers(),
+            backup_dir: None,
             dynamodb_keys: Default::default(),
             netsim: None,
             regions: regions
@@ -282,6 +288,12 @@ impl ClusterFile {
             meridian_core::schema::validate_region_name(&r.name).map_err(|e| e.to_string())?;
             if !names.insert(&r.name) {
                 return Err(format!("region {} is listed twice", r.name));
+            }
+            if r.name == "backups" && self.backup_dir.is_none() {
+                return Err(
+                    "a region named backups needs a backup_dir: its data directory is where backups go by default"
+                        .into(),
+                );
             }
         }
         if let Some(n) = &self.netsim {
@@ -363,6 +375,11 @@ impl ClusterFile {
         Ok(RegionConfig {
             name: me.name.clone(),
             data_dir: self.data_dir.join(&me.name),
+            backup_dir: self
+                .backup_dir
+                .clone()
+                .unwrap_or_else(|| self.data_dir.join("backups"))
+                .join(&me.name),
             grpc_listen: me.grpc,
             metrics_listen: me.metrics,
             dynamo_listen: me.dynamo,
@@ -416,6 +433,8 @@ pub struct PeerConfig {
 pub struct RegionConfig {
     pub name: String,
     pub data_dir: PathBuf,
+    /// Where this region's on-demand backups live (docs/backups.md).
+    pub backup_dir: PathBuf,
     pub grpc_listen: SocketAddr,
     pub metrics_listen: Option<SocketAddr>,
     /// Where the DynamoDB-compatible front listens, if anywhere.

@@ -174,7 +174,9 @@ pub fn status_from(e: BridgeError) -> Status {
             StoreError::TableExists(_) => Status::already_exists(e.to_string()),
             StoreError::ConditionFailed(_)
             | StoreError::TransactionCanceled { .. }
-            | StoreError::NotReplica { .. } => Status::failed_precondition(e.to_string()),
+            | StoreError::NotReplica { .. }
+            | StoreError::PitrDisabled(_) => Status::failed_precondition(e.to_string()),
+            StoreError::RestoreTime { .. } => Status::out_of_range(e.to_string()),
             StoreError::GroupAborted(_) => {
                 Status::internal(format!("the write was not stored: {e}"))
             }

@@ -7,6 +7,7 @@
 //! ([`Region::shutdown`]) or abruptly ([`Region::crash`]).
 
 pub mod admin;
+pub mod backups;
 pub mod bridge;
 pub mod config;
 pub mod convert;
@@ -93,6 +94,8 @@ pub(crate) struct Shared {
     pub purge: purge::Purge,
     /// The peer this run's store was copied from, if it was.
     pub seeded: Option<seed::SeedReport>,
+    /// This region's on-demand backups and the restores it ran.
+    pub backups: backups::Backups,
 }
 
 /// How a region reads time. Live regions use the system clock; the
@@ -223,6 +226,7 @@ pub async fn start(
         .iter()
         .map(|p| (p.name.clone(), Arc::new(tokio::sync::Notify::new())))
         .collect();
+    let config_backup_dir = config.backup_dir.clone();
     let shared = Arc::new(Shared {
         peers: config
             .peers
@@ -240,6 +244,7 @@ pub async fn start(
         repair_wake,
         purge: purge::Purge::default(),
         seeded,
+        backups: backups::Backups::load(&config_backup_dir),
     });
     let mut tasks = Vec::new();
 
@@ -335,6 +340,12 @@ pub async fn start(
             admin::serve_http(shared, l, w, stop)
         }));
     }
+    // Restores a previous run left part-way go on from here.
+    ops::Ops {
+        shared: shared.clone(),
+    }
+    .resume_restores()
+    .await;
     tracing::info!(region = %shared.config.name, grpc = %grpc_addr, metrics = ?metrics_addr, "region started");
     Ok(Region {
         name: shared.config.name.clone(),

@@ -84,7 +84,7 @@ pub(crate) async fn run_truncator(shared: Arc<Shared>, worker: Worker, mut stop:
                         ?horizon,
                         "truncated the log, the conflict records and the tombstones"
                     );
-                    if t.log.max(t.conflicts).max(t.tombstones) < retention.batch {
+                    if t.log.max(t.conflicts).max(t.tombstones).max(t.history) < retention.batch {
                         worker.idle();
                         break;
                     }
