@@ -59,6 +59,7 @@ pub fn render(report: &Report) -> String {
     links_table(&mut out, report);
     heals_table(&mut out, report);
     disasters_table(&mut out, report);
+    restores_table(&mut out, report);
     convergence(&mut out, report);
     conflicts_tables(&mut out, report);
     drift_table(&mut out, report);
@@ -787,6 +788,53 @@ fn disasters_table(out: &mut String, r: &Report) {
     out.push_str("</tbody>\n</table>\n</section>\n");
 }
 
+fn restores_table(out: &mut String, r: &Report) {
+    if r.restores.is_empty() {
+        return;
+    }
+    out.push_str(
+        "<section id=\"restores\">\n<h2>Restores to a point in time</h2>\n\
+         <p class=\"explain\">A mark paused the workload until every region agreed, and kept the \
+         table as its region held it then, checked against every write acknowledged before it. \
+         The restore rebuilt the table as of that instant from the region's point-in-time \
+         history, into a new table, after the writes that followed; every region's copy of it \
+         is compared with the kept table, key by key.</p>\n\
+         <table>\n<thead><tr><th>region</th><th>mark</th><th class=\"n\">restored at</th>\
+         <th>new table</th><th class=\"n\">items at the mark</th><th class=\"n\">loaded</th>\
+         <th class=\"n\">took</th><th class=\"n\">keys compared</th><th>differences</th></tr></thead>\n<tbody>\n",
+    );
+    for x in &r.restores {
+        let took = match (x.restore_ms, &x.error) {
+            (_, Some(e)) => format!("<span class=\"bad\">failed: {}</span>", esc(e)),
+            (Some(ms), None) => fmt_dur(ms),
+            (None, None) => "–".into(),
+        };
+        let diffs = if x.mismatches.is_empty() {
+            "none".to_string()
+        } else {
+            let first: Vec<String> = x.mismatches.iter().take(10).map(|m| esc(m)).collect();
+            format!(
+                "<span class=\"bad\">{}</span><br>{}",
+                x.mismatches.len(),
+                first.join("<br>")
+            )
+        };
+        w!(
+            out,
+            "<tr><td>{}</td><td>{} ({})</td><td class=\"n\">{}</td><td>{}</td><td class=\"n\">{}</td><td class=\"n\">{}</td><td class=\"n\">{took}</td><td class=\"n\">{}</td><td>{diffs}</td></tr>\n",
+            esc(&x.region),
+            esc(&x.mark),
+            fmt_secs(x.mark_ms),
+            fmt_secs(x.at_ms),
+            esc(&x.table),
+            x.items_expected,
+            x.items_restored,
+            x.keys_checked
+        );
+    }
+    out.push_str("</tbody>\n</table>\n</section>\n");
+}
+
 fn convergence(out: &mut String, r: &Report) {
     let c = &r.convergence;
     out.push_str("<section id=\"convergence\">\n<h2>Convergence</h2>\n");
@@ -1293,6 +1341,19 @@ mod tests {
                     ms: 120,
                 }),
             }],
+            restores: vec![crate::report::RestoreReport {
+                region: "us-east-1".into(),
+                mark: "before-mistake".into(),
+                table: "drill-before-mistake".into(),
+                mark_ms: 3_000,
+                at_ms: 5_000,
+                restore_ms: Some(800),
+                items_expected: 1_200,
+                items_restored: 1_200,
+                keys_checked: 2_400,
+                mismatches: Vec::new(),
+                error: None,
+            }],
             verdict: VerdictReport {
                 ok: false,
                 converged: true,
@@ -1350,6 +1411,7 @@ mod tests {
             "links",
             "heals",
             "disasters",
+            "restores",
             "convergence",
             "conflicts",
             "drift",

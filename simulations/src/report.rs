@@ -51,7 +51,36 @@ pub struct Report {
     /// and how long its region took to serve every surviving write (RTO).
     #[serde(default)]
     pub disasters: Vec<DisasterReport>,
+    /// Every restore of the table to a mark, checked key by key.
+    #[serde(default)]
+    pub restores: Vec<RestoreReport>,
     pub verdict: VerdictReport,
+}
+
+/// A restore of the drill's table to a marked instant by point-in-time
+/// recovery, and how it compared with the table at that instant.
+#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
+pub struct RestoreReport {
+    /// The region that restored, and the mark's name.
+    pub region: String,
+    pub mark: String,
+    /// The new table it created.
+    pub table: String,
+    /// The mark and the restore, ms from the start.
+    pub mark_ms: u64,
+    pub at_ms: u64,
+    /// How long loading took, ms; `None` if it did not finish.
+    pub restore_ms: Option<u64>,
+    /// Live items at the mark, and items the restore loaded.
+    pub items_expected: u64,
+    pub items_restored: u64,
+    /// Keys compared, over every region's copy of the restored table.
+    pub keys_checked: u64,
+    /// Every difference found, one line each (at most a few hundred).
+    pub mismatches: Vec<String>,
+    /// Why the restore did not run or finish, if it did not.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub error: Option<String>,
 }
 
 /// What one region purged, and what purged tombstones kept out.

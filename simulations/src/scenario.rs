@@ -247,6 +247,17 @@ pub enum Action {
     /// Replace a crashed region's data directory with its copy `name`, as
     /// a restore from an old backup would.
     Restore { region: String, name: String },
+    /// Turn point-in-time recovery of the drill's table on in a region
+    /// (docs/backups.md).
+    Recovery { region: String },
+    /// Note an instant as `name`: the workload pauses everywhere until the
+    /// regions agree, and the table as `region` holds it then is what a
+    /// restore to this mark must give back, key by key.
+    Mark { region: String, name: String },
+    /// Restore the drill's table in `region` as it was at mark `name`,
+    /// into `<table>-<name>`, by point-in-time recovery; the checker
+    /// compares it, in every region, with the table at the mark.
+    RestoreToTime { region: String, name: String },
 }
 
 /// The directed links an event on `from → to` covers: that one, and
@@ -291,6 +302,9 @@ impl Action {
             Action::Wipe { .. } => "wipe",
             Action::Snapshot { .. } => "snapshot",
             Action::Restore { .. } => "restore",
+            Action::Recovery { .. } => "recovery",
+            Action::Mark { .. } => "mark",
+            Action::RestoreToTime { .. } => "restore-to-time",
         }
     }
 
@@ -377,6 +391,11 @@ impl Action {
             Action::Wipe { region } => format!("wipe {region}'s data directory"),
             Action::Snapshot { region, name } => format!("snapshot {region} as {name:?}"),
             Action::Restore { region, name } => format!("restore {region} from {name:?}"),
+            Action::Recovery { region } => format!("point-in-time recovery on in {region}"),
+            Action::Mark { region, name } => format!("mark {name:?} in {region}"),
+            Action::RestoreToTime { region, name } => {
+                format!("restore {region}'s table to mark {name:?}")
+            }
         }
     }
 }
@@ -1017,7 +1036,7 @@ impl Scenario {
                 "wipe" => Action::Wipe {
                     region: region_of(&e.region, "region")?,
                 },
-                "snapshot" | "restore" => {
+                "snapshot" | "restore" | "mark" | "restore-to-time" => {
                     let region = region_of(&e.region, "region")?;
                     let name = e.name.clone().unwrap_or_else(|| "default".into());
                     if name.is_empty()
@@ -1031,15 +1050,19 @@ impl Scenario {
                             field("name")
                         ));
                     }
-                    if e.action == "snapshot" {
-                        Action::Snapshot { region, name }
-                    } else {
-                        Action::Restore { region, name }
+                    match e.action.as_str() {
+                        "snapshot" => Action::Snapshot { region, name },
+                        "restore" => Action::Restore { region, name },
+                        "mark" => Action::Mark { region, name },
+                        _ => Action::RestoreToTime { region, name },
                     }
                 }
+                "recovery" => Action::Recovery {
+                    region: region_of(&e.region, "region")?,
+                },
                 other => {
                     return Err(format!(
-                        "{} = {other:?} is not one of latency, bandwidth, loss, partition, isolate, flap, heal, clear, skew, crash, restart, wipe, snapshot, restore",
+                        "{} = {other:?} is not one of latency, bandwidth, loss, partition, isolate, flap, heal, clear, skew, crash, restart, wipe, snapshot, restore, recovery, mark, restore-to-time",
                         field("action")
                     ));
                 }
@@ -1051,6 +1074,9 @@ impl Scenario {
         // region's data is touched only while it is down.
         let mut down = std::collections::BTreeSet::new();
         let mut snapshots = std::collections::BTreeSet::new();
+        let mut recovering = std::collections::BTreeSet::new();
+        let mut marks = std::collections::BTreeSet::new();
+        let mut restored = std::collections::BTreeSet::new();
         for e in &events {
             let at = format!("the {} event at {:?}", e.action.name(), e.at);
             match &e.action {
@@ -1077,6 +1103,27 @@ impl Scenario {
                 {
                     return Err(format!(
                         "{at}: {region} has no snapshot named {name:?} before it"
+                    ));
+                }
+                Action::Recovery { region } => {
+                    recovering.insert(region.clone());
+                }
+                Action::Mark { region, .. } | Action::RestoreToTime { region, .. }
+                    if !recovering.contains(region) =>
+                {
+                    return Err(format!(
+                        "{at}: {region} needs a recovery event before it (point-in-time recovery must be on)"
+                    ));
+                }
+                // A mark's restore is the table `<table>-<name>`: one per name.
+                Action::Mark { name, .. } if !marks.insert(name.clone()) => {
+                    return Err(format!("{at}: there is already a mark named {name:?}"));
+                }
+                Action::RestoreToTime { region, name }
+                    if !marks.contains(name) || !restored.insert(name.clone()) =>
+                {
+                    return Err(format!(
+                        "{at}: {region} has no mark named {name:?} before it, or it is restored twice"
                     ));
                 }
                 _ => {}

@@ -161,7 +161,10 @@ fn every_fault_ends_before_the_workload_does() {
                 | Action::Loss { .. }
                 | Action::Wipe { .. }
                 | Action::Snapshot { .. }
-                | Action::Restore { .. } => {}
+                | Action::Restore { .. }
+                | Action::Recovery { .. }
+                | Action::Mark { .. }
+                | Action::RestoreToTime { .. } => {}
             }
         }
         assert!(

@@ -83,6 +83,10 @@ enum Which {
     /// Overwrite a fixed set of keys many times and report the store's
     /// size against its live data: the log is truncated as peers apply it.
     Disk(runs::DiskArgs),
+    /// Back up a table of N items against a plain copy of the store's
+    /// files; writes while backups run against writes alone; and a restore
+    /// to a point in time N overwrites ago.
+    Backup(runs::BackupArgs),
 }
 
 pub async fn run(args: BenchArgs) -> Result<()> {
@@ -93,5 +97,6 @@ pub async fn run(args: BenchArgs) -> Result<()> {
         Which::Memory(a) => runs::memory(a).await,
         Which::Repair(a) => runs::repair(a).await,
         Which::Disk(a) => runs::disk(a).await,
+        Which::Backup(a) => runs::backup(a).await,
     }
 }

@@ -234,6 +234,8 @@ fn summary_json(r: &Report, out: &Path) -> serde_json::Value {
         "heals": heals,
         // The disasters' RPO (writes lost for good) and RTO, as the report has them.
         "disasters": r.disasters,
+        // Each restore to a mark, compared with the table at the mark.
+        "restores": r.restores,
         "workload": {
             "attempted": r.workload.attempted,
             "acked": r.workload.acked,
@@ -330,6 +332,26 @@ fn print_summary(r: &Report, out: &Path) {
         for w in d.lost.iter().take(10) {
             println!("            lost {} at {}", w.key, w.version);
         }
+    }
+    for x in &r.restores {
+        println!(
+            "{:>8} ms  restore {}'s table to mark {:?} ({} ms): {} of {} items in {}, {} keys compared, {} differences{}",
+            x.at_ms,
+            x.region,
+            x.mark,
+            x.mark_ms,
+            x.items_restored,
+            x.items_expected,
+            x.restore_ms
+                .map(|t| format!("{t} ms"))
+                .unwrap_or_else(|| "never".into()),
+            x.keys_checked,
+            x.mismatches.len(),
+            x.error
+                .as_ref()
+                .map(|e| format!(" (failed: {e})"))
+                .unwrap_or_default()
+        );
     }
     println!(
         "workload: {} acknowledged, {} failed of {} attempted",

@@ -255,6 +255,36 @@ enum Command {
         #[arg(long)]
         json: bool,
     },
+    /// On-demand backups of a region's tables: take, list, delete, and
+    /// restore into a new table (docs/backups.md). A backup belongs to the
+    /// region that took it.
+    Backup {
+        #[command(subcommand)]
+        command: BackupCommand,
+    },
+    /// Restore a table as it was at an instant into a new table, from the
+    /// region's point-in-time history (turn it on with `backup recovery`).
+    Restore {
+        #[command(flatten)]
+        target: Target,
+        /// The table to restore.
+        #[arg(long)]
+        table: String,
+        /// The new table's name; no table of that name may exist.
+        #[arg(long)]
+        to: String,
+        /// The instant: RFC 3339 in UTC (2026-11-23T14:01:00Z, fractions
+        /// allowed), seconds since the epoch, or "latest".
+        #[arg(long)]
+        at: String,
+        /// Comma-separated regions that hold the new table (this one
+        /// included); default the restored table's.
+        #[arg(long, value_delimiter = ',')]
+        replicas: Vec<String>,
+        /// Wait until every item is loaded, printing the progress.
+        #[arg(long)]
+        wait: bool,
+    },
     /// Conflicts a region recorded: which write lost, to which, and why.
     Conflicts {
         #[command(flatten)]
@@ -307,6 +337,71 @@ enum TableCommand {
         /// The table's name.
         #[arg(long)]
         name: String,
+    },
+}
+
+#[derive(Subcommand)]
+pub enum BackupCommand {
+    /// Take a backup of a table now, while writes go on.
+    Create {
+        #[command(flatten)]
+        target: Target,
+        /// The table to back up.
+        #[arg(long)]
+        table: String,
+        /// The backup's name: 3 to 255 characters of a-z, A-Z, 0-9, '_', '.' and '-'.
+        #[arg(long)]
+        name: String,
+    },
+    /// Turn a table's point-in-time recovery on or off in this region,
+    /// and show the window a restore may ask for.
+    Recovery {
+        #[command(flatten)]
+        target: Target,
+        /// The table.
+        #[arg(long)]
+        table: String,
+        /// Days of history to keep, 1 to 35.
+        #[arg(long, default_value_t = 35, conflicts_with = "off")]
+        days: u32,
+        /// Turn recovery off, which drops the history.
+        #[arg(long)]
+        off: bool,
+    },
+    /// The region's backups, oldest first, and the restores it ran.
+    List {
+        #[command(flatten)]
+        target: Target,
+        /// Only this table's backups.
+        #[arg(long, default_value = "")]
+        table: String,
+    },
+    /// Delete a backup.
+    Delete {
+        #[command(flatten)]
+        target: Target,
+        /// The backup's id (the last part of its ARN, from `backup list`).
+        #[arg(long)]
+        id: String,
+    },
+    /// Create a new table from a backup and load its items; they replicate
+    /// to every replica of the new table.
+    Restore {
+        #[command(flatten)]
+        target: Target,
+        /// The backup's id (from `backup list`).
+        #[arg(long)]
+        id: String,
+        /// The new table's name; no table of that name may exist.
+        #[arg(long)]
+        to: String,
+        /// Comma-separated regions that hold the new table (this one
+        /// included); default the backed-up table's.
+        #[arg(long, value_delimiter = ',')]
+        replicas: Vec<String>,
+        /// Wait until every item is loaded, printing the progress.
+        #[arg(long)]
+        wait: bool,
     },
 }
 

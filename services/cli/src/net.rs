@@ -702,7 +702,12 @@ fn render(cluster: &ClusterFile, action: &Action, out: &Outcome) -> String {
             pid(out),
             out.serving_after.unwrap_or_default().as_secs_f64()
         ),
-        Action::Wipe { .. } | Action::Snapshot { .. } | Action::Restore { .. } => action.label(),
+        Action::Wipe { .. }
+        | Action::Snapshot { .. }
+        | Action::Restore { .. }
+        | Action::Recovery { .. }
+        | Action::Mark { .. }
+        | Action::RestoreToTime { .. } => action.label(),
     }
 }
 

@@ -370,6 +370,13 @@ impl Executor {
                 crate::state::apply_to_data(&self.cluster.data_dir.join(region), action)
                     .map_err(ClusterError::Failed)?;
             }
+            // These need the drill's workload and oracle around them.
+            Action::Recovery { .. } | Action::Mark { .. } | Action::RestoreToTime { .. } => {
+                return Err(ClusterError::Failed(format!(
+                    "{} is a drill event: put it in a scenario file (docs/drills.md)",
+                    action.name()
+                )));
+            }
             Action::Restart { region } => {
                 out.process = Some(self.api.process(region, "restart").await?);
                 let grpc = self.cluster.entry(region)?.grpc;

@@ -26,6 +26,7 @@ use tokio::time::Instant;
 use tonic::transport::Channel;
 
 use crate::collect::{self, HealMark, Sample};
+use crate::restore::{self, Mark, Restored};
 use crate::workload::{self, Generator, OpKind};
 
 /// How to reach one region.
@@ -88,6 +89,8 @@ struct Tally {
     rejected: u64,
     by_op: BTreeMap<String, u64>,
     by_region: BTreeMap<String, u64>,
+    /// Requests sent and not yet answered (a mark waits for none).
+    in_flight: u64,
 }
 
 fn schema() -> KeySchema {
@@ -118,6 +121,7 @@ pub async fn drive<F: Faults>(
 
     let tally = Arc::new(Mutex::new(Tally::default()));
     let (stop_tx, stop_rx) = watch::channel(false);
+    let (pause_tx, pause_rx) = watch::channel(false);
     let start = Instant::now();
     let mut workers = Vec::new();
     for (i, r) in regions.iter().enumerate() {
@@ -128,8 +132,10 @@ pub async fn drive<F: Faults>(
             r.clone(),
             tally.clone(),
             stop_rx.clone(),
+            pause_rx.clone(),
         )));
     }
+    let mut recovery = Recovery::default();
 
     let mut samples: Vec<Sample> = Vec::new();
     let mut marks = Vec::new();
@@ -147,7 +153,14 @@ pub async fn drive<F: Faults>(
             let at_risk = action
                 .data_loss()
                 .map(|region| Disaster::before(region, regions, &table, &tally));
-            let label = apply(action, regions, faults, &mut skewed).await;
+            let label = match action {
+                Action::Recovery { .. } | Action::Mark { .. } | Action::RestoreToTime { .. } => {
+                    let at_ms = Instant::now().duration_since(start).as_millis() as u64;
+                    let step = recovery.apply(action, at_ms, scenario, regions, &tally, &pause_tx);
+                    labelled(action, step.await)
+                }
+                _ => apply(action, regions, faults, &mut skewed).await,
+            };
             let at_ms = Instant::now().duration_since(start).as_millis() as u64;
             if let Some(Some(mut d)) = at_risk {
                 d.report.at_ms = at_ms;
@@ -297,6 +310,10 @@ pub async fn drive<F: Faults>(
     for (name, h) in &heads {
         tally.oracle.check_replica(name, h, strict, &mut replicas);
     }
+    replicas.problems.append(&mut recovery.verdict.problems);
+    let restores = recovery
+        .check(regions, scenario.settle, &mut replicas)
+        .await;
     let mut converged = Verdict::default();
     meridian_scenario::check_converged(&heads, &mut converged);
     let all_conflicts: Vec<Conflict> = conflicts.values().flatten().cloned().collect();
@@ -333,6 +350,7 @@ pub async fn drive<F: Faults>(
             .insert("update-rejected".into(), tally.rejected);
     }
     report.disasters = disasters;
+    report.restores = restores;
     collect::conflicts(&mut report, &all_conflicts, &tally.oracle);
     report.verdict = collect::verdict(
         &replicas,
@@ -528,7 +546,6 @@ async fn apply<F: Faults>(
     faults: &mut F,
     skewed: &mut [bool],
 ) -> String {
-    let label = action.label();
     let result = match action {
         Action::Skew {
             region,
@@ -543,6 +560,12 @@ async fn apply<F: Faults>(
         },
         other => faults.apply(other).await,
     };
+    labelled(action, result)
+}
+
+/// An event's label, with the error if it failed.
+fn labelled(action: &Action, result: Result<(), String>) -> String {
+    let label = action.label();
     match result {
         Ok(()) => label,
         Err(e) => {
@@ -628,6 +651,7 @@ async fn region_workload(
     target: RegionTarget,
     tally: Arc<Mutex<Tally>>,
     mut stop: watch::Receiver<bool>,
+    paused: watch::Receiver<bool>,
 ) {
     let w = &scenario.workload;
     let mut generator = Generator::new(w, seed, index);
@@ -644,6 +668,12 @@ async fn region_workload(
             biased;
             _ = stop.changed() => break,
             _ = ticker.tick() => {}
+        }
+        // A mark holds the workload: nothing is owed for the pause.
+        if *paused.borrow() {
+            owed = 0.0;
+            while inflight.try_join_next().is_some() {}
+            continue;
         }
         owed += per_tick;
         while owed >= 1.0 {
@@ -663,6 +693,7 @@ async fn region_workload(
                 target.name.clone(),
             );
             let item_bytes = w.item_bytes;
+            tally.lock().unwrap_or_else(|p| p.into_inner()).in_flight += 1;
             inflight.spawn(async move {
                 let result = tokio::time::timeout(
                     REQUEST_TIMEOUT,
@@ -674,6 +705,7 @@ async fn region_workload(
                 .unwrap_or(Err(()));
                 let mut t = tally.lock().unwrap_or_else(|p| p.into_inner());
                 t.attempted += 1;
+                t.in_flight -= 1;
                 match result {
                     Ok(Outcome::Acked(write)) => {
                         t.acked += 1;
@@ -883,4 +915,138 @@ async fn final_state(regions: &[RegionTarget], table: &str) -> Result<FinalState
         conflicts.insert(r.name.clone(), list);
     }
     Ok((heads, conflicts))
+}
+
+/// The point-in-time events of a drill: marks kept, restores run, and
+/// what the marks found against the oracle.
+#[derive(Default)]
+struct Recovery {
+    marks: Vec<Mark>,
+    restored: Vec<Restored>,
+    verdict: Verdict,
+}
+
+impl Recovery {
+    async fn apply(
+        &mut self,
+        action: &Action,
+        at_ms: u64,
+        scenario: &Scenario,
+        regions: &[RegionTarget],
+        tally: &Arc<Mutex<Tally>>,
+        pause: &watch::Sender<bool>,
+    ) -> Result<(), String> {
+        let table = &scenario.workload.table;
+        let index = |region: &str| {
+            regions
+                .iter()
+                .position(|r| r.name == region)
+                .ok_or_else(|| format!("no region {region}"))
+        };
+        match action {
+            Action::Recovery { region } => {
+                restore::recovery(&regions[index(region)?], table).await?;
+            }
+            Action::Mark { region, name } => {
+                let i = index(region)?;
+                let _ = pause.send(true);
+                let kept = async {
+                    quiesce(regions, table, tally, scenario.settle).await?;
+                    let (oracle, strict) = {
+                        let t = tally.lock().unwrap_or_else(|p| p.into_inner());
+                        (t.oracle.clone(), t.failed == 0)
+                    };
+                    let at = restore::At {
+                        ms: at_ms,
+                        oracle: &oracle,
+                        strict,
+                    };
+                    let mark =
+                        restore::mark(name, i, &regions[i], table, at, &mut self.verdict).await?;
+                    // Writes resume once the region's clock has passed the
+                    // mark, so none of them can share its instant.
+                    tokio::time::sleep(Duration::from_millis(2)).await;
+                    Ok::<_, String>(mark)
+                }
+                .await;
+                let _ = pause.send(false);
+                self.marks.push(kept?);
+            }
+            Action::RestoreToTime { region, name } => {
+                let i = index(region)?;
+                let mark = self
+                    .marks
+                    .iter()
+                    .find(|m| m.name == *name && m.region == i)
+                    .ok_or_else(|| format!("mark {name:?} was not kept"))?;
+                let done = restore::restore(mark, &regions[i], table, at_ms, scenario.settle).await;
+                let failed = done.report.error.clone();
+                self.restored.push(done);
+                if let Some(e) = failed {
+                    return Err(e);
+                }
+            }
+            _ => {}
+        }
+        Ok(())
+    }
+
+    /// Waits (at most `within`) until each restored table has reached every
+    /// region and agrees everywhere, then compares it with its mark.
+    async fn check(
+        &mut self,
+        regions: &[RegionTarget],
+        within: Duration,
+        verdict: &mut Verdict,
+    ) -> Vec<meridian_scenario::report::RestoreReport> {
+        for r in &self.restored {
+            let deadline = Instant::now() + within;
+            loop {
+                let digests = digest_all(regions, &r.report.table).await;
+                let distinct: BTreeSet<_> = digests.values().collect();
+                if (digests.len() == regions.len() && distinct.len() == 1)
+                    || Instant::now() >= deadline
+                {
+                    break;
+                }
+                tokio::time::sleep(Duration::from_millis(100)).await;
+            }
+        }
+        restore::check(std::mem::take(&mut self.restored), regions, verdict)
+    }
+}
+
+/// Waits, at most `within`, until no workload request is in flight, every
+/// link has drained and every region has the same digest of `table`.
+async fn quiesce(
+    regions: &[RegionTarget],
+    table: &str,
+    tally: &Arc<Mutex<Tally>>,
+    within: Duration,
+) -> Result<(), String> {
+    let deadline = Instant::now() + within;
+    loop {
+        let idle = tally.lock().unwrap_or_else(|p| p.into_inner()).in_flight == 0;
+        if idle {
+            let s = sample(regions, Instant::now()).await;
+            let drained = s.statuses.iter().all(|st| {
+                st.as_ref()
+                    .is_some_and(|st| meridian_cluster::wait::drained(st).is_ok())
+            });
+            if drained {
+                let digests = digest_all(regions, table).await;
+                let distinct: BTreeSet<_> = digests.values().collect();
+                if digests.len() == regions.len() && distinct.len() == 1 {
+                    return Ok(());
+                }
+            }
+        }
+        if Instant::now() >= deadline {
+            return Err(format!(
+                "the regions did not settle within {} s for the mark",
+                within.as_secs()
+            ));
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
 }

@@ -11,6 +11,7 @@ pub mod collect;
 pub mod driver;
 pub mod live;
 pub mod random;
+mod restore;
 pub mod sim;
 pub mod workload;
 

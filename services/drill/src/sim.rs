@@ -285,6 +285,9 @@ impl Faults for SimFaults {
                 Ok(())
             }
             Action::Skew { .. } => Err("skew is applied through the Admin API".into()),
+            Action::Recovery { .. } | Action::Mark { .. } | Action::RestoreToTime { .. } => {
+                Err("point-in-time events are run by the driver".into())
+            }
         }
     }
 
@@ -365,6 +368,7 @@ pub fn run(scenario: &Scenario, seed: u64, dir: &Path) -> Result<Report, SimErro
         let config = RegionConfig {
             name: name.clone(),
             data_dir: dir.join(name),
+            backup_dir: dir.join("backups").join(name),
             grpc_listen: SocketAddr::new(IpAddr::V4(Ipv4Addr::UNSPECIFIED), GRPC_PORT),
             metrics_listen: None,
             dynamo_listen: None,
