@@ -178,6 +178,7 @@ impl TestCluster {
             let mut config = RegionConfig {
                 name: name.to_string(),
                 data_dir: dir.path().join(name),
+                backup_dir: dir.path().join("backups").join(name),
                 grpc_listen: addrs[i],
                 metrics_listen: None,
                 dynamo_listen: None,

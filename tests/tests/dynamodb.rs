@@ -186,13 +186,24 @@ fn now_secs() -> u64 {
 /// A hand-made POST: these exact headers and body, whatever the SDK would
 /// send; returns the status code and the body.
 async fn raw_post(addr: SocketAddr, target: Option<&str>, body: &str) -> (u16, String) {
+    raw_post_bytes(addr, target, &[], body.as_bytes().to_vec()).await
+}
+
+/// [`raw_post`] with `extra` headers and a body of any bytes.
+async fn raw_post_bytes(
+    addr: SocketAddr,
+    target: Option<&str>,
+    extra: &[(&str, &str)],
+    body: Vec<u8>,
+) -> (u16, String) {
     let mut headers = vec![("content-type", "application/x-amz-json-1.0")];
     headers.extend(target.map(|t| ("x-amz-target", t)));
+    headers.extend_from_slice(extra);
     let r = http::request(
         &http::Target::at(&addr.to_string(), "/"),
         "POST",
         &headers,
-        body.as_bytes().to_vec(),
+        body,
         1 << 20,
         Duration::from_secs(10),
     )
@@ -2341,7 +2352,8 @@ async fn every_error_type_reaches_the_sdk_typed() {
         .unwrap_err();
     assert_eq!(e.message(), Some("Table not found: missing"));
     assert!(e.into_service_error().is_table_not_found_exception());
-    // No backups are taken: both kinds are reported disabled.
+    // On-demand backups are always on, as in DynamoDB; point-in-time
+    // recovery is off until asked for.
     let d = c
         .describe_continuous_backups()
         .table_name("errs")
@@ -2352,7 +2364,7 @@ async fn every_error_type_reaches_the_sdk_typed() {
         .unwrap();
     assert_eq!(
         d.continuous_backups_status,
-        aws_sdk_dynamodb::types::ContinuousBackupsStatus::Disabled
+        aws_sdk_dynamodb::types::ContinuousBackupsStatus::Enabled
     );
     assert_eq!(
         d.point_in_time_recovery_description
@@ -2482,12 +2494,287 @@ async fn every_error_type_reaches_the_sdk_typed() {
     let (status, body) = raw_post(addr, Some("DynamoDB_20120810.ListTables"), "{}").await;
     assert_eq!(status, 200, "{body}");
     assert!(body.contains("\"errs\""), "{body}");
-    let (status, body) = raw_post(addr, Some("DynamoDB_20120810.CreateBackup"), "{}").await;
+    let (status, body) = raw_post(
+        addr,
+        Some("DynamoDB_20120810.ExportTableToPointInTime"),
+        "{}",
+    )
+    .await;
     assert_eq!(status, 400);
     assert!(body.contains("#UnknownOperationException"), "{body}");
     let (status, body) = raw_post(addr, None, "{}").await;
     assert_eq!(status, 400);
     assert!(body.contains("#UnknownOperationException"), "{body}");
+    cluster.shutdown().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn compressed_requests_are_decoded_and_bad_ones_are_internal_errors() {
+    use flate2::Compression;
+    use flate2::write::{GzEncoder, ZlibEncoder};
+    use std::io::Write;
+    fn gzip(b: &[u8]) -> Vec<u8> {
+        let mut e = GzEncoder::new(Vec::new(), Compression::default());
+        e.write_all(b).unwrap();
+        e.finish().unwrap()
+    }
+    fn zlib(b: &[u8]) -> Vec<u8> {
+        let mut e = ZlibEncoder::new(Vec::new(), Compression::default());
+        e.write_all(b).unwrap();
+        e.finish().unwrap()
+    }
+    let cluster = TestCluster::start(&REGIONS[..1]).await;
+    let c = client(cluster.dynamo_url(0));
+    create_table(&c, "packed", ("pk", ScalarAttributeType::S), None).await;
+    let addr = cluster.nodes[0].dynamo_addr;
+    let put = |pk: &str| {
+        format!(
+            r#"{{"TableName": "packed", "Item": {{"pk": {{"S": "{pk}"}}, "v": {{"S": "{}"}}}}}}"#,
+            "x".repeat(5000)
+        )
+    };
+    let post = |encoding: &'static str, body: Vec<u8>| async move {
+        raw_post_bytes(
+            addr,
+            Some("DynamoDB_20120810.PutItem"),
+            &[("content-encoding", encoding)],
+            body,
+        )
+        .await
+    };
+    let stored = |pk: &'static str| {
+        let c = c.clone();
+        async move { get(&c, "packed", item([("pk", s(pk))])).await }
+    };
+    // Decoded: gzip, gzip members concatenated (the gzip format allows it),
+    // deflate (a zlib stream), and identity.
+    let body = put("gz");
+    let (status, text) = post("gzip", gzip(body.as_bytes())).await;
+    assert_eq!(status, 200, "{text}");
+    assert_eq!(
+        stored("gz").await.expect("stored")["v"],
+        s(&"x".repeat(5000))
+    );
+    let body = put("gz2");
+    let (head, tail) = body.as_bytes().split_at(10);
+    let (status, text) = post("gzip", [gzip(head), gzip(tail)].concat()).await;
+    assert_eq!(status, 200, "{text}");
+    assert!(stored("gz2").await.is_some());
+    let (status, text) = post("deflate", zlib(put("zl").as_bytes())).await;
+    assert_eq!(status, 200, "{text}");
+    assert!(stored("zl").await.is_some());
+    let (status, text) = post("identity", put("id").into_bytes()).await;
+    assert_eq!(status, 200, "{text}");
+    assert!(stored("id").await.is_some());
+
+    // Refused as DynamoDB refuses them: HTTP 500, InternalServerError, and
+    // nothing written.
+    let body = put("bad");
+    let oversized = {
+        let mut b = body.clone();
+        b.insert_str(b.len() - 1, &" ".repeat(17 << 20));
+        gzip(b.as_bytes())
+    };
+    let bad: Vec<(&str, &'static str, Vec<u8>)> = vec![
+        ("an unknown encoding", "garbage", body.clone().into_bytes()),
+        (
+            "a plain body called gzip",
+            "gzip",
+            body.clone().into_bytes(),
+        ),
+        (
+            "a plain body called deflate",
+            "deflate",
+            body.clone().into_bytes(),
+        ),
+        ("an empty gzip body", "gzip", Vec::new()),
+        ("an empty deflate body", "deflate", Vec::new()),
+        ("a gzip body cut short", "gzip", {
+            let mut g = gzip(body.as_bytes());
+            g.pop();
+            g
+        }),
+        ("gzip followed by junk", "gzip", {
+            let mut g = gzip(body.as_bytes());
+            g.extend_from_slice(b"junk");
+            g
+        }),
+        ("two zlib streams", "deflate", {
+            let (head, tail) = body.as_bytes().split_at(10);
+            [zlib(head), zlib(tail)].concat()
+        }),
+        ("a gzip body that decodes past 16 MB", "gzip", oversized),
+    ];
+    for (what, encoding, bytes) in bad {
+        let (status, text) = post(encoding, bytes).await;
+        assert_eq!(status, 500, "{what}: {text}");
+        assert!(text.contains("#InternalServerError"), "{what}: {text}");
+        assert!(stored("bad").await.is_none(), "{what} wrote the item");
+    }
+    cluster.shutdown().await;
+}
+
+/// One request written by hand on its own connection (`Connection: close`);
+/// returns the whole answer, status line and headers included, lowercased.
+async fn raw_exchange(addr: SocketAddr, method: &str, headers: &[(&str, &str)]) -> String {
+    let (head, body) = raw_exchange_body(addr, method, headers, b"").await;
+    head + &String::from_utf8_lossy(&body).to_lowercase()
+}
+
+/// [`raw_exchange`] with a request body; returns the answer's status line
+/// and headers (lowercased, ending in the blank line) and its body as sent.
+async fn raw_exchange_body(
+    addr: SocketAddr,
+    method: &str,
+    headers: &[(&str, &str)],
+    body: &[u8],
+) -> (String, Vec<u8>) {
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    let mut req = format!("{method} / HTTP/1.1\r\nhost: {addr}\r\nconnection: close\r\n");
+    for (name, value) in headers {
+        req.push_str(&format!("{name}: {value}\r\n"));
+    }
+    req.push_str(&format!("content-length: {}\r\n\r\n", body.len()));
+    let mut stream = tokio::net::TcpStream::connect(addr).await.expect("connect");
+    stream.write_all(req.as_bytes()).await.expect("send");
+    stream.write_all(body).await.expect("send body");
+    let mut answer = Vec::new();
+    tokio::time::timeout(Duration::from_secs(10), stream.read_to_end(&mut answer))
+        .await
+        .expect("an answer within 10 s")
+        .expect("read");
+    let end = answer
+        .windows(4)
+        .position(|w| w == b"\r\n\r\n")
+        .expect("a complete head")
+        + 4;
+    let body = answer.split_off(end);
+    (String::from_utf8_lossy(&answer).to_lowercase(), body)
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn answers_past_4_kb_are_compressed_as_accept_encoding_asks() {
+    use std::io::Read;
+    let cluster = TestCluster::start(&REGIONS[..1]).await;
+    let c = client(cluster.dynamo_url(0));
+    create_table(&c, "squeezed", ("pk", ScalarAttributeType::S), None).await;
+    let big = "x".repeat(5000);
+    for (pk, v) in [("big", big.as_str()), ("small", "tiny")] {
+        c.put_item()
+            .table_name("squeezed")
+            .item("pk", s(pk))
+            .item("v", s(v))
+            .send()
+            .await
+            .expect("put");
+    }
+    let addr = cluster.nodes[0].dynamo_addr;
+    let get = |pk: &'static str, accept: Option<&'static str>| async move {
+        let mut headers = vec![
+            ("content-type", "application/x-amz-json-1.0"),
+            ("x-amz-target", "DynamoDB_20120810.GetItem"),
+        ];
+        headers.extend(accept.map(|a| ("accept-encoding", a)));
+        let body = format!(r#"{{"TableName": "squeezed", "Key": {{"pk": {{"S": "{pk}"}}}}}}"#);
+        raw_exchange_body(addr, "POST", &headers, body.as_bytes()).await
+    };
+    let item_of = |body: &[u8]| -> serde_json::Value {
+        let json: serde_json::Value = serde_json::from_slice(body).expect("a JSON answer");
+        json["Item"]["v"]["S"].clone()
+    };
+    // Asked for, and past 4 KB: compressed in the coding DynamoDB would pick.
+    for (accept, coding) in [
+        ("gzip", "gzip"),
+        ("deflate", "deflate"),
+        ("br, deflate;q=0.5, gzip;q=0.2", "deflate"),
+        ("*", "gzip"),
+    ] {
+        let (head, body) = get("big", Some(accept)).await;
+        assert!(head.starts_with("http/1.1 200"), "{accept}: {head}");
+        assert!(
+            head.contains(&format!("\r\ncontent-encoding: {coding}\r\n")),
+            "{accept}: {head}"
+        );
+        assert!(body.len() < 1000, "{accept}: {} bytes", body.len());
+        let mut plain = Vec::new();
+        match coding {
+            "gzip" => flate2::read::GzDecoder::new(&body[..]).read_to_end(&mut plain),
+            _ => flate2::read::ZlibDecoder::new(&body[..]).read_to_end(&mut plain),
+        }
+        .expect("decodes");
+        assert_eq!(item_of(&plain), serde_json::json!(big), "{accept}");
+    }
+    // Not asked for, refused, or small: sent as it is.
+    for (pk, accept) in [
+        ("big", None),
+        ("big", Some("identity")),
+        ("big", Some("gzip;q=0")),
+        ("big", Some("br")),
+        ("small", Some("gzip")),
+    ] {
+        let (head, body) = get(pk, accept).await;
+        assert!(head.starts_with("http/1.1 200"), "{pk} {accept:?}: {head}");
+        assert!(
+            !head.contains("content-encoding"),
+            "{pk} {accept:?}: {head}"
+        );
+        let want = if pk == "big" { big.as_str() } else { "tiny" };
+        assert_eq!(item_of(&body), serde_json::json!(want), "{pk} {accept:?}");
+    }
+    cluster.shutdown().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn health_names_the_host_and_cors_is_answered_as_dynamodb_does() {
+    let cluster = TestCluster::start(&REGIONS[..1]).await;
+    let addr = cluster.nodes[0].dynamo_addr;
+    // The health check names the address the client used.
+    let health = http::get(&format!("http://{addr}/"), 1 << 10, Duration::from_secs(10))
+        .await
+        .expect("health");
+    assert_eq!(health.status, 200);
+    assert_eq!(
+        String::from_utf8_lossy(&health.body).trim(),
+        format!("healthy: {addr}")
+    );
+    // Without an Origin there is no CORS header, whatever the method.
+    for method in ["OPTIONS", "GET", "POST"] {
+        let answer = raw_exchange(addr, method, &[]).await;
+        assert!(!answer.contains("access-control-"), "{method}: {answer}");
+    }
+    // With one, any origin is allowed; only a preflight gets a max age and
+    // the method and headers it asked for.
+    let asked = [
+        ("origin", "http://example.com/"),
+        ("access-control-request-method", "dog"),
+        ("access-control-request-headers", "cat, meerkat, mouse"),
+    ];
+    for method in ["OPTIONS", "GET", "POST"] {
+        let answer = raw_exchange(addr, method, &asked).await;
+        assert!(
+            answer.contains("\r\naccess-control-allow-origin: *\r\n"),
+            "{method}: {answer}"
+        );
+        assert!(
+            answer.contains("\r\naccess-control-expose-headers: "),
+            "{method}: {answer}"
+        );
+        let preflight = [
+            "\r\naccess-control-max-age: ",
+            "\r\naccess-control-allow-methods: dog\r\n",
+            "\r\naccess-control-allow-headers: cat, meerkat, mouse\r\n",
+        ];
+        for h in preflight {
+            assert_eq!(
+                answer.contains(h),
+                method == "OPTIONS",
+                "{method} {h:?}: {answer}"
+            );
+        }
+        if method == "OPTIONS" {
+            assert!(answer.starts_with("http/1.1 200"), "{answer}");
+        }
+    }
     cluster.shutdown().await;
 }
 

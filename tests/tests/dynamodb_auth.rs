@@ -67,29 +67,55 @@ async fn signatures_are_verified_when_keys_are_configured() {
     .to_string();
     assert!(body.contains("UnrecognizedClientException"), "{body}");
 
-    // A captured request replayed later is refused, whatever its signature.
-    let replayed = http::request(
-        &http::Target::parse(&format!("{url}/")).unwrap(),
-        "POST",
-        &[
-            ("x-amz-target", "DynamoDB_20120810.ListTables"),
-            ("content-type", "application/x-amz-json-1.0"),
-            ("x-amz-date", "20200101T000000Z"),
-            (
-                "authorization",
-                "AWS4-HMAC-SHA256 Credential=AKIDTEST/20200101/us-east-1/dynamodb/aws4_request, \
-                 SignedHeaders=host;x-amz-date, Signature=00",
-            ),
-        ],
-        b"{}".to_vec(),
-        1 << 20,
-        Duration::from_secs(10),
+    // A captured request replayed later is refused, whatever its signature,
+    // and so is one dated too far ahead; the date is checked before the key,
+    // and the Authorization components may be separated by spaces alone.
+    let signed_at = |date: &'static str, authorization: &'static str| {
+        let url = url.clone();
+        async move {
+            let r = http::request(
+                &http::Target::parse(&format!("{url}/")).unwrap(),
+                "POST",
+                &[
+                    ("x-amz-target", "DynamoDB_20120810.ListTables"),
+                    ("content-type", "application/x-amz-json-1.0"),
+                    ("x-amz-date", date),
+                    ("authorization", authorization),
+                ],
+                b"{}".to_vec(),
+                1 << 20,
+                Duration::from_secs(10),
+            )
+            .await
+            .unwrap();
+            (r.status, String::from_utf8_lossy(&r.body).into_owned())
+        }
+    };
+    let (status, answer) = signed_at(
+        "20200101T000000Z",
+        "AWS4-HMAC-SHA256 Credential=AKIDTEST/20200101/us-east-1/dynamodb/aws4_request, \
+         SignedHeaders=host;x-amz-date, Signature=00",
     )
-    .await
-    .unwrap();
-    let answer = String::from_utf8_lossy(&replayed.body);
-    assert_eq!(replayed.status, 403, "{answer}");
-    assert!(answer.contains("Signature expired"), "{answer}");
+    .await;
+    assert_eq!(status, 403, "{answer}");
+    assert!(answer.contains("InvalidSignatureException"), "{answer}");
+    assert!(
+        answer.contains("Signature expired: 20200101T000000Z is now earlier than "),
+        "{answer}"
+    );
+    assert!(answer.contains(" - 15 min.)"), "{answer}");
+    let (status, answer) = signed_at(
+        "30200101T010101Z",
+        "AWS4-HMAC-SHA256 Credential=NOBODY/2/3/4/aws4_request SignedHeaders=x-amz-date;host Signature=123",
+    )
+    .await;
+    assert_eq!(status, 403, "{answer}");
+    assert!(answer.contains("InvalidSignatureException"), "{answer}");
+    assert!(
+        answer.contains("Signature not yet current: 30200101T010101Z is still later than "),
+        "{answer}"
+    );
+    assert!(answer.contains(" + 15 min.)"), "{answer}");
 
     // The cluster's own endpoint has no keys: any credentials pass there.
     let open = client(&cluster.dynamo_url(0), "anyone", "anything")

@@ -14,8 +14,7 @@ use aws_sdk_dynamodb::operation::execute_transaction::ExecuteTransactionError;
 use aws_sdk_dynamodb::primitives::Blob;
 use aws_sdk_dynamodb::types::{
     AttributeValue, BatchStatementErrorCodeEnum, BatchStatementRequest, ParameterizedStatement,
-    PutRequest, ReturnConsumedCapacity, ReturnValuesOnConditionCheckFailure, ScalarAttributeType,
-    WriteRequest,
+    ReturnConsumedCapacity, ReturnValuesOnConditionCheckFailure, ScalarAttributeType,
 };
 use meridian_tests::{TestCluster, poll_until};
 
@@ -387,26 +386,7 @@ async fn select_queries_a_partition_scans_otherwise_and_pages_with_next_token() 
     writes.extend(
         (1..=10).map(|i| item([("pk", s("b")), ("sk", n(i)), ("blob", s(&"x".repeat(6000)))])),
     );
-    for chunk in writes.chunks(25) {
-        let requests = chunk
-            .iter()
-            .map(|i| {
-                WriteRequest::builder()
-                    .put_request(
-                        PutRequest::builder()
-                            .set_item(Some(i.clone()))
-                            .build()
-                            .unwrap(),
-                    )
-                    .build()
-            })
-            .collect();
-        c.batch_write_item()
-            .request_items("events", requests)
-            .send()
-            .await
-            .expect("batch write");
-    }
+    put_many(&c, "events", writes).await;
 
     // The partition key makes a Query: sort-key order, either way.
     let out = exec(&c, "SELECT * FROM events WHERE pk = 'a'", vec![]).await;

@@ -143,6 +143,24 @@ fn bench_repair_smoke_writes_json() {
 }
 
 #[test]
+fn bench_backup_smoke_writes_json() {
+    let json = smoke(
+        "backup",
+        &[
+            "plain copy of the store's files (baseline)",
+            "backup of the table",
+            "writes while backups run / alone",
+            "restore to a point in time: rate",
+        ],
+    );
+    let during = json["metrics"]["backups taken during the writes"]["median"].as_f64();
+    assert!(
+        during.is_some_and(|n| n >= 1.0),
+        "backups during the writes: {during:?}"
+    );
+}
+
+#[test]
 fn bench_disk_smoke_writes_json() {
     smoke(
         "disk",

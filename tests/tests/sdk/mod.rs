@@ -13,8 +13,8 @@ use aws_sdk_dynamodb::config::{Credentials, Region};
 use aws_sdk_dynamodb::error::{ProvideErrorMetadata, SdkError};
 use aws_sdk_dynamodb::operation::create_table::builders::CreateTableFluentBuilder;
 use aws_sdk_dynamodb::types::{
-    AttributeDefinition, AttributeValue, BillingMode, KeySchemaElement, KeyType,
-    ScalarAttributeType,
+    AttributeDefinition, AttributeValue, BillingMode, KeySchemaElement, KeyType, PutRequest,
+    ScalarAttributeType, WriteRequest,
 };
 
 pub type Item = HashMap<String, AttributeValue>;
@@ -152,4 +152,32 @@ pub async fn get(c: &Client, table: &str, key: Item) -> Option<Item> {
         .await
         .expect("get item")
         .item
+}
+
+/// Writes `items` to `table` with BatchWriteItem, 25 at a time; every
+/// one must be processed.
+pub async fn put_many(c: &Client, table: &str, items: impl IntoIterator<Item = Item>) {
+    let items: Vec<Item> = items.into_iter().collect();
+    for chunk in items.chunks(25) {
+        let writes = chunk
+            .iter()
+            .map(|i| {
+                WriteRequest::builder()
+                    .put_request(
+                        PutRequest::builder()
+                            .set_item(Some(i.clone()))
+                            .build()
+                            .unwrap(),
+                    )
+                    .build()
+            })
+            .collect();
+        let out = c
+            .batch_write_item()
+            .request_items(table, writes)
+            .send()
+            .await
+            .expect("batch write");
+        assert!(out.unprocessed_items().is_none_or(|u| u.is_empty()));
+    }
 }
