@@ -48,7 +48,7 @@ async fn a_killed_region_process_restarts_and_loses_nothing() {
     file.write(&config).unwrap();
     let mut procs: Vec<Option<Proc>> = REGIONS.iter().map(|r| Some(spawn(&config, r))).collect();
     for r in &file.regions {
-        meridian_cluster::wait::serving(r.grpc, WAIT, || async { None })
+        meridian_cluster::wait::serving(r.grpc, WAIT, None, || async { None })
             .await
             .unwrap_or_else(|e| panic!("a region to listen: {e}"));
     }
@@ -94,7 +94,7 @@ async fn a_killed_region_process_restarts_and_loses_nothing() {
         );
     }
     procs[2] = Some(spawn(&config, REGIONS[2]));
-    meridian_cluster::wait::serving(file.regions[2].grpc, WAIT, || async { None })
+    meridian_cluster::wait::serving(file.regions[2].grpc, WAIT, None, || async { None })
         .await
         .unwrap_or_else(|e| panic!("the restarted region to accept writes: {e}"));
     for n in 120..150 {

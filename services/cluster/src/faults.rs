@@ -380,7 +380,10 @@ impl Executor {
             Action::Restart { region } => {
                 out.process = Some(self.api.process(region, "restart").await?);
                 let grpc = self.cluster.entry(region)?.grpc;
-                let took = crate::wait::serving(grpc, self.restart_wait, || self.api.ended(region))
+                // The region keeps the port it had: no other process's.
+                let took = crate::wait::serving(grpc, self.restart_wait, None, || {
+                    self.api.ended(region)
+                })
                     .await
                     .map_err(|e| {
                         ClusterError::Failed(format!(

@@ -390,12 +390,12 @@ impl Processes {
 
     /// Waits until the region serves, failing at once if its process ends.
     pub async fn wait_serving(&self, name: &str, within: Duration) -> Result<Duration> {
-        let grpc = {
+        let (grpc, pid) = {
             let procs = self.procs.lock().await;
             let i = Self::index(name, &procs).map_err(|e| ClusterError::Failed(e.to_string()))?;
-            procs[i].grpc
+            (procs[i].grpc, procs[i].pid)
         };
-        crate::wait::serving(grpc, within, || self.ended(name))
+        crate::wait::serving(grpc, within, pid, || self.ended(name))
             .await
             .map_err(|e| {
                 let log = match self.log_path(name) {

@@ -61,10 +61,13 @@ pub fn channel(url: &str) -> Result<Channel, String> {
 /// Waits until the region at `grpc` answers Admin Status. `gone` is asked
 /// between attempts whether the region's process has ended (with how), so a
 /// region that dies at start fails the wait at once instead of at the
-/// deadline. Returns how long it took.
+/// deadline. With `pid`, only that process's answer counts: a port picked
+/// free can be taken by another cluster's region before ours binds it, and
+/// that region would answer for ours. Returns how long it took.
 pub async fn serving<G, GF>(
     grpc: SocketAddr,
     within: Duration,
+    pid: Option<u32>,
     mut gone: G,
 ) -> Result<Duration, String>
 where
@@ -87,13 +90,21 @@ where
                     AdminClient::new(ch).status(pb::StatusRequest {}),
                 )
                 .await;
-                match answer {
-                    Ok(Ok(_)) => Step::Done(()),
-                    Ok(Err(e)) => match gone.await {
-                        Some(exit) => Step::Fail(format!("the process ended ({exit})")),
-                        None => Step::NotYet(e.message().to_string()),
+                let why = match answer {
+                    Ok(Ok(s)) => match pid {
+                        Some(p) if s.get_ref().pid != p => format!(
+                            "another process (pid {}, region {}) answers there",
+                            s.get_ref().pid,
+                            s.get_ref().region
+                        ),
+                        _ => return Step::Done(()),
                     },
-                    Err(_) => Step::NotYet("no answer within 2 s".into()),
+                    Ok(Err(e)) => e.message().to_string(),
+                    Err(_) => return Step::NotYet("no answer within 2 s".into()),
+                };
+                match gone.await {
+                    Some(exit) => Step::Fail(format!("the process ended ({exit}); {why}")),
+                    None => Step::NotYet(why),
                 }
             }
         },

@@ -266,6 +266,7 @@ impl Admin for AdminApi {
             drift_refusals,
             tombstones_purged: shared.metrics.tombstones_purged.get(),
             superseded: shared.metrics.superseded.get(),
+            pid: std::process::id(),
             seeded: shared.seeded.as_ref().map(|s| pb::SeedStatus {
                 peer: s.peer.clone(),
                 bytes: s.bytes,
