@@ -429,7 +429,43 @@ async fn table(command: TableCommand) -> Result<()> {
                 .into_inner();
             print(&describe_json(&d));
         }
+        TableCommand::AddReplica {
+            target,
+            name,
+            replica,
+        } => replicas(&target, name, vec![replica], Vec::new()).await?,
+        TableCommand::RemoveReplica {
+            target,
+            name,
+            replica,
+        } => replicas(&target, name, Vec::new(), vec![replica]).await?,
     }
+    Ok(())
+}
+
+/// `table add-replica` and `remove-replica`: the replica set after the
+/// change, as the region asked wrote it.
+async fn replicas(
+    target: &Target,
+    table: String,
+    create: Vec<String>,
+    delete: Vec<String>,
+) -> Result<()> {
+    let set = admin(target)
+        .await?
+        .update_replicas(pb::UpdateReplicasRequest {
+            table,
+            create,
+            delete,
+        })
+        .await?
+        .into_inner();
+    let replicas: Vec<_> = set
+        .replicas
+        .iter()
+        .map(|r| json!({"RegionName": r.region, "ReplicaStatus": r.status}))
+        .collect();
+    print(&json!({"TableName": set.table, "Replicas": replicas}));
     Ok(())
 }
 

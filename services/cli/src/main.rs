@@ -338,6 +338,31 @@ enum TableCommand {
         #[arg(long)]
         name: String,
     },
+    /// Add a replica of a table in another region, while writes go on: it
+    /// is CREATING while it fills from the other replicas, then ACTIVE
+    /// (docs/replicas.md). Ask any region of the table.
+    AddReplica {
+        #[command(flatten)]
+        target: Target,
+        /// The table's name.
+        #[arg(long)]
+        name: String,
+        /// The region that gets the new replica (not the one asked).
+        #[arg(long = "replica")]
+        replica: String,
+    },
+    /// Remove a table's replica from another region: that region stops
+    /// taking writes for it and deletes its copy.
+    RemoveReplica {
+        #[command(flatten)]
+        target: Target,
+        /// The table's name.
+        #[arg(long)]
+        name: String,
+        /// The region whose replica goes (not the one asked).
+        #[arg(long = "replica")]
+        replica: String,
+    },
 }
 
 #[derive(Subcommand)]

@@ -16,6 +16,7 @@ pub mod merge;
 pub mod mutation;
 pub mod number;
 pub mod purge;
+pub mod replicas;
 pub mod schema;
 pub mod settings;
 pub mod utc;

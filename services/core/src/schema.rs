@@ -186,7 +186,12 @@ impl KeySchema {
 pub struct TableDef {
     pub name: String,
     pub key_schema: KeySchema,
+    /// The regions that hold the table's items: the creation set, as
+    /// changed since by replica rows ([`crate::replicas`]) when the store
+    /// reads the definition back.
     pub replicas: Vec<String>,
+    /// Every replica's state, removed ones included until they are gone.
+    pub replica_states: std::collections::BTreeMap<String, crate::replicas::State>,
     /// The change stream's view type (`NEW_IMAGE`, …) when a stream was
     /// requested; stored and described, served by a later change-stream API.
     /// UpdateTable changes it in the settings row ([`crate::settings`]).
@@ -312,6 +317,7 @@ impl TableDef {
         Ok(TableDef {
             name: name.to_string(),
             key_schema,
+            replica_states: crate::replicas::initial(&replicas),
             replicas,
             stream_view_type: None,
             billing: crate::settings::Billing::PayPerRequest,

@@ -270,10 +270,15 @@ impl From<OpError> for ApiError {
                     table,
                     region,
                     replicas,
-                } => ApiError::validation(format!(
-                    "Table {table} has no replica in region {region}; its replicas are {}",
-                    replicas.join(", ")
-                )),
+                } => ApiError::new(
+                    // DynamoDB's answer where a table has no replica: the
+                    // table does not exist in that region.
+                    Kind::ResourceNotFound,
+                    format!(
+                        "Requested resource not found: Table: {table} has no replica in region {region}; its replicas are {}",
+                        replicas.join(", ")
+                    ),
+                ),
                 other => {
                     tracing::error!(error = %other, "store error behind the DynamoDB front");
                     ApiError::new(Kind::InternalServerError, other.to_string())

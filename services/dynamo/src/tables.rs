@@ -58,7 +58,10 @@ pub fn describe_json(region: &str, t: &TableInfo, status: &str) -> Json {
         "BillingModeSummary": billing,
         "ProvisionedThroughput": throughput,
         "GlobalTableVersion": "2019.11.21",
-        "Replicas": t.def.replicas.iter().map(|r| json!({"RegionName": r, "ReplicaStatus": "ACTIVE"})).collect::<Vec<_>>(),
+        "Replicas": t.def.replica_states.iter()
+            .filter(|(_, s)| s.status.described())
+            .map(|(r, s)| json!({"RegionName": r, "ReplicaStatus": s.status.as_str()}))
+            .collect::<Vec<_>>(),
     });
     if let Some(stream) = &settings.stream {
         let label = stream_label(stream.since);
@@ -391,19 +394,32 @@ pub async fn describe(ops: &Ops, r: Req<'_>) -> ApiResult<Json> {
     Ok(json!({"Table": crate::backups::describe_restored(ops, table, None).await?}))
 }
 
-/// UpdateTable: billing mode, provisioned throughput and the stream.
-/// Replica sets and secondary indexes are refused by name.
+/// UpdateTable: billing mode, provisioned throughput and the stream, or
+/// the replica set (`ReplicaUpdates`). Secondary indexes are refused by
+/// name.
 pub async fn update(ops: &Ops, r: Req<'_>) -> ApiResult<Json> {
     let table = r.table_name()?;
-    for (field, what) in [
-        ("GlobalSecondaryIndexUpdates", "Secondary indexes are"),
-        ("ReplicaUpdates", "Changing a table's replicas is"),
-    ] {
-        if r.opt_arr(field)?.is_some_and(|a| !a.is_empty()) {
+    if r.opt_arr("GlobalSecondaryIndexUpdates")?
+        .is_some_and(|a| !a.is_empty())
+    {
+        return Err(ApiError::validation(
+            "GlobalSecondaryIndexUpdates: Secondary indexes are not supported by this endpoint yet; see docs/dynamodb-compat.md".to_string(),
+        ));
+    }
+    if let Some(updates) = r.opt_arr("ReplicaUpdates")? {
+        let settings = [
+            "BillingMode",
+            "ProvisionedThroughput",
+            "StreamSpecification",
+        ];
+        if let Some(other) = settings.iter().find(|f| r.get(f).is_some()) {
             return Err(ApiError::validation(format!(
-                "{field}: {what} not supported by this endpoint yet; see docs/dynamodb-compat.md"
+                "ReplicaUpdates cannot be combined with {other} in one UpdateTable request; send them separately"
             )));
         }
+        let change = replica_updates(updates)?;
+        let info = ops.change_replicas(table, &change).await?;
+        return Ok(json!({"TableDescription": describe_json(ops.region(), &info, "UPDATING")}));
     }
     let change = SettingsChange {
         mode: billing_mode(&r, "BillingMode")?,
@@ -417,6 +433,56 @@ pub async fn update(ops: &Ops, r: Req<'_>) -> ApiResult<Json> {
     .await?;
     let info = ops.describe(table).await?;
     Ok(json!({"TableDescription": describe_json(ops.region(), &info, "UPDATING")}))
+}
+
+/// `ReplicaUpdates`, as DynamoDB's 2019.11.21 global tables take it: each
+/// member is one `Create` or `Delete` naming a `RegionName`. `Update` (a
+/// replica's own throughput or class) has nothing to change here.
+fn replica_updates(updates: &[Json]) -> ApiResult<meridian_core::replicas::Change> {
+    let mut change = meridian_core::replicas::Change::default();
+    if updates.is_empty() || updates.len() > 10 {
+        return Err(ApiError::validation(format!(
+            "1 validation error detected: Value at 'replicaUpdates' failed to satisfy constraint: Member must have length between 1 and 10, got {}",
+            updates.len()
+        )));
+    }
+    for (i, u) in updates.iter().enumerate() {
+        let Some(u) = u.as_object().map(Req) else {
+            return Err(ApiError::new(
+                crate::error::Kind::Serialization,
+                format!("ReplicaUpdates[{i}] must be an object"),
+            ));
+        };
+        let actions: Vec<&str> = ["Create", "Update", "Delete"]
+            .into_iter()
+            .filter(|a| u.get(a).is_some())
+            .collect();
+        let region = |action: &str| -> ApiResult<String> {
+            let a = u.obj(action)?;
+            let name = a.str("RegionName")?;
+            meridian_core::schema::validate_region_name(name).map_err(|_| {
+                ApiError::validation(format!(
+                    "ReplicaUpdates[{i}].{action}.RegionName: {name:?} is not a region name"
+                ))
+            })?;
+            Ok(name.to_string())
+        };
+        match actions.as_slice() {
+            ["Create"] => change.create.push(region("Create")?),
+            ["Delete"] => change.delete.push(region("Delete")?),
+            ["Update"] => {
+                return Err(ApiError::validation(format!(
+                    "ReplicaUpdates[{i}].Update: a replica's own settings (throughput, table class, indexes) are not supported; every replica has the table's"
+                )));
+            }
+            _ => {
+                return Err(ApiError::validation(format!(
+                    "ReplicaUpdates[{i}] must contain exactly one of Create, Update or Delete"
+                )));
+            }
+        }
+    }
+    Ok(change)
 }
 
 pub async fn list(ops: &Ops, r: Req<'_>) -> ApiResult<Json> {

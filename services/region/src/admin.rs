@@ -267,6 +267,33 @@ impl Admin for AdminApi {
             tombstones_purged: shared.metrics.tombstones_purged.get(),
             superseded: shared.metrics.superseded.get(),
             pid: std::process::id(),
+            fills: shared
+                .membership
+                .fills()
+                .into_iter()
+                .map(|f| pb::ReplicaFill {
+                    table: f.table,
+                    peers: f.peers,
+                    items: f.items,
+                    bytes: f.bytes,
+                    micros: f.micros,
+                    active_at_micros: f.active_at,
+                })
+                .collect(),
+            removals: shared
+                .membership
+                .removals()
+                .into_iter()
+                .map(|r| pb::ReplicaRemoval {
+                    table: r.table,
+                    pending: r
+                        .pending
+                        .into_iter()
+                        .map(|(peer, count)| pb::PeerCount { peer, count })
+                        .collect(),
+                    deleted_at_micros: r.deleted_at,
+                })
+                .collect(),
             seeded: shared.seeded.as_ref().map(|s| pb::SeedStatus {
                 peer: s.peer.clone(),
                 bytes: s.bytes,
@@ -451,6 +478,35 @@ impl Admin for AdminApi {
             .await
             .map_err(backup_status)?;
         restore_status(&ops, req.target_table, &incarnation)
+    }
+
+    async fn update_replicas(
+        &self,
+        req: Request<pb::UpdateReplicasRequest>,
+    ) -> Result<Response<pb::ReplicaSet>, Status> {
+        let req = req.into_inner();
+        let change = meridian_core::replicas::Change {
+            create: req.create,
+            delete: req.delete,
+        };
+        let info = self
+            .ops()
+            .change_replicas(&req.table, &change)
+            .await
+            .map_err(crate::convert::status_from_op)?;
+        Ok(Response::new(pb::ReplicaSet {
+            table: req.table,
+            replicas: info
+                .def
+                .replica_states
+                .iter()
+                .map(|(region, s)| pb::ReplicaState {
+                    region: region.clone(),
+                    status: s.status.as_str().to_string(),
+                    since_micros: s.since,
+                })
+                .collect(),
+        }))
     }
 
     async fn restore_backup(

@@ -11,6 +11,7 @@ pub mod backups;
 pub mod bridge;
 pub mod config;
 pub mod convert;
+pub mod membership;
 pub mod metrics;
 pub mod ops;
 mod purge;
@@ -96,6 +97,8 @@ pub(crate) struct Shared {
     pub seeded: Option<seed::SeedReport>,
     /// This region's on-demand backups and the restores it ran.
     pub backups: backups::Backups,
+    /// The fills and removals of this region's replicas since it started.
+    pub membership: membership::Membership,
 }
 
 /// How a region reads time. Live regions use the system clock; the
@@ -245,6 +248,7 @@ pub async fn start(
         purge: purge::Purge::default(),
         seeded,
         backups: backups::Backups::load(&config_backup_dir),
+        membership: Default::default(),
     });
     let mut tasks = Vec::new();
 
@@ -323,6 +327,10 @@ pub async fn start(
             repair::run_repairer(shared, peer, w, stop)
         }));
     }
+    let members = shared.clone();
+    tasks.push(workers.spawn("replicas", &stop, |w, stop| {
+        membership::run(members, w, stop)
+    }));
     let truncator = shared.clone();
     tasks.push(workers.spawn("truncate", &stop, |w, stop| {
         truncate::run_truncator(truncator, w, stop)

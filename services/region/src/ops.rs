@@ -6,7 +6,7 @@ use std::sync::Arc;
 
 use meridian_core::settings::TableSettings;
 use meridian_core::{EncodedKey, TableDef, Version};
-use meridian_store::{SortRange, StoredRow, WriteOp, WriteResult};
+use meridian_store::{SortRange, StoreError, StoredRow, WriteOp, WriteResult};
 
 use crate::Shared;
 use crate::bridge::BridgeError;
@@ -125,6 +125,30 @@ impl Ops {
             .storage
             .read(move |r| r.list_tables(&after, limit))
             .await?)
+    }
+
+    /// Adds and removes replicas of `table`, by DynamoDB's rules
+    /// (`meridian_core::replicas::plan`), and answers with the table as
+    /// described after the change. A change stands alone in the catalog,
+    /// so each region it names is written by a request of its own; all are
+    /// checked before the first is written.
+    pub async fn change_replicas(
+        &self,
+        table: &str,
+        change: &meridian_core::replicas::Change,
+    ) -> Result<TableInfo, OpError> {
+        let (def, _) = self.table(table).await?;
+        let rows = meridian_core::replicas::plan(&def, self.region(), &self.regions(), change)
+            .map_err(|e| OpError::Store(BridgeError::Store(StoreError::Invalid(e))))?;
+        for (region, status) in rows {
+            self.write(vec![WriteOp::SetReplica {
+                table: table.to_string(),
+                region,
+                status,
+            }])
+            .await?;
+        }
+        self.describe(table).await
     }
 
     /// The one write path: every local write of every front comes here.

@@ -466,10 +466,10 @@ impl Ctx<'_, '_> {
                 ..
             }) => {
                 let item = decode_item(&image).map_err(|e| StoreError::Corrupt(e.to_string()))?;
-                Some((
-                    TableDef::from_item(&item).map_err(|e| StoreError::Corrupt(e.to_string()))?,
-                    version,
-                ))
+                let def =
+                    TableDef::from_item(&item).map_err(|e| StoreError::Corrupt(e.to_string()))?;
+                let def = crate::replicas::effective(self.conn, def, &version)?;
+                Some((def, version))
             }
             _ => None,
         };

@@ -19,6 +19,7 @@ mod log;
 pub mod pitr;
 mod purge;
 mod read;
+mod replicas;
 mod seed;
 mod write;
 

@@ -179,10 +179,12 @@ impl Reader {
                 version,
                 image: Some(item),
                 ..
-            }) => Ok(Some((
-                TableDef::from_item(&item).map_err(|e| StoreError::Corrupt(e.to_string()))?,
-                version,
-            ))),
+            }) => {
+                let def =
+                    TableDef::from_item(&item).map_err(|e| StoreError::Corrupt(e.to_string()))?;
+                let def = crate::replicas::effective(&self.conn, def, &version)?;
+                Ok(Some((def, version)))
+            }
             _ => Ok(None),
         }
     }
@@ -451,6 +453,15 @@ impl Reader {
             .conn
             .prepare_cached("SELECT COALESCE(MAX(seq), 0) FROM log")?
             .query_row([], |r| r.get::<_, i64>(0))? as u64)
+    }
+
+    /// How many of `table`'s entries this region's log holds after
+    /// position `after`: writes a peer at that watermark has not applied.
+    pub fn log_entries_after(&self, table: &str, after: u64) -> Result<u64, StoreError> {
+        Ok(self
+            .conn
+            .prepare_cached("SELECT COUNT(*) FROM log WHERE seq > ?1 AND tbl = ?2")?
+            .query_row(params![after as i64, table], |r| r.get::<_, i64>(0))? as u64)
     }
 
     pub fn watermarks(&self) -> Result<HashMap<String, u64>, StoreError> {

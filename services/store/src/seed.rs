@@ -385,15 +385,20 @@ fn compare_digest(conn: &Connection, table: &str, recomputed: &[Summary]) -> Res
 
 /// The tables whose definition this region is not a replica of.
 fn tables_without_replica(conn: &Connection, region: &str) -> Result<Vec<String>, StoreError> {
-    let mut stmt = conn
-        .prepare("SELECT pk, image FROM items WHERE tbl = ?1 AND sk = x'' AND image IS NOT NULL")?;
-    let defs: Vec<(Vec<u8>, Vec<u8>)> = stmt
-        .query_map([CATALOG_TABLE], |r| Ok((r.get(0)?, r.get(1)?)))?
+    let mut stmt = conn.prepare(
+        "SELECT pk, version, image FROM items WHERE tbl = ?1 AND sk = x'' AND image IS NOT NULL",
+    )?;
+    let defs: Vec<(Vec<u8>, Vec<u8>, Vec<u8>)> = stmt
+        .query_map([CATALOG_TABLE], |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?)))?
         .collect::<Result<_, _>>()?;
     let mut out = Vec::new();
-    for (name, image) in defs {
+    for (name, version, image) in defs {
         let corrupt = |e: meridian_core::Error| StoreError::Corrupt(e.to_string());
         let def = TableDef::from_item(&decode_item(&image).map_err(corrupt)?).map_err(corrupt)?;
+        let version = Version::from_bytes(&version).map_err(corrupt)?;
+        // The replica set in force: a region added since the table's
+        // creation keeps its copy, one removed since does not.
+        let def = crate::replicas::effective(conn, def, &version)?;
         if !def.has_replica(region) {
             out.push(String::from_utf8_lossy(&name).into_owned());
         }

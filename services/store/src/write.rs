@@ -117,6 +117,15 @@ pub enum WriteOp {
         add: meridian_core::schema::Tags,
         remove: Vec<String>,
     },
+    /// Sets `region`'s replica of `table` to `status`
+    /// (`meridian_core::replicas`). This region's own replica set to
+    /// `DELETED` also deletes its copy of the table's items, in the same
+    /// transaction.
+    SetReplica {
+        table: String,
+        region: String,
+        status: meridian_core::replicas::Status,
+    },
 }
 
 impl WriteOp {
@@ -128,6 +137,7 @@ impl WriteOp {
                 | WriteOp::SetTtl { .. }
                 | WriteOp::UpdateSettings { .. }
                 | WriteOp::Tag { .. }
+                | WriteOp::SetReplica { .. }
         )
     }
 }
@@ -171,6 +181,11 @@ impl std::fmt::Debug for WriteOp {
                 write!(f, "UpdateSettings({table}, {change:?})")
             }
             WriteOp::Tag { table, add, remove } => write!(f, "Tag({table}, {add:?}, {remove:?})"),
+            WriteOp::SetReplica {
+                table,
+                region,
+                status,
+            } => write!(f, "SetReplica({table}, {region}, {})", status.as_str()),
         }
     }
 }
@@ -569,6 +584,28 @@ impl Ctx<'_, '_> {
                 let mut p = Plan::new(CATALOG_TABLE, key, None, head)?;
                 p.write =
                     Some((!tags.is_empty()).then(|| TableDef::tags_item(&tags, &incarnation)));
+                p
+            }
+            WriteOp::SetReplica {
+                table,
+                region,
+                status,
+            } => {
+                let Some((_, incarnation)) = self.table_def(table)? else {
+                    return Err(StoreError::TableNotFound(table.clone()));
+                };
+                self.catalog.remove(table);
+                let key = meridian_core::replicas::key(table, region);
+                let head = self.head(CATALOG_TABLE, &key)?;
+                let mut p = Plan::new(CATALOG_TABLE, key, None, head)?;
+                p.write = Some(Some(meridian_core::replicas::item(
+                    *status,
+                    now,
+                    &incarnation,
+                )));
+                if region == self.region && *status == meridian_core::replicas::Status::Deleted {
+                    p.purge = Some(table.clone());
+                }
                 p
             }
         };

@@ -434,3 +434,55 @@ fn tags_are_per_region_merge_atomically_and_belong_to_one_incarnation() {
         "{gone:?}"
     );
 }
+
+#[test]
+fn replica_rows_open_and_close_the_gates_and_a_removal_deletes_the_copy() {
+    use meridian_core::replicas::Status;
+    let set = |table: &str, region: &str, status| WriteOp::SetReplica {
+        table: table.into(),
+        region: region.into(),
+        status,
+    };
+    let mut a = Node::new("a-1");
+    let mut c = Node::new("c-1");
+    a.write(&[WriteOp::CreateTable(table("tbl", &["a-1"]))])
+        .unwrap();
+    a.write(&[put("tbl", item("k1", "1"))]).unwrap();
+    // c-1 holds no replica: it drops a-1's writes, and refuses its own.
+    a.ship_to(&mut c, "a-1");
+    assert!(c.reader.get("tbl", &key_of("k1")).unwrap().is_none());
+    assert!(matches!(
+        c.write(&[put("tbl", item("k2", "2"))]),
+        Err(StoreError::NotReplica { .. })
+    ));
+
+    // Added: the row opens both gates.
+    a.write(&[set("tbl", "c-1", Status::Creating)]).unwrap();
+    a.write(&[put("tbl", item("k3", "3"))]).unwrap();
+    a.ship_to(&mut c, "a-1");
+    let (def, _) = c.reader.table_def("tbl").unwrap().unwrap();
+    assert_eq!(def.replicas, vec!["a-1", "c-1"]);
+    assert_eq!(def.replica_states["c-1"].status, Status::Creating);
+    assert!(c.reader.get("tbl", &key_of("k3")).unwrap().is_some());
+    c.write(&[put("tbl", item("k4", "4"))]).unwrap();
+
+    // Removed: c-1 stops taking writes, and DELETED deletes its copy.
+    a.write(&[set("tbl", "c-1", Status::Deleting)]).unwrap();
+    a.ship_to(&mut c, "a-1");
+    assert!(matches!(
+        c.write(&[put("tbl", item("k5", "5"))]),
+        Err(StoreError::NotReplica { .. })
+    ));
+    assert!(c.reader.get("tbl", &key_of("k4")).unwrap().is_some());
+    c.write(&[set("tbl", "c-1", Status::Deleted)]).unwrap();
+    assert!(c.reader.get("tbl", &key_of("k4")).unwrap().is_none());
+    assert!(c.reader.get("tbl", &key_of("k3")).unwrap().is_none());
+    // a-1 keeps its copy, and the definition (one incarnation) survives.
+    assert!(a.reader.get("tbl", &key_of("k3")).unwrap().is_some());
+    let (def, _) = a.reader.table_def("tbl").unwrap().unwrap();
+    assert_eq!(def.replicas, vec!["a-1"]);
+}
+
+fn key_of(id: &str) -> meridian_core::EncodedKey {
+    table("tbl", &["a-1"]).key_schema.key_of(&key(id)).unwrap()
+}

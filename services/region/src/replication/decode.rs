@@ -4,8 +4,9 @@
 //! versions and images are all checked before anything reaches the store.
 //! Positions across batches are the [`super::receiver`]'s concern.
 
+use meridian_core::replicas;
 use meridian_core::schema::{MAX_PARTITION_KEY_BYTES, MAX_SORT_KEY_BYTES, validate_table_name};
-use meridian_core::schema::{TAGS_SORT_PREFIX, TTL_SORT_KEY};
+use meridian_core::schema::{TAGS_SORT_PREFIX, TTL_SORT_KEY, validate_region_name};
 use meridian_core::settings::{SETTINGS_SORT_KEY, TableSettings};
 use meridian_core::{CATALOG_TABLE, Context, Mutation, TableDef, Version, decode_item};
 use meridian_proto::v1 as pb;
@@ -131,6 +132,14 @@ pub fn decode_batch(
                 }
                 (SETTINGS_SORT_KEY, Some(item)) => {
                     TableSettings::from_item(item).map_err(|x| at(x.to_string()))?;
+                }
+                (sk, Some(item)) if sk.starts_with(replicas::SORT_PREFIX) => {
+                    let region = replicas::region_of(sk)
+                        .ok_or_else(|| at("catalog replica row: the region is not UTF-8".into()))?;
+                    validate_region_name(&region)
+                        .map_err(|x| at(format!("catalog replica row: {x}")))?;
+                    replicas::from_item(item)
+                        .map_err(|x| at(format!("catalog replica row: {x}")))?;
                 }
                 (b"", None) | (TTL_SORT_KEY, None) | (SETTINGS_SORT_KEY, None) => {}
                 (sk, None) if sk.starts_with(TAGS_SORT_PREFIX) => {}

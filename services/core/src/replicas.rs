@@ -1,0 +1,344 @@
+//! A table's replica set after its creation: replicas added and removed
+//! with UpdateTable's `ReplicaUpdates`.
+//!
+//! The regions a table is created with are its first replicas, `ACTIVE`.
+//! Every change after that is a catalog row of its own per region
+//! (`replica/<region>`, beside the definition like TTL and settings), so a
+//! change never alters the table's incarnation and its items survive.
+//!
+//! **The rule for concurrent changes.** Each region's membership is one
+//! last-writer-wins register. Two regions that change the replica set at
+//! once both take effect when they name different regions; when they name
+//! the same region, the change with the later version (HLC, then origin
+//! region) wins in every region. Each row names the incarnation it belongs
+//! to: a table deleted and created again starts from its creation set.
+//!
+//! A replica's life: `CREATING` (written by the region that takes the
+//! request) while the new region fills from its peers, `ACTIVE` (written by
+//! the new region when the fill is done), `DELETING` (written by the region
+//! that takes the removal) until the removed region has deleted its copy,
+//! then `DELETED` (written by that region), which is no longer described.
+
+use std::collections::BTreeMap;
+
+use crate::error::Error;
+use crate::schema::{EncodedKey, TableDef};
+use crate::value::{AttrValue, Item};
+use crate::version::Version;
+
+/// Prefix of the sort keys of a table's replica rows in the catalog.
+pub const SORT_PREFIX: &[u8] = b"replica/";
+
+/// The field a replica-set error names.
+pub const FIELD: &str = "ReplicaUpdates";
+
+/// Where a replica is in its life.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord)]
+pub enum Status {
+    Creating,
+    Active,
+    Deleting,
+    Deleted,
+}
+
+impl Status {
+    /// DynamoDB's `ReplicaStatus` name.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Status::Creating => "CREATING",
+            Status::Active => "ACTIVE",
+            Status::Deleting => "DELETING",
+            Status::Deleted => "DELETED",
+        }
+    }
+
+    pub fn parse(s: &str) -> Result<Self, Error> {
+        Ok(match s {
+            "CREATING" => Status::Creating,
+            "ACTIVE" => Status::Active,
+            "DELETING" => Status::Deleting,
+            "DELETED" => Status::Deleted,
+            other => return Err(Error::Decode(format!("replica status {other:?}"))),
+        })
+    }
+
+    /// Whether a region in this state holds the table's items: it applies
+    /// its peers' writes and accepts its own.
+    pub fn holds_data(self) -> bool {
+        matches!(self, Status::Creating | Status::Active)
+    }
+
+    /// Whether DescribeTable lists the replica.
+    pub fn described(self) -> bool {
+        self != Status::Deleted
+    }
+}
+
+/// One replica's state, and since when (µs since the epoch; 0 for the
+/// creation set, which dates from the table's creation).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct State {
+    pub status: Status,
+    pub since: u64,
+}
+
+/// The catalog key of `region`'s replica row of `table`.
+pub fn key(table: &str, region: &str) -> EncodedKey {
+    let mut sort = SORT_PREFIX.to_vec();
+    sort.extend_from_slice(region.as_bytes());
+    EncodedKey {
+        partition: table.as_bytes().to_vec(),
+        sort,
+    }
+}
+
+/// The region a replica row's sort key names, if it is one.
+pub fn region_of(sort: &[u8]) -> Option<String> {
+    let rest = sort.strip_prefix(SORT_PREFIX)?;
+    String::from_utf8(rest.to_vec()).ok()
+}
+
+/// A replica row: `status` since `since`, for the incarnation created at
+/// `incarnation`.
+pub fn item(status: Status, since: u64, incarnation: &Version) -> Item {
+    Item::from([
+        ("status".to_string(), AttrValue::S(status.as_str().into())),
+        (
+            "since".to_string(),
+            AttrValue::N(crate::Number::parse(&since.to_string(), "since").expect("an integer")),
+        ),
+        (
+            "table_version".to_string(),
+            AttrValue::B(incarnation.to_bytes()),
+        ),
+    ])
+}
+
+/// A replica row read back: its state and the incarnation it belongs to.
+pub fn from_item(item: &Item) -> Result<(State, Version), Error> {
+    let status = match item.get("status") {
+        Some(AttrValue::S(s)) => Status::parse(s)?,
+        _ => return Err(Error::Decode("replica row without a status".into())),
+    };
+    let since = match item.get("since") {
+        Some(AttrValue::N(n)) => n
+            .to_string()
+            .parse::<u64>()
+            .map_err(|_| Error::Decode(format!("replica row since {n}")))?,
+        _ => return Err(Error::Decode("replica row without since".into())),
+    };
+    let of = match item.get("table_version") {
+        Some(AttrValue::B(b)) => Version::from_bytes(b)?,
+        _ => {
+            return Err(Error::Decode(
+                "replica row without its table version".into(),
+            ));
+        }
+    };
+    Ok((State { status, since }, of))
+}
+
+/// `def` with the replica rows `rows` (region, row) of the incarnation
+/// `incarnation` applied: its `replicas` become the regions that hold data,
+/// and its `replica_states` every region's state. Rows of another
+/// incarnation are ignored.
+pub fn apply(
+    mut def: TableDef,
+    incarnation: &Version,
+    rows: &[(String, Item)],
+) -> Result<TableDef, Error> {
+    for (region, row) in rows {
+        let (state, of) = from_item(row)?;
+        if of == *incarnation {
+            def.replica_states.insert(region.clone(), state);
+        }
+    }
+    def.replicas = def
+        .replica_states
+        .iter()
+        .filter(|(_, s)| s.status.holds_data())
+        .map(|(r, _)| r.clone())
+        .collect();
+    Ok(def)
+}
+
+/// The creation set: every region `ACTIVE` since the table's creation.
+pub fn initial(replicas: &[String]) -> BTreeMap<String, State> {
+    replicas
+        .iter()
+        .map(|r| {
+            (
+                r.clone(),
+                State {
+                    status: Status::Active,
+                    since: 0,
+                },
+            )
+        })
+        .collect()
+}
+
+/// One `ReplicaUpdates` request, by region.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct Change {
+    pub create: Vec<String>,
+    pub delete: Vec<String>,
+}
+
+/// The rows a change writes, by DynamoDB's rules, checked against the
+/// replica set in force (`def`) from region `local` of a cluster whose
+/// regions are `known`. Nothing is written when any part is refused.
+pub fn plan(
+    def: &TableDef,
+    local: &str,
+    known: &[String],
+    change: &Change,
+) -> Result<Vec<(String, Status)>, Error> {
+    let refuse = |m: String| Err(Error::invalid(FIELD, m));
+    if change.create.is_empty() && change.delete.is_empty() {
+        return refuse("ReplicaUpdates must name at least one replica to Create or Delete".into());
+    }
+    let mut out: Vec<(String, Status)> = Vec::new();
+    let status = |r: &str| def.replica_states.get(r).map(|s| s.status);
+    for (region, create) in change
+        .create
+        .iter()
+        .map(|r| (r, true))
+        .chain(change.delete.iter().map(|r| (r, false)))
+    {
+        if region == local {
+            return refuse(
+                "Cannot add, delete, or update the local region through ReplicaUpdates. Use CreateTable, DeleteTable, or UpdateTable as required.".into(),
+            );
+        }
+        if out.iter().any(|(r, _)| r == region) {
+            return refuse(format!(
+                "Only one replica update per region is allowed in one request; {region} is named twice"
+            ));
+        }
+        if !known.iter().any(|k| k == region) {
+            return refuse(format!(
+                "Region {region} is not a region of this cluster; its regions are {}",
+                known.join(", ")
+            ));
+        }
+        match (create, status(region)) {
+            (true, Some(s)) if s.holds_data() => {
+                return refuse(format!(
+                    "Failed to create a the new replica of table with name: '{}' because one or more replicas already existed as tables ({region} is {})",
+                    def.name,
+                    s.as_str()
+                ));
+            }
+            (true, Some(Status::Deleting)) => {
+                return refuse(format!(
+                    "Replica in region {region} of table '{}' is still being deleted; create it again once DescribeTable no longer lists it",
+                    def.name
+                ));
+            }
+            (true, _) => out.push((region.clone(), Status::Creating)),
+            (false, Some(s)) if s.holds_data() => out.push((region.clone(), Status::Deleting)),
+            (false, _) => {
+                return refuse(format!(
+                    "Replica in region {region} of table '{}' does not exist; its replicas are {}",
+                    def.name,
+                    def.replicas.join(", ")
+                ));
+            }
+        }
+    }
+    let left = def
+        .replicas
+        .iter()
+        .filter(|r| !out.iter().any(|(o, s)| o == *r && *s == Status::Deleting))
+        .count();
+    if left == 0 {
+        return refuse(format!(
+            "The update would leave table '{}' with no replica; delete the table instead",
+            def.name
+        ));
+    }
+    Ok(out)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::Timestamp;
+    use crate::schema::{KeyAttr, KeySchema, KeyType};
+
+    fn def(replicas: &[&str]) -> TableDef {
+        TableDef::new(
+            "orders",
+            KeySchema {
+                partition: KeyAttr {
+                    name: "pk".into(),
+                    ty: KeyType::S,
+                },
+                sort: None,
+            },
+            replicas.iter().map(|r| r.to_string()).collect(),
+        )
+        .unwrap()
+    }
+
+    fn v(p: u64, region: &str) -> Version {
+        Version::new(Timestamp::new(p, 0), region.to_string())
+    }
+
+    fn known() -> Vec<String> {
+        ["a-1", "b-1", "c-1", "d-1"].map(String::from).to_vec()
+    }
+
+    #[test]
+    fn rows_of_the_incarnation_change_the_set_and_others_do_not() {
+        let inc = v(10, "a-1");
+        let rows = vec![
+            ("c-1".to_string(), item(Status::Creating, 5, &inc)),
+            ("b-1".to_string(), item(Status::Deleting, 6, &inc)),
+            ("d-1".to_string(), item(Status::Active, 7, &v(3, "a-1"))),
+        ];
+        let d = apply(def(&["a-1", "b-1"]), &inc, &rows).unwrap();
+        assert_eq!(d.replicas, vec!["a-1", "c-1"]);
+        assert_eq!(d.replica_states["b-1"].status, Status::Deleting);
+        assert!(!d.replica_states.contains_key("d-1"));
+        assert!(d.has_replica("c-1") && !d.has_replica("b-1"));
+    }
+
+    #[test]
+    fn a_change_is_planned_by_dynamodbs_rules() {
+        let d = def(&["a-1", "b-1"]);
+        let ch = |create: &[&str], delete: &[&str]| Change {
+            create: create.iter().map(|r| r.to_string()).collect(),
+            delete: delete.iter().map(|r| r.to_string()).collect(),
+        };
+        assert_eq!(
+            plan(&d, "a-1", &known(), &ch(&["c-1"], &["b-1"])).unwrap(),
+            vec![
+                ("c-1".to_string(), Status::Creating),
+                ("b-1".to_string(), Status::Deleting)
+            ]
+        );
+        let err = |c: Change| plan(&d, "a-1", &known(), &c).unwrap_err().to_string();
+        assert!(err(ch(&["a-1"], &[])).contains("local region"));
+        assert!(err(ch(&["b-1"], &[])).contains("already existed"));
+        assert!(err(ch(&["x-9"], &[])).contains("x-9 is not a region"));
+        assert!(err(ch(&[], &["c-1"])).contains("c-1 of table 'orders' does not exist"));
+        assert!(err(ch(&["c-1"], &["c-1"])).contains("named twice"));
+        assert!(err(ch(&[], &[])).contains("at least one"));
+        let alone = def(&["a-1"]);
+        // The local replica cannot go this way; from another region, the
+        // last one cannot.
+        let e = plan(&alone, "b-1", &known(), &ch(&[], &["a-1"])).unwrap_err();
+        assert!(e.to_string().contains("no replica"), "{e}");
+    }
+
+    #[test]
+    fn rows_read_back_as_written() {
+        let inc = v(42, "b-1");
+        let (s, of) = from_item(&item(Status::Deleting, 99, &inc)).unwrap();
+        assert_eq!((s.status, s.since, of), (Status::Deleting, 99, inc));
+        assert_eq!(region_of(&key("t", "c-1").sort).as_deref(), Some("c-1"));
+        assert_eq!(region_of(b"settings"), None);
+    }
+}

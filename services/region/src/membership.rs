@@ -1,0 +1,237 @@
+//! Replica-set changes that concern this region
+//! (`meridian_core::replicas`, docs/replicas.md).
+//!
+//! A region finds out that it was added to or removed from a table the way
+//! it finds out about any catalog change: the replica row reaches its
+//! store. From the moment the row is there, its gates follow it: a new
+//! replica applies its peers' writes to the table, a removed one refuses
+//! local writes and drops its peers'. This worker does the rest:
+//!
+//! - **Fill.** A replica `CREATING` here runs an anti-entropy round for the
+//!   table against every other replica (the digest-driven transfer of
+//!   `crate::repair`), which copies what each holds that this region does
+//!   not. A write that reached this region before its row did was dropped
+//!   here, but its origin holds it, and the origin is one of the peers the
+//!   fill pulls from, after the gate opened. Only when every round
+//!   succeeded does this region write `ACTIVE`. A round that fails (a peer
+//!   down) is tried again on the next pass.
+//! - **Removal.** A replica `DELETING` here counts the table's writes in
+//!   this region's log that some peer has not applied yet (they are still
+//!   shipped: the peers' copies accept them), then writes `DELETED`, which
+//!   deletes the local copy in the same transaction.
+
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use meridian_core::replicas::Status;
+use meridian_store::WriteOp;
+
+use crate::Shared;
+use crate::worker::{Stop, Worker};
+
+/// How often the worker looks for replica changes that concern this region.
+pub const POLL: Duration = Duration::from_millis(200);
+
+/// Tables examined per page of the catalog.
+const PAGE: usize = 1000;
+
+/// One finished fill of a new replica in this region.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Fill {
+    pub table: String,
+    /// The peers it pulled from.
+    pub peers: Vec<String>,
+    /// Heads copied into this region.
+    pub items: u64,
+    /// Bytes received from the peers.
+    pub bytes: u64,
+    /// From the fill's start to `ACTIVE`.
+    pub micros: u64,
+    /// When the replica became `ACTIVE` here, µs since the epoch.
+    pub active_at: u64,
+}
+
+/// One removal of this region's replica.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Removal {
+    pub table: String,
+    /// Per peer, the table's writes of this region's log it had not
+    /// applied when the local copy was deleted: still shipped, not lost.
+    pub pending: Vec<(String, u64)>,
+    /// When the local copy was deleted, µs since the epoch.
+    pub deleted_at: u64,
+}
+
+/// What this region's replica changes did since it started.
+#[derive(Default)]
+pub struct Membership {
+    fills: Mutex<Vec<Fill>>,
+    removals: Mutex<Vec<Removal>>,
+}
+
+impl Membership {
+    pub fn fills(&self) -> Vec<Fill> {
+        self.fills.lock().unwrap_or_else(|p| p.into_inner()).clone()
+    }
+
+    pub fn removals(&self) -> Vec<Removal> {
+        self.removals
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .clone()
+    }
+}
+
+/// Looks every [`POLL`] for a replica of this region to fill or delete.
+pub(crate) async fn run(shared: Arc<Shared>, worker: Worker, mut stop: Stop) {
+    worker.idle();
+    loop {
+        tokio::select! {
+            _ = stop.raised() => return,
+            _ = tokio::time::sleep(POLL) => {}
+        }
+        match pass(&shared, &worker).await {
+            Ok(()) => worker.idle(),
+            Err(e) => {
+                tracing::warn!(error = %e, "replica change not finished; trying again");
+                worker.erroring(e);
+            }
+        }
+    }
+}
+
+/// The tables whose replica in this region is `CREATING` or `DELETING`.
+async fn pending(shared: &Shared) -> Result<Vec<(String, Status, Vec<String>)>, String> {
+    let me = shared.config.name.clone();
+    shared
+        .storage
+        .read(move |r| {
+            let mut out = Vec::new();
+            let mut after = String::new();
+            loop {
+                let names = r.list_tables(&after, PAGE)?;
+                for name in &names {
+                    let Some((def, _)) = r.table_def(name)? else {
+                        continue;
+                    };
+                    if let Some(s) = def.replica_states.get(&me)
+                        && matches!(s.status, Status::Creating | Status::Deleting)
+                    {
+                        let others = def.replicas.iter().filter(|x| **x != me).cloned();
+                        out.push((name.clone(), s.status, others.collect()));
+                    }
+                }
+                match names.last() {
+                    Some(last) if names.len() == PAGE => after = last.clone(),
+                    _ => return Ok(out),
+                }
+            }
+        })
+        .await
+        .map_err(|e| e.to_string())
+}
+
+async fn pass(shared: &Shared, worker: &Worker) -> Result<(), String> {
+    for (table, status, others) in pending(shared).await? {
+        worker.running();
+        match status {
+            Status::Creating => fill(shared, &table, &others).await?,
+            _ => remove(shared, &table).await?,
+        }
+    }
+    Ok(())
+}
+
+async fn set(shared: &Shared, table: &str, status: Status) -> Result<(), String> {
+    shared
+        .storage
+        .write(vec![WriteOp::SetReplica {
+            table: table.to_string(),
+            region: shared.config.name.clone(),
+            status,
+        }])
+        .await
+        .map(|_| ())
+        .map_err(|e| format!("{table}: marking this replica {}: {e}", status.as_str()))
+}
+
+async fn fill(shared: &Shared, table: &str, others: &[String]) -> Result<(), String> {
+    let started = tokio::time::Instant::now();
+    let (mut items, mut bytes) = (0, 0);
+    for name in others {
+        let peer = shared
+            .config
+            .peers
+            .iter()
+            .find(|p| p.name == *name)
+            .ok_or_else(|| format!("{table}: replica {name} is not a peer of this region"))?;
+        let reports = crate::repair::round::round(shared, peer, Some(table))
+            .await
+            .map_err(|e| format!("{table}: filling from {name}: {e}"))?;
+        for r in &reports {
+            if let Some(e) = &r.error {
+                return Err(format!("{table}: filling from {name}: {e}"));
+            }
+            items += r.keys_applied;
+            bytes += r.bytes_received;
+        }
+    }
+    set(shared, table, Status::Active).await?;
+    let fill = Fill {
+        table: table.to_string(),
+        peers: others.to_vec(),
+        items,
+        bytes,
+        micros: started.elapsed().as_micros() as u64,
+        active_at: shared.real_clock.now_micros(),
+    };
+    tracing::info!(table, items, micros = fill.micros, peers = ?others, "new replica filled; ACTIVE");
+    shared
+        .membership
+        .fills
+        .lock()
+        .unwrap_or_else(|p| p.into_inner())
+        .push(fill);
+    Ok(())
+}
+
+async fn remove(shared: &Shared, table: &str) -> Result<(), String> {
+    let peers: Vec<String> = shared.config.peers.iter().map(|p| p.name.clone()).collect();
+    let owned = table.to_string();
+    let pending = shared
+        .storage
+        .read(move |r| {
+            let marks = r.watermarks()?;
+            peers
+                .into_iter()
+                .map(|p| {
+                    let acked = marks.get(&p).copied().unwrap_or(0);
+                    Ok((p, r.log_entries_after(&owned, acked)?))
+                })
+                .collect::<Result<Vec<_>, meridian_store::StoreError>>()
+        })
+        .await
+        .map_err(|e| e.to_string())?;
+    set(shared, table, Status::Deleted).await?;
+    let unsent: u64 = pending.iter().map(|(_, n)| n).max().copied().unwrap_or(0);
+    if unsent > 0 {
+        tracing::warn!(
+            table,
+            ?pending,
+            "replica removed with writes some peers have not applied yet; they are still shipped"
+        );
+    } else {
+        tracing::info!(table, "replica removed; its copy is deleted");
+    }
+    shared
+        .membership
+        .removals
+        .lock()
+        .unwrap_or_else(|p| p.into_inner())
+        .push(Removal {
+            table: table.to_string(),
+            pending,
+            deleted_at: shared.real_clock.now_micros(),
+        });
+    Ok(())
+}
