@@ -60,6 +60,7 @@ pub fn render(report: &Report) -> String {
     heals_table(&mut out, report);
     disasters_table(&mut out, report);
     restores_table(&mut out, report);
+    joins_table(&mut out, report);
     convergence(&mut out, report);
     conflicts_tables(&mut out, report);
     drift_table(&mut out, report);
@@ -835,6 +836,42 @@ fn restores_table(out: &mut String, r: &Report) {
     out.push_str("</tbody>\n</table>\n</section>\n");
 }
 
+fn joins_table(out: &mut String, r: &Report) {
+    if r.joins.is_empty() {
+        return;
+    }
+    out.push_str(
+        "<section id=\"joins\">\n<h2>Replicas added</h2>\n\
+         <p class=\"explain\">A region that held no replica of the table was added while the \
+         workload went on. It was CREATING while it copied, by anti-entropy rounds, what every \
+         other replica held, then ACTIVE; the checker then holds it to every acknowledged write \
+         like the others.</p>\n\
+         <table>\n<thead><tr><th>region</th><th>asked of</th><th class=\"n\">asked at</th>\
+         <th class=\"n\">ACTIVE at</th><th class=\"n\">items filled</th><th class=\"n\">bytes</th>\
+         <th class=\"n\">fill time</th><th class=\"n\">rate</th><th>from</th></tr></thead>\n<tbody>\n",
+    );
+    for j in &r.joins {
+        let active = match (j.active_ms, &j.error) {
+            (_, Some(e)) => format!("<span class=\"bad\">failed: {}</span>", esc(e)),
+            (Some(ms), None) => fmt_secs(ms),
+            (None, None) => "<span class=\"bad\">never</span>".into(),
+        };
+        w!(
+            out,
+            "<tr><td>{}</td><td>{}</td><td class=\"n\">{}</td><td class=\"n\">{active}</td><td class=\"n\">{}</td><td class=\"n\">{}</td><td class=\"n\">{}</td><td class=\"n\">{:.0} items/s</td><td>{}</td></tr>\n",
+            esc(&j.region),
+            esc(&j.asked),
+            fmt_secs(j.at_ms),
+            j.items,
+            j.bytes,
+            fmt_dur(j.fill_ms),
+            j.rate(),
+            esc(&j.peers.join(", "))
+        );
+    }
+    out.push_str("</tbody>\n</table>\n</section>\n");
+}
+
 fn convergence(out: &mut String, r: &Report) {
     let c = &r.convergence;
     out.push_str("<section id=\"convergence\">\n<h2>Convergence</h2>\n");
@@ -1341,6 +1378,17 @@ mod tests {
                     ms: 120,
                 }),
             }],
+            joins: vec![crate::report::JoinReport {
+                region: "sa-east-1".into(),
+                asked: "us-east-1".into(),
+                at_ms: 10_000,
+                active_ms: Some(14_000),
+                items: 1_500,
+                bytes: 400_000,
+                fill_ms: 3_000,
+                peers: vec!["us-east-1".into(), "eu-west-1".into()],
+                error: None,
+            }],
             restores: vec![crate::report::RestoreReport {
                 region: "us-east-1".into(),
                 mark: "before-mistake".into(),
@@ -1412,6 +1460,7 @@ mod tests {
             "heals",
             "disasters",
             "restores",
+            "joins",
             "convergence",
             "conflicts",
             "drift",
@@ -1421,6 +1470,9 @@ mod tests {
         ] {
             assert!(html.contains(&format!("id=\"{id}\"")), "section {id}");
         }
+        // The join: its fill and its rate.
+        assert!(html.contains("<td class=\"n\">1500</td>"), "items filled");
+        assert!(html.contains("500 items/s"), "the fill's rate");
         // The data loss: its RPO names the lost write, its RTO the time.
         assert!(html.contains("drill/6b31/ at 1700000004.000000+0@eu-west-1"));
         assert!(html.contains("2.75 s"), "RTO");

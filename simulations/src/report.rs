@@ -54,7 +54,42 @@ pub struct Report {
     /// Every restore of the table to a mark, checked key by key.
     #[serde(default)]
     pub restores: Vec<RestoreReport>,
+    /// Every replica added during the drill, and its fill.
+    #[serde(default)]
+    pub joins: Vec<JoinReport>,
     pub verdict: VerdictReport,
+}
+
+/// A replica of the drill's table added in a region while the workload ran
+/// (docs/replicas.md): from the request to `ACTIVE`, and what the fill
+/// moved.
+#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
+pub struct JoinReport {
+    /// The new replica's region, and the region asked.
+    pub region: String,
+    pub asked: String,
+    /// The request, ms from the start.
+    pub at_ms: u64,
+    /// When the drill first saw the replica `ACTIVE`, ms from the start;
+    /// `None` if it never became so.
+    pub active_ms: Option<u64>,
+    /// The fill as the new region measured it: heads copied, bytes
+    /// received, and its time from start to `ACTIVE`.
+    pub items: u64,
+    pub bytes: u64,
+    pub fill_ms: u64,
+    /// The peers it pulled from.
+    pub peers: Vec<String>,
+    /// Why the request failed, if it did.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub error: Option<String>,
+}
+
+impl JoinReport {
+    /// Heads copied per second of fill.
+    pub fn rate(&self) -> f64 {
+        self.items as f64 / (self.fill_ms.max(1) as f64 / 1e3)
+    }
 }
 
 /// A restore of the drill's table to a marked instant by point-in-time

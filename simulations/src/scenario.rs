@@ -102,6 +102,10 @@ pub struct Workload {
     /// Requests in flight per region at most; past that, the workload falls
     /// behind its rate instead of piling up.
     pub concurrency: usize,
+    /// The regions that hold the table when the drill starts, and run the
+    /// workload: every region unless the file names some. Each other
+    /// region joins with an `add-replica` event.
+    pub replicas: Vec<String>,
 }
 
 #[derive(Clone, Copy, Debug, PartialEq)]
@@ -258,6 +262,10 @@ pub enum Action {
     /// into `<table>-<name>`, by point-in-time recovery; the checker
     /// compares it, in every region, with the table at the mark.
     RestoreToTime { region: String, name: String },
+    /// Add a replica of the drill's table in `region`, asked of `from` (a
+    /// region of the table), while the workload goes on
+    /// (docs/replicas.md). The report follows its fill to `ACTIVE`.
+    AddReplica { region: String, from: String },
 }
 
 /// The directed links an event on `from → to` covers: that one, and
@@ -305,6 +313,7 @@ impl Action {
             Action::Recovery { .. } => "recovery",
             Action::Mark { .. } => "mark",
             Action::RestoreToTime { .. } => "restore-to-time",
+            Action::AddReplica { .. } => "add-replica",
         }
     }
 
@@ -396,6 +405,9 @@ impl Action {
             Action::RestoreToTime { region, name } => {
                 format!("restore {region}'s table to mark {name:?}")
             }
+            Action::AddReplica { region, from } => {
+                format!("add a replica in {region} (asked of {from})")
+            }
         }
     }
 }
@@ -484,6 +496,8 @@ struct WorkloadSection {
     item_bytes: usize,
     #[serde(default = "default_concurrency")]
     concurrency: usize,
+    /// The regions that hold the table at the start (default: all).
+    replicas: Option<Vec<String>>,
 }
 
 fn default_table() -> String {
@@ -787,6 +801,21 @@ impl Scenario {
             mix: w.mix,
             item_bytes: w.item_bytes,
             concurrency: w.concurrency,
+            replicas: match &w.replicas {
+                None => regions.clone(),
+                Some(r) if r.is_empty() => {
+                    return Err("workload.replicas must name at least one region".into());
+                }
+                Some(r) => {
+                    if let Some(x) = r.iter().find(|x| !regions.contains(x)) {
+                        return Err(format!(
+                            "workload.replicas: {x:?} is not one of the scenario's regions ({})",
+                            regions.join(", ")
+                        ));
+                    }
+                    r.clone()
+                }
+            },
         };
         meridian_core::schema::validate_table_name(&workload.table)
             .map_err(|e| format!("workload.table: {e}"))?;
@@ -1060,9 +1089,16 @@ impl Scenario {
                 "recovery" => Action::Recovery {
                     region: region_of(&e.region, "region")?,
                 },
+                "add-replica" => Action::AddReplica {
+                    region: region_of(&e.region, "region")?,
+                    from: match &e.from {
+                        Some(_) => region_of(&e.from, "from")?,
+                        None => workload.replicas[0].clone(),
+                    },
+                },
                 other => {
                     return Err(format!(
-                        "{} = {other:?} is not one of latency, bandwidth, loss, partition, isolate, flap, heal, clear, skew, crash, restart, wipe, snapshot, restore, recovery, mark, restore-to-time",
+                        "{} = {other:?} is not one of latency, bandwidth, loss, partition, isolate, flap, heal, clear, skew, crash, restart, wipe, snapshot, restore, recovery, mark, restore-to-time, add-replica",
                         field("action")
                     ));
                 }
@@ -1077,6 +1113,8 @@ impl Scenario {
         let mut recovering = std::collections::BTreeSet::new();
         let mut marks = std::collections::BTreeSet::new();
         let mut restored = std::collections::BTreeSet::new();
+        let mut holding: std::collections::BTreeSet<String> =
+            workload.replicas.iter().cloned().collect();
         for e in &events {
             let at = format!("the {} event at {:?}", e.action.name(), e.at);
             match &e.action {
@@ -1126,8 +1164,28 @@ impl Scenario {
                         "{at}: {region} has no mark named {name:?} before it, or it is restored twice"
                     ));
                 }
+                Action::AddReplica { region, from } => {
+                    if !holding.contains(from) {
+                        return Err(format!("{at}: {from} holds no replica of the table to ask"));
+                    }
+                    if !holding.insert(region.clone()) {
+                        return Err(format!("{at}: {region} already holds a replica"));
+                    }
+                }
+                // Marks compare every region's copy of the table.
+                Action::Mark { .. } if holding.len() != regions.len() => {
+                    return Err(format!(
+                        "{at}: a mark needs every region to hold the table; add the others first"
+                    ));
+                }
                 _ => {}
             }
+        }
+        // The checker compares every region's copy at the end.
+        if let Some(missing) = regions.iter().find(|r| !holding.contains(*r)) {
+            return Err(format!(
+                "{missing} holds no replica of the table and no add-replica event adds one; the checker compares every region's copy"
+            ));
         }
         Ok(Scenario {
             name: file.name,

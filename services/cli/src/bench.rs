@@ -87,6 +87,10 @@ enum Which {
     /// files; writes while backups run against writes alone; and a restore
     /// to a point in time N overwrites ago.
     Backup(runs::BackupArgs),
+    /// A table of N items in one region gets a replica in a second one,
+    /// which fills from it; baseline: a raw copy of the first region's
+    /// store files.
+    Fill(runs::FillArgs),
 }
 
 pub async fn run(args: BenchArgs) -> Result<()> {
@@ -98,5 +102,6 @@ pub async fn run(args: BenchArgs) -> Result<()> {
         Which::Repair(a) => runs::repair(a).await,
         Which::Disk(a) => runs::disk(a).await,
         Which::Backup(a) => runs::backup(a).await,
+        Which::Fill(a) => runs::fill(a).await,
     }
 }

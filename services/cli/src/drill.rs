@@ -236,6 +236,8 @@ fn summary_json(r: &Report, out: &Path) -> serde_json::Value {
         "disasters": r.disasters,
         // Each restore to a mark, compared with the table at the mark.
         "restores": r.restores,
+        // Each replica added during the drill, its fill and when it was ACTIVE.
+        "joins": r.joins,
         "workload": {
             "attempted": r.workload.attempted,
             "acked": r.workload.acked,
@@ -351,6 +353,24 @@ fn print_summary(r: &Report, out: &Path) {
                 .as_ref()
                 .map(|e| format!(" (failed: {e})"))
                 .unwrap_or_default()
+        );
+    }
+    for j in &r.joins {
+        let outcome = match (j.active_ms, &j.error) {
+            (_, Some(e)) => format!("failed: {e}"),
+            (Some(ms), None) => format!(
+                "ACTIVE at {ms} ms; filled {} items ({} bytes) from {} in {} ms, {:.0} items/s",
+                j.items,
+                j.bytes,
+                j.peers.join(", "),
+                j.fill_ms,
+                j.rate()
+            ),
+            (None, None) => "never ACTIVE".into(),
+        };
+        println!(
+            "{:>8} ms  add a replica in {} (asked of {}): {outcome}",
+            j.at_ms, j.region, j.asked
         );
     }
     println!(

@@ -707,7 +707,8 @@ fn render(cluster: &ClusterFile, action: &Action, out: &Outcome) -> String {
         | Action::Restore { .. }
         | Action::Recovery { .. }
         | Action::Mark { .. }
-        | Action::RestoreToTime { .. } => action.label(),
+        | Action::RestoreToTime { .. }
+        | Action::AddReplica { .. } => action.label(),
     }
 }
 

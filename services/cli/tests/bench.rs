@@ -172,3 +172,18 @@ fn bench_disk_smoke_writes_json() {
         ],
     );
 }
+
+#[test]
+fn bench_fill_smoke_writes_json() {
+    let json = smoke(
+        "fill",
+        &[
+            "raw copy of the store's files (baseline)",
+            "fill of the new replica",
+            "fill / raw copy",
+        ],
+    );
+    // Every item of the table reached the new replica through the fill.
+    let moved = json["metrics"]["items moved"]["median"].as_f64();
+    assert_eq!(moved, Some(2000.0), "items moved");
+}

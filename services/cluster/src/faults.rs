@@ -371,7 +371,10 @@ impl Executor {
                     .map_err(ClusterError::Failed)?;
             }
             // These need the drill's workload and oracle around them.
-            Action::Recovery { .. } | Action::Mark { .. } | Action::RestoreToTime { .. } => {
+            Action::Recovery { .. }
+            | Action::Mark { .. }
+            | Action::RestoreToTime { .. }
+            | Action::AddReplica { .. } => {
                 return Err(ClusterError::Failed(format!(
                     "{} is a drill event: put it in a scenario file (docs/drills.md)",
                     action.name()

@@ -117,7 +117,7 @@ pub async fn drive<F: Faults>(
     progress: &mut dyn FnMut(&Progress),
 ) -> Result<Report, DriveError> {
     let table = scenario.workload.table.clone();
-    create_table(regions, &table).await?;
+    create_table(regions, &table, &scenario.workload.replicas).await?;
 
     let tally = Arc::new(Mutex::new(Tally::default()));
     let (stop_tx, stop_rx) = watch::channel(false);
@@ -125,6 +125,10 @@ pub async fn drive<F: Faults>(
     let start = Instant::now();
     let mut workers = Vec::new();
     for (i, r) in regions.iter().enumerate() {
+        // A region that joins the table later runs no workload.
+        if !scenario.workload.replicas.contains(&r.name) {
+            continue;
+        }
         workers.push(tokio::spawn(region_workload(
             scenario.clone(),
             seed,
@@ -136,6 +140,7 @@ pub async fn drive<F: Faults>(
         )));
     }
     let mut recovery = Recovery::default();
+    let mut joins = crate::join::Joins::default();
 
     let mut samples: Vec<Sample> = Vec::new();
     let mut marks = Vec::new();
@@ -158,6 +163,11 @@ pub async fn drive<F: Faults>(
                     let at_ms = Instant::now().duration_since(start).as_millis() as u64;
                     let step = recovery.apply(action, at_ms, scenario, regions, &tally, &pause_tx);
                     labelled(action, step.await)
+                }
+                Action::AddReplica { region, from } => {
+                    let at_ms = Instant::now().duration_since(start).as_millis() as u64;
+                    let asked = joins.add(regions, &table, region, from, at_ms).await;
+                    labelled(action, asked)
                 }
                 _ => apply(action, regions, faults, &mut skewed).await,
             };
@@ -190,6 +200,7 @@ pub async fn drive<F: Faults>(
         if now >= next_sample {
             let s = sample(regions, start).await;
             Disaster::follow(&mut disasters, regions, &table, &s, &tally);
+            joins.follow(&table, &s, &mut marks);
             report_progress(
                 progress,
                 scenario,
@@ -275,10 +286,12 @@ pub async fn drive<F: Faults>(
             &last_event,
         );
         Disaster::follow(&mut disasters, regions, &table, &s, &tally);
-        let drained = s.statuses.iter().all(|st| {
-            st.as_ref()
-                .is_some_and(|st| meridian_cluster::wait::drained(st).is_ok())
-        });
+        joins.follow(&table, &s, &mut marks);
+        let drained = joins.settled()
+            && s.statuses.iter().all(|st| {
+                st.as_ref()
+                    .is_some_and(|st| meridian_cluster::wait::drained(st).is_ok())
+            });
         samples.push(s);
         if drained {
             let digests = digest_all(regions, &table).await;
@@ -311,6 +324,7 @@ pub async fn drive<F: Faults>(
         tally.oracle.check_replica(name, h, strict, &mut replicas);
     }
     replicas.problems.append(&mut recovery.verdict.problems);
+    let joins = joins.finish(&mut replicas.problems);
     let restores = recovery
         .check(regions, scenario.settle, &mut replicas)
         .await;
@@ -351,6 +365,7 @@ pub async fn drive<F: Faults>(
     }
     report.disasters = disasters;
     report.restores = restores;
+    report.joins = joins;
     collect::conflicts(&mut report, &all_conflicts, &tally.oracle);
     report.verdict = collect::verdict(
         &replicas,
@@ -590,7 +605,11 @@ async fn set_clock(r: &RegionTarget, offset_micros: i64, drift_ppm: i64) -> Resu
     .map_err(|e| e.message().to_string())
 }
 
-async fn create_table(regions: &[RegionTarget], table: &str) -> Result<(), DriveError> {
+async fn create_table(
+    regions: &[RegionTarget],
+    table: &str,
+    replicas: &[String],
+) -> Result<(), DriveError> {
     let first = &regions[0];
     let mut client = MeridianClient::new(first.channel.clone());
     let request = pb::CreateTableRequest {
@@ -600,7 +619,7 @@ async fn create_table(regions: &[RegionTarget], table: &str) -> Result<(), Drive
             r#type: "S".into(),
         }),
         sort_key: None,
-        replicas: Vec::new(),
+        replicas: replicas.to_vec(),
     };
     let deadline = Instant::now() + Duration::from_secs(30);
     // Regions may still be connecting; retry until the create is accepted.

@@ -9,6 +9,7 @@
 
 pub mod collect;
 pub mod driver;
+mod join;
 pub mod live;
 pub mod random;
 mod restore;

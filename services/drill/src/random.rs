@@ -205,7 +205,7 @@ pub fn scenario(seed: u64) -> Scenario {
     let mut scenario = Scenario {
         name: format!("random-{seed}"),
         description: format!("Random fault timeline from seed {seed}"),
-        regions,
+        regions: regions.clone(),
         latency,
         jitter: Duration::from_millis(2),
         distribution: Distribution::Normal,
@@ -226,6 +226,7 @@ pub fn scenario(seed: u64) -> Scenario {
             },
             item_bytes: 128,
             concurrency: 16,
+            replicas: regions.clone(),
         },
         duration,
         settle: Duration::from_secs(60),

@@ -285,8 +285,11 @@ impl Faults for SimFaults {
                 Ok(())
             }
             Action::Skew { .. } => Err("skew is applied through the Admin API".into()),
-            Action::Recovery { .. } | Action::Mark { .. } | Action::RestoreToTime { .. } => {
-                Err("point-in-time events are run by the driver".into())
+            Action::Recovery { .. }
+            | Action::Mark { .. }
+            | Action::RestoreToTime { .. }
+            | Action::AddReplica { .. } => {
+                Err("point-in-time and replica events are run by the driver".into())
             }
         }
     }

@@ -147,6 +147,7 @@ mod tests {
             mix,
             item_bytes: 200,
             concurrency: 4,
+            replicas: vec!["a-1".into()],
         }
     }
 

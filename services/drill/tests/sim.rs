@@ -220,3 +220,64 @@ fn a_table_restored_to_a_mark_is_the_table_at_the_mark_in_every_region() {
         "the same seed must give the same report"
     );
 }
+
+/// A region joins a busy table: the table starts on r1 and r2, r3 is added
+/// while both write (and while the r1 ⇄ r3 link is cut for a while, so the
+/// fill has to wait for it). The new replica must fill, turn ACTIVE, and
+/// then hold every acknowledged write; the same seed, the same report.
+const JOINED: &str = r#"
+    name = "joined"
+    duration = "10s"
+    settle = "30s"
+    [regions]
+    names = ["r1", "r2", "r3"]
+    rtt_ms = { r1 = { r2 = 60, r3 = 120 }, r2 = { r3 = 80 } }
+    [workload]
+    rate_per_region = 80
+    keys = 400
+    mix = { put = 4, update = 3, delete = 1, get = 1 }
+    replicas = ["r1", "r2"]
+    [[event]]
+    at = "3s"
+    action = "partition"
+    from = "r1"
+    to = "r3"
+    both = true
+    [[event]]
+    at = "4s"
+    action = "add-replica"
+    region = "r3"
+    from = "r2"
+    [[event]]
+    at = "6s"
+    action = "heal"
+"#;
+
+#[test]
+fn a_region_that_joins_a_busy_table_fills_turns_active_and_loses_nothing() {
+    let scenario = Scenario::parse(JOINED, &BTreeMap::new()).unwrap();
+    let dir = tempfile::tempdir().unwrap();
+    let a = meridian_drill::sim::run(&scenario, 11, &dir.path().join("a")).unwrap();
+    assert!(a.verdict.ok, "{:#?}", a.verdict);
+    let [j] = a.joins.as_slice() else {
+        panic!("one join expected: {:#?}", a.joins);
+    };
+    assert!(j.error.is_none(), "{j:#?}");
+    let active = j.active_ms.expect("the replica became ACTIVE");
+    // Not before the cut to r1 healed: the fill needs every replica.
+    assert!(active >= 6_000, "{j:#?}");
+    assert!(j.items > 100, "{j:#?}");
+    assert_eq!(j.peers, vec!["r1", "r2"]);
+    assert!(
+        a.events.iter().any(|e| e.action == "replica-active"),
+        "on the timeline: {:#?}",
+        a.events
+    );
+    assert_eq!(a.workload.by_region.get("r3").copied().unwrap_or(0), 0);
+    let b = meridian_drill::sim::run(&scenario, 11, &dir.path().join("b")).unwrap();
+    assert_eq!(
+        serde_json::to_string(&a).unwrap(),
+        serde_json::to_string(&b).unwrap(),
+        "the same seed must give the same report"
+    );
+}

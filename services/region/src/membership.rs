@@ -20,6 +20,7 @@
 //!   shipped: the peers' copies accept them), then writes `DELETED`, which
 //!   deletes the local copy in the same transaction.
 
+use std::collections::{BTreeMap, BTreeSet};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
@@ -82,19 +83,39 @@ impl Membership {
     }
 }
 
+/// A fill under way: it survives failed attempts, so a peer already
+/// pulled from is not pulled from again (what it sends later arrives
+/// through the log, the gate being open) and the report covers the whole
+/// fill.
+struct Filling {
+    started: tokio::time::Instant,
+    done: BTreeSet<String>,
+    items: u64,
+    bytes: u64,
+}
+
 /// Looks every [`POLL`] for a replica of this region to fill or delete.
 pub(crate) async fn run(shared: Arc<Shared>, worker: Worker, mut stop: Stop) {
     worker.idle();
+    let mut filling = BTreeMap::new();
+    let mut last_error = None;
     loop {
         tokio::select! {
             _ = stop.raised() => return,
             _ = tokio::time::sleep(POLL) => {}
         }
-        match pass(&shared, &worker).await {
-            Ok(()) => worker.idle(),
+        match pass(&shared, &worker, &mut filling).await {
+            Ok(()) => {
+                last_error = None;
+                worker.idle();
+            }
             Err(e) => {
-                tracing::warn!(error = %e, "replica change not finished; trying again");
-                worker.erroring(e);
+                // Said once per new reason: a fill may wait long for a peer.
+                if last_error.as_ref() != Some(&e) {
+                    tracing::warn!(error = %e, "replica change not finished; trying again");
+                }
+                worker.erroring(&e);
+                last_error = Some(e);
             }
         }
     }
@@ -131,11 +152,31 @@ async fn pending(shared: &Shared) -> Result<Vec<(String, Status, Vec<String>)>, 
         .map_err(|e| e.to_string())
 }
 
-async fn pass(shared: &Shared, worker: &Worker) -> Result<(), String> {
-    for (table, status, others) in pending(shared).await? {
+async fn pass(
+    shared: &Shared,
+    worker: &Worker,
+    filling: &mut BTreeMap<String, Filling>,
+) -> Result<(), String> {
+    let pending = pending(shared).await?;
+    // A fill no longer pending (removed meanwhile) starts afresh if asked again.
+    filling.retain(|t, _| {
+        pending
+            .iter()
+            .any(|(p, s, _)| p == t && *s == Status::Creating)
+    });
+    for (table, status, others) in pending {
         worker.running();
         match status {
-            Status::Creating => fill(shared, &table, &others).await?,
+            Status::Creating => {
+                let f = filling.entry(table.clone()).or_insert_with(|| Filling {
+                    started: tokio::time::Instant::now(),
+                    done: BTreeSet::new(),
+                    items: 0,
+                    bytes: 0,
+                });
+                fill(shared, &table, &others, f).await?;
+                filling.remove(&table);
+            }
             _ => remove(shared, &table).await?,
         }
     }
@@ -155,10 +196,16 @@ async fn set(shared: &Shared, table: &str, status: Status) -> Result<(), String>
         .map_err(|e| format!("{table}: marking this replica {}: {e}", status.as_str()))
 }
 
-async fn fill(shared: &Shared, table: &str, others: &[String]) -> Result<(), String> {
-    let started = tokio::time::Instant::now();
-    let (mut items, mut bytes) = (0, 0);
+async fn fill(
+    shared: &Shared,
+    table: &str,
+    others: &[String],
+    f: &mut Filling,
+) -> Result<(), String> {
     for name in others {
+        if f.done.contains(name) {
+            continue;
+        }
         let peer = shared
             .config
             .peers
@@ -168,24 +215,26 @@ async fn fill(shared: &Shared, table: &str, others: &[String]) -> Result<(), Str
         let reports = crate::repair::round::round(shared, peer, Some(table))
             .await
             .map_err(|e| format!("{table}: filling from {name}: {e}"))?;
+        // What a round that stopped early copied stays copied.
         for r in &reports {
-            if let Some(e) = &r.error {
-                return Err(format!("{table}: filling from {name}: {e}"));
-            }
-            items += r.keys_applied;
-            bytes += r.bytes_received;
+            f.items += r.keys_applied;
+            f.bytes += r.bytes_received;
         }
+        if let Some(e) = reports.iter().find_map(|r| r.error.as_ref()) {
+            return Err(format!("{table}: filling from {name}: {e}"));
+        }
+        f.done.insert(name.clone());
     }
     set(shared, table, Status::Active).await?;
     let fill = Fill {
         table: table.to_string(),
         peers: others.to_vec(),
-        items,
-        bytes,
-        micros: started.elapsed().as_micros() as u64,
+        items: f.items,
+        bytes: f.bytes,
+        micros: f.started.elapsed().as_micros() as u64,
         active_at: shared.real_clock.now_micros(),
     };
-    tracing::info!(table, items, micros = fill.micros, peers = ?others, "new replica filled; ACTIVE");
+    tracing::info!(table, items = f.items, micros = fill.micros, peers = ?others, "new replica filled; ACTIVE");
     shared
         .membership
         .fills

@@ -119,6 +119,12 @@ impl Cluster {
     /// Creates the benchmark table (string partition key `id`, every
     /// region a replica) at region 0 and waits until every region knows it.
     pub async fn create_table(&self) -> Result<()> {
+        self.create_table_on(Vec::new()).await
+    }
+
+    /// [`Cluster::create_table`] with replicas in `replicas` only (every
+    /// region when empty); every region still learns of the table.
+    pub async fn create_table_on(&self, replicas: Vec<String>) -> Result<()> {
         self.client(0)?
             .create_table(pb::CreateTableRequest {
                 name: TABLE.into(),
@@ -127,7 +133,7 @@ impl Cluster {
                     r#type: "S".into(),
                 }),
                 sort_key: None,
-                replicas: Vec::new(),
+                replicas,
             })
             .await
             .context("CreateTable")?;
