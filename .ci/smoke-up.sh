@@ -84,6 +84,34 @@ aws_at 8101 create-backup --table-name music --backup-name music-1 | grep -q '"A
     || { echo "AWS CLI create-backup failed" >&2; exit 1; }
 aws_at 8101 list-backups --table-name music | grep -q '"music-1"' \
     || { echo "AWS CLI list-backups does not show the backup" >&2; exit 1; }
+# Replica sets through the AWS CLI: eu-west-1's replica of music removed
+# from us-east-1, then added back; it fills and turns ACTIVE everywhere.
+replica_status() {
+    aws_at "$1" describe-table --table-name music | python3 -c '
+import json, sys
+t = json.load(sys.stdin)["Table"]
+print(next((r["ReplicaStatus"] for r in t["Replicas"] if r["RegionName"] == "eu-west-1"), "NONE"))'
+}
+wait_status() {
+    local want=$1 port=$2
+    for _ in $(seq 1 150); do
+        [ "$(replica_status "$port")" = "$want" ] && return 0
+        sleep 0.1
+    done
+    echo "eu-west-1's replica of music is $(replica_status "$port") in the region on $port, not $want" >&2
+    exit 1
+}
+aws_at 8101 update-table --table-name music \
+    --replica-updates '[{"Delete": {"RegionName": "eu-west-1"}}]' >/dev/null
+wait_status NONE 8103
+aws_at 8102 put-item --table-name music --item '{"artist": {"S": "B"}, "song": {"S": "s2"}}' 2>&1 \
+    | grep -q ResourceNotFoundException \
+    || { echo "a removed replica took a write" >&2; exit 1; }
+m table add-replica --region ap-southeast-1 --name music --replica eu-west-1 | grep -q CREATING \
+    || { echo "meridian table add-replica did not answer CREATING" >&2; exit 1; }
+wait_status ACTIVE 8101
+aws_at 8102 get-item --table-name music --key '{"artist": {"S": "A"}, "song": {"S": "s1"}}' \
+    | grep -q '"1999"' || { echo "the refilled replica misses the item" >&2; exit 1; }
 echo "smoke: AWS CLI ok"
 
 # boto3 and PynamoDB from PyPI, in a venv of their own (the AWS CLI pins botocore).

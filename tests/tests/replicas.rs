@@ -375,3 +375,51 @@ async fn bad_replica_updates_get_dynamodbs_errors_and_change_nothing() {
     );
     c.shutdown().await;
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_region_started_after_the_others_joins_a_live_table() {
+    let mut c = TestCluster::start(&REGIONS).await;
+    // ap-southeast-1 has never run: no data directory at all.
+    c.crash(2).await;
+    c.wipe(2);
+    let table = "late";
+    c.client(0)
+        .create_table(pb::CreateTableRequest {
+            name: table.into(),
+            partition_key: Some(pb::KeyAttr {
+                name: "id".into(),
+                r#type: "S".into(),
+            }),
+            sort_key: None,
+            replicas: vec![REGIONS[0].into(), REGIONS[1].into()],
+        })
+        .await
+        .expect("create table");
+    let east = client(c.dynamo_url(0));
+    put_many(&east, table, (0..400).map(|i| row(i, "east"))).await;
+    east.update_table()
+        .table_name(table)
+        .replica_updates(create(REGIONS[2]))
+        .send()
+        .await
+        .expect("add a replica in a region that is not running");
+    // It stays CREATING while the region is down.
+    assert_eq!(
+        replicas(&east, table).await.get(REGIONS[2]),
+        Some(&ReplicaStatus::Creating)
+    );
+    c.restart(2).await;
+    put_many(&east, table, (400..500).map(|i| row(i, "east"))).await;
+    poll_until(
+        "the late region's replica to be ACTIVE",
+        Duration::from_secs(30),
+        || async { replicas(&east, table).await.get(REGIONS[2]) == Some(&ReplicaStatus::Active) },
+    )
+    .await;
+    let urls: Vec<String> = (0..3).map(|i| c.url(i)).collect();
+    meridian_cluster::wait::wait_quiescent(&urls, Some(table), Duration::from_secs(30))
+        .await
+        .expect("the three replicas agree");
+    assert_eq!(c.heads(2, table).len(), 500);
+    c.shutdown().await;
+}
