@@ -20,9 +20,9 @@ use sdk::*;
 
 const REGIONS: [&str; 3] = ["us-east-1", "eu-west-1", "ap-southeast-1"];
 
-/// A table held by the first two regions only, made through the admin
-/// gRPC API (DynamoDB's CreateTable makes a replica in every region).
-async fn two_replica_table(c: &TestCluster, name: &str) {
+/// A table held by `replicas` only, made through the admin gRPC API
+/// (DynamoDB's CreateTable makes a replica in every region).
+async fn table_on(c: &TestCluster, name: &str, replicas: &[&str]) {
     c.client(0)
         .create_table(pb::CreateTableRequest {
             name: name.into(),
@@ -31,10 +31,15 @@ async fn two_replica_table(c: &TestCluster, name: &str) {
                 r#type: "S".into(),
             }),
             sort_key: None,
-            replicas: vec![REGIONS[0].into(), REGIONS[1].into()],
+            replicas: replicas.iter().map(|r| r.to_string()).collect(),
         })
         .await
         .expect("create table");
+}
+
+/// [`table_on`] the first two regions, known everywhere.
+async fn two_replica_table(c: &TestCluster, name: &str) {
+    table_on(c, name, &REGIONS[..2]).await;
     c.wait_table_everywhere(name).await;
 }
 
@@ -344,18 +349,7 @@ async fn bad_replica_updates_get_dynamodbs_errors_and_change_nothing() {
     assert_eq!(replicas(&east, table).await, before, "nothing changed");
 
     // The last replica, removed from a region that holds none.
-    c.client(0)
-        .create_table(pb::CreateTableRequest {
-            name: "lonely".into(),
-            partition_key: Some(pb::KeyAttr {
-                name: "id".into(),
-                r#type: "S".into(),
-            }),
-            sort_key: None,
-            replicas: vec![REGIONS[0].into()],
-        })
-        .await
-        .expect("create table");
+    table_on(&c, "lonely", &[REGIONS[0]]).await;
     c.wait_table_everywhere("lonely").await;
     let asia = client(c.dynamo_url(2));
     let last = asia
@@ -383,18 +377,7 @@ async fn a_region_started_after_the_others_joins_a_live_table() {
     c.crash(2).await;
     c.wipe(2);
     let table = "late";
-    c.client(0)
-        .create_table(pb::CreateTableRequest {
-            name: table.into(),
-            partition_key: Some(pb::KeyAttr {
-                name: "id".into(),
-                r#type: "S".into(),
-            }),
-            sort_key: None,
-            replicas: vec![REGIONS[0].into(), REGIONS[1].into()],
-        })
-        .await
-        .expect("create table");
+    table_on(&c, table, &REGIONS[..2]).await;
     let east = client(c.dynamo_url(0));
     put_many(&east, table, (0..400).map(|i| row(i, "east"))).await;
     east.update_table()

@@ -67,6 +67,26 @@ async fn load(
     .await
 }
 
+/// Loads `items` items into region 0 in BatchWrites of 25 from `clients`
+/// clients, ids `<prefix><i>`; an error when fewer got in within `max`.
+async fn load_table(
+    cluster: &Cluster,
+    clients: usize,
+    items: u64,
+    max: Duration,
+    prefix: &str,
+) -> Result<Load> {
+    let loaded = load(cluster, 0, clients, items, 25, None, max, prefix).await?;
+    if loaded.items < items {
+        bail!(
+            "loaded {} of {items} items within {} s",
+            loaded.items,
+            max.as_secs()
+        );
+    }
+    Ok(loaded)
+}
+
 /// The front a load writes through.
 #[derive(Clone, Copy, Debug)]
 enum Via {
@@ -1171,14 +1191,7 @@ pub async fn repair(a: RepairArgs) -> Result<()> {
         .await?;
         let result = async {
             cluster.create_table().await?;
-            let loaded = load(&cluster, 0, a.clients, items, 25, None, max, "r-").await?;
-            if loaded.items < items {
-                bail!(
-                    "loaded {} of {items} items within {} s",
-                    loaded.items,
-                    max.as_secs()
-                );
-            }
+            load_table(&cluster, a.clients, items, max, "r-").await?;
             wait_drained(&cluster, &[0, 1], max).await?;
             cluster.stop_region(0).await?;
             let data = cluster.data_dir(0);
@@ -1573,14 +1586,7 @@ pub async fn backup(a: BackupArgs) -> Result<()> {
         let cluster = Cluster::start_with(1, false, dir.path(), |_| {}).await?;
         let result = async {
             cluster.create_table().await?;
-            let loaded = load(&cluster, 0, a.clients, items, 25, None, max, "b-").await?;
-            if loaded.items < items {
-                bail!(
-                    "loaded {} of {items} items within {} s",
-                    loaded.items,
-                    max.as_secs()
-                );
-            }
+            load_table(&cluster, a.clients, items, max, "b-").await?;
             let copy = dir.path().join("raw-copy");
             let t = Instant::now();
             let raw_bytes = raw_copy(&cluster.data_dir(0), &copy)?;
@@ -1803,14 +1809,7 @@ pub async fn fill(a: FillArgs) -> Result<()> {
             cluster
                 .create_table_on(vec![cluster.names[0].clone()])
                 .await?;
-            let loaded = load(&cluster, 0, a.clients, items, 25, None, max, "f-").await?;
-            if loaded.items < items {
-                bail!(
-                    "loaded {} of {items} items within {} s",
-                    loaded.items,
-                    max.as_secs()
-                );
-            }
+            load_table(&cluster, a.clients, items, max, "f-").await?;
             let copy = dir.path().join("raw-copy");
             let t = Instant::now();
             let raw_bytes = raw_copy(&cluster.data_dir(0), &copy)?;
