@@ -1755,14 +1755,10 @@ pub async fn backup(a: BackupArgs) -> Result<()> {
             "history_rows": changed, "restore_rebuild_s": rebuilt.as_secs_f64(), "restore_s": restore.as_secs_f64(),
         }));
     }
-    // The issue asks a new replica's fill for this rate; a restore fills
-    // a new table the same way.
-    r.target(
-        "≥ 100,000 items/s (the fill rate asked of a new replica)",
-        "restore to a point in time: rate",
-        true,
-        100_000.0,
-    );
+    // No target: the restore's time and rate are reported. The 100,000
+    // items/s asked of a new replica is `bench fill`'s: a restore writes
+    // through the write path, so its items reach every replica through
+    // the log, which a fill (the peers' items, applied) does not.
     r.finish(&a.common.out)?;
     Ok(())
 }
