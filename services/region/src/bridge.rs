@@ -93,6 +93,8 @@ enum Job {
         keep_from: u64,
         conflicts: (u64, u64),
         tombstones_below: Option<Timestamp>,
+        /// Stream records older than this (µs) go.
+        stream_before: u64,
         max_rows: u64,
         reply: oneshot::Sender<Result<Trimmed, BridgeError>>,
     },
@@ -123,6 +125,8 @@ pub struct Trimmed {
     pub tombstones: u64,
     /// Point-in-time history rows past their table's period.
     pub history: u64,
+    /// Change-stream records past the retention.
+    pub stream: u64,
 }
 
 /// What the writer loop needs besides the store.
@@ -366,12 +370,14 @@ impl Storage {
     ///
     /// With `tombstones_below`, a purge horizon every replica vouches for,
     /// it also raises the store's horizon there and purges tombstones at or
-    /// below it, at most `max_rows` (`Group::purge_tombstones`).
+    /// below it, at most `max_rows` (`Group::purge_tombstones`). Stream
+    /// records older than `stream_before` (µs) go too.
     pub async fn truncate(
         &self,
         keep_from: u64,
         conflicts: (u64, u64),
         tombstones_below: Option<Timestamp>,
+        stream_before: u64,
         max_rows: u64,
     ) -> Result<Trimmed, BridgeError> {
         let (reply, rx) = oneshot::channel();
@@ -380,6 +386,7 @@ impl Storage {
                 keep_from,
                 conflicts,
                 tombstones_below,
+                stream_before,
                 max_rows,
                 reply,
             })
@@ -773,6 +780,7 @@ fn run_group(
                     keep_from,
                     conflicts: (keep, before),
                     tombstones_below,
+                    stream_before,
                     max_rows,
                     reply,
                 } => {
@@ -785,6 +793,7 @@ fn run_group(
                                 None => 0,
                             },
                             history: group.truncate_history(real_now, max_rows)?,
+                            stream: group.truncate_stream(stream_before, max_rows)?,
                         })
                     })();
                     Done::Truncate(reply, r)

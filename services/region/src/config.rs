@@ -67,6 +67,10 @@ pub struct ClusterFile {
     /// holds them (docs/repair.md, "Purging tombstones").
     #[serde(default = "default_tombstone_retain_secs")]
     pub tombstone_retain_secs: u64,
+    /// Change-stream records stay this long (docs/streams.md); DynamoDB
+    /// keeps them 24 hours.
+    #[serde(default = "default_stream_retain_secs")]
+    pub stream_retain_secs: u64,
     /// A region that starts on an empty data directory copies a peer's
     /// store before it serves (docs/repair.md, "Seeding from a peer");
     /// `false` leaves the rebuild to repair rounds alone.
@@ -189,6 +193,10 @@ fn default_tombstone_retain_secs() -> u64 {
     Retention::default().tombstone_age.as_secs()
 }
 
+fn default_stream_retain_secs() -> u64 {
+    Retention::default().stream_age.as_secs()
+}
+
 fn default_seed_from_peers() -> bool {
     true
 }
@@ -213,6 +221,7 @@ impl ClusterFile {
             conflict_retain_records: default_conflict_retain_records(),
             conflict_retain_secs: default_conflict_retain_secs(),
             tombstone_retain_secs: default_tombstone_retain_secs(),
+            stream_retain_secs: default_stream_retain_secs(),
             seed_from_peers: default_seed_from_peers(),
             backup_dir: None,
             dynamodb_keys: Default::default(),
@@ -411,6 +420,7 @@ impl ClusterFile {
                 conflict_records: self.conflict_retain_records,
                 conflict_age: Duration::from_secs(self.conflict_retain_secs),
                 tombstone_age: Duration::from_secs(self.tombstone_retain_secs),
+                stream_age: Duration::from_secs(self.stream_retain_secs),
                 ..Retention::default()
             },
             replication: ReplicationTuning::default(),
@@ -487,6 +497,8 @@ pub struct Retention {
     /// deletes stay visible to people studying them, and a region that
     /// comes back within this time finds them still there.
     pub tombstone_age: Duration,
+    /// Change-stream records older than this go.
+    pub stream_age: Duration,
     /// How often the region truncates.
     pub every: Duration,
     /// Most rows one truncation deletes, so the writer is never held long.
@@ -501,6 +513,7 @@ impl Default for Retention {
             conflict_records: 1_000_000,
             conflict_age: Duration::from_secs(7 * 24 * 3600),
             tombstone_age: Duration::from_secs(3600),
+            stream_age: Duration::from_secs(24 * 3600),
             every: Duration::from_secs(1),
             batch: 20_000,
         }

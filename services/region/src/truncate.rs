@@ -70,7 +70,13 @@ pub(crate) async fn run_truncator(shared: Arc<Shared>, worker: Worker, mut stop:
             let conflicts = (retention.conflict_records, too_old);
             match shared
                 .storage
-                .truncate(keep.max(start), conflicts, horizon, retention.batch)
+                .truncate(
+                    keep.max(start),
+                    conflicts,
+                    horizon,
+                    now.saturating_sub(retention.stream_age.as_micros() as u64),
+                    retention.batch,
+                )
                 .await
             {
                 Ok(t) => {
@@ -84,7 +90,8 @@ pub(crate) async fn run_truncator(shared: Arc<Shared>, worker: Worker, mut stop:
                         ?horizon,
                         "truncated the log, the conflict records and the tombstones"
                     );
-                    if t.log.max(t.conflicts).max(t.tombstones).max(t.history) < retention.batch {
+                    let most = [t.log, t.conflicts, t.tombstones, t.history, t.stream];
+                    if most.into_iter().max().unwrap_or(0) < retention.batch {
                         worker.idle();
                         break;
                     }

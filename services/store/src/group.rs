@@ -23,9 +23,10 @@ pub struct Writer {
     path: PathBuf,
     /// Live table definitions by name; cleared whenever the catalog may have changed.
     catalog: HashMap<String, Option<(TableDef, Version)>>,
-    /// Whether a table keeps point-in-time history here, by name; cleared
-    /// with the catalog and whenever the setting changes.
-    pitr: HashMap<String, bool>,
+    /// What a change of a table records besides its head here (history,
+    /// stream), by name; cleared with the catalog and whenever a setting
+    /// changes.
+    records: HashMap<String, crate::stream::Records>,
     /// The time of the last group (µs): the next never goes below it, so
     /// history rows never go back in time.
     last_at: u64,
@@ -38,7 +39,7 @@ impl Writer {
             region,
             path,
             catalog: HashMap::new(),
-            pitr: HashMap::new(),
+            records: HashMap::new(),
             last_at: 0,
         }
     }
@@ -94,7 +95,7 @@ impl Writer {
             conn: &self.conn,
             region: &self.region,
             at: self.last_at,
-            pitr: &mut self.pitr,
+            records: &mut self.records,
             catalog: &mut self.catalog,
             logged: Vec::new(),
             digest: Vec::new(),
@@ -112,7 +113,7 @@ pub struct Group<'a> {
     /// The group's time, µs: what history rows record.
     at: u64,
     catalog: &'a mut HashMap<String, Option<(TableDef, Version)>>,
-    pitr: &'a mut HashMap<String, bool>,
+    records: &'a mut HashMap<String, crate::stream::Records>,
     /// What this group appended to the log so far, in order: handed out at
     /// commit so shippers can send it without reading it back.
     logged: Vec<Mutation>,
@@ -134,7 +135,7 @@ impl Drop for Group<'_> {
         if !self.committed {
             // Cached catalog entries may describe what is being rolled back.
             self.catalog.clear();
-            self.pitr.clear();
+            self.records.clear();
             if let Err(e) = exec(self.conn, "ROLLBACK") {
                 tracing::error!(error = %e, "rollback of an abandoned group failed");
             }
@@ -228,7 +229,7 @@ impl Group<'_> {
             conn: self.conn,
             region: self.region,
             at: self.at,
-            pitr: self.pitr,
+            records: self.records,
             catalog: self.catalog,
             logged: &mut self.logged,
             digest: &mut self.digest,
@@ -238,7 +239,7 @@ impl Group<'_> {
         if result.is_err() {
             // Cached catalog entries may describe what is being undone.
             self.catalog.clear();
-            self.pitr.clear();
+            self.records.clear();
         }
         if self.conn.is_autocommit() {
             result = Err(StoreError::GroupAborted(match result {
@@ -347,7 +348,7 @@ pub(crate) struct Ctx<'c, 'a> {
     pub(crate) region: &'a str,
     /// The group's time, µs.
     pub(crate) at: u64,
-    pub(crate) pitr: &'c mut HashMap<String, bool>,
+    pub(crate) records: &'c mut HashMap<String, crate::stream::Records>,
     pub(crate) catalog: &'c mut HashMap<String, Option<(TableDef, Version)>>,
     pub(crate) logged: &'c mut Vec<Mutation>,
     pub(crate) digest: &'c mut Vec<LeafChange>,
@@ -421,13 +422,19 @@ impl Ctx<'_, '_> {
             }
         }
         if m.table == CATALOG_TABLE {
-            // A table created, replaced or dropped: whether it keeps
-            // history is read again.
-            self.pitr.clear();
-        } else if self.keeps_history(&m.table)? {
-            // Asked first, so a table without history encodes nothing here.
-            let replaced = old.map(|h| (h.version.to_bytes(), h.image.as_deref()));
-            self.record_history(&m.table, &m.key, replaced)?;
+            // A table created, replaced or dropped, or its settings
+            // changed: what its changes record is read again.
+            self.records.clear();
+        } else {
+            let records = self.records(&m.table)?;
+            if records.history {
+                // Asked first, so a table without history encodes nothing here.
+                let replaced = old.map(|h| (h.version.to_bytes(), h.image.as_deref()));
+                self.record_history(&m.table, &m.key, replaced)?;
+            }
+            if let Some(stream) = records.stream {
+                self.record_stream(stream, old, m)?;
+            }
         }
         let new = HeadDigest::of(&m.key, &m.version, m.image.as_deref());
         let delta = Summary::replace(old.map(|h| &h.entry), &new.entry);
@@ -488,7 +495,7 @@ impl Ctx<'_, '_> {
         ] {
             self.conn.prepare_cached(sql)?.execute([table])?;
         }
-        self.pitr.remove(table);
+        self.records.remove(table);
         digest_rows::purge(self.conn, table)?;
         self.digest.push(LeafChange::Purge(table.to_string()));
         Ok(())

@@ -21,6 +21,7 @@ mod purge;
 mod read;
 mod replicas;
 mod seed;
+pub mod stream;
 mod write;
 
 use std::path::{Path, PathBuf};
@@ -36,11 +37,12 @@ pub use seed::{Seeded, adopt};
 pub use write::{Change, Check, Condition, ConditionFailure, WriteOp, WriteResult};
 
 const SCHEMA: &str = include_str!("schema.sql");
-const SCHEMA_VERSION: &str = "9";
+const SCHEMA_VERSION: &str = "10";
 /// Older schema versions that running [`SCHEMA`] brings up to date by
 /// itself (it only adds tables and indexes): 7 lacked the purge horizon
-/// and the tombstone index, 8 the point-in-time recovery tables.
-const UPGRADED_IN_PLACE: &[&str] = &["7", "8"];
+/// and the tombstone index, 8 the point-in-time recovery tables, 9 the
+/// change stream.
+const UPGRADED_IN_PLACE: &[&str] = &["7", "8", "9"];
 
 #[derive(Debug, Error)]
 pub enum StoreError {

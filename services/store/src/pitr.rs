@@ -62,18 +62,13 @@ fn setting(
 }
 
 impl Ctx<'_, '_> {
-    /// Whether `table` keeps history here (cached until the catalog or the
-    /// setting changes).
+    /// Whether `table` keeps history here, as stored for its current
+    /// incarnation (read through the cache of [`Ctx::records`]).
     pub(crate) fn keeps_history(&mut self, table: &str) -> Result<bool, StoreError> {
-        if let Some(hit) = self.pitr.get(table) {
-            return Ok(*hit);
-        }
-        let on = match self.table_def(table)? {
+        Ok(match self.table_def(table)? {
             Some((_, incarnation)) => setting(self.conn, table, &incarnation)?.is_some(),
             None => false,
-        };
-        self.pitr.insert(table.to_string(), on);
-        Ok(on)
+        })
     }
 
     /// Records that the head of `key` changed from `replaced` (its version
@@ -85,7 +80,7 @@ impl Ctx<'_, '_> {
         key: &EncodedKey,
         replaced: Option<(Vec<u8>, Option<&[u8]>)>,
     ) -> Result<(), StoreError> {
-        if table == CATALOG_TABLE || !self.keeps_history(table)? {
+        if table == CATALOG_TABLE || !self.records(table)?.history {
             return Ok(());
         }
         let (version, image) = match replaced {
@@ -130,7 +125,7 @@ impl Group<'_> {
             let (_, incarnation) = ctx
                 .table_def(table)?
                 .ok_or_else(|| StoreError::TableNotFound(table.to_string()))?;
-            ctx.pitr.remove(table);
+            ctx.records.remove(table);
             let Some(period_days) = period_days else {
                 for sql in ["DELETE FROM pitr WHERE tbl = ?1", "DELETE FROM history WHERE tbl = ?1"] {
                     ctx.conn.prepare_cached(sql)?.execute([table])?;

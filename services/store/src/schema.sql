@@ -154,3 +154,27 @@ CREATE TABLE IF NOT EXISTS history (
     image   BLOB
 );
 CREATE INDEX IF NOT EXISTS history_at ON history (tbl, at);
+
+-- Change streams (docs/streams.md): while a table's stream is enabled,
+-- every change of a live head in this region, local or applied, that is an
+-- event (INSERT 1, MODIFY 2, REMOVE 3; a change that leaves the item as it
+-- was is none), written in the change's transaction. `label` names the
+-- stream (µs it was enabled); `view` is its view type (0 KEYS_ONLY,
+-- 1 NEW_IMAGE, 2 OLD_IMAGE, 3 NEW_AND_OLD_IMAGES), and `old`/`new` hold
+-- the images it keeps. `seq` is the record's sequence number: never
+-- reused, so it only grows. Records older than the retention go.
+CREATE TABLE IF NOT EXISTS stream (
+    seq     INTEGER PRIMARY KEY AUTOINCREMENT,
+    tbl     TEXT NOT NULL,
+    label   INTEGER NOT NULL,
+    at      INTEGER NOT NULL,
+    pk      BLOB NOT NULL,
+    sk      BLOB NOT NULL,
+    event   INTEGER NOT NULL,
+    view    INTEGER NOT NULL,
+    old     BLOB,
+    new     BLOB,
+    ttl     INTEGER NOT NULL,
+    version BLOB NOT NULL
+);
+CREATE INDEX IF NOT EXISTS stream_of ON stream (tbl, label, seq);

@@ -12,7 +12,7 @@
 //!
 //! What belongs to the peer rather than to the data is dropped or rewritten
 //! (docs/repair.md, "Seeding from a peer"): the peer's log, epochs, outbound
-//! watermarks, conflict records and point-in-time history and settings go; its record of this region's old log
+//! watermarks, conflict records, point-in-time history and settings, and change-stream records go; its record of this region's old log
 //! goes (that log no longer exists); the peer's own log is recorded as
 //! applied through its head at the snapshot, since every entry of it is in
 //! the snapshot's items; the other senders' positions stay, because the
@@ -146,7 +146,7 @@ pub fn adopt(
         .optional()?;
     tx.execute_batch(
         "DELETE FROM log; DELETE FROM epochs; DELETE FROM watermarks; DELETE FROM conflicts;
-         DELETE FROM sqlite_sequence WHERE name = 'conflicts'; DELETE FROM history; DELETE FROM pitr;",
+         DELETE FROM sqlite_sequence WHERE name = 'conflicts'; DELETE FROM history; DELETE FROM pitr; DELETE FROM stream;",
     )?;
     tx.execute("DELETE FROM inbound WHERE peer = ?1", [region])?;
     if let Some((id, head)) = &seeded.peer_log {

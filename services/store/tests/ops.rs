@@ -486,3 +486,76 @@ fn replica_rows_open_and_close_the_gates_and_a_removal_deletes_the_copy() {
 fn key_of(id: &str) -> meridian_core::EncodedKey {
     table("tbl", &["a-1"]).key_schema.key_of(&key(id)).unwrap()
 }
+
+#[test]
+fn a_stream_records_each_change_of_an_item_once_in_order() {
+    use meridian_core::settings::SettingsChange;
+    use meridian_store::stream::{Event, ViewType};
+    let mut a = Node::new("a-1");
+    let mut b = Node::new("b-1");
+    a.write(&[WriteOp::CreateTable(table("tbl", &["a-1", "b-1"]))])
+        .unwrap();
+    // Before the stream: nothing recorded.
+    a.write(&[put("tbl", item("k0", "0"))]).unwrap();
+    a.write(&[WriteOp::UpdateSettings {
+        table: "tbl".into(),
+        change: SettingsChange {
+            stream: Some(Some("NEW_AND_OLD_IMAGES".into())),
+            ..Default::default()
+        },
+    }])
+    .unwrap();
+    let on = a.reader.stream_on("tbl").unwrap().expect("enabled");
+    assert_eq!(on.view, ViewType::NewAndOldImages);
+    a.write(&[put("tbl", item("k1", "1"))]).unwrap();
+    a.write(&[put("tbl", item("k1", "2"))]).unwrap();
+    // The same item again changes nothing visible: no record.
+    a.write(&[put("tbl", item("k1", "2"))]).unwrap();
+    a.write(&[WriteOp::Delete {
+        table: "tbl".into(),
+        key: key("k1"),
+        condition: None,
+    }])
+    .unwrap();
+    // Deleting what is not there: none either.
+    a.write(&[WriteOp::Delete {
+        table: "tbl".into(),
+        key: key("k9"),
+        condition: None,
+    }])
+    .unwrap();
+    let records = a.reader.stream_records("tbl", on.label, 0, 100).unwrap();
+    let events: Vec<Event> = records.iter().map(|r| r.event).collect();
+    assert_eq!(events, vec![Event::Insert, Event::Modify, Event::Remove]);
+    assert!(records.windows(2).all(|w| w[0].seq < w[1].seq));
+    assert!(records[0].old.is_none() && records[0].new.is_some());
+    assert!(records[1].old.is_some() && records[1].new.is_some());
+    assert!(records[2].old.is_some() && records[2].new.is_none());
+    let (first, last) = a.reader.stream_span("tbl", on.label).unwrap().unwrap();
+    assert_eq!((first, last), (records[0].seq, records[2].seq));
+    assert_eq!(a.reader.stream_next().unwrap(), last + 1);
+
+    // A peer's stream records what it applies: the settings row travels
+    // with the catalog, the changes with the log.
+    a.ship_to(&mut b, "a-1");
+    let on_b = b
+        .reader
+        .stream_on("tbl")
+        .unwrap()
+        .expect("enabled at b-1 too");
+    let at_b = b.reader.stream_records("tbl", on_b.label, 0, 100).unwrap();
+    // b-1 applies in a-1's log order: k0 before the stream was on there,
+    // so only k1's changes are records.
+    let events: Vec<Event> = at_b.iter().map(|r| r.event).collect();
+    assert_eq!(events, vec![Event::Insert, Event::Modify, Event::Remove]);
+    assert_eq!(on_b, on, "the same stream, with the same label");
+
+    // Retention: records older than the cut go, the newest stay.
+    let mut g = a.writer.group().unwrap();
+    let gone = g.truncate_stream(u64::MAX, 2).unwrap();
+    g.commit().unwrap();
+    assert_eq!(gone, 2);
+    let left = a.reader.stream_records("tbl", on.label, 0, 100).unwrap();
+    assert_eq!(left.len(), 1);
+    assert_eq!(left[0].event, Event::Remove);
+}

@@ -1,0 +1,418 @@
+//! Change streams: the records of DynamoDB Streams, kept by each region
+//! for every change of a live head it makes, local or applied from a peer,
+//! in the order it made them (docs/streams.md).
+//!
+//! A record is written in the change's own transaction, beside the head
+//! ([`Ctx::record_stream`]), while the table's stream is enabled. The
+//! stream a record belongs to is named by its label, the time it was
+//! enabled: a stream disabled and enabled again is a new stream, as in
+//! DynamoDB, and the old one stays readable until its records age out.
+//! Sequence numbers are the rows' positions in this region, never reused
+//! (`AUTOINCREMENT`), so they only grow within a stream. Records older
+//! than the retention go ([`Group::truncate_stream`]).
+
+use meridian_core::settings::TableSettings;
+use meridian_core::{CATALOG_TABLE, EncodedKey, Mutation, decode_item};
+use rusqlite::{OptionalExtension, params};
+
+use crate::StoreError;
+use crate::group::{Ctx, Group, HeadRow};
+use crate::read::Reader;
+
+/// What a stream record holds of the item, as the stream was enabled.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum ViewType {
+    KeysOnly,
+    NewImage,
+    OldImage,
+    NewAndOldImages,
+}
+
+impl ViewType {
+    pub fn parse(s: &str) -> Option<Self> {
+        Some(match s {
+            "KEYS_ONLY" => ViewType::KeysOnly,
+            "NEW_IMAGE" => ViewType::NewImage,
+            "OLD_IMAGE" => ViewType::OldImage,
+            "NEW_AND_OLD_IMAGES" => ViewType::NewAndOldImages,
+            _ => return None,
+        })
+    }
+
+    pub fn as_str(self) -> &'static str {
+        match self {
+            ViewType::KeysOnly => "KEYS_ONLY",
+            ViewType::NewImage => "NEW_IMAGE",
+            ViewType::OldImage => "OLD_IMAGE",
+            ViewType::NewAndOldImages => "NEW_AND_OLD_IMAGES",
+        }
+    }
+
+    fn code(self) -> i64 {
+        match self {
+            ViewType::KeysOnly => 0,
+            ViewType::NewImage => 1,
+            ViewType::OldImage => 2,
+            ViewType::NewAndOldImages => 3,
+        }
+    }
+
+    fn from_code(c: i64) -> Result<Self, StoreError> {
+        Ok(match c {
+            0 => ViewType::KeysOnly,
+            1 => ViewType::NewImage,
+            2 => ViewType::OldImage,
+            3 => ViewType::NewAndOldImages,
+            _ => return Err(StoreError::Corrupt(format!("stream view type {c}"))),
+        })
+    }
+
+    fn keeps_new(self) -> bool {
+        matches!(self, ViewType::NewImage | ViewType::NewAndOldImages)
+    }
+
+    fn keeps_old(self) -> bool {
+        matches!(self, ViewType::OldImage | ViewType::NewAndOldImages)
+    }
+}
+
+/// DynamoDB's `eventName`.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Event {
+    Insert,
+    Modify,
+    Remove,
+}
+
+impl Event {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Event::Insert => "INSERT",
+            Event::Modify => "MODIFY",
+            Event::Remove => "REMOVE",
+        }
+    }
+
+    fn code(self) -> i64 {
+        match self {
+            Event::Insert => 1,
+            Event::Modify => 2,
+            Event::Remove => 3,
+        }
+    }
+
+    fn from_code(c: i64) -> Result<Self, StoreError> {
+        Ok(match c {
+            1 => Event::Insert,
+            2 => Event::Modify,
+            3 => Event::Remove,
+            _ => return Err(StoreError::Corrupt(format!("stream event {c}"))),
+        })
+    }
+
+    /// The event a head change from `old` to `new` (live item images,
+    /// `None` for nothing or a tombstone) is, if any. A change that leaves
+    /// the item as it was writes no record, as DynamoDB Streams documents
+    /// for a PutItem or UpdateItem that changes no data; deleting what is
+    /// not there writes none either.
+    pub fn of(old: Option<&[u8]>, new: Option<&[u8]>) -> Option<Self> {
+        match (old, new) {
+            (None, None) => None,
+            (None, Some(_)) => Some(Event::Insert),
+            (Some(o), Some(n)) if o == n => None,
+            (Some(_), Some(_)) => Some(Event::Modify),
+            (Some(_), None) => Some(Event::Remove),
+        }
+    }
+}
+
+/// An enabled stream: its label (µs since the epoch it was enabled) and
+/// view type.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct StreamOn {
+    pub label: u64,
+    pub view: ViewType,
+}
+
+/// What a change of a table records besides its head, cached per table
+/// in the writer.
+#[derive(Clone, Copy, Debug, Default)]
+pub(crate) struct Records {
+    pub history: bool,
+    pub stream: Option<StreamOn>,
+}
+
+/// One stream record as stored.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct StreamRecord {
+    pub seq: u64,
+    pub table: String,
+    pub label: u64,
+    /// The group's time, µs.
+    pub at: u64,
+    pub key: EncodedKey,
+    pub event: Event,
+    pub view: ViewType,
+    /// The item before and after, encoded, as the view type keeps them.
+    pub old: Option<Vec<u8>>,
+    pub new: Option<Vec<u8>>,
+    /// A delete by TTL expiry.
+    pub ttl: bool,
+    /// The version the change gave the key, encoded.
+    pub version: Vec<u8>,
+}
+
+/// The stream of `table` in force now, from its settings.
+fn stream_of(ctx: &mut Ctx<'_, '_>, table: &str) -> Result<Option<StreamOn>, StoreError> {
+    let Some((def, incarnation)) = ctx.table_def(table)? else {
+        return Ok(None);
+    };
+    let row = ctx
+        .head(CATALOG_TABLE, &TableSettings::key(table))?
+        .and_then(|h| h.image);
+    let corrupt = |e: meridian_core::Error| StoreError::Corrupt(e.to_string());
+    let row = row.map(|i| decode_item(&i)).transpose().map_err(corrupt)?;
+    let settings = TableSettings::current(&def, &incarnation, row.as_ref()).map_err(corrupt)?;
+    Ok(settings.stream.and_then(|s| {
+        ViewType::parse(&s.view_type).map(|view| StreamOn {
+            label: s.since,
+            view,
+        })
+    }))
+}
+
+impl Ctx<'_, '_> {
+    /// What a change of `table` records besides its head (cached until
+    /// the catalog or a setting changes).
+    pub(crate) fn records(&mut self, table: &str) -> Result<Records, StoreError> {
+        if let Some(hit) = self.records.get(table) {
+            return Ok(*hit);
+        }
+        let r = Records {
+            history: self.keeps_history(table)?,
+            stream: stream_of(self, table)?,
+        };
+        self.records.insert(table.to_string(), r);
+        Ok(r)
+    }
+
+    /// Writes the record of `m` replacing `old`, on `stream`, if the
+    /// change is an event.
+    pub(crate) fn record_stream(
+        &mut self,
+        stream: StreamOn,
+        old: Option<&HeadRow>,
+        m: &Mutation,
+    ) -> Result<(), StoreError> {
+        let before = old.and_then(|h| h.image.as_deref());
+        let Some(event) = Event::of(before, m.image.as_deref()) else {
+            return Ok(());
+        };
+        let view = stream.view;
+        self.conn
+            .prepare_cached(
+                "INSERT INTO stream (tbl, label, at, pk, sk, event, view, old, new, ttl, version)
+                 VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11)",
+            )?
+            .execute(params![
+                m.table,
+                stream.label as i64,
+                self.at as i64,
+                m.key.partition,
+                m.key.sort,
+                event.code(),
+                view.code(),
+                before.filter(|_| view.keeps_old()),
+                m.image.as_deref().filter(|_| view.keeps_new()),
+                m.ttl,
+                m.version,
+            ])?;
+        Ok(())
+    }
+}
+
+impl Group<'_> {
+    /// Deletes stream records older than `before` (µs), at most
+    /// `max_rows` of the oldest; returns how many went. Records are in
+    /// time order, so the oldest rows are the only candidates.
+    pub fn truncate_stream(&mut self, before: u64, max_rows: u64) -> Result<u64, StoreError> {
+        let n = self.unguarded(|ctx| {
+            Ok(ctx
+                .conn
+                .prepare_cached(
+                    "DELETE FROM stream WHERE seq IN (
+                       SELECT seq FROM stream ORDER BY seq LIMIT ?2) AND at < ?1",
+                )?
+                .execute(params![before.min(i64::MAX as u64) as i64, max_rows as i64])?)
+        })?;
+        Ok(n as u64)
+    }
+}
+
+type RawRecord = (
+    i64,
+    String,
+    i64,
+    i64,
+    Vec<u8>,
+    Vec<u8>,
+    i64,
+    i64,
+    Option<Vec<u8>>,
+    Option<Vec<u8>>,
+    bool,
+    Vec<u8>,
+);
+
+fn record_of(r: RawRecord) -> Result<StreamRecord, StoreError> {
+    let (seq, table, label, at, pk, sk, event, view, old, new, ttl, version) = r;
+    Ok(StreamRecord {
+        seq: seq as u64,
+        table,
+        label: label as u64,
+        at: at as u64,
+        key: EncodedKey {
+            partition: pk,
+            sort: sk,
+        },
+        event: Event::from_code(event)?,
+        view: ViewType::from_code(view)?,
+        old,
+        new,
+        ttl,
+        version,
+    })
+}
+
+const COLUMNS: &str = "seq, tbl, label, at, pk, sk, event, view, old, new, ttl, version";
+
+fn raw(r: &rusqlite::Row<'_>) -> rusqlite::Result<RawRecord> {
+    Ok((
+        r.get(0)?,
+        r.get(1)?,
+        r.get(2)?,
+        r.get(3)?,
+        r.get(4)?,
+        r.get(5)?,
+        r.get(6)?,
+        r.get(7)?,
+        r.get(8)?,
+        r.get(9)?,
+        r.get(10)?,
+        r.get(11)?,
+    ))
+}
+
+impl Reader {
+    /// Up to `limit` records of `table`'s stream `label` after position
+    /// `after`, in order.
+    pub fn stream_records(
+        &self,
+        table: &str,
+        label: u64,
+        after: u64,
+        limit: usize,
+    ) -> Result<Vec<StreamRecord>, StoreError> {
+        let sql = format!(
+            "SELECT {COLUMNS} FROM stream WHERE tbl = ?1 AND label = ?2 AND seq > ?3 ORDER BY seq LIMIT ?4"
+        );
+        let mut stmt = self.conn().prepare_cached(&sql)?;
+        let rows = stmt.query_map(
+            params![table, label as i64, after as i64, limit as i64],
+            raw,
+        )?;
+        rows.map(|r| record_of(r?)).collect()
+    }
+
+    /// The record at position `seq`, of whatever stream.
+    pub fn stream_record(&self, seq: u64) -> Result<Option<StreamRecord>, StoreError> {
+        let sql = format!("SELECT {COLUMNS} FROM stream WHERE seq = ?1");
+        self.conn()
+            .prepare_cached(&sql)?
+            .query_row([seq as i64], raw)
+            .optional()?
+            .map(record_of)
+            .transpose()
+    }
+
+    /// The first and last positions `table`'s stream `label` still holds.
+    pub fn stream_span(&self, table: &str, label: u64) -> Result<Option<(u64, u64)>, StoreError> {
+        let (first, last): (Option<i64>, Option<i64>) = self
+            .conn()
+            .prepare_cached("SELECT MIN(seq), MAX(seq) FROM stream WHERE tbl = ?1 AND label = ?2")?
+            .query_row(params![table, label as i64], |r| Ok((r.get(0)?, r.get(1)?)))?;
+        Ok(first.zip(last).map(|(f, l)| (f as u64, l as u64)))
+    }
+
+    /// The position the next record of any stream will get.
+    pub fn stream_next(&self) -> Result<u64, StoreError> {
+        let assigned: Option<i64> = self
+            .conn()
+            .prepare_cached("SELECT seq FROM sqlite_sequence WHERE name = 'stream'")?
+            .query_row([], |r| r.get(0))
+            .optional()?;
+        Ok(assigned.unwrap_or(0) as u64 + 1)
+    }
+
+    /// Every stream that still holds records here: table, label and view
+    /// type, by table then label.
+    pub fn streams_held(&self) -> Result<Vec<(String, u64, ViewType)>, StoreError> {
+        let mut stmt = self.conn().prepare_cached(
+            "SELECT tbl, label, MIN(view) FROM stream GROUP BY tbl, label ORDER BY tbl, label",
+        )?;
+        let rows = stmt.query_map([], |r| {
+            Ok((
+                r.get::<_, String>(0)?,
+                r.get::<_, i64>(1)?,
+                r.get::<_, i64>(2)?,
+            ))
+        })?;
+        rows.map(|r| {
+            let (t, l, v) = r?;
+            Ok((t, l as u64, ViewType::from_code(v)?))
+        })
+        .collect()
+    }
+
+    /// The stream of `table` in force now, if one is enabled.
+    pub fn stream_on(&self, table: &str) -> Result<Option<StreamOn>, StoreError> {
+        Ok(self.settings(table)?.and_then(|s| {
+            s.stream.and_then(|st| {
+                ViewType::parse(&st.view_type).map(|view| StreamOn {
+                    label: st.since,
+                    view,
+                })
+            })
+        }))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn events_follow_dynamodbs_rules() {
+        let (a, b): (&[u8], &[u8]) = (b"a", b"b");
+        assert_eq!(Event::of(None, Some(a)), Some(Event::Insert));
+        assert_eq!(Event::of(Some(a), Some(b)), Some(Event::Modify));
+        assert_eq!(Event::of(Some(a), None), Some(Event::Remove));
+        // Nothing visible changed: no record.
+        assert_eq!(Event::of(Some(a), Some(a)), None);
+        assert_eq!(Event::of(None, None), None);
+    }
+
+    #[test]
+    fn view_types_round_trip() {
+        for v in [
+            ViewType::KeysOnly,
+            ViewType::NewImage,
+            ViewType::OldImage,
+            ViewType::NewAndOldImages,
+        ] {
+            assert_eq!(ViewType::parse(v.as_str()), Some(v));
+            assert_eq!(ViewType::from_code(v.code()).unwrap(), v);
+        }
+        assert_eq!(ViewType::parse("ALL"), None);
+    }
+}
