@@ -20,6 +20,10 @@ pub enum Kind {
     BackupInUse,
     PointInTimeRecoveryUnavailable,
     InvalidRestoreTime,
+    /// DynamoDB Streams: an iterator older than 15 minutes.
+    ExpiredIterator,
+    /// DynamoDB Streams: records past the retention were asked for.
+    TrimmedDataAccess,
     ResourceInUse,
     ConditionalCheckFailed,
     /// A PartiQL `INSERT` of a key that exists.
@@ -46,6 +50,8 @@ impl Kind {
             Kind::BackupInUse => "BackupInUseException",
             Kind::PointInTimeRecoveryUnavailable => "PointInTimeRecoveryUnavailableException",
             Kind::InvalidRestoreTime => "InvalidRestoreTimeException",
+            Kind::ExpiredIterator => "ExpiredIteratorException",
+            Kind::TrimmedDataAccess => "TrimmedDataAccessException",
             Kind::ResourceInUse => "ResourceInUseException",
             Kind::ConditionalCheckFailed => "ConditionalCheckFailedException",
             Kind::DuplicateItem => "DuplicateItemException",

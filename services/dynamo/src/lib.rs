@@ -20,6 +20,7 @@ mod legacy;
 mod partiql;
 mod reads;
 mod req;
+mod streams;
 mod tables;
 mod tags;
 mod txn;
@@ -339,9 +340,15 @@ async fn dispatch(front: &Front, headers: &HeaderMap, body: &[u8]) -> Result<Jso
         .get("x-amz-target")
         .and_then(|v| v.to_str().ok())
         .ok_or_else(|| ApiError::new(Kind::UnknownOperation, "Missing X-Amz-Target header"))?;
-    let op = target
-        .strip_prefix("DynamoDB_20120810.")
-        .ok_or_else(|| ApiError::new(Kind::UnknownOperation, format!("Unknown target {target}")))?;
+    let (op, streams) = match target.strip_prefix("DynamoDB_20120810.") {
+        Some(op) => (op, false),
+        None => (
+            target.strip_prefix(streams::TARGET_PREFIX).ok_or_else(|| {
+                ApiError::new(Kind::UnknownOperation, format!("Unknown target {target}"))
+            })?,
+            true,
+        ),
+    };
     // DynamoDB names neither the fault nor its position.
     let json: Json =
         serde_json::from_slice(body).map_err(|_| ApiError::new(Kind::Serialization, ""))?;
@@ -360,7 +367,10 @@ async fn dispatch(front: &Front, headers: &HeaderMap, body: &[u8]) -> Result<Jso
     }
     let r = Req(map);
     let ops = &front.ops;
-    tracing::debug!(op, "dynamodb request");
+    tracing::debug!(op, streams, "dynamodb request");
+    if streams {
+        return streams::dispatch(ops, op, r).await;
+    }
     match op {
         "CreateTable" => tables::create(ops, r).await,
         "DescribeTable" => tables::describe(ops, r).await,

@@ -152,6 +152,17 @@ impl Ops {
     }
 
     /// The one write path: every local write of every front comes here.
+    /// Runs `f` on a read snapshot of the store, off the async workers:
+    /// for fronts that read what no other operation here gives (a change
+    /// stream's records).
+    pub async fn read<T, F>(&self, f: F) -> Result<T, OpError>
+    where
+        F: FnOnce(&meridian_store::Reader) -> Result<T, StoreError> + Send + 'static,
+        T: Send + 'static,
+    {
+        Ok(self.shared.storage.read(f).await?)
+    }
+
     pub async fn write(&self, ops: Vec<WriteOp>) -> Result<Vec<WriteResult>, OpError> {
         Ok(self.shared.storage.write(ops).await?)
     }

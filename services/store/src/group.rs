@@ -485,13 +485,14 @@ impl Ctx<'_, '_> {
     }
 
     /// Deletes every head of `table`, and with them its digest, its
-    /// point-in-time setting and history: a table created again under the
-    /// name starts without them.
+    /// point-in-time setting and history and its stream's records: a table
+    /// created again under the name starts without them.
     pub(crate) fn purge_table(&mut self, table: &str) -> Result<(), StoreError> {
         for sql in [
             "DELETE FROM items WHERE tbl = ?1",
             "DELETE FROM history WHERE tbl = ?1",
             "DELETE FROM pitr WHERE tbl = ?1",
+            "DELETE FROM stream WHERE tbl = ?1",
         ] {
             self.conn.prepare_cached(sql)?.execute([table])?;
         }

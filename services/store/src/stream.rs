@@ -234,16 +234,32 @@ impl Ctx<'_, '_> {
 impl Group<'_> {
     /// Deletes stream records older than `before` (µs), at most
     /// `max_rows` of the oldest; returns how many went. Records are in
-    /// time order, so the oldest rows are the only candidates.
+    /// time order (a group's time never goes back), so the oldest rows
+    /// are the only candidates, and the position of the last one gone is
+    /// the streams' trim horizon ([`Reader::stream_trimmed`]).
     pub fn truncate_stream(&mut self, before: u64, max_rows: u64) -> Result<u64, StoreError> {
+        let before = before.min(i64::MAX as u64) as i64;
         let n = self.unguarded(|ctx| {
-            Ok(ctx
+            let through: Option<i64> = ctx
                 .conn
                 .prepare_cached(
-                    "DELETE FROM stream WHERE seq IN (
-                       SELECT seq FROM stream ORDER BY seq LIMIT ?2) AND at < ?1",
+                    "SELECT MAX(seq) FROM (SELECT seq, at FROM stream ORDER BY seq LIMIT ?2) WHERE at < ?1",
                 )?
-                .execute(params![before.min(i64::MAX as u64) as i64, max_rows as i64])?)
+                .query_row(params![before, max_rows as i64], |r| r.get(0))?;
+            let Some(through) = through else {
+                return Ok(0);
+            };
+            let n = ctx
+                .conn
+                .prepare_cached("DELETE FROM stream WHERE seq <= ?1")?
+                .execute([through])?;
+            ctx.conn
+                .prepare_cached(
+                    "INSERT INTO meta (k, v) VALUES ('stream_trimmed', ?1)
+                     ON CONFLICT (k) DO UPDATE SET v = excluded.v",
+                )?
+                .execute([through.to_string()])?;
+            Ok(n)
         })?;
         Ok(n as u64)
     }
@@ -342,6 +358,20 @@ impl Reader {
             .prepare_cached("SELECT MIN(seq), MAX(seq) FROM stream WHERE tbl = ?1 AND label = ?2")?
             .query_row(params![table, label as i64], |r| Ok((r.get(0)?, r.get(1)?)))?;
         Ok(first.zip(last).map(|(f, l)| (f as u64, l as u64)))
+    }
+
+    /// The streams' trim horizon: the records at or below this position
+    /// went with the retention (whatever their stream), 0 when none did.
+    pub fn stream_trimmed(&self) -> Result<u64, StoreError> {
+        let v: Option<String> = self
+            .conn()
+            .prepare_cached("SELECT v FROM meta WHERE k = 'stream_trimmed'")?
+            .query_row([], |r| r.get(0))
+            .optional()?;
+        v.map_or(Ok(0), |v| {
+            v.parse()
+                .map_err(|_| StoreError::Corrupt(format!("stream_trimmed {v:?}")))
+        })
     }
 
     /// The position the next record of any stream will get.

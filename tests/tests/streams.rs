@@ -1,0 +1,560 @@
+//! Change streams through the real AWS SDK for Rust's DynamoDB Streams
+//! client (`aws-sdk-dynamodbstreams`), unmodified: ListStreams,
+//! DescribeStream, GetShardIterator and GetRecords in every region, records
+//! as DynamoDB writes them, a stream disabled and enabled again, TTL
+//! deletes, and DynamoDB's errors for bad input (docs/streams.md).
+
+use std::time::Duration;
+
+use aws_sdk_dynamodb::types::{
+    ScalarAttributeType, StreamSpecification, StreamViewType, TimeToLiveSpecification,
+};
+use aws_sdk_dynamodbstreams::Client as StreamsClient;
+use aws_sdk_dynamodbstreams::error::ProvideErrorMetadata;
+use aws_sdk_dynamodbstreams::types::{
+    AttributeValue as SAv, OperationType, Record, ShardIteratorType,
+};
+use meridian_tests::{TestCluster, poll_until};
+
+mod sdk;
+use sdk::*;
+
+const REGIONS: [&str; 2] = ["us-east-1", "eu-west-1"];
+
+fn streams_client(url: String) -> StreamsClient {
+    let config = aws_sdk_dynamodbstreams::Config::builder()
+        .behavior_version_latest()
+        .region(aws_sdk_dynamodbstreams::config::Region::new("us-east-1"))
+        .credentials_provider(aws_sdk_dynamodbstreams::config::Credentials::new(
+            "AKID", "secret", None, None, "test",
+        ))
+        .endpoint_url(url)
+        .http_client(aws_smithy_http_client::Builder::new().build_http())
+        .build();
+    StreamsClient::from_conf(config)
+}
+
+/// Every record of the stream's one shard from its start, with the shard
+/// id and the last answer's next iterator.
+async fn read_all(c: &StreamsClient, arn: &str) -> (String, Vec<Record>, Option<String>) {
+    let d = c
+        .describe_stream()
+        .stream_arn(arn)
+        .send()
+        .await
+        .expect("describe stream")
+        .stream_description
+        .unwrap();
+    let shard = d.shards()[0].shard_id().unwrap().to_string();
+    let mut it = c
+        .get_shard_iterator()
+        .stream_arn(arn)
+        .shard_id(&shard)
+        .shard_iterator_type(ShardIteratorType::TrimHorizon)
+        .send()
+        .await
+        .expect("iterator")
+        .shard_iterator;
+    let mut records = Vec::new();
+    // A bounded walk: each answer holds at most 2 records here.
+    for _ in 0..1000 {
+        let Some(i) = it.clone() else { break };
+        let page = c
+            .get_records()
+            .shard_iterator(i)
+            .limit(2)
+            .send()
+            .await
+            .expect("get records");
+        let empty = page.records().is_empty();
+        records.extend(page.records().iter().cloned());
+        it = page.next_shard_iterator;
+        if empty {
+            break;
+        }
+    }
+    (shard, records, it)
+}
+
+fn events(records: &[Record]) -> Vec<OperationType> {
+    records
+        .iter()
+        .map(|r| r.event_name().unwrap().clone())
+        .collect()
+}
+
+fn image_v(img: Option<&std::collections::HashMap<String, SAv>>) -> Option<String> {
+    img.and_then(|i| i.get("v")).map(|v| match v {
+        SAv::S(s) => s.clone(),
+        other => format!("{other:?}"),
+    })
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn every_region_streams_the_changes_it_applies_as_dynamodb_writes_them() {
+    let c = TestCluster::start(&REGIONS).await;
+    let east = client(c.dynamo_url(0));
+    let table = "events";
+    create_table_request(&east, table, ("id", ScalarAttributeType::S), None)
+        .stream_specification(
+            StreamSpecification::builder()
+                .stream_enabled(true)
+                .stream_view_type(StreamViewType::NewAndOldImages)
+                .build()
+                .unwrap(),
+        )
+        .send()
+        .await
+        .expect("create table with a stream");
+    c.wait_table_everywhere(table).await;
+    let t = east
+        .describe_table()
+        .table_name(table)
+        .send()
+        .await
+        .unwrap()
+        .table
+        .unwrap();
+    let arn = t.latest_stream_arn().expect("LatestStreamArn").to_string();
+    let label = t.latest_stream_label().unwrap().to_string();
+
+    let put = |id: &str, v: &str| {
+        east.put_item()
+            .table_name(table)
+            .set_item(Some(item([("id", s(id)), ("v", s(v))])))
+            .send()
+    };
+    put("k1", "a").await.unwrap();
+    put("k1", "b").await.unwrap();
+    // The same item again changes nothing: no record.
+    put("k1", "b").await.unwrap();
+    east.delete_item()
+        .table_name(table)
+        .set_key(Some(item([("id", s("k1"))])))
+        .send()
+        .await
+        .unwrap();
+    put("k2", "c").await.unwrap();
+
+    let streams = streams_client(c.dynamo_url(0));
+    let listed = streams
+        .list_streams()
+        .table_name(table)
+        .send()
+        .await
+        .unwrap();
+    let [only] = listed.streams() else {
+        panic!("one stream: {listed:?}")
+    };
+    assert_eq!(only.stream_arn(), Some(arn.as_str()));
+    assert_eq!(only.stream_label(), Some(label.as_str()));
+    let d = streams
+        .describe_stream()
+        .stream_arn(&arn)
+        .send()
+        .await
+        .unwrap()
+        .stream_description
+        .unwrap();
+    assert_eq!(d.stream_status().map(|s| s.as_str()), Some("ENABLED"));
+    assert_eq!(
+        d.stream_view_type().map(|s| s.as_str()),
+        Some("NEW_AND_OLD_IMAGES")
+    );
+    assert_eq!(d.table_name(), Some(table));
+    assert_eq!(d.key_schema().len(), 1);
+
+    let (shard, records, next) = read_all(&streams, &arn).await;
+    assert_eq!(
+        events(&records),
+        vec![
+            OperationType::Insert,
+            OperationType::Modify,
+            OperationType::Remove,
+            OperationType::Insert
+        ]
+    );
+    assert!(next.is_some(), "an enabled stream's shard stays open");
+    let r = |i: usize| records[i].dynamodb().unwrap();
+    assert_eq!(image_v(r(0).new_image()), Some("a".into()));
+    assert_eq!(image_v(r(0).old_image()), None);
+    assert_eq!(image_v(r(1).old_image()), Some("a".into()));
+    assert_eq!(image_v(r(1).new_image()), Some("b".into()));
+    assert_eq!(image_v(r(2).old_image()), Some("b".into()));
+    assert_eq!(image_v(r(2).new_image()), None);
+    assert_eq!(r(2).keys().unwrap()["id"], SAv::S("k1".into()));
+    assert!(
+        records
+            .iter()
+            .all(|x| x.event_source() == Some("aws:dynamodb")
+                && x.aws_region() == Some("us-east-1")
+                && x.event_version() == Some("1.1")
+                && x.user_identity().is_none())
+    );
+    let seqs: Vec<u128> = records
+        .iter()
+        .map(|x| {
+            x.dynamodb()
+                .unwrap()
+                .sequence_number()
+                .unwrap()
+                .parse()
+                .unwrap()
+        })
+        .collect();
+    assert!(seqs.windows(2).all(|w| w[0] < w[1]), "{seqs:?}");
+    assert!(r(0).size_bytes().unwrap() > 0);
+
+    // AT and AFTER a sequence number.
+    let at = |kind: ShardIteratorType, n: &str| {
+        streams
+            .get_shard_iterator()
+            .stream_arn(&arn)
+            .shard_id(&shard)
+            .shard_iterator_type(kind)
+            .sequence_number(n)
+            .send()
+    };
+    let second = r(1).sequence_number().unwrap().to_string();
+    for (kind, want) in [
+        (ShardIteratorType::AtSequenceNumber, OperationType::Modify),
+        (
+            ShardIteratorType::AfterSequenceNumber,
+            OperationType::Remove,
+        ),
+    ] {
+        let it = at(kind, &second).await.unwrap().shard_iterator.unwrap();
+        let page = streams
+            .get_records()
+            .shard_iterator(it)
+            .limit(1)
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(events(page.records()), vec![want]);
+    }
+
+    // LATEST sees only what comes after it.
+    let latest = streams
+        .get_shard_iterator()
+        .stream_arn(&arn)
+        .shard_id(&shard)
+        .shard_iterator_type(ShardIteratorType::Latest)
+        .send()
+        .await
+        .unwrap()
+        .shard_iterator
+        .unwrap();
+    put("k3", "d").await.unwrap();
+    let page = streams
+        .get_records()
+        .shard_iterator(latest)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(events(page.records()), vec![OperationType::Insert]);
+    assert_eq!(
+        image_v(page.records()[0].dynamodb().unwrap().new_image()),
+        Some("d".into())
+    );
+
+    // The peer region's stream records the same changes, as it applied them.
+    let west = streams_client(c.dynamo_url(1));
+    let west_arn = arn.replace("us-east-1", "eu-west-1");
+    poll_until(
+        "eu-west-1's stream to hold the five changes",
+        Duration::from_secs(20),
+        || async {
+            let (_, rs, _) = read_all(&west, &west_arn).await;
+            rs.len() == 5
+        },
+    )
+    .await;
+    let (_, at_west, _) = read_all(&west, &west_arn).await;
+    assert_eq!(
+        events(&at_west),
+        vec![
+            OperationType::Insert,
+            OperationType::Modify,
+            OperationType::Remove,
+            OperationType::Insert,
+            OperationType::Insert
+        ]
+    );
+    assert!(at_west.iter().all(|x| x.aws_region() == Some("eu-west-1")));
+    c.shutdown().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_disabled_stream_closes_its_shard_and_a_new_one_gets_a_new_label() {
+    let c = TestCluster::start(&REGIONS[..1]).await;
+    let east = client(c.dynamo_url(0));
+    let table = "toggled";
+    create_table_request(&east, table, ("id", ScalarAttributeType::S), None)
+        .stream_specification(
+            StreamSpecification::builder()
+                .stream_enabled(true)
+                .stream_view_type(StreamViewType::KeysOnly)
+                .build()
+                .unwrap(),
+        )
+        .send()
+        .await
+        .unwrap();
+    let first = east
+        .describe_table()
+        .table_name(table)
+        .send()
+        .await
+        .unwrap()
+        .table
+        .unwrap();
+    let first_arn = first.latest_stream_arn().unwrap().to_string();
+    east.put_item()
+        .table_name(table)
+        .set_item(Some(item([("id", s("a")), ("v", s("1"))])))
+        .send()
+        .await
+        .unwrap();
+    east.update_table()
+        .table_name(table)
+        .stream_specification(
+            StreamSpecification::builder()
+                .stream_enabled(false)
+                .build()
+                .unwrap(),
+        )
+        .send()
+        .await
+        .unwrap();
+    let streams = streams_client(c.dynamo_url(0));
+    let d = streams
+        .describe_stream()
+        .stream_arn(&first_arn)
+        .send()
+        .await
+        .unwrap();
+    let d = d.stream_description.unwrap();
+    assert_eq!(d.stream_status().map(|s| s.as_str()), Some("DISABLED"));
+    let range = d.shards()[0].sequence_number_range().unwrap();
+    assert!(range.ending_sequence_number().is_some(), "{range:?}");
+    let (_, records, next) = read_all(&streams, &first_arn).await;
+    assert_eq!(events(&records), vec![OperationType::Insert]);
+    // KEYS_ONLY: keys, no images.
+    let dd = records[0].dynamodb().unwrap();
+    assert!(dd.keys().is_some() && dd.new_image().is_none() && dd.old_image().is_none());
+    assert!(
+        next.is_none(),
+        "a closed shard read to its end has no next iterator"
+    );
+
+    // Enabled again: a new stream, with a new label; both are listed.
+    east.update_table()
+        .table_name(table)
+        .stream_specification(
+            StreamSpecification::builder()
+                .stream_enabled(true)
+                .stream_view_type(StreamViewType::NewImage)
+                .build()
+                .unwrap(),
+        )
+        .send()
+        .await
+        .unwrap();
+    let second = east
+        .describe_table()
+        .table_name(table)
+        .send()
+        .await
+        .unwrap()
+        .table
+        .unwrap();
+    let second_arn = second.latest_stream_arn().unwrap().to_string();
+    assert_ne!(second_arn, first_arn);
+    let listed = streams
+        .list_streams()
+        .table_name(table)
+        .send()
+        .await
+        .unwrap();
+    let arns: Vec<&str> = listed
+        .streams()
+        .iter()
+        .filter_map(|s| s.stream_arn())
+        .collect();
+    assert_eq!(arns, vec![first_arn.as_str(), second_arn.as_str()]);
+    c.shutdown().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_ttl_delete_is_a_remove_made_by_the_service() {
+    let c = TestCluster::start(&REGIONS[..1]).await;
+    let east = client(c.dynamo_url(0));
+    let table = "expiring";
+    create_table_request(&east, table, ("id", ScalarAttributeType::S), None)
+        .stream_specification(
+            StreamSpecification::builder()
+                .stream_enabled(true)
+                .stream_view_type(StreamViewType::OldImage)
+                .build()
+                .unwrap(),
+        )
+        .send()
+        .await
+        .unwrap();
+    east.update_time_to_live()
+        .table_name(table)
+        .time_to_live_specification(
+            TimeToLiveSpecification::builder()
+                .enabled(true)
+                .attribute_name("exp")
+                .build()
+                .unwrap(),
+        )
+        .send()
+        .await
+        .unwrap();
+    // A minute ago: expired, and recent enough to count (DynamoDB ignores
+    // expiry times more than five years old).
+    let expired = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap()
+        .as_secs()
+        - 60;
+    east.put_item()
+        .table_name(table)
+        .set_item(Some(item([("id", s("gone")), ("exp", n(expired))])))
+        .send()
+        .await
+        .unwrap();
+    let arn = east
+        .describe_table()
+        .table_name(table)
+        .send()
+        .await
+        .unwrap()
+        .table
+        .unwrap()
+        .latest_stream_arn()
+        .unwrap()
+        .to_string();
+    let streams = streams_client(c.dynamo_url(0));
+    poll_until(
+        "the TTL delete's record",
+        Duration::from_secs(20),
+        || async { read_all(&streams, &arn).await.1.len() == 2 },
+    )
+    .await;
+    let (_, records, _) = read_all(&streams, &arn).await;
+    assert_eq!(
+        events(&records),
+        vec![OperationType::Insert, OperationType::Remove]
+    );
+    let who = records[1]
+        .user_identity()
+        .expect("a TTL delete names the service");
+    assert_eq!(who.principal_id(), Some("dynamodb.amazonaws.com"));
+    assert_eq!(who.r#type(), Some("Service"));
+    assert!(records[0].user_identity().is_none());
+    // OLD_IMAGE: the removed item is in the record.
+    assert!(records[1].dynamodb().unwrap().old_image().is_some());
+    c.shutdown().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn bad_stream_requests_get_dynamodbs_errors() {
+    let c = TestCluster::start(&REGIONS[..1]).await;
+    let east = client(c.dynamo_url(0));
+    for (table, view) in [
+        ("one", StreamViewType::NewImage),
+        ("two", StreamViewType::NewImage),
+    ] {
+        create_table_request(&east, table, ("id", ScalarAttributeType::S), None)
+            .stream_specification(
+                StreamSpecification::builder()
+                    .stream_enabled(true)
+                    .stream_view_type(view)
+                    .build()
+                    .unwrap(),
+            )
+            .send()
+            .await
+            .unwrap();
+        east.put_item()
+            .table_name(table)
+            .set_item(Some(item([("id", s("x"))])))
+            .send()
+            .await
+            .unwrap();
+    }
+    let arn = |t: &str| {
+        let east = &east;
+        let t = t.to_string();
+        async move {
+            east.describe_table()
+                .table_name(t)
+                .send()
+                .await
+                .unwrap()
+                .table
+                .unwrap()
+                .latest_stream_arn()
+                .unwrap()
+                .to_string()
+        }
+    };
+    let (one, two) = (arn("one").await, arn("two").await);
+    let streams = streams_client(c.dynamo_url(0));
+    let code = |e: &dyn ProvideErrorMetadata| e.code().unwrap_or_default().to_string();
+
+    // A malformed iterator.
+    let e = streams
+        .get_records()
+        .shard_iterator("not-an-iterator")
+        .send()
+        .await
+        .unwrap_err();
+    assert_eq!(code(&e), "ValidationException", "{e:?}");
+    // A shard that is not the stream's.
+    let e = streams
+        .get_shard_iterator()
+        .stream_arn(&one)
+        .shard_id("shardId-00000000000000000000-00000000")
+        .shard_iterator_type(ShardIteratorType::TrimHorizon)
+        .send()
+        .await
+        .unwrap_err();
+    assert_eq!(code(&e), "ResourceNotFoundException", "{e:?}");
+    // A stream ARN of a table that does not exist.
+    let e = streams
+        .describe_stream()
+        .stream_arn(one.replace("table/one/", "table/nothere/"))
+        .send()
+        .await
+        .unwrap_err();
+    assert_eq!(code(&e), "ResourceNotFoundException", "{e:?}");
+    // A sequence number of another stream.
+    let (_, of_two, _) = read_all(&streams, &two).await;
+    let theirs = of_two[0]
+        .dynamodb()
+        .unwrap()
+        .sequence_number()
+        .unwrap()
+        .to_string();
+    let (shard, _, _) = read_all(&streams, &one).await;
+    let e = streams
+        .get_shard_iterator()
+        .stream_arn(&one)
+        .shard_id(&shard)
+        .shard_iterator_type(ShardIteratorType::AtSequenceNumber)
+        .sequence_number(&theirs)
+        .send()
+        .await
+        .unwrap_err();
+    assert_eq!(code(&e), "ValidationException", "{e:?}");
+    assert!(e.message().unwrap_or_default().contains(&theirs), "{e:?}");
+    // Nothing else was affected: stream one still reads its record.
+    let (_, of_one, _) = read_all(&streams, &one).await;
+    assert_eq!(of_one.len(), 1);
+    c.shutdown().await;
+}
