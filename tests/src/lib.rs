@@ -350,6 +350,27 @@ impl TestCluster {
             .expect("create table");
     }
 
+    /// Faults for a cluster started [`TestCluster::start_through`] `net`,
+    /// applied as `meridian net` and live drills apply them: through a
+    /// control API serving `net`.
+    pub async fn faults(&self, net: &meridian_netsim::Registry) -> meridian_cluster::Executor {
+        let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let api = listener.local_addr().unwrap().to_string();
+        tokio::spawn(meridian_netsim::api::serve(
+            net.clone(),
+            listener,
+            std::future::pending(),
+        ));
+        let regions: Vec<_> = self
+            .nodes
+            .iter()
+            .map(|n| (n.name.clone(), n.addr))
+            .collect();
+        let file =
+            meridian_region::ClusterFile::new("faults", std::path::Path::new("unused"), &regions);
+        meridian_cluster::Executor::new(file, meridian_cluster::ControlApi::new(api))
+    }
+
     /// Polls until every region knows the table, or panics at the deadline.
     pub async fn wait_table_everywhere(&self, name: &str) {
         for i in 0..self.nodes.len() {

@@ -5,33 +5,12 @@
 
 use std::time::Duration;
 
-use meridian_cluster::{ControlApi, Executor};
 use meridian_netsim::Registry;
-use meridian_region::ClusterFile;
 use meridian_scenario::scenario::{Action, PartitionKind};
 use meridian_scenario::{Oracle, Verdict, check_converged};
 use meridian_tests::{TestCluster, id_schema, marked_item, poll_until, put};
 
 const REGIONS: [&str; 3] = ["us-east-1", "eu-west-1", "ap-southeast-1"];
-
-/// Faults for the cluster, applied as `meridian net` and live drills apply
-/// them: through a control API serving `net`.
-async fn faults(net: &Registry, cluster: &TestCluster) -> Executor {
-    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
-    let api = listener.local_addr().unwrap().to_string();
-    tokio::spawn(meridian_netsim::api::serve(
-        net.clone(),
-        listener,
-        std::future::pending(),
-    ));
-    let regions: Vec<_> = cluster
-        .nodes
-        .iter()
-        .map(|n| (n.name.clone(), n.addr))
-        .collect();
-    let file = ClusterFile::new("partition", std::path::Path::new("unused"), &regions);
-    Executor::new(file, ControlApi::new(api))
-}
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn an_isolated_region_rejoins_after_a_blackhole_heals() {
@@ -61,7 +40,7 @@ async fn an_isolated_region_rejoins_after_a_blackhole_heals() {
         .await
         .unwrap();
 
-    let faults = faults(&net, &cluster).await;
+    let faults = cluster.faults(&net).await;
     // Cuts every link into and out of the region, both ways.
     faults
         .apply(&Action::Isolate {

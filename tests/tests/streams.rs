@@ -558,3 +558,103 @@ async fn bad_stream_requests_get_dynamodbs_errors() {
     assert_eq!(of_one.len(), 1);
     c.shutdown().await;
 }
+
+/// `Watch` over gRPC (what `meridian watch` prints): two regions cut off
+/// from each other write the same key; after the heal, the region whose
+/// write lost shows the winner's change marked with the version it
+/// overwrote, and the other region's stream shows no such mark.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_watch_marks_the_change_that_overwrote_a_concurrent_write() {
+    use meridian_proto::v1 as pb;
+    use meridian_scenario::scenario::{Action, PartitionKind};
+    let net = meridian_netsim::Registry::new();
+    let c = TestCluster::start_through(&REGIONS, &net).await;
+    let east = client(c.dynamo_url(0));
+    let table = "watched";
+    create_table_request(&east, table, ("id", ScalarAttributeType::S), None)
+        .stream_specification(
+            StreamSpecification::builder()
+                .stream_enabled(true)
+                .stream_view_type(StreamViewType::NewImage)
+                .build()
+                .unwrap(),
+        )
+        .send()
+        .await
+        .unwrap();
+    c.wait_table_everywhere(table).await;
+    let faults = c.faults(&net).await;
+    faults
+        .apply(&Action::Partition {
+            from: REGIONS[0].into(),
+            to: REGIONS[1].into(),
+            both: true,
+            kind: PartitionKind::Blackhole,
+        })
+        .await
+        .unwrap();
+    for (i, by) in REGIONS.iter().enumerate() {
+        client(c.dynamo_url(i))
+            .put_item()
+            .table_name(table)
+            .set_item(Some(item([("id", s("k")), ("by", s(by))])))
+            .send()
+            .await
+            .unwrap();
+    }
+    faults
+        .apply(&Action::Heal {
+            link: None,
+            region: None,
+        })
+        .await
+        .unwrap();
+    c.wait_quiescent(table, Duration::from_secs(30))
+        .await
+        .unwrap();
+
+    let mut marked = Vec::new();
+    for i in 0..2 {
+        let mut w = c
+            .client(i)
+            .watch(pb::WatchRequest {
+                table: table.into(),
+                from_start: true,
+            })
+            .await
+            .unwrap()
+            .into_inner();
+        // The region's own write, then (where it lost) the winner's.
+        let first = w.message().await.unwrap().unwrap();
+        assert_eq!(first.event, "INSERT");
+        assert!(first.overwrote.is_none());
+        let second = tokio::time::timeout(Duration::from_millis(500), w.message()).await;
+        if let Ok(Ok(Some(e))) = second {
+            assert_eq!(e.event, "MODIFY");
+            assert_eq!(
+                e.overwrote, first.version,
+                "it overwrote the region's own write"
+            );
+            assert!(e.new_image_json.contains("\"by\""), "{e:?}");
+            marked.push(i);
+        }
+    }
+    assert_eq!(
+        marked.len(),
+        1,
+        "exactly one region's write lost: {marked:?}"
+    );
+    // A table without a stream cannot be watched, and says why.
+    c.create_table(0, "plain", ("id", "S"), None).await;
+    let e = c
+        .client(0)
+        .watch(pb::WatchRequest {
+            table: "plain".into(),
+            from_start: false,
+        })
+        .await
+        .unwrap_err();
+    assert_eq!(e.code(), tonic::Code::FailedPrecondition);
+    assert!(e.message().contains("no stream enabled"), "{e:?}");
+    c.shutdown().await;
+}

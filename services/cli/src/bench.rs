@@ -6,6 +6,7 @@
 mod cluster;
 mod report;
 mod runs;
+mod stream;
 
 use std::path::PathBuf;
 
@@ -91,6 +92,10 @@ enum Which {
     /// which fills from it; baseline: a raw copy of the first region's
     /// store files.
     Fill(runs::FillArgs),
+    /// Writes with a NEW_AND_OLD_IMAGES stream on, against the same
+    /// writes with it off; and how soon a change is readable from the
+    /// stream, in its region and in a peer.
+    Stream(stream::StreamArgs),
 }
 
 pub async fn run(args: BenchArgs) -> Result<()> {
@@ -103,5 +108,6 @@ pub async fn run(args: BenchArgs) -> Result<()> {
         Which::Disk(a) => runs::disk(a).await,
         Which::Backup(a) => runs::backup(a).await,
         Which::Fill(a) => runs::fill(a).await,
+        Which::Stream(a) => stream::stream(a).await,
     }
 }

@@ -285,6 +285,26 @@ enum Command {
         #[arg(long)]
         wait: bool,
     },
+    /// Tail a table's change stream in a region as it is written: every
+    /// change it applies, local or replicated, and a mark on each change
+    /// that overwrote a concurrent write (docs/streams.md). Needs the
+    /// table's stream enabled. Runs until Ctrl-C, or `--limit` changes.
+    Watch {
+        #[command(flatten)]
+        target: Target,
+        /// The table.
+        #[arg(long)]
+        table: String,
+        /// Start at the stream's oldest record instead of now.
+        #[arg(long)]
+        from_start: bool,
+        /// Stop after this many changes.
+        #[arg(long)]
+        limit: Option<u64>,
+        /// One JSON document per change instead of a line.
+        #[arg(long)]
+        json: bool,
+    },
     /// Conflicts a region recorded: which write lost, to which, and why.
     Conflicts {
         #[command(flatten)]

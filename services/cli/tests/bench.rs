@@ -187,3 +187,17 @@ fn bench_fill_smoke_writes_json() {
     let moved = json["metrics"]["items moved"]["median"].as_f64();
     assert_eq!(moved, Some(2000.0), "items moved");
 }
+
+#[test]
+fn bench_stream_smoke_writes_json() {
+    smoke(
+        "stream",
+        &[
+            "writes, stream off (baseline)",
+            "writes, NEW_AND_OLD_IMAGES stream on",
+            "stream on / off",
+            "record readable, same region p99",
+            "record readable, peer region p99",
+        ],
+    );
+}

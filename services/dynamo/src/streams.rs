@@ -113,16 +113,15 @@ async fn streams(ops: &Ops, table: Option<&str>) -> ApiResult<Vec<Stream>> {
                     }
                 }
             };
-            let held = r.streams_held()?;
             for name in names {
                 let Some((def, _)) = r.table_def(&name)? else {
                     continue;
                 };
                 let now = r.stream_on(&name)?;
-                for (t, label, view) in held.iter().filter(|(t, ..)| *t == name) {
-                    let enabled = now.is_some_and(|s| s.label == *label);
-                    seen.insert((t.clone(), *label));
-                    out.push((t.clone(), *label, *view, enabled, def.clone()));
+                for (label, view) in r.streams_held(&name)? {
+                    let enabled = now.is_some_and(|s| s.label == label);
+                    seen.insert((name.clone(), label));
+                    out.push((name.clone(), label, view, enabled, def.clone()));
                 }
                 if let Some(s) = now
                     && seen.insert((name.clone(), s.label))

@@ -9,6 +9,7 @@
 pub mod admin;
 pub mod backups;
 pub mod bridge;
+pub mod changes;
 pub mod config;
 pub mod convert;
 pub mod membership;

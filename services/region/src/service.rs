@@ -129,6 +129,17 @@ pub fn describe(def: &TableDef, version: &Version, item_count: u64) -> pb::Table
 
 #[tonic::async_trait]
 impl Meridian for ClientApi {
+    type WatchStream = crate::changes::WatchStream;
+
+    async fn watch(
+        &self,
+        req: Request<pb::WatchRequest>,
+    ) -> Result<Response<Self::WatchStream>, Status> {
+        let r = req.into_inner();
+        let stream = crate::changes::watch(self.ops.clone(), r.table, r.from_start).await?;
+        Ok(Response::new(stream))
+    }
+
     async fn create_table(
         &self,
         req: Request<pb::CreateTableRequest>,

@@ -124,6 +124,9 @@ CREATE TABLE IF NOT EXISTS conflicts (
     detected_by      TEXT NOT NULL,
     detected_real    INTEGER NOT NULL
 );
+-- A change stream's watch asks, per record, whether the change overwrote a
+-- concurrent write (docs/streams.md).
+CREATE INDEX IF NOT EXISTS conflicts_key ON conflicts (tbl, pk, sk);
 
 -- Point-in-time recovery of a table in this region (DynamoDB sets it per
 -- replica): on for the incarnation of the table created at `incarnation`,
@@ -175,6 +178,8 @@ CREATE TABLE IF NOT EXISTS stream (
     old     BLOB,
     new     BLOB,
     ttl     INTEGER NOT NULL,
-    version BLOB NOT NULL
+    version BLOB NOT NULL,
+    -- The version of the head the change replaced, if any.
+    replaced BLOB
 );
 CREATE INDEX IF NOT EXISTS stream_of ON stream (tbl, label, seq);

@@ -160,6 +160,8 @@ pub struct StreamRecord {
     pub ttl: bool,
     /// The version the change gave the key, encoded.
     pub version: Vec<u8>,
+    /// The version of the head it replaced (a tombstone's included).
+    pub replaced: Option<Vec<u8>>,
 }
 
 /// The stream of `table` in force now, from its settings.
@@ -211,8 +213,8 @@ impl Ctx<'_, '_> {
         let view = stream.view;
         self.conn
             .prepare_cached(
-                "INSERT INTO stream (tbl, label, at, pk, sk, event, view, old, new, ttl, version)
-                 VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11)",
+                "INSERT INTO stream (tbl, label, at, pk, sk, event, view, old, new, ttl, version, replaced)
+                 VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12)",
             )?
             .execute(params![
                 m.table,
@@ -226,6 +228,7 @@ impl Ctx<'_, '_> {
                 m.image.as_deref().filter(|_| view.keeps_new()),
                 m.ttl,
                 m.version,
+                old.map(|h| h.version.to_bytes()),
             ])?;
         Ok(())
     }
@@ -278,10 +281,11 @@ type RawRecord = (
     Option<Vec<u8>>,
     bool,
     Vec<u8>,
+    Option<Vec<u8>>,
 );
 
 fn record_of(r: RawRecord) -> Result<StreamRecord, StoreError> {
-    let (seq, table, label, at, pk, sk, event, view, old, new, ttl, version) = r;
+    let (seq, table, label, at, pk, sk, event, view, old, new, ttl, version, replaced) = r;
     Ok(StreamRecord {
         seq: seq as u64,
         table,
@@ -297,10 +301,11 @@ fn record_of(r: RawRecord) -> Result<StreamRecord, StoreError> {
         new,
         ttl,
         version,
+        replaced,
     })
 }
 
-const COLUMNS: &str = "seq, tbl, label, at, pk, sk, event, view, old, new, ttl, version";
+const COLUMNS: &str = "seq, tbl, label, at, pk, sk, event, view, old, new, ttl, version, replaced";
 
 fn raw(r: &rusqlite::Row<'_>) -> rusqlite::Result<RawRecord> {
     Ok((
@@ -316,6 +321,7 @@ fn raw(r: &rusqlite::Row<'_>) -> rusqlite::Result<RawRecord> {
         r.get(9)?,
         r.get(10)?,
         r.get(11)?,
+        r.get(12)?,
     ))
 }
 
@@ -351,12 +357,20 @@ impl Reader {
             .transpose()
     }
 
-    /// The first and last positions `table`'s stream `label` still holds.
+    /// The first and last positions `table`'s stream `label` still holds:
+    /// two index seeks (one query with both MIN and MAX would scan).
     pub fn stream_span(&self, table: &str, label: u64) -> Result<Option<(u64, u64)>, StoreError> {
-        let (first, last): (Option<i64>, Option<i64>) = self
-            .conn()
-            .prepare_cached("SELECT MIN(seq), MAX(seq) FROM stream WHERE tbl = ?1 AND label = ?2")?
-            .query_row(params![table, label as i64], |r| Ok((r.get(0)?, r.get(1)?)))?;
+        let end = |sql: &str| -> Result<Option<i64>, StoreError> {
+            Ok(self
+                .conn()
+                .prepare_cached(sql)?
+                .query_row(params![table, label as i64], |r| r.get(0))
+                .optional()?)
+        };
+        let first =
+            end("SELECT seq FROM stream WHERE tbl = ?1 AND label = ?2 ORDER BY seq LIMIT 1")?;
+        let last =
+            end("SELECT seq FROM stream WHERE tbl = ?1 AND label = ?2 ORDER BY seq DESC LIMIT 1")?;
         Ok(first.zip(last).map(|(f, l)| (f as u64, l as u64)))
     }
 
@@ -384,24 +398,53 @@ impl Reader {
         Ok(assigned.unwrap_or(0) as u64 + 1)
     }
 
-    /// Every stream that still holds records here: table, label and view
-    /// type, by table then label.
-    pub fn streams_held(&self) -> Result<Vec<(String, u64, ViewType)>, StoreError> {
+    /// The streams of `table` that still hold records here: label and
+    /// view type, by label. One index seek per stream, however many
+    /// records each holds.
+    pub fn streams_held(&self, table: &str) -> Result<Vec<(u64, ViewType)>, StoreError> {
         let mut stmt = self.conn().prepare_cached(
-            "SELECT tbl, label, MIN(view) FROM stream GROUP BY tbl, label ORDER BY tbl, label",
+            "SELECT label, view FROM stream WHERE tbl = ?1 AND label > ?2 ORDER BY label LIMIT 1",
         )?;
-        let rows = stmt.query_map([], |r| {
-            Ok((
-                r.get::<_, String>(0)?,
-                r.get::<_, i64>(1)?,
-                r.get::<_, i64>(2)?,
-            ))
-        })?;
-        rows.map(|r| {
-            let (t, l, v) = r?;
-            Ok((t, l as u64, ViewType::from_code(v)?))
-        })
-        .collect()
+        let mut out = Vec::new();
+        let mut after = -1i64;
+        while let Some((label, view)) = stmt
+            .query_row(params![table, after], |r| {
+                Ok((r.get::<_, i64>(0)?, r.get::<_, i64>(1)?))
+            })
+            .optional()?
+        {
+            out.push((label as u64, ViewType::from_code(view)?));
+            after = label;
+        }
+        Ok(out)
+    }
+
+    /// Whether the change `rec` overwrote a concurrent write here: this
+    /// region recorded a conflict that the change won over the head it
+    /// replaced. (A change that won where the other write arrived second
+    /// replaced nothing concurrent, and is not marked.)
+    pub fn overwrote(&self, rec: &StreamRecord) -> Result<bool, StoreError> {
+        let Some(replaced) = &rec.replaced else {
+            return Ok(false);
+        };
+        Ok(self
+            .conn()
+            .prepare_cached(
+                "SELECT 1 FROM conflicts
+                 WHERE tbl = ?1 AND pk = ?2 AND sk = ?3 AND winner = ?4 AND loser = ?5 LIMIT 1",
+            )?
+            .query_row(
+                params![
+                    rec.table,
+                    rec.key.partition,
+                    rec.key.sort,
+                    rec.version,
+                    replaced
+                ],
+                |_| Ok(()),
+            )
+            .optional()?
+            .is_some())
     }
 
     /// The stream of `table` in force now, if one is enabled.
