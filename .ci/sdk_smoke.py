@@ -86,6 +86,55 @@ eventually(
 print("sdk smoke: boto3 ok")
 
 
+# ---- boto3's dynamodbstreams client ---------------------------------------------
+client.create_table(
+    TableName="smoke_stream",
+    AttributeDefinitions=[{"AttributeName": "id", "AttributeType": "S"}],
+    KeySchema=[{"AttributeName": "id", "KeyType": "HASH"}],
+    BillingMode="PAY_PER_REQUEST",
+    StreamSpecification={"StreamEnabled": True, "StreamViewType": "NEW_AND_OLD_IMAGES"},
+)
+client.put_item(TableName="smoke_stream", Item={"id": {"S": "a"}, "v": {"N": "1"}})
+client.update_item(
+    TableName="smoke_stream",
+    Key={"id": {"S": "a"}},
+    UpdateExpression="SET v = :v",
+    ExpressionAttributeValues={":v": {"N": "2"}},
+)
+client.delete_item(TableName="smoke_stream", Key={"id": {"S": "a"}})
+
+
+def stream_events(url):
+    try:
+        return read_stream(url)
+    except ClientError:
+        return [], []  # the table has not reached that region yet
+
+
+def read_stream(url):
+    streams = boto3.client("dynamodbstreams", endpoint_url=url, **CREDS)
+    [stream] = streams.list_streams(TableName="smoke_stream")["Streams"]
+    shard = streams.describe_stream(StreamArn=stream["StreamArn"])["StreamDescription"]["Shards"][0]
+    it = streams.get_shard_iterator(
+        StreamArn=stream["StreamArn"], ShardId=shard["ShardId"], ShardIteratorType="TRIM_HORIZON"
+    )["ShardIterator"]
+    records = streams.get_records(ShardIterator=it, Limit=100)["Records"]
+    return [r["eventName"] for r in records], records
+
+
+# The writing region's stream, and the reading region's, which recorded
+# the same changes as it applied them.
+for url in (write_url, read_url):
+    events, records = eventually(
+        f"three stream records at {url}",
+        lambda: (lambda e: e if len(e[0]) == 3 else None)(stream_events(url)),
+    )
+    assert events == ["INSERT", "MODIFY", "REMOVE"], events
+    assert records[1]["dynamodb"]["OldImage"]["v"] == {"N": "1"}, records[1]
+    assert records[1]["dynamodb"]["NewImage"]["v"] == {"N": "2"}, records[1]
+print("sdk smoke: boto3 dynamodbstreams ok")
+
+
 # ---- PynamoDB -----------------------------------------------------------------
 def model(url):
     class Thread(Model):

@@ -76,6 +76,21 @@ async fn read_all(c: &StreamsClient, arn: &str) -> (String, Vec<Record>, Option<
     (shard, records, it)
 }
 
+/// Creates `table` (key `id`, a string) with a stream of view type `view`.
+async fn table_with_stream(c: &aws_sdk_dynamodb::Client, table: &str, view: StreamViewType) {
+    create_table_request(c, table, ("id", ScalarAttributeType::S), None)
+        .stream_specification(
+            StreamSpecification::builder()
+                .stream_enabled(true)
+                .stream_view_type(view)
+                .build()
+                .unwrap(),
+        )
+        .send()
+        .await
+        .expect("create a table with a stream");
+}
+
 fn events(records: &[Record]) -> Vec<OperationType> {
     records
         .iter()
@@ -95,17 +110,7 @@ async fn every_region_streams_the_changes_it_applies_as_dynamodb_writes_them() {
     let c = TestCluster::start(&REGIONS).await;
     let east = client(c.dynamo_url(0));
     let table = "events";
-    create_table_request(&east, table, ("id", ScalarAttributeType::S), None)
-        .stream_specification(
-            StreamSpecification::builder()
-                .stream_enabled(true)
-                .stream_view_type(StreamViewType::NewAndOldImages)
-                .build()
-                .unwrap(),
-        )
-        .send()
-        .await
-        .expect("create table with a stream");
+    table_with_stream(&east, table, StreamViewType::NewAndOldImages).await;
     c.wait_table_everywhere(table).await;
     let t = east
         .describe_table()
@@ -290,17 +295,7 @@ async fn a_disabled_stream_closes_its_shard_and_a_new_one_gets_a_new_label() {
     let c = TestCluster::start(&REGIONS[..1]).await;
     let east = client(c.dynamo_url(0));
     let table = "toggled";
-    create_table_request(&east, table, ("id", ScalarAttributeType::S), None)
-        .stream_specification(
-            StreamSpecification::builder()
-                .stream_enabled(true)
-                .stream_view_type(StreamViewType::KeysOnly)
-                .build()
-                .unwrap(),
-        )
-        .send()
-        .await
-        .unwrap();
+    table_with_stream(&east, table, StreamViewType::KeysOnly).await;
     let first = east
         .describe_table()
         .table_name(table)
@@ -391,17 +386,7 @@ async fn a_ttl_delete_is_a_remove_made_by_the_service() {
     let c = TestCluster::start(&REGIONS[..1]).await;
     let east = client(c.dynamo_url(0));
     let table = "expiring";
-    create_table_request(&east, table, ("id", ScalarAttributeType::S), None)
-        .stream_specification(
-            StreamSpecification::builder()
-                .stream_enabled(true)
-                .stream_view_type(StreamViewType::OldImage)
-                .build()
-                .unwrap(),
-        )
-        .send()
-        .await
-        .unwrap();
+    table_with_stream(&east, table, StreamViewType::OldImage).await;
     east.update_time_to_live()
         .table_name(table)
         .time_to_live_specification(
@@ -469,17 +454,7 @@ async fn bad_stream_requests_get_dynamodbs_errors() {
         ("one", StreamViewType::NewImage),
         ("two", StreamViewType::NewImage),
     ] {
-        create_table_request(&east, table, ("id", ScalarAttributeType::S), None)
-            .stream_specification(
-                StreamSpecification::builder()
-                    .stream_enabled(true)
-                    .stream_view_type(view)
-                    .build()
-                    .unwrap(),
-            )
-            .send()
-            .await
-            .unwrap();
+        table_with_stream(&east, table, view).await;
         east.put_item()
             .table_name(table)
             .set_item(Some(item([("id", s("x"))])))
@@ -571,17 +546,7 @@ async fn a_watch_marks_the_change_that_overwrote_a_concurrent_write() {
     let c = TestCluster::start_through(&REGIONS, &net).await;
     let east = client(c.dynamo_url(0));
     let table = "watched";
-    create_table_request(&east, table, ("id", ScalarAttributeType::S), None)
-        .stream_specification(
-            StreamSpecification::builder()
-                .stream_enabled(true)
-                .stream_view_type(StreamViewType::NewImage)
-                .build()
-                .unwrap(),
-        )
-        .send()
-        .await
-        .unwrap();
+    table_with_stream(&east, table, StreamViewType::NewImage).await;
     c.wait_table_everywhere(table).await;
     let faults = c.faults(&net).await;
     faults

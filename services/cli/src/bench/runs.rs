@@ -156,41 +156,50 @@ impl Writer {
                         .collect();
                     ("BatchWriteItem", json!({"RequestItems": {TABLE: puts}}))
                 };
-                let target = format!("DynamoDB_20120810.{op}");
-                let headers = [
-                    ("x-amz-target", target.as_str()),
-                    ("content-type", "application/x-amz-json-1.0"),
-                ];
-                let res = conn
-                    .send(
-                        "POST",
-                        &headers,
-                        serde_json::to_vec(&body)?,
-                        1 << 20,
-                        Duration::from_secs(30),
-                    )
-                    .await
-                    .with_context(|| op.to_string())?;
-                if !res.ok() {
-                    bail!(
-                        "{op}: HTTP {}: {}",
-                        res.status,
-                        String::from_utf8_lossy(&res.body)
-                    );
-                }
-                if op == "BatchWriteItem" {
-                    let answer: serde_json::Value = serde_json::from_slice(&res.body)?;
-                    if answer["UnprocessedItems"]
+                let answer = dynamo_call(conn, &format!("DynamoDB_20120810.{op}"), &body).await?;
+                if op == "BatchWriteItem"
+                    && answer["UnprocessedItems"]
                         .as_object()
                         .is_some_and(|u| !u.is_empty())
-                    {
-                        bail!("BatchWriteItem left items unprocessed: {answer}");
-                    }
+                {
+                    bail!("BatchWriteItem left items unprocessed: {answer}");
                 }
             }
         }
         Ok(())
     }
+}
+
+/// One request to a region's DynamoDB endpoint (`target` names the
+/// operation: `DynamoDB_20120810.PutItem`, `DynamoDBStreams_20120810.…`);
+/// its answer, or an error with the HTTP status and body.
+pub(super) async fn dynamo_call(
+    conn: &mut meridian_cluster::http::Conn,
+    target: &str,
+    body: &serde_json::Value,
+) -> Result<serde_json::Value> {
+    let headers = [
+        ("x-amz-target", target),
+        ("content-type", "application/x-amz-json-1.0"),
+    ];
+    let res = conn
+        .send(
+            "POST",
+            &headers,
+            serde_json::to_vec(body)?,
+            8 << 20,
+            Duration::from_secs(30),
+        )
+        .await
+        .with_context(|| target.to_string())?;
+    if !res.ok() {
+        bail!(
+            "{target}: HTTP {}: {}",
+            res.status,
+            String::from_utf8_lossy(&res.body)
+        );
+    }
+    Ok(serde_json::from_slice(&res.body)?)
 }
 
 #[allow(clippy::too_many_arguments)]

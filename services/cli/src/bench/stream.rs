@@ -15,7 +15,7 @@ use tokio::time::Instant;
 use super::Common;
 use super::cluster::{Cluster, TABLE};
 use super::report::Report;
-use super::runs::{item, load};
+use super::runs::{dynamo_call, item, load};
 
 #[derive(Args, Debug)]
 pub struct StreamArgs {
@@ -38,28 +38,7 @@ pub struct StreamArgs {
 
 /// One DynamoDB (or DynamoDB Streams) request to a region's endpoint.
 async fn call(conn: &mut Conn, target: &str, body: Json) -> Result<Json> {
-    let headers = [
-        ("x-amz-target", target),
-        ("content-type", "application/x-amz-json-1.0"),
-    ];
-    let res = conn
-        .send(
-            "POST",
-            &headers,
-            serde_json::to_vec(&body)?,
-            8 << 20,
-            Duration::from_secs(30),
-        )
-        .await
-        .with_context(|| target.to_string())?;
-    if !res.ok() {
-        bail!(
-            "{target}: HTTP {}: {}",
-            res.status,
-            String::from_utf8_lossy(&res.body)
-        );
-    }
-    Ok(serde_json::from_slice(&res.body)?)
+    dynamo_call(conn, target, &body).await
 }
 
 async fn conn(addr: SocketAddr) -> Result<Conn> {
