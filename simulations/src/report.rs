@@ -57,7 +57,29 @@ pub struct Report {
     /// Every replica added during the drill, and its fill.
     #[serde(default)]
     pub joins: Vec<JoinReport>,
+    /// With `workload.stream`: each region's change stream replayed from
+    /// its start against its final items.
+    #[serde(default)]
+    pub streams: Vec<StreamCheck>,
     pub verdict: VerdictReport,
+}
+
+/// One region's change stream of the drill's table, replayed from its
+/// start (docs/streams.md): it must give exactly the region's final items.
+#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
+pub struct StreamCheck {
+    pub region: String,
+    /// Records read, and of them REMOVEs.
+    pub records: u64,
+    pub removes: u64,
+    /// Live items in the region, and keys compared.
+    pub items: u64,
+    pub keys_checked: u64,
+    /// Each key where the replay and the region differ (the first 20).
+    pub mismatches: Vec<String>,
+    /// Why the stream could not be read, if it could not.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub error: Option<String>,
 }
 
 /// A replica of the drill's table added in a region while the workload ran

@@ -106,6 +106,11 @@ pub struct Workload {
     /// workload: every region unless the file names some. Each other
     /// region joins with an `add-replica` event.
     pub replicas: Vec<String>,
+    /// The table's change stream, when the drill checks it: its view type
+    /// (`NEW_IMAGE` or `NEW_AND_OLD_IMAGES`, which keep what a replay
+    /// needs). Each region's stream, replayed from the start, must give
+    /// its final items (docs/streams.md).
+    pub stream: Option<String>,
 }
 
 #[derive(Clone, Copy, Debug, PartialEq)]
@@ -498,6 +503,8 @@ struct WorkloadSection {
     concurrency: usize,
     /// The regions that hold the table at the start (default: all).
     replicas: Option<Vec<String>>,
+    /// A change stream on the table, checked at the end.
+    stream: Option<String>,
 }
 
 fn default_table() -> String {
@@ -801,6 +808,15 @@ impl Scenario {
             mix: w.mix,
             item_bytes: w.item_bytes,
             concurrency: w.concurrency,
+            stream: match w.stream.as_deref() {
+                None => None,
+                Some(v @ ("NEW_IMAGE" | "NEW_AND_OLD_IMAGES")) => Some(v.to_string()),
+                Some(other) => {
+                    return Err(format!(
+                        "workload.stream must be \"NEW_IMAGE\" or \"NEW_AND_OLD_IMAGES\" (a replay needs the new image), got {other:?}"
+                    ));
+                }
+            },
             replicas: match &w.replicas {
                 None => regions.clone(),
                 Some(r) if r.is_empty() => {

@@ -345,6 +345,7 @@ impl TestCluster {
                 partition_key: Some(attr(pk)),
                 sort_key: sk.map(attr),
                 replicas: vec![],
+                stream_view_type: String::new(),
             })
             .await
             .expect("create table");

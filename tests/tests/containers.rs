@@ -248,6 +248,7 @@ impl Lab {
                 partition_key: Some(attr("id")),
                 sort_key: None,
                 replicas: vec![],
+                stream_view_type: String::new(),
             })
             .await
             .expect("create table");

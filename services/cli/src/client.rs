@@ -396,6 +396,7 @@ async fn table(command: TableCommand) -> Result<()> {
                 partition_key: Some(key_attr(&partition_key, "--partition-key")?),
                 sort_key: sort_key.map(|s| key_attr(&s, "--sort-key")).transpose()?,
                 replicas,
+                stream_view_type: String::new(),
             };
             let d = client(&target).await?.create_table(req).await?.into_inner();
             print(&describe_json(&d));

@@ -238,6 +238,8 @@ fn summary_json(r: &Report, out: &Path) -> serde_json::Value {
         "restores": r.restores,
         // Each replica added during the drill, its fill and when it was ACTIVE.
         "joins": r.joins,
+        // With workload.stream: each region's stream replayed against its items.
+        "streams": r.streams,
         "workload": {
             "attempted": r.workload.attempted,
             "acked": r.workload.acked,
@@ -371,6 +373,17 @@ fn print_summary(r: &Report, out: &Path) {
         println!(
             "{:>8} ms  add a replica in {} (asked of {}): {outcome}",
             j.at_ms, j.region, j.asked
+        );
+    }
+    for c in &r.streams {
+        let outcome = match &c.error {
+            Some(e) => format!("could not be read: {e}"),
+            None if c.mismatches.is_empty() => "replays to its items exactly".into(),
+            None => format!("{} keys differ from its items", c.mismatches.len()),
+        };
+        println!(
+            "stream of {}: {} records ({} REMOVE) over {} keys; {outcome}",
+            c.region, c.records, c.removes, c.keys_checked
         );
     }
     println!(

@@ -117,7 +117,13 @@ pub async fn drive<F: Faults>(
     progress: &mut dyn FnMut(&Progress),
 ) -> Result<Report, DriveError> {
     let table = scenario.workload.table.clone();
-    create_table(regions, &table, &scenario.workload.replicas).await?;
+    create_table(
+        regions,
+        &table,
+        &scenario.workload.replicas,
+        scenario.workload.stream.as_deref(),
+    )
+    .await?;
 
     let tally = Arc::new(Mutex::new(Tally::default()));
     let (stop_tx, stop_rx) = watch::channel(false);
@@ -324,6 +330,10 @@ pub async fn drive<F: Faults>(
         tally.oracle.check_replica(name, h, strict, &mut replicas);
     }
     replicas.problems.append(&mut recovery.verdict.problems);
+    let streams = match scenario.workload.stream {
+        Some(_) => check_streams(regions, &table, &heads, &mut replicas.problems),
+        None => Vec::new(),
+    };
     let joins = joins.finish(&mut replicas.problems);
     let restores = recovery
         .check(regions, scenario.settle, &mut replicas)
@@ -366,6 +376,7 @@ pub async fn drive<F: Faults>(
     report.disasters = disasters;
     report.restores = restores;
     report.joins = joins;
+    report.streams = streams;
     collect::conflicts(&mut report, &all_conflicts, &tally.oracle);
     report.verdict = collect::verdict(
         &replicas,
@@ -609,6 +620,7 @@ async fn create_table(
     regions: &[RegionTarget],
     table: &str,
     replicas: &[String],
+    stream: Option<&str>,
 ) -> Result<(), DriveError> {
     let first = &regions[0];
     let mut client = MeridianClient::new(first.channel.clone());
@@ -620,6 +632,7 @@ async fn create_table(
         }),
         sort_key: None,
         replicas: replicas.to_vec(),
+        stream_view_type: stream.unwrap_or_default().to_string(),
     };
     let deadline = Instant::now() + Duration::from_secs(30);
     // Regions may still be connecting; retry until the create is accepted.
@@ -896,6 +909,72 @@ async fn digest_all(regions: &[RegionTarget], table: &str) -> BTreeMap<String, S
 }
 
 type FinalState = (Vec<(String, Heads)>, BTreeMap<String, Vec<Conflict>>);
+
+/// Replays every region's change stream of `table` (read from its store
+/// file) and compares it with the region's final items, key by key.
+fn check_streams(
+    regions: &[RegionTarget],
+    table: &str,
+    heads: &[(String, Heads)],
+    problems: &mut Vec<String>,
+) -> Vec<meridian_scenario::report::StreamCheck> {
+    let mut out = Vec::new();
+    for (r, (name, h)) in regions.iter().zip(heads) {
+        let mut check = meridian_scenario::report::StreamCheck {
+            region: name.clone(),
+            ..Default::default()
+        };
+        match meridian_cluster::state::stream_replay(&r.data_dir, table) {
+            Err(e) => {
+                problems.push(format!("{name}: its change stream could not be read: {e}"));
+                check.error = Some(e.to_string());
+            }
+            Ok(replayed) => {
+                check.records = replayed.records;
+                check.removes = replayed.removes;
+                let live: BTreeMap<&EncodedKey, &Item> = h
+                    .iter()
+                    .filter_map(|((_, k), head)| head.image.as_ref().map(|i| (k, i)))
+                    .collect();
+                check.items = live.len() as u64;
+                let keys: BTreeSet<&EncodedKey> =
+                    live.keys().copied().chain(replayed.items.keys()).collect();
+                check.keys_checked = keys.len() as u64;
+                for k in keys {
+                    let got = replayed.items.get(k).map(|b| meridian_core::decode_item(b));
+                    let got = match got {
+                        Some(Ok(item)) => Some(item),
+                        Some(Err(e)) => {
+                            check
+                                .mismatches
+                                .push(format!("{k:?}: its record does not decode: {e}"));
+                            continue;
+                        }
+                        None => None,
+                    };
+                    let want = live.get(k).copied();
+                    if want != got.as_ref() {
+                        let what = match (want, got) {
+                            (Some(_), None) => "live, but the replay removed it or never saw it",
+                            (None, Some(_)) => "absent, but the replay has it",
+                            _ => "the replay's item differs",
+                        };
+                        check.mismatches.push(format!("{k:?}: {what}"));
+                    }
+                }
+                if !check.mismatches.is_empty() {
+                    problems.push(format!(
+                        "{name}: its change stream replayed gives {} keys that differ from its items",
+                        check.mismatches.len()
+                    ));
+                    check.mismatches.truncate(20);
+                }
+            }
+        }
+        out.push(check);
+    }
+    out
+}
 
 /// Every region's heads (from its store file, read-only) and conflicts.
 async fn final_state(regions: &[RegionTarget], table: &str) -> Result<FinalState, DriveError> {

@@ -227,6 +227,7 @@ pub fn scenario(seed: u64) -> Scenario {
             item_bytes: 128,
             concurrency: 16,
             replicas: regions.clone(),
+            stream: None,
         },
         duration,
         settle: Duration::from_secs(60),

@@ -148,6 +148,7 @@ mod tests {
             item_bytes: 200,
             concurrency: 4,
             replicas: vec!["a-1".into()],
+            stream: None,
         }
     }
 

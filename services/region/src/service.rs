@@ -168,8 +168,17 @@ impl Meridian for ClientApi {
                 known.join(", ")
             )));
         }
-        let def =
+        let mut def =
             TableDef::new(&r.name, KeySchema { partition, sort }, replicas).map_err(invalid)?;
+        if !r.stream_view_type.is_empty() {
+            if meridian_store::stream::ViewType::parse(&r.stream_view_type).is_none() {
+                return Err(Status::invalid_argument(format!(
+                    "stream_view_type: {:?} is not one of KEYS_ONLY, NEW_IMAGE, OLD_IMAGE, NEW_AND_OLD_IMAGES",
+                    r.stream_view_type
+                )));
+            }
+            def.stream_view_type = Some(r.stream_view_type);
+        }
         let results = self.write(vec![WriteOp::CreateTable(def.clone())]).await?;
         Ok(Response::new(describe(&def, &results[0].version, 0)))
     }

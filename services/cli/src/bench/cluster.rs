@@ -134,6 +134,7 @@ impl Cluster {
                 }),
                 sort_key: None,
                 replicas,
+                stream_view_type: String::new(),
             })
             .await
             .context("CreateTable")?;
