@@ -61,6 +61,7 @@ pub fn render(report: &Report) -> String {
     disasters_table(&mut out, report);
     restores_table(&mut out, report);
     joins_table(&mut out, report);
+    streams_table(&mut out, report);
     convergence(&mut out, report);
     conflicts_tables(&mut out, report);
     drift_table(&mut out, report);
@@ -872,6 +873,45 @@ fn joins_table(out: &mut String, r: &Report) {
     out.push_str("</tbody>\n</table>\n</section>\n");
 }
 
+fn streams_table(out: &mut String, r: &Report) {
+    if r.streams.is_empty() {
+        return;
+    }
+    out.push_str(
+        "<section id=\"streams\">\n<h2>Change streams replayed</h2>\n\
+         <p class=\"explain\">Each region's change stream of the table, read from its start and \
+         replayed (the new image of each INSERT and MODIFY, a delete for each REMOVE), compared \
+         with the region's final items key by key.</p>\n\
+         <table>\n<thead><tr><th>region</th><th class=\"n\">records</th><th class=\"n\">REMOVE</th>\
+         <th class=\"n\">items</th><th class=\"n\">keys compared</th><th>differences</th></tr></thead>\n<tbody>\n",
+    );
+    for c in &r.streams {
+        let diffs = match &c.error {
+            Some(e) => format!("<span class=\"bad\">unreadable: {}</span>", esc(e)),
+            None if c.mismatches.is_empty() => "none".into(),
+            None => format!(
+                "<span class=\"bad\">{}</span><br>{}",
+                c.mismatches.len(),
+                c.mismatches
+                    .iter()
+                    .map(|m| esc(m))
+                    .collect::<Vec<_>>()
+                    .join("<br>")
+            ),
+        };
+        w!(
+            out,
+            "<tr><td>{}</td><td class=\"n\">{}</td><td class=\"n\">{}</td><td class=\"n\">{}</td><td class=\"n\">{}</td><td>{diffs}</td></tr>\n",
+            esc(&c.region),
+            c.records,
+            c.removes,
+            c.items,
+            c.keys_checked
+        );
+    }
+    out.push_str("</tbody>\n</table>\n</section>\n");
+}
+
 fn convergence(out: &mut String, r: &Report) {
     let c = &r.convergence;
     out.push_str("<section id=\"convergence\">\n<h2>Convergence</h2>\n");
@@ -1378,6 +1418,15 @@ mod tests {
                     ms: 120,
                 }),
             }],
+            streams: vec![crate::report::StreamCheck {
+                region: "eu-west-1".into(),
+                records: 4_321,
+                removes: 123,
+                items: 1_999,
+                keys_checked: 1_999,
+                mismatches: Vec::new(),
+                error: None,
+            }],
             joins: vec![crate::report::JoinReport {
                 region: "sa-east-1".into(),
                 asked: "us-east-1".into(),
@@ -1461,6 +1510,7 @@ mod tests {
             "disasters",
             "restores",
             "joins",
+            "streams",
             "convergence",
             "conflicts",
             "drift",
