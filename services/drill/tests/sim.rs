@@ -45,6 +45,21 @@ fn a_small_simulated_drill_passes_the_checker_and_replays_byte_for_byte() {
     eprintln!("{json_a}");
 }
 
+/// Runs `text` simulated from `seed` twice, asserts the two reports are the
+/// same byte for byte, and returns one.
+fn replayed(text: &str, seed: u64) -> meridian_scenario::report::Report {
+    let scenario = Scenario::parse(text, &BTreeMap::new()).unwrap();
+    let dir = tempfile::tempdir().unwrap();
+    let a = meridian_drill::sim::run(&scenario, seed, &dir.path().join("a")).unwrap();
+    let b = meridian_drill::sim::run(&scenario, seed, &dir.path().join("b")).unwrap();
+    assert_eq!(
+        serde_json::to_string(&a).unwrap(),
+        serde_json::to_string(&b).unwrap(),
+        "the same seed must give the same report"
+    );
+    a
+}
+
 /// Steady writes and deletes while a region's directory is copied and later
 /// put back, with tombstones purged 2 s after every region holds them.
 /// Purging must keep up with steady writes (claims follow each peer's log
@@ -195,9 +210,7 @@ const RESTORED: &str = r#"
 
 #[test]
 fn a_table_restored_to_a_mark_is_the_table_at_the_mark_in_every_region() {
-    let scenario = Scenario::parse(RESTORED, &BTreeMap::new()).unwrap();
-    let dir = tempfile::tempdir().unwrap();
-    let a = meridian_drill::sim::run(&scenario, 3, &dir.path().join("a")).unwrap();
+    let a = replayed(RESTORED, 3);
     assert!(a.verdict.ok, "{:#?}", a.verdict);
     let [x] = a.restores.as_slice() else {
         panic!("one restore expected: {:#?}", a.restores);
@@ -213,12 +226,6 @@ fn a_table_restored_to_a_mark_is_the_table_at_the_mark_in_every_region() {
         "every region's copy compared"
     );
     assert!(x.mismatches.is_empty(), "{x:#?}");
-    let b = meridian_drill::sim::run(&scenario, 3, &dir.path().join("b")).unwrap();
-    assert_eq!(
-        serde_json::to_string(&a).unwrap(),
-        serde_json::to_string(&b).unwrap(),
-        "the same seed must give the same report"
-    );
 }
 
 /// A region joins a busy table: the table starts on r1 and r2, r3 is added
@@ -255,9 +262,7 @@ const JOINED: &str = r#"
 
 #[test]
 fn a_region_that_joins_a_busy_table_fills_turns_active_and_loses_nothing() {
-    let scenario = Scenario::parse(JOINED, &BTreeMap::new()).unwrap();
-    let dir = tempfile::tempdir().unwrap();
-    let a = meridian_drill::sim::run(&scenario, 11, &dir.path().join("a")).unwrap();
+    let a = replayed(JOINED, 11);
     assert!(a.verdict.ok, "{:#?}", a.verdict);
     let [j] = a.joins.as_slice() else {
         panic!("one join expected: {:#?}", a.joins);
@@ -274,12 +279,6 @@ fn a_region_that_joins_a_busy_table_fills_turns_active_and_loses_nothing() {
         a.events
     );
     assert_eq!(a.workload.by_region.get("r3").copied().unwrap_or(0), 0);
-    let b = meridian_drill::sim::run(&scenario, 11, &dir.path().join("b")).unwrap();
-    assert_eq!(
-        serde_json::to_string(&a).unwrap(),
-        serde_json::to_string(&b).unwrap(),
-        "the same seed must give the same report"
-    );
 }
 
 /// With a change stream on the drill's table, every region's stream,
@@ -310,9 +309,7 @@ const STREAMED: &str = r#"
 
 #[test]
 fn every_regions_stream_replays_to_its_final_items() {
-    let scenario = Scenario::parse(STREAMED, &BTreeMap::new()).unwrap();
-    let dir = tempfile::tempdir().unwrap();
-    let a = meridian_drill::sim::run(&scenario, 5, &dir.path().join("a")).unwrap();
+    let a = replayed(STREAMED, 5);
     assert!(a.verdict.ok, "{:#?}", a.verdict);
     assert_eq!(a.streams.len(), 3, "{:#?}", a.streams);
     for c in &a.streams {
