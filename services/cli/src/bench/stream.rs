@@ -124,16 +124,84 @@ async fn wait_for(conn: &mut Conn, mut it: String, id: &str, max: Duration) -> R
     }
 }
 
-/// Two regions with DynamoDB endpoints. Writes to region 0 with its
-/// table's stream off (the baseline) and on (`NEW_AND_OLD_IMAGES`), in
-/// alternating order; then, stream on, single writes whose records are
-/// waited for in region 0's stream and in region 1's.
+/// Latency histograms: in the writing region's stream, and in the peer's.
+type Latencies = (Histogram<u64>, Histogram<u64>);
+
+/// One phase on a cluster of its own, so that both phases write into an
+/// empty table: two regions with DynamoDB endpoints; `items` written to
+/// region 0 with the table's stream `on` or not; then, stream on, single
+/// writes whose records are waited for in region 0's stream and in region
+/// 1's. Returns the write rate, and the latencies when `on`.
+async fn phase(
+    a: &StreamArgs,
+    items: u64,
+    probes: u64,
+    on: bool,
+) -> Result<(f64, Option<Latencies>)> {
+    let max = Duration::from_secs(if a.common.smoke { 60 } else { a.max_secs });
+    let dir = a.common.tempdir()?;
+    let addrs: Vec<SocketAddr> = (0..2)
+        .map(|_| {
+            meridian_cluster::ports::free_port().map(|p| SocketAddr::from(([127, 0, 0, 1], p)))
+        })
+        .collect::<Result<_, _>>()?;
+    let cluster = Cluster::start_with(2, false, dir.path(), |f| {
+        for (region, addr) in f.regions.iter_mut().zip(&addrs) {
+            region.dynamo = Some(*addr);
+        }
+    })
+    .await?;
+    let result = async {
+        cluster.create_table().await?;
+        let mut local = conn(addrs[0]).await?;
+        if on {
+            set_stream(&mut local, true).await?;
+        }
+        let l = load(&cluster, 0, a.clients, items, 25, None, max, "w-").await?;
+        if l.items < items {
+            bail!("wrote {} of {items} items within {max:?}", l.items);
+        }
+        let rate = l.items as f64 / l.elapsed.as_secs_f64().max(1e-6);
+        if !on {
+            return Ok((rate, None));
+        }
+        // Latency: each probe waits for its own record.
+        let mut peer = conn(addrs[1]).await?;
+        let mut here = Histogram::<u64>::new_with_bounds(1, 60_000_000, 3)?;
+        let mut there = here.clone();
+        let mut its = (latest(&mut local).await?, latest(&mut peer).await?);
+        let mut client = cluster.client(0)?;
+        for i in 0..probes {
+            let id = format!("probe-{i}");
+            client
+                .put_item(pb::PutItemRequest {
+                    table: TABLE.into(),
+                    item: item(&id),
+                    condition: None,
+                })
+                .await
+                .context("PutItem")?;
+            let t = Instant::now();
+            its.0 = wait_for(&mut local, its.0, &id, max).await?;
+            here.record(t.elapsed().as_micros().max(1) as u64)?;
+            its.1 = wait_for(&mut peer, its.1, &id, max).await?;
+            there.record(t.elapsed().as_micros().max(1) as u64)?;
+        }
+        anyhow::Ok((rate, Some((here, there))))
+    }
+    .await;
+    cluster.shutdown().await;
+    result
+}
+
+/// Writes with the table's stream off (the baseline) and on
+/// (`NEW_AND_OLD_IMAGES`), each on a fresh cluster into an empty table, in
+/// alternating order; and how soon a change's record is readable.
 pub async fn stream(a: StreamArgs) -> Result<()> {
     let smoke = a.common.smoke;
     let reps = a.common.reps(3);
     let items = if smoke { 2_000 } else { a.items };
     let probes = if smoke { 20 } else { a.probes };
-    let max = Duration::from_secs(if smoke { 60 } else { a.max_secs });
     let mut r = Report::new(
         "stream",
         smoke,
@@ -142,73 +210,20 @@ pub async fn stream(a: StreamArgs) -> Result<()> {
     );
     r.machine = a.common.machine()?;
     for rep in 0..reps {
-        let dir = a.common.tempdir()?;
-        let addrs: Vec<SocketAddr> = (0..2)
-            .map(|_| {
-                meridian_cluster::ports::free_port().map(|p| SocketAddr::from(([127, 0, 0, 1], p)))
-            })
-            .collect::<Result<_, _>>()?;
-        let cluster = Cluster::start_with(2, false, dir.path(), |f| {
-            for (region, addr) in f.regions.iter_mut().zip(&addrs) {
-                region.dynamo = Some(*addr);
-            }
-        })
-        .await?;
-        let result = async {
-            cluster.create_table().await?;
-            let mut local = conn(addrs[0]).await?;
-            let mut peer = conn(addrs[1]).await?;
-            let mut rates = [0.0f64; 2];
-            // Alternate which goes first: the table grows under the second.
-            let order = if rep % 2 == 0 {
-                [false, true]
-            } else {
-                [true, false]
-            };
-            // DynamoDB refuses to disable a stream there is not: change
-            // it only when it differs.
-            let mut streaming = false;
-            for on in order {
-                if on != streaming {
-                    set_stream(&mut local, on).await?;
-                    streaming = on;
-                }
-                let prefix = format!("{}{rep}-", if on { "on" } else { "off" });
-                let l = load(&cluster, 0, a.clients, items, 25, None, max, &prefix).await?;
-                if l.items < items {
-                    bail!("wrote {} of {items} items within {max:?}", l.items);
-                }
-                rates[usize::from(on)] = l.items as f64 / l.elapsed.as_secs_f64().max(1e-6);
-            }
-            // Latency: stream on; each probe waits for its own record.
-            if !streaming {
-                set_stream(&mut local, true).await?;
-            }
-            let mut here = Histogram::<u64>::new_with_bounds(1, 60_000_000, 3)?;
-            let mut there = here.clone();
-            let mut its = (latest(&mut local).await?, latest(&mut peer).await?);
-            let mut client = cluster.client(0)?;
-            for i in 0..probes {
-                let id = format!("probe{rep}-{i}");
-                client
-                    .put_item(pb::PutItemRequest {
-                        table: TABLE.into(),
-                        item: item(&id),
-                        condition: None,
-                    })
-                    .await
-                    .context("PutItem")?;
-                let t = Instant::now();
-                its.0 = wait_for(&mut local, its.0, &id, max).await?;
-                here.record(t.elapsed().as_micros().max(1) as u64)?;
-                its.1 = wait_for(&mut peer, its.1, &id, max).await?;
-                there.record(t.elapsed().as_micros().max(1) as u64)?;
-            }
-            anyhow::Ok((rates, here, there))
+        let mut rates = [0.0f64; 2];
+        let mut latencies = None;
+        let order = if rep % 2 == 0 {
+            [false, true]
+        } else {
+            [true, false]
+        };
+        for on in order {
+            let (rate, l) = phase(&a, items, probes, on).await?;
+            rates[usize::from(on)] = rate;
+            latencies = latencies.or(l);
         }
-        .await;
-        cluster.shutdown().await;
-        let ([off, on], here, there) = result?;
+        let [off, on] = rates;
+        let (here, there) = latencies.context("the stream phase measured no latency")?;
         let ms = |h: &Histogram<u64>, q: f64| h.value_at_quantile(q) as f64 / 1e3;
         r.add("writes, stream off (baseline)", "items/s", off);
         r.add("writes, NEW_AND_OLD_IMAGES stream on", "items/s", on);
@@ -217,7 +232,8 @@ pub async fn stream(a: StreamArgs) -> Result<()> {
         r.add("record readable, same region p99", "ms", ms(&here, 0.99));
         r.add("record readable, peer region p50", "ms", ms(&there, 0.5));
         r.add("record readable, peer region p99", "ms", ms(&there, 0.99));
-        r.runs.push(json!({"rep": rep, "off": off, "on": on}));
+        r.runs
+            .push(json!({"rep": rep, "off": off, "on": on, "stream_first": order[0]}));
     }
     r.target(
         "≥ 0.8 (write throughput with the stream on, against off)",
@@ -225,7 +241,7 @@ pub async fn stream(a: StreamArgs) -> Result<()> {
         true,
         0.8,
     );
-    r.notes.push("latency: from the PutItem's answer (the write committed) until GetRecords returns its record, polled every 0.2 ms; the peer's figure includes replication".into());
+    r.notes.push("each phase runs on a fresh cluster and writes into an empty table, the two in alternating order; latency: from the PutItem's answer (the write committed) until GetRecords returns its record, polled every 0.2 ms; the peer's figure includes replication".into());
     r.finish(&a.common.out)?;
     Ok(())
 }
