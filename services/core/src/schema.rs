@@ -193,7 +193,7 @@ pub struct TableDef {
     /// Every replica's state, removed ones included until they are gone.
     pub replica_states: std::collections::BTreeMap<String, crate::replicas::State>,
     /// The change stream's view type (`NEW_IMAGE`, …) when a stream was
-    /// requested; stored and described, served by a later change-stream API.
+    /// requested; served by the regions' change streams (docs/streams.md).
     /// UpdateTable changes it in the settings row ([`crate::settings`]).
     pub stream_view_type: Option<String>,
     /// The billing mode the table was created with; UpdateTable changes it
