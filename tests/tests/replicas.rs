@@ -65,6 +65,16 @@ async fn replicas(c: &Client, table: &str) -> BTreeMap<String, ReplicaStatus> {
         .collect()
 }
 
+/// Polls `c`'s DescribeTable until `region`'s replica of `table` is ACTIVE.
+async fn wait_active(c: &Client, table: &str, region: &str) {
+    poll_until(
+        &format!("{region}'s replica of {table} to be ACTIVE"),
+        Duration::from_secs(30),
+        || async { replicas(c, table).await.get(region) == Some(&ReplicaStatus::Active) },
+    )
+    .await;
+}
+
 fn create(region: &str) -> ReplicationGroupUpdate {
     ReplicationGroupUpdate::builder()
         .create(
@@ -155,20 +165,11 @@ async fn a_replica_added_while_writes_go_on_fills_and_becomes_active_everywhere(
     writers.await;
 
     // ACTIVE in every region's description, once the new replica filled.
-    for (i, r) in REGIONS.iter().enumerate() {
-        let who = client(c.dynamo_url(i));
-        poll_until(
-            &format!("{r} to describe the new replica ACTIVE"),
-            Duration::from_secs(30),
-            || async {
-                replicas(&who, table).await.get(REGIONS[2]) == Some(&ReplicaStatus::Active)
-            },
-        )
-        .await;
+    for i in 0..REGIONS.len() {
+        wait_active(&client(c.dynamo_url(i)), table, REGIONS[2]).await;
     }
     // It holds every write acknowledged anywhere, before and during the fill.
-    let urls: Vec<String> = (0..3).map(|i| c.url(i)).collect();
-    meridian_cluster::wait::wait_quiescent(&urls, Some(table), Duration::from_secs(30))
+    c.wait_quiescent(table, Duration::from_secs(30))
         .await
         .expect("the three replicas agree");
     assert_eq!(c.heads(2, table).len(), 1200);
@@ -288,14 +289,8 @@ async fn a_removed_replica_refuses_writes_deletes_its_copy_and_the_others_go_on(
         .send()
         .await
         .expect("add it back");
-    poll_until(
-        "eu-west-1 to be ACTIVE again",
-        Duration::from_secs(30),
-        || async { replicas(&east, table).await.get(REGIONS[1]) == Some(&ReplicaStatus::Active) },
-    )
-    .await;
-    let urls: Vec<String> = (0..3).map(|i| c.url(i)).collect();
-    meridian_cluster::wait::wait_quiescent(&urls, Some(table), Duration::from_secs(30))
+    wait_active(&east, table, REGIONS[1]).await;
+    c.wait_quiescent(table, Duration::from_secs(30))
         .await
         .expect("all three agree");
     assert_eq!(c.heads(1, table).len(), 201);
@@ -394,14 +389,8 @@ async fn a_region_started_after_the_others_joins_a_live_table() {
     );
     c.restart(2).await;
     put_many(&east, table, (400..500).map(|i| row(i, "east"))).await;
-    poll_until(
-        "the late region's replica to be ACTIVE",
-        Duration::from_secs(30),
-        || async { replicas(&east, table).await.get(REGIONS[2]) == Some(&ReplicaStatus::Active) },
-    )
-    .await;
-    let urls: Vec<String> = (0..3).map(|i| c.url(i)).collect();
-    meridian_cluster::wait::wait_quiescent(&urls, Some(table), Duration::from_secs(30))
+    wait_active(&east, table, REGIONS[2]).await;
+    c.wait_quiescent(table, Duration::from_secs(30))
         .await
         .expect("the three replicas agree");
     assert_eq!(c.heads(2, table).len(), 500);

@@ -91,6 +91,20 @@ async fn table_with_stream(c: &aws_sdk_dynamodb::Client, table: &str, view: Stre
         .expect("create a table with a stream");
 }
 
+/// The ARN of `table`'s latest stream, from DescribeTable.
+async fn stream_arn(c: &aws_sdk_dynamodb::Client, table: &str) -> String {
+    c.describe_table()
+        .table_name(table)
+        .send()
+        .await
+        .expect("describe table")
+        .table
+        .expect("a table")
+        .latest_stream_arn()
+        .expect("LatestStreamArn")
+        .to_string()
+}
+
 fn events(records: &[Record]) -> Vec<OperationType> {
     records
         .iter()
@@ -296,15 +310,7 @@ async fn a_disabled_stream_closes_its_shard_and_a_new_one_gets_a_new_label() {
     let east = client(c.dynamo_url(0));
     let table = "toggled";
     table_with_stream(&east, table, StreamViewType::KeysOnly).await;
-    let first = east
-        .describe_table()
-        .table_name(table)
-        .send()
-        .await
-        .unwrap()
-        .table
-        .unwrap();
-    let first_arn = first.latest_stream_arn().unwrap().to_string();
+    let first_arn = stream_arn(&east, table).await;
     east.put_item()
         .table_name(table)
         .set_item(Some(item([("id", s("a")), ("v", s("1"))])))
@@ -356,15 +362,7 @@ async fn a_disabled_stream_closes_its_shard_and_a_new_one_gets_a_new_label() {
         .send()
         .await
         .unwrap();
-    let second = east
-        .describe_table()
-        .table_name(table)
-        .send()
-        .await
-        .unwrap()
-        .table
-        .unwrap();
-    let second_arn = second.latest_stream_arn().unwrap().to_string();
+    let second_arn = stream_arn(&east, table).await;
     assert_ne!(second_arn, first_arn);
     let listed = streams
         .list_streams()
@@ -412,17 +410,7 @@ async fn a_ttl_delete_is_a_remove_made_by_the_service() {
         .send()
         .await
         .unwrap();
-    let arn = east
-        .describe_table()
-        .table_name(table)
-        .send()
-        .await
-        .unwrap()
-        .table
-        .unwrap()
-        .latest_stream_arn()
-        .unwrap()
-        .to_string();
+    let arn = stream_arn(&east, table).await;
     let streams = streams_client(c.dynamo_url(0));
     poll_until(
         "the TTL delete's record",
@@ -462,23 +450,10 @@ async fn bad_stream_requests_get_dynamodbs_errors() {
             .await
             .unwrap();
     }
-    let arn = |t: &str| {
-        let east = &east;
-        let t = t.to_string();
-        async move {
-            east.describe_table()
-                .table_name(t)
-                .send()
-                .await
-                .unwrap()
-                .table
-                .unwrap()
-                .latest_stream_arn()
-                .unwrap()
-                .to_string()
-        }
-    };
-    let (one, two) = (arn("one").await, arn("two").await);
+    let (one, two) = (
+        stream_arn(&east, "one").await,
+        stream_arn(&east, "two").await,
+    );
     let streams = streams_client(c.dynamo_url(0));
     let code = |e: &dyn ProvideErrorMetadata| e.code().unwrap_or_default().to_string();
 

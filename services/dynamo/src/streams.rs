@@ -104,11 +104,13 @@ async fn streams(ops: &Ops, table: Option<&str>) -> ApiResult<Vec<Stream>> {
                     let mut after = String::new();
                     loop {
                         let page = r.list_tables(&after, 1000)?;
-                        let last = page.last().cloned();
+                        let full = page.len() == 1000;
+                        if let Some(last) = page.last() {
+                            after = last.clone();
+                        }
                         all.extend(page);
-                        match last {
-                            Some(l) if all.len() % 1000 == 0 => after = l,
-                            _ => break all,
+                        if !full {
+                            break all;
                         }
                     }
                 }

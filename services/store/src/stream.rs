@@ -175,12 +175,18 @@ fn stream_of(ctx: &mut Ctx<'_, '_>, table: &str) -> Result<Option<StreamOn>, Sto
     let corrupt = |e: meridian_core::Error| StoreError::Corrupt(e.to_string());
     let row = row.map(|i| decode_item(&i)).transpose().map_err(corrupt)?;
     let settings = TableSettings::current(&def, &incarnation, row.as_ref()).map_err(corrupt)?;
-    Ok(settings.stream.and_then(|s| {
+    Ok(StreamOn::of(&settings))
+}
+
+impl StreamOn {
+    /// The stream `settings` enable, if any.
+    fn of(settings: &TableSettings) -> Option<Self> {
+        let s = settings.stream.as_ref()?;
         ViewType::parse(&s.view_type).map(|view| StreamOn {
             label: s.since,
             view,
         })
-    }))
+    }
 }
 
 impl Ctx<'_, '_> {
@@ -449,14 +455,7 @@ impl Reader {
 
     /// The stream of `table` in force now, if one is enabled.
     pub fn stream_on(&self, table: &str) -> Result<Option<StreamOn>, StoreError> {
-        Ok(self.settings(table)?.and_then(|s| {
-            s.stream.and_then(|st| {
-                ViewType::parse(&st.view_type).map(|view| StreamOn {
-                    label: st.since,
-                    view,
-                })
-            })
-        }))
+        Ok(self.settings(table)?.as_ref().and_then(StreamOn::of))
     }
 }
 
