@@ -33,9 +33,6 @@ use crate::worker::{Stop, Worker};
 /// How often the worker looks for replica changes that concern this region.
 pub const POLL: Duration = Duration::from_millis(200);
 
-/// Tables examined per page of the catalog.
-const PAGE: usize = 1000;
-
 /// One finished fill of a new replica in this region.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct Fill {
@@ -128,25 +125,18 @@ async fn pending(shared: &Shared) -> Result<Vec<(String, Status, Vec<String>)>, 
         .storage
         .read(move |r| {
             let mut out = Vec::new();
-            let mut after = String::new();
-            loop {
-                let names = r.list_tables(&after, PAGE)?;
-                for name in &names {
-                    let Some((def, _)) = r.table_def(name)? else {
-                        continue;
-                    };
-                    if let Some(s) = def.replica_states.get(&me)
-                        && matches!(s.status, Status::Creating | Status::Deleting)
-                    {
-                        let others = def.replicas.iter().filter(|x| **x != me).cloned();
-                        out.push((name.clone(), s.status, others.collect()));
-                    }
-                }
-                match names.last() {
-                    Some(last) if names.len() == PAGE => after = last.clone(),
-                    _ => return Ok(out),
+            for name in r.tables_with_replica_row(&me)? {
+                let Some((def, _)) = r.table_def(&name)? else {
+                    continue;
+                };
+                if let Some(s) = def.replica_states.get(&me)
+                    && matches!(s.status, Status::Creating | Status::Deleting)
+                {
+                    let others = def.replicas.iter().filter(|x| **x != me).cloned();
+                    out.push((name.clone(), s.status, others.collect()));
                 }
             }
+            Ok(out)
         })
         .await
         .map_err(|e| e.to_string())
