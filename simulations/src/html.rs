@@ -62,6 +62,7 @@ pub fn render(report: &Report) -> String {
     restores_table(&mut out, report);
     joins_table(&mut out, report);
     streams_table(&mut out, report);
+    indexes_table(&mut out, report);
     convergence(&mut out, report);
     conflicts_tables(&mut out, report);
     drift_table(&mut out, report);
@@ -912,6 +913,49 @@ fn streams_table(out: &mut String, r: &Report) {
     out.push_str("</tbody>\n</table>\n</section>\n");
 }
 
+fn indexes_table(out: &mut String, r: &Report) {
+    if r.indexes.is_empty() {
+        return;
+    }
+    out.push_str(
+        "<section id=\"indexes\">\n<h2>Secondary indexes checked</h2>\n\
+         <p class=\"explain\">Each region's index entries as stored, compared with the entries its \
+         final items give (an item is in an index when it has every key attribute of it), and \
+         with the first region's entries.</p>\n\
+         <table>\n<thead><tr><th>region</th><th>index</th><th class=\"n\">entries</th>\
+         <th class=\"n\">items</th><th>differences</th><th>same as first region</th></tr></thead>\n<tbody>\n",
+    );
+    for c in &r.indexes {
+        let diffs = match &c.error {
+            Some(e) => format!("<span class=\"bad\">{}</span>", esc(e)),
+            None if c.mismatches.is_empty() => "none".into(),
+            None => format!(
+                "<span class=\"bad\">{}</span><br>{}",
+                c.mismatches.len(),
+                c.mismatches
+                    .iter()
+                    .map(|m| esc(m))
+                    .collect::<Vec<_>>()
+                    .join("<br>")
+            ),
+        };
+        let agrees = if c.agrees {
+            "yes".to_string()
+        } else {
+            "<span class=\"bad\">no</span>".to_string()
+        };
+        w!(
+            out,
+            "<tr><td>{}</td><td>{}</td><td class=\"n\">{}</td><td class=\"n\">{}</td><td>{diffs}</td><td>{agrees}</td></tr>\n",
+            esc(&c.region),
+            esc(&c.index),
+            c.entries,
+            c.items
+        );
+    }
+    out.push_str("</tbody>\n</table>\n</section>\n");
+}
+
 fn convergence(out: &mut String, r: &Report) {
     let c = &r.convergence;
     out.push_str("<section id=\"convergence\">\n<h2>Convergence</h2>\n");
@@ -1427,6 +1471,15 @@ mod tests {
                 mismatches: Vec::new(),
                 error: None,
             }],
+            indexes: vec![crate::report::IndexCheck {
+                region: "eu-west-1".into(),
+                index: "by_group".into(),
+                entries: 1_999,
+                items: 1_999,
+                mismatches: Vec::new(),
+                agrees: true,
+                error: None,
+            }],
             joins: vec![crate::report::JoinReport {
                 region: "sa-east-1".into(),
                 asked: "us-east-1".into(),
@@ -1511,6 +1564,7 @@ mod tests {
             "restores",
             "joins",
             "streams",
+            "indexes",
             "convergence",
             "conflicts",
             "drift",

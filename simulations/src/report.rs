@@ -61,7 +61,31 @@ pub struct Report {
     /// its start against its final items.
     #[serde(default)]
     pub streams: Vec<StreamCheck>,
+    /// With `workload.indexes`: each region's indexes against a
+    /// recomputation from its items, and against the other regions'.
+    #[serde(default)]
+    pub indexes: Vec<IndexCheck>,
     pub verdict: VerdictReport,
+}
+
+/// One index of the drill's table in one region, at the end
+/// (docs/indexes.md): its entries as stored must be exactly those its
+/// items give, and the same in every region.
+#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
+pub struct IndexCheck {
+    pub region: String,
+    pub index: String,
+    /// Entries stored, and items in the region.
+    pub entries: u64,
+    pub items: u64,
+    /// Entries stored that no item gives, and items' entries missing (the
+    /// first 20 of each kind, together).
+    pub mismatches: Vec<String>,
+    /// Whether its entries equal those of the first region listed.
+    pub agrees: bool,
+    /// Why the index could not be read or is not complete, if so.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub error: Option<String>,
 }
 
 /// One region's change stream of the drill's table, replayed from its

@@ -111,6 +111,11 @@ pub struct Workload {
     /// needs). Each region's stream, replayed from the start, must give
     /// its final items (docs/streams.md).
     pub stream: Option<String>,
+    /// The table has the drill's secondary indexes, whose keys the writes
+    /// move between partitions; each region's indexes must equal a
+    /// recomputation from its items, and agree across regions
+    /// (docs/indexes.md).
+    pub indexes: bool,
 }
 
 #[derive(Clone, Copy, Debug, PartialEq)]
@@ -505,6 +510,9 @@ struct WorkloadSection {
     replicas: Option<Vec<String>>,
     /// A change stream on the table, checked at the end.
     stream: Option<String>,
+    /// The drill's secondary indexes on the table, checked at the end.
+    #[serde(default)]
+    indexes: bool,
 }
 
 fn default_table() -> String {
@@ -808,6 +816,7 @@ impl Scenario {
             mix: w.mix,
             item_bytes: w.item_bytes,
             concurrency: w.concurrency,
+            indexes: w.indexes,
             stream: match w.stream.as_deref() {
                 None => None,
                 Some(v @ ("NEW_IMAGE" | "NEW_AND_OLD_IMAGES")) => Some(v.to_string()),

@@ -49,6 +49,7 @@ pub async fn scan_heads(url: &str, table: &str, schema: &KeySchema) -> Result<He
     for _ in 0..100_000 {
         let page = c
             .scan(pb::ScanRequest {
+                index: String::new(),
                 table: table.into(),
                 limit: 1000,
                 page_token: token,

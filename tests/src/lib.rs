@@ -341,6 +341,7 @@ impl TestCluster {
         };
         self.client(i)
             .create_table(pb::CreateTableRequest {
+                indexes: Vec::new(),
                 name: name.into(),
                 partition_key: Some(attr(pk)),
                 sort_key: sk.map(attr),

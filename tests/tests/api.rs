@@ -163,6 +163,7 @@ async fn tables_replicate_and_deletes_do_not_resurrect() {
     let dup = c
         .client(1)
         .create_table(pb::CreateTableRequest {
+            indexes: Vec::new(),
             name: "users".into(),
             partition_key: Some(pb::KeyAttr {
                 name: "id".into(),
@@ -212,6 +213,7 @@ async fn tables_replicate_and_deletes_do_not_resurrect() {
         let scan = c
             .client(i)
             .scan(pb::ScanRequest {
+                index: String::new(),
                 table: "users".into(),
                 ..Default::default()
             })
@@ -334,6 +336,7 @@ async fn query_orders_numbers_numerically_and_pages() {
     };
     let query = |sort: Option<pb::SortCondition>, reverse: bool, limit: u32, token: Vec<u8>| {
         pb::QueryRequest {
+            index: String::new(),
             table: "series".into(),
             partition_key: item(serde_json::json!({"pk": {"S": "a"}})),
             sort,
@@ -416,6 +419,7 @@ async fn query_orders_numbers_numerically_and_pages() {
     for _ in 0..20 {
         let r = cl
             .scan(pb::ScanRequest {
+                index: String::new(),
                 table: "series".into(),
                 limit: 3,
                 page_token: token,
@@ -432,6 +436,7 @@ async fn query_orders_numbers_numerically_and_pages() {
     assert_eq!(count, 14);
     let bad = cl
         .scan(pb::ScanRequest {
+            index: String::new(),
             table: "series".into(),
             limit: 3,
             page_token: vec![9, 9],
@@ -567,6 +572,7 @@ async fn batches_and_validation_name_the_field_and_the_limit() {
     }
     let scan = cl
         .scan(pb::ScanRequest {
+            index: String::new(),
             table: "t02".into(),
             ..Default::default()
         })

@@ -244,6 +244,7 @@ impl Lab {
         };
         client(&self.regions[0].url)
             .create_table(pb::CreateTableRequest {
+                indexes: Vec::new(),
                 name: TABLE.into(),
                 partition_key: Some(attr("id")),
                 sort_key: None,

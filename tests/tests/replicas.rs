@@ -25,6 +25,7 @@ const REGIONS: [&str; 3] = ["us-east-1", "eu-west-1", "ap-southeast-1"];
 async fn table_on(c: &TestCluster, name: &str, replicas: &[&str]) {
     c.client(0)
         .create_table(pb::CreateTableRequest {
+            indexes: Vec::new(),
             name: name.into(),
             partition_key: Some(pb::KeyAttr {
                 name: "id".into(),

@@ -247,6 +247,7 @@ pub async fn run(command: Command) -> Result<()> {
             loop {
                 let r = c
                     .query(pb::QueryRequest {
+                        index: String::new(),
                         table: table.clone(),
                         partition_key: partition_key.clone(),
                         sort: sort.clone(),
@@ -278,6 +279,7 @@ pub async fn run(command: Command) -> Result<()> {
             loop {
                 let r = c
                     .scan(pb::ScanRequest {
+                        index: String::new(),
                         table: table.clone(),
                         limit,
                         page_token: token,
@@ -392,6 +394,7 @@ async fn table(command: TableCommand) -> Result<()> {
             replicas,
         } => {
             let req = pb::CreateTableRequest {
+                indexes: Vec::new(),
                 name,
                 partition_key: Some(key_attr(&partition_key, "--partition-key")?),
                 sort_key: sort_key.map(|s| key_attr(&s, "--sort-key")).transpose()?,

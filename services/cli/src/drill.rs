@@ -240,6 +240,7 @@ fn summary_json(r: &Report, out: &Path) -> serde_json::Value {
         "joins": r.joins,
         // With workload.stream: each region's stream replayed against its items.
         "streams": r.streams,
+        "indexes": r.indexes,
         "workload": {
             "attempted": r.workload.attempted,
             "acked": r.workload.acked,
@@ -384,6 +385,20 @@ fn print_summary(r: &Report, out: &Path) {
         println!(
             "stream of {}: {} records ({} REMOVE) over {} keys; {outcome}",
             c.region, c.records, c.removes, c.keys_checked
+        );
+    }
+    for c in &r.indexes {
+        let outcome = match &c.error {
+            Some(e) => format!("not checked: {e}"),
+            None if !c.mismatches.is_empty() => {
+                format!("{} entries differ from its items", c.mismatches.len())
+            }
+            None if !c.agrees => "equals its items, but differs from the first region's".into(),
+            None => "equals its items and every region's".into(),
+        };
+        println!(
+            "index {} of {}: {} entries over {} items; {outcome}",
+            c.index, c.region, c.entries, c.items
         );
     }
     println!(

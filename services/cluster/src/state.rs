@@ -74,6 +74,34 @@ pub fn stream_replay(data_dir: &Path, table: &str) -> Result<Replayed, StoreErro
     Ok(out)
 }
 
+/// One secondary index of a table as a region's store holds it.
+pub struct HeldIndex {
+    pub def: meridian_core::index::IndexDef,
+    pub entries: std::collections::BTreeSet<meridian_store::IndexPos>,
+    /// Still being built from the table's items.
+    pub building: bool,
+}
+
+/// Every secondary index of `table` in the store under `data_dir`, with
+/// its entries as stored.
+pub fn indexes(data_dir: &Path, table: &str) -> Result<Vec<HeldIndex>, StoreError> {
+    let reader = meridian_store::open_reader(data_dir)?;
+    let Some((def, _)) = reader.table_def(table)? else {
+        return Ok(Vec::new());
+    };
+    let building = reader.indexes_building(table)?;
+    def.indexes
+        .into_iter()
+        .map(|i| {
+            Ok(HeldIndex {
+                entries: reader.index_entries(table, &i.name)?.into_iter().collect(),
+                building: building.contains(&i.name),
+                def: i,
+            })
+        })
+        .collect()
+}
+
 /// Applies a scenario's disaster to the data directory `data_dir` of a
 /// region that is down: `wipe` deletes it, `snapshot` copies it aside,
 /// `restore` puts a copy back in its place. Live drills and the simulator

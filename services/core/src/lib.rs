@@ -11,6 +11,7 @@ pub mod epoch;
 pub mod error;
 pub mod expr;
 pub mod hlc;
+pub mod index;
 pub mod lag;
 pub mod merge;
 pub mod mutation;

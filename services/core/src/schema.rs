@@ -199,6 +199,10 @@ pub struct TableDef {
     /// The billing mode the table was created with; UpdateTable changes it
     /// in the settings row.
     pub billing: crate::settings::Billing,
+    /// The secondary indexes: those the table was created with, as changed
+    /// since by index rows ([`crate::index`]) when the store reads the
+    /// definition back.
+    pub indexes: Vec<crate::index::IndexDef>,
 }
 
 /// The catalog is stored as ordinary LWW items in this reserved table, so
@@ -321,6 +325,7 @@ impl TableDef {
             replicas,
             stream_view_type: None,
             billing: crate::settings::Billing::PayPerRequest,
+            indexes: Vec::new(),
         })
     }
 
@@ -339,6 +344,12 @@ impl TableDef {
             item.insert("sk_type".into(), AttrValue::S(s.ty.as_str().into()));
         }
         item.insert("replicas".into(), AttrValue::Ss(self.replicas.clone()));
+        if !self.indexes.is_empty() {
+            item.insert(
+                "indexes".into(),
+                AttrValue::L(self.indexes.iter().map(|i| i.to_value()).collect()),
+            );
+        }
         if let Some(v) = &self.stream_view_type {
             item.insert("stream".into(), AttrValue::S(v.clone()));
         }
@@ -380,6 +391,16 @@ impl TableDef {
         };
         let mut def = TableDef::new(&need("name")?, KeySchema { partition, sort }, replicas)?;
         def.stream_view_type = s("stream")?;
+        def.indexes = match item.get("indexes") {
+            None => Vec::new(),
+            Some(AttrValue::L(list)) => list
+                .iter()
+                .map(crate::index::IndexDef::from_value)
+                .collect::<Result<_, _>>()?,
+            Some(_) => return Err(Error::Decode("catalog indexes are not a list".into())),
+        };
+        crate::index::validate(&def.key_schema, &def.indexes)
+            .map_err(|e| Error::Decode(format!("catalog indexes: {e}")))?;
         let units = |k: &str| match item.get(k) {
             None => Ok(None),
             Some(AttrValue::N(n)) => n
@@ -397,6 +418,21 @@ impl TableDef {
             _ => return Err(Error::Decode("catalog capacity half present".into())),
         };
         Ok(def)
+    }
+
+    /// The index named `name`.
+    pub fn index(&self, name: &str) -> Option<&crate::index::IndexDef> {
+        self.indexes.iter().find(|i| i.name == name)
+    }
+
+    /// Refuses an item whose value for some index's key attribute could
+    /// never be in that index (`IndexDef::check`).
+    /// DynamoDB names the first index by name when several refuse it;
+    /// `update` picks its wording for an update expression's result.
+    pub fn check_index_keys(&self, item: &Item, update: bool) -> Result<(), Error> {
+        let mut by_name: Vec<&crate::index::IndexDef> = self.indexes.iter().collect();
+        by_name.sort_by(|a, b| a.name.cmp(&b.name));
+        by_name.into_iter().try_for_each(|i| i.check(item, update))
     }
 
     pub fn has_replica(&self, region: &str) -> bool {

@@ -122,6 +122,7 @@ pub async fn drive<F: Faults>(
         &table,
         &scenario.workload.replicas,
         scenario.workload.stream.as_deref(),
+        scenario.workload.indexes,
     )
     .await?;
 
@@ -334,6 +335,11 @@ pub async fn drive<F: Faults>(
         Some(_) => check_streams(regions, &table, &heads, &mut replicas.problems),
         None => Vec::new(),
     };
+    let index_checks = if scenario.workload.indexes {
+        check_indexes(regions, &table, &heads, &mut replicas.problems)
+    } else {
+        Vec::new()
+    };
     let joins = joins.finish(&mut replicas.problems);
     let restores = recovery
         .check(regions, scenario.settle, &mut replicas)
@@ -377,6 +383,7 @@ pub async fn drive<F: Faults>(
     report.restores = restores;
     report.joins = joins;
     report.streams = streams;
+    report.indexes = index_checks;
     collect::conflicts(&mut report, &all_conflicts, &tally.oracle);
     report.verdict = collect::verdict(
         &replicas,
@@ -621,6 +628,7 @@ async fn create_table(
     table: &str,
     replicas: &[String],
     stream: Option<&str>,
+    indexes: bool,
 ) -> Result<(), DriveError> {
     let first = &regions[0];
     let mut client = MeridianClient::new(first.channel.clone());
@@ -633,6 +641,14 @@ async fn create_table(
         sort_key: None,
         replicas: replicas.to_vec(),
         stream_view_type: stream.unwrap_or_default().to_string(),
+        indexes: if indexes {
+            workload::indexes()
+                .iter()
+                .map(|i| meridian_region::convert::index_to_pb(i, false))
+                .collect()
+        } else {
+            Vec::new()
+        },
     };
     let deadline = Instant::now() + Duration::from_secs(30);
     // Regions may still be connecting; retry until the create is accepted.
@@ -972,6 +988,97 @@ fn check_streams(
             }
         }
         out.push(check);
+    }
+    out
+}
+
+/// Checks every index of `table` in every region (read from its store
+/// file): its entries must be exactly those the region's final items give
+/// by the sparse rule, it must be built, and every region must hold the
+/// same entries as the first.
+fn check_indexes(
+    regions: &[RegionTarget],
+    table: &str,
+    heads: &[(String, Heads)],
+    problems: &mut Vec<String>,
+) -> Vec<meridian_scenario::report::IndexCheck> {
+    use meridian_scenario::report::IndexCheck;
+    let mut out = Vec::new();
+    let mut first: BTreeMap<String, BTreeSet<meridian_store::IndexPos>> = BTreeMap::new();
+    for (r, (name, h)) in regions.iter().zip(heads) {
+        let held = match meridian_cluster::state::indexes(&r.data_dir, table) {
+            Ok(held) => held,
+            Err(e) => {
+                problems.push(format!("{name}: its indexes could not be read: {e}"));
+                out.push(IndexCheck {
+                    region: name.clone(),
+                    error: Some(e.to_string()),
+                    ..Default::default()
+                });
+                continue;
+            }
+        };
+        let live: Vec<(&EncodedKey, &Item)> = h
+            .iter()
+            .filter_map(|((_, k), head)| head.image.as_ref().map(|i| (k, i)))
+            .collect();
+        for held in held {
+            let want: BTreeSet<meridian_store::IndexPos> = live
+                .iter()
+                .filter_map(|(k, item)| {
+                    held.def.key_of(item).map(|index| meridian_store::IndexPos {
+                        index,
+                        key: (*k).clone(),
+                    })
+                })
+                .collect();
+            let mut check = IndexCheck {
+                region: name.clone(),
+                index: held.def.name.clone(),
+                entries: held.entries.len() as u64,
+                items: live.len() as u64,
+                ..Default::default()
+            };
+            for p in held.entries.difference(&want).take(20) {
+                check
+                    .mismatches
+                    .push(format!("stored, no item gives it: {p:?}"));
+            }
+            for p in want.difference(&held.entries).take(20) {
+                check
+                    .mismatches
+                    .push(format!("an item gives it, not stored: {p:?}"));
+            }
+            if held.building {
+                check.error = Some("still being built".into());
+                problems.push(format!(
+                    "{name}: index {} is still being built",
+                    held.def.name
+                ));
+            }
+            if !check.mismatches.is_empty() {
+                problems.push(format!(
+                    "{name}: index {} differs from its items ({} entries stored, {} given by its items)",
+                    held.def.name,
+                    held.entries.len(),
+                    want.len()
+                ));
+            }
+            check.agrees = match first.get(&held.def.name) {
+                None => {
+                    first.insert(held.def.name.clone(), held.entries);
+                    true
+                }
+                Some(reference) => *reference == held.entries,
+            };
+            if !check.agrees {
+                problems.push(format!(
+                    "{name}: index {} differs from {}'s",
+                    check.index, regions[0].name
+                ));
+            }
+            out.push(check);
+        }
     }
     out
 }

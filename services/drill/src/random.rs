@@ -228,6 +228,7 @@ pub fn scenario(seed: u64) -> Scenario {
             concurrency: 16,
             replicas: regions.clone(),
             stream: None,
+            indexes: false,
         },
         duration,
         settle: Duration::from_secs(60),

@@ -2,7 +2,8 @@
 //! choices come from a seeded generator per region, so a simulated drill
 //! issues the same operations in the same order every time.
 
-use meridian_core::{AttrValue, Item, Number};
+use meridian_core::index::{IndexDef, Kind, Projection};
+use meridian_core::{AttrValue, Item, KeyAttr, KeyType, Number};
 use meridian_scenario::scenario::{KeyDistribution, Workload};
 use rand::rngs::SmallRng;
 use rand::{Rng, SeedableRng};
@@ -110,16 +111,58 @@ impl Generator {
     }
 }
 
-/// The item a write stores: the key, who wrote it, a counter and padding up
-/// to roughly `item_bytes`.
+/// How many partitions the `grp` attribute spreads items over.
+pub const GROUPS: u64 = 5;
+
+/// The secondary indexes a drill with `workload.indexes` gives its table.
+/// Every write changes `n`, and with it `grp` and whether `tag` is there,
+/// so items move between index partitions, in and out of the sparse
+/// `by_tag`, and concurrent writes in two regions disagree on where.
+pub fn indexes() -> Vec<IndexDef> {
+    let attr = |name: &str, ty: KeyType| KeyAttr {
+        name: name.into(),
+        ty,
+    };
+    vec![
+        IndexDef {
+            name: "by_group".into(),
+            kind: Kind::Global,
+            partition: vec![attr("grp", KeyType::S)],
+            sort: vec![attr("n", KeyType::N)],
+            projection: Projection::All,
+        },
+        IndexDef {
+            name: "by_tag".into(),
+            kind: Kind::Global,
+            partition: vec![attr("tag", KeyType::S)],
+            sort: Vec::new(),
+            projection: Projection::KeysOnly,
+        },
+        IndexDef {
+            name: "by_origin_group".into(),
+            kind: Kind::Global,
+            partition: vec![attr("origin", KeyType::S), attr("grp", KeyType::S)],
+            sort: vec![attr("n", KeyType::N)],
+            projection: Projection::Include(vec!["tag".into()]),
+        },
+    ]
+}
+
+/// The item a write stores: the key, who wrote it, a counter, the index
+/// attributes it gives ([`indexes`]) and padding up to roughly
+/// `item_bytes`.
 pub fn item(rank: u64, region: &str, counter: u64, item_bytes: usize) -> Item {
     let mut item = key_item(rank);
+    item.insert("grp".into(), AttrValue::S(format!("g{}", counter % GROUPS)));
+    if counter.is_multiple_of(3) {
+        item.insert("tag".into(), AttrValue::S(region.to_string()));
+    }
     item.insert("origin".into(), AttrValue::S(region.to_string()));
     item.insert(
         "n".into(),
         AttrValue::N(Number::parse(&counter.to_string(), "n").unwrap_or_else(|_| Number::zero())),
     );
-    let used = KEY_ATTR.len() + 12 + "origin".len() + region.len() + 1 + 20 + 3;
+    let used = KEY_ATTR.len() + 12 + "origin".len() + region.len() + 1 + 20 + 3 + 6;
     let pad = item_bytes.saturating_sub(used).max(1);
     item.insert("pad".into(), AttrValue::S("x".repeat(pad)));
     item
@@ -149,6 +192,7 @@ mod tests {
             concurrency: 4,
             replicas: vec!["a-1".into()],
             stream: None,
+            indexes: false,
         }
     }
 

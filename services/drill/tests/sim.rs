@@ -321,3 +321,48 @@ fn every_regions_stream_replays_to_its_final_items() {
     let conflicts: u64 = a.conflict_pairs.iter().map(|p| p.conflicts).sum();
     assert!(conflicts > 0, "the partition made concurrent writes");
 }
+
+const INDEXED: &str = r#"
+    name = "indexed"
+    duration = "5s"
+    settle = "30s"
+    [regions]
+    names = ["r1", "r2", "r3"]
+    rtt_ms = { r1 = { r2 = 60, r3 = 120 }, r2 = { r3 = 80 } }
+    [workload]
+    rate_per_region = 60
+    keys = 50
+    mix = { put = 4, update = 3, delete = 2, get = 1 }
+    indexes = true
+    [[event]]
+    at = "1s"
+    action = "partition"
+    from = "r1"
+    to = "r3"
+    both = true
+    [[event]]
+    at = "3s"
+    action = "heal"
+"#;
+
+#[test]
+fn every_regions_indexes_equal_its_items_and_agree() {
+    let a = replayed(INDEXED, 5);
+    assert!(a.verdict.ok, "{:#?}", a.verdict);
+    // Three indexes in each of three regions.
+    assert_eq!(a.indexes.len(), 9, "{:#?}", a.indexes);
+    for c in &a.indexes {
+        assert!(
+            c.error.is_none() && c.mismatches.is_empty() && c.agrees,
+            "{c:#?}"
+        );
+        assert!(c.items > 0 && c.entries > 0, "{c:#?}");
+        if c.index == "by_tag" {
+            assert!(c.entries < c.items, "by_tag is sparse: {c:#?}");
+        } else {
+            assert_eq!(c.entries, c.items, "every item has grp and n: {c:#?}");
+        }
+    }
+    let conflicts: u64 = a.conflict_pairs.iter().map(|p| p.conflicts).sum();
+    assert!(conflicts > 0, "the partition made concurrent writes");
+}

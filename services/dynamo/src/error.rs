@@ -25,6 +25,10 @@ pub enum Kind {
     /// DynamoDB Streams: records past the retention were asked for.
     TrimmedDataAccess,
     ResourceInUse,
+    /// Too many index builds or similar per-account limits.
+    LimitExceeded,
+    /// A local secondary index's item collection passed 10 GB.
+    ItemCollectionSizeLimitExceeded,
     ConditionalCheckFailed,
     /// A PartiQL `INSERT` of a key that exists.
     DuplicateItem,
@@ -53,6 +57,8 @@ impl Kind {
             Kind::ExpiredIterator => "ExpiredIteratorException",
             Kind::TrimmedDataAccess => "TrimmedDataAccessException",
             Kind::ResourceInUse => "ResourceInUseException",
+            Kind::LimitExceeded => "LimitExceededException",
+            Kind::ItemCollectionSizeLimitExceeded => "ItemCollectionSizeLimitExceededException",
             Kind::ConditionalCheckFailed => "ConditionalCheckFailedException",
             Kind::DuplicateItem => "DuplicateItemException",
             Kind::TransactionCanceled => "TransactionCanceledException",
@@ -155,7 +161,9 @@ impl From<meridian_core::Error> for ApiError {
             E::Expression(m) => ApiError::validation(m.clone()),
             // Tag rules carry DynamoDB's own message.
             E::Invalid { field, reason }
-                if field == "Tags" || field == meridian_core::settings::FIELD =>
+                if field == "Tags"
+                    || field == meridian_core::settings::FIELD
+                    || field == meridian_core::index::FIELD =>
             {
                 ApiError::validation(reason.clone())
             }

@@ -61,8 +61,9 @@ impl Exprs {
         Ok(Some(Arc::new(u)))
     }
 
-    pub fn key_condition(&mut self, text: &str) -> ApiResult<expr::KeyCondition> {
-        let (k, usage) = expr::parse_key_condition(text, &self.names, &self.values)?;
+    /// A `KeyConditionExpression`'s conditions, one per attribute.
+    pub fn key_conditions(&mut self, text: &str) -> ApiResult<Vec<expr::SortKeyCondition>> {
+        let (k, usage) = expr::parse_key_conditions(text, &self.names, &self.values)?;
         self.used.push(usage);
         Ok(k)
     }

@@ -15,6 +15,7 @@ mod backups;
 mod capacity;
 mod encoding;
 mod error;
+mod indexes;
 mod items;
 mod legacy;
 mod partiql;

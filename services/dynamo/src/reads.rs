@@ -4,18 +4,19 @@ use std::collections::{HashMap, HashSet};
 use std::ops::Bound;
 
 use meridian_core::expr::{self, SortKeyCondition};
+use meridian_core::index::{IndexDef, Kind, Projection};
 use meridian_core::schema::{MAX_PARTITION_KEY_BYTES, MAX_SORT_KEY_BYTES, encode_key_value};
 use meridian_core::value::item_size;
 use meridian_core::{AttrValue, EncodedKey, Item, KeyAttr, KeyType, TableDef, item_to_json};
 use meridian_region::ops::Ops;
-use meridian_store::{SortRange, StoredRow};
+use meridian_store::{IndexPos, SortRange, StoredRow};
 use serde_json::{Value as Json, json};
 
 use crate::capacity::{self, Report, Tally, Units};
 use crate::error::{ApiError, ApiResult};
 use crate::items::Exprs;
 use crate::legacy;
-use crate::req::{Req, key_item, key_of};
+use crate::req::{Req, key_of};
 
 /// A page stops once it has read 1 MB, as in DynamoDB.
 const PAGE_BYTES: usize = 1 << 20;
@@ -25,12 +26,18 @@ const STEP: usize = 1000;
 const BATCH_GET_BYTES: usize = 16 << 20;
 
 fn key_value(v: &AttrValue, attr: &KeyAttr, limit: usize) -> ApiResult<Vec<u8>> {
-    encode_key_value(v, attr, limit).map_err(|e| match e {
+    encode_key_value(v, attr, limit).map_err(condition_error)
+}
+
+/// A key condition's value that does not fit its key attribute, in
+/// DynamoDB's words.
+fn condition_error(e: meridian_core::Error) -> ApiError {
+    match e {
         meridian_core::Error::KeyType { .. } => ApiError::validation(format!(
             "One or more parameter values were invalid: Condition parameter type does not match schema type: {e}"
         )),
         other => other.into(),
-    })
+    }
 }
 
 fn sort_range(def: &TableDef, cond: Option<&SortKeyCondition>) -> ApiResult<SortRange> {
@@ -140,8 +147,12 @@ struct Listing {
     filter: Option<std::sync::Arc<expr::ConditionExpr>>,
     projection: Option<Vec<expr::Path>>,
     count_only: bool,
+    /// `Select` is `ALL_ATTRIBUTES`.
+    all_attributes: bool,
     consistent: bool,
     report: Report,
+    /// `IndexName`, if the listing reads an index.
+    index: Option<String>,
 }
 
 /// Query's and Scan's expression and legacy members, in DynamoDB's order.
@@ -159,6 +170,114 @@ const QUERY_LEGACY: &[&str] = &[
 const SCAN_EXPRESSIONS: &[&str] = &["ProjectionExpression", "FilterExpression"];
 const SCAN_LEGACY: &[&str] = &["AttributesToGet", "ScanFilter", "ConditionalOperator"];
 
+/// Where a listing reads: the table, or one of its indexes, and how each
+/// item read is shown.
+struct Source<'a> {
+    def: &'a TableDef,
+    index: Option<&'a IndexDef>,
+    /// The whole item is shown (a local index fetches what it does not
+    /// project from the table, as DynamoDB does).
+    whole: bool,
+}
+
+impl<'a> Source<'a> {
+    /// The source `listing` names on `def`, checked as DynamoDB checks it:
+    /// the index exists and is built, strong consistency only on a local
+    /// index, all attributes only where the index projects them or fetches
+    /// them.
+    async fn of(ops: &Ops, def: &'a TableDef, listing: &Listing) -> ApiResult<Source<'a>> {
+        let Some(name) = &listing.index else {
+            return Ok(Source {
+                def,
+                index: None,
+                whole: true,
+            });
+        };
+        let index = def.index(name).ok_or_else(|| {
+            ApiError::validation(format!(
+                "The table does not have the specified index: {name}"
+            ))
+        })?;
+        let global = index.kind == Kind::Global;
+        if global && listing.consistent {
+            return Err(ApiError::validation(
+                "Consistent reads are not supported on global secondary indexes",
+            ));
+        }
+        if global && listing.all_attributes && index.projection != Projection::All {
+            return Err(ApiError::validation(format!(
+                "One or more parameter values were invalid: Select type ALL_ATTRIBUTES is not supported for global secondary index {name} because its projection type is not ALL"
+            )));
+        }
+        let table = def.name.clone();
+        if ops
+            .read(move |r| r.indexes_building(&table))
+            .await?
+            .contains(name)
+        {
+            return Err(ApiError::validation(format!(
+                "Cannot read from backfilling global secondary index: {name}"
+            )));
+        }
+        Ok(Source {
+            def,
+            index: Some(index),
+            whole: !global && (listing.all_attributes || listing.projection.is_some()),
+        })
+    }
+
+    /// The attributes a `LastEvaluatedKey` carries.
+    fn position_attrs(&self) -> Vec<&'a KeyAttr> {
+        let ks = &self.def.key_schema;
+        match self.index {
+            Some(i) => i.position_attrs(ks),
+            None => std::iter::once(&ks.partition)
+                .chain(ks.sort.as_ref())
+                .collect(),
+        }
+    }
+
+    /// An item as the listing sees it: cut to the index's projection.
+    fn shape(&self, item: Item) -> Item {
+        match self.index {
+            Some(i) if !self.whole => i.project(&self.def.key_schema, &item),
+            _ => item,
+        }
+    }
+
+    /// The key attributes a Query's filter may not name: those of the
+    /// key schema the key condition is on.
+    fn key_names(&self) -> Vec<&'a str> {
+        match self.index {
+            Some(i) => i.key_attrs().map(|a| a.name.as_str()).collect(),
+            None => {
+                let ks = &self.def.key_schema;
+                std::iter::once(&ks.partition)
+                    .chain(ks.sort.as_ref())
+                    .map(|a| a.name.as_str())
+                    .collect()
+            }
+        }
+    }
+
+    /// An `ExclusiveStartKey` for an index: the table's key and the
+    /// index's, nothing else.
+    fn index_start(&self, index: &IndexDef, k: &Item) -> ApiResult<IndexPos> {
+        let bad = || {
+            ApiError::validation(
+                "The provided starting key is invalid: The provided key element does not match the schema",
+            )
+        };
+        let allowed = self.position_attrs();
+        if k.keys().any(|n| !allowed.iter().any(|a| a.name == *n)) {
+            return Err(bad());
+        }
+        let key = self.def.key_schema.key_of(k).map_err(|_| bad())?;
+        let index = index.key_of(k).ok_or_else(bad)?;
+        Ok(IndexPos { index, key })
+    }
+}
+
 impl Listing {
     /// The members Query (`query`) and Scan share. DynamoDB words Query's
     /// `Select` errors as a validation list and Scan's plainly.
@@ -169,11 +288,18 @@ impl Listing {
             (SCAN_EXPRESSIONS, SCAN_LEGACY, "ScanFilter")
         };
         legacy::refuse_mixed(r, expressions, legacy_members)?;
-        let index = r.opt_str("IndexName")?.is_some();
-        if index {
-            return Err(ApiError::validation(
-                "IndexName: secondary indexes are not supported by this endpoint yet",
-            ));
+        let index = r.opt_str("IndexName")?.map(str::to_string);
+        if let Some(name) = &index
+            && !(3..=255).contains(&name.len())
+        {
+            return Err(ApiError::validation(format!(
+                "1 validation error detected: Value '{name}' at 'indexName' failed to satisfy constraint: Member must have length {}",
+                if name.len() < 3 {
+                    "greater than or equal to 3"
+                } else {
+                    "less than or equal to 255"
+                }
+            )));
         }
         let limit = match r.opt_u64("Limit")? {
             None => None,
@@ -190,38 +316,48 @@ impl Listing {
         };
         let by_expression = ex.projection(r)?;
         let by_names = legacy::attributes_to_get(r)?;
-        let count_only = select(r, query, index, by_expression.is_some(), by_names.is_some())?;
+        let count_only = select(
+            r,
+            query,
+            index.is_some(),
+            by_expression.is_some(),
+            by_names.is_some(),
+        )?;
         Ok(Listing {
             limit,
             filter,
             projection: by_expression.or(by_names),
             count_only,
+            all_attributes: r.opt_str("Select")? == Some("ALL_ATTRIBUTES"),
             consistent: r.opt_bool("ConsistentRead")?.unwrap_or(false),
             report: Report::of(r)?,
+            index,
         })
     }
 
     /// Reads pages from `next` until the limit, 1 MB, or the end. `Limit`
-    /// counts items read, before the filter, as in DynamoDB.
-    async fn run<F, Fut>(&self, def: &TableDef, mut next: F) -> ApiResult<Json>
+    /// counts items read, before the filter, as in DynamoDB. `next` gives
+    /// rows with their positions, which it takes back to continue.
+    async fn run<C, F, Fut>(&self, source: &Source<'_>, mut next: F) -> ApiResult<Json>
     where
-        F: FnMut(Option<EncodedKey>, usize) -> Fut,
-        Fut: std::future::Future<Output = ApiResult<(Vec<StoredRow>, bool)>>,
+        C: Clone,
+        F: FnMut(Option<C>, usize) -> Fut,
+        Fut: std::future::Future<Output = ApiResult<(Vec<(C, StoredRow)>, bool)>>,
     {
         let (mut items, mut count, mut scanned, mut bytes) = (Vec::new(), 0usize, 0usize, 0usize);
-        let mut after: Option<EncodedKey> = None;
-        let mut last: Option<EncodedKey> = None;
+        let mut after: Option<C> = None;
+        let mut last: Option<Item> = None;
         let mut more = true;
         'pages: while more {
             let want = self.limit.map_or(STEP, |l| (l - scanned).min(STEP));
             let (rows, exhausted) = next(after.clone(), want).await?;
             more = !exhausted;
-            for row in rows {
-                after = Some(row.key.clone());
+            for (pos, row) in rows {
+                after = Some(pos);
                 let Some(item) = row.image else { continue };
                 scanned += 1;
+                let item = source.shape(item);
                 bytes += item_size(&item);
-                last = Some(row.key.clone());
                 let keep = match &self.filter {
                     Some(f) => f.eval(Some(&item))?,
                     None => true,
@@ -231,11 +367,12 @@ impl Listing {
                     if !self.count_only {
                         let shown = match &self.projection {
                             Some(p) => expr::project(&item, p),
-                            None => item,
+                            None => item.clone(),
                         };
                         items.push(Json::Object(item_to_json(&shown)));
                     }
                 }
+                last = Some(item);
                 if self.limit.is_some_and(|l| scanned >= l) || bytes >= PAGE_BYTES {
                     more = true;
                     break 'pages;
@@ -246,14 +383,17 @@ impl Listing {
         if !self.count_only {
             out["Items"] = Json::Array(items);
         }
-        if more && let Some(k) = last {
-            let attrs = def.key_schema.key_attrs(&k)?;
-            out["LastEvaluatedKey"] =
-                Json::Object(item_to_json(&key_item(&def.key_schema, &attrs)));
+        if more && let Some(item) = last {
+            let key: Item = source
+                .position_attrs()
+                .into_iter()
+                .filter_map(|a| item.get(&a.name).map(|v| (a.name.clone(), v.clone())))
+                .collect();
+            out["LastEvaluatedKey"] = Json::Object(item_to_json(&key));
         }
         // Every item read counts, filtered out or not, rounded once.
         let units = capacity::read_units(bytes, self.consistent);
-        capacity::attach(&mut out, self.report, &def.name, Units::read(units));
+        capacity::attach(&mut out, self.report, &source.def.name, Units::read(units));
         Ok(out)
     }
 }
@@ -262,22 +402,23 @@ pub async fn query(ops: &Ops, r: Req<'_>) -> ApiResult<Json> {
     let table = r.table_name()?;
     let mut ex = Exprs::of(r)?;
     let listing = Listing::of(r, &mut ex, true)?;
-    let kc = match r.opt_str("KeyConditionExpression")? {
-        Some(text) => ex.key_condition(text)?,
-        None => legacy::key_conditions(r)?.ok_or_else(|| {
-            ApiError::validation("Either the KeyConditions or KeyConditionExpression parameter must be specified in the request.")
-        })?,
+    let conds = match r.opt_str("KeyConditionExpression")? {
+        Some(text) => ex.key_conditions(text)?,
+        None => legacy::key_conditions(r)?
+            .ok_or_else(|| {
+                ApiError::validation("Either the KeyConditions or KeyConditionExpression parameter must be specified in the request.")
+            })?
+            .into_conditions(),
     };
     let forward = r.opt_bool("ScanIndexForward")?.unwrap_or(true);
     let start = r.opt_item("ExclusiveStartKey")?;
     ex.finish()?;
     let (def, _) = ops.table(table).await?;
-    let kc = kc.oriented(&def.key_schema.partition.name)?;
-    let ks = &def.key_schema;
+    let source = Source::of(ops, &def, &listing).await?;
     // DynamoDB's rule: a Query filters on what the key condition does not.
-    let mut keys = std::iter::once(&ks.partition.name).chain(ks.sort.as_ref().map(|s| &s.name));
+    let keys = source.key_names();
     if let Some(filter) = r.opt_obj("QueryFilter")?
-        && let Some(k) = keys.clone().find(|k| filter.0.contains_key(k.as_str()))
+        && let Some(k) = keys.iter().find(|k| filter.0.contains_key(**k))
     {
         return Err(ApiError::validation(format!(
             "QueryFilter can only contain non-primary key attributes: Primary key attribute: {k}"
@@ -285,12 +426,58 @@ pub async fn query(ops: &Ops, r: Req<'_>) -> ApiResult<Json> {
     }
     if r.opt_str("FilterExpression")?.is_some()
         && let Some(filter) = &listing.filter
-        && let Some(k) = keys.find(|k| filter.attributes().contains(k.as_str()))
+        && let Some(k) = keys.iter().find(|k| filter.attributes().contains(**k))
     {
         return Err(ApiError::validation(format!(
             "Filter Expression can only contain non-primary key attributes: Primary key attribute: {k}"
         )));
     }
+    if let Some(index) = source.index {
+        fn names(l: &[KeyAttr]) -> Vec<&str> {
+            l.iter().map(|a| a.name.as_str()).collect()
+        }
+        let km = expr::match_keys(&conds, &names(&index.partition), &names(&index.sort))?;
+        let (partition, range) =
+            meridian_store::index_range(index, &km).map_err(condition_error)?;
+        let mut first = match start {
+            Some(k) => {
+                let pos = source.index_start(index, &k)?;
+                if pos.index.partition != partition {
+                    return Err(ApiError::validation(
+                        "The provided starting key is outside query boundaries based on provided conditions",
+                    ));
+                }
+                Some(pos)
+            }
+            None => None,
+        };
+        let index_name = index.name.clone();
+        return listing
+            .run(&source, move |after, want| {
+                let after = after.or_else(|| first.take());
+                let (table, name) = (table.to_string(), index_name.clone());
+                let (partition, range) = (partition.clone(), range.clone());
+                async move {
+                    let rows = ops
+                        .read(move |r| {
+                            r.index_query(
+                                &table,
+                                &name,
+                                &partition,
+                                &range,
+                                !forward,
+                                after.as_ref(),
+                                want,
+                            )
+                        })
+                        .await?;
+                    let exhausted = rows.len() < want;
+                    Ok((rows, exhausted))
+                }
+            })
+            .await;
+    }
+    let kc = expr::KeyCondition::of(conds)?.oriented(&def.key_schema.partition.name)?;
     let pk = key_value(
         &kc.partition.1,
         &def.key_schema.partition,
@@ -323,13 +510,13 @@ pub async fn query(ops: &Ops, r: Req<'_>) -> ApiResult<Json> {
     };
     let mut first = start;
     let mut out = listing
-        .run(&def, move |after, want| {
+        .run(&source, move |after: Option<EncodedKey>, want| {
             let after = after.or_else(|| first.take()).map(|k| k.sort);
             let (pk, range) = (pk.clone(), range.clone());
             async move {
                 let rows = ops.query(table, pk, range, !forward, after, want).await?;
                 let exhausted = rows.len() < want;
-                Ok((rows, exhausted))
+                Ok((keyed(rows), exhausted))
             }
         })
         .await?;
@@ -344,6 +531,11 @@ pub async fn query(ops: &Ops, r: Req<'_>) -> ApiResult<Json> {
     Ok(out)
 }
 
+/// Rows of the table, each with its key as its position.
+fn keyed(rows: Vec<StoredRow>) -> Vec<(EncodedKey, StoredRow)> {
+    rows.into_iter().map(|r| (r.key.clone(), r)).collect()
+}
+
 /// Which segment of a parallel scan a partition belongs to.
 fn segment_of(partition: &[u8], total: u64) -> u64 {
     let mut h: u64 = 0xcbf2_9ce4_8422_2325;
@@ -351,6 +543,42 @@ fn segment_of(partition: &[u8], total: u64) -> u64 {
         h = (h ^ u64::from(*b)).wrapping_mul(0x0000_0100_0000_01b3);
     }
     h % total
+}
+
+/// Reads on from `cursor` with `step` until `want` rows of `segment` are
+/// found or the end: a segment sees only its partitions. `partition_of`
+/// names the partition a row's position belongs to.
+async fn segment_rows<C, F, Fut>(
+    mut cursor: Option<C>,
+    want: usize,
+    segment: Option<(u64, u64)>,
+    partition_of: fn(&C) -> &[u8],
+    mut step: F,
+) -> ApiResult<(Vec<(C, StoredRow)>, bool)>
+where
+    C: Clone,
+    F: FnMut(Option<C>) -> Fut,
+    Fut: std::future::Future<Output = ApiResult<Vec<(C, StoredRow)>>>,
+{
+    let mut out = Vec::new();
+    loop {
+        let rows = step(cursor.clone()).await?;
+        let exhausted = rows.len() < STEP;
+        if let Some((pos, _)) = rows.last() {
+            cursor = Some(pos.clone());
+        }
+        for (pos, row) in rows {
+            if segment.is_none_or(|(s, t)| segment_of(partition_of(&pos), t) == s) {
+                out.push((pos, row));
+                if out.len() == want {
+                    return Ok((out, false));
+                }
+            }
+        }
+        if exhausted {
+            return Ok((out, true));
+        }
+    }
 }
 
 pub async fn scan(ops: &Ops, r: Req<'_>) -> ApiResult<Json> {
@@ -379,41 +607,56 @@ pub async fn scan(ops: &Ops, r: Req<'_>) -> ApiResult<Json> {
     };
     ex.finish()?;
     let (def, _) = ops.table(table).await?;
-    let start = start
+    let source = Source::of(ops, &def, &listing).await?;
+    let wrong_segment = |partition: &[u8]| match segment {
+        Some((s, t)) if segment_of(partition, t) != s => Err(ApiError::validation(format!(
+            "The provided starting key is invalid: Invalid ExclusiveStartKey. Please use ExclusiveStartKey with correct Segment. TotalSegments: {t} Segment: {s}"
+        ))),
+        _ => Ok(()),
+    };
+    if let Some(index) = source.index {
+        let mut first = start.map(|k| source.index_start(index, &k)).transpose()?;
+        if let Some(pos) = &first {
+            wrong_segment(&pos.index.partition)?;
+        }
+        let index_name = index.name.clone();
+        return listing
+            .run(&source, move |after, want| {
+                let after = after.or_else(|| first.take());
+                let (table, name) = (table.to_string(), index_name.clone());
+                segment_rows(
+                    after,
+                    want,
+                    segment,
+                    |p: &IndexPos| &p.index.partition,
+                    move |cursor| {
+                        let (table, name) = (table.clone(), name.clone());
+                        async move {
+                            Ok(ops
+                                .read(move |r| r.index_scan(&table, &name, cursor.as_ref(), STEP))
+                                .await?)
+                        }
+                    },
+                )
+            })
+            .await;
+    }
+    let mut first = start
         .map(|k| crate::req::start_key_of(&def, &k))
         .transpose()?;
-    if let (Some(k), Some((s, t))) = (&start, segment)
-        && segment_of(&k.partition, t) != s
-    {
-        return Err(ApiError::validation(format!(
-            "The provided starting key is invalid: Invalid ExclusiveStartKey. Please use ExclusiveStartKey with correct Segment. TotalSegments: {t} Segment: {s}"
-        )));
+    if let Some(k) = &first {
+        wrong_segment(&k.partition)?;
     }
-    let mut first = start;
     listing
-        .run(&def, move |after, want| {
+        .run(&source, move |after, want| {
             let after = after.or_else(|| first.take());
-            async move {
-                // A segment sees only its partitions; read on until enough match.
-                let mut out = Vec::new();
-                let mut cursor = after;
-                loop {
-                    let rows = ops.scan(table, cursor.clone(), STEP).await?;
-                    let exhausted = rows.len() < STEP;
-                    cursor = rows.last().map(|r| r.key.clone()).or(cursor);
-                    for row in rows {
-                        if segment.is_none_or(|(s, t)| segment_of(&row.key.partition, t) == s) {
-                            out.push(row);
-                            if out.len() == want {
-                                return Ok((out, false));
-                            }
-                        }
-                    }
-                    if exhausted {
-                        return Ok((out, true));
-                    }
-                }
-            }
+            segment_rows(
+                after,
+                want,
+                segment,
+                |k: &EncodedKey| &k.partition,
+                move |cursor| async move { Ok(keyed(ops.scan(table, cursor, STEP).await?)) },
+            )
         })
         .await
 }

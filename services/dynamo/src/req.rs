@@ -1,7 +1,7 @@
 //! Reading request members with DynamoDB's validation messages.
 
 use meridian_core::expr::{Names, Values};
-use meridian_core::{AttrValue, EncodedKey, Item, KeySchema, TableDef, item_from_json};
+use meridian_core::{AttrValue, EncodedKey, Item, TableDef, item_from_json};
 use serde_json::{Map, Value as Json};
 
 use crate::error::{ApiError, ApiResult};
@@ -189,16 +189,4 @@ pub fn start_key_of(def: &TableDef, key: &Item) -> ApiResult<EncodedKey> {
         ),
         other => other.into(),
     })
-}
-
-/// The key attributes of an item, for `LastEvaluatedKey`.
-pub fn key_item(schema: &KeySchema, item: &Item) -> Item {
-    let mut out = Item::new();
-    for name in std::iter::once(&schema.partition.name).chain(schema.sort.as_ref().map(|s| &s.name))
-    {
-        if let Some(v) = item.get(name) {
-            out.insert(name.clone(), v.clone());
-        }
-    }
-    out
 }

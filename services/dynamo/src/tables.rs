@@ -70,6 +70,7 @@ pub fn describe_json(region: &str, t: &TableInfo, status: &str) -> Json {
         d["LatestStreamArn"] = json!(format!("{arn}/stream/{label}"));
         d["LatestStreamLabel"] = json!(label);
     }
+    crate::indexes::describe(&mut d, &arn, t);
     d
 }
 
@@ -221,7 +222,7 @@ fn stream_spec(r: &Req<'_>, creating: bool) -> ApiResult<Option<Option<String>>>
     }
 }
 
-fn key_type(name: &str, defs: &[Json]) -> ApiResult<KeyType> {
+pub(crate) fn key_type(name: &str, defs: &[Json]) -> ApiResult<KeyType> {
     let def = defs
         .iter()
         .find(|d| d.get("AttributeName").and_then(Json::as_str) == Some(name))
@@ -303,13 +304,6 @@ fn check_key_members(schema: &[Json], defs: &[Json]) -> ApiResult<()> {
 
 pub async fn create(ops: &Ops, r: Req<'_>) -> ApiResult<Json> {
     let name = r.table_name()?;
-    for unsupported in ["GlobalSecondaryIndexes", "LocalSecondaryIndexes"] {
-        if r.opt_arr(unsupported)?.is_some_and(|a| !a.is_empty()) {
-            return Err(ApiError::validation(format!(
-                "{unsupported} are not supported by this endpoint yet; see docs/dynamodb-compat.md"
-            )));
-        }
-    }
     // BillingMode defaults to PROVISIONED, which needs its units.
     let billing =
         billing(&r, "BillingMode", "ProvisionedThroughput")?.ok_or_else(provisioned_needs_units)?;
@@ -336,16 +330,7 @@ pub async fn create(ops: &Ops, r: Req<'_>) -> ApiResult<Json> {
     let hash = hash.ok_or_else(|| {
         ApiError::validation("Invalid KeySchema: The first KeySchemaElement is not a HASH key type")
     })?;
-    let key_names: Vec<&str> = std::iter::once(hash).chain(range).collect();
-    if let Some(extra) = defs
-        .iter()
-        .filter_map(|d| d.get("AttributeName").and_then(Json::as_str))
-        .find(|n| !key_names.contains(n))
-    {
-        return Err(ApiError::validation(format!(
-            "One or more parameter values were invalid: Number of attributes in KeySchema does not exactly match number of attributes defined in AttributeDefinitions; {extra} is not a key attribute"
-        )));
-    }
+    crate::indexes::check_definitions_used(&r, defs, &[hash, range.unwrap_or(hash)])?;
     let partition = KeyAttr {
         name: hash.into(),
         ty: key_type(hash, defs)?,
@@ -359,6 +344,7 @@ pub async fn create(ops: &Ops, r: Req<'_>) -> ApiResult<Json> {
         })
         .transpose()?;
     let mut def = TableDef::new(name, KeySchema { partition, sort }, ops.regions())?;
+    def.indexes = crate::indexes::parse_create(&r, defs, &def.key_schema, billing)?;
     def.stream_view_type = stream.flatten();
     def.billing = billing;
     let tags = r
@@ -373,6 +359,15 @@ pub async fn create(ops: &Ops, r: Req<'_>) -> ApiResult<Json> {
         crate::tags::write(ops, &arn, name, tags, Vec::new()).await?;
     }
     let version = written[0].version.clone();
+    let indexes = def
+        .indexes
+        .iter()
+        .map(|i| meridian_region::ops::IndexState {
+            def: i.clone(),
+            building: false,
+            stats: Default::default(),
+        })
+        .collect();
     let info = TableInfo {
         settings: TableSettings::initial(&def, &version),
         def,
@@ -380,6 +375,7 @@ pub async fn create(ops: &Ops, r: Req<'_>) -> ApiResult<Json> {
         item_count: 0,
         size_bytes: 0,
         ttl_attribute: None,
+        indexes,
     };
     // DynamoDB answers CREATING and SDK waiters poll DescribeTable until
     // ACTIVE. Here the table takes writes as soon as it is created, so it
@@ -399,12 +395,31 @@ pub async fn describe(ops: &Ops, r: Req<'_>) -> ApiResult<Json> {
 /// name.
 pub async fn update(ops: &Ops, r: Req<'_>) -> ApiResult<Json> {
     let table = r.table_name()?;
-    if r.opt_arr("GlobalSecondaryIndexUpdates")?
-        .is_some_and(|a| !a.is_empty())
-    {
-        return Err(ApiError::validation(
-            "GlobalSecondaryIndexUpdates: Secondary indexes are not supported by this endpoint yet; see docs/dynamodb-compat.md".to_string(),
-        ));
+    if let Some(updates) = r.opt_arr("GlobalSecondaryIndexUpdates")? {
+        let info = ops.describe(table).await?;
+        let defs = r.opt_arr("AttributeDefinitions")?.map(Vec::as_slice);
+        let building: Vec<String> = info
+            .indexes
+            .iter()
+            .filter(|i| i.building)
+            .map(|i| i.def.name.clone())
+            .collect();
+        let changes = crate::indexes::parse_updates(
+            updates,
+            defs,
+            info.settings.billing,
+            &info.def,
+            &building,
+        )?;
+        if let Some(change) = changes.into_iter().next() {
+            ops.write(vec![WriteOp::UpdateIndex {
+                table: table.to_string(),
+                change,
+            }])
+            .await?;
+        }
+        let info = ops.describe(table).await?;
+        return Ok(json!({"TableDescription": describe_json(ops.region(), &info, "UPDATING")}));
     }
     if let Some(updates) = r.opt_arr("ReplicaUpdates")? {
         let settings = [

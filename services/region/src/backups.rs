@@ -552,6 +552,8 @@ impl Ops {
         let mut def = TableDef::new(target, meta.def.key_schema.clone(), replicas)
             .map_err(|e| BackupError::Op(OpError::Store(StoreError::Invalid(e).into())))?;
         def.billing = options.billing.unwrap_or(meta.def.billing);
+        // The restored table has the source's indexes, as in DynamoDB.
+        def.indexes = meta.def.indexes.clone();
         let created = self.write(vec![WriteOp::CreateTable(def)]).await?;
         let incarnation = created
             .first()

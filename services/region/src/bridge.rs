@@ -106,6 +106,11 @@ enum Job {
         horizon: Timestamp,
         reply: oneshot::Sender<Result<u64, BridgeError>>,
     },
+    /// Builds the next entries of an index being built here.
+    BuildIndexes {
+        max_rows: u64,
+        reply: oneshot::Sender<Result<u64, BridgeError>>,
+    },
     /// A new stream of `peer`'s log in epoch `log_id` resumes at `applied`.
     Inbound {
         peer: String,
@@ -412,6 +417,18 @@ impl Storage {
                 horizon,
                 reply,
             })
+            .await
+            .map_err(|_| BridgeError::Closed)?;
+        rx.await.map_err(|_| BridgeError::Closed)?
+    }
+
+    /// Builds the next `max_rows` entries of an index being built here
+    /// (`Group::build_indexes`); resolves with how many items it read, 0
+    /// when nothing is being built.
+    pub async fn build_indexes(&self, max_rows: u64) -> Result<u64, BridgeError> {
+        let (reply, rx) = oneshot::channel();
+        self.jobs
+            .send(Job::BuildIndexes { max_rows, reply })
             .await
             .map_err(|_| BridgeError::Closed)?;
         rx.await.map_err(|_| BridgeError::Closed)?
@@ -804,6 +821,9 @@ fn run_group(
                     horizon,
                     reply,
                 } => Done::Count(reply, group.drop_superseded(&table, &heads, horizon)),
+                Job::BuildIndexes { max_rows, reply } => {
+                    Done::Count(reply, group.build_indexes(max_rows))
+                }
                 Job::Inbound {
                     peer,
                     log_id,
@@ -870,7 +890,7 @@ fn run_group(
                     Job::Truncate { reply, .. } => {
                         let _ = reply.send(Err(err()));
                     }
-                    Job::Superseded { reply, .. } => {
+                    Job::Superseded { reply, .. } | Job::BuildIndexes { reply, .. } => {
                         let _ = reply.send(Err(err()));
                     }
                     Job::Pitr { reply, .. } => {

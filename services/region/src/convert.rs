@@ -3,11 +3,12 @@
 //! [`mutation_from_pb`], whose entries `replication::decode_batch` validates
 //! as a batch before converting them.
 
+use meridian_core::index::{IndexDef, IndexKey, Kind, Projection};
 use meridian_core::{
     EncodedKey, Item, KeyAttr, KeyType, Mutation, Timestamp, Version, decode_item,
 };
 use meridian_proto::v1 as pb;
-use meridian_store::StoreError;
+use meridian_store::{IndexPos, StoreError};
 use tonic::Status;
 
 use crate::bridge::BridgeError;
@@ -118,6 +119,104 @@ pub fn key_attr_from_pb(k: &pb::KeyAttr, field: &str) -> Result<KeyAttr, Status>
         name: k.name.clone(),
         ty: KeyType::parse(&k.r#type, field).map_err(invalid)?,
     })
+}
+
+pub fn index_to_pb(i: &IndexDef, building: bool) -> pb::IndexSpec {
+    let non_key_attributes = match &i.projection {
+        Projection::Include(names) => names.clone(),
+        _ => Vec::new(),
+    };
+    pb::IndexSpec {
+        name: i.name.clone(),
+        global: i.kind == Kind::Global,
+        partition: i.partition.iter().map(key_attr_to_pb).collect(),
+        sort: i.sort.iter().map(key_attr_to_pb).collect(),
+        projection: i.projection.type_name().to_string(),
+        non_key_attributes,
+        building,
+    }
+}
+
+pub fn index_from_pb(i: &pb::IndexSpec, field: &str) -> Result<IndexDef, Status> {
+    let attrs = |list: &[pb::KeyAttr], part: &str| {
+        list.iter()
+            .enumerate()
+            .map(|(n, a)| key_attr_from_pb(a, &format!("{field}.{part}[{n}]")))
+            .collect::<Result<Vec<_>, _>>()
+    };
+    let projection = match (i.projection.as_str(), i.non_key_attributes.is_empty()) {
+        ("ALL", true) => Projection::All,
+        ("KEYS_ONLY", true) => Projection::KeysOnly,
+        ("INCLUDE", _) => Projection::Include(i.non_key_attributes.clone()),
+        (p, _) => {
+            return Err(Status::invalid_argument(format!(
+                "{field}.projection: {p:?} must be ALL, KEYS_ONLY or INCLUDE; only INCLUDE takes non_key_attributes"
+            )));
+        }
+    };
+    Ok(IndexDef {
+        name: i.name.clone(),
+        kind: if i.global { Kind::Global } else { Kind::Local },
+        partition: attrs(&i.partition, "partition")?,
+        sort: attrs(&i.sort, "sort")?,
+        projection,
+    })
+}
+
+/// An index listing's page token: a tag byte, then the index key and the
+/// table key, each part length-prefixed.
+pub fn encode_index_token(pos: &IndexPos) -> Vec<u8> {
+    let mut out = vec![2];
+    for part in [
+        &pos.index.partition,
+        &pos.index.sort,
+        &pos.key.partition,
+        &pos.key.sort,
+    ] {
+        out.extend_from_slice(&(part.len() as u32).to_be_bytes());
+        out.extend_from_slice(part);
+    }
+    out
+}
+
+pub fn decode_index_token(token: &[u8]) -> Result<Option<IndexPos>, Status> {
+    if token.is_empty() {
+        return Ok(None);
+    }
+    let bad = || {
+        Status::invalid_argument(
+            "page_token: malformed; pass back the token a previous page of this index returned",
+        )
+    };
+    let (&tag, mut rest) = token.split_first().ok_or_else(bad)?;
+    if tag != 2 {
+        return Err(bad());
+    }
+    let mut parts = Vec::with_capacity(4);
+    for _ in 0..4 {
+        let (len, r) = rest.split_first_chunk::<4>().ok_or_else(bad)?;
+        let len = u32::from_be_bytes(*len) as usize;
+        if len > r.len() {
+            return Err(bad());
+        }
+        parts.push(r[..len].to_vec());
+        rest = &r[len..];
+    }
+    if !rest.is_empty() {
+        return Err(bad());
+    }
+    let mut parts = parts.into_iter();
+    let mut next = || parts.next().unwrap_or_default();
+    Ok(Some(IndexPos {
+        index: IndexKey {
+            partition: next(),
+            sort: next(),
+        },
+        key: EncodedKey {
+            partition: next(),
+            sort: next(),
+        },
+    }))
 }
 
 pub fn invalid(e: meridian_core::Error) -> Status {

@@ -12,6 +12,7 @@ pub mod bridge;
 pub mod changes;
 pub mod config;
 pub mod convert;
+mod indexes;
 pub mod membership;
 pub mod metrics;
 pub mod ops;
@@ -332,6 +333,8 @@ pub async fn start(
     tasks.push(workers.spawn("replicas", &stop, |w, stop| {
         membership::run(members, w, stop)
     }));
+    let builder = shared.clone();
+    tasks.push(workers.spawn("indexes", &stop, |w, stop| indexes::run(builder, w, stop)));
     let truncator = shared.clone();
     tasks.push(workers.spawn("truncate", &stop, |w, stop| {
         truncate::run_truncator(truncator, w, stop)

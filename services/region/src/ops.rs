@@ -23,6 +23,17 @@ pub struct TableInfo {
     pub ttl_attribute: Option<String>,
     /// Billing, throughput and stream in force.
     pub settings: TableSettings,
+    /// Every secondary index as it stands in this region, in definition order.
+    pub indexes: Vec<IndexState>,
+}
+
+/// A secondary index as it stands in this region.
+#[derive(Clone, Debug)]
+pub struct IndexState {
+    pub def: meridian_core::index::IndexDef,
+    /// Still being built from the table's items here (`CREATING`).
+    pub building: bool,
+    pub stats: meridian_store::IndexStats,
 }
 
 /// Cheap to clone.
@@ -67,15 +78,28 @@ impl Ops {
     pub async fn describe(&self, name: &str) -> Result<TableInfo, OpError> {
         let (def, version) = self.table(name).await?;
         let owned = name.to_string();
-        let (item_count, size_bytes, ttl_attribute, settings) = self
+        let index_defs = def.indexes.clone();
+        let (item_count, size_bytes, ttl_attribute, settings, indexes) = self
             .shared
             .storage
             .read(move |r| {
+                let building = r.indexes_building(&owned)?;
+                let indexes = index_defs
+                    .into_iter()
+                    .map(|def| {
+                        Ok(IndexState {
+                            stats: r.index_stats(&owned, &def)?,
+                            building: building.contains(&def.name),
+                            def,
+                        })
+                    })
+                    .collect::<Result<Vec<_>, StoreError>>()?;
                 Ok((
                     r.item_count(&owned)?,
                     r.table_bytes(&owned)?,
                     r.ttl_attribute(&owned)?,
                     r.settings(&owned)?,
+                    indexes,
                 ))
             })
             .await?;
@@ -88,6 +112,7 @@ impl Ops {
             size_bytes,
             ttl_attribute,
             settings,
+            indexes,
         })
     }
 

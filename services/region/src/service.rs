@@ -1,8 +1,10 @@
 //! The client API (`meridian.v1.Meridian`). Each call validates its input,
 //! then goes through the same storage bridge as every other write.
 
+use meridian_core::expr::{KeyMatch, SortKeyCondition};
+use meridian_core::index::IndexDef;
 use meridian_core::schema::{MAX_PARTITION_KEY_BYTES, MAX_SORT_KEY_BYTES, encode_key_value};
-use meridian_core::{KeyAttr, KeySchema, KeyType, TableDef, Version, encode_item};
+use meridian_core::{AttrValue, KeyAttr, KeySchema, KeyType, TableDef, Version, encode_item};
 use meridian_proto::v1 as pb;
 use meridian_proto::v1::meridian_server::Meridian;
 use meridian_store::{Condition, SortRange, StoredRow, WriteOp, WriteResult};
@@ -54,16 +56,27 @@ fn stored(row: &StoredRow) -> Option<pb::StoredItem> {
 
 /// Turns rows into a page: stops at `limit` items or 1 MB, whichever first.
 fn page(rows: Vec<StoredRow>, limit: usize) -> pb::PageResponse {
+    let rows = rows.into_iter().map(|r| (r.key.clone(), r)).collect();
+    page_of(rows, limit, encode_token)
+}
+
+/// [`page`] for rows with positions of their own (an index's), whose
+/// token `token` makes.
+fn page_of<C>(
+    rows: Vec<(C, StoredRow)>,
+    limit: usize,
+    token: fn(&C) -> Vec<u8>,
+) -> pb::PageResponse {
     let mut items = Vec::with_capacity(rows.len());
     let mut bytes = 0;
     let mut last = None;
     let full = rows.len() >= limit;
     let mut truncated = false;
-    for row in &rows {
+    for (pos, row) in &rows {
         let Some(s) = stored(row) else { continue };
         bytes += s.item.len();
         items.push(s);
-        last = Some(row.key.clone());
+        last = Some(pos);
         if bytes >= MAX_PAGE_BYTES {
             truncated = items.len() < rows.len();
             break;
@@ -72,7 +85,7 @@ fn page(rows: Vec<StoredRow>, limit: usize) -> pb::PageResponse {
     pb::PageResponse {
         items,
         next_page_token: match last {
-            Some(k) if full || truncated => encode_token(&k),
+            Some(k) if full || truncated => token(k),
             _ => Vec::new(),
         },
     }
@@ -116,6 +129,122 @@ impl ClientApi {
     }
 }
 
+impl ClientApi {
+    /// Index `name` of `def`, if it exists and is built here.
+    async fn readable_index<'a>(
+        &self,
+        def: &'a TableDef,
+        name: &str,
+    ) -> Result<&'a IndexDef, Status> {
+        let index = def.index(name).ok_or_else(|| {
+            Status::invalid_argument(format!("index: table {} has no index {name:?}", def.name))
+        })?;
+        let table = def.name.clone();
+        let building = self
+            .ops
+            .read(move |r| r.indexes_building(&table))
+            .await
+            .map_err(status_from_op)?;
+        if building.iter().any(|b| b == name) {
+            return Err(Status::failed_precondition(format!(
+                "index: {name} is still being built from the table's items in this region"
+            )));
+        }
+        Ok(index)
+    }
+
+    /// A Query of one of the table's indexes: `partition_key` holds every
+    /// partition attribute of the index, `sort` is a condition on its first
+    /// sort attribute.
+    async fn query_index(
+        &self,
+        def: &TableDef,
+        r: pb::QueryRequest,
+    ) -> Result<pb::PageResponse, Status> {
+        let index = self.readable_index(def, &r.index).await?;
+        let key = item_from_bytes(&r.partition_key, "partition_key")?;
+        if key.len() != index.partition.len() {
+            return Err(Status::invalid_argument(format!(
+                "partition_key: must hold exactly the partition attributes of index {}: {}",
+                index.name,
+                index
+                    .partition
+                    .iter()
+                    .map(|a| a.name.as_str())
+                    .collect::<Vec<_>>()
+                    .join(", ")
+            )));
+        }
+        let partition = index
+            .partition
+            .iter()
+            .map(|a| {
+                key.get(&a.name).cloned().ok_or_else(|| {
+                    Status::invalid_argument(format!("partition_key: missing {}", a.name))
+                })
+            })
+            .collect::<Result<Vec<_>, _>>()?;
+        let sort = match r.sort {
+            None => None,
+            Some(cond) => {
+                let attr = index.sort.first().ok_or_else(|| {
+                    Status::invalid_argument(format!("sort: index {} has no sort key", index.name))
+                })?;
+                let value = |b: &[u8], f: &str| -> Result<AttrValue, Status> {
+                    let item = item_from_bytes(b, f)?;
+                    match item.get(&attr.name) {
+                        Some(v) if item.len() == 1 => Ok(v.clone()),
+                        _ => Err(Status::invalid_argument(format!(
+                            "{f}: must hold exactly the sort attribute {}",
+                            attr.name
+                        ))),
+                    }
+                };
+                let name = attr.name.clone();
+                let v = value(&cond.value, "sort.value")?;
+                Some(
+                    match pb::SortOp::try_from(cond.op).unwrap_or(pb::SortOp::Unspecified) {
+                        pb::SortOp::Eq => SortKeyCondition::Eq(name, v),
+                        pb::SortOp::Lt => SortKeyCondition::Lt(name, v),
+                        pb::SortOp::Le => SortKeyCondition::Le(name, v),
+                        pb::SortOp::Gt => SortKeyCondition::Gt(name, v),
+                        pb::SortOp::Ge => SortKeyCondition::Ge(name, v),
+                        pb::SortOp::Between => {
+                            SortKeyCondition::Between(name, v, value(&cond.high, "sort.high")?)
+                        }
+                        pb::SortOp::BeginsWith => SortKeyCondition::BeginsWith(name, v),
+                        pb::SortOp::Unspecified => {
+                            return Err(Status::invalid_argument("sort.op: missing or unknown"));
+                        }
+                    },
+                )
+            }
+        };
+        let km = KeyMatch {
+            partition,
+            sort_eq: Vec::new(),
+            sort,
+        };
+        let (ipk, range) = meridian_store::index_range(index, &km).map_err(invalid)?;
+        let limit = limit_of(r.limit)?;
+        let after = decode_index_token(&r.page_token)?;
+        if after.as_ref().is_some_and(|a| a.index.partition != ipk) {
+            return Err(Status::invalid_argument(
+                "page_token: belongs to another partition of the index",
+            ));
+        }
+        let (table, name, reverse) = (def.name.clone(), index.name.clone(), r.reverse);
+        let rows = self
+            .ops
+            .read(move |s| {
+                s.index_query(&table, &name, &ipk, &range, reverse, after.as_ref(), limit)
+            })
+            .await
+            .map_err(status_from_op)?;
+        Ok(page_of(rows, limit, encode_index_token))
+    }
+}
+
 pub fn describe(def: &TableDef, version: &Version, item_count: u64) -> pb::TableDescription {
     pb::TableDescription {
         name: def.name.clone(),
@@ -124,6 +253,7 @@ pub fn describe(def: &TableDef, version: &Version, item_count: u64) -> pb::Table
         replicas: def.replicas.clone(),
         version: Some(version_to_pb(version)),
         item_count,
+        indexes: def.indexes.iter().map(|i| index_to_pb(i, false)).collect(),
     }
 }
 
@@ -170,6 +300,12 @@ impl Meridian for ClientApi {
         }
         let mut def =
             TableDef::new(&r.name, KeySchema { partition, sort }, replicas).map_err(invalid)?;
+        def.indexes = r
+            .indexes
+            .iter()
+            .enumerate()
+            .map(|(n, i)| index_from_pb(i, &format!("indexes[{n}]")))
+            .collect::<Result<_, _>>()?;
         if !r.stream_view_type.is_empty() {
             if meridian_store::stream::ViewType::parse(&r.stream_view_type).is_none() {
                 return Err(Status::invalid_argument(format!(
@@ -192,7 +328,11 @@ impl Meridian for ClientApi {
             .describe(&req.into_inner().name)
             .await
             .map_err(status_from_op)?;
-        Ok(Response::new(describe(&t.def, &t.version, t.item_count)))
+        let mut d = describe(&t.def, &t.version, t.item_count);
+        for (spec, state) in d.indexes.iter_mut().zip(&t.indexes) {
+            spec.building = state.building;
+        }
+        Ok(Response::new(d))
     }
 
     async fn list_tables(
@@ -287,6 +427,9 @@ impl Meridian for ClientApi {
     ) -> Result<Response<pb::PageResponse>, Status> {
         let r = req.into_inner();
         let (def, _) = self.table(&r.table).await?;
+        if !r.index.is_empty() {
+            return self.query_index(&def, r).await.map(Response::new);
+        }
         let ks = def.key_schema;
         let pk = Self::key_value(
             &r.partition_key,
@@ -365,8 +508,18 @@ impl Meridian for ClientApi {
         req: Request<pb::ScanRequest>,
     ) -> Result<Response<pb::PageResponse>, Status> {
         let r = req.into_inner();
-        self.table(&r.table).await?;
+        let (def, _) = self.table(&r.table).await?;
         let limit = limit_of(r.limit)?;
+        if !r.index.is_empty() {
+            let name = self.readable_index(&def, &r.index).await?.name.clone();
+            let after = decode_index_token(&r.page_token)?;
+            let rows = self
+                .ops
+                .read(move |s| s.index_scan(&r.table, &name, after.as_ref(), limit))
+                .await
+                .map_err(status_from_op)?;
+            return Ok(Response::new(page_of(rows, limit, encode_index_token)));
+        }
         let after = decode_token(&r.page_token)?;
         let rows = self
             .ops

@@ -328,6 +328,12 @@ impl Group<'_> {
         })
     }
 
+    /// Builds the next `max_rows` entries of an index being built here
+    /// (`Ctx::build_indexes`); 0 when no index is being built.
+    pub fn build_indexes(&mut self, max_rows: u64) -> Result<u64, StoreError> {
+        self.isolated(|ctx| ctx.build_indexes(max_rows))
+    }
+
     /// Records that `peer` has durably applied our log through `acked`, as
     /// the peer itself reported it: the peer's word is authoritative.
     pub fn set_watermark(&mut self, peer: &str, acked: u64) -> Result<(), StoreError> {
@@ -425,8 +431,15 @@ impl Ctx<'_, '_> {
             // A table created, replaced or dropped, or its settings
             // changed: what its changes record is read again.
             self.records.clear();
+            if m.key.sort.starts_with(meridian_core::index::SORT_PREFIX) {
+                self.index_row_changed(m)?;
+            }
         } else {
             let records = self.records(&m.table)?;
+            if records.indexes.is_some() {
+                let before = old.and_then(|h| h.image.as_deref());
+                self.index_change(&m.table, &m.key, before, m.image.as_deref())?;
+            }
             if records.history {
                 // Asked first, so a table without history encodes nothing here.
                 let replaced = old.map(|h| (h.version.to_bytes(), h.image.as_deref()));
@@ -475,7 +488,7 @@ impl Ctx<'_, '_> {
                 let item = decode_item(&image).map_err(|e| StoreError::Corrupt(e.to_string()))?;
                 let def =
                     TableDef::from_item(&item).map_err(|e| StoreError::Corrupt(e.to_string()))?;
-                let def = crate::replicas::effective(self.conn, def, &version)?;
+                let def = crate::index::effective(self.conn, def, &version)?;
                 Some((def, version))
             }
             _ => None,
@@ -493,6 +506,8 @@ impl Ctx<'_, '_> {
             "DELETE FROM history WHERE tbl = ?1",
             "DELETE FROM pitr WHERE tbl = ?1",
             "DELETE FROM stream WHERE tbl = ?1",
+            "DELETE FROM idx WHERE tbl = ?1",
+            "DELETE FROM index_builds WHERE tbl = ?1",
         ] {
             self.conn.prepare_cached(sql)?.execute([table])?;
         }

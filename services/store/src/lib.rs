@@ -15,6 +15,7 @@ mod apply;
 pub mod backup;
 mod digest;
 mod group;
+mod index;
 mod log;
 pub mod pitr;
 mod purge;
@@ -32,17 +33,18 @@ use thiserror::Error;
 
 pub use apply::ApplyOutcome;
 pub use group::{Group, Writer};
+pub use index::{IndexPos, IndexStats, index_range};
 pub use read::{BatchFill, Digest, LeafHead, Reader, SortRange, StoredRow, differing_leaves};
 pub use seed::{Seeded, adopt};
 pub use write::{Change, Check, Condition, ConditionFailure, WriteOp, WriteResult};
 
 const SCHEMA: &str = include_str!("schema.sql");
-const SCHEMA_VERSION: &str = "10";
+const SCHEMA_VERSION: &str = "11";
 /// Older schema versions that running [`SCHEMA`] brings up to date by
 /// itself (it only adds tables and indexes): 7 lacked the purge horizon
 /// and the tombstone index, 8 the point-in-time recovery tables, 9 the
-/// change stream.
-const UPGRADED_IN_PLACE: &[&str] = &["7", "8", "9"];
+/// change stream, 10 the secondary indexes.
+const UPGRADED_IN_PLACE: &[&str] = &["7", "8", "9", "10"];
 
 #[derive(Debug, Error)]
 pub enum StoreError {

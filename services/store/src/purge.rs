@@ -153,6 +153,7 @@ impl Ctx<'_, '_> {
         // changes nothing anyone reads.
         if image.is_some() {
             self.record_history(table, key, Some((version.to_vec(), image)))?;
+            self.index_change(table, key, image, None)?;
         }
         let old = HeadDigest::of(key, version, image);
         self.digest.push(LeafChange::Change {

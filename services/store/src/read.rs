@@ -120,7 +120,7 @@ pub struct LeafHead {
     pub digest: HeadDigest,
 }
 
-fn row_to_stored(
+pub(crate) fn row_to_stored(
     key: EncodedKey,
     v: Vec<u8>,
     p: Option<Vec<u8>>,
@@ -182,7 +182,7 @@ impl Reader {
             }) => {
                 let def =
                     TableDef::from_item(&item).map_err(|e| StoreError::Corrupt(e.to_string()))?;
-                let def = crate::replicas::effective(&self.conn, def, &version)?;
+                let def = crate::index::effective(&self.conn, def, &version)?;
                 Ok(Some((def, version)))
             }
             _ => Ok(None),

@@ -4,37 +4,24 @@
 //! repair, seeding) asks the same question of it.
 
 use meridian_core::replicas::{self, SORT_PREFIX};
-use meridian_core::{CATALOG_TABLE, TableDef, Version, decode_item};
+use meridian_core::{CATALOG_TABLE, TableDef, Version};
 use rusqlite::{Connection, params};
 
 use crate::StoreError;
 
 /// `def`, the definition created at `incarnation`, with its replica rows
-/// applied.
+/// applied (`crate::index::effective` applies the rest).
 pub(crate) fn effective(
     conn: &Connection,
     def: TableDef,
     incarnation: &Version,
 ) -> Result<TableDef, StoreError> {
-    let mut end = SORT_PREFIX.to_vec();
-    *end.last_mut().expect("a prefix") += 1;
-    let corrupt = |e: meridian_core::Error| StoreError::Corrupt(e.to_string());
-    let mut rows = Vec::new();
-    let mut stmt = conn.prepare_cached(
-        "SELECT sk, image FROM items WHERE tbl = ?1 AND pk = ?2 AND sk >= ?3 AND sk < ?4 AND image IS NOT NULL",
-    )?;
-    let found = stmt.query_map(
-        params![CATALOG_TABLE, def.name.as_bytes(), SORT_PREFIX, end],
-        |r| Ok((r.get::<_, Vec<u8>>(0)?, r.get::<_, Vec<u8>>(1)?)),
-    )?;
-    for row in found {
-        let (sk, image) = row?;
-        let Some(region) = replicas::region_of(&sk) else {
-            continue;
-        };
-        rows.push((region, decode_item(&image).map_err(corrupt)?));
-    }
-    replicas::apply(def, incarnation, &rows).map_err(corrupt)
+    let rows: Vec<(String, meridian_core::Item)> =
+        crate::index::catalog_rows(conn, &def.name, SORT_PREFIX)?
+            .into_iter()
+            .filter_map(|(sk, row)| replicas::region_of(&sk).map(|r| (r, row)))
+            .collect();
+    replicas::apply(def, incarnation, &rows).map_err(|e| StoreError::Corrupt(e.to_string()))
 }
 
 impl crate::Reader {

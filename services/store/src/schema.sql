@@ -1,4 +1,4 @@
--- Meridian region store, schema version 9.
+-- Meridian region store, schema version 11.
 -- Keys and versions are BLOBs whose bytewise (memcmp) order is their logical order.
 
 CREATE TABLE IF NOT EXISTS meta (
@@ -183,3 +183,30 @@ CREATE TABLE IF NOT EXISTS stream (
     replaced BLOB
 );
 CREATE INDEX IF NOT EXISTS stream_of ON stream (tbl, label, seq);
+
+-- Secondary index entries (meridian_core::index): one row per item an index
+-- holds, its index key (partition and sort tuples) and its table key.
+-- Written in the transaction of every change of the item, so a region's
+-- indexes always match its items. Queries read the item through the table
+-- key and cut it to the index's projection.
+CREATE TABLE IF NOT EXISTS idx (
+    tbl  TEXT NOT NULL,
+    name TEXT NOT NULL,
+    ipk  BLOB NOT NULL,
+    isk  BLOB NOT NULL,
+    pk   BLOB NOT NULL,
+    sk   BLOB NOT NULL,
+    PRIMARY KEY (tbl, name, ipk, isk, pk, sk)
+) WITHOUT ROWID;
+
+-- Indexes added to a table after its creation, still being built here from
+-- its items, with the last table key done (NULL: none yet). The row goes
+-- when the build reaches the end; DescribeTable shows the index CREATING
+-- (Backfilling) until then.
+CREATE TABLE IF NOT EXISTS index_builds (
+    tbl  TEXT NOT NULL,
+    name TEXT NOT NULL,
+    pk   BLOB,
+    sk   BLOB,
+    PRIMARY KEY (tbl, name)
+) WITHOUT ROWID;

@@ -161,6 +161,9 @@ pub fn adopt(
         tx.execute("DELETE FROM digest WHERE tbl = ?1", [&table])?;
         seeded.dropped_tables.push(table);
     }
+    // The peer's index entries are not checked: every index is built
+    // again here from the verified items.
+    crate::index::rebuild_all(&tx)?;
     tx.commit()?;
     drop(conn);
     install(file, &target)?;

@@ -136,10 +136,12 @@ pub struct StreamOn {
 
 /// What a change of a table records besides its head, cached per table
 /// in the writer.
-#[derive(Clone, Copy, Debug, Default)]
+#[derive(Clone, Debug, Default)]
 pub(crate) struct Records {
     pub history: bool,
     pub stream: Option<StreamOn>,
+    /// The secondary indexes whose entries a change keeps.
+    pub indexes: Option<std::sync::Arc<[meridian_core::index::IndexDef]>>,
 }
 
 /// One stream record as stored.
@@ -194,13 +196,14 @@ impl Ctx<'_, '_> {
     /// the catalog or a setting changes).
     pub(crate) fn records(&mut self, table: &str) -> Result<Records, StoreError> {
         if let Some(hit) = self.records.get(table) {
-            return Ok(*hit);
+            return Ok(hit.clone());
         }
         let r = Records {
             history: self.keeps_history(table)?,
             stream: stream_of(self, table)?,
+            indexes: self.indexes_of(table)?,
         };
-        self.records.insert(table.to_string(), r);
+        self.records.insert(table.to_string(), r.clone());
         Ok(r)
     }
 

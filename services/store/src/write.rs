@@ -126,6 +126,14 @@ pub enum WriteOp {
         region: String,
         status: meridian_core::replicas::Status,
     },
+    /// Creates or deletes a global secondary index of `table`, checked
+    /// against its indexes within the write's transaction
+    /// (`meridian_core::index::plan`). A created index is built from the
+    /// table's items in the background, in every region.
+    UpdateIndex {
+        table: String,
+        change: meridian_core::index::Change,
+    },
 }
 
 impl WriteOp {
@@ -138,6 +146,7 @@ impl WriteOp {
                 | WriteOp::UpdateSettings { .. }
                 | WriteOp::Tag { .. }
                 | WriteOp::SetReplica { .. }
+                | WriteOp::UpdateIndex { .. }
         )
     }
 }
@@ -186,6 +195,7 @@ impl std::fmt::Debug for WriteOp {
                 region,
                 status,
             } => write!(f, "SetReplica({table}, {region}, {})", status.as_str()),
+            WriteOp::UpdateIndex { table, change } => write!(f, "UpdateIndex({table}, {change:?})"),
         }
     }
 }
@@ -420,6 +430,7 @@ impl Ctx<'_, '_> {
                 let (def, tv) = self.replica_def(table)?;
                 let key = def.key_schema.key_of(item).map_err(at)?;
                 meridian_core::value::check_item(item).map_err(at)?;
+                def.check_index_keys(item, false).map_err(at)?;
                 let mut p = item_write(self, table, key, tv)?;
                 p.check(condition.as_ref());
                 p.write = Some(Some(item.clone()));
@@ -471,6 +482,7 @@ impl Ctx<'_, '_> {
                         )));
                     }
                     meridian_core::value::check_item(&new).map_err(at)?;
+                    def.check_index_keys(&new, true).map_err(at)?;
                     p.write = Some(Some(new));
                 }
                 p
@@ -507,6 +519,7 @@ impl Ctx<'_, '_> {
                 p
             }
             WriteOp::CreateTable(def) => {
+                meridian_core::index::validate(&def.key_schema, &def.indexes)?;
                 if self.table_def(&def.name)?.is_some() {
                     return Err(StoreError::TableExists(def.name.clone()));
                 }
@@ -606,6 +619,21 @@ impl Ctx<'_, '_> {
                 if region == self.region && *status == meridian_core::replicas::Status::Deleted {
                     p.purge = Some(table.clone());
                 }
+                p
+            }
+            WriteOp::UpdateIndex { table, change } => {
+                let Some((def, incarnation)) = self.table_def(table)? else {
+                    return Err(StoreError::TableNotFound(table.clone()));
+                };
+                let created = meridian_core::index::plan(&def, change)?;
+                self.catalog.remove(table);
+                let key = meridian_core::index::key(table, change.name());
+                let head = self.head(CATALOG_TABLE, &key)?;
+                let mut p = Plan::new(CATALOG_TABLE, key, None, head)?;
+                p.write = Some(Some(meridian_core::index::item(
+                    created.as_ref(),
+                    &incarnation,
+                )));
                 p
             }
         };

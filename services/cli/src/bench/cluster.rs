@@ -127,6 +127,7 @@ impl Cluster {
     pub async fn create_table_on(&self, replicas: Vec<String>) -> Result<()> {
         self.client(0)?
             .create_table(pb::CreateTableRequest {
+                indexes: Vec::new(),
                 name: TABLE.into(),
                 partition_key: Some(pb::KeyAttr {
                     name: "id".into(),

@@ -30,6 +30,7 @@ where
 pub async fn create_kvs(ports: &[u16]) {
     MeridianClient::new(channel(ports[0]))
         .create_table(pb::CreateTableRequest {
+            indexes: Vec::new(),
             name: "kvs".into(),
             partition_key: Some(pb::KeyAttr {
                 name: "id".into(),

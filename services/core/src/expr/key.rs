@@ -180,41 +180,186 @@ fn to_sort_condition(c: &Cond) -> Result<SortKeyCondition, ExprError> {
     }
 }
 
-/// Parses a `KeyConditionExpression`.
+/// Most conditions a key condition can hold: four partition and four sort
+/// attributes of a multi-attribute index key.
+pub const MAX_KEY_CONDITIONS: usize = 8;
+
+/// Parses a `KeyConditionExpression` into its conditions, one per
+/// attribute, as written. Matching them with a key schema is
+/// [`KeyCondition::of`] for a table's key and [`match_keys`] for an
+/// index's, which may have several attributes per part.
+pub fn parse_key_conditions(
+    text: &str,
+    names: &Names,
+    values: &Values,
+) -> Result<(Vec<SortKeyCondition>, Usage), ExprError> {
+    conditions(text, names, values, MAX_KEY_CONDITIONS)
+}
+
+/// The conditions of a key condition of at most `most` of them.
+fn conditions(
+    text: &str,
+    names: &Names,
+    values: &Values,
+    most: usize,
+) -> Result<(Vec<SortKeyCondition>, Usage), ExprError> {
+    let (cond, usage) = parse_cond("KeyConditionExpression", text, names, values)?;
+    let mut parts = Vec::new();
+    leaves(&cond, &mut parts)?;
+    if parts.len() > most {
+        return Err(ExprError::validation(if most == 2 {
+            "Conditions can be of length 1 or 2 only".to_string()
+        } else {
+            format!("Conditions can be of length 1 to {most} only")
+        }));
+    }
+    let conds = parts
+        .into_iter()
+        .map(to_sort_condition)
+        .collect::<Result<Vec<_>, _>>()?;
+    for (i, c) in conds.iter().enumerate() {
+        if conds[..i].iter().any(|o| o.attribute() == c.attribute()) {
+            return Err(ExprError::validation(
+                "KeyConditionExpressions must only contain one condition per key",
+            ));
+        }
+    }
+    if !conds.iter().any(|c| matches!(c, SortKeyCondition::Eq(..))) {
+        return Err(unsupported());
+    }
+    Ok((conds, usage))
+}
+
+/// Parses a `KeyConditionExpression` on a table's key.
 pub fn parse_key_condition(
     text: &str,
     names: &Names,
     values: &Values,
 ) -> Result<(KeyCondition, Usage), ExprError> {
-    let (cond, usage) = parse_cond("KeyConditionExpression", text, names, values)?;
-    let mut parts = Vec::new();
-    leaves(&cond, &mut parts)?;
-    if parts.len() > 2 {
-        return Err(ExprError::validation(
-            "Conditions can be of length 1 or 2 only",
-        ));
-    }
-    let mut conds = parts
-        .into_iter()
-        .map(to_sort_condition)
-        .collect::<Result<Vec<_>, _>>()?;
-    if conds.len() == 2 && conds[0].attribute() == conds[1].attribute() {
-        return Err(ExprError::validation(
-            "KeyConditionExpressions must only contain one condition per key",
-        ));
-    }
-    let pos = conds
-        .iter()
-        .position(|c| matches!(c, SortKeyCondition::Eq(..)))
-        .ok_or_else(unsupported)?;
-    let SortKeyCondition::Eq(name, v) = conds.remove(pos) else {
-        return Err(unsupported());
-    };
-    Ok((
-        KeyCondition {
+    let (conds, usage) = conditions(text, names, values, 2)?;
+    Ok((KeyCondition::of(conds)?, usage))
+}
+
+impl KeyCondition {
+    /// The condition of a table's key: one equality (taken to be on the
+    /// partition key) and at most one other condition.
+    pub fn of(mut conds: Vec<SortKeyCondition>) -> Result<Self, ExprError> {
+        if conds.len() > 2 {
+            return Err(ExprError::validation(
+                "Conditions can be of length 1 or 2 only",
+            ));
+        }
+        let pos = conds
+            .iter()
+            .position(|c| matches!(c, SortKeyCondition::Eq(..)))
+            .ok_or_else(unsupported)?;
+        let SortKeyCondition::Eq(name, v) = conds.remove(pos) else {
+            return Err(unsupported());
+        };
+        Ok(KeyCondition {
             partition: (name, v),
             sort: conds.pop(),
-        },
-        usage,
-    ))
+        })
+    }
+
+    /// Its conditions again, one per attribute.
+    pub fn into_conditions(self) -> Vec<SortKeyCondition> {
+        let (name, v) = self.partition;
+        std::iter::once(SortKeyCondition::Eq(name, v))
+            .chain(self.sort)
+            .collect()
+    }
+}
+
+/// A key condition matched with an index's key: the partition attributes'
+/// values in key order, the values of the sort attributes compared by
+/// equality (a prefix of the sort key), and the condition on the next sort
+/// attribute, if any.
+#[derive(Clone, Debug, PartialEq)]
+pub struct KeyMatch {
+    pub partition: Vec<AttrValue>,
+    pub sort_eq: Vec<AttrValue>,
+    pub sort: Option<SortKeyCondition>,
+}
+
+/// Matches `conds` with a key of `partition` and `sort` attributes, by
+/// DynamoDB's rules for multi-attribute keys: every partition attribute by
+/// equality; sort attributes from the first on without a gap, each by
+/// equality but the last, which may be any sort key condition.
+pub fn match_keys(
+    conds: &[SortKeyCondition],
+    partition: &[&str],
+    sort: &[&str],
+) -> Result<KeyMatch, ExprError> {
+    let missed = |name: &str| {
+        ExprError::validation(format!("Query condition missed key schema element: {name}"))
+    };
+    let find = |name: &str| conds.iter().find(|c| c.attribute() == name);
+    // A multi-attribute key gets words for its own rules.
+    if partition.len() > 1 || sort.len() > 1 {
+        for p in partition {
+            if !matches!(find(p), Some(SortKeyCondition::Eq(..))) {
+                return Err(ExprError::validation(format!(
+                    "Query key condition not supported: every HASH key attribute of the index needs an equality condition; {p} has none"
+                )));
+            }
+        }
+        let given: Vec<bool> = sort.iter().map(|s| find(s).is_some()).collect();
+        let used = given.iter().take_while(|g| **g).count();
+        let ranged_early = sort[..used.saturating_sub(1)]
+            .iter()
+            .any(|s| !matches!(find(s), Some(SortKeyCondition::Eq(..))));
+        if given[used..].iter().any(|g| *g) || ranged_early {
+            return Err(ExprError::validation(
+                "Query key condition not supported: RANGE key attributes must be given from the first on without a gap, each by equality except the last",
+            ));
+        }
+    }
+    let mut out = KeyMatch {
+        partition: Vec::new(),
+        sort_eq: Vec::new(),
+        sort: None,
+    };
+    for p in partition {
+        match find(p) {
+            Some(SortKeyCondition::Eq(_, v)) => out.partition.push(v.clone()),
+            _ => return Err(missed(p)),
+        }
+    }
+    // The first sort attribute without a condition: none after it may have one.
+    let mut gap: Option<&str> = None;
+    for s in sort {
+        match (find(s), gap) {
+            (None, None) => gap = Some(s),
+            (None, Some(_)) => {}
+            (Some(_), Some(g)) => return Err(missed(g)),
+            (Some(c), None) => {
+                if let Some(prev) = out.sort.take() {
+                    match prev {
+                        SortKeyCondition::Eq(_, v) => out.sort_eq.push(v),
+                        other => {
+                            return Err(ExprError::validation(format!(
+                                "Query key condition not supported: only the last sort key attribute given may have a condition other than equality; {} has one",
+                                other.attribute()
+                            )));
+                        }
+                    }
+                }
+                out.sort = Some(c.clone());
+            }
+        }
+    }
+    if let Some(stray) = conds
+        .iter()
+        .find(|c| !partition.contains(&c.attribute()) && !sort.contains(&c.attribute()))
+    {
+        return Err(match sort.first() {
+            Some(first) if out.sort.is_none() => missed(first),
+            _ => ExprError::validation(format!(
+                "Query condition missed key schema element: {} is not a key attribute",
+                stray.attribute()
+            )),
+        });
+    }
+    Ok(out)
 }

@@ -67,7 +67,9 @@ use crate::value::{AttrValue, Item};
 
 pub use arith::{add_numbers, sub_numbers};
 pub use condition::{ConditionExpr, compare, parse_condition};
-pub use key::{KeyCondition, SortKeyCondition, parse_key_condition};
+pub use key::{
+    KeyCondition, KeyMatch, SortKeyCondition, match_keys, parse_key_condition, parse_key_conditions,
+};
 pub use parser::CmpOp;
 pub use projection::{parse_projection, project};
 pub use reserved::is_reserved_word;

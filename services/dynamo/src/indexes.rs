@@ -1,0 +1,384 @@
+//! Secondary indexes on the wire: `GlobalSecondaryIndexes` and
+//! `LocalSecondaryIndexes` of CreateTable, `GlobalSecondaryIndexUpdates`
+//! of UpdateTable, and how DescribeTable shows them. The rules themselves
+//! (limits, the sparse rule, projections) are `meridian_core::index`.
+
+use meridian_core::index::{self, IndexDef, Kind, Projection};
+use meridian_core::settings::Billing;
+use meridian_core::{KeyAttr, KeySchema};
+use meridian_region::ops::{IndexState, TableInfo};
+use serde_json::{Value as Json, json};
+
+use crate::error::{ApiError, ApiResult};
+use crate::req::Req;
+
+/// The member a kind of index is listed in.
+fn member(kind: Kind) -> &'static str {
+    match kind {
+        Kind::Global => "GlobalSecondaryIndexes",
+        Kind::Local => "LocalSecondaryIndexes",
+    }
+}
+
+fn invalid(m: String) -> ApiError {
+    ApiError::validation(format!("One or more parameter values were invalid: {m}"))
+}
+
+/// One index of CreateTable, or an UpdateTable `Create`: its name, key
+/// schema (every attribute typed by `defs`), projection and throughput,
+/// checked as DynamoDB checks them. `at` is the member path errors name
+/// (`globalSecondaryIndexes.1.member`).
+fn parse_one(
+    m: Req<'_>,
+    kind: Kind,
+    at: &str,
+    defs: &[Json],
+    billing: Billing,
+) -> ApiResult<IndexDef> {
+    let null = |field: &str| {
+        ApiError::validation(format!(
+            "1 validation error detected: Value null at '{at}.{field}' failed to satisfy constraint: Member must not be null"
+        ))
+    };
+    let name = m.opt_str("IndexName")?.ok_or_else(|| null("indexName"))?;
+    let schema = m.opt_arr("KeySchema")?.ok_or_else(|| null("keySchema"))?;
+    let (mut partition, mut sort) = (Vec::new(), Vec::new());
+    for k in schema {
+        let attr = k
+            .get("AttributeName")
+            .and_then(Json::as_str)
+            .ok_or_else(|| null("keySchema.member.attributeName"))?;
+        let key = KeyAttr {
+            name: attr.to_string(),
+            ty: crate::tables::key_type(attr, defs)?,
+        };
+        match k.get("KeyType").and_then(Json::as_str) {
+            // A multi-attribute key lists its partition attributes first.
+            Some("HASH") if sort.is_empty() => partition.push(key),
+            Some("RANGE") if !partition.is_empty() => sort.push(key),
+            Some("RANGE") => {
+                return Err(ApiError::validation(
+                    "Invalid KeySchema: The first KeySchemaElement is not a HASH key type",
+                ));
+            }
+            Some("HASH") => {
+                return Err(invalid(
+                    "All HASH key attributes must precede RANGE key attributes in the KeySchema"
+                        .into(),
+                ));
+            }
+            other => {
+                return Err(ApiError::validation(format!(
+                    "1 validation error detected: Value '{}' at '{at}.keySchema.member.keyType' failed to satisfy constraint: Member must satisfy enum value set: [HASH, RANGE]",
+                    other.unwrap_or("null")
+                )));
+            }
+        }
+    }
+    let p = m.opt_obj("Projection")?.ok_or_else(|| null("projection"))?;
+    let non_key = p
+        .opt_arr("NonKeyAttributes")?
+        .map(|a| {
+            a.iter()
+                .map(|n| {
+                    n.as_str().map(str::to_string).ok_or_else(|| {
+                        ApiError::new(
+                            crate::error::Kind::Serialization,
+                            "NonKeyAttributes must be a list of strings",
+                        )
+                    })
+                })
+                .collect::<ApiResult<Vec<_>>>()
+        })
+        .transpose()?;
+    let projection = match (p.opt_str("ProjectionType")?, non_key) {
+        (Some("ALL"), None) => Projection::All,
+        (Some("KEYS_ONLY"), None) => Projection::KeysOnly,
+        (Some("INCLUDE"), Some(n)) => Projection::Include(n),
+        (Some("INCLUDE"), None) => Projection::Include(Vec::new()),
+        (Some(t @ ("ALL" | "KEYS_ONLY")), Some(_)) => {
+            return Err(invalid(format!(
+                "ProjectionType is {t}, but NonKeyAttributes is specified"
+            )));
+        }
+        (None, _) => return Err(invalid("Unknown ProjectionType: null".into())),
+        (Some(t), _) => {
+            return Err(ApiError::validation(format!(
+                "1 validation error detected: Value '{t}' at '{at}.projection.projectionType' failed to satisfy constraint: Member must satisfy enum value set: [ALL, INCLUDE, KEYS_ONLY]"
+            )));
+        }
+    };
+    if kind == Kind::Global {
+        match (billing, m.get("ProvisionedThroughput").is_some()) {
+            (Billing::Provisioned { .. }, false) => {
+                return Err(invalid(format!(
+                    "ProvisionedThroughput is not specified for index: {name}"
+                )));
+            }
+            (Billing::PayPerRequest, true) => {
+                return Err(invalid(format!(
+                    "ProvisionedThroughput should not be specified for index: {name} when BillingMode is PAY_PER_REQUEST"
+                )));
+            }
+            _ => {}
+        }
+    }
+    Ok(IndexDef {
+        name: name.to_string(),
+        kind,
+        partition,
+        sort,
+        projection,
+    })
+}
+
+/// CreateTable's indexes, checked against the table's key schema and
+/// with one another (`meridian_core::index::validate`).
+pub fn parse_create(
+    r: &Req<'_>,
+    defs: &[Json],
+    table: &KeySchema,
+    billing: Billing,
+) -> ApiResult<Vec<IndexDef>> {
+    let mut out = Vec::new();
+    for kind in [Kind::Global, Kind::Local] {
+        let Some(list) = r.opt_arr(member(kind))? else {
+            continue;
+        };
+        if list.is_empty() {
+            return Err(invalid(format!("List of {} is empty", member(kind))));
+        }
+        let path = crate::req::lower_first(member(kind));
+        for (i, m) in list.iter().enumerate() {
+            let Some(m) = m.as_object().map(Req) else {
+                return Err(ApiError::new(
+                    crate::error::Kind::Serialization,
+                    format!("{}[{i}] must be an object", member(kind)),
+                ));
+            };
+            let at = format!("{path}.{}.member", i + 1);
+            out.push(parse_one(m, kind, &at, defs, billing)?);
+        }
+    }
+    index::validate(table, &out)?;
+    Ok(out)
+}
+
+/// Refuses `AttributeDefinitions` that define an attribute no key schema
+/// names (the table's, `table_keys`, or an index's), with DynamoDB's
+/// wording, which differs when the table has indexes. DynamoDB checks this
+/// before the indexes themselves.
+pub fn check_definitions_used(r: &Req<'_>, defs: &[Json], table_keys: &[&str]) -> ApiResult<()> {
+    let mut used: Vec<&str> = table_keys.to_vec();
+    let mut indexed = false;
+    for kind in [Kind::Global, Kind::Local] {
+        for m in r.opt_arr(member(kind))?.into_iter().flatten() {
+            indexed = true;
+            let schema = m.get("KeySchema").and_then(Json::as_array);
+            for k in schema.into_iter().flatten() {
+                if let Some(n) = k.get("AttributeName").and_then(Json::as_str)
+                    && !used.contains(&n)
+                {
+                    used.push(n);
+                }
+            }
+        }
+    }
+    used.dedup();
+    let defined: Vec<&str> = defs
+        .iter()
+        .filter_map(|d| d.get("AttributeName").and_then(Json::as_str))
+        .collect();
+    let Some(extra) = defined.iter().find(|n| !used.contains(n)) else {
+        return Ok(());
+    };
+    Err(invalid(if indexed {
+        format!(
+            "Some AttributeDefinitions are not used. AttributeDefinitions: [{}], keys used: [{}]",
+            defined.join(", "),
+            used.join(", ")
+        )
+    } else {
+        format!(
+            "Number of attributes in KeySchema does not exactly match number of attributes defined in AttributeDefinitions; {extra} is not a key attribute"
+        )
+    }))
+}
+
+/// Every attribute named by the table's and its indexes' key schemas:
+/// what `AttributeDefinitions` must define, no more.
+pub fn key_attributes<'a>(table: &'a KeySchema, indexes: &'a [IndexDef]) -> Vec<&'a KeyAttr> {
+    let mut out: Vec<&KeyAttr> = std::iter::once(&table.partition)
+        .chain(table.sort.as_ref())
+        .collect();
+    for a in indexes.iter().flat_map(IndexDef::key_attrs) {
+        if !out.iter().any(|o| o.name == a.name) {
+            out.push(a);
+        }
+    }
+    out
+}
+
+/// UpdateTable's `GlobalSecondaryIndexUpdates`: one `Create`, `Update` or
+/// `Delete` per member, checked against `table`'s indexes (`building`:
+/// those still being built here). An `Update` (a provisioned index's
+/// throughput) has nothing to change here once the index is known to be
+/// global, so it writes nothing.
+pub fn parse_updates(
+    updates: &[Json],
+    defs: Option<&[Json]>,
+    billing: Billing,
+    table: &meridian_core::TableDef,
+    building: &[String],
+) -> ApiResult<Vec<index::Change>> {
+    if updates.is_empty() {
+        return Err(invalid(
+            "List of GlobalSecondaryIndexUpdates is empty".into(),
+        ));
+    }
+    let mut out = Vec::new();
+    let mut named: Vec<&str> = Vec::new();
+    for (i, u) in updates.iter().enumerate() {
+        let Some(u) = u.as_object().map(Req) else {
+            return Err(ApiError::new(
+                crate::error::Kind::Serialization,
+                format!("GlobalSecondaryIndexUpdates[{i}] must be an object"),
+            ));
+        };
+        let at = format!("globalSecondaryIndexUpdates.{}.member", i + 1);
+        let actions: Vec<&str> = ["Create", "Update", "Delete"]
+            .into_iter()
+            .filter(|a| u.get(a).is_some())
+            .collect();
+        let (action, name) = match actions.as_slice() {
+            [one] => (*one, u.obj(one)?.str("IndexName")?),
+            [] => {
+                return Err(invalid(
+                    "One of GlobalSecondaryIndexUpdate.Update, GlobalSecondaryIndexUpdate.Create, GlobalSecondaryIndexUpdate.Delete must not be null".into(),
+                ));
+            }
+            _ => {
+                return Err(invalid(
+                    "Only one global secondary index action is allowed per GlobalSecondaryIndexUpdate object".into(),
+                ));
+            }
+        };
+        if named.contains(&name) {
+            return Err(invalid(format!(
+                "Only one global secondary index update per index is allowed simultaneously. Index: {name}"
+            )));
+        }
+        named.push(name);
+        let existing = table.index(name);
+        match (action, existing) {
+            ("Create", _) => {
+                if existing.is_some() {
+                    return Err(ApiError::validation(
+                        "Attempting to create an index which already exists",
+                    ));
+                }
+                let defs = defs.ok_or_else(|| {
+                    invalid(format!(
+                        "AttributeDefinitions is not specified for index: {name}"
+                    ))
+                })?;
+                let create = u.obj("Create")?;
+                out.push(index::Change::Create(parse_one(
+                    create,
+                    Kind::Global,
+                    &format!("{at}.create"),
+                    defs,
+                    billing,
+                )?));
+            }
+            (_, None) => {
+                return Err(ApiError::new(
+                    crate::error::Kind::ResourceNotFound,
+                    format!(
+                        "Requested resource not found: Index {name} for table {}",
+                        table.name
+                    ),
+                ));
+            }
+            (_, Some(i)) if i.kind == Kind::Local => {
+                return Err(ApiError::validation(format!(
+                    "Cannot {} an index that is not a GlobalSecondaryIndex: {name}",
+                    action.to_lowercase()
+                )));
+            }
+            ("Delete", Some(_)) => out.push(index::Change::Delete(name.to_string())),
+            _ => {}
+        }
+    }
+    // DynamoDB builds or drops one index of a table at a time.
+    if out.len() > 1 || (!out.is_empty() && !building.is_empty()) {
+        return Err(ApiError::new(
+            crate::error::Kind::LimitExceeded,
+            "Subscriber limit exceeded: Only 1 online index can be created or deleted simultaneously per table",
+        ));
+    }
+    Ok(out)
+}
+
+fn key_schema_json(i: &IndexDef) -> Vec<Json> {
+    i.partition
+        .iter()
+        .map(|a| json!({"AttributeName": a.name, "KeyType": "HASH"}))
+        .chain(
+            i.sort
+                .iter()
+                .map(|a| json!({"AttributeName": a.name, "KeyType": "RANGE"})),
+        )
+        .collect()
+}
+
+fn describe_one(table_arn: &str, s: &IndexState, throughput: &Json) -> Json {
+    let i = &s.def;
+    let mut projection = json!({"ProjectionType": i.projection.type_name()});
+    if let Projection::Include(names) = &i.projection {
+        let mut names = names.clone();
+        names.sort();
+        projection["NonKeyAttributes"] = json!(names);
+    }
+    let mut d = json!({
+        "IndexName": i.name,
+        "KeySchema": key_schema_json(i),
+        "Projection": projection,
+        "IndexSizeBytes": s.stats.bytes,
+        "ItemCount": s.stats.items,
+        "IndexArn": format!("{table_arn}/index/{}", i.name),
+    });
+    if i.kind == Kind::Global {
+        d["IndexStatus"] = json!(if s.building { "CREATING" } else { "ACTIVE" });
+        if s.building {
+            d["Backfilling"] = json!(true);
+        }
+        d["ProvisionedThroughput"] = throughput.clone();
+    }
+    d
+}
+
+/// Adds the table's indexes to its description `d`: the two lists, and
+/// their key attributes to `AttributeDefinitions` (sorted by name, as
+/// DynamoDB lists them).
+pub fn describe(d: &mut Json, table_arn: &str, t: &TableInfo) {
+    let throughput = d["ProvisionedThroughput"].clone();
+    for kind in [Kind::Global, Kind::Local] {
+        let list: Vec<Json> = t
+            .indexes
+            .iter()
+            .filter(|s| s.def.kind == kind)
+            .map(|s| describe_one(table_arn, s, &throughput))
+            .collect();
+        if !list.is_empty() {
+            d[member(kind)] = Json::Array(list);
+        }
+    }
+    let mut attrs = key_attributes(&t.def.key_schema, &t.def.indexes);
+    attrs.sort_by(|a, b| a.name.cmp(&b.name));
+    let defs: Vec<Json> = attrs
+        .into_iter()
+        .map(|a| json!({"AttributeName": a.name, "AttributeType": a.ty.as_str()}))
+        .collect();
+    d["AttributeDefinitions"] = Json::Array(defs);
+}
