@@ -4,6 +4,7 @@
 //! measured in the same run. See docs/performance.md.
 
 mod cluster;
+mod index;
 mod report;
 mod runs;
 mod stream;
@@ -96,6 +97,10 @@ enum Which {
     /// writes with it off; and how soon a change is readable from the
     /// stream, in its region and in a peer.
     Stream(stream::StreamArgs),
+    /// Writes with two global secondary indexes against the same writes
+    /// without; a query of a global index against one of the table; and
+    /// the build of an index added to a loaded table, with writes going on.
+    Index(index::IndexArgs),
 }
 
 pub async fn run(args: BenchArgs) -> Result<()> {
@@ -109,5 +114,6 @@ pub async fn run(args: BenchArgs) -> Result<()> {
         Which::Backup(a) => runs::backup(a).await,
         Which::Fill(a) => runs::fill(a).await,
         Which::Stream(a) => stream::stream(a).await,
+        Which::Index(a) => index::index(a).await,
     }
 }

@@ -104,11 +104,71 @@ fn key_attr(spec: &str, flag: &str) -> Result<pb::KeyAttr> {
     })
 }
 
+/// A secondary index from `--gsi` or `--lsi` (see their help): the
+/// table's partition key `table_pk` leads a local index's key.
+fn index_spec(spec: &str, global: bool, table_pk: &pb::KeyAttr) -> Result<pb::IndexSpec> {
+    let flag = if global { "--gsi" } else { "--lsi" };
+    let (name, rest) = spec
+        .split_once('=')
+        .ok_or_else(|| anyhow!("{flag}: expected NAME=KEYS[@PROJECTION], got {spec:?}"))?;
+    let (keys, projection) = match rest.split_once('@') {
+        Some((k, p)) => (k, p),
+        None => (rest, "ALL"),
+    };
+    let attrs = |part: &str| -> Result<Vec<pb::KeyAttr>> {
+        part.split('+').map(|a| key_attr(a, flag)).collect()
+    };
+    let (partition, sort) = if global {
+        match keys.split_once('/') {
+            Some((h, r)) => (attrs(h)?, attrs(r)?),
+            None => (attrs(keys)?, Vec::new()),
+        }
+    } else {
+        (vec![table_pk.clone()], attrs(keys)?)
+    };
+    let (projection, non_key_attributes) = match projection.split_once(':') {
+        Some(("INCLUDE", names)) => (
+            "INCLUDE".to_string(),
+            names.split(',').map(str::to_string).collect(),
+        ),
+        _ => (projection.to_string(), Vec::new()),
+    };
+    Ok(pb::IndexSpec {
+        name: name.to_string(),
+        global,
+        partition,
+        sort,
+        projection,
+        non_key_attributes,
+        building: false,
+    })
+}
+
 fn describe_json(d: &pb::TableDescription) -> Json {
     let key = |k: &Option<pb::KeyAttr>| {
         k.as_ref()
             .map(|k| json!({"name": k.name, "type": k.r#type}))
     };
+    let attrs = |l: &[pb::KeyAttr]| {
+        l.iter()
+            .map(|k| json!({"name": k.name, "type": k.r#type}))
+            .collect::<Vec<_>>()
+    };
+    let indexes: Vec<Json> = d
+        .indexes
+        .iter()
+        .map(|i| {
+            json!({
+                "IndexName": i.name,
+                "Kind": if i.global { "GLOBAL" } else { "LOCAL" },
+                "PartitionKey": attrs(&i.partition),
+                "SortKey": attrs(&i.sort),
+                "Projection": i.projection,
+                "NonKeyAttributes": i.non_key_attributes,
+                "Status": if i.building { "CREATING" } else { "ACTIVE" },
+            })
+        })
+        .collect();
     json!({
         "TableName": d.name,
         "PartitionKey": key(&d.partition_key),
@@ -116,6 +176,7 @@ fn describe_json(d: &pb::TableDescription) -> Json {
         "Replicas": d.replicas,
         "ItemCount": d.item_count,
         "CreatedAtVersion": version_text(&d.version),
+        "Indexes": indexes,
     })
 }
 
@@ -201,6 +262,7 @@ pub async fn run(command: Command) -> Result<()> {
             sort_op,
             sort_value,
             sort_high,
+            index,
             reverse,
             limit,
             all,
@@ -247,7 +309,7 @@ pub async fn run(command: Command) -> Result<()> {
             loop {
                 let r = c
                     .query(pb::QueryRequest {
-                        index: String::new(),
+                        index: index.clone().unwrap_or_default(),
                         table: table.clone(),
                         partition_key: partition_key.clone(),
                         sort: sort.clone(),
@@ -270,6 +332,7 @@ pub async fn run(command: Command) -> Result<()> {
         Command::Scan {
             target,
             table,
+            index,
             limit,
             all,
         } => {
@@ -279,7 +342,7 @@ pub async fn run(command: Command) -> Result<()> {
             loop {
                 let r = c
                     .scan(pb::ScanRequest {
-                        index: String::new(),
+                        index: index.clone().unwrap_or_default(),
                         table: table.clone(),
                         limit,
                         page_token: token,
@@ -392,11 +455,19 @@ async fn table(command: TableCommand) -> Result<()> {
             partition_key,
             sort_key,
             replicas,
+            gsi,
+            lsi,
         } => {
+            let pk = key_attr(&partition_key, "--partition-key")?;
+            let indexes = gsi
+                .iter()
+                .map(|g| index_spec(g, true, &pk))
+                .chain(lsi.iter().map(|l| index_spec(l, false, &pk)))
+                .collect::<Result<Vec<_>>>()?;
             let req = pb::CreateTableRequest {
-                indexes: Vec::new(),
+                indexes,
                 name,
-                partition_key: Some(key_attr(&partition_key, "--partition-key")?),
+                partition_key: Some(pk),
                 sort_key: sort_key.map(|s| key_attr(&s, "--sort-key")).transpose()?,
                 replicas,
                 stream_view_type: String::new(),

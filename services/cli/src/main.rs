@@ -197,6 +197,11 @@ enum Command {
         /// Upper bound for between.
         #[arg(long)]
         sort_high: Option<String>,
+        /// Query this secondary index: --partition then holds every
+        /// partition attribute of the index, and --sort-op applies to its
+        /// first sort attribute.
+        #[arg(long)]
+        index: Option<String>,
         /// Descending sort-key order.
         #[arg(long)]
         reverse: bool,
@@ -214,6 +219,9 @@ enum Command {
         /// The table to scan.
         #[arg(long)]
         table: String,
+        /// Scan this secondary index's entries, in index order.
+        #[arg(long)]
+        index: Option<String>,
         /// Items per page.
         #[arg(long, default_value_t = 100)]
         limit: u32,
@@ -336,6 +344,17 @@ enum TableCommand {
         /// Comma-separated regions; default every region.
         #[arg(long, value_delimiter = ',')]
         replicas: Vec<String>,
+        /// A global secondary index, NAME=HASH[/RANGE][@PROJECTION]: each
+        /// key part is one attribute NAME:TYPE or up to four joined by
+        /// '+'; PROJECTION is ALL (the default), KEYS_ONLY or
+        /// INCLUDE:attr,attr. E.g. by_status=status:S/at:N@KEYS_ONLY.
+        /// Repeatable.
+        #[arg(long = "gsi")]
+        gsi: Vec<String>,
+        /// A local secondary index, NAME=RANGE[@PROJECTION]: its partition
+        /// key is the table's. E.g. by_at=at:N. Repeatable.
+        #[arg(long = "lsi")]
+        lsi: Vec<String>,
     },
     /// A table's key schema, replicas and state.
     Describe {

@@ -201,3 +201,18 @@ fn bench_stream_smoke_writes_json() {
         ],
     );
 }
+
+#[test]
+fn bench_index_smoke_writes_json() {
+    smoke(
+        "index",
+        &[
+            "single writes, no index (baseline)",
+            "single writes, indexes / none",
+            "batched writes, indexes / none",
+            "query of a global index p99",
+            "index build",
+            "writes during / before the build",
+        ],
+    );
+}

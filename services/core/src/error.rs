@@ -54,6 +54,17 @@ pub enum Error {
     /// An attribute name that is empty or longer than 65535 bytes.
     #[error("{reason}")]
     AttributeName { reason: String },
+    /// An item whose value for a secondary index's key attribute could
+    /// never be in the index; `reason` is DynamoDB's complete message.
+    /// `op` is the position of the write in a request of several, `empty`
+    /// tells an empty value from one of the wrong type (DynamoDB answers a
+    /// transaction's differently).
+    #[error("{reason}")]
+    IndexKey {
+        op: Option<usize>,
+        reason: String,
+        empty: bool,
+    },
     #[error("corrupt encoding: {0}")]
     Decode(String),
     /// An expression failed while being applied; the message is complete.

@@ -203,31 +203,40 @@ impl IndexDef {
             .map(|a| (a, MAX_PARTITION_KEY_BYTES))
             .chain(self.sort.iter().map(|a| (a, MAX_SORT_KEY_BYTES)))
         {
-            let reason = match fit(item, attr, limit) {
+            let unfit = match fit(item, attr, limit) {
                 Ok(_) | Err(Unfit::Missing) => continue,
-                Err(Unfit::Type(found)) => format!(
+                Err(u) => u,
+            };
+            let empty = unfit == Unfit::Empty;
+            let reason = match unfit {
+                Unfit::Missing => continue,
+                Unfit::Type(found) => format!(
                     "One or more parameter values were invalid: Type mismatch for Index Key {} Expected: {} Actual: {} IndexName: {}",
                     attr.name,
                     attr.ty.as_str(),
                     found,
                     self.name
                 ),
-                Err(Unfit::Empty) if update => format!(
+                Unfit::Empty if update => format!(
                     "One or more parameter values are not valid. The update expression attempted to update a secondary index key to a value that is not supported. The AttributeValue for a key attribute cannot contain an empty {} value.",
                     empty_kind(attr.ty)
                 ),
-                Err(Unfit::Empty) => format!(
+                Unfit::Empty => format!(
                     "One or more parameter values are not valid. A value specified for a secondary index key is not supported. The AttributeValue for a key attribute cannot contain an empty {} value. IndexName: {}, IndexKey: {}",
                     empty_kind(attr.ty),
                     self.name,
                     attr.name
                 ),
-                Err(Unfit::TooLarge(size, limit)) => format!(
+                Unfit::TooLarge(size, limit) => format!(
                     "One or more parameter values were invalid: Size of an index key attribute has exceeded the maximum size limit of {limit} bytes. IndexName: {}, IndexKey: {} ({size} bytes)",
                     self.name, attr.name
                 ),
             };
-            return Err(Error::invalid(FIELD, reason));
+            return Err(Error::IndexKey {
+                op: None,
+                reason,
+                empty,
+            });
         }
         Ok(())
     }

@@ -159,6 +159,7 @@ impl From<meridian_core::Error> for ApiError {
         };
         match &e {
             E::Expression(m) => ApiError::validation(m.clone()),
+            E::IndexKey { reason, .. } => ApiError::validation(reason.clone()),
             // Tag rules carry DynamoDB's own message.
             E::Invalid { field, reason }
                 if field == "Tags"

@@ -227,8 +227,13 @@ pub(crate) fn key_type(name: &str, defs: &[Json]) -> ApiResult<KeyType> {
         .iter()
         .find(|d| d.get("AttributeName").and_then(Json::as_str) == Some(name))
         .ok_or_else(|| {
+            let defined: Vec<&str> = defs
+                .iter()
+                .filter_map(|d| d.get("AttributeName").and_then(Json::as_str))
+                .collect();
             ApiError::validation(format!(
-                "One or more parameter values were invalid: Some index key attributes are not defined in AttributeDefinitions. Keys: [{name}], AttributeDefinitions: []"
+                "One or more parameter values were invalid: Some index key attributes are not defined in AttributeDefinitions. Keys: [{name}], AttributeDefinitions: [{}]",
+                defined.join(", ")
             ))
         })?;
     let ty = def

@@ -326,6 +326,15 @@ fn validation_error(i: usize, n: usize, e: &ApiError) -> ApiError {
 /// actions the store names the one at fault as `ops[<i>]` and gives its
 /// error's text; with one, the error is that action's.
 fn runtime_validation_error(e: meridian_core::Error, n: usize) -> ApiError {
+    // An index key of the wrong type cancels the transaction with the
+    // action's reason; an empty one is refused outright, as DynamoDB does.
+    if let meridian_core::Error::IndexKey { op, reason, empty } = &e {
+        return if *empty {
+            ApiError::validation(reason.clone())
+        } else {
+            validation_error(op.unwrap_or(0), n, &ApiError::validation(reason.clone()))
+        };
+    }
     if n == 1 {
         return validation_error(0, 1, &ApiError::from(e));
     }

@@ -393,6 +393,14 @@ impl Ctx<'_, '_> {
     fn plan(&mut self, i: usize, op: &WriteOp, n: usize, now: u64) -> Result<Plan, StoreError> {
         // In a request of several ops, say which one a validation error is about.
         let at = |e: meridian_core::Error| -> StoreError {
+            if let meridian_core::Error::IndexKey { reason, empty, .. } = e {
+                // DynamoDB's message stands alone; the position goes beside it.
+                return StoreError::Invalid(meridian_core::Error::IndexKey {
+                    op: (n > 1).then_some(i),
+                    reason,
+                    empty,
+                });
+            }
             if n > 1 {
                 StoreError::Invalid(meridian_core::Error::invalid(
                     format!("ops[{i}]"),

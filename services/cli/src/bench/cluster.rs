@@ -125,9 +125,18 @@ impl Cluster {
     /// [`Cluster::create_table`] with replicas in `replicas` only (every
     /// region when empty); every region still learns of the table.
     pub async fn create_table_on(&self, replicas: Vec<String>) -> Result<()> {
+        self.create_table_with(replicas, Vec::new()).await
+    }
+
+    /// [`Cluster::create_table_on`], with secondary indexes.
+    pub async fn create_table_with(
+        &self,
+        replicas: Vec<String>,
+        indexes: Vec<pb::IndexSpec>,
+    ) -> Result<()> {
         self.client(0)?
             .create_table(pb::CreateTableRequest {
-                indexes: Vec::new(),
+                indexes,
                 name: TABLE.into(),
                 partition_key: Some(pb::KeyAttr {
                     name: "id".into(),

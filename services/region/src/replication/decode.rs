@@ -4,11 +4,11 @@
 //! versions and images are all checked before anything reaches the store.
 //! Positions across batches are the [`super::receiver`]'s concern.
 
-use meridian_core::replicas;
 use meridian_core::schema::{MAX_PARTITION_KEY_BYTES, MAX_SORT_KEY_BYTES, validate_table_name};
 use meridian_core::schema::{TAGS_SORT_PREFIX, TTL_SORT_KEY, validate_region_name};
 use meridian_core::settings::{SETTINGS_SORT_KEY, TableSettings};
 use meridian_core::{CATALOG_TABLE, Context, Mutation, TableDef, Version, decode_item};
+use meridian_core::{index, replicas};
 use meridian_proto::v1 as pb;
 
 use super::receiver::{Entries, MAX_BATCH_ENTRIES};
@@ -140,6 +140,17 @@ pub fn decode_batch(
                         .map_err(|x| at(format!("catalog replica row: {x}")))?;
                     replicas::from_item(item)
                         .map_err(|x| at(format!("catalog replica row: {x}")))?;
+                }
+                (sk, Some(item)) if sk.starts_with(index::SORT_PREFIX) => {
+                    let name = index::name_of(sk)
+                        .ok_or_else(|| at("catalog index row: the name is not UTF-8".into()))?;
+                    let (def, _) = index::from_item(item)
+                        .map_err(|x| at(format!("catalog index row: {x}")))?;
+                    if def.is_some_and(|d| d.name != name) {
+                        return Err(at(format!(
+                            "catalog index row {name} defines another index"
+                        )));
+                    }
                 }
                 (b"", None) | (TTL_SORT_KEY, None) | (SETTINGS_SORT_KEY, None) => {}
                 (sk, None) if sk.starts_with(TAGS_SORT_PREFIX) => {}
