@@ -65,6 +65,10 @@ pub enum Error {
         reason: String,
         empty: bool,
     },
+    /// A write that would take the item collection of a table with local
+    /// secondary indexes (the items of one partition key) past its limit.
+    #[error("item collection of {size} bytes would pass the limit of {limit} bytes")]
+    ItemCollectionTooLarge { size: u64, limit: u64 },
     #[error("corrupt encoding: {0}")]
     Decode(String),
     /// An expression failed while being applied; the message is complete.

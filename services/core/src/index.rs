@@ -42,6 +42,27 @@ pub const MAX_LOCAL: usize = 5;
 pub const MAX_KEY_ATTRS: usize = 4;
 /// Most `NonKeyAttributes` over all the indexes of a table.
 pub const MAX_NON_KEY_ATTRS: usize = 100;
+/// Most bytes of one item collection (a partition key's items) of a table
+/// with local secondary indexes, as in DynamoDB.
+pub const MAX_ITEM_COLLECTION_BYTES: u64 = 10 << 30;
+
+/// Whether a table's indexes make it keep item collection sizes: it has a
+/// local secondary index.
+pub fn keeps_collections(indexes: &[IndexDef]) -> bool {
+    indexes.iter().any(|i| i.kind == Kind::Local)
+}
+
+/// Refuses a write that takes an item collection of `now` bytes, where
+/// the item's old image took `old` bytes and its new one takes `new`,
+/// past `limit`. A write that shrinks the collection always goes ahead.
+pub fn check_collection(now: u64, old: usize, new: usize, limit: u64) -> Result<(), Error> {
+    let size = now.saturating_sub(old as u64).saturating_add(new as u64);
+    if new > old && size > limit {
+        return Err(Error::ItemCollectionTooLarge { size, limit });
+    }
+    Ok(())
+}
+
 /// Prefix of the sort keys of a table's index rows in the catalog.
 pub const SORT_PREFIX: &[u8] = b"index/";
 
@@ -781,6 +802,26 @@ mod tests {
             .collect();
         let e = validate(&t, &many).unwrap_err();
         assert!(e.to_string().contains("per-table limit of 20"), "{e}");
+    }
+
+    #[test]
+    fn collections_stop_growing_at_the_limit() {
+        assert!(check_collection(90, 10, 20, 100).is_ok());
+        assert!(check_collection(90, 10, 21, 100).is_err());
+        // Shrinking, or staying the same, is always allowed.
+        assert!(check_collection(150, 30, 20, 100).is_ok());
+        assert!(check_collection(150, 30, 30, 100).is_ok());
+        let e = check_collection(0, 0, 200, 100).unwrap_err();
+        assert!(
+            matches!(
+                e,
+                Error::ItemCollectionTooLarge {
+                    size: 200,
+                    limit: 100
+                }
+            ),
+            "{e}"
+        );
     }
 
     #[test]

@@ -160,6 +160,10 @@ impl From<meridian_core::Error> for ApiError {
         match &e {
             E::Expression(m) => ApiError::validation(m.clone()),
             E::IndexKey { reason, .. } => ApiError::validation(reason.clone()),
+            E::ItemCollectionTooLarge { .. } => ApiError::new(
+                Kind::ItemCollectionSizeLimitExceeded,
+                "Collection size exceeded.",
+            ),
             // Tag rules carry DynamoDB's own message.
             E::Invalid { field, reason }
                 if field == "Tags"

@@ -507,6 +507,7 @@ impl Ctx<'_, '_> {
             "DELETE FROM pitr WHERE tbl = ?1",
             "DELETE FROM stream WHERE tbl = ?1",
             "DELETE FROM idx WHERE tbl = ?1",
+            "DELETE FROM collections WHERE tbl = ?1",
             "DELETE FROM index_builds WHERE tbl = ?1",
         ] {
             self.conn.prepare_cached(sql)?.execute([table])?;

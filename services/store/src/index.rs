@@ -76,7 +76,7 @@ pub(crate) fn effective(
 /// built again from the items (a store copied from elsewhere: its entries
 /// are not trusted).
 pub(crate) fn rebuild_all(conn: &Connection) -> Result<(), StoreError> {
-    conn.execute_batch("DELETE FROM idx; DELETE FROM index_builds;")?;
+    conn.execute_batch("DELETE FROM idx; DELETE FROM index_builds; DELETE FROM collections;")?;
     let rows: Vec<(Vec<u8>, Vec<u8>, Vec<u8>)> = conn
         .prepare("SELECT pk, version, image FROM items WHERE tbl = ?1 AND sk = x'' AND image IS NOT NULL")?
         .query_map([CATALOG_TABLE], |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?)))?
@@ -89,6 +89,13 @@ pub(crate) fn rebuild_all(conn: &Connection) -> Result<(), StoreError> {
             conn.execute(
                 "INSERT INTO index_builds (tbl, name) VALUES (?1, ?2)",
                 [&def.name, &i.name],
+            )?;
+        }
+        if index::keeps_collections(&def.indexes) {
+            conn.execute(
+                "INSERT INTO collections (tbl, pk, bytes)
+                 SELECT tbl, pk, SUM(LENGTH(image)) FROM items WHERE tbl = ?1 AND image IS NOT NULL GROUP BY pk",
+                [&def.name],
             )?;
         }
     }
@@ -217,6 +224,22 @@ impl Ctx<'_, '_> {
         let Some(indexes) = self.records(table)?.indexes else {
             return Ok(());
         };
+        if index::keeps_collections(&indexes) {
+            let delta = new.map_or(0, <[u8]>::len) as i64 - old.map_or(0, <[u8]>::len) as i64;
+            if delta != 0 {
+                self.conn
+                    .prepare_cached(
+                        "INSERT INTO collections (tbl, pk, bytes) VALUES (?1, ?2, ?3)
+                         ON CONFLICT (tbl, pk) DO UPDATE SET bytes = bytes + excluded.bytes",
+                    )?
+                    .execute(params![table, key.partition, delta])?;
+                self.conn
+                    .prepare_cached(
+                        "DELETE FROM collections WHERE tbl = ?1 AND pk = ?2 AND bytes <= 0",
+                    )?
+                    .execute(params![table, key.partition])?;
+            }
+        }
         let decode = |i: Option<&[u8]>| i.map(decode_item).transpose().map_err(corrupt);
         let (before, after) = (decode(old)?, decode(new)?);
         for i in indexes.iter() {
@@ -236,6 +259,35 @@ impl Ctx<'_, '_> {
                 insert(self.conn, table, &i.name, &k, key)?;
             }
         }
+        Ok(())
+    }
+
+    /// Refuses a local write of `new` over `old` (encoded images) to `key`
+    /// of `def` that would take its item collection past the limit, when
+    /// the table keeps collections (`meridian_core::index::keeps_collections`).
+    pub(crate) fn check_collection(
+        &self,
+        def: &TableDef,
+        key: &EncodedKey,
+        old: Option<&[u8]>,
+        new: Option<&Item>,
+    ) -> Result<(), StoreError> {
+        if !index::keeps_collections(&def.indexes) {
+            return Ok(());
+        }
+        let now: i64 = self
+            .conn
+            .prepare_cached(
+                "SELECT COALESCE(MAX(bytes), 0) FROM collections WHERE tbl = ?1 AND pk = ?2",
+            )?
+            .query_row(params![def.name, key.partition], |r| r.get(0))?;
+        let new = new.map_or(0, |i| meridian_core::encode_item(i).len());
+        index::check_collection(
+            now.max(0) as u64,
+            old.map_or(0, <[u8]>::len),
+            new,
+            index::MAX_ITEM_COLLECTION_BYTES,
+        )?;
         Ok(())
     }
 
@@ -551,6 +603,18 @@ impl Reader {
             .prepare_cached("SELECT name FROM index_builds WHERE tbl = ?1 ORDER BY name")?;
         let rows = stmt.query_map([table], |r| r.get::<_, String>(0))?;
         Ok(rows.collect::<Result<_, _>>()?)
+    }
+
+    /// The bytes of the item collection of partition `partition` of
+    /// `table`, for a table with local secondary indexes (0 otherwise).
+    pub fn collection_bytes(&self, table: &str, partition: &[u8]) -> Result<u64, StoreError> {
+        let n: i64 = self
+            .conn()
+            .prepare_cached(
+                "SELECT COALESCE(MAX(bytes), 0) FROM collections WHERE tbl = ?1 AND pk = ?2",
+            )?
+            .query_row(params![table, partition], |r| r.get(0))?;
+        Ok(n.max(0) as u64)
     }
 
     /// Whether any index of any table is being built here.

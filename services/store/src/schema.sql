@@ -210,3 +210,14 @@ CREATE TABLE IF NOT EXISTS index_builds (
     sk   BLOB,
     PRIMARY KEY (tbl, name)
 ) WITHOUT ROWID;
+
+-- For tables with local secondary indexes: the bytes of each item
+-- collection (the live items of one partition key, as stored), kept in the
+-- transaction of every change, so a local write can be refused before it
+-- takes a collection past 10 GB (meridian_core::index).
+CREATE TABLE IF NOT EXISTS collections (
+    tbl   TEXT NOT NULL,
+    pk    BLOB NOT NULL,
+    bytes INTEGER NOT NULL,
+    PRIMARY KEY (tbl, pk)
+) WITHOUT ROWID;

@@ -440,6 +440,8 @@ impl Ctx<'_, '_> {
                 meridian_core::value::check_item(item).map_err(at)?;
                 def.check_index_keys(item, false).map_err(at)?;
                 let mut p = item_write(self, table, key, tv)?;
+                let old = p.head.as_ref().and_then(|h| h.image.as_deref());
+                self.check_collection(&def, &p.key, old, Some(item))?;
                 p.check(condition.as_ref());
                 p.write = Some(Some(item.clone()));
                 p
@@ -491,6 +493,8 @@ impl Ctx<'_, '_> {
                     }
                     meridian_core::value::check_item(&new).map_err(at)?;
                     def.check_index_keys(&new, true).map_err(at)?;
+                    let old = p.head.as_ref().and_then(|h| h.image.as_deref());
+                    self.check_collection(&def, &p.key, old, Some(&new))?;
                     p.write = Some(Some(new));
                 }
                 p
