@@ -538,13 +538,13 @@ async fn select_queries_a_partition_scans_otherwise_and_pages_with_next_token() 
         "Limit 0",
     );
 
-    // What is not supported says so.
+    // An index the table does not have.
     expect_validation(
         c.execute_statement()
             .statement(r#"SELECT * FROM "events"."by_kind" WHERE kind = 'odd'"#)
             .send()
             .await,
-        "Secondary indexes are not supported by this endpoint yet",
+        "The table does not have the specified index: by_kind",
         "an index",
     );
     expect_validation(

@@ -120,6 +120,17 @@ async fn plan(ops: &Ops, stmt: &Statement, params: &[Json]) -> ApiResult<Plan> {
         ))
     })?;
     let (def, _) = ops.table(table).await?;
+    // A SELECT of an index reads by the index's key.
+    if let Statement::Select(s) = stmt
+        && let Some(name) = &s.index
+    {
+        let index = def.index(name).ok_or_else(|| {
+            ApiError::validation(format!(
+                "The table does not have the specified index: {name}"
+            ))
+        })?;
+        return translate::translate_index(s, index, params);
+    }
     translate::translate(stmt, &def.key_schema, params)
 }
 

@@ -16,6 +16,7 @@
 
 use std::collections::HashMap;
 
+use meridian_core::index::IndexDef;
 use meridian_core::{AttrValue, KeySchema};
 use serde_json::{Map, Value as Json, json};
 
@@ -69,15 +70,40 @@ pub fn translate(stmt: &Statement, key: &KeySchema, params: &[Json]) -> ApiResul
         params,
         ..Gen::default()
     };
-    let (op, table, mut request) = match stmt {
+    let (op, table, request) = match stmt {
         Statement::Select(s) => {
-            let (op, request) = select(&mut g, s, key)?;
+            let (op, request) = select(&mut g, s, Some(key))?;
             (op, &s.table, request)
         }
         Statement::Insert(s) => (Op::PutItem, &s.table, insert(&mut g, s, key)?),
         Statement::Update(s) => (Op::UpdateItem, &s.table, update(&mut g, s, key)?),
         Statement::Delete(s) => (Op::DeleteItem, &s.table, delete(&mut g, s, key)?),
     };
+    Ok(finish(g, op, table, request))
+}
+
+/// Translates a SELECT of `index` (`"table"."index"`): a Query of the
+/// index when the WHERE clause gives its partition key by equality, else
+/// a Scan of it. A multi-attribute index key is read by a Scan.
+pub fn translate_index(s: &Select, index: &IndexDef, params: &[Json]) -> ApiResult<Plan> {
+    let mut g = Gen {
+        params,
+        ..Gen::default()
+    };
+    let key = match (index.partition.as_slice(), index.sort.as_slice()) {
+        ([p], sort) if sort.len() <= 1 => Some(KeySchema {
+            partition: p.clone(),
+            sort: sort.first().cloned(),
+        }),
+        _ => None,
+    };
+    let (op, mut request) = select(&mut g, s, key.as_ref())?;
+    request.insert("IndexName".into(), json!(index.name));
+    Ok(finish(g, op, &s.table, request))
+}
+
+/// The plan of `op` with its request, names and values.
+fn finish(g: Gen<'_>, op: Op, table: &str, mut request: Map<String, Json>) -> Plan {
     request.insert("TableName".into(), json!(table));
     if !g.names.is_empty() {
         request.insert("ExpressionAttributeNames".into(), Json::Object(g.names));
@@ -85,11 +111,11 @@ pub fn translate(stmt: &Statement, key: &KeySchema, params: &[Json]) -> ApiResul
     if !g.values.is_empty() {
         request.insert("ExpressionAttributeValues".into(), Json::Object(g.values));
     }
-    Ok(Plan {
+    Plan {
         op,
-        table: table.clone(),
+        table: table.to_string(),
         request,
-    })
+    }
 }
 
 // ---- placeholders and values ------------------------------------------------
@@ -466,28 +492,29 @@ fn key_names(key: &KeySchema) -> Vec<&str> {
 
 // ---- SELECT -----------------------------------------------------------------
 
-fn select(g: &mut Gen<'_>, s: &Select, key: &KeySchema) -> ApiResult<(Op, Map<String, Json>)> {
-    if let Some(index) = &s.index {
-        return Err(invalid(format!(
-            "Secondary indexes are not supported by this endpoint yet: \"{}\".\"{index}\" reads index {index} of table {}; query the table itself",
-            s.table, s.table
-        )));
-    }
+/// A SELECT by `key`, the key schema of the table or of the index it
+/// reads (`s.index`); `None`: an index whose key no Query here can use.
+fn select(
+    g: &mut Gen<'_>,
+    s: &Select,
+    key: Option<&KeySchema>,
+) -> ApiResult<(Op, Map<String, Json>)> {
     let mut request = Map::new();
     if let Some(paths) = &s.projection {
         let list: Vec<String> = paths.iter().map(|p| g.path(p)).collect();
         request.insert("ProjectionExpression".into(), json!(list.join(", ")));
     }
     let terms = s.filter.as_ref().map(conjuncts).unwrap_or_default();
-    let pk = key.partition.name.as_str();
     let mut partition = None;
-    for (i, t) in terms.iter().enumerate() {
-        if let Some(v) = g.key_equality(t, pk)? {
-            partition = Some((i, v));
-            break;
+    if let Some(key) = key {
+        for (i, t) in terms.iter().enumerate() {
+            if let Some(v) = g.key_equality(t, &key.partition.name)? {
+                partition = Some((i, v, key));
+                break;
+            }
         }
     }
-    let Some((pk_at, pk_value)) = partition else {
+    let Some((pk_at, pk_value, key)) = partition else {
         if !s.order_by.is_empty() {
             return Err(invalid(if s.filter.is_none() {
                 "Must have WHERE clause in the statement when using ORDER BY clause."
@@ -524,7 +551,9 @@ fn select(g: &mut Gen<'_>, s: &Select, key: &KeySchema) -> ApiResult<(Op, Map<St
             sort_cond = rest.iter().position(|t| is_sort_range(t, &sk.name));
         }
     }
-    let whole_key = key.sort.is_none() || sort_eq.is_some();
+    let pk = key.partition.name.as_str();
+    // An index's key names many items: its reads are always Querys.
+    let whole_key = s.index.is_none() && (key.sort.is_none() || sort_eq.is_some());
     if whole_key && rest.len() == usize::from(sort_eq.is_some()) {
         let mut k = Map::new();
         k.insert(pk.to_string(), pk_value);
@@ -1111,11 +1140,44 @@ mod tests {
             err("SELECT * FROM t WHERE pk = 'a' ORDER BY other"),
             "Variable reference other in ORDER BY clause must be part of the primary key"
         );
-        let e = err(r#"SELECT * FROM "t"."by_date" WHERE pk = 'a'"#);
-        assert!(
-            e.starts_with("Secondary indexes are not supported by this endpoint yet"),
-            "{e}"
+    }
+
+    #[test]
+    fn a_select_of_an_index_queries_it_by_its_key() {
+        use meridian_core::index::{Kind, Projection};
+        let attr = |n: &str| meridian_core::KeyAttr {
+            name: n.into(),
+            ty: meridian_core::KeyType::S,
+        };
+        let index = IndexDef {
+            name: "by_kind".into(),
+            kind: Kind::Global,
+            partition: vec![attr("kind")],
+            sort: vec![attr("at")],
+            projection: Projection::All,
+        };
+        let plan = |src: &str, index: &IndexDef| {
+            let Statement::Select(s) = parse(src).unwrap().statement else {
+                panic!("{src}: not a SELECT");
+            };
+            translate_index(&s, index, &[]).unwrap()
+        };
+        // The whole index key names many items: a Query, never a GetItem.
+        let p = plan(
+            r#"SELECT * FROM "t"."by_kind" WHERE kind = 'a' AND at = 'b'"#,
+            &index,
         );
+        assert!(matches!(p.op, Op::Query), "{:?}", p.request);
+        assert_eq!(p.request["IndexName"], "by_kind");
+        assert!(p.request.contains_key("KeyConditionExpression"));
+        let p = plan(r#"SELECT * FROM "t"."by_kind" WHERE other = 'x'"#, &index);
+        assert!(matches!(p.op, Op::Scan), "{:?}", p.request);
+        assert_eq!(p.request["IndexName"], "by_kind");
+        // A multi-attribute key: a Scan of the index, filtered.
+        let mut multi = index.clone();
+        multi.partition.push(attr("region"));
+        let p = plan(r#"SELECT * FROM "t"."by_kind" WHERE kind = 'a'"#, &multi);
+        assert!(matches!(p.op, Op::Scan) && p.request.contains_key("FilterExpression"));
     }
 
     #[test]
