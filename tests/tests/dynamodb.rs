@@ -18,12 +18,11 @@ use aws_sdk_dynamodb::primitives::Blob;
 use aws_sdk_dynamodb::types::{
     AttributeAction, AttributeDefinition, AttributeValue, AttributeValueUpdate, BillingMode,
     ComparisonOperator, Condition, ConditionCheck, ConditionalOperator,
-    CreateReplicationGroupMemberAction, Delete, DeleteRequest, ExpectedAttributeValue, Get,
-    KeySchemaElement, KeyType, KeysAndAttributes, ProvisionedThroughput, Put, PutRequest,
-    ReplicaStatus, ReplicationGroupUpdate, ReturnValue, ReturnValuesOnConditionCheckFailure,
-    ScalarAttributeType, Select, StreamSpecification, StreamViewType, TableStatus, Tag,
-    TimeToLiveSpecification, TimeToLiveStatus, TransactGetItem, TransactWriteItem, Update,
-    WriteRequest,
+    CreateReplicationGroupMemberAction, Delete, ExpectedAttributeValue, Get, KeySchemaElement,
+    KeyType, KeysAndAttributes, ProvisionedThroughput, Put, ReplicaStatus, ReplicationGroupUpdate,
+    ReturnValue, ReturnValuesOnConditionCheckFailure, ScalarAttributeType, Select,
+    StreamSpecification, StreamViewType, TableStatus, Tag, TimeToLiveSpecification,
+    TimeToLiveStatus, TransactGetItem, TransactWriteItem, Update, WriteRequest,
 };
 use meridian_cluster::http;
 use meridian_core::AttrValue;
@@ -103,18 +102,6 @@ async fn try_get(c: &Client, table: &str, key: Item) -> Result<Option<Item>, Str
         .map_err(|e| format!("{e:?}"))
 }
 
-fn put_req(it: Item) -> WriteRequest {
-    WriteRequest::builder()
-        .put_request(PutRequest::builder().set_item(Some(it)).build().unwrap())
-        .build()
-}
-
-fn delete_req(key: Item) -> WriteRequest {
-    WriteRequest::builder()
-        .delete_request(DeleteRequest::builder().set_key(Some(key)).build().unwrap())
-        .build()
-}
-
 async fn batch_put(c: &Client, table: &str, items: Vec<Item>) {
     for chunk in items.chunks(25) {
         let out = c
@@ -136,18 +123,6 @@ fn tx_get(table: &str, key: Item) -> TransactGetItem {
             Get::builder()
                 .table_name(table)
                 .set_key(Some(key))
-                .build()
-                .unwrap(),
-        )
-        .build()
-}
-
-fn tx_put(table: &str, it: Item) -> TransactWriteItem {
-    TransactWriteItem::builder()
-        .put(
-            Put::builder()
-                .table_name(table)
-                .set_item(Some(it))
                 .build()
                 .unwrap(),
         )

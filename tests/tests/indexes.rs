@@ -17,10 +17,10 @@ use aws_sdk_dynamodb::operation::scan::builders::ScanFluentBuilder;
 use aws_sdk_dynamodb::operation::transact_write_items::TransactWriteItemsError;
 use aws_sdk_dynamodb::types::{
     AttributeDefinition, AttributeValue, CreateGlobalSecondaryIndexAction, Delete,
-    DeleteGlobalSecondaryIndexAction, DeleteRequest, GlobalSecondaryIndex,
-    GlobalSecondaryIndexDescription, GlobalSecondaryIndexUpdate, IndexStatus, KeySchemaElement,
-    KeyType, LocalSecondaryIndex, Projection, ProjectionType, Put, PutRequest, ScalarAttributeType,
-    Select, TableDescription, TransactWriteItem, Update, WriteRequest,
+    DeleteGlobalSecondaryIndexAction, GlobalSecondaryIndex, GlobalSecondaryIndexDescription,
+    GlobalSecondaryIndexUpdate, IndexStatus, KeySchemaElement, KeyType, LocalSecondaryIndex,
+    Projection, ProjectionType, ScalarAttributeType, Select, TableDescription, TransactWriteItem,
+    Update, WriteRequest,
 };
 use meridian_tests::{TestCluster, poll_until};
 
@@ -183,28 +183,35 @@ async fn put(c: &Client, table: &str, it: Item) {
         .expect("put item");
 }
 
-/// Every page of `q`, following `LastEvaluatedKey`; asserts each key
-/// handed back has exactly the attributes `lek_attrs`.
+/// Every page of a Query or Scan builder `$q`, following
+/// `LastEvaluatedKey`; asserts each key handed back has exactly the
+/// attributes `$lek`.
+macro_rules! all_pages {
+    ($q:expr, $lek:expr, $what:literal) => {{
+        let mut pages = Vec::new();
+        let mut start: Option<Item> = None;
+        loop {
+            assert!(pages.len() < 10_000, "a {} that never ends", $what);
+            let out = $q
+                .clone()
+                .set_exclusive_start_key(start.take())
+                .send()
+                .await
+                .expect($what);
+            start = out.last_evaluated_key().cloned();
+            if let Some(k) = &start {
+                assert_eq!(&names(k), $lek, "LastEvaluatedKey attributes: {k:?}");
+            }
+            pages.push(out);
+            if start.is_none() {
+                break pages;
+            }
+        }
+    }};
+}
+
 async fn query_pages(q: QueryFluentBuilder, lek_attrs: &BTreeSet<String>) -> Vec<QueryOutput> {
-    let mut pages = Vec::new();
-    let mut start: Option<Item> = None;
-    for _ in 0..10_000 {
-        let out = q
-            .clone()
-            .set_exclusive_start_key(start.take())
-            .send()
-            .await
-            .expect("query page");
-        start = out.last_evaluated_key().cloned();
-        if let Some(k) = &start {
-            assert_eq!(&names(k), lek_attrs, "LastEvaluatedKey attributes: {k:?}");
-        }
-        pages.push(out);
-        if start.is_none() {
-            return pages;
-        }
-    }
-    panic!("a query that never ends");
+    all_pages!(q, lek_attrs, "query page")
 }
 
 /// The items of every page of `q`, in order.
@@ -217,25 +224,7 @@ async fn query_all(q: QueryFluentBuilder, lek_attrs: &BTreeSet<String>) -> Vec<I
 }
 
 async fn scan_pages(q: ScanFluentBuilder, lek_attrs: &BTreeSet<String>) -> Vec<ScanOutput> {
-    let mut pages = Vec::new();
-    let mut start: Option<Item> = None;
-    for _ in 0..10_000 {
-        let out = q
-            .clone()
-            .set_exclusive_start_key(start.take())
-            .send()
-            .await
-            .expect("scan page");
-        start = out.last_evaluated_key().cloned();
-        if let Some(k) = &start {
-            assert_eq!(&names(k), lek_attrs, "LastEvaluatedKey attributes: {k:?}");
-        }
-        pages.push(out);
-        if start.is_none() {
-            return pages;
-        }
-    }
-    panic!("a scan that never ends");
+    all_pages!(q, lek_attrs, "scan page")
 }
 
 async fn scan_all(q: ScanFluentBuilder, lek_attrs: &BTreeSet<String>) -> Vec<Item> {
@@ -319,30 +308,6 @@ async fn ids_in_index(c: &Client, table: &str, index: &str) -> BTreeSet<String> 
             None => return out,
         }
     }
-}
-
-fn put_req(it: Item) -> WriteRequest {
-    WriteRequest::builder()
-        .put_request(PutRequest::builder().set_item(Some(it)).build().unwrap())
-        .build()
-}
-
-fn delete_req(key: Item) -> WriteRequest {
-    WriteRequest::builder()
-        .delete_request(DeleteRequest::builder().set_key(Some(key)).build().unwrap())
-        .build()
-}
-
-fn tx_put(table: &str, it: Item) -> TransactWriteItem {
-    TransactWriteItem::builder()
-        .put(
-            Put::builder()
-                .table_name(table)
-                .set_item(Some(it))
-                .build()
-                .unwrap(),
-        )
-        .build()
 }
 
 fn tx_delete(table: &str, key: Item) -> TransactWriteItem {

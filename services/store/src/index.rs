@@ -435,6 +435,13 @@ fn insert(
     Ok(())
 }
 
+/// An index listing: one index's entries (`tbl`, `name` bound first) with
+/// their items' heads; conditions and order follow.
+const LISTING: &str =
+    "SELECT x.ipk, x.isk, x.pk, x.sk, i.version, i.prev, i.ctx, i.image FROM idx x
+     JOIN items i ON i.tbl = x.tbl AND i.pk = x.pk AND i.sk = x.sk
+     WHERE x.tbl = ? AND x.name = ? AND i.image IS NOT NULL";
+
 /// Rows as index listings read them: entry, then the item's head.
 type Listed = (
     Vec<u8>,
@@ -503,11 +510,7 @@ impl Reader {
         after: Option<&IndexPos>,
         limit: usize,
     ) -> Result<Vec<(IndexPos, StoredRow)>, StoreError> {
-        let mut sql = String::from(
-            "SELECT x.ipk, x.isk, x.pk, x.sk, i.version, i.prev, i.ctx, i.image FROM idx x
-             JOIN items i ON i.tbl = x.tbl AND i.pk = x.pk AND i.sk = x.sk
-             WHERE x.tbl = ? AND x.name = ? AND x.ipk = ? AND i.image IS NOT NULL",
-        );
+        let mut sql = format!("{LISTING} AND x.ipk = ?");
         let mut args = vec![
             Value::Text(table.into()),
             Value::Text(name.into()),
@@ -555,11 +558,7 @@ impl Reader {
         after: Option<&IndexPos>,
         limit: usize,
     ) -> Result<Vec<(IndexPos, StoredRow)>, StoreError> {
-        let mut sql = String::from(
-            "SELECT x.ipk, x.isk, x.pk, x.sk, i.version, i.prev, i.ctx, i.image FROM idx x
-             JOIN items i ON i.tbl = x.tbl AND i.pk = x.pk AND i.sk = x.sk
-             WHERE x.tbl = ? AND x.name = ? AND i.image IS NOT NULL",
-        );
+        let mut sql = String::from(LISTING);
         let mut args = vec![Value::Text(table.into()), Value::Text(name.into())];
         if let Some(a) = after {
             sql.push_str(" AND (x.ipk, x.isk, x.pk, x.sk) > (?, ?, ?, ?)");

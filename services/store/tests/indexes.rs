@@ -4,62 +4,26 @@
 //! the index or the table; item collection sizes for local indexes.
 
 use std::collections::BTreeSet;
-use std::sync::Arc;
 
-use meridian_core::hlc::ManualClock;
 use meridian_core::index::{Change, IndexDef, Kind, Projection};
-use meridian_core::{
-    AttrValue, Hlc, Item, KeyAttr, KeySchema, KeyType, Mutation, PhysicalClock, TableDef,
-};
-use meridian_store::{Durability, IndexPos, Reader, WriteOp, Writer};
-use tempfile::TempDir;
+use meridian_core::{AttrValue, Item, KeyAttr, KeySchema, KeyType, TableDef};
+use meridian_store::{IndexPos, WriteOp};
 
-const T0: u64 = 1_700_000_000_000_000;
+mod common;
+use common::Node;
 
-struct Node {
-    _dir: TempDir,
-    writer: Writer,
-    reader: Reader,
-    clock: Arc<ManualClock>,
-    hlc: Hlc,
+/// What the tests here ask of a node besides writing and shipping.
+trait Indexed {
+    fn build(&mut self, rows: u64) -> u64;
+    fn entries(&self, table: &str, index: &str) -> (BTreeSet<IndexPos>, BTreeSet<IndexPos>);
 }
 
-impl Node {
-    fn new(region: &str) -> Self {
-        let dir = tempfile::tempdir().unwrap();
-        let writer = meridian_store::open(dir.path(), region, Durability::Normal).unwrap();
-        let reader = meridian_store::open_reader(dir.path()).unwrap();
-        let clock = Arc::new(ManualClock::new(T0));
-        let hlc = Hlc::new(clock.clone() as Arc<dyn PhysicalClock>, 500_000);
-        Node {
-            _dir: dir,
-            writer,
-            reader,
-            clock,
-            hlc,
-        }
-    }
-
-    fn write(&mut self, ops: Vec<WriteOp>) -> Result<(), meridian_store::StoreError> {
-        self.clock.advance(10);
-        let mut g = self.writer.group().unwrap();
-        let r = g.write(&self.hlc, T0, &ops).map(|_| ());
-        g.commit().unwrap();
-        r
-    }
-
+impl Indexed for Node {
     fn build(&mut self, rows: u64) -> u64 {
         let mut g = self.writer.group().unwrap();
         let n = g.build_indexes(rows).unwrap();
         g.commit().unwrap();
         n
-    }
-
-    fn ship_to(&self, to: &mut Node, from_region: &str) {
-        let entries: Vec<Mutation> = self.reader.log_after(0, 100_000, usize::MAX).unwrap();
-        let mut g = to.writer.group().unwrap();
-        g.apply(&to.hlc, T0, from_region, "log", &entries).unwrap();
-        g.commit().unwrap();
     }
 
     /// The entries of `index` as stored, and as the items give them.
@@ -151,31 +115,25 @@ fn put(i: Item) -> WriteOp {
 #[test]
 fn entries_follow_every_local_write() {
     let mut a = Node::new("a-1");
-    a.write(vec![WriteOp::CreateTable(table(vec![by_status()]))])
+    a.write(&[WriteOp::CreateTable(table(vec![by_status()]))])
         .unwrap();
-    a.write(vec![
-        put(item("x", 1, Some("open"))),
-        put(item("y", 1, None)),
-    ])
-    .unwrap();
+    a.write(&[put(item("x", 1, Some("open"))), put(item("y", 1, None))])
+        .unwrap();
     let (stored, given) = a.entries("tab", "by_status");
     assert_eq!(stored.len(), 1, "the item without status is not indexed");
     assert_eq!(stored, given);
     // Moved to another partition of the index, then out of it.
-    a.write(vec![put(item("x", 1, Some("done")))]).unwrap();
+    a.write(&[put(item("x", 1, Some("done")))]).unwrap();
     assert_eq!(
         a.entries("tab", "by_status").0,
         a.entries("tab", "by_status").1
     );
-    a.write(vec![
-        put(item("x", 1, None)),
-        put(item("y", 1, Some("open"))),
-    ])
-    .unwrap();
+    a.write(&[put(item("x", 1, None)), put(item("y", 1, Some("open")))])
+        .unwrap();
     let (stored, given) = a.entries("tab", "by_status");
     assert_eq!(stored, given);
     assert_eq!(stored.len(), 1);
-    a.write(vec![WriteOp::Delete {
+    a.write(&[WriteOp::Delete {
         table: "tab".into(),
         key: item("y", 1, None)
             .into_iter()
@@ -191,7 +149,7 @@ fn entries_follow_every_local_write() {
         "status".into(),
         AttrValue::N(meridian_core::Number::parse("1", "s").unwrap()),
     );
-    let e = a.write(vec![put(bad)]).unwrap_err();
+    let e = a.write(&[put(bad)]).unwrap_err();
     assert!(
         e.to_string().contains("Type mismatch for Index Key status"),
         "{e}"
@@ -209,13 +167,13 @@ fn entries_follow_every_local_write() {
 fn a_conflicts_winner_replaces_the_losers_entries_in_both_regions() {
     let mut a = Node::new("a-1");
     let mut b = Node::new("b-1");
-    a.write(vec![WriteOp::CreateTable(table(vec![by_status()]))])
+    a.write(&[WriteOp::CreateTable(table(vec![by_status()]))])
         .unwrap();
     a.ship_to(&mut b, "a-1");
     // Concurrent writes of one key put it in different partitions.
-    a.write(vec![put(item("k", 1, Some("from-a")))]).unwrap();
+    a.write(&[put(item("k", 1, Some("from-a")))]).unwrap();
     b.clock.advance(1_000);
-    b.write(vec![put(item("k", 1, Some("from-b")))]).unwrap();
+    b.write(&[put(item("k", 1, Some("from-b")))]).unwrap();
     a.ship_to(&mut b, "a-1");
     b.ship_to(&mut a, "b-1");
     for node in [&a, &b] {
@@ -232,21 +190,20 @@ fn a_conflicts_winner_replaces_the_losers_entries_in_both_regions() {
 #[test]
 fn an_index_added_later_is_built_in_steps_and_dropped_whole() {
     let mut a = Node::new("a-1");
-    a.write(vec![WriteOp::CreateTable(table(Vec::new()))])
-        .unwrap();
+    a.write(&[WriteOp::CreateTable(table(Vec::new()))]).unwrap();
     for n in 0..25 {
         let status = (n % 3 != 0).then_some(if n % 2 == 0 { "open" } else { "done" });
-        a.write(vec![put(item(&format!("i{n:02}"), n, status))])
+        a.write(&[put(item(&format!("i{n:02}"), n, status))])
             .unwrap();
     }
-    a.write(vec![WriteOp::UpdateIndex {
+    a.write(&[WriteOp::UpdateIndex {
         table: "tab".into(),
         change: Change::Create(by_status()),
     }])
     .unwrap();
     assert_eq!(a.reader.indexes_building("tab").unwrap(), vec!["by_status"]);
     // A write during the build is indexed at once.
-    a.write(vec![put(item("i00", 0, Some("open")))]).unwrap();
+    a.write(&[put(item("i00", 0, Some("open")))]).unwrap();
     let mut steps = 0;
     while a.build(10) > 0 {
         steps += 1;
@@ -259,13 +216,13 @@ fn an_index_added_later_is_built_in_steps_and_dropped_whole() {
     assert_eq!(stored.len(), 17);
     // Created twice: refused with DynamoDB's words.
     let e = a
-        .write(vec![WriteOp::UpdateIndex {
+        .write(&[WriteOp::UpdateIndex {
             table: "tab".into(),
             change: Change::Create(by_status()),
         }])
         .unwrap_err();
     assert!(e.to_string().contains("already exists"), "{e}");
-    a.write(vec![WriteOp::UpdateIndex {
+    a.write(&[WriteOp::UpdateIndex {
         table: "tab".into(),
         change: Change::Delete("by_status".into()),
     }])
@@ -290,10 +247,10 @@ fn an_index_added_later_is_built_in_steps_and_dropped_whole() {
 #[test]
 fn item_collections_are_sized_for_tables_with_local_indexes() {
     let mut a = Node::new("a-1");
-    a.write(vec![WriteOp::CreateTable(table(vec![lsi()]))])
+    a.write(&[WriteOp::CreateTable(table(vec![lsi()]))])
         .unwrap();
     for n in 0..4 {
-        a.write(vec![put(item("p", n, Some("s")))]).unwrap();
+        a.write(&[put(item("p", n, Some("s")))]).unwrap();
     }
     let stored: u64 = a
         .reader
@@ -305,7 +262,7 @@ fn item_collections_are_sized_for_tables_with_local_indexes() {
         .sum();
     assert_eq!(a.reader.collection_bytes("tab", b"p").unwrap(), stored);
     assert_eq!(a.reader.index_entries("tab", "by_at").unwrap().len(), 4);
-    a.write(vec![WriteOp::DeleteTable("tab".into())]).unwrap();
+    a.write(&[WriteOp::DeleteTable("tab".into())]).unwrap();
     assert_eq!(a.reader.collection_bytes("tab", b"p").unwrap(), 0);
     assert!(a.reader.index_entries("tab", "by_at").unwrap().is_empty());
 }

@@ -2,55 +2,11 @@
 
 use std::sync::Arc;
 
-use meridian_core::hlc::ManualClock;
-use meridian_core::{
-    AttrValue, Hlc, Item, KeyAttr, KeySchema, KeyType, Mutation, Number, PhysicalClock, TableDef,
-};
-use meridian_store::{Condition, Durability, Reader, StoreError, WriteOp, WriteResult, Writer};
-use tempfile::TempDir;
+use meridian_core::{AttrValue, Item, KeyAttr, KeySchema, KeyType, Mutation, Number, TableDef};
+use meridian_store::{Condition, StoreError, WriteOp};
 
-const T0: u64 = 1_700_000_000_000_000;
-
-struct Node {
-    _dir: TempDir,
-    writer: Writer,
-    reader: Reader,
-    clock: Arc<ManualClock>,
-    hlc: Hlc,
-}
-
-impl Node {
-    fn new(region: &str) -> Self {
-        let dir = tempfile::tempdir().unwrap();
-        let writer = meridian_store::open(dir.path(), region, Durability::Normal).unwrap();
-        let reader = meridian_store::open_reader(dir.path()).unwrap();
-        let clock = Arc::new(ManualClock::new(T0));
-        let hlc = Hlc::new(clock.clone() as Arc<dyn PhysicalClock>, 500_000);
-        Node {
-            _dir: dir,
-            writer,
-            reader,
-            clock,
-            hlc,
-        }
-    }
-
-    fn write(&mut self, ops: &[WriteOp]) -> Result<Vec<WriteResult>, StoreError> {
-        self.clock.advance(10);
-        let mut g = self.writer.group().unwrap();
-        let r = g.write(&self.hlc, T0, ops);
-        g.commit().unwrap();
-        r
-    }
-
-    fn ship_to(&self, to: &mut Node, from_region: &str) -> meridian_store::ApplyOutcome {
-        let entries: Vec<Mutation> = self.reader.log_after(0, 100_000, usize::MAX).unwrap();
-        let mut g = to.writer.group().unwrap();
-        let out = g.apply(&to.hlc, T0, from_region, "log", &entries).unwrap();
-        g.commit().unwrap();
-        out
-    }
-}
+mod common;
+use common::{Node, T0};
 
 fn table(name: &str, replicas: &[&str]) -> TableDef {
     TableDef::new(

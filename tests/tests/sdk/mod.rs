@@ -181,3 +181,35 @@ pub async fn put_many(c: &Client, table: &str, items: impl IntoIterator<Item = I
         assert!(out.unprocessed_items().is_none_or(|u| u.is_empty()));
     }
 }
+
+/// A BatchWriteItem put of `it`.
+pub fn put_req(it: Item) -> WriteRequest {
+    WriteRequest::builder()
+        .put_request(PutRequest::builder().set_item(Some(it)).build().unwrap())
+        .build()
+}
+
+/// A BatchWriteItem delete of `key`.
+pub fn delete_req(key: Item) -> WriteRequest {
+    WriteRequest::builder()
+        .delete_request(
+            aws_sdk_dynamodb::types::DeleteRequest::builder()
+                .set_key(Some(key))
+                .build()
+                .unwrap(),
+        )
+        .build()
+}
+
+/// A TransactWriteItems put of `it` into `table`.
+pub fn tx_put(table: &str, it: Item) -> aws_sdk_dynamodb::types::TransactWriteItem {
+    aws_sdk_dynamodb::types::TransactWriteItem::builder()
+        .put(
+            aws_sdk_dynamodb::types::Put::builder()
+                .table_name(table)
+                .set_item(Some(it))
+                .build()
+                .unwrap(),
+        )
+        .build()
+}
