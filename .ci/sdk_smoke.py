@@ -86,6 +86,85 @@ eventually(
 print("sdk smoke: boto3 ok")
 
 
+# ---- boto3: secondary indexes -------------------------------------------------
+client.create_table(
+    TableName="smoke_index",
+    KeySchema=[{"AttributeName": "pk", "KeyType": "HASH"}, {"AttributeName": "sk", "KeyType": "RANGE"}],
+    AttributeDefinitions=[
+        {"AttributeName": "pk", "AttributeType": "S"},
+        {"AttributeName": "sk", "AttributeType": "N"},
+        {"AttributeName": "status", "AttributeType": "S"},
+        {"AttributeName": "at", "AttributeType": "N"},
+    ],
+    GlobalSecondaryIndexes=[
+        {
+            "IndexName": "by_status",
+            "KeySchema": [{"AttributeName": "status", "KeyType": "HASH"}, {"AttributeName": "sk", "KeyType": "RANGE"}],
+            "Projection": {"ProjectionType": "KEYS_ONLY"},
+        }
+    ],
+    LocalSecondaryIndexes=[
+        {
+            "IndexName": "by_at",
+            "KeySchema": [{"AttributeName": "pk", "KeyType": "HASH"}, {"AttributeName": "at", "KeyType": "RANGE"}],
+            "Projection": {"ProjectionType": "ALL"},
+        }
+    ],
+    BillingMode="PAY_PER_REQUEST",
+)
+indexed = writer.Table("smoke_index")
+with indexed.batch_writer() as batch:
+    for i in range(20):
+        row = {"pk": "p", "sk": i, "at": 100 - i}
+        if i % 2 == 0:
+            row["status"] = "open"
+        batch.put_item(Item=row)
+remote = reader.Table("smoke_index")
+open_rows = eventually(
+    "the global index in the read region",
+    lambda: (lambda r: r if r["Count"] == 10 else None)(
+        remote.query(IndexName="by_status", KeyConditionExpression=Key("status").eq("open") & Key("sk").gte(0))
+    ),
+)
+assert set(open_rows["Items"][0]) == {"pk", "sk", "status"}, open_rows["Items"][0]
+by_at = indexed.query(
+    IndexName="by_at", KeyConditionExpression=Key("pk").eq("p"), Limit=3, ConsistentRead=True
+)
+assert [r["at"] for r in by_at["Items"]] == [81, 82, 83], by_at["Items"]
+assert set(by_at["LastEvaluatedKey"]) == {"pk", "sk", "at"}, by_at["LastEvaluatedKey"]
+# An index added to a table that holds data is built in every region.
+client.update_table(
+    TableName="smoke_index",
+    AttributeDefinitions=[{"AttributeName": "at", "AttributeType": "N"}],
+    GlobalSecondaryIndexUpdates=[
+        {
+            "Create": {
+                "IndexName": "by_at_global",
+                "KeySchema": [{"AttributeName": "at", "KeyType": "HASH"}],
+                "Projection": {"ProjectionType": "ALL"},
+            }
+        }
+    ],
+)
+read_client = boto3.client("dynamodb", endpoint_url=read_url, **CREDS)
+
+
+def built(c):
+    d = c.describe_table(TableName="smoke_index")["Table"]
+    return [g for g in d.get("GlobalSecondaryIndexes", []) if g["IndexName"] == "by_at_global" and g["IndexStatus"] == "ACTIVE"]
+
+
+eventually("the added index ACTIVE in the read region", lambda: built(read_client))
+found = remote.query(IndexName="by_at_global", KeyConditionExpression=Key("at").eq(90))["Items"]
+assert [r["sk"] for r in found] == [10], found
+try:
+    remote.query(IndexName="by_status", KeyConditionExpression=Key("status").eq("open"), ConsistentRead=True)
+    sys.exit("sdk smoke: a strongly consistent read of a global index was accepted")
+except ClientError as e:
+    assert e.response["Error"]["Code"] == "ValidationException", e.response
+print("sdk smoke: boto3 secondary indexes ok")
+
+
 # ---- boto3's dynamodbstreams client ---------------------------------------------
 client.create_table(
     TableName="smoke_stream",

@@ -642,10 +642,18 @@ pub fn name_of(sort: &[u8]) -> Option<String> {
     String::from_utf8(rest.to_vec()).ok()
 }
 
-/// `indexes`, those the table was created with, after the index rows
-/// `rows` (name, row) of the incarnation created at `incarnation`. Rows of
-/// another incarnation are ignored.
+/// `indexes`, those a table keyed by `table` was created with, after the
+/// index rows `rows` (name, row, in name order) of the incarnation created
+/// at `incarnation`. Rows of another incarnation are ignored.
+///
+/// Each row was checked on its own where it was written, but two regions
+/// may create indexes at once that do not fit together (more than 20, one
+/// attribute typed two ways). The rule, the same in every region since it
+/// reads only the rows: rows apply in name order, and a row that would
+/// break the table's index rules (`validate`) is left out, as is a row that
+/// creates or deletes a local index, which only CreateTable makes.
 pub fn apply(
+    table: &KeySchema,
     mut indexes: Vec<IndexDef>,
     incarnation: &Version,
     rows: &[(String, Item)],
@@ -655,7 +663,15 @@ pub fn apply(
         if of != *incarnation {
             continue;
         }
-        indexes.retain(|i| i.name != *name);
+        let local = |i: &IndexDef| i.kind == Kind::Local;
+        if indexes.iter().any(|i| i.name == *name && local(i)) {
+            continue;
+        }
+        let mut next: Vec<IndexDef> = indexes
+            .iter()
+            .filter(|i| i.name != *name)
+            .cloned()
+            .collect();
         if let Some(def) = def {
             if def.name != *name {
                 return Err(Error::Decode(format!(
@@ -663,8 +679,15 @@ pub fn apply(
                     def.name
                 )));
             }
-            indexes.push(def);
+            if local(&def) {
+                continue;
+            }
+            next.push(def);
+            if validate(table, &next).is_err() {
+                continue;
+            }
         }
+        indexes = next;
     }
     Ok(indexes)
 }
@@ -844,6 +867,44 @@ mod tests {
                 item(Some(&gsi("ccc", &["c"], &[])), &old),
             ),
         ];
-        assert_eq!(apply(vec![a], &now, &rows).unwrap(), vec![b]);
+        assert_eq!(apply(&table(), vec![a], &now, &rows).unwrap(), vec![b]);
+    }
+
+    #[test]
+    fn rows_that_break_the_rules_together_are_left_out_in_name_order() {
+        let now = Version::new(crate::Timestamp::ZERO, "r1");
+        // Two regions each created an index typing `x` its own way.
+        let mut as_number = gsi("aaa", &["x"], &[]);
+        as_number.partition[0].ty = KeyType::N;
+        let as_string = gsi("bbb", &["x"], &[]);
+        let rows = vec![
+            ("aaa".to_string(), item(Some(&as_number), &now)),
+            ("bbb".to_string(), item(Some(&as_string), &now)),
+        ];
+        assert_eq!(
+            apply(&table(), Vec::new(), &now, &rows).unwrap(),
+            vec![as_number]
+        );
+        // A row never makes or drops a local index.
+        let mut lsi = gsi("lsi", &["pk"], &["x"]);
+        lsi.kind = Kind::Local;
+        let rows = vec![
+            ("lsi".to_string(), item(None, &now)),
+            (
+                "new".to_string(),
+                item(
+                    Some(&{
+                        let mut l = lsi.clone();
+                        l.name = "new".into();
+                        l
+                    }),
+                    &now,
+                ),
+            ),
+        ];
+        assert_eq!(
+            apply(&table(), vec![lsi.clone()], &now, &rows).unwrap(),
+            vec![lsi]
+        );
     }
 }

@@ -277,6 +277,21 @@ pub fn parse_updates(
                         "Attempting to create an index which already exists",
                     ));
                 }
+                if table
+                    .indexes
+                    .iter()
+                    .filter(|i| i.kind == Kind::Global)
+                    .count()
+                    >= index::MAX_GLOBAL
+                {
+                    return Err(ApiError::new(
+                        crate::error::Kind::LimitExceeded,
+                        format!(
+                            "One or more parameter values were invalid: GlobalSecondaryIndex count exceeds the per-table limit of {}",
+                            index::MAX_GLOBAL
+                        ),
+                    ));
+                }
                 let defs = defs.ok_or_else(|| {
                     invalid(format!(
                         "AttributeDefinitions is not specified for index: {name}"

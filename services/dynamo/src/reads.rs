@@ -216,7 +216,8 @@ impl<'a> Source<'a> {
             .contains(name)
         {
             return Err(ApiError::validation(format!(
-                "Cannot read from backfilling global secondary index: {name}"
+                "Cannot read from backfilling {} secondary index: {name}",
+                if global { "global" } else { "local" }
             )));
         }
         Ok(Source {
@@ -235,6 +236,12 @@ impl<'a> Source<'a> {
                 .chain(ks.sort.as_ref())
                 .collect(),
         }
+    }
+
+    /// Whether a filter reads the whole item rather than the projected one:
+    /// a local index fetches what it does not project from the table.
+    fn filters_whole(&self) -> bool {
+        self.index.is_some_and(|i| i.kind == Kind::Local)
     }
 
     /// An item as the listing sees it: cut to the index's projection.
@@ -268,9 +275,10 @@ impl<'a> Source<'a> {
                 "The provided starting key is invalid: The provided key element does not match the schema",
             )
         };
+        // Missing or extra attributes, then values of the wrong type.
         let allowed = self.position_attrs();
-        if k.keys().any(|n| !allowed.iter().any(|a| a.name == *n)) {
-            return Err(bad());
+        if k.len() != allowed.len() || k.keys().any(|n| !allowed.iter().any(|a| a.name == *n)) {
+            return Err(ApiError::validation("The provided starting key is invalid"));
         }
         let key = self.def.key_schema.key_of(k).map_err(|_| bad())?;
         let index = index.key_of(k).ok_or_else(bad)?;
@@ -356,12 +364,18 @@ impl Listing {
                 after = Some(pos);
                 let Some(item) = row.image else { continue };
                 scanned += 1;
+                let whole = source.filters_whole();
+                let keep = match &self.filter {
+                    Some(f) if whole => f.eval(Some(&item))?,
+                    _ => true,
+                };
                 let item = source.shape(item);
                 bytes += item_size(&item);
-                let keep = match &self.filter {
-                    Some(f) => f.eval(Some(&item))?,
-                    None => true,
-                };
+                let keep = keep
+                    && match &self.filter {
+                        Some(f) if !whole => f.eval(Some(&item))?,
+                        _ => true,
+                    };
                 if keep {
                     count += 1;
                     if !self.count_only {

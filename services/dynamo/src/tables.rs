@@ -416,15 +416,45 @@ pub async fn update(ops: &Ops, r: Req<'_>) -> ApiResult<Json> {
             &info.def,
             &building,
         )?;
-        if let Some(change) = changes.into_iter().next() {
-            ops.write(vec![WriteOp::UpdateIndex {
-                table: table.to_string(),
-                change,
-            }])
-            .await?;
+        let others = [
+            "BillingMode",
+            "ProvisionedThroughput",
+            "StreamSpecification",
+            "ReplicaUpdates",
+        ];
+        let other = others.iter().find(|f| r.get(f).is_some());
+        match (changes.into_iter().next(), other) {
+            (Some(_), Some(&("BillingMode" | "ProvisionedThroughput"))) => {
+                return Err(ApiError::validation(
+                    "One or more parameter values were invalid: You cannot create or delete index while updating table IOPS",
+                ));
+            }
+            (Some(_), Some(&"StreamSpecification")) => {
+                return Err(ApiError::validation(
+                    "One or more parameter values were invalid: You cannot create or delete index while changing stream status",
+                ));
+            }
+            (Some(_), Some(_)) => {
+                return Err(ApiError::validation(
+                    "GlobalSecondaryIndexUpdates cannot create or delete an index in the request that changes ReplicaUpdates; send them separately",
+                ));
+            }
+            (Some(change), None) => {
+                ops.write(vec![WriteOp::UpdateIndex {
+                    table: table.to_string(),
+                    change,
+                }])
+                .await?;
+            }
+            // Only index `Update`s, which change nothing here: the rest
+            // of the request goes on below.
+            (None, Some(_)) => {}
+            (None, None) => {}
         }
-        let info = ops.describe(table).await?;
-        return Ok(json!({"TableDescription": describe_json(ops.region(), &info, "UPDATING")}));
+        if other.is_none() {
+            let info = ops.describe(table).await?;
+            return Ok(json!({"TableDescription": describe_json(ops.region(), &info, "UPDATING")}));
+        }
     }
     if let Some(updates) = r.opt_arr("ReplicaUpdates")? {
         let settings = [

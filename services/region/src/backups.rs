@@ -695,10 +695,9 @@ impl Ops {
                         .map(|chunk| {
                             chunk
                                 .iter()
-                                .map(|(_, item)| WriteOp::Put {
+                                .map(|(_, item)| WriteOp::Load {
                                     table: table.to_string(),
                                     item: item.clone(),
-                                    condition: None,
                                 })
                                 .collect()
                         })

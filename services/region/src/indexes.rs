@@ -14,8 +14,9 @@ use crate::Shared;
 use crate::worker::{Stop, Worker};
 
 /// Items one step reads: a step is one group commit's worth of work, so
-/// writes queued behind it wait for at most this many.
-pub const STEP_ROWS: u64 = 2_000;
+/// writes queued behind it wait for at most this many, and then get as
+/// long again to themselves (see [`run`]).
+pub const STEP_ROWS: u64 = 500;
 
 /// How often the worker looks for an index to build when none is.
 pub const POLL: Duration = Duration::from_millis(100);
@@ -23,14 +24,17 @@ pub const POLL: Duration = Duration::from_millis(100);
 pub(crate) async fn run(shared: Arc<Shared>, worker: Worker, mut stop: Stop) {
     worker.idle();
     loop {
+        let started = tokio::time::Instant::now();
         match shared.storage.build_indexes(STEP_ROWS).await {
             Ok(0) => worker.idle(),
             Ok(_) => {
                 worker.running();
-                // More to build: give the writer's queue a turn, then go on.
+                // More to build. The writer gets as long again for the
+                // writes queued meanwhile: a build takes at most half of
+                // its time, so a build slows writes down, never stops them.
                 tokio::select! {
                     _ = stop.raised() => return,
-                    _ = tokio::task::yield_now() => {}
+                    _ = tokio::time::sleep(started.elapsed()) => {}
                 }
                 continue;
             }

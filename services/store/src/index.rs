@@ -67,7 +67,8 @@ pub(crate) fn effective(
         .collect();
     if !rows.is_empty() {
         let indexes = std::mem::take(&mut def.indexes);
-        def.indexes = index::apply(indexes, incarnation, &rows).map_err(corrupt)?;
+        def.indexes =
+            index::apply(&def.key_schema, indexes, incarnation, &rows).map_err(corrupt)?;
     }
     Ok(def)
 }
@@ -291,9 +292,13 @@ impl Ctx<'_, '_> {
         Ok(())
     }
 
-    /// An index row of the catalog was just put: the index's entries here
-    /// go, and an index created in the table's current incarnation is
-    /// built again from the items (`Ctx::build_indexes`).
+    /// An index row of the catalog was just put. What changes here follows
+    /// the definition now in force, not the row alone: a row of another
+    /// incarnation, or one the rules leave out (`meridian_core::index::apply`),
+    /// changes nothing, unless it took the place of the row that defined
+    /// the index. An index the row created in the current incarnation is
+    /// built again from the items (`Ctx::build_indexes`); one no longer
+    /// defined loses its entries.
     pub(crate) fn index_row_changed(&mut self, m: &Mutation) -> Result<(), StoreError> {
         let (Ok(table), Some(name)) = (
             String::from_utf8(m.key.partition.clone()),
@@ -302,31 +307,38 @@ impl Ctx<'_, '_> {
             return Ok(());
         };
         self.catalog.remove(&table);
-        for sql in [
-            "DELETE FROM idx WHERE tbl = ?1 AND name = ?2",
-            "DELETE FROM index_builds WHERE tbl = ?1 AND name = ?2",
-        ] {
-            self.conn.prepare_cached(sql)?.execute([&table, &name])?;
-        }
         let row = m
             .image
             .as_deref()
             .map(decode_item)
             .transpose()
             .map_err(corrupt)?;
-        let created_in = match row
+        let row = row
             .as_ref()
             .map(index::from_item)
             .transpose()
-            .map_err(corrupt)?
-        {
-            Some((Some(_), of)) => of,
-            _ => return Ok(()),
+            .map_err(corrupt)?;
+        let current = self.table_def(&table)?;
+        let defined = current
+            .as_ref()
+            .and_then(|(def, _)| def.index(&name).cloned());
+        let created_by_row = match (&row, &current, &defined) {
+            (Some((Some(by_row), of)), Some((_, incarnation)), Some(d)) => {
+                of == incarnation && by_row == d
+            }
+            _ => false,
         };
-        if self
-            .table_def(&table)?
-            .is_some_and(|(_, incarnation)| incarnation == created_in)
-        {
+        if defined.is_some() && !created_by_row {
+            // Still defined, and not by this row: its entries stand.
+            return Ok(());
+        }
+        for sql in [
+            "DELETE FROM idx WHERE tbl = ?1 AND name = ?2",
+            "DELETE FROM index_builds WHERE tbl = ?1 AND name = ?2",
+        ] {
+            self.conn.prepare_cached(sql)?.execute([&table, &name])?;
+        }
+        if created_by_row {
             self.conn
                 .prepare_cached("INSERT INTO index_builds (tbl, name) VALUES (?1, ?2)")?
                 .execute([&table, &name])?;

@@ -71,6 +71,13 @@ pub enum WriteOp {
         item: Item,
         condition: Option<Condition>,
     },
+    /// An item as it was stored (a restore loading a backup): a Put that
+    /// secondary indexes never refuse. An item that does not fit an index
+    /// is left out of it, as an index build leaves it out.
+    Load {
+        table: String,
+        item: Item,
+    },
     Delete {
         table: String,
         key: Item,
@@ -159,6 +166,7 @@ impl std::fmt::Debug for WriteOp {
                 item,
                 condition,
             } => write!(f, "Put({table}, {item:?}, {condition:?})"),
+            WriteOp::Load { table, item } => write!(f, "Load({table}, {item:?})"),
             WriteOp::Delete {
                 table,
                 key,
@@ -443,6 +451,14 @@ impl Ctx<'_, '_> {
                 let old = p.head.as_ref().and_then(|h| h.image.as_deref());
                 self.check_collection(&def, &p.key, old, Some(item))?;
                 p.check(condition.as_ref());
+                p.write = Some(Some(item.clone()));
+                p
+            }
+            WriteOp::Load { table, item } => {
+                let (def, tv) = self.replica_def(table)?;
+                let key = def.key_schema.key_of(item).map_err(at)?;
+                meridian_core::value::check_item(item).map_err(at)?;
+                let mut p = item_write(self, table, key, tv)?;
                 p.write = Some(Some(item.clone()));
                 p
             }

@@ -266,3 +266,64 @@ fn item_collections_are_sized_for_tables_with_local_indexes() {
     assert_eq!(a.reader.collection_bytes("tab", b"p").unwrap(), 0);
     assert!(a.reader.index_entries("tab", "by_at").unwrap().is_empty());
 }
+
+#[test]
+fn an_index_row_of_an_older_incarnation_leaves_the_current_index_alone() {
+    let mut a = Node::new("a-1");
+    let mut b = Node::new("b-1");
+    a.write(&[WriteOp::CreateTable(table(Vec::new()))]).unwrap();
+    a.write(&[WriteOp::UpdateIndex {
+        table: "tab".into(),
+        change: Change::Create(by_status()),
+    }])
+    .unwrap();
+    a.ship_to(&mut b, "a-1");
+    // b drops the table and creates it again with the index, then writes.
+    b.write(&[WriteOp::DeleteTable("tab".into())]).unwrap();
+    b.write(&[WriteOp::CreateTable(table(vec![by_status()]))])
+        .unwrap();
+    b.write(&[
+        put(item("x", 1, Some("open"))),
+        put(item("y", 2, Some("done"))),
+    ])
+    .unwrap();
+    // Meanwhile a, which still has the first table, deletes its index: the
+    // row reaches b, where it belongs to a table that is gone.
+    a.clock.advance(5_000);
+    a.write(&[WriteOp::UpdateIndex {
+        table: "tab".into(),
+        change: Change::Delete("by_status".into()),
+    }])
+    .unwrap();
+    a.ship_to(&mut b, "a-1");
+    let (stored, given) = b.entries("tab", "by_status");
+    assert_eq!(stored.len(), 2, "the current table's entries stand");
+    assert_eq!(stored, given);
+    assert!(b.reader.indexes_building("tab").unwrap().is_empty());
+}
+
+#[test]
+fn a_restore_loads_items_an_index_would_refuse_and_leaves_them_out_of_it() {
+    let mut a = Node::new("a-1");
+    a.write(&[WriteOp::CreateTable(table(vec![by_status()]))])
+        .unwrap();
+    let mut odd = item("z", 1, None);
+    odd.insert(
+        "status".into(),
+        AttrValue::N(meridian_core::Number::parse("1", "s").unwrap()),
+    );
+    a.write(&[WriteOp::Load {
+        table: "tab".into(),
+        item: odd,
+    }])
+    .unwrap();
+    assert_eq!(
+        a.reader.heads("tab").unwrap().len(),
+        1,
+        "the item is stored"
+    );
+    assert!(
+        a.entries("tab", "by_status").0.is_empty(),
+        "and not indexed"
+    );
+}

@@ -174,7 +174,10 @@ async fn backfill_phase(a: &IndexArgs, items: u64, writes: u64) -> Result<Backfi
         let during = {
             let writer = load(&cluster, 0, a.clients, writes, 1, None, max, "during-");
             let built = async {
-                let mut tick = tokio::time::interval(Duration::from_millis(20));
+                // Every 250 ms: a DescribeTable counts the table's items and
+                // bytes, one pass over a million rows, which polled faster
+                // would compete with the writes being measured.
+                let mut tick = tokio::time::interval(Duration::from_millis(250));
                 loop {
                     tick.tick().await;
                     let d = dynamo_call(

@@ -356,7 +356,7 @@ pub fn match_keys(
         return Err(match sort.first() {
             Some(first) if out.sort.is_none() => missed(first),
             _ => ExprError::validation(format!(
-                "Query condition missed key schema element: {} is not a key attribute",
+                "Query key condition not supported: {} is not a key attribute",
                 stray.attribute()
             )),
         });
