@@ -174,23 +174,36 @@ async fn backfill_phase(a: &IndexArgs, items: u64, writes: u64) -> Result<Backfi
         let during = {
             let writer = load(&cluster, 0, a.clients, writes, 1, None, max, "during-");
             let built = async {
-                // Every 250 ms: a DescribeTable counts the table's items and
-                // bytes, one pass over a million rows, which polled faster
-                // would compete with the writes being measured.
-                let mut tick = tokio::time::interval(Duration::from_millis(250));
+                // A query of the index is refused until it is built: a
+                // cheap probe, where a DescribeTable would count a million
+                // rows each time and compete with the writes measured.
+                let mut client = cluster.client(0)?;
+                let mut tick = tokio::time::interval(Duration::from_millis(20));
                 loop {
                     tick.tick().await;
-                    let d = dynamo_call(
-                        &mut conn,
-                        "DynamoDB_20120810.DescribeTable",
-                        &json!({"TableName": TABLE}),
-                    )
-                    .await?;
-                    if d["Table"]["GlobalSecondaryIndexes"][0]["IndexStatus"] == "ACTIVE" {
-                        return anyhow::Ok(started.elapsed());
+                    let probe = client
+                        .query(pb::QueryRequest {
+                            table: TABLE.into(),
+                            partition_key: meridian_core::encode_item(&meridian_core::Item::from(
+                                [(
+                                    "payload".to_string(),
+                                    meridian_core::AttrValue::S("none".into()),
+                                )],
+                            )),
+                            sort: None,
+                            reverse: false,
+                            limit: 1,
+                            page_token: Vec::new(),
+                            index: "by_payload".into(),
+                        })
+                        .await;
+                    match probe {
+                        Ok(_) => return anyhow::Ok(started.elapsed()),
+                        Err(s) if s.code() == tonic::Code::FailedPrecondition => {}
+                        Err(s) => bail!("probing the index: {s}"),
                     }
                     if started.elapsed() > max {
-                        bail!("the index was not ACTIVE within {max:?}");
+                        bail!("the index was not built within {max:?}");
                     }
                 }
             };
