@@ -771,6 +771,9 @@ async fn status(config: &std::path::Path, json: bool) -> Result<()> {
             s.tombstones_purged,
             s.superseded
         );
+        if !s.writer_failure.is_empty() {
+            println!("  NOT READY: {}; restart the region", s.writer_failure);
+        }
         if let Some(seed) = &s.seeded {
             println!(
                 "  seeded from {}: {:.1} MiB, {} items and {} tombstones, in {:.2} s",
@@ -874,6 +877,7 @@ fn status_json(s: &pb::StatusResponse) -> Json {
         "drift_refusals": s.drift_refusals,
         "tombstones_purged": s.tombstones_purged,
         "superseded": s.superseded,
+        "writer_failure": (!s.writer_failure.is_empty()).then_some(&s.writer_failure),
         "seeded": s.seeded.as_ref().map(|seed| json!({
             "peer": seed.peer, "bytes": seed.bytes, "items": seed.items,
             "tombstones": seed.tombstones, "micros": seed.micros,

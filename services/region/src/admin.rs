@@ -267,6 +267,7 @@ impl Admin for AdminApi {
             tombstones_purged: shared.metrics.tombstones_purged.get(),
             superseded: shared.metrics.superseded.get(),
             pid: std::process::id(),
+            writer_failure: shared.storage.failure().unwrap_or_default(),
             fills: shared
                 .membership
                 .fills()
@@ -529,7 +530,23 @@ pub const MAX_SKEW_OFFSET_MICROS: u64 = 86_400_000_000;
 /// Largest injectable drift rate: 10 % either way.
 pub const MAX_DRIFT_PPM: u64 = 100_000;
 
-/// Serves `/metrics` (Prometheus text) and `/health` until shutdown.
+/// The answer of a readiness probe: ready unless the writer stopped for
+/// good, and then why.
+pub fn readiness(failure: Option<String>) -> (axum::http::StatusCode, String) {
+    match failure {
+        None => (axum::http::StatusCode::OK, "ok\n".into()),
+        Some(why) => (
+            axum::http::StatusCode::SERVICE_UNAVAILABLE,
+            format!("not ready: {why}\n"),
+        ),
+    }
+}
+
+/// Serves `/metrics` (Prometheus text) and the health probes until
+/// shutdown: `/health/live` answers while the process serves, for a
+/// liveness probe; `/health/ready` and `/health` answer 503 with the
+/// reason once the writer has stopped for good, for a readiness probe
+/// (docs/operations.md).
 pub(crate) async fn serve_http(
     shared: Arc<Shared>,
     listener: tokio::net::TcpListener,
@@ -555,7 +572,19 @@ pub(crate) async fn serve_http(
                 }
             }),
         )
-        .route("/health", get(|| async { "ok\n" }));
+        .route("/health/live", get(|| async { "ok\n" }));
+    let app = ["/health", "/health/ready"]
+        .into_iter()
+        .fold(app, |app, path| {
+            let shared = shared.clone();
+            app.route(
+                path,
+                get(move || {
+                    let failure = shared.storage.failure();
+                    async move { readiness(failure) }
+                }),
+            )
+        });
     let result = axum::serve(listener, app)
         .with_graceful_shutdown(async move { stop.raised().await })
         .await;

@@ -60,6 +60,10 @@ pub enum BridgeError {
     Closed,
     #[error("group commit failed, nothing in it was stored: {0}")]
     GroupFailed(String),
+    /// The writer stopped for good (a panic, or a store it cannot trust);
+    /// the region takes no writes until it is restarted.
+    #[error("the region's writer has stopped and takes no writes: {0}")]
+    WriterFailed(String),
 }
 
 enum Job {
@@ -118,6 +122,9 @@ enum Job {
         applied: u64,
         reply: oneshot::Sender<Result<(), BridgeError>>,
     },
+    /// Makes the writer panic while it runs a group: a fault for drills and
+    /// tests of the writer's supervision ([`Storage::inject_writer_panic`]).
+    Panic,
     /// Ends the writer loop after the jobs queued before it; the store closes.
     Stop,
 }
@@ -193,6 +200,8 @@ pub struct Storage {
     tail: Arc<Mutex<Tail>>,
     floor: Arc<Mutex<(u64, Timestamp)>>,
     metrics: Arc<Metrics>,
+    /// Why the writer stopped for good, once it has.
+    failure: Arc<Mutex<Option<String>>>,
 }
 
 /// Where the writer announces what it committed to the log.
@@ -200,6 +209,9 @@ struct Publish {
     head: watch::Sender<u64>,
     tail: Arc<Mutex<Tail>>,
     floor: Arc<Mutex<(u64, Timestamp)>>,
+    /// Set once when the writer stops for good: the region reports it and
+    /// refuses writes with it.
+    failure: Arc<Mutex<Option<String>>>,
 }
 
 impl Publish {
@@ -285,10 +297,12 @@ impl Storage {
         let tail = Arc::new(Mutex::new(Tail::new(TAIL_BYTES)));
         let metrics = ctx.metrics.clone();
         let floor = Arc::new(Mutex::new((log_head, ctx.hlc.issued())));
+        let failure = Arc::new(Mutex::new(None));
         let publish = Publish {
             head,
             tail: tail.clone(),
             floor: floor.clone(),
+            failure: failure.clone(),
         };
         let task = match mode {
             Mode::Threads => {
@@ -322,9 +336,33 @@ impl Storage {
                 tail,
                 floor,
                 metrics,
+                failure,
             },
             task,
         ))
+    }
+
+    /// Why the writer stopped for good, if it has: the region is then not
+    /// ready, and refuses writes with this reason.
+    pub fn failure(&self) -> Option<String> {
+        lock(&self.failure).clone()
+    }
+
+    /// The error of a request the writer did not answer: its failure, or
+    /// the store closing.
+    fn closed(&self) -> BridgeError {
+        match self.failure() {
+            Some(why) => BridgeError::WriterFailed(why),
+            None => BridgeError::Closed,
+        }
+    }
+
+    /// Makes the writer panic in its next group, as a bug would: for drills
+    /// and tests of its supervision. The group's requests fail, the store
+    /// is left as its last commit left it, and the region stops taking
+    /// writes and reports not ready.
+    pub async fn inject_writer_panic(&self) -> Result<(), BridgeError> {
+        self.jobs.send(Job::Panic).await.map_err(|_| self.closed())
     }
 
     /// Commits one local request; resolves after its group is durable.
@@ -333,8 +371,8 @@ impl Storage {
         self.jobs
             .send(Job::Write { ops, reply })
             .await
-            .map_err(|_| BridgeError::Closed)?;
-        rx.await.map_err(|_| BridgeError::Closed)?
+            .map_err(|_| self.closed())?;
+        rx.await.map_err(|_| self.closed())?
     }
 
     /// Applies a batch from `peer`'s log `log_id`; resolves after its group is durable.
@@ -353,8 +391,8 @@ impl Storage {
                 reply,
             })
             .await
-            .map_err(|_| BridgeError::Closed)?;
-        rx.await.map_err(|_| BridgeError::Closed)?
+            .map_err(|_| self.closed())?;
+        rx.await.map_err(|_| self.closed())?
     }
 
     /// Applies heads a peer sent to repair this region, by the normal LWW
@@ -364,8 +402,8 @@ impl Storage {
         self.jobs
             .send(Job::Repair { entries, reply })
             .await
-            .map_err(|_| BridgeError::Closed)?;
-        rx.await.map_err(|_| BridgeError::Closed)?
+            .map_err(|_| self.closed())?;
+        rx.await.map_err(|_| self.closed())?
     }
 
     /// Deletes the log's entries before `keep_from`, and the conflict
@@ -396,8 +434,8 @@ impl Storage {
                 reply,
             })
             .await
-            .map_err(|_| BridgeError::Closed)?;
-        rx.await.map_err(|_| BridgeError::Closed)?
+            .map_err(|_| self.closed())?;
+        rx.await.map_err(|_| self.closed())?
     }
 
     /// Deletes the heads of `table` in `heads` (key, version bytes) that
@@ -418,8 +456,8 @@ impl Storage {
                 reply,
             })
             .await
-            .map_err(|_| BridgeError::Closed)?;
-        rx.await.map_err(|_| BridgeError::Closed)?
+            .map_err(|_| self.closed())?;
+        rx.await.map_err(|_| self.closed())?
     }
 
     /// Builds the next `max_rows` entries of an index being built here
@@ -430,8 +468,8 @@ impl Storage {
         self.jobs
             .send(Job::BuildIndexes { max_rows, reply })
             .await
-            .map_err(|_| BridgeError::Closed)?;
-        rx.await.map_err(|_| BridgeError::Closed)?
+            .map_err(|_| self.closed())?;
+        rx.await.map_err(|_| self.closed())?
     }
 
     /// This region's log head and floor after the last commit: every
@@ -458,8 +496,8 @@ impl Storage {
                 reply,
             })
             .await
-            .map_err(|_| BridgeError::Closed)?;
-        rx.await.map_err(|_| BridgeError::Closed)?
+            .map_err(|_| self.closed())?;
+        rx.await.map_err(|_| self.closed())?
     }
 
     /// Turns point-in-time recovery of `table` on (keeping `period_days`)
@@ -477,8 +515,8 @@ impl Storage {
                 reply,
             })
             .await
-            .map_err(|_| BridgeError::Closed)?;
-        rx.await.map_err(|_| BridgeError::Closed)?
+            .map_err(|_| self.closed())?;
+        rx.await.map_err(|_| self.closed())?
     }
 
     /// Persists a peer's acknowledged position with the next group.
@@ -489,7 +527,7 @@ impl Storage {
                 acked,
             })
             .await
-            .map_err(|_| BridgeError::Closed)
+            .map_err(|_| self.closed())
     }
 
     /// Runs `f` on a reader connection.
@@ -515,7 +553,7 @@ impl Storage {
             Mode::Inline => f().map_err(Into::into),
             Mode::Threads => tokio::task::spawn_blocking(move || f().map_err(Into::into))
                 .await
-                .map_err(|_| BridgeError::Closed)?,
+                .map_err(|_| self.closed())?,
         }
     }
 
@@ -592,8 +630,17 @@ fn writer_thread(
             .ok()
     });
     while let Some(first) = rx.blocking_recv() {
-        if !drain_and_run(&mut writer, &ctx, first, &mut rx, &publish, &worker) {
-            break;
+        match supervised(&mut writer, &ctx, first, &mut rx, &publish, &worker) {
+            Ran::Next => {}
+            Ran::Stopped => break,
+            Ran::Failed(why) => {
+                while let Some(job) = rx.blocking_recv() {
+                    if refused(job, &why) {
+                        break;
+                    }
+                }
+                break;
+            }
         }
     }
     drop(stop);
@@ -638,9 +685,101 @@ async fn writer_task(
     worker: &Worker,
 ) {
     while let Some(first) = rx.recv().await {
-        if !drain_and_run(&mut writer, &ctx, first, &mut rx, &publish, worker) {
-            break;
+        match supervised(&mut writer, &ctx, first, &mut rx, &publish, worker) {
+            Ran::Next => {}
+            Ran::Stopped => return,
+            Ran::Failed(why) => {
+                while let Some(job) = rx.recv().await {
+                    if refused(job, &why) {
+                        return;
+                    }
+                }
+                return;
+            }
         }
+    }
+}
+
+/// What became of a group the writer loop ran.
+enum Ran {
+    Next,
+    Stopped,
+    /// The writer stopped for good, for this reason.
+    Failed(String),
+}
+
+/// [`drain_and_run`], supervised: a panic in the group is caught (the
+/// group's transaction rolls back as it unwinds), and a panic or a fatal
+/// store error stops the writer for good with a reason the region reports.
+fn supervised(
+    writer: &mut Writer,
+    ctx: &WriterCtx,
+    first: Job,
+    rx: &mut mpsc::Receiver<Job>,
+    publish: &Publish,
+    worker: &Worker,
+) -> Ran {
+    let ran = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
+        drain_and_run(writer, ctx, first, rx, publish, worker)
+    }));
+    let why = match ran {
+        Ok(true) => match lock(&publish.failure).clone() {
+            None => return Ran::Next,
+            Some(why) => why,
+        },
+        Ok(false) => return Ran::Stopped,
+        Err(panic) => {
+            let what = panic
+                .downcast_ref::<&str>()
+                .map(|s| s.to_string())
+                .or_else(|| panic.downcast_ref::<String>().cloned())
+                .unwrap_or_else(|| "a panic without a message".into());
+            lock(&publish.failure)
+                .get_or_insert(format!("the writer panicked: {what}"))
+                .clone()
+        }
+    };
+    tracing::error!(reason = %why, "the writer stopped; the region takes no writes and reports not ready");
+    worker.erroring(&why);
+    Ran::Failed(why)
+}
+
+/// After the writer stopped: refuses `job` with the reason. True at `Stop`.
+fn refused(job: Job, why: &str) -> bool {
+    if matches!(job, Job::Stop) {
+        return true;
+    }
+    refuse(job, &BridgeError::WriterFailed(why.to_string()));
+    false
+}
+
+/// Answers `job` with `err`, written or not.
+fn refuse(job: Job, err: &BridgeError) {
+    let e = || match err {
+        BridgeError::WriterFailed(w) => BridgeError::WriterFailed(w.clone()),
+        BridgeError::GroupFailed(w) => BridgeError::GroupFailed(w.clone()),
+        _ => BridgeError::Closed,
+    };
+    match job {
+        Job::Write { reply, .. } => {
+            let _ = reply.send(Err(e()));
+        }
+        Job::Apply { reply, .. } | Job::Repair { reply, .. } => {
+            let _ = reply.send(Err(e()));
+        }
+        Job::Inbound { reply, .. } => {
+            let _ = reply.send(Err(e()));
+        }
+        Job::Truncate { reply, .. } => {
+            let _ = reply.send(Err(e()));
+        }
+        Job::Superseded { reply, .. } | Job::BuildIndexes { reply, .. } => {
+            let _ = reply.send(Err(e()));
+        }
+        Job::Pitr { reply, .. } => {
+            let _ = reply.send(Err(e()));
+        }
+        Job::Watermark { .. } | Job::Panic | Job::Stop => {}
     }
 }
 
@@ -839,6 +978,7 @@ fn run_group(
                     group.set_watermark(&peer, acked)?;
                     continue;
                 }
+                Job::Panic => panic!("injected by Storage::inject_writer_panic"),
                 Job::Stop => unreachable!("drain_and_run never puts Stop in a group"),
             };
             let fatal = d.aborted();
@@ -875,29 +1015,12 @@ fn run_group(
             for d in done {
                 d.answer(Some(&why));
             }
-            let err = || BridgeError::GroupFailed(why.clone());
+            if e.is_fatal() {
+                lock(&publish.failure).get_or_insert_with(|| format!("the store failed: {e}"));
+            }
+            let err = BridgeError::GroupFailed(why.clone());
             for job in jobs {
-                match job {
-                    Job::Write { reply, .. } => {
-                        let _ = reply.send(Err(err()));
-                    }
-                    Job::Apply { reply, .. } | Job::Repair { reply, .. } => {
-                        let _ = reply.send(Err(err()));
-                    }
-                    Job::Inbound { reply, .. } => {
-                        let _ = reply.send(Err(err()));
-                    }
-                    Job::Truncate { reply, .. } => {
-                        let _ = reply.send(Err(err()));
-                    }
-                    Job::Superseded { reply, .. } | Job::BuildIndexes { reply, .. } => {
-                        let _ = reply.send(Err(err()));
-                    }
-                    Job::Pitr { reply, .. } => {
-                        let _ = reply.send(Err(err()));
-                    }
-                    Job::Watermark { .. } | Job::Stop => {}
-                }
+                refuse(job, &err);
             }
         }
     }

@@ -264,6 +264,7 @@ pub fn status_from_op(e: crate::ops::OpError) -> Status {
 pub fn status_from(e: BridgeError) -> Status {
     match e {
         BridgeError::Closed => Status::unavailable("the region is shutting down"),
+        BridgeError::WriterFailed(_) => Status::unavailable(e.to_string()),
         BridgeError::GroupFailed(m) => Status::internal(format!(
             "the write was not stored: group commit failed: {m}"
         )),

@@ -372,6 +372,18 @@ pub async fn start(
 }
 
 impl Region {
+    /// Makes the writer panic in its next group, as a bug would
+    /// (`Storage::inject_writer_panic`): for fault drills and tests of the
+    /// writer's supervision.
+    pub async fn inject_writer_panic(&self) -> Result<(), bridge::BridgeError> {
+        self.shared.storage.inject_writer_panic().await
+    }
+
+    /// Why the writer stopped for good, if it has.
+    pub fn writer_failure(&self) -> Option<String> {
+        self.shared.storage.failure()
+    }
+
     /// Stops accepting work, lets in-flight requests finish, closes the store.
     pub async fn shutdown(self) {
         let _ = self.shutdown.send(true);

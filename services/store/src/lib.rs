@@ -94,6 +94,24 @@ pub enum StoreError {
     Clock(#[from] HlcError),
 }
 
+impl StoreError {
+    /// Whether the error means the store cannot be trusted any more (a
+    /// corrupt file, an I/O error, a row that does not decode): the writer
+    /// then stops for good. A full disk or a busy lock fails only the group
+    /// it hit.
+    pub fn is_fatal(&self) -> bool {
+        use rusqlite::ErrorCode::*;
+        match self {
+            StoreError::Corrupt(_) => true,
+            StoreError::Sqlite(e) => matches!(
+                e.sqlite_error_code(),
+                Some(DatabaseCorrupt | NotADatabase | SystemIoFailure | CannotOpen)
+            ),
+            _ => false,
+        }
+    }
+}
+
 /// How durable an acknowledged write is. See docs/store.md.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Default)]
 pub enum Durability {
