@@ -9,11 +9,11 @@ use meridian_tests::{TestCluster, id_schema, marked_item, put};
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_writer_panic_stops_writes_with_the_reason_and_makes_the_region_not_ready() {
     let c = TestCluster::start(&["us-east-1"]).await;
-    c.create_table(0, "t1", ("id", "S"), None).await;
+    c.create_table(0, "tab", ("id", "S"), None).await;
     let mut client = c.client(0);
     put(
         &mut client,
-        "t1",
+        "tab",
         &id_schema(),
         marked_item("a", "us-east-1", 1),
     )
@@ -31,7 +31,7 @@ async fn a_writer_panic_stops_writes_with_the_reason_and_makes_the_region_not_re
     // The next write is refused with the reason, whichever group it lands in.
     let e = put(
         &mut client,
-        "t1",
+        "tab",
         &id_schema(),
         marked_item("b", "us-east-1", 1),
     )
@@ -63,7 +63,7 @@ async fn a_writer_panic_stops_writes_with_the_reason_and_makes_the_region_not_re
     // Reads go on, and what was acknowledged is there.
     let got = client
         .get_item(pb::GetItemRequest {
-            table: "t1".into(),
+            table: "tab".into(),
             key: meridian_core::encode_item(&meridian_core::Item::from([(
                 "id".to_string(),
                 meridian_core::AttrValue::S("a".into()),
