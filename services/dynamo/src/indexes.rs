@@ -325,8 +325,15 @@ pub fn parse_updates(
             _ => {}
         }
     }
-    // DynamoDB builds or drops one index of a table at a time.
-    if out.len() > 1 || (!out.is_empty() && !building.is_empty()) {
+    // DynamoDB builds or drops one index of a table at a time; an index
+    // still being built may itself be deleted, which ends its build.
+    let busy = out.iter().any(|change| {
+        building.iter().any(|b| match change {
+            index::Change::Delete(name) => b != name,
+            index::Change::Create(_) => true,
+        })
+    });
+    if out.len() > 1 || busy {
         return Err(ApiError::new(
             crate::error::Kind::LimitExceeded,
             "Subscriber limit exceeded: Only 1 online index can be created or deleted simultaneously per table",
