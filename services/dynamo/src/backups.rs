@@ -400,7 +400,8 @@ pub async fn restore_to_time(ops: &Ops, r: Req<'_>) -> ApiResult<Json> {
     Ok(json!({"TableDescription": describe_restored(ops, target, None).await?}))
 }
 
-/// Secondary-index overrides name indexes this endpoint does not have yet.
+/// Secondary-index overrides are refused: a restored table has the
+/// backup's indexes, as backed up.
 fn refuse_index_overrides(r: &Req<'_>) -> ApiResult<()> {
     for unsupported in [
         "GlobalSecondaryIndexOverride",
@@ -408,7 +409,7 @@ fn refuse_index_overrides(r: &Req<'_>) -> ApiResult<()> {
     ] {
         if r.opt_arr(unsupported)?.is_some_and(|a| !a.is_empty()) {
             return Err(ApiError::validation(format!(
-                "{unsupported}: secondary indexes are not supported by this endpoint yet; see docs/dynamodb-compat.md"
+                "{unsupported} is not supported by this endpoint: the restored table has the backup's secondary indexes; see docs/dynamodb-compat.md"
             )));
         }
     }

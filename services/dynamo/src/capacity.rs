@@ -130,7 +130,7 @@ impl Tally {
 
 /// One table's `ConsumedCapacity`, or `None` when not asked for. `TOTAL`
 /// gives the aggregate; `INDEXES` adds the table's own share under `Table`
-/// (there are no secondary indexes to list). Transactions also split the
+/// (index reads and writes are counted to the table, not per index). Transactions also split the
 /// total into read and write units, as DynamoDB does.
 pub fn render(report: Report, table: &str, units: Units, transactional: bool) -> Option<Json> {
     if report == Report::None {

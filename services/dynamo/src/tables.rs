@@ -401,21 +401,15 @@ pub async fn describe(ops: &Ops, r: Req<'_>) -> ApiResult<Json> {
 pub async fn update(ops: &Ops, r: Req<'_>) -> ApiResult<Json> {
     let table = r.table_name()?;
     if let Some(updates) = r.opt_arr("GlobalSecondaryIndexUpdates")? {
-        let info = ops.describe(table).await?;
+        // What the rules need, without DescribeTable's count of the items.
+        let (def, _) = ops.table(table).await?;
+        let name = table.to_string();
+        let (building, settings) = ops
+            .read(move |r| Ok((r.indexes_building(&name)?, r.settings(&name)?)))
+            .await?;
+        let billing = settings.ok_or_else(ApiError::not_found)?.billing;
         let defs = r.opt_arr("AttributeDefinitions")?.map(Vec::as_slice);
-        let building: Vec<String> = info
-            .indexes
-            .iter()
-            .filter(|i| i.building)
-            .map(|i| i.def.name.clone())
-            .collect();
-        let changes = crate::indexes::parse_updates(
-            updates,
-            defs,
-            info.settings.billing,
-            &info.def,
-            &building,
-        )?;
+        let changes = crate::indexes::parse_updates(updates, defs, billing, &def, &building)?;
         let others = [
             "BillingMode",
             "ProvisionedThroughput",

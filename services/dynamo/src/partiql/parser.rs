@@ -44,7 +44,7 @@ pub struct Select {
     /// `None` for `*`.
     pub projection: Option<Vec<Path>>,
     pub table: String,
-    /// `"table"."index"`: parsed so it can be refused by name.
+    /// `"table"."index"`: a SELECT reads the index; other statements refuse it.
     pub index: Option<String>,
     pub filter: Option<Expr>,
     /// `ORDER BY` paths, `true` when descending.
