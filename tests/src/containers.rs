@@ -80,15 +80,9 @@ pub async fn scan_heads(url: &str, table: &str, schema: &KeySchema) -> Result<He
 
 /// The conflicts a region recorded for `table`.
 pub async fn conflicts(url: &str, table: &str) -> Result<Vec<Conflict>, String> {
-    let r = admin(url)
-        .conflicts(pb::ConflictsRequest {
-            table: table.into(),
-            limit: 100_000,
-        })
+    meridian_cluster::state::conflicts(&mut admin(url), table, usize::MAX)
         .await
         .map_err(|e| format!("conflicts at {url}: {e}"))?
-        .into_inner();
-    r.conflicts
         .into_iter()
         .map(|c| {
             let image = |b: &[u8], tomb: bool| -> Result<_, String> {

@@ -5,6 +5,7 @@
 //! polls a condition until a deadline.
 
 pub mod containers;
+pub mod peer;
 
 use std::net::SocketAddr;
 use std::time::Duration;
@@ -398,16 +399,9 @@ impl TestCluster {
     }
 
     pub async fn conflicts(&self, i: usize, table: &str) -> Vec<Conflict> {
-        let r = self
-            .admin(i)
-            .conflicts(pb::ConflictsRequest {
-                table: table.into(),
-                limit: 100_000,
-            })
+        meridian_cluster::state::conflicts(&mut self.admin(i), table, usize::MAX)
             .await
             .expect("conflicts")
-            .into_inner();
-        r.conflicts
             .into_iter()
             .map(|c| conflict_from_pb(c).expect("a region lists valid conflict records"))
             .collect()

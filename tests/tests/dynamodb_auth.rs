@@ -29,7 +29,10 @@ async fn signatures_are_verified_when_keys_are_configured() {
     let keys = HashMap::from([("AKIDTEST".to_string(), "s3cret".to_string())]);
     let front = meridian_dynamo::Front::new(
         cluster.nodes[0].region.as_ref().unwrap().ops(),
-        meridian_dynamo::FrontConfig { keys },
+        meridian_dynamo::FrontConfig {
+            keys,
+            ..Default::default()
+        },
     );
     let (stop, stopped) = tokio::sync::watch::channel(false);
     let server = tokio::spawn(meridian_dynamo::serve(front, listener, stopped));

@@ -398,10 +398,9 @@ pub async fn run(command: Command) -> Result<()> {
             limit,
         } => {
             let url = endpoint(&target).await?;
-            let r = AdminClient::new(channel(&url).await?)
-                .conflicts(pb::ConflictsRequest { table, limit })
-                .await?
-                .into_inner();
+            let mut admin = AdminClient::new(channel(&url).await?);
+            let conflicts =
+                meridian_cluster::state::conflicts(&mut admin, &table, limit as usize).await?;
             let image = |bytes: &[u8], tomb: bool| -> Json {
                 if tomb {
                     return Json::String("<deleted>".into());
@@ -410,8 +409,7 @@ pub async fn run(command: Command) -> Result<()> {
                     .map(|i| Json::Object(item_to_json(&i)))
                     .unwrap_or(Json::Null)
             };
-            let rows: Vec<Json> = r
-                .conflicts
+            let rows: Vec<Json> = conflicts
                 .iter()
                 .map(|c| {
                     json!({
@@ -803,6 +801,39 @@ async fn status(config: &std::path::Path, json: bool) -> Result<()> {
                 p.last_error
             );
         }
+        for p in s.peers.iter().filter(|p| p.drift_ahead_micros > 0) {
+            println!(
+                "  {}'s entries wait: the drift guard refused a version {:.1} ms ahead of this region's clock; they apply once the clocks allow",
+                p.peer,
+                p.drift_ahead_micros as f64 / 1000.0
+            );
+        }
+        for f in &s.fills {
+            println!(
+                "  replica of {} filled from {}: {} items, {:.1} MiB, in {:.2} s",
+                f.table,
+                f.peers.join(", "),
+                f.items,
+                f.bytes as f64 / 1048576.0,
+                f.micros as f64 / 1e6
+            );
+        }
+        for r in &s.removals {
+            let pending: Vec<String> = r
+                .pending
+                .iter()
+                .map(|p| format!("{} {}", p.peer, p.count))
+                .collect();
+            println!(
+                "  replica of {} removed; its writes peers had not applied then: {}",
+                r.table,
+                if pending.is_empty() {
+                    "none".to_string()
+                } else {
+                    pending.join(", ")
+                }
+            );
+        }
         if !s.workers.is_empty() {
             println!(
                 "  {:<24} {:<9} {:>8}  last error",
@@ -852,6 +883,7 @@ fn status_json(s: &pb::StatusResponse) -> Json {
                 "repair_bytes_sent": p.repair_bytes_sent,
                 "repair_bytes_received": p.repair_bytes_received,
                 "repair_item_bytes_received": p.repair_item_bytes_received,
+                "drift_ahead_ms": p.drift_ahead_micros as f64 / 1000.0,
             })
         })
         .collect();
@@ -883,6 +915,14 @@ fn status_json(s: &pb::StatusResponse) -> Json {
             "tombstones": seed.tombstones, "micros": seed.micros,
         })),
         "peers": peers,
+        "fills": s.fills.iter().map(|f| json!({
+            "table": f.table, "peers": f.peers, "items": f.items, "bytes": f.bytes,
+            "micros": f.micros, "active_at_micros": f.active_at_micros,
+        })).collect::<Vec<_>>(),
+        "removals": s.removals.iter().map(|r| json!({
+            "table": r.table, "deleted_at_micros": r.deleted_at_micros,
+            "pending": r.pending.iter().map(|p| json!({"peer": p.peer, "count": p.count})).collect::<Vec<_>>(),
+        })).collect::<Vec<_>>(),
         "workers": workers,
     })
 }

@@ -320,7 +320,7 @@ enum Command {
         /// Only this table's conflicts (default: every table).
         #[arg(long, default_value = "")]
         table: String,
-        /// At most this many, newest first.
+        /// At most this many, oldest first (read a page at a time).
         #[arg(long, default_value_t = 100)]
         limit: u32,
     },

@@ -54,6 +54,7 @@ pub async fn run_region(
     let front = dynamo.map(|listener| {
         let config = meridian_dynamo::FrontConfig {
             keys: cluster.dynamodb_keys.clone(),
+            ..Default::default()
         };
         let front = meridian_dynamo::Front::new(region.ops(), config);
         tokio::spawn(meridian_dynamo::serve(front, listener, front_stopped))

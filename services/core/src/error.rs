@@ -21,7 +21,9 @@ pub enum Error {
         kind: &'static str,
         members: String,
     },
-    #[error("item size {size} bytes exceeds the limit of {limit} bytes")]
+    /// `size` is exact when a whole item was measured, and what was
+    /// counted so far when a decoder stopped early.
+    #[error("item size exceeds the limit of {limit} bytes (at least {size} bytes)")]
     ItemTooLarge { size: usize, limit: usize },
     #[error("{field}: key attribute is {size} bytes, the limit is {limit} bytes")]
     KeyTooLarge {

@@ -437,8 +437,15 @@ pub fn encode_item(item: &Item) -> Vec<u8> {
 }
 
 /// Decodes and fully validates an item; input may come from an untrusted peer.
+/// Depth and size are checked as it goes, so a hostile blob (64 MiB of
+/// one-byte values) is refused after about 400 KB of it, before memory is
+/// spent on the rest.
 pub fn decode_item(bytes: &[u8]) -> Result<Item, Error> {
-    let mut r = Reader { buf: bytes, pos: 0 };
+    let mut r = Reader {
+        buf: bytes,
+        pos: 0,
+        counted: 0,
+    };
     match r.byte()? {
         FORMAT_V1 => {}
         f => return Err(Error::Decode(format!("unknown item format {f}"))),
@@ -530,9 +537,25 @@ fn put_value(out: &mut Vec<u8>, v: &AttrValue) {
 struct Reader<'a> {
     buf: &'a [u8],
     pos: usize,
+    /// What the values read so far add to the item's size ([`item_size`]),
+    /// never more than they do: past [`MAX_ITEM_BYTES`] the whole item is.
+    counted: usize,
 }
 
 impl<'a> Reader<'a> {
+    /// Counts `n` bytes of the item's size, refusing the item once they
+    /// pass the limit.
+    fn count(&mut self, n: usize) -> Result<(), Error> {
+        self.counted = self.counted.saturating_add(n);
+        if self.counted > MAX_ITEM_BYTES {
+            return Err(Error::ItemTooLarge {
+                size: self.counted,
+                limit: MAX_ITEM_BYTES,
+            });
+        }
+        Ok(())
+    }
+
     fn byte(&mut self) -> Result<u8, Error> {
         let b = *self
             .buf
@@ -581,6 +604,8 @@ impl<'a> Reader<'a> {
         let mut last: Option<String> = None;
         for _ in 0..count {
             let k = self.string()?;
+            // A nested entry costs its name and a byte; a top-level one its name.
+            self.count(k.len() + usize::from(depth > 0))?;
             if last.as_ref().is_some_and(|l| *l >= k) {
                 return Err(Error::Decode(format!(
                     "{field}: map keys not strictly sorted"
@@ -598,23 +623,53 @@ impl<'a> Reader<'a> {
         Ok(m)
     }
 
+    /// A counted string or binary: its bytes are its size.
+    fn counted_bytes(&mut self) -> Result<&'a [u8], Error> {
+        let b = self.bytes()?;
+        self.count(b.len())?;
+        Ok(b)
+    }
+
+    fn counted_string(&mut self) -> Result<String, Error> {
+        String::from_utf8(self.counted_bytes()?.to_vec())
+            .map_err(|_| Error::Decode("string is not UTF-8".into()))
+    }
+
+    /// A counted number: at least one byte of size.
+    fn counted_number(&mut self, field: &str) -> Result<Number, Error> {
+        self.count(1)?;
+        self.number(field)
+    }
+
     fn value(&mut self, depth: usize, field: &str) -> Result<AttrValue, Error> {
         Ok(match self.byte()? {
-            T_S => AttrValue::S(self.string()?),
-            T_N => AttrValue::N(self.number(field)?),
-            T_B => AttrValue::B(self.bytes()?.to_vec()),
-            T_FALSE => AttrValue::Bool(false),
-            T_TRUE => AttrValue::Bool(true),
-            T_NULL => AttrValue::Null,
+            T_S => AttrValue::S(self.counted_string()?),
+            T_N => AttrValue::N(self.counted_number(field)?),
+            T_B => AttrValue::B(self.counted_bytes()?.to_vec()),
+            T_FALSE => {
+                self.count(1)?;
+                AttrValue::Bool(false)
+            }
+            T_TRUE => {
+                self.count(1)?;
+                AttrValue::Bool(true)
+            }
+            T_NULL => {
+                self.count(1)?;
+                AttrValue::Null
+            }
             T_M => {
                 check_depth(depth, field)?;
+                self.count(3)?;
                 AttrValue::M(self.map(depth + 1, field)?)
             }
             T_L => {
                 check_depth(depth, field)?;
+                self.count(3)?;
                 let n = self.len()?;
                 let mut l = Vec::new();
                 for i in 0..n {
+                    self.count(1)?;
                     l.push(self.value(depth + 1, &format!("{field}[{i}]"))?);
                 }
                 AttrValue::L(l)
@@ -622,21 +677,21 @@ impl<'a> Reader<'a> {
             T_SS => {
                 let n = self.len()?;
                 let members = (0..n)
-                    .map(|_| self.string())
+                    .map(|_| self.counted_string())
                     .collect::<Result<Vec<_>, _>>()?;
                 AttrValue::string_set(members, field)?
             }
             T_NS => {
                 let n = self.len()?;
                 let members = (0..n)
-                    .map(|_| self.number(field))
+                    .map(|_| self.counted_number(field))
                     .collect::<Result<Vec<_>, _>>()?;
                 AttrValue::number_set(members, field)?
             }
             T_BS => {
                 let n = self.len()?;
                 let members = (0..n)
-                    .map(|_| self.bytes().map(<[u8]>::to_vec))
+                    .map(|_| self.counted_bytes().map(<[u8]>::to_vec))
                     .collect::<Result<Vec<_>, _>>()?;
                 AttrValue::binary_set(members, field)?
             }
@@ -704,6 +759,39 @@ mod tests {
         }
         let e = item_from_json(&json!({"deep": v})).unwrap_err();
         assert!(matches!(e, Error::NestingTooDeep { limit: 32, .. }), "{e}");
+    }
+
+    #[test]
+    fn a_huge_item_of_one_byte_values_is_refused_early() {
+        // 64 MiB: one attribute, a list of 64 Mi NULLs (one byte each).
+        let n = 64 << 20;
+        let mut blob = vec![FORMAT_V1];
+        put_len(&mut blob, 1);
+        put_bytes(&mut blob, b"l");
+        blob.push(T_L);
+        put_len(&mut blob, n);
+        blob.resize(blob.len() + n, T_NULL);
+        match decode_item(&blob) {
+            // Refused as soon as the count passed the limit: about 200 Ki
+            // elements were read (two bytes of size each), not 64 Mi.
+            Err(Error::ItemTooLarge { size, limit }) => {
+                assert_eq!(limit, MAX_ITEM_BYTES);
+                assert!(size <= MAX_ITEM_BYTES + 2, "{size}");
+            }
+            other => panic!("{other:?}"),
+        }
+        // The same for a map of many attributes, and a number set.
+        let mut blob = vec![FORMAT_V1];
+        let names: Vec<String> = (0..200_000).map(|i| format!("a{i:07}")).collect();
+        put_len(&mut blob, names.len());
+        for name in &names {
+            put_bytes(&mut blob, name.as_bytes());
+            blob.push(T_NULL);
+        }
+        assert!(matches!(
+            decode_item(&blob),
+            Err(Error::ItemTooLarge { size, .. }) if size <= MAX_ITEM_BYTES + 9
+        ));
     }
 
     #[test]

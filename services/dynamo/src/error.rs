@@ -40,6 +40,8 @@ pub enum Kind {
     MissingAuthenticationToken,
     InvalidSignature,
     UnrecognizedClient,
+    /// The endpoint is shedding load: SDKs back off and retry it.
+    Throttling,
     InternalServerError,
 }
 
@@ -69,6 +71,7 @@ impl Kind {
             Kind::MissingAuthenticationToken => "MissingAuthenticationTokenException",
             Kind::InvalidSignature => "InvalidSignatureException",
             Kind::UnrecognizedClient => "UnrecognizedClientException",
+            Kind::Throttling => "ThrottlingException",
             Kind::InternalServerError => "InternalServerError",
         }
     }
@@ -184,7 +187,7 @@ impl From<meridian_core::Error> for ApiError {
                 "One or more parameter values are not valid. The AttributeValue for a key attribute cannot contain an empty string value. Key: {field}"
             )),
             E::ItemTooLarge { size, limit } => ApiError::validation(format!(
-                "Item size has exceeded the maximum allowed size: {size} bytes, the limit is {limit} bytes"
+                "Item size has exceeded the maximum allowed size: at least {size} bytes, the limit is {limit} bytes"
             )),
             E::KeyTooLarge { field, size, limit }
                 if *limit == meridian_core::schema::MAX_PARTITION_KEY_BYTES =>

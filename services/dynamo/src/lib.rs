@@ -40,6 +40,7 @@ use serde_json::Value as Json;
 use tokio::net::TcpListener;
 use tokio::sync::watch;
 
+pub use auth::verify as verify_signature;
 pub use error::{ApiError, Kind};
 use req::Req;
 
@@ -53,11 +54,30 @@ pub const MAX_TRANSACTION_BYTES: usize = 4 << 20;
 /// request's headers, as DynamoDB's: 16 KB each.
 pub const MAX_HEAD_BYTES: usize = 16 << 10;
 
-#[derive(Clone, Debug, Default)]
+/// Most requests the endpoint works on at once; past it, it sheds load.
+pub const MAX_IN_FLIGHT: usize = 1024;
+/// Longest a request may take, from its headers to its answer: a stalled
+/// client or a stuck operation does not hold its slot for ever.
+pub const REQUEST_TIMEOUT: Duration = Duration::from_secs(60);
+
+#[derive(Clone, Debug)]
 pub struct FrontConfig {
     /// Access key id → secret. When not empty, every request must carry a
     /// valid SigV4 signature made with one of these keys.
     pub keys: HashMap<String, String>,
+    /// Requests worked on at once ([`MAX_IN_FLIGHT`]); one more is
+    /// answered `ThrottlingException` at once, which every SDK backs off
+    /// from and retries.
+    pub max_in_flight: usize,
+}
+
+impl Default for FrontConfig {
+    fn default() -> Self {
+        FrontConfig {
+            keys: HashMap::new(),
+            max_in_flight: MAX_IN_FLIGHT,
+        }
+    }
 }
 
 /// What every handler shares.
@@ -67,6 +87,8 @@ pub struct Front {
     config: FrontConfig,
     /// `ClientRequestToken`s of recent transactions, for idempotency.
     tokens: Arc<Mutex<HashMap<String, Token>>>,
+    /// One permit per request being worked on.
+    in_flight: Arc<tokio::sync::Semaphore>,
 }
 
 /// A transaction token: when it was first used, the request it came with,
@@ -93,6 +115,7 @@ const TOKEN_TTL: Duration = Duration::from_secs(600);
 impl Front {
     pub fn new(ops: Ops, config: FrontConfig) -> Self {
         Front {
+            in_flight: Arc::new(tokio::sync::Semaphore::new(config.max_in_flight)),
             ops,
             config,
             tokens: Arc::default(),
@@ -107,6 +130,16 @@ impl Front {
             .layer(axum::extract::DefaultBodyLimit::max(MAX_BODY_BYTES))
             .layer(axum::middleware::from_fn(cors))
             .layer(axum::middleware::from_fn(limit_head))
+            .layer(axum::middleware::from_fn({
+                // Only what the check needs, cloned per request: the
+                // endpoint's own state is cloned again for the handler.
+                let load = Load {
+                    in_flight: self.in_flight.clone(),
+                    max: self.config.max_in_flight,
+                    ops: self.ops.clone(),
+                };
+                move |req, next| limit_load(load.clone(), req, next)
+            }))
             .with_state(self)
     }
 
@@ -207,6 +240,53 @@ async fn limit_head(req: axum::extract::Request, next: axum::middleware::Next) -
         return refuse("total of the request headers", headers);
     }
     next.run(req).await
+}
+
+/// What [`limit_load`] keeps between requests.
+#[derive(Clone)]
+struct Load {
+    in_flight: Arc<tokio::sync::Semaphore>,
+    max: usize,
+    ops: Ops,
+}
+
+/// Sheds load and bounds time: a request past [`FrontConfig::max_in_flight`]
+/// is answered `ThrottlingException` at once, before its body is read, and
+/// one that takes longer than [`REQUEST_TIMEOUT`] (a client that never
+/// finishes its body, an operation that does not end) is answered
+/// `InternalServerError`, as DynamoDB answers a request it could not
+/// finish: a write in it may or may not have taken effect. Both count in
+/// `dynamodb_refused_total{reason}`.
+async fn limit_load(
+    load: Load,
+    req: axum::extract::Request,
+    next: axum::middleware::Next,
+) -> Response {
+    let Ok(_permit) = load.in_flight.try_acquire_owned() else {
+        load.ops.count_refusal("dynamodb", "overloaded");
+        return ApiError::new(
+            Kind::Throttling,
+            format!(
+                "Rate of requests exceeds the allowed throughput: {} requests are already being worked on at this endpoint, the limit",
+                load.max
+            ),
+        )
+        .into_response();
+    };
+    match tokio::time::timeout(REQUEST_TIMEOUT, next.run(req)).await {
+        Ok(answer) => answer,
+        Err(_) => {
+            load.ops.count_refusal("dynamodb", "timeout");
+            ApiError::new(
+                Kind::InternalServerError,
+                format!(
+                    "The request did not finish within {} s; a write in it may or may not have taken effect",
+                    REQUEST_TIMEOUT.as_secs()
+                ),
+            )
+            .into_response()
+        }
+    }
 }
 
 /// `healthy: <host>`, the address the client used, as DynamoDB answers

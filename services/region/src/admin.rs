@@ -235,6 +235,7 @@ impl Admin for AdminApi {
                     repair_bytes_sent: repair_bytes("sent"),
                     repair_bytes_received: repair_bytes("received"),
                     repair_item_bytes_received: m.repair_item_bytes.get_or_create(&label).get(),
+                    drift_ahead_micros: m.drift_ahead.get_or_create(&label).get().max(0) as u64,
                     peer,
                 }
             })
@@ -330,14 +331,15 @@ impl Admin for AdminApi {
                 )));
             }
         };
-        let rows = self
+        let (rows, next) = self
             .shared
             .storage
-            .read(move |rd| rd.conflicts(&r.table, limit))
+            .read(move |rd| rd.conflicts_page(&r.table, r.after, limit, CONFLICT_PAGE_BYTES))
             .await
             .map_err(status_from)?;
         Ok(Response::new(pb::ConflictsResponse {
             conflicts: rows.into_iter().map(conflict_to_pb).collect(),
+            next: next.unwrap_or(0),
         }))
     }
 
@@ -527,6 +529,10 @@ impl Admin for AdminApi {
 
 /// Largest injectable clock offset: one day either way.
 pub const MAX_SKEW_OFFSET_MICROS: u64 = 86_400_000_000;
+/// A page of conflict records stops after about this many bytes of keys
+/// and images, far below the message limit whatever `limit` asks.
+const CONFLICT_PAGE_BYTES: usize = 4 << 20;
+
 /// Largest injectable drift rate: 10 % either way.
 pub const MAX_DRIFT_PPM: u64 = 100_000;
 

@@ -54,7 +54,7 @@ pub async fn watch(ops: Ops, table: String, from_start: bool) -> Result<WatchStr
             let t = table.clone();
             let read = ops
                 .read(move |r| {
-                    let records = r.stream_records(&t, on.label, after, PAGE)?;
+                    let records = r.stream_records(&t, on.label, after, None, PAGE)?;
                     let marked = records
                         .iter()
                         .map(|rec| r.overwrote(rec))

@@ -71,6 +71,11 @@ pub struct ClusterFile {
     /// keeps them 24 hours.
     #[serde(default = "default_stream_retain_secs")]
     pub stream_retain_secs: u64,
+    /// A change stream's shard closes, and a child opens, at the first
+    /// change this long after it opened (docs/streams.md); DynamoDB rolls
+    /// its shards about every four hours.
+    #[serde(default = "default_stream_shard_secs")]
+    pub stream_shard_secs: u64,
     /// A region that starts on an empty data directory copies a peer's
     /// store before it serves (docs/repair.md, "Seeding from a peer");
     /// `false` leaves the rebuild to repair rounds alone.
@@ -193,6 +198,10 @@ fn default_tombstone_retain_secs() -> u64 {
     Retention::default().tombstone_age.as_secs()
 }
 
+fn default_stream_shard_secs() -> u64 {
+    4 * 3600
+}
+
 fn default_stream_retain_secs() -> u64 {
     Retention::default().stream_age.as_secs()
 }
@@ -222,6 +231,7 @@ impl ClusterFile {
             conflict_retain_secs: default_conflict_retain_secs(),
             tombstone_retain_secs: default_tombstone_retain_secs(),
             stream_retain_secs: default_stream_retain_secs(),
+            stream_shard_secs: default_stream_shard_secs(),
             seed_from_peers: default_seed_from_peers(),
             backup_dir: None,
             dynamodb_keys: Default::default(),
@@ -421,6 +431,7 @@ impl ClusterFile {
                 conflict_age: Duration::from_secs(self.conflict_retain_secs),
                 tombstone_age: Duration::from_secs(self.tombstone_retain_secs),
                 stream_age: Duration::from_secs(self.stream_retain_secs),
+                stream_shard_age: Duration::from_secs(self.stream_shard_secs.max(1)),
                 ..Retention::default()
             },
             replication: ReplicationTuning::default(),
@@ -499,6 +510,10 @@ pub struct Retention {
     pub tombstone_age: Duration,
     /// Change-stream records older than this go.
     pub stream_age: Duration,
+    /// A stream's shard closes at the first change this long after it
+    /// opened, and its child opens (not a retention, but the other half of
+    /// a stream's life, so it sits beside it).
+    pub stream_shard_age: Duration,
     /// How often the region truncates.
     pub every: Duration,
     /// Most rows one truncation deletes, so the writer is never held long.
@@ -514,6 +529,7 @@ impl Default for Retention {
             conflict_age: Duration::from_secs(7 * 24 * 3600),
             tombstone_age: Duration::from_secs(3600),
             stream_age: Duration::from_secs(24 * 3600),
+            stream_shard_age: Duration::from_secs(4 * 3600),
             every: Duration::from_secs(1),
             batch: 20_000,
         }

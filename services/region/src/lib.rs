@@ -13,6 +13,7 @@ pub mod changes;
 pub mod config;
 pub mod convert;
 mod indexes;
+pub mod limits;
 pub mod membership;
 pub mod metrics;
 pub mod ops;
@@ -181,7 +182,7 @@ pub async fn start(
         .saturating_add(config.max_clock_offset.as_micros() as u64);
     let seeded = seed::from_peers(&config, max_physical, mode).await;
     // Opening scans the log; in live mode that runs off the async workers.
-    let opened = match mode {
+    let mut opened = match mode {
         Mode::Threads => {
             let (dir, name, durability) = (
                 config.data_dir.clone(),
@@ -198,6 +199,9 @@ pub async fn start(
             bridge::Opened::open(&config.data_dir, &config.name, config.durability, mode)?
         }
     };
+    opened
+        .writer
+        .set_stream_shard_age(config.retention.stream_shard_age);
     let hlc = Arc::new(Hlc::new(
         clocks.skewed.clone() as Arc<dyn PhysicalClock>,
         config.max_clock_offset.as_micros() as u64,
@@ -255,6 +259,10 @@ pub async fn start(
     let mut tasks = Vec::new();
 
     let server = tonic::transport::Server::builder()
+        .layer(limits::Limits::new(
+            limits::MAX_GRPC_IN_FLIGHT,
+            shared.metrics.clone(),
+        ))
         .http2_keepalive_interval(Some(shared.config.replication.keepalive_interval))
         .http2_keepalive_timeout(Some(shared.config.replication.keepalive_timeout))
         .tcp_nodelay(true)
@@ -418,6 +426,11 @@ impl Region {
         ops::Ops {
             shared: self.shared.clone(),
         }
+    }
+
+    /// The region's metrics in the text format `/metrics` serves.
+    pub fn metrics_text(&self) -> String {
+        self.shared.metrics.encode()
     }
 
     /// Every background worker's state, as `meridian status` shows it.

@@ -56,6 +56,13 @@ pub struct SourceLabel {
     pub source: &'static str,
 }
 
+/// A request an endpoint refused before it ran: endpoint and reason.
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+pub struct EndpointReasonLabel {
+    pub endpoint: &'static str,
+    pub reason: &'static str,
+}
+
 /// Latency summary for the status API.
 #[derive(Clone, Copy, Debug, Default, PartialEq)]
 pub struct LatencySummary {
@@ -74,6 +81,12 @@ pub struct Metrics {
     pub acked_seq: Family<PeerLabel, Gauge>,
     pub conflicts: Counter,
     pub drift_refusals: Family<PeerLabel, Counter>,
+    /// How far ahead of this region's clock the peer's entry that the
+    /// drift guard last refused was, µs; 0 once its entries apply again.
+    pub drift_ahead: Family<PeerLabel, Gauge>,
+    /// Replicated units refused for now (the sender retries them), by
+    /// peer and reason.
+    pub replication_refusals: Family<PeerReasonLabel, Counter>,
     pub applied: Family<PeerLabel, Counter>,
     /// Replication streams ended because the peer broke the protocol
     /// (a batch with a gap, an ack past what was sent, a malformed batch).
@@ -106,6 +119,8 @@ pub struct Metrics {
     pub repair_item_bytes: Family<PeerLabel, Counter>,
     /// Repair requests from peers refused as malformed or over a limit.
     pub repair_refused: Family<CallLabel, Counter>,
+    /// Client requests shed or timed out, by endpoint and reason.
+    pub refused_requests: Family<EndpointReasonLabel, Counter>,
     /// Exact percentiles for `meridian status`, in µs, per source peer.
     latency_hdr: Mutex<HashMap<String, Hdr<u64>>>,
     /// Cumulative counts per `meridian_core::lag` bucket, per inbound peer.
@@ -132,6 +147,8 @@ impl Metrics {
             acked_seq: Family::default(),
             conflicts: Counter::default(),
             drift_refusals: Family::default(),
+            drift_ahead: Family::default(),
+            replication_refusals: Family::default(),
             applied: Family::default(),
             protocol_errors: Family::default(),
             committed_writes: Counter::default(),
@@ -147,6 +164,7 @@ impl Metrics {
             repair_bytes: Family::default(),
             repair_item_bytes: Family::default(),
             repair_refused: Family::default(),
+            refused_requests: Family::default(),
             worker_state: Family::default(),
             worker_restarts: Family::default(),
             latency_hdr: Mutex::new(HashMap::new()),
@@ -176,6 +194,16 @@ impl Metrics {
             "drift_refusals",
             "Remote mutations refused by the clock drift guard, by source peer",
             m.drift_refusals.clone(),
+        );
+        registry.register(
+            "drift_ahead_micros",
+            "How far ahead of this region's clock the version the drift guard last refused from the peer was, in µs; 0 once the peer's entries apply again",
+            m.drift_ahead.clone(),
+        );
+        registry.register(
+            "replication_refusals",
+            "Replicated units refused for now and retried by the sender, by peer and reason: drift_guard (a version too far ahead of this region's clock) or table_not_ready (its table, or that version of it, is not known here yet)",
+            m.replication_refusals.clone(),
         );
         registry.register(
             "applied_mutations",
@@ -221,6 +249,11 @@ impl Metrics {
             "superseded",
             "Writes dropped for keys this region holds nothing for, at or below a purge horizon: a purged tombstone had overwritten them",
             m.superseded.clone(),
+        );
+        registry.register(
+            "refused_requests",
+            "Client requests an endpoint refused: overloaded (past its in-flight limit, shed at once) or timeout (not finished in time), by endpoint",
+            m.refused_requests.clone(),
         );
         registry.register(
             "repair_rounds",

@@ -61,6 +61,16 @@ impl Ops {
         self.shared.config.all_regions()
     }
 
+    /// Counts a client request an endpoint refused before it ran
+    /// (`meridian_refused_requests`).
+    pub fn count_refusal(&self, endpoint: &'static str, reason: &'static str) {
+        self.shared
+            .metrics
+            .refused_requests
+            .get_or_create(&crate::metrics::EndpointReasonLabel { endpoint, reason })
+            .inc();
+    }
+
     /// Unskewed time in µs since the epoch, as this region reads it.
     pub fn real_now_micros(&self) -> u64 {
         self.shared.real_clock.now_micros()

@@ -243,6 +243,10 @@ impl Entries for Vec<Mutation> {
         self.len()
     }
 
+    fn bytes(&self) -> usize {
+        self.iter().map(Mutation::size).sum()
+    }
+
     fn first_seq(&self) -> Option<u64> {
         self.first().map(|e| e.seq)
     }

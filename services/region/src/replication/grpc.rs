@@ -84,21 +84,49 @@ impl Replication for ReplicationApi {
         req: Request<Streaming<pb::ShipRequest>>,
     ) -> Result<Response<ShipStream>, Status> {
         let mut inbound = req.into_inner();
-        let first = tokio::time::timeout(HELLO_TIMEOUT, inbound.message())
-            .await
-            .map_err(|_| {
-                Status::deadline_exceeded("no Hello within 5 s of opening the stream")
-            })??;
+        let shared = self.shared.clone();
+        let config = &shared.config;
+        // A refused opening counts under the peer it named when that is one
+        // of ours, else `unknown`: a stranger must not grow the label set.
+        let refuse = |from: &str, reason: &'static str, status: Status| {
+            let peer = if config.peers.iter().any(|c| c.name == from) {
+                from.to_string()
+            } else {
+                "unknown".to_string()
+            };
+            tracing::warn!(%peer, claimed = %from, reason, error = %status.message(), "refused a replication stream at its Hello");
+            shared
+                .metrics
+                .protocol_errors
+                .get_or_create(&PeerReasonLabel { peer, reason })
+                .inc();
+            status
+        };
+        let first = match tokio::time::timeout(HELLO_TIMEOUT, inbound.message()).await {
+            Err(_) => {
+                return Err(refuse(
+                    "",
+                    "hello_missing",
+                    Status::deadline_exceeded("no Hello within 5 s of opening the stream"),
+                ));
+            }
+            Ok(m) => m?,
+        };
         let hello = match first.and_then(|m| m.msg) {
             Some(pb::ship_request::Msg::Hello(h)) => h,
             _ => {
-                return Err(Status::invalid_argument(
-                    "the first message of a stream must be Hello",
+                return Err(refuse(
+                    "",
+                    "hello_missing",
+                    Status::invalid_argument("the first message of a stream must be Hello"),
                 ));
             }
         };
-        let shared = self.shared.clone();
-        let config = &shared.config;
+        let mut chain: Vec<Epoch> = hello
+            .epochs
+            .iter()
+            .map(|e| Epoch::new(e.log_id.clone(), e.start))
+            .collect();
         check_hello(
             &config.name,
             |p| config.peers.iter().any(|c| c.name == p),
@@ -107,13 +135,8 @@ impl Replication for ReplicationApi {
             hello.protocol,
             &hello.log_id,
         )
-        .map_err(hello_status)?;
-        let mut chain: Vec<Epoch> = hello
-            .epochs
-            .iter()
-            .map(|e| Epoch::new(e.log_id.clone(), e.start))
-            .collect();
-        check_epochs(&hello.log_id, &chain).map_err(hello_status)?;
+        .and_then(|()| check_epochs(&hello.log_id, &chain))
+        .map_err(|e| refuse(&hello.from_region, e.reason(), hello_status(e)))?;
         if chain.is_empty() {
             // A sender that names only its current epoch vouches for it alone.
             chain.push(Epoch::new(hello.log_id.clone(), 0));
@@ -231,11 +254,32 @@ impl InboundStream {
                         .get_or_create(&self.label)
                         .inc_by(outcome.applied as u64);
                     m.conflicts.inc_by(outcome.conflicts as u64);
-                    if outcome.drift_refused {
-                        m.drift_refusals.get_or_create(&self.label).inc();
+                    // A far-future version stalls this peer's entries only;
+                    // how far ahead it was shows until they apply again.
+                    let ahead = m.drift_ahead.get_or_create(&self.label);
+                    match outcome.drift_ahead_micros {
+                        Some(micros) => {
+                            m.drift_refusals.get_or_create(&self.label).inc();
+                            ahead.set(micros.min(i64::MAX as u64) as i64);
+                        }
+                        None if outcome.refused.is_none() => {
+                            ahead.set(0);
+                        }
+                        None => {}
                     }
                     if let Some(reason) = &outcome.refused {
-                        tracing::warn!(%peer, applied_through = outcome.applied_through, %reason, "refused replicated entries; the peer will retry");
+                        let label = if outcome.drift_ahead_micros.is_some() {
+                            "drift_guard"
+                        } else {
+                            "table_not_ready"
+                        };
+                        m.replication_refusals
+                            .get_or_create(&PeerReasonLabel {
+                                peer: peer.to_string(),
+                                reason: label,
+                            })
+                            .inc();
+                        tracing::warn!(%peer, applied_through = outcome.applied_through, reason = label, error = %reason, "refused replicated entries; the peer will retry");
                     }
                     core.handle(receiver::Event::Applied {
                         applied_through: outcome.applied_through,
@@ -289,6 +333,16 @@ impl InboundStream {
             },
             Ok(None) => Inbound::End,
             Ok(Some(_)) => Inbound::Unexpected,
+            // What the transport refused to decode is the peer's doing: a
+            // message over the limit (refused from its length prefix) or
+            // bytes that are not a message at all.
+            Err(e)
+                if e.code() == tonic::Code::OutOfRange
+                    || (e.code() == tonic::Code::Internal
+                        && e.message().starts_with("failed to decode Protobuf message")) =>
+            {
+                Inbound::Malformed(format!("the message did not decode: {}", e.message()))
+            }
             Err(e) => {
                 tracing::debug!(peer = %self.label.peer, error = %e, "replication stream ended");
                 Inbound::End

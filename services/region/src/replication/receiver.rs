@@ -22,6 +22,12 @@ pub const MAX_BATCH_ENTRIES: usize = 10_000;
 /// Most entries a receiver applies in one go when it coalesces batches
 /// that arrived together: no more than one batch may hold.
 pub const MAX_APPLY_ENTRIES: usize = MAX_BATCH_ENTRIES;
+/// Most bytes ([`Entries::bytes`]) a receiver holds for one apply when it
+/// coalesces: no more than one message may carry
+/// ([`super::MAX_MESSAGE_BYTES`], enforced by the transport before a batch
+/// is decoded). Without it, batches that arrived together could pile up
+/// 10,000 entries of up to 400 KB each in memory before one commit.
+pub const MAX_APPLY_BYTES: usize = super::MAX_MESSAGE_BYTES;
 /// The replication protocol this region speaks.
 pub const PROTOCOL: u32 = 1;
 
@@ -29,6 +35,8 @@ pub const PROTOCOL: u32 = 1;
 pub trait Entries {
     /// How many entries.
     fn count(&self) -> usize;
+    /// How many bytes they hold in memory, about.
+    fn bytes(&self) -> usize;
     fn first_seq(&self) -> Option<u64>;
     fn last_seq(&self) -> Option<u64>;
     /// Appends `more`, whose positions all follow ours.
@@ -207,7 +215,7 @@ impl<B: Entries> Receiver<B> {
     /// round instead of one per batch. Only messages already received are
     /// taken; nothing waits.
     fn gather(&mut self, group: B) {
-        if group.count() < MAX_APPLY_ENTRIES {
+        if group.count() < MAX_APPLY_ENTRIES && group.bytes() < MAX_APPLY_BYTES {
             self.group = Some(group);
             self.out.push_back(Action::Poll);
         } else {
@@ -225,7 +233,9 @@ impl<B: Entries> Receiver<B> {
                 let last = group.last_seq().unwrap_or(0);
                 let follows =
                     |first: u64| first > last && first <= self.applied.max(last).saturating_add(1);
-                group.count() + b.count() <= MAX_APPLY_ENTRIES && b.first_seq().is_none_or(follows)
+                group.count() + b.count() <= MAX_APPLY_ENTRIES
+                    && group.bytes() + b.bytes() <= MAX_APPLY_BYTES
+                    && b.first_seq().is_none_or(follows)
             }
             _ => false,
         };
@@ -262,6 +272,19 @@ pub enum HelloError {
     NotAPeer(String),
     #[error("epochs: {0}")]
     Epochs(String),
+}
+
+impl HelloError {
+    /// The metric label of the refusal.
+    pub fn reason(&self) -> &'static str {
+        match self {
+            HelloError::Protocol(_) => "hello_protocol",
+            HelloError::WrongRegion { .. } => "hello_wrong_region",
+            HelloError::LogId(_) => "hello_log_id",
+            HelloError::NotAPeer(_) => "hello_not_a_peer",
+            HelloError::Epochs(_) => "hello_epochs",
+        }
+    }
 }
 
 /// Checks a `Hello`'s chain of log epochs, oldest first: at most
@@ -358,6 +381,64 @@ where
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// Positions and a byte count.
+    #[derive(Clone, Debug, PartialEq)]
+    struct Sized(Vec<u64>, usize);
+
+    impl Entries for Sized {
+        fn count(&self) -> usize {
+            self.0.len()
+        }
+        fn bytes(&self) -> usize {
+            self.1
+        }
+        fn first_seq(&self) -> Option<u64> {
+            self.0.first().copied()
+        }
+        fn last_seq(&self) -> Option<u64> {
+            self.0.last().copied()
+        }
+        fn append(&mut self, more: Self) {
+            self.0.extend(more.0);
+            self.1 += more.1;
+        }
+    }
+
+    #[test]
+    fn coalescing_stops_at_the_apply_byte_budget() {
+        let third = MAX_APPLY_BYTES / 3;
+        let mut r = Receiver::new(0);
+        assert_eq!(r.next_action(), Some(Action::Receive));
+        r.handle(Event::Message(Inbound::Batch(Sized(vec![1], third))));
+        assert_eq!(r.next_action(), Some(Action::Poll));
+        r.handle(Event::Message(Inbound::Batch(Sized(vec![2], third))));
+        assert_eq!(r.next_action(), Some(Action::Poll));
+        // A third batch that would take the apply past the budget waits.
+        r.handle(Event::Message(Inbound::Batch(Sized(vec![3], third + 2))));
+        assert_eq!(
+            r.next_action(),
+            Some(Action::Apply(Sized(vec![1, 2], 2 * third)))
+        );
+        r.handle(Event::Applied {
+            applied_through: 2,
+            refused: None,
+        });
+        assert!(matches!(r.next_action(), Some(Action::Ack { .. })));
+        // It starts the next apply.
+        assert_eq!(r.next_action(), Some(Action::Poll));
+        // A batch of the whole budget is applied alone, at once.
+        let mut r = Receiver::new(0);
+        r.next_action();
+        r.handle(Event::Message(Inbound::Batch(Sized(
+            vec![1],
+            MAX_APPLY_BYTES,
+        ))));
+        assert_eq!(
+            r.next_action(),
+            Some(Action::Apply(Sized(vec![1], MAX_APPLY_BYTES)))
+        );
+    }
 
     #[test]
     fn a_chain_ends_with_the_current_epoch_and_never_goes_back() {

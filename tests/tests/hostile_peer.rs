@@ -1,0 +1,329 @@
+//! A hostile peer: a test sender that speaks the replication protocol to
+//! us-east-1 under ap-southeast-1's name (that region is stopped, so the
+//! name is free) and sends, one stream each, everything a broken or
+//! malicious peer could. For each: the stream is refused with an error
+//! that says why, a metric with a `reason` label counts it, and nothing of
+//! it is applied. Meanwhile eu-west-1, an honest peer, keeps writing, and
+//! every one of its writes reaches us-east-1 over a link that never stops.
+//!
+//! Not here: a forged catalog entry relayed under another region's name.
+//! Catalog changes are relayed so a peer learns a table before its items,
+//! and nothing yet tells a relayed entry from a forged one (docs/limits.md).
+
+use std::time::Duration;
+
+use meridian_core::{Context, Timestamp, Version};
+use meridian_proto::v1 as pb;
+use meridian_tests::peer::{batch, encoded, hello, hello_with, metric, peer_entry, ship, ship_raw};
+use meridian_tests::{TestCluster, poll_until, version_of};
+use tonic::Code;
+
+const REGIONS: [&str; 3] = ["us-east-1", "eu-west-1", "ap-southeast-1"];
+const HOSTILE: &str = "ap-southeast-1";
+const TABLE: &str = "hostile";
+
+fn item(id: &str) -> Vec<u8> {
+    meridian_core::encode_item(
+        &meridian_core::item_from_json(&serde_json::json!({"id": {"S": id}})).unwrap(),
+    )
+}
+
+async fn stored(c: &TestCluster, id: &str) -> bool {
+    c.client(0)
+        .get_item(pb::GetItemRequest {
+            table: TABLE.into(),
+            key: item(id),
+        })
+        .await
+        .unwrap()
+        .into_inner()
+        .item
+        .is_some()
+}
+
+fn now_micros() -> u64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap()
+        .as_micros() as u64
+}
+
+/// The protocol errors us-east-1 counted under `peer` for `reason`.
+fn protocol_errors(c: &TestCluster, peer: &str, reason: &str) -> f64 {
+    metric(
+        c,
+        0,
+        "meridian_replication_protocol_errors_total",
+        &[("peer", peer), ("reason", reason)],
+    )
+}
+
+/// The honest peer's next `n` writes, through eu-west-1's client API.
+async fn honest_writes(c: &TestCluster, from: usize, n: usize) {
+    for i in from..from + n {
+        c.client(1)
+            .put_item(pb::PutItemRequest {
+                table: TABLE.into(),
+                item: item(&format!("honest-{i}")),
+                ..Default::default()
+            })
+            .await
+            .expect("the honest peer's write");
+    }
+}
+
+/// Asserts a stream was refused with `code`, a message holding `says`,
+/// and one more count of `reason` under `peer`.
+async fn refused(
+    c: &TestCluster,
+    messages: Vec<pb::ShipRequest>,
+    code: Code,
+    says: &str,
+    peer: &str,
+    reason: &str,
+) {
+    let before = protocol_errors(c, peer, reason);
+    let (acks, error) = ship(c, messages).await;
+    let e = error.unwrap_or_else(|| panic!("refused ({reason}, {says}); acks {acks:?}"));
+    assert_eq!(e.code(), code, "{reason}: {}", e.message());
+    assert!(e.message().contains(says), "{reason}: {}", e.message());
+    assert_eq!(
+        protocol_errors(c, peer, reason),
+        before + 1.0,
+        "{reason} is counted"
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_hostile_peer_is_refused_case_by_case_and_honest_peers_flow_on() {
+    let mut c = TestCluster::start(&REGIONS).await;
+    c.create_table(0, TABLE, ("id", "S"), None).await;
+    c.wait_table_everywhere(TABLE).await;
+    let tv = version_of(
+        &c.client(0)
+            .describe_table(pb::TableRequest { name: TABLE.into() })
+            .await
+            .unwrap()
+            .into_inner()
+            .version,
+    );
+    c.crash(2).await;
+    let us = REGIONS[0];
+    let entry =
+        |seq: u64, origin: &str, id: &str| peer_entry(TABLE, &tv, seq, now_micros(), origin, id);
+    let mut honest = 0;
+    honest_writes(&c, honest, 20).await;
+    honest += 20;
+
+    // A region that is not in the cluster.
+    refused(
+        &c,
+        vec![hello("mallory-1", us)],
+        Code::PermissionDenied,
+        "not a peer",
+        "unknown",
+        "hello_not_a_peer",
+    )
+    .await;
+    // A stream meant for another region.
+    refused(
+        &c,
+        vec![hello(HOSTILE, REGIONS[1])],
+        Code::FailedPrecondition,
+        "not eu-west-1",
+        HOSTILE,
+        "hello_wrong_region",
+    )
+    .await;
+    // A new log identity whose chain starts below the one before it.
+    let epoch = |id: &str, start| pb::Epoch {
+        log_id: id.into(),
+        start,
+    };
+    refused(
+        &c,
+        vec![hello_with(
+            HOSTILE,
+            us,
+            "b-log",
+            vec![epoch("a-log", 9), epoch("b-log", 7)],
+        )],
+        Code::InvalidArgument,
+        "epochs",
+        HOSTILE,
+        "hello_epochs",
+    )
+    .await;
+    honest_writes(&c, honest, 20).await;
+    honest += 20;
+
+    // Gaps: a first batch that skips positions.
+    refused(
+        &c,
+        vec![hello(HOSTILE, us), batch(vec![entry(5, HOSTILE, "gap")])],
+        Code::FailedPrecondition,
+        "entries 1 to 4 are missing",
+        HOSTILE,
+        "batch_gap",
+    )
+    .await;
+    // Reordering within a batch.
+    refused(
+        &c,
+        vec![
+            hello(HOSTILE, us),
+            batch(vec![entry(2, HOSTILE, "r2"), entry(1, HOSTILE, "r1")]),
+        ],
+        Code::InvalidArgument,
+        "strictly increasing",
+        HOSTILE,
+        "malformed_batch",
+    )
+    .await;
+    // Another region's identity on an entry.
+    refused(
+        &c,
+        vec![
+            hello(HOSTILE, us),
+            batch(vec![entry(1, REGIONS[1], "forged")]),
+        ],
+        Code::InvalidArgument,
+        "claims origin",
+        HOSTILE,
+        "malformed_batch",
+    )
+    .await;
+    // A region that is not in the cluster, named in an entry's context.
+    let mut stranger = entry(1, HOSTILE, "stranger");
+    let own = Version::from_bytes(&stranger.version).unwrap();
+    let mallory = Version::new(Timestamp::new(1, 0), "mallory-1");
+    stranger.context = Context::empty().after(&mallory).after(&own).to_bytes();
+    refused(
+        &c,
+        vec![hello(HOSTILE, us), batch(vec![stranger])],
+        Code::InvalidArgument,
+        "not a region of this cluster",
+        HOSTILE,
+        "malformed_batch",
+    )
+    .await;
+    honest_writes(&c, honest, 20).await;
+    honest += 20;
+
+    // Malformed protobuf after a valid Hello.
+    let before = protocol_errors(&c, HOSTILE, "malformed_batch");
+    let e = ship_raw(
+        &c,
+        vec![encoded(&hello(HOSTILE, us)), vec![0x12, 0xff, 0xff, 0xff]],
+    )
+    .await
+    .expect("refused");
+    assert_eq!(e.code(), Code::InvalidArgument, "{}", e.message());
+    assert!(e.message().contains("did not decode"), "{}", e.message());
+    assert_eq!(
+        protocol_errors(&c, HOSTILE, "malformed_batch"),
+        before + 1.0
+    );
+    // A batch over the byte budget: refused from its length, undecoded.
+    let mut huge = entry(1, HOSTILE, "huge");
+    huge.image = vec![0; 65 << 20];
+    refused(
+        &c,
+        vec![hello(HOSTILE, us), batch(vec![huge])],
+        Code::InvalidArgument,
+        "did not decode",
+        HOSTILE,
+        "malformed_batch",
+    )
+    .await;
+    honest_writes(&c, honest, 20).await;
+    honest += 20;
+
+    // Entries for a table this region does not know: refused for now, the
+    // sender told why, nothing applied.
+    let refusals = |c: &TestCluster, reason: &str| {
+        metric(
+            c,
+            0,
+            "meridian_replication_refusals_total",
+            &[("peer", HOSTILE), ("reason", reason)],
+        )
+    };
+    let ghost_tv = Version::new(Timestamp::new(now_micros(), 0), HOSTILE);
+    let ghost = peer_entry("ghost", &ghost_tv, 1, now_micros(), HOSTILE, "ghost-1");
+    let before = refusals(&c, "table_not_ready");
+    let (acks, error) = ship(&c, vec![hello(HOSTILE, us), batch(vec![ghost])]).await;
+    assert!(error.is_none(), "{error:?}");
+    assert_eq!(acks, vec![0], "nothing applied");
+    assert_eq!(refusals(&c, "table_not_ready"), before + 1.0);
+    // A far-future version: refused by the drift guard, how far ahead shown.
+    let mut ahead = entry(1, HOSTILE, "future");
+    let future = Version::new(Timestamp::new(now_micros() + 60_000_000, 0), HOSTILE);
+    ahead.version = future.to_bytes();
+    ahead.context = Context::empty().after(&future).to_bytes();
+    let before = refusals(&c, "drift_guard");
+    let (acks, error) = ship(&c, vec![hello(HOSTILE, us), batch(vec![ahead])]).await;
+    assert!(error.is_none(), "{error:?}");
+    assert_eq!(acks, vec![0], "nothing applied");
+    assert_eq!(refusals(&c, "drift_guard"), before + 1.0);
+    let shown = metric(&c, 0, "meridian_drift_ahead_micros", &[("peer", HOSTILE)]);
+    assert!((59e6..=61e6).contains(&shown), "ahead {shown} µs");
+
+    // Duplicates: a valid entry applies once; the same position again,
+    // with other contents, changes nothing.
+    let (acks, error) = ship(
+        &c,
+        vec![hello(HOSTILE, us), batch(vec![entry(1, HOSTILE, "valid")])],
+    )
+    .await;
+    assert!(error.is_none(), "{error:?}");
+    assert_eq!(acks.last(), Some(&1));
+    let (acks, error) = ship(
+        &c,
+        vec![
+            hello(HOSTILE, us),
+            batch(vec![entry(1, HOSTILE, "replayed")]),
+        ],
+    )
+    .await;
+    assert!(error.is_none(), "{error:?}");
+    assert_eq!(acks.last(), Some(&1), "already applied through 1");
+
+    // Nothing of any refused stream was applied.
+    for id in [
+        "gap", "r1", "r2", "forged", "stranger", "huge", "future", "replayed",
+    ] {
+        assert!(!stored(&c, id).await, "{id} was applied");
+    }
+    assert!(stored(&c, "valid").await);
+
+    // The honest peer: every write arrived, over a link that stayed up.
+    honest_writes(&c, honest, 20).await;
+    honest += 20;
+    poll_until(
+        "every honest write at us-east-1",
+        Duration::from_secs(20),
+        || async {
+            for i in 0..honest {
+                if !stored(&c, &format!("honest-{i}")).await {
+                    return false;
+                }
+            }
+            true
+        },
+    )
+    .await;
+    let link = &c.nodes[1].region.as_ref().unwrap().peer_states()[us];
+    assert!(link.connected, "eu-west-1's link to us-east-1: {link:?}");
+    assert_eq!(
+        metric(
+            &c,
+            0,
+            "meridian_replication_protocol_errors_total",
+            &[("peer", REGIONS[1])]
+        ),
+        0.0,
+        "nothing was held against the honest peer"
+    );
+    c.shutdown().await;
+}
