@@ -6,7 +6,7 @@
 use std::time::Duration;
 
 use meridian_proto::v1 as pb;
-use meridian_tests::{TestCluster, poll_until};
+use meridian_tests::TestCluster;
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::{TcpListener, TcpStream};
 
@@ -38,21 +38,31 @@ async fn past_its_in_flight_limit_the_dynamodb_endpoint_throttles() {
     let (stop, stopped) = tokio::sync::watch::channel(false);
     let server = tokio::spawn(meridian_dynamo::serve(front, listener, stopped));
 
-    // A request whose body has not come yet holds the one slot.
-    let mut held = TcpStream::connect(addr).await.unwrap();
-    held.write_all(LIST_TABLES.as_bytes()).await.unwrap();
-    let last = std::sync::Arc::new(std::sync::Mutex::new(String::new()));
-    poll_until("a throttled request", Duration::from_secs(10), || {
-        let last = last.clone();
-        async move {
-            let answer = list_tables(addr).await;
-            let throttled = answer.contains("ThrottlingException");
-            *last.lock().unwrap() = answer;
-            throttled
+    // A request whose body has not come yet holds the one slot. It may
+    // lose the race for the slot to a request sent just after it, and be
+    // throttled itself: then another takes its place.
+    let hold = || async move {
+        let mut held = TcpStream::connect(addr).await.unwrap();
+        held.write_all(LIST_TABLES.as_bytes()).await.unwrap();
+        held
+    };
+    let mut held = hold().await;
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(10);
+    let throttled = loop {
+        let answer = list_tables(addr).await;
+        if answer.contains("ThrottlingException") {
+            break answer;
         }
-    })
-    .await;
-    let throttled = last.lock().unwrap().clone();
+        assert!(
+            tokio::time::Instant::now() < deadline,
+            "no request was throttled within 10 s; the last answer: {answer}"
+        );
+        if !matches!(held.try_read(&mut [0u8; 1]), Err(e) if e.kind() == std::io::ErrorKind::WouldBlock)
+        {
+            held = hold().await;
+        }
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    };
     assert!(throttled.starts_with("HTTP/1.1 400"), "{throttled}");
     assert!(
         throttled.contains("com.amazonaws.dynamodb.v20120810#ThrottlingException")

@@ -315,4 +315,38 @@ proptest! {
         }
         prop_assert!(issued.windows(2).all(|w| w[0] < w[1]), "{issued:?}");
     }
+
+    /// A region's clock never runs further ahead of physical time than the
+    /// drift guard lets it accept from a peer: whatever it takes in, its
+    /// physical part stays within `max_offset` of the highest reading its
+    /// physical clock has given. So versions it issues are never ones its
+    /// peers, with clocks like its own, must hold back. (A clock stepped
+    /// backwards is measured from its highest reading: the clock cannot go
+    /// back below what it issued.)
+    #[test]
+    fn hlc_never_runs_ahead_of_physical_time_past_the_guard(
+        (start, off, evs) in (physical(), max_offset())
+            .prop_flat_map(|(s, o)| (Just(s), Just(o), events(s)))
+    ) {
+        let clock = Arc::new(ManualClock::new(start));
+        let hlc = Hlc::new(clock.clone(), off);
+        let mut highest = start;
+        for ev in evs {
+            let now = match ev {
+                Event::Local(now) => {
+                    clock.set(now);
+                    let _ = hlc.now();
+                    now
+                }
+                Event::Remote(now, remote) => {
+                    clock.set(now);
+                    let _ = hlc.observe(remote);
+                    now
+                }
+            };
+            highest = highest.max(now);
+            let ahead = hlc.issued().physical.saturating_sub(highest);
+            prop_assert!(ahead <= off, "{ahead} µs ahead, the guard is {off} µs");
+        }
+    }
 }
