@@ -3,11 +3,10 @@
 
 use std::time::Duration;
 
-use meridian_core::{
-    AttrValue, Item, Timestamp, Version, encode_item, item_from_json, value::MAX_ITEM_BYTES,
-};
+use meridian_core::{AttrValue, Item, Version, encode_item, item_from_json, value::MAX_ITEM_BYTES};
 use meridian_proto::v1 as pb;
 use meridian_proto::v1::replication_client::ReplicationClient;
+use meridian_tests::peer::{batch, hello, peer_entry, ship};
 use meridian_tests::{TestCluster, poll_until, version_of};
 use tonic::Code;
 
@@ -15,27 +14,6 @@ const REGIONS: [&str; 3] = ["us-east-1", "eu-west-1", "ap-southeast-1"];
 
 fn item(json: serde_json::Value) -> Vec<u8> {
     encode_item(&item_from_json(&json).expect("valid test item"))
-}
-
-/// The first message of a replication stream from `from` to `to`.
-fn hello(from: &str, to: &str) -> pb::ShipRequest {
-    pb::ShipRequest {
-        msg: Some(pb::ship_request::Msg::Hello(pb::Hello {
-            from_region: from.into(),
-            to_region: to.into(),
-            protocol: 1,
-            log_id: "a-log".into(),
-            // A sender that names only its current epoch, and no truncation.
-            epochs: vec![],
-            log_start: 0,
-        })),
-    }
-}
-
-fn batch(entries: Vec<pb::LogEntry>) -> pb::ShipRequest {
-    pb::ShipRequest {
-        msg: Some(pb::ship_request::Msg::Batch(pb::Batch { entries })),
-    }
 }
 
 /// A table with key `id` created in region 0 and seen in every region; its
@@ -50,55 +28,6 @@ async fn replicated_table(c: &TestCluster, name: &str) -> Version {
         .unwrap()
         .into_inner();
     version_of(&d.version)
-}
-
-/// Entry `seq` of a peer's log: item `id` of `table` (at version `tv`),
-/// written at `micros` by `origin`.
-fn peer_entry(
-    table: &str,
-    tv: &Version,
-    seq: u64,
-    micros: u64,
-    origin: &str,
-    id: &str,
-) -> pb::LogEntry {
-    let v = Version::new(Timestamp::new(micros, 0), origin);
-    pb::LogEntry {
-        seq,
-        table: table.into(),
-        table_version: tv.to_bytes(),
-        partition_key: id.as_bytes().to_vec(),
-        version: v.to_bytes(),
-        context: meridian_core::Context::empty().after(&v).to_bytes(),
-        image: item(serde_json::json!({"id": {"S": id}})),
-        ..Default::default()
-    }
-}
-
-/// Sends `messages` to region 0 as one replication stream: every position
-/// it acknowledged, in order, and the error that ended the stream, if one
-/// did.
-async fn ship(
-    c: &TestCluster,
-    messages: Vec<pb::ShipRequest>,
-) -> (Vec<u64>, Option<tonic::Status>) {
-    let mut repl = ReplicationClient::connect(c.url(0)).await.unwrap();
-    let mut responses = repl
-        .ship(futures::stream::iter(messages))
-        .await
-        .unwrap()
-        .into_inner();
-    let mut acks = Vec::new();
-    while let Some(m) = responses.message().await.transpose() {
-        match m {
-            Ok(pb::ShipResponse {
-                msg: Some(pb::ship_response::Msg::Ack(a)),
-            }) => acks.push(a.applied_through),
-            Ok(_) => {}
-            Err(e) => return (acks, Some(e)),
-        }
-    }
-    (acks, None)
 }
 
 /// Whether region 0 holds item `id` of `table`.
@@ -710,6 +639,27 @@ async fn the_drift_guard_refuses_then_retries_and_never_drops() {
         peer_error(&c, 1).await.contains("drift guard")
     })
     .await;
+    // Region 0's status says how far ahead region 1's entry was: about 30 s.
+    let ahead = |c: &TestCluster| {
+        let mut admin = c.admin(0);
+        async move {
+            admin
+                .status(pb::StatusRequest {})
+                .await
+                .unwrap()
+                .into_inner()
+                .peers
+                .into_iter()
+                .find(|p| p.peer == REGIONS[1])
+                .expect("region 1 is a peer")
+                .drift_ahead_micros
+        }
+    };
+    let stalled = ahead(&c).await;
+    assert!(
+        (29_000_000..=31_000_000).contains(&stalled),
+        "ahead {stalled} µs"
+    );
     // Once region 0's clock is within the guard of the version, a retry succeeds.
     c.nodes[0].clocks.skewed.set_skew(30_000_000, 0);
     poll("the refused write to arrive", || async {
@@ -733,6 +683,7 @@ async fn the_drift_guard_refuses_then_retries_and_never_drops() {
         version_of(&now).hlc > version_of(&w.version).hlc,
         "causality: region 0's clock moved past it"
     );
+    assert_eq!(ahead(&c).await, 0, "recovered: nothing waits");
     c.shutdown().await;
 }
 

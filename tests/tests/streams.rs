@@ -34,23 +34,19 @@ fn streams_client(url: String) -> StreamsClient {
     StreamsClient::from_conf(config)
 }
 
-/// Every record of the stream's one shard from its start, with the shard
-/// id and the last answer's next iterator.
-async fn read_all(c: &StreamsClient, arn: &str) -> (String, Vec<Record>, Option<String>) {
-    let d = c
-        .describe_stream()
-        .stream_arn(arn)
-        .send()
-        .await
-        .expect("describe stream")
-        .stream_description
-        .unwrap();
-    let shard = d.shards()[0].shard_id().unwrap().to_string();
+/// Every record of shard `shard` from `from` on (two records per answer),
+/// and the last answer's next iterator.
+async fn read_shard(
+    c: &StreamsClient,
+    arn: &str,
+    shard: &str,
+    from: ShardIteratorType,
+) -> (Vec<Record>, Option<String>) {
     let mut it = c
         .get_shard_iterator()
         .stream_arn(arn)
-        .shard_id(&shard)
-        .shard_iterator_type(ShardIteratorType::TrimHorizon)
+        .shard_id(shard)
+        .shard_iterator_type(from)
         .send()
         .await
         .expect("iterator")
@@ -73,7 +69,31 @@ async fn read_all(c: &StreamsClient, arn: &str) -> (String, Vec<Record>, Option<
             break;
         }
     }
-    (shard, records, it)
+    (records, it)
+}
+
+/// Every record of the stream from its start, shard after shard as
+/// DescribeStream lists them (each the parent of the next), with the first
+/// shard's id and the last shard's next iterator.
+async fn read_all(c: &StreamsClient, arn: &str) -> (String, Vec<Record>, Option<String>) {
+    let d = c
+        .describe_stream()
+        .stream_arn(arn)
+        .send()
+        .await
+        .expect("describe stream")
+        .stream_description
+        .unwrap();
+    let mut records = Vec::new();
+    let mut next = None;
+    for shard in d.shards() {
+        let id = shard.shard_id().unwrap();
+        let (rs, it) = read_shard(c, arn, id, ShardIteratorType::TrimHorizon).await;
+        records.extend(rs);
+        next = it;
+    }
+    let first = d.shards()[0].shard_id().unwrap().to_string();
+    (first, records, next)
 }
 
 /// Creates `table` (key `id`, a string) with a stream of view type `view`.
@@ -103,6 +123,29 @@ async fn stream_arn(c: &aws_sdk_dynamodb::Client, table: &str) -> String {
         .latest_stream_arn()
         .expect("LatestStreamArn")
         .to_string()
+}
+
+/// Puts item `id` with attribute `v` into `table`.
+async fn put_v(c: &aws_sdk_dynamodb::Client, table: &str, id: &str, v: &str) {
+    c.put_item()
+        .table_name(table)
+        .set_item(Some(item([("id", s(id)), ("v", s(v))])))
+        .send()
+        .await
+        .expect("put");
+}
+
+/// The ARNs ListStreams gives for `table`, in order.
+async fn listed_arns(c: &StreamsClient, table: &str) -> Vec<String> {
+    c.list_streams()
+        .table_name(table)
+        .send()
+        .await
+        .expect("list streams")
+        .streams()
+        .iter()
+        .filter_map(|s| s.stream_arn().map(str::to_string))
+        .collect()
 }
 
 fn events(records: &[Record]) -> Vec<OperationType> {
@@ -311,12 +354,7 @@ async fn a_disabled_stream_closes_its_shard_and_a_new_one_gets_a_new_label() {
     let table = "toggled";
     table_with_stream(&east, table, StreamViewType::KeysOnly).await;
     let first_arn = stream_arn(&east, table).await;
-    east.put_item()
-        .table_name(table)
-        .set_item(Some(item([("id", s("a")), ("v", s("1"))])))
-        .send()
-        .await
-        .unwrap();
+    put_v(&east, table, "a", "1").await;
     east.update_table()
         .table_name(table)
         .stream_specification(
@@ -364,18 +402,10 @@ async fn a_disabled_stream_closes_its_shard_and_a_new_one_gets_a_new_label() {
         .unwrap();
     let second_arn = stream_arn(&east, table).await;
     assert_ne!(second_arn, first_arn);
-    let listed = streams
-        .list_streams()
-        .table_name(table)
-        .send()
-        .await
-        .unwrap();
-    let arns: Vec<&str> = listed
-        .streams()
-        .iter()
-        .filter_map(|s| s.stream_arn())
-        .collect();
-    assert_eq!(arns, vec![first_arn.as_str(), second_arn.as_str()]);
+    assert_eq!(
+        listed_arns(&streams, table).await,
+        vec![first_arn.clone(), second_arn]
+    );
     c.shutdown().await;
 }
 
@@ -506,6 +536,120 @@ async fn bad_stream_requests_get_dynamodbs_errors() {
     // Nothing else was affected: stream one still reads its record.
     let (_, of_one, _) = read_all(&streams, &one).await;
     assert_eq!(of_one.len(), 1);
+
+    // Not a stream ARN at all: refused as malformed, not as unknown.
+    let garbage = "sdfadfsdfnlfkajakfgjalksfgklasjklasdjfklasdfasdfgasf";
+    let e = streams
+        .describe_stream()
+        .stream_arn(garbage)
+        .send()
+        .await
+        .unwrap_err();
+    assert_eq!(code(&e), "ValidationException", "{e:?}");
+    let e = streams
+        .get_shard_iterator()
+        .stream_arn(garbage)
+        .shard_id(&shard)
+        .shard_iterator_type(ShardIteratorType::Latest)
+        .send()
+        .await
+        .unwrap_err();
+    assert_eq!(code(&e), "ValidationException", "{e:?}");
+    let e = streams
+        .list_streams()
+        .exclusive_start_stream_arn(garbage)
+        .send()
+        .await
+        .unwrap_err();
+    assert_eq!(code(&e), "ValidationException", "{e:?}");
+    assert!(
+        e.message().unwrap().contains("ExclusiveStartStreamArn"),
+        "{e:?}"
+    );
+    // A shard id shorter than any shard id can be.
+    let e = streams
+        .get_shard_iterator()
+        .stream_arn(&one)
+        .shard_id("shardId-1")
+        .shard_iterator_type(ShardIteratorType::Latest)
+        .send()
+        .await
+        .unwrap_err();
+    assert_eq!(code(&e), "ValidationException", "{e:?}");
+    assert!(e.message().unwrap().contains("'shardId'"), "{e:?}");
+    // A page size below one.
+    let e = streams.list_streams().limit(-1).send().await.unwrap_err();
+    assert_eq!(code(&e), "ValidationException", "{e:?}");
+    assert!(
+        e.message()
+            .unwrap()
+            .contains("Value '-1' at 'limit' failed to satisfy constraint"),
+        "{e:?}"
+    );
+    // A well-formed start naming no stream resumes where it would sort:
+    // a later label of table one comes before table two.
+    let later = format!(
+        "{}/stream/9999-12-31T23:59:59.999",
+        one.split_once("/stream/").unwrap().0
+    );
+    let listed = streams
+        .list_streams()
+        .exclusive_start_stream_arn(&later)
+        .send()
+        .await
+        .unwrap();
+    let arns: Vec<&str> = listed
+        .streams()
+        .iter()
+        .filter_map(|s| s.stream_arn())
+        .collect();
+    assert_eq!(arns, [two.as_str()]);
+
+    // A stream with no record yet: its shard's start stays put while other
+    // streams take positions, and reads from it.
+    table_with_stream(&east, "quiet", StreamViewType::NewImage).await;
+    let quiet = stream_arn(&east, "quiet").await;
+    let start_of =
+        |d: aws_sdk_dynamodbstreams::operation::describe_stream::DescribeStreamOutput| {
+            let shard = d.stream_description.unwrap().shards()[0].clone();
+            (
+                shard.shard_id().unwrap().to_string(),
+                shard
+                    .sequence_number_range()
+                    .unwrap()
+                    .starting_sequence_number()
+                    .unwrap()
+                    .to_string(),
+            )
+        };
+    let describe = || streams.describe_stream().stream_arn(&quiet).send();
+    let (quiet_shard, before) = start_of(describe().await.unwrap());
+    put_v(&east, "one", "y", "1").await;
+    let (_, after) = start_of(describe().await.unwrap());
+    assert_eq!(before, after, "the start of an empty shard moved");
+    for kind in [
+        ShardIteratorType::AtSequenceNumber,
+        ShardIteratorType::AfterSequenceNumber,
+    ] {
+        streams
+            .get_shard_iterator()
+            .stream_arn(&quiet)
+            .shard_id(&quiet_shard)
+            .shard_iterator_type(kind)
+            .sequence_number(&before)
+            .send()
+            .await
+            .unwrap();
+    }
+    put_v(&east, "quiet", "z", "1").await;
+    let (records, _) = read_shard(
+        &streams,
+        &quiet,
+        &quiet_shard,
+        ShardIteratorType::TrimHorizon,
+    )
+    .await;
+    assert_eq!(records.len(), 1);
     c.shutdown().await;
 }
 
@@ -596,5 +740,287 @@ async fn a_watch_marks_the_change_that_overwrote_a_concurrent_write() {
         .unwrap_err();
     assert_eq!(e.code(), tonic::Code::FailedPrecondition);
     assert!(e.message().contains("no stream enabled"), "{e:?}");
+    c.shutdown().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_shard_rolls_into_a_child_that_names_it_as_parent() {
+    // Shards roll after a second here, instead of DynamoDB's four hours.
+    let c = TestCluster::start_tuned(&REGIONS[..1], |cfg| {
+        cfg.retention.stream_shard_age = Duration::from_secs(1);
+    })
+    .await;
+    let east = client(c.dynamo_url(0));
+    let table = "rolling";
+    table_with_stream(&east, table, StreamViewType::NewImage).await;
+    let arn = stream_arn(&east, table).await;
+    let streams = streams_client(c.dynamo_url(0));
+    // One write per look until a second shard opens: a change more than a
+    // second after the first shard opened.
+    let mut written = 0u32;
+    poll_until("a second shard", Duration::from_secs(30), || {
+        written += 1;
+        let (east, streams, arn, n) = (&east, &streams, &arn, written);
+        async move {
+            east.put_item()
+                .table_name(table)
+                .set_item(Some(item([("id", s(&format!("k{n}"))), ("v", s("1"))])))
+                .send()
+                .await
+                .unwrap();
+            let d = streams
+                .describe_stream()
+                .stream_arn(arn)
+                .send()
+                .await
+                .unwrap();
+            d.stream_description.unwrap().shards().len() >= 2
+        }
+    })
+    .await;
+    let d = streams
+        .describe_stream()
+        .stream_arn(&arn)
+        .send()
+        .await
+        .unwrap()
+        .stream_description
+        .unwrap();
+    let shards = d.shards();
+    let (parent, child) = (&shards[0], &shards[1]);
+    assert_eq!(parent.parent_shard_id(), None);
+    assert_eq!(child.parent_shard_id(), parent.shard_id());
+    let range =
+        |s: &aws_sdk_dynamodbstreams::types::Shard| s.sequence_number_range().unwrap().clone();
+    assert!(
+        range(parent).ending_sequence_number().is_some(),
+        "the parent is closed"
+    );
+    assert!(
+        range(child).ending_sequence_number().is_none(),
+        "the child is open"
+    );
+    assert!(
+        range(parent).ending_sequence_number().unwrap()
+            < range(child).starting_sequence_number().unwrap()
+    );
+
+    // The parent read to its end has no next iterator; the child goes on.
+    let (in_parent, next) = read_shard(
+        &streams,
+        &arn,
+        parent.shard_id().unwrap(),
+        ShardIteratorType::TrimHorizon,
+    )
+    .await;
+    assert!(
+        next.is_none(),
+        "a closed shard read to its end has no next iterator"
+    );
+    let (in_child, next) = read_shard(
+        &streams,
+        &arn,
+        child.shard_id().unwrap(),
+        ShardIteratorType::TrimHorizon,
+    )
+    .await;
+    assert!(next.is_some(), "the open shard keeps a next iterator");
+    // Together, every write once, in order.
+    let ids: Vec<String> = in_parent
+        .iter()
+        .chain(&in_child)
+        .map(|r| match &r.dynamodb().unwrap().keys().unwrap()["id"] {
+            SAv::S(s) => s.clone(),
+            other => panic!("{other:?}"),
+        })
+        .collect();
+    let expected: Vec<String> = (1..=written).map(|n| format!("k{n}")).collect();
+    assert_eq!(ids, expected);
+    assert_eq!(
+        in_parent
+            .last()
+            .unwrap()
+            .dynamodb()
+            .unwrap()
+            .sequence_number(),
+        range(parent).ending_sequence_number()
+    );
+
+    // LATEST in a closed shard: nothing to read, and no next iterator.
+    let (none, next) = read_shard(
+        &streams,
+        &arn,
+        parent.shard_id().unwrap(),
+        ShardIteratorType::Latest,
+    )
+    .await;
+    assert!(none.is_empty() && next.is_none());
+    // A sequence number of the parent asked of the child is refused.
+    let e = streams
+        .get_shard_iterator()
+        .stream_arn(&arn)
+        .shard_id(child.shard_id().unwrap())
+        .shard_iterator_type(ShardIteratorType::AtSequenceNumber)
+        .sequence_number(range(parent).starting_sequence_number().unwrap())
+        .send()
+        .await
+        .unwrap_err();
+    assert_eq!(e.code(), Some("ValidationException"));
+    assert!(
+        e.message().unwrap().contains(child.shard_id().unwrap()),
+        "{:?}",
+        e.message()
+    );
+    // DescribeStream pages shards: one per page, then the next.
+    let first = streams
+        .describe_stream()
+        .stream_arn(&arn)
+        .limit(1)
+        .send()
+        .await
+        .unwrap()
+        .stream_description
+        .unwrap();
+    assert_eq!(first.shards().len(), 1);
+    assert_eq!(first.last_evaluated_shard_id(), parent.shard_id());
+    let second = streams
+        .describe_stream()
+        .stream_arn(&arn)
+        .limit(1)
+        .exclusive_start_shard_id(parent.shard_id().unwrap())
+        .send()
+        .await
+        .unwrap()
+        .stream_description
+        .unwrap();
+    assert_eq!(second.shards()[0].shard_id(), child.shard_id());
+    // A start that names no shard leaves nothing after it.
+    let none = streams
+        .describe_stream()
+        .stream_arn(&arn)
+        .exclusive_start_shard_id("shardId-99999999999999999999-zzzzzzzz")
+        .send()
+        .await
+        .unwrap()
+        .stream_description
+        .unwrap();
+    assert!(none.shards().is_empty(), "{none:?}");
+
+    // ShardFilter CHILD_SHARDS: the parent's child, the open shard's none,
+    // and an unknown shard's none.
+    use aws_sdk_dynamodbstreams::types::{ShardFilter, ShardFilterType};
+    let children = |id: &str| {
+        streams
+            .describe_stream()
+            .stream_arn(&arn)
+            .shard_filter(
+                ShardFilter::builder()
+                    .r#type(ShardFilterType::ChildShards)
+                    .shard_id(id)
+                    .build(),
+            )
+            .send()
+    };
+    let of_parent = children(parent.shard_id().unwrap()).await.unwrap();
+    let ids: Vec<_> = of_parent
+        .stream_description
+        .unwrap()
+        .shards()
+        .iter()
+        .map(|x| x.shard_id().unwrap().to_string())
+        .collect();
+    assert_eq!(ids, [child.shard_id().unwrap()]);
+    for id in [
+        child.shard_id().unwrap(),
+        "shardId-99999999999999999999-zzzzzzzz",
+    ] {
+        let d = children(id).await.unwrap().stream_description.unwrap();
+        assert!(d.shards().is_empty(), "{id}: {d:?}");
+    }
+    let e = children("short").await.unwrap_err();
+    assert_eq!(e.code(), Some("ValidationException"));
+    assert!(
+        e.message().unwrap().contains("'shardFilter.shardId'"),
+        "{:?}",
+        e.message()
+    );
+    let e = streams
+        .describe_stream()
+        .stream_arn(&arn)
+        .shard_filter(
+            ShardFilter::builder()
+                .r#type(ShardFilterType::from("PARENT_SHARDS"))
+                .shard_id(parent.shard_id().unwrap())
+                .build(),
+        )
+        .send()
+        .await
+        .unwrap_err();
+    assert_eq!(e.code(), Some("ValidationException"));
+    assert!(
+        e.message().unwrap().contains("'shardFilter.type'"),
+        "{:?}",
+        e.message()
+    );
+    c.shutdown().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_deleted_tables_stream_stays_readable_until_it_ages_out() {
+    let c = TestCluster::start(&REGIONS[..1]).await;
+    let east = client(c.dynamo_url(0));
+    let table = "dropped";
+    table_with_stream(&east, table, StreamViewType::NewAndOldImages).await;
+    let arn = stream_arn(&east, table).await;
+    for v in ["1", "2"] {
+        put_v(&east, table, "a", v).await;
+    }
+    east.delete_table().table_name(table).send().await.unwrap();
+
+    // As in DynamoDB: the stream is still there, disabled, its shard closed
+    // and readable to its end.
+    let streams = streams_client(c.dynamo_url(0));
+    let d = streams
+        .describe_stream()
+        .stream_arn(&arn)
+        .send()
+        .await
+        .expect("a deleted table's stream is described")
+        .stream_description
+        .unwrap();
+    assert_eq!(d.stream_status().map(|s| s.as_str()), Some("DISABLED"));
+    assert_eq!(d.table_name(), Some(table));
+    assert_eq!(d.key_schema().len(), 1, "the key it was written under");
+    let (_, records, next) = read_all(&streams, &arn).await;
+    assert_eq!(
+        events(&records),
+        vec![OperationType::Insert, OperationType::Modify]
+    );
+    assert_eq!(
+        image_v(records[1].dynamodb().unwrap().new_image()),
+        Some("2".into())
+    );
+    assert!(next.is_none(), "closed and read to its end");
+    assert_eq!(listed_arns(&streams, table).await, vec![arn.clone()]);
+
+    // Created again under the name: a stream of its own; the old one is
+    // still listed, and holds nothing of the new table.
+    table_with_stream(&east, table, StreamViewType::NewImage).await;
+    let new_arn = stream_arn(&east, table).await;
+    assert_ne!(new_arn, arn);
+    put_v(&east, table, "b", "3").await;
+    let (_, old, _) = read_all(&streams, &arn).await;
+    assert_eq!(old.len(), 2);
+    let (_, new, _) = read_all(&streams, &new_arn).await;
+    assert_eq!(events(&new), vec![OperationType::Insert]);
+    assert_eq!(listed_arns(&streams, table).await, vec![arn, new_arn]);
+    // A name that never had a table or a stream is still not found.
+    let e = streams
+        .list_streams()
+        .table_name("never-here")
+        .send()
+        .await
+        .unwrap_err();
+    assert_eq!(e.code(), Some("ResourceNotFoundException"));
     c.shutdown().await;
 }

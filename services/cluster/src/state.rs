@@ -45,10 +45,18 @@ pub fn stream_replay(data_dir: &Path, table: &str) -> Result<Replayed, StoreErro
         records: 0,
         removes: 0,
     };
+    // Streams of the table as it is now: a table deleted and created again
+    // keeps its old streams readable, but they are of items that are gone.
+    let Some((_, incarnation)) = reader.table_def(table)? else {
+        return Ok(out);
+    };
     for (label, _) in reader.streams_held(table)? {
+        if label < incarnation.hlc.physical {
+            continue;
+        }
         let mut after = 0;
         loop {
-            let page = reader.stream_records(table, label, after, 10_000)?;
+            let page = reader.stream_records(table, label, after, None, 10_000)?;
             let Some(last) = page.last() else { break };
             after = last.seq;
             for rec in page {
@@ -150,4 +158,33 @@ pub fn copy_files(from: &Path, to: &Path) -> std::io::Result<()> {
         std::fs::copy(entry.path(), to.join(entry.file_name()))?;
     }
     Ok(())
+}
+
+/// Every conflict record a region holds for `table`, oldest first, read
+/// page by page through its admin API; at most `max` (the caller says what
+/// more than that means).
+pub async fn conflicts(
+    admin: &mut meridian_proto::v1::admin_client::AdminClient<tonic::transport::Channel>,
+    table: &str,
+    max: usize,
+) -> Result<Vec<meridian_proto::v1::ConflictRecord>, tonic::Status> {
+    use meridian_proto::v1 as pb;
+    let mut out = Vec::new();
+    let mut after = 0;
+    while out.len() < max {
+        let page = admin
+            .conflicts(pb::ConflictsRequest {
+                table: table.into(),
+                limit: (max - out.len()).min(10_000) as u32,
+                after,
+            })
+            .await?
+            .into_inner();
+        out.extend(page.conflicts);
+        if page.next == 0 {
+            break;
+        }
+        after = page.next;
+    }
+    Ok(out)
 }

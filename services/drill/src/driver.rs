@@ -1098,22 +1098,17 @@ async fn final_state(regions: &[RegionTarget], table: &str) -> Result<FinalState
         let mut admin = AdminClient::new(r.channel.clone());
         let listed = tokio::time::timeout(
             Duration::from_secs(30),
-            admin.conflicts(pb::ConflictsRequest {
-                table: table.into(),
-                limit: MAX_CONFLICTS,
-            }),
+            meridian_cluster::state::conflicts(&mut admin, table, MAX_CONFLICTS as usize),
         )
         .await
         .map_err(|_| fail("conflicts: no answer in 30 s".into()))?
-        .map_err(|e| fail(format!("conflicts: {}", e.message())))?
-        .into_inner();
-        if listed.conflicts.len() >= MAX_CONFLICTS as usize {
+        .map_err(|e| fail(format!("conflicts: {}", e.message())))?;
+        if listed.len() >= MAX_CONFLICTS as usize {
             return Err(fail(format!(
                 "more than {MAX_CONFLICTS} conflicts recorded; the drill cannot check them all (use fewer operations or more keys)"
             )));
         }
         let list = listed
-            .conflicts
             .into_iter()
             .map(|c| conflict_from_pb(c).map_err(|e| fail(format!("conflict: {}", e.message()))))
             .collect::<Result<Vec<_>, _>>()?;

@@ -140,15 +140,7 @@ pub async fn list(ops: &Ops, r: Req<'_>) -> ApiResult<Json> {
         Some(_) => Some(r.table_name()?),
         None => None,
     };
-    let limit = match r.opt_u64("Limit")? {
-        None => 100,
-        Some(n @ 1..=100) => n as usize,
-        Some(n) => {
-            return Err(ApiError::validation(format!(
-                "1 validation error detected: Value '{n}' at 'limit' failed to satisfy constraint: Member must have value less than or equal to 100"
-            )));
-        }
-    };
+    let limit = r.limit("Limit", Some(100))?.unwrap_or(100) as usize;
     let kinds = ["USER", "SYSTEM", "AWS_BACKUP", "ALL"];
     let kind = r.opt_str("BackupType")?.unwrap_or("USER");
     if !kinds.contains(&kind) {

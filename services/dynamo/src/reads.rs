@@ -309,15 +309,7 @@ impl Listing {
                 }
             )));
         }
-        let limit = match r.opt_u64("Limit")? {
-            None => None,
-            Some(0) => {
-                return Err(ApiError::validation(
-                    "1 validation error detected: Value '0' at 'limit' failed to satisfy constraint: Member must have value greater than or equal to 1",
-                ));
-            }
-            Some(n) => Some(n as usize),
-        };
+        let limit = r.limit("Limit", None)?.map(|n| n as usize);
         let filter = match ex.condition(r, "FilterExpression")? {
             Some(f) => Some(f),
             None => legacy::filter(r, legacy_filter)?,

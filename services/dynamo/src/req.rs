@@ -68,6 +68,29 @@ impl<'a> Req<'a> {
         }
     }
 
+    /// A page size or count member (`Limit`): at least 1 and at most `max`
+    /// when there is one, each bound refused with DynamoDB's wording. It is
+    /// read as a signed number so that `-1` is refused as too small, not as
+    /// the wrong type.
+    pub fn limit(&self, name: &str, max: Option<u64>) -> ApiResult<Option<u64>> {
+        let Some(v) = self.get(name) else {
+            return Ok(None);
+        };
+        let at = lower_first(name);
+        match v.as_i64() {
+            Some(n) if n < 1 => Err(ApiError::validation(format!(
+                "1 validation error detected: Value '{n}' at '{at}' failed to satisfy constraint: Member must have value greater than or equal to 1"
+            ))),
+            Some(n) => match max {
+                Some(m) if n as u64 > m => Err(ApiError::validation(format!(
+                    "1 validation error detected: Value '{n}' at '{at}' failed to satisfy constraint: Member must have value less than or equal to {m}"
+                ))),
+                _ => Ok(Some(n as u64)),
+            },
+            None => Err(wrong_type(name, "a whole number")),
+        }
+    }
+
     pub fn obj(&self, name: &str) -> ApiResult<Req<'a>> {
         self.opt_obj(name)?.ok_or_else(|| missing(name))
     }

@@ -4,15 +4,17 @@
 //! docs/streams.md).
 //!
 //! Each stream of a table (one per time it was enabled, named by its label)
-//! is one shard here: its records are this region's changes in the order it
-//! made them, which is all one shard can promise and all a consumer needs
-//! per item. A shard iterator is a position in it, written out in the
-//! iterator string with the time it was handed out; it is good for 15
-//! minutes, as DynamoDB's are.
+//! is a line of shards, each the parent of the next: the store closes a
+//! shard and opens its child at the first change past the shard age, as
+//! DynamoDB rolls its shards. A shard's records are this region's changes
+//! in the order it made them, which is all a consumer needs per item. A
+//! shard iterator is a position in one shard, written out in the iterator
+//! string with the time it was handed out; it is good for 15 minutes, as
+//! DynamoDB's are.
 
 use meridian_core::{Item, TableDef, decode_item, item_to_json};
 use meridian_region::ops::Ops;
-use meridian_store::stream::{StreamRecord, ViewType};
+use meridian_store::stream::{Shard, StreamRecord, ViewType};
 use serde_json::{Value as Json, json};
 
 use crate::error::{ApiError, ApiResult, Kind};
@@ -48,15 +50,35 @@ impl Stream {
         )
     }
 
-    /// The one shard of the stream. Its id is DynamoDB-shaped
-    /// (`shardId-<20 digits>-<8 hex>`) and names the stream's label.
-    fn shard_id(&self) -> String {
+    /// Shard `index` of the stream. Its id is DynamoDB-shaped
+    /// (`shardId-<20 digits>-<8 hex>`): the stream's label, and a hash that
+    /// tells the table and the shard apart. Shard 0 keeps the id a stream's
+    /// one shard had before shards rolled.
+    fn shard_id(&self, index: u32) -> String {
         use sha2::Digest;
-        let h = sha2::Sha256::digest(format!("{}/{}", self.table, self.label));
+        let h = sha2::Sha256::digest(match index {
+            0 => format!("{}/{}", self.table, self.label),
+            k => format!("{}/{}/{k}", self.table, self.label),
+        });
         format!(
             "shardId-{:020}-{:02x}{:02x}{:02x}{:02x}",
             self.label, h[0], h[1], h[2], h[3]
         )
+    }
+
+    /// Whether `shard` (one of `all`, the stream's shards) is closed: a
+    /// child follows it, or the stream was disabled. A closed shard takes
+    /// no more records.
+    fn closed(&self, shard: &Shard, all: &[Shard]) -> bool {
+        !self.enabled || all.last().is_some_and(|l| l.index != shard.index)
+    }
+
+    /// The shards DescribeStream lists: every one that still holds
+    /// records, and the open one.
+    fn listed<'a>(&self, all: &'a [Shard]) -> impl std::iter::Iterator<Item = &'a Shard> {
+        let open = if self.enabled { all.last() } else { None };
+        all.iter()
+            .filter(move |s| s.held.is_some() || open.is_some_and(|o| o.index == s.index))
     }
 }
 
@@ -90,7 +112,9 @@ fn parse_seq(s: &str) -> ApiResult<u64> {
 }
 
 /// Every stream of `table` (or of every table) this region holds records
-/// of or has enabled now, by table then label.
+/// of or has enabled now, by table then label. A deleted table's streams
+/// stay until their records age out, as in DynamoDB, each read with the
+/// definition it was written under.
 async fn streams(ops: &Ops, table: Option<&str>) -> ApiResult<Vec<Stream>> {
     let only = table.map(str::to_string);
     let found = ops
@@ -100,7 +124,7 @@ async fn streams(ops: &Ops, table: Option<&str>) -> ApiResult<Vec<Stream>> {
             let names = match &only {
                 Some(t) => vec![t.clone()],
                 None => {
-                    let mut all = Vec::new();
+                    let mut all = r.streamed_tables()?;
                     let mut after = String::new();
                     loop {
                         let page = r.list_tables(&after, 1000)?;
@@ -110,22 +134,29 @@ async fn streams(ops: &Ops, table: Option<&str>) -> ApiResult<Vec<Stream>> {
                         }
                         all.extend(page);
                         if !full {
-                            break all;
+                            break;
                         }
                     }
+                    all.sort();
+                    all.dedup();
+                    all
                 }
             };
             for name in names {
-                let Some((def, _)) = r.table_def(&name)? else {
-                    continue;
+                let live = r.table_def(&name)?.map(|(def, _)| def);
+                let now = match live {
+                    Some(_) => r.stream_on(&name)?,
+                    None => None,
                 };
-                let now = r.stream_on(&name)?;
                 for (label, view) in r.streams_held(&name)? {
+                    let Some(def) = r.stream_table(&name, label)?.or_else(|| live.clone()) else {
+                        continue;
+                    };
                     let enabled = now.is_some_and(|s| s.label == label);
                     seen.insert((name.clone(), label));
-                    out.push((name.clone(), label, view, enabled, def.clone()));
+                    out.push((name.clone(), label, view, enabled, def));
                 }
-                if let Some(s) = now
+                if let (Some(s), Some(def)) = (now, &live)
                     && seen.insert((name.clone(), s.label))
                 {
                     out.push((name.clone(), s.label, s.view, true, def.clone()));
@@ -147,31 +178,90 @@ async fn streams(ops: &Ops, table: Option<&str>) -> ApiResult<Vec<Stream>> {
         .collect())
 }
 
+/// A stream ARN as a client sends one back, taken apart:
+/// `arn:aws:dynamodb:<region>:<account>:table/<name>/stream/<label>`.
+/// Anything not of that shape is refused by name (`field`); a well-formed
+/// ARN of another region or account is left to the caller, which knows no
+/// stream by it.
+struct StreamName<'a> {
+    /// The ARN up to `table/`: this endpoint's streams share one.
+    prefix: &'a str,
+    table: &'a str,
+    label: &'a str,
+}
+
+fn parse_stream_arn<'a>(field: &str, arn: &'a str) -> ApiResult<StreamName<'a>> {
+    let at = crate::req::lower_first(field);
+    check_length(&at, arn, 37, 1024)?;
+    let bad = || {
+        ApiError::validation(format!(
+            "Invalid {field}: {arn:?} is not a stream ARN (arn:aws:dynamodb:<region>:<account>:table/<name>/stream/<label>)"
+        ))
+    };
+    let (prefix_end, rest) = arn
+        .match_indices(":table/")
+        .next()
+        .map(|(i, m)| (i + m.len(), &arn[i + m.len()..]))
+        .ok_or_else(bad)?;
+    let head: Vec<&str> = arn[..prefix_end - ":table/".len()].split(':').collect();
+    let [scheme, _partition, service, region, account] = head.as_slice() else {
+        return Err(bad());
+    };
+    if *scheme != "arn" || *service != "dynamodb" || region.is_empty() || account.is_empty() {
+        return Err(bad());
+    }
+    let (table, label) = rest.split_once("/stream/").ok_or_else(bad)?;
+    meridian_core::schema::validate_table_name(table).map_err(|_| bad())?;
+    if label.is_empty() {
+        return Err(bad());
+    }
+    Ok(StreamName {
+        prefix: &arn[..prefix_end],
+        table,
+        label,
+    })
+}
+
+/// DynamoDB's length constraint on a string member, at `at`.
+fn check_length(at: &str, value: &str, min: usize, max: usize) -> ApiResult<()> {
+    let n = value.chars().count();
+    let bound = if n < min {
+        format!("greater than or equal to {min}")
+    } else if n > max {
+        format!("less than or equal to {max}")
+    } else {
+        return Ok(());
+    };
+    Err(ApiError::validation(format!(
+        "1 validation error detected: Value '{value}' at '{at}' failed to satisfy constraint: Member must have length {bound}"
+    )))
+}
+
+/// A shard id as a client sends one (28 to 65 characters), at `at`.
+fn check_shard_id(at: &str, id: &str) -> ApiResult<()> {
+    check_length(at, id, 28, 65)
+}
+
 /// The stream a `StreamArn` names, in this region.
 async fn stream_of(ops: &Ops, arn: &str) -> ApiResult<Stream> {
-    // `arn:aws:dynamodb:<this region>:<account>:table/`: another region's
-    // stream is not one of this endpoint's.
-    let prefix = table_arn(ops.region(), "");
-    let rest = arn
-        .strip_prefix(prefix.as_str())
-        .ok_or_else(|| not_found("Stream", arn))?;
-    let (table, label) = rest
-        .split_once("/stream/")
-        .ok_or_else(|| ApiError::validation(format!("Invalid StreamArn: {arn}")))?;
-    meridian_core::schema::validate_table_name(table)
-        .map_err(|_| ApiError::validation(format!("Invalid StreamArn: {arn}")))?;
-    streams(ops, Some(table))
+    let name = parse_stream_arn("StreamArn", arn)?;
+    // Another region's stream is not one of this endpoint's.
+    if name.prefix != table_arn(ops.region(), "") {
+        return Err(not_found("Stream", arn));
+    }
+    streams(ops, Some(name.table))
         .await?
         .into_iter()
-        .find(|s| stream_label(s.label) == label)
+        .find(|s| stream_label(s.label) == name.label)
         .ok_or_else(|| not_found("Stream", arn))
 }
 
-/// A position in a shard: records after `after`.
+/// A position in a shard: its records after `after`.
 #[derive(Debug, PartialEq, Eq)]
 struct Iterator {
     table: String,
     label: u64,
+    shard: u32,
     after: u64,
     issued_ms: u64,
 }
@@ -179,7 +269,10 @@ struct Iterator {
 impl Iterator {
     fn encode(&self) -> String {
         let hex: String = self.table.bytes().map(|b| format!("{b:02x}")).collect();
-        format!("mi1|{hex}|{}|{}|{}", self.label, self.after, self.issued_ms)
+        format!(
+            "mi2|{hex}|{}|{}|{}|{}",
+            self.label, self.shard, self.after, self.issued_ms
+        )
     }
 
     fn decode(s: &str) -> ApiResult<Self> {
@@ -191,10 +284,10 @@ impl Iterator {
             )));
         }
         let parts: Vec<&str> = s.split('|').collect();
-        let [tag, hex, label, after, issued] = parts.as_slice() else {
+        let [tag, hex, label, shard, after, issued] = parts.as_slice() else {
             return Err(bad());
         };
-        if *tag != "mi1" || hex.len() % 2 != 0 {
+        if *tag != "mi2" || hex.len() % 2 != 0 {
             return Err(bad());
         }
         let bytes = (0..hex.len())
@@ -207,6 +300,7 @@ impl Iterator {
         Ok(Iterator {
             table,
             label: num(label)?,
+            shard: shard.parse::<u32>().map_err(|_| bad())?,
             after: num(after)?,
             issued_ms: num(issued)?,
         })
@@ -226,31 +320,31 @@ pub async fn dispatch(ops: &Ops, op: &str, r: Req<'_>) -> ApiResult<Json> {
     }
 }
 
-fn limit(r: &Req<'_>, field: &str, max: u64, default: u64) -> ApiResult<u64> {
-    match r.opt_u64(field)? {
-        None => Ok(default),
-        Some(n) if (1..=max).contains(&n) => Ok(n),
-        Some(n) => Err(ApiError::validation(format!(
-            "1 validation error detected: Value '{n}' at '{}' failed to satisfy constraint: Member must have value less than or equal to {max} and greater than or equal to 1",
-            crate::req::lower_first(field)
-        ))),
-    }
+fn limit(r: &Req<'_>, max: u64) -> ApiResult<usize> {
+    Ok(r.limit("Limit", Some(max))?.unwrap_or(max) as usize)
 }
 
 async fn list_streams(ops: &Ops, r: Req<'_>) -> ApiResult<Json> {
     let table = r.opt_str("TableName")?;
-    if let Some(t) = table {
-        ops.table(t).await?;
-    }
-    let max = limit(&r, "Limit", 100, 100)? as usize;
+    let max = limit(&r, 100)?;
     let start = r.opt_str("ExclusiveStartStreamArn")?;
     let all = streams(ops, table).await?;
+    // A table that is gone is still named by the streams it left.
+    if let Some(t) = table
+        && all.is_empty()
+    {
+        ops.table(t).await?;
+    }
     let region = ops.region();
+    // Streams are in (table, label) order, so a start that names no
+    // stream (it aged out) still says where to resume.
     let from = match start {
-        Some(arn) => all
-            .iter()
-            .position(|s| s.arn(region) == arn)
-            .map_or(0, |i| i + 1),
+        Some(arn) => {
+            let after = parse_stream_arn("ExclusiveStartStreamArn", arn)?;
+            all.partition_point(|s| {
+                (s.table.as_str(), stream_label(s.label).as_str()) <= (after.table, after.label)
+            })
+        }
         None => 0,
     };
     let page: Vec<&Stream> = all.iter().skip(from).take(max).collect();
@@ -269,30 +363,92 @@ async fn list_streams(ops: &Ops, r: Req<'_>) -> ApiResult<Json> {
     Ok(out)
 }
 
+/// `ShardFilter`: the one filter DynamoDB has, the children of a shard.
+fn child_filter<'a>(r: &Req<'a>) -> ApiResult<Option<&'a str>> {
+    let Some(f) = r.opt_obj("ShardFilter")? else {
+        return Ok(None);
+    };
+    match f.get("Type").map(|t| t.as_str()) {
+        Some(Some("CHILD_SHARDS")) => {}
+        Some(t) => {
+            return Err(ApiError::validation(format!(
+                "1 validation error detected: Value '{}' at 'shardFilter.type' failed to satisfy constraint: Member must satisfy enum value set: [CHILD_SHARDS]",
+                t.unwrap_or_default()
+            )));
+        }
+        None => return Err(crate::req::missing("ShardFilter.Type")),
+    }
+    let id = f
+        .opt_str("ShardId")?
+        .ok_or_else(|| crate::req::missing("ShardFilter.ShardId"))?;
+    check_shard_id("shardFilter.shardId", id)?;
+    Ok(Some(id))
+}
+
+/// Where a shard's records start, as DescribeStream shows it and
+/// TRIM_HORIZON reads from: its first record held, or (for the open shard
+/// before its first record) its first position not yet trimmed. Either
+/// stays put between calls, and AT_SEQUENCE_NUMBER takes it.
+fn shard_start(x: &Shard, trimmed: u64) -> u64 {
+    x.held
+        .map_or(x.first_seq.max(trimmed + 1), |(first, _)| first)
+}
+
 async fn describe_stream(ops: &Ops, r: Req<'_>) -> ApiResult<Json> {
     let arn = r.str("StreamArn")?;
-    limit(&r, "Limit", 100, 100)?;
+    let max = limit(&r, 100)?;
+    let parent = child_filter(&r)?;
+    let start_after = r.opt_str("ExclusiveStartShardId")?;
+    if let Some(id) = start_after {
+        check_shard_id("exclusiveStartShardId", id)?;
+    }
     let s = stream_of(ops, arn).await?;
     let (table, label) = (s.table.clone(), s.label);
-    let (span, next) = ops
-        .read(move |r| Ok((r.stream_span(&table, label)?, r.stream_next()?)))
+    let (all, trimmed) = ops
+        .read(move |r| Ok((r.stream_shards(&table, label)?, r.stream_trimmed()?)))
         .await?;
-    let mut range = json!({
-        "StartingSequenceNumber": seq_text(span.map_or(next, |(first, _)| first)),
-    });
-    if !s.enabled {
-        range["EndingSequenceNumber"] = json!(seq_text(span.map_or(next, |(_, last)| last)));
+    let mut listed: Vec<&Shard> = s.listed(&all).collect();
+    if let Some(id) = parent {
+        // A shard's one child is the next in line; an id that names no
+        // shard has none.
+        let child = all
+            .iter()
+            .find(|x| s.shard_id(x.index) == id)
+            .map(|x| x.index + 1);
+        listed.retain(|x| Some(x.index) == child);
     }
-    let shards = match r.opt_str("ExclusiveStartShardId")? {
-        Some(id) if id == s.shard_id() => vec![],
-        _ => vec![json!({"ShardId": s.shard_id(), "SequenceNumberRange": range})],
+    // A start that names no listed shard (it aged out, or never was)
+    // leaves nothing after it, as in DynamoDB.
+    let from = match start_after {
+        Some(id) => listed
+            .iter()
+            .position(|x| s.shard_id(x.index) == id)
+            .map_or(listed.len(), |i| i + 1),
+        None => 0,
     };
+    let page = &listed[from..(from + max).min(listed.len())];
+    let shards: Vec<Json> = page
+        .iter()
+        .map(|x| {
+            let start = shard_start(x, trimmed);
+            let mut range = json!({"StartingSequenceNumber": seq_text(start)});
+            if s.closed(x, &all) {
+                range["EndingSequenceNumber"] =
+                    json!(seq_text(x.held.map_or(start, |(_, last)| last)));
+            }
+            let mut j = json!({"ShardId": s.shard_id(x.index), "SequenceNumberRange": range});
+            if x.index > 0 {
+                j["ParentShardId"] = json!(s.shard_id(x.index - 1));
+            }
+            j
+        })
+        .collect();
     let ks = &s.def.key_schema;
     let mut key_schema = vec![json!({"AttributeName": ks.partition.name, "KeyType": "HASH"})];
     if let Some(sk) = &ks.sort {
         key_schema.push(json!({"AttributeName": sk.name, "KeyType": "RANGE"}));
     }
-    Ok(json!({"StreamDescription": {
+    let mut d = json!({
         "StreamArn": s.arn(ops.region()),
         "StreamLabel": stream_label(s.label),
         "StreamStatus": if s.enabled { "ENABLED" } else { "DISABLED" },
@@ -301,7 +457,13 @@ async fn describe_stream(ops: &Ops, r: Req<'_>) -> ApiResult<Json> {
         "TableName": s.table,
         "KeySchema": key_schema,
         "Shards": shards,
-    }}))
+    });
+    if from + page.len() < listed.len()
+        && let Some(last) = page.last()
+    {
+        d["LastEvaluatedShardId"] = json!(s.shard_id(last.index));
+    }
+    Ok(json!({"StreamDescription": d}))
 }
 
 const ITERATOR_TYPES: [&str; 4] = [
@@ -322,11 +484,6 @@ async fn get_shard_iterator(ops: &Ops, r: Req<'_>) -> ApiResult<Json> {
         )));
     }
     let asked = r.opt_str("SequenceNumber")?;
-    let s = stream_of(ops, arn).await?;
-    if shard != s.shard_id() {
-        return Err(not_found("Shard", shard));
-    }
-    let (table, label) = (s.table.clone(), s.label);
     let at = match (kind, asked) {
         ("AT_SEQUENCE_NUMBER" | "AFTER_SEQUENCE_NUMBER", None) => {
             return Err(ApiError::validation(format!(
@@ -341,23 +498,41 @@ async fn get_shard_iterator(ops: &Ops, r: Req<'_>) -> ApiResult<Json> {
         (_, Some(n)) => Some(parse_seq(n)?),
         (_, None) => None,
     };
-    let (span, next, record, trimmed) = ops
+    check_shard_id("shardId", shard)?;
+    let s = stream_of(ops, arn).await?;
+    let (table, label) = (s.table.clone(), s.label);
+    let (all, next, record, trimmed) = ops
         .read(move |r| {
             Ok((
-                r.stream_span(&table, label)?,
+                r.stream_shards(&table, label)?,
                 r.stream_next()?,
                 at.map(|n| r.stream_record(n)).transpose()?.flatten(),
                 r.stream_trimmed()?,
             ))
         })
         .await?;
+    let x = s
+        .listed(&all)
+        .find(|x| s.shard_id(x.index) == shard)
+        .ok_or_else(|| not_found("Shard", shard))?;
+    let closed = s.closed(x, &all);
+    let start = shard_start(x, trimmed);
     let after = match (kind, at) {
-        ("TRIM_HORIZON", _) => span.map_or(next, |(first, _)| first) - 1,
+        ("TRIM_HORIZON", _) => start - 1,
+        // A closed shard's latest position is past its last record.
+        ("LATEST", _) if closed => x.held.map_or(start - 1, |(_, last)| last),
         ("LATEST", _) => next - 1,
         (_, Some(n)) => {
-            let ours = record
-                .as_ref()
-                .is_some_and(|x| x.table == s.table && x.label == s.label);
+            // A record of this shard, or the shard's start as
+            // DescribeStream shows it (a shard with no record yet has no
+            // other number to give).
+            let ours = n == start
+                || record.as_ref().is_some_and(|rec| {
+                    rec.table == s.table
+                        && rec.label == s.label
+                        && rec.seq >= x.first_seq
+                        && x.end.is_none_or(|e| rec.seq < e)
+                });
             if !ours {
                 if n <= trimmed {
                     return Err(ApiError::new(
@@ -374,7 +549,7 @@ async fn get_shard_iterator(ops: &Ops, r: Req<'_>) -> ApiResult<Json> {
                 )));
             }
             if kind == "AT_SEQUENCE_NUMBER" {
-                n - 1
+                n.saturating_sub(1)
             } else {
                 n
             }
@@ -384,6 +559,7 @@ async fn get_shard_iterator(ops: &Ops, r: Req<'_>) -> ApiResult<Json> {
     let it = Iterator {
         table: s.table,
         label: s.label,
+        shard: x.index,
         after,
         issued_ms: ops.real_now_micros() / 1000,
     };
@@ -392,7 +568,7 @@ async fn get_shard_iterator(ops: &Ops, r: Req<'_>) -> ApiResult<Json> {
 
 async fn get_records(ops: &Ops, r: Req<'_>) -> ApiResult<Json> {
     let it = Iterator::decode(r.str("ShardIterator")?)?;
-    let max = limit(&r, "Limit", MAX_RECORDS, MAX_RECORDS)? as usize;
+    let max = limit(&r, MAX_RECORDS)?;
     let now_ms = ops.real_now_micros() / 1000;
     if now_ms > it.issued_ms + ITERATOR_LIFETIME_MS {
         return Err(ApiError::new(
@@ -414,17 +590,20 @@ async fn get_records(ops: &Ops, r: Req<'_>) -> ApiResult<Json> {
                 &format!("{} / {}", it.table, stream_label(it.label)),
             )
         })?;
-    let (table, label, after) = (it.table.clone(), it.label, it.after);
-    let (records, trimmed, span) = ops
+    let (table, label, after, index) = (it.table.clone(), it.label, it.after, it.shard);
+    let (all, records, trimmed) = ops
         .read(move |r| {
+            let all = r.stream_shards(&table, label)?;
+            let end = all.iter().find(|x| x.index == index).and_then(|x| x.end);
             Ok((
-                r.stream_records(&table, label, after, max)?,
+                all,
+                r.stream_records(&table, label, after, end, max)?,
                 r.stream_trimmed()?,
-                r.stream_span(&table, label)?,
             ))
         })
         .await?;
-    // Records after the position may have gone with the retention.
+    // Records after the position may have gone with the retention, and
+    // with them their shard.
     if after < trimmed {
         return Err(ApiError::new(
             Kind::TrimmedDataAccess,
@@ -434,6 +613,17 @@ async fn get_records(ops: &Ops, r: Req<'_>) -> ApiResult<Json> {
             ),
         ));
     }
+    let shard = all.iter().find(|x| x.index == index).ok_or_else(|| {
+        not_found(
+            "Shard",
+            &format!(
+                "{} of {} / {}",
+                s.shard_id(index),
+                it.table,
+                stream_label(it.label)
+            ),
+        )
+    })?;
     let region = ops.region().to_string();
     let mut out = Vec::new();
     let mut bytes = 0;
@@ -448,10 +638,10 @@ async fn get_records(ops: &Ops, r: Req<'_>) -> ApiResult<Json> {
         out.push(j);
     }
     let mut answer = json!({"Records": out});
-    // A disabled stream's shard is closed: past its last record there is
-    // no next iterator.
-    let closed = !s.enabled && span.is_none_or(|(_, l)| last >= l);
-    if !closed {
+    // A closed shard read to its last record has no next iterator: the
+    // consumer goes on with its child (DescribeStream's ParentShardId).
+    let done = s.closed(shard, &all) && shard.held.is_none_or(|(_, l)| last >= l);
+    if !done {
         let next = Iterator {
             after: last,
             issued_ms: now_ms,
@@ -523,16 +713,18 @@ mod tests {
         let it = Iterator {
             table: "orders|x".into(),
             label: 1_700_000_000_123_456,
+            shard: 3,
             after: 42,
             issued_ms: 1_700_000_000_000,
         };
         assert_eq!(Iterator::decode(&it.encode()).unwrap(), it);
         for bad in [
             "",
-            "mi1|zz|1|2|3",
-            "mi2|61|1|2|3",
-            "mi1|61|1|2",
-            "mi1|61|x|2|3",
+            "mi2|zz|1|0|2|3",
+            "mi1|61|1|0|2|3",
+            "mi2|61|1|2",
+            "mi2|61|x|0|2|3",
+            "mi2|61|1|-1|2|3",
         ] {
             let e = Iterator::decode(bad).unwrap_err();
             assert_eq!(e.kind, Kind::Validation, "{bad:?}");

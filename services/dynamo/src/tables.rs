@@ -530,15 +530,7 @@ fn replica_updates(updates: &[Json]) -> ApiResult<meridian_core::replicas::Chang
 }
 
 pub async fn list(ops: &Ops, r: Req<'_>) -> ApiResult<Json> {
-    let limit = match r.opt_u64("Limit")? {
-        None => 100,
-        Some(n @ 1..=100) => n as usize,
-        Some(n) => {
-            return Err(ApiError::validation(format!(
-                "1 validation error detected: Value '{n}' at 'limit' failed to satisfy constraint: Member must have value less than or equal to 100 and greater than or equal to 1"
-            )));
-        }
-    };
+    let limit = r.limit("Limit", Some(100))?.unwrap_or(100) as usize;
     let after = r.opt_str("ExclusiveStartTableName")?.unwrap_or("");
     let names = ops.list_tables(after, limit).await?;
     let mut out = json!({"TableNames": names});

@@ -25,7 +25,9 @@ pub struct ApplyOutcome {
     pub superseded: usize,
     /// Why the entries after `applied_through` were refused; the sender retries them.
     pub refused: Option<String>,
-    pub drift_refused: bool,
+    /// When the drift guard refused them: how far ahead of this region's
+    /// physical clock the refused entry's version was, µs.
+    pub drift_ahead_micros: Option<u64>,
     /// A catalog change was applied, and logged to be relayed.
     pub relayed: bool,
     /// Real-time delivery latency of each processed entry, in µs.
@@ -125,7 +127,7 @@ impl Ctx<'_, '_> {
             }
             if let Some((reason, drift)) = refusal {
                 out.refused = Some(reason);
-                out.drift_refused = drift;
+                out.drift_ahead_micros = drift;
                 break;
             }
             for (e, version) in unit.iter().zip(admitted.drain(..)) {
@@ -158,7 +160,7 @@ impl Ctx<'_, '_> {
             let version = match self.admit(hlc, e, &mut gate)? {
                 Admit::Refuse(reason, drift) => {
                     out.refused = Some(reason);
-                    out.drift_refused = drift;
+                    out.drift_ahead_micros = drift;
                     break;
                 }
                 Admit::Write(version) => Some(version),
@@ -184,7 +186,11 @@ impl Ctx<'_, '_> {
     ) -> Result<Admit, StoreError> {
         let version = Version::from_bytes(&e.version).map_err(|x| invalid(e, "version", x))?;
         if let Err(err) = hlc.observe(version.hlc) {
-            return Ok(Admit::Refuse(err.to_string(), true));
+            let ahead = match &err {
+                meridian_core::HlcError::DriftRefused { ahead_micros, .. } => Some(*ahead_micros),
+                meridian_core::HlcError::Exhausted(_) => None,
+            };
+            return Ok(Admit::Refuse(err.to_string(), ahead));
         }
         if e.table == CATALOG_TABLE {
             return Ok(Admit::Write(version));
@@ -208,7 +214,7 @@ impl Ctx<'_, '_> {
                 Admit::Write(version)
             }
             Gate::Drop => Admit::Drop,
-            Gate::Retry(reason) => Admit::Refuse(reason.clone(), false),
+            Gate::Retry(reason) => Admit::Refuse(reason.clone(), None),
         };
         gate.0 = Some(cached);
         Ok(admit)
@@ -368,8 +374,9 @@ enum Admit {
     Write(Version),
     /// Its table incarnation is gone here: skipped, but counted as applied through.
     Drop,
-    /// Not now: the reason, and whether the drift guard refused it.
-    Refuse(String, bool),
+    /// Not now: the reason, and how far ahead the version was when the
+    /// drift guard refused it.
+    Refuse(String, Option<u64>),
 }
 
 /// A field of entry `e` that does not decode.

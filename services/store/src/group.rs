@@ -17,6 +17,9 @@ use crate::digest::{self as digest_rows, LeafChange};
 use crate::{StoreError, log, version_from};
 
 /// The one writer of a region's store.
+/// Four hours, as DynamoDB's shards roll.
+const DEFAULT_SHARD_AGE: u64 = 4 * 3600 * 1_000_000;
+
 pub struct Writer {
     conn: Connection,
     region: String,
@@ -30,6 +33,9 @@ pub struct Writer {
     /// The time of the last group (µs): the next never goes below it, so
     /// history rows never go back in time.
     last_at: u64,
+    /// After how long (µs) a change stream's shard closes and the next
+    /// opens, at the first change past it (docs/streams.md).
+    shard_age: u64,
 }
 
 impl Writer {
@@ -41,7 +47,14 @@ impl Writer {
             catalog: HashMap::new(),
             records: HashMap::new(),
             last_at: 0,
+            shard_age: DEFAULT_SHARD_AGE,
         }
+    }
+
+    /// Sets after how long a change stream's shard closes and the next
+    /// opens (DynamoDB rolls its shards about every four hours).
+    pub fn set_stream_shard_age(&mut self, age: std::time::Duration) {
+        self.shard_age = (age.as_micros() as u64).max(1);
     }
 
     pub fn region(&self) -> &str {
@@ -95,6 +108,7 @@ impl Writer {
             conn: &self.conn,
             region: &self.region,
             at: self.last_at,
+            shard_age: self.shard_age,
             records: &mut self.records,
             catalog: &mut self.catalog,
             logged: Vec::new(),
@@ -112,6 +126,7 @@ pub struct Group<'a> {
     region: &'a str,
     /// The group's time, µs: what history rows record.
     at: u64,
+    shard_age: u64,
     catalog: &'a mut HashMap<String, Option<(TableDef, Version)>>,
     records: &'a mut HashMap<String, crate::stream::Records>,
     /// What this group appended to the log so far, in order: handed out at
@@ -229,6 +244,7 @@ impl Group<'_> {
             conn: self.conn,
             region: self.region,
             at: self.at,
+            shard_age: self.shard_age,
             records: self.records,
             catalog: self.catalog,
             logged: &mut self.logged,
@@ -354,6 +370,8 @@ pub(crate) struct Ctx<'c, 'a> {
     pub(crate) region: &'a str,
     /// The group's time, µs.
     pub(crate) at: u64,
+    /// See [`Writer::set_stream_shard_age`], µs.
+    pub(crate) shard_age: u64,
     pub(crate) records: &'c mut HashMap<String, crate::stream::Records>,
     pub(crate) catalog: &'c mut HashMap<String, Option<(TableDef, Version)>>,
     pub(crate) logged: &'c mut Vec<Mutation>,
@@ -498,14 +516,15 @@ impl Ctx<'_, '_> {
     }
 
     /// Deletes every head of `table`, and with them its digest, its
-    /// point-in-time setting and history and its stream's records: a table
-    /// created again under the name starts without them.
+    /// point-in-time setting and history and its indexes: a table created
+    /// again under the name starts without them. Its streams stay until
+    /// their records age out, as DynamoDB keeps a deleted table's stream;
+    /// a table created again gets a stream of its own label.
     pub(crate) fn purge_table(&mut self, table: &str) -> Result<(), StoreError> {
         for sql in [
             "DELETE FROM items WHERE tbl = ?1",
             "DELETE FROM history WHERE tbl = ?1",
             "DELETE FROM pitr WHERE tbl = ?1",
-            "DELETE FROM stream WHERE tbl = ?1",
             "DELETE FROM idx WHERE tbl = ?1",
             "DELETE FROM collections WHERE tbl = ?1",
             "DELETE FROM index_builds WHERE tbl = ?1",

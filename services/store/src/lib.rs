@@ -39,12 +39,13 @@ pub use seed::{Seeded, adopt};
 pub use write::{Change, Check, Condition, ConditionFailure, WriteOp, WriteResult};
 
 const SCHEMA: &str = include_str!("schema.sql");
-const SCHEMA_VERSION: &str = "11";
+const SCHEMA_VERSION: &str = "12";
 /// Older schema versions that running [`SCHEMA`] brings up to date by
 /// itself (it only adds tables and indexes): 7 lacked the purge horizon
 /// and the tombstone index, 8 the point-in-time recovery tables, 9 the
-/// change stream, 10 the secondary indexes.
-const UPGRADED_IN_PLACE: &[&str] = &["7", "8", "9", "10"];
+/// change stream, 10 the secondary indexes, 11 the stream's shards (its
+/// streams are then one shard each, shard 0, until they roll).
+const UPGRADED_IN_PLACE: &[&str] = &["7", "8", "9", "10", "11"];
 
 #[derive(Debug, Error)]
 pub enum StoreError {
@@ -184,6 +185,34 @@ fn open_conn(
     Ok(conn)
 }
 
+/// Stores up to this size are checked with SQLite's `quick_check` each time
+/// they open: about a tenth of a second here. A larger one is not, so that
+/// a restart does not wait on a pass over the whole file.
+pub const STARTUP_CHECK_MAX_BYTES: u64 = 64 << 20;
+
+/// Refuses a store that fails SQLite's integrity check at start-up, when
+/// that is cheap ([`STARTUP_CHECK_MAX_BYTES`]): a region must not serve,
+/// ship or repair from a file it cannot trust.
+fn check_integrity(conn: &Connection, path: &Path, size: u64) -> Result<(), StoreError> {
+    if size == 0 {
+        return Ok(());
+    }
+    if size > STARTUP_CHECK_MAX_BYTES {
+        tracing::info!(path = %path.display(), mib = size >> 20, "store over 64 MiB: integrity check at start-up skipped");
+        return Ok(());
+    }
+    let check: String = conn.query_row("PRAGMA quick_check", [], |r| r.get(0))?;
+    if check != "ok" {
+        return Err(StoreError::Open {
+            path: path.to_path_buf(),
+            reason: format!(
+                "the store failed SQLite's integrity check ({check}); restore it from a copy, or start from an empty data directory, which copies a peer's store"
+            ),
+        });
+    }
+    Ok(())
+}
+
 /// Opens (creating if needed) the region's store and returns its one writer.
 /// Refuses a data directory that belongs to another region.
 pub fn open(data_dir: &Path, region: &str, durability: Durability) -> Result<Writer, StoreError> {
@@ -192,7 +221,9 @@ pub fn open(data_dir: &Path, region: &str, durability: Durability) -> Result<Wri
         reason: e.to_string(),
     })?;
     let path = db_path(data_dir);
+    let size = std::fs::metadata(&path).map_or(0, |m| m.len());
     let conn = open_conn(&path, durability, false)?;
+    check_integrity(&conn, &path, size)?;
     conn.execute_batch(SCHEMA)?;
     let tx = conn.unchecked_transaction()?;
     // Each check with what to do about a mismatch.

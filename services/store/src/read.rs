@@ -567,11 +567,26 @@ impl Reader {
 
     /// Recorded conflicts, oldest first; `table` empty means every table.
     pub fn conflicts(&self, table: &str, limit: usize) -> Result<Vec<Conflict>, StoreError> {
+        Ok(self.conflicts_page(table, 0, limit, usize::MAX)?.0)
+    }
+
+    /// A page of recorded conflicts, oldest first, after the position
+    /// `after` (0 for the first page): at most `limit` records, and no more
+    /// once they hold `max_bytes` of keys and images (at least one). The
+    /// position to ask the next page from, if there may be one.
+    pub fn conflicts_page(
+        &self,
+        table: &str,
+        after: u64,
+        limit: usize,
+        max_bytes: usize,
+    ) -> Result<(Vec<Conflict>, Option<u64>), StoreError> {
         let mut stmt = self.conn.prepare_cached(
-            "SELECT tbl, pk, sk, winner, winner_image, loser, loser_image, detected_by, detected_real
-             FROM conflicts WHERE (?1 = '' OR tbl = ?1) ORDER BY id LIMIT ?2",
+            "SELECT id, tbl, pk, sk, winner, winner_image, loser, loser_image, detected_by, detected_real
+             FROM conflicts WHERE (?1 = '' OR tbl = ?1) AND id > ?2 ORDER BY id LIMIT ?3",
         )?;
         type Raw = (
+            i64,
             String,
             Vec<u8>,
             Vec<u8>,
@@ -582,24 +597,41 @@ impl Reader {
             String,
             i64,
         );
-        let raw: Vec<Raw> = stmt
-            .query_map(params![table, limit as i64], |r| {
-                Ok((
-                    r.get(0)?,
-                    r.get(1)?,
-                    r.get(2)?,
-                    r.get(3)?,
-                    r.get(4)?,
-                    r.get(5)?,
-                    r.get(6)?,
-                    r.get(7)?,
-                    r.get(8)?,
-                ))
-            })?
-            .collect::<Result<_, _>>()?;
+        let mut rows = stmt.query(params![
+            table,
+            after.min(i64::MAX as u64) as i64,
+            // One more than the page, to know whether another follows.
+            limit.saturating_add(1).min(i64::MAX as usize) as i64
+        ])?;
+        let mut raw: Vec<Raw> = Vec::new();
+        let (mut bytes, mut next) = (0usize, None);
+        while let Some(r) = rows.next()? {
+            if raw.len() == limit || (bytes >= max_bytes && !raw.is_empty()) {
+                next = raw.last().map(|x: &Raw| x.0 as u64);
+                break;
+            }
+            let row: Raw = (
+                r.get(0)?,
+                r.get(1)?,
+                r.get(2)?,
+                r.get(3)?,
+                r.get(4)?,
+                r.get(5)?,
+                r.get(6)?,
+                r.get(7)?,
+                r.get(8)?,
+                r.get(9)?,
+            );
+            bytes += row.2.len()
+                + row.3.len()
+                + row.5.as_ref().map_or(0, Vec::len)
+                + row.7.as_ref().map_or(0, Vec::len);
+            raw.push(row);
+        }
         let corrupt = |e: meridian_core::Error| StoreError::Corrupt(e.to_string());
-        raw.into_iter()
-            .map(|(tbl, pk, sk, w, wi, l, li, by, at)| {
+        let page = raw
+            .into_iter()
+            .map(|(_, tbl, pk, sk, w, wi, l, li, by, at)| {
                 Ok(Conflict {
                     table: tbl,
                     key: EncodedKey {
@@ -614,7 +646,8 @@ impl Reader {
                     detected_real_micros: at as u64,
                 })
             })
-            .collect()
+            .collect::<Result<Vec<_>, StoreError>>()?;
+        Ok((page, next))
     }
 
     /// The root of `table`'s digest tree, as the admin `Digest` shows it:

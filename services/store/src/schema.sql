@@ -6,6 +6,17 @@ CREATE TABLE IF NOT EXISTS meta (
     v TEXT NOT NULL
 ) WITHOUT ROWID;
 
+-- The table definition each stream was of, written with its first record:
+-- a stream outlives its table by the retention (DynamoDB keeps a deleted
+-- table's stream readable 24 hours), and its records' keys are read with
+-- the definition they were written under. One row per stream enabled.
+CREATE TABLE IF NOT EXISTS stream_tables (
+    tbl   TEXT NOT NULL,
+    label INTEGER NOT NULL,
+    def   BLOB NOT NULL,
+    PRIMARY KEY (tbl, label)
+) WITHOUT ROWID;
+
 -- Current head of every key: a live item, or a tombstone (image IS NULL).
 -- Tombstones stay until every replica has them, then they are purged
 -- (`Group::purge_tombstones`, docs/repair.md).
@@ -183,6 +194,22 @@ CREATE TABLE IF NOT EXISTS stream (
     replaced BLOB
 );
 CREATE INDEX IF NOT EXISTS stream_of ON stream (tbl, label, seq);
+
+-- A stream's shards after its first (docs/streams.md): shard 0 opens with
+-- the stream; the first change made `stream_shard_age` or more after a
+-- shard opened closes it and opens the next, at that record's position.
+-- Shard k holds the records from its `first_seq` up to shard k + 1's;
+-- shard 0 from the stream's start. A shard whose records all went with
+-- the retention goes too, but a stream's last shard stays.
+CREATE TABLE IF NOT EXISTS stream_shards (
+    tbl       TEXT NOT NULL,
+    label     INTEGER NOT NULL,
+    shard     INTEGER NOT NULL,
+    first_seq INTEGER NOT NULL,
+    -- µs, the time of the record that opened it.
+    opened    INTEGER NOT NULL,
+    PRIMARY KEY (tbl, label, shard)
+) WITHOUT ROWID;
 
 -- Secondary index entries (meridian_core::index): one row per item an index
 -- holds, its index key (partition and sort tuples) and its table key.

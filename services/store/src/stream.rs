@@ -142,6 +142,50 @@ pub(crate) struct Records {
     pub stream: Option<StreamOn>,
     /// The secondary indexes whose entries a change keeps.
     pub indexes: Option<std::sync::Arc<[meridian_core::index::IndexDef]>>,
+    /// The stream's last shard and when it opened (µs); `None` before its
+    /// first record.
+    pub shard: Option<(u32, u64)>,
+}
+
+/// One shard of a stream as this region holds it (docs/streams.md).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Shard {
+    /// 0 for the stream's first, then one more per roll.
+    pub index: u32,
+    /// Its records are at or above this position ...
+    pub first_seq: u64,
+    /// ... and below this one, the next shard's first; `None` for the
+    /// stream's last shard, which takes every record still to come while
+    /// the stream is enabled.
+    pub end: Option<u64>,
+    /// The first and last record it still holds.
+    pub held: Option<(u64, u64)>,
+}
+
+/// The last shard of `table`'s stream `label` and when it opened.
+fn last_shard(
+    conn: &rusqlite::Connection,
+    table: &str,
+    label: u64,
+) -> Result<Option<(u32, u64)>, StoreError> {
+    let rolled = conn
+        .prepare_cached(
+            "SELECT shard, opened FROM stream_shards WHERE tbl = ?1 AND label = ?2
+             ORDER BY shard DESC LIMIT 1",
+        )?
+        .query_row(params![table, label as i64], |r| {
+            Ok((r.get::<_, i64>(0)? as u32, r.get::<_, i64>(1)? as u64))
+        })
+        .optional()?;
+    if rolled.is_some() {
+        return Ok(rolled);
+    }
+    // Shard 0 opened with the stream's first record.
+    Ok(conn
+        .prepare_cached("SELECT at FROM stream WHERE tbl = ?1 AND label = ?2 ORDER BY seq LIMIT 1")?
+        .query_row(params![table, label as i64], |r| r.get::<_, i64>(0))
+        .optional()?
+        .map(|at| (0, at as u64)))
 }
 
 /// One stream record as stored.
@@ -198,10 +242,16 @@ impl Ctx<'_, '_> {
         if let Some(hit) = self.records.get(table) {
             return Ok(hit.clone());
         }
+        let stream = stream_of(self, table)?;
+        let shard = match stream {
+            Some(s) => last_shard(self.conn, table, s.label)?,
+            None => None,
+        };
         let r = Records {
             history: self.keeps_history(table)?,
-            stream: stream_of(self, table)?,
+            stream,
             indexes: self.indexes_of(table)?,
+            shard,
         };
         self.records.insert(table.to_string(), r.clone());
         Ok(r)
@@ -239,6 +289,45 @@ impl Ctx<'_, '_> {
                 m.version,
                 old.map(|h| h.version.to_bytes()),
             ])?;
+        self.roll_shard(&m.table, stream.label)
+    }
+
+    /// Opens the stream's next shard at the record just written when its
+    /// shard has been open for the shard age: shards roll at the first
+    /// change past it, so a quiet stream keeps its shard open.
+    fn roll_shard(&mut self, table: &str, label: u64) -> Result<(), StoreError> {
+        let (at, age) = (self.at, self.shard_age);
+        let Some(cached) = self.records.get_mut(table) else {
+            return Ok(());
+        };
+        match cached.shard {
+            None => {
+                cached.shard = Some((0, at));
+                // The stream's first record: keep the definition it is of.
+                if let Some((def, _)) = self.table_def(table)? {
+                    self.conn
+                        .prepare_cached(
+                            "INSERT OR IGNORE INTO stream_tables (tbl, label, def) VALUES (?1, ?2, ?3)",
+                        )?
+                        .execute(params![
+                            table,
+                            label as i64,
+                            meridian_core::encode_item(&def.to_item())
+                        ])?;
+                }
+            }
+            Some((k, opened)) if at >= opened.saturating_add(age) => {
+                let seq = self.conn.last_insert_rowid();
+                self.conn
+                    .prepare_cached(
+                        "INSERT INTO stream_shards (tbl, label, shard, first_seq, opened)
+                         VALUES (?1, ?2, ?3, ?4, ?5)",
+                    )?
+                    .execute(params![table, label as i64, k + 1, seq, at as i64])?;
+                cached.shard = Some((k + 1, at));
+            }
+            Some(_) => {}
+        }
         Ok(())
     }
 }
@@ -264,6 +353,16 @@ impl Group<'_> {
             let n = ctx
                 .conn
                 .prepare_cached("DELETE FROM stream WHERE seq <= ?1")?
+                .execute([through])?;
+            // A shard whose records all went goes too; a stream's last
+            // shard stays, for the changes still to come.
+            ctx.conn
+                .prepare_cached(
+                    "DELETE FROM stream_shards WHERE EXISTS (
+                         SELECT 1 FROM stream_shards n
+                         WHERE n.tbl = stream_shards.tbl AND n.label = stream_shards.label
+                           AND n.shard = stream_shards.shard + 1 AND n.first_seq <= ?1 + 1)",
+                )?
                 .execute([through])?;
             ctx.conn
                 .prepare_cached(
@@ -336,23 +435,75 @@ fn raw(r: &rusqlite::Row<'_>) -> rusqlite::Result<RawRecord> {
 
 impl Reader {
     /// Up to `limit` records of `table`'s stream `label` after position
-    /// `after`, in order.
+    /// `after` and below `before` (a shard's end; `None` for the whole
+    /// stream), in order.
     pub fn stream_records(
         &self,
         table: &str,
         label: u64,
         after: u64,
+        before: Option<u64>,
         limit: usize,
     ) -> Result<Vec<StreamRecord>, StoreError> {
         let sql = format!(
-            "SELECT {COLUMNS} FROM stream WHERE tbl = ?1 AND label = ?2 AND seq > ?3 ORDER BY seq LIMIT ?4"
+            "SELECT {COLUMNS} FROM stream WHERE tbl = ?1 AND label = ?2 AND seq > ?3 AND seq < ?4
+             ORDER BY seq LIMIT ?5"
         );
+        let before = before.map_or(i64::MAX, |b| b.min(i64::MAX as u64) as i64);
         let mut stmt = self.conn().prepare_cached(&sql)?;
         let rows = stmt.query_map(
-            params![table, label as i64, after as i64, limit as i64],
+            params![table, label as i64, after as i64, before, limit as i64],
             raw,
         )?;
         rows.map(|r| record_of(r?)).collect()
+    }
+
+    /// Every shard of `table`'s stream `label` this region still knows, in
+    /// order: shard 0 (which may hold nothing any more) and each one
+    /// opened since whose records have not all gone. Two index seeks per
+    /// shard.
+    pub fn stream_shards(&self, table: &str, label: u64) -> Result<Vec<Shard>, StoreError> {
+        let mut starts: Vec<(u32, u64)> = vec![(0, 0)];
+        let mut stmt = self.conn().prepare_cached(
+            "SELECT shard, first_seq FROM stream_shards WHERE tbl = ?1 AND label = ?2 ORDER BY shard",
+        )?;
+        for row in stmt.query_map(params![table, label as i64], |r| {
+            Ok((r.get::<_, i64>(0)? as u32, r.get::<_, i64>(1)? as u64))
+        })? {
+            starts.push(row?);
+        }
+        let seek = |sql: &str, bound: i64| -> Result<Option<u64>, StoreError> {
+            Ok(self
+                .conn()
+                .prepare_cached(sql)?
+                .query_row(params![table, label as i64, bound], |r| r.get::<_, i64>(0))
+                .optional()?
+                .map(|s| s as u64))
+        };
+        let mut out = Vec::with_capacity(starts.len());
+        for (i, &(index, first_seq)) in starts.iter().enumerate() {
+            let end = starts.get(i + 1).map(|&(_, f)| f);
+            let first = seek(
+                "SELECT seq FROM stream WHERE tbl = ?1 AND label = ?2 AND seq >= ?3 ORDER BY seq LIMIT 1",
+                first_seq as i64,
+            )?
+            .filter(|&s| end.is_none_or(|e| s < e));
+            let held = match first {
+                Some(first) => seek(
+                    "SELECT seq FROM stream WHERE tbl = ?1 AND label = ?2 AND seq < ?3 ORDER BY seq DESC LIMIT 1",
+                    end.map_or(i64::MAX, |e| e as i64),
+                )?
+                .map(|last| (first, last)),
+                None => None,
+            };
+            out.push(Shard {
+                index,
+                first_seq,
+                end,
+                held,
+            });
+        }
+        Ok(out)
     }
 
     /// The record at position `seq`, of whatever stream.
@@ -454,6 +605,45 @@ impl Reader {
             )
             .optional()?
             .is_some())
+    }
+
+    /// The definition of the table `table`'s stream `label` was of, kept
+    /// with its first record (it outlives the table by the retention).
+    pub fn stream_table(
+        &self,
+        table: &str,
+        label: u64,
+    ) -> Result<Option<meridian_core::TableDef>, StoreError> {
+        let bytes: Option<Vec<u8>> = self
+            .conn()
+            .prepare_cached("SELECT def FROM stream_tables WHERE tbl = ?1 AND label = ?2")?
+            .query_row(params![table, label as i64], |r| r.get(0))
+            .optional()?;
+        bytes
+            .map(|b| {
+                let corrupt = |e: meridian_core::Error| StoreError::Corrupt(e.to_string());
+                meridian_core::TableDef::from_item(&decode_item(&b).map_err(corrupt)?)
+                    .map_err(corrupt)
+            })
+            .transpose()
+    }
+
+    /// Tables that streams still hold records of, by name, whether or not
+    /// the table exists now.
+    pub fn streamed_tables(&self) -> Result<Vec<String>, StoreError> {
+        let mut stmt = self
+            .conn()
+            .prepare_cached("SELECT DISTINCT tbl FROM stream_tables ORDER BY tbl")?;
+        let names = stmt
+            .query_map([], |r| r.get::<_, String>(0))?
+            .collect::<Result<Vec<_>, _>>()?;
+        let mut out = Vec::new();
+        for name in names {
+            if !self.streams_held(&name)?.is_empty() {
+                out.push(name);
+            }
+        }
+        Ok(out)
     }
 
     /// The stream of `table` in force now, if one is enabled.

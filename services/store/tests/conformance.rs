@@ -1056,6 +1056,41 @@ fn a_data_dir_of_another_schema_version_is_refused_with_what_to_do() {
 }
 
 #[test]
+fn a_store_that_fails_its_integrity_check_is_refused_at_start_up() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut writer = meridian_store::open(dir.path(), "r-a", Durability::Full).unwrap();
+    let path = writer.path().to_path_buf();
+    let hlc = Hlc::new(Arc::new(ManualClock::new(T0)), MAX_OFFSET);
+    let mut g = writer.group().unwrap();
+    g.write(
+        &hlc,
+        T0,
+        &[WriteOp::CreateTable(simple_def("users", &["r-a"]))],
+    )
+    .unwrap();
+    for i in 0..300 {
+        let it = item(&format!("k{i:03}"), &"x".repeat(200));
+        g.write(&hlc, T0, &[put("users", it)]).unwrap();
+    }
+    g.commit().unwrap();
+    // Closed cleanly: the WAL is folded into the file. A healthy store opens.
+    drop(writer);
+    drop(meridian_store::open(dir.path(), "r-a", Durability::Full).unwrap());
+    let len = std::fs::metadata(&path).unwrap().len();
+    assert!(len > 16 * 4096, "{len} bytes");
+    // Garbage over a page in the middle (not the header page).
+    let mut bytes = std::fs::read(&path).unwrap();
+    let page = (len / 4096 / 2) as usize * 4096;
+    bytes[page..page + 4096].fill(0xA5);
+    std::fs::write(&path, bytes).unwrap();
+    let err = meridian_store::open(dir.path(), "r-a", Durability::Full)
+        .err()
+        .expect("a corrupt store is refused");
+    let msg = err.to_string();
+    assert!(msg.contains("integrity check"), "{msg}");
+}
+
+#[test]
 fn a_version_7_data_dir_is_brought_up_to_date() {
     let dir = tempfile::tempdir().unwrap();
     let writer = meridian_store::open(dir.path(), "r-a", Durability::Full).unwrap();
@@ -1232,6 +1267,22 @@ fn concurrent_writes_record_one_conflict_on_each_side() {
         assert_eq!(st.get("users", "t").unwrap().image, None);
         assert!(st.reader.conflicts("elsewhere", 10).unwrap().is_empty());
         assert_eq!(st.reader.conflicts("", 10).unwrap().len(), 2);
+        // Pages: by count, and by bytes (at least one record a page), then
+        // from where the last one stopped, with no more to come.
+        for (limit, bytes) in [(1, usize::MAX), (10, 1)] {
+            let (first, next) = st.reader.conflicts_page("users", 0, limit, bytes).unwrap();
+            assert_eq!(first.len(), 1);
+            let next = next.expect("a second page");
+            let (second, end) = st
+                .reader
+                .conflicts_page("users", next, limit, bytes)
+                .unwrap();
+            assert_eq!(second.len(), 1);
+            assert_ne!(first[0].key, second[0].key);
+            assert_eq!(end, None, "the last page");
+        }
+        let (all, end) = st.reader.conflicts_page("users", 0, 2, usize::MAX).unwrap();
+        assert_eq!((all.len(), end), (2, None));
     }
     assert_eq!(
         a.reader.digest("users").unwrap(),
@@ -1323,7 +1374,8 @@ fn drift_guard_refuses_far_future_versions_until_the_clock_catches_up() {
     let head = b.log_head();
     let out = ship(&a, &mut b);
     assert_eq!(out.applied, 1);
-    assert!(out.drift_refused);
+    // B's clock reads T0 + 10: k2 is the offset and 1 µs ahead of it.
+    assert_eq!(out.drift_ahead_micros, Some(MAX_OFFSET + 1));
     let reason = out.refused.expect("refused");
     assert!(reason.contains("drift"), "{reason}");
     assert_eq!(out.applied_through, k1.seq);
@@ -1343,7 +1395,7 @@ fn drift_guard_refuses_far_future_versions_until_the_clock_catches_up() {
     // Retried later, once B's clock has caught up to within the offset.
     b.clock.advance(1);
     let out = ship(&a, &mut b);
-    assert!(!out.drift_refused);
+    assert_eq!(out.drift_ahead_micros, None);
     assert_eq!(out.refused, None);
     assert_eq!(out.applied, 2);
     assert_eq!(out.applied_through, k3.seq);
@@ -1451,8 +1503,8 @@ fn catalog_entries_create_tables_and_gate_items() {
     let items_only = a.outbox_after(created.seq, ALL);
     let out = b.apply("r-a", &items_only);
     assert_eq!(
-        (out.applied, out.applied_through, out.drift_refused),
-        (0, 0, false)
+        (out.applied, out.applied_through, out.drift_ahead_micros),
+        (0, 0, None)
     );
     assert!(out.refused.is_some());
     assert_eq!(b.get("shared", "k"), None);

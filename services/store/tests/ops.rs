@@ -480,7 +480,10 @@ fn a_stream_records_each_change_of_an_item_once_in_order() {
         condition: None,
     }])
     .unwrap();
-    let records = a.reader.stream_records("tbl", on.label, 0, 100).unwrap();
+    let records = a
+        .reader
+        .stream_records("tbl", on.label, 0, None, 100)
+        .unwrap();
     let events: Vec<Event> = records.iter().map(|r| r.event).collect();
     assert_eq!(events, vec![Event::Insert, Event::Modify, Event::Remove]);
     assert!(records.windows(2).all(|w| w[0].seq < w[1].seq));
@@ -499,7 +502,10 @@ fn a_stream_records_each_change_of_an_item_once_in_order() {
         .stream_on("tbl")
         .unwrap()
         .expect("enabled at b-1 too");
-    let at_b = b.reader.stream_records("tbl", on_b.label, 0, 100).unwrap();
+    let at_b = b
+        .reader
+        .stream_records("tbl", on_b.label, 0, None, 100)
+        .unwrap();
     // b-1 applies in a-1's log order: k0 before the stream was on there,
     // so only k1's changes are records.
     let events: Vec<Event> = at_b.iter().map(|r| r.event).collect();
@@ -511,7 +517,117 @@ fn a_stream_records_each_change_of_an_item_once_in_order() {
     let gone = g.truncate_stream(u64::MAX, 2).unwrap();
     g.commit().unwrap();
     assert_eq!(gone, 2);
-    let left = a.reader.stream_records("tbl", on.label, 0, 100).unwrap();
+    let left = a
+        .reader
+        .stream_records("tbl", on.label, 0, None, 100)
+        .unwrap();
     assert_eq!(left.len(), 1);
     assert_eq!(left[0].event, Event::Remove);
+}
+
+#[test]
+fn a_stream_rolls_its_shard_at_the_first_change_past_the_shard_age() {
+    use meridian_core::settings::SettingsChange;
+    const SECOND: u64 = 1_000_000;
+    let mut a = Node::new("a-1");
+    a.writer
+        .set_stream_shard_age(std::time::Duration::from_secs(10));
+    a.write(&[WriteOp::CreateTable(table("tbl", &["a-1"]))])
+        .unwrap();
+    a.write(&[WriteOp::UpdateSettings {
+        table: "tbl".into(),
+        change: SettingsChange {
+            stream: Some(Some("KEYS_ONLY".into())),
+            ..Default::default()
+        },
+    }])
+    .unwrap();
+    let on = a.reader.stream_on("tbl").unwrap().expect("enabled");
+    // Before any record: one shard, holding nothing.
+    let shards = a.reader.stream_shards("tbl", on.label).unwrap();
+    assert_eq!(shards.len(), 1);
+    assert_eq!((shards[0].index, shards[0].held), (0, None));
+
+    // Groups at chosen times, well after the system clock's: the group's
+    // time never goes back.
+    let start = 4_000_000_000 * SECOND;
+    let mut write_at = |at: u64, id: &str| {
+        a.clock.advance(10);
+        let mut g = a.writer.group_at(at).unwrap();
+        g.write(&a.hlc, T0, &[put("tbl", item(id, "1"))]).unwrap();
+        g.commit().unwrap();
+    };
+    write_at(start, "k1"); // opens shard 0
+    write_at(start + 9 * SECOND, "k2"); // still shard 0
+    write_at(start + 10 * SECOND, "k3"); // 10 s after shard 0 opened: shard 1
+    write_at(start + 15 * SECOND, "k4");
+    write_at(start + 25 * SECOND, "k5"); // shard 2, 10 s after shard 1 opened
+    let records = a
+        .reader
+        .stream_records("tbl", on.label, 0, None, 100)
+        .unwrap();
+    let seq: Vec<u64> = records.iter().map(|r| r.seq).collect();
+    assert_eq!(seq.len(), 5);
+    let shards = a.reader.stream_shards("tbl", on.label).unwrap();
+    use meridian_store::stream::Shard;
+    let shard = |index, first_seq, held, end| Shard {
+        index,
+        first_seq,
+        end,
+        held,
+    };
+    assert_eq!(
+        shards,
+        vec![
+            shard(0, 0, Some((seq[0], seq[1])), Some(seq[2])),
+            shard(1, seq[2], Some((seq[2], seq[3])), Some(seq[4])),
+            shard(2, seq[4], Some((seq[4], seq[4])), None),
+        ]
+    );
+    // A shard's records stop at its end.
+    let in_shard_1 = a
+        .reader
+        .stream_records("tbl", on.label, seq[1], shards[1].end, 100)
+        .unwrap();
+    assert_eq!(
+        in_shard_1.iter().map(|r| r.seq).collect::<Vec<_>>(),
+        vec![seq[2], seq[3]]
+    );
+
+    // The writer picks its shard up again after a restart: a change 5 s
+    // after shard 2 opened stays in it.
+    let dir = a.writer.path().parent().unwrap().to_path_buf();
+    a.writer = meridian_store::open(&dir, "a-1", meridian_store::Durability::Normal).unwrap();
+    a.writer
+        .set_stream_shard_age(std::time::Duration::from_secs(10));
+    let mut g = a.writer.group_at(start + 30 * SECOND).unwrap();
+    g.write(&a.hlc, T0, &[put("tbl", item("k6", "1"))]).unwrap();
+    g.commit().unwrap();
+    let shards = a.reader.stream_shards("tbl", on.label).unwrap();
+    assert_eq!(shards.len(), 3);
+    assert_eq!(shards[2].held.map(|h| h.1), Some(seq[4] + 1));
+
+    // Retention: shard 0's records all go and so does shard 0 (its
+    // records, none left); shard 1 keeps its row while it holds one.
+    let mut g = a.writer.group_at(start + 31 * SECOND).unwrap();
+    assert_eq!(g.truncate_stream(start + 12 * SECOND, 100).unwrap(), 3);
+    g.commit().unwrap();
+    let shards = a.reader.stream_shards("tbl", on.label).unwrap();
+    let held: Vec<(u32, Option<(u64, u64)>)> = shards.iter().map(|s| (s.index, s.held)).collect();
+    assert_eq!(
+        held,
+        vec![
+            (0, None),
+            (1, Some((seq[3], seq[3]))),
+            (2, Some((seq[4], seq[4] + 1)))
+        ]
+    );
+    let mut g = a.writer.group_at(start + 32 * SECOND).unwrap();
+    assert_eq!(g.truncate_stream(start + 20 * SECOND, 100).unwrap(), 1);
+    g.commit().unwrap();
+    let shards = a.reader.stream_shards("tbl", on.label).unwrap();
+    let indexes: Vec<u32> = shards.iter().map(|s| s.index).collect();
+    // Shard 1's row went; the implicit shard 0 (nothing held) and shard 2.
+    assert_eq!(indexes, vec![0, 2]);
+    assert_eq!(shards[0].held, None);
 }
