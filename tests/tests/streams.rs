@@ -72,6 +72,20 @@ async fn read_shard(
     (records, it)
 }
 
+/// DescribeStream of `arn`, the whole first page.
+async fn describe(
+    c: &StreamsClient,
+    arn: &str,
+) -> aws_sdk_dynamodbstreams::types::StreamDescription {
+    c.describe_stream()
+        .stream_arn(arn)
+        .send()
+        .await
+        .expect("describe stream")
+        .stream_description
+        .expect("a stream description")
+}
+
 /// Every record of the stream from its start, shard after shard as
 /// DescribeStream lists them (each the parent of the next), with the first
 /// shard's id and the last shard's next iterator.
@@ -210,14 +224,7 @@ async fn every_region_streams_the_changes_it_applies_as_dynamodb_writes_them() {
     };
     assert_eq!(only.stream_arn(), Some(arn.as_str()));
     assert_eq!(only.stream_label(), Some(label.as_str()));
-    let d = streams
-        .describe_stream()
-        .stream_arn(&arn)
-        .send()
-        .await
-        .unwrap()
-        .stream_description
-        .unwrap();
+    let d = describe(&streams, &arn).await;
     assert_eq!(d.stream_status().map(|s| s.as_str()), Some("ENABLED"));
     assert_eq!(
         d.stream_view_type().map(|s| s.as_str()),
@@ -609,23 +616,21 @@ async fn bad_stream_requests_get_dynamodbs_errors() {
     // streams take positions, and reads from it.
     table_with_stream(&east, "quiet", StreamViewType::NewImage).await;
     let quiet = stream_arn(&east, "quiet").await;
-    let start_of =
-        |d: aws_sdk_dynamodbstreams::operation::describe_stream::DescribeStreamOutput| {
-            let shard = d.stream_description.unwrap().shards()[0].clone();
-            (
-                shard.shard_id().unwrap().to_string(),
-                shard
-                    .sequence_number_range()
-                    .unwrap()
-                    .starting_sequence_number()
-                    .unwrap()
-                    .to_string(),
-            )
-        };
-    let describe = || streams.describe_stream().stream_arn(&quiet).send();
-    let (quiet_shard, before) = start_of(describe().await.unwrap());
+    let start_of = |d: aws_sdk_dynamodbstreams::types::StreamDescription| {
+        let shard = d.shards()[0].clone();
+        (
+            shard.shard_id().unwrap().to_string(),
+            shard
+                .sequence_number_range()
+                .unwrap()
+                .starting_sequence_number()
+                .unwrap()
+                .to_string(),
+        )
+    };
+    let (quiet_shard, before) = start_of(describe(&streams, &quiet).await);
     put_v(&east, "one", "y", "1").await;
-    let (_, after) = start_of(describe().await.unwrap());
+    let (_, after) = start_of(describe(&streams, &quiet).await);
     assert_eq!(before, after, "the start of an empty shard moved");
     for kind in [
         ShardIteratorType::AtSequenceNumber,
@@ -778,14 +783,7 @@ async fn a_shard_rolls_into_a_child_that_names_it_as_parent() {
         }
     })
     .await;
-    let d = streams
-        .describe_stream()
-        .stream_arn(&arn)
-        .send()
-        .await
-        .unwrap()
-        .stream_description
-        .unwrap();
+    let d = describe(&streams, &arn).await;
     let shards = d.shards();
     let (parent, child) = (&shards[0], &shards[1]);
     assert_eq!(parent.parent_shard_id(), None);

@@ -56,6 +56,24 @@ pub enum DrillCommand {
         #[arg(long)]
         json: bool,
     },
+    /// Simulate and check the random fault timelines of many seeds, in
+    /// parallel, with a summary (the seeded sweep); a failing seed is
+    /// replayed alone with `drill random --seed N`.
+    Sweep {
+        /// How many seeds, 1 to 1,000,000.
+        #[arg(long, default_value_t = 100)]
+        seeds: u64,
+        /// The first seed; the sweep runs `first` to `first + seeds - 1`.
+        #[arg(long, default_value_t = 1)]
+        first: u64,
+        /// Simulations at once, 1 to 256 [default: the machine's cores].
+        #[arg(long)]
+        jobs: Option<usize>,
+        /// Print the summary as one JSON document on stdout; progress goes
+        /// to stderr.
+        #[arg(long)]
+        json: bool,
+    },
 }
 
 /// How one drill runs and reports.
@@ -90,6 +108,12 @@ pub async fn run(args: DrillArgs) -> Result<()> {
             };
             run_loaded(scenario, &format!("drill random --seed {seed}"), out, opts).await
         }
+        DrillCommand::Sweep {
+            seeds,
+            first,
+            jobs,
+            json,
+        } => sweep(seeds, first, jobs, json).await,
         DrillCommand::Run {
             scenario,
             out,
@@ -263,6 +287,110 @@ fn summary_json(r: &Report, out: &Path) -> serde_json::Value {
             "html": out.join("report.html"),
         },
     })
+}
+
+/// `drill sweep`: every seed simulated and checked, failures as they come
+/// on stderr, then the summary. Any failing seed makes it a
+/// [`crate::Refusal::CheckerFailed`] (exit 4).
+async fn sweep(seeds: u64, first: u64, jobs: Option<usize>, json: bool) -> Result<()> {
+    const MAX_SEEDS: u64 = 1_000_000;
+    const MAX_JOBS: usize = 256;
+    if !(1..=MAX_SEEDS).contains(&seeds) {
+        anyhow::bail!("--seeds {seeds}: a sweep runs 1 to {MAX_SEEDS} seeds");
+    }
+    let Some(end) = first.checked_add(seeds) else {
+        anyhow::bail!(
+            "--first {first} --seeds {seeds}: the last seed is past {}",
+            u64::MAX
+        );
+    };
+    let jobs = jobs.unwrap_or_else(|| std::thread::available_parallelism().map_or(1, |n| n.get()));
+    if !(1..=MAX_JOBS).contains(&jobs) {
+        anyhow::bail!("--jobs {jobs}: 1 to {MAX_JOBS} simulations at once");
+    }
+    eprintln!("sweep: seeds {first} to {}, {jobs} at once", end - 1);
+    let dir = tempfile::Builder::new()
+        .prefix("meridian-sweep-")
+        .tempdir()
+        .context("creating the sweep's data directory")?;
+    let path = dir.path().to_path_buf();
+    let done = std::sync::atomic::AtomicU64::new(0);
+    let every = (seeds / 20).max(1);
+    let summary = tokio::task::spawn_blocking(move || {
+        meridian_drill::sweep::sweep(first..end, jobs, &path, &|run| {
+            let n = done.fetch_add(1, std::sync::atomic::Ordering::Relaxed) + 1;
+            if !run.passed() {
+                eprintln!(
+                    "seed {} FAILED: {}\n  replay: {}",
+                    run.seed,
+                    run.problems.first().map_or("", String::as_str),
+                    run.replay()
+                );
+            }
+            if n.is_multiple_of(every) || n == seeds {
+                eprintln!("  {n}/{seeds} seeds done");
+            }
+        })
+    })
+    .await
+    .context("the sweep's threads failed")?;
+    let failed: Vec<&meridian_drill::sweep::SeedRun> = summary.failed().collect();
+    let lost: u64 = summary.runs.iter().map(|r| r.lost_updates).sum();
+    let wall = summary.wall.as_secs_f64();
+    if json {
+        let failures: Vec<_> = failed
+            .iter()
+            .map(|r| {
+                serde_json::json!({
+                    "seed": r.seed,
+                    "acked": r.acked,
+                    "problems": r.problems,
+                    "replay": r.replay(),
+                })
+            })
+            .collect();
+        println!(
+            "{}",
+            serde_json::to_string_pretty(&serde_json::json!({
+                "first": first,
+                "seeds": seeds,
+                "jobs": jobs,
+                "passed": summary.runs.len() - failed.len(),
+                "failed": failed.len(),
+                "with_conflicts": summary.with_conflicts(),
+                "lost_updates_recorded": lost,
+                "wall_ms": summary.wall.as_millis() as u64,
+                "failures": failures,
+            }))?
+        );
+    } else {
+        println!(
+            "sweep of seeds {first} to {}: {} passed, {} failed; {} with conflicts checked, {lost} lost updates recorded (each one the checker matched); {wall:.1} s, {:.2} s per seed per job",
+            end - 1,
+            summary.runs.len() - failed.len(),
+            failed.len(),
+            summary.with_conflicts(),
+            wall * jobs as f64 / seeds as f64,
+        );
+        for r in &failed {
+            println!(
+                "  seed {}: {}\n    replay: {}",
+                r.seed,
+                r.problems.join("; "),
+                r.replay()
+            );
+        }
+    }
+    if let Some(r) = failed.first() {
+        return Err(crate::Refusal::CheckerFailed(format!(
+            "{} of {seeds} seeds failed; the first, seed {}: {}",
+            failed.len(),
+            r.seed,
+            r.problems.first().map_or("", String::as_str)
+        ))
+        .into());
+    }
+    Ok(())
 }
 
 fn rand_seed() -> u64 {

@@ -168,3 +168,40 @@ fn a_failed_checker_and_a_drill_that_cannot_run_exit_differently() {
         String::from_utf8_lossy(&missing.stderr)
     );
 }
+
+/// `drill sweep`: a few seeds on two threads give a JSON summary that counts
+/// every seed, and bad numbers are refused naming the flag and the limit.
+#[test]
+fn a_sweep_checks_every_seed_and_refuses_bad_numbers() {
+    let sweep = |args: &[&str]| {
+        Command::new(env!("CARGO_BIN_EXE_meridian"))
+            .args(["drill", "sweep"])
+            .args(args)
+            .output()
+            .unwrap()
+    };
+    let run = sweep(&["--seeds", "3", "--first", "7", "--jobs", "2", "--json"]);
+    let stderr = String::from_utf8_lossy(&run.stderr);
+    assert!(run.status.success(), "{stderr}");
+    let summary: serde_json::Value = serde_json::from_slice(&run.stdout).unwrap();
+    assert_eq!(summary["first"], 7);
+    assert_eq!(summary["seeds"], 3);
+    assert_eq!(summary["passed"], 3, "{summary}");
+    assert_eq!(summary["failed"], 0, "{summary}");
+    assert!(stderr.contains("3/3 seeds done"), "{stderr}");
+
+    for (args, named) in [
+        (&["--seeds", "0"][..], "--seeds 0"),
+        (&["--seeds", "2000000"][..], "--seeds 2000000"),
+        (&["--jobs", "0"][..], "--jobs 0"),
+        (
+            &["--first", "18446744073709551615", "--seeds", "2"][..],
+            "--first 18446744073709551615",
+        ),
+    ] {
+        let run = sweep(args);
+        let stderr = String::from_utf8_lossy(&run.stderr);
+        assert_eq!(run.status.code(), Some(1), "{args:?}: {stderr}");
+        assert!(stderr.contains(named), "{args:?}: {stderr}");
+    }
+}

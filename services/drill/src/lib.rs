@@ -14,6 +14,7 @@ pub mod live;
 pub mod random;
 mod restore;
 pub mod sim;
+pub mod sweep;
 pub mod workload;
 
 pub use driver::{Faults, Progress, RegionTarget};

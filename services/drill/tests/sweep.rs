@@ -6,44 +6,26 @@ const SEEDS: u64 = 50;
 #[test]
 fn fifty_random_fault_timelines_all_pass_the_checker() {
     let dir = tempfile::tempdir().unwrap();
-    // Two threads: every simulation is single-threaded and independent.
-    let run = |seeds: Vec<u64>| {
-        let base = dir.path().to_path_buf();
-        std::thread::spawn(move || {
-            let mut failures = Vec::new();
-            let mut with_conflicts = 0;
-            for seed in seeds {
-                let scenario = meridian_drill::random::scenario(seed);
-                let outcome =
-                    meridian_drill::sim::run(&scenario, seed, &base.join(seed.to_string()));
-                let _ = std::fs::remove_dir_all(base.join(seed.to_string()));
-                match outcome {
-                    // A run with nothing acknowledged would check nothing.
-                    Ok(r) if r.verdict.ok && r.workload.acked > 100 => {
-                        if r.verdict.conflicts_checked > 0 {
-                            with_conflicts += 1;
-                        }
-                    }
-                    Ok(r) => failures.push(format!(
-                        "seed {seed}: acked {}, {}\n  replay: cargo run -p meridian -- drill random --seed {seed}",
-                        r.workload.acked,
-                        r.verdict.problems.join("; ")
-                    )),
-                    Err(e) => failures.push(format!(
-                        "seed {seed}: {e}\n  replay: cargo run -p meridian -- drill random --seed {seed}"
-                    )),
-                }
-            }
-            (failures, with_conflicts)
-        })
-    };
-    let odd = run((1..=SEEDS).filter(|s| s % 2 == 1).collect());
-    let even = run((1..=SEEDS).filter(|s| s % 2 == 0).collect());
-    let (mut failures, a) = odd.join().unwrap();
-    let (more, b) = even.join().unwrap();
-    failures.extend(more);
+    let summary = meridian_drill::sweep::sweep(1..SEEDS + 1, 2, dir.path(), &|_| {});
+    assert_eq!(summary.runs.len() as u64, SEEDS);
     // The sweep must exercise conflict detection, not only quiet runs.
-    assert!(a + b >= 10, "only {} seeds produced conflicts", a + b);
+    assert!(
+        summary.with_conflicts() >= 10,
+        "only {} seeds produced conflicts",
+        summary.with_conflicts()
+    );
+    let failures: Vec<String> = summary
+        .failed()
+        .map(|r| {
+            format!(
+                "seed {}: acked {}, {}\n  replay: {}",
+                r.seed,
+                r.acked,
+                r.problems.join("; "),
+                r.replay()
+            )
+        })
+        .collect();
     assert!(
         failures.is_empty(),
         "{} of {SEEDS} seeds failed:\n{}",
