@@ -533,7 +533,10 @@ async fn run(cli: Cli) -> Result<()> {
             net::run(args).await
         }
         Command::Drill(args) => {
-            init_tracing("warn");
+            // A sweep runs hundreds of simulations whose regions warn of
+            // the faults they are put through: only errors are news there.
+            let sweep = matches!(args.command, drill::DrillCommand::Sweep { .. });
+            init_tracing(if sweep { "error" } else { "warn" });
             drill::run(args).await
         }
         Command::Bench(args) => {
