@@ -87,8 +87,8 @@ pub struct Front {
     config: FrontConfig,
     /// `ClientRequestToken`s of recent transactions, for idempotency.
     tokens: Arc<Mutex<HashMap<String, Token>>>,
-    /// One permit per request being worked on.
-    in_flight: Arc<tokio::sync::Semaphore>,
+    /// The requests being worked on, and for how long each may take.
+    budget: meridian_region::limits::Budget,
 }
 
 /// A transaction token: when it was first used, the request it came with,
@@ -115,7 +115,7 @@ const TOKEN_TTL: Duration = Duration::from_secs(600);
 impl Front {
     pub fn new(ops: Ops, config: FrontConfig) -> Self {
         Front {
-            in_flight: Arc::new(tokio::sync::Semaphore::new(config.max_in_flight)),
+            budget: ops.budget("dynamodb", config.max_in_flight, REQUEST_TIMEOUT),
             ops,
             config,
             tokens: Arc::default(),
@@ -133,12 +133,8 @@ impl Front {
             .layer(axum::middleware::from_fn({
                 // Only what the check needs, cloned per request: the
                 // endpoint's own state is cloned again for the handler.
-                let load = Load {
-                    in_flight: self.in_flight.clone(),
-                    max: self.config.max_in_flight,
-                    ops: self.ops.clone(),
-                };
-                move |req, next| limit_load(load.clone(), req, next)
+                let budget = self.budget.clone();
+                move |req, next| limit_load(budget.clone(), req, next)
             }))
             .with_state(self)
     }
@@ -242,51 +238,42 @@ async fn limit_head(req: axum::extract::Request, next: axum::middleware::Next) -
     next.run(req).await
 }
 
-/// What [`limit_load`] keeps between requests.
-#[derive(Clone)]
-struct Load {
-    in_flight: Arc<tokio::sync::Semaphore>,
-    max: usize,
-    ops: Ops,
-}
-
 /// Sheds load and bounds time: a request past [`FrontConfig::max_in_flight`]
 /// is answered `ThrottlingException` at once, before its body is read, and
 /// one that takes longer than [`REQUEST_TIMEOUT`] (a client that never
 /// finishes its body, an operation that does not end) is answered
 /// `InternalServerError`, as DynamoDB answers a request it could not
 /// finish: a write in it may or may not have taken effect. Both count in
-/// `dynamodb_refused_total{reason}`.
+/// `meridian_refused_requests_total{endpoint="dynamodb", reason}`.
 async fn limit_load(
-    load: Load,
+    budget: meridian_region::limits::Budget,
     req: axum::extract::Request,
     next: axum::middleware::Next,
 ) -> Response {
-    let Ok(_permit) = load.in_flight.try_acquire_owned() else {
-        load.ops.count_refusal("dynamodb", "overloaded");
-        return ApiError::new(
+    use meridian_region::limits::Refused;
+    let refused = match budget.admit() {
+        Ok(admitted) => match admitted.bound(next.run(req)).await {
+            Ok(answer) => return answer,
+            Err(r) => r,
+        },
+        Err(r) => r,
+    };
+    match refused {
+        Refused::Overloaded { limit } => ApiError::new(
             Kind::Throttling,
             format!(
-                "Rate of requests exceeds the allowed throughput: {} requests are already being worked on at this endpoint, the limit",
-                load.max
+                "Rate of requests exceeds the allowed throughput: {limit} requests are already being worked on at this endpoint, the limit"
             ),
-        )
-        .into_response();
-    };
-    match tokio::time::timeout(REQUEST_TIMEOUT, next.run(req)).await {
-        Ok(answer) => answer,
-        Err(_) => {
-            load.ops.count_refusal("dynamodb", "timeout");
-            ApiError::new(
-                Kind::InternalServerError,
-                format!(
-                    "The request did not finish within {} s; a write in it may or may not have taken effect",
-                    REQUEST_TIMEOUT.as_secs()
-                ),
-            )
-            .into_response()
-        }
+        ),
+        Refused::Timeout { after } => ApiError::new(
+            Kind::InternalServerError,
+            format!(
+                "The request did not finish within {} s; a write in it may or may not have taken effect",
+                after.as_secs()
+            ),
+        ),
     }
+    .into_response()
 }
 
 /// `healthy: <host>`, the address the client used, as DynamoDB answers

@@ -42,6 +42,13 @@ use crate::{Proxy, ProxyError, Registry, RegistryError};
 
 pub const VERSION: &str = "2.12.0-meridian";
 
+/// Requests the API works on at once; one more is answered 503 at once,
+/// so a flood of control calls cannot queue without bound.
+pub const MAX_IN_FLIGHT: usize = 256;
+/// Longest a request may take: a restart waits for the region's process
+/// to start.
+pub const REQUEST_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(120);
+
 /// The Toxiproxy-compatible API alone.
 pub fn router(registry: Registry) -> axum::Router {
     router_with(registry, None)
@@ -61,6 +68,39 @@ pub fn router_with(registry: Registry, supervisor: Option<Arc<dyn Supervisor>>) 
         None => proxies,
     }
     .fallback(not_found)
+    .layer(axum::middleware::from_fn({
+        let permits = Arc::new(tokio::sync::Semaphore::new(MAX_IN_FLIGHT));
+        move |req, next| limit_load(permits.clone(), req, next)
+    }))
+}
+
+/// Sheds load past [`MAX_IN_FLIGHT`] (503) and bounds each request by
+/// [`REQUEST_TIMEOUT`] (504), in the API's error format.
+async fn limit_load(
+    permits: Arc<tokio::sync::Semaphore>,
+    req: axum::extract::Request,
+    next: axum::middleware::Next,
+) -> Response {
+    let Ok(_permit) = permits.try_acquire_owned() else {
+        return ApiError(
+            StatusCode::SERVICE_UNAVAILABLE,
+            format!(
+                "the control API is working on {MAX_IN_FLIGHT} requests, its limit; retry later"
+            ),
+        )
+        .into_response();
+    };
+    match tokio::time::timeout(REQUEST_TIMEOUT, next.run(req)).await {
+        Ok(answer) => answer,
+        Err(_) => ApiError(
+            StatusCode::GATEWAY_TIMEOUT,
+            format!(
+                "the request did not finish within {} s",
+                REQUEST_TIMEOUT.as_secs()
+            ),
+        )
+        .into_response(),
+    }
 }
 
 /// Unknown routes answer in the API's error format. Without a supervisor the

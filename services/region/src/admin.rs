@@ -536,6 +536,36 @@ const CONFLICT_PAGE_BYTES: usize = 4 << 20;
 /// Largest injectable drift rate: 10 % either way.
 pub const MAX_DRIFT_PPM: u64 = 100_000;
 
+/// A metrics or health request within the endpoint's [`Budget`]: past it,
+/// 503 with the reason (a probe that gets it counts a failure, which is
+/// what an endpoint this loaded deserves).
+///
+/// [`Budget`]: crate::limits::Budget
+async fn within_budget(
+    budget: &crate::limits::Budget,
+    req: axum::extract::Request,
+    next: axum::middleware::Next,
+) -> axum::response::Response {
+    use crate::limits::Refused;
+    use axum::response::IntoResponse;
+    let refused = match budget.admit() {
+        Ok(admitted) => match admitted.bound(next.run(req)).await {
+            Ok(answer) => return answer,
+            Err(r) => r,
+        },
+        Err(r) => r,
+    };
+    let why = match refused {
+        Refused::Overloaded { limit } => {
+            format!("this endpoint is working on {limit} requests, its limit; retry later\n")
+        }
+        Refused::Timeout { after } => {
+            format!("the request did not finish within {} s\n", after.as_secs())
+        }
+    };
+    (axum::http::StatusCode::SERVICE_UNAVAILABLE, why).into_response()
+}
+
 /// The answer of a readiness probe: ready unless the writer stopped for
 /// good, and then why.
 pub fn readiness(failure: Option<String>) -> (axum::http::StatusCode, String) {
@@ -561,24 +591,22 @@ pub(crate) async fn serve_http(
 ) {
     use axum::routing::get;
     let metrics = shared.clone();
-    let app = axum::Router::new()
-        .route(
-            "/metrics",
-            get(move || {
-                let shared = metrics.clone();
-                async move {
-                    let _ = refresh_pending(&shared).await;
-                    (
-                        [(
-                            axum::http::header::CONTENT_TYPE,
-                            "application/openmetrics-text; version=1.0.0; charset=utf-8",
-                        )],
-                        shared.metrics.encode(),
-                    )
-                }
-            }),
-        )
-        .route("/health/live", get(|| async { "ok\n" }));
+    let app = axum::Router::new().route(
+        "/metrics",
+        get(move || {
+            let shared = metrics.clone();
+            async move {
+                let _ = refresh_pending(&shared).await;
+                (
+                    [(
+                        axum::http::header::CONTENT_TYPE,
+                        "application/openmetrics-text; version=1.0.0; charset=utf-8",
+                    )],
+                    shared.metrics.encode(),
+                )
+            }
+        }),
+    );
     let app = ["/health", "/health/ready"]
         .into_iter()
         .fold(app, |app, path| {
@@ -591,6 +619,22 @@ pub(crate) async fn serve_http(
                 }),
             )
         });
+    let budget = crate::limits::Budget::new(
+        "metrics",
+        crate::limits::MAX_METRICS_IN_FLIGHT,
+        crate::limits::METRICS_TIMEOUT,
+        shared.metrics.clone(),
+    );
+    // Liveness stays outside the budget: it touches nothing, and a loaded
+    // region is not a dead one (Kubernetes restarts what fails it).
+    let app = app
+        .route_layer(axum::middleware::from_fn(
+            move |req: axum::extract::Request, next: axum::middleware::Next| {
+                let budget = budget.clone();
+                async move { within_budget(&budget, req, next).await }
+            },
+        ))
+        .route("/health/live", get(|| async { "ok\n" }));
     let result = axum::serve(listener, app)
         .with_graceful_shutdown(async move { stop.raised().await })
         .await;

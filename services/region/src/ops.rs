@@ -61,14 +61,15 @@ impl Ops {
         self.shared.config.all_regions()
     }
 
-    /// Counts a client request an endpoint refused before it ran
-    /// (`meridian_refused_requests`).
-    pub fn count_refusal(&self, endpoint: &'static str, reason: &'static str) {
-        self.shared
-            .metrics
-            .refused_requests
-            .get_or_create(&crate::metrics::EndpointReasonLabel { endpoint, reason })
-            .inc();
+    /// A load budget for one of this region's servers, counted in its
+    /// metrics (`crate::limits`).
+    pub fn budget(
+        &self,
+        endpoint: &'static str,
+        limit: usize,
+        timeout: std::time::Duration,
+    ) -> crate::limits::Budget {
+        crate::limits::Budget::new(endpoint, limit, timeout, self.shared.metrics.clone())
     }
 
     /// Unskewed time in µs since the epoch, as this region reads it.
