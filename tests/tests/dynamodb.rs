@@ -2712,10 +2712,15 @@ async fn health_names_the_host_and_cors_is_answered_as_dynamodb_does() {
         String::from_utf8_lossy(&health.body).trim(),
         format!("healthy: {addr}")
     );
-    // Without an Origin there is no CORS header, whatever the method.
+    // Without an Origin there is no CORS header, whatever the method; every
+    // answer names its server as DynamoDB's do.
     for method in ["OPTIONS", "GET", "POST"] {
         let answer = raw_exchange(addr, method, &[]).await;
         assert!(!answer.contains("access-control-"), "{method}: {answer}");
+        assert!(
+            answer.contains("\r\nserver: server\r\n"),
+            "{method}: {answer}"
+        );
     }
     // With one, any origin is allowed; only a preflight gets a max age and
     // the method and headers it asked for.

@@ -525,6 +525,20 @@ async fn create_table_with_indexes_and_describe_them() {
             && t.local_secondary_indexes()[0].item_count() == Some(want_lsi)
     })
     .await;
+    // DeleteTable describes the table without its keys and indexes, which
+    // DescribeTable gives.
+    let gone = c
+        .delete_table()
+        .table_name("orders")
+        .send()
+        .await
+        .expect("delete orders")
+        .table_description
+        .expect("a description");
+    assert!(gone.key_schema().is_empty(), "{gone:?}");
+    assert!(gone.attribute_definitions().is_empty(), "{gone:?}");
+    assert!(gone.global_secondary_indexes().is_empty(), "{gone:?}");
+    assert!(gone.local_secondary_indexes().is_empty(), "{gone:?}");
     cluster.shutdown().await;
 }
 
@@ -1675,6 +1689,15 @@ async fn bad_index_definitions_are_refused_and_create_no_table() {
             "One or more parameter values were invalid: Some AttributeDefinitions are not used. AttributeDefinitions: [",
         ),
         (
+            // The name's length is refused before the definitions and the
+            // index keys are compared.
+            "long_index_key",
+            base("long_index_key")
+                .attribute_definitions(def("short", TS))
+                .global_secondary_indexes(gsi("g", &[&"k".repeat(256)], &[], all())),
+            "1 validation error detected: Value 'kkk",
+        ),
+        (
             "lsi_no_sort",
             create_table_request(&c, "lsi_no_sort", ("pk", TS), None)
                 .attribute_definitions(def("a", TS))
@@ -1724,6 +1747,16 @@ async fn bad_index_definitions_are_refused_and_create_no_table() {
         .unwrap();
     let listed: BTreeSet<String> = listed.split(", ").map(str::to_string).collect();
     assert_eq!(listed, set(&["pk", "sk", "a", "c"]), "{msg:?}");
+    let r = base("long_index_key2")
+        .attribute_definitions(def("short", TS))
+        .global_secondary_indexes(gsi("g", &[&"k".repeat(256)], &[], all()))
+        .send()
+        .await;
+    let msg = expect_code(r, "ValidationException", "long_index_key2");
+    assert!(
+        msg.contains("at 'globalSecondaryIndexes.1.member.keySchema.1.member.attributeName' failed to satisfy constraint: Member must have length less than or equal to 255"),
+        "{msg:?}"
+    );
     let list = c.list_tables().send().await.expect("list tables");
     assert!(list.table_names().is_empty(), "{list:?}");
     // The undefined-attribute message lists the attributes that are defined.
@@ -2125,6 +2158,35 @@ async fn update_table_builds_an_index_over_existing_items_and_drops_it() {
     assert_eq!(
         msg,
         format!("Requested resource not found: Index no_such_index for table {t}")
+    );
+    // Two drops in one request are over the limit before either index is
+    // looked up.
+    let r = c
+        .update_table()
+        .table_name(t)
+        .global_secondary_index_updates(delete_gsi("no_such_index"))
+        .global_secondary_index_updates(delete_gsi("nor_this_one"))
+        .send()
+        .await;
+    let msg = expect_code(r, "LimitExceededException", "two drops");
+    assert!(
+        msg.contains("Only 1 online index can be created or deleted simultaneously"),
+        "{msg}"
+    );
+    // A name past 255 characters is refused for its length before the
+    // definitions and the index's keys are compared.
+    let long = "k".repeat(256);
+    let r = c
+        .update_table()
+        .table_name(t)
+        .attribute_definitions(def(&long, TS))
+        .global_secondary_index_updates(create_gsi("by_short", &["short"], &[], all()))
+        .send()
+        .await;
+    let msg = expect_code(r, "ValidationException", "a long definition");
+    assert!(
+        msg.contains("at 'attributeDefinitions.1.member.attributeName' failed to satisfy constraint: Member must have length less than or equal to 255"),
+        "{msg}"
     );
 
     // Delete: gone from DescribeTable, and queries of it refused.

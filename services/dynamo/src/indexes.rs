@@ -238,6 +238,7 @@ pub fn parse_updates(
     }
     let mut out = Vec::new();
     let mut named: Vec<&str> = Vec::new();
+    let mut asked = Vec::new();
     for (i, u) in updates.iter().enumerate() {
         let Some(u) = u.as_object().map(Req) else {
             return Err(ApiError::new(
@@ -269,6 +270,26 @@ pub fn parse_updates(
             )));
         }
         named.push(name);
+        asked.push((action, name, u, at));
+    }
+    // DynamoDB refuses more than one build or drop before it looks the
+    // indexes up: two deletes of indexes that do not exist are refused as
+    // too many, not as unknown.
+    let too_many = || {
+        ApiError::new(
+            crate::error::Kind::LimitExceeded,
+            "Subscriber limit exceeded: Only 1 online index can be created or deleted simultaneously per table",
+        )
+    };
+    if asked
+        .iter()
+        .filter(|(action, ..)| matches!(*action, "Create" | "Delete"))
+        .count()
+        > 1
+    {
+        return Err(too_many());
+    }
+    for (action, name, u, at) in asked {
         let existing = table.index(name);
         match (action, existing) {
             ("Create", _) => {
@@ -333,11 +354,8 @@ pub fn parse_updates(
             index::Change::Create(_) => true,
         })
     });
-    if out.len() > 1 || busy {
-        return Err(ApiError::new(
-            crate::error::Kind::LimitExceeded,
-            "Subscriber limit exceeded: Only 1 online index can be created or deleted simultaneously per table",
-        ));
+    if busy {
+        return Err(too_many());
     }
     Ok(out)
 }

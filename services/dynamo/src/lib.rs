@@ -136,6 +136,7 @@ impl Front {
                 let budget = self.budget.clone();
                 move |req, next| limit_load(budget.clone(), req, next)
             }))
+            .layer(axum::middleware::from_fn(server_header))
             .with_state(self)
     }
 
@@ -300,6 +301,17 @@ async fn preflight() -> impl IntoResponse {
 /// Headers a browser script may read from an answer, as DynamoDB exposes them.
 const CORS_EXPOSE: &str =
     "x-amzn-RequestId,x-amzn-ErrorType,x-amz-request-id,x-amz-id-2,x-amzn-ErrorMessage,Date";
+
+/// DynamoDB names itself `Server: Server` on every answer, refusals
+/// included; clients and proxies may look for it.
+async fn server_header(req: axum::extract::Request, next: axum::middleware::Next) -> Response {
+    let mut res = next.run(req).await;
+    res.headers_mut().insert(
+        axum::http::header::SERVER,
+        axum::http::HeaderValue::from_static("Server"),
+    );
+    res
+}
 
 /// CORS, as DynamoDB answers it: a request with an `Origin` is allowed from
 /// any origin (`Access-Control-Allow-Origin: *`, with the headers a script

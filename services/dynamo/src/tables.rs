@@ -247,52 +247,78 @@ pub(crate) fn key_type(name: &str, defs: &[Json]) -> ApiResult<KeyType> {
     })
 }
 
-/// DynamoDB's member checks on `KeySchema` and `AttributeDefinitions`,
-/// made before it compares the two: names present and 1 to 255 long, types
-/// present, no attribute defined twice.
-fn check_key_members(schema: &[Json], defs: &[Json]) -> ApiResult<()> {
+/// The member errors of one list of key schema elements or attribute
+/// definitions at `list` (`keySchema`, `attributeDefinitions.…`): a name
+/// missing or not 1 to 255 long, a type (`ty`: its path name and member)
+/// missing.
+fn key_member_errors(list: &str, members: &[Json], ty: (&str, &str), errors: &mut Vec<String>) {
+    let (ty_at, ty) = ty;
+    for (i, m) in members.iter().enumerate() {
+        let at = format!("{list}.{}.member", i + 1);
+        match m.get("AttributeName").and_then(Json::as_str) {
+            None => errors.push(format!(
+                "Value null at '{at}.attributeName' failed to satisfy constraint: Member must not be null"
+            )),
+            Some(n) if n.is_empty() || n.len() > 255 => errors.push(format!(
+                "Value '{n}' at '{at}.attributeName' failed to satisfy constraint: Member must have length {}",
+                if n.is_empty() {
+                    "greater than or equal to 1"
+                } else {
+                    "less than or equal to 255"
+                }
+            )),
+            Some(_) => {}
+        }
+        if m.get(ty).is_none_or(Json::is_null) {
+            errors.push(format!(
+                "Value null at '{at}.{ty_at}' failed to satisfy constraint: Member must not be null"
+            ));
+        }
+    }
+}
+
+/// DynamoDB's summary of member errors: `N validation error(s) detected:`
+/// and each, or nothing when there are none.
+fn validation_errors(errors: Vec<String>) -> ApiResult<()> {
+    if errors.is_empty() {
+        return Ok(());
+    }
+    let n = errors.len();
+    Err(ApiError::validation(format!(
+        "{n} validation error{} detected: {}",
+        if n == 1 { "" } else { "s" },
+        errors.join("; ")
+    )))
+}
+
+/// DynamoDB's member checks on `KeySchema` and `AttributeDefinitions`, and
+/// on the key schemas of the indexes a request names, made before it
+/// compares them: names present and 1 to 255 long, types present, no
+/// attribute defined twice.
+fn check_key_members(r: &Req<'_>, schema: &[Json], defs: &[Json]) -> ApiResult<()> {
     let mut errors = Vec::new();
-    let lists = [
-        ("keySchema", "keyType", "KeyType", schema),
-        (
-            "attributeDefinitions",
-            "attributeType",
-            "AttributeType",
-            defs,
-        ),
-    ];
-    for (list, ty_at, ty, members) in lists {
-        for (i, m) in members.iter().enumerate() {
-            let at = format!("{list}.{}.member", i + 1);
-            match m.get("AttributeName").and_then(Json::as_str) {
-                None => errors.push(format!(
-                    "Value null at '{at}.attributeName' failed to satisfy constraint: Member must not be null"
-                )),
-                Some(n) if n.is_empty() || n.len() > 255 => errors.push(format!(
-                    "Value '{n}' at '{at}.attributeName' failed to satisfy constraint: Member must have length {}",
-                    if n.is_empty() {
-                        "greater than or equal to 1"
-                    } else {
-                        "less than or equal to 255"
-                    }
-                )),
-                Some(_) => {}
-            }
-            if m.get(ty).is_none_or(Json::is_null) {
-                errors.push(format!(
-                    "Value null at '{at}.{ty_at}' failed to satisfy constraint: Member must not be null"
-                ));
+    key_member_errors("keySchema", schema, ("keyType", "KeyType"), &mut errors);
+    key_member_errors(
+        "attributeDefinitions",
+        defs,
+        ("attributeType", "AttributeType"),
+        &mut errors,
+    );
+    for (field, at) in [
+        ("GlobalSecondaryIndexes", "globalSecondaryIndexes"),
+        ("LocalSecondaryIndexes", "localSecondaryIndexes"),
+    ] {
+        let Some(Json::Array(indexes)) = r.get(field) else {
+            continue;
+        };
+        for (i, index) in indexes.iter().enumerate() {
+            if let Some(Json::Array(keys)) = index.get("KeySchema") {
+                let at = format!("{at}.{}.member.keySchema", i + 1);
+                key_member_errors(&at, keys, ("keyType", "KeyType"), &mut errors);
             }
         }
     }
-    if !errors.is_empty() {
-        let n = errors.len();
-        return Err(ApiError::validation(format!(
-            "{n} validation error{} detected: {}",
-            if n == 1 { "" } else { "s" },
-            errors.join("; ")
-        )));
-    }
+    validation_errors(errors)?;
     let mut seen = std::collections::BTreeSet::new();
     for name in defs
         .iter()
@@ -315,7 +341,7 @@ pub async fn create(ops: &Ops, r: Req<'_>) -> ApiResult<Json> {
     let stream = stream_spec(&r, true)?;
     let schema = r.arr("KeySchema")?;
     let defs = r.arr("AttributeDefinitions")?;
-    check_key_members(schema, defs)?;
+    check_key_members(&r, schema, defs)?;
     let (mut hash, mut range) = (None, None);
     for k in schema {
         let attr = k
@@ -409,6 +435,25 @@ pub async fn update(ops: &Ops, r: Req<'_>) -> ApiResult<Json> {
             .await?;
         let billing = settings.ok_or_else(ApiError::not_found)?.billing;
         let defs = r.opt_arr("AttributeDefinitions")?.map(Vec::as_slice);
+        let mut errors = Vec::new();
+        if let Some(defs) = defs {
+            key_member_errors(
+                "attributeDefinitions",
+                defs,
+                ("attributeType", "AttributeType"),
+                &mut errors,
+            );
+        }
+        for (i, u) in updates.iter().enumerate() {
+            if let Some(Json::Array(keys)) = u.get("Create").and_then(|c| c.get("KeySchema")) {
+                let at = format!(
+                    "globalSecondaryIndexUpdates.{}.member.create.keySchema",
+                    i + 1
+                );
+                key_member_errors(&at, keys, ("keyType", "KeyType"), &mut errors);
+            }
+        }
+        validation_errors(errors)?;
         let changes = crate::indexes::parse_updates(updates, defs, billing, &def, &building)?;
         let others = [
             "BillingMode",
@@ -547,10 +592,16 @@ pub async fn delete(ops: &Ops, r: Req<'_>) -> ApiResult<Json> {
     ops.write(vec![WriteOp::DeleteTable(info.def.name.clone())])
         .await?;
     let mut d = describe_json(ops.region(), &info, "DELETING");
-    // DynamoDB's DeleteTable describes the table without its creation time
-    // and key definitions, which DescribeTable includes.
+    // DynamoDB's DeleteTable describes the table without its creation time,
+    // key definitions and indexes, which DescribeTable includes.
     if let Some(o) = d.as_object_mut() {
-        for field in ["CreationDateTime", "KeySchema", "AttributeDefinitions"] {
+        for field in [
+            "CreationDateTime",
+            "KeySchema",
+            "AttributeDefinitions",
+            "GlobalSecondaryIndexes",
+            "LocalSecondaryIndexes",
+        ] {
             o.remove(field);
         }
     }
