@@ -121,23 +121,31 @@ pub fn version_of(v: &Option<pb::Version>) -> Version {
 impl TestCluster {
     /// Starts one region per name, all peers of each other.
     pub async fn start(names: &[&str]) -> Self {
-        Self::start_with(names, None, |_| {}).await
+        Self::start_with(names, None, None, |_| {}).await
+    }
+
+    /// Starts one region per name whose replication and repair run on a
+    /// listener of their own, over mutual TLS with the certificates in
+    /// `certs` (`meridian_region::tls::issue` makes them).
+    pub async fn start_tls(names: &[&str], certs: &std::path::Path) -> Self {
+        Self::start_with(names, None, Some(certs), |_| {}).await
     }
 
     /// Starts one region per name, each config changed by `tune` first.
     pub async fn start_tuned(names: &[&str], tune: impl Fn(&mut RegionConfig)) -> Self {
-        Self::start_with(names, None, tune).await
+        Self::start_with(names, None, None, tune).await
     }
 
     /// Starts a cluster whose every link `a -> b` runs through a netsim
     /// proxy named `a>b` in `net`, so tests can cut and heal real TCP links.
     pub async fn start_through(names: &[&str], net: &meridian_netsim::Registry) -> Self {
-        Self::start_with(names, Some(net), |_| {}).await
+        Self::start_with(names, Some(net), None, |_| {}).await
     }
 
     async fn start_with(
         names: &[&str],
         net: Option<&meridian_netsim::Registry>,
+        certs: Option<&std::path::Path>,
         tune: impl Fn(&mut RegionConfig),
     ) -> Self {
         let dir = tempfile::tempdir().expect("temp dir");
@@ -150,10 +158,20 @@ impl TestCluster {
             .iter()
             .map(|l| l.local_addr().expect("addr"))
             .collect();
+        // With TLS, peers dial each region's replication listener: a port
+        // picked here and bound again by the region.
+        let mut peer_addrs = addrs.clone();
+        if certs.is_some() {
+            for a in &mut peer_addrs {
+                let l = TcpListener::bind("127.0.0.1:0").await.expect("bind port 0");
+                *a = l.local_addr().expect("addr");
+            }
+        }
+        let scheme = if certs.is_some() { "https" } else { "http" };
         // Where each region reaches each peer: directly, or through its proxy.
         let mut routes = std::collections::HashMap::new();
-        for (from, _) in names.iter().zip(&addrs) {
-            for (to, to_addr) in names.iter().zip(&addrs) {
+        for (from, _) in names.iter().zip(&peer_addrs) {
+            for (to, to_addr) in names.iter().zip(&peer_addrs) {
                 if from == to {
                     continue;
                 }
@@ -181,6 +199,8 @@ impl TestCluster {
                 data_dir: dir.path().join(name),
                 backup_dir: dir.path().join("backups").join(name),
                 grpc_listen: addrs[i],
+                replication_listen: certs.map(|_| peer_addrs[i]),
+                tls: certs.map(|d| meridian_region::tls::TlsFiles::in_dir(d, name)),
                 metrics_listen: None,
                 dynamo_listen: None,
                 peers: names
@@ -188,7 +208,7 @@ impl TestCluster {
                     .filter(|n| *n != name)
                     .map(|n| PeerConfig {
                         name: n.to_string(),
-                        url: format!("http://{}", routes[&(name.to_string(), n.to_string())]),
+                        url: format!("{scheme}://{}", routes[&(name.to_string(), n.to_string())]),
                     })
                     .collect(),
                 durability: Durability::Normal,

@@ -433,6 +433,7 @@ pub async fn run(command: Command) -> Result<()> {
             json,
         } => repair(config.as_deref(), region, peer, table, json).await?,
         Command::Region { .. }
+        | Command::Certs { .. }
         | Command::Up { .. }
         | Command::Netsim { .. }
         | Command::Health(_)

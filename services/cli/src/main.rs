@@ -102,6 +102,17 @@ enum Command {
         #[arg(long, env = "MERIDIAN_DATA_DIR")]
         data_dir: Option<PathBuf>,
     },
+    /// Create the cluster's certificate authority and a certificate per
+    /// region, for mutual TLS between regions (docs/security.md). Existing
+    /// files are kept; delete a region's two files to reissue them.
+    Certs {
+        /// Cluster file: the regions, and the `[tls] dir` to write to.
+        #[arg(long, env = "MERIDIAN_CONFIG", default_value = DEFAULT_CLUSTER)]
+        config: PathBuf,
+        /// Write here instead of the cluster file's `[tls] dir`.
+        #[arg(long)]
+        dir: Option<PathBuf>,
+    },
     /// Start every region of a cluster file as its own process, and record
     /// where the file is so other commands find it from any directory.
     Up {
@@ -481,6 +492,13 @@ fn init_tracing(default: &str) {
 }
 
 fn main() -> std::process::ExitCode {
+    // A closed pipe (`meridian status | head`) ends the command quietly, as
+    // it ends any Unix tool, instead of a panic in `println!`. Rust sets
+    // SIGPIPE to be ignored before main; this puts the default back.
+    // SAFETY: no other thread exists yet, and SIG_DFL is a valid handler.
+    unsafe {
+        libc::signal(libc::SIGPIPE, libc::SIG_DFL);
+    }
     let runtime = match tokio::runtime::Runtime::new() {
         Ok(r) => r,
         Err(e) => {
@@ -516,6 +534,7 @@ async fn run(cli: Cli) -> Result<()> {
             init_tracing("info");
             up::run_region(&config, region.as_deref(), data_dir).await
         }
+        Command::Certs { config, dir } => up::certs(&config, dir.as_deref()),
         Command::Up { config, wipe } => {
             init_tracing("info");
             up::up(&config, wipe).await

@@ -34,6 +34,9 @@ pub async fn run_region(
             cluster.region_names().join(", ")
         ),
     };
+    if cluster.tls.is_none() {
+        tracing::warn!(region = %name, "replication is plaintext and peers are trusted by the names they give: add a [tls] section to the cluster file (docs/security.md)");
+    }
     let mut cfg = cluster.region_config(&name)?;
     if let Some(d) = data_dir {
         cfg.data_dir = d;
@@ -95,12 +98,49 @@ pub fn print_links(cluster: &ClusterFile) {
     );
 }
 
+/// `meridian certs`: issues what the cluster file's regions lack.
+pub fn certs(config: &Path, dir: Option<&Path>) -> Result<()> {
+    let cluster = load_cluster(config)?;
+    let dir = match (dir, &cluster.tls) {
+        (Some(d), _) => d.to_path_buf(),
+        (None, Some(t)) => t.dir.clone(),
+        (None, None) => bail!(
+            "{} has no [tls] section: give --dir, or add [tls] with a dir (docs/security.md)",
+            config.display()
+        ),
+    };
+    issue_certs(&cluster, &dir)
+}
+
+fn issue_certs(cluster: &ClusterFile, dir: &Path) -> Result<()> {
+    let issued = meridian_region::tls::issue(dir, &cluster.certificate_names())
+        .with_context(|| format!("issuing certificates in {}", dir.display()))?;
+    if issued.new_ca {
+        println!(
+            "created the cluster's certificate authority in {}",
+            dir.display()
+        );
+    }
+    for r in &issued.issued {
+        println!("issued {}/{r}.pem for region {r}", dir.display());
+    }
+    if !issued.kept.is_empty() {
+        println!("kept the certificates of {}", issued.kept.join(", "));
+    }
+    Ok(())
+}
+
 pub async fn up(config: &Path, wipe: bool) -> Result<()> {
     let cluster = load_cluster(config)?;
     if wipe && cluster.data_dir.exists() {
         std::fs::remove_dir_all(&cluster.data_dir)
             .with_context(|| format!("wiping {}", cluster.data_dir.display()))?;
         println!("wiped {}", cluster.data_dir.display());
+    }
+    // Regions of a TLS cluster need certificates: a fresh clone gets them
+    // here, so the default cluster runs TLS with nothing to do first.
+    if let Some(tls) = &cluster.tls {
+        issue_certs(&cluster, &tls.dir)?;
     }
     let exe = std::env::current_exe().context("locating the meridian binary")?;
     // The control API and the proxies are up before the regions, so a

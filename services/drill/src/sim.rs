@@ -373,6 +373,8 @@ pub fn run(scenario: &Scenario, seed: u64, dir: &Path) -> Result<Report, SimErro
             data_dir: dir.join(name),
             backup_dir: dir.join("backups").join(name),
             grpc_listen: SocketAddr::new(IpAddr::V4(Ipv4Addr::UNSPECIFIED), GRPC_PORT),
+            replication_listen: None,
+            tls: None,
             metrics_listen: None,
             dynamo_listen: None,
             peers: names

@@ -95,8 +95,22 @@ pub struct ClusterFile {
     /// proxy, one proxy per directed pair, so faults can be injected.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub netsim: Option<NetsimSection>,
+    /// Mutual TLS between regions (docs/security.md). Without it regions
+    /// replicate in plaintext and trust the names peers give, and each
+    /// region logs a warning at start-up.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub tls: Option<TlsSection>,
     #[serde(rename = "region")]
     pub regions: Vec<RegionEntry>,
+}
+
+/// Where the cluster's certificates are: `ca.pem`, and `<region>.pem` and
+/// `<region>.key` for each region, as `meridian certs` writes them.
+#[derive(Debug, Clone, Deserialize, Serialize)]
+#[serde(deny_unknown_fields)]
+pub struct TlsSection {
+    /// Relative to the directory meridian is started from, like `data_dir`.
+    pub dir: PathBuf,
 }
 
 /// Where the link proxy runs. Region `i` reaches region `j` (positions in
@@ -156,6 +170,11 @@ pub struct RegionEntry {
     /// DynamoDB-compatible HTTP endpoint.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub dynamo: Option<SocketAddr>,
+    /// Where replication and repair listen, apart from the client API on
+    /// `grpc`; peers dial this port (at `advertise`'s host when set).
+    /// Required with `[tls]`, which applies to this listener only.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub replication: Option<SocketAddr>,
 }
 
 fn default_netsim_api() -> SocketAddr {
@@ -236,6 +255,7 @@ impl ClusterFile {
             backup_dir: None,
             dynamodb_keys: Default::default(),
             netsim: None,
+            tls: None,
             regions: regions
                 .iter()
                 .map(|(name, grpc)| RegionEntry {
@@ -244,6 +264,7 @@ impl ClusterFile {
                     advertise: None,
                     metrics: None,
                     dynamo: None,
+                    replication: None,
                 })
                 .collect(),
         }
@@ -325,6 +346,14 @@ impl ClusterFile {
                 ));
             }
         }
+        if self.tls.is_some()
+            && let Some(r) = self.regions.iter().find(|r| r.replication.is_none())
+        {
+            return Err(format!(
+                "region {} needs a replication address: with [tls], regions replicate on a listener of their own",
+                r.name
+            ));
+        }
         if Durability::parse(&self.durability).is_none() {
             return Err(format!(
                 "durability must be \"full\" or \"normal\", got {:?}",
@@ -354,9 +383,46 @@ impl ClusterFile {
         })
     }
 
-    /// `host:port` where a region's gRPC endpoint is reached.
-    fn grpc_dial(r: &RegionEntry) -> String {
-        r.advertise.clone().unwrap_or_else(|| r.grpc.to_string())
+    /// `host:port` where peers reach a region: its replication listener
+    /// when it has one, else its gRPC endpoint; at the `advertise` host
+    /// when set.
+    fn peer_dial(r: &RegionEntry) -> String {
+        match (r.replication, &r.advertise) {
+            (None, Some(a)) => a.clone(),
+            (None, None) => r.grpc.to_string(),
+            (Some(l), None) => l.to_string(),
+            (Some(l), Some(a)) => {
+                let host = a.rsplit_once(':').map_or(a.as_str(), |(h, _)| h);
+                format!("{host}:{}", l.port())
+            }
+        }
+    }
+
+    /// Each region with the names and addresses it is dialled by besides
+    /// its name: what `meridian certs` puts in its certificate.
+    pub fn certificate_names(&self) -> Vec<(String, Vec<String>)> {
+        self.regions
+            .iter()
+            .map(|r| (r.name.clone(), Self::cert_hosts(r)))
+            .collect()
+    }
+
+    fn cert_hosts(r: &RegionEntry) -> Vec<String> {
+        let mut hosts = vec!["localhost".to_string()];
+        let mut add = |h: String| {
+            if !h.is_empty() && !hosts.contains(&h) {
+                hosts.push(h);
+            }
+        };
+        if let Some(a) = &r.advertise {
+            add(a.rsplit_once(':').map_or(a.clone(), |(h, _)| h.to_string()));
+        }
+        for addr in [Some(r.grpc), r.replication].into_iter().flatten() {
+            if !addr.ip().is_unspecified() {
+                add(addr.ip().to_string());
+            }
+        }
+        hosts
     }
 
     /// Every directed link through the proxy, in file order; empty without
@@ -381,7 +447,7 @@ impl ClusterFile {
                     name: link_name(&from.name, &to.name),
                     listen: SocketAddr::new(n.listen_host, port),
                     dial: format!("{host}:{port}"),
-                    upstream: Self::grpc_dial(to),
+                    upstream: Self::peer_dial(to),
                 });
             }
         }
@@ -400,6 +466,11 @@ impl ClusterFile {
                 .unwrap_or_else(|| self.data_dir.join("backups"))
                 .join(&me.name),
             grpc_listen: me.grpc,
+            replication_listen: me.replication,
+            tls: self
+                .tls
+                .as_ref()
+                .map(|t| crate::tls::TlsFiles::in_dir(&t.dir, &me.name)),
             metrics_listen: me.metrics,
             dynamo_listen: me.dynamo,
             peers: {
@@ -412,10 +483,11 @@ impl ClusterFile {
                             .iter()
                             .find(|l| l.from == name && l.to == r.name)
                             .map(|l| l.dial.clone())
-                            .unwrap_or_else(|| Self::grpc_dial(r));
+                            .unwrap_or_else(|| Self::peer_dial(r));
+                        let scheme = if self.tls.is_some() { "https" } else { "http" };
                         PeerConfig {
                             name: r.name.clone(),
-                            url: format!("http://{dial}"),
+                            url: format!("{scheme}://{dial}"),
                         }
                     })
                     .collect()
@@ -445,7 +517,8 @@ impl ClusterFile {
 #[derive(Debug, Clone)]
 pub struct PeerConfig {
     pub name: String,
-    /// `http://host:port` of the peer's gRPC endpoint.
+    /// `http://host:port` (`https://` with TLS) where the peer takes
+    /// replication and repair.
     pub url: String,
 }
 
@@ -457,6 +530,11 @@ pub struct RegionConfig {
     /// Where this region's on-demand backups live (docs/backups.md).
     pub backup_dir: PathBuf,
     pub grpc_listen: SocketAddr,
+    /// Replication and repair's own listener; `None` serves them on
+    /// `grpc_listen` with the client API.
+    pub replication_listen: Option<SocketAddr>,
+    /// Mutual TLS on the replication listener and to peers.
+    pub tls: Option<crate::tls::TlsFiles>,
     pub metrics_listen: Option<SocketAddr>,
     /// Where the DynamoDB-compatible front listens, if anywhere.
     pub dynamo_listen: Option<SocketAddr>,

@@ -23,6 +23,7 @@ pub mod replication;
 pub mod seed;
 pub mod service;
 pub mod tail;
+pub mod tls;
 pub mod transport;
 mod truncate;
 pub mod ttl;
@@ -64,6 +65,8 @@ pub enum RegionError {
     },
     #[error(transparent)]
     Config(#[from] ConfigError),
+    #[error(transparent)]
+    Tls(#[from] tls::TlsError),
 }
 
 /// Shipper state per peer, for the status API.
@@ -131,6 +134,8 @@ impl Clocks {
 pub struct Region {
     pub name: String,
     pub grpc_addr: SocketAddr,
+    /// Replication and repair's own listener, when the config gives one.
+    pub replication_addr: Option<SocketAddr>,
     pub metrics_addr: Option<SocketAddr>,
     pub clocks: Clocks,
     shutdown: watch::Sender<bool>,
@@ -174,6 +179,19 @@ pub async fn start(
         source,
     })?;
     let metrics_addr = metrics_listener.as_ref().and_then(|l| l.local_addr().ok());
+    let replication_listener = match config.replication_listen {
+        None => None,
+        Some(addr) => {
+            let listen = |source| RegionError::Listen { addr, source };
+            let l = TcpListener::bind(addr).await.map_err(listen)?;
+            let local = l.local_addr().map_err(listen)?;
+            Some((l, local))
+        }
+    };
+    if let Some(files) = &config.tls {
+        // Unreadable certificates fail the start, not the first connection.
+        tls::server_config(files)?;
+    }
     // An empty data directory is first seeded from a peer's store, if one
     // gives it; versions in it may not pass what the drift guard accepts.
     let max_physical = clocks
@@ -258,71 +276,69 @@ pub async fn start(
     });
     let mut tasks = Vec::new();
 
-    let server = tonic::transport::Server::builder()
-        .layer(limits::Limits::new(
-            limits::MAX_GRPC_IN_FLIGHT,
-            shared.metrics.clone(),
-        ))
-        .http2_keepalive_interval(Some(shared.config.replication.keepalive_interval))
-        .http2_keepalive_timeout(Some(shared.config.replication.keepalive_timeout))
-        .tcp_nodelay(true)
-        // Flow-control windows sized for replication over long links: a
-        // peer may have this much in flight per stream before it must wait
-        // for the receiver to grant more, whatever the round trip.
-        .initial_stream_window_size(Some(REPLICATION_STREAM_WINDOW))
-        .initial_connection_window_size(Some(2 * REPLICATION_STREAM_WINDOW))
-        .add_service(
-            MeridianServer::new(service::ClientApi {
-                ops: ops::Ops {
-                    shared: shared.clone(),
-                },
-            })
-            .max_decoding_message_size(service::MAX_MESSAGE_BYTES)
-            .max_encoding_message_size(service::MAX_MESSAGE_BYTES),
-        )
-        .add_service(
-            ReplicationServer::new(replication::ReplicationApi {
-                shared: shared.clone(),
-                stop: stop.clone(),
-            })
-            .max_decoding_message_size(replication::MAX_MESSAGE_BYTES)
-            .max_encoding_message_size(replication::MAX_MESSAGE_BYTES),
-        )
-        .add_service(
-            RepairServer::new(repair::RepairApi {
-                shared: shared.clone(),
-                snapshots: Arc::new(tokio::sync::Semaphore::new(1)),
-            })
-            .max_decoding_message_size(replication::MAX_MESSAGE_BYTES)
-            .max_encoding_message_size(replication::MAX_MESSAGE_BYTES),
-        )
-        .add_service(AdminServer::new(admin::AdminApi {
+    // One load budget for both listeners (`limits`).
+    let limits = limits::Limits::new(limits::MAX_GRPC_IN_FLIGHT, shared.metrics.clone());
+    let client_api = MeridianServer::new(service::ClientApi {
+        ops: ops::Ops {
             shared: shared.clone(),
-        }));
+        },
+    })
+    .max_decoding_message_size(service::MAX_MESSAGE_BYTES)
+    .max_encoding_message_size(service::MAX_MESSAGE_BYTES);
+    let admin_api = AdminServer::new(admin::AdminApi {
+        shared: shared.clone(),
+    });
+    let replication_api = ReplicationServer::new(replication::ReplicationApi {
+        shared: shared.clone(),
+        stop: stop.clone(),
+    })
+    .max_decoding_message_size(replication::MAX_MESSAGE_BYTES)
+    .max_encoding_message_size(replication::MAX_MESSAGE_BYTES);
+    let repair_api = RepairServer::new(repair::RepairApi {
+        shared: shared.clone(),
+        snapshots: Arc::new(tokio::sync::Semaphore::new(1)),
+    })
+    .max_decoding_message_size(replication::MAX_MESSAGE_BYTES)
+    .max_encoding_message_size(replication::MAX_MESSAGE_BYTES);
     let name = shared.config.name.clone();
-    tasks.push(workers.spawn("grpc", &stop, |w, mut stop| async move {
-        let signal = async move { stop.raised().await };
-        let served = match grpc {
-            transport::Listener::Tcp(l) => {
-                // The builder's tcp_nodelay applies only to listeners tonic
-                // binds itself; without it, small replies (acks, status)
-                // wait on Nagle and delayed ACKs for tens of milliseconds.
-                let incoming = TcpListenerStream::new(l).map(|conn| {
-                    conn.inspect(|s| {
-                        let _ = s.set_nodelay(true);
-                    })
-                });
-                server.serve_with_incoming_shutdown(incoming, signal).await
-            }
-            transport::Listener::Custom { incoming, .. } => {
-                server.serve_with_incoming_shutdown(incoming, signal).await
-            }
-        };
-        if let Err(e) = served {
-            tracing::error!(region = %name, error = %e, "gRPC server failed");
-            w.erroring(e);
+    let replication_addr = match replication_listener {
+        None => {
+            // Everything on one listener, as the simulator and tests run.
+            let server = server_builder(&shared, limits)
+                .add_service(client_api)
+                .add_service(admin_api)
+                .add_service(replication_api)
+                .add_service(repair_api);
+            tasks.push(workers.spawn("grpc", &stop, move |w, stop| {
+                serve(server, grpc, name, w, stop)
+            }));
+            None
         }
-    }));
+        Some((listener, addr)) => {
+            let mut peers = server_builder(&shared, limits.clone());
+            if let Some(files) = &shared.config.tls {
+                let tls = tls::server_config(files)?;
+                peers = peers.tls_config(tls).map_err(|e| {
+                    RegionError::Tls(tls::TlsError::Invalid {
+                        path: files.cert.clone(),
+                        message: e.to_string(),
+                    })
+                })?;
+            }
+            let peers = peers.add_service(replication_api).add_service(repair_api);
+            let client = server_builder(&shared, limits)
+                .add_service(client_api)
+                .add_service(admin_api);
+            let n = name.clone();
+            tasks.push(workers.spawn("grpc", &stop, move |w, stop| {
+                serve(client, grpc, n, w, stop)
+            }));
+            tasks.push(workers.spawn("grpc-peers", &stop, move |w, stop| {
+                serve(peers, listener.into(), name, w, stop)
+            }));
+            Some(addr)
+        }
+    };
     for peer in shared.config.peers.clone() {
         let shared = shared.clone();
         let name = format!("ship:{}", peer.name);
@@ -366,10 +382,11 @@ pub async fn start(
     }
     .resume_restores()
     .await;
-    tracing::info!(region = %shared.config.name, grpc = %grpc_addr, metrics = ?metrics_addr, "region started");
+    tracing::info!(region = %shared.config.name, grpc = %grpc_addr, replication = ?replication_addr, tls = shared.config.tls.is_some(), metrics = ?metrics_addr, "region started");
     Ok(Region {
         name: shared.config.name.clone(),
         grpc_addr,
+        replication_addr,
         metrics_addr,
         clocks,
         shutdown,
@@ -377,6 +394,67 @@ pub async fn start(
         writer: writer_task,
         shared,
     })
+}
+
+/// The region's gRPC server settings, for each of its listeners.
+fn server_builder(
+    shared: &Shared,
+    limits: limits::Limits,
+) -> tonic::transport::Server<tower::layer::util::Stack<limits::Limits, tower::layer::util::Identity>>
+{
+    tonic::transport::Server::builder()
+        .layer(limits)
+        .http2_keepalive_interval(Some(shared.config.replication.keepalive_interval))
+        .http2_keepalive_timeout(Some(shared.config.replication.keepalive_timeout))
+        .tcp_nodelay(true)
+        // Flow-control windows sized for replication over long links: a
+        // peer may have this much in flight per stream before it must wait
+        // for the receiver to grant more, whatever the round trip.
+        .initial_stream_window_size(Some(REPLICATION_STREAM_WINDOW))
+        .initial_connection_window_size(Some(2 * REPLICATION_STREAM_WINDOW))
+}
+
+/// Serves `router` on `listener` until the region stops.
+async fn serve<L>(
+    router: tonic::transport::server::Router<L>,
+    listener: transport::Listener,
+    region: String,
+    w: worker::Worker,
+    mut stop: worker::Stop,
+) where
+    L: tower::Layer<tonic::service::Routes> + Clone,
+    L::Service: tower::Service<
+            tonic::codegen::http::Request<tonic::body::Body>,
+            Response = tonic::codegen::http::Response<tonic::body::Body>,
+        > + Clone
+        + Send
+        + 'static,
+    <L::Service as tower::Service<tonic::codegen::http::Request<tonic::body::Body>>>::Future:
+        Send + 'static,
+    <L::Service as tower::Service<tonic::codegen::http::Request<tonic::body::Body>>>::Error:
+        Into<Box<dyn std::error::Error + Send + Sync>> + Send,
+{
+    let signal = async move { stop.raised().await };
+    let served = match listener {
+        transport::Listener::Tcp(l) => {
+            // The builder's tcp_nodelay applies only to listeners tonic
+            // binds itself; without it, small replies (acks, status)
+            // wait on Nagle and delayed ACKs for tens of milliseconds.
+            let incoming = TcpListenerStream::new(l).map(|conn| {
+                conn.inspect(|s| {
+                    let _ = s.set_nodelay(true);
+                })
+            });
+            router.serve_with_incoming_shutdown(incoming, signal).await
+        }
+        transport::Listener::Custom { incoming, .. } => {
+            router.serve_with_incoming_shutdown(incoming, signal).await
+        }
+    };
+    if let Err(e) = served {
+        tracing::error!(%region, error = %e, "gRPC server failed");
+        w.erroring(e);
+    }
 }
 
 impl Region {

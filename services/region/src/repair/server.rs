@@ -113,6 +113,7 @@ impl Repair for RepairApi {
         &self,
         req: Request<pb::SnapshotRequest>,
     ) -> Result<Response<Self::SnapshotStream>, Status> {
+        let caller = crate::tls::CallerCert::of(&req);
         let from = req.into_inner().from_region;
         if !self.shared.config.peers.iter().any(|p| p.name == from) {
             return Err(self.refuse(
@@ -120,6 +121,12 @@ impl Repair for RepairApi {
                 format!("from_region: {from:?} is not a peer of this region"),
             ));
         }
+        caller
+            .check(self.shared.config.tls.as_ref(), &from)
+            .inspect_err(|s| {
+                // Counted and logged as any refusal, answered with its own code.
+                let _ = self.refuse("snapshot", s.message().to_string());
+            })?;
         let permit = self.snapshots.clone().try_acquire_owned().map_err(|_| {
             Status::resource_exhausted("a snapshot is being taken for another region; try later")
         })?;
@@ -195,6 +202,7 @@ impl Repair for RepairApi {
         &self,
         req: Request<pb::RootsRequest>,
     ) -> Result<Response<pb::RootsResponse>, Status> {
+        let caller = crate::tls::CallerCert::of(&req);
         let from = req.into_inner().from_region;
         if !self.shared.config.peers.iter().any(|p| p.name == from) {
             return Err(self.refuse(
@@ -202,6 +210,12 @@ impl Repair for RepairApi {
                 format!("from_region: {from:?} is not a peer of this region"),
             ));
         }
+        caller
+            .check(self.shared.config.tls.as_ref(), &from)
+            .inspect_err(|s| {
+                // Counted and logged as any refusal, answered with its own code.
+                let _ = self.refuse("roots", s.message().to_string());
+            })?;
         // The floor is taken before the log's epoch is read: a new epoch
         // (a restart) only ever comes with a new process and a new floor.
         let (log_head, floor) = self.shared.storage.floor();

@@ -83,8 +83,11 @@ impl Replication for ReplicationApi {
         &self,
         req: Request<Streaming<pb::ShipRequest>>,
     ) -> Result<Response<ShipStream>, Status> {
-        let mut inbound = req.into_inner();
         let shared = self.shared.clone();
+        // Who the caller's certificate says it is, checked against the
+        // Hello below; taken before the request is consumed.
+        let caller = crate::tls::CallerCert::of(&req);
+        let mut inbound = req.into_inner();
         let config = &shared.config;
         // A refused opening counts under the peer it named when that is one
         // of ours, else `unknown`: a stranger must not grow the label set.
@@ -137,6 +140,9 @@ impl Replication for ReplicationApi {
         )
         .and_then(|()| check_epochs(&hello.log_id, &chain))
         .map_err(|e| refuse(&hello.from_region, e.reason(), hello_status(e)))?;
+        caller
+            .check(config.tls.as_ref(), &hello.from_region)
+            .map_err(|status| refuse(&hello.from_region, "hello_certificate", status))?;
         if chain.is_empty() {
             // A sender that names only its current epoch vouches for it alone.
             chain.push(Epoch::new(hello.log_id.clone(), 0));
@@ -635,8 +641,15 @@ pub(crate) async fn dial(
     peer: &PeerConfig,
 ) -> Result<Channel, String> {
     let t = &config.replication;
-    let endpoint = Endpoint::from_shared(peer.url.clone())
-        .map_err(|e| format!("bad peer url {}: {e}", peer.url))?
+    let mut endpoint = Endpoint::from_shared(peer.url.clone())
+        .map_err(|e| format!("bad peer url {}: {e}", peer.url))?;
+    if let Some(files) = &config.tls {
+        let tls = crate::tls::client_config(files, &peer.name).map_err(|e| e.to_string())?;
+        endpoint = endpoint
+            .tls_config(tls)
+            .map_err(|e| format!("TLS to {}: {e}", peer.name))?;
+    }
+    let endpoint = endpoint
         .connect_timeout(t.connect_timeout)
         .timeout(Duration::from_secs(3600))
         .http2_keep_alive_interval(t.keepalive_interval)
