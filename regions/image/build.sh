@@ -41,8 +41,8 @@ trap 'rm -rf "$ctx"' EXIT
 # Debug line tables help backtraces but weigh more than the code; the image
 # ships the stripped binary, the unstripped one stays in the target dir.
 strip --strip-debug -o "$ctx/meridian" "$bin"
-mkdir -p "$ctx/data" "$ctx/tmp"
-chmod 0755 "$ctx/data"
+mkdir -p "$ctx/data" "$ctx/tmp" "$ctx/certs"
+chmod 0755 "$ctx/data" "$ctx/certs"
 chmod 1777 "$ctx/tmp"
 cp "$root/regions/image/Dockerfile" "$ctx/Dockerfile"
 

@@ -627,7 +627,7 @@ fn the_compose_files_agree_with_local_3() {
     assert_eq!(links.len(), 6);
     for l in &links {
         assert!(l.dial.starts_with("mesh-netsim:"), "{l:?}");
-        assert_eq!(l.upstream, format!("mesh-{}:7101", l.to), "{l:?}");
+        assert_eq!(l.upstream, format!("mesh-{}:7111", l.to), "{l:?}");
     }
     for (c, h) in compose.regions.iter().zip(&local.regions) {
         assert_eq!(c.grpc.port(), 7101);
@@ -680,11 +680,12 @@ fn the_k8s_config_map_is_a_valid_cluster_file() {
         for p in &cfg.peers {
             assert_eq!(
                 p.url,
-                format!("http://{}.meridian.svc.cluster.local:7101", p.name)
+                format!("https://{}.meridian.svc.cluster.local:7111", p.name)
             );
         }
         let manifest = std::fs::read_to_string(k8s.join(format!("{name}.yaml"))).unwrap();
         assert!(manifest.contains(&format!("value: {name}\n")), "{name}");
         assert!(manifest.contains(&format!("name: {name}\n")), "{name}");
+        assert!(manifest.contains("secretName: meridian-certs"), "{name}");
     }
 }

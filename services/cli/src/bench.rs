@@ -101,6 +101,10 @@ enum Which {
     /// without; a query of a global index against one of the table; and
     /// the build of an index added to a loaded table, with writes going on.
     Index(index::IndexArgs),
+    /// Three regions replicating over mutual TLS against three replicating
+    /// in plaintext, phases alternating in the same run: replication
+    /// latency and CPU per write.
+    Tls(runs::TlsArgs),
 }
 
 pub async fn run(args: BenchArgs) -> Result<()> {
@@ -115,5 +119,6 @@ pub async fn run(args: BenchArgs) -> Result<()> {
         Which::Fill(a) => runs::fill(a).await,
         Which::Stream(a) => stream::stream(a).await,
         Which::Index(a) => index::index(a).await,
+        Which::Tls(a) => runs::tls(a).await,
     }
 }

@@ -492,13 +492,6 @@ fn init_tracing(default: &str) {
 }
 
 fn main() -> std::process::ExitCode {
-    // A closed pipe (`meridian status | head`) ends the command quietly, as
-    // it ends any Unix tool, instead of a panic in `println!`. Rust sets
-    // SIGPIPE to be ignored before main; this puts the default back.
-    // SAFETY: no other thread exists yet, and SIG_DFL is a valid handler.
-    unsafe {
-        libc::signal(libc::SIGPIPE, libc::SIG_DFL);
-    }
     let runtime = match tokio::runtime::Runtime::new() {
         Ok(r) => r,
         Err(e) => {

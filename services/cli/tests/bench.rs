@@ -104,6 +104,20 @@ fn bench_replicate_smoke_writes_json() {
 }
 
 #[test]
+fn bench_tls_smoke_writes_json() {
+    smoke(
+        "tls",
+        &[
+            "plaintext p99",
+            "TLS p99",
+            "TLS p99 / plaintext p99",
+            "TLS region CPU/write",
+            "plaintext region CPU/write",
+        ],
+    );
+}
+
+#[test]
 fn bench_catchup_smoke_writes_json() {
     smoke(
         "catchup",

@@ -44,6 +44,21 @@ pub fn loopback_file(
     Ok(file)
 }
 
+/// Turns on mutual TLS between the regions of a loopback cluster file: a
+/// replication listener for each on a free port, and the cluster's
+/// certificates issued into `certs` (docs/security.md).
+pub fn enable_tls(file: &mut ClusterFile, certs: &Path) -> Result<()> {
+    for r in &mut file.regions {
+        r.replication = Some(SocketAddr::from(([127, 0, 0, 1], free_port()?)));
+    }
+    file.tls = Some(meridian_region::config::TlsSection {
+        dir: certs.to_path_buf(),
+    });
+    meridian_region::tls::issue(certs, &file.certificate_names())
+        .map_err(|e| ClusterError::Failed(format!("issuing certificates: {e}")))?;
+    Ok(())
+}
+
 /// Creates one proxy per directed link of the cluster (its `[netsim]`
 /// section), so that regions find their peers' proxies listening when they
 /// start.

@@ -179,15 +179,6 @@ pub async fn start(
         source,
     })?;
     let metrics_addr = metrics_listener.as_ref().and_then(|l| l.local_addr().ok());
-    let replication_listener = match config.replication_listen {
-        None => None,
-        Some(addr) => {
-            let listen = |source| RegionError::Listen { addr, source };
-            let l = TcpListener::bind(addr).await.map_err(listen)?;
-            let local = l.local_addr().map_err(listen)?;
-            Some((l, local))
-        }
-    };
     if let Some(files) = &config.tls {
         // Unreadable certificates fail the start, not the first connection.
         tls::server_config(files)?;
@@ -199,6 +190,18 @@ pub async fn start(
         .now_micros()
         .saturating_add(config.max_clock_offset.as_micros() as u64);
     let seeded = seed::from_peers(&config, max_physical, mode).await;
+    // Bound only now: a peer seeding at the same time finds the port
+    // closed and moves on, where a bound port that nobody serves yet would
+    // hold its TLS handshake.
+    let replication_listener = match config.replication_listen {
+        None => None,
+        Some(addr) => {
+            let listen = |source| RegionError::Listen { addr, source };
+            let l = TcpListener::bind(addr).await.map_err(listen)?;
+            let local = l.local_addr().map_err(listen)?;
+            Some((l, local))
+        }
+    };
     // Opening scans the log; in live mode that runs off the async workers.
     let mut opened = match mode {
         Mode::Threads => {

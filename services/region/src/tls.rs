@@ -52,6 +52,9 @@ pub struct TlsFiles {
 pub const CA_CERT: &str = "ca.pem";
 pub const CA_KEY: &str = "ca.key";
 
+/// How long a TLS handshake may take, either way.
+const HANDSHAKE_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(10);
+
 impl TlsFiles {
     /// Region `region`'s files in the cluster's certificate directory.
     pub fn in_dir(dir: &Path, region: &str) -> Self {
@@ -83,7 +86,10 @@ pub fn server_config(files: &TlsFiles) -> Result<ServerTlsConfig, TlsError> {
     let identity = Identity::from_pem(read(&files.cert)?, read(&files.key)?);
     Ok(ServerTlsConfig::new()
         .identity(identity)
-        .client_ca_root(Certificate::from_pem(read(&files.ca)?)))
+        .client_ca_root(Certificate::from_pem(read(&files.ca)?))
+        // A caller that opens a connection and never finishes the handshake
+        // does not hold it for longer than this.
+        .timeout(HANDSHAKE_TIMEOUT))
 }
 
 /// TLS for dialling `peer`: the peer must show a certificate of the
@@ -91,6 +97,7 @@ pub fn server_config(files: &TlsFiles) -> Result<ServerTlsConfig, TlsError> {
 pub fn client_config(files: &TlsFiles, peer: &str) -> Result<ClientTlsConfig, TlsError> {
     let identity = Identity::from_pem(read(&files.cert)?, read(&files.key)?);
     Ok(ClientTlsConfig::new()
+        .timeout(HANDSHAKE_TIMEOUT)
         .domain_name(peer)
         .ca_certificate(Certificate::from_pem(read(&files.ca)?))
         .identity(identity))

@@ -593,6 +593,97 @@ pub struct ReplicateArgs {
     log_retain_entries: Option<u64>,
 }
 
+#[derive(Args)]
+pub struct TlsArgs {
+    #[command(flatten)]
+    common: Common,
+    /// Writes per second per region (single-item PutItem).
+    #[arg(long, default_value_t = 5_000)]
+    rate: u64,
+    /// Seconds of writing per phase.
+    #[arg(long, default_value_t = 10)]
+    secs: u64,
+    /// Concurrent clients per region.
+    #[arg(long, default_value_t = 32)]
+    clients: usize,
+}
+
+/// `bench tls`: the same writes replicated in plaintext and over mutual
+/// TLS, by two clusters started side by side (both through link proxies
+/// with no faults), one loaded at a time, in alternating phases.
+pub async fn tls(a: TlsArgs) -> Result<()> {
+    let smoke = a.common.smoke;
+    let reps = a.common.reps(3);
+    let (rate, secs) = if smoke { (200, 1) } else { (a.rate, a.secs) };
+    let mut r = Report::new(
+        "tls",
+        smoke,
+        reps,
+        json!({"rate_per_region": rate, "secs": secs, "clients": a.clients}),
+    );
+    r.machine = a.common.machine()?;
+    let dir = a.common.tempdir()?;
+    let (plain_dir, tls_dir) = (dir.path().join("plain"), dir.path().join("tls"));
+    for d in [&plain_dir, &tls_dir] {
+        std::fs::create_dir_all(d)?;
+    }
+    let plain = Cluster::start(3, true, &plain_dir).await?;
+    let certs = dir.path().join("certs");
+    let mut issued = Ok(());
+    let tls = match Cluster::start_with(3, true, &tls_dir, |f| {
+        issued = meridian_cluster::local::enable_tls(f, &certs);
+    })
+    .await
+    {
+        Ok(c) => c,
+        Err(e) => {
+            plain.shutdown().await;
+            issued?;
+            return Err(e);
+        }
+    };
+    let result = async {
+        for c in [&plain, &tls] {
+            c.create_table().await?;
+        }
+        for rep in 0..reps {
+            let mut p99 = [0.0; 2];
+            for (i, (tag, c)) in [("plaintext", &plain), ("TLS", &tls)]
+                .into_iter()
+                .enumerate()
+            {
+                let p = phase(c, rate, secs, a.clients, &format!("{tag}{rep}")).await?;
+                r.add(
+                    &format!("{tag} achieved rate/region"),
+                    "writes/s",
+                    p.achieved,
+                );
+                r.add(&format!("{tag} p50"), "ms", q_ms(&p.all, 0.5));
+                r.add(&format!("{tag} p99"), "ms", q_ms(&p.all, 0.99));
+                add_cpu(&mut r, tag, &p.cpu);
+                p99[i] = q_ms(&p.all, 0.99);
+                r.runs.push(json!({
+                    "rep": rep, "tls": i == 1, "achieved": p.achieved,
+                    "p50_ms": q_ms(&p.all, 0.5), "p99_ms": p99[i],
+                    "region_cpu_per_write_us": p.cpu.region_per_write_us,
+                }));
+            }
+            r.add(
+                "TLS p99 / plaintext p99",
+                "ratio",
+                p99[1] / p99[0].max(1e-3),
+            );
+        }
+        Ok::<_, anyhow::Error>(())
+    }
+    .await;
+    plain.shutdown().await;
+    tls.shutdown().await;
+    result?;
+    r.finish(&a.common.out)?;
+    Ok(())
+}
+
 struct Phase {
     achieved: f64,
     pairs: BTreeMap<String, Vec<u64>>,
