@@ -111,6 +111,7 @@ fn bench_tls_smoke_writes_json() {
             "plaintext p99",
             "TLS p99",
             "TLS p99 / plaintext p99",
+            "TLS / plaintext region CPU/write",
             "TLS region CPU/write",
             "plaintext region CPU/write",
         ],

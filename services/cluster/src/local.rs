@@ -29,27 +29,63 @@ pub fn loopback_file(
     names: &[String],
     proxies: bool,
 ) -> Result<ClusterFile> {
+    // Nothing is bound until the cluster starts, so every port is drawn
+    // apart from those already drawn for the same file.
+    let mut taken = Vec::new();
+    let proxy_ports = if proxies {
+        let first = free_port_run(names.len().pow(2))?;
+        taken.extend((0..names.len().pow(2) as u16).map(|k| first + k));
+        Some((free_port_apart(&mut taken)?, first))
+    } else {
+        None
+    };
     let mut regions = Vec::new();
     for n in names {
-        regions.push((n.clone(), SocketAddr::from(([127, 0, 0, 1], free_port()?))));
+        let port = free_port_apart(&mut taken)?;
+        regions.push((n.clone(), SocketAddr::from(([127, 0, 0, 1], port))));
     }
     let mut file = ClusterFile::new(name, data_dir, &regions);
-    if proxies {
-        let api = SocketAddr::from(([127, 0, 0, 1], free_port()?));
+    if let Some((api, first)) = proxy_ports {
         file.netsim = Some(ClusterFile::netsim_section(
-            api,
-            free_port_run(names.len().pow(2))?,
+            SocketAddr::from(([127, 0, 0, 1], api)),
+            first,
         ));
     }
     Ok(file)
+}
+
+/// A free port not in `taken`, which it joins: a link proxy given a port
+/// that is also its upstream's would dial itself until the process runs
+/// out of descriptors, and two listeners given one port fail to start.
+fn free_port_apart(taken: &mut Vec<u16>) -> Result<u16> {
+    for _ in 0..100 {
+        let port = free_port()?;
+        if !taken.contains(&port) {
+            taken.push(port);
+            return Ok(port);
+        }
+    }
+    Err(ClusterError::Failed(
+        "found no free loopback port apart from the cluster's others".into(),
+    ))
 }
 
 /// Turns on mutual TLS between the regions of a loopback cluster file: a
 /// replication listener for each on a free port, and the cluster's
 /// certificates issued into `certs` (docs/security.md).
 pub fn enable_tls(file: &mut ClusterFile, certs: &Path) -> Result<()> {
-    for r in &mut file.regions {
-        r.replication = Some(SocketAddr::from(([127, 0, 0, 1], free_port()?)));
+    let mut taken: Vec<u16> = file
+        .regions
+        .iter()
+        .flat_map(|r| [Some(r.grpc), r.metrics, r.dynamo])
+        .flatten()
+        .map(|a| a.port())
+        .collect();
+    taken.extend(file.links().iter().map(|l| l.listen.port()));
+    taken.extend(file.netsim.as_ref().map(|n| n.api.port()));
+    for i in 0..file.regions.len() {
+        let port = free_port_apart(&mut taken)?;
+        file.regions[i].replication = Some(SocketAddr::from(([127, 0, 0, 1], port)));
     }
     file.tls = Some(meridian_region::config::TlsSection {
         dir: certs.to_path_buf(),
