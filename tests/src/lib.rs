@@ -201,6 +201,7 @@ impl TestCluster {
                 grpc_listen: addrs[i],
                 replication_listen: certs.map(|_| peer_addrs[i]),
                 tls: certs.map(|d| meridian_region::tls::TlsFiles::in_dir(d, name)),
+                admin_token: None,
                 metrics_listen: None,
                 dynamo_listen: None,
                 peers: names

@@ -8,6 +8,7 @@ use meridian_core::{
 use meridian_proto::v1 as pb;
 use meridian_proto::v1::admin_client::AdminClient;
 use meridian_proto::v1::meridian_client::MeridianClient;
+use meridian_region::admin::authorized;
 use serde_json::{Value as Json, json};
 use tonic::transport::{Channel, Endpoint};
 
@@ -35,6 +36,16 @@ async fn endpoint(t: &Target) -> Result<String> {
         ),
     };
     Ok(format!("http://{}", cluster.entry(&name)?.grpc))
+}
+
+/// What a mutating admin call carries: the token in the cluster file's
+/// `admin_token_file`, else none.
+fn admin_token(config: Option<&std::path::Path>) -> Result<Option<String>> {
+    match crate::cluster_path(config) {
+        Ok(path) => Ok(load_cluster(&path)?.client_admin_token()?),
+        // Talking to an --endpoint with no cluster file to be found.
+        Err(_) => Ok(None),
+    }
 }
 
 async fn client(t: &Target) -> Result<MeridianClient<Channel>> {
@@ -375,12 +386,15 @@ pub async fn run(command: Command) -> Result<()> {
             let at_micros = parse_instant(&at)?;
             let mut c = admin(&target).await?;
             let status = c
-                .restore_to_time(pb::RestoreToTimeRequest {
-                    table,
-                    target_table: to.clone(),
-                    at_micros,
-                    replicas,
-                })
+                .restore_to_time(authorized(
+                    pb::RestoreToTimeRequest {
+                        table,
+                        target_table: to.clone(),
+                        at_micros,
+                        replicas,
+                    },
+                    admin_token(target.config.as_deref())?.as_deref(),
+                ))
                 .await?
                 .into_inner();
             follow_restore(&mut c, status, &to, wait).await?;
@@ -595,11 +609,14 @@ async fn replicas(
 ) -> Result<()> {
     let set = admin(target)
         .await?
-        .update_replicas(pb::UpdateReplicasRequest {
-            table,
-            create,
-            delete,
-        })
+        .update_replicas(authorized(
+            pb::UpdateReplicasRequest {
+                table,
+                create,
+                delete,
+            },
+            admin_token(target.config.as_deref())?.as_deref(),
+        ))
         .await?
         .into_inner();
     let replicas: Vec<_> = set
@@ -627,6 +644,7 @@ async fn repair(
     if let Some(r) = &region {
         cluster.entry(r)?;
     }
+    let token = cluster.client_admin_token()?;
     let mut rows = Vec::new();
     let mut failed = false;
     for entry in cluster
@@ -636,10 +654,13 @@ async fn repair(
     {
         let url = format!("http://{}", entry.grpc);
         let report = AdminClient::new(channel(&url).await?)
-            .repair(pb::RepairRequest {
-                peer: peer.clone().unwrap_or_default(),
-                table: table.clone().unwrap_or_default(),
-            })
+            .repair(authorized(
+                pb::RepairRequest {
+                    peer: peer.clone().unwrap_or_default(),
+                    table: table.clone().unwrap_or_default(),
+                },
+                token.as_deref(),
+            ))
             .await
             .with_context(|| format!("repair on {}", entry.name))?
             .into_inner();
@@ -965,7 +986,10 @@ async fn backup(command: BackupCommand) -> Result<()> {
         } => {
             let b = admin(&target)
                 .await?
-                .create_backup(pb::CreateBackupRequest { table, name })
+                .create_backup(authorized(
+                    pb::CreateBackupRequest { table, name },
+                    admin_token(target.config.as_deref())?.as_deref(),
+                ))
                 .await?
                 .into_inner();
             print(&backup_json(&b));
@@ -984,7 +1008,10 @@ async fn backup(command: BackupCommand) -> Result<()> {
         BackupCommand::Delete { target, id } => {
             let b = admin(&target)
                 .await?
-                .delete_backup(pb::BackupRequest { id })
+                .delete_backup(authorized(
+                    pb::BackupRequest { id },
+                    admin_token(target.config.as_deref())?.as_deref(),
+                ))
                 .await?
                 .into_inner();
             print(&json!({"Deleted": backup_json(&b)}));
@@ -998,11 +1025,14 @@ async fn backup(command: BackupCommand) -> Result<()> {
         } => {
             let mut c = admin(&target).await?;
             let status = c
-                .restore_backup(pb::RestoreBackupRequest {
-                    id,
-                    target_table: to.clone(),
-                    replicas,
-                })
+                .restore_backup(authorized(
+                    pb::RestoreBackupRequest {
+                        id,
+                        target_table: to.clone(),
+                        replicas,
+                    },
+                    admin_token(target.config.as_deref())?.as_deref(),
+                ))
                 .await?
                 .into_inner();
             follow_restore(&mut c, status, &to, wait).await?;
@@ -1015,10 +1045,13 @@ async fn backup(command: BackupCommand) -> Result<()> {
         } => {
             let r = admin(&target)
                 .await?
-                .set_recovery(pb::SetRecoveryRequest {
-                    table,
-                    period_days: if off { 0 } else { days },
-                })
+                .set_recovery(authorized(
+                    pb::SetRecoveryRequest {
+                        table,
+                        period_days: if off { 0 } else { days },
+                    },
+                    admin_token(target.config.as_deref())?.as_deref(),
+                ))
                 .await?
                 .into_inner();
             print(&json!({

@@ -109,7 +109,17 @@ pub fn certs(config: &Path, dir: Option<&Path>) -> Result<()> {
             config.display()
         ),
     };
-    issue_certs(&cluster, &dir)
+    issue_certs(&cluster, &dir)?;
+    admin_token(&cluster)
+}
+
+/// Creates the cluster's admin token when its file names one and it is
+/// missing, and says where it is.
+fn admin_token(cluster: &ClusterFile) -> Result<()> {
+    if let (Some(path), Some(_)) = (&cluster.admin_token_file, cluster.admin_token(true)?) {
+        println!("mutating admin calls take the token in {}", path.display());
+    }
+    Ok(())
 }
 
 fn issue_certs(cluster: &ClusterFile, dir: &Path) -> Result<()> {
@@ -142,6 +152,7 @@ pub async fn up(config: &Path, wipe: bool) -> Result<()> {
     if let Some(tls) = &cluster.tls {
         issue_certs(&cluster, &tls.dir)?;
     }
+    admin_token(&cluster)?;
     let exe = std::env::current_exe().context("locating the meridian binary")?;
     // The control API and the proxies are up before the regions, so a
     // failure to bind stops us early.

@@ -344,11 +344,15 @@ impl Executor {
             } => {
                 let url = self.grpc_url(region)?;
                 let ch = crate::wait::channel(&url).map_err(ClusterError::Failed)?;
+                let token = self.cluster.client_admin_token()?;
                 let clock = AdminClient::new(ch)
-                    .set_clock(pb::SetClockRequest {
-                        offset_micros: *offset_micros,
-                        drift_ppm: *drift_ppm,
-                    })
+                    .set_clock(meridian_region::admin::authorized(
+                        pb::SetClockRequest {
+                            offset_micros: *offset_micros,
+                            drift_ppm: *drift_ppm,
+                        },
+                        token.as_deref(),
+                    ))
                     .await
                     .map_err(|s| {
                         ClusterError::Failed(format!(

@@ -375,6 +375,7 @@ pub fn run(scenario: &Scenario, seed: u64, dir: &Path) -> Result<Report, SimErro
             grpc_listen: SocketAddr::new(IpAddr::V4(Ipv4Addr::UNSPECIFIED), GRPC_PORT),
             replication_listen: None,
             tls: None,
+            admin_token: None,
             metrics_listen: None,
             dynamo_listen: None,
             peers: names

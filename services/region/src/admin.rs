@@ -9,7 +9,7 @@ use tonic::{Request, Response, Status};
 
 use crate::Shared;
 use crate::convert::{status_from, version_to_pb};
-use crate::metrics::{PeerDirectionLabel, PeerLabel};
+use crate::metrics::{CallLabel, PeerDirectionLabel, PeerLabel};
 use crate::worker::{Stop, Worker};
 
 pub struct AdminApi {
@@ -21,6 +21,83 @@ impl AdminApi {
         crate::ops::Ops {
             shared: self.shared.clone(),
         }
+    }
+
+    /// Lets a mutating call through only with the cluster's admin token,
+    /// when the region has one: skewing a clock, repairing, backing up,
+    /// restoring and changing replicas change what the region holds or
+    /// will write. Reads (status, conflicts, digests, the backup list) stay
+    /// open. A refusal is logged and counted by call.
+    #[allow(clippy::result_large_err)]
+    fn authorize<T>(&self, call: &'static str, req: &Request<T>) -> Result<(), Status> {
+        let Some(token) = &self.shared.config.admin_token else {
+            return Ok(());
+        };
+        let given = req
+            .metadata()
+            .get("authorization")
+            .and_then(|v| v.to_str().ok())
+            .and_then(|v| v.strip_prefix("Bearer "));
+        let why = match given {
+            Some(g) if same_secret(g.as_bytes(), token.as_bytes()) => return Ok(()),
+            Some(_) => "the admin token does not match",
+            None => "it carries no admin token (authorization: Bearer <token>)",
+        };
+        tracing::warn!(call, reason = why, "refused an admin call");
+        self.shared
+            .metrics
+            .admin_refused
+            .get_or_create(&CallLabel { call })
+            .inc();
+        Err(Status::unauthenticated(format!(
+            "admin call {call} refused: {why}; the token is in the cluster file's admin_token_file (docs/security.md)"
+        )))
+    }
+}
+
+/// Compares two secrets in time that depends on their lengths only.
+fn same_secret(a: &[u8], b: &[u8]) -> bool {
+    a.len() == b.len() && a.iter().zip(b).fold(0u8, |acc, (x, y)| acc | (x ^ y)) == 0
+}
+
+/// The header a client puts on a mutating admin call: what
+/// [`AdminApi::authorize`] checks.
+pub fn authorized<T>(msg: T, token: Option<&str>) -> Request<T> {
+    let mut req = Request::new(msg);
+    if let Some(t) = token
+        && let Ok(v) = format!("Bearer {t}").parse()
+    {
+        req.metadata_mut().insert("authorization", v);
+    }
+    req
+}
+
+/// Reads the admin token at `path`, creating it (256 random bits, hex,
+/// readable by the owner only) when `create` and it is missing.
+pub fn admin_token(path: &std::path::Path, create: bool) -> std::io::Result<String> {
+    match std::fs::read_to_string(path) {
+        Ok(t) if !t.trim().is_empty() => Ok(t.trim().to_string()),
+        Ok(_) => Err(std::io::Error::other("the admin token file is empty")),
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound && create => {
+            use rand::RngCore;
+            use std::io::Write;
+            use std::os::unix::fs::OpenOptionsExt;
+            let mut bytes = [0u8; 32];
+            rand::rng().fill_bytes(&mut bytes);
+            let token: String = bytes.iter().map(|b| format!("{b:02x}")).collect();
+            if let Some(dir) = path.parent() {
+                std::fs::create_dir_all(dir)?;
+            }
+            let mut f = std::fs::OpenOptions::new()
+                .write(true)
+                .create_new(true)
+                .mode(0o600)
+                .open(path)?;
+            f.write_all(token.as_bytes())?;
+            f.sync_all()?;
+            Ok(token)
+        }
+        Err(e) => Err(e),
     }
 }
 
@@ -157,6 +234,7 @@ impl Admin for AdminApi {
         &self,
         req: Request<pb::RepairRequest>,
     ) -> Result<Response<pb::RepairReport>, Status> {
+        self.authorize("Repair", &req)?;
         let req = req.into_inner();
         let shared = &self.shared;
         let peers: Vec<_> = shared
@@ -365,6 +443,7 @@ impl Admin for AdminApi {
         &self,
         req: Request<pb::SetClockRequest>,
     ) -> Result<Response<pb::ClockStatus>, Status> {
+        self.authorize("SetClock", &req)?;
         let req = req.into_inner();
         if req.offset_micros.unsigned_abs() > MAX_SKEW_OFFSET_MICROS {
             return Err(Status::invalid_argument(format!(
@@ -404,6 +483,7 @@ impl Admin for AdminApi {
         &self,
         req: Request<pb::CreateBackupRequest>,
     ) -> Result<Response<pb::BackupInfo>, Status> {
+        self.authorize("CreateBackup", &req)?;
         let req = req.into_inner();
         let record = self
             .ops()
@@ -438,6 +518,7 @@ impl Admin for AdminApi {
         &self,
         req: Request<pb::BackupRequest>,
     ) -> Result<Response<pb::BackupInfo>, Status> {
+        self.authorize("DeleteBackup", &req)?;
         let record = self
             .ops()
             .delete_backup(&req.into_inner().id)
@@ -449,6 +530,7 @@ impl Admin for AdminApi {
         &self,
         req: Request<pb::SetRecoveryRequest>,
     ) -> Result<Response<pb::RecoveryStatus>, Status> {
+        self.authorize("SetRecovery", &req)?;
         let req = req.into_inner();
         let ops = self.ops();
         let days = (req.period_days > 0).then_some(req.period_days);
@@ -472,6 +554,7 @@ impl Admin for AdminApi {
         &self,
         req: Request<pb::RestoreToTimeRequest>,
     ) -> Result<Response<pb::RestoreStatus>, Status> {
+        self.authorize("RestoreToTime", &req)?;
         let req = req.into_inner();
         let ops = self.ops();
         let options = restore_options(req.replicas);
@@ -487,6 +570,7 @@ impl Admin for AdminApi {
         &self,
         req: Request<pb::UpdateReplicasRequest>,
     ) -> Result<Response<pb::ReplicaSet>, Status> {
+        self.authorize("UpdateReplicas", &req)?;
         let req = req.into_inner();
         let change = meridian_core::replicas::Change {
             create: req.create,
@@ -516,6 +600,7 @@ impl Admin for AdminApi {
         &self,
         req: Request<pb::RestoreBackupRequest>,
     ) -> Result<Response<pb::RestoreStatus>, Status> {
+        self.authorize("RestoreBackup", &req)?;
         let req = req.into_inner();
         let ops = self.ops();
         let options = restore_options(req.replicas);

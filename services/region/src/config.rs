@@ -100,6 +100,12 @@ pub struct ClusterFile {
     /// region logs a warning at start-up.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub tls: Option<TlsSection>,
+    /// A file holding the admin token (docs/security.md): when set, every
+    /// region takes mutating admin calls (clock skew, repair, backups and
+    /// restores, replica changes) only with it, and the CLI sends it.
+    /// `meridian up` and `meridian certs` create it when missing.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub admin_token_file: Option<PathBuf>,
     #[serde(rename = "region")]
     pub regions: Vec<RegionEntry>,
 }
@@ -256,6 +262,7 @@ impl ClusterFile {
             dynamodb_keys: Default::default(),
             netsim: None,
             tls: None,
+            admin_token_file: None,
             regions: regions
                 .iter()
                 .map(|(name, grpc)| RegionEntry {
@@ -454,10 +461,40 @@ impl ClusterFile {
         links
     }
 
+    /// The admin token, read from `admin_token_file` (created there first
+    /// when `create`); `None` when the file names none.
+    pub fn admin_token(&self, create: bool) -> Result<Option<String>, ConfigError> {
+        let Some(path) = &self.admin_token_file else {
+            return Ok(None);
+        };
+        crate::admin::admin_token(path, create)
+            .map(Some)
+            .map_err(|source| ConfigError::Read {
+                path: path.clone(),
+                source,
+            })
+    }
+
+    /// The token a client sends on mutating admin calls: as
+    /// [`ClusterFile::admin_token`], but none while the file does not
+    /// exist (regions started elsewhere, by compose say, have their own
+    /// token or none; a region that wants one says so in its refusal).
+    pub fn client_admin_token(&self) -> Result<Option<String>, ConfigError> {
+        match self.admin_token(false) {
+            Err(ConfigError::Read { source, .. })
+                if source.kind() == std::io::ErrorKind::NotFound =>
+            {
+                Ok(None)
+            }
+            other => other,
+        }
+    }
+
     /// The runtime configuration of one region of this cluster.
     pub fn region_config(&self, name: &str) -> Result<RegionConfig, ConfigError> {
         let me = self.entry(name)?;
         Ok(RegionConfig {
+            admin_token: self.admin_token(false)?,
             name: me.name.clone(),
             data_dir: self.data_dir.join(&me.name),
             backup_dir: self
@@ -535,6 +572,9 @@ pub struct RegionConfig {
     pub replication_listen: Option<SocketAddr>,
     /// Mutual TLS on the replication listener and to peers.
     pub tls: Option<crate::tls::TlsFiles>,
+    /// What mutating admin calls must carry (`admin::authorized`); `None`
+    /// takes them from anyone.
+    pub admin_token: Option<String>,
     pub metrics_listen: Option<SocketAddr>,
     /// Where the DynamoDB-compatible front listens, if anywhere.
     pub dynamo_listen: Option<SocketAddr>,

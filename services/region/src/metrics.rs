@@ -31,7 +31,7 @@ pub struct PeerDirectionLabel {
     pub direction: &'static str,
 }
 
-/// A repair call this region refused as the callee, by call.
+/// A repair or admin call this region refused as the callee, by call.
 #[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
 pub struct CallLabel {
     pub call: &'static str,
@@ -119,6 +119,8 @@ pub struct Metrics {
     pub repair_item_bytes: Family<PeerLabel, Counter>,
     /// Repair requests from peers refused as malformed or over a limit.
     pub repair_refused: Family<CallLabel, Counter>,
+    /// Mutating admin calls refused for a missing or wrong admin token.
+    pub admin_refused: Family<CallLabel, Counter>,
     /// Client requests shed or timed out, by endpoint and reason.
     pub refused_requests: Family<EndpointReasonLabel, Counter>,
     /// Exact percentiles for `meridian status`, in µs, per source peer.
@@ -164,6 +166,7 @@ impl Metrics {
             repair_bytes: Family::default(),
             repair_item_bytes: Family::default(),
             repair_refused: Family::default(),
+            admin_refused: Family::default(),
             refused_requests: Family::default(),
             worker_state: Family::default(),
             worker_restarts: Family::default(),
@@ -279,6 +282,11 @@ impl Metrics {
             "repair_item_bytes",
             "Of the repair bytes received from each peer, the fetched heads (the items moved)",
             m.repair_item_bytes.clone(),
+        );
+        registry.register(
+            "admin_refused",
+            "Mutating admin calls refused for a missing or wrong admin token, by call",
+            m.admin_refused.clone(),
         );
         registry.register(
             "repair_refused",
