@@ -58,6 +58,47 @@ pub fn peer_entry(
     }
 }
 
+/// A connection to region 0's replication endpoint as a test peer sees it.
+/// In a cluster on TLS ([`TestCluster::start_tls`]) that is region 0's
+/// replication listener, reached with the certificate of the first
+/// stopped region: a test peer speaks with a valid certificate of its own,
+/// under a name that is free. Otherwise it is region 0's one gRPC port.
+pub async fn replication_channel(c: &TestCluster) -> tonic::transport::Channel {
+    let tls = c.nodes[0].config.tls.as_ref();
+    let me = c.nodes.iter().find(|n| n.region.is_none());
+    let (Some(tls), Some(me), Some(addr)) = (
+        tls,
+        me,
+        c.nodes[0].region.as_ref().and_then(|r| r.replication_addr),
+    ) else {
+        return tonic::transport::Endpoint::from_shared(c.url(0))
+            .expect("a URL")
+            .connect()
+            .await
+            .expect("region 0 listens");
+    };
+    let mine = me
+        .config
+        .tls
+        .as_ref()
+        .expect("every region of a TLS cluster has files");
+    let read = |p: &std::path::Path| std::fs::read(p).expect("a certificate file");
+    let config = tonic::transport::ClientTlsConfig::new()
+        .domain_name(c.nodes[0].name.clone())
+        .ca_certificate(tonic::transport::Certificate::from_pem(read(&tls.ca)))
+        .identity(tonic::transport::Identity::from_pem(
+            read(&mine.cert),
+            read(&mine.key),
+        ));
+    tonic::transport::Endpoint::from_shared(format!("https://{addr}"))
+        .expect("a URL")
+        .tls_config(config)
+        .expect("a TLS config")
+        .connect()
+        .await
+        .expect("region 0's replication listener takes the certificate")
+}
+
 /// Sends `messages` to region 0 as one replication stream: every position
 /// it acknowledged, in order, and the error that ended the stream, if one
 /// did (a refused `Hello` included).
@@ -65,10 +106,8 @@ pub async fn ship(
     c: &TestCluster,
     messages: Vec<pb::ShipRequest>,
 ) -> (Vec<u64>, Option<tonic::Status>) {
-    let mut repl = ReplicationClient::connect(c.url(0))
-        .await
-        .expect("region 0 listens")
-        .max_encoding_message_size(usize::MAX);
+    let mut repl =
+        ReplicationClient::new(replication_channel(c).await).max_encoding_message_size(usize::MAX);
     let mut responses = match repl.ship(futures::stream::iter(messages)).await {
         Ok(r) => r.into_inner(),
         Err(e) => return (Vec::new(), Some(e)),
@@ -90,12 +129,7 @@ pub async fn ship(
 /// message of whatever bytes it holds (valid `ShipRequest`s or not); the
 /// error that ended the stream, if one did.
 pub async fn ship_raw(c: &TestCluster, frames: Vec<Vec<u8>>) -> Option<tonic::Status> {
-    let channel = tonic::transport::Endpoint::from_shared(c.url(0))
-        .expect("a URL")
-        .connect()
-        .await
-        .expect("region 0 listens");
-    let mut grpc = tonic::client::Grpc::new(channel);
+    let mut grpc = tonic::client::Grpc::new(replication_channel(c).await);
     grpc.ready().await.expect("ready");
     let path =
         tonic::codegen::http::uri::PathAndQuery::from_static("/meridian.v1.Replication/Ship");

@@ -1,14 +1,16 @@
 //! A hostile peer: a test sender that speaks the replication protocol to
 //! us-east-1 under ap-southeast-1's name (that region is stopped, so the
-//! name is free) and sends, one stream each, everything a broken or
-//! malicious peer could. For each: the stream is refused with an error
+//! name is free), over mutual TLS with ap-southeast-1's valid certificate,
+//! and sends, one stream each, everything a broken or malicious peer
+//! could, another region's name in its `Hello` among them. For each: the stream is refused with an error
 //! that says why, a metric with a `reason` label counts it, and nothing of
 //! it is applied. Meanwhile eu-west-1, an honest peer, keeps writing, and
 //! every one of its writes reaches us-east-1 over a link that never stops.
 //!
 //! Not here: a forged catalog entry relayed under another region's name.
 //! Catalog changes are relayed so a peer learns a table before its items,
-//! and nothing yet tells a relayed entry from a forged one (docs/limits.md).
+//! and nothing yet tells a relayed entry from a forged one (docs/limits.md);
+//! with TLS only a member of the cluster can relay one.
 
 use std::time::Duration;
 
@@ -96,7 +98,13 @@ async fn refused(
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_hostile_peer_is_refused_case_by_case_and_honest_peers_flow_on() {
-    let mut c = TestCluster::start(&REGIONS).await;
+    let certs = tempfile::tempdir().unwrap();
+    let names: Vec<(String, Vec<String>)> = REGIONS
+        .iter()
+        .map(|r| (r.to_string(), vec!["localhost".into()]))
+        .collect();
+    meridian_region::tls::issue(certs.path(), &names).unwrap();
+    let mut c = TestCluster::start_tls(&REGIONS, certs.path()).await;
     c.create_table(0, TABLE, ("id", "S"), None).await;
     c.wait_table_everywhere(TABLE).await;
     let tv = version_of(
@@ -123,6 +131,18 @@ async fn a_hostile_peer_is_refused_case_by_case_and_honest_peers_flow_on() {
         "not a peer",
         "unknown",
         "hello_not_a_peer",
+    )
+    .await;
+    // Another region's name, with this peer's own certificate. Without TLS
+    // this Hello would be taken, and would move where eu-west-1's stream
+    // resumes.
+    refused(
+        &c,
+        vec![hello(REGIONS[1], us)],
+        Code::PermissionDenied,
+        "not for region \"eu-west-1\"",
+        REGIONS[1],
+        "hello_certificate",
     )
     .await;
     // A stream meant for another region.
@@ -322,8 +342,8 @@ async fn a_hostile_peer_is_refused_case_by_case_and_honest_peers_flow_on() {
             "meridian_replication_protocol_errors_total",
             &[("peer", REGIONS[1])]
         ),
-        0.0,
-        "nothing was held against the honest peer"
+        1.0,
+        "nothing was held against the honest peer but the impostor's Hello in its name"
     );
     c.shutdown().await;
 }
