@@ -373,6 +373,10 @@ async fn a_disabled_stream_closes_its_shard_and_a_new_one_gets_a_new_label() {
         .send()
         .await
         .unwrap();
+    // As in DynamoDB, the table still names its latest stream once it is
+    // disabled; only StreamSpecification goes.
+    let first_label = first_arn.rsplit('/').next().unwrap().to_string();
+    assert_latest_stream(&east, table, &first_arn, &first_label).await;
     let streams = streams_client(c.dynamo_url(0));
     let d = streams
         .describe_stream()
@@ -411,9 +415,62 @@ async fn a_disabled_stream_closes_its_shard_and_a_new_one_gets_a_new_label() {
     assert_ne!(second_arn, first_arn);
     assert_eq!(
         listed_arns(&streams, table).await,
-        vec![first_arn.clone(), second_arn]
+        vec![first_arn.clone(), second_arn.clone()]
     );
+
+    // Disabled again before any write: the table names the second stream,
+    // which holds no record, in UpdateTable's answer and DescribeTable's.
+    let second_label = second_arn.rsplit('/').next().unwrap().to_string();
+    let answer = east
+        .update_table()
+        .table_name(table)
+        .stream_specification(
+            StreamSpecification::builder()
+                .stream_enabled(false)
+                .build()
+                .unwrap(),
+        )
+        .send()
+        .await
+        .unwrap()
+        .table_description
+        .unwrap();
+    assert_eq!(answer.latest_stream_arn(), Some(second_arn.as_str()));
+    assert_eq!(answer.latest_stream_label(), Some(second_label.as_str()));
+    assert_latest_stream(&east, table, &second_arn, &second_label).await;
+
+    // A table that never had a stream names none.
+    create_table_request(&east, "plain", ("id", ScalarAttributeType::S), None)
+        .send()
+        .await
+        .unwrap();
+    let t = east
+        .describe_table()
+        .table_name("plain")
+        .send()
+        .await
+        .unwrap()
+        .table
+        .unwrap();
+    assert_eq!(t.latest_stream_arn(), None);
+    assert_eq!(t.latest_stream_label(), None);
     c.shutdown().await;
+}
+
+/// DescribeTable of `table`, whose stream is disabled, names `arn` and
+/// `label` as its latest stream and has no StreamSpecification.
+async fn assert_latest_stream(c: &aws_sdk_dynamodb::Client, table: &str, arn: &str, label: &str) {
+    let t = c
+        .describe_table()
+        .table_name(table)
+        .send()
+        .await
+        .unwrap()
+        .table
+        .unwrap();
+    assert_eq!(t.latest_stream_arn(), Some(arn), "{t:?}");
+    assert_eq!(t.latest_stream_label(), Some(label), "{t:?}");
+    assert_eq!(t.stream_specification(), None, "{t:?}");
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

@@ -418,7 +418,25 @@ pub async fn create(ops: &Ops, r: Req<'_>) -> ApiResult<Json> {
 /// from a backup (with its `RestoreSummary`).
 pub async fn describe(ops: &Ops, r: Req<'_>) -> ApiResult<Json> {
     let table = r.table_name()?;
-    Ok(json!({"Table": crate::backups::describe_restored(ops, table, None).await?}))
+    let mut d = crate::backups::describe_restored(ops, table, None).await?;
+    keep_latest_stream(ops, table, &mut d).await?;
+    Ok(json!({"Table": d}))
+}
+
+/// Adds `LatestStreamArn` and `LatestStreamLabel` to the description `d`
+/// of `table` when its stream is disabled: DynamoDB keeps naming the
+/// latest stream the table had, and leaves out only `StreamSpecification`.
+async fn keep_latest_stream(ops: &Ops, table: &str, d: &mut Json) -> ApiResult<()> {
+    if d.get("LatestStreamArn").is_some() {
+        return Ok(());
+    }
+    let name = table.to_string();
+    if let Some(label) = ops.read(move |r| r.latest_stream_label(&name)).await? {
+        let label = stream_label(label);
+        d["LatestStreamArn"] = json!(format!("{}/stream/{label}", table_arn(ops.region(), table)));
+        d["LatestStreamLabel"] = json!(label);
+    }
+    Ok(())
 }
 
 /// UpdateTable: billing mode, provisioned throughput and the stream, or
@@ -521,7 +539,9 @@ pub async fn update(ops: &Ops, r: Req<'_>) -> ApiResult<Json> {
     }])
     .await?;
     let info = ops.describe(table).await?;
-    Ok(json!({"TableDescription": describe_json(ops.region(), &info, "UPDATING")}))
+    let mut d = describe_json(ops.region(), &info, "UPDATING");
+    keep_latest_stream(ops, table, &mut d).await?;
+    Ok(json!({"TableDescription": d}))
 }
 
 /// `ReplicaUpdates`, as DynamoDB's 2019.11.21 global tables take it: each

@@ -449,6 +449,9 @@ impl Ctx<'_, '_> {
             // A table created, replaced or dropped, or its settings
             // changed: what its changes record is read again.
             self.records.clear();
+            if m.key.sort == meridian_core::settings::SETTINGS_SORT_KEY {
+                self.note_stream_label(m)?;
+            }
             if m.key.sort.starts_with(meridian_core::index::SORT_PREFIX) {
                 self.index_row_changed(m)?;
             }

@@ -17,6 +17,17 @@ CREATE TABLE IF NOT EXISTS stream_tables (
     PRIMARY KEY (tbl, label)
 ) WITHOUT ROWID;
 
+-- Every stream label a table's incarnation has had, written when a settings
+-- row enabling a stream is applied here: DescribeTable keeps the latest
+-- one (`LatestStreamArn`, `LatestStreamLabel`) after the stream is
+-- disabled, as DynamoDB does, records or none. One row per stream enabled.
+CREATE TABLE IF NOT EXISTS stream_labels (
+    tbl         TEXT NOT NULL,
+    incarnation BLOB NOT NULL,
+    label       INTEGER NOT NULL,
+    PRIMARY KEY (tbl, incarnation, label)
+) WITHOUT ROWID;
+
 -- Current head of every key: a live item, or a tombstone (image IS NULL).
 -- Tombstones stay until every replica has them, then they are purged
 -- (`Group::purge_tombstones`, docs/repair.md).

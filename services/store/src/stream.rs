@@ -257,6 +257,34 @@ impl Ctx<'_, '_> {
         Ok(r)
     }
 
+    /// Keeps the label of the stream a table's settings row `m` enables,
+    /// with the incarnation the row is of, so the label outlives the
+    /// stream's disabling ([`Reader::latest_stream_label`]). A row that
+    /// does not decode enables nothing here: whether it may be applied is
+    /// not this record's to decide.
+    pub(crate) fn note_stream_label(&mut self, m: &Mutation) -> Result<(), StoreError> {
+        let Some(image) = m.image.as_deref() else {
+            return Ok(());
+        };
+        let Ok(table) = std::str::from_utf8(&m.key.partition) else {
+            return Ok(());
+        };
+        let Some((settings, of)) = decode_item(image)
+            .ok()
+            .and_then(|item| TableSettings::from_item(&item).ok())
+        else {
+            return Ok(());
+        };
+        if let Some(s) = settings.stream {
+            self.conn
+                .prepare_cached(
+                    "INSERT OR IGNORE INTO stream_labels (tbl, incarnation, label) VALUES (?1, ?2, ?3)",
+                )?
+                .execute(params![table, of.to_bytes(), s.since as i64])?;
+        }
+        Ok(())
+    }
+
     /// Writes the record of `m` replacing `old`, on `stream`, if the
     /// change is an event.
     pub(crate) fn record_stream(
@@ -644,6 +672,33 @@ impl Reader {
             }
         }
         Ok(out)
+    }
+
+    /// The label of the latest stream the live table `table` has had,
+    /// enabled now or since disabled: its stream now, else the latest one
+    /// a settings row of this incarnation enabled, else the one it was
+    /// created with. `None` for a table that never had a stream (or does
+    /// not exist).
+    pub fn latest_stream_label(&self, table: &str) -> Result<Option<u64>, StoreError> {
+        let Some((def, incarnation)) = self.table_def(table)? else {
+            return Ok(None);
+        };
+        if let Some(on) = self.stream_on(table)? {
+            return Ok(Some(on.label));
+        }
+        let enabled: Option<i64> = self
+            .conn()
+            .prepare_cached(
+                "SELECT label FROM stream_labels WHERE tbl = ?1 AND incarnation = ?2
+                 ORDER BY label DESC LIMIT 1",
+            )?
+            .query_row(params![table, incarnation.to_bytes()], |r| r.get(0))
+            .optional()?;
+        let created = def
+            .stream_view_type
+            .as_ref()
+            .map(|_| incarnation.hlc.physical);
+        Ok(enabled.map(|l| l as u64).max(created))
     }
 
     /// The stream of `table` in force now, if one is enabled.
