@@ -1079,3 +1079,141 @@ async fn a_deleted_tables_stream_stays_readable_until_it_ages_out() {
     assert_eq!(e.code(), Some("ResourceNotFoundException"));
     c.shutdown().await;
 }
+
+/// Serves region `i`'s DynamoDB endpoint again with `config`, on a port of
+/// its own, until the returned sender says stop.
+async fn serve_front(
+    c: &TestCluster,
+    i: usize,
+    config: meridian_dynamo::FrontConfig,
+) -> (String, tokio::sync::watch::Sender<bool>) {
+    let region = c.nodes[i].region.as_ref().expect("a running region");
+    let front = meridian_dynamo::Front::new(region.ops(), config);
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let url = format!("http://{}", listener.local_addr().unwrap());
+    let (stop, stopped) = tokio::sync::watch::channel(false);
+    tokio::spawn(meridian_dynamo::serve(front, listener, stopped));
+    (url, stop)
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_iterator_is_good_only_in_its_region_and_for_its_lifetime() {
+    let c = TestCluster::start(&REGIONS).await;
+    let east = client(c.dynamo_url(0));
+    let table = "wandering";
+    table_with_stream(&east, table, StreamViewType::NewImage).await;
+    c.wait_table_everywhere(table).await;
+    put_v(&east, table, "a", "1").await;
+    let (east_s, west_s) = (
+        streams_client(c.dynamo_url(0)),
+        streams_client(c.dynamo_url(1)),
+    );
+    let east_arn = stream_arn(&east, table).await;
+    let west_arn = stream_arn(&client(c.dynamo_url(1)), table).await;
+    poll_until(
+        "the write in eu-west-1's stream",
+        Duration::from_secs(20),
+        || {
+            let (west_s, west_arn) = (&west_s, &west_arn);
+            async move { read_all(west_s, west_arn).await.1.len() == 1 }
+        },
+    )
+    .await;
+    let iterator = |s: &StreamsClient, arn: &str, shard: String| {
+        let (s, arn) = (s.clone(), arn.to_string());
+        async move {
+            s.get_shard_iterator()
+                .stream_arn(arn)
+                .shard_id(shard)
+                .shard_iterator_type(ShardIteratorType::TrimHorizon)
+                .send()
+                .await
+                .unwrap()
+                .shard_iterator
+                .unwrap()
+        }
+    };
+    let east_shard = read_all(&east_s, &east_arn).await.0;
+    let from_east = iterator(&east_s, &east_arn, east_shard).await;
+    // Sequence numbers are per region: us-east-1's iterator is refused in
+    // eu-west-1, as any iterator that endpoint did not hand out.
+    let e = west_s
+        .get_records()
+        .shard_iterator(&from_east)
+        .send()
+        .await
+        .unwrap_err();
+    assert_eq!(e.code(), Some("ValidationException"), "{e:?}");
+    let m = e.message().unwrap_or_default();
+    assert!(
+        m.starts_with("Invalid ShardIterator") && m.contains(&from_east),
+        "{m}"
+    );
+    // Each region reads its own with its own iterator.
+    for (s, it) in [
+        (&east_s, from_east),
+        (
+            &west_s,
+            iterator(&west_s, &west_arn, read_all(&west_s, &west_arn).await.0).await,
+        ),
+    ] {
+        let page = s.get_records().shard_iterator(it).send().await.unwrap();
+        assert_eq!(events(page.records()), vec![OperationType::Insert]);
+    }
+
+    // An iterator past its lifetime (two seconds here, fifteen minutes by
+    // default) is ExpiredIteratorException; the one GetRecords gives back
+    // is as young as the answer.
+    let (url, stop) = serve_front(
+        &c,
+        0,
+        meridian_dynamo::FrontConfig {
+            iterator_lifetime: Duration::from_secs(2),
+            ..Default::default()
+        },
+    )
+    .await;
+    let short = streams_client(url);
+    let shard = read_all(&short, &east_arn).await.0;
+    let old = iterator(&short, &east_arn, shard).await;
+    let first = short
+        .get_records()
+        .shard_iterator(&old)
+        .send()
+        .await
+        .expect("a fresh iterator reads");
+    assert_eq!(first.records().len(), 1);
+    let expired = std::sync::Mutex::new(None);
+    poll_until("the iterator to expire", Duration::from_secs(20), || {
+        let (short, old, expired) = (&short, &old, &expired);
+        async move {
+            match short.get_records().shard_iterator(old).send().await {
+                Ok(_) => false,
+                Err(e) => {
+                    *expired.lock().unwrap() = Some(e);
+                    true
+                }
+            }
+        }
+    })
+    .await;
+    let e = expired.into_inner().unwrap().unwrap();
+    assert_eq!(e.code(), Some("ExpiredIteratorException"), "{e:?}");
+    assert!(
+        e.message()
+            .unwrap_or_default()
+            .starts_with("Iterator expired"),
+        "{e:?}"
+    );
+    // A new iterator reads again.
+    let shard = read_all(&short, &east_arn).await.0;
+    let fresh = iterator(&short, &east_arn, shard).await;
+    short
+        .get_records()
+        .shard_iterator(fresh)
+        .send()
+        .await
+        .unwrap();
+    let _ = stop.send(true);
+    c.shutdown().await;
+}

@@ -69,6 +69,9 @@ pub struct FrontConfig {
     /// answered `ThrottlingException` at once, which every SDK backs off
     /// from and retries.
     pub max_in_flight: usize,
+    /// How long a DynamoDB Streams shard iterator stays good: 15 minutes,
+    /// as in DynamoDB; shorter in tests of `ExpiredIteratorException`.
+    pub iterator_lifetime: Duration,
 }
 
 impl Default for FrontConfig {
@@ -76,6 +79,7 @@ impl Default for FrontConfig {
         FrontConfig {
             keys: HashMap::new(),
             max_in_flight: MAX_IN_FLIGHT,
+            iterator_lifetime: streams::ITERATOR_LIFETIME,
         }
     }
 }
@@ -449,7 +453,7 @@ async fn dispatch(front: &Front, headers: &HeaderMap, body: &[u8]) -> Result<Jso
     let ops = &front.ops;
     tracing::debug!(op, streams, "dynamodb request");
     if streams {
-        return streams::dispatch(ops, op, r).await;
+        return streams::dispatch(ops, front.config.iterator_lifetime, op, r).await;
     }
     match op {
         "CreateTable" => tables::create(ops, r).await,

@@ -24,8 +24,9 @@ use crate::tables::{stream_label, table_arn};
 /// The target prefix of the Streams API.
 pub const TARGET_PREFIX: &str = "DynamoDBStreams_20120810.";
 
-/// How long a shard iterator stays good, ms.
-const ITERATOR_LIFETIME_MS: u64 = 15 * 60 * 1000;
+/// How long a shard iterator stays good, as in DynamoDB
+/// ([`crate::FrontConfig::iterator_lifetime`]).
+pub(crate) const ITERATOR_LIFETIME: std::time::Duration = std::time::Duration::from_secs(15 * 60);
 /// Most records one GetRecords returns, and its default.
 const MAX_RECORDS: u64 = 1000;
 /// Most bytes of records one GetRecords returns.
@@ -256,9 +257,12 @@ async fn stream_of(ops: &Ops, arn: &str) -> ApiResult<Stream> {
         .ok_or_else(|| not_found("Stream", arn))
 }
 
-/// A position in a shard: its records after `after`.
+/// A position in a shard: its records after `after`. Sequence numbers are
+/// this region's, so an iterator names the region that handed it out, and
+/// another region's endpoint refuses it.
 #[derive(Debug, PartialEq, Eq)]
 struct Iterator {
+    region: String,
     table: String,
     label: u64,
     shard: u32,
@@ -268,15 +272,25 @@ struct Iterator {
 
 impl Iterator {
     fn encode(&self) -> String {
-        let hex: String = self.table.bytes().map(|b| format!("{b:02x}")).collect();
+        let hex = |s: &str| -> String { s.bytes().map(|b| format!("{b:02x}")).collect() };
         format!(
-            "mi2|{hex}|{}|{}|{}|{}",
-            self.label, self.shard, self.after, self.issued_ms
+            "mi3|{}|{}|{}|{}|{}|{}",
+            hex(&self.region),
+            hex(&self.table),
+            self.label,
+            self.shard,
+            self.after,
+            self.issued_ms
         )
     }
 
+    /// The message DynamoDB gives an iterator it cannot use.
+    fn invalid(s: &str) -> ApiError {
+        ApiError::validation(format!("Invalid ShardIterator: {s:?}"))
+    }
+
     fn decode(s: &str) -> ApiResult<Self> {
-        let bad = || ApiError::validation(format!("Invalid ShardIterator: {s:?}"));
+        let bad = || Self::invalid(s);
         if s.is_empty() || s.len() > 2048 {
             return Err(ApiError::validation(format!(
                 "1 validation error detected: Value at 'shardIterator' failed to satisfy constraint: Member must have length between 1 and 2048, got {}",
@@ -284,21 +298,27 @@ impl Iterator {
             )));
         }
         let parts: Vec<&str> = s.split('|').collect();
-        let [tag, hex, label, shard, after, issued] = parts.as_slice() else {
+        let [tag, region, table, label, shard, after, issued] = parts.as_slice() else {
             return Err(bad());
         };
-        if *tag != "mi2" || hex.len() % 2 != 0 {
+        if *tag != "mi3" {
             return Err(bad());
         }
-        let bytes = (0..hex.len())
-            .step_by(2)
-            .map(|i| u8::from_str_radix(hex.get(i..i + 2).unwrap_or("zz"), 16))
-            .collect::<Result<Vec<u8>, _>>()
-            .map_err(|_| bad())?;
-        let table = String::from_utf8(bytes).map_err(|_| bad())?;
+        let text = |hex: &str| -> ApiResult<String> {
+            if !hex.len().is_multiple_of(2) {
+                return Err(bad());
+            }
+            let bytes = (0..hex.len())
+                .step_by(2)
+                .map(|i| u8::from_str_radix(hex.get(i..i + 2).unwrap_or("zz"), 16))
+                .collect::<Result<Vec<u8>, _>>()
+                .map_err(|_| bad())?;
+            String::from_utf8(bytes).map_err(|_| bad())
+        };
         let num = |x: &str| x.parse::<u64>().map_err(|_| bad());
         Ok(Iterator {
-            table,
+            region: text(region)?,
+            table: text(table)?,
             label: num(label)?,
             shard: shard.parse::<u32>().map_err(|_| bad())?,
             after: num(after)?,
@@ -307,12 +327,18 @@ impl Iterator {
     }
 }
 
-pub async fn dispatch(ops: &Ops, op: &str, r: Req<'_>) -> ApiResult<Json> {
+/// Runs Streams operation `op`; shard iterators stay good for `lifetime`.
+pub async fn dispatch(
+    ops: &Ops,
+    lifetime: std::time::Duration,
+    op: &str,
+    r: Req<'_>,
+) -> ApiResult<Json> {
     match op {
         "ListStreams" => list_streams(ops, r).await,
         "DescribeStream" => describe_stream(ops, r).await,
         "GetShardIterator" => get_shard_iterator(ops, r).await,
-        "GetRecords" => get_records(ops, r).await,
+        "GetRecords" => get_records(ops, lifetime, r).await,
         other => Err(ApiError::new(
             Kind::UnknownOperation,
             format!("Operation {other} is not part of the DynamoDB Streams API"),
@@ -557,6 +583,7 @@ async fn get_shard_iterator(ops: &Ops, r: Req<'_>) -> ApiResult<Json> {
         _ => unreachable!("the kind was checked"),
     };
     let it = Iterator {
+        region: ops.region().to_string(),
         table: s.table,
         label: s.label,
         shard: x.index,
@@ -566,17 +593,24 @@ async fn get_shard_iterator(ops: &Ops, r: Req<'_>) -> ApiResult<Json> {
     Ok(json!({"ShardIterator": it.encode()}))
 }
 
-async fn get_records(ops: &Ops, r: Req<'_>) -> ApiResult<Json> {
-    let it = Iterator::decode(r.str("ShardIterator")?)?;
+async fn get_records(ops: &Ops, lifetime: std::time::Duration, r: Req<'_>) -> ApiResult<Json> {
+    let given = r.str("ShardIterator")?;
+    let it = Iterator::decode(given)?;
     let max = limit(&r, MAX_RECORDS)?;
+    // Another region's positions are not this region's: refused as any
+    // iterator this endpoint did not hand out.
+    if it.region != ops.region() {
+        return Err(Iterator::invalid(given));
+    }
     let now_ms = ops.real_now_micros() / 1000;
-    if now_ms > it.issued_ms + ITERATOR_LIFETIME_MS {
+    if now_ms > it.issued_ms.saturating_add(lifetime.as_millis() as u64) {
         return Err(ApiError::new(
             Kind::ExpiredIterator,
             format!(
-                "Iterator expired. The iterator was created at time {} while right now it is {} (an iterator is good for 15 minutes)",
+                "Iterator expired. The iterator was created at time {} while right now it is {} (an iterator is good for {} seconds)",
                 meridian_core::utc::format_millis(it.issued_ms * 1000),
-                meridian_core::utc::format_millis(now_ms * 1000)
+                meridian_core::utc::format_millis(now_ms * 1000),
+                lifetime.as_secs_f64()
             ),
         ));
     }
@@ -711,6 +745,7 @@ mod tests {
     #[test]
     fn an_iterator_reads_back_as_written_and_garbage_is_refused() {
         let it = Iterator {
+            region: "eu-west-1".into(),
             table: "orders|x".into(),
             label: 1_700_000_000_123_456,
             shard: 3,
@@ -720,11 +755,12 @@ mod tests {
         assert_eq!(Iterator::decode(&it.encode()).unwrap(), it);
         for bad in [
             "",
-            "mi2|zz|1|0|2|3",
-            "mi1|61|1|0|2|3",
-            "mi2|61|1|2",
-            "mi2|61|x|0|2|3",
-            "mi2|61|1|-1|2|3",
+            "mi3|61|zz|1|0|2|3",
+            "mi3|6|61|1|0|2|3",
+            "mi2|61|1|0|2|3",
+            "mi3|61|61|1|2",
+            "mi3|61|61|x|0|2|3",
+            "mi3|61|61|1|-1|2|3",
         ] {
             let e = Iterator::decode(bad).unwrap_err();
             assert_eq!(e.kind, Kind::Validation, "{bad:?}");
