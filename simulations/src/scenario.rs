@@ -49,8 +49,39 @@ pub struct Scenario {
     pub tombstone_retain: Duration,
     /// How often every region runs a repair round with every peer.
     pub repair_interval: Duration,
+    /// What a `crash` costs a region's disk. Under [`Durability::Normal`]
+    /// a simulated crash is a power loss: the region comes back with its
+    /// files as they stood at its last sync point, having lost the commits
+    /// made since, as SQLite's `synchronous=NORMAL` allows.
+    pub durability: Durability,
+    /// How far apart the sync points of a simulated power loss are: the
+    /// longest stretch of commits one can take.
+    pub sync_interval: Duration,
     /// Sorted by time; ties keep file order.
     pub events: Vec<Event>,
+}
+
+/// How durable an acknowledged write is in the drill's regions, as a
+/// cluster file's `durability` says (docs/store.md).
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Durability {
+    /// Every commit is synced: a crash loses nothing acknowledged.
+    #[default]
+    Full,
+    /// Commits are synced at checkpoints only: a power loss may take the
+    /// last ones (a simulated crash does; a live one is a kill, which
+    /// loses nothing).
+    Normal,
+}
+
+impl Durability {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Durability::Full => "full",
+            Durability::Normal => "normal",
+        }
+    }
 }
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Deserialize)]
@@ -136,6 +167,10 @@ pub struct Mix {
     pub delete: u32,
     #[serde(default)]
     pub get: u32,
+    /// Multi-item writes: 2 to 4 distinct keys put or deleted in one
+    /// request, committed together and replicated as one unit.
+    #[serde(default)]
+    pub transact: u32,
 }
 
 /// Partition kinds, as docs/netsim.md and `meridian net` name them.
@@ -441,6 +476,10 @@ struct File {
     tombstone_retain: String,
     #[serde(default = "default_repair_interval")]
     repair_interval: String,
+    #[serde(default)]
+    durability: Durability,
+    #[serde(default = "default_sync_interval")]
+    sync_interval: String,
     regions: RegionsSection,
     #[serde(default)]
     network: NetworkSection,
@@ -462,6 +501,11 @@ fn default_max_offset() -> String {
 /// The regions' own default (`repair_interval_ms`).
 fn default_repair_interval() -> String {
     "30s".into()
+}
+
+/// About how often SQLite's automatic checkpoint syncs a busy region's WAL.
+fn default_sync_interval() -> String {
+    "1s".into()
 }
 
 /// The regions' own default (`tombstone_retain_secs`).
@@ -788,6 +832,13 @@ impl Scenario {
                 file.repair_interval
             ));
         }
+        let sync_interval = dur("sync_interval", &file.sync_interval)?;
+        if sync_interval < Duration::from_millis(10) || sync_interval > Duration::from_secs(3600) {
+            return Err(format!(
+                "sync_interval must be between 10ms and 60m, got {}",
+                file.sync_interval
+            ));
+        }
         let jitter = match &file.network.jitter {
             Some(j) => dur("network.jitter", j)?,
             None => Duration::ZERO,
@@ -857,7 +908,12 @@ impl Scenario {
             ));
         }
         let m = workload.mix;
-        if u64::from(m.put) + u64::from(m.update) + u64::from(m.delete) + u64::from(m.get) == 0 {
+        if [m.put, m.update, m.delete, m.get, m.transact]
+            .into_iter()
+            .map(u64::from)
+            .sum::<u64>()
+            == 0
+        {
             return Err("workload.mix needs at least one non-zero weight".into());
         }
         if workload.item_bytes < 16 || workload.item_bytes > MAX_ITEM_BYTES {
@@ -1226,6 +1282,8 @@ impl Scenario {
             max_clock_offset,
             tombstone_retain,
             repair_interval,
+            durability: file.durability,
+            sync_interval,
             events,
         })
     }
@@ -1249,6 +1307,35 @@ mod tests {
 
     fn parse(extra: &str) -> Result<Scenario, String> {
         Scenario::parse(&format!("{BASE}\n{extra}"), &BTreeMap::new())
+    }
+
+    #[test]
+    fn durability_sync_interval_and_transactions() {
+        let top = |lines: &str| {
+            Scenario::parse(
+                &BASE.replacen("[regions]", &format!("{lines}\n[regions]"), 1),
+                &BTreeMap::new(),
+            )
+        };
+        let s = parse("").unwrap();
+        assert_eq!(s.durability, Durability::Full);
+        assert_eq!(s.sync_interval, Duration::from_secs(1));
+        assert_eq!(s.workload.mix.transact, 0);
+        let s = top("durability = \"normal\"\nsync_interval = \"250ms\"").unwrap();
+        assert_eq!(s.durability, Durability::Normal);
+        assert_eq!(s.sync_interval, Duration::from_millis(250));
+        assert!(top("durability = \"off\"").is_err());
+        assert!(
+            top("sync_interval = \"1ms\"")
+                .unwrap_err()
+                .contains("sync_interval")
+        );
+        let only = Scenario::parse(
+            &BASE.replace("mix = { put = 1 }", "mix = { transact = 1 }"),
+            &BTreeMap::new(),
+        )
+        .unwrap();
+        assert_eq!(only.workload.mix.transact, 1);
     }
 
     #[test]

@@ -19,7 +19,7 @@ use meridian_proto::v1::admin_client::AdminClient;
 use meridian_proto::v1::meridian_client::MeridianClient;
 use meridian_region::convert::{conflict_from_pb, version_from_pb, version_to_pb};
 use meridian_scenario::report::{DisasterReport, LostWrite, Report};
-use meridian_scenario::scenario::{Action, Scenario};
+use meridian_scenario::scenario::{Action, Durability, Scenario};
 use meridian_scenario::{AckedWrite, Heads, Oracle, Verdict};
 use tokio::sync::{Semaphore, watch};
 use tokio::time::Instant;
@@ -164,6 +164,7 @@ pub async fn drive<F: Faults>(
             let action = &scenario.events[next_event].action;
             let at_risk = action
                 .data_loss()
+                .or_else(|| power_loss(scenario, mode, action))
                 .map(|region| Disaster::before(region, regions, &table, &tally));
             let label = match action {
                 Action::Recovery { .. } | Action::Mark { .. } | Action::RestoreToTime { .. } => {
@@ -177,6 +178,12 @@ pub async fn drive<F: Faults>(
                     labelled(action, asked)
                 }
                 _ => apply(action, regions, faults, &mut skewed).await,
+            };
+            let label = match power_loss(scenario, mode, action) {
+                Some(_) => {
+                    format!("{label} (power loss: the commits since its last sync point are lost)")
+                }
+                None => label,
             };
             let at_ms = Instant::now().duration_since(start).as_millis() as u64;
             if let Some(Some(mut d)) = at_risk {
@@ -513,6 +520,21 @@ impl Disaster {
     }
 }
 
+/// The region a `crash` takes the last commits of: under
+/// `durability = "normal"` a simulated crash is a power loss, which loses
+/// what was committed since the last sync point, like a restore from a
+/// copy that recent. Followed as a disaster, so what it took that no peer
+/// held is reported as lost, and everything else must come back. A live
+/// crash is a kill, which loses nothing: no disaster there.
+fn power_loss<'a>(scenario: &Scenario, mode: &str, action: &'a Action) -> Option<&'a str> {
+    match action {
+        Action::Crash { region } if mode == "sim" && scenario.durability == Durability::Normal => {
+            Some(region)
+        }
+        _ => None,
+    }
+}
+
 fn all_links(n: usize) -> Vec<(usize, usize)> {
     (0..n)
         .flat_map(|i| (0..n).filter(move |&j| j != i).map(move |j| (i, j)))
@@ -745,9 +767,7 @@ async fn region_workload(
             inflight.spawn(async move {
                 let result = tokio::time::timeout(
                     REQUEST_TIMEOUT,
-                    run_op(
-                        client, &table, &region, op.kind, op.key, counter, item_bytes,
-                    ),
+                    run_op(client, &table, &region, &op, counter, item_bytes),
                 )
                 .await
                 .unwrap_or(Err(()));
@@ -755,21 +775,27 @@ async fn region_workload(
                 t.attempted += 1;
                 t.in_flight -= 1;
                 match result {
-                    Ok(Outcome::Acked(write)) => {
+                    Ok(Outcome::Acked(writes)) => {
                         t.acked += 1;
                         *t.by_op.entry(op.kind.as_str().into()).or_default() += 1;
                         *t.by_region.entry(region.clone()).or_default() += 1;
-                        if let Some(w) = write {
-                            t.oracle.record(*w);
+                        for w in writes {
+                            t.oracle.record(w);
                         }
                     }
                     Ok(Outcome::Rejected) => t.rejected += 1,
                     Err(()) => {
                         t.failed += 1;
-                        if op.kind == OpKind::Delete
-                            && let Ok(k) = schema().key_of(&workload::key_item(op.key))
-                        {
-                            t.oracle.record_uncertain_delete(&table, k);
+                        // A delete whose outcome no client saw may have
+                        // been applied, alone or in a transaction.
+                        let deleted = (op.kind == OpKind::Delete)
+                            .then_some(op.key)
+                            .into_iter()
+                            .chain(op.also.iter().filter(|(_, d)| *d).map(|&(k, _)| k));
+                        for key in deleted {
+                            if let Ok(k) = schema().key_of(&workload::key_item(key)) {
+                                t.oracle.record_uncertain_delete(&table, k);
+                            }
                         }
                     }
                 }
@@ -783,9 +809,9 @@ async fn region_workload(
 }
 
 enum Outcome {
-    /// The write the region acknowledged (`None` for a read), boxed to
-    /// keep the outcome small.
-    Acked(Option<Box<AckedWrite>>),
+    /// The writes the region acknowledged: one, several for a
+    /// transaction, none for a read.
+    Acked(Vec<AckedWrite>),
     /// A conditional update lost to a concurrent write in the same region.
     Rejected,
 }
@@ -794,24 +820,68 @@ async fn run_op(
     mut client: MeridianClient<Channel>,
     table: &str,
     region: &str,
-    kind: OpKind,
-    key: u64,
+    op: &workload::Op,
     counter: u64,
     item_bytes: usize,
 ) -> Result<Outcome, ()> {
+    let key = op.key;
     let schema = schema();
     let encoded = |item: &Item| schema.key_of(item).map_err(|_| ());
-    let acked = |key: EncodedKey, r: pb::WriteResponse, image: Option<Item>| {
-        Ok(Outcome::Acked(Some(Box::new(AckedWrite {
+    let write = |key: EncodedKey, r: &pb::WriteResponse, image: Option<Item>| {
+        Ok::<_, ()>(AckedWrite {
             table: table.to_string(),
             key,
             version: version_of(&r.version).ok_or(())?,
             prev: version_of(&r.prev),
             image,
             seen_through: version_of(&r.seen_through).map(|v| v.hlc),
-        }))))
+        })
     };
-    match kind {
+    let acked = |key: EncodedKey, r: pb::WriteResponse, image: Option<Item>| {
+        Ok(Outcome::Acked(vec![write(key, &r, image)?]))
+    };
+    match op.kind {
+        OpKind::Transact => {
+            // The first key is always put, the others put or deleted as
+            // drawn; every item of one transaction carries its counter.
+            let writes: Vec<(Item, Option<Item>)> = std::iter::once((key, false))
+                .chain(op.also.iter().copied())
+                .map(|(k, delete)| {
+                    if delete {
+                        (workload::key_item(k), None)
+                    } else {
+                        let item = workload::item(k, region, counter, item_bytes);
+                        (workload::key_item(k), Some(item))
+                    }
+                })
+                .collect();
+            let ops = writes
+                .iter()
+                .map(|(k, image)| pb::BatchWriteOp {
+                    op: Some(match image {
+                        Some(item) => pb::batch_write_op::Op::Put(meridian_core::encode_item(item)),
+                        None => pb::batch_write_op::Op::DeleteKey(meridian_core::encode_item(k)),
+                    }),
+                })
+                .collect();
+            let r = client
+                .batch_write(pb::BatchWriteRequest {
+                    table: table.into(),
+                    ops,
+                })
+                .await
+                .map_err(|_| ())?
+                .into_inner();
+            if r.results.len() != writes.len() {
+                return Err(());
+            }
+            let acked = writes
+                .into_iter()
+                .zip(&r.results)
+                .map(|((k, image), r)| write(encoded(&k)?, r, image))
+                .collect::<Result<Vec<_>, _>>()?;
+            Ok(Outcome::Acked(acked))
+        }
         OpKind::Put => {
             let item = workload::item(key, region, counter, item_bytes);
             let r = client
@@ -846,7 +916,7 @@ async fn run_op(
                 })
                 .await
                 .map_err(|_| ())?;
-            Ok(Outcome::Acked(None))
+            Ok(Outcome::Acked(Vec::new()))
         }
         OpKind::Update => {
             let got = client

@@ -6,7 +6,8 @@ use std::collections::BTreeMap;
 use std::time::Duration;
 
 use meridian_scenario::scenario::{
-    Action, Distribution, Event, KeyDistribution, Mix, PartitionKind, Scenario, Workload,
+    Action, Distribution, Durability, Event, KeyDistribution, Mix, PartitionKind, Scenario,
+    Workload,
 };
 use rand::rngs::SmallRng;
 use rand::{Rng, SeedableRng};
@@ -223,6 +224,7 @@ pub fn scenario(seed: u64) -> Scenario {
                 update: 3,
                 delete: 1,
                 get: 2,
+                transact: 0,
             },
             item_bytes: 128,
             concurrency: 16,
@@ -236,6 +238,8 @@ pub fn scenario(seed: u64) -> Scenario {
         max_clock_offset: Duration::from_millis(500),
         tombstone_retain: Duration::from_secs(3600),
         repair_interval: meridian_region::repair::round::DEFAULT_INTERVAL,
+        durability: Durability::Full,
+        sync_interval: Duration::from_secs(1),
         events,
     };
     // Half the timelines purge tombstones a second after every region
@@ -244,6 +248,18 @@ pub fn scenario(seed: u64) -> Scenario {
     if rng.random_bool(0.5) {
         scenario.tombstone_retain = Duration::from_secs(1);
         scenario.repair_interval = Duration::from_millis(500);
+    }
+    // Drawn after the tombstones, for the same reason. Half the workloads
+    // write several keys at once in a fifth of their operations.
+    if rng.random_bool(0.5) {
+        scenario.workload.mix.transact = 2;
+    }
+    // Half the timelines run under durability = "normal": a crash there is
+    // a power loss that takes the commits since the last sync point, from
+    // a tenth of a second to a second and a half of them.
+    if rng.random_bool(0.5) {
+        scenario.durability = Durability::Normal;
+        scenario.sync_interval = Duration::from_millis(rng.random_range(100..=1_500));
     }
     scenario
 }
@@ -289,5 +305,18 @@ mod tests {
         for k in ["crash", "wipe", "snapshot", "restore"] {
             assert!(kinds.contains(k), "no seed of 200 has a {k}");
         }
+        // Transactions and power losses are drawn too.
+        let transacting = (0..200)
+            .filter(|&seed| scenario(seed).workload.mix.transact > 0)
+            .count();
+        assert!((50..150).contains(&transacting), "{transacting} of 200");
+        let power_losses = (0..200)
+            .map(scenario)
+            .filter(|s| {
+                s.durability == Durability::Normal
+                    && s.events.iter().any(|e| e.action.name() == "crash")
+            })
+            .count();
+        assert!(power_losses >= 20, "{power_losses} of 200 lose power");
     }
 }

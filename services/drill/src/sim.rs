@@ -27,7 +27,7 @@ use meridian_core::PhysicalClock;
 use meridian_region::transport::{Conn, Dialer, Listener};
 use meridian_region::{Clocks, Mode, PeerConfig, RegionConfig, ReplicationTuning};
 use meridian_scenario::report::Report;
-use meridian_scenario::scenario::{Action, Scenario, directed};
+use meridian_scenario::scenario::{Action, Durability, Scenario, directed};
 use tonic::transport::Endpoint;
 
 use crate::driver::{self, Faults, RegionTarget};
@@ -376,6 +376,7 @@ pub fn run(scenario: &Scenario, seed: u64, dir: &Path) -> Result<Report, SimErro
             replication_listen: None,
             tls: None,
             admin_token: None,
+            client_keys: Default::default(),
             metrics_listen: None,
             dynamo_listen: None,
             peers: names
@@ -444,6 +445,20 @@ pub fn run(scenario: &Scenario, seed: u64, dir: &Path) -> Result<Report, SimErro
         });
     }
 
+    // Under durability = "normal", the regions the timeline crashes lose
+    // power: each keeps a copy of its files as they stood at its last sync
+    // point, and a crash rolls it back to that copy. Only they are copied,
+    // and only until their last crash.
+    let mut crashes_left: BTreeMap<String, usize> = BTreeMap::new();
+    if scenario.durability == Durability::Normal {
+        for e in &scenario.events {
+            if let Action::Crash { region } = &e.action {
+                *crashes_left.entry(region.clone()).or_default() += 1;
+            }
+        }
+    }
+    let mut down: BTreeSet<String> = BTreeSet::new();
+    let mut next_sync = scenario.sync_interval;
     let mut blocked: BTreeSet<(String, String)> = BTreeSet::new();
     let mut partitions: BTreeSet<(String, String)> = BTreeSet::new();
     let mut flaps: BTreeMap<(String, String), (Duration, Duration, Duration)> = BTreeMap::new();
@@ -476,8 +491,25 @@ pub fn run(scenario: &Scenario, seed: u64, dir: &Path) -> Result<Report, SimErro
                 } => {
                     flaps.insert((from, to), (now, period, down));
                 }
-                Command::Crash(r) => sim.crash(r.as_str()),
-                Command::Restart(r) => sim.bounce(r.as_str()),
+                Command::Crash(r) => {
+                    sim.crash(r.as_str());
+                    down.insert(r.clone());
+                    if scenario.durability == Durability::Normal {
+                        if let Err(e) = power_loss(&dir.join(&r)) {
+                            tracing::warn!(region = %r, error = %e, "a power loss failed");
+                        }
+                        if let Some(left) = crashes_left.get_mut(&r) {
+                            *left -= 1;
+                            if *left == 0 {
+                                crashes_left.remove(&r);
+                            }
+                        }
+                    }
+                }
+                Command::Restart(r) => {
+                    down.remove(&r);
+                    sim.bounce(r.as_str());
+                }
                 Command::Data(action) => {
                     // The scenario checked that the region is down by now.
                     let region = match &action {
@@ -491,7 +523,27 @@ pub fn run(scenario: &Scenario, seed: u64, dir: &Path) -> Result<Report, SimErro
                     {
                         tracing::warn!(%region, error = %e, "a data event failed");
                     }
+                    // What was put on the disk of a region that is down is
+                    // on it for good: its next power loss goes back to that.
+                    if crashes_left.contains_key(&region)
+                        && let Err(e) = sync_point(&dir.join(&region))
+                    {
+                        tracing::warn!(%region, error = %e, "a sync point failed");
+                    }
                 }
+            }
+        }
+        // A sync point: between steps no region is inside a transaction
+        // (the store runs inline on this thread), so each copy is the
+        // store exactly as its last commit left it.
+        if now >= next_sync {
+            for r in crashes_left.keys().filter(|r| !down.contains(*r)) {
+                if let Err(e) = sync_point(&dir.join(r)) {
+                    tracing::warn!(region = %r, error = %e, "a sync point failed");
+                }
+            }
+            while next_sync <= now {
+                next_sync += scenario.sync_interval;
             }
         }
         // The directed links that should be cut now.
@@ -517,6 +569,54 @@ pub fn run(scenario: &Scenario, seed: u64, dir: &Path) -> Result<Report, SimErro
             "the drill client ended without a report".into(),
         )),
     }
+}
+
+/// Where a region's files as of its last sync point are kept: beside its
+/// data directory.
+fn synced_dir(data_dir: &Path) -> PathBuf {
+    let mut dir = data_dir.as_os_str().to_owned();
+    dir.push(".synced");
+    PathBuf::from(dir)
+}
+
+/// Takes the copy a power loss goes back to. The `-shm` file is left out:
+/// it is SQLite's shared-memory index of the WAL, never on disk for good,
+/// and the first connection after a restart rebuilds it from the WAL.
+fn sync_point(data_dir: &Path) -> std::io::Result<()> {
+    let to = synced_dir(data_dir);
+    if to.exists() {
+        std::fs::remove_dir_all(&to)?;
+    }
+    // A wiped disk holds nothing: neither does the copy then.
+    if !data_dir.is_dir() {
+        return Ok(());
+    }
+    std::fs::create_dir_all(&to)?;
+    for entry in std::fs::read_dir(data_dir)? {
+        let entry = entry?;
+        let name = entry.file_name();
+        if entry.file_type()?.is_file() && !name.to_string_lossy().ends_with("-shm") {
+            std::fs::copy(entry.path(), to.join(&name))?;
+        }
+    }
+    Ok(())
+}
+
+/// A power loss under `synchronous=NORMAL`: the WAL is synced only at
+/// checkpoints, so what reaches the disk for good is the store as of some
+/// commit at or after the last sync point. This takes the worst of those,
+/// the sync point itself: every commit since is lost, acknowledged or not,
+/// and the store is whole (SQLite never tears a commit). With no sync
+/// point yet the disk holds nothing, as after a wipe.
+fn power_loss(data_dir: &Path) -> std::io::Result<()> {
+    if data_dir.exists() {
+        std::fs::remove_dir_all(data_dir)?;
+    }
+    let from = synced_dir(data_dir);
+    if from.is_dir() {
+        meridian_cluster::state::copy_files(&from, data_dir)?;
+    }
+    Ok(())
 }
 
 /// Sets a pair's latency: `latency` plus turmoil's exponential jitter with a

@@ -18,6 +18,10 @@ pub enum OpKind {
     Update,
     Delete,
     Get,
+    /// Several distinct keys put or deleted in one request (BatchWrite:
+    /// the region's multi-item write, which TransactWriteItems also runs
+    /// on), committed together and replicated as one unit.
+    Transact,
 }
 
 impl OpKind {
@@ -27,6 +31,7 @@ impl OpKind {
             OpKind::Update => "update",
             OpKind::Delete => "delete",
             OpKind::Get => "get",
+            OpKind::Transact => "transact",
         }
     }
 }
@@ -37,6 +42,9 @@ pub struct Op {
     pub kind: OpKind,
     /// The key's rank: 1 is the hottest key under zipf.
     pub key: u64,
+    /// A transaction's other keys, distinct from `key` and each other,
+    /// and whether each is deleted (else put); empty for other kinds.
+    pub also: Vec<(u64, bool)>,
 }
 
 /// The partition-key attribute every drill table uses.
@@ -57,8 +65,8 @@ pub fn key_item(rank: u64) -> Item {
 pub struct Generator {
     rng: SmallRng,
     keys: KeyChooser,
-    /// Cumulative weights: put, update, delete, get.
-    cumulative: [u64; 4],
+    /// Cumulative weights: put, update, delete, get, transact.
+    cumulative: [u64; 5],
 }
 
 enum KeyChooser {
@@ -81,9 +89,12 @@ impl Generator {
             },
         };
         let m = workload.mix;
-        let mut cumulative = [0u64; 4];
+        let mut cumulative = [0u64; 5];
         let mut total = 0u64;
-        for (i, w) in [m.put, m.update, m.delete, m.get].into_iter().enumerate() {
+        for (i, w) in [m.put, m.update, m.delete, m.get, m.transact]
+            .into_iter()
+            .enumerate()
+        {
             total += u64::from(w);
             cumulative[i] = total;
         }
@@ -94,20 +105,42 @@ impl Generator {
         }
     }
 
+    /// The next operation. A mix without transactions draws exactly what
+    /// it drew before they existed, so older runs replay the same.
     pub fn next_op(&mut self) -> Op {
-        let total = self.cumulative[3].max(1);
+        let total = self.cumulative[4].max(1);
         let pick = self.rng.random_range(0..total);
         let kind = match self.cumulative.iter().position(|&c| pick < c) {
             Some(0) => OpKind::Put,
             Some(1) => OpKind::Update,
             Some(2) => OpKind::Delete,
+            Some(4) => OpKind::Transact,
             _ => OpKind::Get,
         };
-        let key = match &self.keys {
+        let key = self.key();
+        let mut also = Vec::new();
+        if kind == OpKind::Transact {
+            let want = self.rng.random_range(1..=3usize);
+            // Few keys or a steep zipf may not give that many distinct
+            // ones quickly; a smaller transaction is still one.
+            for _ in 0..want * 8 {
+                if also.len() == want {
+                    break;
+                }
+                let k = self.key();
+                if k != key && also.iter().all(|&(o, _)| o != k) {
+                    also.push((k, self.rng.random_bool(0.25)));
+                }
+            }
+        }
+        Op { kind, key, also }
+    }
+
+    fn key(&mut self) -> u64 {
+        match &self.keys {
             KeyChooser::Uniform(n) => self.rng.random_range(1..=*n),
             KeyChooser::Zipf(z) => (z.sample(&mut self.rng) as u64).max(1),
-        };
-        Op { kind, key }
+        }
     }
 }
 
@@ -205,6 +238,7 @@ mod tests {
                 update: 1,
                 delete: 1,
                 get: 1,
+                transact: 1,
             },
         );
         let ops = |seed, region| {
@@ -215,10 +249,26 @@ mod tests {
         assert_ne!(ops(7, 0), ops(7, 1));
         assert_ne!(ops(7, 0), ops(8, 0));
         let all = ops(7, 0);
-        for kind in [OpKind::Put, OpKind::Update, OpKind::Delete, OpKind::Get] {
+        for kind in [
+            OpKind::Put,
+            OpKind::Update,
+            OpKind::Delete,
+            OpKind::Get,
+            OpKind::Transact,
+        ] {
             assert!(all.iter().any(|o| o.kind == kind), "{kind:?} never drawn");
         }
         assert!(all.iter().all(|o| (1..=100).contains(&o.key)));
+        for o in &all {
+            // A transaction names each key once; other kinds name one.
+            let mut keys: Vec<u64> = o.also.iter().map(|&(k, _)| k).collect();
+            keys.push(o.key);
+            let n = keys.len();
+            keys.sort();
+            keys.dedup();
+            assert_eq!(keys.len(), n, "{o:?}");
+            assert_eq!(o.kind == OpKind::Transact, !o.also.is_empty(), "{o:?}");
+        }
     }
 
     #[test]
@@ -230,6 +280,7 @@ mod tests {
                 update: 0,
                 delete: 0,
                 get: 1,
+                transact: 0,
             },
         );
         let mut g = Generator::new(&w, 1, 0);
@@ -248,6 +299,7 @@ mod tests {
                 update: 0,
                 delete: 0,
                 get: 0,
+                transact: 0,
             },
         );
         let mut g = Generator::new(&w, 3, 0);
