@@ -1217,3 +1217,153 @@ async fn an_iterator_is_good_only_in_its_region_and_for_its_lifetime() {
     let _ = stop.send(true);
     c.shutdown().await;
 }
+
+/// The error of a GetRecords or GetShardIterator call, code and message.
+fn code_and_message(e: &dyn ProvideErrorMetadata) -> (String, String) {
+    (
+        e.code().unwrap_or_default().to_string(),
+        e.message().unwrap_or_default().to_string(),
+    )
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn retention_trims_each_shard_on_its_own() {
+    // Records go after three seconds here, instead of 24 hours, and the
+    // truncator looks every 100 ms.
+    let c = TestCluster::start_tuned(&REGIONS[..1], |cfg| {
+        cfg.retention.stream_age = Duration::from_secs(3);
+        cfg.retention.every = Duration::from_millis(100);
+    })
+    .await;
+    let east = client(c.dynamo_url(0));
+    let streams = streams_client(c.dynamo_url(0));
+    for t in ["quiet", "busy"] {
+        table_with_stream(&east, t, StreamViewType::NewImage).await;
+    }
+    let (quiet, busy) = (
+        stream_arn(&east, "quiet").await,
+        stream_arn(&east, "busy").await,
+    );
+    // A consumer of the quiet stream reads its one record and waits at it.
+    put_v(&east, "quiet", "q", "1").await;
+    let quiet_shard = describe(&streams, &quiet).await.shards()[0]
+        .shard_id()
+        .unwrap()
+        .to_string();
+    let (read, waiting) = read_shard(
+        &streams,
+        &quiet,
+        &quiet_shard,
+        ShardIteratorType::TrimHorizon,
+    )
+    .await;
+    assert_eq!(read.len(), 1);
+    let waiting = waiting.expect("an open shard gives a next iterator");
+    // The busy table goes on writing; a consumer of it takes an iterator
+    // at its start and does not use it yet.
+    put_v(&east, "busy", "b", "1").await;
+    let busy_shard = describe(&streams, &busy).await.shards()[0]
+        .shard_id()
+        .unwrap()
+        .to_string();
+    let (first, _) = read_shard(&streams, &busy, &busy_shard, ShardIteratorType::TrimHorizon).await;
+    let first_seq = first[0]
+        .dynamodb()
+        .unwrap()
+        .sequence_number()
+        .unwrap()
+        .to_string();
+    let unread = streams
+        .get_shard_iterator()
+        .stream_arn(&busy)
+        .shard_id(&busy_shard)
+        .shard_iterator_type(ShardIteratorType::TrimHorizon)
+        .send()
+        .await
+        .unwrap()
+        .shard_iterator
+        .unwrap();
+    // Until the busy table's record went: AT_SEQUENCE_NUMBER of it is
+    // then TrimmedDataAccessException, as DynamoDB documents for a
+    // sequence number older than the trim point.
+    let at_trimmed = std::sync::Mutex::new(None);
+    poll_until(
+        "the busy table's record to be trimmed",
+        Duration::from_secs(30),
+        || {
+            let (east, streams, busy, busy_shard, first_seq, at_trimmed) =
+                (&east, &streams, &busy, &busy_shard, &first_seq, &at_trimmed);
+            async move {
+                // Other tables' traffic goes on meanwhile.
+                put_v(east, "busy", "later", "x").await;
+                match streams
+                    .get_shard_iterator()
+                    .stream_arn(busy)
+                    .shard_id(busy_shard)
+                    .shard_iterator_type(ShardIteratorType::AtSequenceNumber)
+                    .sequence_number(first_seq)
+                    .send()
+                    .await
+                {
+                    Ok(_) => false,
+                    Err(e) => {
+                        *at_trimmed.lock().unwrap() = Some(code_and_message(&e));
+                        true
+                    }
+                }
+            }
+        },
+    )
+    .await;
+    let (code, message) = at_trimmed.into_inner().unwrap().unwrap();
+    assert_eq!(code, "TrimmedDataAccessException", "{message}");
+    assert!(message.contains(&first_seq), "{message}");
+    // AFTER_SEQUENCE_NUMBER of it too; TRIM_HORIZON is fine, and starts
+    // past what went.
+    let e = streams
+        .get_shard_iterator()
+        .stream_arn(&busy)
+        .shard_id(&busy_shard)
+        .shard_iterator_type(ShardIteratorType::AfterSequenceNumber)
+        .sequence_number(&first_seq)
+        .send()
+        .await
+        .unwrap_err();
+    assert_eq!(e.code(), Some("TrimmedDataAccessException"), "{e:?}");
+    let (left, _) = read_shard(&streams, &busy, &busy_shard, ShardIteratorType::TrimHorizon).await;
+    assert!(
+        left.iter()
+            .all(|r| r.dynamodb().unwrap().sequence_number().unwrap() > first_seq.as_str()),
+        "{left:?}"
+    );
+    // The iterator taken before the record went: its records were
+    // trimmed before it was used.
+    let e = streams
+        .get_records()
+        .shard_iterator(&unread)
+        .send()
+        .await
+        .unwrap_err();
+    assert_eq!(e.code(), Some("TrimmedDataAccessException"), "{e:?}");
+    assert!(e.message().unwrap().contains(&busy_shard), "{e:?}");
+
+    // The quiet stream's consumer missed nothing, however much of the
+    // busy stream went past its position: it reads on, and gets the next
+    // change.
+    let page = streams
+        .get_records()
+        .shard_iterator(&waiting)
+        .send()
+        .await
+        .expect("a consumer at its last record missed nothing");
+    assert!(page.records().is_empty());
+    put_v(&east, "quiet", "q", "2").await;
+    let page = streams
+        .get_records()
+        .shard_iterator(page.next_shard_iterator().unwrap())
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(events(page.records()), vec![OperationType::Modify]);
+    c.shutdown().await;
+}

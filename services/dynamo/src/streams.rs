@@ -413,11 +413,23 @@ fn child_filter<'a>(r: &Req<'a>) -> ApiResult<Option<&'a str>> {
 
 /// Where a shard's records start, as DescribeStream shows it and
 /// TRIM_HORIZON reads from: its first record held, or (for the open shard
-/// before its first record) its first position not yet trimmed. Either
+/// before its first record) its first position past its own trim horizon
+/// (`trims`, from `Reader::stream_trims`). Either
 /// stays put between calls, and AT_SEQUENCE_NUMBER takes it.
-fn shard_start(x: &Shard, trimmed: u64) -> u64 {
+fn shard_start(x: &Shard, trims: &Trims) -> u64 {
     x.held
-        .map_or(x.first_seq.max(trimmed + 1), |(first, _)| first)
+        .map_or(x.first_seq.max(trimmed(x, trims) + 1), |(first, _)| first)
+}
+
+/// Each shard's trim horizon, by index: its last record that went with the
+/// retention.
+type Trims = std::collections::BTreeMap<u32, u64>;
+
+/// Shard `x`'s trim horizon: 0 when it lost no record. Only the shard's
+/// own records count: other tables' and streams' going says nothing about
+/// what a consumer of this shard missed.
+fn trimmed(x: &Shard, trims: &Trims) -> u64 {
+    trims.get(&x.index).copied().unwrap_or(0)
 }
 
 async fn describe_stream(ops: &Ops, r: Req<'_>) -> ApiResult<Json> {
@@ -430,8 +442,13 @@ async fn describe_stream(ops: &Ops, r: Req<'_>) -> ApiResult<Json> {
     }
     let s = stream_of(ops, arn).await?;
     let (table, label) = (s.table.clone(), s.label);
-    let (all, trimmed) = ops
-        .read(move |r| Ok((r.stream_shards(&table, label)?, r.stream_trimmed()?)))
+    let (all, trims) = ops
+        .read(move |r| {
+            Ok((
+                r.stream_shards(&table, label)?,
+                r.stream_trims(&table, label)?,
+            ))
+        })
         .await?;
     let mut listed: Vec<&Shard> = s.listed(&all).collect();
     if let Some(id) = parent {
@@ -456,7 +473,7 @@ async fn describe_stream(ops: &Ops, r: Req<'_>) -> ApiResult<Json> {
     let shards: Vec<Json> = page
         .iter()
         .map(|x| {
-            let start = shard_start(x, trimmed);
+            let start = shard_start(x, &trims);
             let mut range = json!({"StartingSequenceNumber": seq_text(start)});
             if s.closed(x, &all) {
                 range["EndingSequenceNumber"] =
@@ -527,13 +544,13 @@ async fn get_shard_iterator(ops: &Ops, r: Req<'_>) -> ApiResult<Json> {
     check_shard_id("shardId", shard)?;
     let s = stream_of(ops, arn).await?;
     let (table, label) = (s.table.clone(), s.label);
-    let (all, next, record, trimmed) = ops
+    let (all, next, record, trims) = ops
         .read(move |r| {
             Ok((
                 r.stream_shards(&table, label)?,
                 r.stream_next()?,
                 at.map(|n| r.stream_record(n)).transpose()?.flatten(),
-                r.stream_trimmed()?,
+                r.stream_trims(&table, label)?,
             ))
         })
         .await?;
@@ -542,7 +559,7 @@ async fn get_shard_iterator(ops: &Ops, r: Req<'_>) -> ApiResult<Json> {
         .find(|x| s.shard_id(x.index) == shard)
         .ok_or_else(|| not_found("Shard", shard))?;
     let closed = s.closed(x, &all);
-    let start = shard_start(x, trimmed);
+    let start = shard_start(x, &trims);
     let after = match (kind, at) {
         ("TRIM_HORIZON", _) => start - 1,
         // A closed shard's latest position is past its last record.
@@ -560,11 +577,15 @@ async fn get_shard_iterator(ops: &Ops, r: Req<'_>) -> ApiResult<Json> {
                         && x.end.is_none_or(|e| rec.seq < e)
                 });
             if !ours {
-                if n <= trimmed {
+                // A position of this shard's that went with the retention.
+                if n >= x.first_seq
+                    && x.end.is_none_or(|e| n < e)
+                    && n <= trimmed(x, &trims)
+                {
                     return Err(ApiError::new(
                         Kind::TrimmedDataAccess,
                         format!(
-                            "The sequence number {} is beyond the trim horizon of shard {shard}: its records were older than the retention",
+                            "The data you are trying to access has been trimmed: the sequence number {} is at or below the trim horizon of shard {shard}, its records older than the retention",
                             asked.unwrap_or_default()
                         ),
                     ));
@@ -625,39 +646,37 @@ async fn get_records(ops: &Ops, lifetime: std::time::Duration, r: Req<'_>) -> Ap
             )
         })?;
     let (table, label, after, index) = (it.table.clone(), it.label, it.after, it.shard);
-    let (all, records, trimmed) = ops
+    let (all, records, trims) = ops
         .read(move |r| {
             let all = r.stream_shards(&table, label)?;
             let end = all.iter().find(|x| x.index == index).and_then(|x| x.end);
             Ok((
                 all,
                 r.stream_records(&table, label, after, end, max)?,
-                r.stream_trimmed()?,
+                r.stream_trims(&table, label)?,
             ))
         })
         .await?;
-    // Records after the position may have gone with the retention, and
-    // with them their shard.
-    if after < trimmed {
-        return Err(ApiError::new(
+    // Records of this shard after the position may have gone with the
+    // retention, or the whole shard with them (a shard goes once its
+    // records all went and a child follows it).
+    let trimmed_error = || {
+        ApiError::new(
             Kind::TrimmedDataAccess,
             format!(
-                "The iterator's position (after {}) is beyond the trim horizon: the records after it were older than the retention",
-                seq_text(after)
-            ),
-        ));
-    }
-    let shard = all.iter().find(|x| x.index == index).ok_or_else(|| {
-        not_found(
-            "Shard",
-            &format!(
-                "{} of {} / {}",
-                s.shard_id(index),
-                it.table,
-                stream_label(it.label)
+                "The data you are trying to access has been trimmed: records of shard {1} after the iterator's position ({0}) were older than the retention",
+                seq_text(after),
+                s.shard_id(index)
             ),
         )
-    })?;
+    };
+    let shard = all
+        .iter()
+        .find(|x| x.index == index)
+        .ok_or_else(trimmed_error)?;
+    if after < trimmed(shard, &trims) {
+        return Err(trimmed_error());
+    }
     let region = ops.region().to_string();
     let mut out = Vec::new();
     let mut bytes = 0;

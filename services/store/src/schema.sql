@@ -222,6 +222,19 @@ CREATE TABLE IF NOT EXISTS stream_shards (
     PRIMARY KEY (tbl, label, shard)
 ) WITHOUT ROWID;
 
+-- How far the retention trimmed each shard of a stream: the position of
+-- the shard's last record that went (docs/streams.md, Retention). A
+-- consumer at or past it missed nothing of the shard, whatever went of
+-- other streams; one before it missed records. A shard's row goes with
+-- the shard's own (`stream_shards`); shard 0's stays, one per stream.
+CREATE TABLE IF NOT EXISTS stream_trims (
+    tbl     TEXT NOT NULL,
+    label   INTEGER NOT NULL,
+    shard   INTEGER NOT NULL,
+    through INTEGER NOT NULL,
+    PRIMARY KEY (tbl, label, shard)
+) WITHOUT ROWID;
+
 -- Secondary index entries (meridian_core::index): one row per item an index
 -- holds, its index key (partition and sort tuples) and its table key.
 -- Written in the transaction of every change of the item, so a region's

@@ -364,8 +364,10 @@ impl Group<'_> {
     /// Deletes stream records older than `before` (µs), at most
     /// `max_rows` of the oldest; returns how many went. Records are in
     /// time order (a group's time never goes back), so the oldest rows
-    /// are the only candidates, and the position of the last one gone is
-    /// the streams' trim horizon ([`Reader::stream_trimmed`]).
+    /// are the only candidates. Each shard that loses records keeps the
+    /// position of its last one gone, its own trim horizon
+    /// ([`Reader::stream_trims`]): other streams' records going tell a
+    /// consumer of this one nothing.
     pub fn truncate_stream(&mut self, before: u64, max_rows: u64) -> Result<u64, StoreError> {
         let before = before.min(i64::MAX as u64) as i64;
         let n = self.unguarded(|ctx| {
@@ -378,12 +380,22 @@ impl Group<'_> {
             let Some(through) = through else {
                 return Ok(0);
             };
+            trim_shards(ctx.conn, through)?;
             let n = ctx
                 .conn
                 .prepare_cached("DELETE FROM stream WHERE seq <= ?1")?
                 .execute([through])?;
-            // A shard whose records all went goes too; a stream's last
-            // shard stays, for the changes still to come.
+            // A shard whose records all went goes too, with its trim
+            // horizon; a stream's last shard stays, for the changes still
+            // to come.
+            ctx.conn
+                .prepare_cached(
+                    "DELETE FROM stream_trims WHERE shard > 0 AND EXISTS (
+                         SELECT 1 FROM stream_shards n
+                         WHERE n.tbl = stream_trims.tbl AND n.label = stream_trims.label
+                           AND n.shard = stream_trims.shard + 1 AND n.first_seq <= ?1 + 1)",
+                )?
+                .execute([through])?;
             ctx.conn
                 .prepare_cached(
                     "DELETE FROM stream_shards WHERE EXISTS (
@@ -402,6 +414,50 @@ impl Group<'_> {
         })?;
         Ok(n as u64)
     }
+}
+
+/// Keeps, for each shard with records at or below `through` (about to
+/// go), the position of the last of them. One pass over the positions
+/// going for the streams they are of, then two index seeks per shard of
+/// those streams.
+fn trim_shards(conn: &rusqlite::Connection, through: i64) -> Result<(), StoreError> {
+    let streams: Vec<(String, i64)> = conn
+        .prepare_cached("SELECT DISTINCT tbl, label FROM stream WHERE seq <= ?1")?
+        .query_map([through], |r| Ok((r.get(0)?, r.get(1)?)))?
+        .collect::<Result<_, _>>()?;
+    for (table, label) in streams {
+        let mut starts: Vec<(i64, i64)> = vec![(0, 0)];
+        starts.extend(
+            conn.prepare_cached(
+                "SELECT shard, first_seq FROM stream_shards WHERE tbl = ?1 AND label = ?2 ORDER BY shard",
+            )?
+            .query_map(params![table, label], |r| Ok((r.get(0)?, r.get(1)?)))?
+            .collect::<Result<Vec<_>, _>>()?,
+        );
+        for (i, &(shard, first)) in starts.iter().enumerate() {
+            if first > through {
+                break;
+            }
+            let end = starts
+                .get(i + 1)
+                .map_or(through + 1, |&(_, f)| f.min(through + 1));
+            let last: Option<i64> = conn
+                .prepare_cached(
+                    "SELECT seq FROM stream WHERE tbl = ?1 AND label = ?2 AND seq >= ?3 AND seq < ?4
+                     ORDER BY seq DESC LIMIT 1",
+                )?
+                .query_row(params![table, label, first, end], |r| r.get(0))
+                .optional()?;
+            if let Some(last) = last {
+                conn.prepare_cached(
+                    "INSERT INTO stream_trims (tbl, label, shard, through) VALUES (?1, ?2, ?3, ?4)
+                     ON CONFLICT (tbl, label, shard) DO UPDATE SET through = MAX(through, excluded.through)",
+                )?
+                .execute(params![table, label, shard, last])?;
+            }
+        }
+    }
+    Ok(())
 }
 
 type RawRecord = (
@@ -560,6 +616,23 @@ impl Reader {
         let last =
             end("SELECT seq FROM stream WHERE tbl = ?1 AND label = ?2 ORDER BY seq DESC LIMIT 1")?;
         Ok(first.zip(last).map(|(f, l)| (f as u64, l as u64)))
+    }
+
+    /// How far the retention trimmed each shard of `table`'s stream
+    /// `label`: shard index → the position of its last record that went.
+    /// A shard missing here lost none.
+    pub fn stream_trims(
+        &self,
+        table: &str,
+        label: u64,
+    ) -> Result<std::collections::BTreeMap<u32, u64>, StoreError> {
+        let mut stmt = self.conn().prepare_cached(
+            "SELECT shard, through FROM stream_trims WHERE tbl = ?1 AND label = ?2",
+        )?;
+        let rows = stmt.query_map(params![table, label as i64], |r| {
+            Ok((r.get::<_, i64>(0)? as u32, r.get::<_, i64>(1)? as u64))
+        })?;
+        Ok(rows.collect::<Result<_, _>>()?)
     }
 
     /// The streams' trim horizon: the records at or below this position
