@@ -1367,3 +1367,154 @@ async fn retention_trims_each_shard_on_its_own() {
     assert_eq!(events(page.records()), vec![OperationType::Modify]);
     c.shutdown().await;
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn records_and_pages_are_as_dynamodb_gives_them() {
+    let c = TestCluster::start(&REGIONS[..1]).await;
+    let east = client(c.dynamo_url(0));
+    let streams = streams_client(c.dynamo_url(0));
+    let table = "big";
+    table_with_stream(&east, table, StreamViewType::NewImage).await;
+    let arn = stream_arn(&east, table).await;
+
+    // Five items of 300,000 bytes and more: GetRecords gives at most 1 MB
+    // of records per answer (DynamoDB: 1 MB or 1,000 records, whichever
+    // comes first), and the next answers the rest, in order.
+    let payload = "x".repeat(300_000);
+    let before = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap()
+        .as_secs_f64();
+    for n in 0..5 {
+        put_v(&east, table, &format!("p{n}"), &payload).await;
+    }
+    let after = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap()
+        .as_secs_f64();
+    let shard = describe(&streams, &arn).await.shards()[0]
+        .shard_id()
+        .unwrap()
+        .to_string();
+    let mut it = streams
+        .get_shard_iterator()
+        .stream_arn(&arn)
+        .shard_id(&shard)
+        .shard_iterator_type(ShardIteratorType::TrimHorizon)
+        .send()
+        .await
+        .unwrap()
+        .shard_iterator;
+    let mut pages = Vec::new();
+    while let Some(i) = it.take() {
+        let page = streams
+            .get_records()
+            .shard_iterator(i)
+            .send()
+            .await
+            .unwrap();
+        if page.records().is_empty() {
+            break;
+        }
+        it = page.next_shard_iterator.clone();
+        pages.push(page.records().to_vec());
+        assert!(pages.len() <= 5, "more pages than records");
+    }
+    let sizes: Vec<Vec<i64>> = pages
+        .iter()
+        .map(|p| {
+            p.iter()
+                .map(|r| r.dynamodb().unwrap().size_bytes().unwrap())
+                .collect()
+        })
+        .collect();
+    // 3 records of about 300 kB fit in 1 MB, a fourth does not.
+    assert_eq!(
+        sizes.iter().map(Vec::len).collect::<Vec<_>>(),
+        [3, 2],
+        "{sizes:?}"
+    );
+    for page in &sizes {
+        assert!(page.iter().sum::<i64>() <= 1 << 20, "{sizes:?}");
+    }
+    let records: Vec<&Record> = pages.iter().flatten().collect();
+    for (n, r) in records.iter().enumerate() {
+        let d = r.dynamodb().unwrap();
+        assert_eq!(d.keys().unwrap()["id"], SAv::S(format!("p{n}")));
+        // SizeBytes: the keys and the new image, each attribute's name
+        // and value ("id"+"pN" twice, "v"+the payload).
+        let size = d.size_bytes().unwrap();
+        assert!(
+            (300_001 + 8..=300_001 + 8 + 16).contains(&size),
+            "SizeBytes {size}"
+        );
+        // ApproximateCreationDateTime: the write's time, rounded down to
+        // the second, as DynamoDB documents.
+        let at = d.approximate_creation_date_time().unwrap().as_secs_f64();
+        assert_eq!(at.fract(), 0.0, "{at}");
+        assert!(
+            at >= before.floor() && at <= after,
+            "{at} outside {before}..{after}"
+        );
+    }
+
+    // A stream ARN of one table with the shard id of another's stream.
+    table_with_stream(&east, "other", StreamViewType::KeysOnly).await;
+    put_v(&east, "other", "o", "1").await;
+    let other_arn = stream_arn(&east, "other").await;
+    let other_shard = describe(&streams, &other_arn).await.shards()[0]
+        .shard_id()
+        .unwrap()
+        .to_string();
+    assert_ne!(other_shard, shard);
+    let e = streams
+        .get_shard_iterator()
+        .stream_arn(&arn)
+        .shard_id(&other_shard)
+        .shard_iterator_type(ShardIteratorType::TrimHorizon)
+        .send()
+        .await
+        .unwrap_err();
+    assert_eq!(e.code(), Some("ResourceNotFoundException"), "{e:?}");
+    assert!(e.message().unwrap().contains(&other_shard), "{e:?}");
+
+    // Enabling a stream of another view type while one is on: DynamoDB's
+    // ValidationException, and the stream stays as it was.
+    let e = east
+        .update_table()
+        .table_name(table)
+        .stream_specification(
+            StreamSpecification::builder()
+                .stream_enabled(true)
+                .stream_view_type(StreamViewType::NewAndOldImages)
+                .build()
+                .unwrap(),
+        )
+        .send()
+        .await
+        .unwrap_err();
+    let e = e.into_service_error();
+    assert_eq!(
+        aws_sdk_dynamodb::error::ProvideErrorMetadata::code(&e),
+        Some("ValidationException"),
+        "{e:?}"
+    );
+    assert_eq!(
+        aws_sdk_dynamodb::error::ProvideErrorMetadata::message(&e),
+        Some("Table already has an enabled stream: TableName: big")
+    );
+    let t = east
+        .describe_table()
+        .table_name(table)
+        .send()
+        .await
+        .unwrap()
+        .table
+        .unwrap();
+    assert_eq!(t.latest_stream_arn(), Some(arn.as_str()));
+    assert_eq!(
+        t.stream_specification().unwrap().stream_view_type(),
+        Some(&StreamViewType::NewImage)
+    );
+    c.shutdown().await;
+}
