@@ -202,6 +202,7 @@ impl TestCluster {
                 replication_listen: certs.map(|_| peer_addrs[i]),
                 tls: certs.map(|d| meridian_region::tls::TlsFiles::in_dir(d, name)),
                 admin_token: None,
+                client_keys: Default::default(),
                 metrics_listen: None,
                 dynamo_listen: None,
                 peers: names
@@ -269,6 +270,24 @@ impl TestCluster {
     pub fn client(&self, i: usize) -> MeridianClient<Channel> {
         let limit = meridian_region::service::MAX_MESSAGE_BYTES;
         MeridianClient::new(self.channel(i))
+            .max_decoding_message_size(limit)
+            .max_encoding_message_size(limit)
+    }
+
+    /// The client API of region `i`, each call signed with `credentials`
+    /// (none: sent unsigned), as the CLI signs them.
+    pub fn signed_client(
+        &self,
+        i: usize,
+        credentials: Option<meridian_core::sigv4::Credentials>,
+    ) -> MeridianClient<meridian_region::client_auth::Signing<Channel>> {
+        let limit = meridian_region::service::MAX_MESSAGE_BYTES;
+        let signing = meridian_region::client_auth::Signing::new(
+            self.channel(i),
+            credentials,
+            self.nodes[i].addr.to_string(),
+        );
+        MeridianClient::new(signing)
             .max_decoding_message_size(limit)
             .max_encoding_message_size(limit)
     }

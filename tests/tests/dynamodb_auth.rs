@@ -131,3 +131,185 @@ async fn signatures_are_verified_when_keys_are_configured() {
     let _ = server.await;
     cluster.shutdown().await;
 }
+
+fn creds(key: &str, secret: &str) -> meridian_core::sigv4::Credentials {
+    meridian_core::sigv4::Credentials {
+        access_key: key.into(),
+        secret: secret.into(),
+        region: "us-east-1".into(),
+    }
+}
+
+/// The unauthenticated-request counter of region `i` for `endpoint` and
+/// `reason`, read from its metrics text.
+fn unauthenticated(cluster: &TestCluster, i: usize, endpoint: &str, reason: &str) -> u64 {
+    let text = cluster.nodes[i].region.as_ref().unwrap().metrics_text();
+    let (endpoint, reason) = (
+        format!("endpoint=\"{endpoint}\""),
+        format!("reason=\"{reason}\""),
+    );
+    text.lines()
+        .filter(|l| l.starts_with("meridian_unauthenticated_requests_total{"))
+        .find(|l| l.contains(&endpoint) && l.contains(&reason))
+        .and_then(|l| l.rsplit(' ').next())
+        .map(|v| v.trim().parse().unwrap())
+        .unwrap_or(0)
+}
+
+/// With `dynamodb_keys`, the gRPC client API takes the same credentials as
+/// the DynamoDB endpoint: an unsigned or wrongly signed call is refused and
+/// counted, a signed one passes, replication between the regions needs no
+/// signature, and admin reads stay open.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_grpc_client_api_takes_the_endpoints_keys() {
+    use meridian_core::{AttrValue, decode_item, encode_item};
+    use meridian_proto::v1 as pb;
+
+    let keys = HashMap::from([("AKIDTEST".to_string(), "s3cret".to_string())]);
+    let cluster = TestCluster::start_tuned(&["us-east-1", "eu-west-1"], |c| {
+        c.client_keys = keys.clone();
+    })
+    .await;
+    let create = |c| pb::CreateTableRequest {
+        indexes: Vec::new(),
+        name: c,
+        partition_key: Some(pb::KeyAttr {
+            name: "id".into(),
+            r#type: "S".into(),
+        }),
+        sort_key: None,
+        replicas: vec![],
+        stream_view_type: String::new(),
+    };
+
+    // Unsigned: refused with DynamoDB's code, nothing created, counted.
+    let refused = cluster
+        .client(0)
+        .create_table(create("open".into()))
+        .await
+        .unwrap_err();
+    assert_eq!(refused.code(), tonic::Code::Unauthenticated, "{refused:?}");
+    assert!(
+        refused.message().starts_with(
+            "MissingAuthenticationTokenException: Request is missing Authentication Token"
+        ),
+        "{refused:?}"
+    );
+    assert_eq!(unauthenticated(&cluster, 0, "grpc", "missing"), 1);
+
+    // A wrong secret, an unknown key: refused, each by its own reason.
+    let wrong = cluster
+        .signed_client(0, Some(creds("AKIDTEST", "not-the-secret")))
+        .create_table(create("open".into()))
+        .await
+        .unwrap_err();
+    assert_eq!(wrong.code(), tonic::Code::Unauthenticated);
+    assert!(
+        wrong.message().starts_with("InvalidSignatureException: "),
+        "{wrong:?}"
+    );
+    let nobody = cluster
+        .signed_client(0, Some(creds("NOBODY", "s3cret")))
+        .list_tables(pb::ListTablesRequest::default())
+        .await
+        .unwrap_err();
+    assert!(
+        nobody
+            .message()
+            .starts_with("UnrecognizedClientException: "),
+        "{nobody:?}"
+    );
+    assert_eq!(unauthenticated(&cluster, 0, "grpc", "invalid_signature"), 1);
+    assert_eq!(unauthenticated(&cluster, 0, "grpc", "unknown_key"), 1);
+
+    // Signed: the table and an item are written in us-east-1, replicate
+    // (peers sign nothing), and read back signed in eu-west-1.
+    let mut east = cluster.signed_client(0, Some(creds("AKIDTEST", "s3cret")));
+    east.create_table(pb::CreateTableRequest {
+        stream_view_type: "NEW_AND_OLD_IMAGES".into(),
+        ..create("signed".into())
+    })
+    .await
+    .unwrap();
+    let names = east
+        .list_tables(pb::ListTablesRequest::default())
+        .await
+        .unwrap()
+        .into_inner();
+    assert!(format!("{names:?}").contains("signed"), "{names:?}");
+    assert!(!format!("{names:?}").contains("\"open\""), "{names:?}");
+    let mut item = meridian_core::Item::new();
+    item.insert("id".into(), AttrValue::S("k".into()));
+    item.insert("v".into(), AttrValue::S("one".into()));
+    east.put_item(pb::PutItemRequest {
+        table: "signed".into(),
+        item: encode_item(&item),
+        condition: None,
+    })
+    .await
+    .unwrap();
+    let mut key = meridian_core::Item::new();
+    key.insert("id".into(), AttrValue::S("k".into()));
+    let mut west = cluster.signed_client(1, Some(creds("AKIDTEST", "s3cret")));
+    meridian_tests::poll_until("the item in eu-west-1", Duration::from_secs(20), || {
+        let mut west = west.clone();
+        let key = key.clone();
+        async move {
+            west.get_item(pb::GetItemRequest {
+                table: "signed".into(),
+                key: encode_item(&key),
+            })
+            .await
+            .map(|r| r.into_inner().item.is_some())
+            .unwrap_or(false)
+        }
+    })
+    .await;
+    let got = west
+        .get_item(pb::GetItemRequest {
+            table: "signed".into(),
+            key: encode_item(&key),
+        })
+        .await
+        .unwrap()
+        .into_inner()
+        .item
+        .unwrap();
+    assert_eq!(decode_item(&got.item).unwrap(), item);
+
+    // A server-streaming call is signed the same way: the table's stream
+    // replays the write; unsigned, the call is refused.
+    let mut watch = west
+        .watch(pb::WatchRequest {
+            table: "signed".into(),
+            from_start: true,
+        })
+        .await
+        .expect("a signed watch")
+        .into_inner();
+    let first = tokio::time::timeout(Duration::from_secs(20), watch.message())
+        .await
+        .expect("a change within 20 s")
+        .expect("the stream answers")
+        .expect("one change");
+    assert!(format!("{first:?}").contains("INSERT"), "{first:?}");
+    // An open watch would hold the region's shutdown.
+    drop(watch);
+    let unsigned = cluster
+        .client(1)
+        .watch(pb::WatchRequest {
+            table: "signed".into(),
+            from_start: true,
+        })
+        .await
+        .unwrap_err();
+    assert_eq!(unsigned.code(), tonic::Code::Unauthenticated);
+
+    // Admin reads are not the client API: open, unsigned.
+    cluster
+        .admin(0)
+        .status(pb::StatusRequest::default())
+        .await
+        .expect("status needs no signature");
+    cluster.shutdown().await;
+}

@@ -1,6 +1,7 @@
 //! Item, table and status commands: thin gRPC clients that speak DynamoDB JSON.
 
 use anyhow::{Context, Result, anyhow, bail};
+use meridian_core::sigv4::Credentials;
 use meridian_core::{
     Item, KeyAttr, KeyType, Timestamp, Version, decode_item, encode_item, item_from_json,
     item_to_json,
@@ -9,6 +10,7 @@ use meridian_proto::v1 as pb;
 use meridian_proto::v1::admin_client::AdminClient;
 use meridian_proto::v1::meridian_client::MeridianClient;
 use meridian_region::admin::authorized;
+use meridian_region::client_auth::Signing;
 use serde_json::{Value as Json, json};
 use tonic::transport::{Channel, Endpoint};
 
@@ -48,9 +50,50 @@ fn admin_token(config: Option<&std::path::Path>) -> Result<Option<String>> {
     }
 }
 
-async fn client(t: &Target) -> Result<MeridianClient<Channel>> {
+/// What client calls are signed with: `AWS_ACCESS_KEY_ID` and
+/// `AWS_SECRET_ACCESS_KEY` when both are set, else the first of the cluster
+/// file's `dynamodb_keys` (by access key id), else nothing: a cluster with
+/// keys refuses unsigned calls (docs/security.md).
+fn credentials(t: &Target) -> Result<Option<Credentials>> {
+    let region = t.region.clone().unwrap_or_else(|| "us-east-1".into());
+    if let (Ok(access_key), Ok(secret)) = (
+        std::env::var("AWS_ACCESS_KEY_ID"),
+        std::env::var("AWS_SECRET_ACCESS_KEY"),
+    ) {
+        return Ok(Some(Credentials {
+            access_key,
+            secret,
+            region,
+        }));
+    }
+    let Ok(path) = crate::cluster_path(t.config.as_deref()) else {
+        // Talking to an --endpoint with no cluster file to be found.
+        return Ok(None);
+    };
+    let cluster = load_cluster(&path)?;
+    Ok(cluster
+        .dynamodb_keys
+        .iter()
+        .min_by(|a, b| a.0.cmp(b.0))
+        .map(|(access_key, secret)| Credentials {
+            access_key: access_key.clone(),
+            secret: secret.clone(),
+            region,
+        }))
+}
+
+/// The client API of the target region, signing its calls when there are
+/// credentials.
+async fn client(t: &Target) -> Result<MeridianClient<Signing<Channel>>> {
     let limit = meridian_region::service::MAX_MESSAGE_BYTES;
-    Ok(MeridianClient::new(channel(&endpoint(t).await?).await?)
+    let url = endpoint(t).await?;
+    let host = url
+        .parse::<tonic::codegen::http::Uri>()
+        .ok()
+        .and_then(|u| u.authority().map(|a| a.to_string()))
+        .unwrap_or_default();
+    let signing = Signing::new(channel(&url).await?, credentials(t)?, host);
+    Ok(MeridianClient::new(signing)
         .max_decoding_message_size(limit)
         .max_encoding_message_size(limit))
 }

@@ -20,6 +20,7 @@ pub mod purge;
 pub mod replicas;
 pub mod schema;
 pub mod settings;
+pub mod sigv4;
 pub mod utc;
 pub mod value;
 pub mod version;

@@ -414,8 +414,12 @@ async fn pack(answer: Response, packing: encoding::Packing) -> Response {
 }
 
 async fn dispatch(front: &Front, headers: &HeaderMap, body: &[u8]) -> Result<Json, ApiError> {
-    if !front.config.keys.is_empty() {
-        auth::verify(&front.config.keys, "/", headers, body)?;
+    if !front.config.keys.is_empty()
+        && let Err(e) = auth::check(&front.config.keys, "/", headers, body)
+    {
+        tracing::debug!(reason = e.reason(), error = %e, "DynamoDB request refused");
+        front.ops.count_unauthenticated("dynamodb", e.reason());
+        return Err(auth::api_error(e));
     }
     // The signature covers the body as sent; the operation reads it decoded.
     let decoded = encoding::decode(headers, body, MAX_BODY_BYTES)?;

@@ -495,6 +495,7 @@ impl ClusterFile {
         let me = self.entry(name)?;
         Ok(RegionConfig {
             admin_token: self.admin_token(false)?,
+            client_keys: self.dynamodb_keys.clone(),
             name: me.name.clone(),
             data_dir: self.data_dir.join(&me.name),
             backup_dir: self
@@ -575,6 +576,10 @@ pub struct RegionConfig {
     /// What mutating admin calls must carry (`admin::authorized`); `None`
     /// takes them from anyone.
     pub admin_token: Option<String>,
+    /// SigV4 keys (access key id → secret) the gRPC client API requires,
+    /// the DynamoDB endpoint's `dynamodb_keys` (`client_auth`); empty takes
+    /// unsigned calls.
+    pub client_keys: std::collections::HashMap<String, String>,
     pub metrics_listen: Option<SocketAddr>,
     /// Where the DynamoDB-compatible front listens, if anywhere.
     pub dynamo_listen: Option<SocketAddr>,

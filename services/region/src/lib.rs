@@ -10,6 +10,7 @@ pub mod admin;
 pub mod backups;
 pub mod bridge;
 pub mod changes;
+pub mod client_auth;
 pub mod config;
 pub mod convert;
 mod indexes;
@@ -281,13 +282,19 @@ pub async fn start(
 
     // One load budget for both listeners (`limits`).
     let limits = limits::Limits::new(limits::MAX_GRPC_IN_FLIGHT, shared.metrics.clone());
-    let client_api = MeridianServer::new(service::ClientApi {
-        ops: ops::Ops {
-            shared: shared.clone(),
-        },
-    })
-    .max_decoding_message_size(service::MAX_MESSAGE_BYTES)
-    .max_encoding_message_size(service::MAX_MESSAGE_BYTES);
+    let client_api = client_auth::Signed::new(
+        MeridianServer::new(service::ClientApi {
+            ops: ops::Ops {
+                shared: shared.clone(),
+            },
+        })
+        .max_decoding_message_size(service::MAX_MESSAGE_BYTES)
+        .max_encoding_message_size(service::MAX_MESSAGE_BYTES),
+        shared.config.client_keys.clone(),
+        // A message and its gRPC frame header.
+        service::MAX_MESSAGE_BYTES + 5,
+        shared.metrics.clone(),
+    );
     let admin_api = AdminServer::new(admin::AdminApi {
         shared: shared.clone(),
     });

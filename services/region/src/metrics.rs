@@ -123,6 +123,9 @@ pub struct Metrics {
     pub admin_refused: Family<CallLabel, Counter>,
     /// Client requests shed or timed out, by endpoint and reason.
     pub refused_requests: Family<EndpointReasonLabel, Counter>,
+    /// Client requests refused for a missing or wrong SigV4 signature, by
+    /// endpoint and reason.
+    pub unauthenticated: Family<EndpointReasonLabel, Counter>,
     /// Exact percentiles for `meridian status`, in µs, per source peer.
     latency_hdr: Mutex<HashMap<String, Hdr<u64>>>,
     /// Cumulative counts per `meridian_core::lag` bucket, per inbound peer.
@@ -168,6 +171,7 @@ impl Metrics {
             repair_refused: Family::default(),
             admin_refused: Family::default(),
             refused_requests: Family::default(),
+            unauthenticated: Family::default(),
             worker_state: Family::default(),
             worker_restarts: Family::default(),
             latency_hdr: Mutex::new(HashMap::new()),
@@ -252,6 +256,11 @@ impl Metrics {
             "superseded",
             "Writes dropped for keys this region holds nothing for, at or below a purge horizon: a purged tombstone had overwritten them",
             m.superseded.clone(),
+        );
+        registry.register(
+            "unauthenticated_requests",
+            "Client requests refused for a missing or wrong SigV4 signature where the cluster has dynamodb_keys, by endpoint and reason",
+            m.unauthenticated.clone(),
         );
         registry.register(
             "refused_requests",

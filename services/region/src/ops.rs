@@ -72,6 +72,16 @@ impl Ops {
         crate::limits::Budget::new(endpoint, limit, timeout, self.shared.metrics.clone())
     }
 
+    /// Counts a client request refused for its signature
+    /// (`meridian_unauthenticated_requests_total`).
+    pub fn count_unauthenticated(&self, endpoint: &'static str, reason: &'static str) {
+        self.shared
+            .metrics
+            .unauthenticated
+            .get_or_create(&crate::metrics::EndpointReasonLabel { endpoint, reason })
+            .inc();
+    }
+
     /// Unskewed time in µs since the epoch, as this region reads it.
     pub fn real_now_micros(&self) -> u64 {
         self.shared.real_clock.now_micros()
