@@ -200,6 +200,7 @@ impl TestCluster {
                 backup_dir: dir.path().join("backups").join(name),
                 grpc_listen: addrs[i],
                 replication_listen: certs.map(|_| peer_addrs[i]),
+                admin_listen: None,
                 tls: certs.map(|d| meridian_region::tls::TlsFiles::in_dir(d, name)),
                 admin_token: None,
                 client_keys: Default::default(),

@@ -61,3 +61,42 @@ async fn mutating_admin_calls_take_only_the_admin_token() {
         .expect("listing backups needs no token");
     c.shutdown().await;
 }
+
+/// With an `admin` address, admin is served there and only there, and the
+/// client API only on `grpc`: each port answers `UNIMPLEMENTED` for the
+/// other's calls.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn admin_listens_apart_from_the_client_api_when_given_an_address() {
+    let c = TestCluster::start_tuned(&["us-east-1"], |cfg| {
+        cfg.admin_listen = Some("127.0.0.1:0".parse().unwrap());
+    })
+    .await;
+    let region = c.nodes[0].region.as_ref().unwrap();
+    let admin_addr = region.admin_addr.expect("an admin listener");
+    assert_ne!(admin_addr, region.grpc_addr);
+    let channel = tonic::transport::Endpoint::from_shared(format!("http://{admin_addr}"))
+        .unwrap()
+        .connect()
+        .await
+        .unwrap();
+
+    let status = pb::admin_client::AdminClient::new(channel.clone())
+        .status(pb::StatusRequest {})
+        .await
+        .expect("status on the admin listener")
+        .into_inner();
+    assert_eq!(status.region, "us-east-1");
+    let on_grpc = c.admin(0).status(pb::StatusRequest {}).await.unwrap_err();
+    assert_eq!(on_grpc.code(), Code::Unimplemented, "{on_grpc:?}");
+
+    let on_admin = pb::meridian_client::MeridianClient::new(channel)
+        .list_tables(pb::ListTablesRequest::default())
+        .await
+        .unwrap_err();
+    assert_eq!(on_admin.code(), Code::Unimplemented, "{on_admin:?}");
+    c.client(0)
+        .list_tables(pb::ListTablesRequest::default())
+        .await
+        .expect("the client API on grpc");
+    c.shutdown().await;
+}

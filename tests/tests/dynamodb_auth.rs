@@ -141,19 +141,14 @@ fn creds(key: &str, secret: &str) -> meridian_core::sigv4::Credentials {
 }
 
 /// The unauthenticated-request counter of region `i` for `endpoint` and
-/// `reason`, read from its metrics text.
-fn unauthenticated(cluster: &TestCluster, i: usize, endpoint: &str, reason: &str) -> u64 {
-    let text = cluster.nodes[i].region.as_ref().unwrap().metrics_text();
-    let (endpoint, reason) = (
-        format!("endpoint=\"{endpoint}\""),
-        format!("reason=\"{reason}\""),
-    );
-    text.lines()
-        .filter(|l| l.starts_with("meridian_unauthenticated_requests_total{"))
-        .find(|l| l.contains(&endpoint) && l.contains(&reason))
-        .and_then(|l| l.rsplit(' ').next())
-        .map(|v| v.trim().parse().unwrap())
-        .unwrap_or(0)
+/// `reason`.
+fn unauthenticated(cluster: &TestCluster, i: usize, endpoint: &str, reason: &str) -> f64 {
+    meridian_tests::peer::metric(
+        cluster,
+        i,
+        "meridian_unauthenticated_requests_total",
+        &[("endpoint", endpoint), ("reason", reason)],
+    )
 }
 
 /// With `dynamodb_keys`, the gRPC client API takes the same credentials as
@@ -195,7 +190,7 @@ async fn the_grpc_client_api_takes_the_endpoints_keys() {
         ),
         "{refused:?}"
     );
-    assert_eq!(unauthenticated(&cluster, 0, "grpc", "missing"), 1);
+    assert_eq!(unauthenticated(&cluster, 0, "grpc", "missing"), 1.0);
 
     // A wrong secret, an unknown key: refused, each by its own reason.
     let wrong = cluster
@@ -219,8 +214,8 @@ async fn the_grpc_client_api_takes_the_endpoints_keys() {
             .starts_with("UnrecognizedClientException: "),
         "{nobody:?}"
     );
-    assert_eq!(unauthenticated(&cluster, 0, "grpc", "invalid_signature"), 1);
-    assert_eq!(unauthenticated(&cluster, 0, "grpc", "unknown_key"), 1);
+    assert_eq!(unauthenticated(&cluster, 0, "grpc", "invalid_signature"), 1.0);
+    assert_eq!(unauthenticated(&cluster, 0, "grpc", "unknown_key"), 1.0);
 
     // Signed: the table and an item are written in us-east-1, replicate
     // (peers sign nothing), and read back signed in eu-west-1.

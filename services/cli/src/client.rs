@@ -25,7 +25,21 @@ pub(crate) async fn channel(url: &str) -> Result<Channel> {
         .with_context(|| format!("cannot reach {url}; is the region running? (meridian up)"))
 }
 
+/// The target region's client API (`grpc`).
 async fn endpoint(t: &Target) -> Result<String> {
+    target_url(t, |e| e.grpc).await
+}
+
+/// Where the target region answers admin calls: its `admin` listener, else
+/// `grpc`; an `--endpoint` is taken as given.
+async fn admin_endpoint(t: &Target) -> Result<String> {
+    target_url(t, meridian_region::RegionEntry::admin_addr).await
+}
+
+async fn target_url(
+    t: &Target,
+    addr: impl Fn(&meridian_region::RegionEntry) -> std::net::SocketAddr,
+) -> Result<String> {
     if let Some(e) = &t.endpoint {
         return Ok(e.clone());
     }
@@ -37,7 +51,7 @@ async fn endpoint(t: &Target) -> Result<String> {
             cluster.region_names().join(", ")
         ),
     };
-    Ok(format!("http://{}", cluster.entry(&name)?.grpc))
+    Ok(format!("http://{}", addr(cluster.entry(&name)?)))
 }
 
 /// What a mutating admin call carries: the token in the cluster file's
@@ -454,7 +468,7 @@ pub async fn run(command: Command) -> Result<()> {
             table,
             limit,
         } => {
-            let url = endpoint(&target).await?;
+            let url = admin_endpoint(&target).await?;
             let mut admin = AdminClient::new(channel(&url).await?);
             let conflicts =
                 meridian_cluster::state::conflicts(&mut admin, &table, limit as usize).await?;
@@ -695,7 +709,7 @@ async fn repair(
         .iter()
         .filter(|e| region.as_ref().is_none_or(|r| *r == e.name))
     {
-        let url = format!("http://{}", entry.grpc);
+        let url = format!("http://{}", entry.admin_addr());
         let report = AdminClient::new(channel(&url).await?)
             .repair(authorized(
                 pb::RepairRequest {
@@ -793,7 +807,7 @@ async fn status(config: &std::path::Path, json: bool) -> Result<()> {
     let mut down = Vec::new();
     let mut regions = Vec::new();
     for entry in &cluster.regions {
-        let url = format!("http://{}", entry.grpc);
+        let url = format!("http://{}", entry.admin_addr());
         let s = match channel(&url).await {
             Ok(ch) => AdminClient::new(ch)
                 .status(pb::StatusRequest {})
@@ -993,7 +1007,9 @@ fn status_json(s: &pb::StatusResponse) -> Json {
 }
 
 async fn admin(target: &Target) -> Result<AdminClient<Channel>> {
-    Ok(AdminClient::new(channel(&endpoint(target).await?).await?))
+    Ok(AdminClient::new(
+        channel(&admin_endpoint(target).await?).await?,
+    ))
 }
 
 fn backup_json(b: &pb::BackupInfo) -> Json {

@@ -180,14 +180,15 @@ pub async fn up(config: &Path, wipe: bool) -> Result<()> {
         cluster.regions.len()
     );
     println!(
-        "  {:<16} {:<18} {:<24} {:<32} data",
-        "region", "grpc", "dynamodb", "metrics"
+        "  {:<16} {:<18} {:<18} {:<24} {:<32} data",
+        "region", "grpc", "admin", "dynamodb", "metrics"
     );
     for r in &cluster.regions {
         println!(
-            "  {:<16} {:<18} {:<24} {:<32} {}",
+            "  {:<16} {:<18} {:<18} {:<24} {:<32} {}",
             r.name,
             r.grpc.to_string(),
+            r.admin_addr().to_string(),
             r.dynamo.map(|d| format!("http://{d}")).unwrap_or_default(),
             r.metrics
                 .map(|m| format!("http://{m}/metrics"))

@@ -216,8 +216,12 @@ impl Executor {
         }))
     }
 
-    fn grpc_url(&self, region: &str) -> Result<String> {
-        Ok(format!("http://{}", self.cluster.entry(region)?.grpc))
+    /// Where `region` answers admin calls.
+    fn admin_url(&self, region: &str) -> Result<String> {
+        Ok(format!(
+            "http://{}",
+            self.cluster.entry(region)?.admin_addr()
+        ))
     }
 
     /// Applies one fault.
@@ -342,7 +346,7 @@ impl Executor {
                 offset_micros,
                 drift_ppm,
             } => {
-                let url = self.grpc_url(region)?;
+                let url = self.admin_url(region)?;
                 let ch = crate::wait::channel(&url).map_err(ClusterError::Failed)?;
                 let token = self.cluster.client_admin_token()?;
                 let clock = AdminClient::new(ch)

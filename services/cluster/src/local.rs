@@ -77,7 +77,7 @@ pub fn enable_tls(file: &mut ClusterFile, certs: &Path) -> Result<()> {
     let mut taken: Vec<u16> = file
         .regions
         .iter()
-        .flat_map(|r| [Some(r.grpc), r.metrics, r.dynamo])
+        .flat_map(|r| [Some(r.grpc), r.metrics, r.dynamo, r.admin])
         .flatten()
         .map(|a| a.port())
         .collect();

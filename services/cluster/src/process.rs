@@ -36,6 +36,8 @@ pub enum Logs {
 struct Proc {
     name: String,
     grpc: SocketAddr,
+    /// Where it answers admin calls (its status, while starting).
+    admin: SocketAddr,
     child: Option<Child>,
     pid: Option<u32>,
     state: ProcessState,
@@ -145,6 +147,7 @@ impl Processes {
                     .map(|r| Proc {
                         name: r.name.clone(),
                         grpc: r.grpc,
+                        admin: r.admin_addr(),
                         child: None,
                         pid: None,
                         state: ProcessState::Exited,
@@ -390,12 +393,12 @@ impl Processes {
 
     /// Waits until the region serves, failing at once if its process ends.
     pub async fn wait_serving(&self, name: &str, within: Duration) -> Result<Duration> {
-        let (grpc, pid) = {
+        let (admin, pid) = {
             let procs = self.procs.lock().await;
             let i = Self::index(name, &procs).map_err(|e| ClusterError::Failed(e.to_string()))?;
-            (procs[i].grpc, procs[i].pid)
+            (procs[i].admin, procs[i].pid)
         };
-        crate::wait::serving(grpc, within, pid, || self.ended(name))
+        crate::wait::serving(admin, within, pid, || self.ended(name))
             .await
             .map_err(|e| {
                 let log = match self.log_path(name) {

@@ -58,7 +58,7 @@ pub fn channel(url: &str) -> Result<Channel, String> {
         .connect_lazy())
 }
 
-/// Waits until the region at `grpc` answers Admin Status. `gone` is asked
+/// Waits until the region whose admin is at `grpc` answers Admin Status. `gone` is asked
 /// between attempts whether the region's process has ended (with how), so a
 /// region that dies at start fails the wait at once instead of at the
 /// deadline. With `pid`, only that process's answer counts: a port picked

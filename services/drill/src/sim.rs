@@ -374,6 +374,7 @@ pub fn run(scenario: &Scenario, seed: u64, dir: &Path) -> Result<Report, SimErro
             backup_dir: dir.join("backups").join(name),
             grpc_listen: SocketAddr::new(IpAddr::V4(Ipv4Addr::UNSPECIFIED), GRPC_PORT),
             replication_listen: None,
+            admin_listen: None,
             tls: None,
             admin_token: None,
             client_keys: Default::default(),

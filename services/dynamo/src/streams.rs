@@ -578,10 +578,7 @@ async fn get_shard_iterator(ops: &Ops, r: Req<'_>) -> ApiResult<Json> {
                 });
             if !ours {
                 // A position of this shard's that went with the retention.
-                if n >= x.first_seq
-                    && x.end.is_none_or(|e| n < e)
-                    && n <= trimmed(x, &trims)
-                {
+                if n >= x.first_seq && x.end.is_none_or(|e| n < e) && n <= trimmed(x, &trims) {
                     return Err(ApiError::new(
                         Kind::TrimmedDataAccess,
                         format!(

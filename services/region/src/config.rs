@@ -181,6 +181,18 @@ pub struct RegionEntry {
     /// Required with `[tls]`, which applies to this listener only.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub replication: Option<SocketAddr>,
+    /// Where admin (status, conflicts, clocks, repair, backups, replica
+    /// changes) listens, apart from the client API on `grpc`; without it,
+    /// admin is served on `grpc` (docs/security.md).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub admin: Option<SocketAddr>,
+}
+
+impl RegionEntry {
+    /// Where this region answers admin calls: `admin`, else `grpc`.
+    pub fn admin_addr(&self) -> SocketAddr {
+        self.admin.unwrap_or(self.grpc)
+    }
 }
 
 fn default_netsim_api() -> SocketAddr {
@@ -272,6 +284,7 @@ impl ClusterFile {
                     metrics: None,
                     dynamo: None,
                     replication: None,
+                    admin: None,
                 })
                 .collect(),
         }
@@ -505,6 +518,7 @@ impl ClusterFile {
                 .join(&me.name),
             grpc_listen: me.grpc,
             replication_listen: me.replication,
+            admin_listen: me.admin,
             tls: self
                 .tls
                 .as_ref()
@@ -571,6 +585,8 @@ pub struct RegionConfig {
     /// Replication and repair's own listener; `None` serves them on
     /// `grpc_listen` with the client API.
     pub replication_listen: Option<SocketAddr>,
+    /// Admin's own listener; `None` serves admin on `grpc_listen`.
+    pub admin_listen: Option<SocketAddr>,
     /// Mutual TLS on the replication listener and to peers.
     pub tls: Option<crate::tls::TlsFiles>,
     /// What mutating admin calls must carry (`admin::authorized`); `None`

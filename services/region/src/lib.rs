@@ -52,7 +52,7 @@ const REPLICATION_STREAM_WINDOW: u32 = 4 << 20;
 
 pub use bridge::{Mode, Storage};
 pub use config::{
-    ClusterFile, ConfigError, PeerConfig, RegionConfig, ReplicationTuning, Retention,
+    ClusterFile, ConfigError, PeerConfig, RegionConfig, RegionEntry, ReplicationTuning, Retention,
 };
 
 #[derive(Debug, thiserror::Error)]
@@ -137,6 +137,8 @@ pub struct Region {
     pub grpc_addr: SocketAddr,
     /// Replication and repair's own listener, when the config gives one.
     pub replication_addr: Option<SocketAddr>,
+    /// Where admin listens apart from the client API, if it does.
+    pub admin_addr: Option<SocketAddr>,
     pub metrics_addr: Option<SocketAddr>,
     pub clocks: Clocks,
     shutdown: watch::Sender<bool>,
@@ -164,6 +166,19 @@ pub async fn bind(
         None => None,
     };
     Ok((grpc, metrics))
+}
+
+/// Binds a listener the config may name, with the address it got.
+async fn bind_optional(
+    addr: Option<SocketAddr>,
+) -> Result<Option<(TcpListener, SocketAddr)>, RegionError> {
+    let Some(addr) = addr else {
+        return Ok(None);
+    };
+    let listen = |source| RegionError::Listen { addr, source };
+    let l = TcpListener::bind(addr).await.map_err(listen)?;
+    let local = l.local_addr().map_err(listen)?;
+    Ok(Some((l, local)))
 }
 
 /// Starts a region on already-bound listeners (tests bind port 0 first).
@@ -194,15 +209,9 @@ pub async fn start(
     // Bound only now: a peer seeding at the same time finds the port
     // closed and moves on, where a bound port that nobody serves yet would
     // hold its TLS handshake.
-    let replication_listener = match config.replication_listen {
-        None => None,
-        Some(addr) => {
-            let listen = |source| RegionError::Listen { addr, source };
-            let l = TcpListener::bind(addr).await.map_err(listen)?;
-            let local = l.local_addr().map_err(listen)?;
-            Some((l, local))
-        }
-    };
+    let replication_listener = bind_optional(config.replication_listen).await?;
+    // Admin binds here too, so status answers once the region serves.
+    let admin_listener = bind_optional(config.admin_listen).await?;
     // Opening scans the log; in live mode that runs off the async workers.
     let mut opened = match mode {
         Mode::Threads => {
@@ -311,21 +320,38 @@ pub async fn start(
     .max_decoding_message_size(replication::MAX_MESSAGE_BYTES)
     .max_encoding_message_size(replication::MAX_MESSAGE_BYTES);
     let name = shared.config.name.clone();
+    // Admin on a listener of its own when the config names one, else with
+    // the client API.
+    let (client, admin_addr) = match admin_listener {
+        None => (
+            server_builder(&shared, limits.clone())
+                .add_service(client_api)
+                .add_service(admin_api),
+            None,
+        ),
+        Some((listener, addr)) => {
+            let admin = server_builder(&shared, limits.clone()).add_service(admin_api);
+            let n = name.clone();
+            tasks.push(workers.spawn("grpc-admin", &stop, move |w, stop| {
+                serve(admin, listener.into(), n, w, stop)
+            }));
+            (
+                server_builder(&shared, limits.clone()).add_service(client_api),
+                Some(addr),
+            )
+        }
+    };
     let replication_addr = match replication_listener {
         None => {
-            // Everything on one listener, as the simulator and tests run.
-            let server = server_builder(&shared, limits)
-                .add_service(client_api)
-                .add_service(admin_api)
-                .add_service(replication_api)
-                .add_service(repair_api);
+            // Replication with the client API, as the simulator and tests run.
+            let server = client.add_service(replication_api).add_service(repair_api);
             tasks.push(workers.spawn("grpc", &stop, move |w, stop| {
                 serve(server, grpc, name, w, stop)
             }));
             None
         }
         Some((listener, addr)) => {
-            let mut peers = server_builder(&shared, limits.clone());
+            let mut peers = server_builder(&shared, limits);
             if let Some(files) = &shared.config.tls {
                 let tls = tls::server_config(files)?;
                 peers = peers.tls_config(tls).map_err(|e| {
@@ -336,9 +362,6 @@ pub async fn start(
                 })?;
             }
             let peers = peers.add_service(replication_api).add_service(repair_api);
-            let client = server_builder(&shared, limits)
-                .add_service(client_api)
-                .add_service(admin_api);
             let n = name.clone();
             tasks.push(workers.spawn("grpc", &stop, move |w, stop| {
                 serve(client, grpc, n, w, stop)
@@ -392,11 +415,12 @@ pub async fn start(
     }
     .resume_restores()
     .await;
-    tracing::info!(region = %shared.config.name, grpc = %grpc_addr, replication = ?replication_addr, tls = shared.config.tls.is_some(), metrics = ?metrics_addr, "region started");
+    tracing::info!(region = %shared.config.name, grpc = %grpc_addr, replication = ?replication_addr, admin = ?admin_addr, tls = shared.config.tls.is_some(), metrics = ?metrics_addr, "region started");
     Ok(Region {
         name: shared.config.name.clone(),
         grpc_addr,
         replication_addr,
+        admin_addr,
         metrics_addr,
         clocks,
         shutdown,
