@@ -214,7 +214,10 @@ async fn the_grpc_client_api_takes_the_endpoints_keys() {
             .starts_with("UnrecognizedClientException: "),
         "{nobody:?}"
     );
-    assert_eq!(unauthenticated(&cluster, 0, "grpc", "invalid_signature"), 1.0);
+    assert_eq!(
+        unauthenticated(&cluster, 0, "grpc", "invalid_signature"),
+        1.0
+    );
     assert_eq!(unauthenticated(&cluster, 0, "grpc", "unknown_key"), 1.0);
 
     // Signed: the table and an item are written in us-east-1, replicate

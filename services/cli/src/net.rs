@@ -245,7 +245,8 @@ pub async fn run(args: NetArgs) -> Result<()> {
                 .map(|w| parse_ms("--window", &w, Duration::from_secs(600)))
                 .transpose()?
                 .map(Duration::from_millis);
-            let shown = gather(&cluster, &ControlApi::new(api), window).await;
+            let api = ControlApi::new(api).with_token(cluster.client_admin_token()?);
+            let shown = gather(&cluster, &api, window).await;
             if json {
                 serde_json::to_string_pretty(&show_json(&shown))?
             } else {
@@ -259,7 +260,8 @@ pub async fn run(args: NetArgs) -> Result<()> {
                     Duration::from_millis(parse_ms("--wait", wait, Duration::from_secs(600))?);
             }
             let action = parse(&cluster, command)?;
-            let mut executor = Executor::new(cluster, ControlApi::new(api));
+            let api = ControlApi::new(api).with_token(cluster.client_admin_token()?);
+            let mut executor = Executor::new(cluster, api);
             executor.restart_wait = restart_wait;
             let outcome = executor.apply(&action).await?;
             render(&executor.cluster, &action, &outcome)

@@ -290,6 +290,12 @@ pub async fn netsim(api: Option<std::net::SocketAddr>, config: Option<&Path>) ->
             _ = term.recv() => {}
         }
     };
-    meridian_netsim::api::serve(registry, listener, shutdown).await?;
+    // Calls that change links take the cluster's admin token from anywhere
+    // but loopback, when the cluster file names one.
+    let token = match &cluster {
+        Some(c) => c.admin_token(false)?.map(Into::into),
+        None => None,
+    };
+    meridian_netsim::api::serve_with(registry, None, token, listener, shutdown).await?;
     Ok(())
 }

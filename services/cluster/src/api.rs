@@ -20,6 +20,9 @@ const CALL_TIMEOUT: Duration = Duration::from_secs(15);
 #[derive(Clone, Debug)]
 pub struct ControlApi {
     pub addr: String,
+    /// The cluster's admin token, sent with every call: a control API
+    /// reached from off its machine takes changes only with it.
+    pub token: Option<String>,
 }
 
 /// A control-API answer.
@@ -66,7 +69,16 @@ fn failed(message: String) -> ClusterError {
 
 impl ControlApi {
     pub fn new(addr: impl Into<String>) -> Self {
-        ControlApi { addr: addr.into() }
+        ControlApi {
+            addr: addr.into(),
+            token: None,
+        }
+    }
+
+    /// The same API, with calls carrying `token` when there is one.
+    pub fn with_token(mut self, token: Option<String>) -> Self {
+        self.token = token;
+        self
     }
 
     /// One call; any status is an answer.
@@ -77,15 +89,19 @@ impl ControlApi {
                 self.addr
             )
         };
-        let json: &[(&str, &str)] = match body {
-            Some(_) => &[("content-type", "application/json")],
-            None => &[],
-        };
+        let bearer = self.token.as_ref().map(|t| format!("Bearer {t}"));
+        let mut headers: Vec<(&str, &str)> = Vec::new();
+        if body.is_some() {
+            headers.push(("content-type", "application/json"));
+        }
+        if let Some(b) = &bearer {
+            headers.push(("authorization", b));
+        }
         let body = body.map(|b| b.to_string().into_bytes()).unwrap_or_default();
         let r = http::request(
             &http::Target::at(&self.addr, path),
             method,
-            json,
+            &headers,
             body,
             MAX_RESPONSE_BYTES,
             CALL_TIMEOUT,

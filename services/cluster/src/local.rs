@@ -165,15 +165,21 @@ impl LocalCluster {
             let listener = bind_api(netsim.api).await?;
             let registry = start_link_proxies(&me.file).await?;
             let supervisor: Arc<dyn Supervisor> = me.processes.clone();
+            let token = me.file.admin_token(false)?.map(Into::into);
             let (stop, mut stopped) = tokio::sync::watch::channel(false);
             let served = registry.clone();
             let task = tokio::spawn(async move {
                 let shutdown = async move {
                     let _ = stopped.wait_for(|s| *s).await;
                 };
-                if let Err(e) =
-                    meridian_netsim::api::serve_with(served, Some(supervisor), listener, shutdown)
-                        .await
+                if let Err(e) = meridian_netsim::api::serve_with(
+                    served,
+                    Some(supervisor),
+                    token,
+                    listener,
+                    shutdown,
+                )
+                .await
                 {
                     tracing::error!(error = %e, "netsim control API failed");
                 }
@@ -206,10 +212,10 @@ impl LocalCluster {
 
     /// The control API's client, with a `[netsim]` section.
     pub fn api(&self) -> Option<ControlApi> {
-        self.file
-            .netsim
-            .as_ref()
-            .map(|n| ControlApi::new(n.api.to_string()))
+        self.file.netsim.as_ref().map(|n| {
+            ControlApi::new(n.api.to_string())
+                .with_token(self.file.client_admin_token().ok().flatten())
+        })
     }
 
     /// Applies faults to this cluster, with a `[netsim]` section.

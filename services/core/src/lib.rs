@@ -19,6 +19,7 @@ pub mod number;
 pub mod purge;
 pub mod replicas;
 pub mod schema;
+pub mod secret;
 pub mod settings;
 pub mod sigv4;
 pub mod utc;

@@ -51,11 +51,17 @@ pub const REQUEST_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(
 
 /// The Toxiproxy-compatible API alone.
 pub fn router(registry: Registry) -> axum::Router {
-    router_with(registry, None)
+    router_with(registry, None, None)
 }
 
 /// The API, plus the `/meridian/regions` routes when `supervisor` is given.
-pub fn router_with(registry: Registry, supervisor: Option<Arc<dyn Supervisor>>) -> axum::Router {
+/// With `token` (the cluster's admin token), calls that change anything
+/// take it, except from loopback ([`guard`]).
+pub fn router_with(
+    registry: Registry,
+    supervisor: Option<Arc<dyn Supervisor>>,
+    token: Option<Arc<str>>,
+) -> axum::Router {
     let proxies = proxy_routes(registry);
     match supervisor {
         Some(s) => proxies.merge(
@@ -68,10 +74,59 @@ pub fn router_with(registry: Registry, supervisor: Option<Arc<dyn Supervisor>>) 
         None => proxies,
     }
     .fallback(not_found)
+    .layer(axum::middleware::from_fn(move |req, next| {
+        guard(token.clone(), req, next)
+    }))
     .layer(axum::middleware::from_fn({
         let permits = Arc::new(tokio::sync::Semaphore::new(MAX_IN_FLIGHT));
         move |req, next| limit_load(permits.clone(), req, next)
     }))
+}
+
+/// Calls that change links or regions take the cluster's admin token
+/// (`Authorization: Bearer …`) from anywhere but loopback: Toxiproxy's
+/// clients send no token, so on the API's own machine they work as they do
+/// against Toxiproxy, while a container or host elsewhere that reaches the
+/// port cannot cut links or crash regions without it. A token that is sent
+/// must be right, from anywhere; reads (`GET`) stay open.
+async fn guard(
+    token: Option<Arc<str>>,
+    req: axum::extract::Request,
+    next: axum::middleware::Next,
+) -> Response {
+    let Some(token) = token else {
+        return next.run(req).await;
+    };
+    let sent = req
+        .headers()
+        .get(axum::http::header::AUTHORIZATION)
+        .and_then(|v| v.to_str().ok())
+        .map(|v| v.strip_prefix("Bearer ").unwrap_or(v).trim().to_string());
+    let peer = req
+        .extensions()
+        .get::<axum::extract::ConnectInfo<std::net::SocketAddr>>()
+        .map(|c| c.0);
+    let call = format!("{} {}", req.method(), req.uri().path());
+    let refuse = |why: String| {
+        tracing::warn!(%call, peer = ?peer, reason = %why, "control API call refused");
+        ApiError(StatusCode::UNAUTHORIZED, format!("{call}: {why}")).into_response()
+    };
+    match sent {
+        Some(s) if !meridian_core::secret::same_secret(s.as_bytes(), token.as_bytes()) => {
+            refuse("the admin token sent does not match the cluster's".into())
+        }
+        Some(_) => next.run(req).await,
+        None if req.method() == axum::http::Method::GET
+            || peer.is_some_and(|p| p.ip().is_loopback()) =>
+        {
+            next.run(req).await
+        }
+        None => refuse(format!(
+            "calls that change links or regions from {} take the cluster's admin token (Authorization: Bearer <token>)",
+            peer.map(|p| p.ip().to_string())
+                .unwrap_or_else(|| "an unknown address".into())
+        )),
+    }
 }
 
 /// Sheds load past [`MAX_IN_FLIGHT`] (503) and bounds each request by
@@ -139,17 +194,21 @@ pub async fn serve(
     listener: tokio::net::TcpListener,
     shutdown: impl std::future::Future<Output = ()> + Send + 'static,
 ) -> std::io::Result<()> {
-    serve_with(registry, None, listener, shutdown).await
+    serve_with(registry, None, None, listener, shutdown).await
 }
 
 /// Serves the API with an optional [`Supervisor`] until `shutdown` resolves.
 pub async fn serve_with(
     registry: Registry,
     supervisor: Option<Arc<dyn Supervisor>>,
+    token: Option<Arc<str>>,
     listener: tokio::net::TcpListener,
     shutdown: impl std::future::Future<Output = ()> + Send + 'static,
 ) -> std::io::Result<()> {
-    axum::serve(listener, router_with(registry, supervisor))
+    // The caller's address decides whether a call needs the token.
+    let app = router_with(registry, supervisor, token)
+        .into_make_service_with_connect_info::<std::net::SocketAddr>();
+    axum::serve(listener, app)
         .with_graceful_shutdown(shutdown)
         .await
 }
@@ -590,6 +649,7 @@ mod tests {
         tokio::spawn(serve_with(
             Registry::new(),
             supervisor,
+            None,
             l,
             std::future::pending(),
         ));
@@ -724,6 +784,61 @@ mod tests {
         assert!(
             body["error"].as_str().unwrap().contains("down_ms"),
             "{body}"
+        );
+    }
+
+    /// One request through the router as a caller at `from` would make it,
+    /// with an optional bearer token; returns the status.
+    async fn guarded(
+        token: Option<&str>,
+        from: &str,
+        method: &str,
+        path: &str,
+        bearer: Option<&str>,
+    ) -> u16 {
+        use tower::ServiceExt;
+        let app = router_with(Registry::new(), None, token.map(Into::into));
+        let mut req = axum::http::Request::builder().method(method).uri(path);
+        if let Some(b) = bearer {
+            req = req.header("authorization", format!("Bearer {b}"));
+        }
+        let mut req = req.body(axum::body::Body::empty()).unwrap();
+        let from: std::net::SocketAddr = from.parse().unwrap();
+        req.extensions_mut()
+            .insert(axum::extract::ConnectInfo(from));
+        app.oneshot(req).await.unwrap().status().as_u16()
+    }
+
+    #[tokio::test]
+    async fn changes_from_off_the_machine_take_the_admin_token() {
+        let t = Some("s3cret");
+        // No token configured: open to all, as Toxiproxy is.
+        assert_eq!(
+            guarded(None, "10.1.2.3:5000", "POST", "/reset", None).await,
+            204
+        );
+        // Loopback: Toxiproxy clients send nothing and pass.
+        assert_eq!(
+            guarded(t, "127.0.0.1:5000", "POST", "/reset", None).await,
+            204
+        );
+        // Elsewhere: reads pass, changes need the token.
+        assert_eq!(
+            guarded(t, "10.1.2.3:5000", "GET", "/proxies", None).await,
+            200
+        );
+        assert_eq!(
+            guarded(t, "10.1.2.3:5000", "POST", "/reset", None).await,
+            401
+        );
+        assert_eq!(
+            guarded(t, "10.1.2.3:5000", "POST", "/reset", Some("s3cret")).await,
+            204
+        );
+        // A wrong token is refused from anywhere, reads included.
+        assert_eq!(
+            guarded(t, "127.0.0.1:5000", "GET", "/proxies", Some("nope")).await,
+            401
         );
     }
 }

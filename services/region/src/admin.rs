@@ -39,7 +39,9 @@ impl AdminApi {
             .and_then(|v| v.to_str().ok())
             .and_then(|v| v.strip_prefix("Bearer "));
         let why = match given {
-            Some(g) if same_secret(g.as_bytes(), token.as_bytes()) => return Ok(()),
+            Some(g) if meridian_core::secret::same_secret(g.as_bytes(), token.as_bytes()) => {
+                return Ok(());
+            }
             Some(_) => "the admin token does not match",
             None => "it carries no admin token (authorization: Bearer <token>)",
         };
@@ -53,11 +55,6 @@ impl AdminApi {
             "admin call {call} refused: {why}; the token is in the cluster file's admin_token_file (docs/security.md)"
         )))
     }
-}
-
-/// Compares two secrets in time that depends on their lengths only.
-fn same_secret(a: &[u8], b: &[u8]) -> bool {
-    a.len() == b.len() && a.iter().zip(b).fold(0u8, |acc, (x, y)| acc | (x ^ y)) == 0
 }
 
 /// The header a client puts on a mutating admin call: what
