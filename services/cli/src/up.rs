@@ -34,9 +34,6 @@ pub async fn run_region(
             cluster.region_names().join(", ")
         ),
     };
-    if cluster.tls.is_none() {
-        tracing::warn!(region = %name, "replication is plaintext and peers are trusted by the names they give: add a [tls] section to the cluster file (docs/security.md)");
-    }
     let mut cfg = cluster.region_config(&name)?;
     if let Some(d) = data_dir {
         cfg.data_dir = d;

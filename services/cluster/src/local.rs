@@ -90,6 +90,7 @@ pub fn enable_tls(file: &mut ClusterFile, certs: &Path) -> Result<()> {
     file.tls = Some(meridian_region::config::TlsSection {
         dir: certs.to_path_buf(),
     });
+    file.plaintext = false;
     meridian_region::tls::issue(certs, &file.certificate_names())
         .map_err(|e| ClusterError::Failed(format!("issuing certificates: {e}")))?;
     Ok(())

@@ -95,11 +95,15 @@ pub struct ClusterFile {
     /// proxy, one proxy per directed pair, so faults can be injected.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub netsim: Option<NetsimSection>,
-    /// Mutual TLS between regions (docs/security.md). Without it regions
-    /// replicate in plaintext and trust the names peers give, and each
-    /// region logs a warning at start-up.
+    /// Mutual TLS between regions (docs/security.md). A file without it
+    /// must say `plaintext = true`.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub tls: Option<TlsSection>,
+    /// Regions replicate in plaintext and trust the names peers give: only
+    /// when said outright, since anyone who reaches a replication port can
+    /// then write as any region; each region logs a warning at start-up.
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub plaintext: bool,
     /// A file holding the admin token (docs/security.md): when set, every
     /// region takes mutating admin calls (clock skew, repair, backups and
     /// restores, replica changes) only with it, and the CLI sends it.
@@ -274,6 +278,9 @@ impl ClusterFile {
             dynamodb_keys: Default::default(),
             netsim: None,
             tls: None,
+            // Programs that make loopback files start them plaintext and
+            // turn TLS on where they test it (`enable_tls`).
+            plaintext: true,
             admin_token_file: None,
             regions: regions
                 .iter()
@@ -365,6 +372,21 @@ impl ClusterFile {
                     n.first_port
                 ));
             }
+        }
+        match (&self.tls, self.plaintext) {
+            (None, false) => {
+                return Err(
+                    "no [tls] section: regions would replicate in plaintext and take any caller's word for its region. \
+                     Add [tls] with a dir (meridian certs issues the certificates), or set plaintext = true to accept that (docs/security.md)"
+                        .into(),
+                );
+            }
+            (Some(_), true) => {
+                return Err(
+                    "plaintext = true and a [tls] section contradict each other: keep one".into(),
+                );
+            }
+            _ => {}
         }
         if self.tls.is_some()
             && let Some(r) = self.regions.iter().find(|r| r.replication.is_none())
@@ -733,6 +755,7 @@ mod tests {
     const THREE: &str = r#"
         name = "t"
         data_dir = "/tmp/t"
+        plaintext = true
         [[region]]
         name = "a"
         grpc = "127.0.0.1:7101"
@@ -744,6 +767,27 @@ mod tests {
         name = "c"
         grpc = "127.0.0.1:7103"
     "#;
+
+    #[test]
+    fn plaintext_must_be_said_outright_and_never_beside_tls() {
+        let without = THREE.replace("plaintext = true", "");
+        let err = parse(&without).unwrap_err();
+        assert!(
+            err.contains("no [tls] section") && err.contains("plaintext = true"),
+            "{err}"
+        );
+        let both = format!("{THREE}\n[tls]\ndir = \"/certs\"\n");
+        let err = parse(&both).unwrap_err();
+        assert!(err.contains("contradict"), "{err}");
+        // What programs write reads back the same.
+        let made = ClusterFile::new(
+            "m",
+            Path::new("/tmp/m"),
+            &[("a".into(), "127.0.0.1:1".parse().unwrap())],
+        );
+        let back = parse(&made.to_toml().unwrap()).unwrap();
+        assert!(back.plaintext);
+    }
 
     #[test]
     fn without_netsim_peers_dial_each_other_directly() {

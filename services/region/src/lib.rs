@@ -209,6 +209,9 @@ pub async fn start(
     // Bound only now: a peer seeding at the same time finds the port
     // closed and moves on, where a bound port that nobody serves yet would
     // hold its TLS handshake.
+    if config.tls.is_none() {
+        tracing::warn!(region = %config.name, "replication is plaintext and peers are trusted by the names they give (plaintext = true, or no TLS files): add a [tls] section to the cluster file (docs/security.md)");
+    }
     let replication_listener = bind_optional(config.replication_listen).await?;
     // Admin binds here too, so status answers once the region serves.
     let admin_listener = bind_optional(config.admin_listen).await?;
