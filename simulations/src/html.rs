@@ -882,11 +882,18 @@ fn streams_table(out: &mut String, r: &Report) {
         "<section id=\"streams\">\n<h2>Change streams replayed</h2>\n\
          <p class=\"explain\">Each region's change stream of the table, read from its start and \
          replayed (the new image of each INSERT and MODIFY, a delete for each REMOVE), compared \
-         with the region's final items key by key.</p>\n\
+         with the region's final items key by key; and its REMOVE records counted against the live \
+         items the region turned into tombstones (deletes local and replicated, TTL expiries), \
+         which its store counts apart from the stream.</p>\n\
          <table>\n<thead><tr><th>region</th><th class=\"n\">records</th><th class=\"n\">REMOVE</th>\
-         <th class=\"n\">items</th><th class=\"n\">keys compared</th><th>differences</th></tr></thead>\n<tbody>\n",
+         <th class=\"n\">tombstones applied</th><th class=\"n\">items</th><th class=\"n\">keys compared</th><th>differences</th></tr></thead>\n<tbody>\n",
     );
     for c in &r.streams {
+        let tombstones = if c.error.is_none() && c.removes != c.tombstones_applied {
+            format!("<span class=\"bad\">{}</span>", c.tombstones_applied)
+        } else {
+            c.tombstones_applied.to_string()
+        };
         let diffs = match &c.error {
             Some(e) => format!("<span class=\"bad\">unreadable: {}</span>", esc(e)),
             None if c.mismatches.is_empty() => "none".into(),
@@ -902,7 +909,7 @@ fn streams_table(out: &mut String, r: &Report) {
         };
         w!(
             out,
-            "<tr><td>{}</td><td class=\"n\">{}</td><td class=\"n\">{}</td><td class=\"n\">{}</td><td class=\"n\">{}</td><td>{diffs}</td></tr>\n",
+            "<tr><td>{}</td><td class=\"n\">{}</td><td class=\"n\">{}</td><td class=\"n\">{tombstones}</td><td class=\"n\">{}</td><td class=\"n\">{}</td><td>{diffs}</td></tr>\n",
             esc(&c.region),
             c.records,
             c.removes,
@@ -1466,6 +1473,7 @@ mod tests {
                 region: "eu-west-1".into(),
                 records: 4_321,
                 removes: 123,
+                tombstones_applied: 123,
                 items: 1_999,
                 keys_checked: 1_999,
                 mismatches: Vec::new(),

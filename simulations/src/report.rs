@@ -96,6 +96,11 @@ pub struct StreamCheck {
     /// Records read, and of them REMOVEs.
     pub records: u64,
     pub removes: u64,
+    /// Live items the region turned into tombstones over the run (local
+    /// deletes, TTL expiries and deletes from peers), counted by its store
+    /// apart from the stream: `removes` must equal it.
+    #[serde(default)]
+    pub tombstones_applied: u64,
     /// Live items in the region, and keys compared.
     pub items: u64,
     pub keys_checked: u64,

@@ -510,9 +510,17 @@ fn print_summary(r: &Report, out: &Path) {
             None if c.mismatches.is_empty() => "replays to its items exactly".into(),
             None => format!("{} keys differ from its items", c.mismatches.len()),
         };
+        let removes = if c.removes == c.tombstones_applied {
+            format!("{} REMOVE, as many as the tombstones it applied", c.removes)
+        } else {
+            format!(
+                "{} REMOVE, but it applied {} tombstones",
+                c.removes, c.tombstones_applied
+            )
+        };
         println!(
-            "stream of {}: {} records ({} REMOVE) over {} keys; {outcome}",
-            c.region, c.records, c.removes, c.keys_checked
+            "stream of {}: {} records ({removes}) over {} keys; {outcome}",
+            c.region, c.records, c.keys_checked
         );
     }
     for c in &r.indexes {

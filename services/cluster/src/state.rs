@@ -29,12 +29,15 @@ pub fn heads(data_dir: &Path, table: &str) -> Result<Heads, StoreError> {
 
 /// What replaying a region's change stream of `table` from its start
 /// gives: the items by key (the last new image of each key not removed
-/// since), and how many records and REMOVEs it read. Needs a view type
-/// that keeps new images.
+/// since), and how many records and REMOVEs it read; beside it, how many
+/// live items the store says it turned into tombstones, counted apart
+/// from the stream, which the REMOVEs must equal. Needs a view type that
+/// keeps new images.
 pub struct Replayed {
     pub items: std::collections::BTreeMap<meridian_core::EncodedKey, Vec<u8>>,
     pub records: u64,
     pub removes: u64,
+    pub tombstones_applied: u64,
 }
 
 pub fn stream_replay(data_dir: &Path, table: &str) -> Result<Replayed, StoreError> {
@@ -44,6 +47,7 @@ pub fn stream_replay(data_dir: &Path, table: &str) -> Result<Replayed, StoreErro
         items: Default::default(),
         records: 0,
         removes: 0,
+        tombstones_applied: reader.removes_applied(table)?,
     };
     // Streams of the table as it is now: a table deleted and created again
     // keeps its old streams readable, but they are of items that are gone.

@@ -283,7 +283,8 @@ fn a_region_that_joins_a_busy_table_fills_turns_active_and_loses_nothing() {
 
 /// With a change stream on the drill's table, every region's stream,
 /// replayed from its start, gives exactly its final items: local and
-/// replicated writes, deletes, and the concurrent writes a partition makes.
+/// replicated writes, deletes, and the concurrent writes a partition makes;
+/// and its REMOVEs are exactly the tombstones it applied to live items.
 const STREAMED: &str = r#"
     name = "streamed"
     duration = "6s"
@@ -316,6 +317,9 @@ fn every_regions_stream_replays_to_its_final_items() {
         assert!(c.error.is_none() && c.mismatches.is_empty(), "{c:#?}");
         assert!(c.records > 100 && c.removes > 0, "{c:#?}");
         assert_eq!(c.keys_checked, c.items, "no key only in the replay: {c:#?}");
+        // Every tombstone the region applied to a live item, local or
+        // replicated, is one REMOVE, and nothing else is.
+        assert_eq!(c.removes, c.tombstones_applied, "{c:#?}");
     }
     // Conflicts happened, and each region's stream still replays exactly.
     let conflicts: u64 = a.conflict_pairs.iter().map(|p| p.conflicts).sum();

@@ -469,6 +469,15 @@ impl Ctx<'_, '_> {
             if let Some(stream) = records.stream {
                 self.record_stream(stream, old, m)?;
             }
+            // Counted apart from the stream, so the two can be compared.
+            if old.is_some_and(|h| h.image.is_some()) && m.image.is_none() {
+                self.conn
+                    .prepare_cached(
+                        "INSERT INTO removes_applied (tbl, n) VALUES (?1, 1)
+                         ON CONFLICT (tbl) DO UPDATE SET n = n + 1",
+                    )?
+                    .execute([&m.table])?;
+            }
         }
         let new = HeadDigest::of(&m.key, &m.version, m.image.as_deref());
         let delta = Summary::replace(old.map(|h| &h.entry), &new.entry);
@@ -531,6 +540,7 @@ impl Ctx<'_, '_> {
             "DELETE FROM idx WHERE tbl = ?1",
             "DELETE FROM collections WHERE tbl = ?1",
             "DELETE FROM index_builds WHERE tbl = ?1",
+            "DELETE FROM removes_applied WHERE tbl = ?1",
         ] {
             self.conn.prepare_cached(sql)?.execute([table])?;
         }

@@ -980,6 +980,20 @@ impl Reader {
         self.conn.execute_batch("COMMIT")?;
         out
     }
+
+    /// How many live items of `table`'s incarnation this region has turned
+    /// into tombstones, local and replicated deletes and TTL expiries
+    /// alike (`removes_applied`): what its stream's REMOVE records must
+    /// number, while the stream has been on since the table's creation and
+    /// none of its records has aged out.
+    pub fn removes_applied(&self, table: &str) -> Result<u64, StoreError> {
+        let n: Option<i64> = self
+            .conn
+            .prepare_cached("SELECT n FROM removes_applied WHERE tbl = ?1")?
+            .query_row([table], |r| r.get(0))
+            .optional()?;
+        Ok(n.unwrap_or(0) as u64)
+    }
 }
 
 /// An items row's (version, prev, ctx, image, ttl).

@@ -1,4 +1,4 @@
--- Meridian region store, schema version 11.
+-- Meridian region store, schema version 13.
 -- Keys and versions are BLOBs whose bytewise (memcmp) order is their logical order.
 
 CREATE TABLE IF NOT EXISTS meta (
@@ -205,6 +205,18 @@ CREATE TABLE IF NOT EXISTS stream (
     replaced BLOB
 );
 CREATE INDEX IF NOT EXISTS stream_of ON stream (tbl, label, seq);
+
+-- How many live items of each table this region turned into tombstones,
+-- local deletes and TTL expiries and deletes applied from peers alike,
+-- counted in the change's transaction by the head it replaced, not by the
+-- stream (`Ctx::put_head`): the drill holds it against the REMOVE records
+-- of the table's stream, which follow the same rule (docs/streams.md), so
+-- a stream that dropped or invented a REMOVE shows. Goes with the table's
+-- incarnation (`Ctx::purge_table`) and with a seed's stream records.
+CREATE TABLE IF NOT EXISTS removes_applied (
+    tbl TEXT PRIMARY KEY,
+    n   INTEGER NOT NULL
+) WITHOUT ROWID;
 
 -- A stream's shards after its first (docs/streams.md): shard 0 opens with
 -- the stream; the first change made `stream_shard_age` or more after a

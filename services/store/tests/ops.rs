@@ -631,3 +631,35 @@ fn a_stream_rolls_its_shard_at_the_first_change_past_the_shard_age() {
     assert_eq!(indexes, vec![0, 2]);
     assert_eq!(shards[0].held, None);
 }
+
+#[test]
+fn removes_applied_counts_live_items_turned_into_tombstones_here_and_at_peers() {
+    let mut a = Node::new("a-1");
+    let mut b = Node::new("b-1");
+    a.write(&[WriteOp::CreateTable(table("tbl", &["a-1", "b-1"]))])
+        .unwrap();
+    let delete = |id: &str| WriteOp::Delete {
+        table: "tbl".into(),
+        key: key(id),
+        condition: None,
+    };
+    a.write(&[put("tbl", item("k1", "1"))]).unwrap();
+    a.write(&[put("tbl", item("k2", "1"))]).unwrap();
+    a.write(&[delete("k1")]).unwrap();
+    // Deleting what is not there, or a tombstone again, removes nothing.
+    a.write(&[delete("k9")]).unwrap();
+    a.write(&[delete("k1")]).unwrap();
+    // A delete in a multi-item write counts as one.
+    a.write(&[put("tbl", item("k3", "1")), delete("k2")])
+        .unwrap();
+    assert_eq!(a.reader.removes_applied("tbl").unwrap(), 2);
+    // A peer counts what it applies by its own heads: k1's put and delete
+    // arrive in order, so both removes are applied there too.
+    a.ship_to(&mut b, "a-1");
+    assert_eq!(b.reader.removes_applied("tbl").unwrap(), 2);
+    // The count goes with the table: a table created again starts at 0.
+    a.write(&[WriteOp::DeleteTable("tbl".into())]).unwrap();
+    a.write(&[WriteOp::CreateTable(table("tbl", &["a-1", "b-1"]))])
+        .unwrap();
+    assert_eq!(a.reader.removes_applied("tbl").unwrap(), 0);
+}
