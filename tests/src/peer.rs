@@ -106,6 +106,15 @@ pub async fn ship(
     c: &TestCluster,
     messages: Vec<pb::ShipRequest>,
 ) -> (Vec<u64>, Option<tonic::Status>) {
+    let (acks, error) = ship_acks(c, messages).await;
+    (acks.iter().map(|a| a.applied_through).collect(), error)
+}
+
+/// [`ship`], with each ack whole: what a refusal said is in `refused`.
+pub async fn ship_acks(
+    c: &TestCluster,
+    messages: Vec<pb::ShipRequest>,
+) -> (Vec<pb::Ack>, Option<tonic::Status>) {
     let mut repl =
         ReplicationClient::new(replication_channel(c).await).max_encoding_message_size(usize::MAX);
     let mut responses = match repl.ship(futures::stream::iter(messages)).await {
@@ -117,7 +126,7 @@ pub async fn ship(
         match m {
             Ok(pb::ShipResponse {
                 msg: Some(pb::ship_response::Msg::Ack(a)),
-            }) => acks.push(a.applied_through),
+            }) => acks.push(a),
             Ok(_) => {}
             Err(e) => return (acks, Some(e)),
         }

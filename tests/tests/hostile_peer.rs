@@ -7,16 +7,26 @@
 //! it is applied. Meanwhile eu-west-1, an honest peer, keeps writing, and
 //! every one of its writes reaches us-east-1 over a link that never stops.
 //!
-//! Not here: a forged catalog entry relayed under another region's name.
-//! Catalog changes are relayed so a peer learns a table before its items,
-//! and nothing yet tells a relayed entry from a forged one (docs/limits.md);
-//! with TLS only a member of the cluster can relay one.
+//! A forged catalog entry under another region's name is among them.
+//! Catalog changes are relayed on purpose (a peer learns a table before
+//! its items), and nothing proves who made a relayed one; so a relayed
+//! change that would delete or replace a table the receiver holds waits
+//! until the region named as its origin sends it itself, over its own
+//! authenticated stream, or a repair round brings it (docs/security.md).
+//! The forgery here never comes from its named origin: it stays refused.
+//!
+//! A batch over the replication byte budget is refused from its size,
+//! under its own reason, before anything of it is decoded.
 
 use std::time::Duration;
 
+use meridian_core::{CATALOG_TABLE, KeyAttr, KeySchema, KeyType, TableDef};
 use meridian_core::{Context, Timestamp, Version};
 use meridian_proto::v1 as pb;
-use meridian_tests::peer::{batch, encoded, hello, hello_with, metric, peer_entry, ship, ship_raw};
+use meridian_region::replication::{MAX_BATCH_BYTES, MAX_MESSAGE_BYTES, batch_bytes};
+use meridian_tests::peer::{
+    batch, encoded, hello, hello_with, metric, peer_entry, ship, ship_acks, ship_raw,
+};
 use meridian_tests::{TestCluster, poll_until, version_of};
 use tonic::Code;
 
@@ -244,7 +254,8 @@ async fn a_hostile_peer_is_refused_case_by_case_and_honest_peers_flow_on() {
         protocol_errors(&c, HOSTILE, "malformed_batch"),
         before + 1.0
     );
-    // A batch over the byte budget: refused from its length, undecoded.
+    // A message over the transport's cap: refused from its length prefix,
+    // undecoded.
     let mut huge = entry(1, HOSTILE, "huge");
     huge.image = vec![0; 65 << 20];
     refused(
@@ -256,11 +267,7 @@ async fn a_hostile_peer_is_refused_case_by_case_and_honest_peers_flow_on() {
         "malformed_batch",
     )
     .await;
-    honest_writes(&c, honest, 20).await;
-    honest += 20;
-
-    // Entries for a table this region does not know: refused for now, the
-    // sender told why, nothing applied.
+    // Refusals for now: the sender is told why and retries later.
     let refusals = |c: &TestCluster, reason: &str| {
         metric(
             c,
@@ -269,6 +276,110 @@ async fn a_hostile_peer_is_refused_case_by_case_and_honest_peers_flow_on() {
             &[("peer", HOSTILE), ("reason", reason)],
         )
     };
+    // A batch over the replication byte budget, well under the transport's
+    // cap: refused from its size, under its own reason, undecoded.
+    let mut over = entry(1, HOSTILE, "over");
+    over.image.clear();
+    let header = batch_bytes(&pb::Batch {
+        entries: vec![over.clone()],
+    });
+    over.image = vec![0; MAX_BATCH_BYTES - header + 1];
+    let over = pb::Batch {
+        entries: vec![over],
+    };
+    assert_eq!(batch_bytes(&over), MAX_BATCH_BYTES + 1);
+    assert!(prost::Message::encoded_len(&over) < MAX_MESSAGE_BYTES);
+    refused(
+        &c,
+        vec![
+            hello(HOSTILE, us),
+            pb::ShipRequest {
+                msg: Some(pb::ship_request::Msg::Batch(over)),
+            },
+        ],
+        Code::ResourceExhausted,
+        &format!(
+            "holds {} bytes of entries, over the replication budget of {MAX_BATCH_BYTES} bytes",
+            MAX_BATCH_BYTES + 1
+        ),
+        HOSTILE,
+        "over_budget",
+    )
+    .await;
+    honest_writes(&c, honest, 20).await;
+    honest += 20;
+
+    // Forged catalog entries under other regions' names: eu-west-1
+    // deleting the table, and us-east-1 (the receiver itself) replacing it
+    // with a new incarnation. Both are well-formed, newer than the table,
+    // and cover its version, so LWW alone would apply them, and us-east-1
+    // would relay them on to eu-west-1.
+    let forged_def = TableDef::new(
+        TABLE,
+        KeySchema {
+            partition: KeyAttr {
+                name: "id".into(),
+                ty: KeyType::S,
+            },
+            sort: None,
+        },
+        REGIONS.iter().map(|r| r.to_string()).collect(),
+    )
+    .unwrap();
+    let forged = |origin: &str, image: Option<Vec<u8>>| {
+        let v = Version::new(Timestamp::new(now_micros(), 0), origin);
+        pb::LogEntry {
+            seq: 1,
+            table: CATALOG_TABLE.into(),
+            partition_key: TABLE.as_bytes().to_vec(),
+            version: v.to_bytes(),
+            context: Context::empty().after(&tv).after(&v).to_bytes(),
+            tombstone: image.is_none(),
+            image: image.unwrap_or_default(),
+            ..Default::default()
+        }
+    };
+    let cases = [
+        (REGIONS[1], None, "delete"),
+        (
+            us,
+            Some(meridian_core::encode_item(&forged_def.to_item())),
+            "replace",
+        ),
+    ];
+    for (origin, image, what) in cases {
+        let before = refusals(&c, "relayed_catalog");
+        let (acks, error) = ship_acks(
+            &c,
+            vec![hello(HOSTILE, us), batch(vec![forged(origin, image)])],
+        )
+        .await;
+        assert!(error.is_none(), "{error:?}");
+        assert_eq!(acks.len(), 1, "{acks:?}");
+        assert_eq!(acks[0].applied_through, 0, "nothing applied");
+        let says = format!(
+            "{HOSTILE} relayed a change by {origin} that would {what} table {TABLE}, which this region holds"
+        );
+        assert!(acks[0].refused.contains(&says), "{}", acks[0].refused);
+        assert_eq!(refusals(&c, "relayed_catalog"), before + 1.0, "{what}");
+    }
+    // The table is still there, the same incarnation, in every running
+    // region, and so are its items.
+    for i in [0, 1] {
+        let d = c
+            .client(i)
+            .describe_table(pb::TableRequest { name: TABLE.into() })
+            .await
+            .unwrap_or_else(|e| panic!("{TABLE} at {}: {e}", REGIONS[i]))
+            .into_inner();
+        assert_eq!(version_of(&d.version), tv, "{TABLE} at {}", REGIONS[i]);
+    }
+    assert!(stored(&c, "honest-0").await);
+    honest_writes(&c, honest, 20).await;
+    honest += 20;
+
+    // Entries for a table this region does not know: refused for now, the
+    // sender told why, nothing applied.
     let ghost_tv = Version::new(Timestamp::new(now_micros(), 0), HOSTILE);
     let ghost = peer_entry("ghost", &ghost_tv, 1, now_micros(), HOSTILE, "ghost-1");
     let before = refusals(&c, "table_not_ready");
@@ -311,7 +422,7 @@ async fn a_hostile_peer_is_refused_case_by_case_and_honest_peers_flow_on() {
 
     // Nothing of any refused stream was applied.
     for id in [
-        "gap", "r1", "r2", "forged", "stranger", "huge", "future", "replayed",
+        "gap", "r1", "r2", "forged", "stranger", "huge", "over", "future", "replayed",
     ] {
         assert!(!stored(&c, id).await, "{id} was applied");
     }

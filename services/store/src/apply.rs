@@ -28,10 +28,38 @@ pub struct ApplyOutcome {
     /// When the drift guard refused them: how far ahead of this region's
     /// physical clock the refused entry's version was, µs.
     pub drift_ahead_micros: Option<u64>,
+    /// What kind of refusal `refused` is, for metrics.
+    pub refusal: Option<Refusal>,
     /// A catalog change was applied, and logged to be relayed.
     pub relayed: bool,
     /// Real-time delivery latency of each processed entry, in µs.
     pub latencies_micros: Vec<u64>,
+}
+
+/// Why an entry was refused for now; the sender retries it.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Refusal {
+    /// Its version is further ahead of this region's clock than the drift
+    /// guard allows.
+    DriftGuard,
+    /// Its table, or the incarnation it was written under, is not known
+    /// here yet.
+    TableNotReady,
+    /// A catalog change relayed by a region other than the one that made
+    /// it, which would delete or replace a table this region holds: taken
+    /// only from its origin (see [`Group::apply`]).
+    RelayedCatalog,
+}
+
+impl Refusal {
+    /// The metric label of the refusal.
+    pub fn reason(self) -> &'static str {
+        match self {
+            Refusal::DriftGuard => "drift_guard",
+            Refusal::TableNotReady => "table_not_ready",
+            Refusal::RelayedCatalog => "relayed_catalog",
+        }
+    }
 }
 
 impl Group<'_> {
@@ -43,6 +71,18 @@ impl Group<'_> {
     /// decoded here before it counts, and a malformed one fails the batch
     /// with [`StoreError::Invalid`] (the receiver has usually refused it
     /// already).
+    ///
+    /// Catalog changes are relayed, so `peer` may send another region's;
+    /// but nothing proves that region made it, and a forged one would
+    /// delete a table everywhere under an innocent name. So a relayed
+    /// change (its origin is not `peer`) that would delete or replace a
+    /// table definition this region holds live is refused
+    /// ([`Refusal::RelayedCatalog`]) until the origin's own stream, which
+    /// mutual TLS binds to the origin, or a repair round has brought it:
+    /// the relayed copy is then a duplicate and passes. Relayed changes
+    /// that destroy nothing (a table new here, a losing version, a
+    /// duplicate) pass at once, so a region still learns a table from
+    /// whichever peer brings it first.
     pub fn apply(
         &mut self,
         hlc: &Hlc,
@@ -116,17 +156,18 @@ impl Ctx<'_, '_> {
             admitted.clear();
             let mut refusal = None;
             for e in unit {
-                match self.admit(hlc, e, &mut gate)? {
-                    Admit::Refuse(reason, drift) => {
-                        refusal = Some((reason, drift));
+                match self.admit(hlc, e, &mut gate, Some(peer))? {
+                    Admit::Refuse(kind, reason, drift) => {
+                        refusal = Some((kind, reason, drift));
                         break;
                     }
                     Admit::Write(version) => admitted.push(Some(version)),
                     Admit::Drop => admitted.push(None),
                 }
             }
-            if let Some((reason, drift)) = refusal {
+            if let Some((kind, reason, drift)) = refusal {
                 out.refused = Some(reason);
+                out.refusal = Some(kind);
                 out.drift_ahead_micros = drift;
                 break;
             }
@@ -157,9 +198,12 @@ impl Ctx<'_, '_> {
         let mut out = ApplyOutcome::default();
         let mut gate = GateCache::default();
         for e in entries {
-            let version = match self.admit(hlc, e, &mut gate)? {
-                Admit::Refuse(reason, drift) => {
+            // Repair is how a change whose origin cannot be reached still
+            // arrives: relayed catalog changes are not held back here.
+            let version = match self.admit(hlc, e, &mut gate, None)? {
+                Admit::Refuse(kind, reason, drift) => {
                     out.refused = Some(reason);
+                    out.refusal = Some(kind);
                     out.drift_ahead_micros = drift;
                     break;
                 }
@@ -177,12 +221,15 @@ impl Ctx<'_, '_> {
     }
 
     /// Decides whether a remote entry can be applied now, without writing
-    /// anything: the drift guard, and whether its table is known here.
+    /// anything: the drift guard, whether its table is known here, and,
+    /// for a catalog change `sender` relays (`None`: a repair round),
+    /// whether it may come from anyone but its origin.
     fn admit(
         &mut self,
         hlc: &Hlc,
         e: &Mutation,
         gate: &mut GateCache,
+        sender: Option<&str>,
     ) -> Result<Admit, StoreError> {
         let version = Version::from_bytes(&e.version).map_err(|x| invalid(e, "version", x))?;
         if let Err(err) = hlc.observe(version.hlc) {
@@ -190,9 +237,24 @@ impl Ctx<'_, '_> {
                 meridian_core::HlcError::DriftRefused { ahead_micros, .. } => Some(*ahead_micros),
                 meridian_core::HlcError::Exhausted(_) => None,
             };
-            return Ok(Admit::Refuse(err.to_string(), ahead));
+            return Ok(Admit::Refuse(Refusal::DriftGuard, err.to_string(), ahead));
         }
         if e.table == CATALOG_TABLE {
+            if let Some(sender) = sender
+                && version.origin != sender
+                && e.key.sort.is_empty()
+                && let Some(what) = self.destroys_table(e, &version)?
+            {
+                let name = String::from_utf8_lossy(&e.key.partition);
+                return Ok(Admit::Refuse(
+                    Refusal::RelayedCatalog,
+                    format!(
+                        "{sender} relayed a change by {} that would {what} table {name}, which this region holds; a change that deletes or replaces a table is taken only from the region that made it, through its own stream or a repair round",
+                        version.origin
+                    ),
+                    None,
+                ));
+            }
             return Ok(Admit::Write(version));
         }
         let Some(table_version) = e.table_version.as_deref() else {
@@ -214,10 +276,42 @@ impl Ctx<'_, '_> {
                 Admit::Write(version)
             }
             Gate::Drop => Admit::Drop,
-            Gate::Retry(reason) => Admit::Refuse(reason.clone(), None),
+            Gate::Retry(reason) => Admit::Refuse(Refusal::TableNotReady, reason.clone(), None),
         };
         gate.0 = Some(cached);
         Ok(admit)
+    }
+
+    /// Whether `e`, a table definition row at `version`, would delete
+    /// (`Some("delete")`) or replace with another incarnation
+    /// (`Some("replace")`) the live definition this region holds: what
+    /// LWW would apply over it, and is not what is already there.
+    fn destroys_table(
+        &mut self,
+        e: &Mutation,
+        version: &Version,
+    ) -> Result<Option<&'static str>, StoreError> {
+        let Some(current) = self.head(CATALOG_TABLE, &e.key)? else {
+            return Ok(None);
+        };
+        if current.image.is_none() || current.version == *version {
+            return Ok(None);
+        }
+        let context = Context::from_bytes(&e.context).map_err(|x| invalid(e, "context", x))?;
+        let decision = resolve(
+            CATALOG_TABLE,
+            Some(current.as_head()),
+            Head {
+                version,
+                context: &context,
+                expiry: e.ttl,
+            },
+        );
+        Ok(decision.apply.then_some(if e.image.is_none() {
+            "delete"
+        } else {
+            "replace"
+        }))
     }
 
     /// Applies one remote entry admitted as `version` (`None`: its table is
@@ -374,9 +468,9 @@ enum Admit {
     Write(Version),
     /// Its table incarnation is gone here: skipped, but counted as applied through.
     Drop,
-    /// Not now: the reason, and how far ahead the version was when the
-    /// drift guard refused it.
-    Refuse(String, Option<u64>),
+    /// Not now: what kind of refusal, the reason, and how far ahead the
+    /// version was when the drift guard refused it.
+    Refuse(Refusal, String, Option<u64>),
 }
 
 /// A field of entry `e` that does not decode.

@@ -31,7 +31,7 @@ use meridian_core::{HlcError, Version};
 use rusqlite::{Connection, OpenFlags, OptionalExtension};
 use thiserror::Error;
 
-pub use apply::ApplyOutcome;
+pub use apply::{ApplyOutcome, Refusal};
 pub use group::{Group, Writer};
 pub use index::{IndexPos, IndexStats, index_range};
 pub use read::{BatchFill, Digest, LeafHead, Reader, SortRange, StoredRow, differing_leaves};

@@ -11,7 +11,7 @@ use meridian_core::{CATALOG_TABLE, Context, Mutation, TableDef, Version, decode_
 use meridian_core::{index, replicas};
 use meridian_proto::v1 as pb;
 
-use super::receiver::{Entries, MAX_BATCH_ENTRIES};
+use super::receiver::{Entries, MAX_BATCH_BYTES, MAX_BATCH_ENTRIES};
 use crate::convert::mutation_from_pb;
 
 /// Whose writes a peer's batch may carry.
@@ -24,10 +24,68 @@ pub enum Origins {
     AnyRegion,
 }
 
+/// Why a peer's batch was refused.
+#[derive(Clone, Debug, PartialEq, Eq, thiserror::Error)]
+pub enum BatchError {
+    /// An entry, or the batch's shape, broke a rule; what and where.
+    #[error("{0}")]
+    Malformed(String),
+    /// The batch is over the byte budget ([`MAX_BATCH_BYTES`]). Told apart
+    /// from a malformed batch so it counts under its own reason.
+    #[error(
+        "the batch holds {bytes} bytes of entries, over the replication budget of {limit} bytes per batch"
+    )]
+    OverBudget { bytes: usize, limit: usize },
+}
+
+impl From<BatchError> for String {
+    fn from(e: BatchError) -> String {
+        e.to_string()
+    }
+}
+
+/// A batch's size as the budget counts it: what `Mutation::size` will say
+/// of its entries once decoded, computed from the undecoded bytes.
+pub fn batch_bytes(batch: &pb::Batch) -> usize {
+    batch
+        .entries
+        .iter()
+        .map(|e| {
+            48 + e.table.len()
+                + e.partition_key.len()
+                + e.sort_key.len()
+                + e.version.len()
+                + e.prev.len()
+                + e.context.len()
+                + e.image.len()
+        })
+        .sum()
+}
+
 /// Validates one batch from a peer. Nothing a peer sends is trusted: sizes,
 /// encodings, table names, versions and images are all checked. The valid
 /// entries' bytes then move into the records, uncopied.
+///
+/// The byte budget is checked first, before any entry is decoded: a batch
+/// over it costs no more than counting its fields' lengths.
 pub fn decode_batch(
+    peer: &str,
+    origins: Origins,
+    regions: &[String],
+    batch: pb::Batch,
+) -> Result<Vec<Mutation>, BatchError> {
+    let bytes = batch_bytes(&batch);
+    if bytes > MAX_BATCH_BYTES {
+        return Err(BatchError::OverBudget {
+            bytes,
+            limit: MAX_BATCH_BYTES,
+        });
+    }
+    decode_entries(peer, origins, regions, batch).map_err(BatchError::Malformed)
+}
+
+/// [`decode_batch`]'s checks of each entry and of the units.
+fn decode_entries(
     peer: &str,
     origins: Origins,
     regions: &[String],
@@ -257,5 +315,49 @@ impl Entries for Vec<Mutation> {
 
     fn append(&mut self, more: Self) {
         self.extend(more);
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn sized(image: usize) -> pb::Batch {
+        pb::Batch {
+            entries: vec![pb::LogEntry {
+                seq: 1,
+                table: "t".into(),
+                image: vec![0; image],
+                ..Default::default()
+            }],
+        }
+    }
+
+    #[test]
+    fn a_batch_over_the_byte_budget_is_refused_before_it_is_decoded() {
+        let header = batch_bytes(&sized(0));
+        let regions = vec!["a".to_string(), "b".to_string()];
+        // At the budget: decoded, and refused for its garbage image.
+        let at = decode_batch(
+            "b",
+            Origins::Sender,
+            &regions,
+            sized(MAX_BATCH_BYTES - header),
+        );
+        assert!(matches!(at, Err(BatchError::Malformed(_))), "{at:?}");
+        // One byte over: refused for its size, naming it and the limit.
+        let over = sized(MAX_BATCH_BYTES - header + 1);
+        assert_eq!(batch_bytes(&over), MAX_BATCH_BYTES + 1);
+        let err = decode_batch("b", Origins::Sender, &regions, over).unwrap_err();
+        assert_eq!(
+            err,
+            BatchError::OverBudget {
+                bytes: MAX_BATCH_BYTES + 1,
+                limit: MAX_BATCH_BYTES
+            }
+        );
+        let says = err.to_string();
+        assert!(says.contains(&format!("{}", MAX_BATCH_BYTES + 1)), "{says}");
+        assert!(says.contains(&format!("{MAX_BATCH_BYTES}")), "{says}");
     }
 }

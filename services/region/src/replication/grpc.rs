@@ -24,7 +24,7 @@ use tokio_stream::wrappers::ReceiverStream;
 use tonic::transport::{Channel, Endpoint};
 use tonic::{Request, Response, Status, Streaming};
 
-use super::decode::{Origins, decode_batch};
+use super::decode::{BatchError, Origins, decode_batch};
 use super::receiver::{
     self, HelloError, Inbound, Receiver, StreamError, check_epochs, check_hello,
 };
@@ -72,6 +72,7 @@ fn stream_status(e: &StreamError) -> Status {
             Status::invalid_argument(e.to_string())
         }
         StreamError::Gap { .. } => Status::failed_precondition(e.to_string()),
+        StreamError::OverBudget { .. } => Status::resource_exhausted(e.to_string()),
     }
 }
 
@@ -274,11 +275,10 @@ impl InboundStream {
                         None => {}
                     }
                     if let Some(reason) = &outcome.refused {
-                        let label = if outcome.drift_ahead_micros.is_some() {
-                            "drift_guard"
-                        } else {
-                            "table_not_ready"
-                        };
+                        let label = outcome
+                            .refusal
+                            .unwrap_or(meridian_store::Refusal::TableNotReady)
+                            .reason();
                         m.replication_refusals
                             .get_or_create(&PeerReasonLabel {
                                 peer: peer.to_string(),
@@ -335,7 +335,10 @@ impl InboundStream {
                 msg: Some(pb::ship_request::Msg::Batch(b)),
             })) => match decode_batch(&self.label.peer, Origins::Sender, &self.regions, b) {
                 Ok(entries) => Inbound::Batch(entries),
-                Err(m) => Inbound::Malformed(m),
+                Err(BatchError::Malformed(m)) => Inbound::Malformed(m),
+                Err(BatchError::OverBudget { bytes, limit }) => {
+                    Inbound::OverBudget { bytes, limit }
+                }
             },
             Ok(None) => Inbound::End,
             Ok(Some(_)) => Inbound::Unexpected,

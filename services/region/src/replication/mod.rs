@@ -27,11 +27,14 @@ pub mod shipper;
 #[cfg(test)]
 mod golden;
 
-pub use decode::{Origins, decode_batch};
+pub use decode::{BatchError, Origins, batch_bytes, decode_batch};
 pub use grpc::ReplicationApi;
 pub(crate) use grpc::run_shipper;
-pub use receiver::{MAX_BATCH_ENTRIES, PROTOCOL};
+pub use receiver::{MAX_BATCH_BYTES, MAX_BATCH_ENTRIES, PROTOCOL};
 
-/// gRPC message size limit for replication streams.
-/// Room for a batch of about 1 MiB plus one whole unit of up to 16 MiB.
+/// gRPC message size limit for replication streams: above the batch
+/// budget ([`MAX_BATCH_BYTES`]), so that a batch over it reaches the
+/// receiver's own check and is refused as `over_budget`, with its size;
+/// only what is far beyond any batch is cut off by the transport from its
+/// length prefix.
 pub const MAX_MESSAGE_BYTES: usize = 64 << 20;

@@ -19,15 +19,30 @@ use meridian_core::epoch::{Epoch, MAX_EPOCHS};
 
 /// Most entries a receiver accepts in one batch.
 pub const MAX_BATCH_ENTRIES: usize = 10_000;
+/// Most bytes a shipper puts in a batch before it completes the unit it is
+/// in (its `batch_bytes` tuning is capped here), so that an honest batch
+/// always stays within [`MAX_BATCH_BYTES`].
+pub const MAX_BATCH_FILL_BYTES: usize = 2 << 20;
+/// The replication byte budget of one batch, as [`Entries::bytes`] counts
+/// it (`Mutation::size`: each entry's keys, versions, context and image,
+/// plus 48 bytes), checked before anything of the batch is decoded or
+/// applied. An honest batch is at most [`MAX_BATCH_FILL_BYTES`] plus one
+/// whole unit, whose items hold at most 16 MiB of item size
+/// (`meridian_store::MAX_UNIT_BYTES`); the binary item encoding spends
+/// under 3 bytes per byte of item size even on its worst shapes (lists of
+/// empty strings, 2-byte attribute names over empty values), so 2 + 48 MiB
+/// and the entries' headers fit with room to spare. A peer that sends more
+/// is refused (`over_budget`) with the size and the limit, not left to the
+/// transport's 64 MiB cap ([`super::MAX_MESSAGE_BYTES`]).
+pub const MAX_BATCH_BYTES: usize = 56 << 20;
 /// Most entries a receiver applies in one go when it coalesces batches
 /// that arrived together: no more than one batch may hold.
 pub const MAX_APPLY_ENTRIES: usize = MAX_BATCH_ENTRIES;
 /// Most bytes ([`Entries::bytes`]) a receiver holds for one apply when it
-/// coalesces: no more than one message may carry
-/// ([`super::MAX_MESSAGE_BYTES`], enforced by the transport before a batch
-/// is decoded). Without it, batches that arrived together could pile up
-/// 10,000 entries of up to 400 KB each in memory before one commit.
-pub const MAX_APPLY_BYTES: usize = super::MAX_MESSAGE_BYTES;
+/// coalesces: no more than one batch may carry ([`MAX_BATCH_BYTES`]).
+/// Without it, batches that arrived together could pile up 10,000 entries
+/// of up to 400 KB each in memory before one commit.
+pub const MAX_APPLY_BYTES: usize = MAX_BATCH_BYTES;
 /// The replication protocol this region speaks.
 pub const PROTOCOL: u32 = 1;
 
@@ -50,6 +65,9 @@ pub enum Inbound<B> {
     Batch(B),
     /// A batch that did not, and why.
     Malformed(String),
+    /// A batch over the byte budget ([`MAX_BATCH_BYTES`]): its size and the
+    /// limit, measured before it was decoded.
+    OverBudget { bytes: usize, limit: usize },
     /// Something other than a batch.
     Unexpected,
     /// The peer closed the stream, or it broke.
@@ -107,6 +125,12 @@ pub enum StreamError {
         first - 1
     )]
     Gap { applied: u64, first: u64 },
+    /// A batch over the replication byte budget: refused whole, before any
+    /// of it is decoded or applied.
+    #[error(
+        "the batch holds {bytes} bytes of entries, over the replication budget of {limit} bytes per batch"
+    )]
+    OverBudget { bytes: usize, limit: usize },
 }
 
 impl StreamError {
@@ -116,6 +140,7 @@ impl StreamError {
             StreamError::Malformed(_) => "malformed_batch",
             StreamError::Unexpected => "unexpected_message",
             StreamError::Gap { .. } => "batch_gap",
+            StreamError::OverBudget { .. } => "over_budget",
         }
     }
 }
@@ -205,6 +230,9 @@ impl<B: Entries> Receiver<B> {
                 self.gather(b);
             }
             Inbound::Malformed(m) => self.end(Some(StreamError::Malformed(m))),
+            Inbound::OverBudget { bytes, limit } => {
+                self.end(Some(StreamError::OverBudget { bytes, limit }))
+            }
             Inbound::Unexpected => self.end(Some(StreamError::Unexpected)),
             Inbound::End => self.end(None),
         }
@@ -415,7 +443,8 @@ mod tests {
         r.handle(Event::Message(Inbound::Batch(Sized(vec![2], third))));
         assert_eq!(r.next_action(), Some(Action::Poll));
         // A third batch that would take the apply past the budget waits.
-        r.handle(Event::Message(Inbound::Batch(Sized(vec![3], third + 2))));
+        let over = MAX_APPLY_BYTES - 2 * third + 1;
+        r.handle(Event::Message(Inbound::Batch(Sized(vec![3], over))));
         assert_eq!(
             r.next_action(),
             Some(Action::Apply(Sized(vec![1, 2], 2 * third)))

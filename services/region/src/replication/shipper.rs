@@ -17,6 +17,7 @@ use std::collections::VecDeque;
 use std::fmt;
 use std::time::{Duration, Instant};
 
+use super::receiver::MAX_BATCH_FILL_BYTES;
 use crate::config::ReplicationTuning;
 
 /// How often an acknowledged position is written to the store at most.
@@ -354,7 +355,9 @@ impl Shipper {
             self.out.push_back(Action::ReadAndSend {
                 after: s.sent,
                 limit: self.tuning.batch_entries,
-                max_bytes: self.tuning.batch_bytes,
+                // Capped, so an honest batch stays within the receiver's
+                // byte budget whatever the tuning says.
+                max_bytes: self.tuning.batch_bytes.min(MAX_BATCH_FILL_BYTES),
             });
         }
     }
