@@ -2,11 +2,9 @@
 //! restore times. Proleptic Gregorian, days counted from 1970-01-01 (the
 //! civil-from-days and days-from-civil algorithms), no time zones.
 
-/// `micros` (µs since the epoch) as `YYYY-MM-DDTHH:MM:SS.mmm`, UTC, to the
-/// millisecond: DynamoDB's stream labels, and RFC 3339 with a `Z` added.
-pub fn format_millis(micros: u64) -> String {
-    let secs = (micros / 1_000_000) as i64;
-    let (days, rem) = (secs.div_euclid(86_400), secs.rem_euclid(86_400));
+/// The civil date (year, month 1-12, day 1-31) of a day counted from
+/// 1970-01-01 (Howard Hinnant's civil-from-days).
+pub fn civil_from_days(days: i64) -> (i64, i64, i64) {
     let z = days + 719_468;
     let era = z.div_euclid(146_097);
     let doe = z.rem_euclid(146_097);
@@ -15,7 +13,30 @@ pub fn format_millis(micros: u64) -> String {
     let mp = (5 * doy + 2) / 153;
     let day = doy - (153 * mp + 2) / 5 + 1;
     let month = if mp < 10 { mp + 3 } else { mp - 9 };
-    let year = yoe + era * 400 + i64::from(month <= 2);
+    (yoe + era * 400 + i64::from(month <= 2), month, day)
+}
+
+/// Days from 1970-01-01 of a civil date, the inverse of
+/// [`civil_from_days`].
+pub fn days_from_civil(year: i64, month: i64, day: i64) -> i64 {
+    let (y, m) = if month <= 2 {
+        (year - 1, month + 9)
+    } else {
+        (year, month - 3)
+    };
+    let era = y.div_euclid(400);
+    let yoe = y.rem_euclid(400);
+    let doy = (153 * m + 2) / 5 + day - 1;
+    let doe = yoe * 365 + yoe / 4 - yoe / 100 + doy;
+    era * 146_097 + doe - 719_468
+}
+
+/// `micros` (µs since the epoch) as `YYYY-MM-DDTHH:MM:SS.mmm`, UTC, to the
+/// millisecond: DynamoDB's stream labels, and RFC 3339 with a `Z` added.
+pub fn format_millis(micros: u64) -> String {
+    let secs = (micros / 1_000_000) as i64;
+    let (days, rem) = (secs.div_euclid(86_400), secs.rem_euclid(86_400));
+    let (year, month, day) = civil_from_days(days);
     format!(
         "{year:04}-{month:02}-{day:02}T{:02}:{:02}:{:02}.{:03}",
         rem / 3_600,
@@ -48,12 +69,7 @@ pub fn parse_rfc3339(text: &str) -> Option<u64> {
         return None;
     }
     let micros_frac: i64 = format!("{frac:0<6}")[..6].parse().ok()?;
-    let (y, m) = if m <= 2 { (y - 1, m + 9) } else { (y, m - 3) };
-    let era = y.div_euclid(400);
-    let yoe = y.rem_euclid(400);
-    let doy = (153 * m + 2) / 5 + day - 1;
-    let doe = yoe * 365 + yoe / 4 - yoe / 100 + doy;
-    let days = era * 146_097 + doe - 719_468;
+    let days = days_from_civil(y, m, day);
     let micros = (days * 86_400 + hh * 3_600 + mm * 60 + ss) * 1_000_000 + micros_frac;
     u64::try_from(micros).ok()
 }
