@@ -52,6 +52,20 @@ pub struct Oracle {
     /// Keys a delete was sent for whose outcome no client saw (it failed or
     /// timed out): it may have been applied, and its tombstone purged.
     uncertain_deletes: BTreeSet<(String, EncodedKey)>,
+    /// With TTL on: the attribute, and per key the acknowledged writes
+    /// whose item carries an expiry there (epoch seconds). A region's
+    /// reaper deletes such an item once its time has passed, by a write
+    /// no client saw acknowledged ([`Oracle::expire_on`]).
+    ttl: Option<String>,
+    expiring: BTreeMap<(String, EncodedKey), BTreeMap<Version, u64>>,
+    /// Expiries at or before this (epoch seconds) must have been applied
+    /// by the time replicas are checked: such an item still live is one
+    /// the reapers missed or that came back.
+    reaped_by: Option<u64>,
+    /// Acknowledged writes recorded as losing to a TTL delete
+    /// ([`Oracle::note_expiries`]): a replica may hold nothing for their
+    /// key once that tombstone is purged.
+    lost_to_expiry: BTreeSet<Version>,
 }
 
 /// The checker's answer: empty `problems` means every check passed.
@@ -94,7 +108,74 @@ impl Oracle {
         Self::default()
     }
 
+    /// Items written under `attribute` expire: a region's TTL reaper
+    /// deletes each once its time has passed, and replicates the delete
+    /// like any other. Call before recording writes.
+    pub fn expire_on(&mut self, attribute: &str) {
+        self.ttl = Some(attribute.to_string());
+    }
+
+    /// Every expiry at or before `secs` (epoch seconds) must have been
+    /// applied when the replicas are checked.
+    pub fn reaped_by(&mut self, secs: u64) {
+        self.reaped_by = Some(secs);
+    }
+
+    /// Takes note of the acknowledged writes the conflict records show
+    /// losing to a TTL delete: a tombstone no client saw, which can be the
+    /// expiry of an earlier write of the key ([`Oracle::expired_by`]). An
+    /// expiry that races a write made elsewhere without seeing it wins by
+    /// last-writer-wins like any delete; its tombstone may then be purged,
+    /// which leaves the key empty. Call before checking replicas.
+    pub fn note_expiries(&mut self, conflicts: &[Conflict]) {
+        for c in conflicts {
+            if c.winner_image.is_none()
+                && !self.writes.contains_key(&c.winner)
+                && self.writes.contains_key(&c.loser)
+                && self.expired_by(&c.table, &c.key, &c.winner)
+            {
+                self.lost_to_expiry.insert(c.loser.clone());
+            }
+        }
+    }
+
+    /// When the item of `w` expires, if it carries an expiry.
+    fn expiry_of(&self, w: &AckedWrite) -> Option<u64> {
+        let attr = self.ttl.as_ref()?;
+        match w.image.as_ref()?.get(attr)? {
+            meridian_core::AttrValue::N(n) => n.to_string().parse().ok(),
+            _ => None,
+        }
+    }
+
+    /// Whether the tombstone `version` at `key`, which no client saw
+    /// acknowledged, can be a TTL expiry: an acknowledged write before it
+    /// carried an expiry no later than the tombstone's own time (a second
+    /// of slack: the reaper reads the region's unskewed clock, the version
+    /// its HLC).
+    fn expired_by(&self, table: &str, key: &EncodedKey, version: &Version) -> bool {
+        let at = version.hlc.physical / 1_000_000 + 1;
+        self.expiring
+            .get(&(table.to_string(), key.clone()))
+            .is_some_and(|e| e.range(..version).any(|(_, &exp)| exp <= at))
+    }
+
+    /// Whether an acknowledged write at or after `version` carried an
+    /// expiry: the key may have been deleted by it since, and the
+    /// tombstone purged.
+    fn expiring_since(&self, table: &str, key: &EncodedKey, version: &Version) -> bool {
+        self.expiring
+            .get(&(table.to_string(), key.clone()))
+            .is_some_and(|e| e.range(version..).next().is_some())
+    }
+
     pub fn record(&mut self, w: AckedWrite) {
+        if let Some(exp) = self.expiry_of(&w) {
+            self.expiring
+                .entry((w.table.clone(), w.key.clone()))
+                .or_default()
+                .insert(w.version.clone(), exp);
+        }
         if w.image.is_none() {
             self.deletes
                 .entry((w.table.clone(), w.key.clone()))
@@ -120,6 +201,7 @@ impl Oracle {
                 .deletes
                 .get(&k)
                 .is_some_and(|d| d.range(version..).next().is_some())
+            || self.expiring_since(table, key, version)
     }
 
     /// Whether `heads` holds `version` of the key, or something newer: a
@@ -240,6 +322,11 @@ impl Oracle {
             .cloned()
             .collect();
         let lost: Vec<AckedWrite> = lost.iter().filter_map(|v| self.writes.remove(v)).collect();
+        for w in &lost {
+            if let Some(e) = self.expiring.get_mut(&(w.table.clone(), w.key.clone())) {
+                e.remove(&w.version);
+            }
+        }
         for w in lost.iter().filter(|w| w.image.is_none()) {
             if let Some(d) = self.deletes.get_mut(&(w.table.clone(), w.key.clone())) {
                 d.remove(&w.version);
@@ -265,6 +352,10 @@ impl Oracle {
                 None if want.image.is_none() => {}
                 // A delete no client saw the outcome of may have followed.
                 None if !strict && self.uncertain_deletes.contains(&(table.clone(), key.clone())) => {}
+                // It expired, or lost to an expiry, and the TTL delete's
+                // tombstone was purged.
+                None if self.expiring_since(table, key, &want.version)
+                    || self.lost_to_expiry.contains(&want.version) => {}
                 None => verdict.fail(format!(
                     "{region}: {at}: acknowledged write {} is missing",
                     want.version
@@ -273,7 +364,16 @@ impl Oracle {
                     if h.image != want.image {
                         verdict.fail(format!("{region}: {at}: version {} holds a different item", h.version));
                     }
+                    match (self.expiry_of(want), self.reaped_by) {
+                        (Some(exp), Some(by)) if exp <= by && h.image.is_some() => verdict.fail(format!(
+                            "{region}: {at}: {} expired at {exp} s but is still live: no reaper deleted it, or it came back",
+                            h.version
+                        )),
+                        _ => {}
+                    }
                 }
+                // A TTL delete no client saw, of an item whose time had come.
+                Some(h) if h.version > want.version && h.image.is_none() && self.expired_by(table, key, &h.version) => {}
                 Some(h) if h.version < want.version => verdict.fail(format!(
                     "{region}: {at}: holds {} but {} was acknowledged: an acknowledged write was lost",
                     h.version, want.version
@@ -320,6 +420,8 @@ impl Oracle {
     /// Acknowledged writes that were overwritten without being seen: not the
     /// final winner of their key, and no write replaced them while holding
     /// them, nor was written over their purged delete (`seen_through`).
+    /// A write whose item carried an expiry is not among them: its expiry
+    /// may be what replaced it, a delete no client saw.
     pub fn lost_updates(&self) -> BTreeSet<Version> {
         let finals: BTreeSet<&Version> = self.expected().values().map(|w| &w.version).collect();
         let replaced: BTreeSet<&Version> = self
@@ -339,6 +441,7 @@ impl Oracle {
             .filter(|w| {
                 !finals.contains(&w.version)
                     && !replaced.contains(&w.version)
+                    && self.expiry_of(w).is_none()
                     && seen
                         .get(&(w.table.as_str(), &w.key))
                         .is_none_or(|h| w.version.hlc > *h)
@@ -389,6 +492,13 @@ impl Oracle {
                     {
                         verdict.fail(format!("{at}: versions belong to other keys"));
                     }
+                }
+                // A TTL delete (no client saw it) of an item whose time had
+                // come, against a write made without seeing it.
+                (Some(_), None)
+                    if c.loser_image.is_none() && self.expired_by(&c.table, &c.key, &c.loser) => {}
+                (None, Some(_))
+                    if c.winner_image.is_none() && self.expired_by(&c.table, &c.key, &c.winner) => {
                 }
                 _ if strict => verdict.fail(format!(
                     "{at}: involves a version no client saw acknowledged ({} vs {})",
@@ -633,5 +743,117 @@ mod tests {
         let mut v = Verdict::default();
         live.check_replica("r", &Heads::new(), true, &mut v);
         assert!(!v.ok());
+    }
+
+    fn expiring(p: u64, o: &str, prev: Option<Version>, exp: u64) -> AckedWrite {
+        let mut x = w(p, o, prev, "e");
+        if let Some(i) = x.image.as_mut() {
+            i.insert(
+                "exp".into(),
+                AttrValue::N(meridian_core::Number::parse(&exp.to_string(), "exp").unwrap()),
+            );
+        }
+        x
+    }
+
+    fn tombstone(p: u64, o: &str) -> Heads {
+        [(
+            ("t".to_string(), key("k")),
+            Head {
+                version: v(p, o),
+                image: None,
+            },
+        )]
+        .into_iter()
+        .collect()
+    }
+
+    #[test]
+    fn an_expired_item_may_be_gone_but_not_still_live_nor_deleted_early() {
+        const S: u64 = 1_000_000;
+        let mut o = Oracle::new();
+        o.expire_on("exp");
+        // Written at 10 s, expiring at 12 s.
+        let x = expiring(10 * S, "a-1", None, 12);
+        o.record(x.clone());
+        o.reaped_by(14);
+        let check = |o: &Oracle, heads: &Heads| {
+            let mut v = Verdict::default();
+            o.check_replica("r", heads, true, &mut v);
+            v
+        };
+        // Reaped: a TTL tombstone at 12.3 s that no client saw, or
+        // nothing once it was purged. Neither is a lost update.
+        assert!(check(&o, &tombstone(12 * S + 300_000, "b-1")).ok());
+        assert!(check(&o, &Heads::new()).ok());
+        let mut c = Verdict::default();
+        o.check_conflicts(&[], true, &mut c);
+        assert!(c.ok() && c.expected_lost_updates == 0, "{:?}", c);
+        // Still live after its time: no reaper deleted it, or it came back.
+        assert!(!check(&o, &heads_of(&x)).ok());
+        // A tombstone from before its time (beyond the second of slack)
+        // is no expiry.
+        assert!(!check(&o, &tombstone(10 * S + 500_000, "b-1")).ok());
+        // An older version back in its place is a loss, expiry or not.
+        let mut o2 = Oracle::new();
+        o2.expire_on("exp");
+        let older = w(9 * S, "a-1", None, "old");
+        o2.record(older.clone());
+        o2.record(expiring(10 * S, "a-1", Some(older.version.clone()), 12));
+        assert!(!check(&o2, &heads_of(&older)).ok());
+        // Without an expiry, an unacknowledged tombstone is still refused,
+        // and so is absence.
+        let mut plain = Oracle::new();
+        plain.expire_on("exp");
+        plain.record(w(10 * S, "a-1", None, "p"));
+        assert!(!check(&plain, &tombstone(13 * S, "b-1")).ok());
+        assert!(!check(&plain, &Heads::new()).ok());
+    }
+
+    #[test]
+    fn a_ttl_delete_that_beat_a_concurrent_write_is_a_conflict_the_checker_accepts() {
+        const S: u64 = 1_000_000;
+        let mut o = Oracle::new();
+        o.expire_on("exp");
+        let x = expiring(10 * S, "a-1", None, 12);
+        // Written in b-1 without seeing x, before the expiry reached it.
+        let y = w(12 * S, "b-1", None, "y");
+        o.record(x.clone());
+        o.record(y.clone());
+        let ttl = v(12 * S + 500_000, "a-1");
+        let record = Conflict {
+            detected_by: "b-1".into(),
+            table: "t".into(),
+            key: key("k"),
+            winner: ttl.clone(),
+            winner_image: None,
+            loser: y.version.clone(),
+            loser_image: y.image.clone(),
+            detected_real_micros: 0,
+        };
+        let mut good = Verdict::default();
+        o.check_conflicts(std::slice::from_ref(&record), true, &mut good);
+        assert!(good.ok(), "{:?}", good.problems);
+        assert_eq!(good.lost_updates, 1);
+        let mut v = Verdict::default();
+        o.check_replica("r", &tombstone(12 * S + 500_000, "a-1"), true, &mut v);
+        assert!(v.ok(), "{:?}", v.problems);
+        // Once that tombstone is purged, the key is empty: the checker
+        // takes it only after seeing y lose to the expiry.
+        let mut v = Verdict::default();
+        o.check_replica("r", &Heads::new(), true, &mut v);
+        assert!(!v.ok(), "y is the newest acknowledged write");
+        o.note_expiries(std::slice::from_ref(&record));
+        let mut v = Verdict::default();
+        o.check_replica("r", &Heads::new(), true, &mut v);
+        assert!(v.ok(), "{:?}", v.problems);
+        // The same record with a live winner no client saw is refused.
+        let forged = Conflict {
+            winner_image: y.image.clone(),
+            ..record
+        };
+        let mut bad = Verdict::default();
+        o.check_conflicts(&[forged], true, &mut bad);
+        assert!(!bad.ok());
     }
 }

@@ -147,6 +147,13 @@ pub struct Workload {
     /// recomputation from its items, and agree across regions
     /// (docs/indexes.md).
     pub indexes: bool,
+    /// The table has TTL on, and one put in four (those made early enough
+    /// that their time passes before the workload ends) carries an expiry
+    /// one to two seconds ahead, so the regions' reapers delete them
+    /// during the run. The checker takes an expired item's absence, or a
+    /// TTL tombstone no client saw, as the expiry it is, and an expired
+    /// item still live at the end as a failure.
+    pub ttl: bool,
 }
 
 #[derive(Clone, Copy, Debug, PartialEq)]
@@ -557,6 +564,9 @@ struct WorkloadSection {
     /// The drill's secondary indexes on the table, checked at the end.
     #[serde(default)]
     indexes: bool,
+    /// TTL on the table, with expiring items in the workload.
+    #[serde(default)]
+    ttl: bool,
 }
 
 fn default_table() -> String {
@@ -868,6 +878,7 @@ impl Scenario {
             item_bytes: w.item_bytes,
             concurrency: w.concurrency,
             indexes: w.indexes,
+            ttl: w.ttl,
             stream: match w.stream.as_deref() {
                 None => None,
                 Some(v @ ("NEW_IMAGE" | "NEW_AND_OLD_IMAGES")) => Some(v.to_string()),

@@ -46,6 +46,15 @@ pub trait Faults {
     /// region; latency, bandwidth and loss stay. Returns what it did, one
     /// line per change, for the report's markers.
     fn heal_all(&mut self) -> impl Future<Output = Result<Vec<String>, String>>;
+    /// Writes `ops` through `region`'s own operations, for what its gRPC
+    /// API has no call for: turning TTL on (`WriteOp::SetTtl`, which the
+    /// DynamoDB endpoint's UpdateTimeToLive runs). Only a simulated drill
+    /// reaches a region's operations; a live one says so.
+    fn region_write(
+        &mut self,
+        region: &str,
+        ops: Vec<meridian_store::WriteOp>,
+    ) -> impl Future<Output = Result<(), String>>;
 }
 
 /// What the progress display shows.
@@ -117,7 +126,7 @@ pub async fn drive<F: Faults>(
     progress: &mut dyn FnMut(&Progress),
 ) -> Result<Report, DriveError> {
     let table = scenario.workload.table.clone();
-    create_table(
+    let created_micros = create_table(
         regions,
         &table,
         &scenario.workload.replicas,
@@ -125,11 +134,24 @@ pub async fn drive<F: Faults>(
         scenario.workload.indexes,
     )
     .await?;
+    let mut tally = Tally::default();
+    if scenario.workload.ttl {
+        enable_ttl(regions, &table, faults)
+            .await
+            .map_err(DriveError::Setup)?;
+        tally.oracle.expire_on(workload::TTL_ATTR);
+    }
 
-    let tally = Arc::new(Mutex::new(Tally::default()));
+    let tally = Arc::new(Mutex::new(tally));
     let (stop_tx, stop_rx) = watch::channel(false);
     let (pause_tx, pause_rx) = watch::channel(false);
     let start = Instant::now();
+    // Epoch time as the regions read it, from the table's creation version
+    // (virtual time under simulation): what an item's expiry is written in.
+    let clock = DrillClock {
+        start,
+        epoch_micros: created_micros,
+    };
     let mut workers = Vec::new();
     for (i, r) in regions.iter().enumerate() {
         // A region that joins the table later runs no workload.
@@ -142,8 +164,8 @@ pub async fn drive<F: Faults>(
             i,
             r.clone(),
             tally.clone(),
-            stop_rx.clone(),
-            pause_rx.clone(),
+            (stop_rx.clone(), pause_rx.clone()),
+            clock,
         )));
     }
     let mut recovery = Recovery::default();
@@ -330,10 +352,18 @@ pub async fn drive<F: Faults>(
     // Strict only when every request got an answer: otherwise a write may
     // have committed without its acknowledgement reaching the workload.
     let strict = tally.failed == 0;
+    // Every region's reaper passes over the table every 250 ms (simulated),
+    // so an item whose time came two seconds before this read is gone
+    // everywhere, unless it came back.
+    tally
+        .oracle
+        .reaped_by((clock.epoch_micros_now() / 1_000_000).saturating_sub(2));
     let mut replicas = Verdict::default();
     // What the disasters took for good leaves the oracle: the replicas are
     // judged by what survived, and the loss is reported as the RPO.
     let disasters = Disaster::settle(disasters, &mut tally.oracle, &heads, &mut replicas);
+    let all_conflicts: Vec<Conflict> = conflicts.values().flatten().cloned().collect();
+    tally.oracle.note_expiries(&all_conflicts);
     for (name, h) in &heads {
         tally.oracle.check_replica(name, h, strict, &mut replicas);
     }
@@ -353,7 +383,6 @@ pub async fn drive<F: Faults>(
         .await;
     let mut converged = Verdict::default();
     meridian_scenario::check_converged(&heads, &mut converged);
-    let all_conflicts: Vec<Conflict> = conflicts.values().flatten().cloned().collect();
     let mut conflict_check = Verdict::default();
     tally
         .oracle
@@ -645,13 +674,56 @@ async fn set_clock(r: &RegionTarget, offset_micros: i64, drift_ppm: i64) -> Resu
     .map_err(|e| e.message().to_string())
 }
 
+/// The drill's clock in the regions' epoch time: the instant the workload
+/// started, and the epoch time then.
+#[derive(Clone, Copy)]
+struct DrillClock {
+    start: Instant,
+    epoch_micros: u64,
+}
+
+impl DrillClock {
+    fn epoch_micros_now(&self) -> u64 {
+        self.epoch_micros + Instant::now().duration_since(self.start).as_micros() as u64
+    }
+}
+
+/// How far into the workload a put may still carry an expiry: its time
+/// then passes, one to two seconds later, at least a second before the
+/// workload ends.
+fn expiring_until(duration: Duration) -> Duration {
+    duration.saturating_sub(Duration::from_secs(3))
+}
+
+/// Turns TTL on for the drill's table on [`workload::TTL_ATTR`], through
+/// the first region's own operations (the gRPC API has no call for it);
+/// the catalog row replicates it to every region.
+async fn enable_ttl<F: Faults>(
+    regions: &[RegionTarget],
+    table: &str,
+    faults: &mut F,
+) -> Result<(), String> {
+    faults
+        .region_write(
+            &regions[0].name,
+            vec![meridian_store::WriteOp::SetTtl {
+                table: table.into(),
+                attribute: Some(workload::TTL_ATTR.into()),
+            }],
+        )
+        .await
+        .map_err(|e| format!("turning TTL on for {table}: {e}"))
+}
+
+/// Creates the drill's table and waits until every region has it; returns
+/// its creation version's physical time (µs since the epoch).
 async fn create_table(
     regions: &[RegionTarget],
     table: &str,
     replicas: &[String],
     stream: Option<&str>,
     indexes: bool,
-) -> Result<(), DriveError> {
+) -> Result<u64, DriveError> {
     let first = &regions[0];
     let mut client = MeridianClient::new(first.channel.clone());
     let request = pb::CreateTableRequest {
@@ -688,6 +760,7 @@ async fn create_table(
             Err(_) => tokio::time::sleep(Duration::from_millis(100)).await,
         }
     }
+    let mut created = 0;
     for r in regions {
         let mut c = MeridianClient::new(r.channel.clone());
         loop {
@@ -695,7 +768,12 @@ async fn create_table(
                 .describe_table(pb::TableRequest { name: table.into() })
                 .await
             {
-                Ok(_) => break,
+                Ok(d) => {
+                    if created == 0 {
+                        created = version_of(&d.into_inner().version).map_or(0, |v| v.hlc.physical);
+                    }
+                    break;
+                }
                 Err(e) if Instant::now() >= deadline => {
                     return Err(DriveError::Setup(format!(
                         "table {table} did not reach {} within 30 s: {}",
@@ -707,7 +785,7 @@ async fn create_table(
             }
         }
     }
-    Ok(())
+    Ok(created)
 }
 
 /// One region's open-loop workload: `rate_per_region` operations per second
@@ -720,10 +798,11 @@ async fn region_workload(
     index: usize,
     target: RegionTarget,
     tally: Arc<Mutex<Tally>>,
-    mut stop: watch::Receiver<bool>,
-    paused: watch::Receiver<bool>,
+    (mut stop, paused): (watch::Receiver<bool>, watch::Receiver<bool>),
+    clock: DrillClock,
 ) {
     let w = &scenario.workload;
+    let expiring_until = clock.start + expiring_until(scenario.duration);
     let mut generator = Generator::new(w, seed, index);
     let slots = Arc::new(Semaphore::new(w.concurrency));
     let client = MeridianClient::new(target.channel.clone());
@@ -763,11 +842,18 @@ async fn region_workload(
                 target.name.clone(),
             );
             let item_bytes = w.item_bytes;
+            // One put in four carries an expiry 1 to 2 s ahead, while it
+            // will pass before the workload ends.
+            let expires = (w.ttl
+                && op.kind == OpKind::Put
+                && counter.is_multiple_of(4)
+                && Instant::now() <= expiring_until)
+                .then(|| clock.epoch_micros_now() / 1_000_000 + 2);
             tally.lock().unwrap_or_else(|p| p.into_inner()).in_flight += 1;
             inflight.spawn(async move {
                 let result = tokio::time::timeout(
                     REQUEST_TIMEOUT,
-                    run_op(client, &table, &region, &op, counter, item_bytes),
+                    run_op(client, &table, &region, &op, counter, item_bytes, expires),
                 )
                 .await
                 .unwrap_or(Err(()));
@@ -823,6 +909,7 @@ async fn run_op(
     op: &workload::Op,
     counter: u64,
     item_bytes: usize,
+    expires: Option<u64>,
 ) -> Result<Outcome, ()> {
     let key = op.key;
     let schema = schema();
@@ -883,7 +970,10 @@ async fn run_op(
             Ok(Outcome::Acked(acked))
         }
         OpKind::Put => {
-            let item = workload::item(key, region, counter, item_bytes);
+            let mut item = workload::item(key, region, counter, item_bytes);
+            if let Some(at) = expires {
+                item.insert(workload::TTL_ATTR.into(), workload::number(at));
+            }
             let r = client
                 .put_item(pb::PutItemRequest {
                     table: table.into(),

@@ -159,4 +159,14 @@ impl Faults for LiveCluster {
         }
         Ok(done)
     }
+
+    async fn region_write(
+        &mut self,
+        region: &str,
+        _ops: Vec<meridian_store::WriteOp>,
+    ) -> Result<(), String> {
+        Err(format!(
+            "a live drill cannot write through {region}'s own operations (TTL is turned on by the DynamoDB endpoint's UpdateTimeToLive, which drills do not speak); run it with --sim"
+        ))
+    }
 }

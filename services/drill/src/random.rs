@@ -231,6 +231,7 @@ pub fn scenario(seed: u64) -> Scenario {
             replicas: regions.clone(),
             stream: None,
             indexes: false,
+            ttl: false,
         },
         duration,
         settle: Duration::from_secs(60),
@@ -260,6 +261,13 @@ pub fn scenario(seed: u64) -> Scenario {
     if rng.random_bool(0.5) {
         scenario.durability = Durability::Normal;
         scenario.sync_interval = Duration::from_millis(rng.random_range(100..=1_500));
+    }
+    // Drawn after those, for the same reason. Half the tables have TTL on,
+    // and a quarter of their puts in the first half of the run expire a
+    // second or two later, so every region's reaper deletes items while
+    // the faults go on.
+    if rng.random_bool(0.5) {
+        scenario.workload.ttl = true;
     }
     scenario
 }
@@ -318,5 +326,10 @@ mod tests {
             })
             .count();
         assert!(power_losses >= 20, "{power_losses} of 200 lose power");
+        let expiring = (0..200).filter(|&seed| scenario(seed).workload.ttl).count();
+        assert!(
+            (50..150).contains(&expiring),
+            "{expiring} of 200 expire items"
+        );
     }
 }

@@ -113,6 +113,18 @@ enum Command {
 
 type Queue = Rc<RefCell<VecDeque<Command>>>;
 
+/// Writes the driver asks a region's host to run through the region's own
+/// operations, with where to answer.
+type OpsRequest = (
+    Vec<meridian_store::WriteOp>,
+    tokio::sync::oneshot::Sender<Result<(), String>>,
+);
+
+/// Per region, the way into its host's operations, replaced at each
+/// (re)start. The driver holds no `Ops` itself: one kept past a crash
+/// would keep the dead region's store open under the restarted one.
+type Doors = Rc<RefCell<BTreeMap<String, tokio::sync::mpsc::UnboundedSender<OpsRequest>>>>;
+
 /// The driver's side of fault injection: it queues commands.
 struct SimFaults {
     queue: Queue,
@@ -124,6 +136,7 @@ struct SimFaults {
     /// Latency and jitter per host pair (turmoil's are symmetric), so an
     /// event that leaves one of them unset keeps it.
     latency: BTreeMap<(String, String), (Duration, Duration)>,
+    doors: Doors,
 }
 
 impl SimFaults {
@@ -311,6 +324,23 @@ impl Faults for SimFaults {
         }
         Ok(done)
     }
+
+    async fn region_write(
+        &mut self,
+        region: &str,
+        ops: Vec<meridian_store::WriteOp>,
+    ) -> Result<(), String> {
+        let door = self
+            .doors
+            .borrow()
+            .get(region)
+            .cloned()
+            .ok_or_else(|| format!("{region} has not started"))?;
+        let (tx, rx) = tokio::sync::oneshot::channel();
+        door.send((ops, tx))
+            .map_err(|_| format!("{region} is down"))?;
+        rx.await.map_err(|_| format!("{region} went down"))?
+    }
 }
 
 /// Waits until a restarted region accepts connections, as a live restart
@@ -367,6 +397,7 @@ pub fn run(scenario: &Scenario, seed: u64, dir: &Path) -> Result<Report, SimErro
         .build();
 
     let names = scenario.regions.clone();
+    let doors: Doors = Rc::default();
     for name in &names {
         let config = RegionConfig {
             name: name.clone(),
@@ -392,7 +423,10 @@ pub fn run(scenario: &Scenario, seed: u64, dir: &Path) -> Result<Report, SimErro
             // the host, not the operating system's page cache.
             durability: meridian_store::Durability::Simulated,
             max_clock_offset: scenario.max_clock_offset,
-            ttl_interval: Duration::from_secs(5),
+            // Often enough that an item expiring in a 6 s sweep drill is
+            // deleted well before the workload ends (drills that turn TTL
+            // on, `workload.ttl`, hold every region to that).
+            ttl_interval: Duration::from_millis(250),
             repair_interval: scenario.repair_interval,
             retention: meridian_region::Retention {
                 tombstone_age: scenario.tombstone_retain,
@@ -403,7 +437,10 @@ pub fn run(scenario: &Scenario, seed: u64, dir: &Path) -> Result<Report, SimErro
             dialer: Some(dialer()),
             seed: Some(seed),
         };
-        sim.host(name.as_str(), move || region_host(config.clone()));
+        let doors = doors.clone();
+        sim.host(name.as_str(), move || {
+            region_host(config.clone(), doors.clone())
+        });
     }
 
     for ((a, b), latency) in &scenario.latency {
@@ -416,7 +453,12 @@ pub fn run(scenario: &Scenario, seed: u64, dir: &Path) -> Result<Report, SimErro
     let result: Rc<RefCell<Option<Result<Report, driver::DriveError>>>> =
         Rc::new(RefCell::new(None));
     {
-        let (queue, result, scenario) = (queue.clone(), result.clone(), scenario.clone());
+        let (queue, result, scenario, doors) = (
+            queue.clone(),
+            result.clone(),
+            scenario.clone(),
+            doors.clone(),
+        );
         let targets: Vec<(String, PathBuf)> =
             names.iter().map(|n| (n.clone(), dir.join(n))).collect();
         sim.client(DRIVER_HOST, async move {
@@ -438,6 +480,7 @@ pub fn run(scenario: &Scenario, seed: u64, dir: &Path) -> Result<Report, SimErro
                     .iter()
                     .map(|(pair, l)| (pair.clone(), (*l, scenario.jitter)))
                     .collect(),
+                doors,
             };
             let report =
                 driver::drive(&scenario, seed, "sim", &regions, &mut faults, &mut |_| {}).await;
@@ -641,8 +684,10 @@ fn sim_channel(host: &str) -> tonic::transport::Channel {
         }))
 }
 
-/// One simulated region: serves until the simulation crashes the host.
-async fn region_host(config: RegionConfig) -> turmoil::Result {
+/// One simulated region: serves until the simulation crashes the host,
+/// running meanwhile the writes the driver sends through `doors`.
+async fn region_host(config: RegionConfig, doors: Doors) -> turmoil::Result {
+    let name = config.name.clone();
     let listener = turmoil::net::TcpListener::bind(config.grpc_listen).await?;
     let local_addr = config.grpc_listen;
     let incoming = futures::stream::unfold(listener, |l| async move {
@@ -650,7 +695,7 @@ async fn region_host(config: RegionConfig) -> turmoil::Result {
         Some((next, l))
     });
     let clocks = Clocks::from_real(Arc::new(SimClock));
-    let _region = meridian_region::start(
+    let region = meridian_region::start(
         config,
         Listener::Custom {
             incoming: Box::pin(incoming),
@@ -661,6 +706,17 @@ async fn region_host(config: RegionConfig) -> turmoil::Result {
         Mode::Inline,
     )
     .await?;
+    let (tx, mut rx) = tokio::sync::mpsc::unbounded_channel::<OpsRequest>();
+    doors.borrow_mut().insert(name, tx);
+    let ops = region.ops();
+    while let Some((writes, reply)) = rx.recv().await {
+        let done = ops
+            .write(writes)
+            .await
+            .map(|_| ())
+            .map_err(|e| e.to_string());
+        let _ = reply.send(done);
+    }
     std::future::pending::<()>().await;
     Ok(())
 }

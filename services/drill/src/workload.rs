@@ -50,6 +50,15 @@ pub struct Op {
 /// The partition-key attribute every drill table uses.
 pub const KEY_ATTR: &str = "k";
 
+/// The attribute TTL is on when a drill turns it on (`workload.ttl`): an
+/// item's expiry, epoch seconds.
+pub const TTL_ATTR: &str = "exp";
+
+/// A number attribute.
+pub fn number(n: u64) -> AttrValue {
+    AttrValue::N(Number::parse(&n.to_string(), "n").unwrap_or_else(|_| Number::zero()))
+}
+
 pub fn key_name(rank: u64) -> String {
     format!("key-{rank:08}")
 }
@@ -226,6 +235,7 @@ mod tests {
             replicas: vec!["a-1".into()],
             stream: None,
             indexes: false,
+            ttl: false,
         }
     }
 

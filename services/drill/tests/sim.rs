@@ -432,3 +432,53 @@ fn under_full_durability_a_crash_loses_nothing() {
     assert!(report.verdict.ok, "{:#?}", report.verdict);
     assert!(report.disasters.is_empty(), "{:#?}", report.disasters);
 }
+
+/// TTL on, with expiring puts: the regions' reapers delete them during the
+/// run, by writes no client saw acknowledged, across a partition.
+const EXPIRING: &str = r#"
+    name = "expiring"
+    duration = "6s"
+    settle = "30s"
+    [regions]
+    names = ["r1", "r2", "r3"]
+    rtt_ms = { r1 = { r2 = 60, r3 = 120 }, r2 = { r3 = 80 } }
+    [workload]
+    rate_per_region = 40
+    keys = 200
+    mix = { put = 6, update = 2, delete = 1, get = 1 }
+    stream = "NEW_IMAGE"
+    ttl = true
+    [[event]]
+    at = "1s"
+    action = "partition"
+    from = "r1"
+    to = "r3"
+    both = true
+    [[event]]
+    at = "2500ms"
+    action = "heal"
+"#;
+
+#[test]
+fn expired_items_are_reaped_in_every_region_and_the_checker_accepts_their_absence() {
+    let scenario = Scenario::parse(EXPIRING, &BTreeMap::new()).unwrap();
+    let dir = tempfile::tempdir().unwrap();
+    let a = meridian_drill::sim::run(&scenario, 11, dir.path()).unwrap();
+    assert!(a.verdict.ok, "{:#?}", a.verdict);
+    assert!(a.workload.acked > 300, "{:?}", a.workload);
+    // TTL deletes are in every region's stream (a REMOVE marked as the
+    // service's), and the stream's REMOVEs are still every tombstone the
+    // region applied.
+    for c in &a.streams {
+        assert_eq!(c.removes, c.tombstones_applied, "{c:#?}");
+        let reader = meridian_store::open_reader(&dir.path().join(&c.region)).unwrap();
+        let label = reader.latest_stream_label("drill").unwrap().unwrap();
+        let expired = reader
+            .stream_records("drill", label, 0, None, 100_000)
+            .unwrap()
+            .into_iter()
+            .filter(|r| r.ttl)
+            .count();
+        assert!(expired > 10, "{}: {expired} TTL deletes", c.region);
+    }
+}
