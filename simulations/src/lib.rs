@@ -66,6 +66,13 @@ pub struct Oracle {
     /// ([`Oracle::note_expiries`]): a replica may hold nothing for their
     /// key once that tombstone is purged.
     lost_to_expiry: BTreeSet<Version>,
+    /// Acknowledged writes to an earlier incarnation of their table, one
+    /// since deleted and created again ([`Oracle::retire`]): conflict
+    /// records may still name them, but no replica may hold one.
+    retired: BTreeMap<Version, AckedWrite>,
+    /// The expiries of retired writes, by key: a conflict record of the
+    /// old table may show one winning as a TTL delete.
+    retired_expiring: BTreeMap<(String, EncodedKey), BTreeMap<Version, u64>>,
 }
 
 /// The checker's answer: empty `problems` means every check passed.
@@ -155,9 +162,11 @@ impl Oracle {
     /// its HLC).
     fn expired_by(&self, table: &str, key: &EncodedKey, version: &Version) -> bool {
         let at = version.hlc.physical / 1_000_000 + 1;
-        self.expiring
-            .get(&(table.to_string(), key.clone()))
-            .is_some_and(|e| e.range(..version).any(|(_, &exp)| exp <= at))
+        let k = (table.to_string(), key.clone());
+        [&self.expiring, &self.retired_expiring].iter().any(|m| {
+            m.get(&k)
+                .is_some_and(|e| e.range(..version).any(|(_, &exp)| exp <= at))
+        })
     }
 
     /// Whether an acknowledged write at or after `version` carried an
@@ -167,6 +176,49 @@ impl Oracle {
         self.expiring
             .get(&(table.to_string(), key.clone()))
             .is_some_and(|e| e.range(version..).next().is_some())
+    }
+
+    /// `table` was deleted and created again: every write acknowledged to
+    /// it so far went with the old incarnation. They leave the writes a
+    /// replica must hold for the retired set, which no replica may hold.
+    /// Call once no request to the table is in flight.
+    pub fn retire(&mut self, table: &str) {
+        let old: Vec<Version> = self
+            .writes
+            .values()
+            .filter(|w| w.table == table)
+            .map(|w| w.version.clone())
+            .collect();
+        for v in old {
+            if let Some(w) = self.writes.remove(&v) {
+                self.retired.insert(v, w);
+            }
+        }
+        self.deletes.retain(|(t, _), _| t != table);
+        self.uncertain_deletes.retain(|(t, _)| t != table);
+        let keys: Vec<(String, EncodedKey)> = self
+            .expiring
+            .keys()
+            .filter(|(t, _)| t == table)
+            .cloned()
+            .collect();
+        for k in keys {
+            if let Some(e) = self.expiring.remove(&k) {
+                self.retired_expiring.entry(k).or_default().extend(e);
+            }
+        }
+        let retired = &self.retired;
+        self.lost_to_expiry.retain(|v| !retired.contains_key(v));
+    }
+
+    /// How many acknowledged writes were retired with their table.
+    pub fn retired(&self) -> usize {
+        self.retired.len()
+    }
+
+    /// An acknowledged write, live or retired.
+    fn acked(&self, v: &Version) -> Option<&AckedWrite> {
+        self.writes.get(v).or_else(|| self.retired.get(v))
     }
 
     pub fn record(&mut self, w: AckedWrite) {
@@ -344,6 +396,15 @@ impl Oracle {
     /// may be lost.
     pub fn check_replica(&self, region: &str, heads: &Heads, strict: bool, verdict: &mut Verdict) {
         let expected = self.expected();
+        for ((table, key), h) in heads {
+            if let Some(w) = self.retired.get(&h.version).filter(|w| w.table == *table) {
+                verdict.fail(format!(
+                    "{region}: {}: holds {}, written to the table before it was deleted and created again",
+                    show_key(table, key),
+                    w.version
+                ));
+            }
+        }
         for ((table, key), want) in &expected {
             verdict.keys_checked += 1;
             let at = show_key(table, key);
@@ -409,7 +470,7 @@ impl Oracle {
             if at < earlier {
                 return Some(false);
             }
-            let w = self.writes.get(at)?;
+            let w = self.acked(at)?;
             match w.prev.as_ref() {
                 Some(p) => at = p,
                 None => return Some(w.seen_through.is_some_and(|h| earlier.hlc <= h)),
@@ -471,7 +532,7 @@ impl Oracle {
                     c.winner, c.loser
                 ));
             }
-            let (w, l) = (self.writes.get(&c.winner), self.writes.get(&c.loser));
+            let (w, l) = (self.acked(&c.winner), self.acked(&c.loser));
             match (w, l) {
                 (Some(w), Some(l)) => {
                     let seen = (
@@ -481,6 +542,14 @@ impl Oracle {
                     if matches!(seen, (Some(true), _) | (_, Some(true))) {
                         verdict.fail(format!(
                             "{at}: {} and {} are not concurrent: one descends from the other",
+                            w.version, l.version
+                        ));
+                    }
+                    if self.retired.contains_key(&w.version)
+                        != self.retired.contains_key(&l.version)
+                    {
+                        verdict.fail(format!(
+                            "{at}: {} and {} were written to different incarnations of the table",
                             w.version, l.version
                         ));
                     }
@@ -508,10 +577,7 @@ impl Oracle {
             }
             losers.insert(c.loser.clone());
         }
-        verdict.lost_updates = losers
-            .iter()
-            .filter(|l| self.writes.contains_key(l))
-            .count();
+        verdict.lost_updates = losers.iter().filter(|l| self.acked(l).is_some()).count();
         let expected = self.lost_updates();
         verdict.expected_lost_updates = expected.len();
         if strict {
@@ -855,5 +921,47 @@ mod tests {
         let mut bad = Verdict::default();
         o.check_conflicts(&[forged], true, &mut bad);
         assert!(!bad.ok());
+    }
+
+    #[test]
+    fn retired_writes_check_out_in_conflicts_but_no_replica_may_hold_one() {
+        let mut o = Oracle::new();
+        let a = w(10, "a-1", None, "a");
+        let b = w(11, "b-1", None, "b");
+        o.record(a.clone());
+        o.record(b.clone());
+        o.retire("t");
+        assert_eq!(o.retired(), 2);
+        let fresh = w(20, "a-1", None, "fresh");
+        o.record(fresh.clone());
+        let record = |win: &AckedWrite, lose: &AckedWrite| Conflict {
+            detected_by: "b-1".into(),
+            table: "t".into(),
+            key: key("k"),
+            winner: win.version.clone(),
+            winner_image: win.image.clone(),
+            loser: lose.version.clone(),
+            loser_image: lose.image.clone(),
+            detected_real_micros: 0,
+        };
+        // The old table's conflict still checks out.
+        let mut good = Verdict::default();
+        o.check_conflicts(&[record(&b, &a)], true, &mut good);
+        assert!(good.ok(), "{:?}", good.problems);
+        // One across incarnations does not.
+        let mut mixed = Verdict::default();
+        o.check_conflicts(&[record(&fresh, &b)], true, &mut mixed);
+        assert!(!mixed.ok());
+        // The new table holds the new write; an old one is a resurrection.
+        let mut ok = Verdict::default();
+        o.check_replica("r", &heads_of(&fresh), true, &mut ok);
+        assert!(ok.ok(), "{:?}", ok.problems);
+        let mut back = Verdict::default();
+        let mut o2 = Oracle::new();
+        o2.record(b.clone());
+        o2.retire("t");
+        o2.check_replica("r", &heads_of(&b), false, &mut back);
+        assert!(!back.ok());
+        assert!(back.problems[0].contains("deleted and created again"));
     }
 }

@@ -318,6 +318,12 @@ pub enum Action {
     /// region of the table), while the workload goes on
     /// (docs/replicas.md). The report follows its fill to `ACTIVE`.
     AddReplica { region: String, from: String },
+    /// Delete the drill's table in `region` and create it again with the
+    /// same schema (and TTL, when the workload has it on): the workload
+    /// pauses until no request is in flight and resumes once every region
+    /// holds the new table, while other events go on firing. Writes to the
+    /// old table are gone with it and must never reappear in the new one.
+    Recreate { region: String },
 }
 
 /// The directed links an event on `from → to` covers: that one, and
@@ -366,6 +372,7 @@ impl Action {
             Action::Mark { .. } => "mark",
             Action::RestoreToTime { .. } => "restore-to-time",
             Action::AddReplica { .. } => "add-replica",
+            Action::Recreate { .. } => "recreate",
         }
     }
 
@@ -459,6 +466,9 @@ impl Action {
             }
             Action::AddReplica { region, from } => {
                 format!("add a replica in {region} (asked of {from})")
+            }
+            Action::Recreate { region } => {
+                format!("delete the table in {region} and create it again")
             }
         }
     }
@@ -1188,9 +1198,12 @@ impl Scenario {
                         None => workload.replicas[0].clone(),
                     },
                 },
+                "recreate" => Action::Recreate {
+                    region: region_of(&e.region, "region")?,
+                },
                 other => {
                     return Err(format!(
-                        "{} = {other:?} is not one of latency, bandwidth, loss, partition, isolate, flap, heal, clear, skew, crash, restart, wipe, snapshot, restore, recovery, mark, restore-to-time, add-replica",
+                        "{} = {other:?} is not one of latency, bandwidth, loss, partition, isolate, flap, heal, clear, skew, crash, restart, wipe, snapshot, restore, recovery, mark, restore-to-time, add-replica, recreate",
                         field("action")
                     ));
                 }
@@ -1263,6 +1276,12 @@ impl Scenario {
                     if !holding.insert(region.clone()) {
                         return Err(format!("{at}: {region} already holds a replica"));
                     }
+                }
+                // The recreated table goes to every region, as the first.
+                Action::Recreate { .. } if holding.len() != regions.len() => {
+                    return Err(format!(
+                        "{at}: recreate needs every region to hold the table; add the others first"
+                    ));
                 }
                 // Marks compare every region's copy of the table.
                 Action::Mark { .. } if holding.len() != regions.len() => {
@@ -1347,6 +1366,15 @@ mod tests {
         )
         .unwrap();
         assert_eq!(only.workload.mix.transact, 1);
+    }
+
+    #[test]
+    fn recreate_names_a_region_of_the_table() {
+        let s = parse("[[event]]\nat = \"2s\"\naction = \"recreate\"\nregion = \"b\"").unwrap();
+        assert_eq!(s.events[0].action, Action::Recreate { region: "b".into() });
+        assert_eq!(s.events[0].action.name(), "recreate");
+        assert!(parse("[[event]]\nat = \"2s\"\naction = \"recreate\"").is_err());
+        assert!(parse("[[event]]\nat = \"2s\"\naction = \"recreate\"\nregion = \"zz\"").is_err());
     }
 
     #[test]

@@ -169,7 +169,8 @@ fn every_fault_ends_before_the_workload_does() {
                 | Action::Recovery { .. }
                 | Action::Mark { .. }
                 | Action::RestoreToTime { .. }
-                | Action::AddReplica { .. } => {}
+                | Action::AddReplica { .. }
+                | Action::Recreate { .. } => {}
             }
         }
         assert!(

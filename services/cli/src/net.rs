@@ -710,7 +710,8 @@ fn render(cluster: &ClusterFile, action: &Action, out: &Outcome) -> String {
         | Action::Recovery { .. }
         | Action::Mark { .. }
         | Action::RestoreToTime { .. }
-        | Action::AddReplica { .. } => action.label(),
+        | Action::AddReplica { .. }
+        | Action::Recreate { .. } => action.label(),
     }
 }
 

@@ -382,7 +382,8 @@ impl Executor {
             Action::Recovery { .. }
             | Action::Mark { .. }
             | Action::RestoreToTime { .. }
-            | Action::AddReplica { .. } => {
+            | Action::AddReplica { .. }
+            | Action::Recreate { .. } => {
                 return Err(ClusterError::Failed(format!(
                     "{} is a drill event: put it in a scenario file (docs/drills.md)",
                     action.name()

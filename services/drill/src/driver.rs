@@ -169,6 +169,7 @@ pub async fn drive<F: Faults>(
         )));
     }
     let mut recovery = Recovery::default();
+    let mut recreate = Recreate::default();
     let mut joins = crate::join::Joins::default();
 
     let mut samples: Vec<Sample> = Vec::new();
@@ -199,7 +200,15 @@ pub async fn drive<F: Faults>(
                     let asked = joins.add(regions, &table, region, from, at_ms).await;
                     labelled(action, asked)
                 }
-                _ => apply(action, regions, faults, &mut skewed).await,
+                Action::Recreate { region } => {
+                    labelled(action, recreate.start(region, regions, &pause_tx))
+                }
+                _ => {
+                    if let Action::Restart { .. } = action {
+                        recreate.restarted(&pause_tx);
+                    }
+                    apply(action, regions, faults, &mut skewed).await
+                }
             };
             let label = match power_loss(scenario, mode, action) {
                 Some(_) => {
@@ -230,6 +239,20 @@ pub async fn drive<F: Faults>(
             });
             next_event += 1;
         }
+        // A recreate goes on beside the events, a step at a time.
+        if let Some(step) = recreate
+            .step(scenario, regions, &tally, &pause_tx, faults, &mut disasters)
+            .await
+        {
+            let at_ms = Instant::now().duration_since(start).as_millis() as u64;
+            let label = step.unwrap_or_else(|e| format!("recreate failed: {e}"));
+            tracing::info!(at_ms, event = %label, "fault event");
+            marks.push(meridian_scenario::report::EventMark {
+                at_ms,
+                action: "recreate".into(),
+                label,
+            });
+        }
         if now >= end {
             break;
         }
@@ -253,6 +276,9 @@ pub async fn drive<F: Faults>(
         if let Some(e) = scenario.events.get(next_event) {
             wake = wake.min(start + e.at);
         }
+        if recreate.pending.is_some() {
+            wake = wake.min(Instant::now() + RECREATE_POLL);
+        }
         tokio::time::sleep_until(wake).await;
     }
 
@@ -264,6 +290,19 @@ pub async fn drive<F: Faults>(
     }
     let workload_end = Instant::now();
     let end_ms = workload_end.duration_since(start).as_millis() as u64;
+    // A recreate still waiting for the workload to go quiet runs now that
+    // nothing is in flight; one spreading its table needs no more watching.
+    if let Some(Pending::Quiescing(_)) = recreate.pending
+        && let Some(step) = recreate
+            .step(scenario, regions, &tally, &pause_tx, faults, &mut disasters)
+            .await
+    {
+        marks.push(meridian_scenario::report::EventMark {
+            at_ms: end_ms,
+            action: "recreate".into(),
+            label: step.unwrap_or_else(|e| format!("recreate failed: {e}")),
+        });
+    }
 
     // Heal everything so the regions can converge.
     match faults.heal_all().await {
@@ -726,24 +765,7 @@ async fn create_table(
 ) -> Result<u64, DriveError> {
     let first = &regions[0];
     let mut client = MeridianClient::new(first.channel.clone());
-    let request = pb::CreateTableRequest {
-        name: table.into(),
-        partition_key: Some(pb::KeyAttr {
-            name: workload::KEY_ATTR.into(),
-            r#type: "S".into(),
-        }),
-        sort_key: None,
-        replicas: replicas.to_vec(),
-        stream_view_type: stream.unwrap_or_default().to_string(),
-        indexes: if indexes {
-            workload::indexes()
-                .iter()
-                .map(|i| meridian_region::convert::index_to_pb(i, false))
-                .collect()
-        } else {
-            Vec::new()
-        },
-    };
+    let request = create_request(table, replicas, stream, indexes);
     let deadline = Instant::now() + Duration::from_secs(30);
     // Regions may still be connecting; retry until the create is accepted.
     loop {
@@ -786,6 +808,33 @@ async fn create_table(
         }
     }
     Ok(created)
+}
+
+/// The drill's table as the driver creates it.
+fn create_request(
+    table: &str,
+    replicas: &[String],
+    stream: Option<&str>,
+    indexes: bool,
+) -> pb::CreateTableRequest {
+    pb::CreateTableRequest {
+        name: table.into(),
+        partition_key: Some(pb::KeyAttr {
+            name: workload::KEY_ATTR.into(),
+            r#type: "S".into(),
+        }),
+        sort_key: None,
+        replicas: replicas.to_vec(),
+        stream_view_type: stream.unwrap_or_default().to_string(),
+        indexes: if indexes {
+            workload::indexes()
+                .iter()
+                .map(|i| meridian_region::convert::index_to_pb(i, false))
+                .collect()
+        } else {
+            Vec::new()
+        },
+    }
 }
 
 /// One region's open-loop workload: `rate_per_region` operations per second
@@ -1389,6 +1438,199 @@ impl Recovery {
             }
         }
         restore::check(std::mem::take(&mut self.restored), regions, verdict)
+    }
+}
+
+/// How often a running recreate is looked at.
+const RECREATE_POLL: Duration = Duration::from_millis(50);
+
+/// A recreate of the drill's table under way ([`Action::Recreate`]), run a
+/// step at a time from the driver's loop so other events keep firing.
+#[derive(Default)]
+struct Recreate {
+    pending: Option<Pending>,
+    /// The table's newest incarnation: where it was created, and its
+    /// version.
+    current: Option<(usize, Version)>,
+}
+
+#[derive(Clone)]
+enum Pending {
+    /// The workload is paused; waiting until no request is in flight.
+    Quiescing(usize),
+    /// The table was created again in that region at this version; the
+    /// workload resumes once every region holds that incarnation.
+    Spreading(usize, Version),
+}
+
+impl Recreate {
+    fn start(
+        &mut self,
+        region: &str,
+        regions: &[RegionTarget],
+        pause: &watch::Sender<bool>,
+    ) -> Result<(), String> {
+        if self.pending.is_some() {
+            return Err("the previous recreate is still running".into());
+        }
+        let i = regions
+            .iter()
+            .position(|r| r.name == region)
+            .ok_or_else(|| format!("no region {region}"))?;
+        let _ = pause.send(true);
+        self.pending = Some(Pending::Quiescing(i));
+        Ok(())
+    }
+
+    /// A region restarted: a power loss or a restored copy can take it back
+    /// to the table's old incarnation, where its workload would write to a
+    /// table the others deleted. The workload pauses again until every
+    /// region holds the newest one.
+    fn restarted(&mut self, pause: &watch::Sender<bool>) {
+        if let (None, Some((i, version))) = (&self.pending, &self.current) {
+            let _ = pause.send(true);
+            self.pending = Some(Pending::Spreading(*i, version.clone()));
+        }
+    }
+
+    /// Takes the next step when it is due: the delete and create once the
+    /// workload is idle, the resume once every region holds the new table.
+    /// `None` while there is nothing to do or report.
+    async fn step<F: Faults>(
+        &mut self,
+        scenario: &Scenario,
+        regions: &[RegionTarget],
+        tally: &Arc<Mutex<Tally>>,
+        pause: &watch::Sender<bool>,
+        faults: &mut F,
+        disasters: &mut [Disaster],
+    ) -> Option<Result<String, String>> {
+        let table = &scenario.workload.table;
+        match self.pending.clone()? {
+            Pending::Quiescing(i) => {
+                if tally.lock().unwrap_or_else(|p| p.into_inner()).in_flight != 0 {
+                    return None;
+                }
+                let r = &regions[i];
+                if let Err(e) = delete_table(r, table).await {
+                    let _ = pause.send(false);
+                    self.pending = None;
+                    return Some(Err(e));
+                }
+                // Every acknowledged write went with the old table, and
+                // no disaster can give one back.
+                let retired = {
+                    let mut t = tally.lock().unwrap_or_else(|p| p.into_inner());
+                    let before = t.oracle.retired();
+                    t.oracle.retire(table);
+                    t.oracle.retired() - before
+                };
+                for d in disasters.iter_mut() {
+                    d.at_risk.clear();
+                    d.needed.clear();
+                }
+                let replicas: Vec<String> = regions.iter().map(|r| r.name.clone()).collect();
+                let request = create_request(
+                    table,
+                    &replicas,
+                    scenario.workload.stream.as_deref(),
+                    scenario.workload.indexes,
+                );
+                let created = async {
+                    let d = tokio::time::timeout(
+                        REQUEST_TIMEOUT,
+                        MeridianClient::new(r.channel.clone()).create_table(request),
+                    )
+                    .await
+                    .map_err(|_| format!("CreateTable {table} in {} timed out", r.name))?
+                    .map_err(|e| {
+                        format!("{} refused CreateTable {table}: {}", r.name, e.message())
+                    })?;
+                    let version = version_of(&d.into_inner().version)
+                        .ok_or_else(|| format!("{} created {table} without a version", r.name))?;
+                    if scenario.workload.ttl {
+                        faults
+                            .region_write(
+                                &r.name,
+                                vec![meridian_store::WriteOp::SetTtl {
+                                    table: table.clone(),
+                                    attribute: Some(workload::TTL_ATTR.into()),
+                                }],
+                            )
+                            .await
+                            .map_err(|e| format!("turning TTL on for {table} again: {e}"))?;
+                    }
+                    Ok::<_, String>(version)
+                }
+                .await;
+                match created {
+                    Ok(version) => {
+                        self.current = Some((i, version.clone()));
+                        self.pending = Some(Pending::Spreading(i, version));
+                        Some(Ok(format!(
+                            "{table} deleted and created again in {} ({retired} acknowledged writes retired with the old table)",
+                            r.name
+                        )))
+                    }
+                    Err(e) => {
+                        let _ = pause.send(false);
+                        self.pending = None;
+                        Some(Err(e))
+                    }
+                }
+            }
+            Pending::Spreading(i, version) => {
+                for r in regions {
+                    let mut c = MeridianClient::new(r.channel.clone());
+                    let d = tokio::time::timeout(
+                        SAMPLE_TIMEOUT,
+                        c.describe_table(pb::TableRequest {
+                            name: table.clone(),
+                        }),
+                    )
+                    .await;
+                    match d {
+                        Ok(Ok(d)) if version_of(&d.get_ref().version) == Some(version.clone()) => {}
+                        _ => return None,
+                    }
+                }
+                let _ = pause.send(false);
+                self.pending = None;
+                Some(Ok(format!(
+                    "every region holds {table} as {} created it again; the workload resumes",
+                    regions[i].name
+                )))
+            }
+        }
+    }
+}
+
+/// Deletes the drill's table in `r`; a table already gone (an earlier try
+/// that timed out after it was applied) counts as deleted.
+async fn delete_table(r: &RegionTarget, table: &str) -> Result<(), String> {
+    let mut c = MeridianClient::new(r.channel.clone());
+    let deadline = Instant::now() + REQUEST_TIMEOUT;
+    loop {
+        let asked = tokio::time::timeout(
+            REQUEST_TIMEOUT,
+            c.delete_table(pb::TableRequest { name: table.into() }),
+        )
+        .await;
+        match asked {
+            Ok(Ok(_)) => return Ok(()),
+            Ok(Err(e)) if e.code() == tonic::Code::NotFound => return Ok(()),
+            Ok(Err(e)) if Instant::now() >= deadline => {
+                return Err(format!(
+                    "{} refused DeleteTable {table}: {}",
+                    r.name,
+                    e.message()
+                ));
+            }
+            Err(_) if Instant::now() >= deadline => {
+                return Err(format!("DeleteTable {table} in {} timed out", r.name));
+            }
+            _ => tokio::time::sleep(RECREATE_POLL).await,
+        }
     }
 }
 

@@ -301,8 +301,9 @@ impl Faults for SimFaults {
             Action::Recovery { .. }
             | Action::Mark { .. }
             | Action::RestoreToTime { .. }
-            | Action::AddReplica { .. } => {
-                Err("point-in-time and replica events are run by the driver".into())
+            | Action::AddReplica { .. }
+            | Action::Recreate { .. } => {
+                Err("point-in-time, replica and recreate events are run by the driver".into())
             }
         }
     }
