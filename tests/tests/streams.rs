@@ -715,12 +715,44 @@ async fn bad_stream_requests_get_dynamodbs_errors() {
     c.shutdown().await;
 }
 
+/// How a watch event shows a conflict: (the version kept, the version
+/// discarded), both with their origins; `None` for a change that did not
+/// overwrite or discard a concurrent write.
+fn conflict_of(
+    e: &meridian_proto::v1::ChangeEvent,
+) -> Option<(meridian_proto::v1::Version, meridian_proto::v1::Version)> {
+    match e.event.as_str() {
+        "DISCARDED" => Some((e.kept.clone()?, e.version.clone()?)),
+        _ => Some((e.version.clone()?, e.overwrote.clone()?)),
+    }
+}
+
+/// Reads `w` until an event shows a conflict (within the deadline), and
+/// returns the events read.
+async fn until_conflict(
+    w: &mut tonic::Streaming<meridian_proto::v1::ChangeEvent>,
+    region: &str,
+) -> Vec<meridian_proto::v1::ChangeEvent> {
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(30);
+    let mut events = Vec::new();
+    while !events.iter().any(|e| conflict_of(e).is_some()) {
+        match tokio::time::timeout_at(deadline, w.message()).await {
+            Ok(Ok(Some(e))) => events.push(e),
+            other => panic!("{region}'s watch showed no conflict: {other:?} after {events:#?}"),
+        }
+    }
+    events
+}
+
 /// `Watch` over gRPC (what `meridian watch` prints): two regions cut off
-/// from each other write the same key; after the heal, the region whose
-/// write lost shows the winner's change marked with the version it
-/// overwrote, and the other region's stream shows no such mark.
+/// from each other write the same key; after the heal, BOTH regions'
+/// watches show the conflict with both versions and their origins, live
+/// and from the start. Where the winner arrived second, its change is
+/// marked with the version it overwrote; where the loser arrived second,
+/// it was never applied, and a DISCARDED event shows it with the version
+/// kept. GetRecords shows no record of the discarded write.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn a_watch_marks_the_change_that_overwrote_a_concurrent_write() {
+async fn every_regions_watch_shows_a_conflict_it_resolved() {
     use meridian_proto::v1 as pb;
     use meridian_scenario::scenario::{Action, PartitionKind};
     let net = meridian_netsim::Registry::new();
@@ -729,6 +761,20 @@ async fn a_watch_marks_the_change_that_overwrote_a_concurrent_write() {
     let table = "watched";
     table_with_stream(&east, table, StreamViewType::NewImage).await;
     c.wait_table_everywhere(table).await;
+    // Watching from now on, before the writes.
+    let mut live = Vec::new();
+    for i in 0..2 {
+        let w = c
+            .client(i)
+            .watch(pb::WatchRequest {
+                table: table.into(),
+                from_start: false,
+            })
+            .await
+            .unwrap()
+            .into_inner();
+        live.push(w);
+    }
     let faults = c.faults(&net).await;
     faults
         .apply(&Action::Partition {
@@ -759,7 +805,53 @@ async fn a_watch_marks_the_change_that_overwrote_a_concurrent_write() {
         .await
         .unwrap();
 
-    let mut marked = Vec::new();
+    let mut seen = Vec::new();
+    for (i, w) in live.iter_mut().enumerate() {
+        let events = until_conflict(w, REGIONS[i]).await;
+        // Before the conflict, the region's own write, and nothing else.
+        assert_eq!(events.len(), 2, "{}: {events:#?}", REGIONS[i]);
+        assert_eq!(events[0].event, "INSERT");
+        assert_eq!(events[0].version.as_ref().unwrap().origin, REGIONS[i]);
+        seen.push(events);
+    }
+    let conflicts: Vec<_> = seen.iter().map(|e| conflict_of(&e[1]).unwrap()).collect();
+    assert_eq!(
+        conflicts[0], conflicts[1],
+        "both regions show the same pair"
+    );
+    let (kept, discarded) = conflicts[0].clone();
+    assert_ne!(kept.origin, discarded.origin, "{kept:?} {discarded:?}");
+    assert!(REGIONS.contains(&kept.origin.as_str()));
+    assert!(REGIONS.contains(&discarded.origin.as_str()));
+    let winner = REGIONS.iter().position(|r| *r == kept.origin).unwrap();
+    let loser = 1 - winner;
+    // Where the winner arrived second, it overwrote the region's write ...
+    let modify = &seen[loser][1];
+    assert_eq!(modify.event, "MODIFY", "{modify:?}");
+    assert_eq!(modify.overwrote, seen[loser][0].version);
+    assert!(
+        modify.new_image_json.contains(REGIONS[winner]),
+        "{modify:?}"
+    );
+    // ... and where it was written, the loser arrived and was discarded.
+    let dropped = &seen[winner][1];
+    assert_eq!(dropped.event, "DISCARDED", "{dropped:?}");
+    assert_eq!(dropped.kept, seen[winner][0].version);
+    assert!(
+        dropped.new_image_json.contains(REGIONS[loser]),
+        "{dropped:?}"
+    );
+    assert!(
+        dropped.kept_image_json.contains(REGIONS[winner]),
+        "{dropped:?}"
+    );
+    assert_eq!(
+        dropped.sequence, seen[winner][0].sequence,
+        "it came after the own write"
+    );
+
+    // From the start, each region's watch shows the same: the marks are
+    // kept with the stream's records.
     for i in 0..2 {
         let mut w = c
             .client(i)
@@ -770,26 +862,28 @@ async fn a_watch_marks_the_change_that_overwrote_a_concurrent_write() {
             .await
             .unwrap()
             .into_inner();
-        // The region's own write, then (where it lost) the winner's.
-        let first = w.message().await.unwrap().unwrap();
-        assert_eq!(first.event, "INSERT");
-        assert!(first.overwrote.is_none());
-        let second = tokio::time::timeout(Duration::from_millis(500), w.message()).await;
-        if let Ok(Ok(Some(e))) = second {
-            assert_eq!(e.event, "MODIFY");
-            assert_eq!(
-                e.overwrote, first.version,
-                "it overwrote the region's own write"
-            );
-            assert!(e.new_image_json.contains("\"by\""), "{e:?}");
-            marked.push(i);
-        }
+        let events = until_conflict(&mut w, REGIONS[i]).await;
+        let got: Vec<_> = events
+            .iter()
+            .map(|e| (e.event.clone(), conflict_of(e)))
+            .collect();
+        let want: Vec<_> = seen[i]
+            .iter()
+            .map(|e| (e.event.clone(), conflict_of(e)))
+            .collect();
+        assert_eq!(got, want, "{}", REGIONS[i]);
     }
-    assert_eq!(
-        marked.len(),
-        1,
-        "exactly one region's write lost: {marked:?}"
-    );
+
+    // GetRecords holds only applied changes: the winner's region has one
+    // record of the key, its own write.
+    let streams = streams_client(c.dynamo_url(winner));
+    let arn = stream_arn(&client(c.dynamo_url(winner)), table).await;
+    let d = describe(&streams, &arn).await;
+    let shard = d.shards()[0].shard_id().unwrap().to_string();
+    let (records, _) = read_shard(&streams, &arn, &shard, ShardIteratorType::TrimHorizon).await;
+    assert_eq!(records.len(), 1, "{records:#?}");
+    assert_eq!(records[0].event_name(), Some(&OperationType::Insert));
+
     // A table without a stream cannot be watched, and says why.
     c.create_table(0, "plain", ("id", "S"), None).await;
     let e = c
@@ -802,6 +896,8 @@ async fn a_watch_marks_the_change_that_overwrote_a_concurrent_write() {
         .unwrap_err();
     assert_eq!(e.code(), tonic::Code::FailedPrecondition);
     assert!(e.message().contains("no stream enabled"), "{e:?}");
+    // The regions wait for open calls as they stop: the watches end first.
+    drop(live);
     c.shutdown().await;
 }
 

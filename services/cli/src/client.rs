@@ -597,7 +597,9 @@ async fn table(command: TableCommand) -> Result<()> {
 
 /// `meridian watch`: the region's Watch call, one line (or JSON document)
 /// per change, with the version a change overwrote when it won over a
-/// concurrent write.
+/// concurrent write, and a DISCARDED line for each concurrent write the
+/// region discarded without a record (it lost on arrival), with the
+/// version kept.
 async fn watch(
     target: &Target,
     table: String,
@@ -620,6 +622,7 @@ async fn watch(
         seen += 1;
         let version = version_text(&c.version);
         let overwrote = c.overwrote.as_ref().map(|v| version_text(&Some(v.clone())));
+        let kept = c.kept.as_ref().map(|v| version_text(&Some(v.clone())));
         let line = if as_json {
             let parse = |s: &str| serde_json::from_str::<Json>(s).unwrap_or(Json::Null);
             json!({
@@ -632,12 +635,15 @@ async fn watch(
                 "At": meridian_core::utc::format_millis(c.at_micros),
                 "Ttl": c.ttl,
                 "Overwrote": overwrote,
+                "Kept": kept,
+                "KeptImage": parse(&c.kept_image_json),
             })
             .to_string()
         } else {
-            let mark = match &overwrote {
-                Some(v) => format!("  ⚠ overwrote concurrent {v}"),
-                None => String::new(),
+            let mark = match (&overwrote, &kept) {
+                (Some(v), _) => format!("  ⚠ overwrote concurrent {v}"),
+                (None, Some(k)) => format!("  ⚠ lost to concurrent {k}, which this region kept"),
+                (None, None) => String::new(),
             };
             let ttl = if c.ttl { " (TTL)" } else { "" };
             format!(

@@ -358,6 +358,8 @@ impl Ctx<'_, '_> {
                 ));
             };
             self.record_conflict(real_now, e, c, decision.apply)?;
+            // With the stream, for a watch (docs/streams.md).
+            self.mark_conflict(e, c, decision.apply)?;
             out.conflicts += 1;
         }
         if decision.apply {

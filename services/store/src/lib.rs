@@ -39,14 +39,16 @@ pub use seed::{Seeded, adopt};
 pub use write::{Change, Check, Condition, ConditionFailure, WriteOp, WriteResult};
 
 const SCHEMA: &str = include_str!("schema.sql");
-const SCHEMA_VERSION: &str = "13";
+const SCHEMA_VERSION: &str = "14";
 /// Older schema versions that running [`SCHEMA`] brings up to date by
 /// itself (it only adds tables and indexes): 7 lacked the purge horizon
 /// and the tombstone index, 8 the point-in-time recovery tables, 9 the
 /// change stream, 10 the secondary indexes, 11 the stream's shards (its
 /// streams are then one shard each, shard 0, until they roll), 12 the
-/// count of removes applied (it then starts from 0 for existing tables).
-const UPGRADED_IN_PLACE: &[&str] = &["7", "8", "9", "10", "11", "12"];
+/// count of removes applied (it then starts from 0 for existing tables),
+/// 13 the streams' conflict marks (a watch then shows none of the
+/// conflicts resolved before).
+const UPGRADED_IN_PLACE: &[&str] = &["7", "8", "9", "10", "11", "12", "13"];
 
 #[derive(Debug, Error)]
 pub enum StoreError {

@@ -1,4 +1,4 @@
--- Meridian region store, schema version 13.
+-- Meridian region store, schema version 14.
 -- Keys and versions are BLOBs whose bytewise (memcmp) order is their logical order.
 
 CREATE TABLE IF NOT EXISTS meta (
@@ -146,8 +146,7 @@ CREATE TABLE IF NOT EXISTS conflicts (
     detected_by      TEXT NOT NULL,
     detected_real    INTEGER NOT NULL
 );
--- A change stream's watch asks, per record, whether the change overwrote a
--- concurrent write (docs/streams.md).
+-- A key's conflicts.
 CREATE INDEX IF NOT EXISTS conflicts_key ON conflicts (tbl, pk, sk);
 
 -- Point-in-time recovery of a table in this region (DynamoDB sets it per
@@ -205,6 +204,33 @@ CREATE TABLE IF NOT EXISTS stream (
     replaced BLOB
 );
 CREATE INDEX IF NOT EXISTS stream_of ON stream (tbl, label, seq);
+
+-- The conflicts a region resolves on a table while its stream is on, kept
+-- with the stream for its retention so a watch shows every one
+-- (docs/streams.md, Watching conflicts): the version kept and the one
+-- discarded, their items unless the view type is KEYS_ONLY, and whether
+-- the arriving write won (`applied`, it overwrote the head) or lost. `seq`
+-- is the stream position the mark belongs at: the next record's when it
+-- was written, so an applied mark names the record of its change (when
+-- the change made one) and a lost write's mark comes after every record
+-- below `seq`. Never a stream record: GetRecords does not read this. Marks
+-- go with the stream's retention.
+CREATE TABLE IF NOT EXISTS stream_marks (
+    n               INTEGER PRIMARY KEY AUTOINCREMENT,
+    tbl             TEXT NOT NULL,
+    label           INTEGER NOT NULL,
+    seq             INTEGER NOT NULL,
+    at              INTEGER NOT NULL,
+    pk              BLOB NOT NULL,
+    sk              BLOB NOT NULL,
+    applied         INTEGER NOT NULL,
+    kept            BLOB NOT NULL,
+    kept_image      BLOB,
+    discarded       BLOB NOT NULL,
+    discarded_image BLOB
+);
+CREATE INDEX IF NOT EXISTS stream_marks_of ON stream_marks (tbl, label, n);
+CREATE INDEX IF NOT EXISTS stream_marks_seq ON stream_marks (seq);
 
 -- How many live items of each table this region turned into tombstones,
 -- local deletes and TTL expiries and deletes applied from peers alike,

@@ -10,6 +10,12 @@
 //! Sequence numbers are the rows' positions in this region, never reused
 //! (`AUTOINCREMENT`), so they only grow within a stream. Records older
 //! than the retention go ([`Group::truncate_stream`]).
+//!
+//! Beside the records, a stream keeps a conflict mark for each conflict
+//! the region resolves on its table ([`Ctx::mark_conflict`]), which a
+//! watch merges with the records ([`WatchCursor`]) so that a write that
+//! lost on arrival, and is no record, still shows. Marks are not records:
+//! the DynamoDB Streams API never reads them. They go with the records.
 
 use meridian_core::settings::TableSettings;
 use meridian_core::{CATALOG_TABLE, EncodedKey, Mutation, decode_item};
@@ -320,6 +326,60 @@ impl Ctx<'_, '_> {
         self.roll_shard(&m.table, stream.label)
     }
 
+    /// Keeps, with `e.table`'s stream if one is on, the conflict between
+    /// the arriving `e` and the head `current` this region just resolved:
+    /// `e` won (and is about to be put) if `applied`, else it lost on
+    /// arrival and is never applied. Written before the head, so `seq`,
+    /// the position the next record will take, is the position of `e`'s
+    /// own record when it makes one ([`WatchCursor`]). Only on the
+    /// conflict path: a write without a conflict pays nothing here.
+    pub(crate) fn mark_conflict(
+        &mut self,
+        e: &Mutation,
+        current: &HeadRow,
+        applied: bool,
+    ) -> Result<(), StoreError> {
+        if e.table == CATALOG_TABLE {
+            return Ok(());
+        }
+        let Some(stream) = self.records(&e.table)?.stream else {
+            return Ok(());
+        };
+        let seq: Option<i64> = self
+            .conn
+            .prepare_cached("SELECT seq FROM sqlite_sequence WHERE name = 'stream'")?
+            .query_row([], |r| r.get(0))
+            .optional()?;
+        let held = current.version.to_bytes();
+        let arrived = (e.version.as_slice(), e.image.as_deref());
+        let head = (held.as_slice(), current.image.as_deref());
+        let ((kept, kept_image), (discarded, discarded_image)) = if applied {
+            (arrived, head)
+        } else {
+            (head, arrived)
+        };
+        let images = stream.view != ViewType::KeysOnly;
+        self.conn
+            .prepare_cached(
+                "INSERT INTO stream_marks (tbl, label, seq, at, pk, sk, applied, kept, kept_image, discarded, discarded_image)
+                 VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11)",
+            )?
+            .execute(params![
+                e.table,
+                stream.label as i64,
+                seq.unwrap_or(0) + 1,
+                self.at as i64,
+                e.key.partition,
+                e.key.sort,
+                applied,
+                kept,
+                kept_image.filter(|_| images),
+                discarded,
+                discarded_image.filter(|_| images),
+            ])?;
+        Ok(())
+    }
+
     /// Opens the stream's next shard at the record just written when its
     /// shard has been open for the shard age: shards roll at the first
     /// change past it, so a quiet stream keeps its shard open.
@@ -371,6 +431,14 @@ impl Group<'_> {
     pub fn truncate_stream(&mut self, before: u64, max_rows: u64) -> Result<u64, StoreError> {
         let before = before.min(i64::MAX as u64) as i64;
         let n = self.unguarded(|ctx| {
+            // Conflict marks older than the retention go, however few
+            // records follow them (marks are in time order too) ...
+            ctx.conn
+                .prepare_cached(
+                    "DELETE FROM stream_marks WHERE n <= (
+                       SELECT MAX(n) FROM (SELECT n, at FROM stream_marks ORDER BY n LIMIT ?2) WHERE at < ?1)",
+                )?
+                .execute(params![before, max_rows as i64])?;
             let through: Option<i64> = ctx
                 .conn
                 .prepare_cached(
@@ -384,6 +452,12 @@ impl Group<'_> {
             let n = ctx
                 .conn
                 .prepare_cached("DELETE FROM stream WHERE seq <= ?1")?
+                .execute([through])?;
+            // ... and so do the marks of the records going, or of the
+            // places between them: a watch never shows a mark whose
+            // records went.
+            ctx.conn
+                .prepare_cached("DELETE FROM stream_marks WHERE seq <= ?1")?
                 .execute([through])?;
             // A shard whose records all went goes too, with its trim
             // horizon; a stream's last shard stays, for the changes still
@@ -515,6 +589,152 @@ fn raw(r: &rusqlite::Row<'_>) -> rusqlite::Result<RawRecord> {
         r.get(11)?,
         r.get(12)?,
     ))
+}
+
+/// A conflict this region resolved on a table while its stream was on,
+/// as the stream keeps it for a watch (`stream_marks`; docs/streams.md).
+/// Never a record: the DynamoDB Streams API does not show it.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct StreamMark {
+    /// Its place among the stream's marks.
+    pub n: u64,
+    /// The stream position it belongs at: the record of the change that
+    /// won when `applied` and the change made one; otherwise it came
+    /// after every record below `seq` and before the one at `seq`.
+    pub seq: u64,
+    /// The group's time, µs.
+    pub at: u64,
+    pub key: EncodedKey,
+    /// The arriving write won and overwrote the head; otherwise it lost on
+    /// arrival and was never applied.
+    pub applied: bool,
+    /// The version the region kept and the one it discarded, encoded, and
+    /// their items (none for a tombstone or a `KEYS_ONLY` stream).
+    pub kept: Vec<u8>,
+    pub kept_image: Option<Vec<u8>>,
+    pub discarded: Vec<u8>,
+    pub discarded_image: Option<Vec<u8>>,
+}
+
+impl StreamMark {
+    /// Whether `rec` is the record of the change this mark's winner made.
+    fn marks(&self, rec: &StreamRecord) -> bool {
+        self.applied
+            && rec.seq == self.seq
+            && rec.key == self.key
+            && rec.version == self.kept
+            && rec.replaced.as_deref() == Some(self.discarded.as_slice())
+    }
+}
+
+/// One snapshot's page of a watch ([`Reader::watch_page`]).
+#[derive(Clone, Debug)]
+pub struct WatchPage {
+    pub records: Vec<StreamRecord>,
+    pub marks: Vec<StreamMark>,
+    /// The stream is still the table's enabled one.
+    pub enabled: bool,
+    /// What each of `records` and `marks` was limited to.
+    pub limit: usize,
+}
+
+/// What a watch hands out, in the order the region made it.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum WatchItem {
+    /// A stream record, with the mark of the concurrent write it
+    /// overwrote when it did.
+    Record(StreamRecord, Option<StreamMark>),
+    /// A concurrent write the region discarded without a record to carry
+    /// it: a remote write that lost on arrival to the version held, or
+    /// (rarer) a head overwritten by a concurrent change that made no
+    /// record (a delete of a deleted item, a put of the same item).
+    Discarded(StreamMark),
+}
+
+/// A watch's place in a stream's records and marks, and the merge of the
+/// two into the order the region made them. A mark goes before the record
+/// at its `seq` (or with it, when it is that record's change), so a record
+/// goes out only once every mark at or below its position has been read,
+/// and a mark only once the records before it have gone out.
+#[derive(Clone, Debug, Default)]
+pub struct WatchCursor {
+    /// The last record handed out (a position).
+    pub after: u64,
+    /// The last mark read (its `n`).
+    pub marks_after: u64,
+    /// Marks read whose place is not known yet.
+    pending: std::collections::VecDeque<StreamMark>,
+}
+
+impl WatchCursor {
+    /// Marks read and not handed out yet.
+    pub fn pending(&self) -> usize {
+        self.pending.len()
+    }
+
+    pub fn new(after: u64, marks_after: u64) -> Self {
+        WatchCursor {
+            after,
+            marks_after,
+            pending: Default::default(),
+        }
+    }
+
+    /// Takes a page read at this cursor and returns what can go out now,
+    /// in order; the rest is read again (records) or kept (marks) for the
+    /// next page.
+    pub fn merge(&mut self, page: WatchPage) -> Vec<WatchItem> {
+        let full = |n: usize| page.limit > 0 && n >= page.limit;
+        // Every record at or below this position is in the page.
+        let records_known = match page.records.last() {
+            Some(r) if full(page.records.len()) => r.seq,
+            _ => u64::MAX,
+        };
+        // Every mark at or below this position has been read.
+        let marks_known = match page.marks.last() {
+            Some(m) if full(page.marks.len()) => m.seq.saturating_sub(1),
+            _ => u64::MAX,
+        };
+        if let Some(m) = page.marks.last() {
+            self.marks_after = m.n;
+        }
+        self.pending.extend(page.marks);
+        let mut records = page.records.into_iter().peekable();
+        let mut out = Vec::new();
+        loop {
+            let next_record = records.peek().map(|r| r.seq);
+            match (self.pending.front(), next_record) {
+                (Some(m), r) if r.is_none_or(|r| m.seq <= r) => {
+                    if r == Some(m.seq) {
+                        // Its position's record is here: the change that
+                        // won, or a record made after a lost write.
+                        let m = self.pending.pop_front().expect("front");
+                        if records.peek().is_some_and(|rec| m.marks(rec)) {
+                            let rec = records.next().expect("peeked");
+                            self.after = rec.seq;
+                            out.push(WatchItem::Record(rec, Some(m)));
+                        } else {
+                            out.push(WatchItem::Discarded(m));
+                        }
+                    } else if records_known >= m.seq || (!m.applied && records_known >= m.seq - 1) {
+                        // No record at its position (or, for a lost write,
+                        // none before it) is left to come.
+                        let m = self.pending.pop_front().expect("front");
+                        out.push(WatchItem::Discarded(m));
+                    } else {
+                        break;
+                    }
+                }
+                (_, Some(r)) if r <= marks_known => {
+                    let rec = records.next().expect("peeked");
+                    self.after = rec.seq;
+                    out.push(WatchItem::Record(rec, None));
+                }
+                _ => break,
+            }
+        }
+        out
+    }
 }
 
 impl Reader {
@@ -680,32 +900,92 @@ impl Reader {
         Ok(out)
     }
 
-    /// Whether the change `rec` overwrote a concurrent write here: this
-    /// region recorded a conflict that the change won over the head it
-    /// replaced. (A change that won where the other write arrived second
-    /// replaced nothing concurrent, and is not marked.)
-    pub fn overwrote(&self, rec: &StreamRecord) -> Result<bool, StoreError> {
-        let Some(replaced) = &rec.replaced else {
-            return Ok(false);
-        };
-        Ok(self
-            .conn()
-            .prepare_cached(
-                "SELECT 1 FROM conflicts
-                 WHERE tbl = ?1 AND pk = ?2 AND sk = ?3 AND winner = ?4 AND loser = ?5 LIMIT 1",
-            )?
-            .query_row(
-                params![
-                    rec.table,
-                    rec.key.partition,
-                    rec.key.sort,
-                    rec.version,
-                    replaced
-                ],
-                |_| Ok(()),
-            )
-            .optional()?
-            .is_some())
+    /// Up to `limit` conflict marks of `table`'s stream `label` after mark
+    /// `after` (its `n`), in the order they were made.
+    pub fn stream_marks(
+        &self,
+        table: &str,
+        label: u64,
+        after: u64,
+        limit: usize,
+    ) -> Result<Vec<StreamMark>, StoreError> {
+        let mut stmt = self.conn().prepare_cached(
+            "SELECT n, seq, at, pk, sk, applied, kept, kept_image, discarded, discarded_image
+             FROM stream_marks WHERE tbl = ?1 AND label = ?2 AND n > ?3 ORDER BY n LIMIT ?4",
+        )?;
+        let rows = stmt.query_map(
+            params![
+                table,
+                label as i64,
+                after.min(i64::MAX as u64) as i64,
+                limit as i64
+            ],
+            |r| {
+                Ok(StreamMark {
+                    n: r.get::<_, i64>(0)? as u64,
+                    seq: r.get::<_, i64>(1)? as u64,
+                    at: r.get::<_, i64>(2)? as u64,
+                    key: EncodedKey {
+                        partition: r.get(3)?,
+                        sort: r.get(4)?,
+                    },
+                    applied: r.get(5)?,
+                    kept: r.get(6)?,
+                    kept_image: r.get(7)?,
+                    discarded: r.get(8)?,
+                    discarded_image: r.get(9)?,
+                })
+            },
+        )?;
+        Ok(rows.collect::<Result<_, _>>()?)
+    }
+
+    /// Where a watch of `table`'s stream `label` starts: the last record
+    /// and the last mark before it, from one snapshot. From the start, that
+    /// is before the oldest record and mark the stream still holds;
+    /// otherwise before the next ones made.
+    pub fn watch_start(
+        &self,
+        table: &str,
+        label: u64,
+        from_start: bool,
+    ) -> Result<WatchCursor, StoreError> {
+        self.snapshot(|r| {
+            let next = r.stream_next()?;
+            if from_start {
+                let after = match r.stream_span(table, label)? {
+                    Some((first, _)) => first - 1,
+                    None => next - 1,
+                };
+                return Ok(WatchCursor::new(after, 0));
+            }
+            let marks: Option<i64> = r
+                .conn()
+                .prepare_cached("SELECT seq FROM sqlite_sequence WHERE name = 'stream_marks'")?
+                .query_row([], |row| row.get(0))
+                .optional()?;
+            Ok(WatchCursor::new(next - 1, marks.unwrap_or(0) as u64))
+        })
+    }
+
+    /// The next page of a watch at `cursor`, from one snapshot: up to
+    /// `limit` records and `limit` marks after it, and whether the stream
+    /// `label` is still the table's enabled one.
+    pub fn watch_page(
+        &self,
+        table: &str,
+        label: u64,
+        cursor: &WatchCursor,
+        limit: usize,
+    ) -> Result<WatchPage, StoreError> {
+        self.snapshot(|r| {
+            Ok(WatchPage {
+                records: r.stream_records(table, label, cursor.after, None, limit)?,
+                marks: r.stream_marks(table, label, cursor.marks_after, limit)?,
+                enabled: r.stream_on(table)?.is_some_and(|s| s.label == label),
+                limit,
+            })
+        })
     }
 
     /// The definition of the table `table`'s stream `label` was of, kept
