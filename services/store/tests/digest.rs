@@ -59,19 +59,26 @@ impl Node {
 
     /// Applies what `from` logged after what this node has from it.
     fn receive(&mut self, from: &Node) {
+        let refused = self.receive_until_held(from);
+        assert_eq!(refused, None, "{} from {}", self.region, from.region);
+    }
+
+    /// Applies what `from` logged after what this node has from it, up to
+    /// an entry it holds back, and returns why it held it.
+    fn receive_until_held(&mut self, from: &Node) -> Option<String> {
         let after = self.inbound.get(&from.region).copied().unwrap_or(0);
         let entries: Vec<Mutation> = from.reader.log_after(after, 100_000, usize::MAX).unwrap();
         if entries.is_empty() {
-            return;
+            return None;
         }
         let mut g = self.writer.group().unwrap();
         let out = g
             .apply(&self.hlc, T0, &from.region, "log", &entries)
             .unwrap();
         g.commit().unwrap();
-        assert_eq!(out.refused, None, "{} from {}", self.region, from.region);
         self.inbound
             .insert(from.region.clone(), out.applied_through);
+        out.refused.map(|r| r.to_string())
     }
 
     /// Closes the store and opens it again, as a restart would.
@@ -240,8 +247,13 @@ fn play(steps: &[Step]) -> Vec<Node> {
     c.receive(&w[0]);
     c.receive(&w[1]);
     let mut d = Node::new(REGIONS[3]);
-    d.receive(&w[1]);
+    // r-b relays r-a's table changes: one that deletes or replaces the
+    // table d holds waits for r-a's own log, then passes as a duplicate.
+    if let Some(held) = d.receive_until_held(&w[1]) {
+        assert!(held.contains("relayed a change"), "{held}");
+    }
     d.receive(&w[0]);
+    d.receive(&w[1]);
     w.push(c);
     w.push(d);
     w
