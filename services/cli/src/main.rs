@@ -305,8 +305,9 @@ enum Command {
         wait: bool,
     },
     /// Tail a table's change stream in a region as it is written: every
-    /// change it applies, local or replicated, and a mark on each change
-    /// that overwrote a concurrent write (docs/streams.md). Needs the
+    /// change it applies, local or replicated, a mark on each change that
+    /// overwrote a concurrent write, and a DISCARDED line for each
+    /// concurrent write that lost on arrival (docs/streams.md). Needs the
     /// table's stream enabled. Runs until Ctrl-C, or `--limit` changes.
     Watch {
         #[command(flatten)]
