@@ -100,6 +100,9 @@ struct Tally {
     by_region: BTreeMap<String, u64>,
     /// Requests sent and not yet answered (a mark waits for none).
     in_flight: u64,
+    /// Per region, how many times it was restarted while a recreated
+    /// table's newest incarnation was current ([`Recreate::restarted`]).
+    fences: BTreeMap<String, u64>,
 }
 
 fn schema() -> KeySchema {
@@ -204,8 +207,21 @@ pub async fn drive<F: Faults>(
                     labelled(action, recreate.start(region, regions, &pause_tx))
                 }
                 _ => {
-                    if let Action::Restart { .. } = action {
-                        recreate.restarted(&pause_tx);
+                    if let Action::Restart { region } = action
+                        && recreate.restarted(&pause_tx)
+                    {
+                        // Requests still on their way to the region (sent
+                        // while it was down) reach it as it comes back,
+                        // maybe holding the table's old incarnation: what
+                        // it acknowledges then may be written there, and
+                        // go with that incarnation. Their outcome for the
+                        // new table is unknown.
+                        *tally
+                            .lock()
+                            .unwrap_or_else(|p| p.into_inner())
+                            .fences
+                            .entry(region.clone())
+                            .or_default() += 1;
                     }
                     apply(action, regions, faults, &mut skewed).await
                 }
@@ -898,7 +914,11 @@ async fn region_workload(
                 && counter.is_multiple_of(4)
                 && Instant::now() <= expiring_until)
                 .then(|| clock.epoch_micros_now() / 1_000_000 + 2);
-            tally.lock().unwrap_or_else(|p| p.into_inner()).in_flight += 1;
+            let fence = {
+                let mut t = tally.lock().unwrap_or_else(|p| p.into_inner());
+                t.in_flight += 1;
+                t.fences.get(&region).copied().unwrap_or(0)
+            };
             inflight.spawn(async move {
                 let result = tokio::time::timeout(
                     REQUEST_TIMEOUT,
@@ -909,6 +929,16 @@ async fn region_workload(
                 let mut t = tally.lock().unwrap_or_else(|p| p.into_inner());
                 t.attempted += 1;
                 t.in_flight -= 1;
+                // Answered across a restart that fenced the region off: as
+                // if it had timed out.
+                let result = match result {
+                    Ok(Outcome::Acked(_))
+                        if t.fences.get(&region).copied().unwrap_or(0) != fence =>
+                    {
+                        Err(())
+                    }
+                    r => r,
+                };
                 match result {
                     Ok(Outcome::Acked(writes)) => {
                         t.acked += 1;
@@ -1485,12 +1515,15 @@ impl Recreate {
     /// A region restarted: a power loss or a restored copy can take it back
     /// to the table's old incarnation, where its workload would write to a
     /// table the others deleted. The workload pauses again until every
-    /// region holds the newest one.
-    fn restarted(&mut self, pause: &watch::Sender<bool>) {
+    /// region holds the newest one. Returns whether a recreated table is
+    /// current (the requests in flight to the region are then fenced off,
+    /// see [`Tally::fences`]).
+    fn restarted(&mut self, pause: &watch::Sender<bool>) -> bool {
         if let (None, Some((i, version))) = (&self.pending, &self.current) {
             let _ = pause.send(true);
             self.pending = Some(Pending::Spreading(*i, version.clone()));
         }
+        self.current.is_some()
     }
 
     /// Takes the next step when it is due: the delete and create once the

@@ -482,3 +482,29 @@ fn expired_items_are_reaped_in_every_region_and_the_checker_accepts_their_absenc
         assert!(expired > 10, "{}: {expired} TTL deletes", c.region);
     }
 }
+
+/// Seed 38's timeline: r2 deletes and creates the table again, then a
+/// power loss takes r1 back to before the recreate. Requests sent to r1
+/// while it was down reach it as it restarts, still holding the old
+/// incarnation, and are acknowledged there; the new incarnation's arrival
+/// purges them. The driver counts those answers as unknown, and every
+/// write acknowledged in the new table (r1's before the power loss
+/// included) is in every region at the end.
+#[test]
+fn a_power_loss_past_a_recreate_loses_no_write_of_the_new_table() {
+    let scenario = meridian_drill::random::scenario(38);
+    let has = |name: &str| scenario.events.iter().any(|e| e.action.name() == name);
+    assert!(has("recreate") && has("crash"), "{scenario:?}");
+    assert_eq!(
+        scenario.durability,
+        meridian_scenario::scenario::Durability::Normal
+    );
+    let dir = tempfile::tempdir().unwrap();
+    let report = meridian_drill::sim::run(&scenario, 38, dir.path()).unwrap();
+    assert!(report.verdict.ok, "{:#?}", report.verdict);
+    assert!(
+        report.disasters.iter().all(|d| d.lost.is_empty()),
+        "{:#?}",
+        report.disasters
+    );
+}
