@@ -202,6 +202,8 @@ pub struct Storage {
     metrics: Arc<Metrics>,
     /// Why the writer stopped for good, once it has.
     failure: Arc<Mutex<Option<String>>>,
+    /// True once the writer stopped for good and `failure` says why.
+    stopped: watch::Receiver<bool>,
 }
 
 /// Where the writer announces what it committed to the log.
@@ -212,6 +214,9 @@ struct Publish {
     /// Set once when the writer stops for good: the region reports it and
     /// refuses writes with it.
     failure: Arc<Mutex<Option<String>>>,
+    /// Raised once `failure` is set, for requests whose replies the
+    /// failed group dropped (`Storage::answer`).
+    stopped: watch::Sender<bool>,
 }
 
 impl Publish {
@@ -298,11 +303,13 @@ impl Storage {
         let metrics = ctx.metrics.clone();
         let floor = Arc::new(Mutex::new((log_head, ctx.hlc.issued())));
         let failure = Arc::new(Mutex::new(None));
+        let (stopped_tx, stopped) = watch::channel(false);
         let publish = Publish {
             head,
             tail: tail.clone(),
             floor: floor.clone(),
             failure: failure.clone(),
+            stopped: stopped_tx,
         };
         let task = match mode {
             Mode::Threads => {
@@ -337,6 +344,7 @@ impl Storage {
                 floor,
                 metrics,
                 failure,
+                stopped,
             },
             task,
         ))
@@ -357,6 +365,28 @@ impl Storage {
         }
     }
 
+    /// The writer's answer to a request: its own, or, when the reply was
+    /// dropped unanswered, why. A reply drops unanswered when its group
+    /// panicked, and the writer records the panic only once the unwinding
+    /// has dropped it, so this waits (a bounded time) for the writer to
+    /// say it stopped before reading the reason.
+    async fn answer<T>(
+        &self,
+        rx: oneshot::Receiver<Result<T, BridgeError>>,
+    ) -> Result<T, BridgeError> {
+        match rx.await {
+            Ok(answer) => answer,
+            Err(_) => {
+                let mut stopped = self.stopped.clone();
+                let settled = stopped.wait_for(|s| *s);
+                // Err: the writer ended (its sender is gone); elapsed: it
+                // is still running, so the store is closing.
+                let _ = tokio::time::timeout(ANSWER_SETTLE, settled).await;
+                Err(self.closed())
+            }
+        }
+    }
+
     /// Makes the writer panic in its next group, as a bug would: for drills
     /// and tests of its supervision. The group's requests fail, the store
     /// is left as its last commit left it, and the region stops taking
@@ -372,7 +402,7 @@ impl Storage {
             .send(Job::Write { ops, reply })
             .await
             .map_err(|_| self.closed())?;
-        rx.await.map_err(|_| self.closed())?
+        self.answer(rx).await
     }
 
     /// Applies a batch from `peer`'s log `log_id`; resolves after its group is durable.
@@ -392,7 +422,7 @@ impl Storage {
             })
             .await
             .map_err(|_| self.closed())?;
-        rx.await.map_err(|_| self.closed())?
+        self.answer(rx).await
     }
 
     /// Applies heads a peer sent to repair this region, by the normal LWW
@@ -403,7 +433,7 @@ impl Storage {
             .send(Job::Repair { entries, reply })
             .await
             .map_err(|_| self.closed())?;
-        rx.await.map_err(|_| self.closed())?
+        self.answer(rx).await
     }
 
     /// Deletes the log's entries before `keep_from`, and the conflict
@@ -435,7 +465,7 @@ impl Storage {
             })
             .await
             .map_err(|_| self.closed())?;
-        rx.await.map_err(|_| self.closed())?
+        self.answer(rx).await
     }
 
     /// Deletes the heads of `table` in `heads` (key, version bytes) that
@@ -457,7 +487,7 @@ impl Storage {
             })
             .await
             .map_err(|_| self.closed())?;
-        rx.await.map_err(|_| self.closed())?
+        self.answer(rx).await
     }
 
     /// Builds the next `max_rows` entries of an index being built here
@@ -469,7 +499,7 @@ impl Storage {
             .send(Job::BuildIndexes { max_rows, reply })
             .await
             .map_err(|_| self.closed())?;
-        rx.await.map_err(|_| self.closed())?
+        self.answer(rx).await
     }
 
     /// This region's log head and floor after the last commit: every
@@ -497,7 +527,7 @@ impl Storage {
             })
             .await
             .map_err(|_| self.closed())?;
-        rx.await.map_err(|_| self.closed())?
+        self.answer(rx).await
     }
 
     /// Turns point-in-time recovery of `table` on (keeping `period_days`)
@@ -516,7 +546,7 @@ impl Storage {
             })
             .await
             .map_err(|_| self.closed())?;
-        rx.await.map_err(|_| self.closed())?
+        self.answer(rx).await
     }
 
     /// Persists a peer's acknowledged position with the next group.
@@ -708,6 +738,11 @@ enum Ran {
     Failed(String),
 }
 
+/// How long a request whose reply was dropped waits for the writer to say
+/// why: the writer records a panic microseconds after the unwinding; the
+/// bound only keeps a request from waiting on a writer that goes on.
+const ANSWER_SETTLE: std::time::Duration = std::time::Duration::from_secs(2);
+
 /// [`drain_and_run`], supervised: a panic in the group is caught (the
 /// group's transaction rolls back as it unwinds), and a panic or a fatal
 /// store error stops the writer for good with a reason the region reports.
@@ -741,6 +776,7 @@ fn supervised(
     };
     tracing::error!(reason = %why, "the writer stopped; the region takes no writes and reports not ready");
     worker.erroring(&why);
+    let _ = publish.stopped.send(true);
     Ran::Failed(why)
 }
 
