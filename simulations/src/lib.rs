@@ -641,6 +641,20 @@ mod tests {
         )
     }
 
+    /// A conflict on key `k` of table `t`, as region `by` records it.
+    fn conflict(by: &str, win: &AckedWrite, lose: &AckedWrite) -> Conflict {
+        Conflict {
+            detected_by: by.into(),
+            table: "t".into(),
+            key: key("k"),
+            winner: win.version.clone(),
+            winner_image: win.image.clone(),
+            loser: lose.version.clone(),
+            loser_image: lose.image.clone(),
+            detected_real_micros: 0,
+        }
+    }
+
     fn w(p: u64, o: &str, prev: Option<Version>, img: &str) -> AckedWrite {
         AckedWrite {
             table: "t".into(),
@@ -734,16 +748,7 @@ mod tests {
         for x in [&a, &b, &c] {
             o.record(x.clone());
         }
-        let record = |win: &AckedWrite, lose: &AckedWrite| Conflict {
-            detected_by: "r".into(),
-            table: "t".into(),
-            key: key("k"),
-            winner: win.version.clone(),
-            winner_image: win.image.clone(),
-            loser: lose.version.clone(),
-            loser_image: lose.image.clone(),
-            detected_real_micros: 0,
-        };
+        let record = |win: &AckedWrite, lose: &AckedWrite| conflict("r", win, lose);
         let mut good = Verdict::default();
         o.check_conflicts(&[record(&b, &a)], true, &mut good);
         assert!(good.ok(), "{:?}", good.problems);
@@ -934,16 +939,7 @@ mod tests {
         assert_eq!(o.retired(), 2);
         let fresh = w(20, "a-1", None, "fresh");
         o.record(fresh.clone());
-        let record = |win: &AckedWrite, lose: &AckedWrite| Conflict {
-            detected_by: "b-1".into(),
-            table: "t".into(),
-            key: key("k"),
-            winner: win.version.clone(),
-            winner_image: win.image.clone(),
-            loser: lose.version.clone(),
-            loser_image: lose.image.clone(),
-            detected_real_micros: 0,
-        };
+        let record = |win: &AckedWrite, lose: &AckedWrite| conflict("b-1", win, lose);
         // The old table's conflict still checks out.
         let mut good = Verdict::default();
         o.check_conflicts(&[record(&b, &a)], true, &mut good);
