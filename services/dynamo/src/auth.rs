@@ -9,7 +9,7 @@
 use std::collections::HashMap;
 
 use axum::http::HeaderMap;
-use meridian_core::sigv4::{self, SigV4Error};
+use meridian_core::sigv4::SigV4Error;
 
 use crate::error::{ApiError, Kind};
 
@@ -41,17 +41,6 @@ pub fn check(
     headers: &HeaderMap,
     body: &[u8],
 ) -> Result<(), SigV4Error> {
-    let hash = sigv4::body_hash(body);
-    let request = sigv4::Request {
-        path,
-        header: |name: &str| {
-            headers
-                .get_all(name)
-                .iter()
-                .filter_map(|v| v.to_str().ok())
-                .collect()
-        },
-        body_hash: &hash,
-    };
-    sigv4::verify(keys, &request, meridian_region::client_auth::now_secs())
+    use meridian_region::client_auth::{now_secs, verify_http};
+    verify_http(keys, path, headers, None, body, now_secs())
 }

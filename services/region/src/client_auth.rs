@@ -11,7 +11,6 @@
 //! messages tonic reads whole anyway, and never replication's streams.
 
 use std::collections::HashMap;
-use std::pin::Pin;
 use std::sync::Arc;
 use std::task::{Context, Poll};
 
@@ -20,6 +19,7 @@ use meridian_core::sigv4::{self, SigV4Error};
 use tonic::codegen::http;
 use tonic::server::NamedService;
 
+use crate::limits::BoxFuture;
 use crate::metrics::{EndpointReasonLabel, Metrics};
 
 /// The gRPC client API behind a SigV4 check.
@@ -53,8 +53,6 @@ impl<S: NamedService> NamedService for Signed<S> {
     const NAME: &'static str = S::NAME;
 }
 
-type BoxFuture<T, E> = Pin<Box<dyn std::future::Future<Output = Result<T, E>> + Send>>;
-
 /// A refusal as gRPC says it: `UNAUTHENTICATED`, with AWS's code and words.
 fn refusal(e: &SigV4Error) -> http::Response<tonic::body::Body> {
     tonic::Status::unauthenticated(format!("{}: {e}", e.code())).into_http()
@@ -67,14 +65,27 @@ fn check(
     body: &[u8],
     now: i64,
 ) -> Result<(), SigV4Error> {
-    let hash = sigv4::body_hash(body);
     // HTTP/2 carries the host as `:authority`, which hyper puts in the URI.
     let authority = parts.uri.authority().map(|a| a.as_str());
+    verify_http(keys, parts.uri.path(), &parts.headers, authority, body, now)
+}
+
+/// Checks an HTTP request's signature: its headers by name, with
+/// `authority` standing for a missing `host` header. The DynamoDB endpoint
+/// (HTTP/1.1, `host` sent) and the gRPC client API (HTTP/2) both call it.
+pub fn verify_http(
+    keys: &HashMap<String, String>,
+    path: &str,
+    headers: &http::HeaderMap,
+    authority: Option<&str>,
+    body: &[u8],
+    now: i64,
+) -> Result<(), SigV4Error> {
+    let hash = sigv4::body_hash(body);
     let request = sigv4::Request {
-        path: parts.uri.path(),
+        path,
         header: |name: &str| {
-            let values: Vec<&str> = parts
-                .headers
+            let values: Vec<&str> = headers
                 .get_all(name)
                 .iter()
                 .filter_map(|v| v.to_str().ok())

@@ -150,7 +150,8 @@ pub struct Limited<S> {
     limits: Limits,
 }
 
-type BoxFuture<T, E> = Pin<Box<dyn Future<Output = Result<T, E>> + Send>>;
+/// The future of a gRPC layer's call (this one and `client_auth`'s).
+pub(crate) type BoxFuture<T, E> = Pin<Box<dyn Future<Output = Result<T, E>> + Send>>;
 
 /// A refusal as gRPC says it.
 fn grpc_refusal(r: Refused) -> http::Response<tonic::body::Body> {
