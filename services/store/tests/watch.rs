@@ -75,20 +75,26 @@ fn describe(items: &[WatchItem]) -> Vec<String> {
         .collect()
 }
 
-#[test]
-fn both_regions_watches_show_a_conflict_and_getrecords_does_not() {
+/// Regions a-1 and b-1, both holding table `tbl` with a stream of `view`.
+fn two_regions_with_a_stream(view: &str) -> (Node, Node) {
     let mut a = Node::new("a-1");
     let mut b = Node::new("b-1");
     a.write(&[WriteOp::CreateTable(table())]).unwrap();
     a.write(&[WriteOp::UpdateSettings {
         table: "tbl".into(),
         change: SettingsChange {
-            stream: Some(Some("NEW_AND_OLD_IMAGES".into())),
+            stream: Some(Some(view.into())),
             ..Default::default()
         },
     }])
     .unwrap();
     a.ship_to(&mut b, "a-1");
+    (a, b)
+}
+
+#[test]
+fn both_regions_watches_show_a_conflict_and_getrecords_does_not() {
+    let (mut a, mut b) = two_regions_with_a_stream("NEW_AND_OLD_IMAGES");
     // Both regions write k before either sees the other's write, and one
     // more key each afterwards, so marks fall between records.
     a.write(&[put("k", "1")]).unwrap();
@@ -185,18 +191,7 @@ fn both_regions_watches_show_a_conflict_and_getrecords_does_not() {
 
 #[test]
 fn a_watch_from_now_shows_only_later_conflicts_and_marks_go_with_the_retention() {
-    let mut a = Node::new("a-1");
-    let mut b = Node::new("b-1");
-    a.write(&[WriteOp::CreateTable(table())]).unwrap();
-    a.write(&[WriteOp::UpdateSettings {
-        table: "tbl".into(),
-        change: SettingsChange {
-            stream: Some(Some("KEYS_ONLY".into())),
-            ..Default::default()
-        },
-    }])
-    .unwrap();
-    a.ship_to(&mut b, "a-1");
+    let (mut a, mut b) = two_regions_with_a_stream("KEYS_ONLY");
     let on = a.reader.stream_on("tbl").unwrap().unwrap();
     // A conflict before the watch starts ...
     a.write(&[put("k1", "1")]).unwrap();
