@@ -493,6 +493,10 @@ fn init_tracing(default: &str) {
 }
 
 fn main() -> std::process::ExitCode {
+    let cli = Cli::parse();
+    if !cli.command.serves() {
+        quiet_on_closed_pipe();
+    }
     let runtime = match tokio::runtime::Runtime::new() {
         Ok(r) => r,
         Err(e) => {
@@ -500,7 +504,7 @@ fn main() -> std::process::ExitCode {
             return std::process::ExitCode::FAILURE;
         }
     };
-    match runtime.block_on(run(Cli::parse())) {
+    match runtime.block_on(run(cli)) {
         Ok(()) => std::process::ExitCode::SUCCESS,
         Err(e) if e.downcast_ref::<Refusal>().is_some() => {
             eprintln!("{e}");
@@ -515,6 +519,30 @@ fn main() -> std::process::ExitCode {
             }
             std::process::ExitCode::FAILURE
         }
+    }
+}
+
+impl Command {
+    /// Whether this command runs servers (regions, the link proxy) rather
+    /// than printing an answer and exiting.
+    fn serves(&self) -> bool {
+        matches!(
+            self,
+            Command::Region { .. } | Command::Up { .. } | Command::Netsim { .. }
+        )
+    }
+}
+
+/// A command whose output is piped into `head`, `grep -q` or `less` ends
+/// quietly when the reader goes away, as Unix tools do: the default action
+/// of SIGPIPE instead of Rust's (ignore it and panic in `println!` on the
+/// EPIPE). Servers keep Rust's default, so a closed pipe never kills a
+/// region that is still replicating.
+fn quiet_on_closed_pipe() {
+    // SAFETY: called once at start, before any other thread exists; setting
+    // a signal's disposition to its default has no other effect.
+    unsafe {
+        libc::signal(libc::SIGPIPE, libc::SIG_DFL);
     }
 }
 

@@ -391,9 +391,11 @@ impl Executor {
             }
             Action::Restart { region } => {
                 out.process = Some(self.api.process(region, "restart").await?);
-                let grpc = self.cluster.entry(region)?.grpc;
-                // The region keeps the port it had: no other process's.
-                let took = crate::wait::serving(grpc, self.restart_wait, None, || {
+                // Admin Status answers on the region's admin listener, which
+                // may be apart from its client API; the region keeps the
+                // ports it had.
+                let admin = self.cluster.entry(region)?.admin_addr();
+                let took = crate::wait::serving(admin, self.restart_wait, None, || {
                     self.api.ended(region)
                 })
                     .await
