@@ -4,8 +4,10 @@
 //! line, and the actions the machine took, one per line, ending at a blank
 //! line. `shipper_*.txt` drive a [`Shipper`] against a simulated log;
 //! `receiver_*.txt` drive [`Receiver`] sessions against a simulated store.
-//! A changed behaviour shows up as a text diff of the expectations; run
-//! with `UPDATE_GOLDEN=1` to rewrite them, then review the diff.
+//! Each script is a test of its own (`golden_scripts!` lists them, and a
+//! script missing from the list fails), so a failure names its file. A
+//! changed behaviour shows up as a line diff of the expectations; run with
+//! `UPDATE_GOLDEN=1` to rewrite them, then review the diff.
 //!
 //! Shipper commands: `tuning key=value...` (for the next `start`),
 //! `start` (a new shipper, as after a restart of this region),
@@ -31,59 +33,130 @@ use super::receiver::{self, Entries, Inbound, Receiver};
 use super::shipper::{self, Shipper};
 use crate::config::ReplicationTuning;
 
-#[test]
-fn golden_scripts() {
-    let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("src/replication/testdata");
-    let update = std::env::var_os("UPDATE_GOLDEN").is_some();
-    let mut files: Vec<_> = std::fs::read_dir(&dir)
-        .expect("testdata directory")
-        .map(|e| e.expect("testdata entry").path())
-        .filter(|p| p.extension().is_some_and(|e| e == "txt"))
-        .collect();
-    files.sort();
-    assert!(!files.is_empty(), "no scripts in {}", dir.display());
-    let mut failures = Vec::new();
-    for path in files {
-        let name = path.file_name().unwrap().to_string_lossy().to_string();
-        let text = std::fs::read_to_string(&path).expect("readable script");
-        let actual = if name.starts_with("shipper_") {
-            run(&text, &mut ShipperHarness::default())
-        } else if name.starts_with("receiver_") {
-            run(&text, &mut ReceiverHarness::default())
-        } else {
-            panic!("{name}: scripts are named shipper_*.txt or receiver_*.txt");
-        };
-        if actual != text {
-            if update {
-                std::fs::write(&path, &actual).expect("writable script");
-            } else {
-                failures.push(format!("{name}:\n{}", diff(&text, &actual)));
-            }
-        }
+/// Runs one script from `testdata/` and fails with a line diff if the
+/// machine did something else; with `UPDATE_GOLDEN` set, rewrites it.
+fn golden(file: &str) {
+    let path = testdata().join(file);
+    let text = std::fs::read_to_string(&path).unwrap_or_else(|e| panic!("{file}: {e}"));
+    let actual = if file.starts_with("shipper_") {
+        run(&text, &mut ShipperHarness::default())
+    } else if file.starts_with("receiver_") {
+        run(&text, &mut ReceiverHarness::default())
+    } else {
+        panic!("{file}: scripts are named shipper_*.txt or receiver_*.txt");
+    };
+    if actual == text {
+        return;
     }
-    assert!(
-        failures.is_empty(),
-        "golden scripts differ (UPDATE_GOLDEN=1 rewrites them):\n\n{}",
-        failures.join("\n")
+    if std::env::var_os("UPDATE_GOLDEN").is_some() {
+        std::fs::write(&path, &actual).expect("writable script");
+        return;
+    }
+    panic!(
+        "{file} differs (UPDATE_GOLDEN=1 rewrites it):\n{}",
+        diff(&text, &actual)
     );
 }
 
-/// The lines that differ, marked `-` (expected) and `+` (actual).
+fn testdata() -> std::path::PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR")).join("src/replication/testdata")
+}
+
+/// One test per script file, so a failure names its file and one changed
+/// script does not hide another.
+macro_rules! golden_scripts {
+    ($($name:ident => $file:literal,)*) => {
+        $(
+            #[test]
+            fn $name() {
+                golden($file);
+            }
+        )*
+
+        const SCRIPTS: &[&str] = &[$($file),*];
+    };
+}
+
+golden_scripts! {
+    receiver_coalescing => "receiver_coalescing.txt",
+    receiver_gap => "receiver_gap.txt",
+    receiver_malformed => "receiver_malformed.txt",
+    receiver_overlapping_sessions => "receiver_overlapping_sessions.txt",
+    receiver_refusal => "receiver_refusal.txt",
+    shipper_ack_beyond_sent => "shipper_ack_beyond_sent.txt",
+    shipper_backoff => "shipper_backoff.txt",
+    shipper_log_grows => "shipper_log_grows.txt",
+    shipper_overlapping_sessions => "shipper_overlapping_sessions.txt",
+    shipper_refusal_then_retry => "shipper_refusal_then_retry.txt",
+    shipper_resume_after_restart => "shipper_resume_after_restart.txt",
+    shipper_watermark_cadence => "shipper_watermark_cadence.txt",
+    shipper_window_fills => "shipper_window_fills.txt",
+}
+
+/// A script added to `testdata/` without a test above would never run.
+#[test]
+fn every_script_has_a_test() {
+    let mut files: Vec<String> = std::fs::read_dir(testdata())
+        .expect("testdata directory")
+        .map(|e| {
+            e.expect("testdata entry")
+                .file_name()
+                .to_string_lossy()
+                .into_owned()
+        })
+        .filter(|n| n.ends_with(".txt"))
+        .collect();
+    files.sort();
+    let mut listed: Vec<String> = SCRIPTS.iter().map(|s| s.to_string()).collect();
+    listed.sort();
+    assert_eq!(
+        files, listed,
+        "testdata/ and golden_scripts! list different scripts"
+    );
+}
+
+/// A line diff by longest common subsequence: lines only in the expected
+/// text are marked `-`, lines only in the actual output `+`, each with its
+/// line number on its side; an inserted line marks that line alone, not
+/// every line after it.
 fn diff(expected: &str, actual: &str) -> String {
     let (e, a): (Vec<_>, Vec<_>) = (expected.lines().collect(), actual.lines().collect());
+    // lcs[i][j]: the longest common subsequence of e[i..] and a[j..].
+    let mut lcs = vec![vec![0usize; a.len() + 1]; e.len() + 1];
+    for i in (0..e.len()).rev() {
+        for j in (0..a.len()).rev() {
+            lcs[i][j] = if e[i] == a[j] {
+                lcs[i + 1][j + 1] + 1
+            } else {
+                lcs[i + 1][j].max(lcs[i][j + 1])
+            };
+        }
+    }
     let mut out = String::new();
-    for i in 0..e.len().max(a.len()) {
-        let (x, y) = (e.get(i), a.get(i));
-        if x != y {
-            if let Some(x) = x {
-                let _ = writeln!(out, "{:>4} - {x}", i + 1);
-            }
-            if let Some(y) = y {
-                let _ = writeln!(out, "{:>4} + {y}", i + 1);
-            }
+    let (mut i, mut j) = (0, 0);
+    while i < e.len() || j < a.len() {
+        if i < e.len() && j < a.len() && e[i] == a[j] {
+            i += 1;
+            j += 1;
+        } else if j < a.len() && (i == e.len() || lcs[i][j + 1] > lcs[i + 1][j]) {
+            let _ = writeln!(out, "{:>4} + {}", j + 1, a[j]);
+            j += 1;
+        } else {
+            let _ = writeln!(out, "{:>4} - {}", i + 1, e[i]);
+            i += 1;
         }
     }
     out
+}
+
+#[test]
+fn an_inserted_line_is_the_only_line_the_diff_marks() {
+    let d = diff("a\nb\nc\n", "a\nx\nb\nc\n");
+    assert_eq!(d, "   2 + x\n");
+    let d = diff("a\nb\nc\n", "a\nc\n");
+    assert_eq!(d, "   2 - b\n");
+    let d = diff("a\nb\n", "a\nB\n");
+    assert_eq!(d, "   2 - b\n   2 + B\n");
 }
 
 trait Harness {

@@ -1,0 +1,92 @@
+//! Every shipped scenario, simulated twice from one seed, gives the same
+//! report byte for byte, JSON and HTML: a simulated drill is a pure function
+//! of its scenario and seed, so every figure in it must come from virtual
+//! time. One test per scenario file, so a failure names its file; a file
+//! added to `simulations/` without a test here fails
+//! `every_shipped_scenario_has_a_replay_test`.
+
+use std::path::{Path, PathBuf};
+
+use meridian_scenario::scenario::Scenario;
+
+/// The seed every replay uses; any seed must replay, this one is fixed so
+/// the suite is the same on every run.
+const SEED: u64 = 7;
+
+fn simulations() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR")).join("../../simulations")
+}
+
+/// Simulates `file` twice from [`SEED`] and asserts the two reports, as
+/// JSON and as rendered HTML, are identical.
+fn replays(file: &str) {
+    let path = simulations().join(file);
+    let scenario = Scenario::load(&path).unwrap_or_else(|e| panic!("{file}: {e}"));
+    let dir = tempfile::tempdir().unwrap();
+    let run = |name: &str| {
+        let report = meridian_drill::sim::run(&scenario, SEED, &dir.path().join(name))
+            .unwrap_or_else(|e| panic!("{file}: {e}"));
+        let json = serde_json::to_string_pretty(&report).unwrap();
+        (json, meridian_scenario::html::render(&report))
+    };
+    let (json_a, html_a) = run("a");
+    let (json_b, html_b) = run("b");
+    if json_a != json_b {
+        let first = json_a
+            .lines()
+            .zip(json_b.lines())
+            .enumerate()
+            .find(|(_, (a, b))| a != b)
+            .map(|(i, (a, b))| format!("line {}: {a} / {b}", i + 1))
+            .unwrap_or_else(|| "one report is longer".into());
+        panic!("{file} seed {SEED}: the two reports differ at {first}");
+    }
+    assert!(
+        html_a == html_b,
+        "{file} seed {SEED}: the two HTML reports differ"
+    );
+}
+
+macro_rules! replay_tests {
+    ($($name:ident => $file:literal,)*) => {
+        $(
+            #[test]
+            fn $name() {
+                replays($file);
+            }
+        )*
+
+        const FILES: &[&str] = &[$($file),*];
+    };
+}
+
+replay_tests! {
+    add_region => "add-region.toml",
+    clock_skew => "clock-skew.toml",
+    disk_loss => "disk-loss.toml",
+    flapping_link => "flapping-link.toml",
+    hot_key => "hot-key.toml",
+    index_churn => "index-churn.toml",
+    long_outage => "long-outage.toml",
+    outage_recovery => "outage-recovery.toml",
+    partition_heal => "partition-heal.toml",
+    restore_from_backup => "restore-from-backup.toml",
+    restore_from_copy => "restore-from-copy.toml",
+    steady_state => "steady-state.toml",
+}
+
+#[test]
+fn every_shipped_scenario_has_a_replay_test() {
+    let mut shipped: Vec<String> = std::fs::read_dir(simulations())
+        .unwrap()
+        .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
+        .filter(|n| n.ends_with(".toml") && n != "Cargo.toml")
+        .collect();
+    shipped.sort();
+    let mut tested: Vec<String> = FILES.iter().map(|f| f.to_string()).collect();
+    tested.sort();
+    assert_eq!(
+        shipped, tested,
+        "simulations/ and the replay tests list different scenarios"
+    );
+}
