@@ -23,7 +23,7 @@ use serde_json::{Map, Value as Json, json};
 
 use crate::Front;
 use crate::capacity::{Report, Tally, Units};
-use crate::error::{ApiError, ApiResult, Kind};
+use crate::error::{ApiError, ApiResult, Kind, cancelled_message};
 use crate::req::Req;
 use crate::{items, reads, txn};
 use parser::Statement;
@@ -524,10 +524,7 @@ fn duplicates(mut e: ApiError, plans: &[Plan]) -> ApiError {
         .iter()
         .map(|r| r["Code"].as_str().unwrap_or("None"))
         .collect();
-    e.message = format!(
-        "Transaction cancelled, please refer cancellation reasons for specific reasons [{}]",
-        codes.join(", ")
-    );
+    e.message = cancelled_message(&codes);
     e
 }
 
