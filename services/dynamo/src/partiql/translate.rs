@@ -20,7 +20,7 @@ use meridian_core::index::IndexDef;
 use meridian_core::{AttrValue, KeySchema};
 use serde_json::{Map, Value as Json, json};
 
-use super::PartiqlError;
+use super::error::PartiqlError;
 use super::parser::{
     Action, CmpOp, Delete, Expr, Insert, IsType, Path, Select, Statement, Step, Update,
 };
