@@ -12,27 +12,11 @@ use serde_json::{Value as Json, json};
 use meridian_region::bridge::BridgeError;
 use meridian_store::StoreError;
 
+use crate::arn::{backup_arn, backup_id, table_arn, table_id};
+use crate::description::{self, key_schema, seconds};
 use crate::error::{ApiError, ApiResult, Kind};
 use crate::req::Req;
-use crate::tables::{self, table_arn};
-
-/// A backup's ARN, as DynamoDB forms it: the table's ARN, then
-/// `/backup/<id>`.
-pub fn backup_arn(region: &str, table: &str, id: &str) -> String {
-    format!("{}/backup/{id}", table_arn(region, table))
-}
-
-/// The backup id in `arn`, if it is a backup ARN of this region; anything
-/// else is a backup this region does not hold.
-fn backup_id<'a>(region: &str, arn: &'a str) -> Option<&'a str> {
-    let prefix = table_arn(region, "");
-    let (_, id) = arn.strip_prefix(&prefix)?.split_once("/backup/")?;
-    Some(id)
-}
-
-fn seconds(micros: u64) -> f64 {
-    micros as f64 / 1e6
-}
+use crate::settings::billing;
 
 fn not_found(arn: &str) -> ApiError {
     ApiError::new(Kind::BackupNotFound, format!("Backup not found: {arn}"))
@@ -61,22 +45,18 @@ fn details(region: &str, b: &BackupRecord, status: &str) -> Json {
     })
 }
 
-fn description(region: &str, b: &BackupRecord, status: &str) -> Json {
+/// A backup's `BackupDescription`: its details and its table's as backed up.
+fn backup_description(region: &str, b: &BackupRecord, status: &str) -> Json {
     let def = &b.meta.def;
-    let ks = &def.key_schema;
-    let mut key_schema = vec![json!({"AttributeName": ks.partition.name, "KeyType": "HASH"})];
-    if let Some(s) = &ks.sort {
-        key_schema.push(json!({"AttributeName": s.name, "KeyType": "RANGE"}));
-    }
     let (read, write) = def.billing.units();
     json!({
         "BackupDetails": details(region, b, status),
         "SourceTableDetails": {
             "TableName": def.name,
-            "TableId": tables::table_id(&b.meta.incarnation),
+            "TableId": table_id(&b.meta.incarnation),
             "TableArn": table_arn(region, &def.name),
             "TableSizeBytes": b.meta.item_bytes,
-            "KeySchema": key_schema,
+            "KeySchema": key_schema(&def.key_schema),
             "TableCreationDateTime": seconds(b.meta.incarnation.hlc.physical),
             "ProvisionedThroughput": {"ReadCapacityUnits": read, "WriteCapacityUnits": write},
             "ItemCount": b.meta.items,
@@ -126,13 +106,13 @@ pub async fn create(ops: &Ops, r: Req<'_>) -> ApiResult<Json> {
 
 pub async fn describe(ops: &Ops, r: Req<'_>) -> ApiResult<Json> {
     let (_, record) = find(ops, &r)?;
-    Ok(json!({"BackupDescription": description(ops.region(), &record, "AVAILABLE")}))
+    Ok(json!({"BackupDescription": backup_description(ops.region(), &record, "AVAILABLE")}))
 }
 
 pub async fn delete(ops: &Ops, r: Req<'_>) -> ApiResult<Json> {
     let (_, record) = find(ops, &r)?;
     let deleted = ops.delete_backup(&record.id)?;
-    Ok(json!({"BackupDescription": description(ops.region(), &deleted, "DELETED")}))
+    Ok(json!({"BackupDescription": backup_description(ops.region(), &deleted, "DELETED")}))
 }
 
 pub async fn list(ops: &Ops, r: Req<'_>) -> ApiResult<Json> {
@@ -180,7 +160,7 @@ pub async fn list(ops: &Ops, r: Req<'_>) -> ApiResult<Json> {
         .map(|b| {
             json!({
                 "TableName": b.meta.def.name,
-                "TableId": tables::table_id(&b.meta.incarnation),
+                "TableId": table_id(&b.meta.incarnation),
                 "TableArn": table_arn(region, &b.meta.def.name),
                 "BackupArn": arn(b),
                 "BackupName": b.meta.name,
@@ -207,7 +187,7 @@ pub async fn restore(ops: &Ops, r: Req<'_>) -> ApiResult<Json> {
         ))
     })?;
     refuse_index_overrides(&r)?;
-    let billing = tables::billing(&r, "BillingModeOverride", "ProvisionedThroughputOverride")?;
+    let billing = billing(&r, "BillingModeOverride", "ProvisionedThroughputOverride")?;
     let (arn, record) = find(ops, &r)?;
     if ops.table(target).await.is_ok() {
         return Err(ApiError::new(
@@ -220,36 +200,7 @@ pub async fn restore(ops: &Ops, r: Req<'_>) -> ApiResult<Json> {
         replicas: None,
     };
     ops.restore_backup(&record.id, target, options).await?;
-    Ok(json!({"TableDescription": describe_restored(ops, target, Some(&arn)).await?}))
-}
-
-/// DescribeTable's answer for a table this region restored, with its
-/// `RestoreSummary`; `None` when it was not restored here.
-pub async fn describe_restored(ops: &Ops, table: &str, arn: Option<&str>) -> ApiResult<Json> {
-    let info = ops.describe(table).await?;
-    let restore = ops.restore_of(table, &info.version);
-    let status = match &restore {
-        Some(r) if r.in_progress => "CREATING",
-        _ => "ACTIVE",
-    };
-    let mut d = tables::describe_json(ops.region(), &info, status);
-    if let Some(r) = restore {
-        let mut summary = json!({
-            "SourceTableArn": table_arn(ops.region(), &r.source_table),
-            "RestoreDateTime": seconds(r.restored_to),
-            "RestoreInProgress": r.in_progress,
-        });
-        let backup = arn.map(str::to_string).or_else(|| {
-            r.backup_id
-                .as_ref()
-                .map(|id| backup_arn(ops.region(), &r.source_table, id))
-        });
-        if let Some(backup) = backup {
-            summary["SourceBackupArn"] = json!(backup);
-        }
-        d["RestoreSummary"] = summary;
-    }
-    Ok(d)
+    Ok(json!({"TableDescription": description::current(ops, target, Some(&arn)).await?}))
 }
 
 /// The name of a table that must exist for a backup operation: a missing
@@ -382,14 +333,14 @@ pub async fn restore_to_time(ops: &Ops, r: Req<'_>) -> ApiResult<Json> {
             ));
         }
     };
-    let billing = tables::billing(&r, "BillingModeOverride", "ProvisionedThroughputOverride")?;
+    let billing = billing(&r, "BillingModeOverride", "ProvisionedThroughputOverride")?;
     let source = existing(ops, source).await?;
     let options = RestoreOptions {
         billing,
         replicas: None,
     };
     ops.restore_to_time(source, at, target, options).await?;
-    Ok(json!({"TableDescription": describe_restored(ops, target, None).await?}))
+    Ok(json!({"TableDescription": description::current(ops, target, None).await?}))
 }
 
 /// Secondary-index overrides are refused: a restored table has the

@@ -5,7 +5,7 @@ use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
 use meridian_core::{Item, item_to_json};
 use meridian_region::ops::OpError;
-use meridian_store::StoreError;
+use meridian_store::{ConditionFailure, StoreError};
 use serde_json::{Value as Json, json};
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -287,7 +287,9 @@ impl From<OpError> for ApiError {
                 StoreError::ConditionFailed(f) => {
                     ApiError::condition_failed(f.current.as_ref(), false)
                 }
-                StoreError::TransactionCanceled { .. } => cancelled(&s, &[]),
+                StoreError::TransactionCanceled { reasons } => {
+                    cancelled(&condition_reasons(&reasons, &[]))
+                }
                 StoreError::NotReplica {
                     table,
                     region,
@@ -311,74 +313,82 @@ impl From<OpError> for ApiError {
     }
 }
 
-/// A `TransactionCanceledException` with one reason per action. `return_old`
-/// says, per action, whether its `ReturnValuesOnConditionCheckFailure` is `ALL_OLD`.
-pub fn cancelled(e: &StoreError, return_old: &[bool]) -> ApiError {
-    let StoreError::TransactionCanceled { reasons } = e else {
-        return ApiError::new(Kind::InternalServerError, e.to_string());
-    };
-    let codes: Vec<&str> = reasons
-        .iter()
-        .map(|r| {
-            if r.is_some() {
-                "ConditionalCheckFailed"
-            } else {
-                "None"
-            }
-        })
-        .collect();
-    let mut err = ApiError::new(Kind::TransactionCanceled, cancelled_message(&codes));
-    let list: Vec<Json> = reasons
-        .iter()
-        .enumerate()
-        .map(|(i, r)| match r {
-            None => json!({"Code": "None"}),
-            Some(f) => {
-                let mut o = serde_json::Map::new();
-                o.insert("Code".into(), json!("ConditionalCheckFailed"));
+/// Why one action of a cancelled transaction did not run: one member of
+/// `CancellationReasons`, as DynamoDB words it.
+#[derive(Debug, Clone, Copy)]
+pub enum CancelReason<'a> {
+    /// Nothing was wrong with the action; another cancelled the transaction.
+    None,
+    /// Its condition failed. `item` is the item as it stands, given when
+    /// the action's `ReturnValuesOnConditionCheckFailure` is `ALL_OLD`.
+    ConditionalCheckFailed { item: Option<&'a Item> },
+    /// Its own data is invalid, with DynamoDB's message.
+    ValidationError(&'a str),
+}
+
+impl CancelReason<'_> {
+    fn code(&self) -> &'static str {
+        match self {
+            CancelReason::None => "None",
+            CancelReason::ConditionalCheckFailed { .. } => "ConditionalCheckFailed",
+            CancelReason::ValidationError(_) => "ValidationError",
+        }
+    }
+
+    fn to_json(self) -> Json {
+        let mut o = serde_json::Map::new();
+        o.insert("Code".into(), json!(self.code()));
+        match self {
+            CancelReason::None => {}
+            CancelReason::ConditionalCheckFailed { item } => {
                 o.insert("Message".into(), json!("The conditional request failed"));
-                if return_old.get(i).copied().unwrap_or(false)
-                    && let Some(item) = &f.current
-                {
+                if let Some(item) = item {
                     o.insert("Item".into(), Json::Object(item_to_json(item)));
                 }
-                Json::Object(o)
             }
-        })
-        .collect();
-    err.extra
-        .insert("CancellationReasons".into(), Json::Array(list));
-    err
+            CancelReason::ValidationError(m) => {
+                o.insert("Message".into(), json!(m));
+            }
+        }
+        Json::Object(o)
+    }
 }
 
-/// A `TransactionCanceledException` whose reasons are a `ValidationError`
-/// (with its message) where `reasons` holds one, `None` elsewhere.
-pub fn validation_cancelled(reasons: &[Option<String>]) -> ApiError {
-    let codes: Vec<&str> = reasons
+/// The reasons of a transaction the store cancelled: a failed condition
+/// where `failures` holds one, `None` elsewhere. `return_old` says, per
+/// action, whether its `ReturnValuesOnConditionCheckFailure` is `ALL_OLD`.
+pub fn condition_reasons<'a>(
+    failures: &'a [Option<ConditionFailure>],
+    return_old: &[bool],
+) -> Vec<CancelReason<'a>> {
+    failures
         .iter()
-        .map(|r| {
-            if r.is_some() {
-                "ValidationError"
-            } else {
-                "None"
-            }
+        .enumerate()
+        .map(|(i, f)| match f {
+            None => CancelReason::None,
+            Some(f) => CancelReason::ConditionalCheckFailed {
+                item: f
+                    .current
+                    .as_ref()
+                    .filter(|_| return_old.get(i).copied().unwrap_or(false)),
+            },
         })
-        .collect();
+        .collect()
+}
+
+/// A `TransactionCanceledException` with one reason per action.
+pub fn cancelled(reasons: &[CancelReason<'_>]) -> ApiError {
+    let codes: Vec<&str> = reasons.iter().map(CancelReason::code).collect();
     let mut err = ApiError::new(Kind::TransactionCanceled, cancelled_message(&codes));
-    let list: Vec<Json> = reasons
-        .iter()
-        .map(|r| match r {
-            Some(m) => json!({"Code": "ValidationError", "Message": m}),
-            None => json!({"Code": "None"}),
-        })
-        .collect();
+    let list: Vec<Json> = reasons.iter().map(|r| r.to_json()).collect();
     err.extra
         .insert("CancellationReasons".into(), Json::Array(list));
     err
 }
 
-/// DynamoDB's message for a cancelled transaction, listing its reasons.
-fn cancelled_message(codes: &[&str]) -> String {
+/// DynamoDB's message for a cancelled transaction, listing its reasons'
+/// codes.
+pub fn cancelled_message(codes: &[&str]) -> String {
     format!(
         "Transaction cancelled, please refer cancellation reasons for specific reasons [{}]",
         codes.join(", ")

@@ -9,7 +9,9 @@ use meridian_core::{KeyAttr, KeySchema};
 use meridian_region::ops::{IndexState, TableInfo};
 use serde_json::{Value as Json, json};
 
+use crate::arn::index_arn;
 use crate::error::{ApiError, ApiResult};
+use crate::keys::key_type;
 use crate::req::Req;
 
 /// The member a kind of index is listed in.
@@ -50,7 +52,7 @@ fn parse_one(
             .ok_or_else(|| null("keySchema.member.attributeName"))?;
         let key = KeyAttr {
             name: attr.to_string(),
-            ty: crate::tables::key_type(attr, defs)?,
+            ty: key_type(attr, defs)?,
         };
         match k.get("KeyType").and_then(Json::as_str) {
             // A multi-attribute key lists its partition attributes first.
@@ -386,7 +388,7 @@ fn describe_one(table_arn: &str, s: &IndexState, throughput: &Json) -> Json {
         "Projection": projection,
         "IndexSizeBytes": s.stats.bytes,
         "ItemCount": s.stats.items,
-        "IndexArn": format!("{table_arn}/index/{}", i.name),
+        "IndexArn": index_arn(table_arn, &i.name),
     });
     if i.kind == Kind::Global {
         d["IndexStatus"] = json!(if s.building { "CREATING" } else { "ACTIVE" });

@@ -80,15 +80,16 @@ pub fn refuse_mixed(r: Req<'_>, expression: &[&str], legacy: &[&str]) -> ApiResu
     )))
 }
 
-/// Generated placeholders and the clauses written with them.
+/// An expression being written from legacy parameters: its generated
+/// placeholders, and the clauses written with them.
 #[derive(Default)]
-struct Gen {
+struct ExprWriter {
     names: Names,
     values: Values,
     clauses: Vec<String>,
 }
 
-impl Gen {
+impl ExprWriter {
     fn name(&mut self, attr: &str) -> String {
         let key = format!("#l{}", self.names.len());
         self.names.insert(key.clone(), attr.to_string());
@@ -235,7 +236,7 @@ fn check_arguments(op: &str, args: &[AttrValue]) -> ApiResult<()> {
 }
 
 /// A `QueryFilter`, `ScanFilter` or `KeyConditions` map into clauses.
-fn conditions(r: Req<'_>, member: &str, g: &mut Gen) -> ApiResult<bool> {
+fn conditions(r: Req<'_>, member: &str, w: &mut ExprWriter) -> ApiResult<bool> {
     let Some(map) = r.opt_obj(member)? else {
         return Ok(false);
     };
@@ -254,7 +255,7 @@ fn conditions(r: Req<'_>, member: &str, g: &mut Gen) -> ApiResult<bool> {
                 "Attempted conditional constraint is not an indexable operation",
             ));
         }
-        g.comparison(attr, op, args);
+        w.comparison(attr, op, args);
     }
     Ok(true)
 }
@@ -262,23 +263,23 @@ fn conditions(r: Req<'_>, member: &str, g: &mut Gen) -> ApiResult<bool> {
 /// `QueryFilter` or `ScanFilter` (named by `member`), with `ConditionalOperator`.
 pub fn filter(r: Req<'_>, member: &str) -> ApiResult<Option<Arc<ConditionExpr>>> {
     let or = joins_with_or(r, member)?;
-    let mut g = Gen::default();
-    conditions(r, member, &mut g)?;
-    g.condition("FilterExpression", or)
+    let mut w = ExprWriter::default();
+    conditions(r, member, &mut w)?;
+    w.condition("FilterExpression", or)
 }
 
 /// A Query's `KeyConditions`: one or two conditions on the key attributes.
 pub fn key_conditions(r: Req<'_>) -> ApiResult<Option<KeyCondition>> {
-    let mut g = Gen::default();
-    if !conditions(r, "KeyConditions", &mut g)? {
+    let mut w = ExprWriter::default();
+    if !conditions(r, "KeyConditions", &mut w)? {
         return Ok(None);
     }
-    if !(1..=2).contains(&g.clauses.len()) {
+    if !(1..=2).contains(&w.clauses.len()) {
         return Err(ApiError::validation(
             "Conditions can be of length 1 or 2 only",
         ));
     }
-    let (kc, _) = expr::parse_key_condition(&g.clauses.join(" AND "), &g.names, &g.values)?;
+    let (kc, _) = expr::parse_key_condition(&w.clauses.join(" AND "), &w.names, &w.values)?;
     Ok(Some(kc))
 }
 
@@ -289,7 +290,7 @@ pub fn expected(r: Req<'_>) -> ApiResult<Option<Arc<ConditionExpr>>> {
     let Some(map) = r.opt_obj("Expected")? else {
         return Ok(None);
     };
-    let mut g = Gen::default();
+    let mut w = ExprWriter::default();
     for (attr, spec) in map.0 {
         let spec = object(spec, "Expected")?;
         let has = |m: &str| spec.get(m).is_some();
@@ -318,7 +319,7 @@ pub fn expected(r: Req<'_>) -> ApiResult<Option<Arc<ConditionExpr>>> {
                 None => attribute_value_list(spec, attr)?,
             };
             check_arguments(op, &args)?;
-            g.comparison(attr, op, args);
+            w.comparison(attr, op, args);
             continue;
         }
         if has("AttributeValueList") {
@@ -327,7 +328,7 @@ pub fn expected(r: Req<'_>) -> ApiResult<Option<Arc<ConditionExpr>>> {
             )));
         }
         match (spec.opt_bool("Exists")?, value) {
-            (Some(false), None) => g.comparison(attr, "NULL", Vec::new()),
+            (Some(false), None) => w.comparison(attr, "NULL", Vec::new()),
             (Some(false), Some(_)) => {
                 return Err(invalid(format!(
                     "Value cannot be used when Exists is false for Attribute: {attr}"
@@ -339,10 +340,10 @@ pub fn expected(r: Req<'_>) -> ApiResult<Option<Arc<ConditionExpr>>> {
                     if exists.is_some() { "true" } else { "null" }
                 )));
             }
-            (_, Some(v)) => g.comparison(attr, "EQ", vec![v]),
+            (_, Some(v)) => w.comparison(attr, "EQ", vec![v]),
         }
     }
-    g.condition("ConditionExpression", or)
+    w.condition("ConditionExpression", or)
 }
 
 /// `AttributesToGet`: top-level names, at least one, none twice.
@@ -414,7 +415,7 @@ pub fn attribute_updates(r: Req<'_>) -> ApiResult<Option<Arc<UpdateExpr>>> {
     let Some(map) = r.opt_obj("AttributeUpdates")? else {
         return Ok(None);
     };
-    let mut g = Gen::default();
+    let mut w = ExprWriter::default();
     let (mut set, mut remove, mut add, mut delete) = (vec![], vec![], vec![], vec![]);
     for (attr, spec) in map.0 {
         meridian_core::value::check_attribute_name(attr)?;
@@ -435,18 +436,18 @@ pub fn attribute_updates(r: Req<'_>) -> ApiResult<Option<Arc<UpdateExpr>>> {
                     "Only DELETE action is allowed when no attribute value is specified",
                 ));
             }
-            remove.push(g.name(attr));
+            remove.push(w.name(attr));
             continue;
         };
         let ty = v.type_name();
         match action {
             "PUT" => {
-                let n = g.name(attr);
-                set.push(format!("{n} = {}", g.value(v)));
+                let n = w.name(attr);
+                set.push(format!("{n} = {}", w.value(v)));
             }
             "DELETE" if is_set(&v) => {
-                let n = g.name(attr);
-                delete.push(format!("{n} {}", g.value(v)));
+                let n = w.name(attr);
+                delete.push(format!("{n} {}", w.value(v)));
             }
             "DELETE" => {
                 return Err(invalid(format!(
@@ -454,16 +455,16 @@ pub fn attribute_updates(r: Req<'_>) -> ApiResult<Option<Arc<UpdateExpr>>> {
                 )));
             }
             _ if matches!(v, AttrValue::L(_)) => {
-                let n = g.name(attr);
-                let empty = g.value(AttrValue::L(Vec::new()));
-                let tail = g.value(v);
+                let n = w.name(attr);
+                let empty = w.value(AttrValue::L(Vec::new()));
+                let tail = w.value(v);
                 set.push(format!(
                     "{n} = list_append(if_not_exists({n}, {empty}), {tail})"
                 ));
             }
             _ if is_set(&v) || matches!(v, AttrValue::N(_)) => {
-                let n = g.name(attr);
-                add.push(format!("{n} {}", g.value(v)));
+                let n = w.name(attr);
+                add.push(format!("{n} {}", w.value(v)));
             }
             _ => {
                 return Err(invalid(format!(
@@ -485,7 +486,7 @@ pub fn attribute_updates(r: Req<'_>) -> ApiResult<Option<Arc<UpdateExpr>>> {
     if text.is_empty() {
         return Ok(None);
     }
-    let (u, _) = expr::parse_update(&text.join(" "), &g.names, &g.values)?;
+    let (u, _) = expr::parse_update(&text.join(" "), &w.names, &w.values)?;
     Ok(Some(Arc::new(u)))
 }
 

@@ -10,17 +10,21 @@
 //! DynamoDB Local does, unless [`FrontConfig::keys`] names access keys: then
 //! every request's signature is verified against them.
 
+mod arn;
 mod auth;
 mod backups;
 mod capacity;
+mod description;
 mod encoding;
 mod error;
 mod indexes;
 mod items;
+mod keys;
 mod legacy;
 mod partiql;
 mod reads;
 mod req;
+mod settings;
 mod streams;
 mod tables;
 mod tags;

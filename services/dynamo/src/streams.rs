@@ -17,9 +17,9 @@ use meridian_region::ops::Ops;
 use meridian_store::stream::{Shard, StreamRecord, ViewType};
 use serde_json::{Value as Json, json};
 
+use crate::arn::{stream_arn, stream_label, table_arn};
 use crate::error::{ApiError, ApiResult, Kind};
 use crate::req::Req;
-use crate::tables::{stream_label, table_arn};
 
 /// The target prefix of the Streams API.
 pub const TARGET_PREFIX: &str = "DynamoDBStreams_20120810.";
@@ -44,11 +44,7 @@ struct Stream {
 
 impl Stream {
     fn arn(&self, region: &str) -> String {
-        format!(
-            "{}/stream/{}",
-            table_arn(region, &self.table),
-            stream_label(self.label)
-        )
+        stream_arn(region, &self.table, self.label)
     }
 
     /// Shard `index` of the stream. Its id is DynamoDB-shaped

@@ -15,9 +15,9 @@ use meridian_region::ops::Ops;
 use meridian_store::WriteOp;
 use serde_json::{Value as Json, json};
 
+use crate::arn::ACCOUNT;
 use crate::error::{ApiError, ApiResult, Kind};
 use crate::req::Req;
-use crate::tables::ACCOUNT;
 
 /// Longest tag key and value, in characters.
 pub const MAX_TAG_KEY_CHARS: usize = 128;

@@ -12,7 +12,7 @@ use serde_json::{Value as Json, json};
 
 use crate::Front;
 use crate::capacity::{self, Report, Tally, Units};
-use crate::error::{ApiError, ApiResult, cancelled, validation_cancelled};
+use crate::error::{ApiError, ApiResult, CancelReason, cancelled, condition_reasons};
 use crate::items::{Exprs, as_condition, change_of, return_old_on_failure};
 use crate::req::{Req, key_of};
 
@@ -287,15 +287,12 @@ async fn transact(ops: &Ops, actions: &[Json], report: Report) -> ApiResult<Json
     }
     let results = match ops.write(writes).await {
         Ok(results) => results,
-        Err(OpError::Store(BridgeError::Store(e @ StoreError::TransactionCanceled { .. }))) => {
-            return Err(cancelled(&e, &return_old));
+        Err(OpError::Store(BridgeError::Store(StoreError::TransactionCanceled { reasons }))) => {
+            return Err(cancelled(&condition_reasons(&reasons, &return_old)));
         }
         Err(OpError::Store(BridgeError::Store(StoreError::ConditionFailed(f)))) => {
             // A one-action transaction still answers as a transaction.
-            let e = StoreError::TransactionCanceled {
-                reasons: vec![Some(f)],
-            };
-            return Err(cancelled(&e, &return_old));
+            return Err(cancelled(&condition_reasons(&[Some(f)], &return_old)));
         }
         Err(OpError::Store(BridgeError::Store(StoreError::Invalid(e)))) => {
             return Err(runtime_validation_error(e, actions.len()));
@@ -317,9 +314,15 @@ async fn transact(ops: &Ops, actions: &[Json], report: Report) -> ApiResult<Json
 /// expressions stay `ValidationException`s of the whole request.
 fn validation_error(i: usize, n: usize, e: &ApiError) -> ApiError {
     let reasons = (0..n)
-        .map(|j| (j == i).then(|| e.message.clone()))
+        .map(|j| {
+            if j == i {
+                CancelReason::ValidationError(&e.message)
+            } else {
+                CancelReason::None
+            }
+        })
         .collect::<Vec<_>>();
-    validation_cancelled(&reasons)
+    cancelled(&reasons)
 }
 
 /// A write the store refused while applying the transaction. With several

@@ -1,7 +1,7 @@
 //! Tokens of DynamoDB's PartiQL subset, each with the byte range it came
 //! from so that errors can say where the statement went wrong.
 
-use super::PartiqlError;
+use super::error::PartiqlError;
 
 /// What a token is.
 #[derive(Clone, Debug, PartialEq)]

@@ -9,12 +9,18 @@
 //! syntax, not a second engine: conditions, updates, projections, key
 //! checks, capacity and replication are exactly those of the operations.
 //!
-//! Paging: a Query or Scan that stops early answers a `NextToken` holding
-//! its `LastEvaluatedKey` and a hash of the statement and its parameters,
-//! so a token is refused with any other request.
+//! Paging: a Query or Scan that stops early answers a `NextToken`
+//! ([`token`]) holding its `LastEvaluatedKey` and a hash of the statement
+//! and its parameters, so a token is refused with any other request.
+//!
+//! This module is the entry point: it checks each request's members, runs
+//! the plans and shapes the answers. Errors of a statement are
+//! [`error::PartiqlError`].
 
+mod error;
 mod lexer;
 mod parser;
+mod token;
 mod translate;
 
 use meridian_core::AttrValue;
@@ -23,36 +29,13 @@ use serde_json::{Map, Value as Json, json};
 
 use crate::Front;
 use crate::capacity::{Report, Tally, Units};
-use crate::error::{ApiError, ApiResult, Kind};
+use crate::error::{ApiError, ApiResult, Kind, cancelled_message};
 use crate::req::Req;
 use crate::{items, reads, txn};
+use error::PartiqlError;
 use parser::Statement;
+use token::{decode_token, encode_token, request_hash};
 use translate::{Op, Plan};
-
-/// A statement DynamoDB's PartiQL cannot run. Converted into a
-/// `ValidationException` with this text.
-#[derive(Clone, Debug, PartialEq, Eq, thiserror::Error)]
-pub enum PartiqlError {
-    /// The statement does not parse: what was found, and where.
-    #[error(
-        "Statement wasn't well formed, can't be processed: {what} at line {line}, column {column}"
-    )]
-    Syntax {
-        what: String,
-        line: usize,
-        column: usize,
-    },
-    /// It parses, but asks for something DynamoDB refuses or this endpoint
-    /// does not support (in DynamoDB's words where it has them).
-    #[error("{0}")]
-    Invalid(String),
-}
-
-impl From<PartiqlError> for ApiError {
-    fn from(e: PartiqlError) -> Self {
-        ApiError::validation(e.to_string())
-    }
-}
 
 /// Longest statement, in characters (DynamoDB's limit).
 pub const MAX_STATEMENT_CHARS: usize = 8192;
@@ -60,8 +43,6 @@ pub const MAX_STATEMENT_CHARS: usize = 8192;
 pub const MAX_BATCH_STATEMENTS: usize = 25;
 /// Most statements in an ExecuteTransaction (DynamoDB's limit).
 pub const MAX_TRANSACTION_STATEMENTS: usize = 100;
-/// Longest `NextToken` accepted (DynamoDB's limit).
-pub const MAX_NEXT_TOKEN_CHARS: usize = 32768;
 
 const DUPLICATE_ITEM: &str = "Duplicate primary key exists in table";
 
@@ -170,58 +151,6 @@ fn items_of(op: Op, out: &Json) -> Vec<Json> {
         .cloned()
         .into_iter()
         .collect()
-}
-
-// ---- NextToken ----------------------------------------------------------------
-
-/// What a `NextToken` is bound to: the statement and its parameters.
-fn request_hash(text: &str, params: &[Json]) -> String {
-    use sha2::Digest;
-    let mut h = sha2::Sha256::new();
-    h.update(text.as_bytes());
-    h.update([0]);
-    h.update(Json::Array(params.to_vec()).to_string().as_bytes());
-    h.finalize()
-        .iter()
-        .take(16)
-        .map(|b| format!("{b:02x}"))
-        .collect()
-}
-
-/// An opaque token: the hex of `{"h": hash, "k": LastEvaluatedKey}`.
-fn encode_token(hash: &str, last_key: &Json) -> String {
-    json!({"h": hash, "k": last_key})
-        .to_string()
-        .bytes()
-        .map(|b| format!("{b:02x}"))
-        .collect()
-}
-
-/// The `ExclusiveStartKey` a token holds, if it was made for this request.
-fn decode_token(token: &str, hash: &str) -> ApiResult<Json> {
-    let chars = token.chars().count();
-    if chars == 0 || chars > MAX_NEXT_TOKEN_CHARS {
-        return Err(ApiError::validation(format!(
-            "1 validation error detected: Value at 'nextToken' failed to satisfy constraint: Member must have length less than or equal to {MAX_NEXT_TOKEN_CHARS} and greater than or equal to 1; got {chars}"
-        )));
-    }
-    let bad = || ApiError::validation("Invalid NextToken");
-    if !token.len().is_multiple_of(2) || !token.is_ascii() {
-        return Err(bad());
-    }
-    let bytes = (0..token.len())
-        .step_by(2)
-        .map(|i| u8::from_str_radix(&token[i..i + 2], 16))
-        .collect::<Result<Vec<u8>, _>>()
-        .map_err(|_| bad())?;
-    let v: Json = serde_json::from_slice(&bytes).map_err(|_| bad())?;
-    if v["h"].as_str() != Some(hash) {
-        return Err(ApiError::validation("NextToken does not match request"));
-    }
-    match v.get("k") {
-        Some(k @ Json::Object(_)) => Ok(k.clone()),
-        _ => Err(bad()),
-    }
 }
 
 // ---- ExecuteStatement -------------------------------------------------------------
@@ -524,46 +453,13 @@ fn duplicates(mut e: ApiError, plans: &[Plan]) -> ApiError {
         .iter()
         .map(|r| r["Code"].as_str().unwrap_or("None"))
         .collect();
-    e.message = format!(
-        "Transaction cancelled, please refer cancellation reasons for specific reasons [{}]",
-        codes.join(", ")
-    );
+    e.message = cancelled_message(&codes);
     e
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    #[test]
-    fn a_next_token_round_trips_only_for_its_own_request() {
-        let key = json!({"pk": {"S": "a"}, "sk": {"N": "3"}});
-        let hash = request_hash("SELECT * FROM t WHERE pk = ?", &[json!({"S": "a"})]);
-        let token = encode_token(&hash, &key);
-        assert!(token.chars().all(|c| c.is_ascii_hexdigit()));
-        assert_eq!(decode_token(&token, &hash).unwrap(), key);
-        // Another statement, or other parameters, may not use it.
-        let other = request_hash("SELECT * FROM t WHERE pk = ?", &[json!({"S": "b"})]);
-        assert_ne!(hash, other);
-        assert_eq!(
-            decode_token(&token, &other).unwrap_err().message,
-            "NextToken does not match request"
-        );
-        for bad in ["zz", "abc", "6e6f", "é"] {
-            assert_eq!(
-                decode_token(bad, &hash).unwrap_err().message,
-                "Invalid NextToken",
-                "{bad}"
-            );
-        }
-        let long = "a".repeat(MAX_NEXT_TOKEN_CHARS + 1);
-        assert!(
-            decode_token(&long, &hash)
-                .unwrap_err()
-                .message
-                .contains("less than or equal to 32768")
-        );
-    }
 
     #[test]
     fn parameters_must_match_the_statement() {

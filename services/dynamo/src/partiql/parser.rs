@@ -8,7 +8,7 @@
 //! what a condition means — is left to translation and to the expression
 //! engine, so nothing here evaluates anything.
 
-use super::PartiqlError;
+use super::error::PartiqlError;
 use super::lexer::{Tok, Token, lex, syntax};
 
 /// Deepest nesting of parentheses, literals and `NOT`s. Bounds recursion so

@@ -20,7 +20,7 @@ use meridian_core::index::IndexDef;
 use meridian_core::{AttrValue, KeySchema};
 use serde_json::{Map, Value as Json, json};
 
-use super::PartiqlError;
+use super::error::PartiqlError;
 use super::parser::{
     Action, CmpOp, Delete, Expr, Insert, IsType, Path, Select, Statement, Step, Update,
 };
@@ -66,29 +66,29 @@ const MISSING_COMPARED: &str = "MISSING must be compared using IS operator";
 /// request's `Parameters`, already checked to be attribute values and as
 /// many as the statement's `?`s.
 pub fn translate(stmt: &Statement, key: &KeySchema, params: &[Json]) -> ApiResult<Plan> {
-    let mut g = Gen {
+    let mut ph = Placeholders {
         params,
-        ..Gen::default()
+        ..Placeholders::default()
     };
     let (op, table, request) = match stmt {
         Statement::Select(s) => {
-            let (op, request) = select(&mut g, s, Some(key))?;
+            let (op, request) = select(&mut ph, s, Some(key))?;
             (op, &s.table, request)
         }
-        Statement::Insert(s) => (Op::PutItem, &s.table, insert(&mut g, s, key)?),
-        Statement::Update(s) => (Op::UpdateItem, &s.table, update(&mut g, s, key)?),
-        Statement::Delete(s) => (Op::DeleteItem, &s.table, delete(&mut g, s, key)?),
+        Statement::Insert(s) => (Op::PutItem, &s.table, insert(&mut ph, s, key)?),
+        Statement::Update(s) => (Op::UpdateItem, &s.table, update(&mut ph, s, key)?),
+        Statement::Delete(s) => (Op::DeleteItem, &s.table, delete(&mut ph, s, key)?),
     };
-    Ok(finish(g, op, table, request))
+    Ok(finish(ph, op, table, request))
 }
 
 /// Translates a SELECT of `index` (`"table"."index"`): a Query of the
 /// index when the WHERE clause gives its partition key by equality, else
 /// a Scan of it. A multi-attribute index key is read by a Scan.
 pub fn translate_index(s: &Select, index: &IndexDef, params: &[Json]) -> ApiResult<Plan> {
-    let mut g = Gen {
+    let mut ph = Placeholders {
         params,
-        ..Gen::default()
+        ..Placeholders::default()
     };
     let key = match (index.partition.as_slice(), index.sort.as_slice()) {
         ([p], sort) if sort.len() <= 1 => Some(KeySchema {
@@ -97,19 +97,19 @@ pub fn translate_index(s: &Select, index: &IndexDef, params: &[Json]) -> ApiResu
         }),
         _ => None,
     };
-    let (op, mut request) = select(&mut g, s, key.as_ref())?;
+    let (op, mut request) = select(&mut ph, s, key.as_ref())?;
     request.insert("IndexName".into(), json!(index.name));
-    Ok(finish(g, op, &s.table, request))
+    Ok(finish(ph, op, &s.table, request))
 }
 
 /// The plan of `op` with its request, names and values.
-fn finish(g: Gen<'_>, op: Op, table: &str, mut request: Map<String, Json>) -> Plan {
+fn finish(ph: Placeholders<'_>, op: Op, table: &str, mut request: Map<String, Json>) -> Plan {
     request.insert("TableName".into(), json!(table));
-    if !g.names.is_empty() {
-        request.insert("ExpressionAttributeNames".into(), Json::Object(g.names));
+    if !ph.names.is_empty() {
+        request.insert("ExpressionAttributeNames".into(), Json::Object(ph.names));
     }
-    if !g.values.is_empty() {
-        request.insert("ExpressionAttributeValues".into(), Json::Object(g.values));
+    if !ph.values.is_empty() {
+        request.insert("ExpressionAttributeValues".into(), Json::Object(ph.values));
     }
     Plan {
         op,
@@ -122,14 +122,14 @@ fn finish(g: Gen<'_>, op: Op, table: &str, mut request: Map<String, Json>) -> Pl
 
 /// Generated placeholders, and the parameters `?`s stand for.
 #[derive(Default)]
-struct Gen<'p> {
+struct Placeholders<'p> {
     names: Map<String, Json>,
     name_of: HashMap<String, String>,
     values: Map<String, Json>,
     params: &'p [Json],
 }
 
-impl Gen<'_> {
+impl Placeholders<'_> {
     /// `#nN` for an attribute name, one per distinct name.
     fn name(&mut self, attr: &str) -> String {
         if let Some(n) = self.name_of.get(attr) {
@@ -495,20 +495,20 @@ fn key_names(key: &KeySchema) -> Vec<&str> {
 /// A SELECT by `key`, the key schema of the table or of the index it
 /// reads (`s.index`); `None`: an index whose key no Query here can use.
 fn select(
-    g: &mut Gen<'_>,
+    ph: &mut Placeholders<'_>,
     s: &Select,
     key: Option<&KeySchema>,
 ) -> ApiResult<(Op, Map<String, Json>)> {
     let mut request = Map::new();
     if let Some(paths) = &s.projection {
-        let list: Vec<String> = paths.iter().map(|p| g.path(p)).collect();
+        let list: Vec<String> = paths.iter().map(|p| ph.path(p)).collect();
         request.insert("ProjectionExpression".into(), json!(list.join(", ")));
     }
     let terms = s.filter.as_ref().map(conjuncts).unwrap_or_default();
     let mut partition = None;
     if let Some(key) = key {
         for (i, t) in terms.iter().enumerate() {
-            if let Some(v) = g.key_equality(t, &key.partition.name)? {
+            if let Some(v) = ph.key_equality(t, &key.partition.name)? {
                 partition = Some((i, v, key));
                 break;
             }
@@ -523,7 +523,7 @@ fn select(
             }));
         }
         if let Some(f) = &s.filter {
-            let text = g.cond(f)?;
+            let text = ph.cond(f)?;
             request.insert("FilterExpression".into(), json!(text));
         }
         return Ok((Op::Scan, request));
@@ -542,7 +542,7 @@ fn select(
     let mut sort_eq = None;
     if let Some(sk) = &key.sort {
         for (i, t) in rest.iter().enumerate() {
-            if let Some(v) = g.key_equality(t, &sk.name)? {
+            if let Some(v) = ph.key_equality(t, &sk.name)? {
                 sort_eq = Some((i, v));
                 break;
             }
@@ -574,20 +574,20 @@ fn select(
         if !s.order_by.is_empty() {
             return Err(invalid(ORDER_BY_NEEDS_QUERY));
         }
-        let text = g.cond(f)?;
+        let text = ph.cond(f)?;
         request.insert("FilterExpression".into(), json!(text));
         return Ok((Op::Scan, request));
     }
-    let pk_name = g.name(pk);
-    let pk_value = g.value(pk_value);
+    let pk_name = ph.name(pk);
+    let pk_value = ph.value(pk_value);
     let mut key_condition = format!("{pk_name} = {pk_value}");
     if let Some(term) = sort_term {
         key_condition.push_str(" AND ");
-        key_condition.push_str(&g.cond(term)?);
+        key_condition.push_str(&ph.cond(term)?);
     }
     request.insert("KeyConditionExpression".into(), json!(key_condition));
     if !rest.is_empty() {
-        let filter = g.conjunction(&rest)?;
+        let filter = ph.conjunction(&rest)?;
         request.insert("FilterExpression".into(), json!(filter));
     }
     if !forward {
@@ -663,10 +663,10 @@ fn order(s: &Select, key: &KeySchema) -> ApiResult<bool> {
 
 // ---- writes -----------------------------------------------------------------
 
-fn insert(g: &mut Gen<'_>, s: &Insert, key: &KeySchema) -> ApiResult<Map<String, Json>> {
+fn insert(ph: &mut Placeholders<'_>, s: &Insert, key: &KeySchema) -> ApiResult<Map<String, Json>> {
     let item = match &s.item {
-        Expr::Tuple(pairs) => g.tuple(pairs, "")?,
-        Expr::Param(_) => match g.literal(&s.item, "VALUE")? {
+        Expr::Tuple(pairs) => ph.tuple(pairs, "")?,
+        Expr::Param(_) => match ph.literal(&s.item, "VALUE")? {
             Some(Json::Object(mut o)) if o.get("M").is_some_and(Json::is_object) => {
                 match o.remove("M") {
                     Some(Json::Object(m)) => m,
@@ -685,7 +685,7 @@ fn insert(g: &mut Gen<'_>, s: &Insert, key: &KeySchema) -> ApiResult<Map<String,
             ));
         }
     };
-    let pk = g.name(&key.partition.name);
+    let pk = ph.name(&key.partition.name);
     let mut request = Map::new();
     request.insert("Item".into(), Json::Object(item));
     request.insert(
@@ -698,7 +698,7 @@ fn insert(g: &mut Gen<'_>, s: &Insert, key: &KeySchema) -> ApiResult<Map<String,
 /// The item a write acts on: one equality per key attribute, and the other
 /// `WHERE` terms, which become its condition.
 fn item_key<'e>(
-    g: &Gen<'_>,
+    ph: &Placeholders<'_>,
     filter: &'e Expr,
     key: &KeySchema,
 ) -> ApiResult<(Map<String, Json>, Vec<&'e Expr>)> {
@@ -707,7 +707,7 @@ fn item_key<'e>(
     for name in key_names(key) {
         let mut found = Vec::new();
         for (i, t) in rest.iter().enumerate() {
-            if let Some(v) = g.key_equality(t, name)? {
+            if let Some(v) = ph.key_equality(t, name)? {
                 found.push((i, v));
             }
         }
@@ -725,13 +725,13 @@ fn item_key<'e>(
     Ok((k, rest))
 }
 
-fn update(g: &mut Gen<'_>, s: &Update, key: &KeySchema) -> ApiResult<Map<String, Json>> {
-    let (item_key, rest) = item_key(g, &s.filter, key)?;
+fn update(ph: &mut Placeholders<'_>, s: &Update, key: &KeySchema) -> ApiResult<Map<String, Json>> {
+    let (item_key, rest) = item_key(ph, &s.filter, key)?;
     let (mut sets, mut removes, mut adds, mut deletes) =
         (Vec::new(), Vec::new(), Vec::new(), Vec::new());
     for action in &s.actions {
         match action {
-            Action::Remove(p) => removes.push(g.path(p)),
+            Action::Remove(p) => removes.push(ph.path(p)),
             Action::Set(p, Expr::Call(f, args)) if f == "set_add" || f == "set_delete" => {
                 let word = f.trim_start_matches("set_").to_uppercase();
                 let [target, members] = args.as_slice() else {
@@ -744,7 +744,7 @@ fn update(g: &mut Gen<'_>, s: &Update, key: &KeySchema) -> ApiResult<Map<String,
                         "The first argument to SET_{word} must equal the assignment value"
                     )));
                 }
-                let set = g.literal(members, &p.to_string())?;
+                let set = ph.literal(members, &p.to_string())?;
                 let is_set = set
                     .as_ref()
                     .and_then(Json::as_object)
@@ -755,7 +755,7 @@ fn update(g: &mut Gen<'_>, s: &Update, key: &KeySchema) -> ApiResult<Map<String,
                         "The second argument to SET_{word} must be a value with type SET"
                     )));
                 };
-                let clause = format!("{} {}", g.path(p), g.value(set));
+                let clause = format!("{} {}", ph.path(p), ph.value(set));
                 if word == "ADD" {
                     adds.push(clause)
                 } else {
@@ -763,8 +763,8 @@ fn update(g: &mut Gen<'_>, s: &Update, key: &KeySchema) -> ApiResult<Map<String,
                 }
             }
             Action::Set(p, value) => {
-                let target = g.path(p);
-                let value = set_value(g, value, &p.to_string())?;
+                let target = ph.path(p);
+                let value = set_value(ph, value, &p.to_string())?;
                 sets.push(format!("{target} = {value}"));
             }
         }
@@ -781,9 +781,9 @@ fn update(g: &mut Gen<'_>, s: &Update, key: &KeySchema) -> ApiResult<Map<String,
         }
     }
     // DynamoDB's UPDATE never creates an item: it fails on a missing one.
-    let mut condition = format!("attribute_exists({})", g.name(&key.partition.name));
+    let mut condition = format!("attribute_exists({})", ph.name(&key.partition.name));
     if !rest.is_empty() {
-        condition = format!("{condition} AND {}", g.conjunction(&rest)?);
+        condition = format!("{condition} AND {}", ph.conjunction(&rest)?);
     }
     let mut request = Map::new();
     request.insert("Key".into(), Json::Object(item_key));
@@ -797,20 +797,20 @@ fn update(g: &mut Gen<'_>, s: &Update, key: &KeySchema) -> ApiResult<Map<String,
 
 /// The right-hand side of `SET path = ...`: an operand, or two joined by
 /// `+` or `-`, as UpdateExpression allows.
-fn set_value(g: &mut Gen<'_>, e: &Expr, at: &str) -> ApiResult<String> {
+fn set_value(ph: &mut Placeholders<'_>, e: &Expr, at: &str) -> ApiResult<String> {
     match e {
         Expr::Add(a, b) | Expr::Sub(a, b) => {
             let sign = if matches!(e, Expr::Add(..)) { "+" } else { "-" };
-            let (a, b) = (set_operand(g, a, at)?, set_operand(g, b, at)?);
+            let (a, b) = (set_operand(ph, a, at)?, set_operand(ph, b, at)?);
             Ok(format!("{a} {sign} {b}"))
         }
-        other => set_operand(g, other, at),
+        other => set_operand(ph, other, at),
     }
 }
 
-fn set_operand(g: &mut Gen<'_>, e: &Expr, at: &str) -> ApiResult<String> {
+fn set_operand(ph: &mut Placeholders<'_>, e: &Expr, at: &str) -> ApiResult<String> {
     match e {
-        Expr::Path(p) => Ok(g.path(p)),
+        Expr::Path(p) => Ok(ph.path(p)),
         Expr::Add(..) | Expr::Sub(..) => Err(invalid(format!(
             "Unsupported operator in Update Expression. Operator: more than one + or - in the value of {at}"
         ))),
@@ -818,7 +818,7 @@ fn set_operand(g: &mut Gen<'_>, e: &Expr, at: &str) -> ApiResult<String> {
             let [a, b] = args.as_slice() else {
                 return Err(invalid(format!("{f} must have exactly two arguments")));
             };
-            let (a, b) = (set_operand(g, a, at)?, set_operand(g, b, at)?);
+            let (a, b) = (set_operand(ph, a, at)?, set_operand(ph, b, at)?);
             Ok(format!("{f}({a}, {b})"))
         }
         Expr::Call(f, _) if f == "set_add" || f == "set_delete" => Err(invalid(format!(
@@ -836,8 +836,10 @@ fn set_operand(g: &mut Gen<'_>, e: &Expr, at: &str) -> ApiResult<String> {
         Expr::Call(f, _) => Err(invalid(format!("Unrecognized function: {f}"))),
         Expr::Missing => Err(invalid(MISSING_COMPARED)),
         e if is_value(e) => {
-            let v = g.literal(e, at)?.ok_or_else(|| invalid(MISSING_COMPARED))?;
-            Ok(g.value(v))
+            let v = ph
+                .literal(e, at)?
+                .ok_or_else(|| invalid(MISSING_COMPARED))?;
+            Ok(ph.value(v))
         }
         _ => Err(invalid(
             "IS operator is not supported in update expressions",
@@ -845,7 +847,7 @@ fn set_operand(g: &mut Gen<'_>, e: &Expr, at: &str) -> ApiResult<String> {
     }
 }
 
-fn delete(g: &mut Gen<'_>, s: &Delete, key: &KeySchema) -> ApiResult<Map<String, Json>> {
+fn delete(ph: &mut Placeholders<'_>, s: &Delete, key: &KeySchema) -> ApiResult<Map<String, Json>> {
     if let Some(r) = s
         .returning
         .filter(|r| *r != super::parser::Returning::AllOld)
@@ -855,15 +857,15 @@ fn delete(g: &mut Gen<'_>, s: &Delete, key: &KeySchema) -> ApiResult<Map<String,
             r.words()
         )));
     }
-    let (item_key, rest) = item_key(g, &s.filter, key)?;
+    let (item_key, rest) = item_key(ph, &s.filter, key)?;
     let mut request = Map::new();
     request.insert("Key".into(), Json::Object(item_key));
     if !rest.is_empty() {
         // A missing item is deleted "successfully", as in DynamoDB; an
         // existing one must meet the other terms. AND binds tighter than
         // OR, so the terms need no parentheses.
-        let pk = g.name(&key.partition.name);
-        let terms = g.conjunction(&rest)?;
+        let pk = ph.name(&key.partition.name);
+        let terms = ph.conjunction(&rest)?;
         request.insert(
             "ConditionExpression".into(),
             json!(format!("attribute_not_exists({pk}) OR {terms}")),

@@ -1,0 +1,126 @@
+//! A table's description, DescribeTable's shape, in one place: CreateTable,
+//! DescribeTable, UpdateTable, DeleteTable and both restores answer with
+//! it, so they never disagree on a member. It is composed here from the
+//! table's definition and settings, its indexes ([`crate::indexes`]), its
+//! latest stream, and the `RestoreSummary` of a table this region restored.
+
+use meridian_core::KeySchema;
+use meridian_core::settings::Billing;
+use meridian_region::ops::{Ops, TableInfo};
+use serde_json::{Value as Json, json};
+
+use crate::arn::{backup_arn, stream_arn, stream_label, table_arn, table_id};
+use crate::error::ApiResult;
+
+/// A time as DynamoDB's answers give one: seconds since the epoch, with
+/// the fraction, from µs.
+pub fn seconds(micros: u64) -> f64 {
+    micros as f64 / 1e6
+}
+
+/// `KeySchema` as DynamoDB lists it: the partition key (`HASH`), then the
+/// sort key (`RANGE`) if there is one.
+pub fn key_schema(ks: &KeySchema) -> Vec<Json> {
+    let mut key_schema = vec![json!({"AttributeName": ks.partition.name, "KeyType": "HASH"})];
+    if let Some(s) = &ks.sort {
+        key_schema.push(json!({"AttributeName": s.name, "KeyType": "RANGE"}));
+    }
+    key_schema
+}
+
+/// The description of table `t` in `region`, with `status` as its
+/// `TableStatus`. `AttributeDefinitions` lists every key attribute of the
+/// table and its indexes, as [`crate::indexes::describe`] adds them.
+pub fn table(region: &str, t: &TableInfo, status: &str) -> Json {
+    let arn = table_arn(region, &t.def.name);
+    let created = seconds(t.version.hlc.physical);
+    let settings = &t.settings;
+    let (read, write) = settings.billing.units();
+    let mut throughput = json!({"ReadCapacityUnits": read, "WriteCapacityUnits": write, "NumberOfDecreasesToday": 0});
+    if let Some(at) = settings.last_increase {
+        throughput["LastIncreaseDateTime"] = json!(seconds(at));
+    }
+    if let Some(at) = settings.last_decrease {
+        throughput["LastDecreaseDateTime"] = json!(seconds(at));
+    }
+    let mut billing = json!({"BillingMode": settings.billing.mode()});
+    if settings.billing == Billing::PayPerRequest {
+        billing["LastUpdateToPayPerRequestDateTime"] = json!(seconds(settings.billing_since));
+    }
+    let mut d = json!({
+        "TableName": t.def.name,
+        "TableStatus": status,
+        "KeySchema": key_schema(&t.def.key_schema),
+        "CreationDateTime": created,
+        "ItemCount": t.item_count,
+        "TableSizeBytes": t.size_bytes,
+        "TableArn": arn,
+        "TableId": table_id(&t.version),
+        "BillingModeSummary": billing,
+        "ProvisionedThroughput": throughput,
+        "GlobalTableVersion": "2019.11.21",
+        "Replicas": t.def.replica_states.iter()
+            .filter(|(_, s)| s.status.described())
+            .map(|(r, s)| json!({"RegionName": r, "ReplicaStatus": s.status.as_str()}))
+            .collect::<Vec<_>>(),
+    });
+    if let Some(stream) = &settings.stream {
+        d["StreamSpecification"] =
+            json!({"StreamEnabled": true, "StreamViewType": stream.view_type});
+        latest_stream(&mut d, region, &t.def.name, stream.since);
+    }
+    crate::indexes::describe(&mut d, &arn, t);
+    d
+}
+
+/// Names the stream of `table` enabled at `since` (µs) as the latest
+/// stream of its description `d`.
+fn latest_stream(d: &mut Json, region: &str, table: &str, since: u64) {
+    d["LatestStreamArn"] = json!(stream_arn(region, table, since));
+    d["LatestStreamLabel"] = json!(stream_label(since));
+}
+
+/// Adds `LatestStreamArn` and `LatestStreamLabel` to the description `d`
+/// of `table` when its stream is disabled: DynamoDB keeps naming the
+/// latest stream the table had, and leaves out only `StreamSpecification`.
+pub async fn keep_latest_stream(ops: &Ops, table: &str, d: &mut Json) -> ApiResult<()> {
+    if d.get("LatestStreamArn").is_some() {
+        return Ok(());
+    }
+    let name = table.to_string();
+    if let Some(since) = ops.read(move |r| r.latest_stream_label(&name)).await? {
+        latest_stream(d, ops.region(), table, since);
+    }
+    Ok(())
+}
+
+/// The description of `table` as it stands: ACTIVE, or CREATING while
+/// this region loads it from a backup or a point in time, and with its
+/// `RestoreSummary` when this region restored it. `from_backup` is the ARN
+/// of the backup it was restored from, when the caller knows it.
+pub async fn current(ops: &Ops, table: &str, from_backup: Option<&str>) -> ApiResult<Json> {
+    let info = ops.describe(table).await?;
+    let restore = ops.restore_of(table, &info.version);
+    let status = match &restore {
+        Some(r) if r.in_progress => "CREATING",
+        _ => "ACTIVE",
+    };
+    let mut d = self::table(ops.region(), &info, status);
+    if let Some(r) = restore {
+        let mut summary = json!({
+            "SourceTableArn": table_arn(ops.region(), &r.source_table),
+            "RestoreDateTime": seconds(r.restored_to),
+            "RestoreInProgress": r.in_progress,
+        });
+        let backup = from_backup.map(str::to_string).or_else(|| {
+            r.backup_id
+                .as_ref()
+                .map(|id| backup_arn(ops.region(), &r.source_table, id))
+        });
+        if let Some(backup) = backup {
+            summary["SourceBackupArn"] = json!(backup);
+        }
+        d["RestoreSummary"] = summary;
+    }
+    Ok(d)
+}
