@@ -11,7 +11,7 @@ use std::sync::Arc;
 
 use meridian_core::expr::{KeyMatch, SortKeyCondition};
 use meridian_core::index::{self, IndexDef, IndexKey, push_component, push_escaped};
-use meridian_core::schema::{MAX_PARTITION_KEY_BYTES, MAX_SORT_KEY_BYTES, encode_key_value};
+use meridian_core::key::{MAX_PARTITION_KEY_BYTES, MAX_SORT_KEY_BYTES, encode_key_value};
 use meridian_core::{AttrValue, KeyType};
 use meridian_core::{CATALOG_TABLE, EncodedKey, Item, Mutation, TableDef, Version, decode_item};
 use rusqlite::types::Value;
