@@ -16,10 +16,11 @@ use rusqlite::{Connection, OptionalExtension, params};
 use crate::digest::{self as digest_rows, LeafChange};
 use crate::{StoreError, log, version_from};
 
-/// The one writer of a region's store.
-/// Four hours, as DynamoDB's shards roll.
+/// After how long (µs) a change stream's shard closes unless set
+/// otherwise: four hours, as DynamoDB's shards roll.
 const DEFAULT_SHARD_AGE: u64 = 4 * 3600 * 1_000_000;
 
+/// The one writer of a region's store.
 pub struct Writer {
     conn: Connection,
     region: String,
