@@ -14,6 +14,7 @@ use meridian_core::{
 use rusqlite::{Connection, OptionalExtension, params};
 
 use crate::digest::{self as digest_rows, LeafChange};
+use crate::stream::StreamOn;
 use crate::{StoreError, log, version_from};
 
 /// After how long (µs) a change stream's shard closes unless set
@@ -30,7 +31,7 @@ pub struct Writer {
     /// What a change of a table records besides its head here (history,
     /// stream), by name; cleared with the catalog and whenever a setting
     /// changes.
-    records: HashMap<String, crate::stream::Records>,
+    records: HashMap<String, Records>,
     /// The time of the last group (µs): the next never goes below it, so
     /// history rows never go back in time.
     last_at: u64,
@@ -129,7 +130,7 @@ pub struct Group<'a> {
     at: u64,
     shard_age: u64,
     catalog: &'a mut HashMap<String, Option<(TableDef, Version)>>,
-    records: &'a mut HashMap<String, crate::stream::Records>,
+    records: &'a mut HashMap<String, Records>,
     /// What this group appended to the log so far, in order: handed out at
     /// commit so shippers can send it without reading it back.
     logged: Vec<Mutation>,
@@ -157,6 +158,19 @@ impl Drop for Group<'_> {
             }
         }
     }
+}
+
+/// What a change of a table records besides its head, cached per table
+/// in the writer.
+#[derive(Clone, Debug, Default)]
+pub(crate) struct Records {
+    pub history: bool,
+    pub stream: Option<StreamOn>,
+    /// The secondary indexes whose entries a change keeps.
+    pub indexes: Option<std::sync::Arc<[meridian_core::index::IndexDef]>>,
+    /// The stream's last shard and when it opened (µs); `None` before its
+    /// first record.
+    pub shard: Option<(u32, u64)>,
 }
 
 /// The head of a key as the writer reads it: what resolving a write against it needs.
@@ -373,7 +387,7 @@ pub(crate) struct Ctx<'c, 'a> {
     pub(crate) at: u64,
     /// See [`Writer::set_stream_shard_age`], µs.
     pub(crate) shard_age: u64,
-    pub(crate) records: &'c mut HashMap<String, crate::stream::Records>,
+    pub(crate) records: &'c mut HashMap<String, Records>,
     pub(crate) catalog: &'c mut HashMap<String, Option<(TableDef, Version)>>,
     pub(crate) logged: &'c mut Vec<Mutation>,
     pub(crate) digest: &'c mut Vec<LeafChange>,
@@ -519,7 +533,7 @@ impl Ctx<'_, '_> {
                 let item = decode_item(&image).map_err(|e| StoreError::Corrupt(e.to_string()))?;
                 let def =
                     TableDef::from_item(&item).map_err(|e| StoreError::Corrupt(e.to_string()))?;
-                let def = crate::index::effective(self.conn, def, &version)?;
+                let def = crate::catalog::effective(self.conn, def, &version)?;
                 Some((def, version))
             }
             _ => None,

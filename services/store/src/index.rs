@@ -18,59 +18,12 @@ use rusqlite::types::Value;
 use rusqlite::{Connection, OptionalExtension, params, params_from_iter};
 
 use crate::group::Ctx;
-use crate::read::{SortRange, StoredRow};
+use crate::range::SortRange;
+use crate::read::StoredRow;
 use crate::{Reader, StoreError};
 
 fn corrupt(e: meridian_core::Error) -> StoreError {
     StoreError::Corrupt(e.to_string())
-}
-
-/// The live catalog rows of `table` whose sort keys start with `prefix`:
-/// (sort key, row).
-pub(crate) fn catalog_rows(
-    conn: &Connection,
-    table: &str,
-    prefix: &[u8],
-) -> Result<Vec<(Vec<u8>, Item)>, StoreError> {
-    let range = SortRange::prefix(prefix);
-    let Bound::Excluded(end) = range.upper else {
-        return Err(StoreError::Corrupt(
-            "a catalog row prefix without an end".into(),
-        ));
-    };
-    let mut stmt = conn.prepare_cached(
-        "SELECT sk, image FROM items WHERE tbl = ?1 AND pk = ?2 AND sk >= ?3 AND sk < ?4 AND image IS NOT NULL",
-    )?;
-    let found = stmt.query_map(params![CATALOG_TABLE, table.as_bytes(), prefix, end], |r| {
-        Ok((r.get::<_, Vec<u8>>(0)?, r.get::<_, Vec<u8>>(1)?))
-    })?;
-    let mut rows = Vec::new();
-    for row in found {
-        let (sk, image) = row?;
-        rows.push((sk, decode_item(&image).map_err(corrupt)?));
-    }
-    Ok(rows)
-}
-
-/// `def`, the definition created at `incarnation`, as in force now: its
-/// replica rows and index rows applied. Every definition the store hands
-/// out comes through here.
-pub(crate) fn effective(
-    conn: &Connection,
-    def: TableDef,
-    incarnation: &Version,
-) -> Result<TableDef, StoreError> {
-    let mut def = crate::replicas::effective(conn, def, incarnation)?;
-    let rows: Vec<(String, Item)> = catalog_rows(conn, &def.name, index::SORT_PREFIX)?
-        .into_iter()
-        .filter_map(|(sk, row)| index::name_of(&sk).map(|n| (n, row)))
-        .collect();
-    if !rows.is_empty() {
-        let indexes = std::mem::take(&mut def.indexes);
-        def.indexes =
-            index::apply(&def.key_schema, indexes, incarnation, &rows).map_err(corrupt)?;
-    }
-    Ok(def)
 }
 
 /// Drops every index entry and marks every index of every table to be
@@ -85,7 +38,7 @@ pub(crate) fn rebuild_all(conn: &Connection) -> Result<(), StoreError> {
     for (_, version, image) in rows {
         let def = TableDef::from_item(&decode_item(&image).map_err(corrupt)?).map_err(corrupt)?;
         let incarnation = Version::from_bytes(&version).map_err(corrupt)?;
-        let def = effective(conn, def, &incarnation)?;
+        let def = crate::catalog::effective(conn, def, &incarnation)?;
         for i in &def.indexes {
             conn.execute(
                 "INSERT INTO index_builds (tbl, name) VALUES (?1, ?2)",

@@ -12,6 +12,7 @@ use meridian_core::{
 use rusqlite::types::Value;
 use rusqlite::{Connection, OptionalExtension, params, params_from_iter};
 
+use crate::range::SortRange;
 use crate::{StoreError, digest as digest_rows, log, version_from};
 
 pub struct Reader {
@@ -63,42 +64,6 @@ impl BatchFill {
         self.len += 1;
         self.bytes += e.size();
         self.last_unit = Some(e.unit);
-    }
-}
-
-/// A sort-key range, bounds in encoded form.
-#[derive(Clone, Debug)]
-pub struct SortRange {
-    pub lower: Bound<Vec<u8>>,
-    pub upper: Bound<Vec<u8>>,
-}
-
-impl SortRange {
-    pub fn all() -> Self {
-        SortRange {
-            lower: Bound::Unbounded,
-            upper: Bound::Unbounded,
-        }
-    }
-
-    /// Every encoded value that starts with `prefix` (strings and binary).
-    pub fn prefix(prefix: &[u8]) -> Self {
-        let mut upper = prefix.to_vec();
-        // The smallest byte string greater than every string with this prefix.
-        while let Some(last) = upper.pop() {
-            if last < 0xFF {
-                upper.push(last + 1);
-                break;
-            }
-        }
-        SortRange {
-            lower: Bound::Included(prefix.to_vec()),
-            upper: if upper.is_empty() {
-                Bound::Unbounded
-            } else {
-                Bound::Excluded(upper)
-            },
-        }
     }
 }
 
@@ -182,7 +147,7 @@ impl Reader {
             }) => {
                 let def =
                     TableDef::from_item(&item).map_err(|e| StoreError::Corrupt(e.to_string()))?;
-                let def = crate::index::effective(&self.conn, def, &version)?;
+                let def = crate::catalog::effective(&self.conn, def, &version)?;
                 Ok(Some((def, version)))
             }
             _ => Ok(None),

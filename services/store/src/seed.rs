@@ -401,7 +401,7 @@ fn tables_without_replica(conn: &Connection, region: &str) -> Result<Vec<String>
         let version = Version::from_bytes(&version).map_err(corrupt)?;
         // The replica set in force: a region added since the table's
         // creation keeps its copy, one removed since does not.
-        let def = crate::replicas::effective(conn, def, &version)?;
+        let def = crate::catalog::with_replicas(conn, def, &version)?;
         if !def.has_replica(region) {
             out.push(String::from_utf8_lossy(&name).into_owned());
         }

@@ -22,7 +22,7 @@ use meridian_core::{CATALOG_TABLE, EncodedKey, Mutation, decode_item};
 use rusqlite::{OptionalExtension, params};
 
 use crate::StoreError;
-use crate::group::{Ctx, Group, HeadRow};
+use crate::group::{Ctx, Group, HeadRow, Records};
 use crate::read::Reader;
 
 /// What a stream record holds of the item, as the stream was enabled.
@@ -138,19 +138,6 @@ impl Event {
 pub struct StreamOn {
     pub label: u64,
     pub view: ViewType,
-}
-
-/// What a change of a table records besides its head, cached per table
-/// in the writer.
-#[derive(Clone, Debug, Default)]
-pub(crate) struct Records {
-    pub history: bool,
-    pub stream: Option<StreamOn>,
-    /// The secondary indexes whose entries a change keeps.
-    pub indexes: Option<std::sync::Arc<[meridian_core::index::IndexDef]>>,
-    /// The stream's last shard and when it opened (µs); `None` before its
-    /// first record.
-    pub shard: Option<(u32, u64)>,
 }
 
 /// One shard of a stream as this region holds it (docs/streams.md).
