@@ -9,9 +9,10 @@ use rusqlite::{Connection, OptionalExtension, params};
 use crate::StoreError;
 use crate::digest::LeafChange;
 use crate::group::{Ctx, Group};
+use crate::read::Reader;
 
 /// The stored purge horizon; zero before any purge.
-pub(crate) fn horizon(conn: &Connection) -> Result<Timestamp, StoreError> {
+fn horizon(conn: &Connection) -> Result<Timestamp, StoreError> {
     let b: Option<Vec<u8>> = conn
         .prepare_cached("SELECT hlc FROM purge_horizon WHERE id = 1")?
         .query_row([], |r| r.get(0))
@@ -25,6 +26,14 @@ pub(crate) fn horizon(conn: &Connection) -> Result<Timestamp, StoreError> {
                 .map_err(|_| StoreError::Corrupt(format!("purge horizon of {} bytes", b.len())))?;
             Ok(Timestamp::from_bytes(b))
         }
+    }
+}
+
+impl Reader {
+    /// The purge horizon: tombstones at or below it may have been purged
+    /// here (zero before any purge).
+    pub fn purge_horizon(&self) -> Result<meridian_core::Timestamp, StoreError> {
+        horizon(self.conn())
     }
 }
 
