@@ -407,17 +407,35 @@ const LISTING: &str =
      JOIN items i ON i.tbl = x.tbl AND i.pk = x.pk AND i.sk = x.sk
      WHERE x.tbl = ? AND x.name = ? AND i.image IS NOT NULL";
 
-/// Rows as index listings read them: entry, then the item's head.
-type Listed = (
-    Vec<u8>,
-    Vec<u8>,
-    Vec<u8>,
-    Vec<u8>,
-    Vec<u8>,
-    Option<Vec<u8>>,
-    Vec<u8>,
-    Vec<u8>,
-);
+/// A row as index listings ([`LISTING`]) read it: the entry (index key,
+/// table key), then the item's head, before the head is decoded.
+struct IndexListingRow {
+    index: IndexKey,
+    key: EncodedKey,
+    version: Vec<u8>,
+    prev: Option<Vec<u8>>,
+    context: Vec<u8>,
+    image: Vec<u8>,
+}
+
+impl IndexListingRow {
+    fn from_row(r: &rusqlite::Row<'_>) -> rusqlite::Result<Self> {
+        Ok(IndexListingRow {
+            index: IndexKey {
+                partition: r.get(0)?,
+                sort: r.get(1)?,
+            },
+            key: EncodedKey {
+                partition: r.get(2)?,
+                sort: r.get(3)?,
+            },
+            version: r.get(4)?,
+            prev: r.get(5)?,
+            context: r.get(6)?,
+            image: r.get(7)?,
+        })
+    }
+}
 
 impl Reader {
     fn index_rows(
@@ -426,34 +444,22 @@ impl Reader {
         args: Vec<Value>,
     ) -> Result<Vec<(IndexPos, StoredRow)>, StoreError> {
         let mut stmt = self.conn().prepare_cached(sql)?;
-        let raw: Vec<Listed> = stmt
-            .query_map(params_from_iter(args), |r| {
-                Ok((
-                    r.get(0)?,
-                    r.get(1)?,
-                    r.get(2)?,
-                    r.get(3)?,
-                    r.get(4)?,
-                    r.get(5)?,
-                    r.get(6)?,
-                    r.get(7)?,
-                ))
-            })?
+        let rows: Vec<IndexListingRow> = stmt
+            .query_map(params_from_iter(args), IndexListingRow::from_row)?
             .collect::<Result<_, _>>()?;
-        raw.into_iter()
-            .map(|(ipk, isk, pk, sk, version, prev, ctx, image)| {
-                let key = EncodedKey {
-                    partition: pk,
-                    sort: sk,
-                };
-                let row = crate::read::row_to_stored(key.clone(), version, prev, ctx, Some(image))?;
+        rows.into_iter()
+            .map(|r| {
+                let row = crate::read::row_to_stored(
+                    r.key.clone(),
+                    r.version,
+                    r.prev,
+                    r.context,
+                    Some(r.image),
+                )?;
                 Ok((
                     IndexPos {
-                        index: IndexKey {
-                            partition: ipk,
-                            sort: isk,
-                        },
-                        key,
+                        index: r.index,
+                        key: r.key,
                     },
                     row,
                 ))

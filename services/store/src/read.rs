@@ -56,14 +56,30 @@ pub(crate) fn row_to_stored(
     })
 }
 
-type RawRow = (
-    Vec<u8>,
-    Vec<u8>,
-    Vec<u8>,
-    Option<Vec<u8>>,
-    Vec<u8>,
-    Option<Vec<u8>>,
-);
+/// An items row as a listing reads it (`pk, sk, version, prev, ctx,
+/// image`), before its columns are decoded.
+struct ItemRow {
+    key: EncodedKey,
+    version: Vec<u8>,
+    prev: Option<Vec<u8>>,
+    context: Vec<u8>,
+    image: Option<Vec<u8>>,
+}
+
+impl ItemRow {
+    fn from_row(r: &rusqlite::Row<'_>) -> rusqlite::Result<Self> {
+        Ok(ItemRow {
+            key: EncodedKey {
+                partition: r.get(0)?,
+                sort: r.get(1)?,
+            },
+            version: r.get(2)?,
+            prev: r.get(3)?,
+            context: r.get(4)?,
+            image: r.get(5)?,
+        })
+    }
+}
 
 impl Reader {
     /// The reader's connection, for other modules of the store.
@@ -192,31 +208,11 @@ impl Reader {
 
     fn rows(&self, sql: &str, args: Vec<Value>) -> Result<Vec<StoredRow>, StoreError> {
         let mut stmt = self.conn.prepare_cached(sql)?;
-        let raw: Vec<RawRow> = stmt
-            .query_map(params_from_iter(args), |r| {
-                Ok((
-                    r.get(0)?,
-                    r.get(1)?,
-                    r.get(2)?,
-                    r.get(3)?,
-                    r.get(4)?,
-                    r.get(5)?,
-                ))
-            })?
+        let rows: Vec<ItemRow> = stmt
+            .query_map(params_from_iter(args), ItemRow::from_row)?
             .collect::<Result<_, _>>()?;
-        raw.into_iter()
-            .map(|(pk, sk, v, p, c, i)| {
-                row_to_stored(
-                    EncodedKey {
-                        partition: pk,
-                        sort: sk,
-                    },
-                    v,
-                    p,
-                    c,
-                    i,
-                )
-            })
+        rows.into_iter()
+            .map(|r| row_to_stored(r.key, r.version, r.prev, r.context, r.image))
             .collect()
     }
 

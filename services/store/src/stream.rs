@@ -196,61 +196,62 @@ pub struct StreamRecord {
     pub replaced: Option<Vec<u8>>,
 }
 
-type RawRecord = (
-    i64,
-    String,
-    i64,
-    i64,
-    Vec<u8>,
-    Vec<u8>,
-    i64,
-    i64,
-    Option<Vec<u8>>,
-    Option<Vec<u8>>,
-    bool,
-    Vec<u8>,
-    Option<Vec<u8>>,
-);
-
-fn record_of(r: RawRecord) -> Result<StreamRecord, StoreError> {
-    let (seq, table, label, at, pk, sk, event, view, old, new, ttl, version, replaced) = r;
-    Ok(StreamRecord {
-        seq: seq as u64,
-        table,
-        label: label as u64,
-        at: at as u64,
-        key: EncodedKey {
-            partition: pk,
-            sort: sk,
-        },
-        event: Event::from_code(event)?,
-        view: ViewType::from_code(view)?,
-        old,
-        new,
-        ttl,
-        version,
-        replaced,
-    })
-}
-
+/// The columns of a stream record row, in [`RecordRow::from_row`]'s order.
 const COLUMNS: &str = "seq, tbl, label, at, pk, sk, event, view, old, new, ttl, version, replaced";
 
-fn raw(r: &rusqlite::Row<'_>) -> rusqlite::Result<RawRecord> {
-    Ok((
-        r.get(0)?,
-        r.get(1)?,
-        r.get(2)?,
-        r.get(3)?,
-        r.get(4)?,
-        r.get(5)?,
-        r.get(6)?,
-        r.get(7)?,
-        r.get(8)?,
-        r.get(9)?,
-        r.get(10)?,
-        r.get(11)?,
-        r.get(12)?,
-    ))
+/// A `stream` row as read ([`COLUMNS`]), before its codes are decoded.
+struct RecordRow {
+    seq: i64,
+    table: String,
+    label: i64,
+    at: i64,
+    key: EncodedKey,
+    event: i64,
+    view: i64,
+    old: Option<Vec<u8>>,
+    new: Option<Vec<u8>>,
+    ttl: bool,
+    version: Vec<u8>,
+    replaced: Option<Vec<u8>>,
+}
+
+impl RecordRow {
+    fn from_row(r: &rusqlite::Row<'_>) -> rusqlite::Result<Self> {
+        Ok(RecordRow {
+            seq: r.get(0)?,
+            table: r.get(1)?,
+            label: r.get(2)?,
+            at: r.get(3)?,
+            key: EncodedKey {
+                partition: r.get(4)?,
+                sort: r.get(5)?,
+            },
+            event: r.get(6)?,
+            view: r.get(7)?,
+            old: r.get(8)?,
+            new: r.get(9)?,
+            ttl: r.get(10)?,
+            version: r.get(11)?,
+            replaced: r.get(12)?,
+        })
+    }
+
+    fn into_record(self) -> Result<StreamRecord, StoreError> {
+        Ok(StreamRecord {
+            seq: self.seq as u64,
+            table: self.table,
+            label: self.label as u64,
+            at: self.at as u64,
+            key: self.key,
+            event: Event::from_code(self.event)?,
+            view: ViewType::from_code(self.view)?,
+            old: self.old,
+            new: self.new,
+            ttl: self.ttl,
+            version: self.version,
+            replaced: self.replaced,
+        })
+    }
 }
 
 /// A conflict this region resolved on a table while its stream was on,

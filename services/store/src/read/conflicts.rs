@@ -47,68 +47,85 @@ impl Reader {
             "SELECT id, tbl, pk, sk, winner, winner_image, loser, loser_image, detected_by, detected_real
              FROM conflicts WHERE (?1 = '' OR tbl = ?1) AND id > ?2 ORDER BY id LIMIT ?3",
         )?;
-        type Raw = (
-            i64,
-            String,
-            Vec<u8>,
-            Vec<u8>,
-            Vec<u8>,
-            Option<Vec<u8>>,
-            Vec<u8>,
-            Option<Vec<u8>>,
-            String,
-            i64,
-        );
         let mut rows = stmt.query(params![
             table,
             after.min(i64::MAX as u64) as i64,
             // One more than the page, to know whether another follows.
             limit.saturating_add(1).min(i64::MAX as usize) as i64
         ])?;
-        let mut raw: Vec<Raw> = Vec::new();
+        let mut kept: Vec<ConflictRow> = Vec::new();
         let (mut bytes, mut next) = (0usize, None);
         while let Some(r) = rows.next()? {
-            if raw.len() == limit || (bytes >= max_bytes && !raw.is_empty()) {
-                next = raw.last().map(|x: &Raw| x.0 as u64);
+            if kept.len() == limit || (bytes >= max_bytes && !kept.is_empty()) {
+                next = kept.last().map(|x| x.id as u64);
                 break;
             }
-            let row: Raw = (
-                r.get(0)?,
-                r.get(1)?,
-                r.get(2)?,
-                r.get(3)?,
-                r.get(4)?,
-                r.get(5)?,
-                r.get(6)?,
-                r.get(7)?,
-                r.get(8)?,
-                r.get(9)?,
-            );
-            bytes += row.2.len()
-                + row.3.len()
-                + row.5.as_ref().map_or(0, Vec::len)
-                + row.7.as_ref().map_or(0, Vec::len);
-            raw.push(row);
+            let row = ConflictRow::from_row(r)?;
+            bytes += row.key.partition.len()
+                + row.key.sort.len()
+                + row.winner_image.as_ref().map_or(0, Vec::len)
+                + row.loser_image.as_ref().map_or(0, Vec::len);
+            kept.push(row);
         }
-        let corrupt = |e: meridian_core::Error| StoreError::Corrupt(e.to_string());
-        let page = raw
+        let page = kept
             .into_iter()
-            .map(|(_, tbl, pk, sk, w, wi, l, li, by, at)| {
-                Ok(Conflict {
-                    table: tbl,
-                    key: EncodedKey {
-                        partition: pk,
-                        sort: sk,
-                    },
-                    winner: Version::from_bytes(&w).map_err(corrupt)?,
-                    winner_image: wi.map(|b| decode_item(&b)).transpose().map_err(corrupt)?,
-                    loser: Version::from_bytes(&l).map_err(corrupt)?,
-                    loser_image: li.map(|b| decode_item(&b)).transpose().map_err(corrupt)?,
-                    detected_by: by,
-                    detected_real_micros: at as u64,
-                })
-            })
+            .map(ConflictRow::into_conflict)
             .collect::<Result<Vec<_>, StoreError>>()?;
         Ok((page, next))
+    }
+}
+
+/// A `conflicts` row as a page reads it, before its versions and images
+/// are decoded.
+struct ConflictRow {
+    id: i64,
+    table: String,
+    key: EncodedKey,
+    winner: Vec<u8>,
+    winner_image: Option<Vec<u8>>,
+    loser: Vec<u8>,
+    loser_image: Option<Vec<u8>>,
+    detected_by: String,
+    detected_real: i64,
+}
+
+impl ConflictRow {
+    fn from_row(r: &rusqlite::Row<'_>) -> rusqlite::Result<Self> {
+        Ok(ConflictRow {
+            id: r.get(0)?,
+            table: r.get(1)?,
+            key: EncodedKey {
+                partition: r.get(2)?,
+                sort: r.get(3)?,
+            },
+            winner: r.get(4)?,
+            winner_image: r.get(5)?,
+            loser: r.get(6)?,
+            loser_image: r.get(7)?,
+            detected_by: r.get(8)?,
+            detected_real: r.get(9)?,
+        })
+    }
+
+    fn into_conflict(self) -> Result<Conflict, StoreError> {
+        let corrupt = |e: meridian_core::Error| StoreError::Corrupt(e.to_string());
+        Ok(Conflict {
+            table: self.table,
+            key: self.key,
+            winner: Version::from_bytes(&self.winner).map_err(corrupt)?,
+            winner_image: self
+                .winner_image
+                .map(|b| decode_item(&b))
+                .transpose()
+                .map_err(corrupt)?,
+            loser: Version::from_bytes(&self.loser).map_err(corrupt)?,
+            loser_image: self
+                .loser_image
+                .map(|b| decode_item(&b))
+                .transpose()
+                .map_err(corrupt)?,
+            detected_by: self.detected_by,
+            detected_real_micros: self.detected_real as u64,
+        })
     }
 }

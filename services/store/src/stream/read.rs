@@ -5,7 +5,7 @@
 use meridian_core::{EncodedKey, decode_item};
 use rusqlite::{OptionalExtension, params};
 
-use super::{COLUMNS, Shard, StreamMark, StreamOn, StreamRecord, ViewType, raw, record_of};
+use super::{COLUMNS, RecordRow, Shard, StreamMark, StreamOn, StreamRecord, ViewType};
 use crate::StoreError;
 use crate::read::Reader;
 
@@ -29,9 +29,9 @@ impl Reader {
         let mut stmt = self.conn().prepare_cached(&sql)?;
         let rows = stmt.query_map(
             params![table, label as i64, after as i64, before, limit as i64],
-            raw,
+            RecordRow::from_row,
         )?;
-        rows.map(|r| record_of(r?)).collect()
+        rows.map(|r| r?.into_record()).collect()
     }
 
     /// Every shard of `table`'s stream `label` this region still knows, in
@@ -87,9 +87,9 @@ impl Reader {
         let sql = format!("SELECT {COLUMNS} FROM stream WHERE seq = ?1");
         self.conn()
             .prepare_cached(&sql)?
-            .query_row([seq as i64], raw)
+            .query_row([seq as i64], RecordRow::from_row)
             .optional()?
-            .map(record_of)
+            .map(RecordRow::into_record)
             .transpose()
     }
 
