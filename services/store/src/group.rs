@@ -222,7 +222,7 @@ impl Group<'_> {
     /// the rest of the group is unaffected.
     pub(crate) fn isolated<T>(
         &mut self,
-        f: impl FnOnce(&mut Ctx<'_, '_>) -> Result<T, StoreError>,
+        f: impl FnOnce(&mut GroupTxn<'_, '_>) -> Result<T, StoreError>,
     ) -> Result<T, StoreError> {
         exec(self.conn, "SAVEPOINT request")?;
         let logged = self.logged.len();
@@ -253,9 +253,9 @@ impl Group<'_> {
     /// continuing would commit later requests outside it.
     pub(crate) fn unguarded<T>(
         &mut self,
-        f: impl FnOnce(&mut Ctx<'_, '_>) -> Result<T, StoreError>,
+        f: impl FnOnce(&mut GroupTxn<'_, '_>) -> Result<T, StoreError>,
     ) -> Result<T, StoreError> {
-        let mut ctx = Ctx {
+        let mut ctx = GroupTxn {
             conn: self.conn,
             region: self.region,
             at: self.at,
@@ -360,7 +360,7 @@ impl Group<'_> {
     }
 
     /// Builds the next `max_rows` entries of an index being built here
-    /// (`Ctx::build_indexes`); 0 when no index is being built.
+    /// (`GroupTxn::build_indexes`); 0 when no index is being built.
     pub fn build_indexes(&mut self, max_rows: u64) -> Result<u64, StoreError> {
         self.isolated(|ctx| ctx.build_indexes(max_rows))
     }
@@ -380,7 +380,12 @@ impl Group<'_> {
     }
 }
 
-pub(crate) struct Ctx<'c, 'a> {
+/// The group's open transaction as one request, or one step of upkeep,
+/// works in it: the connection, the group's time and caches, and what the
+/// group writes at commit (log entries, digest changes, high-water marks).
+/// Handed out by [`Group::isolated`] (inside a savepoint) and
+/// [`Group::unguarded`]; the store's write paths are methods on it.
+pub(crate) struct GroupTxn<'c, 'a> {
     pub(crate) conn: &'a Connection,
     pub(crate) region: &'a str,
     /// The group's time, µs.
@@ -394,7 +399,7 @@ pub(crate) struct Ctx<'c, 'a> {
     pub(crate) high: &'c mut Vec<(String, Vec<u8>)>,
 }
 
-impl Ctx<'_, '_> {
+impl GroupTxn<'_, '_> {
     pub(crate) fn head(
         &self,
         table: &str,
@@ -430,7 +435,7 @@ impl Ctx<'_, '_> {
     /// Makes `m` the head of its key, in the group's transaction, and
     /// records the change of the key's digest leaf from `old` to `m`
     /// (written when the group commits). `old` is the key's head as
-    /// read in this transaction ([`Ctx::head`]): both callers have just read
+    /// read in this transaction ([`GroupTxn::head`]): both callers have just read
     /// it to decide the write, so keeping the digest costs no extra read.
     pub(crate) fn put_head(
         &mut self,

@@ -17,7 +17,7 @@ use meridian_core::{CATALOG_TABLE, EncodedKey, Item, Mutation, TableDef, Version
 use rusqlite::types::Value;
 use rusqlite::{Connection, OptionalExtension, params, params_from_iter};
 
-use crate::group::Ctx;
+use crate::group::GroupTxn;
 use crate::range::SortRange;
 use crate::read::StoredRow;
 use crate::{Reader, StoreError};
@@ -164,7 +164,7 @@ pub struct IndexStats {
     pub bytes: u64,
 }
 
-impl Ctx<'_, '_> {
+impl GroupTxn<'_, '_> {
     /// Moves the entries of `key` of `table` from what its head `old`
     /// (encoded) put there to what its head `new` puts there, in every
     /// index the table has.
@@ -250,7 +250,7 @@ impl Ctx<'_, '_> {
     /// incarnation, or one the rules leave out (`meridian_core::index::apply`),
     /// changes nothing, unless it took the place of the row that defined
     /// the index. An index the row created in the current incarnation is
-    /// built again from the items (`Ctx::build_indexes`); one no longer
+    /// built again from the items (`GroupTxn::build_indexes`); one no longer
     /// defined loses its entries.
     pub(crate) fn index_row_changed(&mut self, m: &Mutation) -> Result<(), StoreError> {
         let (Ok(table), Some(name)) = (

@@ -8,7 +8,7 @@ use rusqlite::{Connection, OptionalExtension, params};
 
 use crate::StoreError;
 use crate::digest::LeafChange;
-use crate::group::{Ctx, Group};
+use crate::group::{Group, GroupTxn};
 use crate::read::Reader;
 
 /// The stored purge horizon; zero before any purge.
@@ -126,7 +126,7 @@ impl Group<'_> {
     }
 }
 
-impl Ctx<'_, '_> {
+impl GroupTxn<'_, '_> {
     /// The causal context a local write starts from at a key that holds
     /// nothing, and the purge horizon it covers (`None` before any purge).
     /// Below the horizon the key may have held writes whose tombstone was

@@ -3,7 +3,7 @@
 //! in the order it made them (docs/streams.md).
 //!
 //! A record is written in the change's own transaction, beside the head
-//! ([`Ctx::record_stream`](crate::group::Ctx::record_stream)), while the table's stream is enabled. The
+//! ([`GroupTxn::record_stream`](crate::group::GroupTxn::record_stream)), while the table's stream is enabled. The
 //! stream a record belongs to is named by its label, the time it was
 //! enabled: a stream disabled and enabled again is a new stream, as in
 //! DynamoDB, and the old one stays readable until its records age out.
@@ -12,7 +12,7 @@
 //! than the retention go ([`Group::truncate_stream`](crate::Group::truncate_stream)).
 //!
 //! Beside the records, a stream keeps a conflict mark for each conflict
-//! the region resolves on its table ([`Ctx::mark_conflict`](crate::group::Ctx::mark_conflict)), which a
+//! the region resolves on its table ([`GroupTxn::mark_conflict`](crate::group::GroupTxn::mark_conflict)), which a
 //! watch merges with the records ([`WatchCursor`]) so that a write that
 //! lost on arrival, and is no record, still shows. Marks are not records:
 //! the DynamoDB Streams API never reads them. They go with the records.

@@ -8,7 +8,7 @@ use rusqlite::{OptionalExtension, params};
 
 use super::{Event, StreamOn, ViewType};
 use crate::StoreError;
-use crate::group::{Ctx, Group, HeadRow, Records};
+use crate::group::{Group, GroupTxn, HeadRow, Records};
 
 /// The last shard of `table`'s stream `label` and when it opened.
 fn last_shard(
@@ -37,7 +37,7 @@ fn last_shard(
 }
 
 /// The stream of `table` in force now, from its settings.
-fn stream_of(ctx: &mut Ctx<'_, '_>, table: &str) -> Result<Option<StreamOn>, StoreError> {
+fn stream_of(ctx: &mut GroupTxn<'_, '_>, table: &str) -> Result<Option<StreamOn>, StoreError> {
     let Some((def, incarnation)) = ctx.table_def(table)? else {
         return Ok(None);
     };
@@ -50,7 +50,7 @@ fn stream_of(ctx: &mut Ctx<'_, '_>, table: &str) -> Result<Option<StreamOn>, Sto
     Ok(StreamOn::of(&settings))
 }
 
-impl Ctx<'_, '_> {
+impl GroupTxn<'_, '_> {
     /// What a change of `table` records besides its head (cached until
     /// the catalog or a setting changes).
     pub(crate) fn records(&mut self, table: &str) -> Result<Records, StoreError> {
