@@ -407,11 +407,27 @@ const LISTING: &str =
      JOIN items i ON i.tbl = x.tbl AND i.pk = x.pk AND i.sk = x.sk
      WHERE x.tbl = ? AND x.name = ? AND i.image IS NOT NULL";
 
+impl IndexPos {
+    /// An entry's position from the first four columns of a row (`ipk,
+    /// isk, pk, sk`), as every read of the entries selects them.
+    fn from_row(r: &rusqlite::Row<'_>) -> rusqlite::Result<Self> {
+        Ok(IndexPos {
+            index: IndexKey {
+                partition: r.get(0)?,
+                sort: r.get(1)?,
+            },
+            key: EncodedKey {
+                partition: r.get(2)?,
+                sort: r.get(3)?,
+            },
+        })
+    }
+}
+
 /// A row as index listings ([`LISTING`]) read it: the entry (index key,
 /// table key), then the item's head, before the head is decoded.
 struct IndexListingRow {
-    index: IndexKey,
-    key: EncodedKey,
+    pos: IndexPos,
     version: Vec<u8>,
     prev: Option<Vec<u8>>,
     context: Vec<u8>,
@@ -421,14 +437,7 @@ struct IndexListingRow {
 impl IndexListingRow {
     fn from_row(r: &rusqlite::Row<'_>) -> rusqlite::Result<Self> {
         Ok(IndexListingRow {
-            index: IndexKey {
-                partition: r.get(0)?,
-                sort: r.get(1)?,
-            },
-            key: EncodedKey {
-                partition: r.get(2)?,
-                sort: r.get(3)?,
-            },
+            pos: IndexPos::from_row(r)?,
             version: r.get(4)?,
             prev: r.get(5)?,
             context: r.get(6)?,
@@ -450,19 +459,13 @@ impl Reader {
         rows.into_iter()
             .map(|r| {
                 let row = crate::read::row_to_stored(
-                    r.key.clone(),
+                    r.pos.key.clone(),
                     r.version,
                     r.prev,
                     r.context,
                     Some(r.image),
                 )?;
-                Ok((
-                    IndexPos {
-                        index: r.index,
-                        key: r.key,
-                    },
-                    row,
-                ))
+                Ok((r.pos, row))
             })
             .collect()
     }
@@ -551,18 +554,7 @@ impl Reader {
         let mut stmt = self.conn().prepare_cached(
             "SELECT ipk, isk, pk, sk FROM idx WHERE tbl = ?1 AND name = ?2 ORDER BY ipk, isk, pk, sk",
         )?;
-        let rows = stmt.query_map(params![table, name], |r| {
-            Ok(IndexPos {
-                index: IndexKey {
-                    partition: r.get(0)?,
-                    sort: r.get(1)?,
-                },
-                key: EncodedKey {
-                    partition: r.get(2)?,
-                    sort: r.get(3)?,
-                },
-            })
-        })?;
+        let rows = stmt.query_map(params![table, name], IndexPos::from_row)?;
         Ok(rows.collect::<Result<_, _>>()?)
     }
 
