@@ -200,3 +200,59 @@ pub fn validate_region_name(name: &str) -> Result<(), Error> {
     }
     Ok(())
 }
+
+#[cfg(test)]
+pub(crate) mod tests {
+    use super::*;
+    use crate::value::item_from_json;
+    use serde_json::json;
+
+    /// A key schema of a string partition key and a number sort key.
+    pub(crate) fn schema() -> KeySchema {
+        KeySchema {
+            partition: KeyAttr {
+                name: "pk".into(),
+                ty: KeyType::S,
+            },
+            sort: Some(KeyAttr {
+                name: "sk".into(),
+                ty: KeyType::N,
+            }),
+        }
+    }
+
+    #[test]
+    fn key_errors_name_the_field() {
+        let s = schema();
+        let e = s
+            .key_of(&item_from_json(&json!({"sk": {"N": "1"}})).unwrap())
+            .unwrap_err();
+        assert_eq!(e.to_string(), "missing key attribute pk");
+        let e = s
+            .key_of(&item_from_json(&json!({"pk": {"N": "1"}, "sk": {"N": "1"}})).unwrap())
+            .unwrap_err();
+        assert_eq!(e.to_string(), "pk: key attribute must be of type S, got N");
+        let e = s
+            .key_of(&item_from_json(&json!({"pk": {"S": ""}, "sk": {"N": "1"}})).unwrap())
+            .unwrap_err();
+        assert_eq!(
+            e.to_string(),
+            "pk: a key attribute cannot be an empty string"
+        );
+        let long = "k".repeat(2049);
+        let e = s
+            .key_of(&item_from_json(&json!({"pk": {"S": long}, "sk": {"N": "1"}})).unwrap())
+            .unwrap_err();
+        assert_eq!(
+            e.to_string(),
+            "pk: key attribute is 2049 bytes, the limit is 2048 bytes"
+        );
+        let e = s
+            .key_from_attrs(
+                &item_from_json(&json!({"pk": {"S": "a"}, "sk": {"N": "1"}, "x": {"S": "y"}}))
+                    .unwrap(),
+            )
+            .unwrap_err();
+        assert!(e.to_string().starts_with("x: unexpected attribute"), "{e}");
+    }
+}
