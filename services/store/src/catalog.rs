@@ -72,10 +72,9 @@ pub(crate) fn with_replicas(
     def: TableDef,
     incarnation: &Version,
 ) -> Result<TableDef, StoreError> {
-    let rows: Vec<(String, meridian_core::Item)> =
-        catalog_rows(conn, &def.name, replicas::SORT_PREFIX)?
-            .into_iter()
-            .filter_map(|(sk, row)| replicas::region_of(&sk).map(|r| (r, row)))
-            .collect();
-    replicas::apply(def, incarnation, &rows).map_err(|e| StoreError::Corrupt(e.to_string()))
+    let rows: Vec<(String, Item)> = catalog_rows(conn, &def.name, replicas::SORT_PREFIX)?
+        .into_iter()
+        .filter_map(|(sk, row)| replicas::region_of(&sk).map(|r| (r, row)))
+        .collect();
+    replicas::apply(def, incarnation, &rows).map_err(corrupt)
 }

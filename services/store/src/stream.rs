@@ -3,19 +3,22 @@
 //! in the order it made them (docs/streams.md).
 //!
 //! A record is written in the change's own transaction, beside the head
-//! ([`GroupTxn::record_stream`](crate::group::GroupTxn::record_stream)), while the table's stream is enabled. The
-//! stream a record belongs to is named by its label, the time it was
-//! enabled: a stream disabled and enabled again is a new stream, as in
-//! DynamoDB, and the old one stays readable until its records age out.
-//! Sequence numbers are the rows' positions in this region, never reused
-//! (`AUTOINCREMENT`), so they only grow within a stream. Records older
-//! than the retention go ([`Group::truncate_stream`](crate::Group::truncate_stream)).
+//! ([`GroupTxn::record_stream`](crate::group::GroupTxn::record_stream)),
+//! while the table's stream is enabled. The stream a record belongs to is
+//! named by its label, the time it was enabled: a stream disabled and
+//! enabled again is a new stream, as in DynamoDB, and the old one stays
+//! readable until its records age out. Sequence numbers are the rows'
+//! positions in this region, never reused (`AUTOINCREMENT`), so they only
+//! grow within a stream. Records older than the retention go
+//! ([`Group::truncate_stream`](crate::Group::truncate_stream)).
 //!
 //! Beside the records, a stream keeps a conflict mark for each conflict
-//! the region resolves on its table ([`GroupTxn::mark_conflict`](crate::group::GroupTxn::mark_conflict)), which a
-//! watch merges with the records ([`WatchCursor`]) so that a write that
-//! lost on arrival, and is no record, still shows. Marks are not records:
-//! the DynamoDB Streams API never reads them. They go with the records.
+//! the region resolves on its table
+//! ([`GroupTxn::mark_conflict`](crate::group::GroupTxn::mark_conflict)),
+//! which a watch merges with the records ([`WatchCursor`]) so that a write
+//! that lost on arrival, and is no record, still shows. Marks are not
+//! records: the DynamoDB Streams API never reads them. They go with the
+//! records.
 //!
 //! This module holds what a stream is made of: view types, events,
 //! shards, records and marks, and how a record row decodes. Writing them
