@@ -769,7 +769,7 @@ impl Scenario {
             ));
         }
         for (i, r) in regions.iter().enumerate() {
-            meridian_core::schema::validate_region_name(r)
+            meridian_core::key::validate_region_name(r)
                 .map_err(|e| format!("regions.names: {e}"))?;
             if regions[..i].contains(r) {
                 return Err(format!("regions.names lists {r} twice"));

@@ -25,7 +25,7 @@
 use std::ops::Range;
 
 use crate::error::Error;
-use crate::schema::EncodedKey;
+use crate::key::EncodedKey;
 
 /// Bits of the key hash per level.
 pub const FANOUT_BITS: u32 = 4;

@@ -4,7 +4,8 @@
 //! two functions, which is what makes them converge.
 
 use crate::context::Context;
-use crate::schema::{CATALOG_TABLE, EncodedKey};
+use crate::key::EncodedKey;
+use crate::schema::CATALOG_TABLE;
 use crate::value::Item;
 use crate::version::Version;
 

@@ -1,7 +1,7 @@
 //! The mutation record: one replicated change, as it is logged, shipped and
 //! applied.
 
-use crate::schema::EncodedKey;
+use crate::key::EncodedKey;
 use crate::version::Version;
 
 /// One replicated change: the whole item after the write, or a tombstone

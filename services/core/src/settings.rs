@@ -9,9 +9,11 @@
 //! stores the result, and two changes in one region never race.
 
 use crate::error::Error;
-use crate::schema::{EncodedKey, TableDef};
+use crate::key::EncodedKey;
 use crate::value::{AttrValue, Item};
 use crate::version::Version;
+
+mod table;
 
 /// Sort key of a table's settings row in the catalog.
 pub const SETTINGS_SORT_KEY: &[u8] = b"settings";
@@ -84,38 +86,6 @@ pub struct SettingsChange {
 }
 
 impl TableSettings {
-    /// The settings a table was created with, before any UpdateTable.
-    pub fn initial(def: &TableDef, incarnation: &Version) -> Self {
-        let created = incarnation.hlc.physical;
-        TableSettings {
-            billing: def.billing,
-            billing_since: created,
-            last_increase: None,
-            last_decrease: None,
-            stream: def.stream_view_type.as_ref().map(|v| Stream {
-                view_type: v.clone(),
-                since: created,
-            }),
-        }
-    }
-
-    /// The settings in force: the settings row when it belongs to this
-    /// incarnation of the table (a recreated table starts afresh), else
-    /// the definition's.
-    pub fn current(
-        def: &TableDef,
-        incarnation: &Version,
-        row: Option<&Item>,
-    ) -> Result<Self, Error> {
-        if let Some(row) = row {
-            let (settings, of) = Self::from_item(row)?;
-            if of == *incarnation {
-                return Ok(settings);
-            }
-        }
-        Ok(Self::initial(def, incarnation))
-    }
-
     /// The settings after `change` made at `now` (µs) to table `table`, by
     /// DynamoDB's rules; the error message is DynamoDB's.
     pub fn change(&self, table: &str, c: &SettingsChange, now: u64) -> Result<Self, Error> {
@@ -297,7 +267,8 @@ impl TableSettings {
 mod tests {
     use super::*;
     use crate::hlc::Timestamp;
-    use crate::schema::{KeyAttr, KeySchema, KeyType};
+    use crate::key::{KeyAttr, KeySchema, KeyType};
+    use crate::schema::TableDef;
 
     fn def() -> TableDef {
         let ks = KeySchema {

@@ -5,7 +5,7 @@ use std::fmt;
 
 use crate::error::Error;
 use crate::hlc::Timestamp;
-use crate::schema::validate_region_name;
+use crate::key::validate_region_name;
 
 /// The version of one write. Ordered by `(hlc.physical, hlc.logical, origin)`,
 /// so no two regions can tie: the deterministic-winner invariant

@@ -190,7 +190,7 @@ impl From<meridian_core::Error> for ApiError {
                 "Item size has exceeded the maximum allowed size: at least {size} bytes, the limit is {limit} bytes"
             )),
             E::KeyTooLarge { field, size, limit }
-                if *limit == meridian_core::schema::MAX_PARTITION_KEY_BYTES =>
+                if *limit == meridian_core::key::MAX_PARTITION_KEY_BYTES =>
             {
                 invalid(format!(
                     "Size of hashkey has exceeded the maximum size limit of {limit} bytes ({field} is {size} bytes)"

@@ -5,7 +5,7 @@ use std::ops::Bound;
 
 use meridian_core::expr::{self, SortKeyCondition};
 use meridian_core::index::{IndexDef, Kind, Projection};
-use meridian_core::schema::{MAX_PARTITION_KEY_BYTES, MAX_SORT_KEY_BYTES, encode_key_value};
+use meridian_core::key::{MAX_PARTITION_KEY_BYTES, MAX_SORT_KEY_BYTES, encode_key_value};
 use meridian_core::value::item_size;
 use meridian_core::{AttrValue, EncodedKey, Item, KeyAttr, KeyType, TableDef, item_to_json};
 use meridian_region::ops::Ops;

@@ -241,7 +241,7 @@ fn replica_updates(updates: &[Json]) -> ApiResult<meridian_core::replicas::Chang
         let region = |action: &str| -> ApiResult<String> {
             let a = u.obj(action)?;
             let name = a.str("RegionName")?;
-            meridian_core::schema::validate_region_name(name).map_err(|_| {
+            meridian_core::key::validate_region_name(name).map_err(|_| {
                 ApiError::validation(format!(
                     "ReplicaUpdates[{i}].{action}.RegionName: {name:?} is not a region name"
                 ))

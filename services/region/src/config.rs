@@ -352,7 +352,7 @@ impl ClusterFile {
         }
         let mut names = std::collections::HashSet::new();
         for r in &self.regions {
-            meridian_core::schema::validate_region_name(&r.name).map_err(|e| e.to_string())?;
+            meridian_core::key::validate_region_name(&r.name).map_err(|e| e.to_string())?;
             if !names.insert(&r.name) {
                 return Err(format!("region {} is listed twice", r.name));
             }

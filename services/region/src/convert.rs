@@ -22,7 +22,7 @@ pub fn version_to_pb(v: &Version) -> pb::Version {
 }
 
 pub fn version_from_pb(v: &pb::Version, field: &str) -> Result<Version, Status> {
-    meridian_core::schema::validate_region_name(&v.origin)
+    meridian_core::key::validate_region_name(&v.origin)
         .map_err(|e| Status::invalid_argument(format!("{field}: {e}")))?;
     Ok(Version::new(
         Timestamp::new(v.physical_micros, v.logical),

@@ -3,7 +3,7 @@
 
 use meridian_core::expr::{KeyMatch, SortKeyCondition};
 use meridian_core::index::IndexDef;
-use meridian_core::schema::{MAX_PARTITION_KEY_BYTES, MAX_SORT_KEY_BYTES, encode_key_value};
+use meridian_core::key::{MAX_PARTITION_KEY_BYTES, MAX_SORT_KEY_BYTES, encode_key_value};
 use meridian_core::{AttrValue, KeyAttr, KeySchema, KeyType, TableDef, Version, encode_item};
 use meridian_proto::v1 as pb;
 use meridian_proto::v1::meridian_server::Meridian;

@@ -8,7 +8,7 @@ use meridian_core::{
 use rusqlite::{OptionalExtension, params};
 
 use crate::StoreError;
-use crate::group::{Ctx, Group, HeadRow};
+use crate::group::{Group, GroupTxn, HeadRow};
 
 #[derive(Clone, Debug, Default)]
 pub struct ApplyOutcome {
@@ -112,7 +112,7 @@ impl Group<'_> {
     }
 }
 
-impl Ctx<'_, '_> {
+impl GroupTxn<'_, '_> {
     fn apply(
         &mut self,
         hlc: &Hlc,

@@ -264,7 +264,7 @@ impl BackupFile {
         conn.set_db_config(DbConfig::SQLITE_DBCONFIG_DEFENSIVE, true)?;
         conn.set_db_config(DbConfig::SQLITE_DBCONFIG_TRUSTED_SCHEMA, false)?;
         conn.execute_batch("PRAGMA cell_size_check=ON; PRAGMA query_only=ON;")?;
-        check_schema(&conn, BACKUP_SCHEMA, "a backup file's").map_err(refuse)?;
+        check_schema(&conn, BACKUP_SCHEMA, "a backup file's").map_err(|e| refuse(e.to_string()))?;
         let get = |k: &str| -> Result<Vec<u8>, StoreError> {
             conn.query_row("SELECT v FROM backup_meta WHERE k = ?1", [k], |r| r.get(0))
                 .optional()?

@@ -14,12 +14,14 @@ use meridian_core::{
 use rusqlite::{Connection, OptionalExtension, params};
 
 use crate::digest::{self as digest_rows, LeafChange};
+use crate::stream::StreamOn;
 use crate::{StoreError, log, version_from};
 
-/// The one writer of a region's store.
-/// Four hours, as DynamoDB's shards roll.
+/// After how long (µs) a change stream's shard closes unless set
+/// otherwise: four hours, as DynamoDB's shards roll.
 const DEFAULT_SHARD_AGE: u64 = 4 * 3600 * 1_000_000;
 
+/// The one writer of a region's store.
 pub struct Writer {
     conn: Connection,
     region: String,
@@ -29,7 +31,7 @@ pub struct Writer {
     /// What a change of a table records besides its head here (history,
     /// stream), by name; cleared with the catalog and whenever a setting
     /// changes.
-    records: HashMap<String, crate::stream::Records>,
+    records: HashMap<String, Records>,
     /// The time of the last group (µs): the next never goes below it, so
     /// history rows never go back in time.
     last_at: u64,
@@ -128,7 +130,7 @@ pub struct Group<'a> {
     at: u64,
     shard_age: u64,
     catalog: &'a mut HashMap<String, Option<(TableDef, Version)>>,
-    records: &'a mut HashMap<String, crate::stream::Records>,
+    records: &'a mut HashMap<String, Records>,
     /// What this group appended to the log so far, in order: handed out at
     /// commit so shippers can send it without reading it back.
     logged: Vec<Mutation>,
@@ -156,6 +158,19 @@ impl Drop for Group<'_> {
             }
         }
     }
+}
+
+/// What a change of a table records besides its head, cached per table
+/// in the writer.
+#[derive(Clone, Debug, Default)]
+pub(crate) struct Records {
+    pub history: bool,
+    pub stream: Option<StreamOn>,
+    /// The secondary indexes whose entries a change keeps.
+    pub indexes: Option<std::sync::Arc<[meridian_core::index::IndexDef]>>,
+    /// The stream's last shard and when it opened (µs); `None` before its
+    /// first record.
+    pub shard: Option<(u32, u64)>,
 }
 
 /// The head of a key as the writer reads it: what resolving a write against it needs.
@@ -207,7 +222,7 @@ impl Group<'_> {
     /// the rest of the group is unaffected.
     pub(crate) fn isolated<T>(
         &mut self,
-        f: impl FnOnce(&mut Ctx<'_, '_>) -> Result<T, StoreError>,
+        f: impl FnOnce(&mut GroupTxn<'_, '_>) -> Result<T, StoreError>,
     ) -> Result<T, StoreError> {
         exec(self.conn, "SAVEPOINT request")?;
         let logged = self.logged.len();
@@ -238,9 +253,9 @@ impl Group<'_> {
     /// continuing would commit later requests outside it.
     pub(crate) fn unguarded<T>(
         &mut self,
-        f: impl FnOnce(&mut Ctx<'_, '_>) -> Result<T, StoreError>,
+        f: impl FnOnce(&mut GroupTxn<'_, '_>) -> Result<T, StoreError>,
     ) -> Result<T, StoreError> {
-        let mut ctx = Ctx {
+        let mut ctx = GroupTxn {
             conn: self.conn,
             region: self.region,
             at: self.at,
@@ -345,7 +360,7 @@ impl Group<'_> {
     }
 
     /// Builds the next `max_rows` entries of an index being built here
-    /// (`Ctx::build_indexes`); 0 when no index is being built.
+    /// (`GroupTxn::build_indexes`); 0 when no index is being built.
     pub fn build_indexes(&mut self, max_rows: u64) -> Result<u64, StoreError> {
         self.isolated(|ctx| ctx.build_indexes(max_rows))
     }
@@ -365,21 +380,26 @@ impl Group<'_> {
     }
 }
 
-pub(crate) struct Ctx<'c, 'a> {
+/// The group's open transaction as one request, or one step of upkeep,
+/// works in it: the connection, the group's time and caches, and what the
+/// group writes at commit (log entries, digest changes, high-water marks).
+/// Handed out by [`Group::isolated`] (inside a savepoint) and
+/// [`Group::unguarded`]; the store's write paths are methods on it.
+pub(crate) struct GroupTxn<'c, 'a> {
     pub(crate) conn: &'a Connection,
     pub(crate) region: &'a str,
     /// The group's time, µs.
     pub(crate) at: u64,
     /// See [`Writer::set_stream_shard_age`], µs.
     pub(crate) shard_age: u64,
-    pub(crate) records: &'c mut HashMap<String, crate::stream::Records>,
+    pub(crate) records: &'c mut HashMap<String, Records>,
     pub(crate) catalog: &'c mut HashMap<String, Option<(TableDef, Version)>>,
     pub(crate) logged: &'c mut Vec<Mutation>,
     pub(crate) digest: &'c mut Vec<LeafChange>,
     pub(crate) high: &'c mut Vec<(String, Vec<u8>)>,
 }
 
-impl Ctx<'_, '_> {
+impl GroupTxn<'_, '_> {
     pub(crate) fn head(
         &self,
         table: &str,
@@ -415,7 +435,7 @@ impl Ctx<'_, '_> {
     /// Makes `m` the head of its key, in the group's transaction, and
     /// records the change of the key's digest leaf from `old` to `m`
     /// (written when the group commits). `old` is the key's head as
-    /// read in this transaction ([`Ctx::head`]): both callers have just read
+    /// read in this transaction ([`GroupTxn::head`]): both callers have just read
     /// it to decide the write, so keeping the digest costs no extra read.
     pub(crate) fn put_head(
         &mut self,
@@ -518,7 +538,7 @@ impl Ctx<'_, '_> {
                 let item = decode_item(&image).map_err(|e| StoreError::Corrupt(e.to_string()))?;
                 let def =
                     TableDef::from_item(&item).map_err(|e| StoreError::Corrupt(e.to_string()))?;
-                let def = crate::index::effective(self.conn, def, &version)?;
+                let def = crate::catalog::effective(self.conn, def, &version)?;
                 Some((def, version))
             }
             _ => None,

@@ -11,66 +11,19 @@ use std::sync::Arc;
 
 use meridian_core::expr::{KeyMatch, SortKeyCondition};
 use meridian_core::index::{self, IndexDef, IndexKey, push_component, push_escaped};
-use meridian_core::schema::{MAX_PARTITION_KEY_BYTES, MAX_SORT_KEY_BYTES, encode_key_value};
+use meridian_core::key::{MAX_PARTITION_KEY_BYTES, MAX_SORT_KEY_BYTES, encode_key_value};
 use meridian_core::{AttrValue, KeyType};
 use meridian_core::{CATALOG_TABLE, EncodedKey, Item, Mutation, TableDef, Version, decode_item};
 use rusqlite::types::Value;
 use rusqlite::{Connection, OptionalExtension, params, params_from_iter};
 
-use crate::group::Ctx;
-use crate::read::{SortRange, StoredRow};
+use crate::group::GroupTxn;
+use crate::range::SortRange;
+use crate::read::StoredRow;
 use crate::{Reader, StoreError};
 
 fn corrupt(e: meridian_core::Error) -> StoreError {
     StoreError::Corrupt(e.to_string())
-}
-
-/// The live catalog rows of `table` whose sort keys start with `prefix`:
-/// (sort key, row).
-pub(crate) fn catalog_rows(
-    conn: &Connection,
-    table: &str,
-    prefix: &[u8],
-) -> Result<Vec<(Vec<u8>, Item)>, StoreError> {
-    let range = SortRange::prefix(prefix);
-    let Bound::Excluded(end) = range.upper else {
-        return Err(StoreError::Corrupt(
-            "a catalog row prefix without an end".into(),
-        ));
-    };
-    let mut stmt = conn.prepare_cached(
-        "SELECT sk, image FROM items WHERE tbl = ?1 AND pk = ?2 AND sk >= ?3 AND sk < ?4 AND image IS NOT NULL",
-    )?;
-    let found = stmt.query_map(params![CATALOG_TABLE, table.as_bytes(), prefix, end], |r| {
-        Ok((r.get::<_, Vec<u8>>(0)?, r.get::<_, Vec<u8>>(1)?))
-    })?;
-    let mut rows = Vec::new();
-    for row in found {
-        let (sk, image) = row?;
-        rows.push((sk, decode_item(&image).map_err(corrupt)?));
-    }
-    Ok(rows)
-}
-
-/// `def`, the definition created at `incarnation`, as in force now: its
-/// replica rows and index rows applied. Every definition the store hands
-/// out comes through here.
-pub(crate) fn effective(
-    conn: &Connection,
-    def: TableDef,
-    incarnation: &Version,
-) -> Result<TableDef, StoreError> {
-    let mut def = crate::replicas::effective(conn, def, incarnation)?;
-    let rows: Vec<(String, Item)> = catalog_rows(conn, &def.name, index::SORT_PREFIX)?
-        .into_iter()
-        .filter_map(|(sk, row)| index::name_of(&sk).map(|n| (n, row)))
-        .collect();
-    if !rows.is_empty() {
-        let indexes = std::mem::take(&mut def.indexes);
-        def.indexes =
-            index::apply(&def.key_schema, indexes, incarnation, &rows).map_err(corrupt)?;
-    }
-    Ok(def)
 }
 
 /// Drops every index entry and marks every index of every table to be
@@ -85,7 +38,7 @@ pub(crate) fn rebuild_all(conn: &Connection) -> Result<(), StoreError> {
     for (_, version, image) in rows {
         let def = TableDef::from_item(&decode_item(&image).map_err(corrupt)?).map_err(corrupt)?;
         let incarnation = Version::from_bytes(&version).map_err(corrupt)?;
-        let def = effective(conn, def, &incarnation)?;
+        let def = crate::catalog::effective(conn, def, &incarnation)?;
         for i in &def.indexes {
             conn.execute(
                 "INSERT INTO index_builds (tbl, name) VALUES (?1, ?2)",
@@ -211,7 +164,7 @@ pub struct IndexStats {
     pub bytes: u64,
 }
 
-impl Ctx<'_, '_> {
+impl GroupTxn<'_, '_> {
     /// Moves the entries of `key` of `table` from what its head `old`
     /// (encoded) put there to what its head `new` puts there, in every
     /// index the table has.
@@ -297,7 +250,7 @@ impl Ctx<'_, '_> {
     /// incarnation, or one the rules leave out (`meridian_core::index::apply`),
     /// changes nothing, unless it took the place of the row that defined
     /// the index. An index the row created in the current incarnation is
-    /// built again from the items (`Ctx::build_indexes`); one no longer
+    /// built again from the items (`GroupTxn::build_indexes`); one no longer
     /// defined loses its entries.
     pub(crate) fn index_row_changed(&mut self, m: &Mutation) -> Result<(), StoreError> {
         let (Ok(table), Some(name)) = (
@@ -454,17 +407,44 @@ const LISTING: &str =
      JOIN items i ON i.tbl = x.tbl AND i.pk = x.pk AND i.sk = x.sk
      WHERE x.tbl = ? AND x.name = ? AND i.image IS NOT NULL";
 
-/// Rows as index listings read them: entry, then the item's head.
-type Listed = (
-    Vec<u8>,
-    Vec<u8>,
-    Vec<u8>,
-    Vec<u8>,
-    Vec<u8>,
-    Option<Vec<u8>>,
-    Vec<u8>,
-    Vec<u8>,
-);
+impl IndexPos {
+    /// An entry's position from the first four columns of a row (`ipk,
+    /// isk, pk, sk`), as every read of the entries selects them.
+    fn from_row(r: &rusqlite::Row<'_>) -> rusqlite::Result<Self> {
+        Ok(IndexPos {
+            index: IndexKey {
+                partition: r.get(0)?,
+                sort: r.get(1)?,
+            },
+            key: EncodedKey {
+                partition: r.get(2)?,
+                sort: r.get(3)?,
+            },
+        })
+    }
+}
+
+/// A row as index listings ([`LISTING`]) read it: the entry (index key,
+/// table key), then the item's head, before the head is decoded.
+struct IndexListingRow {
+    pos: IndexPos,
+    version: Vec<u8>,
+    prev: Option<Vec<u8>>,
+    context: Vec<u8>,
+    image: Vec<u8>,
+}
+
+impl IndexListingRow {
+    fn from_row(r: &rusqlite::Row<'_>) -> rusqlite::Result<Self> {
+        Ok(IndexListingRow {
+            pos: IndexPos::from_row(r)?,
+            version: r.get(4)?,
+            prev: r.get(5)?,
+            context: r.get(6)?,
+            image: r.get(7)?,
+        })
+    }
+}
 
 impl Reader {
     fn index_rows(
@@ -473,37 +453,19 @@ impl Reader {
         args: Vec<Value>,
     ) -> Result<Vec<(IndexPos, StoredRow)>, StoreError> {
         let mut stmt = self.conn().prepare_cached(sql)?;
-        let raw: Vec<Listed> = stmt
-            .query_map(params_from_iter(args), |r| {
-                Ok((
-                    r.get(0)?,
-                    r.get(1)?,
-                    r.get(2)?,
-                    r.get(3)?,
-                    r.get(4)?,
-                    r.get(5)?,
-                    r.get(6)?,
-                    r.get(7)?,
-                ))
-            })?
+        let rows: Vec<IndexListingRow> = stmt
+            .query_map(params_from_iter(args), IndexListingRow::from_row)?
             .collect::<Result<_, _>>()?;
-        raw.into_iter()
-            .map(|(ipk, isk, pk, sk, version, prev, ctx, image)| {
-                let key = EncodedKey {
-                    partition: pk,
-                    sort: sk,
-                };
-                let row = crate::read::row_to_stored(key.clone(), version, prev, ctx, Some(image))?;
-                Ok((
-                    IndexPos {
-                        index: IndexKey {
-                            partition: ipk,
-                            sort: isk,
-                        },
-                        key,
-                    },
-                    row,
-                ))
+        rows.into_iter()
+            .map(|r| {
+                let row = crate::read::row_to_stored(
+                    r.pos.key.clone(),
+                    r.version,
+                    r.prev,
+                    r.context,
+                    Some(r.image),
+                )?;
+                Ok((r.pos, row))
             })
             .collect()
     }
@@ -592,18 +554,7 @@ impl Reader {
         let mut stmt = self.conn().prepare_cached(
             "SELECT ipk, isk, pk, sk FROM idx WHERE tbl = ?1 AND name = ?2 ORDER BY ipk, isk, pk, sk",
         )?;
-        let rows = stmt.query_map(params![table, name], |r| {
-            Ok(IndexPos {
-                index: IndexKey {
-                    partition: r.get(0)?,
-                    sort: r.get(1)?,
-                },
-                key: EncodedKey {
-                    partition: r.get(2)?,
-                    sort: r.get(3)?,
-                },
-            })
-        })?;
+        let rows = stmt.query_map(params![table, name], IndexPos::from_row)?;
         Ok(rows.collect::<Result<_, _>>()?)
     }
 

@@ -13,12 +13,14 @@
 
 mod apply;
 pub mod backup;
+mod catalog;
 mod digest;
 mod group;
 mod index;
 mod log;
 pub mod pitr;
 mod purge;
+mod range;
 mod read;
 mod replicas;
 mod seed;
@@ -34,7 +36,8 @@ use thiserror::Error;
 pub use apply::{ApplyOutcome, Refusal};
 pub use group::{Group, Writer};
 pub use index::{IndexPos, IndexStats, index_range};
-pub use read::{BatchFill, Digest, LeafHead, Reader, SortRange, StoredRow, differing_leaves};
+pub use range::SortRange;
+pub use read::{BatchFill, Digest, LeafHead, Reader, StoredRow, differing_leaves};
 pub use seed::{Seeded, adopt};
 pub use write::{Change, Check, Condition, ConditionFailure, WriteOp, WriteResult};
 

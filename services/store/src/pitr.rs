@@ -5,7 +5,7 @@
 //! The store keeps, for each table with recovery on, an undo history: every
 //! change of a live head, local or applied from a peer, recorded in the
 //! change's own transaction as the head it replaced and the group's time
-//! ([`Ctx::record_history`]). The table at T is then its heads now, with
+//! ([`GroupTxn::record_history`]). The table at T is then its heads now, with
 //! every key changed after T put back as the first of its later rows held
 //! it (`crate::backup::take` at an instant). No base snapshot is needed, a
 //! table without recovery pays one cached map lookup per write, and the
@@ -16,7 +16,7 @@ use meridian_core::{CATALOG_TABLE, EncodedKey, Version};
 use rusqlite::{OptionalExtension, params};
 
 use crate::StoreError;
-use crate::group::{Ctx, Group};
+use crate::group::{Group, GroupTxn};
 use crate::read::Reader;
 
 /// Longest recovery period, in days, as in DynamoDB.
@@ -61,9 +61,9 @@ fn setting(
         }))
 }
 
-impl Ctx<'_, '_> {
+impl GroupTxn<'_, '_> {
     /// Whether `table` keeps history here, as stored for its current
-    /// incarnation (read through the cache of [`Ctx::records`]).
+    /// incarnation (read through the cache of [`GroupTxn::records`]).
     pub(crate) fn keeps_history(&mut self, table: &str) -> Result<bool, StoreError> {
         Ok(match self.table_def(table)? {
             Some((_, incarnation)) => setting(self.conn, table, &incarnation)?.is_some(),

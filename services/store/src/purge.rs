@@ -8,10 +8,11 @@ use rusqlite::{Connection, OptionalExtension, params};
 
 use crate::StoreError;
 use crate::digest::LeafChange;
-use crate::group::{Ctx, Group};
+use crate::group::{Group, GroupTxn};
+use crate::read::Reader;
 
 /// The stored purge horizon; zero before any purge.
-pub(crate) fn horizon(conn: &Connection) -> Result<Timestamp, StoreError> {
+fn horizon(conn: &Connection) -> Result<Timestamp, StoreError> {
     let b: Option<Vec<u8>> = conn
         .prepare_cached("SELECT hlc FROM purge_horizon WHERE id = 1")?
         .query_row([], |r| r.get(0))
@@ -25,6 +26,14 @@ pub(crate) fn horizon(conn: &Connection) -> Result<Timestamp, StoreError> {
                 .map_err(|_| StoreError::Corrupt(format!("purge horizon of {} bytes", b.len())))?;
             Ok(Timestamp::from_bytes(b))
         }
+    }
+}
+
+impl Reader {
+    /// The purge horizon: tombstones at or below it may have been purged
+    /// here (zero before any purge).
+    pub fn purge_horizon(&self) -> Result<meridian_core::Timestamp, StoreError> {
+        horizon(self.conn())
     }
 }
 
@@ -117,7 +126,7 @@ impl Group<'_> {
     }
 }
 
-impl Ctx<'_, '_> {
+impl GroupTxn<'_, '_> {
     /// The causal context a local write starts from at a key that holds
     /// nothing, and the purge horizon it covers (`None` before any purge).
     /// Below the horizon the key may have held writes whose tombstone was

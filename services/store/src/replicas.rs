@@ -1,28 +1,14 @@
-//! Reading a table's replica rows (`meridian_core::replicas`) from the
-//! catalog, so that every definition the store hands out carries the
-//! replica set in force, and every gate (local writes, peers' writes,
-//! repair, seeding) asks the same question of it.
+//! Finding the tables whose replica set a region's replica rows
+//! (`meridian_core::replicas`) may be changing. The replica set in force
+//! is applied to every definition the store hands out by
+//! [`crate::catalog`], so every gate (local writes, peers' writes, repair,
+//! seeding) asks the same question of it.
 
-use meridian_core::replicas::{self, SORT_PREFIX};
-use meridian_core::{CATALOG_TABLE, TableDef, Version};
-use rusqlite::{Connection, params};
+use meridian_core::CATALOG_TABLE;
+use meridian_core::replicas;
+use rusqlite::params;
 
 use crate::StoreError;
-
-/// `def`, the definition created at `incarnation`, with its replica rows
-/// applied (`crate::index::effective` applies the rest).
-pub(crate) fn effective(
-    conn: &Connection,
-    def: TableDef,
-    incarnation: &Version,
-) -> Result<TableDef, StoreError> {
-    let rows: Vec<(String, meridian_core::Item)> =
-        crate::index::catalog_rows(conn, &def.name, SORT_PREFIX)?
-            .into_iter()
-            .filter_map(|(sk, row)| replicas::region_of(&sk).map(|r| (r, row)))
-            .collect();
-    replicas::apply(def, incarnation, &rows).map_err(|e| StoreError::Corrupt(e.to_string()))
-}
 
 impl crate::Reader {
     /// The tables that have a replica row naming `region`: the only ones

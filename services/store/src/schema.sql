@@ -235,10 +235,10 @@ CREATE INDEX IF NOT EXISTS stream_marks_seq ON stream_marks (seq);
 -- How many live items of each table this region turned into tombstones,
 -- local deletes and TTL expiries and deletes applied from peers alike,
 -- counted in the change's transaction by the head it replaced, not by the
--- stream (`Ctx::put_head`): the drill holds it against the REMOVE records
+-- stream (`GroupTxn::put_head`): the drill holds it against the REMOVE records
 -- of the table's stream, which follow the same rule (docs/streams.md), so
 -- a stream that dropped or invented a REMOVE shows. Goes with the table's
--- incarnation (`Ctx::purge_table`) and with a seed's stream records.
+-- incarnation (`GroupTxn::purge_table`) and with a seed's stream records.
 CREATE TABLE IF NOT EXISTS removes_applied (
     tbl TEXT PRIMARY KEY,
     n   INTEGER NOT NULL

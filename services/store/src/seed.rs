@@ -29,6 +29,7 @@ use meridian_core::digest::{self, HeadDigest, LEAVES, Summary};
 use meridian_core::{CATALOG_TABLE, Context, EncodedKey, TableDef, Version, decode_item};
 use rusqlite::config::DbConfig;
 use rusqlite::{Connection, OpenFlags, OptionalExtension, params};
+use thiserror::Error;
 
 use crate::read::Reader;
 use crate::{SCHEMA, SCHEMA_VERSION, StoreError, db_path, digest as digest_rows};
@@ -107,7 +108,7 @@ pub fn adopt(
     conn.set_db_config(DbConfig::SQLITE_DBCONFIG_DEFENSIVE, true)?;
     conn.set_db_config(DbConfig::SQLITE_DBCONFIG_TRUSTED_SCHEMA, false)?;
     conn.execute_batch("PRAGMA cell_size_check=ON; PRAGMA journal_mode=DELETE;")?;
-    check_schema(&conn, SCHEMA, "this store's").map_err(refuse)?;
+    check_schema(&conn, SCHEMA, "this store's").map_err(|e| refuse(e.to_string()))?;
     let meta = |k: &str| -> Result<Option<String>, StoreError> {
         Ok(conn
             .query_row("SELECT v FROM meta WHERE k = ?1", [k], |r| r.get(0))
@@ -132,7 +133,7 @@ pub fn adopt(
     if check != "ok" {
         return Err(refuse(format!("integrity check: {check}")));
     }
-    let mut seeded = verify_items(&conn, max_physical).map_err(refuse)?;
+    let mut seeded = verify_items(&conn, max_physical).map_err(|e| refuse(e.to_string()))?;
     tracing::debug!(millis = t.elapsed().as_millis() as u64, "seed: verify");
     let t = std::time::Instant::now();
 
@@ -174,28 +175,90 @@ pub fn adopt(
     Ok(seeded)
 }
 
+/// Why a database file from elsewhere (a peer's snapshot, a backup) fails
+/// its checks. The caller decides what kind of store error a refusal is
+/// (`StoreError::Open`, naming the file); these are the reasons.
+#[derive(Debug, Error)]
+pub(crate) enum Refused {
+    /// SQLite failed reading the file, or building the schema to compare
+    /// it with.
+    #[error("{0}")]
+    Sqlite(#[from] rusqlite::Error),
+    /// A column that is not of the type the schema gives it.
+    #[error("{0}")]
+    Column(#[from] rusqlite::types::FromSqlError),
+    #[error("reading its schema: {0}")]
+    ReadSchema(rusqlite::Error),
+    /// The file's schema differs from the one expected, object for object.
+    #[error(
+        "its schema is not {what} (first unexpected object: {extra:?}; first missing: {missing:?})"
+    )]
+    Schema {
+        what: &'static str,
+        extra: Option<String>,
+        missing: Option<String>,
+    },
+    /// A head's `what` (version, previous version, context, item) does not
+    /// decode.
+    #[error("table {table}, a head's {what}: {source}")]
+    Head {
+        table: Arc<str>,
+        what: &'static str,
+        source: meridian_core::Error,
+    },
+    /// A head's version is past what the drift guard accepts.
+    #[error(
+        "table {table}, a head's version: {physical} µs is past what the drift guard accepts ({max_physical} µs)"
+    )]
+    Drift {
+        table: Arc<str>,
+        physical: u64,
+        max_physical: u64,
+    },
+    #[error("table {table}: {source}")]
+    ReadDigest { table: String, source: StoreError },
+    /// A table's stored digest differs from the one recomputed from its
+    /// heads.
+    #[error(
+        "table {table}: the stored digest differs from its items in {differing} of {leaves} leaves (first: leaf {first}, level {level})"
+    )]
+    Digest {
+        table: String,
+        differing: usize,
+        leaves: u32,
+        first: u32,
+        level: u8,
+    },
+    #[error("checking the snapshot's heads panicked")]
+    Panicked,
+}
+
 /// A database file from elsewhere (a peer's snapshot, a backup) must have
 /// exactly the schema `schema` creates, object for object: a trigger or
 /// view of anyone else's making must never run here. `what` names the
 /// schema in the error.
-pub(crate) fn check_schema(conn: &Connection, schema: &str, what: &str) -> Result<(), String> {
+pub(crate) fn check_schema(
+    conn: &Connection,
+    schema: &str,
+    what: &'static str,
+) -> Result<(), Refused> {
     let objects = |c: &Connection| -> rusqlite::Result<Vec<(String, String, String)>> {
         c.prepare("SELECT type, name, COALESCE(sql, '') FROM sqlite_schema ORDER BY type, name")?
             .query_map([], |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?)))?
             .collect()
     };
-    let fresh = Connection::open_in_memory().map_err(|e| e.to_string())?;
-    fresh.execute_batch(schema).map_err(|e| e.to_string())?;
-    let want = objects(&fresh).map_err(|e| e.to_string())?;
-    let got = objects(conn).map_err(|e| format!("reading its schema: {e}"))?;
+    let fresh = Connection::open_in_memory()?;
+    fresh.execute_batch(schema)?;
+    let want = objects(&fresh)?;
+    let got = objects(conn).map_err(Refused::ReadSchema)?;
     if got != want {
         let extra = got.iter().find(|o| !want.contains(o));
         let missing = want.iter().find(|o| !got.contains(o));
-        return Err(format!(
-            "its schema is not {what} (first unexpected object: {:?}; first missing: {:?})",
-            extra.map(|o| &o.1),
-            missing.map(|o| &o.1)
-        ));
+        return Err(Refused::Schema {
+            what,
+            extra: extra.map(|o| o.1.clone()),
+            missing: missing.map(|o| o.1.clone()),
+        });
     }
     Ok(())
 }
@@ -206,16 +269,14 @@ pub(crate) fn check_schema(conn: &Connection, schema: &str, what: &str) -> Resul
 /// later repair rounds would compare a digest that lies. This thread reads
 /// the rows; decoding them, the bulk of the cost, is shared with a second
 /// thread batch by batch.
-fn verify_items(conn: &Connection, max_physical: u64) -> Result<Seeded, String> {
-    let sql = |e: rusqlite::Error| e.to_string();
+fn verify_items(conn: &Connection, max_physical: u64) -> Result<Seeded, Refused> {
     let mut stmt = conn
-        .prepare("SELECT tbl, pk, sk, version, prev, ctx, image FROM items ORDER BY tbl, pk, sk")
-        .map_err(sql)?;
-    let mut rows = stmt.query([]).map_err(sql)?;
+        .prepare("SELECT tbl, pk, sk, version, prev, ctx, image FROM items ORDER BY tbl, pk, sk")?;
+    let mut rows = stmt.query([])?;
     let mut mine = Tally::default();
-    let theirs = std::thread::scope(|s| -> Result<Tally, String> {
+    let theirs = std::thread::scope(|s| -> Result<Tally, Refused> {
         let (tx, rx) = std::sync::mpsc::sync_channel::<Vec<Head>>(1);
-        let worker = s.spawn(move || -> Result<Tally, String> {
+        let worker = s.spawn(move || -> Result<Tally, Refused> {
             let mut t = Tally::default();
             for batch in rx {
                 t.check(batch, max_physical)?;
@@ -224,26 +285,22 @@ fn verify_items(conn: &Connection, max_physical: u64) -> Result<Seeded, String> 
         });
         let mut table: Arc<str> = Arc::from("");
         let mut batch = Vec::with_capacity(VERIFY_BATCH);
-        let mut read = || -> Result<(), String> {
-            while let Some(r) = rows.next().map_err(sql)? {
-                let tbl = r
-                    .get_ref(0)
-                    .map_err(sql)?
-                    .as_str()
-                    .map_err(|e| e.to_string())?;
+        let mut read = || -> Result<(), Refused> {
+            while let Some(r) = rows.next()? {
+                let tbl = r.get_ref(0)?.as_str()?;
                 if *table != *tbl {
                     table = Arc::from(tbl);
                 }
                 batch.push(Head {
                     table: table.clone(),
                     key: EncodedKey {
-                        partition: r.get(1).map_err(sql)?,
-                        sort: r.get(2).map_err(sql)?,
+                        partition: r.get(1)?,
+                        sort: r.get(2)?,
                     },
-                    version: r.get(3).map_err(sql)?,
-                    prev: r.get(4).map_err(sql)?,
-                    ctx: r.get(5).map_err(sql)?,
-                    image: r.get(6).map_err(sql)?,
+                    version: r.get(3)?,
+                    prev: r.get(4)?,
+                    ctx: r.get(5)?,
+                    image: r.get(6)?,
                 });
                 if batch.len() == VERIFY_BATCH {
                     let full = std::mem::replace(&mut batch, Vec::with_capacity(VERIFY_BATCH));
@@ -262,21 +319,17 @@ fn verify_items(conn: &Connection, max_physical: u64) -> Result<Seeded, String> 
         };
         let read = read();
         drop(tx);
-        let theirs = worker
-            .join()
-            .map_err(|_| "checking the snapshot's heads panicked".to_string())??;
+        let theirs = worker.join().map_err(|_| Refused::Panicked)??;
         read?;
         Ok(theirs)
     })?;
     mine.merge(theirs);
     // Every table with heads or a digest row: a digest row with no heads
     // behind it must be empty too.
-    let mut stmt = conn.prepare("SELECT tbl FROM digest").map_err(sql)?;
+    let mut stmt = conn.prepare("SELECT tbl FROM digest")?;
     let with_digest: Vec<String> = stmt
-        .query_map([], |r| r.get(0))
-        .map_err(sql)?
-        .collect::<Result<_, _>>()
-        .map_err(sql)?;
+        .query_map([], |r| r.get(0))?
+        .collect::<Result<_, _>>()?;
     for t in with_digest {
         mine.leaves.entry(Arc::from(t)).or_default();
     }
@@ -313,26 +366,32 @@ struct Tally {
 }
 
 impl Tally {
-    fn check(&mut self, batch: Vec<Head>, max_physical: u64) -> Result<(), String> {
+    fn check(&mut self, batch: Vec<Head>, max_physical: u64) -> Result<(), Refused> {
         for h in batch {
-            let at = |what: &str, e: String| format!("table {}, a head's {what}: {e}", h.table);
-            let v = Version::from_bytes(&h.version).map_err(|e| at("version", e.to_string()))?;
+            // The table is cloned only for an error.
+            let at = |what: &'static str| {
+                let table = &h.table;
+                move |source| Refused::Head {
+                    table: table.clone(),
+                    what,
+                    source,
+                }
+            };
+            let v = Version::from_bytes(&h.version).map_err(at("version"))?;
             if v.hlc.physical > max_physical {
-                return Err(at(
-                    "version",
-                    format!(
-                        "{} µs is past what the drift guard accepts ({max_physical} µs)",
-                        v.hlc.physical
-                    ),
-                ));
+                return Err(Refused::Drift {
+                    table: h.table.clone(),
+                    physical: v.hlc.physical,
+                    max_physical,
+                });
             }
             if let Some(prev) = &h.prev {
-                Version::from_bytes(prev).map_err(|e| at("previous version", e.to_string()))?;
+                Version::from_bytes(prev).map_err(at("previous version"))?;
             }
-            Context::from_bytes(&h.ctx).map_err(|e| at("context", e.to_string()))?;
+            Context::from_bytes(&h.ctx).map_err(at("context"))?;
             match &h.image {
                 Some(bytes) => {
-                    decode_item(bytes).map_err(|e| at("item", e.to_string()))?;
+                    decode_item(bytes).map_err(at("item"))?;
                     self.items += 1;
                 }
                 None => self.tombstones += 1,
@@ -365,9 +424,12 @@ impl Tally {
     }
 }
 
-fn compare_digest(conn: &Connection, table: &str, recomputed: &[Summary]) -> Result<(), String> {
+fn compare_digest(conn: &Connection, table: &str, recomputed: &[Summary]) -> Result<(), Refused> {
     let stored =
-        digest_rows::leaves(conn, table, 0, LEAVES).map_err(|e| format!("table {table}: {e}"))?;
+        digest_rows::leaves(conn, table, 0, LEAVES).map_err(|source| Refused::ReadDigest {
+            table: table.to_string(),
+            source,
+        })?;
     let recomputed: Vec<(u32, Summary)> = recomputed
         .iter()
         .enumerate()
@@ -376,12 +438,13 @@ fn compare_digest(conn: &Connection, table: &str, recomputed: &[Summary]) -> Res
         .collect();
     let differ = crate::differing_leaves(&stored, &recomputed);
     if let Some(first) = differ.first() {
-        return Err(format!(
-            "table {table}: the stored digest differs from its items in {} of {} leaves (first: leaf {first}, level {})",
-            differ.len(),
-            LEAVES,
-            digest::LEAF_LEVEL
-        ));
+        return Err(Refused::Digest {
+            table: table.to_string(),
+            differing: differ.len(),
+            leaves: LEAVES,
+            first: *first,
+            level: digest::LEAF_LEVEL,
+        });
     }
     Ok(())
 }
@@ -401,7 +464,7 @@ fn tables_without_replica(conn: &Connection, region: &str) -> Result<Vec<String>
         let version = Version::from_bytes(&version).map_err(corrupt)?;
         // The replica set in force: a region added since the table's
         // creation keeps its copy, one removed since does not.
-        let def = crate::replicas::effective(conn, def, &version)?;
+        let def = crate::catalog::with_replicas(conn, def, &version)?;
         if !def.has_replica(region) {
             out.push(String::from_utf8_lossy(&name).into_owned());
         }

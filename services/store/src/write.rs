@@ -14,7 +14,7 @@ use meridian_core::{
 use meridian_core::settings::TableSettings;
 
 use crate::StoreError;
-use crate::group::{Ctx, Group, HeadRow};
+use crate::group::{Group, GroupTxn, HeadRow};
 
 /// Most item bytes one request may write: its unit must fit one replication
 /// message. DynamoDB caps a BatchWriteItem request at 16 MB too.
@@ -323,7 +323,7 @@ impl Group<'_> {
     }
 }
 
-impl Ctx<'_, '_> {
+impl GroupTxn<'_, '_> {
     fn write_ops(
         &mut self,
         hlc: &Hlc,

@@ -4,8 +4,10 @@
 //! versions and images are all checked before anything reaches the store.
 //! Positions across batches are the [`super::receiver`]'s concern.
 
-use meridian_core::schema::{MAX_PARTITION_KEY_BYTES, MAX_SORT_KEY_BYTES, validate_table_name};
-use meridian_core::schema::{TAGS_SORT_PREFIX, TTL_SORT_KEY, validate_region_name};
+use meridian_core::key::validate_region_name;
+use meridian_core::key::{MAX_PARTITION_KEY_BYTES, MAX_SORT_KEY_BYTES};
+use meridian_core::schema::validate_table_name;
+use meridian_core::schema::{TAGS_SORT_PREFIX, TTL_SORT_KEY};
 use meridian_core::settings::{SETTINGS_SORT_KEY, TableSettings};
 use meridian_core::{CATALOG_TABLE, Context, Mutation, TableDef, Version, decode_item};
 use meridian_core::{index, replicas};
