@@ -15,8 +15,8 @@ use tokio::time::Instant;
 
 use super::Common;
 use super::cluster::{Cluster, TABLE};
+use super::load::{Load, dynamo_call, load};
 use super::report::Report;
-use super::runs::{dynamo_call, load};
 
 #[derive(Args, Debug)]
 pub struct IndexArgs {
@@ -86,7 +86,7 @@ async fn write_phase(
         if single.items < items / 4 || batched.items < items {
             bail!("the write phase did not finish within {max:?}");
         }
-        let rate = |l: &super::runs::Load| l.items as f64 / l.elapsed.as_secs_f64().max(1e-6);
+        let rate = |l: &Load| l.items as f64 / l.elapsed.as_secs_f64().max(1e-6);
         let rates = (rate(&single), rate(&batched));
         if !indexed {
             return Ok((rates.0, rates.1, None));
@@ -211,7 +211,7 @@ async fn backfill_phase(a: &IndexArgs, items: u64, writes: u64) -> Result<Backfi
             (w?, b?)
         };
         let (w, built) = during;
-        let rate = |l: &super::runs::Load| l.items as f64 / l.elapsed.as_secs_f64().max(1e-6);
+        let rate = |l: &Load| l.items as f64 / l.elapsed.as_secs_f64().max(1e-6);
         anyhow::Ok(Backfill {
             items_per_sec: (items + alone.items) as f64 / built.as_secs_f64().max(1e-6),
             writes_alone: rate(&alone),

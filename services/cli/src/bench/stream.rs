@@ -14,8 +14,8 @@ use tokio::time::Instant;
 
 use super::Common;
 use super::cluster::{Cluster, TABLE};
+use super::load::{dynamo_call, item, load};
 use super::report::Report;
-use super::runs::{dynamo_call, item, load};
 
 #[derive(Args, Debug)]
 pub struct StreamArgs {
