@@ -9,243 +9,343 @@ async fn every_error_type_reaches_the_sdk_typed() {
     let c = client(cluster.dynamo_url(0));
     create_table(&c, "errs", ("pk", ScalarAttributeType::S), None).await;
 
+    let mut cases = Cases::new();
     // ResourceInUseException.
-    let err = create_table_request(&c, "errs", ("pk", ScalarAttributeType::S), None)
-        .send()
-        .await
-        .unwrap_err()
-        .into_service_error();
-    assert!(err.is_resource_in_use_exception(), "{err:?}");
+    cases
+        .run("ResourceInUseException", async {
+            let err = create_table_request(&c, "errs", ("pk", ScalarAttributeType::S), None)
+                .send()
+                .await
+                .unwrap_err()
+                .into_service_error();
+            assert!(err.is_resource_in_use_exception(), "{err:?}");
+        })
+        .await;
 
     // ResourceNotFoundException from every kind of request.
-    let e = c
-        .describe_table()
-        .table_name("missing")
-        .send()
-        .await
-        .unwrap_err();
-    assert!(e.into_service_error().is_resource_not_found_exception());
-    let e = c
-        .delete_table()
-        .table_name("missing")
-        .send()
-        .await
-        .unwrap_err();
-    assert!(e.into_service_error().is_resource_not_found_exception());
-    let e = c
-        .get_item()
-        .table_name("missing")
-        .key("pk", s("a"))
-        .send()
-        .await
-        .unwrap_err();
-    assert!(e.into_service_error().is_resource_not_found_exception());
-    let e = c
-        .put_item()
-        .table_name("missing")
-        .item("pk", s("a"))
-        .send()
-        .await
-        .unwrap_err();
-    assert!(e.into_service_error().is_resource_not_found_exception());
-    let e = c
-        .update_item()
-        .table_name("missing")
-        .key("pk", s("a"))
-        .update_expression("SET v = :v")
-        .expression_attribute_values(":v", n(1))
-        .send()
-        .await
-        .unwrap_err();
-    assert!(e.into_service_error().is_resource_not_found_exception());
-    let e = c
-        .query()
-        .table_name("missing")
-        .key_condition_expression("pk = :a")
-        .expression_attribute_values(":a", s("a"))
-        .send()
-        .await
-        .unwrap_err();
-    assert!(e.into_service_error().is_resource_not_found_exception());
-    let e = c.scan().table_name("missing").send().await.unwrap_err();
-    assert!(e.into_service_error().is_resource_not_found_exception());
-    let e = c
-        .transact_write_items()
-        .transact_items(tx_put("missing", item([("pk", s("a"))])))
-        .send()
-        .await
-        .unwrap_err();
-    assert!(e.into_service_error().is_resource_not_found_exception());
-    let e = c
-        .describe_time_to_live()
-        .table_name("missing")
-        .send()
-        .await
-        .unwrap_err();
-    assert!(e.into_service_error().is_resource_not_found_exception());
+    cases
+        .run("DescribeTable of a missing table", async {
+            let e = c
+                .describe_table()
+                .table_name("missing")
+                .send()
+                .await
+                .unwrap_err();
+            assert!(e.into_service_error().is_resource_not_found_exception());
+        })
+        .await;
+    cases
+        .run("DeleteTable of a missing table", async {
+            let e = c
+                .delete_table()
+                .table_name("missing")
+                .send()
+                .await
+                .unwrap_err();
+            assert!(e.into_service_error().is_resource_not_found_exception());
+        })
+        .await;
+    cases
+        .run("GetItem on a missing table", async {
+            let e = c
+                .get_item()
+                .table_name("missing")
+                .key("pk", s("a"))
+                .send()
+                .await
+                .unwrap_err();
+            assert!(e.into_service_error().is_resource_not_found_exception());
+        })
+        .await;
+    cases
+        .run("PutItem on a missing table", async {
+            let e = c
+                .put_item()
+                .table_name("missing")
+                .item("pk", s("a"))
+                .send()
+                .await
+                .unwrap_err();
+            assert!(e.into_service_error().is_resource_not_found_exception());
+        })
+        .await;
+    cases
+        .run("UpdateItem on a missing table", async {
+            let e = c
+                .update_item()
+                .table_name("missing")
+                .key("pk", s("a"))
+                .update_expression("SET v = :v")
+                .expression_attribute_values(":v", n(1))
+                .send()
+                .await
+                .unwrap_err();
+            assert!(e.into_service_error().is_resource_not_found_exception());
+        })
+        .await;
+    cases
+        .run("Query of a missing table", async {
+            let e = c
+                .query()
+                .table_name("missing")
+                .key_condition_expression("pk = :a")
+                .expression_attribute_values(":a", s("a"))
+                .send()
+                .await
+                .unwrap_err();
+            assert!(e.into_service_error().is_resource_not_found_exception());
+        })
+        .await;
+    cases
+        .run("Scan of a missing table", async {
+            let e = c.scan().table_name("missing").send().await.unwrap_err();
+            assert!(e.into_service_error().is_resource_not_found_exception());
+        })
+        .await;
+    cases
+        .run("TransactWriteItems on a missing table", async {
+            let e = c
+                .transact_write_items()
+                .transact_items(tx_put("missing", item([("pk", s("a"))])))
+                .send()
+                .await
+                .unwrap_err();
+            assert!(e.into_service_error().is_resource_not_found_exception());
+        })
+        .await;
+    cases
+        .run("DescribeTimeToLive of a missing table", async {
+            let e = c
+                .describe_time_to_live()
+                .table_name("missing")
+                .send()
+                .await
+                .unwrap_err();
+            assert!(e.into_service_error().is_resource_not_found_exception());
+        })
+        .await;
     // The backup operations name a missing table their own way.
-    let e = c
-        .describe_continuous_backups()
-        .table_name("missing")
-        .send()
-        .await
-        .unwrap_err();
-    assert_eq!(e.message(), Some("Table not found: missing"));
-    assert!(e.into_service_error().is_table_not_found_exception());
+    cases
+        .run("DescribeContinuousBackups of a missing table", async {
+            let e = c
+                .describe_continuous_backups()
+                .table_name("missing")
+                .send()
+                .await
+                .unwrap_err();
+            assert_eq!(e.message(), Some("Table not found: missing"));
+            assert!(e.into_service_error().is_table_not_found_exception());
+        })
+        .await;
     // On-demand backups are always on, as in DynamoDB; point-in-time
     // recovery is off until asked for.
-    let d = c
-        .describe_continuous_backups()
-        .table_name("errs")
-        .send()
-        .await
-        .unwrap()
-        .continuous_backups_description
-        .unwrap();
-    assert_eq!(
-        d.continuous_backups_status,
-        aws_sdk_dynamodb::types::ContinuousBackupsStatus::Enabled
-    );
-    assert_eq!(
-        d.point_in_time_recovery_description
-            .and_then(|p| p.point_in_time_recovery_status),
-        Some(aws_sdk_dynamodb::types::PointInTimeRecoveryStatus::Disabled)
-    );
+    cases
+        .run("on-demand backups on, point-in-time recovery off", async {
+            let d = c
+                .describe_continuous_backups()
+                .table_name("errs")
+                .send()
+                .await
+                .unwrap()
+                .continuous_backups_description
+                .unwrap();
+            assert_eq!(
+                d.continuous_backups_status,
+                aws_sdk_dynamodb::types::ContinuousBackupsStatus::Enabled
+            );
+            assert_eq!(
+                d.point_in_time_recovery_description
+                    .and_then(|p| p.point_in_time_recovery_status),
+                Some(aws_sdk_dynamodb::types::PointInTimeRecoveryStatus::Disabled)
+            );
+        })
+        .await;
 
     // ConditionalCheckFailedException.
-    let e = c
-        .put_item()
-        .table_name("errs")
-        .item("pk", s("a"))
-        .condition_expression("attribute_exists(pk)")
-        .send()
-        .await
-        .unwrap_err();
-    let msg = e.message().unwrap_or_default().to_string();
-    assert!(
-        e.into_service_error()
-            .is_conditional_check_failed_exception()
-    );
-    assert_eq!(msg, "The conditional request failed");
+    cases
+        .run("ConditionalCheckFailedException", async {
+            let e = c
+                .put_item()
+                .table_name("errs")
+                .item("pk", s("a"))
+                .condition_expression("attribute_exists(pk)")
+                .send()
+                .await
+                .unwrap_err();
+            let msg = e.message().unwrap_or_default().to_string();
+            assert!(
+                e.into_service_error()
+                    .is_conditional_check_failed_exception()
+            );
+            assert_eq!(msg, "The conditional request failed");
+        })
+        .await;
 
     // TransactionCanceledException with one reason per action, in order.
-    put(&c, "errs", item([("pk", s("x")), ("v", n(1))])).await;
-    let err = c
-        .transact_write_items()
-        .transact_items(tx_put("errs", item([("pk", s("y"))])))
-        .transact_items(
-            TransactWriteItem::builder()
-                .condition_check(
-                    ConditionCheck::builder()
-                        .table_name("errs")
-                        .key("pk", s("x"))
-                        .condition_expression("v = :two")
-                        .expression_attribute_values(":two", n(2))
-                        .build()
-                        .unwrap(),
+    cases
+        .run("TransactionCanceledException", async {
+            put(&c, "errs", item([("pk", s("x")), ("v", n(1))])).await;
+            let err = c
+                .transact_write_items()
+                .transact_items(tx_put("errs", item([("pk", s("y"))])))
+                .transact_items(
+                    TransactWriteItem::builder()
+                        .condition_check(
+                            ConditionCheck::builder()
+                                .table_name("errs")
+                                .key("pk", s("x"))
+                                .condition_expression("v = :two")
+                                .expression_attribute_values(":two", n(2))
+                                .build()
+                                .unwrap(),
+                        )
+                        .build(),
                 )
-                .build(),
-        )
-        .send()
-        .await
-        .unwrap_err()
-        .into_service_error();
-    match &err {
-        TransactWriteItemsError::TransactionCanceledException(e) => {
-            let codes: Vec<Option<&str>> =
-                e.cancellation_reasons().iter().map(|r| r.code()).collect();
-            assert_eq!(codes, [Some("None"), Some("ConditionalCheckFailed")]);
-        }
-        other => panic!("expected TransactionCanceledException, got {other:?}"),
-    }
+                .send()
+                .await
+                .unwrap_err()
+                .into_service_error();
+            match &err {
+                TransactWriteItemsError::TransactionCanceledException(e) => {
+                    let codes: Vec<Option<&str>> =
+                        e.cancellation_reasons().iter().map(|r| r.code()).collect();
+                    assert_eq!(codes, [Some("None"), Some("ConditionalCheckFailed")]);
+                }
+                other => panic!("expected TransactionCanceledException, got {other:?}"),
+            }
+        })
+        .await;
 
     // IdempotentParameterMismatchException.
-    c.transact_write_items()
-        .client_request_token("token-errs")
-        .transact_items(tx_put("errs", item([("pk", s("t1"))])))
-        .send()
-        .await
-        .unwrap();
-    let err = c
-        .transact_write_items()
-        .client_request_token("token-errs")
-        .transact_items(tx_put("errs", item([("pk", s("t2"))])))
-        .send()
-        .await
-        .unwrap_err()
-        .into_service_error();
-    assert!(err.is_idempotent_parameter_mismatch_exception(), "{err:?}");
+    cases
+        .run("IdempotentParameterMismatchException", async {
+            c.transact_write_items()
+                .client_request_token("token-errs")
+                .transact_items(tx_put("errs", item([("pk", s("t1"))])))
+                .send()
+                .await
+                .unwrap();
+            let err = c
+                .transact_write_items()
+                .client_request_token("token-errs")
+                .transact_items(tx_put("errs", item([("pk", s("t2"))])))
+                .send()
+                .await
+                .unwrap_err()
+                .into_service_error();
+            assert!(err.is_idempotent_parameter_mismatch_exception(), "{err:?}");
+        })
+        .await;
 
     // ValidationException (not modelled by the SDK: checked by code).
-    expect_validation(
-        c.put_item()
-            .table_name("errs")
-            .item("nokey", s("a"))
-            .send()
-            .await,
-        "Missing the key pk",
-        "an item without its key",
-    );
-    expect_validation(
-        c.describe_table().table_name("a").send().await,
-        "tableName",
-        "a table name too short",
-    );
-    expect_validation(
-        c.create_table()
-            .table_name("badschema")
-            .key_schema(
-                KeySchemaElement::builder()
-                    .attribute_name("pk")
-                    .key_type(KeyType::Hash)
-                    .build()
-                    .unwrap(),
-            )
-            .billing_mode(BillingMode::PayPerRequest)
-            .send()
-            .await,
-        "attributeDefinitions",
-        "a key without an attribute definition",
-    );
+    cases
+        .run("an item without its key", async {
+            expect_validation(
+                c.put_item()
+                    .table_name("errs")
+                    .item("nokey", s("a"))
+                    .send()
+                    .await,
+                "Missing the key pk",
+                "an item without its key",
+            );
+        })
+        .await;
+    cases
+        .run("a table name too short", async {
+            expect_validation(
+                c.describe_table().table_name("a").send().await,
+                "tableName",
+                "a table name too short",
+            );
+        })
+        .await;
+    cases
+        .run("a key without an attribute definition", async {
+            expect_validation(
+                c.create_table()
+                    .table_name("badschema")
+                    .key_schema(
+                        KeySchemaElement::builder()
+                            .attribute_name("pk")
+                            .key_type(KeyType::Hash)
+                            .build()
+                            .unwrap(),
+                    )
+                    .billing_mode(BillingMode::PayPerRequest)
+                    .send()
+                    .await,
+                "attributeDefinitions",
+                "a key without an attribute definition",
+            );
+        })
+        .await;
 
     // SerializationException: malformed JSON, over raw HTTP.
     let addr = cluster.nodes[0].dynamo_addr;
-    let (status, body) = raw_post(addr, Some("DynamoDB_20120810.ListTables"), "{\"Limit\": ").await;
-    assert_eq!(status, 400, "{body}");
-    let json: serde_json::Value = serde_json::from_str(&body).expect("a JSON error body");
-    assert_eq!(
-        json["__type"], "com.amazonaws.dynamodb.v20120810#SerializationException",
-        "{body}"
-    );
-    // As DynamoDB's: no message at all, so no parser position to leak.
-    assert!(json.get("message").is_none(), "{body}");
-    let (status, body) = raw_post(addr, Some("DynamoDB_20120810.ListTables"), "[1, 2]").await;
-    assert_eq!(status, 400);
-    assert!(body.contains("#SerializationException"), "{body}");
-    let (status, body) = raw_post(
-        addr,
-        Some("DynamoDB_20120810.DescribeTable"),
-        "{\"TableName\": 42}",
-    )
-    .await;
-    assert_eq!(status, 400);
-    assert!(body.contains("#SerializationException"), "{body}");
+    cases
+        .run("malformed JSON", async {
+            let (status, body) =
+                raw_post(addr, Some("DynamoDB_20120810.ListTables"), "{\"Limit\": ").await;
+            assert_eq!(status, 400, "{body}");
+            let json: serde_json::Value = serde_json::from_str(&body).expect("a JSON error body");
+            assert_eq!(
+                json["__type"], "com.amazonaws.dynamodb.v20120810#SerializationException",
+                "{body}"
+            );
+            // As DynamoDB's: no message at all, so no parser position to leak.
+            assert!(json.get("message").is_none(), "{body}");
+        })
+        .await;
+    cases
+        .run("a JSON array", async {
+            let (status, body) =
+                raw_post(addr, Some("DynamoDB_20120810.ListTables"), "[1, 2]").await;
+            assert_eq!(status, 400);
+            assert!(body.contains("#SerializationException"), "{body}");
+        })
+        .await;
+    cases
+        .run("a number for a table name", async {
+            let (status, body) = raw_post(
+                addr,
+                Some("DynamoDB_20120810.DescribeTable"),
+                "{\"TableName\": 42}",
+            )
+            .await;
+            assert_eq!(status, 400);
+            assert!(body.contains("#SerializationException"), "{body}");
+        })
+        .await;
     // And the rest of the protocol: a good raw request, unknown operations.
-    let (status, body) = raw_post(addr, Some("DynamoDB_20120810.ListTables"), "{}").await;
-    assert_eq!(status, 200, "{body}");
-    assert!(body.contains("\"errs\""), "{body}");
-    let (status, body) = raw_post(
-        addr,
-        Some("DynamoDB_20120810.ExportTableToPointInTime"),
-        "{}",
-    )
-    .await;
-    assert_eq!(status, 400);
-    assert!(body.contains("#UnknownOperationException"), "{body}");
-    let (status, body) = raw_post(addr, None, "{}").await;
-    assert_eq!(status, 400);
-    assert!(body.contains("#UnknownOperationException"), "{body}");
+    cases
+        .run("a good raw request", async {
+            let (status, body) = raw_post(addr, Some("DynamoDB_20120810.ListTables"), "{}").await;
+            assert_eq!(status, 200, "{body}");
+            assert!(body.contains("\"errs\""), "{body}");
+        })
+        .await;
+    cases
+        .run("an unknown operation", async {
+            let (status, body) = raw_post(
+                addr,
+                Some("DynamoDB_20120810.ExportTableToPointInTime"),
+                "{}",
+            )
+            .await;
+            assert_eq!(status, 400);
+            assert!(body.contains("#UnknownOperationException"), "{body}");
+        })
+        .await;
+    cases
+        .run("no target", async {
+            let (status, body) = raw_post(addr, None, "{}").await;
+            assert_eq!(status, 400);
+            assert!(body.contains("#UnknownOperationException"), "{body}");
+        })
+        .await;
     cluster.shutdown().await;
+    cases.finish();
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -533,6 +633,7 @@ async fn wrong_json_shapes_are_serialization_errors_and_messages_are_dynamodbs()
         let target = format!("DynamoDB_20120810.{op}");
         async move { raw_post(addr, Some(&target), &body).await }
     };
+    let mut cases = Cases::new();
     // A value of the wrong JSON type, on every path, is a
     // SerializationException in DynamoDB's words.
     let serialization = [
@@ -568,17 +669,26 @@ async fn wrong_json_shapes_are_serialization_errors_and_messages_are_dynamodbs()
         ),
     ];
     for (op, body, message) in serialization {
-        let (status, text) = post(op, body.to_string()).await;
-        assert_eq!(status, 400, "{body}: {text}");
-        let json: serde_json::Value = serde_json::from_str(&text).expect("a JSON error body");
-        assert_eq!(
-            json["__type"], "com.amazonaws.dynamodb.v20120810#SerializationException",
-            "{body}: {text}"
-        );
-        assert_eq!(json["message"], message, "{body}");
+        cases
+            .run(format!("{op} {body}"), async {
+                let (status, text) = post(op, body.to_string()).await;
+                assert_eq!(status, 400, "{body}: {text}");
+                let json: serde_json::Value =
+                    serde_json::from_str(&text).expect("a JSON error body");
+                assert_eq!(
+                    json["__type"], "com.amazonaws.dynamodb.v20120810#SerializationException",
+                    "{body}: {text}"
+                );
+                assert_eq!(json["message"], message, "{body}");
+            })
+            .await;
     }
     // Nothing of those was stored.
-    assert!(get(&c, "shapes", item([("pk", s("a"))])).await.is_none());
+    cases
+        .run("nothing of the serialization errors was stored", async {
+            assert!(get(&c, "shapes", item([("pk", s("a"))])).await.is_none());
+        })
+        .await;
 
     // Values that parse but break a rule stay ValidationExceptions, with
     // DynamoDB's text and the key named once.
@@ -589,135 +699,167 @@ async fn wrong_json_shapes_are_serialization_errors_and_messages_are_dynamodbs()
             .update_expression("SET v = :val")
             .expression_attribute_values(":val", v)
     };
-    let msg = expect_code(
-        eav(n("1E+126")).send().await,
-        "ValidationException",
-        "1E+126",
-    );
-    assert_eq!(
-        msg,
-        "ExpressionAttributeValues contains invalid value: Number overflow. Attempting to store a number with magnitude larger than supported range for key :val"
-    );
-    let msg = expect_code(eav(n("NaN")).send().await, "ValidationException", "NaN");
-    assert_eq!(
-        msg,
-        "ExpressionAttributeValues contains invalid value: The parameter cannot be converted to a numeric value: NaN for key :val"
-    );
-    let msg = expect_code(
-        eav(AttributeValue::Ss(vec![])).send().await,
-        "ValidationException",
-        "an empty string set",
-    );
-    assert_eq!(
-        msg,
-        "ExpressionAttributeValues contains invalid value: One or more parameter values were invalid: An string set  may not be empty for key :val"
-    );
-    let msg = expect_code(
-        c.put_item()
-            .table_name("shapes")
-            .item("pk", s("a"))
-            .item("v", AttributeValue::Ns(vec![]))
-            .send()
-            .await,
-        "ValidationException",
-        "an empty number set",
-    );
-    assert_eq!(
-        msg,
-        "One or more parameter values were invalid: An number set  may not be empty"
-    );
+    cases.run("1E+126", async {
+        let msg = expect_code(
+            eav(n("1E+126")).send().await,
+            "ValidationException",
+            "1E+126",
+        );
+        assert_eq!(
+            msg,
+            "ExpressionAttributeValues contains invalid value: Number overflow. Attempting to store a number with magnitude larger than supported range for key :val"
+        );
+    }).await;
+    cases.run("NaN", async {
+        let msg = expect_code(eav(n("NaN")).send().await, "ValidationException", "NaN");
+        assert_eq!(
+            msg,
+            "ExpressionAttributeValues contains invalid value: The parameter cannot be converted to a numeric value: NaN for key :val"
+        );
+    }).await;
+    cases.run("an empty string set", async {
+        let msg = expect_code(
+            eav(AttributeValue::Ss(vec![])).send().await,
+            "ValidationException",
+            "an empty string set",
+        );
+        assert_eq!(
+            msg,
+            "ExpressionAttributeValues contains invalid value: One or more parameter values were invalid: An string set  may not be empty for key :val"
+        );
+    }).await;
+    cases
+        .run("an empty number set", async {
+            let msg = expect_code(
+                c.put_item()
+                    .table_name("shapes")
+                    .item("pk", s("a"))
+                    .item("v", AttributeValue::Ns(vec![]))
+                    .send()
+                    .await,
+                "ValidationException",
+                "an empty number set",
+            );
+            assert_eq!(
+                msg,
+                "One or more parameter values were invalid: An number set  may not be empty"
+            );
+        })
+        .await;
     // A duplicate set member: the collection as sent.
-    let msg = expect_code(
-        c.put_item()
-            .table_name("shapes")
-            .item("pk", s("a"))
-            .item(
-                "v",
-                AttributeValue::Ss(vec!["b".into(), "a".into(), "b".into()]),
-            )
-            .send()
-            .await,
-        "ValidationException",
-        "a string set with a duplicate",
-    );
-    assert_eq!(
-        msg,
-        "One or more parameter values were invalid: Input collection [b, a, b] contains duplicates."
-    );
+    cases.run("a string set with a duplicate", async {
+        let msg = expect_code(
+            c.put_item()
+                .table_name("shapes")
+                .item("pk", s("a"))
+                .item(
+                    "v",
+                    AttributeValue::Ss(vec!["b".into(), "a".into(), "b".into()]),
+                )
+                .send()
+                .await,
+            "ValidationException",
+            "a string set with a duplicate",
+        );
+        assert_eq!(
+            msg,
+            "One or more parameter values were invalid: Input collection [b, a, b] contains duplicates."
+        );
+    }).await;
     // Attribute names: empty or over 65535 bytes.
-    expect_validation(
-        c.put_item()
-            .table_name("shapes")
-            .item("pk", s("a"))
-            .item("x".repeat(65536), n(1))
-            .send()
-            .await,
-        "Attribute name is too large, must be less than 65536 bytes",
-        "a 64 KB attribute name",
-    );
-    c.put_item()
-        .table_name("shapes")
-        .item("pk", s("a"))
-        .item("x".repeat(65535), n(1))
-        .send()
-        .await
-        .expect("a 65535-byte name fits");
-    expect_validation(
-        c.get_item()
-            .table_name("shapes")
-            .key("pk", s("a"))
-            .attributes_to_get("")
-            .send()
-            .await,
-        "Empty attribute name",
-        "AttributesToGet with an empty name",
-    );
+    cases
+        .run("a 64 KB attribute name", async {
+            expect_validation(
+                c.put_item()
+                    .table_name("shapes")
+                    .item("pk", s("a"))
+                    .item("x".repeat(65536), n(1))
+                    .send()
+                    .await,
+                "Attribute name is too large, must be less than 65536 bytes",
+                "a 64 KB attribute name",
+            );
+        })
+        .await;
+    cases
+        .run("a 65535-byte name fits", async {
+            c.put_item()
+                .table_name("shapes")
+                .item("pk", s("a"))
+                .item("x".repeat(65535), n(1))
+                .send()
+                .await
+                .expect("a 65535-byte name fits");
+        })
+        .await;
+    cases
+        .run("AttributesToGet with an empty name", async {
+            expect_validation(
+                c.get_item()
+                    .table_name("shapes")
+                    .key("pk", s("a"))
+                    .attributes_to_get("")
+                    .send()
+                    .await,
+                "Empty attribute name",
+                "AttributesToGet with an empty name",
+            );
+        })
+        .await;
     // Legacy ADD on another type.
-    put(&c, "shapes", item([("pk", s("b")), ("v", s("text"))])).await;
-    let msg = expect_code(
-        c.update_item()
-            .table_name("shapes")
-            .key("pk", s("b"))
-            .attribute_updates(
-                "v",
-                AttributeValueUpdate::builder()
-                    .action(AttributeAction::Add)
-                    .value(n(1))
-                    .build(),
-            )
-            .send()
-            .await,
-        "ValidationException",
-        "ADD of a number to a string",
-    );
-    assert_eq!(msg, "Type mismatch for attribute to update");
+    cases
+        .run("ADD of a number to a string", async {
+            put(&c, "shapes", item([("pk", s("b")), ("v", s("text"))])).await;
+            let msg = expect_code(
+                c.update_item()
+                    .table_name("shapes")
+                    .key("pk", s("b"))
+                    .attribute_updates(
+                        "v",
+                        AttributeValueUpdate::builder()
+                            .action(AttributeAction::Add)
+                            .value(n(1))
+                            .build(),
+                    )
+                    .send()
+                    .await,
+                "ValidationException",
+                "ADD of a number to a string",
+            );
+            assert_eq!(msg, "Type mismatch for attribute to update");
+        })
+        .await;
     // An ExclusiveStartKey that is not just the key.
-    let msg = expect_code(
-        c.scan()
-            .table_name("shapes")
-            .exclusive_start_key("pk", s("a"))
-            .exclusive_start_key("x", n(3))
-            .send()
-            .await,
-        "ValidationException",
-        "a spurious start key column",
-    );
-    assert_eq!(
-        msg,
-        "The provided starting key is invalid: The provided key element does not match the schema"
-    );
+    cases.run("a spurious start key column", async {
+        let msg = expect_code(
+            c.scan()
+                .table_name("shapes")
+                .exclusive_start_key("pk", s("a"))
+                .exclusive_start_key("x", n(3))
+                .send()
+                .await,
+            "ValidationException",
+            "a spurious start key column",
+        );
+        assert_eq!(
+            msg,
+            "The provided starting key is invalid: The provided key element does not match the schema"
+        );
+    }).await;
     // BatchWriteItem: more than 25 requests for one table.
-    let many: Vec<WriteRequest> = (0..26)
-        .map(|i| put_req(item([("pk", s(&i.to_string()))])))
-        .collect();
-    expect_validation(
-        c.batch_write_item()
-            .request_items("shapes", many)
-            .send()
-            .await,
-        "failed to satisfy constraint: Map value must satisfy constraint: [Member must have length less than or equal to 25, Member must have length greater than or equal to 1]",
-        "26 writes for one table",
-    );
+    cases.run("26 writes for one table", async {
+        let many: Vec<WriteRequest> = (0..26)
+            .map(|i| put_req(item([("pk", s(&i.to_string()))])))
+            .collect();
+        expect_validation(
+            c.batch_write_item()
+                .request_items("shapes", many)
+                .send()
+                .await,
+            "failed to satisfy constraint: Map value must satisfy constraint: [Member must have length less than or equal to 25, Member must have length greater than or equal to 1]",
+            "26 writes for one table",
+        );
+    }).await;
     // TTL: the attribute in use, and the name's length.
     let ttl = |name: &str, enabled: bool| {
         c.update_time_to_live()
@@ -730,28 +872,32 @@ async fn wrong_json_shapes_are_serialization_errors_and_messages_are_dynamodbs()
                     .unwrap(),
             )
     };
-    ttl("expires", true).send().await.unwrap();
-    let msg = expect_code(
-        ttl("dog", false).send().await,
-        "ValidationException",
-        "TTL on another name",
-    );
-    assert_eq!(
-        msg,
-        "TimeToLive is active on a different AttributeName: current AttributeName is expires"
-    );
-    let long = "x".repeat(256);
-    let msg = expect_code(
-        ttl(&long, true).send().await,
-        "ValidationException",
-        "a long TTL name",
-    );
-    assert_eq!(
-        msg,
-        format!(
-            "1 validation error detected: Value '{long}' at 'timeToLiveSpecification.attributeName' failed to satisfy constraint: Member must have length less than or equal to 255"
-        )
-    );
+    cases.run("TTL on another name", async {
+        ttl("expires", true).send().await.unwrap();
+        let msg = expect_code(
+            ttl("dog", false).send().await,
+            "ValidationException",
+            "TTL on another name",
+        );
+        assert_eq!(
+            msg,
+            "TimeToLive is active on a different AttributeName: current AttributeName is expires"
+        );
+    }).await;
+    cases.run("a long TTL name", async {
+        let long = "x".repeat(256);
+        let msg = expect_code(
+            ttl(&long, true).send().await,
+            "ValidationException",
+            "a long TTL name",
+        );
+        assert_eq!(
+            msg,
+            format!(
+                "1 validation error detected: Value '{long}' at 'timeToLiveSpecification.attributeName' failed to satisfy constraint: Member must have length less than or equal to 255"
+            )
+        );
+    }).await;
     // CreateTable: definitions checked member by member, then for duplicates.
     let def = |name: Option<&str>, ty: ScalarAttributeType| {
         let mut d = AttributeDefinition::builder().attribute_type(ty);
@@ -772,57 +918,72 @@ async fn wrong_json_shapes_are_serialization_errors_and_messages_are_dynamodbs()
             .key_schema(key.clone())
             .set_attribute_definitions(Some(defs))
     };
-    let unnamed = AttributeDefinition::builder()
-        .attribute_type(ScalarAttributeType::S)
-        .attribute_name("")
-        .build()
-        .unwrap();
-    let msg = expect_code(
-        create(vec![unnamed]).send().await,
-        "ValidationException",
-        "an empty name",
-    );
-    assert!(
-        msg.contains("'attributeDefinitions.1.member.attributeName'"),
-        "{msg}"
-    );
-    let msg = expect_code(
-        create(vec![
-            def(Some("xyz"), ScalarAttributeType::S).unwrap(),
-            def(Some("xyz"), ScalarAttributeType::N).unwrap(),
-        ])
-        .send()
-        .await,
-        "ValidationException",
-        "a duplicate definition",
-    );
-    assert_eq!(msg, "Attribute Name is duplicated: xyz");
+    cases
+        .run("an empty name", async {
+            let unnamed = AttributeDefinition::builder()
+                .attribute_type(ScalarAttributeType::S)
+                .attribute_name("")
+                .build()
+                .unwrap();
+            let msg = expect_code(
+                create(vec![unnamed]).send().await,
+                "ValidationException",
+                "an empty name",
+            );
+            assert!(
+                msg.contains("'attributeDefinitions.1.member.attributeName'"),
+                "{msg}"
+            );
+        })
+        .await;
+    cases
+        .run("a duplicate definition", async {
+            let msg = expect_code(
+                create(vec![
+                    def(Some("xyz"), ScalarAttributeType::S).unwrap(),
+                    def(Some("xyz"), ScalarAttributeType::N).unwrap(),
+                ])
+                .send()
+                .await,
+                "ValidationException",
+                "a duplicate definition",
+            );
+            assert_eq!(msg, "Attribute Name is duplicated: xyz");
+        })
+        .await;
     // Tags: an ARN that is no ARN; Tag/UntagResource answer no body.
-    let msg = expect_code(
-        c.tag_resource()
-            .resource_arn("I_do_not_exist")
-            .tags(Tag::builder().key("k").value("v").build().unwrap())
-            .send()
-            .await,
-        "ValidationException",
-        "a name for an ARN",
-    );
-    assert_eq!(
-        msg,
-        "One or more parameter values were invalid: ARNs must start with 'arn:': I_do_not_exist"
-    );
-    let arn = "arn:aws:dynamodb:us-east-1:000000000000:table/shapes";
-    let (status, body) = post(
-        "TagResource",
-        format!(r#"{{"ResourceArn": "{arn}", "Tags": [{{"Key": "k", "Value": "v"}}]}}"#),
-    )
-    .await;
-    assert_eq!((status, body.as_str()), (200, ""));
-    let (status, body) = post(
-        "UntagResource",
-        format!(r#"{{"ResourceArn": "{arn}", "TagKeys": ["k"]}}"#),
-    )
-    .await;
-    assert_eq!((status, body.as_str()), (200, ""));
+    cases.run("a name for an ARN", async {
+        let msg = expect_code(
+            c.tag_resource()
+                .resource_arn("I_do_not_exist")
+                .tags(Tag::builder().key("k").value("v").build().unwrap())
+                .send()
+                .await,
+            "ValidationException",
+            "a name for an ARN",
+        );
+        assert_eq!(
+            msg,
+            "One or more parameter values were invalid: ARNs must start with 'arn:': I_do_not_exist"
+        );
+    }).await;
+    cases
+        .run("TagResource and UntagResource answer no body", async {
+            let arn = "arn:aws:dynamodb:us-east-1:000000000000:table/shapes";
+            let (status, body) = post(
+                "TagResource",
+                format!(r#"{{"ResourceArn": "{arn}", "Tags": [{{"Key": "k", "Value": "v"}}]}}"#),
+            )
+            .await;
+            assert_eq!((status, body.as_str()), (200, ""));
+            let (status, body) = post(
+                "UntagResource",
+                format!(r#"{{"ResourceArn": "{arn}", "TagKeys": ["k"]}}"#),
+            )
+            .await;
+            assert_eq!((status, body.as_str()), (200, ""));
+        })
+        .await;
     cluster.shutdown().await;
+    cases.finish();
 }

@@ -42,9 +42,10 @@ async fn condition_expressions_decide_writes() {
         (":tM", s("M")),
     ]
     .into();
+    let mut cases = Cases::new();
     // Each case: a condition and whether it holds for `it`. The write is a
     // PutItem of the same image, so the item never changes.
-    let cases: &[(&str, bool)] = &[
+    let conditions: &[(&str, bool)] = &[
         ("num = :ten", true),
         ("num <> :ten", false),
         ("num < :eleven", true),
@@ -105,112 +106,148 @@ async fn condition_expressions_decide_writes() {
         ("lst[0] < lst[1]", true),
         ("num > lst[2]", true),
     ];
-    for (cond, want) in cases {
-        let mut req = c
-            .put_item()
-            .table_name("conds")
-            .set_item(Some(it.clone()))
-            .condition_expression(*cond);
-        for k in placeholders(cond, '#') {
-            req = req.expression_attribute_names(&k, names[k.as_str()]);
-        }
-        for k in placeholders(cond, ':') {
-            req = req.expression_attribute_values(&k, values[k.as_str()].clone());
-        }
-        let held = match req.send().await {
-            Ok(_) => true,
-            Err(e) => {
-                let e = e.into_service_error();
-                assert!(e.is_conditional_check_failed_exception(), "{cond}: {e:?}");
-                false
-            }
-        };
-        assert_eq!(held, *want, "condition {cond}");
+    for (cond, want) in conditions {
+        cases
+            .run(cond, async {
+                let mut req = c
+                    .put_item()
+                    .table_name("conds")
+                    .set_item(Some(it.clone()))
+                    .condition_expression(*cond);
+                for k in placeholders(cond, '#') {
+                    req = req.expression_attribute_names(&k, names[k.as_str()]);
+                }
+                for k in placeholders(cond, ':') {
+                    req = req.expression_attribute_values(&k, values[k.as_str()].clone());
+                }
+                let held = match req.send().await {
+                    Ok(_) => true,
+                    Err(e) => {
+                        let e = e.into_service_error();
+                        assert!(e.is_conditional_check_failed_exception(), "{cond}: {e:?}");
+                        false
+                    }
+                };
+                assert_eq!(held, *want, "condition {cond}");
+            })
+            .await;
     }
 
     // attribute_not_exists as "create only"; ALL_OLD returns the item in
     // the ConditionalCheckFailedException, and only when asked.
     let fresh = item([("pk", s("new")), ("v", n(1))]);
-    c.put_item()
-        .table_name("conds")
-        .set_item(Some(fresh.clone()))
-        .condition_expression("attribute_not_exists(pk)")
-        .send()
-        .await
-        .expect("create only, first time");
-    let err = c
-        .put_item()
-        .table_name("conds")
-        .item("pk", s("new"))
-        .item("v", n(2))
-        .condition_expression("attribute_not_exists(pk)")
-        .return_values_on_condition_check_failure(ReturnValuesOnConditionCheckFailure::AllOld)
-        .send()
-        .await
-        .unwrap_err()
-        .into_service_error();
-    match &err {
-        PutItemError::ConditionalCheckFailedException(e) => {
-            assert_item(e.item(), &fresh, "the item in the exception");
-        }
-        other => panic!("expected ConditionalCheckFailedException, got {other:?}"),
-    }
-    let err = c
-        .put_item()
-        .table_name("conds")
-        .item("pk", s("new"))
-        .condition_expression("attribute_not_exists(pk)")
-        .send()
-        .await
-        .unwrap_err()
-        .into_service_error();
-    match &err {
-        PutItemError::ConditionalCheckFailedException(e) => {
-            assert!(e.item().is_none(), "no item unless asked: {e:?}");
-        }
-        other => panic!("expected ConditionalCheckFailedException, got {other:?}"),
-    }
-    assert_item(
-        get(&c, "conds", item([("pk", s("new"))])).await.as_ref(),
-        &fresh,
-        "a failed condition writes nothing",
-    );
-    let err = c
-        .update_item()
-        .table_name("conds")
-        .key("pk", s("new"))
-        .update_expression("SET v = :two")
-        .condition_expression("v = :two")
-        .expression_attribute_values(":two", n(2))
-        .return_values_on_condition_check_failure(ReturnValuesOnConditionCheckFailure::AllOld)
-        .send()
-        .await
-        .unwrap_err()
-        .into_service_error();
-    assert!(err.is_conditional_check_failed_exception(), "{err:?}");
-    assert!(
-        format!("{err:?}").contains("\"v\""),
-        "UpdateItem ALL_OLD on failure: {err:?}"
-    );
-    let err = c
-        .delete_item()
-        .table_name("conds")
-        .key("pk", s("missing"))
-        .condition_expression("attribute_exists(pk)")
-        .send()
-        .await
-        .unwrap_err()
-        .into_service_error();
-    assert!(err.is_conditional_check_failed_exception(), "{err:?}");
-    c.delete_item()
-        .table_name("conds")
-        .key("pk", s("new"))
-        .condition_expression("v = :one")
-        .expression_attribute_values(":one", n(1))
-        .send()
-        .await
-        .expect("a conditional delete that holds");
-    assert!(get(&c, "conds", item([("pk", s("new"))])).await.is_none());
+    cases
+        .run("create only, first time", async {
+            c.put_item()
+                .table_name("conds")
+                .set_item(Some(fresh.clone()))
+                .condition_expression("attribute_not_exists(pk)")
+                .send()
+                .await
+                .expect("create only, first time");
+        })
+        .await;
+    cases
+        .run("PutItem ALL_OLD on failure", async {
+            let err = c
+                .put_item()
+                .table_name("conds")
+                .item("pk", s("new"))
+                .item("v", n(2))
+                .condition_expression("attribute_not_exists(pk)")
+                .return_values_on_condition_check_failure(
+                    ReturnValuesOnConditionCheckFailure::AllOld,
+                )
+                .send()
+                .await
+                .unwrap_err()
+                .into_service_error();
+            match &err {
+                PutItemError::ConditionalCheckFailedException(e) => {
+                    assert_item(e.item(), &fresh, "the item in the exception");
+                }
+                other => panic!("expected ConditionalCheckFailedException, got {other:?}"),
+            }
+        })
+        .await;
+    cases
+        .run("no item unless asked", async {
+            let err = c
+                .put_item()
+                .table_name("conds")
+                .item("pk", s("new"))
+                .condition_expression("attribute_not_exists(pk)")
+                .send()
+                .await
+                .unwrap_err()
+                .into_service_error();
+            match &err {
+                PutItemError::ConditionalCheckFailedException(e) => {
+                    assert!(e.item().is_none(), "no item unless asked: {e:?}");
+                }
+                other => panic!("expected ConditionalCheckFailedException, got {other:?}"),
+            }
+        })
+        .await;
+    cases
+        .run("a failed condition writes nothing", async {
+            assert_item(
+                get(&c, "conds", item([("pk", s("new"))])).await.as_ref(),
+                &fresh,
+                "a failed condition writes nothing",
+            );
+        })
+        .await;
+    cases
+        .run("UpdateItem ALL_OLD on failure", async {
+            let err = c
+                .update_item()
+                .table_name("conds")
+                .key("pk", s("new"))
+                .update_expression("SET v = :two")
+                .condition_expression("v = :two")
+                .expression_attribute_values(":two", n(2))
+                .return_values_on_condition_check_failure(
+                    ReturnValuesOnConditionCheckFailure::AllOld,
+                )
+                .send()
+                .await
+                .unwrap_err()
+                .into_service_error();
+            assert!(err.is_conditional_check_failed_exception(), "{err:?}");
+            assert!(
+                format!("{err:?}").contains("\"v\""),
+                "UpdateItem ALL_OLD on failure: {err:?}"
+            );
+        })
+        .await;
+    cases
+        .run("a DeleteItem whose condition fails", async {
+            let err = c
+                .delete_item()
+                .table_name("conds")
+                .key("pk", s("missing"))
+                .condition_expression("attribute_exists(pk)")
+                .send()
+                .await
+                .unwrap_err()
+                .into_service_error();
+            assert!(err.is_conditional_check_failed_exception(), "{err:?}");
+        })
+        .await;
+    cases
+        .run("a DeleteItem whose condition holds", async {
+            c.delete_item()
+                .table_name("conds")
+                .key("pk", s("new"))
+                .condition_expression("v = :one")
+                .expression_attribute_values(":one", n(1))
+                .send()
+                .await
+                .expect("a conditional delete that holds");
+            assert!(get(&c, "conds", item([("pk", s("new"))])).await.is_none());
+        })
+        .await;
 
     // Mistakes in expressions are validation errors, not failed conditions.
     let bad: &[(&str, Names, Values, &str)] = &[
@@ -234,20 +271,25 @@ async fn condition_expressions_decide_writes() {
         ("num < :a", vec![], vec![(":a", l(vec![]))], ""),
     ];
     for (cond, ns_, vs, contains) in bad {
-        let mut req = c
-            .put_item()
-            .table_name("conds")
-            .set_item(Some(it.clone()))
-            .condition_expression(*cond);
-        for (k, v) in ns_ {
-            req = req.expression_attribute_names(*k, *v);
-        }
-        for (k, v) in vs {
-            req = req.expression_attribute_values(*k, v.clone());
-        }
-        expect_validation(req.send().await, contains, cond);
+        cases
+            .run(cond, async {
+                let mut req = c
+                    .put_item()
+                    .table_name("conds")
+                    .set_item(Some(it.clone()))
+                    .condition_expression(*cond);
+                for (k, v) in ns_ {
+                    req = req.expression_attribute_names(*k, *v);
+                }
+                for (k, v) in vs {
+                    req = req.expression_attribute_values(*k, v.clone());
+                }
+                expect_validation(req.send().await, contains, cond);
+            })
+            .await;
     }
     cluster.shutdown().await;
+    cases.finish();
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

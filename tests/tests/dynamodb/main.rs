@@ -28,8 +28,11 @@ use meridian_cluster::http;
 use meridian_core::AttrValue;
 use meridian_tests::{TestCluster, poll_until};
 
+#[path = "../cases/mod.rs"]
+mod cases;
 #[path = "../sdk/mod.rs"]
 mod sdk;
+use cases::Cases;
 use sdk::*;
 
 const REGIONS: [&str; 3] = ["us-east-1", "eu-west-1", "ap-southeast-1"];

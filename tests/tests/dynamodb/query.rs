@@ -52,7 +52,8 @@ async fn query_conditions_filters_order_and_pages() {
         }
         req
     };
-    let cases: Vec<(&str, Values, Vec<String>)> = vec![
+    let mut cases = Cases::new();
+    let conditions: Vec<(&str, Values, Vec<String>)> = vec![
         ("pk = :p", vec![], range(1, 20)),
         ("pk = :p AND sk = :v", vec![(":v", s("s05"))], range(5, 5)),
         ("pk = :p AND sk < :v", vec![(":v", s("s05"))], range(1, 4)),
@@ -80,121 +81,161 @@ async fn query_conditions_filters_order_and_pages() {
         ),
         ("pk = :p AND sk > :v", vec![(":v", s("s99"))], vec![]),
     ];
-    for (kce, vals, want) in cases {
-        let out = q(kce, vals).send().await.unwrap();
-        assert_eq!(sks(&out), want, "{kce}");
-        assert_eq!(out.count() as usize, want.len(), "{kce}");
-        assert!(out.last_evaluated_key().is_none(), "{kce}");
+    for (kce, vals, want) in conditions {
+        cases
+            .run(kce, async {
+                let out = q(kce, vals).send().await.unwrap();
+                assert_eq!(sks(&out), want, "{kce}");
+                assert_eq!(out.count() as usize, want.len(), "{kce}");
+                assert!(out.last_evaluated_key().is_none(), "{kce}");
+            })
+            .await;
     }
-    let other = c
-        .query()
-        .table_name("events")
-        .key_condition_expression("pk = :q")
-        .expression_attribute_values(":q", s("q"))
-        .send()
-        .await
-        .unwrap();
-    assert_eq!(sks(&other), range(1, 3), "another partition");
-
-    // FilterExpression runs after the read: Count vs ScannedCount.
-    let out = q("pk = :p", vec![(":even", s("even")), (":ten", n(10))])
-        .filter_expression("kind = :even AND #c > :ten")
-        .expression_attribute_names("#c", "count")
-        .send()
-        .await
-        .unwrap();
-    assert_eq!(sks(&out), ["s12", "s14", "s16", "s18", "s20"]);
-    assert_eq!((out.count(), out.scanned_count()), (5, 20));
-
-    // ProjectionExpression.
-    let out = q("pk = :p AND sk = :v", vec![(":v", s("s07"))])
-        .projection_expression("sk, #c")
-        .expression_attribute_names("#c", "count")
-        .send()
-        .await
-        .unwrap();
-    assert_eq!(out.items(), [item([("sk", s("s07")), ("count", n(7))])]);
-
-    // Backwards.
-    let out = q("pk = :p AND sk <= :v", vec![(":v", s("s05"))])
-        .scan_index_forward(false)
-        .send()
-        .await
-        .unwrap();
-    assert_eq!(sks(&out), ["s05", "s04", "s03", "s02", "s01"]);
-
-    // Limit pages with LastEvaluatedKey/ExclusiveStartKey, both directions.
-    for forward in [true, false] {
-        let mut got = Vec::new();
-        let mut sizes = Vec::new();
-        let mut start = None;
-        for _ in 0..10 {
-            let out = q("pk = :p", vec![])
-                .scan_index_forward(forward)
-                .limit(7)
-                .set_exclusive_start_key(start.take())
+    cases
+        .run("another partition", async {
+            let other = c
+                .query()
+                .table_name("events")
+                .key_condition_expression("pk = :q")
+                .expression_attribute_values(":q", s("q"))
                 .send()
                 .await
                 .unwrap();
-            sizes.push(out.items().len());
-            got.extend(sks(&out));
-            if let Some(k) = out.last_evaluated_key() {
-                assert_eq!(
-                    k,
-                    &item([("pk", s("p")), ("sk", s(got.last().unwrap()))]),
-                    "LastEvaluatedKey is the last item's key"
-                );
-                start = Some(k.clone());
-            } else {
-                break;
-            }
-        }
-        let mut want = range(1, 20);
-        if !forward {
-            want.reverse();
-        }
-        assert_eq!(got, want, "forward {forward}");
-        assert_eq!(sizes, [7, 7, 6], "forward {forward}");
+            assert_eq!(sks(&other), range(1, 3), "another partition");
+        })
+        .await;
+
+    // FilterExpression runs after the read: Count vs ScannedCount.
+    cases
+        .run("FilterExpression runs after the read", async {
+            let out = q("pk = :p", vec![(":even", s("even")), (":ten", n(10))])
+                .filter_expression("kind = :even AND #c > :ten")
+                .expression_attribute_names("#c", "count")
+                .send()
+                .await
+                .unwrap();
+            assert_eq!(sks(&out), ["s12", "s14", "s16", "s18", "s20"]);
+            assert_eq!((out.count(), out.scanned_count()), (5, 20));
+        })
+        .await;
+
+    // ProjectionExpression.
+    cases
+        .run("ProjectionExpression", async {
+            let out = q("pk = :p AND sk = :v", vec![(":v", s("s07"))])
+                .projection_expression("sk, #c")
+                .expression_attribute_names("#c", "count")
+                .send()
+                .await
+                .unwrap();
+            assert_eq!(out.items(), [item([("sk", s("s07")), ("count", n(7))])]);
+        })
+        .await;
+
+    // Backwards.
+    cases
+        .run("backwards", async {
+            let out = q("pk = :p AND sk <= :v", vec![(":v", s("s05"))])
+                .scan_index_forward(false)
+                .send()
+                .await
+                .unwrap();
+            assert_eq!(sks(&out), ["s05", "s04", "s03", "s02", "s01"]);
+        })
+        .await;
+
+    // Limit pages with LastEvaluatedKey/ExclusiveStartKey, both directions.
+    for forward in [true, false] {
+        cases
+            .run(format!("pages, forward {forward}"), async {
+                let mut got = Vec::new();
+                let mut sizes = Vec::new();
+                let mut start = None;
+                for _ in 0..10 {
+                    let out = q("pk = :p", vec![])
+                        .scan_index_forward(forward)
+                        .limit(7)
+                        .set_exclusive_start_key(start.take())
+                        .send()
+                        .await
+                        .unwrap();
+                    sizes.push(out.items().len());
+                    got.extend(sks(&out));
+                    if let Some(k) = out.last_evaluated_key() {
+                        assert_eq!(
+                            k,
+                            &item([("pk", s("p")), ("sk", s(got.last().unwrap()))]),
+                            "LastEvaluatedKey is the last item's key"
+                        );
+                        start = Some(k.clone());
+                    } else {
+                        break;
+                    }
+                }
+                let mut want = range(1, 20);
+                if !forward {
+                    want.reverse();
+                }
+                assert_eq!(got, want, "forward {forward}");
+                assert_eq!(sizes, [7, 7, 6], "forward {forward}");
+            })
+            .await;
     }
 
     // Limit counts items read, before the filter.
-    let out = q("pk = :p", vec![(":even", s("even"))])
-        .filter_expression("kind = :even")
-        .limit(4)
-        .send()
-        .await
-        .unwrap();
-    assert_eq!(sks(&out), ["s02", "s04"]);
-    assert_eq!(out.scanned_count(), 4);
-    assert_eq!(
-        out.last_evaluated_key(),
-        Some(&item([("pk", s("p")), ("sk", s("s04"))]))
-    );
+    cases
+        .run("Limit counts items read, before the filter", async {
+            let out = q("pk = :p", vec![(":even", s("even"))])
+                .filter_expression("kind = :even")
+                .limit(4)
+                .send()
+                .await
+                .unwrap();
+            assert_eq!(sks(&out), ["s02", "s04"]);
+            assert_eq!(out.scanned_count(), 4);
+            assert_eq!(
+                out.last_evaluated_key(),
+                Some(&item([("pk", s("p")), ("sk", s("s04"))]))
+            );
+        })
+        .await;
 
     // Select COUNT: a count and no items, with or without a filter.
-    let out = q("pk = :p", vec![])
-        .select(Select::Count)
-        .send()
-        .await
-        .unwrap();
-    assert_eq!((out.count(), out.scanned_count()), (20, 20));
-    assert!(out.items.is_none(), "COUNT returns no Items: {out:?}");
-    let out = q("pk = :p", vec![(":odd", s("odd"))])
-        .filter_expression("kind = :odd")
-        .select(Select::Count)
-        .send()
-        .await
-        .unwrap();
-    assert_eq!((out.count(), out.scanned_count()), (10, 20));
-    expect_validation(
-        q("pk = :p", vec![])
-            .select(Select::Count)
-            .projection_expression("sk")
-            .send()
-            .await,
-        "",
-        "COUNT with a projection",
-    );
+    cases
+        .run("Select COUNT", async {
+            let out = q("pk = :p", vec![])
+                .select(Select::Count)
+                .send()
+                .await
+                .unwrap();
+            assert_eq!((out.count(), out.scanned_count()), (20, 20));
+            assert!(out.items.is_none(), "COUNT returns no Items: {out:?}");
+        })
+        .await;
+    cases
+        .run("Select COUNT with a filter", async {
+            let out = q("pk = :p", vec![(":odd", s("odd"))])
+                .filter_expression("kind = :odd")
+                .select(Select::Count)
+                .send()
+                .await
+                .unwrap();
+            assert_eq!((out.count(), out.scanned_count()), (10, 20));
+        })
+        .await;
+    cases
+        .run("COUNT with a projection", async {
+            expect_validation(
+                q("pk = :p", vec![])
+                    .select(Select::Count)
+                    .projection_expression("sk")
+                    .send()
+                    .await,
+                "",
+                "COUNT with a projection",
+            );
+        })
+        .await;
 
     // Numbers sort numerically.
     create_table(
@@ -226,19 +267,31 @@ async fn query_conditions_filters_order_and_pages() {
             .map(|i| i["sk"].as_n().unwrap().clone())
             .collect()
     };
-    assert_eq!(nums(&numq("pk = :a").send().await.unwrap()), sorted);
-    let out = numq("pk = :a")
-        .scan_index_forward(false)
-        .send()
-        .await
-        .unwrap();
-    assert_eq!(nums(&out), sorted.iter().rev().copied().collect::<Vec<_>>());
-    let out = numq("pk = :a AND sk < :ten")
-        .expression_attribute_values(":ten", n(10))
-        .send()
-        .await
-        .unwrap();
-    assert_eq!(nums(&out), ["-5", "1", "2", "2.5"]);
+    cases
+        .run("numbers sort numerically", async {
+            assert_eq!(nums(&numq("pk = :a").send().await.unwrap()), sorted);
+        })
+        .await;
+    cases
+        .run("numbers backwards", async {
+            let out = numq("pk = :a")
+                .scan_index_forward(false)
+                .send()
+                .await
+                .unwrap();
+            assert_eq!(nums(&out), sorted.iter().rev().copied().collect::<Vec<_>>());
+        })
+        .await;
+    cases
+        .run("numbers below ten", async {
+            let out = numq("pk = :a AND sk < :ten")
+                .expression_attribute_values(":ten", n(10))
+                .send()
+                .await
+                .unwrap();
+            assert_eq!(nums(&out), ["-5", "1", "2", "2.5"]);
+        })
+        .await;
 
     // Bad queries are validation errors.
     let bad = [
@@ -270,15 +323,24 @@ async fn query_conditions_filters_order_and_pages() {
         (numq("pk = :a").limit(0), "limit"),
     ];
     for (req, contains) in bad {
-        let what = format!("{:?}", req.as_input());
-        expect_validation(req.send().await, contains, &what);
+        cases
+            .run(format!("{:?}", req.as_input()), async {
+                let what = format!("{:?}", req.as_input());
+                expect_validation(req.send().await, contains, &what);
+            })
+            .await;
     }
-    expect_validation(
-        c.query().table_name("nums").send().await,
-        "KeyConditionExpression",
-        "Query without a key condition",
-    );
+    cases
+        .run("Query without a key condition", async {
+            expect_validation(
+                c.query().table_name("nums").send().await,
+                "KeyConditionExpression",
+                "Query without a key condition",
+            );
+        })
+        .await;
     cluster.shutdown().await;
+    cases.finish();
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

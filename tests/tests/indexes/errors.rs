@@ -21,111 +21,139 @@ async fn index_reads_refused_as_dynamodb_refuses_them() {
     )
     .await;
 
+    let mut cases = Cases::new();
     let consistent = "Consistent reads are not supported on global secondary indexes";
-    let r = c
-        .query()
-        .table_name("orders")
-        .index_name("by_status")
-        .key_condition_expression("#s = :s")
-        .expression_attribute_names("#s", "status")
-        .expression_attribute_values(":s", s("open"))
-        .consistent_read(true)
-        .send()
+    cases
+        .run("Query ConsistentRead on a GSI", async {
+            let r = c
+                .query()
+                .table_name("orders")
+                .index_name("by_status")
+                .key_condition_expression("#s = :s")
+                .expression_attribute_names("#s", "status")
+                .expression_attribute_values(":s", s("open"))
+                .consistent_read(true)
+                .send()
+                .await;
+            expect_validation(r, consistent, "Query ConsistentRead on a GSI");
+        })
         .await;
-    expect_validation(r, consistent, "Query ConsistentRead on a GSI");
-    let r = c
-        .scan()
-        .table_name("orders")
-        .index_name("by_owner")
-        .consistent_read(true)
-        .send()
+    cases
+        .run("Scan ConsistentRead on a GSI", async {
+            let r = c
+                .scan()
+                .table_name("orders")
+                .index_name("by_owner")
+                .consistent_read(true)
+                .send()
+                .await;
+            expect_validation(r, consistent, "Scan ConsistentRead on a GSI");
+        })
         .await;
-    expect_validation(r, consistent, "Scan ConsistentRead on a GSI");
 
     let missing = "The table does not have the specified index: nope_index";
-    let r = c
-        .query()
-        .table_name("orders")
-        .index_name("nope_index")
-        .key_condition_expression("pk = :p")
-        .expression_attribute_values(":p", s("p"))
-        .send()
+    cases
+        .run("Query of an unknown index", async {
+            let r = c
+                .query()
+                .table_name("orders")
+                .index_name("nope_index")
+                .key_condition_expression("pk = :p")
+                .expression_attribute_values(":p", s("p"))
+                .send()
+                .await;
+            let msg = expect_code(r, "ValidationException", "Query of an unknown index");
+            assert_eq!(msg, missing);
+        })
         .await;
-    let msg = expect_code(r, "ValidationException", "Query of an unknown index");
-    assert_eq!(msg, missing);
-    let r = c
-        .scan()
-        .table_name("orders")
-        .index_name("nope_index")
-        .send()
+    cases
+        .run("Scan of an unknown index", async {
+            let r = c
+                .scan()
+                .table_name("orders")
+                .index_name("nope_index")
+                .send()
+                .await;
+            let msg = expect_code(r, "ValidationException", "Scan of an unknown index");
+            assert_eq!(msg, missing);
+        })
         .await;
-    let msg = expect_code(r, "ValidationException", "Scan of an unknown index");
-    assert_eq!(msg, missing);
 
-    let r = c
-        .query()
-        .table_name("orders")
-        .index_name("by_owner")
-        .key_condition_expression("#o = :o")
-        .expression_attribute_names("#o", "owner")
-        .expression_attribute_values(":o", s("ann"))
-        .select(Select::AllAttributes)
-        .send()
-        .await;
-    let msg = expect_code(
-        r,
-        "ValidationException",
-        "ALL_ATTRIBUTES on a KEYS_ONLY GSI",
-    );
-    assert_eq!(
-        msg,
-        "One or more parameter values were invalid: Select type ALL_ATTRIBUTES is not supported for global secondary index by_owner because its projection type is not ALL"
-    );
-    let r = c
-        .scan()
-        .table_name("orders")
-        .index_name("by_region")
-        .select(Select::AllAttributes)
-        .send()
-        .await;
-    expect_validation(
-        r,
-        "Select type ALL_ATTRIBUTES is not supported for global secondary index by_region because its projection type is not ALL",
-        "Scan ALL_ATTRIBUTES on an INCLUDE GSI",
-    );
+    cases.run("ALL_ATTRIBUTES on a KEYS_ONLY GSI", async {
+        let r = c
+            .query()
+            .table_name("orders")
+            .index_name("by_owner")
+            .key_condition_expression("#o = :o")
+            .expression_attribute_names("#o", "owner")
+            .expression_attribute_values(":o", s("ann"))
+            .select(Select::AllAttributes)
+            .send()
+            .await;
+        let msg = expect_code(
+            r,
+            "ValidationException",
+            "ALL_ATTRIBUTES on a KEYS_ONLY GSI",
+        );
+        assert_eq!(
+            msg,
+            "One or more parameter values were invalid: Select type ALL_ATTRIBUTES is not supported for global secondary index by_owner because its projection type is not ALL"
+        );
+    }).await;
+    cases.run("Scan ALL_ATTRIBUTES on an INCLUDE GSI", async {
+        let r = c
+            .scan()
+            .table_name("orders")
+            .index_name("by_region")
+            .select(Select::AllAttributes)
+            .send()
+            .await;
+        expect_validation(
+            r,
+            "Select type ALL_ATTRIBUTES is not supported for global secondary index by_region because its projection type is not ALL",
+            "Scan ALL_ATTRIBUTES on an INCLUDE GSI",
+        );
+    }).await;
     // A key condition without the index's partition key.
-    let r = c
-        .query()
-        .table_name("orders")
-        .index_name("by_status")
-        .key_condition_expression("pk = :p")
-        .expression_attribute_values(":p", s("p"))
-        .send()
+    cases
+        .run("wrong key", async {
+            let r = c
+                .query()
+                .table_name("orders")
+                .index_name("by_status")
+                .key_condition_expression("pk = :p")
+                .expression_attribute_values(":p", s("p"))
+                .send()
+                .await;
+            expect_validation(
+                r,
+                "Query condition missed key schema element: status",
+                "wrong key",
+            );
+        })
         .await;
-    expect_validation(
-        r,
-        "Query condition missed key schema element: status",
-        "wrong key",
-    );
     // A filter on the queried index's key.
-    let r = c
-        .query()
-        .table_name("orders")
-        .index_name("by_status")
-        .key_condition_expression("#s = :s")
-        .filter_expression("#a > :a")
-        .expression_attribute_names("#s", "status")
-        .expression_attribute_names("#a", "at")
-        .expression_attribute_values(":s", s("open"))
-        .expression_attribute_values(":a", n(0))
-        .send()
-        .await;
-    expect_validation(
-        r,
-        "Filter Expression can only contain non-primary key attributes: Primary key attribute: at",
-        "filter on an index key",
-    );
+    cases.run("filter on an index key", async {
+        let r = c
+            .query()
+            .table_name("orders")
+            .index_name("by_status")
+            .key_condition_expression("#s = :s")
+            .filter_expression("#a > :a")
+            .expression_attribute_names("#s", "status")
+            .expression_attribute_names("#a", "at")
+            .expression_attribute_values(":s", s("open"))
+            .expression_attribute_values(":a", n(0))
+            .send()
+            .await;
+        expect_validation(
+            r,
+            "Filter Expression can only contain non-primary key attributes: Primary key attribute: at",
+            "filter on an index key",
+        );
+    }).await;
     cluster.shutdown().await;
+    cases.finish();
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -139,59 +167,74 @@ async fn writes_with_unfit_index_keys_are_refused_and_write_nothing() {
     let empty_item = "One or more parameter values are not valid. A value specified for a secondary index key is not supported. The AttributeValue for a key attribute cannot contain an empty string value. IndexName: by_status, IndexKey: status";
     let empty_update = "One or more parameter values are not valid. The update expression attempted to update a secondary index key to a value that is not supported. The AttributeValue for a key attribute cannot contain an empty string value.";
 
+    let mut cases = Cases::new();
     // PutItem.
-    let r = c
-        .put_item()
-        .table_name(t)
-        .set_item(Some(item([
-            ("pk", s("p")),
-            ("sk", s("a")),
-            ("status", n(1)),
-        ])))
-        .send()
+    cases
+        .run("put wrong type", async {
+            let r = c
+                .put_item()
+                .table_name(t)
+                .set_item(Some(item([
+                    ("pk", s("p")),
+                    ("sk", s("a")),
+                    ("status", n(1)),
+                ])))
+                .send()
+                .await;
+            assert_eq!(
+                expect_code(r, "ValidationException", "put wrong type"),
+                mismatch
+            );
+        })
         .await;
-    assert_eq!(
-        expect_code(r, "ValidationException", "put wrong type"),
-        mismatch
-    );
-    let r = c
-        .put_item()
-        .table_name(t)
-        .set_item(Some(item([
-            ("pk", s("p")),
-            ("sk", s("a")),
-            ("status", s("")),
-        ])))
-        .send()
+    cases
+        .run("put empty", async {
+            let r = c
+                .put_item()
+                .table_name(t)
+                .set_item(Some(item([
+                    ("pk", s("p")),
+                    ("sk", s("a")),
+                    ("status", s("")),
+                ])))
+                .send()
+                .await;
+            assert_eq!(
+                expect_code(r, "ValidationException", "put empty"),
+                empty_item
+            );
+        })
         .await;
-    assert_eq!(
-        expect_code(r, "ValidationException", "put empty"),
-        empty_item
-    );
-    assert_eq!(
-        get(&c, t, key("a")).await,
-        None,
-        "refused puts write nothing"
-    );
+    cases
+        .run("refused puts write nothing", async {
+            assert_eq!(
+                get(&c, t, key("a")).await,
+                None,
+                "refused puts write nothing"
+            );
+        })
+        .await;
     // An index key of the wrong type in an INCLUDE index's sort key.
-    let r = c
-        .put_item()
-        .table_name(t)
-        .set_item(Some(item([
-            ("pk", s("p")),
-            ("sk", s("a")),
-            ("region", s("eu")),
-            ("at", s("x")),
-        ])))
-        .send()
-        .await;
-    // DynamoDB names the alphabetically first index the value is unfit for.
-    expect_validation(
-        r,
-        "One or more parameter values were invalid: Type mismatch for Index Key at Expected: N Actual: S IndexName: by_at",
-        "put wrong at",
-    );
-    assert_eq!(get(&c, t, key("a")).await, None);
+    cases.run("put wrong at", async {
+        let r = c
+            .put_item()
+            .table_name(t)
+            .set_item(Some(item([
+                ("pk", s("p")),
+                ("sk", s("a")),
+                ("region", s("eu")),
+                ("at", s("x")),
+            ])))
+            .send()
+            .await;
+        // DynamoDB names the alphabetically first index the value is unfit for.
+        expect_validation(
+            r,
+            "One or more parameter values were invalid: Type mismatch for Index Key at Expected: N Actual: S IndexName: by_at",
+            "put wrong at",
+        );
+        assert_eq!(get(&c, t, key("a")).await, None);
+    }).await;
 
     // UpdateItem on an existing item leaves it as it was.
     let before = item([
@@ -210,162 +253,203 @@ async fn writes_with_unfit_index_keys_are_refused_and_write_nothing() {
             .expression_attribute_values(":v", v)
             .send()
     };
-    let r = update("SET #s = :v", n(5)).await;
-    assert_eq!(
-        expect_code(r, "ValidationException", "update wrong type"),
-        mismatch
-    );
-    let r = update("SET #s = :v", s("")).await;
-    assert_eq!(
-        expect_code(r, "ValidationException", "update empty"),
-        empty_update
-    );
-    assert_eq!(get(&c, t, key("b")).await, Some(before.clone()));
-    let open = ids_of_status(&c, t, "open").await;
-    assert_eq!(open, vec!["b".to_string()]);
+    cases
+        .run("update wrong type", async {
+            let r = update("SET #s = :v", n(5)).await;
+            assert_eq!(
+                expect_code(r, "ValidationException", "update wrong type"),
+                mismatch
+            );
+        })
+        .await;
+    cases
+        .run("update empty", async {
+            let r = update("SET #s = :v", s("")).await;
+            assert_eq!(
+                expect_code(r, "ValidationException", "update empty"),
+                empty_update
+            );
+        })
+        .await;
+    cases
+        .run("a refused update leaves the item as it was", async {
+            assert_eq!(get(&c, t, key("b")).await, Some(before.clone()));
+            let open = ids_of_status(&c, t, "open").await;
+            assert_eq!(open, vec!["b".to_string()]);
+        })
+        .await;
 
     // BatchWriteItem: the whole batch is refused.
-    let r = c
-        .batch_write_item()
-        .request_items(
-            t,
-            vec![
-                put_req(item([
-                    ("pk", s("p")),
-                    ("sk", s("c")),
-                    ("status", s("open")),
-                    ("at", n(2)),
-                ])),
-                put_req(item([("pk", s("p")), ("sk", s("d")), ("status", n(3))])),
-            ],
-        )
-        .send()
+    cases
+        .run("batch wrong type", async {
+            let r = c
+                .batch_write_item()
+                .request_items(
+                    t,
+                    vec![
+                        put_req(item([
+                            ("pk", s("p")),
+                            ("sk", s("c")),
+                            ("status", s("open")),
+                            ("at", n(2)),
+                        ])),
+                        put_req(item([("pk", s("p")), ("sk", s("d")), ("status", n(3))])),
+                    ],
+                )
+                .send()
+                .await;
+            assert_eq!(
+                expect_code(r, "ValidationException", "batch wrong type"),
+                mismatch
+            );
+        })
         .await;
-    assert_eq!(
-        expect_code(r, "ValidationException", "batch wrong type"),
-        mismatch
-    );
-    let r = c
-        .batch_write_item()
-        .request_items(
-            t,
-            vec![
-                put_req(item([
-                    ("pk", s("p")),
-                    ("sk", s("c")),
-                    ("status", s("open")),
-                    ("at", n(2)),
-                ])),
-                put_req(item([("pk", s("p")), ("sk", s("d")), ("status", s(""))])),
-            ],
-        )
-        .send()
+    cases
+        .run("batch empty", async {
+            let r = c
+                .batch_write_item()
+                .request_items(
+                    t,
+                    vec![
+                        put_req(item([
+                            ("pk", s("p")),
+                            ("sk", s("c")),
+                            ("status", s("open")),
+                            ("at", n(2)),
+                        ])),
+                        put_req(item([("pk", s("p")), ("sk", s("d")), ("status", s(""))])),
+                    ],
+                )
+                .send()
+                .await;
+            assert_eq!(
+                expect_code(r, "ValidationException", "batch empty"),
+                empty_item
+            );
+        })
         .await;
-    assert_eq!(
-        expect_code(r, "ValidationException", "batch empty"),
-        empty_item
-    );
-    assert_eq!(
-        get(&c, t, key("c")).await,
-        None,
-        "nothing of a refused batch is written"
-    );
-    assert_eq!(get(&c, t, key("d")).await, None);
+    cases
+        .run("nothing of a refused batch is written", async {
+            assert_eq!(
+                get(&c, t, key("c")).await,
+                None,
+                "nothing of a refused batch is written"
+            );
+            assert_eq!(get(&c, t, key("d")).await, None);
+        })
+        .await;
 
     // TransactWriteItems: a wrong type cancels the transaction with a
     // ValidationError reason; an empty value is a top-level error.
-    let r = c
-        .transact_write_items()
-        .transact_items(tx_put(
-            t,
-            item([
-                ("pk", s("p")),
-                ("sk", s("c")),
-                ("status", s("open")),
-                ("at", n(2)),
-            ]),
-        ))
-        .transact_items(tx_put(
-            t,
-            item([("pk", s("p")), ("sk", s("d")), ("status", n(3))]),
-        ))
-        .send()
-        .await;
-    match r.map_err(|e| e.into_service_error()) {
-        Err(TransactWriteItemsError::TransactionCanceledException(e)) => {
-            let reasons: Vec<(Option<&str>, Option<&str>)> = e
-                .cancellation_reasons()
-                .iter()
-                .map(|r| (r.code(), r.message()))
-                .collect();
-            assert_eq!(reasons.len(), 2, "{reasons:?}");
-            assert_eq!(reasons[0].0, Some("None"), "{reasons:?}");
-            assert_eq!(
-                reasons[1],
-                (Some("ValidationError"), Some(mismatch)),
-                "{reasons:?}"
-            );
-        }
-        other => panic!("transaction with a wrong index key type: {other:?}"),
-    }
-    let r = c
-        .transact_write_items()
-        .transact_items(tx_put(
-            t,
-            item([
-                ("pk", s("p")),
-                ("sk", s("c")),
-                ("status", s("open")),
-                ("at", n(2)),
-            ]),
-        ))
-        .transact_items(tx_put(
-            t,
-            item([("pk", s("p")), ("sk", s("d")), ("status", s(""))]),
-        ))
-        .send()
-        .await;
-    assert_eq!(
-        expect_code(r, "ValidationException", "transaction empty"),
-        empty_item
-    );
-    let r = c
-        .transact_write_items()
-        .transact_items(tx_put(
-            t,
-            item([
-                ("pk", s("p")),
-                ("sk", s("c")),
-                ("status", s("open")),
-                ("at", n(2)),
-            ]),
-        ))
-        .transact_items({
-            let u = Update::builder()
-                .table_name(t)
-                .set_key(Some(key("b")))
-                .update_expression("SET #s = :v")
-                .expression_attribute_names("#s", "status")
-                .expression_attribute_values(":v", s(""))
-                .build()
-                .unwrap();
-            TransactWriteItem::builder().update(u).build()
+    cases
+        .run("transaction with a wrong index key type", async {
+            let r = c
+                .transact_write_items()
+                .transact_items(tx_put(
+                    t,
+                    item([
+                        ("pk", s("p")),
+                        ("sk", s("c")),
+                        ("status", s("open")),
+                        ("at", n(2)),
+                    ]),
+                ))
+                .transact_items(tx_put(
+                    t,
+                    item([("pk", s("p")), ("sk", s("d")), ("status", n(3))]),
+                ))
+                .send()
+                .await;
+            match r.map_err(|e| e.into_service_error()) {
+                Err(TransactWriteItemsError::TransactionCanceledException(e)) => {
+                    let reasons: Vec<(Option<&str>, Option<&str>)> = e
+                        .cancellation_reasons()
+                        .iter()
+                        .map(|r| (r.code(), r.message()))
+                        .collect();
+                    assert_eq!(reasons.len(), 2, "{reasons:?}");
+                    assert_eq!(reasons[0].0, Some("None"), "{reasons:?}");
+                    assert_eq!(
+                        reasons[1],
+                        (Some("ValidationError"), Some(mismatch)),
+                        "{reasons:?}"
+                    );
+                }
+                other => panic!("transaction with a wrong index key type: {other:?}"),
+            }
         })
-        .send()
         .await;
-    assert_eq!(
-        expect_code(r, "ValidationException", "transaction update empty"),
-        empty_update
-    );
-    assert_eq!(
-        get(&c, t, key("c")).await,
-        None,
-        "nothing of a refused transaction"
-    );
-    assert_eq!(get(&c, t, key("d")).await, None);
-    assert_eq!(get(&c, t, key("b")).await, Some(before));
-    assert_eq!(ids_of_status(&c, t, "open").await, vec!["b".to_string()]);
+    cases
+        .run("transaction empty", async {
+            let r = c
+                .transact_write_items()
+                .transact_items(tx_put(
+                    t,
+                    item([
+                        ("pk", s("p")),
+                        ("sk", s("c")),
+                        ("status", s("open")),
+                        ("at", n(2)),
+                    ]),
+                ))
+                .transact_items(tx_put(
+                    t,
+                    item([("pk", s("p")), ("sk", s("d")), ("status", s(""))]),
+                ))
+                .send()
+                .await;
+            assert_eq!(
+                expect_code(r, "ValidationException", "transaction empty"),
+                empty_item
+            );
+        })
+        .await;
+    cases
+        .run("transaction update empty", async {
+            let r = c
+                .transact_write_items()
+                .transact_items(tx_put(
+                    t,
+                    item([
+                        ("pk", s("p")),
+                        ("sk", s("c")),
+                        ("status", s("open")),
+                        ("at", n(2)),
+                    ]),
+                ))
+                .transact_items({
+                    let u = Update::builder()
+                        .table_name(t)
+                        .set_key(Some(key("b")))
+                        .update_expression("SET #s = :v")
+                        .expression_attribute_names("#s", "status")
+                        .expression_attribute_values(":v", s(""))
+                        .build()
+                        .unwrap();
+                    TransactWriteItem::builder().update(u).build()
+                })
+                .send()
+                .await;
+            assert_eq!(
+                expect_code(r, "ValidationException", "transaction update empty"),
+                empty_update
+            );
+        })
+        .await;
+    cases
+        .run("nothing of a refused transaction", async {
+            assert_eq!(
+                get(&c, t, key("c")).await,
+                None,
+                "nothing of a refused transaction"
+            );
+            assert_eq!(get(&c, t, key("d")).await, None);
+            assert_eq!(get(&c, t, key("b")).await, Some(before));
+            assert_eq!(ids_of_status(&c, t, "open").await, vec!["b".to_string()]);
+        })
+        .await;
     cluster.shutdown().await;
+    cases.finish();
 }
 
 /// The sort keys of `orders` items in `by_status` under `status`.
@@ -388,7 +472,7 @@ async fn bad_index_definitions_are_refused_and_create_no_table() {
     let cluster = TestCluster::start(&ONE).await;
     let c = client(cluster.dynamo_url(0));
     let base = |name: &str| create_table_request(&c, name, ("pk", TS), Some(("sk", TS)));
-    let cases = vec![
+    let bad = vec![
         (
             "dup_names",
             base("dup_names")
@@ -462,69 +546,89 @@ async fn bad_index_definitions_are_refused_and_create_no_table() {
     for i in 0..21 {
         many = many.global_secondary_indexes(gsi(&format!("g{i:02}"), &["a"], &[], keys_only()));
     }
-    let mut cases = cases;
-    cases.push((
+    let mut bad = bad;
+    bad.push((
         "too_many",
         many,
         "One or more parameter values were invalid: GlobalSecondaryIndex count exceeds the per-table limit of 20",
     ));
-    for (table, req, want) in cases {
-        let r = req.send().await;
-        let msg = expect_code(r, "ValidationException", table);
-        assert!(
-            msg.starts_with(want),
-            "{table}: {msg:?} should start with {want:?}"
-        );
-        let r = c.describe_table().table_name(table).send().await;
-        expect_code(
-            r,
-            "ResourceNotFoundException",
-            &format!("{table} after a refused create"),
-        );
+    let mut cases = Cases::new();
+    for (table, req, want) in bad {
+        cases
+            .run(table, async {
+                let r = req.send().await;
+                let msg = expect_code(r, "ValidationException", table);
+                assert!(
+                    msg.starts_with(want),
+                    "{table}: {msg:?} should start with {want:?}"
+                );
+                let r = c.describe_table().table_name(table).send().await;
+                expect_code(
+                    r,
+                    "ResourceNotFoundException",
+                    &format!("{table} after a refused create"),
+                );
+            })
+            .await;
     }
     // The unused-definitions message names every definition, c included.
-    let r = base("unused2")
-        .attribute_definitions(def("a", TS))
-        .attribute_definitions(def("c", TS))
-        .global_secondary_indexes(gsi("g_a", &["a"], &[], all()))
-        .send()
+    cases
+        .run("unused2", async {
+            let r = base("unused2")
+                .attribute_definitions(def("a", TS))
+                .attribute_definitions(def("c", TS))
+                .global_secondary_indexes(gsi("g_a", &["a"], &[], all()))
+                .send()
+                .await;
+            let msg = expect_code(r, "ValidationException", "unused2");
+            assert!(msg.contains("keys used: ["), "{msg:?}");
+            let listed = msg
+                .split("AttributeDefinitions: [")
+                .nth(1)
+                .unwrap()
+                .split(']')
+                .next()
+                .unwrap();
+            let listed: BTreeSet<String> = listed.split(", ").map(str::to_string).collect();
+            assert_eq!(listed, set(&["pk", "sk", "a", "c"]), "{msg:?}");
+        })
         .await;
-    let msg = expect_code(r, "ValidationException", "unused2");
-    assert!(msg.contains("keys used: ["), "{msg:?}");
-    let listed = msg
-        .split("AttributeDefinitions: [")
-        .nth(1)
-        .unwrap()
-        .split(']')
-        .next()
-        .unwrap();
-    let listed: BTreeSet<String> = listed.split(", ").map(str::to_string).collect();
-    assert_eq!(listed, set(&["pk", "sk", "a", "c"]), "{msg:?}");
-    let r = base("long_index_key2")
-        .attribute_definitions(def("short", TS))
-        .global_secondary_indexes(gsi("g", &[&"k".repeat(256)], &[], all()))
-        .send()
+    cases.run("long_index_key2", async {
+        let r = base("long_index_key2")
+            .attribute_definitions(def("short", TS))
+            .global_secondary_indexes(gsi("g", &[&"k".repeat(256)], &[], all()))
+            .send()
+            .await;
+        let msg = expect_code(r, "ValidationException", "long_index_key2");
+        assert!(
+            msg.contains("at 'globalSecondaryIndexes.1.member.keySchema.1.member.attributeName' failed to satisfy constraint: Member must have length less than or equal to 255"),
+            "{msg:?}"
+        );
+    }).await;
+    cases
+        .run("no table was created", async {
+            let list = c.list_tables().send().await.expect("list tables");
+            assert!(list.table_names().is_empty(), "{list:?}");
+        })
         .await;
-    let msg = expect_code(r, "ValidationException", "long_index_key2");
-    assert!(
-        msg.contains("at 'globalSecondaryIndexes.1.member.keySchema.1.member.attributeName' failed to satisfy constraint: Member must have length less than or equal to 255"),
-        "{msg:?}"
-    );
-    let list = c.list_tables().send().await.expect("list tables");
-    assert!(list.table_names().is_empty(), "{list:?}");
     // The undefined-attribute message lists the attributes that are defined.
-    let r = base("undefined2")
-        .global_secondary_indexes(gsi("g_q", &["q"], &[], all()))
-        .send()
+    cases
+        .run("undefined2", async {
+            let r = base("undefined2")
+                .global_secondary_indexes(gsi("g_q", &["q"], &[], all()))
+                .send()
+                .await;
+            let msg = expect_code(r, "ValidationException", "undefined2");
+            let defined = msg
+                .split("AttributeDefinitions: ")
+                .nth(1)
+                .unwrap_or_default();
+            assert!(
+                defined.contains("pk") && defined.contains("sk"),
+                "the message lists the defined attributes: {msg:?}"
+            );
+        })
         .await;
-    let msg = expect_code(r, "ValidationException", "undefined2");
-    let defined = msg
-        .split("AttributeDefinitions: ")
-        .nth(1)
-        .unwrap_or_default();
-    assert!(
-        defined.contains("pk") && defined.contains("sk"),
-        "the message lists the defined attributes: {msg:?}"
-    );
     cluster.shutdown().await;
+    cases.finish();
 }

@@ -24,8 +24,11 @@ use aws_sdk_dynamodb::types::{
 };
 use meridian_tests::{TestCluster, poll_until};
 
+#[path = "../cases/mod.rs"]
+mod cases;
 #[path = "../sdk/mod.rs"]
 mod sdk;
+use cases::Cases;
 use sdk::*;
 
 const ONE: [&str; 1] = ["us-east-1"];
