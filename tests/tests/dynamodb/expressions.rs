@@ -335,170 +335,215 @@ async fn update_expressions_set_remove_add_and_delete_nested_paths() {
         async move { req.send().await.map(|o| o.attributes) }
     };
 
-    let a = update(
-        "SET num = num + :one",
-        ReturnValue::UpdatedNew,
-        vec![(":one", n(1))],
-    )
-    .await
-    .unwrap();
-    assert_item(a.as_ref(), &item([("num", n(6))]), "SET +");
-    let a = update(
-        "SET num = num - :two",
-        ReturnValue::UpdatedOld,
-        vec![(":two", n(2))],
-    )
-    .await
-    .unwrap();
-    assert_item(a.as_ref(), &item([("num", n(6))]), "SET - UPDATED_OLD");
+    let mut cases = Cases::new();
+    cases
+        .run("SET +", async {
+            let a = update(
+                "SET num = num + :one",
+                ReturnValue::UpdatedNew,
+                vec![(":one", n(1))],
+            )
+            .await
+            .unwrap();
+            assert_item(a.as_ref(), &item([("num", n(6))]), "SET +");
+        })
+        .await;
+    cases
+        .run("SET - UPDATED_OLD", async {
+            let a = update(
+                "SET num = num - :two",
+                ReturnValue::UpdatedOld,
+                vec![(":two", n(2))],
+            )
+            .await
+            .unwrap();
+            assert_item(a.as_ref(), &item([("num", n(6))]), "SET - UPDATED_OLD");
+        })
+        .await;
     for want in [1, 2] {
-        let a = update(
-            "SET fresh = if_not_exists(fresh, :zero) + :one",
-            ReturnValue::UpdatedNew,
-            vec![(":zero", n(0)), (":one", n(1))],
-        )
-        .await
-        .unwrap();
-        assert_item(
-            a.as_ref(),
-            &item([("fresh", n(want))]),
-            "if_not_exists counter",
-        );
+        cases
+            .run(format!("if_not_exists counter {want}"), async {
+                let a = update(
+                    "SET fresh = if_not_exists(fresh, :zero) + :one",
+                    ReturnValue::UpdatedNew,
+                    vec![(":zero", n(0)), (":one", n(1))],
+                )
+                .await
+                .unwrap();
+                assert_item(
+                    a.as_ref(),
+                    &item([("fresh", n(want))]),
+                    "if_not_exists counter",
+                );
+            })
+            .await;
     }
-    let a = update(
-        "SET num = if_not_exists(num, :zero)",
-        ReturnValue::UpdatedNew,
-        vec![(":zero", n(0))],
-    )
-    .await
-    .unwrap();
-    assert_item(
-        a.as_ref(),
-        &item([("num", n(4))]),
-        "if_not_exists keeps a value",
-    );
-    update(
-        "SET lst = list_append(lst, :tail)",
-        ReturnValue::None,
-        vec![(":tail", l(vec![n(3)]))],
-    )
-    .await
-    .unwrap();
-    let a = update(
-        "SET lst = list_append(:head, lst)",
-        ReturnValue::UpdatedNew,
-        vec![(":head", l(vec![n(0)]))],
-    )
-    .await
-    .unwrap();
-    assert_item(
-        a.as_ref(),
-        &item([("lst", l(vec![n(0), n(1), n(2), n(3)]))]),
-        "list_append both ways",
-    );
-    let a = update(
-        "ADD mp.nest.#c :five",
-        ReturnValue::UpdatedNew,
-        vec![(":five", n(5))],
-    )
-    .await
-    .unwrap();
-    assert_item(
-        a.as_ref(),
-        &item([("mp", m([("nest", m([("count", n(6))]))]))]),
-        "ADD to a nested number",
-    );
-    let a = update(
-        "DELETE mp.nest.nums :two",
-        ReturnValue::UpdatedNew,
-        vec![(":two", ns(&["2"]))],
-    )
-    .await
-    .unwrap();
-    assert_item(
-        a.as_ref(),
-        &item([("mp", m([("nest", m([("nums", ns(&["1", "3"]))]))]))]),
-        "DELETE from a nested set",
-    );
-    let a = update(
-        "ADD tags :c",
-        ReturnValue::UpdatedNew,
-        vec![(":c", ss(&["c"]))],
-    )
-    .await
-    .unwrap();
-    assert_item(
-        a.as_ref(),
-        &item([("tags", ss(&["a", "b", "c"]))]),
-        "ADD to a set",
-    );
-    let a = update(
-        "ADD mp.nest.newset :s",
-        ReturnValue::UpdatedNew,
-        vec![(":s", ss(&["q"]))],
-    )
-    .await
-    .unwrap();
-    assert_item(
-        a.as_ref(),
-        &item([("mp", m([("nest", m([("newset", ss(&["q"]))]))]))]),
-        "ADD creates a nested set",
-    );
-    update(
-        "DELETE tags :ab",
-        ReturnValue::None,
-        vec![(":ab", ss(&["a", "b"]))],
-    )
-    .await
-    .unwrap();
-    update(
-        "DELETE tags :c",
-        ReturnValue::None,
-        vec![(":c", ss(&["c"]))],
-    )
-    .await
-    .unwrap();
-    let a = update("REMOVE lst[0], mp.#n", ReturnValue::UpdatedOld, vec![])
-        .await
-        .unwrap();
-    assert_item(
-        a.as_ref(),
-        &item([("lst", l(vec![n(0)])), ("mp", m([("name", s("x"))]))]),
-        "REMOVE UPDATED_OLD",
-    );
-    let a = update(
+    cases
+        .run("if_not_exists keeps a value", async {
+            let a = update(
+                "SET num = if_not_exists(num, :zero)",
+                ReturnValue::UpdatedNew,
+                vec![(":zero", n(0))],
+            )
+            .await
+            .unwrap();
+            assert_item(
+                a.as_ref(),
+                &item([("num", n(4))]),
+                "if_not_exists keeps a value",
+            );
+        })
+        .await;
+    cases
+        .run("list_append both ways", async {
+            update(
+                "SET lst = list_append(lst, :tail)",
+                ReturnValue::None,
+                vec![(":tail", l(vec![n(3)]))],
+            )
+            .await
+            .unwrap();
+            let a = update(
+                "SET lst = list_append(:head, lst)",
+                ReturnValue::UpdatedNew,
+                vec![(":head", l(vec![n(0)]))],
+            )
+            .await
+            .unwrap();
+            assert_item(
+                a.as_ref(),
+                &item([("lst", l(vec![n(0), n(1), n(2), n(3)]))]),
+                "list_append both ways",
+            );
+        })
+        .await;
+    cases
+        .run("ADD to a nested number", async {
+            let a = update(
+                "ADD mp.nest.#c :five",
+                ReturnValue::UpdatedNew,
+                vec![(":five", n(5))],
+            )
+            .await
+            .unwrap();
+            assert_item(
+                a.as_ref(),
+                &item([("mp", m([("nest", m([("count", n(6))]))]))]),
+                "ADD to a nested number",
+            );
+        })
+        .await;
+    cases
+        .run("DELETE from a nested set", async {
+            let a = update(
+                "DELETE mp.nest.nums :two",
+                ReturnValue::UpdatedNew,
+                vec![(":two", ns(&["2"]))],
+            )
+            .await
+            .unwrap();
+            assert_item(
+                a.as_ref(),
+                &item([("mp", m([("nest", m([("nums", ns(&["1", "3"]))]))]))]),
+                "DELETE from a nested set",
+            );
+        })
+        .await;
+    cases
+        .run("ADD to a set", async {
+            let a = update(
+                "ADD tags :c",
+                ReturnValue::UpdatedNew,
+                vec![(":c", ss(&["c"]))],
+            )
+            .await
+            .unwrap();
+            assert_item(
+                a.as_ref(),
+                &item([("tags", ss(&["a", "b", "c"]))]),
+                "ADD to a set",
+            );
+        })
+        .await;
+    cases
+        .run("ADD creates a nested set", async {
+            let a = update(
+                "ADD mp.nest.newset :s",
+                ReturnValue::UpdatedNew,
+                vec![(":s", ss(&["q"]))],
+            )
+            .await
+            .unwrap();
+            assert_item(
+                a.as_ref(),
+                &item([("mp", m([("nest", m([("newset", ss(&["q"]))]))]))]),
+                "ADD creates a nested set",
+            );
+        })
+        .await;
+    cases
+        .run("REMOVE UPDATED_OLD", async {
+            update(
+                "DELETE tags :ab",
+                ReturnValue::None,
+                vec![(":ab", ss(&["a", "b"]))],
+            )
+            .await
+            .unwrap();
+            update(
+                "DELETE tags :c",
+                ReturnValue::None,
+                vec![(":c", ss(&["c"]))],
+            )
+            .await
+            .unwrap();
+            let a = update("REMOVE lst[0], mp.#n", ReturnValue::UpdatedOld, vec![])
+                .await
+                .unwrap();
+            assert_item(
+                a.as_ref(),
+                &item([("lst", l(vec![n(0)])), ("mp", m([("name", s("x"))]))]),
+                "REMOVE UPDATED_OLD",
+            );
+        })
+        .await;
+    cases
+        .run("every clause at once, and ALL_OLD of an update", async {
+            let a = update(
         "SET lst[10] = :x, added = :x REMOVE fresh ADD hits :one DELETE mp.nest.nums :three",
         ReturnValue::AllNew,
         vec![(":x", s("end")), (":one", n(1)), (":three", ns(&["3"]))],
     )
     .await
     .unwrap();
-    assert_item(
-        a.as_ref(),
-        &item([
-            ("pk", s("u")),
-            ("num", n(4)),
-            ("lst", l(vec![n(1), n(2), n(3), s("end")])),
-            ("added", s("end")),
-            ("hits", n(1)),
-            (
-                "mp",
-                m([(
-                    "nest",
-                    m([
-                        ("count", n(6)),
-                        ("nums", ns(&["1"])),
-                        ("newset", ss(&["q"])),
-                    ]),
-                )]),
-            ),
-        ]),
-        "every clause at once; the emptied set is gone; SET past the end appends",
-    );
-    let old = update("SET #sz = :x", ReturnValue::AllOld, vec![(":x", n(1))])
-        .await
-        .unwrap();
-    assert_item(old.as_ref(), a.as_ref().unwrap(), "ALL_OLD of an update");
+            assert_item(
+                a.as_ref(),
+                &item([
+                    ("pk", s("u")),
+                    ("num", n(4)),
+                    ("lst", l(vec![n(1), n(2), n(3), s("end")])),
+                    ("added", s("end")),
+                    ("hits", n(1)),
+                    (
+                        "mp",
+                        m([(
+                            "nest",
+                            m([
+                                ("count", n(6)),
+                                ("nums", ns(&["1"])),
+                                ("newset", ss(&["q"])),
+                            ]),
+                        )]),
+                    ),
+                ]),
+                "every clause at once; the emptied set is gone; SET past the end appends",
+            );
+            let old = update("SET #sz = :x", ReturnValue::AllOld, vec![(":x", n(1))])
+                .await
+                .unwrap();
+            assert_item(old.as_ref(), a.as_ref().unwrap(), "ALL_OLD of an update");
+        })
+        .await;
 
     // Mistakes are validation errors and change nothing.
     let before = get(&c, "upd", item([("pk", s("u"))])).await;
@@ -513,8 +558,17 @@ async fn update_expressions_set_remove_add_and_delete_nested_paths() {
         ("SET num = num + :s", vec![(":s", s("x"))], ""),
     ];
     for (expr, vals, contains) in fails {
-        expect_validation(update(expr, ReturnValue::None, vals).await, contains, expr);
+        cases
+            .run(expr, async {
+                expect_validation(update(expr, ReturnValue::None, vals).await, contains, expr);
+            })
+            .await;
     }
-    assert_eq!(get(&c, "upd", item([("pk", s("u"))])).await, before);
+    cases
+        .run("mistakes change nothing", async {
+            assert_eq!(get(&c, "upd", item([("pk", s("u"))])).await, before);
+        })
+        .await;
     cluster.shutdown().await;
+    cases.finish();
 }

@@ -257,138 +257,182 @@ async fn items_are_put_read_updated_and_deleted_with_return_values() {
         ),
         ("empty", s("")),
     ]);
-    let out = c
-        .put_item()
-        .table_name("users")
-        .set_item(Some(ann.clone()))
-        .return_values(ReturnValue::AllOld)
-        .send()
-        .await
-        .unwrap();
-    assert!(out.attributes().is_none(), "a new item has no old image");
-    let got = c
-        .get_item()
-        .table_name("users")
-        .key("id", s("ann"))
-        .consistent_read(true)
-        .send()
-        .await
-        .unwrap();
-    assert_item(got.item(), &ann, "every attribute type round-trips");
+    let mut cases = Cases::new();
+    cases
+        .run("every attribute type round-trips", async {
+            let out = c
+                .put_item()
+                .table_name("users")
+                .set_item(Some(ann.clone()))
+                .return_values(ReturnValue::AllOld)
+                .send()
+                .await
+                .unwrap();
+            assert!(out.attributes().is_none(), "a new item has no old image");
+            let got = c
+                .get_item()
+                .table_name("users")
+                .key("id", s("ann"))
+                .consistent_read(true)
+                .send()
+                .await
+                .unwrap();
+            assert_item(got.item(), &ann, "every attribute type round-trips");
+        })
+        .await;
 
     // ProjectionExpression with a reserved word, nested paths and an index.
-    let got = c
-        .get_item()
-        .table_name("users")
-        .key("id", s("ann"))
-        .projection_expression("#n, profile.city, profile.langs[1]")
-        .expression_attribute_names("#n", "name")
-        .send()
-        .await
-        .unwrap();
-    assert_item(
-        got.item(),
-        &item([
-            ("name", s("Ann")),
-            (
-                "profile",
-                m([("city", s("Paris")), ("langs", l(vec![s("fr")]))]),
-            ),
-        ]),
-        "projection",
-    );
-    expect_validation(
-        c.get_item()
-            .table_name("users")
-            .key("id", s("ann"))
-            .projection_expression("name")
-            .send()
-            .await,
-        "reserved keyword",
-        "a bare reserved word",
-    );
+    cases
+        .run(
+            "ProjectionExpression with a reserved word, nested paths and an index",
+            async {
+                let got = c
+                    .get_item()
+                    .table_name("users")
+                    .key("id", s("ann"))
+                    .projection_expression("#n, profile.city, profile.langs[1]")
+                    .expression_attribute_names("#n", "name")
+                    .send()
+                    .await
+                    .unwrap();
+                assert_item(
+                    got.item(),
+                    &item([
+                        ("name", s("Ann")),
+                        (
+                            "profile",
+                            m([("city", s("Paris")), ("langs", l(vec![s("fr")]))]),
+                        ),
+                    ]),
+                    "projection",
+                );
+            },
+        )
+        .await;
+    cases
+        .run("a bare reserved word", async {
+            expect_validation(
+                c.get_item()
+                    .table_name("users")
+                    .key("id", s("ann"))
+                    .projection_expression("name")
+                    .send()
+                    .await,
+                "reserved keyword",
+                "a bare reserved word",
+            );
+        })
+        .await;
 
     // A missing item is no Item; a wrong key is a validation error.
-    let none = c
-        .get_item()
-        .table_name("users")
-        .key("id", s("nobody"))
-        .send()
-        .await
-        .unwrap();
-    assert!(none.item().is_none());
-    expect_validation(
-        c.get_item()
-            .table_name("users")
-            .key("uid", s("ann"))
-            .send()
-            .await,
-        "The provided key element does not match the schema",
-        "GetItem with the wrong key attribute",
-    );
-    expect_validation(
-        c.get_item()
-            .table_name("users")
-            .key("id", n(1))
-            .send()
-            .await,
-        "The provided key element does not match the schema",
-        "GetItem with a key of the wrong type",
-    );
-    expect_validation(
-        c.get_item()
-            .table_name("users")
-            .key("id", s("ann"))
-            .key("age", n(30))
-            .send()
-            .await,
-        "The provided key element does not match the schema",
-        "GetItem with an extra key attribute",
-    );
+    cases
+        .run("a missing item is no Item", async {
+            let none = c
+                .get_item()
+                .table_name("users")
+                .key("id", s("nobody"))
+                .send()
+                .await
+                .unwrap();
+            assert!(none.item().is_none());
+        })
+        .await;
+    cases
+        .run("GetItem with the wrong key attribute", async {
+            expect_validation(
+                c.get_item()
+                    .table_name("users")
+                    .key("uid", s("ann"))
+                    .send()
+                    .await,
+                "The provided key element does not match the schema",
+                "GetItem with the wrong key attribute",
+            );
+        })
+        .await;
+    cases
+        .run("GetItem with a key of the wrong type", async {
+            expect_validation(
+                c.get_item()
+                    .table_name("users")
+                    .key("id", n(1))
+                    .send()
+                    .await,
+                "The provided key element does not match the schema",
+                "GetItem with a key of the wrong type",
+            );
+        })
+        .await;
+    cases
+        .run("GetItem with an extra key attribute", async {
+            expect_validation(
+                c.get_item()
+                    .table_name("users")
+                    .key("id", s("ann"))
+                    .key("age", n(30))
+                    .send()
+                    .await,
+                "The provided key element does not match the schema",
+                "GetItem with an extra key attribute",
+            );
+        })
+        .await;
 
     // PutItem replacing returns the old image with ALL_OLD; ALL_NEW is refused.
     let bob = item([("id", s("ann")), ("name", s("Bob"))]);
-    let out = c
-        .put_item()
-        .table_name("users")
-        .set_item(Some(bob.clone()))
-        .return_values(ReturnValue::AllOld)
-        .send()
-        .await
-        .unwrap();
-    assert_item(out.attributes(), &ann, "PutItem ALL_OLD");
-    assert_item(
-        get(&c, "users", item([("id", s("ann"))])).await.as_ref(),
-        &bob,
-        "replaced",
-    );
-    expect_validation(
-        c.put_item()
-            .table_name("users")
-            .set_item(Some(bob.clone()))
-            .return_values(ReturnValue::AllNew)
-            .send()
-            .await,
-        "ReturnValues",
-        "PutItem ALL_NEW",
-    );
+    cases
+        .run("PutItem ALL_OLD", async {
+            let out = c
+                .put_item()
+                .table_name("users")
+                .set_item(Some(bob.clone()))
+                .return_values(ReturnValue::AllOld)
+                .send()
+                .await
+                .unwrap();
+            assert_item(out.attributes(), &ann, "PutItem ALL_OLD");
+            assert_item(
+                get(&c, "users", item([("id", s("ann"))])).await.as_ref(),
+                &bob,
+                "replaced",
+            );
+        })
+        .await;
+    cases
+        .run("PutItem ALL_NEW", async {
+            expect_validation(
+                c.put_item()
+                    .table_name("users")
+                    .set_item(Some(bob.clone()))
+                    .return_values(ReturnValue::AllNew)
+                    .send()
+                    .await,
+                "ReturnValues",
+                "PutItem ALL_NEW",
+            );
+        })
+        .await;
 
     // UpdateItem upserts, and each ReturnValues answers its own way.
     let key = item([("id", s("cat"))]);
-    let out = c
-        .update_item()
-        .table_name("users")
-        .set_key(Some(key.clone()))
-        .update_expression("SET lives = :nine, #n = :name")
-        .expression_attribute_names("#n", "name")
-        .expression_attribute_values(":nine", n(9))
-        .expression_attribute_values(":name", s("Tom"))
-        .return_values(ReturnValue::AllNew)
-        .send()
-        .await
-        .unwrap();
-    let tom = item([("id", s("cat")), ("lives", n(9)), ("name", s("Tom"))]);
-    assert_item(out.attributes(), &tom, "UpdateItem upsert ALL_NEW");
+    cases
+        .run("UpdateItem upsert ALL_NEW", async {
+            let out = c
+                .update_item()
+                .table_name("users")
+                .set_key(Some(key.clone()))
+                .update_expression("SET lives = :nine, #n = :name")
+                .expression_attribute_names("#n", "name")
+                .expression_attribute_values(":nine", n(9))
+                .expression_attribute_values(":name", s("Tom"))
+                .return_values(ReturnValue::AllNew)
+                .send()
+                .await
+                .unwrap();
+            let tom = item([("id", s("cat")), ("lives", n(9)), ("name", s("Tom"))]);
+            assert_item(out.attributes(), &tom, "UpdateItem upsert ALL_NEW");
+        })
+        .await;
     let rv = |r: ReturnValue| {
         c.update_item()
             .table_name("users")
@@ -398,61 +442,94 @@ async fn items_are_put_read_updated_and_deleted_with_return_values() {
             .return_values(r)
             .send()
     };
-    let none = rv(ReturnValue::None).await.unwrap();
-    assert!(none.attributes().is_none(), "NONE: {none:?}");
-    let old = rv(ReturnValue::AllOld).await.unwrap();
-    assert_item(
-        old.attributes(),
-        &item([("id", s("cat")), ("lives", n(8)), ("name", s("Tom"))]),
-        "ALL_OLD",
-    );
-    let uold = rv(ReturnValue::UpdatedOld).await.unwrap();
-    assert_item(uold.attributes(), &item([("lives", n(7))]), "UPDATED_OLD");
-    let unew = rv(ReturnValue::UpdatedNew).await.unwrap();
-    assert_item(unew.attributes(), &item([("lives", n(5))]), "UPDATED_NEW");
-    let all_new = rv(ReturnValue::AllNew).await.unwrap();
-    assert_item(
-        all_new.attributes(),
-        &item([("id", s("cat")), ("lives", n(4)), ("name", s("Tom"))]),
-        "ALL_NEW",
-    );
-    expect_validation(
-        c.update_item()
-            .table_name("users")
-            .set_key(Some(key.clone()))
-            .update_expression("SET id = :x")
-            .expression_attribute_values(":x", s("dog"))
-            .send()
-            .await,
-        "This attribute is part of the key",
-        "updating a key attribute",
-    );
+    cases
+        .run("NONE", async {
+            let none = rv(ReturnValue::None).await.unwrap();
+            assert!(none.attributes().is_none(), "NONE: {none:?}");
+        })
+        .await;
+    cases
+        .run("ALL_OLD", async {
+            let old = rv(ReturnValue::AllOld).await.unwrap();
+            assert_item(
+                old.attributes(),
+                &item([("id", s("cat")), ("lives", n(8)), ("name", s("Tom"))]),
+                "ALL_OLD",
+            );
+        })
+        .await;
+    cases
+        .run("UPDATED_OLD", async {
+            let uold = rv(ReturnValue::UpdatedOld).await.unwrap();
+            assert_item(uold.attributes(), &item([("lives", n(7))]), "UPDATED_OLD");
+        })
+        .await;
+    cases
+        .run("UPDATED_NEW", async {
+            let unew = rv(ReturnValue::UpdatedNew).await.unwrap();
+            assert_item(unew.attributes(), &item([("lives", n(5))]), "UPDATED_NEW");
+        })
+        .await;
+    cases
+        .run("ALL_NEW", async {
+            let all_new = rv(ReturnValue::AllNew).await.unwrap();
+            assert_item(
+                all_new.attributes(),
+                &item([("id", s("cat")), ("lives", n(4)), ("name", s("Tom"))]),
+                "ALL_NEW",
+            );
+        })
+        .await;
+    cases
+        .run("updating a key attribute", async {
+            expect_validation(
+                c.update_item()
+                    .table_name("users")
+                    .set_key(Some(key.clone()))
+                    .update_expression("SET id = :x")
+                    .expression_attribute_values(":x", s("dog"))
+                    .send()
+                    .await,
+                "This attribute is part of the key",
+                "updating a key attribute",
+            );
+        })
+        .await;
 
     // DeleteItem with ALL_OLD, then a second delete finds nothing.
-    let out = c
-        .delete_item()
-        .table_name("users")
-        .set_key(Some(key.clone()))
-        .return_values(ReturnValue::AllOld)
-        .send()
-        .await
-        .unwrap();
-    assert_item(
-        out.attributes(),
-        &item([("id", s("cat")), ("lives", n(4)), ("name", s("Tom"))]),
-        "DeleteItem ALL_OLD",
-    );
-    let again = c
-        .delete_item()
-        .table_name("users")
-        .set_key(Some(key.clone()))
-        .return_values(ReturnValue::AllOld)
-        .send()
-        .await
-        .unwrap();
-    assert!(again.attributes().is_none(), "{again:?}");
-    assert!(get(&c, "users", key).await.is_none());
+    cases
+        .run("DeleteItem ALL_OLD", async {
+            let out = c
+                .delete_item()
+                .table_name("users")
+                .set_key(Some(key.clone()))
+                .return_values(ReturnValue::AllOld)
+                .send()
+                .await
+                .unwrap();
+            assert_item(
+                out.attributes(),
+                &item([("id", s("cat")), ("lives", n(4)), ("name", s("Tom"))]),
+                "DeleteItem ALL_OLD",
+            );
+        })
+        .await;
+    cases
+        .run("a second delete finds nothing", async {
+            let again = c
+                .delete_item()
+                .table_name("users")
+                .set_key(Some(key.clone()))
+                .return_values(ReturnValue::AllOld)
+                .send()
+                .await
+                .unwrap();
+            assert!(again.attributes().is_none(), "{again:?}");
+            assert!(get(&c, "users", key).await.is_none());
+        })
+        .await;
     cluster.shutdown().await;
+    cases.finish();
 }
 
 /// UpdateTable as DynamoDB documents it: billing mode, provisioned
@@ -474,56 +551,71 @@ async fn update_table_changes_billing_throughput_and_stream_everywhere() {
         .send()
         .await
         .expect("create a provisioned table");
-    let d = created.table_description().unwrap();
-    let tp = d.provisioned_throughput().unwrap();
-    assert_eq!(
-        (tp.read_capacity_units(), tp.write_capacity_units()),
-        (Some(5), Some(6))
-    );
+    let mut cases = Cases::new();
+    cases
+        .run("CreateTable with throughput", async {
+            let d = created.table_description().unwrap();
+            let tp = d.provisioned_throughput().unwrap();
+            assert_eq!(
+                (tp.read_capacity_units(), tp.write_capacity_units()),
+                (Some(5), Some(6))
+            );
+        })
+        .await;
     // A table with no throughput under PROVISIONED, or with one on demand, is refused.
-    expect_validation(
-        create_table_request(&cs[0], "bad1", ("pk", ScalarAttributeType::S), None)
-            .billing_mode(BillingMode::Provisioned)
-            .send()
-            .await,
-        "ReadCapacityUnits and WriteCapacityUnits must both be specified when BillingMode is PROVISIONED",
-        "provisioned without throughput",
-    );
-    expect_validation(
-        create_table_request(&cs[0], "bad2", ("pk", ScalarAttributeType::S), None)
-            .provisioned_throughput(
-                ProvisionedThroughput::builder()
-                    .read_capacity_units(1)
-                    .write_capacity_units(1)
-                    .build()
-                    .unwrap(),
-            )
-            .send()
-            .await,
-        "Neither ReadCapacityUnits nor WriteCapacityUnits can be specified when BillingMode is PAY_PER_REQUEST",
-        "on demand with throughput",
-    );
-    expect_validation(
-        create_table_request(&cs[0], "bad4", ("pk", ScalarAttributeType::S), None)
-            .set_billing_mode(None)
-            .send()
-            .await,
-        "ReadCapacityUnits and WriteCapacityUnits must both be specified when BillingMode is PROVISIONED",
-        "no billing mode, so provisioned, without throughput",
-    );
-    expect_validation(
-        create_table_request(&cs[0], "bad3", ("pk", ScalarAttributeType::S), None)
-            .stream_specification(
-                StreamSpecification::builder()
-                    .stream_enabled(true)
-                    .build()
-                    .unwrap(),
-            )
-            .send()
-            .await,
-        "Table is being created with a stream enabled, UpdateViewType is required",
-        "a stream without a view type",
-    );
+    cases.run("provisioned without throughput", async {
+        expect_validation(
+            create_table_request(&cs[0], "bad1", ("pk", ScalarAttributeType::S), None)
+                .billing_mode(BillingMode::Provisioned)
+                .send()
+                .await,
+            "ReadCapacityUnits and WriteCapacityUnits must both be specified when BillingMode is PROVISIONED",
+            "provisioned without throughput",
+        );
+    }).await;
+    cases.run("on demand with throughput", async {
+        expect_validation(
+            create_table_request(&cs[0], "bad2", ("pk", ScalarAttributeType::S), None)
+                .provisioned_throughput(
+                    ProvisionedThroughput::builder()
+                        .read_capacity_units(1)
+                        .write_capacity_units(1)
+                        .build()
+                        .unwrap(),
+                )
+                .send()
+                .await,
+            "Neither ReadCapacityUnits nor WriteCapacityUnits can be specified when BillingMode is PAY_PER_REQUEST",
+            "on demand with throughput",
+        );
+    }).await;
+    cases.run("no billing mode, so provisioned, without throughput", async {
+        expect_validation(
+            create_table_request(&cs[0], "bad4", ("pk", ScalarAttributeType::S), None)
+                .set_billing_mode(None)
+                .send()
+                .await,
+            "ReadCapacityUnits and WriteCapacityUnits must both be specified when BillingMode is PROVISIONED",
+            "no billing mode, so provisioned, without throughput",
+        );
+    }).await;
+    cases
+        .run("a stream without a view type", async {
+            expect_validation(
+                create_table_request(&cs[0], "bad3", ("pk", ScalarAttributeType::S), None)
+                    .stream_specification(
+                        StreamSpecification::builder()
+                            .stream_enabled(true)
+                            .build()
+                            .unwrap(),
+                    )
+                    .send()
+                    .await,
+                "Table is being created with a stream enabled, UpdateViewType is required",
+                "a stream without a view type",
+            );
+        })
+        .await;
 
     let describe = |c: &Client| {
         let c = c.clone();
@@ -547,88 +639,116 @@ async fn update_table_changes_billing_throughput_and_stream_everywhere() {
     };
 
     // Raising throughput replicates, with the time of the increase.
-    let out = update()
-        .provisioned_throughput(throughput(10, 6))
-        .send()
-        .await
-        .expect("raise");
-    assert_eq!(
-        out.table_description().and_then(|d| d.table_status()),
-        Some(&TableStatus::Updating)
-    );
-    poll("the new throughput in eu-west-1", || async {
-        describe(&cs[1])
-            .await
-            .provisioned_throughput()
-            .and_then(|t| t.read_capacity_units())
-            == Some(10)
-    })
-    .await;
-    let t = describe(&cs[1]).await;
-    assert_eq!(t.table_status(), Some(&TableStatus::Active));
-    // One table, one id: a UUID, the same in every region.
-    let id = t.table_id().expect("a table id");
-    assert_eq!(describe(&cs[0]).await.table_id(), Some(id));
-    let groups: Vec<usize> = id.split('-').map(str::len).collect();
-    assert_eq!(groups, [8, 4, 4, 4, 12], "{id}");
-    let tp = t.provisioned_throughput().unwrap();
-    assert!(tp.last_increase_date_time().is_some(), "{tp:?}");
-    assert!(tp.last_decrease_date_time().is_none(), "{tp:?}");
-    assert_eq!(
-        t.billing_mode_summary().and_then(|b| b.billing_mode()),
-        Some(&BillingMode::Provisioned)
-    );
+    cases
+        .run(
+            "raising throughput replicates, with the time of the increase",
+            async {
+                let out = update()
+                    .provisioned_throughput(throughput(10, 6))
+                    .send()
+                    .await
+                    .expect("raise");
+                assert_eq!(
+                    out.table_description().and_then(|d| d.table_status()),
+                    Some(&TableStatus::Updating)
+                );
+                poll("the new throughput in eu-west-1", || async {
+                    describe(&cs[1])
+                        .await
+                        .provisioned_throughput()
+                        .and_then(|t| t.read_capacity_units())
+                        == Some(10)
+                })
+                .await;
+                let t = describe(&cs[1]).await;
+                assert_eq!(t.table_status(), Some(&TableStatus::Active));
+                // One table, one id: a UUID, the same in every region.
+                let id = t.table_id().expect("a table id");
+                assert_eq!(describe(&cs[0]).await.table_id(), Some(id));
+                let groups: Vec<usize> = id.split('-').map(str::len).collect();
+                assert_eq!(groups, [8, 4, 4, 4, 12], "{id}");
+                let tp = t.provisioned_throughput().unwrap();
+                assert!(tp.last_increase_date_time().is_some(), "{tp:?}");
+                assert!(tp.last_decrease_date_time().is_none(), "{tp:?}");
+                assert_eq!(
+                    t.billing_mode_summary().and_then(|b| b.billing_mode()),
+                    Some(&BillingMode::Provisioned)
+                );
+            },
+        )
+        .await;
     // The same throughput again is refused, naming both figures.
-    expect_validation(
-        update()
-            .provisioned_throughput(throughput(10, 6))
-            .send()
-            .await,
-        "The provisioned throughput for the table will not change. The requested value equals the current value. Current ReadCapacityUnits provisioned for the table: 10. Requested ReadCapacityUnits: 10.",
-        "unchanged throughput",
-    );
-    expect_validation(
-        update()
-            .provisioned_throughput(throughput(0, 6))
-            .send()
-            .await,
-        "Value '0' at 'provisionedThroughput.readCapacityUnits' failed to satisfy constraint: Member must have value greater than or equal to 1",
-        "zero read units",
-    );
-    expect_validation(
-        update().send().await,
-        "At least one of ProvisionedThroughput, BillingMode, UpdateStreamEnabled",
-        "an update that changes nothing",
-    );
+    cases.run("unchanged throughput", async {
+        expect_validation(
+            update()
+                .provisioned_throughput(throughput(10, 6))
+                .send()
+                .await,
+            "The provisioned throughput for the table will not change. The requested value equals the current value. Current ReadCapacityUnits provisioned for the table: 10. Requested ReadCapacityUnits: 10.",
+            "unchanged throughput",
+        );
+    }).await;
+    cases.run("zero read units", async {
+        expect_validation(
+            update()
+                .provisioned_throughput(throughput(0, 6))
+                .send()
+                .await,
+            "Value '0' at 'provisionedThroughput.readCapacityUnits' failed to satisfy constraint: Member must have value greater than or equal to 1",
+            "zero read units",
+        );
+    }).await;
+    cases
+        .run("an update that changes nothing", async {
+            expect_validation(
+                update().send().await,
+                "At least one of ProvisionedThroughput, BillingMode, UpdateStreamEnabled",
+                "an update that changes nothing",
+            );
+        })
+        .await;
 
     // On demand: the units read 0 and the switch is dated.
-    update()
-        .billing_mode(BillingMode::PayPerRequest)
-        .send()
-        .await
-        .expect("switch to on demand");
-    let t = describe(&cs[0]).await;
-    let b = t.billing_mode_summary().unwrap();
-    assert_eq!(b.billing_mode(), Some(&BillingMode::PayPerRequest));
-    assert!(b.last_update_to_pay_per_request_date_time().is_some());
-    assert_eq!(
-        t.provisioned_throughput()
-            .and_then(|t| t.read_capacity_units()),
-        Some(0)
-    );
-    expect_validation(
-        update()
-            .provisioned_throughput(throughput(3, 3))
-            .send()
-            .await,
-        "Neither ReadCapacityUnits nor WriteCapacityUnits can be specified when BillingMode is PAY_PER_REQUEST",
-        "throughput on an on-demand table",
-    );
-    expect_validation(
-        update().billing_mode(BillingMode::Provisioned).send().await,
-        "ProvisionedThroughput must be specified when BillingMode is PROVISIONED",
-        "provisioned without throughput",
-    );
+    cases
+        .run(
+            "on demand: the units read 0 and the switch is dated",
+            async {
+                update()
+                    .billing_mode(BillingMode::PayPerRequest)
+                    .send()
+                    .await
+                    .expect("switch to on demand");
+                let t = describe(&cs[0]).await;
+                let b = t.billing_mode_summary().unwrap();
+                assert_eq!(b.billing_mode(), Some(&BillingMode::PayPerRequest));
+                assert!(b.last_update_to_pay_per_request_date_time().is_some());
+                assert_eq!(
+                    t.provisioned_throughput()
+                        .and_then(|t| t.read_capacity_units()),
+                    Some(0)
+                );
+            },
+        )
+        .await;
+    cases.run("throughput on an on-demand table", async {
+        expect_validation(
+            update()
+                .provisioned_throughput(throughput(3, 3))
+                .send()
+                .await,
+            "Neither ReadCapacityUnits nor WriteCapacityUnits can be specified when BillingMode is PAY_PER_REQUEST",
+            "throughput on an on-demand table",
+        );
+    }).await;
+    cases
+        .run("provisioned without throughput, by UpdateTable", async {
+            expect_validation(
+                update().billing_mode(BillingMode::Provisioned).send().await,
+                "ProvisionedThroughput must be specified when BillingMode is PROVISIONED",
+                "provisioned without throughput",
+            );
+        })
+        .await;
 
     // The stream: enabled once, refused twice, and a new one gets a new label.
     let keys_only = StreamSpecification::builder()
@@ -640,101 +760,121 @@ async fn update_table_changes_billing_throughput_and_stream_everywhere() {
         .stream_enabled(false)
         .build()
         .unwrap();
-    expect_validation(
-        update().stream_specification(off.clone()).send().await,
-        "Table has no stream to disable: TableName: metered",
-        "disabling no stream",
-    );
-    update()
-        .stream_specification(keys_only.clone())
-        .send()
-        .await
-        .expect("enable");
-    poll("the stream in eu-west-1", || async {
-        describe(&cs[1])
-            .await
-            .stream_specification()
-            .map(|s| s.stream_enabled())
-            == Some(true)
-    })
-    .await;
-    let first = describe(&cs[1]).await;
-    assert_eq!(
-        first
-            .stream_specification()
-            .and_then(|s| s.stream_view_type()),
-        Some(&StreamViewType::KeysOnly)
-    );
-    let first_label = first
-        .latest_stream_label()
-        .expect("a stream label")
-        .to_string();
-    assert!(
-        first
-            .latest_stream_arn()
-            .is_some_and(|a| a.ends_with(&format!("/stream/{first_label}"))),
-        "{first:?}"
-    );
-    expect_validation(
-        update()
-            .stream_specification(keys_only.clone())
-            .send()
-            .await,
-        "Table already has an enabled stream: TableName: metered",
-        "enabling a stream twice",
-    );
-    update()
-        .stream_specification(off)
-        .send()
-        .await
-        .expect("disable");
-    assert!(describe(&cs[0]).await.stream_specification().is_none());
-    // Labels are to the millisecond: let the clock pass one.
-    let before = std::time::Instant::now();
-    poll("a millisecond", || async {
-        before.elapsed() >= Duration::from_millis(2)
-    })
-    .await;
-    update()
-        .stream_specification(keys_only)
-        .send()
-        .await
-        .expect("re-enable");
-    let second = describe(&cs[0]).await;
-    let second_label = second.latest_stream_label().expect("a new label");
-    assert_ne!(
-        second_label, first_label,
-        "a re-enabled stream is a new stream"
-    );
+    cases
+        .run("disabling no stream", async {
+            expect_validation(
+                update().stream_specification(off.clone()).send().await,
+                "Table has no stream to disable: TableName: metered",
+                "disabling no stream",
+            );
+        })
+        .await;
+    cases
+        .run(
+            "a stream enabled, refused twice, disabled and enabled again with a new label",
+            async {
+                update()
+                    .stream_specification(keys_only.clone())
+                    .send()
+                    .await
+                    .expect("enable");
+                poll("the stream in eu-west-1", || async {
+                    describe(&cs[1])
+                        .await
+                        .stream_specification()
+                        .map(|s| s.stream_enabled())
+                        == Some(true)
+                })
+                .await;
+                let first = describe(&cs[1]).await;
+                assert_eq!(
+                    first
+                        .stream_specification()
+                        .and_then(|s| s.stream_view_type()),
+                    Some(&StreamViewType::KeysOnly)
+                );
+                let first_label = first
+                    .latest_stream_label()
+                    .expect("a stream label")
+                    .to_string();
+                assert!(
+                    first
+                        .latest_stream_arn()
+                        .is_some_and(|a| a.ends_with(&format!("/stream/{first_label}"))),
+                    "{first:?}"
+                );
+                expect_validation(
+                    update()
+                        .stream_specification(keys_only.clone())
+                        .send()
+                        .await,
+                    "Table already has an enabled stream: TableName: metered",
+                    "enabling a stream twice",
+                );
+                update()
+                    .stream_specification(off)
+                    .send()
+                    .await
+                    .expect("disable");
+                assert!(describe(&cs[0]).await.stream_specification().is_none());
+                // Labels are to the millisecond: let the clock pass one.
+                let before = std::time::Instant::now();
+                poll("a millisecond", || async {
+                    before.elapsed() >= Duration::from_millis(2)
+                })
+                .await;
+                update()
+                    .stream_specification(keys_only)
+                    .send()
+                    .await
+                    .expect("re-enable");
+                let second = describe(&cs[0]).await;
+                let second_label = second.latest_stream_label().expect("a new label");
+                assert_ne!(
+                    second_label, first_label,
+                    "a re-enabled stream is a new stream"
+                );
+            },
+        )
+        .await;
 
     // What is not built yet is refused by name; a missing table is not found.
-    expect_validation(
-        update()
-            .replica_updates(
-                ReplicationGroupUpdate::builder()
-                    .create(
-                        CreateReplicationGroupMemberAction::builder()
-                            .region_name("ap-southeast-1")
-                            .build()
-                            .unwrap(),
+    cases
+        .run("replica updates", async {
+            expect_validation(
+                update()
+                    .replica_updates(
+                        ReplicationGroupUpdate::builder()
+                            .create(
+                                CreateReplicationGroupMemberAction::builder()
+                                    .region_name("ap-southeast-1")
+                                    .build()
+                                    .unwrap(),
+                            )
+                            .build(),
                     )
-                    .build(),
-            )
-            .send()
-            .await,
-        "ReplicaUpdates",
-        "replica updates",
-    );
-    expect_code(
-        cs[0]
-            .update_table()
-            .table_name("nothing-here")
-            .billing_mode(BillingMode::PayPerRequest)
-            .send()
-            .await,
-        "ResourceNotFoundException",
-        "a missing table",
-    );
+                    .send()
+                    .await,
+                "ReplicaUpdates",
+                "replica updates",
+            );
+        })
+        .await;
+    cases
+        .run("a missing table", async {
+            expect_code(
+                cs[0]
+                    .update_table()
+                    .table_name("nothing-here")
+                    .billing_mode(BillingMode::PayPerRequest)
+                    .send()
+                    .await,
+                "ResourceNotFoundException",
+                "a missing table",
+            );
+        })
+        .await;
+    cases.finish();
 }
 
 /// An update that would leave an attribute with an empty name is refused,

@@ -39,27 +39,40 @@ async fn tags_belong_to_each_regions_replica_with_dynamodbs_limits() {
         }
     };
     let pair = |k: &str, v: &str| (k.to_string(), v.to_string());
-    assert_eq!(list(c, &arn).await, vec![pair("team", "core")]);
+    let mut cases = Cases::new();
+    cases
+        .run("the tags a table was created with", async {
+            assert_eq!(list(c, &arn).await, vec![pair("team", "core")]);
+        })
+        .await;
     let tag = |k: &str, v: &str| Tag::builder().key(k).value(v).build().unwrap();
-    c.tag_resource()
-        .resource_arn(&arn)
-        .tags(tag("env", "prod"))
-        .tags(tag("team", "edge"))
-        .send()
-        .await
-        .unwrap();
-    assert_eq!(
-        list(c, &arn).await,
-        vec![pair("env", "prod"), pair("team", "edge")]
-    );
-    c.untag_resource()
-        .resource_arn(&arn)
-        .tag_keys("team")
-        .tag_keys("absent")
-        .send()
-        .await
-        .unwrap();
-    assert_eq!(list(c, &arn).await, vec![pair("env", "prod")]);
+    cases
+        .run("TagResource adds and replaces", async {
+            c.tag_resource()
+                .resource_arn(&arn)
+                .tags(tag("env", "prod"))
+                .tags(tag("team", "edge"))
+                .send()
+                .await
+                .unwrap();
+            assert_eq!(
+                list(c, &arn).await,
+                vec![pair("env", "prod"), pair("team", "edge")]
+            );
+        })
+        .await;
+    cases
+        .run("UntagResource removes", async {
+            c.untag_resource()
+                .resource_arn(&arn)
+                .tag_keys("team")
+                .tag_keys("absent")
+                .send()
+                .await
+                .unwrap();
+            assert_eq!(list(c, &arn).await, vec![pair("env", "prod")]);
+        })
+        .await;
 
     // The other region's replica has its own ARN and, as in DynamoDB, its own tags.
     let other = &cs[1];
@@ -84,20 +97,31 @@ async fn tags_belong_to_each_regions_replica_with_dynamodbs_limits() {
         },
     )
     .await;
-    assert!(list(other, &other_arn).await.is_empty());
-    let msg = expect_code(
-        other
-            .list_tags_of_resource()
-            .resource_arn(&arn)
-            .send()
-            .await,
-        "ResourceNotFoundException",
-        "another region's ARN",
-    );
-    assert_eq!(
-        msg,
-        format!("Requested resource not found: ResourcArn: {arn} not found")
-    );
+    cases
+        .run(
+            "the other region's replica has its own, empty, tags",
+            async {
+                assert!(list(other, &other_arn).await.is_empty());
+            },
+        )
+        .await;
+    cases
+        .run("another region's ARN", async {
+            let msg = expect_code(
+                other
+                    .list_tags_of_resource()
+                    .resource_arn(&arn)
+                    .send()
+                    .await,
+                "ResourceNotFoundException",
+                "another region's ARN",
+            );
+            assert_eq!(
+                msg,
+                format!("Requested resource not found: ResourcArn: {arn} not found")
+            );
+        })
+        .await;
 
     // DynamoDB's limits and messages.
     let tag_err = |tags: Vec<Tag>| {
@@ -114,7 +138,7 @@ async fn tags_belong_to_each_regions_replica_with_dynamodbs_limits() {
         }
     };
     let long_key = "k".repeat(129);
-    let cases = [
+    let limits = [
         (
             vec![tag(&long_key, "v")],
             format!("The Tag Key provided is invalid, Key: {long_key}"),
@@ -147,60 +171,87 @@ async fn tags_belong_to_each_regions_replica_with_dynamodbs_limits() {
             "Number of Tags exceed the current limit for the provided ResourceArn".to_string(),
         ),
     ];
-    for (tags, want) in cases {
-        assert_eq!(tag_err(tags).await, want);
+    for (tags, want) in limits {
+        cases
+            .run(want.clone(), async {
+                assert_eq!(tag_err(tags).await, want);
+            })
+            .await;
     }
-    assert_eq!(
-        list(c, &arn).await,
-        vec![pair("env", "prod")],
-        "failed requests change nothing"
-    );
-    c.tag_resource()
-        .resource_arn(&arn)
-        .set_tags(Some((0..49).map(|i| tag(&format!("k{i}"), "")).collect()))
-        .send()
-        .await
-        .expect("50 tags in all");
-    assert_eq!(list(c, &arn).await.len(), 50);
-    let msg = expect_code(
-        c.tag_resource()
-            .resource_arn("arn:aws:dynamodb:us-east-1:000000000000:table/x")
-            .tags(tag("a", "b"))
-            .send()
-            .await,
-        "ValidationException",
-        "short table name",
-    );
-    assert_eq!(
-        msg,
-        "Invalid TableArn: Invalid ResourceArn provided as input arn:aws:dynamodb:us-east-1:000000000000:table/x"
-    );
+    cases
+        .run("failed requests change nothing", async {
+            assert_eq!(
+                list(c, &arn).await,
+                vec![pair("env", "prod")],
+                "failed requests change nothing"
+            );
+        })
+        .await;
+    cases
+        .run("50 tags", async {
+            c.tag_resource()
+                .resource_arn(&arn)
+                .set_tags(Some((0..49).map(|i| tag(&format!("k{i}"), "")).collect()))
+                .send()
+                .await
+                .expect("50 tags in all");
+            assert_eq!(list(c, &arn).await.len(), 50);
+        })
+        .await;
+    cases.run("short table name", async {
+        let msg = expect_code(
+            c.tag_resource()
+                .resource_arn("arn:aws:dynamodb:us-east-1:000000000000:table/x")
+                .tags(tag("a", "b"))
+                .send()
+                .await,
+            "ValidationException",
+            "short table name",
+        );
+        assert_eq!(
+            msg,
+            "Invalid TableArn: Invalid ResourceArn provided as input arn:aws:dynamodb:us-east-1:000000000000:table/x"
+        );
+    }).await;
     let missing = arn.replace("tagged", "missing");
-    let msg = expect_code(
-        c.tag_resource()
-            .resource_arn(&missing)
-            .tags(tag("a", "b"))
-            .send()
-            .await,
-        "ResourceNotFoundException",
-        "missing table",
-    );
-    assert_eq!(
-        msg,
-        format!("Requested resource not found: ResourcArn: {missing} not found")
-    );
-    expect_validation(
-        c.untag_resource()
-            .resource_arn(&arn)
-            .set_tag_keys(Some(vec![]))
-            .send()
-            .await,
-        "Atleast one Tag Key needs to be provided as Input.",
-        "no keys",
-    );
+    cases
+        .run("missing table", async {
+            let msg = expect_code(
+                c.tag_resource()
+                    .resource_arn(&missing)
+                    .tags(tag("a", "b"))
+                    .send()
+                    .await,
+                "ResourceNotFoundException",
+                "missing table",
+            );
+            assert_eq!(
+                msg,
+                format!("Requested resource not found: ResourcArn: {missing} not found")
+            );
+        })
+        .await;
+    cases
+        .run("no keys", async {
+            expect_validation(
+                c.untag_resource()
+                    .resource_arn(&arn)
+                    .set_tag_keys(Some(vec![]))
+                    .send()
+                    .await,
+                "Atleast one Tag Key needs to be provided as Input.",
+                "no keys",
+            );
+        })
+        .await;
 
     // A recreated table starts untagged.
-    c.delete_table().table_name("tagged").send().await.unwrap();
-    create_table(c, "tagged", ("pk", ScalarAttributeType::S), None).await;
-    assert!(list(c, &arn).await.is_empty());
+    cases
+        .run("a recreated table starts untagged", async {
+            c.delete_table().table_name("tagged").send().await.unwrap();
+            create_table(c, "tagged", ("pk", ScalarAttributeType::S), None).await;
+            assert!(list(c, &arn).await.is_empty());
+        })
+        .await;
+    cases.finish();
 }

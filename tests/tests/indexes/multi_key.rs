@@ -85,7 +85,7 @@ async fn multi_attribute_global_index_keys() {
     let base = "tournament = :v0 AND #z = :v1";
     // (key condition, its extra values, the (round, score) pairs it finds)
     type Case = (String, Vec<AttributeValue>, Vec<(i64, i64)>);
-    let cases: Vec<Case> = vec![
+    let conditions: Vec<Case> = vec![
         (base.into(), vec![], grid(&[1, 2, 3, 10], &[5, 40, 70])),
         (
             format!("{base} AND round = :v2"),
@@ -139,46 +139,60 @@ async fn multi_attribute_global_index_keys() {
             grid(&[1], &[40]),
         ),
     ];
-    for (expr, extra, want) in cases {
-        let mut values = vec![s("T1"), s("EU")];
-        values.extend(extra);
-        let got = query_all(
-            q(&c, t, "by_match", &expr, &values).expression_attribute_names("#z", "zone"),
-            &lek,
-        )
-        .await;
-        assert_eq!(rs(&got), want, "{expr}");
-        // Backwards too.
-        let got = query_all(
-            q(&c, t, "by_match", &expr, &values)
-                .expression_attribute_names("#z", "zone")
-                .scan_index_forward(false),
-            &lek,
-        )
-        .await;
-        let mut back = want.clone();
-        back.reverse();
-        assert_eq!(rs(&got), back, "{expr} backwards");
+    let mut cases = Cases::new();
+    for (expr, extra, want) in conditions {
+        cases
+            .run(expr.clone(), async {
+                let mut values = vec![s("T1"), s("EU")];
+                values.extend(extra);
+                let got = query_all(
+                    q(&c, t, "by_match", &expr, &values).expression_attribute_names("#z", "zone"),
+                    &lek,
+                )
+                .await;
+                assert_eq!(rs(&got), want, "{expr}");
+                // Backwards too.
+                let got = query_all(
+                    q(&c, t, "by_match", &expr, &values)
+                        .expression_attribute_names("#z", "zone")
+                        .scan_index_forward(false),
+                    &lek,
+                )
+                .await;
+                let mut back = want.clone();
+                back.reverse();
+                assert_eq!(rs(&got), back, "{expr} backwards");
+            })
+            .await;
     }
     // Another partition tuple.
-    let got = query_all(
-        q(&c, t, "by_match", base, &[s("T1"), s("US")]).expression_attribute_names("#z", "zone"),
-        &lek,
-    )
-    .await;
-    assert_eq!(rs(&got), vec![(1, 1), (2, 1)]);
+    cases
+        .run("another partition tuple", async {
+            let got = query_all(
+                q(&c, t, "by_match", base, &[s("T1"), s("US")])
+                    .expression_attribute_names("#z", "zone"),
+                &lek,
+            )
+            .await;
+            assert_eq!(rs(&got), vec![(1, 1), (2, 1)]);
+        })
+        .await;
 
     // Paging with LastEvaluatedKey carrying every component.
-    let pages = query_pages(
-        q(&c, t, "by_match", base, &[s("T1"), s("EU")])
-            .expression_attribute_names("#z", "zone")
-            .limit(5),
-        &lek,
-    )
-    .await;
-    assert_eq!(pages.len(), 3);
-    let got: Vec<Item> = pages.iter().flat_map(|p| p.items().to_vec()).collect();
-    assert_eq!(rs(&got), grid(&[1, 2, 3, 10], &[5, 40, 70]));
+    cases
+        .run("paging with every component in LastEvaluatedKey", async {
+            let pages = query_pages(
+                q(&c, t, "by_match", base, &[s("T1"), s("EU")])
+                    .expression_attribute_names("#z", "zone")
+                    .limit(5),
+                &lek,
+            )
+            .await;
+            assert_eq!(pages.len(), 3);
+            let got: Vec<Item> = pages.iter().flat_map(|p| p.items().to_vec()).collect();
+            assert_eq!(rs(&got), grid(&[1, 2, 3, 10], &[5, 40, 70]));
+        })
+        .await;
 
     // Refused: a condition on the second sort attribute without the first,
     // a range on the first with one on the second, one partition attribute only.
@@ -201,30 +215,37 @@ async fn multi_attribute_global_index_keys() {
         ),
     ];
     for (expr, values, word) in refused {
-        let mut b = q(&c, t, "by_match", &expr, &values);
-        if expr.contains("#z") {
-            b = b.expression_attribute_names("#z", "zone");
-        }
-        let msg = expect_code(b.send().await, "ValidationException", &expr);
-        assert!(msg.contains(word), "{expr}: {msg:?} should name {word}");
+        cases
+            .run(expr.clone(), async {
+                let mut b = q(&c, t, "by_match", &expr, &values);
+                if expr.contains("#z") {
+                    b = b.expression_attribute_names("#z", "zone");
+                }
+                let msg = expect_code(b.send().await, "ValidationException", &expr);
+                assert!(msg.contains(word), "{expr}: {msg:?} should name {word}");
+            })
+            .await;
     }
     // A write of the wrong type in any component is refused.
-    let r = c
-        .put_item()
-        .table_name(t)
-        .set_item(Some(item([
-            ("id", s("bad")),
-            ("tournament", s("T1")),
-            ("zone", s("EU")),
-            ("round", n(1)),
-            ("score", s("high")),
-        ])))
-        .send()
-        .await;
-    expect_validation(
-        r,
-        "One or more parameter values were invalid: Type mismatch for Index Key score Expected: N Actual: S IndexName: by_match",
-        "wrong type in a component",
-    );
+    cases.run("wrong type in a component", async {
+        let r = c
+            .put_item()
+            .table_name(t)
+            .set_item(Some(item([
+                ("id", s("bad")),
+                ("tournament", s("T1")),
+                ("zone", s("EU")),
+                ("round", n(1)),
+                ("score", s("high")),
+            ])))
+            .send()
+            .await;
+        expect_validation(
+            r,
+            "One or more parameter values were invalid: Type mismatch for Index Key score Expected: N Actual: S IndexName: by_match",
+            "wrong type in a component",
+        );
+    }).await;
     cluster.shutdown().await;
+    cases.finish();
 }
