@@ -50,68 +50,77 @@ async fn tables_are_created_described_listed_and_deleted_in_every_region() {
         .send()
         .await
         .expect("create table");
-    let d = created.table_description().expect("a table description");
-    assert_eq!(d.table_name(), Some("orders"));
-    // CreateTable answers CREATING, as DynamoDB does; DescribeTable ACTIVE.
-    assert_eq!(d.table_status(), Some(&TableStatus::Creating));
+    let mut cases = Cases::new();
+    cases
+        .run("CreateTable answers CREATING", async {
+            let d = created.table_description().expect("a table description");
+            assert_eq!(d.table_name(), Some("orders"));
+            // CreateTable answers CREATING, as DynamoDB does; DescribeTable ACTIVE.
+            assert_eq!(d.table_status(), Some(&TableStatus::Creating));
+        })
+        .await;
 
     // The table replicates: every region describes the same table.
     for (i, c) in cs.iter().enumerate() {
-        poll(&format!("orders in region {i}"), || async {
-            c.describe_table().table_name("orders").send().await.is_ok()
-        })
-        .await;
-        let out = c
-            .describe_table()
-            .table_name("orders")
-            .send()
-            .await
-            .unwrap();
-        let t = out.table().expect("a table");
-        assert_eq!(t.table_status(), Some(&TableStatus::Active));
-        let keys: Vec<(&str, &KeyType)> = t
-            .key_schema()
-            .iter()
-            .map(|k| (k.attribute_name(), k.key_type()))
-            .collect();
-        assert_eq!(
-            keys,
-            vec![("customer", &KeyType::Hash), ("placed", &KeyType::Range)]
-        );
-        let defs: Vec<(&str, &ScalarAttributeType)> = t
-            .attribute_definitions()
-            .iter()
-            .map(|a| (a.attribute_name(), a.attribute_type()))
-            .collect();
-        assert!(
-            defs.contains(&("placed", &ScalarAttributeType::N)),
-            "{defs:?}"
-        );
-        assert_eq!(t.item_count(), Some(0));
-        assert_eq!(t.global_table_version(), Some("2019.11.21"));
-        assert_eq!(
-            t.billing_mode_summary().and_then(|b| b.billing_mode()),
-            Some(&BillingMode::PayPerRequest)
-        );
-        let stream = t.stream_specification().expect("stream specification");
-        assert!(stream.stream_enabled());
-        assert_eq!(
-            stream.stream_view_type(),
-            Some(&StreamViewType::NewAndOldImages)
-        );
-        let replicas: BTreeSet<&str> = t
-            .replicas()
-            .iter()
-            .filter_map(|r| r.region_name())
-            .collect();
-        assert_eq!(replicas, REGIONS.into_iter().collect::<BTreeSet<_>>());
-        assert!(
-            t.replicas()
-                .iter()
-                .all(|r| r.replica_status() == Some(&ReplicaStatus::Active)),
-            "{:?}",
-            t.replicas()
-        );
+        cases
+            .run(format!("orders in region {i}"), async {
+                poll(&format!("orders in region {i}"), || async {
+                    c.describe_table().table_name("orders").send().await.is_ok()
+                })
+                .await;
+                let out = c
+                    .describe_table()
+                    .table_name("orders")
+                    .send()
+                    .await
+                    .unwrap();
+                let t = out.table().expect("a table");
+                assert_eq!(t.table_status(), Some(&TableStatus::Active));
+                let keys: Vec<(&str, &KeyType)> = t
+                    .key_schema()
+                    .iter()
+                    .map(|k| (k.attribute_name(), k.key_type()))
+                    .collect();
+                assert_eq!(
+                    keys,
+                    vec![("customer", &KeyType::Hash), ("placed", &KeyType::Range)]
+                );
+                let defs: Vec<(&str, &ScalarAttributeType)> = t
+                    .attribute_definitions()
+                    .iter()
+                    .map(|a| (a.attribute_name(), a.attribute_type()))
+                    .collect();
+                assert!(
+                    defs.contains(&("placed", &ScalarAttributeType::N)),
+                    "{defs:?}"
+                );
+                assert_eq!(t.item_count(), Some(0));
+                assert_eq!(t.global_table_version(), Some("2019.11.21"));
+                assert_eq!(
+                    t.billing_mode_summary().and_then(|b| b.billing_mode()),
+                    Some(&BillingMode::PayPerRequest)
+                );
+                let stream = t.stream_specification().expect("stream specification");
+                assert!(stream.stream_enabled());
+                assert_eq!(
+                    stream.stream_view_type(),
+                    Some(&StreamViewType::NewAndOldImages)
+                );
+                let replicas: BTreeSet<&str> = t
+                    .replicas()
+                    .iter()
+                    .filter_map(|r| r.region_name())
+                    .collect();
+                assert_eq!(replicas, REGIONS.into_iter().collect::<BTreeSet<_>>());
+                assert!(
+                    t.replicas()
+                        .iter()
+                        .all(|r| r.replica_status() == Some(&ReplicaStatus::Active)),
+                    "{:?}",
+                    t.replicas()
+                );
+            })
+            .await;
     }
 
     // ItemCount counts live items, and follows replication.
@@ -132,104 +141,133 @@ async fn tables_are_created_described_listed_and_deleted_in_every_region() {
         .await
         .unwrap();
     for (i, c) in cs.iter().enumerate() {
-        poll(&format!("ItemCount 2 in region {i}"), || async {
-            let out = c
-                .describe_table()
-                .table_name("orders")
-                .send()
-                .await
-                .unwrap();
-            out.table().and_then(|t| t.item_count()) == Some(2)
-        })
-        .await;
+        cases
+            .run(format!("ItemCount 2 in region {i}"), async {
+                poll(&format!("ItemCount 2 in region {i}"), || async {
+                    let out = c
+                        .describe_table()
+                        .table_name("orders")
+                        .send()
+                        .await
+                        .unwrap();
+                    out.table().and_then(|t| t.item_count()) == Some(2)
+                })
+                .await;
+            })
+            .await;
     }
 
     // A table without a stream says so.
-    create_table(&cs[1], "plain", ("id", ScalarAttributeType::S), None).await;
-    let out = cs[1]
-        .describe_table()
-        .table_name("plain")
-        .send()
-        .await
-        .unwrap();
-    let t = out.table().unwrap();
-    assert!(
-        t.stream_specification().is_none_or(|s| !s.stream_enabled()),
-        "{t:?}"
-    );
-    assert_eq!(t.key_schema().len(), 1);
+    cases
+        .run("a table without a stream says so", async {
+            create_table(&cs[1], "plain", ("id", ScalarAttributeType::S), None).await;
+            let out = cs[1]
+                .describe_table()
+                .table_name("plain")
+                .send()
+                .await
+                .unwrap();
+            let t = out.table().unwrap();
+            assert!(
+                t.stream_specification().is_none_or(|s| !s.stream_enabled()),
+                "{t:?}"
+            );
+            assert_eq!(t.key_schema().len(), 1);
+        })
+        .await;
 
     // ListTables pages with Limit and ExclusiveStartTableName.
     for name in ["t-a", "t-b", "t-c", "t-d", "t-e"] {
         create_table(&cs[0], name, ("id", ScalarAttributeType::S), None).await;
     }
-    let mut want: Vec<String> = ["orders", "plain", "t-a", "t-b", "t-c", "t-d", "t-e"]
-        .iter()
-        .map(|s| s.to_string())
-        .collect();
-    want.sort();
-    let mut listed = Vec::new();
-    let mut start: Option<String> = None;
-    let mut pages = 0;
-    loop {
-        pages += 1;
-        assert!(pages <= 10, "ListTables does not end: {listed:?}");
-        let out = cs[0]
-            .list_tables()
-            .limit(2)
-            .set_exclusive_start_table_name(start.clone())
-            .send()
-            .await
-            .unwrap();
-        assert!(out.table_names().len() <= 2, "{out:?}");
-        listed.extend(out.table_names().iter().cloned());
-        match out.last_evaluated_table_name() {
-            Some(last) => {
-                assert_eq!(Some(last), out.table_names().last().map(String::as_str));
-                start = Some(last.to_string());
+    cases
+        .run("pages of ListTables", async {
+            let mut want: Vec<String> = ["orders", "plain", "t-a", "t-b", "t-c", "t-d", "t-e"]
+                .iter()
+                .map(|s| s.to_string())
+                .collect();
+            want.sort();
+            let mut listed = Vec::new();
+            let mut start: Option<String> = None;
+            let mut pages = 0;
+            loop {
+                pages += 1;
+                assert!(pages <= 10, "ListTables does not end: {listed:?}");
+                let out = cs[0]
+                    .list_tables()
+                    .limit(2)
+                    .set_exclusive_start_table_name(start.clone())
+                    .send()
+                    .await
+                    .unwrap();
+                assert!(out.table_names().len() <= 2, "{out:?}");
+                listed.extend(out.table_names().iter().cloned());
+                match out.last_evaluated_table_name() {
+                    Some(last) => {
+                        assert_eq!(Some(last), out.table_names().last().map(String::as_str));
+                        start = Some(last.to_string());
+                    }
+                    None => break,
+                }
             }
-            None => break,
-        }
-    }
-    assert_eq!(listed, want, "pages of ListTables");
-    assert!(
-        pages >= 4,
-        "7 tables in pages of 2 take 4 pages, took {pages}"
-    );
-    let all = cs[0].list_tables().send().await.unwrap();
-    assert_eq!(all.table_names(), want.as_slice());
-    assert!(all.last_evaluated_table_name().is_none());
-    expect_validation(
-        cs[0].list_tables().limit(101).send().await,
-        "limit",
-        "ListTables Limit 101",
-    );
-
-    // DeleteTable answers DELETING, and the table goes away everywhere.
-    let deleted = cs[2].delete_table().table_name("t-c").send().await.unwrap();
-    let d = deleted.table_description().expect("a TableDescription");
-    assert_eq!(d.table_status(), Some(&TableStatus::Deleting));
-    // As DynamoDB's: the table's name, id, ARN, size and billing, but not
-    // its creation time or key definitions.
-    assert_eq!(d.table_name(), Some("t-c"));
-    assert!(d.table_id().is_some_and(|id| id.len() == 36));
-    assert!(d.table_arn().is_some_and(|a| a.starts_with("arn:")));
-    assert!(d.item_count().is_some() && d.table_size_bytes().is_some());
-    assert!(d.billing_mode_summary().is_some() && d.provisioned_throughput().is_some());
-    assert!(d.creation_date_time().is_none());
-    assert!(d.key_schema().is_empty() && d.attribute_definitions().is_empty());
-    for (i, c) in cs.iter().enumerate() {
-        poll(&format!("t-c gone in region {i}"), || async {
-            match c.describe_table().table_name("t-c").send().await {
-                Ok(_) => false,
-                Err(e) => e.into_service_error().is_resource_not_found_exception(),
-            }
+            assert_eq!(listed, want, "pages of ListTables");
+            assert!(
+                pages >= 4,
+                "7 tables in pages of 2 take 4 pages, took {pages}"
+            );
+            let all = cs[0].list_tables().send().await.unwrap();
+            assert_eq!(all.table_names(), want.as_slice());
+            assert!(all.last_evaluated_table_name().is_none());
         })
         .await;
+    cases
+        .run("ListTables Limit 101", async {
+            expect_validation(
+                cs[0].list_tables().limit(101).send().await,
+                "limit",
+                "ListTables Limit 101",
+            );
+        })
+        .await;
+
+    // DeleteTable answers DELETING, and the table goes away everywhere.
+    cases
+        .run("DeleteTable answers DELETING", async {
+            let deleted = cs[2].delete_table().table_name("t-c").send().await.unwrap();
+            let d = deleted.table_description().expect("a TableDescription");
+            assert_eq!(d.table_status(), Some(&TableStatus::Deleting));
+            // As DynamoDB's: the table's name, id, ARN, size and billing, but not
+            // its creation time or key definitions.
+            assert_eq!(d.table_name(), Some("t-c"));
+            assert!(d.table_id().is_some_and(|id| id.len() == 36));
+            assert!(d.table_arn().is_some_and(|a| a.starts_with("arn:")));
+            assert!(d.item_count().is_some() && d.table_size_bytes().is_some());
+            assert!(d.billing_mode_summary().is_some() && d.provisioned_throughput().is_some());
+            assert!(d.creation_date_time().is_none());
+            assert!(d.key_schema().is_empty() && d.attribute_definitions().is_empty());
+        })
+        .await;
+    for (i, c) in cs.iter().enumerate() {
+        cases
+            .run(format!("t-c gone in region {i}"), async {
+                poll(&format!("t-c gone in region {i}"), || async {
+                    match c.describe_table().table_name("t-c").send().await {
+                        Ok(_) => false,
+                        Err(e) => e.into_service_error().is_resource_not_found_exception(),
+                    }
+                })
+                .await;
+            })
+            .await;
     }
-    let after = cs[0].list_tables().send().await.unwrap();
-    assert!(!after.table_names().contains(&"t-c".to_string()));
+    cases
+        .run("t-c is listed no more", async {
+            let after = cs[0].list_tables().send().await.unwrap();
+            assert!(!after.table_names().contains(&"t-c".to_string()));
+        })
+        .await;
     cluster.shutdown().await;
+    cases.finish();
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

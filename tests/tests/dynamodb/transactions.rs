@@ -80,88 +80,107 @@ async fn transactions_commit_all_or_nothing_once_per_token() {
     };
 
     // Put, Update, Delete and ConditionCheck over two tables, together.
-    c.transact_write_items()
-        .transact_items(tx_put(
-            "audit",
-            item([("pk", s("t1")), ("what", s("open"))]),
-        ))
-        .transact_items(
-            TransactWriteItem::builder()
-                .delete(
-                    Delete::builder()
-                        .table_name("acct")
-                        .key("pk", s("gone"))
-                        .condition_expression("attribute_exists(pk)")
-                        .build()
-                        .unwrap(),
-                )
-                .build(),
+    let mut cases = Cases::new();
+    cases
+        .run(
+            "Put, Update, Delete and ConditionCheck together, then a transfer",
+            async {
+                c.transact_write_items()
+                    .transact_items(tx_put(
+                        "audit",
+                        item([("pk", s("t1")), ("what", s("open"))]),
+                    ))
+                    .transact_items(
+                        TransactWriteItem::builder()
+                            .delete(
+                                Delete::builder()
+                                    .table_name("acct")
+                                    .key("pk", s("gone"))
+                                    .condition_expression("attribute_exists(pk)")
+                                    .build()
+                                    .unwrap(),
+                            )
+                            .build(),
+                    )
+                    .transact_items(
+                        TransactWriteItem::builder()
+                            .put(
+                                Put::builder()
+                                    .table_name("acct")
+                                    .item("pk", s("c"))
+                                    .item("bal", n(5))
+                                    .condition_expression("attribute_not_exists(pk)")
+                                    .build()
+                                    .unwrap(),
+                            )
+                            .build(),
+                    )
+                    .send()
+                    .await
+                    .expect("a mixed transaction");
+                assert!(get(&c, "acct", key("gone")).await.is_none());
+                assert_eq!(bal("c").await, Some(n(5)));
+                assert!(get(&c, "audit", key("t1")).await.is_some());
+                transfer(30, None).await.expect("a transfer");
+                assert_eq!((bal("a").await, bal("b").await), (Some(n(70)), Some(n(30))));
+            },
         )
-        .transact_items(
-            TransactWriteItem::builder()
-                .put(
-                    Put::builder()
-                        .table_name("acct")
-                        .item("pk", s("c"))
-                        .item("bal", n(5))
-                        .condition_expression("attribute_not_exists(pk)")
-                        .build()
-                        .unwrap(),
-                )
-                .build(),
-        )
-        .send()
-        .await
-        .expect("a mixed transaction");
-    assert!(get(&c, "acct", key("gone")).await.is_none());
-    assert_eq!(bal("c").await, Some(n(5)));
-    assert!(get(&c, "audit", key("t1")).await.is_some());
-    transfer(30, None).await.expect("a transfer");
-    assert_eq!((bal("a").await, bal("b").await), (Some(n(70)), Some(n(30))));
+        .await;
 
     // A failing condition cancels everything; reasons come in order.
-    let err = transfer(500, None).await.unwrap_err().into_service_error();
-    match &err {
-        TransactWriteItemsError::TransactionCanceledException(e) => {
-            let codes: Vec<Option<&str>> =
-                e.cancellation_reasons().iter().map(|r| r.code()).collect();
-            assert_eq!(
-                codes,
-                [Some("ConditionalCheckFailed"), Some("None"), Some("None")],
-                "{e:?}"
-            );
-            assert!(
-                e.cancellation_reasons()[0].item().is_none(),
-                "not asked for"
-            );
-        }
-        other => panic!("expected TransactionCanceledException, got {other:?}"),
-    }
-    assert_eq!((bal("a").await, bal("b").await), (Some(n(70)), Some(n(30))));
+    cases
+        .run(
+            "a failing condition cancels everything, reasons in order",
+            async {
+                let err = transfer(500, None).await.unwrap_err().into_service_error();
+                match &err {
+                    TransactWriteItemsError::TransactionCanceledException(e) => {
+                        let codes: Vec<Option<&str>> =
+                            e.cancellation_reasons().iter().map(|r| r.code()).collect();
+                        assert_eq!(
+                            codes,
+                            [Some("ConditionalCheckFailed"), Some("None"), Some("None")],
+                            "{e:?}"
+                        );
+                        assert!(
+                            e.cancellation_reasons()[0].item().is_none(),
+                            "not asked for"
+                        );
+                    }
+                    other => panic!("expected TransactionCanceledException, got {other:?}"),
+                }
+                assert_eq!((bal("a").await, bal("b").await), (Some(n(70)), Some(n(30))));
+            },
+        )
+        .await;
     put(
         &c,
         "acct",
         item([("pk", s("lock")), ("open", AttributeValue::Bool(false))]),
     )
     .await;
-    let err = transfer(10, None).await.unwrap_err().into_service_error();
-    match &err {
-        TransactWriteItemsError::TransactionCanceledException(e) => {
-            let r = e.cancellation_reasons();
-            let codes: Vec<Option<&str>> = r.iter().map(|r| r.code()).collect();
-            assert_eq!(
-                codes,
-                [Some("None"), Some("None"), Some("ConditionalCheckFailed")]
-            );
-            assert_item(
-                r[2].item(),
-                &item([("pk", s("lock")), ("open", AttributeValue::Bool(false))]),
-                "ALL_OLD in the cancellation reason",
-            );
-        }
-        other => panic!("expected TransactionCanceledException, got {other:?}"),
-    }
-    assert_eq!((bal("a").await, bal("b").await), (Some(n(70)), Some(n(30))));
+    cases
+        .run("a closed lock cancels the transfer", async {
+            let err = transfer(10, None).await.unwrap_err().into_service_error();
+            match &err {
+                TransactWriteItemsError::TransactionCanceledException(e) => {
+                    let r = e.cancellation_reasons();
+                    let codes: Vec<Option<&str>> = r.iter().map(|r| r.code()).collect();
+                    assert_eq!(
+                        codes,
+                        [Some("None"), Some("None"), Some("ConditionalCheckFailed")]
+                    );
+                    assert_item(
+                        r[2].item(),
+                        &item([("pk", s("lock")), ("open", AttributeValue::Bool(false))]),
+                        "ALL_OLD in the cancellation reason",
+                    );
+                }
+                other => panic!("expected TransactionCanceledException, got {other:?}"),
+            }
+            assert_eq!((bal("a").await, bal("b").await), (Some(n(70)), Some(n(30))));
+        })
+        .await;
     put(
         &c,
         "acct",
@@ -171,21 +190,33 @@ async fn transactions_commit_all_or_nothing_once_per_token() {
 
     // ClientRequestToken: the same request twice applies once; another
     // request with the token is refused.
-    transfer(1, Some("tok-1"))
-        .await
-        .expect("first use of a token");
-    transfer(1, Some("tok-1"))
-        .await
-        .expect("the same request again");
-    assert_eq!((bal("a").await, bal("b").await), (Some(n(69)), Some(n(31))));
-    let err = transfer(2, Some("tok-1"))
-        .await
-        .unwrap_err()
-        .into_service_error();
-    assert!(err.is_idempotent_parameter_mismatch_exception(), "{err:?}");
-    assert_eq!((bal("a").await, bal("b").await), (Some(n(69)), Some(n(31))));
-    transfer(1, Some("tok-2")).await.expect("a new token");
-    assert_eq!((bal("a").await, bal("b").await), (Some(n(68)), Some(n(32))));
+    cases
+        .run("the same request twice applies once", async {
+            transfer(1, Some("tok-1"))
+                .await
+                .expect("first use of a token");
+            transfer(1, Some("tok-1"))
+                .await
+                .expect("the same request again");
+            assert_eq!((bal("a").await, bal("b").await), (Some(n(69)), Some(n(31))));
+        })
+        .await;
+    cases
+        .run("another request with the token is refused", async {
+            let err = transfer(2, Some("tok-1"))
+                .await
+                .unwrap_err()
+                .into_service_error();
+            assert!(err.is_idempotent_parameter_mismatch_exception(), "{err:?}");
+            assert_eq!((bal("a").await, bal("b").await), (Some(n(69)), Some(n(31))));
+        })
+        .await;
+    cases
+        .run("a new token", async {
+            transfer(1, Some("tok-2")).await.expect("a new token");
+            assert_eq!((bal("a").await, bal("b").await), (Some(n(68)), Some(n(32))));
+        })
+        .await;
 
     // 100 actions at most; one item once per transaction.
     let many = |count: usize| {
@@ -195,66 +226,94 @@ async fn transactions_commit_all_or_nothing_once_per_token() {
         }
         req.send()
     };
-    many(100).await.expect("100 actions");
-    assert!(get(&c, "audit", key("m099")).await.is_some());
-    expect_validation(many(101).await, "transactItems", "101 actions");
-    expect_validation(
-        c.transact_write_items()
-            .transact_items(tx_put("acct", item([("pk", s("a"))])))
-            .transact_items(
-                TransactWriteItem::builder()
-                    .delete(
-                        Delete::builder()
-                            .table_name("acct")
-                            .key("pk", s("a"))
-                            .build()
-                            .unwrap(),
+    cases
+        .run("100 actions", async {
+            many(100).await.expect("100 actions");
+            assert!(get(&c, "audit", key("m099")).await.is_some());
+        })
+        .await;
+    cases
+        .run("101 actions", async {
+            expect_validation(many(101).await, "transactItems", "101 actions");
+        })
+        .await;
+    cases
+        .run("one item twice", async {
+            expect_validation(
+                c.transact_write_items()
+                    .transact_items(tx_put("acct", item([("pk", s("a"))])))
+                    .transact_items(
+                        TransactWriteItem::builder()
+                            .delete(
+                                Delete::builder()
+                                    .table_name("acct")
+                                    .key("pk", s("a"))
+                                    .build()
+                                    .unwrap(),
+                            )
+                            .build(),
                     )
-                    .build(),
-            )
-            .send()
-            .await,
-        "multiple operations on one item",
-        "one item twice",
-    );
-    assert_eq!(bal("a").await, Some(n(68)));
+                    .send()
+                    .await,
+                "multiple operations on one item",
+                "one item twice",
+            );
+        })
+        .await;
+    cases
+        .run("refused transactions change no balance", async {
+            assert_eq!(bal("a").await, Some(n(68)));
+        })
+        .await;
 
     // TransactGetItems: in order, missing items empty, projections apply.
-    let out = c
-        .transact_get_items()
-        .transact_items(tx_get("acct", key("a")))
-        .transact_items(tx_get("acct", key("nobody")))
-        .transact_items(
-            TransactGetItem::builder()
-                .get(
-                    Get::builder()
-                        .table_name("audit")
-                        .key("pk", s("t1"))
-                        .projection_expression("#w")
-                        .expression_attribute_names("#w", "what")
-                        .build()
-                        .unwrap(),
-                )
-                .build(),
+    cases
+        .run(
+            "TransactGetItems: in order, missing items empty, projections apply",
+            async {
+                let out = c
+                    .transact_get_items()
+                    .transact_items(tx_get("acct", key("a")))
+                    .transact_items(tx_get("acct", key("nobody")))
+                    .transact_items(
+                        TransactGetItem::builder()
+                            .get(
+                                Get::builder()
+                                    .table_name("audit")
+                                    .key("pk", s("t1"))
+                                    .projection_expression("#w")
+                                    .expression_attribute_names("#w", "what")
+                                    .build()
+                                    .unwrap(),
+                            )
+                            .build(),
+                    )
+                    .send()
+                    .await
+                    .unwrap();
+                let r = out.responses();
+                assert_eq!(r.len(), 3);
+                assert_item(
+                    r[0].item(),
+                    &item([("pk", s("a")), ("bal", n(68))]),
+                    "first get",
+                );
+                assert!(r[1].item().is_none(), "a missing item: {:?}", r[1]);
+                assert_item(r[2].item(), &item([("what", s("open"))]), "projected get");
+            },
         )
-        .send()
-        .await
-        .unwrap();
-    let r = out.responses();
-    assert_eq!(r.len(), 3);
-    assert_item(
-        r[0].item(),
-        &item([("pk", s("a")), ("bal", n(68))]),
-        "first get",
-    );
-    assert!(r[1].item().is_none(), "a missing item: {:?}", r[1]);
-    assert_item(r[2].item(), &item([("what", s("open"))]), "projected get");
-    let mut too_many = c.transact_get_items();
-    for i in 0..101 {
-        too_many = too_many.transact_items(tx_get("audit", key(&format!("m{i:03}"))));
-    }
-    expect_validation(too_many.send().await, "transactItems", "101 gets");
+        .await;
+    cases
+        .run("101 gets", async {
+            let mut too_many = c.transact_get_items();
+            for i in 0..101 {
+                too_many = too_many.transact_items(tx_get("audit", key(&format!("m{i:03}"))));
+            }
+            expect_validation(too_many.send().await, "transactItems", "101 gets");
+        })
+        .await;
     cluster.shutdown().await;
+    cases.finish();
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

@@ -31,12 +31,17 @@ async fn create_table_with_indexes_and_describe_them() {
     .into_iter()
     .map(|(a, b)| (a.to_string(), b.to_string()))
     .collect();
-    assert_eq!(
-        defs,
-        want,
-        "AttributeDefinitions: {:?}",
-        t.attribute_definitions()
-    );
+    let mut cases = Cases::new();
+    cases
+        .run("AttributeDefinitions", async {
+            assert_eq!(
+                defs,
+                want,
+                "AttributeDefinitions: {:?}",
+                t.attribute_definitions()
+            );
+        })
+        .await;
 
     let schema = |k: &[KeySchemaElement]| -> Vec<(String, String)> {
         k.iter()
@@ -53,8 +58,12 @@ async fn create_table_with_indexes_and_describe_them() {
             .map(|(a, b)| (a.to_string(), b.to_string()))
             .collect()
     };
-    assert_eq!(t.global_secondary_indexes().len(), 3, "{t:?}");
-    let cases = [
+    cases
+        .run("three global indexes", async {
+            assert_eq!(t.global_secondary_indexes().len(), 3, "{t:?}");
+        })
+        .await;
+    let indexes = [
         (
             "by_status",
             pairs(&[("status", "HASH"), ("at", "RANGE")]),
@@ -74,48 +83,56 @@ async fn create_table_with_indexes_and_describe_them() {
             vec!["note".to_string(), "price".to_string()],
         ),
     ];
-    for (name, ks, pt, nka) in &cases {
-        let g = gsi_of(&t, name).unwrap_or_else(|| panic!("{name} in {t:?}"));
-        assert_eq!(&schema(g.key_schema()), ks, "{name} KeySchema");
-        let p = g.projection().expect("a projection");
-        assert_eq!(p.projection_type(), Some(pt), "{name} ProjectionType");
-        let mut got: Vec<String> = p.non_key_attributes().to_vec();
-        got.sort();
-        assert_eq!(&got, nka, "{name} NonKeyAttributes");
-        assert_eq!(
-            g.index_status(),
-            Some(&IndexStatus::Active),
-            "{name} IndexStatus"
-        );
-        assert_eq!(
-            g.backfilling(),
-            None,
-            "{name}: an ACTIVE index shows no Backfilling"
-        );
-        assert_eq!(
-            g.index_arn(),
-            Some(format!("{arn}/index/{name}").as_str()),
-            "{name} IndexArn"
-        );
-        assert_eq!(
-            g.item_count(),
-            Some(0),
-            "{name} ItemCount of an empty table"
-        );
+    for (name, ks, pt, nka) in &indexes {
+        cases
+            .run(name, async {
+                let g = gsi_of(&t, name).unwrap_or_else(|| panic!("{name} in {t:?}"));
+                assert_eq!(&schema(g.key_schema()), ks, "{name} KeySchema");
+                let p = g.projection().expect("a projection");
+                assert_eq!(p.projection_type(), Some(pt), "{name} ProjectionType");
+                let mut got: Vec<String> = p.non_key_attributes().to_vec();
+                got.sort();
+                assert_eq!(&got, nka, "{name} NonKeyAttributes");
+                assert_eq!(
+                    g.index_status(),
+                    Some(&IndexStatus::Active),
+                    "{name} IndexStatus"
+                );
+                assert_eq!(
+                    g.backfilling(),
+                    None,
+                    "{name}: an ACTIVE index shows no Backfilling"
+                );
+                assert_eq!(
+                    g.index_arn(),
+                    Some(format!("{arn}/index/{name}").as_str()),
+                    "{name} IndexArn"
+                );
+                assert_eq!(
+                    g.item_count(),
+                    Some(0),
+                    "{name} ItemCount of an empty table"
+                );
+            })
+            .await;
     }
-    let lsis = t.local_secondary_indexes();
-    assert_eq!(lsis.len(), 1, "{t:?}");
-    let l = &lsis[0];
-    assert_eq!(l.index_name(), Some("by_at"));
-    assert_eq!(
-        schema(l.key_schema()),
-        pairs(&[("pk", "HASH"), ("at", "RANGE")])
-    );
-    assert_eq!(
-        l.projection().and_then(|p| p.projection_type()),
-        Some(&ProjectionType::KeysOnly)
-    );
-    assert_eq!(l.index_arn(), Some(format!("{arn}/index/by_at").as_str()));
+    cases
+        .run("the local index", async {
+            let lsis = t.local_secondary_indexes();
+            assert_eq!(lsis.len(), 1, "{t:?}");
+            let l = &lsis[0];
+            assert_eq!(l.index_name(), Some("by_at"));
+            assert_eq!(
+                schema(l.key_schema()),
+                pairs(&[("pk", "HASH"), ("at", "RANGE")])
+            );
+            assert_eq!(
+                l.projection().and_then(|p| p.projection_type()),
+                Some(&ProjectionType::KeysOnly)
+            );
+            assert_eq!(l.index_arn(), Some(format!("{arn}/index/by_at").as_str()));
+        })
+        .await;
 
     // ItemCount follows the writes, counting only the items each index holds.
     let mut items = Vec::new();
@@ -152,26 +169,38 @@ async fn create_table_with_indexes_and_describe_them() {
         ("by_region", holds(&["region", "at"])),
     ];
     let want_lsi = holds(&["at"]);
-    poll("index ItemCounts to follow the writes", || async {
-        let t = describe(&c, "orders").await;
-        want.iter()
-            .all(|(name, n)| gsi_of(&t, name).and_then(|g| g.item_count()) == Some(*n))
-            && t.local_secondary_indexes()[0].item_count() == Some(want_lsi)
-    })
-    .await;
+    cases
+        .run("index ItemCounts follow the writes", async {
+            poll("index ItemCounts to follow the writes", || async {
+                let t = describe(&c, "orders").await;
+                want.iter()
+                    .all(|(name, n)| gsi_of(&t, name).and_then(|g| g.item_count()) == Some(*n))
+                    && t.local_secondary_indexes()[0].item_count() == Some(want_lsi)
+            })
+            .await;
+        })
+        .await;
     // DeleteTable describes the table without its keys and indexes, which
     // DescribeTable gives.
-    let gone = c
-        .delete_table()
-        .table_name("orders")
-        .send()
-        .await
-        .expect("delete orders")
-        .table_description
-        .expect("a description");
-    assert!(gone.key_schema().is_empty(), "{gone:?}");
-    assert!(gone.attribute_definitions().is_empty(), "{gone:?}");
-    assert!(gone.global_secondary_indexes().is_empty(), "{gone:?}");
-    assert!(gone.local_secondary_indexes().is_empty(), "{gone:?}");
+    cases
+        .run(
+            "DeleteTable describes the table without its keys and indexes",
+            async {
+                let gone = c
+                    .delete_table()
+                    .table_name("orders")
+                    .send()
+                    .await
+                    .expect("delete orders")
+                    .table_description
+                    .expect("a description");
+                assert!(gone.key_schema().is_empty(), "{gone:?}");
+                assert!(gone.attribute_definitions().is_empty(), "{gone:?}");
+                assert!(gone.global_secondary_indexes().is_empty(), "{gone:?}");
+                assert!(gone.local_secondary_indexes().is_empty(), "{gone:?}");
+            },
+        )
+        .await;
     cluster.shutdown().await;
+    cases.finish();
 }
