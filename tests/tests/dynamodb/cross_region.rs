@@ -14,30 +14,39 @@ async fn writes_replicate_and_conflicts_converge_to_the_greater_version() {
     // Written in one region, read in the others.
     let doc = item([("pk", s("doc")), ("body", s("hello")), ("rev", n(1))]);
     put(&cs[0], "geo", doc.clone()).await;
+    let mut cases = Cases::new();
     for (i, c) in cs.iter().enumerate() {
-        poll(&format!("doc in region {i}"), || async {
-            try_get(c, "geo", key("doc")).await == Ok(Some(doc.clone()))
+        cases
+            .run(format!("doc in region {i}"), async {
+                poll(&format!("doc in region {i}"), || async {
+                    try_get(c, "geo", key("doc")).await == Ok(Some(doc.clone()))
+                })
+                .await;
+            })
+            .await;
+    }
+    cases
+        .run("an update from region 2 reaches region 0", async {
+            cs[2]
+                .update_item()
+                .table_name("geo")
+                .key("pk", s("doc"))
+                .update_expression("SET rev = rev + :one")
+                .expression_attribute_values(":one", n(1))
+                .send()
+                .await
+                .unwrap();
+            poll("the update from region 2 in region 0", || async {
+                try_get(&cs[0], "geo", key("doc"))
+                    .await
+                    .ok()
+                    .flatten()
+                    .map(|i| i["rev"].clone())
+                    == Some(n(2))
+            })
+            .await;
         })
         .await;
-    }
-    cs[2]
-        .update_item()
-        .table_name("geo")
-        .key("pk", s("doc"))
-        .update_expression("SET rev = rev + :one")
-        .expression_attribute_values(":one", n(1))
-        .send()
-        .await
-        .unwrap();
-    poll("the update from region 2 in region 0", || async {
-        try_get(&cs[0], "geo", key("doc"))
-            .await
-            .ok()
-            .flatten()
-            .map(|i| i["rev"].clone())
-            == Some(n(2))
-    })
-    .await;
     cs[1]
         .delete_item()
         .table_name("geo")
@@ -46,10 +55,14 @@ async fn writes_replicate_and_conflicts_converge_to_the_greater_version() {
         .await
         .unwrap();
     for (i, c) in cs.iter().enumerate() {
-        poll(&format!("the delete in region {i}"), || async {
-            try_get(c, "geo", key("doc")).await == Ok(None)
-        })
-        .await;
+        cases
+            .run(format!("the delete in region {i}"), async {
+                poll(&format!("the delete in region {i}"), || async {
+                    try_get(c, "geo", key("doc")).await == Ok(None)
+                })
+                .await;
+            })
+            .await;
     }
 
     // A region that was down catches up through the SDK endpoint too.
@@ -58,10 +71,14 @@ async fn writes_replicate_and_conflicts_converge_to_the_greater_version() {
     put(&cs[0], "geo", missed.clone()).await;
     cluster.restart(2).await;
     let c2 = client(cluster.dynamo_url(2));
-    poll("region 2 catches up after a restart", || async {
-        try_get(&c2, "geo", key("missed")).await == Ok(Some(missed.clone()))
-    })
-    .await;
+    cases
+        .run("region 2 catches up after a restart", async {
+            poll("region 2 catches up after a restart", || async {
+                try_get(&c2, "geo", key("missed")).await == Ok(Some(missed.clone()))
+            })
+            .await;
+        })
+        .await;
 
     // Concurrent writes to one key in two regions until they conflict.
     let mut found = Vec::new();
@@ -89,10 +106,14 @@ async fn writes_replicate_and_conflicts_converge_to_the_greater_version() {
             found.extend(cluster.conflicts(i, "geo").await);
         }
     }
-    assert!(
-        !found.is_empty(),
-        "no conflict recorded after {rounds} rounds of concurrent writes"
-    );
+    cases
+        .run("a conflict is recorded", async {
+            assert!(
+                !found.is_empty(),
+                "no conflict recorded after {rounds} rounds of concurrent writes"
+            );
+        })
+        .await;
     let pk_of = |img: &Option<meridian_core::Item>| match img.as_ref().and_then(|i| i.get("pk")) {
         Some(AttrValue::S(k)) => k.clone(),
         other => panic!("conflict image without a string pk: {other:?}"),
@@ -110,48 +131,65 @@ async fn writes_replicate_and_conflicts_converge_to_the_greater_version() {
         }
         v
     };
-    assert!(
-        finals.windows(2).all(|w| w[0] == w[1]),
-        "regions differ: {finals:?}"
-    );
+    cases
+        .run("every region holds the same item", async {
+            assert!(
+                finals.windows(2).all(|w| w[0] == w[1]),
+                "regions differ: {finals:?}"
+            );
+        })
+        .await;
     let last = finals[0].clone().expect("the hot item exists");
-    assert_eq!(last["round"], n(rounds));
-    for conflict in &found {
-        assert_eq!(conflict.table, "geo");
-        assert_eq!(pk_of(&conflict.winner_image), "hot");
-        assert_eq!(pk_of(&conflict.loser_image), "hot");
-        assert!(
-            conflict.winner > conflict.loser,
-            "the winner has the greater version: {conflict:?}"
-        );
-        assert_ne!(
-            from_of(&conflict.winner_image),
-            from_of(&conflict.loser_image),
-            "the two writes came from two regions"
-        );
-        assert_eq!(
-            from_of(&conflict.winner_image),
-            str_of(&last, "from"),
-            "every region kept the winner: {conflict:?}"
-        );
-        assert_eq!(conflict.winner.origin, str_of(&last, "from"));
+    cases
+        .run("the item is the last round's", async {
+            assert_eq!(last["round"], n(rounds));
+        })
+        .await;
+    for (k, conflict) in found.iter().enumerate() {
+        cases
+            .run(format!("conflict {k}"), async {
+                assert_eq!(conflict.table, "geo");
+                assert_eq!(pk_of(&conflict.winner_image), "hot");
+                assert_eq!(pk_of(&conflict.loser_image), "hot");
+                assert!(
+                    conflict.winner > conflict.loser,
+                    "the winner has the greater version: {conflict:?}"
+                );
+                assert_ne!(
+                    from_of(&conflict.winner_image),
+                    from_of(&conflict.loser_image),
+                    "the two writes came from two regions"
+                );
+                assert_eq!(
+                    from_of(&conflict.winner_image),
+                    str_of(&last, "from"),
+                    "every region kept the winner: {conflict:?}"
+                );
+                assert_eq!(conflict.winner.origin, str_of(&last, "from"));
+            })
+            .await;
     }
     for i in 0..REGIONS.len() {
-        let heads = cluster.heads(i, "geo");
-        let hot = heads
-            .values()
-            .find(|h| {
-                h.image
-                    .as_ref()
-                    .is_some_and(|img| img.get("pk") == Some(&AttrValue::S("hot".into())))
+        cases
+            .run(format!("heads in region {i}"), async {
+                let heads = cluster.heads(i, "geo");
+                let hot = heads
+                    .values()
+                    .find(|h| {
+                        h.image
+                            .as_ref()
+                            .is_some_and(|img| img.get("pk") == Some(&AttrValue::S("hot".into())))
+                    })
+                    .expect("the hot head");
+                assert_eq!(
+                    hot.version, found[0].winner,
+                    "region {i} keeps the greater version"
+                );
             })
-            .expect("the hot head");
-        assert_eq!(
-            hot.version, found[0].winner,
-            "region {i} keeps the greater version"
-        );
+            .await;
     }
     cluster.shutdown().await;
+    cases.finish();
 }
 
 /// Two identical transactions sent at once with one ClientRequestToken (an

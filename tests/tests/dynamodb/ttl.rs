@@ -8,17 +8,22 @@ async fn ttl_expires_items_in_every_region_without_conflicts() {
     let cs = clients(&cluster);
     create_table(&cs[0], "sessions", ("pk", ScalarAttributeType::S), None).await;
     cluster.wait_table_everywhere("sessions").await;
-    let ttl = cs[0]
-        .describe_time_to_live()
-        .table_name("sessions")
-        .send()
-        .await
-        .unwrap();
-    assert_eq!(
-        ttl.time_to_live_description()
-            .and_then(|d| d.time_to_live_status()),
-        Some(&TimeToLiveStatus::Disabled)
-    );
+    let mut cases = Cases::new();
+    cases
+        .run("TTL starts disabled", async {
+            let ttl = cs[0]
+                .describe_time_to_live()
+                .table_name("sessions")
+                .send()
+                .await
+                .unwrap();
+            assert_eq!(
+                ttl.time_to_live_description()
+                    .and_then(|d| d.time_to_live_status()),
+                Some(&TimeToLiveStatus::Disabled)
+            );
+        })
+        .await;
     let spec = |enabled: bool| {
         TimeToLiveSpecification::builder()
             .enabled(enabled)
@@ -26,40 +31,52 @@ async fn ttl_expires_items_in_every_region_without_conflicts() {
             .build()
             .unwrap()
     };
-    let out = cs[0]
-        .update_time_to_live()
-        .table_name("sessions")
-        .time_to_live_specification(spec(true))
-        .send()
-        .await
-        .unwrap();
-    let echoed = out.time_to_live_specification().expect("the specification");
-    assert!(echoed.enabled());
-    assert_eq!(echoed.attribute_name(), "expires_at");
-    for (i, c) in cs.iter().enumerate() {
-        poll(&format!("TTL enabled in region {i}"), || async {
-            let out = c
-                .describe_time_to_live()
+    cases
+        .run("UpdateTimeToLive answers with the specification", async {
+            let out = cs[0]
+                .update_time_to_live()
                 .table_name("sessions")
+                .time_to_live_specification(spec(true))
                 .send()
                 .await
                 .unwrap();
-            let d = out.time_to_live_description();
-            d.and_then(|d| d.time_to_live_status()) == Some(&TimeToLiveStatus::Enabled)
-                && d.and_then(|d| d.attribute_name()) == Some("expires_at")
+            let echoed = out.time_to_live_specification().expect("the specification");
+            assert!(echoed.enabled());
+            assert_eq!(echoed.attribute_name(), "expires_at");
         })
         .await;
+    for (i, c) in cs.iter().enumerate() {
+        cases
+            .run(format!("TTL enabled in region {i}"), async {
+                poll(&format!("TTL enabled in region {i}"), || async {
+                    let out = c
+                        .describe_time_to_live()
+                        .table_name("sessions")
+                        .send()
+                        .await
+                        .unwrap();
+                    let d = out.time_to_live_description();
+                    d.and_then(|d| d.time_to_live_status()) == Some(&TimeToLiveStatus::Enabled)
+                        && d.and_then(|d| d.attribute_name()) == Some("expires_at")
+                })
+                .await;
+            })
+            .await;
     }
-    expect_validation(
-        cs[1]
-            .update_time_to_live()
-            .table_name("sessions")
-            .time_to_live_specification(spec(true))
-            .send()
-            .await,
-        "already enabled",
-        "enabling TTL twice",
-    );
+    cases
+        .run("enabling TTL twice", async {
+            expect_validation(
+                cs[1]
+                    .update_time_to_live()
+                    .table_name("sessions")
+                    .time_to_live_specification(spec(true))
+                    .send()
+                    .await,
+                "already enabled",
+                "enabling TTL twice",
+            );
+        })
+        .await;
 
     // Items that expire soon reach every region first; past ones may be
     // reaped where they were written before they ever replicate.
@@ -79,18 +96,22 @@ async fn ttl_expires_items_in_every_region_without_conflicts() {
     items.push(item([("pk", s("none")), ("other", n(1))]));
     batch_put(&cs[0], "sessions", items).await;
     for (i, c) in cs.iter().enumerate() {
-        poll(&format!("every soon item in region {i}"), || async {
-            for k in &soon {
-                if !matches!(
-                    try_get(c, "sessions", item([("pk", s(k))])).await,
-                    Ok(Some(_))
-                ) {
-                    return false;
-                }
-            }
-            true
-        })
-        .await;
+        cases
+            .run(format!("every soon item in region {i}"), async {
+                poll(&format!("every soon item in region {i}"), || async {
+                    for k in &soon {
+                        if !matches!(
+                            try_get(c, "sessions", item([("pk", s(k))])).await,
+                            Ok(Some(_))
+                        ) {
+                            return false;
+                        }
+                    }
+                    true
+                })
+                .await;
+            })
+            .await;
     }
     let expiring: Vec<&String> = soon.iter().chain(&past).collect();
     let all_gone = |c: Client| {
@@ -133,25 +154,29 @@ async fn ttl_expires_items_in_every_region_without_conflicts() {
         .await
         .expect("quiescent");
     for (i, c) in cs.iter().enumerate() {
-        for k in ["future", "text", "none"] {
-            assert!(
-                get(c, "sessions", item([("pk", s(k))])).await.is_some(),
-                "{k} must survive in region {i}"
-            );
-        }
-        let out = c
-            .scan()
-            .table_name("sessions")
-            .select(Select::Count)
-            .send()
-            .await
-            .unwrap();
-        assert_eq!(out.count(), 3, "region {i}");
-        let conflicts = cluster.conflicts(i, "sessions").await;
-        assert!(
-            conflicts.is_empty(),
-            "TTL expiry is not a conflict, region {i}: {conflicts:?}"
-        );
+        cases
+            .run(format!("region {i} after the expiries"), async {
+                for k in ["future", "text", "none"] {
+                    assert!(
+                        get(c, "sessions", item([("pk", s(k))])).await.is_some(),
+                        "{k} must survive in region {i}"
+                    );
+                }
+                let out = c
+                    .scan()
+                    .table_name("sessions")
+                    .select(Select::Count)
+                    .send()
+                    .await
+                    .unwrap();
+                assert_eq!(out.count(), 3, "region {i}");
+                let conflicts = cluster.conflicts(i, "sessions").await;
+                assert!(
+                    conflicts.is_empty(),
+                    "TTL expiry is not a conflict, region {i}: {conflicts:?}"
+                );
+            })
+            .await;
     }
     // Each region's own log shows which expiries it made: every soon item
     // was expired both by region 1 and by region 0 or 2.
@@ -167,15 +192,19 @@ async fn ttl_expires_items_in_every_region_without_conflicts() {
             .collect()
     };
     let (by0, by1, by2) = (expired_by(0), expired_by(1), expired_by(2));
-    let twice = by1
-        .iter()
-        .filter(|k| by0.contains(*k) || by2.contains(*k))
-        .count();
-    assert!(
-        twice >= soon.len(),
-        "{twice} items expired in two regions; want every soon item ({})",
-        soon.len()
-    );
+    cases
+        .run("every soon item expired in two regions", async {
+            let twice = by1
+                .iter()
+                .filter(|k| by0.contains(*k) || by2.contains(*k))
+                .count();
+            assert!(
+                twice >= soon.len(),
+                "{twice} items expired in two regions; want every soon item ({})",
+                soon.len()
+            );
+        })
+        .await;
 
     // Disabling replicates too; an expired item then stays.
     cs[2]
@@ -186,18 +215,23 @@ async fn ttl_expires_items_in_every_region_without_conflicts() {
         .await
         .unwrap();
     for (i, c) in cs.iter().enumerate() {
-        poll(&format!("TTL disabled in region {i}"), || async {
-            let out = c
-                .describe_time_to_live()
-                .table_name("sessions")
-                .send()
-                .await
-                .unwrap();
-            out.time_to_live_description()
-                .and_then(|d| d.time_to_live_status())
-                == Some(&TimeToLiveStatus::Disabled)
-        })
-        .await;
+        cases
+            .run(format!("TTL disabled in region {i}"), async {
+                poll(&format!("TTL disabled in region {i}"), || async {
+                    let out = c
+                        .describe_time_to_live()
+                        .table_name("sessions")
+                        .send()
+                        .await
+                        .unwrap();
+                    out.time_to_live_description()
+                        .and_then(|d| d.time_to_live_status())
+                        == Some(&TimeToLiveStatus::Disabled)
+                })
+                .await;
+            })
+            .await;
     }
     cluster.shutdown().await;
+    cases.finish();
 }
