@@ -388,24 +388,41 @@ async fn compressed_requests_are_decoded_and_bad_ones_are_internal_errors() {
     };
     // Decoded: gzip, gzip members concatenated (the gzip format allows it),
     // deflate (a zlib stream), and identity.
-    let body = put("gz");
-    let (status, text) = post("gzip", gzip(body.as_bytes())).await;
-    assert_eq!(status, 200, "{text}");
-    assert_eq!(
-        stored("gz").await.expect("stored")["v"],
-        s(&"x".repeat(5000))
-    );
-    let body = put("gz2");
-    let (head, tail) = body.as_bytes().split_at(10);
-    let (status, text) = post("gzip", [gzip(head), gzip(tail)].concat()).await;
-    assert_eq!(status, 200, "{text}");
-    assert!(stored("gz2").await.is_some());
-    let (status, text) = post("deflate", zlib(put("zl").as_bytes())).await;
-    assert_eq!(status, 200, "{text}");
-    assert!(stored("zl").await.is_some());
-    let (status, text) = post("identity", put("id").into_bytes()).await;
-    assert_eq!(status, 200, "{text}");
-    assert!(stored("id").await.is_some());
+    let mut cases = Cases::new();
+    cases
+        .run("gzip", async {
+            let body = put("gz");
+            let (status, text) = post("gzip", gzip(body.as_bytes())).await;
+            assert_eq!(status, 200, "{text}");
+            assert_eq!(
+                stored("gz").await.expect("stored")["v"],
+                s(&"x".repeat(5000))
+            );
+        })
+        .await;
+    cases
+        .run("gzip members concatenated", async {
+            let body = put("gz2");
+            let (head, tail) = body.as_bytes().split_at(10);
+            let (status, text) = post("gzip", [gzip(head), gzip(tail)].concat()).await;
+            assert_eq!(status, 200, "{text}");
+            assert!(stored("gz2").await.is_some());
+        })
+        .await;
+    cases
+        .run("deflate", async {
+            let (status, text) = post("deflate", zlib(put("zl").as_bytes())).await;
+            assert_eq!(status, 200, "{text}");
+            assert!(stored("zl").await.is_some());
+        })
+        .await;
+    cases
+        .run("identity", async {
+            let (status, text) = post("identity", put("id").into_bytes()).await;
+            assert_eq!(status, 200, "{text}");
+            assert!(stored("id").await.is_some());
+        })
+        .await;
 
     // Refused as DynamoDB refuses them: HTTP 500, InternalServerError, and
     // nothing written.
@@ -446,12 +463,17 @@ async fn compressed_requests_are_decoded_and_bad_ones_are_internal_errors() {
         ("a gzip body that decodes past 16 MB", "gzip", oversized),
     ];
     for (what, encoding, bytes) in bad {
-        let (status, text) = post(encoding, bytes).await;
-        assert_eq!(status, 500, "{what}: {text}");
-        assert!(text.contains("#InternalServerError"), "{what}: {text}");
-        assert!(stored("bad").await.is_none(), "{what} wrote the item");
+        cases
+            .run(what, async {
+                let (status, text) = post(encoding, bytes).await;
+                assert_eq!(status, 500, "{what}: {text}");
+                assert!(text.contains("#InternalServerError"), "{what}: {text}");
+                assert!(stored("bad").await.is_none(), "{what} wrote the item");
+            })
+            .await;
     }
     cluster.shutdown().await;
+    cases.finish();
 }
 
 /// One request written by hand on its own connection (`Connection: close`);

@@ -987,110 +987,140 @@ async fn removals_create_nothing_and_queries_do_not_filter_on_the_key() {
     .await;
     let key = || item([("p", s("gone")), ("c", n(1))]);
     // REMOVE, nested or not, and DELETE on a missing item: no item, no error.
+    let mut cases = Cases::new();
     for expr in ["REMOVE a", "REMOVE a.b[1]", "DELETE s :v REMOVE t"] {
-        let mut u = c
-            .update_item()
-            .table_name("rules")
-            .set_key(Some(key()))
-            .update_expression(expr)
-            .return_values(ReturnValue::AllNew);
-        if expr.contains(":v") {
-            u = u.expression_attribute_values(":v", ss(&["x"]));
-        }
-        let out = u.send().await.unwrap_or_else(|e| panic!("{expr}: {e:?}"));
-        assert_eq!(out.attributes(), None, "{expr}: nothing to return");
-        assert_eq!(
-            get(&c, "rules", key()).await,
-            None,
-            "{expr} created an item"
-        );
+        cases
+            .run(expr, async {
+                let mut u = c
+                    .update_item()
+                    .table_name("rules")
+                    .set_key(Some(key()))
+                    .update_expression(expr)
+                    .return_values(ReturnValue::AllNew);
+                if expr.contains(":v") {
+                    u = u.expression_attribute_values(":v", ss(&["x"]));
+                }
+                let out = u.send().await.unwrap_or_else(|e| panic!("{expr}: {e:?}"));
+                assert_eq!(out.attributes(), None, "{expr}: nothing to return");
+                assert_eq!(
+                    get(&c, "rules", key()).await,
+                    None,
+                    "{expr} created an item"
+                );
+            })
+            .await;
     }
-    c.update_item()
-        .table_name("rules")
-        .set_key(Some(key()))
-        .attribute_updates(
-            "a",
-            AttributeValueUpdate::builder()
-                .action(AttributeAction::Delete)
-                .build(),
-        )
-        .send()
-        .await
-        .expect("a legacy DELETE on a missing item");
-    assert_eq!(
-        get(&c, "rules", key()).await,
-        None,
-        "a legacy DELETE created an item"
-    );
+    cases
+        .run("a legacy DELETE on a missing item", async {
+            c.update_item()
+                .table_name("rules")
+                .set_key(Some(key()))
+                .attribute_updates(
+                    "a",
+                    AttributeValueUpdate::builder()
+                        .action(AttributeAction::Delete)
+                        .build(),
+                )
+                .send()
+                .await
+                .expect("a legacy DELETE on a missing item");
+            assert_eq!(
+                get(&c, "rules", key()).await,
+                None,
+                "a legacy DELETE created an item"
+            );
+        })
+        .await;
     // SET still creates it, and so does an update with no action at all.
-    c.update_item()
-        .table_name("rules")
-        .set_key(Some(key()))
-        .update_expression("SET a = :v REMOVE b")
-        .expression_attribute_values(":v", n(1))
-        .send()
-        .await
-        .unwrap();
-    assert!(get(&c, "rules", key()).await.is_some());
-    let bare = item([("p", s("bare")), ("c", n(1))]);
-    c.update_item()
-        .table_name("rules")
-        .set_key(Some(bare.clone()))
-        .send()
-        .await
-        .unwrap();
-    assert_item(
-        get(&c, "rules", bare.clone()).await.as_ref(),
-        &bare,
-        "a bare update",
-    );
+    cases
+        .run("SET creates the item", async {
+            c.update_item()
+                .table_name("rules")
+                .set_key(Some(key()))
+                .update_expression("SET a = :v REMOVE b")
+                .expression_attribute_values(":v", n(1))
+                .send()
+                .await
+                .unwrap();
+            assert!(get(&c, "rules", key()).await.is_some());
+        })
+        .await;
+    cases
+        .run("a bare update", async {
+            let bare = item([("p", s("bare")), ("c", n(1))]);
+            c.update_item()
+                .table_name("rules")
+                .set_key(Some(bare.clone()))
+                .send()
+                .await
+                .unwrap();
+            assert_item(
+                get(&c, "rules", bare.clone()).await.as_ref(),
+                &bare,
+                "a bare update",
+            );
+        })
+        .await;
 
     // A Query's filter may not name a key attribute, in either form.
     for (filter, attr) in [("p = :p", "p"), ("c > :c", "c"), ("a = c", "c")] {
-        let mut q = c
-            .query()
-            .table_name("rules")
-            .key_condition_expression("p = :p")
-            .filter_expression(filter)
-            .expression_attribute_values(":p", s("gone"));
-        if filter.contains(":c") {
-            q = q.expression_attribute_values(":c", n(0));
-        }
-        expect_validation(
-            q.send().await,
-            &format!(
-                "Filter Expression can only contain non-primary key attributes: Primary key attribute: {attr}"
-            ),
-            filter,
-        );
+        cases.run(filter, async {
+            let mut q = c
+                .query()
+                .table_name("rules")
+                .key_condition_expression("p = :p")
+                .filter_expression(filter)
+                .expression_attribute_values(":p", s("gone"));
+            if filter.contains(":c") {
+                q = q.expression_attribute_values(":c", n(0));
+            }
+            expect_validation(
+                q.send().await,
+                &format!(
+                    "Filter Expression can only contain non-primary key attributes: Primary key attribute: {attr}"
+                ),
+                filter,
+            );
+        }).await;
     }
     // A Scan may.
-    c.scan()
-        .table_name("rules")
-        .filter_expression("p = :p")
-        .expression_attribute_values(":p", s("gone"))
-        .send()
-        .await
-        .expect("a scan filtering on the key");
+    cases
+        .run("a Scan may filter on a key", async {
+            c.scan()
+                .table_name("rules")
+                .filter_expression("p = :p")
+                .expression_attribute_values(":p", s("gone"))
+                .send()
+                .await
+                .expect("a scan filtering on the key");
+        })
+        .await;
 
     // ConditionalOperator with nothing to join.
-    expect_validation(
-        c.put_item()
-            .table_name("rules")
-            .set_item(Some(key()))
-            .conditional_operator(ConditionalOperator::Or)
-            .send()
-            .await,
-        "ConditionalOperator can only be used when Filter or Expected has two or more elements",
-        "ConditionalOperator without Expected",
-    );
-    expect_validation(
-        c.scan()
-            .table_name("rules")
-            .conditional_operator(ConditionalOperator::And)
-            .send()
-            .await,
-        "ConditionalOperator can only be used",
-        "ConditionalOperator without ScanFilter",
-    );
+    cases.run("ConditionalOperator without Expected", async {
+        expect_validation(
+            c.put_item()
+                .table_name("rules")
+                .set_item(Some(key()))
+                .conditional_operator(ConditionalOperator::Or)
+                .send()
+                .await,
+            "ConditionalOperator can only be used when Filter or Expected has two or more elements",
+            "ConditionalOperator without Expected",
+        );
+    }).await;
+    cases
+        .run("ConditionalOperator without ScanFilter", async {
+            expect_validation(
+                c.scan()
+                    .table_name("rules")
+                    .conditional_operator(ConditionalOperator::And)
+                    .send()
+                    .await,
+                "ConditionalOperator can only be used",
+                "ConditionalOperator without ScanFilter",
+            );
+        })
+        .await;
+    cases.finish();
 }
