@@ -3,11 +3,23 @@
 //! real `meridian region` child processes) and reported against a baseline
 //! measured in the same run. See docs/performance.md.
 
+mod backup;
+mod catchup;
 mod cluster;
+mod disk;
+mod fill;
 mod index;
+mod load;
+mod memory;
+mod phase;
+mod probe;
+mod repair;
+mod replicate;
 mod report;
-mod runs;
+mod status;
 mod stream;
+mod tls;
+mod write;
 
 use std::path::PathBuf;
 
@@ -57,10 +69,10 @@ impl Common {
     }
 
     /// The machine's fsync and CPU figures, measured on the file system the
-    /// regions will use (see [`report::probe_machine`]).
+    /// regions will use (see [`probe::probe_machine`]).
     pub fn machine(&self) -> Result<serde_json::Value> {
         let dir = self.tempdir()?;
-        report::probe_machine(dir.path(), self.smoke)
+        probe::probe_machine(dir.path(), self.smoke)
     }
 }
 
@@ -68,31 +80,31 @@ impl Common {
 enum Which {
     /// One region, N concurrent clients: single-item PutItem, then
     /// BatchWrite of 25; baseline: raw rusqlite inserts of the same rows.
-    Write(runs::WriteArgs),
+    Write(write::WriteArgs),
     /// Three regions writing at a fixed rate, with no injected latency and
     /// then with one-way latency L on every link; replication latency per
     /// region pair and maximum pending.
-    Replicate(runs::ReplicateArgs),
+    Replicate(replicate::ReplicateArgs),
     /// Stop one region while the others write a backlog, restart it, and
     /// measure how fast the backlog drains.
-    Catchup(runs::CatchupArgs),
+    Catchup(catchup::CatchupArgs),
     /// Load items into one region and report its RSS and database size.
-    Memory(runs::MemoryArgs),
+    Memory(memory::MemoryArgs),
     /// Wipe a region that holds N items, restart it empty, and measure how
     /// fast anti-entropy rebuilds it; baseline: a raw copy of the same
     /// store's files.
-    Repair(runs::RepairArgs),
+    Repair(repair::RepairArgs),
     /// Overwrite a fixed set of keys many times and report the store's
     /// size against its live data: the log is truncated as peers apply it.
-    Disk(runs::DiskArgs),
+    Disk(disk::DiskArgs),
     /// Back up a table of N items against a plain copy of the store's
     /// files; writes while backups run against writes alone; and a restore
     /// to a point in time N overwrites ago.
-    Backup(runs::BackupArgs),
+    Backup(backup::BackupArgs),
     /// A table of N items in one region gets a replica in a second one,
     /// which fills from it; baseline: a raw copy of the first region's
     /// store files.
-    Fill(runs::FillArgs),
+    Fill(fill::FillArgs),
     /// Writes with a NEW_AND_OLD_IMAGES stream on, against the same
     /// writes with it off; and how soon a change is readable from the
     /// stream, in its region and in a peer.
@@ -104,21 +116,21 @@ enum Which {
     /// Three regions replicating over mutual TLS against three replicating
     /// in plaintext, phases alternating in the same run: replication
     /// latency and CPU per write.
-    Tls(runs::TlsArgs),
+    Tls(tls::TlsArgs),
 }
 
 pub async fn run(args: BenchArgs) -> Result<()> {
     match args.which {
-        Which::Write(a) => runs::write(a).await,
-        Which::Replicate(a) => runs::replicate(a).await,
-        Which::Catchup(a) => runs::catchup(a).await,
-        Which::Memory(a) => runs::memory(a).await,
-        Which::Repair(a) => runs::repair(a).await,
-        Which::Disk(a) => runs::disk(a).await,
-        Which::Backup(a) => runs::backup(a).await,
-        Which::Fill(a) => runs::fill(a).await,
+        Which::Write(a) => write::write(a).await,
+        Which::Replicate(a) => replicate::replicate(a).await,
+        Which::Catchup(a) => catchup::catchup(a).await,
+        Which::Memory(a) => memory::memory(a).await,
+        Which::Repair(a) => repair::repair(a).await,
+        Which::Disk(a) => disk::disk(a).await,
+        Which::Backup(a) => backup::backup(a).await,
+        Which::Fill(a) => fill::fill(a).await,
         Which::Stream(a) => stream::stream(a).await,
         Which::Index(a) => index::index(a).await,
-        Which::Tls(a) => runs::tls(a).await,
+        Which::Tls(a) => tls::tls(a).await,
     }
 }

@@ -15,8 +15,8 @@ use tokio::time::Instant;
 
 use super::Common;
 use super::cluster::{Cluster, TABLE};
-use super::report::Report;
-use super::runs::{dynamo_call, load};
+use super::load::{Load, dynamo_call, load};
+use super::report::{Report, ms};
 
 #[derive(Args, Debug)]
 pub struct IndexArgs {
@@ -86,7 +86,7 @@ async fn write_phase(
         if single.items < items / 4 || batched.items < items {
             bail!("the write phase did not finish within {max:?}");
         }
-        let rate = |l: &super::runs::Load| l.items as f64 / l.elapsed.as_secs_f64().max(1e-6);
+        let rate = |l: &Load| l.items as f64 / l.elapsed.as_secs_f64().max(1e-6);
         let rates = (rate(&single), rate(&batched));
         if !indexed {
             return Ok((rates.0, rates.1, None));
@@ -211,7 +211,7 @@ async fn backfill_phase(a: &IndexArgs, items: u64, writes: u64) -> Result<Backfi
             (w?, b?)
         };
         let (w, built) = during;
-        let rate = |l: &super::runs::Load| l.items as f64 / l.elapsed.as_secs_f64().max(1e-6);
+        let rate = |l: &Load| l.items as f64 / l.elapsed.as_secs_f64().max(1e-6);
         anyhow::Ok(Backfill {
             items_per_sec: (items + alone.items) as f64 / built.as_secs_f64().max(1e-6),
             writes_alone: rate(&alone),
@@ -265,11 +265,11 @@ pub async fn index(a: IndexArgs) -> Result<()> {
         r.add("batched writes, two global indexes", "items/s", b_on);
         r.add("batched writes, indexes / none", "ratio", b_on / b_off);
         let (base, index) = latencies.context("no query latencies")?;
-        let ms = |h: &Histogram<u64>, q: f64| h.value_at_quantile(q) as f64 / 1e3;
-        r.add("query of the table p50 (baseline)", "ms", ms(&base, 0.5));
-        r.add("query of the table p99 (baseline)", "ms", ms(&base, 0.99));
-        r.add("query of a global index p50", "ms", ms(&index, 0.5));
-        r.add("query of a global index p99", "ms", ms(&index, 0.99));
+        let at = |h: &Histogram<u64>, q: f64| ms(h.value_at_quantile(q));
+        r.add("query of the table p50 (baseline)", "ms", at(&base, 0.5));
+        r.add("query of the table p99 (baseline)", "ms", at(&base, 0.99));
+        r.add("query of a global index p50", "ms", at(&index, 0.5));
+        r.add("query of a global index p99", "ms", at(&index, 0.99));
         let b = backfill_phase(&a, backfill, during_writes).await?;
         r.add("index build", "items/s", b.items_per_sec);
         r.add(

@@ -45,7 +45,7 @@ pub struct Report {
     pub targets: Vec<Target>,
     pub notes: Vec<String>,
     pub runs: Vec<Json>,
-    /// [`probe_machine`]'s figures, taken before the first repetition.
+    /// [`super::probe::probe_machine`]'s figures, taken before the first repetition.
     pub machine: Json,
 }
 
@@ -199,7 +199,7 @@ impl Report {
 }
 
 /// The median of `values`; NaN when there are none.
-fn median(values: &[f64]) -> f64 {
+pub(super) fn median(values: &[f64]) -> f64 {
     let mut v = values.to_vec();
     v.sort_by(|a, b| a.total_cmp(b));
     match v.len() {
@@ -209,7 +209,7 @@ fn median(values: &[f64]) -> f64 {
     }
 }
 
-fn finite(v: f64) -> Option<f64> {
+pub(super) fn finite(v: f64) -> Option<f64> {
     v.is_finite().then_some(v)
 }
 
@@ -225,42 +225,8 @@ fn fmt(v: f64) -> String {
     }
 }
 
-/// What the machine could do when the run started. Absolute figures from
-/// different days differ severalfold on a shared machine (fsyncs of 0.1 ms
-/// one day and 3.6 ms another; CPU shared with other tenants), and these
-/// two numbers say how much of a difference between runs is the machine.
-pub fn probe_machine(dir: &Path, smoke: bool) -> Result<Json> {
-    use std::io::Write;
-    let path = dir.join("machine-probe");
-    let mut file =
-        std::fs::File::create(&path).with_context(|| format!("creating {}", path.display()))?;
-    let page = [0u8; 4096];
-    let mut syncs = Vec::new();
-    for _ in 0..if smoke { 10 } else { 200 } {
-        let t = std::time::Instant::now();
-        file.write_all(&page)?;
-        file.sync_data()?;
-        syncs.push(t.elapsed().as_secs_f64() * 1e3);
-    }
-    drop(file);
-    std::fs::remove_file(&path)?;
-    // A fixed single-threaded integer workload, best of several runs: the
-    // best is the least disturbed by other work on the machine.
-    let steps: u64 = if smoke { 200_000 } else { 20_000_000 };
-    let mut best = f64::INFINITY;
-    for _ in 0..5 {
-        let t = std::time::Instant::now();
-        let mut x = std::hint::black_box(0x9E37_79B9_7F4A_7C15u64);
-        for _ in 0..steps {
-            x ^= x << 13;
-            x ^= x >> 7;
-            x ^= x << 17;
-        }
-        std::hint::black_box(x);
-        best = best.min(t.elapsed().as_secs_f64() * 1e9 / steps as f64);
-    }
-    Ok(json!({
-        "fsync_4k_ms_median": finite(median(&syncs)),
-        "cpu_ns_per_step_best": finite(best),
-    }))
+/// Microseconds (the unit of latency histograms) as the milliseconds
+/// reports show.
+pub(super) fn ms(micros: u64) -> f64 {
+    micros as f64 / 1000.0
 }

@@ -14,8 +14,8 @@ use tokio::time::Instant;
 
 use super::Common;
 use super::cluster::{Cluster, TABLE};
-use super::report::Report;
-use super::runs::{dynamo_call, item, load};
+use super::load::{dynamo_call, item, load};
+use super::report::{Report, ms};
 
 #[derive(Args, Debug)]
 pub struct StreamArgs {
@@ -224,14 +224,14 @@ pub async fn stream(a: StreamArgs) -> Result<()> {
         }
         let [off, on] = rates;
         let (here, there) = latencies.context("the stream phase measured no latency")?;
-        let ms = |h: &Histogram<u64>, q: f64| h.value_at_quantile(q) as f64 / 1e3;
+        let at = |h: &Histogram<u64>, q: f64| ms(h.value_at_quantile(q));
         r.add("writes, stream off (baseline)", "items/s", off);
         r.add("writes, NEW_AND_OLD_IMAGES stream on", "items/s", on);
         r.add("stream on / off", "ratio", on / off);
-        r.add("record readable, same region p50", "ms", ms(&here, 0.5));
-        r.add("record readable, same region p99", "ms", ms(&here, 0.99));
-        r.add("record readable, peer region p50", "ms", ms(&there, 0.5));
-        r.add("record readable, peer region p99", "ms", ms(&there, 0.99));
+        r.add("record readable, same region p50", "ms", at(&here, 0.5));
+        r.add("record readable, same region p99", "ms", at(&here, 0.99));
+        r.add("record readable, peer region p50", "ms", at(&there, 0.5));
+        r.add("record readable, peer region p99", "ms", at(&there, 0.99));
         r.runs
             .push(json!({"rep": rep, "off": off, "on": on, "stream_first": order[0]}));
     }

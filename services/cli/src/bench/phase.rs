@@ -1,0 +1,140 @@
+//! One replication phase, shared by `bench replicate` and `bench tls`:
+//! every region writes at a fixed rate; the phase yields the replication
+//! latency per region pair, the peak backlog and the CPU it cost.
+
+use std::collections::BTreeMap;
+use std::time::Duration;
+
+use anyhow::Result;
+use meridian_core::lag;
+use tokio::time::Instant;
+
+use super::cluster::Cluster;
+use super::load::load;
+use super::probe::cpu_now;
+use super::report::{Report, ms};
+use super::status::{max_pending, snapshot, wait_drained};
+
+pub(super) struct Phase {
+    pub(super) achieved: f64,
+    pub(super) pairs: BTreeMap<String, Vec<u64>>,
+    pub(super) all: Vec<u64>,
+    pub(super) max_pending: u64,
+    pub(super) cpu: PhaseCpu,
+}
+
+/// The CPU a phase cost, from its first write until everything replicated.
+/// The cost per write is not a constant: with CPU to spare, groups and
+/// batches are smaller and the same writes take more commits and wake-ups,
+/// so it falls as the rate rises. CPU busy near 100 % marks saturation.
+pub(super) struct PhaseCpu {
+    /// Regions' CPU (user + system) per write accepted, in µs.
+    pub(super) region_per_write_us: f64,
+    /// This process's CPU per write: the clients and the link proxies.
+    pub(super) bench_per_write_us: f64,
+    /// Share of all cores busy with regions and this process, in %.
+    pub(super) busy_percent: f64,
+}
+
+pub(super) fn hi_bucket_ms(counts: &[u64]) -> f64 {
+    counts
+        .iter()
+        .rposition(|c| *c > 0)
+        .map_or(f64::NAN, |b| ms(lag::bucket_upper_micros(b)))
+}
+
+pub(super) fn q_ms(counts: &[u64], q: f64) -> f64 {
+    lag::quantile_micros(counts, q).map_or(f64::NAN, ms)
+}
+
+pub(super) async fn phase(
+    cluster: &Cluster,
+    rate: u64,
+    secs: u64,
+    clients: usize,
+    tag: &str,
+) -> Result<Phase> {
+    let all: Vec<usize> = (0..cluster.names.len()).collect();
+    let before = snapshot(cluster, &all).await?;
+    let cpu_before = cpu_now(cluster, &all)?;
+    let started = Instant::now();
+    let count = rate * secs;
+    let max = Duration::from_secs(secs + 5);
+    let rate_f = Some(rate as f64);
+    let (p0, p1, p2) = (
+        format!("{tag}-0-"),
+        format!("{tag}-1-"),
+        format!("{tag}-2-"),
+    );
+    let loads = async {
+        let (a, b, c) = tokio::join!(
+            load(cluster, 0, clients, count, 1, rate_f, max, &p0),
+            load(cluster, 1, clients, count, 1, rate_f, max, &p1),
+            load(cluster, 2, clients, count, 1, rate_f, max, &p2),
+        );
+        anyhow::Ok(vec![a?, b?, c?])
+    };
+    tokio::pin!(loads);
+    let mut peak = 0;
+    let mut tick = tokio::time::interval(Duration::from_millis(100));
+    let loads = loop {
+        tokio::select! {
+            l = &mut loads => break l?,
+            _ = tick.tick() => peak = peak.max(max_pending(&snapshot(cluster, &all).await?)),
+        }
+    };
+    wait_drained(cluster, &all, Duration::from_secs(120)).await?;
+    let cpu_after = cpu_now(cluster, &all)?;
+    let cores = std::thread::available_parallelism().map_or(1, |n| n.get()) as f64;
+    let writes = loads.iter().map(|l| l.items).sum::<u64>().max(1) as f64;
+    let (region_cpu, bench_cpu) = (cpu_after.0 - cpu_before.0, cpu_after.1 - cpu_before.1);
+    let cpu = PhaseCpu {
+        region_per_write_us: region_cpu * 1e6 / writes,
+        bench_per_write_us: bench_cpu * 1e6 / writes,
+        busy_percent: 100.0 * (region_cpu + bench_cpu) / (started.elapsed().as_secs_f64() * cores),
+    };
+    let after = snapshot(cluster, &all).await?;
+    let mut pairs = BTreeMap::new();
+    let mut total = vec![0u64; lag::BUCKETS];
+    for i in &all {
+        for (peer, (_, b)) in &after[*i] {
+            let earlier = before[*i]
+                .get(peer)
+                .map(|x| x.1.clone())
+                .unwrap_or_default();
+            let Some(w) = lag::window(&earlier, b) else {
+                continue;
+            };
+            for (t, c) in total.iter_mut().zip(&w) {
+                *t += c;
+            }
+            pairs.insert(format!("{peer}→{}", cluster.names[*i]), w);
+        }
+    }
+    let achieved = loads
+        .iter()
+        .map(|l| l.items as f64 / l.elapsed.as_secs_f64())
+        .fold(f64::INFINITY, f64::min);
+    Ok(Phase {
+        achieved,
+        pairs,
+        all: total,
+        max_pending: peak,
+        cpu,
+    })
+}
+
+/// A phase's CPU figures: what a write cost, and how busy the machine was.
+pub(super) fn add_cpu(r: &mut Report, tag: &str, cpu: &PhaseCpu) {
+    r.add(
+        &format!("{tag} region CPU/write"),
+        "µs",
+        cpu.region_per_write_us,
+    );
+    r.add(
+        &format!("{tag} bench CPU/write"),
+        "µs",
+        cpu.bench_per_write_us,
+    );
+    r.add(&format!("{tag} CPU busy"), "%", cpu.busy_percent);
+}

@@ -1,0 +1,157 @@
+//! `bench replicate`: three regions writing at a fixed rate, with no
+//! injected latency and then with one-way latency L on every link.
+
+use anyhow::Result;
+use clap::Args;
+use serde_json::json;
+
+use super::Common;
+use super::cluster::Cluster;
+use super::phase::{add_cpu, hi_bucket_ms, phase, q_ms};
+use super::report::Report;
+
+#[derive(Args, Debug)]
+pub struct ReplicateArgs {
+    #[command(flatten)]
+    common: Common,
+    /// Writes per second per region (single-item PutItem).
+    #[arg(long, default_value_t = 5_000)]
+    rate: u64,
+    /// Seconds of writing per phase.
+    #[arg(long, default_value_t = 10)]
+    secs: u64,
+    /// Injected one-way latency L in ms for the second phase.
+    #[arg(long, default_value_t = 40)]
+    latency_ms: u64,
+    /// Also run 1k, 5k, 10k and 20k writes/s per region at 0 latency.
+    #[arg(long)]
+    sweep: bool,
+    /// Concurrent clients per region.
+    #[arg(long, default_value_t = 32)]
+    clients: usize,
+    /// The regions' `repair_interval_ms`: how often each runs an
+    /// anti-entropy round against every peer while the writes go on
+    /// (0: only after reconnects).
+    #[arg(long, default_value_t = 30_000)]
+    repair_interval_ms: u64,
+    /// The regions' `log_retain_entries` (default: the cluster default).
+    #[arg(long)]
+    log_retain_entries: Option<u64>,
+}
+
+pub async fn replicate(a: ReplicateArgs) -> Result<()> {
+    let smoke = a.common.smoke;
+    let reps = a.common.reps(3);
+    let (rate, secs) = if smoke { (200, 1) } else { (a.rate, a.secs) };
+    let lat = a.latency_ms;
+    let mut r = Report::new(
+        "replicate",
+        smoke,
+        reps,
+        json!({"rate_per_region": rate, "secs": secs, "latency_ms": lat, "clients": a.clients, "sweep": a.sweep, "repair_interval_ms": a.repair_interval_ms}),
+    );
+    r.machine = a.common.machine()?;
+    let dir = a.common.tempdir()?;
+    let repair = a.repair_interval_ms;
+    let retain = a.log_retain_entries;
+    let cluster = Cluster::start_with(3, true, dir.path(), |f| {
+        f.repair_interval_ms = repair;
+        if let Some(n) = retain {
+            f.log_retain_entries = n;
+        }
+    })
+    .await?;
+    let result = async {
+        cluster.create_table().await?;
+        let mut n = 0;
+        for rep in 0..reps {
+            for l in [0, lat] {
+                cluster.set_latency(l).await?;
+                n += 1;
+                let p = phase(&cluster, rate, secs, a.clients, &format!("p{n}")).await?;
+                let tag = format!("L={l}ms");
+                r.add(
+                    &format!("{tag} achieved rate/region"),
+                    "writes/s",
+                    p.achieved,
+                );
+                add_cpu(&mut r, &tag, &p.cpu);
+                r.add(&format!("{tag} p50"), "ms", q_ms(&p.all, 0.5));
+                r.add(&format!("{tag} p99"), "ms", q_ms(&p.all, 0.99));
+                r.add(&format!("{tag} max"), "ms", hi_bucket_ms(&p.all));
+                r.add(
+                    &format!("{tag} max pending"),
+                    "mutations",
+                    p.max_pending as f64,
+                );
+                for (pair, w) in &p.pairs {
+                    r.add(&format!("{tag} p99 {pair}"), "ms", q_ms(w, 0.99));
+                }
+                let bound = (l + 10) as f64;
+                r.add(
+                    &format!("{tag} p99 / (L+10ms)"),
+                    "ratio",
+                    q_ms(&p.all, 0.99) / bound,
+                );
+                r.runs.push(json!({
+                    "rep": rep, "latency_ms": l, "rate": rate, "achieved": p.achieved,
+                    "max_pending": p.max_pending,
+                    "pairs": p.pairs.iter().map(|(k, w)| (k.clone(), json!({
+                        "p50_ms": q_ms(w, 0.5), "p99_ms": q_ms(w, 0.99), "max_ms": hi_bucket_ms(w),
+                        "count": w.iter().sum::<u64>(),
+                    }))).collect::<serde_json::Map<_, _>>(),
+                }));
+            }
+        }
+        if a.sweep && !smoke {
+            cluster.set_latency(0).await?;
+            for rep in 0..reps {
+                for s_rate in [1_000u64, 5_000, 10_000, 20_000] {
+                    n += 1;
+                    let p = phase(&cluster, s_rate, secs, a.clients, &format!("p{n}")).await?;
+                    let tag = format!("sweep {}k/s", s_rate / 1000);
+                    r.add(
+                        &format!("{tag} achieved rate/region"),
+                        "writes/s",
+                        p.achieved,
+                    );
+                    r.add(&format!("{tag} p99"), "ms", q_ms(&p.all, 0.99));
+                    add_cpu(&mut r, &tag, &p.cpu);
+                    r.add(
+                        &format!("{tag} max pending"),
+                        "mutations",
+                        p.max_pending as f64,
+                    );
+                    r.runs.push(
+                        json!({"rep": rep, "sweep_rate": s_rate, "achieved": p.achieved,
+                        "p99_ms": q_ms(&p.all, 0.99), "max_pending": p.max_pending}),
+                    );
+                }
+            }
+        }
+        anyhow::Ok(())
+    }
+    .await;
+    cluster.shutdown().await;
+    result?;
+    r.target(
+        "p99 ≤ 10 ms at 0 injected latency",
+        "L=0ms p99",
+        false,
+        10.0,
+    );
+    r.target(
+        &format!("p99 ≤ L + 10 ms = {} ms with L = {lat} ms", lat + 10),
+        &format!("L={lat}ms p99"),
+        false,
+        (lat + 10) as f64,
+    );
+    r.notes.push(
+        "latency percentiles come from the regions' bucketed histograms (bucket upper bounds, ≤ 9 % wide)".into(),
+    );
+    r.notes.push(
+        "CPU/write: user + system CPU of the regions, and of this process (clients and link proxies), from a phase's first write until nothing is pending, per write accepted; CPU busy: their share of all cores. CPU/write falls as the rate rises (larger groups and batches), so CPU busy near 100 % is the sign of saturation".into(),
+    );
+    r.finish(&a.common.out)?;
+    Ok(())
+}

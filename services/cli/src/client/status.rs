@@ -1,0 +1,219 @@
+//! `meridian status`: every region's status, as a table or one JSON
+//! document.
+
+use anyhow::Result;
+use meridian_proto::v1 as pb;
+use meridian_proto::v1::admin_client::AdminClient;
+use serde_json::{Value as Json, json};
+
+use crate::load_cluster;
+
+use super::connect::channel;
+use super::json::{print, version_text};
+
+/// `meridian status`: every region's status as a table, or with `json`
+/// one JSON document. Fails with [`crate::Refusal::RegionsDown`] (exit 3) when a
+/// region is down or answers with an error, after printing the others.
+pub(super) async fn status(config: &std::path::Path, json: bool) -> Result<()> {
+    let cluster = load_cluster(config)?;
+    let mut down = Vec::new();
+    let mut regions = Vec::new();
+    for entry in &cluster.regions {
+        let url = format!("http://{}", entry.admin_addr());
+        let s = match channel(&url).await {
+            Ok(ch) => AdminClient::new(ch)
+                .status(pb::StatusRequest {})
+                .await
+                .map(|r| r.into_inner()),
+            Err(e) => {
+                down.push(entry.name.clone());
+                regions.push(json!({"region": entry.name, "up": false, "error": format!("{e:#}")}));
+                if !json {
+                    println!("{}  DOWN ({e:#})\n", entry.name);
+                }
+                continue;
+            }
+        };
+        let s = match s {
+            Ok(s) => s,
+            Err(e) => {
+                down.push(entry.name.clone());
+                regions.push(json!({"region": entry.name, "up": false, "error": e.message()}));
+                if !json {
+                    println!("{}  ERROR {}\n", entry.name, e.message());
+                }
+                continue;
+            }
+        };
+        if json {
+            regions.push(status_json(&s));
+            continue;
+        }
+        println!(
+            "{}  hlc {}  log {}..{}  conflicts {}  drift refusals {}  tombstones purged {}  superseded {}",
+            s.region,
+            version_text(&s.hlc_now),
+            s.log_start,
+            s.log_head,
+            s.conflicts,
+            s.drift_refusals,
+            s.tombstones_purged,
+            s.superseded
+        );
+        if !s.writer_failure.is_empty() {
+            println!("  NOT READY: {}; restart the region", s.writer_failure);
+        }
+        if let Some(seed) = &s.seeded {
+            println!(
+                "  seeded from {}: {:.1} MiB, {} items and {} tombstones, in {:.2} s",
+                seed.peer,
+                seed.bytes as f64 / 1048576.0,
+                seed.items,
+                seed.tombstones,
+                seed.micros as f64 / 1e6
+            );
+        }
+        println!(
+            "  {:<16} {:<5} {:>10} {:>9} {:>10} {:>10} {:>10} {:>9}  last error",
+            "peer", "link", "acked", "pending", "lag p50", "lag p99", "lag max", "samples",
+        );
+        for p in &s.peers {
+            let l = p.latency.unwrap_or_default();
+            println!(
+                "  {:<16} {:<5} {:>10} {:>9} {:>8.2}ms {:>8.2}ms {:>8.2}ms {:>9}  {}",
+                p.peer,
+                if p.connected { "up" } else { "down" },
+                p.acked_seq,
+                p.pending,
+                l.p50_ms,
+                l.p99_ms,
+                l.max_ms,
+                l.count,
+                p.last_error
+            );
+        }
+        for p in s.peers.iter().filter(|p| p.drift_ahead_micros > 0) {
+            println!(
+                "  {}'s entries wait: the drift guard refused a version {:.1} ms ahead of this region's clock; they apply once the clocks allow",
+                p.peer,
+                p.drift_ahead_micros as f64 / 1000.0
+            );
+        }
+        for f in &s.fills {
+            println!(
+                "  replica of {} filled from {}: {} items, {:.1} MiB, in {:.2} s",
+                f.table,
+                f.peers.join(", "),
+                f.items,
+                f.bytes as f64 / 1048576.0,
+                f.micros as f64 / 1e6
+            );
+        }
+        for r in &s.removals {
+            let pending: Vec<String> = r
+                .pending
+                .iter()
+                .map(|p| format!("{} {}", p.peer, p.count))
+                .collect();
+            println!(
+                "  replica of {} removed; its writes peers had not applied then: {}",
+                r.table,
+                if pending.is_empty() {
+                    "none".to_string()
+                } else {
+                    pending.join(", ")
+                }
+            );
+        }
+        if !s.workers.is_empty() {
+            println!(
+                "  {:<24} {:<9} {:>8}  last error",
+                "worker", "state", "restarts"
+            );
+            for w in &s.workers {
+                println!(
+                    "  {:<24} {:<9} {:>8}  {}",
+                    w.name, w.state, w.restarts, w.last_error
+                );
+            }
+        }
+        println!();
+    }
+    if json {
+        print(&json!({"cluster": cluster.name, "regions": regions}));
+    } else {
+        println!(
+            "pending: our mutations the peer has not applied yet. lag: real time from the peer's commit to our apply."
+        );
+    }
+    if !down.is_empty() {
+        return Err(crate::Refusal::RegionsDown(down).into());
+    }
+    Ok(())
+}
+
+/// One answering region of `meridian status --json`.
+pub(super) fn status_json(s: &pb::StatusResponse) -> Json {
+    let peers: Vec<Json> = s
+        .peers
+        .iter()
+        .map(|p| {
+            let l = p.latency.unwrap_or_default();
+            json!({
+                "peer": p.peer,
+                "connected": p.connected,
+                "acked_seq": p.acked_seq,
+                "pending": p.pending,
+                "lag_p50_ms": l.p50_ms,
+                "lag_p99_ms": l.p99_ms,
+                "lag_max_ms": l.max_ms,
+                "lag_samples": l.count,
+                "last_error": p.last_error,
+                "repair_rounds": p.repair_rounds,
+                "repair_keys": p.repair_keys,
+                "repair_bytes_sent": p.repair_bytes_sent,
+                "repair_bytes_received": p.repair_bytes_received,
+                "repair_item_bytes_received": p.repair_item_bytes_received,
+                "drift_ahead_ms": p.drift_ahead_micros as f64 / 1000.0,
+            })
+        })
+        .collect();
+    let workers: Vec<Json> = s
+        .workers
+        .iter()
+        .map(|w| {
+            json!({
+                "name": w.name,
+                "state": w.state,
+                "restarts": w.restarts,
+                "last_error": w.last_error,
+            })
+        })
+        .collect();
+    json!({
+        "region": s.region,
+        "up": true,
+        "hlc": version_text(&s.hlc_now),
+        "log_head": s.log_head,
+        "log_start": s.log_start,
+        "conflicts": s.conflicts,
+        "drift_refusals": s.drift_refusals,
+        "tombstones_purged": s.tombstones_purged,
+        "superseded": s.superseded,
+        "writer_failure": (!s.writer_failure.is_empty()).then_some(&s.writer_failure),
+        "seeded": s.seeded.as_ref().map(|seed| json!({
+            "peer": seed.peer, "bytes": seed.bytes, "items": seed.items,
+            "tombstones": seed.tombstones, "micros": seed.micros,
+        })),
+        "peers": peers,
+        "fills": s.fills.iter().map(|f| json!({
+            "table": f.table, "peers": f.peers, "items": f.items, "bytes": f.bytes,
+            "micros": f.micros, "active_at_micros": f.active_at_micros,
+        })).collect::<Vec<_>>(),
+        "removals": s.removals.iter().map(|r| json!({
+            "table": r.table, "deleted_at_micros": r.deleted_at_micros,
+            "pending": r.pending.iter().map(|p| json!({"peer": p.peer, "count": p.count})).collect::<Vec<_>>(),
+        })).collect::<Vec<_>>(),
+        "workers": workers,
+    })
+}

@@ -1,0 +1,209 @@
+//! The one line `meridian net` prints for a fault it applied, and the
+//! durations and scopes that line is worded with.
+
+use std::fmt::Write as _;
+use std::time::Duration;
+
+use meridian_cluster::faults::Outcome;
+use meridian_region::ClusterFile;
+use meridian_scenario::scenario::{self, Action, PartitionKind, arrow};
+use serde_json::Value as Json;
+
+pub(super) fn show_dur(d: Duration) -> String {
+    let ms = d.as_secs_f64() * 1e3;
+    if ms >= 1000.0 && (ms / 1000.0).fract() == 0.0 {
+        format!("{} s", ms / 1000.0)
+    } else {
+        format!("{ms} ms")
+    }
+}
+
+pub(super) fn show_ms(ms: u64) -> String {
+    show_dur(Duration::from_millis(ms))
+}
+
+/// What the scope of a heal or clear is called.
+fn scope_words(link: &Option<(String, String)>, region: &Option<String>) -> String {
+    match (link, region) {
+        (Some((a, b)), _) => format!("{a} ⇄ {b}"),
+        (None, Some(r)) => format!("every link of {r}"),
+        (None, None) => "every link".into(),
+    }
+}
+
+/// The one line `meridian net` prints for an applied fault.
+pub(super) fn render(cluster: &ClusterFile, action: &Action, out: &Outcome) -> String {
+    match action {
+        Action::Latency { from, to, both, .. } => {
+            let head = format!("latency {from} {} {to}", arrow(*both));
+            let a = out
+                .toxics
+                .first()
+                .map(|t| t["attributes"].clone())
+                .unwrap_or(Json::Null);
+            let (l, j) = (
+                a["latency"].as_u64().unwrap_or(0),
+                a["jitter"].as_u64().unwrap_or(0),
+            );
+            if l == 0 && j == 0 {
+                return format!("{head}: removed");
+            }
+            let mut line = format!("{head}: {}", show_ms(l));
+            if j > 0 {
+                let _ = write!(
+                    line,
+                    " ± {} ({})",
+                    show_ms(j),
+                    a["distribution"].as_str().unwrap_or("uniform")
+                );
+            }
+            line.push_str(" one way");
+            line
+        }
+        Action::Bandwidth {
+            from,
+            to,
+            both,
+            kbps,
+        } => {
+            let head = format!("bandwidth {from} {} {to}", arrow(*both));
+            match kbps {
+                Some(r) => format!("{head}: {r} KB/s"),
+                None if out.removed == 0 => format!("{head}: no limit was set"),
+                None => format!("{head}: limit removed"),
+            }
+        }
+        Action::Loss {
+            from,
+            to,
+            both,
+            percent,
+            rto,
+        } => {
+            let head = format!("loss {from} {} {to}", arrow(*both));
+            if *percent == 0.0 {
+                return if out.removed == 0 {
+                    format!("{head}: no loss was set")
+                } else {
+                    format!("{head}: removed")
+                };
+            }
+            let rto = rto
+                .map(|r| r.as_millis() as u64)
+                .unwrap_or(meridian_netsim::toxic::DEFAULT_RTO_MS);
+            format!(
+                "{head}: {percent} % of chunks held one retransmission timeout ({}), and what follows them waits",
+                show_ms(rto)
+            )
+        }
+        Action::Partition {
+            from: a,
+            to: b,
+            both,
+            kind,
+        } => match kind {
+            PartitionKind::Blackhole => format!(
+                "partitioned {a} {} {b} (blackhole): every byte from {a} to {b}{} is dropped; connections stay open",
+                arrow(*both),
+                if *both { " and back" } else { "" }
+            ),
+            PartitionKind::Refuse => format!(
+                "partitioned {a} {} {b} (refuse): {}; proxy {} disabled",
+                arrow(*both),
+                if *both {
+                    format!("connections between {a} and {b} are reset and refused")
+                } else {
+                    format!(
+                        "connections {a} opens to {b} are reset and refused, those {b} opens to {a} stay up"
+                    )
+                },
+                scenario::directed(a, b, *both)
+                    .iter()
+                    .map(|(x, y)| meridian_region::config::link_name(x, y))
+                    .collect::<Vec<_>>()
+                    .join(" and ")
+            ),
+        },
+        Action::Isolate { region, kind } => {
+            let peers: Vec<String> = cluster
+                .region_names()
+                .into_iter()
+                .filter(|r| r != region)
+                .collect();
+            format!(
+                "isolated {region} ({}): cut both ways from {}; `meridian net heal --region {region}` ends it",
+                kind.as_str(),
+                peers.join(", ")
+            )
+        }
+        Action::Flap {
+            from,
+            to,
+            both,
+            period,
+            down,
+        } => format!(
+            "flapping {from} {} {to}: blackholed for the first {} of every {}; `meridian net heal` ends it",
+            arrow(*both),
+            show_dur(*down),
+            show_dur(*period)
+        ),
+        Action::Heal { link, region } => format!(
+            "healed {}: removed {} partition/flap toxics, enabled {} proxies; \
+             latency, bandwidth and loss stay (`meridian net clear` removes them)",
+            scope_words(link, region),
+            out.removed,
+            out.enabled
+        ),
+        Action::Clear {
+            link: None,
+            region: None,
+        } => "cleared every link: every toxic removed, every proxy enabled".into(),
+        Action::Clear { link, region } => format!(
+            "cleared {}: removed {} toxics, enabled {} proxies",
+            scope_words(link, region),
+            out.removed,
+            out.enabled
+        ),
+        Action::Skew { region, .. } => {
+            let Some(c) = &out.clock else {
+                return format!("skewed {region}'s clock");
+            };
+            let hlc_ahead_ms = c
+                .hlc_now
+                .as_ref()
+                .map(|v| (v.physical_micros as i128 - c.real_micros as i128) as f64 / 1e3)
+                .unwrap_or(0.0);
+            format!(
+                "skewed {region}'s clock: {:+} ms offset, {:+} ppm drift; its HLC now reads {hlc_ahead_ms:+.1} ms from real time ({})",
+                c.offset_micros as f64 / 1e3,
+                c.drift_ppm,
+                crate::client::version_text(&c.hlc_now)
+            )
+        }
+        Action::Crash { region } => format!(
+            "crashed {region} (SIGKILL, pid {}); `meridian net restart {region}` starts it again",
+            pid(out)
+        ),
+        Action::Restart { region } => format!(
+            "restarted {region} (pid {}) on its data directory; serving after {:.1} s",
+            pid(out),
+            out.serving_after.unwrap_or_default().as_secs_f64()
+        ),
+        Action::Wipe { .. }
+        | Action::Snapshot { .. }
+        | Action::Restore { .. }
+        | Action::Recovery { .. }
+        | Action::Mark { .. }
+        | Action::RestoreToTime { .. }
+        | Action::AddReplica { .. }
+        | Action::Recreate { .. } => action.label(),
+    }
+}
+
+fn pid(out: &Outcome) -> Json {
+    out.process
+        .as_ref()
+        .map(|p| p["pid"].clone())
+        .unwrap_or(Json::Null)
+}

@@ -1,0 +1,1126 @@
+//! Section 1: Tables and item CRUD: CreateTable, DescribeTable, ListTables,
+//! UpdateTable and DeleteTable in every region, and items put, read,
+//! updated and deleted with their return values.
+
+use super::*;
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn tables_are_created_described_listed_and_deleted_in_every_region() {
+    let cluster = TestCluster::start(&REGIONS).await;
+    let cs = clients(&cluster);
+    let created = cs[0]
+        .create_table()
+        .table_name("orders")
+        .key_schema(
+            KeySchemaElement::builder()
+                .attribute_name("customer")
+                .key_type(KeyType::Hash)
+                .build()
+                .unwrap(),
+        )
+        .key_schema(
+            KeySchemaElement::builder()
+                .attribute_name("placed")
+                .key_type(KeyType::Range)
+                .build()
+                .unwrap(),
+        )
+        .attribute_definitions(
+            AttributeDefinition::builder()
+                .attribute_name("customer")
+                .attribute_type(ScalarAttributeType::S)
+                .build()
+                .unwrap(),
+        )
+        .attribute_definitions(
+            AttributeDefinition::builder()
+                .attribute_name("placed")
+                .attribute_type(ScalarAttributeType::N)
+                .build()
+                .unwrap(),
+        )
+        .billing_mode(BillingMode::PayPerRequest)
+        .stream_specification(
+            StreamSpecification::builder()
+                .stream_enabled(true)
+                .stream_view_type(StreamViewType::NewAndOldImages)
+                .build()
+                .unwrap(),
+        )
+        .send()
+        .await
+        .expect("create table");
+    let mut cases = Cases::new();
+    cases
+        .run("CreateTable answers CREATING", async {
+            let d = created.table_description().expect("a table description");
+            assert_eq!(d.table_name(), Some("orders"));
+            // CreateTable answers CREATING, as DynamoDB does; DescribeTable ACTIVE.
+            assert_eq!(d.table_status(), Some(&TableStatus::Creating));
+        })
+        .await;
+
+    // The table replicates: every region describes the same table.
+    for (i, c) in cs.iter().enumerate() {
+        cases
+            .run(format!("orders in region {i}"), async {
+                poll(&format!("orders in region {i}"), || async {
+                    c.describe_table().table_name("orders").send().await.is_ok()
+                })
+                .await;
+                let out = c
+                    .describe_table()
+                    .table_name("orders")
+                    .send()
+                    .await
+                    .unwrap();
+                let t = out.table().expect("a table");
+                assert_eq!(t.table_status(), Some(&TableStatus::Active));
+                let keys: Vec<(&str, &KeyType)> = t
+                    .key_schema()
+                    .iter()
+                    .map(|k| (k.attribute_name(), k.key_type()))
+                    .collect();
+                assert_eq!(
+                    keys,
+                    vec![("customer", &KeyType::Hash), ("placed", &KeyType::Range)]
+                );
+                let defs: Vec<(&str, &ScalarAttributeType)> = t
+                    .attribute_definitions()
+                    .iter()
+                    .map(|a| (a.attribute_name(), a.attribute_type()))
+                    .collect();
+                assert!(
+                    defs.contains(&("placed", &ScalarAttributeType::N)),
+                    "{defs:?}"
+                );
+                assert_eq!(t.item_count(), Some(0));
+                assert_eq!(t.global_table_version(), Some("2019.11.21"));
+                assert_eq!(
+                    t.billing_mode_summary().and_then(|b| b.billing_mode()),
+                    Some(&BillingMode::PayPerRequest)
+                );
+                let stream = t.stream_specification().expect("stream specification");
+                assert!(stream.stream_enabled());
+                assert_eq!(
+                    stream.stream_view_type(),
+                    Some(&StreamViewType::NewAndOldImages)
+                );
+                let replicas: BTreeSet<&str> = t
+                    .replicas()
+                    .iter()
+                    .filter_map(|r| r.region_name())
+                    .collect();
+                assert_eq!(replicas, REGIONS.into_iter().collect::<BTreeSet<_>>());
+                assert!(
+                    t.replicas()
+                        .iter()
+                        .all(|r| r.replica_status() == Some(&ReplicaStatus::Active)),
+                    "{:?}",
+                    t.replicas()
+                );
+            })
+            .await;
+    }
+
+    // ItemCount counts live items, and follows replication.
+    for p in 1..=3 {
+        put(
+            &cs[0],
+            "orders",
+            item([("customer", s("ann")), ("placed", n(p))]),
+        )
+        .await;
+    }
+    cs[0]
+        .delete_item()
+        .table_name("orders")
+        .key("customer", s("ann"))
+        .key("placed", n(2))
+        .send()
+        .await
+        .unwrap();
+    for (i, c) in cs.iter().enumerate() {
+        cases
+            .run(format!("ItemCount 2 in region {i}"), async {
+                poll(&format!("ItemCount 2 in region {i}"), || async {
+                    let out = c
+                        .describe_table()
+                        .table_name("orders")
+                        .send()
+                        .await
+                        .unwrap();
+                    out.table().and_then(|t| t.item_count()) == Some(2)
+                })
+                .await;
+            })
+            .await;
+    }
+
+    // A table without a stream says so.
+    cases
+        .run("a table without a stream says so", async {
+            create_table(&cs[1], "plain", ("id", ScalarAttributeType::S), None).await;
+            let out = cs[1]
+                .describe_table()
+                .table_name("plain")
+                .send()
+                .await
+                .unwrap();
+            let t = out.table().unwrap();
+            assert!(
+                t.stream_specification().is_none_or(|s| !s.stream_enabled()),
+                "{t:?}"
+            );
+            assert_eq!(t.key_schema().len(), 1);
+        })
+        .await;
+
+    // ListTables pages with Limit and ExclusiveStartTableName.
+    for name in ["t-a", "t-b", "t-c", "t-d", "t-e"] {
+        create_table(&cs[0], name, ("id", ScalarAttributeType::S), None).await;
+    }
+    cases
+        .run("pages of ListTables", async {
+            let mut want: Vec<String> = ["orders", "plain", "t-a", "t-b", "t-c", "t-d", "t-e"]
+                .iter()
+                .map(|s| s.to_string())
+                .collect();
+            want.sort();
+            let mut listed = Vec::new();
+            let mut start: Option<String> = None;
+            let mut pages = 0;
+            loop {
+                pages += 1;
+                assert!(pages <= 10, "ListTables does not end: {listed:?}");
+                let out = cs[0]
+                    .list_tables()
+                    .limit(2)
+                    .set_exclusive_start_table_name(start.clone())
+                    .send()
+                    .await
+                    .unwrap();
+                assert!(out.table_names().len() <= 2, "{out:?}");
+                listed.extend(out.table_names().iter().cloned());
+                match out.last_evaluated_table_name() {
+                    Some(last) => {
+                        assert_eq!(Some(last), out.table_names().last().map(String::as_str));
+                        start = Some(last.to_string());
+                    }
+                    None => break,
+                }
+            }
+            assert_eq!(listed, want, "pages of ListTables");
+            assert!(
+                pages >= 4,
+                "7 tables in pages of 2 take 4 pages, took {pages}"
+            );
+            let all = cs[0].list_tables().send().await.unwrap();
+            assert_eq!(all.table_names(), want.as_slice());
+            assert!(all.last_evaluated_table_name().is_none());
+        })
+        .await;
+    cases
+        .run("ListTables Limit 101", async {
+            expect_validation(
+                cs[0].list_tables().limit(101).send().await,
+                "limit",
+                "ListTables Limit 101",
+            );
+        })
+        .await;
+
+    // DeleteTable answers DELETING, and the table goes away everywhere.
+    cases
+        .run("DeleteTable answers DELETING", async {
+            let deleted = cs[2].delete_table().table_name("t-c").send().await.unwrap();
+            let d = deleted.table_description().expect("a TableDescription");
+            assert_eq!(d.table_status(), Some(&TableStatus::Deleting));
+            // As DynamoDB's: the table's name, id, ARN, size and billing, but not
+            // its creation time or key definitions.
+            assert_eq!(d.table_name(), Some("t-c"));
+            assert!(d.table_id().is_some_and(|id| id.len() == 36));
+            assert!(d.table_arn().is_some_and(|a| a.starts_with("arn:")));
+            assert!(d.item_count().is_some() && d.table_size_bytes().is_some());
+            assert!(d.billing_mode_summary().is_some() && d.provisioned_throughput().is_some());
+            assert!(d.creation_date_time().is_none());
+            assert!(d.key_schema().is_empty() && d.attribute_definitions().is_empty());
+        })
+        .await;
+    for (i, c) in cs.iter().enumerate() {
+        cases
+            .run(format!("t-c gone in region {i}"), async {
+                poll(&format!("t-c gone in region {i}"), || async {
+                    match c.describe_table().table_name("t-c").send().await {
+                        Ok(_) => false,
+                        Err(e) => e.into_service_error().is_resource_not_found_exception(),
+                    }
+                })
+                .await;
+            })
+            .await;
+    }
+    cases
+        .run("t-c is listed no more", async {
+            let after = cs[0].list_tables().send().await.unwrap();
+            assert!(!after.table_names().contains(&"t-c".to_string()));
+        })
+        .await;
+    cluster.shutdown().await;
+    cases.finish();
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn items_are_put_read_updated_and_deleted_with_return_values() {
+    let cluster = TestCluster::start(&REGIONS[..1]).await;
+    let c = client(cluster.dynamo_url(0));
+    create_table(&c, "users", ("id", ScalarAttributeType::S), None).await;
+
+    let ann = item([
+        ("id", s("ann")),
+        ("name", s("Ann")),
+        ("age", n(30)),
+        ("active", AttributeValue::Bool(true)),
+        ("nothing", AttributeValue::Null(true)),
+        ("blob", AttributeValue::B(Blob::new(vec![0u8, 1, 2, 255]))),
+        ("tags", ss(&["a", "b"])),
+        ("scores", ns(&["1.5", "2", "-3"])),
+        (
+            "bins",
+            AttributeValue::Bs(vec![Blob::new(vec![1u8]), Blob::new(vec![2u8])]),
+        ),
+        (
+            "profile",
+            m([("city", s("Paris")), ("langs", l(vec![s("en"), s("fr")]))]),
+        ),
+        ("empty", s("")),
+    ]);
+    let mut cases = Cases::new();
+    cases
+        .run("every attribute type round-trips", async {
+            let out = c
+                .put_item()
+                .table_name("users")
+                .set_item(Some(ann.clone()))
+                .return_values(ReturnValue::AllOld)
+                .send()
+                .await
+                .unwrap();
+            assert!(out.attributes().is_none(), "a new item has no old image");
+            let got = c
+                .get_item()
+                .table_name("users")
+                .key("id", s("ann"))
+                .consistent_read(true)
+                .send()
+                .await
+                .unwrap();
+            assert_item(got.item(), &ann, "every attribute type round-trips");
+        })
+        .await;
+
+    // ProjectionExpression with a reserved word, nested paths and an index.
+    cases
+        .run(
+            "ProjectionExpression with a reserved word, nested paths and an index",
+            async {
+                let got = c
+                    .get_item()
+                    .table_name("users")
+                    .key("id", s("ann"))
+                    .projection_expression("#n, profile.city, profile.langs[1]")
+                    .expression_attribute_names("#n", "name")
+                    .send()
+                    .await
+                    .unwrap();
+                assert_item(
+                    got.item(),
+                    &item([
+                        ("name", s("Ann")),
+                        (
+                            "profile",
+                            m([("city", s("Paris")), ("langs", l(vec![s("fr")]))]),
+                        ),
+                    ]),
+                    "projection",
+                );
+            },
+        )
+        .await;
+    cases
+        .run("a bare reserved word", async {
+            expect_validation(
+                c.get_item()
+                    .table_name("users")
+                    .key("id", s("ann"))
+                    .projection_expression("name")
+                    .send()
+                    .await,
+                "reserved keyword",
+                "a bare reserved word",
+            );
+        })
+        .await;
+
+    // A missing item is no Item; a wrong key is a validation error.
+    cases
+        .run("a missing item is no Item", async {
+            let none = c
+                .get_item()
+                .table_name("users")
+                .key("id", s("nobody"))
+                .send()
+                .await
+                .unwrap();
+            assert!(none.item().is_none());
+        })
+        .await;
+    cases
+        .run("GetItem with the wrong key attribute", async {
+            expect_validation(
+                c.get_item()
+                    .table_name("users")
+                    .key("uid", s("ann"))
+                    .send()
+                    .await,
+                "The provided key element does not match the schema",
+                "GetItem with the wrong key attribute",
+            );
+        })
+        .await;
+    cases
+        .run("GetItem with a key of the wrong type", async {
+            expect_validation(
+                c.get_item()
+                    .table_name("users")
+                    .key("id", n(1))
+                    .send()
+                    .await,
+                "The provided key element does not match the schema",
+                "GetItem with a key of the wrong type",
+            );
+        })
+        .await;
+    cases
+        .run("GetItem with an extra key attribute", async {
+            expect_validation(
+                c.get_item()
+                    .table_name("users")
+                    .key("id", s("ann"))
+                    .key("age", n(30))
+                    .send()
+                    .await,
+                "The provided key element does not match the schema",
+                "GetItem with an extra key attribute",
+            );
+        })
+        .await;
+
+    // PutItem replacing returns the old image with ALL_OLD; ALL_NEW is refused.
+    let bob = item([("id", s("ann")), ("name", s("Bob"))]);
+    cases
+        .run("PutItem ALL_OLD", async {
+            let out = c
+                .put_item()
+                .table_name("users")
+                .set_item(Some(bob.clone()))
+                .return_values(ReturnValue::AllOld)
+                .send()
+                .await
+                .unwrap();
+            assert_item(out.attributes(), &ann, "PutItem ALL_OLD");
+            assert_item(
+                get(&c, "users", item([("id", s("ann"))])).await.as_ref(),
+                &bob,
+                "replaced",
+            );
+        })
+        .await;
+    cases
+        .run("PutItem ALL_NEW", async {
+            expect_validation(
+                c.put_item()
+                    .table_name("users")
+                    .set_item(Some(bob.clone()))
+                    .return_values(ReturnValue::AllNew)
+                    .send()
+                    .await,
+                "ReturnValues",
+                "PutItem ALL_NEW",
+            );
+        })
+        .await;
+
+    // UpdateItem upserts, and each ReturnValues answers its own way.
+    let key = item([("id", s("cat"))]);
+    cases
+        .run("UpdateItem upsert ALL_NEW", async {
+            let out = c
+                .update_item()
+                .table_name("users")
+                .set_key(Some(key.clone()))
+                .update_expression("SET lives = :nine, #n = :name")
+                .expression_attribute_names("#n", "name")
+                .expression_attribute_values(":nine", n(9))
+                .expression_attribute_values(":name", s("Tom"))
+                .return_values(ReturnValue::AllNew)
+                .send()
+                .await
+                .unwrap();
+            let tom = item([("id", s("cat")), ("lives", n(9)), ("name", s("Tom"))]);
+            assert_item(out.attributes(), &tom, "UpdateItem upsert ALL_NEW");
+        })
+        .await;
+    let rv = |r: ReturnValue| {
+        c.update_item()
+            .table_name("users")
+            .set_key(Some(key.clone()))
+            .update_expression("SET lives = lives - :one")
+            .expression_attribute_values(":one", n(1))
+            .return_values(r)
+            .send()
+    };
+    cases
+        .run("NONE", async {
+            let none = rv(ReturnValue::None).await.unwrap();
+            assert!(none.attributes().is_none(), "NONE: {none:?}");
+        })
+        .await;
+    cases
+        .run("ALL_OLD", async {
+            let old = rv(ReturnValue::AllOld).await.unwrap();
+            assert_item(
+                old.attributes(),
+                &item([("id", s("cat")), ("lives", n(8)), ("name", s("Tom"))]),
+                "ALL_OLD",
+            );
+        })
+        .await;
+    cases
+        .run("UPDATED_OLD", async {
+            let uold = rv(ReturnValue::UpdatedOld).await.unwrap();
+            assert_item(uold.attributes(), &item([("lives", n(7))]), "UPDATED_OLD");
+        })
+        .await;
+    cases
+        .run("UPDATED_NEW", async {
+            let unew = rv(ReturnValue::UpdatedNew).await.unwrap();
+            assert_item(unew.attributes(), &item([("lives", n(5))]), "UPDATED_NEW");
+        })
+        .await;
+    cases
+        .run("ALL_NEW", async {
+            let all_new = rv(ReturnValue::AllNew).await.unwrap();
+            assert_item(
+                all_new.attributes(),
+                &item([("id", s("cat")), ("lives", n(4)), ("name", s("Tom"))]),
+                "ALL_NEW",
+            );
+        })
+        .await;
+    cases
+        .run("updating a key attribute", async {
+            expect_validation(
+                c.update_item()
+                    .table_name("users")
+                    .set_key(Some(key.clone()))
+                    .update_expression("SET id = :x")
+                    .expression_attribute_values(":x", s("dog"))
+                    .send()
+                    .await,
+                "This attribute is part of the key",
+                "updating a key attribute",
+            );
+        })
+        .await;
+
+    // DeleteItem with ALL_OLD, then a second delete finds nothing.
+    cases
+        .run("DeleteItem ALL_OLD", async {
+            let out = c
+                .delete_item()
+                .table_name("users")
+                .set_key(Some(key.clone()))
+                .return_values(ReturnValue::AllOld)
+                .send()
+                .await
+                .unwrap();
+            assert_item(
+                out.attributes(),
+                &item([("id", s("cat")), ("lives", n(4)), ("name", s("Tom"))]),
+                "DeleteItem ALL_OLD",
+            );
+        })
+        .await;
+    cases
+        .run("a second delete finds nothing", async {
+            let again = c
+                .delete_item()
+                .table_name("users")
+                .set_key(Some(key.clone()))
+                .return_values(ReturnValue::AllOld)
+                .send()
+                .await
+                .unwrap();
+            assert!(again.attributes().is_none(), "{again:?}");
+            assert!(get(&c, "users", key).await.is_none());
+        })
+        .await;
+    cluster.shutdown().await;
+    cases.finish();
+}
+
+/// UpdateTable as DynamoDB documents it: billing mode, provisioned
+/// throughput and the stream change, replicate to every region, and each
+/// refusal carries DynamoDB's message.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn update_table_changes_billing_throughput_and_stream_everywhere() {
+    let cluster = TestCluster::start(&REGIONS[..2]).await;
+    let cs = clients(&cluster);
+    let created = create_table_request(&cs[0], "metered", ("pk", ScalarAttributeType::S), None)
+        .billing_mode(BillingMode::Provisioned)
+        .provisioned_throughput(
+            ProvisionedThroughput::builder()
+                .read_capacity_units(5)
+                .write_capacity_units(6)
+                .build()
+                .unwrap(),
+        )
+        .send()
+        .await
+        .expect("create a provisioned table");
+    let mut cases = Cases::new();
+    cases
+        .run("CreateTable with throughput", async {
+            let d = created.table_description().unwrap();
+            let tp = d.provisioned_throughput().unwrap();
+            assert_eq!(
+                (tp.read_capacity_units(), tp.write_capacity_units()),
+                (Some(5), Some(6))
+            );
+        })
+        .await;
+    // A table with no throughput under PROVISIONED, or with one on demand, is refused.
+    cases.run("provisioned without throughput", async {
+        expect_validation(
+            create_table_request(&cs[0], "bad1", ("pk", ScalarAttributeType::S), None)
+                .billing_mode(BillingMode::Provisioned)
+                .send()
+                .await,
+            "ReadCapacityUnits and WriteCapacityUnits must both be specified when BillingMode is PROVISIONED",
+            "provisioned without throughput",
+        );
+    }).await;
+    cases.run("on demand with throughput", async {
+        expect_validation(
+            create_table_request(&cs[0], "bad2", ("pk", ScalarAttributeType::S), None)
+                .provisioned_throughput(
+                    ProvisionedThroughput::builder()
+                        .read_capacity_units(1)
+                        .write_capacity_units(1)
+                        .build()
+                        .unwrap(),
+                )
+                .send()
+                .await,
+            "Neither ReadCapacityUnits nor WriteCapacityUnits can be specified when BillingMode is PAY_PER_REQUEST",
+            "on demand with throughput",
+        );
+    }).await;
+    cases.run("no billing mode, so provisioned, without throughput", async {
+        expect_validation(
+            create_table_request(&cs[0], "bad4", ("pk", ScalarAttributeType::S), None)
+                .set_billing_mode(None)
+                .send()
+                .await,
+            "ReadCapacityUnits and WriteCapacityUnits must both be specified when BillingMode is PROVISIONED",
+            "no billing mode, so provisioned, without throughput",
+        );
+    }).await;
+    cases
+        .run("a stream without a view type", async {
+            expect_validation(
+                create_table_request(&cs[0], "bad3", ("pk", ScalarAttributeType::S), None)
+                    .stream_specification(
+                        StreamSpecification::builder()
+                            .stream_enabled(true)
+                            .build()
+                            .unwrap(),
+                    )
+                    .send()
+                    .await,
+                "Table is being created with a stream enabled, UpdateViewType is required",
+                "a stream without a view type",
+            );
+        })
+        .await;
+
+    let describe = |c: &Client| {
+        let c = c.clone();
+        async move {
+            c.describe_table()
+                .table_name("metered")
+                .send()
+                .await
+                .expect("describe")
+                .table
+                .expect("a table")
+        }
+    };
+    let update = || cs[0].update_table().table_name("metered");
+    let throughput = |r: i64, w: i64| {
+        ProvisionedThroughput::builder()
+            .read_capacity_units(r)
+            .write_capacity_units(w)
+            .build()
+            .unwrap()
+    };
+
+    // Raising throughput replicates, with the time of the increase.
+    cases
+        .run(
+            "raising throughput replicates, with the time of the increase",
+            async {
+                let out = update()
+                    .provisioned_throughput(throughput(10, 6))
+                    .send()
+                    .await
+                    .expect("raise");
+                assert_eq!(
+                    out.table_description().and_then(|d| d.table_status()),
+                    Some(&TableStatus::Updating)
+                );
+                poll("the new throughput in eu-west-1", || async {
+                    describe(&cs[1])
+                        .await
+                        .provisioned_throughput()
+                        .and_then(|t| t.read_capacity_units())
+                        == Some(10)
+                })
+                .await;
+                let t = describe(&cs[1]).await;
+                assert_eq!(t.table_status(), Some(&TableStatus::Active));
+                // One table, one id: a UUID, the same in every region.
+                let id = t.table_id().expect("a table id");
+                assert_eq!(describe(&cs[0]).await.table_id(), Some(id));
+                let groups: Vec<usize> = id.split('-').map(str::len).collect();
+                assert_eq!(groups, [8, 4, 4, 4, 12], "{id}");
+                let tp = t.provisioned_throughput().unwrap();
+                assert!(tp.last_increase_date_time().is_some(), "{tp:?}");
+                assert!(tp.last_decrease_date_time().is_none(), "{tp:?}");
+                assert_eq!(
+                    t.billing_mode_summary().and_then(|b| b.billing_mode()),
+                    Some(&BillingMode::Provisioned)
+                );
+            },
+        )
+        .await;
+    // The same throughput again is refused, naming both figures.
+    cases.run("unchanged throughput", async {
+        expect_validation(
+            update()
+                .provisioned_throughput(throughput(10, 6))
+                .send()
+                .await,
+            "The provisioned throughput for the table will not change. The requested value equals the current value. Current ReadCapacityUnits provisioned for the table: 10. Requested ReadCapacityUnits: 10.",
+            "unchanged throughput",
+        );
+    }).await;
+    cases.run("zero read units", async {
+        expect_validation(
+            update()
+                .provisioned_throughput(throughput(0, 6))
+                .send()
+                .await,
+            "Value '0' at 'provisionedThroughput.readCapacityUnits' failed to satisfy constraint: Member must have value greater than or equal to 1",
+            "zero read units",
+        );
+    }).await;
+    cases
+        .run("an update that changes nothing", async {
+            expect_validation(
+                update().send().await,
+                "At least one of ProvisionedThroughput, BillingMode, UpdateStreamEnabled",
+                "an update that changes nothing",
+            );
+        })
+        .await;
+
+    // On demand: the units read 0 and the switch is dated.
+    cases
+        .run(
+            "on demand: the units read 0 and the switch is dated",
+            async {
+                update()
+                    .billing_mode(BillingMode::PayPerRequest)
+                    .send()
+                    .await
+                    .expect("switch to on demand");
+                let t = describe(&cs[0]).await;
+                let b = t.billing_mode_summary().unwrap();
+                assert_eq!(b.billing_mode(), Some(&BillingMode::PayPerRequest));
+                assert!(b.last_update_to_pay_per_request_date_time().is_some());
+                assert_eq!(
+                    t.provisioned_throughput()
+                        .and_then(|t| t.read_capacity_units()),
+                    Some(0)
+                );
+            },
+        )
+        .await;
+    cases.run("throughput on an on-demand table", async {
+        expect_validation(
+            update()
+                .provisioned_throughput(throughput(3, 3))
+                .send()
+                .await,
+            "Neither ReadCapacityUnits nor WriteCapacityUnits can be specified when BillingMode is PAY_PER_REQUEST",
+            "throughput on an on-demand table",
+        );
+    }).await;
+    cases
+        .run("provisioned without throughput, by UpdateTable", async {
+            expect_validation(
+                update().billing_mode(BillingMode::Provisioned).send().await,
+                "ProvisionedThroughput must be specified when BillingMode is PROVISIONED",
+                "provisioned without throughput",
+            );
+        })
+        .await;
+
+    // The stream: enabled once, refused twice, and a new one gets a new label.
+    let keys_only = StreamSpecification::builder()
+        .stream_enabled(true)
+        .stream_view_type(StreamViewType::KeysOnly)
+        .build()
+        .unwrap();
+    let off = StreamSpecification::builder()
+        .stream_enabled(false)
+        .build()
+        .unwrap();
+    cases
+        .run("disabling no stream", async {
+            expect_validation(
+                update().stream_specification(off.clone()).send().await,
+                "Table has no stream to disable: TableName: metered",
+                "disabling no stream",
+            );
+        })
+        .await;
+    cases
+        .run(
+            "a stream enabled, refused twice, disabled and enabled again with a new label",
+            async {
+                update()
+                    .stream_specification(keys_only.clone())
+                    .send()
+                    .await
+                    .expect("enable");
+                poll("the stream in eu-west-1", || async {
+                    describe(&cs[1])
+                        .await
+                        .stream_specification()
+                        .map(|s| s.stream_enabled())
+                        == Some(true)
+                })
+                .await;
+                let first = describe(&cs[1]).await;
+                assert_eq!(
+                    first
+                        .stream_specification()
+                        .and_then(|s| s.stream_view_type()),
+                    Some(&StreamViewType::KeysOnly)
+                );
+                let first_label = first
+                    .latest_stream_label()
+                    .expect("a stream label")
+                    .to_string();
+                assert!(
+                    first
+                        .latest_stream_arn()
+                        .is_some_and(|a| a.ends_with(&format!("/stream/{first_label}"))),
+                    "{first:?}"
+                );
+                expect_validation(
+                    update()
+                        .stream_specification(keys_only.clone())
+                        .send()
+                        .await,
+                    "Table already has an enabled stream: TableName: metered",
+                    "enabling a stream twice",
+                );
+                update()
+                    .stream_specification(off)
+                    .send()
+                    .await
+                    .expect("disable");
+                assert!(describe(&cs[0]).await.stream_specification().is_none());
+                // Labels are to the millisecond: let the clock pass one.
+                let before = std::time::Instant::now();
+                poll("a millisecond", || async {
+                    before.elapsed() >= Duration::from_millis(2)
+                })
+                .await;
+                update()
+                    .stream_specification(keys_only)
+                    .send()
+                    .await
+                    .expect("re-enable");
+                let second = describe(&cs[0]).await;
+                let second_label = second.latest_stream_label().expect("a new label");
+                assert_ne!(
+                    second_label, first_label,
+                    "a re-enabled stream is a new stream"
+                );
+            },
+        )
+        .await;
+
+    // What is not built yet is refused by name; a missing table is not found.
+    cases
+        .run("replica updates", async {
+            expect_validation(
+                update()
+                    .replica_updates(
+                        ReplicationGroupUpdate::builder()
+                            .create(
+                                CreateReplicationGroupMemberAction::builder()
+                                    .region_name("ap-southeast-1")
+                                    .build()
+                                    .unwrap(),
+                            )
+                            .build(),
+                    )
+                    .send()
+                    .await,
+                "ReplicaUpdates",
+                "replica updates",
+            );
+        })
+        .await;
+    cases
+        .run("a missing table", async {
+            expect_code(
+                cs[0]
+                    .update_table()
+                    .table_name("nothing-here")
+                    .billing_mode(BillingMode::PayPerRequest)
+                    .send()
+                    .await,
+                "ResourceNotFoundException",
+                "a missing table",
+            );
+        })
+        .await;
+    cases.finish();
+}
+
+/// An update that would leave an attribute with an empty name is refused,
+/// whichever way it names it: stored, such an item could be neither read
+/// back nor shipped, and its region's replication would stop there.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_update_cannot_create_an_attribute_with_an_empty_name() {
+    let cluster = TestCluster::start(&REGIONS[..2]).await;
+    let cs = clients(&cluster);
+    create_table(&cs[0], "names", ("pk", ScalarAttributeType::S), None).await;
+    put(&cs[0], "names", item([("pk", s("a")), ("v", n(1))])).await;
+    expect_validation(
+        cs[0]
+            .update_item()
+            .table_name("names")
+            .key("pk", s("a"))
+            .update_expression("SET #n = :v")
+            .expression_attribute_names("#n", "")
+            .expression_attribute_values(":v", n(2))
+            .send()
+            .await,
+        "ExpressionAttributeNames contains invalid value: Empty attribute name provided for key #n",
+        "an empty name by expression",
+    );
+    expect_validation(
+        cs[0]
+            .update_item()
+            .table_name("names")
+            .key("pk", s("b"))
+            .attribute_updates(
+                "",
+                AttributeValueUpdate::builder()
+                    .action(AttributeAction::Put)
+                    .value(n(2))
+                    .build(),
+            )
+            .send()
+            .await,
+        "One or more parameter values were invalid: Empty attribute name",
+        "an empty name by AttributeUpdates",
+    );
+    // Nothing was stored, and the region still reads and replicates.
+    assert_item(
+        get(&cs[0], "names", item([("pk", s("a"))])).await.as_ref(),
+        &item([("pk", s("a")), ("v", n(1))]),
+        "the item after the refusals",
+    );
+    assert_eq!(get(&cs[0], "names", item([("pk", s("b"))])).await, None);
+    put(&cs[0], "names", item([("pk", s("c"))])).await;
+    poll("the next write in eu-west-1", || async {
+        try_get(&cs[1], "names", item([("pk", s("c"))]))
+            .await
+            .is_ok_and(|i| i.is_some())
+    })
+    .await;
+}
+
+/// What DynamoDB refuses or leaves alone, found by an independent
+/// compatibility suite: an update that only takes attributes away creates
+/// no item; a Query may not filter on its key; `ConditionalOperator` needs
+/// conditions to join.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn removals_create_nothing_and_queries_do_not_filter_on_the_key() {
+    let cluster = TestCluster::start(&REGIONS[..1]).await;
+    let c = client(cluster.dynamo_url(0));
+    create_table(
+        &c,
+        "rules",
+        ("p", ScalarAttributeType::S),
+        Some(("c", ScalarAttributeType::N)),
+    )
+    .await;
+    let key = || item([("p", s("gone")), ("c", n(1))]);
+    // REMOVE, nested or not, and DELETE on a missing item: no item, no error.
+    let mut cases = Cases::new();
+    for expr in ["REMOVE a", "REMOVE a.b[1]", "DELETE s :v REMOVE t"] {
+        cases
+            .run(expr, async {
+                let mut u = c
+                    .update_item()
+                    .table_name("rules")
+                    .set_key(Some(key()))
+                    .update_expression(expr)
+                    .return_values(ReturnValue::AllNew);
+                if expr.contains(":v") {
+                    u = u.expression_attribute_values(":v", ss(&["x"]));
+                }
+                let out = u.send().await.unwrap_or_else(|e| panic!("{expr}: {e:?}"));
+                assert_eq!(out.attributes(), None, "{expr}: nothing to return");
+                assert_eq!(
+                    get(&c, "rules", key()).await,
+                    None,
+                    "{expr} created an item"
+                );
+            })
+            .await;
+    }
+    cases
+        .run("a legacy DELETE on a missing item", async {
+            c.update_item()
+                .table_name("rules")
+                .set_key(Some(key()))
+                .attribute_updates(
+                    "a",
+                    AttributeValueUpdate::builder()
+                        .action(AttributeAction::Delete)
+                        .build(),
+                )
+                .send()
+                .await
+                .expect("a legacy DELETE on a missing item");
+            assert_eq!(
+                get(&c, "rules", key()).await,
+                None,
+                "a legacy DELETE created an item"
+            );
+        })
+        .await;
+    // SET still creates it, and so does an update with no action at all.
+    cases
+        .run("SET creates the item", async {
+            c.update_item()
+                .table_name("rules")
+                .set_key(Some(key()))
+                .update_expression("SET a = :v REMOVE b")
+                .expression_attribute_values(":v", n(1))
+                .send()
+                .await
+                .unwrap();
+            assert!(get(&c, "rules", key()).await.is_some());
+        })
+        .await;
+    cases
+        .run("a bare update", async {
+            let bare = item([("p", s("bare")), ("c", n(1))]);
+            c.update_item()
+                .table_name("rules")
+                .set_key(Some(bare.clone()))
+                .send()
+                .await
+                .unwrap();
+            assert_item(
+                get(&c, "rules", bare.clone()).await.as_ref(),
+                &bare,
+                "a bare update",
+            );
+        })
+        .await;
+
+    // A Query's filter may not name a key attribute, in either form.
+    for (filter, attr) in [("p = :p", "p"), ("c > :c", "c"), ("a = c", "c")] {
+        cases.run(filter, async {
+            let mut q = c
+                .query()
+                .table_name("rules")
+                .key_condition_expression("p = :p")
+                .filter_expression(filter)
+                .expression_attribute_values(":p", s("gone"));
+            if filter.contains(":c") {
+                q = q.expression_attribute_values(":c", n(0));
+            }
+            expect_validation(
+                q.send().await,
+                &format!(
+                    "Filter Expression can only contain non-primary key attributes: Primary key attribute: {attr}"
+                ),
+                filter,
+            );
+        }).await;
+    }
+    // A Scan may.
+    cases
+        .run("a Scan may filter on a key", async {
+            c.scan()
+                .table_name("rules")
+                .filter_expression("p = :p")
+                .expression_attribute_values(":p", s("gone"))
+                .send()
+                .await
+                .expect("a scan filtering on the key");
+        })
+        .await;
+
+    // ConditionalOperator with nothing to join.
+    cases.run("ConditionalOperator without Expected", async {
+        expect_validation(
+            c.put_item()
+                .table_name("rules")
+                .set_item(Some(key()))
+                .conditional_operator(ConditionalOperator::Or)
+                .send()
+                .await,
+            "ConditionalOperator can only be used when Filter or Expected has two or more elements",
+            "ConditionalOperator without Expected",
+        );
+    }).await;
+    cases
+        .run("ConditionalOperator without ScanFilter", async {
+            expect_validation(
+                c.scan()
+                    .table_name("rules")
+                    .conditional_operator(ConditionalOperator::And)
+                    .send()
+                    .await,
+                "ConditionalOperator can only be used",
+                "ConditionalOperator without ScanFilter",
+            );
+        })
+        .await;
+    cases.finish();
+}
