@@ -217,7 +217,7 @@ impl TestCluster {
                 durability: Durability::Normal,
                 max_clock_offset: Duration::from_millis(500),
                 ttl_interval: Duration::from_millis(200),
-                repair_interval: meridian_region::repair::round::DEFAULT_INTERVAL,
+                repair_interval: meridian_region::config::DEFAULT_REPAIR_INTERVAL,
                 retention: meridian_region::Retention::default(),
                 replication: test_tuning(),
                 seed_from_peers: true,

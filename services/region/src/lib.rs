@@ -51,9 +51,8 @@ use tokio_stream::wrappers::TcpListenerStream;
 const REPLICATION_STREAM_WINDOW: u32 = 4 << 20;
 
 pub use bridge::{Mode, Storage};
-pub use config::{
-    ClusterFile, ConfigError, PeerConfig, RegionConfig, RegionEntry, ReplicationTuning, Retention,
-};
+pub use config::{ClusterFile, ConfigError, PeerConfig, RegionConfig, RegionEntry, Retention};
+pub use replication::ReplicationTuning;
 
 #[derive(Debug, thiserror::Error)]
 pub enum RegionError {

@@ -20,7 +20,7 @@ use meridian_store::Seeded;
 use crate::Mode;
 use crate::config::{PeerConfig, RegionConfig};
 use crate::replication::MAX_MESSAGE_BYTES;
-use crate::replication::grpc::dial;
+use crate::transport::dial;
 
 /// The largest snapshot a region accepts: a peer's claim of a bigger file
 /// is refused before anything is written.
@@ -123,7 +123,9 @@ async fn from_peer(
     max_physical: u64,
     mode: Mode,
 ) -> Result<Option<(u64, Seeded)>, Failed> {
-    let channel = dial(config, peer).await.map_err(Failed::Unreachable)?;
+    let channel = dial(config, peer)
+        .await
+        .map_err(|e| Failed::Unreachable(e.to_string()))?;
     let t = Instant::now();
     let mut client = RepairClient::new(channel)
         .max_decoding_message_size(MAX_MESSAGE_BYTES)

@@ -4,7 +4,6 @@
 
 use std::collections::BTreeMap;
 use std::sync::Arc;
-use std::time::Duration;
 
 use meridian_core::digest::{NodeId, Summary};
 use meridian_core::purge::Claims;
@@ -22,8 +21,9 @@ use crate::config::PeerConfig;
 use crate::convert::version_from_pb;
 use crate::metrics::{PeerDirectionLabel, PeerLabel};
 use crate::replication::MAX_MESSAGE_BYTES;
-use crate::replication::grpc::{peer_channel, raise_clock};
+use crate::replication::grpc::raise_clock;
 use crate::replication::{Origins, decode_batch};
+use crate::transport::dial;
 use crate::worker::{Stop, Worker};
 
 /// What one round did for one table with one peer.
@@ -133,7 +133,9 @@ async fn run(
     peer: &PeerConfig,
     only: Option<&str>,
 ) -> Result<Vec<TableReport>, String> {
-    let channel = peer_channel(shared, peer).await?;
+    let channel = dial(&shared.config, peer)
+        .await
+        .map_err(|e| e.to_string())?;
     let mut calls = Calls {
         client: RepairClient::new(channel)
             .max_decoding_message_size(MAX_MESSAGE_BYTES)
@@ -522,6 +524,3 @@ pub(crate) async fn run_repairer(
         }
     }
 }
-
-/// The default period of background rounds.
-pub const DEFAULT_INTERVAL: Duration = Duration::from_secs(30);

@@ -29,7 +29,7 @@ use std::time::{Duration, Instant};
 
 use super::receiver::{self, Entries, Inbound, Receiver};
 use super::shipper::{self, Shipper};
-use crate::config::ReplicationTuning;
+use crate::replication::ReplicationTuning;
 
 #[test]
 fn golden_scripts() {
