@@ -21,6 +21,7 @@ pub mod ops;
 mod purge;
 pub mod repair;
 pub mod replication;
+mod runner;
 pub mod seed;
 pub mod service;
 pub mod tail;
@@ -384,26 +385,30 @@ pub async fn start(
     for peer in shared.config.peers.clone() {
         let shared = shared.clone();
         let name = format!("repair:{}", peer.name);
-        tasks.push(workers.spawn(&name, &stop, |w, stop| {
-            repair::run_repairer(shared, peer, w, stop)
+        tasks.push(workers.spawn(&name, &stop, |w, stop| async move {
+            if let Some(work) = repair::Repairer::new(shared, peer) {
+                runner::run(work, w, stop).await;
+            }
         }));
     }
     let members = shared.clone();
     tasks.push(workers.spawn("replicas", &stop, |w, stop| {
-        membership::run(members, w, stop)
+        runner::run(membership::Changes::new(members), w, stop)
     }));
     let builder = shared.clone();
-    tasks.push(workers.spawn("indexes", &stop, |w, stop| indexes::run(builder, w, stop)));
+    tasks.push(workers.spawn("indexes", &stop, |w, stop| {
+        runner::run(indexes::Builder(builder), w, stop)
+    }));
     let truncator = shared.clone();
     tasks.push(workers.spawn("truncate", &stop, |w, stop| {
-        truncate::run_truncator(truncator, w, stop)
+        runner::run(truncate::Truncator::new(truncator), w, stop)
     }));
     let ops = ops::Ops {
         shared: shared.clone(),
     };
     let interval = shared.config.ttl_interval;
     tasks.push(workers.spawn("ttl", &stop, |w, stop| {
-        ttl::run_reaper(ops, interval, w, stop)
+        runner::run(ttl::Reaper::new(ops, interval), w, stop)
     }));
     if let Some(l) = metrics_listener {
         let shared = shared.clone();

@@ -4,6 +4,7 @@
 
 use std::collections::BTreeMap;
 use std::sync::Arc;
+use std::time::Duration;
 
 use meridian_core::digest::{NodeId, Summary};
 use meridian_core::purge::Claims;
@@ -23,8 +24,9 @@ use crate::metrics::{PeerDirectionLabel, PeerLabel};
 use crate::replication::MAX_MESSAGE_BYTES;
 use crate::replication::grpc::raise_clock;
 use crate::replication::{Origins, decode_batch};
+use crate::runner::{Next, Work};
 use crate::transport::dial;
-use crate::worker::{Stop, Worker};
+use crate::worker::Worker;
 
 /// What one round did for one table with one peer.
 #[derive(Clone, Debug, Default, PartialEq, Eq)]
@@ -486,41 +488,60 @@ fn heard(
     Ok(horizon)
 }
 
-/// Runs rounds against one peer until the region stops: every `interval`
-/// (never when it is zero), and whenever the link to the peer connects.
-pub(crate) async fn run_repairer(
+/// The repair worker of one peer: a round every `repair_interval` (never
+/// when it is zero), and whenever the link to the peer connects
+/// ([`crate::runner`] drives it).
+pub(crate) struct Repairer {
     shared: Arc<Shared>,
     peer: PeerConfig,
-    worker: Worker,
-    mut stop: Stop,
-) {
-    let Some(wake) = shared.repair_wake.get(&peer.name).cloned() else {
-        return;
-    };
-    let interval = shared.config.repair_interval;
-    worker.idle();
-    loop {
-        tokio::select! {
-            _ = stop.raised() => return,
-            _ = wake.notified() => {}
-            _ = tokio::time::sleep(interval), if !interval.is_zero() => {}
-        }
+    wake: Arc<tokio::sync::Notify>,
+    interval: Duration,
+}
+
+impl Repairer {
+    /// `None` when `peer` is not a peer of this region.
+    pub(crate) fn new(shared: Arc<Shared>, peer: PeerConfig) -> Option<Self> {
+        let wake = shared.repair_wake.get(&peer.name).cloned()?;
+        Some(Repairer {
+            interval: shared.config.repair_interval,
+            shared,
+            peer,
+            wake,
+        })
+    }
+}
+
+impl Work for Repairer {
+    type Error = String;
+
+    async fn work(&mut self, worker: &Worker) -> Result<Next, String> {
+        let peer = &self.peer;
         worker.running();
-        match round(&shared, &peer, None).await {
+        match round(&self.shared, peer, None).await {
             Ok(reports) => {
                 let pulled: u64 = reports.iter().map(|r| r.keys_applied).sum();
                 if pulled > 0 {
                     tracing::info!(peer = %peer.name, applied = pulled, "repair round applied heads from the peer");
                 }
                 match reports.iter().find_map(|r| r.error.as_ref()) {
-                    Some(e) => worker.erroring(e),
-                    None => worker.idle(),
+                    Some(e) => Err(e.clone()),
+                    None => Ok(Next::Idle),
                 }
             }
             Err(e) => {
                 tracing::debug!(peer = %peer.name, error = %e, "repair round failed");
-                worker.erroring(&e);
+                Err(e)
             }
+        }
+    }
+
+    async fn wait(&mut self) {
+        if self.interval.is_zero() {
+            return self.wake.notified().await;
+        }
+        tokio::select! {
+            _ = self.wake.notified() => {}
+            _ = tokio::time::sleep(self.interval) => {}
         }
     }
 }
