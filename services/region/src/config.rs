@@ -533,17 +533,14 @@ impl ClusterFile {
     /// The runtime configuration of one region of this cluster.
     pub fn region_config(&self, name: &str) -> Result<RegionConfig, ConfigError> {
         let me = self.entry(name)?;
+        let defaults = RegionConfig::new(&me.name, &self.data_dir, me.grpc);
         Ok(RegionConfig {
             admin_token: self.admin_token(false)?,
             client_keys: self.dynamodb_keys.clone(),
-            name: me.name.clone(),
-            data_dir: self.data_dir.join(&me.name),
-            backup_dir: self
-                .backup_dir
-                .clone()
-                .unwrap_or_else(|| self.data_dir.join("backups"))
-                .join(&me.name),
-            grpc_listen: me.grpc,
+            backup_dir: match &self.backup_dir {
+                Some(dir) => dir.join(&me.name),
+                None => defaults.backup_dir.clone(),
+            },
             replication_listen: me.replication,
             admin_listen: me.admin,
             tls: self
@@ -585,10 +582,8 @@ impl ClusterFile {
                 stream_shard_age: Duration::from_secs(self.stream_shard_secs.max(1)),
                 ..Retention::default()
             },
-            replication: ReplicationTuning::default(),
             seed_from_peers: self.seed_from_peers,
-            dialer: None,
-            seed: None,
+            ..defaults
         })
     }
 }
@@ -677,6 +672,38 @@ pub struct RegionConfig {
 }
 
 impl RegionConfig {
+    /// Region `name` of a cluster that keeps its stores under `data_dir`,
+    /// laid out as a cluster file without `backup_dir` lays them out (the
+    /// store in `<data_dir>/<name>`, backups in `<data_dir>/backups/<name>`),
+    /// serving on `grpc_listen` alone, with no peers yet and every other
+    /// setting at the default a cluster file gives it. Programs that start
+    /// regions without a file (drills, tests) change what they need from here.
+    pub fn new(name: &str, data_dir: &Path, grpc_listen: SocketAddr) -> Self {
+        RegionConfig {
+            name: name.to_string(),
+            data_dir: data_dir.join(name),
+            backup_dir: data_dir.join("backups").join(name),
+            grpc_listen,
+            replication_listen: None,
+            admin_listen: None,
+            tls: None,
+            admin_token: None,
+            client_keys: Default::default(),
+            metrics_listen: None,
+            dynamo_listen: None,
+            peers: Vec::new(),
+            durability: Durability::parse(&default_durability()).unwrap_or_default(),
+            max_clock_offset: Duration::from_millis(default_max_offset_ms()),
+            ttl_interval: Duration::from_millis(default_ttl_interval_ms()),
+            repair_interval: DEFAULT_REPAIR_INTERVAL,
+            retention: Retention::default(),
+            replication: ReplicationTuning::default(),
+            seed_from_peers: default_seed_from_peers(),
+            dialer: None,
+            seed: None,
+        }
+    }
+
     /// Every region of the cluster, this one included, sorted.
     pub fn all_regions(&self) -> Vec<String> {
         let mut all: Vec<String> = self.peers.iter().map(|p| p.name.clone()).collect();
