@@ -226,7 +226,7 @@ impl Admin for AdminApi {
                 Err(e) => tables.push(pb::RepairTableReport {
                     peer: peer.name.clone(),
                     table: req.table.clone(),
-                    error: e,
+                    error: e.to_string(),
                     ..Default::default()
                 }),
             }
