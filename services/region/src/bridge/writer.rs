@@ -3,7 +3,7 @@
 //! It takes the first job, drains whatever else is queued (up to
 //! [`MAX_GROUP`]), runs them all in one transaction, commits once and only
 //! then answers each. A panic or a fatal store error stops it for good
-//! ([`supervised`]); from then on every request is refused with the reason.
+//! ([`GroupCommit::supervised`]); from then on every request is refused with the reason.
 //! Live, it owns an OS thread with the checkpointer beside it; under the
 //! simulation it is an ordinary task.
 
@@ -87,7 +87,7 @@ impl WriterTask {
 }
 
 pub(super) fn writer_thread(
-    mut writer: Writer,
+    writer: Writer,
     checkpointer: Option<meridian_store::Checkpointer>,
     ctx: WriterCtx,
     mut rx: mpsc::Receiver<Job>,
@@ -104,8 +104,14 @@ pub(super) fn writer_thread(
             .map_err(|e| tracing::warn!(error = %e, "no checkpoint thread; the writer checkpoints by itself"))
             .ok()
     });
+    let mut group_commit = GroupCommit {
+        writer,
+        ctx,
+        publish,
+        worker: &worker,
+    };
     while let Some(first) = rx.blocking_recv() {
-        match supervised(&mut writer, &ctx, first, &mut rx, &publish, &worker) {
+        match group_commit.supervised(first, &mut rx) {
             Ran::Next => {}
             Ran::Stopped => break,
             Ran::Failed(why) => {
@@ -153,14 +159,20 @@ fn recovered(worker: &Worker) {
 }
 
 pub(super) async fn writer_task(
-    mut writer: Writer,
+    writer: Writer,
     ctx: WriterCtx,
     mut rx: mpsc::Receiver<Job>,
     publish: Publish,
     worker: &Worker,
 ) {
+    let mut group_commit = GroupCommit {
+        writer,
+        ctx,
+        publish,
+        worker,
+    };
     while let Some(first) = rx.recv().await {
-        match supervised(&mut writer, &ctx, first, &mut rx, &publish, worker) {
+        match group_commit.supervised(first, &mut rx) {
             Ran::Next => {}
             Ran::Stopped => return,
             Ran::Failed(why) => {
@@ -183,41 +195,137 @@ enum Ran {
     Failed(String),
 }
 
-/// [`drain_and_run`], supervised: a panic in the group is caught (the
-/// group's transaction rolls back as it unwinds), and a panic or a fatal
-/// store error stops the writer for good with a reason the region reports.
-fn supervised(
-    writer: &mut Writer,
-    ctx: &WriterCtx,
-    first: Job,
-    rx: &mut mpsc::Receiver<Job>,
-    publish: &Publish,
-    worker: &Worker,
-) -> Ran {
-    let ran = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
-        drain_and_run(writer, ctx, first, rx, publish, worker)
-    }));
-    let why = match ran {
-        Ok(true) => match lock(&publish.failure).clone() {
-            None => return Ran::Next,
-            Some(why) => why,
-        },
-        Ok(false) => return Ran::Stopped,
-        Err(panic) => {
-            let what = panic
-                .downcast_ref::<&str>()
-                .map(|s| s.to_string())
-                .or_else(|| panic.downcast_ref::<String>().cloned())
-                .unwrap_or_else(|| "a panic without a message".into());
-            lock(&publish.failure)
-                .get_or_insert(format!("the writer panicked: {what}"))
-                .clone()
+/// What the writer loop runs groups with: the store's write connection,
+/// what a group needs besides it, and where the loop reports.
+struct GroupCommit<'w> {
+    writer: Writer,
+    ctx: WriterCtx,
+    publish: Publish,
+    worker: &'w Worker,
+}
+
+impl GroupCommit<'_> {
+    /// [`GroupCommit::drain_and_run`], supervised: a panic in the group is caught (the
+    /// group's transaction rolls back as it unwinds), and a panic or a fatal
+    /// store error stops the writer for good with a reason the region reports.
+    fn supervised(&mut self, first: Job, rx: &mut mpsc::Receiver<Job>) -> Ran {
+        let ran = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
+            self.drain_and_run(first, rx)
+        }));
+        let (publish, worker) = (&self.publish, self.worker);
+        let why = match ran {
+            Ok(true) => match lock(&publish.failure).clone() {
+                None => return Ran::Next,
+                Some(why) => why,
+            },
+            Ok(false) => return Ran::Stopped,
+            Err(panic) => {
+                let what = panic
+                    .downcast_ref::<&str>()
+                    .map(|s| s.to_string())
+                    .or_else(|| panic.downcast_ref::<String>().cloned())
+                    .unwrap_or_else(|| "a panic without a message".into());
+                lock(&publish.failure)
+                    .get_or_insert(format!("the writer panicked: {what}"))
+                    .clone()
+            }
+        };
+        tracing::error!(reason = %why, "the writer stopped; the region takes no writes and reports not ready");
+        worker.erroring(&why);
+        let _ = publish.stopped.send(true);
+        Ran::Failed(why)
+    }
+
+    /// Gathers a group behind `first` and commits it. Returns false at `Stop`.
+    fn drain_and_run(&mut self, first: Job, rx: &mut mpsc::Receiver<Job>) -> bool {
+        let mut jobs = Vec::new();
+        let mut next = Some(first);
+        let mut stop = false;
+        while let Some(job) = next.take() {
+            if matches!(job, Job::Stop) {
+                stop = true;
+                break;
+            }
+            jobs.push(job);
+            if jobs.len() < MAX_GROUP {
+                next = rx.try_recv().ok();
+            }
         }
-    };
-    tracing::error!(reason = %why, "the writer stopped; the region takes no writes and reports not ready");
-    worker.erroring(&why);
-    let _ = publish.stopped.send(true);
-    Ran::Failed(why)
+        if !jobs.is_empty() {
+            self.run_group(jobs);
+        }
+        if stop {
+            rx.close();
+        }
+        !stop
+    }
+
+    /// One group commit: every job in one transaction, replies only after
+    /// commit. If anything aborts the transaction, every request in the group,
+    /// run or not, is answered with `GroupFailed`: none of it is acknowledged.
+    fn run_group(&mut self, jobs: Vec<Job>) {
+        let (writer, ctx, publish, worker) =
+            (&mut self.writer, &self.ctx, &self.publish, self.worker);
+        let real_now = ctx.real_clock.now_micros();
+        let mut done: Vec<Box<dyn Done>> = Vec::with_capacity(jobs.len());
+        let mut jobs = jobs.into_iter();
+        let commit = (|| -> Result<Vec<Mutation>, StoreError> {
+            let mut group = writer.group_at(real_now)?;
+            for job in jobs.by_ref() {
+                let d = match job {
+                    Job::Ask(request) => request.run(&mut group, &ctx.hlc, real_now),
+                    Job::Watermark { peer, acked } => {
+                        group.set_watermark(&peer, acked)?;
+                        continue;
+                    }
+                    Job::Panic => panic!("injected by Storage::inject_writer_panic"),
+                    Job::Stop => unreachable!("drain_and_run never puts Stop in a group"),
+                };
+                let fatal = d.aborted();
+                done.push(d);
+                if fatal {
+                    return Err(StoreError::GroupAborted(
+                        "a request aborted the transaction".into(),
+                    ));
+                }
+            }
+            group.commit()
+        })();
+        ctx.metrics.group_commits.inc();
+        match commit {
+            Ok(logged) => {
+                for d in done {
+                    let writes = d.writes();
+                    if writes > 0 {
+                        ctx.metrics.committed_writes.inc_by(writes);
+                    }
+                    d.answer(None);
+                }
+                // Only what was logged wakes the shippers.
+                publish.committed(logged);
+                // A fresh timestamp rather than the last one issued: an idle
+                // region's floor then follows its clock (the truncator's
+                // passes commit too), and the purge horizon moves on.
+                publish.floor(ctx.hlc.now().unwrap_or_else(|_| ctx.hlc.issued()));
+                recovered(worker);
+            }
+            Err(e) => {
+                tracing::error!(error = %e, "group commit failed; every request in it fails");
+                worker.erroring(&e);
+                let why = e.to_string();
+                for d in done {
+                    d.answer(Some(&why));
+                }
+                if e.is_fatal() {
+                    lock(&publish.failure).get_or_insert_with(|| format!("the store failed: {e}"));
+                }
+                let err = BridgeError::GroupFailed(why.clone());
+                for job in jobs {
+                    refuse(job, &err);
+                }
+            }
+        }
+    }
 }
 
 /// After the writer stopped: refuses `job` with the reason. True at `Stop`.
@@ -227,106 +335,4 @@ fn refused(job: Job, why: &str) -> bool {
     }
     refuse(job, &BridgeError::WriterFailed(why.to_string()));
     false
-}
-
-/// Gathers a group behind `first` and commits it. Returns false at `Stop`.
-fn drain_and_run(
-    writer: &mut Writer,
-    ctx: &WriterCtx,
-    first: Job,
-    rx: &mut mpsc::Receiver<Job>,
-    publish: &Publish,
-    worker: &Worker,
-) -> bool {
-    let mut jobs = Vec::new();
-    let mut next = Some(first);
-    let mut stop = false;
-    while let Some(job) = next.take() {
-        if matches!(job, Job::Stop) {
-            stop = true;
-            break;
-        }
-        jobs.push(job);
-        if jobs.len() < MAX_GROUP {
-            next = rx.try_recv().ok();
-        }
-    }
-    if !jobs.is_empty() {
-        run_group(writer, ctx, jobs, publish, worker);
-    }
-    if stop {
-        rx.close();
-    }
-    !stop
-}
-
-/// One group commit: every job in one transaction, replies only after
-/// commit. If anything aborts the transaction, every request in the group,
-/// run or not, is answered with `GroupFailed`: none of it is acknowledged.
-fn run_group(
-    writer: &mut Writer,
-    ctx: &WriterCtx,
-    jobs: Vec<Job>,
-    publish: &Publish,
-    worker: &Worker,
-) {
-    let real_now = ctx.real_clock.now_micros();
-    let mut done: Vec<Box<dyn Done>> = Vec::with_capacity(jobs.len());
-    let mut jobs = jobs.into_iter();
-    let commit = (|| -> Result<Vec<Mutation>, StoreError> {
-        let mut group = writer.group_at(real_now)?;
-        for job in jobs.by_ref() {
-            let d = match job {
-                Job::Ask(request) => request.run(&mut group, &ctx.hlc, real_now),
-                Job::Watermark { peer, acked } => {
-                    group.set_watermark(&peer, acked)?;
-                    continue;
-                }
-                Job::Panic => panic!("injected by Storage::inject_writer_panic"),
-                Job::Stop => unreachable!("drain_and_run never puts Stop in a group"),
-            };
-            let fatal = d.aborted();
-            done.push(d);
-            if fatal {
-                return Err(StoreError::GroupAborted(
-                    "a request aborted the transaction".into(),
-                ));
-            }
-        }
-        group.commit()
-    })();
-    ctx.metrics.group_commits.inc();
-    match commit {
-        Ok(logged) => {
-            for d in done {
-                let writes = d.writes();
-                if writes > 0 {
-                    ctx.metrics.committed_writes.inc_by(writes);
-                }
-                d.answer(None);
-            }
-            // Only what was logged wakes the shippers.
-            publish.committed(logged);
-            // A fresh timestamp rather than the last one issued: an idle
-            // region's floor then follows its clock (the truncator's
-            // passes commit too), and the purge horizon moves on.
-            publish.floor(ctx.hlc.now().unwrap_or_else(|_| ctx.hlc.issued()));
-            recovered(worker);
-        }
-        Err(e) => {
-            tracing::error!(error = %e, "group commit failed; every request in it fails");
-            worker.erroring(&e);
-            let why = e.to_string();
-            for d in done {
-                d.answer(Some(&why));
-            }
-            if e.is_fatal() {
-                lock(&publish.failure).get_or_insert_with(|| format!("the store failed: {e}"));
-            }
-            let err = BridgeError::GroupFailed(why.clone());
-            for job in jobs {
-                refuse(job, &err);
-            }
-        }
-    }
 }
