@@ -79,3 +79,65 @@ pub async fn run<W: Work>(mut work: W, worker: Worker, mut stop: Stop) {
         };
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use std::sync::Arc;
+
+    use tokio::sync::watch;
+
+    use super::*;
+    use crate::metrics::Metrics;
+    use crate::worker::{State, Workers};
+
+    /// Fails its first step, then has two more steps to do, then none.
+    struct Script {
+        steps: u32,
+    }
+
+    impl Work for Script {
+        type Error = String;
+
+        async fn work(&mut self, _: &Worker) -> Result<Next, String> {
+            self.steps += 1;
+            match self.steps {
+                1 => Err("first step fails".into()),
+                2 => Ok(Next::Again),
+                3 => Ok(Next::After(Duration::from_secs(1))),
+                _ => Ok(Next::Idle),
+            }
+        }
+
+        async fn wait(&mut self) {
+            tokio::time::sleep(Duration::from_secs(10)).await
+        }
+    }
+
+    #[tokio::test(flavor = "current_thread", start_paused = true)]
+    async fn steps_run_when_due_and_the_state_follows_them() {
+        let workers = Workers::new(Arc::new(Metrics::new("r1")));
+        let (raise, rx) = watch::channel(false);
+        let task = workers.spawn("script", &Stop::new(rx), |w, stop| {
+            run(Script { steps: 0 }, w, stop)
+        });
+        let state = || workers.statuses()[0].clone();
+        tokio::task::yield_now().await;
+        assert_eq!(state().state, State::Idle);
+        // The first step is due after a wait, and fails.
+        tokio::time::sleep(Duration::from_secs(10)).await;
+        tokio::task::yield_now().await;
+        assert_eq!(state().state, State::Erroring);
+        assert_eq!(state().last_error, "first step fails");
+        // After the next wait: a step with more at once, then one with more
+        // after a second.
+        tokio::time::sleep(Duration::from_secs(10)).await;
+        tokio::task::yield_now().await;
+        assert_eq!(state().state, State::Running);
+        tokio::time::sleep(Duration::from_secs(1)).await;
+        tokio::task::yield_now().await;
+        assert_eq!(state().state, State::Idle);
+        raise.send(true).unwrap();
+        task.await.unwrap();
+        assert_eq!(state().state, State::Stopped);
+    }
+}
