@@ -121,7 +121,7 @@ type OpsRequest = (
 );
 
 /// Per region, the way into its host's operations, replaced at each
-/// (re)start. The driver holds no `Ops` itself: one kept past a crash
+/// (re)start. The driver holds no `RegionHandle` itself: one kept past a crash
 /// would keep the dead region's store open under the restarted one.
 type Doors = Rc<RefCell<BTreeMap<String, tokio::sync::mpsc::UnboundedSender<OpsRequest>>>>;
 

@@ -4,7 +4,7 @@ use meridian_core::settings::{
     Billing, MAX_CAPACITY_UNITS, SettingsChange, TableSettings, VIEW_TYPES,
 };
 use meridian_core::{KeyAttr, KeySchema, KeyType, TableDef};
-use meridian_region::ops::{Ops, TableInfo};
+use meridian_region::ops::{RegionHandle, TableInfo};
 use meridian_store::WriteOp;
 use serde_json::{Value as Json, json};
 
@@ -333,7 +333,7 @@ fn check_key_members(r: &Req<'_>, schema: &[Json], defs: &[Json]) -> ApiResult<(
     Ok(())
 }
 
-pub async fn create(ops: &Ops, r: Req<'_>) -> ApiResult<Json> {
+pub async fn create(ops: &RegionHandle, r: Req<'_>) -> ApiResult<Json> {
     let name = r.table_name()?;
     // BillingMode defaults to PROVISIONED, which needs its units.
     let billing =
@@ -416,7 +416,7 @@ pub async fn create(ops: &Ops, r: Req<'_>) -> ApiResult<Json> {
 
 /// DescribeTable: ACTIVE, or CREATING while this region loads the table
 /// from a backup (with its `RestoreSummary`).
-pub async fn describe(ops: &Ops, r: Req<'_>) -> ApiResult<Json> {
+pub async fn describe(ops: &RegionHandle, r: Req<'_>) -> ApiResult<Json> {
     let table = r.table_name()?;
     let mut d = crate::backups::describe_restored(ops, table, None).await?;
     keep_latest_stream(ops, table, &mut d).await?;
@@ -426,7 +426,7 @@ pub async fn describe(ops: &Ops, r: Req<'_>) -> ApiResult<Json> {
 /// Adds `LatestStreamArn` and `LatestStreamLabel` to the description `d`
 /// of `table` when its stream is disabled: DynamoDB keeps naming the
 /// latest stream the table had, and leaves out only `StreamSpecification`.
-async fn keep_latest_stream(ops: &Ops, table: &str, d: &mut Json) -> ApiResult<()> {
+async fn keep_latest_stream(ops: &RegionHandle, table: &str, d: &mut Json) -> ApiResult<()> {
     if d.get("LatestStreamArn").is_some() {
         return Ok(());
     }
@@ -442,7 +442,7 @@ async fn keep_latest_stream(ops: &Ops, table: &str, d: &mut Json) -> ApiResult<(
 /// UpdateTable: billing mode, provisioned throughput and the stream, or
 /// the replica set (`ReplicaUpdates`). Secondary indexes are refused by
 /// name.
-pub async fn update(ops: &Ops, r: Req<'_>) -> ApiResult<Json> {
+pub async fn update(ops: &RegionHandle, r: Req<'_>) -> ApiResult<Json> {
     let table = r.table_name()?;
     if let Some(updates) = r.opt_arr("GlobalSecondaryIndexUpdates")? {
         // What the rules need, without DescribeTable's count of the items.
@@ -594,7 +594,7 @@ fn replica_updates(updates: &[Json]) -> ApiResult<meridian_core::replicas::Chang
     Ok(change)
 }
 
-pub async fn list(ops: &Ops, r: Req<'_>) -> ApiResult<Json> {
+pub async fn list(ops: &RegionHandle, r: Req<'_>) -> ApiResult<Json> {
     let limit = r.limit("Limit", Some(100))?.unwrap_or(100) as usize;
     let after = r.opt_str("ExclusiveStartTableName")?.unwrap_or("");
     let names = ops.list_tables(after, limit).await?;
@@ -607,7 +607,7 @@ pub async fn list(ops: &Ops, r: Req<'_>) -> ApiResult<Json> {
     Ok(out)
 }
 
-pub async fn delete(ops: &Ops, r: Req<'_>) -> ApiResult<Json> {
+pub async fn delete(ops: &RegionHandle, r: Req<'_>) -> ApiResult<Json> {
     let info = ops.describe(r.table_name()?).await?;
     ops.write(vec![WriteOp::DeleteTable(info.def.name.clone())])
         .await?;
@@ -628,7 +628,7 @@ pub async fn delete(ops: &Ops, r: Req<'_>) -> ApiResult<Json> {
     Ok(json!({"TableDescription": d}))
 }
 
-pub async fn update_ttl(ops: &Ops, r: Req<'_>) -> ApiResult<Json> {
+pub async fn update_ttl(ops: &RegionHandle, r: Req<'_>) -> ApiResult<Json> {
     let table = r.table_name()?;
     let spec = r.obj("TimeToLiveSpecification")?;
     let enabled = spec
@@ -664,7 +664,7 @@ pub async fn update_ttl(ops: &Ops, r: Req<'_>) -> ApiResult<Json> {
     Ok(json!({"TimeToLiveSpecification": {"Enabled": enabled, "AttributeName": attribute}}))
 }
 
-pub async fn describe_ttl(ops: &Ops, r: Req<'_>) -> ApiResult<Json> {
+pub async fn describe_ttl(ops: &RegionHandle, r: Req<'_>) -> ApiResult<Json> {
     let info = ops.describe(r.table_name()?).await?;
     Ok(match info.ttl_attribute {
         Some(a) => {

@@ -17,8 +17,8 @@ pub struct AdminApi {
 }
 
 impl AdminApi {
-    fn ops(&self) -> crate::ops::Ops {
-        crate::ops::Ops {
+    fn ops(&self) -> crate::ops::RegionHandle {
+        crate::ops::RegionHandle {
             shared: self.shared.clone(),
         }
     }
@@ -105,7 +105,7 @@ fn restore_options(replicas: Vec<String>) -> crate::backups::RestoreOptions {
 
 /// The answer to a restore just started: how far loading got.
 fn restore_status(
-    ops: &crate::ops::Ops,
+    ops: &crate::ops::RegionHandle,
     table: String,
     incarnation: &Version,
 ) -> Result<Response<pb::RestoreStatus>, Status> {

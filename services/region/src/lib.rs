@@ -296,7 +296,7 @@ pub async fn start(
     let limits = limits::Limits::new(limits::MAX_GRPC_IN_FLIGHT, shared.metrics.clone());
     let client_api = client_auth::Signed::new(
         MeridianServer::new(service::ClientApi {
-            ops: ops::Ops {
+            ops: ops::RegionHandle {
                 shared: shared.clone(),
             },
         })
@@ -403,7 +403,7 @@ pub async fn start(
     tasks.push(workers.spawn("truncate", &stop, |w, stop| {
         runner::run(truncate::Truncator::new(truncator), w, stop)
     }));
-    let ops = ops::Ops {
+    let ops = ops::RegionHandle {
         shared: shared.clone(),
     };
     let interval = shared.config.ttl_interval;
@@ -417,7 +417,7 @@ pub async fn start(
         }));
     }
     // Restores a previous run left part-way go on from here.
-    ops::Ops {
+    ops::RegionHandle {
         shared: shared.clone(),
     }
     .resume_restores()
@@ -541,8 +541,8 @@ impl Region {
     }
 
     /// The region's operations, for fronts other than gRPC.
-    pub fn ops(&self) -> ops::Ops {
-        ops::Ops {
+    pub fn ops(&self) -> ops::RegionHandle {
+        ops::RegionHandle {
             shared: self.shared.clone(),
         }
     }

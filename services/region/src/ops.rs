@@ -38,7 +38,7 @@ pub struct IndexState {
 
 /// Cheap to clone.
 #[derive(Clone)]
-pub struct Ops {
+pub struct RegionHandle {
     pub(crate) shared: Arc<Shared>,
 }
 
@@ -51,7 +51,7 @@ pub enum OpError {
     Store(#[from] BridgeError),
 }
 
-impl Ops {
+impl RegionHandle {
     pub fn region(&self) -> &str {
         &self.shared.config.name
     }

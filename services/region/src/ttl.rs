@@ -15,7 +15,7 @@ use meridian_core::{AttrValue, EncodedKey, Number};
 use meridian_store::{StoreError, WriteOp};
 
 use crate::bridge::BridgeError;
-use crate::ops::{OpError, Ops};
+use crate::ops::{OpError, RegionHandle};
 use crate::runner::{Next, Work};
 use crate::worker::Worker;
 
@@ -56,13 +56,13 @@ impl Expiry {
 /// The reaper: a [`pass`] every interval ([`crate::runner`] drives it),
 /// each table's scan resuming where the previous pass stopped.
 pub(crate) struct Reaper {
-    ops: Ops,
+    ops: RegionHandle,
     interval: Duration,
     cursors: HashMap<String, EncodedKey>,
 }
 
 impl Reaper {
-    pub(crate) fn new(ops: Ops, interval: Duration) -> Self {
+    pub(crate) fn new(ops: RegionHandle, interval: Duration) -> Self {
         Reaper {
             ops,
             interval,
@@ -89,7 +89,10 @@ impl Work for Reaper {
     }
 }
 
-async fn pass(ops: &Ops, cursors: &mut HashMap<String, EncodedKey>) -> Result<(), OpError> {
+async fn pass(
+    ops: &RegionHandle,
+    cursors: &mut HashMap<String, EncodedKey>,
+) -> Result<(), OpError> {
     let mut tables = Vec::new();
     loop {
         let page = ops
