@@ -51,7 +51,7 @@ use tokio_stream::wrappers::TcpListenerStream;
 /// 80 ms round trip still carries 150,000 entries/s.
 const REPLICATION_STREAM_WINDOW: u32 = 4 << 20;
 
-pub use bridge::{Mode, Storage};
+pub use bridge::{Mode, StoreBridge};
 pub use config::{ClusterFile, ConfigError, PeerConfig, RegionConfig, RegionEntry, Retention};
 pub use replication::ReplicationTuning;
 
@@ -84,7 +84,7 @@ pub struct PeerState {
 /// Everything the services of one region share.
 pub(crate) struct Shared {
     pub config: RegionConfig,
-    pub storage: Storage,
+    pub storage: StoreBridge,
     pub hlc: Arc<Hlc>,
     pub metrics: Arc<metrics::Metrics>,
     pub peers: HashMap<String, Mutex<PeerState>>,
@@ -247,7 +247,7 @@ pub async fn start(
     }
     let metrics = Arc::new(metrics::Metrics::new(&config.name));
     let workers = worker::Workers::new(metrics.clone());
-    let (storage, writer_task) = Storage::start_with(
+    let (storage, writer_task) = StoreBridge::start_with(
         opened,
         bridge::WriterCtx {
             hlc: hlc.clone(),
@@ -500,7 +500,7 @@ async fn serve<L>(
 
 impl Region {
     /// Makes the writer panic in its next group, as a bug would
-    /// (`Storage::inject_writer_panic`): for fault drills and tests of the
+    /// (`StoreBridge::inject_writer_panic`): for fault drills and tests of the
     /// writer's supervision.
     pub async fn inject_writer_panic(&self) -> Result<(), bridge::BridgeError> {
         self.shared.storage.inject_writer_panic().await

@@ -1,7 +1,7 @@
 //! What travels from the async side to the writer loop, and how each
 //! request's answer comes back.
 //!
-//! A request is one closure over the group ([`Storage::ask`](super::Storage)
+//! A request is one closure over the group ([`StoreBridge::ask`](super::StoreBridge)
 //! builds it), so a new kind of write is spelled once, where its async
 //! method is: the writer runs every [`Job::Ask`] alike, holds its result
 //! until the group commits ([`Done`]), and answers it then, with its own
@@ -26,7 +26,7 @@ pub(super) enum Job {
     /// waits for it.
     Watermark { peer: String, acked: u64 },
     /// Makes the writer panic while it runs a group: a fault for drills and
-    /// tests of the writer's supervision ([`Storage::inject_writer_panic`](super::Storage)).
+    /// tests of the writer's supervision ([`StoreBridge::inject_writer_panic`](super::StoreBridge)).
     Panic,
     /// Ends the writer loop after the jobs queued before it; the store closes.
     Stop,

@@ -11,7 +11,7 @@
 //! * **Reads** run a closure against a pooled [`Reader`](meridian_store::Reader) connection.
 //! * **Shipping** reads the newest log entries from memory: after each
 //!   commit the writer hands the group's log entries to the [`Tail`](crate::tail::Tail), and
-//!   [`Storage::log_after`] serves from there whenever it reaches back far
+//!   [`StoreBridge::log_after`] serves from there whenever it reaches back far
 //!   enough, reading the store only when it does not.
 //!
 //! * **Checkpoints** (live only) run on their own thread and connection,
@@ -27,7 +27,7 @@
 //!   escapes its control. So the writer loop is an ordinary task and reads run
 //!   in place. Blocking the simulation thread is harmless: time is virtual.
 //!
-//! The parts: [`storage`] is the async handle ([`Storage`]), [`job`] what
+//! The parts: [`storage`] is the async handle ([`StoreBridge`]), [`job`] what
 //! goes to the writer loop and how answers come back, [`writer`] the loop
 //! with its group commit, supervision and checkpoints.
 
@@ -39,7 +39,7 @@ mod job;
 mod storage;
 mod writer;
 
-pub use storage::{Opened, Storage, Trimmed};
+pub use storage::{Opened, StoreBridge, Trimmed};
 pub use writer::{WriterCtx, WriterTask};
 
 /// Most jobs in one group commit.

@@ -1,6 +1,6 @@
-//! The bridge's async face: [`Storage`], the handle every task holds.
+//! The bridge's async face: [`StoreBridge`], the handle every task holds.
 //!
-//! Writes are requests to the writer loop ([`Storage::ask`]): each one
+//! Writes are requests to the writer loop ([`StoreBridge::ask`]): each one
 //! closure over the group, answered after its group commits. Reads run on
 //! a pooled [`Reader`]; shipping reads the log's newest entries from the
 //! [`Tail`] in memory when it reaches back far enough.
@@ -20,7 +20,7 @@ use crate::metrics::SourceLabel;
 use crate::tail::{TAIL_BYTES, Tail};
 use crate::worker::Workers;
 
-/// What one pass of [`Storage::truncate`] deleted.
+/// What one pass of [`StoreBridge::truncate`] deleted.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
 pub struct Trimmed {
     pub log: u64,
@@ -74,7 +74,7 @@ impl Opened {
 
 /// Cheap to clone; every clone talks to the same writer and reader pool.
 #[derive(Clone)]
-pub struct Storage {
+pub struct StoreBridge {
     jobs: mpsc::Sender<Job>,
     readers: Arc<Mutex<Vec<Reader>>>,
     data_dir: Arc<std::path::PathBuf>,
@@ -94,25 +94,25 @@ pub struct Storage {
 /// bound only keeps a request from waiting on a writer that goes on.
 const ANSWER_SETTLE: std::time::Duration = std::time::Duration::from_secs(2);
 
-impl Storage {
-    /// Starts the writer loop. It ends at [`Storage::close`].
+impl StoreBridge {
+    /// Starts the writer loop. It ends at [`StoreBridge::close`].
     pub fn start(
         opened: Opened,
         ctx: WriterCtx,
         mode: Mode,
-    ) -> Result<(Storage, WriterTask), StoreError> {
+    ) -> Result<(StoreBridge, WriterTask), StoreError> {
         let workers = Workers::new(ctx.metrics.clone());
         Self::start_with(opened, ctx, mode, &workers)
     }
 
-    /// [`Storage::start`], with the writer and the checkpointer shown
+    /// [`StoreBridge::start`], with the writer and the checkpointer shown
     /// among the region's `workers`.
     pub fn start_with(
         opened: Opened,
         ctx: WriterCtx,
         mode: Mode,
         workers: &Arc<Workers>,
-    ) -> Result<(Storage, WriterTask), StoreError> {
+    ) -> Result<(StoreBridge, WriterTask), StoreError> {
         let Opened {
             writer,
             readers,
@@ -162,7 +162,7 @@ impl Storage {
             }
         };
         Ok((
-            Storage {
+            StoreBridge {
                 jobs,
                 readers: Arc::new(Mutex::new(readers)),
                 data_dir: Arc::new(data_dir),
@@ -232,7 +232,7 @@ impl Storage {
         self.ask_counting(work, |_| 0).await
     }
 
-    /// [`Storage::ask`] for local writes: `writes` counts what a result
+    /// [`StoreBridge::ask`] for local writes: `writes` counts what a result
     /// commits, for the `committed_writes` metric.
     async fn ask_counting<T: Send + 'static>(
         &self,

@@ -40,7 +40,7 @@ pub(super) struct Publish {
     /// refuses writes with it.
     pub(super) failure: Arc<Mutex<Option<String>>>,
     /// Raised once `failure` is set, for requests whose replies the
-    /// failed group dropped (`Storage::answer`).
+    /// failed group dropped (`StoreBridge::answer`).
     pub(super) stopped: watch::Sender<bool>,
 }
 
