@@ -4,7 +4,7 @@
 //! A request is one closure over the group ([`StoreBridge::ask`](super::StoreBridge)
 //! builds it), so a new kind of write is spelled once, where its async
 //! method is: the writer runs every [`Job::Ask`] alike, holds its result
-//! until the group commits ([`Done`]), and answers it then, with its own
+//! until the group commits ([`AwaitingCommit`]), and answers it then, with its own
 //! result or with the group's failure.
 
 use meridian_core::Hlc;
@@ -35,14 +35,19 @@ pub(super) enum Job {
 /// A request before it runs.
 pub(super) trait Request: Send {
     /// Runs the request in `group`; its answer waits for the commit.
-    fn run(self: Box<Self>, group: &mut Group<'_>, hlc: &Hlc, real_now: u64) -> Box<dyn Done>;
+    fn run(
+        self: Box<Self>,
+        group: &mut Group<'_>,
+        hlc: &Hlc,
+        real_now: u64,
+    ) -> Box<dyn AwaitingCommit>;
 
     /// Answers the request without running it.
     fn refuse(self: Box<Self>, err: BridgeError);
 }
 
 /// A request that ran, its answer held until the group commits or fails.
-pub(super) trait Done: Send {
+pub(super) trait AwaitingCommit: Send {
     /// Whether the request aborted the group's transaction.
     fn aborted(&self) -> bool;
 
@@ -63,7 +68,12 @@ pub(super) struct Ask<T> {
 }
 
 impl<T: Send + 'static> Request for Ask<T> {
-    fn run(self: Box<Self>, group: &mut Group<'_>, hlc: &Hlc, real_now: u64) -> Box<dyn Done> {
+    fn run(
+        self: Box<Self>,
+        group: &mut Group<'_>,
+        hlc: &Hlc,
+        real_now: u64,
+    ) -> Box<dyn AwaitingCommit> {
         let Ask {
             work,
             reply,
@@ -88,7 +98,7 @@ struct Ran<T> {
     writes: fn(&T) -> u64,
 }
 
-impl<T: Send> Done for Ran<T> {
+impl<T: Send> AwaitingCommit for Ran<T> {
     fn aborted(&self) -> bool {
         matches!(self.result, Err(StoreError::GroupAborted(_)))
     }

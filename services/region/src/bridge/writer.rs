@@ -14,7 +14,7 @@ use meridian_core::{Hlc, Mutation, PhysicalClock, Timestamp};
 use meridian_store::{StoreError, Writer};
 use tokio::sync::{mpsc, watch};
 
-use super::job::{Done, Job, refuse};
+use super::job::{AwaitingCommit, Job, refuse};
 use super::{BridgeError, MAX_GROUP, lock};
 use crate::metrics::Metrics;
 use crate::tail::Tail;
@@ -267,7 +267,7 @@ impl GroupCommit<'_> {
         let (writer, ctx, publish, worker) =
             (&mut self.writer, &self.ctx, &self.publish, self.worker);
         let real_now = ctx.real_clock.now_micros();
-        let mut done: Vec<Box<dyn Done>> = Vec::with_capacity(jobs.len());
+        let mut done: Vec<Box<dyn AwaitingCommit>> = Vec::with_capacity(jobs.len());
         let mut jobs = jobs.into_iter();
         let commit = (|| -> Result<Vec<Mutation>, StoreError> {
             let mut group = writer.group_at(real_now)?;
