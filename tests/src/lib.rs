@@ -195,17 +195,8 @@ impl TestCluster {
         let mut nodes = Vec::new();
         for (i, (name, listener)) in names.iter().zip(listeners).enumerate() {
             let mut config = RegionConfig {
-                name: name.to_string(),
-                data_dir: dir.path().join(name),
-                backup_dir: dir.path().join("backups").join(name),
-                grpc_listen: addrs[i],
                 replication_listen: certs.map(|_| peer_addrs[i]),
-                admin_listen: None,
                 tls: certs.map(|d| meridian_region::tls::TlsFiles::in_dir(d, name)),
-                admin_token: None,
-                client_keys: Default::default(),
-                metrics_listen: None,
-                dynamo_listen: None,
                 peers: names
                     .iter()
                     .filter(|n| *n != name)
@@ -215,14 +206,9 @@ impl TestCluster {
                     })
                     .collect(),
                 durability: Durability::Normal,
-                max_clock_offset: Duration::from_millis(500),
                 ttl_interval: Duration::from_millis(200),
-                repair_interval: meridian_region::repair::round::DEFAULT_INTERVAL,
-                retention: meridian_region::Retention::default(),
                 replication: test_tuning(),
-                seed_from_peers: true,
-                dialer: None,
-                seed: None,
+                ..RegionConfig::new(name, dir.path(), addrs[i])
             };
             tune(&mut config);
             let clocks = Clocks::system();

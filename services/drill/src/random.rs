@@ -238,7 +238,7 @@ pub fn scenario(seed: u64) -> Scenario {
         sample_interval: Duration::from_millis(250),
         max_clock_offset: Duration::from_millis(500),
         tombstone_retain: Duration::from_secs(3600),
-        repair_interval: meridian_region::repair::round::DEFAULT_INTERVAL,
+        repair_interval: meridian_region::config::DEFAULT_REPAIR_INTERVAL,
         durability: Durability::Full,
         sync_interval: Duration::from_secs(1),
         events,

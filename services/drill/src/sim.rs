@@ -121,7 +121,7 @@ type OpsRequest = (
 );
 
 /// Per region, the way into its host's operations, replaced at each
-/// (re)start. The driver holds no `Ops` itself: one kept past a crash
+/// (re)start. The driver holds no `RegionHandle` itself: one kept past a crash
 /// would keep the dead region's store open under the restarted one.
 type Doors = Rc<RefCell<BTreeMap<String, tokio::sync::mpsc::UnboundedSender<OpsRequest>>>>;
 
@@ -401,17 +401,6 @@ pub fn run(scenario: &Scenario, seed: u64, dir: &Path) -> Result<Report, SimErro
     let doors: Doors = Rc::default();
     for name in &names {
         let config = RegionConfig {
-            name: name.clone(),
-            data_dir: dir.join(name),
-            backup_dir: dir.join("backups").join(name),
-            grpc_listen: SocketAddr::new(IpAddr::V4(Ipv4Addr::UNSPECIFIED), GRPC_PORT),
-            replication_listen: None,
-            admin_listen: None,
-            tls: None,
-            admin_token: None,
-            client_keys: Default::default(),
-            metrics_listen: None,
-            dynamo_listen: None,
             peers: names
                 .iter()
                 .filter(|p| *p != name)
@@ -434,9 +423,13 @@ pub fn run(scenario: &Scenario, seed: u64, dir: &Path) -> Result<Report, SimErro
                 ..Default::default()
             },
             replication: sim_tuning(),
-            seed_from_peers: true,
             dialer: Some(dialer()),
             seed: Some(seed),
+            ..RegionConfig::new(
+                name,
+                dir,
+                SocketAddr::new(IpAddr::V4(Ipv4Addr::UNSPECIFIED), GRPC_PORT),
+            )
         };
         let doors = doors.clone();
         sim.host(name.as_str(), move || {

@@ -5,7 +5,7 @@
 //! `BackupNotFoundException` for it.
 
 use meridian_region::backups::{BackupError, BackupRecord, RestoreOptions};
-use meridian_region::ops::{OpError, Ops};
+use meridian_region::ops::{OpError, RegionHandle};
 use meridian_store::pitr::{MAX_PERIOD_DAYS, Pitr};
 use serde_json::{Value as Json, json};
 
@@ -23,7 +23,7 @@ fn not_found(arn: &str) -> ApiError {
 }
 
 /// The record of the backup `BackupArn` names.
-fn find(ops: &Ops, r: &Req<'_>) -> ApiResult<(String, BackupRecord)> {
+fn find(ops: &RegionHandle, r: &Req<'_>) -> ApiResult<(String, BackupRecord)> {
     let arn = r.str("BackupArn")?;
     let id = backup_id(ops.region(), arn).ok_or_else(|| not_found(arn))?;
     let record = ops.backup(id).map_err(|_| not_found(arn))?;
@@ -97,25 +97,25 @@ impl From<BackupError> for ApiError {
     }
 }
 
-pub async fn create(ops: &Ops, r: Req<'_>) -> ApiResult<Json> {
+pub async fn create(ops: &RegionHandle, r: Req<'_>) -> ApiResult<Json> {
     let table = r.table_name()?;
     let name = r.str("BackupName")?;
     let record = ops.create_backup(table, name).await?;
     Ok(json!({"BackupDetails": details(ops.region(), &record, "AVAILABLE")}))
 }
 
-pub async fn describe(ops: &Ops, r: Req<'_>) -> ApiResult<Json> {
+pub async fn describe(ops: &RegionHandle, r: Req<'_>) -> ApiResult<Json> {
     let (_, record) = find(ops, &r)?;
     Ok(json!({"BackupDescription": backup_description(ops.region(), &record, "AVAILABLE")}))
 }
 
-pub async fn delete(ops: &Ops, r: Req<'_>) -> ApiResult<Json> {
+pub async fn delete(ops: &RegionHandle, r: Req<'_>) -> ApiResult<Json> {
     let (_, record) = find(ops, &r)?;
     let deleted = ops.delete_backup(&record.id)?;
     Ok(json!({"BackupDescription": backup_description(ops.region(), &deleted, "DELETED")}))
 }
 
-pub async fn list(ops: &Ops, r: Req<'_>) -> ApiResult<Json> {
+pub async fn list(ops: &RegionHandle, r: Req<'_>) -> ApiResult<Json> {
     let table = match r.get("TableName") {
         Some(_) => Some(r.table_name()?),
         None => None,
@@ -178,7 +178,7 @@ pub async fn list(ops: &Ops, r: Req<'_>) -> ApiResult<Json> {
     Ok(out)
 }
 
-pub async fn restore(ops: &Ops, r: Req<'_>) -> ApiResult<Json> {
+pub async fn restore(ops: &RegionHandle, r: Req<'_>) -> ApiResult<Json> {
     let target = r.str("TargetTableName")?;
     meridian_core::schema::validate_table_name(target).map_err(|e| {
         ApiError::validation(format!(
@@ -205,7 +205,7 @@ pub async fn restore(ops: &Ops, r: Req<'_>) -> ApiResult<Json> {
 
 /// The name of a table that must exist for a backup operation: a missing
 /// one is `TableNotFoundException`, as those operations name it.
-async fn existing<'a>(ops: &Ops, name: &'a str) -> ApiResult<&'a str> {
+async fn existing<'a>(ops: &RegionHandle, name: &'a str) -> ApiResult<&'a str> {
     match ops.table(name).await {
         Err(OpError::TableNotFound(_)) => Err(ApiError::new(
             Kind::TableNotFound,
@@ -217,7 +217,7 @@ async fn existing<'a>(ops: &Ops, name: &'a str) -> ApiResult<&'a str> {
 
 /// `ContinuousBackupsDescription` of a table here: on-demand backups are
 /// always on; point-in-time recovery as set, with its window now.
-fn continuous(ops: &Ops, pitr: Option<Pitr>) -> Json {
+fn continuous(ops: &RegionHandle, pitr: Option<Pitr>) -> Json {
     let recovery = match pitr {
         None => json!({"PointInTimeRecoveryStatus": "DISABLED"}),
         Some(p) => {
@@ -237,7 +237,7 @@ fn continuous(ops: &Ops, pitr: Option<Pitr>) -> Json {
 }
 
 /// DescribeContinuousBackups.
-pub async fn describe_continuous(ops: &Ops, r: Req<'_>) -> ApiResult<Json> {
+pub async fn describe_continuous(ops: &RegionHandle, r: Req<'_>) -> ApiResult<Json> {
     let name = existing(ops, r.table_name()?).await?;
     Ok(continuous(ops, ops.pitr(name).await?))
 }
@@ -245,7 +245,7 @@ pub async fn describe_continuous(ops: &Ops, r: Req<'_>) -> ApiResult<Json> {
 /// UpdateContinuousBackups: point-in-time recovery on (with
 /// `RecoveryPeriodInDays`, 35 by default) or off, in this region; as in
 /// DynamoDB's global tables, each replica has its own.
-pub async fn update_continuous(ops: &Ops, r: Req<'_>) -> ApiResult<Json> {
+pub async fn update_continuous(ops: &RegionHandle, r: Req<'_>) -> ApiResult<Json> {
     let name = r.table_name()?;
     let spec = r.obj("PointInTimeRecoverySpecification")?;
     let enabled = spec.opt_bool("PointInTimeRecoveryEnabled")?.ok_or_else(|| {
@@ -292,7 +292,7 @@ fn instant(r: &Req<'_>, name: &str) -> ApiResult<Option<u64>> {
 
 /// RestoreTableToPointInTime: a new table as the source was at
 /// `RestoreDateTime` (or the latest restorable time) in this region.
-pub async fn restore_to_time(ops: &Ops, r: Req<'_>) -> ApiResult<Json> {
+pub async fn restore_to_time(ops: &RegionHandle, r: Req<'_>) -> ApiResult<Json> {
     let source = match (r.opt_str("SourceTableName")?, r.opt_str("SourceTableArn")?) {
         (Some(name), None) => name,
         (None, Some(arn)) => arn

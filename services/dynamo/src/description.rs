@@ -6,7 +6,7 @@
 
 use meridian_core::KeySchema;
 use meridian_core::settings::Billing;
-use meridian_region::ops::{Ops, TableInfo};
+use meridian_region::ops::{RegionHandle, TableInfo};
 use serde_json::{Value as Json, json};
 
 use crate::arn::{backup_arn, stream_arn, stream_label, table_arn, table_id};
@@ -83,7 +83,7 @@ fn latest_stream(d: &mut Json, region: &str, table: &str, since: u64) {
 /// Adds `LatestStreamArn` and `LatestStreamLabel` to the description `d`
 /// of `table` when its stream is disabled: DynamoDB keeps naming the
 /// latest stream the table had, and leaves out only `StreamSpecification`.
-pub async fn keep_latest_stream(ops: &Ops, table: &str, d: &mut Json) -> ApiResult<()> {
+pub async fn keep_latest_stream(ops: &RegionHandle, table: &str, d: &mut Json) -> ApiResult<()> {
     if d.get("LatestStreamArn").is_some() {
         return Ok(());
     }
@@ -98,7 +98,11 @@ pub async fn keep_latest_stream(ops: &Ops, table: &str, d: &mut Json) -> ApiResu
 /// this region loads it from a backup or a point in time, and with its
 /// `RestoreSummary` when this region restored it. `from_backup` is the ARN
 /// of the backup it was restored from, when the caller knows it.
-pub async fn current(ops: &Ops, table: &str, from_backup: Option<&str>) -> ApiResult<Json> {
+pub async fn current(
+    ops: &RegionHandle,
+    table: &str,
+    from_backup: Option<&str>,
+) -> ApiResult<Json> {
     let info = ops.describe(table).await?;
     let restore = ops.restore_of(table, &info.version);
     let status = match &restore {

@@ -4,7 +4,7 @@ use std::sync::Arc;
 
 use meridian_core::expr::{self, Names, Usage, Values};
 use meridian_core::{Item, item_to_json};
-use meridian_region::ops::{OpError, Ops};
+use meridian_region::ops::{OpError, RegionHandle};
 use meridian_store::{Condition, StoreError, WriteOp, WriteResult};
 use serde_json::{Value as Json, json};
 
@@ -118,7 +118,7 @@ pub fn return_old_on_failure(r: Req<'_>) -> ApiResult<bool> {
 }
 
 /// Runs one write; a failed condition becomes ConditionalCheckFailedException.
-async fn write_one(ops: &Ops, op: WriteOp, return_old: bool) -> ApiResult<WriteResult> {
+async fn write_one(ops: &RegionHandle, op: WriteOp, return_old: bool) -> ApiResult<WriteResult> {
     match ops.write(vec![op]).await {
         Ok(mut r) => Ok(r.remove(0)),
         Err(OpError::Store(meridian_region::bridge::BridgeError::Store(
@@ -135,7 +135,7 @@ fn attributes(item: Option<&Item>) -> Json {
     }
 }
 
-pub async fn put(ops: &Ops, r: Req<'_>) -> ApiResult<Json> {
+pub async fn put(ops: &RegionHandle, r: Req<'_>) -> ApiResult<Json> {
     let item = r.item("Item")?;
     conditional(ops, r, |table, condition| WriteOp::Put {
         table,
@@ -147,7 +147,7 @@ pub async fn put(ops: &Ops, r: Req<'_>) -> ApiResult<Json> {
 
 /// PutItem and DeleteItem: an optional condition, `ALL_OLD` or nothing back.
 async fn conditional(
-    ops: &Ops,
+    ops: &RegionHandle,
     r: Req<'_>,
     op: impl FnOnce(String, Option<Condition>) -> WriteOp,
 ) -> ApiResult<Json> {
@@ -179,7 +179,7 @@ async fn conditional(
     Ok(out)
 }
 
-pub async fn get(ops: &Ops, r: Req<'_>) -> ApiResult<Json> {
+pub async fn get(ops: &RegionHandle, r: Req<'_>) -> ApiResult<Json> {
     let table = r.table_name()?;
     legacy::refuse_mixed(r, &["ProjectionExpression"], &["AttributesToGet"])?;
     let key = r.item("Key")?;
@@ -210,7 +210,7 @@ pub async fn get(ops: &Ops, r: Req<'_>) -> ApiResult<Json> {
     Ok(out)
 }
 
-pub async fn delete(ops: &Ops, r: Req<'_>) -> ApiResult<Json> {
+pub async fn delete(ops: &RegionHandle, r: Req<'_>) -> ApiResult<Json> {
     let key = r.item("Key")?;
     conditional(ops, r, |table, condition| WriteOp::Delete {
         table,
@@ -244,7 +244,7 @@ pub fn change_of(
     }))
 }
 
-pub async fn update(ops: &Ops, r: Req<'_>) -> ApiResult<Json> {
+pub async fn update(ops: &RegionHandle, r: Req<'_>) -> ApiResult<Json> {
     let table = r.table_name()?;
     legacy::refuse_mixed(
         r,

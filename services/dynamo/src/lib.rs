@@ -3,7 +3,7 @@
 //! It speaks AWS JSON 1.0 (`POST /`, `X-Amz-Target: DynamoDB_20120810.<Op>`)
 //! so the AWS CLI, boto3 and the AWS SDKs work with only the endpoint URL
 //! changed. It is a front, not an engine: every request is translated into
-//! the region's operations ([`meridian_region::ops::Ops`]), the same ones the
+//! the region's operations ([`meridian_region::ops::RegionHandle`]), the same ones the
 //! gRPC API calls, and writes replicate like any other.
 //!
 //! Requests signed with SigV4 under any credentials are accepted, as
@@ -39,7 +39,7 @@ use axum::extract::State;
 use axum::http::HeaderMap;
 use axum::response::{IntoResponse, Response};
 use axum::routing::{get, options, post};
-use meridian_region::ops::Ops;
+use meridian_region::ops::RegionHandle;
 use serde_json::Value as Json;
 use tokio::net::TcpListener;
 use tokio::sync::watch;
@@ -91,7 +91,7 @@ impl Default for FrontConfig {
 /// What every handler shares.
 #[derive(Clone)]
 pub struct Front {
-    ops: Ops,
+    ops: RegionHandle,
     config: FrontConfig,
     /// `ClientRequestToken`s of recent transactions, for idempotency.
     tokens: Arc<Mutex<HashMap<String, Token>>>,
@@ -121,7 +121,7 @@ pub(crate) fn fingerprint(request: &serde_json::Map<String, Json>) -> String {
 const TOKEN_TTL: Duration = Duration::from_secs(600);
 
 impl Front {
-    pub fn new(ops: Ops, config: FrontConfig) -> Self {
+    pub fn new(ops: RegionHandle, config: FrontConfig) -> Self {
         Front {
             budget: ops.budget("dynamodb", config.max_in_flight, REQUEST_TIMEOUT),
             ops,

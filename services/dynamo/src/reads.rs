@@ -8,7 +8,7 @@ use meridian_core::index::{IndexDef, Kind, Projection};
 use meridian_core::key::{MAX_PARTITION_KEY_BYTES, MAX_SORT_KEY_BYTES, encode_key_value};
 use meridian_core::value::item_size;
 use meridian_core::{AttrValue, EncodedKey, Item, KeyAttr, KeyType, TableDef, item_to_json};
-use meridian_region::ops::Ops;
+use meridian_region::ops::RegionHandle;
 use meridian_store::{IndexPos, SortRange, StoredRow};
 use serde_json::{Value as Json, json};
 
@@ -185,7 +185,7 @@ impl<'a> Source<'a> {
     /// the index exists and is built, strong consistency only on a local
     /// index, all attributes only where the index projects them or fetches
     /// them.
-    async fn of(ops: &Ops, def: &'a TableDef, listing: &Listing) -> ApiResult<Source<'a>> {
+    async fn of(ops: &RegionHandle, def: &'a TableDef, listing: &Listing) -> ApiResult<Source<'a>> {
         let Some(name) = &listing.index else {
             return Ok(Source {
                 def,
@@ -404,7 +404,7 @@ impl Listing {
     }
 }
 
-pub async fn query(ops: &Ops, r: Req<'_>) -> ApiResult<Json> {
+pub async fn query(ops: &RegionHandle, r: Req<'_>) -> ApiResult<Json> {
     let table = r.table_name()?;
     let mut ex = Exprs::of(r)?;
     let listing = Listing::of(r, &mut ex, true)?;
@@ -587,7 +587,7 @@ where
     }
 }
 
-pub async fn scan(ops: &Ops, r: Req<'_>) -> ApiResult<Json> {
+pub async fn scan(ops: &RegionHandle, r: Req<'_>) -> ApiResult<Json> {
     let table = r.table_name()?;
     let mut ex = Exprs::of(r)?;
     let listing = Listing::of(r, &mut ex, false)?;
@@ -667,7 +667,7 @@ pub async fn scan(ops: &Ops, r: Req<'_>) -> ApiResult<Json> {
         .await
 }
 
-pub async fn batch_get(ops: &Ops, r: Req<'_>) -> ApiResult<Json> {
+pub async fn batch_get(ops: &RegionHandle, r: Req<'_>) -> ApiResult<Json> {
     let requests = r.obj("RequestItems")?;
     let total: usize = requests
         .0
@@ -754,7 +754,7 @@ pub async fn batch_get(ops: &Ops, r: Req<'_>) -> ApiResult<Json> {
     Ok(out)
 }
 
-pub async fn transact_get(ops: &Ops, r: Req<'_>) -> ApiResult<Json> {
+pub async fn transact_get(ops: &RegionHandle, r: Req<'_>) -> ApiResult<Json> {
     let actions = r.arr("TransactItems")?;
     if actions.is_empty() || actions.len() > 100 {
         return Err(ApiError::validation(format!(

@@ -13,7 +13,7 @@
 //! DynamoDB's are.
 
 use meridian_core::{Item, TableDef, decode_item, item_to_json};
-use meridian_region::ops::Ops;
+use meridian_region::ops::RegionHandle;
 use meridian_store::stream::{Shard, StreamRecord, ViewType};
 use serde_json::{Value as Json, json};
 
@@ -112,7 +112,7 @@ fn parse_seq(s: &str) -> ApiResult<u64> {
 /// of or has enabled now, by table then label. A deleted table's streams
 /// stay until their records age out, as in DynamoDB, each read with the
 /// definition it was written under.
-async fn streams(ops: &Ops, table: Option<&str>) -> ApiResult<Vec<Stream>> {
+async fn streams(ops: &RegionHandle, table: Option<&str>) -> ApiResult<Vec<Stream>> {
     let only = table.map(str::to_string);
     let found = ops
         .read(move |r| {
@@ -240,7 +240,7 @@ fn check_shard_id(at: &str, id: &str) -> ApiResult<()> {
 }
 
 /// The stream a `StreamArn` names, in this region.
-async fn stream_of(ops: &Ops, arn: &str) -> ApiResult<Stream> {
+async fn stream_of(ops: &RegionHandle, arn: &str) -> ApiResult<Stream> {
     let name = parse_stream_arn("StreamArn", arn)?;
     // Another region's stream is not one of this endpoint's.
     if name.prefix != table_arn(ops.region(), "") {
@@ -325,7 +325,7 @@ impl Iterator {
 
 /// Runs Streams operation `op`; shard iterators stay good for `lifetime`.
 pub async fn dispatch(
-    ops: &Ops,
+    ops: &RegionHandle,
     lifetime: std::time::Duration,
     op: &str,
     r: Req<'_>,
@@ -346,7 +346,7 @@ fn limit(r: &Req<'_>, max: u64) -> ApiResult<usize> {
     Ok(r.limit("Limit", Some(max))?.unwrap_or(max) as usize)
 }
 
-async fn list_streams(ops: &Ops, r: Req<'_>) -> ApiResult<Json> {
+async fn list_streams(ops: &RegionHandle, r: Req<'_>) -> ApiResult<Json> {
     let table = r.opt_str("TableName")?;
     let max = limit(&r, 100)?;
     let start = r.opt_str("ExclusiveStartStreamArn")?;
@@ -428,7 +428,7 @@ fn trimmed(x: &Shard, trims: &Trims) -> u64 {
     trims.get(&x.index).copied().unwrap_or(0)
 }
 
-async fn describe_stream(ops: &Ops, r: Req<'_>) -> ApiResult<Json> {
+async fn describe_stream(ops: &RegionHandle, r: Req<'_>) -> ApiResult<Json> {
     let arn = r.str("StreamArn")?;
     let max = limit(&r, 100)?;
     let parent = child_filter(&r)?;
@@ -512,7 +512,7 @@ const ITERATOR_TYPES: [&str; 4] = [
     "AFTER_SEQUENCE_NUMBER",
 ];
 
-async fn get_shard_iterator(ops: &Ops, r: Req<'_>) -> ApiResult<Json> {
+async fn get_shard_iterator(ops: &RegionHandle, r: Req<'_>) -> ApiResult<Json> {
     let arn = r.str("StreamArn")?;
     let shard = r.str("ShardId")?;
     let kind = r.str("ShardIteratorType")?;
@@ -607,7 +607,11 @@ async fn get_shard_iterator(ops: &Ops, r: Req<'_>) -> ApiResult<Json> {
     Ok(json!({"ShardIterator": it.encode()}))
 }
 
-async fn get_records(ops: &Ops, lifetime: std::time::Duration, r: Req<'_>) -> ApiResult<Json> {
+async fn get_records(
+    ops: &RegionHandle,
+    lifetime: std::time::Duration,
+    r: Req<'_>,
+) -> ApiResult<Json> {
     let given = r.str("ShardIterator")?;
     let it = Iterator::decode(given)?;
     let max = limit(&r, MAX_RECORDS)?;

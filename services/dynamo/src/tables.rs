@@ -6,7 +6,7 @@
 
 use meridian_core::settings::{SettingsChange, TableSettings};
 use meridian_core::{KeyAttr, KeySchema, TableDef};
-use meridian_region::ops::{Ops, TableInfo};
+use meridian_region::ops::{RegionHandle, TableInfo};
 use meridian_store::WriteOp;
 use serde_json::{Value as Json, json};
 
@@ -17,7 +17,7 @@ use crate::keys::{check_key_members, key_member_errors, key_type, validation_err
 use crate::req::Req;
 use crate::settings::{billing, billing_mode, provisioned_needs_units, stream_spec, throughput};
 
-pub async fn create(ops: &Ops, r: Req<'_>) -> ApiResult<Json> {
+pub async fn create(ops: &RegionHandle, r: Req<'_>) -> ApiResult<Json> {
     let name = r.table_name()?;
     // BillingMode defaults to PROVISIONED, which needs its units.
     let billing =
@@ -100,7 +100,7 @@ pub async fn create(ops: &Ops, r: Req<'_>) -> ApiResult<Json> {
 
 /// DescribeTable: ACTIVE, or CREATING while this region loads the table
 /// from a backup (with its `RestoreSummary`).
-pub async fn describe(ops: &Ops, r: Req<'_>) -> ApiResult<Json> {
+pub async fn describe(ops: &RegionHandle, r: Req<'_>) -> ApiResult<Json> {
     let table = r.table_name()?;
     let mut d = description::current(ops, table, None).await?;
     keep_latest_stream(ops, table, &mut d).await?;
@@ -110,7 +110,7 @@ pub async fn describe(ops: &Ops, r: Req<'_>) -> ApiResult<Json> {
 /// UpdateTable: billing mode, provisioned throughput and the stream, or
 /// the replica set (`ReplicaUpdates`). Secondary indexes are refused by
 /// name.
-pub async fn update(ops: &Ops, r: Req<'_>) -> ApiResult<Json> {
+pub async fn update(ops: &RegionHandle, r: Req<'_>) -> ApiResult<Json> {
     let table = r.table_name()?;
     if let Some(updates) = r.opt_arr("GlobalSecondaryIndexUpdates")? {
         // What the rules need, without DescribeTable's count of the items.
@@ -266,7 +266,7 @@ fn replica_updates(updates: &[Json]) -> ApiResult<meridian_core::replicas::Chang
     Ok(change)
 }
 
-pub async fn list(ops: &Ops, r: Req<'_>) -> ApiResult<Json> {
+pub async fn list(ops: &RegionHandle, r: Req<'_>) -> ApiResult<Json> {
     let limit = r.limit("Limit", Some(100))?.unwrap_or(100) as usize;
     let after = r.opt_str("ExclusiveStartTableName")?.unwrap_or("");
     let names = ops.list_tables(after, limit).await?;
@@ -279,7 +279,7 @@ pub async fn list(ops: &Ops, r: Req<'_>) -> ApiResult<Json> {
     Ok(out)
 }
 
-pub async fn delete(ops: &Ops, r: Req<'_>) -> ApiResult<Json> {
+pub async fn delete(ops: &RegionHandle, r: Req<'_>) -> ApiResult<Json> {
     let info = ops.describe(r.table_name()?).await?;
     ops.write(vec![WriteOp::DeleteTable(info.def.name.clone())])
         .await?;
@@ -300,7 +300,7 @@ pub async fn delete(ops: &Ops, r: Req<'_>) -> ApiResult<Json> {
     Ok(json!({"TableDescription": d}))
 }
 
-pub async fn update_ttl(ops: &Ops, r: Req<'_>) -> ApiResult<Json> {
+pub async fn update_ttl(ops: &RegionHandle, r: Req<'_>) -> ApiResult<Json> {
     let table = r.table_name()?;
     let spec = r.obj("TimeToLiveSpecification")?;
     let enabled = spec
@@ -336,7 +336,7 @@ pub async fn update_ttl(ops: &Ops, r: Req<'_>) -> ApiResult<Json> {
     Ok(json!({"TimeToLiveSpecification": {"Enabled": enabled, "AttributeName": attribute}}))
 }
 
-pub async fn describe_ttl(ops: &Ops, r: Req<'_>) -> ApiResult<Json> {
+pub async fn describe_ttl(ops: &RegionHandle, r: Req<'_>) -> ApiResult<Json> {
     let info = ops.describe(r.table_name()?).await?;
     Ok(match info.ttl_attribute {
         Some(a) => {

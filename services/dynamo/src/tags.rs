@@ -11,7 +11,7 @@
 use std::collections::HashSet;
 
 use meridian_core::schema::{MAX_TAGS, Tags};
-use meridian_region::ops::Ops;
+use meridian_region::ops::RegionHandle;
 use meridian_store::WriteOp;
 use serde_json::{Value as Json, json};
 
@@ -90,7 +90,7 @@ pub fn parse_tags(list: &[Json]) -> ApiResult<Tags> {
 
 /// The table a `ResourceArn` names, if it is a table of this region that
 /// exists.
-fn table_of<'a>(ops: &Ops, r: Req<'a>) -> ApiResult<&'a str> {
+fn table_of<'a>(ops: &RegionHandle, r: Req<'a>) -> ApiResult<&'a str> {
     let arn = r
         .opt_str("ResourceArn")?
         .ok_or_else(|| ApiError::validation("Invalid TableArn"))?;
@@ -126,7 +126,7 @@ fn not_found(arn: &str) -> ApiError {
 
 /// Writes a tag change; a missing table answers with the ARN, as DynamoDB does.
 pub async fn write(
-    ops: &Ops,
+    ops: &RegionHandle,
     arn: &str,
     table: &str,
     add: Tags,
@@ -148,7 +148,7 @@ pub async fn write(
     Ok(())
 }
 
-pub async fn tag(ops: &Ops, r: Req<'_>) -> ApiResult<Json> {
+pub async fn tag(ops: &RegionHandle, r: Req<'_>) -> ApiResult<Json> {
     let table = table_of(ops, r)?;
     let tags = parse_tags(r.arr("Tags")?)?;
     write(ops, r.str("ResourceArn")?, table, tags, Vec::new()).await?;
@@ -156,7 +156,7 @@ pub async fn tag(ops: &Ops, r: Req<'_>) -> ApiResult<Json> {
     Ok(Json::Null)
 }
 
-pub async fn untag(ops: &Ops, r: Req<'_>) -> ApiResult<Json> {
+pub async fn untag(ops: &RegionHandle, r: Req<'_>) -> ApiResult<Json> {
     let table = table_of(ops, r)?;
     let keys = r.arr("TagKeys")?;
     if keys.is_empty() {
@@ -183,7 +183,7 @@ pub async fn untag(ops: &Ops, r: Req<'_>) -> ApiResult<Json> {
     Ok(Json::Null)
 }
 
-pub async fn list(ops: &Ops, r: Req<'_>) -> ApiResult<Json> {
+pub async fn list(ops: &RegionHandle, r: Req<'_>) -> ApiResult<Json> {
     let table = table_of(ops, r)?;
     let arn = r.str("ResourceArn")?;
     let tags = ops.tags(table).await.map_err(|e| match ApiError::from(e) {

@@ -6,7 +6,7 @@ use std::collections::HashMap;
 
 use meridian_core::{EncodedKey, TableDef};
 use meridian_region::bridge::BridgeError;
-use meridian_region::ops::{OpError, Ops};
+use meridian_region::ops::{OpError, RegionHandle};
 use meridian_store::{StoreError, WriteOp, WriteResult};
 use serde_json::{Value as Json, json};
 
@@ -17,7 +17,7 @@ use crate::items::{Exprs, as_condition, change_of, return_old_on_failure};
 use crate::req::{Req, key_of};
 
 async fn def_of(
-    ops: &Ops,
+    ops: &RegionHandle,
     defs: &mut HashMap<String, TableDef>,
     table: &str,
 ) -> ApiResult<TableDef> {
@@ -29,7 +29,7 @@ async fn def_of(
     Ok(d)
 }
 
-pub async fn batch_write(ops: &Ops, r: Req<'_>) -> ApiResult<Json> {
+pub async fn batch_write(ops: &RegionHandle, r: Req<'_>) -> ApiResult<Json> {
     let requests = r.obj("RequestItems")?;
     let lens: Vec<(&String, usize)> = requests
         .0
@@ -179,7 +179,7 @@ pub async fn transact_write(front: &Front, r: Req<'_>) -> ApiResult<Json> {
     })?
 }
 
-async fn transact(ops: &Ops, actions: &[Json], report: Report) -> ApiResult<Json> {
+async fn transact(ops: &RegionHandle, actions: &[Json], report: Report) -> ApiResult<Json> {
     let mut defs = HashMap::new();
     let mut writes = Vec::with_capacity(actions.len());
     let mut return_old = Vec::with_capacity(actions.len());

@@ -17,8 +17,8 @@ pub struct AdminApi {
 }
 
 impl AdminApi {
-    fn ops(&self) -> crate::ops::Ops {
-        crate::ops::Ops {
+    fn ops(&self) -> crate::ops::RegionHandle {
+        crate::ops::RegionHandle {
             shared: self.shared.clone(),
         }
     }
@@ -69,35 +69,6 @@ pub fn authorized<T>(msg: T, token: Option<&str>) -> Request<T> {
     req
 }
 
-/// Reads the admin token at `path`, creating it (256 random bits, hex,
-/// readable by the owner only) when `create` and it is missing.
-pub fn admin_token(path: &std::path::Path, create: bool) -> std::io::Result<String> {
-    match std::fs::read_to_string(path) {
-        Ok(t) if !t.trim().is_empty() => Ok(t.trim().to_string()),
-        Ok(_) => Err(std::io::Error::other("the admin token file is empty")),
-        Err(e) if e.kind() == std::io::ErrorKind::NotFound && create => {
-            use rand::RngCore;
-            use std::io::Write;
-            use std::os::unix::fs::OpenOptionsExt;
-            let mut bytes = [0u8; 32];
-            rand::rng().fill_bytes(&mut bytes);
-            let token: String = bytes.iter().map(|b| format!("{b:02x}")).collect();
-            if let Some(dir) = path.parent() {
-                std::fs::create_dir_all(dir)?;
-            }
-            let mut f = std::fs::OpenOptions::new()
-                .write(true)
-                .create_new(true)
-                .mode(0o600)
-                .open(path)?;
-            f.write_all(token.as_bytes())?;
-            f.sync_all()?;
-            Ok(token)
-        }
-        Err(e) => Err(e),
-    }
-}
-
 fn backup_to_pb(b: &crate::backups::BackupRecord) -> pb::BackupInfo {
     pb::BackupInfo {
         id: b.id.clone(),
@@ -134,7 +105,7 @@ fn restore_options(replicas: Vec<String>) -> crate::backups::RestoreOptions {
 
 /// The answer to a restore just started: how far loading got.
 fn restore_status(
-    ops: &crate::ops::Ops,
+    ops: &crate::ops::RegionHandle,
     table: String,
     incarnation: &Version,
 ) -> Result<Response<pb::RestoreStatus>, Status> {
@@ -255,7 +226,7 @@ impl Admin for AdminApi {
                 Err(e) => tables.push(pb::RepairTableReport {
                     peer: peer.name.clone(),
                     table: req.table.clone(),
-                    error: e,
+                    error: e.to_string(),
                     ..Default::default()
                 }),
             }

@@ -18,7 +18,7 @@ use meridian_store::backup::{self, BackupFile, BackupMeta, PARTIAL_SUFFIX};
 use meridian_store::pitr::Pitr;
 use meridian_store::{StoreError, WriteOp};
 
-use crate::ops::{OpError, Ops};
+use crate::ops::{OpError, RegionHandle};
 
 /// The extension of a finished backup file.
 const EXTENSION: &str = "backup";
@@ -77,7 +77,7 @@ pub struct Backups {
     /// for the restored one.
     restores: Mutex<HashMap<String, Running>>,
     /// Restores a previous run left unfinished, to resume once the region
-    /// serves ([`Ops::resume_restores`]).
+    /// serves ([`RegionHandle::resume_restores`]).
     unfinished: Mutex<Vec<Journal>>,
 }
 
@@ -326,7 +326,7 @@ pub struct RestoreOptions {
     pub replicas: Option<Vec<String>>,
 }
 
-impl Ops {
+impl RegionHandle {
     fn backups(&self) -> &Backups {
         &self.shared.backups
     }
@@ -408,7 +408,7 @@ impl Ops {
 
     /// Creates `target` with the backup's key schema and settings, then
     /// loads the backup's items into it in the background, as this
-    /// region's writes. Answers once the table exists; [`Ops::restore_of`]
+    /// region's writes. Answers once the table exists; [`RegionHandle::restore_of`]
     /// says how far loading got.
     pub async fn restore_backup(
         &self,

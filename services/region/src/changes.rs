@@ -19,7 +19,7 @@ use tokio_stream::wrappers::ReceiverStream;
 use tonic::Status;
 
 use crate::convert::{status_from_op, version_to_pb};
-use crate::ops::Ops;
+use crate::ops::RegionHandle;
 
 pub type WatchStream = Pin<Box<dyn Stream<Item = Result<pb::ChangeEvent, Status>> + Send>>;
 
@@ -29,7 +29,11 @@ const POLL: Duration = Duration::from_millis(50);
 const PAGE: usize = 500;
 
 /// Starts watching `table`'s stream in this region.
-pub async fn watch(ops: Ops, table: String, from_start: bool) -> Result<WatchStream, Status> {
+pub async fn watch(
+    ops: RegionHandle,
+    table: String,
+    from_start: bool,
+) -> Result<WatchStream, Status> {
     let (def, _) = ops.table(&table).await.map_err(status_from_op)?;
     let t = table.clone();
     let (on, cursor) = ops

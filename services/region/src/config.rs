@@ -7,6 +7,8 @@ use std::path::{Path, PathBuf};
 use std::time::Duration;
 
 use meridian_store::Durability;
+
+use crate::replication::ReplicationTuning;
 use serde::{Deserialize, Serialize};
 
 #[derive(Debug, thiserror::Error)]
@@ -251,8 +253,11 @@ fn default_seed_from_peers() -> bool {
     true
 }
 
+/// The default period of background repair rounds (`repair_interval_ms`).
+pub const DEFAULT_REPAIR_INTERVAL: Duration = Duration::from_secs(30);
+
 fn default_repair_interval_ms() -> u64 {
-    crate::repair::round::DEFAULT_INTERVAL.as_millis() as u64
+    DEFAULT_REPAIR_INTERVAL.as_millis() as u64
 }
 
 impl ClusterFile {
@@ -502,7 +507,7 @@ impl ClusterFile {
         let Some(path) = &self.admin_token_file else {
             return Ok(None);
         };
-        crate::admin::admin_token(path, create)
+        read_admin_token(path, create)
             .map(Some)
             .map_err(|source| ConfigError::Read {
                 path: path.clone(),
@@ -528,17 +533,14 @@ impl ClusterFile {
     /// The runtime configuration of one region of this cluster.
     pub fn region_config(&self, name: &str) -> Result<RegionConfig, ConfigError> {
         let me = self.entry(name)?;
+        let defaults = RegionConfig::new(&me.name, &self.data_dir, me.grpc);
         Ok(RegionConfig {
             admin_token: self.admin_token(false)?,
             client_keys: self.dynamodb_keys.clone(),
-            name: me.name.clone(),
-            data_dir: self.data_dir.join(&me.name),
-            backup_dir: self
-                .backup_dir
-                .clone()
-                .unwrap_or_else(|| self.data_dir.join("backups"))
-                .join(&me.name),
-            grpc_listen: me.grpc,
+            backup_dir: match &self.backup_dir {
+                Some(dir) => dir.join(&me.name),
+                None => defaults.backup_dir.clone(),
+            },
             replication_listen: me.replication,
             admin_listen: me.admin,
             tls: self
@@ -580,11 +582,38 @@ impl ClusterFile {
                 stream_shard_age: Duration::from_secs(self.stream_shard_secs.max(1)),
                 ..Retention::default()
             },
-            replication: ReplicationTuning::default(),
             seed_from_peers: self.seed_from_peers,
-            dialer: None,
-            seed: None,
+            ..defaults
         })
+    }
+}
+
+/// Reads the admin token at `path`, creating it (256 random bits, hex,
+/// readable by the owner only) when `create` and it is missing.
+fn read_admin_token(path: &std::path::Path, create: bool) -> std::io::Result<String> {
+    match std::fs::read_to_string(path) {
+        Ok(t) if !t.trim().is_empty() => Ok(t.trim().to_string()),
+        Ok(_) => Err(std::io::Error::other("the admin token file is empty")),
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound && create => {
+            use rand::RngCore;
+            use std::io::Write;
+            use std::os::unix::fs::OpenOptionsExt;
+            let mut bytes = [0u8; 32];
+            rand::rng().fill_bytes(&mut bytes);
+            let token: String = bytes.iter().map(|b| format!("{b:02x}")).collect();
+            if let Some(dir) = path.parent() {
+                std::fs::create_dir_all(dir)?;
+            }
+            let mut f = std::fs::OpenOptions::new()
+                .write(true)
+                .create_new(true)
+                .mode(0o600)
+                .open(path)?;
+            f.write_all(token.as_bytes())?;
+            f.sync_all()?;
+            Ok(token)
+        }
+        Err(e) => Err(e),
     }
 }
 
@@ -643,6 +672,38 @@ pub struct RegionConfig {
 }
 
 impl RegionConfig {
+    /// Region `name` of a cluster that keeps its stores under `data_dir`,
+    /// laid out as a cluster file without `backup_dir` lays them out (the
+    /// store in `<data_dir>/<name>`, backups in `<data_dir>/backups/<name>`),
+    /// serving on `grpc_listen` alone, with no peers yet and every other
+    /// setting at the default a cluster file gives it. Programs that start
+    /// regions without a file (drills, tests) change what they need from here.
+    pub fn new(name: &str, data_dir: &Path, grpc_listen: SocketAddr) -> Self {
+        RegionConfig {
+            name: name.to_string(),
+            data_dir: data_dir.join(name),
+            backup_dir: data_dir.join("backups").join(name),
+            grpc_listen,
+            replication_listen: None,
+            admin_listen: None,
+            tls: None,
+            admin_token: None,
+            client_keys: Default::default(),
+            metrics_listen: None,
+            dynamo_listen: None,
+            peers: Vec::new(),
+            durability: Durability::parse(&default_durability()).unwrap_or_default(),
+            max_clock_offset: Duration::from_millis(default_max_offset_ms()),
+            ttl_interval: Duration::from_millis(default_ttl_interval_ms()),
+            repair_interval: DEFAULT_REPAIR_INTERVAL,
+            retention: Retention::default(),
+            replication: ReplicationTuning::default(),
+            seed_from_peers: default_seed_from_peers(),
+            dialer: None,
+            seed: None,
+        }
+    }
+
     /// Every region of the cluster, this one included, sorted.
     pub fn all_regions(&self) -> Vec<String> {
         let mut all: Vec<String> = self.peers.iter().map(|p| p.name.clone()).collect();
@@ -693,51 +754,6 @@ impl Default for Retention {
             stream_shard_age: Duration::from_secs(4 * 3600),
             every: Duration::from_secs(1),
             batch: 20_000,
-        }
-    }
-}
-
-/// Shipper knobs. The defaults suit loopback and simulated WAN links alike.
-#[derive(Debug, Clone)]
-pub struct ReplicationTuning {
-    /// Most log entries per batch.
-    pub batch_entries: usize,
-    /// Batches stop growing past this many bytes.
-    pub batch_bytes: usize,
-    /// Unacknowledged batches in flight per peer. Large enough that a link
-    /// with a long round trip and small batches (a low write rate) does not
-    /// stall for an ack: at 1,000 writes/s every batch holds about one
-    /// entry, and an 80 ms round trip needs some 80 of them in flight.
-    pub window: usize,
-    /// Unacknowledged entries in flight per peer: bounds the memory a
-    /// backlog can hold in a link's send queue when batches are full.
-    pub window_entries: usize,
-    /// HTTP/2 pings: a partition can wedge a TCP connection silently, and
-    /// pings are what notice it so the link reconnects after a heal.
-    pub keepalive_interval: Duration,
-    pub keepalive_timeout: Duration,
-    pub connect_timeout: Duration,
-    pub backoff_min: Duration,
-    /// Caps the reconnect backoff: a restarted peer is found again within
-    /// this, and a refused connection attempt costs next to nothing.
-    pub backoff_max: Duration,
-    /// How long to wait before retrying entries the peer refused (drift guard).
-    pub refusal_retry: Duration,
-}
-
-impl Default for ReplicationTuning {
-    fn default() -> Self {
-        ReplicationTuning {
-            batch_entries: 1000,
-            batch_bytes: 1 << 20,
-            window: 256,
-            window_entries: 16_000,
-            keepalive_interval: Duration::from_millis(1000),
-            keepalive_timeout: Duration::from_millis(1000),
-            connect_timeout: Duration::from_millis(2000),
-            backoff_min: Duration::from_millis(50),
-            backoff_max: Duration::from_millis(1000),
-            refusal_retry: Duration::from_millis(500),
         }
     }
 }

@@ -11,41 +11,43 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use crate::Shared;
-use crate::worker::{Stop, Worker};
+use crate::bridge::BridgeError;
+use crate::runner::{Next, Work};
+use crate::worker::Worker;
 
 /// Items one step reads: a step is one group commit's worth of work, so
 /// writes queued behind it wait for at most this many, and then get as
-/// long again to themselves (see [`run`]).
+/// long again to themselves (see [`Builder`]).
 pub const STEP_ROWS: u64 = 500;
 
 /// How often the worker looks for an index to build when none is.
 pub const POLL: Duration = Duration::from_millis(100);
 
-pub(crate) async fn run(shared: Arc<Shared>, worker: Worker, mut stop: Stop) {
-    worker.idle();
-    loop {
+/// The index builder: a step of [`STEP_ROWS`] items at a time while an
+/// index is being built, a look every [`POLL`] while none is
+/// ([`crate::runner`] drives it).
+pub(crate) struct Builder(pub(crate) Arc<Shared>);
+
+impl Work for Builder {
+    type Error = BridgeError;
+    const AT_START: bool = true;
+
+    async fn work(&mut self, _: &Worker) -> Result<Next, BridgeError> {
         let started = tokio::time::Instant::now();
-        match shared.storage.build_indexes(STEP_ROWS).await {
-            Ok(0) => worker.idle(),
-            Ok(_) => {
-                worker.running();
-                // More to build. The writer gets as long again for the
-                // writes queued meanwhile: a build takes at most half of
-                // its time, so a build slows writes down, never stops them.
-                tokio::select! {
-                    _ = stop.raised() => return,
-                    _ = tokio::time::sleep(started.elapsed()) => {}
-                }
-                continue;
-            }
+        match self.0.storage.build_indexes(STEP_ROWS).await {
+            Ok(0) => Ok(Next::Idle),
+            // More to build. The writer gets as long again for the
+            // writes queued meanwhile: a build takes at most half of
+            // its time, so a build slows writes down, never stops them.
+            Ok(_) => Ok(Next::After(started.elapsed())),
             Err(e) => {
                 tracing::warn!(error = %e, "index build step failed; trying again");
-                worker.erroring(&e);
+                Err(e)
             }
         }
-        tokio::select! {
-            _ = stop.raised() => return,
-            _ = tokio::time::sleep(POLL) => {}
-        }
+    }
+
+    async fn wait(&mut self) {
+        tokio::time::sleep(POLL).await
     }
 }

@@ -21,6 +21,7 @@ pub mod ops;
 mod purge;
 pub mod repair;
 pub mod replication;
+mod runner;
 pub mod seed;
 pub mod service;
 pub mod tail;
@@ -50,10 +51,9 @@ use tokio_stream::wrappers::TcpListenerStream;
 /// 80 ms round trip still carries 150,000 entries/s.
 const REPLICATION_STREAM_WINDOW: u32 = 4 << 20;
 
-pub use bridge::{Mode, Storage};
-pub use config::{
-    ClusterFile, ConfigError, PeerConfig, RegionConfig, RegionEntry, ReplicationTuning, Retention,
-};
+pub use bridge::{Mode, StoreBridge};
+pub use config::{ClusterFile, ConfigError, PeerConfig, RegionConfig, RegionEntry, Retention};
+pub use replication::ReplicationTuning;
 
 #[derive(Debug, thiserror::Error)]
 pub enum RegionError {
@@ -84,7 +84,7 @@ pub struct PeerState {
 /// Everything the services of one region share.
 pub(crate) struct Shared {
     pub config: RegionConfig,
-    pub storage: Storage,
+    pub storage: StoreBridge,
     pub hlc: Arc<Hlc>,
     pub metrics: Arc<metrics::Metrics>,
     pub peers: HashMap<String, Mutex<PeerState>>,
@@ -247,7 +247,7 @@ pub async fn start(
     }
     let metrics = Arc::new(metrics::Metrics::new(&config.name));
     let workers = worker::Workers::new(metrics.clone());
-    let (storage, writer_task) = Storage::start_with(
+    let (storage, writer_task) = StoreBridge::start_with(
         opened,
         bridge::WriterCtx {
             hlc: hlc.clone(),
@@ -296,7 +296,7 @@ pub async fn start(
     let limits = limits::Limits::new(limits::MAX_GRPC_IN_FLIGHT, shared.metrics.clone());
     let client_api = client_auth::Signed::new(
         MeridianServer::new(service::ClientApi {
-            ops: ops::Ops {
+            ops: ops::RegionHandle {
                 shared: shared.clone(),
             },
         })
@@ -385,26 +385,30 @@ pub async fn start(
     for peer in shared.config.peers.clone() {
         let shared = shared.clone();
         let name = format!("repair:{}", peer.name);
-        tasks.push(workers.spawn(&name, &stop, |w, stop| {
-            repair::run_repairer(shared, peer, w, stop)
+        tasks.push(workers.spawn(&name, &stop, |w, stop| async move {
+            if let Some(work) = repair::Repairer::new(shared, peer) {
+                runner::run(work, w, stop).await;
+            }
         }));
     }
     let members = shared.clone();
     tasks.push(workers.spawn("replicas", &stop, |w, stop| {
-        membership::run(members, w, stop)
+        runner::run(membership::Changes::new(members), w, stop)
     }));
     let builder = shared.clone();
-    tasks.push(workers.spawn("indexes", &stop, |w, stop| indexes::run(builder, w, stop)));
+    tasks.push(workers.spawn("indexes", &stop, |w, stop| {
+        runner::run(indexes::Builder(builder), w, stop)
+    }));
     let truncator = shared.clone();
     tasks.push(workers.spawn("truncate", &stop, |w, stop| {
-        truncate::run_truncator(truncator, w, stop)
+        runner::run(truncate::Truncator::new(truncator), w, stop)
     }));
-    let ops = ops::Ops {
+    let ops = ops::RegionHandle {
         shared: shared.clone(),
     };
     let interval = shared.config.ttl_interval;
     tasks.push(workers.spawn("ttl", &stop, |w, stop| {
-        ttl::run_reaper(ops, interval, w, stop)
+        runner::run(ttl::Reaper::new(ops, interval), w, stop)
     }));
     if let Some(l) = metrics_listener {
         let shared = shared.clone();
@@ -413,7 +417,7 @@ pub async fn start(
         }));
     }
     // Restores a previous run left part-way go on from here.
-    ops::Ops {
+    ops::RegionHandle {
         shared: shared.clone(),
     }
     .resume_restores()
@@ -496,7 +500,7 @@ async fn serve<L>(
 
 impl Region {
     /// Makes the writer panic in its next group, as a bug would
-    /// (`Storage::inject_writer_panic`): for fault drills and tests of the
+    /// (`StoreBridge::inject_writer_panic`): for fault drills and tests of the
     /// writer's supervision.
     pub async fn inject_writer_panic(&self) -> Result<(), bridge::BridgeError> {
         self.shared.storage.inject_writer_panic().await
@@ -537,8 +541,8 @@ impl Region {
     }
 
     /// The region's operations, for fronts other than gRPC.
-    pub fn ops(&self) -> ops::Ops {
-        ops::Ops {
+    pub fn ops(&self) -> ops::RegionHandle {
+        ops::RegionHandle {
             shared: self.shared.clone(),
         }
     }

@@ -28,7 +28,8 @@ use meridian_core::replicas::Status;
 use meridian_store::WriteOp;
 
 use crate::Shared;
-use crate::worker::{Stop, Worker};
+use crate::runner::{Next, Work};
+use crate::worker::Worker;
 
 /// How often the worker looks for replica changes that concern this region.
 pub const POLL: Duration = Duration::from_millis(200);
@@ -91,30 +92,46 @@ struct Filling {
     bytes: u64,
 }
 
-/// Looks every [`POLL`] for a replica of this region to fill or delete.
-pub(crate) async fn run(shared: Arc<Shared>, worker: Worker, mut stop: Stop) {
-    worker.idle();
-    let mut filling = BTreeMap::new();
-    let mut last_error = None;
-    loop {
-        tokio::select! {
-            _ = stop.raised() => return,
-            _ = tokio::time::sleep(POLL) => {}
+/// The replica-change worker: looks every [`POLL`] for a replica of this
+/// region to fill or delete ([`crate::runner`] drives it).
+pub(crate) struct Changes {
+    shared: Arc<Shared>,
+    filling: BTreeMap<String, Filling>,
+    last_error: Option<String>,
+}
+
+impl Changes {
+    pub(crate) fn new(shared: Arc<Shared>) -> Self {
+        Changes {
+            shared,
+            filling: BTreeMap::new(),
+            last_error: None,
         }
-        match pass(&shared, &worker, &mut filling).await {
+    }
+}
+
+impl Work for Changes {
+    type Error = String;
+
+    async fn work(&mut self, worker: &Worker) -> Result<Next, String> {
+        match pass(&self.shared, worker, &mut self.filling).await {
             Ok(()) => {
-                last_error = None;
-                worker.idle();
+                self.last_error = None;
+                Ok(Next::Idle)
             }
             Err(e) => {
                 // Said once per new reason: a fill may wait long for a peer.
-                if last_error.as_ref() != Some(&e) {
+                if self.last_error.as_ref() != Some(&e) {
                     tracing::warn!(error = %e, "replica change not finished; trying again");
                 }
-                worker.erroring(&e);
-                last_error = Some(e);
+                self.last_error = Some(e.clone());
+                Err(e)
             }
         }
+    }
+
+    async fn wait(&mut self) {
+        tokio::time::sleep(POLL).await
     }
 }
 

@@ -38,7 +38,7 @@ pub struct IndexState {
 
 /// Cheap to clone.
 #[derive(Clone)]
-pub struct Ops {
+pub struct RegionHandle {
     pub(crate) shared: Arc<Shared>,
 }
 
@@ -51,7 +51,7 @@ pub enum OpError {
     Store(#[from] BridgeError),
 }
 
-impl Ops {
+impl RegionHandle {
     pub fn region(&self) -> &str {
         &self.shared.config.name
     }
@@ -197,7 +197,6 @@ impl Ops {
         self.describe(table).await
     }
 
-    /// The one write path: every local write of every front comes here.
     /// Runs `f` on a read snapshot of the store, off the async workers:
     /// for fronts that read what no other operation here gives (a change
     /// stream's records).
@@ -209,6 +208,8 @@ impl Ops {
         Ok(self.shared.storage.read(f).await?)
     }
 
+    /// The one write path: every local write of every front comes here,
+    /// so every front's writes are checked, versioned and logged alike.
     pub async fn write(&self, ops: Vec<WriteOp>) -> Result<Vec<WriteResult>, OpError> {
         Ok(self.shared.storage.write(ops).await?)
     }

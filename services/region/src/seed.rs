@@ -20,7 +20,7 @@ use meridian_store::Seeded;
 use crate::Mode;
 use crate::config::{PeerConfig, RegionConfig};
 use crate::replication::MAX_MESSAGE_BYTES;
-use crate::replication::grpc::dial;
+use crate::transport::{DialError, dial};
 
 /// The largest snapshot a region accepts: a peer's claim of a bigger file
 /// is refused before anything is written.
@@ -72,10 +72,10 @@ pub async fn from_peers(
                 tracing::info!(region = %config.name, peer = %peer.name, "peer holds no table; not seeding from it");
             }
             // Usual when a whole cluster starts at once.
-            Err(Failed::Unreachable(why)) => {
+            Err(why) if why.unreachable() => {
                 tracing::info!(region = %config.name, peer = %peer.name, reason = %why, "peer unreachable; not seeding from it");
             }
-            Err(Failed::Refused(why)) => {
+            Err(why) => {
                 tracing::warn!(region = %config.name, peer = %peer.name, reason = %why, "could not seed from this peer");
             }
         }
@@ -100,17 +100,44 @@ fn remove_scratch(dir: &Path) {
     }
 }
 
-/// Why a peer gave no snapshot.
-enum Failed {
-    /// It could not be reached: down, or not started yet.
-    Unreachable(String),
-    /// It answered, but the transfer or the snapshot failed.
-    Refused(String),
+/// Why a peer gave no snapshot. Whether it could be reached at all decides
+/// how loudly that is said ([`SeedError::unreachable`]).
+#[derive(Debug, thiserror::Error)]
+enum SeedError {
+    /// No connection: the peer is down, or not started yet.
+    #[error(transparent)]
+    Dial(#[from] DialError),
+    /// The peer's server answered that it is not serving yet.
+    #[error("{}", .0.message())]
+    Unavailable(tonic::Status),
+    /// The snapshot call failed.
+    #[error("{:?}: {}", .0.code(), .0.message())]
+    Call(tonic::Status),
+    #[error("{0}")]
+    Io(#[from] std::io::Error),
+    #[error("{}: {source}", path.display())]
+    Create {
+        path: PathBuf,
+        source: std::io::Error,
+    },
+    #[error("total_bytes: {0} is past the limit of {MAX_SNAPSHOT_BYTES}")]
+    TooLarge(u64),
+    #[error("the snapshot runs past its total_bytes of {0}")]
+    PastTotal(u64),
+    #[error("the snapshot ended at {got} bytes of {total}")]
+    Short { got: u64, total: u64 },
+    #[error("checking the snapshot panicked: {0}")]
+    Panicked(tokio::task::JoinError),
+    /// The copy failed a check ([`meridian_store::adopt`]).
+    #[error(transparent)]
+    Adopt(#[from] meridian_store::StoreError),
 }
 
-impl From<String> for Failed {
-    fn from(why: String) -> Self {
-        Failed::Refused(why)
+impl SeedError {
+    /// The peer could not be reached, as is usual when a whole cluster
+    /// starts at once; every other failure is the peer's or the copy's.
+    fn unreachable(&self) -> bool {
+        matches!(self, SeedError::Dial(_) | SeedError::Unavailable(_))
     }
 }
 
@@ -122,8 +149,8 @@ async fn from_peer(
     part: &Path,
     max_physical: u64,
     mode: Mode,
-) -> Result<Option<(u64, Seeded)>, Failed> {
-    let channel = dial(config, peer).await.map_err(Failed::Unreachable)?;
+) -> Result<Option<(u64, Seeded)>, SeedError> {
+    let channel = dial(config, peer).await?;
     let t = Instant::now();
     let mut client = RepairClient::new(channel)
         .max_decoding_message_size(MAX_MESSAGE_BYTES)
@@ -137,37 +164,33 @@ async fn from_peer(
         Ok(s) => s.into_inner(),
         Err(s) if s.code() == tonic::Code::FailedPrecondition => return Ok(None),
         Err(s) if s.code() == tonic::Code::Unavailable => {
-            return Err(Failed::Unreachable(s.message().to_string()));
+            return Err(SeedError::Unavailable(s));
         }
-        Err(s) => return Err(format!("{:?}: {}", s.code(), s.message()).into()),
+        Err(s) => return Err(SeedError::Call(s)),
     };
-    std::fs::create_dir_all(&config.data_dir).map_err(|e| e.to_string())?;
-    let mut file = std::fs::File::create(part).map_err(|e| format!("{}: {e}", part.display()))?;
+    std::fs::create_dir_all(&config.data_dir)?;
+    let mut file = std::fs::File::create(part).map_err(|source| SeedError::Create {
+        path: part.to_path_buf(),
+        source,
+    })?;
     let mut total = None;
     let mut got = 0u64;
-    while let Some(chunk) = stream
-        .message()
-        .await
-        .map_err(|s| format!("{:?}: {}", s.code(), s.message()))?
-    {
+    while let Some(chunk) = stream.message().await.map_err(SeedError::Call)? {
         let want = *total.get_or_insert(chunk.total_bytes);
         if want > MAX_SNAPSHOT_BYTES {
-            return Err(
-                format!("total_bytes: {want} is past the limit of {MAX_SNAPSHOT_BYTES}").into(),
-            );
+            return Err(SeedError::TooLarge(want));
         }
         got += chunk.data.len() as u64;
         if got > want {
-            return Err(format!("the snapshot runs past its total_bytes of {want}").into());
+            return Err(SeedError::PastTotal(want));
         }
-        file.write_all(&chunk.data).map_err(|e| e.to_string())?;
+        file.write_all(&chunk.data)?;
     }
     if total != Some(got) {
-        return Err(format!(
-            "the snapshot ended at {got} bytes of {}",
-            total.unwrap_or(0)
-        )
-        .into());
+        return Err(SeedError::Short {
+            got,
+            total: total.unwrap_or(0),
+        });
     }
     drop(file);
     tracing::debug!(millis = t.elapsed().as_millis() as u64, "seed: fetched");
@@ -183,8 +206,7 @@ async fn from_peer(
         Mode::Inline => adopt(),
         Mode::Threads => tokio::task::spawn_blocking(adopt)
             .await
-            .map_err(|e| format!("checking the snapshot panicked: {e}"))?,
-    }
-    .map_err(|e| e.to_string())?;
+            .map_err(SeedError::Panicked)?,
+    }?;
     Ok(Some((got, seeded)))
 }

@@ -11,7 +11,7 @@ use meridian_store::{Condition, SortRange, StoredRow, WriteOp, WriteResult};
 use tonic::{Request, Response, Status};
 
 use crate::convert::*;
-use crate::ops::Ops;
+use crate::ops::RegionHandle;
 
 /// Most items a page returns, and its default size.
 pub const MAX_PAGE_ITEMS: u32 = 1000;
@@ -24,7 +24,7 @@ pub const MAX_BATCH_GET: usize = 100;
 pub const MAX_MESSAGE_BYTES: usize = 64 << 20;
 
 pub struct ClientApi {
-    pub(crate) ops: Ops,
+    pub(crate) ops: RegionHandle,
 }
 
 fn condition_from_pb(c: Option<pb::Condition>) -> Result<Option<Condition>, Status> {

@@ -15,8 +15,9 @@ use meridian_core::{AttrValue, EncodedKey, Number};
 use meridian_store::{StoreError, WriteOp};
 
 use crate::bridge::BridgeError;
-use crate::ops::{OpError, Ops};
-use crate::worker::{State, Stop, Worker};
+use crate::ops::{OpError, RegionHandle};
+use crate::runner::{Next, Work};
+use crate::worker::Worker;
 
 /// Items examined per table per pass.
 const PAGE: usize = 1000;
@@ -52,30 +53,46 @@ impl Expiry {
     }
 }
 
-/// Runs a pass every `interval` until the region stops: idle between
-/// passes, erroring after a failed one until a pass succeeds.
-pub(crate) async fn run_reaper(ops: Ops, interval: Duration, worker: Worker, mut stop: Stop) {
-    let mut cursors: HashMap<String, EncodedKey> = HashMap::new();
-    loop {
-        if worker.state() != State::Erroring {
-            worker.idle();
-        }
-        tokio::select! {
-            _ = tokio::time::sleep(interval) => {}
-            _ = stop.raised() => return,
-        }
-        match pass(&ops, &mut cursors).await {
-            Ok(()) => worker.running(),
-            Err(e) => {
-                tracing::warn!(error = %e, "TTL pass failed; retrying next interval");
-                worker.erroring(e);
-            }
+/// The reaper: a [`pass`] every interval ([`crate::runner`] drives it),
+/// each table's scan resuming where the previous pass stopped.
+pub(crate) struct Reaper {
+    ops: RegionHandle,
+    interval: Duration,
+    cursors: HashMap<String, EncodedKey>,
+}
+
+impl Reaper {
+    pub(crate) fn new(ops: RegionHandle, interval: Duration) -> Self {
+        Reaper {
+            ops,
+            interval,
+            cursors: HashMap::new(),
         }
     }
 }
 
-/// One page of every TTL-enabled table.
-async fn pass(ops: &Ops, cursors: &mut HashMap<String, EncodedKey>) -> Result<(), OpError> {
+impl Work for Reaper {
+    type Error = OpError;
+
+    async fn work(&mut self, _: &Worker) -> Result<Next, OpError> {
+        match pass(&self.ops, &mut self.cursors).await {
+            Ok(()) => Ok(Next::Idle),
+            Err(e) => {
+                tracing::warn!(error = %e, "TTL pass failed; retrying next interval");
+                Err(e)
+            }
+        }
+    }
+
+    async fn wait(&mut self) {
+        tokio::time::sleep(self.interval).await
+    }
+}
+
+async fn pass(
+    ops: &RegionHandle,
+    cursors: &mut HashMap<String, EncodedKey>,
+) -> Result<(), OpError> {
     let mut tables = Vec::new();
     loop {
         let page = ops

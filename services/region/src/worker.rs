@@ -9,6 +9,10 @@
 //! list, and `/metrics` has it as `meridian_worker_state{worker, state}`
 //! (1 for the current state) and `meridian_worker_restarts_total{worker}`.
 //!
+//! This module records what workers say; the periodic ones (TTL, truncation,
+//! index builds, replica changes, repair rounds) are driven by the one loop
+//! in [`crate::runner`].
+//!
 //! Async workers start with [`Workers::spawn`] and stop when the region's
 //! [`Stop`] signal is raised; threads start with [`Workers::spawn_thread`].
 //! The writer is the one exception to the signal: it stops through its job

@@ -8,12 +8,12 @@ use std::sync::Arc;
 
 use meridian_core::hlc::ManualClock;
 use meridian_core::{AttrValue, Hlc, Item, KeyAttr, KeySchema, KeyType, PhysicalClock, TableDef};
-use meridian_region::bridge::{Mode, Opened, Storage, WriterCtx, WriterTask};
+use meridian_region::bridge::{Mode, Opened, StoreBridge, WriterCtx, WriterTask};
 use meridian_region::metrics::{Metrics, SourceLabel};
 use meridian_store::{Durability, WriteOp};
 
 /// A region's storage over `dir`, inline, on a manual clock.
-fn start(dir: &std::path::Path) -> (Storage, WriterTask, Arc<Metrics>) {
+fn start(dir: &std::path::Path) -> (StoreBridge, WriterTask, Arc<Metrics>) {
     let opened = Opened::open(dir, "us-east-1", Durability::Full, Mode::Inline).unwrap();
     let clock: Arc<dyn PhysicalClock> = Arc::new(ManualClock::new(1_000_000));
     let metrics = Arc::new(Metrics::new("us-east-1"));
@@ -22,7 +22,7 @@ fn start(dir: &std::path::Path) -> (Storage, WriterTask, Arc<Metrics>) {
         real_clock: clock,
         metrics: metrics.clone(),
     };
-    let (storage, task) = Storage::start(opened, ctx, Mode::Inline).unwrap();
+    let (storage, task) = StoreBridge::start(opened, ctx, Mode::Inline).unwrap();
     (storage, task, metrics)
 }
 

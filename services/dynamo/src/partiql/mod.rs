@@ -24,7 +24,7 @@ mod token;
 mod translate;
 
 use meridian_core::AttrValue;
-use meridian_region::ops::Ops;
+use meridian_region::ops::RegionHandle;
 use serde_json::{Map, Value as Json, json};
 
 use crate::Front;
@@ -92,7 +92,7 @@ fn parse(m: &Member<'_>) -> ApiResult<Statement> {
 }
 
 /// Translates a statement against its table's key schema.
-async fn plan(ops: &Ops, stmt: &Statement, params: &[Json]) -> ApiResult<Plan> {
+async fn plan(ops: &RegionHandle, stmt: &Statement, params: &[Json]) -> ApiResult<Plan> {
     let table = stmt.table();
     meridian_core::schema::validate_table_name(table).map_err(|e| {
         ApiError::validation(format!(
@@ -116,7 +116,7 @@ async fn plan(ops: &Ops, stmt: &Statement, params: &[Json]) -> ApiResult<Plan> {
 }
 
 /// Runs a plan through its operation's handler; returns that operation's answer.
-async fn run(ops: &Ops, plan: &Plan) -> ApiResult<Json> {
+async fn run(ops: &RegionHandle, plan: &Plan) -> ApiResult<Json> {
     let r = Req(&plan.request);
     match plan.op {
         Op::GetItem => items::get(ops, r).await,
@@ -155,7 +155,7 @@ fn items_of(op: Op, out: &Json) -> Vec<Json> {
 
 // ---- ExecuteStatement -------------------------------------------------------------
 
-pub async fn execute_statement(ops: &Ops, r: Req<'_>) -> ApiResult<Json> {
+pub async fn execute_statement(ops: &RegionHandle, r: Req<'_>) -> ApiResult<Json> {
     let m = member(r, "")?;
     let limit = r.opt_u64("Limit")?;
     if limit == Some(0) {
@@ -227,7 +227,7 @@ fn error_response(e: ApiError, table: Option<&str>) -> Json {
     out
 }
 
-pub async fn batch_execute_statement(ops: &Ops, r: Req<'_>) -> ApiResult<Json> {
+pub async fn batch_execute_statement(ops: &RegionHandle, r: Req<'_>) -> ApiResult<Json> {
     let list = r.arr("Statements")?;
     if list.is_empty() || list.len() > MAX_BATCH_STATEMENTS {
         return Err(ApiError::validation(format!(
@@ -294,7 +294,7 @@ pub async fn batch_execute_statement(ops: &Ops, r: Req<'_>) -> ApiResult<Json> {
 /// One statement of a batch: a read by full key, or a write. Returns its
 /// response and the units it consumed.
 async fn batch_statement(
-    ops: &Ops,
+    ops: &RegionHandle,
     s: Req<'_>,
     stmt: &Statement,
     params: &[Json],

@@ -25,8 +25,8 @@ pub mod server;
 use meridian_core::digest::{FANOUT, NodeId, Summary};
 use meridian_proto::v1 as pb;
 
+pub(crate) use round::Repairer;
 pub use round::TableReport;
-pub(crate) use round::run_repairer;
 pub use server::RepairApi;
 
 fn node_to_pb(n: NodeId) -> pb::Node {

@@ -18,13 +18,17 @@ use tonic::transport::Channel;
 use super::plan::{self, HeadRef, MAX_HEADS, MAX_KEYS, MAX_NODES, Step};
 use super::{children_from_pb, hash_from, node_to_pb, summary_from_pb};
 use crate::Shared;
+use crate::bridge::BridgeError;
 use crate::config::PeerConfig;
 use crate::convert::version_from_pb;
 use crate::metrics::{PeerDirectionLabel, PeerLabel};
+use crate::replication::BatchError;
 use crate::replication::MAX_MESSAGE_BYTES;
-use crate::replication::grpc::{peer_channel, raise_clock};
+use crate::replication::grpc::raise_clock;
 use crate::replication::{Origins, decode_batch};
-use crate::worker::{Stop, Worker};
+use crate::runner::{Next, Work};
+use crate::transport::{DialError, dial};
+use crate::worker::Worker;
 
 /// What one round did for one table with one peer.
 #[derive(Clone, Debug, Default, PartialEq, Eq)]
@@ -63,6 +67,33 @@ impl TableReport {
     }
 }
 
+/// Why a round, or one table's comparison in it, stopped. Every kind is
+/// retried by the next round; the message is what `meridian repair` and
+/// the worker's status show.
+#[derive(Debug, thiserror::Error)]
+pub enum RoundError {
+    #[error("{0} is not a peer of this region")]
+    NotAPeer(String),
+    #[error(transparent)]
+    Dial(#[from] DialError),
+    /// A call to the peer failed.
+    #[error("{:?}: {}", .0.code(), .0.message())]
+    Call(tonic::Status),
+    #[error(transparent)]
+    Store(#[from] BridgeError),
+    /// The peer sent what breaks the protocol: what and where.
+    #[error("{0}")]
+    Malformed(String),
+    /// Heads the peer sent failed a batch's checks.
+    #[error(transparent)]
+    Batch(#[from] BatchError),
+    #[error("the peer sent an entry of table {entry} for table {table}")]
+    WrongTable { entry: String, table: String },
+    /// This region's store refused the heads.
+    #[error("refused: {0}")]
+    Refused(String),
+}
+
 /// The peer's side of a round: its client, and the bytes each call moved.
 struct Calls {
     client: RepairClient<Channel>,
@@ -77,18 +108,18 @@ impl Calls {
         &mut self,
         req: Q,
         f: impl AsyncFnOnce(&mut RepairClient<Channel>, Q) -> Result<tonic::Response<A>, tonic::Status>,
-    ) -> Result<A, String> {
+    ) -> Result<A, RoundError> {
         self.sent += req.encoded_len() as u64;
         let a = f(&mut self.client, req)
             .await
-            .map_err(|s| format!("{:?}: {}", s.code(), s.message()))?
+            .map_err(RoundError::Call)?
             .into_inner();
         self.received += a.encoded_len() as u64;
         Ok(a)
     }
 
     /// A `Fetch` call, its answer counted as items moved.
-    async fn fetch(&mut self, req: pb::FetchRequest) -> Result<pb::FetchResponse, String> {
+    async fn fetch(&mut self, req: pb::FetchRequest) -> Result<pb::FetchResponse, RoundError> {
         let a = self.call(req, async |c, q| c.fetch(q).await).await?;
         self.fetched += a.encoded_len() as u64;
         Ok(a)
@@ -102,11 +133,11 @@ pub(crate) async fn round(
     shared: &Shared,
     peer: &PeerConfig,
     only: Option<&str>,
-) -> Result<Vec<TableReport>, String> {
+) -> Result<Vec<TableReport>, RoundError> {
     let lock = shared
         .repair_locks
         .get(&peer.name)
-        .ok_or_else(|| format!("{} is not a peer of this region", peer.name))?;
+        .ok_or_else(|| RoundError::NotAPeer(peer.name.clone()))?;
     // One round per peer at a time: the worker's and on-demand ones queue.
     let _one = lock.lock().await;
     let label = PeerLabel {
@@ -132,8 +163,8 @@ async fn run(
     shared: &Shared,
     peer: &PeerConfig,
     only: Option<&str>,
-) -> Result<Vec<TableReport>, String> {
-    let channel = peer_channel(shared, peer).await?;
+) -> Result<Vec<TableReport>, RoundError> {
+    let channel = dial(&shared.config, peer).await?;
     let mut calls = Calls {
         client: RepairClient::new(channel)
             .max_decoding_message_size(MAX_MESSAGE_BYTES)
@@ -144,11 +175,7 @@ async fn run(
     };
     let started = Instant::now();
     let p = peer.name.clone();
-    let inbound = shared
-        .storage
-        .read(move |r| r.inbound_record(&p))
-        .await
-        .map_err(|e| e.to_string())?;
+    let inbound = shared.storage.read(move |r| r.inbound_record(&p)).await?;
     let roots = calls
         .call(
             pb::RootsRequest {
@@ -166,18 +193,20 @@ async fn run(
         let root = t
             .root
             .as_ref()
-            .ok_or_else(|| format!("tables[{i}].root is missing"))?;
-        let (node, s) = summary_from_pb(root, &format!("tables[{i}].root"))?;
+            .ok_or_else(|| RoundError::Malformed(format!("tables[{i}].root is missing")))?;
+        let (node, s) =
+            summary_from_pb(root, &format!("tables[{i}].root")).map_err(RoundError::Malformed)?;
         if node != NodeId::ROOT {
-            return Err(format!("tables[{i}].root is not the root node"));
+            return Err(RoundError::Malformed(format!(
+                "tables[{i}].root is not the root node"
+            )));
         }
         remote.insert(t.table.clone(), s);
     }
     let local: BTreeMap<String, Summary> = shared
         .storage
         .read(|r| r.digest_roots())
-        .await
-        .map_err(|e| e.to_string())?
+        .await?
         .into_iter()
         .collect();
     // The catalog first, then every other table in name order.
@@ -200,7 +229,7 @@ async fn run(
         let l = local.get(table).copied().unwrap_or_default();
         let r = remote.get(table).copied().unwrap_or_default();
         if let Err(e) = compare(shared, &mut calls, &mut report, (l, r), horizon).await {
-            report.error = Some(e);
+            report.error = Some(e.to_string());
         }
         report.bytes_sent = calls.sent - bytes.0;
         report.bytes_received = calls.received - bytes.1;
@@ -234,7 +263,7 @@ async fn compare(
     report: &mut TableReport,
     (local_root, remote_root): (Summary, Summary),
     horizon: Timestamp,
-) -> Result<(), String> {
+) -> Result<(), RoundError> {
     let table = report.table.clone();
     // Below a peer's purge horizon, what only this region holds may be
     // what the peer's purged tombstones deleted: look for it too.
@@ -260,8 +289,7 @@ async fn compare(
             let local = shared
                 .storage
                 .read(move |r| r.heads_under(&t, &owned, MAX_HEADS))
-                .await
-                .map_err(|e| e.to_string())?
+                .await?
                 .into_iter()
                 .map(|h| HeadRef {
                     key: h.key,
@@ -292,14 +320,14 @@ async fn compare(
                         version: h.version,
                     })
                 })
-                .collect::<Result<Vec<_>, String>>()?;
+                .collect::<Result<Vec<_>, String>>()
+                .map_err(RoundError::Malformed)?;
             let diff = plan::diff_heads(&local, &remote, horizon);
             if !diff.superseded.is_empty() {
                 let dropped = shared
                     .storage
                     .drop_superseded(table.clone(), diff.superseded, horizon)
-                    .await
-                    .map_err(|e| e.to_string())?;
+                    .await?;
                 report.keys_dropped += dropped;
                 shared.metrics.superseded.inc_by(dropped);
             }
@@ -334,8 +362,7 @@ async fn compare(
             let local: Vec<(NodeId, Summary)> = shared
                 .storage
                 .read(move |r| r.digest_children_of(&t, &owned))
-                .await
-                .map_err(|e| e.to_string())?
+                .await?
                 .into_iter()
                 .flatten()
                 .collect();
@@ -349,15 +376,18 @@ async fn compare(
                 )
                 .await?;
             if answer.nodes.len() != parents.len() {
-                return Err(format!(
+                return Err(RoundError::Malformed(format!(
                     "nodes: {} answers for {} nodes asked",
                     answer.nodes.len(),
                     parents.len()
-                ));
+                )));
             }
             let mut remote = Vec::new();
             for (i, (p, c)) in parents.iter().zip(&answer.nodes).enumerate() {
-                remote.extend(children_from_pb(*p, c, &format!("nodes[{i}]"))?);
+                remote.extend(
+                    children_from_pb(*p, c, &format!("nodes[{i}]"))
+                        .map_err(RoundError::Malformed)?,
+                );
             }
             report.nodes_compared += local.len() as u64;
             frontier.extend(plan::differing(&local, &remote));
@@ -375,7 +405,7 @@ async fn fetch_all(
     calls: &mut Calls,
     report: &mut TableReport,
     nodes: &[NodeId],
-) -> Result<(), String> {
+) -> Result<(), RoundError> {
     let table = report.table.clone();
     let page = |after| pb::FetchRequest {
         table: table.clone(),
@@ -405,7 +435,7 @@ async fn apply(
     shared: &Shared,
     report: &mut TableReport,
     entries: Vec<pb::LogEntry>,
-) -> Result<(), String> {
+) -> Result<(), RoundError> {
     if entries.is_empty() {
         return Ok(());
     }
@@ -416,17 +446,13 @@ async fn apply(
         pb::Batch { entries },
     )?;
     if let Some(e) = entries.iter().find(|e| e.table != report.table) {
-        return Err(format!(
-            "the peer sent an entry of table {} for table {}",
-            e.table, report.table
-        ));
+        return Err(RoundError::WrongTable {
+            entry: e.table.clone(),
+            table: report.table.clone(),
+        });
     }
     report.keys_pulled += entries.len() as u64;
-    let outcome = shared
-        .storage
-        .repair(entries)
-        .await
-        .map_err(|e| e.to_string())?;
+    let outcome = shared.storage.repair(entries).await?;
     report.keys_applied += outcome.applied as u64;
     shared.metrics.superseded.inc_by(outcome.superseded as u64);
     shared
@@ -438,7 +464,7 @@ async fn apply(
         .inc_by(outcome.applied as u64);
     shared.metrics.conflicts.inc_by(outcome.conflicts as u64);
     match outcome.refused {
-        Some(why) => Err(format!("refused: {why}")),
+        Some(why) => Err(RoundError::Refused(why)),
         None => Ok(()),
     }
 }
@@ -452,13 +478,17 @@ fn heard(
     peer: &str,
     inbound: Option<(String, u64)>,
     roots: &pb::RootsResponse,
-) -> Result<Timestamp, String> {
+) -> Result<Timestamp, RoundError> {
     let regions = shared.config.all_regions();
     let now = shared.hlc.peek();
     let time = |v: &pb::Version, field: &str, origin: Option<&str>| {
-        let v = version_from_pb(v, field).map_err(|s| s.message().to_string())?;
+        let v = version_from_pb(v, field)
+            .map_err(|s| RoundError::Malformed(s.message().to_string()))?;
         if !regions.contains(&v.origin) || origin.is_some_and(|o| o != v.origin) {
-            return Err(format!("{field}: {} is not a region it may name", v.origin));
+            return Err(RoundError::Malformed(format!(
+                "{field}: {} is not a region it may name",
+                v.origin
+            )));
         }
         Ok((v.origin, v.hlc.min(now)))
     };
@@ -484,44 +514,60 @@ fn heard(
     Ok(horizon)
 }
 
-/// Runs rounds against one peer until the region stops: every `interval`
-/// (never when it is zero), and whenever the link to the peer connects.
-pub(crate) async fn run_repairer(
+/// The repair worker of one peer: a round every `repair_interval` (never
+/// when it is zero), and whenever the link to the peer connects
+/// ([`crate::runner`] drives it).
+pub(crate) struct Repairer {
     shared: Arc<Shared>,
     peer: PeerConfig,
-    worker: Worker,
-    mut stop: Stop,
-) {
-    let Some(wake) = shared.repair_wake.get(&peer.name).cloned() else {
-        return;
-    };
-    let interval = shared.config.repair_interval;
-    worker.idle();
-    loop {
-        tokio::select! {
-            _ = stop.raised() => return,
-            _ = wake.notified() => {}
-            _ = tokio::time::sleep(interval), if !interval.is_zero() => {}
-        }
+    wake: Arc<tokio::sync::Notify>,
+    interval: Duration,
+}
+
+impl Repairer {
+    /// `None` when `peer` is not a peer of this region.
+    pub(crate) fn new(shared: Arc<Shared>, peer: PeerConfig) -> Option<Self> {
+        let wake = shared.repair_wake.get(&peer.name).cloned()?;
+        Some(Repairer {
+            interval: shared.config.repair_interval,
+            shared,
+            peer,
+            wake,
+        })
+    }
+}
+
+impl Work for Repairer {
+    type Error = String;
+
+    async fn work(&mut self, worker: &Worker) -> Result<Next, String> {
+        let peer = &self.peer;
         worker.running();
-        match round(&shared, &peer, None).await {
+        match round(&self.shared, peer, None).await {
             Ok(reports) => {
                 let pulled: u64 = reports.iter().map(|r| r.keys_applied).sum();
                 if pulled > 0 {
                     tracing::info!(peer = %peer.name, applied = pulled, "repair round applied heads from the peer");
                 }
                 match reports.iter().find_map(|r| r.error.as_ref()) {
-                    Some(e) => worker.erroring(e),
-                    None => worker.idle(),
+                    Some(e) => Err(e.clone()),
+                    None => Ok(Next::Idle),
                 }
             }
             Err(e) => {
                 tracing::debug!(peer = %peer.name, error = %e, "repair round failed");
-                worker.erroring(&e);
+                Err(e.to_string())
             }
         }
     }
-}
 
-/// The default period of background rounds.
-pub const DEFAULT_INTERVAL: Duration = Duration::from_secs(30);
+    async fn wait(&mut self) {
+        if self.interval.is_zero() {
+            return self.wake.notified().await;
+        }
+        tokio::select! {
+            _ = self.wake.notified() => {}
+            _ = tokio::time::sleep(self.interval) => {}
+        }
+    }
+}

@@ -40,12 +40,6 @@ pub enum BatchError {
     OverBudget { bytes: usize, limit: usize },
 }
 
-impl From<BatchError> for String {
-    fn from(e: BatchError) -> String {
-        e.to_string()
-    }
-}
-
 /// A batch's size as the budget counts it: what `Mutation::size` will say
 /// of its entries once decoded, computed from the undecoded bytes.
 pub fn batch_bytes(batch: &pb::Batch) -> usize {

@@ -31,7 +31,7 @@ use std::time::{Duration, Instant};
 
 use super::receiver::{self, Entries, Inbound, Receiver};
 use super::shipper::{self, Shipper};
-use crate::config::ReplicationTuning;
+use crate::replication::ReplicationTuning;
 
 /// Runs one script from `testdata/` and fails with a line diff if the
 /// machine did something else; with `UPDATE_GOLDEN` set, rewrites it.

@@ -21,7 +21,6 @@ use rand::Rng;
 use tokio::sync::{mpsc, watch};
 use tokio::time::Instant;
 use tokio_stream::wrappers::ReceiverStream;
-use tonic::transport::{Channel, Endpoint};
 use tonic::{Request, Response, Status, Streaming};
 
 use super::decode::{BatchError, Origins, decode_batch};
@@ -33,6 +32,7 @@ use super::{MAX_MESSAGE_BYTES, PROTOCOL};
 use crate::config::PeerConfig;
 use crate::convert::{mutation_to_pb, status_from, version_from_pb, version_to_pb};
 use crate::metrics::{PeerLabel, PeerReasonLabel};
+use crate::transport::dial;
 use crate::worker::{Stop, Worker};
 use crate::{PeerState, Shared};
 
@@ -499,7 +499,9 @@ impl Link {
     /// Connects, says `Hello` and waits for `Welcome`.
     async fn open(shared: &Shared, peer: &PeerConfig) -> Result<(Link, shipper::Event), String> {
         let t = &shared.config.replication;
-        let channel = peer_channel(shared, peer).await?;
+        let channel = dial(&shared.config, peer)
+            .await
+            .map_err(|e| e.to_string())?;
         let mut client = ReplicationClient::new(channel)
             .max_decoding_message_size(MAX_MESSAGE_BYTES)
             .max_encoding_message_size(MAX_MESSAGE_BYTES);
@@ -629,54 +631,6 @@ pub(crate) fn raise_clock(shared: &Shared, peer: &str, v: &pb::Version) {
     if let Err(e) = shared.hlc.observe(v.hlc) {
         tracing::warn!(%peer, error = %e, "a peer holds a version of ours beyond the drift guard; the clock was not raised to it");
     }
-}
-
-/// A connection to `peer`'s gRPC endpoint, dialled as the config says (TCP,
-/// or the simulated network): what shippers and repair rounds talk over.
-pub(crate) async fn peer_channel(shared: &Shared, peer: &PeerConfig) -> Result<Channel, String> {
-    dial(&shared.config, peer).await
-}
-
-/// A channel to `peer` as `config` reaches it: over TCP, or the simulated
-/// network's dialer. Also used before the region runs (seeding).
-pub(crate) async fn dial(
-    config: &crate::RegionConfig,
-    peer: &PeerConfig,
-) -> Result<Channel, String> {
-    let t = &config.replication;
-    let mut endpoint = Endpoint::from_shared(peer.url.clone())
-        .map_err(|e| format!("bad peer url {}: {e}", peer.url))?;
-    if let Some(files) = &config.tls {
-        let tls = crate::tls::client_config(files, &peer.name).map_err(|e| e.to_string())?;
-        endpoint = endpoint
-            .tls_config(tls)
-            .map_err(|e| format!("TLS to {}: {e}", peer.name))?;
-    }
-    let endpoint = endpoint
-        .connect_timeout(t.connect_timeout)
-        .timeout(Duration::from_secs(3600))
-        .http2_keep_alive_interval(t.keepalive_interval)
-        .keep_alive_timeout(t.keepalive_timeout)
-        .keep_alive_while_idle(true)
-        .tcp_nodelay(true);
-    match &config.dialer {
-        None => endpoint.connect().await,
-        Some(dialer) => {
-            let dialer = dialer.clone();
-            endpoint
-                .connect_with_connector(tower::service_fn(move |uri: tonic::transport::Uri| {
-                    let target = format!(
-                        "{}:{}",
-                        uri.host().unwrap_or_default(),
-                        uri.port_u16().unwrap_or(80)
-                    );
-                    let dial = (dialer.0)(target);
-                    async move { dial.await.map(hyper_util::rt::TokioIo::new) }
-                }))
-                .await
-        }
-    }
-    .map_err(|e| format!("connect {}: {e}", peer.url))
 }
 
 fn update_state(shared: &Shared, peer: &str, f: impl FnOnce(&mut PeerState)) {

@@ -31,6 +31,7 @@ pub use decode::{BatchError, Origins, batch_bytes, decode_batch};
 pub use grpc::ReplicationApi;
 pub(crate) use grpc::run_shipper;
 pub use receiver::{MAX_BATCH_BYTES, MAX_BATCH_ENTRIES, PROTOCOL};
+pub use shipper::ReplicationTuning;
 
 /// gRPC message size limit for replication streams: above the batch
 /// budget ([`MAX_BATCH_BYTES`]), so that a batch over it reaches the

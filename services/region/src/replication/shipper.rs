@@ -18,7 +18,6 @@ use std::fmt;
 use std::time::{Duration, Instant};
 
 use super::receiver::MAX_BATCH_FILL_BYTES;
-use crate::config::ReplicationTuning;
 
 /// How often an acknowledged position is written to the store at most.
 /// Status reads the position from memory; the stored copy only serves a
@@ -28,6 +27,51 @@ pub const WATERMARK_EVERY: Duration = Duration::from_millis(200);
 /// A safety net: with room in the window, the log is re-read this often
 /// even if a wake-up from the writer was missed.
 pub const REREAD_EVERY: Duration = Duration::from_millis(500);
+
+/// Shipper knobs. The defaults suit loopback and simulated WAN links alike.
+#[derive(Debug, Clone)]
+pub struct ReplicationTuning {
+    /// Most log entries per batch.
+    pub batch_entries: usize,
+    /// Batches stop growing past this many bytes.
+    pub batch_bytes: usize,
+    /// Unacknowledged batches in flight per peer. Large enough that a link
+    /// with a long round trip and small batches (a low write rate) does not
+    /// stall for an ack: at 1,000 writes/s every batch holds about one
+    /// entry, and an 80 ms round trip needs some 80 of them in flight.
+    pub window: usize,
+    /// Unacknowledged entries in flight per peer: bounds the memory a
+    /// backlog can hold in a link's send queue when batches are full.
+    pub window_entries: usize,
+    /// HTTP/2 pings: a partition can wedge a TCP connection silently, and
+    /// pings are what notice it so the link reconnects after a heal.
+    pub keepalive_interval: Duration,
+    pub keepalive_timeout: Duration,
+    pub connect_timeout: Duration,
+    pub backoff_min: Duration,
+    /// Caps the reconnect backoff: a restarted peer is found again within
+    /// this, and a refused connection attempt costs next to nothing.
+    pub backoff_max: Duration,
+    /// How long to wait before retrying entries the peer refused (drift guard).
+    pub refusal_retry: Duration,
+}
+
+impl Default for ReplicationTuning {
+    fn default() -> Self {
+        ReplicationTuning {
+            batch_entries: 1000,
+            batch_bytes: 1 << 20,
+            window: 256,
+            window_entries: 16_000,
+            keepalive_interval: Duration::from_millis(1000),
+            keepalive_timeout: Duration::from_millis(1000),
+            connect_timeout: Duration::from_millis(2000),
+            backoff_min: Duration::from_millis(50),
+            backoff_max: Duration::from_millis(1000),
+            refusal_retry: Duration::from_millis(500),
+        }
+    }
+}
 
 /// What happened, as the adapter reports it.
 #[derive(Clone, Debug, PartialEq)]

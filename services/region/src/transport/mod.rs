@@ -5,6 +5,13 @@
 //! here with a [`Listener::Custom`] stream of accepted connections and a
 //! [`Dialer`] for outbound ones. Nothing else in the region knows which
 //! network it is on.
+//!
+//! [`dial`] opens the gRPC channel to a peer that replication, repair and
+//! seeding all talk over.
+
+mod dial;
+
+pub use dial::{DialError, dial};
 
 use std::fmt;
 use std::io;

@@ -1,0 +1,130 @@
+//! What travels from the async side to the writer loop, and how each
+//! request's answer comes back.
+//!
+//! A request is one closure over the group ([`StoreBridge::ask`](super::StoreBridge)
+//! builds it), so a new kind of write is spelled once, where its async
+//! method is: the writer runs every [`Job::Ask`] alike, holds its result
+//! until the group commits ([`AwaitingCommit`]), and answers it then, with its own
+//! result or with the group's failure.
+
+use meridian_core::Hlc;
+use meridian_store::{Group, StoreError};
+use tokio::sync::oneshot;
+
+use super::BridgeError;
+
+/// What the writer does inside a group: with the region's clock and the
+/// group's real time (µs), as the store's group methods take them.
+pub(super) type Work<T> =
+    Box<dyn FnOnce(&mut Group<'_>, &Hlc, u64) -> Result<T, StoreError> + Send>;
+
+/// One item of the writer loop's queue.
+pub(super) enum Job {
+    /// A request run in the next group and answered once it commits.
+    Ask(Box<dyn Request>),
+    /// Persists a peer's acknowledged position with the next group; nobody
+    /// waits for it.
+    Watermark { peer: String, acked: u64 },
+    /// Makes the writer panic while it runs a group: a fault for drills and
+    /// tests of the writer's supervision ([`StoreBridge::inject_writer_panic`](super::StoreBridge)).
+    Panic,
+    /// Ends the writer loop after the jobs queued before it; the store closes.
+    Stop,
+}
+
+/// A request before it runs.
+pub(super) trait Request: Send {
+    /// Runs the request in `group`; its answer waits for the commit.
+    fn run(
+        self: Box<Self>,
+        group: &mut Group<'_>,
+        hlc: &Hlc,
+        real_now: u64,
+    ) -> Box<dyn AwaitingCommit>;
+
+    /// Answers the request without running it.
+    fn refuse(self: Box<Self>, err: BridgeError);
+}
+
+/// A request that ran, its answer held until the group commits or fails.
+pub(super) trait AwaitingCommit: Send {
+    /// Whether the request aborted the group's transaction.
+    fn aborted(&self) -> bool;
+
+    /// The local writes it commits, for `committed_writes`.
+    fn writes(&self) -> u64;
+
+    /// Answers the request: with its own result once the group committed,
+    /// or with the group's failure.
+    fn answer(self: Box<Self>, failed: Option<&str>);
+}
+
+/// A request with its work and where its answer goes.
+pub(super) struct Ask<T> {
+    pub work: Work<T>,
+    pub reply: oneshot::Sender<Result<T, BridgeError>>,
+    /// The local writes a result commits.
+    pub writes: fn(&T) -> u64,
+}
+
+impl<T: Send + 'static> Request for Ask<T> {
+    fn run(
+        self: Box<Self>,
+        group: &mut Group<'_>,
+        hlc: &Hlc,
+        real_now: u64,
+    ) -> Box<dyn AwaitingCommit> {
+        let Ask {
+            work,
+            reply,
+            writes,
+        } = *self;
+        Box::new(Ran {
+            result: work(group, hlc, real_now),
+            reply,
+            writes,
+        })
+    }
+
+    fn refuse(self: Box<Self>, err: BridgeError) {
+        let _ = self.reply.send(Err(err));
+    }
+}
+
+/// An [`Ask`] that ran.
+struct Ran<T> {
+    result: Result<T, StoreError>,
+    reply: oneshot::Sender<Result<T, BridgeError>>,
+    writes: fn(&T) -> u64,
+}
+
+impl<T: Send> AwaitingCommit for Ran<T> {
+    fn aborted(&self) -> bool {
+        matches!(self.result, Err(StoreError::GroupAborted(_)))
+    }
+
+    fn writes(&self) -> u64 {
+        self.result.as_ref().map_or(0, self.writes)
+    }
+
+    fn answer(self: Box<Self>, failed: Option<&str>) {
+        let answer = match failed {
+            None => self.result.map_err(BridgeError::from),
+            Some(why) => Err(BridgeError::GroupFailed(why.to_string())),
+        };
+        let _ = self.reply.send(answer);
+    }
+}
+
+/// Answers `job` with `err`, written or not.
+pub(super) fn refuse(job: Job, err: &BridgeError) {
+    let again = match err {
+        BridgeError::WriterFailed(w) => BridgeError::WriterFailed(w.clone()),
+        BridgeError::GroupFailed(w) => BridgeError::GroupFailed(w.clone()),
+        _ => BridgeError::Closed,
+    };
+    match job {
+        Job::Ask(request) => request.refuse(again),
+        Job::Watermark { .. } | Job::Panic | Job::Stop => {}
+    }
+}
