@@ -17,7 +17,7 @@ use meridian_cluster::{ClusterError, Executor, LocalCluster, Logs};
 use meridian_scenario::scenario::{Action, Scenario};
 use tonic::transport::Endpoint;
 
-use crate::driver::{Faults, RegionTarget};
+use crate::target::{Faults, RegionTarget};
 
 #[derive(Debug, thiserror::Error)]
 pub enum LiveError {

@@ -30,7 +30,8 @@ use meridian_scenario::report::Report;
 use meridian_scenario::scenario::{Action, Durability, Scenario, directed};
 use tonic::transport::Endpoint;
 
-use crate::driver::{self, Faults, RegionTarget};
+use crate::driver::{self, DriveError};
+use crate::target::{Faults, RegionTarget};
 
 /// The port every simulated region serves gRPC on (each host has its own
 /// address, so they can share it).
@@ -53,7 +54,7 @@ pub enum SimError {
     #[error("simulation failed: {0}")]
     Sim(String),
     #[error(transparent)]
-    Drive(#[from] driver::DriveError),
+    Drive(#[from] DriveError),
 }
 
 /// Virtual time as the simulated host sees it.
@@ -451,8 +452,7 @@ pub fn run(scenario: &Scenario, seed: u64, dir: &Path) -> Result<Report, SimErro
     }
 
     let queue: Queue = Rc::new(RefCell::new(VecDeque::new()));
-    let result: Rc<RefCell<Option<Result<Report, driver::DriveError>>>> =
-        Rc::new(RefCell::new(None));
+    let result: Rc<RefCell<Option<Result<Report, DriveError>>>> = Rc::new(RefCell::new(None));
     {
         let (queue, result, scenario, doors) = (
             queue.clone(),
@@ -483,8 +483,15 @@ pub fn run(scenario: &Scenario, seed: u64, dir: &Path) -> Result<Report, SimErro
                     .collect(),
                 doors,
             };
-            let report =
-                driver::drive(&scenario, seed, "sim", &regions, &mut faults, &mut |_| {}).await;
+            let report = driver::drive(
+                &scenario,
+                seed,
+                crate::Mode::Simulated,
+                &regions,
+                &mut faults,
+                &mut |_| {},
+            )
+            .await;
             *result.borrow_mut() = Some(report);
             Ok(())
         });
