@@ -336,6 +336,16 @@ pub fn directed(from: &str, to: &str, both: bool) -> Vec<(String, String)> {
     v
 }
 
+/// The directed links isolating `region` from the other `regions` cuts:
+/// to and from each of them, in their order.
+pub fn isolating(region: &str, regions: &[String]) -> Vec<(String, String)> {
+    regions
+        .iter()
+        .filter(|other| *other != region)
+        .flat_map(|other| directed(region, other, true))
+        .collect()
+}
+
 /// How a directed link is drawn: `→`, or `⇄` when `both` ways.
 pub fn arrow(both: bool) -> &'static str {
     if both { "⇄" } else { "→" }

@@ -27,7 +27,7 @@ use meridian_core::PhysicalClock;
 use meridian_region::transport::{Conn, Dialer, Listener};
 use meridian_region::{Clocks, Mode, PeerConfig, RegionConfig, ReplicationTuning};
 use meridian_scenario::report::Report;
-use meridian_scenario::scenario::{Action, Durability, Scenario, directed};
+use meridian_scenario::scenario::{Action, Durability, Scenario, directed, isolating};
 use tonic::transport::Endpoint;
 
 use crate::driver::{self, DriveError};
@@ -233,11 +233,8 @@ impl Faults for SimFaults {
                 Ok(())
             }
             Action::Isolate { region, .. } => {
-                for other in self.regions.clone() {
-                    if &other != region {
-                        self.block(region.clone(), other.clone());
-                        self.block(other, region.clone());
-                    }
+                for (a, b) in isolating(region, &self.regions) {
+                    self.block(a, b);
                 }
                 Ok(())
             }
