@@ -344,7 +344,7 @@ impl Executor {
                 drift_ppm,
             } => {
                 let url = self.admin_url(region)?;
-                let ch = crate::wait::channel(&url).map_err(ClusterError::Failed)?;
+                let ch = crate::wait::channel(&url)?;
                 let token = self.cluster.client_admin_token()?;
                 let clock = AdminClient::new(ch)
                     .set_clock(meridian_region::admin::authorized(
@@ -372,8 +372,7 @@ impl Executor {
             | Action::Snapshot { region, .. }
             | Action::Restore { region, .. } => {
                 self.cluster.entry(region)?;
-                crate::state::apply_to_data(&self.cluster.data_dir.join(region), action)
-                    .map_err(ClusterError::Failed)?;
+                crate::state::apply_to_data(&self.cluster.data_dir.join(region), action)?;
             }
             // These need the drill's workload and oracle around them.
             Action::Recovery { .. }
