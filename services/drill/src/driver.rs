@@ -620,7 +620,7 @@ async fn apply<F: Faults>(
             }
             .await
         }
-        other => faults.apply(other).await,
+        other => faults.apply(other).await.map_err(|e| e.to_string()),
     };
     labelled(action, result)
 }

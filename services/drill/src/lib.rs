@@ -33,4 +33,4 @@ mod traffic;
 pub mod workload;
 
 pub use driver::Progress;
-pub use target::{Faults, Mode, RegionTarget};
+pub use target::{FaultError, Faults, Mode, RegionTarget};

@@ -31,7 +31,7 @@ use meridian_scenario::scenario::{Action, Durability, Scenario, directed, isolat
 use tonic::transport::Endpoint;
 
 use crate::driver::{self, DriveError};
-use crate::target::{Faults, RegionTarget};
+use crate::target::{FaultError, Faults, RegionTarget};
 
 /// The port every simulated region serves gRPC on (each host has its own
 /// address, so they can share it).
@@ -205,7 +205,7 @@ impl SimFaults {
 }
 
 impl Faults for SimFaults {
-    async fn apply(&mut self, action: &Action) -> Result<(), String> {
+    async fn apply(&mut self, action: &Action) -> Result<(), FaultError> {
         match action {
             Action::Latency {
                 from,
@@ -220,12 +220,14 @@ impl Faults for SimFaults {
                 Ok(())
             }
             Action::Bandwidth { .. } => {
-                Err("bandwidth limits are not simulated; run this scenario live".into())
+                Err(FaultError::Unsupported(
+                    "bandwidth limits are not simulated; run this scenario live".into(),
+                ))
             }
-            Action::Loss { .. } => Err(
+            Action::Loss { .. } => Err(FaultError::Unsupported(
                 "packet loss is not simulated (turmoil TCP does not retransmit); run this scenario live"
                     .into(),
-            ),
+            )),
             Action::Partition { from, to, both, .. } => {
                 for (a, b) in directed(from, to, *both) {
                     self.block(a, b);
@@ -295,18 +297,22 @@ impl Faults for SimFaults {
                 self.push(Command::Data(action.clone()));
                 Ok(())
             }
-            Action::Skew { .. } => Err("skew is applied through the Admin API".into()),
+            Action::Skew { .. } => Err(FaultError::Unsupported(
+                "skew is applied through the Admin API".into(),
+            )),
             Action::Recovery { .. }
             | Action::Mark { .. }
             | Action::RestoreToTime { .. }
             | Action::AddReplica { .. }
             | Action::Recreate { .. } => {
-                Err("point-in-time, replica and recreate events are run by the driver".into())
+                Err(FaultError::Unsupported(
+                    "point-in-time, replica and recreate events are run by the driver".into(),
+                ))
             }
         }
     }
 
-    async fn heal_all(&mut self) -> Result<Vec<String>, String> {
+    async fn heal_all(&mut self) -> Result<Vec<String>, FaultError> {
         let mut done = Vec::new();
         if !self.cut.is_empty() {
             let pairs = self.cut.iter().cloned().collect();
@@ -328,23 +334,25 @@ impl Faults for SimFaults {
         &mut self,
         region: &str,
         ops: Vec<meridian_store::WriteOp>,
-    ) -> Result<(), String> {
+    ) -> Result<(), FaultError> {
         let door = self
             .doors
             .borrow()
             .get(region)
             .cloned()
-            .ok_or_else(|| format!("{region} has not started"))?;
+            .ok_or_else(|| FaultError::Failed(format!("{region} has not started")))?;
         let (tx, rx) = tokio::sync::oneshot::channel();
         door.send((ops, tx))
-            .map_err(|_| format!("{region} is down"))?;
-        rx.await.map_err(|_| format!("{region} went down"))?
+            .map_err(|_| FaultError::Failed(format!("{region} is down")))?;
+        rx.await
+            .map_err(|_| FaultError::Failed(format!("{region} went down")))?
+            .map_err(FaultError::Failed)
     }
 }
 
 /// Waits until a restarted region accepts connections, as a live restart
 /// does; the restart itself happens between simulation steps.
-async fn wait_listening(region: &str) -> Result<(), String> {
+async fn wait_listening(region: &str) -> Result<(), FaultError> {
     use meridian_cluster::wait::{Step, poll};
     poll(
         &format!("{region} did not listen"),
@@ -364,7 +372,7 @@ async fn wait_listening(region: &str) -> Result<(), String> {
         },
     )
     .await
-    .map_err(|e| format!("{e} (after its restart)"))
+    .map_err(|e| FaultError::Failed(format!("{e} (after its restart)")))
 }
 
 /// Runs a scenario under simulation. Stores go under `dir`, wiped first.

@@ -10,7 +10,7 @@ use meridian_proto::v1::meridian_client::MeridianClient;
 use meridian_region::convert::version_from_pb;
 use tokio::time::Instant;
 
-use crate::target::{Faults, RegionTarget};
+use crate::target::{FaultError, Faults, RegionTarget};
 use crate::workload;
 
 /// A version as the gRPC API gives it, `None` when absent or unreadable.
@@ -108,7 +108,7 @@ pub(crate) async fn enable_ttl<F: Faults>(
     faults: &mut F,
     region: &str,
     table: &str,
-) -> Result<(), String> {
+) -> Result<(), FaultError> {
     faults
         .region_write(
             region,

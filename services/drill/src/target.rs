@@ -46,14 +46,28 @@ impl Mode {
     }
 }
 
+/// Why a fault was not applied. Either way the drill goes on and the
+/// report's timeline says so; what differs is whether another run could
+/// do better: a mode never applies what it does not support, while a
+/// failure may not happen again.
+#[derive(Debug, thiserror::Error)]
+pub enum FaultError {
+    /// This mode cannot apply the fault (the message says where it can).
+    #[error("{0}")]
+    Unsupported(String),
+    /// The fault was tried and failed.
+    #[error("{0}")]
+    Failed(String),
+}
+
 /// Network and process faults; the two modes implement these differently.
 /// Clock skew is not here: the driver sets it through the Admin API in both.
 pub trait Faults {
-    fn apply(&mut self, action: &Action) -> impl Future<Output = Result<(), String>>;
+    fn apply(&mut self, action: &Action) -> impl Future<Output = Result<(), FaultError>>;
     /// Ends every partition, isolation and flap and restarts every crashed
     /// region; latency, bandwidth and loss stay. Returns what it did, one
     /// line per change, for the report's markers.
-    fn heal_all(&mut self) -> impl Future<Output = Result<Vec<String>, String>>;
+    fn heal_all(&mut self) -> impl Future<Output = Result<Vec<String>, FaultError>>;
     /// Writes `ops` through `region`'s own operations, for what its gRPC
     /// API has no call for: turning TTL on (`WriteOp::SetTtl`, which the
     /// DynamoDB endpoint's UpdateTimeToLive runs). Only a simulated drill
@@ -62,5 +76,5 @@ pub trait Faults {
         &mut self,
         region: &str,
         ops: Vec<meridian_store::WriteOp>,
-    ) -> impl Future<Output = Result<(), String>>;
+    ) -> impl Future<Output = Result<(), FaultError>>;
 }
