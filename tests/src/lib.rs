@@ -417,7 +417,9 @@ impl TestCluster {
     /// region reports the same digest for `table`. Returns the time it took.
     pub async fn wait_quiescent(&self, table: &str, within: Duration) -> Result<Duration, String> {
         let urls: Vec<String> = (0..self.nodes.len()).map(|i| self.url(i)).collect();
-        meridian_cluster::wait::wait_quiescent(&urls, Some(table), within).await
+        meridian_cluster::wait::wait_quiescent(&urls, Some(table), within)
+            .await
+            .map_err(|e| e.to_string())
     }
 
     /// Every head of `table` (tombstones included), read from the region's store file.

@@ -193,7 +193,7 @@ async fn run_loaded(scenario: Scenario, replay: &str, out: PathBuf, opts: RunOpt
         let result = meridian_drill::driver::drive(
             &scenario,
             seed,
-            "live",
+            meridian_drill::Mode::Live,
             &targets,
             &mut cluster,
             &mut |p| bar.show(p),

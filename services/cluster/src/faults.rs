@@ -19,7 +19,7 @@ use meridian_proto::v1 as pb;
 use meridian_proto::v1::admin_client::AdminClient;
 use meridian_region::ClusterFile;
 use meridian_region::config::link_name;
-use meridian_scenario::scenario::{Action, Distribution, PartitionKind, directed};
+use meridian_scenario::scenario::{Action, Distribution, PartitionKind, directed, isolating};
 use serde_json::{Value as Json, json};
 
 use crate::api::ControlApi;
@@ -311,11 +311,8 @@ impl Executor {
                 }
             }
             Action::Isolate { region, kind } => {
-                for peer in self.cluster.region_names() {
-                    if &peer != region {
-                        self.partition(region, &peer, *kind).await?;
-                        self.partition(&peer, region, *kind).await?;
-                    }
+                for (a, b) in isolating(region, &self.cluster.region_names()) {
+                    self.partition(&a, &b, *kind).await?;
                 }
             }
             Action::Flap {
@@ -347,7 +344,7 @@ impl Executor {
                 drift_ppm,
             } => {
                 let url = self.admin_url(region)?;
-                let ch = crate::wait::channel(&url).map_err(ClusterError::Failed)?;
+                let ch = crate::wait::channel(&url)?;
                 let token = self.cluster.client_admin_token()?;
                 let clock = AdminClient::new(ch)
                     .set_clock(meridian_region::admin::authorized(
@@ -375,8 +372,7 @@ impl Executor {
             | Action::Snapshot { region, .. }
             | Action::Restore { region, .. } => {
                 self.cluster.entry(region)?;
-                crate::state::apply_to_data(&self.cluster.data_dir.join(region), action)
-                    .map_err(ClusterError::Failed)?;
+                crate::state::apply_to_data(&self.cluster.data_dir.join(region), action)?;
             }
             // These need the drill's workload and oracle around them.
             Action::Recovery { .. }

@@ -45,6 +45,10 @@ pub enum ClusterError {
     Config(#[from] meridian_region::ConfigError),
     #[error(transparent)]
     Http(#[from] http::HttpError),
+    #[error(transparent)]
+    Wait(#[from] wait::WaitError),
+    #[error(transparent)]
+    Data(#[from] state::DataError),
     #[error("{0}")]
     Failed(String),
 }

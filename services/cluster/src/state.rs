@@ -114,35 +114,62 @@ pub fn indexes(data_dir: &Path, table: &str) -> Result<Vec<HeldIndex>, StoreErro
         .collect()
 }
 
+/// Why a disaster could not be applied to a data directory.
+#[derive(Debug, thiserror::Error)]
+pub enum DataError {
+    /// A file operation failed: `what` says which, on `path`.
+    #[error("{what} {}: {source}", path.display())]
+    Io {
+        what: &'static str,
+        path: PathBuf,
+        source: std::io::Error,
+    },
+    /// `restore` of a snapshot never taken.
+    #[error("no snapshot {name:?} of {}", data_dir.display())]
+    NoSnapshot { name: String, data_dir: PathBuf },
+    /// The action is not a disaster to a data directory.
+    #[error("{0} does not touch a data directory")]
+    NotData(&'static str),
+}
+
 /// Applies a scenario's disaster to the data directory `data_dir` of a
 /// region that is down: `wipe` deletes it, `snapshot` copies it aside,
 /// `restore` puts a copy back in its place. Live drills and the simulator
 /// both do it here, on real files.
-pub fn apply_to_data(data_dir: &Path, action: &Action) -> Result<(), String> {
-    let fail = |what: &str, e: std::io::Error| format!("{what} {}: {e}", data_dir.display());
+pub fn apply_to_data(data_dir: &Path, action: &Action) -> Result<(), DataError> {
+    let fail = |what: &'static str| {
+        move |source: std::io::Error| DataError::Io {
+            what,
+            path: data_dir.to_path_buf(),
+            source,
+        }
+    };
     match action {
         Action::Wipe { .. } => match std::fs::remove_dir_all(data_dir) {
-            Err(e) if e.kind() != std::io::ErrorKind::NotFound => Err(fail("deleting", e)),
+            Err(e) if e.kind() != std::io::ErrorKind::NotFound => Err(fail("deleting")(e)),
             _ => Ok(()),
         },
         Action::Snapshot { name, .. } => {
             let to = snapshot_dir(data_dir, name);
             if to.exists() {
-                std::fs::remove_dir_all(&to).map_err(|e| fail("replacing the snapshot of", e))?;
+                std::fs::remove_dir_all(&to).map_err(fail("replacing the snapshot of"))?;
             }
-            copy_files(data_dir, &to).map_err(|e| fail("copying", e))
+            copy_files(data_dir, &to).map_err(fail("copying"))
         }
         Action::Restore { name, .. } => {
             let from = snapshot_dir(data_dir, name);
             if !from.is_dir() {
-                return Err(format!("no snapshot {name:?} of {}", data_dir.display()));
+                return Err(DataError::NoSnapshot {
+                    name: name.clone(),
+                    data_dir: data_dir.to_path_buf(),
+                });
             }
             if data_dir.exists() {
-                std::fs::remove_dir_all(data_dir).map_err(|e| fail("deleting", e))?;
+                std::fs::remove_dir_all(data_dir).map_err(fail("deleting"))?;
             }
-            copy_files(&from, data_dir).map_err(|e| fail("restoring", e))
+            copy_files(&from, data_dir).map_err(fail("restoring"))
         }
-        other => Err(format!("{} does not touch a data directory", other.name())),
+        other => Err(DataError::NotData(other.name())),
     }
 }
 

@@ -10,6 +10,27 @@ use meridian_proto::v1 as pb;
 use meridian_proto::v1::admin_client::AdminClient;
 use tonic::transport::{Channel, Endpoint};
 
+/// Why a wait ended without its condition: the caller decides whether
+/// another try may help (a deadline passed) or not (the condition said it
+/// never will hold, or there is nothing to ask).
+#[derive(Debug, thiserror::Error)]
+pub enum WaitError {
+    /// The deadline passed: `what` did not happen, and the last look said
+    /// why.
+    #[error("{what} after {within:?}: {last}")]
+    TimedOut {
+        what: String,
+        within: Duration,
+        last: String,
+    },
+    /// The condition will never hold ([`Step::Fail`]).
+    #[error("{0}")]
+    Failed(String),
+    /// The address to ask is not a URL.
+    #[error("{url}: {message}")]
+    BadUrl { url: String, message: String },
+}
+
 /// One look at a condition.
 pub enum Step<T> {
     /// It holds.
@@ -21,14 +42,14 @@ pub enum Step<T> {
 }
 
 /// Polls `check` every `every` until it is done, fails, or `within` passes;
-/// the error is `"<what> after <within>: <last reason>"`, so `what` says
+/// a timeout reads `"<what> after <within>: <last reason>"`, so `what` says
 /// what did not happen ("not quiescent").
 pub async fn poll<T, F, Fut>(
     what: &str,
     within: Duration,
     every: Duration,
     mut check: F,
-) -> Result<T, String>
+) -> Result<T, WaitError>
 where
     F: FnMut() -> Fut,
     Fut: Future<Output = Step<T>>,
@@ -37,11 +58,15 @@ where
     loop {
         let last = match check().await {
             Step::Done(v) => return Ok(v),
-            Step::Fail(e) => return Err(e),
+            Step::Fail(e) => return Err(WaitError::Failed(e)),
             Step::NotYet(why) => why,
         };
         if tokio::time::Instant::now() >= deadline {
-            return Err(format!("{what} after {within:?}: {last}"));
+            return Err(WaitError::TimedOut {
+                what: what.to_string(),
+                within,
+                last,
+            });
         }
         tokio::time::sleep(every).await;
     }
@@ -49,9 +74,12 @@ where
 
 /// A lazily connecting gRPC channel to `url` (`http://host:port`), with
 /// short connect and request timeouts, as the control paths want.
-pub fn channel(url: &str) -> Result<Channel, String> {
+pub fn channel(url: &str) -> Result<Channel, WaitError> {
     Ok(Endpoint::from_shared(url.to_string())
-        .map_err(|e| format!("{url}: {e}"))?
+        .map_err(|e| WaitError::BadUrl {
+            url: url.to_string(),
+            message: e.to_string(),
+        })?
         .connect_timeout(Duration::from_secs(2))
         .timeout(Duration::from_secs(10))
         .tcp_nodelay(true)
@@ -69,7 +97,7 @@ pub async fn serving<G, GF>(
     within: Duration,
     pid: Option<u32>,
     mut gone: G,
-) -> Result<Duration, String>
+) -> Result<Duration, WaitError>
 where
     G: FnMut() -> GF,
     GF: Future<Output = Option<String>>,
@@ -113,7 +141,8 @@ where
     Ok(start.elapsed())
 }
 
-/// Whether a region's links are all drained: connected, nothing pending.
+/// Whether a region's links are all drained: connected, nothing pending;
+/// if not, why not (a reason to look again, not a failure).
 pub fn drained(s: &pb::StatusResponse) -> Result<(), String> {
     for p in &s.peers {
         if p.pending > 0 || !p.connected {
@@ -127,11 +156,11 @@ pub fn drained(s: &pb::StatusResponse) -> Result<(), String> {
 }
 
 /// One look: every region drained, and (with a table) every region's digest
-/// of it the same.
+/// of it the same; if not, why not (a reason to look again).
 pub async fn quiescent(urls: &[String], table: Option<&str>) -> Result<(), String> {
     let mut digests = Vec::new();
     for url in urls {
-        let mut admin = AdminClient::new(channel(url)?);
+        let mut admin = AdminClient::new(channel(url).map_err(|e| e.to_string())?);
         let s = admin
             .status(pb::StatusRequest {})
             .await
@@ -162,7 +191,7 @@ pub async fn wait_quiescent(
     urls: &[String],
     table: Option<&str>,
     within: Duration,
-) -> Result<Duration, String> {
+) -> Result<Duration, WaitError> {
     let start = tokio::time::Instant::now();
     poll(
         "not quiescent",

@@ -9,7 +9,7 @@ use meridian_proto::v1::admin_client::AdminClient;
 use meridian_scenario::report::{EventMark, JoinReport};
 
 use crate::collect::Sample;
-use crate::driver::RegionTarget;
+use crate::target::RegionTarget;
 
 /// The replicas added so far, by region index.
 #[derive(Default)]

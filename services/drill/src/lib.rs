@@ -5,16 +5,32 @@
 //! [`driver`] is the drill itself and is shared by both modes: [`live`]
 //! runs every region as its own OS process behind the link proxy;
 //! [`sim`] runs the same region code under turmoil in virtual time, from a
-//! seed.
+//! seed. What both modes hand the driver is in [`target`].
+//!
+//! The driver's loop hands each event to the module that owns it:
+//! `restore` (point-in-time recovery, marks and restores), `join` (a
+//! replica added), `recreate` (the table deleted and created again),
+//! `disaster` (a region's data lost), and [`Faults`] for the rest. The
+//! workload runs in `traffic`, the regions are looked at through `probe`,
+//! the table is made in `table`, and the final state is checked in
+//! `checks`.
 
+mod checks;
 pub mod collect;
+mod disaster;
 pub mod driver;
 mod join;
 pub mod live;
+mod probe;
 pub mod random;
+mod recreate;
 mod restore;
 pub mod sim;
 pub mod sweep;
+mod table;
+pub mod target;
+mod traffic;
 pub mod workload;
 
-pub use driver::{Faults, Progress, RegionTarget};
+pub use driver::Progress;
+pub use target::{FaultError, Faults, Mode, RegionTarget};

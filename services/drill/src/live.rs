@@ -17,7 +17,7 @@ use meridian_cluster::{ClusterError, Executor, LocalCluster, Logs};
 use meridian_scenario::scenario::{Action, Scenario};
 use tonic::transport::Endpoint;
 
-use crate::driver::{Faults, RegionTarget};
+use crate::target::{FaultError, Faults, RegionTarget};
 
 #[derive(Debug, thiserror::Error)]
 pub enum LiveError {
@@ -127,20 +127,27 @@ impl LiveCluster {
 }
 
 impl Faults for LiveCluster {
-    async fn apply(&mut self, action: &Action) -> Result<(), String> {
+    async fn apply(&mut self, action: &Action) -> Result<(), FaultError> {
         if let Action::Skew { .. } = action {
-            return Err("skew is applied through the Admin API".into());
+            return Err(FaultError::Unsupported(
+                "skew is applied through the Admin API".into(),
+            ));
         }
         self.faults
             .apply(action)
             .await
             .map(|_| ())
-            .map_err(|e| e.to_string())
+            .map_err(|e| FaultError::Failed(e.to_string()))
     }
 
-    async fn heal_all(&mut self) -> Result<Vec<String>, String> {
+    async fn heal_all(&mut self) -> Result<Vec<String>, FaultError> {
         let mut done = Vec::new();
-        if self.faults.cut().await.map_err(|e| e.to_string())? {
+        if self
+            .faults
+            .cut()
+            .await
+            .map_err(|e| FaultError::Failed(e.to_string()))?
+        {
             self.apply(&Action::Heal {
                 link: None,
                 region: None,
@@ -164,9 +171,9 @@ impl Faults for LiveCluster {
         &mut self,
         region: &str,
         _ops: Vec<meridian_store::WriteOp>,
-    ) -> Result<(), String> {
-        Err(format!(
+    ) -> Result<(), FaultError> {
+        Err(FaultError::Unsupported(format!(
             "a live drill cannot write through {region}'s own operations (TTL is turned on by the DynamoDB endpoint's UpdateTimeToLive, which drills do not speak); run it with --sim"
-        ))
+        )))
     }
 }

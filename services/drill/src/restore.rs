@@ -12,16 +12,141 @@
 //! to, is compared with the kept one key by key.
 
 use std::collections::BTreeMap;
+use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use meridian_core::{EncodedKey, Item};
 use meridian_proto::v1 as pb;
 use meridian_proto::v1::admin_client::AdminClient;
 use meridian_scenario::report::RestoreReport;
+use meridian_scenario::scenario::{Action, Scenario};
 use meridian_scenario::{Oracle, Verdict, show_key};
+use tokio::sync::watch;
 use tokio::time::Instant;
 
-use crate::driver::RegionTarget;
+use crate::probe::{agree, digest_all, drained, sample};
+use crate::target::{RegionTarget, index_of};
+use crate::traffic::{Tally, lock};
+
+/// The point-in-time events of a drill: marks kept, restores run, and
+/// what the marks found against the oracle.
+#[derive(Default)]
+pub(crate) struct Recovery {
+    marks: Vec<Mark>,
+    restored: Vec<Restored>,
+    /// What the marks found against the oracle, for the drill's verdict.
+    pub(crate) verdict: Verdict,
+}
+
+impl Recovery {
+    /// Runs a `recovery`, `mark` or `restore-to-time` event (any other
+    /// is none of its business and does nothing).
+    pub(crate) async fn apply(
+        &mut self,
+        action: &Action,
+        at_ms: u64,
+        scenario: &Scenario,
+        regions: &[RegionTarget],
+        tally: &Arc<Mutex<Tally>>,
+        pause: &watch::Sender<bool>,
+    ) -> Result<(), String> {
+        let table = &scenario.workload.table;
+        let index = |region: &str| index_of(regions, region);
+        match action {
+            Action::Recovery { region } => {
+                recovery(&regions[index(region)?], table).await?;
+            }
+            Action::Mark { region, name } => {
+                let i = index(region)?;
+                let _ = pause.send(true);
+                let kept = async {
+                    quiesce(regions, table, tally, scenario.settle).await?;
+                    let (oracle, strict) = {
+                        let t = lock(tally);
+                        (t.oracle.clone(), t.failed == 0)
+                    };
+                    let at = At {
+                        ms: at_ms,
+                        oracle: &oracle,
+                        strict,
+                    };
+                    let mark = mark(name, i, &regions[i], table, at, &mut self.verdict).await?;
+                    // Writes resume once the region's clock has passed the
+                    // mark, so none of them can share its instant.
+                    tokio::time::sleep(Duration::from_millis(2)).await;
+                    Ok::<_, String>(mark)
+                }
+                .await;
+                let _ = pause.send(false);
+                self.marks.push(kept?);
+            }
+            Action::RestoreToTime { region, name } => {
+                let i = index(region)?;
+                let mark = self
+                    .marks
+                    .iter()
+                    .find(|m| m.name == *name && m.region == i)
+                    .ok_or_else(|| format!("mark {name:?} was not kept"))?;
+                let done = restore(mark, &regions[i], table, at_ms, scenario.settle).await;
+                let failed = done.report.error.clone();
+                self.restored.push(done);
+                if let Some(e) = failed {
+                    return Err(e);
+                }
+            }
+            _ => {}
+        }
+        Ok(())
+    }
+
+    /// Waits (at most `within`) until each restored table has reached every
+    /// region and agrees everywhere, then compares it with its mark.
+    pub(crate) async fn check(
+        &mut self,
+        regions: &[RegionTarget],
+        within: Duration,
+        verdict: &mut Verdict,
+    ) -> Vec<RestoreReport> {
+        for r in &self.restored {
+            let deadline = Instant::now() + within;
+            loop {
+                let digests = digest_all(regions, &r.report.table).await;
+                if agree(&digests, regions.len()) || Instant::now() >= deadline {
+                    break;
+                }
+                tokio::time::sleep(Duration::from_millis(100)).await;
+            }
+        }
+        check(std::mem::take(&mut self.restored), regions, verdict)
+    }
+}
+
+/// Waits, at most `within`, until no workload request is in flight, every
+/// link has drained and every region has the same digest of `table`.
+async fn quiesce(
+    regions: &[RegionTarget],
+    table: &str,
+    tally: &Arc<Mutex<Tally>>,
+    within: Duration,
+) -> Result<(), String> {
+    let deadline = Instant::now() + within;
+    loop {
+        let idle = lock(tally).in_flight == 0;
+        if idle {
+            let s = sample(regions, Instant::now()).await;
+            if drained(&s) && agree(&digest_all(regions, table).await, regions.len()) {
+                return Ok(());
+            }
+        }
+        if Instant::now() >= deadline {
+            return Err(format!(
+                "the regions did not settle within {} s for the mark",
+                within.as_secs()
+            ));
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+}
 
 /// Most differences a report lists per restore.
 const MAX_MISMATCHES: usize = 200;

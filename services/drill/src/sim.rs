@@ -27,10 +27,11 @@ use meridian_core::PhysicalClock;
 use meridian_region::transport::{Conn, Dialer, Listener};
 use meridian_region::{Clocks, Mode, PeerConfig, RegionConfig, ReplicationTuning};
 use meridian_scenario::report::Report;
-use meridian_scenario::scenario::{Action, Durability, Scenario, directed};
+use meridian_scenario::scenario::{Action, Durability, Scenario, directed, isolating};
 use tonic::transport::Endpoint;
 
-use crate::driver::{self, Faults, RegionTarget};
+use crate::driver::{self, DriveError};
+use crate::target::{FaultError, Faults, RegionTarget};
 
 /// The port every simulated region serves gRPC on (each host has its own
 /// address, so they can share it).
@@ -53,7 +54,7 @@ pub enum SimError {
     #[error("simulation failed: {0}")]
     Sim(String),
     #[error(transparent)]
-    Drive(#[from] driver::DriveError),
+    Drive(#[from] DriveError),
 }
 
 /// Virtual time as the simulated host sees it.
@@ -204,7 +205,7 @@ impl SimFaults {
 }
 
 impl Faults for SimFaults {
-    async fn apply(&mut self, action: &Action) -> Result<(), String> {
+    async fn apply(&mut self, action: &Action) -> Result<(), FaultError> {
         match action {
             Action::Latency {
                 from,
@@ -219,12 +220,14 @@ impl Faults for SimFaults {
                 Ok(())
             }
             Action::Bandwidth { .. } => {
-                Err("bandwidth limits are not simulated; run this scenario live".into())
+                Err(FaultError::Unsupported(
+                    "bandwidth limits are not simulated; run this scenario live".into(),
+                ))
             }
-            Action::Loss { .. } => Err(
+            Action::Loss { .. } => Err(FaultError::Unsupported(
                 "packet loss is not simulated (turmoil TCP does not retransmit); run this scenario live"
                     .into(),
-            ),
+            )),
             Action::Partition { from, to, both, .. } => {
                 for (a, b) in directed(from, to, *both) {
                     self.block(a, b);
@@ -232,11 +235,8 @@ impl Faults for SimFaults {
                 Ok(())
             }
             Action::Isolate { region, .. } => {
-                for other in self.regions.clone() {
-                    if &other != region {
-                        self.block(region.clone(), other.clone());
-                        self.block(other, region.clone());
-                    }
+                for (a, b) in isolating(region, &self.regions) {
+                    self.block(a, b);
                 }
                 Ok(())
             }
@@ -297,18 +297,22 @@ impl Faults for SimFaults {
                 self.push(Command::Data(action.clone()));
                 Ok(())
             }
-            Action::Skew { .. } => Err("skew is applied through the Admin API".into()),
+            Action::Skew { .. } => Err(FaultError::Unsupported(
+                "skew is applied through the Admin API".into(),
+            )),
             Action::Recovery { .. }
             | Action::Mark { .. }
             | Action::RestoreToTime { .. }
             | Action::AddReplica { .. }
             | Action::Recreate { .. } => {
-                Err("point-in-time, replica and recreate events are run by the driver".into())
+                Err(FaultError::Unsupported(
+                    "point-in-time, replica and recreate events are run by the driver".into(),
+                ))
             }
         }
     }
 
-    async fn heal_all(&mut self) -> Result<Vec<String>, String> {
+    async fn heal_all(&mut self) -> Result<Vec<String>, FaultError> {
         let mut done = Vec::new();
         if !self.cut.is_empty() {
             let pairs = self.cut.iter().cloned().collect();
@@ -330,23 +334,25 @@ impl Faults for SimFaults {
         &mut self,
         region: &str,
         ops: Vec<meridian_store::WriteOp>,
-    ) -> Result<(), String> {
+    ) -> Result<(), FaultError> {
         let door = self
             .doors
             .borrow()
             .get(region)
             .cloned()
-            .ok_or_else(|| format!("{region} has not started"))?;
+            .ok_or_else(|| FaultError::Failed(format!("{region} has not started")))?;
         let (tx, rx) = tokio::sync::oneshot::channel();
         door.send((ops, tx))
-            .map_err(|_| format!("{region} is down"))?;
-        rx.await.map_err(|_| format!("{region} went down"))?
+            .map_err(|_| FaultError::Failed(format!("{region} is down")))?;
+        rx.await
+            .map_err(|_| FaultError::Failed(format!("{region} went down")))?
+            .map_err(FaultError::Failed)
     }
 }
 
 /// Waits until a restarted region accepts connections, as a live restart
 /// does; the restart itself happens between simulation steps.
-async fn wait_listening(region: &str) -> Result<(), String> {
+async fn wait_listening(region: &str) -> Result<(), FaultError> {
     use meridian_cluster::wait::{Step, poll};
     poll(
         &format!("{region} did not listen"),
@@ -366,7 +372,7 @@ async fn wait_listening(region: &str) -> Result<(), String> {
         },
     )
     .await
-    .map_err(|e| format!("{e} (after its restart)"))
+    .map_err(|e| FaultError::Failed(format!("{e} (after its restart)")))
 }
 
 /// Runs a scenario under simulation. Stores go under `dir`, wiped first.
@@ -444,8 +450,7 @@ pub fn run(scenario: &Scenario, seed: u64, dir: &Path) -> Result<Report, SimErro
     }
 
     let queue: Queue = Rc::new(RefCell::new(VecDeque::new()));
-    let result: Rc<RefCell<Option<Result<Report, driver::DriveError>>>> =
-        Rc::new(RefCell::new(None));
+    let result: Rc<RefCell<Option<Result<Report, DriveError>>>> = Rc::new(RefCell::new(None));
     {
         let (queue, result, scenario, doors) = (
             queue.clone(),
@@ -476,8 +481,15 @@ pub fn run(scenario: &Scenario, seed: u64, dir: &Path) -> Result<Report, SimErro
                     .collect(),
                 doors,
             };
-            let report =
-                driver::drive(&scenario, seed, "sim", &regions, &mut faults, &mut |_| {}).await;
+            let report = driver::drive(
+                &scenario,
+                seed,
+                crate::Mode::Simulated,
+                &regions,
+                &mut faults,
+                &mut |_| {},
+            )
+            .await;
             *result.borrow_mut() = Some(report);
             Ok(())
         });

@@ -1,0 +1,356 @@
+//! The drill's workload: every region's open-loop stream of requests
+//! against its gRPC API, and the [`Tally`] of what they got back, which
+//! feeds the oracle every check is made against.
+
+use std::collections::BTreeMap;
+use std::sync::{Arc, Mutex, MutexGuard};
+use std::time::Duration;
+
+use meridian_core::{EncodedKey, Item, KeyAttr, KeySchema, KeyType};
+use meridian_proto::v1 as pb;
+use meridian_proto::v1::meridian_client::MeridianClient;
+use meridian_region::convert::version_to_pb;
+use meridian_scenario::scenario::Scenario;
+use meridian_scenario::{AckedWrite, Oracle};
+use tokio::sync::{Semaphore, watch};
+use tokio::time::Instant;
+use tonic::transport::Channel;
+
+use crate::table::version_of;
+use crate::target::RegionTarget;
+use crate::workload::{self, Generator, OpKind};
+
+/// Longest a single workload request may take before it counts as failed.
+pub(crate) const REQUEST_TIMEOUT: Duration = Duration::from_secs(5);
+/// Workload ticks: operations are started in bursts this far apart.
+const TICK: Duration = Duration::from_millis(10);
+
+/// What the workload got back, shared by every region's workload task and
+/// read by the driver.
+#[derive(Default)]
+pub(crate) struct Tally {
+    pub(crate) oracle: Oracle,
+    pub(crate) attempted: u64,
+    pub(crate) acked: u64,
+    pub(crate) failed: u64,
+    /// Updates whose condition failed because a concurrent write got there
+    /// first: correct behaviour, not a failure.
+    pub(crate) rejected: u64,
+    pub(crate) by_op: BTreeMap<String, u64>,
+    pub(crate) by_region: BTreeMap<String, u64>,
+    /// Requests sent and not yet answered (a mark waits for none).
+    pub(crate) in_flight: u64,
+    /// Per region, how many times it was restarted while a recreated
+    /// table's newest incarnation was current ([`crate::recreate::Recreate::restarted`]).
+    pub(crate) fences: BTreeMap<String, u64>,
+}
+
+fn schema() -> KeySchema {
+    KeySchema {
+        partition: KeyAttr {
+            name: workload::KEY_ATTR.into(),
+            ty: KeyType::S,
+        },
+        sort: None,
+    }
+}
+
+/// The tally, even if a workload task panicked holding it: what it holds
+/// is counts, each whole.
+pub(crate) fn lock(tally: &Mutex<Tally>) -> MutexGuard<'_, Tally> {
+    tally.lock().unwrap_or_else(|p| p.into_inner())
+}
+
+/// The drill's clock in the regions' epoch time: the instant the workload
+/// started, and the epoch time then.
+#[derive(Clone, Copy)]
+pub(crate) struct DrillClock {
+    pub(crate) start: Instant,
+    pub(crate) epoch_micros: u64,
+}
+
+impl DrillClock {
+    pub(crate) fn epoch_micros_now(&self) -> u64 {
+        self.epoch_micros + Instant::now().duration_since(self.start).as_micros() as u64
+    }
+}
+
+/// How far into the workload a put may still carry an expiry: its time
+/// then passes, one to two seconds later, at least a second before the
+/// workload ends.
+fn expiring_until(duration: Duration) -> Duration {
+    duration.saturating_sub(Duration::from_secs(3))
+}
+
+/// One region's open-loop workload: `rate_per_region` operations per second
+/// started on schedule, at most `concurrency` in flight. When the region is
+/// slow or down, ticks that find no free slot are skipped and counted as
+/// failed, so a stalled region cannot pile up unbounded work.
+pub(crate) async fn region_workload(
+    scenario: Scenario,
+    seed: u64,
+    index: usize,
+    target: RegionTarget,
+    tally: Arc<Mutex<Tally>>,
+    (mut stop, paused): (watch::Receiver<bool>, watch::Receiver<bool>),
+    clock: DrillClock,
+) {
+    let w = &scenario.workload;
+    let expiring_until = clock.start + expiring_until(scenario.duration);
+    let mut generator = Generator::new(w, seed, index);
+    let slots = Arc::new(Semaphore::new(w.concurrency));
+    let client = MeridianClient::new(target.channel.clone());
+    let per_tick = f64::from(w.rate_per_region) * TICK.as_secs_f64();
+    let mut owed = 0.0;
+    let mut ticker = tokio::time::interval(TICK);
+    ticker.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Skip);
+    let mut counter = (index as u64) << 48;
+    let mut inflight = tokio::task::JoinSet::new();
+    loop {
+        tokio::select! {
+            biased;
+            _ = stop.changed() => break,
+            _ = ticker.tick() => {}
+        }
+        // A mark holds the workload: nothing is owed for the pause.
+        if *paused.borrow() {
+            owed = 0.0;
+            while inflight.try_join_next().is_some() {}
+            continue;
+        }
+        owed += per_tick;
+        while owed >= 1.0 {
+            owed -= 1.0;
+            let op = generator.next_op();
+            counter += 1;
+            let Ok(permit) = slots.clone().try_acquire_owned() else {
+                let mut t = lock(&tally);
+                t.attempted += 1;
+                t.failed += 1;
+                continue;
+            };
+            let (client, tally, table, region) = (
+                client.clone(),
+                tally.clone(),
+                w.table.clone(),
+                target.name.clone(),
+            );
+            let item_bytes = w.item_bytes;
+            // One put in four carries an expiry 1 to 2 s ahead, while it
+            // will pass before the workload ends.
+            let expires = (w.ttl
+                && op.kind == OpKind::Put
+                && counter.is_multiple_of(4)
+                && Instant::now() <= expiring_until)
+                .then(|| clock.epoch_micros_now() / 1_000_000 + 2);
+            let fence = {
+                let mut t = lock(&tally);
+                t.in_flight += 1;
+                t.fences.get(&region).copied().unwrap_or(0)
+            };
+            inflight.spawn(async move {
+                let result = tokio::time::timeout(
+                    REQUEST_TIMEOUT,
+                    run_op(client, &table, &region, &op, counter, item_bytes, expires),
+                )
+                .await
+                .unwrap_or(Err(()));
+                let mut t = lock(&tally);
+                t.attempted += 1;
+                t.in_flight -= 1;
+                // Answered across a restart that fenced the region off: as
+                // if it had timed out.
+                let result = match result {
+                    Ok(Outcome::Acked(_))
+                        if t.fences.get(&region).copied().unwrap_or(0) != fence =>
+                    {
+                        Err(())
+                    }
+                    r => r,
+                };
+                match result {
+                    Ok(Outcome::Acked(writes)) => {
+                        t.acked += 1;
+                        *t.by_op.entry(op.kind.as_str().into()).or_default() += 1;
+                        *t.by_region.entry(region.clone()).or_default() += 1;
+                        for w in writes {
+                            t.oracle.record(w);
+                        }
+                    }
+                    Ok(Outcome::Rejected) => t.rejected += 1,
+                    Err(()) => {
+                        t.failed += 1;
+                        // A delete whose outcome no client saw may have
+                        // been applied, alone or in a transaction.
+                        let deleted = (op.kind == OpKind::Delete)
+                            .then_some(op.key)
+                            .into_iter()
+                            .chain(op.also.iter().filter(|(_, d)| *d).map(|&(k, _)| k));
+                        for key in deleted {
+                            if let Ok(k) = schema().key_of(&workload::key_item(key)) {
+                                t.oracle.record_uncertain_delete(&table, k);
+                            }
+                        }
+                    }
+                }
+                drop(permit);
+            });
+        }
+        // Reap finished requests so the set stays small.
+        while inflight.try_join_next().is_some() {}
+    }
+    while inflight.join_next().await.is_some() {}
+}
+
+enum Outcome {
+    /// The writes the region acknowledged: one, several for a
+    /// transaction, none for a read.
+    Acked(Vec<AckedWrite>),
+    /// A conditional update lost to a concurrent write in the same region.
+    Rejected,
+}
+
+async fn run_op(
+    mut client: MeridianClient<Channel>,
+    table: &str,
+    region: &str,
+    op: &workload::Op,
+    counter: u64,
+    item_bytes: usize,
+    expires: Option<u64>,
+) -> Result<Outcome, ()> {
+    let key = op.key;
+    let schema = schema();
+    let encoded = |item: &Item| schema.key_of(item).map_err(|_| ());
+    let write = |key: EncodedKey, r: &pb::WriteResponse, image: Option<Item>| {
+        Ok::<_, ()>(AckedWrite {
+            table: table.to_string(),
+            key,
+            version: version_of(&r.version).ok_or(())?,
+            prev: version_of(&r.prev),
+            image,
+            seen_through: version_of(&r.seen_through).map(|v| v.hlc),
+        })
+    };
+    let acked = |key: EncodedKey, r: pb::WriteResponse, image: Option<Item>| {
+        Ok(Outcome::Acked(vec![write(key, &r, image)?]))
+    };
+    match op.kind {
+        OpKind::Transact => {
+            // The first key is always put, the others put or deleted as
+            // drawn; every item of one transaction carries its counter.
+            let writes: Vec<(Item, Option<Item>)> = std::iter::once((key, false))
+                .chain(op.also.iter().copied())
+                .map(|(k, delete)| {
+                    if delete {
+                        (workload::key_item(k), None)
+                    } else {
+                        let item = workload::item(k, region, counter, item_bytes);
+                        (workload::key_item(k), Some(item))
+                    }
+                })
+                .collect();
+            let ops = writes
+                .iter()
+                .map(|(k, image)| pb::BatchWriteOp {
+                    op: Some(match image {
+                        Some(item) => pb::batch_write_op::Op::Put(meridian_core::encode_item(item)),
+                        None => pb::batch_write_op::Op::DeleteKey(meridian_core::encode_item(k)),
+                    }),
+                })
+                .collect();
+            let r = client
+                .batch_write(pb::BatchWriteRequest {
+                    table: table.into(),
+                    ops,
+                })
+                .await
+                .map_err(|_| ())?
+                .into_inner();
+            if r.results.len() != writes.len() {
+                return Err(());
+            }
+            let acked = writes
+                .into_iter()
+                .zip(&r.results)
+                .map(|((k, image), r)| write(encoded(&k)?, r, image))
+                .collect::<Result<Vec<_>, _>>()?;
+            Ok(Outcome::Acked(acked))
+        }
+        OpKind::Put => {
+            let mut item = workload::item(key, region, counter, item_bytes);
+            if let Some(at) = expires {
+                item.insert(workload::TTL_ATTR.into(), workload::number(at));
+            }
+            let r = client
+                .put_item(pb::PutItemRequest {
+                    table: table.into(),
+                    item: meridian_core::encode_item(&item),
+                    condition: None,
+                })
+                .await
+                .map_err(|_| ())?
+                .into_inner();
+            acked(encoded(&item)?, r, Some(item))
+        }
+        OpKind::Delete => {
+            let k = workload::key_item(key);
+            let r = client
+                .delete_item(pb::DeleteItemRequest {
+                    table: table.into(),
+                    key: meridian_core::encode_item(&k),
+                    condition: None,
+                })
+                .await
+                .map_err(|_| ())?
+                .into_inner();
+            acked(encoded(&k)?, r, None)
+        }
+        OpKind::Get => {
+            client
+                .get_item(pb::GetItemRequest {
+                    table: table.into(),
+                    key: meridian_core::encode_item(&workload::key_item(key)),
+                })
+                .await
+                .map_err(|_| ())?;
+            Ok(Outcome::Acked(Vec::new()))
+        }
+        OpKind::Update => {
+            let got = client
+                .get_item(pb::GetItemRequest {
+                    table: table.into(),
+                    key: meridian_core::encode_item(&workload::key_item(key)),
+                })
+                .await
+                .map_err(|_| ())?
+                .into_inner();
+            let (n, condition) = match got.item {
+                Some(stored) => {
+                    let current = meridian_core::decode_item(&stored.item).map_err(|_| ())?;
+                    let v = version_of(&stored.version).ok_or(())?;
+                    (
+                        workload::counter_of(&current) + 1,
+                        pb::condition::Kind::VersionEquals(version_to_pb(&v)),
+                    )
+                }
+                None => (1, pb::condition::Kind::MustNotExist(true)),
+            };
+            let item = workload::item(key, region, n, item_bytes);
+            match client
+                .put_item(pb::PutItemRequest {
+                    table: table.into(),
+                    item: meridian_core::encode_item(&item),
+                    condition: Some(pb::Condition {
+                        kind: Some(condition),
+                    }),
+                })
+                .await
+            {
+                Ok(r) => acked(encoded(&item)?, r.into_inner(), Some(item)),
+                Err(e) if e.code() == tonic::Code::FailedPrecondition => Ok(Outcome::Rejected),
+                Err(_) => Err(()),
+            }
+        }
+    }
+}

@@ -1,0 +1,404 @@
+//! A scenario's timeline: each event of the file parsed into an
+//! [`Action`] and checked on its own, then the timeline as a whole (a
+//! crash before its restart, a region's data touched only while it is
+//! down, a mark before its restore, a replica asked of a region that holds
+//! one).
+
+use std::collections::BTreeSet;
+use std::time::Duration;
+
+use super::action::{Action, Distribution, PartitionKind};
+use super::file::EventSection;
+use super::limits::{MAX_DRIFT_PPM, MAX_EVENTS, MAX_RTO};
+use super::model::Event;
+use super::units::{duration_field, parse_offset};
+
+/// The file's events, each parsed and checked, sorted by time (ties keep
+/// file order). `duration` bounds them; `duration_text` is how the file
+/// wrote it. An `add-replica` with no `from` asks `replicas[0]`.
+pub(super) fn parse_events(
+    sections: &[EventSection],
+    regions: &[String],
+    replicas: &[String],
+    duration: Duration,
+    duration_text: &str,
+) -> Result<Vec<Event>, String> {
+    if sections.len() > MAX_EVENTS {
+        return Err(format!(
+            "at most {MAX_EVENTS} events, got {}",
+            sections.len()
+        ));
+    }
+    let mut events = Vec::new();
+    for (i, e) in sections.iter().enumerate() {
+        events.push(parse_event(
+            i,
+            e,
+            regions,
+            replicas,
+            duration,
+            duration_text,
+        )?);
+    }
+    events.sort_by_key(|e| e.at);
+    Ok(events)
+}
+
+/// Event `i` of the file.
+fn parse_event(
+    i: usize,
+    e: &EventSection,
+    regions: &[String],
+    replicas: &[String],
+    duration: Duration,
+    duration_text: &str,
+) -> Result<Event, String> {
+    let field = |name: &str| format!("event[{i}].{name}");
+    let at = duration_field(&field("at"), &e.at)?;
+    if at > duration {
+        return Err(format!(
+            "{} = {} is after the end of the workload ({})",
+            field("at"),
+            e.at,
+            duration_text
+        ));
+    }
+    let region_of = |v: &Option<String>, name: &str| -> Result<String, String> {
+        let r = v
+            .clone()
+            .ok_or_else(|| format!("{} is required", field(name)))?;
+        if !regions.contains(&r) {
+            return Err(format!(
+                "{} = {r:?} is not one of the scenario's regions ({})",
+                field(name),
+                regions.join(", ")
+            ));
+        }
+        Ok(r)
+    };
+    let link = || -> Result<(String, String), String> {
+        let (a, b) = (region_of(&e.from, "from")?, region_of(&e.to, "to")?);
+        if a == b {
+            return Err(format!("{}: from and to must differ", field("to")));
+        }
+        Ok((a, b))
+    };
+    let action = match e.action.as_str() {
+        "latency" => {
+            let (from, to) = link()?;
+            Action::Latency {
+                from,
+                to,
+                both: e.both,
+                latency: Some(duration_field(
+                    &field("latency"),
+                    e.latency
+                        .as_deref()
+                        .ok_or_else(|| format!("{} is required", field("latency")))?,
+                )?),
+                // An event replaces the link's latency whole.
+                jitter: Some(match &e.jitter {
+                    Some(j) => duration_field(&field("jitter"), j)?,
+                    None => Duration::ZERO,
+                }),
+                distribution: Some(e.distribution.unwrap_or(Distribution::Normal)),
+            }
+        }
+        "bandwidth" => {
+            let (from, to) = link()?;
+            let kbps = e
+                .kbps
+                .ok_or_else(|| format!("{} is required", field("kbps")))?;
+            if kbps == 0 {
+                return Err(format!(
+                    "{} must be at least 1 (use partition to cut a link)",
+                    field("kbps")
+                ));
+            }
+            Action::Bandwidth {
+                from,
+                to,
+                both: e.both,
+                kbps: Some(kbps),
+            }
+        }
+        "loss" => {
+            let (from, to) = link()?;
+            let percent = e
+                .percent
+                .ok_or_else(|| format!("{} is required", field("percent")))?;
+            if !(0.0..=100.0).contains(&percent) {
+                return Err(format!(
+                    "{} must be between 0 and 100, got {percent}",
+                    field("percent")
+                ));
+            }
+            let rto = match &e.rto {
+                Some(r) => {
+                    let rto = duration_field(&field("rto"), r)?;
+                    if rto < Duration::from_millis(1) || rto > MAX_RTO {
+                        return Err(format!(
+                            "{} must be between 1ms and {} s, got {r}",
+                            field("rto"),
+                            MAX_RTO.as_secs()
+                        ));
+                    }
+                    Some(rto)
+                }
+                None => None,
+            };
+            Action::Loss {
+                from,
+                to,
+                both: e.both,
+                percent,
+                rto,
+            }
+        }
+        "partition" => {
+            let (from, to) = link()?;
+            Action::Partition {
+                from,
+                to,
+                both: e.both,
+                kind: e.kind.unwrap_or(PartitionKind::Blackhole),
+            }
+        }
+        "isolate" => Action::Isolate {
+            region: region_of(&e.region, "region")?,
+            kind: e.kind.unwrap_or(PartitionKind::Blackhole),
+        },
+        "flap" => {
+            let (from, to) = link()?;
+            let period = duration_field(
+                &field("period"),
+                e.period
+                    .as_deref()
+                    .ok_or_else(|| format!("{} is required", field("period")))?,
+            )?;
+            let down = duration_field(
+                &field("down"),
+                e.down
+                    .as_deref()
+                    .ok_or_else(|| format!("{} is required", field("down")))?,
+            )?;
+            if period < Duration::from_millis(100) || down.is_zero() || down >= period {
+                return Err(format!(
+                    "{}: need period ≥ 100ms and 0 < down < period, got period {} and down {}",
+                    field("period"),
+                    e.period.as_deref().unwrap_or(""),
+                    e.down.as_deref().unwrap_or("")
+                ));
+            }
+            Action::Flap {
+                from,
+                to,
+                both: e.both,
+                period,
+                down,
+            }
+        }
+        "heal" | "clear" => {
+            let link = match (&e.from, &e.to) {
+                (None, None) => None,
+                _ => Some(link()?),
+            };
+            let region = match &e.region {
+                None => None,
+                Some(_) => Some(region_of(&e.region, "region")?),
+            };
+            if link.is_some() && region.is_some() {
+                return Err(format!(
+                    "{}: give from/to or region, not both",
+                    field("region")
+                ));
+            }
+            if e.action == "heal" {
+                Action::Heal { link, region }
+            } else {
+                Action::Clear { link, region }
+            }
+        }
+        "skew" => {
+            let offset_micros = match (e.offset_ms, &e.offset) {
+                (Some(_), Some(_)) => {
+                    return Err(format!(
+                        "{}: give offset_ms or offset, not both",
+                        field("offset")
+                    ));
+                }
+                (Some(offset_ms), None) => {
+                    if offset_ms.unsigned_abs() > 86_400_000 {
+                        return Err(format!(
+                            "{} must be within ±86400000 (one day), got {offset_ms}",
+                            field("offset_ms")
+                        ));
+                    }
+                    offset_ms * 1000
+                }
+                (None, Some(o)) => {
+                    parse_offset(o).map_err(|e| format!("{}: {e}", field("offset")))?
+                }
+                (None, None) => 0,
+            };
+            let drift_ppm = e.drift_ppm.unwrap_or(0);
+            if drift_ppm.unsigned_abs() > MAX_DRIFT_PPM as u64 {
+                return Err(format!(
+                    "{} must be within ±100000, got {drift_ppm}",
+                    field("drift_ppm")
+                ));
+            }
+            Action::Skew {
+                region: region_of(&e.region, "region")?,
+                offset_micros,
+                drift_ppm,
+            }
+        }
+        "crash" => Action::Crash {
+            region: region_of(&e.region, "region")?,
+        },
+        "restart" => Action::Restart {
+            region: region_of(&e.region, "region")?,
+        },
+        "wipe" => Action::Wipe {
+            region: region_of(&e.region, "region")?,
+        },
+        "snapshot" | "restore" | "mark" | "restore-to-time" => {
+            let region = region_of(&e.region, "region")?;
+            let name = e.name.clone().unwrap_or_else(|| "default".into());
+            if name.is_empty()
+                || name.len() > 64
+                || !name
+                    .bytes()
+                    .all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_')
+            {
+                return Err(format!(
+                    "{} must be 1 to 64 letters, digits, '-' or '_', got {name:?}",
+                    field("name")
+                ));
+            }
+            match e.action.as_str() {
+                "snapshot" => Action::Snapshot { region, name },
+                "restore" => Action::Restore { region, name },
+                "mark" => Action::Mark { region, name },
+                _ => Action::RestoreToTime { region, name },
+            }
+        }
+        "recovery" => Action::Recovery {
+            region: region_of(&e.region, "region")?,
+        },
+        "add-replica" => Action::AddReplica {
+            region: region_of(&e.region, "region")?,
+            from: match &e.from {
+                Some(_) => region_of(&e.from, "from")?,
+                None => replicas[0].clone(),
+            },
+        },
+        "recreate" => Action::Recreate {
+            region: region_of(&e.region, "region")?,
+        },
+        other => {
+            return Err(format!(
+                "{} = {other:?} is not one of latency, bandwidth, loss, partition, isolate, flap, heal, clear, skew, crash, restart, wipe, snapshot, restore, recovery, mark, restore-to-time, add-replica, recreate",
+                field("action")
+            ));
+        }
+    };
+    Ok(Event { at, action })
+}
+
+/// Checks the timeline as a whole, in time order, starting from the
+/// regions that hold the table (`replicas`).
+pub(super) fn check_timeline(
+    events: &[Event],
+    regions: &[String],
+    replicas: &[String],
+) -> Result<(), String> {
+    // A crash must come before the restart of the same region, and a
+    // region's data is touched only while it is down.
+    let mut down = BTreeSet::new();
+    let mut snapshots = BTreeSet::new();
+    let mut recovering = BTreeSet::new();
+    let mut marks = BTreeSet::new();
+    let mut restored = BTreeSet::new();
+    let mut holding: BTreeSet<String> = replicas.iter().cloned().collect();
+    for e in events {
+        let at = format!("the {} event at {:?}", e.action.name(), e.at);
+        match &e.action {
+            Action::Crash { region } if !down.insert(region.clone()) => {
+                return Err(format!("{region} is crashed twice without a restart"));
+            }
+            Action::Restart { region } if !down.remove(region) => {
+                return Err(format!("{region} is restarted without a crash before it"));
+            }
+            Action::Wipe { region }
+            | Action::Snapshot { region, .. }
+            | Action::Restore { region, .. }
+                if !down.contains(region) =>
+            {
+                return Err(format!(
+                    "{at}: {region} must be crashed first (its data is copied or replaced only while it is down)"
+                ));
+            }
+            Action::Snapshot { region, name } => {
+                snapshots.insert((region.clone(), name.clone()));
+            }
+            Action::Restore { region, name }
+                if !snapshots.contains(&(region.clone(), name.clone())) =>
+            {
+                return Err(format!(
+                    "{at}: {region} has no snapshot named {name:?} before it"
+                ));
+            }
+            Action::Recovery { region } => {
+                recovering.insert(region.clone());
+            }
+            Action::Mark { region, .. } | Action::RestoreToTime { region, .. }
+                if !recovering.contains(region) =>
+            {
+                return Err(format!(
+                    "{at}: {region} needs a recovery event before it (point-in-time recovery must be on)"
+                ));
+            }
+            // A mark's restore is the table `<table>-<name>`: one per name.
+            Action::Mark { name, .. } if !marks.insert(name.clone()) => {
+                return Err(format!("{at}: there is already a mark named {name:?}"));
+            }
+            Action::RestoreToTime { region, name }
+                if !marks.contains(name) || !restored.insert(name.clone()) =>
+            {
+                return Err(format!(
+                    "{at}: {region} has no mark named {name:?} before it, or it is restored twice"
+                ));
+            }
+            Action::AddReplica { region, from } => {
+                if !holding.contains(from) {
+                    return Err(format!("{at}: {from} holds no replica of the table to ask"));
+                }
+                if !holding.insert(region.clone()) {
+                    return Err(format!("{at}: {region} already holds a replica"));
+                }
+            }
+            // The recreated table goes to every region, as the first.
+            Action::Recreate { .. } if holding.len() != regions.len() => {
+                return Err(format!(
+                    "{at}: recreate needs every region to hold the table; add the others first"
+                ));
+            }
+            // Marks compare every region's copy of the table.
+            Action::Mark { .. } if holding.len() != regions.len() => {
+                return Err(format!(
+                    "{at}: a mark needs every region to hold the table; add the others first"
+                ));
+            }
+            _ => {}
+        }
+    }
+    // The checker compares every region's copy at the end.
+    if let Some(missing) = regions.iter().find(|r| !holding.contains(*r)) {
+        return Err(format!(
+            "{missing} holds no replica of the table and no add-replica event adds one; the checker compares every region's copy"
+        ));
+    }
+    Ok(())
+}

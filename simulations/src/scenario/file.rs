@@ -1,0 +1,159 @@
+//! The scenario file as TOML holds it, before any check: every section
+//! and its defaults, and the region catalogue's round-trip times.
+
+use std::collections::BTreeMap;
+
+use serde::Deserialize;
+
+use super::action::{Distribution, PartitionKind};
+use super::model::{Durability, Mix};
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+pub(super) struct File {
+    pub(super) name: String,
+    #[serde(default)]
+    pub(super) description: String,
+    pub(super) duration: String,
+    #[serde(default = "default_settle")]
+    pub(super) settle: String,
+    #[serde(default = "default_sample")]
+    pub(super) sample_interval: String,
+    #[serde(default = "default_max_offset")]
+    pub(super) max_clock_offset: String,
+    #[serde(default = "default_tombstone_retain")]
+    pub(super) tombstone_retain: String,
+    #[serde(default = "default_repair_interval")]
+    pub(super) repair_interval: String,
+    #[serde(default)]
+    pub(super) durability: Durability,
+    #[serde(default = "default_sync_interval")]
+    pub(super) sync_interval: String,
+    pub(super) regions: RegionsSection,
+    #[serde(default)]
+    pub(super) network: NetworkSection,
+    pub(super) workload: WorkloadSection,
+    #[serde(default, rename = "event")]
+    pub(super) events: Vec<EventSection>,
+}
+
+fn default_settle() -> String {
+    "60s".into()
+}
+fn default_sample() -> String {
+    "250ms".into()
+}
+fn default_max_offset() -> String {
+    "500ms".into()
+}
+
+/// The regions' own default (`repair_interval_ms`).
+fn default_repair_interval() -> String {
+    "30s".into()
+}
+
+/// About how often SQLite's automatic checkpoint syncs a busy region's WAL.
+fn default_sync_interval() -> String {
+    "1s".into()
+}
+
+/// The regions' own default (`tombstone_retain_secs`).
+fn default_tombstone_retain() -> String {
+    "60m".into()
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+pub(super) struct RegionsSection {
+    pub(super) names: Vec<String>,
+    /// A catalogue file, relative to the scenario file.
+    pub(super) catalogue: Option<String>,
+    /// Round-trip times in ms, `rtt_ms.<a>.<b>`; overrides the catalogue.
+    #[serde(default)]
+    pub(super) rtt_ms: BTreeMap<String, BTreeMap<String, f64>>,
+}
+
+#[derive(Deserialize, Default)]
+#[serde(deny_unknown_fields)]
+pub(super) struct NetworkSection {
+    #[serde(default)]
+    pub(super) jitter: Option<String>,
+    #[serde(default)]
+    pub(super) distribution: Option<Distribution>,
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+pub(super) struct WorkloadSection {
+    #[serde(default = "default_table")]
+    pub(super) table: String,
+    pub(super) rate_per_region: u32,
+    pub(super) keys: u64,
+    /// `"uniform"` or `"zipf"`.
+    #[serde(default = "default_dist")]
+    pub(super) distribution: String,
+    /// The zipf exponent.
+    pub(super) zipf_s: Option<f64>,
+    pub(super) mix: Mix,
+    #[serde(default = "default_item_bytes")]
+    pub(super) item_bytes: usize,
+    #[serde(default = "default_concurrency")]
+    pub(super) concurrency: usize,
+    /// The regions that hold the table at the start (default: all).
+    pub(super) replicas: Option<Vec<String>>,
+    /// A change stream on the table, checked at the end.
+    pub(super) stream: Option<String>,
+    /// The drill's secondary indexes on the table, checked at the end.
+    #[serde(default)]
+    pub(super) indexes: bool,
+    /// TTL on the table, with expiring items in the workload.
+    #[serde(default)]
+    pub(super) ttl: bool,
+}
+
+fn default_table() -> String {
+    "drill".into()
+}
+fn default_dist() -> String {
+    "uniform".into()
+}
+fn default_item_bytes() -> usize {
+    200
+}
+fn default_concurrency() -> usize {
+    32
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+pub(super) struct EventSection {
+    pub(super) at: String,
+    pub(super) action: String,
+    pub(super) from: Option<String>,
+    pub(super) to: Option<String>,
+    pub(super) region: Option<String>,
+    #[serde(default)]
+    pub(super) both: bool,
+    pub(super) kind: Option<PartitionKind>,
+    pub(super) latency: Option<String>,
+    pub(super) jitter: Option<String>,
+    pub(super) distribution: Option<Distribution>,
+    pub(super) kbps: Option<u64>,
+    pub(super) percent: Option<f64>,
+    pub(super) rto: Option<String>,
+    pub(super) period: Option<String>,
+    pub(super) down: Option<String>,
+    /// A snapshot's name (`snapshot`, `restore`).
+    pub(super) name: Option<String>,
+    pub(super) offset_ms: Option<i64>,
+    /// The offset as `meridian net skew` takes it: `"+300ms"`, `"-1.5s"`.
+    pub(super) offset: Option<String>,
+    pub(super) drift_ppm: Option<i64>,
+}
+
+/// The region catalogue (`regions/catalogue.toml`): round-trip times
+/// between well-known cloud regions.
+#[derive(Deserialize)]
+pub(super) struct Catalogue {
+    pub(super) rtt_ms: BTreeMap<String, BTreeMap<String, f64>>,
+}

@@ -1,0 +1,357 @@
+//! Reading a scenario: the file, its catalogue's round-trip times, and
+//! every check that turns the file into a [`Scenario`] or says which field
+//! is wrong.
+
+use std::collections::BTreeMap;
+use std::path::{Path, PathBuf};
+use std::time::Duration;
+
+use super::action::Distribution;
+use super::events::{check_timeline, parse_events};
+use super::file::{Catalogue, File, WorkloadSection};
+use super::limits::{MAX_DURATION, MAX_ITEM_BYTES, MAX_KEYS, MAX_RATE_PER_REGION, MAX_REGIONS};
+use super::model::{KeyDistribution, Scenario, Workload};
+use super::units::duration_field;
+
+#[derive(Debug, thiserror::Error)]
+pub enum ScenarioError {
+    #[error("cannot read {path}: {source}")]
+    Read {
+        path: PathBuf,
+        source: std::io::Error,
+    },
+    #[error("{path}: {message}")]
+    Invalid { path: PathBuf, message: String },
+}
+
+impl Scenario {
+    pub fn load(path: &Path) -> Result<Scenario, ScenarioError> {
+        let text = std::fs::read_to_string(path).map_err(|source| ScenarioError::Read {
+            path: path.to_path_buf(),
+            source,
+        })?;
+        let invalid = |message: String| ScenarioError::Invalid {
+            path: path.to_path_buf(),
+            message,
+        };
+        let file: File = toml::from_str(&text).map_err(|e| invalid(e.to_string()))?;
+        let mut rtt = file.regions.rtt_ms.clone();
+        if let Some(c) = &file.regions.catalogue {
+            let cpath = path.parent().unwrap_or(Path::new(".")).join(c);
+            let ctext = std::fs::read_to_string(&cpath).map_err(|source| ScenarioError::Read {
+                path: cpath.clone(),
+                source,
+            })?;
+            let cat: Catalogue = toml::from_str(&ctext).map_err(|e| ScenarioError::Invalid {
+                path: cpath.clone(),
+                message: e.to_string(),
+            })?;
+            for (a, row) in cat.rtt_ms {
+                for (b, ms) in row {
+                    rtt.entry(a.clone()).or_default().entry(b).or_insert(ms);
+                }
+            }
+        }
+        Scenario::from_file(file, &rtt).map_err(invalid)
+    }
+
+    /// Parses a scenario from text; `catalogue` supplies round-trip times
+    /// the file does not list itself.
+    pub fn parse(
+        text: &str,
+        catalogue: &BTreeMap<String, BTreeMap<String, f64>>,
+    ) -> Result<Scenario, String> {
+        let file: File = toml::from_str(text).map_err(|e| e.to_string())?;
+        let mut rtt = file.regions.rtt_ms.clone();
+        for (a, row) in catalogue {
+            for (b, ms) in row {
+                rtt.entry(a.clone())
+                    .or_default()
+                    .entry(b.clone())
+                    .or_insert(*ms);
+            }
+        }
+        Scenario::from_file(file, &rtt)
+    }
+
+    /// Checks `file` field by field into a scenario; the first field that
+    /// is wrong is the error.
+    fn from_file(
+        file: File,
+        rtt: &BTreeMap<String, BTreeMap<String, f64>>,
+    ) -> Result<Scenario, String> {
+        check_name(&file.name)?;
+        let regions = regions(&file.regions.names)?;
+        let latency = latencies(&regions, rtt)?;
+        let times = times(&file)?;
+        let workload = workload(&file.workload, &regions)?;
+        let events = parse_events(
+            &file.events,
+            &regions,
+            &workload.replicas,
+            times.duration,
+            &file.duration,
+        )?;
+        check_timeline(&events, &regions, &workload.replicas)?;
+        Ok(Scenario {
+            name: file.name,
+            description: file.description,
+            regions,
+            latency,
+            jitter: times.jitter,
+            distribution: file.network.distribution.unwrap_or(Distribution::Normal),
+            workload,
+            duration: times.duration,
+            settle: times.settle,
+            sample_interval: times.sample_interval,
+            max_clock_offset: times.max_clock_offset,
+            tombstone_retain: times.tombstone_retain,
+            repair_interval: times.repair_interval,
+            durability: file.durability,
+            sync_interval: times.sync_interval,
+            events,
+        })
+    }
+}
+
+/// The name becomes a directory name for the drill's output.
+fn check_name(name: &str) -> Result<(), String> {
+    let name_ok = !name.is_empty()
+        && name.len() <= 64
+        && !name.starts_with('.')
+        && name
+            .chars()
+            .all(|c| c.is_ascii_alphanumeric() || matches!(c, '-' | '_' | '.'));
+    if !name_ok {
+        return Err(format!(
+            "name must be 1 to 64 characters of letters, digits, '-', '_' and '.', not starting with '.', got {:?}",
+            name
+        ));
+    }
+    Ok(())
+}
+
+/// The scenario's regions: 2 to [`MAX_REGIONS`] valid names, each once.
+fn regions(names: &[String]) -> Result<Vec<String>, String> {
+    let regions = names.to_vec();
+    if regions.len() < 2 || regions.len() > MAX_REGIONS {
+        return Err(format!(
+            "regions.names must list 2 to {MAX_REGIONS} regions, got {}",
+            regions.len()
+        ));
+    }
+    for (i, r) in regions.iter().enumerate() {
+        meridian_core::key::validate_region_name(r).map_err(|e| format!("regions.names: {e}"))?;
+        if regions[..i].contains(r) {
+            return Err(format!("regions.names lists {r} twice"));
+        }
+    }
+    Ok(regions)
+}
+
+/// The one-way latency of every directed pair: half the round-trip time
+/// the file or its catalogue gives, either way round.
+fn latencies(
+    regions: &[String],
+    rtt: &BTreeMap<String, BTreeMap<String, f64>>,
+) -> Result<BTreeMap<(String, String), Duration>, String> {
+    let mut latency = BTreeMap::new();
+    for a in regions {
+        for b in regions {
+            if a == b {
+                continue;
+            }
+            let ms = rtt
+                .get(a)
+                .and_then(|row| row.get(b))
+                .or_else(|| rtt.get(b).and_then(|row| row.get(a)))
+                .copied()
+                .ok_or_else(|| {
+                    format!(
+                        "no round-trip time for {a} ⇄ {b}: add regions.rtt_ms.{a}.{b} (0 for none) or a catalogue that lists the pair"
+                    )
+                })?;
+            if !(0.0..=10_000.0).contains(&ms) {
+                return Err(format!(
+                    "rtt_ms.{a}.{b} must be between 0 and 10000 ms, got {ms}"
+                ));
+            }
+            latency.insert(
+                (a.clone(), b.clone()),
+                Duration::from_secs_f64(ms / 2.0 / 1000.0),
+            );
+        }
+    }
+    Ok(latency)
+}
+
+/// The times that bound the drill and pace its regions.
+struct Times {
+    duration: Duration,
+    settle: Duration,
+    sample_interval: Duration,
+    max_clock_offset: Duration,
+    tombstone_retain: Duration,
+    repair_interval: Duration,
+    sync_interval: Duration,
+    jitter: Duration,
+}
+
+fn times(file: &File) -> Result<Times, String> {
+    let duration = duration_field("duration", &file.duration)?;
+    if duration.is_zero() || duration > MAX_DURATION {
+        return Err(format!(
+            "duration must be between 1ms and {} s, got {}",
+            MAX_DURATION.as_secs(),
+            file.duration
+        ));
+    }
+    let settle = duration_field("settle", &file.settle)?;
+    if settle > MAX_DURATION {
+        return Err(format!(
+            "settle must be at most {} s, got {}",
+            MAX_DURATION.as_secs(),
+            file.settle
+        ));
+    }
+    let sample_interval = duration_field("sample_interval", &file.sample_interval)?;
+    if sample_interval < Duration::from_millis(10) || sample_interval > Duration::from_secs(60) {
+        return Err(format!(
+            "sample_interval must be between 10ms and 60s, got {}",
+            file.sample_interval
+        ));
+    }
+    let max_clock_offset = duration_field("max_clock_offset", &file.max_clock_offset)?;
+    if max_clock_offset < Duration::from_millis(1) || max_clock_offset > Duration::from_secs(60) {
+        return Err(format!(
+            "max_clock_offset must be between 1ms and 60s, got {}",
+            file.max_clock_offset
+        ));
+    }
+    let tombstone_retain = duration_field("tombstone_retain", &file.tombstone_retain)?;
+    if tombstone_retain.subsec_nanos() != 0 || tombstone_retain > Duration::from_secs(7 * 86_400) {
+        return Err(format!(
+            "tombstone_retain must be whole seconds, at most 7 days (10080m), got {}",
+            file.tombstone_retain
+        ));
+    }
+    let repair_interval = duration_field("repair_interval", &file.repair_interval)?;
+    if repair_interval < Duration::from_millis(100) || repair_interval > Duration::from_secs(3600) {
+        return Err(format!(
+            "repair_interval must be between 100ms and 60m, got {}",
+            file.repair_interval
+        ));
+    }
+    let sync_interval = duration_field("sync_interval", &file.sync_interval)?;
+    if sync_interval < Duration::from_millis(10) || sync_interval > Duration::from_secs(3600) {
+        return Err(format!(
+            "sync_interval must be between 10ms and 60m, got {}",
+            file.sync_interval
+        ));
+    }
+    let jitter = match &file.network.jitter {
+        Some(j) => duration_field("network.jitter", j)?,
+        None => Duration::ZERO,
+    };
+    Ok(Times {
+        duration,
+        settle,
+        sample_interval,
+        max_clock_offset,
+        tombstone_retain,
+        repair_interval,
+        sync_interval,
+        jitter,
+    })
+}
+
+/// The workload section, checked against its limits; the table's replicas
+/// must be among `regions`.
+fn workload(w: &WorkloadSection, regions: &[String]) -> Result<Workload, String> {
+    let workload = Workload {
+        table: w.table.clone(),
+        rate_per_region: w.rate_per_region,
+        keys: w.keys,
+        keys_dist: match (w.distribution.as_str(), w.zipf_s) {
+            ("uniform", None) => KeyDistribution::Uniform,
+            ("uniform", Some(_)) => {
+                return Err("workload.zipf_s is only for distribution = \"zipf\"".into());
+            }
+            ("zipf", Some(s)) if s > 0.0 && s <= 10.0 => KeyDistribution::Zipf(s),
+            ("zipf", Some(s)) => {
+                return Err(format!("workload.zipf_s must be in (0, 10], got {s}"));
+            }
+            ("zipf", None) => return Err("workload.zipf_s is required for zipf".into()),
+            (other, _) => {
+                return Err(format!(
+                    "workload.distribution must be \"uniform\" or \"zipf\", got {other:?}"
+                ));
+            }
+        },
+        mix: w.mix,
+        item_bytes: w.item_bytes,
+        concurrency: w.concurrency,
+        indexes: w.indexes,
+        ttl: w.ttl,
+        stream: match w.stream.as_deref() {
+            None => None,
+            Some(v @ ("NEW_IMAGE" | "NEW_AND_OLD_IMAGES")) => Some(v.to_string()),
+            Some(other) => {
+                return Err(format!(
+                    "workload.stream must be \"NEW_IMAGE\" or \"NEW_AND_OLD_IMAGES\" (a replay needs the new image), got {other:?}"
+                ));
+            }
+        },
+        replicas: match &w.replicas {
+            None => regions.to_vec(),
+            Some(r) if r.is_empty() => {
+                return Err("workload.replicas must name at least one region".into());
+            }
+            Some(r) => {
+                if let Some(x) = r.iter().find(|x| !regions.contains(x)) {
+                    return Err(format!(
+                        "workload.replicas: {x:?} is not one of the scenario's regions ({})",
+                        regions.join(", ")
+                    ));
+                }
+                r.clone()
+            }
+        },
+    };
+    meridian_core::schema::validate_table_name(&workload.table)
+        .map_err(|e| format!("workload.table: {e}"))?;
+    if workload.rate_per_region == 0 || workload.rate_per_region > MAX_RATE_PER_REGION {
+        return Err(format!(
+            "workload.rate_per_region must be between 1 and {MAX_RATE_PER_REGION}, got {}",
+            workload.rate_per_region
+        ));
+    }
+    if workload.keys == 0 || workload.keys > MAX_KEYS {
+        return Err(format!(
+            "workload.keys must be between 1 and {MAX_KEYS}, got {}",
+            workload.keys
+        ));
+    }
+    let m = workload.mix;
+    if [m.put, m.update, m.delete, m.get, m.transact]
+        .into_iter()
+        .map(u64::from)
+        .sum::<u64>()
+        == 0
+    {
+        return Err("workload.mix needs at least one non-zero weight".into());
+    }
+    if workload.item_bytes < 16 || workload.item_bytes > MAX_ITEM_BYTES {
+        return Err(format!(
+            "workload.item_bytes must be between 16 and {MAX_ITEM_BYTES}, got {}",
+            workload.item_bytes
+        ));
+    }
+    if workload.concurrency == 0 || workload.concurrency > 1024 {
+        return Err(format!(
+            "workload.concurrency must be between 1 and 1024, got {}",
+            workload.concurrency
+        ));
+    }
+    Ok(workload)
+}

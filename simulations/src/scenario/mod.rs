@@ -1,0 +1,215 @@
+//! Scenario files (`simulations/*.toml`): regions and their latencies, a
+//! workload, a duration and a timeline of fault events. The same file drives
+//! a live drill and a simulated one.
+//!
+//! Durations are written `"250ms"`, `"10s"` or `"2m"`. Latencies in a
+//! scenario are one-way; a catalogue lists round-trip times, halved here.
+//!
+//! [`Action`] is the one fault vocabulary: scenario events parse into it,
+//! and so do the arguments of `meridian net`, and the live executor
+//! (`meridian_cluster::faults`) applies it to a running cluster.
+//!
+//! - [`model`]: what a scenario is, once checked;
+//! - [`action`]: the fault vocabulary and the links an event covers;
+//! - `file`: the TOML file as written, before any check;
+//! - `load`: reading a file and checking it into a [`Scenario`];
+//! - `events`: each event parsed, and the timeline checked as a whole;
+//! - [`units`]: durations and clock offsets as written;
+//! - [`limits`]: the bounds a scenario is held to.
+
+pub mod action;
+mod events;
+mod file;
+pub mod limits;
+mod load;
+pub mod model;
+pub mod units;
+
+pub use action::{Action, Distribution, PartitionKind, arrow, directed, isolating};
+pub use limits::*;
+pub use load::ScenarioError;
+pub use model::{Durability, Event, KeyDistribution, Mix, Scenario, Workload};
+pub use units::{MAX_SKEW, parse_duration, parse_offset};
+
+#[cfg(test)]
+mod tests {
+    use std::collections::BTreeMap;
+    use std::time::Duration;
+
+    use super::*;
+
+    const BASE: &str = r#"
+        name = "t"
+        duration = "10s"
+        [regions]
+        names = ["a", "b", "c"]
+        rtt_ms = { a = { b = 80, c = 20 }, b = { c = 0 } }
+        [workload]
+        rate_per_region = 100
+        keys = 50
+        mix = { put = 1 }
+    "#;
+
+    fn parse(extra: &str) -> Result<Scenario, String> {
+        Scenario::parse(&format!("{BASE}\n{extra}"), &BTreeMap::new())
+    }
+
+    #[test]
+    fn durability_sync_interval_and_transactions() {
+        let top = |lines: &str| {
+            Scenario::parse(
+                &BASE.replacen("[regions]", &format!("{lines}\n[regions]"), 1),
+                &BTreeMap::new(),
+            )
+        };
+        let s = parse("").unwrap();
+        assert_eq!(s.durability, Durability::Full);
+        assert_eq!(s.sync_interval, Duration::from_secs(1));
+        assert_eq!(s.workload.mix.transact, 0);
+        let s = top("durability = \"normal\"\nsync_interval = \"250ms\"").unwrap();
+        assert_eq!(s.durability, Durability::Normal);
+        assert_eq!(s.sync_interval, Duration::from_millis(250));
+        assert!(top("durability = \"off\"").is_err());
+        assert!(
+            top("sync_interval = \"1ms\"")
+                .unwrap_err()
+                .contains("sync_interval")
+        );
+        let only = Scenario::parse(
+            &BASE.replace("mix = { put = 1 }", "mix = { transact = 1 }"),
+            &BTreeMap::new(),
+        )
+        .unwrap();
+        assert_eq!(only.workload.mix.transact, 1);
+    }
+
+    #[test]
+    fn recreate_names_a_region_of_the_table() {
+        let s = parse("[[event]]\nat = \"2s\"\naction = \"recreate\"\nregion = \"b\"").unwrap();
+        assert_eq!(s.events[0].action, Action::Recreate { region: "b".into() });
+        assert_eq!(s.events[0].action.name(), "recreate");
+        assert!(parse("[[event]]\nat = \"2s\"\naction = \"recreate\"").is_err());
+        assert!(parse("[[event]]\nat = \"2s\"\naction = \"recreate\"\nregion = \"zz\"").is_err());
+    }
+
+    #[test]
+    fn durations() {
+        assert_eq!(parse_duration("250ms"), Ok(Duration::from_millis(250)));
+        assert_eq!(parse_duration("1.5s"), Ok(Duration::from_millis(1500)));
+        assert_eq!(parse_duration("2m"), Ok(Duration::from_secs(120)));
+        assert_eq!(parse_duration("0"), Ok(Duration::ZERO));
+        assert!(parse_duration("10").unwrap_err().contains("unit"));
+        assert!(parse_duration("5h").unwrap_err().contains("unknown unit"));
+        // What `meridian net` accepted too: microseconds, and exact tenths.
+        assert_eq!(parse_duration("250us"), Ok(Duration::from_micros(250)));
+        assert_eq!(parse_duration("0.1s"), Ok(Duration::from_millis(100)));
+        assert_eq!(parse_duration("10 s"), Ok(Duration::from_secs(10)));
+        assert_eq!(parse_offset("+300ms"), Ok(300_000));
+        assert_eq!(parse_offset("-1.5s"), Ok(-1_500_000));
+        assert!(parse_offset("-1500m").unwrap_err().contains("one day"));
+    }
+
+    #[test]
+    fn rtt_is_halved_and_symmetric() {
+        let s = parse("").unwrap();
+        let l = |a: &str, b: &str| s.latency[&(a.to_string(), b.to_string())];
+        assert_eq!(l("a", "b"), Duration::from_millis(40));
+        assert_eq!(l("b", "a"), Duration::from_millis(40));
+        assert_eq!(l("c", "a"), Duration::from_millis(10));
+        assert_eq!(l("b", "c"), Duration::ZERO);
+        let err =
+            Scenario::parse(&BASE.replace(", b = { c = 0 }", ""), &BTreeMap::new()).unwrap_err();
+        assert!(err.contains("b ⇄ c"), "{err}");
+        let err = Scenario::parse(
+            &BASE.replace("name = \"t\"", "name = \"../x\""),
+            &BTreeMap::new(),
+        )
+        .unwrap_err();
+        assert!(err.starts_with("name must be"), "{err}");
+    }
+
+    #[test]
+    fn events_are_sorted_and_validated() {
+        let s = parse(
+            r#"
+            [[event]]
+            at = "5s"
+            action = "heal"
+            [[event]]
+            at = "1s"
+            action = "partition"
+            from = "a"
+            to = "b"
+            both = true
+            "#,
+        )
+        .unwrap();
+        assert_eq!(s.events[0].action.name(), "partition");
+        assert_eq!(s.events[0].action.label(), "partition a ⇄ b (blackhole)");
+        let err = parse("[[event]]\nat = \"1s\"\naction = \"crash\"\nregion = \"zz\"").unwrap_err();
+        assert!(
+            err.contains("event[0].region") && err.contains("zz"),
+            "{err}"
+        );
+        let err = parse("[[event]]\nat = \"11s\"\naction = \"heal\"").unwrap_err();
+        assert!(err.contains("after the end"), "{err}");
+        let err =
+            parse("[[event]]\nat = \"1s\"\naction = \"restart\"\nregion = \"a\"").unwrap_err();
+        assert!(err.contains("without a crash"), "{err}");
+        let err = parse(
+            "[[event]]\nat = \"1s\"\naction = \"flap\"\nfrom = \"a\"\nto = \"b\"\nperiod = \"1s\"\ndown = \"2s\"",
+        )
+        .unwrap_err();
+        assert!(err.contains("down < period"), "{err}");
+    }
+
+    #[test]
+    fn repair_settings_default_to_the_regions_and_are_bounded() {
+        let s = parse("").unwrap();
+        assert_eq!(s.repair_interval, Duration::from_secs(30));
+        assert_eq!(s.tombstone_retain, Duration::from_secs(3600));
+        let with = |extra: &str| {
+            Scenario::parse(
+                &BASE.replace(
+                    "duration = \"10s\"",
+                    &format!("duration = \"10s\"\n{extra}"),
+                ),
+                &BTreeMap::new(),
+            )
+        };
+        let s = with("tombstone_retain = \"5s\"\nrepair_interval = \"2s\"").unwrap();
+        assert_eq!(s.tombstone_retain, Duration::from_secs(5));
+        assert_eq!(s.repair_interval, Duration::from_secs(2));
+        let err = with("tombstone_retain = \"1500ms\"").unwrap_err();
+        assert!(
+            err.contains("tombstone_retain") && err.contains("whole seconds"),
+            "{err}"
+        );
+        let err = with("tombstone_retain = \"10081m\"").unwrap_err();
+        assert!(err.contains("7 days"), "{err}");
+        let err = with("repair_interval = \"50ms\"").unwrap_err();
+        assert!(
+            err.contains("repair_interval") && err.contains("100ms"),
+            "{err}"
+        );
+    }
+
+    #[test]
+    fn workload_limits_name_the_field() {
+        let err = Scenario::parse(
+            &BASE.replace("rate_per_region = 100", "rate_per_region = 0"),
+            &BTreeMap::new(),
+        )
+        .unwrap_err();
+        assert!(err.contains("workload.rate_per_region"), "{err}");
+        let err = Scenario::parse(
+            &BASE.replace(
+                "mix = { put = 1 }",
+                "mix = { put = 1 }\ndistribution = \"zipf\"",
+            ),
+            &BTreeMap::new(),
+        )
+        .unwrap_err();
+        assert!(err.contains("zipf_s"), "{err}");
+    }
+}

@@ -1,0 +1,135 @@
+//! What a scenario is once read and checked: its regions and their
+//! latencies, the workload, the times that bound the drill, and the
+//! timeline of events, every time in [`Duration`]s.
+
+use std::collections::BTreeMap;
+use std::time::Duration;
+
+use serde::Deserialize;
+
+use super::action::{Action, Distribution};
+
+/// A scenario, validated, with every time in [`Duration`]s.
+#[derive(Clone, Debug, PartialEq)]
+pub struct Scenario {
+    pub name: String,
+    pub description: String,
+    pub regions: Vec<String>,
+    /// One-way base latency per directed pair `(from, to)`.
+    pub latency: BTreeMap<(String, String), Duration>,
+    /// Jitter added on every link, and its distribution.
+    pub jitter: Duration,
+    pub distribution: Distribution,
+    pub workload: Workload,
+    pub duration: Duration,
+    /// Longest wait for convergence once the workload stops.
+    pub settle: Duration,
+    pub sample_interval: Duration,
+    /// Drift guard of every region.
+    pub max_clock_offset: Duration,
+    /// How long every region keeps a tombstone before it may purge it
+    /// (once every region holds it: docs/repair.md, "Purging tombstones").
+    pub tombstone_retain: Duration,
+    /// How often every region runs a repair round with every peer.
+    pub repair_interval: Duration,
+    /// What a `crash` costs a region's disk. Under [`Durability::Normal`]
+    /// a simulated crash is a power loss: the region comes back with its
+    /// files as they stood at its last sync point, having lost the commits
+    /// made since, as SQLite's `synchronous=NORMAL` allows.
+    pub durability: Durability,
+    /// How far apart the sync points of a simulated power loss are: the
+    /// longest stretch of commits one can take.
+    pub sync_interval: Duration,
+    /// Sorted by time; ties keep file order.
+    pub events: Vec<Event>,
+}
+
+/// How durable an acknowledged write is in the drill's regions, as a
+/// cluster file's `durability` says (docs/store.md).
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Durability {
+    /// Every commit is synced: a crash loses nothing acknowledged.
+    #[default]
+    Full,
+    /// Commits are synced at checkpoints only: a power loss may take the
+    /// last ones (a simulated crash does; a live one is a kill, which
+    /// loses nothing).
+    Normal,
+}
+
+impl Durability {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Durability::Full => "full",
+            Durability::Normal => "normal",
+        }
+    }
+}
+
+#[derive(Clone, Debug, PartialEq)]
+pub struct Workload {
+    pub table: String,
+    /// Operations per second started in each region.
+    pub rate_per_region: u32,
+    pub keys: u64,
+    pub keys_dist: KeyDistribution,
+    /// Relative weights of put, update, delete and get.
+    pub mix: Mix,
+    /// Approximate size of a written item, bytes.
+    pub item_bytes: usize,
+    /// Requests in flight per region at most; past that, the workload falls
+    /// behind its rate instead of piling up.
+    pub concurrency: usize,
+    /// The regions that hold the table when the drill starts, and run the
+    /// workload: every region unless the file names some. Each other
+    /// region joins with an `add-replica` event.
+    pub replicas: Vec<String>,
+    /// The table's change stream, when the drill checks it: its view type
+    /// (`NEW_IMAGE` or `NEW_AND_OLD_IMAGES`, which keep what a replay
+    /// needs). Each region's stream, replayed from the start, must give
+    /// its final items (docs/streams.md).
+    pub stream: Option<String>,
+    /// The table has the drill's secondary indexes, whose keys the writes
+    /// move between partitions; each region's indexes must equal a
+    /// recomputation from its items, and agree across regions
+    /// (docs/indexes.md).
+    pub indexes: bool,
+    /// The table has TTL on, and one put in four (those made early enough
+    /// that their time passes before the workload ends) carries an expiry
+    /// one to two seconds ahead, so the regions' reapers delete them
+    /// during the run. The checker takes an expired item's absence, or a
+    /// TTL tombstone no client saw, as the expiry it is, and an expired
+    /// item still live at the end as a failure.
+    pub ttl: bool,
+}
+
+#[derive(Clone, Copy, Debug, PartialEq)]
+pub enum KeyDistribution {
+    Uniform,
+    /// Key `k` (1-based rank) is chosen with probability ∝ 1 / k^s.
+    Zipf(f64),
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Mix {
+    #[serde(default)]
+    pub put: u32,
+    #[serde(default)]
+    pub update: u32,
+    #[serde(default)]
+    pub delete: u32,
+    #[serde(default)]
+    pub get: u32,
+    /// Multi-item writes: 2 to 4 distinct keys put or deleted in one
+    /// request, committed together and replicated as one unit.
+    #[serde(default)]
+    pub transact: u32,
+}
+
+#[derive(Clone, Debug, PartialEq)]
+pub struct Event {
+    pub at: Duration,
+    pub action: Action,
+}
