@@ -139,10 +139,13 @@ def check_steps(doc, text, problems):
         files = []
         for code in re.findall(r"`([^`\n]+)`", step):
             if PATH.match(code) and code.endswith(".rs"):
-                known[Path(code).name] = code
+                known[code] = code
                 files.append(ROOT / code)
-            elif RUST_FILE.match(code) and code in known:
-                files.append(ROOT / known[code])
+            elif code.endswith(".rs"):
+                # a bare name or a tail (`bridge/writer.rs`) of a full path
+                # given before
+                full = [k for k in known.values() if k == code or k.endswith("/" + code)]
+                files.extend(ROOT / k for k in full)
         if not files:
             continue
         title = re.match(r"\s*(\d+\. \*\*[^*]+\*\*)", step)

@@ -89,11 +89,17 @@ mod tests {
         let mean = total.as_secs_f64() / n as f64;
         // Exponential capped at 5 means: mean (1 - e^-5) ≈ 0.993 of it.
         let want = MEAN.as_secs_f64() * (1.0 - (-CAP).exp());
-        assert!((mean - want).abs() < want * 0.05, "mean {mean} against {want}");
+        assert!(
+            (mean - want).abs() < want * 0.05,
+            "mean {mean} against {want}"
+        );
     }
 
     #[test]
     fn no_jitter_is_no_jitter() {
-        assert_eq!(at(1, "a", "b", Duration::from_secs(3), Duration::ZERO), Duration::ZERO);
+        assert_eq!(
+            at(1, "a", "b", Duration::from_secs(3), Duration::ZERO),
+            Duration::ZERO
+        );
     }
 }

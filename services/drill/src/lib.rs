@@ -19,6 +19,7 @@ mod checks;
 pub mod collect;
 mod disaster;
 pub mod driver;
+mod jitter;
 mod join;
 pub mod live;
 mod probe;

@@ -9,9 +9,12 @@
 //! are queued by the driver and applied between simulation steps; the same
 //! seed therefore replays the same run, and `report.json` is byte-identical.
 //!
+//! Link jitter is set once per millisecond of virtual time from the seed,
+//! the link and the time ([`crate::jitter`]), never drawn per message from
+//! turmoil's shared random stream, so traffic cannot shift it.
+//!
 //! Differences from live drills, by construction of turmoil's network:
-//! jitter is exponential (turmoil's latency curve) whatever the scenario's
-//! distribution; a `refuse` partition drops segments like a blackhole; and
+//! jitter is exponential whatever the scenario's distribution; a `refuse` partition drops segments like a blackhole; and
 //! bandwidth limits and packet loss are not simulated (those events fail
 //! and say so in the report).
 
@@ -443,9 +446,12 @@ pub fn run(scenario: &Scenario, seed: u64, dir: &Path) -> Result<Report, SimErro
         });
     }
 
+    // Each link's (base latency, mean jitter), by host pair in name order:
+    // turmoil's latency is per pair, the same both ways.
+    let mut links: BTreeMap<(String, String), (Duration, Duration)> = BTreeMap::new();
     for ((a, b), latency) in &scenario.latency {
         if a < b {
-            set_latency(&sim, a, b, *latency, scenario.jitter);
+            links.insert(pair(a, b), (*latency, scenario.jitter));
         }
     }
 
@@ -525,7 +531,9 @@ pub fn run(scenario: &Scenario, seed: u64, dir: &Path) -> Result<Report, SimErro
                     to,
                     latency,
                     jitter,
-                } => set_latency(&sim, &from, &to, latency, jitter),
+                } => {
+                    links.insert(pair(&from, &to), (latency, jitter));
+                }
                 Command::Block(a, b) => {
                     partitions.insert((a, b));
                 }
@@ -597,6 +605,11 @@ pub fn run(scenario: &Scenario, seed: u64, dir: &Path) -> Result<Report, SimErro
             }
         }
         // The directed links that should be cut now.
+        for ((a, b), (latency, mean)) in &links {
+            let delay = *latency + crate::jitter::at(seed, a, b, now, *mean);
+            sim.set_link_latency(a.as_str(), b.as_str(), delay);
+            sim.set_link_max_message_latency(a.as_str(), b.as_str(), delay);
+        }
         let mut want = partitions.clone();
         for (link, (since, period, down)) in &flaps {
             let phase = (now - *since).as_nanos() % period.as_nanos().max(1);
@@ -669,11 +682,13 @@ fn power_loss(data_dir: &Path) -> std::io::Result<()> {
     Ok(())
 }
 
-/// Sets a pair's latency: `latency` plus turmoil's exponential jitter with a
-/// mean of about `jitter` (its curve has mean 1/5 of the range).
-fn set_latency(sim: &turmoil::Sim<'_>, a: &str, b: &str, latency: Duration, jitter: Duration) {
-    sim.set_link_latency(a, b, latency);
-    sim.set_link_max_message_latency(a, b, latency + jitter * 5);
+/// A host pair in name order: turmoil's links are per pair.
+fn pair(a: &str, b: &str) -> (String, String) {
+    if a <= b {
+        (a.to_string(), b.to_string())
+    } else {
+        (b.to_string(), a.to_string())
+    }
 }
 
 fn sim_channel(host: &str) -> tonic::transport::Channel {
