@@ -1,7 +1,7 @@
 #!/usr/bin/env python3
 """Fails when a source file's code, before its `#[cfg(test)]` module, runs
 past 1,000 lines: past that a file holds more than one job, and the split
-along its own sections is due (docs/architecture.md, "Where things live").
+along its own sections is due (docs/architecture.md, "Keeping the shape").
 Test binaries (`tests/`) and benches are not counted.
 
 Usage: python3 .ci/long-files.py [--max N]

@@ -262,7 +262,11 @@ const JOINED: &str = r#"
 
 #[test]
 fn a_region_that_joins_a_busy_table_fills_turns_active_and_loses_nothing() {
-    let a = replayed(JOINED, 11);
+    // How many heads the fill's rounds copy, rather than the peers' logs
+    // deliver first, is a race with two modes over seeds (about 90 or
+    // about 240 here, seeds 1 to 5); this seed is in the upper one, where
+    // the check below says the rounds carried a busy table.
+    let a = replayed(JOINED, 2);
     assert!(a.verdict.ok, "{:#?}", a.verdict);
     let [j] = a.joins.as_slice() else {
         panic!("one join expected: {:#?}", a.joins);
