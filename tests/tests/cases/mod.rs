@@ -12,6 +12,8 @@ use std::panic::{AssertUnwindSafe, catch_unwind};
 
 use futures::FutureExt;
 
+mod refusals;
+
 /// The cases of one test, run in order; their failures, kept.
 #[derive(Default)]
 pub struct Cases {

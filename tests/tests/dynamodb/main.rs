@@ -24,6 +24,8 @@ use aws_sdk_dynamodb::types::{
     StreamSpecification, StreamViewType, TableStatus, Tag, TimeToLiveSpecification,
     TimeToLiveStatus, TransactGetItem, TransactWriteItem, Update, WriteRequest,
 };
+use futures::FutureExt;
+use futures::future::LocalBoxFuture;
 use meridian_cluster::http;
 use meridian_core::AttrValue;
 use meridian_tests::{TestCluster, poll_until};

@@ -17,6 +17,9 @@ use aws_sdk_dynamodb::types::{
     ScalarAttributeType, WriteRequest,
 };
 
+mod refusals;
+pub use refusals::*;
+
 pub type Item = HashMap<String, AttributeValue>;
 
 /// An SDK client for one region's endpoint: plain HTTP, dummy credentials.
@@ -75,13 +78,7 @@ pub fn expect_code<T: Debug, E: ProvideErrorMetadata + Debug, R: Debug>(
     code: &str,
     what: &str,
 ) -> String {
-    match r {
-        Ok(v) => panic!("{what}: expected {code}, got success {v:?}"),
-        Err(e) => {
-            assert_eq!(e.code(), Some(code), "{what}: {e:?}");
-            e.message().unwrap_or_default().to_string()
-        }
-    }
+    expect_refused(outcome(r), code, what)
 }
 
 #[track_caller]
@@ -91,10 +88,7 @@ pub fn expect_validation<T: Debug, E: ProvideErrorMetadata + Debug, R: Debug>(
     what: &str,
 ) {
     let msg = expect_code(r, "ValidationException", what);
-    assert!(
-        msg.contains(contains),
-        "{what}: message {msg:?} should contain {contains:?}"
-    );
+    Says::Has(contains).check(&msg, what);
 }
 
 /// A CreateTable request for `name`, on demand, keyed by `pk` (and `sk`),
