@@ -347,22 +347,8 @@ async fn items_are_put_read_updated_and_deleted_with_return_values() {
             },
         )
         .await;
-    cases
-        .run("a bare reserved word", async {
-            expect_validation(
-                c.get_item()
-                    .table_name("users")
-                    .key("id", s("ann"))
-                    .projection_expression("name")
-                    .send()
-                    .await,
-                "reserved keyword",
-                "a bare reserved word",
-            );
-        })
-        .await;
-
-    // A missing item is no Item; a wrong key is a validation error.
+    // A missing item is no Item; a wrong key is a validation error, as is a
+    // bare reserved word.
     cases
         .run("a missing item is no Item", async {
             let none = c
@@ -375,46 +361,34 @@ async fn items_are_put_read_updated_and_deleted_with_return_values() {
             assert!(none.item().is_none());
         })
         .await;
-    cases
-        .run("GetItem with the wrong key attribute", async {
-            expect_validation(
-                c.get_item()
-                    .table_name("users")
-                    .key("uid", s("ann"))
-                    .send()
-                    .await,
-                "The provided key element does not match the schema",
-                "GetItem with the wrong key attribute",
-            );
-        })
-        .await;
-    cases
-        .run("GetItem with a key of the wrong type", async {
-            expect_validation(
-                c.get_item()
-                    .table_name("users")
-                    .key("id", n(1))
-                    .send()
-                    .await,
-                "The provided key element does not match the schema",
-                "GetItem with a key of the wrong type",
-            );
-        })
-        .await;
-    cases
-        .run("GetItem with an extra key attribute", async {
-            expect_validation(
-                c.get_item()
-                    .table_name("users")
-                    .key("id", s("ann"))
-                    .key("age", n(30))
-                    .send()
-                    .await,
-                "The provided key element does not match the schema",
-                "GetItem with an extra key attribute",
-            );
-        })
-        .await;
+    let get_ann = || c.get_item().table_name("users");
+    let wrong_key = Says::Has("The provided key element does not match the schema");
+    let refused: [Refusal; 4] = [
+        (
+            "a bare reserved word",
+            ask(get_ann()
+                .key("id", s("ann"))
+                .projection_expression("name")
+                .send()),
+            Says::Has("reserved keyword"),
+        ),
+        (
+            "GetItem with the wrong key attribute",
+            ask(get_ann().key("uid", s("ann")).send()),
+            wrong_key,
+        ),
+        (
+            "GetItem with a key of the wrong type",
+            ask(get_ann().key("id", n(1)).send()),
+            wrong_key,
+        ),
+        (
+            "GetItem with an extra key attribute",
+            ask(get_ann().key("id", s("ann")).key("age", n(30)).send()),
+            wrong_key,
+        ),
+    ];
+    cases.refused("ValidationException", refused).await;
 
     // PutItem replacing returns the old image with ALL_OLD; ALL_NEW is refused.
     let bob = item([("id", s("ann")), ("name", s("Bob"))]);
@@ -480,44 +454,34 @@ async fn items_are_put_read_updated_and_deleted_with_return_values() {
             .return_values(r)
             .send()
     };
-    cases
-        .run("NONE", async {
-            let none = rv(ReturnValue::None).await.unwrap();
-            assert!(none.attributes().is_none(), "NONE: {none:?}");
-        })
-        .await;
-    cases
-        .run("ALL_OLD", async {
-            let old = rv(ReturnValue::AllOld).await.unwrap();
-            assert_item(
-                old.attributes(),
-                &item([("id", s("cat")), ("lives", n(8)), ("name", s("Tom"))]),
-                "ALL_OLD",
-            );
-        })
-        .await;
-    cases
-        .run("UPDATED_OLD", async {
-            let uold = rv(ReturnValue::UpdatedOld).await.unwrap();
-            assert_item(uold.attributes(), &item([("lives", n(7))]), "UPDATED_OLD");
-        })
-        .await;
-    cases
-        .run("UPDATED_NEW", async {
-            let unew = rv(ReturnValue::UpdatedNew).await.unwrap();
-            assert_item(unew.attributes(), &item([("lives", n(5))]), "UPDATED_NEW");
-        })
-        .await;
-    cases
-        .run("ALL_NEW", async {
-            let all_new = rv(ReturnValue::AllNew).await.unwrap();
-            assert_item(
-                all_new.attributes(),
-                &item([("id", s("cat")), ("lives", n(4)), ("name", s("Tom"))]),
-                "ALL_NEW",
-            );
-        })
-        .await;
+    // Each update takes a life; what it returns, by ReturnValues.
+    let tom = |lives: i64| item([("id", s("cat")), ("lives", n(lives)), ("name", s("Tom"))]);
+    let returns = [
+        ("NONE", ReturnValue::None, None),
+        ("ALL_OLD", ReturnValue::AllOld, Some(tom(8))),
+        (
+            "UPDATED_OLD",
+            ReturnValue::UpdatedOld,
+            Some(item([("lives", n(7))])),
+        ),
+        (
+            "UPDATED_NEW",
+            ReturnValue::UpdatedNew,
+            Some(item([("lives", n(5))])),
+        ),
+        ("ALL_NEW", ReturnValue::AllNew, Some(tom(4))),
+    ];
+    for (name, r, want) in returns {
+        cases
+            .run(name, async {
+                let out = rv(r).await.unwrap();
+                match want {
+                    None => assert!(out.attributes().is_none(), "{name}: {out:?}"),
+                    Some(want) => assert_item(out.attributes(), &want, name),
+                }
+            })
+            .await;
+    }
     cases
         .run("updating a key attribute", async {
             expect_validation(
@@ -601,19 +565,20 @@ async fn update_table_changes_billing_throughput_and_stream_everywhere() {
         })
         .await;
     // A table with no throughput under PROVISIONED, or with one on demand, is refused.
-    cases.run("provisioned without throughput", async {
-        expect_validation(
-            create_table_request(&cs[0], "bad1", ("pk", ScalarAttributeType::S), None)
-                .billing_mode(BillingMode::Provisioned)
-                .send()
-                .await,
-            "ReadCapacityUnits and WriteCapacityUnits must both be specified when BillingMode is PROVISIONED",
+    let create =
+        |name: &str| create_table_request(&cs[0], name, ("pk", ScalarAttributeType::S), None);
+    let no_throughput = Says::Has(
+        "ReadCapacityUnits and WriteCapacityUnits must both be specified when BillingMode is PROVISIONED",
+    );
+    let refused: [Refusal; 4] = [
+        (
             "provisioned without throughput",
-        );
-    }).await;
-    cases.run("on demand with throughput", async {
-        expect_validation(
-            create_table_request(&cs[0], "bad2", ("pk", ScalarAttributeType::S), None)
+            ask(create("bad1").billing_mode(BillingMode::Provisioned).send()),
+            no_throughput,
+        ),
+        (
+            "on demand with throughput",
+            ask(create("bad2")
                 .provisioned_throughput(
                     ProvisionedThroughput::builder()
                         .read_capacity_units(1)
@@ -621,39 +586,30 @@ async fn update_table_changes_billing_throughput_and_stream_everywhere() {
                         .build()
                         .unwrap(),
                 )
-                .send()
-                .await,
-            "Neither ReadCapacityUnits nor WriteCapacityUnits can be specified when BillingMode is PAY_PER_REQUEST",
-            "on demand with throughput",
-        );
-    }).await;
-    cases.run("no billing mode, so provisioned, without throughput", async {
-        expect_validation(
-            create_table_request(&cs[0], "bad4", ("pk", ScalarAttributeType::S), None)
-                .set_billing_mode(None)
-                .send()
-                .await,
-            "ReadCapacityUnits and WriteCapacityUnits must both be specified when BillingMode is PROVISIONED",
+                .send()),
+            Says::Has(
+                "Neither ReadCapacityUnits nor WriteCapacityUnits can be specified when BillingMode is PAY_PER_REQUEST",
+            ),
+        ),
+        (
             "no billing mode, so provisioned, without throughput",
-        );
-    }).await;
-    cases
-        .run("a stream without a view type", async {
-            expect_validation(
-                create_table_request(&cs[0], "bad3", ("pk", ScalarAttributeType::S), None)
-                    .stream_specification(
-                        StreamSpecification::builder()
-                            .stream_enabled(true)
-                            .build()
-                            .unwrap(),
-                    )
-                    .send()
-                    .await,
-                "Table is being created with a stream enabled, UpdateViewType is required",
-                "a stream without a view type",
-            );
-        })
-        .await;
+            ask(create("bad4").set_billing_mode(None).send()),
+            no_throughput,
+        ),
+        (
+            "a stream without a view type",
+            ask(create("bad3")
+                .stream_specification(
+                    StreamSpecification::builder()
+                        .stream_enabled(true)
+                        .build()
+                        .unwrap(),
+                )
+                .send()),
+            Says::Has("Table is being created with a stream enabled, UpdateViewType is required"),
+        ),
+    ];
+    cases.refused("ValidationException", refused).await;
 
     let describe = |c: &Client| {
         let c = c.clone();
@@ -716,35 +672,28 @@ async fn update_table_changes_billing_throughput_and_stream_everywhere() {
         )
         .await;
     // The same throughput again is refused, naming both figures.
-    cases.run("unchanged throughput", async {
-        expect_validation(
-            update()
-                .provisioned_throughput(throughput(10, 6))
-                .send()
-                .await,
-            "The provisioned throughput for the table will not change. The requested value equals the current value. Current ReadCapacityUnits provisioned for the table: 10. Requested ReadCapacityUnits: 10.",
+    let refused: [Refusal; 3] = [
+        (
             "unchanged throughput",
-        );
-    }).await;
-    cases.run("zero read units", async {
-        expect_validation(
-            update()
-                .provisioned_throughput(throughput(0, 6))
-                .send()
-                .await,
-            "Value '0' at 'provisionedThroughput.readCapacityUnits' failed to satisfy constraint: Member must have value greater than or equal to 1",
+            ask(update().provisioned_throughput(throughput(10, 6)).send()),
+            Says::Has(
+                "The provisioned throughput for the table will not change. The requested value equals the current value. Current ReadCapacityUnits provisioned for the table: 10. Requested ReadCapacityUnits: 10.",
+            ),
+        ),
+        (
             "zero read units",
-        );
-    }).await;
-    cases
-        .run("an update that changes nothing", async {
-            expect_validation(
-                update().send().await,
-                "At least one of ProvisionedThroughput, BillingMode, UpdateStreamEnabled",
-                "an update that changes nothing",
-            );
-        })
-        .await;
+            ask(update().provisioned_throughput(throughput(0, 6)).send()),
+            Says::Has(
+                "Value '0' at 'provisionedThroughput.readCapacityUnits' failed to satisfy constraint: Member must have value greater than or equal to 1",
+            ),
+        ),
+        (
+            "an update that changes nothing",
+            ask(update().send()),
+            Says::Has("At least one of ProvisionedThroughput, BillingMode, UpdateStreamEnabled"),
+        ),
+    ];
+    cases.refused("ValidationException", refused).await;
 
     // On demand: the units read 0 and the switch is dated.
     cases
@@ -768,25 +717,21 @@ async fn update_table_changes_billing_throughput_and_stream_everywhere() {
             },
         )
         .await;
-    cases.run("throughput on an on-demand table", async {
-        expect_validation(
-            update()
-                .provisioned_throughput(throughput(3, 3))
-                .send()
-                .await,
-            "Neither ReadCapacityUnits nor WriteCapacityUnits can be specified when BillingMode is PAY_PER_REQUEST",
+    let refused: [Refusal; 2] = [
+        (
             "throughput on an on-demand table",
-        );
-    }).await;
-    cases
-        .run("provisioned without throughput, by UpdateTable", async {
-            expect_validation(
-                update().billing_mode(BillingMode::Provisioned).send().await,
-                "ProvisionedThroughput must be specified when BillingMode is PROVISIONED",
-                "provisioned without throughput",
-            );
-        })
-        .await;
+            ask(update().provisioned_throughput(throughput(3, 3)).send()),
+            Says::Has(
+                "Neither ReadCapacityUnits nor WriteCapacityUnits can be specified when BillingMode is PAY_PER_REQUEST",
+            ),
+        ),
+        (
+            "provisioned without throughput, by UpdateTable",
+            ask(update().billing_mode(BillingMode::Provisioned).send()),
+            Says::Has("ProvisionedThroughput must be specified when BillingMode is PROVISIONED"),
+        ),
+    ];
+    cases.refused("ValidationException", refused).await;
 
     // The stream: enabled once, refused twice, and a new one gets a new label.
     let keys_only = StreamSpecification::builder()
@@ -1097,30 +1042,29 @@ async fn removals_create_nothing_and_queries_do_not_filter_on_the_key() {
         .await;
 
     // ConditionalOperator with nothing to join.
-    cases.run("ConditionalOperator without Expected", async {
-        expect_validation(
-            c.put_item()
+    let refused: [Refusal; 2] = [
+        (
+            "ConditionalOperator without Expected",
+            ask(c
+                .put_item()
                 .table_name("rules")
                 .set_item(Some(key()))
                 .conditional_operator(ConditionalOperator::Or)
-                .send()
-                .await,
-            "ConditionalOperator can only be used when Filter or Expected has two or more elements",
-            "ConditionalOperator without Expected",
-        );
-    }).await;
-    cases
-        .run("ConditionalOperator without ScanFilter", async {
-            expect_validation(
-                c.scan()
-                    .table_name("rules")
-                    .conditional_operator(ConditionalOperator::And)
-                    .send()
-                    .await,
-                "ConditionalOperator can only be used",
-                "ConditionalOperator without ScanFilter",
-            );
-        })
-        .await;
+                .send()),
+            Says::Has(
+                "ConditionalOperator can only be used when Filter or Expected has two or more elements",
+            ),
+        ),
+        (
+            "ConditionalOperator without ScanFilter",
+            ask(c
+                .scan()
+                .table_name("rules")
+                .conditional_operator(ConditionalOperator::And)
+                .send()),
+            Says::Has("ConditionalOperator can only be used"),
+        ),
+    ];
+    cases.refused("ValidationException", refused).await;
     cases.finish();
 }
