@@ -16,7 +16,7 @@ use aws_sdk_dynamodb::operation::scan::ScanOutput;
 use aws_sdk_dynamodb::operation::scan::builders::ScanFluentBuilder;
 use aws_sdk_dynamodb::operation::transact_write_items::TransactWriteItemsError;
 use aws_sdk_dynamodb::types::{
-    AttributeDefinition, AttributeValue, CreateGlobalSecondaryIndexAction, Delete,
+    AttributeDefinition, AttributeValue, CreateGlobalSecondaryIndexAction,
     DeleteGlobalSecondaryIndexAction, GlobalSecondaryIndex, GlobalSecondaryIndexDescription,
     GlobalSecondaryIndexUpdate, IndexStatus, KeySchemaElement, KeyType, LocalSecondaryIndex,
     Projection, ProjectionType, ScalarAttributeType, Select, TableDescription, TransactWriteItem,
@@ -312,36 +312,6 @@ async fn ids_in_index(c: &Client, table: &str, index: &str) -> BTreeSet<String> 
             None => return out,
         }
     }
-}
-
-fn tx_delete(table: &str, key: Item) -> TransactWriteItem {
-    TransactWriteItem::builder()
-        .delete(
-            Delete::builder()
-                .table_name(table)
-                .set_key(Some(key))
-                .build()
-                .unwrap(),
-        )
-        .build()
-}
-
-fn tx_update(
-    table: &str,
-    key: Item,
-    expr: &str,
-    values: &[(&str, AttributeValue)],
-) -> TransactWriteItem {
-    let mut u = Update::builder()
-        .table_name(table)
-        .set_key(Some(key))
-        .update_expression(expr);
-    for (k, v) in values {
-        u = u.expression_attribute_values(*k, v.clone());
-    }
-    TransactWriteItem::builder()
-        .update(u.build().unwrap())
-        .build()
 }
 
 fn id_key(id: &str) -> Item {

@@ -13,8 +13,8 @@ use aws_sdk_dynamodb::config::{Credentials, Region};
 use aws_sdk_dynamodb::error::{ProvideErrorMetadata, SdkError};
 use aws_sdk_dynamodb::operation::create_table::builders::CreateTableFluentBuilder;
 use aws_sdk_dynamodb::types::{
-    AttributeDefinition, AttributeValue, BillingMode, KeySchemaElement, KeyType, PutRequest,
-    ScalarAttributeType, WriteRequest,
+    AttributeDefinition, AttributeValue, BillingMode, Delete, KeySchemaElement, KeyType, Put,
+    PutRequest, ScalarAttributeType, TransactWriteItem, Update, WriteRequest,
 };
 
 mod refusals;
@@ -196,14 +196,46 @@ pub fn delete_req(key: Item) -> WriteRequest {
 }
 
 /// A TransactWriteItems put of `it` into `table`.
-pub fn tx_put(table: &str, it: Item) -> aws_sdk_dynamodb::types::TransactWriteItem {
-    aws_sdk_dynamodb::types::TransactWriteItem::builder()
+pub fn tx_put(table: &str, it: Item) -> TransactWriteItem {
+    TransactWriteItem::builder()
         .put(
-            aws_sdk_dynamodb::types::Put::builder()
+            Put::builder()
                 .table_name(table)
                 .set_item(Some(it))
                 .build()
                 .unwrap(),
         )
+        .build()
+}
+
+/// A TransactWriteItems delete of `key` from `table`.
+pub fn tx_delete(table: &str, key: Item) -> TransactWriteItem {
+    TransactWriteItem::builder()
+        .delete(
+            Delete::builder()
+                .table_name(table)
+                .set_key(Some(key))
+                .build()
+                .unwrap(),
+        )
+        .build()
+}
+
+/// A TransactWriteItems update of `key` in `table` by `expr`, with `values`.
+pub fn tx_update(
+    table: &str,
+    key: Item,
+    expr: &str,
+    values: &[(&str, AttributeValue)],
+) -> TransactWriteItem {
+    let mut u = Update::builder()
+        .table_name(table)
+        .set_key(Some(key))
+        .update_expression(expr);
+    for (k, v) in values {
+        u = u.expression_attribute_values(*k, v.clone());
+    }
+    TransactWriteItem::builder()
+        .update(u.build().unwrap())
         .build()
 }
