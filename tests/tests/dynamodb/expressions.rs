@@ -42,6 +42,13 @@ async fn condition_expressions_decide_writes() {
         (":tM", s("M")),
     ]
     .into();
+    // A PutItem of the same image under `cond`, so the item never changes.
+    let put_if = |cond: &str| {
+        c.put_item()
+            .table_name("conds")
+            .set_item(Some(it.clone()))
+            .condition_expression(cond)
+    };
     let mut cases = Cases::new();
     // Each case: a condition and whether it holds for `it`. The write is a
     // PutItem of the same image, so the item never changes.
@@ -109,11 +116,7 @@ async fn condition_expressions_decide_writes() {
     for (cond, want) in conditions {
         cases
             .run(cond, async {
-                let mut req = c
-                    .put_item()
-                    .table_name("conds")
-                    .set_item(Some(it.clone()))
-                    .condition_expression(*cond);
+                let mut req = put_if(cond);
                 for k in placeholders(cond, '#') {
                     req = req.expression_attribute_names(&k, names[k.as_str()]);
                 }
@@ -265,11 +268,7 @@ async fn condition_expressions_decide_writes() {
     for (cond, ns_, vs, contains) in bad {
         cases
             .run(cond, async {
-                let mut req = c
-                    .put_item()
-                    .table_name("conds")
-                    .set_item(Some(it.clone()))
-                    .condition_expression(*cond);
+                let mut req = put_if(cond);
                 for (k, v) in ns_ {
                     req = req.expression_attribute_names(*k, *v);
                 }
@@ -349,7 +348,7 @@ async fn update_expressions_set_remove_add_and_delete_nested_paths() {
     };
     let counter = "SET fresh = if_not_exists(fresh, :zero) + :one";
     let new = ReturnValue::UpdatedNew;
-    let steps = [
+    let mut steps = vec![
         step(
             "SET +",
             "SET num = num + :one",
@@ -364,20 +363,19 @@ async fn update_expressions_set_remove_add_and_delete_nested_paths() {
             vec![(":two", n(2))],
             item([("num", n(6))]),
         ),
+    ];
+    // The same counter twice: it starts from nothing, then counts on.
+    let counted = ["if_not_exists counter 1", "if_not_exists counter 2"];
+    steps.extend(counted.into_iter().zip(1..).map(|(name, want)| {
         step(
-            "if_not_exists counter 1",
+            name,
             counter,
             new.clone(),
             vec![(":zero", n(0)), (":one", n(1))],
-            item([("fresh", n(1))]),
-        ),
-        step(
-            "if_not_exists counter 2",
-            counter,
-            new.clone(),
-            vec![(":zero", n(0)), (":one", n(1))],
-            item([("fresh", n(2))]),
-        ),
+            item([("fresh", n(want))]),
+        )
+    }));
+    steps.extend([
         step(
             "if_not_exists keeps a value",
             "SET num = if_not_exists(num, :zero)",
@@ -439,7 +437,7 @@ async fn update_expressions_set_remove_add_and_delete_nested_paths() {
                 item([("lst", l(vec![n(0)])), ("mp", m([("name", s("x"))]))]),
             )
         },
-    ];
+    ]);
     for step in steps {
         cases
             .run(step.name, async {
