@@ -82,22 +82,6 @@ fn assert_item(got: Option<&Item>, want: &Item, what: &str) {
     assert_eq!(norm_item(got), norm_item(want), "{what}");
 }
 
-fn str_of<'a>(i: &'a Item, attr: &str) -> &'a str {
-    i.get(attr)
-        .and_then(|v| v.as_s().ok())
-        .map(String::as_str)
-        .unwrap_or_else(|| panic!("{attr} is not a string in {i:?}"))
-}
-
-async fn put(c: &Client, table: &str, it: Item) {
-    c.put_item()
-        .table_name(table)
-        .set_item(Some(it))
-        .send()
-        .await
-        .expect("put item");
-}
-
 /// Like [`get`], but an error (a region restarting) reads as "not yet".
 async fn try_get(c: &Client, table: &str, key: Item) -> Result<Option<Item>, String> {
     c.get_item()

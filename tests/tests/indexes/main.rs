@@ -151,13 +151,6 @@ fn gsi_of<'a>(t: &'a TableDescription, name: &str) -> Option<&'a GlobalSecondary
         .find(|g| g.index_name() == Some(name))
 }
 
-fn str_of<'a>(i: &'a Item, attr: &str) -> &'a str {
-    i.get(attr)
-        .and_then(|v| v.as_s().ok())
-        .map(String::as_str)
-        .unwrap_or_else(|| panic!("{attr} is not a string in {i:?}"))
-}
-
 fn num_of(i: &Item, attr: &str) -> f64 {
     i.get(attr)
         .and_then(|v| v.as_n().ok())
@@ -176,15 +169,6 @@ fn set(v: &[&str]) -> BTreeSet<String> {
 
 fn ids(items: &[Item]) -> Vec<String> {
     items.iter().map(|i| str_of(i, "id").to_string()).collect()
-}
-
-async fn put(c: &Client, table: &str, it: Item) {
-    c.put_item()
-        .table_name(table)
-        .set_item(Some(it))
-        .send()
-        .await
-        .expect("put item");
 }
 
 /// Every page of a Query or Scan builder `$q`, following

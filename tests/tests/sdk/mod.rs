@@ -137,6 +137,24 @@ pub async fn create_table(
         .expect("create table");
 }
 
+/// Puts `it` into `table`; any error fails the test.
+pub async fn put(c: &Client, table: &str, it: Item) {
+    c.put_item()
+        .table_name(table)
+        .set_item(Some(it))
+        .send()
+        .await
+        .expect("put item");
+}
+
+/// The string attribute `attr` of `i`; anything else fails the test.
+pub fn str_of<'a>(i: &'a Item, attr: &str) -> &'a str {
+    i.get(attr)
+        .and_then(|v| v.as_s().ok())
+        .map(String::as_str)
+        .unwrap_or_else(|| panic!("{attr} is not a string in {i:?}"))
+}
+
 pub async fn get(c: &Client, table: &str, key: Item) -> Option<Item> {
     c.get_item()
         .table_name(table)
