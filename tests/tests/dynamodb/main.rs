@@ -184,6 +184,7 @@ mod cross_region;
 mod endpoints;
 mod errors;
 mod expressions;
+mod items;
 mod legacy;
 mod limits;
 mod query;
