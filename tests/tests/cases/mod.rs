@@ -2,7 +2,8 @@
 //! even when an earlier one failed, and the test fails once at the end,
 //! naming every failing case with what its assertion said. A case checks
 //! with the usual `assert!` macros; its panic is caught and recorded under
-//! the case's name, so one wrong answer does not hide the others.
+//! the case's name, so one wrong answer does not hide the others. A table
+//! of refused requests runs a case a row through `Cases::refused`.
 #![allow(dead_code)]
 
 use std::any::Any;
@@ -11,6 +12,8 @@ use std::future::Future;
 use std::panic::{AssertUnwindSafe, catch_unwind};
 
 use futures::FutureExt;
+
+mod refusals;
 
 /// The cases of one test, run in order; their failures, kept.
 #[derive(Default)]

@@ -22,108 +22,71 @@ async fn every_error_type_reaches_the_sdk_typed() {
         })
         .await;
 
-    // ResourceNotFoundException from every kind of request.
-    cases
-        .run("DescribeTable of a missing table", async {
-            let e = c
-                .describe_table()
-                .table_name("missing")
-                .send()
-                .await
-                .unwrap_err();
-            assert!(e.into_service_error().is_resource_not_found_exception());
-        })
-        .await;
-    cases
-        .run("DeleteTable of a missing table", async {
-            let e = c
-                .delete_table()
-                .table_name("missing")
-                .send()
-                .await
-                .unwrap_err();
-            assert!(e.into_service_error().is_resource_not_found_exception());
-        })
-        .await;
-    cases
-        .run("GetItem on a missing table", async {
-            let e = c
-                .get_item()
-                .table_name("missing")
-                .key("pk", s("a"))
-                .send()
-                .await
-                .unwrap_err();
-            assert!(e.into_service_error().is_resource_not_found_exception());
-        })
-        .await;
-    cases
-        .run("PutItem on a missing table", async {
-            let e = c
-                .put_item()
-                .table_name("missing")
-                .item("pk", s("a"))
-                .send()
-                .await
-                .unwrap_err();
-            assert!(e.into_service_error().is_resource_not_found_exception());
-        })
-        .await;
-    cases
-        .run("UpdateItem on a missing table", async {
-            let e = c
-                .update_item()
-                .table_name("missing")
-                .key("pk", s("a"))
-                .update_expression("SET v = :v")
-                .expression_attribute_values(":v", n(1))
-                .send()
-                .await
-                .unwrap_err();
-            assert!(e.into_service_error().is_resource_not_found_exception());
-        })
-        .await;
-    cases
-        .run("Query of a missing table", async {
-            let e = c
-                .query()
-                .table_name("missing")
-                .key_condition_expression("pk = :a")
-                .expression_attribute_values(":a", s("a"))
-                .send()
-                .await
-                .unwrap_err();
-            assert!(e.into_service_error().is_resource_not_found_exception());
-        })
-        .await;
-    cases
-        .run("Scan of a missing table", async {
-            let e = c.scan().table_name("missing").send().await.unwrap_err();
-            assert!(e.into_service_error().is_resource_not_found_exception());
-        })
-        .await;
-    cases
-        .run("TransactWriteItems on a missing table", async {
-            let e = c
-                .transact_write_items()
-                .transact_items(tx_put("missing", item([("pk", s("a"))])))
-                .send()
-                .await
-                .unwrap_err();
-            assert!(e.into_service_error().is_resource_not_found_exception());
-        })
-        .await;
-    cases
-        .run("DescribeTimeToLive of a missing table", async {
-            let e = c
-                .describe_time_to_live()
-                .table_name("missing")
-                .send()
-                .await
-                .unwrap_err();
-            assert!(e.into_service_error().is_resource_not_found_exception());
-        })
-        .await;
+    // ResourceNotFoundException from every kind of request, typed.
+    macro_rules! not_found {
+        ($request:expr) => {
+            async {
+                let e = $request.send().await.unwrap_err();
+                assert!(e.into_service_error().is_resource_not_found_exception());
+            }
+            .boxed_local()
+        };
+    }
+    let missing: [(&str, LocalBoxFuture<'_, ()>); 9] = [
+        (
+            "DescribeTable of a missing table",
+            not_found!(c.describe_table().table_name("missing")),
+        ),
+        (
+            "DeleteTable of a missing table",
+            not_found!(c.delete_table().table_name("missing")),
+        ),
+        (
+            "GetItem on a missing table",
+            not_found!(c.get_item().table_name("missing").key("pk", s("a"))),
+        ),
+        (
+            "PutItem on a missing table",
+            not_found!(c.put_item().table_name("missing").item("pk", s("a"))),
+        ),
+        (
+            "UpdateItem on a missing table",
+            not_found!(
+                c.update_item()
+                    .table_name("missing")
+                    .key("pk", s("a"))
+                    .update_expression("SET v = :v")
+                    .expression_attribute_values(":v", n(1))
+            ),
+        ),
+        (
+            "Query of a missing table",
+            not_found!(
+                c.query()
+                    .table_name("missing")
+                    .key_condition_expression("pk = :a")
+                    .expression_attribute_values(":a", s("a"))
+            ),
+        ),
+        (
+            "Scan of a missing table",
+            not_found!(c.scan().table_name("missing")),
+        ),
+        (
+            "TransactWriteItems on a missing table",
+            not_found!(
+                c.transact_write_items()
+                    .transact_items(tx_put("missing", item([("pk", s("a"))])))
+            ),
+        ),
+        (
+            "DescribeTimeToLive of a missing table",
+            not_found!(c.describe_time_to_live().table_name("missing")),
+        ),
+    ];
+    for (name, case) in missing {
+        cases.run(name, case).await;
+    }
     // The backup operations name a missing table their own way.
     cases
         .run("DescribeContinuousBackups of a missing table", async {
@@ -238,48 +201,35 @@ async fn every_error_type_reaches_the_sdk_typed() {
         .await;
 
     // ValidationException (not modelled by the SDK: checked by code).
-    cases
-        .run("an item without its key", async {
-            expect_validation(
-                c.put_item()
-                    .table_name("errs")
-                    .item("nokey", s("a"))
-                    .send()
-                    .await,
-                "Missing the key pk",
-                "an item without its key",
-            );
-        })
-        .await;
-    cases
-        .run("a table name too short", async {
-            expect_validation(
-                c.describe_table().table_name("a").send().await,
-                "tableName",
-                "a table name too short",
-            );
-        })
-        .await;
-    cases
-        .run("a key without an attribute definition", async {
-            expect_validation(
-                c.create_table()
-                    .table_name("badschema")
-                    .key_schema(
-                        KeySchemaElement::builder()
-                            .attribute_name("pk")
-                            .key_type(KeyType::Hash)
-                            .build()
-                            .unwrap(),
-                    )
-                    .billing_mode(BillingMode::PayPerRequest)
-                    .send()
-                    .await,
-                "attributeDefinitions",
-                "a key without an attribute definition",
-            );
-        })
-        .await;
+    let bad_schema = c
+        .create_table()
+        .table_name("badschema")
+        .key_schema(
+            KeySchemaElement::builder()
+                .attribute_name("pk")
+                .key_type(KeyType::Hash)
+                .build()
+                .unwrap(),
+        )
+        .billing_mode(BillingMode::PayPerRequest);
+    let refused: [Refusal; 3] = [
+        (
+            "an item without its key",
+            ask(c.put_item().table_name("errs").item("nokey", s("a")).send()),
+            Says::Has("Missing the key pk"),
+        ),
+        (
+            "a table name too short",
+            ask(c.describe_table().table_name("a").send()),
+            Says::Has("tableName"),
+        ),
+        (
+            "a key without an attribute definition",
+            ask(bad_schema.send()),
+            Says::Has("attributeDefinitions"),
+        ),
+    ];
+    cases.refused("ValidationException", refused).await;
 
     // SerializationException: malformed JSON, over raw HTTP.
     let addr = cluster.nodes[0].dynamo_addr;
@@ -297,53 +247,47 @@ async fn every_error_type_reaches_the_sdk_typed() {
             assert!(json.get("message").is_none(), "{body}");
         })
         .await;
-    cases
-        .run("a JSON array", async {
-            let (status, body) =
-                raw_post(addr, Some("DynamoDB_20120810.ListTables"), "[1, 2]").await;
-            assert_eq!(status, 400);
-            assert!(body.contains("#SerializationException"), "{body}");
-        })
-        .await;
-    cases
-        .run("a number for a table name", async {
-            let (status, body) = raw_post(
-                addr,
-                Some("DynamoDB_20120810.DescribeTable"),
-                "{\"TableName\": 42}",
-            )
-            .await;
-            assert_eq!(status, 400);
-            assert!(body.contains("#SerializationException"), "{body}");
-        })
-        .await;
     // And the rest of the protocol: a good raw request, unknown operations.
-    cases
-        .run("a good raw request", async {
-            let (status, body) = raw_post(addr, Some("DynamoDB_20120810.ListTables"), "{}").await;
-            assert_eq!(status, 200, "{body}");
-            assert!(body.contains("\"errs\""), "{body}");
-        })
-        .await;
-    cases
-        .run("an unknown operation", async {
-            let (status, body) = raw_post(
-                addr,
-                Some("DynamoDB_20120810.ExportTableToPointInTime"),
-                "{}",
-            )
+    let raw = [
+        (
+            "a JSON array",
+            Some("DynamoDB_20120810.ListTables"),
+            "[1, 2]",
+            400,
+            "#SerializationException",
+        ),
+        (
+            "a number for a table name",
+            Some("DynamoDB_20120810.DescribeTable"),
+            "{\"TableName\": 42}",
+            400,
+            "#SerializationException",
+        ),
+        (
+            "a good raw request",
+            Some("DynamoDB_20120810.ListTables"),
+            "{}",
+            200,
+            "\"errs\"",
+        ),
+        (
+            "an unknown operation",
+            Some("DynamoDB_20120810.ExportTableToPointInTime"),
+            "{}",
+            400,
+            "#UnknownOperationException",
+        ),
+        ("no target", None, "{}", 400, "#UnknownOperationException"),
+    ];
+    for (name, target, request, status, has) in raw {
+        cases
+            .run(name, async {
+                let (got, body) = raw_post(addr, target, request).await;
+                assert_eq!(got, status, "{body}");
+                assert!(body.contains(has), "{body}");
+            })
             .await;
-            assert_eq!(status, 400);
-            assert!(body.contains("#UnknownOperationException"), "{body}");
-        })
-        .await;
-    cases
-        .run("no target", async {
-            let (status, body) = raw_post(addr, None, "{}").await;
-            assert_eq!(status, 400);
-            assert!(body.contains("#UnknownOperationException"), "{body}");
-        })
-        .await;
+    }
     cluster.shutdown().await;
     cases.finish();
 }
@@ -720,168 +664,14 @@ async fn wrong_json_shapes_are_serialization_errors_and_messages_are_dynamodbs()
             .key("pk", s("a"))
             .update_expression("SET v = :val")
             .expression_attribute_values(":val", v)
+            .send()
     };
-    cases.run("1E+126", async {
-        let msg = expect_code(
-            eav(n("1E+126")).send().await,
-            "ValidationException",
-            "1E+126",
-        );
-        assert_eq!(
-            msg,
-            "ExpressionAttributeValues contains invalid value: Number overflow. Attempting to store a number with magnitude larger than supported range for key :val"
-        );
-    }).await;
-    cases.run("NaN", async {
-        let msg = expect_code(eav(n("NaN")).send().await, "ValidationException", "NaN");
-        assert_eq!(
-            msg,
-            "ExpressionAttributeValues contains invalid value: The parameter cannot be converted to a numeric value: NaN for key :val"
-        );
-    }).await;
-    cases.run("an empty string set", async {
-        let msg = expect_code(
-            eav(AttributeValue::Ss(vec![])).send().await,
-            "ValidationException",
-            "an empty string set",
-        );
-        assert_eq!(
-            msg,
-            "ExpressionAttributeValues contains invalid value: One or more parameter values were invalid: An string set  may not be empty for key :val"
-        );
-    }).await;
-    cases
-        .run("an empty number set", async {
-            let msg = expect_code(
-                c.put_item()
-                    .table_name("shapes")
-                    .item("pk", s("a"))
-                    .item("v", AttributeValue::Ns(vec![]))
-                    .send()
-                    .await,
-                "ValidationException",
-                "an empty number set",
-            );
-            assert_eq!(
-                msg,
-                "One or more parameter values were invalid: An number set  may not be empty"
-            );
-        })
-        .await;
-    // A duplicate set member: the collection as sent.
-    cases.run("a string set with a duplicate", async {
-        let msg = expect_code(
-            c.put_item()
-                .table_name("shapes")
-                .item("pk", s("a"))
-                .item(
-                    "v",
-                    AttributeValue::Ss(vec!["b".into(), "a".into(), "b".into()]),
-                )
-                .send()
-                .await,
-            "ValidationException",
-            "a string set with a duplicate",
-        );
-        assert_eq!(
-            msg,
-            "One or more parameter values were invalid: Input collection [b, a, b] contains duplicates."
-        );
-    }).await;
-    // Attribute names: empty or over 65535 bytes.
-    cases
-        .run("a 64 KB attribute name", async {
-            expect_validation(
-                c.put_item()
-                    .table_name("shapes")
-                    .item("pk", s("a"))
-                    .item("x".repeat(65536), n(1))
-                    .send()
-                    .await,
-                "Attribute name is too large, must be less than 65536 bytes",
-                "a 64 KB attribute name",
-            );
-        })
-        .await;
-    cases
-        .run("a 65535-byte name fits", async {
-            c.put_item()
-                .table_name("shapes")
-                .item("pk", s("a"))
-                .item("x".repeat(65535), n(1))
-                .send()
-                .await
-                .expect("a 65535-byte name fits");
-        })
-        .await;
-    cases
-        .run("AttributesToGet with an empty name", async {
-            expect_validation(
-                c.get_item()
-                    .table_name("shapes")
-                    .key("pk", s("a"))
-                    .attributes_to_get("")
-                    .send()
-                    .await,
-                "Empty attribute name",
-                "AttributesToGet with an empty name",
-            );
-        })
-        .await;
-    // Legacy ADD on another type.
-    cases
-        .run("ADD of a number to a string", async {
-            put(&c, "shapes", item([("pk", s("b")), ("v", s("text"))])).await;
-            let msg = expect_code(
-                c.update_item()
-                    .table_name("shapes")
-                    .key("pk", s("b"))
-                    .attribute_updates(
-                        "v",
-                        AttributeValueUpdate::builder()
-                            .action(AttributeAction::Add)
-                            .value(n(1))
-                            .build(),
-                    )
-                    .send()
-                    .await,
-                "ValidationException",
-                "ADD of a number to a string",
-            );
-            assert_eq!(msg, "Type mismatch for attribute to update");
-        })
-        .await;
-    // An ExclusiveStartKey that is not just the key.
-    cases.run("a spurious start key column", async {
-        let msg = expect_code(
-            c.scan()
-                .table_name("shapes")
-                .exclusive_start_key("pk", s("a"))
-                .exclusive_start_key("x", n(3))
-                .send()
-                .await,
-            "ValidationException",
-            "a spurious start key column",
-        );
-        assert_eq!(
-            msg,
-            "The provided starting key is invalid: The provided key element does not match the schema"
-        );
-    }).await;
-    // BatchWriteItem: more than 25 requests for one table.
-    cases.run("26 writes for one table", async {
-        let many: Vec<WriteRequest> = (0..26)
-            .map(|i| put_req(item([("pk", s(&i.to_string()))])))
-            .collect();
-        expect_validation(
-            c.batch_write_item()
-                .request_items("shapes", many)
-                .send()
-                .await,
-            "failed to satisfy constraint: Map value must satisfy constraint: [Member must have length less than or equal to 25, Member must have length greater than or equal to 1]",
-            "26 writes for one table",
-        );
-    }).await;
+    let put_v = |v: AttributeValue| {
+        c.put_item()
+            .table_name("shapes")
+            .item("pk", s("a"))
+            .item("v", v)
+    };
     // TTL: the attribute in use, and the name's length.
     let ttl = |name: &str, enabled: bool| {
         c.update_time_to_live()
@@ -894,39 +684,17 @@ async fn wrong_json_shapes_are_serialization_errors_and_messages_are_dynamodbs()
                     .unwrap(),
             )
     };
-    cases.run("TTL on another name", async {
-        ttl("expires", true).send().await.unwrap();
-        let msg = expect_code(
-            ttl("dog", false).send().await,
-            "ValidationException",
-            "TTL on another name",
-        );
-        assert_eq!(
-            msg,
-            "TimeToLive is active on a different AttributeName: current AttributeName is expires"
-        );
-    }).await;
-    cases.run("a long TTL name", async {
-        let long = "x".repeat(256);
-        let msg = expect_code(
-            ttl(&long, true).send().await,
-            "ValidationException",
-            "a long TTL name",
-        );
-        assert_eq!(
-            msg,
-            format!(
-                "1 validation error detected: Value '{long}' at 'timeToLiveSpecification.attributeName' failed to satisfy constraint: Member must have length less than or equal to 255"
-            )
-        );
-    }).await;
+    let long = "x".repeat(256);
+    let long_ttl = format!(
+        "1 validation error detected: Value '{long}' at 'timeToLiveSpecification.attributeName' failed to satisfy constraint: Member must have length less than or equal to 255"
+    );
     // CreateTable: definitions checked member by member, then for duplicates.
-    let def = |name: Option<&str>, ty: ScalarAttributeType| {
-        let mut d = AttributeDefinition::builder().attribute_type(ty);
-        if let Some(n) = name {
-            d = d.attribute_name(n);
-        }
-        d.build()
+    let def = |name: &str, ty: ScalarAttributeType| {
+        AttributeDefinition::builder()
+            .attribute_type(ty)
+            .attribute_name(name)
+            .build()
+            .unwrap()
     };
     let key = KeySchemaElement::builder()
         .attribute_name("xyz")
@@ -939,56 +707,162 @@ async fn wrong_json_shapes_are_serialization_errors_and_messages_are_dynamodbs()
             .billing_mode(BillingMode::PayPerRequest)
             .key_schema(key.clone())
             .set_attribute_definitions(Some(defs))
+            .send()
     };
-    cases
-        .run("an empty name", async {
-            let unnamed = AttributeDefinition::builder()
-                .attribute_type(ScalarAttributeType::S)
-                .attribute_name("")
-                .build()
-                .unwrap();
-            let msg = expect_code(
-                create(vec![unnamed]).send().await,
-                "ValidationException",
-                "an empty name",
-            );
-            assert!(
-                msg.contains("'attributeDefinitions.1.member.attributeName'"),
-                "{msg}"
-            );
-        })
-        .await;
-    cases
-        .run("a duplicate definition", async {
-            let msg = expect_code(
-                create(vec![
-                    def(Some("xyz"), ScalarAttributeType::S).unwrap(),
-                    def(Some("xyz"), ScalarAttributeType::N).unwrap(),
-                ])
-                .send()
-                .await,
-                "ValidationException",
-                "a duplicate definition",
-            );
-            assert_eq!(msg, "Attribute Name is duplicated: xyz");
-        })
-        .await;
-    // Tags: an ARN that is no ARN; Tag/UntagResource answer no body.
-    cases.run("a name for an ARN", async {
-        let msg = expect_code(
-            c.tag_resource()
+    // BatchWriteItem: more than 25 requests for one table.
+    let many: Vec<WriteRequest> = (0..26)
+        .map(|i| put_req(item([("pk", s(&i.to_string()))])))
+        .collect();
+    let refused: Vec<Refusal> = vec![
+        (
+            "1E+126",
+            ask(eav(n("1E+126"))),
+            Says::Is(
+                "ExpressionAttributeValues contains invalid value: Number overflow. Attempting to store a number with magnitude larger than supported range for key :val",
+            ),
+        ),
+        (
+            "NaN",
+            ask(eav(n("NaN"))),
+            Says::Is(
+                "ExpressionAttributeValues contains invalid value: The parameter cannot be converted to a numeric value: NaN for key :val",
+            ),
+        ),
+        (
+            "an empty string set",
+            ask(eav(AttributeValue::Ss(vec![]))),
+            Says::Is(
+                "ExpressionAttributeValues contains invalid value: One or more parameter values were invalid: An string set  may not be empty for key :val",
+            ),
+        ),
+        (
+            "an empty number set",
+            ask(put_v(AttributeValue::Ns(vec![])).send()),
+            Says::Is("One or more parameter values were invalid: An number set  may not be empty"),
+        ),
+        // A duplicate set member: the collection as sent.
+        (
+            "a string set with a duplicate",
+            ask(put_v(AttributeValue::Ss(vec!["b".into(), "a".into(), "b".into()])).send()),
+            Says::Is(
+                "One or more parameter values were invalid: Input collection [b, a, b] contains duplicates.",
+            ),
+        ),
+        // Attribute names: empty or over 65535 bytes.
+        (
+            "a 64 KB attribute name",
+            ask(c
+                .put_item()
+                .table_name("shapes")
+                .item("pk", s("a"))
+                .item("x".repeat(65536), n(1))
+                .send()),
+            Says::Has("Attribute name is too large, must be less than 65536 bytes"),
+        ),
+        (
+            "AttributesToGet with an empty name",
+            ask(c
+                .get_item()
+                .table_name("shapes")
+                .key("pk", s("a"))
+                .attributes_to_get("")
+                .send()),
+            Says::Has("Empty attribute name"),
+        ),
+        // Legacy ADD on another type.
+        (
+            "ADD of a number to a string",
+            ask(async {
+                put(&c, "shapes", item([("pk", s("b")), ("v", s("text"))])).await;
+                c.update_item()
+                    .table_name("shapes")
+                    .key("pk", s("b"))
+                    .attribute_updates(
+                        "v",
+                        AttributeValueUpdate::builder()
+                            .action(AttributeAction::Add)
+                            .value(n(1))
+                            .build(),
+                    )
+                    .send()
+                    .await
+            }),
+            Says::Is("Type mismatch for attribute to update"),
+        ),
+        // An ExclusiveStartKey that is not just the key.
+        (
+            "a spurious start key column",
+            ask(c
+                .scan()
+                .table_name("shapes")
+                .exclusive_start_key("pk", s("a"))
+                .exclusive_start_key("x", n(3))
+                .send()),
+            Says::Is(
+                "The provided starting key is invalid: The provided key element does not match the schema",
+            ),
+        ),
+        (
+            "26 writes for one table",
+            ask(c.batch_write_item().request_items("shapes", many).send()),
+            Says::Has(
+                "failed to satisfy constraint: Map value must satisfy constraint: [Member must have length less than or equal to 25, Member must have length greater than or equal to 1]",
+            ),
+        ),
+        (
+            "TTL on another name",
+            ask(async {
+                ttl("expires", true).send().await.unwrap();
+                ttl("dog", false).send().await
+            }),
+            Says::Is(
+                "TimeToLive is active on a different AttributeName: current AttributeName is expires",
+            ),
+        ),
+        (
+            "a long TTL name",
+            ask(ttl(&long, true).send()),
+            Says::Is(&long_ttl),
+        ),
+        (
+            "an empty name",
+            ask(create(vec![def("", ScalarAttributeType::S)])),
+            Says::Has("'attributeDefinitions.1.member.attributeName'"),
+        ),
+        (
+            "a duplicate definition",
+            ask(create(vec![
+                def("xyz", ScalarAttributeType::S),
+                def("xyz", ScalarAttributeType::N),
+            ])),
+            Says::Is("Attribute Name is duplicated: xyz"),
+        ),
+        // Tags: an ARN that is no ARN.
+        (
+            "a name for an ARN",
+            ask(c
+                .tag_resource()
                 .resource_arn("I_do_not_exist")
                 .tags(Tag::builder().key("k").value("v").build().unwrap())
+                .send()),
+            Says::Is(
+                "One or more parameter values were invalid: ARNs must start with 'arn:': I_do_not_exist",
+            ),
+        ),
+    ];
+    cases.refused("ValidationException", refused).await;
+    cases
+        .run("a 65535-byte name fits", async {
+            c.put_item()
+                .table_name("shapes")
+                .item("pk", s("a"))
+                .item("x".repeat(65535), n(1))
                 .send()
-                .await,
-            "ValidationException",
-            "a name for an ARN",
-        );
-        assert_eq!(
-            msg,
-            "One or more parameter values were invalid: ARNs must start with 'arn:': I_do_not_exist"
-        );
-    }).await;
+                .await
+                .expect("a 65535-byte name fits");
+        })
+        .await;
+    // Tag/UntagResource answer no body.
     cases
         .run("TagResource and UntagResource answer no body", async {
             let arn = "arn:aws:dynamodb:us-east-1:000000000000:table/shapes";

@@ -42,6 +42,13 @@ async fn condition_expressions_decide_writes() {
         (":tM", s("M")),
     ]
     .into();
+    // A PutItem of the same image under `cond`, so the item never changes.
+    let put_if = |cond: &str| {
+        c.put_item()
+            .table_name("conds")
+            .set_item(Some(it.clone()))
+            .condition_expression(cond)
+    };
     let mut cases = Cases::new();
     // Each case: a condition and whether it holds for `it`. The write is a
     // PutItem of the same image, so the item never changes.
@@ -109,11 +116,7 @@ async fn condition_expressions_decide_writes() {
     for (cond, want) in conditions {
         cases
             .run(cond, async {
-                let mut req = c
-                    .put_item()
-                    .table_name("conds")
-                    .set_item(Some(it.clone()))
-                    .condition_expression(*cond);
+                let mut req = put_if(cond);
                 for k in placeholders(cond, '#') {
                     req = req.expression_attribute_names(&k, names[k.as_str()]);
                 }
@@ -147,48 +150,40 @@ async fn condition_expressions_decide_writes() {
                 .expect("create only, first time");
         })
         .await;
-    cases
-        .run("PutItem ALL_OLD on failure", async {
-            let err = c
-                .put_item()
-                .table_name("conds")
-                .item("pk", s("new"))
+    // The same create-only put again fails; its exception carries the item
+    // only when asked.
+    let create_again = c
+        .put_item()
+        .table_name("conds")
+        .item("pk", s("new"))
+        .condition_expression("attribute_not_exists(pk)");
+    let failures = [
+        (
+            "PutItem ALL_OLD on failure",
+            create_again
+                .clone()
                 .item("v", n(2))
-                .condition_expression("attribute_not_exists(pk)")
                 .return_values_on_condition_check_failure(
                     ReturnValuesOnConditionCheckFailure::AllOld,
-                )
-                .send()
-                .await
-                .unwrap_err()
-                .into_service_error();
-            match &err {
-                PutItemError::ConditionalCheckFailedException(e) => {
-                    assert_item(e.item(), &fresh, "the item in the exception");
+                ),
+            Some(&fresh),
+        ),
+        ("no item unless asked", create_again, None),
+    ];
+    for (name, request, want) in failures {
+        cases
+            .run(name, async {
+                let err = request.send().await.unwrap_err().into_service_error();
+                match &err {
+                    PutItemError::ConditionalCheckFailedException(e) => match want {
+                        Some(want) => assert_item(e.item(), want, "the item in the exception"),
+                        None => assert!(e.item().is_none(), "no item unless asked: {e:?}"),
+                    },
+                    other => panic!("expected ConditionalCheckFailedException, got {other:?}"),
                 }
-                other => panic!("expected ConditionalCheckFailedException, got {other:?}"),
-            }
-        })
-        .await;
-    cases
-        .run("no item unless asked", async {
-            let err = c
-                .put_item()
-                .table_name("conds")
-                .item("pk", s("new"))
-                .condition_expression("attribute_not_exists(pk)")
-                .send()
-                .await
-                .unwrap_err()
-                .into_service_error();
-            match &err {
-                PutItemError::ConditionalCheckFailedException(e) => {
-                    assert!(e.item().is_none(), "no item unless asked: {e:?}");
-                }
-                other => panic!("expected ConditionalCheckFailedException, got {other:?}"),
-            }
-        })
-        .await;
+            })
+            .await;
+    }
     cases
         .run("a failed condition writes nothing", async {
             assert_item(
@@ -273,11 +268,7 @@ async fn condition_expressions_decide_writes() {
     for (cond, ns_, vs, contains) in bad {
         cases
             .run(cond, async {
-                let mut req = c
-                    .put_item()
-                    .table_name("conds")
-                    .set_item(Some(it.clone()))
-                    .condition_expression(*cond);
+                let mut req = put_if(cond);
                 for (k, v) in ns_ {
                     req = req.expression_attribute_names(*k, *v);
                 }
@@ -336,177 +327,128 @@ async fn update_expressions_set_remove_add_and_delete_nested_paths() {
     };
 
     let mut cases = Cases::new();
-    cases
-        .run("SET +", async {
-            let a = update(
-                "SET num = num + :one",
-                ReturnValue::UpdatedNew,
-                vec![(":one", n(1))],
+    // Each step: updates that only prepare (their answer unread), then the
+    // update whose returned attributes are checked. Steps run in order, each
+    // on what the ones before it left.
+    struct Step {
+        name: &'static str,
+        first: Vec<(&'static str, Values)>,
+        expr: &'static str,
+        returns: ReturnValue,
+        values: Values,
+        want: Item,
+    }
+    let step = |name, expr, returns, values, want| Step {
+        name,
+        first: vec![],
+        expr,
+        returns,
+        values,
+        want,
+    };
+    let counter = "SET fresh = if_not_exists(fresh, :zero) + :one";
+    let new = ReturnValue::UpdatedNew;
+    let mut steps = vec![
+        step(
+            "SET +",
+            "SET num = num + :one",
+            new.clone(),
+            vec![(":one", n(1))],
+            item([("num", n(6))]),
+        ),
+        step(
+            "SET - UPDATED_OLD",
+            "SET num = num - :two",
+            ReturnValue::UpdatedOld,
+            vec![(":two", n(2))],
+            item([("num", n(6))]),
+        ),
+    ];
+    // The same counter twice: it starts from nothing, then counts on.
+    let counted = ["if_not_exists counter 1", "if_not_exists counter 2"];
+    steps.extend(counted.into_iter().zip(1..).map(|(name, want)| {
+        step(
+            name,
+            counter,
+            new.clone(),
+            vec![(":zero", n(0)), (":one", n(1))],
+            item([("fresh", n(want))]),
+        )
+    }));
+    steps.extend([
+        step(
+            "if_not_exists keeps a value",
+            "SET num = if_not_exists(num, :zero)",
+            new.clone(),
+            vec![(":zero", n(0))],
+            item([("num", n(4))]),
+        ),
+        Step {
+            first: vec![(
+                "SET lst = list_append(lst, :tail)",
+                vec![(":tail", l(vec![n(3)]))],
+            )],
+            ..step(
+                "list_append both ways",
+                "SET lst = list_append(:head, lst)",
+                new.clone(),
+                vec![(":head", l(vec![n(0)]))],
+                item([("lst", l(vec![n(0), n(1), n(2), n(3)]))]),
             )
-            .await
-            .unwrap();
-            assert_item(a.as_ref(), &item([("num", n(6))]), "SET +");
-        })
-        .await;
-    cases
-        .run("SET - UPDATED_OLD", async {
-            let a = update(
-                "SET num = num - :two",
+        },
+        step(
+            "ADD to a nested number",
+            "ADD mp.nest.#c :five",
+            new.clone(),
+            vec![(":five", n(5))],
+            item([("mp", m([("nest", m([("count", n(6))]))]))]),
+        ),
+        step(
+            "DELETE from a nested set",
+            "DELETE mp.nest.nums :two",
+            new.clone(),
+            vec![(":two", ns(&["2"]))],
+            item([("mp", m([("nest", m([("nums", ns(&["1", "3"]))]))]))]),
+        ),
+        step(
+            "ADD to a set",
+            "ADD tags :c",
+            new.clone(),
+            vec![(":c", ss(&["c"]))],
+            item([("tags", ss(&["a", "b", "c"]))]),
+        ),
+        step(
+            "ADD creates a nested set",
+            "ADD mp.nest.newset :s",
+            new.clone(),
+            vec![(":s", ss(&["q"]))],
+            item([("mp", m([("nest", m([("newset", ss(&["q"]))]))]))]),
+        ),
+        Step {
+            first: vec![
+                ("DELETE tags :ab", vec![(":ab", ss(&["a", "b"]))]),
+                ("DELETE tags :c", vec![(":c", ss(&["c"]))]),
+            ],
+            ..step(
+                "REMOVE UPDATED_OLD",
+                "REMOVE lst[0], mp.#n",
                 ReturnValue::UpdatedOld,
-                vec![(":two", n(2))],
+                vec![],
+                item([("lst", l(vec![n(0)])), ("mp", m([("name", s("x"))]))]),
             )
-            .await
-            .unwrap();
-            assert_item(a.as_ref(), &item([("num", n(6))]), "SET - UPDATED_OLD");
-        })
-        .await;
-    for want in [1, 2] {
+        },
+    ]);
+    for step in steps {
         cases
-            .run(format!("if_not_exists counter {want}"), async {
-                let a = update(
-                    "SET fresh = if_not_exists(fresh, :zero) + :one",
-                    ReturnValue::UpdatedNew,
-                    vec![(":zero", n(0)), (":one", n(1))],
-                )
-                .await
-                .unwrap();
-                assert_item(
-                    a.as_ref(),
-                    &item([("fresh", n(want))]),
-                    "if_not_exists counter",
-                );
+            .run(step.name, async {
+                for (expr, values) in step.first {
+                    update(expr, ReturnValue::None, values).await.unwrap();
+                }
+                let a = update(step.expr, step.returns, step.values).await.unwrap();
+                assert_item(a.as_ref(), &step.want, step.name);
             })
             .await;
     }
-    cases
-        .run("if_not_exists keeps a value", async {
-            let a = update(
-                "SET num = if_not_exists(num, :zero)",
-                ReturnValue::UpdatedNew,
-                vec![(":zero", n(0))],
-            )
-            .await
-            .unwrap();
-            assert_item(
-                a.as_ref(),
-                &item([("num", n(4))]),
-                "if_not_exists keeps a value",
-            );
-        })
-        .await;
-    cases
-        .run("list_append both ways", async {
-            update(
-                "SET lst = list_append(lst, :tail)",
-                ReturnValue::None,
-                vec![(":tail", l(vec![n(3)]))],
-            )
-            .await
-            .unwrap();
-            let a = update(
-                "SET lst = list_append(:head, lst)",
-                ReturnValue::UpdatedNew,
-                vec![(":head", l(vec![n(0)]))],
-            )
-            .await
-            .unwrap();
-            assert_item(
-                a.as_ref(),
-                &item([("lst", l(vec![n(0), n(1), n(2), n(3)]))]),
-                "list_append both ways",
-            );
-        })
-        .await;
-    cases
-        .run("ADD to a nested number", async {
-            let a = update(
-                "ADD mp.nest.#c :five",
-                ReturnValue::UpdatedNew,
-                vec![(":five", n(5))],
-            )
-            .await
-            .unwrap();
-            assert_item(
-                a.as_ref(),
-                &item([("mp", m([("nest", m([("count", n(6))]))]))]),
-                "ADD to a nested number",
-            );
-        })
-        .await;
-    cases
-        .run("DELETE from a nested set", async {
-            let a = update(
-                "DELETE mp.nest.nums :two",
-                ReturnValue::UpdatedNew,
-                vec![(":two", ns(&["2"]))],
-            )
-            .await
-            .unwrap();
-            assert_item(
-                a.as_ref(),
-                &item([("mp", m([("nest", m([("nums", ns(&["1", "3"]))]))]))]),
-                "DELETE from a nested set",
-            );
-        })
-        .await;
-    cases
-        .run("ADD to a set", async {
-            let a = update(
-                "ADD tags :c",
-                ReturnValue::UpdatedNew,
-                vec![(":c", ss(&["c"]))],
-            )
-            .await
-            .unwrap();
-            assert_item(
-                a.as_ref(),
-                &item([("tags", ss(&["a", "b", "c"]))]),
-                "ADD to a set",
-            );
-        })
-        .await;
-    cases
-        .run("ADD creates a nested set", async {
-            let a = update(
-                "ADD mp.nest.newset :s",
-                ReturnValue::UpdatedNew,
-                vec![(":s", ss(&["q"]))],
-            )
-            .await
-            .unwrap();
-            assert_item(
-                a.as_ref(),
-                &item([("mp", m([("nest", m([("newset", ss(&["q"]))]))]))]),
-                "ADD creates a nested set",
-            );
-        })
-        .await;
-    cases
-        .run("REMOVE UPDATED_OLD", async {
-            update(
-                "DELETE tags :ab",
-                ReturnValue::None,
-                vec![(":ab", ss(&["a", "b"]))],
-            )
-            .await
-            .unwrap();
-            update(
-                "DELETE tags :c",
-                ReturnValue::None,
-                vec![(":c", ss(&["c"]))],
-            )
-            .await
-            .unwrap();
-            let a = update("REMOVE lst[0], mp.#n", ReturnValue::UpdatedOld, vec![])
-                .await
-                .unwrap();
-            assert_item(
-                a.as_ref(),
-                &item([("lst", l(vec![n(0)])), ("mp", m([("name", s("x"))]))]),
-                "REMOVE UPDATED_OLD",
-            );
-        })
-        .await;
     cases
         .run("every clause at once, and ALL_OLD of an update", async {
             let a = update(

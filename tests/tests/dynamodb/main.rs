@@ -14,6 +14,7 @@ use aws_sdk_dynamodb::error::ProvideErrorMetadata;
 use aws_sdk_dynamodb::operation::put_item::PutItemError;
 use aws_sdk_dynamodb::operation::query::QueryOutput;
 use aws_sdk_dynamodb::operation::transact_write_items::TransactWriteItemsError;
+use aws_sdk_dynamodb::operation::update_table::builders::UpdateTableFluentBuilder;
 use aws_sdk_dynamodb::primitives::Blob;
 use aws_sdk_dynamodb::types::{
     AttributeAction, AttributeDefinition, AttributeValue, AttributeValueUpdate, BillingMode,
@@ -24,6 +25,8 @@ use aws_sdk_dynamodb::types::{
     StreamSpecification, StreamViewType, TableStatus, Tag, TimeToLiveSpecification,
     TimeToLiveStatus, TransactGetItem, TransactWriteItem, Update, WriteRequest,
 };
+use futures::FutureExt;
+use futures::future::LocalBoxFuture;
 use meridian_cluster::http;
 use meridian_core::AttrValue;
 use meridian_tests::{TestCluster, poll_until};
@@ -77,22 +80,6 @@ fn m<const N: usize>(attrs: [(&str, AttributeValue); N]) -> AttributeValue {
 fn assert_item(got: Option<&Item>, want: &Item, what: &str) {
     let got = got.unwrap_or_else(|| panic!("{what}: no item, want {want:?}"));
     assert_eq!(norm_item(got), norm_item(want), "{what}");
-}
-
-fn str_of<'a>(i: &'a Item, attr: &str) -> &'a str {
-    i.get(attr)
-        .and_then(|v| v.as_s().ok())
-        .map(String::as_str)
-        .unwrap_or_else(|| panic!("{attr} is not a string in {i:?}"))
-}
-
-async fn put(c: &Client, table: &str, it: Item) {
-    c.put_item()
-        .table_name(table)
-        .set_item(Some(it))
-        .send()
-        .await
-        .expect("put item");
 }
 
 /// Like [`get`], but an error (a region restarting) reads as "not yet".
@@ -197,6 +184,7 @@ mod cross_region;
 mod endpoints;
 mod errors;
 mod expressions;
+mod items;
 mod legacy;
 mod limits;
 mod query;

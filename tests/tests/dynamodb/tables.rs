@@ -1,6 +1,5 @@
-//! Section 1: Tables and item CRUD: CreateTable, DescribeTable, ListTables,
-//! UpdateTable and DeleteTable in every region, and items put, read,
-//! updated and deleted with their return values.
+//! Section 1: Tables: CreateTable, DescribeTable, ListTables, UpdateTable
+//! and DeleteTable in every region.
 
 use super::*;
 
@@ -270,306 +269,6 @@ async fn tables_are_created_described_listed_and_deleted_in_every_region() {
     cases.finish();
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn items_are_put_read_updated_and_deleted_with_return_values() {
-    let cluster = TestCluster::start(&REGIONS[..1]).await;
-    let c = client(cluster.dynamo_url(0));
-    create_table(&c, "users", ("id", ScalarAttributeType::S), None).await;
-
-    let ann = item([
-        ("id", s("ann")),
-        ("name", s("Ann")),
-        ("age", n(30)),
-        ("active", AttributeValue::Bool(true)),
-        ("nothing", AttributeValue::Null(true)),
-        ("blob", AttributeValue::B(Blob::new(vec![0u8, 1, 2, 255]))),
-        ("tags", ss(&["a", "b"])),
-        ("scores", ns(&["1.5", "2", "-3"])),
-        (
-            "bins",
-            AttributeValue::Bs(vec![Blob::new(vec![1u8]), Blob::new(vec![2u8])]),
-        ),
-        (
-            "profile",
-            m([("city", s("Paris")), ("langs", l(vec![s("en"), s("fr")]))]),
-        ),
-        ("empty", s("")),
-    ]);
-    let mut cases = Cases::new();
-    cases
-        .run("every attribute type round-trips", async {
-            let out = c
-                .put_item()
-                .table_name("users")
-                .set_item(Some(ann.clone()))
-                .return_values(ReturnValue::AllOld)
-                .send()
-                .await
-                .unwrap();
-            assert!(out.attributes().is_none(), "a new item has no old image");
-            let got = c
-                .get_item()
-                .table_name("users")
-                .key("id", s("ann"))
-                .consistent_read(true)
-                .send()
-                .await
-                .unwrap();
-            assert_item(got.item(), &ann, "every attribute type round-trips");
-        })
-        .await;
-
-    // ProjectionExpression with a reserved word, nested paths and an index.
-    cases
-        .run(
-            "ProjectionExpression with a reserved word, nested paths and an index",
-            async {
-                let got = c
-                    .get_item()
-                    .table_name("users")
-                    .key("id", s("ann"))
-                    .projection_expression("#n, profile.city, profile.langs[1]")
-                    .expression_attribute_names("#n", "name")
-                    .send()
-                    .await
-                    .unwrap();
-                assert_item(
-                    got.item(),
-                    &item([
-                        ("name", s("Ann")),
-                        (
-                            "profile",
-                            m([("city", s("Paris")), ("langs", l(vec![s("fr")]))]),
-                        ),
-                    ]),
-                    "projection",
-                );
-            },
-        )
-        .await;
-    cases
-        .run("a bare reserved word", async {
-            expect_validation(
-                c.get_item()
-                    .table_name("users")
-                    .key("id", s("ann"))
-                    .projection_expression("name")
-                    .send()
-                    .await,
-                "reserved keyword",
-                "a bare reserved word",
-            );
-        })
-        .await;
-
-    // A missing item is no Item; a wrong key is a validation error.
-    cases
-        .run("a missing item is no Item", async {
-            let none = c
-                .get_item()
-                .table_name("users")
-                .key("id", s("nobody"))
-                .send()
-                .await
-                .unwrap();
-            assert!(none.item().is_none());
-        })
-        .await;
-    cases
-        .run("GetItem with the wrong key attribute", async {
-            expect_validation(
-                c.get_item()
-                    .table_name("users")
-                    .key("uid", s("ann"))
-                    .send()
-                    .await,
-                "The provided key element does not match the schema",
-                "GetItem with the wrong key attribute",
-            );
-        })
-        .await;
-    cases
-        .run("GetItem with a key of the wrong type", async {
-            expect_validation(
-                c.get_item()
-                    .table_name("users")
-                    .key("id", n(1))
-                    .send()
-                    .await,
-                "The provided key element does not match the schema",
-                "GetItem with a key of the wrong type",
-            );
-        })
-        .await;
-    cases
-        .run("GetItem with an extra key attribute", async {
-            expect_validation(
-                c.get_item()
-                    .table_name("users")
-                    .key("id", s("ann"))
-                    .key("age", n(30))
-                    .send()
-                    .await,
-                "The provided key element does not match the schema",
-                "GetItem with an extra key attribute",
-            );
-        })
-        .await;
-
-    // PutItem replacing returns the old image with ALL_OLD; ALL_NEW is refused.
-    let bob = item([("id", s("ann")), ("name", s("Bob"))]);
-    cases
-        .run("PutItem ALL_OLD", async {
-            let out = c
-                .put_item()
-                .table_name("users")
-                .set_item(Some(bob.clone()))
-                .return_values(ReturnValue::AllOld)
-                .send()
-                .await
-                .unwrap();
-            assert_item(out.attributes(), &ann, "PutItem ALL_OLD");
-            assert_item(
-                get(&c, "users", item([("id", s("ann"))])).await.as_ref(),
-                &bob,
-                "replaced",
-            );
-        })
-        .await;
-    cases
-        .run("PutItem ALL_NEW", async {
-            expect_validation(
-                c.put_item()
-                    .table_name("users")
-                    .set_item(Some(bob.clone()))
-                    .return_values(ReturnValue::AllNew)
-                    .send()
-                    .await,
-                "ReturnValues",
-                "PutItem ALL_NEW",
-            );
-        })
-        .await;
-
-    // UpdateItem upserts, and each ReturnValues answers its own way.
-    let key = item([("id", s("cat"))]);
-    cases
-        .run("UpdateItem upsert ALL_NEW", async {
-            let out = c
-                .update_item()
-                .table_name("users")
-                .set_key(Some(key.clone()))
-                .update_expression("SET lives = :nine, #n = :name")
-                .expression_attribute_names("#n", "name")
-                .expression_attribute_values(":nine", n(9))
-                .expression_attribute_values(":name", s("Tom"))
-                .return_values(ReturnValue::AllNew)
-                .send()
-                .await
-                .unwrap();
-            let tom = item([("id", s("cat")), ("lives", n(9)), ("name", s("Tom"))]);
-            assert_item(out.attributes(), &tom, "UpdateItem upsert ALL_NEW");
-        })
-        .await;
-    let rv = |r: ReturnValue| {
-        c.update_item()
-            .table_name("users")
-            .set_key(Some(key.clone()))
-            .update_expression("SET lives = lives - :one")
-            .expression_attribute_values(":one", n(1))
-            .return_values(r)
-            .send()
-    };
-    cases
-        .run("NONE", async {
-            let none = rv(ReturnValue::None).await.unwrap();
-            assert!(none.attributes().is_none(), "NONE: {none:?}");
-        })
-        .await;
-    cases
-        .run("ALL_OLD", async {
-            let old = rv(ReturnValue::AllOld).await.unwrap();
-            assert_item(
-                old.attributes(),
-                &item([("id", s("cat")), ("lives", n(8)), ("name", s("Tom"))]),
-                "ALL_OLD",
-            );
-        })
-        .await;
-    cases
-        .run("UPDATED_OLD", async {
-            let uold = rv(ReturnValue::UpdatedOld).await.unwrap();
-            assert_item(uold.attributes(), &item([("lives", n(7))]), "UPDATED_OLD");
-        })
-        .await;
-    cases
-        .run("UPDATED_NEW", async {
-            let unew = rv(ReturnValue::UpdatedNew).await.unwrap();
-            assert_item(unew.attributes(), &item([("lives", n(5))]), "UPDATED_NEW");
-        })
-        .await;
-    cases
-        .run("ALL_NEW", async {
-            let all_new = rv(ReturnValue::AllNew).await.unwrap();
-            assert_item(
-                all_new.attributes(),
-                &item([("id", s("cat")), ("lives", n(4)), ("name", s("Tom"))]),
-                "ALL_NEW",
-            );
-        })
-        .await;
-    cases
-        .run("updating a key attribute", async {
-            expect_validation(
-                c.update_item()
-                    .table_name("users")
-                    .set_key(Some(key.clone()))
-                    .update_expression("SET id = :x")
-                    .expression_attribute_values(":x", s("dog"))
-                    .send()
-                    .await,
-                "This attribute is part of the key",
-                "updating a key attribute",
-            );
-        })
-        .await;
-
-    // DeleteItem with ALL_OLD, then a second delete finds nothing.
-    cases
-        .run("DeleteItem ALL_OLD", async {
-            let out = c
-                .delete_item()
-                .table_name("users")
-                .set_key(Some(key.clone()))
-                .return_values(ReturnValue::AllOld)
-                .send()
-                .await
-                .unwrap();
-            assert_item(
-                out.attributes(),
-                &item([("id", s("cat")), ("lives", n(4)), ("name", s("Tom"))]),
-                "DeleteItem ALL_OLD",
-            );
-        })
-        .await;
-    cases
-        .run("a second delete finds nothing", async {
-            let again = c
-                .delete_item()
-                .table_name("users")
-                .set_key(Some(key.clone()))
-                .return_values(ReturnValue::AllOld)
-                .send()
-                .await
-                .unwrap();
-            assert!(again.attributes().is_none(), "{again:?}");
-            assert!(get(&c, "users", key).await.is_none());
-        })
-        .await;
-    cluster.shutdown().await;
-    cases.finish();
-}
-
 /// UpdateTable as DynamoDB documents it: billing mode, provisioned
 /// throughput and the stream change, replicate to every region, and each
 /// refusal carries DynamoDB's message.
@@ -601,19 +300,20 @@ async fn update_table_changes_billing_throughput_and_stream_everywhere() {
         })
         .await;
     // A table with no throughput under PROVISIONED, or with one on demand, is refused.
-    cases.run("provisioned without throughput", async {
-        expect_validation(
-            create_table_request(&cs[0], "bad1", ("pk", ScalarAttributeType::S), None)
-                .billing_mode(BillingMode::Provisioned)
-                .send()
-                .await,
-            "ReadCapacityUnits and WriteCapacityUnits must both be specified when BillingMode is PROVISIONED",
+    let create =
+        |name: &str| create_table_request(&cs[0], name, ("pk", ScalarAttributeType::S), None);
+    let no_throughput = Says::Has(
+        "ReadCapacityUnits and WriteCapacityUnits must both be specified when BillingMode is PROVISIONED",
+    );
+    let refused: [Refusal; 4] = [
+        (
             "provisioned without throughput",
-        );
-    }).await;
-    cases.run("on demand with throughput", async {
-        expect_validation(
-            create_table_request(&cs[0], "bad2", ("pk", ScalarAttributeType::S), None)
+            ask(create("bad1").billing_mode(BillingMode::Provisioned).send()),
+            no_throughput,
+        ),
+        (
+            "on demand with throughput",
+            ask(create("bad2")
                 .provisioned_throughput(
                     ProvisionedThroughput::builder()
                         .read_capacity_units(1)
@@ -621,39 +321,30 @@ async fn update_table_changes_billing_throughput_and_stream_everywhere() {
                         .build()
                         .unwrap(),
                 )
-                .send()
-                .await,
-            "Neither ReadCapacityUnits nor WriteCapacityUnits can be specified when BillingMode is PAY_PER_REQUEST",
-            "on demand with throughput",
-        );
-    }).await;
-    cases.run("no billing mode, so provisioned, without throughput", async {
-        expect_validation(
-            create_table_request(&cs[0], "bad4", ("pk", ScalarAttributeType::S), None)
-                .set_billing_mode(None)
-                .send()
-                .await,
-            "ReadCapacityUnits and WriteCapacityUnits must both be specified when BillingMode is PROVISIONED",
+                .send()),
+            Says::Has(
+                "Neither ReadCapacityUnits nor WriteCapacityUnits can be specified when BillingMode is PAY_PER_REQUEST",
+            ),
+        ),
+        (
             "no billing mode, so provisioned, without throughput",
-        );
-    }).await;
-    cases
-        .run("a stream without a view type", async {
-            expect_validation(
-                create_table_request(&cs[0], "bad3", ("pk", ScalarAttributeType::S), None)
-                    .stream_specification(
-                        StreamSpecification::builder()
-                            .stream_enabled(true)
-                            .build()
-                            .unwrap(),
-                    )
-                    .send()
-                    .await,
-                "Table is being created with a stream enabled, UpdateViewType is required",
-                "a stream without a view type",
-            );
-        })
-        .await;
+            ask(create("bad4").set_billing_mode(None).send()),
+            no_throughput,
+        ),
+        (
+            "a stream without a view type",
+            ask(create("bad3")
+                .stream_specification(
+                    StreamSpecification::builder()
+                        .stream_enabled(true)
+                        .build()
+                        .unwrap(),
+                )
+                .send()),
+            Says::Has("Table is being created with a stream enabled, UpdateViewType is required"),
+        ),
+    ];
+    cases.refused("ValidationException", refused).await;
 
     let describe = |c: &Client| {
         let c = c.clone();
@@ -668,6 +359,11 @@ async fn update_table_changes_billing_throughput_and_stream_everywhere() {
         }
     };
     let update = || cs[0].update_table().table_name("metered");
+    // An UpdateTable refused with a message containing `has`.
+    let update_refusal =
+        |(name, request, has): (&'static str, UpdateTableFluentBuilder, &'static str)| {
+            (name, ask(request.send()), Says::Has(has))
+        };
     let throughput = |r: i64, w: i64| {
         ProvisionedThroughput::builder()
             .read_capacity_units(r)
@@ -716,34 +412,25 @@ async fn update_table_changes_billing_throughput_and_stream_everywhere() {
         )
         .await;
     // The same throughput again is refused, naming both figures.
-    cases.run("unchanged throughput", async {
-        expect_validation(
-            update()
-                .provisioned_throughput(throughput(10, 6))
-                .send()
-                .await,
-            "The provisioned throughput for the table will not change. The requested value equals the current value. Current ReadCapacityUnits provisioned for the table: 10. Requested ReadCapacityUnits: 10.",
+    let refused = [
+        (
             "unchanged throughput",
-        );
-    }).await;
-    cases.run("zero read units", async {
-        expect_validation(
-            update()
-                .provisioned_throughput(throughput(0, 6))
-                .send()
-                .await,
-            "Value '0' at 'provisionedThroughput.readCapacityUnits' failed to satisfy constraint: Member must have value greater than or equal to 1",
+            update().provisioned_throughput(throughput(10, 6)),
+            "The provisioned throughput for the table will not change. The requested value equals the current value. Current ReadCapacityUnits provisioned for the table: 10. Requested ReadCapacityUnits: 10.",
+        ),
+        (
             "zero read units",
-        );
-    }).await;
+            update().provisioned_throughput(throughput(0, 6)),
+            "Value '0' at 'provisionedThroughput.readCapacityUnits' failed to satisfy constraint: Member must have value greater than or equal to 1",
+        ),
+        (
+            "an update that changes nothing",
+            update(),
+            "At least one of ProvisionedThroughput, BillingMode, UpdateStreamEnabled",
+        ),
+    ];
     cases
-        .run("an update that changes nothing", async {
-            expect_validation(
-                update().send().await,
-                "At least one of ProvisionedThroughput, BillingMode, UpdateStreamEnabled",
-                "an update that changes nothing",
-            );
-        })
+        .refused("ValidationException", refused.map(update_refusal))
         .await;
 
     // On demand: the units read 0 and the switch is dated.
@@ -768,24 +455,20 @@ async fn update_table_changes_billing_throughput_and_stream_everywhere() {
             },
         )
         .await;
-    cases.run("throughput on an on-demand table", async {
-        expect_validation(
-            update()
-                .provisioned_throughput(throughput(3, 3))
-                .send()
-                .await,
-            "Neither ReadCapacityUnits nor WriteCapacityUnits can be specified when BillingMode is PAY_PER_REQUEST",
+    let refused = [
+        (
             "throughput on an on-demand table",
-        );
-    }).await;
+            update().provisioned_throughput(throughput(3, 3)),
+            "Neither ReadCapacityUnits nor WriteCapacityUnits can be specified when BillingMode is PAY_PER_REQUEST",
+        ),
+        (
+            "provisioned without throughput, by UpdateTable",
+            update().billing_mode(BillingMode::Provisioned),
+            "ProvisionedThroughput must be specified when BillingMode is PROVISIONED",
+        ),
+    ];
     cases
-        .run("provisioned without throughput, by UpdateTable", async {
-            expect_validation(
-                update().billing_mode(BillingMode::Provisioned).send().await,
-                "ProvisionedThroughput must be specified when BillingMode is PROVISIONED",
-                "provisioned without throughput",
-            );
-        })
+        .refused("ValidationException", refused.map(update_refusal))
         .await;
 
     // The stream: enabled once, refused twice, and a new one gets a new label.
@@ -909,216 +592,6 @@ async fn update_table_changes_billing_throughput_and_stream_everywhere() {
                     .await,
                 "ResourceNotFoundException",
                 "a missing table",
-            );
-        })
-        .await;
-    cases.finish();
-}
-
-/// An update that would leave an attribute with an empty name is refused,
-/// whichever way it names it: stored, such an item could be neither read
-/// back nor shipped, and its region's replication would stop there.
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn an_update_cannot_create_an_attribute_with_an_empty_name() {
-    let cluster = TestCluster::start(&REGIONS[..2]).await;
-    let cs = clients(&cluster);
-    create_table(&cs[0], "names", ("pk", ScalarAttributeType::S), None).await;
-    put(&cs[0], "names", item([("pk", s("a")), ("v", n(1))])).await;
-    expect_validation(
-        cs[0]
-            .update_item()
-            .table_name("names")
-            .key("pk", s("a"))
-            .update_expression("SET #n = :v")
-            .expression_attribute_names("#n", "")
-            .expression_attribute_values(":v", n(2))
-            .send()
-            .await,
-        "ExpressionAttributeNames contains invalid value: Empty attribute name provided for key #n",
-        "an empty name by expression",
-    );
-    expect_validation(
-        cs[0]
-            .update_item()
-            .table_name("names")
-            .key("pk", s("b"))
-            .attribute_updates(
-                "",
-                AttributeValueUpdate::builder()
-                    .action(AttributeAction::Put)
-                    .value(n(2))
-                    .build(),
-            )
-            .send()
-            .await,
-        "One or more parameter values were invalid: Empty attribute name",
-        "an empty name by AttributeUpdates",
-    );
-    // Nothing was stored, and the region still reads and replicates.
-    assert_item(
-        get(&cs[0], "names", item([("pk", s("a"))])).await.as_ref(),
-        &item([("pk", s("a")), ("v", n(1))]),
-        "the item after the refusals",
-    );
-    assert_eq!(get(&cs[0], "names", item([("pk", s("b"))])).await, None);
-    put(&cs[0], "names", item([("pk", s("c"))])).await;
-    poll("the next write in eu-west-1", || async {
-        try_get(&cs[1], "names", item([("pk", s("c"))]))
-            .await
-            .is_ok_and(|i| i.is_some())
-    })
-    .await;
-}
-
-/// What DynamoDB refuses or leaves alone, found by an independent
-/// compatibility suite: an update that only takes attributes away creates
-/// no item; a Query may not filter on its key; `ConditionalOperator` needs
-/// conditions to join.
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn removals_create_nothing_and_queries_do_not_filter_on_the_key() {
-    let cluster = TestCluster::start(&REGIONS[..1]).await;
-    let c = client(cluster.dynamo_url(0));
-    create_table(
-        &c,
-        "rules",
-        ("p", ScalarAttributeType::S),
-        Some(("c", ScalarAttributeType::N)),
-    )
-    .await;
-    let key = || item([("p", s("gone")), ("c", n(1))]);
-    // REMOVE, nested or not, and DELETE on a missing item: no item, no error.
-    let mut cases = Cases::new();
-    for expr in ["REMOVE a", "REMOVE a.b[1]", "DELETE s :v REMOVE t"] {
-        cases
-            .run(expr, async {
-                let mut u = c
-                    .update_item()
-                    .table_name("rules")
-                    .set_key(Some(key()))
-                    .update_expression(expr)
-                    .return_values(ReturnValue::AllNew);
-                if expr.contains(":v") {
-                    u = u.expression_attribute_values(":v", ss(&["x"]));
-                }
-                let out = u.send().await.unwrap_or_else(|e| panic!("{expr}: {e:?}"));
-                assert_eq!(out.attributes(), None, "{expr}: nothing to return");
-                assert_eq!(
-                    get(&c, "rules", key()).await,
-                    None,
-                    "{expr} created an item"
-                );
-            })
-            .await;
-    }
-    cases
-        .run("a legacy DELETE on a missing item", async {
-            c.update_item()
-                .table_name("rules")
-                .set_key(Some(key()))
-                .attribute_updates(
-                    "a",
-                    AttributeValueUpdate::builder()
-                        .action(AttributeAction::Delete)
-                        .build(),
-                )
-                .send()
-                .await
-                .expect("a legacy DELETE on a missing item");
-            assert_eq!(
-                get(&c, "rules", key()).await,
-                None,
-                "a legacy DELETE created an item"
-            );
-        })
-        .await;
-    // SET still creates it, and so does an update with no action at all.
-    cases
-        .run("SET creates the item", async {
-            c.update_item()
-                .table_name("rules")
-                .set_key(Some(key()))
-                .update_expression("SET a = :v REMOVE b")
-                .expression_attribute_values(":v", n(1))
-                .send()
-                .await
-                .unwrap();
-            assert!(get(&c, "rules", key()).await.is_some());
-        })
-        .await;
-    cases
-        .run("a bare update", async {
-            let bare = item([("p", s("bare")), ("c", n(1))]);
-            c.update_item()
-                .table_name("rules")
-                .set_key(Some(bare.clone()))
-                .send()
-                .await
-                .unwrap();
-            assert_item(
-                get(&c, "rules", bare.clone()).await.as_ref(),
-                &bare,
-                "a bare update",
-            );
-        })
-        .await;
-
-    // A Query's filter may not name a key attribute, in either form.
-    for (filter, attr) in [("p = :p", "p"), ("c > :c", "c"), ("a = c", "c")] {
-        cases.run(filter, async {
-            let mut q = c
-                .query()
-                .table_name("rules")
-                .key_condition_expression("p = :p")
-                .filter_expression(filter)
-                .expression_attribute_values(":p", s("gone"));
-            if filter.contains(":c") {
-                q = q.expression_attribute_values(":c", n(0));
-            }
-            expect_validation(
-                q.send().await,
-                &format!(
-                    "Filter Expression can only contain non-primary key attributes: Primary key attribute: {attr}"
-                ),
-                filter,
-            );
-        }).await;
-    }
-    // A Scan may.
-    cases
-        .run("a Scan may filter on a key", async {
-            c.scan()
-                .table_name("rules")
-                .filter_expression("p = :p")
-                .expression_attribute_values(":p", s("gone"))
-                .send()
-                .await
-                .expect("a scan filtering on the key");
-        })
-        .await;
-
-    // ConditionalOperator with nothing to join.
-    cases.run("ConditionalOperator without Expected", async {
-        expect_validation(
-            c.put_item()
-                .table_name("rules")
-                .set_item(Some(key()))
-                .conditional_operator(ConditionalOperator::Or)
-                .send()
-                .await,
-            "ConditionalOperator can only be used when Filter or Expected has two or more elements",
-            "ConditionalOperator without Expected",
-        );
-    }).await;
-    cases
-        .run("ConditionalOperator without ScanFilter", async {
-            expect_validation(
-                c.scan()
-                    .table_name("rules")
-                    .conditional_operator(ConditionalOperator::And)
-                    .send()
-                    .await,
-                "ConditionalOperator can only be used",
-                "ConditionalOperator without ScanFilter",
             );
         })
         .await;

@@ -38,19 +38,12 @@ async fn transactions_commit_all_or_nothing_once_per_token() {
                     )
                     .build(),
             )
-            .transact_items(
-                TransactWriteItem::builder()
-                    .update(
-                        Update::builder()
-                            .table_name("acct")
-                            .key("pk", s("b"))
-                            .update_expression("ADD bal :amt")
-                            .expression_attribute_values(":amt", n(amount))
-                            .build()
-                            .unwrap(),
-                    )
-                    .build(),
-            )
+            .transact_items(tx_update(
+                "acct",
+                key("b"),
+                "ADD bal :amt",
+                &[(":amt", n(amount))],
+            ))
             .transact_items(
                 TransactWriteItem::builder()
                     .condition_check(
@@ -127,60 +120,60 @@ async fn transactions_commit_all_or_nothing_once_per_token() {
         )
         .await;
 
-    // A failing condition cancels everything; reasons come in order.
-    cases
-        .run(
+    // A failing condition cancels everything; reasons come in order, and a
+    // reason carries the item only when its action asked for ALL_OLD (the
+    // lock's check does). Each row: the amount, the lock stored before it,
+    // the reasons' codes, and which reason carries what item.
+    let closed = item([("pk", s("lock")), ("open", AttributeValue::Bool(false))]);
+    let failed = Some("ConditionalCheckFailed");
+    let cancelled = [
+        (
             "a failing condition cancels everything, reasons in order",
-            async {
-                let err = transfer(500, None).await.unwrap_err().into_service_error();
+            500,
+            None,
+            [failed, Some("None"), Some("None")],
+            0,
+            None,
+        ),
+        (
+            "a closed lock cancels the transfer",
+            10,
+            Some(closed.clone()),
+            [Some("None"), Some("None"), failed],
+            2,
+            Some(closed),
+        ),
+    ];
+    for (name, amount, lock, codes, at, want) in cancelled {
+        cases
+            .run(name, async {
+                if let Some(lock) = lock {
+                    put(&c, "acct", lock).await;
+                }
+                let err = transfer(amount, None)
+                    .await
+                    .unwrap_err()
+                    .into_service_error();
                 match &err {
                     TransactWriteItemsError::TransactionCanceledException(e) => {
-                        let codes: Vec<Option<&str>> =
-                            e.cancellation_reasons().iter().map(|r| r.code()).collect();
-                        assert_eq!(
-                            codes,
-                            [Some("ConditionalCheckFailed"), Some("None"), Some("None")],
-                            "{e:?}"
-                        );
-                        assert!(
-                            e.cancellation_reasons()[0].item().is_none(),
-                            "not asked for"
-                        );
+                        let r = e.cancellation_reasons();
+                        let got: Vec<Option<&str>> = r.iter().map(|r| r.code()).collect();
+                        assert_eq!(got, codes, "{e:?}");
+                        match &want {
+                            None => assert!(r[at].item().is_none(), "not asked for"),
+                            Some(want) => assert_item(
+                                r[at].item(),
+                                want,
+                                "ALL_OLD in the cancellation reason",
+                            ),
+                        }
                     }
                     other => panic!("expected TransactionCanceledException, got {other:?}"),
                 }
                 assert_eq!((bal("a").await, bal("b").await), (Some(n(70)), Some(n(30))));
-            },
-        )
-        .await;
-    put(
-        &c,
-        "acct",
-        item([("pk", s("lock")), ("open", AttributeValue::Bool(false))]),
-    )
-    .await;
-    cases
-        .run("a closed lock cancels the transfer", async {
-            let err = transfer(10, None).await.unwrap_err().into_service_error();
-            match &err {
-                TransactWriteItemsError::TransactionCanceledException(e) => {
-                    let r = e.cancellation_reasons();
-                    let codes: Vec<Option<&str>> = r.iter().map(|r| r.code()).collect();
-                    assert_eq!(
-                        codes,
-                        [Some("None"), Some("None"), Some("ConditionalCheckFailed")]
-                    );
-                    assert_item(
-                        r[2].item(),
-                        &item([("pk", s("lock")), ("open", AttributeValue::Bool(false))]),
-                        "ALL_OLD in the cancellation reason",
-                    );
-                }
-                other => panic!("expected TransactionCanceledException, got {other:?}"),
-            }
-            assert_eq!((bal("a").await, bal("b").await), (Some(n(70)), Some(n(30))));
-        })
-        .await;
+            })
+            .await;
+    }
     put(
         &c,
         "acct",
@@ -232,34 +225,19 @@ async fn transactions_commit_all_or_nothing_once_per_token() {
             assert!(get(&c, "audit", key("m099")).await.is_some());
         })
         .await;
-    cases
-        .run("101 actions", async {
-            expect_validation(many(101).await, "transactItems", "101 actions");
-        })
-        .await;
-    cases
-        .run("one item twice", async {
-            expect_validation(
-                c.transact_write_items()
-                    .transact_items(tx_put("acct", item([("pk", s("a"))])))
-                    .transact_items(
-                        TransactWriteItem::builder()
-                            .delete(
-                                Delete::builder()
-                                    .table_name("acct")
-                                    .key("pk", s("a"))
-                                    .build()
-                                    .unwrap(),
-                            )
-                            .build(),
-                    )
-                    .send()
-                    .await,
-                "multiple operations on one item",
-                "one item twice",
-            );
-        })
-        .await;
+    let refused: [Refusal; 2] = [
+        ("101 actions", ask(many(101)), Says::Has("transactItems")),
+        (
+            "one item twice",
+            ask(c
+                .transact_write_items()
+                .transact_items(tx_put("acct", item([("pk", s("a"))])))
+                .transact_items(tx_delete("acct", key("a")))
+                .send()),
+            Says::Has("multiple operations on one item"),
+        ),
+    ];
+    cases.refused("ValidationException", refused).await;
     cases
         .run("refused transactions change no balance", async {
             assert_eq!(bal("a").await, Some(n(68)));
@@ -367,19 +345,12 @@ async fn a_transaction_applies_atomically_in_every_peer() {
         cs[0]
             .transact_write_items()
             .transact_items(tx_put("pairs", item([("pk", s("a")), ("v", n(round))])))
-            .transact_items(
-                TransactWriteItem::builder()
-                    .update(
-                        Update::builder()
-                            .table_name("pairs")
-                            .key("pk", s("b"))
-                            .update_expression("SET v = :v")
-                            .expression_attribute_values(":v", n(round))
-                            .build()
-                            .unwrap(),
-                    )
-                    .build(),
-            )
+            .transact_items(tx_update(
+                "pairs",
+                item([("pk", s("b"))]),
+                "SET v = :v",
+                &[(":v", n(round))],
+            ))
             .send()
             .await
             .expect("a transaction in region 0");

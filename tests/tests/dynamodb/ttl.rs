@@ -8,20 +8,27 @@ async fn ttl_expires_items_in_every_region_without_conflicts() {
     let cs = clients(&cluster);
     create_table(&cs[0], "sessions", ("pk", ScalarAttributeType::S), None).await;
     cluster.wait_table_everywhere("sessions").await;
-    let mut cases = Cases::new();
-    cases
-        .run("TTL starts disabled", async {
-            let ttl = cs[0]
+    // The table's TTL status and attribute, as a region describes them.
+    let ttl_in = |c: &Client| {
+        let c = c.clone();
+        async move {
+            let out = c
                 .describe_time_to_live()
                 .table_name("sessions")
                 .send()
                 .await
                 .unwrap();
-            assert_eq!(
-                ttl.time_to_live_description()
-                    .and_then(|d| d.time_to_live_status()),
-                Some(&TimeToLiveStatus::Disabled)
-            );
+            let d = out.time_to_live_description;
+            (
+                d.as_ref().and_then(|d| d.time_to_live_status.clone()),
+                d.and_then(|d| d.attribute_name),
+            )
+        }
+    };
+    let mut cases = Cases::new();
+    cases
+        .run("TTL starts disabled", async {
+            assert_eq!(ttl_in(&cs[0]).await.0, Some(TimeToLiveStatus::Disabled));
         })
         .await;
     let spec = |enabled: bool| {
@@ -49,15 +56,11 @@ async fn ttl_expires_items_in_every_region_without_conflicts() {
         cases
             .run(format!("TTL enabled in region {i}"), async {
                 poll(&format!("TTL enabled in region {i}"), || async {
-                    let out = c
-                        .describe_time_to_live()
-                        .table_name("sessions")
-                        .send()
-                        .await
-                        .unwrap();
-                    let d = out.time_to_live_description();
-                    d.and_then(|d| d.time_to_live_status()) == Some(&TimeToLiveStatus::Enabled)
-                        && d.and_then(|d| d.attribute_name()) == Some("expires_at")
+                    ttl_in(c).await
+                        == (
+                            Some(TimeToLiveStatus::Enabled),
+                            Some("expires_at".to_string()),
+                        )
                 })
                 .await;
             })
@@ -218,15 +221,7 @@ async fn ttl_expires_items_in_every_region_without_conflicts() {
         cases
             .run(format!("TTL disabled in region {i}"), async {
                 poll(&format!("TTL disabled in region {i}"), || async {
-                    let out = c
-                        .describe_time_to_live()
-                        .table_name("sessions")
-                        .send()
-                        .await
-                        .unwrap();
-                    out.time_to_live_description()
-                        .and_then(|d| d.time_to_live_status())
-                        == Some(&TimeToLiveStatus::Disabled)
+                    ttl_in(c).await.0 == Some(TimeToLiveStatus::Disabled)
                 })
                 .await;
             })

@@ -23,135 +23,83 @@ async fn index_reads_refused_as_dynamodb_refuses_them() {
 
     let mut cases = Cases::new();
     let consistent = "Consistent reads are not supported on global secondary indexes";
-    cases
-        .run("Query ConsistentRead on a GSI", async {
-            let r = c
-                .query()
-                .table_name("orders")
-                .index_name("by_status")
+    let missing = "The table does not have the specified index: nope_index";
+    let query = |index: &str| c.query().table_name("orders").index_name(index);
+    let scan = |index: &str| c.scan().table_name("orders").index_name(index);
+    let refused: Vec<Refusal> = vec![
+        (
+            "Query ConsistentRead on a GSI",
+            ask(query("by_status")
                 .key_condition_expression("#s = :s")
                 .expression_attribute_names("#s", "status")
                 .expression_attribute_values(":s", s("open"))
                 .consistent_read(true)
-                .send()
-                .await;
-            expect_validation(r, consistent, "Query ConsistentRead on a GSI");
-        })
-        .await;
-    cases
-        .run("Scan ConsistentRead on a GSI", async {
-            let r = c
-                .scan()
-                .table_name("orders")
-                .index_name("by_owner")
-                .consistent_read(true)
-                .send()
-                .await;
-            expect_validation(r, consistent, "Scan ConsistentRead on a GSI");
-        })
-        .await;
-
-    let missing = "The table does not have the specified index: nope_index";
-    cases
-        .run("Query of an unknown index", async {
-            let r = c
-                .query()
-                .table_name("orders")
-                .index_name("nope_index")
+                .send()),
+            Says::Has(consistent),
+        ),
+        (
+            "Scan ConsistentRead on a GSI",
+            ask(scan("by_owner").consistent_read(true).send()),
+            Says::Has(consistent),
+        ),
+        (
+            "Query of an unknown index",
+            ask(query("nope_index")
                 .key_condition_expression("pk = :p")
                 .expression_attribute_values(":p", s("p"))
-                .send()
-                .await;
-            let msg = expect_code(r, "ValidationException", "Query of an unknown index");
-            assert_eq!(msg, missing);
-        })
-        .await;
-    cases
-        .run("Scan of an unknown index", async {
-            let r = c
-                .scan()
-                .table_name("orders")
-                .index_name("nope_index")
-                .send()
-                .await;
-            let msg = expect_code(r, "ValidationException", "Scan of an unknown index");
-            assert_eq!(msg, missing);
-        })
-        .await;
-
-    cases.run("ALL_ATTRIBUTES on a KEYS_ONLY GSI", async {
-        let r = c
-            .query()
-            .table_name("orders")
-            .index_name("by_owner")
-            .key_condition_expression("#o = :o")
-            .expression_attribute_names("#o", "owner")
-            .expression_attribute_values(":o", s("ann"))
-            .select(Select::AllAttributes)
-            .send()
-            .await;
-        let msg = expect_code(
-            r,
-            "ValidationException",
+                .send()),
+            Says::Is(missing),
+        ),
+        (
+            "Scan of an unknown index",
+            ask(scan("nope_index").send()),
+            Says::Is(missing),
+        ),
+        (
             "ALL_ATTRIBUTES on a KEYS_ONLY GSI",
-        );
-        assert_eq!(
-            msg,
-            "One or more parameter values were invalid: Select type ALL_ATTRIBUTES is not supported for global secondary index by_owner because its projection type is not ALL"
-        );
-    }).await;
-    cases.run("Scan ALL_ATTRIBUTES on an INCLUDE GSI", async {
-        let r = c
-            .scan()
-            .table_name("orders")
-            .index_name("by_region")
-            .select(Select::AllAttributes)
-            .send()
-            .await;
-        expect_validation(
-            r,
-            "Select type ALL_ATTRIBUTES is not supported for global secondary index by_region because its projection type is not ALL",
+            ask(query("by_owner")
+                .key_condition_expression("#o = :o")
+                .expression_attribute_names("#o", "owner")
+                .expression_attribute_values(":o", s("ann"))
+                .select(Select::AllAttributes)
+                .send()),
+            Says::Is(
+                "One or more parameter values were invalid: Select type ALL_ATTRIBUTES is not supported for global secondary index by_owner because its projection type is not ALL",
+            ),
+        ),
+        (
             "Scan ALL_ATTRIBUTES on an INCLUDE GSI",
-        );
-    }).await;
-    // A key condition without the index's partition key.
-    cases
-        .run("wrong key", async {
-            let r = c
-                .query()
-                .table_name("orders")
-                .index_name("by_status")
+            ask(scan("by_region").select(Select::AllAttributes).send()),
+            Says::Has(
+                "Select type ALL_ATTRIBUTES is not supported for global secondary index by_region because its projection type is not ALL",
+            ),
+        ),
+        // A key condition without the index's partition key.
+        (
+            "wrong key",
+            ask(query("by_status")
                 .key_condition_expression("pk = :p")
                 .expression_attribute_values(":p", s("p"))
-                .send()
-                .await;
-            expect_validation(
-                r,
-                "Query condition missed key schema element: status",
-                "wrong key",
-            );
-        })
-        .await;
-    // A filter on the queried index's key.
-    cases.run("filter on an index key", async {
-        let r = c
-            .query()
-            .table_name("orders")
-            .index_name("by_status")
-            .key_condition_expression("#s = :s")
-            .filter_expression("#a > :a")
-            .expression_attribute_names("#s", "status")
-            .expression_attribute_names("#a", "at")
-            .expression_attribute_values(":s", s("open"))
-            .expression_attribute_values(":a", n(0))
-            .send()
-            .await;
-        expect_validation(
-            r,
-            "Filter Expression can only contain non-primary key attributes: Primary key attribute: at",
+                .send()),
+            Says::Has("Query condition missed key schema element: status"),
+        ),
+        // A filter on the queried index's key.
+        (
             "filter on an index key",
-        );
-    }).await;
+            ask(query("by_status")
+                .key_condition_expression("#s = :s")
+                .filter_expression("#a > :a")
+                .expression_attribute_names("#s", "status")
+                .expression_attribute_names("#a", "at")
+                .expression_attribute_values(":s", s("open"))
+                .expression_attribute_values(":a", n(0))
+                .send()),
+            Says::Has(
+                "Filter Expression can only contain non-primary key attributes: Primary key attribute: at",
+            ),
+        ),
+    ];
+    cases.refused("ValidationException", refused).await;
     cluster.shutdown().await;
     cases.finish();
 }
@@ -166,45 +114,25 @@ async fn writes_with_unfit_index_keys_are_refused_and_write_nothing() {
     let mismatch = "One or more parameter values were invalid: Type mismatch for Index Key status Expected: S Actual: N IndexName: by_status";
     let empty_item = "One or more parameter values are not valid. A value specified for a secondary index key is not supported. The AttributeValue for a key attribute cannot contain an empty string value. IndexName: by_status, IndexKey: status";
     let empty_update = "One or more parameter values are not valid. The update expression attempted to update a secondary index key to a value that is not supported. The AttributeValue for a key attribute cannot contain an empty string value.";
+    let code = "ValidationException";
 
     let mut cases = Cases::new();
     // PutItem.
-    cases
-        .run("put wrong type", async {
-            let r = c
-                .put_item()
-                .table_name(t)
-                .set_item(Some(item([
-                    ("pk", s("p")),
-                    ("sk", s("a")),
-                    ("status", n(1)),
-                ])))
-                .send()
-                .await;
-            assert_eq!(
-                expect_code(r, "ValidationException", "put wrong type"),
-                mismatch
-            );
-        })
-        .await;
-    cases
-        .run("put empty", async {
-            let r = c
-                .put_item()
-                .table_name(t)
-                .set_item(Some(item([
-                    ("pk", s("p")),
-                    ("sk", s("a")),
-                    ("status", s("")),
-                ])))
-                .send()
-                .await;
-            assert_eq!(
-                expect_code(r, "ValidationException", "put empty"),
-                empty_item
-            );
-        })
-        .await;
+    let put_a = |status: AttributeValue| {
+        c.put_item()
+            .table_name(t)
+            .set_item(Some(item([
+                ("pk", s("p")),
+                ("sk", s("a")),
+                ("status", status),
+            ])))
+            .send()
+    };
+    let refused: [Refusal; 2] = [
+        ("put wrong type", ask(put_a(n(1))), Says::Is(mismatch)),
+        ("put empty", ask(put_a(s(""))), Says::Is(empty_item)),
+    ];
+    cases.refused(code, refused).await;
     cases
         .run("refused puts write nothing", async {
             assert_eq!(
@@ -253,24 +181,19 @@ async fn writes_with_unfit_index_keys_are_refused_and_write_nothing() {
             .expression_attribute_values(":v", v)
             .send()
     };
-    cases
-        .run("update wrong type", async {
-            let r = update("SET #s = :v", n(5)).await;
-            assert_eq!(
-                expect_code(r, "ValidationException", "update wrong type"),
-                mismatch
-            );
-        })
-        .await;
-    cases
-        .run("update empty", async {
-            let r = update("SET #s = :v", s("")).await;
-            assert_eq!(
-                expect_code(r, "ValidationException", "update empty"),
-                empty_update
-            );
-        })
-        .await;
+    let refused: [Refusal; 2] = [
+        (
+            "update wrong type",
+            ask(update("SET #s = :v", n(5))),
+            Says::Is(mismatch),
+        ),
+        (
+            "update empty",
+            ask(update("SET #s = :v", s(""))),
+            Says::Is(empty_update),
+        ),
+    ];
+    cases.refused(code, refused).await;
     cases
         .run("a refused update leaves the item as it was", async {
             assert_eq!(get(&c, t, key("b")).await, Some(before.clone()));
@@ -279,55 +202,27 @@ async fn writes_with_unfit_index_keys_are_refused_and_write_nothing() {
         })
         .await;
 
-    // BatchWriteItem: the whole batch is refused.
-    cases
-        .run("batch wrong type", async {
-            let r = c
-                .batch_write_item()
-                .request_items(
-                    t,
-                    vec![
-                        put_req(item([
-                            ("pk", s("p")),
-                            ("sk", s("c")),
-                            ("status", s("open")),
-                            ("at", n(2)),
-                        ])),
-                        put_req(item([("pk", s("p")), ("sk", s("d")), ("status", n(3))])),
-                    ],
-                )
-                .send()
-                .await;
-            assert_eq!(
-                expect_code(r, "ValidationException", "batch wrong type"),
-                mismatch
-            );
-        })
-        .await;
-    cases
-        .run("batch empty", async {
-            let r = c
-                .batch_write_item()
-                .request_items(
-                    t,
-                    vec![
-                        put_req(item([
-                            ("pk", s("p")),
-                            ("sk", s("c")),
-                            ("status", s("open")),
-                            ("at", n(2)),
-                        ])),
-                        put_req(item([("pk", s("p")), ("sk", s("d")), ("status", s(""))])),
-                    ],
-                )
-                .send()
-                .await;
-            assert_eq!(
-                expect_code(r, "ValidationException", "batch empty"),
-                empty_item
-            );
-        })
-        .await;
+    // BatchWriteItem: the whole batch is refused. Each write below puts a
+    // good item c first, then the unfit one.
+    let good = || {
+        item([
+            ("pk", s("p")),
+            ("sk", s("c")),
+            ("status", s("open")),
+            ("at", n(2)),
+        ])
+    };
+    let unfit = |status: AttributeValue| item([("pk", s("p")), ("sk", s("d")), ("status", status)]);
+    let batch = |status: AttributeValue| {
+        c.batch_write_item()
+            .request_items(t, vec![put_req(good()), put_req(unfit(status))])
+            .send()
+    };
+    let refused: [Refusal; 2] = [
+        ("batch wrong type", ask(batch(n(3))), Says::Is(mismatch)),
+        ("batch empty", ask(batch(s(""))), Says::Is(empty_item)),
+    ];
+    cases.refused(code, refused).await;
     cases
         .run("nothing of a refused batch is written", async {
             assert_eq!(
@@ -341,25 +236,15 @@ async fn writes_with_unfit_index_keys_are_refused_and_write_nothing() {
 
     // TransactWriteItems: a wrong type cancels the transaction with a
     // ValidationError reason; an empty value is a top-level error.
+    let transaction = |second: TransactWriteItem| {
+        c.transact_write_items()
+            .transact_items(tx_put(t, good()))
+            .transact_items(second)
+            .send()
+    };
     cases
         .run("transaction with a wrong index key type", async {
-            let r = c
-                .transact_write_items()
-                .transact_items(tx_put(
-                    t,
-                    item([
-                        ("pk", s("p")),
-                        ("sk", s("c")),
-                        ("status", s("open")),
-                        ("at", n(2)),
-                    ]),
-                ))
-                .transact_items(tx_put(
-                    t,
-                    item([("pk", s("p")), ("sk", s("d")), ("status", n(3))]),
-                ))
-                .send()
-                .await;
+            let r = transaction(tx_put(t, unfit(n(3)))).await;
             match r.map_err(|e| e.into_service_error()) {
                 Err(TransactWriteItemsError::TransactionCanceledException(e)) => {
                     let reasons: Vec<(Option<&str>, Option<&str>)> = e
@@ -379,63 +264,31 @@ async fn writes_with_unfit_index_keys_are_refused_and_write_nothing() {
             }
         })
         .await;
-    cases
-        .run("transaction empty", async {
-            let r = c
-                .transact_write_items()
-                .transact_items(tx_put(
-                    t,
-                    item([
-                        ("pk", s("p")),
-                        ("sk", s("c")),
-                        ("status", s("open")),
-                        ("at", n(2)),
-                    ]),
-                ))
-                .transact_items(tx_put(
-                    t,
-                    item([("pk", s("p")), ("sk", s("d")), ("status", s(""))]),
-                ))
-                .send()
-                .await;
-            assert_eq!(
-                expect_code(r, "ValidationException", "transaction empty"),
-                empty_item
-            );
-        })
-        .await;
-    cases
-        .run("transaction update empty", async {
-            let r = c
-                .transact_write_items()
-                .transact_items(tx_put(
-                    t,
-                    item([
-                        ("pk", s("p")),
-                        ("sk", s("c")),
-                        ("status", s("open")),
-                        ("at", n(2)),
-                    ]),
-                ))
-                .transact_items({
-                    let u = Update::builder()
-                        .table_name(t)
-                        .set_key(Some(key("b")))
-                        .update_expression("SET #s = :v")
-                        .expression_attribute_names("#s", "status")
-                        .expression_attribute_values(":v", s(""))
-                        .build()
-                        .unwrap();
-                    TransactWriteItem::builder().update(u).build()
-                })
-                .send()
-                .await;
-            assert_eq!(
-                expect_code(r, "ValidationException", "transaction update empty"),
-                empty_update
-            );
-        })
-        .await;
+    let empty_update_of_b = Update::builder()
+        .table_name(t)
+        .set_key(Some(key("b")))
+        .update_expression("SET #s = :v")
+        .expression_attribute_names("#s", "status")
+        .expression_attribute_values(":v", s(""))
+        .build()
+        .unwrap();
+    let refused: [Refusal; 2] = [
+        (
+            "transaction empty",
+            ask(transaction(tx_put(t, unfit(s(""))))),
+            Says::Is(empty_item),
+        ),
+        (
+            "transaction update empty",
+            ask(transaction(
+                TransactWriteItem::builder()
+                    .update(empty_update_of_b)
+                    .build(),
+            )),
+            Says::Is(empty_update),
+        ),
+    ];
+    cases.refused(code, refused).await;
     cases
         .run("nothing of a refused transaction", async {
             assert_eq!(
@@ -558,10 +411,7 @@ async fn bad_index_definitions_are_refused_and_create_no_table() {
             .run(table, async {
                 let r = req.send().await;
                 let msg = expect_code(r, "ValidationException", table);
-                assert!(
-                    msg.starts_with(want),
-                    "{table}: {msg:?} should start with {want:?}"
-                );
+                Says::Starts(want).check(&msg, table);
                 let r = c.describe_table().table_name(table).send().await;
                 expect_code(
                     r,

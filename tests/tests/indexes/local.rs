@@ -35,6 +35,15 @@ async fn local_indexes_read_consistently_and_fetch_unprojected_attributes() {
         v.iter().map(|i| str_of(i, "subject").to_string()).collect()
     };
 
+    // A Query of `by_replies` by `expr`, `:f` standing for `forum`.
+    let by_replies = |expr: &str, forum: &str| {
+        c.query()
+            .table_name(t)
+            .index_name("by_replies")
+            .key_condition_expression(expr)
+            .expression_attribute_values(":f", s(forum))
+    };
+
     // Strongly consistent, in replies order, keys only by default.
     let mut cases = Cases::new();
     cases
@@ -42,11 +51,7 @@ async fn local_indexes_read_consistently_and_fetch_unprojected_attributes() {
             "strongly consistent, in replies order, keys only by default",
             async {
                 let got = query_all(
-                    c.query()
-                        .table_name(t)
-                        .index_name("by_replies")
-                        .key_condition_expression("forum = :f AND replies > :r")
-                        .expression_attribute_values(":f", s("rust"))
+                    by_replies("forum = :f AND replies > :r", "rust")
                         .expression_attribute_values(":r", n(85))
                         .consistent_read(true)
                         .limit(4),
@@ -73,11 +78,7 @@ async fn local_indexes_read_consistently_and_fetch_unprojected_attributes() {
     cases
         .run("ALL_ATTRIBUTES fetches the whole items", async {
             let got = query_all(
-                c.query()
-                    .table_name(t)
-                    .index_name("by_replies")
-                    .key_condition_expression("forum = :f")
-                    .expression_attribute_values(":f", s("rust"))
+                by_replies("forum = :f", "rust")
                     .select(Select::AllAttributes)
                     .consistent_read(true),
                 &lek,
@@ -98,12 +99,7 @@ async fn local_indexes_read_consistently_and_fetch_unprojected_attributes() {
         .run(
             "a ProjectionExpression naming an unprojected attribute",
             async {
-                let out = c
-                    .query()
-                    .table_name(t)
-                    .index_name("by_replies")
-                    .key_condition_expression("forum = :f AND replies = :r")
-                    .expression_attribute_values(":f", s("go"))
+                let out = by_replies("forum = :f AND replies = :r", "go")
                     .expression_attribute_values(":r", n(80))
                     .projection_expression("subject, body")
                     .send()

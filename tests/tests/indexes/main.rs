@@ -16,7 +16,7 @@ use aws_sdk_dynamodb::operation::scan::ScanOutput;
 use aws_sdk_dynamodb::operation::scan::builders::ScanFluentBuilder;
 use aws_sdk_dynamodb::operation::transact_write_items::TransactWriteItemsError;
 use aws_sdk_dynamodb::types::{
-    AttributeDefinition, AttributeValue, CreateGlobalSecondaryIndexAction, Delete,
+    AttributeDefinition, AttributeValue, CreateGlobalSecondaryIndexAction,
     DeleteGlobalSecondaryIndexAction, GlobalSecondaryIndex, GlobalSecondaryIndexDescription,
     GlobalSecondaryIndexUpdate, IndexStatus, KeySchemaElement, KeyType, LocalSecondaryIndex,
     Projection, ProjectionType, ScalarAttributeType, Select, TableDescription, TransactWriteItem,
@@ -151,13 +151,6 @@ fn gsi_of<'a>(t: &'a TableDescription, name: &str) -> Option<&'a GlobalSecondary
         .find(|g| g.index_name() == Some(name))
 }
 
-fn str_of<'a>(i: &'a Item, attr: &str) -> &'a str {
-    i.get(attr)
-        .and_then(|v| v.as_s().ok())
-        .map(String::as_str)
-        .unwrap_or_else(|| panic!("{attr} is not a string in {i:?}"))
-}
-
 fn num_of(i: &Item, attr: &str) -> f64 {
     i.get(attr)
         .and_then(|v| v.as_n().ok())
@@ -176,15 +169,6 @@ fn set(v: &[&str]) -> BTreeSet<String> {
 
 fn ids(items: &[Item]) -> Vec<String> {
     items.iter().map(|i| str_of(i, "id").to_string()).collect()
-}
-
-async fn put(c: &Client, table: &str, it: Item) {
-    c.put_item()
-        .table_name(table)
-        .set_item(Some(it))
-        .send()
-        .await
-        .expect("put item");
 }
 
 /// Every page of a Query or Scan builder `$q`, following
@@ -312,36 +296,6 @@ async fn ids_in_index(c: &Client, table: &str, index: &str) -> BTreeSet<String> 
             None => return out,
         }
     }
-}
-
-fn tx_delete(table: &str, key: Item) -> TransactWriteItem {
-    TransactWriteItem::builder()
-        .delete(
-            Delete::builder()
-                .table_name(table)
-                .set_key(Some(key))
-                .build()
-                .unwrap(),
-        )
-        .build()
-}
-
-fn tx_update(
-    table: &str,
-    key: Item,
-    expr: &str,
-    values: &[(&str, AttributeValue)],
-) -> TransactWriteItem {
-    let mut u = Update::builder()
-        .table_name(table)
-        .set_key(Some(key))
-        .update_expression(expr);
-    for (k, v) in values {
-        u = u.expression_attribute_values(*k, v.clone());
-    }
-    TransactWriteItem::builder()
-        .update(u.build().unwrap())
-        .build()
 }
 
 fn id_key(id: &str) -> Item {

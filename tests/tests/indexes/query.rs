@@ -32,6 +32,11 @@ fn event(i: i64, user: &str, ts: i64) -> Item {
     ])
 }
 
+/// A Query of `index` of `events` (see [`q`]), `#u` naming `user`.
+fn events_q(c: &Client, index: &str, expr: &str, values: &[AttributeValue]) -> QueryFluentBuilder {
+    q(c, "events", index, expr, values).expression_attribute_names("#u", "user")
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn query_a_global_index_by_key_conditions_paging_filters_and_projections() {
     let cluster = TestCluster::start(&ONE).await;
@@ -58,8 +63,7 @@ async fn query_a_global_index_by_key_conditions_paging_filters_and_projections()
     // The partition alone: every u1 item, by ts ascending, whole items.
     cases
         .run("the partition alone", async {
-            let out = q(&c, "events", "by_user", "#u = :v0", &[s("u1")])
-                .expression_attribute_names("#u", "user")
+            let out = events_q(&c, "by_user", "#u = :v0", &[s("u1")])
                 .send()
                 .await
                 .expect("query");
@@ -104,12 +108,7 @@ async fn query_a_global_index_by_key_conditions_paging_filters_and_projections()
     for (expr, values, want) in conditions {
         cases
             .run(format!("{expr} {values:?}"), async {
-                let got = query_all(
-                    q(&c, "events", "by_user", expr, &values)
-                        .expression_attribute_names("#u", "user"),
-                    &lek,
-                )
-                .await;
+                let got = query_all(events_q(&c, "by_user", expr, &values), &lek).await;
                 assert_eq!(ids(&got), want, "{expr} {values:?}");
             })
             .await;
@@ -118,14 +117,12 @@ async fn query_a_global_index_by_key_conditions_paging_filters_and_projections()
     cases
         .run("begins_with(name, n1)", async {
             let got = query_all(
-                q(
+                events_q(
                     &c,
-                    "events",
                     "by_name",
                     "#u = :v0 AND begins_with(#n, :v1)",
                     &[s("u1"), s("n1")],
                 )
-                .expression_attribute_names("#u", "user")
                 .expression_attribute_names("#n", "name"),
                 &set(&["user", "name", "id"]),
             )
@@ -139,15 +136,8 @@ async fn query_a_global_index_by_key_conditions_paging_filters_and_projections()
     cases
         .run("ScanIndexForward false", async {
             let got = query_all(
-                q(
-                    &c,
-                    "events",
-                    "by_user",
-                    "#u = :v0 AND ts >= :v1",
-                    &[s("u1"), n(10)],
-                )
-                .expression_attribute_names("#u", "user")
-                .scan_index_forward(false),
+                events_q(&c, "by_user", "#u = :v0 AND ts >= :v1", &[s("u1"), n(10)])
+                    .scan_index_forward(false),
                 &lek,
             )
             .await;
@@ -162,8 +152,7 @@ async fn query_a_global_index_by_key_conditions_paging_filters_and_projections()
         cases
             .run(format!("paged forward={forward}"), async {
                 let pages = query_pages(
-                    q(&c, "events", "by_user", "#u = :v0", &[s("u1")])
-                        .expression_attribute_names("#u", "user")
+                    events_q(&c, "by_user", "#u = :v0", &[s("u1")])
                         .scan_index_forward(forward)
                         .limit(7),
                     &lek,
@@ -196,8 +185,7 @@ async fn query_a_global_index_by_key_conditions_paging_filters_and_projections()
         cases
             .run(format!("u3 paged forward={forward}"), async {
                 let got = query_all(
-                    q(&c, "events", "by_user", "#u = :v0", &[s("u3")])
-                        .expression_attribute_names("#u", "user")
+                    events_q(&c, "by_user", "#u = :v0", &[s("u3")])
                         .scan_index_forward(forward)
                         .limit(3),
                     &lek,
@@ -222,16 +210,18 @@ async fn query_a_global_index_by_key_conditions_paging_filters_and_projections()
             .await;
     }
 
+    // The red items of u1 in `index`, at most `limit` read.
+    let red = |index: &str, limit: Option<i32>| {
+        events_q(&c, index, "#u = :v0", &[s("u1")])
+            .filter_expression("color = :v1")
+            .expression_attribute_values(":v1", s("red"))
+            .set_limit(limit)
+            .send()
+    };
     // A filter on a non-key attribute: Count after it, ScannedCount before.
     cases
         .run("a filter on a non-key attribute", async {
-            let out = q(&c, "events", "by_user", "#u = :v0", &[s("u1")])
-                .expression_attribute_names("#u", "user")
-                .filter_expression("color = :v1")
-                .expression_attribute_values(":v1", s("red"))
-                .send()
-                .await
-                .expect("filtered query");
+            let out = red("by_user", None).await.expect("filtered query");
             assert_eq!(out.count(), 10);
             assert_eq!(out.scanned_count(), 40);
             assert!(out.items().iter().all(|i| str_of(i, "color") == "red"));
@@ -240,12 +230,7 @@ async fn query_a_global_index_by_key_conditions_paging_filters_and_projections()
     // With Limit, the limit counts items read before the filter.
     cases
         .run("a filter with Limit", async {
-            let out = q(&c, "events", "by_user", "#u = :v0", &[s("u1")])
-                .expression_attribute_names("#u", "user")
-                .filter_expression("color = :v1")
-                .expression_attribute_values(":v1", s("red"))
-                .limit(8)
-                .send()
+            let out = red("by_user", Some(8))
                 .await
                 .expect("filtered query with limit");
             assert_eq!(out.scanned_count(), 8);
@@ -257,41 +242,31 @@ async fn query_a_global_index_by_key_conditions_paging_filters_and_projections()
     // Projections: KEYS_ONLY has the table's and the index's keys only;
     // INCLUDE adds its attributes; the default Select is
     // ALL_PROJECTED_ATTRIBUTES, and asking for it explicitly is the same.
+    // Each index: its projection's name, what it projects, and the one
+    // attribute compared with the whole item.
+    let projected: [(&str, &str, &[&str], &str); 2] = [
+        ("by_user_keys", "KEYS_ONLY", &["id", "user", "ts"], "ts"),
+        (
+            "by_user_inc",
+            "INCLUDE",
+            &["id", "user", "ts", "color"],
+            "color",
+        ),
+    ];
     for select in [None, Some(Select::AllProjectedAttributes)] {
         cases
             .run(format!("projections, Select {select:?}"), async {
-                let got = query_all(
-                    q(&c, "events", "by_user_keys", "#u = :v0", &[s("u1")])
-                        .expression_attribute_names("#u", "user")
-                        .set_select(select.clone()),
-                    &lek,
-                )
-                .await;
-                assert_eq!(got.len(), 40);
-                for i in &got {
-                    assert_eq!(
-                        names(i),
-                        set(&["id", "user", "ts"]),
-                        "KEYS_ONLY, Select {select:?}"
-                    );
-                    let whole = &by_id[str_of(i, "id")];
-                    assert_eq!(i.get("ts"), whole.get("ts"));
-                }
-                let got = query_all(
-                    q(&c, "events", "by_user_inc", "#u = :v0", &[s("u1")])
-                        .expression_attribute_names("#u", "user")
-                        .set_select(select.clone()),
-                    &lek,
-                )
-                .await;
-                assert_eq!(got.len(), 40);
-                for i in &got {
-                    assert_eq!(
-                        names(i),
-                        set(&["id", "user", "ts", "color"]),
-                        "INCLUDE, Select {select:?}"
-                    );
-                    assert_eq!(i.get("color"), by_id[str_of(i, "id")].get("color"));
+                for (index, kind, attrs, copied) in projected {
+                    let got = query_all(
+                        events_q(&c, index, "#u = :v0", &[s("u1")]).set_select(select.clone()),
+                        &lek,
+                    )
+                    .await;
+                    assert_eq!(got.len(), 40);
+                    for i in &got {
+                        assert_eq!(names(i), set(attrs), "{kind}, Select {select:?}");
+                        assert_eq!(i.get(copied), by_id[str_of(i, "id")].get(copied));
+                    }
                 }
             })
             .await;
@@ -299,11 +274,7 @@ async fn query_a_global_index_by_key_conditions_paging_filters_and_projections()
     // An INCLUDE index's included attribute may be filtered on.
     cases
         .run("a filter on an INCLUDE index's attribute", async {
-            let out = q(&c, "events", "by_user_inc", "#u = :v0", &[s("u1")])
-                .expression_attribute_names("#u", "user")
-                .filter_expression("color = :v1")
-                .expression_attribute_values(":v1", s("red"))
-                .send()
+            let out = red("by_user_inc", None)
                 .await
                 .expect("filter on an included attribute");
             assert_eq!(out.count(), 10);
@@ -312,19 +283,12 @@ async fn query_a_global_index_by_key_conditions_paging_filters_and_projections()
     // ProjectionExpression on projected attributes.
     cases
         .run("ProjectionExpression on projected attributes", async {
-            let out = q(
-                &c,
-                "events",
-                "by_user",
-                "#u = :v0 AND ts = :v1",
-                &[s("u1"), n(0)],
-            )
-            .expression_attribute_names("#u", "user")
-            .projection_expression("id, #sz")
-            .expression_attribute_names("#sz", "size")
-            .send()
-            .await
-            .expect("projection expression");
+            let out = events_q(&c, "by_user", "#u = :v0 AND ts = :v1", &[s("u1"), n(0)])
+                .projection_expression("id, #sz")
+                .expression_attribute_names("#sz", "size")
+                .send()
+                .await
+                .expect("projection expression");
             assert_eq!(out.items().len(), 1);
             assert_eq!(names(&out.items()[0]), set(&["id", "size"]));
             assert_eq!(out.items()[0].get("size"), Some(&n(200)));
@@ -334,14 +298,12 @@ async fn query_a_global_index_by_key_conditions_paging_filters_and_projections()
     // Select COUNT: a count and no items.
     cases
         .run("Select COUNT", async {
-            let out = q(
+            let out = events_q(
                 &c,
-                "events",
                 "by_user_keys",
                 "#u = :v0 AND ts >= :v1",
                 &[s("u1"), n(0)],
             )
-            .expression_attribute_names("#u", "user")
             .select(Select::Count)
             .send()
             .await
@@ -354,18 +316,11 @@ async fn query_a_global_index_by_key_conditions_paging_filters_and_projections()
     // ALL_ATTRIBUTES on an ALL global index is allowed.
     cases
         .run("ALL_ATTRIBUTES on an ALL global index", async {
-            let out = q(
-                &c,
-                "events",
-                "by_user",
-                "#u = :v0 AND ts = :v1",
-                &[s("u1"), n(0)],
-            )
-            .expression_attribute_names("#u", "user")
-            .select(Select::AllAttributes)
-            .send()
-            .await
-            .expect("ALL_ATTRIBUTES on an ALL index");
+            let out = events_q(&c, "by_user", "#u = :v0 AND ts = :v1", &[s("u1"), n(0)])
+                .select(Select::AllAttributes)
+                .send()
+                .await
+                .expect("ALL_ATTRIBUTES on an ALL index");
             assert_eq!(norm_item(&out.items()[0]), norm_item(&by_id["e020"]));
         })
         .await;

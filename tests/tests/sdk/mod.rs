@@ -13,9 +13,12 @@ use aws_sdk_dynamodb::config::{Credentials, Region};
 use aws_sdk_dynamodb::error::{ProvideErrorMetadata, SdkError};
 use aws_sdk_dynamodb::operation::create_table::builders::CreateTableFluentBuilder;
 use aws_sdk_dynamodb::types::{
-    AttributeDefinition, AttributeValue, BillingMode, KeySchemaElement, KeyType, PutRequest,
-    ScalarAttributeType, WriteRequest,
+    AttributeDefinition, AttributeValue, BillingMode, Delete, KeySchemaElement, KeyType, Put,
+    PutRequest, ScalarAttributeType, TransactWriteItem, Update, WriteRequest,
 };
+
+mod refusals;
+pub use refusals::*;
 
 pub type Item = HashMap<String, AttributeValue>;
 
@@ -75,13 +78,7 @@ pub fn expect_code<T: Debug, E: ProvideErrorMetadata + Debug, R: Debug>(
     code: &str,
     what: &str,
 ) -> String {
-    match r {
-        Ok(v) => panic!("{what}: expected {code}, got success {v:?}"),
-        Err(e) => {
-            assert_eq!(e.code(), Some(code), "{what}: {e:?}");
-            e.message().unwrap_or_default().to_string()
-        }
-    }
+    expect_refused(outcome(r), code, what)
 }
 
 #[track_caller]
@@ -91,10 +88,7 @@ pub fn expect_validation<T: Debug, E: ProvideErrorMetadata + Debug, R: Debug>(
     what: &str,
 ) {
     let msg = expect_code(r, "ValidationException", what);
-    assert!(
-        msg.contains(contains),
-        "{what}: message {msg:?} should contain {contains:?}"
-    );
+    Says::Has(contains).check(&msg, what);
 }
 
 /// A CreateTable request for `name`, on demand, keyed by `pk` (and `sk`),
@@ -141,6 +135,24 @@ pub async fn create_table(
         .send()
         .await
         .expect("create table");
+}
+
+/// Puts `it` into `table`; any error fails the test.
+pub async fn put(c: &Client, table: &str, it: Item) {
+    c.put_item()
+        .table_name(table)
+        .set_item(Some(it))
+        .send()
+        .await
+        .expect("put item");
+}
+
+/// The string attribute `attr` of `i`; anything else fails the test.
+pub fn str_of<'a>(i: &'a Item, attr: &str) -> &'a str {
+    i.get(attr)
+        .and_then(|v| v.as_s().ok())
+        .map(String::as_str)
+        .unwrap_or_else(|| panic!("{attr} is not a string in {i:?}"))
 }
 
 pub async fn get(c: &Client, table: &str, key: Item) -> Option<Item> {
@@ -202,14 +214,46 @@ pub fn delete_req(key: Item) -> WriteRequest {
 }
 
 /// A TransactWriteItems put of `it` into `table`.
-pub fn tx_put(table: &str, it: Item) -> aws_sdk_dynamodb::types::TransactWriteItem {
-    aws_sdk_dynamodb::types::TransactWriteItem::builder()
+pub fn tx_put(table: &str, it: Item) -> TransactWriteItem {
+    TransactWriteItem::builder()
         .put(
-            aws_sdk_dynamodb::types::Put::builder()
+            Put::builder()
                 .table_name(table)
                 .set_item(Some(it))
                 .build()
                 .unwrap(),
         )
+        .build()
+}
+
+/// A TransactWriteItems delete of `key` from `table`.
+pub fn tx_delete(table: &str, key: Item) -> TransactWriteItem {
+    TransactWriteItem::builder()
+        .delete(
+            Delete::builder()
+                .table_name(table)
+                .set_key(Some(key))
+                .build()
+                .unwrap(),
+        )
+        .build()
+}
+
+/// A TransactWriteItems update of `key` in `table` by `expr`, with `values`.
+pub fn tx_update(
+    table: &str,
+    key: Item,
+    expr: &str,
+    values: &[(&str, AttributeValue)],
+) -> TransactWriteItem {
+    let mut u = Update::builder()
+        .table_name(table)
+        .set_key(Some(key))
+        .update_expression(expr);
+    for (k, v) in values {
+        u = u.expression_attribute_values(*k, v.clone());
+    }
+    TransactWriteItem::builder()
+        .update(u.build().unwrap())
         .build()
 }
