@@ -1,0 +1,949 @@
+//! One member of one STRONG table: the acceptor, the candidate and the
+//! proposer's side of local requests. The leader's side is in
+//! [`super::leader`], linearizable reads in [`super::reads`].
+
+use std::collections::{BTreeMap, HashMap};
+use std::sync::Arc;
+
+use super::leader::Lead;
+use super::reads::Read;
+use super::types::{
+    Action, Ballot, Body, Entry, Failure, Generation, Index, MEMBERS, Member, Msg, Persist,
+    ProposalId, Refusal, Slot,
+};
+
+/// The protocol's clock, in milliseconds of the adapter's monotonic time
+/// (virtual under simulation).
+#[derive(Clone, Debug)]
+pub struct Timing {
+    /// The leader speaks to every member at least this often.
+    pub heartbeat: u64,
+    /// A follower that has not heard its leader this long stands for
+    /// election; the leader that has heard no voter this long steps down.
+    pub election: u64,
+    /// Added per rank among the full replicas, so the two rarely stand at
+    /// once.
+    pub election_step: u64,
+    /// Unanswered messages are sent again after this.
+    pub resend: u64,
+    /// A local write or read that is not done after this fails: the
+    /// "bounded wait" of a member cut off from the others.
+    pub request: u64,
+    /// Most entries the leader keeps unchosen; more proposals are refused
+    /// as busy.
+    pub max_in_flight: u64,
+    /// Most entries, and bytes of entries, in one message.
+    pub msg_entries: usize,
+    pub msg_bytes: usize,
+}
+
+impl Default for Timing {
+    fn default() -> Self {
+        Timing {
+            heartbeat: 50,
+            election: 600,
+            election_step: 300,
+            resend: 150,
+            request: 2_000,
+            max_in_flight: 4_096,
+            msg_entries: 512,
+            msg_bytes: 4 << 20,
+        }
+    }
+}
+
+/// What a member keeps on disk, as it loads it at start.
+#[derive(Clone, Debug, Default, PartialEq)]
+pub struct Durable {
+    pub promised: Ballot,
+    /// The entries above `compacted`, in order.
+    pub slots: Vec<(Index, Slot)>,
+    pub compacted: Index,
+    pub commit: Index,
+    /// Entries applied to the store (full replicas).
+    pub applied: Index,
+    pub generation: Generation,
+    pub rejoining: bool,
+    pub seen: [Option<Generation>; MEMBERS],
+}
+
+impl Durable {
+    /// The state of every member of a table that has just become STRONG:
+    /// `leader` holds the initial ballot, which all have promised.
+    pub fn fresh(leader: Member) -> Self {
+        Durable {
+            promised: Ballot::initial(leader),
+            ..Default::default()
+        }
+    }
+}
+
+/// Whether a member's votes count.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum Standing {
+    Voter,
+    /// Started; waiting for both peers to vouch for its generation.
+    Unverified {
+        vouched: [bool; MEMBERS],
+    },
+    /// Rolled back: learning, and waiting for its rejoin entry (the local
+    /// proposal `seq`) to be chosen by the two others.
+    Rejoining {
+        seq: Option<u64>,
+    },
+}
+
+/// What a member is doing in the protocol.
+#[derive(Debug)]
+pub enum Role {
+    Follower { leader: Option<Member>, heard: u64 },
+    Candidate(Candidacy),
+    Leader(Lead),
+}
+
+#[derive(Debug)]
+pub struct Candidacy {
+    pub(super) ballot: Ballot,
+    /// Still asking whether the others would promise (nothing promised).
+    probing: bool,
+    started: u64,
+    asked: [u64; MEMBERS],
+    promises: [Option<Promised>; MEMBERS],
+}
+
+#[derive(Debug, Default)]
+struct Promised {
+    commit: Index,
+    entries: BTreeMap<Index, Slot>,
+    complete: bool,
+}
+
+/// A local proposal waiting for its outcome.
+#[derive(Debug)]
+pub(super) struct Pending {
+    pub(super) entry: Arc<Entry>,
+    pub(super) deadline: u64,
+    pub(super) sent: Option<u64>,
+    pub(super) index: Option<Index>,
+}
+
+/// One member of one STRONG table.
+#[derive(Debug)]
+pub struct Node {
+    pub(super) me: Member,
+    pub(super) witness: Option<Member>,
+    pub(super) timing: Timing,
+    pub(super) now: u64,
+    pub(super) promised: Ballot,
+    pub(super) log: BTreeMap<Index, Slot>,
+    pub(super) compacted: Index,
+    pub(super) commit: Index,
+    pub(super) applied: Index,
+    pub(super) generation: Generation,
+    seen: [Option<Generation>; MEMBERS],
+    pub(super) standing: Standing,
+    pub(super) role: Role,
+    /// The run of entries accepted at one ballot since the commit: every
+    /// position through `run.1` holds that ballot's leader's entry.
+    pub(super) run: (Ballot, Index),
+    pub(super) pending: BTreeMap<u64, Pending>,
+    pub(super) reads: BTreeMap<u64, Read>,
+    next_seq: u64,
+    hello_sent: u64,
+    pub(super) actions: Vec<Action>,
+}
+
+impl Node {
+    /// A member starting on what its store holds, in a new life whose
+    /// nonce the adapter draws. It votes once both peers vouch for it.
+    /// `fresh`: the table has just become STRONG, and the member that
+    /// holds the initial ballot leads it without a first phase.
+    pub fn new(
+        me: Member,
+        witness: Option<Member>,
+        timing: Timing,
+        durable: Durable,
+        nonce: u64,
+        fresh: bool,
+        now: u64,
+    ) -> Self {
+        let generation = Generation {
+            counter: durable.generation.counter + 1,
+            nonce,
+        };
+        let standing = if durable.rejoining {
+            Standing::Rejoining { seq: None }
+        } else {
+            Standing::Unverified {
+                vouched: std::array::from_fn(|m| m == me as usize),
+            }
+        };
+        let leader = fresh.then_some(durable.promised.leader);
+        let mut node = Node {
+            me,
+            witness,
+            timing,
+            now,
+            promised: durable.promised,
+            log: durable.slots.into_iter().collect(),
+            compacted: durable.compacted,
+            commit: durable.commit,
+            applied: durable.applied,
+            generation,
+            seen: durable.seen,
+            standing,
+            role: Role::Follower { leader, heard: now },
+            run: (Ballot::default(), durable.commit),
+            pending: BTreeMap::new(),
+            reads: BTreeMap::new(),
+            next_seq: 1,
+            hello_sent: 0,
+            actions: Vec::new(),
+        };
+        node.persist(Persist::Life {
+            generation,
+            rejoining: durable.rejoining,
+        });
+        if node.full(me) && node.applied < node.commit {
+            node.actions.push(Action::Apply {
+                through: node.commit,
+            });
+        }
+        node.say_hello();
+        node
+    }
+
+    // ---- what the adapter asks -------------------------------------------
+
+    /// The actions queued since the last call, in order.
+    pub fn take_actions(&mut self) -> Vec<Action> {
+        std::mem::take(&mut self.actions)
+    }
+
+    /// A local request's writes: proposes them and returns the number its
+    /// outcome will carry ([`Action::Chosen`] or [`Action::Failed`]).
+    pub fn propose(&mut self, body: Body, now: u64) -> u64 {
+        self.now = now;
+        let seq = self.next_seq;
+        self.next_seq += 1;
+        let entry = Arc::new(Entry {
+            id: ProposalId {
+                origin: self.me,
+                generation: self.generation.counter,
+                seq,
+            },
+            body,
+        });
+        self.pending.insert(
+            seq,
+            Pending {
+                entry,
+                deadline: now + self.timing.request,
+                sent: None,
+                index: None,
+            },
+        );
+        self.submit(seq);
+        seq
+    }
+
+    /// Everything through `index` is applied to the store.
+    pub fn applied(&mut self, index: Index) {
+        self.applied = self.applied.max(index);
+        self.compact(self.safe_hint());
+    }
+
+    /// Time passed: elections, resends, heartbeats and deadlines.
+    pub fn tick(&mut self, now: u64) {
+        self.now = now;
+        if matches!(self.standing, Standing::Unverified { .. })
+            && now >= self.hello_sent + self.timing.resend
+        {
+            self.say_hello();
+        }
+        if let Standing::Rejoining { seq: None } = self.standing {
+            let seq = self.propose(
+                Body::Rejoin {
+                    member: self.me,
+                    nonce: self.generation.nonce,
+                },
+                now,
+            );
+            self.standing = Standing::Rejoining { seq: Some(seq) };
+        }
+        match &self.role {
+            Role::Follower { heard, .. } => {
+                if self.can_lead() && now >= heard + self.election_timeout() {
+                    self.stand();
+                }
+            }
+            Role::Candidate(c) => {
+                if now >= c.started + self.election_timeout() {
+                    self.stand();
+                } else {
+                    self.ask_again();
+                }
+            }
+            Role::Leader(_) => self.lead_tick(),
+        }
+        self.retry_pending();
+        self.tick_reads();
+    }
+
+    /// A message from member `from` in its life `generation`.
+    pub fn receive(&mut self, from: Member, generation: Generation, msg: Msg, now: u64) {
+        self.now = now;
+        if from as usize >= MEMBERS || from == self.me {
+            return;
+        }
+        match self.seen[from as usize] {
+            Some(seen) if generation == seen => {}
+            Some(seen) if generation.older_than(&seen) => {
+                if !matches!(msg, Msg::Stale { .. }) {
+                    self.send(from, Msg::Stale { seen });
+                }
+                return;
+            }
+            _ => {
+                self.seen[from as usize] = Some(generation);
+                self.persist(Persist::PeerSeen {
+                    member: from,
+                    generation,
+                });
+            }
+        }
+        match msg {
+            Msg::Hello => self.send(from, Msg::Welcome),
+            Msg::Welcome => self.vouched(from),
+            Msg::Stale { seen } => self.rolled_back(seen),
+            Msg::Probe { ballot } => self.on_probe(from, ballot),
+            Msg::ProbeReply { ballot, ok } => self.on_probe_reply(ballot, ok),
+            Msg::Prepare { ballot, after } => self.on_prepare(from, ballot, after),
+            Msg::Promise {
+                ballot,
+                commit,
+                entries,
+                more,
+            } => self.on_promise(from, ballot, commit, entries, more),
+            Msg::Nack { promised } => self.on_nack(promised),
+            Msg::Accept {
+                ballot,
+                start,
+                entries,
+                commit,
+                safe,
+                ping,
+            } => self.on_accept(from, ballot, start, entries, commit, safe, ping),
+            Msg::Accepted {
+                ballot,
+                through,
+                voter,
+                ping,
+                gap,
+            } => self.on_accepted(from, ballot, through, voter, ping, gap),
+            Msg::Propose { entry } => self.on_propose(from, entry),
+            Msg::Refused { id, reason } => self.on_refused(id, reason),
+            Msg::ReadIndex { rid, confirm } => self.on_read_index(from, rid, confirm),
+            Msg::ReadAt { rid, ballot, index } => self.on_read_at(rid, ballot, index),
+        }
+    }
+
+    // ---- what status shows -----------------------------------------------
+
+    pub fn generation(&self) -> Generation {
+        self.generation
+    }
+
+    pub fn standing(&self) -> &Standing {
+        &self.standing
+    }
+
+    pub fn promised(&self) -> Ballot {
+        self.promised
+    }
+
+    pub fn commit(&self) -> Index {
+        self.commit
+    }
+
+    /// The newest position this member holds.
+    pub fn last(&self) -> Index {
+        self.log
+            .last_key_value()
+            .map_or(self.compacted.max(self.commit), |(i, _)| *i)
+    }
+
+    /// The leader this member follows, or itself when it leads.
+    pub fn leader(&self) -> Option<Member> {
+        match &self.role {
+            Role::Follower { leader, .. } => *leader,
+            Role::Candidate(_) => None,
+            Role::Leader(_) => Some(self.me),
+        }
+    }
+
+    pub fn role_name(&self) -> &'static str {
+        match &self.role {
+            Role::Follower { .. } => "follower",
+            Role::Candidate(_) => "candidate",
+            Role::Leader(_) => "leader",
+        }
+    }
+
+    /// The entry at `index`, while the log still holds it.
+    pub fn entry(&self, index: Index) -> Option<&Arc<Entry>> {
+        self.log.get(&index).map(|s| &s.entry)
+    }
+
+    // ---- helpers ---------------------------------------------------------
+
+    pub(super) fn full(&self, m: Member) -> bool {
+        self.witness != Some(m)
+    }
+
+    pub(super) fn voter(&self) -> bool {
+        self.standing == Standing::Voter
+    }
+
+    fn can_lead(&self) -> bool {
+        self.voter() && self.full(self.me)
+    }
+
+    pub(super) fn others(&self) -> impl Iterator<Item = Member> + use<> {
+        let me = self.me;
+        (0..MEMBERS as Member).filter(move |m| *m != me)
+    }
+
+    pub(super) fn send(&mut self, to: Member, msg: Msg) {
+        self.actions.push(Action::Send { to, msg });
+    }
+
+    pub(super) fn persist(&mut self, p: Persist) {
+        self.actions.push(Action::Persist(p));
+    }
+
+    fn election_timeout(&self) -> u64 {
+        let rank = (0..self.me).filter(|m| self.full(*m)).count() as u64;
+        self.timing.election + rank * self.timing.election_step
+    }
+
+    fn say_hello(&mut self) {
+        self.hello_sent = self.now;
+        if let Standing::Unverified { vouched } = self.standing {
+            for m in self.others() {
+                if !vouched[m as usize] {
+                    self.send(m, Msg::Hello);
+                }
+            }
+        }
+    }
+
+    fn vouched(&mut self, from: Member) {
+        if let Standing::Unverified { vouched } = &mut self.standing {
+            vouched[from as usize] = true;
+            if vouched.iter().all(|v| *v) {
+                self.standing = Standing::Voter;
+                self.become_voter();
+            }
+        }
+    }
+
+    /// A member that votes again: a fresh table's first leader takes its
+    /// initial ballot.
+    fn become_voter(&mut self) {
+        if let Role::Follower {
+            leader: Some(l), ..
+        } = self.role
+            && l == self.me
+            && self.promised == Ballot::initial(self.me)
+            && self.log.is_empty()
+            && self.commit == 0
+        {
+            self.take_lead(self.promised, BTreeMap::new(), HashMap::new());
+        }
+    }
+
+    /// A peer has seen a newer life of this member: its store lost state.
+    /// It stops voting and rejoins.
+    fn rolled_back(&mut self, seen: Generation) {
+        if !self.generation.older_than(&seen) {
+            return;
+        }
+        self.generation = self.generation.next_after(&seen);
+        self.standing = Standing::Rejoining { seq: None };
+        self.persist(Persist::Life {
+            generation: self.generation,
+            rejoining: true,
+        });
+        self.step_down(None);
+    }
+
+    pub(super) fn step_down(&mut self, leader: Option<Member>) {
+        if let Role::Leader(_) = self.role {
+            self.abandon_leader_reads();
+        }
+        self.role = Role::Follower {
+            leader,
+            heard: self.now,
+        };
+    }
+
+    /// Positions the leader said every member holds, bounded by what this
+    /// member has applied (or, on a witness, knows chosen).
+    fn safe_hint(&self) -> Index {
+        match &self.role {
+            Role::Leader(l) => l.safe(self),
+            _ => self.compacted,
+        }
+    }
+
+    pub(super) fn compact(&mut self, safe: Index) {
+        let done = if self.full(self.me) {
+            self.applied
+        } else {
+            self.commit
+        };
+        let to = safe.min(done);
+        // Dropping entries is batched: each drop is a write.
+        if to >= self.compacted + 64 {
+            self.log = self.log.split_off(&(to + 1));
+            self.compacted = to;
+            self.persist(Persist::Compacted(to));
+        }
+    }
+
+    /// Advances the commit; applies, and settles what waited for it.
+    pub(super) fn set_commit(&mut self, commit: Index) {
+        if commit <= self.commit {
+            return;
+        }
+        self.commit = commit;
+        self.persist(Persist::Commit(commit));
+        if self.full(self.me) {
+            self.actions.push(Action::Apply { through: commit });
+        }
+        if let Role::Leader(l) = &mut self.role {
+            l.forget_chosen(commit);
+        }
+        let chosen: Vec<(u64, Index)> = self
+            .pending
+            .iter()
+            .filter_map(|(s, p)| p.index.filter(|i| *i <= commit).map(|i| (*s, i)))
+            .collect();
+        for (seq, index) in chosen {
+            self.chosen(seq, index);
+        }
+        self.settle_reads();
+    }
+
+    /// A local proposal is chosen.
+    pub(super) fn chosen(&mut self, seq: u64, index: Index) {
+        if self.pending.remove(&seq).is_none() {
+            return;
+        }
+        if self.standing == (Standing::Rejoining { seq: Some(seq) }) {
+            self.standing = Standing::Voter;
+            self.persist(Persist::Life {
+                generation: self.generation,
+                rejoining: false,
+            });
+            return;
+        }
+        self.actions.push(Action::Chosen { seq, index });
+    }
+
+    fn failed(&mut self, seq: u64, failure: Failure) {
+        if self.pending.remove(&seq).is_none() {
+            return;
+        }
+        if self.standing == (Standing::Rejoining { seq: Some(seq) }) {
+            self.standing = Standing::Rejoining { seq: None };
+            return;
+        }
+        self.actions.push(Action::Failed { seq, failure });
+    }
+
+    // ---- proposals from this member ---------------------------------------
+
+    /// Sends a local proposal to the leader, or places it when leading.
+    fn submit(&mut self, seq: u64) {
+        let Some(p) = self.pending.get(&seq) else {
+            return;
+        };
+        if p.index.is_some() {
+            return;
+        }
+        let entry = p.entry.clone();
+        match self.leader() {
+            Some(l) if l == self.me => match self.place(entry) {
+                Ok(index) => {
+                    if let Some(p) = self.pending.get_mut(&seq) {
+                        p.index = Some(index);
+                    }
+                }
+                Err(reason) => self.failed(seq, Failure::Refused(reason)),
+            },
+            Some(l) => {
+                if let Some(p) = self.pending.get_mut(&seq) {
+                    p.sent = Some(self.now);
+                }
+                self.send(l, Msg::Propose { entry });
+            }
+            None => {}
+        }
+    }
+
+    fn retry_pending(&mut self) {
+        let now = self.now;
+        let expired: Vec<(u64, bool)> = self
+            .pending
+            .iter()
+            .filter(|(_, p)| now >= p.deadline)
+            .map(|(s, p)| (*s, p.index.is_some()))
+            .collect();
+        for (seq, in_log) in expired {
+            self.failed(seq, Failure::Unavailable { in_log });
+        }
+        let resend: Vec<u64> = self
+            .pending
+            .iter()
+            .filter(|(_, p)| {
+                p.index.is_none() && p.sent.is_none_or(|s| now >= s + self.timing.resend)
+            })
+            .map(|(s, _)| *s)
+            .collect();
+        for seq in resend {
+            self.submit(seq);
+        }
+    }
+
+    fn on_refused(&mut self, id: ProposalId, reason: Refusal) {
+        if id.origin != self.me || id.generation != self.generation.counter {
+            return;
+        }
+        match reason {
+            Refusal::NotLeader => {
+                if let Role::Follower { leader, .. } = &mut self.role {
+                    *leader = None;
+                }
+                if let Some(p) = self.pending.get_mut(&id.seq) {
+                    p.sent = None;
+                }
+            }
+            reason => self.failed(id.seq, Failure::Refused(reason)),
+        }
+    }
+
+    /// Entries accepted from the leader at positions `from..`: settles the
+    /// local proposals among them. A voter's acceptance at the leader's
+    /// ballot makes two of three: the entry is chosen.
+    fn own_entries_placed(&mut self, placed: &[(Index, ProposalId)]) {
+        for (index, id) in placed {
+            if id.origin != self.me || id.generation != self.generation.counter {
+                continue;
+            }
+            if let Some(p) = self.pending.get_mut(&id.seq) {
+                p.index = Some(*index);
+            }
+        }
+    }
+
+    // ---- the acceptor ------------------------------------------------------
+
+    fn on_prepare(&mut self, from: Member, ballot: Ballot, after: Index) {
+        if !self.voter() {
+            return;
+        }
+        let again = ballot == self.promised && ballot.leader == from;
+        if ballot <= self.promised && !again {
+            self.send(
+                from,
+                Msg::Nack {
+                    promised: self.promised,
+                },
+            );
+            return;
+        }
+        if !again {
+            self.promised = ballot;
+            self.persist(Persist::Promised(ballot));
+            self.step_down(None);
+        }
+        let (mut n, mut bytes) = (0, 0);
+        let mut entries = Vec::new();
+        let mut more = false;
+        for (i, s) in self.log.range(after + 1..) {
+            if n >= self.timing.msg_entries || (n > 0 && bytes >= self.timing.msg_bytes) {
+                more = true;
+                break;
+            }
+            n += 1;
+            bytes += s.entry.size();
+            entries.push((*i, s.clone()));
+        }
+        let commit = self.commit;
+        self.send(
+            from,
+            Msg::Promise {
+                ballot,
+                commit,
+                entries,
+                more,
+            },
+        );
+    }
+
+    fn on_nack(&mut self, promised: Ballot) {
+        let mine = match &self.role {
+            Role::Candidate(c) => c.ballot,
+            Role::Leader(l) => l.ballot,
+            Role::Follower { .. } => return,
+        };
+        if promised > mine {
+            self.step_down(None);
+        }
+    }
+
+    #[allow(clippy::too_many_arguments)]
+    fn on_accept(
+        &mut self,
+        from: Member,
+        ballot: Ballot,
+        start: Index,
+        entries: Vec<Arc<Entry>>,
+        commit: Index,
+        safe: Index,
+        ping: u64,
+    ) {
+        if ballot < self.promised || ballot.leader != from {
+            self.send(
+                from,
+                Msg::Nack {
+                    promised: self.promised,
+                },
+            );
+            return;
+        }
+        if ballot > self.promised {
+            self.promised = ballot;
+            self.persist(Persist::Promised(ballot));
+        }
+        match &mut self.role {
+            Role::Follower { leader, heard } => {
+                *leader = Some(from);
+                *heard = self.now;
+            }
+            _ => self.step_down(Some(from)),
+        }
+        if self.run.0 != ballot {
+            self.run = (ballot, self.commit);
+        }
+        let voter = self.voter();
+        if start > self.run.1 + 1 {
+            self.send(
+                from,
+                Msg::Accepted {
+                    ballot,
+                    through: self.run.1,
+                    voter,
+                    ping,
+                    gap: true,
+                },
+            );
+            return;
+        }
+        let mut wrote = Vec::new();
+        let mut placed = Vec::new();
+        for (k, entry) in entries.into_iter().enumerate() {
+            let index = start + k as Index;
+            if index <= self.run.1 || index <= self.compacted {
+                continue;
+            }
+            placed.push((index, entry.id));
+            let slot = Slot { ballot, entry };
+            self.log.insert(index, slot.clone());
+            wrote.push((index, slot));
+            self.run.1 = index;
+        }
+        if !wrote.is_empty() {
+            self.persist(Persist::Accepted(wrote));
+        }
+        self.own_entries_placed(&placed);
+        // A voter's acceptance at the leader's ballot completes a majority
+        // for every position of the run: they are chosen.
+        let chosen = if voter {
+            self.run.1
+        } else {
+            commit.min(self.run.1)
+        };
+        self.set_commit(chosen);
+        self.send(
+            from,
+            Msg::Accepted {
+                ballot,
+                through: self.run.1,
+                voter,
+                ping,
+                gap: false,
+            },
+        );
+        self.compact(safe);
+    }
+
+    // ---- the candidate -----------------------------------------------------
+
+    /// Stands for election with a ballot above every one this member
+    /// knows: first asks whether the others would promise it.
+    fn stand(&mut self) {
+        let ballot = Ballot {
+            round: self.promised.round + 1,
+            leader: self.me,
+        };
+        self.role = Role::Candidate(Candidacy {
+            ballot,
+            probing: true,
+            started: self.now,
+            asked: [self.now; MEMBERS],
+            promises: Default::default(),
+        });
+        for m in self.others() {
+            self.send(m, Msg::Probe { ballot });
+        }
+    }
+
+    /// Whether this member hears a leader that is alive (or leads).
+    fn hears_leader(&self) -> bool {
+        match &self.role {
+            Role::Follower {
+                leader: Some(_),
+                heard,
+            } => self.now < heard + self.timing.election,
+            Role::Leader(_) => true,
+            _ => false,
+        }
+    }
+
+    fn on_probe(&mut self, from: Member, ballot: Ballot) {
+        if !self.voter() {
+            return;
+        }
+        let ok = ballot > self.promised && !self.hears_leader();
+        self.send(from, Msg::ProbeReply { ballot, ok });
+    }
+
+    /// Another voter would promise: phase one begins, with this member's
+    /// own promise first.
+    fn on_probe_reply(&mut self, ballot: Ballot, ok: bool) {
+        let now = self.now;
+        let Role::Candidate(c) = &mut self.role else {
+            return;
+        };
+        if !ok || !c.probing || c.ballot != ballot || ballot <= self.promised {
+            return;
+        }
+        c.probing = false;
+        c.asked = [now; MEMBERS];
+        self.promised = ballot;
+        self.persist(Persist::Promised(ballot));
+        let after = self.commit;
+        for m in self.others() {
+            self.send(m, Msg::Prepare { ballot, after });
+        }
+    }
+
+    fn ask_again(&mut self) {
+        let now = self.now;
+        let resend = self.timing.resend;
+        let Role::Candidate(c) = &mut self.role else {
+            return;
+        };
+        let ballot = c.ballot;
+        let probing = c.probing;
+        let mut asks = Vec::new();
+        for m in 0..MEMBERS as Member {
+            if m == self.me || c.promises[m as usize].is_some() {
+                continue;
+            }
+            if now >= c.asked[m as usize] + resend {
+                c.asked[m as usize] = now;
+                asks.push(m);
+            }
+        }
+        let after = self.commit;
+        for m in asks {
+            let msg = if probing {
+                Msg::Probe { ballot }
+            } else {
+                Msg::Prepare { ballot, after }
+            };
+            self.send(m, msg);
+        }
+    }
+
+    fn on_promise(
+        &mut self,
+        from: Member,
+        ballot: Ballot,
+        commit: Index,
+        entries: Vec<(Index, Slot)>,
+        more: bool,
+    ) {
+        let now = self.now;
+        let Role::Candidate(c) = &mut self.role else {
+            return;
+        };
+        if c.ballot != ballot || c.probing {
+            return;
+        }
+        let p = c.promises[from as usize].get_or_insert_with(Promised::default);
+        p.commit = p.commit.max(commit);
+        let last = entries.last().map(|(i, _)| *i);
+        p.entries.extend(entries);
+        p.complete = !more;
+        if more {
+            c.asked[from as usize] = now;
+            let after = last.unwrap_or(self.commit);
+            self.send(from, Msg::Prepare { ballot, after });
+            return;
+        }
+        self.won(from);
+    }
+
+    /// A majority (this member and `from`) promised: the log this ballot
+    /// proposes is, at each position above the commit, the chosen entry
+    /// where either knows one, else the one accepted at the highest ballot.
+    fn won(&mut self, from: Member) {
+        let Role::Candidate(c) = &mut self.role else {
+            return;
+        };
+        let ballot = c.ballot;
+        let Some(p) = c.promises[from as usize].take() else {
+            return;
+        };
+        let mut merged: BTreeMap<Index, Slot> = self
+            .log
+            .range(self.commit + 1..)
+            .map(|(i, s)| (*i, s.clone()))
+            .collect();
+        for (i, s) in p.entries {
+            if i <= self.commit {
+                continue;
+            }
+            let theirs_chosen = i <= p.commit;
+            match merged.get(&i) {
+                Some(mine) if !theirs_chosen && mine.ballot >= s.ballot => {}
+                _ => {
+                    merged.insert(i, s);
+                }
+            }
+        }
+        // Positions the promiser knows chosen are chosen.
+        let chosen = p.commit.min(merged.last_key_value().map_or(0, |(i, _)| *i));
+        let mut next = [self.commit + 1; MEMBERS];
+        next[from as usize] = p.commit.min(self.commit) + 1;
+        self.take_lead(ballot, merged, HashMap::from([(from, next[from as usize])]));
+        if chosen > self.commit {
+            self.set_commit(chosen);
+        }
+    }
+}
