@@ -18,16 +18,14 @@
 //! `snapshot A` and `restore A` (a copy of its disk and store put back);
 //! `state`; `heads`.
 
-use std::collections::{BTreeMap, BTreeSet, VecDeque};
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
 use crate::golden::{Harness, check, check_listed, num};
 
-use super::node::{Durable, Node, Standing, Timing};
-use super::types::{
-    Action, Body, Entry, Generation, Index, KeyWrite, MEMBERS, Member, Msg, Persist, Slot,
-};
+use super::node::{Durable, Standing};
+use super::types::{Action, Body, Entry, KeyWrite, MEMBERS, Member, Msg, Persist};
+use super::world::{Effect, Packet, Store, World};
 
 fn testdata() -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR")).join("src/strong/testdata")
@@ -60,39 +58,11 @@ golden_scripts! {
     linearizable_reads => "linearizable_reads.txt",
 }
 
-#[derive(Clone, Default)]
-struct Store {
-    heads: BTreeMap<Vec<u8>, Vec<u8>>,
-    applied: Index,
-}
-
-#[derive(Default)]
-struct Host {
-    node: Option<Node>,
-    disk: Durable,
-    /// The disk's log, as persisted.
-    slots: BTreeMap<Index, Slot>,
-    store: Store,
-    saved: Option<(Durable, BTreeMap<Index, Slot>, Store)>,
-    starts: u64,
-}
-
-struct Packet {
-    from: Member,
-    to: Member,
-    generation: Generation,
-    msg: Msg,
-}
-
 #[derive(Default)]
 struct Sim {
     names: Vec<String>,
-    witness: Option<Member>,
-    hosts: Vec<Host>,
-    queue: VecDeque<Packet>,
+    world: World,
     held: Vec<Packet>,
-    cut: BTreeSet<(Member, Member)>,
-    now: u64,
 }
 
 impl Sim {
@@ -112,115 +82,51 @@ impl Sim {
         &self.names[m as usize]
     }
 
-    fn start(&mut self, m: Member, fresh: bool, out: &mut Vec<String>) {
-        let host = &mut self.hosts[m as usize];
-        host.starts += 1;
-        let mut durable = host.disk.clone();
-        durable.slots = host.slots.iter().map(|(i, s)| (*i, s.clone())).collect();
-        durable.applied = host.store.applied;
-        let nonce = 1000 * (m as u64 + 1) + host.starts;
-        let node = Node::new(
-            m,
-            self.witness,
-            Timing::default(),
-            durable,
-            nonce,
-            fresh,
-            self.now,
-        );
-        self.hosts[m as usize].node = Some(node);
-        self.drain(m, out);
-    }
-
-    /// Carries out member `m`'s actions until it has none.
+    /// Carries out member `m`'s actions until it has none, saying each.
     fn drain(&mut self, m: Member, out: &mut Vec<String>) {
         loop {
-            let Some(node) = self.hosts[m as usize].node.as_mut() else {
-                return;
-            };
-            let actions = node.take_actions();
+            let actions = self.world.take_actions(m);
             if actions.is_empty() {
                 return;
             }
             for a in actions {
-                self.carry_out(m, a, out);
+                let text = self.action_text(m, &a);
+                match self.world.carry_out(m, &a) {
+                    Effect::None => out.extend(text),
+                    Effect::Lost => out.extend(text.map(|t| format!("{t} (lost: cut)"))),
+                    Effect::Applied(applied) => {
+                        let a: Vec<String> =
+                            applied.iter().map(|(i, _, o)| format!("{i} {o}")).collect();
+                        out.push(format!("{}: apply {}", self.name(m), a.join(", ")));
+                    }
+                }
             }
         }
     }
 
-    fn carry_out(&mut self, m: Member, action: Action, out: &mut Vec<String>) {
-        let who = self.name(m).to_string();
-        match action {
-            Action::Persist(p) => {
-                out.push(format!("{who}: persist {}", self.persist_text(&p)));
-                let host = &mut self.hosts[m as usize];
-                match p {
-                    Persist::Promised(b) => host.disk.promised = b,
-                    Persist::Accepted(slots) => host.slots.extend(slots),
-                    Persist::Commit(c) => host.disk.commit = c,
-                    Persist::Compacted(c) => {
-                        host.disk.compacted = c;
-                        host.slots = host.slots.split_off(&(c + 1));
-                    }
-                    Persist::Life {
-                        generation,
-                        rejoining,
-                    } => {
-                        host.disk.generation = generation;
-                        host.disk.rejoining = rejoining;
-                    }
-                    Persist::PeerSeen { member, generation } => {
-                        host.disk.seen[member as usize] = Some(generation)
-                    }
-                }
-            }
+    fn action_text(&self, m: Member, action: &Action) -> Option<String> {
+        let who = self.name(m);
+        Some(match action {
+            Action::Persist(p) => format!("{who}: persist {}", self.persist_text(p)),
             Action::Send { to, msg } => {
-                let text = format!("{who} -> {}: {}", self.name(to), self.msg_text(&msg));
-                if self.cut.contains(&(m, to)) {
-                    out.push(format!("{text} (lost: cut)"));
-                    return;
-                }
-                out.push(text);
-                let generation = self.hosts[m as usize]
-                    .node
-                    .as_ref()
-                    .expect("running")
-                    .generation();
-                self.queue.push_back(Packet {
-                    from: m,
-                    to,
-                    generation,
-                    msg,
-                });
+                format!("{who} -> {}: {}", self.name(*to), self.msg_text(msg))
             }
-            Action::Apply { through } => {
-                let host = &mut self.hosts[m as usize];
-                let mut applied = Vec::new();
-                for i in host.store.applied + 1..=through {
-                    let slot = host.slots.get(&i).expect("a chosen entry is on disk");
-                    let outcome = apply(&mut host.store, &slot.entry);
-                    applied.push(format!("{i} {outcome}"));
-                    host.store.applied = i;
-                }
-                out.push(format!("{who}: apply {}", applied.join(", ")));
-                if let Some(node) = host.node.as_mut() {
-                    node.applied(through);
-                }
-            }
-            Action::Chosen { seq, index } => out.push(format!("{who}: chosen #{seq} at {index}")),
-            Action::Failed { seq, failure } => out.push(format!("{who}: failed #{seq}: {failure}")),
+            Action::Apply { .. } => return None,
+            Action::Chosen { seq, index } => format!("{who}: chosen #{seq} at {index}"),
+            Action::Failed { seq, failure } => format!("{who}: failed #{seq}: {failure}"),
             Action::ReadReady { rid, index } => {
-                let host = &self.hosts[m as usize];
-                let heads = heads_text(&host.store);
-                out.push(format!(
-                    "{who}: read r{rid} at {index} (applied {}: {heads})",
-                    host.store.applied
-                ))
+                let store = &self.world.hosts[m as usize].store;
+                format!(
+                    "{who}: read r{} at {index} (applied {}: {})",
+                    short(*rid),
+                    store.applied,
+                    heads_text(store)
+                )
             }
             Action::ReadFailed { rid, failure } => {
-                out.push(format!("{who}: read r{rid} failed: {failure}"))
+                format!("{who}: read r{} failed: {failure}", short(*rid))
             }
-        }
+        })
     }
 
     fn persist_text(&self, p: &Persist) -> String {
@@ -335,62 +241,35 @@ impl Sim {
             Msg::Propose { entry } => format!("propose {}", self.entry_text(entry)),
             Msg::Refused { id, reason } => format!("refused #{} {reason}", id.seq),
             Msg::ReadIndex { rid, confirm } => format!(
-                "read-index r{rid}{}",
+                "read-index r{}{}",
+                short(*rid),
                 if *confirm { " confirm" } else { "" }
             ),
-            Msg::ReadAt { rid, ballot, index } => format!("read-at r{rid} {ballot} {index}"),
+            Msg::ReadAt { rid, ballot, index } => {
+                format!("read-at r{} {ballot} {index}", short(*rid))
+            }
         }
     }
 
     fn deliver(&mut self, packets: Vec<Packet>, out: &mut Vec<String>) {
         for p in packets {
-            if self.hosts[p.to as usize].node.is_none() {
+            let (from, to, kind) = (p.from, p.to, p.msg.kind());
+            if self.world.deliver(p) {
+                self.drain(to, out);
+            } else {
                 out.push(format!(
-                    "{} -> {}: {} (lost: down)",
-                    self.name(p.from),
-                    self.name(p.to),
-                    p.msg.kind()
+                    "{} -> {}: {kind} (lost: down)",
+                    self.name(from),
+                    self.name(to)
                 ));
-                continue;
             }
-            if self.cut.contains(&(p.from, p.to)) {
-                continue;
-            }
-            let now = self.now;
-            let node = self.hosts[p.to as usize].node.as_mut().expect("running");
-            node.receive(p.from, p.generation, p.msg, now);
-            self.drain(p.to, out);
         }
-    }
-
-    fn take_link(&mut self, link: (Member, Member)) -> Vec<Packet> {
-        let (taken, kept): (Vec<_>, Vec<_>) = std::mem::take(&mut self.queue)
-            .into_iter()
-            .partition(|p| (p.from, p.to) == link);
-        self.queue = kept.into();
-        taken
     }
 }
 
-/// Applies a chosen entry as every full replica does: a compare-and-set on
-/// each key's head.
-fn apply(store: &mut Store, entry: &Entry) -> String {
-    match &entry.body {
-        Body::Write { keys, .. } => {
-            if keys
-                .iter()
-                .all(|k| store.heads.get(&k.key) == k.expect.as_ref())
-            {
-                for k in keys {
-                    store.heads.insert(k.key.clone(), k.version.clone());
-                }
-                "ok".into()
-            } else {
-                "stale (not applied)".into()
-            }
-        }
-        Body::Rejoin { .. } => "rejoin".into(),
-    }
+/// A read's number within its member's life.
+fn short(rid: u64) -> u64 {
+    rid & 0xFFFF_FFFF
 }
 
 fn heads_text(store: &Store) -> String {
@@ -420,13 +299,13 @@ impl Harness for Sim {
             "members" => {
                 for a in args {
                     if let Some(w) = a.strip_prefix("witness=") {
-                        self.witness = Some(self.member(w));
+                        self.world.witness = Some(self.member(w));
                     } else {
                         self.names.push(a.to_string());
-                        self.hosts.push(Host::default());
                     }
                 }
                 assert_eq!(self.names.len(), MEMBERS, "three members");
+                self.world = World::new(self.world.witness);
             }
             "start" => {
                 let fresh = args
@@ -434,13 +313,14 @@ impl Harness for Sim {
                     .find_map(|a| a.strip_prefix("fresh="))
                     .map(|l| self.member(l));
                 if let Some(leader) = fresh {
-                    for h in &mut self.hosts {
+                    for h in &mut self.world.hosts {
                         h.disk = Durable::fresh(leader);
                     }
                 }
                 for a in args.iter().filter(|a| !a.contains('=')) {
                     let m = self.member(a);
-                    self.start(m, fresh.is_some(), out);
+                    self.world.start(m, fresh.is_some());
+                    self.drain(m, out);
                 }
             }
             "write" => {
@@ -456,8 +336,8 @@ impl Harness for Sim {
                         }
                     })
                     .collect();
-                let now = self.now;
-                let node = self.hosts[m as usize].node.as_mut().expect("running");
+                let now = self.world.now;
+                let node = self.world.hosts[m as usize].node.as_mut().expect("running");
                 let seq = node.propose(
                     Body::Write {
                         keys,
@@ -470,35 +350,35 @@ impl Harness for Sim {
             }
             "read" => {
                 let m = self.member(args[0]);
-                let now = self.now;
-                let node = self.hosts[m as usize].node.as_mut().expect("running");
+                let now = self.world.now;
+                let node = self.world.hosts[m as usize].node.as_mut().expect("running");
                 let rid = node.read(now);
-                out.push(format!("{}: read r{rid}", args[0]));
+                out.push(format!("{}: read r{}", args[0], short(rid)));
                 self.drain(m, out);
             }
             "deliver" => {
                 let packets = match args.first() {
                     Some(l) => {
                         let link = self.link(l);
-                        self.take_link(link)
+                        self.world.take_link(link)
                     }
-                    None => std::mem::take(&mut self.queue).into(),
+                    None => std::mem::take(&mut self.world.queue).into(),
                 };
                 self.deliver(packets, out);
             }
             "settle" => {
                 for _ in 0..100 {
-                    if self.queue.is_empty() {
+                    if self.world.queue.is_empty() {
                         return;
                     }
-                    let packets = std::mem::take(&mut self.queue).into();
+                    let packets = std::mem::take(&mut self.world.queue).into();
                     self.deliver(packets, out);
                 }
                 panic!("settle: still busy after 100 rounds");
             }
             "drop" => {
                 let link = self.link(args[0]);
-                for p in self.take_link(link) {
+                for p in self.world.take_link(link) {
                     out.push(format!(
                         "dropped {} -> {}: {}",
                         self.name(p.from),
@@ -509,7 +389,7 @@ impl Harness for Sim {
             }
             "hold" => {
                 let link = self.link(args[0]);
-                let taken = self.take_link(link);
+                let taken = self.world.take_link(link);
                 out.push(format!("holding {} messages", taken.len()));
                 self.held.extend(taken);
             }
@@ -520,11 +400,12 @@ impl Harness for Sim {
                     .partition(|p| (p.from, p.to) == link);
                 self.held = kept;
                 out.push(format!("released {} messages", back.len()));
-                self.queue.extend(back);
+                self.world.queue.extend(back);
             }
             "dup" => {
                 let link = self.link(args[0]);
                 let copies: Vec<Packet> = self
+                    .world
                     .queue
                     .iter()
                     .filter(|p| (p.from, p.to) == link)
@@ -536,27 +417,27 @@ impl Harness for Sim {
                     })
                     .collect();
                 out.push(format!("duplicated {} messages", copies.len()));
-                self.queue.extend(copies);
+                self.world.queue.extend(copies);
             }
             "cut" => {
                 if args[0].contains('>') {
-                    self.cut.insert(self.link(args[0]));
+                    self.world.cut.insert(self.link(args[0]));
                 } else {
                     let m = self.member(args[0]);
                     for o in 0..MEMBERS as Member {
                         if o != m {
-                            self.cut.insert((m, o));
-                            self.cut.insert((o, m));
+                            self.world.cut.insert((m, o));
+                            self.world.cut.insert((o, m));
                         }
                     }
                 }
             }
-            "heal" => self.cut.clear(),
+            "heal" => self.world.cut.clear(),
             "tick" => {
-                self.now += num(args[0].trim_end_matches("ms"));
+                self.world.now += num(args[0].trim_end_matches("ms"));
                 for m in 0..MEMBERS as Member {
-                    let now = self.now;
-                    if let Some(node) = self.hosts[m as usize].node.as_mut() {
+                    let now = self.world.now;
+                    if let Some(node) = self.world.hosts[m as usize].node.as_mut() {
                         node.tick(now);
                         self.drain(m, out);
                     }
@@ -565,18 +446,18 @@ impl Harness for Sim {
             "run" => {
                 // Time passes in 10 ms steps, every queued message arriving
                 // within a step; heartbeats and their answers are not shown.
-                let until = self.now + num(args[0].trim_end_matches("ms"));
+                let until = self.world.now + num(args[0].trim_end_matches("ms"));
                 let mut all = Vec::new();
-                while self.now < until {
-                    self.now += 10;
+                while self.world.now < until {
+                    self.world.now += 10;
                     for m in 0..MEMBERS as Member {
-                        let now = self.now;
-                        if let Some(node) = self.hosts[m as usize].node.as_mut() {
+                        let now = self.world.now;
+                        if let Some(node) = self.world.hosts[m as usize].node.as_mut() {
                             node.tick(now);
                             self.drain(m, &mut all);
                         }
                     }
-                    let packets = std::mem::take(&mut self.queue).into();
+                    let packets = std::mem::take(&mut self.world.queue).into();
                     self.deliver(packets, &mut all);
                 }
                 out.extend(all.into_iter().filter(|l| {
@@ -586,36 +467,29 @@ impl Harness for Sim {
             "crash" => {
                 let m = self.member(args[0]);
                 // What it sent is on the wire already and still arrives.
-                self.hosts[m as usize].node = None;
+                self.world.hosts[m as usize].node = None;
             }
             "restart" => {
                 let m = self.member(args[0]);
-                self.start(m, false, out);
+                self.world.start(m, false);
+                self.drain(m, out);
             }
             "wipe" => {
                 let m = self.member(args[0]);
-                let host = &mut self.hosts[m as usize];
-                host.disk = Durable::default();
-                host.slots.clear();
-                host.store = Store::default();
+                self.world.wipe(m);
             }
             "snapshot" => {
-                let m = self.member(args[0]) as usize;
-                let h = &mut self.hosts[m];
-                h.saved = Some((h.disk.clone(), h.slots.clone(), h.store.clone()));
+                let m = self.member(args[0]);
+                self.world.snapshot(m);
             }
             "restore" => {
-                let m = self.member(args[0]) as usize;
-                let h = &mut self.hosts[m];
-                let (disk, slots, store) = h.saved.clone().expect("a snapshot first");
-                h.disk = disk;
-                h.slots = slots;
-                h.store = store;
+                let m = self.member(args[0]);
+                self.world.restore(m);
             }
             "state" => {
                 for m in 0..MEMBERS as Member {
                     let name = self.name(m);
-                    let Some(n) = &self.hosts[m as usize].node else {
+                    let Some(n) = &self.world.hosts[m as usize].node else {
                         out.push(format!("{name}: down"));
                         continue;
                     };
@@ -636,10 +510,10 @@ impl Harness for Sim {
             }
             "heads" => {
                 for m in 0..MEMBERS as Member {
-                    if Some(m) == self.witness {
+                    if Some(m) == self.world.witness {
                         continue;
                     }
-                    let store = &self.hosts[m as usize].store;
+                    let store = &self.world.hosts[m as usize].store;
                     out.push(format!(
                         "{}: applied {}: {}",
                         self.name(m),

@@ -35,7 +35,11 @@ mod reads;
 mod types;
 
 #[cfg(test)]
+mod chaos;
+#[cfg(test)]
 mod golden;
+#[cfg(test)]
+mod world;
 
 pub use node::{Durable, Node, Role, Standing, Timing};
 pub use types::{

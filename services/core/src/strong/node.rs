@@ -149,6 +149,7 @@ pub struct Node {
     pub(super) pending: BTreeMap<u64, Pending>,
     pub(super) reads: BTreeMap<u64, Read>,
     next_seq: u64,
+    pub(super) next_rid: u64,
     hello_sent: u64,
     pub(super) actions: Vec<Action>,
 }
@@ -197,6 +198,7 @@ impl Node {
             pending: BTreeMap::new(),
             reads: BTreeMap::new(),
             next_seq: 1,
+            next_rid: 1,
             hello_sent: 0,
             actions: Vec::new(),
         };
@@ -229,7 +231,7 @@ impl Node {
         let entry = Arc::new(Entry {
             id: ProposalId {
                 origin: self.me,
-                generation: self.generation.counter,
+                life: self.generation.nonce,
                 seq,
             },
             body,
@@ -536,28 +538,34 @@ impl Node {
         self.settle_reads();
     }
 
-    /// A local proposal is chosen.
+    /// A local proposal is chosen. A rejoin entry is the protocol's own:
+    /// the one of this life makes the member a voter again.
     pub(super) fn chosen(&mut self, seq: u64, index: Index) {
-        if self.pending.remove(&seq).is_none() {
+        let Some(p) = self.pending.remove(&seq) else {
             return;
-        }
-        if self.standing == (Standing::Rejoining { seq: Some(seq) }) {
-            self.standing = Standing::Voter;
-            self.persist(Persist::Life {
-                generation: self.generation,
-                rejoining: false,
-            });
+        };
+        if let Body::Rejoin { nonce, .. } = p.entry.body {
+            if nonce == self.generation.nonce && matches!(self.standing, Standing::Rejoining { .. })
+            {
+                self.standing = Standing::Voter;
+                self.persist(Persist::Life {
+                    generation: self.generation,
+                    rejoining: false,
+                });
+            }
             return;
         }
         self.actions.push(Action::Chosen { seq, index });
     }
 
     fn failed(&mut self, seq: u64, failure: Failure) {
-        if self.pending.remove(&seq).is_none() {
+        let Some(p) = self.pending.remove(&seq) else {
             return;
-        }
-        if self.standing == (Standing::Rejoining { seq: Some(seq) }) {
-            self.standing = Standing::Rejoining { seq: None };
+        };
+        if let Body::Rejoin { .. } = p.entry.body {
+            if self.standing == (Standing::Rejoining { seq: Some(seq) }) {
+                self.standing = Standing::Rejoining { seq: None };
+            }
             return;
         }
         self.actions.push(Action::Failed { seq, failure });
@@ -618,7 +626,7 @@ impl Node {
     }
 
     fn on_refused(&mut self, id: ProposalId, reason: Refusal) {
-        if id.origin != self.me || id.generation != self.generation.counter {
+        if !self.pending.get(&id.seq).is_some_and(|p| p.entry.id == id) {
             return;
         }
         match reason {
@@ -639,10 +647,9 @@ impl Node {
     /// ballot makes two of three: the entry is chosen.
     fn own_entries_placed(&mut self, placed: &[(Index, ProposalId)]) {
         for (index, id) in placed {
-            if id.origin != self.me || id.generation != self.generation.counter {
-                continue;
-            }
-            if let Some(p) = self.pending.get_mut(&id.seq) {
+            if let Some(p) = self.pending.get_mut(&id.seq)
+                && p.entry.id == *id
+            {
                 p.index = Some(*index);
             }
         }

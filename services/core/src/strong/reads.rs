@@ -44,7 +44,10 @@ impl Node {
     /// [`Action::ReadReady`] or [`Action::ReadFailed`] carries.
     pub fn read(&mut self, now: u64) -> u64 {
         self.now = now;
-        let rid = self.reads.last_key_value().map_or(1, |(r, _)| r + 1);
+        // Numbered within this life and never reused, so a late answer to
+        // an earlier read is never taken for another's.
+        let rid = ((self.generation.nonce & 0xFFFF_FFFF) << 32) | self.next_rid;
+        self.next_rid += 1;
         self.reads.insert(
             rid,
             Read {

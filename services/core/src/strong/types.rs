@@ -79,18 +79,20 @@ impl fmt::Display for Generation {
     }
 }
 
-/// Who proposed an entry: the member, the life it proposed in and its own
-/// count, so an entry proposed twice (a resend) is recognised as one.
+/// Who proposed an entry: the member, the life it proposed in (its
+/// generation's nonce, which a wiped store cannot repeat the way it can
+/// repeat a counter) and its own count, so an entry proposed twice (a
+/// resend) is recognised as one and never taken for another.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Hash, PartialOrd, Ord)]
 pub struct ProposalId {
     pub origin: Member,
-    pub generation: u64,
+    pub life: u64,
     pub seq: u64,
 }
 
 impl fmt::Display for ProposalId {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        write!(f, "{}:{}:{}", self.origin, self.generation, self.seq)
+        write!(f, "{}:{:x}:{}", self.origin, self.life & 0xFFFF, self.seq)
     }
 }
 

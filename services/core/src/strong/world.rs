@@ -1,0 +1,232 @@
+//! A simulated network and disks for strong mode's tests: members whose
+//! messages wait in one queue, each with a disk (what its `Persist`
+//! actions wrote) and, for full replicas, a store of key heads that applies
+//! chosen entries as compare-and-sets. The golden scripts print what
+//! happens in it; the chaos test checks it against the safety properties.
+
+use std::collections::{BTreeMap, BTreeSet, VecDeque};
+
+use super::node::{Durable, Node, Timing};
+use super::types::{Action, Body, Entry, Generation, Index, MEMBERS, Member, Msg, Persist, Slot};
+
+#[derive(Clone, Default)]
+pub(super) struct Store {
+    pub(super) heads: BTreeMap<Vec<u8>, Vec<u8>>,
+    pub(super) applied: Index,
+}
+
+#[derive(Default)]
+pub(super) struct Host {
+    pub(super) node: Option<Node>,
+    pub(super) disk: Durable,
+    /// The disk's log, as persisted.
+    pub(super) slots: BTreeMap<Index, Slot>,
+    pub(super) store: Store,
+    pub(super) saved: Option<(Durable, BTreeMap<Index, Slot>, Store)>,
+    pub(super) starts: u64,
+}
+
+pub(super) struct Packet {
+    pub(super) from: Member,
+    pub(super) to: Member,
+    pub(super) generation: Generation,
+    pub(super) msg: Msg,
+}
+
+/// What applying one chosen entry did.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(super) enum Applied {
+    Ok,
+    Stale,
+    Rejoin,
+}
+
+impl std::fmt::Display for Applied {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(match self {
+            Applied::Ok => "ok",
+            Applied::Stale => "stale (not applied)",
+            Applied::Rejoin => "rejoin",
+        })
+    }
+}
+
+/// What carrying out an action did, beyond the action itself.
+pub(super) enum Effect {
+    None,
+    /// A message lost because its link is cut.
+    Lost,
+    /// The entries applied, each with its outcome.
+    Applied(Vec<(Index, std::sync::Arc<Entry>, Applied)>),
+}
+
+#[derive(Default)]
+pub(super) struct World {
+    pub(super) witness: Option<Member>,
+    pub(super) hosts: Vec<Host>,
+    pub(super) queue: VecDeque<Packet>,
+    pub(super) cut: BTreeSet<(Member, Member)>,
+    pub(super) now: u64,
+}
+
+impl World {
+    pub(super) fn new(witness: Option<Member>) -> Self {
+        World {
+            witness,
+            hosts: (0..MEMBERS).map(|_| Host::default()).collect(),
+            ..Default::default()
+        }
+    }
+
+    /// Starts member `m` on what its disk holds.
+    pub(super) fn start(&mut self, m: Member, fresh: bool) {
+        let host = &mut self.hosts[m as usize];
+        host.starts += 1;
+        let mut durable = host.disk.clone();
+        durable.slots = host.slots.iter().map(|(i, s)| (*i, s.clone())).collect();
+        durable.applied = host.store.applied;
+        let nonce = 1000 * (m as u64 + 1) + host.starts;
+        host.node = Some(Node::new(
+            m,
+            self.witness,
+            Timing::default(),
+            durable,
+            nonce,
+            fresh,
+            self.now,
+        ));
+    }
+
+    pub(super) fn node(&mut self, m: Member) -> Option<&mut Node> {
+        self.hosts[m as usize].node.as_mut()
+    }
+
+    pub(super) fn take_actions(&mut self, m: Member) -> Vec<Action> {
+        self.node(m).map(Node::take_actions).unwrap_or_default()
+    }
+
+    pub(super) fn carry_out(&mut self, m: Member, action: &Action) -> Effect {
+        match action {
+            Action::Persist(p) => {
+                let host = &mut self.hosts[m as usize];
+                match p {
+                    Persist::Promised(b) => host.disk.promised = *b,
+                    Persist::Accepted(slots) => host.slots.extend(slots.iter().cloned()),
+                    Persist::Commit(c) => host.disk.commit = *c,
+                    Persist::Compacted(c) => {
+                        host.disk.compacted = *c;
+                        host.slots = host.slots.split_off(&(c + 1));
+                    }
+                    Persist::Life {
+                        generation,
+                        rejoining,
+                    } => {
+                        host.disk.generation = *generation;
+                        host.disk.rejoining = *rejoining;
+                    }
+                    Persist::PeerSeen { member, generation } => {
+                        host.disk.seen[*member as usize] = Some(*generation)
+                    }
+                }
+                Effect::None
+            }
+            Action::Send { to, msg } => {
+                if self.cut.contains(&(m, *to)) {
+                    return Effect::Lost;
+                }
+                let generation = self.hosts[m as usize]
+                    .node
+                    .as_ref()
+                    .expect("running")
+                    .generation();
+                self.queue.push_back(Packet {
+                    from: m,
+                    to: *to,
+                    generation,
+                    msg: msg.clone(),
+                });
+                Effect::None
+            }
+            Action::Apply { through } => {
+                let host = &mut self.hosts[m as usize];
+                let mut applied = Vec::new();
+                for i in host.store.applied + 1..=*through {
+                    let slot = host.slots.get(&i).expect("a chosen entry is on disk");
+                    let outcome = apply(&mut host.store, &slot.entry);
+                    applied.push((i, slot.entry.clone(), outcome));
+                    host.store.applied = i;
+                }
+                if let Some(node) = host.node.as_mut() {
+                    node.applied(*through);
+                }
+                Effect::Applied(applied)
+            }
+            _ => Effect::None,
+        }
+    }
+
+    /// Delivers one message; false if its receiver is down.
+    pub(super) fn deliver(&mut self, p: Packet) -> bool {
+        if self.cut.contains(&(p.from, p.to)) {
+            return true;
+        }
+        let now = self.now;
+        match self.node(p.to) {
+            Some(node) => {
+                node.receive(p.from, p.generation, p.msg, now);
+                true
+            }
+            None => false,
+        }
+    }
+
+    pub(super) fn take_link(&mut self, link: (Member, Member)) -> Vec<Packet> {
+        let (taken, kept): (Vec<_>, Vec<_>) = std::mem::take(&mut self.queue)
+            .into_iter()
+            .partition(|p| (p.from, p.to) == link);
+        self.queue = kept.into();
+        taken
+    }
+
+    pub(super) fn wipe(&mut self, m: Member) {
+        let host = &mut self.hosts[m as usize];
+        host.disk = Durable::default();
+        host.slots.clear();
+        host.store = Store::default();
+    }
+
+    pub(super) fn snapshot(&mut self, m: Member) {
+        let h = &mut self.hosts[m as usize];
+        h.saved = Some((h.disk.clone(), h.slots.clone(), h.store.clone()));
+    }
+
+    pub(super) fn restore(&mut self, m: Member) {
+        let h = &mut self.hosts[m as usize];
+        if let Some((disk, slots, store)) = h.saved.clone() {
+            h.disk = disk;
+            h.slots = slots;
+            h.store = store;
+        }
+    }
+}
+
+/// Applies a chosen entry as every full replica does: a compare-and-set on
+/// each key's head.
+pub(super) fn apply(store: &mut Store, entry: &Entry) -> Applied {
+    match &entry.body {
+        Body::Write { keys, .. } => {
+            if keys
+                .iter()
+                .all(|k| store.heads.get(&k.key) == k.expect.as_ref())
+            {
+                for k in keys {
+                    store.heads.insert(k.key.clone(), k.version.clone());
+                }
+                Applied::Ok
+            } else {
+                Applied::Stale
+            }
+        }
+        Body::Rejoin { .. } => Applied::Rejoin,
+    }
+}
