@@ -626,7 +626,7 @@ impl Node {
     }
 
     fn on_refused(&mut self, id: ProposalId, reason: Refusal) {
-        if !self.pending.get(&id.seq).is_some_and(|p| p.entry.id == id) {
+        if self.pending.get(&id.seq).is_none_or(|p| p.entry.id != id) {
             return;
         }
         match reason {
