@@ -23,8 +23,9 @@
 //! entry at N from now on), `store accept`, `shutdown S`.
 
 use std::collections::{BTreeMap, VecDeque};
-use std::fmt::Write as _;
 use std::path::Path;
+
+use meridian_core::golden::{Harness, check, check_listed, num};
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::{Duration, Instant};
@@ -36,26 +37,13 @@ use crate::replication::ReplicationTuning;
 /// Runs one script from `testdata/` and fails with a line diff if the
 /// machine did something else; with `UPDATE_GOLDEN` set, rewrites it.
 fn golden(file: &str) {
-    let path = testdata().join(file);
-    let text = std::fs::read_to_string(&path).unwrap_or_else(|e| panic!("{file}: {e}"));
-    let actual = if file.starts_with("shipper_") {
-        run(&text, &mut ShipperHarness::default())
+    if file.starts_with("shipper_") {
+        check(&testdata(), file, &mut ShipperHarness::default());
     } else if file.starts_with("receiver_") {
-        run(&text, &mut ReceiverHarness::default())
+        check(&testdata(), file, &mut ReceiverHarness::default());
     } else {
         panic!("{file}: scripts are named shipper_*.txt or receiver_*.txt");
-    };
-    if actual == text {
-        return;
     }
-    if std::env::var_os("UPDATE_GOLDEN").is_some() {
-        std::fs::write(&path, &actual).expect("writable script");
-        return;
-    }
-    panic!(
-        "{file} differs (UPDATE_GOLDEN=1 rewrites it):\n{}",
-        diff(&text, &actual)
-    );
 }
 
 fn testdata() -> std::path::PathBuf {
@@ -96,108 +84,7 @@ golden_scripts! {
 /// A script added to `testdata/` without a test above would never run.
 #[test]
 fn every_script_has_a_test() {
-    let mut files: Vec<String> = std::fs::read_dir(testdata())
-        .expect("testdata directory")
-        .map(|e| {
-            e.expect("testdata entry")
-                .file_name()
-                .to_string_lossy()
-                .into_owned()
-        })
-        .filter(|n| n.ends_with(".txt"))
-        .collect();
-    files.sort();
-    let mut listed: Vec<String> = SCRIPTS.iter().map(|s| s.to_string()).collect();
-    listed.sort();
-    assert_eq!(
-        files, listed,
-        "testdata/ and golden_scripts! list different scripts"
-    );
-}
-
-/// A line diff by longest common subsequence: lines only in the expected
-/// text are marked `-`, lines only in the actual output `+`, each with its
-/// line number on its side; an inserted line marks that line alone, not
-/// every line after it.
-fn diff(expected: &str, actual: &str) -> String {
-    let (e, a): (Vec<_>, Vec<_>) = (expected.lines().collect(), actual.lines().collect());
-    // lcs[i][j]: the longest common subsequence of e[i..] and a[j..].
-    let mut lcs = vec![vec![0usize; a.len() + 1]; e.len() + 1];
-    for i in (0..e.len()).rev() {
-        for j in (0..a.len()).rev() {
-            lcs[i][j] = if e[i] == a[j] {
-                lcs[i + 1][j + 1] + 1
-            } else {
-                lcs[i + 1][j].max(lcs[i][j + 1])
-            };
-        }
-    }
-    let mut out = String::new();
-    let (mut i, mut j) = (0, 0);
-    while i < e.len() || j < a.len() {
-        if i < e.len() && j < a.len() && e[i] == a[j] {
-            i += 1;
-            j += 1;
-        } else if j < a.len() && (i == e.len() || lcs[i][j + 1] > lcs[i + 1][j]) {
-            let _ = writeln!(out, "{:>4} + {}", j + 1, a[j]);
-            j += 1;
-        } else {
-            let _ = writeln!(out, "{:>4} - {}", i + 1, e[i]);
-            i += 1;
-        }
-    }
-    out
-}
-
-#[test]
-fn an_inserted_line_is_the_only_line_the_diff_marks() {
-    let d = diff("a\nb\nc\n", "a\nx\nb\nc\n");
-    assert_eq!(d, "   2 + x\n");
-    let d = diff("a\nb\nc\n", "a\nc\n");
-    assert_eq!(d, "   2 - b\n");
-    let d = diff("a\nb\n", "a\nB\n");
-    assert_eq!(d, "   2 - b\n   2 + B\n");
-}
-
-trait Harness {
-    /// Runs one command line and appends what the machine did.
-    fn command(&mut self, line: &str, out: &mut Vec<String>);
-}
-
-/// Runs a script, returning it with every block's output replaced by
-/// what the machine did.
-fn run(text: &str, h: &mut impl Harness) -> String {
-    let mut result = String::new();
-    let mut lines = text.lines();
-    let mut out = Vec::new();
-    while let Some(line) = lines.next() {
-        if line != "----" {
-            result.push_str(line);
-            result.push('\n');
-            let command = line.trim();
-            if !command.is_empty() && !command.starts_with('#') {
-                h.command(command, &mut out);
-            }
-            continue;
-        }
-        // Skip the old output up to the blank line that ends the block.
-        for old in lines.by_ref() {
-            if old.trim().is_empty() {
-                break;
-            }
-        }
-        result.push_str("----\n");
-        if out.is_empty() {
-            out.push("(no actions)".into());
-        }
-        for o in out.drain(..) {
-            result.push_str(&o);
-            result.push('\n');
-        }
-        result.push('\n');
-    }
-    assert!(out.is_empty(), "commands after the last ---- have no block");
-    result
+    check_listed(&testdata(), SCRIPTS);
 }
 
 fn parse_duration(s: &str) -> Duration {
@@ -208,11 +95,6 @@ fn parse_duration(s: &str) -> Duration {
     } else {
         panic!("duration {s:?}: use 250ms or 2s")
     }
-}
-
-fn num(s: &str) -> u64 {
-    s.parse()
-        .unwrap_or_else(|_| panic!("{s:?} is not a number"))
 }
 
 /// A shipper against a log of `head` entries, in batches of `batch_entries`.
