@@ -5,6 +5,7 @@
 //! conflict rule and the anti-entropy digest's shape and hashes all live
 //! here so that one rule lives in one place.
 
+pub mod consistency;
 pub mod context;
 pub mod digest;
 pub mod epoch;

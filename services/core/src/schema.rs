@@ -31,6 +31,9 @@ pub struct TableDef {
     /// since by index rows ([`crate::index`]) when the store reads the
     /// definition back.
     pub indexes: Vec<crate::index::IndexDef>,
+    /// EVENTUAL, or STRONG once the table's consistency row
+    /// ([`crate::consistency`]) says so when the store reads it back.
+    pub consistency: crate::consistency::Consistency,
 }
 
 /// The catalog is stored as ordinary LWW items in this reserved table, so
@@ -139,6 +142,7 @@ impl TableDef {
             stream_view_type: None,
             billing: crate::settings::Billing::PayPerRequest,
             indexes: Vec::new(),
+            consistency: Default::default(),
         })
     }
 

@@ -317,7 +317,7 @@ impl GroupTxn<'_, '_> {
     /// Applies one remote entry admitted as `version` (`None`: its table is
     /// gone): LWW against the current head, as [`resolve`] decides, with any
     /// conflict it finds recorded.
-    fn apply_entry(
+    pub(crate) fn apply_entry(
         &mut self,
         real_now: u64,
         e: &Mutation,
@@ -485,7 +485,7 @@ fn invalid(e: &Mutation, field: &str, error: meridian_core::Error) -> StoreError
 
 /// A peer's entry must carry a key in this table's canonical form, and its
 /// image must be filed under that key.
-fn check_image_key(def: &TableDef, e: &Mutation) -> Result<(), StoreError> {
+pub(crate) fn check_image_key(def: &TableDef, e: &Mutation) -> Result<(), StoreError> {
     let canonical = def
         .key_schema
         .key_attrs(&e.key)

@@ -7,7 +7,7 @@
 use std::ops::Bound;
 
 use meridian_core::{CATALOG_TABLE, Item, TableDef, Version, decode_item};
-use meridian_core::{index, replicas};
+use meridian_core::{consistency, index, replicas};
 use rusqlite::{Connection, params};
 
 use crate::StoreError;
@@ -66,7 +66,8 @@ pub(crate) fn effective(
 }
 
 /// `def`, the definition created at `incarnation`, with its replica rows
-/// applied ([`effective`] applies the index rows too).
+/// and its consistency row applied ([`effective`] applies the index rows
+/// too).
 pub(crate) fn with_replicas(
     conn: &Connection,
     def: TableDef,
@@ -76,5 +77,9 @@ pub(crate) fn with_replicas(
         .into_iter()
         .filter_map(|(sk, row)| replicas::region_of(&sk).map(|r| (r, row)))
         .collect();
-    replicas::apply(def, incarnation, &rows).map_err(corrupt)
+    let def = replicas::apply(def, incarnation, &rows).map_err(corrupt)?;
+    let mode = catalog_rows(conn, &def.name, consistency::SORT_KEY)?
+        .into_iter()
+        .find(|(sk, _)| sk == consistency::SORT_KEY);
+    consistency::apply(def, incarnation, mode.as_ref().map(|(_, row)| row)).map_err(corrupt)
 }

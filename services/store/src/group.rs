@@ -247,6 +247,34 @@ impl Group<'_> {
         result
     }
 
+    /// Runs `f` inside a savepoint that is always undone: what it would
+    /// write is worked out and nothing of it stays. Returns its result and
+    /// the log entries it would have appended, in order.
+    pub(crate) fn dry_run<T>(
+        &mut self,
+        f: impl FnOnce(&mut GroupTxn<'_, '_>) -> Result<T, StoreError>,
+    ) -> Result<(T, Vec<Mutation>), StoreError> {
+        exec(self.conn, "SAVEPOINT dry_run")?;
+        let logged = self.logged.len();
+        let digest = self.digest.len();
+        let result = self.unguarded(f);
+        if self.conn.is_autocommit() {
+            return result.map(|r| (r, Vec::new()));
+        }
+        let would_log = self.logged.split_off(logged);
+        self.digest.truncate(digest);
+        // What the savepoint undoes may be cached.
+        self.catalog.clear();
+        self.records.clear();
+        if let Err(e) =
+            exec(self.conn, "ROLLBACK TO dry_run").and_then(|_| exec(self.conn, "RELEASE dry_run"))
+        {
+            self.aborted.get_or_insert_with(|| e.to_string());
+            return Err(StoreError::GroupAborted(e.to_string()));
+        }
+        result.map(|r| (r, would_log))
+    }
+
     /// Runs `f` in the group's transaction as it stands, without a
     /// savepoint. SQLite may have rolled the whole transaction back on its
     /// own (full disk, I/O error); then the group is aborted, since
@@ -561,6 +589,8 @@ impl GroupTxn<'_, '_> {
             "DELETE FROM collections WHERE tbl = ?1",
             "DELETE FROM index_builds WHERE tbl = ?1",
             "DELETE FROM removes_applied WHERE tbl = ?1",
+            "DELETE FROM strong_state WHERE tbl = ?1",
+            "DELETE FROM strong_log WHERE tbl = ?1",
         ] {
             self.conn.prepare_cached(sql)?.execute([table])?;
         }

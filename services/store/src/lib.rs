@@ -25,6 +25,7 @@ mod read;
 mod replicas;
 mod seed;
 pub mod stream;
+mod strong;
 mod write;
 
 use std::path::{Path, PathBuf};
@@ -39,10 +40,11 @@ pub use index::{IndexPos, IndexStats, index_range};
 pub use range::SortRange;
 pub use read::{BatchFill, Digest, LeafHead, Reader, StoredRow, differing_leaves};
 pub use seed::{Seeded, adopt};
+pub use strong::{StrongApplied, StrongEvaluated};
 pub use write::{Change, Check, Condition, ConditionFailure, WriteOp, WriteResult};
 
 const SCHEMA: &str = include_str!("schema.sql");
-const SCHEMA_VERSION: &str = "14";
+const SCHEMA_VERSION: &str = "15";
 /// Older schema versions that running [`SCHEMA`] brings up to date by
 /// itself (it only adds tables and indexes): 7 lacked the purge horizon
 /// and the tombstone index, 8 the point-in-time recovery tables, 9 the
@@ -50,8 +52,8 @@ const SCHEMA_VERSION: &str = "14";
 /// streams are then one shard each, shard 0, until they roll), 12 the
 /// count of removes applied (it then starts from 0 for existing tables),
 /// 13 the streams' conflict marks (a watch then shows none of the
-/// conflicts resolved before).
-const UPGRADED_IN_PLACE: &[&str] = &["7", "8", "9", "10", "11", "12", "13"];
+/// conflicts resolved before), 14 strong mode's state and log.
+const UPGRADED_IN_PLACE: &[&str] = &["7", "8", "9", "10", "11", "12", "13", "14"];
 
 #[derive(Debug, Error)]
 pub enum StoreError {

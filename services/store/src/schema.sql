@@ -1,4 +1,4 @@
--- Meridian region store, schema version 14.
+-- Meridian region store, schema version 15.
 -- Keys and versions are BLOBs whose bytewise (memcmp) order is their logical order.
 
 CREATE TABLE IF NOT EXISTS meta (
@@ -309,4 +309,33 @@ CREATE TABLE IF NOT EXISTS collections (
     pk    BLOB NOT NULL,
     bytes INTEGER NOT NULL,
     PRIMARY KEY (tbl, pk)
+) WITHOUT ROWID;
+
+-- Strong mode (docs/strong.md): each STRONG table's consensus state in this
+-- region, as its member of the table's three keeps it
+-- (meridian_core::strong::Durable). `seen` is the newest life seen of each
+-- member: three of (present byte, counter, nonce), little-endian.
+CREATE TABLE IF NOT EXISTS strong_state (
+    tbl             TEXT PRIMARY KEY,
+    incarnation     BLOB NOT NULL,
+    promised_round  INTEGER NOT NULL,
+    promised_leader INTEGER NOT NULL,
+    compacted       INTEGER NOT NULL,
+    commit_idx      INTEGER NOT NULL,
+    applied         INTEGER NOT NULL,
+    gen_counter     INTEGER NOT NULL,
+    gen_nonce       INTEGER NOT NULL,
+    rejoining       INTEGER NOT NULL,
+    seen            BLOB NOT NULL
+) WITHOUT ROWID;
+
+-- A STRONG table's consensus log above its compaction point: each entry
+-- (meridian_core::strong::codec) with the ballot it was accepted at.
+CREATE TABLE IF NOT EXISTS strong_log (
+    tbl           TEXT NOT NULL,
+    idx           INTEGER NOT NULL,
+    ballot_round  INTEGER NOT NULL,
+    ballot_leader INTEGER NOT NULL,
+    entry         BLOB NOT NULL,
+    PRIMARY KEY (tbl, idx)
 ) WITHOUT ROWID;

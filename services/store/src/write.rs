@@ -13,6 +13,8 @@ use meridian_core::{
 
 use meridian_core::settings::TableSettings;
 
+use rusqlite::OptionalExtension;
+
 use crate::StoreError;
 use crate::group::{Group, GroupTxn, HeadRow};
 
@@ -141,6 +143,13 @@ pub enum WriteOp {
         table: String,
         change: meridian_core::index::Change,
     },
+    /// Makes `table` STRONG with the members `set`
+    /// (`meridian_core::consistency`): refused unless the table is empty
+    /// here, within the write's transaction.
+    SetConsistency {
+        table: String,
+        set: meridian_core::consistency::StrongSet,
+    },
 }
 
 impl WriteOp {
@@ -154,6 +163,7 @@ impl WriteOp {
                 | WriteOp::Tag { .. }
                 | WriteOp::SetReplica { .. }
                 | WriteOp::UpdateIndex { .. }
+                | WriteOp::SetConsistency { .. }
         )
     }
 }
@@ -204,6 +214,9 @@ impl std::fmt::Debug for WriteOp {
                 status,
             } => write!(f, "SetReplica({table}, {region}, {})", status.as_str()),
             WriteOp::UpdateIndex { table, change } => write!(f, "UpdateIndex({table}, {change:?})"),
+            WriteOp::SetConsistency { table, set } => {
+                write!(f, "SetConsistency({table}, {:?})", set.members)
+            }
         }
     }
 }
@@ -319,16 +332,20 @@ impl Group<'_> {
         real_now: u64,
         ops: &[WriteOp],
     ) -> Result<Vec<WriteResult>, StoreError> {
-        self.unguarded(|ctx| ctx.write_ops(hlc, real_now, ops))
+        self.unguarded(|ctx| ctx.write_ops(hlc, real_now, ops, false))
     }
 }
 
 impl GroupTxn<'_, '_> {
-    fn write_ops(
+    /// `strong`: the ops are evaluated for strong mode's consensus
+    /// ([`Group::strong_evaluate`]); anywhere else a STRONG table's items
+    /// are refused, since they change only through its log.
+    pub(crate) fn write_ops(
         &mut self,
         hlc: &Hlc,
         real_now: u64,
         ops: &[WriteOp],
+        strong: bool,
     ) -> Result<Vec<WriteResult>, StoreError> {
         // Phase 1: validate every op and evaluate every condition against the
         // current heads. Nothing is written unless all of them hold.
@@ -345,6 +362,19 @@ impl GroupTxn<'_, '_> {
         for (i, op) in ops.iter().enumerate() {
             let plan = self.plan(i, op, ops.len(), real_now)?;
             let (table, key) = plan.target();
+            if !strong
+                && table != CATALOG_TABLE
+                && self
+                    .table_def(table)?
+                    .is_some_and(|(d, _)| d.consistency.strong().is_some())
+            {
+                return Err(StoreError::Invalid(meridian_core::Error::invalid(
+                    "TableName",
+                    format!(
+                        "{table} is a STRONG table: its items change only through its consensus log"
+                    ),
+                )));
+            }
             if let Some(j) = seen.insert((table.to_string(), key.clone()), i) {
                 return Err(StoreError::Invalid(meridian_core::Error::invalid(
                     format!("ops[{i}]"),
@@ -647,6 +677,30 @@ impl GroupTxn<'_, '_> {
                 if region == self.region && *status == meridian_core::replicas::Status::Deleted {
                     p.purge = Some(table.clone());
                 }
+                p
+            }
+            WriteOp::SetConsistency { table, set } => {
+                let Some((_, incarnation)) = self.table_def(table)? else {
+                    return Err(StoreError::TableNotFound(table.clone()));
+                };
+                let live: Option<i64> = self
+                    .conn
+                    .prepare_cached(
+                        "SELECT 1 FROM items WHERE tbl = ?1 AND image IS NOT NULL LIMIT 1",
+                    )?
+                    .query_row([table], |r| r.get(0))
+                    .optional()?;
+                if live.is_some() {
+                    return Err(StoreError::Invalid(meridian_core::Error::invalid(
+                        meridian_core::consistency::FIELD,
+                        "A table must be empty to become a multi-Region strongly consistent global table",
+                    )));
+                }
+                self.catalog.remove(table);
+                let key = meridian_core::consistency::key(table);
+                let head = self.head(CATALOG_TABLE, &key)?;
+                let mut p = Plan::new(CATALOG_TABLE, key, None, head)?;
+                p.write = Some(Some(meridian_core::consistency::item(set, &incarnation)));
                 p
             }
             WriteOp::UpdateIndex { table, change } => {

@@ -1,0 +1,243 @@
+//! Strong mode in the store: a STRONG table's items change only through
+//! its consensus log; a write is evaluated without being written; chosen
+//! entries apply as compare-and-sets in log order, the same decision in
+//! every replica; the consensus state survives a reopen.
+
+use std::sync::Arc;
+
+use meridian_core::consistency::StrongSet;
+use meridian_core::strong::codec;
+use meridian_core::strong::{Ballot, Durable, Entry, Generation, Persist, ProposalId, Slot};
+use meridian_core::{AttrValue, Item, KeyAttr, KeySchema, KeyType, Number, TableDef};
+use meridian_store::{StoreError, WriteOp};
+
+mod common;
+use common::{Node, T0};
+
+const REGIONS: [&str; 3] = ["r-a", "r-b", "r-c"];
+
+fn table() -> TableDef {
+    TableDef::new(
+        "accounts",
+        KeySchema {
+            partition: KeyAttr {
+                name: "id".into(),
+                ty: KeyType::S,
+            },
+            sort: None,
+        },
+        REGIONS.iter().map(|r| r.to_string()).collect(),
+    )
+    .unwrap()
+}
+
+fn item(id: &str, n: &str) -> Item {
+    Item::from([
+        ("id".to_string(), AttrValue::S(id.into())),
+        (
+            "n".to_string(),
+            AttrValue::N(Number::parse(n, "n").unwrap()),
+        ),
+    ])
+}
+
+fn put(id: &str, n: &str) -> WriteOp {
+    WriteOp::Put {
+        table: "accounts".into(),
+        item: item(id, n),
+        condition: None,
+    }
+}
+
+/// Three replicas of a STRONG table, its state initialised in each.
+fn cluster() -> Vec<Node> {
+    let mut nodes: Vec<Node> = REGIONS.iter().map(|r| Node::new(r)).collect();
+    nodes[0].write(&[WriteOp::CreateTable(table())]).unwrap();
+    let set = StrongSet::new(REGIONS.iter().map(|r| r.to_string()).collect(), None, "r-a").unwrap();
+    nodes[0]
+        .write(&[WriteOp::SetConsistency {
+            table: "accounts".into(),
+            set,
+        }])
+        .unwrap();
+    let (first, rest) = nodes.split_at_mut(1);
+    for n in rest {
+        first[0].ship_to(n, "r-a");
+    }
+    for n in &mut nodes {
+        let (_, v) = n.reader.table_def("accounts").unwrap().unwrap();
+        let mut g = n.writer.group().unwrap();
+        g.strong_init("accounts", &v.to_bytes(), &Durable::fresh(0))
+            .unwrap();
+        g.commit().unwrap();
+    }
+    nodes
+}
+
+/// Evaluates `ops` at `n` and returns the entry that proposes them.
+fn propose(n: &mut Node, seq: u64, ops: &[WriteOp]) -> Entry {
+    let mut g = n.writer.group().unwrap();
+    let e = g.strong_evaluate(&n.hlc, T0, ops).unwrap();
+    g.commit().unwrap();
+    Entry {
+        id: ProposalId {
+            origin: 0,
+            life: 1,
+            seq,
+        },
+        body: e.writes.into_body(),
+    }
+}
+
+/// Persists `entry` at `idx` in every node and applies through it.
+fn choose(nodes: &mut [Node], idx: u64, entry: &Entry) -> Vec<bool> {
+    nodes
+        .iter_mut()
+        .map(|n| {
+            let mut g = n.writer.group().unwrap();
+            let slot = Slot {
+                ballot: Ballot::initial(0),
+                entry: Arc::new(entry.clone()),
+            };
+            g.strong_persist("accounts", &[Persist::Accepted(vec![(idx, slot)])])
+                .unwrap();
+            let out = g.strong_apply(&n.hlc, T0, "accounts", idx).unwrap();
+            g.commit().unwrap();
+            assert_eq!(out.len(), 1);
+            out[0].written
+        })
+        .collect()
+}
+
+fn n_of(node: &Node, id: &str) -> Option<String> {
+    let key = table()
+        .key_schema
+        .key_from_attrs(&Item::from([("id".to_string(), AttrValue::S(id.into()))]))
+        .unwrap();
+    node.reader
+        .get("accounts", &key)
+        .unwrap()
+        .and_then(|r| r.image)
+        .map(|i| match &i["n"] {
+            AttrValue::N(n) => n.to_string(),
+            other => panic!("{other:?}"),
+        })
+}
+
+#[test]
+fn a_strong_tables_items_change_only_through_its_log() {
+    let mut nodes = cluster();
+    let def = nodes[1].reader.table_def("accounts").unwrap().unwrap().0;
+    assert!(def.consistency.strong().is_some(), "the mode reached r-b");
+    let refused = nodes[0].write(&[put("x", "1")]).unwrap_err();
+    assert!(
+        matches!(&refused, StoreError::Invalid(e) if e.to_string().contains("STRONG")),
+        "{refused:?}"
+    );
+    // Evaluating writes nothing.
+    let e = propose(&mut nodes[0], 1, &[put("x", "1")]);
+    assert_eq!(n_of(&nodes[0], "x"), None);
+    assert_eq!(choose(&mut nodes, 1, &e), [true, true, true]);
+    for n in &nodes {
+        assert_eq!(n_of(n, "x").as_deref(), Some("1"));
+    }
+}
+
+#[test]
+fn a_write_evaluated_against_a_stale_copy_takes_effect_nowhere() {
+    let mut nodes = cluster();
+    let first = propose(&mut nodes[1], 1, &[put("x", "1")]);
+    // r-c evaluates before it has applied the first write.
+    let stale = propose(&mut nodes[2], 2, &[put("x", "2")]);
+    assert_eq!(choose(&mut nodes, 1, &first), [true, true, true]);
+    assert_eq!(choose(&mut nodes, 2, &stale), [false, false, false]);
+    // Evaluated again against the new head, it goes through.
+    let again = propose(&mut nodes[2], 3, &[put("x", "2")]);
+    assert_eq!(choose(&mut nodes, 3, &again), [true, true, true]);
+    for n in &nodes {
+        assert_eq!(n_of(n, "x").as_deref(), Some("2"));
+    }
+}
+
+#[test]
+fn the_consensus_state_is_what_was_persisted() {
+    let mut nodes = cluster();
+    let e = propose(&mut nodes[0], 1, &[put("x", "1")]);
+    let n = &mut nodes[0];
+    let mut g = n.writer.group().unwrap();
+    let slot = Slot {
+        ballot: Ballot {
+            round: 3,
+            leader: 1,
+        },
+        entry: Arc::new(e.clone()),
+    };
+    let seen = Generation {
+        counter: 4,
+        nonce: 99,
+    };
+    g.strong_persist(
+        "accounts",
+        &[
+            Persist::Promised(Ballot {
+                round: 3,
+                leader: 1,
+            }),
+            Persist::Accepted(vec![(1, slot.clone())]),
+            Persist::Commit(1),
+            Persist::Life {
+                generation: Generation {
+                    counter: 2,
+                    nonce: 7,
+                },
+                rejoining: true,
+            },
+            Persist::PeerSeen {
+                member: 2,
+                generation: seen,
+            },
+        ],
+    )
+    .unwrap();
+    g.commit().unwrap();
+    let (_, d) = n.reader.strong_durable("accounts").unwrap().unwrap();
+    assert_eq!(
+        d.promised,
+        Ballot {
+            round: 3,
+            leader: 1
+        }
+    );
+    assert_eq!(d.slots, vec![(1, slot)]);
+    assert_eq!((d.commit, d.applied, d.rejoining), (1, 0, true));
+    assert_eq!(d.seen[2], Some(seen));
+    assert_eq!(d.generation.counter, 2);
+    assert_eq!(
+        codec::decode(&codec::encode(&e)).unwrap().0,
+        e,
+        "the log holds the entry's bytes"
+    );
+    // Compaction drops the log below the point.
+    let mut g = n.writer.group().unwrap();
+    g.strong_persist("accounts", &[Persist::Compacted(1)])
+        .unwrap();
+    g.commit().unwrap();
+    let (_, d) = n.reader.strong_durable("accounts").unwrap().unwrap();
+    assert!(d.slots.is_empty() && d.compacted == 1);
+}
+
+#[test]
+fn making_a_table_strong_needs_it_empty() {
+    let mut n = Node::new("r-a");
+    let def = TableDef::new("accounts", table().key_schema, vec!["r-a".into()]).unwrap();
+    n.write(&[WriteOp::CreateTable(def)]).unwrap();
+    n.write(&[put("x", "1")]).unwrap();
+    let set = StrongSet::new(REGIONS.iter().map(|r| r.to_string()).collect(), None, "r-a").unwrap();
+    let refused = n
+        .write(&[WriteOp::SetConsistency {
+            table: "accounts".into(),
+            set,
+        }])
+        .unwrap_err();
+    assert!(refused.to_string().contains("must be empty"), "{refused}");
+}
