@@ -440,7 +440,7 @@ impl GroupTxn<'_, '_> {
         Ok(match catalog {
             None => Gate::Retry(format!("table {table} is not known here yet")),
             Some(c) if c.version == written_under => match self.table_def(table)? {
-                Some((def, _)) if def.has_replica(self.region) => Gate::Apply(def),
+                Some((def, _)) if def.has_replica(self.region) => Gate::Apply(Box::new(def)),
                 Some(_) => Gate::Drop,
                 None => Gate::Drop,
             },
@@ -453,7 +453,7 @@ impl GroupTxn<'_, '_> {
 }
 
 enum Gate {
-    Apply(TableDef),
+    Apply(Box<TableDef>),
     Drop,
     Retry(String),
 }
