@@ -375,6 +375,8 @@ impl TestCluster {
                 sort_key: sk.map(attr),
                 replicas: vec![],
                 stream_view_type: String::new(),
+                consistency: String::new(),
+                witness: String::new(),
             })
             .await
             .expect("create table");

@@ -36,6 +36,7 @@ async fn stored(c: &TestCluster, table: &str, id: &str) -> bool {
         .get_item(pb::GetItemRequest {
             table: table.into(),
             key: item(serde_json::json!({"id": {"S": id}})),
+            consistent: false,
         })
         .await
         .unwrap()
@@ -228,6 +229,7 @@ async fn conditions_give_optimistic_concurrency() {
         .get_item(pb::GetItemRequest {
             table: "t01".into(),
             key: item(serde_json::json!({"id": {"S": "k"}})),
+            consistent: false,
         })
         .await
         .unwrap()
@@ -624,6 +626,7 @@ async fn the_drift_guard_refuses_then_retries_and_never_drops() {
     let get = pb::GetItemRequest {
         table: "t04".into(),
         key: item(serde_json::json!({"id": {"S": "ahead"}})),
+        consistent: false,
     };
     assert!(
         c.client(0)

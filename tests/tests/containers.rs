@@ -250,6 +250,8 @@ impl Lab {
                 sort_key: None,
                 replicas: vec![],
                 stream_view_type: String::new(),
+                consistency: String::new(),
+                witness: String::new(),
             })
             .await
             .expect("create table");

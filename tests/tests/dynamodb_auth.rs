@@ -175,6 +175,8 @@ async fn the_grpc_client_api_takes_the_endpoints_keys() {
         sort_key: None,
         replicas: vec![],
         stream_view_type: String::new(),
+        consistency: String::new(),
+        witness: String::new(),
     };
 
     // Unsigned: refused with DynamoDB's code, nothing created, counted.
@@ -256,6 +258,7 @@ async fn the_grpc_client_api_takes_the_endpoints_keys() {
             west.get_item(pb::GetItemRequest {
                 table: "signed".into(),
                 key: encode_item(&key),
+                consistent: false,
             })
             .await
             .map(|r| r.into_inner().item.is_some())
@@ -267,6 +270,7 @@ async fn the_grpc_client_api_takes_the_endpoints_keys() {
         .get_item(pb::GetItemRequest {
             table: "signed".into(),
             key: encode_item(&key),
+            consistent: false,
         })
         .await
         .unwrap()

@@ -68,6 +68,7 @@ async fn a_writer_panic_stops_writes_with_the_reason_and_makes_the_region_not_re
                 "id".to_string(),
                 meridian_core::AttrValue::S("a".into()),
             )])),
+            consistent: false,
         })
         .await
         .expect("a read after the fault")

@@ -45,6 +45,7 @@ async fn stored(c: &TestCluster, id: &str) -> bool {
         .get_item(pb::GetItemRequest {
             table: TABLE.into(),
             key: item(id),
+            consistent: false,
         })
         .await
         .unwrap()

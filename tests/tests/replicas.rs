@@ -34,6 +34,8 @@ async fn table_on(c: &TestCluster, name: &str, replicas: &[&str]) {
             sort_key: None,
             replicas: replicas.iter().map(|r| r.to_string()).collect(),
             stream_view_type: String::new(),
+            consistency: String::new(),
+            witness: String::new(),
         })
         .await
         .expect("create table");

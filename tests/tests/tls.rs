@@ -90,6 +90,7 @@ async fn replicates(c: &TestCluster, from: usize, to: usize, id: &str) {
                         "id".to_string(),
                         meridian_core::AttrValue::S(id.into()),
                     )])),
+                    consistent: false,
                 })
                 .await
                 .is_ok_and(|r| r.into_inner().item.is_some())

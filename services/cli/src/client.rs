@@ -63,11 +63,20 @@ pub async fn run(command: Command) -> Result<()> {
                 .into_inner();
             print(&write_json(&r));
         }
-        Command::Get { target, table, key } => {
+        Command::Get {
+            target,
+            table,
+            key,
+            consistent,
+        } => {
             let key = encode_item(&parse_item(&key, "--key")?);
             let r = client(&target)
                 .await?
-                .get_item(pb::GetItemRequest { table, key })
+                .get_item(pb::GetItemRequest {
+                    table,
+                    key,
+                    consistent,
+                })
                 .await?
                 .into_inner();
             match r.item {

@@ -174,6 +174,10 @@ enum Command {
         /// The item's key, e.g. '{"id": {"S": "a"}}'.
         #[arg(long)]
         key: String,
+        /// A strongly consistent read: on a STRONG table it sees every
+        /// write chosen before it, whichever region took it.
+        #[arg(long)]
+        consistent: bool,
     },
     /// Delete an item by key.
     Delete {

@@ -168,6 +168,7 @@ async fn has(port: u16, id: &str) -> bool {
             .get_item(pb::GetItemRequest {
                 table: "kvs".into(),
                 key: encode_item(&key(id)),
+                consistent: false,
             })
             .await,
         Ok(r) if r.get_ref().item.is_some()

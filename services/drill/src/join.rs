@@ -47,6 +47,8 @@ impl Joins {
                 table: table.to_string(),
                 create: vec![region.to_string()],
                 delete: Vec::new(),
+                witness: String::new(),
+                consistency: String::new(),
             }),
         )
         .await;

@@ -98,6 +98,8 @@ pub(crate) fn create_request(
         } else {
             Vec::new()
         },
+        consistency: String::new(),
+        witness: String::new(),
     }
 }
 

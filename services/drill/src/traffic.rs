@@ -311,6 +311,7 @@ async fn run_op(
                 .get_item(pb::GetItemRequest {
                     table: table.into(),
                     key: meridian_core::encode_item(&workload::key_item(key)),
+                    consistent: false,
                 })
                 .await
                 .map_err(|_| ())?;
@@ -321,6 +322,7 @@ async fn run_op(
                 .get_item(pb::GetItemRequest {
                     table: table.into(),
                     key: meridian_core::encode_item(&workload::key_item(key)),
+                    consistent: false,
                 })
                 .await
                 .map_err(|_| ())?

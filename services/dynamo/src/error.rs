@@ -43,6 +43,9 @@ pub enum Kind {
     /// The endpoint is shedding load: SDKs back off and retry it.
     Throttling,
     InternalServerError,
+    /// A write to a STRONG table raced one from another region
+    /// (docs/strong.md); retry-safe.
+    ReplicatedWriteConflict,
 }
 
 impl Kind {
@@ -73,6 +76,7 @@ impl Kind {
             Kind::UnrecognizedClient => "UnrecognizedClientException",
             Kind::Throttling => "ThrottlingException",
             Kind::InternalServerError => "InternalServerError",
+            Kind::ReplicatedWriteConflict => "ReplicatedWriteConflictException",
         }
     }
 }
@@ -309,6 +313,18 @@ impl From<OpError> for ApiError {
                 }
             },
             OpError::Store(other) => ApiError::new(Kind::InternalServerError, other.to_string()),
+            OpError::Strong(e) => {
+                use meridian_region::strong::StrongError;
+                let kind = match &e {
+                    StrongError::Conflict => Kind::ReplicatedWriteConflict,
+                    StrongError::Busy(_) => Kind::Throttling,
+                    StrongError::NotMember(_) => return ApiError::not_found(),
+                    StrongError::Unavailable { .. } | StrongError::Stale(_) => {
+                        Kind::InternalServerError
+                    }
+                };
+                ApiError::new(kind, e.to_string())
+            }
         }
     }
 }

@@ -315,6 +315,7 @@ impl Admin for AdminApi {
             superseded: shared.metrics.superseded.get(),
             pid: std::process::id(),
             writer_failure: shared.storage.failure().unwrap_or_default(),
+            strong: shared.strong.status(),
             fills: shared
                 .membership
                 .fills()
@@ -540,15 +541,37 @@ impl Admin for AdminApi {
     ) -> Result<Response<pb::ReplicaSet>, Status> {
         self.authorize("UpdateReplicas", &req)?;
         let req = req.into_inner();
-        let change = meridian_core::replicas::Change {
-            create: req.create,
-            delete: req.delete,
-        };
-        let info = self
-            .ops()
-            .change_replicas(&req.table, &change)
-            .await
-            .map_err(crate::convert::status_from_op)?;
+        let info = match req.consistency.as_str() {
+            "STRONG" => {
+                if !req.delete.is_empty() {
+                    return Err(Status::invalid_argument(
+                        "delete: a table becomes STRONG by adding replicas only",
+                    ));
+                }
+                let witness = (!req.witness.is_empty()).then_some(req.witness.as_str());
+                self.ops()
+                    .make_strong(&req.table, &req.create, witness)
+                    .await
+            }
+            "" | "EVENTUAL" if req.witness.is_empty() => {
+                let change = meridian_core::replicas::Change {
+                    create: req.create,
+                    delete: req.delete,
+                };
+                self.ops().change_replicas(&req.table, &change).await
+            }
+            "" | "EVENTUAL" => {
+                return Err(Status::invalid_argument(
+                    "witness: only a STRONG table has a witness; give consistency STRONG",
+                ));
+            }
+            other => {
+                return Err(Status::invalid_argument(format!(
+                    "consistency: {other:?} is not EVENTUAL or STRONG"
+                )));
+            }
+        }
+        .map_err(crate::convert::status_from_op)?;
         Ok(Response::new(pb::ReplicaSet {
             table: req.table,
             replicas: info

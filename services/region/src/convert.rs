@@ -258,6 +258,18 @@ pub fn status_from_op(e: crate::ops::OpError) -> Status {
     match e {
         crate::ops::OpError::TableNotFound(_) => Status::not_found(e.to_string()),
         crate::ops::OpError::Store(e) => status_from(e),
+        crate::ops::OpError::Strong(e) => {
+            use crate::strong::StrongError;
+            match e {
+                // Retry-safe, as the SDKs mark DynamoDB's exception.
+                StrongError::Conflict => Status::aborted(e.to_string()),
+                StrongError::Busy(_) => Status::resource_exhausted(e.to_string()),
+                StrongError::NotMember(_) => Status::not_found(e.to_string()),
+                StrongError::Unavailable { .. } | StrongError::Stale(_) => {
+                    Status::unavailable(e.to_string())
+                }
+            }
+        }
     }
 }
 

@@ -24,6 +24,7 @@ pub mod replication;
 mod runner;
 pub mod seed;
 pub mod service;
+pub mod strong;
 pub mod tail;
 pub mod tls;
 pub mod transport;
@@ -37,6 +38,7 @@ use std::sync::{Arc, Mutex};
 
 use meridian_core::{Hlc, PhysicalClock, SkewedClock, SystemClock};
 use meridian_proto::v1::admin_server::AdminServer;
+use meridian_proto::v1::consensus_server::ConsensusServer;
 use meridian_proto::v1::meridian_server::MeridianServer;
 use meridian_proto::v1::repair_server::RepairServer;
 use meridian_proto::v1::replication_server::ReplicationServer;
@@ -106,6 +108,8 @@ pub(crate) struct Shared {
     pub backups: backups::Backups,
     /// The fills and removals of this region's replicas since it started.
     pub membership: membership::Membership,
+    /// Strong mode: the STRONG tables this region is a member of.
+    pub strong: strong::Strong,
 }
 
 /// How a region reads time. Live regions use the system clock; the
@@ -270,6 +274,8 @@ pub async fn start(
         .map(|p| (p.name.clone(), Arc::new(tokio::sync::Notify::new())))
         .collect();
     let config_backup_dir = config.backup_dir.clone();
+    let peer_names: Vec<String> = config.peers.iter().map(|p| p.name.clone()).collect();
+    let (strong, strong_inputs, strong_links) = strong::Strong::new(&peer_names, metrics.clone());
     let shared = Arc::new(Shared {
         peers: config
             .peers
@@ -289,6 +295,7 @@ pub async fn start(
         seeded,
         backups: backups::Backups::load(&config_backup_dir),
         membership: Default::default(),
+        strong,
     });
     let mut tasks = Vec::new();
 
@@ -322,6 +329,11 @@ pub async fn start(
     })
     .max_decoding_message_size(replication::MAX_MESSAGE_BYTES)
     .max_encoding_message_size(replication::MAX_MESSAGE_BYTES);
+    let consensus_api = ConsensusServer::new(strong::ConsensusApi {
+        shared: shared.clone(),
+    })
+    .max_decoding_message_size(replication::MAX_MESSAGE_BYTES)
+    .max_encoding_message_size(replication::MAX_MESSAGE_BYTES);
     let name = shared.config.name.clone();
     // Admin on a listener of its own when the config names one, else with
     // the client API.
@@ -347,7 +359,10 @@ pub async fn start(
     let replication_addr = match replication_listener {
         None => {
             // Replication with the client API, as the simulator and tests run.
-            let server = client.add_service(replication_api).add_service(repair_api);
+            let server = client
+                .add_service(replication_api)
+                .add_service(repair_api)
+                .add_service(consensus_api);
             tasks.push(workers.spawn("grpc", &stop, move |w, stop| {
                 serve(server, grpc, name, w, stop)
             }));
@@ -364,7 +379,10 @@ pub async fn start(
                     })
                 })?;
             }
-            let peers = peers.add_service(replication_api).add_service(repair_api);
+            let peers = peers
+                .add_service(replication_api)
+                .add_service(repair_api)
+                .add_service(consensus_api);
             let n = name.clone();
             tasks.push(workers.spawn("grpc", &stop, move |w, stop| {
                 serve(client, grpc, n, w, stop)
@@ -389,6 +407,21 @@ pub async fn start(
             if let Some(work) = repair::Repairer::new(shared, peer) {
                 runner::run(work, w, stop).await;
             }
+        }));
+    }
+    let runtime = shared.clone();
+    let back = shared.strong.input();
+    tasks.push(workers.spawn("strong", &stop, |w, stop| {
+        strong::run(runtime, strong_inputs, back, w, stop)
+    }));
+    for (peer, rx) in strong_links {
+        let Some(config) = shared.config.peers.iter().find(|p| p.name == peer).cloned() else {
+            continue;
+        };
+        let shared = shared.clone();
+        let name = format!("strong:{peer}");
+        tasks.push(workers.spawn(&name, &stop, |w, stop| {
+            strong::run_link(shared, config, rx, w, stop)
         }));
     }
     let members = shared.clone();

@@ -56,6 +56,19 @@ pub struct SourceLabel {
     pub source: &'static str,
 }
 
+/// A strong-mode message, by direction (`in`, `out`) and kind.
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+pub struct DirectionKindLabel {
+    pub direction: &'static str,
+    pub kind: &'static str,
+}
+
+/// What became of a write to a STRONG table.
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+pub struct OutcomeLabel {
+    pub outcome: &'static str,
+}
+
 /// A request an endpoint refused before it ran: endpoint and reason.
 #[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
 pub struct EndpointReasonLabel {
@@ -126,6 +139,12 @@ pub struct Metrics {
     /// Client requests refused for a missing or wrong SigV4 signature, by
     /// endpoint and reason.
     pub unauthenticated: Family<EndpointReasonLabel, Counter>,
+    /// Strong mode's messages sent and received, by kind (docs/strong.md).
+    pub strong_messages: Family<DirectionKindLabel, Counter>,
+    /// Strong-mode messages refused as malformed, forged or from a stranger.
+    pub strong_refused: Family<PeerReasonLabel, Counter>,
+    /// Writes to STRONG tables taken here, by outcome.
+    pub strong_writes: Family<OutcomeLabel, Counter>,
     /// Exact percentiles for `meridian status`, in µs, per source peer.
     latency_hdr: Mutex<HashMap<String, Hdr<u64>>>,
     /// Cumulative counts per `meridian_core::lag` bucket, per inbound peer.
@@ -174,9 +193,27 @@ impl Metrics {
             unauthenticated: Family::default(),
             worker_state: Family::default(),
             worker_restarts: Family::default(),
+            strong_messages: Family::default(),
+            strong_refused: Family::default(),
+            strong_writes: Family::default(),
             latency_hdr: Mutex::new(HashMap::new()),
             latency_buckets: Mutex::new(HashMap::new()),
         };
+        registry.register(
+            "strong_messages",
+            "Strong-mode consensus messages, by direction (in, out) and kind (docs/strong.md)",
+            m.strong_messages.clone(),
+        );
+        registry.register(
+            "strong_refused_messages",
+            "Strong-mode messages refused as malformed, forged or from a region that is not a member, by peer and reason",
+            m.strong_refused.clone(),
+        );
+        registry.register(
+            "strong_writes",
+            "Writes to STRONG tables taken by this region, by outcome: ok, conflict (ReplicatedWriteConflictException), retried (evaluated again on a newer copy), unavailable (no majority in time) or busy",
+            m.strong_writes.clone(),
+        );
         registry.register(
             "replication_latency_seconds",
             "Real time from the origin's commit to this region's apply, by source peer",

@@ -49,6 +49,9 @@ pub enum OpError {
     TableNotFound(String),
     #[error(transparent)]
     Store(#[from] BridgeError),
+    /// A write or linearizable read of a STRONG table (docs/strong.md).
+    #[error(transparent)]
+    Strong(#[from] crate::strong::StrongError),
 }
 
 impl RegionHandle {
@@ -211,7 +214,85 @@ impl RegionHandle {
     /// The one write path: every local write of every front comes here,
     /// so every front's writes are checked, versioned and logged alike.
     pub async fn write(&self, ops: Vec<WriteOp>) -> Result<Vec<WriteResult>, OpError> {
-        Ok(self.shared.storage.write(ops).await?)
+        let strong = ops
+            .iter()
+            .filter_map(WriteOp::item_table)
+            .find(|t| self.shared.strong.is_strong(t))
+            .map(str::to_string);
+        match strong {
+            Some(table) => crate::strong::write(&self.shared, &table, ops).await,
+            None => Ok(self.shared.storage.write(ops).await?),
+        }
+    }
+
+    /// Whether `table` is STRONG here (docs/strong.md).
+    pub fn is_strong(&self, table: &str) -> bool {
+        self.shared.strong.is_strong(table)
+    }
+
+    /// Before a strongly consistent read (`ConsistentRead`): on a STRONG
+    /// table, waits until this region holds every write chosen before the
+    /// call, whichever region took it. Other tables read their own copy.
+    pub async fn consistent(&self, table: &str) -> Result<(), OpError> {
+        if self.shared.strong.is_strong(table) {
+            self.shared.strong.read_barrier(table).await?;
+        }
+        Ok(())
+    }
+
+    /// Makes `table`, held by this region alone and empty, a STRONG global
+    /// table with `create` as new replicas and `witness`, by DynamoDB's
+    /// rules (`meridian_core::consistency::plan`). The mode is written
+    /// first, so no region takes the table's writes by last-writer-wins
+    /// once it is a replica; the replicas follow.
+    pub async fn make_strong(
+        &self,
+        table: &str,
+        create: &[String],
+        witness: Option<&str>,
+    ) -> Result<TableInfo, OpError> {
+        let (def, _) = self.table(table).await?;
+        let info = self.describe(table).await?;
+        let invalid = |e| OpError::Store(BridgeError::Store(StoreError::Invalid(e)));
+        let known = self.regions();
+        for r in create.iter().map(String::as_str).chain(witness) {
+            if !known.iter().any(|k| k == r) {
+                return Err(invalid(meridian_core::Error::invalid(
+                    meridian_core::consistency::FIELD,
+                    format!(
+                        "Region {r} is not a region of this cluster; its regions are {}",
+                        known.join(", ")
+                    ),
+                )));
+            }
+        }
+        let facts = meridian_core::consistency::Facts {
+            items: info.item_count,
+            ttl: info.ttl_attribute.is_some(),
+        };
+        let set = meridian_core::consistency::plan(&def, self.region(), create, witness, &facts)
+            .map_err(invalid)?;
+        let change = meridian_core::replicas::Change {
+            create: create.to_vec(),
+            delete: Vec::new(),
+        };
+        let rows =
+            meridian_core::replicas::plan(&def, self.region(), &known, &change).map_err(invalid)?;
+        self.write(vec![WriteOp::SetConsistency {
+            table: table.to_string(),
+            set,
+        }])
+        .await?;
+        for (region, status) in rows {
+            self.write(vec![WriteOp::SetReplica {
+                table: table.to_string(),
+                region,
+                status,
+            }])
+            .await?;
+        }
+        self.shared.strong.refresh().await;
+        self.describe(table).await
     }
 
     /// The head of a key, tombstones included.

@@ -254,6 +254,12 @@ pub fn describe(def: &TableDef, version: &Version, item_count: u64) -> pb::Table
         version: Some(version_to_pb(version)),
         item_count,
         indexes: def.indexes.iter().map(|i| index_to_pb(i, false)).collect(),
+        consistency: def.consistency.as_str().to_string(),
+        witness: def
+            .consistency
+            .strong()
+            .and_then(|s| s.witness.clone())
+            .unwrap_or_default(),
     }
 }
 
@@ -287,10 +293,40 @@ impl Meridian for ClientApi {
             .map(|s| key_attr_from_pb(s, "sort_key"))
             .transpose()?;
         let known = self.ops.regions();
-        let replicas = if r.replicas.is_empty() {
+        let strong = match r.consistency.as_str() {
+            "" | "EVENTUAL" => false,
+            "STRONG" => true,
+            other => {
+                return Err(Status::invalid_argument(format!(
+                    "consistency: {other:?} is not EVENTUAL or STRONG"
+                )));
+            }
+        };
+        let mut replicas = if r.replicas.is_empty() {
             known.clone()
         } else {
             r.replicas
+        };
+        // A STRONG table starts in this region alone, empty, and becomes
+        // global with its other replicas and witness (docs/strong.md).
+        let others: Vec<String> = if strong {
+            let here = self.ops.region().to_string();
+            if !replicas.contains(&here) {
+                return Err(Status::invalid_argument(format!(
+                    "replicas: a STRONG table is created through one of its replicas; {here} is not among {}",
+                    replicas.join(", ")
+                )));
+            }
+            let others = replicas.iter().filter(|x| **x != here).cloned().collect();
+            replicas = vec![here];
+            others
+        } else {
+            if !r.witness.is_empty() {
+                return Err(Status::invalid_argument(
+                    "witness: only a STRONG table has a witness",
+                ));
+            }
+            Vec::new()
         };
         if let Some(unknown) = replicas.iter().find(|x| !known.contains(x)) {
             return Err(Status::invalid_argument(format!(
@@ -316,6 +352,15 @@ impl Meridian for ClientApi {
             def.stream_view_type = Some(r.stream_view_type);
         }
         let results = self.write(vec![WriteOp::CreateTable(def.clone())]).await?;
+        if strong {
+            let witness = (!r.witness.is_empty()).then_some(r.witness.as_str());
+            let info = self
+                .ops
+                .make_strong(&r.name, &others, witness)
+                .await
+                .map_err(status_from_op)?;
+            return Ok(Response::new(describe(&info.def, &info.version, 0)));
+        }
         Ok(Response::new(describe(&def, &results[0].version, 0)))
     }
 
@@ -400,6 +445,12 @@ impl Meridian for ClientApi {
             .key_schema
             .key_from_attrs(&item_from_bytes(&r.key, "key")?)
             .map_err(invalid)?;
+        if r.consistent {
+            self.ops
+                .consistent(&r.table)
+                .await
+                .map_err(status_from_op)?;
+        }
         let row = self.ops.get(&r.table, key).await.map_err(status_from_op)?;
         Ok(Response::new(pb::GetItemResponse {
             item: row.as_ref().and_then(stored),

@@ -156,6 +156,12 @@ impl GroupTxn<'_, '_> {
             admitted.clear();
             let mut refusal = None;
             for e in unit {
+                if self.strong_table(&e.table)? {
+                    // Never written: a STRONG table's items change only
+                    // through its log.
+                    admitted.push(None);
+                    continue;
+                }
                 match self.admit(hlc, e, &mut gate, Some(peer))? {
                     Admit::Refuse(kind, reason, drift) => {
                         refusal = Some((kind, reason, drift));
@@ -198,6 +204,11 @@ impl GroupTxn<'_, '_> {
         let mut out = ApplyOutcome::default();
         let mut gate = GateCache::default();
         for e in entries {
+            if self.strong_table(&e.table)? {
+                // A STRONG table's items change only through its log.
+                out.dropped += 1;
+                continue;
+            }
             // Repair is how a change whose origin cannot be reached still
             // arrives: relayed catalog changes are not held back here.
             let version = match self.admit(hlc, e, &mut gate, None)? {
@@ -218,6 +229,14 @@ impl GroupTxn<'_, '_> {
         out.applied_through = 0;
         out.latencies_micros.clear();
         Ok(out)
+    }
+
+    /// Whether `table` is a STRONG table here (docs/strong.md).
+    fn strong_table(&mut self, table: &str) -> Result<bool, StoreError> {
+        Ok(table != CATALOG_TABLE
+            && self
+                .table_def(table)?
+                .is_some_and(|(d, _)| d.consistency.strong().is_some()))
     }
 
     /// Decides whether a remote entry can be applied now, without writing

@@ -70,6 +70,36 @@ fn seen_from(b: &[u8]) -> Result<[Option<Generation>; MEMBERS], StoreError> {
 }
 
 impl Reader {
+    /// The STRONG tables of the catalog, each with its definition in force
+    /// and its incarnation.
+    pub fn strong_catalog(&self) -> Result<Vec<(TableDef, Version)>, StoreError> {
+        let names: Vec<Vec<u8>> = {
+            let mut stmt = self.conn().prepare_cached(
+                "SELECT pk FROM items WHERE tbl = ?1 AND sk = ?2 AND image IS NOT NULL",
+            )?;
+            let rows = stmt.query_map(
+                params![
+                    meridian_core::CATALOG_TABLE,
+                    meridian_core::consistency::SORT_KEY
+                ],
+                |r| r.get(0),
+            )?;
+            rows.collect::<Result<_, _>>()?
+        };
+        let mut out = Vec::new();
+        for name in names {
+            let Ok(name) = String::from_utf8(name) else {
+                continue;
+            };
+            if let Some((def, v)) = self.table_def(&name)?
+                && def.consistency.strong().is_some()
+            {
+                out.push((def, v));
+            }
+        }
+        Ok(out)
+    }
+
     /// The STRONG tables this store keeps consensus state for, with the
     /// incarnation each belongs to.
     pub fn strong_tables(&self) -> Result<Vec<(String, Vec<u8>)>, StoreError> {

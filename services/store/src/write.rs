@@ -153,6 +153,19 @@ pub enum WriteOp {
 }
 
 impl WriteOp {
+    /// The table an item op writes or checks; `None` for a table op.
+    pub fn item_table(&self) -> Option<&str> {
+        match self {
+            WriteOp::Put { table, .. }
+            | WriteOp::Load { table, .. }
+            | WriteOp::Delete { table, .. }
+            | WriteOp::Update { table, .. }
+            | WriteOp::ConditionCheck { table, .. }
+            | WriteOp::Expire { table, .. } => Some(table),
+            _ => None,
+        }
+    }
+
     fn is_catalog(&self) -> bool {
         matches!(
             self,
@@ -601,9 +614,15 @@ impl GroupTxn<'_, '_> {
                 p
             }
             WriteOp::SetTtl { table, attribute } => {
-                let Some((_, incarnation)) = self.table_def(table)? else {
+                let Some((def, incarnation)) = self.table_def(table)? else {
                     return Err(StoreError::TableNotFound(table.clone()));
                 };
+                if attribute.is_some() && def.consistency.strong().is_some() {
+                    return Err(StoreError::Invalid(meridian_core::Error::invalid(
+                        "TimeToLiveSpecification",
+                        "Time to Live is not supported on multi-Region strongly consistent global tables",
+                    )));
+                }
                 let key = TableDef::ttl_key(table);
                 let head = self.head(CATALOG_TABLE, &key)?;
                 let mut p = Plan::new(CATALOG_TABLE, key, None, head)?;

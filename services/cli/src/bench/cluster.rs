@@ -145,6 +145,8 @@ impl Cluster {
                 sort_key: None,
                 replicas,
                 stream_view_type: String::new(),
+                consistency: String::new(),
+                witness: String::new(),
             })
             .await
             .context("CreateTable")?;

@@ -68,6 +68,8 @@ pub async fn fill(a: FillArgs) -> Result<()> {
                     table: TABLE.into(),
                     create: vec![cluster.names[1].clone()],
                     delete: Vec::new(),
+                    witness: String::new(),
+                    consistency: String::new(),
                 })
                 .await?;
             let filled = meridian_cluster::wait::poll(

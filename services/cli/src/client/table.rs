@@ -37,6 +37,8 @@ pub(super) async fn table(command: TableCommand) -> Result<()> {
                 sort_key: sort_key.map(|s| key_attr(&s, "--sort-key")).transpose()?,
                 replicas,
                 stream_view_type: String::new(),
+                consistency: String::new(),
+                witness: String::new(),
             };
             let d = client(&target).await?.create_table(req).await?.into_inner();
             print(&describe_json(&d));
@@ -200,6 +202,8 @@ pub(super) async fn replicas(
                 table,
                 create,
                 delete,
+                witness: String::new(),
+                consistency: String::new(),
             },
             admin_token(target.config.as_deref())?.as_deref(),
         ))

@@ -273,6 +273,50 @@ impl StoreBridge {
             .await
     }
 
+    /// Creates a STRONG table's consensus state here unless it has one
+    /// (docs/strong.md).
+    pub async fn strong_init(
+        &self,
+        table: &str,
+        incarnation: Vec<u8>,
+        durable: meridian_core::strong::Durable,
+    ) -> Result<(), BridgeError> {
+        let table = table.to_string();
+        self.ask(move |group, _, _| group.strong_init(&table, &incarnation, &durable))
+            .await
+    }
+
+    /// Makes a member's state changes durable; resolves once they are.
+    pub async fn strong_persist(
+        &self,
+        table: &str,
+        changes: Vec<meridian_core::strong::Persist>,
+    ) -> Result<(), BridgeError> {
+        let table = table.to_string();
+        self.ask(move |group, _, _| group.strong_persist(&table, &changes))
+            .await
+    }
+
+    /// Applies a STRONG table's chosen entries through `through`.
+    pub async fn strong_apply(
+        &self,
+        table: &str,
+        through: u64,
+    ) -> Result<Vec<meridian_store::StrongApplied>, BridgeError> {
+        let table = table.to_string();
+        self.ask(move |group, hlc, now| group.strong_apply(hlc, now, &table, through))
+            .await
+    }
+
+    /// Works out a write to a STRONG table without writing it.
+    pub async fn strong_evaluate(
+        &self,
+        ops: Vec<WriteOp>,
+    ) -> Result<meridian_store::StrongEvaluated, BridgeError> {
+        self.ask(move |group, hlc, now| group.strong_evaluate(hlc, now, &ops))
+            .await
+    }
+
     /// Applies heads a peer sent to repair this region, by the normal LWW
     /// decision, outside any log; resolves after its group is durable.
     pub async fn repair(&self, entries: Vec<Mutation>) -> Result<ApplyOutcome, BridgeError> {

@@ -1,0 +1,224 @@
+//! One STRONG table's effects, carried out in the order its member asked
+//! for them: state changes made durable in one writer group before any
+//! message after them leaves (a promise or an acceptance is worth nothing
+//! if it can be forgotten), chosen entries applied to the store, and local
+//! requests answered once their outcome is applied here.
+
+use std::collections::{BTreeMap, HashMap};
+use std::sync::Arc;
+use std::time::Duration;
+
+use meridian_core::consistency::StrongSet;
+use meridian_core::strong::{Action, Failure, Generation, Index, Persist, Refusal};
+use tokio::sync::{mpsc, watch};
+
+use super::runtime::Input;
+use super::{Reply, StrongError, wire};
+use crate::Shared;
+use crate::metrics::DirectionKindLabel;
+
+/// How soon an apply that failed (the table's replica row has not reached
+/// this region yet) is tried again.
+const RETRY: Duration = Duration::from_millis(100);
+/// Outcomes kept for local proposals whose `Chosen` comes after the apply.
+const RECENT: usize = 4_096;
+
+pub(crate) enum Work {
+    Actions(Vec<Action>, Generation),
+    /// A local proposal's caller, waiting for its outcome.
+    Wait(u64, Reply<(Index, bool)>),
+    /// A local linearizable read's caller.
+    Read(u64, Reply<()>),
+}
+
+pub(crate) struct Effects {
+    pub shared: Arc<Shared>,
+    pub table: String,
+    pub incarnation: Vec<u8>,
+    pub set: StrongSet,
+    pub applied: watch::Sender<u64>,
+    pub back: mpsc::UnboundedSender<Input>,
+}
+
+#[derive(Default)]
+struct Waiting {
+    writes: HashMap<u64, Reply<(Index, bool)>>,
+    /// Chosen local proposals waiting for their position to be applied.
+    chosen: HashMap<Index, u64>,
+    /// Whether each recently applied position took effect.
+    recent: BTreeMap<Index, bool>,
+    reads: HashMap<u64, Reply<()>>,
+    /// Reads that may go on once their position is applied.
+    read_at: Vec<(Index, Reply<()>)>,
+    /// The position to apply through.
+    want: Index,
+    /// A state change could not be made durable: nothing more is sent.
+    broken: bool,
+}
+
+impl Effects {
+    pub(crate) async fn run(self, mut rx: mpsc::UnboundedReceiver<Work>) {
+        let mut w = Waiting {
+            want: *self.applied.borrow(),
+            ..Default::default()
+        };
+        loop {
+            match tokio::time::timeout(RETRY, rx.recv()).await {
+                Ok(None) => break,
+                Ok(Some(work)) => self.work(work, &mut w).await,
+                Err(_) => {}
+            }
+            if w.want > *self.applied.borrow() {
+                self.apply(&mut w).await;
+            }
+        }
+    }
+
+    async fn work(&self, work: Work, w: &mut Waiting) {
+        match work {
+            Work::Wait(seq, reply) => {
+                w.writes.insert(seq, reply);
+            }
+            Work::Read(rid, reply) => {
+                w.reads.insert(rid, reply);
+            }
+            Work::Actions(actions, generation) => self.actions(actions, generation, w).await,
+        }
+    }
+
+    async fn actions(&self, actions: Vec<Action>, generation: Generation, w: &mut Waiting) {
+        let persists: Vec<Persist> = actions
+            .iter()
+            .filter_map(|a| match a {
+                Action::Persist(p) => Some(p.clone()),
+                _ => None,
+            })
+            .collect();
+        if !persists.is_empty()
+            && !w.broken
+            && let Err(e) = self
+                .shared
+                .storage
+                .strong_persist(&self.table, persists)
+                .await
+        {
+            tracing::error!(table = %self.table, error = %e, "a strong-mode state change could not be made durable; this member sends nothing more");
+            w.broken = true;
+        }
+        if w.broken {
+            return;
+        }
+        for action in actions {
+            match action {
+                Action::Persist(_) => {}
+                Action::Send { to, msg } => self.send(to, &msg, generation),
+                Action::Apply { through } => {
+                    w.want = w.want.max(through);
+                    self.apply(w).await;
+                }
+                Action::Chosen { seq, index } => match w.recent.get(&index) {
+                    Some(written) => reply(w.writes.remove(&seq), Ok((index, *written))),
+                    None => {
+                        w.chosen.insert(index, seq);
+                    }
+                },
+                Action::Failed { seq, failure } => {
+                    reply(w.writes.remove(&seq), Err(self.error(failure)))
+                }
+                Action::ReadReady { rid, index } => {
+                    if let Some(r) = w.reads.remove(&rid) {
+                        if index <= *self.applied.borrow() {
+                            let _ = r.send(Ok(()));
+                        } else {
+                            w.read_at.push((index, r));
+                        }
+                    }
+                }
+                Action::ReadFailed { rid, failure } => {
+                    reply(w.reads.remove(&rid), Err(self.error(failure)))
+                }
+            }
+        }
+    }
+
+    fn send(&self, to: u8, msg: &meridian_core::strong::Msg, generation: Generation) {
+        let Some(peer) = self.set.members.get(to as usize) else {
+            return;
+        };
+        self.shared
+            .metrics
+            .strong_messages
+            .get_or_create(&DirectionKindLabel {
+                direction: "out",
+                kind: msg.kind(),
+            })
+            .inc();
+        let env = wire::encode(
+            &self.shared.config.name,
+            &self.table,
+            &self.incarnation,
+            generation,
+            msg,
+        );
+        self.shared.strong.links.send(peer, env);
+    }
+
+    /// Applies what is chosen through `w.want`, and answers what waited
+    /// for it.
+    async fn apply(&self, w: &mut Waiting) {
+        let through = w.want;
+        if through <= *self.applied.borrow() {
+            return;
+        }
+        let outcomes = match self.shared.storage.strong_apply(&self.table, through).await {
+            Ok(o) => o,
+            Err(e) => {
+                tracing::debug!(table = %self.table, error = %e, "chosen entries wait to be applied");
+                return;
+            }
+        };
+        for o in outcomes {
+            w.recent.insert(o.index, o.written);
+            if let Some(seq) = w.chosen.remove(&o.index) {
+                reply(w.writes.remove(&seq), Ok((o.index, o.written)));
+            }
+        }
+        while w.recent.len() > RECENT {
+            w.recent.pop_first();
+        }
+        let _ = self.applied.send(through);
+        let (ready, waiting): (Vec<_>, Vec<_>) = std::mem::take(&mut w.read_at)
+            .into_iter()
+            .partition(|(i, _)| *i <= through);
+        w.read_at = waiting;
+        for (_, r) in ready {
+            let _ = r.send(Ok(()));
+        }
+        let _ = self.back.send(Input::Applied {
+            table: self.table.clone(),
+            incarnation: self.incarnation.clone(),
+            through,
+        });
+    }
+
+    fn error(&self, failure: Failure) -> StrongError {
+        let unavailable = |unknown| StrongError::Unavailable {
+            table: self.table.clone(),
+            millis: meridian_core::strong::Timing::default().request,
+            unknown,
+        };
+        match failure {
+            Failure::Refused(Refusal::Conflict) => StrongError::Conflict,
+            Failure::Refused(Refusal::Stale { index }) => StrongError::Stale(index),
+            Failure::Refused(Refusal::Busy) => StrongError::Busy(self.table.clone()),
+            Failure::Refused(Refusal::NotLeader) => unavailable(false),
+            Failure::Unavailable { in_log } => unavailable(in_log),
+        }
+    }
+}
+
+fn reply<T>(to: Option<Reply<T>>, result: Result<T, StrongError>) {
+    if let Some(r) = to {
+        let _ = r.send(result);
+    }
+}

@@ -1,0 +1,291 @@
+//! Strong mode in a region (docs/strong.md): the adapter that runs
+//! [`meridian_core::strong::Node`] for every STRONG table this region is a
+//! member of.
+//!
+//! - [`runtime`] owns the members: local writes and reads, peers'
+//!   messages and ticks go in; each member's actions go, in order, to its
+//!   table's effects task.
+//! - [`effects`] carries them out in order: a member's state changes are
+//!   made durable (one writer group) before the messages that follow them
+//!   leave, chosen entries are applied to the store, and local requests
+//!   are answered once their outcome is applied here.
+//! - [`links`] carries messages to and from peers over the replication
+//!   listener (mutual TLS when the cluster has it); [`wire`] checks what a
+//!   peer sends as untrusted input.
+//!
+//! [`Strong`] is what the region's operations call.
+
+mod effects;
+mod links;
+mod runtime;
+pub mod wire;
+
+use std::collections::HashMap;
+use std::sync::{Mutex, RwLock};
+use std::time::Duration;
+
+use meridian_core::strong::Index;
+use meridian_core::strong::codec::Writes;
+use meridian_proto::v1 as pb;
+use tokio::sync::{mpsc, oneshot, watch};
+
+pub use links::ConsensusApi;
+pub(crate) use links::run_link;
+pub(crate) use runtime::run;
+
+/// Why a write or a linearizable read of a STRONG table did not succeed.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum StrongError {
+    /// DynamoDB's `ReplicatedWriteConflictException`.
+    #[error(
+        "The request was rejected because one or more items in the request are being modified by a request in another Region."
+    )]
+    Conflict,
+    /// No majority of the table's regions answered in time.
+    #[error(
+        "Table {table}: this Region could not reach a majority of the table's three Regions within {millis} ms (MultiRegionConsistency STRONG){}",
+        if *.unknown { "; the write may still take effect" } else { "" }
+    )]
+    Unavailable {
+        table: String,
+        millis: u64,
+        unknown: bool,
+    },
+    #[error("Too many writes to table {0} are waiting for a majority; retry the request")]
+    Busy(String),
+    #[error("Table {0} has no STRONG replica in this Region")]
+    NotMember(String),
+    /// A key had a newer write of this region in flight: the write is
+    /// evaluated again once position `0` is applied here.
+    #[error("evaluated before position {0} was applied")]
+    Stale(Index),
+}
+
+type Reply<T> = oneshot::Sender<Result<T, StrongError>>;
+
+/// What the region's operations know of a STRONG table without asking the
+/// runtime: how far this region has applied its log.
+#[derive(Clone)]
+struct Known {
+    applied: watch::Receiver<u64>,
+}
+
+/// Strong mode's handle, shared by the region's services.
+pub struct Strong {
+    inputs: mpsc::UnboundedSender<runtime::Input>,
+    tables: RwLock<HashMap<String, Known>>,
+    status: Mutex<Vec<pb::StrongTableStatus>>,
+    links: links::Links,
+    /// How long a local write or read waits for a majority.
+    request: Duration,
+}
+
+impl Strong {
+    /// The handle, the runtime's input and the link senders to start
+    /// ([`run`], [`run_link`]) with `peers`.
+    pub(crate) fn new(
+        peers: &[String],
+        metrics: std::sync::Arc<crate::metrics::Metrics>,
+    ) -> (
+        Self,
+        mpsc::UnboundedReceiver<runtime::Input>,
+        Vec<(String, mpsc::Receiver<pb::StrongEnvelope>)>,
+    ) {
+        let (inputs, rx) = mpsc::unbounded_channel();
+        let (links, receivers) = links::Links::new(peers, metrics);
+        let request = Duration::from_millis(meridian_core::strong::Timing::default().request);
+        (
+            Strong {
+                inputs,
+                tables: RwLock::new(HashMap::new()),
+                status: Mutex::new(Vec::new()),
+                links,
+                request,
+            },
+            rx,
+            receivers,
+        )
+    }
+
+    /// Whether `table` is a STRONG table this region is a member of, as
+    /// the runtime last found.
+    pub fn is_strong(&self, table: &str) -> bool {
+        self.tables
+            .read()
+            .unwrap_or_else(|p| p.into_inner())
+            .contains_key(table)
+    }
+
+    /// Asks the runtime to look for STRONG tables now.
+    pub async fn refresh(&self) {
+        let (reply, rx) = oneshot::channel();
+        if self.inputs.send(runtime::Input::Refresh(reply)).is_ok() {
+            let _ = rx.await;
+        }
+    }
+
+    /// Proposes `writes` to `table` and waits until they are chosen and
+    /// applied here: the position, and whether they took effect (false:
+    /// a key had moved on, and the write must be evaluated again).
+    pub async fn propose(&self, table: &str, writes: Writes) -> Result<(Index, bool), StrongError> {
+        let (reply, rx) = oneshot::channel();
+        self.send(runtime::Input::Propose {
+            table: table.to_string(),
+            writes,
+            reply,
+        });
+        self.answer(table, rx).await
+    }
+
+    /// Waits until this region has applied everything chosen in `table`
+    /// before the call: a read after it is linearizable.
+    pub async fn read_barrier(&self, table: &str) -> Result<(), StrongError> {
+        let (reply, rx) = oneshot::channel();
+        self.send(runtime::Input::Read {
+            table: table.to_string(),
+            reply,
+        });
+        self.answer(table, rx).await
+    }
+
+    /// Waits until this region has applied `table` through `index`.
+    pub async fn wait_applied(&self, table: &str, index: Index) -> Result<(), StrongError> {
+        let known = self
+            .tables
+            .read()
+            .unwrap_or_else(|p| p.into_inner())
+            .get(table)
+            .cloned();
+        let Some(mut known) = known else {
+            return Err(StrongError::NotMember(table.to_string()));
+        };
+        let reached = tokio::time::timeout(self.request, known.applied.wait_for(|a| *a >= index));
+        match reached.await {
+            Ok(Ok(_)) => Ok(()),
+            _ => Err(self.unavailable(table, false)),
+        }
+    }
+
+    /// Every STRONG table of this region, as Admin `Status` shows it.
+    pub fn status(&self) -> Vec<pb::StrongTableStatus> {
+        self.status
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .clone()
+    }
+
+    /// The runtime's own input, for what it sends itself.
+    pub(crate) fn input(&self) -> mpsc::UnboundedSender<runtime::Input> {
+        self.inputs.clone()
+    }
+
+    /// A peer's message, decoded.
+    pub(crate) fn deliver(&self, env: wire::Envelope) {
+        self.send(runtime::Input::Message(Box::new(env)));
+    }
+
+    fn send(&self, input: runtime::Input) {
+        // A stopped runtime drops the reply, which answers the caller.
+        let _ = self.inputs.send(input);
+    }
+
+    async fn answer<T>(
+        &self,
+        table: &str,
+        rx: oneshot::Receiver<Result<T, StrongError>>,
+    ) -> Result<T, StrongError> {
+        rx.await
+            .unwrap_or_else(|_| Err(self.unavailable(table, true)))
+    }
+
+    fn unavailable(&self, table: &str, unknown: bool) -> StrongError {
+        StrongError::Unavailable {
+            table: table.to_string(),
+            millis: self.request.as_millis() as u64,
+            unknown,
+        }
+    }
+}
+
+/// Most times a write is evaluated again because the copy it was
+/// evaluated against had moved on before it was chosen.
+const MAX_ATTEMPTS: usize = 8;
+
+/// A write to a STRONG table: evaluated against this region's copy,
+/// proposed with the versions it read, and answered once chosen and
+/// applied here. A write that finds a key moved on (its copy was stale) is
+/// evaluated again; a condition that fails is checked once more after a
+/// linearizable read, so it never fails against a stale copy either.
+pub(crate) async fn write(
+    shared: &crate::Shared,
+    table: &str,
+    ops: Vec<meridian_store::WriteOp>,
+) -> Result<Vec<meridian_store::WriteResult>, crate::ops::OpError> {
+    use crate::bridge::BridgeError;
+    use crate::metrics::OutcomeLabel;
+    use meridian_store::StoreError;
+    let count = |outcome: &'static str| {
+        shared
+            .metrics
+            .strong_writes
+            .get_or_create(&OutcomeLabel { outcome })
+            .inc();
+    };
+    if let Some(other) = ops
+        .iter()
+        .filter_map(meridian_store::WriteOp::item_table)
+        .find(|t| *t != table)
+    {
+        return Err(crate::ops::OpError::Store(BridgeError::Store(
+            StoreError::Invalid(meridian_core::Error::invalid(
+                "RequestItems",
+                format!(
+                    "a request that writes the multi-Region strongly consistent table {table} writes no other table; {other} is in it too"
+                ),
+            )),
+        )));
+    }
+    let strong = &shared.strong;
+    let mut verified = false;
+    for _ in 0..MAX_ATTEMPTS {
+        let evaluated = match shared.storage.strong_evaluate(ops.clone()).await {
+            Ok(e) => e,
+            Err(BridgeError::Store(
+                StoreError::ConditionFailed(_) | StoreError::TransactionCanceled { .. },
+            )) if !verified => {
+                // Checked again on a copy that holds every chosen write.
+                verified = true;
+                strong
+                    .read_barrier(table)
+                    .await
+                    .inspect_err(|_| count("unavailable"))?;
+                continue;
+            }
+            Err(e) => return Err(e.into()),
+        };
+        if evaluated.writes.mutations.is_empty() {
+            return Ok(evaluated.results);
+        }
+        match strong.propose(table, evaluated.writes).await {
+            Ok((_, true)) => {
+                count("ok");
+                return Ok(evaluated.results);
+            }
+            Ok((_, false)) => count("retried"),
+            Err(StrongError::Stale(index)) => {
+                count("retried");
+                strong.wait_applied(table, index).await?;
+            }
+            Err(e) => {
+                count(match e {
+                    StrongError::Conflict => "conflict",
+                    StrongError::Busy(_) => "busy",
+                    _ => "unavailable",
+                });
+                return Err(e.into());
+            }
+        }
+    }
+    count("conflict");
+    Err(StrongError::Conflict.into())
+}

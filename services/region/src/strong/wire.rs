@@ -1,0 +1,367 @@
+//! Strong-mode messages on the wire: the core's [`Msg`] to and from
+//! `meridian.v1.StrongEnvelope`. Decoding checks a peer's message as
+//! untrusted input: bounded counts, ballots and members in range, every
+//! entry's bytes decoded ([`codec`]), and every write's mutations checked
+//! by the same rules as a replication batch (`replication::decode`) and
+//! against the table they claim.
+
+use std::sync::Arc;
+
+use meridian_core::strong::codec::{self, Writes};
+use meridian_core::strong::{Ballot, Entry, Generation, MEMBERS, Msg, ProposalId, Refusal, Slot};
+use meridian_core::{Mutation, TableDef};
+use meridian_proto::v1 as pb;
+use pb::strong_envelope::Msg as M;
+
+use crate::convert::mutation_to_pb;
+use crate::replication::decode::{Origins, decode_batch};
+
+/// Most entries one message may carry: the core sends at most 512.
+pub const MAX_ENTRIES: usize = 4_096;
+
+/// A message as it arrived, before its table is looked up.
+pub struct Envelope {
+    pub from: String,
+    pub table: String,
+    pub incarnation: Vec<u8>,
+    pub generation: Generation,
+    pub msg: Msg,
+    /// The decoded writes of the entries it carries, to be checked against
+    /// the table.
+    pub writes: Vec<Writes>,
+}
+
+/// Why a message was refused; the reason is its metric label.
+#[derive(Debug, thiserror::Error)]
+#[error("{reason}: {detail}")]
+pub struct WireError {
+    pub reason: &'static str,
+    pub detail: String,
+}
+
+fn malformed(detail: impl Into<String>) -> WireError {
+    WireError {
+        reason: "malformed",
+        detail: detail.into(),
+    }
+}
+
+fn ballot_pb(b: Ballot) -> pb::StrongBallot {
+    pb::StrongBallot {
+        round: b.round,
+        leader: b.leader as u32,
+    }
+}
+
+fn ballot(b: Option<pb::StrongBallot>) -> Result<Ballot, WireError> {
+    let b = b.ok_or_else(|| malformed("a ballot is missing"))?;
+    if b.leader as usize >= MEMBERS {
+        return Err(malformed(format!(
+            "ballot leader {} is not a member",
+            b.leader
+        )));
+    }
+    Ok(Ballot {
+        round: b.round,
+        leader: b.leader as u8,
+    })
+}
+
+/// The envelope of `msg` from this region.
+pub fn encode(
+    from: &str,
+    table: &str,
+    incarnation: &[u8],
+    generation: Generation,
+    msg: &Msg,
+) -> pb::StrongEnvelope {
+    let m = match msg {
+        Msg::Hello => M::Hello(pb::StrongEmpty {}),
+        Msg::Welcome => M::Welcome(pb::StrongEmpty {}),
+        Msg::Stale { seen } => M::Stale(pb::StrongGeneration {
+            counter: seen.counter,
+            nonce: seen.nonce,
+        }),
+        Msg::Probe { ballot } => M::Probe(ballot_pb(*ballot)),
+        Msg::ProbeReply { ballot, ok } => M::ProbeReply(pb::StrongProbeReply {
+            ballot: Some(ballot_pb(*ballot)),
+            ok: *ok,
+        }),
+        Msg::Prepare { ballot, after } => M::Prepare(pb::StrongPrepare {
+            ballot: Some(ballot_pb(*ballot)),
+            after: *after,
+        }),
+        Msg::Promise {
+            ballot,
+            commit,
+            entries,
+            more,
+        } => M::Promise(pb::StrongPromise {
+            ballot: Some(ballot_pb(*ballot)),
+            commit: *commit,
+            entries: entries
+                .iter()
+                .map(|(i, s)| pb::StrongSlot {
+                    index: *i,
+                    ballot: Some(ballot_pb(s.ballot)),
+                    entry: codec::encode(&s.entry),
+                })
+                .collect(),
+            more: *more,
+        }),
+        Msg::Nack { promised } => M::Nack(ballot_pb(*promised)),
+        Msg::Accept {
+            ballot,
+            start,
+            entries,
+            commit,
+            safe,
+            ping,
+        } => M::Accept(pb::StrongAccept {
+            ballot: Some(ballot_pb(*ballot)),
+            start: *start,
+            entries: entries.iter().map(|e| codec::encode(e)).collect(),
+            commit: *commit,
+            safe: *safe,
+            ping: *ping,
+        }),
+        Msg::Accepted {
+            ballot,
+            through,
+            voter,
+            ping,
+            gap,
+        } => M::Accepted(pb::StrongAccepted {
+            ballot: Some(ballot_pb(*ballot)),
+            through: *through,
+            voter: *voter,
+            ping: *ping,
+            gap: *gap,
+        }),
+        Msg::Propose { entry } => M::Propose(codec::encode(entry)),
+        Msg::Refused { id, reason } => {
+            let (reason, index) = match reason {
+                Refusal::Conflict => ("conflict", 0),
+                Refusal::Stale { index } => ("stale", *index),
+                Refusal::Busy => ("busy", 0),
+                Refusal::NotLeader => ("not_leader", 0),
+            };
+            M::Refused(pb::StrongRefused {
+                origin: id.origin as u32,
+                life: id.life,
+                seq: id.seq,
+                reason: reason.into(),
+                index,
+            })
+        }
+        Msg::ReadIndex { rid, confirm } => M::ReadIndex(pb::StrongReadIndex {
+            rid: *rid,
+            confirm: *confirm,
+        }),
+        Msg::ReadAt { rid, ballot, index } => M::ReadAt(pb::StrongReadAt {
+            rid: *rid,
+            ballot: Some(ballot_pb(*ballot)),
+            index: *index,
+        }),
+    };
+    pb::StrongEnvelope {
+        from_region: from.to_string(),
+        table: table.to_string(),
+        table_version: incarnation.to_vec(),
+        generation: generation.counter,
+        nonce: generation.nonce,
+        msg: Some(m),
+    }
+}
+
+/// A peer's envelope, decoded and checked as far as it can be without the
+/// table ([`check_writes`] does the rest).
+pub fn decode(env: pb::StrongEnvelope) -> Result<Envelope, WireError> {
+    let mut writes = Vec::new();
+    let mut entry = |bytes: &[u8]| -> Result<Arc<Entry>, WireError> {
+        let (e, w) = codec::decode(bytes).map_err(|e| malformed(e.to_string()))?;
+        writes.extend(w);
+        Ok(Arc::new(e))
+    };
+    let count = |n: usize| {
+        if n > MAX_ENTRIES {
+            Err(malformed(format!(
+                "{n} entries in one message, the limit is {MAX_ENTRIES}"
+            )))
+        } else {
+            Ok(())
+        }
+    };
+    let msg = match env.msg.ok_or_else(|| malformed("no message"))? {
+        M::Hello(_) => Msg::Hello,
+        M::Welcome(_) => Msg::Welcome,
+        M::Stale(g) => Msg::Stale {
+            seen: Generation {
+                counter: g.counter,
+                nonce: g.nonce,
+            },
+        },
+        M::Probe(b) => Msg::Probe {
+            ballot: ballot(Some(b))?,
+        },
+        M::ProbeReply(r) => Msg::ProbeReply {
+            ballot: ballot(r.ballot)?,
+            ok: r.ok,
+        },
+        M::Prepare(p) => Msg::Prepare {
+            ballot: ballot(p.ballot)?,
+            after: p.after,
+        },
+        M::Promise(p) => {
+            count(p.entries.len())?;
+            let mut entries = Vec::with_capacity(p.entries.len());
+            for s in p.entries {
+                let b = ballot(s.ballot)?;
+                entries.push((
+                    s.index,
+                    Slot {
+                        ballot: b,
+                        entry: entry(&s.entry)?,
+                    },
+                ));
+            }
+            if entries.windows(2).any(|w| w[1].0 != w[0].0 + 1)
+                || entries.first().is_some_and(|e| e.0 == 0)
+            {
+                return Err(malformed(
+                    "a promise's entries are not consecutive positions",
+                ));
+            }
+            Msg::Promise {
+                ballot: ballot(p.ballot)?,
+                commit: p.commit,
+                entries,
+                more: p.more,
+            }
+        }
+        M::Nack(b) => Msg::Nack {
+            promised: ballot(Some(b))?,
+        },
+        M::Accept(a) => {
+            count(a.entries.len())?;
+            if a.start == 0 {
+                return Err(malformed("an accept starts at position 0"));
+            }
+            let entries = a
+                .entries
+                .iter()
+                .map(|b| entry(b))
+                .collect::<Result<Vec<_>, _>>()?;
+            Msg::Accept {
+                ballot: ballot(a.ballot)?,
+                start: a.start,
+                entries,
+                commit: a.commit,
+                safe: a.safe,
+                ping: a.ping,
+            }
+        }
+        M::Accepted(a) => Msg::Accepted {
+            ballot: ballot(a.ballot)?,
+            through: a.through,
+            voter: a.voter,
+            ping: a.ping,
+            gap: a.gap,
+        },
+        M::Propose(bytes) => Msg::Propose {
+            entry: entry(&bytes)?,
+        },
+        M::Refused(r) => {
+            if r.origin as usize >= MEMBERS {
+                return Err(malformed(format!("origin {} is not a member", r.origin)));
+            }
+            let reason = match r.reason.as_str() {
+                "conflict" => Refusal::Conflict,
+                "stale" => Refusal::Stale { index: r.index },
+                "busy" => Refusal::Busy,
+                "not_leader" => Refusal::NotLeader,
+                other => return Err(malformed(format!("refusal {other:?}"))),
+            };
+            Msg::Refused {
+                id: ProposalId {
+                    origin: r.origin as u8,
+                    life: r.life,
+                    seq: r.seq,
+                },
+                reason,
+            }
+        }
+        M::ReadIndex(r) => Msg::ReadIndex {
+            rid: r.rid,
+            confirm: r.confirm,
+        },
+        M::ReadAt(r) => Msg::ReadAt {
+            rid: r.rid,
+            ballot: ballot(r.ballot)?,
+            index: r.index,
+        },
+    };
+    Ok(Envelope {
+        from: env.from_region,
+        table: env.table,
+        incarnation: env.table_version,
+        generation: Generation {
+            counter: env.generation,
+            nonce: env.nonce,
+        },
+        msg,
+        writes,
+    })
+}
+
+/// Checks the writes a message carries against the table they claim:
+/// every mutation of this table's incarnation, valid by the rules of a
+/// replication batch (versions, contexts, images, keys, written by a
+/// region of the cluster), each image holding its own key. A write that
+/// passes here cannot fail to apply in any replica.
+pub fn check_writes(
+    from: &str,
+    def: &TableDef,
+    incarnation: &[u8],
+    regions: &[String],
+    writes: &[Writes],
+) -> Result<(), WireError> {
+    let forged = |detail: String| WireError {
+        reason: "forged_entry",
+        detail,
+    };
+    for w in writes {
+        let mut entries: Vec<pb::LogEntry> = Vec::with_capacity(w.mutations.len());
+        for (i, m) in w.mutations.iter().enumerate() {
+            if m.table != def.name || m.table_version.as_deref() != Some(incarnation) {
+                return Err(forged(format!(
+                    "an entry of table {} carries a write of table {}",
+                    def.name, m.table
+                )));
+            }
+            let mut e = mutation_to_pb(Mutation {
+                seq: i as u64 + 1,
+                ..m.clone()
+            });
+            e.unit_pos = i as u32;
+            e.unit_len = w.mutations.len() as u32;
+            entries.push(e);
+        }
+        let batch = decode_batch(from, Origins::AnyRegion, regions, pb::Batch { entries })
+            .map_err(|e| forged(e.to_string()))?;
+        for m in &batch {
+            if let Some(image) = &m.image {
+                let item =
+                    meridian_core::decode_item(image).map_err(|e| forged(format!("image: {e}")))?;
+                let key = def
+                    .key_schema
+                    .key_of(&item)
+                    .map_err(|e| forged(format!("image key: {e}")))?;
+                if key != m.key {
+                    return Err(forged("an image holds another key than its write".into()));
+                }
+            }
+        }
+    }
+    Ok(())
+}
