@@ -331,6 +331,7 @@ pub async fn start(
     .max_encoding_message_size(replication::MAX_MESSAGE_BYTES);
     let consensus_api = ConsensusServer::new(strong::ConsensusApi {
         shared: shared.clone(),
+        stop: stop.clone(),
     })
     .max_decoding_message_size(replication::MAX_MESSAGE_BYTES)
     .max_encoding_message_size(replication::MAX_MESSAGE_BYTES);

@@ -10,7 +10,7 @@ use meridian_core::schema::validate_table_name;
 use meridian_core::schema::{TAGS_SORT_PREFIX, TTL_SORT_KEY};
 use meridian_core::settings::{SETTINGS_SORT_KEY, TableSettings};
 use meridian_core::{CATALOG_TABLE, Context, Mutation, TableDef, Version, decode_item};
-use meridian_core::{index, replicas};
+use meridian_core::{consistency, index, replicas};
 use meridian_proto::v1 as pb;
 
 use super::receiver::{Entries, MAX_BATCH_BYTES, MAX_BATCH_ENTRIES};
@@ -186,6 +186,10 @@ fn decode_entries(
                 }
                 (SETTINGS_SORT_KEY, Some(item)) => {
                     TableSettings::from_item(item).map_err(|x| at(x.to_string()))?;
+                }
+                (consistency::SORT_KEY, Some(item)) => {
+                    consistency::from_item(item)
+                        .map_err(|x| at(format!("catalog consistency row: {x}")))?;
                 }
                 (sk, Some(item)) if sk.starts_with(replicas::SORT_PREFIX) => {
                     let region = replicas::region_of(sk)

@@ -137,9 +137,11 @@ pub(crate) async fn run_link(
     }
 }
 
-/// The `Consensus` service: peers' strong-mode streams.
+/// The `Consensus` service: peers' strong-mode streams, each ended when
+/// the region stops (a stream holds the region's state open).
 pub struct ConsensusApi {
     pub(crate) shared: Arc<Shared>,
+    pub(crate) stop: Stop,
 }
 
 #[tonic::async_trait]
@@ -167,7 +169,15 @@ impl pb::consensus_server::Consensus for ConsensusApi {
         // against the caller's certificate; every message must name it.
         let mut speaker: Option<String> = None;
         let mut received = 0u64;
-        while let Some(env) = inbound.message().await? {
+        let mut stop = self.stop.clone();
+        loop {
+            let env = tokio::select! {
+                _ = stop.raised() => break,
+                m = inbound.message() => match m? {
+                    Some(env) => env,
+                    None => break,
+                },
+            };
             match &speaker {
                 Some(s) if *s == env.from_region => {}
                 Some(_) => {

@@ -63,6 +63,9 @@ pub enum StrongError {
 
 type Reply<T> = oneshot::Sender<Result<T, StrongError>>;
 
+/// Each peer's queue of outgoing messages, for its link task.
+pub(crate) type LinkQueues = Vec<(String, mpsc::Receiver<pb::StrongEnvelope>)>;
+
 /// What the region's operations know of a STRONG table without asking the
 /// runtime: how far this region has applied its log.
 #[derive(Clone)]
@@ -86,11 +89,7 @@ impl Strong {
     pub(crate) fn new(
         peers: &[String],
         metrics: std::sync::Arc<crate::metrics::Metrics>,
-    ) -> (
-        Self,
-        mpsc::UnboundedReceiver<runtime::Input>,
-        Vec<(String, mpsc::Receiver<pb::StrongEnvelope>)>,
-    ) {
+    ) -> (Self, mpsc::UnboundedReceiver<runtime::Input>, LinkQueues) {
         let (inputs, rx) = mpsc::unbounded_channel();
         let (links, receivers) = links::Links::new(peers, metrics);
         let request = Duration::from_millis(meridian_core::strong::Timing::default().request);
