@@ -360,6 +360,15 @@ enum TableCommand {
         /// Comma-separated regions; default every region.
         #[arg(long, value_delimiter = ',')]
         replicas: Vec<String>,
+        /// eventual (last writer wins, the default) or strong: a majority
+        /// of three regions decides each write (docs/strong.md); then
+        /// --replicas names two or three regions, the one asked among them.
+        #[arg(long, default_value = "eventual", value_parser = ["eventual", "strong"])]
+        consistency: String,
+        /// With --consistency strong and two replicas: the third region, a
+        /// witness that votes but holds no items.
+        #[arg(long)]
+        witness: Option<String>,
         /// A global secondary index, NAME=HASH[/RANGE][@PROJECTION]: each
         /// key part is one attribute NAME:TYPE or up to four joined by
         /// '+'; PROJECTION is ALL (the default), KEYS_ONLY or
@@ -402,9 +411,17 @@ enum TableCommand {
         /// The table's name.
         #[arg(long)]
         name: String,
-        /// The region that gets the new replica (not the one asked).
-        #[arg(long = "replica")]
-        replica: String,
+        /// The region that gets the new replica (not the one asked);
+        /// repeatable, or comma-separated.
+        #[arg(long = "replica", value_delimiter = ',', required = true)]
+        replica: Vec<String>,
+        /// strong: the table, empty and held by the region asked alone,
+        /// becomes a STRONG table with these replicas (docs/strong.md).
+        #[arg(long, default_value = "eventual", value_parser = ["eventual", "strong"])]
+        consistency: String,
+        /// With --consistency strong: a witness region.
+        #[arg(long)]
+        witness: Option<String>,
     },
     /// Remove a table's replica from another region: that region stops
     /// taking writes for it and deletes its copy.

@@ -125,6 +125,23 @@ pub(super) async fn status(config: &std::path::Path, json: bool) -> Result<()> {
                 }
             );
         }
+        for t in &s.strong {
+            println!(
+                "  STRONG table {}: {} {} (following {}), {}, commit {} applied {} last {}",
+                t.table,
+                t.member,
+                t.role,
+                if t.leader.is_empty() {
+                    "no leader"
+                } else {
+                    &t.leader
+                },
+                t.standing,
+                t.commit,
+                t.applied,
+                t.last
+            );
+        }
         if !s.workers.is_empty() {
             println!(
                 "  {:<24} {:<9} {:>8}  last error",
@@ -215,5 +232,10 @@ pub(super) fn status_json(s: &pb::StatusResponse) -> Json {
             "pending": r.pending.iter().map(|p| json!({"peer": p.peer, "count": p.count})).collect::<Vec<_>>(),
         })).collect::<Vec<_>>(),
         "workers": workers,
+        "strong": s.strong.iter().map(|t| json!({
+            "table": t.table, "member": t.member, "role": t.role, "leader": t.leader,
+            "standing": t.standing, "ballot_round": t.promised_round, "commit": t.commit,
+            "applied": t.applied, "last": t.last, "generation": t.generation,
+        })).collect::<Vec<_>>(),
     })
 }

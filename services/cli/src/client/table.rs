@@ -21,6 +21,8 @@ pub(super) async fn table(command: TableCommand) -> Result<()> {
             partition_key,
             sort_key,
             replicas,
+            consistency,
+            witness,
             gsi,
             lsi,
         } => {
@@ -37,8 +39,8 @@ pub(super) async fn table(command: TableCommand) -> Result<()> {
                 sort_key: sort_key.map(|s| key_attr(&s, "--sort-key")).transpose()?,
                 replicas,
                 stream_view_type: String::new(),
-                consistency: String::new(),
-                witness: String::new(),
+                consistency: consistency.to_uppercase(),
+                witness: witness.unwrap_or_default(),
             };
             let d = client(&target).await?.create_table(req).await?.into_inner();
             print(&describe_json(&d));
@@ -83,12 +85,20 @@ pub(super) async fn table(command: TableCommand) -> Result<()> {
             target,
             name,
             replica,
-        } => replicas(&target, name, vec![replica], Vec::new()).await?,
+            consistency,
+            witness,
+        } => {
+            let strong = Strong {
+                consistency: consistency.to_uppercase(),
+                witness: witness.unwrap_or_default(),
+            };
+            replicas(&target, name, replica, Vec::new(), strong).await?
+        }
         TableCommand::RemoveReplica {
             target,
             name,
             replica,
-        } => replicas(&target, name, Vec::new(), vec![replica]).await?,
+        } => replicas(&target, name, Vec::new(), vec![replica], Strong::default()).await?,
     }
     Ok(())
 }
@@ -181,10 +191,20 @@ pub(super) fn describe_json(d: &pb::TableDescription) -> Json {
         "PartitionKey": key(&d.partition_key),
         "SortKey": key(&d.sort_key),
         "Replicas": d.replicas,
+        "MultiRegionConsistency": d.consistency,
+        "Witness": (!d.witness.is_empty()).then_some(&d.witness),
         "ItemCount": d.item_count,
         "CreatedAtVersion": version_text(&d.version),
         "Indexes": indexes,
     })
+}
+
+/// A replica change that makes the table STRONG (docs/strong.md), or
+/// none (empty fields).
+#[derive(Default)]
+pub(super) struct Strong {
+    pub consistency: String,
+    pub witness: String,
 }
 
 /// `table add-replica` and `remove-replica`: the replica set after the
@@ -194,6 +214,7 @@ pub(super) async fn replicas(
     table: String,
     create: Vec<String>,
     delete: Vec<String>,
+    strong: Strong,
 ) -> Result<()> {
     let set = admin(target)
         .await?
@@ -202,8 +223,8 @@ pub(super) async fn replicas(
                 table,
                 create,
                 delete,
-                witness: String::new(),
-                consistency: String::new(),
+                witness: strong.witness,
+                consistency: strong.consistency,
             },
             admin_token(target.config.as_deref())?.as_deref(),
         ))

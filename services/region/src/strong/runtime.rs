@@ -2,7 +2,7 @@
 //! one task that feeds them requests, peers' messages and ticks, and hands
 //! their actions, in order, to each table's effects task.
 
-use std::collections::HashMap;
+use std::collections::{BTreeMap, HashMap};
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -57,7 +57,8 @@ struct Member {
 
 struct Runtime {
     shared: Arc<Shared>,
-    members: HashMap<String, Member>,
+    /// By table name: ticks visit them in one order every run.
+    members: BTreeMap<String, Member>,
     start: Instant,
     inputs: mpsc::UnboundedSender<Input>,
 }
@@ -72,7 +73,7 @@ pub(crate) async fn run(
 ) {
     let mut rt = Runtime {
         shared,
-        members: HashMap::new(),
+        members: BTreeMap::new(),
         start: Instant::now(),
         inputs: back,
     };
