@@ -18,6 +18,7 @@ mod replicate;
 mod report;
 mod status;
 mod stream;
+mod strong;
 mod tls;
 mod write;
 
@@ -117,6 +118,10 @@ enum Which {
     /// in plaintext, phases alternating in the same run: replication
     /// latency and CPU per write.
     Tls(tls::TlsArgs),
+    /// Writes to a STRONG table against the same writes to an EVENTUAL
+    /// one: uncontended latency at L = 0 and L, strongly consistent reads,
+    /// throughput, and the conflicts of a two-region race (docs/strong.md).
+    Strong(strong::StrongArgs),
 }
 
 pub async fn run(args: BenchArgs) -> Result<()> {
@@ -132,5 +137,6 @@ pub async fn run(args: BenchArgs) -> Result<()> {
         Which::Stream(a) => stream::stream(a).await,
         Which::Index(a) => index::index(a).await,
         Which::Tls(a) => tls::tls(a).await,
+        Which::Strong(a) => strong::strong(a).await,
     }
 }

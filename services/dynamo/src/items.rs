@@ -193,7 +193,12 @@ pub async fn get(ops: &RegionHandle, r: Req<'_>) -> ApiResult<Json> {
     ex.finish()?;
     let (def, _) = ops.table(table).await?;
     let key = key_of(&def, &key)?;
-    // Reads are local: ConsistentRead sees this region's latest commit either way.
+    // A read of this region's copy: its latest commit; on a STRONG table a
+    // strongly consistent read first waits for every write chosen anywhere
+    // before it (docs/strong.md).
+    if consistent {
+        ops.consistent(table).await?;
+    }
     let item = ops.get(table, key).await?.and_then(|r| r.image);
     let units = capacity::item_read_units(item.as_ref(), consistent);
     let mut out = match item {

@@ -186,6 +186,15 @@ impl<'a> Source<'a> {
     /// index, all attributes only where the index projects them or fetches
     /// them.
     async fn of(ops: &RegionHandle, def: &'a TableDef, listing: &Listing) -> ApiResult<Source<'a>> {
+        // On a STRONG table a strongly consistent read sees every write
+        // chosen before it (docs/strong.md); a global index refuses below.
+        let local = listing
+            .index
+            .as_ref()
+            .is_none_or(|n| def.index(n).is_some_and(|i| i.kind == Kind::Local));
+        if listing.consistent && local {
+            ops.consistent(&def.name).await?;
+        }
         let Some(name) = &listing.index else {
             return Ok(Source {
                 def,
@@ -702,6 +711,9 @@ pub async fn batch_get(ops: &RegionHandle, r: Req<'_>) -> ApiResult<Json> {
         ex.finish()?;
         let consistent = spec.opt_bool("ConsistentRead")?.unwrap_or(false);
         let (def, _) = ops.table(table).await?;
+        if consistent {
+            ops.consistent(table).await?;
+        }
         let mut keys = Vec::new();
         let mut seen = HashSet::new();
         for (i, k) in spec.arr("Keys")?.iter().enumerate() {
@@ -786,6 +798,7 @@ pub async fn transact_get(ops: &RegionHandle, r: Req<'_>) -> ApiResult<Json> {
         }
         keys.push((table.to_string(), key));
     }
+    crate::txn::refuse_strong(ops, defs.keys().map(String::as_str))?;
     let tables: Vec<String> = keys.iter().map(|(t, _)| t.clone()).collect();
     let rows = ops.get_all(keys).await?;
     let mut tally = Tally::default();

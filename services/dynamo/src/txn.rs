@@ -285,6 +285,7 @@ async fn transact(ops: &RegionHandle, actions: &[Json], report: Report) -> ApiRe
         seen.push((table.to_string(), key));
         writes.push(op);
     }
+    refuse_strong(ops, seen.iter().map(|(t, _)| t.as_str()))?;
     let results = match ops.write(writes).await {
         Ok(results) => results,
         Err(OpError::Store(BridgeError::Store(StoreError::TransactionCanceled { reasons }))) => {
@@ -351,4 +352,18 @@ fn runtime_validation_error(e: meridian_core::Error, n: usize) -> ApiError {
         return validation_error(i, n, &ApiError::validation(reason.clone()));
     }
     e.into()
+}
+
+/// Transactions are not supported on multi-Region strongly consistent
+/// tables, as in DynamoDB (docs/strong.md).
+pub(crate) fn refuse_strong<'t>(
+    ops: &RegionHandle,
+    mut tables: impl Iterator<Item = &'t str>,
+) -> ApiResult<()> {
+    match tables.find(|t| ops.is_strong(t)) {
+        Some(t) => Err(ApiError::validation(format!(
+            "Transactions are not supported on multi-Region strongly consistent global tables; {t} is one"
+        ))),
+        None => Ok(()),
+    }
 }

@@ -13,6 +13,7 @@ pub mod changes;
 pub mod client_auth;
 pub mod config;
 pub mod convert;
+mod error;
 mod indexes;
 pub mod limits;
 pub mod membership;

@@ -10,6 +10,7 @@ use meridian_store::{SortRange, StoreError, StoredRow, WriteOp, WriteResult};
 
 use crate::Shared;
 use crate::bridge::BridgeError;
+pub use crate::error::OpError;
 
 /// A table as `describe` reports it.
 #[derive(Clone, Debug)]
@@ -40,18 +41,6 @@ pub struct IndexState {
 #[derive(Clone)]
 pub struct RegionHandle {
     pub(crate) shared: Arc<Shared>,
-}
-
-/// A region operation failed: the table is missing, or the store said no.
-#[derive(Debug, thiserror::Error)]
-pub enum OpError {
-    #[error("table {0} not found")]
-    TableNotFound(String),
-    #[error(transparent)]
-    Store(#[from] BridgeError),
-    /// A write or linearizable read of a STRONG table (docs/strong.md).
-    #[error(transparent)]
-    Strong(#[from] crate::strong::StrongError),
 }
 
 impl RegionHandle {

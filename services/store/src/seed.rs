@@ -157,6 +157,15 @@ pub fn adopt(
         )?;
     }
     tx.execute("UPDATE meta SET v = ?1 WHERE k = 'region'", [region])?;
+    // A STRONG table's consensus state is the peer's, not this region's
+    // (docs/strong.md): what it accepted and promised stays behind. Its
+    // chosen entries are the data (kept, with the applied position the
+    // items are at), and this region votes again only once it has rejoined.
+    tx.execute_batch(
+        "DELETE FROM strong_log WHERE idx > (SELECT commit_idx FROM strong_state s WHERE s.tbl = strong_log.tbl);
+         UPDATE strong_state SET promised_round = 0, promised_leader = 0, gen_counter = 0, gen_nonce = 0,
+            rejoining = 1, seen = zeroblob(51);",
+    )?;
     for table in tables_without_replica(&tx, region)? {
         tx.execute("DELETE FROM items WHERE tbl = ?1", [&table])?;
         tx.execute("DELETE FROM digest WHERE tbl = ?1", [&table])?;

@@ -6,37 +6,8 @@ use std::collections::{BTreeMap, HashMap};
 use std::sync::Arc;
 
 use super::node::{Node, Role};
-use super::reads::RemoteRead;
+use super::state::{InFlight, Lead};
 use super::types::{Ballot, Body, Entry, Index, MEMBERS, Member, Msg, Persist, Refusal, Slot};
-
-/// The newest unchosen write of a key, for the conflict rule.
-#[derive(Debug, Clone)]
-pub(super) struct InFlight {
-    version: Vec<u8>,
-    origin: Member,
-    index: Index,
-}
-
-/// What the leader keeps about its ballot and every member.
-#[derive(Debug)]
-pub struct Lead {
-    pub(super) ballot: Ballot,
-    /// The next position to send each member.
-    next: [Index; MEMBERS],
-    /// The highest position each member holds at this ballot, and when it
-    /// last grew.
-    held: [Index; MEMBERS],
-    progress: [u64; MEMBERS],
-    /// When each member was last sent anything.
-    sent: [u64; MEMBERS],
-    /// When a voter last answered.
-    heard_voter: u64,
-    in_flight: HashMap<Vec<u8>, InFlight>,
-    ids: HashMap<super::types::ProposalId, Index>,
-    pub(super) ping: u64,
-    pub(super) pongs: [u64; MEMBERS],
-    pub(super) remote_reads: Vec<RemoteRead>,
-}
 
 impl Lead {
     /// The position below which every member holds every entry, bounded by

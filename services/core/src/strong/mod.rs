@@ -33,6 +33,7 @@ pub mod codec;
 mod leader;
 mod node;
 mod reads;
+mod state;
 mod types;
 
 #[cfg(test)]

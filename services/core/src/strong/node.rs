@@ -5,8 +5,7 @@
 use std::collections::{BTreeMap, HashMap};
 use std::sync::Arc;
 
-use super::leader::Lead;
-use super::reads::Read;
+use super::state::{Lead, Read};
 use super::types::{
     Action, Ballot, Body, Entry, Failure, Generation, Index, MEMBERS, Member, Msg, Persist,
     ProposalId, Refusal, Slot,

@@ -11,33 +11,8 @@
 //! heartbeat and waits for one voter's answer.
 
 use super::node::Node;
+use super::state::{Read, ReadState, RemoteRead};
 use super::types::{Action, Failure, Index, Member, Msg};
-
-/// A local read waiting for where to read.
-#[derive(Debug)]
-pub(super) struct Read {
-    deadline: u64,
-    state: ReadState,
-}
-
-#[derive(Debug)]
-enum ReadState {
-    /// Asking the leader (`sent`: when last asked).
-    Ask { sent: Option<u64> },
-    /// Leading: waiting for a voter to answer heartbeat `ping`.
-    Ping { index: Index, ping: u64 },
-    /// Waiting until `index` is chosen here.
-    Wait { index: Index },
-}
-
-/// A member's read the leader vouches for once a voter answers `ping`.
-#[derive(Debug)]
-pub(super) struct RemoteRead {
-    to: Member,
-    rid: u64,
-    index: Index,
-    ping: u64,
-}
 
 impl Node {
     /// A local linearizable read: returns its number, which

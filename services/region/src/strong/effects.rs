@@ -12,8 +12,7 @@ use meridian_core::consistency::StrongSet;
 use meridian_core::strong::{Action, Failure, Generation, Index, Persist, Refusal};
 use tokio::sync::{mpsc, watch};
 
-use super::runtime::Input;
-use super::{Reply, StrongError, wire};
+use super::{Input, Reply, StrongError, wire};
 use crate::Shared;
 use crate::metrics::DirectionKindLabel;
 

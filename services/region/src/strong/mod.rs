@@ -19,6 +19,7 @@ mod effects;
 mod links;
 mod runtime;
 pub mod wire;
+mod write;
 
 use std::collections::HashMap;
 use std::sync::{Mutex, RwLock};
@@ -32,6 +33,7 @@ use tokio::sync::{mpsc, oneshot, watch};
 pub use links::ConsensusApi;
 pub(crate) use links::run_link;
 pub(crate) use runtime::run;
+pub(crate) use write::write;
 
 /// Why a write or a linearizable read of a STRONG table did not succeed.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
@@ -61,6 +63,27 @@ pub enum StrongError {
     Stale(Index),
 }
 
+/// What the runtime task is asked to do.
+pub(crate) enum Input {
+    Propose {
+        table: String,
+        writes: Writes,
+        reply: Reply<(Index, bool)>,
+    },
+    Read {
+        table: String,
+        reply: Reply<()>,
+    },
+    Message(Box<wire::Envelope>),
+    /// The effects task applied a table through a position.
+    Applied {
+        table: String,
+        incarnation: Vec<u8>,
+        through: Index,
+    },
+    Refresh(oneshot::Sender<()>),
+}
+
 type Reply<T> = oneshot::Sender<Result<T, StrongError>>;
 
 /// Each peer's queue of outgoing messages, for its link task.
@@ -75,7 +98,7 @@ struct Known {
 
 /// Strong mode's handle, shared by the region's services.
 pub struct Strong {
-    inputs: mpsc::UnboundedSender<runtime::Input>,
+    inputs: mpsc::UnboundedSender<Input>,
     tables: RwLock<HashMap<String, Known>>,
     status: Mutex<Vec<pb::StrongTableStatus>>,
     links: links::Links,
@@ -89,7 +112,7 @@ impl Strong {
     pub(crate) fn new(
         peers: &[String],
         metrics: std::sync::Arc<crate::metrics::Metrics>,
-    ) -> (Self, mpsc::UnboundedReceiver<runtime::Input>, LinkQueues) {
+    ) -> (Self, mpsc::UnboundedReceiver<Input>, LinkQueues) {
         let (inputs, rx) = mpsc::unbounded_channel();
         let (links, receivers) = links::Links::new(peers, metrics);
         let request = Duration::from_millis(meridian_core::strong::Timing::default().request);
@@ -118,7 +141,7 @@ impl Strong {
     /// Asks the runtime to look for STRONG tables now.
     pub async fn refresh(&self) {
         let (reply, rx) = oneshot::channel();
-        if self.inputs.send(runtime::Input::Refresh(reply)).is_ok() {
+        if self.inputs.send(Input::Refresh(reply)).is_ok() {
             let _ = rx.await;
         }
     }
@@ -128,7 +151,7 @@ impl Strong {
     /// a key had moved on, and the write must be evaluated again).
     pub async fn propose(&self, table: &str, writes: Writes) -> Result<(Index, bool), StrongError> {
         let (reply, rx) = oneshot::channel();
-        self.send(runtime::Input::Propose {
+        self.send(Input::Propose {
             table: table.to_string(),
             writes,
             reply,
@@ -140,7 +163,7 @@ impl Strong {
     /// before the call: a read after it is linearizable.
     pub async fn read_barrier(&self, table: &str) -> Result<(), StrongError> {
         let (reply, rx) = oneshot::channel();
-        self.send(runtime::Input::Read {
+        self.send(Input::Read {
             table: table.to_string(),
             reply,
         });
@@ -174,27 +197,32 @@ impl Strong {
     }
 
     /// The runtime's own input, for what it sends itself.
-    pub(crate) fn input(&self) -> mpsc::UnboundedSender<runtime::Input> {
+    pub(crate) fn input(&self) -> mpsc::UnboundedSender<Input> {
         self.inputs.clone()
     }
 
     /// A peer's message, decoded.
     pub(crate) fn deliver(&self, env: wire::Envelope) {
-        self.send(runtime::Input::Message(Box::new(env)));
+        self.send(Input::Message(Box::new(env)));
     }
 
-    fn send(&self, input: runtime::Input) {
+    fn send(&self, input: Input) {
         // A stopped runtime drops the reply, which answers the caller.
         let _ = self.inputs.send(input);
     }
 
+    /// The runtime's answer. The protocol bounds its own wait; this bounds
+    /// the rest (an entry chosen but not yet applicable here), so a client
+    /// never waits on a region that cannot finish.
     async fn answer<T>(
         &self,
         table: &str,
         rx: oneshot::Receiver<Result<T, StrongError>>,
     ) -> Result<T, StrongError> {
-        rx.await
-            .unwrap_or_else(|_| Err(self.unavailable(table, true)))
+        match tokio::time::timeout(2 * self.request, rx).await {
+            Ok(Ok(answer)) => answer,
+            Ok(Err(_)) | Err(_) => Err(self.unavailable(table, true)),
+        }
     }
 
     fn unavailable(&self, table: &str, unknown: bool) -> StrongError {
@@ -204,87 +232,4 @@ impl Strong {
             unknown,
         }
     }
-}
-
-/// Most times a write is evaluated again because the copy it was
-/// evaluated against had moved on before it was chosen.
-const MAX_ATTEMPTS: usize = 8;
-
-/// A write to a STRONG table: evaluated against this region's copy,
-/// proposed with the versions it read, and answered once chosen and
-/// applied here. A write that finds a key moved on (its copy was stale) is
-/// evaluated again; a condition that fails is checked once more after a
-/// linearizable read, so it never fails against a stale copy either.
-pub(crate) async fn write(
-    shared: &crate::Shared,
-    table: &str,
-    ops: Vec<meridian_store::WriteOp>,
-) -> Result<Vec<meridian_store::WriteResult>, crate::ops::OpError> {
-    use crate::bridge::BridgeError;
-    use crate::metrics::OutcomeLabel;
-    use meridian_store::StoreError;
-    let count = |outcome: &'static str| {
-        shared
-            .metrics
-            .strong_writes
-            .get_or_create(&OutcomeLabel { outcome })
-            .inc();
-    };
-    if let Some(other) = ops
-        .iter()
-        .filter_map(meridian_store::WriteOp::item_table)
-        .find(|t| *t != table)
-    {
-        return Err(crate::ops::OpError::Store(BridgeError::Store(
-            StoreError::Invalid(meridian_core::Error::invalid(
-                "RequestItems",
-                format!(
-                    "a request that writes the multi-Region strongly consistent table {table} writes no other table; {other} is in it too"
-                ),
-            )),
-        )));
-    }
-    let strong = &shared.strong;
-    let mut verified = false;
-    for _ in 0..MAX_ATTEMPTS {
-        let evaluated = match shared.storage.strong_evaluate(ops.clone()).await {
-            Ok(e) => e,
-            Err(BridgeError::Store(
-                StoreError::ConditionFailed(_) | StoreError::TransactionCanceled { .. },
-            )) if !verified => {
-                // Checked again on a copy that holds every chosen write.
-                verified = true;
-                strong
-                    .read_barrier(table)
-                    .await
-                    .inspect_err(|_| count("unavailable"))?;
-                continue;
-            }
-            Err(e) => return Err(e.into()),
-        };
-        if evaluated.writes.mutations.is_empty() {
-            return Ok(evaluated.results);
-        }
-        match strong.propose(table, evaluated.writes).await {
-            Ok((_, true)) => {
-                count("ok");
-                return Ok(evaluated.results);
-            }
-            Ok((_, false)) => count("retried"),
-            Err(StrongError::Stale(index)) => {
-                count("retried");
-                strong.wait_applied(table, index).await?;
-            }
-            Err(e) => {
-                count(match e {
-                    StrongError::Conflict => "conflict",
-                    StrongError::Busy(_) => "busy",
-                    _ => "unavailable",
-                });
-                return Err(e.into());
-            }
-        }
-    }
-    count("conflict");
-    Err(StrongError::Conflict.into())
 }

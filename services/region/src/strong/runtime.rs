@@ -7,15 +7,14 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use meridian_core::consistency::StrongSet;
-use meridian_core::strong::codec::Writes;
-use meridian_core::strong::{Durable, Index, Node, Standing, Timing};
+use meridian_core::strong::{Durable, Node, Standing, Timing};
 use meridian_core::{TableDef, Version};
 use meridian_proto::v1 as pb;
-use tokio::sync::{mpsc, oneshot, watch};
+use tokio::sync::{mpsc, watch};
 use tokio::time::Instant;
 
 use super::effects::{self, Work};
-use super::{Known, Reply, StrongError, wire};
+use super::{Input, Known, StrongError, wire};
 use crate::Shared;
 use crate::metrics::{DirectionKindLabel, PeerReasonLabel};
 use crate::worker::{Stop, Worker};
@@ -25,26 +24,6 @@ use crate::worker::{Stop, Worker};
 const TICK: Duration = Duration::from_millis(10);
 /// How often the catalog is read for tables that became STRONG or went.
 const DISCOVER: Duration = Duration::from_millis(250);
-
-pub(crate) enum Input {
-    Propose {
-        table: String,
-        writes: Writes,
-        reply: Reply<(Index, bool)>,
-    },
-    Read {
-        table: String,
-        reply: Reply<()>,
-    },
-    Message(Box<wire::Envelope>),
-    /// The effects task applied a table through a position.
-    Applied {
-        table: String,
-        incarnation: Vec<u8>,
-        through: Index,
-    },
-    Refresh(oneshot::Sender<()>),
-}
 
 struct Member {
     node: Node,
