@@ -1,7 +1,10 @@
 """boto3 and PynamoDB, unmodified from PyPI, against two regions' DynamoDB
 endpoints: what is written through one region is read through the other.
 
-Usage: sdk_smoke.py WRITE_ENDPOINT READ_ENDPOINT
+Each table is made as AWS makes one: CreateTable in the writing region, then
+UpdateTable's ReplicaUpdates adds the reading region's replica.
+
+Usage: sdk_smoke.py WRITE_ENDPOINT READ_ENDPOINT READ_REGION
 """
 
 import sys
@@ -14,7 +17,7 @@ from pynamodb.attributes import NumberAttribute, UnicodeAttribute, UnicodeSetAtt
 from pynamodb.exceptions import PutError
 from pynamodb.models import Model
 
-write_url, read_url = sys.argv[1], sys.argv[2]
+write_url, read_url, read_region = sys.argv[1], sys.argv[2], sys.argv[3]
 CREDS = dict(region_name="us-east-1", aws_access_key_id="meridian", aws_secret_access_key="meridian")
 
 
@@ -32,6 +35,19 @@ def eventually(what, check, within=20.0):
 
 # ---- boto3: client and resource APIs ----------------------------------------
 client = boto3.client("dynamodb", endpoint_url=write_url, **CREDS)
+
+
+def make_global(name):
+    """Adds the reading region's replica of `name` and waits until it is ACTIVE."""
+    client.update_table(TableName=name, ReplicaUpdates=[{"Create": {"RegionName": read_region}}])
+
+    def active():
+        replicas = client.describe_table(TableName=name)["Table"].get("Replicas", [])
+        return any(r["RegionName"] == read_region and r["ReplicaStatus"] == "ACTIVE" for r in replicas)
+
+    eventually(f"{name}'s replica in {read_region} ACTIVE", active)
+
+
 writer = boto3.resource("dynamodb", endpoint_url=write_url, **CREDS)
 reader = boto3.resource("dynamodb", endpoint_url=read_url, **CREDS)
 
@@ -45,6 +61,7 @@ table = writer.create_table(
     BillingMode="PAY_PER_REQUEST",
 )
 table.wait_until_exists()
+make_global("smoke_boto3")
 with table.batch_writer() as batch:
     for i in range(30):
         batch.put_item(Item={"pk": "p", "sk": i, "tags": {"a", "b"}, "n": i * 2})
@@ -112,6 +129,7 @@ client.create_table(
     ],
     BillingMode="PAY_PER_REQUEST",
 )
+make_global("smoke_index")
 indexed = writer.Table("smoke_index")
 with indexed.batch_writer() as batch:
     for i in range(20):
@@ -173,6 +191,7 @@ client.create_table(
     BillingMode="PAY_PER_REQUEST",
     StreamSpecification={"StreamEnabled": True, "StreamViewType": "NEW_AND_OLD_IMAGES"},
 )
+make_global("smoke_stream")
 client.put_item(TableName="smoke_stream", Item={"id": {"S": "a"}, "v": {"N": "1"}})
 client.update_item(
     TableName="smoke_stream",
@@ -235,6 +254,7 @@ def model(url):
 
 Written, Read = model(write_url), model(read_url)
 Written.create_table(wait=True)
+make_global("smoke_pynamodb")
 Written("rust", "replication", views=1, tags={"lww"}).save()
 post = Written.get("rust", "replication")
 post.update(actions=[Written.views.add(5), Written.tags.add({"hlc"})])

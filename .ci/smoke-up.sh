@@ -83,6 +83,11 @@ aws_at 8101 create-table --table-name music \
     --attribute-definitions AttributeName=artist,AttributeType=S AttributeName=song,AttributeType=S \
     --key-schema AttributeName=artist,KeyType=HASH AttributeName=song,KeyType=RANGE \
     --billing-mode PAY_PER_REQUEST >/dev/null
+# As in DynamoDB, the table lives in us-east-1 alone until replicas are added.
+aws_at 8102 describe-table --table-name music 2>&1 | grep -q ResourceNotFoundException \
+    || { echo "eu-west-1 describes a table that has no replica there" >&2; exit 1; }
+aws_at 8101 update-table --table-name music --replica-updates \
+    '[{"Create": {"RegionName": "eu-west-1"}}, {"Create": {"RegionName": "ap-southeast-1"}}]' >/dev/null
 aws_at 8101 put-item --table-name music --item '{"artist": {"S": "A"}, "song": {"S": "s1"}, "year": {"N": "1999"}}'
 found=""
 for _ in $(seq 1 100); do
@@ -106,7 +111,7 @@ replica_status() {
     aws_at "$1" describe-table --table-name music | python3 -c '
 import json, sys
 t = json.load(sys.stdin)["Table"]
-print(next((r["ReplicaStatus"] for r in t["Replicas"] if r["RegionName"] == "eu-west-1"), "NONE"))'
+print(next((r["ReplicaStatus"] for r in t.get("Replicas", []) if r["RegionName"] == "eu-west-1"), "NONE"))'
 }
 wait_status() {
     local want=$1 port=$2
@@ -136,7 +141,9 @@ if ! "$sdk_venv/bin/python" -c "import boto3, pynamodb" 2>/dev/null; then
     python3 -m venv "$sdk_venv"
     "$sdk_venv/bin/pip" install --quiet "boto3>=1.34,<2" "pynamodb>=6,<7"
 fi
-"$sdk_venv/bin/python" .ci/sdk_smoke.py http://127.0.0.1:8101 http://127.0.0.1:8102
+"$sdk_venv/bin/python" .ci/sdk_smoke.py http://127.0.0.1:8101 http://127.0.0.1:8102 eu-west-1
+# Multi-Region strong consistency with boto3, in AWS's own flow (docs/strong.md).
+"$sdk_venv/bin/python" .ci/mrsc_smoke.py http://127.0.0.1:8101 http://127.0.0.1:8102 http://127.0.0.1:8103
 
 # The link proxy, driven by the unmodified toxiproxy-python client.
 "$venv/bin/pip" install --quiet "toxiproxy-python==0.1.1"

@@ -118,10 +118,28 @@ pub fn version_of(v: &Option<pb::Version>) -> Version {
     )
 }
 
+/// Makes DynamoDB's CreateTable make each table in every region.
+pub fn every_region(config: &mut RegionConfig) {
+    config.dynamodb_create_table = meridian_region::CreateTableRegions::EveryRegion;
+}
+
 impl TestCluster {
     /// Starts one region per name, all peers of each other.
     pub async fn start(names: &[&str]) -> Self {
         Self::start_with(names, None, None, |_| {}).await
+    }
+
+    /// Starts one region per name whose DynamoDB CreateTable makes each
+    /// table a replica in every region at once (`dynamodb_create_table =
+    /// "every-region"`): for tests of what tables made through the
+    /// DynamoDB API do across regions, not of how a table becomes global.
+    pub async fn start_global(names: &[&str]) -> Self {
+        Self::start_with(names, None, None, every_region).await
+    }
+
+    /// [`Self::start_through`] with [`Self::start_global`]'s CreateTable.
+    pub async fn start_through_global(names: &[&str], net: &meridian_netsim::Registry) -> Self {
+        Self::start_with(names, Some(net), None, every_region).await
     }
 
     /// Starts one region per name whose replication and repair run on a

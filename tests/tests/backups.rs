@@ -92,7 +92,7 @@ async fn wait_restored(c: &Client, table: &str) {
 
 #[tokio::test]
 async fn a_backup_is_the_table_at_one_moment_and_restores_into_a_new_table_everywhere() {
-    let cluster = TestCluster::start(&REGIONS).await;
+    let cluster = TestCluster::start_global(&REGIONS).await;
     let (east, west) = (client(cluster.dynamo_url(0)), client(cluster.dynamo_url(1)));
     create_table(&east, "orders", ("id", ScalarAttributeType::S), None).await;
     let before: Vec<Item> = (0..300).map(|i| row(i, "before")).collect();
@@ -284,7 +284,7 @@ async fn a_backup_taken_during_transactions_holds_none_of_them_in_part() {
 
 #[tokio::test]
 async fn backup_requests_fail_as_dynamodb_fails_them() {
-    let cluster = TestCluster::start(&REGIONS).await;
+    let cluster = TestCluster::start_global(&REGIONS).await;
     let (east, west) = (client(cluster.dynamo_url(0)), client(cluster.dynamo_url(1)));
     create_table(&east, "tbl", ("id", ScalarAttributeType::S), None).await;
     cluster.wait_table_everywhere("tbl").await;
@@ -444,7 +444,7 @@ async fn backup_requests_fail_as_dynamodb_fails_them() {
 
 #[tokio::test]
 async fn backups_outlive_a_restart_and_a_lost_data_directory() {
-    let mut cluster = TestCluster::start(&REGIONS).await;
+    let mut cluster = TestCluster::start_global(&REGIONS).await;
     let east = client(cluster.dynamo_url(0));
     create_table(&east, "tbl", ("id", ScalarAttributeType::S), None).await;
     put_many(&east, "tbl", (0..40).map(|i| row(i, "kept"))).await;
@@ -518,7 +518,7 @@ async fn enable_pitr(c: &Client, table: &str, days: Option<i32>) {
 
 #[tokio::test]
 async fn a_table_is_restored_to_the_moment_before_a_mistake_with_its_peers_writes() {
-    let cluster = TestCluster::start(&REGIONS).await;
+    let cluster = TestCluster::start_global(&REGIONS).await;
     let (east, west) = (client(cluster.dynamo_url(0)), client(cluster.dynamo_url(1)));
     create_table(&east, "ledger", ("id", ScalarAttributeType::S), None).await;
     cluster.wait_table_everywhere("ledger").await;
@@ -632,7 +632,7 @@ async fn a_table_is_restored_to_the_moment_before_a_mistake_with_its_peers_write
 
 #[tokio::test]
 async fn point_in_time_requests_fail_as_dynamodb_fails_them() {
-    let cluster = TestCluster::start(&REGIONS).await;
+    let cluster = TestCluster::start_global(&REGIONS).await;
     let (east, west) = (client(cluster.dynamo_url(0)), client(cluster.dynamo_url(1)));
     create_table(&east, "plain", ("id", ScalarAttributeType::S), None).await;
     cluster.wait_table_everywhere("plain").await;
@@ -757,7 +757,7 @@ async fn point_in_time_requests_fail_as_dynamodb_fails_them() {
 
 #[tokio::test]
 async fn a_restore_cut_short_by_a_crash_goes_on_when_the_region_restarts() {
-    let mut cluster = TestCluster::start(&REGIONS).await;
+    let mut cluster = TestCluster::start_global(&REGIONS).await;
     let east = client(cluster.dynamo_url(0));
     create_table(&east, "big", ("id", ScalarAttributeType::S), None).await;
     let items = 30_000;

@@ -61,7 +61,7 @@ fn tx(statement: &str) -> ParameterizedStatement {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn an_insert_replicates_and_a_select_by_key_reads_it_in_another_region() {
-    let cluster = TestCluster::start(&REGIONS).await;
+    let cluster = TestCluster::start_global(&REGIONS).await;
     let (east, west) = (client(cluster.dynamo_url(0)), client(cluster.dynamo_url(1)));
     create_table(
         &east,

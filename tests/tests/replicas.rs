@@ -167,10 +167,17 @@ async fn a_replica_added_while_writes_go_on_fills_and_becomes_active_everywhere(
     };
     writers.await;
 
-    // ACTIVE in every region's description, once the new replica filled.
-    for i in 0..REGIONS.len() {
+    // ACTIVE in the other regions' descriptions once the new replica
+    // filled (a region's own description lists the others, as DynamoDB's).
+    for i in 0..2 {
         wait_active(&client(c.dynamo_url(i)), table, REGIONS[2]).await;
     }
+    let own = replicas(&asia, table).await;
+    assert_eq!(
+        own.keys().map(String::as_str).collect::<Vec<_>>(),
+        [REGIONS[1], REGIONS[0]],
+        "ap-southeast-1 lists the others"
+    );
     // It holds every write acknowledged anywhere, before and during the fill.
     c.wait_quiescent(table, Duration::from_secs(30))
         .await
@@ -210,7 +217,8 @@ async fn a_replica_added_while_writes_go_on_fills_and_becomes_active_everywhere(
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_removed_replica_refuses_writes_deletes_its_copy_and_the_others_go_on() {
-    let c = TestCluster::start(&REGIONS).await;
+    // CreateTable makes the table in every region at once here.
+    let c = TestCluster::start_global(&REGIONS).await;
     let table = "carts";
     let east = client(c.dynamo_url(0));
     let west = client(c.dynamo_url(1));
@@ -347,7 +355,8 @@ async fn bad_replica_updates_get_dynamodbs_errors_and_change_nothing() {
     );
     assert_eq!(replicas(&east, table).await, before, "nothing changed");
 
-    // The last replica, removed from a region that holds none.
+    // The last replica: where the table has no replica it does not
+    // exist, as in DynamoDB; in its own region it is the local one.
     table_on(&c, "lonely", &[REGIONS[0]]).await;
     c.wait_table_everywhere("lonely").await;
     let asia = client(c.dynamo_url(2));
@@ -357,14 +366,25 @@ async fn bad_replica_updates_get_dynamodbs_errors_and_change_nothing() {
         .replica_updates(delete(REGIONS[0]))
         .send()
         .await;
-    expect_validation(
+    expect_code(
         last,
-        "would leave table 'lonely' with no replica",
-        "the last replica",
+        "ResourceNotFoundException",
+        "the last replica, from a region without one",
     );
-    assert_eq!(
-        replicas(&east, "lonely").await.keys().collect::<Vec<_>>(),
-        vec![REGIONS[0]]
+    let local = east
+        .update_table()
+        .table_name("lonely")
+        .replica_updates(delete(REGIONS[0]))
+        .send()
+        .await;
+    expect_validation(
+        local,
+        "Cannot add, delete, or update the local region",
+        "the last replica, from its region",
+    );
+    assert!(
+        replicas(&east, "lonely").await.is_empty(),
+        "a table held by its region alone lists no replicas"
     );
     c.shutdown().await;
 }

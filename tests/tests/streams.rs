@@ -178,7 +178,7 @@ fn image_v(img: Option<&std::collections::HashMap<String, SAv>>) -> Option<Strin
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn every_region_streams_the_changes_it_applies_as_dynamodb_writes_them() {
-    let c = TestCluster::start(&REGIONS).await;
+    let c = TestCluster::start_global(&REGIONS).await;
     let east = client(c.dynamo_url(0));
     let table = "events";
     table_with_stream(&east, table, StreamViewType::NewAndOldImages).await;
@@ -756,7 +756,7 @@ async fn every_regions_watch_shows_a_conflict_it_resolved() {
     use meridian_proto::v1 as pb;
     use meridian_scenario::scenario::{Action, PartitionKind};
     let net = meridian_netsim::Registry::new();
-    let c = TestCluster::start_through(&REGIONS, &net).await;
+    let c = TestCluster::start_through_global(&REGIONS, &net).await;
     let east = client(c.dynamo_url(0));
     let table = "watched";
     table_with_stream(&east, table, StreamViewType::NewImage).await;
@@ -1194,7 +1194,7 @@ async fn serve_front(
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn an_iterator_is_good_only_in_its_region_and_for_its_lifetime() {
-    let c = TestCluster::start(&REGIONS).await;
+    let c = TestCluster::start_global(&REGIONS).await;
     let east = client(c.dynamo_url(0));
     let table = "wandering";
     table_with_stream(&east, table, StreamViewType::NewImage).await;

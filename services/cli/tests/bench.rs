@@ -231,3 +231,17 @@ fn bench_index_smoke_writes_json() {
         ],
     );
 }
+
+#[test]
+fn bench_strong_smoke_writes_json() {
+    smoke(
+        "strong",
+        &[
+            "L=0ms STRONG write from region 1 p99",
+            "L=40ms EVENTUAL write from region 0 p50",
+            "L=40ms STRONG consistent read in region 2 p99",
+            "L=0ms STRONG / EVENTUAL writes/s",
+            "race on 10 hot keys: writes refused (ReplicatedWriteConflict)",
+        ],
+    );
+}

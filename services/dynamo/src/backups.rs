@@ -197,7 +197,8 @@ pub async fn restore(ops: &RegionHandle, r: Req<'_>) -> ApiResult<Json> {
     }
     let options = RestoreOptions {
         billing,
-        replicas: None,
+        // A restored table is made like CreateTable's (`dynamodb_create_table`).
+        replicas: Some(ops.create_table_regions()),
     };
     ops.restore_backup(&record.id, target, options).await?;
     Ok(json!({"TableDescription": description::current(ops, target, Some(&arn)).await?}))
@@ -337,7 +338,8 @@ pub async fn restore_to_time(ops: &RegionHandle, r: Req<'_>) -> ApiResult<Json> 
     let source = existing(ops, source).await?;
     let options = RestoreOptions {
         billing,
-        replicas: None,
+        // A restored table is made like CreateTable's (`dynamodb_create_table`).
+        replicas: Some(ops.create_table_regions()),
     };
     ops.restore_to_time(source, at, target, options).await?;
     Ok(json!({"TableDescription": description::current(ops, target, None).await?}))

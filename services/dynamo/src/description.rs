@@ -58,12 +58,8 @@ pub fn table(region: &str, t: &TableInfo, status: &str) -> Json {
         "TableId": table_id(&t.version),
         "BillingModeSummary": billing,
         "ProvisionedThroughput": throughput,
-        "GlobalTableVersion": "2019.11.21",
-        "Replicas": t.def.replica_states.iter()
-            .filter(|(_, s)| s.status.described())
-            .map(|(r, s)| json!({"RegionName": r, "ReplicaStatus": s.status.as_str()}))
-            .collect::<Vec<_>>(),
     });
+    global(&mut d, region, t);
     if let Some(stream) = &settings.stream {
         d["StreamSpecification"] =
             json!({"StreamEnabled": true, "StreamViewType": stream.view_type});
@@ -71,6 +67,31 @@ pub fn table(region: &str, t: &TableInfo, status: &str) -> Json {
     }
     crate::indexes::describe(&mut d, &arn, t);
     d
+}
+
+/// A global table's part of the description, as DynamoDB gives it once a
+/// table has replicas in other regions: `GlobalTableVersion`, the other
+/// regions' `Replicas` with their status (the region described is not
+/// among them), `MultiRegionConsistency`, and a STRONG table's
+/// `GlobalTableWitnesses`. A table held by its region alone has none.
+fn global(d: &mut Json, region: &str, t: &TableInfo) {
+    let replicas: Vec<Json> = t
+        .def
+        .replica_states
+        .iter()
+        .filter(|(r, s)| s.status.described() && *r != region)
+        .map(|(r, s)| json!({"RegionName": r, "ReplicaStatus": s.status.as_str()}))
+        .collect();
+    let strong = t.def.consistency.strong();
+    if replicas.is_empty() && strong.is_none() {
+        return;
+    }
+    d["GlobalTableVersion"] = json!("2019.11.21");
+    d["Replicas"] = json!(replicas);
+    d["MultiRegionConsistency"] = json!(t.def.consistency.as_str());
+    if let Some(w) = strong.and_then(|s| s.witness.as_ref()) {
+        d["GlobalTableWitnesses"] = json!([{"RegionName": w, "WitnessStatus": "ACTIVE"}]);
+    }
 }
 
 /// Names the stream of `table` enabled at `since` (µs) as the latest

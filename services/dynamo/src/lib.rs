@@ -17,6 +17,7 @@ mod capacity;
 mod description;
 mod encoding;
 mod error;
+mod global;
 mod indexes;
 mod items;
 mod keys;
@@ -122,6 +123,7 @@ const TOKEN_TTL: Duration = Duration::from_secs(600);
 
 impl Front {
     pub fn new(ops: RegionHandle, config: FrontConfig) -> Self {
+        let ops = ops.replicas_only();
         Front {
             budget: ops.budget("dynamodb", config.max_in_flight, REQUEST_TIMEOUT),
             ops,

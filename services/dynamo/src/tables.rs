@@ -6,13 +6,15 @@
 
 use meridian_core::settings::{SettingsChange, TableSettings};
 use meridian_core::{KeyAttr, KeySchema, TableDef};
-use meridian_region::ops::{RegionHandle, TableInfo};
+use meridian_region::bridge::BridgeError;
+use meridian_region::ops::{OpError, RegionHandle, TableInfo};
+use meridian_store::StoreError;
 use meridian_store::WriteOp;
 use serde_json::{Value as Json, json};
 
 use crate::arn::table_arn;
 use crate::description::{self, keep_latest_stream};
-use crate::error::{ApiError, ApiResult};
+use crate::error::{ApiError, ApiResult, Kind};
 use crate::keys::{check_key_members, key_member_errors, key_type, validation_errors};
 use crate::req::Req;
 use crate::settings::{billing, billing_mode, provisioned_needs_units, stream_spec, throughput};
@@ -58,7 +60,11 @@ pub async fn create(ops: &RegionHandle, r: Req<'_>) -> ApiResult<Json> {
             })
         })
         .transpose()?;
-    let mut def = TableDef::new(name, KeySchema { partition, sort }, ops.regions())?;
+    let mut def = TableDef::new(
+        name,
+        KeySchema { partition, sort },
+        ops.create_table_regions(),
+    )?;
     def.indexes = crate::indexes::parse_create(&r, defs, &def.key_schema, billing)?;
     def.stream_view_type = stream.flatten();
     def.billing = billing;
@@ -67,7 +73,12 @@ pub async fn create(ops: &RegionHandle, r: Req<'_>) -> ApiResult<Json> {
         .filter(|t| !t.is_empty())
         .map(|t| crate::tags::parse_tags(t))
         .transpose()?;
-    let written = ops.write(vec![WriteOp::CreateTable(def.clone())]).await?;
+    let written = match ops.write(vec![WriteOp::CreateTable(def.clone())]).await {
+        Err(OpError::Store(BridgeError::Store(StoreError::TableExists(_)))) => {
+            return Err(exists_elsewhere(ops, name).await);
+        }
+        other => other?,
+    };
     // A catalog change stands alone, so the tags follow the creation.
     if let Some(tags) = tags {
         let arn = table_arn(ops.region(), name);
@@ -96,6 +107,25 @@ pub async fn create(ops: &RegionHandle, r: Req<'_>) -> ApiResult<Json> {
     // ACTIVE. Here the table takes writes as soon as it is created, so it
     // is ACTIVE from the first DescribeTable on.
     Ok(json!({"TableDescription": description::table(ops.region(), &info, "CREATING")}))
+}
+
+/// CreateTable of a name the cluster already has. A table's name is one
+/// across the cluster (a region that is not a replica cannot hold another
+/// table of that name), so where the table has no replica here the answer
+/// says where it is and how to bring it here.
+async fn exists_elsewhere(ops: &RegionHandle, name: &str) -> ApiError {
+    let exists = ApiError::new(Kind::ResourceInUse, format!("Table already exists: {name}"));
+    match ops.catalog_table(name).await {
+        Ok(Some(def)) if !def.has_replica(ops.region()) => ApiError::new(
+            Kind::ResourceInUse,
+            format!(
+                "Table already exists: {name} (its replicas are in {}; a table name is one across the cluster, so add {} as a replica with UpdateTable ReplicaUpdates there)",
+                def.replicas.join(", "),
+                ops.region()
+            ),
+        ),
+        _ => exists,
+    }
 }
 
 /// DescribeTable: ACTIVE, or CREATING while this region loads the table
@@ -183,19 +213,7 @@ pub async fn update(ops: &RegionHandle, r: Req<'_>) -> ApiResult<Json> {
             );
         }
     }
-    if let Some(updates) = r.opt_arr("ReplicaUpdates")? {
-        let settings = [
-            "BillingMode",
-            "ProvisionedThroughput",
-            "StreamSpecification",
-        ];
-        if let Some(other) = settings.iter().find(|f| r.get(f).is_some()) {
-            return Err(ApiError::validation(format!(
-                "ReplicaUpdates cannot be combined with {other} in one UpdateTable request; send them separately"
-            )));
-        }
-        let change = replica_updates(updates)?;
-        let info = ops.change_replicas(table, &change).await?;
+    if let Some(info) = crate::global::update(ops, &r, table).await? {
         return Ok(
             json!({"TableDescription": description::table(ops.region(), &info, "UPDATING")}),
         );
@@ -214,56 +232,6 @@ pub async fn update(ops: &RegionHandle, r: Req<'_>) -> ApiResult<Json> {
     let mut d = description::table(ops.region(), &info, "UPDATING");
     keep_latest_stream(ops, table, &mut d).await?;
     Ok(json!({"TableDescription": d}))
-}
-
-/// `ReplicaUpdates`, as DynamoDB's 2019.11.21 global tables take it: each
-/// member is one `Create` or `Delete` naming a `RegionName`. `Update` (a
-/// replica's own throughput or class) has nothing to change here.
-fn replica_updates(updates: &[Json]) -> ApiResult<meridian_core::replicas::Change> {
-    let mut change = meridian_core::replicas::Change::default();
-    if updates.is_empty() || updates.len() > 10 {
-        return Err(ApiError::validation(format!(
-            "1 validation error detected: Value at 'replicaUpdates' failed to satisfy constraint: Member must have length between 1 and 10, got {}",
-            updates.len()
-        )));
-    }
-    for (i, u) in updates.iter().enumerate() {
-        let Some(u) = u.as_object().map(Req) else {
-            return Err(ApiError::new(
-                crate::error::Kind::Serialization,
-                format!("ReplicaUpdates[{i}] must be an object"),
-            ));
-        };
-        let actions: Vec<&str> = ["Create", "Update", "Delete"]
-            .into_iter()
-            .filter(|a| u.get(a).is_some())
-            .collect();
-        let region = |action: &str| -> ApiResult<String> {
-            let a = u.obj(action)?;
-            let name = a.str("RegionName")?;
-            meridian_core::key::validate_region_name(name).map_err(|_| {
-                ApiError::validation(format!(
-                    "ReplicaUpdates[{i}].{action}.RegionName: {name:?} is not a region name"
-                ))
-            })?;
-            Ok(name.to_string())
-        };
-        match actions.as_slice() {
-            ["Create"] => change.create.push(region("Create")?),
-            ["Delete"] => change.delete.push(region("Delete")?),
-            ["Update"] => {
-                return Err(ApiError::validation(format!(
-                    "ReplicaUpdates[{i}].Update: a replica's own settings (throughput, table class, indexes) are not supported; every replica has the table's"
-                )));
-            }
-            _ => {
-                return Err(ApiError::validation(format!(
-                    "ReplicaUpdates[{i}] must contain exactly one of Create, Update or Delete"
-                )));
-            }
-        }
-    }
-    Ok(change)
 }
 
 pub async fn list(ops: &RegionHandle, r: Req<'_>) -> ApiResult<Json> {

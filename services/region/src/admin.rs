@@ -20,6 +20,7 @@ impl AdminApi {
     fn ops(&self) -> crate::ops::RegionHandle {
         crate::ops::RegionHandle {
             shared: self.shared.clone(),
+            replicas_only: false,
         }
     }
 

@@ -93,6 +93,13 @@ pub struct ClusterFile {
     /// when empty (the default) any credentials are accepted.
     #[serde(default, skip_serializing_if = "std::collections::HashMap::is_empty")]
     pub dynamodb_keys: std::collections::HashMap<String, String>,
+    /// Where a table made by the DynamoDB API's CreateTable lives: in the
+    /// region that received it, as DynamoDB makes it (the default), until
+    /// `UpdateTable` adds replicas; or, with `"every-region"`, in every
+    /// region at once. Meridian's own CLI and gRPC CreateTable take their
+    /// regions from the request.
+    #[serde(default, skip_serializing_if = "CreateTableRegions::is_default")]
+    pub dynamodb_create_table: CreateTableRegions,
     /// When present, every region reaches every peer through the link
     /// proxy, one proxy per directed pair, so faults can be injected.
     #[serde(skip_serializing_if = "Option::is_none")]
@@ -114,6 +121,23 @@ pub struct ClusterFile {
     pub admin_token_file: Option<PathBuf>,
     #[serde(rename = "region")]
     pub regions: Vec<RegionEntry>,
+}
+
+/// Where DynamoDB's CreateTable makes a table (`dynamodb_create_table`).
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Deserialize, Serialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum CreateTableRegions {
+    /// The region that received the request, as DynamoDB does.
+    #[default]
+    Region,
+    /// Every region of the cluster.
+    EveryRegion,
+}
+
+impl CreateTableRegions {
+    fn is_default(&self) -> bool {
+        *self == Self::default()
+    }
 }
 
 /// Where the cluster's certificates are: `ca.pem`, and `<region>.pem` and
@@ -281,6 +305,7 @@ impl ClusterFile {
             seed_from_peers: default_seed_from_peers(),
             backup_dir: None,
             dynamodb_keys: Default::default(),
+            dynamodb_create_table: Default::default(),
             netsim: None,
             tls: None,
             // Programs that make loopback files start them plaintext and
@@ -537,6 +562,7 @@ impl ClusterFile {
         Ok(RegionConfig {
             admin_token: self.admin_token(false)?,
             client_keys: self.dynamodb_keys.clone(),
+            dynamodb_create_table: self.dynamodb_create_table,
             backup_dir: match &self.backup_dir {
                 Some(dir) => dir.join(&me.name),
                 None => defaults.backup_dir.clone(),
@@ -647,6 +673,8 @@ pub struct RegionConfig {
     /// the DynamoDB endpoint's `dynamodb_keys` (`client_auth`); empty takes
     /// unsigned calls.
     pub client_keys: std::collections::HashMap<String, String>,
+    /// Where the DynamoDB endpoint's CreateTable makes a table.
+    pub dynamodb_create_table: CreateTableRegions,
     pub metrics_listen: Option<SocketAddr>,
     /// Where the DynamoDB-compatible front listens, if anywhere.
     pub dynamo_listen: Option<SocketAddr>,
@@ -689,6 +717,7 @@ impl RegionConfig {
             tls: None,
             admin_token: None,
             client_keys: Default::default(),
+            dynamodb_create_table: Default::default(),
             metrics_listen: None,
             dynamo_listen: None,
             peers: Vec::new(),

@@ -55,7 +55,9 @@ use tokio_stream::wrappers::TcpListenerStream;
 const REPLICATION_STREAM_WINDOW: u32 = 4 << 20;
 
 pub use bridge::{Mode, StoreBridge};
-pub use config::{ClusterFile, ConfigError, PeerConfig, RegionConfig, RegionEntry, Retention};
+pub use config::{
+    ClusterFile, ConfigError, CreateTableRegions, PeerConfig, RegionConfig, RegionEntry, Retention,
+};
 pub use replication::ReplicationTuning;
 
 #[derive(Debug, thiserror::Error)]
@@ -306,6 +308,7 @@ pub async fn start(
         MeridianServer::new(service::ClientApi {
             ops: ops::RegionHandle {
                 shared: shared.clone(),
+                replicas_only: false,
             },
         })
         .max_decoding_message_size(service::MAX_MESSAGE_BYTES)
@@ -440,6 +443,7 @@ pub async fn start(
     }));
     let ops = ops::RegionHandle {
         shared: shared.clone(),
+        replicas_only: false,
     };
     let interval = shared.config.ttl_interval;
     tasks.push(workers.spawn("ttl", &stop, |w, stop| {
@@ -454,6 +458,7 @@ pub async fn start(
     // Restores a previous run left part-way go on from here.
     ops::RegionHandle {
         shared: shared.clone(),
+        replicas_only: false,
     }
     .resume_restores()
     .await;
@@ -579,6 +584,7 @@ impl Region {
     pub fn ops(&self) -> ops::RegionHandle {
         ops::RegionHandle {
             shared: self.shared.clone(),
+            replicas_only: false,
         }
     }
 

@@ -41,11 +41,36 @@ pub struct IndexState {
 #[derive(Clone)]
 pub struct RegionHandle {
     pub(crate) shared: Arc<Shared>,
+    /// Tables without a replica in this region are not found, as DynamoDB
+    /// answers for a table that does not exist in the region asked (the
+    /// DynamoDB endpoint's view); Meridian's own API sees every table of
+    /// the catalog.
+    pub(crate) replicas_only: bool,
 }
 
 impl RegionHandle {
+    /// This handle, with tables that have no replica here not found.
+    pub fn replicas_only(mut self) -> Self {
+        self.replicas_only = true;
+        self
+    }
+
+    /// Whether `def` is seen through this handle.
+    fn sees(&self, def: &TableDef) -> bool {
+        !self.replicas_only || def.has_replica(self.region())
+    }
+
     pub fn region(&self) -> &str {
         &self.shared.config.name
+    }
+
+    /// The regions a table made by DynamoDB's CreateTable here starts in
+    /// (`dynamodb_create_table`).
+    pub fn create_table_regions(&self) -> Vec<String> {
+        match self.shared.config.dynamodb_create_table {
+            crate::config::CreateTableRegions::Region => vec![self.region().to_string()],
+            crate::config::CreateTableRegions::EveryRegion => self.regions(),
+        }
     }
 
     /// Every region of the cluster, this one included.
@@ -85,7 +110,20 @@ impl RegionHandle {
             .storage
             .read(move |r| r.table_def(&owned))
             .await?
+            .filter(|(def, _)| self.sees(def))
             .ok_or_else(|| OpError::TableNotFound(name.to_string()))
+    }
+
+    /// `name`'s definition as the catalog has it, whether or not this
+    /// handle sees it (`replicas_only`).
+    pub async fn catalog_table(&self, name: &str) -> Result<Option<TableDef>, OpError> {
+        let owned = name.to_string();
+        let found = self
+            .shared
+            .storage
+            .read(move |r| r.table_def(&owned))
+            .await?;
+        Ok(found.map(|(def, _)| def))
     }
 
     pub async fn describe(&self, name: &str) -> Result<TableInfo, OpError> {
@@ -157,11 +195,30 @@ impl RegionHandle {
         start_after: &str,
         limit: usize,
     ) -> Result<Vec<String>, OpError> {
-        let after = start_after.to_string();
+        let mut after = start_after.to_string();
+        let (only, region) = (self.replicas_only, self.region().to_string());
         Ok(self
             .shared
             .storage
-            .read(move |r| r.list_tables(&after, limit))
+            .read(move |r| {
+                let mut out = Vec::new();
+                loop {
+                    let page = r.list_tables(&after, limit)?;
+                    let done = page.len() < limit;
+                    for name in page {
+                        let here = !only
+                            || r.table_def(&name)?
+                                .is_some_and(|(def, _)| def.has_replica(&region));
+                        if here && out.len() < limit {
+                            out.push(name.clone());
+                        }
+                        after = name;
+                    }
+                    if done || out.len() == limit {
+                        return Ok(out);
+                    }
+                }
+            })
             .await?)
     }
 

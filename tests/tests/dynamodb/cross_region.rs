@@ -5,7 +5,7 @@ use super::*;
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn writes_replicate_and_conflicts_converge_to_the_greater_version() {
-    let mut cluster = TestCluster::start(&REGIONS).await;
+    let mut cluster = TestCluster::start_global(&REGIONS).await;
     let cs = clients(&cluster);
     create_table(&cs[0], "geo", ("pk", ScalarAttributeType::S), None).await;
     cluster.wait_table_everywhere("geo").await;

@@ -250,7 +250,7 @@ async fn items_are_put_read_updated_and_deleted_with_return_values() {
 /// back nor shipped, and its region's replication would stop there.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn an_update_cannot_create_an_attribute_with_an_empty_name() {
-    let cluster = TestCluster::start(&REGIONS[..2]).await;
+    let cluster = TestCluster::start_global(&REGIONS[..2]).await;
     let cs = clients(&cluster);
     create_table(&cs[0], "names", ("pk", ScalarAttributeType::S), None).await;
     put(&cs[0], "names", item([("pk", s("a")), ("v", n(1))])).await;

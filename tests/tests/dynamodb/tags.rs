@@ -4,7 +4,7 @@ use super::*;
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn tags_belong_to_each_regions_replica_with_dynamodbs_limits() {
-    let cluster = TestCluster::start(&REGIONS[..2]).await;
+    let cluster = TestCluster::start_global(&REGIONS[..2]).await;
     let cs = clients(&cluster);
     let c = &cs[0];
     create_table_request(c, "tagged", ("pk", ScalarAttributeType::S), None)

@@ -296,7 +296,7 @@ async fn transactions_commit_all_or_nothing_once_per_token() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_transaction_applies_atomically_in_every_peer() {
-    let cluster = TestCluster::start(&REGIONS).await;
+    let cluster = TestCluster::start_global(&REGIONS).await;
     let cs = clients(&cluster);
     create_table(&cs[0], "pairs", ("pk", ScalarAttributeType::S), None).await;
     cluster.wait_table_everywhere("pairs").await;

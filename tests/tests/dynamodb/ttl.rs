@@ -4,7 +4,7 @@ use super::*;
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn ttl_expires_items_in_every_region_without_conflicts() {
-    let mut cluster = TestCluster::start(&REGIONS).await;
+    let mut cluster = TestCluster::start_global(&REGIONS).await;
     let cs = clients(&cluster);
     create_table(&cs[0], "sessions", ("pk", ScalarAttributeType::S), None).await;
     cluster.wait_table_everywhere("sessions").await;

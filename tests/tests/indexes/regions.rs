@@ -4,7 +4,7 @@ use super::*;
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn indexes_replicate_and_build_in_every_region() {
-    let cluster = TestCluster::start(&TWO).await;
+    let cluster = TestCluster::start_global(&TWO).await;
     let east = client(cluster.dynamo_url(0));
     let west = client(cluster.dynamo_url(1));
     let t = "shared";

@@ -49,13 +49,18 @@ impl StrongSet {
         witness: Option<String>,
         leader: &str,
     ) -> Result<Self, Error> {
+        if witness.as_ref().is_some_and(|w| replicas.contains(w)) {
+            return Err(Error::invalid(
+                FIELD,
+                "A witness Region must be a Region other than the table's replicas",
+            ));
+        }
         let mut all = replicas.clone();
         all.extend(witness.clone());
         all.sort();
         all.dedup();
         replicas.sort();
         replicas.dedup();
-        let expected = replicas.len() + usize::from(witness.is_some());
         let members: [String; 3] = all.try_into().map_err(|all: Vec<String>| {
             Error::invalid(
                 FIELD,
@@ -65,12 +70,6 @@ impl StrongSet {
                 ),
             )
         })?;
-        if expected != 3 {
-            return Err(Error::invalid(
-                FIELD,
-                "A witness Region must be a Region other than the table's replicas",
-            ));
-        }
         if !replicas.iter().any(|r| r == leader) {
             return Err(Error::invalid(FIELD, "the first leader must be a replica"));
         }

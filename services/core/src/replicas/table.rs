@@ -43,6 +43,12 @@ pub fn plan(
     change: &Change,
 ) -> Result<Vec<(String, Status)>, Error> {
     let refuse = |m: String| Err(Error::invalid(FIELD, m));
+    if def.consistency.strong().is_some() {
+        return refuse(format!(
+            "The replicas and witness of the multi-Region strongly consistent global table '{}' cannot change: Meridian keeps its three members (docs/limits.md)",
+            def.name
+        ));
+    }
     if change.create.is_empty() && change.delete.is_empty() {
         return refuse("ReplicaUpdates must name at least one replica to Create or Delete".into());
     }

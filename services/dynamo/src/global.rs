@@ -1,0 +1,184 @@
+//! UpdateTable's global-table part: `ReplicaUpdates`, and with it
+//! `MultiRegionConsistency` and `GlobalTableWitnessUpdates`, which make a
+//! table a multi-Region strongly consistent (STRONG) global table
+//! (docs/strong.md). Every rule is checked before anything is written.
+
+use meridian_core::replicas::Change;
+use meridian_region::ops::{RegionHandle, TableInfo};
+use serde_json::Value as Json;
+
+use crate::error::{ApiError, ApiResult};
+use crate::req::Req;
+
+/// Carries out the request's global-table part, if it has one, and
+/// answers with the table as it then stands; `None` when it has none.
+pub async fn update(ops: &RegionHandle, r: &Req<'_>, table: &str) -> ApiResult<Option<TableInfo>> {
+    let consistency = consistency(r)?;
+    let witness = witness_updates(r)?;
+    let Some(updates) = r.opt_arr("ReplicaUpdates")? else {
+        if consistency.is_some() {
+            return Err(ApiError::validation(
+                "MultiRegionConsistency is valid only when ReplicaUpdates creates replicas of a new global table",
+            ));
+        }
+        if witness.is_some() {
+            return Err(ApiError::validation(
+                "GlobalTableWitnessUpdates is valid only with the ReplicaUpdates that make a multi-Region strongly consistent global table",
+            ));
+        }
+        return Ok(None);
+    };
+    let settings = [
+        "BillingMode",
+        "ProvisionedThroughput",
+        "StreamSpecification",
+    ];
+    if let Some(other) = settings.iter().find(|f| r.get(f).is_some()) {
+        return Err(ApiError::validation(format!(
+            "ReplicaUpdates cannot be combined with {other} in one UpdateTable request; send them separately"
+        )));
+    }
+    let change = replica_updates(updates)?;
+    let strong = consistency == Some(Strong::Strong);
+    if strong {
+        if !change.delete.is_empty() {
+            return Err(ApiError::validation(
+                "A multi-Region strongly consistent global table is made with ReplicaUpdates Create actions only",
+            ));
+        }
+        let witness = match witness {
+            None => None,
+            Some(Witness::Create(w)) => Some(w),
+            Some(Witness::Delete) => {
+                return Err(ApiError::validation(
+                    "GlobalTableWitnessUpdates Delete removes the witness of an existing global table; a new one takes Create",
+                ));
+            }
+        };
+        return Ok(Some(
+            ops.make_strong(table, &change.create, witness.as_deref())
+                .await?,
+        ));
+    }
+    match witness {
+        // Refused by the replica rules below when the table is STRONG
+        // (its members never change here), else a witness is out of place.
+        Some(_) if !ops.is_strong(table) => {
+            return Err(ApiError::validation(
+                "A witness belongs only to a multi-Region strongly consistent global table: add it with MultiRegionConsistency STRONG when the table is made global",
+            ));
+        }
+        _ => {}
+    }
+    Ok(Some(ops.change_replicas(table, &change).await?))
+}
+
+#[derive(Clone, Copy, PartialEq, Eq)]
+enum Strong {
+    Eventual,
+    Strong,
+}
+
+fn consistency(r: &Req<'_>) -> ApiResult<Option<Strong>> {
+    match r.opt_str("MultiRegionConsistency")? {
+        None => Ok(None),
+        Some("EVENTUAL") => Ok(Some(Strong::Eventual)),
+        Some("STRONG") => Ok(Some(Strong::Strong)),
+        Some(other) => Err(ApiError::validation(format!(
+            "1 validation error detected: Value '{other}' at 'multiRegionConsistency' failed to satisfy constraint: Member must satisfy enum value set: [EVENTUAL, STRONG]"
+        ))),
+    }
+}
+
+enum Witness {
+    Create(String),
+    /// Removing the witness, which Meridian's STRONG tables refuse (their
+    /// members never change); the region is checked all the same.
+    Delete,
+}
+
+/// `GlobalTableWitnessUpdates`: at most one, a `Create` or a `Delete`
+/// naming a `RegionName`.
+fn witness_updates(r: &Req<'_>) -> ApiResult<Option<Witness>> {
+    let Some(updates) = r.opt_arr("GlobalTableWitnessUpdates")? else {
+        return Ok(None);
+    };
+    let [update] = updates.as_slice() else {
+        return Err(ApiError::validation(format!(
+            "You can create or delete only one witness per UpdateTable operation; GlobalTableWitnessUpdates has {}",
+            updates.len()
+        )));
+    };
+    let Some(u) = update.as_object().map(Req) else {
+        return Err(ApiError::new(
+            crate::error::Kind::Serialization,
+            "GlobalTableWitnessUpdates[0] must be an object",
+        ));
+    };
+    let region = |action: &str| -> ApiResult<String> {
+        let name = u.obj(action)?.str("RegionName")?;
+        meridian_core::key::validate_region_name(name).map_err(|_| {
+            ApiError::validation(format!(
+                "GlobalTableWitnessUpdates[0].{action}.RegionName: {name:?} is not a region name"
+            ))
+        })?;
+        Ok(name.to_string())
+    };
+    match (u.get("Create").is_some(), u.get("Delete").is_some()) {
+        (true, false) => Ok(Some(Witness::Create(region("Create")?))),
+        (false, true) => region("Delete").map(|_| Some(Witness::Delete)),
+        _ => Err(ApiError::validation(
+            "GlobalTableWitnessUpdates[0] must contain exactly one of Create or Delete",
+        )),
+    }
+}
+
+/// `ReplicaUpdates`, as DynamoDB's 2019.11.21 global tables take it: each
+/// member is one `Create` or `Delete` naming a `RegionName`. `Update` (a
+/// replica's own throughput or class) has nothing to change here.
+fn replica_updates(updates: &[Json]) -> ApiResult<Change> {
+    let mut change = Change::default();
+    if updates.is_empty() || updates.len() > 10 {
+        return Err(ApiError::validation(format!(
+            "1 validation error detected: Value at 'replicaUpdates' failed to satisfy constraint: Member must have length between 1 and 10, got {}",
+            updates.len()
+        )));
+    }
+    for (i, u) in updates.iter().enumerate() {
+        let Some(u) = u.as_object().map(Req) else {
+            return Err(ApiError::new(
+                crate::error::Kind::Serialization,
+                format!("ReplicaUpdates[{i}] must be an object"),
+            ));
+        };
+        let actions: Vec<&str> = ["Create", "Update", "Delete"]
+            .into_iter()
+            .filter(|a| u.get(a).is_some())
+            .collect();
+        let region = |action: &str| -> ApiResult<String> {
+            let a = u.obj(action)?;
+            let name = a.str("RegionName")?;
+            meridian_core::key::validate_region_name(name).map_err(|_| {
+                ApiError::validation(format!(
+                    "ReplicaUpdates[{i}].{action}.RegionName: {name:?} is not a region name"
+                ))
+            })?;
+            Ok(name.to_string())
+        };
+        match actions.as_slice() {
+            ["Create"] => change.create.push(region("Create")?),
+            ["Delete"] => change.delete.push(region("Delete")?),
+            ["Update"] => {
+                return Err(ApiError::validation(format!(
+                    "ReplicaUpdates[{i}].Update: a replica's own settings (throughput, table class, indexes) are not supported; every replica has the table's"
+                )));
+            }
+            _ => {
+                return Err(ApiError::validation(format!(
+                    "ReplicaUpdates[{i}] must contain exactly one of Create, Update or Delete"
+                )));
+            }
+        }
+    }
+    Ok(change)
+}

@@ -1,0 +1,524 @@
+//! Multi-Region strong consistency through the DynamoDB API, driven by the
+//! real AWS SDK for Rust, following AWS's own flow (docs/strong.md): a
+//! table made by CreateTable lives in its region alone, UpdateTable with
+//! `ReplicaUpdates`, `GlobalTableWitnessUpdates` and
+//! `MultiRegionConsistency: STRONG` makes it a STRONG global table, every
+//! rule DynamoDB states is refused with its exception and changes nothing,
+//! strongly consistent reads anywhere see the latest write, and two regions
+//! racing on one key meet `ReplicatedWriteConflictException`.
+
+use std::time::Duration;
+
+use aws_sdk_dynamodb::Client;
+use aws_sdk_dynamodb::config::retry::RetryConfig;
+use aws_sdk_dynamodb::error::ProvideErrorMetadata;
+use aws_sdk_dynamodb::types::{
+    CreateGlobalTableWitnessGroupMemberAction, CreateReplicationGroupMemberAction,
+    DeleteGlobalTableWitnessGroupMemberAction, DeleteReplicationGroupMemberAction,
+    GlobalTableWitnessGroupUpdate, MultiRegionConsistency, ReplicationGroupUpdate,
+    ScalarAttributeType, TimeToLiveSpecification, TransactWriteItem, WitnessStatus,
+};
+use meridian_cluster::http;
+use meridian_proto::v1 as pb;
+use meridian_tests::{TestCluster, poll_until};
+
+mod sdk;
+use sdk::*;
+
+const REGIONS: [&str; 3] = ["us-east-1", "eu-west-1", "ap-southeast-1"];
+
+fn replica(region: &str) -> ReplicationGroupUpdate {
+    ReplicationGroupUpdate::builder()
+        .create(
+            CreateReplicationGroupMemberAction::builder()
+                .region_name(region)
+                .build()
+                .unwrap(),
+        )
+        .build()
+}
+
+fn witness(region: &str) -> GlobalTableWitnessGroupUpdate {
+    GlobalTableWitnessGroupUpdate::builder()
+        .create(
+            CreateGlobalTableWitnessGroupMemberAction::builder()
+                .region_name(region)
+                .build()
+                .unwrap(),
+        )
+        .build()
+}
+
+/// A hand-made DynamoDB POST: its status and body.
+async fn raw_post(addr: std::net::SocketAddr, target: &str, body: &str) -> (u16, String) {
+    let r = http::request(
+        &http::Target::at(&addr.to_string(), "/"),
+        "POST",
+        &[
+            ("content-type", "application/x-amz-json-1.0"),
+            ("x-amz-target", target),
+        ],
+        body.as_bytes().to_vec(),
+        1 << 20,
+        Duration::from_secs(10),
+    )
+    .await
+    .expect("an answer within 10 s");
+    (r.status, String::from_utf8_lossy(&r.body).into_owned())
+}
+
+/// A client that does not retry, so a refusal the SDK would retry
+/// (`ReplicatedWriteConflictException`) reaches the test.
+fn no_retry(url: String) -> Client {
+    let conf = client(url)
+        .config()
+        .to_builder()
+        .retry_config(RetryConfig::disabled())
+        .build();
+    Client::from_conf(conf)
+}
+
+/// Makes `name` in us-east-1 and turns it STRONG with a replica in
+/// eu-west-1 and a witness in ap-southeast-1, as AWS's example does; waits
+/// until every member votes.
+async fn strong_table(c: &TestCluster, name: &str) {
+    let east = client(c.dynamo_url(0));
+    create_table(&east, name, ("pk", ScalarAttributeType::S), None).await;
+    east.update_table()
+        .table_name(name)
+        .replica_updates(replica(REGIONS[1]))
+        .global_table_witness_updates(witness(REGIONS[2]))
+        .multi_region_consistency(MultiRegionConsistency::Strong)
+        .send()
+        .await
+        .expect("make the table STRONG");
+    for (i, region) in REGIONS.iter().enumerate() {
+        poll_until(
+            &format!("{region} to vote on {name}"),
+            Duration::from_secs(20),
+            || async {
+                let s = c
+                    .admin(i)
+                    .status(pb::StatusRequest {})
+                    .await
+                    .expect("status")
+                    .into_inner();
+                s.strong
+                    .iter()
+                    .any(|t| t.table == name && t.standing == "voter" && !t.leader.is_empty())
+            },
+        )
+        .await;
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn aws_flow_makes_a_strong_table_whose_consistent_reads_see_the_latest_write_anywhere() {
+    let c = TestCluster::start(&REGIONS).await;
+    let (east, west, witness_region) = (
+        client(c.dynamo_url(0)),
+        client(c.dynamo_url(1)),
+        client(c.dynamo_url(2)),
+    );
+
+    // Before UpdateTable the table lives in us-east-1 alone.
+    create_table(&east, "music", ("pk", ScalarAttributeType::S), None).await;
+    let t = east
+        .describe_table()
+        .table_name("music")
+        .send()
+        .await
+        .unwrap()
+        .table
+        .unwrap();
+    assert!(t.replicas.is_none(), "a one-region table lists no replicas");
+    assert!(t.global_table_version.is_none());
+    for other in [&west, &witness_region] {
+        expect_code(
+            other.describe_table().table_name("music").send().await,
+            "ResourceNotFoundException",
+            "DescribeTable where the table has no replica",
+        );
+        expect_code(
+            other
+                .get_item()
+                .table_name("music")
+                .key("pk", s("a"))
+                .send()
+                .await,
+            "ResourceNotFoundException",
+            "GetItem where the table has no replica",
+        );
+    }
+    let listed = west.list_tables().send().await.unwrap();
+    assert!(
+        !listed.table_names().contains(&"music".to_string()),
+        "ListTables in a region without a replica: {listed:?}"
+    );
+
+    east.update_table()
+        .table_name("music")
+        .replica_updates(replica(REGIONS[1]))
+        .global_table_witness_updates(witness(REGIONS[2]))
+        .multi_region_consistency(MultiRegionConsistency::Strong)
+        .send()
+        .await
+        .expect("make the table STRONG");
+    let t = east
+        .describe_table()
+        .table_name("music")
+        .send()
+        .await
+        .unwrap()
+        .table
+        .unwrap();
+    assert_eq!(
+        t.multi_region_consistency(),
+        Some(&MultiRegionConsistency::Strong)
+    );
+    assert_eq!(t.global_table_version(), Some("2019.11.21"));
+    let regions: Vec<&str> = t
+        .replicas()
+        .iter()
+        .filter_map(|r| r.region_name())
+        .collect();
+    assert_eq!(regions, [REGIONS[1]], "the other replicas, not this region");
+    let w = t.global_table_witnesses();
+    assert_eq!(w.len(), 1);
+    assert_eq!(w[0].region_name(), Some(REGIONS[2]));
+    assert_eq!(w[0].witness_status(), Some(&WitnessStatus::Active));
+
+    // The replica learns the table and its mode; the witness never holds it.
+    poll_until(
+        "eu-west-1 to describe music",
+        Duration::from_secs(20),
+        || async {
+            west.describe_table()
+                .table_name("music")
+                .send()
+                .await
+                .ok()
+                .and_then(|d| d.table)
+                .is_some_and(|t| {
+                    t.multi_region_consistency() == Some(&MultiRegionConsistency::Strong)
+                        && t.replicas()
+                            .iter()
+                            .any(|r| r.region_name() == Some(REGIONS[0]))
+                })
+        },
+    )
+    .await;
+    expect_code(
+        witness_region
+            .get_item()
+            .table_name("music")
+            .key("pk", s("a"))
+            .send()
+            .await,
+        "ResourceNotFoundException",
+        "a witness is never read",
+    );
+
+    // Wait for the members to settle, then: a write in one region is read
+    // at once by a strongly consistent read in the other, with no polling.
+    for (i, region) in REGIONS.iter().enumerate() {
+        poll_until(
+            &format!("{region} votes"),
+            Duration::from_secs(20),
+            || async {
+                c.admin(i)
+                    .status(pb::StatusRequest {})
+                    .await
+                    .expect("status")
+                    .into_inner()
+                    .strong
+                    .iter()
+                    .any(|t| t.table == "music" && t.standing == "voter" && !t.leader.is_empty())
+            },
+        )
+        .await;
+    }
+    for n in 0..5 {
+        put(&east, "music", item([("pk", s("song")), ("n", self::n(n))])).await;
+        let got = west
+            .get_item()
+            .table_name("music")
+            .key("pk", s("song"))
+            .consistent_read(true)
+            .send()
+            .await
+            .expect("consistent read")
+            .item
+            .expect("the item, at once");
+        assert_eq!(got.get("n"), Some(&self::n(n)), "write {n}");
+    }
+    // A condition is checked against the latest write, never a stale copy.
+    expect_code(
+        west.put_item()
+            .table_name("music")
+            .item("pk", s("song"))
+            .condition_expression("attribute_not_exists(pk)")
+            .send()
+            .await,
+        "ConditionalCheckFailedException",
+        "a conditional write against an item written in another region",
+    );
+    c.shutdown().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn mrsc_rules_are_refused_with_dynamodbs_errors_and_change_nothing() {
+    let c = TestCluster::start(&REGIONS).await;
+    let east = client(c.dynamo_url(0));
+    create_table(&east, "rules", ("pk", ScalarAttributeType::S), None).await;
+    let make = || {
+        east.update_table()
+            .table_name("rules")
+            .multi_region_consistency(MultiRegionConsistency::Strong)
+    };
+    expect_validation(
+        make().replica_updates(replica(REGIONS[1])).send().await,
+        "exactly three Regions",
+        "two members",
+    );
+    expect_validation(
+        make()
+            .replica_updates(replica(REGIONS[1]))
+            .global_table_witness_updates(witness(REGIONS[2]))
+            .global_table_witness_updates(witness(REGIONS[1]))
+            .send()
+            .await,
+        "only one witness per UpdateTable",
+        "two witness updates",
+    );
+    expect_validation(
+        make()
+            .replica_updates(replica(REGIONS[1]))
+            .global_table_witness_updates(witness(REGIONS[1]))
+            .send()
+            .await,
+        "other than the table's replicas",
+        "a witness that is also a replica",
+    );
+    expect_validation(
+        make()
+            .replica_updates(replica("sa-east-1"))
+            .global_table_witness_updates(witness(REGIONS[2]))
+            .send()
+            .await,
+        "not a region of this cluster",
+        "a region the cluster does not have",
+    );
+    expect_validation(
+        east.update_table()
+            .table_name("rules")
+            .multi_region_consistency(MultiRegionConsistency::Strong)
+            .send()
+            .await,
+        "only when ReplicaUpdates",
+        "MultiRegionConsistency alone",
+    );
+    expect_validation(
+        east.update_table()
+            .table_name("rules")
+            .replica_updates(replica(REGIONS[1]))
+            .global_table_witness_updates(witness(REGIONS[2]))
+            .send()
+            .await,
+        "witness belongs only",
+        "a witness on an EVENTUAL global table",
+    );
+    // A table with items, then one with TTL on, cannot become STRONG.
+    put(&east, "rules", item([("pk", s("x"))])).await;
+    expect_validation(
+        make()
+            .replica_updates(replica(REGIONS[1]))
+            .global_table_witness_updates(witness(REGIONS[2]))
+            .send()
+            .await,
+        "must be empty",
+        "a table with items",
+    );
+    east.delete_item()
+        .table_name("rules")
+        .key("pk", s("x"))
+        .send()
+        .await
+        .unwrap();
+    east.update_time_to_live()
+        .table_name("rules")
+        .time_to_live_specification(
+            TimeToLiveSpecification::builder()
+                .enabled(true)
+                .attribute_name("exp")
+                .build()
+                .unwrap(),
+        )
+        .send()
+        .await
+        .unwrap();
+    expect_validation(
+        make()
+            .replica_updates(replica(REGIONS[1]))
+            .global_table_witness_updates(witness(REGIONS[2]))
+            .send()
+            .await,
+        "Time to Live",
+        "a table with TTL on",
+    );
+    // Nothing changed: still a table of us-east-1 alone.
+    let t = east
+        .describe_table()
+        .table_name("rules")
+        .send()
+        .await
+        .unwrap()
+        .table
+        .unwrap();
+    assert!(t.replicas.is_none() && t.multi_region_consistency.is_none());
+    let (status, body) = raw_post(
+        c.nodes[0].dynamo_addr,
+        "DynamoDB_20120810.UpdateTable",
+        r#"{"TableName":"rules","ReplicaUpdates":[{"Create":{"RegionName":"eu-west-1"}}],"MultiRegionConsistency":"SOMETIMES"}"#,
+    )
+    .await;
+    assert_eq!(status, 400, "{body}");
+    assert!(
+        body.contains("ValidationException")
+            && body.contains("Member must satisfy enum value set: [EVENTUAL, STRONG]"),
+        "an unknown mode: {body}"
+    );
+
+    // A STRONG table's members and features stay as they are.
+    strong_table(&c, "fixed").await;
+    let fixed = |r: &str| {
+        east.update_table().table_name("fixed").replica_updates(
+            ReplicationGroupUpdate::builder()
+                .delete(
+                    DeleteReplicationGroupMemberAction::builder()
+                        .region_name(r)
+                        .build()
+                        .unwrap(),
+                )
+                .build(),
+        )
+    };
+    expect_validation(
+        fixed(REGIONS[1]).send().await,
+        "cannot change",
+        "removing a STRONG table's replica",
+    );
+    expect_validation(
+        fixed(REGIONS[1])
+            .global_table_witness_updates(
+                GlobalTableWitnessGroupUpdate::builder()
+                    .delete(
+                        DeleteGlobalTableWitnessGroupMemberAction::builder()
+                            .region_name(REGIONS[2])
+                            .build()
+                            .unwrap(),
+                    )
+                    .build(),
+            )
+            .send()
+            .await,
+        "cannot change",
+        "removing a replica and the witness",
+    );
+    expect_validation(
+        east.update_time_to_live()
+            .table_name("fixed")
+            .time_to_live_specification(
+                TimeToLiveSpecification::builder()
+                    .enabled(true)
+                    .attribute_name("exp")
+                    .build()
+                    .unwrap(),
+            )
+            .send()
+            .await,
+        "Time to Live",
+        "TTL on a STRONG table",
+    );
+    let put_req = aws_sdk_dynamodb::types::Put::builder()
+        .table_name("fixed")
+        .item("pk", s("t"))
+        .build()
+        .unwrap();
+    expect_validation(
+        east.transact_write_items()
+            .transact_items(TransactWriteItem::builder().put(put_req).build())
+            .send()
+            .await,
+        "Transactions are not supported",
+        "a transaction on a STRONG table",
+    );
+    let t = east
+        .describe_table()
+        .table_name("fixed")
+        .send()
+        .await
+        .unwrap()
+        .table
+        .unwrap();
+    assert_eq!(t.replicas().len(), 1);
+    assert_eq!(t.global_table_witnesses().len(), 1);
+    c.shutdown().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn regions_racing_on_a_key_meet_replicated_write_conflicts_and_lose_no_update() {
+    let c = TestCluster::start(&REGIONS).await;
+    strong_table(&c, "race").await;
+    let (east, west) = (no_retry(c.dynamo_url(0)), no_retry(c.dynamo_url(1)));
+    put(&east, "race", item([("pk", s("hot")), ("n", n(0))])).await;
+
+    // Each region adds 1 to the counter `ROUNDS` times, both at once,
+    // retrying each add until it is taken: the total is every add, and
+    // some adds met a conflict on the way.
+    const ROUNDS: u32 = 20;
+    let adds = |c: Client| async move {
+        let mut conflicts = 0u32;
+        for _ in 0..ROUNDS {
+            let mut tries = 0;
+            loop {
+                tries += 1;
+                assert!(tries <= 200, "an add never taken");
+                let r = c
+                    .update_item()
+                    .table_name("race")
+                    .key("pk", s("hot"))
+                    .update_expression("ADD n :one")
+                    .expression_attribute_values(":one", n(1))
+                    .send()
+                    .await;
+                match r {
+                    Ok(_) => break,
+                    Err(e) if e.code() == Some("ReplicatedWriteConflictException") => {
+                        conflicts += 1;
+                    }
+                    Err(e) if e.code() == Some("ThrottlingException") => {}
+                    Err(e) => panic!("add: {e:?}"),
+                }
+            }
+        }
+        conflicts
+    };
+    let (a, b) = tokio::join!(adds(east.clone()), adds(west.clone()));
+    let got = east
+        .get_item()
+        .table_name("race")
+        .key("pk", s("hot"))
+        .consistent_read(true)
+        .send()
+        .await
+        .unwrap()
+        .item
+        .unwrap();
+    assert_eq!(got.get("n"), Some(&n(2 * ROUNDS)), "no add lost");
+    assert!(
+        a + b > 0,
+        "two regions adding to one key at once met no ReplicatedWriteConflictException"
+    );
+    c.shutdown().await;
+}
