@@ -20,11 +20,15 @@ done
 grep -q "regions up" "$work/up.log" || { cat "$work/up.log"; echo "meridian up did not start" >&2; exit 1; }
 
 m() { MERIDIAN_CONFIG="$cfg" "$bin" "$@"; }
+# `cmd | has PATTERN`: whether cmd printed PATTERN. It reads everything, so
+# cmd never meets a closed pipe (as with `grep -q`), which pipefail would
+# turn into a failure of the check.
+has() { grep -c -e "$1" >/dev/null; }
 m table create --region us-east-1 --name smoke --partition-key id:S >/dev/null
 m put --region us-east-1 --table smoke --item '{"id": {"S": "a"}, "v": {"N": "1"}}' >/dev/null
 found=""
 for _ in $(seq 1 100); do
-    if m get --region ap-southeast-1 --table smoke --key '{"id": {"S": "a"}}' 2>/dev/null | grep -q '"v"'; then
+    if m get --region ap-southeast-1 --table smoke --key '{"id": {"S": "a"}}' 2>/dev/null | has '"v"'; then
         found=yes
         break
     fi
@@ -41,11 +45,11 @@ if grep -q panicked "$work/pipe.err"; then cat "$work/pipe.err"; echo "meridian 
 
 # Crash and restart through the link proxy's control API, as docs/netsim.md
 # shows: the region comes back on its data directory and serves its items.
-m net crash ap-southeast-1 | grep -q "crashed ap-southeast-1" \
+m net crash ap-southeast-1 | has "crashed ap-southeast-1" \
     || { echo "meridian net crash did not crash ap-southeast-1" >&2; exit 1; }
-m net restart ap-southeast-1 | grep -q "restarted ap-southeast-1" \
+m net restart ap-southeast-1 | has "restarted ap-southeast-1" \
     || { echo "meridian net restart did not bring ap-southeast-1 back" >&2; exit 1; }
-m get --region ap-southeast-1 --table smoke --key '{"id": {"S": "a"}}' | grep -q '"v"' \
+m get --region ap-southeast-1 --table smoke --key '{"id": {"S": "a"}}' | has '"v"' \
     || { echo "the restarted ap-southeast-1 lost the item" >&2; exit 1; }
 echo "smoke: crash and restart ok"
 
@@ -53,15 +57,15 @@ echo "smoke: crash and restart ok"
 # reach the other regions like any table.
 id=$(m backup create --region us-east-1 --table smoke --name smoke-1 \
     | python3 -c 'import json, sys; print(json.load(sys.stdin)["BackupId"])')
-m backup list --region us-east-1 | grep -q "$id" || { echo "backup $id is not listed" >&2; exit 1; }
+m backup list --region us-east-1 | has "$id" || { echo "backup $id is not listed" >&2; exit 1; }
 m backup restore --region us-east-1 --id "$id" --to smoke-restored --wait >/dev/null
-m backup recovery --region us-east-1 --table smoke --days 1 | grep -q ENABLED \
+m backup recovery --region us-east-1 --table smoke --days 1 | has ENABLED \
     || { echo "point-in-time recovery did not turn on" >&2; exit 1; }
 m restore --region us-east-1 --table smoke --to smoke-latest --at latest --wait >/dev/null
 for t in smoke-restored smoke-latest; do
     found=""
     for _ in $(seq 1 100); do
-        if m get --region eu-west-1 --table "$t" --key '{"id": {"S": "a"}}' 2>/dev/null | grep -q '"v"'; then
+        if m get --region eu-west-1 --table "$t" --key '{"id": {"S": "a"}}' 2>/dev/null | has '"v"'; then
             found=yes
             break
         fi
@@ -84,14 +88,15 @@ aws_at 8101 create-table --table-name music \
     --key-schema AttributeName=artist,KeyType=HASH AttributeName=song,KeyType=RANGE \
     --billing-mode PAY_PER_REQUEST >/dev/null
 # As in DynamoDB, the table lives in us-east-1 alone until replicas are added.
-aws_at 8102 describe-table --table-name music 2>&1 | grep -q ResourceNotFoundException \
-    || { echo "eu-west-1 describes a table that has no replica there" >&2; exit 1; }
+absent=$(aws_at 8102 describe-table --table-name music 2>&1 || true)
+has ResourceNotFoundException <<<"$absent" \
+    || { echo "eu-west-1 describes a table that has no replica there: $absent" >&2; exit 1; }
 aws_at 8101 update-table --table-name music --replica-updates \
     '[{"Create": {"RegionName": "eu-west-1"}}, {"Create": {"RegionName": "ap-southeast-1"}}]' >/dev/null
 aws_at 8101 put-item --table-name music --item '{"artist": {"S": "A"}, "song": {"S": "s1"}, "year": {"N": "1999"}}'
 found=""
 for _ in $(seq 1 100); do
-    if aws_at 8102 get-item --table-name music --key '{"artist": {"S": "A"}, "song": {"S": "s1"}}' 2>/dev/null | grep -q '"1999"'; then
+    if aws_at 8102 get-item --table-name music --key '{"artist": {"S": "A"}, "song": {"S": "s1"}}' 2>/dev/null | has '"1999"'; then
         found=yes
         break
     fi
@@ -99,11 +104,11 @@ for _ in $(seq 1 100); do
 done
 [ -n "$found" ] || { echo "the AWS CLI write never reached eu-west-1" >&2; exit 1; }
 aws_at 8102 query --table-name music --key-condition-expression "artist = :a" \
-    --expression-attribute-values '{":a": {"S": "A"}}' | grep -q '"Count": 1' \
+    --expression-attribute-values '{":a": {"S": "A"}}' | has '"Count": 1' \
     || { echo "AWS CLI query in eu-west-1 did not find the item" >&2; exit 1; }
-aws_at 8101 create-backup --table-name music --backup-name music-1 | grep -q '"AVAILABLE"' \
+aws_at 8101 create-backup --table-name music --backup-name music-1 | has '"AVAILABLE"' \
     || { echo "AWS CLI create-backup failed" >&2; exit 1; }
-aws_at 8101 list-backups --table-name music | grep -q '"music-1"' \
+aws_at 8101 list-backups --table-name music | has '"music-1"' \
     || { echo "AWS CLI list-backups does not show the backup" >&2; exit 1; }
 # Replica sets through the AWS CLI: eu-west-1's replica of music removed
 # from us-east-1, then added back; it fills and turns ACTIVE everywhere.
@@ -128,11 +133,11 @@ wait_status NONE 8103
 refused=$(aws_at 8102 put-item --table-name music --item '{"artist": {"S": "B"}, "song": {"S": "s2"}}' 2>&1 || true)
 grep -q ResourceNotFoundException <<<"$refused" \
     || { echo "a removed replica took a write: $refused" >&2; exit 1; }
-m table add-replica --region ap-southeast-1 --name music --replica eu-west-1 | grep -q CREATING \
+m table add-replica --region ap-southeast-1 --name music --replica eu-west-1 | has CREATING \
     || { echo "meridian table add-replica did not answer CREATING" >&2; exit 1; }
 wait_status ACTIVE 8101
 aws_at 8102 get-item --table-name music --key '{"artist": {"S": "A"}, "song": {"S": "s1"}}' \
-    | grep -q '"1999"' || { echo "the refilled replica misses the item" >&2; exit 1; }
+    | has '"1999"' || { echo "the refilled replica misses the item" >&2; exit 1; }
 echo "smoke: AWS CLI ok"
 
 # boto3 and PynamoDB from PyPI, in a venv of their own (the AWS CLI pins botocore).

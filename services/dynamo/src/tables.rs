@@ -237,18 +237,30 @@ pub async fn update(ops: &RegionHandle, r: Req<'_>) -> ApiResult<Json> {
 pub async fn list(ops: &RegionHandle, r: Req<'_>) -> ApiResult<Json> {
     let limit = r.limit("Limit", Some(100))?.unwrap_or(100) as usize;
     let after = r.opt_str("ExclusiveStartTableName")?.unwrap_or("");
-    let names = ops.list_tables(after, limit).await?;
+    // One more than the page, to know whether a next page exists: DynamoDB
+    // gives no LastEvaluatedTableName when the page ends at the last table.
+    let mut names = ops.list_tables(after, limit + 1).await?;
+    let more = names.len() > limit;
+    names.truncate(limit);
     let mut out = json!({"TableNames": names});
-    if names.len() == limit
-        && let Some(last) = names.last()
-    {
+    if more && let Some(last) = names.last() {
         out["LastEvaluatedTableName"] = json!(last);
     }
     Ok(out)
 }
 
 pub async fn delete(ops: &RegionHandle, r: Req<'_>) -> ApiResult<Json> {
-    let info = ops.describe(r.table_name()?).await?;
+    let name = r.table_name()?;
+    let info = match ops.describe(name).await {
+        // DynamoDB names the missing table here, unlike most operations.
+        Err(OpError::TableNotFound(_)) => {
+            return Err(ApiError::new(
+                Kind::ResourceNotFound,
+                format!("Requested resource not found: Table: {name} not found"),
+            ));
+        }
+        other => other?,
+    };
     ops.write(vec![WriteOp::DeleteTable(info.def.name.clone())])
         .await?;
     let mut d = description::table(ops.region(), &info, "DELETING");

@@ -39,7 +39,22 @@ async fn every_error_type_reaches_the_sdk_typed() {
         ),
         (
             "DeleteTable of a missing table",
-            not_found!(c.delete_table().table_name("missing")),
+            async {
+                let e = c
+                    .delete_table()
+                    .table_name("missing")
+                    .send()
+                    .await
+                    .unwrap_err()
+                    .into_service_error();
+                assert!(e.is_resource_not_found_exception(), "{e:?}");
+                // DynamoDB's text names the table here.
+                assert_eq!(
+                    e.meta().message(),
+                    Some("Requested resource not found: Table: missing not found")
+                );
+            }
+            .boxed_local(),
         ),
         (
             "GetItem on a missing table",

@@ -220,6 +220,18 @@ async fn tables_are_created_described_listed_and_deleted_in_every_region() {
             let all = cs[0].list_tables().send().await.unwrap();
             assert_eq!(all.table_names(), want.as_slice());
             assert!(all.last_evaluated_table_name().is_none());
+            // A page that ends at the last table says nothing more follows.
+            let exact = cs[0]
+                .list_tables()
+                .limit(want.len() as i32)
+                .send()
+                .await
+                .unwrap();
+            assert_eq!(exact.table_names(), want.as_slice());
+            assert!(
+                exact.last_evaluated_table_name().is_none(),
+                "a page ending at the last table: {exact:?}"
+            );
         })
         .await;
     cases

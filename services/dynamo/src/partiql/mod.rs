@@ -399,9 +399,12 @@ pub async fn execute_transaction(front: &Front, r: Req<'_>) -> ApiResult<Json> {
     if let Some(t) = r.get("ClientRequestToken") {
         request.insert("ClientRequestToken".into(), t.clone());
     }
-    txn::transact_write(front, Req(&request))
+    let mut out = txn::transact_write(front, Req(&request))
         .await
-        .map_err(|e| duplicates(e, &plans))
+        .map_err(|e| duplicates(e, &plans))?;
+    // DynamoDB answers a write transaction with an empty `Responses`.
+    out["Responses"] = Json::Array(Vec::new());
+    Ok(out)
 }
 
 /// A plan as one action of TransactGetItems or TransactWriteItems.
