@@ -55,6 +55,9 @@ struct Waiting {
     broken: bool,
 }
 
+/// Most work items taken as one group (one durable write, one apply).
+const GROUP: usize = 1_024;
+
 impl Effects {
     pub(crate) async fn run(self, mut rx: mpsc::UnboundedReceiver<Work>) {
         let mut w = Waiting {
@@ -64,7 +67,19 @@ impl Effects {
         loop {
             match tokio::time::timeout(RETRY, rx.recv()).await {
                 Ok(None) => break,
-                Ok(Some(work)) => self.work(work, &mut w).await,
+                Ok(Some(first)) => {
+                    // Whatever queued behind it while the last group was
+                    // made durable goes with it: under load many writes
+                    // share one fsync instead of paying one each.
+                    let mut group = vec![first];
+                    while group.len() < GROUP {
+                        match rx.try_recv() {
+                            Ok(work) => group.push(work),
+                            Err(_) => break,
+                        }
+                    }
+                    self.group(group, &mut w).await;
+                }
                 Err(_) => {}
             }
             if w.want > *self.applied.borrow() {
@@ -73,21 +88,28 @@ impl Effects {
         }
     }
 
-    async fn work(&self, work: Work, w: &mut Waiting) {
-        match work {
-            Work::Wait(seq, reply) => {
-                w.writes.insert(seq, reply);
+    /// A group of work items, in order. Every state change of the group is
+    /// made durable in one transaction before any of its messages leaves.
+    /// That is as safe as one by one: each message was made from a state
+    /// that is now durable, and the transaction keeps the changes in their
+    /// order, so a crash leaves all of them or none, and then nothing was
+    /// sent. What is chosen is applied once, after the group's messages.
+    async fn group(&self, group: Vec<Work>, w: &mut Waiting) {
+        let mut batches = Vec::new();
+        for work in group {
+            match work {
+                Work::Wait(seq, reply) => {
+                    w.writes.insert(seq, reply);
+                }
+                Work::Read(rid, reply) => {
+                    w.reads.insert(rid, reply);
+                }
+                Work::Actions(actions, generation) => batches.push((actions, generation)),
             }
-            Work::Read(rid, reply) => {
-                w.reads.insert(rid, reply);
-            }
-            Work::Actions(actions, generation) => self.actions(actions, generation, w).await,
         }
-    }
-
-    async fn actions(&self, actions: Vec<Action>, generation: Generation, w: &mut Waiting) {
-        let persists: Vec<Persist> = actions
+        let persists: Vec<Persist> = batches
             .iter()
+            .flat_map(|(actions, _)| actions)
             .filter_map(|a| match a {
                 Action::Persist(p) => Some(p.clone()),
                 _ => None,
@@ -107,14 +129,17 @@ impl Effects {
         if w.broken {
             return;
         }
+        for (actions, generation) in batches {
+            self.actions(actions, generation, w);
+        }
+    }
+
+    fn actions(&self, actions: Vec<Action>, generation: Generation, w: &mut Waiting) {
         for action in actions {
             match action {
                 Action::Persist(_) => {}
                 Action::Send { to, msg } => self.send(to, &msg, generation),
-                Action::Apply { through } => {
-                    w.want = w.want.max(through);
-                    self.apply(w).await;
-                }
+                Action::Apply { through } => w.want = w.want.max(through),
                 Action::Chosen { seq, index } => match w.recent.get(&index) {
                     Some(written) => reply(w.writes.remove(&seq), Ok((index, *written))),
                     None => {
