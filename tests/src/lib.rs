@@ -433,6 +433,26 @@ impl TestCluster {
         }
     }
 
+    /// Polls until every region votes on the STRONG table `name` and knows
+    /// its leader (docs/strong.md): its first writes then need no election.
+    pub async fn wait_strong(&self, name: &str) {
+        for i in 0..self.nodes.len() {
+            let what = format!("{} to vote on {name}", self.nodes[i].name);
+            poll_until(&what, Duration::from_secs(20), || async {
+                let s = self
+                    .admin(i)
+                    .status(pb::StatusRequest {})
+                    .await
+                    .expect("status")
+                    .into_inner();
+                s.strong
+                    .iter()
+                    .any(|t| t.table == name && t.standing == "voter" && !t.leader.is_empty())
+            })
+            .await;
+        }
+    }
+
     /// Polls until every link is connected with nothing pending and every
     /// region reports the same digest for `table`. Returns the time it took.
     pub async fn wait_quiescent(&self, table: &str, within: Duration) -> Result<Duration, String> {

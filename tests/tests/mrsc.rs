@@ -13,30 +13,18 @@ use aws_sdk_dynamodb::Client;
 use aws_sdk_dynamodb::config::retry::RetryConfig;
 use aws_sdk_dynamodb::error::ProvideErrorMetadata;
 use aws_sdk_dynamodb::types::{
-    CreateGlobalTableWitnessGroupMemberAction, CreateReplicationGroupMemberAction,
-    DeleteGlobalTableWitnessGroupMemberAction, DeleteReplicationGroupMemberAction,
-    GlobalTableWitnessGroupUpdate, MultiRegionConsistency, ReplicationGroupUpdate,
-    ScalarAttributeType, TimeToLiveSpecification, TransactWriteItem, WitnessStatus,
+    CreateGlobalTableWitnessGroupMemberAction, DeleteGlobalTableWitnessGroupMemberAction,
+    DeleteReplicationGroupMemberAction, GlobalTableWitnessGroupUpdate, MultiRegionConsistency,
+    ReplicationGroupUpdate, ScalarAttributeType, TimeToLiveSpecification, TransactWriteItem,
+    WitnessStatus,
 };
 use meridian_cluster::http;
-use meridian_proto::v1 as pb;
 use meridian_tests::{TestCluster, poll_until};
 
 mod sdk;
 use sdk::*;
 
 const REGIONS: [&str; 3] = ["us-east-1", "eu-west-1", "ap-southeast-1"];
-
-fn replica(region: &str) -> ReplicationGroupUpdate {
-    ReplicationGroupUpdate::builder()
-        .create(
-            CreateReplicationGroupMemberAction::builder()
-                .region_name(region)
-                .build()
-                .unwrap(),
-        )
-        .build()
-}
 
 fn witness(region: &str) -> GlobalTableWitnessGroupUpdate {
     GlobalTableWitnessGroupUpdate::builder()
@@ -86,30 +74,13 @@ async fn strong_table(c: &TestCluster, name: &str) {
     create_table(&east, name, ("pk", ScalarAttributeType::S), None).await;
     east.update_table()
         .table_name(name)
-        .replica_updates(replica(REGIONS[1]))
+        .replica_updates(replica_create(REGIONS[1]))
         .global_table_witness_updates(witness(REGIONS[2]))
         .multi_region_consistency(MultiRegionConsistency::Strong)
         .send()
         .await
         .expect("make the table STRONG");
-    for (i, region) in REGIONS.iter().enumerate() {
-        poll_until(
-            &format!("{region} to vote on {name}"),
-            Duration::from_secs(20),
-            || async {
-                let s = c
-                    .admin(i)
-                    .status(pb::StatusRequest {})
-                    .await
-                    .expect("status")
-                    .into_inner();
-                s.strong
-                    .iter()
-                    .any(|t| t.table == name && t.standing == "voter" && !t.leader.is_empty())
-            },
-        )
-        .await;
-    }
+    c.wait_strong(name).await;
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -158,7 +129,7 @@ async fn aws_flow_makes_a_strong_table_whose_consistent_reads_see_the_latest_wri
 
     east.update_table()
         .table_name("music")
-        .replica_updates(replica(REGIONS[1]))
+        .replica_updates(replica_create(REGIONS[1]))
         .global_table_witness_updates(witness(REGIONS[2]))
         .multi_region_consistency(MultiRegionConsistency::Strong)
         .send()
@@ -221,23 +192,7 @@ async fn aws_flow_makes_a_strong_table_whose_consistent_reads_see_the_latest_wri
 
     // Wait for the members to settle, then: a write in one region is read
     // at once by a strongly consistent read in the other, with no polling.
-    for (i, region) in REGIONS.iter().enumerate() {
-        poll_until(
-            &format!("{region} votes"),
-            Duration::from_secs(20),
-            || async {
-                c.admin(i)
-                    .status(pb::StatusRequest {})
-                    .await
-                    .expect("status")
-                    .into_inner()
-                    .strong
-                    .iter()
-                    .any(|t| t.table == "music" && t.standing == "voter" && !t.leader.is_empty())
-            },
-        )
-        .await;
-    }
+    c.wait_strong("music").await;
     for n in 0..5 {
         put(&east, "music", item([("pk", s("song")), ("n", self::n(n))])).await;
         let got = west
@@ -276,15 +231,23 @@ async fn mrsc_rules_are_refused_with_dynamodbs_errors_and_change_nothing() {
             .table_name("rules")
             .multi_region_consistency(MultiRegionConsistency::Strong)
     };
+    // The request AWS's example sends: a replica in eu-west-1, a witness in
+    // ap-southeast-1.
+    let aws_example = || {
+        make()
+            .replica_updates(replica_create(REGIONS[1]))
+            .global_table_witness_updates(witness(REGIONS[2]))
+    };
     expect_validation(
-        make().replica_updates(replica(REGIONS[1])).send().await,
+        make()
+            .replica_updates(replica_create(REGIONS[1]))
+            .send()
+            .await,
         "exactly three Regions",
         "two members",
     );
     expect_validation(
-        make()
-            .replica_updates(replica(REGIONS[1]))
-            .global_table_witness_updates(witness(REGIONS[2]))
+        aws_example()
             .global_table_witness_updates(witness(REGIONS[1]))
             .send()
             .await,
@@ -293,7 +256,7 @@ async fn mrsc_rules_are_refused_with_dynamodbs_errors_and_change_nothing() {
     );
     expect_validation(
         make()
-            .replica_updates(replica(REGIONS[1]))
+            .replica_updates(replica_create(REGIONS[1]))
             .global_table_witness_updates(witness(REGIONS[1]))
             .send()
             .await,
@@ -302,7 +265,7 @@ async fn mrsc_rules_are_refused_with_dynamodbs_errors_and_change_nothing() {
     );
     expect_validation(
         make()
-            .replica_updates(replica("sa-east-1"))
+            .replica_updates(replica_create("sa-east-1"))
             .global_table_witness_updates(witness(REGIONS[2]))
             .send()
             .await,
@@ -321,7 +284,7 @@ async fn mrsc_rules_are_refused_with_dynamodbs_errors_and_change_nothing() {
     expect_validation(
         east.update_table()
             .table_name("rules")
-            .replica_updates(replica(REGIONS[1]))
+            .replica_updates(replica_create(REGIONS[1]))
             .global_table_witness_updates(witness(REGIONS[2]))
             .send()
             .await,
@@ -331,11 +294,7 @@ async fn mrsc_rules_are_refused_with_dynamodbs_errors_and_change_nothing() {
     // A table with items, then one with TTL on, cannot become STRONG.
     put(&east, "rules", item([("pk", s("x"))])).await;
     expect_validation(
-        make()
-            .replica_updates(replica(REGIONS[1]))
-            .global_table_witness_updates(witness(REGIONS[2]))
-            .send()
-            .await,
+        aws_example().send().await,
         "must be empty",
         "a table with items",
     );
@@ -358,11 +317,7 @@ async fn mrsc_rules_are_refused_with_dynamodbs_errors_and_change_nothing() {
         .await
         .unwrap();
     expect_validation(
-        make()
-            .replica_updates(replica(REGIONS[1]))
-            .global_table_witness_updates(witness(REGIONS[2]))
-            .send()
-            .await,
+        aws_example().send().await,
         "Time to Live",
         "a table with TTL on",
     );

@@ -9,8 +9,7 @@ use std::time::Duration;
 
 use aws_sdk_dynamodb::Client;
 use aws_sdk_dynamodb::types::{
-    CreateReplicationGroupMemberAction, DeleteReplicationGroupMemberAction, ReplicaStatus,
-    ReplicationGroupUpdate,
+    DeleteReplicationGroupMemberAction, ReplicaStatus, ReplicationGroupUpdate,
 };
 use meridian_proto::v1 as pb;
 use meridian_tests::{TestCluster, poll_until};
@@ -78,17 +77,6 @@ async fn wait_active(c: &Client, table: &str, region: &str) {
     .await;
 }
 
-fn create(region: &str) -> ReplicationGroupUpdate {
-    ReplicationGroupUpdate::builder()
-        .create(
-            CreateReplicationGroupMemberAction::builder()
-                .region_name(region)
-                .build()
-                .unwrap(),
-        )
-        .build()
-}
-
 fn delete(region: &str) -> ReplicationGroupUpdate {
     ReplicationGroupUpdate::builder()
         .delete(
@@ -133,7 +121,7 @@ async fn a_replica_added_while_writes_go_on_fills_and_becomes_active_everywhere(
     let out = west
         .update_table()
         .table_name(table)
-        .replica_updates(create(REGIONS[2]))
+        .replica_updates(replica_create(REGIONS[2]))
         .send()
         .await
         .expect("add a replica");
@@ -296,7 +284,7 @@ async fn a_removed_replica_refuses_writes_deletes_its_copy_and_the_others_go_on(
     // Added again, it fills once more.
     east.update_table()
         .table_name(table)
-        .replica_updates(create(REGIONS[1]))
+        .replica_updates(replica_create(REGIONS[1]))
         .send()
         .await
         .expect("add it back");
@@ -322,17 +310,17 @@ async fn bad_replica_updates_get_dynamodbs_errors_and_change_nothing() {
             .send()
     };
     expect_validation(
-        update(create(REGIONS[0])).await,
+        update(replica_create(REGIONS[0])).await,
         "Cannot add, delete, or update the local region through ReplicaUpdates",
         "the local region",
     );
     expect_validation(
-        update(create(REGIONS[1])).await,
+        update(replica_create(REGIONS[1])).await,
         "one or more replicas already existed as tables",
         "a replica that exists",
     );
     expect_validation(
-        update(create("sa-east-1")).await,
+        update(replica_create("sa-east-1")).await,
         "Region sa-east-1 is not a region of this cluster; its regions are",
         "an unknown region",
     );
@@ -344,7 +332,7 @@ async fn bad_replica_updates_get_dynamodbs_errors_and_change_nothing() {
     let both = east
         .update_table()
         .table_name(table)
-        .replica_updates(create(REGIONS[2]))
+        .replica_updates(replica_create(REGIONS[2]))
         .billing_mode(aws_sdk_dynamodb::types::BillingMode::PayPerRequest)
         .send()
         .await;
@@ -401,7 +389,7 @@ async fn a_region_started_after_the_others_joins_a_live_table() {
     put_many(&east, table, (0..400).map(|i| row(i, "east"))).await;
     east.update_table()
         .table_name(table)
-        .replica_updates(create(REGIONS[2]))
+        .replica_updates(replica_create(REGIONS[2]))
         .send()
         .await
         .expect("add a replica in a region that is not running");

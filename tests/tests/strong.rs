@@ -32,24 +32,7 @@ async fn strong_table(c: &TestCluster, name: &str, replicas: &[usize], witness: 
         })
         .await
         .expect("create a STRONG table");
-    for (i, region) in REGIONS.iter().enumerate() {
-        poll_until(
-            &format!("{region} to vote on {name}"),
-            Duration::from_secs(20),
-            || async {
-                let s = c
-                    .admin(i)
-                    .status(pb::StatusRequest {})
-                    .await
-                    .expect("status")
-                    .into_inner();
-                s.strong
-                    .iter()
-                    .any(|t| t.table == name && t.standing == "voter" && !t.leader.is_empty())
-            },
-        )
-        .await;
-    }
+    c.wait_strong(name).await;
 }
 
 fn item(id: &str, n: u64) -> Item {

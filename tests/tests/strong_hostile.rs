@@ -145,7 +145,12 @@ async fn forged_consensus_messages_are_refused_counted_and_change_nothing() {
         .expect_err("a stream from no region");
     assert_eq!(refused.code(), Code::PermissionDenied, "{refused:?}");
     assert_eq!(
-        metric(&c, 0, REFUSED, &[("peer", "unknown"), ("reason", "not_a_peer")]),
+        metric(
+            &c,
+            0,
+            REFUSED,
+            &[("peer", "unknown"), ("reason", "not_a_peer")]
+        ),
         1.0
     );
 
@@ -164,7 +169,11 @@ async fn forged_consensus_messages_are_refused_counted_and_change_nothing() {
     };
     let forged = vec![
         envelope("ap-southeast-1", &incarnation, M::Accept(too_many)),
-        envelope("ap-southeast-1", &incarnation, M::Propose(b"not an entry".to_vec())),
+        envelope(
+            "ap-southeast-1",
+            &incarnation,
+            M::Propose(b"not an entry".to_vec()),
+        ),
         envelope(
             "ap-southeast-1",
             &incarnation,
@@ -176,7 +185,10 @@ async fn forged_consensus_messages_are_refused_counted_and_change_nothing() {
         .await
         .expect("the stream itself is from a peer")
         .into_inner();
-    assert_eq!(summary.received, 1, "only the proposal passed the wire checks");
+    assert_eq!(
+        summary.received, 1,
+        "only the proposal passed the wire checks"
+    );
     let from = [("peer", "ap-southeast-1")];
     poll_until("the refusals counted", Duration::from_secs(10), || async {
         metric(&c, 0, REFUSED, &[from[0], ("reason", "malformed")]) == 2.0

@@ -22,6 +22,18 @@ pub use refusals::*;
 
 pub type Item = HashMap<String, AttributeValue>;
 
+/// A `ReplicaUpdates` member that adds a replica in `region`.
+pub fn replica_create(region: &str) -> aws_sdk_dynamodb::types::ReplicationGroupUpdate {
+    aws_sdk_dynamodb::types::ReplicationGroupUpdate::builder()
+        .create(
+            aws_sdk_dynamodb::types::CreateReplicationGroupMemberAction::builder()
+                .region_name(region)
+                .build()
+                .unwrap(),
+        )
+        .build()
+}
+
 /// An SDK client for one region's endpoint: plain HTTP, dummy credentials.
 pub fn client(url: String) -> Client {
     let config = aws_sdk_dynamodb::Config::builder()

@@ -286,26 +286,29 @@ impl StoreBridge {
             .await
     }
 
-    /// Makes a member's state changes durable; resolves once they are.
+    /// Makes a member's state changes durable and, in the same group
+    /// commit, applies the table's chosen entries through `through` (one
+    /// fsync for both); resolves once they are durable. An apply that fails
+    /// (a table whose replica row has not reached this region yet) is
+    /// undone alone and reported as `Some(Err)`: the changes stay made.
     pub async fn strong_persist(
         &self,
         table: &str,
         changes: Vec<meridian_core::strong::Persist>,
-    ) -> Result<(), BridgeError> {
+        through: Option<u64>,
+    ) -> Result<Option<Result<Vec<meridian_store::StrongApplied>, String>>, BridgeError> {
         let table = table.to_string();
-        self.ask(move |group, _, _| group.strong_persist(&table, &changes))
-            .await
-    }
-
-    /// Applies a STRONG table's chosen entries through `through`.
-    pub async fn strong_apply(
-        &self,
-        table: &str,
-        through: u64,
-    ) -> Result<Vec<meridian_store::StrongApplied>, BridgeError> {
-        let table = table.to_string();
-        self.ask(move |group, hlc, now| group.strong_apply(hlc, now, &table, through))
-            .await
+        self.ask(move |group, hlc, now| {
+            if !changes.is_empty() {
+                group.strong_persist(&table, &changes)?;
+            }
+            Ok(through.map(|t| {
+                group
+                    .strong_apply(hlc, now, &table, t)
+                    .map_err(|e| e.to_string())
+            }))
+        })
+        .await
     }
 
     /// Works out a write to a STRONG table without writing it.

@@ -115,22 +115,43 @@ impl Effects {
                 _ => None,
             })
             .collect();
-        if !persists.is_empty()
-            && !w.broken
-            && let Err(e) = self
+        let through = batches
+            .iter()
+            .flat_map(|(actions, _)| actions)
+            .filter_map(|a| match a {
+                Action::Apply { through } => Some(*through),
+                _ => None,
+            })
+            .fold(w.want, u64::max);
+        let apply = (through > *self.applied.borrow()).then_some(through);
+        let mut applied = None;
+        if !w.broken && (!persists.is_empty() || apply.is_some()) {
+            match self
                 .shared
                 .storage
-                .strong_persist(&self.table, persists)
+                .strong_persist(&self.table, persists, apply)
                 .await
-        {
-            tracing::error!(table = %self.table, error = %e, "a strong-mode state change could not be made durable; this member sends nothing more");
-            w.broken = true;
+            {
+                Ok(outcome) => applied = outcome,
+                Err(e) => {
+                    tracing::error!(table = %self.table, error = %e, "a strong-mode state change could not be made durable; this member sends nothing more");
+                    w.broken = true;
+                }
+            }
         }
         if w.broken {
             return;
         }
         for (actions, generation) in batches {
             self.actions(actions, generation, w);
+        }
+        w.want = w.want.max(through);
+        match applied {
+            Some(Ok(outcomes)) => self.settle(outcomes, through, w),
+            Some(Err(e)) => {
+                tracing::debug!(table = %self.table, error = %e, "chosen entries wait to be applied")
+            }
+            None => {}
         }
     }
 
@@ -194,13 +215,31 @@ impl Effects {
         if through <= *self.applied.borrow() {
             return;
         }
-        let outcomes = match self.shared.storage.strong_apply(&self.table, through).await {
-            Ok(o) => o,
+        let applied = self
+            .shared
+            .storage
+            .strong_persist(&self.table, Vec::new(), Some(through))
+            .await;
+        match applied {
+            Ok(Some(Ok(outcomes))) => self.settle(outcomes, through, w),
+            Ok(Some(Err(e))) => {
+                tracing::debug!(table = %self.table, error = %e, "chosen entries wait to be applied");
+            }
+            Ok(None) => {}
             Err(e) => {
                 tracing::debug!(table = %self.table, error = %e, "chosen entries wait to be applied");
-                return;
             }
-        };
+        }
+    }
+
+    /// What was applied through `through`: the local writes and reads that
+    /// waited for it are answered.
+    fn settle(
+        &self,
+        outcomes: Vec<meridian_store::StrongApplied>,
+        through: Index,
+        w: &mut Waiting,
+    ) {
         for o in outcomes {
             w.recent.insert(o.index, o.written);
             if let Some(seq) = w.chosen.remove(&o.index) {
