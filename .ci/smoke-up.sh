@@ -53,6 +53,20 @@ m get --region ap-southeast-1 --table smoke --key '{"id": {"S": "a"}}' | has '"v
     || { echo "the restarted ap-southeast-1 lost the item" >&2; exit 1; }
 echo "smoke: crash and restart ok"
 
+# A fault that heals itself (docs/netsim.md): the link proxy ends it when
+# its time is up, with no command run in between.
+m net partition us-east-1 eu-west-1 --both --for 2s | has "the link proxy ends it then" \
+    || { echo "meridian net partition --for was not taken" >&2; exit 1; }
+m net show | has "blackhole (ends in" \
+    || { m net show; echo "meridian net show does not say when the partition ends" >&2; exit 1; }
+healed=""
+for _ in $(seq 1 100); do
+    if ! m net show | has "blackhole"; then healed=yes; break; fi
+    sleep 0.1
+done
+[ -n "$healed" ] || { m net show; echo "the partition given 2s never ended by itself" >&2; exit 1; }
+echo "smoke: a fault that heals itself ok"
+
 # Backups and point-in-time recovery through the CLI: the restored tables
 # reach the other regions like any table.
 id=$(m backup create --region us-east-1 --table smoke --name smoke-1 \

@@ -17,6 +17,7 @@ use meridian_cluster::ControlApi;
 use meridian_cluster::faults::Executor;
 
 use crate::load_cluster;
+use meridian_netsim::api::MAX_FOR_MS;
 
 mod args;
 mod parse;
@@ -26,7 +27,7 @@ mod show;
 use args::NetCommand;
 pub use args::{LONG_ABOUT, NetArgs};
 use parse::{parse, parse_ms};
-use render::render;
+use render::{render, show_ms};
 use show::{gather, show_json, show_text};
 
 pub async fn run(args: NetArgs) -> Result<()> {
@@ -58,6 +59,19 @@ pub async fn run(args: NetArgs) -> Result<()> {
             }
         }
         command => {
+            let for_ms = args
+                .for_
+                .map(|d| parse_ms("--for", &d, Duration::from_millis(MAX_FOR_MS)))
+                .transpose()?;
+            if for_ms.is_some() && !ends_by_itself(&command) {
+                bail!(
+                    "--for applies to link faults (lag, jitter, bandwidth, loss, partition, isolate, flap), \
+                     which the link proxy can end by itself"
+                );
+            }
+            if for_ms == Some(0) {
+                bail!("--for must be longer than 0 (e.g. 30s)");
+            }
             let mut restart_wait = meridian_cluster::faults::RESTART_WAIT;
             if let NetCommand::Restart { wait, .. } = &command {
                 restart_wait =
@@ -67,11 +81,33 @@ pub async fn run(args: NetArgs) -> Result<()> {
             let api = ControlApi::new(api).with_token(cluster.client_admin_token()?);
             let mut executor = Executor::new(cluster, api);
             executor.restart_wait = restart_wait;
+            executor.for_ms = for_ms;
             let outcome = executor.apply(&action).await?;
-            render(&executor.cluster, &action, &outcome)
+            let mut line = render(&executor.cluster, &action, &outcome);
+            if let Some(ms) = for_ms {
+                line.push_str(&format!(
+                    " (for {}: the link proxy ends it then)",
+                    show_ms(ms)
+                ));
+            }
+            line
         }
     };
     // Not println!: a closed pipe (`meridian net show | head`) is not an error.
     let _ = writeln!(std::io::stdout().lock(), "{line}");
     Ok(())
+}
+
+/// Whether `command` is a link fault, which the proxy can end on its own.
+fn ends_by_itself(command: &NetCommand) -> bool {
+    matches!(
+        command,
+        NetCommand::Lag { .. }
+            | NetCommand::Jitter { .. }
+            | NetCommand::Bandwidth { .. }
+            | NetCommand::Loss { .. }
+            | NetCommand::Partition { .. }
+            | NetCommand::Isolate { .. }
+            | NetCommand::Flap { .. }
+    )
 }

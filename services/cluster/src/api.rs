@@ -177,7 +177,10 @@ impl ControlApi {
     }
 
     /// Adds the toxic, or updates the one of that name: `create` holds every
-    /// attribute for a new toxic, `update` only those to change.
+    /// attribute for a new toxic, `update` only those to change. With
+    /// `for_ms` the proxy removes it that much later; without, it stays
+    /// until removed (an earlier end is dropped: a repeated fault replaces).
+    #[allow(clippy::too_many_arguments)]
     pub async fn put_toxic(
         &self,
         proxy: &str,
@@ -186,13 +189,14 @@ impl ControlApi {
         stream: &str,
         create: Json,
         update: Json,
+        for_ms: Option<u64>,
     ) -> Result<Json> {
         let base = format!("/proxies/{}/toxics", seg(proxy));
         let r = self
             .call(
                 "POST",
                 &base,
-                Some(json!({"name": name, "type": kind, "stream": stream, "toxicity": 1.0, "attributes": create})),
+                Some(json!({"name": name, "type": kind, "stream": stream, "toxicity": 1.0, "attributes": create, "for_ms": for_ms})),
             )
             .await?;
         match r.status {
@@ -201,7 +205,7 @@ impl ControlApi {
                 self.must(
                     "POST",
                     &format!("{base}/{}", seg(name)),
-                    Some(json!({"attributes": update, "stream": stream, "toxicity": 1.0})),
+                    Some(json!({"attributes": update, "stream": stream, "toxicity": 1.0, "for_ms": for_ms})),
                 )
                 .await
             }
@@ -239,6 +243,17 @@ impl ControlApi {
             "POST",
             &format!("/proxies/{}", seg(proxy)),
             Some(json!({"enabled": enabled})),
+        )
+        .await
+        .map(|_| ())
+    }
+
+    /// Disables the proxy for `for_ms`, after which it enables itself.
+    pub async fn disable_for(&self, proxy: &str, for_ms: u64) -> Result<()> {
+        self.must(
+            "POST",
+            &format!("/proxies/{}", seg(proxy)),
+            Some(json!({"enabled": false, "for_ms": for_ms})),
         )
         .await
         .map(|_| ())

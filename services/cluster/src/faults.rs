@@ -68,6 +68,9 @@ pub struct Executor {
     pub api: ControlApi,
     /// How long a restart waits for the region to serve.
     pub restart_wait: Duration,
+    /// When set, every link fault applied ends by itself this long after:
+    /// the proxy removes it on its own timer (`meridian net ... --for`).
+    pub for_ms: Option<u64>,
 }
 
 impl Executor {
@@ -76,6 +79,7 @@ impl Executor {
             cluster,
             api,
             restart_wait: RESTART_WAIT,
+            for_ms: None,
         }
     }
 
@@ -100,6 +104,7 @@ impl Executor {
                             stream,
                             create.clone(),
                             update.clone(),
+                            self.for_ms,
                         )
                         .await?,
                 );
@@ -149,9 +154,13 @@ impl Executor {
                         "upstream",
                         attrs.clone(),
                         attrs,
+                        self.for_ms,
                     )
                     .await?;
-                self.api.set_enabled(&proxy, false).await?;
+                match self.for_ms {
+                    Some(ms) => self.api.disable_for(&proxy, ms).await?,
+                    None => self.api.set_enabled(&proxy, false).await?,
+                }
             }
         }
         Ok(())

@@ -18,6 +18,14 @@
 //!
 //! Errors are `{"error": "...", "status": N}`, as in Toxiproxy.
 //!
+//! Faults that heal themselves (a Meridian extension Toxiproxy clients may
+//! ignore): `for_ms` beside a toxic's fields, on add or update, removes it
+//! that many milliseconds later (`null` on update keeps it for good; absent,
+//! the current end stands); `for_ms` beside `"enabled": false` on a proxy
+//! enables it again then. The proxy's own timer does it, whether or not a
+//! client is connected; a toxic shows `remaining_ms` and a proxy
+//! `enable_in_ms` until then.
+//!
 //! Meridian's extensions, present only when a [`Supervisor`] is attached
 //! ([`router_with`]; `meridian up` attaches one):
 //!
@@ -28,6 +36,7 @@
 //! | `POST /meridian/regions/{r}/restart` | start it again on its data directory; 409 if it runs |
 
 use std::sync::Arc;
+use std::time::Duration;
 
 use axum::Json as AxumJson;
 use axum::extract::{Path, State};
@@ -35,7 +44,9 @@ use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post};
 use serde_json::{Map, Value as Json, json};
+use tokio::time::Instant;
 
+use crate::proxy::ProxyState;
 use crate::supervisor::{RegionProcess, Supervisor, SupervisorError};
 use crate::toxic::{Effect, Stream, Toxic};
 use crate::{Proxy, ProxyError, Registry, RegistryError};
@@ -260,25 +271,60 @@ fn bad(msg: impl Into<String>) -> ApiError {
     ApiError(StatusCode::BAD_REQUEST, msg.into())
 }
 
-fn toxic_json(t: &Toxic) -> Json {
-    json!({
+/// Longest a fault may be given to heal itself: one day.
+pub const MAX_FOR_MS: u64 = 86_400_000;
+
+/// Milliseconds from now until `at`, rounded up: never 0 while it lasts.
+fn ms_until(at: Instant) -> u64 {
+    let left = at.saturating_duration_since(Instant::now());
+    left.as_millis() as u64 + u64::from(!left.subsec_nanos().is_multiple_of(1_000_000))
+}
+
+fn toxic_json(t: &Toxic, s: &ProxyState) -> Json {
+    let mut j = json!({
         "name": t.name,
         "type": t.effect.kind(),
         "stream": t.stream,
         "toxicity": t.toxicity,
         "attributes": t.effect.attributes(),
-    })
+    });
+    if let Some(at) = s.expires.get(&t.name) {
+        j["remaining_ms"] = json!(ms_until(*at));
+    }
+    j
 }
 
 fn proxy_json(p: &Proxy) -> Json {
     let s = p.state();
-    json!({
+    let mut j = json!({
         "name": p.name,
         "listen": p.listen.to_string(),
         "upstream": p.upstream,
         "enabled": s.enabled,
-        "toxics": s.toxics.iter().map(toxic_json).collect::<Vec<_>>(),
-    })
+        "toxics": s.toxics.iter().map(|t| toxic_json(t, &s)).collect::<Vec<_>>(),
+    });
+    if let Some(at) = s.enable_at {
+        j["enable_in_ms"] = json!(ms_until(at));
+    }
+    j
+}
+
+/// `for_ms`: absent (`None`), `null` (`Some(None)`: for good), or when the
+/// fault ends.
+fn parse_for(m: &Map<String, Json>) -> ApiResult<Option<Option<Instant>>> {
+    match m.get("for_ms") {
+        None => Ok(None),
+        Some(Json::Null) => Ok(Some(None)),
+        Some(v) => v
+            .as_u64()
+            .filter(|n| (1..=MAX_FOR_MS).contains(n))
+            .map(|n| Some(Some(Instant::now() + Duration::from_millis(n))))
+            .ok_or_else(|| {
+                bad(format!(
+                    "for_ms must be a whole number of milliseconds from 1 to {MAX_FOR_MS} (one day), got {v}"
+                ))
+            }),
+    }
 }
 
 fn body(j: Json) -> ApiResult<Map<String, Json>> {
@@ -361,6 +407,13 @@ async fn update(
     AxumJson(j): AxumJson<Json>,
 ) -> ApiResult<AxumJson<Json>> {
     let m = body(j)?;
+    let enabled = m.get("enabled").and_then(Json::as_bool);
+    let ends = parse_for(&m)?;
+    if matches!(ends, Some(Some(_))) && enabled != Some(false) {
+        return Err(bad(
+            "for_ms goes with \"enabled\": false: the proxy is enabled again when it ends",
+        ));
+    }
     let mut proxy = r.get(&name)?;
     let listen = str_field(&m, "listen")?
         .filter(|l| *l != proxy.listen_spec && *l != proxy.listen.to_string());
@@ -379,13 +432,18 @@ async fn update(
         for t in state.toxics {
             proxy.add_toxic(t).map_err(RegistryError::from)?;
         }
+        for (t, at) in state.expires {
+            proxy
+                .expire_toxic(&t, Some(at))
+                .map_err(RegistryError::from)?;
+        }
     }
-    if let Some(enabled) = m.get("enabled").and_then(Json::as_bool) {
-        proxy
-            .set_enabled(enabled)
-            .await
-            .map_err(RegistryError::from)?;
+    match (enabled, ends) {
+        (Some(false), Some(Some(at))) => proxy.disable_until(at).await,
+        (Some(enabled), _) => proxy.set_enabled(enabled).await,
+        (None, _) => Ok(()),
     }
+    .map_err(RegistryError::from)?;
     Ok(AxumJson(proxy_json(&proxy)))
 }
 
@@ -396,9 +454,10 @@ async fn delete(State(r): State<Registry>, Path(name): Path<String>) -> ApiResul
 
 async fn toxics(State(r): State<Registry>, Path(name): Path<String>) -> ApiResult<AxumJson<Json>> {
     let p = r.get(&name)?;
-    Ok(AxumJson(Json::Array(
-        p.state().toxics.iter().map(toxic_json).collect(),
-    )))
+    Ok(AxumJson(Json::Array({
+        let s = p.state();
+        s.toxics.iter().map(|t| toxic_json(t, &s)).collect()
+    })))
 }
 
 fn parse_stream(m: &Map<String, Json>) -> ApiResult<Option<Stream>> {
@@ -459,8 +518,12 @@ async fn add_toxic(
         toxicity: parse_toxicity(&m)?.unwrap_or(1.0),
         effect,
     };
+    let ends = parse_for(&m)?.flatten();
     let t = p.add_toxic(toxic).map_err(RegistryError::from)?;
-    Ok(AxumJson(toxic_json(&t)))
+    if ends.is_some() {
+        p.expire_toxic(&t.name, ends).map_err(RegistryError::from)?;
+    }
+    Ok(AxumJson(toxic_json(&t, &p.state())))
 }
 
 async fn show_toxic(
@@ -478,7 +541,7 @@ async fn show_toxic(
                 toxic.clone(),
             )))
         })?;
-    Ok(AxumJson(toxic_json(t)))
+    Ok(AxumJson(toxic_json(t, &state)))
 }
 
 async fn update_toxic(
@@ -513,6 +576,7 @@ async fn update_toxic(
     }
     let stream = parse_stream(&m)?;
     let toxicity = parse_toxicity(&m)?;
+    let ends = parse_for(&m)?;
     let t = p
         .update_toxic(&toxic, |t| {
             t.effect = effect;
@@ -524,7 +588,10 @@ async fn update_toxic(
             }
         })
         .map_err(RegistryError::from)?;
-    Ok(AxumJson(toxic_json(&t)))
+    if let Some(ends) = ends {
+        p.expire_toxic(&t.name, ends).map_err(RegistryError::from)?;
+    }
+    Ok(AxumJson(toxic_json(&t, &p.state())))
 }
 
 async fn delete_toxic(

@@ -5,6 +5,7 @@
 //! toxic takes effect at once on open connections too. Delayed chunks keep
 //! their order: a chunk is never delivered before the one read before it.
 
+use std::collections::BTreeMap;
 use std::net::SocketAddr;
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
@@ -41,6 +42,11 @@ pub enum ProxyError {
 pub struct ProxyState {
     pub enabled: bool,
     pub toxics: Vec<Toxic>,
+    /// When each toxic given a duration is removed, by name: a fault that
+    /// heals itself.
+    pub expires: BTreeMap<String, Instant>,
+    /// When a proxy disabled for a duration is enabled again.
+    pub enable_at: Option<Instant>,
 }
 
 /// A running proxy.
@@ -83,6 +89,8 @@ impl Proxy {
             state: watch::channel(ProxyState {
                 enabled,
                 toxics: Vec::new(),
+                expires: BTreeMap::new(),
+                enable_at: None,
             })
             .0,
             accept: Mutex::new(None),
@@ -129,6 +137,9 @@ impl Proxy {
     pub async fn set_enabled(self: &Arc<Self>, enabled: bool) -> Result<(), ProxyError> {
         let was = self.state.borrow().enabled;
         if was == enabled {
+            // Set again without a time, it stays so.
+            self.state
+                .send_if_modified(|s| s.enable_at.take().is_some());
             return Ok(());
         }
         if enabled {
@@ -146,15 +157,93 @@ impl Proxy {
             }
             self.epoch.send_modify(|e| *e += 1);
         }
-        self.state.send_modify(|s| s.enabled = enabled);
+        self.state.send_modify(|s| {
+            s.enabled = enabled;
+            s.enable_at = None;
+        });
         Ok(())
     }
 
-    /// Stops listening and closes every connection.
+    /// Disables the proxy until `at`, when it enables itself again.
+    pub async fn disable_until(self: &Arc<Self>, at: Instant) -> Result<(), ProxyError> {
+        self.set_enabled(false).await?;
+        self.state.send_modify(|s| s.enable_at = Some(at));
+        self.wake_at(at);
+        Ok(())
+    }
+
+    /// Removes toxic `name` at `at`, or (`None`) keeps it until it is
+    /// removed. Another call replaces the time.
+    pub fn expire_toxic(
+        self: &Arc<Self>,
+        name: &str,
+        at: Option<Instant>,
+    ) -> Result<(), ProxyError> {
+        let mut found = false;
+        self.state.send_modify(|s| {
+            found = s.toxics.iter().any(|t| t.name == name);
+            match at {
+                Some(at) if found => {
+                    s.expires.insert(name.to_string(), at);
+                }
+                _ => {
+                    s.expires.remove(name);
+                }
+            }
+        });
+        if !found {
+            return Err(ProxyError::ToxicNotFound(name.to_string()));
+        }
+        if let Some(at) = at {
+            self.wake_at(at);
+        }
+        Ok(())
+    }
+
+    /// Ends the faults whose time is up at `at`, on the proxy's own timer:
+    /// they end whether or not any client is connected. The task holds no
+    /// strong reference, so a deleted proxy is not kept alive by it.
+    fn wake_at(self: &Arc<Self>, at: Instant) {
+        let proxy = Arc::downgrade(self);
+        tokio::spawn(async move {
+            tokio::time::sleep_until(at).await;
+            if let Some(p) = proxy.upgrade() {
+                p.end_due().await;
+            }
+        });
+    }
+
+    /// Removes every toxic whose time is up and enables the proxy if its
+    /// time disabled is. A fault replaced with a later end, or with none,
+    /// is not due, so a timer left from an earlier setting changes nothing.
+    async fn end_due(self: &Arc<Self>) {
+        let now = Instant::now();
+        let state = self.state();
+        for (name, at) in &state.expires {
+            if *at <= now && self.remove_toxic(name).is_ok() {
+                tracing::info!(proxy = %self.name, toxic = %name, "fault ended: its time was up");
+            }
+        }
+        if state.enable_at.is_some_and(|at| at <= now) {
+            match self.set_enabled(true).await {
+                Ok(()) => {
+                    tracing::info!(proxy = %self.name, "enabled again: its time disabled was up")
+                }
+                Err(e) => tracing::warn!(proxy = %self.name, error = %e, "could not enable again"),
+            }
+        }
+    }
+
+    /// Stops listening and closes every connection; nothing is scheduled
+    /// to change it any more.
     pub fn stop(&self) {
         if let Some(task) = self.accept.lock().unwrap_or_else(|p| p.into_inner()).take() {
             task.abort();
         }
+        self.state.send_modify(|s| {
+            s.expires.clear();
+            s.enable_at = None;
+        });
         self.epoch.send_modify(|e| *e += 1);
     }
 
@@ -190,6 +279,7 @@ impl Proxy {
         self.state.send_modify(|s| {
             let before = s.toxics.len();
             s.toxics.retain(|t| t.name != name);
+            s.expires.remove(name);
             found = s.toxics.len() != before;
         });
         if found {
@@ -200,7 +290,10 @@ impl Proxy {
     }
 
     pub fn clear_toxics(&self) {
-        self.state.send_modify(|s| s.toxics.clear());
+        self.state.send_modify(|s| {
+            s.toxics.clear();
+            s.expires.clear();
+        });
     }
 
     async fn serve(self: Arc<Self>, client: TcpStream) {

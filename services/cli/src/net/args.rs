@@ -16,7 +16,8 @@ the upstream of proxy A>B (the connection A opens to B, carrying A's
 mutations) plus the downstream of proxy B>A (A's acks on the connection B
 opens to A). --both applies the same to B → A. Repeating a command replaces
 the fault; it never stacks. `heal` ends partitions, isolation and flapping
-and keeps latency, bandwidth and loss; `clear` removes everything.
+and keeps latency, bandwidth and loss; `clear` removes everything. `--for
+30s` makes a fault end by itself: the proxy removes it when the time is up.
 
 Region names, gRPC addresses and the control API come from the cluster file
 (--config). The cluster must run under `meridian up` with a [netsim]
@@ -35,6 +36,12 @@ pub struct NetArgs {
     /// Control API address (host:port) [default: netsim.api of the cluster file].
     #[arg(long, global = true)]
     pub api: Option<String>,
+    /// End the fault by itself after this long (e.g. 30s; at most 1 day):
+    /// the link proxy removes it on its own timer, whether or not this
+    /// command or any client is still there. For lag, jitter, bandwidth,
+    /// loss, partition, isolate and flap.
+    #[arg(long = "for", global = true, value_name = "DURATION")]
+    pub for_: Option<String>,
     #[command(subcommand)]
     pub command: NetCommand,
 }

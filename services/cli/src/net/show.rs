@@ -416,16 +416,19 @@ fn toxic_words(t: &Json) -> String {
 /// The faults of the directed link `a → b` in words: the toxics on the
 /// upstream of `a>b` and the downstream of `b>a`, and whether `a>b` refuses.
 fn describe(proxies: &BTreeMap<String, Json>, a: &str, b: &str) -> String {
-    let mut words: Vec<(String, Vec<String>)> = Vec::new();
+    // Each fault in words, the proxies it is on, and the time it has left.
+    let mut words: Vec<(String, Vec<String>, Option<u64>)> = Vec::new();
     let mut refused = false;
+    let mut refused_left = None;
     for (proxy, stream) in halves(a, b) {
         let Some(p) = proxies.get(&proxy) else {
-            words.push((format!("no proxy {proxy}"), vec![proxy.clone()]));
+            words.push((format!("no proxy {proxy}"), vec![proxy.clone()], None));
             continue;
         };
         let disabled = p["enabled"] == json!(false);
         if stream == "upstream" && disabled {
             refused = true;
+            refused_left = p["enable_in_ms"].as_u64();
         }
         for t in p["toxics"].as_array().into_iter().flatten() {
             if t["stream"] != stream {
@@ -436,24 +439,35 @@ fn describe(proxies: &BTreeMap<String, Json>, a: &str, b: &str) -> String {
                 continue;
             }
             let w = toxic_words(t);
-            match words.iter_mut().find(|(x, _)| *x == w) {
-                Some((_, on)) => on.push(proxy.clone()),
-                None => words.push((w, vec![proxy.clone()])),
+            let left = t["remaining_ms"].as_u64();
+            match words.iter_mut().find(|(x, _, _)| *x == w) {
+                Some((_, on, l)) => {
+                    on.push(proxy.clone());
+                    *l = (*l).max(left);
+                }
+                None => words.push((w, vec![proxy.clone()], left)),
             }
         }
     }
     let mut parts: Vec<String> = Vec::new();
+    let ends = |left: Option<u64>| match left {
+        // Whole seconds, rounded up, once there is a second or more.
+        Some(ms) if ms >= 1_000 => format!(" (ends in {})", show_ms(ms.div_ceil(1_000) * 1_000)),
+        Some(ms) => format!(" (ends in {})", show_ms(ms)),
+        None => String::new(),
+    };
     if refused {
         parts.push(format!(
-            "refused ({} disabled)",
-            meridian_region::config::link_name(a, b)
+            "refused ({} disabled){}",
+            meridian_region::config::link_name(a, b),
+            ends(refused_left)
         ));
     }
-    for (w, on) in words {
+    for (w, on, left) in words {
         if on.len() == 2 {
-            parts.push(w);
+            parts.push(format!("{w}{}", ends(left)));
         } else {
-            parts.push(format!("{w} [via {} only]", on.join("")));
+            parts.push(format!("{w}{} [via {} only]", ends(left), on.join("")));
         }
     }
     if parts.is_empty() {
@@ -503,5 +517,27 @@ mod tests {
         assert_eq!(describe(&proxies, "b", "a"), "refused (b>a disabled)");
         proxies.insert("b>a".to_string(), json!({"enabled": true, "toxics": []}));
         assert_eq!(describe(&proxies, "b", "a"), "-");
+    }
+
+    #[test]
+    fn a_fault_that_ends_by_itself_shows_the_longer_time_left_of_its_halves() {
+        let hole = |stream: &str, left: u64| {
+            json!({"name": "x", "type": "timeout", "stream": stream, "toxicity": 1.0,
+                "attributes": {"timeout": 0}, "remaining_ms": left})
+        };
+        let mut proxies = BTreeMap::new();
+        proxies.insert(
+            "a>b".to_string(),
+            json!({"enabled": true, "toxics": [hole("upstream", 2_999)]}),
+        );
+        proxies.insert(
+            "b>a".to_string(),
+            json!({"enabled": false, "enable_in_ms": 1_500, "toxics": [hole("downstream", 3_000)]}),
+        );
+        assert_eq!(describe(&proxies, "a", "b"), "blackhole (ends in 3 s)");
+        assert_eq!(
+            describe(&proxies, "b", "a"),
+            "refused (b>a disabled) (ends in 2 s)"
+        );
     }
 }
