@@ -12,6 +12,7 @@
 //! quiescence, and ask for a [`Verdict`].
 
 pub mod html;
+pub mod linear;
 pub mod report;
 pub mod scenario;
 
