@@ -139,13 +139,18 @@ async fn forged_consensus_messages_are_refused_counted_and_change_nothing() {
         .exchange(futures::stream::iter(vec![envelope(
             "mars",
             &incarnation,
-            M::Hello(pb::StrongEmpty {}),
+            M::Hello(pb::StrongGeneration::default()),
         )]))
         .await
         .expect_err("a stream from no region");
     assert_eq!(refused.code(), Code::PermissionDenied, "{refused:?}");
     assert_eq!(
-        metric(&c, 0, REFUSED, &[("peer", "unknown"), ("reason", "not_a_peer")]),
+        metric(
+            &c,
+            0,
+            REFUSED,
+            &[("peer", "unknown"), ("reason", "not_a_peer")]
+        ),
         1.0
     );
 
@@ -164,11 +169,19 @@ async fn forged_consensus_messages_are_refused_counted_and_change_nothing() {
     };
     let forged = vec![
         envelope("ap-southeast-1", &incarnation, M::Accept(too_many)),
-        envelope("ap-southeast-1", &incarnation, M::Propose(b"not an entry".to_vec())),
         envelope(
             "ap-southeast-1",
             &incarnation,
-            M::Propose(proposal(mutation("elsewhere", &incarnation, "forged"))),
+            M::Propose(propose(b"not an entry".to_vec())),
+        ),
+        envelope(
+            "ap-southeast-1",
+            &incarnation,
+            M::Propose(propose(proposal(mutation(
+                "elsewhere",
+                &incarnation,
+                "forged",
+            )))),
         ),
     ];
     let summary = consensus
@@ -176,7 +189,10 @@ async fn forged_consensus_messages_are_refused_counted_and_change_nothing() {
         .await
         .expect("the stream itself is from a peer")
         .into_inner();
-    assert_eq!(summary.received, 1, "only the proposal passed the wire checks");
+    assert_eq!(
+        summary.received, 1,
+        "only the proposal passed the wire checks"
+    );
     let from = [("peer", "ap-southeast-1")];
     poll_until("the refusals counted", Duration::from_secs(10), || async {
         metric(&c, 0, REFUSED, &[from[0], ("reason", "malformed")]) == 2.0
@@ -201,4 +217,15 @@ async fn forged_consensus_messages_are_refused_counted_and_change_nothing() {
         }
     }
     c.shutdown().await;
+}
+
+/// A proposal's bytes as a peer sends them, to a leader at the first ballot.
+fn propose(entry: Vec<u8>) -> pb::StrongPropose {
+    pb::StrongPropose {
+        entry,
+        ballot: Some(pb::StrongBallot {
+            round: 1,
+            leader: 0,
+        }),
+    }
 }
