@@ -592,7 +592,12 @@ mod tests {
         let fine = [
             op(put(1), Outcome::Ok, 0, 10),
             op(put_if(2, Expect::Value(1)), Outcome::Ok, 20, 60),
-            op(put_if(3, Expect::Value(1)), Outcome::ConditionFailed, 30, 70),
+            op(
+                put_if(3, Expect::Value(1)),
+                Outcome::ConditionFailed,
+                30,
+                70,
+            ),
             read(Some(2), 80, 90),
         ];
         assert!(!check(&fine, BUDGET).is_violation());
@@ -600,7 +605,12 @@ mod tests {
         // else in flight, is a failure from a stale copy.
         let stale = [
             op(put(1), Outcome::Ok, 0, 10),
-            op(put_if(2, Expect::Value(1)), Outcome::ConditionFailed, 20, 30),
+            op(
+                put_if(2, Expect::Value(1)),
+                Outcome::ConditionFailed,
+                20,
+                30,
+            ),
         ];
         assert!(check(&stale, BUDGET).is_violation());
     }
@@ -630,10 +640,7 @@ mod tests {
         ];
         assert!(!check(&late, BUDGET).is_violation());
         // But not before it was invoked.
-        let early = [
-            read(Some(2), 0, 10),
-            op(put(2), Outcome::Unknown, 20, 30),
-        ];
+        let early = [read(Some(2), 0, 10), op(put(2), Outcome::Unknown, 20, 30)];
         assert!(check(&early, BUDGET).is_violation());
         // And a refused write never takes effect.
         let refused = [
@@ -660,10 +667,20 @@ mod tests {
         let mut h = vec![
             op(put(1), Outcome::Ok, 0, 10),
             op(put(100), Outcome::Unknown, 20, 25),
-            op(put_if(7, Expect::Value(1)), Outcome::ConditionFailed, 30, 40),
+            op(
+                put_if(7, Expect::Value(1)),
+                Outcome::ConditionFailed,
+                30,
+                40,
+            ),
             op(put(3), Outcome::Ok, 50, 60),
             read(Some(3), 70, 80),
-            op(put_if(8, Expect::Value(3)), Outcome::ConditionFailed, 90, 100),
+            op(
+                put_if(8, Expect::Value(3)),
+                Outcome::ConditionFailed,
+                90,
+                100,
+            ),
         ];
         assert!(check(&h, BUDGET).is_violation());
         h.push(op(put(101), Outcome::Unknown, 21, 26));

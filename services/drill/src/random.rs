@@ -6,7 +6,7 @@ use std::collections::BTreeMap;
 use std::time::Duration;
 
 use meridian_scenario::scenario::{
-    Action, Distribution, Durability, Event, KeyDistribution, Mix, PartitionKind, Scenario,
+    Action, Distribution, Durability, Event, KeyDistribution, Mix, PartitionKind, Scenario, Table,
     Workload,
 };
 use rand::rngs::SmallRng;
@@ -233,6 +233,7 @@ pub fn scenario(seed: u64) -> Scenario {
             indexes: false,
             ttl: false,
         },
+        table: Table::default(),
         duration,
         settle: Duration::from_secs(60),
         sample_interval: Duration::from_millis(250),
