@@ -35,6 +35,21 @@ pub struct ConsistencyReport {
     pub stale_examples: Vec<String>,
     /// Per region that ran the workload.
     pub regions: Vec<RegionConsistency>,
+    /// Every crash of the timeline, and how long its region took to
+    /// acknowledge a write again.
+    #[serde(default)]
+    pub outages: Vec<Outage>,
+}
+
+/// A region's crash as its clients saw it.
+#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Outage {
+    pub region: String,
+    /// The crash, ms into the drill.
+    pub at_ms: u64,
+    /// RTO as a client sees it: from the crash until the region
+    /// acknowledged a write sent after it, ms; `None`: never, in the drill.
+    pub back_ms: Option<u64>,
 }
 
 /// One region's writes and reads as its clients saw them.
@@ -86,8 +101,8 @@ pub struct ComparisonSide {
     pub lost_updates: u64,
     /// RPO: acknowledged writes lost for good by a crash or a lost disk.
     pub rpo_writes_lost: u64,
-    /// RTO: per crashed or wiped region, from the loss until it served
-    /// every surviving write, ms (`None`: never, during the drill).
+    /// RTO: per crashed region, from the crash until it acknowledged a
+    /// write again, ms (`None`: never, during the drill).
     pub rto_ms: BTreeMap<String, Option<u64>>,
     /// From the end of the workload until every region agreed, ms.
     pub convergence_ms: Option<u64>,

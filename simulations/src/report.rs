@@ -13,7 +13,7 @@ use std::collections::BTreeMap;
 use serde::{Deserialize, Serialize};
 
 pub use crate::consistency::{
-    ComparisonSide, ConsistencyReport, PartitionedWrites, RegionConsistency,
+    ComparisonSide, ConsistencyReport, Outage, PartitionedWrites, RegionConsistency,
 };
 
 #[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]

@@ -34,9 +34,10 @@ fn side(r: &Report) -> ComparisonSide {
         lost_updates: r.verdict.lost_updates,
         rpo_writes_lost: r.disasters.iter().map(|d| d.lost.len() as u64).sum(),
         rto_ms: r
-            .disasters
+            .consistency
             .iter()
-            .map(|d| (format!("{} at {} ms", d.region, d.at_ms), d.rto_ms))
+            .flat_map(|c| &c.outages)
+            .map(|o| (format!("{} at {} ms", o.region, o.at_ms), o.back_ms))
             .collect::<BTreeMap<_, _>>(),
         convergence_ms: r.convergence.after_workload_ms,
     }

@@ -335,7 +335,7 @@ impl<'a> Run<'a> {
         }
         tracing::info!(at_ms, event = %label, "fault event");
         if let Some(h) = lock(&self.tally).history.as_mut() {
-            h.event(action);
+            h.event(action, self.clock.micros_since_start());
         }
         self.last_event = Some(label.clone());
         if let Some(links) = restored_links(action, self.regions) {

@@ -12,7 +12,7 @@ use std::collections::{BTreeMap, BTreeSet};
 
 use meridian_core::Version;
 use meridian_scenario::linear::{self, Call, Check, Outcome};
-use meridian_scenario::report::{ConsistencyReport, PartitionedWrites, RegionConsistency};
+use meridian_scenario::report::{ConsistencyReport, Outage, PartitionedWrites, RegionConsistency};
 use meridian_scenario::scenario::{Action, Table};
 
 /// The most states the linearizability search may cache for one key
@@ -93,12 +93,17 @@ pub(crate) struct History {
     regions: Vec<String>,
     ops: BTreeMap<u64, Vec<linear::Op>>,
     acked: BTreeMap<u64, Vec<Acked>>,
-    /// Per key, when each delete was sent (any outcome).
-    deletes_sent: BTreeMap<u64, Vec<u64>>,
+    /// Per key, when each delete was sent and answered (the end of time
+    /// for one of unknown outcome), whatever its outcome.
+    deletes_sent: BTreeMap<u64, Vec<(u64, u64)>>,
     reads: Vec<(u64, u64, u64, ReadAnswer)>,
     per_region: BTreeMap<usize, RegionCounts>,
     /// Directed links cut now, by region index.
     cut: BTreeSet<(usize, usize)>,
+    /// Per region, when it last crashed (µs into the drill), until it
+    /// acknowledges a write again; and each outage so measured.
+    crashed: BTreeMap<usize, u64>,
+    outages: Vec<(usize, u64, Option<u64>)>,
 }
 
 #[derive(Default)]
@@ -126,8 +131,14 @@ impl History {
     }
 
     /// Follows the timeline's cuts and heals (a flapping link counts as cut
-    /// while it flaps).
-    pub(crate) fn event(&mut self, action: &Action) {
+    /// while it flaps), and its crashes, `at` µs into the drill.
+    pub(crate) fn event(&mut self, action: &Action, at: u64) {
+        if let Action::Crash { region } = action
+            && let Some(r) = self.regions.iter().position(|x| x == region)
+        {
+            self.crashed.insert(r, at);
+            self.outages.push((r, at, None));
+        }
         let index = |name: &str| self.regions.iter().position(|r| r == name);
         let n = self.regions.len();
         let touching = |r: usize| {
@@ -180,13 +191,35 @@ impl History {
         if writes && r.partitioned {
             counts.partitioned.attempted += 1;
         }
+        let answered = match r.end {
+            End::Failed(Fail::Unknown) => u64::MAX,
+            _ => r.completed,
+        };
         for (key, call) in &r.calls {
             if let Call::Write { value: None, .. } = call {
-                self.deletes_sent.entry(*key).or_default().push(r.invoked);
+                self.deletes_sent
+                    .entry(*key)
+                    .or_default()
+                    .push((r.invoked, answered));
             }
         }
         let outcome = match &r.end {
             End::Written(versions) => {
+                // Back in service: the first write it acknowledges that was
+                // sent after it crashed.
+                if let Some(at) = self.crashed.get(&r.region).copied()
+                    && r.invoked > at
+                {
+                    self.crashed.remove(&r.region);
+                    if let Some(o) = self
+                        .outages
+                        .iter_mut()
+                        .rev()
+                        .find(|o| o.0 == r.region && o.2.is_none())
+                    {
+                        o.2 = Some((r.completed - at) / 1000);
+                    }
+                }
                 counts.latencies_us.push(r.completed - r.invoked);
                 if r.partitioned {
                     counts.partitioned.acked += 1;
@@ -252,7 +285,8 @@ impl History {
     /// acknowledged before they began: the newest such write (by version,
     /// the order every replica settles on) had a newer version than the
     /// item read, or was a put where the read found nothing and no delete
-    /// of the key had been sent since it began.
+    /// of the key was in flight at any time from the put's start to the
+    /// read's end (one may have taken effect after the put).
     fn stale_reads(&self, show: &dyn Fn(u64) -> String) -> (u64, Vec<String>) {
         let mut stale = 0;
         let mut examples = Vec::new();
@@ -269,10 +303,11 @@ impl History {
                 Some((v, _)) => *v < w.version,
                 None => {
                     !w.deletes
-                        && !self
-                            .deletes_sent
-                            .get(key)
-                            .is_some_and(|d| d.iter().any(|t| *t >= w.invoked && *t <= *completed))
+                        && !self.deletes_sent.get(key).is_some_and(|d| {
+                            d.iter().any(|(sent, answered)| {
+                                *sent <= *completed && *answered >= w.invoked
+                            })
+                        })
                 }
             };
             if is_stale {
@@ -373,6 +408,15 @@ impl History {
             });
         }
         report.conflicts = report.regions.iter().map(|r| r.conflicts).sum();
+        report.outages = self
+            .outages
+            .iter()
+            .map(|(r, at, back)| Outage {
+                region: self.regions.get(*r).cloned().unwrap_or_default(),
+                at_ms: at / 1000,
+                back_ms: *back,
+            })
+            .collect();
         (report, problems)
     }
 }
@@ -442,22 +486,37 @@ mod tests {
     #[test]
     fn a_cut_follows_partitions_and_heals() {
         let mut h = History::new(vec!["a".into(), "b".into(), "c".into()]);
-        h.event(&Action::Isolate {
-            region: "c".into(),
-            kind: meridian_scenario::scenario::PartitionKind::Blackhole,
-        });
+        h.event(
+            &Action::Isolate {
+                region: "c".into(),
+                kind: meridian_scenario::scenario::PartitionKind::Blackhole,
+            },
+            0,
+        );
         assert!(h.partitioned(0) && h.partitioned(2));
-        h.event(&Action::Heal {
-            link: None,
-            region: Some("c".into()),
-        });
+        h.event(
+            &Action::Heal {
+                link: None,
+                region: Some("c".into()),
+            },
+            0,
+        );
         assert!(!h.partitioned(0) && !h.partitioned(2));
-        h.event(&Action::Partition {
-            from: "a".into(),
-            to: "b".into(),
-            both: false,
-            kind: meridian_scenario::scenario::PartitionKind::Blackhole,
-        });
+        h.event(
+            &Action::Partition {
+                from: "a".into(),
+                to: "b".into(),
+                both: false,
+                kind: meridian_scenario::scenario::PartitionKind::Blackhole,
+            },
+            0,
+        );
+        // A crash, and the first write acknowledged after it.
+        h.event(&Action::Crash { region: "a".into() }, 1_000_000);
+        h.record(write(1, 1, 900_000, 1_200_000, 1));
+        h.record(write(1, 2, 1_500_000, 1_700_000, 2));
+        let (r, _) = h.report(&Table::default(), false, &|k| k.to_string());
+        assert_eq!(r.outages[0].back_ms, Some(700));
         assert!(h.partitioned(1) && !h.partitioned(2));
         h.heal_all();
         assert!(!h.partitioned(1));
