@@ -336,6 +336,7 @@ async fn sweep(seeds: u64, first: u64, jobs: Option<usize>, json: bool) -> Resul
     .context("the sweep's threads failed")?;
     let failed: Vec<&meridian_drill::sweep::SeedRun> = summary.failed().collect();
     let lost: u64 = summary.runs.iter().map(|r| r.lost_updates).sum();
+    let (strong_seeds, strong) = summary.strong();
     let wall = summary.wall.as_secs_f64();
     if json {
         let failures: Vec<_> = failed
@@ -359,6 +360,15 @@ async fn sweep(seeds: u64, first: u64, jobs: Option<usize>, json: bool) -> Resul
                 "failed": failed.len(),
                 "with_conflicts": summary.with_conflicts(),
                 "lost_updates_recorded": lost,
+                "strong": {
+                    "seeds": strong_seeds,
+                    "keys_checked": strong.keys_checked,
+                    "not_linearizable": strong.violations,
+                    "undecided": strong.undecided,
+                    "consistent_reads": strong.reads,
+                    "stale_reads": strong.stale_reads,
+                    "replicated_write_conflicts": strong.conflicts,
+                },
                 "wall_ms": summary.wall.as_millis() as u64,
                 "failures": failures,
             }))?
@@ -371,6 +381,15 @@ async fn sweep(seeds: u64, first: u64, jobs: Option<usize>, json: bool) -> Resul
             failed.len(),
             summary.with_conflicts(),
             wall * jobs as f64 / seeds as f64,
+        );
+        println!(
+            "  STRONG tables: {strong_seeds} seeds, {} keys checked for linearizability, {} not linearizable, {} undecided; {} strongly consistent reads, {} stale; {} ReplicatedWriteConflictExceptions",
+            strong.keys_checked,
+            strong.violations,
+            strong.undecided,
+            strong.reads,
+            strong.stale_reads,
+            strong.conflicts,
         );
         for r in &failed {
             println!(
