@@ -11,7 +11,9 @@
 //! them. Tests and drills feed it, read each replica's heads after
 //! quiescence, and ask for a [`Verdict`].
 
+pub mod consistency;
 pub mod html;
+pub mod linear;
 pub mod report;
 pub mod scenario;
 

@@ -12,6 +12,10 @@ use std::collections::BTreeMap;
 
 use serde::{Deserialize, Serialize};
 
+pub use crate::consistency::{
+    ComparisonSide, ConsistencyReport, Outage, PartitionedWrites, RegionConsistency,
+};
+
 #[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
 pub struct Report {
     pub scenario: String,
@@ -65,6 +69,15 @@ pub struct Report {
     /// recomputation from its items, and against the other regions'.
     #[serde(default)]
     pub indexes: Vec<IndexCheck>,
+    /// With `[table] consistency = "strong"` or `"both"`: what clients saw
+    /// of the table's consistency (docs/drills.md, *Consistency*).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub consistency: Option<ConsistencyReport>,
+    /// With `consistency = "both"`: the EVENTUAL run and the STRONG run of
+    /// the same scenario and seed, side by side; the rest of the report is
+    /// the STRONG run's.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub comparison: Vec<ComparisonSide>,
     pub verdict: VerdictReport,
 }
 

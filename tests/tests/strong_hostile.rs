@@ -139,7 +139,7 @@ async fn forged_consensus_messages_are_refused_counted_and_change_nothing() {
         .exchange(futures::stream::iter(vec![envelope(
             "mars",
             &incarnation,
-            M::Hello(pb::StrongEmpty {}),
+            M::Hello(pb::StrongGeneration::default()),
         )]))
         .await
         .expect_err("a stream from no region");
@@ -172,12 +172,16 @@ async fn forged_consensus_messages_are_refused_counted_and_change_nothing() {
         envelope(
             "ap-southeast-1",
             &incarnation,
-            M::Propose(b"not an entry".to_vec()),
+            M::Propose(propose(b"not an entry".to_vec())),
         ),
         envelope(
             "ap-southeast-1",
             &incarnation,
-            M::Propose(proposal(mutation("elsewhere", &incarnation, "forged"))),
+            M::Propose(propose(proposal(mutation(
+                "elsewhere",
+                &incarnation,
+                "forged",
+            )))),
         ),
     ];
     let summary = consensus
@@ -213,4 +217,15 @@ async fn forged_consensus_messages_are_refused_counted_and_change_nothing() {
         }
     }
     c.shutdown().await;
+}
+
+/// A proposal's bytes as a peer sends them, to a leader at the first ballot.
+fn propose(entry: Vec<u8>) -> pb::StrongPropose {
+    pb::StrongPropose {
+        entry,
+        ballot: Some(pb::StrongBallot {
+            round: 1,
+            leader: 0,
+        }),
+    }
 }

@@ -181,27 +181,16 @@ async fn run_loaded(scenario: Scenario, replay: &str, out: PathBuf, opts: RunOpt
             scenario.regions.len(),
             scenario.duration.as_secs_f64()
         ));
-        let exe = std::env::current_exe().context("locating the meridian binary")?;
-        let cluster = meridian_drill::live::LiveCluster::start(&scenario, &exe, &out).await?;
-        opts.note(&format!(
-            "regions up; watch with: meridian status --config {0}  (or meridian net show --config {0})",
-            cluster.cluster_file().display()
-        ));
-        let targets = cluster.targets()?;
-        let mut cluster = cluster;
-        let mut bar = ProgressBar::new(opts.quiet);
-        let result = meridian_drill::driver::drive(
-            &scenario,
-            seed,
-            meridian_drill::Mode::Live,
-            &targets,
-            &mut cluster,
-            &mut |p| bar.show(p),
-        )
-        .await;
-        bar.finish();
-        cluster.stop().await;
-        result?
+        match meridian_drill::compare::sides(&scenario) {
+            // A comparison: a cluster of its own for each run, one after
+            // the other.
+            Some([eventual, strong]) => {
+                let e = run_live(&eventual, seed, &out.join("eventual"), &opts).await?;
+                let s = run_live(&strong, seed, &out.join("strong"), &opts).await?;
+                meridian_drill::compare::combine(e, s)
+            }
+            None => run_live(&scenario, seed, &out, &opts).await?,
+        }
     };
     write_report(&report, &out)?;
     if opts.json {
@@ -217,6 +206,32 @@ async fn run_loaded(scenario: Scenario, replay: &str, out: PathBuf, opts: RunOpt
         return Err(crate::Refusal::CheckerFailed(first).into());
     }
     Ok(())
+}
+
+/// One live drill: its regions started under `out`, driven, stopped.
+async fn run_live(scenario: &Scenario, seed: u64, out: &Path, opts: &RunOpts) -> Result<Report> {
+    std::fs::create_dir_all(out).with_context(|| format!("creating {}", out.display()))?;
+    let exe = std::env::current_exe().context("locating the meridian binary")?;
+    let cluster = meridian_drill::live::LiveCluster::start(scenario, &exe, out).await?;
+    opts.note(&format!(
+        "regions up; watch with: meridian status --config {0}  (or meridian net show --config {0})",
+        cluster.cluster_file().display()
+    ));
+    let targets = cluster.targets()?;
+    let mut cluster = cluster;
+    let mut bar = ProgressBar::new(opts.quiet);
+    let result = meridian_drill::driver::drive(
+        scenario,
+        seed,
+        meridian_drill::Mode::Live,
+        &targets,
+        &mut cluster,
+        &mut |p| bar.show(p),
+    )
+    .await;
+    bar.finish();
+    cluster.stop().await;
+    Ok(result?)
 }
 
 /// The summary of `drill run --json`: the figures the text summary prints,
@@ -336,6 +351,7 @@ async fn sweep(seeds: u64, first: u64, jobs: Option<usize>, json: bool) -> Resul
     .context("the sweep's threads failed")?;
     let failed: Vec<&meridian_drill::sweep::SeedRun> = summary.failed().collect();
     let lost: u64 = summary.runs.iter().map(|r| r.lost_updates).sum();
+    let (strong_seeds, strong) = summary.strong();
     let wall = summary.wall.as_secs_f64();
     if json {
         let failures: Vec<_> = failed
@@ -359,6 +375,15 @@ async fn sweep(seeds: u64, first: u64, jobs: Option<usize>, json: bool) -> Resul
                 "failed": failed.len(),
                 "with_conflicts": summary.with_conflicts(),
                 "lost_updates_recorded": lost,
+                "strong": {
+                    "seeds": strong_seeds,
+                    "keys_checked": strong.keys_checked,
+                    "not_linearizable": strong.violations,
+                    "undecided": strong.undecided,
+                    "consistent_reads": strong.reads,
+                    "stale_reads": strong.stale_reads,
+                    "replicated_write_conflicts": strong.conflicts,
+                },
                 "wall_ms": summary.wall.as_millis() as u64,
                 "failures": failures,
             }))?
@@ -371,6 +396,15 @@ async fn sweep(seeds: u64, first: u64, jobs: Option<usize>, json: bool) -> Resul
             failed.len(),
             summary.with_conflicts(),
             wall * jobs as f64 / seeds as f64,
+        );
+        println!(
+            "  STRONG tables: {strong_seeds} seeds, {} keys checked for linearizability, {} not linearizable, {} undecided; {} strongly consistent reads, {} stale; {} ReplicatedWriteConflictExceptions",
+            strong.keys_checked,
+            strong.violations,
+            strong.undecided,
+            strong.reads,
+            strong.stale_reads,
+            strong.conflicts,
         );
         for r in &failed {
             println!(

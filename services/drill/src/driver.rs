@@ -30,6 +30,7 @@ use tokio::time::Instant;
 use crate::checks::{self, FinalStateError};
 use crate::collect::{self, HealMark, Sample};
 use crate::disaster::{Disaster, power_loss};
+use crate::history::History;
 use crate::join::Joins;
 use crate::probe::{self, agree, digest_all, sample, set_clock};
 use crate::recreate::{RECREATE_POLL, Recreate};
@@ -90,12 +91,20 @@ async fn set_up<F: Faults>(
         regions,
         table,
         &scenario.workload.replicas,
-        scenario.workload.stream.as_deref(),
-        scenario.workload.indexes,
+        (
+            scenario.workload.stream.as_deref(),
+            scenario.workload.indexes,
+        ),
+        &scenario.table,
     )
     .await
     .map_err(DriveError::Setup)?;
     let mut tally = Tally::default();
+    if scenario.table.history {
+        tally.history = Some(History::new(
+            regions.iter().map(|r| r.name.clone()).collect(),
+        ));
+    }
     if scenario.workload.ttl {
         table::enable_ttl(faults, &regions[0].name, table)
             .await
@@ -119,6 +128,9 @@ struct Run<'a> {
     scenario: &'a Scenario,
     mode: Mode,
     regions: &'a [RegionTarget],
+    /// The regions that hold the table's items: all of them, but a STRONG
+    /// table's witness.
+    holders: Vec<RegionTarget>,
     table: String,
     start: Instant,
     clock: DrillClock,
@@ -151,6 +163,13 @@ impl<'a> Run<'a> {
             scenario,
             mode,
             regions,
+            holders: regions
+                .iter()
+                .filter(|r| {
+                    !scenario.table.strong() || scenario.table.witness.as_ref() != Some(&r.name)
+                })
+                .cloned()
+                .collect(),
             table: scenario.workload.table.clone(),
             start,
             // Epoch time as the regions read it, from the table's creation
@@ -315,6 +334,9 @@ impl<'a> Run<'a> {
             self.disasters.push(d);
         }
         tracing::info!(at_ms, event = %label, "fault event");
+        if let Some(h) = lock(&self.tally).history.as_mut() {
+            h.event(action, self.clock.micros_since_start());
+        }
         self.last_event = Some(label.clone());
         if let Some(links) = restored_links(action, self.regions) {
             self.heals.push(HealMark {
@@ -402,6 +424,9 @@ impl<'a> Run<'a> {
             self.mark(end_ms, "recreate", label);
         }
 
+        if let Some(h) = lock(&self.tally).history.as_mut() {
+            h.heal_all();
+        }
         match faults.heal_all().await {
             Ok(done) => {
                 if !done.is_empty() {
@@ -449,8 +474,8 @@ impl<'a> Run<'a> {
             let drained = self.joins.settled() && probe::drained(&s);
             self.samples.push(s);
             if drained {
-                let digests = digest_all(self.regions, &self.table).await;
-                if agree(&digests, self.regions.len()) {
+                let digests = digest_all(&self.holders, &self.table).await;
+                if agree(&digests, self.holders.len()) {
                     return Settled {
                         digests,
                         convergence: Some(Instant::now().duration_since(workload_end)),
@@ -459,7 +484,7 @@ impl<'a> Run<'a> {
             }
             if Instant::now() >= settle_end {
                 return Settled {
-                    digests: digest_all(self.regions, &self.table).await,
+                    digests: digest_all(&self.holders, &self.table).await,
                     convergence: None,
                 };
             }
@@ -471,7 +496,8 @@ impl<'a> Run<'a> {
     /// replica against the oracle, less what the disasters took for good,
     /// and the streams, indexes, joins, restores, convergence and conflicts.
     async fn judge(mut self, seed: u64, settled: Settled) -> Result<Report, DriveError> {
-        let (regions, table) = (self.regions, &self.table);
+        let holders = std::mem::take(&mut self.holders);
+        let (regions, table) = (&holders[..], &self.table);
         let (heads, conflicts) = checks::final_state(regions, table).await?;
         let mut tally = std::mem::take(&mut *lock(&self.tally));
         // Strict only when every request got an answer: otherwise a write may
@@ -521,6 +547,24 @@ impl<'a> Run<'a> {
         tally
             .oracle
             .check_conflicts(&all_conflicts, strict, &mut conflict_check);
+        // What clients saw of the table's consistency; on a STRONG table
+        // every key must be linearizable, every strongly consistent read
+        // current, and no acknowledged write lost to a crash either.
+        let consistency = tally.history.as_ref().map(|h| {
+            let strong = self.scenario.table.strong();
+            let show = |rank: u64| crate::workload::key_name(rank);
+            let (report, mut problems) = h.report(&self.scenario.table, strong, &show);
+            if strong {
+                let lost: usize = disasters.iter().map(|d| d.lost.len()).sum();
+                if lost > 0 {
+                    problems.push(format!(
+                        "{lost} acknowledged writes to the STRONG table were lost"
+                    ));
+                }
+            }
+            replicas.problems.extend(problems);
+            report
+        });
 
         let scenario = self.scenario;
         let mut report = Report {
@@ -528,7 +572,7 @@ impl<'a> Run<'a> {
             description: scenario.description.clone(),
             mode: self.mode.as_str().into(),
             seed,
-            regions: regions.iter().map(|r| r.name.clone()).collect(),
+            regions: self.regions.iter().map(|r| r.name.clone()).collect(),
             duration_ms: scenario.duration.as_millis() as u64,
             sample_interval_ms: scenario.sample_interval.as_millis() as u64,
             events: std::mem::take(&mut self.marks),
@@ -544,6 +588,7 @@ impl<'a> Run<'a> {
         report.streams = streams;
         report.indexes = index_checks;
         collect::conflicts(&mut report, &all_conflicts, &tally.oracle);
+        report.consistency = consistency;
         report.verdict = collect::verdict(
             &replicas,
             &conflict_check,

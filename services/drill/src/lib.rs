@@ -17,8 +17,10 @@
 
 mod checks;
 pub mod collect;
+pub mod compare;
 mod disaster;
 pub mod driver;
+mod history;
 mod jitter;
 mod join;
 pub mod live;

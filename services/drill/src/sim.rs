@@ -379,7 +379,20 @@ async fn wait_listening(region: &str) -> Result<(), FaultError> {
 }
 
 /// Runs a scenario under simulation. Stores go under `dir`, wiped first.
+/// A comparison scenario runs twice, EVENTUAL then STRONG, from the same
+/// seed ([`crate::compare`]).
 pub fn run(scenario: &Scenario, seed: u64, dir: &Path) -> Result<Report, SimError> {
+    match crate::compare::sides(scenario) {
+        Some([eventual, strong]) => {
+            let e = run_one(&eventual, seed, &dir.join("eventual"))?;
+            let s = run_one(&strong, seed, &dir.join("strong"))?;
+            Ok(crate::compare::combine(e, s))
+        }
+        None => run_one(scenario, seed, dir),
+    }
+}
+
+fn run_one(scenario: &Scenario, seed: u64, dir: &Path) -> Result<Report, SimError> {
     if dir.exists() {
         std::fs::remove_dir_all(dir).map_err(|source| SimError::Dir {
             path: dir.to_path_buf(),

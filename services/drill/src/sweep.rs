@@ -23,6 +23,10 @@ pub struct SeedRun {
     pub conflicts_checked: u64,
     /// Acknowledged writes recorded as losing a conflict.
     pub lost_updates: u64,
+    /// On a STRONG table ([`crate::random::strong_draw`]): the keys whose
+    /// history was checked for linearizability, and those found not
+    /// linearizable or left undecided.
+    pub strong: Option<StrongRun>,
     /// Empty when the seed passed.
     pub problems: Vec<String>,
     /// Real time the simulation took.
@@ -38,6 +42,18 @@ impl SeedRun {
     pub fn replay(&self) -> String {
         format!("meridian drill random --seed {}", self.seed)
     }
+}
+
+/// What a seed on a STRONG table checked.
+#[derive(Clone, Copy, Debug, Default)]
+pub struct StrongRun {
+    pub keys_checked: u64,
+    pub violations: u64,
+    pub undecided: u64,
+    /// Strongly consistent reads checked, and those found stale.
+    pub reads: u64,
+    pub stale_reads: u64,
+    pub conflicts: u64,
 }
 
 /// Every seed's run, by seed, and the real time the sweep took.
@@ -56,6 +72,21 @@ impl Summary {
     /// quiet runs would not test conflict detection at all.
     pub fn with_conflicts(&self) -> usize {
         self.runs.iter().filter(|r| r.conflicts_checked > 0).count()
+    }
+
+    /// The runs on STRONG tables, summed.
+    pub fn strong(&self) -> (usize, StrongRun) {
+        let runs: Vec<&StrongRun> = self.runs.iter().filter_map(|r| r.strong.as_ref()).collect();
+        let mut sum = StrongRun::default();
+        for s in &runs {
+            sum.keys_checked += s.keys_checked;
+            sum.violations += s.violations;
+            sum.undecided += s.undecided;
+            sum.reads += s.reads;
+            sum.stale_reads += s.stale_reads;
+            sum.conflicts += s.conflicts;
+        }
+        (runs.len(), sum)
     }
 }
 
@@ -119,6 +150,18 @@ pub fn run_seed(seed: u64, dir: &Path) -> SeedRun {
                 acked: r.workload.acked,
                 conflicts_checked: r.verdict.conflicts_checked,
                 lost_updates: r.verdict.lost_updates,
+                strong: r
+                    .consistency
+                    .as_ref()
+                    .filter(|c| c.consistency == "STRONG")
+                    .map(|c| StrongRun {
+                        keys_checked: c.keys_checked,
+                        violations: c.violation_count,
+                        undecided: c.inconclusive.len() as u64,
+                        reads: c.consistent_reads,
+                        stale_reads: c.stale_reads,
+                        conflicts: c.conflicts,
+                    }),
                 problems,
                 wall,
             }
@@ -128,6 +171,7 @@ pub fn run_seed(seed: u64, dir: &Path) -> SeedRun {
             acked: 0,
             conflicts_checked: 0,
             lost_updates: 0,
+            strong: None,
             problems: vec![format!("the simulation failed: {e}")],
             wall,
         },

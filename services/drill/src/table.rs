@@ -10,6 +10,8 @@ use meridian_proto::v1::meridian_client::MeridianClient;
 use meridian_region::convert::version_from_pb;
 use tokio::time::Instant;
 
+use meridian_scenario::scenario::Table;
+
 use crate::target::{FaultError, Faults, RegionTarget};
 use crate::workload;
 
@@ -18,18 +20,28 @@ pub(crate) fn version_of(v: &Option<pb::Version>) -> Option<Version> {
     v.as_ref().and_then(|v| version_from_pb(v, "version").ok())
 }
 
-/// Creates the drill's table and waits until every region has it; returns
-/// its creation version's physical time (µs since the epoch).
+/// Creates the drill's table and waits until every region that holds it
+/// has it (a STRONG table: until a strongly consistent read succeeds in
+/// each replica, so its members are up); returns its creation time (µs
+/// since the epoch).
 pub(crate) async fn create(
     regions: &[RegionTarget],
     table: &str,
     replicas: &[String],
-    stream: Option<&str>,
-    indexes: bool,
+    (stream, indexes): (Option<&str>, bool),
+    kind: &Table,
 ) -> Result<u64, String> {
-    let first = &regions[0];
+    // A STRONG table is created through one of its replicas.
+    let first = regions
+        .iter()
+        .find(|r| !kind.strong() || replicas.contains(&r.name))
+        .unwrap_or(&regions[0]);
     let mut client = MeridianClient::new(first.channel.clone());
-    let request = create_request(table, replicas, stream, indexes);
+    let mut request = create_request(table, replicas, stream, indexes);
+    if kind.strong() {
+        request.consistency = "STRONG".into();
+        request.witness = kind.witness.clone().unwrap_or_default();
+    }
     let deadline = Instant::now() + Duration::from_secs(30);
     // Regions may still be connecting; retry until the create is accepted.
     loop {
@@ -47,7 +59,11 @@ pub(crate) async fn create(
         }
     }
     let mut created = 0;
-    for r in regions {
+    // A witness holds no copy to describe.
+    for r in regions
+        .iter()
+        .filter(|r| kind.witness.as_ref() != Some(&r.name) || !kind.strong())
+    {
         let mut c = MeridianClient::new(r.channel.clone());
         loop {
             match c
@@ -63,6 +79,26 @@ pub(crate) async fn create(
                 Err(e) if Instant::now() >= deadline => {
                     return Err(format!(
                         "table {table} did not reach {} within 30 s: {}",
+                        r.name,
+                        e.message()
+                    ));
+                }
+                Err(_) => tokio::time::sleep(Duration::from_millis(50)).await,
+            }
+        }
+        while kind.strong() {
+            let read = c
+                .get_item(pb::GetItemRequest {
+                    table: table.into(),
+                    key: meridian_core::encode_item(&workload::key_item(0)),
+                    consistent: true,
+                })
+                .await;
+            match read {
+                Ok(_) => break,
+                Err(e) if Instant::now() >= deadline => {
+                    return Err(format!(
+                        "the STRONG table {table} did not serve a strongly consistent read in {} within 30 s: {}",
                         r.name,
                         e.message()
                     ));

@@ -16,9 +16,11 @@ use tokio::sync::{Semaphore, watch};
 use tokio::time::Instant;
 use tonic::transport::Channel;
 
+use crate::history::{End, Fail, History, ReadAnswer, Record};
 use crate::table::version_of;
 use crate::target::RegionTarget;
 use crate::workload::{self, Generator, OpKind};
+use meridian_scenario::linear::{Call, Expect};
 
 /// Longest a single workload request may take before it counts as failed.
 pub(crate) const REQUEST_TIMEOUT: Duration = Duration::from_secs(5);
@@ -43,6 +45,8 @@ pub(crate) struct Tally {
     /// Per region, how many times it was restarted while a recreated
     /// table's newest incarnation was current ([`crate::recreate::Recreate::restarted`]).
     pub(crate) fences: BTreeMap<String, u64>,
+    /// Every operation's history, when the scenario reports on consistency.
+    pub(crate) history: Option<History>,
 }
 
 fn schema() -> KeySchema {
@@ -70,6 +74,11 @@ pub(crate) struct DrillClock {
 }
 
 impl DrillClock {
+    /// Microseconds since the workload started, on the drill's clock.
+    pub(crate) fn micros_since_start(&self) -> u64 {
+        Instant::now().duration_since(self.start).as_micros() as u64
+    }
+
     pub(crate) fn epoch_micros_now(&self) -> u64 {
         self.epoch_micros + Instant::now().duration_since(self.start).as_micros() as u64
     }
@@ -106,6 +115,7 @@ pub(crate) async fn region_workload(
     ticker.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Skip);
     let mut counter = (index as u64) << 48;
     let mut inflight = tokio::task::JoinSet::new();
+    let history = scenario.table.history;
     loop {
         tokio::select! {
             biased;
@@ -143,19 +153,45 @@ pub(crate) async fn region_workload(
                 && counter.is_multiple_of(4)
                 && Instant::now() <= expiring_until)
                 .then(|| clock.epoch_micros_now() / 1_000_000 + 2);
-            let fence = {
+            let (fence, partitioned) = {
                 let mut t = lock(&tally);
                 t.in_flight += 1;
-                t.fences.get(&region).copied().unwrap_or(0)
+                let partitioned = t.history.as_ref().is_some_and(|h| h.partitioned(index));
+                (t.fences.get(&region).copied().unwrap_or(0), partitioned)
             };
             inflight.spawn(async move {
-                let result = tokio::time::timeout(
-                    REQUEST_TIMEOUT,
-                    run_op(client, &table, &region, &op, counter, item_bytes, expires),
-                )
-                .await
-                .unwrap_or(Err(()));
+                let invoked = clock.micros_since_start();
+                let mut calls = Vec::new();
+                let request = run_op(
+                    client,
+                    &table,
+                    &region,
+                    &op,
+                    (counter, item_bytes, expires),
+                    history.then_some(&mut calls),
+                );
+                let result = tokio::time::timeout(REQUEST_TIMEOUT, request)
+                    .await
+                    .unwrap_or(Err(Fail::Unknown));
+                let completed = clock.micros_since_start();
                 let mut t = lock(&tally);
+                if let Some(h) = t.history.as_mut().filter(|_| !calls.is_empty()) {
+                    h.record(Record {
+                        region: index,
+                        invoked,
+                        completed,
+                        partitioned,
+                        calls,
+                        end: match &result {
+                            Ok(Outcome::Acked(w)) => {
+                                End::Written(w.iter().map(|w| w.version.clone()).collect())
+                            }
+                            Ok(Outcome::Read(a)) => End::Read(a.clone()),
+                            Ok(Outcome::Rejected) => End::ConditionFailed,
+                            Err(f) => End::Failed(*f),
+                        },
+                    });
+                }
                 t.attempted += 1;
                 t.in_flight -= 1;
                 // Answered across a restart that fenced the region off: as
@@ -164,11 +200,13 @@ pub(crate) async fn region_workload(
                     Ok(Outcome::Acked(_))
                         if t.fences.get(&region).copied().unwrap_or(0) != fence =>
                     {
-                        Err(())
+                        Err(Fail::Unknown)
                     }
+                    Ok(Outcome::Read(_)) => Ok(Outcome::Acked(Vec::new())),
                     r => r,
                 };
                 match result {
+                    Ok(Outcome::Read(_)) => {}
                     Ok(Outcome::Acked(writes)) => {
                         t.acked += 1;
                         *t.by_op.entry(op.kind.as_str().into()).or_default() += 1;
@@ -178,7 +216,7 @@ pub(crate) async fn region_workload(
                         }
                     }
                     Ok(Outcome::Rejected) => t.rejected += 1,
-                    Err(()) => {
+                    Err(_) => {
                         t.failed += 1;
                         // A delete whose outcome no client saw may have
                         // been applied, alone or in a transaction.
@@ -208,25 +246,44 @@ enum Outcome {
     Acked(Vec<AckedWrite>),
     /// A conditional update lost to a concurrent write in the same region.
     Rejected,
+    /// A strongly consistent read's answer (history only).
+    Read(ReadAnswer),
 }
 
+/// The drill's tag in an item (history only): the operation that wrote it.
+fn tag_of(item: &Item) -> Option<u64> {
+    match item.get(workload::TAG_ATTR)? {
+        meridian_core::AttrValue::N(n) => n.to_string().parse().ok(),
+        _ => None,
+    }
+}
+
+/// Runs one operation; with `calls`, tags every item it writes with
+/// `counter`, reads strongly consistently, and says per key what it asks.
 async fn run_op(
     mut client: MeridianClient<Channel>,
     table: &str,
     region: &str,
     op: &workload::Op,
-    counter: u64,
-    item_bytes: usize,
-    expires: Option<u64>,
-) -> Result<Outcome, ()> {
+    (counter, item_bytes, expires): (u64, usize, Option<u64>),
+    mut calls: Option<&mut Vec<(u64, Call)>>,
+) -> Result<Outcome, Fail> {
     let key = op.key;
     let schema = schema();
-    let encoded = |item: &Item| schema.key_of(item).map_err(|_| ());
+    let tagged = calls.is_some();
+    let tag = |mut item: Item| {
+        if tagged {
+            item.insert(workload::TAG_ATTR.into(), workload::number(counter));
+        }
+        item
+    };
+    let encoded = |item: &Item| schema.key_of(item).map_err(|_| Fail::Unknown);
+    let failed = |e: tonic::Status| Fail::of(&e);
     let write = |key: EncodedKey, r: &pb::WriteResponse, image: Option<Item>| {
-        Ok::<_, ()>(AckedWrite {
+        Ok::<_, Fail>(AckedWrite {
             table: table.to_string(),
             key,
-            version: version_of(&r.version).ok_or(())?,
+            version: version_of(&r.version).ok_or(Fail::Unknown)?,
             prev: version_of(&r.prev),
             image,
             seen_through: version_of(&r.seen_through).map(|v| v.hlc),
@@ -242,10 +299,20 @@ async fn run_op(
             let writes: Vec<(Item, Option<Item>)> = std::iter::once((key, false))
                 .chain(op.also.iter().copied())
                 .map(|(k, delete)| {
+                    if let Some(c) = calls.as_deref_mut() {
+                        let value = (!delete).then_some(counter);
+                        c.push((
+                            k,
+                            Call::Write {
+                                value,
+                                expect: Expect::Any,
+                            },
+                        ));
+                    }
                     if delete {
                         (workload::key_item(k), None)
                     } else {
-                        let item = workload::item(k, region, counter, item_bytes);
+                        let item = tag(workload::item(k, region, counter, item_bytes));
                         (workload::key_item(k), Some(item))
                     }
                 })
@@ -265,10 +332,10 @@ async fn run_op(
                     ops,
                 })
                 .await
-                .map_err(|_| ())?
+                .map_err(failed)?
                 .into_inner();
             if r.results.len() != writes.len() {
-                return Err(());
+                return Err(Fail::Unknown);
             }
             let acked = writes
                 .into_iter()
@@ -278,7 +345,16 @@ async fn run_op(
             Ok(Outcome::Acked(acked))
         }
         OpKind::Put => {
-            let mut item = workload::item(key, region, counter, item_bytes);
+            if let Some(c) = calls {
+                c.push((
+                    key,
+                    Call::Write {
+                        value: Some(counter),
+                        expect: Expect::Any,
+                    },
+                ));
+            }
+            let mut item = tag(workload::item(key, region, counter, item_bytes));
             if let Some(at) = expires {
                 item.insert(workload::TTL_ATTR.into(), workload::number(at));
             }
@@ -289,11 +365,20 @@ async fn run_op(
                     condition: None,
                 })
                 .await
-                .map_err(|_| ())?
+                .map_err(failed)?
                 .into_inner();
             acked(encoded(&item)?, r, Some(item))
         }
         OpKind::Delete => {
+            if let Some(c) = calls {
+                c.push((
+                    key,
+                    Call::Write {
+                        value: None,
+                        expect: Expect::Any,
+                    },
+                ));
+            }
             let k = workload::key_item(key);
             let r = client
                 .delete_item(pb::DeleteItemRequest {
@@ -302,20 +387,38 @@ async fn run_op(
                     condition: None,
                 })
                 .await
-                .map_err(|_| ())?
+                .map_err(failed)?
                 .into_inner();
             acked(encoded(&k)?, r, None)
         }
         OpKind::Get => {
-            client
+            // Strongly consistent when the history is kept: each read is
+            // then an observation the checker holds the table to.
+            if let Some(c) = calls.as_deref_mut() {
+                c.push((key, Call::Read));
+            }
+            let got = client
                 .get_item(pb::GetItemRequest {
                     table: table.into(),
                     key: meridian_core::encode_item(&workload::key_item(key)),
-                    consistent: false,
+                    consistent: tagged,
                 })
                 .await
-                .map_err(|_| ())?;
-            Ok(Outcome::Acked(Vec::new()))
+                .map_err(failed)?
+                .into_inner();
+            if !tagged {
+                return Ok(Outcome::Acked(Vec::new()));
+            }
+            let answer = match got.item {
+                None => None,
+                Some(stored) => {
+                    let item =
+                        meridian_core::decode_item(&stored.item).map_err(|_| Fail::Unknown)?;
+                    let v = version_of(&stored.version).ok_or(Fail::Unknown)?;
+                    Some((v, tag_of(&item)))
+                }
+            };
+            Ok(Outcome::Read(answer))
         }
         OpKind::Update => {
             let got = client
@@ -325,20 +428,37 @@ async fn run_op(
                     consistent: false,
                 })
                 .await
-                .map_err(|_| ())?
+                .map_err(failed)?
                 .into_inner();
-            let (n, condition) = match got.item {
+            let (n, condition, expect) = match got.item {
                 Some(stored) => {
-                    let current = meridian_core::decode_item(&stored.item).map_err(|_| ())?;
-                    let v = version_of(&stored.version).ok_or(())?;
+                    let current =
+                        meridian_core::decode_item(&stored.item).map_err(|_| Fail::Unknown)?;
+                    let v = version_of(&stored.version).ok_or(Fail::Unknown)?;
                     (
                         workload::counter_of(&current) + 1,
                         pb::condition::Kind::VersionEquals(version_to_pb(&v)),
+                        tag_of(&current).map(Expect::Value),
                     )
                 }
-                None => (1, pb::condition::Kind::MustNotExist(true)),
+                None => (
+                    1,
+                    pb::condition::Kind::MustNotExist(true),
+                    Some(Expect::Absent),
+                ),
             };
-            let item = workload::item(key, region, n, item_bytes);
+            // An item with no tag was written outside the history: the
+            // write is made, and not checked.
+            if let (Some(c), Some(expect)) = (calls, expect) {
+                c.push((
+                    key,
+                    Call::Write {
+                        value: Some(counter),
+                        expect,
+                    },
+                ));
+            }
+            let item = tag(workload::item(key, region, n, item_bytes));
             match client
                 .put_item(pb::PutItemRequest {
                     table: table.into(),
@@ -351,7 +471,7 @@ async fn run_op(
             {
                 Ok(r) => acked(encoded(&item)?, r.into_inner(), Some(item)),
                 Err(e) if e.code() == tonic::Code::FailedPrecondition => Ok(Outcome::Rejected),
-                Err(_) => Err(()),
+                Err(e) => Err(Fail::of(&e)),
             }
         }
     }

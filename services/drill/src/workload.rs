@@ -50,6 +50,12 @@ pub struct Op {
 /// The partition-key attribute every drill table uses.
 pub const KEY_ATTR: &str = "k";
 
+/// The attribute that tags every item a drill writes when it keeps a
+/// history (`[table] consistency = "strong"` or `"both"`): the number of
+/// the operation that wrote it, unique per region and key, which is what a
+/// read's answer is matched to.
+pub const TAG_ATTR: &str = "w";
+
 /// The attribute TTL is on when a drill turns it on (`workload.ttl`): an
 /// item's expiry, epoch seconds.
 pub const TTL_ATTR: &str = "exp";

@@ -73,6 +73,7 @@ replay_tests! {
     restore_from_backup => "restore-from-backup.toml",
     restore_from_copy => "restore-from-copy.toml",
     steady_state => "steady-state.toml",
+    strong_vs_eventual => "strong-vs-eventual.toml",
 }
 
 #[test]

@@ -23,6 +23,7 @@ macro_rules! w {
     }};
 }
 
+mod consistency;
 mod markup;
 mod plot;
 mod tables;
@@ -49,6 +50,8 @@ pub fn render(report: &Report) -> String {
     );
     header(&mut out, report, name);
     verdict(&mut out, report);
+    consistency::comparison_section(&mut out, report);
+    consistency::consistency_section(&mut out, report);
     plot::plots(&mut out, report);
     tables::events_table(&mut out, &report.events);
     tables::links_table(&mut out, report);
@@ -454,6 +457,8 @@ mod tests {
                 agrees: true,
                 error: None,
             }],
+            consistency: None,
+            comparison: Vec::new(),
             joins: vec![crate::report::JoinReport {
                 region: "sa-east-1".into(),
                 asked: "us-east-1".into(),

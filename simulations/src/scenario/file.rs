@@ -6,7 +6,7 @@ use std::collections::BTreeMap;
 use serde::Deserialize;
 
 use super::action::{Distribution, PartitionKind};
-use super::model::{Durability, Mix};
+use super::model::{Consistency, Durability, Mix};
 
 #[derive(Deserialize)]
 #[serde(deny_unknown_fields)]
@@ -33,6 +33,8 @@ pub(super) struct File {
     #[serde(default)]
     pub(super) network: NetworkSection,
     pub(super) workload: WorkloadSection,
+    #[serde(default)]
+    pub(super) table: TableSection,
     #[serde(default, rename = "event")]
     pub(super) events: Vec<EventSection>,
 }
@@ -80,6 +82,15 @@ pub(super) struct NetworkSection {
     pub(super) jitter: Option<String>,
     #[serde(default)]
     pub(super) distribution: Option<Distribution>,
+}
+
+/// `[table]`: the drill table's consistency and its witness.
+#[derive(Deserialize, Default)]
+#[serde(deny_unknown_fields)]
+pub(super) struct TableSection {
+    #[serde(default)]
+    pub(super) consistency: Consistency,
+    pub(super) witness: Option<String>,
 }
 
 #[derive(Deserialize)]

@@ -6,11 +6,12 @@ use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 
+use super::action::Action;
 use super::action::Distribution;
 use super::events::{check_timeline, parse_events};
-use super::file::{Catalogue, File, WorkloadSection};
+use super::file::{Catalogue, File, TableSection, WorkloadSection};
 use super::limits::{MAX_DURATION, MAX_ITEM_BYTES, MAX_KEYS, MAX_RATE_PER_REGION, MAX_REGIONS};
-use super::model::{KeyDistribution, Scenario, Workload};
+use super::model::{Consistency, Event, KeyDistribution, Scenario, Table, Workload};
 use super::units::duration_field;
 
 #[derive(Debug, thiserror::Error)]
@@ -92,7 +93,16 @@ impl Scenario {
             times.duration,
             &file.duration,
         )?;
-        check_timeline(&events, &regions, &workload.replicas)?;
+        let table = table(&file.table, &regions, &workload, &events)?;
+        // A witness holds the table's log, not its items: the checker
+        // leaves it out, as it leaves out no replica.
+        let holders: Vec<String> = workload
+            .replicas
+            .iter()
+            .chain(&table.witness)
+            .cloned()
+            .collect();
+        check_timeline(&events, &regions, &holders)?;
         Ok(Scenario {
             name: file.name,
             description: file.description,
@@ -101,6 +111,7 @@ impl Scenario {
             jitter: times.jitter,
             distribution: file.network.distribution.unwrap_or(Distribution::Normal),
             workload,
+            table,
             duration: times.duration,
             settle: times.settle,
             sample_interval: times.sample_interval,
@@ -354,4 +365,62 @@ fn workload(w: &WorkloadSection, regions: &[String]) -> Result<Workload, String>
         ));
     }
     Ok(workload)
+}
+
+/// The `[table]` section, checked against the workload and the timeline: a
+/// STRONG table has exactly three members, as in DynamoDB (three replicas,
+/// or two and a witness, which runs no workload), and none of what DynamoDB
+/// refuses on one (TTL), nor what the driver does only to EVENTUAL tables
+/// (replicas added, the table recreated).
+fn table(
+    t: &TableSection,
+    regions: &[String],
+    workload: &Workload,
+    events: &[Event],
+) -> Result<Table, String> {
+    let table = Table {
+        consistency: t.consistency,
+        witness: t.witness.clone(),
+        history: t.consistency != Consistency::Eventual,
+    };
+    if table.consistency == Consistency::Eventual {
+        if table.witness.is_some() {
+            return Err("table.witness is only for consistency = \"strong\" or \"both\"".into());
+        }
+        return Ok(table);
+    }
+    let members = workload.replicas.len() + usize::from(table.witness.is_some());
+    if let Some(w) = &table.witness {
+        if !regions.contains(w) {
+            return Err(format!(
+                "table.witness = {w:?} is not one of the scenario's regions ({})",
+                regions.join(", ")
+            ));
+        }
+        if workload.replicas.contains(w) {
+            return Err(format!(
+                "table.witness = {w:?} is in workload.replicas: a witness holds no items"
+            ));
+        }
+    }
+    if members != 3 {
+        return Err(format!(
+            "a STRONG table has exactly three members (three replicas, or two and a witness); workload.replicas and table.witness name {members}"
+        ));
+    }
+    if workload.ttl {
+        return Err("workload.ttl: a STRONG table cannot have TTL".into());
+    }
+    if let Some(e) = events.iter().find(|e| {
+        matches!(
+            e.action,
+            Action::AddReplica { .. } | Action::Recreate { .. }
+        )
+    }) {
+        return Err(format!(
+            "event {:?}: the drill runs it on EVENTUAL tables only",
+            e.action.name()
+        ));
+    }
+    Ok(table)
 }

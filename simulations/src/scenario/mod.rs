@@ -28,7 +28,7 @@ pub mod units;
 pub use action::{Action, Distribution, PartitionKind, arrow, directed, isolating};
 pub use limits::*;
 pub use load::ScenarioError;
-pub use model::{Durability, Event, KeyDistribution, Mix, Scenario, Workload};
+pub use model::{Consistency, Durability, Event, KeyDistribution, Mix, Scenario, Table, Workload};
 pub use units::{MAX_SKEW, parse_duration, parse_offset};
 
 #[cfg(test)]
@@ -90,6 +90,39 @@ mod tests {
         assert_eq!(s.events[0].action.name(), "recreate");
         assert!(parse("[[event]]\nat = \"2s\"\naction = \"recreate\"").is_err());
         assert!(parse("[[event]]\nat = \"2s\"\naction = \"recreate\"\nregion = \"zz\"").is_err());
+    }
+
+    #[test]
+    fn a_strong_table_has_three_members_and_no_ttl() {
+        let s = parse("").unwrap();
+        assert_eq!(s.table, Table::default());
+        let s = parse("[table]\nconsistency = \"strong\"").unwrap();
+        assert_eq!(s.table.consistency, Consistency::Strong);
+        let two = BASE.replace(
+            "mix = { put = 1 }",
+            "mix = { put = 1 }\nreplicas = [\"a\", \"b\"]",
+        );
+        let with = |extra: &str| Scenario::parse(&format!("{two}\n{extra}"), &BTreeMap::new());
+        let s = with("[table]\nconsistency = \"both\"\nwitness = \"c\"").unwrap();
+        assert_eq!(s.table.witness.as_deref(), Some("c"));
+        let err = with("[table]\nconsistency = \"strong\"").unwrap_err();
+        assert!(err.contains("exactly three members"), "{err}");
+        let err = parse("[table]\nconsistency = \"strong\"\nwitness = \"c\"").unwrap_err();
+        assert!(err.contains("witness holds no items"), "{err}");
+        let err = with("[table]\nwitness = \"c\"").unwrap_err();
+        assert!(err.contains("table.witness is only for"), "{err}");
+        let err = parse("[table]\nconsistency = \"strongish\"").unwrap_err();
+        assert!(err.contains("strongish"), "{err}");
+        let ttl = BASE.replace("mix = { put = 1 }", "mix = { put = 1 }\nttl = true");
+        let err = Scenario::parse(
+            &format!("{ttl}\n[table]\nconsistency = \"strong\""),
+            &BTreeMap::new(),
+        )
+        .unwrap_err();
+        assert!(err.contains("TTL"), "{err}");
+        let err = parse("[table]\nconsistency = \"strong\"\n[[event]]\nat = \"2s\"\naction = \"recreate\"\nregion = \"b\"")
+            .unwrap_err();
+        assert!(err.contains("EVENTUAL tables only"), "{err}");
     }
 
     #[test]

@@ -21,6 +21,9 @@ pub struct Scenario {
     pub jitter: Duration,
     pub distribution: Distribution,
     pub workload: Workload,
+    /// How the drill's table keeps its copies in step: EVENTUAL, STRONG,
+    /// or both, one run after the other from the same seed.
+    pub table: Table,
     pub duration: Duration,
     /// Longest wait for convergence once the workload stops.
     pub settle: Duration,
@@ -63,6 +66,60 @@ impl Durability {
         match self {
             Durability::Full => "full",
             Durability::Normal => "normal",
+        }
+    }
+}
+
+/// The drill table's consistency (docs/strong.md).
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct Table {
+    pub consistency: Consistency,
+    /// A STRONG table's witness: the third member, which holds no items
+    /// and runs no workload; `None` makes the three regions replicas.
+    pub witness: Option<String>,
+    /// Whether the drill records every operation's history and reports on
+    /// consistency: set for `"strong"` and `"both"`, so the EVENTUAL half
+    /// of a comparison is measured the same way as the STRONG half.
+    pub history: bool,
+}
+
+impl Table {
+    /// This table as one run of the drill makes it: `Both` is two runs.
+    pub fn run_as(&self, consistency: Consistency) -> Table {
+        Table {
+            consistency,
+            witness: self.witness.clone(),
+            history: self.history,
+        }
+    }
+
+    pub fn strong(&self) -> bool {
+        self.consistency == Consistency::Strong
+    }
+}
+
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Consistency {
+    /// Last writer wins across regions (docs/conflicts.md).
+    #[default]
+    Eventual,
+    /// Multi-Region strong consistency: a majority of the three members
+    /// decides every write. Every operation's history is recorded and each
+    /// key checked for linearizability.
+    Strong,
+    /// The drill twice from the same seed, against an EVENTUAL table and
+    /// then a STRONG one, same workload and same faults; the report puts
+    /// them side by side.
+    Both,
+}
+
+impl Consistency {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Consistency::Eventual => "EVENTUAL",
+            Consistency::Strong => "STRONG",
+            Consistency::Both => "EVENTUAL and STRONG",
         }
     }
 }

@@ -11,7 +11,10 @@
 //! - **durability**: an entry a member was told is chosen is the one
 //!   applied at its position;
 //! - **linearizable reads**: a read reads at or past every position chosen
-//!   (as its proposer was told) before the read began.
+//!   (as its proposer was told) before the read began;
+//! - **refusals**: a proposal reported as failed with a known outcome
+//!   (refused, or no majority with the write never sent) is never applied:
+//!   a client told so may count it as not done.
 //!
 //! Without lost stores, every member must also catch up once the faults
 //! stop: same commit, same heads.
@@ -19,7 +22,7 @@
 use std::collections::BTreeMap;
 
 use super::node::Standing;
-use super::types::{Action, Body, Index, KeyWrite, MEMBERS, Member, ProposalId};
+use super::types::{Action, Body, Failure, Index, KeyWrite, MEMBERS, Member, ProposalId};
 use super::world::{Effect, World};
 
 /// xorshift64*: enough randomness for choosing faults, and no dependency.
@@ -55,6 +58,8 @@ struct Checker {
     reads: BTreeMap<(Member, u64), Index>,
     /// Proposals in flight: (member, seq) → their id.
     proposals: BTreeMap<(Member, u64), ProposalId>,
+    /// Proposals reported as failed with a known outcome, and how.
+    refused: BTreeMap<ProposalId, String>,
     writes: u64,
     reads_done: u64,
     chosen_count: u64,
@@ -126,6 +131,11 @@ impl Run {
             )),
             Some(_) => Ok(()),
             None => {
+                if let Some(how) = self.check.refused.get(&id) {
+                    return Err(format!(
+                        "refusal: {id} was reported failed ({how}) with nothing applied, and is applied at {index}"
+                    ));
+                }
                 if let Some(told) = self.check.chosen.get(&index)
                     && *told != id
                 {
@@ -162,8 +172,17 @@ impl Run {
                 self.check.chosen_max = self.check.chosen_max.max(*index);
                 self.check.chosen_count += 1;
             }
-            Action::Failed { seq, .. } => {
-                self.check.proposals.remove(&(m, *seq));
+            Action::Failed { seq, failure } => {
+                let id = self.check.proposals.remove(&(m, *seq));
+                let known = !matches!(failure, Failure::Unavailable { unknown: true });
+                if let Some(id) = id.filter(|_| known) {
+                    if self.check.applied.values().any(|a| *a == id) {
+                        return Err(format!(
+                            "refusal: {id} was reported failed ({failure}) with nothing applied, and is applied"
+                        ));
+                    }
+                    self.check.refused.insert(id, failure.to_string());
+                }
             }
             Action::ReadReady { rid, index } => {
                 let began = self.check.reads.remove(&(m, *rid)).ok_or("unknown read")?;
@@ -270,6 +289,7 @@ impl Run {
             }
             922..=951 => {
                 if !self.running(m) {
+                    self.trace("start", m);
                     self.world.start(m, false);
                 }
             }
@@ -285,12 +305,14 @@ impl Run {
             // is not consistent, and not caught: docs/limits.md).
             982..=991 => {
                 if !self.running(m) {
+                    self.trace("snapshot", m);
                     self.world.snapshot(m);
                 }
             }
             992..=996 => {
                 if self.may_lose(m) && self.world.hosts[m as usize].saved.is_some() {
                     self.crash(m);
+                    self.trace("restore", m);
                     self.world.restore(m);
                     self.lost = Some(m);
                     self.world.start(m, false);
@@ -299,6 +321,7 @@ impl Run {
             _ => {
                 if self.may_lose(m) {
                     self.crash(m);
+                    self.trace("wipe", m);
                     self.world.wipe(m);
                     self.lost = Some(m);
                     self.world.start(m, false);
@@ -317,7 +340,14 @@ impl Run {
         Ok(())
     }
 
+    fn trace(&self, what: &str, m: Member) {
+        if std::env::var_os("CHAOS_TRACE").is_some() {
+            eprintln!("t={} m{m}: ** {what}", self.world.now);
+        }
+    }
+
     fn crash(&mut self, m: Member) {
+        self.trace("crash", m);
         self.world.hosts[m as usize].node = None;
         self.check.proposals.retain(|(o, _), _| *o != m);
         self.check.reads.retain(|(o, _), _| *o != m);

@@ -178,7 +178,8 @@ impl Sim {
                 .join(" ")
         };
         match msg {
-            Msg::Hello | Msg::Welcome => msg.kind().to_string(),
+            Msg::Hello { prev } => format!("hello after {prev}"),
+            Msg::Welcome => msg.kind().to_string(),
             Msg::Stale { seen } => format!("stale (seen {seen})"),
             Msg::Probe { ballot } => format!("probe {ballot}"),
             Msg::ProbeReply { ballot, ok } => {
@@ -238,7 +239,9 @@ impl Sim {
                 },
                 if *gap { " gap" } else { "" }
             ),
-            Msg::Propose { entry } => format!("propose {}", self.entry_text(entry)),
+            Msg::Propose { entry, ballot } => {
+                format!("propose {} to {ballot}", self.entry_text(entry))
+            }
             Msg::Refused { id, reason } => format!("refused #{} {reason}", id.seq),
             Msg::ReadIndex { rid, confirm } => format!(
                 "read-index r{}{}",

@@ -10,12 +10,12 @@ use super::state::{InFlight, Lead};
 use super::types::{Ballot, Body, Entry, Index, MEMBERS, Member, Msg, Persist, Refusal, Slot};
 
 impl Lead {
-    /// The position below which every member holds every entry, bounded by
-    /// the commit: what members may drop.
+    /// The position below which every member holds every entry and knows
+    /// it chosen, bounded by the commit: what members may drop.
     pub(super) fn safe(&self, node: &Node) -> Index {
         let mut safe = node.commit;
         for m in node.others() {
-            safe = safe.min(self.held[m as usize]);
+            safe = safe.min(self.kept[m as usize]);
         }
         safe
     }
@@ -55,10 +55,13 @@ impl Node {
             next: [self.commit + 1; MEMBERS],
             held: [0; MEMBERS],
             progress: [self.now; MEMBERS],
+            kept: [0; MEMBERS],
             sent: [0; MEMBERS],
             heard_voter: self.now,
             in_flight: HashMap::new(),
             ids: HashMap::new(),
+            refused: HashMap::new(),
+            refused_order: std::collections::VecDeque::new(),
             ping: 0,
             pongs: [0; MEMBERS],
             remote_reads: Vec::new(),
@@ -104,19 +107,23 @@ impl Node {
         if let Some(index) = lead.ids.get(&entry.id) {
             return Ok(*index);
         }
+        if let Some(reason) = lead.refused.get(&entry.id) {
+            return Err(reason.clone());
+        }
         if last - commit >= self.timing.max_in_flight {
-            return Err(Refusal::Busy);
+            return Err(lead.refuse(entry.id, Refusal::Busy));
         }
         if let Body::Write { keys, .. } = &entry.body {
             for k in keys {
                 if let Some(f) = lead.in_flight.get(&k.key)
                     && k.expect.as_ref() != Some(&f.version)
                 {
-                    return Err(if f.origin != entry.id.origin {
+                    let reason = if f.origin != entry.id.origin {
                         Refusal::Conflict
                     } else {
                         Refusal::Stale { index: f.index }
-                    });
+                    };
+                    return Err(lead.refuse(entry.id, reason));
                 }
             }
         }
@@ -256,6 +263,9 @@ impl Node {
         if voter {
             lead.heard_voter = now;
             lead.pongs[i] = lead.pongs[i].max(ping);
+            if !gap {
+                lead.kept[i] = lead.kept[i].max(through);
+            }
         }
         // The member missed entries (a lost message, or it fell behind):
         // send from where it is.
@@ -274,9 +284,19 @@ impl Node {
         self.compact(safe);
     }
 
-    pub(super) fn on_propose(&mut self, from: Member, entry: Arc<Entry>) {
+    pub(super) fn on_propose(&mut self, from: Member, entry: Arc<Entry>, ballot: Ballot) {
         let id = entry.id;
         if id.origin != from {
+            return;
+        }
+        if self.lead().is_none_or(|l| l.ballot != ballot) {
+            self.send(
+                from,
+                Msg::Refused {
+                    id,
+                    reason: Refusal::NotLeader,
+                },
+            );
             return;
         }
         if let Err(reason) = self.place(entry) {

@@ -123,6 +123,12 @@ pub(super) struct Pending {
     pub(super) entry: Arc<Entry>,
     pub(super) deadline: u64,
     pub(super) sent: Option<u64>,
+    /// Every (leader, ballot) it was sent to. A leader that received it
+    /// may have placed it and had it chosen after this member stopped
+    /// hearing, so one that times out after leaving has an unknown
+    /// outcome, not a refusal; and a leader's refusal is final only when
+    /// no other leader, or ballot, was offered it.
+    pub(super) offered: Vec<(Member, Ballot)>,
     pub(super) index: Option<Index>,
 }
 
@@ -139,6 +145,8 @@ pub struct Node {
     pub(super) commit: Index,
     pub(super) applied: Index,
     pub(super) generation: Generation,
+    /// The life the store recorded before this start ([`Msg::Hello`]).
+    prev: Generation,
     seen: [Option<Generation>; MEMBERS],
     pub(super) standing: Standing,
     pub(super) role: Role,
@@ -190,6 +198,7 @@ impl Node {
             commit: durable.commit,
             applied: durable.applied,
             generation,
+            prev: durable.generation,
             seen: durable.seen,
             standing,
             role: Role::Follower { leader, heard: now },
@@ -201,6 +210,23 @@ impl Node {
             hello_sent: 0,
             actions: Vec::new(),
         };
+        // The run it accepted before it stopped is still on its disk: the
+        // entries above its commit, in order, at one ballot, from that
+        // ballot's leader. Without it, a leader that counted them held and
+        // dropped them from its log could never send this member what
+        // follows.
+        if let Some(first) = node.log.get(&(node.commit + 1)) {
+            let ballot = first.ballot;
+            let mut through = node.commit + 1;
+            while node
+                .log
+                .get(&(through + 1))
+                .is_some_and(|s| s.ballot == ballot)
+            {
+                through += 1;
+            }
+            node.run = (ballot, through);
+        }
         node.persist(Persist::Life {
             generation,
             rejoining: durable.rejoining,
@@ -241,6 +267,7 @@ impl Node {
                 entry,
                 deadline: now + self.timing.request,
                 sent: None,
+                offered: Vec::new(),
                 index: None,
             },
         );
@@ -305,16 +332,40 @@ impl Node {
                 }
                 return;
             }
-            _ => {
-                self.seen[from as usize] = Some(generation);
-                self.persist(Persist::PeerSeen {
-                    member: from,
-                    generation,
-                });
-            }
+            seen => match &msg {
+                // A new life is recorded only from its hello, which says
+                // what life came before it: one whose store lost what a
+                // life this member saw held is stale, whatever its counter.
+                Msg::Hello { prev } => {
+                    if let Some(seen) = seen
+                        && prev.older_than(&seen)
+                    {
+                        self.send(from, Msg::Stale { seen });
+                        return;
+                    }
+                    self.seen[from as usize] = Some(generation);
+                    self.persist(Persist::PeerSeen {
+                        member: from,
+                        generation,
+                    });
+                }
+                // Anything else from a life not yet vouched for is taken
+                // as from a member that does not vote (it does not, until
+                // both peers answer its hello), and the life is not
+                // recorded, so its hello is still checked.
+                _ => {
+                    if seen.is_none() {
+                        self.seen[from as usize] = Some(generation);
+                        self.persist(Persist::PeerSeen {
+                            member: from,
+                            generation,
+                        });
+                    }
+                }
+            },
         }
         match msg {
-            Msg::Hello => self.send(from, Msg::Welcome),
+            Msg::Hello { .. } => self.send(from, Msg::Welcome),
             Msg::Welcome => self.vouched(from),
             Msg::Stale { seen } => self.rolled_back(seen),
             Msg::Probe { ballot } => self.on_probe(from, ballot),
@@ -342,8 +393,8 @@ impl Node {
                 ping,
                 gap,
             } => self.on_accepted(from, ballot, through, voter, ping, gap),
-            Msg::Propose { entry } => self.on_propose(from, entry),
-            Msg::Refused { id, reason } => self.on_refused(id, reason),
+            Msg::Propose { entry, ballot } => self.on_propose(from, entry, ballot),
+            Msg::Refused { id, reason } => self.on_refused(from, id, reason),
             Msg::ReadIndex { rid, confirm } => self.on_read_index(from, rid, confirm),
             Msg::ReadAt { rid, ballot, index } => self.on_read_at(rid, ballot, index),
         }
@@ -433,7 +484,7 @@ impl Node {
         if let Standing::Unverified { vouched } = self.standing {
             for m in self.others() {
                 if !vouched[m as usize] {
-                    self.send(m, Msg::Hello);
+                    self.send(m, Msg::Hello { prev: self.prev });
                 }
             }
         }
@@ -466,8 +517,16 @@ impl Node {
 
     /// A peer has seen a newer life of this member: its store lost state.
     /// It stops voting and rejoins.
+    ///
+    /// Before its peers vouch for it, a member is also stale when the peer
+    /// saw a life newer than the one its store recorded before this start
+    /// (`prev`) and other than this one: its counter may be higher than
+    /// that life's, but its store is older.
     fn rolled_back(&mut self, seen: Generation) {
-        if !self.generation.older_than(&seen) {
+        let unverified = matches!(self.standing, Standing::Unverified { .. });
+        if !self.generation.older_than(&seen)
+            && !(unverified && seen != self.generation && self.prev.older_than(&seen))
+        {
             return;
         }
         self.generation = self.generation.next_after(&seen);
@@ -532,6 +591,20 @@ impl Node {
             .filter_map(|(s, p)| p.index.filter(|i| *i <= commit).map(|i| (*s, i)))
             .collect();
         for (seq, index) in chosen {
+            // A proposal this member placed while it led may have been
+            // replaced at its position by a later leader that never saw
+            // it: what is chosen there is another entry. It is proposed
+            // again (the leader's ids and every replica's compare-and-set
+            // keep a second placement from applying twice).
+            let here = self.log.get(&index).map(|s| s.entry.id);
+            let mine = self.pending.get(&seq).map(|p| p.entry.id);
+            if here.is_some() && here != mine {
+                if let Some(p) = self.pending.get_mut(&seq) {
+                    p.index = None;
+                    p.sent = None;
+                }
+                continue;
+            }
             self.chosen(seq, index);
         }
         self.settle_reads();
@@ -584,17 +657,42 @@ impl Node {
         match self.leader() {
             Some(l) if l == self.me => match self.place(entry) {
                 Ok(index) => {
+                    let ballot = self.promised;
                     if let Some(p) = self.pending.get_mut(&seq) {
                         p.index = Some(index);
+                        // Placed here: a later leader may choose it, so a
+                        // refusal from another is not final.
+                        if !p.offered.contains(&(l, ballot)) {
+                            p.offered.push((l, ballot));
+                        }
                     }
                 }
-                Err(reason) => self.failed(seq, Failure::Refused(reason)),
+                Err(reason) => {
+                    // Offered to another leader before, which may have
+                    // placed it: this refusal is not final, and it waits
+                    // for its deadline (an unknown outcome) or a choice.
+                    let elsewhere = self
+                        .pending
+                        .get(&seq)
+                        .is_some_and(|p| p.offered.iter().any(|o| o.0 != self.me));
+                    if elsewhere {
+                        if let Some(p) = self.pending.get_mut(&seq) {
+                            p.sent = Some(self.now);
+                        }
+                    } else {
+                        self.failed(seq, Failure::Refused(reason));
+                    }
+                }
             },
             Some(l) => {
+                let ballot = self.promised;
                 if let Some(p) = self.pending.get_mut(&seq) {
                     p.sent = Some(self.now);
+                    if !p.offered.contains(&(l, ballot)) {
+                        p.offered.push((l, ballot));
+                    }
                 }
-                self.send(l, Msg::Propose { entry });
+                self.send(l, Msg::Propose { entry, ballot });
             }
             None => {}
         }
@@ -606,10 +704,10 @@ impl Node {
             .pending
             .iter()
             .filter(|(_, p)| now >= p.deadline)
-            .map(|(s, p)| (*s, p.index.is_some()))
+            .map(|(s, p)| (*s, p.index.is_some() || !p.offered.is_empty()))
             .collect();
-        for (seq, in_log) in expired {
-            self.failed(seq, Failure::Unavailable { in_log });
+        for (seq, unknown) in expired {
+            self.failed(seq, Failure::Unavailable { unknown });
         }
         let resend: Vec<u64> = self
             .pending
@@ -624,8 +722,18 @@ impl Node {
         }
     }
 
-    fn on_refused(&mut self, id: ProposalId, reason: Refusal) {
-        if self.pending.get(&id.seq).is_none_or(|p| p.entry.id != id) {
+    fn on_refused(&mut self, from: Member, id: ProposalId, reason: Refusal) {
+        let Some(p) = self.pending.get(&id.seq).filter(|p| p.entry.id == id) else {
+            return;
+        };
+        // Refused by one leader, but offered to another or at another
+        // ballot, where it may yet be placed: not final. It waits for its
+        // deadline (an unknown outcome) unless a leader places it.
+        let only_here = p
+            .offered
+            .first()
+            .is_some_and(|f| f.0 == from && p.offered.iter().all(|o| o == f));
+        if reason != Refusal::NotLeader && !only_here {
             return;
         }
         match reason {

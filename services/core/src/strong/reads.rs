@@ -76,7 +76,7 @@ impl Node {
             self.reads.remove(&rid);
             self.actions.push(Action::ReadFailed {
                 rid,
-                failure: Failure::Unavailable { in_log: false },
+                failure: Failure::Unavailable { unknown: false },
             });
         }
         let asking: Vec<u64> = self.reads.keys().copied().collect();

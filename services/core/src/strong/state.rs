@@ -1,9 +1,13 @@
 //! The bookkeeping of a leader and of reads in progress, as data: the
 //! node holds it, `leader.rs` and `reads.rs` act on it.
 
-use std::collections::HashMap;
+use std::collections::{HashMap, VecDeque};
 
-use super::types::{Ballot, Index, MEMBERS, Member, ProposalId};
+use super::types::{Ballot, Index, MEMBERS, Member, ProposalId, Refusal};
+
+/// How many refusals a leader remembers: far more than can be in flight
+/// within a request's deadline at the most writes a table lets wait.
+pub(super) const REFUSALS_KEPT: usize = 16_384;
 
 /// The newest unchosen write of a key, for the conflict rule.
 #[derive(Debug, Clone)]
@@ -11,6 +15,21 @@ pub(super) struct InFlight {
     pub(super) version: Vec<u8>,
     pub(super) origin: Member,
     pub(super) index: Index,
+}
+
+impl Lead {
+    /// Records that `id` was refused for `reason`.
+    pub(super) fn refuse(&mut self, id: ProposalId, reason: Refusal) -> Refusal {
+        if self.refused.insert(id, reason.clone()).is_none() {
+            self.refused_order.push_back(id);
+            while self.refused_order.len() > REFUSALS_KEPT {
+                if let Some(old) = self.refused_order.pop_front() {
+                    self.refused.remove(&old);
+                }
+            }
+        }
+        reason
+    }
 }
 
 /// What the leader keeps about its ballot and every member.
@@ -23,12 +42,26 @@ pub struct Lead {
     /// last grew.
     pub(super) held: [Index; MEMBERS],
     pub(super) progress: [u64; MEMBERS],
+    /// The highest position each member has said it knows chosen (a
+    /// voter's acceptance at this ballot, which it makes its commit before
+    /// it answers). Entries are dropped only below every member's: one
+    /// that holds an entry without knowing it chosen (a member that was
+    /// not voting then) and restarts must be sent it again, by whichever
+    /// leader it meets.
+    pub(super) kept: [Index; MEMBERS],
     /// When each member was last sent anything.
     pub(super) sent: [u64; MEMBERS],
     /// When a voter last answered.
     pub(super) heard_voter: u64,
     pub(super) in_flight: HashMap<Vec<u8>, InFlight>,
     pub(super) ids: HashMap<ProposalId, Index>,
+    /// Proposals this leader refused, and why, oldest first (at most
+    /// [`REFUSALS_KEPT`]): a copy of one that arrives later (a resend that
+    /// crossed the refusal, or a message the network delayed) is refused
+    /// the same way, never placed, since its proposer may already have
+    /// told its client that nothing was applied.
+    pub(super) refused: HashMap<ProposalId, Refusal>,
+    pub(super) refused_order: VecDeque<ProposalId>,
     pub(super) ping: u64,
     pub(super) pongs: [u64; MEMBERS],
     pub(super) remote_reads: Vec<RemoteRead>,

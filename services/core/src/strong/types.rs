@@ -160,8 +160,14 @@ pub struct Slot {
 #[derive(Clone, Debug, PartialEq)]
 pub enum Msg {
     /// An unverified member (just started) asks a peer to vouch for its
-    /// generation.
-    Hello,
+    /// generation; `prev` is the life its store recorded last, before this
+    /// start. A peer that has seen a newer life than `prev` knows the store
+    /// lost state, however high the new life's counter: a store put back
+    /// to an older copy raises its counter at every start, and may start
+    /// more than once before it hears that it is stale.
+    Hello {
+        prev: Generation,
+    },
     /// The peer found the generation current.
     Welcome,
     /// The peer has seen a newer life of the sender: the sender's store
@@ -219,9 +225,13 @@ pub enum Msg {
         ping: u64,
         gap: bool,
     },
-    /// A member's request, for the leader to place in the log.
+    /// A member's request, for the leader of `ballot` to place in the log.
+    /// A leader at another ballot (a copy the network delayed past a new
+    /// election) does not place it: within one ballot its leader answers
+    /// every copy the same way, so a refusal its proposer saw stays true.
     Propose {
         entry: Arc<Entry>,
+        ballot: Ballot,
     },
     /// The leader did not place a proposal.
     Refused {
@@ -246,7 +256,7 @@ impl Msg {
     /// The message's name, for metrics and scripts.
     pub fn kind(&self) -> &'static str {
         match self {
-            Msg::Hello => "hello",
+            Msg::Hello { .. } => "hello",
             Msg::Welcome => "welcome",
             Msg::Stale { .. } => "stale",
             Msg::Probe { .. } => "probe",
@@ -317,19 +327,20 @@ pub enum Persist {
 pub enum Failure {
     /// Refused by the leader before it entered the log.
     Refused(Refusal),
-    /// No majority answered in time. For a proposal the outcome is unknown:
-    /// it may still be chosen.
-    Unavailable { in_log: bool },
+    /// No majority answered in time. `unknown`: the proposal is in this
+    /// member's log, or went to a leader that may have placed it, so it may
+    /// still be chosen; otherwise it never left this member and never will.
+    Unavailable { unknown: bool },
 }
 
 impl fmt::Display for Failure {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         match self {
             Failure::Refused(r) => write!(f, "refused: {r}"),
-            Failure::Unavailable { in_log: true } => {
+            Failure::Unavailable { unknown: true } => {
                 f.write_str("no majority answered in time; the write may still take effect")
             }
-            Failure::Unavailable { in_log: false } => f.write_str("no majority answered in time"),
+            Failure::Unavailable { unknown: false } => f.write_str("no majority answered in time"),
         }
     }
 }

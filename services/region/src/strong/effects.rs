@@ -275,7 +275,7 @@ impl Effects {
             Failure::Refused(Refusal::Stale { index }) => StrongError::Stale(index),
             Failure::Refused(Refusal::Busy) => StrongError::Busy(self.table.clone()),
             Failure::Refused(Refusal::NotLeader) => unavailable(false),
-            Failure::Unavailable { in_log } => unavailable(in_log),
+            Failure::Unavailable { unknown } => unavailable(unknown),
         }
     }
 }

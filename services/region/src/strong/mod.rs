@@ -35,6 +35,15 @@ pub(crate) use links::run_link;
 pub(crate) use runtime::run;
 pub(crate) use write::write;
 
+/// What an [`StrongError::Unavailable`] answer says when the write may
+/// still take effect: a client that sees it must treat the write's outcome
+/// as unknown (the drill's checker does), one that does not can count the
+/// write as refused.
+pub const MAY_TAKE_EFFECT: &str = "; the write may still take effect";
+
+/// What every [`StrongError::Unavailable`] answer says.
+pub const NO_MAJORITY: &str = "could not reach a majority of the table's three Regions";
+
 /// Why a write or a linearizable read of a STRONG table did not succeed.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 pub enum StrongError {
@@ -46,7 +55,7 @@ pub enum StrongError {
     /// No majority of the table's regions answered in time.
     #[error(
         "Table {table}: this Region could not reach a majority of the table's three Regions within {millis} ms (MultiRegionConsistency STRONG){}",
-        if *.unknown { "; the write may still take effect" } else { "" }
+        if *.unknown { MAY_TAKE_EFFECT } else { "" }
     )]
     Unavailable {
         table: String,

@@ -76,7 +76,10 @@ pub fn encode(
     msg: &Msg,
 ) -> pb::StrongEnvelope {
     let m = match msg {
-        Msg::Hello => M::Hello(pb::StrongEmpty {}),
+        Msg::Hello { prev } => M::Hello(pb::StrongGeneration {
+            counter: prev.counter,
+            nonce: prev.nonce,
+        }),
         Msg::Welcome => M::Welcome(pb::StrongEmpty {}),
         Msg::Stale { seen } => M::Stale(pb::StrongGeneration {
             counter: seen.counter,
@@ -138,7 +141,10 @@ pub fn encode(
             ping: *ping,
             gap: *gap,
         }),
-        Msg::Propose { entry } => M::Propose(codec::encode(entry)),
+        Msg::Propose { entry, ballot } => M::Propose(pb::StrongPropose {
+            entry: codec::encode(entry),
+            ballot: Some(ballot_pb(*ballot)),
+        }),
         Msg::Refused { id, reason } => {
             let (reason, index) = match reason {
                 Refusal::Conflict => ("conflict", 0),
@@ -193,7 +199,12 @@ pub fn decode(env: pb::StrongEnvelope) -> Result<Envelope, WireError> {
         }
     };
     let msg = match env.msg.ok_or_else(|| malformed("no message"))? {
-        M::Hello(_) => Msg::Hello,
+        M::Hello(g) => Msg::Hello {
+            prev: Generation {
+                counter: g.counter,
+                nonce: g.nonce,
+            },
+        },
         M::Welcome(_) => Msg::Welcome,
         M::Stale(g) => Msg::Stale {
             seen: Generation {
@@ -268,8 +279,9 @@ pub fn decode(env: pb::StrongEnvelope) -> Result<Envelope, WireError> {
             ping: a.ping,
             gap: a.gap,
         },
-        M::Propose(bytes) => Msg::Propose {
-            entry: entry(&bytes)?,
+        M::Propose(p) => Msg::Propose {
+            entry: entry(&p.entry)?,
+            ballot: ballot(p.ballot)?,
         },
         M::Refused(r) => {
             if r.origin as usize >= MEMBERS {
