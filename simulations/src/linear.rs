@@ -298,9 +298,9 @@ impl<'a> Search<'a> {
         let mut next = vec![usize::MAX; len + 1];
         let mut prev = vec![usize::MAX; len + 1];
         let mut last = head;
-        for i in 0..len {
+        for (i, p) in prev.iter_mut().enumerate().take(len) {
             next[last] = i;
-            prev[i] = last;
+            *p = last;
             last = i;
         }
         next[last] = usize::MAX;

@@ -30,6 +30,7 @@
 //! the golden scripts in `testdata/` drive it directly.
 
 pub mod codec;
+mod election;
 mod leader;
 mod node;
 mod reads;

@@ -1,9 +1,9 @@
 //! The bookkeeping of a leader and of reads in progress, as data: the
 //! node holds it, `leader.rs` and `reads.rs` act on it.
 
-use std::collections::{HashMap, VecDeque};
+use std::collections::{BTreeMap, HashMap, VecDeque};
 
-use super::types::{Ballot, Index, MEMBERS, Member, ProposalId, Refusal};
+use super::types::{Ballot, Index, MEMBERS, Member, ProposalId, Refusal, Slot};
 
 /// How many refusals a leader remembers: far more than can be in flight
 /// within a request's deadline at the most writes a table lets wait.
@@ -91,4 +91,23 @@ pub(super) struct RemoteRead {
     pub(super) rid: u64,
     pub(super) index: Index,
     pub(super) ping: u64,
+}
+
+/// A member standing for election: its ballot, and what each other
+/// member promised it.
+#[derive(Debug)]
+pub struct Candidacy {
+    pub(super) ballot: Ballot,
+    /// Still asking whether the others would promise (nothing promised).
+    pub(super) probing: bool,
+    pub(super) started: u64,
+    pub(super) asked: [u64; MEMBERS],
+    pub(super) promises: [Option<Promised>; MEMBERS],
+}
+
+#[derive(Debug, Default)]
+pub(super) struct Promised {
+    pub(super) commit: Index,
+    pub(super) entries: BTreeMap<Index, Slot>,
+    pub(super) complete: bool,
 }
