@@ -11,7 +11,7 @@
 use std::time::Duration;
 
 use meridian_core::strong::codec::Writes;
-use meridian_core::strong::{Entry, ProposalId};
+use meridian_core::strong::{Entry, LIVES_KEPT, ProposalId};
 use meridian_core::{AttrValue, EncodedKey, Item, Mutation};
 use meridian_proto::v1 as pb;
 use meridian_region::strong::wire::MAX_ENTRIES;
@@ -139,7 +139,7 @@ async fn forged_consensus_messages_are_refused_counted_and_change_nothing() {
         .exchange(futures::stream::iter(vec![envelope(
             "mars",
             &incarnation,
-            M::Hello(pb::StrongGeneration::default()),
+            M::Hello(pb::StrongHello::default()),
         )]))
         .await
         .expect_err("a stream from no region");
@@ -167,8 +167,13 @@ async fn forged_consensus_messages_are_refused_counted_and_change_nothing() {
         safe: 0,
         ping: 0,
     };
+    // A hello naming more lives than a store keeps.
+    let long_hello = pb::StrongHello {
+        lives: vec![pb::StrongGeneration::default(); LIVES_KEPT + 1],
+    };
     let forged = vec![
         envelope("ap-southeast-1", &incarnation, M::Accept(too_many)),
+        envelope("ap-southeast-1", &incarnation, M::Hello(long_hello)),
         envelope(
             "ap-southeast-1",
             &incarnation,
@@ -195,7 +200,7 @@ async fn forged_consensus_messages_are_refused_counted_and_change_nothing() {
     );
     let from = [("peer", "ap-southeast-1")];
     poll_until("the refusals counted", Duration::from_secs(10), || async {
-        metric(&c, 0, REFUSED, &[from[0], ("reason", "malformed")]) == 2.0
+        metric(&c, 0, REFUSED, &[from[0], ("reason", "malformed")]) == 3.0
             && metric(&c, 0, REFUSED, &[from[0], ("reason", "forged_entry")]) == 1.0
     })
     .await;

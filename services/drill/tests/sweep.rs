@@ -14,6 +14,15 @@ fn fifty_random_fault_timelines_all_pass_the_checker() {
         "only {} seeds produced conflicts",
         summary.with_conflicts()
     );
+    // One seed in four is STRONG: those must check real histories.
+    let (strong_seeds, strong) = summary.strong();
+    assert!(strong_seeds >= 10, "only {strong_seeds} STRONG seeds");
+    assert!(
+        strong.keys_checked > 0 && strong.reads > 0,
+        "STRONG seeds checked {} keys and {} reads",
+        strong.keys_checked,
+        strong.reads
+    );
     let failures: Vec<String> = summary
         .failed()
         .map(|r| {

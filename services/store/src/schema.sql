@@ -314,7 +314,8 @@ CREATE TABLE IF NOT EXISTS collections (
 -- Strong mode (docs/strong.md): each STRONG table's consensus state in this
 -- region, as its member of the table's three keeps it
 -- (meridian_core::strong::Durable). `seen` is the newest life seen of each
--- member: three of (present byte, counter, nonce), little-endian.
+-- member: three of (present byte, counter, nonce), little-endian. `lives`
+-- are this member's recent lives, (counter, nonce) each, oldest first.
 CREATE TABLE IF NOT EXISTS strong_state (
     tbl             TEXT PRIMARY KEY,
     incarnation     BLOB NOT NULL,
@@ -326,7 +327,8 @@ CREATE TABLE IF NOT EXISTS strong_state (
     gen_counter     INTEGER NOT NULL,
     gen_nonce       INTEGER NOT NULL,
     rejoining       INTEGER NOT NULL,
-    seen            BLOB NOT NULL
+    seen            BLOB NOT NULL,
+    lives           BLOB NOT NULL DEFAULT x''
 ) WITHOUT ROWID;
 
 -- A STRONG table's consensus log above its compaction point: each entry

@@ -164,7 +164,7 @@ pub fn adopt(
     tx.execute_batch(
         "DELETE FROM strong_log WHERE idx > (SELECT commit_idx FROM strong_state s WHERE s.tbl = strong_log.tbl);
          UPDATE strong_state SET promised_round = 0, promised_leader = 0, gen_counter = 0, gen_nonce = 0,
-            rejoining = 1, seen = zeroblob(51);",
+            rejoining = 1, seen = zeroblob(51), lives = x'';",
     )?;
     for table in tables_without_replica(&tx, region)? {
         tx.execute("DELETE FROM items WHERE tbl = ?1", [&table])?;

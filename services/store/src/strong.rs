@@ -10,7 +10,7 @@ use std::sync::Arc;
 
 use meridian_core::strong::codec::{self, Writes};
 use meridian_core::strong::{
-    Ballot, Body, Durable, Generation, Index, MEMBERS, Persist, ProposalId, Slot,
+    Ballot, Body, Durable, Generation, Index, LIVES_KEPT, MEMBERS, Persist, ProposalId, Slot,
 };
 use meridian_core::{Hlc, TableDef, Version};
 use rusqlite::{OptionalExtension, params};
@@ -69,6 +69,28 @@ fn seen_from(b: &[u8]) -> Result<[Option<Generation>; MEMBERS], StoreError> {
     }))
 }
 
+/// A member's recorded lives: (counter, nonce) pairs, little-endian.
+fn lives_bytes(lives: &[Generation]) -> Vec<u8> {
+    let mut out = Vec::with_capacity(lives.len() * 16);
+    for g in lives {
+        out.extend_from_slice(&g.counter.to_le_bytes());
+        out.extend_from_slice(&g.nonce.to_le_bytes());
+    }
+    out
+}
+
+fn lives_from(b: &[u8]) -> Result<Vec<Generation>, StoreError> {
+    if !b.len().is_multiple_of(16) || b.len() / 16 > LIVES_KEPT {
+        return Err(corrupt("a lives record of the wrong size"));
+    }
+    Ok(b.chunks_exact(16)
+        .map(|c| Generation {
+            counter: u64::from_le_bytes(c[..8].try_into().expect("8 bytes")),
+            nonce: u64::from_le_bytes(c[8..].try_into().expect("8 bytes")),
+        })
+        .collect())
+}
+
 impl Reader {
     /// The STRONG tables of the catalog, each with its definition in force
     /// and its incarnation.
@@ -117,7 +139,7 @@ impl Reader {
             .conn()
             .prepare_cached(
                 "SELECT incarnation, promised_round, promised_leader, compacted, commit_idx, applied,
-                        gen_counter, gen_nonce, rejoining, seen
+                        gen_counter, gen_nonce, rejoining, seen, lives
                  FROM strong_state WHERE tbl = ?1",
             )?
             .query_row([table], |r| {
@@ -132,10 +154,12 @@ impl Reader {
                     r.get::<_, i64>(7)?,
                     r.get::<_, i64>(8)?,
                     r.get::<_, Vec<u8>>(9)?,
+                    r.get::<_, Vec<u8>>(10)?,
                 ))
             })
             .optional()?;
-        let Some((inc, round, leader, compacted, commit, applied, gc, gn, rejoining, seen)) = row
+        let Some((inc, round, leader, compacted, commit, applied, gc, gn, rejoining, seen, lives)) =
+            row
         else {
             return Ok(None);
         };
@@ -182,6 +206,7 @@ impl Reader {
                 },
                 rejoining: rejoining != 0,
                 seen: seen_from(&seen)?,
+                lives: lives_from(&lives)?,
             },
         )))
     }
@@ -200,8 +225,8 @@ impl Group<'_> {
             ctx.conn
                 .prepare_cached(
                     "INSERT INTO strong_state (tbl, incarnation, promised_round, promised_leader, compacted,
-                        commit_idx, applied, gen_counter, gen_nonce, rejoining, seen)
-                     VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11)
+                        commit_idx, applied, gen_counter, gen_nonce, rejoining, seen, lives)
+                     VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12)
                      ON CONFLICT (tbl) DO NOTHING",
                 )?
                 .execute(params![
@@ -216,6 +241,7 @@ impl Group<'_> {
                     durable.generation.nonce as i64,
                     durable.rejoining as i64,
                     seen_bytes(&durable.seen),
+                    lives_bytes(&durable.lives),
                 ])?;
             Ok(())
         })
@@ -322,14 +348,17 @@ impl GroupTxn<'_, '_> {
             Persist::Life {
                 generation,
                 rejoining,
+                lives,
             } => set(
                 self.conn,
-                "UPDATE strong_state SET gen_counter = ?2, gen_nonce = ?3, rejoining = ?4 WHERE tbl = ?1",
+                "UPDATE strong_state SET gen_counter = ?2, gen_nonce = ?3, rejoining = ?4, lives = ?5
+                 WHERE tbl = ?1",
                 &[
                     &table,
                     &(generation.counter as i64),
                     &(generation.nonce as i64),
                     &(*rejoining as i64),
+                    &lives_bytes(lives),
                 ],
             )?,
             Persist::PeerSeen { member, generation } => {

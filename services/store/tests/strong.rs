@@ -191,6 +191,16 @@ fn the_consensus_state_is_what_was_persisted() {
                     nonce: 7,
                 },
                 rejoining: true,
+                lives: vec![
+                    Generation {
+                        counter: 1,
+                        nonce: 5,
+                    },
+                    Generation {
+                        counter: 2,
+                        nonce: 7,
+                    },
+                ],
             },
             Persist::PeerSeen {
                 member: 2,
@@ -212,6 +222,11 @@ fn the_consensus_state_is_what_was_persisted() {
     assert_eq!((d.commit, d.applied, d.rejoining), (1, 0, true));
     assert_eq!(d.seen[2], Some(seen));
     assert_eq!(d.generation.counter, 2);
+    assert_eq!(
+        d.lives.iter().map(|g| g.nonce).collect::<Vec<_>>(),
+        [5, 7],
+        "the lives a hello names"
+    );
     assert_eq!(
         codec::decode(&codec::encode(&e)).unwrap().0,
         e,

@@ -136,7 +136,7 @@ pub async fn strong(a: StrongArgs) -> Result<()> {
         0.5,
     );
     r.notes.push(
-        "region 0 took the UpdateTable that made the table STRONG and leads it; region 1's writes go to it and come back chosen: one round trip either way (docs/strong.md)".into(),
+        "region 0 took the CreateTable that made the table STRONG and leads it; region 1's writes go to it and come back chosen: one round trip either way (docs/strong.md)".into(),
     );
     r.notes.push(
         "each latency phase writes distinct keys one at a time from one client: uncontended".into(),

@@ -430,7 +430,9 @@ fn one_seed() {
 #[test]
 fn seeded_faults_never_break_safety() {
     let (mut writes, mut chosen, mut reads) = (0, 0, 0);
-    for seed in 1..=150 {
+    // Seed 548 with lost stores is a store put back to an older copy that
+    // starts three times before it hears it is stale (docs/strong.md).
+    for seed in 1..=600 {
         for (witness, lose) in [(false, false), (true, false), (false, true), (true, true)] {
             let (w, c, r) = run(seed, witness, lose).unwrap_or_else(|e| panic!("{e}"));
             writes += w;

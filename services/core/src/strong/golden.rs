@@ -56,6 +56,7 @@ golden_scripts! {
     isolated_and_healed => "isolated_and_healed.txt",
     rolled_back_store => "rolled_back_store.txt",
     linearizable_reads => "linearizable_reads.txt",
+    restarted_before_it_hears => "restarted_before_it_hears.txt",
 }
 
 #[derive(Default)]
@@ -144,6 +145,7 @@ impl Sim {
             Persist::Life {
                 generation,
                 rejoining,
+                ..
             } => format!(
                 "life {generation}{}",
                 if *rejoining { " rejoining" } else { "" }
@@ -178,7 +180,14 @@ impl Sim {
                 .join(" ")
         };
         match msg {
-            Msg::Hello { prev } => format!("hello after {prev}"),
+            Msg::Hello { lives } => {
+                let lives: Vec<String> = lives.iter().map(|g| g.to_string()).collect();
+                if lives.is_empty() {
+                    "hello, its first life".to_string()
+                } else {
+                    format!("hello after {}", lives.join(" "))
+                }
+            }
             Msg::Welcome => msg.kind().to_string(),
             Msg::Stale { seen } => format!("stale (seen {seen})"),
             Msg::Probe { ballot } => format!("probe {ballot}"),

@@ -46,6 +46,6 @@ mod world;
 
 pub use node::{Durable, Node, Role, Standing, Timing};
 pub use types::{
-    Action, Ballot, Body, Entry, Failure, Generation, Index, KeyWrite, MEMBERS, Member, Msg,
-    Persist, ProposalId, Refusal, Slot,
+    Action, Ballot, Body, Entry, Failure, Generation, Index, KeyWrite, LIVES_KEPT, MEMBERS, Member,
+    Msg, Persist, ProposalId, Refusal, Slot,
 };

@@ -8,7 +8,7 @@ use std::sync::Arc;
 use super::state::{Candidacy, Lead, Read};
 use super::types::{
     Action, Ballot, Body, Entry, Failure, Generation, Index, MEMBERS, Member, Msg, Persist,
-    ProposalId, Refusal, Slot,
+    ProposalId, Refusal, Slot, remember,
 };
 
 /// The protocol's clock, in milliseconds of the adapter's monotonic time
@@ -64,6 +64,9 @@ pub struct Durable {
     pub generation: Generation,
     pub rejoining: bool,
     pub seen: [Option<Generation>; MEMBERS],
+    /// This member's recent lives, oldest first ([`Msg::Hello`]); empty in
+    /// a store that has recorded none (then `generation` alone).
+    pub lives: Vec<Generation>,
 }
 
 impl Durable {
@@ -128,8 +131,10 @@ pub struct Node {
     pub(super) commit: Index,
     pub(super) applied: Index,
     pub(super) generation: Generation,
-    /// The life the store recorded before this start ([`Msg::Hello`]).
-    prev: Generation,
+    /// The lives the store recorded before this start ([`Msg::Hello`]).
+    prev: Vec<Generation>,
+    /// Those and this one, as persisted.
+    lives: Vec<Generation>,
     seen: [Option<Generation>; MEMBERS],
     pub(super) standing: Standing,
     pub(super) role: Role,
@@ -170,6 +175,12 @@ impl Node {
             }
         };
         let leader = fresh.then_some(durable.promised.leader);
+        let mut prev = durable.lives;
+        if prev.is_empty() && durable.generation != Generation::default() {
+            prev.push(durable.generation);
+        }
+        let mut lives = prev.clone();
+        remember(&mut lives, generation);
         let mut node = Node {
             me,
             witness,
@@ -181,7 +192,8 @@ impl Node {
             commit: durable.commit,
             applied: durable.applied,
             generation,
-            prev: durable.generation,
+            prev,
+            lives,
             seen: durable.seen,
             standing,
             role: Role::Follower { leader, heard: now },
@@ -213,6 +225,7 @@ impl Node {
         node.persist(Persist::Life {
             generation,
             rejoining: durable.rejoining,
+            lives: node.lives.clone(),
         });
         if node.full(me) && node.applied < node.commit {
             node.actions.push(Action::Apply {
@@ -316,12 +329,13 @@ impl Node {
                 return;
             }
             seen => match &msg {
-                // A new life is recorded only from its hello, which says
-                // what life came before it: one whose store lost what a
-                // life this member saw held is stale, whatever its counter.
-                Msg::Hello { prev } => {
+                // A new life is recorded only from its hello, which names
+                // the lives its store recorded: one whose store lacks the
+                // life this member saw last lost what that life held, and
+                // is stale whatever its counter.
+                Msg::Hello { lives } => {
                     if let Some(seen) = seen
-                        && prev.older_than(&seen)
+                        && !lives.contains(&seen)
                     {
                         self.send(from, Msg::Stale { seen });
                         return;
@@ -467,7 +481,8 @@ impl Node {
         if let Standing::Unverified { vouched } = self.standing {
             for m in self.others() {
                 if !vouched[m as usize] {
-                    self.send(m, Msg::Hello { prev: self.prev });
+                    let lives = self.prev.clone();
+                    self.send(m, Msg::Hello { lives });
                 }
             }
         }
@@ -502,21 +517,27 @@ impl Node {
     /// It stops voting and rejoins.
     ///
     /// Before its peers vouch for it, a member is also stale when the peer
-    /// saw a life newer than the one its store recorded before this start
-    /// (`prev`) and other than this one: its counter may be higher than
-    /// that life's, but its store is older.
+    /// saw a life its store never recorded, other than this one: its
+    /// counter may be higher than that life's, but its store is older.
+    ///
+    /// The life the peer saw is recorded among this member's lives, with
+    /// the new one: once it has rejoined, its next start's hello names the
+    /// life that peer last saw of it.
     fn rolled_back(&mut self, seen: Generation) {
         let unverified = matches!(self.standing, Standing::Unverified { .. });
         let newer_life = self.generation.older_than(&seen);
-        let older_store = unverified && seen != self.generation && self.prev.older_than(&seen);
+        let older_store = unverified && seen != self.generation && !self.prev.contains(&seen);
         if !(newer_life || older_store) {
             return;
         }
         self.generation = self.generation.next_after(&seen);
+        remember(&mut self.lives, seen);
+        remember(&mut self.lives, self.generation);
         self.standing = Standing::Rejoining { seq: None };
         self.persist(Persist::Life {
             generation: self.generation,
             rejoining: true,
+            lives: self.lives.clone(),
         });
         self.step_down(None);
     }
@@ -606,6 +627,7 @@ impl Node {
                 self.persist(Persist::Life {
                     generation: self.generation,
                     rejoining: false,
+                    lives: self.lives.clone(),
                 });
             }
             return;

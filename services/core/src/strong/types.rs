@@ -51,6 +51,22 @@ pub struct Generation {
     pub nonce: u64,
 }
 
+/// How many of its own lives a member's store records: the starts a
+/// member can make without any hello reaching a peer before that peer
+/// takes it for a store that lost state (it then rejoins, which is safe).
+pub const LIVES_KEPT: usize = 32;
+
+/// Records `life` among a store's `lives`, dropping the oldest past
+/// [`LIVES_KEPT`].
+pub fn remember(lives: &mut Vec<Generation>, life: Generation) {
+    if !lives.contains(&life) {
+        lives.push(life);
+    }
+    if lives.len() > LIVES_KEPT {
+        lives.drain(..lives.len() - LIVES_KEPT);
+    }
+}
+
 impl Generation {
     /// Whether a member announcing `self` is an older life of the member
     /// last seen as `seen`: its store has lost what `seen` held.
@@ -160,13 +176,13 @@ pub struct Slot {
 #[derive(Clone, Debug, PartialEq)]
 pub enum Msg {
     /// An unverified member (just started) asks a peer to vouch for its
-    /// generation; `prev` is the life its store recorded last, before this
-    /// start. A peer that has seen a newer life than `prev` knows the store
-    /// lost state, however high the new life's counter: a store put back
-    /// to an older copy raises its counter at every start, and may start
-    /// more than once before it hears that it is stale.
+    /// generation; `lives` are the lives its store recorded before this
+    /// start (at most [`LIVES_KEPT`], oldest first). A peer vouches only
+    /// if the life it saw last is among them: a store put back to an older
+    /// copy, or wiped, lacks that life however many times it has started
+    /// since, and whatever its counter has reached.
     Hello {
-        prev: Generation,
+        lives: Vec<Generation>,
     },
     /// The peer found the generation current.
     Welcome,
@@ -310,10 +326,12 @@ pub enum Persist {
     Commit(Index),
     /// Entries at and below this position are dropped.
     Compacted(Index),
-    /// This member's new life, and whether it must rejoin before voting.
+    /// This member's new life, whether it must rejoin before voting, and
+    /// the lives its store records ([`Msg::Hello`]).
     Life {
         generation: Generation,
         rejoining: bool,
+        lives: Vec<Generation>,
     },
     /// The newest life seen of a peer.
     PeerSeen {

@@ -120,9 +120,11 @@ impl World {
                     Persist::Life {
                         generation,
                         rejoining,
+                        lives,
                     } => {
                         host.disk.generation = *generation;
                         host.disk.rejoining = *rejoining;
+                        host.disk.lives = lives.clone();
                     }
                     Persist::PeerSeen { member, generation } => {
                         host.disk.seen[*member as usize] = Some(*generation)

@@ -8,7 +8,9 @@
 use std::sync::Arc;
 
 use meridian_core::strong::codec::{self, Writes};
-use meridian_core::strong::{Ballot, Entry, Generation, MEMBERS, Msg, ProposalId, Refusal, Slot};
+use meridian_core::strong::{
+    Ballot, Entry, Generation, LIVES_KEPT, MEMBERS, Msg, ProposalId, Refusal, Slot,
+};
 use meridian_core::{Mutation, TableDef};
 use meridian_proto::v1 as pb;
 use pb::strong_envelope::Msg as M;
@@ -76,9 +78,14 @@ pub fn encode(
     msg: &Msg,
 ) -> pb::StrongEnvelope {
     let m = match msg {
-        Msg::Hello { prev } => M::Hello(pb::StrongGeneration {
-            counter: prev.counter,
-            nonce: prev.nonce,
+        Msg::Hello { lives } => M::Hello(pb::StrongHello {
+            lives: lives
+                .iter()
+                .map(|g| pb::StrongGeneration {
+                    counter: g.counter,
+                    nonce: g.nonce,
+                })
+                .collect(),
         }),
         Msg::Welcome => M::Welcome(pb::StrongEmpty {}),
         Msg::Stale { seen } => M::Stale(pb::StrongGeneration {
@@ -199,12 +206,24 @@ pub fn decode(env: pb::StrongEnvelope) -> Result<Envelope, WireError> {
         }
     };
     let msg = match env.msg.ok_or_else(|| malformed("no message"))? {
-        M::Hello(g) => Msg::Hello {
-            prev: Generation {
-                counter: g.counter,
-                nonce: g.nonce,
-            },
-        },
+        M::Hello(h) => {
+            if h.lives.len() > LIVES_KEPT {
+                return Err(malformed(format!(
+                    "{} lives in a hello, the limit is {LIVES_KEPT}",
+                    h.lives.len()
+                )));
+            }
+            Msg::Hello {
+                lives: h
+                    .lives
+                    .iter()
+                    .map(|g| Generation {
+                        counter: g.counter,
+                        nonce: g.nonce,
+                    })
+                    .collect(),
+            }
+        }
         M::Welcome(_) => Msg::Welcome,
         M::Stale(g) => Msg::Stale {
             seen: Generation {
@@ -376,4 +395,38 @@ pub fn check_writes(
         }
     }
     Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn hello(n: u64) -> Msg {
+        Msg::Hello {
+            lives: (1..=n)
+                .map(|counter| Generation {
+                    counter,
+                    nonce: counter * 7,
+                })
+                .collect(),
+        }
+    }
+
+    #[test]
+    fn a_hello_carries_its_lives_and_no_more_than_kept() {
+        let g = Generation {
+            counter: 3,
+            nonce: 9,
+        };
+        let back = decode(encode("r-a", "t", b"v", g, &hello(2))).unwrap();
+        assert_eq!(back.msg, hello(2));
+        assert_eq!(back.generation, g);
+        let kept = decode(encode("r-a", "t", b"v", g, &hello(LIVES_KEPT as u64))).unwrap();
+        assert_eq!(kept.msg, hello(LIVES_KEPT as u64));
+        let refused = decode(encode("r-a", "t", b"v", g, &hello(LIVES_KEPT as u64 + 1)))
+            .err()
+            .expect("a hello past the limit is refused");
+        assert_eq!(refused.reason, "malformed");
+        assert!(refused.detail.contains("33 lives"), "{}", refused.detail);
+    }
 }
