@@ -382,25 +382,37 @@ impl GroupTxn<'_, '_> {
             out.conflicts += 1;
         }
         if decision.apply {
-            let catalog = e.table == CATALOG_TABLE;
-            if catalog {
-                let name = String::from_utf8_lossy(&e.key.partition).into_owned();
-                self.catalog.remove(&name);
-                if e.key.sort.is_empty() {
-                    // A new incarnation or a deletion: nothing of the old table survives.
-                    self.purge_table(&name)?;
-                }
-                out.relayed = true;
-            }
-            self.put_head(current.as_ref(), e)?;
-            if catalog {
-                // Catalog changes are relayed, so a table reaches every
-                // region before its items.
-                self.append_log(e.clone())?;
-            }
-            out.applied += 1;
+            self.install(current.as_ref(), e, out)?;
         }
         out.applied_through = e.seq;
+        Ok(())
+    }
+
+    /// Makes `e` the head of its key, replacing `current`: what an entry
+    /// that won (last-writer-wins) or was chosen (strong mode) does.
+    pub(crate) fn install(
+        &mut self,
+        current: Option<&HeadRow>,
+        e: &Mutation,
+        out: &mut ApplyOutcome,
+    ) -> Result<(), StoreError> {
+        let catalog = e.table == CATALOG_TABLE;
+        if catalog {
+            let name = String::from_utf8_lossy(&e.key.partition).into_owned();
+            self.catalog.remove(&name);
+            if e.key.sort.is_empty() {
+                // A new incarnation or a deletion: nothing of the old table survives.
+                self.purge_table(&name)?;
+            }
+            out.relayed = true;
+        }
+        self.put_head(current, e)?;
+        if catalog {
+            // Catalog changes are relayed, so a table reaches every
+            // region before its items.
+            self.append_log(e.clone())?;
+        }
+        out.applied += 1;
         Ok(())
     }
 

@@ -265,11 +265,10 @@ impl Group<'_> {
     pub fn strong_apply(
         &mut self,
         hlc: &Hlc,
-        real_now: u64,
         table: &str,
         through: Index,
     ) -> Result<Vec<StrongApplied>, StoreError> {
-        self.isolated(|ctx| ctx.strong_apply(hlc, real_now, table, through))
+        self.isolated(|ctx| ctx.strong_apply(hlc, table, through))
     }
 
     /// Works out what `ops` on a STRONG table would write here, and writes
@@ -384,7 +383,6 @@ impl GroupTxn<'_, '_> {
     fn strong_apply(
         &mut self,
         hlc: &Hlc,
-        real_now: u64,
         table: &str,
         through: Index,
     ) -> Result<Vec<StrongApplied>, StoreError> {
@@ -430,9 +428,7 @@ impl GroupTxn<'_, '_> {
             expected += 1;
             let (entry, writes) = codec::decode(&bytes).map_err(corrupt)?;
             let written = match (&entry.body, writes) {
-                (Body::Write { .. }, Some(w)) => {
-                    self.strong_write(hlc, real_now, &def, &incarnation, &w)?
-                }
+                (Body::Write { .. }, Some(w)) => self.strong_write(hlc, &def, &incarnation, &w)?,
                 _ => false,
             };
             out.push(StrongApplied {
@@ -458,11 +454,11 @@ impl GroupTxn<'_, '_> {
     fn strong_write(
         &mut self,
         hlc: &Hlc,
-        real_now: u64,
         def: &TableDef,
         incarnation: &[u8],
         w: &Writes,
     ) -> Result<bool, StoreError> {
+        let mut heads = Vec::with_capacity(w.mutations.len());
         for (m, expect) in w.mutations.iter().zip(&w.expect) {
             if m.table != def.name || m.table_version.as_deref() != Some(incarnation) {
                 return Err(corrupt(format!(
@@ -470,23 +466,27 @@ impl GroupTxn<'_, '_> {
                     def.name, m.table
                 )));
             }
-            let live = self
-                .head(&m.table, &m.key)?
+            let head = self.head(&m.table, &m.key)?;
+            let live = head
+                .as_ref()
                 .filter(|h| h.image.is_some())
                 .map(|h| h.version.to_bytes());
             if live != *expect {
                 return Ok(false);
             }
+            heads.push(head);
         }
         let mut outcome = ApplyOutcome::default();
-        for m in &w.mutations {
+        for (m, head) in w.mutations.iter().zip(&heads) {
             let version = Version::from_bytes(&m.version).map_err(corrupt)?;
             crate::apply::check_image_key(def, m)?;
-            // A chosen write is applied whatever the clock says: the drift
-            // guard protects last-writer-wins, and nothing here is decided
-            // by time.
+            // A chosen write takes effect whatever the clock, the versions
+            // or the purge horizon say: the log decided its order, the
+            // same in every replica, and last-writer-wins (which a purged
+            // tombstone or a clock the drift guard held back would turn
+            // against it in one region only) has no say here.
             let _ = hlc.observe(version.hlc);
-            self.apply_entry(real_now, m, Some(version), &mut outcome)?;
+            self.install(head.as_ref(), m, &mut outcome)?;
         }
         Ok(true)
     }

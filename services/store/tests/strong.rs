@@ -101,7 +101,7 @@ fn choose(nodes: &mut [Node], idx: u64, entry: &Entry) -> Vec<bool> {
             };
             g.strong_persist("accounts", &[Persist::Accepted(vec![(idx, slot)])])
                 .unwrap();
-            let out = g.strong_apply(&n.hlc, T0, "accounts", idx).unwrap();
+            let out = g.strong_apply(&n.hlc, "accounts", idx).unwrap();
             g.commit().unwrap();
             assert_eq!(out.len(), 1);
             out[0].written
@@ -156,6 +156,36 @@ fn a_write_evaluated_against_a_stale_copy_takes_effect_nowhere() {
     assert_eq!(choose(&mut nodes, 3, &again), [true, true, true]);
     for n in &nodes {
         assert_eq!(n_of(n, "x").as_deref(), Some("2"));
+    }
+}
+
+/// A STRONG table's writes are ordered by its log, never by
+/// last-writer-wins: a chosen write takes effect in a region that purged
+/// the key's tombstone with a horizon above the write's version, where
+/// last-writer-wins would drop it as a write that tombstone had deleted,
+/// while the regions that had not purged apply it (and its region answers
+/// success). The sweep found it as a STRONG table whose replicas diverged.
+#[test]
+fn a_chosen_write_takes_effect_where_the_keys_tombstone_was_purged() {
+    let mut nodes = cluster();
+    let first = propose(&mut nodes[0], 1, &[put("x", "1")]);
+    assert_eq!(choose(&mut nodes, 1, &first), [true, true, true]);
+    let delete = WriteOp::Delete {
+        table: "accounts".into(),
+        key: Item::from([("id".to_string(), AttrValue::S("x".into()))]),
+        condition: None,
+    };
+    let gone = propose(&mut nodes[0], 2, &[delete]);
+    assert_eq!(choose(&mut nodes, 2, &gone), [true, true, true]);
+    // r-a purges its tombstones up to a horizon past every clock here.
+    let mut g = nodes[0].writer.group().unwrap();
+    let horizon = meridian_core::Timestamp::new(T0 + 10_000_000, 0);
+    assert_eq!(g.purge_tombstones(horizon, 100).unwrap(), 1);
+    g.commit().unwrap();
+    let again = propose(&mut nodes[1], 3, &[put("x", "3")]);
+    assert_eq!(choose(&mut nodes, 3, &again), [true, true, true]);
+    for (n, region) in nodes.iter().zip(REGIONS) {
+        assert_eq!(n_of(n, "x").as_deref(), Some("3"), "{region}");
     }
 }
 

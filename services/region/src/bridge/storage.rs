@@ -298,13 +298,13 @@ impl StoreBridge {
         through: Option<u64>,
     ) -> Result<Option<Result<Vec<meridian_store::StrongApplied>, String>>, BridgeError> {
         let table = table.to_string();
-        self.ask(move |group, hlc, now| {
+        self.ask(move |group, hlc, _| {
             if !changes.is_empty() {
                 group.strong_persist(&table, &changes)?;
             }
             Ok(through.map(|t| {
                 group
-                    .strong_apply(hlc, now, &table, t)
+                    .strong_apply(hlc, &table, t)
                     .map_err(|e| e.to_string())
             }))
         })
