@@ -10,8 +10,9 @@ const MAX_ATTEMPTS: usize = 8;
 /// A write to a STRONG table: evaluated against this region's copy,
 /// proposed with the versions it read, and answered once chosen and
 /// applied here. A write that finds a key moved on (its copy was stale) is
-/// evaluated again; a condition that fails is checked once more after a
-/// linearizable read, so it never fails against a stale copy either.
+/// evaluated again; a condition that fails, or a write that finds nothing
+/// to write, is checked once more after a linearizable read, so neither
+/// answers from a stale copy.
 pub(crate) async fn write(
     shared: &crate::Shared,
     table: &str,
@@ -44,24 +45,26 @@ pub(crate) async fn write(
     let strong = &shared.strong;
     let mut verified = false;
     for _ in 0..MAX_ATTEMPTS {
+        // A condition that fails, or nothing to write (an update that
+        // leaves no item where this copy holds none), is an answer only
+        // from a current copy: checked once more after a linearizable read.
         let evaluated = match shared.storage.strong_evaluate(ops.clone()).await {
-            Ok(e) => e,
+            Ok(e) if !e.writes.mutations.is_empty() => Some(e),
+            Ok(e) if verified => return Ok(e.results),
+            Ok(_) => None,
             Err(BridgeError::Store(
                 StoreError::ConditionFailed(_) | StoreError::TransactionCanceled { .. },
-            )) if !verified => {
-                // Checked again on a copy that holds every chosen write.
-                verified = true;
-                strong
-                    .read_barrier(table)
-                    .await
-                    .inspect_err(|_| count("unavailable"))?;
-                continue;
-            }
+            )) if !verified => None,
             Err(e) => return Err(e.into()),
         };
-        if evaluated.writes.mutations.is_empty() {
-            return Ok(evaluated.results);
-        }
+        let Some(evaluated) = evaluated else {
+            verified = true;
+            strong
+                .read_barrier(table)
+                .await
+                .inspect_err(|_| count("unavailable"))?;
+            continue;
+        };
         match strong.propose(table, evaluated.writes).await {
             Ok((_, true)) => {
                 count("ok");
