@@ -49,7 +49,10 @@ impl Group<'_> {
     /// included: then those tombstones are held everywhere, and any write
     /// at or below `h` that arrives later for a key this region holds
     /// nothing for is one they overwrote. Table deletions (`$catalog`
-    /// tombstones) stay: they keep late writes of a deleted table out.
+    /// tombstones) stay: they keep late writes of a deleted table out. So
+    /// do a STRONG table's: its writes are ordered by its log, not by the
+    /// replication this horizon speaks for, and each is a compare-and-set
+    /// on its key's head, which must be the same in every member.
     pub fn purge_tombstones(&mut self, h: Timestamp, max_rows: u64) -> Result<u64, StoreError> {
         self.isolated(|ctx| {
             ctx.conn
@@ -63,6 +66,7 @@ impl Group<'_> {
                 .prepare_cached(
                     "SELECT tbl, pk, sk, version FROM items INDEXED BY tombstones
                      WHERE image IS NULL AND version < ?1 AND tbl != ?2
+                       AND tbl NOT IN (SELECT tbl FROM strong_state)
                      ORDER BY version LIMIT ?3",
                 )?
                 .query_map(
@@ -144,6 +148,21 @@ impl GroupTxn<'_, '_> {
             .query_map([], |r| r.get(0))?
             .collect::<Result<_, _>>()?;
         Ok((Context::seen_through(h, &origins), Some(h)))
+    }
+
+    /// Every tombstone of `table` here, gone (a table that has just become
+    /// STRONG: `Group::strong_init`).
+    pub(crate) fn drop_tombstones(&mut self, table: &str) -> Result<(), StoreError> {
+        let rows: Vec<(Vec<u8>, Vec<u8>, Vec<u8>)> = self
+            .conn
+            .prepare_cached("SELECT pk, sk, version FROM items WHERE tbl = ?1 AND image IS NULL")?
+            .query_map([table], |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?)))?
+            .collect::<Result<_, _>>()?;
+        for (partition, sort, version) in rows {
+            let key = EncodedKey { partition, sort };
+            self.remove_head(table, &key, &version, None)?;
+        }
+        Ok(())
     }
 
     /// Deletes the head `(version, image)` of `key` and takes it out of the

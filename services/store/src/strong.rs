@@ -215,6 +215,11 @@ impl Reader {
 impl Group<'_> {
     /// Creates the consensus state of a table that has just become STRONG
     /// (its incarnation `incarnation`), unless it has one.
+    ///
+    /// The table is empty, but this region may hold tombstones of it from
+    /// when it was EVENTUAL, which another member never had: they go, so
+    /// every member starts from no heads at all and decides each chosen
+    /// write's compare-and-set the same way (`strong_write`).
     pub fn strong_init(
         &mut self,
         table: &str,
@@ -222,7 +227,8 @@ impl Group<'_> {
         durable: &Durable,
     ) -> Result<(), StoreError> {
         self.isolated(|ctx| {
-            ctx.conn
+            let created = ctx
+                .conn
                 .prepare_cached(
                     "INSERT INTO strong_state (tbl, incarnation, promised_round, promised_leader, compacted,
                         commit_idx, applied, gen_counter, gen_nonce, rejoining, seen, lives)
@@ -243,6 +249,9 @@ impl Group<'_> {
                     seen_bytes(&durable.seen),
                     lives_bytes(&durable.lives),
                 ])?;
+            if created == 1 {
+                ctx.drop_tombstones(table)?;
+            }
             Ok(())
         })
     }
@@ -282,11 +291,14 @@ impl Group<'_> {
     ) -> Result<StrongEvaluated, StoreError> {
         let (results, mutations) = self.dry_run(|ctx| ctx.write_ops(hlc, real_now, ops, true))?;
         // Condition checks write nothing; the others map to the mutations
-        // in order.
+        // in order. Each expects the head it replaces, a tombstone
+        // included: a write evaluated where its key held nothing must not
+        // follow a delete chosen since, or versions would run backwards
+        // along the log.
         let expect = results
             .iter()
             .filter(|r| r.seq != 0)
-            .map(|r| r.old.as_ref().and(r.prev.as_ref()).map(Version::to_bytes))
+            .map(|r| r.prev.as_ref().map(Version::to_bytes))
             .collect::<Vec<_>>();
         if expect.len() != mutations.len() {
             return Err(corrupt("an evaluated write without its mutation"));
@@ -448,9 +460,10 @@ impl GroupTxn<'_, '_> {
         Ok(out)
     }
 
-    /// Applies one chosen write if every key's live version is still what
-    /// its proposer read: the same decision in every replica, since every
-    /// replica's items change only through this log.
+    /// Applies one chosen write if every key's head (a tombstone included)
+    /// is still what its proposer read: the same decision in every
+    /// replica, since every replica's heads of a STRONG table change only
+    /// through this log (no tombstone of one is purged, `purge_tombstones`).
     fn strong_write(
         &mut self,
         hlc: &Hlc,
@@ -467,11 +480,7 @@ impl GroupTxn<'_, '_> {
                 )));
             }
             let head = self.head(&m.table, &m.key)?;
-            let live = head
-                .as_ref()
-                .filter(|h| h.image.is_some())
-                .map(|h| h.version.to_bytes());
-            if live != *expect {
+            if head.as_ref().map(|h| h.version.to_bytes()) != *expect {
                 return Ok(false);
             }
             heads.push(head);

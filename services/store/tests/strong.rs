@@ -159,33 +159,70 @@ fn a_write_evaluated_against_a_stale_copy_takes_effect_nowhere() {
     }
 }
 
-/// A STRONG table's writes are ordered by its log, never by
-/// last-writer-wins: a chosen write takes effect in a region that purged
-/// the key's tombstone with a horizon above the write's version, where
-/// last-writer-wins would drop it as a write that tombstone had deleted,
-/// while the regions that had not purged apply it (and its region answers
-/// success). The sweep found it as a STRONG table whose replicas diverged.
+fn delete(id: &str) -> WriteOp {
+    WriteOp::Delete {
+        table: "accounts".into(),
+        key: Item::from([("id".to_string(), AttrValue::S(id.into()))]),
+        condition: None,
+    }
+}
+
+fn version_of(e: &Entry) -> meridian_core::Version {
+    let writes = codec::decode(&codec::encode(e))
+        .unwrap()
+        .1
+        .expect("a write");
+    meridian_core::Version::from_bytes(&writes.mutations[0].version).unwrap()
+}
+
+/// A STRONG table's writes are ordered by its log, and each is a
+/// compare-and-set on its key's head: no region purges a STRONG table's
+/// tombstones (the horizon speaks for replication, which does not carry
+/// these writes), so every member's heads stay the same, and a write
+/// chosen later takes effect in every one. Last-writer-wins once dropped
+/// such a write where a region had purged the key's tombstone, while the
+/// others applied it: the seeded sweep found the replicas diverged.
 #[test]
-fn a_chosen_write_takes_effect_where_the_keys_tombstone_was_purged() {
+fn a_strong_tables_tombstones_stay_and_every_member_applies_alike() {
     let mut nodes = cluster();
     let first = propose(&mut nodes[0], 1, &[put("x", "1")]);
     assert_eq!(choose(&mut nodes, 1, &first), [true, true, true]);
-    let delete = WriteOp::Delete {
-        table: "accounts".into(),
-        key: Item::from([("id".to_string(), AttrValue::S("x".into()))]),
-        condition: None,
-    };
-    let gone = propose(&mut nodes[0], 2, &[delete]);
+    let gone = propose(&mut nodes[0], 2, &[delete("x")]);
     assert_eq!(choose(&mut nodes, 2, &gone), [true, true, true]);
-    // r-a purges its tombstones up to a horizon past every clock here.
     let mut g = nodes[0].writer.group().unwrap();
     let horizon = meridian_core::Timestamp::new(T0 + 10_000_000, 0);
-    assert_eq!(g.purge_tombstones(horizon, 100).unwrap(), 1);
+    assert_eq!(g.purge_tombstones(horizon, 100).unwrap(), 0);
     g.commit().unwrap();
     let again = propose(&mut nodes[1], 3, &[put("x", "3")]);
     assert_eq!(choose(&mut nodes, 3, &again), [true, true, true]);
     for (n, region) in nodes.iter().zip(REGIONS) {
         assert_eq!(n_of(n, "x").as_deref(), Some("3"), "{region}");
+    }
+}
+
+/// A write evaluated where its key held nothing, chosen after a delete of
+/// that key, does not take effect: its version is older than the delete's,
+/// and following it would run versions backwards along the log. Evaluated
+/// again, it does.
+#[test]
+fn a_write_evaluated_before_a_delete_does_not_follow_it() {
+    let mut nodes = cluster();
+    // r-c evaluates on its copy, where x holds nothing yet.
+    let early = propose(&mut nodes[2], 1, &[put("x", "3")]);
+    let first = propose(&mut nodes[0], 2, &[put("x", "1")]);
+    assert_eq!(choose(&mut nodes, 1, &first), [true, true, true]);
+    let gone = propose(&mut nodes[0], 3, &[delete("x")]);
+    assert_eq!(choose(&mut nodes, 2, &gone), [true, true, true]);
+    assert!(version_of(&early) < version_of(&gone));
+    assert_eq!(choose(&mut nodes, 3, &early), [false, false, false]);
+    for n in &nodes {
+        assert_eq!(n_of(n, "x"), None);
+    }
+    let again = propose(&mut nodes[2], 4, &[put("x", "3")]);
+    assert!(version_of(&again) > version_of(&gone));
+    assert_eq!(choose(&mut nodes, 4, &again), [true, true, true]);
+    for n in &nodes {
+        assert_eq!(n_of(n, "x").as_deref(), Some("3"));
     }
 }
 
@@ -285,4 +322,48 @@ fn making_a_table_strong_needs_it_empty() {
         }])
         .unwrap_err();
     assert!(refused.to_string().contains("must be empty"), "{refused}");
+}
+
+/// A table emptied by deletes may become STRONG, with its regions holding
+/// different tombstones (some purged them, some not yet); each region's go
+/// when its member starts, so every member starts from no heads, and a
+/// write evaluated in one takes effect in all.
+#[test]
+fn a_table_made_strong_starts_without_the_tombstones_it_had() {
+    let mut nodes: Vec<Node> = REGIONS.iter().map(|r| Node::new(r)).collect();
+    nodes[0].write(&[WriteOp::CreateTable(table())]).unwrap();
+    nodes[0].write(&[put("x", "1")]).unwrap();
+    nodes[0].write(&[delete("x")]).unwrap();
+    let (first, rest) = nodes.split_at_mut(1);
+    for n in rest.iter_mut() {
+        first[0].ship_to(n, "r-a");
+        // The others purge the tombstone; r-a keeps it.
+        let mut g = n.writer.group().unwrap();
+        let horizon = meridian_core::Timestamp::new(T0 + 10_000_000, 0);
+        assert_eq!(g.purge_tombstones(horizon, 100).unwrap(), 1);
+        g.commit().unwrap();
+    }
+    let set = StrongSet::new(REGIONS.iter().map(|r| r.to_string()).collect(), None, "r-a").unwrap();
+    nodes[0]
+        .write(&[WriteOp::SetConsistency {
+            table: "accounts".into(),
+            set,
+        }])
+        .unwrap();
+    let (first, rest) = nodes.split_at_mut(1);
+    for n in rest {
+        first[0].ship_to(n, "r-a");
+    }
+    for n in &mut nodes {
+        let (_, v) = n.reader.table_def("accounts").unwrap().unwrap();
+        let mut g = n.writer.group().unwrap();
+        g.strong_init("accounts", &v.to_bytes(), &Durable::fresh(0))
+            .unwrap();
+        g.commit().unwrap();
+    }
+    let e = propose(&mut nodes[1], 1, &[put("x", "2")]);
+    assert_eq!(choose(&mut nodes, 1, &e), [true, true, true]);
+    for (n, region) in nodes.iter().zip(REGIONS) {
+        assert_eq!(n_of(n, "x").as_deref(), Some("2"), "{region}");
+    }
 }
