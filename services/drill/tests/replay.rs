@@ -7,6 +7,7 @@
 
 use std::path::{Path, PathBuf};
 
+use meridian_scenario::report::Report;
 use meridian_scenario::scenario::Scenario;
 
 /// The seed every replay uses; any seed must replay, this one is fixed so
@@ -18,8 +19,8 @@ fn simulations() -> PathBuf {
 }
 
 /// Simulates `file` twice from [`SEED`] and asserts the two reports, as
-/// JSON and as rendered HTML, are identical.
-fn replays(file: &str) {
+/// JSON and as rendered HTML, are identical; returns the report.
+fn replays(file: &str) -> Report {
     let path = simulations().join(file);
     let scenario = Scenario::load(&path).unwrap_or_else(|e| panic!("{file}: {e}"));
     let dir = tempfile::tempdir().unwrap();
@@ -27,10 +28,11 @@ fn replays(file: &str) {
         let report = meridian_drill::sim::run(&scenario, SEED, &dir.path().join(name))
             .unwrap_or_else(|e| panic!("{file}: {e}"));
         let json = serde_json::to_string_pretty(&report).unwrap();
-        (json, meridian_scenario::html::render(&report))
+        let html = meridian_scenario::html::render(&report);
+        (json, html, report)
     };
-    let (json_a, html_a) = run("a");
-    let (json_b, html_b) = run("b");
+    let (json_a, html_a, report) = run("a");
+    let (json_b, html_b, _) = run("b");
     if json_a != json_b {
         let first = json_a
             .lines()
@@ -45,14 +47,34 @@ fn replays(file: &str) {
         html_a == html_b,
         "{file} seed {SEED}: the two HTML reports differ"
     );
+    report
+}
+
+/// The comparison drill shows what each mode promises: the STRONG run
+/// loses no update, reads nothing stale and is linearizable on every key;
+/// the EVENTUAL run, under the same faults, loses updates and reads stale.
+fn compares_the_modes(report: &Report) {
+    let [eventual, strong] = &report.comparison[..] else {
+        panic!("two sides: {:?}", report.comparison.len());
+    };
+    assert_eq!(eventual.consistency.consistency, "EVENTUAL");
+    assert_eq!(strong.consistency.consistency, "STRONG");
+    assert!(eventual.ok && strong.ok, "{:?}", report.verdict.problems);
+    let s = &strong.consistency;
+    assert_eq!((strong.lost_updates, s.stale_reads), (0, 0));
+    assert!(s.keys_checked > 0 && s.linearizable == s.keys_checked, "{s:?}");
+    assert!(s.conflicts > 0, "the hot keys raced: {s:?}");
+    let e = &eventual.consistency;
+    assert!(eventual.lost_updates > 0 && e.stale_reads > 0, "{e:?}");
 }
 
 macro_rules! replay_tests {
-    ($($name:ident => $file:literal,)*) => {
+    ($($name:ident => $file:literal $(then $check:ident)?,)*) => {
         $(
             #[test]
             fn $name() {
-                replays($file);
+                let _report = replays($file);
+                $($check(&_report);)?
             }
         )*
 
@@ -73,7 +95,7 @@ replay_tests! {
     restore_from_backup => "restore-from-backup.toml",
     restore_from_copy => "restore-from-copy.toml",
     steady_state => "steady-state.toml",
-    strong_vs_eventual => "strong-vs-eventual.toml",
+    strong_vs_eventual => "strong-vs-eventual.toml" then compares_the_modes,
 }
 
 #[test]
