@@ -62,7 +62,10 @@ fn compares_the_modes(report: &Report) {
     assert!(eventual.ok && strong.ok, "{:?}", report.verdict.problems);
     let s = &strong.consistency;
     assert_eq!((strong.lost_updates, s.stale_reads), (0, 0));
-    assert!(s.keys_checked > 0 && s.linearizable == s.keys_checked, "{s:?}");
+    assert!(
+        s.keys_checked > 0 && s.linearizable == s.keys_checked,
+        "{s:?}"
+    );
     assert!(s.conflicts > 0, "the hot keys raced: {s:?}");
     let e = &eventual.consistency;
     assert!(eventual.lost_updates > 0 && e.stale_reads > 0, "{e:?}");
