@@ -53,6 +53,13 @@ fn put(id: &str, n: &str) -> WriteOp {
 fn cluster() -> Vec<Node> {
     let mut nodes: Vec<Node> = REGIONS.iter().map(|r| Node::new(r)).collect();
     nodes[0].write(&[WriteOp::CreateTable(table())]).unwrap();
+    make_strong(&mut nodes);
+    nodes
+}
+
+/// Makes r-a's table STRONG, ships it to the others and starts each
+/// member's state.
+fn make_strong(nodes: &mut [Node]) {
     let set = StrongSet::new(REGIONS.iter().map(|r| r.to_string()).collect(), None, "r-a").unwrap();
     nodes[0]
         .write(&[WriteOp::SetConsistency {
@@ -64,14 +71,13 @@ fn cluster() -> Vec<Node> {
     for n in rest {
         first[0].ship_to(n, "r-a");
     }
-    for n in &mut nodes {
+    for n in nodes.iter_mut() {
         let (_, v) = n.reader.table_def("accounts").unwrap().unwrap();
         let mut g = n.writer.group().unwrap();
         g.strong_init("accounts", &v.to_bytes(), &Durable::fresh(0))
             .unwrap();
         g.commit().unwrap();
     }
-    nodes
 }
 
 /// Evaluates `ops` at `n` and returns the entry that proposes them.
@@ -343,24 +349,7 @@ fn a_table_made_strong_starts_without_the_tombstones_it_had() {
         assert_eq!(g.purge_tombstones(horizon, 100).unwrap(), 1);
         g.commit().unwrap();
     }
-    let set = StrongSet::new(REGIONS.iter().map(|r| r.to_string()).collect(), None, "r-a").unwrap();
-    nodes[0]
-        .write(&[WriteOp::SetConsistency {
-            table: "accounts".into(),
-            set,
-        }])
-        .unwrap();
-    let (first, rest) = nodes.split_at_mut(1);
-    for n in rest {
-        first[0].ship_to(n, "r-a");
-    }
-    for n in &mut nodes {
-        let (_, v) = n.reader.table_def("accounts").unwrap().unwrap();
-        let mut g = n.writer.group().unwrap();
-        g.strong_init("accounts", &v.to_bytes(), &Durable::fresh(0))
-            .unwrap();
-        g.commit().unwrap();
-    }
+    make_strong(&mut nodes);
     let e = propose(&mut nodes[1], 1, &[put("x", "2")]);
     assert_eq!(choose(&mut nodes, 1, &e), [true, true, true]);
     for (n, region) in nodes.iter().zip(REGIONS) {
