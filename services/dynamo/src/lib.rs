@@ -21,6 +21,7 @@ mod global;
 mod indexes;
 mod items;
 mod keys;
+mod kinesis;
 mod legacy;
 mod partiql;
 mod reads;
@@ -476,6 +477,10 @@ async fn dispatch(front: &Front, headers: &HeaderMap, body: &[u8]) -> Result<Jso
         "ListTagsOfResource" => tags::list(ops, r).await,
         "UpdateTimeToLive" => tables::update_ttl(ops, r).await,
         "DescribeTimeToLive" => tables::describe_ttl(ops, r).await,
+        "DescribeKinesisStreamingDestination" => kinesis::describe(ops, r).await,
+        "EnableKinesisStreamingDestination"
+        | "DisableKinesisStreamingDestination"
+        | "UpdateKinesisStreamingDestination" => kinesis::refuse(ops, r, op).await,
         "DescribeContinuousBackups" => backups::describe_continuous(ops, r).await,
         "UpdateContinuousBackups" => backups::update_continuous(ops, r).await,
         "RestoreTableToPointInTime" => backups::restore_to_time(ops, r).await,

@@ -21,3 +21,43 @@ async fn describe_endpoints_and_limits_answer_in_dynamodbs_shape() {
     assert_eq!(l.table_max_read_capacity_units(), Some(40000));
     assert_eq!(l.table_max_write_capacity_units(), Some(40000));
 }
+
+/// Kinesis streaming destinations: none to describe, and a change refused
+/// with a `ValidationException` that names the missing service, after the
+/// table is found; a missing table is `ResourceNotFoundException`.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn kinesis_destinations_are_none_and_refused_by_name() {
+    let cluster = TestCluster::start(&REGIONS[..1]).await;
+    let c = client(cluster.dynamo_url(0));
+    create_table(&c, "events", ("pk", ScalarAttributeType::S), None).await;
+    let d = c
+        .describe_kinesis_streaming_destination()
+        .table_name("events")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(d.table_name(), Some("events"));
+    assert!(d.kinesis_data_stream_destinations().is_empty());
+    let arn = "arn:aws:kinesis:us-east-1:000000000000:stream/events";
+    let e = c
+        .enable_kinesis_streaming_destination()
+        .table_name("events")
+        .stream_arn(arn)
+        .send()
+        .await
+        .unwrap_err();
+    assert_eq!(e.code(), Some("ValidationException"), "{e:?}");
+    let message = e.message().unwrap_or_default();
+    assert!(
+        message.contains("EnableKinesisStreamingDestination") && message.contains("Kinesis"),
+        "{message}"
+    );
+    let e = c
+        .disable_kinesis_streaming_destination()
+        .table_name("missing")
+        .stream_arn(arn)
+        .send()
+        .await
+        .unwrap_err();
+    assert_eq!(e.code(), Some("ResourceNotFoundException"), "{e:?}");
+}

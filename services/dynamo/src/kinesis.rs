@@ -1,0 +1,30 @@
+//! Kinesis Data Streams destinations (`EnableKinesisStreamingDestination`
+//! and the rest). There is no Kinesis service behind Meridian to stream a
+//! table's changes to, so a change is refused with a `ValidationException`
+//! that says so, after the checks DynamoDB makes first (the parameters, the
+//! table); a description lists no destination. A table's changes are read
+//! through DynamoDB Streams instead (docs/streams.md).
+
+use meridian_region::ops::RegionHandle;
+use serde_json::{Value as Json, json};
+
+use crate::error::{ApiError, ApiResult};
+use crate::req::Req;
+
+/// `DescribeKinesisStreamingDestination`: an existing table, with no
+/// destination.
+pub async fn describe(ops: &RegionHandle, r: Req<'_>) -> ApiResult<Json> {
+    let table = r.table_name()?;
+    ops.describe(table).await?;
+    Ok(json!({"TableName": table, "KinesisDataStreamDestinations": []}))
+}
+
+/// `Enable`, `Disable` and `UpdateKinesisStreamingDestination` (`op`).
+pub async fn refuse(ops: &RegionHandle, r: Req<'_>, op: &str) -> ApiResult<Json> {
+    let table = r.table_name()?;
+    let stream = r.str("StreamArn")?;
+    ops.describe(table).await?;
+    Err(ApiError::validation(format!(
+        "{op} is not available: this endpoint has no Kinesis Data Streams service to stream table {table} to {stream}; read its changes through DynamoDB Streams"
+    )))
+}
