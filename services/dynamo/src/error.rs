@@ -40,6 +40,8 @@ pub enum Kind {
     MissingAuthenticationToken,
     InvalidSignature,
     UnrecognizedClient,
+    /// A resource that is no ARN IAM can read (TagResource and friends).
+    AccessDenied,
     /// The endpoint is shedding load: SDKs back off and retry it.
     Throttling,
     InternalServerError,
@@ -74,6 +76,7 @@ impl Kind {
             Kind::MissingAuthenticationToken => "MissingAuthenticationTokenException",
             Kind::InvalidSignature => "InvalidSignatureException",
             Kind::UnrecognizedClient => "UnrecognizedClientException",
+            Kind::AccessDenied => "AccessDeniedException",
             Kind::Throttling => "ThrottlingException",
             Kind::InternalServerError => "InternalServerError",
             Kind::ReplicatedWriteConflict => "ReplicatedWriteConflictException",

@@ -82,7 +82,7 @@ pub async fn create(ops: &RegionHandle, r: Req<'_>) -> ApiResult<Json> {
     // A catalog change stands alone, so the tags follow the creation.
     if let Some(tags) = tags {
         let arn = table_arn(ops.region(), name);
-        crate::tags::write(ops, &arn, name, tags, Vec::new()).await?;
+        crate::tags::write(ops, name, tags, Vec::new(), crate::tags::not_found(&arn)).await?;
     }
     let version = written[0].version.clone();
     let indexes = def

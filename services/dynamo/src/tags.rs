@@ -88,17 +88,30 @@ pub fn parse_tags(list: &[Json]) -> ApiResult<Tags> {
     Ok(tags)
 }
 
-/// The table a `ResourceArn` names, if it is a table of this region that
-/// exists.
-fn table_of<'a>(ops: &RegionHandle, r: Req<'a>) -> ApiResult<&'a str> {
+/// The `ResourceArn` of a tag operation `op`, once authorized. DynamoDB
+/// authorizes the caller on the resource before it reads the request: a
+/// string IAM cannot read as an ARN with a resource type (six `:` parts,
+/// a `/` in the last) is `AccessDeniedException` on that resource (`*`
+/// when empty), whatever else the request holds.
+fn resource_arn<'a>(r: Req<'a>, op: &str) -> ApiResult<&'a str> {
     let arn = r
         .opt_str("ResourceArn")?
         .ok_or_else(|| ApiError::validation("Invalid TableArn"))?;
-    if !arn.starts_with("arn:") {
-        return Err(ApiError::validation(format!(
-            "One or more parameter values were invalid: ARNs must start with 'arn:': {arn}"
-        )));
+    let parts: Vec<&str> = arn.splitn(6, ':').collect();
+    if parts.len() == 6 && parts[5].contains('/') {
+        return Ok(arn);
     }
+    let resource = if arn.is_empty() { "*" } else { arn };
+    Err(ApiError::new(
+        Kind::AccessDenied,
+        format!(
+            "User: arn:aws:iam::{ACCOUNT}:root is not authorized to perform: dynamodb:{op} on resource: {resource}"
+        ),
+    ))
+}
+
+/// The table an authorized `arn` names, if it is a table of this region.
+fn table_of<'a>(ops: &RegionHandle, arn: &'a str) -> ApiResult<&'a str> {
     let parts: Vec<&str> = arn.splitn(6, ':').collect();
     let name = match parts.as_slice() {
         ["arn", "aws", "dynamodb", _, _, resource] => resource
@@ -117,20 +130,20 @@ fn table_of<'a>(ops: &RegionHandle, r: Req<'a>) -> ApiResult<&'a str> {
     Ok(name)
 }
 
-fn not_found(arn: &str) -> ApiError {
+pub fn not_found(arn: &str) -> ApiError {
     ApiError::new(
         Kind::ResourceNotFound,
         format!("Requested resource not found: ResourcArn: {arn} not found"),
     )
 }
 
-/// Writes a tag change; a missing table answers with the ARN, as DynamoDB does.
+/// Writes a tag change; a missing table answers `missing`.
 pub async fn write(
     ops: &RegionHandle,
-    arn: &str,
     table: &str,
     add: Tags,
     remove: Vec<String>,
+    missing: ApiError,
 ) -> ApiResult<()> {
     ops.write(vec![WriteOp::Tag {
         table: table.to_string(),
@@ -142,23 +155,28 @@ pub async fn write(
         ApiError {
             kind: Kind::ResourceNotFound,
             ..
-        } => not_found(arn),
+        } => missing,
         other => other,
     })?;
     Ok(())
 }
 
 pub async fn tag(ops: &RegionHandle, r: Req<'_>) -> ApiResult<Json> {
-    let table = table_of(ops, r)?;
-    let tags = parse_tags(r.arr("Tags")?)?;
-    write(ops, r.str("ResourceArn")?, table, tags, Vec::new()).await?;
+    let arn = resource_arn(r, "TagResource")?;
+    let list = r.arr("Tags")?;
+    let table = table_of(ops, arn)?;
+    let tags = parse_tags(list)?;
+    // DynamoDB names the ARN when TagResource finds no table, and not
+    // when UntagResource does.
+    write(ops, table, tags, Vec::new(), not_found(arn)).await?;
     // DynamoDB answers TagResource and UntagResource with an empty body.
     Ok(Json::Null)
 }
 
 pub async fn untag(ops: &RegionHandle, r: Req<'_>) -> ApiResult<Json> {
-    let table = table_of(ops, r)?;
+    let arn = resource_arn(r, "UntagResource")?;
     let keys = r.arr("TagKeys")?;
+    let table = table_of(ops, arn)?;
     if keys.is_empty() {
         return Err(ApiError::validation(
             "Atleast one Tag Key needs to be provided as Input.",
@@ -178,14 +196,14 @@ pub async fn untag(ops: &RegionHandle, r: Req<'_>) -> ApiResult<Json> {
             remove.push(k.to_string());
         }
     }
-    write(ops, r.str("ResourceArn")?, table, Tags::new(), remove).await?;
+    write(ops, table, Tags::new(), remove, ApiError::not_found()).await?;
     // DynamoDB answers TagResource and UntagResource with an empty body.
     Ok(Json::Null)
 }
 
 pub async fn list(ops: &RegionHandle, r: Req<'_>) -> ApiResult<Json> {
-    let table = table_of(ops, r)?;
-    let arn = r.str("ResourceArn")?;
+    let arn = resource_arn(r, "ListTagsOfResource")?;
+    let table = table_of(ops, arn)?;
     let tags = ops.tags(table).await.map_err(|e| match ApiError::from(e) {
         ApiError {
             kind: Kind::ResourceNotFound,

@@ -852,18 +852,6 @@ async fn wrong_json_shapes_are_serialization_errors_and_messages_are_dynamodbs()
             ])),
             Says::Is("Attribute Name is duplicated: xyz"),
         ),
-        // Tags: an ARN that is no ARN.
-        (
-            "a name for an ARN",
-            ask(c
-                .tag_resource()
-                .resource_arn("I_do_not_exist")
-                .tags(Tag::builder().key("k").value("v").build().unwrap())
-                .send()),
-            Says::Is(
-                "One or more parameter values were invalid: ARNs must start with 'arn:': I_do_not_exist",
-            ),
-        ),
     ];
     cases.refused("ValidationException", refused).await;
     cases

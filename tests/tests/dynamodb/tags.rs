@@ -255,3 +255,108 @@ async fn tags_belong_to_each_regions_replica_with_dynamodbs_limits() {
         .await;
     cases.finish();
 }
+
+/// Tag operations check their request in DynamoDB's order (as recorded
+/// against DynamoDB): the caller is authorized on the resource first, so a
+/// string that is no ARN with a resource type is `AccessDeniedException`
+/// on it (`*` when empty); then a missing `Tags` or `TagKeys`; then the
+/// table ARN; then an empty list; then the table. UntagResource's missing
+/// table names no ARN.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn tag_requests_are_checked_in_dynamodbs_order() {
+    let cluster = TestCluster::start(&REGIONS[..1]).await;
+    let addr = cluster.nodes[0].dynamo_addr;
+    let ask = |op: &'static str, body: String| async move {
+        let (status, body) = raw_post(addr, Some(&format!("DynamoDB_20120810.{op}")), &body).await;
+        assert_eq!(status, 400, "{op}: {body}");
+        let json: serde_json::Value = serde_json::from_str(&body).expect("a JSON error body");
+        let kind = json["__type"].as_str().unwrap_or_default();
+        (
+            kind.rsplit('#').next().unwrap_or_default().to_string(),
+            json["message"].as_str().unwrap_or_default().to_string(),
+        )
+    };
+    let denied = |op: &str, resource: &str| {
+        format!(
+            "User: arn:aws:iam::000000000000:root is not authorized to perform: dynamodb:{op} on resource: {resource}"
+        )
+    };
+    let mut cases = Cases::new();
+    for op in ["TagResource", "UntagResource", "ListTagsOfResource"] {
+        for (arn, resource) in [
+            ("", "*"),
+            ("abcd", "abcd"),
+            ("a:b:c:d:e:f", "a:b:c:d:e:f"),
+            ("a:b:c:d:e/f", "a:b:c:d:e/f"),
+        ] {
+            cases
+                .run(format!("{op} on {arn:?}"), async {
+                    let body =
+                        format!("{{\"ResourceArn\": \"{arn}\", \"Tags\": [], \"TagKeys\": []}}");
+                    assert_eq!(
+                        ask(op, body).await,
+                        ("AccessDeniedException".to_string(), denied(op, resource))
+                    );
+                })
+                .await;
+        }
+        cases
+            .run(format!("{op} without ResourceArn"), async {
+                assert_eq!(
+                    ask(op, "{}".into()).await,
+                    (
+                        "ValidationException".to_string(),
+                        "Invalid TableArn".to_string()
+                    )
+                );
+            })
+            .await;
+    }
+    let odd = "a:b:c:d:e:f/g";
+    let checks = [
+        (
+            "TagResource",
+            format!("{{\"ResourceArn\": \"{odd}\"}}"),
+            "1 validation error detected: Value null at 'tags' failed to satisfy constraint: Member must not be null".to_string(),
+        ),
+        (
+            "UntagResource",
+            format!("{{\"ResourceArn\": \"{odd}\"}}"),
+            "1 validation error detected: Value null at 'tagKeys' failed to satisfy constraint: Member must not be null".to_string(),
+        ),
+        (
+            "TagResource",
+            format!("{{\"ResourceArn\": \"{odd}\", \"Tags\": []}}"),
+            format!("Invalid TableArn: Invalid ResourceArn provided as input {odd}"),
+        ),
+        (
+            "ListTagsOfResource",
+            format!("{{\"ResourceArn\": \"{odd}\"}}"),
+            format!("Invalid TableArn: Invalid ResourceArn provided as input {odd}"),
+        ),
+    ];
+    for (op, body, want) in checks {
+        cases
+            .run(format!("{op} {body}"), async {
+                assert_eq!(
+                    ask(op, body).await,
+                    ("ValidationException".to_string(), want)
+                );
+            })
+            .await;
+    }
+    let missing = "arn:aws:dynamodb:us-east-1:000000000000:table/missing";
+    cases
+        .run("UntagResource of a missing table names no ARN", async {
+            let body = format!("{{\"ResourceArn\": \"{missing}\", \"TagKeys\": [\"a\"]}}");
+            assert_eq!(
+                ask("UntagResource", body).await,
+                (
+                    "ResourceNotFoundException".to_string(),
+                    "Requested resource not found".to_string()
+                )
+            );
+        })
+        .await;
+    cases.finish();
+}
