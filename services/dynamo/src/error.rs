@@ -196,15 +196,17 @@ impl From<meridian_core::Error> for ApiError {
             E::ItemTooLarge { size, limit } => ApiError::validation(format!(
                 "Item size has exceeded the maximum allowed size: at least {size} bytes, the limit is {limit} bytes"
             )),
-            E::KeyTooLarge { field, size, limit }
+            // DynamoDB's texts exactly, the hash key's with no space
+            // before its limit: clients match them.
+            E::KeyTooLarge { limit, .. }
                 if *limit == meridian_core::key::MAX_PARTITION_KEY_BYTES =>
             {
                 invalid(format!(
-                    "Size of hashkey has exceeded the maximum size limit of {limit} bytes ({field} is {size} bytes)"
+                    "Size of hashkey has exceeded the maximum size limit of{limit} bytes"
                 ))
             }
-            E::KeyTooLarge { field, size, limit } => invalid(format!(
-                "Aggregated size of all range keys has exceeded the size limit of {limit} bytes ({field} is {size} bytes)"
+            E::KeyTooLarge { limit, .. } => invalid(format!(
+                "Aggregated size of all range keys has exceeded the size limit of {limit} bytes"
             )),
             E::Malformed { reason, .. } => ApiError::new(Kind::Serialization, reason.clone()),
             E::AttributeName { reason } => invalid(reason.clone()),

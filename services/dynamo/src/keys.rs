@@ -40,9 +40,15 @@ pub fn key_type(name: &str, defs: &[Json]) -> ApiResult<KeyType> {
 /// The member errors of one list of key schema elements or attribute
 /// definitions at `list` (`keySchema`, `attributeDefinitions.…`): a name
 /// missing or not 1 to 255 long, a type (`ty`: its path name and member)
-/// missing.
+/// missing or outside its enum (`HASH`/`RANGE`, or `B`/`N`/`S`), each at
+/// its position as DynamoDB reports it.
 pub fn key_member_errors(list: &str, members: &[Json], ty: (&str, &str), errors: &mut Vec<String>) {
     let (ty_at, ty) = ty;
+    let values: &[&str] = if ty_at == "keyType" {
+        &["HASH", "RANGE"]
+    } else {
+        &["B", "N", "S"]
+    };
     for (i, m) in members.iter().enumerate() {
         let at = format!("{list}.{}.member", i + 1);
         match m.get("AttributeName").and_then(Json::as_str) {
@@ -59,10 +65,15 @@ pub fn key_member_errors(list: &str, members: &[Json], ty: (&str, &str), errors:
             )),
             Some(_) => {}
         }
-        if m.get(ty).is_none_or(Json::is_null) {
-            errors.push(format!(
+        match m.get(ty) {
+            None | Some(Json::Null) => errors.push(format!(
                 "Value null at '{at}.{ty_at}' failed to satisfy constraint: Member must not be null"
-            ));
+            )),
+            Some(Json::String(v)) if !values.contains(&v.as_str()) => errors.push(format!(
+                "Value '{v}' at '{at}.{ty_at}' failed to satisfy constraint: Member must satisfy enum value set: [{}]",
+                values.join(", ")
+            )),
+            Some(_) => {}
         }
     }
 }

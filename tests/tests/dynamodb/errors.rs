@@ -2,6 +2,9 @@
 //! compression, health and CORS as DynamoDB answers them.
 
 use super::*;
+use aws_sdk_dynamodb::types::{
+    GlobalSecondaryIndex, LocalSecondaryIndex, Projection, ProjectionType,
+};
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn every_error_type_reaches_the_sdk_typed() {
@@ -724,6 +727,63 @@ async fn wrong_json_shapes_are_serialization_errors_and_messages_are_dynamodbs()
             .set_attribute_definitions(Some(defs))
             .send()
     };
+    // A key type outside HASH and RANGE, in the table's key schema or an
+    // index's: DynamoDB's enum text at the member's position (as recorded
+    // against DynamoDB, which trips over it before undefined attributes).
+    let element = |name: &str, ty: &str| {
+        KeySchemaElement::builder()
+            .attribute_name(name)
+            .key_type(KeyType::from(ty))
+            .build()
+            .unwrap()
+    };
+    let sorted = |index: Option<&str>| {
+        let mut req = c
+            .create_table()
+            .table_name("badtable")
+            .billing_mode(BillingMode::PayPerRequest)
+            .attribute_definitions(def("pk", ScalarAttributeType::S))
+            .attribute_definitions(def("sk", ScalarAttributeType::S))
+            .key_schema(element("pk", "HASH"));
+        let odd = vec![element("n/a", "HASH"), element("sth", "SORT")];
+        let all = Projection::builder()
+            .projection_type(ProjectionType::All)
+            .build();
+        req = match index {
+            None => req.key_schema(element("sk", "SORT")),
+            Some("global") => req
+                .key_schema(element("sk", "RANGE"))
+                .global_secondary_indexes(
+                    GlobalSecondaryIndex::builder()
+                        .index_name("gsi")
+                        .set_key_schema(Some(odd))
+                        .projection(all)
+                        .build()
+                        .unwrap(),
+                ),
+            Some(_) => req
+                .key_schema(element("sk", "RANGE"))
+                .local_secondary_indexes(
+                    LocalSecondaryIndex::builder()
+                        .index_name("lsi")
+                        .set_key_schema(Some(odd))
+                        .projection(all)
+                        .build()
+                        .unwrap(),
+                ),
+        };
+        req.send()
+    };
+    let sort_at = |at: &str| {
+        format!(
+            "1 validation error detected: Value 'SORT' at '{at}keySchema.2.member.keyType' failed to satisfy constraint: Member must satisfy enum value set: [HASH, RANGE]"
+        )
+    };
+    let (sort_table, sort_global, sort_local) = (
+        sort_at(""),
+        sort_at("globalSecondaryIndexes.1.member."),
+        sort_at("localSecondaryIndexes.1.member."),
+    );
     // BatchWriteItem: more than 25 requests for one table.
     let many: Vec<WriteRequest> = (0..26)
         .map(|i| put_req(item([("pk", s(&i.to_string()))])))
@@ -838,6 +898,17 @@ async fn wrong_json_shapes_are_serialization_errors_and_messages_are_dynamodbs()
             "a long TTL name",
             ask(ttl(&long, true).send()),
             Says::Is(&long_ttl),
+        ),
+        ("a SORT key", ask(sorted(None)), Says::Is(&sort_table)),
+        (
+            "a SORT key in a global index",
+            ask(sorted(Some("global"))),
+            Says::Is(&sort_global),
+        ),
+        (
+            "a SORT key in a local index",
+            ask(sorted(Some("local"))),
+            Says::Is(&sort_local),
         ),
         (
             "an empty name",
