@@ -80,7 +80,15 @@ pub async fn batch_write(ops: &RegionHandle, r: Req<'_>) -> ApiResult<Json> {
             let (op, key) = match (req.opt_obj("PutRequest")?, req.opt_obj("DeleteRequest")?) {
                 (Some(p), None) => {
                     let item = p.item("Item")?;
-                    let key = def.key_schema.key_of(&item)?;
+                    // DynamoDB words a put's missing or mistyped key as it
+                    // words a bad key here, unlike PutItem's.
+                    let key = def.key_schema.key_of(&item).map_err(|e| match e {
+                        meridian_core::Error::MissingKey { .. }
+                        | meridian_core::Error::KeyType { .. } => ApiError::validation(
+                            "The provided key element does not match the schema",
+                        ),
+                        other => other.into(),
+                    })?;
                     (
                         WriteOp::Put {
                             table: table.clone(),

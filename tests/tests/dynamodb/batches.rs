@@ -71,6 +71,28 @@ async fn batches_hold_25_writes_and_100_reads_without_duplicates() {
             );
         })
         .await;
+    // A put whose key is missing or of another type: DynamoDB's batch
+    // text, not PutItem's (as recorded against DynamoDB).
+    for (what, bad) in [
+        ("a put without its key", item([("v", n(1))])),
+        ("a put with a number key", item([("pk", n(1))])),
+    ] {
+        cases
+            .run(what, async {
+                assert_eq!(
+                    expect_code(
+                        c.batch_write_item()
+                            .request_items("bat1", vec![put_req(bad)])
+                            .send()
+                            .await,
+                        "ValidationException",
+                        what,
+                    ),
+                    "The provided key element does not match the schema"
+                );
+            })
+            .await;
+    }
     cases
         .run("a refused batch writes nothing", async {
             assert!(
