@@ -21,7 +21,9 @@ use aws_sdk_dynamodb::types::{
 use meridian_cluster::http;
 use meridian_tests::{TestCluster, poll_until};
 
+mod cases;
 mod sdk;
+use cases::Cases;
 use sdk::*;
 
 const REGIONS: [&str; 3] = ["us-east-1", "eu-west-1", "ap-southeast-1"];
@@ -238,59 +240,57 @@ async fn mrsc_rules_are_refused_with_dynamodbs_errors_and_change_nothing() {
             .replica_updates(replica_create(REGIONS[1]))
             .global_table_witness_updates(witness(REGIONS[2]))
     };
-    expect_validation(
-        make()
-            .replica_updates(replica_create(REGIONS[1]))
-            .send()
-            .await,
-        "exactly three Regions",
-        "two members",
-    );
-    expect_validation(
-        aws_example()
-            .global_table_witness_updates(witness(REGIONS[1]))
-            .send()
-            .await,
-        "only one witness per UpdateTable",
-        "two witness updates",
-    );
-    expect_validation(
-        make()
-            .replica_updates(replica_create(REGIONS[1]))
-            .global_table_witness_updates(witness(REGIONS[1]))
-            .send()
-            .await,
-        "other than the table's replicas",
-        "a witness that is also a replica",
-    );
-    expect_validation(
-        make()
-            .replica_updates(replica_create("sa-east-1"))
-            .global_table_witness_updates(witness(REGIONS[2]))
-            .send()
-            .await,
-        "not a region of this cluster",
-        "a region the cluster does not have",
-    );
-    expect_validation(
-        east.update_table()
-            .table_name("rules")
-            .multi_region_consistency(MultiRegionConsistency::Strong)
-            .send()
-            .await,
-        "only when ReplicaUpdates",
-        "MultiRegionConsistency alone",
-    );
-    expect_validation(
-        east.update_table()
-            .table_name("rules")
-            .replica_updates(replica_create(REGIONS[1]))
-            .global_table_witness_updates(witness(REGIONS[2]))
-            .send()
-            .await,
-        "witness belongs only",
-        "a witness on an EVENTUAL global table",
-    );
+    let mut cases = Cases::new();
+    let rules: Vec<Refusal> = vec![
+        (
+            "two members",
+            ask(make().replica_updates(replica_create(REGIONS[1])).send()),
+            Says::Has("exactly three Regions"),
+        ),
+        (
+            "two witness updates",
+            ask(aws_example()
+                .global_table_witness_updates(witness(REGIONS[1]))
+                .send()),
+            Says::Has("only one witness per UpdateTable"),
+        ),
+        (
+            "a witness that is also a replica",
+            ask(make()
+                .replica_updates(replica_create(REGIONS[1]))
+                .global_table_witness_updates(witness(REGIONS[1]))
+                .send()),
+            Says::Has("other than the table's replicas"),
+        ),
+        (
+            "a region the cluster does not have",
+            ask(make()
+                .replica_updates(replica_create("sa-east-1"))
+                .global_table_witness_updates(witness(REGIONS[2]))
+                .send()),
+            Says::Has("not a region of this cluster"),
+        ),
+        (
+            "MultiRegionConsistency alone",
+            ask(east
+                .update_table()
+                .table_name("rules")
+                .multi_region_consistency(MultiRegionConsistency::Strong)
+                .send()),
+            Says::Has("only when ReplicaUpdates"),
+        ),
+        (
+            "a witness on an EVENTUAL global table",
+            ask(east
+                .update_table()
+                .table_name("rules")
+                .replica_updates(replica_create(REGIONS[1]))
+                .global_table_witness_updates(witness(REGIONS[2]))
+                .send()),
+            Says::Has("witness belongs only"),
+        ),
+    ];
+    cases.refused("ValidationException", rules).await;
     // A table with items, then one with TTL on, cannot become STRONG.
     put(&east, "rules", item([("pk", s("x"))])).await;
     expect_validation(
@@ -358,56 +358,58 @@ async fn mrsc_rules_are_refused_with_dynamodbs_errors_and_change_nothing() {
                 .build(),
         )
     };
-    expect_validation(
-        fixed(REGIONS[1]).send().await,
-        "cannot change",
-        "removing a STRONG table's replica",
-    );
-    expect_validation(
-        fixed(REGIONS[1])
-            .global_table_witness_updates(
-                GlobalTableWitnessGroupUpdate::builder()
-                    .delete(
-                        DeleteGlobalTableWitnessGroupMemberAction::builder()
-                            .region_name(REGIONS[2])
-                            .build()
-                            .unwrap(),
-                    )
-                    .build(),
-            )
-            .send()
-            .await,
-        "cannot change",
-        "removing a replica and the witness",
-    );
-    expect_validation(
-        east.update_time_to_live()
-            .table_name("fixed")
-            .time_to_live_specification(
-                TimeToLiveSpecification::builder()
-                    .enabled(true)
-                    .attribute_name("exp")
-                    .build()
-                    .unwrap(),
-            )
-            .send()
-            .await,
-        "Time to Live",
-        "TTL on a STRONG table",
-    );
     let put_req = aws_sdk_dynamodb::types::Put::builder()
         .table_name("fixed")
         .item("pk", s("t"))
         .build()
         .unwrap();
-    expect_validation(
-        east.transact_write_items()
-            .transact_items(TransactWriteItem::builder().put(put_req).build())
-            .send()
-            .await,
-        "Transactions are not supported",
-        "a transaction on a STRONG table",
-    );
+    let unchanged: Vec<Refusal> = vec![
+        (
+            "removing a STRONG table's replica",
+            ask(fixed(REGIONS[1]).send()),
+            Says::Has("cannot change"),
+        ),
+        (
+            "removing a replica and the witness",
+            ask(fixed(REGIONS[1])
+                .global_table_witness_updates(
+                    GlobalTableWitnessGroupUpdate::builder()
+                        .delete(
+                            DeleteGlobalTableWitnessGroupMemberAction::builder()
+                                .region_name(REGIONS[2])
+                                .build()
+                                .unwrap(),
+                        )
+                        .build(),
+                )
+                .send()),
+            Says::Has("cannot change"),
+        ),
+        (
+            "TTL on a STRONG table",
+            ask(east
+                .update_time_to_live()
+                .table_name("fixed")
+                .time_to_live_specification(
+                    TimeToLiveSpecification::builder()
+                        .enabled(true)
+                        .attribute_name("exp")
+                        .build()
+                        .unwrap(),
+                )
+                .send()),
+            Says::Has("Time to Live"),
+        ),
+        (
+            "a transaction on a STRONG table",
+            ask(east
+                .transact_write_items()
+                .transact_items(TransactWriteItem::builder().put(put_req).build())
+                .send()),
+            Says::Has("Transactions are not supported"),
+        ),
+    ];
+    cases.refused("ValidationException", unchanged).await;
     let t = east
         .describe_table()
         .table_name("fixed")
@@ -418,6 +420,7 @@ async fn mrsc_rules_are_refused_with_dynamodbs_errors_and_change_nothing() {
         .unwrap();
     assert_eq!(t.replicas().len(), 1);
     assert_eq!(t.global_table_witnesses().len(), 1);
+    cases.finish();
     c.shutdown().await;
 }
 
