@@ -15,8 +15,7 @@ use aws_sdk_dynamodb::error::ProvideErrorMetadata;
 use aws_sdk_dynamodb::types::{
     CreateGlobalTableWitnessGroupMemberAction, DeleteGlobalTableWitnessGroupMemberAction,
     DeleteReplicationGroupMemberAction, GlobalTableWitnessGroupUpdate, MultiRegionConsistency,
-    ReplicationGroupUpdate, ScalarAttributeType, TimeToLiveSpecification, TransactWriteItem,
-    WitnessStatus,
+    ReplicationGroupUpdate, ScalarAttributeType, TransactWriteItem, WitnessStatus,
 };
 use meridian_cluster::http;
 use meridian_tests::{TestCluster, poll_until};
@@ -304,15 +303,7 @@ async fn mrsc_rules_are_refused_with_dynamodbs_errors_and_change_nothing() {
         .send()
         .await
         .unwrap();
-    east.update_time_to_live()
-        .table_name("rules")
-        .time_to_live_specification(
-            TimeToLiveSpecification::builder()
-                .enabled(true)
-                .attribute_name("exp")
-                .build()
-                .unwrap(),
-        )
+    update_ttl(&east, "rules", "exp", true)
         .send()
         .await
         .unwrap();
@@ -387,17 +378,7 @@ async fn mrsc_rules_are_refused_with_dynamodbs_errors_and_change_nothing() {
         ),
         (
             "TTL on a STRONG table",
-            ask(east
-                .update_time_to_live()
-                .table_name("fixed")
-                .time_to_live_specification(
-                    TimeToLiveSpecification::builder()
-                        .enabled(true)
-                        .attribute_name("exp")
-                        .build()
-                        .unwrap(),
-                )
-                .send()),
+            ask(update_ttl(&east, "fixed", "exp", true).send()),
             Says::Has("Time to Live"),
         ),
         (

@@ -6,9 +6,7 @@
 
 use std::time::Duration;
 
-use aws_sdk_dynamodb::types::{
-    ScalarAttributeType, StreamSpecification, StreamViewType, TimeToLiveSpecification,
-};
+use aws_sdk_dynamodb::types::{ScalarAttributeType, StreamSpecification, StreamViewType};
 use aws_sdk_dynamodbstreams::Client as StreamsClient;
 use aws_sdk_dynamodbstreams::error::ProvideErrorMetadata;
 use aws_sdk_dynamodbstreams::types::{
@@ -479,18 +477,7 @@ async fn a_ttl_delete_is_a_remove_made_by_the_service() {
     let east = client(c.dynamo_url(0));
     let table = "expiring";
     table_with_stream(&east, table, StreamViewType::OldImage).await;
-    east.update_time_to_live()
-        .table_name(table)
-        .time_to_live_specification(
-            TimeToLiveSpecification::builder()
-                .enabled(true)
-                .attribute_name("exp")
-                .build()
-                .unwrap(),
-        )
-        .send()
-        .await
-        .unwrap();
+    update_ttl(&east, table, "exp", true).send().await.unwrap();
     // A minute ago: expired, and recent enough to count (DynamoDB ignores
     // expiry times more than five years old).
     let expired = std::time::SystemTime::now()

@@ -691,17 +691,7 @@ async fn wrong_json_shapes_are_serialization_errors_and_messages_are_dynamodbs()
             .item("v", v)
     };
     // TTL: the attribute in use, and the name's length.
-    let ttl = |name: &str, enabled: bool| {
-        c.update_time_to_live()
-            .table_name("shapes")
-            .time_to_live_specification(
-                TimeToLiveSpecification::builder()
-                    .attribute_name(name)
-                    .enabled(enabled)
-                    .build()
-                    .unwrap(),
-            )
-    };
+    let ttl = |name: &str, enabled: bool| update_ttl(&c, "shapes", name, enabled);
     let long = "x".repeat(256);
     let long_ttl = format!(
         "1 validation error detected: Value '{long}' at 'timeToLiveSpecification.attributeName' failed to satisfy constraint: Member must have length less than or equal to 255"

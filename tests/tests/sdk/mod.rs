@@ -12,9 +12,11 @@ use aws_sdk_dynamodb::config::timeout::TimeoutConfig;
 use aws_sdk_dynamodb::config::{Credentials, Region};
 use aws_sdk_dynamodb::error::{ProvideErrorMetadata, SdkError};
 use aws_sdk_dynamodb::operation::create_table::builders::CreateTableFluentBuilder;
+use aws_sdk_dynamodb::operation::update_time_to_live::builders::UpdateTimeToLiveFluentBuilder;
 use aws_sdk_dynamodb::types::{
     AttributeDefinition, AttributeValue, BillingMode, Delete, KeySchemaElement, KeyType, Put,
-    PutRequest, ScalarAttributeType, TransactWriteItem, Update, WriteRequest,
+    PutRequest, ScalarAttributeType, TimeToLiveSpecification, TransactWriteItem, Update,
+    WriteRequest,
 };
 
 mod refusals;
@@ -135,6 +137,25 @@ pub fn create_table_request(
             );
     }
     req
+}
+
+/// An UpdateTimeToLive request for `table`, TTL on `attribute` turned on
+/// or off, for a test to send.
+pub fn update_ttl(
+    c: &Client,
+    table: &str,
+    attribute: &str,
+    enabled: bool,
+) -> UpdateTimeToLiveFluentBuilder {
+    c.update_time_to_live()
+        .table_name(table)
+        .time_to_live_specification(
+            TimeToLiveSpecification::builder()
+                .attribute_name(attribute)
+                .enabled(enabled)
+                .build()
+                .unwrap(),
+        )
 }
 
 pub async fn create_table(
