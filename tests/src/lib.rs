@@ -101,6 +101,27 @@ pub fn id_schema() -> KeySchema {
     }
 }
 
+/// A gRPC CreateTable of an `id` table held by `replicas` (every region
+/// when empty), `consistency` `""` (EVENTUAL) or `"STRONG"`, with `witness`.
+pub fn id_table(
+    name: &str,
+    replicas: &[&str],
+    consistency: &str,
+    witness: Option<&str>,
+) -> pb::CreateTableRequest {
+    pb::CreateTableRequest {
+        name: name.into(),
+        partition_key: Some(pb::KeyAttr {
+            name: "id".into(),
+            r#type: "S".into(),
+        }),
+        replicas: replicas.iter().map(|r| r.to_string()).collect(),
+        consistency: consistency.into(),
+        witness: witness.unwrap_or_default().into(),
+        ..Default::default()
+    }
+}
+
 /// An item of an `id` table that says who wrote it, and which of their
 /// writes it was (`by = "<by>:<n>"`), so every write is told apart.
 pub fn marked_item(id: &str, by: &str, n: u32) -> Item {

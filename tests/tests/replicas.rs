@@ -12,7 +12,7 @@ use aws_sdk_dynamodb::types::{
     DeleteReplicationGroupMemberAction, ReplicaStatus, ReplicationGroupUpdate,
 };
 use meridian_proto::v1 as pb;
-use meridian_tests::{TestCluster, poll_until};
+use meridian_tests::{TestCluster, id_table, poll_until};
 
 mod sdk;
 use sdk::*;
@@ -23,19 +23,7 @@ const REGIONS: [&str; 3] = ["us-east-1", "eu-west-1", "ap-southeast-1"];
 /// (DynamoDB's CreateTable makes a replica in every region).
 async fn table_on(c: &TestCluster, name: &str, replicas: &[&str]) {
     c.client(0)
-        .create_table(pb::CreateTableRequest {
-            indexes: Vec::new(),
-            name: name.into(),
-            partition_key: Some(pb::KeyAttr {
-                name: "id".into(),
-                r#type: "S".into(),
-            }),
-            sort_key: None,
-            replicas: replicas.iter().map(|r| r.to_string()).collect(),
-            stream_view_type: String::new(),
-            consistency: String::new(),
-            witness: String::new(),
-        })
+        .create_table(id_table(name, replicas, "", None))
         .await
         .expect("create table");
 }

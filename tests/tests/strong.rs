@@ -8,7 +8,7 @@ use std::time::Duration;
 
 use meridian_core::{AttrValue, Item, Number, decode_item};
 use meridian_proto::v1 as pb;
-use meridian_tests::{TestCluster, poll_until};
+use meridian_tests::{TestCluster, id_table, poll_until};
 use tonic::Code;
 
 const REGIONS: [&str; 3] = ["us-east-1", "eu-west-1", "ap-southeast-1"];
@@ -17,19 +17,12 @@ const REGIONS: [&str; 3] = ["us-east-1", "eu-west-1", "ap-southeast-1"];
 /// and `witness`; waits until every member votes.
 async fn strong_table(c: &TestCluster, name: &str, replicas: &[usize], witness: Option<usize>) {
     c.client(0)
-        .create_table(pb::CreateTableRequest {
-            indexes: Vec::new(),
-            name: name.into(),
-            partition_key: Some(pb::KeyAttr {
-                name: "id".into(),
-                r#type: "S".into(),
-            }),
-            sort_key: None,
-            replicas: replicas.iter().map(|i| REGIONS[*i].to_string()).collect(),
-            stream_view_type: String::new(),
-            consistency: "STRONG".into(),
-            witness: witness.map(|i| REGIONS[i].to_string()).unwrap_or_default(),
-        })
+        .create_table(id_table(
+            name,
+            &replicas.iter().map(|i| REGIONS[*i]).collect::<Vec<_>>(),
+            "STRONG",
+            witness.map(|i| REGIONS[i]),
+        ))
         .await
         .expect("create a STRONG table");
     c.wait_strong(name).await;

@@ -16,7 +16,7 @@ use meridian_core::{AttrValue, EncodedKey, Item, Mutation};
 use meridian_proto::v1 as pb;
 use meridian_region::strong::wire::MAX_ENTRIES;
 use meridian_tests::peer::metric;
-use meridian_tests::{TestCluster, poll_until, version_of};
+use meridian_tests::{TestCluster, id_table, poll_until, version_of};
 use tonic::Code;
 
 const REGIONS: [&str; 3] = ["us-east-1", "eu-west-1", "ap-southeast-1"];
@@ -100,19 +100,7 @@ async fn forged_consensus_messages_are_refused_counted_and_change_nothing() {
     let c = TestCluster::start(&REGIONS).await;
     let d = c
         .client(0)
-        .create_table(pb::CreateTableRequest {
-            indexes: Vec::new(),
-            name: TABLE.into(),
-            partition_key: Some(pb::KeyAttr {
-                name: "id".into(),
-                r#type: "S".into(),
-            }),
-            sort_key: None,
-            replicas: REGIONS.iter().map(|r| r.to_string()).collect(),
-            stream_view_type: String::new(),
-            consistency: "STRONG".into(),
-            witness: String::new(),
-        })
+        .create_table(id_table(TABLE, &REGIONS, "STRONG", None))
         .await
         .expect("create a STRONG table")
         .into_inner();
