@@ -37,18 +37,25 @@ pub fn key_type(name: &str, defs: &[Json]) -> ApiResult<KeyType> {
     })
 }
 
+/// A key schema element's type member: its path name, its member and the
+/// values it may take.
+pub const KEY_TYPE: (&str, &str, &[&str]) = ("keyType", "KeyType", &["HASH", "RANGE"]);
+/// An attribute definition's type member, likewise.
+pub const ATTRIBUTE_TYPE: (&str, &str, &[&str]) =
+    ("attributeType", "AttributeType", &["B", "N", "S"]);
+
 /// The member errors of one list of key schema elements or attribute
 /// definitions at `list` (`keySchema`, `attributeDefinitions.…`): a name
-/// missing or not 1 to 255 long, a type (`ty`: its path name and member)
-/// missing or outside its enum (`HASH`/`RANGE`, or `B`/`N`/`S`), each at
-/// its position as DynamoDB reports it.
-pub fn key_member_errors(list: &str, members: &[Json], ty: (&str, &str), errors: &mut Vec<String>) {
-    let (ty_at, ty) = ty;
-    let values: &[&str] = if ty_at == "keyType" {
-        &["HASH", "RANGE"]
-    } else {
-        &["B", "N", "S"]
-    };
+/// missing or not 1 to 255 long, a type (`ty`: [`KEY_TYPE`] or
+/// [`ATTRIBUTE_TYPE`]) missing or outside its values, each at its position
+/// as DynamoDB reports it.
+pub fn key_member_errors(
+    list: &str,
+    members: &[Json],
+    ty: (&str, &str, &[&str]),
+    errors: &mut Vec<String>,
+) {
+    let (ty_at, ty, values) = ty;
     for (i, m) in members.iter().enumerate() {
         let at = format!("{list}.{}.member", i + 1);
         match m.get("AttributeName").and_then(Json::as_str) {
@@ -98,13 +105,8 @@ pub fn validation_errors(errors: Vec<String>) -> ApiResult<()> {
 /// attribute defined twice.
 pub fn check_key_members(r: &Req<'_>, schema: &[Json], defs: &[Json]) -> ApiResult<()> {
     let mut errors = Vec::new();
-    key_member_errors("keySchema", schema, ("keyType", "KeyType"), &mut errors);
-    key_member_errors(
-        "attributeDefinitions",
-        defs,
-        ("attributeType", "AttributeType"),
-        &mut errors,
-    );
+    key_member_errors("keySchema", schema, KEY_TYPE, &mut errors);
+    key_member_errors("attributeDefinitions", defs, ATTRIBUTE_TYPE, &mut errors);
     for (field, at) in [
         ("GlobalSecondaryIndexes", "globalSecondaryIndexes"),
         ("LocalSecondaryIndexes", "localSecondaryIndexes"),
@@ -115,7 +117,7 @@ pub fn check_key_members(r: &Req<'_>, schema: &[Json], defs: &[Json]) -> ApiResu
         for (i, index) in indexes.iter().enumerate() {
             if let Some(Json::Array(keys)) = index.get("KeySchema") {
                 let at = format!("{at}.{}.member.keySchema", i + 1);
-                key_member_errors(&at, keys, ("keyType", "KeyType"), &mut errors);
+                key_member_errors(&at, keys, KEY_TYPE, &mut errors);
             }
         }
     }

@@ -15,7 +15,9 @@ use serde_json::{Value as Json, json};
 use crate::arn::table_arn;
 use crate::description::{self, keep_latest_stream};
 use crate::error::{ApiError, ApiResult, Kind};
-use crate::keys::{check_key_members, key_member_errors, key_type, validation_errors};
+use crate::keys::{
+    ATTRIBUTE_TYPE, KEY_TYPE, check_key_members, key_member_errors, key_type, validation_errors,
+};
 use crate::req::Req;
 use crate::settings::{billing, billing_mode, provisioned_needs_units, stream_spec, throughput};
 
@@ -153,12 +155,7 @@ pub async fn update(ops: &RegionHandle, r: Req<'_>) -> ApiResult<Json> {
         let defs = r.opt_arr("AttributeDefinitions")?.map(Vec::as_slice);
         let mut errors = Vec::new();
         if let Some(defs) = defs {
-            key_member_errors(
-                "attributeDefinitions",
-                defs,
-                ("attributeType", "AttributeType"),
-                &mut errors,
-            );
+            key_member_errors("attributeDefinitions", defs, ATTRIBUTE_TYPE, &mut errors);
         }
         for (i, u) in updates.iter().enumerate() {
             if let Some(Json::Array(keys)) = u.get("Create").and_then(|c| c.get("KeySchema")) {
@@ -166,7 +163,7 @@ pub async fn update(ops: &RegionHandle, r: Req<'_>) -> ApiResult<Json> {
                     "globalSecondaryIndexUpdates.{}.member.create.keySchema",
                     i + 1
                 );
-                key_member_errors(&at, keys, ("keyType", "KeyType"), &mut errors);
+                key_member_errors(&at, keys, KEY_TYPE, &mut errors);
             }
         }
         validation_errors(errors)?;
