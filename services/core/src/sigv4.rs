@@ -181,6 +181,13 @@ fn parse(header: &str) -> Result<Authorization<'_>, SigV4Error> {
     })
 }
 
+/// The region an `Authorization` header's credential is scoped to
+/// (`Credential=<key>/<date>/<region>/…`), if it names one: an endpoint
+/// that serves one region refuses a signature scoped to another.
+pub fn credential_region(header: &str) -> Option<&str> {
+    parse(header).ok()?.scope.split('/').nth(1)
+}
+
 /// What the check reads of a request: its path, its headers by lowercase
 /// name (every value of a repeated header), and its body's hex SHA-256.
 pub struct Request<'a, H: Fn(&str) -> Vec<&'a str>> {

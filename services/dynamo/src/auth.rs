@@ -5,6 +5,8 @@
 //! header whose signature, recomputed with the named key's secret over the
 //! canonical request, matches. The rule itself is `meridian_core::sigv4`,
 //! shared with the gRPC client API; this maps its refusals to DynamoDB's.
+//! On top of it, as AWS does, a signature made for another region than the
+//! endpoint's (its credential scope) is refused, even when it is valid.
 
 use std::collections::HashMap;
 
@@ -43,4 +45,20 @@ pub fn check(
 ) -> Result<(), SigV4Error> {
     use meridian_region::client_auth::{now_secs, verify_http};
     verify_http(keys, path, headers, None, body, now_secs())
+}
+
+/// Refuses a request, already verified, whose credential is scoped to
+/// another region than `region`, the endpoint's, in AWS's words.
+pub fn check_region(region: &str, headers: &HeaderMap) -> Result<(), ApiError> {
+    let scoped = headers
+        .get(axum::http::header::AUTHORIZATION)
+        .and_then(|h| h.to_str().ok())
+        .and_then(meridian_core::sigv4::credential_region);
+    match scoped {
+        Some(r) if r != region => Err(ApiError::new(
+            Kind::InvalidSignature,
+            "Credential should be scoped to a valid region. ",
+        )),
+        _ => Ok(()),
+    }
 }

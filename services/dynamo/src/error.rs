@@ -48,6 +48,14 @@ pub enum Kind {
     /// A write to a STRONG table raced one from another region
     /// (docs/strong.md); retry-safe.
     ReplicatedWriteConflict,
+    /// The global tables API of version 2017.11.29 (`crate::global_legacy`).
+    GlobalTableAlreadyExists,
+    GlobalTableNotFound,
+    ReplicaAlreadyExists,
+    ReplicaNotFound,
+    /// Resource-based policies (`crate::policies`): none attached, or not
+    /// the revision the request expects.
+    PolicyNotFound,
 }
 
 impl Kind {
@@ -80,6 +88,11 @@ impl Kind {
             Kind::Throttling => "ThrottlingException",
             Kind::InternalServerError => "InternalServerError",
             Kind::ReplicatedWriteConflict => "ReplicatedWriteConflictException",
+            Kind::GlobalTableAlreadyExists => "GlobalTableAlreadyExistsException",
+            Kind::GlobalTableNotFound => "GlobalTableNotFoundException",
+            Kind::ReplicaAlreadyExists => "ReplicaAlreadyExistsException",
+            Kind::ReplicaNotFound => "ReplicaNotFoundException",
+            Kind::PolicyNotFound => "PolicyNotFoundException",
         }
     }
 }

@@ -18,12 +18,15 @@ mod description;
 mod encoding;
 mod error;
 mod global;
+mod global_legacy;
 mod indexes;
+mod insights;
 mod items;
 mod keys;
 mod kinesis;
 mod legacy;
 mod partiql;
+mod policies;
 mod reads;
 mod req;
 mod settings;
@@ -428,6 +431,12 @@ async fn dispatch(front: &Front, headers: &HeaderMap, body: &[u8]) -> Result<Jso
         front.ops.count_unauthenticated("dynamodb", e.reason());
         return Err(auth::api_error(e));
     }
+    if !front.config.keys.is_empty()
+        && let Err(e) = auth::check_region(front.ops.region(), headers)
+    {
+        front.ops.count_unauthenticated("dynamodb", "invalid_signature");
+        return Err(e);
+    }
     // The signature covers the body as sent; the operation reads it decoded.
     let decoded = encoding::decode(headers, body, MAX_BODY_BYTES)?;
     let body: &[u8] = &decoded;
@@ -489,6 +498,18 @@ async fn dispatch(front: &Front, headers: &HeaderMap, body: &[u8]) -> Result<Jso
         "ListBackups" => backups::list(ops, r).await,
         "DeleteBackup" => backups::delete(ops, r).await,
         "RestoreTableFromBackup" => backups::restore(ops, r).await,
+        "CreateGlobalTable" => global_legacy::create(ops, r).await,
+        "DescribeGlobalTable" => global_legacy::describe(ops, r).await,
+        "ListGlobalTables" => global_legacy::list(ops, r).await,
+        "UpdateGlobalTable" => global_legacy::update(ops, r).await,
+        "DescribeGlobalTableSettings" => global_legacy::describe_settings(ops, r).await,
+        "UpdateGlobalTableSettings" => global_legacy::update_settings(ops, r).await,
+        "PutResourcePolicy" => policies::put(ops, r).await,
+        "GetResourcePolicy" => policies::get(ops, r).await,
+        "DeleteResourcePolicy" => policies::delete(ops, r).await,
+        "UpdateContributorInsights" => insights::update(ops, r).await,
+        "DescribeContributorInsights" => insights::describe(ops, r).await,
+        "ListContributorInsights" => insights::list(ops, r).await,
         "PutItem" => items::put(ops, r).await,
         "GetItem" => items::get(ops, r).await,
         "DeleteItem" => items::delete(ops, r).await,

@@ -33,7 +33,7 @@ const MAX_RECORDS: u64 = 1000;
 const MAX_PAGE_BYTES: usize = 1 << 20;
 
 /// One stream of a table as this region holds it.
-struct Stream {
+pub(crate) struct Stream {
     table: String,
     label: u64,
     view: ViewType,
@@ -240,7 +240,7 @@ fn check_shard_id(at: &str, id: &str) -> ApiResult<()> {
 }
 
 /// The stream a `StreamArn` names, in this region.
-async fn stream_of(ops: &RegionHandle, arn: &str) -> ApiResult<Stream> {
+pub(crate) async fn stream_of(ops: &RegionHandle, arn: &str) -> ApiResult<Stream> {
     let name = parse_stream_arn("StreamArn", arn)?;
     // Another region's stream is not one of this endpoint's.
     if name.prefix != table_arn(ops.region(), "") {

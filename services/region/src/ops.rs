@@ -246,6 +246,25 @@ impl RegionHandle {
         self.describe(table).await
     }
 
+    /// Changes setting `name` of this region's replica of `table`, one
+    /// DynamoDB keeps per replica and never replicates (a resource policy,
+    /// contributor insights): `change` makes the new value of the current
+    /// one in the write's transaction, or refuses (`Ok(Err(_))`, nothing
+    /// written). Answers the value now stored.
+    pub async fn change_replica_setting<E: Send + 'static>(
+        &self,
+        table: &str,
+        name: &str,
+        change: impl FnOnce(Option<&str>, u64) -> Result<Option<String>, E> + Send + 'static,
+    ) -> Result<Result<Option<String>, E>, OpError> {
+        self.table(table).await?;
+        Ok(self
+            .shared
+            .storage
+            .change_replica_setting(table, name, change)
+            .await?)
+    }
+
     /// Runs `f` on a read snapshot of the store, off the async workers:
     /// for fronts that read what no other operation here gives (a change
     /// stream's records).

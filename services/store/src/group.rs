@@ -591,6 +591,7 @@ impl GroupTxn<'_, '_> {
             "DELETE FROM removes_applied WHERE tbl = ?1",
             "DELETE FROM strong_state WHERE tbl = ?1",
             "DELETE FROM strong_log WHERE tbl = ?1",
+            "DELETE FROM replica_settings WHERE tbl = ?1",
         ] {
             self.conn.prepare_cached(sql)?.execute([table])?;
         }

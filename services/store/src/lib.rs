@@ -22,6 +22,7 @@ pub mod pitr;
 mod purge;
 mod range;
 mod read;
+mod replica_settings;
 mod replicas;
 mod seed;
 pub mod stream;
@@ -44,7 +45,7 @@ pub use strong::{StrongApplied, StrongEvaluated};
 pub use write::{Change, Check, Condition, ConditionFailure, WriteOp, WriteResult};
 
 const SCHEMA: &str = include_str!("schema.sql");
-const SCHEMA_VERSION: &str = "15";
+const SCHEMA_VERSION: &str = "16";
 /// Older schema versions that running [`SCHEMA`] brings up to date by
 /// itself (it only adds tables and indexes): 7 lacked the purge horizon
 /// and the tombstone index, 8 the point-in-time recovery tables, 9 the
@@ -52,8 +53,9 @@ const SCHEMA_VERSION: &str = "15";
 /// streams are then one shard each, shard 0, until they roll), 12 the
 /// count of removes applied (it then starts from 0 for existing tables),
 /// 13 the streams' conflict marks (a watch then shows none of the
-/// conflicts resolved before), 14 strong mode's state and log.
-const UPGRADED_IN_PLACE: &[&str] = &["7", "8", "9", "10", "11", "12", "13", "14"];
+/// conflicts resolved before), 14 strong mode's state and log, 15 the
+/// per-replica settings (resource policies, contributor insights: none).
+const UPGRADED_IN_PLACE: &[&str] = &["7", "8", "9", "10", "11", "12", "13", "14", "15"];
 
 #[derive(Debug, Error)]
 pub enum StoreError {

@@ -1,4 +1,4 @@
--- Meridian region store, schema version 15.
+-- Meridian region store, schema version 16.
 -- Keys and versions are BLOBs whose bytewise (memcmp) order is their logical order.
 
 CREATE TABLE IF NOT EXISTS meta (
@@ -340,4 +340,18 @@ CREATE TABLE IF NOT EXISTS strong_log (
     ballot_leader INTEGER NOT NULL,
     entry         BLOB NOT NULL,
     PRIMARY KEY (tbl, idx)
+) WITHOUT ROWID;
+
+-- Settings DynamoDB keeps per replica of a table and never replicates: the
+-- resource-based policies of the table and of its streams, and
+-- contributor insights of the table and of each index
+-- (docs/dynamodb-compat.md). Written only by this region, for the table's
+-- incarnation created at `incarnation`; they go with the table
+-- (`GroupTxn::purge_table`) and are not taken from a peer's seed.
+CREATE TABLE IF NOT EXISTS replica_settings (
+    tbl         TEXT NOT NULL,
+    name        TEXT NOT NULL,
+    incarnation BLOB NOT NULL,
+    value       TEXT NOT NULL,
+    PRIMARY KEY (tbl, name)
 ) WITHOUT ROWID;

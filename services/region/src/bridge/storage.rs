@@ -412,6 +412,19 @@ impl StoreBridge {
             .await
     }
 
+    /// Changes setting `name` of this region's replica of `table`
+    /// (`Group::change_replica_setting`), at the group's time.
+    pub async fn change_replica_setting<E: Send + 'static>(
+        &self,
+        table: &str,
+        name: &str,
+        change: impl FnOnce(Option<&str>, u64) -> Result<Option<String>, E> + Send + 'static,
+    ) -> Result<Result<Option<String>, E>, BridgeError> {
+        let (table, name) = (table.to_string(), name.to_string());
+        self.ask(move |group, _, now| group.change_replica_setting(&table, &name, now, change))
+            .await
+    }
+
     /// Persists a peer's acknowledged position with the next group.
     pub async fn set_watermark(&self, peer: &str, acked: u64) -> Result<(), BridgeError> {
         self.jobs

@@ -1,0 +1,222 @@
+//! Resource-based policies: PutResourcePolicy, GetResourcePolicy and
+//! DeleteResourcePolicy, on a table's ARN or one of its streams'.
+//!
+//! A policy belongs to the region's replica of the table, as in DynamoDB,
+//! where each replica of a global table has its own: it is kept in the
+//! region's store (`meridian_store`'s replica settings) and never
+//! replicated. Policies are stored and described, not enforced: no
+//! request is allowed or refused by them (docs/dynamodb-compat.md).
+//!
+//! Each stored policy has a revision id. Putting the document a resource
+//! already has keeps its revision, as DynamoDB's PutResourcePolicy is
+//! idempotent; any other change gets a new one, the time of the change in
+//! milliseconds (above the one it replaces). `ExpectedRevisionId` is
+//! checked against the stored revision in the write's own transaction.
+
+use meridian_region::ops::{OpError, RegionHandle};
+use serde_json::{Value as Json, json};
+
+use crate::arn::ACCOUNT;
+use crate::error::{ApiError, ApiResult, Kind};
+use crate::req::Req;
+
+/// Largest policy document, in bytes, whitespace included: 20 KB, as
+/// DynamoDB's.
+pub const MAX_POLICY_BYTES: usize = 20 << 10;
+
+/// `ExpectedRevisionId` asking that the resource have no policy yet.
+const NO_POLICY: &str = "NO_POLICY";
+
+/// A resource a policy may be attached to, of a table of this region.
+struct Resource<'a> {
+    arn: &'a str,
+    table: &'a str,
+    /// The replica setting holding the policy (`policy/table`,
+    /// `policy/stream/<label>`).
+    setting: String,
+}
+
+/// A policy as stored: the revision id, a newline, the document.
+struct Stored<'a> {
+    revision: &'a str,
+    policy: &'a str,
+}
+
+fn parse_stored(text: &str) -> Stored<'_> {
+    let (revision, policy) = text.split_once('\n').unwrap_or((text, ""));
+    Stored { revision, policy }
+}
+
+fn not_found(arn: &str) -> ApiError {
+    ApiError::new(
+        Kind::PolicyNotFound,
+        format!("Resource-based policy not found for the provided ResourceArn: {arn}"),
+    )
+}
+
+fn table_not_found(table: &str) -> ApiError {
+    ApiError::new(
+        Kind::ResourceNotFound,
+        format!("Requested resource not found: Table: {table} not found"),
+    )
+}
+
+/// `ResourceArn`: a table ARN or a stream ARN of this region, whose table
+/// (and stream) exist here.
+async fn resource<'a>(ops: &RegionHandle, r: &Req<'a>) -> ApiResult<Resource<'a>> {
+    let arn = r.str("ResourceArn")?;
+    let not_dynamodb = || {
+        ApiError::validation(format!(
+            "One or more parameter values were invalid: Provided Arn is not a DynamoDB resource arn: {arn}"
+        ))
+    };
+    let parts: Vec<&str> = arn.splitn(6, ':').collect();
+    let ["arn", _, "dynamodb", region, account, rest] = parts.as_slice() else {
+        return Err(not_dynamodb());
+    };
+    let rest = rest.strip_prefix("table/").ok_or_else(not_dynamodb)?;
+    let (table, setting) = match rest.split_once('/') {
+        None => (rest, "policy/table".to_string()),
+        Some((table, tail)) => match tail.strip_prefix("stream/") {
+            Some(label) if !label.is_empty() && !label.contains('/') => {
+                (table, format!("policy/stream/{label}"))
+            }
+            _ => return Err(not_dynamodb()),
+        },
+    };
+    meridian_core::schema::validate_table_name(table).map_err(|_| not_dynamodb())?;
+    if *region != ops.region() || *account != ACCOUNT {
+        return Err(table_not_found(table));
+    }
+    match ops.table(table).await {
+        Err(OpError::TableNotFound(_)) => return Err(table_not_found(table)),
+        other => other?,
+    };
+    if setting != "policy/table" {
+        // The stream must be one of the table's in this region.
+        crate::streams::stream_of(ops, arn).await?;
+    }
+    Ok(Resource {
+        arn,
+        table,
+        setting,
+    })
+}
+
+/// A policy document: JSON, an object, with a `Statement`, at most
+/// [`MAX_POLICY_BYTES`].
+fn check_policy(policy: &str) -> ApiResult<()> {
+    if policy.len() > MAX_POLICY_BYTES {
+        return Err(ApiError::validation(format!(
+            "One or more parameter values were invalid: Policy size {} bytes exceeds the limit of {MAX_POLICY_BYTES} bytes (20 KB, whitespace included)",
+            policy.len()
+        )));
+    }
+    let doc: Json = serde_json::from_str(policy).map_err(|e| {
+        ApiError::validation(format!(
+            "One or more parameter values were invalid: Policy is not valid JSON: {e}"
+        ))
+    })?;
+    match doc.get("Statement") {
+        Some(Json::Object(_)) => Ok(()),
+        Some(Json::Array(a)) if !a.is_empty() => Ok(()),
+        _ if !doc.is_object() => Err(ApiError::validation(
+            "One or more parameter values were invalid: Policy must be a JSON object",
+        )),
+        _ => Err(ApiError::validation(
+            "One or more parameter values were invalid: Policy must have a Statement: an object or a non-empty list of them",
+        )),
+    }
+}
+
+/// Checks `expected` against the stored policy `current` of `table`.
+fn check_expected(
+    arn: &str,
+    table: &str,
+    expected: Option<&str>,
+    current: Option<&Stored<'_>>,
+) -> ApiResult<()> {
+    match (expected, current) {
+        (None, _) | (Some(NO_POLICY), None) => Ok(()),
+        (Some(NO_POLICY), Some(c)) => Err(ApiError::new(
+            Kind::PolicyNotFound,
+            format!(
+                "Resource-based policy not found for the provided ResourceArn: Requested policy update expecting none to be present for table {table}, but a policy exists with revision id {}.",
+                c.revision
+            ),
+        )),
+        (Some(_), None) => Err(not_found(arn)),
+        (Some(e), Some(c)) if e == c.revision => Ok(()),
+        (Some(e), Some(c)) => Err(ApiError::new(
+            Kind::PolicyNotFound,
+            format!(
+                "Resource-based policy not found for the provided ResourceArn: Requested update for policy with revision id {e}, but the policy associated to target table {table} has revision id {}.",
+                c.revision
+            ),
+        )),
+    }
+}
+
+/// The revision after `previous` at `now` (µs): milliseconds, always above
+/// the previous one.
+fn next_revision(previous: Option<&str>, now: u64) -> String {
+    let floor = previous
+        .and_then(|p| p.parse::<u64>().ok())
+        .map_or(0, |p| p + 1);
+    (now / 1000).max(floor).to_string()
+}
+
+pub async fn put(ops: &RegionHandle, r: Req<'_>) -> ApiResult<Json> {
+    let policy = r.str("Policy")?.to_string();
+    let expected = r.opt_str("ExpectedRevisionId")?.map(str::to_string);
+    // Whether the caller may lock itself out is a question for IAM, which
+    // does not decide anything here; the member is read for its type.
+    r.opt_bool("ConfirmRemoveSelfResourceAccess")?;
+    check_policy(&policy)?;
+    let res = resource(ops, &r).await?;
+    let (arn, table) = (res.arn.to_string(), res.table.to_string());
+    let stored = ops
+        .change_replica_setting(res.table, &res.setting, move |current, now| {
+            let current = current.map(parse_stored);
+            check_expected(&arn, &table, expected.as_deref(), current.as_ref())?;
+            let revision = match &current {
+                Some(c) if c.policy == policy => c.revision.to_string(),
+                _ => next_revision(current.as_ref().map(|c| c.revision), now),
+            };
+            Ok(Some(format!("{revision}\n{policy}")))
+        })
+        .await??;
+    let stored = stored.unwrap_or_default();
+    Ok(json!({"RevisionId": parse_stored(&stored).revision}))
+}
+
+pub async fn get(ops: &RegionHandle, r: Req<'_>) -> ApiResult<Json> {
+    let res = resource(ops, &r).await?;
+    let (table, setting) = (res.table.to_string(), res.setting.clone());
+    let stored = ops
+        .read(move |rd| rd.replica_setting(&table, &setting))
+        .await?
+        .ok_or_else(|| not_found(res.arn))?;
+    let s = parse_stored(&stored);
+    Ok(json!({"Policy": s.policy, "RevisionId": s.revision}))
+}
+
+pub async fn delete(ops: &RegionHandle, r: Req<'_>) -> ApiResult<Json> {
+    let expected = r.opt_str("ExpectedRevisionId")?.map(str::to_string);
+    let res = resource(ops, &r).await?;
+    let (arn, table) = (res.arn.to_string(), res.table.to_string());
+    let deleted = std::sync::Arc::new(std::sync::Mutex::new(String::new()));
+    let seen = deleted.clone();
+    ops.change_replica_setting(res.table, &res.setting, move |current, _| {
+        let Some(current) = current.map(parse_stored) else {
+            return Err(not_found(&arn));
+        };
+        // NO_POLICY names no policy to delete.
+        check_expected(&arn, &table, expected.as_deref(), Some(&current))?;
+        *seen.lock().unwrap_or_else(|p| p.into_inner()) = current.revision.to_string();
+        Ok(None)
+    })
+    .await??;
+    let revision = deleted.lock().unwrap_or_else(|p| p.into_inner()).clone();
+    Ok(json!({"RevisionId": revision}))
+}
