@@ -11,9 +11,14 @@ use meridian_tests::TestCluster;
 use tokio::net::TcpListener;
 
 fn client(url: &str, key: &str, secret: &str) -> aws_sdk_dynamodb::Client {
+    client_in(url, "us-east-1", key, secret)
+}
+
+/// A client that signs for `region`, whatever the endpoint's.
+fn client_in(url: &str, region: &str, key: &str, secret: &str) -> aws_sdk_dynamodb::Client {
     let config = aws_sdk_dynamodb::Config::builder()
         .behavior_version(BehaviorVersion::latest())
-        .region(Region::new("us-east-1"))
+        .region(Region::new(region.to_string()))
         .credentials_provider(Credentials::new(key, secret, None, None, "test"))
         .endpoint_url(url)
         .http_client(aws_smithy_http_client::Builder::new().build_http())
@@ -313,5 +318,64 @@ async fn the_grpc_client_api_takes_the_endpoints_keys() {
         .status(pb::StatusRequest::default())
         .await
         .expect("status needs no signature");
+    cluster.shutdown().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_signature_for_another_region_is_refused_only_when_keys_are_configured() {
+    let cluster = TestCluster::start(&["eu-west-1"]).await;
+    // Without keys, any credential scope is accepted, as DynamoDB Local does.
+    let open = cluster.dynamo_url(0);
+    for region in ["us-east-1", "eu-west-1", "mars-north-9"] {
+        let ok = client_in(&open, region, "x", "x").list_tables().send().await;
+        assert!(ok.is_ok(), "signed for {region} without keys: {ok:?}");
+    }
+    let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let url = format!("http://{}", listener.local_addr().unwrap());
+    let keys = HashMap::from([("AKIDTEST".to_string(), "s3cret".to_string())]);
+    let front = meridian_dynamo::Front::new(
+        cluster.nodes[0].region.as_ref().unwrap().ops(),
+        meridian_dynamo::FrontConfig {
+            keys,
+            ..Default::default()
+        },
+    );
+    let (stop, stopped) = tokio::sync::watch::channel(false);
+    let server = tokio::spawn(meridian_dynamo::serve(front, listener, stopped));
+    let ok = client_in(&url, "eu-west-1", "AKIDTEST", "s3cret")
+        .list_tables()
+        .send()
+        .await;
+    assert!(ok.is_ok(), "signed for the endpoint's region: {ok:?}");
+    for region in ["us-east-1", "mars-north-9"] {
+        let refused = client_in(&url, region, "AKIDTEST", "s3cret")
+            .list_tables()
+            .send()
+            .await
+            .unwrap_err();
+        let raw = refused.raw_response().expect("an HTTP answer");
+        assert_eq!(raw.status().as_u16(), 403);
+        let body: serde_json::Value =
+            serde_json::from_slice(raw.body().bytes().unwrap_or_default()).unwrap();
+        assert_eq!(
+            body["__type"], "com.amazonaws.dynamodb.v20120810#InvalidSignatureException",
+            "signed for {region}: {body}"
+        );
+        assert_eq!(
+            body["message"], "Credential should be scoped to a valid region. ",
+            "signed for {region}: {body}"
+        );
+    }
+    // An unknown key is still told so before its region is looked at.
+    let unknown = client_in(&url, "us-east-1", "NOBODY", "s3cret")
+        .list_tables()
+        .send()
+        .await
+        .unwrap_err();
+    let raw = unknown.raw_response().unwrap();
+    let body = std::str::from_utf8(raw.body().bytes().unwrap_or_default()).unwrap_or_default();
+    assert!(body.contains("UnrecognizedClientException"), "{body}");
+    stop.send(true).unwrap();
+    server.await.unwrap();
     cluster.shutdown().await;
 }
