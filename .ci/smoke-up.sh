@@ -183,6 +183,8 @@ if ! "$sdk_venv/bin/python" -c "import boto3, pynamodb" 2>/dev/null; then
     "$sdk_venv/bin/pip" install --quiet "boto3>=1.34,<2" "pynamodb>=6,<7"
 fi
 "$sdk_venv/bin/python" .ci/sdk_smoke.py http://127.0.0.1:8101 http://127.0.0.1:8102 eu-west-1
+# A resource policy round trip and the global tables API of 2017.11.29 with boto3.
+"$sdk_venv/bin/python" .ci/policy_smoke.py http://127.0.0.1:8101 us-east-1 http://127.0.0.1:8103 ap-southeast-1
 # Multi-Region strong consistency with boto3, in AWS's own flow (docs/strong.md).
 "$sdk_venv/bin/python" .ci/mrsc_smoke.py http://127.0.0.1:8101 http://127.0.0.1:8102 http://127.0.0.1:8103
 

@@ -327,7 +327,10 @@ async fn a_signature_for_another_region_is_refused_only_when_keys_are_configured
     // Without keys, any credential scope is accepted, as DynamoDB Local does.
     let open = cluster.dynamo_url(0);
     for region in ["us-east-1", "eu-west-1", "mars-north-9"] {
-        let ok = client_in(&open, region, "x", "x").list_tables().send().await;
+        let ok = client_in(&open, region, "x", "x")
+            .list_tables()
+            .send()
+            .await;
         assert!(ok.is_ok(), "signed for {region} without keys: {ok:?}");
     }
     let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();

@@ -29,13 +29,23 @@ fn group(regions: &[&str]) -> Vec<Replica> {
 
 fn add(region: &str) -> ReplicaUpdate {
     ReplicaUpdate::builder()
-        .create(CreateReplicaAction::builder().region_name(region).build().unwrap())
+        .create(
+            CreateReplicaAction::builder()
+                .region_name(region)
+                .build()
+                .unwrap(),
+        )
         .build()
 }
 
 fn remove(region: &str) -> ReplicaUpdate {
     ReplicaUpdate::builder()
-        .delete(DeleteReplicaAction::builder().region_name(region).build().unwrap())
+        .delete(
+            DeleteReplicaAction::builder()
+                .region_name(region)
+                .build()
+                .unwrap(),
+        )
         .build()
 }
 
@@ -111,7 +121,10 @@ async fn a_table_becomes_global_and_changes_replicas_through_the_2017_api() {
 
     // Not global yet: a table of one region.
     expect_code(
-        west.describe_global_table().global_table_name(name).send().await,
+        west.describe_global_table()
+            .global_table_name(name)
+            .send()
+            .await,
         "GlobalTableNotFoundException",
         "a one-region table is no global table",
     );
@@ -124,7 +137,10 @@ async fn a_table_becomes_global_and_changes_replicas_through_the_2017_api() {
         .expect("create global table")
         .global_table_description
         .unwrap();
-    assert_eq!(made.global_table_status(), Some(&GlobalTableStatus::Creating));
+    assert_eq!(
+        made.global_table_status(),
+        Some(&GlobalTableStatus::Creating)
+    );
     let regions: Vec<&str> = made
         .replication_group()
         .iter()
@@ -137,9 +153,11 @@ async fn a_table_becomes_global_and_changes_replicas_through_the_2017_api() {
 
     // It is a global table like any other: writes replicate.
     put(east, name, item([("id", s("a")), ("v", n(1))])).await;
-    poll_until("the write in eu-west-1", Duration::from_secs(20), || async {
-        get(west, name, item([("id", s("a"))])).await.is_some()
-    })
+    poll_until(
+        "the write in eu-west-1",
+        Duration::from_secs(20),
+        || async { get(west, name, item([("id", s("a"))])).await.is_some() },
+    )
     .await;
     expect_code(
         east.create_global_table()
@@ -174,8 +192,14 @@ async fn a_table_becomes_global_and_changes_replicas_through_the_2017_api() {
         }
     };
     let both = vec!["eu-west-1".to_string(), "us-east-1".to_string()];
-    assert_eq!(listed(asia, None).await, vec![(name.to_string(), both.clone())]);
-    assert_eq!(listed(east, Some("eu-west-1")).await, vec![(name.to_string(), both)]);
+    assert_eq!(
+        listed(asia, None).await,
+        vec![(name.to_string(), both.clone())]
+    );
+    assert_eq!(
+        listed(east, Some("eu-west-1")).await,
+        vec![(name.to_string(), both)]
+    );
     assert_eq!(listed(east, Some("ap-southeast-1")).await, vec![]);
 
     // UpdateGlobalTable: replicas that exist, and ones that do not.
@@ -247,8 +271,18 @@ async fn a_table_becomes_global_and_changes_replicas_through_the_2017_api() {
                 .collect::<Vec<_>>()
         }
     };
-    let on_demand = |r: &str| (r.to_string(), Some(BillingMode::PayPerRequest), Some(0), Some(0));
-    assert_eq!(settings(east).await, vec![on_demand("eu-west-1"), on_demand("us-east-1")]);
+    let on_demand = |r: &str| {
+        (
+            r.to_string(),
+            Some(BillingMode::PayPerRequest),
+            Some(0),
+            Some(0),
+        )
+    };
+    assert_eq!(
+        settings(east).await,
+        vec![on_demand("eu-west-1"), on_demand("us-east-1")]
+    );
     expect_validation(
         east.update_global_table_settings()
             .global_table_name(name)
@@ -271,24 +305,35 @@ async fn a_table_becomes_global_and_changes_replicas_through_the_2017_api() {
         .send()
         .await
         .expect("update settings");
-    let provisioned = |r: &str| (r.to_string(), Some(BillingMode::Provisioned), Some(1), Some(7));
+    let provisioned = |r: &str| {
+        (
+            r.to_string(),
+            Some(BillingMode::Provisioned),
+            Some(1),
+            Some(7),
+        )
+    };
     assert_eq!(
         settings(east).await,
         vec![provisioned("eu-west-1"), provisioned("us-east-1")]
     );
-    poll_until("the settings change in eu-west-1", Duration::from_secs(20), || async {
-        let t = west
-            .describe_table()
-            .table_name(name)
-            .send()
-            .await
-            .unwrap()
-            .table
-            .unwrap();
-        t.provisioned_throughput()
-            .and_then(|p| p.write_capacity_units())
-            == Some(7)
-    })
+    poll_until(
+        "the settings change in eu-west-1",
+        Duration::from_secs(20),
+        || async {
+            let t = west
+                .describe_table()
+                .table_name(name)
+                .send()
+                .await
+                .unwrap()
+                .table
+                .unwrap();
+            t.provisioned_throughput()
+                .and_then(|p| p.write_capacity_units())
+                == Some(7)
+        },
+    )
     .await;
     cluster.shutdown().await;
 }
@@ -350,12 +395,22 @@ async fn create_global_table_refuses_what_dynamodb_refuses_and_changes_nothing()
         "a table that does not exist",
     );
     let nothing = create(east, "empty", &["us-east-1", "mars-north-9"]).await;
-    let msg = expect_code(nothing, "ValidationException", "a region outside the cluster");
-    assert!(msg.contains("mars-north-9 is not a region of this cluster"), "{msg}");
+    let msg = expect_code(
+        nothing,
+        "ValidationException",
+        "a region outside the cluster",
+    );
+    assert!(
+        msg.contains("mars-north-9 is not a region of this cluster"),
+        "{msg}"
+    );
     // Nothing of these became global.
     for t in ["plain", "keys", "full", "empty"] {
         expect_code(
-            east.describe_global_table().global_table_name(t).send().await,
+            east.describe_global_table()
+                .global_table_name(t)
+                .send()
+                .await,
             "GlobalTableNotFoundException",
             t,
         );

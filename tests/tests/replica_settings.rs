@@ -44,7 +44,11 @@ async fn table(c: &Client, name: &str) {
                         .build()
                         .unwrap(),
                 )
-                .projection(Projection::builder().projection_type(ProjectionType::All).build())
+                .projection(
+                    Projection::builder()
+                        .projection_type(ProjectionType::All)
+                        .build(),
+                )
                 .build()
                 .unwrap(),
         )
@@ -108,13 +112,16 @@ async fn put_policy(c: &Client, arn: &str, doc: &str, expected: Option<&str>) ->
 async fn resource_policies_are_kept_per_replica_with_revisions() {
     let cluster = TestCluster::start_global(&REGIONS).await;
     let (east, west) = (client(cluster.dynamo_url(0)), client(cluster.dynamo_url(1)));
-    table(&east, "t").await;
-    cluster.wait_table_everywhere("t").await;
-    let (arn, stream) = arns(&east, "t").await;
+    table(&east, "tbl").await;
+    cluster.wait_table_everywhere("tbl").await;
+    let (arn, stream) = arns(&east, "tbl").await;
     assert_eq!(policy(&east, &arn).await, None);
 
     let rev1 = put_policy(&east, &arn, POLICY_1, None).await;
-    assert_eq!(policy(&east, &arn).await, Some((POLICY_1.into(), rev1.clone())));
+    assert_eq!(
+        policy(&east, &arn).await,
+        Some((POLICY_1.into(), rev1.clone()))
+    );
     // The same document again keeps its revision, as DynamoDB's does.
     assert_eq!(put_policy(&east, &arn, POLICY_1, None).await, rev1);
 
@@ -130,7 +137,7 @@ async fn resource_policies_are_kept_per_replica_with_revisions() {
     assert_eq!(
         msg,
         format!(
-            "Resource-based policy not found for the provided ResourceArn: Requested update for policy with revision id 12345, but the policy associated to target table t has revision id {rev1}."
+            "Resource-based policy not found for the provided ResourceArn: Requested update for policy with revision id 12345, but the policy associated to target table tbl has revision id {rev1}."
         )
     );
     let none = east
@@ -141,26 +148,44 @@ async fn resource_policies_are_kept_per_replica_with_revisions() {
         .send()
         .await;
     let msg = expect_code(none, "PolicyNotFoundException", "NO_POLICY with a policy");
-    assert!(msg.contains("expecting none to be present for table t"), "{msg}");
-    assert_eq!(policy(&east, &arn).await, Some((POLICY_1.into(), rev1.clone())));
+    assert!(
+        msg.contains("expecting none to be present for table tbl"),
+        "{msg}"
+    );
+    assert_eq!(
+        policy(&east, &arn).await,
+        Some((POLICY_1.into(), rev1.clone()))
+    );
     let rev2 = put_policy(&east, &arn, POLICY_2, Some(&rev1)).await;
     assert_ne!(rev2, rev1);
-    assert_eq!(policy(&east, &arn).await, Some((POLICY_2.into(), rev2.clone())));
+    assert_eq!(
+        policy(&east, &arn).await,
+        Some((POLICY_2.into(), rev2.clone()))
+    );
 
     // The stream has a policy of its own.
     assert_eq!(policy(&east, &stream).await, None);
     let srev = put_policy(&east, &stream, POLICY_1, Some("NO_POLICY")).await;
     assert_eq!(policy(&east, &stream).await, Some((POLICY_1.into(), srev)));
-    assert_eq!(policy(&east, &arn).await, Some((POLICY_2.into(), rev2.clone())));
+    assert_eq!(
+        policy(&east, &arn).await,
+        Some((POLICY_2.into(), rev2.clone()))
+    );
 
     // Never replicated: a write made after the policy reaches eu-west-1,
     // whose replica still has no policy.
-    put(&east, "t", item([("id", s("after")), ("v", s("x"))])).await;
-    poll_until("the write in eu-west-1", Duration::from_secs(20), || async {
-        get(&west, "t", item([("id", s("after"))])).await.is_some()
-    })
+    put(&east, "tbl", item([("id", s("after")), ("v", s("x"))])).await;
+    poll_until(
+        "the write in eu-west-1",
+        Duration::from_secs(20),
+        || async {
+            get(&west, "tbl", item([("id", s("after"))]))
+                .await
+                .is_some()
+        },
+    )
     .await;
-    let (west_arn, _) = arns(&west, "t").await;
+    let (west_arn, _) = arns(&west, "tbl").await;
     assert_eq!(policy(&west, &west_arn).await, None);
     // An ARN of another region names no resource of this endpoint.
     expect_code(
@@ -190,16 +215,19 @@ async fn resource_policies_are_kept_per_replica_with_revisions() {
     assert_eq!(deleted.revision_id(), Some(rev2.as_str()));
     assert_eq!(policy(&east, &arn).await, None);
     expect_code(
-        east.delete_resource_policy().resource_arn(&arn).send().await,
+        east.delete_resource_policy()
+            .resource_arn(&arn)
+            .send()
+            .await,
         "PolicyNotFoundException",
         "delete with no policy",
     );
 
     // A table deleted and created again starts without a policy.
     put_policy(&east, &arn, POLICY_1, None).await;
-    east.delete_table().table_name("t").send().await.unwrap();
-    table(&east, "t").await;
-    let (arn, _) = arns(&east, "t").await;
+    east.delete_table().table_name("tbl").send().await.unwrap();
+    table(&east, "tbl").await;
+    let (arn, _) = arns(&east, "tbl").await;
     assert_eq!(policy(&east, &arn).await, None);
     cluster.shutdown().await;
 }
@@ -208,14 +236,9 @@ async fn resource_policies_are_kept_per_replica_with_revisions() {
 async fn bad_policies_and_resources_are_refused_by_name() {
     let cluster = TestCluster::start(&REGIONS[..1]).await;
     let c = client(cluster.dynamo_url(0));
-    table(&c, "t").await;
-    let (arn, stream) = arns(&c, "t").await;
-    let put = |arn: &str, doc: String| {
-        c.put_resource_policy()
-            .resource_arn(arn)
-            .policy(doc)
-            .send()
-    };
+    table(&c, "tbl").await;
+    let (arn, stream) = arns(&c, "tbl").await;
+    let put = |arn: &str, doc: String| c.put_resource_policy().resource_arn(arn).policy(doc).send();
     // 20 KB, whitespace included: exactly the limit passes, a byte more
     // does not.
     let sized = |n: usize| format!("{POLICY_1}{}", " ".repeat(n - POLICY_1.len()));
@@ -246,7 +269,7 @@ async fn bad_policies_and_resources_are_refused_by_name() {
         &format!("Provided Arn is not a DynamoDB resource arn: {backup}"),
         "a backup ARN",
     );
-    let missing = arn.replace("table/t", "table/nope");
+    let missing = arn.replace("table/tbl", "table/nope");
     let msg = expect_code(
         put(&missing, POLICY_1.into()).await,
         "ResourceNotFoundException",
@@ -304,16 +327,19 @@ async fn contributor_insights_are_kept_per_replica_for_a_table_and_its_indexes()
     use ContributorInsightsStatus::{Disabled, Disabling, Enabled, Enabling};
     let cluster = TestCluster::start_global(&REGIONS).await;
     let (east, west) = (client(cluster.dynamo_url(0)), client(cluster.dynamo_url(1)));
-    table(&east, "a").await;
-    table(&east, "b").await;
-    cluster.wait_table_everywhere("b").await;
-    assert_eq!(insights(&east, "a", None).await, Disabled);
-    assert_eq!(set_insights(&east, "a", None, Enable).await, Enabling);
-    assert_eq!(insights(&east, "a", None).await, Enabled);
-    assert_eq!(insights(&east, "a", Some("byv")).await, Disabled);
-    assert_eq!(set_insights(&east, "a", Some("byv"), Enable).await, Enabling);
-    assert_eq!(set_insights(&east, "b", None, Enable).await, Enabling);
-    assert_eq!(insights(&east, "a", Some("byv")).await, Enabled);
+    table(&east, "aaa").await;
+    table(&east, "bbb").await;
+    cluster.wait_table_everywhere("bbb").await;
+    assert_eq!(insights(&east, "aaa", None).await, Disabled);
+    assert_eq!(set_insights(&east, "aaa", None, Enable).await, Enabling);
+    assert_eq!(insights(&east, "aaa", None).await, Enabled);
+    assert_eq!(insights(&east, "aaa", Some("byv")).await, Disabled);
+    assert_eq!(
+        set_insights(&east, "aaa", Some("byv"), Enable).await,
+        Enabling
+    );
+    assert_eq!(set_insights(&east, "bbb", None, Enable).await, Enabling);
+    assert_eq!(insights(&east, "aaa", Some("byv")).await, Enabled);
 
     // Listed by table, then index; one page at a time.
     let list = |c: &Client, table: Option<&str>, max: Option<i32>, token: Option<String>| {
@@ -345,12 +371,15 @@ async fn contributor_insights_are_kept_per_replica_for_a_table_and_its_indexes()
         (t.to_string(), i.map(str::to_string), s)
     };
     let all = vec![
-        row("a", None, Enabled),
-        row("a", Some("byv"), Enabled),
-        row("b", None, Enabled),
+        row("aaa", None, Enabled),
+        row("aaa", Some("byv"), Enabled),
+        row("bbb", None, Enabled),
     ];
     assert_eq!(list(&east, None, None, None).await, (all.clone(), None));
-    assert_eq!(list(&east, Some("b"), None, None).await, (all[2..].to_vec(), None));
+    assert_eq!(
+        list(&east, Some("bbb"), None, None).await,
+        (all[2..].to_vec(), None)
+    );
     let mut paged = Vec::new();
     let mut token = None;
     for _ in 0..4 {
@@ -366,21 +395,30 @@ async fn contributor_insights_are_kept_per_replica_for_a_table_and_its_indexes()
 
     // Each replica keeps its own: eu-west-1's are off, even once a later
     // write has replicated.
-    put(&east, "a", item([("id", s("after")), ("v", s("x"))])).await;
-    poll_until("the write in eu-west-1", Duration::from_secs(20), || async {
-        get(&west, "a", item([("id", s("after"))])).await.is_some()
-    })
+    put(&east, "aaa", item([("id", s("after")), ("v", s("x"))])).await;
+    poll_until(
+        "the write in eu-west-1",
+        Duration::from_secs(20),
+        || async {
+            get(&west, "aaa", item([("id", s("after"))]))
+                .await
+                .is_some()
+        },
+    )
     .await;
-    assert_eq!(insights(&west, "a", None).await, Disabled);
+    assert_eq!(insights(&west, "aaa", None).await, Disabled);
     assert_eq!(list(&west, None, None, None).await, (vec![], None));
 
-    assert_eq!(set_insights(&east, "a", None, Disable).await, Disabling);
-    assert_eq!(insights(&east, "a", None).await, Disabled);
-    assert_eq!(list(&east, Some("a"), None, None).await.0[0], row("a", None, Disabled));
+    assert_eq!(set_insights(&east, "aaa", None, Disable).await, Disabling);
+    assert_eq!(insights(&east, "aaa", None).await, Disabled);
+    assert_eq!(
+        list(&east, Some("aaa"), None, None).await.0[0],
+        row("aaa", None, Disabled)
+    );
 
     expect_code(
         east.describe_contributor_insights()
-            .table_name("a")
+            .table_name("aaa")
             .index_name("nope")
             .send()
             .await,
@@ -397,7 +435,7 @@ async fn contributor_insights_are_kept_per_replica_for_a_table_and_its_indexes()
     );
     expect_validation(
         east.update_contributor_insights()
-            .table_name("a")
+            .table_name("aaa")
             .contributor_insights_action(ContributorInsightsAction::from("PAUSE"))
             .send()
             .await,

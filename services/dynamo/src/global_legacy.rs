@@ -112,9 +112,7 @@ fn description(def: &TableDef, version: &Version, status: Option<&str>) -> Json 
 fn region_name<'a>(member: &Req<'a>, at: &str) -> ApiResult<&'a str> {
     let name = member.str("RegionName")?;
     meridian_core::key::validate_region_name(name).map_err(|_| {
-        ApiError::validation(format!(
-            "{at}.RegionName: {name:?} is not a region name"
-        ))
+        ApiError::validation(format!("{at}.RegionName: {name:?} is not a region name"))
     })?;
     Ok(name)
 }
@@ -152,7 +150,10 @@ pub async fn create(ops: &RegionHandle, r: Req<'_>) -> ApiResult<Json> {
         Err(OpError::TableNotFound(_)) => {
             return Err(ApiError::new(
                 Kind::TableNotFound,
-                format!("Table not found: {name} does not exist in region {}", ops.region()),
+                format!(
+                    "Table not found: {name} does not exist in region {}",
+                    ops.region()
+                ),
             ));
         }
         other => other?,
@@ -213,7 +214,10 @@ pub async fn describe(ops: &RegionHandle, r: Req<'_>) -> ApiResult<Json> {
 /// in `RegionName` when it is given.
 pub async fn list(ops: &RegionHandle, r: Req<'_>) -> ApiResult<Json> {
     let limit = r.limit("Limit", Some(MAX_LIST))?.unwrap_or(MAX_LIST) as usize;
-    let after = r.opt_str("ExclusiveStartGlobalTableName")?.unwrap_or("").to_string();
+    let after = r
+        .opt_str("ExclusiveStartGlobalTableName")?
+        .unwrap_or("")
+        .to_string();
     let region = match r.opt_str("RegionName")? {
         Some(name) => {
             meridian_core::key::validate_region_name(name).map_err(|_| {
@@ -296,7 +300,9 @@ pub async fn update(ops: &RegionHandle, r: Req<'_>) -> ApiResult<Json> {
                 if holds(region) {
                     return Err(ApiError::new(
                         Kind::ReplicaAlreadyExists,
-                        format!("Replica already exists in region {region} for global table {name}"),
+                        format!(
+                            "Replica already exists in region {region} for global table {name}"
+                        ),
                     ));
                 }
                 change.create.push(region.to_string());
@@ -388,9 +394,7 @@ pub async fn update_settings(ops: &RegionHandle, r: Req<'_>) -> ApiResult<Json> 
     let write = match r.get("GlobalTableProvisionedWriteCapacityUnits") {
         None => None,
         Some(v) => match v.as_i64() {
-            Some(n) if (1..=MAX_CAPACITY_UNITS as i64).contains(&n) => {
-                Some(n as u64)
-            }
+            Some(n) if (1..=MAX_CAPACITY_UNITS as i64).contains(&n) => Some(n as u64),
             Some(n) => {
                 return Err(ApiError::validation(format!(
                     "1 validation error detected: Value '{n}' at 'globalTableProvisionedWriteCapacityUnits' failed to satisfy constraint: Member must have value between 1 and {}",
@@ -400,7 +404,9 @@ pub async fn update_settings(ops: &RegionHandle, r: Req<'_>) -> ApiResult<Json> 
             None => {
                 return Err(ApiError::new(
                     Kind::Serialization,
-                    format!("GlobalTableProvisionedWriteCapacityUnits must be a whole number, got {v}"),
+                    format!(
+                        "GlobalTableProvisionedWriteCapacityUnits must be a whole number, got {v}"
+                    ),
                 ));
             }
         },

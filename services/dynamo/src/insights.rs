@@ -188,7 +188,9 @@ pub async fn describe(ops: &RegionHandle, r: Req<'_>) -> ApiResult<Json> {
 /// of `TableName` alone when it is given. `NextToken` is the last summary
 /// of the page, `<table>/<index>`.
 pub async fn list(ops: &RegionHandle, r: Req<'_>) -> ApiResult<Json> {
-    let limit = r.limit("MaxResults", Some(MAX_RESULTS))?.unwrap_or(MAX_RESULTS) as usize;
+    let limit = r
+        .limit("MaxResults", Some(MAX_RESULTS))?
+        .unwrap_or(MAX_RESULTS) as usize;
     let only = match r.opt_str("TableName")? {
         Some(_) => Some(target(ops, &r).await?.0.to_string()),
         None => None,
@@ -196,9 +198,9 @@ pub async fn list(ops: &RegionHandle, r: Req<'_>) -> ApiResult<Json> {
     let after = match r.opt_str("NextToken")? {
         None => None,
         Some(t) => {
-            let (table, index) = t.split_once('/').ok_or_else(|| {
-                ApiError::validation(format!("Invalid NextToken: {t:?}"))
-            })?;
+            let (table, index) = t
+                .split_once('/')
+                .ok_or_else(|| ApiError::validation(format!("Invalid NextToken: {t:?}")))?;
             Some((table.to_string(), index.to_string()))
         }
     };
@@ -227,9 +229,9 @@ pub async fn list(ops: &RegionHandle, r: Req<'_>) -> ApiResult<Json> {
                     }
                     for (key, text) in rd.replica_settings(&name, PREFIX)? {
                         let index = key[PREFIX.len()..].to_string();
-                        let past = after
-                            .as_ref()
-                            .is_none_or(|(t, i)| (name.as_str(), index.as_str()) > (t.as_str(), i.as_str()));
+                        let past = after.as_ref().is_none_or(|(t, i)| {
+                            (name.as_str(), index.as_str()) > (t.as_str(), i.as_str())
+                        });
                         if past && let Some(state) = State::parse(&text) {
                             out.push((name.clone(), index, state));
                         }

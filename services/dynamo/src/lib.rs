@@ -434,7 +434,9 @@ async fn dispatch(front: &Front, headers: &HeaderMap, body: &[u8]) -> Result<Jso
     if !front.config.keys.is_empty()
         && let Err(e) = auth::check_region(front.ops.region(), headers)
     {
-        front.ops.count_unauthenticated("dynamodb", "invalid_signature");
+        front
+            .ops
+            .count_unauthenticated("dynamodb", "invalid_signature");
         return Err(e);
     }
     // The signature covers the body as sent; the operation reads it decoded.

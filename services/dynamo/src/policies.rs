@@ -183,7 +183,7 @@ pub async fn put(ops: &RegionHandle, r: Req<'_>) -> ApiResult<Json> {
                 Some(c) if c.policy == policy => c.revision.to_string(),
                 _ => next_revision(current.as_ref().map(|c| c.revision), now),
             };
-            Ok(Some(format!("{revision}\n{policy}")))
+            Ok::<_, ApiError>(Some(format!("{revision}\n{policy}")))
         })
         .await??;
     let stored = stored.unwrap_or_default();
