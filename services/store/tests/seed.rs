@@ -91,6 +91,12 @@ impl Peer {
         // The peer's record of this region's log, before it was lost.
         let mut g = p.writer.group().unwrap();
         g.set_inbound(ME, "old-log-of-me", 41).unwrap();
+        // A setting of the peer's own replica, which is not this region's.
+        g.change_replica_setting("shared", "policy/table", T0, |_, _| {
+            Ok::<_, ()>(Some("1\n{}".into()))
+        })
+        .unwrap()
+        .unwrap();
         g.commit().unwrap();
         p
     }
@@ -160,6 +166,17 @@ fn a_snapshot_becomes_this_regions_store_without_what_was_the_peers_own() {
         Some((peer_log, peer_head))
     );
     assert_eq!(reader.inbound_record(ME).unwrap(), None);
+    // The peer's replica settings are the peer's: none came along.
+    assert!(
+        peer.reader
+            .replica_setting("shared", "policy/table")
+            .unwrap()
+            .is_some()
+    );
+    assert_eq!(
+        reader.replica_setting("shared", "policy/table").unwrap(),
+        None
+    );
     drop((writer, reader));
 }
 
