@@ -16,7 +16,7 @@ use crate::arn::table_arn;
 use crate::description::{self, keep_latest_stream};
 use crate::error::{ApiError, ApiResult, Kind};
 use crate::keys::{
-    ATTRIBUTE_TYPE, KEY_TYPE, check_key_members, key_member_errors, key_type, validation_errors,
+    ATTRIBUTE_TYPE, KEY_TYPE, check_key_members, key_member_errors, key_type,
 };
 use crate::req::Req;
 use crate::settings::{billing, billing_mode, provisioned_needs_units, stream_spec, throughput};
@@ -49,6 +49,9 @@ pub async fn create(ops: &RegionHandle, r: Req<'_>) -> ApiResult<Json> {
     let hash = hash.ok_or_else(|| {
         ApiError::validation("Invalid KeySchema: The first KeySchemaElement is not a HASH key type")
     })?;
+    if range == Some(hash) {
+        return Err(crate::keys::same_name());
+    }
     crate::indexes::check_definitions_used(&r, defs, &[hash, range.unwrap_or(hash)])?;
     let partition = KeyAttr {
         name: hash.into(),
@@ -166,7 +169,7 @@ pub async fn update(ops: &RegionHandle, r: Req<'_>) -> ApiResult<Json> {
                 key_member_errors(&at, keys, KEY_TYPE, &mut errors);
             }
         }
-        validation_errors(errors)?;
+        ApiError::constraints(errors)?;
         let changes = crate::indexes::parse_updates(updates, defs, billing, &def, &building)?;
         let others = [
             "BillingMode",
@@ -290,8 +293,8 @@ pub async fn update_ttl(ops: &RegionHandle, r: Req<'_>) -> ApiResult<Json> {
         } else {
             "less than or equal to 255"
         };
-        return Err(ApiError::validation(format!(
-            "1 validation error detected: Value '{attribute}' at 'timeToLiveSpecification.attributeName' failed to satisfy constraint: Member must have length {bound}"
+        return Err(ApiError::constraint(format!(
+            "Value '{attribute}' at 'timeToLiveSpecification.attributeName' failed to satisfy constraint: Member must have length {bound}"
         )));
     }
     let info = ops.describe(table).await?;
