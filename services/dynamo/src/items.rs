@@ -161,7 +161,7 @@ fn attributes(item: Option<&Item>) -> Json {
 
 pub async fn put(ops: &RegionHandle, r: Req<'_>) -> ApiResult<Json> {
     let item = r.written_item("Item")?;
-    conditional(ops, r, |table, condition| WriteOp::Put {
+    conditional(ops, r, None, |table, condition| WriteOp::Put {
         table,
         item,
         condition,
@@ -170,9 +170,12 @@ pub async fn put(ops: &RegionHandle, r: Req<'_>) -> ApiResult<Json> {
 }
 
 /// PutItem and DeleteItem: an optional condition, `ALL_OLD` or nothing back.
+/// DeleteItem's `key` must be exactly the table's, checked after the
+/// request's expressions as DynamoDB checks it.
 async fn conditional(
     ops: &RegionHandle,
     r: Req<'_>,
+    key: Option<&Item>,
     op: impl FnOnce(String, Option<Condition>) -> WriteOp,
 ) -> ApiResult<Json> {
     let table = r.table_name()?;
@@ -192,6 +195,9 @@ async fn conditional(
     }
     .map(as_condition);
     ex.finish()?;
+    if let Some(key) = key {
+        key_of(&ops.table(table).await?.0, key)?;
+    }
     let w = write_one(ops, op(table.into(), condition), return_old).await?;
     let mut out = if rv == "ALL_OLD" {
         attributes(w.old.as_ref())
@@ -241,7 +247,8 @@ pub async fn get(ops: &RegionHandle, r: Req<'_>) -> ApiResult<Json> {
 
 pub async fn delete(ops: &RegionHandle, r: Req<'_>) -> ApiResult<Json> {
     let key = r.item("Key")?;
-    conditional(ops, r, |table, condition| WriteOp::Delete {
+    let check = key.clone();
+    conditional(ops, r, Some(&check), |table, condition| WriteOp::Delete {
         table,
         key,
         condition,
