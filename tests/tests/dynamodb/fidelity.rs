@@ -451,3 +451,170 @@ async fn transactions_refuse_request_faults_before_cancelling() {
     cluster.shutdown().await;
     cases.finish();
 }
+
+/// 5. A table's ARN serves wherever DynamoDB takes `TableName`: item and
+/// table operations, batches (keyed by the ARN in the answer as in the
+/// request) and transactions. An ARN of another region or account is
+/// refused as DynamoDB refuses it.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_table_arn_names_the_table_everywhere() {
+    let cluster = TestCluster::start(&REGIONS[..1]).await;
+    let c = client(cluster.dynamo_url(0));
+    create_table(&c, "byarn", ("pk", ScalarAttributeType::S), None).await;
+    let arn = c
+        .describe_table()
+        .table_name("byarn")
+        .send()
+        .await
+        .unwrap()
+        .table()
+        .and_then(|t| t.table_arn())
+        .expect("a table ARN")
+        .to_string();
+    let arn = arn.as_str();
+    let mut cases = Cases::new();
+    cases
+        .run("items: put, update, get, query, scan, delete", async {
+            c.put_item()
+                .table_name(arn)
+                .item("pk", s("a"))
+                .send()
+                .await
+                .unwrap();
+            c.update_item()
+                .table_name(arn)
+                .key("pk", s("a"))
+                .update_expression("SET v = :v")
+                .expression_attribute_values(":v", n(1))
+                .send()
+                .await
+                .unwrap();
+            let got = c
+                .get_item()
+                .table_name(arn)
+                .key("pk", s("a"))
+                .send()
+                .await
+                .unwrap();
+            assert_eq!(got.item().map(|i| norm_item(i)), Some(item([("pk", s("a")), ("v", n(1))])));
+            let q = c
+                .query()
+                .table_name(arn)
+                .key_condition_expression("pk = :p")
+                .expression_attribute_values(":p", s("a"))
+                .send()
+                .await
+                .unwrap();
+            assert_eq!(q.count(), 1);
+            assert_eq!(c.scan().table_name(arn).send().await.unwrap().count(), 1);
+            c.delete_item()
+                .table_name(arn)
+                .key("pk", s("a"))
+                .send()
+                .await
+                .unwrap();
+            assert!(get(&c, "byarn", item([("pk", s("a"))])).await.is_none());
+        })
+        .await;
+    cases
+        .run("batches answer keyed by the ARN", async {
+            let w = c
+                .batch_write_item()
+                .request_items(arn, vec![put_req(item([("pk", s("b"))]))])
+                .send()
+                .await
+                .unwrap();
+            assert!(w.unprocessed_items().is_none_or(HashMap::is_empty), "{w:?}");
+            let keys = KeysAndAttributes::builder()
+                .keys(item([("pk", s("b"))]))
+                .build()
+                .unwrap();
+            let r = c
+                .batch_get_item()
+                .request_items(arn, keys)
+                .send()
+                .await
+                .unwrap();
+            let responses = r.responses().expect("responses");
+            assert_eq!(responses.get(arn).map(Vec::len), Some(1), "{responses:?}");
+            assert!(!responses.contains_key("byarn"), "{responses:?}");
+        })
+        .await;
+    cases
+        .run("transactions", async {
+            transact(&c, vec![tx_put(arn, item([("pk", s("t"))]))])
+                .await
+                .unwrap();
+            let r = c
+                .transact_get_items()
+                .transact_items(tx_get(arn, item([("pk", s("t"))])))
+                .send()
+                .await
+                .unwrap();
+            assert_eq!(
+                r.responses()[0].item().map(|i| norm_item(i)),
+                Some(item([("pk", s("t"))]))
+            );
+        })
+        .await;
+    cases
+        .run("table operations", async {
+            let d = c.describe_table().table_name(arn).send().await.unwrap();
+            assert_eq!(d.table().and_then(|t| t.table_name()), Some("byarn"));
+            update_ttl(&c, arn, "exp", true).send().await.unwrap();
+            let ttl = c.describe_time_to_live().table_name(arn).send().await.unwrap();
+            assert_eq!(
+                ttl.time_to_live_description()
+                    .and_then(|t| t.attribute_name()),
+                Some("exp")
+            );
+        })
+        .await;
+    let elsewhere = arn.replace("us-east-1", "eu-west-1");
+    let other_account = arn.replace(":000000000000:", ":111122223333:");
+    let invalid_region = format!("1 validation error detected: Invalid AWS region in '{elsewhere}'");
+    let denied = format!(
+        "User: arn:aws:iam::000000000000:root is not authorized to perform: dynamodb:GetItem on resource: {other_account} because no resource-based policy allows the dynamodb:GetItem action"
+    );
+    let key = || item([("pk", s("a"))]);
+    let refused: Vec<Refusal> = vec![
+        (
+            "GetItem by an ARN of another region",
+            ask(c.get_item().table_name(&elsewhere).set_key(Some(key())).send()),
+            Says::Is(&invalid_region),
+        ),
+        (
+            "a transaction naming an ARN of another region",
+            ask(transact(&c, vec![tx_put(&elsewhere, key())])),
+            Says::Is(&invalid_region),
+        ),
+        (
+            "a batch naming an ARN of another region",
+            ask(c
+                .batch_write_item()
+                .request_items(&elsewhere, vec![put_req(key())])
+                .send()),
+            Says::Is(&invalid_region),
+        ),
+    ];
+    cases.refused("ValidationException", refused).await;
+    cases
+        .refused(
+            "AccessDeniedException",
+            vec![(
+                "GetItem by an ARN of another account",
+                ask(c.get_item().table_name(&other_account).set_key(Some(key())).send()),
+                Says::Is(&denied),
+            )],
+        )
+        .await;
+    cases
+        .run("DeleteTable by ARN", async {
+            c.delete_table().table_name(arn).send().await.unwrap();
+            let e = c.describe_table().table_name("byarn").send().await;
+            expect_code(e, "ResourceNotFoundException", "the table is gone");
+        })
+        .await;
+    cluster.shutdown().await;
+    cases.finish();
+}
