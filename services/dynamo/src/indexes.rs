@@ -382,7 +382,9 @@ fn key_schema_json(i: &IndexDef) -> Vec<Json> {
         .collect()
 }
 
-fn describe_one(table_arn: &str, s: &IndexState, throughput: &Json) -> Json {
+/// One index's description; a global one has the table's throughput and
+/// warm throughput (`throughput`), as it is billed with the table here.
+fn describe_one(table_arn: &str, s: &IndexState, throughput: &(Json, Json)) -> Json {
     let i = &s.def;
     let mut projection = json!({"ProjectionType": i.projection.type_name()});
     if let Projection::Include(names) = &i.projection {
@@ -403,7 +405,8 @@ fn describe_one(table_arn: &str, s: &IndexState, throughput: &Json) -> Json {
         if s.building {
             d["Backfilling"] = json!(true);
         }
-        d["ProvisionedThroughput"] = throughput.clone();
+        d["ProvisionedThroughput"] = throughput.0.clone();
+        d["WarmThroughput"] = throughput.1.clone();
     }
     d
 }
@@ -412,7 +415,10 @@ fn describe_one(table_arn: &str, s: &IndexState, throughput: &Json) -> Json {
 /// their key attributes to `AttributeDefinitions` (sorted by name, as
 /// DynamoDB lists them).
 pub fn describe(d: &mut Json, table_arn: &str, t: &TableInfo) {
-    let throughput = d["ProvisionedThroughput"].clone();
+    let throughput = (
+        d["ProvisionedThroughput"].clone(),
+        d["WarmThroughput"].clone(),
+    );
     for kind in [Kind::Global, Kind::Local] {
         let list: Vec<Json> = t
             .indexes

@@ -27,6 +27,7 @@ pub async fn create(ops: &RegionHandle, r: Req<'_>) -> ApiResult<Json> {
     let billing =
         billing(&r, "BillingMode", "ProvisionedThroughput")?.ok_or_else(provisioned_needs_units)?;
     let stream = stream_spec(&r, true)?;
+    let protect = r.opt_bool("DeletionProtectionEnabled")?.unwrap_or(false);
     let schema = r.arr("KeySchema")?;
     let defs = r.arr("AttributeDefinitions")?;
     check_key_members(&r, schema, defs)?;
@@ -89,6 +90,7 @@ pub async fn create(ops: &RegionHandle, r: Req<'_>) -> ApiResult<Json> {
         let arn = table_arn(ops.region(), name);
         crate::tags::write(ops, name, tags, Vec::new(), crate::tags::not_found(&arn)).await?;
     }
+    protect_replica(ops, name, Some(protect).filter(|on| *on)).await?;
     let version = written[0].version.clone();
     let indexes = def
         .indexes
@@ -107,6 +109,7 @@ pub async fn create(ops: &RegionHandle, r: Req<'_>) -> ApiResult<Json> {
         size_bytes: 0,
         ttl_attribute: None,
         indexes,
+        deletion_protected: protect,
     };
     // DynamoDB answers CREATING and SDK waiters poll DescribeTable until
     // ACTIVE. Here the table takes writes as soon as it is created, so it
@@ -147,6 +150,7 @@ pub async fn describe(ops: &RegionHandle, r: Req<'_>) -> ApiResult<Json> {
 /// name.
 pub async fn update(ops: &RegionHandle, r: Req<'_>) -> ApiResult<Json> {
     let table = r.table_name()?;
+    let protect = r.opt_bool("DeletionProtectionEnabled")?;
     if let Some(updates) = r.opt_arr("GlobalSecondaryIndexUpdates")? {
         // What the rules need, without DescribeTable's count of the items.
         let (def, _) = ops.table(table).await?;
@@ -207,13 +211,16 @@ pub async fn update(ops: &RegionHandle, r: Req<'_>) -> ApiResult<Json> {
             (None, None) => {}
         }
         if other.is_none() {
+            protect_replica(ops, table, protect).await?;
             let info = ops.describe(table).await?;
             return Ok(
                 json!({"TableDescription": description::table(ops.region(), &info, "UPDATING")}),
             );
         }
     }
-    if let Some(info) = crate::global::update(ops, &r, table).await? {
+    if let Some(mut info) = crate::global::update(ops, &r, table).await? {
+        protect_replica(ops, table, protect).await?;
+        info.deletion_protected = protect.unwrap_or(info.deletion_protected);
         return Ok(
             json!({"TableDescription": description::table(ops.region(), &info, "UPDATING")}),
         );
@@ -223,15 +230,31 @@ pub async fn update(ops: &RegionHandle, r: Req<'_>) -> ApiResult<Json> {
         throughput: throughput(&r, "ProvisionedThroughput")?,
         stream: stream_spec(&r, false)?,
     };
-    ops.write(vec![WriteOp::UpdateSettings {
-        table: table.to_string(),
-        change,
-    }])
-    .await?;
+    // Deletion protection alone is a change of this replica only.
+    let settings = change.mode.is_some() || change.throughput.is_some() || change.stream.is_some();
+    if settings || protect.is_none() {
+        ops.write(vec![WriteOp::UpdateSettings {
+            table: table.to_string(),
+            change,
+        }])
+        .await?;
+    } else {
+        ops.table(table).await?;
+    }
+    protect_replica(ops, table, protect).await?;
     let info = ops.describe(table).await?;
     let mut d = description::table(ops.region(), &info, "UPDATING");
     keep_latest_stream(ops, table, &mut d).await?;
     Ok(json!({"TableDescription": d}))
+}
+
+/// Sets deletion protection of this region's replica of `table` when the
+/// request gives it: DynamoDB's per-replica setting, never replicated.
+async fn protect_replica(ops: &RegionHandle, table: &str, on: Option<bool>) -> ApiResult<()> {
+    if let Some(on) = on {
+        ops.set_deletion_protection(table, on).await?;
+    }
+    Ok(())
 }
 
 pub async fn list(ops: &RegionHandle, r: Req<'_>) -> ApiResult<Json> {
@@ -261,6 +284,11 @@ pub async fn delete(ops: &RegionHandle, r: Req<'_>) -> ApiResult<Json> {
         }
         other => other?,
     };
+    if info.deletion_protected {
+        return Err(ApiError::validation(
+            "Resource cannot be deleted as it is currently protected against deletion. Disable deletion protection first.",
+        ));
+    }
     ops.write(vec![WriteOp::DeleteTable(info.def.name.clone())])
         .await?;
     let mut d = description::table(ops.region(), &info, "DELETING");

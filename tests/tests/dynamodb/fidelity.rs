@@ -618,3 +618,134 @@ async fn a_table_arn_names_the_table_everywhere() {
     cluster.shutdown().await;
     cases.finish();
 }
+
+/// 6. Deletion protection is set per replica (CreateTable, UpdateTable),
+/// never replicated, and DeleteTable honours it; `WarmThroughput` is
+/// described as DynamoDB describes a table that never raised it.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn deletion_protection_is_a_replicas_own_and_shapes_are_dynamodbs() {
+    let cluster = TestCluster::start_global(&REGIONS[..2]).await;
+    let (c, peer) = (client(cluster.dynamo_url(0)), client(cluster.dynamo_url(1)));
+    let mut cases = Cases::new();
+    let created = create_table_request(&c, "guarded", ("pk", ScalarAttributeType::S), None)
+        .deletion_protection_enabled(true)
+        .send()
+        .await
+        .unwrap();
+    cluster.wait_table_everywhere("guarded").await;
+    let protected = |c: &Client| {
+        let c = c.clone();
+        async move {
+            c.describe_table()
+                .table_name("guarded")
+                .send()
+                .await
+                .unwrap()
+                .table()
+                .and_then(|t| t.deletion_protection_enabled())
+        }
+    };
+    cases.check("CreateTable answers the protection", || {
+        assert_eq!(
+            created
+                .table_description()
+                .and_then(|t| t.deletion_protection_enabled()),
+            Some(true)
+        );
+    });
+    cases
+        .run("the protection is the replica's own", async {
+            assert_eq!(protected(&c).await, Some(true));
+            assert_eq!(protected(&peer).await, Some(false));
+        })
+        .await;
+    cases
+        .run("DeleteTable of a protected replica is refused", async {
+            let msg = expect_code(
+                c.delete_table().table_name("guarded").send().await,
+                "ValidationException",
+                "DeleteTable of a protected table",
+            );
+            assert_eq!(
+                msg,
+                "Resource cannot be deleted as it is currently protected against deletion. Disable deletion protection first."
+            );
+            assert_eq!(protected(&c).await, Some(true), "the table is still there");
+        })
+        .await;
+    cases
+        .run("WarmThroughput of an on-demand table and its index", async {
+            let d = c.describe_table().table_name("guarded").send().await.unwrap();
+            let warm = d.table().and_then(|t| t.warm_throughput()).expect("WarmThroughput");
+            assert_eq!(
+                (warm.read_units_per_second(), warm.write_units_per_second()),
+                (Some(12_000), Some(4_000))
+            );
+            assert_eq!(warm.status().map(|s| s.as_str()), Some("ACTIVE"));
+        })
+        .await;
+    cases
+        .run("UpdateTable turns it off, alone, and DeleteTable then goes", async {
+            let u = c
+                .update_table()
+                .table_name("guarded")
+                .deletion_protection_enabled(false)
+                .send()
+                .await
+                .unwrap();
+            assert_eq!(
+                u.table_description()
+                    .and_then(|t| t.deletion_protection_enabled()),
+                Some(false)
+            );
+            assert_eq!(protected(&c).await, Some(false));
+            c.update_table()
+                .table_name("guarded")
+                .deletion_protection_enabled(true)
+                .send()
+                .await
+                .unwrap();
+            assert_eq!(protected(&c).await, Some(true));
+            assert_eq!(protected(&peer).await, Some(false), "never replicated");
+            c.update_table()
+                .table_name("guarded")
+                .deletion_protection_enabled(false)
+                .send()
+                .await
+                .unwrap();
+            c.delete_table().table_name("guarded").send().await.unwrap();
+        })
+        .await;
+    cases
+        .run("a table created again starts unprotected", async {
+            create_table(&c, "guarded", ("pk", ScalarAttributeType::S), None).await;
+            assert_eq!(protected(&c).await, Some(false));
+        })
+        .await;
+    cases
+        .run("WarmThroughput of a provisioned table is its units", async {
+            let d = create_table_request(&c, "warm", ("pk", ScalarAttributeType::S), None)
+                .billing_mode(BillingMode::Provisioned)
+                .provisioned_throughput(
+                    ProvisionedThroughput::builder()
+                        .read_capacity_units(3)
+                        .write_capacity_units(5)
+                        .build()
+                        .unwrap(),
+                )
+                .send()
+                .await
+                .unwrap();
+            let warm = d
+                .table_description()
+                .and_then(|t| t.warm_throughput())
+                .expect("WarmThroughput");
+            assert_eq!(
+                (warm.read_units_per_second(), warm.write_units_per_second()),
+                (Some(3), Some(5))
+            );
+        })
+        .await;
+    cluster.shutdown().await;
+    cases.finish();
+}

@@ -412,6 +412,13 @@ impl StoreBridge {
             .await
     }
 
+    /// Turns deletion protection of `table` on or off in this region.
+    pub async fn set_deletion_protection(&self, table: &str, on: bool) -> Result<(), BridgeError> {
+        let table = table.to_string();
+        self.ask(move |group, _, _| group.set_deletion_protection(&table, on))
+            .await
+    }
+
     /// Persists a peer's acknowledged position with the next group.
     pub async fn set_watermark(&self, peer: &str, acked: u64) -> Result<(), BridgeError> {
         self.jobs
