@@ -5,6 +5,10 @@
 //! the rule from here, so an ARN one operation answers is one another
 //! operation accepts.
 
+use serde_json::{Map, Value as Json};
+
+use crate::error::{ApiError, ApiResult, Kind};
+
 /// The account id in ARNs: there is no account here.
 pub const ACCOUNT: &str = "000000000000";
 
@@ -74,4 +78,105 @@ pub fn table_id(incarnation: &meridian_core::Version) -> String {
 /// enabled, to the millisecond (`2015-05-11T21:21:33.291`).
 pub fn stream_label(micros: u64) -> String {
     meridian_core::utc::format_millis(micros)
+}
+
+/// The table a `TableName` member names, which DynamoDB also takes as the
+/// table's ARN: the name itself, or the table of an ARN of this region
+/// and account. An ARN of another region is DynamoDB's invalid region; of
+/// another account, access denied, as for a table no resource-based policy
+/// shares. Anything else is left for the name checks to refuse.
+pub fn table_name_of<'a>(region: &str, op: &str, given: &'a str) -> ApiResult<&'a str> {
+    let parts: Vec<&str> = given.splitn(6, ':').collect();
+    let ["arn", "aws", "dynamodb", in_region, account, resource] = parts.as_slice() else {
+        return Ok(given);
+    };
+    let Some(name) = resource.strip_prefix("table/").filter(|n| !n.contains('/')) else {
+        return Ok(given);
+    };
+    if *in_region != region {
+        return Err(ApiError::constraint(format!(
+            "Invalid AWS region in '{given}'"
+        )));
+    }
+    if *account != ACCOUNT {
+        return Err(ApiError::new(
+            Kind::AccessDenied,
+            format!(
+                "User: arn:aws:iam::{ACCOUNT}:root is not authorized to perform: dynamodb:{op} on resource: {given} because no resource-based policy allows the dynamodb:{op} action"
+            ),
+        ));
+    }
+    Ok(name)
+}
+
+/// Every table a request names by ARN, named by its name instead (the
+/// request's `TableName`, each action's of a transaction, the keys of a
+/// batch's `RequestItems`), so every operation reads names alone. Returns
+/// the batch keys it renamed, name and ARN as given, for the answer to be
+/// keyed as the request was.
+pub fn resolve_tables(
+    region: &str,
+    op: &str,
+    request: &mut Map<String, Json>,
+) -> ApiResult<Vec<(String, String)>> {
+    let resolve = |member: &mut Json| -> ApiResult<()> {
+        if let Json::String(given) = member {
+            let name = table_name_of(region, op, given)?;
+            if name != given {
+                *member = Json::String(name.to_string());
+            }
+        }
+        Ok(())
+    };
+    if let Some(t) = request.get_mut("TableName") {
+        resolve(t)?;
+    }
+    if let Some(Json::Array(actions)) = request.get_mut("TransactItems") {
+        for action in actions.iter_mut().filter_map(Json::as_object_mut) {
+            for body in action.values_mut().filter_map(Json::as_object_mut) {
+                if let Some(t) = body.get_mut("TableName") {
+                    resolve(t)?;
+                }
+            }
+        }
+    }
+    let mut renamed = Vec::new();
+    if let Some(Json::Object(items)) = request.get_mut("RequestItems") {
+        for given in items.keys().cloned().collect::<Vec<_>>() {
+            let name = table_name_of(region, op, &given)?;
+            if name != given {
+                let name = name.to_string();
+                if items.contains_key(&name) {
+                    // The table twice, by name and by ARN: DynamoDB's
+                    // answer for a table named twice.
+                    return Err(ApiError::validation(
+                        "Provided list of item keys contains duplicates",
+                    ));
+                }
+                let v = items.remove(&given).expect("a key of the map");
+                items.insert(name.clone(), v);
+                renamed.push((name, given));
+            }
+        }
+    }
+    Ok(renamed)
+}
+
+/// A batch's answer keyed by the tables as its request named them:
+/// `renamed` is what [`resolve_tables`] returned.
+pub fn key_as_given(answer: &mut Json, renamed: &[(String, String)]) {
+    for member in [
+        "Responses",
+        "UnprocessedKeys",
+        "UnprocessedItems",
+        "ItemCollectionMetrics",
+    ] {
+        if let Some(Json::Object(m)) = answer.get_mut(member) {
+            for (name, given) in renamed {
+                if let Some(v) = m.remove(name) {
+                    m.insert(given.clone(), v);
+                }
+            }
+        }
+    }
 }

@@ -86,8 +86,8 @@ impl From<BackupError> for ApiError {
                 Kind::BackupInUse,
                 "Backup is being used to restore a table; delete it once the restore is done",
             ),
-            BackupError::InvalidName { name, constraint } => ApiError::validation(format!(
-                "1 validation error detected: Value '{name}' at 'backupName' failed to satisfy constraint: {constraint}"
+            BackupError::InvalidName { name, constraint } => ApiError::constraint(format!(
+                "Value '{name}' at 'backupName' failed to satisfy constraint: {constraint}"
             )),
             e @ (BackupError::NotAReplica { .. } | BackupError::UnknownRegion(_)) => {
                 ApiError::validation(format!("One or more parameter values were invalid: {e}"))
@@ -124,8 +124,8 @@ pub async fn list(ops: &RegionHandle, r: Req<'_>) -> ApiResult<Json> {
     let kinds = ["USER", "SYSTEM", "AWS_BACKUP", "ALL"];
     let kind = r.opt_str("BackupType")?.unwrap_or("USER");
     if !kinds.contains(&kind) {
-        return Err(ApiError::validation(format!(
-            "1 validation error detected: Value '{kind}' at 'backupType' failed to satisfy constraint: Member must satisfy enum value set: [{}]",
+        return Err(ApiError::constraint(format!(
+            "Value '{kind}' at 'backupType' failed to satisfy constraint: Member must satisfy enum value set: [{}]",
             kinds.join(", ")
         )));
     }
@@ -181,8 +181,8 @@ pub async fn list(ops: &RegionHandle, r: Req<'_>) -> ApiResult<Json> {
 pub async fn restore(ops: &RegionHandle, r: Req<'_>) -> ApiResult<Json> {
     let target = r.str("TargetTableName")?;
     meridian_core::schema::validate_table_name(target).map_err(|e| {
-        ApiError::validation(format!(
-            "1 validation error detected: Value '{target}' at 'targetTableName' failed to satisfy constraint: {}",
+        ApiError::constraint(format!(
+            "Value '{target}' at 'targetTableName' failed to satisfy constraint: {}",
             e.to_string().trim_start_matches("TableName: ")
         ))
     })?;
@@ -250,16 +250,16 @@ pub async fn update_continuous(ops: &RegionHandle, r: Req<'_>) -> ApiResult<Json
     let name = r.table_name()?;
     let spec = r.obj("PointInTimeRecoverySpecification")?;
     let enabled = spec.opt_bool("PointInTimeRecoveryEnabled")?.ok_or_else(|| {
-        ApiError::validation(
-            "1 validation error detected: Value null at 'pointInTimeRecoverySpecification.pointInTimeRecoveryEnabled' failed to satisfy constraint: Member must not be null",
+        ApiError::constraint(
+            "Value null at 'pointInTimeRecoverySpecification.pointInTimeRecoveryEnabled' failed to satisfy constraint: Member must not be null",
         )
     })?;
     let days = match spec.opt_u64("RecoveryPeriodInDays")? {
         None => MAX_PERIOD_DAYS,
         Some(d) if (1..=u64::from(MAX_PERIOD_DAYS)).contains(&d) => d as u32,
         Some(d) => {
-            return Err(ApiError::validation(format!(
-                "1 validation error detected: Value '{d}' at 'pointInTimeRecoverySpecification.recoveryPeriodInDays' failed to satisfy constraint: Member must have value between 1 and {MAX_PERIOD_DAYS}"
+            return Err(ApiError::constraint(format!(
+                "Value '{d}' at 'pointInTimeRecoverySpecification.recoveryPeriodInDays' failed to satisfy constraint: Member must have value between 1 and {MAX_PERIOD_DAYS}"
             )));
         }
     };
@@ -313,8 +313,8 @@ pub async fn restore_to_time(ops: &RegionHandle, r: Req<'_>) -> ApiResult<Json> 
     };
     let target = r.str("TargetTableName")?;
     meridian_core::schema::validate_table_name(target).map_err(|e| {
-        ApiError::validation(format!(
-            "1 validation error detected: Value '{target}' at 'targetTableName' failed to satisfy constraint: {}",
+        ApiError::constraint(format!(
+            "Value '{target}' at 'targetTableName' failed to satisfy constraint: {}",
             e.to_string().trim_start_matches("TableName: ")
         ))
     })?;

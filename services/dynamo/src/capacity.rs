@@ -41,8 +41,8 @@ impl Report {
             None | Some("NONE") => Ok(Report::None),
             Some("TOTAL") => Ok(Report::Total),
             Some("INDEXES") => Ok(Report::Indexes),
-            Some(other) => Err(ApiError::validation(format!(
-                "1 validation error detected: Value '{other}' at 'returnConsumedCapacity' failed to satisfy constraint: Member must satisfy enum value set: [INDEXES, TOTAL, NONE]"
+            Some(other) => Err(ApiError::constraint(format!(
+                "Value '{other}' at 'returnConsumedCapacity' failed to satisfy constraint: Member must satisfy enum value set: [INDEXES, TOTAL, NONE]"
             ))),
         }
     }
@@ -55,8 +55,8 @@ impl Report {
 pub fn check_collection_metrics(r: Req<'_>) -> ApiResult<()> {
     match r.opt_str("ReturnItemCollectionMetrics")? {
         None | Some("NONE") | Some("SIZE") => Ok(()),
-        Some(other) => Err(ApiError::validation(format!(
-            "1 validation error detected: Value '{other}' at 'returnItemCollectionMetrics' failed to satisfy constraint: Member must satisfy enum value set: [SIZE, NONE]"
+        Some(other) => Err(ApiError::constraint(format!(
+            "Value '{other}' at 'returnItemCollectionMetrics' failed to satisfy constraint: Member must satisfy enum value set: [SIZE, NONE]"
         ))),
     }
 }

@@ -58,6 +58,8 @@ pub fn table(region: &str, t: &TableInfo, status: &str) -> Json {
         "TableId": table_id(&t.version),
         "BillingModeSummary": billing,
         "ProvisionedThroughput": throughput,
+        "DeletionProtectionEnabled": t.deletion_protected,
+        "WarmThroughput": warm_throughput(settings.billing),
     });
     global(&mut d, region, t);
     if let Some(stream) = &settings.stream {
@@ -67,6 +69,18 @@ pub fn table(region: &str, t: &TableInfo, status: &str) -> Json {
     }
     crate::indexes::describe(&mut d, &arn, t);
     d
+}
+
+/// `WarmThroughput`, as DynamoDB describes a table (and each global
+/// index) whose warm throughput was never raised: an on-demand table's
+/// initial 12,000 reads and 4,000 writes a second, a provisioned one's
+/// units. Nothing here is metered, so nothing raises it.
+fn warm_throughput(billing: Billing) -> Json {
+    let (read, write) = match billing {
+        Billing::PayPerRequest => (12_000, 4_000),
+        Billing::Provisioned { read, write } => (read, write),
+    };
+    json!({"ReadUnitsPerSecond": read, "WriteUnitsPerSecond": write, "Status": "ACTIVE"})
 }
 
 /// A global table's part of the description, as DynamoDB gives it once a

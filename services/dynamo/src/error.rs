@@ -121,6 +121,36 @@ impl ApiError {
         Self::new(Kind::Validation, message)
     }
 
+    /// One constraint violation found while reading the request, as
+    /// DynamoDB reports it: `1 validation error detected: <what>`.
+    pub fn constraint(what: impl Into<String>) -> Self {
+        Self::validation(detected(&[what.into()]))
+    }
+
+    /// Every constraint violation found while reading the request, in
+    /// DynamoDB's one summary (`N validation errors detected: a; b`), or
+    /// nothing when there are none.
+    pub fn constraints(errors: Vec<String>) -> ApiResult<()> {
+        match errors.is_empty() {
+            true => Ok(()),
+            false => Err(Self::validation(detected(&errors))),
+        }
+    }
+
+    /// A validation error reported as a constraint violation: DynamoDB's
+    /// write operations (PutItem, UpdateItem, DeleteItem) and Query's
+    /// `Select` checks word the errors of the request they read so. Errors
+    /// of another kind, and those already worded so, are kept as they are.
+    pub fn detected(self) -> Self {
+        match self.kind == Kind::Validation && !is_detected(&self.message) {
+            true => Self {
+                message: detected(&[self.message]),
+                ..self
+            },
+            false => self,
+        }
+    }
+
     pub fn not_found() -> Self {
         Self::new(Kind::ResourceNotFound, "Requested resource not found")
     }
@@ -136,6 +166,25 @@ impl ApiError {
         }
         e
     }
+}
+
+/// DynamoDB's summary of constraint violations: their count, then each.
+fn detected(errors: &[String]) -> String {
+    let n = errors.len();
+    format!(
+        "{n} validation error{} detected: {}",
+        if n == 1 { "" } else { "s" },
+        errors.join("; ")
+    )
+}
+
+/// Whether `message` already is such a summary.
+fn is_detected(message: &str) -> bool {
+    message.split_once(' ').is_some_and(|(n, rest)| {
+        n.parse::<usize>().is_ok()
+            && (rest.starts_with("validation error detected: ")
+                || rest.starts_with("validation errors detected: "))
+    })
 }
 
 impl IntoResponse for ApiError {

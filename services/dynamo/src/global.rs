@@ -84,8 +84,8 @@ fn consistency(r: &Req<'_>) -> ApiResult<Option<Strong>> {
         None => Ok(None),
         Some("EVENTUAL") => Ok(Some(Strong::Eventual)),
         Some("STRONG") => Ok(Some(Strong::Strong)),
-        Some(other) => Err(ApiError::validation(format!(
-            "1 validation error detected: Value '{other}' at 'multiRegionConsistency' failed to satisfy constraint: Member must satisfy enum value set: [EVENTUAL, STRONG]"
+        Some(other) => Err(ApiError::constraint(format!(
+            "Value '{other}' at 'multiRegionConsistency' failed to satisfy constraint: Member must satisfy enum value set: [EVENTUAL, STRONG]"
         ))),
     }
 }
@@ -139,8 +139,8 @@ fn witness_updates(r: &Req<'_>) -> ApiResult<Option<Witness>> {
 fn replica_updates(updates: &[Json]) -> ApiResult<Change> {
     let mut change = Change::default();
     if updates.is_empty() || updates.len() > 10 {
-        return Err(ApiError::validation(format!(
-            "1 validation error detected: Value at 'replicaUpdates' failed to satisfy constraint: Member must have length between 1 and 10, got {}",
+        return Err(ApiError::constraint(format!(
+            "Value at 'replicaUpdates' failed to satisfy constraint: Member must have length between 1 and 10, got {}",
             updates.len()
         )));
     }

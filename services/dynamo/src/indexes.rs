@@ -38,8 +38,8 @@ fn parse_one(
     billing: Billing,
 ) -> ApiResult<IndexDef> {
     let null = |field: &str| {
-        ApiError::validation(format!(
-            "1 validation error detected: Value null at '{at}.{field}' failed to satisfy constraint: Member must not be null"
+        ApiError::constraint(format!(
+            "Value null at '{at}.{field}' failed to satisfy constraint: Member must not be null"
         ))
     };
     let name = m.opt_str("IndexName")?.ok_or_else(|| null("indexName"))?;
@@ -70,12 +70,20 @@ fn parse_one(
                 ));
             }
             other => {
-                return Err(ApiError::validation(format!(
-                    "1 validation error detected: Value '{}' at '{at}.keySchema.member.keyType' failed to satisfy constraint: Member must satisfy enum value set: [HASH, RANGE]",
+                return Err(ApiError::constraint(format!(
+                    "Value '{}' at '{at}.keySchema.member.keyType' failed to satisfy constraint: Member must satisfy enum value set: [HASH, RANGE]",
                     other.unwrap_or("null")
                 )));
             }
         }
+    }
+    // One attribute of each kind: DynamoDB's text of the table's key.
+    // Longer multi-attribute keys repeating one are refused by the index
+    // rules in their own words.
+    if let ([p], [s]) = (&partition[..], &sort[..])
+        && p.name == s.name
+    {
+        return Err(crate::keys::same_name());
     }
     let p = m.opt_obj("Projection")?.ok_or_else(|| null("projection"))?;
     let non_key = p
@@ -105,8 +113,8 @@ fn parse_one(
         }
         (None, _) => return Err(invalid("Unknown ProjectionType: null".into())),
         (Some(t), _) => {
-            return Err(ApiError::validation(format!(
-                "1 validation error detected: Value '{t}' at '{at}.projection.projectionType' failed to satisfy constraint: Member must satisfy enum value set: [ALL, INCLUDE, KEYS_ONLY]"
+            return Err(ApiError::constraint(format!(
+                "Value '{t}' at '{at}.projection.projectionType' failed to satisfy constraint: Member must satisfy enum value set: [ALL, INCLUDE, KEYS_ONLY]"
             )));
         }
     };
@@ -374,7 +382,9 @@ fn key_schema_json(i: &IndexDef) -> Vec<Json> {
         .collect()
 }
 
-fn describe_one(table_arn: &str, s: &IndexState, throughput: &Json) -> Json {
+/// One index's description; a global one has the table's throughput and
+/// warm throughput (`throughput`), as it is billed with the table here.
+fn describe_one(table_arn: &str, s: &IndexState, throughput: &(Json, Json)) -> Json {
     let i = &s.def;
     let mut projection = json!({"ProjectionType": i.projection.type_name()});
     if let Projection::Include(names) = &i.projection {
@@ -395,7 +405,8 @@ fn describe_one(table_arn: &str, s: &IndexState, throughput: &Json) -> Json {
         if s.building {
             d["Backfilling"] = json!(true);
         }
-        d["ProvisionedThroughput"] = throughput.clone();
+        d["ProvisionedThroughput"] = throughput.0.clone();
+        d["WarmThroughput"] = throughput.1.clone();
     }
     d
 }
@@ -404,7 +415,10 @@ fn describe_one(table_arn: &str, s: &IndexState, throughput: &Json) -> Json {
 /// their key attributes to `AttributeDefinitions` (sorted by name, as
 /// DynamoDB lists them).
 pub fn describe(d: &mut Json, table_arn: &str, t: &TableInfo) {
-    let throughput = d["ProvisionedThroughput"].clone();
+    let throughput = (
+        d["ProvisionedThroughput"].clone(),
+        d["WarmThroughput"].clone(),
+    );
     for kind in [Kind::Global, Kind::Local] {
         let list: Vec<Json> = t
             .indexes

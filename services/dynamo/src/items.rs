@@ -18,15 +18,38 @@ pub struct Exprs {
     pub names: Names,
     pub values: Values,
     used: Vec<Usage>,
+    /// Whether its errors are worded as constraint violations
+    /// ([`ApiError::detected`]), as DynamoDB's single-item writes word them.
+    detected: bool,
 }
 
 impl Exprs {
     pub fn of(r: Req<'_>) -> ApiResult<Self> {
+        Self::read(r, false)
+    }
+
+    /// The context of a PutItem, UpdateItem or DeleteItem request, whose
+    /// update expression and unused names or values DynamoDB reports as
+    /// constraint violations (its condition's errors it does not).
+    fn of_write(r: Req<'_>) -> ApiResult<Self> {
+        Self::read(r, true)
+    }
+
+    fn read(r: Req<'_>, write: bool) -> ApiResult<Self> {
         Ok(Exprs {
-            names: r.names()?,
-            values: r.values()?,
+            names: r.names(write)?,
+            values: r.values(write)?,
             used: Vec::new(),
+            detected: write,
         })
+    }
+
+    /// An error of `r` as this request words it.
+    fn word<T>(&self, r: ApiResult<T>) -> ApiResult<T> {
+        match self.detected {
+            true => r.map_err(ApiError::detected),
+            false => r,
+        }
     }
 
     /// `ConditionExpression` (or `FilterExpression`) as a store condition.
@@ -56,7 +79,8 @@ impl Exprs {
         let Some(text) = r.opt_str("UpdateExpression")? else {
             return Ok(None);
         };
-        let (u, usage) = expr::parse_update(text, &self.names, &self.values)?;
+        let (u, usage) =
+            self.word(expr::parse_update(text, &self.names, &self.values).map_err(Into::into))?;
         self.used.push(usage);
         Ok(Some(Arc::new(u)))
     }
@@ -83,7 +107,7 @@ impl Exprs {
             }
         }
         let used: Vec<&Usage> = self.used.iter().collect();
-        Ok(expr::check_unused(&self.names, &self.values, &used)?)
+        self.word(expr::check_unused(&self.names, &self.values, &used).map_err(Into::into))
     }
 }
 
@@ -111,8 +135,8 @@ pub fn return_old_on_failure(r: Req<'_>) -> ApiResult<bool> {
     match r.opt_str("ReturnValuesOnConditionCheckFailure")? {
         None | Some("NONE") => Ok(false),
         Some("ALL_OLD") => Ok(true),
-        Some(other) => Err(ApiError::validation(format!(
-            "1 validation error detected: Value '{other}' at 'returnValuesOnConditionCheckFailure' failed to satisfy constraint: Member must satisfy enum value set: [ALL_OLD, NONE]"
+        Some(other) => Err(ApiError::constraint(format!(
+            "Value '{other}' at 'returnValuesOnConditionCheckFailure' failed to satisfy constraint: Member must satisfy enum value set: [ALL_OLD, NONE]"
         ))),
     }
 }
@@ -136,8 +160,8 @@ fn attributes(item: Option<&Item>) -> Json {
 }
 
 pub async fn put(ops: &RegionHandle, r: Req<'_>) -> ApiResult<Json> {
-    let item = r.item("Item")?;
-    conditional(ops, r, |table, condition| WriteOp::Put {
+    let item = r.written_item("Item")?;
+    conditional(ops, r, None, |table, condition| WriteOp::Put {
         table,
         item,
         condition,
@@ -146,9 +170,12 @@ pub async fn put(ops: &RegionHandle, r: Req<'_>) -> ApiResult<Json> {
 }
 
 /// PutItem and DeleteItem: an optional condition, `ALL_OLD` or nothing back.
+/// DeleteItem's `key` must be exactly the table's, checked after the
+/// request's expressions as DynamoDB checks it.
 async fn conditional(
     ops: &RegionHandle,
     r: Req<'_>,
+    key: Option<&Item>,
     op: impl FnOnce(String, Option<Condition>) -> WriteOp,
 ) -> ApiResult<Json> {
     let table = r.table_name()?;
@@ -161,13 +188,16 @@ async fn conditional(
     let return_old = return_old_on_failure(r)?;
     let report = Report::of(r)?;
     capacity::check_collection_metrics(r)?;
-    let mut ex = Exprs::of(r)?;
+    let mut ex = Exprs::of_write(r)?;
     let condition = match ex.condition(r, "ConditionExpression")? {
         Some(c) => Some(c),
         None => legacy::expected(r)?,
     }
     .map(as_condition);
     ex.finish()?;
+    if let Some(key) = key {
+        key_of(&ops.table(table).await?.0, key)?;
+    }
     let w = write_one(ops, op(table.into(), condition), return_old).await?;
     let mut out = if rv == "ALL_OLD" {
         attributes(w.old.as_ref())
@@ -217,7 +247,8 @@ pub async fn get(ops: &RegionHandle, r: Req<'_>) -> ApiResult<Json> {
 
 pub async fn delete(ops: &RegionHandle, r: Req<'_>) -> ApiResult<Json> {
     let key = r.item("Key")?;
-    conditional(ops, r, |table, condition| WriteOp::Delete {
+    let check = key.clone();
+    conditional(ops, r, Some(&check), |table, condition| WriteOp::Delete {
         table,
         key,
         condition,
@@ -264,7 +295,7 @@ pub async fn update(ops: &RegionHandle, r: Req<'_>) -> ApiResult<Json> {
     let return_old = return_old_on_failure(r)?;
     let report = Report::of(r)?;
     capacity::check_collection_metrics(r)?;
-    let mut ex = Exprs::of(r)?;
+    let mut ex = Exprs::of_write(r)?;
     let update = match ex.update(r)? {
         Some(u) => Some(u),
         None => legacy::attribute_updates(r)?,

@@ -31,8 +31,8 @@ pub fn key_type(name: &str, defs: &[Json]) -> ApiResult<KeyType> {
         .and_then(Json::as_str)
         .unwrap_or("");
     KeyType::parse(ty, name).map_err(|_| {
-        ApiError::validation(format!(
-            "1 validation error detected: Value '{ty}' at 'attributeDefinitions.1.member.attributeType' failed to satisfy constraint: Member must satisfy enum value set: [B, N, S]"
+        ApiError::constraint(format!(
+            "Value '{ty}' at 'attributeDefinitions.1.member.attributeType' failed to satisfy constraint: Member must satisfy enum value set: [B, N, S]"
         ))
     })
 }
@@ -85,20 +85,6 @@ pub fn key_member_errors(
     }
 }
 
-/// DynamoDB's summary of member errors: `N validation error(s) detected:`
-/// and each, or nothing when there are none.
-pub fn validation_errors(errors: Vec<String>) -> ApiResult<()> {
-    if errors.is_empty() {
-        return Ok(());
-    }
-    let n = errors.len();
-    Err(ApiError::validation(format!(
-        "{n} validation error{} detected: {}",
-        if n == 1 { "" } else { "s" },
-        errors.join("; ")
-    )))
-}
-
 /// DynamoDB's member checks on `KeySchema` and `AttributeDefinitions`, and
 /// on the key schemas of the indexes a request names, made before it
 /// compares them: names present and 1 to 255 long, types present, no
@@ -121,7 +107,7 @@ pub fn check_key_members(r: &Req<'_>, schema: &[Json], defs: &[Json]) -> ApiResu
             }
         }
     }
-    validation_errors(errors)?;
+    ApiError::constraints(errors)?;
     let mut seen = std::collections::BTreeSet::new();
     for name in defs
         .iter()
@@ -134,4 +120,12 @@ pub fn check_key_members(r: &Req<'_>, schema: &[Json], defs: &[Json]) -> ApiResu
         }
     }
     Ok(())
+}
+
+/// DynamoDB's text for a key schema whose one partition and one sort key
+/// attribute are the same, a table's or an index's.
+pub fn same_name() -> ApiError {
+    ApiError::validation(
+        "Both the Hash Key and the Range Key element in the KeySchema have the same name",
+    )
 }

@@ -161,8 +161,8 @@ fn joins_with_or(r: Req<'_>, member: &str) -> ApiResult<bool> {
     match op {
         None | Some("AND") => Ok(false),
         Some("OR") => Ok(true),
-        Some(other) => Err(ApiError::validation(format!(
-            "1 validation error detected: Value '{other}' at 'conditionalOperator' failed to satisfy constraint: Member must satisfy enum value set: [OR, AND]"
+        Some(other) => Err(ApiError::constraint(format!(
+            "Value '{other}' at 'conditionalOperator' failed to satisfy constraint: Member must satisfy enum value set: [OR, AND]"
         ))),
     }
 }
@@ -174,8 +174,8 @@ fn operator<'a>(spec: Req<'a>, field: &str, attr: &str) -> ApiResult<Option<&'a 
         return Ok(None);
     };
     if !OPERATORS.contains(&op) {
-        return Err(ApiError::validation(format!(
-            "1 validation error detected: Value '{op}' at '{field}.{attr}.member.comparisonOperator' failed to satisfy constraint: Member must satisfy enum value set: [{}]",
+        return Err(ApiError::constraint(format!(
+            "Value '{op}' at '{field}.{attr}.member.comparisonOperator' failed to satisfy constraint: Member must satisfy enum value set: [{}]",
             OPERATORS.join(", ")
         )));
     }
@@ -244,8 +244,8 @@ fn conditions(r: Req<'_>, member: &str, w: &mut ExprWriter) -> ApiResult<bool> {
     for (attr, spec) in map.0 {
         let spec = object(spec, member)?;
         let op = operator(spec, &field, attr)?.ok_or_else(|| {
-            ApiError::validation(format!(
-                "1 validation error detected: Value null at '{field}.{attr}.member.comparisonOperator' failed to satisfy constraint: Member must not be null"
+            ApiError::constraint(format!(
+                "Value null at '{field}.{attr}.member.comparisonOperator' failed to satisfy constraint: Member must not be null"
             ))
         })?;
         let args = attribute_value_list(spec, attr)?;
@@ -370,8 +370,8 @@ pub fn attributes_to_get(r: Req<'_>) -> ApiResult<Option<Vec<Path>>> {
         None
     };
     if let Some(bound) = bound {
-        return Err(ApiError::validation(format!(
-            "1 validation error detected: Value '[{}]' at 'attributesToGet' failed to satisfy constraint: Member must have length {bound}",
+        return Err(ApiError::constraint(format!(
+            "Value '[{}]' at 'attributesToGet' failed to satisfy constraint: Member must have length {bound}",
             names.join(", ")
         )));
     }
@@ -422,8 +422,8 @@ pub fn attribute_updates(r: Req<'_>) -> ApiResult<Option<Arc<UpdateExpr>>> {
         let spec = object(spec, "AttributeUpdates")?;
         let action = spec.opt_str("Action")?.unwrap_or("PUT");
         if !["ADD", "PUT", "DELETE"].contains(&action) {
-            return Err(ApiError::validation(format!(
-                "1 validation error detected: Value '{action}' at 'attributeUpdates.{attr}.member.action' failed to satisfy constraint: Member must satisfy enum value set: [ADD, PUT, DELETE]"
+            return Err(ApiError::constraint(format!(
+                "Value '{action}' at 'attributeUpdates.{attr}.member.action' failed to satisfy constraint: Member must satisfy enum value set: [ADD, PUT, DELETE]"
             )));
         }
         let value = spec

@@ -456,9 +456,9 @@ async fn dispatch(front: &Front, headers: &HeaderMap, body: &[u8]) -> Result<Jso
         ),
     };
     // DynamoDB names neither the fault nor its position.
-    let json: Json =
+    let mut json: Json =
         serde_json::from_slice(body).map_err(|_| ApiError::new(Kind::Serialization, ""))?;
-    let Json::Object(map) = &json else {
+    let Json::Object(map) = &mut json else {
         return Err(ApiError::new(
             Kind::Serialization,
             "Request body must be a JSON object",
@@ -471,12 +471,25 @@ async fn dispatch(front: &Front, headers: &HeaderMap, body: &[u8]) -> Result<Jso
             body.len()
         )));
     }
-    let r = Req(map);
     let ops = &front.ops;
     tracing::debug!(op, streams, "dynamodb request");
     if streams {
-        return streams::dispatch(ops, front.config.iterator_lifetime, op, r).await;
+        return streams::dispatch(ops, front.config.iterator_lifetime, op, Req(map)).await;
     }
+    let renamed = arn::resolve_tables(ops.region(), op, map)?;
+    let mut answer = operation(front, headers, op, Req(map)).await?;
+    arn::key_as_given(&mut answer, &renamed);
+    Ok(answer)
+}
+
+/// One DynamoDB operation on its request, tables named by name.
+async fn operation(
+    front: &Front,
+    headers: &HeaderMap,
+    op: &str,
+    r: Req<'_>,
+) -> Result<Json, ApiError> {
+    let ops = &front.ops;
     match op {
         "CreateTable" => tables::create(ops, r).await,
         "DescribeTable" => tables::describe(ops, r).await,

@@ -97,12 +97,11 @@ fn select(
     by_expression: bool,
     by_names: bool,
 ) -> ApiResult<bool> {
-    let prefix = if query {
-        "1 validation error detected: "
-    } else {
-        ""
+    // Query words these as constraint violations, Scan does not.
+    let fail = |m: String| {
+        let e = ApiError::validation(m);
+        Err(if query { e.detected() } else { e })
     };
-    let fail = |m: String| Err(ApiError::validation(format!("{prefix}{m}")));
     let Some(select) = r.opt_str("Select")? else {
         return Ok(false);
     };
@@ -118,8 +117,8 @@ fn select(
         "COUNT" => "only the Count",
         "ALL_ATTRIBUTES" | "ALL_PROJECTED_ATTRIBUTES" => select,
         other => {
-            return Err(ApiError::validation(format!(
-                "1 validation error detected: Value '{other}' at 'select' failed to satisfy constraint: Member must satisfy enum value set: [SPECIFIC_ATTRIBUTES, COUNT, ALL_ATTRIBUTES, ALL_PROJECTED_ATTRIBUTES]"
+            return Err(ApiError::constraint(format!(
+                "Value '{other}' at 'select' failed to satisfy constraint: Member must satisfy enum value set: [SPECIFIC_ATTRIBUTES, COUNT, ALL_ATTRIBUTES, ALL_PROJECTED_ATTRIBUTES]"
             )));
         }
     };
@@ -309,8 +308,8 @@ impl Listing {
         if let Some(name) = &index
             && !(3..=255).contains(&name.len())
         {
-            return Err(ApiError::validation(format!(
-                "1 validation error detected: Value '{name}' at 'indexName' failed to satisfy constraint: Member must have length {}",
+            return Err(ApiError::constraint(format!(
+                "Value '{name}' at 'indexName' failed to satisfy constraint: Member must have length {}",
                 if name.len() < 3 {
                     "greater than or equal to 3"
                 } else {
@@ -605,8 +604,8 @@ pub async fn scan(ops: &RegionHandle, r: Req<'_>) -> ApiResult<Json> {
         (None, None) => None,
         (Some(s), Some(t)) if (1..=1_000_000).contains(&t) && s < t => Some((s, t)),
         (Some(_), Some(t)) if !(1..=1_000_000).contains(&t) => {
-            return Err(ApiError::validation(format!(
-                "1 validation error detected: Value '{t}' at 'totalSegments' failed to satisfy constraint: Member must have value between 1 and 1000000"
+            return Err(ApiError::constraint(format!(
+                "Value '{t}' at 'totalSegments' failed to satisfy constraint: Member must have value between 1 and 1000000"
             )));
         }
         (Some(s), Some(t)) => {
@@ -614,9 +613,14 @@ pub async fn scan(ops: &RegionHandle, r: Req<'_>) -> ApiResult<Json> {
                 "The Segment parameter is zero-based and must be less than parameter TotalSegments: Segment: {s} is not less than TotalSegments: {t}"
             )));
         }
-        _ => {
+        (Some(_), None) => {
             return Err(ApiError::validation(
                 "The TotalSegments parameter is required but was not present in the request when Segment parameter is present",
+            ));
+        }
+        (None, Some(_)) => {
+            return Err(ApiError::validation(
+                "The Segment parameter is required but was not present in the request when parameter TotalSegments is present",
             ));
         }
     };
@@ -769,8 +773,8 @@ pub async fn batch_get(ops: &RegionHandle, r: Req<'_>) -> ApiResult<Json> {
 pub async fn transact_get(ops: &RegionHandle, r: Req<'_>) -> ApiResult<Json> {
     let actions = r.arr("TransactItems")?;
     if actions.is_empty() || actions.len() > 100 {
-        return Err(ApiError::validation(format!(
-            "1 validation error detected: Value at 'transactItems' failed to satisfy constraint: Member must have length less than or equal to 100 and greater than or equal to 1; got {}",
+        return Err(ApiError::constraint(format!(
+            "Value at 'transactItems' failed to satisfy constraint: Member must have length less than or equal to 100 and greater than or equal to 1; got {}",
             actions.len()
         )));
     }

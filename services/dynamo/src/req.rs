@@ -20,8 +20,8 @@ pub(crate) fn lower_first(name: &str) -> String {
 
 /// DynamoDB's wording for a missing required member.
 pub fn missing(name: &str) -> ApiError {
-    ApiError::validation(format!(
-        "1 validation error detected: Value null at '{}' failed to satisfy constraint: Member must not be null",
+    ApiError::constraint(format!(
+        "Value null at '{}' failed to satisfy constraint: Member must not be null",
         lower_first(name)
     ))
 }
@@ -78,12 +78,12 @@ impl<'a> Req<'a> {
         };
         let at = lower_first(name);
         match v.as_i64() {
-            Some(n) if n < 1 => Err(ApiError::validation(format!(
-                "1 validation error detected: Value '{n}' at '{at}' failed to satisfy constraint: Member must have value greater than or equal to 1"
+            Some(n) if n < 1 => Err(ApiError::constraint(format!(
+                "Value '{n}' at '{at}' failed to satisfy constraint: Member must have value greater than or equal to 1"
             ))),
             Some(n) => match max {
-                Some(m) if n as u64 > m => Err(ApiError::validation(format!(
-                    "1 validation error detected: Value '{n}' at '{at}' failed to satisfy constraint: Member must have value less than or equal to {m}"
+                Some(m) if n as u64 > m => Err(ApiError::constraint(format!(
+                    "Value '{n}' at '{at}' failed to satisfy constraint: Member must have value less than or equal to {m}"
                 ))),
                 _ => Ok(Some(n as u64)),
             },
@@ -119,8 +119,8 @@ impl<'a> Req<'a> {
     pub fn table_name(&self) -> ApiResult<&'a str> {
         let name = self.str("TableName")?;
         meridian_core::schema::validate_table_name(name).map_err(|e| {
-            ApiError::validation(format!(
-                "1 validation error detected: Value '{name}' at 'tableName' failed to satisfy constraint: {}",
+            ApiError::constraint(format!(
+                "Value '{name}' at 'tableName' failed to satisfy constraint: {}",
                 e.to_string().trim_start_matches("TableName: ")
             ))
         })?;
@@ -133,17 +133,33 @@ impl<'a> Req<'a> {
     }
 
     pub fn opt_item(&self, name: &str) -> ApiResult<Option<Item>> {
+        self.item_as(name, false)
+    }
+
+    /// PutItem's `Item`, whose empty sets DynamoDB reports as constraint
+    /// violations.
+    pub fn written_item(&self, name: &str) -> ApiResult<Item> {
+        self.item_as(name, true)?.ok_or_else(|| missing(name))
+    }
+
+    fn item_as(&self, name: &str, write: bool) -> ApiResult<Option<Item>> {
         match self.get(name) {
             None => Ok(None),
-            Some(v @ Json::Object(_)) => Ok(Some(item_from_json(v)?)),
+            Some(v @ Json::Object(_)) => item_from_json(v).map(Some).map_err(|e| match e {
+                meridian_core::Error::EmptySet { .. } if write => ApiError::from(e).detected(),
+                e => e.into(),
+            }),
             Some(_) => Err(wrong_type(name, "a map of attribute values")),
         }
     }
 
-    /// `ExpressionAttributeNames`.
-    pub fn names(&self) -> ApiResult<Names> {
+    /// `ExpressionAttributeNames`. `write` says the request is a
+    /// PutItem, UpdateItem or DeleteItem, which word an empty map as a
+    /// constraint violation.
+    pub fn names(&self, write: bool) -> ApiResult<Names> {
         let mut out = Names::new();
         if let Some(m) = self.opt_obj("ExpressionAttributeNames")? {
+            not_empty("ExpressionAttributeNames", m, write)?;
             for (k, v) in m.0 {
                 let v = v
                     .as_str()
@@ -165,14 +181,17 @@ impl<'a> Req<'a> {
         Ok(out)
     }
 
-    /// `ExpressionAttributeValues`.
-    pub fn values(&self) -> ApiResult<Values> {
+    /// `ExpressionAttributeValues`; `write` as for [`Req::names`], whose
+    /// empty sets are also constraint violations, named as in an item.
+    pub fn values(&self, write: bool) -> ApiResult<Values> {
         let mut out = Values::new();
         if let Some(m) = self.opt_obj("ExpressionAttributeValues")? {
+            not_empty("ExpressionAttributeValues", m, write)?;
             for (k, v) in m.0 {
                 let value = AttrValue::from_json(v, k).map_err(|e| match e {
                     // A value that is not even well-formed JSON for its type.
                     meridian_core::Error::Malformed { .. } => ApiError::from(e),
+                    meridian_core::Error::EmptySet { .. } if write => ApiError::from(e).detected(),
                     // The key is named once, at the end.
                     meridian_core::Error::Invalid { reason, .. } => ApiError::validation(format!(
                         "ExpressionAttributeValues contains invalid value: One or more parameter values were invalid: {reason} for key {k}"
@@ -189,16 +208,32 @@ impl<'a> Req<'a> {
     }
 }
 
-/// A key given on its own must be exactly the table's key.
+/// An expression map that is given must hold something.
+fn not_empty(field: &str, m: Req<'_>, write: bool) -> ApiResult<()> {
+    if !m.0.is_empty() {
+        return Ok(());
+    }
+    let e = ApiError::validation(format!("{field} must not be empty"));
+    Err(if write { e.detected() } else { e })
+}
+
+/// A key given on its own must be exactly the table's key. DynamoDB's
+/// text, exactly: it names neither the attribute nor what is wrong with it
+/// (a sort key given to a table without one, a missing or mistyped one).
 pub fn key_of(def: &TableDef, key: &Item) -> ApiResult<EncodedKey> {
-    def.key_schema.key_from_attrs(key).map_err(|e| match e {
+    def.key_schema.key_from_attrs(key).map_err(key_error)
+}
+
+/// Why a key given on its own does not fit its table, in DynamoDB's words.
+pub fn key_error(e: meridian_core::Error) -> ApiError {
+    match e {
         meridian_core::Error::MissingKey { .. }
         | meridian_core::Error::KeyType { .. }
-        | meridian_core::Error::UnexpectedKeyAttribute { .. } => ApiError::validation(format!(
-            "The provided key element does not match the schema: {e}"
-        )),
+        | meridian_core::Error::UnexpectedKeyAttribute { .. } => {
+            ApiError::validation("The provided key element does not match the schema")
+        }
         other => other.into(),
-    })
+    }
 }
 
 /// An `ExclusiveStartKey`: a key of the table and nothing more, refused in

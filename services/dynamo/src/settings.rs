@@ -23,12 +23,12 @@ pub fn throughput(r: &Req<'_>, field: &str) -> ApiResult<Option<(u64, u64)>> {
     let unit = |name: &str, member: &str| -> ApiResult<u64> {
         let at = format!("{path}.{member}");
         match tp.get(name) {
-            None | Some(Json::Null) => Err(ApiError::validation(format!(
-                "1 validation error detected: Value null at '{at}' failed to satisfy constraint: Member must not be null"
+            None | Some(Json::Null) => Err(ApiError::constraint(format!(
+                "Value null at '{at}' failed to satisfy constraint: Member must not be null"
             ))),
             Some(v) => match v.as_i64() {
-                Some(n) if n < 1 => Err(ApiError::validation(format!(
-                    "1 validation error detected: Value '{n}' at '{at}' failed to satisfy constraint: Member must have value greater than or equal to 1"
+                Some(n) if n < 1 => Err(ApiError::constraint(format!(
+                    "Value '{n}' at '{at}' failed to satisfy constraint: Member must have value greater than or equal to 1"
                 ))),
                 Some(n) if n as u64 > MAX_CAPACITY_UNITS => Err(ApiError::validation(format!(
                     "One or more parameter values were invalid: {name} {n} is above the per-table limit of {MAX_CAPACITY_UNITS}"
@@ -53,8 +53,8 @@ pub fn billing_mode(r: &Req<'_>, field: &str) -> ApiResult<Option<&'static str>>
         None => Ok(None),
         Some("PAY_PER_REQUEST") => Ok(Some("PAY_PER_REQUEST")),
         Some("PROVISIONED") => Ok(Some("PROVISIONED")),
-        Some(mode) => Err(ApiError::validation(format!(
-            "1 validation error detected: Value '{mode}' at '{}' failed to satisfy constraint: Member must satisfy enum value set: [PROVISIONED, PAY_PER_REQUEST]",
+        Some(mode) => Err(ApiError::constraint(format!(
+            "Value '{mode}' at '{}' failed to satisfy constraint: Member must satisfy enum value set: [PROVISIONED, PAY_PER_REQUEST]",
             crate::req::lower_first(field)
         ))),
     }
@@ -96,16 +96,16 @@ pub fn stream_spec(r: &Req<'_>, creating: bool) -> ApiResult<Option<Option<Strin
         return Ok(None);
     };
     let enabled = spec.opt_bool("StreamEnabled")?.ok_or_else(|| {
-        ApiError::validation(
-            "1 validation error detected: Value null at 'streamSpecification.streamEnabled' failed to satisfy constraint: Member must not be null",
+        ApiError::constraint(
+            "Value null at 'streamSpecification.streamEnabled' failed to satisfy constraint: Member must not be null",
         )
     })?;
     let view = spec.opt_str("StreamViewType")?;
     if let Some(v) = view
         && !VIEW_TYPES.contains(&v)
     {
-        return Err(ApiError::validation(format!(
-            "1 validation error detected: Value '{v}' at 'streamSpecification.streamViewType' failed to satisfy constraint: Member must satisfy enum value set: [{}]",
+        return Err(ApiError::constraint(format!(
+            "Value '{v}' at 'streamSpecification.streamViewType' failed to satisfy constraint: Member must satisfy enum value set: [{}]",
             VIEW_TYPES.join(", ")
         )));
     }

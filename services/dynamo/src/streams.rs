@@ -229,8 +229,8 @@ fn check_length(at: &str, value: &str, min: usize, max: usize) -> ApiResult<()> 
     } else {
         return Ok(());
     };
-    Err(ApiError::validation(format!(
-        "1 validation error detected: Value '{value}' at '{at}' failed to satisfy constraint: Member must have length {bound}"
+    Err(ApiError::constraint(format!(
+        "Value '{value}' at '{at}' failed to satisfy constraint: Member must have length {bound}"
     )))
 }
 
@@ -288,8 +288,8 @@ impl Iterator {
     fn decode(s: &str) -> ApiResult<Self> {
         let bad = || Self::invalid(s);
         if s.is_empty() || s.len() > 2048 {
-            return Err(ApiError::validation(format!(
-                "1 validation error detected: Value at 'shardIterator' failed to satisfy constraint: Member must have length between 1 and 2048, got {}",
+            return Err(ApiError::constraint(format!(
+                "Value at 'shardIterator' failed to satisfy constraint: Member must have length between 1 and 2048, got {}",
                 s.len()
             )));
         }
@@ -393,8 +393,8 @@ fn child_filter<'a>(r: &Req<'a>) -> ApiResult<Option<&'a str>> {
     match f.get("Type").map(|t| t.as_str()) {
         Some(Some("CHILD_SHARDS")) => {}
         Some(t) => {
-            return Err(ApiError::validation(format!(
-                "1 validation error detected: Value '{}' at 'shardFilter.type' failed to satisfy constraint: Member must satisfy enum value set: [CHILD_SHARDS]",
+            return Err(ApiError::constraint(format!(
+                "Value '{}' at 'shardFilter.type' failed to satisfy constraint: Member must satisfy enum value set: [CHILD_SHARDS]",
                 t.unwrap_or_default()
             )));
         }
@@ -517,8 +517,8 @@ async fn get_shard_iterator(ops: &RegionHandle, r: Req<'_>) -> ApiResult<Json> {
     let shard = r.str("ShardId")?;
     let kind = r.str("ShardIteratorType")?;
     if !ITERATOR_TYPES.contains(&kind) {
-        return Err(ApiError::validation(format!(
-            "1 validation error detected: Value '{kind}' at 'shardIteratorType' failed to satisfy constraint: Member must satisfy enum value set: [{}]",
+        return Err(ApiError::constraint(format!(
+            "Value '{kind}' at 'shardIteratorType' failed to satisfy constraint: Member must satisfy enum value set: [{}]",
             ITERATOR_TYPES.join(", ")
         )));
     }

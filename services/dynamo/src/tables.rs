@@ -16,7 +16,7 @@ use crate::arn::table_arn;
 use crate::description::{self, keep_latest_stream};
 use crate::error::{ApiError, ApiResult, Kind};
 use crate::keys::{
-    ATTRIBUTE_TYPE, KEY_TYPE, check_key_members, key_member_errors, key_type, validation_errors,
+    ATTRIBUTE_TYPE, KEY_TYPE, check_key_members, key_member_errors, key_type,
 };
 use crate::req::Req;
 use crate::settings::{billing, billing_mode, provisioned_needs_units, stream_spec, throughput};
@@ -27,6 +27,7 @@ pub async fn create(ops: &RegionHandle, r: Req<'_>) -> ApiResult<Json> {
     let billing =
         billing(&r, "BillingMode", "ProvisionedThroughput")?.ok_or_else(provisioned_needs_units)?;
     let stream = stream_spec(&r, true)?;
+    let protect = r.opt_bool("DeletionProtectionEnabled")?.unwrap_or(false);
     let schema = r.arr("KeySchema")?;
     let defs = r.arr("AttributeDefinitions")?;
     check_key_members(&r, schema, defs)?;
@@ -49,6 +50,9 @@ pub async fn create(ops: &RegionHandle, r: Req<'_>) -> ApiResult<Json> {
     let hash = hash.ok_or_else(|| {
         ApiError::validation("Invalid KeySchema: The first KeySchemaElement is not a HASH key type")
     })?;
+    if range == Some(hash) {
+        return Err(crate::keys::same_name());
+    }
     crate::indexes::check_definitions_used(&r, defs, &[hash, range.unwrap_or(hash)])?;
     let partition = KeyAttr {
         name: hash.into(),
@@ -86,6 +90,7 @@ pub async fn create(ops: &RegionHandle, r: Req<'_>) -> ApiResult<Json> {
         let arn = table_arn(ops.region(), name);
         crate::tags::write(ops, name, tags, Vec::new(), crate::tags::not_found(&arn)).await?;
     }
+    protect_replica(ops, name, Some(protect).filter(|on| *on)).await?;
     let version = written[0].version.clone();
     let indexes = def
         .indexes
@@ -104,6 +109,7 @@ pub async fn create(ops: &RegionHandle, r: Req<'_>) -> ApiResult<Json> {
         size_bytes: 0,
         ttl_attribute: None,
         indexes,
+        deletion_protected: protect,
     };
     // DynamoDB answers CREATING and SDK waiters poll DescribeTable until
     // ACTIVE. Here the table takes writes as soon as it is created, so it
@@ -144,6 +150,7 @@ pub async fn describe(ops: &RegionHandle, r: Req<'_>) -> ApiResult<Json> {
 /// name.
 pub async fn update(ops: &RegionHandle, r: Req<'_>) -> ApiResult<Json> {
     let table = r.table_name()?;
+    let protect = r.opt_bool("DeletionProtectionEnabled")?;
     if let Some(updates) = r.opt_arr("GlobalSecondaryIndexUpdates")? {
         // What the rules need, without DescribeTable's count of the items.
         let (def, _) = ops.table(table).await?;
@@ -166,7 +173,7 @@ pub async fn update(ops: &RegionHandle, r: Req<'_>) -> ApiResult<Json> {
                 key_member_errors(&at, keys, KEY_TYPE, &mut errors);
             }
         }
-        validation_errors(errors)?;
+        ApiError::constraints(errors)?;
         let changes = crate::indexes::parse_updates(updates, defs, billing, &def, &building)?;
         let others = [
             "BillingMode",
@@ -204,13 +211,16 @@ pub async fn update(ops: &RegionHandle, r: Req<'_>) -> ApiResult<Json> {
             (None, None) => {}
         }
         if other.is_none() {
+            protect_replica(ops, table, protect).await?;
             let info = ops.describe(table).await?;
             return Ok(
                 json!({"TableDescription": description::table(ops.region(), &info, "UPDATING")}),
             );
         }
     }
-    if let Some(info) = crate::global::update(ops, &r, table).await? {
+    if let Some(mut info) = crate::global::update(ops, &r, table).await? {
+        protect_replica(ops, table, protect).await?;
+        info.deletion_protected = protect.unwrap_or(info.deletion_protected);
         return Ok(
             json!({"TableDescription": description::table(ops.region(), &info, "UPDATING")}),
         );
@@ -220,15 +230,31 @@ pub async fn update(ops: &RegionHandle, r: Req<'_>) -> ApiResult<Json> {
         throughput: throughput(&r, "ProvisionedThroughput")?,
         stream: stream_spec(&r, false)?,
     };
-    ops.write(vec![WriteOp::UpdateSettings {
-        table: table.to_string(),
-        change,
-    }])
-    .await?;
+    // Deletion protection alone is a change of this replica only.
+    let settings = change.mode.is_some() || change.throughput.is_some() || change.stream.is_some();
+    if settings || protect.is_none() {
+        ops.write(vec![WriteOp::UpdateSettings {
+            table: table.to_string(),
+            change,
+        }])
+        .await?;
+    } else {
+        ops.table(table).await?;
+    }
+    protect_replica(ops, table, protect).await?;
     let info = ops.describe(table).await?;
     let mut d = description::table(ops.region(), &info, "UPDATING");
     keep_latest_stream(ops, table, &mut d).await?;
     Ok(json!({"TableDescription": d}))
+}
+
+/// Sets deletion protection of this region's replica of `table` when the
+/// request gives it: DynamoDB's per-replica setting, never replicated.
+async fn protect_replica(ops: &RegionHandle, table: &str, on: Option<bool>) -> ApiResult<()> {
+    if let Some(on) = on {
+        ops.set_deletion_protection(table, on).await?;
+    }
+    Ok(())
 }
 
 pub async fn list(ops: &RegionHandle, r: Req<'_>) -> ApiResult<Json> {
@@ -258,6 +284,11 @@ pub async fn delete(ops: &RegionHandle, r: Req<'_>) -> ApiResult<Json> {
         }
         other => other?,
     };
+    if info.deletion_protected {
+        return Err(ApiError::validation(
+            "Resource cannot be deleted as it is currently protected against deletion. Disable deletion protection first.",
+        ));
+    }
     ops.write(vec![WriteOp::DeleteTable(info.def.name.clone())])
         .await?;
     let mut d = description::table(ops.region(), &info, "DELETING");
@@ -290,8 +321,8 @@ pub async fn update_ttl(ops: &RegionHandle, r: Req<'_>) -> ApiResult<Json> {
         } else {
             "less than or equal to 255"
         };
-        return Err(ApiError::validation(format!(
-            "1 validation error detected: Value '{attribute}' at 'timeToLiveSpecification.attributeName' failed to satisfy constraint: Member must have length {bound}"
+        return Err(ApiError::constraint(format!(
+            "Value '{attribute}' at 'timeToLiveSpecification.attributeName' failed to satisfy constraint: Member must have length {bound}"
         )));
     }
     let info = ops.describe(table).await?;

@@ -14,7 +14,7 @@ use crate::Front;
 use crate::capacity::{self, Report, Tally, Units};
 use crate::error::{ApiError, ApiResult, CancelReason, cancelled, condition_reasons};
 use crate::items::{Exprs, as_condition, change_of, return_old_on_failure};
-use crate::req::{Req, key_of};
+use crate::req::{Req, key_error, key_of};
 
 async fn def_of(
     ops: &RegionHandle,
@@ -48,13 +48,13 @@ pub async fn batch_write(ops: &RegionHandle, r: Req<'_>) -> ApiResult<Json> {
         format!("{{{}}}", lists.join(", "))
     };
     if lens.is_empty() {
-        return Err(ApiError::validation(
-            "1 validation error detected: Value '{}' at 'requestItems' failed to satisfy constraint: Member must have length greater than or equal to 1",
+        return Err(ApiError::constraint(
+            "Value '{}' at 'requestItems' failed to satisfy constraint: Member must have length greater than or equal to 1",
         ));
     }
     if lens.iter().any(|(_, n)| *n == 0 || *n > 25) {
-        return Err(ApiError::validation(format!(
-            "1 validation error detected: Value '{}' at 'requestItems' failed to satisfy constraint: Map value must satisfy constraint: [Member must have length less than or equal to 25, Member must have length greater than or equal to 1]",
+        return Err(ApiError::constraint(format!(
+            "Value '{}' at 'requestItems' failed to satisfy constraint: Map value must satisfy constraint: [Member must have length less than or equal to 25, Member must have length greater than or equal to 1]",
             shown()
         )));
     }
@@ -147,8 +147,8 @@ fn tally_writes(seen: &[(String, EncodedKey)], results: &[WriteResult]) -> Tally
 pub async fn transact_write(front: &Front, r: Req<'_>) -> ApiResult<Json> {
     let actions = r.arr("TransactItems")?;
     if actions.is_empty() || actions.len() > 100 {
-        return Err(ApiError::validation(format!(
-            "1 validation error detected: Value at 'transactItems' failed to satisfy constraint: Member must have length less than or equal to 100 and greater than or equal to 1; got {}",
+        return Err(ApiError::constraint(format!(
+            "Value at 'transactItems' failed to satisfy constraint: Member must have length less than or equal to 100 and greater than or equal to 1; got {}",
             actions.len()
         )));
     }
@@ -156,8 +156,8 @@ pub async fn transact_write(front: &Front, r: Req<'_>) -> ApiResult<Json> {
     if let Some(t) = token
         && (t.is_empty() || t.len() > 36)
     {
-        return Err(ApiError::validation(
-            "1 validation error detected: Value at 'clientRequestToken' failed to satisfy constraint: Member must have length less than or equal to 36 and greater than or equal to 1",
+        return Err(ApiError::constraint(
+            "Value at 'clientRequestToken' failed to satisfy constraint: Member must have length less than or equal to 36 and greater than or equal to 1",
         ));
     }
     let report = Report::of(r)?;
@@ -192,6 +192,12 @@ async fn transact(ops: &RegionHandle, actions: &[Json], report: Report) -> ApiRe
     let mut writes = Vec::with_capacity(actions.len());
     let mut return_old = Vec::with_capacity(actions.len());
     let mut seen: Vec<(String, EncodedKey)> = Vec::new();
+    // The first action whose key does not fit its table. DynamoDB cancels
+    // the transaction for it, but only once every action passed the
+    // request's own checks (expressions, unused names, empty keys): those
+    // are ValidationExceptions of the whole request, whichever action
+    // holds them.
+    let mut misfit: Option<(usize, ApiError)> = None;
     for (i, action) in actions.iter().enumerate() {
         let obj = action.as_object().filter(|o| o.len() == 1).ok_or_else(|| {
             ApiError::validation(format!(
@@ -209,38 +215,34 @@ async fn transact(ops: &RegionHandle, actions: &[Json], report: Report) -> ApiRe
         let (op, key) = match kind.as_str() {
             "Put" => {
                 let item = a.item("Item")?;
-                let key = def
-                    .key_schema
-                    .key_of(&item)
-                    .map_err(|e| validation_error(i, actions.len(), &ApiError::from(e)))?;
                 let condition = ex.condition(a, "ConditionExpression")?.map(as_condition);
+                // A put's key is worded as PutItem words it.
+                let key = def.key_schema.key_of(&item);
+                let table = table.into();
                 (
                     WriteOp::Put {
-                        table: table.into(),
+                        table,
                         item,
                         condition,
                     },
-                    key,
+                    key.map_err(|e| (e, ApiError::from as fn(_) -> _)),
                 )
             }
             "Delete" => {
                 let key_attrs = a.item("Key")?;
-                let key =
-                    key_of(&def, &key_attrs).map_err(|e| validation_error(i, actions.len(), &e))?;
                 let condition = ex.condition(a, "ConditionExpression")?.map(as_condition);
+                let key = def.key_schema.key_from_attrs(&key_attrs);
                 (
                     WriteOp::Delete {
                         table: table.into(),
                         key: key_attrs,
                         condition,
                     },
-                    key,
+                    key.map_err(|e| (e, key_error as fn(_) -> _)),
                 )
             }
             "Update" => {
                 let key_attrs = a.item("Key")?;
-                let key =
-                    key_of(&def, &key_attrs).map_err(|e| validation_error(i, actions.len(), &e))?;
                 let update = ex.update(a)?;
                 if update.is_none() {
                     return Err(crate::req::missing("UpdateExpression"));
@@ -251,6 +253,7 @@ async fn transact(ops: &RegionHandle, actions: &[Json], report: Report) -> ApiRe
                     .chain(ks.sort.as_ref().map(|s| s.name.as_str()))
                     .collect();
                 let change = change_of(update, &key_names)?;
+                let key = def.key_schema.key_from_attrs(&key_attrs);
                 (
                     WriteOp::Update {
                         table: table.into(),
@@ -258,24 +261,23 @@ async fn transact(ops: &RegionHandle, actions: &[Json], report: Report) -> ApiRe
                         change,
                         condition,
                     },
-                    key,
+                    key.map_err(|e| (e, key_error as fn(_) -> _)),
                 )
             }
             "ConditionCheck" => {
                 let key_attrs = a.item("Key")?;
-                let key =
-                    key_of(&def, &key_attrs).map_err(|e| validation_error(i, actions.len(), &e))?;
                 let condition = ex
                     .condition(a, "ConditionExpression")?
                     .map(as_condition)
                     .ok_or_else(|| crate::req::missing("ConditionExpression"))?;
+                let key = def.key_schema.key_from_attrs(&key_attrs);
                 (
                     WriteOp::ConditionCheck {
                         table: table.into(),
                         key: key_attrs,
                         condition,
                     },
-                    key,
+                    key.map_err(|e| (e, key_error as fn(_) -> _)),
                 )
             }
             other => {
@@ -285,6 +287,15 @@ async fn transact(ops: &RegionHandle, actions: &[Json], report: Report) -> ApiRe
             }
         };
         ex.finish()?;
+        let key = match key {
+            Ok(key) => key,
+            // An empty key attribute refuses the whole request.
+            Err((e @ meridian_core::Error::EmptyKey { .. }, _)) => return Err(e.into()),
+            Err((e, word)) => {
+                misfit.get_or_insert((i, word(e)));
+                continue;
+            }
+        };
         if seen.iter().any(|(t, k)| t == table && *k == key) {
             return Err(ApiError::validation(
                 "Transaction request cannot include multiple operations on one item",
@@ -292,6 +303,9 @@ async fn transact(ops: &RegionHandle, actions: &[Json], report: Report) -> ApiRe
         }
         seen.push((table.to_string(), key));
         writes.push(op);
+    }
+    if let Some((i, e)) = misfit {
+        return Err(validation_error(i, actions.len(), &e));
     }
     refuse_strong(ops, seen.iter().map(|(t, _)| t.as_str()))?;
     let results = match ops.write(writes).await {

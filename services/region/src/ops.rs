@@ -26,6 +26,8 @@ pub struct TableInfo {
     pub settings: TableSettings,
     /// Every secondary index as it stands in this region, in definition order.
     pub indexes: Vec<IndexState>,
+    /// Whether this region's replica is protected from deletion.
+    pub deletion_protected: bool,
 }
 
 /// A secondary index as it stands in this region.
@@ -130,7 +132,7 @@ impl RegionHandle {
         let (def, version) = self.table(name).await?;
         let owned = name.to_string();
         let index_defs = def.indexes.clone();
-        let (item_count, size_bytes, ttl_attribute, settings, indexes) = self
+        let (item_count, size_bytes, ttl_attribute, settings, indexes, deletion_protected) = self
             .shared
             .storage
             .read(move |r| {
@@ -151,6 +153,7 @@ impl RegionHandle {
                     r.ttl_attribute(&owned)?,
                     r.settings(&owned)?,
                     indexes,
+                    r.deletion_protected(&owned)?,
                 ))
             })
             .await?;
@@ -164,6 +167,7 @@ impl RegionHandle {
             ttl_attribute,
             settings,
             indexes,
+            deletion_protected,
         })
     }
 

@@ -19,6 +19,7 @@ mod group;
 mod index;
 mod log;
 pub mod pitr;
+mod protection;
 mod purge;
 mod range;
 mod read;

@@ -161,6 +161,15 @@ CREATE TABLE IF NOT EXISTS pitr (
     since       INTEGER NOT NULL
 ) WITHOUT ROWID;
 
+-- Deletion protection of a table in this region (DynamoDB sets it per
+-- replica and never replicates it): on for the incarnation of the table
+-- created at `incarnation`. Local to the region, like `pitr`; a store that
+-- predates it gains the empty table when it opens.
+CREATE TABLE IF NOT EXISTS deletion_protection (
+    tbl         TEXT PRIMARY KEY,
+    incarnation BLOB NOT NULL
+) WITHOUT ROWID;
+
 -- For the tables with point-in-time recovery: every change of a live head
 -- in this region, local or applied, as the head it replaced (`version` and
 -- `image` NULL when the key held nothing, `image` NULL for a tombstone),

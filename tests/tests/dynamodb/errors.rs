@@ -796,14 +796,18 @@ async fn wrong_json_shapes_are_serialization_errors_and_messages_are_dynamodbs()
         (
             "an empty string set",
             ask(eav(AttributeValue::Ss(vec![]))),
+            // As recorded against DynamoDB: an UpdateItem's empty set is a
+            // constraint violation, named as in an item.
             Says::Is(
-                "ExpressionAttributeValues contains invalid value: One or more parameter values were invalid: An string set  may not be empty for key :val",
+                "1 validation error detected: One or more parameter values were invalid: An string set  may not be empty",
             ),
         ),
         (
             "an empty number set",
             ask(put_v(AttributeValue::Ns(vec![])).send()),
-            Says::Is("One or more parameter values were invalid: An number set  may not be empty"),
+            Says::Is(
+                "1 validation error detected: One or more parameter values were invalid: An number set  may not be empty",
+            ),
         ),
         // A duplicate set member: the collection as sent.
         (

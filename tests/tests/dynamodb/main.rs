@@ -184,6 +184,7 @@ mod cross_region;
 mod endpoints;
 mod errors;
 mod expressions;
+mod fidelity;
 mod items;
 mod legacy;
 mod limits;

@@ -58,15 +58,15 @@ fn member<'a>(r: Req<'a>, field: &str) -> ApiResult<Member<'a>> {
     let text = r.str("Statement")?;
     let chars = text.chars().count();
     if chars == 0 || chars > MAX_STATEMENT_CHARS {
-        return Err(ApiError::validation(format!(
-            "1 validation error detected: Value at '{field}statement' failed to satisfy constraint: Member must have length less than or equal to {MAX_STATEMENT_CHARS} and greater than or equal to 1; got {chars}"
+        return Err(ApiError::constraint(format!(
+            "Value at '{field}statement' failed to satisfy constraint: Member must have length less than or equal to {MAX_STATEMENT_CHARS} and greater than or equal to 1; got {chars}"
         )));
     }
     let params = match r.opt_arr("Parameters")? {
         None => Vec::new(),
         Some(list) if list.is_empty() => {
-            return Err(ApiError::validation(format!(
-                "1 validation error detected: Value '[]' at '{field}parameters' failed to satisfy constraint: Member must have length greater than or equal to 1"
+            return Err(ApiError::constraint(format!(
+                "Value '[]' at '{field}parameters' failed to satisfy constraint: Member must have length greater than or equal to 1"
             )));
         }
         Some(list) => {
@@ -159,8 +159,8 @@ pub async fn execute_statement(ops: &RegionHandle, r: Req<'_>) -> ApiResult<Json
     let m = member(r, "")?;
     let limit = r.opt_u64("Limit")?;
     if limit == Some(0) {
-        return Err(ApiError::validation(
-            "1 validation error detected: Value '0' at 'limit' failed to satisfy constraint: Member must have value greater than or equal to 1",
+        return Err(ApiError::constraint(
+            "Value '0' at 'limit' failed to satisfy constraint: Member must have value greater than or equal to 1",
         ));
     }
     let hash = request_hash(m.text, &m.params);
@@ -230,8 +230,8 @@ fn error_response(e: ApiError, table: Option<&str>) -> Json {
 pub async fn batch_execute_statement(ops: &RegionHandle, r: Req<'_>) -> ApiResult<Json> {
     let list = r.arr("Statements")?;
     if list.is_empty() || list.len() > MAX_BATCH_STATEMENTS {
-        return Err(ApiError::validation(format!(
-            "1 validation error detected: Value at 'statements' failed to satisfy constraint: Member must have length less than or equal to {MAX_BATCH_STATEMENTS} and greater than or equal to 1; got {}",
+        return Err(ApiError::constraint(format!(
+            "Value at 'statements' failed to satisfy constraint: Member must have length less than or equal to {MAX_BATCH_STATEMENTS} and greater than or equal to 1; got {}",
             list.len()
         )));
     }
@@ -350,8 +350,8 @@ pub async fn execute_transaction(front: &Front, r: Req<'_>) -> ApiResult<Json> {
     let ops = &front.ops;
     let list = r.arr("TransactStatements")?;
     if list.is_empty() || list.len() > MAX_TRANSACTION_STATEMENTS {
-        return Err(ApiError::validation(format!(
-            "1 validation error detected: Value at 'transactStatements' failed to satisfy constraint: Member must have length less than or equal to {MAX_TRANSACTION_STATEMENTS} and greater than or equal to 1; got {}",
+        return Err(ApiError::constraint(format!(
+            "Value at 'transactStatements' failed to satisfy constraint: Member must have length less than or equal to {MAX_TRANSACTION_STATEMENTS} and greater than or equal to 1; got {}",
             list.len()
         )));
     }

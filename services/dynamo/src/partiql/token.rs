@@ -37,8 +37,8 @@ pub fn encode_token(hash: &str, last_key: &Json) -> String {
 pub fn decode_token(token: &str, hash: &str) -> ApiResult<Json> {
     let chars = token.chars().count();
     if chars == 0 || chars > MAX_NEXT_TOKEN_CHARS {
-        return Err(ApiError::validation(format!(
-            "1 validation error detected: Value at 'nextToken' failed to satisfy constraint: Member must have length less than or equal to {MAX_NEXT_TOKEN_CHARS} and greater than or equal to 1; got {chars}"
+        return Err(ApiError::constraint(format!(
+            "Value at 'nextToken' failed to satisfy constraint: Member must have length less than or equal to {MAX_NEXT_TOKEN_CHARS} and greater than or equal to 1; got {chars}"
         )));
     }
     let bad = || ApiError::validation("Invalid NextToken");

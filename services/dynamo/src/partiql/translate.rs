@@ -914,7 +914,7 @@ mod tests {
         let parsed = parse(src).map_err(ApiError::from)?;
         let plan = translate(&parsed.statement, key, params)?;
         let r = Req(&plan.request);
-        let (names, values) = (r.names().unwrap(), r.values().unwrap());
+        let (names, values) = (r.names(false).unwrap(), r.values(false).unwrap());
         let mut used = Vec::new();
         for member in ["ConditionExpression", "FilterExpression"] {
             if let Some(text) = r.opt_str(member).unwrap() {
