@@ -521,7 +521,13 @@ impl RegionHandle {
     /// Turns deletion protection of `table` on or off in this region, as
     /// DynamoDB sets it on one replica: it is never replicated.
     pub async fn set_deletion_protection(&self, table: &str, on: bool) -> Result<(), OpError> {
-        Ok(self.shared.storage.set_deletion_protection(table, on).await?)
+        let on = on.then(|| "on".to_string());
+        self.change_replica_setting(table, crate::ops::DELETION_PROTECTION, move |_, _| {
+            Ok::<_, std::convert::Infallible>(on)
+        })
+        .await?
+        .map(|_| ())
+        .map_err(|never| match never {})
     }
 
     /// Creates `target` like the table of `meta` and loads `source`'s items

@@ -12,6 +12,11 @@ use crate::Shared;
 use crate::bridge::BridgeError;
 pub use crate::error::OpError;
 
+/// The per-replica setting (`Group::change_replica_setting`) that is set
+/// while this region's replica of a table is protected from deletion:
+/// DynamoDB keeps deletion protection per replica and never replicates it.
+pub const DELETION_PROTECTION: &str = "deletion_protection";
+
 /// A table as `describe` reports it.
 #[derive(Clone, Debug)]
 pub struct TableInfo {
@@ -153,7 +158,7 @@ impl RegionHandle {
                     r.ttl_attribute(&owned)?,
                     r.settings(&owned)?,
                     indexes,
-                    r.deletion_protected(&owned)?,
+                    r.replica_setting(&owned, DELETION_PROTECTION)?.is_some(),
                 ))
             })
             .await?;

@@ -576,9 +576,8 @@ impl GroupTxn<'_, '_> {
     }
 
     /// Deletes every head of `table`, and with them its digest, its
-    /// point-in-time setting and history, its deletion protection and its
-    /// indexes: a table created
-    /// again under the name starts without them. Its streams stay until
+    /// point-in-time setting and history, its per-replica settings and its
+    /// indexes: a table created again under the name starts without them. Its streams stay until
     /// their records age out, as DynamoDB keeps a deleted table's stream;
     /// a table created again gets a stream of its own label.
     pub(crate) fn purge_table(&mut self, table: &str) -> Result<(), StoreError> {
@@ -586,7 +585,6 @@ impl GroupTxn<'_, '_> {
             "DELETE FROM items WHERE tbl = ?1",
             "DELETE FROM history WHERE tbl = ?1",
             "DELETE FROM pitr WHERE tbl = ?1",
-            "DELETE FROM deletion_protection WHERE tbl = ?1",
             "DELETE FROM idx WHERE tbl = ?1",
             "DELETE FROM collections WHERE tbl = ?1",
             "DELETE FROM index_builds WHERE tbl = ?1",

@@ -19,7 +19,6 @@ mod group;
 mod index;
 mod log;
 pub mod pitr;
-mod protection;
 mod purge;
 mod range;
 mod read;

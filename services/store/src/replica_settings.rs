@@ -1,6 +1,6 @@
 //! Settings a region keeps for its own replica of a table and never
 //! replicates, as DynamoDB keeps them per replica: resource-based
-//! policies and contributor insights. Each is a named text value of the
+//! policies, contributor insights and deletion protection. Each is a named text value of the
 //! table's current incarnation; what the text means is the caller's.
 //!
 //! A change reads the value and writes the new one in the writer's group,

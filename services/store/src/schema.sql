@@ -161,15 +161,6 @@ CREATE TABLE IF NOT EXISTS pitr (
     since       INTEGER NOT NULL
 ) WITHOUT ROWID;
 
--- Deletion protection of a table in this region (DynamoDB sets it per
--- replica and never replicates it): on for the incarnation of the table
--- created at `incarnation`. Local to the region, like `pitr`; a store that
--- predates it gains the empty table when it opens.
-CREATE TABLE IF NOT EXISTS deletion_protection (
-    tbl         TEXT PRIMARY KEY,
-    incarnation BLOB NOT NULL
-) WITHOUT ROWID;
-
 -- For the tables with point-in-time recovery: every change of a live head
 -- in this region, local or applied, as the head it replaced (`version` and
 -- `image` NULL when the key held nothing, `image` NULL for a tombstone),
@@ -352,8 +343,8 @@ CREATE TABLE IF NOT EXISTS strong_log (
 ) WITHOUT ROWID;
 
 -- Settings DynamoDB keeps per replica of a table and never replicates: the
--- resource-based policies of the table and of its streams, and
--- contributor insights of the table and of each index
+-- resource-based policies of the table and of its streams, contributor
+-- insights of the table and of each index, and deletion protection
 -- (docs/dynamodb-compat.md). Written only by this region, for the table's
 -- incarnation created at `incarnation`; they go with the table
 -- (`GroupTxn::purge_table`) and are not taken from a peer's seed.
