@@ -13,7 +13,9 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
             let service_name = service.name.as_deref().unwrap_or_default();
             for method in &service.method {
                 let name = method.name.as_deref().unwrap_or_default();
-                methods.push_str(&format!("    (\"{package}.{service_name}\", \"{name}\"),\n"));
+                methods.push_str(&format!(
+                    "    (\"{package}.{service_name}\", \"{name}\"),\n"
+                ));
             }
         }
     }

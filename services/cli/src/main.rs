@@ -76,7 +76,12 @@ struct Cli {
     /// Log format, text or json (one JSON object per line); `RUST_LOG` is
     /// still the filter. `region` and `up` otherwise take the cluster
     /// file's `log_format`, and regions `up` starts inherit this.
-    #[arg(long, global = true, env = "MERIDIAN_LOG_FORMAT", value_name = "text|json")]
+    #[arg(
+        long,
+        global = true,
+        env = "MERIDIAN_LOG_FORMAT",
+        value_name = "text|json"
+    )]
     log_format: Option<meridian_region::LogFormat>,
     #[command(subcommand)]
     command: Command,

@@ -98,7 +98,9 @@ pub fn scrape_config(cluster: &ClusterFile, source: &Path, interval_secs: u32) -
         cluster.name
     ));
     for name in skipped {
-        out.push_str(&format!("# not scraped: region {name} has no metrics address\n"));
+        out.push_str(&format!(
+            "# not scraped: region {name} has no metrics address\n"
+        ));
     }
     Ok(out)
 }
@@ -124,7 +126,8 @@ mod tests {
             let shipped = std::fs::read_to_string(&shipped)
                 .unwrap_or_else(|e| panic!("{}: {e}", shipped.display()));
             assert_eq!(
-                shipped, made,
+                shipped,
+                made,
                 "regions/prometheus/{name}.yml is stale: meridian metrics scrape-config --config {} > regions/prometheus/{name}.yml",
                 source.display()
             );
@@ -150,18 +153,35 @@ mod tests {
         let mut cluster = ClusterFile::new(
             "one",
             Path::new("/tmp/one"),
-            &[("us-east-1".to_string(), addr), ("eu-west-1".to_string(), addr)],
+            &[
+                ("us-east-1".to_string(), addr),
+                ("eu-west-1".to_string(), addr),
+            ],
         );
         let err = scrape_config(&cluster, Path::new("one.toml"), 5).unwrap_err();
-        assert!(err.to_string().contains("no region has a metrics address"), "{err}");
+        assert!(
+            err.to_string().contains("no region has a metrics address"),
+            "{err}"
+        );
         cluster.regions[0].metrics = Some("0.0.0.0:9101".parse().unwrap());
         let err = scrape_config(&cluster, Path::new("one.toml"), 5).unwrap_err();
-        assert!(err.to_string().contains("region us-east-1: metrics listens on 0.0.0.0:9101"), "{err}");
+        assert!(
+            err.to_string()
+                .contains("region us-east-1: metrics listens on 0.0.0.0:9101"),
+            "{err}"
+        );
         cluster.regions[0].advertise = Some("node-a:7101".into());
         let text = scrape_config(&cluster, Path::new("one.toml"), 5).unwrap();
         assert!(text.contains("\"node-a:9101\""), "{text}");
-        assert!(text.contains("# not scraped: region eu-west-1 has no metrics address"), "{text}");
+        assert!(
+            text.contains("# not scraped: region eu-west-1 has no metrics address"),
+            "{text}"
+        );
         let err = scrape_config(&cluster, Path::new("one.toml"), 0).unwrap_err();
-        assert!(err.to_string().contains("--interval-secs must be 1 to 3600, got 0"), "{err}");
+        assert!(
+            err.to_string()
+                .contains("--interval-secs must be 1 to 3600, got 0"),
+            "{err}"
+        );
     }
 }

@@ -217,7 +217,10 @@ async fn a_region_exports_what_the_dashboard_queries_and_logs_json() {
     let queried = dashboard_metrics(&dashboard);
     assert!(queried.len() > 10, "{queried:?}");
     let missing: Vec<&String> = queried.difference(&exported).collect();
-    assert!(missing.is_empty(), "the dashboard queries metrics no region exports: {missing:?}");
+    assert!(
+        missing.is_empty(),
+        "the dashboard queries metrics no region exports: {missing:?}"
+    );
 
     drop(procs);
     let json = std::fs::read_to_string(&logs[0]).unwrap();
@@ -231,7 +234,9 @@ async fn a_region_exports_what_the_dashboard_queries_and_logs_json() {
         }
     }
     assert!(
-        lines.iter().any(|l| l.contains(r#""message":"region started""#)),
+        lines
+            .iter()
+            .any(|l| l.contains(r#""message":"region started""#)),
         "{json}"
     );
     let text = std::fs::read_to_string(&logs[1]).unwrap();

@@ -153,9 +153,7 @@ impl std::str::FromStr for LogFormat {
         match s {
             "text" => Ok(LogFormat::Text),
             "json" => Ok(LogFormat::Json),
-            other => Err(format!(
-                "log format must be text or json, got {other:?}"
-            )),
+            other => Err(format!("log format must be text or json, got {other:?}")),
         }
     }
 }

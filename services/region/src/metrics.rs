@@ -500,10 +500,12 @@ impl Metrics {
     /// (with outcome `ok`), so `rate()` sees their first request.
     pub fn register_dynamodb_operations(&self, operations: &[&'static str]) {
         for &operation in operations {
-            let _ = self.dynamodb_requests.get_or_create(&OperationOutcomeLabel {
-                operation,
-                outcome: "ok",
-            });
+            let _ = self
+                .dynamodb_requests
+                .get_or_create(&OperationOutcomeLabel {
+                    operation,
+                    outcome: "ok",
+                });
             let _ = self
                 .dynamodb_duration
                 .get_or_create(&OperationLabel { operation });

@@ -214,7 +214,13 @@ mod tests {
             method_of("/meridian.v1.Replication/Ship"),
             ("meridian.v1.Replication", "Ship")
         );
-        for path in ["/meridian.v1.Meridian/Nope", "/x/y", "/", "", "/meridian.v1.Meridian"] {
+        for path in [
+            "/meridian.v1.Meridian/Nope",
+            "/x/y",
+            "/",
+            "",
+            "/meridian.v1.Meridian",
+        ] {
             assert_eq!(method_of(path), (UNKNOWN, UNKNOWN), "{path}");
         }
         assert_eq!(code_name(b"0"), "OK");
@@ -230,38 +236,82 @@ mod tests {
     #[tokio::test]
     async fn each_call_counts_once_under_its_status() {
         let metrics = Arc::new(Metrics::new("us-east-1"));
-        let mut svc = GrpcMetrics::new(metrics.clone()).layer(tower::service_fn(|r: Req| async move {
-            let answer: Resp = match r.uri().path() {
-                "/meridian.v1.Meridian/GetItem" => tonic::Status::not_found("no table").into_http(),
-                _ => {
-                    // A unary success: a message, then trailers saying OK.
-                    let mut trailers = http::HeaderMap::new();
-                    trailers.insert("grpc-status", http::HeaderValue::from_static("0"));
-                    let body = http_body_util::Full::new(tonic::codegen::Bytes::from_static(b"msg"))
-                        .with_trailers(async { Some(Ok(trailers)) });
-                    http::Response::new(tonic::body::Body::new(body))
-                }
-            };
-            Ok::<_, std::convert::Infallible>(answer)
-        }));
-        let a = svc.ready().await.unwrap().call(req("/meridian.v1.Meridian/GetItem")).await.unwrap();
+        let mut svc =
+            GrpcMetrics::new(metrics.clone()).layer(tower::service_fn(|r: Req| async move {
+                let answer: Resp = match r.uri().path() {
+                    "/meridian.v1.Meridian/GetItem" => {
+                        tonic::Status::not_found("no table").into_http()
+                    }
+                    _ => {
+                        // A unary success: a message, then trailers saying OK.
+                        let mut trailers = http::HeaderMap::new();
+                        trailers.insert("grpc-status", http::HeaderValue::from_static("0"));
+                        let body =
+                            http_body_util::Full::new(tonic::codegen::Bytes::from_static(b"msg"))
+                                .with_trailers(async { Some(Ok(trailers)) });
+                        http::Response::new(tonic::body::Body::new(body))
+                    }
+                };
+                Ok::<_, std::convert::Infallible>(answer)
+            }));
+        let a = svc
+            .ready()
+            .await
+            .unwrap()
+            .call(req("/meridian.v1.Meridian/GetItem"))
+            .await
+            .unwrap();
         drop(a);
-        assert_eq!(count(&metrics, "meridian.v1.Meridian", "GetItem", "NOT_FOUND"), 1);
-        assert_eq!(count(&metrics, "meridian.v1.Meridian", "GetItem", "CANCELLED"), 0);
+        assert_eq!(
+            count(&metrics, "meridian.v1.Meridian", "GetItem", "NOT_FOUND"),
+            1
+        );
+        assert_eq!(
+            count(&metrics, "meridian.v1.Meridian", "GetItem", "CANCELLED"),
+            0
+        );
 
-        let b = svc.ready().await.unwrap().call(req("/meridian.v1.Meridian/PutItem")).await.unwrap();
-        assert_eq!(count(&metrics, "meridian.v1.Meridian", "PutItem", "OK"), 0, "not before its trailers");
+        let b = svc
+            .ready()
+            .await
+            .unwrap()
+            .call(req("/meridian.v1.Meridian/PutItem"))
+            .await
+            .unwrap();
+        assert_eq!(
+            count(&metrics, "meridian.v1.Meridian", "PutItem", "OK"),
+            0,
+            "not before its trailers"
+        );
         let collected = b.into_body().collect().await.unwrap();
         assert!(collected.trailers().is_some());
         assert_eq!(count(&metrics, "meridian.v1.Meridian", "PutItem", "OK"), 1);
-        assert_eq!(count(&metrics, "meridian.v1.Meridian", "PutItem", "CANCELLED"), 0);
+        assert_eq!(
+            count(&metrics, "meridian.v1.Meridian", "PutItem", "CANCELLED"),
+            0
+        );
 
-        let c = svc.ready().await.unwrap().call(req("/meridian.v1.Admin/Status")).await.unwrap();
+        let c = svc
+            .ready()
+            .await
+            .unwrap()
+            .call(req("/meridian.v1.Admin/Status"))
+            .await
+            .unwrap();
         drop(c);
-        assert_eq!(count(&metrics, "meridian.v1.Admin", "Status", "CANCELLED"), 1);
+        assert_eq!(
+            count(&metrics, "meridian.v1.Admin", "Status", "CANCELLED"),
+            1
+        );
         assert_eq!(count(&metrics, "meridian.v1.Admin", "Status", "OK"), 0);
 
-        let d = svc.ready().await.unwrap().call(req("/evil/path")).await.unwrap();
+        let d = svc
+            .ready()
+            .await
+            .unwrap()
+            .call(req("/evil/path"))
+            .await
+            .unwrap();
         drop(d);
         assert_eq!(count(&metrics, UNKNOWN, UNKNOWN, "CANCELLED"), 1);
         let text = metrics.encode();

@@ -156,8 +156,15 @@ pub fn parse_boot_time(text: &str) -> Option<u64> {
 
 /// A `Name: <n> kB` line of `/proc/<pid>/status`, in bytes.
 pub fn parse_status_kb(text: &str, name: &str) -> Option<u64> {
-    let value = text.lines().find_map(|l| l.strip_prefix(name)?.strip_prefix(':'))?;
-    let kb = value.trim().strip_suffix("kB")?.trim().parse::<u64>().ok()?;
+    let value = text
+        .lines()
+        .find_map(|l| l.strip_prefix(name)?.strip_prefix(':'))?;
+    let kb = value
+        .trim()
+        .strip_suffix("kB")?
+        .trim()
+        .parse::<u64>()
+        .ok()?;
     kb.checked_mul(1024)
 }
 
@@ -228,6 +235,9 @@ mod tests {
             .unwrap()
             .as_secs_f64();
         let started = r.start_time_seconds.expect("start time");
-        assert!(started <= now + 1.0 && started > now - 86_400.0 * 365.0, "{r:?}");
+        assert!(
+            started <= now + 1.0 && started > now - 86_400.0 * 365.0,
+            "{r:?}"
+        );
     }
 }
