@@ -185,6 +185,16 @@ fi
 "$sdk_venv/bin/python" .ci/sdk_smoke.py http://127.0.0.1:8101 http://127.0.0.1:8102 eu-west-1
 # A resource policy round trip and the global tables API of 2017.11.29 with boto3.
 "$sdk_venv/bin/python" .ci/policy_smoke.py http://127.0.0.1:8101 us-east-1 http://127.0.0.1:8103 ap-southeast-1
+# After the boto3 calls, us-east-1's /metrics counts them by operation and
+# carries the gRPC, build and process families (docs/operations.md).
+metrics=$(python3 -c 'import urllib.request; print(urllib.request.urlopen("http://127.0.0.1:9101/metrics").read().decode())')
+for family in 'meridian_dynamodb_requests_total{region="us-east-1",operation="[A-Za-z]*",outcome="ok"} [1-9]' \
+    'meridian_dynamodb_request_duration_seconds_bucket{' 'meridian_grpc_requests_total{' \
+    'meridian_grpc_request_duration_seconds_bucket{' 'meridian_build_info{' 'process_cpu_seconds_total{' \
+    'process_resident_memory_bytes{' 'process_open_fds{' 'process_max_fds{'; do
+    has "$family" <<<"$metrics" || { echo "us-east-1's /metrics has no $family" >&2; exit 1; }
+done
+echo "smoke: metrics ok"
 # Multi-Region strong consistency with boto3, in AWS's own flow (docs/strong.md).
 "$sdk_venv/bin/python" .ci/mrsc_smoke.py http://127.0.0.1:8101 http://127.0.0.1:8102 http://127.0.0.1:8103
 

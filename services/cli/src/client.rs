@@ -294,6 +294,7 @@ pub async fn run(command: Command) -> Result<()> {
         | Command::Up { .. }
         | Command::Netsim { .. }
         | Command::Health(_)
+        | Command::Metrics(_)
         | Command::Net(_)
         | Command::Drill(_)
         | Command::Bench(_) => {

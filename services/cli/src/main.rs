@@ -5,6 +5,7 @@ mod bench;
 mod client;
 mod drill;
 mod health;
+mod metrics;
 mod net;
 mod up;
 
@@ -72,6 +73,16 @@ impl std::error::Error for Refusal {}
     about = "Multi-region, active-active replicated item store"
 )]
 struct Cli {
+    /// Log format, text or json (one JSON object per line); `RUST_LOG` is
+    /// still the filter. `region` and `up` otherwise take the cluster
+    /// file's `log_format`, and regions `up` starts inherit this.
+    #[arg(
+        long,
+        global = true,
+        env = "MERIDIAN_LOG_FORMAT",
+        value_name = "text|json"
+    )]
+    log_format: Option<meridian_region::LogFormat>,
     #[command(subcommand)]
     command: Command,
 }
@@ -139,6 +150,8 @@ enum Command {
     },
     /// Probe an HTTP health endpoint once: exit 0 on a 2xx answer, 1 otherwise.
     Health(health::HealthArgs),
+    /// Monitoring: the Prometheus configuration that scrapes a cluster.
+    Metrics(metrics::MetricsArgs),
     /// Inject faults into a running cluster: latency, partitions, skew, crashes.
     #[command(long_about = net::LONG_ABOUT)]
     Net(net::NetArgs),
@@ -502,19 +515,59 @@ pub enum BackupCommand {
     },
 }
 
-fn init_tracing(default: &str) {
+/// Logs to stderr, filtered by `RUST_LOG` (else `default`), in `format`:
+/// JSON puts each event's fields beside `timestamp`, `level`, `target` and
+/// `message`, one object per line, for log pipelines.
+fn init_tracing(default: &str, format: meridian_region::LogFormat) {
     let filter = tracing_subscriber::EnvFilter::try_from_default_env()
         .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new(default));
     use std::io::IsTerminal;
-    tracing_subscriber::fmt()
+    let logs = tracing_subscriber::fmt()
         .with_env_filter(filter)
-        .with_ansi(std::io::stderr().is_terminal())
-        .with_writer(std::io::stderr)
-        .init();
+        .with_writer(std::io::stderr);
+    match format {
+        meridian_region::LogFormat::Text => logs.with_ansi(std::io::stderr().is_terminal()).init(),
+        meridian_region::LogFormat::Json => logs.json().flatten_event(true).init(),
+    }
+}
+
+/// Logs at `info` for a command that runs the regions of the cluster file
+/// `config`.
+fn init_tracing_for(config: &std::path::Path, given: Option<meridian_region::LogFormat>) {
+    init_tracing("info", cluster_log_format(given, config));
+}
+
+/// The log format of a command that runs a cluster file's regions: the
+/// flag or environment, else the file's `log_format`. A file that does not
+/// load gives the default here; the command then reports why.
+fn cluster_log_format(
+    given: Option<meridian_region::LogFormat>,
+    config: &std::path::Path,
+) -> meridian_region::LogFormat {
+    given.unwrap_or_else(|| {
+        meridian_region::ClusterFile::load(config)
+            .map(|c| c.log_format)
+            .unwrap_or_default()
+    })
 }
 
 fn main() -> std::process::ExitCode {
     let cli = Cli::parse();
+    // What `/metrics` says this binary is (`meridian_build_info`), from
+    // build.rs: absent when the build had no git or could not ask rustc.
+    meridian_region::metrics::set_build(
+        option_env!("MERIDIAN_GIT_COMMIT"),
+        option_env!("MERIDIAN_RUSTC_VERSION"),
+    );
+    if let (Some(format), Command::Up { .. }) = (cli.log_format, &cli.command) {
+        let name = match format {
+            meridian_region::LogFormat::Text => "text",
+            meridian_region::LogFormat::Json => "json",
+        };
+        // SAFETY: before the runtime starts, while this is the only
+        // thread; the regions `up` spawns inherit it.
+        unsafe { std::env::set_var("MERIDIAN_LOG_FORMAT", name) };
+    }
     if !cli.command.serves() {
         quiet_on_closed_pipe();
     }
@@ -568,45 +621,51 @@ fn quiet_on_closed_pipe() {
 }
 
 async fn run(cli: Cli) -> Result<()> {
+    let log = cli.log_format;
+    let init_logs = |default: &str| init_tracing(default, log.unwrap_or_default());
     match cli.command {
         Command::Region {
             config,
             region,
             data_dir,
         } => {
-            init_tracing("info");
+            init_tracing_for(&config, log);
             up::run_region(&config, region.as_deref(), data_dir).await
         }
         Command::Certs { config, dir } => up::certs(&config, dir.as_deref()),
         Command::Up { config, wipe } => {
-            init_tracing("info");
+            init_tracing_for(&config, log);
             up::up(&config, wipe).await
         }
         Command::Netsim { api, config } => {
-            init_tracing("info");
+            init_logs("info");
             up::netsim(api, config.as_deref()).await
         }
+        Command::Metrics(args) => {
+            init_logs("warn");
+            metrics::run(args)
+        }
         Command::Health(args) => {
-            init_tracing("warn");
+            init_logs("warn");
             health::run(args).await
         }
         Command::Net(args) => {
-            init_tracing("warn");
+            init_logs("warn");
             net::run(args).await
         }
         Command::Drill(args) => {
             // A sweep runs hundreds of simulations whose regions warn of
             // the faults they are put through: only errors are news there.
             let sweep = matches!(args.command, drill::DrillCommand::Sweep { .. });
-            init_tracing(if sweep { "error" } else { "warn" });
+            init_logs(if sweep { "error" } else { "warn" });
             drill::run(args).await
         }
         Command::Bench(args) => {
-            init_tracing("warn");
+            init_logs("warn");
             bench::run(args).await
         }
         command => {
-            init_tracing("warn");
+            init_logs("warn");
             client::run(command).await
         }
     }

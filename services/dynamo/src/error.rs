@@ -187,6 +187,11 @@ fn is_detected(message: &str) -> bool {
     })
 }
 
+/// The DynamoDB error type of an answer, left in its extensions for the
+/// request metrics (`crate::metered`).
+#[derive(Clone, Copy, Debug)]
+pub(crate) struct ErrorType(pub &'static str);
+
 impl IntoResponse for ApiError {
     fn into_response(self) -> Response {
         let status = match self.kind {
@@ -216,6 +221,7 @@ impl IntoResponse for ApiError {
                 axum::http::header::CONTENT_TYPE,
                 "application/x-amz-json-1.0",
             )],
+            axum::Extension(ErrorType(self.kind.name())),
             Json::Object(body).to_string(),
         )
             .into_response()

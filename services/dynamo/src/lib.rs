@@ -25,6 +25,7 @@ mod items;
 mod keys;
 mod kinesis;
 mod legacy;
+pub mod metered;
 mod partiql;
 mod policies;
 mod reads;
@@ -151,6 +152,11 @@ impl Front {
                 move |req, next| limit_load(budget.clone(), req, next)
             }))
             .layer(axum::middleware::from_fn(server_header))
+            .layer(axum::middleware::from_fn({
+                let metrics = self.ops.metrics();
+                metered::register(&metrics);
+                move |req, next| metered::meter(metrics.clone(), req, next)
+            }))
             .with_state(self)
     }
 

@@ -119,8 +119,43 @@ pub struct ClusterFile {
     /// `meridian up` and `meridian certs` create it when missing.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub admin_token_file: Option<PathBuf>,
+    /// How every region started from this file logs: `text` (the
+    /// default) or `json`, one object per line for log pipelines.
+    /// `--log-format` and `MERIDIAN_LOG_FORMAT` take precedence.
+    #[serde(default, skip_serializing_if = "LogFormat::is_default")]
+    pub log_format: LogFormat,
     #[serde(rename = "region")]
     pub regions: Vec<RegionEntry>,
+}
+
+/// How a `meridian` process writes its logs (`log_format`).
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Deserialize, Serialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum LogFormat {
+    /// Human-readable lines.
+    #[default]
+    Text,
+    /// One JSON object per line: timestamp, level, target, message and
+    /// fields, and the spans it ran in.
+    Json,
+}
+
+impl LogFormat {
+    fn is_default(&self) -> bool {
+        *self == Self::default()
+    }
+}
+
+impl std::str::FromStr for LogFormat {
+    type Err = String;
+
+    fn from_str(s: &str) -> Result<Self, String> {
+        match s {
+            "text" => Ok(LogFormat::Text),
+            "json" => Ok(LogFormat::Json),
+            other => Err(format!("log format must be text or json, got {other:?}")),
+        }
+    }
 }
 
 /// Where DynamoDB's CreateTable makes a table (`dynamodb_create_table`).
@@ -312,6 +347,7 @@ impl ClusterFile {
             // turn TLS on where they test it (`enable_tls`).
             plaintext: true,
             admin_token_file: None,
+            log_format: LogFormat::Text,
             regions: regions
                 .iter()
                 .map(|(name, grpc)| RegionEntry {

@@ -56,7 +56,8 @@ const REPLICATION_STREAM_WINDOW: u32 = 4 << 20;
 
 pub use bridge::{Mode, StoreBridge};
 pub use config::{
-    ClusterFile, ConfigError, CreateTableRegions, PeerConfig, RegionConfig, RegionEntry, Retention,
+    ClusterFile, ConfigError, CreateTableRegions, LogFormat, PeerConfig, RegionConfig, RegionEntry,
+    Retention,
 };
 pub use replication::ReplicationTuning;
 
@@ -477,13 +478,20 @@ pub async fn start(
     })
 }
 
+/// The layers around every service of a region's gRPC servers: metrics
+/// outermost, so calls the load limits refuse are counted too.
+type ServerLayers = tower::layer::util::Stack<
+    limits::Limits,
+    tower::layer::util::Stack<metrics::grpc::GrpcMetrics, tower::layer::util::Identity>,
+>;
+
 /// The region's gRPC server settings, for each of its listeners.
 fn server_builder(
     shared: &Shared,
     limits: limits::Limits,
-) -> tonic::transport::Server<tower::layer::util::Stack<limits::Limits, tower::layer::util::Identity>>
-{
+) -> tonic::transport::Server<ServerLayers> {
     tonic::transport::Server::builder()
+        .layer(metrics::grpc::GrpcMetrics::new(shared.metrics.clone()))
         .layer(limits)
         .http2_keepalive_interval(Some(shared.config.replication.keepalive_interval))
         .http2_keepalive_timeout(Some(shared.config.replication.keepalive_timeout))

@@ -63,13 +63,19 @@ pub struct Admitted {
 }
 
 impl Budget {
-    /// A budget counted in the metrics as `endpoint`.
+    /// A budget counted in the metrics as `endpoint`, whose refusal
+    /// series exist from the start (at 0), so `rate()` sees the first.
     pub fn new(
         endpoint: &'static str,
         limit: usize,
         timeout: Duration,
         metrics: Arc<Metrics>,
     ) -> Self {
+        for reason in ["overloaded", "timeout"] {
+            let _ = metrics
+                .refused_requests
+                .get_or_create(&EndpointReasonLabel { endpoint, reason });
+        }
         Budget {
             endpoint,
             permits: Arc::new(Semaphore::new(limit)),

@@ -96,6 +96,11 @@ impl RegionHandle {
         crate::limits::Budget::new(endpoint, limit, timeout, self.shared.metrics.clone())
     }
 
+    /// The region's metrics, for fronts that count their own requests.
+    pub fn metrics(&self) -> std::sync::Arc<crate::metrics::Metrics> {
+        self.shared.metrics.clone()
+    }
+
     /// Counts a client request refused for its signature
     /// (`meridian_unauthenticated_requests_total`).
     pub fn count_unauthenticated(&self, endpoint: &'static str, reason: &'static str) {
