@@ -1,0 +1,407 @@
+// Meridian's dashboard: renders the samples the server pushes (server-sent
+// events, one a second) and sends `meridian net` command lines, which the
+// server checks and applies exactly as the CLI does. Everything shown is
+// set as text, never parsed as HTML.
+"use strict";
+
+const WINDOW_MS = 5 * 60 * 1000;
+const COLORS = ["#0969da", "#cf222e", "#1a7f37", "#8250df", "#bf8700", "#1b7c83", "#bc4c00", "#6e7781", "#e85aad"];
+
+const $ = (id) => document.getElementById(id);
+const el = (tag, attrs, ...kids) => {
+  const e = document.createElement(tag);
+  for (const [k, v] of Object.entries(attrs || {})) {
+    if (k === "class") e.className = v;
+    else if (k.startsWith("on")) e.addEventListener(k.slice(2), v);
+    else e.setAttribute(k, v);
+  }
+  for (const k of kids) e.append(k instanceof Node ? k : String(k));
+  return e;
+};
+const fmt = (v, unit = "", digits = 1) => (v === null || v === undefined ? "–" : `${Number(v).toFixed(digits)}${unit}`);
+
+// The admin token arrives in the URL's fragment (never sent to a server);
+// it is kept for this tab and taken out of the address bar.
+const token = (() => {
+  const m = location.hash.match(/token=([^&]+)/);
+  if (m) {
+    sessionStorage.setItem("meridian-token", decodeURIComponent(m[1]));
+    history.replaceState(null, "", location.pathname);
+  }
+  return sessionStorage.getItem("meridian-token");
+})();
+$("token-state").textContent = token ? "actions enabled" : "read-only: open the URL `meridian up` printed to act";
+
+let last = null; // the newest sample
+let points = []; // plot points, oldest first
+const log = (text) => {
+  const ol = $("log");
+  ol.prepend(el("li", {}, `${new Date().toLocaleTimeString()}  ${text}`));
+  while (ol.children.length > 200) ol.lastChild.remove();
+};
+const say = (text, ok) => {
+  const m = $("message");
+  m.textContent = text;
+  m.className = ok ? "ok" : "error";
+};
+
+async function run(args) {
+  say(`meridian net ${args.join(" ")} …`, true);
+  const headers = { "content-type": "application/json" };
+  if (token) headers.authorization = `Bearer ${token}`;
+  let reply;
+  try {
+    const r = await fetch("/api/net", { method: "POST", headers, body: JSON.stringify({ args }) });
+    reply = await r.json();
+  } catch (e) {
+    reply = { error: `the dashboard did not answer: ${e}` };
+  }
+  if (reply.error !== undefined) {
+    say(reply.error, false);
+    log(`refused: meridian net ${args.join(" ")}: ${reply.error.split("\n")[0]}`);
+  } else {
+    say(reply.ok, true);
+    log(reply.ok);
+  }
+  return reply;
+}
+
+// ---------------------------------------------------------------- regions
+
+// Cards and cells are built once and then updated in place, so a button
+// or cell being clicked is never swapped out under the pointer.
+const FIELDS = [
+  ["process", "process"], ["hlc", "HLC now"], ["skew", "HLC − wall"], ["writes", "writes/s"],
+  ["applies", "applies/s"], ["conflicts", "conflicts"], ["workers", "workers"],
+  ["progress", "fills, removals"], ["data", "data"],
+];
+
+function regionCard(name) {
+  const button = (label, args, confirmText) =>
+    el("button", {
+      class: `act-${label}`,
+      onclick: () => {
+        if (confirmText && !confirm(confirmText)) return;
+        run(args);
+      },
+    }, label);
+  const dl = el("dl", {});
+  for (const [cls, label] of FIELDS) dl.append(el("dt", {}, label), el("dd", { class: cls }));
+  return el("div", { class: "card", id: `region-${name}` },
+    el("h3", {}, name, el("span", { class: "badge state" })),
+    dl,
+    el("div", { class: "actions" },
+      button("crash", ["crash", name]),
+      button("restart", ["restart", name]),
+    ),
+  );
+}
+
+function updateCard(card, r) {
+  const s = r.status || {};
+  const state = r.up ? "up" : "down";
+  card.dataset.state = state;
+  card.dataset.process = r.process || "";
+  const badge = card.querySelector(".state");
+  badge.dataset.state = state;
+  badge.textContent = state;
+  const set = (cls, text) => { card.querySelector(`dd.${cls}`).textContent = text; };
+  set("process", r.process ? `${r.process}${r.pid ? ` (pid ${r.pid})` : ""}` : "?");
+  set("hlc", s.hlc || "–");
+  set("skew", fmt(r.hlc_ahead_ms, " ms"));
+  set("writes", fmt(r.writes_per_s));
+  set("applies", fmt(r.applies_per_s));
+  set("conflicts", r.conflicts ?? "–");
+  const progress = [];
+  for (const f of s.fills || []) progress.push(`filled ${f.table} from ${f.peers.join(", ")} (${f.items} items)`);
+  for (const x of s.removals || []) progress.push(`removed ${x.table}`);
+  set("progress", progress.join("; ") || "none");
+  set("data", r.data_dir || "");
+  card.querySelector("dd.workers").replaceChildren(...(s.workers || []).map((w) =>
+    el("span", { class: w.state, title: w.last_error || "" }, `${w.name}:${w.state}`)));
+}
+
+function renderRegions(sample) {
+  const box = $("regions");
+  for (const r of sample.regions) {
+    let card = document.getElementById(`region-${r.name}`);
+    if (!card) box.append(card = regionCard(r.name));
+    updateCard(card, r);
+  }
+}
+
+// ---------------------------------------------------------------- links
+
+function linkTable(names) {
+  const head = el("tr", {}, el("th", {}, "from ↓  to →"), ...names.map((n) => el("th", {}, n)));
+  const rows = names.map((from) =>
+    el("tr", {}, el("th", {}, from), ...names.map((to) => from === to
+      ? el("td", { class: "link self" })
+      : el("td", {
+        class: "link", id: `link-${from}--${to}`,
+        onclick: () => { $("f-from").value = from; $("f-to").value = to; },
+      }, el("div", {}, el("span", { class: "pending" }), el("span", { class: "conn" })),
+        el("div", { class: "lag" }), el("div", { class: "faults" })))));
+  $("links").replaceChildren(head, ...rows);
+}
+
+function renderLinks(sample) {
+  const names = sample.regions.map((r) => r.name);
+  if ($("links").dataset.names !== names.join(",")) {
+    linkTable(names);
+    $("links").dataset.names = names.join(",");
+  }
+  for (const l of sample.links) {
+    const td = document.getElementById(`link-${l.from}--${l.to}`);
+    if (!td) continue;
+    const faults = l.faults ?? "?";
+    const cut = /blackhole|refused|flapping/.test(faults);
+    td.className = `link${cut ? " cut" : faults !== "-" && faults !== "?" ? " faulty" : ""}`;
+    td.dataset.pending = l.pending ?? "";
+    td.querySelector(".pending").textContent = `pending ${l.pending ?? "?"}`;
+    td.querySelector(".conn").textContent = `  ${l.connected === true ? "connected" : l.connected === false ? "disconnected" : "connection ?"}`;
+    td.querySelector(".lag").textContent = `p50 ${fmt(l.window_p50_ms ?? l.lag_p50_ms, " ms")}  p99 ${fmt(l.window_p99_ms ?? l.lag_p99_ms, " ms")}`;
+    td.querySelector(".faults").textContent = faults === "-" ? "no faults" : faults;
+  }
+}
+
+function fillSelects(names) {
+  for (const id of ["f-from", "f-to"]) {
+    const s = $(id);
+    if (s.options.length === names.length) continue;
+    s.replaceChildren(...names.map((n) => el("option", { value: n }, n)));
+  }
+  if ($("f-to").selectedIndex === $("f-from").selectedIndex && names.length > 1) $("f-to").selectedIndex = 1;
+}
+
+// What changed between two samples, in words: regions going down and
+// up, faults that ended by themselves.
+function diff(before, after) {
+  if (!before) return;
+  for (const r of after.regions) {
+    const b = before.regions.find((x) => x.name === r.name);
+    if (b && b.up !== r.up) log(`${r.name} is ${r.up ? "up" : "down"}${r.process ? ` (process ${r.process})` : ""}`);
+  }
+  for (const l of after.links) {
+    const b = before.links.find((x) => x.from === l.from && x.to === l.to);
+    if (!b || b.faults === l.faults) continue;
+    if (l.faults === "-" && /ends in/.test(b.faults || "")) log(`${l.from} → ${l.to}: ${b.faults.replace(/ \(ends in [^)]*\)/g, "")} ended by itself: healed`);
+    else log(`${l.from} → ${l.to}: ${l.faults === "-" ? "no faults" : l.faults}`);
+  }
+}
+
+// ---------------------------------------------------------------- plots
+
+function pointOf(sample) {
+  return {
+    t_ms: sample.t_ms,
+    links: sample.links.map((l) => ({ from: l.from, to: l.to, pending: l.pending, p50: l.window_p50_ms, p99: l.window_p99_ms })),
+    regions: sample.regions.map((r) => ({ name: r.name, conflicts: r.conflicts })),
+  };
+}
+
+// One line chart: `series` is [{name, color, values: [[t_ms, v]]}].
+function plot(svg, series, now) {
+  const W = 480, H = 180, L = 40, B = 18, T = 6;
+  const all = series.flatMap((s) => s.values.map((p) => p[1])).filter((v) => v !== null && v !== undefined);
+  const max = Math.max(1, ...all);
+  const x = (t) => L + ((t - (now - WINDOW_MS)) / WINDOW_MS) * (W - L - 4);
+  const y = (v) => H - B - (v / max) * (H - B - T);
+  const ns = "http://www.w3.org/2000/svg";
+  const node = (tag, attrs, text) => {
+    const e = document.createElementNS(ns, tag);
+    for (const [k, v] of Object.entries(attrs)) e.setAttribute(k, v);
+    if (text !== undefined) e.textContent = text;
+    return e;
+  };
+  const kids = [
+    node("line", { class: "axis", x1: L, y1: H - B, x2: W, y2: H - B }),
+    node("line", { class: "axis", x1: L, y1: T, x2: L, y2: H - B }),
+    node("text", { x: 2, y: T + 8 }, max >= 100 ? max.toFixed(0) : max.toPrecision(3)),
+    node("text", { x: 2, y: H - B }, "0"),
+    node("text", { x: L, y: H - 4 }, "−5 min"),
+    node("text", { x: W - 30, y: H - 4 }, "now"),
+  ];
+  for (const s of series) {
+    // A gap (null: unknown, or no write landed) breaks the line.
+    let d = "";
+    let pen = false;
+    for (const [t, v] of s.values) {
+      if (v === null || v === undefined || t < now - WINDOW_MS) { pen = false; continue; }
+      d += `${pen ? "L" : "M"}${x(t).toFixed(1)},${y(v).toFixed(1)}`;
+      pen = true;
+    }
+    if (d) kids.push(node("path", { d, fill: "none", stroke: s.color, "stroke-width": 1.5, "data-series": s.name }));
+  }
+  svg.replaceChildren(...kids);
+}
+
+function renderPlots() {
+  if (!points.length) return;
+  const now = points[points.length - 1].t_ms;
+  const links = points[points.length - 1].links.map((l) => `${l.from} → ${l.to}`);
+  const color = (i) => COLORS[i % COLORS.length];
+  const linkSeries = (key) => links.map((name, i) => ({
+    name, color: color(i),
+    values: points.map((p) => [p.t_ms, (p.links.find((l) => `${l.from} → ${l.to}` === name) || {})[key]]),
+  }));
+  plot($("plot-pending"), linkSeries("pending"), now);
+  plot($("plot-lag"), linkSeries("p99"), now);
+  const regions = points[points.length - 1].regions.map((r) => r.name);
+  plot($("plot-conflicts"), regions.map((name, i) => ({
+    name, color: color(i),
+    values: points.slice(1).map((p, j) => {
+      const a = points[j].regions.find((r) => r.name === name);
+      const b = p.regions.find((r) => r.name === name);
+      const d = a && b && a.conflicts !== null && b.conflicts !== null ? b.conflicts - a.conflicts : null;
+      return [p.t_ms, d !== null && d >= 0 ? d : null];
+    }),
+  })), now);
+  $("legend").replaceChildren(
+    ...links.map((n, i) => el("span", {}, el("i", { style: `background:${color(i)}` }), n)),
+    el("span", {}, "· conflicts: "),
+    ...regions.map((n, i) => el("span", {}, el("i", { style: `background:${color(i)}` }), n)),
+  );
+}
+
+// ---------------------------------------------------------------- conflicts
+
+const conflicts = new Map(); // region -> its newest records, newest first
+const reading = new Set(); // regions whose records are being read
+let chosen = null; // the record shown in detail
+
+// Reads a region's newest records when its count of conflicts moved.
+async function readConflicts(region) {
+  if (reading.has(region)) return;
+  reading.add(region);
+  try {
+    const r = await fetch(`/api/conflicts?region=${encodeURIComponent(region)}&limit=50`);
+    const j = await r.json();
+    if (j.error === undefined) conflicts.set(region, j.conflicts.map((c) => ({ ...c, Region: region })));
+    else log(`conflicts of ${region}: ${j.error}`);
+  } finally {
+    reading.delete(region);
+  }
+  renderConflicts();
+}
+
+const origin = (version) => version.slice(version.lastIndexOf("@") + 1);
+const conflictKey = (c) => `${c.Region}|${c.Winner}|${c.Loser}`;
+
+function renderConflicts() {
+  const all = [...conflicts.values()].flat().sort((a, b) => b.DetectedAtMicros - a.DetectedAtMicros).slice(0, 100);
+  $("conflicts").replaceChildren(...all.map((c) => el("li", {
+    class: chosen && conflictKey(chosen) === conflictKey(c) ? "chosen" : "",
+    "data-key": conflictKey(c),
+    onclick: () => { chosen = c; renderConflicts(); },
+  }, `${new Date(c.DetectedAtMicros / 1000).toLocaleTimeString()}  ${c.Table} in ${c.Region}: ${origin(c.Winner)} beat ${origin(c.Loser)}`)));
+  renderDetail();
+}
+
+function renderDetail() {
+  const box = $("conflict-detail");
+  if (!chosen) { box.replaceChildren(el("p", {}, "Pick a conflict to see both writes.")); return; }
+  const c = chosen;
+  const side = (cls, title, version, item) => el("div", { class: `side ${cls}` },
+    el("strong", {}, title),
+    el("div", {}, `version ${version}`),
+    el("div", {}, `taken in ${origin(version)}`),
+    el("pre", {}, typeof item === "string" ? item : JSON.stringify(item, null, 2)));
+  box.replaceChildren(
+    el("p", {}, `Table ${c.Table}, detected by ${c.DetectedBy} at ${new Date(c.DetectedAtMicros / 1000).toISOString()}. `,
+      el("strong", {}, `${origin(c.Winner)}'s write won: ${c.Why}.`)),
+    el("div", { class: "sides" },
+      side("won", "winner", c.Winner, c.WinnerItem),
+      side("lost", "lost", c.Loser, c.LostItem)));
+}
+
+function watchConflicts(before, after) {
+  for (const r of after.regions) {
+    const b = before && before.regions.find((x) => x.name === r.name);
+    const moved = b ? r.conflicts !== null && b.conflicts !== null && r.conflicts > b.conflicts : r.conflicts > 0;
+    if (moved) readConflicts(r.name);
+  }
+}
+
+// ---------------------------------------------------------------- samples
+
+function render(sample) {
+  if (!sample) return;
+  diff(last, sample);
+  watchConflicts(last, sample);
+  last = sample;
+  $("cluster").textContent = sample.cluster || "";
+  $("sampled").textContent = `sampled ${new Date(sample.t_ms).toLocaleTimeString()}`;
+  if (sample.faults_error) say(`faults unknown: ${sample.faults_error}`, false);
+  fillSelects(sample.regions.map((r) => r.name));
+  renderRegions(sample);
+  renderLinks(sample);
+  points.push(pointOf(sample));
+  while (points.length && points[0].t_ms < sample.t_ms - WINDOW_MS) points.shift();
+  renderPlots();
+}
+
+function connect() {
+  const live = $("live");
+  const events = new EventSource("/api/events");
+  events.addEventListener("sample", (e) => {
+    live.textContent = "live";
+    live.dataset.state = "live";
+    render(JSON.parse(e.data));
+  });
+  events.onerror = () => {
+    live.textContent = "reconnecting";
+    live.dataset.state = "reconnecting";
+  };
+}
+
+// ---------------------------------------------------------------- forms
+
+// The fields each fault takes, and its command line.
+function faultArgs() {
+  const kind = $("f-kind").value, from = $("f-from").value, to = $("f-to").value;
+  const value = $("f-value").value.trim(), extra = $("f-extra").value.trim(), dur = $("f-for").value.trim();
+  let args;
+  switch (kind) {
+    case "lag": case "jitter": case "loss": case "bandwidth": args = [kind, from, to, value]; break;
+    case "flap": args = ["flap", from, to, "--period", value, "--down", extra]; break;
+    case "isolate": args = ["isolate", from]; break;
+    case "skew": args = ["skew", from, value]; break;
+    case "heal": case "clear": args = [kind, from, to]; break;
+    default: args = ["partition", from, to];
+  }
+  if ($("f-both").checked && !["isolate", "skew", "heal", "clear"].includes(kind)) args.push("--both");
+  if (dur) args.push("--for", dur);
+  return args;
+}
+
+function fieldsFor(kind) {
+  const value = { lag: "40ms", jitter: "5ms", loss: "2%", bandwidth: "100", flap: "2s", skew: "+300ms" }[kind];
+  $("l-value").hidden = value === undefined;
+  $("f-value").placeholder = value || "";
+  $("l-extra").hidden = kind !== "flap";
+}
+
+$("f-kind").addEventListener("change", (e) => fieldsFor(e.target.value));
+fieldsFor($("f-kind").value);
+$("fault").addEventListener("submit", (e) => { e.preventDefault(); run(faultArgs()); });
+$("line").addEventListener("submit", (e) => {
+  e.preventDefault();
+  const args = $("l-args").value.trim().split(/\s+/).filter(Boolean);
+  run(args);
+});
+
+(async () => {
+  try {
+    const [history, snapshot] = await Promise.all([
+      fetch("/api/history").then((r) => r.json()),
+      fetch("/api/snapshot").then((r) => r.json()),
+    ]);
+    points = history.slice(0, -1);
+    renderDetail();
+    render(snapshot);
+  } catch (e) {
+    say(`could not read the cluster: ${e}`, false);
+  }
+  connect();
+})();

@@ -1,0 +1,316 @@
+//! The dashboard end to end, in a real browser: the real `meridian up`
+//! binary runs three region processes behind its link proxy and serves the
+//! dashboard; headless Chromium, driven over WebDriver, opens the URL `up`
+//! printed and cuts, heals, crashes and restarts from the page. Skipped,
+//! saying so, only when Chromium or chromedriver is not installed (`.ci/run`
+//! installs both). Every wait polls with a deadline.
+//!
+//! With `MERIDIAN_DASHBOARD_SCREENSHOTS=<dir>` it also saves the
+//! screenshots docs/dashboard.md shows.
+
+use std::path::PathBuf;
+use std::time::Duration;
+
+use meridian_cluster::http::{Target, request};
+use meridian_core::{AttrValue, Item, encode_item};
+use meridian_proto::v1 as pb;
+use meridian_proto::v1::meridian_client::MeridianClient;
+use serde_json::{Value as Json, json};
+
+mod common;
+mod up;
+mod webdriver;
+use common::{WAIT, channel, create_kvs};
+use up::{Daemon, REGIONS, cluster};
+use webdriver::Browser;
+
+/// Writes to `port`'s region, one every 10 ms, until stopped or `max` are
+/// done; each write a new key.
+fn writer(port: u16, max: u32) -> (tokio::task::JoinHandle<u32>, tokio::sync::watch::Sender<bool>) {
+    let (stop, mut stopped) = tokio::sync::watch::channel(false);
+    let task = tokio::spawn(async move {
+        let mut client = MeridianClient::new(channel(port));
+        let mut done = 0;
+        let mut tick = tokio::time::interval(Duration::from_millis(10));
+        while done < max && !*stopped.borrow() {
+            tokio::select! {
+                _ = tick.tick() => {}
+                _ = stopped.changed() => break,
+            }
+            let mut item = Item::new();
+            item.insert("id".into(), AttrValue::S(format!("w{done}")));
+            let req = pb::PutItemRequest { table: "kvs".into(), item: encode_item(&item), condition: None };
+            if client.put_item(req).await.is_ok() {
+                done += 1;
+            }
+        }
+        done
+    });
+    (task, stop)
+}
+
+/// Writes `{"id": id, "v": v}` in the region on `port`.
+async fn put(port: u16, id: &str, v: &str) {
+    let mut item = Item::new();
+    item.insert("id".into(), AttrValue::S(id.into()));
+    item.insert("v".into(), AttrValue::S(v.into()));
+    MeridianClient::new(channel(port))
+        .put_item(pb::PutItemRequest { table: "kvs".into(), item: encode_item(&item), condition: None })
+        .await
+        .expect("put");
+}
+
+/// The page, as the test reads it: what a user sees.
+struct Page<'a> {
+    b: &'a Browser,
+}
+
+impl Page<'_> {
+    /// `region → data-state` of every region card.
+    async fn region_states(&self) -> Json {
+        self.b
+            .eval(
+                "const o = {}; for (const c of document.querySelectorAll('.card')) o[c.id.slice(7)] = c.dataset.state; return o;",
+                json!([]),
+            )
+            .await
+    }
+
+    /// The pending count every link cell shows, by `from>to`.
+    async fn pending(&self) -> Json {
+        self.b
+            .eval(
+                "const o = {}; for (const c of document.querySelectorAll('td.link[id]')) \
+                 o[c.id.slice(5).replace('--', '>')] = c.dataset.pending === '' ? null : Number(c.dataset.pending); return o;",
+                json!([]),
+            )
+            .await
+    }
+
+    async fn faults(&self, from: &str, to: &str) -> String {
+        self.b.text(&format!("#link-{from}--{to} .faults")).await.unwrap_or_default()
+    }
+
+    /// Types a `meridian net` command line into the page's line and runs it.
+    async fn run_line(&self, line: &str) {
+        self.b.eval("document.getElementById('message').textContent = ''", json!([])).await;
+        self.b.type_into("#l-args", line).await;
+        self.b.click("#l-run").await;
+    }
+
+    /// The page's answer to the last action, once there is one:
+    /// (refused?, text).
+    async fn answer(&self) -> (bool, String) {
+        const READ: &str = "const m = document.getElementById('message'); \
+             return m.textContent === '' || m.textContent.endsWith('…') ? null : [m.className, m.textContent];";
+        poll_page("the page to answer the action", || async {
+            !self.b.eval(READ, json!([])).await.is_null()
+        })
+        .await;
+        let v = self.b.eval(READ, json!([])).await;
+        (v[0] == "error", v[1].as_str().unwrap_or_default().to_string())
+    }
+}
+
+async fn poll_page<F, Fut>(what: &str, f: F)
+where
+    F: FnMut() -> Fut,
+    Fut: std::future::Future<Output = bool>,
+{
+    meridian_tests::poll_until(what, WAIT, f).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_dashboard_shows_and_changes_a_running_cluster_in_a_real_browser() {
+    let (chromium, driver) = match webdriver::installed() {
+        Ok(found) => found,
+        Err(why) => {
+            eprintln!("SKIPPED the dashboard's browser test: {why}");
+            return;
+        }
+    };
+    let shots: Option<PathBuf> = std::env::var_os("MERIDIAN_DASHBOARD_SCREENSHOTS").map(PathBuf::from);
+    let c = cluster();
+    let mut up = Daemon::start(&["up", "--dashboard", "127.0.0.1:0"], &c.config, c.dir.path().join("up.log"));
+    let [ra, rb, rc] = REGIONS;
+
+    // `up` prints the dashboard's URL, with the admin token in its fragment.
+    let dashboard_url = |log: String| {
+        log.lines()
+            .find_map(|l| l.strip_prefix("Dashboard: ").map(str::to_string))
+    };
+    poll_page("`meridian up` to print the dashboard's URL", || {
+        let found = dashboard_url(up.log()).is_some();
+        async move { found }
+    })
+    .await;
+    let url = dashboard_url(up.log()).unwrap();
+    assert!(url.starts_with("http://127.0.0.1:") && url.contains("/#token="), "{url}");
+    let addr = url.trim_start_matches("http://").split('/').next().unwrap().to_string();
+
+    // Without the token an action is refused and changes nothing.
+    let refused = request(
+        &Target::at(&addr, "/api/net"),
+        "POST",
+        &[("content-type", "application/json")],
+        json!({"args": ["crash", rc]}).to_string().into_bytes(),
+        1 << 20,
+        Duration::from_secs(10),
+    )
+    .await
+    .unwrap();
+    assert_eq!(refused.status, 401, "{}", String::from_utf8_lossy(&refused.body));
+
+    // The snapshot, as scripts read it: this cluster's control API, its six links.
+    let snapshot = request(&Target::at(&addr, "/api/snapshot"), "GET", &[], Vec::new(), 1 << 20, Duration::from_secs(10))
+        .await
+        .unwrap();
+    let snapshot: Json = serde_json::from_slice(&snapshot.body).unwrap();
+    if !snapshot.is_null() {
+        assert_eq!(snapshot["control_api"], json!(format!("127.0.0.1:{}", c.api)));
+        assert_eq!(snapshot["links"].as_array().map(Vec::len), Some(6), "{snapshot}");
+    }
+
+    let browser = Browser::start(&chromium, &driver, 1400, 1100).await;
+    let page = Page { b: &browser };
+    browser.goto(&url).await;
+    poll_page("the page to show three regions up", || async {
+        page.region_states().await == json!({ra: "up", rb: "up", rc: "up"})
+    })
+    .await;
+    assert_eq!(browser.text("#token-state").await.as_deref(), Some("actions enabled"));
+
+    create_kvs(&c.grpc).await;
+    let (writes, stop_writes) = writer(c.grpc[0], 20_000);
+
+    // A partition set from the page's form: pending climbs on that link only.
+    browser.click(&format!("#link-{ra}--{rb}")).await;
+    browser.select("#f-kind", "partition").await;
+    browser.click("#f-apply").await;
+    let (error, said) = page.answer().await;
+    assert!(!error, "{said}");
+    assert!(said.contains(&format!("partitioned {ra} → {rb} (blackhole)")), "{said}");
+    poll_page("pending to climb on us-east-1 → eu-west-1 only", || async {
+        let p = page.pending().await;
+        let cut = p[format!("{ra}>{rb}")].as_u64().unwrap_or(0);
+        let others = [(ra, rc), (rb, ra), (rb, rc), (rc, ra), (rc, rb)]
+            .iter()
+            .map(|(a, b)| p[format!("{a}>{b}")].as_u64().unwrap_or(u64::MAX))
+            .max()
+            .unwrap();
+        cut >= 50 && others <= 10
+    })
+    .await;
+    assert!(page.faults(ra, rb).await.contains("blackhole"));
+    assert_eq!(page.faults(ra, rc).await, "no faults");
+    if let Some(dir) = &shots {
+        browser.screenshot(&dir.join("dashboard-partition.png")).await;
+    }
+
+    // Healed from the page: the backlog drains.
+    browser.select("#f-kind", "heal").await;
+    browser.click("#f-apply").await;
+    let (error, said) = page.answer().await;
+    assert!(!error, "{said}");
+    poll_page("the backlog on us-east-1 → eu-west-1 to drain", || async {
+        let p = page.pending().await;
+        p[format!("{ra}>{rb}")].as_u64().is_some_and(|n| n <= 10)
+            && page.faults(ra, rb).await == "no faults"
+    })
+    .await;
+    stop_writes.send(true).unwrap();
+    assert!(writes.await.unwrap() > 0);
+
+    // Two writes of one key crossing while the link is cut both ways: the
+    // conflict appears in the feed, and clicking it shows both writes.
+    page.run_line(&format!("partition {ra} {rb} --both")).await;
+    let (error, said) = page.answer().await;
+    assert!(!error, "{said}");
+    put(c.grpc[0], "c1", "written-in-us").await;
+    put(c.grpc[1], "c1", "written-in-eu").await;
+    page.run_line(&format!("heal {ra} {rb}")).await;
+    let (error, said) = page.answer().await;
+    assert!(!error, "{said}");
+    poll_page("the conflict to appear in the page's feed", || async {
+        browser.text("#conflicts").await.is_some_and(|t| t.contains("kvs in"))
+    })
+    .await;
+    browser.click("#conflicts li").await;
+    let detail = browser.text("#conflict-detail").await.unwrap_or_default();
+    assert!(
+        detail.contains("written-in-us") && detail.contains("written-in-eu") && detail.contains("write won"),
+        "{detail}"
+    );
+    assert!(detail.contains(&format!("{rb}'s write won")), "the later write, in {rb}, wins: {detail}");
+
+    // Bad input is refused with `meridian net`'s own message; nothing changes.
+    page.run_line(&format!("lag {ra} {rb} 40")).await;
+    let (error, said) = page.answer().await;
+    assert!(error, "a latency without a unit was taken: {said}");
+    let cli = std::process::Command::new(env!("CARGO_BIN_EXE_meridian"))
+        .args(["net", "--config"])
+        .arg(&c.config)
+        .args(["lag", ra, rb, "40"])
+        .output()
+        .unwrap();
+    let cli_error = String::from_utf8_lossy(&cli.stderr);
+    let first = said.lines().next().unwrap();
+    assert!(first.starts_with("LATENCY:"), "{said}");
+    assert!(cli_error.contains(first), "the page said {said:?}, the CLI {cli_error:?}");
+    page.run_line(&format!("loss {ra} {rb} 150%")).await;
+    let (error, said) = page.answer().await;
+    assert!(error && said.contains("PERCENT: must be between 0 and 100 %"), "{said}");
+    page.run_line(&format!("partition {ra} mars-1")).await;
+    let (error, said) = page.answer().await;
+    assert!(error && said.starts_with("TO:") && said.contains("mars-1"), "{said}");
+    assert_eq!(page.faults(ra, rb).await, "no faults");
+
+    // A 3 s fault ends by itself, and the page says so.
+    browser.select("#f-kind", "partition").await;
+    browser.type_into("#f-for", "3s").await;
+    browser.click("#f-apply").await;
+    let (error, said) = page.answer().await;
+    assert!(!error && said.contains("the link proxy ends it then"), "{said}");
+    poll_page("the page to show the time left", || async {
+        page.faults(ra, rb).await.contains("ends in")
+    })
+    .await;
+    poll_page("the page to say the partition healed by itself", || async {
+        page.faults(ra, rb).await == "no faults"
+            && browser
+                .text("#log")
+                .await
+                .is_some_and(|l| l.contains(&format!("{ra} → {rb}: blackhole ended by itself: healed")))
+    })
+    .await;
+    browser.type_into("#f-for", "").await;
+
+    // A crash from the page shows the region down; a restart brings it back.
+    browser.click(&format!("#region-{rc} .act-crash")).await;
+    let (error, said) = page.answer().await;
+    assert!(!error, "{said}");
+    poll_page("the page to show ap-southeast-1 down", || async {
+        page.region_states().await[rc] == "down"
+    })
+    .await;
+    if let Some(dir) = &shots {
+        browser.screenshot(&dir.join("dashboard-crash.png")).await;
+    }
+    browser.click(&format!("#region-{rc} .act-restart")).await;
+    let (error, said) = page.answer().await;
+    assert!(!error && said.contains(&format!("restarted {rc}")), "{said}");
+    poll_page("the page to show ap-southeast-1 up again", || async {
+        page.region_states().await[rc] == "up"
+    })
+    .await;
+    // The plots drew from the samples pushed.
+    let paths = browser
+        .eval("return document.querySelectorAll('#plot-pending path').length", json!([]))
+        .await;
+    assert_eq!(paths, json!(6), "one pending line per directed link");
+
+    browser.quit().await;
+    let status = up.stop().expect("meridian up to stop");
+    assert!(status.success(), "{}", up.log());
+    assert!(up.log().contains("all regions stopped"), "{}", up.log());
+}
