@@ -162,14 +162,16 @@ async fn the_dashboard_shows_and_changes_a_running_cluster_in_a_real_browser() {
     assert_eq!(refused.status, 401, "{}", String::from_utf8_lossy(&refused.body));
 
     // The snapshot, as scripts read it: this cluster's control API, its six links.
-    let snapshot = request(&Target::at(&addr, "/api/snapshot"), "GET", &[], Vec::new(), 1 << 20, Duration::from_secs(10))
-        .await
-        .unwrap();
-    let snapshot: Json = serde_json::from_slice(&snapshot.body).unwrap();
-    if !snapshot.is_null() {
-        assert_eq!(snapshot["control_api"], json!(format!("127.0.0.1:{}", c.api)));
-        assert_eq!(snapshot["links"].as_array().map(Vec::len), Some(6), "{snapshot}");
-    }
+    let snapshot = || async {
+        let r = request(&Target::at(&addr, "/api/snapshot"), "GET", &[], Vec::new(), 1 << 20, Duration::from_secs(10))
+            .await
+            .unwrap();
+        serde_json::from_slice::<Json>(&r.body).unwrap()
+    };
+    poll_page("the first sample", || async { !snapshot().await.is_null() }).await;
+    let s = snapshot().await;
+    assert_eq!(s["control_api"], json!(format!("127.0.0.1:{}", c.api)));
+    assert_eq!(s["links"].as_array().map(Vec::len), Some(6), "{s}");
 
     let browser = Browser::start(&chromium, &driver, 1400, 1100).await;
     let page = Page { b: &browser };

@@ -17,7 +17,7 @@ const CHROMEDRIVER: [&str; 2] = ["/usr/bin/chromedriver", "/usr/lib/chromium/chr
 /// How long one WebDriver command may take (a page load included).
 const COMMAND_TIMEOUT: Duration = Duration::from_secs(30);
 /// The W3C element reference key.
-const ELEMENT: &str = "element-6066-11e4-a52e-4a5c4cb1a80b";
+const ELEMENT: &str = "element-6066-11e4-a52e-4f735466cecf";
 
 fn first_existing(paths: &[&str]) -> Option<PathBuf> {
     paths.iter().map(PathBuf::from).find(|p| p.exists())
@@ -109,7 +109,7 @@ impl Browser {
         let v = self
             .call("POST", &self.at("/element"), Some(json!({"using": "css selector", "value": css})))
             .await;
-        v[ELEMENT].as_str().expect("an element reference").to_string()
+        v[ELEMENT].as_str().unwrap_or_else(|| panic!("no element {css}: {v}")).to_string()
     }
 
     /// Clicks the element as a user does (WebDriver Element Click).
