@@ -16,6 +16,7 @@ use anyhow::{Result, bail};
 use meridian_cluster::ControlApi;
 use meridian_cluster::faults::Executor;
 use meridian_region::ClusterFile;
+use meridian_scenario::scenario::Action;
 
 use crate::load_cluster;
 use meridian_netsim::api::MAX_FOR_MS;
@@ -95,6 +96,16 @@ pub(crate) async fn execute(
             }
             let action = parse(&cluster, command)?;
             let api = ControlApi::new(api).with_token(cluster.client_admin_token()?);
+            // Deleting the files of a region that runs would pull its
+            // store from under it: only a crashed region is wiped.
+            if let Action::Wipe { region } = &action
+                && api.ended(region).await.is_none()
+            {
+                bail!(
+                    "REGION: {region} is running (or the control API cannot say it is not); \
+                     crash it first: meridian net crash {region}"
+                );
+            }
             let mut executor = Executor::new(cluster, api);
             executor.restart_wait = restart_wait;
             executor.for_ms = for_ms;

@@ -305,6 +305,25 @@ async fn the_dashboard_shows_and_changes_a_running_cluster_in_a_real_browser() {
         page.region_states().await[rc] == "up"
     })
     .await;
+    // Wiping a running region is refused; the wipe button asks, then
+    // crashes, wipes and restarts it, and it comes back seeded from a peer.
+    page.run_line(&format!("wipe {rc}")).await;
+    let (error, said) = page.answer().await;
+    assert!(error && said.contains("is running"), "{said}");
+    browser.click(&format!("#region-{rc} .act-wipe")).await;
+    browser.accept_dialog().await;
+    poll_page("the wipe to end in a restart", || async {
+        let log = browser.text("#log").await.unwrap_or_default();
+        // The second restart: the first was the restart button's.
+        log.contains(&format!("wiped {rc}'s data directory"))
+            && log.matches(&format!("restarted {rc}")).count() == 2
+    })
+    .await;
+    poll_page("the page to show the wiped region up", || async {
+        page.region_states().await[rc] == "up"
+    })
+    .await;
+
     // The plots drew from the samples pushed.
     let paths = browser
         .eval("return document.querySelectorAll('#plot-pending path').length", json!([]))

@@ -130,6 +130,19 @@ impl Browser {
         self.click(&format!("{css} option[value=\"{value}\"]")).await;
     }
 
+    /// Accepts the `confirm()` dialog the page opens, once it is open.
+    pub async fn accept_dialog(&self) {
+        let path = self.at("/alert/accept");
+        meridian_tests::poll_until("the page to ask for confirmation", Duration::from_secs(20), || {
+            let path = path.clone();
+            async move {
+                let r = request(&Target::at(&self.addr, &path), "POST", &[("content-type", "application/json")], b"{}".to_vec(), 1 << 20, COMMAND_TIMEOUT).await;
+                matches!(r, Ok(r) if r.ok())
+            }
+        })
+        .await;
+    }
+
     /// The element's text as rendered, or `None` when there is none.
     pub async fn text(&self, css: &str) -> Option<String> {
         self.eval(

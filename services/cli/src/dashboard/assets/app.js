@@ -93,8 +93,20 @@ function regionCard(name) {
     el("div", { class: "actions" },
       button("crash", ["crash", name]),
       button("restart", ["restart", name]),
+      el("button", { class: "act-wipe", onclick: () => wipe(name) }, "wipe"),
     ),
   );
+}
+
+// Wipe is crash (if it runs), wipe, restart: the region comes back empty
+// and seeds from a peer. It asks first.
+async function wipe(name) {
+  if (!confirm(`Wipe ${name}'s data directory? It is crashed first if it runs, then restarted empty.`)) return;
+  if (document.getElementById(`region-${name}`).dataset.process === "running") {
+    if ((await run(["crash", name])).error !== undefined) return;
+  }
+  if ((await run(["wipe", name])).error !== undefined) return;
+  await run(["restart", name]);
 }
 
 function updateCard(card, r) {
@@ -117,8 +129,16 @@ function updateCard(card, r) {
   for (const x of s.removals || []) progress.push(`removed ${x.table}`);
   set("progress", progress.join("; ") || "none");
   set("data", r.data_dir || "");
-  card.querySelector("dd.workers").replaceChildren(...(s.workers || []).map((w) =>
-    el("span", { class: w.state, title: w.last_error || "" }, `${w.name}:${w.state}`)));
+  // Workers by state; the ones in trouble by name, with their error.
+  const workers = s.workers || [];
+  const counts = {};
+  for (const w of workers) counts[w.state] = (counts[w.state] || 0) + 1;
+  const dd = card.querySelector("dd.workers");
+  dd.title = workers.map((w) => `${w.name}: ${w.state}`).join("\n");
+  dd.replaceChildren(
+    Object.entries(counts).map(([k, n]) => `${n} ${k}`).join(", ") || "–",
+    ...workers.filter((w) => w.state === "erroring" || w.state === "stopped").map((w) =>
+      el("div", { class: w.state }, `${w.name} ${w.state}${w.last_error ? `: ${w.last_error}` : ""}`)));
 }
 
 function renderRegions(sample) {
@@ -160,7 +180,9 @@ function renderLinks(sample) {
     td.dataset.pending = l.pending ?? "";
     td.querySelector(".pending").textContent = `pending ${l.pending ?? "?"}`;
     td.querySelector(".conn").textContent = `  ${l.connected === true ? "connected" : l.connected === false ? "disconnected" : "connection ?"}`;
-    td.querySelector(".lag").textContent = `p50 ${fmt(l.window_p50_ms ?? l.lag_p50_ms, " ms")}  p99 ${fmt(l.window_p99_ms ?? l.lag_p99_ms, " ms")}`;
+    const windowed = l.window_p50_ms !== null && l.window_p50_ms !== undefined;
+    const [p50, p99] = windowed ? [l.window_p50_ms, l.window_p99_ms] : [l.lag_p50_ms, l.lag_p99_ms];
+    td.querySelector(".lag").textContent = `p50 ${fmt(p50, " ms")}  p99 ${fmt(p99, " ms")}${windowed ? "" : " since start"}`;
     td.querySelector(".faults").textContent = faults === "-" ? "no faults" : faults;
   }
 }
