@@ -13,11 +13,14 @@
 //!
 //! - [`sample`]: the sampler and the history the plots draw;
 //! - [`actions`]: the commands the page sends, checked by the admin token;
-//! - [`read`]: what the page reads from a region on demand (conflicts).
+//! - [`read`]: what the page reads from a region on demand (conflicts);
+//! - [`story`]: one key in every region, with its writes, shipments and
+//!   conflicts.
 
 mod actions;
 mod read;
 mod sample;
+mod story;
 
 use std::net::SocketAddr;
 use std::sync::Arc;
@@ -94,6 +97,7 @@ fn router(board: Arc<Board>) -> Router {
         .route("/api/history", get(sample::history))
         .route("/api/events", get(sample::events))
         .route("/api/conflicts", get(read::conflicts))
+        .route("/api/key", get(story::key))
         .route("/api/net", post(actions::net))
         .with_state(board)
         .layer(axum::middleware::from_fn(same_host))

@@ -315,7 +315,11 @@ function renderConflicts() {
   $("conflicts").replaceChildren(...all.map((c) => el("li", {
     class: chosen && conflictKey(chosen) === conflictKey(c) ? "chosen" : "",
     "data-key": conflictKey(c),
-    onclick: () => { chosen = c; renderConflicts(); },
+    onclick: () => {
+      chosen = c;
+      renderConflicts();
+      $("s-table").value = c.Table;
+    },
   }, `${new Date(c.DetectedAtMicros / 1000).toLocaleTimeString()}  ${c.Table} in ${c.Region}: ${origin(c.Winner)} beat ${origin(c.Loser)}`)));
   renderDetail();
 }
@@ -344,6 +348,130 @@ function watchConflicts(before, after) {
     if (moved) readConflicts(r.name);
   }
 }
+
+// ---------------------------------------------------------------- a key's story
+
+// A version's physical time in µs ("1763683200.123456+0@eu-west-1").
+const versionMicros = (v) => Math.round(parseFloat(v.slice(0, v.indexOf("+"))) * 1e6);
+const clock = (micros) => new Date(micros / 1000).toISOString().slice(11, 23);
+
+async function showStory() {
+  const table = $("s-table").value.trim(), key = $("s-key").value.trim();
+  let story;
+  try {
+    const r = await fetch(`/api/key?table=${encodeURIComponent(table)}&key=${encodeURIComponent(key)}`);
+    story = await r.json();
+  } catch (e) {
+    story = { error: `the dashboard did not answer: ${e}` };
+  }
+  if (story.error !== undefined) {
+    say(story.error, false);
+    $("story").replaceChildren();
+    return;
+  }
+  say(`the story of ${key} in ${table}`, true);
+  const differs = new Set(story.differs);
+  const side = (r) => {
+    if (r.error !== undefined) return el("div", { class: "side" }, el("strong", {}, r.region), el("pre", {}, r.error));
+    const lines = r.item === null ? [el("div", {}, "no item")] : Object.entries(r.item).map(([k, v]) =>
+      el("div", { class: differs.has(k) ? "differs" : "" }, `${k}: ${JSON.stringify(v)}`));
+    return el("div", { class: "side", "data-region": r.region },
+      el("strong", {}, r.region),
+      el("div", { class: differs.has("version") ? "differs" : "" }, `version ${r.version ?? "–"}`),
+      el("pre", {}, ...lines));
+  };
+  const stream = story.regions.some((r) => r.stream);
+  $("story").replaceChildren(
+    el("p", { id: "story-differs" }, story.differs.length ? `differs between regions: ${story.differs.join(", ")}` : "the same in every region"),
+    el("div", { class: "sides" }, ...story.regions.map(side)),
+    el("p", {}, stream ? "Writes, shipments and conflicts from each region's stream and conflict log, oldest first."
+      : "The table has no stream, so only the versions held and the conflicts recorded are drawn; enable a stream to see every write and shipment."),
+    diagram(story));
+}
+
+// The sequence diagram: one lane per region, time flowing down; a dot
+// where each write was taken, an arrow per shipment to each peer (red and
+// dashed when it lost on arrival, green when it overwrote a concurrent
+// write), and each recorded conflict with its winner.
+function diagram(story) {
+  const regions = story.regions.map((r) => r.region);
+  const rows = [];
+  const writeRow = new Map();
+  const write = (version, t, region, note) => {
+    if (!version || writeRow.has(version)) return;
+    const row = { t, kind: "write", region, version, note };
+    writeRow.set(version, row);
+    rows.push(row);
+  };
+  for (const r of story.regions) for (const c of r.changes || []) {
+    if (origin(c.version) === r.region && c.event !== "DISCARDED") write(c.version, c.at_micros, r.region, c.event);
+  }
+  for (const r of story.regions) for (const c of r.changes || []) {
+    const from = origin(c.version);
+    if (from === r.region && c.event !== "DISCARDED") continue;
+    rows.push({ t: c.at_micros, kind: "ship", from, to: r.region, version: c.version,
+      lost: c.event === "DISCARDED", kept: c.kept, overwrote: c.overwrote });
+  }
+  // Versions known only from what is held and from the conflict log.
+  for (const r of story.regions) {
+    if (r.version) write(r.version, versionMicros(r.version), origin(r.version));
+    for (const c of r.conflicts || []) {
+      write(c.Winner, versionMicros(c.Winner), origin(c.Winner));
+      write(c.Loser, versionMicros(c.Loser), origin(c.Loser));
+      rows.push({ t: c.DetectedAtMicros, kind: "conflict", region: r.region, winner: c.Winner, loser: c.Loser, why: c.Why });
+    }
+  }
+  rows.sort((a, b) => a.t - b.t);
+  const shown = rows.slice(-60);
+  const LANE = 190, ROW = 26, TOP = 34, LEFT = 110;
+  const W = LEFT + LANE * regions.length + 240, H = TOP + ROW * (shown.length + 1);
+  const x = (region) => LEFT + LANE * regions.indexOf(region) + LANE / 2;
+  const y = (row) => TOP + ROW * (shown.indexOf(row) + 1);
+  const ns = "http://www.w3.org/2000/svg";
+  const node = (tag, attrs, text) => {
+    const e = document.createElementNS(ns, tag);
+    for (const [k, v] of Object.entries(attrs)) e.setAttribute(k, v);
+    if (text !== undefined) e.textContent = text;
+    return e;
+  };
+  const svg = node("svg", { id: "story-diagram", viewBox: `0 0 ${W} ${H}`, width: W, height: H });
+  const defs = node("defs", {});
+  for (const [id, color] of [["arrow", "#57606a"], ["arrow-lost", "#cf222e"], ["arrow-won", "#1a7f37"]]) {
+    const m = node("marker", { id, viewBox: "0 0 10 10", refX: 9, refY: 5, markerWidth: 7, markerHeight: 7, orient: "auto" });
+    m.append(node("path", { d: "M0,0 L10,5 L0,10 z", fill: color }));
+    defs.append(m);
+  }
+  svg.append(defs);
+  for (const r of regions) {
+    svg.append(node("text", { class: "lane-name", x: x(r), y: 16, "text-anchor": "middle" }, r));
+    svg.append(node("line", { class: "lane", x1: x(r), y1: 22, x2: x(r), y2: H - 4 }));
+  }
+  for (const row of shown) {
+    const yy = y(row);
+    svg.append(node("text", { x: 4, y: yy + 4 }, clock(row.t)));
+    if (row.kind === "write") {
+      svg.append(node("circle", { class: "write", cx: x(row.region), cy: yy, r: 5, "data-version": row.version }));
+      svg.append(node("text", { x: x(row.region) + 8, y: yy - 6 }, `${row.note ? `${row.note} ` : "write "}${row.version.slice(row.version.indexOf(".") - 4)}`));
+    } else if (row.kind === "ship") {
+      const from = writeRow.get(row.version);
+      const y1 = from && shown.includes(from) ? y(from) : TOP;
+      const cls = row.lost ? "ship lost" : row.overwrote ? "ship won" : "ship";
+      const marker = row.lost ? "arrow-lost" : row.overwrote ? "arrow-won" : "arrow";
+      if (regions.includes(row.from)) {
+        svg.append(node("line", { class: cls, x1: x(row.from), y1, x2: x(row.to), y2: yy, "marker-end": `url(#${marker})` }));
+      }
+      const label = row.lost ? `✕ lost on arrival to ${origin(row.kept || "")}'s write`
+        : row.overwrote ? `overwrote ${origin(row.overwrote)}'s concurrent write` : "";
+      if (label) svg.append(node("text", { x: x(row.to) + 8, y: yy + 4, class: row.lost ? "conflict" : "" }, label));
+    } else {
+      svg.append(node("text", { class: "conflict", x: x(row.region) + 8, y: yy + 4 },
+        `⚡ conflict in ${row.region}: ${origin(row.winner)} won over ${origin(row.loser)} (${row.why})`));
+    }
+  }
+  return svg;
+}
+
+$("story-form").addEventListener("submit", (e) => { e.preventDefault(); showStory(); });
 
 // ---------------------------------------------------------------- samples
 
