@@ -13,7 +13,8 @@
 //!
 //! - [`sample`]: the sampler and the history the plots draw;
 //! - [`actions`]: the commands the page sends, checked by the admin token;
-//! - [`read`]: what the page reads from a region on demand (conflicts);
+//! - [`read`]: what the page reads from the regions on demand (conflicts,
+//!   tables);
 //! - [`story`]: one key in every region, with its writes, shipments and
 //!   conflicts.
 
@@ -98,6 +99,7 @@ fn router(board: Arc<Board>) -> Router {
         .route("/api/events", get(sample::events))
         .route("/api/conflicts", get(read::conflicts))
         .route("/api/key", get(story::key))
+        .route("/api/tables", get(read::tables))
         .route("/api/net", post(actions::net))
         .with_state(board)
         .layer(axum::middleware::from_fn(same_host))

@@ -309,6 +309,14 @@ async fn the_dashboard_shows_and_changes_a_running_cluster_in_a_real_browser() {
             && story[4].as_str().is_some_and(|t| t.contains("written-in-eu") && !t.contains("written-in-us"))
     })
     .await;
+    // The tables as the regions describe them: the stream on where it is.
+    browser.click("#t-refresh").await;
+    poll_page("the tables to list story with its stream", || async {
+        browser.text("#table-story").await.is_some_and(|t| {
+            t.contains("EVENTUAL") && t.contains(&format!("{ra}: on")) && t.contains(&format!("{rc}: on"))
+        }) && browser.text("#table-kvs").await.is_some_and(|t| t.contains(&format!("{rb}: off")))
+    })
+    .await;
     if let Some(dir) = &shots {
         browser.eval("document.getElementById('story').scrollIntoView()", json!([])).await;
         browser.screenshot(&dir.join("dashboard-story.png")).await;

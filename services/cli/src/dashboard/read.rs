@@ -1,5 +1,6 @@
-//! What the page reads from a region on demand: its newest conflict
-//! records, through the admin `Conflicts` call `meridian conflicts` uses.
+//! What the page reads from the regions on demand: a region's newest
+//! conflict records, through the admin `Conflicts` call `meridian
+//! conflicts` uses, and every table as each region describes it.
 
 use std::collections::HashMap;
 
@@ -11,7 +12,7 @@ use meridian_proto::v1::admin_client::AdminClient;
 use serde_json::json;
 
 use super::{Shared, error};
-use crate::client::{channel, conflict_json};
+use crate::client::{channel, client_at, cluster_credentials, conflict_json};
 
 /// Most conflict records one answer carries.
 pub const MAX_CONFLICTS: u64 = 200;
@@ -69,4 +70,69 @@ pub async fn conflicts(State(board): Shared, Query(q): Query<HashMap<String, Str
         }
         Err(e) => error(StatusCode::BAD_GATEWAY, format!("{region}: {e:#}")),
     }
+}
+
+/// Most tables `GET /api/tables` describes.
+pub const MAX_TABLES: u32 = 100;
+
+/// `GET /api/tables`: every table as each region that answers describes
+/// it: key, consistency mode, replicas and witness, indexes, items, and
+/// whether it has a stream there.
+pub async fn tables(State(board): Shared) -> Response {
+    let views = futures::future::join_all(board.cluster.region_names().into_iter().map(|r| {
+        let cluster = board.cluster.clone();
+        async move {
+            match region_tables(&cluster, &r).await {
+                Ok(t) => json!({"region": r, "tables": t}),
+                Err(e) => json!({"region": r, "error": format!("{e:#}")}),
+            }
+        }
+    }))
+    .await;
+    axum::Json(json!({ "regions": views, "max_tables": MAX_TABLES })).into_response()
+}
+
+async fn region_tables(cluster: &meridian_region::ClusterFile, region: &str) -> anyhow::Result<Vec<serde_json::Value>> {
+    let entry = cluster.entry(region)?;
+    let mut client = client_at(
+        &format!("http://{}", entry.grpc),
+        cluster_credentials(cluster, region.to_string()),
+    )
+    .await?;
+    let names = client
+        .list_tables(pb::ListTablesRequest { limit: MAX_TABLES, start_after: String::new() })
+        .await?
+        .into_inner()
+        .names;
+    let mut out = Vec::new();
+    for name in names {
+        let d = match client.describe_table(pb::TableRequest { name: name.clone() }).await {
+            Ok(d) => d.into_inner(),
+            // Deleted between the two calls.
+            Err(s) if s.code() == tonic::Code::NotFound => continue,
+            Err(s) => return Err(s.into()),
+        };
+        // The stream is what `Watch` answers: FAILED_PRECONDITION when the
+        // table has none here.
+        let stream = match client.watch(pb::WatchRequest { table: name.clone(), from_start: false }).await {
+            Ok(_) => Some(true),
+            Err(s) if s.code() == tonic::Code::FailedPrecondition => Some(false),
+            Err(_) => None,
+        };
+        let attr = |k: &pb::KeyAttr| format!("{} ({})", k.name, k.r#type);
+        out.push(json!({
+            "name": d.name,
+            "partition_key": d.partition_key.as_ref().map(attr),
+            "sort_key": d.sort_key.as_ref().map(attr),
+            "replicas": d.replicas,
+            "witness": (!d.witness.is_empty()).then_some(&d.witness),
+            "consistency": if d.consistency.is_empty() { "EVENTUAL" } else { d.consistency.as_str() },
+            "items": d.item_count,
+            "stream": stream,
+            "indexes": d.indexes.iter().map(|i| json!({
+                "name": i.name, "global": i.global, "projection": i.projection, "building": i.building,
+            })).collect::<Vec<_>>(),
+        }));
+    }
+    Ok(out)
 }

@@ -349,6 +349,38 @@ function watchConflicts(before, after) {
   }
 }
 
+// ---------------------------------------------------------------- tables
+
+async function loadTables() {
+  let j;
+  try {
+    j = await (await fetch("/api/tables")).json();
+  } catch (e) {
+    say(`tables: the dashboard did not answer: ${e}`, false);
+    return;
+  }
+  const byName = new Map();
+  for (const r of j.regions) for (const t of r.tables || []) {
+    if (!byName.has(t.name)) byName.set(t.name, { first: t, in: [] });
+    byName.get(t.name).in.push({ region: r.region, ...t });
+  }
+  const down = j.regions.filter((r) => r.error !== undefined).map((r) => r.region);
+  const head = el("tr", {}, ...["table", "key", "mode", "replicas", "indexes", "stream", "items", "conflicts"].map((h) => el("th", {}, h)));
+  const rows = [...byName.values()].map(({ first: t, in: where }) => el("tr", { id: `table-${t.name}` },
+    el("td", {}, t.name),
+    el("td", {}, [t.partition_key, t.sort_key].filter(Boolean).join(", ")),
+    el("td", { class: "mode" }, t.consistency),
+    el("td", {}, t.replicas.join(", ") + (t.witness ? `; witness ${t.witness}` : "")),
+    el("td", {}, t.indexes.map((i) => `${i.name} (${i.global ? "global" : "local"}, ${i.projection}${i.building ? ", building" : ""})`).join("; ") || "none"),
+    el("td", {}, where.map((w) => `${w.region}: ${w.stream === null ? "?" : w.stream ? "on" : "off"}`).join(", ")),
+    el("td", {}, where.map((w) => `${w.region}: ${w.items}`).join(", ")),
+    el("td", {}, "per region only (see Regions)"),
+  ));
+  $("tables").replaceChildren(head, ...rows);
+  if (down.length) log(`tables: no answer from ${down.join(", ")}`);
+}
+$("t-refresh").addEventListener("click", loadTables);
+
 // ---------------------------------------------------------------- a key's story
 
 // A version's physical time in µs ("1763683200.123456+0@eu-west-1").
@@ -369,7 +401,6 @@ async function showStory() {
     $("story").replaceChildren();
     return;
   }
-  say(`the story of ${key} in ${table}`, true);
   const differs = new Set(story.differs);
   const side = (r) => {
     if (r.error !== undefined) return el("div", { class: "side" }, el("strong", {}, r.region), el("pre", {}, r.error));
@@ -424,7 +455,7 @@ function diagram(story) {
   rows.sort((a, b) => a.t - b.t);
   const shown = rows.slice(-60);
   const LANE = 190, ROW = 26, TOP = 34, LEFT = 110;
-  const W = LEFT + LANE * regions.length + 240, H = TOP + ROW * (shown.length + 1);
+  const W = LEFT + LANE * regions.length + 380, H = TOP + ROW * (shown.length + 1);
   const x = (region) => LEFT + LANE * regions.indexOf(region) + LANE / 2;
   const y = (row) => TOP + ROW * (shown.indexOf(row) + 1);
   const ns = "http://www.w3.org/2000/svg";
@@ -549,6 +580,7 @@ $("line").addEventListener("submit", (e) => {
     ]);
     points = history.slice(0, -1);
     renderDetail();
+    loadTables();
     render(snapshot);
   } catch (e) {
     say(`could not read the cluster: ${e}`, false);
