@@ -161,7 +161,8 @@ async fn the_dashboard_shows_and_changes_a_running_cluster_in_a_real_browser() {
         }
     };
     let shots: Option<PathBuf> = std::env::var_os("MERIDIAN_DASHBOARD_SCREENSHOTS").map(PathBuf::from);
-    let c = cluster();
+    // As the default cluster, it has an admin token: actions take it.
+    let c = cluster(true);
     let mut up = Daemon::start(&["up", "--dashboard", "127.0.0.1:0"], &c.config, c.dir.path().join("up.log"));
     let [ra, rb, rc] = REGIONS;
 

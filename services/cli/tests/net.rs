@@ -109,7 +109,7 @@ async fn hlc_ahead_ms(port: u16) -> f64 {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn net_cuts_heals_crashes_restarts_and_skews_a_running_cluster() {
-    let c = cluster();
+    let c = cluster(false);
     let mut up = Daemon::start(&["up"], &c.config, c.dir.path().join("up.log"));
     let (a, b, r3) = (c.grpc[0], c.grpc[1], c.grpc[2]);
     let [ra, rb, rc] = REGIONS;
@@ -159,6 +159,10 @@ async fn net_cuts_heals_crashes_restarts_and_skews_a_running_cluster() {
             .all(|r| r["up"] == true),
         "{doc}"
     );
+
+    // Only a crashed region's data directory is wiped.
+    let e = net_err(&c.config, &["wipe", rc]).await;
+    assert!(e.contains(&format!("REGION: {rc} is running")), "{e}");
 
     // One-way partition us-east-1 → eu-west-1.
     let line = net_ok(&c.config, &["partition", ra, rb]).await;
@@ -274,7 +278,7 @@ async fn net_cuts_heals_crashes_restarts_and_skews_a_running_cluster() {
 /// so an error about reaching it would mean the input got through.
 #[tokio::test]
 async fn net_refuses_bad_input_naming_the_argument_and_the_limit() {
-    let c = cluster();
+    let c = cluster(false);
     let [ra, rb, _] = REGIONS;
     for (args, wants) in [
         (
@@ -359,7 +363,7 @@ fn t(name: &str, kind: &str, stream: &str) -> (String, String, String) {
 /// streams docs/netsim.md lists.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn net_maps_commands_onto_the_proxies_of_a_bare_netsim() {
-    let c = cluster();
+    let c = cluster(false);
     let _netsim = Daemon::start(&["netsim"], &c.config, c.dir.path().join("netsim.log"));
     let [ra, rb, rc] = REGIONS;
     let ab = format!("{ra}>{rb}");

@@ -22,14 +22,16 @@ pub struct Cluster {
     pub first_port: u16,
 }
 
-pub fn cluster() -> Cluster {
+/// With `admin_token`, the file names a token file, which `meridian up`
+/// creates, as the default cluster's does.
+pub fn cluster(admin_token: bool) -> Cluster {
     let dir = tempfile::tempdir().unwrap();
     let names: Vec<String> = REGIONS.iter().map(|r| r.to_string()).collect();
     let mut file = loopback_file("net-3", &dir.path().join("data"), &names, true).unwrap();
     file.durability = "normal".into();
-    // As the default cluster: changes through the control API from off
-    // loopback, admin calls and the dashboard's actions take this token.
-    file.admin_token_file = Some(dir.path().join("admin.token"));
+    if admin_token {
+        file.admin_token_file = Some(dir.path().join("admin.token"));
+    }
     let netsim = file.netsim.clone().unwrap();
     let config = dir.path().join("cluster.toml");
     file.write(&config).unwrap();
