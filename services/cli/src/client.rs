@@ -42,8 +42,8 @@ pub(crate) fn conflict_json(c: &pb::ConflictRecord) -> Json {
 }
 
 use backup::{backup, follow_restore, parse_instant};
-pub(crate) use connect::{channel, client_at, cluster_credentials};
 use connect::{admin, admin_endpoint, admin_token, client};
+pub(crate) use connect::{channel, client_at, cluster_credentials};
 pub(crate) use json::version_text;
 use json::{parse_item, parse_version, print, stored_json, write_json};
 use repair::repair;

@@ -55,9 +55,9 @@ pub async fn bind(addr: SocketAddr) -> Result<tokio::net::TcpListener> {
             "--dashboard: {addr} is not a loopback address; the dashboard serves this machine only (e.g. {DEFAULT_ADDR})"
         );
     }
-    tokio::net::TcpListener::bind(addr)
-        .await
-        .with_context(|| format!("--dashboard: binding {addr} (give another port, or --no-dashboard)"))
+    tokio::net::TcpListener::bind(addr).await.with_context(|| {
+        format!("--dashboard: binding {addr} (give another port, or --no-dashboard)")
+    })
 }
 
 /// The URL to open: with the admin token in its fragment, which the page
@@ -91,9 +91,18 @@ pub async fn serve(
 
 fn router(board: Arc<Board>) -> Router {
     Router::new()
-        .route("/", get(|| async { page("text/html; charset=utf-8", INDEX_HTML) }))
-        .route("/app.js", get(|| async { page("text/javascript; charset=utf-8", APP_JS) }))
-        .route("/app.css", get(|| async { page("text/css; charset=utf-8", APP_CSS) }))
+        .route(
+            "/",
+            get(|| async { page("text/html; charset=utf-8", INDEX_HTML) }),
+        )
+        .route(
+            "/app.js",
+            get(|| async { page("text/javascript; charset=utf-8", APP_JS) }),
+        )
+        .route(
+            "/app.css",
+            get(|| async { page("text/css; charset=utf-8", APP_CSS) }),
+        )
         .route("/api/snapshot", get(sample::snapshot))
         .route("/api/history", get(sample::history))
         .route("/api/events", get(sample::events))

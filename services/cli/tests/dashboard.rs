@@ -26,7 +26,13 @@ use webdriver::Browser;
 
 /// Writes to `port`'s region, one every 10 ms, until stopped or `max` are
 /// done; each write a new key.
-fn writer(port: u16, max: u32) -> (tokio::task::JoinHandle<u32>, tokio::sync::watch::Sender<bool>) {
+fn writer(
+    port: u16,
+    max: u32,
+) -> (
+    tokio::task::JoinHandle<u32>,
+    tokio::sync::watch::Sender<bool>,
+) {
     let (stop, mut stopped) = tokio::sync::watch::channel(false);
     let task = tokio::spawn(async move {
         let mut client = MeridianClient::new(channel(port));
@@ -39,7 +45,11 @@ fn writer(port: u16, max: u32) -> (tokio::task::JoinHandle<u32>, tokio::sync::wa
             }
             let mut item = Item::new();
             item.insert("id".into(), AttrValue::S(format!("w{done}")));
-            let req = pb::PutItemRequest { table: "kvs".into(), item: encode_item(&item), condition: None };
+            let req = pb::PutItemRequest {
+                table: "kvs".into(),
+                item: encode_item(&item),
+                condition: None,
+            };
             if client.put_item(req).await.is_ok() {
                 done += 1;
             }
@@ -59,7 +69,11 @@ async fn put_in(port: u16, table: &str, id: &str, v: &str) {
     item.insert("id".into(), AttrValue::S(id.into()));
     item.insert("v".into(), AttrValue::S(v.into()));
     MeridianClient::new(channel(port))
-        .put_item(pb::PutItemRequest { table: table.into(), item: encode_item(&item), condition: None })
+        .put_item(pb::PutItemRequest {
+            table: table.into(),
+            item: encode_item(&item),
+            condition: None,
+        })
         .await
         .expect("put");
 }
@@ -70,7 +84,10 @@ async fn create_streamed(port: u16, name: &str) {
     MeridianClient::new(channel(port))
         .create_table(pb::CreateTableRequest {
             name: name.into(),
-            partition_key: Some(pb::KeyAttr { name: "id".into(), r#type: "S".into() }),
+            partition_key: Some(pb::KeyAttr {
+                name: "id".into(),
+                r#type: "S".into(),
+            }),
             stream_view_type: "NEW_AND_OLD_IMAGES".into(),
             ..Default::default()
         })
@@ -119,12 +136,20 @@ impl Page<'_> {
     }
 
     async fn faults(&self, from: &str, to: &str) -> String {
-        self.b.text(&format!("#link-{from}--{to} .faults")).await.unwrap_or_default()
+        self.b
+            .text(&format!("#link-{from}--{to} .faults"))
+            .await
+            .unwrap_or_default()
     }
 
     /// Types a `meridian net` command line into the page's line and runs it.
     async fn run_line(&self, line: &str) {
-        self.b.eval("document.getElementById('message').textContent = ''", json!([])).await;
+        self.b
+            .eval(
+                "document.getElementById('message').textContent = ''",
+                json!([]),
+            )
+            .await;
         self.b.type_into("#l-args", line).await;
         self.b.click("#l-run").await;
     }
@@ -139,7 +164,10 @@ impl Page<'_> {
         })
         .await;
         let v = self.b.eval(READ, json!([])).await;
-        (v[0] == "error", v[1].as_str().unwrap_or_default().to_string())
+        (
+            v[0] == "error",
+            v[1].as_str().unwrap_or_default().to_string(),
+        )
     }
 }
 
@@ -160,10 +188,15 @@ async fn the_dashboard_shows_and_changes_a_running_cluster_in_a_real_browser() {
             return;
         }
     };
-    let shots: Option<PathBuf> = std::env::var_os("MERIDIAN_DASHBOARD_SCREENSHOTS").map(PathBuf::from);
+    let shots: Option<PathBuf> =
+        std::env::var_os("MERIDIAN_DASHBOARD_SCREENSHOTS").map(PathBuf::from);
     // As the default cluster, it has an admin token: actions take it.
     let c = cluster(true);
-    let mut up = Daemon::start(&["up", "--dashboard", "127.0.0.1:0"], &c.config, c.dir.path().join("up.log"));
+    let mut up = Daemon::start(
+        &["up", "--dashboard", "127.0.0.1:0"],
+        &c.config,
+        c.dir.path().join("up.log"),
+    );
     let [ra, rb, rc] = REGIONS;
 
     // `up` prints the dashboard's URL, with the admin token in its fragment.
@@ -177,8 +210,16 @@ async fn the_dashboard_shows_and_changes_a_running_cluster_in_a_real_browser() {
     })
     .await;
     let url = dashboard_url(up.log()).unwrap();
-    assert!(url.starts_with("http://127.0.0.1:") && url.contains("/#token="), "{url}");
-    let addr = url.trim_start_matches("http://").split('/').next().unwrap().to_string();
+    assert!(
+        url.starts_with("http://127.0.0.1:") && url.contains("/#token="),
+        "{url}"
+    );
+    let addr = url
+        .trim_start_matches("http://")
+        .split('/')
+        .next()
+        .unwrap()
+        .to_string();
 
     // Without the token an action is refused and changes nothing.
     let refused = request(
@@ -191,13 +232,25 @@ async fn the_dashboard_shows_and_changes_a_running_cluster_in_a_real_browser() {
     )
     .await
     .unwrap();
-    assert_eq!(refused.status, 401, "{}", String::from_utf8_lossy(&refused.body));
+    assert_eq!(
+        refused.status,
+        401,
+        "{}",
+        String::from_utf8_lossy(&refused.body)
+    );
 
     // The snapshot, as scripts read it: this cluster's control API, its six links.
     let snapshot = || async {
-        let r = request(&Target::at(&addr, "/api/snapshot"), "GET", &[], Vec::new(), 1 << 20, Duration::from_secs(10))
-            .await
-            .unwrap();
+        let r = request(
+            &Target::at(&addr, "/api/snapshot"),
+            "GET",
+            &[],
+            Vec::new(),
+            1 << 20,
+            Duration::from_secs(10),
+        )
+        .await
+        .unwrap();
         serde_json::from_slice::<Json>(&r.body).unwrap()
     };
     poll_page("the first sample", || async { !snapshot().await.is_null() }).await;
@@ -212,7 +265,10 @@ async fn the_dashboard_shows_and_changes_a_running_cluster_in_a_real_browser() {
         page.region_states().await == json!({ra: "up", rb: "up", rc: "up"})
     })
     .await;
-    assert_eq!(browser.text("#token-state").await.as_deref(), Some("actions enabled"));
+    assert_eq!(
+        browser.text("#token-state").await.as_deref(),
+        Some("actions enabled")
+    );
 
     create_kvs(&c.grpc).await;
     let (writes, stop_writes) = writer(c.grpc[0], 20_000);
@@ -223,7 +279,10 @@ async fn the_dashboard_shows_and_changes_a_running_cluster_in_a_real_browser() {
     browser.click("#f-apply").await;
     let (error, said) = page.answer().await;
     assert!(!error, "{said}");
-    assert!(said.contains(&format!("partitioned {ra} → {rb} (blackhole)")), "{said}");
+    assert!(
+        said.contains(&format!("partitioned {ra} → {rb} (blackhole)")),
+        "{said}"
+    );
     poll_page("pending to climb on us-east-1 → eu-west-1 only", || async {
         let p = page.pending().await;
         let cut = p[format!("{ra}>{rb}")].as_u64().unwrap_or(0);
@@ -238,7 +297,9 @@ async fn the_dashboard_shows_and_changes_a_running_cluster_in_a_real_browser() {
     assert!(page.faults(ra, rb).await.contains("blackhole"));
     assert_eq!(page.faults(ra, rc).await, "no faults");
     if let Some(dir) = &shots {
-        browser.screenshot(&dir.join("dashboard-partition.png")).await;
+        browser
+            .screenshot(&dir.join("dashboard-partition.png"))
+            .await;
     }
 
     // Healed from the page: the backlog drains.
@@ -266,16 +327,24 @@ async fn the_dashboard_shows_and_changes_a_running_cluster_in_a_real_browser() {
     let (error, said) = page.answer().await;
     assert!(!error, "{said}");
     poll_page("the conflict to appear in the page's feed", || async {
-        browser.text("#conflicts").await.is_some_and(|t| t.contains("kvs in"))
+        browser
+            .text("#conflicts")
+            .await
+            .is_some_and(|t| t.contains("kvs in"))
     })
     .await;
     browser.click("#conflicts li").await;
     let detail = browser.text("#conflict-detail").await.unwrap_or_default();
     assert!(
-        detail.contains("written-in-us") && detail.contains("written-in-eu") && detail.contains("write won"),
+        detail.contains("written-in-us")
+            && detail.contains("written-in-eu")
+            && detail.contains("write won"),
         "{detail}"
     );
-    assert!(detail.contains(&format!("{rb}'s write won")), "the later write, in {rb}, wins: {detail}");
+    assert!(
+        detail.contains(&format!("{rb}'s write won")),
+        "the later write, in {rb}, wins: {detail}"
+    );
 
     // The same on a table with a stream: the key's story shows the key in
     // every region alike, each write where it was taken, the shipments to
@@ -314,12 +383,22 @@ async fn the_dashboard_shows_and_changes_a_running_cluster_in_a_real_browser() {
     browser.click("#t-refresh").await;
     poll_page("the tables to list story with its stream", || async {
         browser.text("#table-story").await.is_some_and(|t| {
-            t.contains("EVENTUAL") && t.contains(&format!("{ra}: on")) && t.contains(&format!("{rc}: on"))
-        }) && browser.text("#table-kvs").await.is_some_and(|t| t.contains(&format!("{rb}: off")))
+            t.contains("EVENTUAL")
+                && t.contains(&format!("{ra}: on"))
+                && t.contains(&format!("{rc}: on"))
+        }) && browser
+            .text("#table-kvs")
+            .await
+            .is_some_and(|t| t.contains(&format!("{rb}: off")))
     })
     .await;
     if let Some(dir) = &shots {
-        browser.eval("document.getElementById('story').scrollIntoView()", json!([])).await;
+        browser
+            .eval(
+                "document.getElementById('story').scrollIntoView()",
+                json!([]),
+            )
+            .await;
         browser.screenshot(&dir.join("dashboard-story.png")).await;
     }
 
@@ -336,13 +415,22 @@ async fn the_dashboard_shows_and_changes_a_running_cluster_in_a_real_browser() {
     let cli_error = String::from_utf8_lossy(&cli.stderr);
     let first = said.lines().next().unwrap();
     assert!(first.starts_with("LATENCY:"), "{said}");
-    assert!(cli_error.contains(first), "the page said {said:?}, the CLI {cli_error:?}");
+    assert!(
+        cli_error.contains(first),
+        "the page said {said:?}, the CLI {cli_error:?}"
+    );
     page.run_line(&format!("loss {ra} {rb} 150%")).await;
     let (error, said) = page.answer().await;
-    assert!(error && said.contains("PERCENT: must be between 0 and 100 %"), "{said}");
+    assert!(
+        error && said.contains("PERCENT: must be between 0 and 100 %"),
+        "{said}"
+    );
     page.run_line(&format!("partition {ra} mars-1")).await;
     let (error, said) = page.answer().await;
-    assert!(error && said.starts_with("TO:") && said.contains("mars-1"), "{said}");
+    assert!(
+        error && said.starts_with("TO:") && said.contains("mars-1"),
+        "{said}"
+    );
     assert_eq!(page.faults(ra, rb).await, "no faults");
 
     // A 3 s fault ends by itself, and the page says so.
@@ -350,17 +438,19 @@ async fn the_dashboard_shows_and_changes_a_running_cluster_in_a_real_browser() {
     browser.type_into("#f-for", "3s").await;
     browser.click("#f-apply").await;
     let (error, said) = page.answer().await;
-    assert!(!error && said.contains("the link proxy ends it then"), "{said}");
+    assert!(
+        !error && said.contains("the link proxy ends it then"),
+        "{said}"
+    );
     poll_page("the page to show the time left", || async {
         page.faults(ra, rb).await.contains("ends in")
     })
     .await;
     poll_page("the page to say the partition healed by itself", || async {
         page.faults(ra, rb).await == "no faults"
-            && browser
-                .text("#log")
-                .await
-                .is_some_and(|l| l.contains(&format!("{ra} → {rb}: blackhole ended by itself: healed")))
+            && browser.text("#log").await.is_some_and(|l| {
+                l.contains(&format!("{ra} → {rb}: blackhole ended by itself: healed"))
+            })
     })
     .await;
     browser.type_into("#f-for", "").await;
@@ -378,7 +468,10 @@ async fn the_dashboard_shows_and_changes_a_running_cluster_in_a_real_browser() {
     }
     browser.click(&format!("#region-{rc} .act-restart")).await;
     let (error, said) = page.answer().await;
-    assert!(!error && said.contains(&format!("restarted {rc}")), "{said}");
+    assert!(
+        !error && said.contains(&format!("restarted {rc}")),
+        "{said}"
+    );
     poll_page("the page to show ap-southeast-1 up again", || async {
         page.region_states().await[rc] == "up"
     })
@@ -404,7 +497,10 @@ async fn the_dashboard_shows_and_changes_a_running_cluster_in_a_real_browser() {
 
     // The plots drew from the samples pushed.
     let paths = browser
-        .eval("return document.querySelectorAll('#plot-pending path').length", json!([]))
+        .eval(
+            "return document.querySelectorAll('#plot-pending path').length",
+            json!([]),
+        )
         .await;
     assert_eq!(paths, json!(6), "one pending line per directed link");
 

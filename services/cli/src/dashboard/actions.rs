@@ -24,7 +24,11 @@ const MAX_ARGS: usize = 32;
 
 /// A `meridian net` command line as the page sends it.
 #[derive(Parser)]
-#[command(name = "meridian net", no_binary_name = true, disable_help_subcommand = true)]
+#[command(
+    name = "meridian net",
+    no_binary_name = true,
+    disable_help_subcommand = true
+)]
 struct Line {
     #[command(flatten)]
     net: NetArgs,
@@ -34,8 +38,8 @@ struct Line {
 /// "--for", "3s"]}`: runs the command; answers `{"ok": <what it did>}`, or
 /// `{"error": ...}` having changed nothing when the input is refused.
 pub async fn net(State(board): Shared, headers: HeaderMap, body: Bytes) -> Response {
-    if let Err(refused) = authorized(&board, &headers) {
-        return refused;
+    if let Err((status, message)) = authorized(&board, &headers) {
+        return error(status, message);
     }
     let args = match words(&body) {
         Ok(a) => a,
@@ -43,7 +47,12 @@ pub async fn net(State(board): Shared, headers: HeaderMap, body: Bytes) -> Respo
     };
     let line = match Line::try_parse_from(&args) {
         Ok(l) => l,
-        Err(e) => return error(StatusCode::BAD_REQUEST, e.render().to_string().trim().into()),
+        Err(e) => {
+            return error(
+                StatusCode::BAD_REQUEST,
+                e.render().to_string().trim().into(),
+            );
+        }
     };
     if let Some(e) = foreign(&args, &line.net.command) {
         return error(StatusCode::BAD_REQUEST, e);
@@ -58,14 +67,20 @@ pub async fn net(State(board): Shared, headers: HeaderMap, body: Bytes) -> Respo
 /// The command line's words, from `{"args": [...]}`.
 fn words(body: &[u8]) -> Result<Vec<String>, String> {
     if body.len() > MAX_BODY {
-        return Err(format!("body: {} bytes is more than the limit of {MAX_BODY}", body.len()));
+        return Err(format!(
+            "body: {} bytes is more than the limit of {MAX_BODY}",
+            body.len()
+        ));
     }
     let j: Json = serde_json::from_slice(body).map_err(|e| format!("body: not JSON: {e}"))?;
     let Some(args) = j.get("args").and_then(Json::as_array) else {
         return Err(r#"body: expected {"args": ["partition", "us-east-1", "eu-west-1"]}"#.into());
     };
     if args.len() > MAX_ARGS {
-        return Err(format!("args: {} words is more than the limit of {MAX_ARGS}", args.len()));
+        return Err(format!(
+            "args: {} words is more than the limit of {MAX_ARGS}",
+            args.len()
+        ));
     }
     args.iter()
         .map(|a| {
@@ -80,18 +95,18 @@ fn words(body: &[u8]) -> Result<Vec<String>, String> {
 /// API (the page acts on the cluster it runs with), or `show`, which is
 /// what the page itself is.
 fn foreign(args: &[String], command: &NetCommand) -> Option<String> {
-    if args
-        .iter()
-        .any(|a| a == "--config" || a == "--api" || a.starts_with("--config=") || a.starts_with("--api="))
-    {
+    if args.iter().any(|a| {
+        a == "--config" || a == "--api" || a.starts_with("--config=") || a.starts_with("--api=")
+    }) {
         return Some("--config and --api are not taken here: the dashboard acts on the cluster it was started with".into());
     }
-    matches!(command, NetCommand::Show { .. })
-        .then(|| "show: the dashboard itself shows the links; GET /api/snapshot has them as JSON".into())
+    matches!(command, NetCommand::Show { .. }).then(|| {
+        "show: the dashboard itself shows the links; GET /api/snapshot has them as JSON".into()
+    })
 }
 
 /// Whether the request carries the cluster's admin token (when it has one).
-fn authorized(board: &Arc<Board>, headers: &HeaderMap) -> Result<(), Response> {
+fn authorized(board: &Arc<Board>, headers: &HeaderMap) -> Result<(), (StatusCode, String)> {
     let Some(token) = &board.token else {
         return Ok(());
     };
@@ -101,11 +116,11 @@ fn authorized(board: &Arc<Board>, headers: &HeaderMap) -> Result<(), Response> {
         .and_then(|h| h.strip_prefix("Bearer "));
     match given {
         Some(g) if meridian_core::secret::same_secret(g.as_bytes(), token.as_bytes()) => Ok(()),
-        Some(_) => Err(error(
+        Some(_) => Err((
             StatusCode::FORBIDDEN,
             "the admin token given is not the cluster's; open the URL `meridian up` printed".into(),
         )),
-        None => Err(error(
+        None => Err((
             StatusCode::UNAUTHORIZED,
             "this action changes the cluster, so it takes the cluster's admin token: open the URL `meridian up` printed (it carries the token)".into(),
         )),
@@ -133,9 +148,16 @@ mod tests {
 
     #[test]
     fn the_body_is_a_list_of_words_within_limits() {
-        assert_eq!(words(br#"{"args": ["crash", "a"]}"#).unwrap(), ["crash", "a"]);
+        assert_eq!(
+            words(br#"{"args": ["crash", "a"]}"#).unwrap(),
+            ["crash", "a"]
+        );
         assert!(words(b"nope").unwrap_err().contains("not JSON"));
-        assert!(words(br#"{"args": [1]}"#).unwrap_err().contains("1 is not a string"));
+        assert!(
+            words(br#"{"args": [1]}"#)
+                .unwrap_err()
+                .contains("1 is not a string")
+        );
         assert!(words(br#"{"argv": []}"#).unwrap_err().contains("expected"));
         let many = json!({"args": vec!["x"; MAX_ARGS + 1]}).to_string();
         assert!(words(many.as_bytes()).unwrap_err().contains("limit of 32"));

@@ -22,7 +22,10 @@ pub const MAX_CONFLICTS: u64 = 200;
 /// as `meridian conflicts` prints it with when it was detected.
 pub async fn conflicts(State(board): Shared, Query(q): Query<HashMap<String, String>>) -> Response {
     let Some(region) = q.get("region") else {
-        return error(StatusCode::BAD_REQUEST, "region: missing (e.g. ?region=us-east-1)".into());
+        return error(
+            StatusCode::BAD_REQUEST,
+            "region: missing (e.g. ?region=us-east-1)".into(),
+        );
     };
     let entry = match board.cluster.entry(region) {
         Ok(e) => e,
@@ -44,7 +47,11 @@ pub async fn conflicts(State(board): Shared, Query(q): Query<HashMap<String, Str
         // Conflict records are numbered 1, 2, … as they are recorded, and
         // Status counts every one ever recorded: the newest N follow
         // count − N.
-        let count = admin.status(pb::StatusRequest {}).await?.into_inner().conflicts;
+        let count = admin
+            .status(pb::StatusRequest {})
+            .await?
+            .into_inner()
+            .conflicts;
         let page = admin
             .conflicts(pb::ConflictsRequest {
                 table: String::new(),
@@ -92,7 +99,10 @@ pub async fn tables(State(board): Shared) -> Response {
     axum::Json(json!({ "regions": views, "max_tables": MAX_TABLES })).into_response()
 }
 
-async fn region_tables(cluster: &meridian_region::ClusterFile, region: &str) -> anyhow::Result<Vec<serde_json::Value>> {
+async fn region_tables(
+    cluster: &meridian_region::ClusterFile,
+    region: &str,
+) -> anyhow::Result<Vec<serde_json::Value>> {
     let entry = cluster.entry(region)?;
     let mut client = client_at(
         &format!("http://{}", entry.grpc),
@@ -100,13 +110,19 @@ async fn region_tables(cluster: &meridian_region::ClusterFile, region: &str) -> 
     )
     .await?;
     let names = client
-        .list_tables(pb::ListTablesRequest { limit: MAX_TABLES, start_after: String::new() })
+        .list_tables(pb::ListTablesRequest {
+            limit: MAX_TABLES,
+            start_after: String::new(),
+        })
         .await?
         .into_inner()
         .names;
     let mut out = Vec::new();
     for name in names {
-        let d = match client.describe_table(pb::TableRequest { name: name.clone() }).await {
+        let d = match client
+            .describe_table(pb::TableRequest { name: name.clone() })
+            .await
+        {
             Ok(d) => d.into_inner(),
             // Deleted between the two calls.
             Err(s) if s.code() == tonic::Code::NotFound => continue,
@@ -114,7 +130,13 @@ async fn region_tables(cluster: &meridian_region::ClusterFile, region: &str) -> 
         };
         // The stream is what `Watch` answers: FAILED_PRECONDITION when the
         // table has none here.
-        let stream = match client.watch(pb::WatchRequest { table: name.clone(), from_start: false }).await {
+        let stream = match client
+            .watch(pb::WatchRequest {
+                table: name.clone(),
+                from_start: false,
+            })
+            .await
+        {
             Ok(_) => Some(true),
             Err(s) if s.code() == tonic::Code::FailedPrecondition => Some(false),
             Err(_) => None,

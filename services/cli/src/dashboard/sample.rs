@@ -69,8 +69,12 @@ impl Board {
     pub(super) fn control_api(&self) -> ControlApi {
         // Without a [netsim] section the calls fail with the API's own
         // "cannot reach the control API" message, which the page shows.
-        ControlApi::new(self.api.clone().unwrap_or_else(|| "no [netsim] section".into()))
-            .with_token(self.token.clone())
+        ControlApi::new(
+            self.api
+                .clone()
+                .unwrap_or_else(|| "no [netsim] section".into()),
+        )
+        .with_token(self.token.clone())
     }
 
     fn record(&self, sample: Json) {
@@ -137,9 +141,14 @@ async fn take(board: &Board, previous: &mut Option<Previous>) -> Json {
     }
     if let Some(links) = doc["links"].as_array_mut() {
         for l in links.iter_mut() {
-            let (from, to) = (l["from"].as_str().unwrap_or(""), l["to"].as_str().unwrap_or(""));
+            let (from, to) = (
+                l["from"].as_str().unwrap_or(""),
+                l["to"].as_str().unwrap_or(""),
+            );
             // Latency from → to is measured where it lands, at `to`.
-            let Some(j) = names.iter().position(|n| n == to) else { continue };
+            let Some(j) = names.iter().position(|n| n == to) else {
+                continue;
+            };
             let window = previous.as_ref().and_then(|p| {
                 window_lag(p.statuses.get(j)?.as_ref()?, statuses[j].as_ref()?, from)
             });
@@ -206,12 +215,22 @@ fn json_text(text: String) -> Response {
 /// `GET /api/snapshot`: the newest sample (`null` before the first).
 pub async fn snapshot(State(board): Shared) -> Response {
     let latest = board.latest.lock().expect("latest").clone();
-    json_text(latest.map(|t| t.to_string()).unwrap_or_else(|| "null".into()))
+    json_text(
+        latest
+            .map(|t| t.to_string())
+            .unwrap_or_else(|| "null".into()),
+    )
 }
 
 /// `GET /api/history`: the plot points of the last minutes, oldest first.
 pub async fn history(State(board): Shared) -> Response {
-    let points: Vec<Json> = board.points.lock().expect("points").iter().cloned().collect();
+    let points: Vec<Json> = board
+        .points
+        .lock()
+        .expect("points")
+        .iter()
+        .cloned()
+        .collect();
     json_text(Json::Array(points).to_string())
 }
 

@@ -13,7 +13,10 @@ use anyhow::{Context, Result, anyhow};
 use axum::extract::{Query, State};
 use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
-use meridian_core::{EncodedKey, Item, KeyAttr, KeySchema, KeyType, decode_item, encode_item, item_from_json, item_to_json};
+use meridian_core::{
+    EncodedKey, Item, KeyAttr, KeySchema, KeyType, decode_item, encode_item, item_from_json,
+    item_to_json,
+};
 use meridian_proto::v1 as pb;
 use meridian_proto::v1::admin_client::AdminClient;
 use meridian_region::ClusterFile;
@@ -33,12 +36,22 @@ const STREAM_IDLE: Duration = Duration::from_millis(300);
 pub async fn key(State(board): Shared, Query(q): Query<HashMap<String, String>>) -> Response {
     let table = match q.get("table").map(|t| t.trim()) {
         Some(t) if !t.is_empty() => t.to_string(),
-        _ => return error(StatusCode::BAD_REQUEST, "table: missing (e.g. orders)".into()),
+        _ => {
+            return error(
+                StatusCode::BAD_REQUEST,
+                "table: missing (e.g. orders)".into(),
+            );
+        }
     };
     let key = match q.get("key").map(|k| parse_key(k)) {
         Some(Ok(k)) => k,
         Some(Err(e)) => return error(StatusCode::BAD_REQUEST, e),
-        None => return error(StatusCode::BAD_REQUEST, r#"key: missing (DynamoDB JSON, e.g. {"id": {"S": "a"}})"#.into()),
+        None => {
+            return error(
+                StatusCode::BAD_REQUEST,
+                r#"key: missing (DynamoDB JSON, e.g. {"id": {"S": "a"}})"#.into(),
+            );
+        }
     };
     let views = futures::future::join_all(board.cluster.region_names().into_iter().map(|r| {
         let (cluster, table, key) = (board.cluster.clone(), table.clone(), key.clone());
@@ -74,8 +87,15 @@ fn schema(d: &pb::TableDescription) -> Result<KeySchema> {
         })
     };
     Ok(KeySchema {
-        partition: attr(d.partition_key.as_ref().context("no partition key")?, "partition_key")?,
-        sort: d.sort_key.as_ref().map(|k| attr(k, "sort_key")).transpose()?,
+        partition: attr(
+            d.partition_key.as_ref().context("no partition key")?,
+            "partition_key",
+        )?,
+        sort: d
+            .sort_key
+            .as_ref()
+            .map(|k| attr(k, "sort_key"))
+            .transpose()?,
     })
 }
 
@@ -105,7 +125,9 @@ async fn region_view(cluster: &ClusterFile, region: &str, table: &str, key: &Ite
         .item;
     let (item, version) = match held {
         Some(s) => (
-            Json::Object(item_to_json(&decode_item(&s.item).context("a malformed item")?)),
+            Json::Object(item_to_json(
+                &decode_item(&s.item).context("a malformed item")?,
+            )),
             json!(version_text(&s.version)),
         ),
         None => (Json::Null, Json::Null),
@@ -124,10 +146,19 @@ async fn region_view(cluster: &ClusterFile, region: &str, table: &str, key: &Ite
 
 /// The conflicts the region recorded on the key, among its newest
 /// [`MAX_SCANNED`] records of the table.
-async fn key_conflicts(cluster: &ClusterFile, region: &str, table: &str, key: &EncodedKey) -> Result<Vec<Json>> {
+async fn key_conflicts(
+    cluster: &ClusterFile,
+    region: &str,
+    table: &str,
+    key: &EncodedKey,
+) -> Result<Vec<Json>> {
     let url = format!("http://{}", cluster.entry(region)?.admin_addr());
     let mut admin = AdminClient::new(channel(&url).await?);
-    let count = admin.status(pb::StatusRequest {}).await?.into_inner().conflicts;
+    let count = admin
+        .status(pb::StatusRequest {})
+        .await?
+        .into_inner()
+        .conflicts;
     let mut after = count.saturating_sub(MAX_SCANNED);
     let mut out = Vec::new();
     // Each page moves `after` on; the pages end by MAX_SCANNED records.
@@ -181,7 +212,11 @@ async fn changes(
     let mut scanned = 0u64;
     while scanned < MAX_SCANNED {
         let left = STREAM_FOR.saturating_sub(start.elapsed());
-        let wait = if scanned == 0 { left } else { left.min(STREAM_IDLE) };
+        let wait = if scanned == 0 {
+            left
+        } else {
+            left.min(STREAM_IDLE)
+        };
         let c = match tokio::time::timeout(wait, stream.message()).await {
             Ok(Ok(Some(c))) => c,
             Ok(Ok(None)) | Err(_) => break,
@@ -222,9 +257,16 @@ fn differing(views: &[Json]) -> Vec<String> {
     names.dedup();
     let mut out: Vec<String> = names
         .into_iter()
-        .filter(|n| answered.windows(2).any(|w| w[0]["item"].get(n) != w[1]["item"].get(n)))
+        .filter(|n| {
+            answered
+                .windows(2)
+                .any(|w| w[0]["item"].get(n) != w[1]["item"].get(n))
+        })
         .collect();
-    if answered.windows(2).any(|w| w[0]["version"] != w[1]["version"]) {
+    if answered
+        .windows(2)
+        .any(|w| w[0]["version"] != w[1]["version"])
+    {
         out.push("version".into());
     }
     out

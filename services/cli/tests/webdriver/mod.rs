@@ -25,8 +25,9 @@ fn first_existing(paths: &[&str]) -> Option<PathBuf> {
 
 /// What a test needs installed, or why it is skipped.
 pub fn installed() -> Result<(PathBuf, PathBuf), String> {
-    let chromium = first_existing(&CHROMIUM)
-        .ok_or("Chromium is not installed (apt-get install chromium chromium-driver; .ci/run does)")?;
+    let chromium = first_existing(&CHROMIUM).ok_or(
+        "Chromium is not installed (apt-get install chromium chromium-driver; .ci/run does)",
+    )?;
     let driver = first_existing(&CHROMEDRIVER)
         .ok_or("chromedriver is not installed (apt-get install chromium-driver; .ci/run does)")?;
     Ok((chromium, driver))
@@ -61,7 +62,15 @@ impl Browser {
         meridian_tests::poll_until("chromedriver to answer", Duration::from_secs(20), || {
             let addr = addr.clone();
             async move {
-                let r = request(&Target::at(&addr, "/status"), "GET", &[], Vec::new(), 1 << 20, Duration::from_secs(2)).await;
+                let r = request(
+                    &Target::at(&addr, "/status"),
+                    "GET",
+                    &[],
+                    Vec::new(),
+                    1 << 20,
+                    Duration::from_secs(2),
+                )
+                .await;
                 matches!(r, Ok(r) if r.ok())
             }
         })
@@ -82,12 +91,28 @@ impl Browser {
     /// One WebDriver command; panics with the driver's message on an error.
     async fn call(&self, method: &str, path: &str, body: Option<Json>) -> Json {
         let body = body.map(|b| b.to_string().into_bytes()).unwrap_or_default();
-        let headers: &[(&str, &str)] = if body.is_empty() { &[] } else { &[("content-type", "application/json")] };
-        let r = request(&Target::at(&self.addr, path), method, headers, body, 64 << 20, COMMAND_TIMEOUT)
-            .await
-            .unwrap_or_else(|e| panic!("WebDriver {method} {path}: {e}"));
+        let headers: &[(&str, &str)] = if body.is_empty() {
+            &[]
+        } else {
+            &[("content-type", "application/json")]
+        };
+        let r = request(
+            &Target::at(&self.addr, path),
+            method,
+            headers,
+            body,
+            64 << 20,
+            COMMAND_TIMEOUT,
+        )
+        .await
+        .unwrap_or_else(|e| panic!("WebDriver {method} {path}: {e}"));
         let v: Json = serde_json::from_slice(&r.body).unwrap_or(Json::Null);
-        assert!(r.ok(), "WebDriver {method} {path}: {} {}", r.status, v["value"]);
+        assert!(
+            r.ok(),
+            "WebDriver {method} {path}: {} {}",
+            r.status,
+            v["value"]
+        );
         v["value"].clone()
     }
 
@@ -96,50 +121,90 @@ impl Browser {
     }
 
     pub async fn goto(&self, url: &str) {
-        self.call("POST", &self.at("/url"), Some(json!({"url": url}))).await;
+        self.call("POST", &self.at("/url"), Some(json!({"url": url})))
+            .await;
     }
 
     /// Runs `script` (a function body; `arguments` holds `args`) in the page.
     pub async fn eval(&self, script: &str, args: Json) -> Json {
-        self.call("POST", &self.at("/execute/sync"), Some(json!({"script": script, "args": args})))
-            .await
+        self.call(
+            "POST",
+            &self.at("/execute/sync"),
+            Some(json!({"script": script, "args": args})),
+        )
+        .await
     }
 
     async fn element(&self, css: &str) -> String {
         let v = self
-            .call("POST", &self.at("/element"), Some(json!({"using": "css selector", "value": css})))
+            .call(
+                "POST",
+                &self.at("/element"),
+                Some(json!({"using": "css selector", "value": css})),
+            )
             .await;
-        v[ELEMENT].as_str().unwrap_or_else(|| panic!("no element {css}: {v}")).to_string()
+        v[ELEMENT]
+            .as_str()
+            .unwrap_or_else(|| panic!("no element {css}: {v}"))
+            .to_string()
     }
 
     /// Clicks the element as a user does (WebDriver Element Click).
     pub async fn click(&self, css: &str) {
         let e = self.element(css).await;
-        self.call("POST", &self.at(&format!("/element/{e}/click")), Some(json!({}))).await;
+        self.call(
+            "POST",
+            &self.at(&format!("/element/{e}/click")),
+            Some(json!({})),
+        )
+        .await;
     }
 
     /// Clears the field and types `text` into it, key by key.
     pub async fn type_into(&self, css: &str, text: &str) {
         let e = self.element(css).await;
-        self.call("POST", &self.at(&format!("/element/{e}/clear")), Some(json!({}))).await;
-        self.call("POST", &self.at(&format!("/element/{e}/value")), Some(json!({"text": text}))).await;
+        self.call(
+            "POST",
+            &self.at(&format!("/element/{e}/clear")),
+            Some(json!({})),
+        )
+        .await;
+        self.call(
+            "POST",
+            &self.at(&format!("/element/{e}/value")),
+            Some(json!({"text": text})),
+        )
+        .await;
     }
 
     /// Picks the option of a `<select>` whose value is `value`, by clicking it.
     pub async fn select(&self, css: &str, value: &str) {
-        self.click(&format!("{css} option[value=\"{value}\"]")).await;
+        self.click(&format!("{css} option[value=\"{value}\"]"))
+            .await;
     }
 
     /// Accepts the `confirm()` dialog the page opens, once it is open.
     pub async fn accept_dialog(&self) {
         let path = self.at("/alert/accept");
-        meridian_tests::poll_until("the page to ask for confirmation", Duration::from_secs(20), || {
-            let path = path.clone();
-            async move {
-                let r = request(&Target::at(&self.addr, &path), "POST", &[("content-type", "application/json")], b"{}".to_vec(), 1 << 20, COMMAND_TIMEOUT).await;
-                matches!(r, Ok(r) if r.ok())
-            }
-        })
+        meridian_tests::poll_until(
+            "the page to ask for confirmation",
+            Duration::from_secs(20),
+            || {
+                let path = path.clone();
+                async move {
+                    let r = request(
+                        &Target::at(&self.addr, &path),
+                        "POST",
+                        &[("content-type", "application/json")],
+                        b"{}".to_vec(),
+                        1 << 20,
+                        COMMAND_TIMEOUT,
+                    )
+                    .await;
+                    matches!(r, Ok(r) if r.ok())
+                }
+            },
+        )
         .await;
     }
 
@@ -167,7 +232,15 @@ impl Browser {
     /// Ends the session (Chromium exits) and chromedriver.
     pub async fn quit(mut self) {
         let path = format!("/session/{}", self.session);
-        let _ = request(&Target::at(&self.addr, &path), "DELETE", &[], Vec::new(), 1 << 20, COMMAND_TIMEOUT).await;
+        let _ = request(
+            &Target::at(&self.addr, &path),
+            "DELETE",
+            &[],
+            Vec::new(),
+            1 << 20,
+            COMMAND_TIMEOUT,
+        )
+        .await;
         self.session.clear();
         self.kill();
     }
