@@ -258,7 +258,7 @@ async fn the_dashboard_shows_and_changes_a_running_cluster_in_a_real_browser() {
     assert_eq!(s["control_api"], json!(format!("127.0.0.1:{}", c.api)));
     assert_eq!(s["links"].as_array().map(Vec::len), Some(6), "{s}");
 
-    let browser = Browser::start(&chromium, &driver, 1400, 1100).await;
+    let browser = Browser::start(&chromium, &driver, 1280, 900).await;
     let page = Page { b: &browser };
     browser.goto(&url).await;
     poll_page("the page to show three regions up", || async {
@@ -313,6 +313,16 @@ async fn the_dashboard_shows_and_changes_a_running_cluster_in_a_real_browser() {
             && page.faults(ra, rb).await == "no faults"
     })
     .await;
+    if let Some(dir) = &shots {
+        browser
+            .eval(
+                "document.querySelector('.plots').scrollIntoView()",
+                json!([]),
+            )
+            .await;
+        browser.screenshot(&dir.join("dashboard-plots.png")).await;
+        browser.eval("window.scrollTo(0, 0)", json!([])).await;
+    }
     stop_writes.send(true).unwrap();
     assert!(writes.await.unwrap() > 0);
 
@@ -345,6 +355,18 @@ async fn the_dashboard_shows_and_changes_a_running_cluster_in_a_real_browser() {
         detail.contains(&format!("{rb}'s write won")),
         "the later write, in {rb}, wins: {detail}"
     );
+    if let Some(dir) = &shots {
+        browser
+            .eval(
+                "document.getElementById('conflicts').scrollIntoView()",
+                json!([]),
+            )
+            .await;
+        browser
+            .screenshot(&dir.join("dashboard-conflict.png"))
+            .await;
+        browser.eval("window.scrollTo(0, 0)", json!([])).await;
+    }
 
     // The same on a table with a stream: the key's story shows the key in
     // every region alike, each write where it was taken, the shipments to

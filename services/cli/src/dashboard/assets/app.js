@@ -223,11 +223,12 @@ function pointOf(sample) {
 }
 
 // One line chart: `series` is [{name, color, values: [[t_ms, v]]}].
-function plot(svg, series, now) {
+// The x axis spans the points there are, from 30 s up to five minutes.
+function plot(svg, series, now, span) {
   const W = 480, H = 180, L = 40, B = 18, T = 6;
   const all = series.flatMap((s) => s.values.map((p) => p[1])).filter((v) => v !== null && v !== undefined);
   const max = Math.max(1, ...all);
-  const x = (t) => L + ((t - (now - WINDOW_MS)) / WINDOW_MS) * (W - L - 4);
+  const x = (t) => L + ((t - (now - span)) / span) * (W - L - 4);
   const y = (v) => H - B - (v / max) * (H - B - T);
   const ns = "http://www.w3.org/2000/svg";
   const node = (tag, attrs, text) => {
@@ -241,7 +242,7 @@ function plot(svg, series, now) {
     node("line", { class: "axis", x1: L, y1: T, x2: L, y2: H - B }),
     node("text", { x: 2, y: T + 8 }, max >= 100 ? max.toFixed(0) : max.toPrecision(3)),
     node("text", { x: 2, y: H - B }, "0"),
-    node("text", { x: L, y: H - 4 }, "−5 min"),
+    node("text", { x: L, y: H - 4 }, span >= 60000 ? `−${(span / 60000).toFixed(1)} min` : `−${Math.round(span / 1000)} s`),
     node("text", { x: W - 30, y: H - 4 }, "now"),
   ];
   for (const s of series) {
@@ -249,7 +250,7 @@ function plot(svg, series, now) {
     let d = "";
     let pen = false;
     for (const [t, v] of s.values) {
-      if (v === null || v === undefined || t < now - WINDOW_MS) { pen = false; continue; }
+      if (v === null || v === undefined || t < now - span) { pen = false; continue; }
       d += `${pen ? "L" : "M"}${x(t).toFixed(1)},${y(v).toFixed(1)}`;
       pen = true;
     }
@@ -261,14 +262,15 @@ function plot(svg, series, now) {
 function renderPlots() {
   if (!points.length) return;
   const now = points[points.length - 1].t_ms;
+  const span = Math.min(WINDOW_MS, Math.max(30000, now - points[0].t_ms));
   const links = points[points.length - 1].links.map((l) => `${l.from} → ${l.to}`);
   const color = (i) => COLORS[i % COLORS.length];
   const linkSeries = (key) => links.map((name, i) => ({
     name, color: color(i),
     values: points.map((p) => [p.t_ms, (p.links.find((l) => `${l.from} → ${l.to}` === name) || {})[key]]),
   }));
-  plot($("plot-pending"), linkSeries("pending"), now);
-  plot($("plot-lag"), linkSeries("p99"), now);
+  plot($("plot-pending"), linkSeries("pending"), now, span);
+  plot($("plot-lag"), linkSeries("p99"), now, span);
   const regions = points[points.length - 1].regions.map((r) => r.name);
   plot($("plot-conflicts"), regions.map((name, i) => ({
     name, color: color(i),
@@ -278,7 +280,7 @@ function renderPlots() {
       const d = a && b && a.conflicts !== null && b.conflicts !== null ? b.conflicts - a.conflicts : null;
       return [p.t_ms, d !== null && d >= 0 ? d : null];
     }),
-  })), now);
+  })), now, span);
   $("legend").replaceChildren(
     ...links.map((n, i) => el("span", {}, el("i", { style: `background:${color(i)}` }), n)),
     el("span", {}, "· conflicts: "),
@@ -518,6 +520,7 @@ function render(sample) {
   renderRegions(sample);
   renderLinks(sample);
   points.push(pointOf(sample));
+  if (points.length % 10 === 0) loadTables();
   while (points.length && points[0].t_ms < sample.t_ms - WINDOW_MS) points.shift();
   renderPlots();
 }
