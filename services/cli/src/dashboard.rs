@@ -45,11 +45,32 @@ const APP_JS: &str = include_str!("dashboard/assets/app.js");
 const APP_CSS: &str = include_str!("dashboard/assets/app.css");
 
 /// Where `meridian up` serves the dashboard unless told otherwise.
-pub const DEFAULT_ADDR: &str = "127.0.0.1:7180";
+pub const DEFAULT_ADDR: SocketAddr =
+    SocketAddr::new(std::net::IpAddr::V4(std::net::Ipv4Addr::LOCALHOST), 7180);
 
-/// Binds the dashboard's listener; refuses any address off loopback, since
-/// the page shows the cluster to whoever can reach it.
-pub async fn bind(addr: SocketAddr) -> Result<tokio::net::TcpListener> {
+/// Binds the dashboard's listener at `addr`, refusing any address off
+/// loopback, since the page shows the cluster to whoever can reach it.
+/// Without an address it takes [`DEFAULT_ADDR`], or a free port when that
+/// one is taken (another cluster's dashboard): the dashboard never keeps a
+/// cluster from starting unless its address was asked for.
+pub async fn bind(addr: Option<SocketAddr>) -> Result<tokio::net::TcpListener> {
+    let Some(addr) = addr else {
+        return match tokio::net::TcpListener::bind(DEFAULT_ADDR).await {
+            Ok(l) => Ok(l),
+            Err(e) if e.kind() == std::io::ErrorKind::AddrInUse => {
+                let l = tokio::net::TcpListener::bind((DEFAULT_ADDR.ip(), 0))
+                    .await
+                    .context("--dashboard: binding a free loopback port")?;
+                eprintln!(
+                    "the dashboard's port {} is taken; it serves on {} instead",
+                    DEFAULT_ADDR.port(),
+                    l.local_addr()?
+                );
+                Ok(l)
+            }
+            Err(e) => Err(e).with_context(|| format!("--dashboard: binding {DEFAULT_ADDR}")),
+        };
+    };
     if !addr.ip().is_loopback() {
         bail!(
             "--dashboard: {addr} is not a loopback address; the dashboard serves this machine only (e.g. {DEFAULT_ADDR})"

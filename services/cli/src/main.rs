@@ -124,9 +124,10 @@ enum Command {
         #[arg(long)]
         wipe: bool,
         /// Where the live dashboard listens (loopback only; port 0 picks a
-        /// free one). docs/dashboard.md.
-        #[arg(long, default_value = dashboard::DEFAULT_ADDR, value_name = "ADDR")]
-        dashboard: std::net::SocketAddr,
+        /// free one) [default: 127.0.0.1:7180, or a free port when that is
+        /// taken]. docs/dashboard.md.
+        #[arg(long, value_name = "ADDR")]
+        dashboard: Option<std::net::SocketAddr>,
         /// Serve no dashboard.
         #[arg(long, conflicts_with = "dashboard")]
         no_dashboard: bool,

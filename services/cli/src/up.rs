@@ -138,7 +138,9 @@ fn issue_certs(cluster: &ClusterFile, dir: &Path) -> Result<()> {
     Ok(())
 }
 
-pub async fn up(config: &Path, wipe: bool, dashboard: Option<SocketAddr>) -> Result<()> {
+/// `meridian up`; `dashboard` is `None` for no dashboard, `Some(None)` for
+/// the default address.
+pub async fn up(config: &Path, wipe: bool, dashboard: Option<Option<SocketAddr>>) -> Result<()> {
     let cluster = load_cluster(config)?;
     if wipe && cluster.data_dir.exists() {
         std::fs::remove_dir_all(&cluster.data_dir)
