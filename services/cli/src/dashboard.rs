@@ -16,9 +16,12 @@
 //! - [`read`]: what the page reads from the regions on demand (conflicts,
 //!   tables);
 //! - [`story`]: one key in every region, with its writes, shipments and
-//!   conflicts.
+//!   conflicts;
+//! - [`drills`]: scenario files run by `meridian drill run`, and their
+//!   reports.
 
 mod actions;
+mod drills;
 mod read;
 mod sample;
 mod story;
@@ -99,14 +102,16 @@ pub async fn serve(
     let board = Board::new(cluster)?;
     let sampler = tokio::spawn(sample::run(board.clone()));
     let app = router(board.clone());
+    let closed = board.clone();
     let closing = async move {
         shutdown.await;
-        board.close();
+        closed.close();
     };
     let served = axum::serve(listener, app)
         .with_graceful_shutdown(closing)
         .await;
     sampler.abort();
+    board.drills.stop();
     served.context("serving the dashboard")
 }
 
@@ -130,6 +135,8 @@ fn router(board: Arc<Board>) -> Router {
         .route("/api/conflicts", get(read::conflicts))
         .route("/api/key", get(story::key))
         .route("/api/tables", get(read::tables))
+        .route("/api/drills", get(drills::list).post(drills::start))
+        .route("/api/drills/report/{name}", get(drills::report))
         .route("/api/net", post(actions::net))
         .with_state(board)
         .layer(axum::middleware::from_fn(same_host))

@@ -517,6 +517,54 @@ async fn the_dashboard_shows_and_changes_a_running_cluster_in_a_real_browser() {
     })
     .await;
 
+    // A drill from the page: a bad path is refused; a scenario file runs
+    // (simulated, as `meridian drill run --sim`), and its report is listed
+    // with its verdict and opens.
+    browser.type_into("#d-path", "no-such-scenario.toml").await;
+    browser.click("#d-start").await;
+    let (error, said) = page.answer().await;
+    assert!(error && said.starts_with("scenario:"), "{said}");
+    let tiny = c.dir.path().join("tiny.toml");
+    std::fs::write(&tiny, include_str!("dashboard-tiny.toml")).unwrap();
+    browser.type_into("#d-path", tiny.to_str().unwrap()).await;
+    browser.click("#d-sim").await;
+    browser.click("#d-start").await;
+    let (error, said) = page.answer().await;
+    assert!(!error && said == "drill tiny started", "{said}");
+    poll_page("the drill to pass and its report to be listed", || async {
+        let state = browser
+            .eval("const s = document.getElementById('drill-state'); return s ? s.dataset.state : null", json!([]))
+            .await;
+        state == "passed"
+            && browser
+                .text("#reports tr[data-name=tiny]")
+                .await
+                .is_some_and(|t| t.contains("passed"))
+    })
+    .await;
+    let html = request(
+        &Target::at(&addr, "/api/drills/report/tiny"),
+        "GET",
+        &[],
+        Vec::new(),
+        64 << 20,
+        Duration::from_secs(10),
+    )
+    .await
+    .unwrap();
+    assert!(html.ok() && String::from_utf8_lossy(&html.body).contains("tiny"));
+    let bad = request(
+        &Target::at(&addr, "/api/drills/report/..%2Fx"),
+        "GET",
+        &[],
+        Vec::new(),
+        1 << 20,
+        Duration::from_secs(10),
+    )
+    .await
+    .unwrap();
+    assert_eq!(bad.status, 400);
+
     // The plots drew from the samples pushed.
     let paths = browser
         .eval(

@@ -106,7 +106,10 @@ fn foreign(args: &[String], command: &NetCommand) -> Option<String> {
 }
 
 /// Whether the request carries the cluster's admin token (when it has one).
-fn authorized(board: &Arc<Board>, headers: &HeaderMap) -> Result<(), (StatusCode, String)> {
+pub(super) fn authorized(
+    board: &Arc<Board>,
+    headers: &HeaderMap,
+) -> Result<(), (StatusCode, String)> {
     let Some(token) = &board.token else {
         return Ok(());
     };

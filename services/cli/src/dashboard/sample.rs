@@ -40,6 +40,8 @@ pub struct Board {
     latest: Mutex<Option<Arc<str>>>,
     points: Mutex<VecDeque<Json>>,
     events: broadcast::Sender<Arc<str>>,
+    /// The drill started from the page.
+    pub(super) drills: super::drills::Drills,
     /// Set when the server stops: open event streams end then, so a
     /// graceful shutdown does not wait on a page that never leaves.
     closing: tokio::sync::watch::Sender<bool>,
@@ -57,6 +59,7 @@ impl Board {
             latest: Mutex::new(None),
             points: Mutex::new(VecDeque::new()),
             events,
+            drills: Default::default(),
             closing: tokio::sync::watch::channel(false).0,
         }))
     }

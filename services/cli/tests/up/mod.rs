@@ -62,6 +62,8 @@ impl Daemon {
             .env("RUST_LOG", "info")
             // Where `meridian up` records its cluster: this test's own.
             .env("XDG_RUNTIME_DIR", config.parent().unwrap())
+            // And where what it writes by relative path goes (drill-out/).
+            .current_dir(config.parent().unwrap())
             .stdin(Stdio::null())
             .stdout(out.try_clone().unwrap())
             .stderr(out)

@@ -383,6 +383,58 @@ async function loadTables() {
 }
 $("t-refresh").addEventListener("click", loadTables);
 
+// ---------------------------------------------------------------- drills
+
+let drillRunning = false;
+
+async function loadDrills() {
+  let j;
+  try {
+    j = await (await fetch("/api/drills")).json();
+  } catch (e) {
+    return;
+  }
+  $("d-scenarios").replaceChildren(...j.scenarios.map((p) => el("option", { value: p })));
+  const d = j.current;
+  if (d) {
+    const state = d.running ? "running" : d.summary && d.summary.verdict ? (d.summary.verdict.ok ? "passed" : "failed") : `ended (${d.exit})`;
+    $("drill").replaceChildren(
+      el("p", { id: "drill-state", "data-state": state },
+        `drill ${d.scenario}${d.sim ? " (simulated)" : ""}: ${state}  `,
+        d.running ? "" : el("a", { href: d.report, target: "_blank" }, "open its report")),
+      el("pre", {}, d.lines.join("\n") || "…"));
+    if (drillRunning && !d.running) log(`drill ${d.scenario} ${state}`);
+    drillRunning = d.running;
+  }
+  const head = el("tr", {}, ...["report", "scenario", "mode", "verdict", "first problem", "written"].map((h) => el("th", {}, h)));
+  $("reports").replaceChildren(head, ...j.reports.map((r) => el("tr", { "data-name": r.name },
+    el("td", {}, el("a", { href: r.html, target: "_blank" }, r.name)),
+    el("td", {}, r.scenario ?? "?"),
+    el("td", {}, r.mode ?? "?"),
+    el("td", { class: r.ok === true ? "ok" : "failed" }, r.ok === true ? "passed" : r.ok === false ? `failed (${r.problems} problems)` : "unreadable"),
+    el("td", {}, r.first_problem ?? ""),
+    el("td", {}, new Date(r.modified_ms).toLocaleString()))));
+}
+
+$("drill-form").addEventListener("submit", async (e) => {
+  e.preventDefault();
+  const headers = { "content-type": "application/json" };
+  if (token) headers.authorization = `Bearer ${token}`;
+  const body = JSON.stringify({ scenario: $("d-path").value.trim(), sim: $("d-sim").checked });
+  let reply;
+  try {
+    reply = await (await fetch("/api/drills", { method: "POST", headers, body })).json();
+  } catch (err) {
+    reply = { error: `the dashboard did not answer: ${err}` };
+  }
+  if (reply.error !== undefined) say(reply.error, false);
+  else {
+    say(`drill ${reply.ok.scenario} started`, true);
+    log(`drill ${reply.ok.scenario} started`);
+  }
+  loadDrills();
+});
+
 // ---------------------------------------------------------------- a key's story
 
 // A version's physical time in µs ("1763683200.123456+0@eu-west-1").
@@ -521,6 +573,7 @@ function render(sample) {
   renderLinks(sample);
   points.push(pointOf(sample));
   if (points.length % 10 === 0) loadTables();
+  if (drillRunning || points.length % 10 === 0) loadDrills();
   while (points.length && points[0].t_ms < sample.t_ms - WINDOW_MS) points.shift();
   renderPlots();
 }
@@ -584,6 +637,7 @@ $("line").addEventListener("submit", (e) => {
     points = history.slice(0, -1);
     renderDetail();
     loadTables();
+    loadDrills();
     render(snapshot);
   } catch (e) {
     say(`could not read the cluster: ${e}`, false);
