@@ -20,6 +20,26 @@ done
 grep -q "regions up" "$work/up.log" || { cat "$work/up.log"; echo "meridian up did not start" >&2; exit 1; }
 
 m() { MERIDIAN_CONFIG="$cfg" "$bin" "$@"; }
+
+# The dashboard (docs/dashboard.md): `up` prints its URL; the page and one
+# JSON endpoint answer, the snapshot naming all three regions.
+dash=$(sed -n 's#^Dashboard: \(http://[^/]*\)/.*#\1#p' "$work/up.log" | head -n 1)
+[ -n "$dash" ] || { cat "$work/up.log"; echo "meridian up printed no dashboard URL" >&2; exit 1; }
+curl -fsS "$dash/" | grep -q "<title>Meridian dashboard</title>" \
+    || { echo "the dashboard page did not load from $dash" >&2; exit 1; }
+dashboard_ok=""
+for _ in $(seq 1 100); do
+    if curl -fsS "$dash/api/snapshot" | python3 -c '
+import json, sys
+s = json.load(sys.stdin)
+sys.exit(0 if s and sorted(r["name"] for r in s["regions"] if r["up"]) == ["ap-southeast-1", "eu-west-1", "us-east-1"] else 1)'; then
+        dashboard_ok=yes
+        break
+    fi
+    sleep 0.1
+done
+[ -n "$dashboard_ok" ] || { curl -sS "$dash/api/snapshot"; echo "the dashboard's snapshot does not show three regions up" >&2; exit 1; }
+echo "smoke: dashboard ok"
 # `cmd | has PATTERN`: whether cmd printed PATTERN. It reads everything, so
 # cmd never meets a closed pipe (as with `grep -q`), which pipefail would
 # turn into a failure of the check.

@@ -19,13 +19,36 @@ use serde_json::{Value as Json, json};
 
 use crate::Command;
 
+/// One conflict record as `meridian conflicts` prints it and the dashboard
+/// shows it: both writes' versions and items, and why the winner won.
+pub(crate) fn conflict_json(c: &pb::ConflictRecord) -> Json {
+    let image = |bytes: &[u8], tomb: bool| -> Json {
+        if tomb {
+            return Json::String("<deleted>".into());
+        }
+        decode_item(bytes)
+            .map(|i| Json::Object(item_to_json(&i)))
+            .unwrap_or(Json::Null)
+    };
+    json!({
+        "Table": c.table,
+        "Winner": version_text(&c.winner),
+        "Loser": version_text(&c.loser),
+        "Why": c.reason,
+        "DetectedBy": c.detected_by,
+        "WinnerItem": image(&c.winner_image, c.winner_tombstone),
+        "LostItem": image(&c.loser_image, c.loser_tombstone),
+    })
+}
+
 use backup::{backup, follow_restore, parse_instant};
-pub(crate) use connect::channel;
 use connect::{admin, admin_endpoint, admin_token, client};
+pub(crate) use connect::{channel, client_at, cluster_credentials};
 pub(crate) use json::version_text;
 use json::{parse_item, parse_version, print, stored_json, write_json};
 use repair::repair;
 use status::status;
+pub(crate) use status::status_json;
 use table::table;
 use watch::watch;
 
@@ -258,28 +281,7 @@ pub async fn run(command: Command) -> Result<()> {
             let mut admin = AdminClient::new(channel(&url).await?);
             let conflicts =
                 meridian_cluster::state::conflicts(&mut admin, &table, limit as usize).await?;
-            let image = |bytes: &[u8], tomb: bool| -> Json {
-                if tomb {
-                    return Json::String("<deleted>".into());
-                }
-                decode_item(bytes)
-                    .map(|i| Json::Object(item_to_json(&i)))
-                    .unwrap_or(Json::Null)
-            };
-            let rows: Vec<Json> = conflicts
-                .iter()
-                .map(|c| {
-                    json!({
-                        "Table": c.table,
-                        "Winner": version_text(&c.winner),
-                        "Loser": version_text(&c.loser),
-                        "Why": c.reason,
-                        "DetectedBy": c.detected_by,
-                        "WinnerItem": image(&c.winner_image, c.winner_tombstone),
-                        "LostItem": image(&c.loser_image, c.loser_tombstone),
-                    })
-                })
-                .collect();
+            let rows: Vec<Json> = conflicts.iter().map(conflict_json).collect();
             print(&json!({ "Conflicts": rows, "Count": rows.len() }));
         }
         Command::Repair {

@@ -11,6 +11,10 @@ use meridian_drill::Progress;
 use meridian_scenario::report::Report;
 use meridian_scenario::scenario::Scenario;
 
+/// Where a drill's report goes unless told: `drill-out/<scenario name>`,
+/// under the directory meridian runs in.
+pub const DRILL_OUT: &str = "drill-out";
+
 #[derive(Args)]
 pub struct DrillArgs {
     #[command(subcommand)]
@@ -99,7 +103,7 @@ pub async fn run(args: DrillArgs) -> Result<()> {
     match args.command {
         DrillCommand::Random { seed, out, json } => {
             let scenario = meridian_drill::random::scenario(seed);
-            let out = out.unwrap_or_else(|| PathBuf::from("drill-out").join(&scenario.name));
+            let out = out.unwrap_or_else(|| PathBuf::from(DRILL_OUT).join(&scenario.name));
             let opts = RunOpts {
                 sim: true,
                 seed: Some(seed),
@@ -135,7 +139,7 @@ pub async fn run(args: DrillArgs) -> Result<()> {
 
 async fn run_scenario(path: &Path, out: Option<PathBuf>, opts: RunOpts) -> Result<()> {
     let scenario = Scenario::load(path)?;
-    let out = out.unwrap_or_else(|| PathBuf::from("drill-out").join(&scenario.name));
+    let out = out.unwrap_or_else(|| PathBuf::from(DRILL_OUT).join(&scenario.name));
     let replay = format!("drill run {}", path.display());
     run_loaded(scenario, &replay, out, opts).await
 }

@@ -3,6 +3,7 @@
 
 mod bench;
 mod client;
+mod dashboard;
 mod drill;
 mod health;
 mod metrics;
@@ -133,6 +134,14 @@ enum Command {
         /// Delete the cluster's data directory first.
         #[arg(long)]
         wipe: bool,
+        /// Where the live dashboard listens (loopback only; port 0 picks a
+        /// free one) [default: 127.0.0.1:7180, or a free port when that is
+        /// taken]. docs/dashboard.md.
+        #[arg(long, value_name = "ADDR")]
+        dashboard: Option<std::net::SocketAddr>,
+        /// Serve no dashboard.
+        #[arg(long, conflicts_with = "dashboard")]
+        no_dashboard: bool,
     },
     /// Run the link proxy: TCP proxies with injectable faults, controlled by
     /// a Toxiproxy-compatible REST API.
@@ -633,9 +642,14 @@ async fn run(cli: Cli) -> Result<()> {
             up::run_region(&config, region.as_deref(), data_dir).await
         }
         Command::Certs { config, dir } => up::certs(&config, dir.as_deref()),
-        Command::Up { config, wipe } => {
+        Command::Up {
+            config,
+            wipe,
+            dashboard,
+            no_dashboard,
+        } => {
             init_tracing_for(&config, log);
-            up::up(&config, wipe).await
+            up::up(&config, wipe, (!no_dashboard).then_some(dashboard)).await
         }
         Command::Netsim { api, config } => {
             init_logs("info");

@@ -15,6 +15,8 @@ use std::time::Duration;
 use anyhow::{Result, bail};
 use meridian_cluster::ControlApi;
 use meridian_cluster::faults::Executor;
+use meridian_region::ClusterFile;
+use meridian_scenario::scenario::Action;
 
 use crate::load_cluster;
 use meridian_netsim::api::MAX_FOR_MS;
@@ -22,9 +24,9 @@ use meridian_netsim::api::MAX_FOR_MS;
 mod args;
 mod parse;
 mod render;
-mod show;
+pub(crate) mod show;
 
-use args::NetCommand;
+pub(crate) use args::NetCommand;
 pub use args::{LONG_ABOUT, NetArgs};
 use parse::{parse, parse_ms};
 use render::{render, show_ms};
@@ -44,7 +46,23 @@ pub async fn run(args: NetArgs) -> Result<()> {
             ),
         },
     };
-    let line = match args.command {
+    let line = execute(cluster, api, args.for_, args.command).await?;
+    // Not println!: a closed pipe (`meridian net show | head`) is not an error.
+    let _ = writeln!(std::io::stdout().lock(), "{line}");
+    Ok(())
+}
+
+/// Runs one `net` command against the cluster's control API at `api` and
+/// returns its line of output. The dashboard runs the commands of its
+/// forms here too, so a fault set from the page is checked and applied
+/// exactly as `meridian net` does it.
+pub(crate) async fn execute(
+    cluster: ClusterFile,
+    api: String,
+    for_: Option<String>,
+    command: NetCommand,
+) -> Result<String> {
+    Ok(match command {
         NetCommand::Show { window, json } => {
             let window = window
                 .map(|w| parse_ms("--window", &w, Duration::from_secs(600)))
@@ -59,8 +77,7 @@ pub async fn run(args: NetArgs) -> Result<()> {
             }
         }
         command => {
-            let for_ms = args
-                .for_
+            let for_ms = for_
                 .map(|d| parse_ms("--for", &d, Duration::from_millis(MAX_FOR_MS)))
                 .transpose()?;
             if for_ms.is_some() && !ends_by_itself(&command) {
@@ -79,6 +96,16 @@ pub async fn run(args: NetArgs) -> Result<()> {
             }
             let action = parse(&cluster, command)?;
             let api = ControlApi::new(api).with_token(cluster.client_admin_token()?);
+            // Deleting the files of a region that runs would pull its
+            // store from under it: only a crashed region is wiped.
+            if let Action::Wipe { region } = &action
+                && api.ended(region).await.is_none()
+            {
+                bail!(
+                    "REGION: {region} is running (or the control API cannot say it is not); \
+                     crash it first: meridian net crash {region}"
+                );
+            }
             let mut executor = Executor::new(cluster, api);
             executor.restart_wait = restart_wait;
             executor.for_ms = for_ms;
@@ -92,10 +119,7 @@ pub async fn run(args: NetArgs) -> Result<()> {
             }
             line
         }
-    };
-    // Not println!: a closed pipe (`meridian net show | head`) is not an error.
-    let _ = writeln!(std::io::stdout().lock(), "{line}");
-    Ok(())
+    })
 }
 
 /// Whether `command` is a link fault, which the proxy can end on its own.

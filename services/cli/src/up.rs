@@ -7,6 +7,7 @@
 //! control API (Toxiproxy's routes plus `/meridian/regions`, through which
 //! `meridian net crash`/`restart` kill and start region processes).
 
+use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 
@@ -137,7 +138,9 @@ fn issue_certs(cluster: &ClusterFile, dir: &Path) -> Result<()> {
     Ok(())
 }
 
-pub async fn up(config: &Path, wipe: bool) -> Result<()> {
+/// `meridian up`; `dashboard` is `None` for no dashboard, `Some(None)` for
+/// the default address.
+pub async fn up(config: &Path, wipe: bool, dashboard: Option<Option<SocketAddr>>) -> Result<()> {
     let cluster = load_cluster(config)?;
     if wipe && cluster.data_dir.exists() {
         std::fs::remove_dir_all(&cluster.data_dir)
@@ -150,6 +153,11 @@ pub async fn up(config: &Path, wipe: bool) -> Result<()> {
         issue_certs(&cluster, &tls.dir)?;
     }
     admin_token(&cluster)?;
+    // Bound before any region starts, so a taken port stops us early.
+    let dashboard = match dashboard {
+        Some(addr) => Some(crate::dashboard::bind(addr).await?),
+        None => None,
+    };
     let exe = std::env::current_exe().context("locating the meridian binary")?;
     // The control API and the proxies are up before the regions, so a
     // failure to bind stops us early.
@@ -217,6 +225,26 @@ pub async fn up(config: &Path, wipe: bool) -> Result<()> {
             p.display()
         );
     }
+    let (stop_dashboard, dashboard_stopped) = tokio::sync::watch::channel(false);
+    let dashboard = match dashboard {
+        Some(listener) => {
+            let addr = listener.local_addr()?;
+            println!(
+                "\nDashboard: {}",
+                crate::dashboard::url(addr, cluster.client_admin_token()?.as_deref())
+            );
+            let mut stopped = dashboard_stopped;
+            let shutdown = async move {
+                let _ = stopped.wait_for(|s| *s).await;
+            };
+            Some(tokio::spawn(crate::dashboard::serve(
+                cluster.clone(),
+                listener,
+                shutdown,
+            )))
+        }
+        None => None,
+    };
     println!("Ctrl-C stops every region.\n");
 
     let mut term = signal(SignalKind::terminate())?;
@@ -229,6 +257,15 @@ pub async fn up(config: &Path, wipe: bool) -> Result<()> {
                     eprintln!("region {name} exited ({exit}); the others keep running");
                 }
             }
+        }
+    }
+    let _ = stop_dashboard.send(true);
+    if let Some(d) = dashboard {
+        match tokio::time::timeout(Duration::from_secs(5), d).await {
+            Ok(Ok(Err(e))) => eprintln!("dashboard: {e:#}"),
+            Ok(Err(e)) => eprintln!("dashboard: {e}"),
+            Err(_) => eprintln!("dashboard: still closing connections after 5 s; left behind"),
+            Ok(Ok(Ok(()))) => {}
         }
     }
     println!("stopping {} regions", running.stop().await);

@@ -3,11 +3,10 @@
 //! binary cuts links, crashes and restarts regions and skews a clock.
 //! Every wait polls with a deadline; nothing sleeps to wait for an outcome.
 
-use std::path::{Path, PathBuf};
-use std::process::{Child, Command, Stdio};
+use std::path::Path;
+use std::process::Stdio;
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
-use meridian_cluster::local::loopback_file;
 use meridian_core::{AttrValue, Item, encode_item};
 use meridian_proto::v1 as pb;
 use meridian_proto::v1::admin_client::AdminClient;
@@ -15,86 +14,9 @@ use meridian_proto::v1::meridian_client::MeridianClient;
 use serde_json::Value as Json;
 
 mod common;
+mod up;
 use common::{channel, create_kvs, poll};
-
-const REGIONS: [&str; 3] = ["us-east-1", "eu-west-1", "ap-southeast-1"];
-
-/// A cluster file with a `[netsim]` section on free loopback ports.
-struct Cluster {
-    dir: tempfile::TempDir,
-    config: PathBuf,
-    grpc: Vec<u16>,
-    api: u16,
-    first_port: u16,
-}
-
-fn cluster() -> Cluster {
-    let dir = tempfile::tempdir().unwrap();
-    let names: Vec<String> = REGIONS.iter().map(|r| r.to_string()).collect();
-    let mut file = loopback_file("net-3", &dir.path().join("data"), &names, true).unwrap();
-    file.durability = "normal".into();
-    let netsim = file.netsim.clone().unwrap();
-    let config = dir.path().join("cluster.toml");
-    file.write(&config).unwrap();
-    Cluster {
-        config,
-        grpc: file.regions.iter().map(|r| r.grpc.port()).collect(),
-        api: netsim.api.port(),
-        first_port: netsim.first_port,
-        dir,
-    }
-}
-
-/// A long-running `meridian` process (`up` or `netsim`): stopped with
-/// SIGTERM so `up` stops its regions too, SIGKILL if it hangs. On a failed
-/// test its log is printed.
-struct Daemon {
-    child: Child,
-    log: PathBuf,
-}
-
-impl Daemon {
-    fn start(args: &[&str], config: &Path, log: PathBuf) -> Daemon {
-        let out = std::fs::File::create(&log).unwrap();
-        let child = Command::new(env!("CARGO_BIN_EXE_meridian"))
-            .args(args)
-            .arg("--config")
-            .arg(config)
-            .env("RUST_LOG", "info")
-            // Where `meridian up` records its cluster: this test's own.
-            .env("XDG_RUNTIME_DIR", config.parent().unwrap())
-            .stdin(Stdio::null())
-            .stdout(out.try_clone().unwrap())
-            .stderr(out)
-            .spawn()
-            .expect("start meridian");
-        Daemon { child, log }
-    }
-
-    fn running(&mut self) -> bool {
-        matches!(self.child.try_wait(), Ok(None))
-    }
-
-    /// SIGTERM, then waits (bounded) for the exit.
-    fn stop(&mut self) -> Option<std::process::ExitStatus> {
-        meridian_cluster::process::stop_blocking(&mut self.child, Duration::from_secs(30))
-    }
-
-    fn log(&self) -> String {
-        std::fs::read_to_string(&self.log).unwrap_or_default()
-    }
-}
-
-impl Drop for Daemon {
-    fn drop(&mut self) {
-        if self.running() {
-            self.stop();
-        }
-        if std::thread::panicking() {
-            eprintln!("---- {} ----\n{}", self.log.display(), self.log());
-        }
-    }
-}
+use up::{Daemon, REGIONS, cluster};
 
 /// Runs `meridian net --config <c> <args>`; returns (success, stdout, stderr).
 async fn net(config: &Path, args: &[&str]) -> (bool, String, String) {
@@ -187,7 +109,7 @@ async fn hlc_ahead_ms(port: u16) -> f64 {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn net_cuts_heals_crashes_restarts_and_skews_a_running_cluster() {
-    let c = cluster();
+    let c = cluster(false);
     let mut up = Daemon::start(&["up"], &c.config, c.dir.path().join("up.log"));
     let (a, b, r3) = (c.grpc[0], c.grpc[1], c.grpc[2]);
     let [ra, rb, rc] = REGIONS;
@@ -237,6 +159,10 @@ async fn net_cuts_heals_crashes_restarts_and_skews_a_running_cluster() {
             .all(|r| r["up"] == true),
         "{doc}"
     );
+
+    // Only a crashed region's data directory is wiped.
+    let e = net_err(&c.config, &["wipe", rc]).await;
+    assert!(e.contains(&format!("REGION: {rc} is running")), "{e}");
 
     // One-way partition us-east-1 → eu-west-1.
     let line = net_ok(&c.config, &["partition", ra, rb]).await;
@@ -352,7 +278,7 @@ async fn net_cuts_heals_crashes_restarts_and_skews_a_running_cluster() {
 /// so an error about reaching it would mean the input got through.
 #[tokio::test]
 async fn net_refuses_bad_input_naming_the_argument_and_the_limit() {
-    let c = cluster();
+    let c = cluster(false);
     let [ra, rb, _] = REGIONS;
     for (args, wants) in [
         (
@@ -437,7 +363,7 @@ fn t(name: &str, kind: &str, stream: &str) -> (String, String, String) {
 /// streams docs/netsim.md lists.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn net_maps_commands_onto_the_proxies_of_a_bare_netsim() {
-    let c = cluster();
+    let c = cluster(false);
     let _netsim = Daemon::start(&["netsim"], &c.config, c.dir.path().join("netsim.log"));
     let [ra, rb, rc] = REGIONS;
     let ab = format!("{ra}>{rb}");

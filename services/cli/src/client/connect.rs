@@ -79,8 +79,16 @@ pub(super) fn credentials(t: &Target) -> Result<Option<Credentials>> {
         // Talking to an --endpoint with no cluster file to be found.
         return Ok(None);
     };
-    let cluster = load_cluster(&path)?;
-    Ok(cluster
+    Ok(cluster_credentials(&load_cluster(&path)?, region))
+}
+
+/// The first of the cluster file's `dynamodb_keys` (by access key id), for
+/// calls to `region`.
+pub(crate) fn cluster_credentials(
+    cluster: &meridian_region::ClusterFile,
+    region: String,
+) -> Option<Credentials> {
+    cluster
         .dynamodb_keys
         .iter()
         .min_by(|a, b| a.0.cmp(b.0))
@@ -88,20 +96,27 @@ pub(super) fn credentials(t: &Target) -> Result<Option<Credentials>> {
             access_key: access_key.clone(),
             secret: secret.clone(),
             region,
-        }))
+        })
 }
 
 /// The client API of the target region, signing its calls when there are
 /// credentials.
 pub(super) async fn client(t: &Target) -> Result<MeridianClient<Signing<Channel>>> {
+    client_at(&endpoint(t).await?, credentials(t)?).await
+}
+
+/// The client API at `url`, its calls signed with `credentials` if any.
+pub(crate) async fn client_at(
+    url: &str,
+    credentials: Option<Credentials>,
+) -> Result<MeridianClient<Signing<Channel>>> {
     let limit = meridian_region::service::MAX_MESSAGE_BYTES;
-    let url = endpoint(t).await?;
     let host = url
         .parse::<tonic::codegen::http::Uri>()
         .ok()
         .and_then(|u| u.authority().map(|a| a.to_string()))
         .unwrap_or_default();
-    let signing = Signing::new(channel(&url).await?, credentials(t)?, host);
+    let signing = Signing::new(channel(url).await?, credentials, host);
     Ok(MeridianClient::new(signing)
         .max_decoding_message_size(limit)
         .max_encoding_message_size(limit))

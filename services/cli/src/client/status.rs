@@ -170,7 +170,7 @@ pub(super) async fn status(config: &std::path::Path, json: bool) -> Result<()> {
 }
 
 /// One answering region of `meridian status --json`.
-pub(super) fn status_json(s: &pb::StatusResponse) -> Json {
+pub(crate) fn status_json(s: &pb::StatusResponse) -> Json {
     let peers: Vec<Json> = s
         .peers
         .iter()

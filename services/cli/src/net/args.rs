@@ -197,6 +197,13 @@ pub enum NetCommand {
         /// The region to kill.
         region: String,
     },
+    /// Delete a crashed REGION's data directory, as a lost disk would; the
+    /// next `restart` starts it empty, and it seeds from a peer. Refused
+    /// while the region runs.
+    Wipe {
+        /// The crashed region to wipe.
+        region: String,
+    },
     /// Start REGION again on its data directory and wait until it serves.
     Restart {
         /// The region to start.

@@ -256,6 +256,9 @@ pub fn parse(cluster: &ClusterFile, command: NetCommand) -> Result<Action> {
         NetCommand::Crash { region: r } => Action::Crash {
             region: region(cluster, "REGION", &r)?,
         },
+        NetCommand::Wipe { region: r } => Action::Wipe {
+            region: region(cluster, "REGION", &r)?,
+        },
         NetCommand::Restart { region: r, .. } => Action::Restart {
             region: region(cluster, "REGION", &r)?,
         },

@@ -190,8 +190,11 @@ pub(super) fn render(cluster: &ClusterFile, action: &Action, out: &Outcome) -> S
             pid(out),
             out.serving_after.unwrap_or_default().as_secs_f64()
         ),
-        Action::Wipe { .. }
-        | Action::Snapshot { .. }
+        Action::Wipe { region } => format!(
+            "wiped {region}'s data directory ({}); `meridian net restart {region}` starts it empty",
+            cluster.data_dir.join(region).display()
+        ),
+        Action::Snapshot { .. }
         | Action::Restore { .. }
         | Action::Recovery { .. }
         | Action::Mark { .. }

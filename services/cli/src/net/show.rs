@@ -56,7 +56,10 @@ struct RegionClock {
 }
 
 /// What `net show` found, before it is rendered as text or JSON.
-pub(super) struct Shown {
+pub(crate) struct Shown {
+    /// Every region's Status in file order, with its HLC's lead over this
+    /// machine's clock in ms; `None` for a region that did not answer.
+    pub(crate) statuses: Vec<Option<(pb::StatusResponse, f64)>>,
     faults_error: Option<String>,
     lag_label: String,
     window: Option<Duration>,
@@ -65,7 +68,7 @@ pub(super) struct Shown {
 }
 
 /// `meridian net show`: every directed link and every region.
-pub(super) async fn gather(
+pub(crate) async fn gather(
     cluster: &ClusterFile,
     api: &ControlApi,
     window: Option<Duration>,
@@ -154,6 +157,7 @@ pub(super) async fn gather(
         })
         .collect();
     Shown {
+        statuses,
         faults_error,
         lag_label,
         window,
@@ -247,7 +251,7 @@ pub(super) fn show_text(s: &Shown) -> String {
 }
 
 /// `net show --json`: the same, one JSON document; `null` where unknown.
-pub(super) fn show_json(s: &Shown) -> Json {
+pub(crate) fn show_json(s: &Shown) -> Json {
     let links: Vec<Json> = s
         .links
         .iter()
@@ -346,7 +350,7 @@ fn status_of<'a>(
 }
 
 /// p50 and p99 (ms) of lag from `peer`, between two samples of a region.
-fn window_lag(
+pub(crate) fn window_lag(
     earlier: &pb::StatusResponse,
     later: &pb::StatusResponse,
     peer: &str,

@@ -1,0 +1,280 @@
+//! Drills from the page: a scenario file run by `meridian drill run`, the
+//! same command a user types (it starts a cluster of its own, or simulates
+//! one with `--sim`), watched while it runs, and the reports under
+//! `drill-out/` listed with their verdicts. One drill at a time.
+
+use std::collections::VecDeque;
+use std::os::unix::process::CommandExt as _;
+use std::path::{Path, PathBuf};
+use std::process::Stdio;
+use std::sync::{Arc, Mutex};
+
+use axum::body::Bytes;
+use axum::extract::{Path as UrlPath, State};
+use axum::http::{HeaderMap, StatusCode, header};
+use axum::response::{IntoResponse, Response};
+use meridian_scenario::scenario::Scenario;
+use serde_json::{Value as Json, json};
+use tokio::io::{AsyncBufReadExt, AsyncReadExt, BufReader};
+
+use super::{Board, Shared, error};
+use crate::drill::DRILL_OUT;
+
+/// Lines of a running drill's output kept for the page.
+const KEPT_LINES: usize = 40;
+/// Largest summary read from a drill's stdout, and largest report read.
+const MAX_JSON: usize = 16 << 20;
+/// Most reports listed.
+const MAX_REPORTS: usize = 200;
+
+/// The drill started from the page, running or ended.
+#[derive(Default)]
+pub struct Drills {
+    current: Mutex<Option<Run>>,
+}
+
+struct Run {
+    scenario: String,
+    path: String,
+    sim: bool,
+    /// Its process group: the drill and the regions it starts.
+    pgid: Option<i32>,
+    lines: VecDeque<String>,
+    /// Set when it ended: its exit and the summary it printed.
+    ended: Option<(String, Json)>,
+}
+
+impl Run {
+    fn json(&self) -> Json {
+        json!({
+            "scenario": self.scenario,
+            "path": self.path,
+            "sim": self.sim,
+            "running": self.ended.is_none(),
+            "lines": self.lines,
+            "exit": self.ended.as_ref().map(|e| &e.0),
+            "summary": self.ended.as_ref().map(|e| &e.1),
+            "report": format!("/api/drills/report/{}", self.scenario),
+        })
+    }
+}
+
+impl Drills {
+    /// Ends a running drill with everything it started.
+    pub fn stop(&self) {
+        if let Some(run) = self.current.lock().expect("drills").as_ref()
+            && run.ended.is_none()
+            && let Some(pgid) = run.pgid
+        {
+            // SAFETY: signals the process group made for the drill at spawn.
+            unsafe { libc::kill(-pgid, libc::SIGKILL) };
+        }
+    }
+}
+
+/// `POST /api/drills` with `{"scenario": "simulations/partition-heal.toml",
+/// "sim": true}`: starts `meridian drill run` on it.
+pub async fn start(State(board): Shared, headers: HeaderMap, body: Bytes) -> Response {
+    if let Err((status, message)) = super::actions::authorized(&board, &headers) {
+        return error(status, message);
+    }
+    let j: Json = match serde_json::from_slice(&body) {
+        Ok(j) => j,
+        Err(e) => return error(StatusCode::BAD_REQUEST, format!("body: not JSON: {e}")),
+    };
+    let path = match j["scenario"].as_str().map(str::trim) {
+        Some(p) if !p.is_empty() && p.len() <= 4096 => p.to_string(),
+        _ => {
+            return error(
+                StatusCode::BAD_REQUEST,
+                "scenario: a scenario file's path, e.g. simulations/partition-heal.toml".into(),
+            );
+        }
+    };
+    let sim = j["sim"].as_bool().unwrap_or(false);
+    // Checked here first, so a bad file is refused with the drill's own
+    // message and nothing starts.
+    let scenario = match Scenario::load(Path::new(&path)) {
+        Ok(s) => s,
+        Err(e) => return error(StatusCode::BAD_REQUEST, format!("scenario: {e:#}")),
+    };
+    let mut current = board.drills.current.lock().expect("drills");
+    if let Some(run) = current.as_ref().filter(|r| r.ended.is_none()) {
+        return error(
+            StatusCode::CONFLICT,
+            format!("drill {} is running; one drill at a time", run.scenario),
+        );
+    }
+    let exe = match std::env::current_exe() {
+        Ok(e) => e,
+        Err(e) => {
+            return error(
+                StatusCode::INTERNAL_SERVER_ERROR,
+                format!("locating meridian: {e}"),
+            );
+        }
+    };
+    let mut cmd = tokio::process::Command::new(exe);
+    cmd.args(["drill", "run", &path, "--json", "--quiet"]);
+    if sim {
+        cmd.arg("--sim");
+    }
+    cmd.stdin(Stdio::null())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .kill_on_drop(true);
+    // Its own group, so stopping it stops the regions it started too.
+    cmd.as_std_mut().process_group(0);
+    let mut child = match cmd.spawn() {
+        Ok(c) => c,
+        Err(e) => {
+            return error(
+                StatusCode::INTERNAL_SERVER_ERROR,
+                format!("starting the drill: {e}"),
+            );
+        }
+    };
+    *current = Some(Run {
+        scenario: scenario.name.clone(),
+        path,
+        sim,
+        pgid: child.id().map(|p| p as i32),
+        lines: VecDeque::new(),
+        ended: None,
+    });
+    let started = current.as_ref().map(Run::json).unwrap_or(Json::Null);
+    drop(current);
+    let stdout = child.stdout.take();
+    let stderr = child.stderr.take();
+    let board2: Arc<Board> = board.clone();
+    tokio::spawn(async move {
+        let notes = async {
+            if let Some(err) = stderr {
+                let mut lines = BufReader::new(err).lines();
+                while let Ok(Some(line)) = lines.next_line().await {
+                    let mut current = board2.drills.current.lock().expect("drills");
+                    if let Some(run) = current.as_mut() {
+                        run.lines.push_back(line);
+                        while run.lines.len() > KEPT_LINES {
+                            run.lines.pop_front();
+                        }
+                    }
+                }
+            }
+        };
+        let summary = async {
+            let mut text = Vec::new();
+            if let Some(out) = stdout {
+                let _ = out.take(MAX_JSON as u64).read_to_end(&mut text).await;
+            }
+            serde_json::from_slice::<Json>(&text).unwrap_or(Json::Null)
+        };
+        let ((), summary) = tokio::join!(notes, summary);
+        let exit = match child.wait().await {
+            Ok(s) => s.to_string(),
+            Err(e) => format!("unknown: {e}"),
+        };
+        if let Some(run) = board2.drills.current.lock().expect("drills").as_mut() {
+            run.ended = Some((exit, summary));
+        }
+    });
+    axum::Json(json!({ "ok": started })).into_response()
+}
+
+/// `GET /api/drills`: the drill started from the page, the scenario files
+/// under `simulations/`, and the reports under `drill-out/` with verdicts.
+pub async fn list(State(board): Shared) -> Response {
+    let current = board
+        .drills
+        .current
+        .lock()
+        .expect("drills")
+        .as_ref()
+        .map(Run::json);
+    let (scenarios, reports) = tokio::task::spawn_blocking(|| (scenario_files(), reports()))
+        .await
+        .unwrap_or_default();
+    axum::Json(json!({
+        "current": current,
+        "scenarios": scenarios,
+        "reports": reports,
+        "drill_out": std::env::current_dir().map(|d| d.join(DRILL_OUT).display().to_string()).ok(),
+    }))
+    .into_response()
+}
+
+fn scenario_files() -> Vec<String> {
+    let mut out: Vec<String> = std::fs::read_dir("simulations")
+        .into_iter()
+        .flatten()
+        .flatten()
+        .map(|e| e.path())
+        .filter(|p| {
+            p.extension().is_some_and(|x| x == "toml")
+                && p.file_name().is_some_and(|n| n != "Cargo.toml")
+        })
+        .map(|p| p.display().to_string())
+        .collect();
+    out.sort();
+    out
+}
+
+/// Every `drill-out/<name>/report.json` with its verdict, newest first.
+fn reports() -> Vec<Json> {
+    let mut found: Vec<(std::time::SystemTime, String, PathBuf)> = std::fs::read_dir(DRILL_OUT)
+        .into_iter()
+        .flatten()
+        .flatten()
+        .filter_map(|e| {
+            let path = e.path().join("report.json");
+            let modified = std::fs::metadata(&path).and_then(|m| m.modified()).ok()?;
+            Some((modified, e.file_name().to_string_lossy().into_owned(), path))
+        })
+        .collect();
+    found.sort_by(|a, b| b.0.cmp(&a.0));
+    found
+        .into_iter()
+        .take(MAX_REPORTS)
+        .map(|(modified, name, path)| {
+            let report = std::fs::File::open(&path)
+                .ok()
+                .and_then(|f| {
+                    let mut text = Vec::new();
+                    std::io::Read::read_to_end(&mut std::io::Read::take(f, MAX_JSON as u64), &mut text).ok()?;
+                    serde_json::from_slice::<Json>(&text).ok()
+                })
+                .unwrap_or(Json::Null);
+            let v = &report["verdict"];
+            json!({
+                "name": name,
+                "scenario": report["scenario"],
+                "mode": report["mode"],
+                "ok": v["ok"],
+                "problems": v["problems"].as_array().map(Vec::len),
+                "first_problem": v["problems"].get(0),
+                "modified_ms": modified.duration_since(std::time::UNIX_EPOCH).map(|d| d.as_millis() as u64).unwrap_or(0),
+                "html": format!("/api/drills/report/{name}"),
+            })
+        })
+        .collect()
+}
+
+/// `GET /api/drills/report/<name>`: `drill-out/<name>/report.html`.
+pub async fn report(UrlPath(name): UrlPath<String>) -> Response {
+    let plain = !name.is_empty()
+        && !name.starts_with('.')
+        && name
+            .bytes()
+            .all(|b| b.is_ascii_alphanumeric() || b"-_.".contains(&b));
+    if !plain {
+        return error(
+            StatusCode::BAD_REQUEST,
+            format!("report: {name:?} is not a drill's name (letters, digits, '-', '_', '.')"),
+        );
+    }
+    let path = Path::new(DRILL_OUT).join(&name).join("report.html");
+    match tokio::fs::read(&path).await {
+        Ok(html) => ([(header::CONTENT_TYPE, "text/html; charset=utf-8")], html).into_response(),
+        Err(e) => error(StatusCode::NOT_FOUND, format!("{}: {e}", path.display())),
+    }
+}

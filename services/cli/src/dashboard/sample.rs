@@ -1,0 +1,293 @@
+//! The sampler: once a second, what `meridian net show` gathers (every
+//! region's admin Status, the link proxy's proxies and processes), with
+//! the rates and the windowed replication latency between two samples. The
+//! newest sample is the snapshot; each one is pushed to the page as a
+//! server-sent event; the last minutes of plot points are kept for a page
+//! that opens later.
+
+use std::collections::VecDeque;
+use std::convert::Infallible;
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
+
+use anyhow::Result;
+use axum::extract::State;
+use axum::response::sse::{Event, KeepAlive, Sse};
+use axum::response::{IntoResponse, Response};
+use meridian_cluster::ControlApi;
+use meridian_proto::v1 as pb;
+use meridian_region::ClusterFile;
+use serde_json::{Value as Json, json};
+use tokio::sync::broadcast;
+
+use super::Shared;
+use crate::net::show::{gather, show_json, window_lag};
+
+/// How often the cluster is sampled.
+pub const SAMPLE_EVERY: Duration = Duration::from_secs(1);
+/// Plot points kept: five minutes at one a second.
+const HISTORY: usize = 300;
+
+/// The dashboard's state: the cluster it shows, where its control API is,
+/// the token actions must carry, and the samples taken.
+pub struct Board {
+    pub(super) cluster: ClusterFile,
+    /// The control API (`netsim.api`), `None` for a cluster file without a
+    /// `[netsim]` section.
+    pub(super) api: Option<String>,
+    /// The cluster's admin token, which every action must carry.
+    pub(super) token: Option<String>,
+    latest: Mutex<Option<Arc<str>>>,
+    points: Mutex<VecDeque<Json>>,
+    events: broadcast::Sender<Arc<str>>,
+    /// The drill started from the page.
+    pub(super) drills: super::drills::Drills,
+    /// Set when the server stops: open event streams end then, so a
+    /// graceful shutdown does not wait on a page that never leaves.
+    closing: tokio::sync::watch::Sender<bool>,
+}
+
+impl Board {
+    pub fn new(cluster: ClusterFile) -> Result<Arc<Board>> {
+        let token = cluster.client_admin_token()?;
+        let api = cluster.netsim.as_ref().map(|n| n.api.to_string());
+        let (events, _) = broadcast::channel(16);
+        Ok(Arc::new(Board {
+            cluster,
+            api,
+            token,
+            latest: Mutex::new(None),
+            points: Mutex::new(VecDeque::new()),
+            events,
+            drills: Default::default(),
+            closing: tokio::sync::watch::channel(false).0,
+        }))
+    }
+
+    /// Ends every open event stream.
+    pub(super) fn close(&self) {
+        self.closing.send_replace(true);
+    }
+
+    pub(super) fn control_api(&self) -> ControlApi {
+        // Without a [netsim] section the calls fail with the API's own
+        // "cannot reach the control API" message, which the page shows.
+        ControlApi::new(
+            self.api
+                .clone()
+                .unwrap_or_else(|| "no [netsim] section".into()),
+        )
+        .with_token(self.token.clone())
+    }
+
+    fn record(&self, sample: Json) {
+        let point = point(&sample);
+        let text: Arc<str> = sample.to_string().into();
+        *self.latest.lock().expect("latest") = Some(text.clone());
+        {
+            let mut points = self.points.lock().expect("points");
+            points.push_back(point);
+            while points.len() > HISTORY {
+                points.pop_front();
+            }
+        }
+        // No receiver is not an error: no page is open.
+        let _ = self.events.send(text);
+    }
+}
+
+/// The Status answers of one sample, and when they were taken.
+struct Previous {
+    at: Instant,
+    statuses: Vec<Option<pb::StatusResponse>>,
+}
+
+/// Samples the cluster every [`SAMPLE_EVERY`] until aborted.
+pub async fn run(board: Arc<Board>) {
+    let mut tick = tokio::time::interval(SAMPLE_EVERY);
+    tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+    let mut previous: Option<Previous> = None;
+    loop {
+        tick.tick().await;
+        let s = take(&board, &mut previous).await;
+        board.record(s);
+    }
+}
+
+/// One sample: `net show --json`'s document, each region with its Status
+/// (as `meridian status --json` prints it), data directory and rates, each
+/// link with its latency over the last interval.
+async fn take(board: &Board, previous: &mut Option<Previous>) -> Json {
+    let shown = gather(&board.cluster, &board.control_api(), None).await;
+    let at = Instant::now();
+    let statuses: Vec<Option<pb::StatusResponse>> = shown
+        .statuses
+        .iter()
+        .map(|s| s.as_ref().map(|(s, _)| s.clone()))
+        .collect();
+    let mut doc = show_json(&shown);
+    let names = board.cluster.region_names();
+    if let Some(regions) = doc["regions"].as_array_mut() {
+        for (i, r) in regions.iter_mut().enumerate() {
+            r["data_dir"] = json!(board.cluster.data_dir.join(&names[i]).display().to_string());
+            let Some(s) = &statuses[i] else { continue };
+            r["status"] = crate::client::status_json(s);
+            let before = previous
+                .as_ref()
+                .and_then(|p| Some((p.at, p.statuses.get(i)?.as_ref()?)));
+            if let Some((then, b)) = before {
+                let secs = at.duration_since(then).as_secs_f64();
+                r["writes_per_s"] = json!(rate(b.log_head, s.log_head, secs));
+                r["applies_per_s"] = json!(rate(applied(b), applied(s), secs));
+            }
+        }
+    }
+    if let Some(links) = doc["links"].as_array_mut() {
+        for l in links.iter_mut() {
+            let (from, to) = (
+                l["from"].as_str().unwrap_or(""),
+                l["to"].as_str().unwrap_or(""),
+            );
+            // Latency from → to is measured where it lands, at `to`.
+            let Some(j) = names.iter().position(|n| n == to) else {
+                continue;
+            };
+            let window = previous.as_ref().and_then(|p| {
+                window_lag(p.statuses.get(j)?.as_ref()?, statuses[j].as_ref()?, from)
+            });
+            l["window_p50_ms"] = json!(window.map(|w| w.0));
+            l["window_p99_ms"] = json!(window.map(|w| w.1));
+        }
+    }
+    doc["t_ms"] = json!(wall_ms());
+    doc["sample_every_ms"] = json!(SAMPLE_EVERY.as_millis() as u64);
+    doc["cluster"] = json!(board.cluster.name);
+    doc["control_api"] = json!(board.api);
+    *previous = Some(Previous { at, statuses });
+    doc
+}
+
+/// Remote writes a region has applied since it started: its inbound
+/// latency buckets count one per write of a peer applied here.
+fn applied(s: &pb::StatusResponse) -> u64 {
+    s.peers.iter().flat_map(|p| &p.latency_buckets).sum()
+}
+
+/// Per second between two counter readings; `None` when the counter went
+/// back (the region restarted in between).
+fn rate(before: u64, after: u64, secs: f64) -> Option<f64> {
+    (after >= before && secs > 0.0).then(|| ((after - before) as f64 / secs * 10.0).round() / 10.0)
+}
+
+/// What the plots draw of a sample: pending and latency per link,
+/// conflicts per region.
+fn point(sample: &Json) -> Json {
+    let links: Vec<Json> = sample["links"]
+        .as_array()
+        .into_iter()
+        .flatten()
+        .map(|l| {
+            json!({"from": l["from"], "to": l["to"], "pending": l["pending"],
+                "p50": l["window_p50_ms"], "p99": l["window_p99_ms"]})
+        })
+        .collect();
+    let regions: Vec<Json> = sample["regions"]
+        .as_array()
+        .into_iter()
+        .flatten()
+        .map(|r| json!({"name": r["name"], "conflicts": r["conflicts"]}))
+        .collect();
+    json!({"t_ms": sample["t_ms"], "links": links, "regions": regions})
+}
+
+fn wall_ms() -> u64 {
+    SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .map(|d| d.as_millis() as u64)
+        .unwrap_or(0)
+}
+
+fn json_text(text: String) -> Response {
+    (
+        [(axum::http::header::CONTENT_TYPE, "application/json")],
+        text,
+    )
+        .into_response()
+}
+
+/// `GET /api/snapshot`: the newest sample (`null` before the first).
+pub async fn snapshot(State(board): Shared) -> Response {
+    let latest = board.latest.lock().expect("latest").clone();
+    json_text(
+        latest
+            .map(|t| t.to_string())
+            .unwrap_or_else(|| "null".into()),
+    )
+}
+
+/// `GET /api/history`: the plot points of the last minutes, oldest first.
+pub async fn history(State(board): Shared) -> Response {
+    let points: Vec<Json> = board
+        .points
+        .lock()
+        .expect("points")
+        .iter()
+        .cloned()
+        .collect();
+    json_text(Json::Array(points).to_string())
+}
+
+/// `GET /api/events`: every new sample as a `sample` event.
+pub async fn events(
+    State(board): Shared,
+) -> Sse<impl futures::Stream<Item = Result<Event, Infallible>>> {
+    let rx = board.events.subscribe();
+    let closing = board.closing.subscribe();
+    let stream = futures::stream::unfold((rx, closing), |(mut rx, mut closing)| async move {
+        loop {
+            let next = tokio::select! {
+                r = rx.recv() => r,
+                _ = closing.wait_for(|c| *c) => return None,
+            };
+            match next {
+                Ok(text) => {
+                    let event = Event::default().event("sample").data(&*text);
+                    return Some((Ok(event), (rx, closing)));
+                }
+                // A slow page skips samples; the next one is complete.
+                Err(broadcast::error::RecvError::Lagged(_)) => continue,
+                Err(broadcast::error::RecvError::Closed) => return None,
+            }
+        }
+    });
+    Sse::new(stream).keep_alive(KeepAlive::default())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_rate_is_per_second_and_unknown_across_a_restart() {
+        assert_eq!(rate(100, 150, 0.5), Some(100.0));
+        assert_eq!(rate(100, 100, 1.0), Some(0.0));
+        assert_eq!(rate(150, 3, 1.0), None);
+        assert_eq!(rate(1, 2, 0.0), None);
+    }
+
+    #[test]
+    fn a_plot_point_keeps_pending_latency_and_conflicts() {
+        let sample = json!({
+            "t_ms": 7,
+            "links": [{"from": "a", "to": "b", "pending": 4, "window_p50_ms": 1.5,
+                "window_p99_ms": 9.0, "faults": "-"}],
+            "regions": [{"name": "a", "conflicts": 2, "status": {}}],
+        });
+        assert_eq!(
+            point(&sample),
+            json!({"t_ms": 7,
+                "links": [{"from": "a", "to": "b", "pending": 4, "p50": 1.5, "p99": 9.0}],
+                "regions": [{"name": "a", "conflicts": 2}]})
+        );
+    }
+}
