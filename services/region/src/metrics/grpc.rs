@@ -19,7 +19,7 @@ use http_body_util::BodyExt;
 use tokio::time::Instant;
 use tonic::codegen::http;
 
-use super::{MethodCodeLabel, MethodLabel, Metrics};
+use super::Metrics;
 
 /// The label for a path no service routes: the set of series stays
 /// bounded whatever paths clients send.
@@ -113,19 +113,9 @@ impl Call {
         if std::mem::replace(&mut self.recorded, true) {
             return;
         }
-        let (service, method) = (self.service, self.method);
+        let secs = self.started.elapsed().as_secs_f64();
         self.metrics
-            .grpc_requests
-            .get_or_create(&MethodCodeLabel {
-                service,
-                method,
-                code,
-            })
-            .inc();
-        self.metrics
-            .grpc_duration
-            .get_or_create(&MethodLabel { service, method })
-            .observe(self.started.elapsed().as_secs_f64());
+            .observe_grpc(self.service, self.method, code, secs);
     }
 }
 
@@ -210,6 +200,7 @@ where
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::metrics::MethodCodeLabel;
     use tower::{Layer, Service, ServiceExt};
 
     type Req = http::Request<()>;
