@@ -12,6 +12,8 @@ use std::time::Duration;
 use meridian_cluster::http::{Target, request};
 use meridian_cluster::local::loopback_file;
 use meridian_cluster::ports::free_port;
+use meridian_proto::v1 as pb;
+use meridian_proto::v1::meridian_client::MeridianClient;
 use meridian_region::LogFormat;
 
 mod common;
@@ -142,6 +144,15 @@ async fn a_region_exports_what_the_dashboard_queries_and_logs_json() {
     }
     let ports: Vec<u16> = file.regions.iter().map(|r| r.grpc.port()).collect();
     create_kvs(&ports).await;
+    // A gRPC error answers in its headers (trailers-only): counted under
+    // its code.
+    let missing = MeridianClient::new(common::channel(ports[0]))
+        .describe_table(pb::TableRequest {
+            name: "missing".into(),
+        })
+        .await
+        .unwrap_err();
+    assert_eq!(missing.code(), tonic::Code::NotFound);
     let dynamo = file.regions[0].dynamo.unwrap().to_string();
     let item = serde_json::json!({"TableName": "kvs", "Item": {"id": {"S": "a"}}});
     assert_eq!(dynamodb(&dynamo, "PutItem", item.clone()).await.0, 200);
@@ -180,6 +191,7 @@ async fn a_region_exports_what_the_dashboard_queries_and_logs_json() {
         r#"meridian_dynamodb_requests_total{region="us-east-1",operation="GetRecords",outcome="ok"} 0"#,
         r#"meridian_grpc_requests_total{region="us-east-1",service="meridian.v1.Meridian",method="CreateTable",code="OK"} 1"#,
         r#"meridian_grpc_request_duration_seconds_count{region="us-east-1",service="meridian.v1.Meridian",method="CreateTable"} 1"#,
+        r#"meridian_grpc_requests_total{region="us-east-1",service="meridian.v1.Meridian",method="DescribeTable",code="NOT_FOUND"} 1"#,
     ] {
         assert!(a.contains(line), "{line} missing from\n{a}");
     }

@@ -159,6 +159,15 @@ pub fn set_build(git_commit: Option<&'static str>, rustc: Option<&'static str>) 
     });
 }
 
+/// The build [`set_build`] recorded, or the version alone.
+fn build() -> BuildLabel {
+    BUILD.get().cloned().unwrap_or(BuildLabel {
+        version: env!("CARGO_PKG_VERSION"),
+        git_commit: None,
+        rustc: None,
+    })
+}
+
 /// Buckets of the request latency histograms: 0.2 ms doubling to 6.6 s.
 fn request_buckets() -> Histogram {
     Histogram::new(exponential_buckets(0.0002, 2.0, 16))
@@ -256,7 +265,7 @@ impl Metrics {
             )]
             .into_iter(),
         );
-        #[cfg(target_os = "linux")]
+        // Where there is no `/proc` (not Linux) it exports nothing.
         root.register_collector(Box::new(process::Process));
         let registry = root.sub_registry_with_prefix("meridian");
         let replication_latency = Family::<PeerLabel, Histogram>::new_with_constructor(|| {
@@ -454,11 +463,7 @@ impl Metrics {
         registry.register(
             "build",
             "What this binary was built from: the crate version, and the git commit and rustc version when its build could read them",
-            prometheus_client::metrics::info::Info::new(BUILD.get().cloned().unwrap_or(BuildLabel {
-                version: env!("CARGO_PKG_VERSION"),
-                git_commit: None,
-                rustc: None,
-            })),
+            prometheus_client::metrics::info::Info::new(build()),
         );
         registry.register(
             "dynamodb_requests",
@@ -508,6 +513,26 @@ impl Metrics {
                     outcome: "ok",
                 });
         }
+    }
+
+    /// Counts and times one gRPC call that got its status.
+    pub fn observe_grpc(
+        &self,
+        service: &'static str,
+        method: &'static str,
+        code: &'static str,
+        secs: f64,
+    ) {
+        self.grpc_requests
+            .get_or_create(&MethodCodeLabel {
+                service,
+                method,
+                code,
+            })
+            .inc();
+        self.grpc_duration
+            .get_or_create(&MethodLabel { service, method })
+            .observe(secs);
     }
 
     /// Counts and times one answered DynamoDB API request.

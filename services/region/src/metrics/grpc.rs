@@ -10,6 +10,8 @@
 //! dropped before its trailers (the client went away, the server stopped)
 //! records `CANCELLED`.
 
+use std::future::Future;
+use std::pin::Pin;
 use std::sync::Arc;
 use std::task::{Context, Poll};
 
@@ -17,8 +19,7 @@ use http_body_util::BodyExt;
 use tokio::time::Instant;
 use tonic::codegen::http;
 
-use super::{MethodCodeLabel, MethodLabel, Metrics};
-use crate::limits::BoxFuture;
+use super::Metrics;
 
 /// The label for a path no service routes: the set of series stays
 /// bounded whatever paths clients send.
@@ -112,19 +113,9 @@ impl Call {
         if std::mem::replace(&mut self.recorded, true) {
             return;
         }
-        let (service, method) = (self.service, self.method);
+        let secs = self.started.elapsed().as_secs_f64();
         self.metrics
-            .grpc_requests
-            .get_or_create(&MethodCodeLabel {
-                service,
-                method,
-                code,
-            })
-            .inc();
-        self.metrics
-            .grpc_duration
-            .get_or_create(&MethodLabel { service, method })
-            .observe(self.started.elapsed().as_secs_f64());
+            .observe_grpc(self.service, self.method, code, secs);
     }
 }
 
@@ -137,12 +128,13 @@ impl Drop for Call {
 impl<S, B> tower::Service<http::Request<B>> for Metered<S>
 where
     S: tower::Service<http::Request<B>, Response = http::Response<tonic::body::Body>>,
-    S::Future: Send + 'static,
-    S::Error: Send + 'static,
+    // The limits layer inside answers with a boxed future: polled in place
+    // here, with no allocation of this layer's own.
+    S::Future: Unpin,
 {
     type Response = http::Response<tonic::body::Body>;
     type Error = S::Error;
-    type Future = BoxFuture<Self::Response, Self::Error>;
+    type Future = MeteredFuture<S::Future>;
 
     fn poll_ready(&mut self, cx: &mut Context<'_>) -> Poll<Result<(), Self::Error>> {
         self.inner.poll_ready(cx)
@@ -150,41 +142,65 @@ where
 
     fn call(&mut self, req: http::Request<B>) -> Self::Future {
         let (service, method) = method_of(req.uri().path());
-        let mut call = Call {
+        let call = Call {
             metrics: self.metrics.clone(),
             service,
             method,
             started: Instant::now(),
             recorded: false,
         };
-        let answer = self.inner.call(req);
-        Box::pin(async move {
-            let response = match answer.await {
-                Ok(r) => r,
-                Err(e) => {
-                    call.record("UNKNOWN");
-                    return Err(e);
-                }
-            };
-            if let Some(status) = response.headers().get("grpc-status") {
-                call.record(code_name(status.as_bytes()));
-                return Ok(response);
+        MeteredFuture {
+            answer: self.inner.call(req),
+            call: Some(call),
+        }
+    }
+}
+
+/// A call's answer on its way: the status is recorded from its headers,
+/// or its body is watched for the trailers.
+pub struct MeteredFuture<F> {
+    answer: F,
+    call: Option<Call>,
+}
+
+impl<F, E> Future for MeteredFuture<F>
+where
+    F: Future<Output = Result<http::Response<tonic::body::Body>, E>> + Unpin,
+{
+    type Output = F::Output;
+
+    fn poll(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<F::Output> {
+        let answer = std::task::ready!(Pin::new(&mut self.answer).poll(cx));
+        let Some(mut call) = self.call.take() else {
+            // Polled again after it finished: the answer was given already.
+            return Poll::Pending;
+        };
+        let response = match answer {
+            Ok(r) => r,
+            Err(e) => {
+                call.record("UNKNOWN");
+                return Poll::Ready(Err(e));
             }
-            Ok(response.map(|body| {
-                tonic::body::Body::new(body.map_frame(move |frame| {
-                    if let Some(status) = frame.trailers_ref().and_then(|t| t.get("grpc-status")) {
-                        call.record(code_name(status.as_bytes()));
-                    }
-                    frame
-                }))
+        };
+        if let Some(status) = response.headers().get("grpc-status") {
+            call.record(code_name(status.as_bytes()));
+            return Poll::Ready(Ok(response));
+        }
+        Poll::Ready(Ok(response.map(|body| {
+            tonic::body::Body::new(body.map_frame(move |frame| {
+                if let Some(status) = frame.trailers_ref().and_then(|t| t.get("grpc-status")) {
+                    call.record(code_name(status.as_bytes()));
+                }
+                frame
             }))
-        })
+        })))
     }
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::metrics::MethodCodeLabel;
     use tower::{Layer, Service, ServiceExt};
 
     type Req = http::Request<()>;
@@ -236,8 +252,8 @@ mod tests {
     #[tokio::test]
     async fn each_call_counts_once_under_its_status() {
         let metrics = Arc::new(Metrics::new("us-east-1"));
-        let mut svc =
-            GrpcMetrics::new(metrics.clone()).layer(tower::service_fn(|r: Req| async move {
+        let mut svc = GrpcMetrics::new(metrics.clone()).layer(tower::service_fn(|r: Req| {
+            Box::pin(async move {
                 let answer: Resp = match r.uri().path() {
                     "/meridian.v1.Meridian/GetItem" => {
                         tonic::Status::not_found("no table").into_http()
@@ -253,7 +269,8 @@ mod tests {
                     }
                 };
                 Ok::<_, std::convert::Infallible>(answer)
-            }));
+            })
+        }));
         let a = svc
             .ready()
             .await
