@@ -118,6 +118,7 @@ pub async fn run(board: Arc<Board>) {
 /// (as `meridian status --json` prints it), data directory and rates, each
 /// link with its latency over the last interval.
 async fn take(board: &Board, previous: &mut Option<Previous>) -> Json {
+    let began = Instant::now();
     let shown = gather(&board.cluster, &board.control_api(), None).await;
     let at = Instant::now();
     let statuses: Vec<Option<pb::StatusResponse>> = shown
@@ -161,6 +162,8 @@ async fn take(board: &Board, previous: &mut Option<Previous>) -> Json {
     }
     doc["t_ms"] = json!(wall_ms());
     doc["sample_every_ms"] = json!(SAMPLE_EVERY.as_millis() as u64);
+    // How long gathering took: every region's Status and the control API.
+    doc["sample_ms"] = json!((at - began).as_secs_f64() * 1e3);
     doc["cluster"] = json!(board.cluster.name);
     doc["control_api"] = json!(board.api);
     *previous = Some(Previous { at, statuses });

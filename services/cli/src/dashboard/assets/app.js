@@ -566,7 +566,7 @@ function render(sample) {
   watchConflicts(last, sample);
   last = sample;
   $("cluster").textContent = sample.cluster || "";
-  $("sampled").textContent = `sampled ${new Date(sample.t_ms).toLocaleTimeString()}`;
+  $("sampled").textContent = `sampled ${new Date(sample.t_ms).toLocaleTimeString()} in ${fmt(sample.sample_ms, " ms")}`;
   if (sample.faults_error) say(`faults unknown: ${sample.faults_error}`, false);
   fillSelects(sample.regions.map((r) => r.name));
   renderRegions(sample);
