@@ -181,3 +181,26 @@ fn error(status: StatusCode, message: String) -> Response {
 
 /// Shared state of the handlers.
 type Shared = State<Arc<Board>>;
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[tokio::test]
+    async fn only_loopback_is_served() {
+        let e = bind(Some("0.0.0.0:0".parse().unwrap())).await.unwrap_err();
+        assert!(e.to_string().contains("not a loopback address"), "{e:#}");
+        let l = bind(Some("127.0.0.1:0".parse().unwrap())).await.unwrap();
+        let addr = l.local_addr().unwrap();
+        // Asked for and taken: refused, naming the address.
+        let e = bind(Some(addr)).await.unwrap_err();
+        assert!(format!("{e:#}").contains(&addr.to_string()), "{e:#}");
+    }
+
+    #[test]
+    fn the_url_carries_the_token_in_its_fragment() {
+        let a: SocketAddr = "127.0.0.1:7180".parse().unwrap();
+        assert_eq!(url(a, Some("t0k")), "http://127.0.0.1:7180/#token=t0k");
+        assert_eq!(url(a, None), "http://127.0.0.1:7180/");
+    }
+}
