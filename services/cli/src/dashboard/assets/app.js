@@ -421,6 +421,7 @@ $("drill-form").addEventListener("submit", async (e) => {
   const headers = { "content-type": "application/json" };
   if (token) headers.authorization = `Bearer ${token}`;
   const body = JSON.stringify({ scenario: $("d-path").value.trim(), sim: $("d-sim").checked });
+  say(`meridian drill run ${$("d-path").value.trim()}${$("d-sim").checked ? " --sim" : ""} …`, true);
   let reply;
   try {
     reply = await (await fetch("/api/drills", { method: "POST", headers, body })).json();
