@@ -251,10 +251,12 @@ function plot(svg, series, now, span) {
     let pen = false;
     for (const [t, v] of s.values) {
       if (v === null || v === undefined || t < now - span) { pen = false; continue; }
-      d += `${pen ? "L" : "M"}${x(t).toFixed(1)},${y(v).toFixed(1)}`;
+      // A point that starts a stretch is also drawn as a dot, so a
+      // value between two unknowns still shows.
+      d += pen ? `L${x(t).toFixed(1)},${y(v).toFixed(1)}` : `M${x(t).toFixed(1)},${y(v).toFixed(1)}l0,0`;
       pen = true;
     }
-    if (d) kids.push(node("path", { d, fill: "none", stroke: s.color, "stroke-width": 1.5, "data-series": s.name }));
+    if (d) kids.push(node("path", { d, fill: "none", stroke: s.color, "stroke-width": 2, "stroke-linecap": "round", "data-series": s.name }));
   }
   svg.replaceChildren(...kids);
 }
