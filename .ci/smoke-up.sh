@@ -21,11 +21,21 @@ grep -q "regions up" "$work/up.log" || { cat "$work/up.log"; echo "meridian up d
 
 m() { MERIDIAN_CONFIG="$cfg" "$bin" "$@"; }
 
+# `cmd | has PATTERN`: whether cmd printed PATTERN. It reads everything, so
+# cmd never meets a closed pipe (as with `grep -q`), which pipefail would
+# turn into a failure of the check.
+has() { grep -c -e "$1" >/dev/null; }
+
 # The dashboard (docs/dashboard.md): `up` prints its URL; the page and one
 # JSON endpoint answer, the snapshot naming all three regions.
-dash=$(sed -n 's#^Dashboard: \(http://[^/]*\)/.*#\1#p' "$work/up.log" | head -n 1)
+dash=""
+for _ in $(seq 1 100); do
+    dash=$(sed -n 's#^Dashboard: \(http://[^/]*\)/.*#\1#p' "$work/up.log" | head -n 1)
+    [ -n "$dash" ] && break
+    sleep 0.1
+done
 [ -n "$dash" ] || { cat "$work/up.log"; echo "meridian up printed no dashboard URL" >&2; exit 1; }
-curl -fsS "$dash/" | grep -q "<title>Meridian dashboard</title>" \
+curl -fsS "$dash/" | has "<title>Meridian dashboard</title>" \
     || { echo "the dashboard page did not load from $dash" >&2; exit 1; }
 dashboard_ok=""
 for _ in $(seq 1 100); do
@@ -40,10 +50,6 @@ sys.exit(0 if s and sorted(r["name"] for r in s["regions"] if r["up"]) == ["ap-s
 done
 [ -n "$dashboard_ok" ] || { curl -sS "$dash/api/snapshot"; echo "the dashboard's snapshot does not show three regions up" >&2; exit 1; }
 echo "smoke: dashboard ok"
-# `cmd | has PATTERN`: whether cmd printed PATTERN. It reads everything, so
-# cmd never meets a closed pipe (as with `grep -q`), which pipefail would
-# turn into a failure of the check.
-has() { grep -c -e "$1" >/dev/null; }
 m table create --region us-east-1 --name smoke --partition-key id:S >/dev/null
 m put --region us-east-1 --table smoke --item '{"id": {"S": "a"}, "v": {"N": "1"}}' >/dev/null
 found=""

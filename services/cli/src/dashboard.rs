@@ -32,14 +32,13 @@ use std::sync::Arc;
 use anyhow::{Context, Result, bail};
 use axum::Router;
 use axum::extract::{Request, State};
-use axum::http::{HeaderValue, StatusCode, header};
+use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
 use axum::middleware::Next;
 use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post};
+use meridian_cluster::ControlApi;
 use meridian_region::ClusterFile;
 use serde_json::json;
-
-pub use sample::Board;
 
 /// The page, its script and its styles: hand-written, no framework, so the
 /// first paint needs only these three small files.
@@ -105,7 +104,7 @@ pub async fn serve(
     let closed = board.clone();
     let closing = async move {
         shutdown.await;
-        closed.close();
+        closed.samples.close();
     };
     let served = axum::serve(listener, app)
         .with_graceful_shutdown(closing)
@@ -179,5 +178,89 @@ fn error(status: StatusCode, message: String) -> Response {
     (status, axum::Json(json!({ "error": message }))).into_response()
 }
 
+/// The dashboard's state: the cluster it shows, where its control API is,
+/// the token actions must carry, the samples taken and the drill started.
+pub struct Board {
+    cluster: ClusterFile,
+    /// The control API (`netsim.api`), `None` for a cluster file without a
+    /// `[netsim]` section.
+    api: Option<String>,
+    /// The cluster's admin token, which every action must carry.
+    token: Option<String>,
+    samples: sample::Samples,
+    drills: drills::Drills,
+}
+
+impl Board {
+    pub fn new(cluster: ClusterFile) -> Result<Arc<Board>> {
+        let token = cluster.client_admin_token()?;
+        let api = cluster.netsim.as_ref().map(|n| n.api.to_string());
+        Ok(Arc::new(Board {
+            cluster,
+            api,
+            token,
+            samples: Default::default(),
+            drills: Default::default(),
+        }))
+    }
+
+    fn control_api(&self) -> ControlApi {
+        // Without a [netsim] section the calls fail with the API's own
+        // "cannot reach the control API" message, which the page shows.
+        ControlApi::new(
+            self.api
+                .clone()
+                .unwrap_or_else(|| "no [netsim] section".into()),
+        )
+        .with_token(self.token.clone())
+    }
+
+    /// Whether a request carries the cluster's admin token (when it has
+    /// one), as every action must.
+    fn authorized(&self, headers: &HeaderMap) -> Result<(), (StatusCode, String)> {
+        let Some(token) = &self.token else {
+            return Ok(());
+        };
+        let given = headers
+            .get(header::AUTHORIZATION)
+            .and_then(|h| h.to_str().ok())
+            .and_then(|h| h.strip_prefix("Bearer "));
+        match given {
+            Some(g) if meridian_core::secret::same_secret(g.as_bytes(), token.as_bytes()) => Ok(()),
+            Some(_) => Err((
+                StatusCode::FORBIDDEN,
+                "the admin token given is not the cluster's; open the URL `meridian up` printed".into(),
+            )),
+            None => Err((
+                StatusCode::UNAUTHORIZED,
+                "this action changes the cluster, so it takes the cluster's admin token: open the URL `meridian up` printed (it carries the token)".into(),
+            )),
+        }
+    }
+}
+
 /// Shared state of the handlers.
 type Shared = State<Arc<Board>>;
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[tokio::test]
+    async fn only_loopback_is_served() {
+        let e = bind(Some("0.0.0.0:0".parse().unwrap())).await.unwrap_err();
+        assert!(e.to_string().contains("not a loopback address"), "{e:#}");
+        let l = bind(Some("127.0.0.1:0".parse().unwrap())).await.unwrap();
+        let addr = l.local_addr().unwrap();
+        // Asked for and taken: refused, naming the address.
+        let e = bind(Some(addr)).await.unwrap_err();
+        assert!(format!("{e:#}").contains(&addr.to_string()), "{e:#}");
+    }
+
+    #[test]
+    fn the_url_carries_the_token_in_its_fragment() {
+        let a: SocketAddr = "127.0.0.1:7180".parse().unwrap();
+        assert_eq!(url(a, Some("t0k")), "http://127.0.0.1:7180/#token=t0k");
+        assert_eq!(url(a, None), "http://127.0.0.1:7180/");
+    }
+}

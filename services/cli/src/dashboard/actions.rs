@@ -5,16 +5,14 @@
 //! message, before anything is sent. Each action carries the cluster's
 //! admin token.
 
-use std::sync::Arc;
-
 use axum::body::Bytes;
 use axum::extract::State;
-use axum::http::{HeaderMap, StatusCode, header};
+use axum::http::{HeaderMap, StatusCode};
 use axum::response::{IntoResponse, Response};
 use clap::Parser;
 use serde_json::{Value as Json, json};
 
-use super::{Board, Shared, error};
+use super::{Shared, error};
 use crate::net::{NetArgs, NetCommand, execute};
 
 /// Largest action body taken.
@@ -38,7 +36,7 @@ struct Line {
 /// "--for", "3s"]}`: runs the command; answers `{"ok": <what it did>}`, or
 /// `{"error": ...}` having changed nothing when the input is refused.
 pub async fn net(State(board): Shared, headers: HeaderMap, body: Bytes) -> Response {
-    if let Err((status, message)) = authorized(&board, &headers) {
+    if let Err((status, message)) = board.authorized(&headers) {
         return error(status, message);
     }
     let args = match words(&body) {
@@ -103,31 +101,6 @@ fn foreign(args: &[String], command: &NetCommand) -> Option<String> {
     matches!(command, NetCommand::Show { .. }).then(|| {
         "show: the dashboard itself shows the links; GET /api/snapshot has them as JSON".into()
     })
-}
-
-/// Whether the request carries the cluster's admin token (when it has one).
-pub(super) fn authorized(
-    board: &Arc<Board>,
-    headers: &HeaderMap,
-) -> Result<(), (StatusCode, String)> {
-    let Some(token) = &board.token else {
-        return Ok(());
-    };
-    let given = headers
-        .get(header::AUTHORIZATION)
-        .and_then(|h| h.to_str().ok())
-        .and_then(|h| h.strip_prefix("Bearer "));
-    match given {
-        Some(g) if meridian_core::secret::same_secret(g.as_bytes(), token.as_bytes()) => Ok(()),
-        Some(_) => Err((
-            StatusCode::FORBIDDEN,
-            "the admin token given is not the cluster's; open the URL `meridian up` printed".into(),
-        )),
-        None => Err((
-            StatusCode::UNAUTHORIZED,
-            "this action changes the cluster, so it takes the cluster's admin token: open the URL `meridian up` printed (it carries the token)".into(),
-        )),
-    }
 }
 
 #[cfg(test)]

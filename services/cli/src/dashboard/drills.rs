@@ -75,7 +75,7 @@ impl Drills {
 /// `POST /api/drills` with `{"scenario": "simulations/partition-heal.toml",
 /// "sim": true}`: starts `meridian drill run` on it.
 pub async fn start(State(board): Shared, headers: HeaderMap, body: Bytes) -> Response {
-    if let Err((status, message)) = super::actions::authorized(&board, &headers) {
+    if let Err((status, message)) = board.authorized(&headers) {
         return error(status, message);
     }
     let j: Json = match serde_json::from_slice(&body) {
@@ -231,7 +231,7 @@ fn reports() -> Vec<Json> {
             Some((modified, e.file_name().to_string_lossy().into_owned(), path))
         })
         .collect();
-    found.sort_by(|a, b| b.0.cmp(&a.0));
+    found.sort_by_key(|f| std::cmp::Reverse(f.0));
     found
         .into_iter()
         .take(MAX_REPORTS)

@@ -10,17 +10,14 @@ use std::convert::Infallible;
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
-use anyhow::Result;
 use axum::extract::State;
 use axum::response::sse::{Event, KeepAlive, Sse};
 use axum::response::{IntoResponse, Response};
-use meridian_cluster::ControlApi;
 use meridian_proto::v1 as pb;
-use meridian_region::ClusterFile;
 use serde_json::{Value as Json, json};
 use tokio::sync::broadcast;
 
-use super::Shared;
+use super::{Board, Shared};
 use crate::net::show::{gather, show_json, window_lag};
 
 /// How often the cluster is sampled.
@@ -28,56 +25,32 @@ pub const SAMPLE_EVERY: Duration = Duration::from_secs(1);
 /// Plot points kept: five minutes at one a second.
 const HISTORY: usize = 300;
 
-/// The dashboard's state: the cluster it shows, where its control API is,
-/// the token actions must carry, and the samples taken.
-pub struct Board {
-    pub(super) cluster: ClusterFile,
-    /// The control API (`netsim.api`), `None` for a cluster file without a
-    /// `[netsim]` section.
-    pub(super) api: Option<String>,
-    /// The cluster's admin token, which every action must carry.
-    pub(super) token: Option<String>,
+/// The samples taken: the newest, the plot points kept, and the stream of
+/// new ones to the open pages.
+pub struct Samples {
     latest: Mutex<Option<Arc<str>>>,
     points: Mutex<VecDeque<Json>>,
     events: broadcast::Sender<Arc<str>>,
-    /// The drill started from the page.
-    pub(super) drills: super::drills::Drills,
     /// Set when the server stops: open event streams end then, so a
     /// graceful shutdown does not wait on a page that never leaves.
     closing: tokio::sync::watch::Sender<bool>,
 }
 
-impl Board {
-    pub fn new(cluster: ClusterFile) -> Result<Arc<Board>> {
-        let token = cluster.client_admin_token()?;
-        let api = cluster.netsim.as_ref().map(|n| n.api.to_string());
-        let (events, _) = broadcast::channel(16);
-        Ok(Arc::new(Board {
-            cluster,
-            api,
-            token,
+impl Default for Samples {
+    fn default() -> Self {
+        Samples {
             latest: Mutex::new(None),
             points: Mutex::new(VecDeque::new()),
-            events,
-            drills: Default::default(),
+            events: broadcast::channel(16).0,
             closing: tokio::sync::watch::channel(false).0,
-        }))
+        }
     }
+}
 
+impl Samples {
     /// Ends every open event stream.
-    pub(super) fn close(&self) {
+    pub fn close(&self) {
         self.closing.send_replace(true);
-    }
-
-    pub(super) fn control_api(&self) -> ControlApi {
-        // Without a [netsim] section the calls fail with the API's own
-        // "cannot reach the control API" message, which the page shows.
-        ControlApi::new(
-            self.api
-                .clone()
-                .unwrap_or_else(|| "no [netsim] section".into()),
-        )
-        .with_token(self.token.clone())
     }
 
     fn record(&self, sample: Json) {
@@ -110,7 +83,7 @@ pub async fn run(board: Arc<Board>) {
     loop {
         tick.tick().await;
         let s = take(&board, &mut previous).await;
-        board.record(s);
+        board.samples.record(s);
     }
 }
 
@@ -118,6 +91,7 @@ pub async fn run(board: Arc<Board>) {
 /// (as `meridian status --json` prints it), data directory and rates, each
 /// link with its latency over the last interval.
 async fn take(board: &Board, previous: &mut Option<Previous>) -> Json {
+    let began = Instant::now();
     let shown = gather(&board.cluster, &board.control_api(), None).await;
     let at = Instant::now();
     let statuses: Vec<Option<pb::StatusResponse>> = shown
@@ -161,6 +135,8 @@ async fn take(board: &Board, previous: &mut Option<Previous>) -> Json {
     }
     doc["t_ms"] = json!(wall_ms());
     doc["sample_every_ms"] = json!(SAMPLE_EVERY.as_millis() as u64);
+    // How long gathering took: every region's Status and the control API.
+    doc["sample_ms"] = json!((at - began).as_secs_f64() * 1e3);
     doc["cluster"] = json!(board.cluster.name);
     doc["control_api"] = json!(board.api);
     *previous = Some(Previous { at, statuses });
@@ -217,7 +193,7 @@ fn json_text(text: String) -> Response {
 
 /// `GET /api/snapshot`: the newest sample (`null` before the first).
 pub async fn snapshot(State(board): Shared) -> Response {
-    let latest = board.latest.lock().expect("latest").clone();
+    let latest = board.samples.latest.lock().expect("latest").clone();
     json_text(
         latest
             .map(|t| t.to_string())
@@ -228,6 +204,7 @@ pub async fn snapshot(State(board): Shared) -> Response {
 /// `GET /api/history`: the plot points of the last minutes, oldest first.
 pub async fn history(State(board): Shared) -> Response {
     let points: Vec<Json> = board
+        .samples
         .points
         .lock()
         .expect("points")
@@ -241,8 +218,8 @@ pub async fn history(State(board): Shared) -> Response {
 pub async fn events(
     State(board): Shared,
 ) -> Sse<impl futures::Stream<Item = Result<Event, Infallible>>> {
-    let rx = board.events.subscribe();
-    let closing = board.closing.subscribe();
+    let rx = board.samples.events.subscribe();
+    let closing = board.samples.closing.subscribe();
     let stream = futures::stream::unfold((rx, closing), |(mut rx, mut closing)| async move {
         loop {
             let next = tokio::select! {

@@ -251,10 +251,12 @@ function plot(svg, series, now, span) {
     let pen = false;
     for (const [t, v] of s.values) {
       if (v === null || v === undefined || t < now - span) { pen = false; continue; }
-      d += `${pen ? "L" : "M"}${x(t).toFixed(1)},${y(v).toFixed(1)}`;
+      // A point that starts a stretch is also drawn as a dot, so a
+      // value between two unknowns still shows.
+      d += pen ? `L${x(t).toFixed(1)},${y(v).toFixed(1)}` : `M${x(t).toFixed(1)},${y(v).toFixed(1)}l0,0`;
       pen = true;
     }
-    if (d) kids.push(node("path", { d, fill: "none", stroke: s.color, "stroke-width": 1.5, "data-series": s.name }));
+    if (d) kids.push(node("path", { d, fill: "none", stroke: s.color, "stroke-width": 2, "stroke-linecap": "round", "data-series": s.name }));
   }
   svg.replaceChildren(...kids);
 }
@@ -421,6 +423,7 @@ $("drill-form").addEventListener("submit", async (e) => {
   const headers = { "content-type": "application/json" };
   if (token) headers.authorization = `Bearer ${token}`;
   const body = JSON.stringify({ scenario: $("d-path").value.trim(), sim: $("d-sim").checked });
+  say(`meridian drill run ${$("d-path").value.trim()}${$("d-sim").checked ? " --sim" : ""} …`, true);
   let reply;
   try {
     reply = await (await fetch("/api/drills", { method: "POST", headers, body })).json();
@@ -566,7 +569,7 @@ function render(sample) {
   watchConflicts(last, sample);
   last = sample;
   $("cluster").textContent = sample.cluster || "";
-  $("sampled").textContent = `sampled ${new Date(sample.t_ms).toLocaleTimeString()}`;
+  $("sampled").textContent = `sampled ${new Date(sample.t_ms).toLocaleTimeString()} in ${fmt(sample.sample_ms, " ms")}`;
   if (sample.faults_error) say(`faults unknown: ${sample.faults_error}`, false);
   fillSelects(sample.regions.map((r) => r.name));
   renderRegions(sample);
