@@ -521,7 +521,11 @@ impl RegionHandle {
     /// Turns deletion protection of `table` on or off in this region, as
     /// DynamoDB sets it on one replica: it is never replicated.
     pub async fn set_deletion_protection(&self, table: &str, on: bool) -> Result<(), OpError> {
-        Ok(self.shared.storage.set_deletion_protection(table, on).await?)
+        Ok(self
+            .shared
+            .storage
+            .set_deletion_protection(table, on)
+            .await?)
     }
 
     /// Creates `target` like the table of `meta` and loads `source`'s items
