@@ -15,9 +15,7 @@ use serde_json::{Value as Json, json};
 use crate::arn::table_arn;
 use crate::description::{self, keep_latest_stream};
 use crate::error::{ApiError, ApiResult, Kind};
-use crate::keys::{
-    ATTRIBUTE_TYPE, KEY_TYPE, check_key_members, key_member_errors, key_type,
-};
+use crate::keys::{ATTRIBUTE_TYPE, KEY_TYPE, check_key_members, key_member_errors, key_type};
 use crate::req::Req;
 use crate::settings::{billing, billing_mode, provisioned_needs_units, stream_spec, throughput};
 

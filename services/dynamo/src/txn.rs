@@ -218,10 +218,9 @@ async fn transact(ops: &RegionHandle, actions: &[Json], report: Report) -> ApiRe
                 let condition = ex.condition(a, "ConditionExpression")?.map(as_condition);
                 // A put's key is worded as PutItem words it.
                 let key = def.key_schema.key_of(&item);
-                let table = table.into();
                 (
                     WriteOp::Put {
-                        table,
+                        table: table.into(),
                         item,
                         condition,
                     },

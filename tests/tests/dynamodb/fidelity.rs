@@ -12,7 +12,10 @@ async fn transact(
     actions: Vec<TransactWriteItem>,
 ) -> Result<
     aws_sdk_dynamodb::operation::transact_write_items::TransactWriteItemsOutput,
-    aws_sdk_dynamodb::error::SdkError<TransactWriteItemsError, aws_sdk_dynamodb::config::http::HttpResponse>,
+    aws_sdk_dynamodb::error::SdkError<
+        TransactWriteItemsError,
+        aws_sdk_dynamodb::config::http::HttpResponse,
+    >,
 > {
     c.transact_write_items()
         .set_transact_items(Some(actions))
@@ -20,7 +23,8 @@ async fn transact(
         .await
 }
 
-const UNUSED_COUNT: &str = "Value provided in ExpressionAttributeNames unused in expressions: keys: {#count}";
+const UNUSED_COUNT: &str =
+    "Value provided in ExpressionAttributeNames unused in expressions: keys: {#count}";
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn request_checks_are_worded_and_ordered_as_dynamodb_does() {
@@ -51,8 +55,10 @@ async fn request_checks_are_worded_and_ordered_as_dynamodb_does() {
     let unused_value = detected(
         "Value provided in ExpressionAttributeValues unused in expressions: keys: {:countChange}",
     );
-    let empty_ns = detected("One or more parameter values were invalid: An number set  may not be empty");
-    let empty_ss = detected("One or more parameter values were invalid: An string set  may not be empty");
+    let empty_ns =
+        detected("One or more parameter values were invalid: An number set  may not be empty");
+    let empty_ss =
+        detected("One or more parameter values were invalid: An string set  may not be empty");
     let empty_expr = detected("Invalid UpdateExpression: The expression can not be empty;");
     let empty_values = detected("ExpressionAttributeValues must not be empty");
     let refused: Vec<Refusal> = vec![
@@ -246,33 +252,39 @@ async fn request_checks_are_worded_and_ordered_as_dynamodb_does() {
                 .key_schema(key_element("a", KeyType::Hash))
                 .key_schema(key_element("a", KeyType::Range))
                 .send()),
-            Says::Is("Both the Hash Key and the Range Key element in the KeySchema have the same name"),
+            Says::Is(
+                "Both the Hash Key and the Range Key element in the KeySchema have the same name",
+            ),
         ),
         (
             "CreateTable: an index's HASH and RANGE of one name",
-            ask(create_table_request(&c, "same", ("pk", ScalarAttributeType::S), None)
-                .attribute_definitions(
-                    AttributeDefinition::builder()
-                        .attribute_name("a")
-                        .attribute_type(ScalarAttributeType::S)
-                        .build()
-                        .unwrap(),
-                )
-                .global_secondary_indexes(
-                    GlobalSecondaryIndex::builder()
-                        .index_name("gsi")
-                        .key_schema(key_element("a", KeyType::Hash))
-                        .key_schema(key_element("a", KeyType::Range))
-                        .projection(
-                            Projection::builder()
-                                .projection_type(ProjectionType::All)
-                                .build(),
-                        )
-                        .build()
-                        .unwrap(),
-                )
-                .send()),
-            Says::Is("Both the Hash Key and the Range Key element in the KeySchema have the same name"),
+            ask(
+                create_table_request(&c, "same", ("pk", ScalarAttributeType::S), None)
+                    .attribute_definitions(
+                        AttributeDefinition::builder()
+                            .attribute_name("a")
+                            .attribute_type(ScalarAttributeType::S)
+                            .build()
+                            .unwrap(),
+                    )
+                    .global_secondary_indexes(
+                        GlobalSecondaryIndex::builder()
+                            .index_name("gsi")
+                            .key_schema(key_element("a", KeyType::Hash))
+                            .key_schema(key_element("a", KeyType::Range))
+                            .projection(
+                                Projection::builder()
+                                    .projection_type(ProjectionType::All)
+                                    .build(),
+                            )
+                            .build()
+                            .unwrap(),
+                    )
+                    .send(),
+            ),
+            Says::Is(
+                "Both the Hash Key and the Range Key element in the KeySchema have the same name",
+            ),
         ),
     ];
     cases.refused("ValidationException", refused).await;
@@ -283,7 +295,10 @@ async fn request_checks_are_worded_and_ordered_as_dynamodb_does() {
                 "ResourceNotFoundException",
                 "DeleteTable of a missing table",
             );
-            assert_eq!(msg, "Requested resource not found: Table: missing not found");
+            assert_eq!(
+                msg,
+                "Requested resource not found: Table: missing not found"
+            );
         })
         .await;
     cases
@@ -369,7 +384,12 @@ async fn transactions_refuse_request_faults_before_cancelling() {
         )
         .build();
     let plain_misfit = tx_delete("tfid", item([("id", s("x"))]));
-    let empty_key = tx_update("tfid", item([("pk", s(""))]), "SET sth = :v", &[(":v", n(0))]);
+    let empty_key = tx_update(
+        "tfid",
+        item([("pk", s(""))]),
+        "SET sth = :v",
+        &[(":v", n(0))],
+    );
     let empty_values = TransactWriteItem::builder()
         .put(
             Put::builder()
@@ -399,7 +419,10 @@ async fn transactions_refuse_request_faults_before_cancelling() {
                 &c,
                 vec![
                     misfit_check,
-                    tx_put("tfid", item([("pk", s("bar")), ("email_address", s("b@m"))])),
+                    tx_put(
+                        "tfid",
+                        item([("pk", s("bar")), ("email_address", s("b@m"))]),
+                    ),
                 ],
             )),
             Says::Is(UNUSED_COUNT),
@@ -444,7 +467,10 @@ async fn transactions_refuse_request_faults_before_cancelling() {
     cases
         .run("nothing was written", async {
             for pk in ["foo", "bar", "tenant", "ok"] {
-                assert!(get(&c, "tfid", item([("pk", s(pk))])).await.is_none(), "{pk}");
+                assert!(
+                    get(&c, "tfid", item([("pk", s(pk))])).await.is_none(),
+                    "{pk}"
+                );
             }
         })
         .await;
@@ -496,7 +522,10 @@ async fn a_table_arn_names_the_table_everywhere() {
                 .send()
                 .await
                 .unwrap();
-            assert_eq!(got.item().map(|i| norm_item(i)), Some(item([("pk", s("a")), ("v", n(1))])));
+            assert_eq!(
+                got.item().map(|i| norm_item(i)),
+                Some(item([("pk", s("a")), ("v", n(1))]))
+            );
             let q = c
                 .query()
                 .table_name(arn)
@@ -562,7 +591,12 @@ async fn a_table_arn_names_the_table_everywhere() {
             let d = c.describe_table().table_name(arn).send().await.unwrap();
             assert_eq!(d.table().and_then(|t| t.table_name()), Some("byarn"));
             update_ttl(&c, arn, "exp", true).send().await.unwrap();
-            let ttl = c.describe_time_to_live().table_name(arn).send().await.unwrap();
+            let ttl = c
+                .describe_time_to_live()
+                .table_name(arn)
+                .send()
+                .await
+                .unwrap();
             assert_eq!(
                 ttl.time_to_live_description()
                     .and_then(|t| t.attribute_name()),
@@ -572,7 +606,8 @@ async fn a_table_arn_names_the_table_everywhere() {
         .await;
     let elsewhere = arn.replace("us-east-1", "eu-west-1");
     let other_account = arn.replace(":000000000000:", ":111122223333:");
-    let invalid_region = format!("1 validation error detected: Invalid AWS region in '{elsewhere}'");
+    let invalid_region =
+        format!("1 validation error detected: Invalid AWS region in '{elsewhere}'");
     let denied = format!(
         "User: arn:aws:iam::000000000000:root is not authorized to perform: dynamodb:GetItem on resource: {other_account} because no resource-based policy allows the dynamodb:GetItem action"
     );
@@ -580,7 +615,11 @@ async fn a_table_arn_names_the_table_everywhere() {
     let refused: Vec<Refusal> = vec![
         (
             "GetItem by an ARN of another region",
-            ask(c.get_item().table_name(&elsewhere).set_key(Some(key())).send()),
+            ask(c
+                .get_item()
+                .table_name(&elsewhere)
+                .set_key(Some(key()))
+                .send()),
             Says::Is(&invalid_region),
         ),
         (
@@ -603,7 +642,11 @@ async fn a_table_arn_names_the_table_everywhere() {
             "AccessDeniedException",
             vec![(
                 "GetItem by an ARN of another account",
-                ask(c.get_item().table_name(&other_account).set_key(Some(key())).send()),
+                ask(c
+                    .get_item()
+                    .table_name(&other_account)
+                    .set_key(Some(key()))
+                    .send()),
                 Says::Is(&denied),
             )],
         )
@@ -674,47 +717,61 @@ async fn deletion_protection_is_a_replicas_own_and_shapes_are_dynamodbs() {
         })
         .await;
     cases
-        .run("WarmThroughput of an on-demand table and its index", async {
-            let d = c.describe_table().table_name("guarded").send().await.unwrap();
-            let warm = d.table().and_then(|t| t.warm_throughput()).expect("WarmThroughput");
-            assert_eq!(
-                (warm.read_units_per_second(), warm.write_units_per_second()),
-                (Some(12_000), Some(4_000))
-            );
-            assert_eq!(warm.status().map(|s| s.as_str()), Some("ACTIVE"));
-        })
+        .run(
+            "WarmThroughput of an on-demand table and its index",
+            async {
+                let d = c
+                    .describe_table()
+                    .table_name("guarded")
+                    .send()
+                    .await
+                    .unwrap();
+                let warm = d
+                    .table()
+                    .and_then(|t| t.warm_throughput())
+                    .expect("WarmThroughput");
+                assert_eq!(
+                    (warm.read_units_per_second(), warm.write_units_per_second()),
+                    (Some(12_000), Some(4_000))
+                );
+                assert_eq!(warm.status().map(|s| s.as_str()), Some("ACTIVE"));
+            },
+        )
         .await;
     cases
-        .run("UpdateTable turns it off, alone, and DeleteTable then goes", async {
-            let u = c
-                .update_table()
-                .table_name("guarded")
-                .deletion_protection_enabled(false)
-                .send()
-                .await
-                .unwrap();
-            assert_eq!(
-                u.table_description()
-                    .and_then(|t| t.deletion_protection_enabled()),
-                Some(false)
-            );
-            assert_eq!(protected(&c).await, Some(false));
-            c.update_table()
-                .table_name("guarded")
-                .deletion_protection_enabled(true)
-                .send()
-                .await
-                .unwrap();
-            assert_eq!(protected(&c).await, Some(true));
-            assert_eq!(protected(&peer).await, Some(false), "never replicated");
-            c.update_table()
-                .table_name("guarded")
-                .deletion_protection_enabled(false)
-                .send()
-                .await
-                .unwrap();
-            c.delete_table().table_name("guarded").send().await.unwrap();
-        })
+        .run(
+            "UpdateTable turns it off, alone, and DeleteTable then goes",
+            async {
+                let u = c
+                    .update_table()
+                    .table_name("guarded")
+                    .deletion_protection_enabled(false)
+                    .send()
+                    .await
+                    .unwrap();
+                assert_eq!(
+                    u.table_description()
+                        .and_then(|t| t.deletion_protection_enabled()),
+                    Some(false)
+                );
+                assert_eq!(protected(&c).await, Some(false));
+                c.update_table()
+                    .table_name("guarded")
+                    .deletion_protection_enabled(true)
+                    .send()
+                    .await
+                    .unwrap();
+                assert_eq!(protected(&c).await, Some(true));
+                assert_eq!(protected(&peer).await, Some(false), "never replicated");
+                c.update_table()
+                    .table_name("guarded")
+                    .deletion_protection_enabled(false)
+                    .send()
+                    .await
+                    .unwrap();
+                c.delete_table().table_name("guarded").send().await.unwrap();
+            },
+        )
         .await;
     cases
         .run("a table created again starts unprotected", async {
@@ -723,28 +780,31 @@ async fn deletion_protection_is_a_replicas_own_and_shapes_are_dynamodbs() {
         })
         .await;
     cases
-        .run("WarmThroughput of a provisioned table is its units", async {
-            let d = create_table_request(&c, "warm", ("pk", ScalarAttributeType::S), None)
-                .billing_mode(BillingMode::Provisioned)
-                .provisioned_throughput(
-                    ProvisionedThroughput::builder()
-                        .read_capacity_units(3)
-                        .write_capacity_units(5)
-                        .build()
-                        .unwrap(),
-                )
-                .send()
-                .await
-                .unwrap();
-            let warm = d
-                .table_description()
-                .and_then(|t| t.warm_throughput())
-                .expect("WarmThroughput");
-            assert_eq!(
-                (warm.read_units_per_second(), warm.write_units_per_second()),
-                (Some(3), Some(5))
-            );
-        })
+        .run(
+            "WarmThroughput of a provisioned table is its units",
+            async {
+                let d = create_table_request(&c, "warm", ("pk", ScalarAttributeType::S), None)
+                    .billing_mode(BillingMode::Provisioned)
+                    .provisioned_throughput(
+                        ProvisionedThroughput::builder()
+                            .read_capacity_units(3)
+                            .write_capacity_units(5)
+                            .build()
+                            .unwrap(),
+                    )
+                    .send()
+                    .await
+                    .unwrap();
+                let warm = d
+                    .table_description()
+                    .and_then(|t| t.warm_throughput())
+                    .expect("WarmThroughput");
+                assert_eq!(
+                    (warm.read_units_per_second(), warm.write_units_per_second()),
+                    (Some(3), Some(5))
+                );
+            },
+        )
         .await;
     cluster.shutdown().await;
     cases.finish();
