@@ -128,6 +128,12 @@ fn settings_go_with_the_table() {
         n.reader.replica_setting("tbl", "policy/table").unwrap(),
         None
     );
+    // Deleted with the table, not only hidden by its incarnation.
+    let conn = rusqlite::Connection::open(n.writer.path()).unwrap();
+    let rows: i64 = conn
+        .query_row("SELECT COUNT(*) FROM replica_settings", [], |r| r.get(0))
+        .unwrap();
+    assert_eq!(rows, 0);
     n.write(&[WriteOp::CreateTable(def("tbl"))]).unwrap();
     assert_eq!(
         n.reader.replica_setting("tbl", "policy/table").unwrap(),
