@@ -97,7 +97,13 @@ if made["GlobalTableStatus"] != "CREATING":
 
 
 def active_everywhere():
-    d = other.describe_global_table(GlobalTableName=name)["GlobalTableDescription"]
+    try:
+        d = other.describe_global_table(GlobalTableName=name)["GlobalTableDescription"]
+    except ClientError as e:
+        # The other region learns of the new replicas as they replicate.
+        if e.response["Error"]["Code"] == "GlobalTableNotFoundException":
+            return False
+        raise
     group = sorted((r["RegionName"], r["ReplicaStatus"]) for r in d["ReplicationGroup"])
     return d["GlobalTableStatus"] == "ACTIVE" and group == sorted(
         [(home_region, "ACTIVE"), (other_region, "ACTIVE")]

@@ -365,7 +365,8 @@ async fn a_signature_for_another_region_is_refused_only_when_keys_are_configured
             "signed for {region}: {body}"
         );
         assert_eq!(
-            body["message"], "Credential should be scoped to a valid region. ",
+            body["message"],
+            format!("Credential should be scoped to a valid region, not '{region}'. "),
             "signed for {region}: {body}"
         );
     }

@@ -65,16 +65,24 @@ async fn streamed_table(c: &Client, name: &str, view: Option<StreamViewType>) {
 }
 
 /// `c`'s view of the global table: its status and each region's replica
-/// status, by region.
-async fn described(c: &Client, name: &str) -> (GlobalTableStatus, Vec<(String, ReplicaStatus)>) {
-    let d = c
+/// status, by region; `None` while `c`'s region does not know it as a
+/// global table yet (the change replicates to it).
+async fn described(
+    c: &Client,
+    name: &str,
+) -> Option<(GlobalTableStatus, Vec<(String, ReplicaStatus)>)> {
+    let d = match c
         .describe_global_table()
         .global_table_name(name)
         .send()
         .await
-        .expect("describe global table")
-        .global_table_description
-        .unwrap();
+    {
+        Ok(out) => out.global_table_description.unwrap(),
+        Err(e) => {
+            expect_code(Err::<(), _>(e), "GlobalTableNotFoundException", "not yet");
+            return None;
+        }
+    };
     assert_eq!(d.global_table_name(), Some(name));
     assert_eq!(
         d.global_table_arn(),
@@ -91,7 +99,7 @@ async fn described(c: &Client, name: &str) -> (GlobalTableStatus, Vec<(String, R
             )
         })
         .collect();
-    (d.global_table_status().unwrap().clone(), group)
+    Some((d.global_table_status().unwrap().clone(), group))
 }
 
 /// Polls `c` until the global table is ACTIVE with every region of
@@ -106,7 +114,7 @@ async fn wait_group(c: &Client, name: &str, regions: &[&str]) {
     poll_until(
         &format!("global table {name} ACTIVE in {regions:?}"),
         Duration::from_secs(30),
-        || async { described(c, name).await == (GlobalTableStatus::Active, want.clone()) },
+        || async { described(c, name).await == Some((GlobalTableStatus::Active, want.clone())) },
     )
     .await;
 }
@@ -246,6 +254,7 @@ async fn a_table_becomes_global_and_changes_replicas_through_the_2017_api() {
         .await
         .expect("remove a replica");
     wait_group(west, name, &REGIONS[..2]).await;
+    wait_group(east, name, &REGIONS[..2]).await;
 
     // Settings: the table's, in every replica; changing them changes the
     // table's.

@@ -48,7 +48,8 @@ pub fn check(
 }
 
 /// Refuses a request, already verified, whose credential is scoped to
-/// another region than `region`, the endpoint's, in AWS's words.
+/// another region than `region`, the endpoint's, in AWS's words: they name
+/// the scope's region and end with a space.
 pub fn check_region(region: &str, headers: &HeaderMap) -> Result<(), ApiError> {
     let scoped = headers
         .get(axum::http::header::AUTHORIZATION)
@@ -57,7 +58,7 @@ pub fn check_region(region: &str, headers: &HeaderMap) -> Result<(), ApiError> {
     match scoped {
         Some(r) if r != region => Err(ApiError::new(
             Kind::InvalidSignature,
-            "Credential should be scoped to a valid region. ",
+            format!("Credential should be scoped to a valid region, not '{r}'. "),
         )),
         _ => Ok(()),
     }

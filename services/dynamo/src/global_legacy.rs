@@ -23,9 +23,9 @@ use crate::description::seconds;
 use crate::error::{ApiError, ApiResult, Kind};
 use crate::req::Req;
 
-/// Most global tables one ListGlobalTables page holds, as DynamoDB's
-/// `Limit` allows.
-const MAX_LIST: u64 = 100;
+/// Global tables one ListGlobalTables page holds without a `Limit`, as
+/// DynamoDB's default.
+const DEFAULT_LIST: u64 = 100;
 
 /// `GlobalTableName`, checked as DynamoDB checks a table name.
 fn name<'a>(r: &Req<'a>) -> ApiResult<&'a str> {
@@ -213,7 +213,7 @@ pub async fn describe(ops: &RegionHandle, r: Req<'_>) -> ApiResult<Json> {
 /// ListGlobalTables: the global tables in name order, those with a replica
 /// in `RegionName` when it is given.
 pub async fn list(ops: &RegionHandle, r: Req<'_>) -> ApiResult<Json> {
-    let limit = r.limit("Limit", Some(MAX_LIST))?.unwrap_or(MAX_LIST) as usize;
+    let limit = r.limit("Limit", None)?.unwrap_or(DEFAULT_LIST) as usize;
     let after = r
         .opt_str("ExclusiveStartGlobalTableName")?
         .unwrap_or("")
@@ -411,7 +411,7 @@ pub async fn update_settings(ops: &RegionHandle, r: Req<'_>) -> ApiResult<Json> 
             }
         },
     };
-    let (_, _) = global(ops, name).await?;
+    global(ops, name).await?;
     let owned = name.to_string();
     let current = ops
         .read(move |r| r.settings(&owned))

@@ -152,7 +152,8 @@ pub async fn update(ops: &RegionHandle, r: Req<'_>) -> ApiResult<Json> {
             };
             Ok::<_, ApiError>(Some(next.to_text()))
         })
-        .await??;
+        .await??
+        .after;
     let state = stored.as_deref().and_then(State::parse);
     let status = if enable { "ENABLING" } else { "DISABLING" };
     let mut out = json!({"TableName": table, "ContributorInsightsStatus": status});

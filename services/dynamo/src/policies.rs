@@ -185,8 +185,9 @@ pub async fn put(ops: &RegionHandle, r: Req<'_>) -> ApiResult<Json> {
             };
             Ok::<_, ApiError>(Some(format!("{revision}\n{policy}")))
         })
-        .await??;
-    let stored = stored.unwrap_or_default();
+        .await??
+        .after
+        .unwrap_or_default();
     Ok(json!({"RevisionId": parse_stored(&stored).revision}))
 }
 
@@ -205,18 +206,17 @@ pub async fn delete(ops: &RegionHandle, r: Req<'_>) -> ApiResult<Json> {
     let expected = r.opt_str("ExpectedRevisionId")?.map(str::to_string);
     let res = resource(ops, &r).await?;
     let (arn, table) = (res.arn.to_string(), res.table.to_string());
-    let deleted = std::sync::Arc::new(std::sync::Mutex::new(String::new()));
-    let seen = deleted.clone();
-    ops.change_replica_setting(res.table, &res.setting, move |current, _| {
-        let Some(current) = current.map(parse_stored) else {
-            return Err(not_found(&arn));
-        };
-        // NO_POLICY names no policy to delete.
-        check_expected(&arn, &table, expected.as_deref(), Some(&current))?;
-        *seen.lock().unwrap_or_else(|p| p.into_inner()) = current.revision.to_string();
-        Ok(None)
-    })
-    .await??;
-    let revision = deleted.lock().unwrap_or_else(|p| p.into_inner()).clone();
-    Ok(json!({"RevisionId": revision}))
+    let deleted = ops
+        .change_replica_setting(res.table, &res.setting, move |current, _| {
+            let Some(current) = current.map(parse_stored) else {
+                return Err(not_found(&arn));
+            };
+            // NO_POLICY names no policy to delete.
+            check_expected(&arn, &table, expected.as_deref(), Some(&current))?;
+            Ok(None)
+        })
+        .await??
+        .before
+        .unwrap_or_default();
+    Ok(json!({"RevisionId": parse_stored(&deleted).revision}))
 }

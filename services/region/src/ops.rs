@@ -264,13 +264,13 @@ impl RegionHandle {
     /// DynamoDB keeps per replica and never replicates (a resource policy,
     /// contributor insights): `change` makes the new value of the current
     /// one in the write's transaction, or refuses (`Ok(Err(_))`, nothing
-    /// written). Answers the value now stored.
+    /// written). Answers the value it replaced and the one now stored.
     pub async fn change_replica_setting<E: Send + 'static>(
         &self,
         table: &str,
         name: &str,
         change: impl FnOnce(Option<&str>, u64) -> Result<Option<String>, E> + Send + 'static,
-    ) -> Result<Result<Option<String>, E>, OpError> {
+    ) -> Result<Result<meridian_store::Replaced, E>, OpError> {
         self.table(table).await?;
         Ok(self
             .shared

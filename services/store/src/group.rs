@@ -576,8 +576,9 @@ impl GroupTxn<'_, '_> {
     }
 
     /// Deletes every head of `table`, and with them its digest, its
-    /// point-in-time setting and history, its per-replica settings and its
-    /// indexes: a table created again under the name starts without them. Its streams stay until
+    /// point-in-time setting and history, its indexes and this region's
+    /// replica settings (policies, insights, deletion protection): a table
+    /// created again under the name starts without them. Its streams stay until
     /// their records age out, as DynamoDB keeps a deleted table's stream;
     /// a table created again gets a stream of its own label.
     pub(crate) fn purge_table(&mut self, table: &str) -> Result<(), StoreError> {

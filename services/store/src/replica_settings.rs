@@ -14,6 +14,13 @@ use crate::StoreError;
 use crate::group::Group;
 use crate::read::Reader;
 
+/// A setting's value before and after a change (`None`: unset).
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct Replaced {
+    pub before: Option<String>,
+    pub after: Option<String>,
+}
+
 /// The value of `name` for `table` as stored, if it belongs to the
 /// incarnation `incarnation`.
 fn value(
@@ -34,16 +41,16 @@ fn value(
 impl Group<'_> {
     /// Changes setting `name` of `table` in this region to what `change`
     /// makes of its current value (`None`: unset) at `now` (µs): `Some`
-    /// stores the text, `None` removes it. `change` refusing (`Err(e)`)
-    /// writes nothing and is answered `Ok(Err(e))`; a missing table is
-    /// `TableNotFound`.
+    /// stores the text, `None` removes it; answers both values. `change`
+    /// refusing (`Err(e)`) writes nothing and is answered `Ok(Err(e))`; a
+    /// missing table is `TableNotFound`.
     pub fn change_replica_setting<E>(
         &mut self,
         table: &str,
         name: &str,
         now: u64,
         change: impl FnOnce(Option<&str>, u64) -> Result<Option<String>, E>,
-    ) -> Result<Result<Option<String>, E>, StoreError> {
+    ) -> Result<Result<Replaced, E>, StoreError> {
         self.unguarded(|ctx| {
             let (_, incarnation) = ctx
                 .table_def(table)?
@@ -68,7 +75,10 @@ impl Group<'_> {
                         .execute([table, name])?;
                 }
             }
-            Ok(Ok(next))
+            Ok(Ok(Replaced {
+                before: current,
+                after: next,
+            }))
         })
     }
 }

@@ -4,7 +4,7 @@
 //! and the settings go with the table's incarnation.
 
 use meridian_core::{KeyAttr, KeySchema, KeyType, TableDef};
-use meridian_store::{Durability, WriteOp};
+use meridian_store::{Durability, Replaced, WriteOp};
 
 mod common;
 use common::{Node, T0};
@@ -33,6 +33,7 @@ fn swap(
     expected: Option<&str>,
     value: Option<&str>,
 ) -> Result<Option<String>, Option<String>> {
+    // The value now stored, or the refusal's.
     let (expected, value) = (expected.map(str::to_string), value.map(str::to_string));
     let mut g = n.writer.group().unwrap();
     let out = g
@@ -44,7 +45,7 @@ fn swap(
         })
         .unwrap();
     g.commit().unwrap();
-    out
+    out.map(|r| r.after)
 }
 
 #[test]
@@ -67,6 +68,22 @@ fn a_change_decides_on_the_value_it_replaces_and_nothing_is_shipped() {
             .unwrap()
             .as_deref(),
         Some("1\n{}")
+    );
+    // A change answers the value it replaced, too.
+    let mut g = n.writer.group().unwrap();
+    let replaced = g
+        .change_replica_setting("tbl", "policy/table", T0, |_, _| {
+            Ok::<_, ()>(Some("2\n{}".into()))
+        })
+        .unwrap()
+        .unwrap();
+    g.commit().unwrap();
+    assert_eq!(
+        replaced,
+        Replaced {
+            before: Some("1\n{}".into()),
+            after: Some("2\n{}".into())
+        }
     );
     assert_eq!(
         swap(&mut n, "tbl", "insights/", None, Some("ENABLED")),
@@ -111,6 +128,12 @@ fn settings_go_with_the_table() {
         n.reader.replica_setting("tbl", "policy/table").unwrap(),
         None
     );
+    // Deleted with the table, not only hidden by its incarnation.
+    let conn = rusqlite::Connection::open(n.writer.path()).unwrap();
+    let rows: i64 = conn
+        .query_row("SELECT COUNT(*) FROM replica_settings", [], |r| r.get(0))
+        .unwrap();
+    assert_eq!(rows, 0);
     n.write(&[WriteOp::CreateTable(def("tbl"))]).unwrap();
     assert_eq!(
         n.reader.replica_setting("tbl", "policy/table").unwrap(),

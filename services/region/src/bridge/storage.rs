@@ -419,7 +419,7 @@ impl StoreBridge {
         table: &str,
         name: &str,
         change: impl FnOnce(Option<&str>, u64) -> Result<Option<String>, E> + Send + 'static,
-    ) -> Result<Result<Option<String>, E>, BridgeError> {
+    ) -> Result<Result<meridian_store::Replaced, E>, BridgeError> {
         let (table, name) = (table.to_string(), name.to_string());
         self.ask(move |group, _, now| group.change_replica_setting(&table, &name, now, change))
             .await
