@@ -523,7 +523,7 @@ async fn a_table_arn_names_the_table_everywhere() {
                 .await
                 .unwrap();
             assert_eq!(
-                got.item().map(|i| norm_item(i)),
+                got.item().map(norm_item),
                 Some(item([("pk", s("a")), ("v", n(1))]))
             );
             let q = c
@@ -581,7 +581,7 @@ async fn a_table_arn_names_the_table_everywhere() {
                 .await
                 .unwrap();
             assert_eq!(
-                r.responses()[0].item().map(|i| norm_item(i)),
+                r.responses()[0].item().map(norm_item),
                 Some(item([("pk", s("t"))]))
             );
         })
