@@ -1,6 +1,6 @@
 """boto3, unmodified from PyPI, against two regions' DynamoDB endpoints: a
 resource-based policy round trip on a table's replica (docs/dynamodb-compat.md,
-Resource-based policies), and the global tables API of version 2017.11.29
+Resource-based policies), a table ARN given as TableName, and the global tables API of version 2017.11.29
 making a table global, adding nothing it refuses (Global tables, version
 2017.11.29).
 
@@ -85,6 +85,17 @@ if deleted.get("RevisionId") != rev:
     sys.exit(f"policy smoke: DeleteResourcePolicy answered {deleted}, not revision {rev}")
 refused("PolicyNotFoundException", home.get_resource_policy, ResourceArn=arn)
 print("policy smoke: resource policy ok")
+
+# ---- a table ARN where DynamoDB takes TableName ------------------------------
+home.put_item(TableName=arn, Item={"pk": {"S": "by-arn"}, "v": {"N": "1"}})
+item = home.get_item(TableName=arn, Key={"pk": {"S": "by-arn"}}, ConsistentRead=True).get("Item")
+if item != {"pk": {"S": "by-arn"}, "v": {"N": "1"}}:
+    sys.exit(f"policy smoke: GetItem by the table's ARN answered {item}")
+if home.describe_table(TableName=arn)["Table"]["TableName"] != name:
+    sys.exit("policy smoke: DescribeTable by the table's ARN named another table")
+home.delete_item(TableName=arn, Key={"pk": {"S": "by-arn"}})
+refused("ValidationException", home.get_item, TableName=arn.replace(f":{home_region}:", f":{other_region}:"), Key={"pk": {"S": "x"}})
+print("policy smoke: table ARN as TableName ok")
 
 # ---- global tables, version 2017.11.29 ----------------------------------------
 refused("GlobalTableNotFoundException", home.describe_global_table, GlobalTableName=name)
