@@ -14,8 +14,8 @@ use aws_sdk_dynamodb::Client;
 use aws_sdk_dynamodb::types::{
     AttributeDefinition, BillingMode, GlobalSecondaryIndex, GlobalTableSettingsReplicationMode,
     KeySchemaElement, KeyType, Projection, ProjectionType, ProvisionedThroughput,
-    ScalarAttributeType, SseSpecification, SseStatus, SseType, StreamSpecification,
-    StreamViewType, TableClass, TableDescription, TimeToLiveStatus,
+    ScalarAttributeType, SseSpecification, SseStatus, SseType, StreamSpecification, StreamViewType,
+    TableClass, TableDescription, TimeToLiveStatus,
 };
 use meridian_netsim::Registry;
 use meridian_scenario::scenario::{Action, PartitionKind};
@@ -206,11 +206,27 @@ async fn synchronized_settings_reach_every_replica_and_per_replica_ones_stay() {
     );
     expect_validation(
         create_table_request(&east, "sse-bad", ("pk", ScalarAttributeType::S), None)
-            .sse_specification(SseSpecification::builder().sse_type(SseType::from("DES")).build())
+            .sse_specification(
+                SseSpecification::builder()
+                    .sse_type(SseType::from("DES"))
+                    .build(),
+            )
             .send()
             .await,
         "Value 'DES' at 'sSESpecification.sSEType' failed to satisfy constraint",
         "an unknown SSE type",
+    );
+    expect_validation(
+        create_table_request(&east, "sse-bad", ("pk", ScalarAttributeType::S), None)
+            .sse_specification(
+                SseSpecification::builder()
+                    .sse_type(SseType::Aes256)
+                    .build(),
+            )
+            .send()
+            .await,
+        "One or more parameter values were invalid: SSEType AES256 is not supported",
+        "AES256",
     );
     cluster.shutdown().await;
 }
@@ -339,9 +355,13 @@ async fn concurrent_changes_of_a_synchronized_setting_converge_on_the_later() {
     assert_eq!(throughput(&east, "race").await, (2, 2));
     assert_eq!(throughput(&west, "race").await, (3, 3));
     net.reset().await.unwrap();
-    poll_until("both regions on the later change", Duration::from_secs(90), || async {
-        throughput(&east, "race").await == (3, 3) && throughput(&west, "race").await == (3, 3)
-    })
+    poll_until(
+        "both regions on the later change",
+        Duration::from_secs(90),
+        || async {
+            throughput(&east, "race").await == (3, 3) && throughput(&west, "race").await == (3, 3)
+        },
+    )
     .await;
     cluster.shutdown().await;
 }

@@ -186,7 +186,10 @@ impl TableDef {
             item.insert("wcu".into(), n(write));
         }
         if self.billing_mode_given {
-            item.insert("billing_mode".into(), AttrValue::S(self.billing.mode().into()));
+            item.insert(
+                "billing_mode".into(),
+                AttrValue::S(self.billing.mode().into()),
+            );
         }
         item
     }
@@ -406,10 +409,16 @@ mod tests {
         let mut given = def.clone();
         given.billing_mode_given = true;
         let row = given.to_item();
-        assert_eq!(row.get("billing_mode"), Some(&AttrValue::S("PROVISIONED".into())));
+        assert_eq!(
+            row.get("billing_mode"),
+            Some(&AttrValue::S("PROVISIONED".into()))
+        );
         assert_eq!(TableDef::from_item(&row).unwrap(), given);
         let mut wrong = row;
-        wrong.insert("billing_mode".into(), AttrValue::S("PAY_PER_REQUEST".into()));
+        wrong.insert(
+            "billing_mode".into(),
+            AttrValue::S("PAY_PER_REQUEST".into()),
+        );
         assert!(TableDef::from_item(&wrong).is_err());
     }
 

@@ -414,10 +414,11 @@ fn describe_one(table_arn: &str, s: &IndexState, throughput: &(Json, Json)) -> J
             d["Backfilling"] = json!(true);
         }
         d["ProvisionedThroughput"] = throughput.0.clone();
-        let provisioned = throughput.0["ReadCapacityUnits"].as_u64().is_some_and(|u| u > 0);
+        let provisioned = throughput.0["ReadCapacityUnits"]
+            .as_u64()
+            .is_some_and(|u| u > 0);
         if let (Some((read, write)), true) = (i.throughput, provisioned) {
-            d["ProvisionedThroughput"] =
-                json!({"ReadCapacityUnits": read, "WriteCapacityUnits": write, "NumberOfDecreasesToday": 0});
+            d["ProvisionedThroughput"] = json!({"ReadCapacityUnits": read, "WriteCapacityUnits": write, "NumberOfDecreasesToday": 0});
         }
         d["WarmThroughput"] = throughput.1.clone();
     }

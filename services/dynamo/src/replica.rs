@@ -74,15 +74,15 @@ impl ReplicaChange {
         if let Some(class) = self.table_class {
             stored.0 = ops
                 .change_replica_setting(table, TABLE_CLASS, move |_, now| {
-                let mut summary = json!({"TableClass": class});
-                if !created {
-                    summary["LastUpdateDateTime"] = json!(seconds(now));
-                }
-                Ok::<_, std::convert::Infallible>(Some(summary.to_string()))
-            })
-            .await?
-            .unwrap_or_else(|never| match never {})
-            .after;
+                    let mut summary = json!({"TableClass": class});
+                    if !created {
+                        summary["LastUpdateDateTime"] = json!(seconds(now));
+                    }
+                    Ok::<_, std::convert::Infallible>(Some(summary.to_string()))
+                })
+                .await?
+                .unwrap_or_else(|never| match never {})
+                .after;
         }
         if let Some(sse) = &self.sse {
             let region = ops.region().to_string();
@@ -120,24 +120,27 @@ fn sse_spec(spec: Req<'_>) -> ApiResult<Option<Option<String>>> {
     }
     let enabled = spec.opt_bool("Enabled")?;
     let key = spec.opt_str("KMSMasterKeyId")?;
+    let invalid = |m: String| {
+        Err(ApiError::validation(format!(
+            "One or more parameter values were invalid: {m}"
+        )))
+    };
     let kms = match (enabled, ty) {
+        // DynamoDB's own refusal, whatever `Enabled` says.
+        (_, Some("AES256")) => return invalid("SSEType AES256 is not supported".into()),
         (Some(false), Some(t)) => {
-            return Err(ApiError::validation(format!(
-                "One or more parameter values were invalid: SSEType {t} cannot be specified when SSE is disabled"
-            )));
+            return invalid(format!(
+                "SSEType {t} cannot be specified when SSESpecification.Enabled is false"
+            ));
         }
-        (Some(true), _) | (None, Some("KMS")) => true,
-        (None, Some(t)) => {
-            return Err(ApiError::validation(format!(
-                "One or more parameter values were invalid: SSEType {t} is not supported; server-side encryption here is KMS or an AWS owned key"
-            )));
-        }
-        _ => false,
+        (Some(true), _) | (None, Some(_)) => true,
+        (_, None) => false,
     };
     match (kms, key) {
-        (false, Some(_)) => Err(ApiError::validation(
-            "One or more parameter values were invalid: KMSMasterKeyId can only be specified when SSE is enabled with SSEType KMS",
-        )),
+        (false, Some(_)) => invalid(
+            "KMSMasterKeyId can only be specified when SSESpecification.Enabled is true or SSEType is KMS"
+                .into(),
+        ),
         (false, None) => Ok(None),
         (true, key) => Ok(Some(key.map(str::to_string))),
     }
@@ -162,7 +165,10 @@ pub fn describe(d: &mut Json, t: &TableInfo) {
         ("TableClassSummary", &t.table_class),
         ("SSEDescription", &t.sse),
     ] {
-        if let Some(v) = text.as_deref().and_then(|s| serde_json::from_str::<Json>(s).ok()) {
+        if let Some(v) = text
+            .as_deref()
+            .and_then(|s| serde_json::from_str::<Json>(s).ok())
+        {
             d[member] = v;
         }
     }
