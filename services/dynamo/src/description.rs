@@ -69,7 +69,7 @@ pub fn table(region: &str, t: &TableInfo, status: &str) -> Json {
         d["BillingModeSummary"] = billing;
     }
     global(&mut d, region, t);
-    crate::replica::describe(&mut d, t);
+    per_replica(&mut d, t);
     if let Some(stream) = &settings.stream {
         d["StreamSpecification"] =
             json!({"StreamEnabled": true, "StreamViewType": stream.view_type});
@@ -128,6 +128,23 @@ fn global(d: &mut Json, region: &str, t: &TableInfo) {
     d["GlobalTableSettingsReplicationMode"] = json!(SETTINGS_MODE);
     if let Some(w) = strong.and_then(|s| s.witness.as_ref()) {
         d["GlobalTableWitnesses"] = json!([{"RegionName": w, "WitnessStatus": "ACTIVE"}]);
+    }
+}
+
+/// Adds this replica's `TableClassSummary` and `SSEDescription` to the
+/// description `d` of `t`, when they were set: stored as the members they
+/// are ([`crate::replica`]).
+fn per_replica(d: &mut Json, t: &TableInfo) {
+    for (member, text) in [
+        ("TableClassSummary", &t.table_class),
+        ("SSEDescription", &t.sse),
+    ] {
+        if let Some(v) = text
+            .as_deref()
+            .and_then(|s| serde_json::from_str::<Json>(s).ok())
+        {
+            d[member] = v;
+        }
     }
 }
 

@@ -3,15 +3,16 @@
 //! encryption (`SSESpecification`, `SSEDescription`). DynamoDB never
 //! synchronizes either between the replicas of a global table, so each is
 //! a per-replica setting of this region (`RegionHandle::change_replica_setting`),
-//! stored as the description member it gives, never replicated.
+//! stored as the description member it gives (which
+//! [`crate::description`] adds as it is), never replicated.
 //!
 //! Encryption is a description only: there is no KMS here, so no key is
 //! made, checked or used, and the store is not encrypted by it. A key named
 //! in the request is described by its ARN; the AWS managed key DynamoDB
 //! would otherwise use has no ARN here, so none is described.
 
-use meridian_region::ops::{RegionHandle, SSE, TABLE_CLASS, TableInfo};
-use serde_json::{Value as Json, json};
+use meridian_region::ops::{RegionHandle, SSE, TABLE_CLASS};
+use serde_json::json;
 
 use crate::arn::ACCOUNT;
 use crate::description::seconds;
@@ -155,21 +156,5 @@ fn key_arn(region: &str, key: &str) -> String {
         format!("arn:aws:kms:{region}:{ACCOUNT}:{key}")
     } else {
         format!("arn:aws:kms:{region}:{ACCOUNT}:key/{key}")
-    }
-}
-
-/// Adds this replica's `TableClassSummary` and `SSEDescription` to the
-/// description `d` of `t`, when they were set.
-pub fn describe(d: &mut Json, t: &TableInfo) {
-    for (member, text) in [
-        ("TableClassSummary", &t.table_class),
-        ("SSEDescription", &t.sse),
-    ] {
-        if let Some(v) = text
-            .as_deref()
-            .and_then(|s| serde_json::from_str::<Json>(s).ok())
-        {
-            d[member] = v;
-        }
     }
 }
