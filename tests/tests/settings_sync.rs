@@ -194,6 +194,15 @@ async fn synchronized_settings_reach_every_replica_and_per_replica_ones_stay() {
         Some(&TableClass::StandardInfrequentAccess)
     );
 
+    // Back to DynamoDB's default, an AWS owned key: no description.
+    east.update_table()
+        .table_name("sync")
+        .sse_specification(SseSpecification::builder().enabled(false).build())
+        .send()
+        .await
+        .expect("encryption by an AWS owned key");
+    assert!(describe(&east, "sync").await.sse_description().is_none());
+
     // Bad values are refused by name.
     expect_validation(
         east.update_table()
