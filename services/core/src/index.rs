@@ -106,6 +106,12 @@ pub struct IndexDef {
     /// None, one, or up to four for a global index.
     pub sort: Vec<KeyAttr>,
     pub projection: Projection,
+    /// A provisioned global index's own `(read, write)` capacity units, as
+    /// CreateTable gave them; `None` on demand, for a local index, and in
+    /// rows of the encoding before it (then described as the table's).
+    /// Written as `rcu` and `wcu` only when set, which peers of that
+    /// encoding skip.
+    pub throughput: Option<(u64, u64)>,
 }
 
 /// An index entry's key: the index's partition and sort tuples, encoded.
@@ -335,6 +341,13 @@ impl IndexDef {
                 AttrValue::L(names.iter().map(|n| AttrValue::S(n.clone())).collect()),
             );
         }
+        if let Some((read, write)) = self.throughput {
+            let n = |v: u64| {
+                AttrValue::N(crate::Number::parse(&v.to_string(), "capacity").expect("an integer"))
+            };
+            m.insert("rcu".to_string(), n(read));
+            m.insert("wcu".to_string(), n(write));
+        }
         AttrValue::M(m)
     }
 
@@ -385,12 +398,29 @@ impl IndexDef {
             ),
             _ => return Err(bad("projection")),
         };
+        let units = |k: &str| match m.get(k) {
+            None => Ok(None),
+            Some(AttrValue::N(n)) => n
+                .to_string()
+                .parse::<u64>()
+                .ok()
+                .filter(|u| (1..=crate::settings::MAX_CAPACITY_UNITS).contains(u))
+                .map(Some)
+                .ok_or_else(|| bad(k)),
+            Some(_) => Err(bad(k)),
+        };
+        let throughput = match (units("rcu")?, units("wcu")?) {
+            (None, None) => None,
+            (Some(read), Some(write)) if kind == Kind::Global => Some((read, write)),
+            _ => return Err(bad("capacity units")),
+        };
         let def = IndexDef {
             name: s("name")?,
             kind,
             partition: attrs("pk")?,
             sort: attrs("sk")?,
             projection,
+            throughput,
         };
         def.check_shape().map_err(|e| bad(&e.to_string()))?;
         Ok(def)
@@ -679,6 +709,7 @@ mod tests {
             partition: pk.iter().map(|n| attr(n, KeyType::S)).collect(),
             sort: sk.iter().map(|n| attr(n, KeyType::N)).collect(),
             projection: Projection::All,
+            throughput: None,
         }
     }
 
@@ -788,6 +819,27 @@ mod tests {
             .collect();
         let e = validate(&t, &many).unwrap_err();
         assert!(e.to_string().contains("per-table limit of 20"), "{e}");
+    }
+
+    /// A global index's own units round-trip; a definition of the encoding
+    /// before them (no `rcu`, `wcu`) still decodes, with none; half a pair,
+    /// or units on a local index, are refused.
+    #[test]
+    fn an_index_keeps_its_own_throughput_and_old_definitions_decode() {
+        let mut i = gsi("own", &["t"], &[]);
+        let old = i.to_value();
+        assert_eq!(IndexDef::from_value(&old).unwrap().throughput, None);
+        i.throughput = Some((3, 4));
+        let v = i.to_value();
+        assert_eq!(IndexDef::from_value(&v).unwrap(), i);
+        let AttrValue::M(mut m) = v else {
+            panic!("a map")
+        };
+        m.remove("wcu");
+        assert!(IndexDef::from_value(&AttrValue::M(m.clone())).is_err());
+        let mut lsi = i.clone();
+        lsi.kind = Kind::Local;
+        assert!(IndexDef::from_value(&lsi.to_value()).is_err());
     }
 
     #[test]

@@ -27,6 +27,11 @@ pub struct TableDef {
     /// The billing mode the table was created with; UpdateTable changes it
     /// in the settings row.
     pub billing: crate::settings::Billing,
+    /// Whether CreateTable named the billing mode (DynamoDB then describes
+    /// it, and else not until it changes). Written only when true, as
+    /// `billing_mode`: rows of the earlier encoding, which lack it, read
+    /// back as not named, and peers of that encoding skip the field.
+    pub billing_mode_given: bool,
     /// The secondary indexes: those the table was created with, as changed
     /// since by index rows ([`crate::index`]) when the store reads the
     /// definition back.
@@ -141,6 +146,7 @@ impl TableDef {
             replicas,
             stream_view_type: None,
             billing: crate::settings::Billing::PayPerRequest,
+            billing_mode_given: false,
             indexes: Vec::new(),
             consistency: Default::default(),
         })
@@ -178,6 +184,12 @@ impl TableDef {
             };
             item.insert("rcu".into(), n(read));
             item.insert("wcu".into(), n(write));
+        }
+        if self.billing_mode_given {
+            item.insert(
+                "billing_mode".into(),
+                AttrValue::S(self.billing.mode().into()),
+            );
         }
         item
     }
@@ -233,6 +245,15 @@ impl TableDef {
             (None, None) => crate::settings::Billing::PayPerRequest,
             (Some(read), Some(write)) => crate::settings::Billing::Provisioned { read, write },
             _ => return Err(Error::Decode("catalog capacity half present".into())),
+        };
+        def.billing_mode_given = match s("billing_mode")? {
+            None => false,
+            Some(m) if m == def.billing.mode() => true,
+            Some(m) => {
+                return Err(Error::Decode(format!(
+                    "catalog billing_mode {m} disagrees with the capacity"
+                )));
+            }
         };
         Ok(def)
     }
@@ -363,6 +384,42 @@ mod tests {
         assert_eq!(def.replicas, vec!["a-1", "b-1"]);
         assert_eq!(TableDef::from_item(&def.to_item()).unwrap(), def);
         assert!(TableDef::new("x$", schema(), vec!["a".into()]).is_err());
+    }
+
+    /// A definition row as written before `billing_mode` existed still
+    /// decodes (the mode then not named), and one that names it keeps it.
+    #[test]
+    fn a_row_of_the_earlier_encoding_decodes() {
+        let old = item_from_json(&json!({
+            "name": {"S": "orders"},
+            "pk_name": {"S": "pk"},
+            "pk_type": {"S": "S"},
+            "replicas": {"SS": ["us-east-1"]},
+            "rcu": {"N": "5"},
+            "wcu": {"N": "6"},
+        }))
+        .unwrap();
+        let def = TableDef::from_item(&old).unwrap();
+        assert_eq!(
+            def.billing,
+            crate::settings::Billing::Provisioned { read: 5, write: 6 }
+        );
+        assert!(!def.billing_mode_given);
+        assert_eq!(def.to_item(), old, "re-encoded unchanged");
+        let mut given = def.clone();
+        given.billing_mode_given = true;
+        let row = given.to_item();
+        assert_eq!(
+            row.get("billing_mode"),
+            Some(&AttrValue::S("PROVISIONED".into()))
+        );
+        assert_eq!(TableDef::from_item(&row).unwrap(), given);
+        let mut wrong = row;
+        wrong.insert(
+            "billing_mode".into(),
+            AttrValue::S("PAY_PER_REQUEST".into()),
+        );
+        assert!(TableDef::from_item(&wrong).is_err());
     }
 
     #[test]

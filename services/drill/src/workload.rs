@@ -178,6 +178,7 @@ pub fn indexes() -> Vec<IndexDef> {
             partition: vec![attr("grp", KeyType::S)],
             sort: vec![attr("n", KeyType::N)],
             projection: Projection::All,
+            throughput: None,
         },
         IndexDef {
             name: "by_tag".into(),
@@ -185,6 +186,7 @@ pub fn indexes() -> Vec<IndexDef> {
             partition: vec![attr("tag", KeyType::S)],
             sort: Vec::new(),
             projection: Projection::KeysOnly,
+            throughput: None,
         },
         IndexDef {
             name: "by_origin_group".into(),
@@ -192,6 +194,7 @@ pub fn indexes() -> Vec<IndexDef> {
             partition: vec![attr("origin", KeyType::S), attr("grp", KeyType::S)],
             sort: vec![attr("n", KeyType::N)],
             projection: Projection::Include(vec!["tag".into()]),
+            throughput: None,
         },
     ]
 }

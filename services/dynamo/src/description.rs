@@ -47,6 +47,11 @@ pub fn table(region: &str, t: &TableInfo, status: &str) -> Json {
     if settings.billing == Billing::PayPerRequest {
         billing["LastUpdateToPayPerRequestDateTime"] = json!(seconds(settings.billing_since));
     }
+    // DynamoDB describes a billing mode only once one was given: at
+    // creation, or by a change of mode since (on demand is always given).
+    let billing_given = t.def.billing_mode_given
+        || settings.billing == Billing::PayPerRequest
+        || settings.billing_since != t.version.hlc.physical;
     let mut d = json!({
         "TableName": t.def.name,
         "TableStatus": status,
@@ -56,12 +61,15 @@ pub fn table(region: &str, t: &TableInfo, status: &str) -> Json {
         "TableSizeBytes": t.size_bytes,
         "TableArn": arn,
         "TableId": table_id(&t.version),
-        "BillingModeSummary": billing,
         "ProvisionedThroughput": throughput,
         "DeletionProtectionEnabled": t.deletion_protected,
         "WarmThroughput": warm_throughput(settings.billing),
     });
+    if billing_given {
+        d["BillingModeSummary"] = billing;
+    }
     global(&mut d, region, t);
+    per_replica(&mut d, t);
     if let Some(stream) = &settings.stream {
         d["StreamSpecification"] =
             json!({"StreamEnabled": true, "StreamViewType": stream.view_type});
@@ -83,18 +91,32 @@ fn warm_throughput(billing: Billing) -> Json {
     json!({"ReadUnitsPerSecond": read, "WriteUnitsPerSecond": write, "Status": "ACTIVE"})
 }
 
+/// DynamoDB's settings synchronization mode of a global table in one
+/// account.
+const SETTINGS_MODE: &str = "ENABLED_WITH_OVERRIDES";
+
 /// A global table's part of the description, as DynamoDB gives it once a
 /// table has replicas in other regions: `GlobalTableVersion`, the other
 /// regions' `Replicas` with their status (the region described is not
-/// among them), `MultiRegionConsistency`, and a STRONG table's
-/// `GlobalTableWitnesses`. A table held by its region alone has none.
+/// among them), `MultiRegionConsistency`, a STRONG table's
+/// `GlobalTableWitnesses`, and `GlobalTableSettingsReplicationMode`,
+/// which is `ENABLED_WITH_OVERRIDES` for the table and each replica, as
+/// DynamoDB sets it for every global table within one account (settings
+/// synchronized, some of them a replica's own; docs/dynamodb-compat.md).
+/// A table held by its region alone has none.
 fn global(d: &mut Json, region: &str, t: &TableInfo) {
     let replicas: Vec<Json> = t
         .def
         .replica_states
         .iter()
         .filter(|(r, s)| s.status.described() && *r != region)
-        .map(|(r, s)| json!({"RegionName": r, "ReplicaStatus": s.status.as_str()}))
+        .map(|(r, s)| {
+            json!({
+                "RegionName": r,
+                "ReplicaStatus": s.status.as_str(),
+                "GlobalTableSettingsReplicationMode": SETTINGS_MODE,
+            })
+        })
         .collect();
     let strong = t.def.consistency.strong();
     if replicas.is_empty() && strong.is_none() {
@@ -103,8 +125,26 @@ fn global(d: &mut Json, region: &str, t: &TableInfo) {
     d["GlobalTableVersion"] = json!("2019.11.21");
     d["Replicas"] = json!(replicas);
     d["MultiRegionConsistency"] = json!(t.def.consistency.as_str());
+    d["GlobalTableSettingsReplicationMode"] = json!(SETTINGS_MODE);
     if let Some(w) = strong.and_then(|s| s.witness.as_ref()) {
         d["GlobalTableWitnesses"] = json!([{"RegionName": w, "WitnessStatus": "ACTIVE"}]);
+    }
+}
+
+/// Adds this replica's `TableClassSummary` and `SSEDescription` to the
+/// description `d` of `t`, when they were set: stored as the members they
+/// are ([`crate::replica`]).
+fn per_replica(d: &mut Json, t: &TableInfo) {
+    for (member, text) in [
+        ("TableClassSummary", &t.table_class),
+        ("SSEDescription", &t.sse),
+    ] {
+        if let Some(v) = text
+            .as_deref()
+            .and_then(|s| serde_json::from_str::<Json>(s).ok())
+        {
+            d[member] = v;
+        }
     }
 }
 

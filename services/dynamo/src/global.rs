@@ -135,7 +135,8 @@ fn witness_updates(r: &Req<'_>) -> ApiResult<Option<Witness>> {
 
 /// `ReplicaUpdates`, as DynamoDB's 2019.11.21 global tables take it: each
 /// member is one `Create` or `Delete` naming a `RegionName`. `Update` (a
-/// replica's own throughput or class) has nothing to change here.
+/// replica's own throughput or class) is refused: throughput is
+/// synchronized here, and a replica's class is set in its own region.
 fn replica_updates(updates: &[Json]) -> ApiResult<Change> {
     let mut change = Change::default();
     if updates.is_empty() || updates.len() > 10 {
@@ -170,7 +171,7 @@ fn replica_updates(updates: &[Json]) -> ApiResult<Change> {
             ["Delete"] => change.delete.push(region("Delete")?),
             ["Update"] => {
                 return Err(ApiError::validation(format!(
-                    "ReplicaUpdates[{i}].Update: a replica's own settings (throughput, table class, indexes) are not supported; every replica has the table's"
+                    "ReplicaUpdates[{i}].Update: a replica's own throughput and indexes are not supported, every replica has the table's; set a replica's table class with UpdateTable TableClass in its own region"
                 )));
             }
             _ => {

@@ -118,6 +118,12 @@ fn parse_one(
             )));
         }
     };
+    // A provisioned global index keeps its own units, checked as the
+    // table's are; they are synchronized with its definition.
+    let throughput = match kind {
+        Kind::Global => crate::settings::throughput(&m, "ProvisionedThroughput")?,
+        Kind::Local => None,
+    };
     if kind == Kind::Global {
         match (billing, m.get("ProvisionedThroughput").is_some()) {
             (Billing::Provisioned { .. }, false) => {
@@ -139,6 +145,7 @@ fn parse_one(
         partition,
         sort,
         projection,
+        throughput: throughput.filter(|_| billing != Billing::PayPerRequest),
     })
 }
 
@@ -382,8 +389,9 @@ fn key_schema_json(i: &IndexDef) -> Vec<Json> {
         .collect()
 }
 
-/// One index's description; a global one has the table's throughput and
-/// warm throughput (`throughput`), as it is billed with the table here.
+/// One index's description; a global one has its own provisioned
+/// throughput when it was given one and the table is provisioned, else
+/// the table's, and the table's warm throughput (`throughput`).
 fn describe_one(table_arn: &str, s: &IndexState, throughput: &(Json, Json)) -> Json {
     let i = &s.def;
     let mut projection = json!({"ProjectionType": i.projection.type_name()});
@@ -406,6 +414,12 @@ fn describe_one(table_arn: &str, s: &IndexState, throughput: &(Json, Json)) -> J
             d["Backfilling"] = json!(true);
         }
         d["ProvisionedThroughput"] = throughput.0.clone();
+        let provisioned = throughput.0["ReadCapacityUnits"]
+            .as_u64()
+            .is_some_and(|u| u > 0);
+        if let (Some((read, write)), true) = (i.throughput, provisioned) {
+            d["ProvisionedThroughput"] = json!({"ReadCapacityUnits": read, "WriteCapacityUnits": write, "NumberOfDecreasesToday": 0});
+        }
         d["WarmThroughput"] = throughput.1.clone();
     }
     d

@@ -29,6 +29,7 @@ pub mod metered;
 mod partiql;
 mod policies;
 mod reads;
+mod replica;
 mod req;
 mod settings;
 mod streams;

@@ -59,6 +59,18 @@ pub const DYNAMODB_OPERATIONS: &[&str] = &[
     "ExecuteTransaction",
     "DescribeEndpoints",
     "DescribeLimits",
+    "PutResourcePolicy",
+    "GetResourcePolicy",
+    "DeleteResourcePolicy",
+    "UpdateContributorInsights",
+    "DescribeContributorInsights",
+    "ListContributorInsights",
+    "CreateGlobalTable",
+    "DescribeGlobalTable",
+    "ListGlobalTables",
+    "UpdateGlobalTable",
+    "DescribeGlobalTableSettings",
+    "UpdateGlobalTableSettings",
 ];
 
 /// Every operation `streams::dispatch` answers under

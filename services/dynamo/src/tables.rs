@@ -16,6 +16,7 @@ use crate::arn::table_arn;
 use crate::description::{self, keep_latest_stream};
 use crate::error::{ApiError, ApiResult, Kind};
 use crate::keys::{ATTRIBUTE_TYPE, KEY_TYPE, check_key_members, key_member_errors, key_type};
+use crate::replica::ReplicaChange;
 use crate::req::Req;
 use crate::settings::{billing, billing_mode, provisioned_needs_units, stream_spec, throughput};
 
@@ -26,6 +27,7 @@ pub async fn create(ops: &RegionHandle, r: Req<'_>) -> ApiResult<Json> {
         billing(&r, "BillingMode", "ProvisionedThroughput")?.ok_or_else(provisioned_needs_units)?;
     let stream = stream_spec(&r, true)?;
     let protect = r.opt_bool("DeletionProtectionEnabled")?.unwrap_or(false);
+    let replica = ReplicaChange::parse(&r)?;
     let schema = r.arr("KeySchema")?;
     let defs = r.arr("AttributeDefinitions")?;
     check_key_members(&r, schema, defs)?;
@@ -72,6 +74,7 @@ pub async fn create(ops: &RegionHandle, r: Req<'_>) -> ApiResult<Json> {
     def.indexes = crate::indexes::parse_create(&r, defs, &def.key_schema, billing)?;
     def.stream_view_type = stream.flatten();
     def.billing = billing;
+    def.billing_mode_given = r.get("BillingMode").is_some();
     let tags = r
         .opt_arr("Tags")?
         .filter(|t| !t.is_empty())
@@ -89,6 +92,7 @@ pub async fn create(ops: &RegionHandle, r: Req<'_>) -> ApiResult<Json> {
         crate::tags::write(ops, name, tags, Vec::new(), crate::tags::not_found(&arn)).await?;
     }
     protect_replica(ops, name, Some(protect).filter(|on| *on)).await?;
+    let (table_class, sse) = replica.write(ops, name, true).await?;
     let version = written[0].version.clone();
     let indexes = def
         .indexes
@@ -108,6 +112,8 @@ pub async fn create(ops: &RegionHandle, r: Req<'_>) -> ApiResult<Json> {
         ttl_attribute: None,
         indexes,
         deletion_protected: protect,
+        table_class,
+        sse,
     };
     // DynamoDB answers CREATING and SDK waiters poll DescribeTable until
     // ACTIVE. Here the table takes writes as soon as it is created, so it
@@ -149,6 +155,7 @@ pub async fn describe(ops: &RegionHandle, r: Req<'_>) -> ApiResult<Json> {
 pub async fn update(ops: &RegionHandle, r: Req<'_>) -> ApiResult<Json> {
     let table = r.table_name()?;
     let protect = r.opt_bool("DeletionProtectionEnabled")?;
+    let replica = ReplicaChange::parse(&r)?;
     if let Some(updates) = r.opt_arr("GlobalSecondaryIndexUpdates")? {
         // What the rules need, without DescribeTable's count of the items.
         let (def, _) = ops.table(table).await?;
@@ -209,7 +216,7 @@ pub async fn update(ops: &RegionHandle, r: Req<'_>) -> ApiResult<Json> {
             (None, None) => {}
         }
         if other.is_none() {
-            protect_replica(ops, table, protect).await?;
+            per_replica(ops, table, protect, &replica).await?;
             let info = ops.describe(table).await?;
             return Ok(
                 json!({"TableDescription": description::table(ops.region(), &info, "UPDATING")}),
@@ -217,7 +224,7 @@ pub async fn update(ops: &RegionHandle, r: Req<'_>) -> ApiResult<Json> {
         }
     }
     if let Some(mut info) = crate::global::update(ops, &r, table).await? {
-        protect_replica(ops, table, protect).await?;
+        per_replica(ops, table, protect, &replica).await?;
         info.deletion_protected = protect.unwrap_or(info.deletion_protected);
         return Ok(
             json!({"TableDescription": description::table(ops.region(), &info, "UPDATING")}),
@@ -228,9 +235,10 @@ pub async fn update(ops: &RegionHandle, r: Req<'_>) -> ApiResult<Json> {
         throughput: throughput(&r, "ProvisionedThroughput")?,
         stream: stream_spec(&r, false)?,
     };
-    // Deletion protection alone is a change of this replica only.
+    // Deletion protection, the table class and encryption alone are a
+    // change of this replica only.
     let settings = change.mode.is_some() || change.throughput.is_some() || change.stream.is_some();
-    if settings || protect.is_none() {
+    if settings || (protect.is_none() && replica.is_empty()) {
         ops.write(vec![WriteOp::UpdateSettings {
             table: table.to_string(),
             change,
@@ -239,11 +247,24 @@ pub async fn update(ops: &RegionHandle, r: Req<'_>) -> ApiResult<Json> {
     } else {
         ops.table(table).await?;
     }
-    protect_replica(ops, table, protect).await?;
+    per_replica(ops, table, protect, &replica).await?;
     let info = ops.describe(table).await?;
     let mut d = description::table(ops.region(), &info, "UPDATING");
     keep_latest_stream(ops, table, &mut d).await?;
     Ok(json!({"TableDescription": d}))
+}
+
+/// Makes the request's changes to this region's replica of `table` alone:
+/// deletion protection, the table class and encryption, which DynamoDB
+/// keeps per replica and never synchronizes.
+async fn per_replica(
+    ops: &RegionHandle,
+    table: &str,
+    protect: Option<bool>,
+    replica: &ReplicaChange,
+) -> ApiResult<()> {
+    protect_replica(ops, table, protect).await?;
+    replica.write(ops, table, false).await.map(|_| ())
 }
 
 /// Sets deletion protection of this region's replica of `table` when the

@@ -160,6 +160,7 @@ pub fn index_from_pb(i: &pb::IndexSpec, field: &str) -> Result<IndexDef, Status>
         partition: attrs(&i.partition, "partition")?,
         sort: attrs(&i.sort, "sort")?,
         projection,
+        throughput: None,
     })
 }
 

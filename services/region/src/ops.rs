@@ -17,6 +17,12 @@ pub use crate::error::OpError;
 /// DynamoDB keeps deletion protection per replica and never replicates it.
 pub const DELETION_PROTECTION: &str = "deletion_protection";
 
+/// The per-replica settings `describe` reads besides deletion protection,
+/// as DynamoDB keeps them per replica: the table class and server-side
+/// encryption. Their text is the front's to write and read.
+pub const TABLE_CLASS: &str = "table_class";
+pub const SSE: &str = "sse";
+
 /// A table as `describe` reports it.
 #[derive(Clone, Debug)]
 pub struct TableInfo {
@@ -33,6 +39,9 @@ pub struct TableInfo {
     pub indexes: Vec<IndexState>,
     /// Whether this region's replica is protected from deletion.
     pub deletion_protected: bool,
+    /// This replica's [`TABLE_CLASS`] and [`SSE`] settings, as stored.
+    pub table_class: Option<String>,
+    pub sse: Option<String>,
 }
 
 /// A secondary index as it stands in this region.
@@ -142,7 +151,7 @@ impl RegionHandle {
         let (def, version) = self.table(name).await?;
         let owned = name.to_string();
         let index_defs = def.indexes.clone();
-        let (item_count, size_bytes, ttl_attribute, settings, indexes, deletion_protected) = self
+        let (item_count, size_bytes, ttl_attribute, settings, indexes, replica) = self
             .shared
             .storage
             .read(move |r| {
@@ -163,7 +172,11 @@ impl RegionHandle {
                     r.ttl_attribute(&owned)?,
                     r.settings(&owned)?,
                     indexes,
-                    r.replica_setting(&owned, DELETION_PROTECTION)?.is_some(),
+                    (
+                        r.replica_setting(&owned, DELETION_PROTECTION)?.is_some(),
+                        r.replica_setting(&owned, TABLE_CLASS)?,
+                        r.replica_setting(&owned, SSE)?,
+                    ),
                 ))
             })
             .await?;
@@ -177,7 +190,9 @@ impl RegionHandle {
             ttl_attribute,
             settings,
             indexes,
-            deletion_protected,
+            deletion_protected: replica.0,
+            table_class: replica.1,
+            sse: replica.2,
         })
     }
 

@@ -73,6 +73,7 @@ fn by_status() -> IndexDef {
         partition: vec![attr("status", KeyType::S)],
         sort: vec![attr("n", KeyType::N)],
         projection: Projection::All,
+        throughput: None,
     }
 }
 
@@ -83,6 +84,7 @@ fn lsi() -> IndexDef {
         partition: vec![attr("id", KeyType::S)],
         sort: vec![attr("at", KeyType::N)],
         projection: Projection::KeysOnly,
+        throughput: None,
     }
 }
 

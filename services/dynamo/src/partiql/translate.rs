@@ -1157,6 +1157,7 @@ mod tests {
             partition: vec![attr("kind")],
             sort: vec![attr("at")],
             projection: Projection::All,
+            throughput: None,
         };
         let plan = |src: &str, index: &IndexDef| {
             let Statement::Select(s) = parse(src).unwrap().statement else {
