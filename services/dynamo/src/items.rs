@@ -85,8 +85,9 @@ impl Exprs {
         Ok(Some(Arc::new(u)))
     }
 
-    /// A `KeyConditionExpression`'s conditions, one per attribute.
-    pub fn key_conditions(&mut self, text: &str) -> ApiResult<Vec<expr::SortKeyCondition>> {
+    /// A `KeyConditionExpression`'s conditions, one per attribute, or what
+    /// is wrong with its shape: to be reported after [`Exprs::finish`].
+    pub fn key_conditions(&mut self, text: &str) -> ApiResult<expr::KeyConditions> {
         let (k, usage) = expr::parse_key_conditions(text, &self.names, &self.values)?;
         self.used.push(usage);
         Ok(k)

@@ -16,7 +16,7 @@ use std::fmt::Display;
 use std::sync::Arc;
 
 use meridian_core::AttrValue;
-use meridian_core::expr::{self, ConditionExpr, KeyCondition, Names, Path, UpdateExpr, Values};
+use meridian_core::expr::{self, ConditionExpr, Names, Path, UpdateExpr, Values};
 use serde_json::Value as Json;
 
 use crate::error::{ApiError, ApiResult, Kind};
@@ -268,19 +268,19 @@ pub fn filter(r: Req<'_>, member: &str) -> ApiResult<Option<Arc<ConditionExpr>>>
     w.condition("FilterExpression", or)
 }
 
-/// A Query's `KeyConditions`: one or two conditions on the key attributes.
-pub fn key_conditions(r: Req<'_>) -> ApiResult<Option<KeyCondition>> {
+/// A Query's `KeyConditions`: a condition per key attribute, one or two
+/// on a table's key, up to one per attribute on a multi-attribute index key
+/// (checked with the key, as the equivalent expression's).
+pub fn key_conditions(r: Req<'_>) -> ApiResult<Option<Vec<expr::SortKeyCondition>>> {
     let mut w = ExprWriter::default();
     if !conditions(r, "KeyConditions", &mut w)? {
         return Ok(None);
     }
-    if !(1..=2).contains(&w.clauses.len()) {
-        return Err(ApiError::validation(
-            "Conditions can be of length 1 or 2 only",
-        ));
+    if w.clauses.is_empty() {
+        return Err(ApiError::validation(expr::LENGTH_1_OR_2));
     }
-    let (kc, _) = expr::parse_key_condition(&w.clauses.join(" AND "), &w.names, &w.values)?;
-    Ok(Some(kc))
+    let (conds, _) = expr::parse_key_conditions(&w.clauses.join(" AND "), &w.names, &w.values)?;
+    Ok(Some(conds?))
 }
 
 /// `Expected` with `ConditionalOperator`: the condition of PutItem,
@@ -764,13 +764,20 @@ mod tests {
             "pk": {"ComparisonOperator": "EQ", "AttributeValueList": [{"S": "p"}]},
             "sk": {"ComparisonOperator": "BEGINS_WITH", "AttributeValueList": [{"S": "a"}]},
         }});
-        let kc = key_conditions(req(&r))
-            .unwrap()
+        let kc = expr::KeyCondition::of(key_conditions(req(&r)).unwrap().unwrap())
             .unwrap()
             .oriented("pk")
             .unwrap();
         assert_eq!(kc.partition, ("pk".to_string(), AttrValue::S("p".into())));
         assert!(matches!(kc.sort, Some(expr::SortKeyCondition::BeginsWith(ref a, _)) if a == "sk"));
+        // As many as a multi-attribute index key has attributes; the key
+        // they are matched with decides.
+        let r = json!({"KeyConditions": {
+            "a": {"ComparisonOperator": "EQ", "AttributeValueList": [{"S": "p"}]},
+            "b": {"ComparisonOperator": "EQ", "AttributeValueList": [{"S": "q"}]},
+            "c": {"ComparisonOperator": "GT", "AttributeValueList": [{"S": "r"}]},
+        }});
+        assert_eq!(key_conditions(req(&r)).unwrap().unwrap().len(), 3);
         let r = json!({"KeyConditions": {"pk": {"ComparisonOperator": "NE", "AttributeValueList": [{"S": "p"}]}}});
         assert_eq!(
             err(key_conditions(req(&r))),

@@ -418,15 +418,15 @@ pub async fn query(ops: &RegionHandle, r: Req<'_>) -> ApiResult<Json> {
     let listing = Listing::of(r, &mut ex, true)?;
     let conds = match r.opt_str("KeyConditionExpression")? {
         Some(text) => ex.key_conditions(text)?,
-        None => legacy::key_conditions(r)?
-            .ok_or_else(|| {
-                ApiError::validation("Either the KeyConditions or KeyConditionExpression parameter must be specified in the request.")
-            })?
-            .into_conditions(),
+        None => Ok(legacy::key_conditions(r)?.ok_or_else(|| {
+            ApiError::validation("Either the KeyConditions or KeyConditionExpression parameter must be specified in the request.")
+        })?),
     };
     let forward = r.opt_bool("ScanIndexForward")?.unwrap_or(true);
     let start = r.opt_item("ExclusiveStartKey")?;
+    // DynamoDB's order: unused names and values before the key condition's shape.
     ex.finish()?;
+    let conds = conds?;
     let (def, _) = ops.table(table).await?;
     let source = Source::of(ops, &def, &listing).await?;
     // DynamoDB's rule: a Query filters on what the key condition does not.

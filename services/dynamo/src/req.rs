@@ -161,6 +161,7 @@ impl<'a> Req<'a> {
         if let Some(m) = self.opt_obj("ExpressionAttributeNames")? {
             not_empty("ExpressionAttributeNames", m, write)?;
             for (k, v) in m.0 {
+                meridian_core::expr::check_placeholder_key("ExpressionAttributeNames", '#', k)?;
                 let v = v
                     .as_str()
                     .ok_or_else(|| wrong_type("ExpressionAttributeNames", "a map of strings"))?;
@@ -188,6 +189,7 @@ impl<'a> Req<'a> {
         if let Some(m) = self.opt_obj("ExpressionAttributeValues")? {
             not_empty("ExpressionAttributeValues", m, write)?;
             for (k, v) in m.0 {
+                meridian_core::expr::check_placeholder_key("ExpressionAttributeValues", ':', k)?;
                 let value = AttrValue::from_json(v, k).map_err(|e| match e {
                     // A value that is not even well-formed JSON for its type.
                     meridian_core::Error::Malformed { .. } => ApiError::from(e),

@@ -189,6 +189,7 @@ mod items;
 mod legacy;
 mod limits;
 mod query;
+mod query_checks;
 mod scan;
 mod tables;
 mod tags;

@@ -131,17 +131,33 @@ fn leaves<'a>(c: &'a Cond, out: &mut Vec<&'a Cond>) -> Result<(), ExprError> {
     }
 }
 
-fn key_name(op: &Operand) -> Result<Option<String>, ExprError> {
-    match op {
-        Operand::Path(p) => match p.0.as_slice() {
-            [PathElem::Attr(a)] => Ok(Some(a.clone())),
-            _ => Err(ExprError::validation(
-                "KeyConditionExpressions cannot have conditions on nested attributes",
-            )),
-        },
-        Operand::Size(_) => Err(bad_operator("size")),
-        Operand::Value(_) => Ok(None),
+fn multiple_names() -> ExprError {
+    ExprError::validation(
+        "Invalid condition in KeyConditionExpression: Multiple attribute names used in one condition",
+    )
+}
+
+/// The one key attribute among a condition's operands, with its position.
+/// DynamoDB reads the operands in order: a second attribute path is
+/// refused as such before its own shape is looked at.
+fn the_attribute(ops: &[&Operand]) -> Result<(String, usize), ExprError> {
+    let mut found = None;
+    for (i, op) in ops.iter().enumerate() {
+        match op {
+            Operand::Value(_) => {}
+            Operand::Size(_) => return Err(bad_operator("size")),
+            Operand::Path(_) if found.is_some() => return Err(multiple_names()),
+            Operand::Path(p) => match p.0.as_slice() {
+                [PathElem::Attr(a)] => found = Some((a.clone(), i)),
+                _ => {
+                    return Err(ExprError::validation(
+                        "KeyConditionExpressions cannot have conditions on nested attributes",
+                    ));
+                }
+            },
+        }
     }
+    found.ok_or_else(unsupported)
 }
 
 fn value(op: &Operand) -> Result<AttrValue, ExprError> {
@@ -154,10 +170,9 @@ fn value(op: &Operand) -> Result<AttrValue, ExprError> {
 fn to_sort_condition(c: &Cond) -> Result<SortKeyCondition, ExprError> {
     match c {
         Cond::Cmp(op, a, b) => {
-            let (name, v, op) = match (key_name(a)?, key_name(b)?) {
-                (Some(n), None) => (n, value(b)?, *op),
-                (None, Some(n)) => (n, value(a)?, op.flipped()),
-                _ => return Err(unsupported()),
+            let (name, v, op) = match the_attribute(&[a, b])? {
+                (n, 0) => (n, value(b)?, *op),
+                (n, _) => (n, value(a)?, op.flipped()),
             };
             Ok(match op {
                 CmpOp::Eq => SortKeyCondition::Eq(name, v),
@@ -168,14 +183,14 @@ fn to_sort_condition(c: &Cond) -> Result<SortKeyCondition, ExprError> {
                 CmpOp::Ne => return Err(bad_operator("<>")),
             })
         }
-        Cond::Between(x, lo, hi) => {
-            let name = key_name(x)?.ok_or_else(unsupported)?;
-            Ok(SortKeyCondition::Between(name, value(lo)?, value(hi)?))
-        }
-        Cond::BeginsWith(x, prefix) => {
-            let name = key_name(x)?.ok_or_else(unsupported)?;
-            Ok(SortKeyCondition::BeginsWith(name, value(prefix)?))
-        }
+        Cond::Between(x, lo, hi) => match the_attribute(&[x, lo, hi])? {
+            (name, 0) => Ok(SortKeyCondition::Between(name, value(lo)?, value(hi)?)),
+            _ => Err(unsupported()),
+        },
+        Cond::BeginsWith(x, prefix) => match the_attribute(&[x, prefix])? {
+            (name, 0) => Ok(SortKeyCondition::BeginsWith(name, value(prefix)?)),
+            _ => Err(unsupported()),
+        },
         _ => Err(unsupported()),
     }
 }
@@ -184,31 +199,33 @@ fn to_sort_condition(c: &Cond) -> Result<SortKeyCondition, ExprError> {
 /// attributes of a multi-attribute index key.
 pub const MAX_KEY_CONDITIONS: usize = 8;
 
-/// Parses a `KeyConditionExpression` into its conditions, one per
-/// attribute, as written. Matching them with a key schema is
-/// [`KeyCondition::of`] for a table's key and [`match_keys`] for an
-/// index's, which may have several attributes per part.
+/// What a `KeyConditionExpression` makes: its conditions, one per
+/// attribute as written, or what is wrong with its shape as a key
+/// condition. DynamoDB reports the latter only after its check of unused
+/// names and values, so it is kept apart from errors of the text itself.
+pub type KeyConditions = Result<Vec<SortKeyCondition>, ExprError>;
+
+/// Parses a `KeyConditionExpression` into its conditions. Errors of the
+/// text (syntax, undefined placeholders) are the outer error; see
+/// [`KeyConditions`] for the inner one. Matching the conditions with a key
+/// schema is [`KeyCondition::of`] for a table's key and [`match_keys`] for
+/// an index's, which may have several attributes per part.
 pub fn parse_key_conditions(
     text: &str,
     names: &Names,
     values: &Values,
-) -> Result<(Vec<SortKeyCondition>, Usage), ExprError> {
-    conditions(text, names, values, MAX_KEY_CONDITIONS)
+) -> Result<(KeyConditions, Usage), ExprError> {
+    let (cond, usage) = parse_cond("KeyConditionExpression", text, names, values)?;
+    Ok((shape(&cond, MAX_KEY_CONDITIONS), usage))
 }
 
 /// The conditions of a key condition of at most `most` of them.
-fn conditions(
-    text: &str,
-    names: &Names,
-    values: &Values,
-    most: usize,
-) -> Result<(Vec<SortKeyCondition>, Usage), ExprError> {
-    let (cond, usage) = parse_cond("KeyConditionExpression", text, names, values)?;
+fn shape(cond: &Cond, most: usize) -> KeyConditions {
     let mut parts = Vec::new();
-    leaves(&cond, &mut parts)?;
+    leaves(cond, &mut parts)?;
     if parts.len() > most {
         return Err(ExprError::validation(if most == 2 {
-            "Conditions can be of length 1 or 2 only".to_string()
+            LENGTH_1_OR_2.to_string()
         } else {
             format!("Conditions can be of length 1 to {most} only")
         }));
@@ -227,8 +244,12 @@ fn conditions(
     if !conds.iter().any(|c| matches!(c, SortKeyCondition::Eq(..))) {
         return Err(unsupported());
     }
-    Ok((conds, usage))
+    Ok(conds)
 }
+
+/// DynamoDB's words for a key condition of neither one nor two conditions
+/// on a key of one partition and at most one sort attribute.
+pub const LENGTH_1_OR_2: &str = "Conditions can be of length 1 or 2 only";
 
 /// Parses a `KeyConditionExpression` on a table's key.
 pub fn parse_key_condition(
@@ -236,8 +257,8 @@ pub fn parse_key_condition(
     names: &Names,
     values: &Values,
 ) -> Result<(KeyCondition, Usage), ExprError> {
-    let (conds, usage) = conditions(text, names, values, 2)?;
-    Ok((KeyCondition::of(conds)?, usage))
+    let (cond, usage) = parse_cond("KeyConditionExpression", text, names, values)?;
+    Ok((KeyCondition::of(shape(&cond, 2)?)?, usage))
 }
 
 impl KeyCondition {
@@ -245,9 +266,7 @@ impl KeyCondition {
     /// partition key) and at most one other condition.
     pub fn of(mut conds: Vec<SortKeyCondition>) -> Result<Self, ExprError> {
         if conds.len() > 2 {
-            return Err(ExprError::validation(
-                "Conditions can be of length 1 or 2 only",
-            ));
+            return Err(ExprError::validation(LENGTH_1_OR_2));
         }
         let pos = conds
             .iter()
@@ -304,16 +323,19 @@ pub fn match_keys(
                 )));
             }
         }
-        let given: Vec<bool> = sort.iter().map(|s| find(s).is_some()).collect();
-        let used = given.iter().take_while(|g| **g).count();
-        let ranged_early = sort[..used.saturating_sub(1)]
-            .iter()
-            .any(|s| !matches!(find(s), Some(SortKeyCondition::Eq(..))));
-        if given[used..].iter().any(|g| *g) || ranged_early {
-            return Err(ExprError::validation(
-                "Query key condition not supported: RANGE key attributes must be given from the first on without a gap, each by equality except the last",
-            ));
+        // Every sort attribute before one with a condition needs an equality.
+        for (later, s) in sort.iter().enumerate().filter(|(_, s)| find(s).is_some()) {
+            if let Some(prior) = sort[..later]
+                .iter()
+                .find(|p| !matches!(find(p), Some(SortKeyCondition::Eq(..))))
+            {
+                return Err(ExprError::validation(format!(
+                    "RANGE key attributes {prior} must have equality conditions specified in the query because a condition is present on key attribute {s}"
+                )));
+            }
         }
+    } else if conds.len() > 2 {
+        return Err(ExprError::validation(LENGTH_1_OR_2));
     }
     let mut out = KeyMatch {
         partition: Vec::new(),
@@ -362,4 +384,73 @@ pub fn match_keys(
         });
     }
     Ok(out)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn conds(text: &str) -> Vec<SortKeyCondition> {
+        let values: Values = [":a", ":b", ":c", ":d"]
+            .into_iter()
+            .map(|k| (k.to_string(), AttrValue::S(k.into())))
+            .collect();
+        let (conds, _) = parse_key_conditions(text, &Names::new(), &values).unwrap();
+        conds.unwrap()
+    }
+
+    fn matched(text: &str) -> Result<KeyMatch, String> {
+        match_keys(&conds(text), &["h"], &["s1", "s2", "s3"]).map_err(|e| e.to_string())
+    }
+
+    #[test]
+    fn sort_attributes_before_a_condition_need_equalities() {
+        let skipped = |prior: &str, later: &str| {
+            Err(format!(
+                "RANGE key attributes {prior} must have equality conditions specified in the query because a condition is present on key attribute {later}"
+            ))
+        };
+        assert_eq!(matched("h = :a AND s2 > :b"), skipped("s1", "s2"));
+        assert_eq!(
+            matched("h = :a AND s1 = :b AND s3 = :c"),
+            skipped("s2", "s3")
+        );
+        assert_eq!(
+            matched("h = :a AND s1 > :b AND s2 = :c AND s3 = :d"),
+            skipped("s1", "s2")
+        );
+        let m = matched("h = :a AND s1 = :b AND s2 > :c").unwrap();
+        assert_eq!(m.sort_eq, [AttrValue::S(":b".into())]);
+        assert!(matches!(m.sort, Some(SortKeyCondition::Gt(ref a, _)) if a == "s2"));
+        assert_eq!(
+            matched("h = :a AND s1 = :b AND s2 = :c AND s3 <= :d")
+                .unwrap()
+                .sort_eq
+                .len(),
+            2
+        );
+    }
+
+    #[test]
+    fn a_key_of_one_attribute_per_part_takes_two_conditions() {
+        assert_eq!(
+            match_keys(&conds("h = :a AND s = :b AND t = :c"), &["h"], &["s"])
+                .unwrap_err()
+                .to_string(),
+            LENGTH_1_OR_2
+        );
+    }
+
+    #[test]
+    fn shape_errors_come_apart_from_text_errors() {
+        let names: Names = [("#n".to_string(), "h".to_string())].into();
+        let (conds, usage) =
+            parse_key_conditions("#n = somewhere", &names, &Values::new()).unwrap();
+        assert!(usage.names.contains("#n"));
+        assert_eq!(
+            conds.unwrap_err().to_string(),
+            "Invalid condition in KeyConditionExpression: Multiple attribute names used in one condition"
+        );
+        assert!(parse_key_conditions("#m = :v", &names, &Values::new()).is_err());
+    }
 }

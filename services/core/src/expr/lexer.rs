@@ -33,6 +33,17 @@ fn is_word(b: u8) -> bool {
     b.is_ascii_alphanumeric() || b == b'_'
 }
 
+/// Whether `key` is exactly one `#name` (`sigil` `#`) or `:value` (`:`)
+/// placeholder token.
+pub(crate) fn is_placeholder(key: &str, sigil: char) -> bool {
+    let want = if sigil == '#' {
+        Kind::Name
+    } else {
+        Kind::Value
+    };
+    matches!(lex(key).as_slice(), [t, _] if t.kind == want && t.start == 0 && t.end == key.len())
+}
+
 /// Splits `src` into tokens; never fails (bad characters become `Bad`
 /// tokens, reported by the parser when it reaches them). Ends with `Eof`.
 pub(crate) fn lex(src: &str) -> Vec<Token> {
@@ -113,4 +124,24 @@ pub(crate) fn lex(src: &str) -> Vec<Token> {
         end: src.len(),
     });
     out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::is_placeholder;
+
+    #[test]
+    fn a_placeholder_is_one_whole_token() {
+        for key in ["#a", "#0", "#a_b9"] {
+            assert!(is_placeholder(key, '#'), "{key}");
+        }
+        for key in [":a", ":0", ":a_B"] {
+            assert!(is_placeholder(key, ':'), "{key}");
+        }
+        for key in ["a", "#", ":a", " #a", "#a ", "#a-b", "#a.b", "##a", ""] {
+            assert!(!is_placeholder(key, '#'), "{key:?}");
+        }
+        assert!(!is_placeholder("loc", ':'));
+        assert!(!is_placeholder("#a", ':'));
+    }
 }

@@ -18,8 +18,12 @@
 //! parse_projection(text, &names) -> Result<(Vec<Path>, Usage), ExprError>
 //!     project(&Item, &[Path]) -> Item
 //! parse_key_condition(text, &names, &values) -> Result<(KeyCondition, Usage), ExprError>
+//! parse_key_conditions(text, &names, &values) -> Result<(KeyConditions, Usage), ExprError>
+//!     KeyConditions = Result<Vec<SortKeyCondition>, ExprError>: shape errors come after unused checks
+//! match_keys(&conds, partition_attrs, sort_attrs) -> Result<KeyMatch, ExprError>
 //!     KeyCondition::oriented(self, partition_key_name) -> Result<KeyCondition, ExprError>
 //! check_unused(&names, &values, &[&Usage]) -> Result<(), ExprError>
+//! check_placeholder_key(member, '#' or ':', key) -> Result<(), ExprError>
 //! compare(&AttrValue, &AttrValue) -> Option<Ordering>   // N, S, B order, as conditions use it
 //! add_numbers / sub_numbers(&Number, &Number) -> Result<Number, ExprError>
 //! ```
@@ -68,7 +72,8 @@ use crate::value::{AttrValue, Item};
 pub use arith::{add_numbers, sub_numbers};
 pub use condition::{ConditionExpr, compare, parse_condition};
 pub use key::{
-    KeyCondition, KeyMatch, SortKeyCondition, match_keys, parse_key_condition, parse_key_conditions,
+    KeyCondition, KeyConditions, KeyMatch, LENGTH_1_OR_2, SortKeyCondition, match_keys,
+    parse_key_condition, parse_key_conditions,
 };
 pub use parser::CmpOp;
 pub use projection::{parse_projection, project};
@@ -169,6 +174,19 @@ pub fn check_unused(names: &Names, values: &Values, used: &[&Usage]) -> Result<(
         )));
     }
     Ok(())
+}
+
+/// Refuses a key of `ExpressionAttributeNames` (`sigil` `#`) or
+/// `ExpressionAttributeValues` (`:`) that no expression could name, as
+/// DynamoDB does before reading any expression: the key must be one whole
+/// placeholder token.
+pub fn check_placeholder_key(member: &str, sigil: char, key: &str) -> Result<(), ExprError> {
+    match lexer::is_placeholder(key, sigil) {
+        true => Ok(()),
+        false => Err(ExprError::validation(format!(
+            "{member} contains invalid key: Syntax error; key: \"{key}\""
+        ))),
+    }
 }
 
 /// One step of a document path.

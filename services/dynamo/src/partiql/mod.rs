@@ -105,11 +105,10 @@ async fn plan(ops: &RegionHandle, stmt: &Statement, params: &[Json]) -> ApiResul
     if let Statement::Select(s) = stmt
         && let Some(name) = &s.index
     {
-        let index = def.index(name).ok_or_else(|| {
-            ApiError::validation(format!(
-                "The table does not have the specified index: {name}"
-            ))
-        })?;
+        // PartiQL's words, unlike Query's, do not name the index.
+        let index = def
+            .index(name)
+            .ok_or_else(|| ApiError::validation("The table does not have the specified index"))?;
         return translate::translate_index(s, index, params);
     }
     translate::translate(stmt, &def.key_schema, params)
