@@ -398,17 +398,7 @@ impl IndexDef {
             ),
             _ => return Err(bad("projection")),
         };
-        let units = |k: &str| match m.get(k) {
-            None => Ok(None),
-            Some(AttrValue::N(n)) => n
-                .to_string()
-                .parse::<u64>()
-                .ok()
-                .filter(|u| (1..=crate::settings::MAX_CAPACITY_UNITS).contains(u))
-                .map(Some)
-                .ok_or_else(|| bad(k)),
-            Some(_) => Err(bad(k)),
-        };
+        let units = |k: &str| crate::settings::stored_units(m.get(k)).map_err(|_| bad(k));
         let throughput = match (units("rcu")?, units("wcu")?) {
             (None, None) => None,
             (Some(read), Some(write)) if kind == Kind::Global => Some((read, write)),

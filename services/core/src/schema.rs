@@ -230,16 +230,11 @@ impl TableDef {
         };
         crate::index::validate(&def.key_schema, &def.indexes)
             .map_err(|e| Error::Decode(format!("catalog indexes: {e}")))?;
-        let units = |k: &str| match item.get(k) {
-            None => Ok(None),
-            Some(AttrValue::N(n)) => n
-                .to_string()
-                .parse::<u64>()
-                .ok()
-                .filter(|u| (1..=crate::settings::MAX_CAPACITY_UNITS).contains(u))
-                .map(Some)
-                .ok_or_else(|| Error::Decode(format!("catalog field {k} is not a capacity"))),
-            Some(_) => Err(Error::Decode(format!("catalog field {k} is not a number"))),
+        let units = |k: &str| {
+            crate::settings::stored_units(item.get(k)).map_err(|number| {
+                let what = if number { "a capacity" } else { "a number" };
+                Error::Decode(format!("catalog field {k} is not {what}"))
+            })
         };
         def.billing = match (units("rcu")?, units("wcu")?) {
             (None, None) => crate::settings::Billing::PayPerRequest,

@@ -28,6 +28,24 @@ pub const VIEW_TYPES: [&str; 4] = ["NEW_IMAGE", "OLD_IMAGE", "NEW_AND_OLD_IMAGES
 /// default per-table quota; nothing is metered here).
 pub const MAX_CAPACITY_UNITS: u64 = 40_000;
 
+/// A capacity-unit count as a catalog row stores it: absent (`None`), or a
+/// whole number from 1 to [`MAX_CAPACITY_UNITS`]. `Err(false)`: not a
+/// number at all; `Err(true)`: a number out of that range. One rule for
+/// the table's and its indexes' rows, so both decode the same.
+pub fn stored_units(v: Option<&AttrValue>) -> Result<Option<u64>, bool> {
+    match v {
+        None => Ok(None),
+        Some(AttrValue::N(n)) => n
+            .to_string()
+            .parse::<u64>()
+            .ok()
+            .filter(|u| (1..=MAX_CAPACITY_UNITS).contains(u))
+            .map(Some)
+            .ok_or(true),
+        Some(_) => Err(false),
+    }
+}
+
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum Billing {
     PayPerRequest,
