@@ -155,7 +155,11 @@ pub async fn up(config: &Path, wipe: bool, dashboard: Option<Option<SocketAddr>>
     admin_token(&cluster)?;
     // Bound before any region starts, so a taken port stops us early.
     let dashboard = match dashboard {
-        Some(addr) => Some(crate::dashboard::bind(addr).await?),
+        Some(addr) => Some(
+            crate::dashboard::bind(addr, "--dashboard", crate::dashboard::Reach::Loopback)
+                .await
+                .context("the dashboard cannot start (--no-dashboard runs without it)")?,
+        ),
         None => None,
     };
     let exe = std::env::current_exe().context("locating the meridian binary")?;

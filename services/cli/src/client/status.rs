@@ -19,7 +19,7 @@ pub(super) async fn status(config: &std::path::Path, json: bool) -> Result<()> {
     let mut down = Vec::new();
     let mut regions = Vec::new();
     for entry in &cluster.regions {
-        let url = format!("http://{}", entry.admin_addr());
+        let url = format!("http://{}", entry.admin_dial());
         let s = match channel(&url).await {
             Ok(ch) => AdminClient::new(ch)
                 .status(pb::StatusRequest {})

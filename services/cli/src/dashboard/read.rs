@@ -41,7 +41,7 @@ pub async fn conflicts(State(board): Shared, Query(q): Query<HashMap<String, Str
             );
         }
     };
-    let url = format!("http://{}", entry.admin_addr());
+    let url = format!("http://{}", entry.admin_dial());
     let read = async {
         let mut admin = AdminClient::new(channel(&url).await?);
         // Conflict records are numbered 1, 2, … as they are recorded, and

@@ -152,7 +152,7 @@ async fn key_conflicts(
     table: &str,
     key: &EncodedKey,
 ) -> Result<Vec<Json>> {
-    let url = format!("http://{}", cluster.entry(region)?.admin_addr());
+    let url = format!("http://{}", cluster.entry(region)?.admin_dial());
     let mut admin = AdminClient::new(channel(&url).await?);
     let count = admin
         .status(pb::StatusRequest {})
