@@ -116,6 +116,72 @@ async fn a_standalone_dashboard_shows_and_changes_a_running_cluster() {
         async move { regions_up(&addr).await == every_region() }
     })
     .await;
+    let r = call(&Target::at(&addr, "/api/snapshot"), "GET", &[], Json::Null).await;
+    let s: Json = serde_json::from_slice(&r.body).unwrap();
+    // This cluster's control API, as its file gives it.
+    assert_eq!(
+        s["control_api"],
+        json!(format!("127.0.0.1:{}", c.api)),
+        "{s}"
+    );
+    // A STRONG table: every region's sample carries its count of writes
+    // answered with ReplicatedWriteConflictException, which the Tables view
+    // shows beside it (tests/tests/mrsc.rs checks the count itself).
+    meridian_proto::v1::meridian_client::MeridianClient::new(common::channel(c.grpc[0]))
+        .create_table(meridian_proto::v1::CreateTableRequest {
+            name: "strict".into(),
+            partition_key: Some(meridian_proto::v1::KeyAttr {
+                name: "id".into(),
+                r#type: "S".into(),
+            }),
+            replicas: every_region(),
+            consistency: "STRONG".into(),
+            ..Default::default()
+        })
+        .await
+        .expect("create a STRONG table");
+    poll(
+        "every region's sample to count the STRONG table's write conflicts",
+        || {
+            let addr = addr.clone();
+            async move {
+                let r = call(&Target::at(&addr, "/api/snapshot"), "GET", &[], Json::Null).await;
+                let s: Json = serde_json::from_slice(&r.body).unwrap_or(Json::Null);
+                s["regions"].as_array().is_some_and(|rs| {
+                    rs.len() == REGIONS.len()
+                        && rs.iter().all(|r| {
+                            r["status"]["strong"].as_array().is_some_and(|ts| {
+                                ts.iter().any(|t| {
+                                    t["table"] == json!("strict")
+                                        && t["write_conflicts"] == json!(0)
+                                })
+                            })
+                        })
+                })
+            }
+        },
+    )
+    .await;
+    // The Tables view's data: each table's mode, as every region says.
+    common::create_kvs(&c.grpc).await;
+    let r = call(&Target::at(&addr, "/api/tables"), "GET", &[], Json::Null).await;
+    let tables: Json = serde_json::from_slice(&r.body).unwrap();
+    for region in tables["regions"].as_array().unwrap() {
+        let modes: Vec<(String, String)> = region["tables"]
+            .as_array()
+            .unwrap_or_else(|| panic!("{region}"))
+            .iter()
+            .map(|t| {
+                let field = |k: &str| t[k].as_str().unwrap_or_default().to_string();
+                (field("name"), field("consistency"))
+            })
+            .collect();
+        let want: Vec<(String, String)> = vec![
+            ("kvs".into(), "EVENTUAL".into()),
+            ("strict".into(), "STRONG".into()),
+        ];
+        assert_eq!(modes, want, "{region}");
+    }
     let page = call(&Target::at(&addr, "/"), "GET", &[], Json::Null).await;
     assert_eq!(page.status, 200);
     assert!(String::from_utf8_lossy(&page.body).contains("<script"));
