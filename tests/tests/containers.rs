@@ -659,6 +659,7 @@ fn the_compose_files_agree_with_local_3() {
     // aliases on mesh, and is published where `meridian up` serves it.
     for c in &compose.regions {
         assert_eq!(c.admin_dial(), format!("mesh-{}:7121", c.name));
+        assert_eq!(c.grpc_dial(), format!("mesh-{}:7101", c.name));
     }
     let netsim = compose.netsim.as_ref().unwrap();
     assert_eq!(netsim.api_dial(), "mesh-netsim:8474");

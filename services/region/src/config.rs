@@ -271,6 +271,14 @@ impl RegionEntry {
         self.admin.unwrap_or(self.grpc)
     }
 
+    /// `host:port` a client dials for the client API: `advertise` when
+    /// set (where peers and proxies reach it too), else `grpc`.
+    pub fn grpc_dial(&self) -> String {
+        self.advertise
+            .clone()
+            .unwrap_or_else(|| self.grpc.to_string())
+    }
+
     /// `host:port` a client dials for admin calls: [`Self::admin_addr`],
     /// but at the `advertise` host when admin listens on every interface
     /// (in a container network, where `0.0.0.0` would reach the client's
@@ -885,6 +893,8 @@ mod tests {
         .unwrap();
         // Listening on one address: dialled there.
         assert_eq!(file.regions[0].admin_dial(), "127.0.0.1:7101");
+        assert_eq!(file.regions[0].grpc_dial(), "127.0.0.1:7101");
+        assert_eq!(file.regions[1].grpc_dial(), "b.internal:7102");
         // On every interface, with an advertised host: that host.
         assert_eq!(file.regions[1].admin_dial(), "b.internal:7102");
         let mut b = file.regions[1].clone();

@@ -105,7 +105,7 @@ async fn region_tables(
 ) -> anyhow::Result<Vec<serde_json::Value>> {
     let entry = cluster.entry(region)?;
     let mut client = client_at(
-        &format!("http://{}", entry.grpc),
+        &format!("http://{}", entry.grpc_dial()),
         cluster_credentials(cluster, region.to_string()),
     )
     .await?;
