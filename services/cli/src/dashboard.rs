@@ -126,21 +126,7 @@ pub async fn standalone(
             }
         ),
     }
-    let shutdown = async {
-        let mut term =
-            match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
-                Ok(t) => t,
-                Err(_) => {
-                    let _ = tokio::signal::ctrl_c().await;
-                    return;
-                }
-            };
-        tokio::select! {
-            _ = tokio::signal::ctrl_c() => {}
-            _ = term.recv() => {}
-        }
-    };
-    serve(cluster, listener, shutdown).await
+    serve(cluster, listener, crate::up::stop_signal()).await
 }
 
 /// The URL to open: with the admin token in its fragment, which the page
