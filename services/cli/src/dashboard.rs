@@ -126,7 +126,7 @@ pub async fn standalone(
             }
         ),
     }
-    serve(cluster, listener, crate::up::stop_signal()).await
+    serve(cluster, listener, crate::stop_signal()).await
 }
 
 /// The URL to open: with the admin token in its fragment, which the page

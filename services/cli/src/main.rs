@@ -726,6 +726,22 @@ pub fn cluster_path(given: Option<&std::path::Path>) -> Result<PathBuf> {
     Ok(meridian_cluster::current::resolve(given)?)
 }
 
+/// Resolves on Ctrl-C or SIGTERM: how a server of ours (the link proxy,
+/// the dashboard alone) is told to stop.
+pub async fn stop_signal() {
+    let mut term = match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
+        Ok(t) => t,
+        Err(_) => {
+            let _ = tokio::signal::ctrl_c().await;
+            return;
+        }
+    };
+    tokio::select! {
+        _ = tokio::signal::ctrl_c() => {}
+        _ = term.recv() => {}
+    }
+}
+
 /// Reads a cluster file with a message that says which file.
 pub fn load_cluster(path: &std::path::Path) -> Result<meridian_region::ClusterFile> {
     meridian_region::ClusterFile::load(path)

@@ -315,7 +315,7 @@ pub async fn netsim(api: Option<std::net::SocketAddr>, config: Option<&Path>) ->
         );
         print_links(c);
     }
-    let shutdown = stop_signal();
+    let shutdown = crate::stop_signal();
     // Calls that change links take the cluster's admin token from anywhere
     // but loopback, when the cluster file names one.
     let token = match &cluster {
@@ -324,20 +324,4 @@ pub async fn netsim(api: Option<std::net::SocketAddr>, config: Option<&Path>) ->
     };
     meridian_netsim::api::serve_with(registry, None, token, listener, shutdown).await?;
     Ok(())
-}
-
-/// Resolves on Ctrl-C or SIGTERM: how a server of ours (the link proxy,
-/// the dashboard alone) is told to stop.
-pub async fn stop_signal() {
-    let mut term = match signal(SignalKind::terminate()) {
-        Ok(t) => t,
-        Err(_) => {
-            let _ = tokio::signal::ctrl_c().await;
-            return;
-        }
-    };
-    tokio::select! {
-        _ = tokio::signal::ctrl_c() => {}
-        _ = term.recv() => {}
-    }
 }
