@@ -94,6 +94,24 @@ for _ in $(seq 1 100); do
 done
 [ -n "$found" ] || { m status; echo "a write in eu-west-1 never reached ap-southeast-1 in compose" >&2; exit 1; }
 m status
+# The dashboard's container: its page, and a sample with three regions up.
+dashboard_up() {
+    python3 -c '
+import json, sys, urllib.request
+at = "http://127.0.0.1:7180"
+page = urllib.request.urlopen(at + "/", timeout=3).read().decode()
+snap = json.load(urllib.request.urlopen(at + "/api/snapshot", timeout=3)) or {}
+up = [r["name"] for r in snap.get("regions", []) if r.get("up")]
+print(f"dashboard: regions up {up}")
+sys.exit(0 if "<script" in page and len(up) == 3 else 1)' >"$work/dashboard" 2>&1
+}
+shown=""
+for _ in $(seq 1 100); do
+    if dashboard_up; then shown=yes; break; fi
+    sleep 0.3
+done
+[ -n "$shown" ] || { cat "$work/dashboard"; dc logs --tail 30 dashboard; echo "compose's dashboard never showed three regions up on 127.0.0.1:7180" >&2; exit 1; }
+cat "$work/dashboard"
 dc down -v >/dev/null 2>&1
 
 echo "== container tests (testcontainers)"

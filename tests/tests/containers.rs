@@ -655,6 +655,15 @@ fn the_compose_files_agree_with_local_3() {
     }
     let last = first as usize + compose.regions.len().pow(2) - 1;
     assert!(yaml.contains(&format!("\"127.0.0.1:{first}-{last}:{first}-{last}\"")));
+    // The dashboard's container reaches admin and the control API by the
+    // aliases on mesh, and is published where `meridian up` serves it.
+    for c in &compose.regions {
+        assert_eq!(c.admin_dial(), format!("mesh-{}:7121", c.name));
+        assert_eq!(c.grpc_dial(), format!("mesh-{}:7101", c.name));
+    }
+    let netsim = compose.netsim.as_ref().unwrap();
+    assert_eq!(netsim.api_dial(), "mesh-netsim:8474");
+    assert!(yaml.contains("\"127.0.0.1:7180:7180\""));
 }
 
 /// Without Docker: the cluster file in regions/k8s/configmap.yaml loads, each

@@ -459,5 +459,17 @@ async fn regions_racing_on_a_key_meet_replicated_write_conflicts_and_lose_no_upd
         a + b > 0,
         "two regions adding to one key at once met no ReplicatedWriteConflictException"
     );
+    // Each region counts, per table, the conflicts it answered (admin
+    // Status, which the dashboard's Tables view shows).
+    for (i, seen) in [(0, a), (1, b)] {
+        let status = c
+            .admin(i)
+            .status(meridian_proto::v1::StatusRequest {})
+            .await
+            .unwrap()
+            .into_inner();
+        let race = status.strong.iter().find(|t| t.table == "race").unwrap();
+        assert_eq!(race.write_conflicts, u64::from(seen), "{}", REGIONS[i]);
+    }
     c.shutdown().await;
 }

@@ -294,6 +294,7 @@ pub async fn run(command: Command) -> Result<()> {
         Command::Region { .. }
         | Command::Certs { .. }
         | Command::Up { .. }
+        | Command::Dashboard { .. }
         | Command::Netsim { .. }
         | Command::Health(_)
         | Command::Metrics(_)

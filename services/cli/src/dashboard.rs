@@ -50,19 +50,36 @@ const APP_CSS: &str = include_str!("dashboard/assets/app.css");
 pub const DEFAULT_ADDR: SocketAddr =
     SocketAddr::new(std::net::IpAddr::V4(std::net::Ipv4Addr::LOCALHOST), 7180);
 
-/// Binds the dashboard's listener at `addr`, refusing any address off
-/// loopback, since the page shows the cluster to whoever can reach it.
-/// Without an address it takes [`DEFAULT_ADDR`], or a free port when that
-/// one is taken (another cluster's dashboard): the dashboard never keeps a
-/// cluster from starting unless its address was asked for.
-pub async fn bind(addr: Option<SocketAddr>) -> Result<tokio::net::TcpListener> {
+/// Where the dashboard may listen.
+#[derive(Clone, Copy, PartialEq, Eq, Debug)]
+pub enum Reach {
+    /// On loopback only, since the page shows the cluster to whoever can
+    /// reach it (and acts on it where the cluster has no admin token).
+    Loopback,
+    /// Anywhere, in a container: it must listen on the container's own
+    /// interface for Docker to forward a published port to it, and what
+    /// reaches that interface is what the compose file publishes (on the
+    /// host's 127.0.0.1) and the containers of its internal network.
+    Container,
+}
+
+/// Binds the dashboard's listener at `addr` (given by `flag`), refusing an
+/// address off loopback unless `reach` is [`Reach::Container`]. Without an
+/// address it takes [`DEFAULT_ADDR`], or a free port when that one is taken
+/// (another cluster's dashboard): the dashboard never keeps a cluster from
+/// starting unless its address was asked for.
+pub async fn bind(
+    addr: Option<SocketAddr>,
+    flag: &str,
+    reach: Reach,
+) -> Result<tokio::net::TcpListener> {
     let Some(addr) = addr else {
         return match tokio::net::TcpListener::bind(DEFAULT_ADDR).await {
             Ok(l) => Ok(l),
             Err(e) if e.kind() == std::io::ErrorKind::AddrInUse => {
                 let l = tokio::net::TcpListener::bind((DEFAULT_ADDR.ip(), 0))
                     .await
-                    .context("--dashboard: binding a free loopback port")?;
+                    .with_context(|| format!("{flag}: binding a free loopback port"))?;
                 eprintln!(
                     "the dashboard's port {} is taken; it serves on {} instead",
                     DEFAULT_ADDR.port(),
@@ -70,17 +87,46 @@ pub async fn bind(addr: Option<SocketAddr>) -> Result<tokio::net::TcpListener> {
                 );
                 Ok(l)
             }
-            Err(e) => Err(e).with_context(|| format!("--dashboard: binding {DEFAULT_ADDR}")),
+            Err(e) => Err(e).with_context(|| format!("{flag}: binding {DEFAULT_ADDR}")),
         };
     };
-    if !addr.ip().is_loopback() {
+    if reach == Reach::Loopback && !addr.ip().is_loopback() {
         bail!(
-            "--dashboard: {addr} is not a loopback address; the dashboard serves this machine only (e.g. {DEFAULT_ADDR})"
+            "{flag}: {addr} is not a loopback address; the dashboard serves this machine only (e.g. {DEFAULT_ADDR})"
         );
     }
-    tokio::net::TcpListener::bind(addr).await.with_context(|| {
-        format!("--dashboard: binding {addr} (give another port, or --no-dashboard)")
-    })
+    tokio::net::TcpListener::bind(addr)
+        .await
+        .with_context(|| format!("{flag}: binding {addr} (give another port)"))
+}
+
+/// `meridian dashboard`: the dashboard of a cluster that runs already
+/// (under `meridian up` elsewhere, or compose), served by the same code as
+/// `meridian up`'s until Ctrl-C or SIGTERM.
+pub async fn standalone(
+    config: &std::path::Path,
+    listen: Option<SocketAddr>,
+    reach: Reach,
+) -> Result<()> {
+    let cluster = crate::load_cluster(config)?;
+    let listener = bind(listen, "--listen", reach).await?;
+    let addr = listener.local_addr()?;
+    let token = cluster.client_admin_token()?;
+    match reach {
+        Reach::Loopback => println!("Dashboard: {}", url(addr, token.as_deref())),
+        // Its own address means nothing outside the container: the page is
+        // where the port is published (127.0.0.1:7180 with compose.yaml).
+        Reach::Container => println!(
+            "Dashboard of cluster {:?} listening on {addr} in this container; open the address its port is published on{}",
+            cluster.name,
+            if token.is_some() {
+                ", with #token=<the cluster's admin token>"
+            } else {
+                ""
+            }
+        ),
+    }
+    serve(cluster, listener, crate::stop_signal()).await
 }
 
 /// The URL to open: with the admin token in its fragment, which the page
@@ -194,7 +240,7 @@ pub struct Board {
 impl Board {
     pub fn new(cluster: ClusterFile) -> Result<Arc<Board>> {
         let token = cluster.client_admin_token()?;
-        let api = cluster.netsim.as_ref().map(|n| n.api.to_string());
+        let api = cluster.netsim.as_ref().map(|n| n.api_dial());
         Ok(Arc::new(Board {
             cluster,
             api,
@@ -248,12 +294,28 @@ mod tests {
 
     #[tokio::test]
     async fn only_loopback_is_served() {
-        let e = bind(Some("0.0.0.0:0".parse().unwrap())).await.unwrap_err();
+        let any: SocketAddr = "0.0.0.0:0".parse().unwrap();
+        let e = bind(Some(any), "--dashboard", Reach::Loopback)
+            .await
+            .unwrap_err();
         assert!(e.to_string().contains("not a loopback address"), "{e:#}");
-        let l = bind(Some("127.0.0.1:0".parse().unwrap())).await.unwrap();
+        assert!(e.to_string().starts_with("--dashboard: "), "{e:#}");
+        // In a container, where Docker forwards to the container's own
+        // interface, any address is taken.
+        let l = bind(Some(any), "--listen", Reach::Container).await.unwrap();
+        assert!(l.local_addr().unwrap().ip().is_unspecified());
+        let l = bind(
+            Some("127.0.0.1:0".parse().unwrap()),
+            "--listen",
+            Reach::Loopback,
+        )
+        .await
+        .unwrap();
         let addr = l.local_addr().unwrap();
         // Asked for and taken: refused, naming the address.
-        let e = bind(Some(addr)).await.unwrap_err();
+        let e = bind(Some(addr), "--listen", Reach::Loopback)
+            .await
+            .unwrap_err();
         assert!(format!("{e:#}").contains(&addr.to_string()), "{e:#}");
     }
 

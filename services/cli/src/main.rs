@@ -143,6 +143,25 @@ enum Command {
         #[arg(long, conflicts_with = "dashboard")]
         no_dashboard: bool,
     },
+    /// Serve the live dashboard of a cluster that runs already (under
+    /// `meridian up` elsewhere, or compose): the one `meridian up` serves.
+    /// docs/dashboard.md.
+    Dashboard {
+        /// Cluster file of the running cluster [default: regions/local-3.toml
+        /// if it exists here, else the one the last `meridian up` recorded].
+        #[arg(long, env = "MERIDIAN_CONFIG")]
+        config: Option<PathBuf>,
+        /// Where it listens (loopback only, unless --in-container; port 0
+        /// picks a free one) [default: 127.0.0.1:7180, or a free port when
+        /// that is taken].
+        #[arg(long, value_name = "ADDR")]
+        listen: Option<std::net::SocketAddr>,
+        /// Running in a container (regions/compose.yaml): --listen may then
+        /// be off loopback, e.g. 0.0.0.0:7180, the container's interface,
+        /// where Docker forwards the port it publishes on the host.
+        #[arg(long, env = "MERIDIAN_DASHBOARD_IN_CONTAINER")]
+        in_container: bool,
+    },
     /// Run the link proxy: TCP proxies with injectable faults, controlled by
     /// a Toxiproxy-compatible REST API.
     Netsim {
@@ -611,7 +630,10 @@ impl Command {
     fn serves(&self) -> bool {
         matches!(
             self,
-            Command::Region { .. } | Command::Up { .. } | Command::Netsim { .. }
+            Command::Region { .. }
+                | Command::Up { .. }
+                | Command::Netsim { .. }
+                | Command::Dashboard { .. }
         )
     }
 }
@@ -651,6 +673,19 @@ async fn run(cli: Cli) -> Result<()> {
             init_tracing_for(&config, log);
             up::up(&config, wipe, (!no_dashboard).then_some(dashboard)).await
         }
+        Command::Dashboard {
+            config,
+            listen,
+            in_container,
+        } => {
+            init_logs("warn");
+            let config = cluster_path(config.as_deref())?;
+            let reach = match in_container {
+                true => dashboard::Reach::Container,
+                false => dashboard::Reach::Loopback,
+            };
+            dashboard::standalone(&config, listen, reach).await
+        }
         Command::Netsim { api, config } => {
             init_logs("info");
             up::netsim(api, config.as_deref()).await
@@ -689,6 +724,22 @@ async fn run(cli: Cli) -> Result<()> {
 /// given, else the default here, else the one `meridian up` recorded.
 pub fn cluster_path(given: Option<&std::path::Path>) -> Result<PathBuf> {
     Ok(meridian_cluster::current::resolve(given)?)
+}
+
+/// Resolves on Ctrl-C or SIGTERM: how a server of ours (the link proxy,
+/// the dashboard alone) is told to stop.
+pub async fn stop_signal() {
+    let mut term = match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
+        Ok(t) => t,
+        Err(_) => {
+            let _ = tokio::signal::ctrl_c().await;
+            return;
+        }
+    };
+    tokio::select! {
+        _ = tokio::signal::ctrl_c() => {}
+        _ = term.recv() => {}
+    }
 }
 
 /// Reads a cluster file with a message that says which file.

@@ -38,7 +38,7 @@ pub async fn run(args: NetArgs) -> Result<()> {
     let api = match &args.api {
         Some(a) => a.clone(),
         None => match &cluster.netsim {
-            Some(n) => n.api.to_string(),
+            Some(n) => n.api_dial(),
             None => bail!(
                 "{} has no [netsim] section, so its regions do not talk through the link proxy; \
                  add one (see regions/local-3.toml) and restart `meridian up`, or pass --api",

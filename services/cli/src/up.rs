@@ -155,7 +155,11 @@ pub async fn up(config: &Path, wipe: bool, dashboard: Option<Option<SocketAddr>>
     admin_token(&cluster)?;
     // Bound before any region starts, so a taken port stops us early.
     let dashboard = match dashboard {
-        Some(addr) => Some(crate::dashboard::bind(addr).await?),
+        Some(addr) => Some(
+            crate::dashboard::bind(addr, "--dashboard", crate::dashboard::Reach::Loopback)
+                .await
+                .context("the dashboard cannot start (--no-dashboard runs without it)")?,
+        ),
         None => None,
     };
     let exe = std::env::current_exe().context("locating the meridian binary")?;
@@ -311,19 +315,7 @@ pub async fn netsim(api: Option<std::net::SocketAddr>, config: Option<&Path>) ->
         );
         print_links(c);
     }
-    let shutdown = async {
-        let mut term = match signal(SignalKind::terminate()) {
-            Ok(t) => t,
-            Err(_) => {
-                let _ = tokio::signal::ctrl_c().await;
-                return;
-            }
-        };
-        tokio::select! {
-            _ = tokio::signal::ctrl_c() => {}
-            _ = term.recv() => {}
-        }
-    };
+    let shutdown = crate::stop_signal();
     // Calls that change links take the cluster's admin token from anywhere
     // but loopback, when the cluster file names one.
     let token = match &cluster {

@@ -229,7 +229,7 @@ impl Executor {
     fn admin_url(&self, region: &str) -> Result<String> {
         Ok(format!(
             "http://{}",
-            self.cluster.entry(region)?.admin_addr()
+            self.cluster.entry(region)?.admin_dial()
         ))
     }
 

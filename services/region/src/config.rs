@@ -203,6 +203,18 @@ pub struct NetsimSection {
     pub first_port: u16,
 }
 
+impl NetsimSection {
+    /// `host:port` a client dials for the control API: `api`, but at
+    /// `host` when the API listens on every interface (the proxy in its own
+    /// container, reached by its name from another one).
+    pub fn api_dial(&self) -> String {
+        match &self.host {
+            Some(h) if self.api.ip().is_unspecified() => format!("{h}:{}", self.api.port()),
+            _ => self.api.to_string(),
+        }
+    }
+}
+
 /// One directed link through the proxy.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Link {
@@ -257,6 +269,30 @@ impl RegionEntry {
     /// Where this region answers admin calls: `admin`, else `grpc`.
     pub fn admin_addr(&self) -> SocketAddr {
         self.admin.unwrap_or(self.grpc)
+    }
+
+    /// `host:port` a client dials for the client API: `advertise` when
+    /// set (where peers and proxies reach it too), else `grpc`.
+    pub fn grpc_dial(&self) -> String {
+        self.advertise
+            .clone()
+            .unwrap_or_else(|| self.grpc.to_string())
+    }
+
+    /// `host:port` a client dials for admin calls: [`Self::admin_addr`],
+    /// but at the `advertise` host when admin listens on every interface
+    /// (in a container network, where `0.0.0.0` would reach the client's
+    /// own container, not the region's). An admin listener on one address
+    /// (loopback, say) is dialled there.
+    pub fn admin_dial(&self) -> String {
+        let addr = self.admin_addr();
+        match &self.advertise {
+            Some(a) if addr.ip().is_unspecified() => {
+                let host = a.rsplit_once(':').map_or(a.as_str(), |(h, _)| h);
+                format!("{host}:{}", addr.port())
+            }
+            _ => addr.to_string(),
+        }
     }
 }
 
@@ -848,6 +884,32 @@ mod tests {
         name = "c"
         grpc = "127.0.0.1:7103"
     "#;
+
+    #[test]
+    fn admin_and_the_control_api_are_dialled_at_their_advertised_hosts() {
+        let file = parse(&format!(
+            "{THREE}\n[netsim]\napi = \"0.0.0.0:8474\"\nhost = \"proxy\"\nfirst_port = 7201\n"
+        ))
+        .unwrap();
+        // Listening on one address: dialled there.
+        assert_eq!(file.regions[0].admin_dial(), "127.0.0.1:7101");
+        assert_eq!(file.regions[0].grpc_dial(), "127.0.0.1:7101");
+        assert_eq!(file.regions[1].grpc_dial(), "b.internal:7102");
+        // On every interface, with an advertised host: that host.
+        assert_eq!(file.regions[1].admin_dial(), "b.internal:7102");
+        let mut b = file.regions[1].clone();
+        b.admin = Some("0.0.0.0:7121".parse().unwrap());
+        assert_eq!(b.admin_dial(), "b.internal:7121");
+        b.admin = Some("127.0.0.1:7121".parse().unwrap());
+        assert_eq!(b.admin_dial(), "127.0.0.1:7121");
+        let netsim = file.netsim.clone().unwrap();
+        assert_eq!(netsim.api_dial(), "proxy:8474");
+        let local = NetsimSection {
+            api: "127.0.0.1:8474".parse().unwrap(),
+            ..netsim
+        };
+        assert_eq!(local.api_dial(), "127.0.0.1:8474");
+    }
 
     #[test]
     fn plaintext_must_be_said_outright_and_never_beside_tls() {

@@ -22,18 +22,18 @@ pub(crate) async fn channel(url: &str) -> Result<Channel> {
 
 /// The target region's client API (`grpc`).
 pub(super) async fn endpoint(t: &Target) -> Result<String> {
-    target_url(t, |e| e.grpc).await
+    target_url(t, |e| e.grpc.to_string()).await
 }
 
 /// Where the target region answers admin calls: its `admin` listener, else
 /// `grpc`; an `--endpoint` is taken as given.
 pub(super) async fn admin_endpoint(t: &Target) -> Result<String> {
-    target_url(t, meridian_region::RegionEntry::admin_addr).await
+    target_url(t, meridian_region::RegionEntry::admin_dial).await
 }
 
 pub(super) async fn target_url(
     t: &Target,
-    addr: impl Fn(&meridian_region::RegionEntry) -> std::net::SocketAddr,
+    addr: impl Fn(&meridian_region::RegionEntry) -> String,
 ) -> Result<String> {
     if let Some(e) = &t.endpoint {
         return Ok(e.clone());

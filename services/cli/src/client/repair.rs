@@ -33,7 +33,7 @@ pub(super) async fn repair(
         .iter()
         .filter(|e| region.as_ref().is_none_or(|r| *r == e.name))
     {
-        let url = format!("http://{}", entry.admin_addr());
+        let url = format!("http://{}", entry.admin_dial());
         let report = AdminClient::new(channel(&url).await?)
             .repair(authorized(
                 pb::RepairRequest {

@@ -19,7 +19,7 @@ pub(super) async fn status(config: &std::path::Path, json: bool) -> Result<()> {
     let mut down = Vec::new();
     let mut regions = Vec::new();
     for entry in &cluster.regions {
-        let url = format!("http://{}", entry.admin_addr());
+        let url = format!("http://{}", entry.admin_dial());
         let s = match channel(&url).await {
             Ok(ch) => AdminClient::new(ch)
                 .status(pb::StatusRequest {})
@@ -127,7 +127,7 @@ pub(super) async fn status(config: &std::path::Path, json: bool) -> Result<()> {
         }
         for t in &s.strong {
             println!(
-                "  STRONG table {}: {} {} (following {}), {}, commit {} applied {} last {}",
+                "  STRONG table {}: {} {} (following {}), {}, commit {} applied {} last {}, {} write conflicts",
                 t.table,
                 t.member,
                 t.role,
@@ -139,7 +139,8 @@ pub(super) async fn status(config: &std::path::Path, json: bool) -> Result<()> {
                 t.standing,
                 t.commit,
                 t.applied,
-                t.last
+                t.last,
+                t.write_conflicts
             );
         }
         if !s.workers.is_empty() {
@@ -236,6 +237,7 @@ pub(crate) fn status_json(s: &pb::StatusResponse) -> Json {
             "table": t.table, "member": t.member, "role": t.role, "leader": t.leader,
             "standing": t.standing, "ballot_round": t.promised_round, "commit": t.commit,
             "applied": t.applied, "last": t.last, "generation": t.generation,
+            "write_conflicts": t.write_conflicts,
         })).collect::<Vec<_>>(),
     })
 }

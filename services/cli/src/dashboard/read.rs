@@ -41,7 +41,7 @@ pub async fn conflicts(State(board): Shared, Query(q): Query<HashMap<String, Str
             );
         }
     };
-    let url = format!("http://{}", entry.admin_addr());
+    let url = format!("http://{}", entry.admin_dial());
     let read = async {
         let mut admin = AdminClient::new(channel(&url).await?);
         // Conflict records are numbered 1, 2, … as they are recorded, and
@@ -105,7 +105,7 @@ async fn region_tables(
 ) -> anyhow::Result<Vec<serde_json::Value>> {
     let entry = cluster.entry(region)?;
     let mut client = client_at(
-        &format!("http://{}", entry.grpc),
+        &format!("http://{}", entry.grpc_dial()),
         cluster_credentials(cluster, region.to_string()),
     )
     .await?;

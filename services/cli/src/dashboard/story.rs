@@ -102,7 +102,7 @@ fn schema(d: &pb::TableDescription) -> Result<KeySchema> {
 async fn region_view(cluster: &ClusterFile, region: &str, table: &str, key: &Item) -> Result<Json> {
     let entry = cluster.entry(region)?;
     let mut client = client_at(
-        &format!("http://{}", entry.grpc),
+        &format!("http://{}", entry.grpc_dial()),
         cluster_credentials(cluster, region.to_string()),
     )
     .await?;
@@ -152,7 +152,7 @@ async fn key_conflicts(
     table: &str,
     key: &EncodedKey,
 ) -> Result<Vec<Json>> {
-    let url = format!("http://{}", cluster.entry(region)?.admin_addr());
+    let url = format!("http://{}", cluster.entry(region)?.admin_dial());
     let mut admin = AdminClient::new(channel(&url).await?);
     let count = admin
         .status(pb::StatusRequest {})

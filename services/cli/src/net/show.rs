@@ -301,7 +301,7 @@ pub(crate) fn show_json(s: &Shown) -> Json {
 async fn fetch_statuses(cluster: &ClusterFile) -> Vec<Option<(pb::StatusResponse, f64)>> {
     let mut tasks = Vec::new();
     for r in &cluster.regions {
-        let url = format!("http://{}", r.admin_addr());
+        let url = format!("http://{}", r.admin_dial());
         tasks.push(tokio::spawn(async move {
             let call = async {
                 let ch = crate::client::channel(&url).await.ok()?;

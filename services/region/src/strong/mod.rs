@@ -110,6 +110,9 @@ pub struct Strong {
     inputs: mpsc::UnboundedSender<Input>,
     tables: RwLock<HashMap<String, Known>>,
     status: Mutex<Vec<pb::StrongTableStatus>>,
+    /// Writes answered with `ReplicatedWriteConflictException` since start,
+    /// by table: one entry per STRONG table written here.
+    write_conflicts: Mutex<HashMap<String, u64>>,
     links: links::Links,
     /// How long a local write or read waits for a majority.
     request: Duration,
@@ -130,6 +133,7 @@ impl Strong {
                 inputs,
                 tables: RwLock::new(HashMap::new()),
                 status: Mutex::new(Vec::new()),
+                write_conflicts: Mutex::new(HashMap::new()),
                 links,
                 request,
             },
@@ -199,10 +203,34 @@ impl Strong {
 
     /// Every STRONG table of this region, as Admin `Status` shows it.
     pub fn status(&self) -> Vec<pb::StrongTableStatus> {
-        self.status
+        let mut out = self
+            .status
             .lock()
             .unwrap_or_else(|p| p.into_inner())
-            .clone()
+            .clone();
+        let conflicts = self
+            .write_conflicts
+            .lock()
+            .unwrap_or_else(|p| p.into_inner());
+        for s in &mut out {
+            s.write_conflicts = conflicts.get(&s.table).copied().unwrap_or(0);
+        }
+        out
+    }
+
+    /// Counts a write to `table` answered with
+    /// `ReplicatedWriteConflictException`.
+    pub(crate) fn count_write_conflict(&self, table: &str) {
+        let mut conflicts = self
+            .write_conflicts
+            .lock()
+            .unwrap_or_else(|p| p.into_inner());
+        match conflicts.get_mut(table) {
+            Some(n) => *n += 1,
+            None => {
+                conflicts.insert(table.to_string(), 1);
+            }
+        }
     }
 
     /// The runtime's own input, for what it sends itself.

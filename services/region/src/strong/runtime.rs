@@ -348,6 +348,8 @@ impl Runtime {
                     applied: *m.applied.borrow(),
                     last: n.last(),
                     generation: n.generation().counter,
+                    // Counted by the writes themselves; see Strong::status.
+                    write_conflicts: 0,
                 }
             })
             .collect();

@@ -27,6 +27,9 @@ pub(crate) async fn write(
             .strong_writes
             .get_or_create(&OutcomeLabel { outcome })
             .inc();
+        if outcome == "conflict" {
+            shared.strong.count_write_conflict(table);
+        }
     };
     if let Some(other) = ops
         .iter()

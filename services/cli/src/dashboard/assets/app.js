@@ -378,12 +378,24 @@ async function loadTables() {
     el("td", {}, t.indexes.map((i) => `${i.name} (${i.global ? "global" : "local"}, ${i.projection}${i.building ? ", building" : ""})`).join("; ") || "none"),
     el("td", {}, where.map((w) => `${w.region}: ${w.stream === null ? "?" : w.stream ? "on" : "off"}`).join(", ")),
     el("td", {}, where.map((w) => `${w.region}: ${w.items}`).join(", ")),
-    el("td", {}, "per region only (see Regions)"),
+    el("td", { class: "table-conflicts" }, tableConflicts(t)),
   ));
   $("tables").replaceChildren(head, ...rows);
   if (down.length) log(`tables: no answer from ${down.join(", ")}`);
 }
 $("t-refresh").addEventListener("click", loadTables);
+
+// A STRONG table's writes each region answered with
+// ReplicatedWriteConflictException, from the newest sample's Status; an
+// EVENTUAL table's last-writer-wins conflicts are counted per region only.
+function tableConflicts(t) {
+  if (t.consistency !== "STRONG") return "per region only (see Regions)";
+  const counts = (last ? last.regions : []).flatMap((r) => {
+    const s = ((r.status || {}).strong || []).find((x) => x.table === t.name);
+    return s ? [`${r.name}: ${s.write_conflicts}`] : [];
+  });
+  return counts.length ? `ReplicatedWriteConflictException ${counts.join(", ")}` : "–";
+}
 
 // ---------------------------------------------------------------- drills
 
