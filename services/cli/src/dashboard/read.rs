@@ -41,17 +41,9 @@ pub async fn conflicts(State(board): Shared, Query(q): Query<HashMap<String, Str
             );
         }
     };
-    let url = format!("http://{}", entry.admin_dial());
+    let admin_addr = entry.admin_dial();
     let read = async {
-        let mut admin = AdminClient::new(channel(&url).await?);
-        // Conflict records are numbered 1, 2, … as they are recorded, and
-        // Status counts every one ever recorded: the newest N follow
-        // count − N.
-        let count = admin
-            .status(pb::StatusRequest {})
-            .await?
-            .into_inner()
-            .conflicts;
+        let (mut admin, count) = conflicts_admin(&admin_addr).await?;
         let page = admin
             .conflicts(pb::ConflictsRequest {
                 table: String::new(),
@@ -64,19 +56,35 @@ pub async fn conflicts(State(board): Shared, Query(q): Query<HashMap<String, Str
     };
     match read.await {
         Ok((count, records)) => {
-            let rows: Vec<_> = records
-                .iter()
-                .rev()
-                .map(|c| {
-                    let mut j = conflict_json(c);
-                    j["DetectedAtMicros"] = json!(c.detected_real_micros);
-                    j
-                })
-                .collect();
+            let rows: Vec<_> = records.iter().rev().map(conflict_row).collect();
             axum::Json(json!({"region": region, "count": count, "conflicts": rows})).into_response()
         }
         Err(e) => error(StatusCode::BAD_GATEWAY, format!("{region}: {e:#}")),
     }
+}
+
+/// An admin client of the region at `admin_addr`, and how many conflicts
+/// the region has recorded. Its records are numbered 1, 2, … as they are
+/// recorded, and Status counts every one ever recorded, so the newest N
+/// follow count − N.
+pub(super) async fn conflicts_admin(
+    admin_addr: &str,
+) -> anyhow::Result<(AdminClient<tonic::transport::Channel>, u64)> {
+    let mut admin = AdminClient::new(channel(&format!("http://{admin_addr}")).await?);
+    let count = admin
+        .status(pb::StatusRequest {})
+        .await?
+        .into_inner()
+        .conflicts;
+    Ok((admin, count))
+}
+
+/// A conflict record as the page shows it: as `meridian conflicts` prints
+/// it, with when it was detected.
+pub(super) fn conflict_row(c: &pb::ConflictRecord) -> serde_json::Value {
+    let mut j = conflict_json(c);
+    j["DetectedAtMicros"] = json!(c.detected_real_micros);
+    j
 }
 
 /// Most tables `GET /api/tables` describes.

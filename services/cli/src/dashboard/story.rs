@@ -18,12 +18,11 @@ use meridian_core::{
     item_to_json,
 };
 use meridian_proto::v1 as pb;
-use meridian_proto::v1::admin_client::AdminClient;
 use meridian_region::ClusterFile;
 use serde_json::{Value as Json, json};
 
 use super::{Shared, error};
-use crate::client::{channel, client_at, cluster_credentials, conflict_json, version_text};
+use crate::client::{client_at, cluster_credentials, version_text};
 
 /// Conflict records and stream records read per region, newest last.
 const MAX_SCANNED: u64 = 10_000;
@@ -152,13 +151,8 @@ async fn key_conflicts(
     table: &str,
     key: &EncodedKey,
 ) -> Result<Vec<Json>> {
-    let url = format!("http://{}", cluster.entry(region)?.admin_dial());
-    let mut admin = AdminClient::new(channel(&url).await?);
-    let count = admin
-        .status(pb::StatusRequest {})
-        .await?
-        .into_inner()
-        .conflicts;
+    let (mut admin, count) =
+        super::read::conflicts_admin(&cluster.entry(region)?.admin_dial()).await?;
     let mut after = count.saturating_sub(MAX_SCANNED);
     let mut out = Vec::new();
     // Each page moves `after` on; the pages end by MAX_SCANNED records.
@@ -173,9 +167,7 @@ async fn key_conflicts(
             .into_inner();
         for c in &page.conflicts {
             if c.partition_key == key.partition && c.sort_key == key.sort {
-                let mut j = conflict_json(c);
-                j["DetectedAtMicros"] = json!(c.detected_real_micros);
-                out.push(j);
+                out.push(super::read::conflict_row(c));
             }
         }
         if page.next == 0 {
