@@ -162,8 +162,20 @@ start_gateway() {
         die "the gateway refused its proxies"
 }
 
+# Every service of the stack at 1/1 with no rolling update under way (so
+# a redeploy is waited for, not answered by the tasks it replaces), and
+# every region answering with every link up, through the gateway.
 regions_up() {
-    local out
+    local name replicas state out
+    while read -r name replicas; do
+        [ "$replicas" = "1/1" ] || return 1
+        state=$(docker service inspect "$name" --format '{{if .UpdateStatus}}{{.UpdateStatus.State}}{{end}}')
+        case "$state" in
+            "" | completed | rollback_completed) ;;
+            paused | rollback_paused) die "the update of $name is $state: docker service ps --no-trunc $name" ;;
+            *) return 1 ;;
+        esac
+    done < <(docker service ls --filter "label=com.docker.stack.namespace=$stack" --format '{{.Name}} {{.Replicas}}')
     out=$(cli status 2>&1) || return 1
     ! grep -q ' down ' <<<"$out"
 }
