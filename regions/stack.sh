@@ -14,7 +14,8 @@
 #
 # `up` starts a single-node swarm when this engine is in none, says so, and
 # marks the node (label meridian.stack-swarm=true); `down` leaves the swarm
-# only when that mark is there and no other stack runs. docs/containers.md
+# only when that mark is there and no other stack runs. In a swarm it did
+# not start, `down` takes off only the node labels `up` added. docs/containers.md
 # explains the design, docs/multi-machine.md the steps across machines.
 set -euo pipefail
 root="$(cd "$(dirname "$0")/.." && pwd)"
@@ -83,15 +84,29 @@ start_swarm() {
 }
 
 # Labels this node for every role no node has yet: all of them on a fresh
-# single-node swarm, none when the nodes were labelled by hand.
+# single-node swarm, none when the nodes were labelled by hand. What it
+# adds it lists in meridian.stack-labels, for `down` to take off again.
 label_nodes() {
-    local role
+    local role added
+    added=$(docker node inspect "$(self_node)" --format '{{index .Spec.Labels "meridian.stack-labels"}}')
     for role in netsim "${regions[@]}"; do
         if [ -z "$(docker node ls -q --filter "node.label=meridian.$role=true")" ]; then
-            docker node update --label-add "meridian.$role=true" "$(self_node)" >/dev/null
+            added="${added:+$added,}$role"
+            docker node update --label-add "meridian.$role=true" \
+                --label-add "meridian.stack-labels=$added" "$(self_node)" >/dev/null
             echo "labelled this node meridian.$role=true"
         fi
     done
+}
+
+# Takes off the labels label_nodes added to this node.
+unlabel_node() {
+    local added role args=()
+    added=$(docker node inspect "$(self_node)" --format '{{index .Spec.Labels "meridian.stack-labels"}}')
+    [ -n "$added" ] || return 0
+    for role in ${added//,/ }; do args+=(--label-rm "meridian.$role"); done
+    docker node update "${args[@]}" --label-rm meridian.stack-labels "$(self_node)" >/dev/null
+    echo "took off the labels stack.sh had put on this node (meridian.{${added}})"
 }
 
 # The cluster's CA and one certificate per region, issued once on this
@@ -130,10 +145,20 @@ forwards() {
     echo "8474 access-netsim:8474"
 }
 
+# Refuses to start when another process already listens on a port the
+# gateway needs: `meridian up`, a compose project, another stack.
+ports_free() {
+    local port upstream
+    while read -r port upstream; do
+        if (exec 3<>"/dev/tcp/127.0.0.1/$port") 2>/dev/null; then
+            die "127.0.0.1:$port is taken (by meridian up, a compose project or another stack?): the gateway needs it"
+        fi
+    done < <(forwards; echo "$gateway_api gateway")
+}
+
 api_up() { curl -fsS "http://127.0.0.1:$gateway_api/version" >/dev/null 2>&1; }
 
 start_gateway() {
-    docker rm -f "$gateway" >/dev/null 2>&1 || true
     if ! docker network inspect "$edge" >/dev/null 2>&1; then
         docker network create --driver bridge --label "meridian.stack=$stack" \
             -o com.docker.network.bridge.enable_ip_masquerade=false \
@@ -207,6 +232,8 @@ up() {
         echo "no image $image: building it (regions/image/build.sh)"
         MERIDIAN_IMAGE="$image" regions/image/build.sh
     fi
+    docker rm -f "$gateway" >/dev/null 2>&1 || true
+    ports_free
     start_swarm
     label_nodes
     issue_certs
@@ -245,14 +272,16 @@ down() {
         done
     fi
     echo "removed stack $stack and its gateway"
-    if [ "$(swarm_state)" = "active" ] &&
-        [ -n "$(docker node ls -q --filter node.label=meridian.stack-swarm=true 2>/dev/null)" ]; then
-        if [ -n "$(docker stack ls --format '{{.Name}}')" ]; then
-            echo "kept the swarm stack.sh started: other stacks run in it ($(docker stack ls --format '{{.Name}}' | tr '\n' ' '))"
-        else
-            docker swarm leave --force >/dev/null
-            echo "left the single-node swarm stack.sh had started"
-        fi
+    [ "$(swarm_state)" = "active" ] || return 0
+    local others
+    others=$(docker stack ls --format '{{.Name}}' | tr '\n' ' ')
+    if [ -n "$others" ]; then
+        echo "kept the swarm and this node's labels: other stacks run in it ($others)"
+    elif [ -n "$(docker node ls -q --filter node.label=meridian.stack-swarm=true)" ]; then
+        docker swarm leave --force >/dev/null
+        echo "left the single-node swarm stack.sh had started"
+    else
+        unlabel_node
     fi
 }
 
