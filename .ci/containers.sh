@@ -4,8 +4,8 @@
 # regions/local-3.toml, then deploys regions/stack.yaml on a Docker Swarm
 # through regions/stack.sh and drives it the same way (writes with boto3, a
 # partition through the link proxy, a killed task Swarm restarts), then runs
-# the testcontainers tests (tests/tests/containers.rs). Needs a Docker engine: here a missing engine
-# or image is a failure, not a skip.
+# the testcontainers tests (tests/tests/containers.rs). Needs a Docker
+# engine: here a missing engine or image is a failure, not a skip.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -165,7 +165,7 @@ ddb 8101 put 50 50
 poll 30 "pending climbing on us-east-1 > eu-west-1 under a partition" pending_over us-east-1 eu-west-1 0
 m net show
 m net heal
-poll 60 "pending drained on us-east-1 > eu-west-1 after the heal" count_is 8102 100
+poll 60 "eu-west-1 holding all 100 items after the heal" count_is 8102 100
 poll 30 "pending back to 0 on us-east-1 > eu-west-1" pending_is us-east-1 eu-west-1 0
 m net show
 # Swarm restarts a killed region's task on the same node and volume.
@@ -182,6 +182,7 @@ m status
 regions/stack.sh down -v
 stack_up=""
 
+echo "== container tests (testcontainers)"
 # --workspace resolves features as `cargo test --workspace` does, so the test
 # binary .ci/run has just built is reused, not rebuilt with other features.
 MERIDIAN_REQUIRE_DOCKER=1 cargo test --workspace --locked --test containers -- --nocapture
