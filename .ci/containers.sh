@@ -3,7 +3,8 @@
 # command, runs regions/compose.yaml and drives it from the host with
 # regions/local-3.toml, then deploys regions/stack.yaml on a Docker Swarm
 # through regions/stack.sh and drives it the same way (writes with boto3, a
-# partition through the link proxy, a killed task Swarm restarts), then runs
+# partition through the link proxy, a killed task Swarm restarts, a live
+# drill), then runs
 # the testcontainers tests (tests/tests/containers.rs). Needs a Docker
 # engine: here a missing engine or image is a failure, not a skip.
 set -euo pipefail
@@ -179,6 +180,12 @@ poll 60 "Swarm starting a new ap-southeast-1 task" replaced
 poll 60 "the restarted ap-southeast-1 serving every item" count_is 8103 100
 echo "swarm: ap-southeast-1 killed, restarted by Swarm and serving all 100 items after $((SECONDS - killed_at)) s"
 m status
+# A live drill against the stack (docs/containers.md): outage-recovery's
+# crash and restart become docker kill + scale to 0 and back, its latencies
+# go on the stack's proxy, and the checks read the stores copied out of the
+# paused tasks. A checker failure exits non-zero.
+"$meridian" drill run simulations/outage-recovery.toml --cluster regions/local-3.toml \
+    --stack "$MERIDIAN_STACK" --out "$work/drill" --quiet
 regions/stack.sh down -v
 stack_up=""
 

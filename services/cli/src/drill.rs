@@ -199,6 +199,10 @@ async fn run_loaded(scenario: Scenario, replay: &str, out: PathBuf, opts: RunOpt
         match meridian_drill::compare::sides(&scenario) {
             // A comparison: a cluster of its own for each run, one after
             // the other.
+            Some(_) if opts.stack.is_some() => anyhow::bail!(
+                "{} compares two runs, each on a cluster of its own, and a stack is one cluster: run it without --cluster",
+                scenario.name
+            ),
             Some([eventual, strong]) => {
                 let e = run_live(&eventual, seed, &out.join("eventual"), &opts).await?;
                 let s = run_live(&strong, seed, &out.join("strong"), &opts).await?;
