@@ -88,7 +88,16 @@ for _ in $(seq 1 100); do
 done
 [ -n "$up" ] || { cat "$work/status"; dc logs --tail 30; echo "compose regions did not come up" >&2; exit 1; }
 m table create --region us-east-1 --name smoke --partition-key id:S >/dev/null
-m put --region eu-west-1 --table smoke --item '{"id": {"S": "a"}, "v": {"N": "1"}}' >/dev/null
+# The table reaches eu-west-1 by replication: put until it is there.
+put=""
+for _ in $(seq 1 100); do
+    if m put --region eu-west-1 --table smoke --item '{"id": {"S": "a"}, "v": {"N": "1"}}' >"$work/put" 2>&1; then
+        put=yes
+        break
+    fi
+    sleep 0.1
+done
+[ -n "$put" ] || { cat "$work/put"; echo "eu-west-1 never took a put into the table made in us-east-1 (compose)" >&2; exit 1; }
 found=""
 for _ in $(seq 1 100); do
     if m get --region ap-southeast-1 --table smoke --key '{"id": {"S": "a"}}' >"$work/get" 2>&1 &&
