@@ -86,7 +86,7 @@ impl StackCluster {
         stack: &str,
         out: &Path,
     ) -> Result<Self, String> {
-        let file = ClusterFile::load(cluster).map_err(|e| format!("{}: {e}", cluster.display()))?;
+        let file = ClusterFile::load(cluster).map_err(|e| e.to_string())?;
         let api = file.netsim.as_ref().map(|n| n.api).ok_or_else(|| {
             format!(
                 "{} has no [netsim] section: a drill against a stack applies its faults through the stack's link proxy",
