@@ -1,9 +1,12 @@
 #!/usr/bin/env bash
 # Regions as containers, in CI: builds meridian:local with the documented
 # command, runs regions/compose.yaml and drives it from the host with
-# regions/local-3.toml, then runs the testcontainers tests
-# (tests/tests/containers.rs). Needs a Docker engine: here a missing engine
-# or image is a failure, not a skip.
+# regions/local-3.toml, then deploys regions/stack.yaml on a Docker Swarm
+# through regions/stack.sh and drives it the same way (writes with boto3, a
+# partition through the link proxy, a killed task Swarm restarts, a live
+# drill), then runs
+# the testcontainers tests (tests/tests/containers.rs). Needs a Docker
+# engine: here a missing engine or image is a failure, not a skip.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -64,8 +67,11 @@ fi
 project="meridian-ci-$$"
 dc() { "${compose[@]}" -p "$project" -f regions/compose.yaml "$@"; }
 work=$(mktemp -d)
+stack_up=""
 cleanup() {
     dc down -v --remove-orphans >/dev/null 2>&1 || true
+    # The Swarm step's stack, gateway and volumes, even when it failed.
+    [ -z "$stack_up" ] || regions/stack.sh down -v || true
     rm -rf "$work"
 }
 trap cleanup EXIT
@@ -82,7 +88,16 @@ for _ in $(seq 1 100); do
 done
 [ -n "$up" ] || { cat "$work/status"; dc logs --tail 30; echo "compose regions did not come up" >&2; exit 1; }
 m table create --region us-east-1 --name smoke --partition-key id:S >/dev/null
-m put --region eu-west-1 --table smoke --item '{"id": {"S": "a"}, "v": {"N": "1"}}' >/dev/null
+# The table reaches eu-west-1 by replication: put until it is there.
+put=""
+for _ in $(seq 1 100); do
+    if m put --region eu-west-1 --table smoke --item '{"id": {"S": "a"}, "v": {"N": "1"}}' >"$work/put" 2>&1; then
+        put=yes
+        break
+    fi
+    sleep 0.1
+done
+[ -n "$put" ] || { cat "$work/put"; echo "eu-west-1 never took a put into the table made in us-east-1 (compose)" >&2; exit 1; }
 found=""
 for _ in $(seq 1 100); do
     if m get --region ap-southeast-1 --table smoke --key '{"id": {"S": "a"}}' >"$work/get" 2>&1 &&
@@ -113,6 +128,93 @@ done
 [ -n "$shown" ] || { cat "$work/dashboard"; dc logs --tail 30 dashboard; echo "compose's dashboard never showed three regions up on 127.0.0.1:7180" >&2; exit 1; }
 cat "$work/dashboard"
 dc down -v >/dev/null 2>&1
+
+echo "== swarm: regions/stack.yaml through regions/stack.sh, driven with regions/local-3.toml"
+# The same host ports as compose, which is down by now. stack.sh starts a
+# single-node swarm only when the engine is in none, and leaves only that.
+export MERIDIAN_STACK="meridian-ci-$$" MERIDIAN_STACK_CERTS="$work/stack-certs" MERIDIAN_BIN="$meridian"
+stack_up=yes
+regions/stack.sh up
+# boto3 from PyPI in its own venv, as .ci/smoke-up.sh makes it.
+sdk_venv="${HOME}/.cache/meridian/sdk-venv"
+if ! "$sdk_venv/bin/python" -c "import boto3" 2>/dev/null; then
+    python3 -m venv "$sdk_venv"
+    "$sdk_venv/bin/pip" install --quiet "boto3>=1.34,<2" "pynamodb>=6,<7"
+fi
+# `ddb PORT put FIRST COUNT` writes items n=FIRST.. through the DynamoDB
+# endpoint on PORT; `ddb PORT count` prints how many items the table holds.
+ddb() {
+    "$sdk_venv/bin/python" - "$@" <<'PY'
+import sys, boto3
+port, cmd = sys.argv[1], sys.argv[2]
+t = boto3.resource("dynamodb", endpoint_url=f"http://127.0.0.1:{port}", region_name="us-east-1",
+                   aws_access_key_id="meridian", aws_secret_access_key="meridian").Table("swarm")
+if cmd == "put":
+    first, count = int(sys.argv[3]), int(sys.argv[4])
+    with t.batch_writer() as b:
+        for n in range(first, first + count):
+            b.put_item(Item={"id": f"k{n}", "n": n})
+else:
+    items, kw = 0, {}
+    while True:
+        page = t.scan(Select="COUNT", **kw)
+        items += page["Count"]
+        if "LastEvaluatedKey" not in page:
+            break
+        kw = {"ExclusiveStartKey": page["LastEvaluatedKey"]}
+    print(items)
+PY
+}
+# `poll SECONDS WHAT cmd...`: cmd until it succeeds, or fail naming WHAT.
+poll() {
+    local secs=$1 what=$2
+    shift 2
+    local end=$((SECONDS + secs))
+    until "$@"; do
+        [ "$SECONDS" -lt "$end" ] || { m status || true; echo "swarm: $what: not within $secs s" >&2; exit 1; }
+        sleep 0.3
+    done
+}
+count_is() { [ "$(ddb "$1" count 2>/dev/null)" = "$2" ]; }
+# The pending count on one directed link, from `meridian net show --json`.
+pending() {
+    m net show --json | python3 -c 'import json, sys
+for l in json.load(sys.stdin)["links"]:
+    if l["from"] == sys.argv[1] and l["to"] == sys.argv[2]:
+        print(l["pending"] if l["pending"] is not None else -1)' "$1" "$2"
+}
+pending_over() { local p; p=$(pending "$1" "$2") && [ "${p:--1}" -gt "$3" ]; }
+pending_is() { local p; p=$(pending "$1" "$2") && [ "$p" = "$3" ]; }
+m table create --region us-east-1 --name swarm --partition-key id:S >/dev/null
+ddb 8101 put 0 50
+poll 30 "50 items written in us-east-1 read in ap-southeast-1" count_is 8103 50
+m net partition us-east-1 eu-west-1 --both
+ddb 8101 put 50 50
+poll 30 "pending climbing on us-east-1 > eu-west-1 under a partition" pending_over us-east-1 eu-west-1 0
+m net show
+m net heal
+poll 60 "eu-west-1 holding all 100 items after the heal" count_is 8102 100
+poll 30 "pending back to 0 on us-east-1 > eu-west-1" pending_is us-east-1 eu-west-1 0
+m net show
+# Swarm restarts a killed region's task on the same node and volume.
+task() { docker ps -q --filter "label=com.docker.swarm.service.name=${MERIDIAN_STACK}_$1"; }
+killed=$(task ap-southeast-1)
+[ -n "$killed" ] || { echo "swarm: no running task of ap-southeast-1" >&2; exit 1; }
+docker kill "$killed" >/dev/null
+killed_at=$SECONDS
+replaced() { local now; now=$(task ap-southeast-1); [ -n "$now" ] && [ "$now" != "$killed" ]; }
+poll 60 "Swarm starting a new ap-southeast-1 task" replaced
+poll 60 "the restarted ap-southeast-1 serving every item" count_is 8103 100
+echo "swarm: ap-southeast-1 killed, restarted by Swarm and serving all 100 items after $((SECONDS - killed_at)) s"
+m status
+# A live drill against the stack (docs/containers.md): outage-recovery's
+# crash and restart become docker kill + scale to 0 and back, its latencies
+# go on the stack's proxy, and the checks read the stores copied out of the
+# paused tasks. A checker failure exits non-zero.
+"$meridian" drill run simulations/outage-recovery.toml --cluster regions/local-3.toml \
+    --stack "$MERIDIAN_STACK" --out "$work/drill" --quiet
+regions/stack.sh down -v
+stack_up=""
 
 echo "== container tests (testcontainers)"
 # --workspace resolves features as `cargo test --workspace` does, so the test

@@ -46,6 +46,15 @@ pub enum DrillCommand {
         /// notes go to stderr.
         #[arg(long)]
         json: bool,
+        /// Drive regions already running as a Docker Swarm stack, reached
+        /// through this cluster file (regions/local-3.toml with
+        /// regions/stack.sh), instead of starting regions. Crashes scale the
+        /// region's service; see docs/containers.md.
+        #[arg(long, conflicts_with = "sim")]
+        cluster: Option<PathBuf>,
+        /// The stack's name, with --cluster.
+        #[arg(long, requires = "cluster", default_value = "meridian")]
+        stack: String,
     },
     /// Simulate the random fault timeline of one seed, as the test suite's
     /// seeded sweep does; a failing seed is replayed with this.
@@ -86,6 +95,8 @@ struct RunOpts {
     seed: Option<u64>,
     quiet: bool,
     json: bool,
+    /// A Swarm stack to drive: its cluster file and its name.
+    stack: Option<(PathBuf, String)>,
 }
 
 impl RunOpts {
@@ -109,6 +120,7 @@ pub async fn run(args: DrillArgs) -> Result<()> {
                 seed: Some(seed),
                 quiet: true,
                 json,
+                stack: None,
             };
             run_loaded(scenario, &format!("drill random --seed {seed}"), out, opts).await
         }
@@ -125,12 +137,15 @@ pub async fn run(args: DrillArgs) -> Result<()> {
             seed,
             quiet,
             json,
+            cluster,
+            stack,
         } => {
             let opts = RunOpts {
                 sim,
                 seed,
                 quiet,
                 json,
+                stack: cluster.map(|c| (c, stack)),
             };
             run_scenario(&scenario, out, opts).await
         }
@@ -188,6 +203,10 @@ async fn run_loaded(scenario: Scenario, replay: &str, out: PathBuf, opts: RunOpt
         match meridian_drill::compare::sides(&scenario) {
             // A comparison: a cluster of its own for each run, one after
             // the other.
+            Some(_) if opts.stack.is_some() => anyhow::bail!(
+                "{} compares two runs, each on a cluster of its own, and a stack is one cluster: run it without --cluster",
+                scenario.name
+            ),
             Some([eventual, strong]) => {
                 let e = run_live(&eventual, seed, &out.join("eventual"), &opts).await?;
                 let s = run_live(&strong, seed, &out.join("strong"), &opts).await?;
@@ -215,6 +234,9 @@ async fn run_loaded(scenario: Scenario, replay: &str, out: PathBuf, opts: RunOpt
 /// One live drill: its regions started under `out`, driven, stopped.
 async fn run_live(scenario: &Scenario, seed: u64, out: &Path, opts: &RunOpts) -> Result<Report> {
     std::fs::create_dir_all(out).with_context(|| format!("creating {}", out.display()))?;
+    if let Some((cluster, stack)) = &opts.stack {
+        return run_stack(scenario, seed, out, opts, cluster, stack).await;
+    }
     let exe = std::env::current_exe().context("locating the meridian binary")?;
     let cluster = meridian_drill::live::LiveCluster::start(scenario, &exe, out).await?;
     opts.note(&format!(
@@ -235,6 +257,39 @@ async fn run_live(scenario: &Scenario, seed: u64, out: &Path, opts: &RunOpts) ->
     .await;
     bar.finish();
     cluster.stop().await;
+    Ok(result?)
+}
+
+/// One live drill against a running Swarm stack: its regions driven, the
+/// faults it left cleared.
+async fn run_stack(
+    scenario: &Scenario,
+    seed: u64,
+    out: &Path,
+    opts: &RunOpts,
+    cluster: &Path,
+    stack: &str,
+) -> Result<Report> {
+    let mut regions = meridian_drill::stack::StackCluster::start(scenario, cluster, stack, out)
+        .await
+        .map_err(anyhow::Error::msg)?;
+    opts.note(&format!(
+        "stack {stack} ready; watch with: meridian net show --config {}",
+        cluster.display()
+    ));
+    let targets = regions.targets().map_err(anyhow::Error::msg)?;
+    let mut bar = ProgressBar::new(opts.quiet);
+    let result = meridian_drill::driver::drive(
+        scenario,
+        seed,
+        meridian_drill::Mode::Live,
+        &targets,
+        &mut regions,
+        &mut |p| bar.show(p),
+    )
+    .await;
+    bar.finish();
+    regions.stop().await;
     Ok(result?)
 }
 

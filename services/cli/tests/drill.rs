@@ -205,3 +205,56 @@ fn a_sweep_checks_every_seed_and_refuses_bad_numbers() {
         assert!(stderr.contains(named), "{args:?}: {stderr}");
     }
 }
+
+/// A cluster file with the scenario's regions and no link proxy.
+const NO_PROXY: &str = r#"
+name = "no-proxy"
+data_dir = "data"
+plaintext = true
+[[region]]
+name = "us-east-1"
+grpc = "127.0.0.1:17101"
+[[region]]
+name = "eu-west-1"
+grpc = "127.0.0.1:17102"
+[[region]]
+name = "ap-southeast-1"
+grpc = "127.0.0.1:17103"
+"#;
+
+/// `drill run --cluster` (a drill against a running Swarm stack) refuses,
+/// before it asks Docker or any region anything, what it cannot run: a
+/// cluster with no link proxy for its faults, a comparison scenario (two
+/// clusters), and a stack named without a cluster file.
+#[test]
+fn a_drill_against_a_stack_refuses_what_it_cannot_run() {
+    let dir = tempfile::tempdir().unwrap();
+    let cluster = dir.path().join("no-proxy.toml");
+    std::fs::write(&cluster, NO_PROXY).unwrap();
+    let (status, _, stderr, _) = drill_run(
+        dir.path(),
+        "live.toml",
+        SCENARIO,
+        &["--cluster", cluster.to_str().unwrap()],
+    );
+    assert_eq!(status.code(), Some(1), "{stderr}");
+    assert!(stderr.contains("has no [netsim] section"), "{stderr}");
+
+    let root = Path::new(env!("CARGO_MANIFEST_DIR")).join("../..");
+    let comparison = Command::new(env!("CARGO_BIN_EXE_meridian"))
+        .args(["drill", "run", "--cluster"])
+        .arg(root.join("regions/local-3.toml"))
+        .arg("--out")
+        .arg(dir.path().join("comparison"))
+        .arg(root.join("simulations/strong-vs-eventual.toml"))
+        .output()
+        .unwrap();
+    let stderr = String::from_utf8_lossy(&comparison.stderr);
+    assert_eq!(comparison.status.code(), Some(1), "{stderr}");
+    assert!(stderr.contains("compares two runs"), "{stderr}");
+
+    let (status, _, stderr, _) =
+        drill_run(dir.path(), "live.toml", SCENARIO, &["--stack", "meridian"]);
+    assert_eq!(status.code(), Some(2), "{stderr}");
+    assert!(stderr.contains("--cluster"), "{stderr}");
+}

@@ -214,7 +214,7 @@ pub(crate) async fn final_state(
         let h =
             meridian_cluster::state::heads(&r.data_dir, table).map_err(|e| fail(e.to_string()))?;
         heads.push((r.name.clone(), h));
-        let mut admin = AdminClient::new(r.channel.clone());
+        let mut admin = AdminClient::new(r.admin.clone());
         let listed = tokio::time::timeout(
             Duration::from_secs(30),
             meridian_cluster::state::conflicts(&mut admin, table, MAX_CONFLICTS as usize),

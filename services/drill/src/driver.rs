@@ -58,6 +58,9 @@ pub enum DriveError {
     Setup(String),
     #[error(transparent)]
     Final(#[from] FinalStateError),
+    /// The regions' stores could not be brought where the checks read them.
+    #[error("reading the regions' stores for the checks: {0}")]
+    Stores(String),
 }
 
 /// Runs a scenario against regions that are already up.
@@ -75,6 +78,10 @@ pub async fn drive<F: Faults>(
     run.workload(faults, progress).await;
     let workload_end = run.wind_down(stop, workers, faults).await;
     let settled = run.settle(workload_end, progress).await;
+    faults
+        .settled()
+        .await
+        .map_err(|e| DriveError::Stores(e.to_string()))?;
     run.judge(seed, settled).await
 }
 

@@ -40,7 +40,7 @@ impl Joins {
             at_ms,
             ..JoinReport::default()
         };
-        let mut admin = AdminClient::new(regions[asked].channel.clone());
+        let mut admin = AdminClient::new(regions[asked].admin.clone());
         let answer = tokio::time::timeout(
             Duration::from_secs(10),
             admin.update_replicas(pb::UpdateReplicasRequest {

@@ -5,7 +5,8 @@
 //! [`driver`] is the drill itself and is shared by both modes: [`live`]
 //! runs every region as its own OS process behind the link proxy;
 //! [`sim`] runs the same region code under turmoil in virtual time, from a
-//! seed. What both modes hand the driver is in [`target`].
+//! seed. [`stack`] drives regions already running as a Docker Swarm stack,
+//! live. What both modes hand the driver is in [`target`].
 //!
 //! The driver's loop hands each event to the module that owns it:
 //! `restore` (point-in-time recovery, marks and restores), `join` (a
@@ -29,6 +30,7 @@ pub mod random;
 mod recreate;
 mod restore;
 pub mod sim;
+pub mod stack;
 pub mod sweep;
 mod table;
 pub mod target;

@@ -113,6 +113,7 @@ impl LiveCluster {
                     .connect_lazy();
                 Ok(RegionTarget {
                     name: r.name.clone(),
+                    admin: channel.clone(),
                     channel,
                     data_dir: file.data_dir.join(&r.name),
                 })

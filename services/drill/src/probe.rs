@@ -20,7 +20,7 @@ pub(crate) const SAMPLE_TIMEOUT: Duration = Duration::from_secs(1);
 pub(crate) async fn sample(regions: &[RegionTarget], start: Instant) -> Sample {
     let t_ms = Instant::now().duration_since(start).as_millis() as u64;
     let asks = regions.iter().map(|r| {
-        let mut admin = AdminClient::new(r.channel.clone());
+        let mut admin = AdminClient::new(r.admin.clone());
         async move {
             tokio::time::timeout(SAMPLE_TIMEOUT, admin.status(pb::StatusRequest {}))
                 .await
@@ -48,7 +48,7 @@ pub(crate) fn drained(s: &Sample) -> bool {
 pub(crate) async fn digest_all(regions: &[RegionTarget], table: &str) -> BTreeMap<String, String> {
     let mut out = BTreeMap::new();
     for r in regions {
-        let mut admin = AdminClient::new(r.channel.clone());
+        let mut admin = AdminClient::new(r.admin.clone());
         if let Ok(Ok(d)) = tokio::time::timeout(
             SAMPLE_TIMEOUT,
             admin.digest(pb::DigestRequest {
@@ -75,7 +75,7 @@ pub(crate) async fn set_clock(
     offset_micros: i64,
     drift_ppm: i64,
 ) -> Result<(), String> {
-    let mut admin = AdminClient::new(r.channel.clone());
+    let mut admin = AdminClient::new(r.admin.clone());
     tokio::time::timeout(
         SAMPLE_TIMEOUT * 2,
         admin.set_clock(pb::SetClockRequest {

@@ -170,7 +170,7 @@ pub(crate) struct Restored {
 }
 
 fn admin(r: &RegionTarget) -> AdminClient<tonic::transport::Channel> {
-    AdminClient::new(r.channel.clone())
+    AdminClient::new(r.admin.clone())
 }
 
 /// Turns point-in-time recovery of `table` on in `r` (one day, far more

@@ -482,10 +482,14 @@ fn run_one(scenario: &Scenario, seed: u64, dir: &Path) -> Result<Report, SimErro
         sim.client(DRIVER_HOST, async move {
             let regions: Vec<RegionTarget> = targets
                 .into_iter()
-                .map(|(name, data_dir)| RegionTarget {
-                    channel: sim_channel(&name),
-                    name,
-                    data_dir,
+                .map(|(name, data_dir)| {
+                    let channel = sim_channel(&name);
+                    RegionTarget {
+                        admin: channel.clone(),
+                        channel,
+                        name,
+                        data_dir,
+                    }
                 })
                 .collect();
             let mut faults = SimFaults {

@@ -14,6 +14,9 @@ use tonic::transport::Channel;
 pub struct RegionTarget {
     pub name: String,
     pub channel: Channel,
+    /// Where it answers Admin calls: `channel` unless its cluster file
+    /// gives admin an address of its own (a Swarm stack's does).
+    pub admin: Channel,
     /// Its store, read after the drill to compare every replica's heads.
     pub data_dir: PathBuf,
 }
@@ -77,4 +80,10 @@ pub trait Faults {
         region: &str,
         ops: Vec<meridian_store::WriteOp>,
     ) -> impl Future<Output = Result<(), FaultError>>;
+    /// Called once the regions have settled, before the checks read every
+    /// region's store at its `data_dir`. Regions whose stores are not
+    /// files here (a Swarm stack's) copy them there now.
+    fn settled(&mut self) -> impl Future<Output = Result<(), FaultError>> {
+        async { Ok(()) }
+    }
 }

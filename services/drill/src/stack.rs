@@ -1,0 +1,343 @@
+//! Drills against regions already running as a Docker Swarm stack
+//! (`regions/stack.yaml`, docs/containers.md), reached through a cluster
+//! file whose addresses this machine can dial: `regions/local-3.toml`,
+//! through the stack's gateway.
+//!
+//! Link faults go through the stack's own link proxy, by its control API,
+//! exactly as `meridian net` applies them. A crash is `docker kill` of the
+//! region's task, followed at once by scaling its service to 0, so Swarm
+//! does not start it again before the scenario's restart, which scales it
+//! back to 1 (on the same node and volume).
+//!
+//! The checks read every region's store. After the regions settle, each
+//! task is paused, its data directory copied out with `docker cp` (the
+//! database and its WAL at one frozen instant, which SQLite opens as after a
+//! crash), and unpaused; the checks then read the copies. All of this goes
+//! through this machine's Docker engine, so the tasks must run on it.
+
+use std::collections::BTreeSet;
+use std::path::{Path, PathBuf};
+use std::time::Duration;
+
+use meridian_cluster::{ControlApi, Executor};
+use meridian_proto::v1 as pb;
+use meridian_proto::v1::meridian_client::MeridianClient;
+use meridian_region::ClusterFile;
+use meridian_scenario::scenario::{Action, Scenario};
+use tokio::process::Command;
+
+use crate::target::{FaultError, Faults, RegionTarget};
+
+/// Where the stack's tasks keep their stores: `data_dir` of
+/// `regions/compose-3.toml`, the cluster file the stack's regions read.
+const TASK_DATA_DIR: &str = "/data";
+/// How long a region gets to serve at start and after a restart.
+const START_WAIT: Duration = Duration::from_secs(60);
+/// How long one docker command may take.
+const DOCKER_TIMEOUT: Duration = Duration::from_secs(60);
+
+/// The regions of a running Swarm stack, driven by a drill.
+pub struct StackCluster {
+    file: ClusterFile,
+    stack: String,
+    faults: Executor,
+    /// Regions this drill crashed and has not restarted.
+    down: BTreeSet<String>,
+    /// Where the stores are copied for the checks.
+    stores: PathBuf,
+    regions: Vec<String>,
+}
+
+/// Runs `docker ARGS`; its standard output, or why it failed.
+async fn docker(args: &[&str]) -> Result<String, String> {
+    let line = format!("docker {}", args.join(" "));
+    let out = tokio::time::timeout(
+        DOCKER_TIMEOUT,
+        Command::new("docker")
+            .args(args)
+            .kill_on_drop(true)
+            .output(),
+    )
+    .await
+    .map_err(|_| {
+        format!(
+            "{line} did not answer within {} s",
+            DOCKER_TIMEOUT.as_secs()
+        )
+    })?
+    .map_err(|e| format!("{line}: {e} (is Docker installed?)"))?;
+    if !out.status.success() {
+        return Err(format!(
+            "{line}: {}",
+            String::from_utf8_lossy(&out.stderr).trim()
+        ));
+    }
+    Ok(String::from_utf8_lossy(&out.stdout).trim().to_string())
+}
+
+impl StackCluster {
+    /// Checks that every scenario region runs as a task of `stack`, that
+    /// each serves through `cluster`'s addresses and holds no table of the
+    /// drill's name yet, clears the stack's link faults and sets the
+    /// scenario's base latencies.
+    pub async fn start(
+        scenario: &Scenario,
+        cluster: &Path,
+        stack: &str,
+        out: &Path,
+    ) -> Result<Self, String> {
+        let file = ClusterFile::load(cluster).map_err(|e| e.to_string())?;
+        let api = file.netsim.as_ref().map(|n| n.api).ok_or_else(|| {
+            format!(
+                "{} has no [netsim] section: a drill against a stack applies its faults through the stack's link proxy",
+                cluster.display()
+            )
+        })?;
+        for r in &scenario.regions {
+            file.entry(r)
+                .map_err(|e| format!("{}: {e}", cluster.display()))?;
+        }
+        let stores = out.join("stores");
+        if stores.exists() {
+            std::fs::remove_dir_all(&stores)
+                .map_err(|e| format!("wiping {}: {e}", stores.display()))?;
+        }
+        let faults = Executor::new(file.clone(), ControlApi::new(api.to_string()));
+        let me = StackCluster {
+            file,
+            stack: stack.to_string(),
+            faults,
+            down: BTreeSet::new(),
+            stores,
+            regions: scenario.regions.clone(),
+        };
+        for r in &scenario.regions {
+            me.task(r).await?;
+            me.wait_serving(r).await?;
+        }
+        me.refuse_existing_table(&scenario.workload.table).await?;
+        me.faults
+            .apply(&Action::Clear {
+                link: None,
+                region: None,
+            })
+            .await
+            .map_err(|e| format!("clearing the stack's link faults: {e}"))?;
+        for ((a, b), l) in &scenario.latency {
+            me.faults
+                .apply(&Action::Latency {
+                    from: a.clone(),
+                    to: b.clone(),
+                    both: false,
+                    latency: Some(*l),
+                    jitter: Some(scenario.jitter),
+                    distribution: Some(scenario.distribution),
+                })
+                .await
+                .map_err(|e| e.to_string())?;
+        }
+        Ok(me)
+    }
+
+    fn service(&self, region: &str) -> String {
+        format!("{}_{region}", self.stack)
+    }
+
+    /// The container of `region`'s running task.
+    async fn task(&self, region: &str) -> Result<String, String> {
+        let service = self.service(region);
+        let ids = docker(&[
+            "ps",
+            "-q",
+            "--filter",
+            &format!("label=com.docker.swarm.service.name={service}"),
+        ])
+        .await?;
+        ids.lines().next().map(str::to_string).ok_or_else(|| {
+            format!("no running task of service {service} on this machine's Docker engine (regions/stack.sh up; --stack names the stack)")
+        })
+    }
+
+    async fn wait_serving(&self, region: &str) -> Result<Duration, String> {
+        let admin = self
+            .file
+            .entry(region)
+            .map_err(|e| e.to_string())?
+            .admin_addr();
+        meridian_cluster::wait::serving(admin, START_WAIT, None, || async { None })
+            .await
+            .map_err(|e| format!("{region}: {e}"))
+    }
+
+    /// A drill judges its own table from empty: one left by an earlier run
+    /// would mix that run's items into this one's.
+    async fn refuse_existing_table(&self, table: &str) -> Result<(), String> {
+        for t in self.targets()? {
+            let mut c = MeridianClient::new(t.channel.clone());
+            match c
+                .describe_table(pb::TableRequest { name: table.into() })
+                .await
+            {
+                Err(e) if e.code() == tonic::Code::NotFound => {}
+                Ok(_) => {
+                    return Err(format!(
+                        "{} already has a table {table}: a drill judges its own table from empty; delete it (meridian table delete --region {} --name {table}) or start the stack afresh (regions/stack.sh down -v, up)",
+                        t.name, t.name
+                    ));
+                }
+                Err(e) => {
+                    return Err(format!(
+                        "DescribeTable {table} in {}: {}",
+                        t.name,
+                        e.message()
+                    ));
+                }
+            }
+        }
+        Ok(())
+    }
+
+    /// Every scenario region, reached through the cluster file; the stores
+    /// the checks read are the copies [`Faults::settled`] makes.
+    pub fn targets(&self) -> Result<Vec<RegionTarget>, String> {
+        self.regions
+            .iter()
+            .map(|name| {
+                let entry = self.file.entry(name).map_err(|e| e.to_string())?;
+                let connect = |addr: std::net::SocketAddr| {
+                    meridian_cluster::wait::channel(&format!("http://{addr}"))
+                        .map_err(|e| e.to_string())
+                };
+                Ok(RegionTarget {
+                    name: name.clone(),
+                    channel: connect(entry.grpc)?,
+                    admin: connect(entry.admin_addr())?,
+                    data_dir: self.stores.join(name),
+                })
+            })
+            .collect()
+    }
+
+    async fn crash(&mut self, region: &str) -> Result<(), String> {
+        let task = self.task(region).await?;
+        docker(&["kill", "--signal", "KILL", &task]).await?;
+        docker(&[
+            "service",
+            "scale",
+            "--detach",
+            &format!("{}=0", self.service(region)),
+        ])
+        .await?;
+        self.down.insert(region.to_string());
+        Ok(())
+    }
+
+    async fn restart(&mut self, region: &str) -> Result<(), String> {
+        docker(&[
+            "service",
+            "scale",
+            "--detach",
+            &format!("{}=1", self.service(region)),
+        ])
+        .await?;
+        self.wait_serving(region).await?;
+        self.down.remove(region);
+        Ok(())
+    }
+
+    /// Pauses `region`'s task, copies its data directory out, unpauses it.
+    async fn copy_store(&self, region: &str) -> Result<(), String> {
+        let task = self.task(region).await?;
+        std::fs::create_dir_all(&self.stores)
+            .map_err(|e| format!("creating {}: {e}", self.stores.display()))?;
+        let to = self.stores.join(region);
+        let to = to.to_str().ok_or("the drill's output path is not UTF-8")?;
+        docker(&["pause", &task]).await?;
+        let copied = docker(&["cp", &format!("{task}:{TASK_DATA_DIR}/{region}"), to]).await;
+        let resumed = docker(&["unpause", &task]).await;
+        copied.and(resumed).map(|_| ())
+    }
+
+    /// Restarts what the drill left crashed and removes every link fault,
+    /// its base latencies included.
+    pub async fn stop(mut self) {
+        let down: Vec<String> = self.down.iter().cloned().collect();
+        for r in down {
+            if let Err(e) = self.restart(&r).await {
+                tracing::warn!(region = %r, error = %e, "could not restart a crashed region");
+            }
+        }
+        let clear = Action::Clear {
+            link: None,
+            region: None,
+        };
+        if let Err(e) = self.faults.apply(&clear).await {
+            tracing::warn!(error = %e, "could not clear the stack's link faults");
+        }
+    }
+}
+
+impl Faults for StackCluster {
+    async fn apply(&mut self, action: &Action) -> Result<(), FaultError> {
+        match action {
+            Action::Skew { .. } => Err(FaultError::Unsupported(
+                "skew is applied through the Admin API".into(),
+            )),
+            Action::Crash { region } => self.crash(region).await.map_err(FaultError::Failed),
+            Action::Restart { region } => self.restart(region).await.map_err(FaultError::Failed),
+            Action::Wipe { region }
+            | Action::Snapshot { region, .. }
+            | Action::Restore { region, .. } => Err(FaultError::Unsupported(format!(
+                "{region}'s store is in its task's volume: a drill against a stack cannot wipe, copy or replace it; run it live or with --sim"
+            ))),
+            _ => self
+                .faults
+                .apply(action)
+                .await
+                .map(|_| ())
+                .map_err(|e| FaultError::Failed(e.to_string())),
+        }
+    }
+
+    async fn heal_all(&mut self) -> Result<Vec<String>, FaultError> {
+        let mut done = Vec::new();
+        if self
+            .faults
+            .cut()
+            .await
+            .map_err(|e| FaultError::Failed(e.to_string()))?
+        {
+            self.apply(&Action::Heal {
+                link: None,
+                region: None,
+            })
+            .await?;
+            done.push("heal all".to_string());
+        }
+        let down: Vec<String> = self.down.iter().cloned().collect();
+        for r in down {
+            self.restart(&r).await.map_err(FaultError::Failed)?;
+            done.push(format!("restart {r}"));
+        }
+        Ok(done)
+    }
+
+    async fn region_write(
+        &mut self,
+        region: &str,
+        _ops: Vec<meridian_store::WriteOp>,
+    ) -> Result<(), FaultError> {
+        Err(FaultError::Unsupported(format!(
+            "a drill against a stack cannot write through {region}'s own operations (TTL is turned on by the DynamoDB endpoint's UpdateTimeToLive, which drills do not speak); run it with --sim"
+        )))
+    }
+
+    async fn settled(&mut self) -> Result<(), FaultError> {
+        for r in self.regions.clone() {
+            self.copy_store(&r)
+                .await
+                .map_err(|e| FaultError::Failed(format!("copying {r}'s store: {e}")))?;
+        }
+        Ok(())
+    }
+}
