@@ -127,6 +127,24 @@ impl LiveCluster {
     }
 }
 
+/// Ends every partition, isolation and flap on the proxies `faults`
+/// drives, if any is on: the first step of `heal_all` for every cluster a
+/// live drill runs against. Returns whether there was one.
+pub(crate) async fn heal_cut_links(faults: &Executor) -> Result<bool, FaultError> {
+    let failed = |e: ClusterError| FaultError::Failed(e.to_string());
+    if !faults.cut().await.map_err(failed)? {
+        return Ok(false);
+    }
+    faults
+        .apply(&Action::Heal {
+            link: None,
+            region: None,
+        })
+        .await
+        .map_err(failed)?;
+    Ok(true)
+}
+
 impl Faults for LiveCluster {
     async fn apply(&mut self, action: &Action) -> Result<(), FaultError> {
         if let Action::Skew { .. } = action {
@@ -143,17 +161,7 @@ impl Faults for LiveCluster {
 
     async fn heal_all(&mut self) -> Result<Vec<String>, FaultError> {
         let mut done = Vec::new();
-        if self
-            .faults
-            .cut()
-            .await
-            .map_err(|e| FaultError::Failed(e.to_string()))?
-        {
-            self.apply(&Action::Heal {
-                link: None,
-                region: None,
-            })
-            .await?;
+        if heal_cut_links(&self.faults).await? {
             done.push("heal all".to_string());
         }
         for p in self.local.processes.list().await {

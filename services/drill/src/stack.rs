@@ -26,6 +26,7 @@ use meridian_region::ClusterFile;
 use meridian_scenario::scenario::{Action, Scenario};
 use tokio::process::Command;
 
+use crate::live::heal_cut_links;
 use crate::target::{FaultError, Faults, RegionTarget};
 
 /// Where the stack's tasks keep their stores: `data_dir` of
@@ -301,17 +302,7 @@ impl Faults for StackCluster {
 
     async fn heal_all(&mut self) -> Result<Vec<String>, FaultError> {
         let mut done = Vec::new();
-        if self
-            .faults
-            .cut()
-            .await
-            .map_err(|e| FaultError::Failed(e.to_string()))?
-        {
-            self.apply(&Action::Heal {
-                link: None,
-                region: None,
-            })
-            .await?;
+        if heal_cut_links(&self.faults).await? {
             done.push("heal all".to_string());
         }
         let down: Vec<String> = self.down.iter().cloned().collect();
