@@ -245,19 +245,33 @@ async fn run_live(scenario: &Scenario, seed: u64, out: &Path, opts: &RunOpts) ->
     ));
     let targets = cluster.targets()?;
     let mut cluster = cluster;
+    let result = drive_live(scenario, seed, &targets, &mut cluster, opts).await;
+    cluster.stop().await;
+    Ok(result?)
+}
+
+/// Drives a live drill against `targets` with `faults`, showing progress
+/// unless `--quiet`: the same for regions this command started and for a
+/// running stack.
+async fn drive_live(
+    scenario: &Scenario,
+    seed: u64,
+    targets: &[meridian_drill::RegionTarget],
+    faults: &mut impl meridian_drill::Faults,
+    opts: &RunOpts,
+) -> Result<Report, meridian_drill::driver::DriveError> {
     let mut bar = ProgressBar::new(opts.quiet);
     let result = meridian_drill::driver::drive(
         scenario,
         seed,
         meridian_drill::Mode::Live,
-        &targets,
-        &mut cluster,
+        targets,
+        faults,
         &mut |p| bar.show(p),
     )
     .await;
     bar.finish();
-    cluster.stop().await;
-    Ok(result?)
+    result
 }
 
 /// One live drill against a running Swarm stack: its regions driven, the
@@ -278,17 +292,7 @@ async fn run_stack(
         cluster.display()
     ));
     let targets = regions.targets().map_err(anyhow::Error::msg)?;
-    let mut bar = ProgressBar::new(opts.quiet);
-    let result = meridian_drill::driver::drive(
-        scenario,
-        seed,
-        meridian_drill::Mode::Live,
-        &targets,
-        &mut regions,
-        &mut |p| bar.show(p),
-    )
-    .await;
-    bar.finish();
+    let result = drive_live(scenario, seed, &targets, &mut regions, opts).await;
     regions.stop().await;
     Ok(result?)
 }

@@ -181,8 +181,6 @@ impl Faults for LiveCluster {
         region: &str,
         _ops: Vec<meridian_store::WriteOp>,
     ) -> Result<(), FaultError> {
-        Err(FaultError::Unsupported(format!(
-            "a live drill cannot write through {region}'s own operations (TTL is turned on by the DynamoDB endpoint's UpdateTimeToLive, which drills do not speak); run it with --sim"
-        )))
+        Err(crate::target::no_region_write("a live drill", region))
     }
 }

@@ -318,9 +318,10 @@ impl Faults for StackCluster {
         region: &str,
         _ops: Vec<meridian_store::WriteOp>,
     ) -> Result<(), FaultError> {
-        Err(FaultError::Unsupported(format!(
-            "a drill against a stack cannot write through {region}'s own operations (TTL is turned on by the DynamoDB endpoint's UpdateTimeToLive, which drills do not speak); run it with --sim"
-        )))
+        Err(crate::target::no_region_write(
+            "a drill against a stack",
+            region,
+        ))
     }
 
     async fn settled(&mut self) -> Result<(), FaultError> {

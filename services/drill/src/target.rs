@@ -63,6 +63,14 @@ pub enum FaultError {
     Failed(String),
 }
 
+/// The refusal of `Faults::region_write` where a drill reaches regions only
+/// over the network (`who`: "a live drill", "a drill against a stack").
+pub(crate) fn no_region_write(who: &str, region: &str) -> FaultError {
+    FaultError::Unsupported(format!(
+        "{who} cannot write through {region}'s own operations (TTL is turned on by the DynamoDB endpoint's UpdateTimeToLive, which drills do not speak); run it with --sim"
+    ))
+}
+
 /// Network and process faults; the two modes implement these differently.
 /// Clock skew is not here: the driver sets it through the Admin API in both.
 pub trait Faults {
