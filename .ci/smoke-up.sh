@@ -78,6 +78,23 @@ m net restart ap-southeast-1 | has "restarted ap-southeast-1" \
 m get --region ap-southeast-1 --table smoke --key '{"id": {"S": "a"}}' | has '"v"' \
     || { echo "the restarted ap-southeast-1 lost the item" >&2; exit 1; }
 echo "smoke: crash and restart ok"
+# A crashed region's disk wiped with `meridian net wipe` (docs/netsim.md):
+# refused while it runs, then it restarts empty and seeds itself from a peer.
+m net wipe ap-southeast-1 >/dev/null 2>&1 && { echo "meridian net wipe wiped a running region" >&2; exit 1; }
+m net crash ap-southeast-1 >/dev/null
+m net wipe ap-southeast-1 | has "wiped ap-southeast-1" \
+    || { echo "meridian net wipe did not wipe the crashed ap-southeast-1" >&2; exit 1; }
+m net restart ap-southeast-1 >/dev/null
+seeded=""
+for _ in $(seq 1 150); do
+    if m get --region ap-southeast-1 --table smoke --key '{"id": {"S": "a"}}' 2>/dev/null | has '"v"'; then seeded=yes; break; fi
+    sleep 0.2
+done
+[ -n "$seeded" ] || { m status; echo "the wiped ap-southeast-1 never got the item back from a peer" >&2; exit 1; }
+echo "smoke: wipe ok"
+# The Prometheus configuration shipped for this cluster is what the command prints.
+"$bin" metrics scrape-config --config regions/local-3.toml | diff - regions/prometheus/local-3.yml \
+    || { echo "regions/prometheus/local-3.yml differs from meridian metrics scrape-config" >&2; exit 1; }
 
 # A STRONG table through the CLI, as docs/strong.md shows: two replicas and
 # a witness, the mode in describe, each member in status, a write in one
