@@ -9,9 +9,9 @@ Usage: policy_smoke.py HOME_ENDPOINT HOME_REGION OTHER_ENDPOINT OTHER_REGION
 
 import json
 import sys
-import time
 
 import boto3
+import smoke_poll
 from botocore.exceptions import ClientError
 
 home_url, home_region, other_url, other_region = sys.argv[1:5]
@@ -21,15 +21,7 @@ other = boto3.client("dynamodb", endpoint_url=other_url, **CREDS)
 
 
 def eventually(what, check, within=20.0):
-    """Polls `check` until it returns a true value, or fails after `within` seconds."""
-    deadline = time.monotonic() + within
-    while True:
-        value = check()
-        if value:
-            return value
-        if time.monotonic() > deadline:
-            sys.exit(f"policy smoke: {what} not seen within {within} s")
-        time.sleep(0.1)
+    return smoke_poll.eventually("policy smoke", what, check, within)
 
 
 def refused(code, call, **kwargs):

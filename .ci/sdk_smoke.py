@@ -8,9 +8,9 @@ Usage: sdk_smoke.py WRITE_ENDPOINT READ_ENDPOINT READ_REGION
 """
 
 import sys
-import time
 
 import boto3
+import smoke_poll
 from boto3.dynamodb.conditions import Attr, Key
 from botocore.exceptions import ClientError
 from pynamodb.attributes import NumberAttribute, UnicodeAttribute, UnicodeSetAttribute
@@ -22,15 +22,7 @@ CREDS = dict(region_name="us-east-1", aws_access_key_id="meridian", aws_secret_a
 
 
 def eventually(what, check, within=20.0):
-    """Polls `check` until it returns a true value, or fails after `within` seconds."""
-    deadline = time.monotonic() + within
-    while True:
-        value = check()
-        if value:
-            return value
-        if time.monotonic() > deadline:
-            sys.exit(f"sdk smoke: {what} not seen within {within} s")
-        time.sleep(0.1)
+    return smoke_poll.eventually("sdk smoke", what, check, within)
 
 
 # ---- boto3: client and resource APIs ----------------------------------------
