@@ -457,6 +457,12 @@ impl GroupTxn<'_, '_> {
                 self.region,
                 real_now as i64
             ])?;
+        self.conn
+            .prepare_cached(
+                "INSERT INTO conflict_counts (tbl, n) VALUES (?1, 1)
+                 ON CONFLICT (tbl) DO UPDATE SET n = n + 1",
+            )?
+            .execute([&e.table])?;
         Ok(())
     }
 

@@ -361,8 +361,9 @@ impl Group<'_> {
 
     /// Deletes conflict records beyond the newest `keep`, and those
     /// detected before `older_than` (real time, µs), at most `max_rows`;
-    /// returns how many went. The count of conflicts recorded does not
-    /// change ([`crate::Reader::conflict_count`]).
+    /// returns how many went. The counts of conflicts recorded do not
+    /// change ([`crate::Reader::conflict_count`],
+    /// [`crate::Reader::table_conflict_counts`]).
     pub fn purge_conflicts(
         &mut self,
         keep: u64,
@@ -593,6 +594,9 @@ impl GroupTxn<'_, '_> {
             "DELETE FROM strong_state WHERE tbl = ?1",
             "DELETE FROM strong_log WHERE tbl = ?1",
             "DELETE FROM replica_settings WHERE tbl = ?1",
+            // The count covers one incarnation; the records stay, under
+            // their own retention.
+            "DELETE FROM conflict_counts WHERE tbl = ?1",
         ] {
             self.conn.prepare_cached(sql)?.execute([table])?;
         }

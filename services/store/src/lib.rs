@@ -46,7 +46,7 @@ pub use strong::{StrongApplied, StrongEvaluated};
 pub use write::{Change, Check, Condition, ConditionFailure, WriteOp, WriteResult};
 
 const SCHEMA: &str = include_str!("schema.sql");
-const SCHEMA_VERSION: &str = "16";
+const SCHEMA_VERSION: &str = "17";
 /// Older schema versions that running [`SCHEMA`] brings up to date by
 /// itself (it only adds tables and indexes): 7 lacked the purge horizon
 /// and the tombstone index, 8 the point-in-time recovery tables, 9 the
@@ -55,8 +55,19 @@ const SCHEMA_VERSION: &str = "16";
 /// count of removes applied (it then starts from 0 for existing tables),
 /// 13 the streams' conflict marks (a watch then shows none of the
 /// conflicts resolved before), 14 strong mode's state and log, 15 the
-/// per-replica settings (resource policies, contributor insights: none).
-const UPGRADED_IN_PLACE: &[&str] = &["7", "8", "9", "10", "11", "12", "13", "14", "15"];
+/// per-replica settings (resource policies, contributor insights: none),
+/// 16 the count of conflicts per table (initialised from the records kept:
+/// [`COUNT_KEPT_CONFLICTS`]).
+const UPGRADED_IN_PLACE: &[&str] = &[
+    "7", "8", "9", "10", "11", "12", "13", "14", "15", "16",
+];
+
+/// Fills the per-table conflict counts of a store that had none (every
+/// version in [`UPGRADED_IN_PLACE`]) from the records it still keeps: those
+/// purged by their retention are not counted, and those of a table's
+/// earlier incarnation under the same name are.
+const COUNT_KEPT_CONFLICTS: &str = "INSERT OR REPLACE INTO conflict_counts (tbl, n)
+     SELECT tbl, COUNT(*) FROM conflicts GROUP BY tbl";
 
 #[derive(Debug, Error)]
 pub enum StoreError {
@@ -253,6 +264,7 @@ pub fn open(data_dir: &Path, region: &str, durability: Durability) -> Result<Wri
         match existing {
             Some(e) if k == "schema_version" && UPGRADED_IN_PLACE.contains(&e.as_str()) => {
                 tx.execute("UPDATE meta SET v = ?2 WHERE k = ?1", [k, v])?;
+                tx.execute(COUNT_KEPT_CONFLICTS, [])?;
             }
             Some(e) if e != v => {
                 return Err(StoreError::Open {

@@ -149,6 +149,17 @@ CREATE TABLE IF NOT EXISTS conflicts (
 -- A key's conflicts.
 CREATE INDEX IF NOT EXISTS conflicts_key ON conflicts (tbl, pk, sk);
 
+-- Conflicts recorded per table (`n`), bumped in the transaction that
+-- records each one, so reading them costs a row per table rather than a
+-- scan of the records. A table's count covers its current incarnation in
+-- this region: deleting or creating the table anew removes its row, and
+-- purging records by their retention does not change it. A store upgraded
+-- from schema 16 or before starts from the records it kept then.
+CREATE TABLE IF NOT EXISTS conflict_counts (
+    tbl TEXT PRIMARY KEY,
+    n   INTEGER NOT NULL
+) WITHOUT ROWID;
+
 -- Point-in-time recovery of a table in this region (DynamoDB sets it per
 -- replica): on for the incarnation of the table created at `incarnation`,
 -- since `since` (µs, this region's clock), keeping `period_days` of history.

@@ -146,7 +146,7 @@ pub fn adopt(
         )
         .optional()?;
     tx.execute_batch(
-        "DELETE FROM log; DELETE FROM epochs; DELETE FROM watermarks; DELETE FROM conflicts;
+        "DELETE FROM log; DELETE FROM epochs; DELETE FROM watermarks; DELETE FROM conflicts; DELETE FROM conflict_counts;
          DELETE FROM sqlite_sequence WHERE name = 'conflicts'; DELETE FROM history; DELETE FROM pitr; DELETE FROM stream; DELETE FROM stream_shards; DELETE FROM stream_tables; DELETE FROM stream_trims; DELETE FROM removes_applied; DELETE FROM stream_marks; DELETE FROM replica_settings;",
     )?;
     tx.execute("DELETE FROM inbound WHERE peer = ?1", [region])?;

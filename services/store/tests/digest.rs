@@ -649,12 +649,99 @@ fn conflict_records_are_purged_by_their_retention_and_the_count_never_drops() {
     assert_eq!(purge(&mut a, 1_000, u64::MAX, 100), 3);
     assert_eq!(a.reader.conflict_records().unwrap(), 0);
     assert_eq!(a.reader.conflict_count().unwrap(), 10);
+    assert_eq!(a.reader.table_conflict_counts().unwrap()[TABLE], 10);
     // A new conflict is the eleventh, not the first again.
     a.write(&[put(50, 1)]).unwrap();
     b.write(&[put(50, 2)]).unwrap();
     a.receive(&b);
     assert_eq!(a.reader.conflict_count().unwrap(), 11);
     assert_eq!(a.reader.conflict_records().unwrap(), 1);
+}
+
+#[test]
+fn conflicts_are_counted_per_table_in_the_transaction_that_records_them() {
+    let mut a = Node::new("r-a");
+    let mut b = Node::new("r-b");
+    let mut other = table_def();
+    other.name = "other".into();
+    let put_other = |k: u8, v: u32| match put(k, v) {
+        WriteOp::Put { item, condition, .. } => WriteOp::Put {
+            table: "other".into(),
+            item,
+            condition,
+        },
+        _ => unreachable!(),
+    };
+    a.write(&[WriteOp::CreateTable(table_def())]).unwrap();
+    a.write(&[WriteOp::CreateTable(other.clone())]).unwrap();
+    b.receive(&a);
+    assert!(a.reader.table_conflict_counts().unwrap().is_empty());
+    // Three keys of `tbl` and two of `other` written in both regions.
+    for k in 0..3 {
+        a.write(&[put(k, 1)]).unwrap();
+        b.write(&[put(k, 2)]).unwrap();
+    }
+    for k in 0..2 {
+        a.write(&[put_other(k, 1)]).unwrap();
+        b.write(&[put_other(k, 2)]).unwrap();
+    }
+    a.receive(&b);
+    let counts = a.reader.table_conflict_counts().unwrap();
+    assert_eq!(
+        counts.into_iter().collect::<Vec<_>>(),
+        [("other".to_string(), 2), (TABLE.to_string(), 3)]
+    );
+    assert_eq!(a.reader.conflict_count().unwrap(), 5);
+    // Purging every record by its retention lowers no count.
+    let mut g = a.writer.group().unwrap();
+    assert_eq!(g.purge_conflicts(0, u64::MAX, 100).unwrap(), 5);
+    g.commit().unwrap();
+    assert_eq!(a.reader.conflict_records().unwrap(), 0);
+    assert_eq!(a.reader.table_conflict_counts().unwrap()[TABLE], 3);
+    // Deleting `other` ends its incarnation, and its count with it; a new
+    // `other` counts from zero.
+    a.write(&[WriteOp::DeleteTable("other".into())]).unwrap();
+    assert!(!a.reader.table_conflict_counts().unwrap().contains_key("other"));
+    a.write(&[WriteOp::CreateTable(other)]).unwrap();
+    b.receive(&a);
+    a.write(&[put_other(9, 1)]).unwrap();
+    b.write(&[put_other(9, 2)]).unwrap();
+    a.receive(&b);
+    let counts = a.reader.table_conflict_counts().unwrap();
+    assert_eq!((counts["other"], counts[TABLE]), (1, 3));
+    // The region's total still counts every conflict ever recorded.
+    assert_eq!(a.reader.conflict_count().unwrap(), 6);
+}
+
+#[test]
+fn a_version_16_store_counts_conflicts_per_table_from_the_records_it_kept() {
+    let mut a = Node::new("r-a");
+    let mut b = Node::new("r-b");
+    a.write(&[WriteOp::CreateTable(table_def())]).unwrap();
+    b.receive(&a);
+    for k in 0..4 {
+        a.write(&[put(k, 1)]).unwrap();
+        b.write(&[put(k, 2)]).unwrap();
+    }
+    a.receive(&b);
+    // One record purged by its retention before the upgrade.
+    let mut g = a.writer.group().unwrap();
+    assert_eq!(g.purge_conflicts(3, 0, 100).unwrap(), 1);
+    g.commit().unwrap();
+    let (dir, writer, reader) = a.reopen();
+    let path = writer.path().to_path_buf();
+    drop((writer, reader));
+    // What version 16 lacked: the counts.
+    rusqlite::Connection::open(&path)
+        .unwrap()
+        .execute_batch(
+            "DROP TABLE conflict_counts; UPDATE meta SET v = '16' WHERE k = 'schema_version';",
+        )
+        .unwrap();
+    let _writer = meridian_store::open(dir.path(), "r-a", Durability::Simulated).unwrap();
+    let reader = meridian_store::open_reader(dir.path()).unwrap();
+    assert_eq!(reader.table_conflict_counts().unwrap()[TABLE], 3);
+    assert_eq!(reader.conflict_count().unwrap(), 4);
 }
 
 // ------------------------------------------------------------------ repair

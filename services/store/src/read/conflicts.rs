@@ -19,6 +19,26 @@ impl Reader {
             .unwrap_or(0) as u64)
     }
 
+    /// Conflicts recorded per table, by table name: each table's since its
+    /// current incarnation was created here (a store upgraded from schema
+    /// 16 counts the records it kept then). Purging records by their
+    /// retention does not lower them; a table without a conflict has no
+    /// entry. One row per table is read, never the records.
+    pub fn table_conflict_counts(
+        &self,
+    ) -> Result<std::collections::BTreeMap<String, u64>, StoreError> {
+        let mut stmt = self
+            .conn
+            .prepare_cached("SELECT tbl, n FROM conflict_counts ORDER BY tbl")?;
+        let rows = stmt.query_map([], |r| Ok((r.get::<_, String>(0)?, r.get::<_, i64>(1)?)))?;
+        let mut out = std::collections::BTreeMap::new();
+        for row in rows {
+            let (tbl, n) = row?;
+            out.insert(tbl, n.max(0) as u64);
+        }
+        Ok(out)
+    }
+
     /// Conflict records still kept.
     pub fn conflict_records(&self) -> Result<u64, StoreError> {
         Ok(self
