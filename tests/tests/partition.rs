@@ -6,6 +6,7 @@
 use std::time::Duration;
 
 use meridian_netsim::Registry;
+use meridian_proto::v1 as pb;
 use meridian_scenario::scenario::{Action, PartitionKind};
 use meridian_scenario::{Oracle, Verdict, check_converged};
 use meridian_tests::{TestCluster, id_schema, marked_item, poll_until, put};
@@ -105,5 +106,64 @@ async fn an_isolated_region_rejoins_after_a_blackhole_heals() {
         v.lost_updates > 0,
         "writes on both sides of a partition to the same keys must conflict"
     );
+    // Admin Status counts each region's conflicts per table: as many as the
+    // records it keeps of the table (none was purged), and, kv1 being the
+    // only table written, all of the region's.
+    let mut counted = 0;
+    for i in 0..REGIONS.len() {
+        let s = cluster
+            .admin(i)
+            .status(pb::StatusRequest {})
+            .await
+            .unwrap()
+            .into_inner();
+        let kv1 = s
+            .table_conflicts
+            .iter()
+            .find(|t| t.table == "kv1")
+            .map_or(0, |t| t.count);
+        let records = cluster.conflicts(i, "kv1").await.len() as u64;
+        assert_eq!(kv1, records, "{}: {:?}", REGIONS[i], s.table_conflicts);
+        assert_eq!(kv1, s.conflicts, "{}", REGIONS[i]);
+        counted += kv1;
+    }
+    assert!(counted > 0);
+    // The pulse sends the same counters at once, then only on a change; an
+    // interval out of range is refused, naming the field.
+    let status = cluster
+        .admin(0)
+        .status(pb::StatusRequest {})
+        .await
+        .unwrap()
+        .into_inner();
+    let mut pulse = cluster
+        .admin(0)
+        .pulse(pb::PulseRequest { every_ms: 0 })
+        .await
+        .unwrap()
+        .into_inner();
+    let first = pulse.message().await.unwrap().unwrap();
+    assert_eq!(
+        (first.conflicts, first.log_head),
+        (status.conflicts, status.log_head)
+    );
+    assert_eq!(first.pending.len(), REGIONS.len() - 1);
+    put(
+        &mut cluster.client(0),
+        "kv1",
+        &schema,
+        marked_item("after", REGIONS[0], 99),
+    )
+    .await
+    .unwrap();
+    let next = pulse.message().await.unwrap().unwrap();
+    assert!(next.log_head > first.log_head, "{next:?}");
+    let refused = cluster
+        .admin(0)
+        .pulse(pb::PulseRequest { every_ms: 5 })
+        .await
+        .unwrap_err();
+    assert!(refused.message().starts_with("every_ms: "), "{refused:?}");
+    drop(pulse);
     cluster.shutdown().await;
 }

@@ -1,7 +1,8 @@
 //! The live dashboard `meridian up` serves on loopback (docs/dashboard.md):
 //! one small HTML page with its script and styles compiled into the binary,
 //! a JSON snapshot of the cluster, its recent history, and server-sent
-//! events that push a new sample every second.
+//! events that push a new sample every second and each region's counters
+//! as they change.
 //!
 //! It adds no source of truth of its own. What it shows comes from what
 //! the regions and the link proxy already expose, gathered exactly as
@@ -12,6 +13,8 @@
 //! agree on what a fault means and which input is refused.
 //!
 //! - [`sample`]: the sampler and the history the plots draw;
+//! - [`pulse`]: the regions' counters pushed as they change, while a page
+//!   is open;
 //! - [`actions`]: the commands the page sends, checked by the admin token;
 //! - [`read`]: what the page reads from the regions on demand (conflicts,
 //!   tables);
@@ -22,6 +25,7 @@
 
 mod actions;
 mod drills;
+mod pulse;
 mod read;
 mod sample;
 mod story;
@@ -146,6 +150,7 @@ pub async fn serve(
 ) -> Result<()> {
     let board = Board::new(cluster)?;
     let sampler = tokio::spawn(sample::run(board.clone()));
+    let pulses = tokio::spawn(pulse::run(board.clone()));
     let app = router(board.clone());
     let closed = board.clone();
     let closing = async move {
@@ -156,6 +161,7 @@ pub async fn serve(
         .with_graceful_shutdown(closing)
         .await;
     sampler.abort();
+    pulses.abort();
     board.drills.stop();
     served.context("serving the dashboard")
 }

@@ -1,4 +1,7 @@
 //! Admin and status API, and the HTTP endpoint for `/metrics` and `/health`.
+//! [`pulse`] pushes the counters the dashboard plots as they change.
+
+mod pulse;
 
 use std::sync::Arc;
 
@@ -14,9 +17,21 @@ use crate::worker::{Stop, Worker};
 
 pub struct AdminApi {
     pub(crate) shared: Arc<Shared>,
+    /// Ends the open pulses when the region stops.
+    pub(crate) stop: Stop,
+    /// One permit per open pulse ([`pulse::MAX_PULSES`]).
+    pub(crate) pulses: Arc<tokio::sync::Semaphore>,
 }
 
 impl AdminApi {
+    pub(crate) fn new(shared: Arc<Shared>, stop: Stop) -> Self {
+        AdminApi {
+            shared,
+            stop,
+            pulses: Arc::new(tokio::sync::Semaphore::new(pulse::MAX_PULSES)),
+        }
+    }
+
     fn ops(&self) -> crate::ops::RegionHandle {
         crate::ops::RegionHandle {
             shared: self.shared.clone(),
@@ -241,11 +256,19 @@ impl Admin for AdminApi {
     ) -> Result<Response<pb::StatusResponse>, Status> {
         let shared = &self.shared;
         let rows = refresh_pending(shared).await?;
-        let (log_head, log_start, conflicts) = shared
+        let (log_head, log_start, conflicts, by_table) = shared
             .storage
-            .read(|r| Ok((r.log_head()?, r.log_start()?, r.conflict_count()?)))
+            .read(|r| {
+                Ok((
+                    r.log_head()?,
+                    r.log_start()?,
+                    r.conflict_count()?,
+                    r.table_conflict_counts()?,
+                ))
+            })
             .await
             .map_err(status_from)?;
+        let progress = shared.membership.progress();
         let peers = rows
             .into_iter()
             .map(|(peer, acked, pending)| {
@@ -317,6 +340,24 @@ impl Admin for AdminApi {
             pid: std::process::id(),
             writer_failure: shared.storage.failure().unwrap_or_default(),
             strong: shared.strong.status(),
+            table_conflicts: by_table
+                .into_iter()
+                .map(|(table, count)| pb::TableCount { table, count })
+                .collect(),
+            filling: progress
+                .filling
+                .into_iter()
+                .map(|f| pb::ReplicaFilling {
+                    table: f.table,
+                    done: f.done,
+                    peers: f.peers,
+                    items: f.items,
+                    bytes: f.bytes,
+                    micros: f.started.elapsed().as_micros() as u64,
+                    last_error: f.last_error.unwrap_or_default(),
+                })
+                .collect(),
+            removing: progress.removing,
             fills: shared
                 .membership
                 .fills()
@@ -363,6 +404,17 @@ impl Admin for AdminApi {
                 })
                 .collect(),
         }))
+    }
+
+    type PulseStream = pulse::PulseStream;
+
+    async fn pulse(
+        &self,
+        req: Request<pb::PulseRequest>,
+    ) -> Result<Response<Self::PulseStream>, Status> {
+        let every = pulse::interval(req.into_inner().every_ms)?;
+        let stream = pulse::start(self.shared.clone(), &self.pulses, self.stop.clone(), every)?;
+        Ok(Response::new(stream))
     }
 
     async fn conflicts(
@@ -674,6 +726,9 @@ pub(crate) async fn serve_http(
             let shared = metrics.clone();
             async move {
                 let _ = refresh_pending(&shared).await;
+                if let Ok(counts) = shared.storage.read(|r| r.table_conflict_counts()).await {
+                    shared.metrics.table_conflicts.set(counts);
+                }
                 (
                     [(
                         axum::http::header::CONTENT_TYPE,

@@ -319,9 +319,7 @@ pub async fn start(
         service::MAX_MESSAGE_BYTES + 5,
         shared.metrics.clone(),
     );
-    let admin_api = AdminServer::new(admin::AdminApi {
-        shared: shared.clone(),
-    });
+    let admin_api = AdminServer::new(admin::AdminApi::new(shared.clone(), stop.clone()));
     let replication_api = ReplicationServer::new(replication::ReplicationApi {
         shared: shared.clone(),
         stop: stop.clone(),

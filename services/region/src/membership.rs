@@ -61,11 +61,39 @@ pub struct Removal {
     pub deleted_at: u64,
 }
 
-/// What this region's replica changes did since it started.
+/// A fill of a new replica in this region under way, as admin Status
+/// shows it.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct FillProgress {
+    pub table: String,
+    /// The replicas it pulls from.
+    pub peers: Vec<String>,
+    /// Those it has pulled everything from.
+    pub done: Vec<String>,
+    /// Heads copied and bytes received so far.
+    pub items: u64,
+    pub bytes: u64,
+    /// When the fill started (its duration is read when asked).
+    pub started: tokio::time::Instant,
+    /// Why the last attempt stopped (a peer down), if it did.
+    pub last_error: Option<String>,
+}
+
+/// The replica changes of this region under way.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct Progress {
+    pub filling: Vec<FillProgress>,
+    /// Tables whose replica here is `DELETING`, its copy not yet deleted.
+    pub removing: Vec<String>,
+}
+
+/// What this region's replica changes did since it started, and what they
+/// are doing now.
 #[derive(Default)]
 pub struct Membership {
     fills: Mutex<Vec<Fill>>,
     removals: Mutex<Vec<Removal>>,
+    progress: Mutex<Progress>,
 }
 
 impl Membership {
@@ -79,6 +107,30 @@ impl Membership {
             .unwrap_or_else(|p| p.into_inner())
             .clone()
     }
+
+    /// The fills and removals under way, as the worker last published them.
+    pub fn progress(&self) -> Progress {
+        self.progress
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .clone()
+    }
+
+    fn publish(&self, filling: &BTreeMap<String, Filling>, removing: &[String]) {
+        let now = Progress {
+            filling: filling.iter().map(|(t, f)| f.progress(t)).collect(),
+            removing: removing.to_vec(),
+        };
+        *self.progress.lock().unwrap_or_else(|p| p.into_inner()) = now;
+    }
+
+    /// Publishes one fill's progress between two of its rounds.
+    fn update_fill(&self, table: &str, f: &Filling) {
+        let mut p = self.progress.lock().unwrap_or_else(|p| p.into_inner());
+        if let Some(x) = p.filling.iter_mut().find(|x| x.table == table) {
+            *x = f.progress(table);
+        }
+    }
 }
 
 /// A fill under way: it survives failed attempts, so a peer already
@@ -87,9 +139,25 @@ impl Membership {
 /// fill.
 struct Filling {
     started: tokio::time::Instant,
+    peers: Vec<String>,
     done: BTreeSet<String>,
     items: u64,
     bytes: u64,
+    last_error: Option<String>,
+}
+
+impl Filling {
+    fn progress(&self, table: &str) -> FillProgress {
+        FillProgress {
+            table: table.to_string(),
+            peers: self.peers.clone(),
+            done: self.done.iter().cloned().collect(),
+            items: self.items,
+            bytes: self.bytes,
+            started: self.started,
+            last_error: self.last_error.clone(),
+        }
+    }
 }
 
 /// The replica-change worker: looks every [`POLL`] for a replica of this
@@ -171,21 +239,51 @@ async fn pass(
             .iter()
             .any(|(p, s, _)| p == t && *s == Status::Creating)
     });
-    for (table, status, others) in pending {
-        worker.running();
+    // Every change under way is published before any runs, so Status shows
+    // a fill that waits behind another, and a removal that keeps failing.
+    let mut removing = Vec::new();
+    for (table, status, others) in &pending {
         match status {
             Status::Creating => {
-                let f = filling.entry(table.clone()).or_insert_with(|| Filling {
+                filling.entry(table.clone()).or_insert_with(|| Filling {
                     started: tokio::time::Instant::now(),
+                    peers: others.clone(),
                     done: BTreeSet::new(),
                     items: 0,
                     bytes: 0,
+                    last_error: None,
                 });
-                fill(shared, &table, &others, f).await?;
-                filling.remove(&table);
             }
-            _ => remove(shared, &table).await?,
+            _ => removing.push(table.clone()),
         }
+    }
+    shared.membership.publish(filling, &removing);
+    for (table, status, others) in pending {
+        worker.running();
+        let done = match status {
+            Status::Creating => {
+                let Some(f) = filling.get_mut(&table) else {
+                    continue;
+                };
+                let done = fill(shared, &table, &others, f).await;
+                match &done {
+                    Ok(()) => {
+                        filling.remove(&table);
+                    }
+                    Err(e) => f.last_error = Some(e.clone()),
+                }
+                done
+            }
+            _ => {
+                let done = remove(shared, &table).await;
+                if done.is_ok() {
+                    removing.retain(|t| *t != table);
+                }
+                done
+            }
+        };
+        shared.membership.publish(filling, &removing);
+        done?;
     }
     Ok(())
 }
@@ -231,6 +329,7 @@ async fn fill(
             return Err(format!("{table}: filling from {name}: {e}"));
         }
         f.done.insert(name.clone());
+        shared.membership.update_fill(table, f);
     }
     set(shared, table, Status::Active).await?;
     let fill = Fill {

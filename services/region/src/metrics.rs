@@ -9,6 +9,7 @@
 
 pub mod grpc;
 pub mod process;
+pub mod tables;
 
 use std::collections::HashMap;
 use std::sync::Mutex;
@@ -190,6 +191,8 @@ pub struct Metrics {
     pub pending: Family<PeerLabel, Gauge>,
     pub acked_seq: Family<PeerLabel, Gauge>,
     pub conflicts: Counter,
+    /// Conflicts per table, as the store counted them at the last scrape.
+    pub table_conflicts: tables::TableConflicts,
     pub drift_refusals: Family<PeerLabel, Counter>,
     /// How far ahead of this region's clock the peer's entry that the
     /// drift guard last refused was, µs; 0 once its entries apply again.
@@ -277,6 +280,7 @@ impl Metrics {
             pending: Family::default(),
             acked_seq: Family::default(),
             conflicts: Counter::default(),
+            table_conflicts: tables::TableConflicts::default(),
             drift_refusals: Family::default(),
             drift_ahead: Family::default(),
             replication_refusals: Family::default(),
@@ -345,6 +349,7 @@ impl Metrics {
             "Concurrent writes detected on apply",
             m.conflicts.clone(),
         );
+        registry.register_collector(Box::new(m.table_conflicts.clone()));
         registry.register(
             "drift_refusals",
             "Remote mutations refused by the clock drift guard, by source peer",

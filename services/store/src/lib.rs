@@ -58,9 +58,7 @@ const SCHEMA_VERSION: &str = "17";
 /// per-replica settings (resource policies, contributor insights: none),
 /// 16 the count of conflicts per table (initialised from the records kept:
 /// [`COUNT_KEPT_CONFLICTS`]).
-const UPGRADED_IN_PLACE: &[&str] = &[
-    "7", "8", "9", "10", "11", "12", "13", "14", "15", "16",
-];
+const UPGRADED_IN_PLACE: &[&str] = &["7", "8", "9", "10", "11", "12", "13", "14", "15", "16"];
 
 /// Fills the per-table conflict counts of a store that had none (every
 /// version in [`UPGRADED_IN_PLACE`]) from the records it still keeps: those

@@ -665,7 +665,9 @@ fn conflicts_are_counted_per_table_in_the_transaction_that_records_them() {
     let mut other = table_def();
     other.name = "other".into();
     let put_other = |k: u8, v: u32| match put(k, v) {
-        WriteOp::Put { item, condition, .. } => WriteOp::Put {
+        WriteOp::Put {
+            item, condition, ..
+        } => WriteOp::Put {
             table: "other".into(),
             item,
             condition,
@@ -701,7 +703,12 @@ fn conflicts_are_counted_per_table_in_the_transaction_that_records_them() {
     // Deleting `other` ends its incarnation, and its count with it; a new
     // `other` counts from zero.
     a.write(&[WriteOp::DeleteTable("other".into())]).unwrap();
-    assert!(!a.reader.table_conflict_counts().unwrap().contains_key("other"));
+    assert!(
+        !a.reader
+            .table_conflict_counts()
+            .unwrap()
+            .contains_key("other")
+    );
     a.write(&[WriteOp::CreateTable(other)]).unwrap();
     b.receive(&a);
     a.write(&[put_other(9, 1)]).unwrap();

@@ -109,6 +109,26 @@ pub(super) async fn status(config: &std::path::Path, json: bool) -> Result<()> {
                 f.micros as f64 / 1e6
             );
         }
+        for f in &s.filling {
+            println!(
+                "  replica of {} filling: {} of {} peers done ({}), {} items, {:.1} MiB, for {:.2} s{}",
+                f.table,
+                f.done.len(),
+                f.peers.len(),
+                f.peers.join(", "),
+                f.items,
+                f.bytes as f64 / 1048576.0,
+                f.micros as f64 / 1e6,
+                if f.last_error.is_empty() {
+                    String::new()
+                } else {
+                    format!("; retrying after: {}", f.last_error)
+                }
+            );
+        }
+        for t in &s.removing {
+            println!("  replica of {t} being removed");
+        }
         for r in &s.removals {
             let pending: Vec<String> = r
                 .pending
@@ -142,6 +162,14 @@ pub(super) async fn status(config: &std::path::Path, json: bool) -> Result<()> {
                 t.last,
                 t.write_conflicts
             );
+        }
+        if !s.table_conflicts.is_empty() {
+            let counts: Vec<String> = s
+                .table_conflicts
+                .iter()
+                .map(|t| format!("{} {}", t.table, t.count))
+                .collect();
+            println!("  conflicts per table: {}", counts.join(", "));
         }
         if !s.workers.is_empty() {
             println!(
@@ -232,6 +260,14 @@ pub(crate) fn status_json(s: &pb::StatusResponse) -> Json {
             "table": r.table, "deleted_at_micros": r.deleted_at_micros,
             "pending": r.pending.iter().map(|p| json!({"peer": p.peer, "count": p.count})).collect::<Vec<_>>(),
         })).collect::<Vec<_>>(),
+        "filling": s.filling.iter().map(|f| json!({
+            "table": f.table, "peers": f.peers, "done": f.done, "items": f.items,
+            "bytes": f.bytes, "micros": f.micros,
+            "last_error": (!f.last_error.is_empty()).then_some(&f.last_error),
+        })).collect::<Vec<_>>(),
+        "removing": s.removing,
+        "table_conflicts": s.table_conflicts.iter().map(|t| (t.table.clone(), json!(t.count)))
+            .collect::<serde_json::Map<String, Json>>(),
         "workers": workers,
         "strong": s.strong.iter().map(|t| json!({
             "table": t.table, "member": t.member, "role": t.role, "leader": t.leader,

@@ -26,11 +26,16 @@ pub const SAMPLE_EVERY: Duration = Duration::from_secs(1);
 const HISTORY: usize = 300;
 
 /// The samples taken: the newest, the plot points kept, and the stream of
-/// new ones to the open pages.
+/// new ones (and of the regions' pulses, [`super::pulse`]) to the open
+/// pages.
 pub struct Samples {
     latest: Mutex<Option<Arc<str>>>,
     points: Mutex<VecDeque<Json>>,
-    events: broadcast::Sender<Arc<str>>,
+    /// Each event's name (`sample` or `pulse`) and data.
+    events: broadcast::Sender<(&'static str, Arc<str>)>,
+    /// How many pages have the event stream open: pulses are followed only
+    /// while one is.
+    viewers: tokio::sync::watch::Sender<usize>,
     /// Set when the server stops: open event streams end then, so a
     /// graceful shutdown does not wait on a page that never leaves.
     closing: tokio::sync::watch::Sender<bool>,
@@ -41,13 +46,24 @@ impl Default for Samples {
         Samples {
             latest: Mutex::new(None),
             points: Mutex::new(VecDeque::new()),
-            events: broadcast::channel(16).0,
+            events: broadcast::channel(64).0,
+            viewers: tokio::sync::watch::channel(0).0,
             closing: tokio::sync::watch::channel(false).0,
         }
     }
 }
 
 impl Samples {
+    /// The number of pages open, as it changes.
+    pub fn viewers(&self) -> tokio::sync::watch::Receiver<usize> {
+        self.viewers.subscribe()
+    }
+
+    /// Passes a region's pulse on to the open pages.
+    pub fn pulse(&self, event: Json) {
+        let _ = self.events.send(("pulse", event.to_string().into()));
+    }
+
     /// Ends every open event stream.
     pub fn close(&self) {
         self.closing.send_replace(true);
@@ -65,7 +81,7 @@ impl Samples {
             }
         }
         // No receiver is not an error: no page is open.
-        let _ = self.events.send(text);
+        let _ = self.events.send(("sample", text));
     }
 }
 
@@ -176,7 +192,7 @@ fn point(sample: &Json) -> Json {
     json!({"t_ms": sample["t_ms"], "links": links, "regions": regions})
 }
 
-fn wall_ms() -> u64 {
+pub(super) fn wall_ms() -> u64 {
     SystemTime::now()
         .duration_since(UNIX_EPOCH)
         .map(|d| d.as_millis() as u64)
@@ -214,24 +230,46 @@ pub async fn history(State(board): Shared) -> Response {
     json_text(Json::Array(points).to_string())
 }
 
-/// `GET /api/events`: every new sample as a `sample` event.
+/// One open page, counted in [`Samples::viewers`] while its stream lives.
+struct Viewer(Arc<Board>);
+
+impl Viewer {
+    fn new(board: Arc<Board>) -> Self {
+        board.samples.viewers.send_modify(|n| *n += 1);
+        Viewer(board)
+    }
+}
+
+impl Drop for Viewer {
+    fn drop(&mut self) {
+        self.0
+            .samples
+            .viewers
+            .send_modify(|n| *n = n.saturating_sub(1));
+    }
+}
+
+/// `GET /api/events`: every new sample as a `sample` event, and each
+/// region's pulse as a `pulse` event.
 pub async fn events(
     State(board): Shared,
 ) -> Sse<impl futures::Stream<Item = Result<Event, Infallible>>> {
     let rx = board.samples.events.subscribe();
     let closing = board.samples.closing.subscribe();
-    let stream = futures::stream::unfold((rx, closing), |(mut rx, mut closing)| async move {
+    let viewer = Viewer::new(board.clone());
+    let state = (rx, closing, viewer);
+    let stream = futures::stream::unfold(state, |(mut rx, mut closing, viewer)| async move {
         loop {
             let next = tokio::select! {
                 r = rx.recv() => r,
                 _ = closing.wait_for(|c| *c) => return None,
             };
             match next {
-                Ok(text) => {
-                    let event = Event::default().event("sample").data(&*text);
-                    return Some((Ok(event), (rx, closing)));
+                Ok((name, text)) => {
+                    let event = Event::default().event(name).data(&*text);
+                    return Some((Ok(event), (rx, closing, viewer)));
                 }
-                // A slow page skips samples; the next one is complete.
+                // A slow page skips events; the next sample is complete.
                 Err(broadcast::error::RecvError::Lagged(_)) => continue,
                 Err(broadcast::error::RecvError::Closed) => return None,
             }

@@ -34,6 +34,12 @@ $("token-state").textContent = token ? "actions enabled" : "read-only: open the 
 
 let last = null; // the newest sample
 let points = []; // plot points, oldest first
+// Pulse points since the newest sample: the regions' counters pushed as
+// they change (pending, conflicts), drawn after the samples' points.
+let tail = [];
+// What the plots last drew for each link's pending and each region's
+// conflicts, and when (Date.now()), for tests and measurements.
+window.plotted = { pending: {}, conflicts: {} };
 const log = (text) => {
   const ol = $("log");
   ol.prepend(el("li", {}, `${new Date().toLocaleTimeString()}  ${text}`));
@@ -124,10 +130,7 @@ function updateCard(card, r) {
   set("writes", fmt(r.writes_per_s));
   set("applies", fmt(r.applies_per_s));
   set("conflicts", r.conflicts ?? "–");
-  const progress = [];
-  for (const f of s.fills || []) progress.push(`filled ${f.table} from ${f.peers.join(", ")} (${f.items} items)`);
-  for (const x of s.removals || []) progress.push(`removed ${x.table}`);
-  set("progress", progress.join("; ") || "none");
+  set("progress", progressText(s));
   set("data", r.data_dir || "");
   // Workers by state; the ones in trouble by name, with their error.
   const workers = s.workers || [];
@@ -139,6 +142,21 @@ function updateCard(card, r) {
     Object.entries(counts).map(([k, n]) => `${n} ${k}`).join(", ") || "–",
     ...workers.filter((w) => w.state === "erroring" || w.state === "stopped").map((w) =>
       el("div", { class: w.state }, `${w.name} ${w.state}${w.last_error ? `: ${w.last_error}` : ""}`)));
+}
+
+// The region's replica changes: those under way first (a fill with the
+// peers it has pulled from, a removal not yet done), then those done since
+// it started, and whether this run began by copying a peer's store.
+function progressText(s) {
+  const now = [], done = [];
+  for (const f of s.filling || []) {
+    now.push(`filling ${f.table}: ${f.done.length} of ${f.peers.length} peers (${f.peers.join(", ")}), ${f.items} items so far, ${fmt(f.micros / 1e6, " s")}${f.last_error ? `, retrying: ${f.last_error}` : ""}`);
+  }
+  for (const t of s.removing || []) now.push(`removing ${t}`);
+  for (const f of s.fills || []) done.push(`filled ${f.table} from ${f.peers.join(", ")} (${f.items} items)`);
+  for (const x of s.removals || []) done.push(`removed ${x.table}`);
+  if (s.seeded) done.push(`seeded from ${s.seeded.peer} (${s.seeded.items} items)`);
+  return now.concat(done).join("; ") || "none";
 }
 
 function renderRegions(sample) {
@@ -261,28 +279,75 @@ function plot(svg, series, now, span) {
   svg.replaceChildren(...kids);
 }
 
+// A pulse: one region's counters, pushed when they changed. It makes a
+// point of its own, the newest one with that region's links and conflicts
+// replaced, drawn at once; the next sample supersedes it.
+function pulse(p) {
+  const base = tail.length ? tail[tail.length - 1] : points[points.length - 1];
+  if (!base || p.t_ms <= base.t_ms) return;
+  const links = base.links.map((l) => (l.from === p.region && p.pending[l.to] !== undefined
+    ? { ...l, pending: p.pending[l.to] } : l));
+  const regions = base.regions.map((r) => (r.name === p.region ? { ...r, conflicts: p.conflicts } : r));
+  tail.push({ t_ms: p.t_ms, links, regions, pulse: true });
+  for (const [to, n] of Object.entries(p.pending)) {
+    const td = document.getElementById(`link-${p.region}--${to}`);
+    if (!td) continue;
+    td.dataset.pending = n;
+    td.querySelector(".pending").textContent = `pending ${n}`;
+  }
+  const b = base.regions.find((r) => r.name === p.region);
+  if (b && b.conflicts !== null && p.conflicts > b.conflicts) readConflicts(p.region);
+  schedulePlots();
+}
+
+// Draws at the browser's next frame, once however many pulses came.
+let drawing = false;
+function schedulePlots() {
+  if (drawing) return;
+  drawing = true;
+  requestAnimationFrame(() => { drawing = false; renderPlots(); });
+}
+
 function renderPlots() {
   if (!points.length) return;
-  const now = points[points.length - 1].t_ms;
-  const span = Math.min(WINDOW_MS, Math.max(30000, now - points[0].t_ms));
+  const all = points.concat(tail);
+  const now = all[all.length - 1].t_ms;
+  const span = Math.min(WINDOW_MS, Math.max(30000, now - all[0].t_ms));
   const links = points[points.length - 1].links.map((l) => `${l.from} → ${l.to}`);
   const color = (i) => COLORS[i % COLORS.length];
-  const linkSeries = (key) => links.map((name, i) => ({
+  const linkSeries = (key, from) => links.map((name, i) => ({
     name, color: color(i),
-    values: points.map((p) => [p.t_ms, (p.links.find((l) => `${l.from} → ${l.to}` === name) || {})[key]]),
+    values: from.map((p) => [p.t_ms, (p.links.find((l) => `${l.from} → ${l.to}` === name) || {})[key]]),
   }));
-  plot($("plot-pending"), linkSeries("pending"), now, span);
-  plot($("plot-lag"), linkSeries("p99"), now, span);
+  const pending = linkSeries("pending", all);
+  plot($("plot-pending"), pending, now, span);
+  // Latency is windowed over a second, so only samples carry it.
+  plot($("plot-lag"), linkSeries("p99", points), now, span);
   const regions = points[points.length - 1].regions.map((r) => r.name);
-  plot($("plot-conflicts"), regions.map((name, i) => ({
-    name, color: color(i),
-    values: points.slice(1).map((p, j) => {
-      const a = points[j].regions.find((r) => r.name === name);
+  // New conflicts per second: a sample's since the sample before, a
+  // pulse's since the newest sample (the second so far).
+  const conflictSeries = regions.map((name, i) => {
+    const values = [];
+    let before = all[0];
+    for (const p of all.slice(1)) {
+      const a = before.regions.find((r) => r.name === name);
       const b = p.regions.find((r) => r.name === name);
       const d = a && b && a.conflicts !== null && b.conflicts !== null ? b.conflicts - a.conflicts : null;
-      return [p.t_ms, d !== null && d >= 0 ? d : null];
-    }),
-  })), now, span);
+      values.push([p.t_ms, d !== null && d >= 0 ? d : null]);
+      if (!p.pulse) before = p;
+    }
+    return { name, color: color(i), values };
+  });
+  plot($("plot-conflicts"), conflictSeries, now, span);
+  const drawn = Date.now();
+  const newest = (series, into) => {
+    for (const s of series) {
+      const v = s.values.length ? s.values[s.values.length - 1][1] : undefined;
+      if (!into[s.name] || into[s.name].value !== v) into[s.name] = { value: v, at: drawn };
+    }
+  };
+  newest(pending, window.plotted.pending);
+  newest(conflictSeries, window.plotted.conflicts);
   $("legend").replaceChildren(
     ...links.map((n, i) => el("span", {}, el("i", { style: `background:${color(i)}` }), n)),
     el("span", {}, "· conflicts: "),
@@ -378,23 +443,29 @@ async function loadTables() {
     el("td", {}, t.indexes.map((i) => `${i.name} (${i.global ? "global" : "local"}, ${i.projection}${i.building ? ", building" : ""})`).join("; ") || "none"),
     el("td", {}, where.map((w) => `${w.region}: ${w.stream === null ? "?" : w.stream ? "on" : "off"}`).join(", ")),
     el("td", {}, where.map((w) => `${w.region}: ${w.items}`).join(", ")),
-    el("td", { class: "table-conflicts" }, tableConflicts(t)),
+    el("td", { class: "table-conflicts" }, ...tableConflicts(t)),
   ));
   $("tables").replaceChildren(head, ...rows);
   if (down.length) log(`tables: no answer from ${down.join(", ")}`);
 }
 $("t-refresh").addEventListener("click", loadTables);
 
-// A STRONG table's writes each region answered with
-// ReplicatedWriteConflictException, from the newest sample's Status; an
-// EVENTUAL table's last-writer-wins conflicts are counted per region only.
+// From the newest sample's Status: the last-writer-wins conflicts each
+// region recorded on the table (since it was created), and for a STRONG
+// table beside them the writes each region answered with
+// ReplicatedWriteConflictException (since the region started).
 function tableConflicts(t) {
-  if (t.consistency !== "STRONG") return "per region only (see Regions)";
-  const counts = (last ? last.regions : []).flatMap((r) => {
-    const s = ((r.status || {}).strong || []).find((x) => x.table === t.name);
-    return s ? [`${r.name}: ${s.write_conflicts}`] : [];
-  });
-  return counts.length ? `ReplicatedWriteConflictException ${counts.join(", ")}` : "–";
+  const regions = last ? last.regions.filter((r) => r.status) : [];
+  const lww = regions.map((r) => `${r.name}: ${(r.status.table_conflicts || {})[t.name] || 0}`);
+  const lines = [el("div", { class: "lww" }, lww.length ? `last-writer-wins ${lww.join(", ")}` : "–")];
+  if (t.consistency === "STRONG") {
+    const counts = regions.flatMap((r) => {
+      const s = (r.status.strong || []).find((x) => x.table === t.name);
+      return s ? [`${r.name}: ${s.write_conflicts}`] : [];
+    });
+    lines.push(el("div", { class: "rwce" }, counts.length ? `ReplicatedWriteConflictException ${counts.join(", ")}` : "–"));
+  }
+  return lines;
 }
 
 // ---------------------------------------------------------------- drills
@@ -587,6 +658,7 @@ function render(sample) {
   renderRegions(sample);
   renderLinks(sample);
   points.push(pointOf(sample));
+  tail = tail.filter((p) => p.t_ms > sample.t_ms);
   if (points.length % 10 === 0) loadTables();
   if (drillRunning || points.length % 10 === 0) loadDrills();
   while (points.length && points[0].t_ms < sample.t_ms - WINDOW_MS) points.shift();
@@ -601,6 +673,7 @@ function connect() {
     live.dataset.state = "live";
     render(JSON.parse(e.data));
   });
+  events.addEventListener("pulse", (e) => pulse(JSON.parse(e.data)));
   events.onerror = () => {
     live.textContent = "reconnecting";
     live.dataset.state = "reconnecting";
