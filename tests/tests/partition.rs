@@ -110,7 +110,7 @@ async fn an_isolated_region_rejoins_after_a_blackhole_heals() {
     // records it keeps of the table (none was purged), and, kv1 being the
     // only table written, all of the region's.
     let mut counted = 0;
-    for i in 0..REGIONS.len() {
+    for (i, region) in REGIONS.iter().enumerate() {
         let s = cluster
             .admin(i)
             .status(pb::StatusRequest {})
@@ -123,8 +123,8 @@ async fn an_isolated_region_rejoins_after_a_blackhole_heals() {
             .find(|t| t.table == "kv1")
             .map_or(0, |t| t.count);
         let records = cluster.conflicts(i, "kv1").await.len() as u64;
-        assert_eq!(kv1, records, "{}: {:?}", REGIONS[i], s.table_conflicts);
-        assert_eq!(kv1, s.conflicts, "{}", REGIONS[i]);
+        assert_eq!(kv1, records, "{region}: {:?}", s.table_conflicts);
+        assert_eq!(kv1, s.conflicts, "{region}");
         counted += kv1;
     }
     assert!(counted > 0);
