@@ -29,13 +29,15 @@ fn invalid(m: String) -> ApiError {
 /// One index of CreateTable, or an UpdateTable `Create`: its name, key
 /// schema (every attribute typed by `defs`), projection and throughput,
 /// checked as DynamoDB checks them. `at` is the member path errors name
-/// (`globalSecondaryIndexes.1.member`).
+/// (`globalSecondaryIndexes.1.member`); `updating`: an UpdateTable
+/// `Create`, not CreateTable's.
 fn parse_one(
     m: Req<'_>,
     kind: Kind,
     at: &str,
     defs: &[Json],
     billing: Billing,
+    updating: bool,
 ) -> ApiResult<IndexDef> {
     let null = |field: &str| {
         ApiError::constraint(format!(
@@ -131,6 +133,10 @@ fn parse_one(
                     "ProvisionedThroughput is not specified for index: {name}"
                 )));
             }
+            // UpdateTable's `Create` on an on-demand table: DynamoDB takes
+            // the units and the index is on demand like its table (as
+            // recorded against it); CreateTable refuses them.
+            (Billing::PayPerRequest, true) if updating => {}
             (Billing::PayPerRequest, true) => {
                 return Err(invalid(format!(
                     "ProvisionedThroughput should not be specified for index: {name} when BillingMode is PAY_PER_REQUEST"
@@ -174,7 +180,7 @@ pub fn parse_create(
                 ));
             };
             let at = format!("{path}.{}.member", i + 1);
-            out.push(parse_one(m, kind, &at, defs, billing)?);
+            out.push(parse_one(m, kind, &at, defs, billing, false)?);
         }
     }
     index::validate(table, &out)?;
@@ -353,6 +359,7 @@ pub fn parse_updates(
                     &format!("{at}.create"),
                     defs,
                     billing,
+                    true,
                 )?));
             }
             (_, None) => {

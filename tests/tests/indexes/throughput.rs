@@ -192,3 +192,27 @@ async fn an_index_update_changes_its_own_throughput_in_every_region() {
     cluster.shutdown().await;
     cases.finish();
 }
+
+/// UpdateTable's `Create` on an on-demand table takes `ProvisionedThroughput`
+/// and the index is on demand like its table, as recorded against DynamoDB
+/// (CreateTable refuses units for an on-demand table's index).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_index_created_on_an_on_demand_table_may_name_units() {
+    let cluster = TestCluster::start(&ONE).await;
+    let c = client(cluster.dynamo_url(0));
+    let t = "ondemand";
+    create_table(&c, t, ("id", TS), None).await;
+    let mut create = create_gsi("by_team", &["team"], &[], all());
+    if let Some(action) = create.create.as_mut() {
+        action.provisioned_throughput = Some(units(5, 5));
+    }
+    c.update_table()
+        .table_name(t)
+        .attribute_definitions(def("team", TS))
+        .global_secondary_index_updates(create)
+        .send()
+        .await
+        .expect("an index with units on an on-demand table");
+    assert_eq!(index_units(&c, t, "by_team").await, Some((0, 0)));
+    cluster.shutdown().await;
+}
