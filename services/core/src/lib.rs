@@ -19,6 +19,7 @@ pub mod lag;
 pub mod merge;
 pub mod mutation;
 pub mod number;
+pub mod protection;
 pub mod purge;
 pub mod replicas;
 pub mod schema;

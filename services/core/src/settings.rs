@@ -8,6 +8,8 @@
 //! the current settings, so the store applies them inside the write that
 //! stores the result, and two changes in one region never race.
 
+use std::collections::BTreeMap;
+
 use crate::error::Error;
 use crate::key::EncodedKey;
 use crate::value::{AttrValue, Item};
@@ -90,6 +92,11 @@ pub struct TableSettings {
     pub last_increase: Option<u64>,
     pub last_decrease: Option<u64>,
     pub stream: Option<Stream>,
+    /// Global indexes' own `(read, write)` units as UpdateTable's
+    /// `GlobalSecondaryIndexUpdates` `Update` last set them, by index
+    /// name, while the table is provisioned; an index not here has the
+    /// units it was created with ([`TableSettings::index_units`]).
+    pub indexes: BTreeMap<String, (u64, u64)>,
 }
 
 /// What one UpdateTable asks for. `None` leaves a setting as it is.
@@ -101,6 +108,10 @@ pub struct SettingsChange {
     pub throughput: Option<(u64, u64)>,
     /// `StreamSpecification`: `Some(Some(view))` enables, `Some(None)` disables.
     pub stream: Option<Option<String>>,
+    /// `GlobalSecondaryIndexUpdates` `Update`: an index's new `(read,
+    /// write)` units; `None` forgets what an earlier Update set, for an
+    /// index of that name created anew.
+    pub indexes: Vec<(String, Option<(u64, u64)>)>,
 }
 
 impl TableSettings {
@@ -212,6 +223,21 @@ impl TableSettings {
             item.insert("stream".into(), AttrValue::S(s.view_type.clone()));
             item.insert("stream_since".into(), n(s.since));
         }
+        // Only when set, so rows without index units stay as they were.
+        if !self.indexes.is_empty() {
+            let units = |(read, write): (u64, u64)| {
+                AttrValue::M(Item::from([
+                    ("rcu".into(), n(read)),
+                    ("wcu".into(), n(write)),
+                ]))
+            };
+            let map = self
+                .indexes
+                .iter()
+                .map(|(name, u)| (name.clone(), units(*u)))
+                .collect();
+            item.insert("gsi".into(), AttrValue::M(map));
+        }
         item.insert("table_version".into(), AttrValue::B(incarnation.to_bytes()));
         item
     }
@@ -252,6 +278,32 @@ impl TableSettings {
             }
             _ => return Err(bad("stream view type and label disagree")),
         };
+        let mut indexes = BTreeMap::new();
+        match item.get("gsi") {
+            None => {}
+            Some(AttrValue::M(m)) if !m.is_empty() => {
+                for (name, u) in m {
+                    let units = match u {
+                        AttrValue::M(u) if u.len() == 2 => {
+                            (stored_units(u.get("rcu")), stored_units(u.get("wcu")))
+                        }
+                        _ => (Err(false), Err(false)),
+                    };
+                    match units {
+                        (Ok(Some(read)), Ok(Some(write)))
+                            if !name.is_empty() && name.len() <= 255 =>
+                        {
+                            indexes.insert(name.clone(), (read, write));
+                        }
+                        _ => return Err(bad(&format!("units of index {name:?}"))),
+                    }
+                }
+            }
+            Some(_) => return Err(bad("gsi is not a map of index units")),
+        }
+        if !indexes.is_empty() && billing == Billing::PayPerRequest {
+            return Err(bad("index units on an on-demand table"));
+        }
         let of = match item.get("table_version") {
             Some(AttrValue::B(v)) => Version::from_bytes(v)?,
             _ => return Err(bad("table_version missing")),
@@ -265,6 +317,7 @@ impl TableSettings {
             "last_decrease",
             "stream",
             "stream_since",
+            "gsi",
             "table_version",
         ];
         if let Some(k) = item.keys().find(|k| !known.contains(&k.as_str())) {
@@ -276,6 +329,7 @@ impl TableSettings {
             last_increase: num("last_increase")?,
             last_decrease: num("last_decrease")?,
             stream,
+            indexes,
         };
         Ok((settings, of))
     }
@@ -325,6 +379,7 @@ mod tests {
             mode,
             throughput: tp,
             stream: stream.map(|s| s.map(str::to_string)),
+            indexes: Vec::new(),
         }
     }
 

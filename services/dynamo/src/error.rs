@@ -246,7 +246,8 @@ impl From<meridian_core::Error> for ApiError {
             E::Invalid { field, reason }
                 if field == "Tags"
                     || field == meridian_core::settings::FIELD
-                    || field == meridian_core::index::FIELD =>
+                    || field == meridian_core::index::FIELD
+                    || field == meridian_core::protection::FIELD =>
             {
                 ApiError::validation(reason.clone())
             }

@@ -424,6 +424,7 @@ pub async fn update_settings(ops: &RegionHandle, r: Req<'_>) -> ApiResult<Json> 
         mode,
         throughput,
         stream: None,
+        indexes: Vec::new(),
     };
     ops.write(vec![WriteOp::UpdateSettings {
         table: name.to_string(),

@@ -29,13 +29,15 @@ fn invalid(m: String) -> ApiError {
 /// One index of CreateTable, or an UpdateTable `Create`: its name, key
 /// schema (every attribute typed by `defs`), projection and throughput,
 /// checked as DynamoDB checks them. `at` is the member path errors name
-/// (`globalSecondaryIndexes.1.member`).
+/// (`globalSecondaryIndexes.1.member`); `updating`: an UpdateTable
+/// `Create`, not CreateTable's.
 fn parse_one(
     m: Req<'_>,
     kind: Kind,
     at: &str,
     defs: &[Json],
     billing: Billing,
+    updating: bool,
 ) -> ApiResult<IndexDef> {
     let null = |field: &str| {
         ApiError::constraint(format!(
@@ -131,6 +133,10 @@ fn parse_one(
                     "ProvisionedThroughput is not specified for index: {name}"
                 )));
             }
+            // UpdateTable's `Create` on an on-demand table: DynamoDB takes
+            // the units and the index is on demand like its table (as
+            // recorded against it); CreateTable refuses them.
+            (Billing::PayPerRequest, true) if updating => {}
             (Billing::PayPerRequest, true) => {
                 return Err(invalid(format!(
                     "ProvisionedThroughput should not be specified for index: {name} when BillingMode is PAY_PER_REQUEST"
@@ -174,7 +180,7 @@ pub fn parse_create(
                 ));
             };
             let at = format!("{path}.{}.member", i + 1);
-            out.push(parse_one(m, kind, &at, defs, billing)?);
+            out.push(parse_one(m, kind, &at, defs, billing, false)?);
         }
     }
     index::validate(table, &out)?;
@@ -236,24 +242,35 @@ pub fn key_attributes<'a>(table: &'a KeySchema, indexes: &'a [IndexDef]) -> Vec<
     out
 }
 
+/// What UpdateTable's `GlobalSecondaryIndexUpdates` asks for: index
+/// builds and drops, and `Update`s of indexes' own throughput.
+pub struct IndexUpdates {
+    pub changes: Vec<index::Change>,
+    /// Each `Update`: the index and its new `(read, write)` units, which
+    /// go into the table's synchronized settings
+    /// (`meridian_core::settings::TableSettings::apply` has the rules).
+    pub units: Vec<(String, (u64, u64))>,
+}
+
 /// UpdateTable's `GlobalSecondaryIndexUpdates`: one `Create`, `Update` or
 /// `Delete` per member, checked against `table`'s indexes (`building`:
-/// those still being built here). An `Update` (a provisioned index's
-/// throughput) has nothing to change here once the index is known to be
-/// global, so it writes nothing.
+/// those still being built here). An `Update` of a global index names its
+/// new `ProvisionedThroughput`; `billing` is the table's, to word the
+/// refusal of an `Update` without one as DynamoDB does.
 pub fn parse_updates(
     updates: &[Json],
     defs: Option<&[Json]>,
     billing: Billing,
     table: &meridian_core::TableDef,
     building: &[String],
-) -> ApiResult<Vec<index::Change>> {
+) -> ApiResult<IndexUpdates> {
     if updates.is_empty() {
         return Err(invalid(
             "List of GlobalSecondaryIndexUpdates is empty".into(),
         ));
     }
     let mut out = Vec::new();
+    let mut units = Vec::new();
     let mut named: Vec<&str> = Vec::new();
     let mut asked = Vec::new();
     for (i, u) in updates.iter().enumerate() {
@@ -342,6 +359,7 @@ pub fn parse_updates(
                     &format!("{at}.create"),
                     defs,
                     billing,
+                    true,
                 )?));
             }
             (_, None) => {
@@ -360,7 +378,22 @@ pub fn parse_updates(
                 )));
             }
             ("Delete", Some(_)) => out.push(index::Change::Delete(name.to_string())),
-            _ => {}
+            (_, Some(_)) => {
+                let update = u.obj("Update")?;
+                match crate::settings::throughput(&update, "ProvisionedThroughput")? {
+                    Some(tp) => units.push((name.to_string(), tp)),
+                    None if billing == Billing::PayPerRequest => {
+                        return Err(invalid(format!(
+                            "The only Updates for index: {name} when TableThroughputMode is PAY_PER_REQUEST can be to OnDemandThroughput, WarmThroughput"
+                        )));
+                    }
+                    None => {
+                        return Err(invalid(format!(
+                            "ProvisionedThroughput must be specified for index: {name}"
+                        )));
+                    }
+                }
+            }
         }
     }
     // DynamoDB builds or drops one index of a table at a time; an index
@@ -374,7 +407,10 @@ pub fn parse_updates(
     if busy {
         return Err(too_many());
     }
-    Ok(out)
+    Ok(IndexUpdates {
+        changes: out,
+        units,
+    })
 }
 
 fn key_schema_json(i: &IndexDef) -> Vec<Json> {
@@ -390,9 +426,14 @@ fn key_schema_json(i: &IndexDef) -> Vec<Json> {
 }
 
 /// One index's description; a global one has its own provisioned
-/// throughput when it was given one and the table is provisioned, else
-/// the table's, and the table's warm throughput (`throughput`).
-fn describe_one(table_arn: &str, s: &IndexState, throughput: &(Json, Json)) -> Json {
+/// throughput (`units`, while the table is provisioned), else the
+/// table's (0 on demand), and the table's warm throughput (`throughput`).
+fn describe_one(
+    table_arn: &str,
+    s: &IndexState,
+    units: Option<(u64, u64)>,
+    throughput: &(Json, Json),
+) -> Json {
     let i = &s.def;
     let mut projection = json!({"ProjectionType": i.projection.type_name()});
     if let Projection::Include(names) = &i.projection {
@@ -414,10 +455,7 @@ fn describe_one(table_arn: &str, s: &IndexState, throughput: &(Json, Json)) -> J
             d["Backfilling"] = json!(true);
         }
         d["ProvisionedThroughput"] = throughput.0.clone();
-        let provisioned = throughput.0["ReadCapacityUnits"]
-            .as_u64()
-            .is_some_and(|u| u > 0);
-        if let (Some((read, write)), true) = (i.throughput, provisioned) {
+        if let Some((read, write)) = units {
             d["ProvisionedThroughput"] = json!({"ReadCapacityUnits": read, "WriteCapacityUnits": write, "NumberOfDecreasesToday": 0});
         }
         d["WarmThroughput"] = throughput.1.clone();
@@ -438,7 +476,10 @@ pub fn describe(d: &mut Json, table_arn: &str, t: &TableInfo) {
             .indexes
             .iter()
             .filter(|s| s.def.kind == kind)
-            .map(|s| describe_one(table_arn, s, &throughput))
+            .map(|s| {
+                let units = t.settings.index_units(&t.def, &s.def.name);
+                describe_one(table_arn, s, units, &throughput)
+            })
             .collect();
         if !list.is_empty() {
             d[member(kind)] = Json::Array(list);

@@ -156,6 +156,9 @@ pub async fn update(ops: &RegionHandle, r: Req<'_>) -> ApiResult<Json> {
     let table = r.table_name()?;
     let protect = r.opt_bool("DeletionProtectionEnabled")?;
     let replica = ReplicaChange::parse(&r)?;
+    // `GlobalSecondaryIndexUpdates` `Update`s: indexes' own throughput,
+    // a synchronized setting like the table's.
+    let mut index_units = Vec::new();
     if let Some(updates) = r.opt_arr("GlobalSecondaryIndexUpdates")? {
         // What the rules need, without DescribeTable's count of the items.
         let (def, _) = ops.table(table).await?;
@@ -163,7 +166,8 @@ pub async fn update(ops: &RegionHandle, r: Req<'_>) -> ApiResult<Json> {
         let (building, settings) = ops
             .read(move |r| Ok((r.indexes_building(&name)?, r.settings(&name)?)))
             .await?;
-        let billing = settings.ok_or_else(ApiError::not_found)?.billing;
+        let settings = settings.ok_or_else(ApiError::not_found)?;
+        let billing = settings.billing;
         let defs = r.opt_arr("AttributeDefinitions")?.map(Vec::as_slice);
         let mut errors = Vec::new();
         if let Some(defs) = defs {
@@ -179,7 +183,8 @@ pub async fn update(ops: &RegionHandle, r: Req<'_>) -> ApiResult<Json> {
             }
         }
         ApiError::constraints(errors)?;
-        let changes = crate::indexes::parse_updates(updates, defs, billing, &def, &building)?;
+        let asked = crate::indexes::parse_updates(updates, defs, billing, &def, &building)?;
+        index_units = asked.units;
         let others = [
             "BillingMode",
             "ProvisionedThroughput",
@@ -187,7 +192,12 @@ pub async fn update(ops: &RegionHandle, r: Req<'_>) -> ApiResult<Json> {
             "ReplicaUpdates",
         ];
         let other = others.iter().find(|f| r.get(f).is_some());
-        match (changes.into_iter().next(), other) {
+        if !index_units.is_empty() && other == Some(&"ReplicaUpdates") {
+            return Err(ApiError::validation(
+                "GlobalSecondaryIndexUpdates cannot update an index in the request that changes ReplicaUpdates; send them separately",
+            ));
+        }
+        match (asked.changes.into_iter().next(), other) {
             (Some(_), Some(&("BillingMode" | "ProvisionedThroughput"))) => {
                 return Err(ApiError::validation(
                     "One or more parameter values were invalid: You cannot create or delete index while updating table IOPS",
@@ -204,18 +214,31 @@ pub async fn update(ops: &RegionHandle, r: Req<'_>) -> ApiResult<Json> {
                 ));
             }
             (Some(change), None) => {
+                // An index created anew under a deleted one's name has the
+                // units it is created with, not those an Update gave the
+                // old one.
+                if matches!(change, meridian_core::index::Change::Create(_))
+                    && settings.indexes.contains_key(change.name())
+                {
+                    ops.write(vec![WriteOp::UpdateSettings {
+                        table: table.to_string(),
+                        change: SettingsChange {
+                            indexes: vec![(change.name().to_string(), None)],
+                            ..Default::default()
+                        },
+                    }])
+                    .await?;
+                }
                 ops.write(vec![WriteOp::UpdateIndex {
                     table: table.to_string(),
                     change,
                 }])
                 .await?;
             }
-            // Only index `Update`s, which change nothing here: the rest
-            // of the request goes on below.
-            (None, Some(_)) => {}
-            (None, None) => {}
+            // Only index `Update`s, which go with the settings below.
+            (None, _) => {}
         }
-        if other.is_none() {
+        if other.is_none() && index_units.is_empty() {
             per_replica(ops, table, protect, &replica).await?;
             let info = ops.describe(table).await?;
             return Ok(
@@ -234,10 +257,17 @@ pub async fn update(ops: &RegionHandle, r: Req<'_>) -> ApiResult<Json> {
         mode: billing_mode(&r, "BillingMode")?,
         throughput: throughput(&r, "ProvisionedThroughput")?,
         stream: stream_spec(&r, false)?,
+        indexes: index_units
+            .into_iter()
+            .map(|(name, units)| (name, Some(units)))
+            .collect(),
     };
     // Deletion protection, the table class and encryption alone are a
     // change of this replica only.
-    let settings = change.mode.is_some() || change.throughput.is_some() || change.stream.is_some();
+    let settings = change.mode.is_some()
+        || change.throughput.is_some()
+        || change.stream.is_some()
+        || !change.indexes.is_empty();
     if settings || (protect.is_none() && replica.is_empty()) {
         ops.write(vec![WriteOp::UpdateSettings {
             table: table.to_string(),
@@ -303,13 +333,9 @@ pub async fn delete(ops: &RegionHandle, r: Req<'_>) -> ApiResult<Json> {
         }
         other => other?,
     };
-    if info.deletion_protected {
-        return Err(ApiError::validation(
-            "Resource cannot be deleted as it is currently protected against deletion. Disable deletion protection first.",
-        ));
-    }
-    ops.write(vec![WriteOp::DeleteTable(info.def.name.clone())])
-        .await?;
+    // This region's replica alone while another region holds the table,
+    // as DynamoDB deletes a replica; deletion protection is checked there.
+    ops.delete_table_here(&info.def.name).await?;
     let mut d = description::table(ops.region(), &info, "DELETING");
     // DynamoDB's DeleteTable describes the table without its creation time,
     // key definitions and indexes, which DescribeTable includes.

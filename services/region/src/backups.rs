@@ -519,15 +519,36 @@ impl RegionHandle {
     }
 
     /// Turns deletion protection of `table` on or off in this region, as
-    /// DynamoDB sets it on one replica: it is never replicated.
+    /// DynamoDB sets it on one replica: a catalog row of this region's,
+    /// which every region reads and none but this one writes
+    /// (`meridian_core::protection`).
     pub async fn set_deletion_protection(&self, table: &str, on: bool) -> Result<(), OpError> {
-        let on = on.then(|| "on".to_string());
-        self.change_replica_setting(table, crate::ops::DELETION_PROTECTION, move |_, _| {
-            Ok::<_, std::convert::Infallible>(on)
-        })
-        .await?
+        self.write(vec![WriteOp::Protect {
+            table: table.to_string(),
+            on,
+        }])
+        .await
         .map(|_| ())
-        .map_err(|never| match never {})
+    }
+
+    /// Moves deletion protection that an earlier build kept as a per-replica
+    /// setting of this region's store (`LEGACY_DELETION_PROTECTION`) into
+    /// the catalog row that replaced it, then drops the old setting. Run
+    /// once at start; a crash between the two steps leaves both, and the
+    /// next start repeats them.
+    pub(crate) async fn move_legacy_protection(&self) -> Result<(), OpError> {
+        use meridian_store::LEGACY_DELETION_PROTECTION;
+        let tables = self.read(|r| r.legacy_protected()).await?;
+        for table in tables {
+            tracing::info!(%table, "deletion protection moves into the catalog");
+            self.set_deletion_protection(&table, true).await?;
+            self.change_replica_setting(&table, LEGACY_DELETION_PROTECTION, |_, _| {
+                Ok::<_, std::convert::Infallible>(None)
+            })
+            .await?
+            .unwrap_or_else(|never| match never {});
+        }
+        Ok(())
     }
 
     /// Creates `target` like the table of `meta` and loads `source`'s items

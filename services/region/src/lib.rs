@@ -74,6 +74,8 @@ pub enum RegionError {
     Config(#[from] ConfigError),
     #[error(transparent)]
     Tls(#[from] tls::TlsError),
+    #[error("moving deletion protection kept by an earlier build into the catalog: {0}")]
+    LegacyProtection(String),
 }
 
 /// Shipper state per peer, for the status API.
@@ -302,6 +304,16 @@ pub async fn start(
         strong,
     });
     let mut tasks = Vec::new();
+    // Before anything is served: deletion protection an earlier build kept
+    // as this replica's own setting becomes the catalog row every region
+    // reads (`meridian_core::protection`).
+    ops::RegionHandle {
+        shared: shared.clone(),
+        replicas_only: false,
+    }
+    .move_legacy_protection()
+    .await
+    .map_err(|e| RegionError::LegacyProtection(e.to_string()))?;
 
     // One load budget for both listeners (`limits`).
     let limits = limits::Limits::new(limits::MAX_GRPC_IN_FLIGHT, shared.metrics.clone());

@@ -12,14 +12,10 @@ use crate::Shared;
 use crate::bridge::BridgeError;
 pub use crate::error::OpError;
 
-/// The per-replica setting (`Group::change_replica_setting`) that is set
-/// while this region's replica of a table is protected from deletion:
-/// DynamoDB keeps deletion protection per replica and never replicates it.
-pub const DELETION_PROTECTION: &str = "deletion_protection";
-
-/// The per-replica settings `describe` reads besides deletion protection,
-/// as DynamoDB keeps them per replica: the table class and server-side
-/// encryption. Their text is the front's to write and read.
+/// The per-replica settings `describe` reads, as DynamoDB keeps them per
+/// replica: the table class and server-side encryption. Their text is the
+/// front's to write and read. (Deletion protection, per replica too, is a
+/// catalog row every region reads: `meridian_core::protection`.)
 pub const TABLE_CLASS: &str = "table_class";
 pub const SSE: &str = "sse";
 
@@ -150,6 +146,7 @@ impl RegionHandle {
     pub async fn describe(&self, name: &str) -> Result<TableInfo, OpError> {
         let (def, version) = self.table(name).await?;
         let owned = name.to_string();
+        let here = self.region().to_string();
         let index_defs = def.indexes.clone();
         let (item_count, size_bytes, ttl_attribute, settings, indexes, replica) = self
             .shared
@@ -173,7 +170,7 @@ impl RegionHandle {
                     r.settings(&owned)?,
                     indexes,
                     (
-                        r.replica_setting(&owned, DELETION_PROTECTION)?.is_some(),
+                        r.protected_replicas(&owned)?.contains(&here),
                         r.replica_setting(&owned, TABLE_CLASS)?,
                         r.replica_setting(&owned, SSE)?,
                     ),
@@ -263,7 +260,10 @@ impl RegionHandle {
     ) -> Result<TableInfo, OpError> {
         let (def, _) = self.table(table).await?;
         let rows = meridian_core::replicas::plan(&def, self.region(), &self.regions(), change)
-            .map_err(|e| OpError::Store(BridgeError::Store(StoreError::Invalid(e))))?;
+            .map_err(invalid)?;
+        let protected = self.protected_replicas(table).await?;
+        meridian_core::protection::check_removals(table, &change.delete, &protected)
+            .map_err(invalid)?;
         for (region, status) in rows {
             self.write(vec![WriteOp::SetReplica {
                 table: table.to_string(),
@@ -273,6 +273,48 @@ impl RegionHandle {
             .await?;
         }
         self.describe(table).await
+    }
+
+    /// The regions whose replica of `table` is protected against deletion.
+    pub async fn protected_replicas(&self, table: &str) -> Result<Vec<String>, OpError> {
+        let owned = table.to_string();
+        Ok(self
+            .shared
+            .storage
+            .read(move |r| r.protected_replicas(&owned))
+            .await?)
+    }
+
+    /// DeleteTable through DynamoDB's API, sent to this region: this
+    /// region's replica only while another region holds the table, else
+    /// the table everywhere; the whole table also where the cluster makes
+    /// DynamoDB's tables in every region at once (`dynamodb_create_table =
+    /// "every-region"`), and for a STRONG table. Refused when a replica it
+    /// would delete is protected (`meridian_core::protection::deletion`).
+    /// Meridian's own DeleteTable (gRPC, the CLI, drills) deletes the table
+    /// everywhere and is not this.
+    pub async fn delete_table_here(
+        &self,
+        table: &str,
+    ) -> Result<meridian_core::protection::Deletion, OpError> {
+        use meridian_core::protection::{Deletion, deletion};
+        let (def, _) = self.table(table).await?;
+        let protected = self.protected_replicas(table).await?;
+        let everywhere = matches!(
+            self.shared.config.dynamodb_create_table,
+            crate::config::CreateTableRegions::EveryRegion
+        );
+        let d = deletion(&def, self.region(), &protected, everywhere).map_err(invalid)?;
+        let op = match d {
+            Deletion::Table => WriteOp::DeleteTable(def.name.clone()),
+            Deletion::Replica => WriteOp::SetReplica {
+                table: def.name.clone(),
+                region: self.region().to_string(),
+                status: meridian_core::replicas::Status::Deleting,
+            },
+        };
+        self.write(vec![op]).await?;
+        Ok(d)
     }
 
     /// Changes setting `name` of this region's replica of `table`, one
@@ -450,4 +492,9 @@ impl RegionHandle {
             .read(move |r| r.scan(&table, after.as_ref(), limit))
             .await?)
     }
+}
+
+/// A core rule's refusal as the operations answer it.
+fn invalid(e: meridian_core::Error) -> OpError {
+    OpError::Store(BridgeError::Store(StoreError::Invalid(e)))
 }

@@ -191,6 +191,30 @@ impl Reader {
         }
     }
 
+    /// The regions whose replica of `table` has deletion protection on
+    /// (`meridian_core::protection`), in name order: rows of the table's
+    /// current incarnation only.
+    pub fn protected_replicas(&self, table: &str) -> Result<Vec<String>, StoreError> {
+        let Some((_, incarnation)) = self.table_def(table)? else {
+            return Ok(Vec::new());
+        };
+        let corrupt = |e: meridian_core::Error| StoreError::Corrupt(e.to_string());
+        let mut out = Vec::new();
+        for (sk, item) in crate::catalog::catalog_rows(
+            self.conn(),
+            table,
+            meridian_core::protection::SORT_PREFIX,
+        )? {
+            let region = meridian_core::protection::region_of(&sk).ok_or_else(|| {
+                StoreError::Corrupt("a protection row's region is not UTF-8".into())
+            })?;
+            if meridian_core::protection::from_item(&item).map_err(corrupt)? == incarnation {
+                out.push(region);
+            }
+        }
+        Ok(out)
+    }
+
     /// Live tables in name order, after `start_after`.
     pub fn list_tables(&self, start_after: &str, limit: usize) -> Result<Vec<String>, StoreError> {
         let mut stmt = self.conn.prepare_cached(

@@ -1,7 +1,10 @@
 //! Settings a region keeps for its own replica of a table and never
 //! replicates, as DynamoDB keeps them per replica: resource-based
-//! policies, contributor insights and deletion protection. Each is a named text value of the
-//! table's current incarnation; what the text means is the caller's.
+//! policies, contributor insights, the table class and encryption. Each is
+//! a named text value of the table's current incarnation; what the text
+//! means is the caller's. Deletion protection was kept here too
+//! ([`LEGACY_DELETION_PROTECTION`]) until other regions had to read it; it
+//! is now a catalog row (`meridian_core::protection`).
 //!
 //! A change reads the value and writes the new one in the writer's group,
 //! so a conditional change (a policy's expected revision) is decided
@@ -13,6 +16,11 @@ use rusqlite::{OptionalExtension, params};
 use crate::StoreError;
 use crate::group::Group;
 use crate::read::Reader;
+
+/// The setting deletion protection was kept under before it became a
+/// catalog row: a region started on such a store moves it there
+/// ([`Reader::legacy_protected`]).
+pub const LEGACY_DELETION_PROTECTION: &str = "deletion_protection";
 
 /// A setting's value before and after a change (`None`: unset).
 #[derive(Clone, Debug, Default, PartialEq, Eq)]
@@ -84,6 +92,26 @@ impl Group<'_> {
 }
 
 impl Reader {
+    /// The tables whose replica here was protected against deletion under
+    /// [`LEGACY_DELETION_PROTECTION`], in their current incarnation.
+    pub fn legacy_protected(&self) -> Result<Vec<String>, StoreError> {
+        let tables: Vec<String> = self
+            .conn()
+            .prepare_cached("SELECT tbl FROM replica_settings WHERE name = ?1 ORDER BY tbl")?
+            .query_map([LEGACY_DELETION_PROTECTION], |r| r.get(0))?
+            .collect::<Result<_, _>>()?;
+        let mut out = Vec::new();
+        for t in tables {
+            if self
+                .replica_setting(&t, LEGACY_DELETION_PROTECTION)?
+                .is_some()
+            {
+                out.push(t);
+            }
+        }
+        Ok(out)
+    }
+
     /// Setting `name` of `table` in this region, if set for the table's
     /// current incarnation.
     pub fn replica_setting(&self, table: &str, name: &str) -> Result<Option<String>, StoreError> {

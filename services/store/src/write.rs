@@ -126,6 +126,13 @@ pub enum WriteOp {
         add: meridian_core::schema::Tags,
         remove: Vec<String>,
     },
+    /// Turns deletion protection of this region's replica of `table` on or
+    /// off: its row `protection/<region>` in the catalog, which every
+    /// region reads (`meridian_core::protection`).
+    Protect {
+        table: String,
+        on: bool,
+    },
     /// Sets `region`'s replica of `table` to `status`
     /// (`meridian_core::replicas`). This region's own replica set to
     /// `DELETED` also deletes its copy of the table's items, in the same
@@ -174,6 +181,7 @@ impl WriteOp {
                 | WriteOp::SetTtl { .. }
                 | WriteOp::UpdateSettings { .. }
                 | WriteOp::Tag { .. }
+                | WriteOp::Protect { .. }
                 | WriteOp::SetReplica { .. }
                 | WriteOp::UpdateIndex { .. }
                 | WriteOp::SetConsistency { .. }
@@ -221,6 +229,7 @@ impl std::fmt::Debug for WriteOp {
                 write!(f, "UpdateSettings({table}, {change:?})")
             }
             WriteOp::Tag { table, add, remove } => write!(f, "Tag({table}, {add:?}, {remove:?})"),
+            WriteOp::Protect { table, on } => write!(f, "Protect({table}, {on})"),
             WriteOp::SetReplica {
                 table,
                 region,
@@ -646,7 +655,7 @@ impl GroupTxn<'_, '_> {
                 };
                 let current =
                     TableSettings::current(&def, &incarnation, row.as_ref()).map_err(corrupt)?;
-                let next = current.change(table, change, now)?;
+                let next = current.apply(&def, change, now)?;
                 let mut p = Plan::new(CATALOG_TABLE, key, None, head)?;
                 p.write = Some(Some(next.to_item(&incarnation)));
                 p
@@ -674,6 +683,22 @@ impl GroupTxn<'_, '_> {
                 let mut p = Plan::new(CATALOG_TABLE, key, None, head)?;
                 p.write =
                     Some((!tags.is_empty()).then(|| TableDef::tags_item(&tags, &incarnation)));
+                p
+            }
+            WriteOp::Protect { table, on } => {
+                let Some((_, incarnation)) = self.table_def(table)? else {
+                    return Err(StoreError::TableNotFound(table.clone()));
+                };
+                let key = meridian_core::protection::key(table, self.region);
+                let head = self.head(CATALOG_TABLE, &key)?;
+                let live = head.as_ref().is_some_and(|h| h.image.is_some());
+                let mut p = Plan::new(CATALOG_TABLE, key, None, head)?;
+                p.write = match (on, live) {
+                    (true, _) => Some(Some(meridian_core::protection::item(&incarnation))),
+                    (false, true) => Some(None),
+                    // Nothing to turn off.
+                    (false, false) => None,
+                };
                 p
             }
             WriteOp::SetReplica {

@@ -457,6 +457,7 @@ fn a_stream_records_each_change_of_an_item_once_in_order() {
         table: "tbl".into(),
         change: SettingsChange {
             stream: Some(Some("NEW_AND_OLD_IMAGES".into())),
+            indexes: Vec::new(),
             ..Default::default()
         },
     }])
@@ -538,6 +539,7 @@ fn a_stream_rolls_its_shard_at_the_first_change_past_the_shard_age() {
         table: "tbl".into(),
         change: SettingsChange {
             stream: Some(Some("KEYS_ONLY".into())),
+            indexes: Vec::new(),
             ..Default::default()
         },
     }])

@@ -159,3 +159,62 @@ fn a_version_15_data_dir_gains_replica_settings() {
     assert!(reader.replica_settings("tbl", "").unwrap().is_empty());
     assert_eq!(reader.replica_setting("tbl", "policy/table").unwrap(), None);
 }
+
+/// Deletion protection is a catalog row of the region's own
+/// (`meridian_core::protection`), shipped to the other regions; one kept
+/// by an earlier build as a per-replica setting is found for the region to
+/// move.
+#[test]
+fn deletion_protection_is_a_shipped_catalog_row_and_a_legacy_one_is_found() {
+    let mut n = Node::new("r-a");
+    n.write(&[WriteOp::CreateTable(def("tbl"))]).unwrap();
+    assert_eq!(
+        n.reader.protected_replicas("tbl").unwrap(),
+        Vec::<String>::new()
+    );
+    let head = n.reader.log_after(0, 1000, usize::MAX).unwrap().len();
+    let on = WriteOp::Protect {
+        table: "tbl".into(),
+        on: true,
+    };
+    n.write(&[on]).unwrap();
+    assert_eq!(n.reader.protected_replicas("tbl").unwrap(), vec!["r-a"]);
+    assert_eq!(
+        n.reader.log_after(0, 1000, usize::MAX).unwrap().len(),
+        head + 1,
+        "the row is shipped"
+    );
+    let off = WriteOp::Protect {
+        table: "tbl".into(),
+        on: false,
+    };
+    n.write(&[off]).unwrap();
+    assert_eq!(
+        n.reader.protected_replicas("tbl").unwrap(),
+        Vec::<String>::new()
+    );
+
+    assert_eq!(n.reader.legacy_protected().unwrap(), Vec::<String>::new());
+    swap(
+        &mut n,
+        "tbl",
+        meridian_store::LEGACY_DELETION_PROTECTION,
+        None,
+        Some("on"),
+    )
+    .unwrap();
+    assert_eq!(n.reader.legacy_protected().unwrap(), vec!["tbl"]);
+    // A table created again does not inherit either.
+    n.write(&[WriteOp::Protect {
+        table: "tbl".into(),
+        on: true,
+    }])
+    .unwrap();
+    n.write(&[WriteOp::DeleteTable("tbl".into())]).unwrap();
+    n.write(&[WriteOp::CreateTable(def("tbl"))]).unwrap();
+    assert_eq!(
+        n.reader.protected_replicas("tbl").unwrap(),
+        Vec::<String>::new()
+    );
+    assert_eq!(n.reader.legacy_protected().unwrap(), Vec::<String>::new());
+}

@@ -84,6 +84,7 @@ fn two_regions_with_a_stream(view: &str) -> (Node, Node) {
         table: "tbl".into(),
         change: SettingsChange {
             stream: Some(Some(view.into())),
+            indexes: Vec::new(),
             ..Default::default()
         },
     }])

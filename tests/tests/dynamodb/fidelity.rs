@@ -663,7 +663,7 @@ async fn a_table_arn_names_the_table_everywhere() {
 }
 
 /// 6. Deletion protection is set per replica (CreateTable, UpdateTable),
-/// never replicated, and DeleteTable honours it; `WarmThroughput` is
+/// never synchronized, and DeleteTable honours it; `WarmThroughput` is
 /// described as DynamoDB describes a table that never raised it.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn deletion_protection_is_a_replicas_own_and_shapes_are_dynamodbs() {
@@ -762,7 +762,7 @@ async fn deletion_protection_is_a_replicas_own_and_shapes_are_dynamodbs() {
                     .await
                     .unwrap();
                 assert_eq!(protected(&c).await, Some(true));
-                assert_eq!(protected(&peer).await, Some(false), "never replicated");
+                assert_eq!(protected(&peer).await, Some(false), "never synchronized");
                 c.update_table()
                     .table_name("guarded")
                     .deletion_protection_enabled(false)

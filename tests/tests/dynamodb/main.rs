@@ -190,6 +190,7 @@ mod legacy;
 mod limits;
 mod query;
 mod query_checks;
+mod replica_deletion;
 mod scan;
 mod tables;
 mod tags;

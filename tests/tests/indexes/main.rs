@@ -332,4 +332,5 @@ mod query;
 mod regions;
 mod scan;
 mod sparse;
+mod throughput;
 mod update_table;

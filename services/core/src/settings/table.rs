@@ -3,7 +3,7 @@
 //! the settings that needs the whole definition, kept apart from the
 //! settings types below it, which the definition itself holds.
 
-use super::{Stream, TableSettings};
+use super::{Billing, FIELD, SettingsChange, Stream, TableSettings};
 use crate::error::Error;
 use crate::schema::TableDef;
 use crate::value::Item;
@@ -22,7 +22,87 @@ impl TableSettings {
                 view_type: v.clone(),
                 since: created,
             }),
+            indexes: Default::default(),
         }
+    }
+
+    /// A global index's own `(read, write)` units while the table is
+    /// provisioned: as the last `Update` set them, else as the index was
+    /// created, else (an index defined before indexes kept their own) the
+    /// table's. `None` on demand, and for an index `def` does not have.
+    pub fn index_units(&self, def: &TableDef, name: &str) -> Option<(u64, u64)> {
+        let index = def.index(name)?;
+        match self.billing {
+            Billing::PayPerRequest => None,
+            Billing::Provisioned { read, write } => Some(
+                self.indexes
+                    .get(name)
+                    .copied()
+                    .or(index.throughput)
+                    .unwrap_or((read, write)),
+            ),
+        }
+    }
+
+    /// The settings after UpdateTable's change `c` made at `now` (µs) to
+    /// table `def`: its billing, throughput and stream ([`Self::change`]),
+    /// then its global indexes' own throughput, by DynamoDB's rules and
+    /// with its messages: an index `Update` only on a provisioned table and
+    /// never to the units it has; a table made provisioned gives every
+    /// global index its units in the same request; on demand, indexes keep
+    /// no units of their own.
+    pub fn apply(&self, def: &TableDef, c: &SettingsChange, now: u64) -> Result<Self, Error> {
+        let refuse = |m: String| Err(Error::invalid(FIELD, m));
+        let invalid = |m: String| refuse(format!("One or more parameter values were invalid: {m}"));
+        let forget = c.indexes.iter().filter(|(_, u)| u.is_none());
+        let updates: Vec<(&String, (u64, u64))> = c
+            .indexes
+            .iter()
+            .filter_map(|(n, u)| u.map(|u| (n, u)))
+            .collect();
+        let table_level = c.mode.is_some() || c.throughput.is_some() || c.stream.is_some();
+        let mut next = if table_level || c.indexes.is_empty() {
+            self.change(&def.name, c, now)?
+        } else {
+            self.clone()
+        };
+        for (name, _) in forget {
+            next.indexes.remove(name);
+        }
+        if next.billing == Billing::PayPerRequest {
+            if let Some((name, _)) = updates.first() {
+                return invalid(format!(
+                    "The only Updates for index: {name} when TableThroughputMode is PAY_PER_REQUEST can be to OnDemandThroughput, WarmThroughput"
+                ));
+            }
+            next.indexes.clear();
+            return Ok(next);
+        }
+        let switched = self.billing == Billing::PayPerRequest;
+        for (name, units) in &updates {
+            if !switched && self.index_units(def, name) == Some(*units) {
+                let (read, write) = units;
+                return refuse(format!(
+                    "The provisioned throughput for the index {name} will not change. The requested value equals the current value. Current ReadCapacityUnits provisioned for index {name}: {read}. Requested ReadCapacityUnits: {read}. Current WriteCapacityUnits provisioned for index {name}: {write}. Requested WriteCapacityUnits: {write}. Refer to the Amazon DynamoDB Developer Guide for current limits and how to request higher limits."
+                ));
+            }
+            next.indexes.insert(name.to_string(), *units);
+        }
+        if switched {
+            let global = def
+                .indexes
+                .iter()
+                .filter(|i| i.kind == crate::index::Kind::Global);
+            for i in global {
+                if !updates.iter().any(|(n, _)| **n == i.name) {
+                    return invalid(format!(
+                        "ProvisionedThroughput must be specified for index: {}",
+                        i.name
+                    ));
+                }
+            }
+        }
+        Ok(next)
     }
 
     /// The settings in force: the settings row when it belongs to this

@@ -10,7 +10,7 @@ use meridian_core::schema::validate_table_name;
 use meridian_core::schema::{TAGS_SORT_PREFIX, TTL_SORT_KEY};
 use meridian_core::settings::{SETTINGS_SORT_KEY, TableSettings};
 use meridian_core::{CATALOG_TABLE, Context, Mutation, TableDef, Version, decode_item};
-use meridian_core::{consistency, index, replicas};
+use meridian_core::{consistency, index, protection, replicas};
 use meridian_proto::v1 as pb;
 
 use super::receiver::{Entries, MAX_BATCH_BYTES, MAX_BATCH_ENTRIES};
@@ -199,6 +199,15 @@ fn decode_entries(
                     replicas::from_item(item)
                         .map_err(|x| at(format!("catalog replica row: {x}")))?;
                 }
+                (sk, Some(item)) if sk.starts_with(protection::SORT_PREFIX) => {
+                    let region = protection::region_of(sk).ok_or_else(|| {
+                        at("catalog protection row: the region is not UTF-8".into())
+                    })?;
+                    validate_region_name(&region)
+                        .map_err(|x| at(format!("catalog protection row: {x}")))?;
+                    protection::from_item(item)
+                        .map_err(|x| at(format!("catalog protection row: {x}")))?;
+                }
                 (sk, Some(item)) if sk.starts_with(index::SORT_PREFIX) => {
                     let name = index::name_of(sk)
                         .ok_or_else(|| at("catalog index row: the name is not UTF-8".into()))?;
@@ -211,7 +220,9 @@ fn decode_entries(
                     }
                 }
                 (b"", None) | (TTL_SORT_KEY, None) | (SETTINGS_SORT_KEY, None) => {}
-                (sk, None) if sk.starts_with(TAGS_SORT_PREFIX) => {}
+                (sk, None)
+                    if sk.starts_with(TAGS_SORT_PREFIX)
+                        || sk.starts_with(protection::SORT_PREFIX) => {}
                 _ => return Err(at("unknown catalog row".into())),
             }
         } else {
