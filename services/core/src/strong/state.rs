@@ -65,6 +65,8 @@ pub struct Lead {
     pub(super) ping: u64,
     pub(super) pongs: [u64; MEMBERS],
     pub(super) remote_reads: Vec<RemoteRead>,
+    /// The snapshot each member is being sent, if any.
+    pub(super) snap: [Option<super::snapshot::Sending>; MEMBERS],
 }
 
 /// A local read waiting for where to read.
