@@ -289,6 +289,7 @@ impl Runtime {
             table: name.clone(),
             incarnation: inc.clone(),
             set: set.clone(),
+            witness: set.is_witness(&self.shared.config.name),
             applied: applied_tx,
             back: self.inputs.clone(),
         };

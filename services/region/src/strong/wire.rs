@@ -21,6 +21,19 @@ use crate::replication::decode::{Origins, decode_batch};
 /// Most entries one message may carry: the core sends at most 512.
 pub const MAX_ENTRIES: usize = 4_096;
 
+/// Most bytes of heads in one part of a snapshot a member takes: the
+/// leader cuts parts at [`SNAPSHOT_PART_BYTES`], which one head of the
+/// largest item allowed may pass.
+pub const MAX_SNAPSHOT_PART_BYTES: usize = 4 << 20;
+
+/// Most heads in one part of a snapshot a member takes.
+pub const MAX_SNAPSHOT_PART_HEADS: usize = 4_096;
+
+/// Where the leader cuts a snapshot into parts: past this many bytes of
+/// heads, or [`SNAPSHOT_PART_HEADS`] heads.
+pub const SNAPSHOT_PART_BYTES: usize = 1 << 20;
+pub const SNAPSHOT_PART_HEADS: usize = 1_024;
+
 /// A message as it arrived, before its table is looked up.
 pub struct Envelope {
     pub from: String,
@@ -176,6 +189,28 @@ pub fn encode(
             ballot: Some(ballot_pb(*ballot)),
             index: *index,
         }),
+        Msg::Snapshot {
+            ballot,
+            through,
+            part,
+            last,
+            data,
+        } => M::Snapshot(pb::StrongSnapshot {
+            ballot: Some(ballot_pb(*ballot)),
+            through: *through,
+            part: *part,
+            last: *last,
+            heads: data.clone(),
+        }),
+        Msg::SnapshotAck {
+            ballot,
+            through,
+            next,
+        } => M::SnapshotAck(pb::StrongSnapshotAck {
+            ballot: Some(ballot_pb(*ballot)),
+            through: *through,
+            next: *next,
+        }),
     };
     pb::StrongEnvelope {
         from_region: from.to_string(),
@@ -330,6 +365,50 @@ pub fn decode(env: pb::StrongEnvelope) -> Result<Envelope, WireError> {
             rid: r.rid,
             ballot: ballot(r.ballot)?,
             index: r.index,
+        },
+        M::Snapshot(p) => {
+            if p.heads.len() > MAX_SNAPSHOT_PART_BYTES {
+                return Err(malformed(format!(
+                    "a snapshot part of {} bytes, the limit is {MAX_SNAPSHOT_PART_BYTES}",
+                    p.heads.len()
+                )));
+            }
+            if p.through == 0 {
+                return Err(malformed("a snapshot at position 0"));
+            }
+            // The heads are checked against the table like a write's
+            // mutations (`check_writes`): of its incarnation, valid, each
+            // image under its own key.
+            if !p.heads.is_empty() {
+                let heads = Writes::decode(&p.heads).map_err(|e| malformed(e.to_string()))?;
+                if heads.mutations.len() > MAX_SNAPSHOT_PART_HEADS {
+                    return Err(malformed(format!(
+                        "{} heads in a snapshot part, the limit is {MAX_SNAPSHOT_PART_HEADS}",
+                        heads.mutations.len()
+                    )));
+                }
+                if heads.expect.iter().any(Option::is_some) {
+                    return Err(malformed("a snapshot's head expects a version"));
+                }
+                // Each head is checked as a write of its own: heads of
+                // several origins make no one unit.
+                writes.extend(heads.mutations.into_iter().map(|m| Writes {
+                    mutations: vec![m],
+                    expect: vec![None],
+                }));
+            }
+            Msg::Snapshot {
+                ballot: ballot(p.ballot)?,
+                through: p.through,
+                part: p.part,
+                last: p.last,
+                data: p.heads,
+            }
+        }
+        M::SnapshotAck(a) => Msg::SnapshotAck {
+            ballot: ballot(a.ballot)?,
+            through: a.through,
+            next: a.next,
         },
     };
     Ok(Envelope {
