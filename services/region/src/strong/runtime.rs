@@ -348,6 +348,7 @@ impl Runtime {
                     commit: n.commit(),
                     applied: *m.applied.borrow(),
                     last: n.last(),
+                    compacted: n.compacted(),
                     generation: n.generation().counter,
                     // Counted by the writes themselves; see Strong::status.
                     write_conflicts: 0,
