@@ -56,10 +56,11 @@ async fn read(c: &TestCluster, i: usize, id: &str) -> Option<u64> {
         .await
         .ok()?
         .into_inner();
-    r.item.map(|s| match &decode_item(&s.item).expect("an item")["n"] {
-        AttrValue::N(n) => n.to_string().parse().expect("a count"),
-        other => panic!("{other:?}"),
-    })
+    r.item
+        .map(|s| match &decode_item(&s.item).expect("an item")["n"] {
+            AttrValue::N(n) => n.to_string().parse().expect("a count"),
+            other => panic!("{other:?}"),
+        })
 }
 
 async fn status(c: &TestCluster, i: usize) -> Option<pb::StrongTableStatus> {
@@ -132,9 +133,15 @@ async fn a_member_wiped_after_compaction_catches_up_from_a_snapshot() {
     assert!(sent >= 1.0, "a member sent a snapshot");
 
     // It votes again once its rejoin is chosen, and takes writes.
-    poll_until("the wiped region to vote again", Duration::from_secs(30), || async {
-        status(&c, lost).await.is_some_and(|s| s.standing == "voter")
-    })
+    poll_until(
+        "the wiped region to vote again",
+        Duration::from_secs(30),
+        || async {
+            status(&c, lost)
+                .await
+                .is_some_and(|s| s.standing == "voter")
+        },
+    )
     .await;
     put(&c, lost, "k3", 1_003).await;
     for i in 0..REGIONS.len() {

@@ -154,7 +154,7 @@ pub struct Node {
     pub(super) next_rid: u64,
     hello_sent: u64,
     /// The snapshot being received, if any ([`super::snapshot`]).
-    pub(super) incoming: Option<super::snapshot::Incoming>,
+    pub(super) incoming: Option<super::state::Incoming>,
     pub(super) actions: Vec<Action>,
 }
 

@@ -25,26 +25,8 @@
 //! so it does not promise that candidate ([`Node::cannot_promise`]).
 
 use super::node::{Node, Role};
+use super::state::{Incoming, Sending};
 use super::types::{Action, Ballot, Body, Failure, Index, Member, Msg, Persist};
-
-/// A snapshot the leader is sending one member: the part it sent last,
-/// and when.
-#[derive(Debug, Clone, Copy)]
-pub(super) struct Sending {
-    /// The snapshot's position, once the member named it.
-    through: Option<Index>,
-    part: u32,
-    sent: u64,
-}
-
-/// A snapshot a member is receiving: the leader's ballot, its position
-/// and the next part it needs.
-#[derive(Debug, Clone, Copy)]
-pub(super) struct Incoming {
-    ballot: Ballot,
-    through: Index,
-    next: u32,
-}
 
 impl Node {
     // ---- the leader ------------------------------------------------------

@@ -12,7 +12,7 @@ use meridian_core::consistency::StrongSet;
 use meridian_core::strong::{Action, Failure, Generation, Index, Persist, Refusal};
 use tokio::sync::{mpsc, watch};
 
-use super::snapshot::{PartToSend, Snapshots};
+use super::snapshot::{self, PartToSend, Snapshots};
 use super::{Input, Reply, StrongError, wire};
 use crate::Shared;
 use crate::metrics::{DirectionKindLabel, DirectionLabel};
@@ -239,7 +239,7 @@ impl Effects {
         }
     }
 
-    pub(super) fn send(&self, to: u8, msg: &meridian_core::strong::Msg, generation: Generation) {
+    fn send(&self, to: u8, msg: &meridian_core::strong::Msg, generation: Generation) {
         let Some(peer) = self.set.members.get(to as usize) else {
             return;
         };
@@ -282,6 +282,48 @@ impl Effects {
             Err(e) => {
                 tracing::debug!(table = %self.table, error = %e, "chosen entries wait to be applied");
             }
+        }
+    }
+
+    /// Sends the parts asked for: of the snapshot the member is receiving
+    /// while it is still held, else of a new one read now (from its part 0).
+    async fn send_parts(&self, snaps: &mut Snapshots) {
+        for p in std::mem::take(&mut snaps.to_send) {
+            let part = if snaps.holds(p.to, p.through, p.part) {
+                p.part
+            } else {
+                match self.shared.storage.strong_snapshot(&self.table).await {
+                    Ok(Some(s)) if s.incarnation == self.incarnation && s.through >= p.at_least => {
+                        self.shared
+                            .metrics
+                            .strong_snapshots
+                            .get_or_create(&DirectionLabel { direction: "sent" })
+                            .inc();
+                        tracing::info!(table = %self.table, member = p.to, through = s.through, heads = s.heads.len(), "sending a snapshot of a STRONG table");
+                        snaps.sending(p.to, s.through, snapshot::cut(s.heads));
+                        0
+                    }
+                    Ok(_) => {
+                        tracing::debug!(table = %self.table, "no snapshot of this table to send yet");
+                        continue;
+                    }
+                    Err(e) => {
+                        tracing::warn!(table = %self.table, error = %e, "could not read a snapshot of a STRONG table");
+                        continue;
+                    }
+                }
+            };
+            let Some((through, last, data)) = snaps.part(p.to, part) else {
+                continue;
+            };
+            let msg = meridian_core::strong::Msg::Snapshot {
+                ballot: p.ballot,
+                through,
+                part,
+                last,
+                data,
+            };
+            self.send(p.to, &msg, p.generation);
         }
     }
 

@@ -15,12 +15,10 @@ use std::collections::HashMap;
 
 use meridian_core::Mutation;
 use meridian_core::strong::codec::Writes;
-use meridian_core::strong::{Ballot, Generation, Index, Member, Msg};
+use meridian_core::strong::{Ballot, Generation, Index, Member};
 
-use super::effects::Effects;
 use super::wire::{SNAPSHOT_PART_BYTES, SNAPSHOT_PART_HEADS};
 use crate::bridge::StrongInstall;
-use crate::metrics::DirectionLabel;
 
 /// A part the core asked to send ([`meridian_core::strong::Action::SendSnapshot`]),
 /// sent once the state changes before it are durable.
@@ -44,6 +42,27 @@ pub(crate) struct Snapshots {
 }
 
 impl Snapshots {
+    /// Whether the snapshot at `through` being sent to `to` is still held,
+    /// with its part `part`.
+    pub(crate) fn holds(&self, to: Member, through: Option<Index>, part: u32) -> bool {
+        self.sending
+            .get(&to)
+            .is_some_and(|(t, parts)| Some(*t) == through && (part as usize) < parts.len())
+    }
+
+    /// Keeps the parts of a new snapshot at `through` for `to`.
+    pub(crate) fn sending(&mut self, to: Member, through: Index, parts: Vec<Vec<u8>>) {
+        self.sending.insert(to, (through, parts));
+    }
+
+    /// Part `part` of the snapshot being sent to `to`: its position,
+    /// whether it is the last, and its bytes.
+    pub(crate) fn part(&self, to: Member, part: u32) -> Option<(Index, bool, Vec<u8>)> {
+        let (through, parts) = self.sending.get(&to)?;
+        let data = parts.get(part as usize)?.clone();
+        Some((*through, part as usize + 1 == parts.len(), data))
+    }
+
     /// Keeps part `part`; part 0 starts a snapshot over.
     pub(crate) fn stage(&mut self, part: u32, data: Vec<u8>) {
         if part == 0 {
@@ -110,52 +129,4 @@ pub(crate) fn cut(heads: Vec<Mutation>) -> Vec<Vec<u8>> {
         parts.push(encode(part));
     }
     parts
-}
-
-impl Effects {
-    /// Sends the parts asked for: of the snapshot the member is receiving
-    /// while it is still held, else of a new one read now (from its part 0).
-    pub(crate) async fn send_parts(&self, snaps: &mut Snapshots) {
-        for p in std::mem::take(&mut snaps.to_send) {
-            let held = snaps
-                .sending
-                .get(&p.to)
-                .is_some_and(|(t, parts)| Some(*t) == p.through && (p.part as usize) < parts.len());
-            let part = if held {
-                p.part
-            } else {
-                match self.shared.storage.strong_snapshot(&self.table).await {
-                    Ok(Some(s)) if s.incarnation == self.incarnation && s.through >= p.at_least => {
-                        self.shared
-                            .metrics
-                            .strong_snapshots
-                            .get_or_create(&DirectionLabel { direction: "sent" })
-                            .inc();
-                        tracing::info!(table = %self.table, member = p.to, through = s.through, heads = s.heads.len(), "sending a snapshot of a STRONG table");
-                        snaps.sending.insert(p.to, (s.through, cut(s.heads)));
-                        0
-                    }
-                    Ok(_) => {
-                        tracing::debug!(table = %self.table, "no snapshot of this table to send yet");
-                        continue;
-                    }
-                    Err(e) => {
-                        tracing::warn!(table = %self.table, error = %e, "could not read a snapshot of a STRONG table");
-                        continue;
-                    }
-                }
-            };
-            let Some((through, parts)) = snaps.sending.get(&p.to) else {
-                continue;
-            };
-            let msg = Msg::Snapshot {
-                ballot: p.ballot,
-                through: *through,
-                part,
-                last: part as usize + 1 == parts.len(),
-                data: parts[part as usize].clone(),
-            };
-            self.send(p.to, &msg, p.generation);
-        }
-    }
 }

@@ -491,6 +491,73 @@ mod tests {
         }
     }
 
+    fn snapshot(heads: Vec<u8>) -> Msg {
+        Msg::Snapshot {
+            ballot: Ballot {
+                round: 2,
+                leader: 1,
+            },
+            through: 70,
+            part: 1,
+            last: true,
+            data: heads,
+        }
+    }
+
+    /// A snapshot part travels whole, its heads each checked as a write of
+    /// their own; one past the byte limit, or whose bytes are no heads, is
+    /// refused as malformed.
+    #[test]
+    fn a_snapshot_part_carries_its_heads_within_the_limits() {
+        let g = Generation {
+            counter: 1,
+            nonce: 5,
+        };
+        let head = |origin: &str, k: &str| Mutation {
+            seq: 0,
+            table: "t".into(),
+            table_version: Some(b"v".to_vec()),
+            key: meridian_core::EncodedKey {
+                partition: k.as_bytes().to_vec(),
+                sort: Vec::new(),
+            },
+            version: origin.as_bytes().to_vec(),
+            prev: None,
+            context: Vec::new(),
+            image: None,
+            commit_real: 0,
+            ttl: false,
+            unit: (0, 1),
+        };
+        let heads = Writes {
+            mutations: vec![head("r-a", "x"), head("r-b", "y")],
+            expect: vec![None, None],
+        }
+        .encode();
+        let back = decode(encode("r-a", "t", b"v", g, &snapshot(heads.clone()))).unwrap();
+        assert_eq!(back.msg, snapshot(heads));
+        assert_eq!(back.writes.len(), 2, "one write per head");
+        assert!(back.writes.iter().all(|w| w.mutations.len() == 1));
+        let witness = decode(encode("r-a", "t", b"v", g, &snapshot(Vec::new()))).unwrap();
+        assert!(witness.writes.is_empty());
+
+        let big = decode(encode(
+            "r-a",
+            "t",
+            b"v",
+            g,
+            &snapshot(vec![0; MAX_SNAPSHOT_PART_BYTES + 1]),
+        ))
+        .err()
+        .expect("a part past the limit is refused");
+        assert_eq!(big.reason, "malformed");
+        assert!(big.detail.contains("limit"), "{}", big.detail);
+        let junk = decode(encode("r-a", "t", b"v", g, &snapshot(vec![9; 10])))
+            .err()
+            .expect("bytes that are no heads are refused");
+        assert_eq!(junk.reason, "malformed");
+    }
+
     #[test]
     fn a_hello_carries_its_lives_and_no_more_than_kept() {
         let g = Generation {
