@@ -261,7 +261,17 @@ impl Runtime {
         // that has just become STRONG. A store that lost a state it had is
         // told so by its peers (it does not vote until it rejoins).
         let (durable, fresh) = match stored {
-            Some((i, d)) if i == inc => (d, false),
+            // Under `durability = "normal"` a commit is on disk for good
+            // only at the next sync point: a crash may have taken promises
+            // and acceptances this member sent in the life its store still
+            // names, which its peers cannot tell from a clean stop. So it
+            // never trusts them: it rejoins at every start (docs/strong.md).
+            Some((i, mut d)) if i == inc => {
+                if self.shared.config.crash_loses_commits {
+                    d.rejoining = true;
+                }
+                (d, false)
+            }
             _ => {
                 let d = Durable::fresh(set.leader_member());
                 self.shared
