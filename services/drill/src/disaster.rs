@@ -119,6 +119,7 @@ impl Disaster {
         finals: &[(String, Heads)],
         verdict: &mut Verdict,
     ) -> Vec<DisasterReport> {
+        let named = finals;
         let finals: Vec<&Heads> = finals.iter().map(|(_, h)| h).collect();
         disasters
             .into_iter()
@@ -134,9 +135,11 @@ impl Disaster {
                     .collect();
                 if r.rto_ms.is_none() {
                     // What its final store still lacks, to diagnose.
-                    let lacking: Vec<String> = finals
-                        .get(d.region)
-                        .map(|h| oracle.lacking(h, &d.needed, 3))
+                    // By name: the finals are the regions holding items.
+                    let lacking: Vec<String> = named
+                        .iter()
+                        .find(|(n, _)| *n == r.region)
+                        .map(|(_, h)| oracle.lacking(h, &d.needed, 3))
                         .unwrap_or_default();
                     verdict.problems.push(format!(
                         "{} never served every write that survived \"{}\" during the drill (at the end it lacks: {})",

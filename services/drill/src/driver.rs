@@ -285,9 +285,12 @@ impl<'a> Run<'a> {
     /// from here on.
     async fn event<F: Faults>(&mut self, action: &Action, faults: &mut F) {
         let power_loss = power_loss(self.scenario, self.mode, action);
+        // A STRONG table's witness holds no items: its store's loss puts
+        // no write at risk and leaves it nothing to serve again.
         let at_risk = action
             .data_loss()
             .or(power_loss)
+            .filter(|region| self.holders.iter().any(|h| h.name == *region))
             .map(|region| Disaster::before(region, self.regions, &self.table, &self.tally));
         let label = match action {
             Action::Recovery { .. } | Action::Mark { .. } | Action::RestoreToTime { .. } => {

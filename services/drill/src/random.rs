@@ -305,25 +305,16 @@ pub fn strong_draw(seed: u64) -> bool {
 }
 
 /// A seed's scenario on a STRONG table: its faults stay (partitions of
-/// either kind, isolation, flapping, crashes, skew, latency changes), with
-/// what a STRONG table cannot keep up with taken out. A member whose store
-/// lost state (a wiped disk, a copy put back, a power loss under
-/// `durability = "normal"`) waits for a log its peers have dropped and never
-/// catches up (docs/limits.md), so those crashes are plain kills; DynamoDB
-/// refuses TTL on such a table, and the drill recreates only EVENTUAL ones.
-/// Every key's history is checked for linearizability; one table in three
-/// has a witness in place of its third replica.
+/// either kind, isolation, flapping, crashes, wiped disks, copies put back,
+/// power losses under `durability = "normal"`, skew, latency changes). A
+/// member whose store lost state rejoins and, past the log its peers have
+/// dropped, catches up from a snapshot of the table (docs/strong.md).
+/// DynamoDB refuses TTL on such a table, and the drill recreates only
+/// EVENTUAL ones. Every key's history is checked for linearizability; one
+/// table in three has a witness in place of its third replica.
 fn strong(mut s: Scenario, rng: &mut SmallRng) -> Scenario {
-    s.events.retain(|e| {
-        !matches!(
-            e.action,
-            Action::Wipe { .. }
-                | Action::Snapshot { .. }
-                | Action::Restore { .. }
-                | Action::Recreate { .. }
-        )
-    });
-    s.durability = Durability::Full;
+    s.events
+        .retain(|e| !matches!(e.action, Action::Recreate { .. }));
     s.workload.ttl = false;
     s.table = Table {
         consistency: Consistency::Strong,

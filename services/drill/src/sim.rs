@@ -434,6 +434,9 @@ fn run_one(scenario: &Scenario, seed: u64, dir: &Path) -> Result<Report, SimErro
             // Nothing is lost by skipping fsync here: a simulated crash drops
             // the host, not the operating system's page cache.
             durability: meridian_store::Durability::Simulated,
+            // What `durability = "normal"` means here: a crash is a power
+            // loss back to the last sync point.
+            crash_loses_commits: scenario.durability == Durability::Normal,
             max_clock_offset: scenario.max_clock_offset,
             // Often enough that an item expiring in a 6 s sweep drill is
             // deleted well before the workload ends (drills that turn TTL

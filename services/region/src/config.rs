@@ -667,6 +667,7 @@ impl ClusterFile {
                     .collect()
             },
             durability: Durability::parse(&self.durability).unwrap_or_default(),
+            crash_loses_commits: Durability::parse(&self.durability) == Some(Durability::Normal),
             max_clock_offset: Duration::from_millis(self.max_clock_offset_ms),
             ttl_interval: Duration::from_millis(self.ttl_interval_ms.max(100)),
             repair_interval: Duration::from_millis(self.repair_interval_ms),
@@ -752,6 +753,10 @@ pub struct RegionConfig {
     pub dynamo_listen: Option<SocketAddr>,
     pub peers: Vec<PeerConfig>,
     pub durability: Durability,
+    /// Whether a crash may take the commits since the last sync point
+    /// (`durability = "normal"`: a power loss; or a simulation of one). A
+    /// STRONG member then rejoins at every start (docs/strong.md).
+    pub crash_loses_commits: bool,
     pub max_clock_offset: Duration,
     /// How often the TTL reaper runs.
     pub ttl_interval: Duration,
@@ -794,6 +799,7 @@ impl RegionConfig {
             dynamo_listen: None,
             peers: Vec::new(),
             durability: Durability::parse(&default_durability()).unwrap_or_default(),
+            crash_loses_commits: false,
             max_clock_offset: Duration::from_millis(default_max_offset_ms()),
             ttl_interval: Duration::from_millis(default_ttl_interval_ms()),
             repair_interval: DEFAULT_REPAIR_INTERVAL,

@@ -74,6 +74,12 @@ pub struct DirectionKindLabel {
     pub kind: &'static str,
 }
 
+/// A snapshot of a STRONG table, by direction (`sent`, `installed`).
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+pub struct DirectionLabel {
+    pub direction: &'static str,
+}
+
 /// What became of a write to a STRONG table.
 #[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
 pub struct OutcomeLabel {
@@ -245,6 +251,9 @@ pub struct Metrics {
     pub strong_refused: Family<PeerReasonLabel, Counter>,
     /// Writes to STRONG tables taken here, by outcome.
     pub strong_writes: Family<OutcomeLabel, Counter>,
+    /// Snapshots of STRONG tables read to be sent to a member, and
+    /// installed here, by direction (`sent`, `installed`).
+    pub strong_snapshots: Family<DirectionLabel, Counter>,
     /// DynamoDB API requests answered, by operation and outcome.
     pub dynamodb_requests: Family<OperationOutcomeLabel, Counter>,
     /// DynamoDB API requests' time from their headers to their answer.
@@ -307,6 +316,7 @@ impl Metrics {
             strong_messages: Family::default(),
             strong_refused: Family::default(),
             strong_writes: Family::default(),
+            strong_snapshots: Family::default(),
             dynamodb_requests: Family::default(),
             dynamodb_duration: Family::new_with_constructor(request_buckets),
             grpc_requests: Family::default(),
@@ -328,6 +338,11 @@ impl Metrics {
             "strong_writes",
             "Writes to STRONG tables taken by this region, by outcome: ok, conflict (ReplicatedWriteConflictException), retried (evaluated again on a newer copy), unavailable (no majority in time) or busy",
             m.strong_writes.clone(),
+        );
+        registry.register(
+            "strong_snapshots",
+            "Snapshots of STRONG tables: sent (read to be sent to a member that needs entries every member has dropped) and installed here, by direction (docs/strong.md)",
+            m.strong_snapshots.clone(),
         );
         registry.register(
             "replication_latency_seconds",

@@ -27,6 +27,7 @@ mod replicas;
 mod seed;
 pub mod stream;
 mod strong;
+mod strong_snapshot;
 mod write;
 
 use std::path::{Path, PathBuf};
@@ -43,6 +44,7 @@ pub use read::{BatchFill, Digest, LeafHead, Reader, StoredRow, differing_leaves}
 pub use replica_settings::{LEGACY_DELETION_PROTECTION, Replaced};
 pub use seed::{Seeded, adopt};
 pub use strong::{StrongApplied, StrongEvaluated};
+pub use strong_snapshot::StrongSnapshot;
 pub use write::{Change, Check, Condition, ConditionFailure, WriteOp, WriteResult};
 
 const SCHEMA: &str = include_str!("schema.sql");

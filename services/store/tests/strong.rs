@@ -356,3 +356,115 @@ fn a_table_made_strong_starts_without_the_tombstones_it_had() {
         assert_eq!(n_of(n, "x").as_deref(), Some("2"), "{region}");
     }
 }
+
+/// The heads of `node`'s table, as its digest sums them up.
+fn root(node: &Node) -> Option<meridian_core::digest::Summary> {
+    node.reader
+        .digest_roots()
+        .unwrap()
+        .into_iter()
+        .find(|(t, _)| t == "accounts")
+        .map(|(_, s)| s)
+}
+
+/// A member whose store lost entries every member has dropped installs a
+/// snapshot of the table read on another: its heads become the snapshot's
+/// (tombstones included, so the next chosen write decides alike there), its
+/// log through the snapshot's position goes, and its commit, compaction
+/// point and applied position move to it, in one group; one at or below
+/// what it applied changes nothing, and one holding a head of another
+/// table is refused whole.
+#[test]
+fn a_snapshot_replaces_a_members_heads_and_moves_its_state_at_once() {
+    let mut nodes = cluster();
+    let (ab, c) = nodes.split_at_mut(2);
+    let e1 = propose(&mut ab[0], 1, &[put("x", "1")]);
+    assert_eq!(choose(ab, 1, &e1), [true, true]);
+    let e2 = propose(&mut ab[0], 2, &[put("y", "2")]);
+    assert_eq!(choose(ab, 2, &e2), [true, true]);
+    let e3 = propose(&mut ab[0], 3, &[delete("x")]);
+    assert_eq!(choose(ab, 3, &e3), [true, true]);
+    // r-c's store holds another past: a head the others never had.
+    let other = propose(&mut c[0], 9, &[put("z", "9")]);
+    assert_eq!(choose(c, 1, &other), [true]);
+
+    let snap = nodes[0]
+        .reader
+        .strong_snapshot("accounts")
+        .unwrap()
+        .expect("r-a keeps the table's state");
+    assert_eq!(snap.through, 3);
+    assert_eq!(snap.heads.len(), 2, "y, and x's tombstone");
+    assert_eq!(snap.heads.iter().filter(|h| h.image.is_none()).count(), 1);
+
+    // A head of another table: the install is refused, nothing changes.
+    let mut forged = snap.heads.clone();
+    forged[0].table = "other".into();
+    let n = &mut nodes[2];
+    let mut g = n.writer.group().unwrap();
+    let refused = g.strong_install(&n.hlc, "accounts", &snap.incarnation, 3, Some(&forged));
+    assert!(
+        matches!(refused, Err(StoreError::Corrupt(_))),
+        "{refused:?}"
+    );
+    g.commit().unwrap();
+    assert_eq!(n_of(&nodes[2], "z").as_deref(), Some("9"));
+
+    let n = &mut nodes[2];
+    let mut g = n.writer.group().unwrap();
+    let c_hlc = &n.hlc;
+    assert!(
+        g.strong_install(c_hlc, "accounts", &snap.incarnation, 3, Some(&snap.heads))
+            .unwrap()
+    );
+    // Never back: the same position, or an older one, changes nothing.
+    assert!(
+        !g.strong_install(c_hlc, "accounts", &snap.incarnation, 3, Some(&[]))
+            .unwrap()
+    );
+    assert!(
+        !g.strong_install(c_hlc, "accounts", &snap.incarnation, 2, Some(&[]))
+            .unwrap()
+    );
+    g.commit().unwrap();
+    assert_eq!(n_of(&nodes[2], "z"), None);
+    assert_eq!(n_of(&nodes[2], "x"), None);
+    assert_eq!(n_of(&nodes[2], "y").as_deref(), Some("2"));
+    assert_eq!(
+        root(&nodes[2]),
+        root(&nodes[0]),
+        "the digest follows the heads"
+    );
+    let (_, state) = nodes[2].reader.strong_durable("accounts").unwrap().unwrap();
+    assert_eq!((state.commit, state.compacted, state.applied), (3, 3, 3));
+    assert!(state.slots.is_empty(), "{:?}", state.slots);
+
+    // The next chosen write, evaluated on r-a against x's tombstone,
+    // takes effect in every member alike.
+    let e4 = propose(&mut nodes[0], 4, &[put("x", "4")]);
+    assert_eq!(choose(&mut nodes, 4, &e4), [true, true, true]);
+    for n in &nodes {
+        assert_eq!(n_of(n, "x").as_deref(), Some("4"));
+    }
+}
+
+/// On the witness a snapshot is positions only: no heads, and the commit
+/// and compaction point move, never back.
+#[test]
+fn a_witness_installs_a_snapshot_as_positions_only() {
+    let mut nodes = cluster();
+    let (_, v) = nodes[1].reader.table_def("accounts").unwrap().unwrap();
+    let inc = v.to_bytes();
+    let n = &mut nodes[1];
+    let mut g = n.writer.group().unwrap();
+    let hlc = &n.hlc;
+    assert!(g.strong_install(hlc, "accounts", &inc, 5, None).unwrap());
+    assert!(!g.strong_install(hlc, "accounts", &inc, 4, None).unwrap());
+    assert!(
+        !g.strong_install(hlc, "accounts", b"another", 9, None)
+            .unwrap()
+    );
+    g.commit().unwrap();
+    let (_, state) = nodes[1].reader.strong_durable("accounts").unwrap().unwrap();
+    assert_eq!((state.commit, state.compacted, state.applied), (5, 5, 0));
+}

@@ -16,7 +16,8 @@
 //! queued; heartbeats and their answers left out of the output);
 //! `crash A`, `restart A`, `wipe A` (an empty disk and store),
 //! `snapshot A` and `restore A` (a copy of its disk and store put back);
-//! `state`; `heads`.
+//! `writes A N key` (N writes of `key` from A, each chosen before the
+//! next, output left out: enough to compact the log); `state`; `heads`.
 
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
@@ -57,6 +58,7 @@ golden_scripts! {
     rolled_back_store => "rolled_back_store.txt",
     linearizable_reads => "linearizable_reads.txt",
     restarted_before_it_hears => "restarted_before_it_hears.txt",
+    wiped_after_compaction => "wiped_after_compaction.txt",
 }
 
 #[derive(Default)]
@@ -95,10 +97,45 @@ impl Sim {
                 match self.world.carry_out(m, &a) {
                     Effect::None => out.extend(text),
                     Effect::Lost => out.extend(text.map(|t| format!("{t} (lost: cut)"))),
+                    Effect::Applied(applied) if applied.is_empty() => {}
                     Effect::Applied(applied) => {
                         let a: Vec<String> =
                             applied.iter().map(|(i, _, o)| format!("{i} {o}")).collect();
                         out.push(format!("{}: apply {}", self.name(m), a.join(", ")));
+                    }
+                    Effect::SentSnapshot {
+                        to,
+                        through,
+                        part,
+                        last,
+                        lost,
+                    } => out.push(format!(
+                        "{} -> {}: snapshot through {through} part {part}{}{}",
+                        self.name(m),
+                        self.name(to),
+                        if last { " last" } else { "" },
+                        if lost { " (lost: cut)" } else { "" }
+                    )),
+                    Effect::Installed(through, heads) => {
+                        let h: Vec<String> = heads
+                            .iter()
+                            .map(|(k, v)| {
+                                format!(
+                                    "{}={}",
+                                    String::from_utf8_lossy(k),
+                                    String::from_utf8_lossy(v)
+                                )
+                            })
+                            .collect();
+                        out.push(format!(
+                            "{}: install snapshot through {through} ({})",
+                            self.name(m),
+                            if h.is_empty() {
+                                "no items".to_string()
+                            } else {
+                                h.join(" ")
+                            }
+                        ));
                     }
                 }
             }
@@ -126,6 +163,10 @@ impl Sim {
             }
             Action::ReadFailed { rid, failure } => {
                 format!("{who}: read r{} failed: {failure}", short(*rid))
+            }
+            Action::SendSnapshot { .. } | Action::InstallSnapshot { .. } => return None,
+            Action::StageSnapshot { through, part, .. } => {
+                format!("{who}: stage snapshot through {through} part {part}")
             }
         })
     }
@@ -260,6 +301,21 @@ impl Sim {
             Msg::ReadAt { rid, ballot, index } => {
                 format!("read-at r{} {ballot} {index}", short(*rid))
             }
+            Msg::Snapshot {
+                ballot,
+                through,
+                part,
+                last,
+                ..
+            } => format!(
+                "snapshot {ballot} through {through} part {part}{}",
+                if *last { " last" } else { "" }
+            ),
+            Msg::SnapshotAck {
+                ballot,
+                through,
+                next,
+            } => format!("snapshot-ack {ballot} through {through} next {next}"),
         }
     }
 
@@ -359,6 +415,39 @@ impl Harness for Sim {
                 );
                 out.push(format!("{}: write #{seq}", args[0]));
                 self.drain(m, out);
+            }
+            "writes" => {
+                let m = self.member(args[0]);
+                let n = num(args[1]);
+                let key = args[2].as_bytes().to_vec();
+                let mut quiet = Vec::new();
+                for _ in 0..n {
+                    let store = &self.world.hosts[m as usize].store;
+                    let expect = store.heads.get(&key).cloned();
+                    let version = format!("w{}", store.applied + 1).into_bytes();
+                    let now = self.world.now;
+                    let node = self.world.hosts[m as usize].node.as_mut().expect("running");
+                    node.propose(
+                        Body::Write {
+                            keys: vec![KeyWrite {
+                                key: key.clone(),
+                                expect,
+                                version,
+                            }],
+                            payload: Vec::new(),
+                        },
+                        now,
+                    );
+                    self.drain(m, &mut quiet);
+                    for _ in 0..100 {
+                        if self.world.queue.is_empty() {
+                            break;
+                        }
+                        let packets = std::mem::take(&mut self.world.queue).into();
+                        self.deliver(packets, &mut quiet);
+                    }
+                }
+                out.push(format!("{}: {n} writes", args[0]));
             }
             "read" => {
                 let m = self.member(args[0]);
@@ -510,8 +599,12 @@ impl Harness for Sim {
                         Standing::Unverified { .. } => "unverified",
                         Standing::Rejoining { .. } => "rejoining",
                     };
+                    let compacted = match n.compacted() {
+                        0 => String::new(),
+                        c => format!(" compacted {c}"),
+                    };
                     out.push(format!(
-                        "{name}: {} promised {} commit {} last {} {standing} {}",
+                        "{name}: {} promised {} commit {} last {} {standing} {}{compacted}",
                         n.role_name(),
                         n.promised(),
                         n.commit(),

@@ -65,6 +65,7 @@ impl Node {
             ping: 0,
             pongs: [0; MEMBERS],
             remote_reads: Vec::new(),
+            snap: Default::default(),
         };
         for (m, n) in next {
             lead.next[m as usize] = n;
@@ -175,8 +176,9 @@ impl Node {
         let safe = lead.safe(self);
         let start = lead.next[m as usize];
         if start <= compacted {
-            // The member needs entries every other member has dropped: it
-            // cannot catch up from the log (docs/limits.md).
+            // The member needs entries every member has dropped: it gets
+            // a snapshot of the table in their place.
+            self.offer_snapshot(m);
             return;
         }
         let mut entries = Vec::new();
@@ -217,6 +219,7 @@ impl Node {
             self.step_down(None);
             return;
         }
+        self.snapshot_tick();
         let last = self.last();
         for m in self.others() {
             let Some(lead) = self.lead() else {
@@ -249,6 +252,7 @@ impl Node {
     ) {
         let now = self.now;
         let last = self.last();
+        let compacted = self.compacted;
         let Some(lead) = self.lead_mut() else {
             return;
         };
@@ -269,9 +273,17 @@ impl Node {
         }
         // The member missed entries (a lost message, or it fell behind):
         // send from where it is.
-        let resend = gap && lead.next[i] > through + 1;
+        let mut resend = gap && lead.next[i] > through + 1;
         if resend {
             lead.next[i] = through + 1;
+        }
+        // A member that was sent a snapshot holds what it needed.
+        if lead.snap[i].is_some() && through >= compacted {
+            lead.snap[i] = None;
+            if lead.next[i] <= through {
+                lead.next[i] = through + 1;
+                resend = true;
+            }
         }
         if voter && through > self.commit {
             self.set_commit(through.min(last));

@@ -34,6 +34,7 @@ mod election;
 mod leader;
 mod node;
 mod reads;
+mod snapshot;
 mod state;
 mod types;
 

@@ -34,6 +34,11 @@ pub struct Timing {
     /// Most entries, and bytes of entries, in one message.
     pub msg_entries: usize,
     pub msg_bytes: usize,
+    /// A part of a snapshot that is not acknowledged after this is sent
+    /// again (parts are large: longer than `resend`).
+    pub snapshot_resend: u64,
+    /// Entries are dropped from the log in batches of at least this many.
+    pub compact_every: u64,
 }
 
 impl Default for Timing {
@@ -47,6 +52,8 @@ impl Default for Timing {
             max_in_flight: 4_096,
             msg_entries: 512,
             msg_bytes: 4 << 20,
+            snapshot_resend: 600,
+            compact_every: 64,
         }
     }
 }
@@ -146,6 +153,8 @@ pub struct Node {
     next_seq: u64,
     pub(super) next_rid: u64,
     hello_sent: u64,
+    /// The snapshot being received, if any ([`super::snapshot`]).
+    pub(super) incoming: Option<super::state::Incoming>,
     pub(super) actions: Vec<Action>,
 }
 
@@ -203,8 +212,10 @@ impl Node {
             next_seq: 1,
             next_rid: 1,
             hello_sent: 0,
+            incoming: None,
             actions: Vec::new(),
         };
+        node.behind_its_log();
         // The run it accepted before it stopped is still on its disk: the
         // entries above its commit, in order, at one ballot, from that
         // ballot's leader. Without it, a leader that counted them held and
@@ -394,6 +405,18 @@ impl Node {
             Msg::Refused { id, reason } => self.on_refused(from, id, reason),
             Msg::ReadIndex { rid, confirm } => self.on_read_index(from, rid, confirm),
             Msg::ReadAt { rid, ballot, index } => self.on_read_at(rid, ballot, index),
+            Msg::Snapshot {
+                ballot,
+                through,
+                part,
+                last,
+                data,
+            } => self.on_snapshot(from, ballot, through, part, last, data),
+            Msg::SnapshotAck {
+                ballot,
+                through,
+                next,
+            } => self.on_snapshot_ack(from, ballot, through, next),
         }
     }
 
@@ -413,6 +436,11 @@ impl Node {
 
     pub fn commit(&self) -> Index {
         self.commit
+    }
+
+    /// The position through which this member has dropped its log.
+    pub fn compacted(&self) -> Index {
+        self.compacted
     }
 
     /// The newest position this member holds.
@@ -569,7 +597,7 @@ impl Node {
         };
         let to = safe.min(done);
         // Dropping entries is batched: each drop is a write.
-        if to >= self.compacted + 64 {
+        if to >= self.compacted + self.timing.compact_every {
             self.log = self.log.split_off(&(to + 1));
             self.compacted = to;
             self.persist(Persist::Compacted(to));
@@ -635,7 +663,7 @@ impl Node {
         self.actions.push(Action::Chosen { seq, index });
     }
 
-    fn failed(&mut self, seq: u64, failure: Failure) {
+    pub(super) fn failed(&mut self, seq: u64, failure: Failure) {
         let Some(p) = self.pending.remove(&seq) else {
             return;
         };
@@ -769,6 +797,22 @@ impl Node {
 
     // ---- the acceptor ------------------------------------------------------
 
+    /// The leader of `ballot`, at or above this member's promise, spoke:
+    /// the member promises it and follows it.
+    pub(super) fn follow(&mut self, from: Member, ballot: Ballot) {
+        if ballot > self.promised {
+            self.promised = ballot;
+            self.persist(Persist::Promised(ballot));
+        }
+        match &mut self.role {
+            Role::Follower { leader, heard } => {
+                *leader = Some(from);
+                *heard = self.now;
+            }
+            _ => self.step_down(Some(from)),
+        }
+    }
+
     fn on_prepare(&mut self, from: Member, ballot: Ballot, after: Index) {
         if !self.voter() {
             return;
@@ -781,6 +825,10 @@ impl Node {
                     promised: self.promised,
                 },
             );
+            return;
+        }
+        if after < self.compacted {
+            self.cannot_promise(from, ballot);
             return;
         }
         if !again {
@@ -843,17 +891,7 @@ impl Node {
             );
             return;
         }
-        if ballot > self.promised {
-            self.promised = ballot;
-            self.persist(Persist::Promised(ballot));
-        }
-        match &mut self.role {
-            Role::Follower { leader, heard } => {
-                *leader = Some(from);
-                *heard = self.now;
-            }
-            _ => self.step_down(Some(from)),
-        }
+        self.follow(from, ballot);
         if self.run.0 != ballot {
             self.run = (ballot, self.commit);
         }

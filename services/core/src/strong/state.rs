@@ -65,6 +65,8 @@ pub struct Lead {
     pub(super) ping: u64,
     pub(super) pongs: [u64; MEMBERS],
     pub(super) remote_reads: Vec<RemoteRead>,
+    /// The snapshot each member is being sent, if any.
+    pub(super) snap: [Option<Sending>; MEMBERS],
 }
 
 /// A local read waiting for where to read.
@@ -110,4 +112,23 @@ pub(super) struct Promised {
     pub(super) commit: Index,
     pub(super) entries: BTreeMap<Index, Slot>,
     pub(super) complete: bool,
+}
+
+/// A snapshot the leader is sending one member: the part it sent last,
+/// and when.
+#[derive(Debug, Clone, Copy)]
+pub(super) struct Sending {
+    /// The snapshot's position, once the member named it.
+    pub(super) through: Option<Index>,
+    pub(super) part: u32,
+    pub(super) sent: u64,
+}
+
+/// A snapshot a member is receiving: the leader's ballot, its position
+/// and the next part it needs.
+#[derive(Debug, Clone, Copy)]
+pub(super) struct Incoming {
+    pub(super) ballot: Ballot,
+    pub(super) through: Index,
+    pub(super) next: u32,
 }

@@ -266,6 +266,26 @@ pub enum Msg {
         ballot: Ballot,
         index: Index,
     },
+    /// Part `part` of the table as of position `through` (every entry
+    /// through it applied), which the leader of `ballot` sends a member
+    /// that needs entries every member has dropped. `data` is the
+    /// adapter's (the items, for a full replica; nothing for a witness);
+    /// `last`: the member installs the parts once it has them all, in
+    /// order.
+    Snapshot {
+        ballot: Ballot,
+        through: Index,
+        part: u32,
+        last: bool,
+        data: Vec<u8>,
+    },
+    /// The member holds parts `0..next` of the snapshot at `through`: the
+    /// leader sends part `next`.
+    SnapshotAck {
+        ballot: Ballot,
+        through: Index,
+        next: u32,
+    },
 }
 
 impl Msg {
@@ -286,6 +306,8 @@ impl Msg {
             Msg::Refused { .. } => "refused",
             Msg::ReadIndex { .. } => "read-index",
             Msg::ReadAt { .. } => "read-at",
+            Msg::Snapshot { .. } => "snapshot",
+            Msg::SnapshotAck { .. } => "snapshot-ack",
         }
     }
 }
@@ -395,5 +417,34 @@ pub enum Action {
     ReadFailed {
         rid: u64,
         failure: Failure,
+    },
+    /// Send member `to` part `part` of a snapshot of the table
+    /// ([`Msg::Snapshot`] at `ballot`): the items as of the position the
+    /// store has applied, read in one transaction. `through`: the snapshot
+    /// the member is receiving (`None`: none yet); the adapter sends that
+    /// one's part if it still holds it, else reads a new snapshot, at or
+    /// past `at_least`, and sends its part 0.
+    SendSnapshot {
+        to: Member,
+        ballot: Ballot,
+        through: Option<Index>,
+        part: u32,
+        at_least: Index,
+    },
+    /// Keep part `part` of the snapshot at `through` until it is
+    /// installed; part 0 starts a snapshot, and what was kept of any
+    /// other goes.
+    StageSnapshot {
+        through: Index,
+        part: u32,
+        data: Vec<u8>,
+    },
+    /// Install the parts kept of the snapshot at `through`, in one
+    /// transaction: the table's items replaced by them (full replicas), the
+    /// log dropped through `through`, and the commit, the compaction point
+    /// and the applied position moved to it. Durable before any later
+    /// action, like a [`Persist`].
+    InstallSnapshot {
+        through: Index,
     },
 }

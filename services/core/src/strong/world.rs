@@ -24,6 +24,46 @@ pub(super) struct Host {
     pub(super) store: Store,
     pub(super) saved: Option<(Durable, BTreeMap<Index, Slot>, Store)>,
     pub(super) starts: u64,
+    /// The parts of a snapshot being received, in memory: a restart loses
+    /// them, and the member starts the snapshot over.
+    pub(super) staged: Vec<Vec<u8>>,
+    /// The snapshots being sent, by member: position and parts.
+    pub(super) sending: BTreeMap<Member, (Index, Vec<Vec<u8>>)>,
+}
+
+/// Keys per part of a snapshot: small, so a snapshot of the few keys the
+/// scripts and chaos runs write still comes in several parts.
+const KEYS_PER_PART: usize = 2;
+
+fn put(out: &mut Vec<u8>, b: &[u8]) {
+    out.extend_from_slice(&(b.len() as u32).to_le_bytes());
+    out.extend_from_slice(b);
+}
+
+/// A part of a snapshot: key and head pairs.
+fn encode_part(heads: &[(&Vec<u8>, &Vec<u8>)]) -> Vec<u8> {
+    let mut out = Vec::new();
+    for (k, v) in heads {
+        put(&mut out, k);
+        put(&mut out, v);
+    }
+    out
+}
+
+pub(super) fn decode_part(mut b: &[u8]) -> Vec<(Vec<u8>, Vec<u8>)> {
+    let take = |b: &mut &[u8]| {
+        let n = u32::from_le_bytes(b[..4].try_into().expect("4 bytes")) as usize;
+        let v = b[4..4 + n].to_vec();
+        *b = &b[4 + n..];
+        v
+    };
+    let mut out = Vec::new();
+    while !b.is_empty() {
+        let k = take(&mut b);
+        let v = take(&mut b);
+        out.push((k, v));
+    }
+    out
 }
 
 pub(super) struct Packet {
@@ -58,6 +98,16 @@ pub(super) enum Effect {
     Lost,
     /// The entries applied, each with its outcome.
     Applied(Vec<(Index, std::sync::Arc<Entry>, Applied)>),
+    /// A part of a snapshot sent (lost when its link is cut).
+    SentSnapshot {
+        to: Member,
+        through: Index,
+        part: u32,
+        last: bool,
+        lost: bool,
+    },
+    /// A snapshot installed: its position and the heads it holds.
+    Installed(Index, BTreeMap<Vec<u8>, Vec<u8>>),
 }
 
 #[derive(Default)]
@@ -67,6 +117,7 @@ pub(super) struct World {
     pub(super) queue: VecDeque<Packet>,
     pub(super) cut: BTreeSet<(Member, Member)>,
     pub(super) now: u64,
+    pub(super) timing: Timing,
 }
 
 impl World {
@@ -82,6 +133,8 @@ impl World {
     pub(super) fn start(&mut self, m: Member, fresh: bool) {
         let host = &mut self.hosts[m as usize];
         host.starts += 1;
+        host.staged.clear();
+        host.sending.clear();
         let mut durable = host.disk.clone();
         durable.slots = host.slots.iter().map(|(i, s)| (*i, s.clone())).collect();
         durable.applied = host.store.applied;
@@ -89,7 +142,7 @@ impl World {
         host.node = Some(Node::new(
             m,
             self.witness,
-            Timing::default(),
+            self.timing.clone(),
             durable,
             nonce,
             fresh,
@@ -163,7 +216,91 @@ impl World {
                 }
                 Effect::Applied(applied)
             }
+            Action::SendSnapshot {
+                to,
+                ballot,
+                through,
+                part,
+                at_least,
+            } => self.send_snapshot(m, *to, *ballot, *through, *part, *at_least),
+            Action::StageSnapshot { part, data, .. } => {
+                let host = &mut self.hosts[m as usize];
+                if *part == 0 {
+                    host.staged.clear();
+                }
+                host.staged.push(data.clone());
+                Effect::None
+            }
+            Action::InstallSnapshot { through } => {
+                let full = self.witness != Some(m);
+                let host = &mut self.hosts[m as usize];
+                let heads: BTreeMap<Vec<u8>, Vec<u8>> = std::mem::take(&mut host.staged)
+                    .iter()
+                    .flat_map(|p| decode_part(p))
+                    .collect();
+                if full {
+                    host.store = Store {
+                        heads: heads.clone(),
+                        applied: *through,
+                    };
+                }
+                host.disk.commit = host.disk.commit.max(*through);
+                host.disk.compacted = host.disk.compacted.max(*through);
+                host.slots = host.slots.split_off(&(through + 1));
+                Effect::Installed(*through, heads)
+            }
             _ => Effect::None,
+        }
+    }
+
+    /// Sends part `part` of member `m`'s snapshot for `to`: the one it
+    /// holds at `through`, or a new one of its store as it stands (then
+    /// from part 0).
+    fn send_snapshot(
+        &mut self,
+        m: Member,
+        to: Member,
+        ballot: super::types::Ballot,
+        through: Option<Index>,
+        part: u32,
+        at_least: Index,
+    ) -> Effect {
+        let host = &mut self.hosts[m as usize];
+        let cached = host
+            .sending
+            .get(&to)
+            .filter(|(t, parts)| Some(*t) == through && (part as usize) < parts.len());
+        let (through, part) = match cached {
+            Some((t, _)) => (*t, part),
+            None => {
+                let store = &host.store;
+                assert!(store.applied >= at_least, "a snapshot behind the log");
+                let heads: Vec<(&Vec<u8>, &Vec<u8>)> = store.heads.iter().collect();
+                let mut parts: Vec<Vec<u8>> =
+                    heads.chunks(KEYS_PER_PART).map(encode_part).collect();
+                if parts.is_empty() {
+                    parts.push(Vec::new());
+                }
+                host.sending.insert(to, (store.applied, parts));
+                (store.applied, 0)
+            }
+        };
+        let (_, parts) = &host.sending[&to];
+        let last = part as usize + 1 == parts.len();
+        let msg = Msg::Snapshot {
+            ballot,
+            through,
+            part,
+            last,
+            data: parts[part as usize].clone(),
+        };
+        let lost = matches!(self.carry_out(m, &Action::Send { to, msg }), Effect::Lost);
+        Effect::SentSnapshot {
+            to,
+            through,
+            part,
+            last,
+            lost,
         }
     }
 

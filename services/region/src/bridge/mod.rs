@@ -39,7 +39,7 @@ mod job;
 mod storage;
 mod writer;
 
-pub use storage::{Opened, StoreBridge, Trimmed};
+pub use storage::{Opened, StoreBridge, StrongInstall, Trimmed};
 pub use writer::{WriterCtx, WriterTask};
 
 /// Most jobs in one group commit.

@@ -291,16 +291,24 @@ impl StoreBridge {
     /// fsync for both); resolves once they are durable. An apply that fails
     /// (a table whose replica row has not reached this region yet) is
     /// undone alone and reported as `Some(Err)`: the changes stay made.
+    ///
+    /// `install`, between the two, installs a snapshot (docs/strong.md): an
+    /// install that fails fails the whole call, since the member has moved
+    /// to the snapshot's position already.
     pub async fn strong_persist(
         &self,
         table: &str,
         changes: Vec<meridian_core::strong::Persist>,
+        install: Option<StrongInstall>,
         through: Option<u64>,
     ) -> Result<Option<Result<Vec<meridian_store::StrongApplied>, String>>, BridgeError> {
         let table = table.to_string();
         self.ask(move |group, hlc, _| {
             if !changes.is_empty() {
                 group.strong_persist(&table, &changes)?;
+            }
+            if let Some(i) = install {
+                group.strong_install(hlc, &table, &i.incarnation, i.through, i.heads.as_deref())?;
             }
             Ok(through.map(|t| {
                 group
@@ -309,6 +317,16 @@ impl StoreBridge {
             }))
         })
         .await
+    }
+
+    /// A STRONG table's heads and the position they are at, read in one
+    /// transaction, to be sent to a member as a snapshot.
+    pub async fn strong_snapshot(
+        &self,
+        table: &str,
+    ) -> Result<Option<meridian_store::StrongSnapshot>, BridgeError> {
+        let table = table.to_string();
+        self.read(move |r| r.strong_snapshot(&table)).await
     }
 
     /// Works out a write to a STRONG table without writing it.
@@ -515,4 +533,12 @@ impl StoreBridge {
     pub fn log_head(&self) -> watch::Receiver<u64> {
         self.log_head.clone()
     }
+}
+
+/// A snapshot of a STRONG table for [`StoreBridge::strong_persist`] to install:
+/// its incarnation, its position and its heads (`None` on the witness).
+pub struct StrongInstall {
+    pub incarnation: Vec<u8>,
+    pub through: u64,
+    pub heads: Option<Vec<Mutation>>,
 }

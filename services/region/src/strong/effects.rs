@@ -12,9 +12,10 @@ use meridian_core::consistency::StrongSet;
 use meridian_core::strong::{Action, Failure, Generation, Index, Persist, Refusal};
 use tokio::sync::{mpsc, watch};
 
+use super::snapshot::{self, PartToSend, Snapshots};
 use super::{Input, Reply, StrongError, wire};
 use crate::Shared;
-use crate::metrics::DirectionKindLabel;
+use crate::metrics::{DirectionKindLabel, DirectionLabel};
 
 /// How soon an apply that failed (the table's replica row has not reached
 /// this region yet) is tried again.
@@ -35,6 +36,8 @@ pub(crate) struct Effects {
     pub table: String,
     pub incarnation: Vec<u8>,
     pub set: StrongSet,
+    /// This region is the table's witness: it holds no items.
+    pub witness: bool,
     pub applied: watch::Sender<u64>,
     pub back: mpsc::UnboundedSender<Input>,
 }
@@ -53,6 +56,7 @@ struct Waiting {
     want: Index,
     /// A state change could not be made durable: nothing more is sent.
     broken: bool,
+    snaps: Snapshots,
 }
 
 /// Most work items taken as one group (one durable write, one apply).
@@ -124,12 +128,31 @@ impl Effects {
             })
             .fold(w.want, u64::max);
         let apply = (through > *self.applied.borrow()).then_some(through);
+        // Snapshot parts are kept as they come, and the last installs them
+        // with the group's state changes.
+        let mut install = None;
+        for a in batches.iter().flat_map(|(actions, _)| actions) {
+            match a {
+                Action::StageSnapshot { part, data, .. } => w.snaps.stage(*part, data.clone()),
+                Action::InstallSnapshot { through } => {
+                    match w.snaps.install(&self.incarnation, *through, self.witness) {
+                        Ok(i) => install = Some(i),
+                        Err(e) => {
+                            tracing::error!(table = %self.table, error = %e, "a snapshot's kept parts do not decode; this member sends nothing more");
+                            w.broken = true;
+                        }
+                    }
+                }
+                _ => {}
+            }
+        }
+        let installed = install.as_ref().map(|i| i.through);
         let mut applied = None;
-        if !w.broken && (!persists.is_empty() || apply.is_some()) {
+        if !w.broken && (!persists.is_empty() || apply.is_some() || install.is_some()) {
             match self
                 .shared
                 .storage
-                .strong_persist(&self.table, persists, apply)
+                .strong_persist(&self.table, persists, install, apply)
                 .await
             {
                 Ok(outcome) => applied = outcome,
@@ -142,8 +165,16 @@ impl Effects {
         if w.broken {
             return;
         }
+        if let Some(through) = installed {
+            self.installed(through, w);
+        }
         for (actions, generation) in batches {
             self.actions(actions, generation, w);
+        }
+        if !w.snaps.to_send.is_empty() {
+            let mut snaps = std::mem::take(&mut w.snaps);
+            self.send_parts(&mut snaps).await;
+            w.snaps = snaps;
         }
         w.want = w.want.max(through);
         match applied {
@@ -163,6 +194,12 @@ impl Effects {
                 Action::Apply { through } => w.want = w.want.max(through),
                 Action::Chosen { seq, index } => match w.recent.get(&index) {
                     Some(written) => reply(w.writes.remove(&seq), Ok((index, *written))),
+                    // Applied here without its outcome known: through a
+                    // snapshot, or long enough ago to be forgotten.
+                    None if index <= *self.applied.borrow() => reply(
+                        w.writes.remove(&seq),
+                        Err(self.error(Failure::Unavailable { unknown: true })),
+                    ),
                     None => {
                         w.chosen.insert(index, seq);
                     }
@@ -182,6 +219,22 @@ impl Effects {
                 Action::ReadFailed { rid, failure } => {
                     reply(w.reads.remove(&rid), Err(self.error(failure)))
                 }
+                Action::SendSnapshot {
+                    to,
+                    ballot,
+                    through,
+                    part,
+                    at_least,
+                } => w.snaps.to_send.push(PartToSend {
+                    to,
+                    ballot,
+                    through,
+                    part,
+                    at_least,
+                    generation,
+                }),
+                // Carried out with the group's state changes.
+                Action::StageSnapshot { .. } | Action::InstallSnapshot { .. } => {}
             }
         }
     }
@@ -218,7 +271,7 @@ impl Effects {
         let applied = self
             .shared
             .storage
-            .strong_persist(&self.table, Vec::new(), Some(through))
+            .strong_persist(&self.table, Vec::new(), None, Some(through))
             .await;
         match applied {
             Ok(Some(Ok(outcomes))) => self.settle(outcomes, through, w),
@@ -229,6 +282,83 @@ impl Effects {
             Err(e) => {
                 tracing::debug!(table = %self.table, error = %e, "chosen entries wait to be applied");
             }
+        }
+    }
+
+    /// Sends the parts asked for: of the snapshot the member is receiving
+    /// while it is still held, else of a new one read now (from its part 0).
+    async fn send_parts(&self, snaps: &mut Snapshots) {
+        for p in std::mem::take(&mut snaps.to_send) {
+            let part = if snaps.holds(p.to, p.through, p.part) {
+                p.part
+            } else {
+                match self.shared.storage.strong_snapshot(&self.table).await {
+                    Ok(Some(s)) if s.incarnation == self.incarnation && s.through >= p.at_least => {
+                        self.shared
+                            .metrics
+                            .strong_snapshots
+                            .get_or_create(&DirectionLabel { direction: "sent" })
+                            .inc();
+                        tracing::info!(table = %self.table, member = p.to, through = s.through, heads = s.heads.len(), "sending a snapshot of a STRONG table");
+                        snaps.sending(p.to, s.through, snapshot::cut(s.heads));
+                        0
+                    }
+                    Ok(_) => {
+                        tracing::debug!(table = %self.table, "no snapshot of this table to send yet");
+                        continue;
+                    }
+                    Err(e) => {
+                        tracing::warn!(table = %self.table, error = %e, "could not read a snapshot of a STRONG table");
+                        continue;
+                    }
+                }
+            };
+            let Some((through, last, data)) = snaps.part(p.to, part) else {
+                continue;
+            };
+            let msg = meridian_core::strong::Msg::Snapshot {
+                ballot: p.ballot,
+                through,
+                part,
+                last,
+                data,
+            };
+            self.send(p.to, &msg, p.generation);
+        }
+    }
+
+    /// A snapshot at `through` is installed: the table is applied through
+    /// it. Local writes chosen at or below it and not applied here yet are
+    /// answered as of unknown outcome (the snapshot holds their effect, or
+    /// not), and reads that waited for it go on.
+    fn installed(&self, through: Index, w: &mut Waiting) {
+        self.shared
+            .metrics
+            .strong_snapshots
+            .get_or_create(&DirectionLabel {
+                direction: "installed",
+            })
+            .inc();
+        tracing::info!(table = %self.table, through, "installed a snapshot of a STRONG table");
+        let gone: Vec<Index> = w.chosen.keys().copied().filter(|i| *i <= through).collect();
+        for index in gone {
+            if let Some(seq) = w.chosen.remove(&index) {
+                reply(
+                    w.writes.remove(&seq),
+                    Err(self.error(Failure::Unavailable { unknown: true })),
+                );
+            }
+        }
+        w.want = w.want.max(through);
+        if through > *self.applied.borrow() {
+            let _ = self.applied.send(through);
+        }
+        let (ready, waiting): (Vec<_>, Vec<_>) = std::mem::take(&mut w.read_at)
+            .into_iter()
+            .partition(|(i, _)| *i <= through);
+        w.read_at = waiting;
+        for (_, r) in ready {
+            let _ = r.send(Ok(()));
         }
     }
 

@@ -18,6 +18,7 @@
 mod effects;
 mod links;
 mod runtime;
+mod snapshot;
 pub mod wire;
 mod write;
 

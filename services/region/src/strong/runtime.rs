@@ -261,7 +261,17 @@ impl Runtime {
         // that has just become STRONG. A store that lost a state it had is
         // told so by its peers (it does not vote until it rejoins).
         let (durable, fresh) = match stored {
-            Some((i, d)) if i == inc => (d, false),
+            // Under `durability = "normal"` a commit is on disk for good
+            // only at the next sync point: a crash may have taken promises
+            // and acceptances this member sent in the life its store still
+            // names, which its peers cannot tell from a clean stop. So it
+            // never trusts them: it rejoins at every start (docs/strong.md).
+            Some((i, mut d)) if i == inc => {
+                if self.shared.config.crash_loses_commits {
+                    d.rejoining = true;
+                }
+                (d, false)
+            }
             _ => {
                 let d = Durable::fresh(set.leader_member());
                 self.shared
@@ -289,6 +299,7 @@ impl Runtime {
             table: name.clone(),
             incarnation: inc.clone(),
             set: set.clone(),
+            witness: set.is_witness(&self.shared.config.name),
             applied: applied_tx,
             back: self.inputs.clone(),
         };
@@ -347,6 +358,7 @@ impl Runtime {
                     commit: n.commit(),
                     applied: *m.applied.borrow(),
                     last: n.last(),
+                    compacted: n.compacted(),
                     generation: n.generation().counter,
                     // Counted by the writes themselves; see Strong::status.
                     write_conflicts: 0,

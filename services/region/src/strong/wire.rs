@@ -21,6 +21,19 @@ use crate::replication::decode::{Origins, decode_batch};
 /// Most entries one message may carry: the core sends at most 512.
 pub const MAX_ENTRIES: usize = 4_096;
 
+/// Most bytes of heads in one part of a snapshot a member takes: the
+/// leader cuts parts at [`SNAPSHOT_PART_BYTES`], which one head of the
+/// largest item allowed may pass.
+pub const MAX_SNAPSHOT_PART_BYTES: usize = 4 << 20;
+
+/// Most heads in one part of a snapshot a member takes.
+pub const MAX_SNAPSHOT_PART_HEADS: usize = 4_096;
+
+/// Where the leader cuts a snapshot into parts: past this many bytes of
+/// heads, or [`SNAPSHOT_PART_HEADS`] heads.
+pub const SNAPSHOT_PART_BYTES: usize = 1 << 20;
+pub const SNAPSHOT_PART_HEADS: usize = 1_024;
+
 /// A message as it arrived, before its table is looked up.
 pub struct Envelope {
     pub from: String,
@@ -175,6 +188,28 @@ pub fn encode(
             rid: *rid,
             ballot: Some(ballot_pb(*ballot)),
             index: *index,
+        }),
+        Msg::Snapshot {
+            ballot,
+            through,
+            part,
+            last,
+            data,
+        } => M::Snapshot(pb::StrongSnapshot {
+            ballot: Some(ballot_pb(*ballot)),
+            through: *through,
+            part: *part,
+            last: *last,
+            heads: data.clone(),
+        }),
+        Msg::SnapshotAck {
+            ballot,
+            through,
+            next,
+        } => M::SnapshotAck(pb::StrongSnapshotAck {
+            ballot: Some(ballot_pb(*ballot)),
+            through: *through,
+            next: *next,
         }),
     };
     pb::StrongEnvelope {
@@ -331,6 +366,50 @@ pub fn decode(env: pb::StrongEnvelope) -> Result<Envelope, WireError> {
             ballot: ballot(r.ballot)?,
             index: r.index,
         },
+        M::Snapshot(p) => {
+            if p.heads.len() > MAX_SNAPSHOT_PART_BYTES {
+                return Err(malformed(format!(
+                    "a snapshot part of {} bytes, the limit is {MAX_SNAPSHOT_PART_BYTES}",
+                    p.heads.len()
+                )));
+            }
+            if p.through == 0 {
+                return Err(malformed("a snapshot at position 0"));
+            }
+            // The heads are checked against the table like a write's
+            // mutations (`check_writes`): of its incarnation, valid, each
+            // image under its own key.
+            if !p.heads.is_empty() {
+                let heads = Writes::decode(&p.heads).map_err(|e| malformed(e.to_string()))?;
+                if heads.mutations.len() > MAX_SNAPSHOT_PART_HEADS {
+                    return Err(malformed(format!(
+                        "{} heads in a snapshot part, the limit is {MAX_SNAPSHOT_PART_HEADS}",
+                        heads.mutations.len()
+                    )));
+                }
+                if heads.expect.iter().any(Option::is_some) {
+                    return Err(malformed("a snapshot's head expects a version"));
+                }
+                // Each head is checked as a write of its own: heads of
+                // several origins make no one unit.
+                writes.extend(heads.mutations.into_iter().map(|m| Writes {
+                    mutations: vec![m],
+                    expect: vec![None],
+                }));
+            }
+            Msg::Snapshot {
+                ballot: ballot(p.ballot)?,
+                through: p.through,
+                part: p.part,
+                last: p.last,
+                data: p.heads,
+            }
+        }
+        M::SnapshotAck(a) => Msg::SnapshotAck {
+            ballot: ballot(a.ballot)?,
+            through: a.through,
+            next: a.next,
+        },
     };
     Ok(Envelope {
         from: env.from_region,
@@ -410,6 +489,73 @@ mod tests {
                 })
                 .collect(),
         }
+    }
+
+    fn snapshot(heads: Vec<u8>) -> Msg {
+        Msg::Snapshot {
+            ballot: Ballot {
+                round: 2,
+                leader: 1,
+            },
+            through: 70,
+            part: 1,
+            last: true,
+            data: heads,
+        }
+    }
+
+    /// A snapshot part travels whole, its heads each checked as a write of
+    /// their own; one past the byte limit, or whose bytes are no heads, is
+    /// refused as malformed.
+    #[test]
+    fn a_snapshot_part_carries_its_heads_within_the_limits() {
+        let g = Generation {
+            counter: 1,
+            nonce: 5,
+        };
+        let head = |origin: &str, k: &str| Mutation {
+            seq: 0,
+            table: "t".into(),
+            table_version: Some(b"v".to_vec()),
+            key: meridian_core::EncodedKey {
+                partition: k.as_bytes().to_vec(),
+                sort: Vec::new(),
+            },
+            version: origin.as_bytes().to_vec(),
+            prev: None,
+            context: Vec::new(),
+            image: None,
+            commit_real: 0,
+            ttl: false,
+            unit: (0, 1),
+        };
+        let heads = Writes {
+            mutations: vec![head("r-a", "x"), head("r-b", "y")],
+            expect: vec![None, None],
+        }
+        .encode();
+        let back = decode(encode("r-a", "t", b"v", g, &snapshot(heads.clone()))).unwrap();
+        assert_eq!(back.msg, snapshot(heads));
+        assert_eq!(back.writes.len(), 2, "one write per head");
+        assert!(back.writes.iter().all(|w| w.mutations.len() == 1));
+        let witness = decode(encode("r-a", "t", b"v", g, &snapshot(Vec::new()))).unwrap();
+        assert!(witness.writes.is_empty());
+
+        let big = decode(encode(
+            "r-a",
+            "t",
+            b"v",
+            g,
+            &snapshot(vec![0; MAX_SNAPSHOT_PART_BYTES + 1]),
+        ))
+        .err()
+        .expect("a part past the limit is refused");
+        assert_eq!(big.reason, "malformed");
+        assert!(big.detail.contains("limit"), "{}", big.detail);
+        let junk = decode(encode("r-a", "t", b"v", g, &snapshot(vec![9; 10])))
+            .err()
+            .expect("bytes that are no heads are refused");
+        assert_eq!(junk.reason, "malformed");
     }
 
     #[test]
