@@ -77,7 +77,7 @@ impl Node {
                 track(&mut lead.in_flight, &s.entry, *i);
             }
         }
-        self.role = Role::Leader(lead);
+        self.role = Role::Leader(Box::new(lead));
         for m in self.others() {
             self.send_accepts(m, 0);
         }
@@ -149,14 +149,14 @@ impl Node {
 
     pub(super) fn lead(&self) -> Option<&Lead> {
         match &self.role {
-            Role::Leader(l) => Some(l),
+            Role::Leader(l) => Some(&**l),
             _ => None,
         }
     }
 
     pub(super) fn lead_mut(&mut self) -> Option<&mut Lead> {
         match &mut self.role {
-            Role::Leader(l) => Some(l),
+            Role::Leader(l) => Some(&mut **l),
             _ => None,
         }
     }

@@ -105,9 +105,13 @@ pub enum Standing {
 /// What a member is doing in the protocol.
 #[derive(Debug)]
 pub enum Role {
-    Follower { leader: Option<Member>, heard: u64 },
+    Follower {
+        leader: Option<Member>,
+        heard: u64,
+    },
     Candidate(Candidacy),
-    Leader(Lead),
+    /// Boxed: a leader's bookkeeping is several times a follower's.
+    Leader(Box<Lead>),
 }
 
 /// A local proposal waiting for its outcome.
