@@ -144,9 +144,9 @@ async fn a_member_wiped_after_compaction_catches_up_from_a_snapshot() {
     )
     .await;
     put(&c, lost, "k3", 1_003).await;
-    for i in 0..REGIONS.len() {
-        assert_eq!(read(&c, i, "k3").await, Some(1_003), "{}", REGIONS[i]);
-        assert_eq!(read(&c, i, "k5").await, Some(85), "{}", REGIONS[i]);
+    for (i, region) in REGIONS.iter().enumerate() {
+        assert_eq!(read(&c, i, "k3").await, Some(1_003), "{region}");
+        assert_eq!(read(&c, i, "k5").await, Some(85), "{region}");
     }
     c.shutdown().await;
 }
