@@ -65,7 +65,6 @@ impl Node {
             ping: 0,
             pongs: [0; MEMBERS],
             remote_reads: Vec::new(),
-            snap: Default::default(),
         };
         for (m, n) in next {
             lead.next[m as usize] = n;
@@ -77,7 +76,8 @@ impl Node {
                 track(&mut lead.in_flight, &s.entry, *i);
             }
         }
-        self.role = Role::Leader(Box::new(lead));
+        self.sending = Default::default();
+        self.role = Role::Leader(lead);
         for m in self.others() {
             self.send_accepts(m, 0);
         }
@@ -149,14 +149,14 @@ impl Node {
 
     pub(super) fn lead(&self) -> Option<&Lead> {
         match &self.role {
-            Role::Leader(l) => Some(&**l),
+            Role::Leader(l) => Some(l),
             _ => None,
         }
     }
 
     pub(super) fn lead_mut(&mut self) -> Option<&mut Lead> {
         match &mut self.role {
-            Role::Leader(l) => Some(&mut **l),
+            Role::Leader(l) => Some(l),
             _ => None,
         }
     }
@@ -278,8 +278,11 @@ impl Node {
             lead.next[i] = through + 1;
         }
         // A member that was sent a snapshot holds what it needed.
-        if lead.snap[i].is_some() && through >= compacted {
-            lead.snap[i] = None;
+        if self.sending[i].is_some() && through >= compacted {
+            self.sending[i] = None;
+            let Some(lead) = self.lead_mut() else {
+                return;
+            };
             if lead.next[i] <= through {
                 lead.next[i] = through + 1;
                 resend = true;

@@ -105,13 +105,9 @@ pub enum Standing {
 /// What a member is doing in the protocol.
 #[derive(Debug)]
 pub enum Role {
-    Follower {
-        leader: Option<Member>,
-        heard: u64,
-    },
+    Follower { leader: Option<Member>, heard: u64 },
     Candidate(Candidacy),
-    /// Boxed: a leader's bookkeeping is several times a follower's.
-    Leader(Box<Lead>),
+    Leader(Lead),
 }
 
 /// A local proposal waiting for its outcome.
@@ -159,6 +155,8 @@ pub struct Node {
     hello_sent: u64,
     /// The snapshot being received, if any ([`super::snapshot`]).
     pub(super) incoming: Option<super::state::Incoming>,
+    /// While leading: the snapshot each member is being sent, if any.
+    pub(super) sending: [Option<super::state::Sending>; MEMBERS],
     pub(super) actions: Vec<Action>,
 }
 
@@ -217,6 +215,7 @@ impl Node {
             next_rid: 1,
             hello_sent: 0,
             incoming: None,
+            sending: Default::default(),
             actions: Vec::new(),
         };
         node.behind_its_log();

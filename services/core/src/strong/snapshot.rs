@@ -35,13 +35,10 @@ impl Node {
     /// in their place, unless one is on its way.
     pub(super) fn offer_snapshot(&mut self, m: Member) {
         let now = self.now;
-        let Some(lead) = self.lead_mut() else {
-            return;
-        };
-        if lead.snap[m as usize].is_some() {
+        if self.lead().is_none() || self.sending[m as usize].is_some() {
             return;
         }
-        lead.snap[m as usize] = Some(Sending {
+        self.sending[m as usize] = Some(Sending {
             through: None,
             part: 0,
             sent: now,
@@ -56,7 +53,7 @@ impl Node {
             return;
         };
         let ballot = lead.ballot;
-        let Some(s) = lead.snap[m as usize] else {
+        let Some(s) = self.sending[m as usize] else {
             return;
         };
         if self.full(m) {
@@ -96,10 +93,10 @@ impl Node {
         let now = self.now;
         let wait = self.timing.snapshot_resend;
         for m in self.others() {
-            let Some(lead) = self.lead_mut() else {
+            if self.lead().is_none() {
                 return;
-            };
-            if let Some(s) = &mut lead.snap[m as usize]
+            }
+            if let Some(s) = &mut self.sending[m as usize]
                 && now >= s.sent + wait
             {
                 s.sent = now;
@@ -116,13 +113,10 @@ impl Node {
         next: u32,
     ) {
         let now = self.now;
-        let Some(lead) = self.lead_mut() else {
-            return;
-        };
-        if lead.ballot != ballot {
+        if self.lead().is_none_or(|l| l.ballot != ballot) {
             return;
         }
-        let Some(s) = &mut lead.snap[from as usize] else {
+        let Some(s) = &mut self.sending[from as usize] else {
             return;
         };
         if s.through == Some(through) && s.part == next {

@@ -65,8 +65,6 @@ pub struct Lead {
     pub(super) ping: u64,
     pub(super) pongs: [u64; MEMBERS],
     pub(super) remote_reads: Vec<RemoteRead>,
-    /// The snapshot each member is being sent, if any.
-    pub(super) snap: [Option<Sending>; MEMBERS],
 }
 
 /// A local read waiting for where to read.
