@@ -553,3 +553,19 @@ pub async fn delete(
             .map(|_| version_of(&r.seen_through).hlc),
     })
 }
+
+/// An item `{id: S, n: N}`: the counter the STRONG-table tests write.
+pub fn counter_item(id: &str, n: u64) -> Item {
+    Item::from([
+        ("id".to_string(), AttrValue::S(id.into())),
+        (
+            "n".to_string(),
+            AttrValue::N(meridian_core::Number::parse(&n.to_string(), "n").expect("a number")),
+        ),
+    ])
+}
+
+/// The encoded key `{id: S}` of an [`id_table`] item.
+pub fn id_key(id: &str) -> Vec<u8> {
+    encode_item(&Item::from([("id".to_string(), AttrValue::S(id.into()))]))
+}

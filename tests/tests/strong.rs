@@ -8,7 +8,7 @@ use std::time::Duration;
 
 use meridian_core::{AttrValue, Item, Number, decode_item};
 use meridian_proto::v1 as pb;
-use meridian_tests::{TestCluster, id_table, poll_until};
+use meridian_tests::{TestCluster, counter_item as item, id_key as key, id_table, poll_until};
 use tonic::Code;
 
 const REGIONS: [&str; 3] = ["us-east-1", "eu-west-1", "ap-southeast-1"];
@@ -26,20 +26,6 @@ async fn strong_table(c: &TestCluster, name: &str, replicas: &[usize], witness: 
         .await
         .expect("create a STRONG table");
     c.wait_strong(name).await;
-}
-
-fn item(id: &str, n: u64) -> Item {
-    Item::from([
-        ("id".to_string(), AttrValue::S(id.into())),
-        (
-            "n".to_string(),
-            AttrValue::N(Number::parse(&n.to_string(), "n").unwrap()),
-        ),
-    ])
-}
-
-fn key(id: &str) -> Vec<u8> {
-    meridian_core::encode_item(&Item::from([("id".to_string(), AttrValue::S(id.into()))]))
 }
 
 /// A strongly consistent read of `id` in region `i`: its `n` and version.

@@ -6,10 +6,10 @@
 
 use std::time::Duration;
 
-use meridian_core::{AttrValue, Item, Number, decode_item};
+use meridian_core::{AttrValue, decode_item};
 use meridian_proto::v1 as pb;
 use meridian_tests::peer::metric;
-use meridian_tests::{TestCluster, id_table, poll_until};
+use meridian_tests::{TestCluster, counter_item as item, id_key as key, id_table, poll_until};
 
 const REGIONS: [&str; 3] = ["us-east-1", "eu-west-1", "ap-southeast-1"];
 const TABLE: &str = "ledger";
@@ -17,20 +17,6 @@ const SNAPSHOTS: &str = "meridian_strong_snapshots_total";
 /// Writes enough for the log to drop its first batch (64 entries) in every
 /// member.
 const WRITES: u64 = 100;
-
-fn item(id: &str, n: u64) -> Item {
-    Item::from([
-        ("id".to_string(), AttrValue::S(id.into())),
-        (
-            "n".to_string(),
-            AttrValue::N(Number::parse(&n.to_string(), "n").unwrap()),
-        ),
-    ])
-}
-
-fn key(id: &str) -> Vec<u8> {
-    meridian_core::encode_item(&Item::from([("id".to_string(), AttrValue::S(id.into()))]))
-}
 
 async fn put(c: &TestCluster, i: usize, id: &str, n: u64) {
     c.client(i)
