@@ -14,6 +14,7 @@
 //! `/meridian/` that list, crash and restart region processes.
 
 pub mod api;
+mod delay;
 pub mod proxy;
 pub mod supervisor;
 pub mod toxic;

@@ -375,11 +375,11 @@ async fn pipe(
     let writer = tokio::spawn(async move {
         let mut slow_close = None;
         while let Some((at, bytes)) = rx.recv().await {
-            // Only a delayed chunk waits: tokio's timer rounds up to the next
-            // millisecond, so even a sleep until "now" would add up to 1 ms
-            // per chunk and direction.
+            // Only a delayed chunk waits, and on the precise clock: tokio's
+            // timer rounds up to the next millisecond, so even a sleep until
+            // "now" would add up to 1 ms per chunk and direction.
             if at > Instant::now() {
-                tokio::time::sleep_until(at).await;
+                crate::delay::until(at).await;
             }
             let effects = active(&writer_state.borrow(), stream, &writer_rolls);
             for e in &effects {

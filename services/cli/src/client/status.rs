@@ -160,6 +160,7 @@ pub(super) async fn status(config: &std::path::Path, json: bool) -> Result<()> {
                 t.commit,
                 t.applied,
                 t.last,
+                t.compacted,
                 t.write_conflicts
             );
         }
@@ -273,7 +274,7 @@ pub(crate) fn status_json(s: &pb::StatusResponse) -> Json {
             "table": t.table, "member": t.member, "role": t.role, "leader": t.leader,
             "standing": t.standing, "ballot_round": t.promised_round, "commit": t.commit,
             "applied": t.applied, "last": t.last, "generation": t.generation,
-            "write_conflicts": t.write_conflicts,
+            "compacted": t.compacted, "write_conflicts": t.write_conflicts,
         })).collect::<Vec<_>>(),
     })
 }
