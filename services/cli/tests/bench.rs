@@ -128,7 +128,10 @@ fn bench_replicate_dashboard_smoke_writes_both_and_the_ratio() {
     );
     let m = &json["metrics"];
     let samples = m["dashboard on: samples read"]["median"].as_f64();
-    assert!(samples.is_some_and(|n| n >= 1.0), "samples read: {samples:?}");
+    assert!(
+        samples.is_some_and(|n| n >= 1.0),
+        "samples read: {samples:?}"
+    );
     let ratio = m["dashboard on / off achieved rate"]["median"].as_f64();
     assert!(ratio.is_some_and(|r| r > 0.0), "ratio: {ratio:?}");
     assert!(

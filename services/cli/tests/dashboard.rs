@@ -645,13 +645,13 @@ async fn the_dashboard_shows_and_changes_a_running_cluster_in_a_real_browser() {
             )
             .await
     };
-    let drawn = |svg: &'static str| async move {
-        browser
-            .eval(
-                &format!("return document.querySelectorAll('#{svg} path').length"),
-                json!([]),
-            )
-            .await
+    let b = &browser;
+    let drawn = move |svg: &'static str| async move {
+        b.eval(
+            &format!("return document.querySelectorAll('#{svg} path').length"),
+            json!([]),
+        )
+        .await
     };
     // Live, on a cluster of its own: its timeline and plots grow while it
     // runs, before its report exists.
@@ -659,10 +659,13 @@ async fn the_dashboard_shows_and_changes_a_running_cluster_in_a_real_browser() {
     browser.click("#d-start").await;
     let (error, said) = page.answer().await;
     assert!(!error && said == "drill tiny started", "{said}");
-    poll_page("the live drill's partition and pending on the page", || async {
-        timeline().await.to_string().contains("partition")
-            && drawn("drill-plot-pending").await == json!(6)
-    })
+    poll_page(
+        "the live drill's partition and pending on the page",
+        || async {
+            timeline().await.to_string().contains("partition")
+                && drawn("drill-plot-pending").await == json!(6)
+        },
+    )
     .await;
     assert!(
         !report.exists(),
@@ -673,7 +676,10 @@ async fn the_dashboard_shows_and_changes_a_running_cluster_in_a_real_browser() {
     assert!(state.ends_with("running"), "{state}");
     poll_page("the live drill to pass", || async {
         browser
-            .eval("return document.getElementById('drill-live-state').dataset.state || null", json!([]))
+            .eval(
+                "return document.getElementById('drill-live-state').dataset.state || null",
+                json!([]),
+            )
             .await
             == "passed"
     })
@@ -717,7 +723,11 @@ async fn the_dashboard_shows_and_changes_a_running_cluster_in_a_real_browser() {
         .map(|e| e["label"].as_str().unwrap())
         .collect();
     assert_eq!(labels, expected, "the report's timeline, entry for entry");
-    for svg in ["drill-plot-pending", "drill-plot-lag", "drill-plot-conflicts"] {
+    for svg in [
+        "drill-plot-pending",
+        "drill-plot-lag",
+        "drill-plot-conflicts",
+    ] {
         let n = drawn(svg).await;
         assert!(n.as_u64().is_some_and(|n| n > 0), "{svg}: {n}");
     }

@@ -183,8 +183,11 @@ pub fn fill(report: &mut Report, samples: &[Sample], heals: &[HealMark]) {
     let mut conflict_series = Vec::new();
     for s in samples {
         let (rows, windows) = series.push_windows(s);
-        for (((link, total), (_, _, row)), window) in
-            links.iter_mut().zip(&mut totals).zip(rows.links).zip(windows)
+        for (((link, total), (_, _, row)), window) in links
+            .iter_mut()
+            .zip(&mut totals)
+            .zip(rows.links)
+            .zip(windows)
         {
             if let Some(w) = window {
                 for (t, c) in total.iter_mut().zip(&w) {

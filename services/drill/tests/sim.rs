@@ -70,7 +70,9 @@ fn a_small_simulated_drill_passes_the_checker_and_replays_byte_for_byte() {
         assert_eq!(live, link.samples, "{} → {}", link.from, link.to);
     }
     assert!(
-        rows.iter().flat_map(|r| &r.links).any(|(_, _, l)| l.pending > Some(0)),
+        rows.iter()
+            .flat_map(|r| &r.links)
+            .any(|(_, _, l)| l.pending > Some(0)),
         "the partition left something pending"
     );
 }

@@ -190,7 +190,11 @@ pub async fn replicate(a: ReplicateArgs) -> Result<()> {
 /// CPU, and the ratios.
 fn dashboard_figures(r: &mut Report, off: &Phase, on: &Phase, read: Read) {
     for (tag, p) in [("dashboard off", off), ("dashboard on", on)] {
-        r.add(&format!("{tag} achieved rate/region"), "writes/s", p.achieved);
+        r.add(
+            &format!("{tag} achieved rate/region"),
+            "writes/s",
+            p.achieved,
+        );
         r.add(&format!("{tag} p99"), "ms", q_ms(&p.all, 0.99));
         add_cpu(r, tag, &p.cpu);
     }
@@ -201,11 +205,7 @@ fn dashboard_figures(r: &mut Report, off: &Phase, on: &Phase, read: Read) {
     );
     let cpu = |p: &Phase| p.cpu.region_per_write_us + p.cpu.bench_per_write_us;
     r.add("dashboard on / off CPU/write", "ratio", cpu(on) / cpu(off));
-    r.add(
-        "dashboard on: samples read",
-        "events",
-        read.samples as f64,
-    );
+    r.add("dashboard on: samples read", "events", read.samples as f64);
     r.add("dashboard on: pulses read", "events", read.pulses as f64);
     r.runs.push(json!({
         "dashboard": true, "off_achieved": off.achieved, "on_achieved": on.achieved,

@@ -115,7 +115,12 @@ async fn read(
     seen: watch::Sender<u64>,
 ) -> Result<Read> {
     let mut read = Read::default();
-    for path in ["/api/history", "/api/snapshot", "/api/tables", "/api/drills"] {
+    for path in [
+        "/api/history",
+        "/api/snapshot",
+        "/api/tables",
+        "/api/drills",
+    ] {
         fetch(&addr, path, &mut read).await?;
     }
     let mut stream = tokio::net::TcpStream::connect(&addr)
@@ -124,8 +129,10 @@ async fn read(
     stream
         .write_all(
             // HTTP/1.0: the stream comes as it is, not in chunks.
-            format!("GET /api/events HTTP/1.0\r\nHost: {addr}\r\nAccept: text/event-stream\r\n\r\n")
-                .as_bytes(),
+            format!(
+                "GET /api/events HTTP/1.0\r\nHost: {addr}\r\nAccept: text/event-stream\r\n\r\n"
+            )
+            .as_bytes(),
         )
         .await?;
     let mut conflicts: BTreeMap<String, u64> = BTreeMap::new();
@@ -156,7 +163,9 @@ async fn read(
                         .as_array()
                         .into_iter()
                         .flatten()
-                        .filter_map(|r| Some((r["name"].as_str()?.to_string(), r["conflicts"].as_u64()?)))
+                        .filter_map(|r| {
+                            Some((r["name"].as_str()?.to_string(), r["conflicts"].as_u64()?))
+                        })
                         .collect::<Vec<_>>()
                 }
                 "pulse" => {
