@@ -732,6 +732,12 @@ async fn the_dashboard_shows_and_changes_a_running_cluster_in_a_real_browser() {
         assert!(n.as_u64().is_some_and(|n| n > 0), "{svg}: {n}");
     }
     if let Some(dir) = &shots {
+        browser
+            .eval(
+                "document.getElementById('drill-live').scrollIntoView()",
+                json!([]),
+            )
+            .await;
         browser.screenshot(&dir.join("dashboard-drill.png")).await;
     }
     // Its report link opens the report.

@@ -149,15 +149,35 @@ impl Browser {
             .to_string()
     }
 
-    /// Clicks the element as a user does (WebDriver Element Click).
+    /// Clicks the element as a user does (WebDriver Element Click). An
+    /// element the page replaced between finding and clicking it (a list
+    /// redrawn by a new sample) is found again, as a user would see the
+    /// new one, a few times at most.
     pub async fn click(&self, css: &str) {
-        let e = self.element(css).await;
-        self.call(
-            "POST",
-            &self.at(&format!("/element/{e}/click")),
-            Some(json!({})),
-        )
-        .await;
+        for _ in 0..5 {
+            let e = self.element(css).await;
+            let path = self.at(&format!("/element/{e}/click"));
+            let r = request(
+                &Target::at(&self.addr, &path),
+                "POST",
+                &[("content-type", "application/json")],
+                b"{}".to_vec(),
+                1 << 20,
+                COMMAND_TIMEOUT,
+            )
+            .await
+            .unwrap_or_else(|e| panic!("WebDriver POST {path}: {e}"));
+            let v: Json = serde_json::from_slice(&r.body).unwrap_or(Json::Null);
+            if r.ok() {
+                return;
+            }
+            assert_eq!(
+                v["value"]["error"], "stale element reference",
+                "WebDriver POST {path}: {} {}",
+                r.status, v["value"]
+            );
+        }
+        panic!("{css}: the page replaced it five times while it was clicked");
     }
 
     /// Clears the field and types `text` into it, key by key.
