@@ -67,10 +67,17 @@ pub struct SampleRows {
 #[derive(Clone, Debug)]
 pub struct Series {
     names: Vec<String>,
-    /// Per directed link, in report order: the receiver's bucket counts at
-    /// the last sample that had them.
-    links: Vec<((usize, usize), Option<Vec<u64>>)>,
+    /// Per directed link, in report order.
+    links: Vec<LinkWindow>,
     known: BTreeMap<String, u64>,
+}
+
+/// A directed link `(from, to)` by region index, and its receiver's
+/// bucket counts at the last sample that had them.
+#[derive(Clone, Debug)]
+struct LinkWindow {
+    link: (usize, usize),
+    last: Option<Vec<u64>>,
 }
 
 impl Series {
@@ -79,7 +86,10 @@ impl Series {
         for i in 0..names.len() {
             for j in 0..names.len() {
                 if i != j {
-                    links.push(((i, j), None));
+                    links.push(LinkWindow {
+                        link: (i, j),
+                        last: None,
+                    });
                 }
             }
         }
@@ -101,7 +111,7 @@ impl Series {
         let names = &self.names;
         let mut rows = Vec::with_capacity(self.links.len());
         let mut windows = Vec::with_capacity(self.links.len());
-        for ((i, j), last) in &mut self.links {
+        for LinkWindow { link: (i, j), last } in &mut self.links {
             let (from, to) = (&names[*i], &names[*j]);
             let pending = s.statuses[*i]
                 .as_ref()
@@ -171,7 +181,7 @@ pub fn fill(report: &mut Report, samples: &[Sample], heals: &[HealMark]) {
     let mut links: Vec<LinkReport> = series
         .links
         .iter()
-        .map(|&((i, j), _)| LinkReport {
+        .map(|&LinkWindow { link: (i, j), .. }| LinkReport {
             from: names[i].clone(),
             to: names[j].clone(),
             latency: LatencySummary::default(),
