@@ -157,16 +157,10 @@ impl Browser {
         for _ in 0..5 {
             let e = self.element(css).await;
             let path = self.at(&format!("/element/{e}/click"));
-            let r = request(
-                &Target::at(&self.addr, &path),
-                "POST",
-                &[("content-type", "application/json")],
-                b"{}".to_vec(),
-                1 << 20,
-                COMMAND_TIMEOUT,
-            )
-            .await
-            .unwrap_or_else(|e| panic!("WebDriver POST {path}: {e}"));
+            let r = self
+                .post_empty(&path)
+                .await
+                .unwrap_or_else(|e| panic!("WebDriver POST {path}: {e}"));
             let v: Json = serde_json::from_slice(&r.body).unwrap_or(Json::Null);
             if r.ok() {
                 return;
@@ -203,6 +197,22 @@ impl Browser {
             .await;
     }
 
+    /// A command without parameters, its answer as it came.
+    async fn post_empty(
+        &self,
+        path: &str,
+    ) -> Result<meridian_cluster::http::Response, meridian_cluster::http::HttpError> {
+        request(
+            &Target::at(&self.addr, path),
+            "POST",
+            &[("content-type", "application/json")],
+            b"{}".to_vec(),
+            1 << 20,
+            COMMAND_TIMEOUT,
+        )
+        .await
+    }
+
     /// Accepts the `confirm()` dialog the page opens, once it is open.
     pub async fn accept_dialog(&self) {
         let path = self.at("/alert/accept");
@@ -211,18 +221,7 @@ impl Browser {
             Duration::from_secs(20),
             || {
                 let path = path.clone();
-                async move {
-                    let r = request(
-                        &Target::at(&self.addr, &path),
-                        "POST",
-                        &[("content-type", "application/json")],
-                        b"{}".to_vec(),
-                        1 << 20,
-                        COMMAND_TIMEOUT,
-                    )
-                    .await;
-                    matches!(r, Ok(r) if r.ok())
-                }
+                async move { matches!(self.post_empty(&path).await, Ok(r) if r.ok()) }
             },
         )
         .await;

@@ -301,13 +301,17 @@ function pulse(p) {
   schedulePlots();
 }
 
+// Runs `draw` at the browser's next frame, once however many asked.
+const framed = (draw) => {
+  let asked = false;
+  return () => {
+    if (asked) return;
+    asked = true;
+    requestAnimationFrame(() => { asked = false; draw(); });
+  };
+};
 // Draws at the browser's next frame, once however many pulses came.
-let drawing = false;
-function schedulePlots() {
-  if (drawing) return;
-  drawing = true;
-  requestAnimationFrame(() => { drawing = false; renderPlots(); });
-}
+const schedulePlots = framed(() => renderPlots());
 
 function renderPlots() {
   if (!points.length) return;
@@ -543,12 +547,7 @@ function watchDrill(d) {
   w.source.onerror = () => w.source.close();
 }
 
-let drillDrawing = false;
-function scheduleDrillPlots() {
-  if (drillDrawing) return;
-  drillDrawing = true;
-  requestAnimationFrame(() => { drillDrawing = false; renderDrillPlots(); });
-}
+const scheduleDrillPlots = framed(() => renderDrillPlots());
 
 function renderDrillPlots() {
   const w = watched;
