@@ -20,6 +20,7 @@ mod status;
 mod stream;
 mod strong;
 mod tls;
+mod viewer;
 mod write;
 
 use std::path::PathBuf;

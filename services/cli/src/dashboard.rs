@@ -187,6 +187,7 @@ fn router(board: Arc<Board>) -> Router {
         .route("/api/key", get(story::key))
         .route("/api/tables", get(read::tables))
         .route("/api/drills", get(drills::list).post(drills::start))
+        .route("/api/drills/live", get(drills::live))
         .route("/api/drills/report/{name}", get(drills::report))
         .route("/api/net", post(actions::net))
         .with_state(board)

@@ -11,6 +11,10 @@ use meridian_drill::Progress;
 use meridian_scenario::report::Report;
 use meridian_scenario::scenario::Scenario;
 
+mod progress;
+pub use progress::PROGRESS_FILE;
+use progress::ProgressLog;
+
 /// Where a drill's report goes unless told: `drill-out/<scenario name>`,
 /// under the directory meridian runs in.
 pub const DRILL_OUT: &str = "drill-out";
@@ -97,6 +101,8 @@ struct RunOpts {
     json: bool,
     /// A Swarm stack to drive: its cluster file and its name.
     stack: Option<(PathBuf, String)>,
+    /// The drill's progress file, once its output directory is made.
+    log: std::sync::Arc<ProgressLog>,
 }
 
 impl RunOpts {
@@ -121,6 +127,7 @@ pub async fn run(args: DrillArgs) -> Result<()> {
                 quiet: true,
                 json,
                 stack: None,
+                log: Default::default(),
             };
             run_loaded(scenario, &format!("drill random --seed {seed}"), out, opts).await
         }
@@ -146,6 +153,7 @@ pub async fn run(args: DrillArgs) -> Result<()> {
                 quiet,
                 json,
                 stack: cluster.map(|c| (c, stack)),
+                log: Default::default(),
             };
             run_scenario(&scenario, out, opts).await
         }
@@ -162,10 +170,43 @@ async fn run_scenario(path: &Path, out: Option<PathBuf>, opts: RunOpts) -> Resul
 /// Runs a drill and writes its report. A checker that fails is a
 /// [`crate::Refusal::CheckerFailed`] (exit 4); a drill that could not run is
 /// any other error (exit 1).
-async fn run_loaded(scenario: Scenario, replay: &str, out: PathBuf, opts: RunOpts) -> Result<()> {
+async fn run_loaded(
+    scenario: Scenario,
+    replay: &str,
+    out: PathBuf,
+    mut opts: RunOpts,
+) -> Result<()> {
     std::fs::create_dir_all(&out).with_context(|| format!("creating {}", out.display()))?;
+    opts.log = std::sync::Arc::new(ProgressLog::create(&out));
+    let made = drill_report(scenario, replay, &out, &opts)
+        .await
+        .and_then(|report| write_report(&report, &out).map(|()| report));
+    opts.log.write(&progress::end_line(made.as_ref()));
+    let report = made?;
+    if opts.json {
+        println!(
+            "{}",
+            serde_json::to_string_pretty(&summary_json(&report, &out))?
+        );
+    } else {
+        print_summary(&report, &out);
+    }
+    if !report.verdict.ok {
+        let first = report.verdict.problems.first().cloned().unwrap_or_default();
+        return Err(crate::Refusal::CheckerFailed(first).into());
+    }
+    Ok(())
+}
+
+/// Runs a drill, simulated or live, its progress written as it goes.
+async fn drill_report(
+    scenario: Scenario,
+    replay: &str,
+    out: &Path,
+    opts: &RunOpts,
+) -> Result<Report> {
     let started = std::time::Instant::now();
-    let report = if opts.sim {
+    Ok(if opts.sim {
         let seed = opts.seed.unwrap_or(1);
         let replay = if replay.contains("--seed") {
             format!("meridian {replay}")
@@ -178,10 +219,13 @@ async fn run_loaded(scenario: Scenario, replay: &str, out: PathBuf, opts: RunOpt
         ));
         let dir = out.join("sim-data");
         let scenario2 = scenario.clone();
-        let report =
-            tokio::task::spawn_blocking(move || meridian_drill::sim::run(&scenario2, seed, &dir))
-                .await
-                .context("the simulation thread failed")??;
+        let log = opts.log.clone();
+        log.write(&progress::start_line(&scenario, "sim", seed));
+        let report = tokio::task::spawn_blocking(move || {
+            meridian_drill::sim::run_watched(&scenario2, seed, &dir, &mut |p| log.progress(p))
+        })
+        .await
+        .context("the simulation thread failed")??;
         let wall = started.elapsed();
         let simulated = scenario.duration
             + std::time::Duration::from_millis(report.convergence.after_workload_ms.unwrap_or(0));
@@ -200,6 +244,8 @@ async fn run_loaded(scenario: Scenario, replay: &str, out: PathBuf, opts: RunOpt
             scenario.regions.len(),
             scenario.duration.as_secs_f64()
         ));
+        opts.log
+            .write(&progress::start_line(&scenario, "live", seed));
         match meridian_drill::compare::sides(&scenario) {
             // A comparison: a cluster of its own for each run, one after
             // the other.
@@ -208,27 +254,13 @@ async fn run_loaded(scenario: Scenario, replay: &str, out: PathBuf, opts: RunOpt
                 scenario.name
             ),
             Some([eventual, strong]) => {
-                let e = run_live(&eventual, seed, &out.join("eventual"), &opts).await?;
-                let s = run_live(&strong, seed, &out.join("strong"), &opts).await?;
+                let e = run_live(&eventual, seed, &out.join("eventual"), opts).await?;
+                let s = run_live(&strong, seed, &out.join("strong"), opts).await?;
                 meridian_drill::compare::combine(e, s)
             }
-            None => run_live(&scenario, seed, &out, &opts).await?,
+            None => run_live(&scenario, seed, out, opts).await?,
         }
-    };
-    write_report(&report, &out)?;
-    if opts.json {
-        println!(
-            "{}",
-            serde_json::to_string_pretty(&summary_json(&report, &out))?
-        );
-    } else {
-        print_summary(&report, &out);
-    }
-    if !report.verdict.ok {
-        let first = report.verdict.problems.first().cloned().unwrap_or_default();
-        return Err(crate::Refusal::CheckerFailed(first).into());
-    }
-    Ok(())
+    })
 }
 
 /// One live drill: its regions started under `out`, driven, stopped.
@@ -267,7 +299,10 @@ async fn drive_live(
         meridian_drill::Mode::Live,
         targets,
         faults,
-        &mut |p| bar.show(p),
+        &mut |p| {
+            bar.show(p);
+            opts.log.progress(p);
+        },
     )
     .await;
     bar.finish();

@@ -8,10 +8,17 @@ use std::process::Command;
 use serde_json::Value as Json;
 
 fn smoke(name: &str, expected_metrics: &[&str]) -> Json {
+    smoke_with(name, &[], expected_metrics)
+}
+
+/// [`smoke`] with more arguments for the benchmark.
+fn smoke_with(name: &str, args: &[&str], expected_metrics: &[&str]) -> Json {
     let out = tempfile::tempdir().unwrap();
     let work = tempfile::tempdir().unwrap();
     let status = Command::new(env!("CARGO_BIN_EXE_meridian"))
-        .args(["bench", name, "--smoke", "--out"])
+        .args(["bench", name])
+        .args(args)
+        .args(["--smoke", "--out"])
         .arg(out.path())
         .arg("--dir")
         .arg(work.path())
@@ -101,6 +108,41 @@ fn bench_replicate_smoke_writes_json() {
     // Three regions replicating 200 writes each cannot have cost nothing.
     let cpu = json["metrics"]["L=0ms region CPU/write"]["median"].as_f64();
     assert!(cpu.is_some_and(|c| c > 0.0), "region CPU/write is {cpu:?}");
+}
+
+/// The dashboard's cost: the same load without and with a dashboard open,
+/// in one run; the page's reader must have read what a page reads.
+#[test]
+fn bench_replicate_dashboard_smoke_writes_both_and_the_ratio() {
+    let json = smoke_with(
+        "replicate",
+        &["--dashboard"],
+        &[
+            "dashboard off achieved rate/region",
+            "dashboard on achieved rate/region",
+            "dashboard on / off achieved rate",
+            "dashboard on / off CPU/write",
+            "dashboard on region CPU/write",
+            "dashboard on: samples read",
+        ],
+    );
+    let m = &json["metrics"];
+    let samples = m["dashboard on: samples read"]["median"].as_f64();
+    assert!(
+        samples.is_some_and(|n| n >= 1.0),
+        "samples read: {samples:?}"
+    );
+    let ratio = m["dashboard on / off achieved rate"]["median"].as_f64();
+    assert!(ratio.is_some_and(|r| r > 0.0), "ratio: {ratio:?}");
+    assert!(
+        json["targets"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .any(|t| t["metric"] == "dashboard on / off achieved rate"),
+        "{}",
+        json["targets"]
+    );
 }
 
 #[test]

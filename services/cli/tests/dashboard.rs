@@ -636,7 +636,58 @@ async fn the_dashboard_shows_and_changes_a_running_cluster_in_a_real_browser() {
     assert!(error && said.starts_with("scenario:"), "{said}");
     let tiny = c.dir.path().join("tiny.toml");
     std::fs::write(&tiny, include_str!("dashboard-tiny.toml")).unwrap();
+    let report = c.dir.path().join("drill-out/tiny/report.json");
+    let timeline = || async {
+        browser
+            .eval(
+                "return [...document.querySelectorAll('#drill-timeline li')].map((l) => l.textContent)",
+                json!([]),
+            )
+            .await
+    };
+    let b = &browser;
+    let drawn = move |svg: &'static str| async move {
+        b.eval(
+            &format!("return document.querySelectorAll('#{svg} path').length"),
+            json!([]),
+        )
+        .await
+    };
+    // Live, on a cluster of its own: its timeline and plots grow while it
+    // runs, before its report exists.
     browser.type_into("#d-path", tiny.to_str().unwrap()).await;
+    browser.click("#d-start").await;
+    let (error, said) = page.answer().await;
+    assert!(!error && said == "drill tiny started", "{said}");
+    poll_page(
+        "the live drill's partition and pending on the page",
+        || async {
+            timeline().await.to_string().contains("partition")
+                && drawn("drill-plot-pending").await == json!(6)
+        },
+    )
+    .await;
+    assert!(
+        !report.exists(),
+        "the page showed the drill's progress only once its report was written"
+    );
+    let state = browser.text("#drill-live-state").await.unwrap_or_default();
+    assert!(state.contains("(live, seed "), "{state}");
+    assert!(state.ends_with("running"), "{state}");
+    poll_page("the live drill to pass", || async {
+        browser
+            .eval(
+                "return document.getElementById('drill-live-state').dataset.state || null",
+                json!([]),
+            )
+            .await
+            == "passed"
+    })
+    .await;
+    assert!(report.exists());
+
+    // Simulated: it runs in virtual time, and the page shows all of it,
+    // the report's timeline entry for entry, and its verdict.
     browser.click("#d-sim").await;
     browser.click("#d-start").await;
     let (error, said) = page.answer().await;
@@ -650,8 +701,53 @@ async fn the_dashboard_shows_and_changes_a_running_cluster_in_a_real_browser() {
                 .text("#reports tr[data-name=tiny]")
                 .await
                 .is_some_and(|t| t.contains("passed"))
+            && browser
+                .eval("return document.getElementById('drill-live-state').dataset.state || null", json!([]))
+                .await
+                == "passed"
     })
     .await;
+    let written: Json = serde_json::from_slice(&std::fs::read(&report).unwrap()).unwrap();
+    assert_eq!(written["mode"], "sim");
+    let shown = timeline().await;
+    let labels: Vec<&str> = shown
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|l| l.as_str().unwrap().split_once("  ").unwrap().1)
+        .collect();
+    let expected: Vec<&str> = written["events"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|e| e["label"].as_str().unwrap())
+        .collect();
+    assert_eq!(labels, expected, "the report's timeline, entry for entry");
+    for svg in [
+        "drill-plot-pending",
+        "drill-plot-lag",
+        "drill-plot-conflicts",
+    ] {
+        let n = drawn(svg).await;
+        assert!(n.as_u64().is_some_and(|n| n > 0), "{svg}: {n}");
+    }
+    if let Some(dir) = &shots {
+        browser
+            .eval(
+                "document.getElementById('drill-live').scrollIntoView()",
+                json!([]),
+            )
+            .await;
+        browser.screenshot(&dir.join("dashboard-drill.png")).await;
+    }
+    // Its report link opens the report.
+    let href = browser
+        .eval(
+            "return new URL(document.getElementById('drill-live-report').href).pathname",
+            json!([]),
+        )
+        .await;
+    assert_eq!(href, "/api/drills/report/tiny");
     let html = request(
         &Target::at(&addr, "/api/drills/report/tiny"),
         "GET",

@@ -50,85 +50,167 @@ fn summary(counts: &[u64]) -> LatencySummary {
     }
 }
 
-/// Link series, conflict series and heal drain times from the samples.
-pub fn fill(report: &mut Report, samples: &[Sample], heals: &[HealMark]) {
-    let names = report.regions.clone();
-    let mut links = Vec::new();
-    for (i, from) in names.iter().enumerate() {
-        for (j, to) in names.iter().enumerate() {
-            if i == j {
-                continue;
-            }
-            let mut total = vec![0u64; lag::BUCKETS];
-            let mut last: Option<Vec<u64>> = None;
-            let mut series = Vec::new();
-            let mut max_pending = 0;
-            for s in samples {
-                let pending = s.statuses[i]
-                    .as_ref()
-                    .and_then(|st| peer(st, to))
-                    .map(|p| p.pending);
-                max_pending = max_pending.max(pending.unwrap_or(0));
-                // Latency from → to is measured where it lands: at `to`.
-                let buckets = s.statuses[j]
-                    .as_ref()
-                    .and_then(|st| peer(st, from))
-                    .map(|p| p.latency_buckets.clone())
-                    .filter(|b| b.len() == lag::BUCKETS);
-                let window = buckets.as_ref().map(|cur| match &last {
-                    None => cur.clone(),
-                    // Counts going backwards mean `to` restarted and counts
-                    // from zero again: the whole current histogram is new.
-                    Some(prev) => lag::window(prev, cur).unwrap_or_else(|| cur.clone()),
-                });
-                if let Some(b) = buckets {
-                    last = Some(b);
+/// A sample's row of every series the report plots: what a drill
+/// watched while it runs is shown, and what [`fill`] puts in the report.
+#[derive(Clone, Debug, PartialEq)]
+pub struct SampleRows {
+    /// One row per directed link `(from, to, row)`, in the report's order.
+    pub links: Vec<(String, String, LinkSample)>,
+    /// Conflicts recorded so far, per detecting region.
+    pub conflicts: ConflictSample,
+}
+
+/// The report's series made a sample at a time, so that a drill's live
+/// rows and its report's are the same rows, by the same rule: each link's
+/// latency is windowed since the previous sample that reached its receiver,
+/// and a region that did not answer keeps its last count of conflicts.
+#[derive(Clone, Debug)]
+pub struct Series {
+    names: Vec<String>,
+    /// Per directed link, in report order.
+    links: Vec<LinkWindow>,
+    known: BTreeMap<String, u64>,
+}
+
+/// A directed link `(from, to)` by region index, and its receiver's
+/// bucket counts at the last sample that had them.
+#[derive(Clone, Debug)]
+struct LinkWindow {
+    link: (usize, usize),
+    last: Option<Vec<u64>>,
+}
+
+impl Series {
+    pub fn new(names: &[String]) -> Series {
+        let mut links = Vec::new();
+        for i in 0..names.len() {
+            for j in 0..names.len() {
+                if i != j {
+                    links.push(LinkWindow {
+                        link: (i, j),
+                        last: None,
+                    });
                 }
-                let (p50, p99, max, applied) = match &window {
-                    Some(w) => {
-                        for (t, c) in total.iter_mut().zip(w) {
-                            *t += c;
-                        }
-                        (
-                            ms(lag::quantile_micros(w, 0.5)),
-                            ms(lag::quantile_micros(w, 0.99)),
-                            ms(lag::quantile_micros(w, 1.0)),
-                            w.iter().sum(),
-                        )
-                    }
-                    None => (None, None, None, 0),
-                };
-                series.push(LinkSample {
+            }
+        }
+        Series {
+            names: names.to_vec(),
+            links,
+            known: names.iter().map(|n| (n.clone(), 0)).collect(),
+        }
+    }
+
+    /// The rows `s` adds to every series.
+    pub fn push(&mut self, s: &Sample) -> SampleRows {
+        self.push_windows(s).0
+    }
+
+    /// The rows `s` adds, with each link's latency bucket counts since the
+    /// previous sample (`None` where its receiver did not answer).
+    fn push_windows(&mut self, s: &Sample) -> (SampleRows, Vec<Option<Vec<u64>>>) {
+        let names = &self.names;
+        let mut rows = Vec::with_capacity(self.links.len());
+        let mut windows = Vec::with_capacity(self.links.len());
+        for LinkWindow { link: (i, j), last } in &mut self.links {
+            let (from, to) = (&names[*i], &names[*j]);
+            let pending = s.statuses[*i]
+                .as_ref()
+                .and_then(|st| peer(st, to))
+                .map(|p| p.pending);
+            // Latency from → to is measured where it lands: at `to`.
+            let buckets = s.statuses[*j]
+                .as_ref()
+                .and_then(|st| peer(st, from))
+                .map(|p| p.latency_buckets.clone())
+                .filter(|b| b.len() == lag::BUCKETS);
+            let window = buckets.as_ref().map(|cur| match &*last {
+                None => cur.clone(),
+                // Counts going backwards mean `to` restarted and counts
+                // from zero again: the whole current histogram is new.
+                Some(prev) => lag::window(prev, cur).unwrap_or_else(|| cur.clone()),
+            });
+            if let Some(b) = buckets {
+                *last = Some(b);
+            }
+            let (p50, p99, max, applied) = match &window {
+                Some(w) => (
+                    ms(lag::quantile_micros(w, 0.5)),
+                    ms(lag::quantile_micros(w, 0.99)),
+                    ms(lag::quantile_micros(w, 1.0)),
+                    w.iter().sum(),
+                ),
+                None => (None, None, None, 0),
+            };
+            rows.push((
+                from.clone(),
+                to.clone(),
+                LinkSample {
                     t_ms: s.t_ms,
                     p50_ms: p50,
                     p99_ms: p99,
                     max_ms: max,
                     applied,
                     pending,
-                });
-            }
-            links.push(LinkReport {
-                from: from.clone(),
-                to: to.clone(),
-                latency: summary(&total),
-                samples: series,
-                max_pending,
-            });
+                },
+            ));
+            windows.push(window);
         }
-    }
-
-    let mut conflict_series = Vec::new();
-    let mut known: BTreeMap<String, u64> = names.iter().map(|n| (n.clone(), 0)).collect();
-    for s in samples {
         for (i, st) in s.statuses.iter().enumerate() {
             if let Some(st) = st {
-                known.insert(names[i].clone(), st.conflicts);
+                self.known.insert(names[i].clone(), st.conflicts);
             }
         }
-        conflict_series.push(ConflictSample {
+        let conflicts = ConflictSample {
             t_ms: s.t_ms,
-            by_region: known.clone(),
-        });
+            by_region: self.known.clone(),
+        };
+        (
+            SampleRows {
+                links: rows,
+                conflicts,
+            },
+            windows,
+        )
+    }
+}
+
+/// Link series, conflict series and heal drain times from the samples.
+pub fn fill(report: &mut Report, samples: &[Sample], heals: &[HealMark]) {
+    let names = report.regions.clone();
+    let mut series = Series::new(&names);
+    let mut links: Vec<LinkReport> = series
+        .links
+        .iter()
+        .map(|&LinkWindow { link: (i, j), .. }| LinkReport {
+            from: names[i].clone(),
+            to: names[j].clone(),
+            latency: LatencySummary::default(),
+            samples: Vec::new(),
+            max_pending: 0,
+        })
+        .collect();
+    let mut totals = vec![vec![0u64; lag::BUCKETS]; links.len()];
+    let mut conflict_series = Vec::new();
+    for s in samples {
+        let (rows, windows) = series.push_windows(s);
+        for (((link, total), (_, _, row)), window) in links
+            .iter_mut()
+            .zip(&mut totals)
+            .zip(rows.links)
+            .zip(windows)
+        {
+            if let Some(w) = window {
+                for (t, c) in total.iter_mut().zip(&w) {
+                    *t += c;
+                }
+            }
+            link.max_pending = link.max_pending.max(row.pending.unwrap_or(0));
+            link.samples.push(row);
+        }
+        conflict_series.push(rows.conflicts);
+    }
+    for (link, total) in links.iter_mut().zip(&totals) {
+        link.latency = summary(total);
     }
 
     let pending_of = |s: &Sample, (i, j): (usize, usize)| {

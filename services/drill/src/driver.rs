@@ -28,7 +28,7 @@ use tokio::task::JoinHandle;
 use tokio::time::Instant;
 
 use crate::checks::{self, FinalStateError};
-use crate::collect::{self, HealMark, Sample};
+use crate::collect::{self, HealMark, Sample, SampleRows, Series};
 use crate::disaster::{Disaster, power_loss};
 use crate::history::History;
 use crate::join::Joins;
@@ -39,7 +39,9 @@ use crate::table;
 use crate::target::{Faults, Mode, RegionTarget, index_of};
 use crate::traffic::{DrillClock, Tally, lock, region_workload};
 
-/// What the progress display shows.
+/// What the progress display shows, and what a drill watched while it
+/// runs is shown: the timeline entries and series rows its report will
+/// hold, handed over as they are made.
 #[derive(Clone, Debug)]
 pub struct Progress {
     pub elapsed: Duration,
@@ -48,8 +50,13 @@ pub struct Progress {
     pub phase: &'static str,
     pub acked: u64,
     pub failed: u64,
+    /// Pending over every link at the newest sample.
     pub pending: u64,
     pub last_event: Option<String>,
+    /// The report's timeline entries made since the previous progress.
+    pub events: Vec<EventMark>,
+    /// With a new sample: the row it adds to each of the report's series.
+    pub rows: Option<SampleRows>,
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -77,6 +84,7 @@ pub async fn drive<F: Faults>(
     let (stop, workers) = run.start_workload(seed);
     run.workload(faults, progress).await;
     let workload_end = run.wind_down(stop, workers, faults).await;
+    run.report_progress(progress, "settling", None);
     let settled = run.settle(workload_end, progress).await;
     faults
         .settled()
@@ -155,6 +163,12 @@ struct Run<'a> {
     marks: Vec<EventMark>,
     heals: Vec<HealMark>,
     last_event: Option<String>,
+    /// The report's series, a sample at a time, for the progress.
+    series: Series,
+    /// How many of `marks` the progress has handed over.
+    told: usize,
+    /// Pending over every link at the newest sample.
+    pending: u64,
 }
 
 impl<'a> Run<'a> {
@@ -197,6 +211,9 @@ impl<'a> Run<'a> {
             marks: Vec::new(),
             heals: Vec::new(),
             last_event: None,
+            series: Series::new(&regions.iter().map(|r| r.name.clone()).collect::<Vec<_>>()),
+            told: 0,
+            pending: 0,
         }
     }
 
@@ -251,6 +268,7 @@ impl<'a> Run<'a> {
                 self.event(&scenario.events[next_event].action, faults)
                     .await;
                 next_event += 1;
+                self.report_progress(progress, "workload", None);
             }
             // A recreate goes on beside the events, a step at a time.
             if let Some(step) = self.step_recreate(faults).await {
@@ -258,6 +276,7 @@ impl<'a> Run<'a> {
                 let label = step.unwrap_or_else(|e| format!("recreate failed: {e}"));
                 tracing::info!(at_ms, event = %label, "fault event");
                 self.mark(at_ms, "recreate", label);
+                self.report_progress(progress, "workload", None);
             }
             if now >= end {
                 break;
@@ -265,7 +284,7 @@ impl<'a> Run<'a> {
             if now >= next_sample {
                 let s = sample(self.regions, self.start).await;
                 self.follow(&s);
-                self.report_progress(progress, "workload", &s);
+                self.report_progress(progress, "workload", Some(&s));
                 self.samples.push(s);
                 next_sample += scenario.sample_interval;
             }
@@ -383,29 +402,39 @@ impl<'a> Run<'a> {
         self.joins.follow(&self.table, s, &mut self.marks);
     }
 
+    /// Hands the progress what changed since it was last called: the
+    /// timeline entries made since, and the rows a new sample `s` adds.
     fn report_progress(
-        &self,
+        &mut self,
         progress: &mut dyn FnMut(&Progress),
         phase: &'static str,
-        s: &Sample,
+        s: Option<&Sample>,
     ) {
         let (acked, failed) = {
             let t = lock(&self.tally);
             (t.acked, t.failed)
         };
+        let rows = s.map(|s| {
+            self.pending = s
+                .statuses
+                .iter()
+                .flatten()
+                .flat_map(|st| st.peers.iter().map(|p| p.pending))
+                .sum();
+            self.series.push(s)
+        });
+        let events = self.marks[self.told..].to_vec();
+        self.told = self.marks.len();
         progress(&Progress {
             elapsed: Instant::now().duration_since(self.start),
             duration: self.scenario.duration,
             phase,
             acked,
             failed,
-            pending: s
-                .statuses
-                .iter()
-                .flatten()
-                .flat_map(|st| st.peers.iter().map(|p| p.pending))
-                .sum(),
+            pending: self.pending,
             last_event: self.last_event.clone(),
+            events,
+            rows,
         });
     }
 
@@ -479,8 +508,8 @@ impl<'a> Run<'a> {
         let settle_end = workload_end + self.scenario.settle;
         loop {
             let s = sample(self.regions, self.start).await;
-            self.report_progress(progress, "settling", &s);
             self.follow(&s);
+            self.report_progress(progress, "settling", Some(&s));
             let drained = self.joins.settled() && probe::drained(&s);
             self.samples.push(s);
             if drained {

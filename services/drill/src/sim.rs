@@ -33,7 +33,7 @@ use meridian_scenario::report::Report;
 use meridian_scenario::scenario::{Action, Durability, Scenario, directed, isolating};
 use tonic::transport::Endpoint;
 
-use crate::driver::{self, DriveError};
+use crate::driver::{self, DriveError, Progress};
 use crate::target::{FaultError, Faults, RegionTarget};
 
 /// The port every simulated region serves gRPC on (each host has its own
@@ -382,17 +382,35 @@ async fn wait_listening(region: &str) -> Result<(), FaultError> {
 /// A comparison scenario runs twice, EVENTUAL then STRONG, from the same
 /// seed ([`crate::compare`]).
 pub fn run(scenario: &Scenario, seed: u64, dir: &Path) -> Result<Report, SimError> {
+    run_watched(scenario, seed, dir, &mut |_| {})
+}
+
+/// [`run`], handing `progress` the drill's progress as it goes (in virtual
+/// time): the same timeline entries and series rows as the report's. It
+/// is called between the simulation's steps, outside the simulated world,
+/// so watching changes nothing in the run or its report.
+pub fn run_watched(
+    scenario: &Scenario,
+    seed: u64,
+    dir: &Path,
+    progress: &mut dyn FnMut(&Progress),
+) -> Result<Report, SimError> {
     match crate::compare::sides(scenario) {
         Some([eventual, strong]) => {
-            let e = run_one(&eventual, seed, &dir.join("eventual"))?;
-            let s = run_one(&strong, seed, &dir.join("strong"))?;
+            let e = run_one(&eventual, seed, &dir.join("eventual"), progress)?;
+            let s = run_one(&strong, seed, &dir.join("strong"), progress)?;
             Ok(crate::compare::combine(e, s))
         }
-        None => run_one(scenario, seed, dir),
+        None => run_one(scenario, seed, dir, progress),
     }
 }
 
-fn run_one(scenario: &Scenario, seed: u64, dir: &Path) -> Result<Report, SimError> {
+fn run_one(
+    scenario: &Scenario,
+    seed: u64,
+    dir: &Path,
+    progress: &mut dyn FnMut(&Progress),
+) -> Result<Report, SimError> {
     if dir.exists() {
         std::fs::remove_dir_all(dir).map_err(|source| SimError::Dir {
             path: dir.to_path_buf(),
@@ -473,12 +491,15 @@ fn run_one(scenario: &Scenario, seed: u64, dir: &Path) -> Result<Report, SimErro
 
     let queue: Queue = Rc::new(RefCell::new(VecDeque::new()));
     let result: Rc<RefCell<Option<Result<Report, DriveError>>>> = Rc::new(RefCell::new(None));
+    // The driver's progress, handed on between steps.
+    let told: Rc<RefCell<Vec<Progress>>> = Rc::new(RefCell::new(Vec::new()));
     {
-        let (queue, result, scenario, doors) = (
+        let (queue, result, scenario, doors, told) = (
             queue.clone(),
             result.clone(),
             scenario.clone(),
             doors.clone(),
+            told.clone(),
         );
         let targets: Vec<(String, PathBuf)> =
             names.iter().map(|n| (n.clone(), dir.join(n))).collect();
@@ -513,7 +534,7 @@ fn run_one(scenario: &Scenario, seed: u64, dir: &Path) -> Result<Report, SimErro
                 crate::Mode::Simulated,
                 &regions,
                 &mut faults,
-                &mut |_| {},
+                &mut |p| told.borrow_mut().push(p.clone()),
             )
             .await;
             *result.borrow_mut() = Some(report);
@@ -540,6 +561,9 @@ fn run_one(scenario: &Scenario, seed: u64, dir: &Path) -> Result<Report, SimErro
     let mut flaps: BTreeMap<(String, String), (Duration, Duration, Duration)> = BTreeMap::new();
     loop {
         let finished = sim.step().map_err(|e| SimError::Sim(e.to_string()))?;
+        for p in told.borrow_mut().drain(..) {
+            progress(&p);
+        }
         if finished {
             break;
         }

@@ -29,6 +29,9 @@ const SMALL: &str = r#"
     action = "heal"
 "#;
 
+/// The second run is watched: watching changes nothing in the report, and
+/// what the watcher was handed as the drill went is the report's timeline
+/// and series, row for row.
 #[test]
 fn a_small_simulated_drill_passes_the_checker_and_replays_byte_for_byte() {
     let scenario = Scenario::parse(SMALL, &BTreeMap::new()).unwrap();
@@ -39,10 +42,39 @@ fn a_small_simulated_drill_passes_the_checker_and_replays_byte_for_byte() {
     let json_a = serde_json::to_string_pretty(&a).unwrap();
     assert!(a.verdict.ok, "{:#?}", a.verdict);
     assert!(a.workload.acked > 100, "{:?}", a.workload);
-    let b = meridian_drill::sim::run(&scenario, 7, &dir.path().join("b")).unwrap();
+    let mut events = Vec::new();
+    let mut rows = Vec::new();
+    let b = meridian_drill::sim::run_watched(&scenario, 7, &dir.path().join("b"), &mut |p| {
+        events.extend(p.events.iter().cloned());
+        rows.extend(p.rows.clone());
+    })
+    .unwrap();
     let json_b = serde_json::to_string_pretty(&b).unwrap();
     assert_eq!(json_a, json_b, "the same seed must give the same report");
     eprintln!("{json_a}");
+
+    assert_eq!(events, b.events, "the timeline, entry for entry");
+    assert!(events.iter().any(|e| e.action == "partition"), "{events:?}");
+    assert_eq!(rows.len(), b.conflict_series.len(), "a row per sample");
+    let conflicts: Vec<_> = rows.iter().map(|r| r.conflicts.clone()).collect();
+    assert_eq!(conflicts, b.conflict_series);
+    for (k, link) in b.links.iter().enumerate() {
+        let live: Vec<_> = rows
+            .iter()
+            .map(|r| {
+                let (from, to, row) = &r.links[k];
+                assert_eq!((from, to), (&link.from, &link.to));
+                row.clone()
+            })
+            .collect();
+        assert_eq!(live, link.samples, "{} → {}", link.from, link.to);
+    }
+    assert!(
+        rows.iter()
+            .flat_map(|r| &r.links)
+            .any(|(_, _, l)| l.pending > Some(0)),
+        "the partition left something pending"
+    );
 }
 
 /// Runs `text` simulated from `seed` twice, asserts the two reports are the

@@ -112,6 +112,11 @@ impl Cluster {
         self.pids.get(i).copied().flatten()
     }
 
+    /// The cluster file the regions run from.
+    pub fn file(&self) -> &meridian_region::ClusterFile {
+        &self.local.file
+    }
+
     pub fn data_dir(&self, i: usize) -> PathBuf {
         self.local.file.data_dir.join(&self.names[i])
     }

@@ -7,8 +7,9 @@ use serde_json::json;
 
 use super::Common;
 use super::cluster::Cluster;
-use super::phase::{add_cpu, hi_bucket_ms, phase, q_ms};
+use super::phase::{Phase, add_cpu, hi_bucket_ms, phase, q_ms};
 use super::report::Report;
+use super::viewer::{Read, Viewer};
 
 #[derive(Args, Debug)]
 pub struct ReplicateArgs {
@@ -37,6 +38,11 @@ pub struct ReplicateArgs {
     /// The regions' `log_retain_entries` (default: the cluster default).
     #[arg(long)]
     log_retain_entries: Option<u64>,
+    /// Also run the same load at 0 latency twice per repetition: without a
+    /// dashboard, then with one served against the cluster and one page's
+    /// reads of it open, and report both and their ratio.
+    #[arg(long)]
+    dashboard: bool,
 }
 
 pub async fn replicate(a: ReplicateArgs) -> Result<()> {
@@ -129,6 +135,19 @@ pub async fn replicate(a: ReplicateArgs) -> Result<()> {
                 }
             }
         }
+        if a.dashboard {
+            cluster.set_latency(0).await?;
+            for _ in 0..reps {
+                n += 1;
+                let off = phase(&cluster, rate, secs, a.clients, &format!("p{n}")).await?;
+                let viewer = Viewer::open(cluster.file().clone()).await?;
+                n += 1;
+                let on = phase(&cluster, rate, secs, a.clients, &format!("p{n}")).await;
+                let read = viewer.close().await?;
+                let on = on?;
+                dashboard_figures(&mut r, &off, &on, read);
+            }
+        }
         anyhow::Ok(())
     }
     .await;
@@ -146,6 +165,17 @@ pub async fn replicate(a: ReplicateArgs) -> Result<()> {
         false,
         (lat + 10) as f64,
     );
+    if a.dashboard {
+        r.target(
+            "with a dashboard open, at least 0.95× the rate without it",
+            "dashboard on / off achieved rate",
+            true,
+            0.95,
+        );
+        r.notes.push(
+            "dashboard on: the dashboard served in this process against the cluster, with one client reading it as the page does (first reads, the event stream of samples and pulses, conflicts when they move, tables and drills every tenth sample); its CPU is in the bench CPU".into(),
+        );
+    }
     r.notes.push(
         "latency percentiles come from the regions' bucketed histograms (bucket upper bounds, ≤ 9 % wide)".into(),
     );
@@ -154,4 +184,31 @@ pub async fn replicate(a: ReplicateArgs) -> Result<()> {
     );
     r.finish(&a.common.out)?;
     Ok(())
+}
+
+/// The same load without and with a dashboard open: both phases' rates and
+/// CPU, and the ratios.
+fn dashboard_figures(r: &mut Report, off: &Phase, on: &Phase, read: Read) {
+    for (tag, p) in [("dashboard off", off), ("dashboard on", on)] {
+        r.add(
+            &format!("{tag} achieved rate/region"),
+            "writes/s",
+            p.achieved,
+        );
+        r.add(&format!("{tag} p99"), "ms", q_ms(&p.all, 0.99));
+        add_cpu(r, tag, &p.cpu);
+    }
+    r.add(
+        "dashboard on / off achieved rate",
+        "ratio",
+        on.achieved / off.achieved,
+    );
+    let cpu = |p: &Phase| p.cpu.region_per_write_us + p.cpu.bench_per_write_us;
+    r.add("dashboard on / off CPU/write", "ratio", cpu(on) / cpu(off));
+    r.add("dashboard on: samples read", "events", read.samples as f64);
+    r.add("dashboard on: pulses read", "events", read.pulses as f64);
+    r.runs.push(json!({
+        "dashboard": true, "off_achieved": off.achieved, "on_achieved": on.achieved,
+        "samples": read.samples, "pulses": read.pulses, "fetches": read.fetches,
+    }));
 }

@@ -2,8 +2,15 @@
 //! same command a user types (it starts a cluster of its own, or simulates
 //! one with `--sim`), watched while it runs, and the reports under
 //! `drill-out/` listed with their verdicts. One drill at a time.
+//!
+//! A drill started here is watched while it runs through the progress file
+//! it writes beside its report ([`crate::drill::PROGRESS_FILE`]: its
+//! timeline entries and the rows of its report's series, as they are
+//! made), which `GET /api/drills/live` streams to the page line by line as
+//! server-sent events.
 
 use std::collections::VecDeque;
+use std::convert::Infallible;
 use std::os::unix::process::CommandExt as _;
 use std::path::{Path, PathBuf};
 use std::process::Stdio;
@@ -12,13 +19,14 @@ use std::sync::{Arc, Mutex};
 use axum::body::Bytes;
 use axum::extract::{Path as UrlPath, State};
 use axum::http::{HeaderMap, StatusCode, header};
+use axum::response::sse::{Event, KeepAlive, Sse};
 use axum::response::{IntoResponse, Response};
 use meridian_scenario::scenario::Scenario;
 use serde_json::{Value as Json, json};
 use tokio::io::{AsyncBufReadExt, AsyncReadExt, BufReader};
 
 use super::{Board, Shared, error};
-use crate::drill::DRILL_OUT;
+use crate::drill::{DRILL_OUT, PROGRESS_FILE};
 
 /// Lines of a running drill's output kept for the page.
 const KEPT_LINES: usize = 40;
@@ -26,15 +34,25 @@ const KEPT_LINES: usize = 40;
 const MAX_JSON: usize = 16 << 20;
 /// Most reports listed.
 const MAX_REPORTS: usize = 200;
+/// How often a running drill's progress file is looked at for new lines.
+const TAIL_EVERY: std::time::Duration = std::time::Duration::from_millis(100);
+/// Most read of the progress file at once, and the longest line passed on.
+const TAIL_CHUNK: usize = 1 << 20;
 
 /// The drill started from the page, running or ended.
 #[derive(Default)]
 pub struct Drills {
     current: Mutex<Option<Run>>,
+    /// Drills started so far: the next one's number.
+    started: std::sync::atomic::AtomicU64,
 }
 
 struct Run {
+    /// Which drill since the server started, so a page knows a new one.
+    id: u64,
     scenario: String,
+    /// Its progress file, made afresh by the drill.
+    progress: PathBuf,
     path: String,
     sim: bool,
     /// Its process group: the drill and the regions it starts.
@@ -47,6 +65,8 @@ struct Run {
 impl Run {
     fn json(&self) -> Json {
         json!({
+            "id": self.id,
+            "live": "/api/drills/live",
             "scenario": self.scenario,
             "path": self.path,
             "sim": self.sim,
@@ -114,6 +134,19 @@ pub async fn start(State(board): Shared, headers: HeaderMap, body: Bytes) -> Res
             );
         }
     };
+    // The previous run's progress goes first, so the page never shows it
+    // as this one's: the drill writes its own afresh once it starts.
+    let progress = Path::new(DRILL_OUT)
+        .join(&scenario.name)
+        .join(PROGRESS_FILE);
+    if let Err(e) = std::fs::remove_file(&progress)
+        && e.kind() != std::io::ErrorKind::NotFound
+    {
+        return error(
+            StatusCode::INTERNAL_SERVER_ERROR,
+            format!("removing {}: {e}", progress.display()),
+        );
+    }
     let mut cmd = tokio::process::Command::new(exe);
     cmd.args(["drill", "run", &path, "--json", "--quiet"]);
     if sim {
@@ -135,7 +168,12 @@ pub async fn start(State(board): Shared, headers: HeaderMap, body: Bytes) -> Res
         }
     };
     *current = Some(Run {
+        id: board
+            .drills
+            .started
+            .fetch_add(1, std::sync::atomic::Ordering::Relaxed),
         scenario: scenario.name.clone(),
+        progress,
         path,
         sim,
         pgid: child.id().map(|p| p as i32),
@@ -179,6 +217,121 @@ pub async fn start(State(board): Shared, headers: HeaderMap, body: Bytes) -> Res
         }
     });
     axum::Json(json!({ "ok": started })).into_response()
+}
+
+/// Where a page is in the drill's progress file.
+struct Tail {
+    board: Arc<Board>,
+    closing: tokio::sync::watch::Receiver<bool>,
+    id: u64,
+    path: PathBuf,
+    offset: u64,
+    /// A line begun but not yet ended.
+    partial: Vec<u8>,
+    ready: VecDeque<Event>,
+    done: bool,
+}
+
+impl Tail {
+    /// The run's state: `None` once it is no longer the drill being shown
+    /// (another one started), else whether it has ended.
+    fn ended(&self) -> Option<bool> {
+        let current = self.board.drills.current.lock().expect("drills");
+        current
+            .as_ref()
+            .filter(|r| r.id == self.id)
+            .map(|r| r.ended.is_some())
+    }
+
+    /// Reads what the file gained since the last read, as whole lines.
+    async fn read(&mut self) -> usize {
+        use tokio::io::AsyncSeekExt as _;
+        let Ok(mut f) = tokio::fs::File::open(&self.path).await else {
+            return 0;
+        };
+        if f.seek(std::io::SeekFrom::Start(self.offset)).await.is_err() {
+            return 0;
+        }
+        let mut chunk = Vec::new();
+        let n = f
+            .take(TAIL_CHUNK as u64)
+            .read_to_end(&mut chunk)
+            .await
+            .unwrap_or(0);
+        self.offset += n as u64;
+        let before = self.ready.len();
+        for byte in chunk {
+            if byte != b'\n' {
+                if self.partial.len() < TAIL_CHUNK {
+                    self.partial.push(byte);
+                }
+                continue;
+            }
+            let line = String::from_utf8_lossy(&self.partial).into_owned();
+            self.partial.clear();
+            if !line.trim().is_empty() {
+                self.ready
+                    .push_back(Event::default().event("progress").data(line));
+            }
+        }
+        self.ready.len() - before
+    }
+}
+
+/// `GET /api/drills/live`: the progress of the drill started from the page,
+/// from its first line, each line of its progress file as a `progress`
+/// event as it is written, then an `end` event once the drill has ended
+/// (or when none runs).
+pub async fn live(
+    State(board): Shared,
+) -> Sse<impl futures::Stream<Item = Result<Event, Infallible>>> {
+    let run = board
+        .drills
+        .current
+        .lock()
+        .expect("drills")
+        .as_ref()
+        .map(|r| (r.id, r.progress.clone()));
+    let closing = board.samples.closing.subscribe();
+    let (id, path, done) = match run {
+        Some((id, path)) => (id, path, false),
+        None => (0, PathBuf::new(), true),
+    };
+    let tail = Tail {
+        board: board.clone(),
+        closing,
+        id,
+        path,
+        offset: 0,
+        partial: Vec::new(),
+        ready: VecDeque::new(),
+        done,
+    };
+    let stream = futures::stream::unfold(tail, |mut tail| async move {
+        loop {
+            if let Some(event) = tail.ready.pop_front() {
+                return Some((Ok(event), tail));
+            }
+            if tail.done {
+                return None;
+            }
+            // Whether it had ended is read before the file, so that the
+            // read after it ended takes the drill's last line.
+            let ended = tail.ended();
+            if tail.read().await > 0 {
+                continue;
+            }
+            if ended != Some(false) {
+                tail.done = true;
+                return Some((Ok(Event::default().event("end").data("{}")), tail));
+            }
+            tokio::select! {
+                _ = tokio::time::sleep(TAIL_EVERY) => {}
+                _ = tail.closing.wait_for(|c| *c) => return None,
+            }
+        }
+    });
+    Sse::new(stream).keep_alive(KeepAlive::default())
 }
 
 /// `GET /api/drills`: the drill started from the page, the scenario files

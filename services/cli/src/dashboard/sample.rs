@@ -38,7 +38,7 @@ pub struct Samples {
     viewers: tokio::sync::watch::Sender<usize>,
     /// Set when the server stops: open event streams end then, so a
     /// graceful shutdown does not wait on a page that never leaves.
-    closing: tokio::sync::watch::Sender<bool>,
+    pub(super) closing: tokio::sync::watch::Sender<bool>,
 }
 
 impl Default for Samples {

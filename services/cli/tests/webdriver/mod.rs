@@ -149,15 +149,29 @@ impl Browser {
             .to_string()
     }
 
-    /// Clicks the element as a user does (WebDriver Element Click).
+    /// Clicks the element as a user does (WebDriver Element Click). An
+    /// element the page replaced between finding and clicking it (a list
+    /// redrawn by a new sample) is found again, as a user would see the
+    /// new one, a few times at most.
     pub async fn click(&self, css: &str) {
-        let e = self.element(css).await;
-        self.call(
-            "POST",
-            &self.at(&format!("/element/{e}/click")),
-            Some(json!({})),
-        )
-        .await;
+        for _ in 0..5 {
+            let e = self.element(css).await;
+            let path = self.at(&format!("/element/{e}/click"));
+            let r = self
+                .post_empty(&path)
+                .await
+                .unwrap_or_else(|e| panic!("WebDriver POST {path}: {e}"));
+            let v: Json = serde_json::from_slice(&r.body).unwrap_or(Json::Null);
+            if r.ok() {
+                return;
+            }
+            assert_eq!(
+                v["value"]["error"], "stale element reference",
+                "WebDriver POST {path}: {} {}",
+                r.status, v["value"]
+            );
+        }
+        panic!("{css}: the page replaced it five times while it was clicked");
     }
 
     /// Clears the field and types `text` into it, key by key.
@@ -183,6 +197,22 @@ impl Browser {
             .await;
     }
 
+    /// A command without parameters, its answer as it came.
+    async fn post_empty(
+        &self,
+        path: &str,
+    ) -> Result<meridian_cluster::http::Response, meridian_cluster::http::HttpError> {
+        request(
+            &Target::at(&self.addr, path),
+            "POST",
+            &[("content-type", "application/json")],
+            b"{}".to_vec(),
+            1 << 20,
+            COMMAND_TIMEOUT,
+        )
+        .await
+    }
+
     /// Accepts the `confirm()` dialog the page opens, once it is open.
     pub async fn accept_dialog(&self) {
         let path = self.at("/alert/accept");
@@ -191,18 +221,7 @@ impl Browser {
             Duration::from_secs(20),
             || {
                 let path = path.clone();
-                async move {
-                    let r = request(
-                        &Target::at(&self.addr, &path),
-                        "POST",
-                        &[("content-type", "application/json")],
-                        b"{}".to_vec(),
-                        1 << 20,
-                        COMMAND_TIMEOUT,
-                    )
-                    .await;
-                    matches!(r, Ok(r) if r.ok())
-                }
+                async move { matches!(self.post_empty(&path).await, Ok(r) if r.ok()) }
             },
         )
         .await;

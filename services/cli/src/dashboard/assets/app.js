@@ -242,7 +242,8 @@ function pointOf(sample) {
 
 // One line chart: `series` is [{name, color, values: [[t_ms, v]]}].
 // The x axis spans the points there are, from 30 s up to five minutes.
-function plot(svg, series, now, span) {
+// `ends` names the x axis' two ends (by default, how far back, and now).
+function plot(svg, series, now, span, ends) {
   const W = 480, H = 180, L = 40, B = 18, T = 6;
   const all = series.flatMap((s) => s.values.map((p) => p[1])).filter((v) => v !== null && v !== undefined);
   const max = Math.max(1, ...all);
@@ -260,8 +261,8 @@ function plot(svg, series, now, span) {
     node("line", { class: "axis", x1: L, y1: T, x2: L, y2: H - B }),
     node("text", { x: 2, y: T + 8 }, max >= 100 ? max.toFixed(0) : max.toPrecision(3)),
     node("text", { x: 2, y: H - B }, "0"),
-    node("text", { x: L, y: H - 4 }, span >= 60000 ? `−${(span / 60000).toFixed(1)} min` : `−${Math.round(span / 1000)} s`),
-    node("text", { x: W - 30, y: H - 4 }, "now"),
+    node("text", { x: L, y: H - 4 }, ends ? ends[0] : span >= 60000 ? `−${(span / 60000).toFixed(1)} min` : `−${Math.round(span / 1000)} s`),
+    node("text", { x: W - 30, y: H - 4 }, ends ? ends[1] : "now"),
   ];
   for (const s of series) {
     // A gap (null: unknown, or no write landed) breaks the line.
@@ -300,13 +301,17 @@ function pulse(p) {
   schedulePlots();
 }
 
+// Runs `draw` at the browser's next frame, once however many asked.
+const framed = (draw) => {
+  let asked = false;
+  return () => {
+    if (asked) return;
+    asked = true;
+    requestAnimationFrame(() => { asked = false; draw(); });
+  };
+};
 // Draws at the browser's next frame, once however many pulses came.
-let drawing = false;
-function schedulePlots() {
-  if (drawing) return;
-  drawing = true;
-  requestAnimationFrame(() => { drawing = false; renderPlots(); });
-}
+const schedulePlots = framed(() => renderPlots());
 
 function renderPlots() {
   if (!points.length) return;
@@ -490,6 +495,7 @@ async function loadDrills() {
       el("pre", {}, d.lines.join("\n") || "…"));
     if (drillRunning && !d.running) log(`drill ${d.scenario} ${state}`);
     drillRunning = d.running;
+    if (!watched || watched.id !== d.id) watchDrill(d);
   }
   const head = el("tr", {}, ...["report", "scenario", "mode", "verdict", "first problem", "written"].map((h) => el("th", {}, h)));
   $("reports").replaceChildren(head, ...j.reports.map((r) => el("tr", { "data-name": r.name },
@@ -499,6 +505,74 @@ async function loadDrills() {
     el("td", { class: r.ok === true ? "ok" : "failed" }, r.ok === true ? "passed" : r.ok === false ? `failed (${r.problems} problems)` : "unreadable"),
     el("td", {}, r.first_problem ?? ""),
     el("td", {}, new Date(r.modified_ms).toLocaleString()))));
+}
+
+// The drill started from the page, watched while it runs: its progress
+// file's lines (its timeline entries and the rows of its report's series,
+// as the drill makes them), streamed by GET /api/drills/live.
+let watched = null; // {id, report, start, events, samples, source}
+
+function watchDrill(d) {
+  if (watched && watched.source) watched.source.close();
+  watched = { id: d.id, report: d.report, start: null, events: [], samples: [], source: new EventSource(d.live) };
+  const w = watched;
+  $("drill-live").hidden = false;
+  $("drill-timeline").replaceChildren();
+  $("drill-live-state").className = "";
+  delete $("drill-live-state").dataset.state;
+  $("drill-live-state").textContent = `drill ${d.scenario}: waiting for its first line…`;
+  w.source.addEventListener("progress", (e) => {
+    if (watched !== w) return;
+    const line = JSON.parse(e.data);
+    if (line.start) {
+      w.start = line.start;
+      $("drill-live-state").textContent = `drill ${line.start.scenario} (${line.start.mode}, seed ${line.start.seed}): running`;
+    } else if (line.event) {
+      w.events.push(line.event);
+      $("drill-timeline").append(el("li", { "data-action": line.event.action }, `${(line.event.at_ms / 1000).toFixed(1)} s  ${line.event.label}`));
+    } else if (line.sample) {
+      w.samples.push(line.sample);
+      scheduleDrillPlots();
+    } else if (line.end) {
+      const s = $("drill-live-state");
+      const ok = line.end.ok === true;
+      s.className = ok ? "ok" : "failed";
+      s.dataset.state = ok ? "passed" : "failed";
+      s.replaceChildren(`drill ${w.start ? w.start.scenario : ""}: ${ok ? "passed" : line.end.error ? `did not run: ${line.end.error}` : `failed: ${(line.end.problems || [])[0] || ""}`}  `,
+        line.end.error ? "" : el("a", { id: "drill-live-report", href: w.report, target: "_blank" }, "open its report"));
+    }
+  });
+  // The stream ends once the drill has; the page does not reconnect.
+  w.source.addEventListener("end", () => { w.source.close(); loadDrills(); });
+  w.source.onerror = () => w.source.close();
+}
+
+const scheduleDrillPlots = framed(() => renderDrillPlots());
+
+function renderDrillPlots() {
+  const w = watched;
+  if (!w || !w.samples.length) return;
+  const samples = w.samples;
+  const now = samples[samples.length - 1].t_ms;
+  const span = Math.max(now, w.start ? w.start.duration_ms : 0, 1000);
+  const ends = ["0 s", `${(span / 1000).toFixed(0)} s`];
+  const color = (i) => COLORS[i % COLORS.length];
+  const links = samples[0].links.map((l) => `${l.from} → ${l.to}`);
+  const linkSeries = (key) => links.map((name, i) => ({
+    name, color: color(i),
+    values: samples.map((s) => [s.t_ms, s.links[i] ? s.links[i][key] : null]),
+  }));
+  plot($("drill-plot-pending"), linkSeries("pending"), span, span, ends);
+  plot($("drill-plot-lag"), linkSeries("p99_ms"), span, span, ends);
+  const regions = Object.keys(samples[0].conflicts);
+  plot($("drill-plot-conflicts"), regions.map((name, i) => ({
+    name, color: color(i), values: samples.map((s) => [s.t_ms, s.conflicts[name]]),
+  })), span, span, ends);
+  $("drill-legend").replaceChildren(
+    ...links.map((n, i) => el("span", {}, el("i", { style: `background:${color(i)}` }), n)),
+    el("span", {}, "· conflicts: "),
+    ...regions.map((n, i) => el("span", {}, el("i", { style: `background:${color(i)}` }), n)),
+  );
 }
 
 $("drill-form").addEventListener("submit", async (e) => {
@@ -517,6 +591,7 @@ $("drill-form").addEventListener("submit", async (e) => {
   else {
     say(`drill ${reply.ok.scenario} started`, true);
     log(`drill ${reply.ok.scenario} started`);
+    watchDrill(reply.ok);
   }
   loadDrills();
 });
