@@ -147,7 +147,7 @@ pub(super) async fn status(config: &std::path::Path, json: bool) -> Result<()> {
         }
         for t in &s.strong {
             println!(
-                "  STRONG table {}: {} {} (following {}), {}, commit {} applied {} last {}, {} write conflicts",
+                "  STRONG table {}: {} {} (following {}), {}, commit {} applied {} last {} compacted {}, {} write conflicts",
                 t.table,
                 t.member,
                 t.role,
