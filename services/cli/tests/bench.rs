@@ -261,7 +261,10 @@ fn bench_soak_smoke_writes_samples_and_a_verdict() {
         ],
     );
     let acked = json["metrics"]["writes acknowledged"]["median"].as_f64();
-    assert!(acked.is_some_and(|n| n > 0.0), "writes acknowledged: {acked:?}");
+    assert!(
+        acked.is_some_and(|n| n > 0.0),
+        "writes acknowledged: {acked:?}"
+    );
     let run = &json["runs"][0];
     // 12 s sampled every second, from the start to the end inclusive.
     let samples = run["samples"].as_array().expect("samples");
@@ -273,7 +276,13 @@ fn bench_soak_smoke_writes_samples_and_a_verdict() {
             for field in ["store_bytes", "wal_bytes", "disk_bytes"] {
                 assert!(region[field].is_u64(), "{r}.{field} in {s}");
             }
-            for field in ["rss_bytes", "open_fds", "log_rows", "tombstones", "conflicts"] {
+            for field in [
+                "rss_bytes",
+                "open_fds",
+                "log_rows",
+                "tombstones",
+                "conflicts",
+            ] {
                 assert!(region.get(field).is_some(), "{r} has no {field} in {s}");
             }
         }
@@ -287,13 +296,23 @@ fn bench_soak_smoke_writes_samples_and_a_verdict() {
             let v = region[field].as_u64();
             assert!(v.is_some_and(|v| v > 0), "{r}.{field} at the end: {v:?}");
         }
-        assert!(region["tombstones"].is_u64() && region["items"].is_u64(), "{region}");
+        assert!(
+            region["tombstones"].is_u64() && region["items"].is_u64(),
+            "{region}"
+        );
         assert_eq!(region["pending"].as_object().unwrap().len(), 2, "{region}");
     }
     // Replication p99 of every one of the six links in some interval.
     let links = samples
         .iter()
-        .map(|s| s["p99_ms"].as_object().unwrap().values().filter(|v| v.is_f64()).count())
+        .map(|s| {
+            s["p99_ms"]
+                .as_object()
+                .unwrap()
+                .values()
+                .filter(|v| v.is_f64())
+                .count()
+        })
         .max();
     assert_eq!(links, Some(6), "p99 per link: {samples:?}");
     let verdict = &run["verdict"];

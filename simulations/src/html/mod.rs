@@ -334,7 +334,15 @@ mod tests {
             explain: "memory".into(),
             y_label: "MiB".into(),
             lines: vec![
-                ("a".into(), vec![(0, Some(1.0)), (1000, None), (2000, Some(f64::NAN)), (3000, Some(2.0))]),
+                (
+                    "a".into(),
+                    vec![
+                        (0, Some(1.0)),
+                        (1000, None),
+                        (2000, Some(f64::NAN)),
+                        (3000, Some(2.0)),
+                    ],
+                ),
                 ("b".into(), vec![(0, Some(3.0)), (3000, Some(3.0))]),
             ],
             log_if_wide: false,

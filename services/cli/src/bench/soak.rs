@@ -70,7 +70,10 @@ pub async fn soak(a: SoakArgs) -> Result<()> {
     } else {
         (a.rate, a.keys, a.concurrency)
     };
-    let names: Vec<String> = super::cluster::NAMES.iter().map(|s| s.to_string()).collect();
+    let names: Vec<String> = super::cluster::NAMES
+        .iter()
+        .map(|s| s.to_string())
+        .collect();
     let text = plan.scenario(&names, rate, keys, concurrency, TABLE);
     let scenario = Scenario::parse(&text, &Default::default())
         .map_err(|e| anyhow!("the soak's scenario: {e}"))?;
@@ -110,7 +113,10 @@ pub async fn soak(a: SoakArgs) -> Result<()> {
     let (verdict, figures) = judge(&names, &drill, &samples, per_period, duration_ms, smoke);
     add_metrics(&mut r, &drill, &samples, &figures, plan.duration);
     r.target(
-        &format!("RSS growth over the second half < {:.0} %", MAX_GROWTH * 100.0),
+        &format!(
+            "RSS growth over the second half < {:.0} %",
+            MAX_GROWTH * 100.0
+        ),
         "RSS growth over the second half (worst region)",
         false,
         MAX_GROWTH,
@@ -181,29 +187,30 @@ async fn run(
     let start = Instant::now();
     let total = plan.duration.as_secs();
     let mut shown = 0;
+    let mut progress = |p: &meridian_drill::Progress| {
+        // A line every tenth of the run, not a redrawn bar: logs stay readable.
+        let s = p.elapsed.as_secs();
+        if p.phase == "workload" && s >= shown {
+            eprintln!(
+                "soak: {s}/{total} s, acked {}, failed {}, pending {}{}",
+                p.acked,
+                p.failed,
+                p.pending,
+                p.last_event
+                    .as_deref()
+                    .map(|e| format!(", last: {e}"))
+                    .unwrap_or_default()
+            );
+            shown = s + (total / 10).max(1);
+        }
+    };
     let drill = meridian_drill::driver::drive(
         scenario,
         seed,
         meridian_drill::Mode::Live,
         &targets,
         &mut faults,
-        &mut |p| {
-            // A line every tenth of the run, not a redrawn bar: logs stay readable.
-            let s = p.elapsed.as_secs();
-            if p.phase == "workload" && s >= shown {
-                eprintln!(
-                    "soak: {s}/{total} s, acked {}, failed {}, pending {}{}",
-                    p.acked,
-                    p.failed,
-                    p.pending,
-                    p.last_event
-                        .as_deref()
-                        .map(|e| format!(", last: {e}"))
-                        .unwrap_or_default()
-                );
-                shown = s + (total / 10).max(1);
-            }
-        },
+        &mut progress,
     );
     let sampler = sample_until(cluster, TABLE, start, plan.sample, plan.samples());
     let (drill, samples) = tokio::join!(drill, sampler);
@@ -221,6 +228,7 @@ fn add_metrics(
     duration: Duration,
 ) {
     let w = &drill.workload;
+    r.add("requests started", "requests", w.attempted as f64);
     r.add("writes acknowledged", "writes", w.acked as f64);
     r.add("requests failed", "requests", w.failed as f64);
     r.add(
@@ -229,40 +237,85 @@ fn add_metrics(
         w.acked as f64 / 3.0 / duration.as_secs_f64(),
     );
     let fig = |k: &str| figures[k].as_f64().unwrap_or(f64::NAN);
-    r.add("RSS growth over the second half (worst region)", "ratio", fig("rss growth max"));
-    r.add("fds growth over the second half (worst region)", "ratio", fig("fds growth max"));
-    r.add("disk growth over the second half (worst region)", "ratio", fig("disk growth max"));
-    r.add("replication p99, first period", "ms", fig("p99 first period ms"));
-    r.add("replication p99, last period", "ms", fig("p99 last period ms"));
-    r.add("replication p99, last / first period", "ratio", fig("p99 last / first"));
+    r.add(
+        "RSS growth over the second half (worst region)",
+        "ratio",
+        fig("rss growth max"),
+    );
+    r.add(
+        "fds growth over the second half (worst region)",
+        "ratio",
+        fig("fds growth max"),
+    );
+    r.add(
+        "disk growth over the second half (worst region)",
+        "ratio",
+        fig("disk growth max"),
+    );
+    r.add(
+        "replication p99, first period",
+        "ms",
+        fig("p99 first period ms"),
+    );
+    r.add(
+        "replication p99, last period",
+        "ms",
+        fig("p99 last period ms"),
+    );
+    r.add(
+        "replication p99, last / first period",
+        "ratio",
+        fig("p99 last / first"),
+    );
     let end = |get: fn(&RegionSample) -> Option<u64>| {
         samples.last().map_or(f64::NAN, |s| {
-            s.regions.iter().filter_map(get).max().map_or(f64::NAN, |v| v as f64)
+            s.regions
+                .iter()
+                .filter_map(get)
+                .max()
+                .map_or(f64::NAN, |v| v as f64)
         })
     };
-    r.add("RSS at the end (largest region)", "MiB", end(|x| x.rss_bytes) / MIB);
+    r.add(
+        "RSS at the end (largest region)",
+        "MiB",
+        end(|x| x.rss_bytes) / MIB,
+    );
     r.add("open fds at the end (most)", "fds", end(|x| x.open_fds));
-    r.add("data directory at the end (largest)", "MiB", end(|x| Some(x.disk_bytes)) / MIB);
+    r.add(
+        "data directory at the end (largest)",
+        "MiB",
+        end(|x| Some(x.disk_bytes)) / MIB,
+    );
     r.add("log rows at the end (most)", "entries", end(|x| x.log_rows));
-    r.add("tombstones at the end (most)", "keys", end(|x| x.tombstones));
-    r.add("conflicts kept at the end (most)", "conflicts", end(|x| x.conflicts));
+    r.add(
+        "tombstones at the end (most)",
+        "keys",
+        end(|x| x.tombstones),
+    );
+    r.add(
+        "conflicts kept at the end (most)",
+        "conflicts",
+        end(|x| x.conflicts),
+    );
 }
 
 /// The samples drawn, one plot per figure, with the fault timeline.
 fn plot(names: &[String], drill: &meridian_scenario::report::Report, samples: &[Sample]) -> String {
-    let per_region = |get: &dyn Fn(&RegionSample) -> Option<f64>| -> Vec<(String, Vec<(u64, Option<f64>)>)> {
-        names
-            .iter()
-            .enumerate()
-            .map(|(i, name)| {
-                let points = samples
-                    .iter()
-                    .map(|s| (s.t_ms, s.regions.get(i).and_then(get)))
-                    .collect();
-                (name.clone(), points)
-            })
-            .collect()
-    };
+    let per_region =
+        |get: &dyn Fn(&RegionSample) -> Option<f64>| -> Vec<(String, Vec<(u64, Option<f64>)>)> {
+            names
+                .iter()
+                .enumerate()
+                .map(|(i, name)| {
+                    let points = samples
+                        .iter()
+                        .map(|s| (s.t_ms, s.regions.get(i).and_then(get)))
+                        .collect();
+                    (name.clone(), points)
+                })
+                .collect()
+        };
     let fig = |heading: &str, y_label: &str, explain: &str, lines| Figure {
         heading: heading.into(),
         explain: explain.into(),
@@ -270,8 +323,10 @@ fn plot(names: &[String], drill: &meridian_scenario::report::Report, samples: &[
         lines,
         log_if_wide: false,
     };
-    let mut links: std::collections::BTreeMap<String, (Vec<(u64, Option<f64>)>, Vec<(u64, Option<f64>)>)> =
-        Default::default();
+    let mut links: std::collections::BTreeMap<
+        String,
+        (Vec<(u64, Option<f64>)>, Vec<(u64, Option<f64>)>),
+    > = Default::default();
     for (k, s) in samples.iter().enumerate() {
         for (i, r) in s.regions.iter().enumerate() {
             for (peer, p) in &r.pending {
@@ -282,7 +337,11 @@ fn plot(names: &[String], drill: &meridian_scenario::report::Report, samples: &[
         if k > 0 {
             for (link, w) in link_windows(names, &samples[k - 1], s) {
                 let p99 = q_ms(&w, 0.99);
-                links.entry(link).or_default().1.push((s.t_ms, p99.is_finite().then_some(p99)));
+                links
+                    .entry(link)
+                    .or_default()
+                    .1
+                    .push((s.t_ms, p99.is_finite().then_some(p99)));
             }
         }
     }
@@ -291,22 +350,62 @@ fn plot(names: &[String], drill: &meridian_scenario::report::Report, samples: &[
         .map(|(l, (p, q))| ((l.clone(), p), (l, q)))
         .unzip();
     let figures = [
-        fig("RSS", "MiB", "Each region's resident memory, from its /metrics (process_resident_memory_bytes). A gap: the region was down.",
-            per_region(&|r| r.rss_bytes.map(|b| b as f64 / MIB))),
-        fig("Open file descriptors", "fds", "From each region's /metrics (process_open_fds).",
-            per_region(&|r| r.open_fds.map(|b| b as f64))),
-        fig("Store file", "MiB", "The region's SQLite store file.", per_region(&|r| Some(r.store_bytes as f64 / MIB))),
-        fig("WAL", "MiB", "The store's write-ahead log file.", per_region(&|r| Some(r.wal_bytes as f64 / MIB))),
-        fig("Log rows", "entries", "Replication log entries kept (Status: log_head − log_start).",
-            per_region(&|r| r.log_rows.map(|v| v as f64))),
-        fig("Tombstones", "keys", "Tombstones among the table's heads, read from the store file.",
-            per_region(&|r| r.tombstones.map(|v| v as f64))),
-        fig("Conflicts kept", "conflicts", "Conflicts recorded, as Status counts them.",
-            per_region(&|r| r.conflicts.map(|v| v as f64))),
-        fig("Pending per link", "mutations", "Mutations of the origin's log the receiver has not applied.", pending),
+        fig(
+            "RSS",
+            "MiB",
+            "Each region's resident memory, from its /metrics (process_resident_memory_bytes). A gap: the region was down.",
+            per_region(&|r| r.rss_bytes.map(|b| b as f64 / MIB)),
+        ),
+        fig(
+            "Open file descriptors",
+            "fds",
+            "From each region's /metrics (process_open_fds).",
+            per_region(&|r| r.open_fds.map(|b| b as f64)),
+        ),
+        fig(
+            "Store file",
+            "MiB",
+            "The region's SQLite store file.",
+            per_region(&|r| Some(r.store_bytes as f64 / MIB)),
+        ),
+        fig(
+            "WAL",
+            "MiB",
+            "The store's write-ahead log file.",
+            per_region(&|r| Some(r.wal_bytes as f64 / MIB)),
+        ),
+        fig(
+            "Log rows",
+            "entries",
+            "Replication log entries kept (Status: log_head − log_start).",
+            per_region(&|r| r.log_rows.map(|v| v as f64)),
+        ),
+        fig(
+            "Tombstones",
+            "keys",
+            "Tombstones among the table's heads, read from the store file.",
+            per_region(&|r| r.tombstones.map(|v| v as f64)),
+        ),
+        fig(
+            "Conflicts kept",
+            "conflicts",
+            "Conflicts recorded, as Status counts them.",
+            per_region(&|r| r.conflicts.map(|v| v as f64)),
+        ),
+        fig(
+            "Pending per link",
+            "mutations",
+            "Mutations of the origin's log the receiver has not applied.",
+            pending,
+        ),
         Figure {
             log_if_wide: true,
-            ..fig("Replication p99 per link", "ms", "Over the mutations applied in each sample interval.", p99)
+            ..fig(
+                "Replication p99 per link",
+                "ms",
+                "Over the mutations applied in each sample interval.",
+                p99,
+            )
         },
     ];
     meridian_scenario::html::figures(

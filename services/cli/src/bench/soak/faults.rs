@@ -73,10 +73,13 @@ impl Faults for SoakFaults<'_> {
             )));
         };
         for op in ops {
-            let WriteOp::SetTtl { table, attribute } = op else {
-                return Err(FaultError::Unsupported(format!(
-                    "bench soak writes only TTL settings through {region}, not {op}"
-                )));
+            let (table, attribute) = match op {
+                WriteOp::SetTtl { table, attribute } => (table, attribute),
+                other => {
+                    return Err(FaultError::Unsupported(format!(
+                        "bench soak writes only TTL settings through {region}, not {other:?}"
+                    )));
+                }
             };
             let spec = match &attribute {
                 Some(a) => json!({"Enabled": true, "AttributeName": a}),

@@ -83,9 +83,7 @@ impl Plan {
                     format!("action = \"clear\"\nfrom = \"{a}\"\nto = \"{b}\"\n"),
                 ),
                 1 => (
-                    format!(
-                        "action = \"partition\"\nfrom = \"{a}\"\nto = \"{b}\"\nboth = true\n"
-                    ),
+                    format!("action = \"partition\"\nfrom = \"{a}\"\nto = \"{b}\"\nboth = true\n"),
                     format!("action = \"heal\"\nfrom = \"{a}\"\nto = \"{b}\"\n"),
                 ),
                 2 => (
@@ -98,11 +96,7 @@ impl Plan {
                 ),
             };
             for (when, what) in [(at, start), (end, stop)] {
-                let _ = write!(
-                    out,
-                    "\n[[event]]\nat = \"{}ms\"\n{what}",
-                    when.as_millis()
-                );
+                let _ = write!(out, "\n[[event]]\nat = \"{}ms\"\n{what}", when.as_millis());
             }
         }
         out
@@ -119,13 +113,20 @@ impl Plan {
         table: &str,
     ) -> String {
         let quoted: Vec<String> = names.iter().map(|n| format!("\"{n}\"")).collect();
+        // Loopback between every pair: the faults add what latency there is.
+        let mut rtt = String::new();
+        for (i, a) in names.iter().enumerate() {
+            for b in &names[i + 1..] {
+                let _ = writeln!(rtt, "rtt_ms.\"{a}\".\"{b}\" = 0");
+            }
+        }
         format!(
             "name = \"soak\"\n\
              description = \"meridian bench soak: overwrites, deletes and conditional updates with TTL and a stream on, a fault every {}s\"\n\
              duration = \"{}ms\"\n\
              settle = \"{}s\"\n\
              sample_interval = \"1s\"\n\
-             \n[regions]\nnames = [{}]\n\
+             \n[regions]\nnames = [{}]\n{rtt}\
              \n[workload]\ntable = \"{table}\"\nrate_per_region = {rate}\nkeys = {keys}\n\
              mix = {{ put = 5, update = 3, delete = 2 }}\nconcurrency = {concurrency}\n\
              stream = \"NEW_AND_OLD_IMAGES\"\nttl = true\n{}",
@@ -158,7 +159,10 @@ mod tests {
     fn minutes_out_of_range_are_refused_by_name() {
         for bad in [0, MAX_MINUTES + 1] {
             let e = Plan::new(false, bad).unwrap_err();
-            assert!(e.contains("--minutes") && e.contains(&bad.to_string()), "{e}");
+            assert!(
+                e.contains("--minutes") && e.contains(&bad.to_string()),
+                "{e}"
+            );
         }
         assert_eq!(Plan::new(false, 60).unwrap().samples(), 361);
     }
@@ -179,7 +183,11 @@ mod tests {
         assert_eq!(last, Duration::from_secs(8 * 60 + 15));
         let kinds: Vec<&str> = s.events.iter().map(|e| e.action.name()).collect();
         for k in ["latency", "partition", "crash", "skew"] {
-            assert_eq!(kinds.iter().filter(|x| **x == k).count(), if k == "skew" { 4 } else { 2 }, "{k}: {kinds:?}");
+            assert_eq!(
+                kinds.iter().filter(|x| **x == k).count(),
+                if k == "skew" { 4 } else { 2 },
+                "{k}: {kinds:?}"
+            );
         }
         // Every crash is followed by the restart of the same region.
         for (i, e) in s.events.iter().enumerate() {
@@ -198,8 +206,11 @@ mod tests {
     fn the_smoke_plan_parses_with_faults_every_two_seconds() {
         let plan = Plan::new(true, 0).unwrap();
         assert_eq!(plan.samples(), 13);
-        let s = Scenario::parse(&plan.scenario(&names(), 50, 200, 32, "soak"), &Default::default())
-            .unwrap();
+        let s = Scenario::parse(
+            &plan.scenario(&names(), 50, 200, 32, "soak"),
+            &Default::default(),
+        )
+        .unwrap();
         let ats: Vec<u64> = s.events.iter().map(|e| e.at.as_millis() as u64).collect();
         assert_eq!(ats, [2000, 3000, 4000, 5000, 6000, 7000, 8000, 9000]);
     }

@@ -106,11 +106,8 @@ async fn sample_region(cluster: &Cluster, i: usize, table: &str) -> RegionSample
         s.rss_bytes = metric(&page, "process_resident_memory_bytes").map(|v| v as u64);
         s.open_fds = metric(&page, "process_open_fds").map(|v| v as u64);
     }
-    let status = tokio::time::timeout(
-        ASK_TIMEOUT,
-        cluster.admin(i).status(pb::StatusRequest {}),
-    )
-    .await;
+    let status =
+        tokio::time::timeout(ASK_TIMEOUT, cluster.admin(i).status(pb::StatusRequest {})).await;
     if let Ok(Ok(st)) = status {
         let st = st.into_inner();
         s.log_rows = Some(st.log_head.saturating_sub(st.log_start));
@@ -121,8 +118,7 @@ async fn sample_region(cluster: &Cluster, i: usize, table: &str) -> RegionSample
         }
     }
     let table = table.to_string();
-    if let Ok(Some((t, n))) =
-        tokio::task::spawn_blocking(move || heads_count(&data, &table)).await
+    if let Ok(Some((t, n))) = tokio::task::spawn_blocking(move || heads_count(&data, &table)).await
     {
         s.tombstones = Some(t);
         s.items = Some(n);

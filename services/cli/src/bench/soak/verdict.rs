@@ -8,9 +8,9 @@
 use meridian_scenario::report::Report as DrillReport;
 use serde_json::{Value as Json, json};
 
+use super::sample::{RegionSample, Sample, link_windows};
 use crate::bench::phase::q_ms;
 use crate::bench::report::finite;
-use super::sample::{RegionSample, Sample, link_windows};
 
 /// Largest growth over the second half that passes, as a fraction.
 pub(super) const MAX_GROWTH: f64 = 0.10;
@@ -95,7 +95,16 @@ pub(super) fn judge(
     smoke: bool,
 ) -> (Verdict, Json) {
     let mut v = Verdict::default();
-    let problems = |n: usize| drill.verdict.problems.iter().take(n).cloned().collect::<Vec<_>>().join("; ");
+    let problems = |n: usize| {
+        drill
+            .verdict
+            .problems
+            .iter()
+            .take(n)
+            .cloned()
+            .collect::<Vec<_>>()
+            .join("; ")
+    };
     v.push(
         "no acknowledged write lost (every region's final items against the drill checker's oracle)",
         true,
@@ -167,7 +176,10 @@ pub(super) fn judge(
         }
         let ok = missing.is_empty() && worst.is_some_and(|g| g < MAX_GROWTH);
         v.push(
-            &format!("{what} grows < {:.0} % over the second half", MAX_GROWTH * 100.0),
+            &format!(
+                "{what} grows < {:.0} % over the second half",
+                MAX_GROWTH * 100.0
+            ),
             !smoke,
             ok,
             detail.join(", "),
@@ -197,7 +209,9 @@ pub(super) fn judge(
         None => (false, "too few samples for two periods".into()),
     };
     v.push(
-        &format!("replication p99 in the last period ≤ {MAX_P99_RATIO}× the first healthy period's"),
+        &format!(
+            "replication p99 in the last period ≤ {MAX_P99_RATIO}× the first healthy period's"
+        ),
         !smoke,
         ok,
         detail,
@@ -246,7 +260,10 @@ mod tests {
     }
 
     fn check<'a>(v: &'a Verdict, starts: &str) -> &'a Check {
-        v.checks.iter().find(|c| c.what.starts_with(starts)).unwrap()
+        v.checks
+            .iter()
+            .find(|c| c.what.starts_with(starts))
+            .unwrap()
     }
 
     #[test]
@@ -302,7 +319,11 @@ mod tests {
         lost.verdict.problems = vec!["us-east-1: k: an acknowledged write was lost".into()];
         let (v, _) = judge(&names(), &lost, &s, 1, 1000, true);
         assert!(!v.passed());
-        assert!(check(&v, "no acknowledged write lost").detail.contains("was lost"));
+        assert!(
+            check(&v, "no acknowledged write lost")
+                .detail
+                .contains("was lost")
+        );
 
         let mut diverged = healthy();
         diverged.verdict.converged = false;
