@@ -32,7 +32,7 @@ mod text;
 use markup::esc;
 use text::fmt_dur;
 
-pub use plot::Figure;
+pub use plot::{Figure, Points};
 
 /// Renders the whole report as one HTML page.
 pub fn render(report: &Report) -> String {

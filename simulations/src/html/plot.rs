@@ -154,6 +154,9 @@ pub(super) fn plots(out: &mut String, r: &Report) {
     out.push_str("</section>\n");
 }
 
+/// A line's points: ms since the start, and the value (`None`: a gap).
+pub type Points = Vec<(u64, Option<f64>)>;
+
 /// One plot of a page of plots alone ([`super::figures`]): a benchmark's
 /// samples over time, drawn as the report's plots are.
 #[derive(Clone, Debug, Default)]
@@ -163,7 +166,7 @@ pub struct Figure {
     pub y_label: String,
     /// One line each: its label, and its points (ms since the start, value;
     /// `None` is a gap).
-    pub lines: Vec<(String, Vec<(u64, Option<f64>)>)>,
+    pub lines: Vec<(String, Points)>,
     /// A log axis when the values span more than a factor of 20 (latency).
     pub log_if_wide: bool,
 }

@@ -11,7 +11,7 @@ use std::time::Duration;
 
 use anyhow::{Context, Result, anyhow, bail};
 use clap::Args;
-use meridian_scenario::html::Figure;
+use meridian_scenario::html::{Figure, Points};
 use meridian_scenario::scenario::Scenario;
 use serde_json::json;
 use tokio::time::Instant;
@@ -302,20 +302,19 @@ fn add_metrics(
 
 /// The samples drawn, one plot per figure, with the fault timeline.
 fn plot(names: &[String], drill: &meridian_scenario::report::Report, samples: &[Sample]) -> String {
-    let per_region =
-        |get: &dyn Fn(&RegionSample) -> Option<f64>| -> Vec<(String, Vec<(u64, Option<f64>)>)> {
-            names
-                .iter()
-                .enumerate()
-                .map(|(i, name)| {
-                    let points = samples
-                        .iter()
-                        .map(|s| (s.t_ms, s.regions.get(i).and_then(get)))
-                        .collect();
-                    (name.clone(), points)
-                })
-                .collect()
-        };
+    let per_region = |get: &dyn Fn(&RegionSample) -> Option<f64>| -> Vec<(String, Points)> {
+        names
+            .iter()
+            .enumerate()
+            .map(|(i, name)| {
+                let points = samples
+                    .iter()
+                    .map(|s| (s.t_ms, s.regions.get(i).and_then(get)))
+                    .collect();
+                (name.clone(), points)
+            })
+            .collect()
+    };
     let fig = |heading: &str, y_label: &str, explain: &str, lines| Figure {
         heading: heading.into(),
         explain: explain.into(),
@@ -323,10 +322,7 @@ fn plot(names: &[String], drill: &meridian_scenario::report::Report, samples: &[
         lines,
         log_if_wide: false,
     };
-    let mut links: std::collections::BTreeMap<
-        String,
-        (Vec<(u64, Option<f64>)>, Vec<(u64, Option<f64>)>),
-    > = Default::default();
+    let mut links: std::collections::BTreeMap<String, (Points, Points)> = Default::default();
     for (k, s) in samples.iter().enumerate() {
         for (i, r) in s.regions.iter().enumerate() {
             for (peer, p) in &r.pending {
