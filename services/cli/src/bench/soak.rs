@@ -28,7 +28,7 @@ mod verdict;
 
 use faults::SoakFaults;
 use plan::{MAX_MINUTES, Plan};
-use sample::{RegionSample, Sample, link_windows, sample_until, to_json};
+use sample::{Reading, RegionSample, Sample, link_windows, sample_until, to_json};
 use verdict::{MAX_GROWTH, MAX_P99_RATIO, judge};
 
 /// The soak's table.
@@ -267,7 +267,7 @@ fn add_metrics(
         "ratio",
         fig("p99 last / first"),
     );
-    let end = |get: fn(&RegionSample) -> Option<u64>| {
+    let end = |get: Reading| {
         samples.last().map_or(f64::NAN, |s| {
             s.regions
                 .iter()

@@ -50,6 +50,9 @@ pub(super) struct RegionSample {
     pub(super) buckets: BTreeMap<String, Vec<u64>>,
 }
 
+/// One figure of a region's sample, where it has one.
+pub(super) type Reading = fn(&RegionSample) -> Option<u64>;
+
 /// Every region at one instant, `t_ms` after the soak started.
 #[derive(Clone, Debug, Default)]
 pub(super) struct Sample {

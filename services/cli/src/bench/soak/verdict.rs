@@ -8,7 +8,7 @@
 use meridian_scenario::report::Report as DrillReport;
 use serde_json::{Value as Json, json};
 
-use super::sample::{RegionSample, Sample, link_windows};
+use super::sample::{Reading, RegionSample, Sample, link_windows};
 use crate::bench::phase::q_ms;
 use crate::bench::report::finite;
 
@@ -151,7 +151,7 @@ pub(super) fn judge(
         },
     );
     let mut figures = serde_json::Map::new();
-    let resources: [(&str, &str, fn(&RegionSample) -> Option<u64>); 3] = [
+    let resources: [(&str, &str, Reading); 3] = [
         ("RSS", "rss", |r| r.rss_bytes),
         ("open file descriptors", "fds", |r| r.open_fds),
         ("disk (the data directory)", "disk", |r| Some(r.disk_bytes)),
