@@ -16,6 +16,7 @@ mod probe;
 mod repair;
 mod replicate;
 mod report;
+mod soak;
 mod status;
 mod stream;
 mod strong;
@@ -123,6 +124,10 @@ enum Which {
     /// one: uncontended latency at L = 0 and L, strongly consistent reads,
     /// throughput, and the conflicts of a two-region race (docs/strong.md).
     Strong(strong::StrongArgs),
+    /// Three regions under a steady mixed load for minutes to an hour,
+    /// a fault every minute: no acknowledged write lost, convergence, and
+    /// RSS, descriptors, disk and replication latency staying flat.
+    Soak(soak::SoakArgs),
 }
 
 pub async fn run(args: BenchArgs) -> Result<()> {
@@ -139,5 +144,6 @@ pub async fn run(args: BenchArgs) -> Result<()> {
         Which::Index(a) => index::index(a).await,
         Which::Tls(a) => tls::tls(a).await,
         Which::Strong(a) => strong::strong(a).await,
+        Which::Soak(a) => soak::soak(a).await,
     }
 }

@@ -287,3 +287,99 @@ fn bench_strong_smoke_writes_json() {
         ],
     );
 }
+
+#[test]
+fn bench_soak_smoke_writes_samples_and_a_verdict() {
+    // `smoke` asserts the command succeeded: the run's correctness checks
+    // (no acknowledged write lost, convergence, every fault applied) passed.
+    let json = smoke(
+        "soak",
+        &[
+            "writes acknowledged",
+            "RSS growth over the second half (worst region)",
+            "disk growth over the second half (worst region)",
+            "replication p99, last / first period",
+            "conflicts kept at the end (most)",
+        ],
+    );
+    let acked = json["metrics"]["writes acknowledged"]["median"].as_f64();
+    assert!(
+        acked.is_some_and(|n| n > 0.0),
+        "writes acknowledged: {acked:?}"
+    );
+    let run = &json["runs"][0];
+    // 12 s sampled every second, from the start to the end inclusive.
+    let samples = run["samples"].as_array().expect("samples");
+    assert_eq!(samples.len(), 13, "{samples:?}");
+    let regions = ["us-east-1", "eu-west-1", "ap-southeast-1"];
+    for s in samples {
+        for r in regions {
+            let region = &s["regions"][r];
+            for field in ["store_bytes", "wal_bytes", "disk_bytes"] {
+                assert!(region[field].is_u64(), "{r}.{field} in {s}");
+            }
+            for field in [
+                "rss_bytes",
+                "open_fds",
+                "log_rows",
+                "tombstones",
+                "conflicts",
+            ] {
+                assert!(region.get(field).is_some(), "{r} has no {field} in {s}");
+            }
+        }
+    }
+    // The last period carries no fault: every region answered, with its
+    // process's figures, its table and both of its outbound links.
+    let last = samples.last().unwrap();
+    for r in regions {
+        let region = &last["regions"][r];
+        for field in ["rss_bytes", "open_fds", "disk_bytes"] {
+            let v = region[field].as_u64();
+            assert!(v.is_some_and(|v| v > 0), "{r}.{field} at the end: {v:?}");
+        }
+        assert!(
+            region["tombstones"].is_u64() && region["items"].is_u64(),
+            "{region}"
+        );
+        assert_eq!(region["pending"].as_object().unwrap().len(), 2, "{region}");
+    }
+    // Replication p99 of every one of the six links in some interval.
+    let links = samples
+        .iter()
+        .map(|s| {
+            s["p99_ms"]
+                .as_object()
+                .unwrap()
+                .values()
+                .filter(|v| v.is_f64())
+                .count()
+        })
+        .max();
+    assert_eq!(links, Some(6), "p99 per link: {samples:?}");
+    let verdict = &run["verdict"];
+    assert_eq!(verdict["passed"], true, "{verdict}");
+    let checks = verdict["checks"].as_array().unwrap();
+    let judged = |starts: &str| {
+        let c = checks
+            .iter()
+            .find(|c| c["what"].as_str().unwrap().starts_with(starts))
+            .unwrap_or_else(|| panic!("no check {starts:?} in {checks:?}"));
+        (c["judged"].as_bool().unwrap(), c["ok"].as_bool().unwrap())
+    };
+    assert_eq!(judged("no acknowledged write lost"), (true, true));
+    assert_eq!(judged("every region converged"), (true, true));
+    assert_eq!(judged("every fault applied"), (true, true));
+    // Too short to judge growth or latency: reported only.
+    assert!(!judged("RSS grows").0 && !judged("replication p99").0);
+    // The drill saw every fault of the cycle.
+    let events: Vec<&str> = run["drill"]["events"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|e| e["action"].as_str().unwrap())
+        .collect();
+    for kind in ["latency", "partition", "crash", "restart", "skew"] {
+        assert!(events.contains(&kind), "no {kind} in {events:?}");
+    }
+}

@@ -145,6 +145,32 @@ pub(crate) async fn heal_cut_links(faults: &Executor) -> Result<bool, FaultError
     Ok(true)
 }
 
+/// [`Faults::heal_all`] for regions that run as processes of this one:
+/// every cut link healed, then every region whose process is not running
+/// restarted. A live drill's cluster and `meridian bench soak`'s both heal
+/// this way.
+pub async fn heal_local(
+    faults: &Executor,
+    processes: &meridian_cluster::Processes,
+) -> Result<Vec<String>, FaultError> {
+    let mut done = Vec::new();
+    if heal_cut_links(faults).await? {
+        done.push("heal all".to_string());
+    }
+    for p in processes.list().await {
+        if p.state != meridian_netsim::ProcessState::Running {
+            faults
+                .apply(&Action::Restart {
+                    region: p.name.clone(),
+                })
+                .await
+                .map_err(|e| FaultError::Failed(e.to_string()))?;
+            done.push(format!("restart {}", p.name));
+        }
+    }
+    Ok(done)
+}
+
 impl Faults for LiveCluster {
     async fn apply(&mut self, action: &Action) -> Result<(), FaultError> {
         if let Action::Skew { .. } = action {
@@ -160,20 +186,7 @@ impl Faults for LiveCluster {
     }
 
     async fn heal_all(&mut self) -> Result<Vec<String>, FaultError> {
-        let mut done = Vec::new();
-        if heal_cut_links(&self.faults).await? {
-            done.push("heal all".to_string());
-        }
-        for p in self.local.processes.list().await {
-            if p.state != meridian_netsim::ProcessState::Running {
-                self.apply(&Action::Restart {
-                    region: p.name.clone(),
-                })
-                .await?;
-                done.push(format!("restart {}", p.name));
-            }
-        }
-        Ok(done)
+        heal_local(&self.faults, &self.local.processes).await
     }
 
     async fn region_write(

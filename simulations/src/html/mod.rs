@@ -14,7 +14,7 @@
 
 use std::fmt::Write as _;
 
-use crate::report::Report;
+use crate::report::{EventMark, Report};
 
 /// `write!` into a `String` cannot fail; this keeps the call sites short.
 macro_rules! w {
@@ -31,6 +31,8 @@ mod text;
 
 use markup::esc;
 use text::fmt_dur;
+
+pub use plot::{Figure, Points};
 
 /// Renders the whole report as one HTML page.
 pub fn render(report: &Report) -> String {
@@ -72,6 +74,36 @@ pub fn render(report: &Report) -> String {
          Raw data: <code>report.json</code> next to this file.</footer>\n",
     );
     out.push_str("</main>\n</body>\n</html>\n");
+    out
+}
+
+/// A page of plots alone, in the report's drawing and style: a
+/// benchmark's samples over time (`meridian bench soak`), with a numbered
+/// marker for every event of `events`.
+pub fn figures(title: &str, intro: &str, figures: &[Figure], events: &[EventMark]) -> String {
+    let mut out = String::with_capacity(64 * 1024);
+    w!(
+        out,
+        "<!DOCTYPE html>\n<html lang=\"en\">\n<head>\n<meta charset=\"utf-8\">\n\
+         <meta name=\"viewport\" content=\"width=device-width, initial-scale=1\">\n\
+         <title>{}</title>\n<style>{}</style>\n</head>\n<body>\n<main>\n\
+         <header>\n<h1>{}</h1>\n<p class=\"desc\">{}</p>\n</header>\n<section id=\"plots\">\n",
+        esc(title),
+        CSS,
+        esc(title),
+        esc(intro)
+    );
+    let x_max = figures
+        .iter()
+        .map(Figure::last_ms)
+        .chain(events.iter().map(|e| e.at_ms))
+        .max()
+        .unwrap_or(0)
+        .max(1000) as f64;
+    for f in figures {
+        plot::figure(&mut out, f, events, x_max);
+    }
+    out.push_str("</section>\n</main>\n</body>\n</html>\n");
     out
 }
 
@@ -293,6 +325,40 @@ mod tests {
             applied: 10,
             pending,
         }
+    }
+
+    #[test]
+    fn a_page_of_figures_draws_each_with_its_gaps_and_escapes_its_text() {
+        let fig = Figure {
+            heading: "RSS <per region>".into(),
+            explain: "memory".into(),
+            y_label: "MiB".into(),
+            lines: vec![
+                (
+                    "a".into(),
+                    vec![
+                        (0, Some(1.0)),
+                        (1000, None),
+                        (2000, Some(f64::NAN)),
+                        (3000, Some(2.0)),
+                    ],
+                ),
+                ("b".into(), vec![(0, Some(3.0)), (3000, Some(3.0))]),
+            ],
+            log_if_wide: false,
+        };
+        let events = [EventMark {
+            at_ms: 1500,
+            action: "crash".into(),
+            label: "crash a".into(),
+        }];
+        let page = figures("soak & co", "intro", &[fig.clone(), fig], &events);
+        assert_eq!(page.matches("<svg ").count(), 2);
+        assert!(page.contains("soak &amp; co") && page.contains("RSS &lt;per region&gt;"));
+        assert!(!page.contains("NaN"));
+        assert!(page.contains("crash a"));
+        // Line a's two samples around the gap are lone dots.
+        assert!(page.matches("<circle cx=").count() >= 4, "{page}");
     }
 
     fn synthetic() -> Report {

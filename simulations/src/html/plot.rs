@@ -154,6 +154,69 @@ pub(super) fn plots(out: &mut String, r: &Report) {
     out.push_str("</section>\n");
 }
 
+/// A line's points: ms since the start, and the value (`None`: a gap).
+pub type Points = Vec<(u64, Option<f64>)>;
+
+/// One plot of a page of plots alone ([`super::figures`]): a benchmark's
+/// samples over time, drawn as the report's plots are.
+#[derive(Clone, Debug, Default)]
+pub struct Figure {
+    pub heading: String,
+    pub explain: String,
+    pub y_label: String,
+    /// One line each: its label, and its points (ms since the start, value;
+    /// `None` is a gap).
+    pub lines: Vec<(String, Points)>,
+    /// A log axis when the values span more than a factor of 20 (latency).
+    pub log_if_wide: bool,
+}
+
+impl Figure {
+    /// The last instant of any point, ms.
+    pub(super) fn last_ms(&self) -> u64 {
+        self.lines
+            .iter()
+            .flat_map(|(_, p)| p.iter().map(|(t, _)| *t))
+            .max()
+            .unwrap_or(0)
+    }
+}
+
+/// Draws one [`Figure`], its time axis running to `x_max` ms.
+pub(super) fn figure(out: &mut String, f: &Figure, events: &[EventMark], x_max: f64) {
+    let series: Vec<Series> = f
+        .lines
+        .iter()
+        .enumerate()
+        .map(|(i, (label, points))| Series {
+            label: label.clone(),
+            color: PALETTE[i % PALETTE.len()],
+            dashed: false,
+            points: points.clone(),
+        })
+        .collect();
+    let legend: Vec<(String, &str, bool)> = series
+        .iter()
+        .map(|s| (s.label.clone(), s.color, false))
+        .collect();
+    let scale = Scale::fit(values(&series), f.log_if_wide, false);
+    plot_section(
+        out,
+        &f.heading,
+        &f.explain,
+        &Plot {
+            title: &f.heading,
+            y_label: &f.y_label,
+            scale,
+            x_max,
+            series: &series,
+            events,
+        },
+        &legend,
+        false,
+    );
+}
+
 /// The time axis covers the workload, every sample and every event, so no
 /// marker or point falls off the right edge.
 fn x_extent(r: &Report) -> f64 {

@@ -121,6 +121,34 @@ impl Cluster {
         self.local.file.data_dir.join(&self.names[i])
     }
 
+    /// The cluster file the regions run from.
+    pub fn file(&self) -> &meridian_region::ClusterFile {
+        &self.local.file
+    }
+
+    /// The region processes, for whoever restarts them.
+    pub fn processes(&self) -> &meridian_cluster::Processes {
+        &self.local.processes
+    }
+
+    /// What applies faults to this cluster, with link proxies.
+    pub fn executor(&self) -> Option<meridian_cluster::Executor> {
+        self.local.executor()
+    }
+
+    /// Every region as a drill reaches it: its API (Admin included) and
+    /// its data directory.
+    pub fn targets(&self) -> Vec<meridian_drill::RegionTarget> {
+        (0..self.names.len())
+            .map(|i| meridian_drill::RegionTarget {
+                name: self.names[i].clone(),
+                channel: self.admin[i].clone(),
+                admin: self.admin[i].clone(),
+                data_dir: self.data_dir(i),
+            })
+            .collect()
+    }
+
     /// Creates the benchmark table (string partition key `id`, every
     /// region a replica) at region 0 and waits until every region knows it.
     pub async fn create_table(&self) -> Result<()> {
