@@ -121,11 +121,6 @@ impl Cluster {
         self.local.file.data_dir.join(&self.names[i])
     }
 
-    /// The cluster file the regions run from.
-    pub fn file(&self) -> &meridian_region::ClusterFile {
-        &self.local.file
-    }
-
     /// The region processes, for whoever restarts them.
     pub fn processes(&self) -> &meridian_cluster::Processes {
         &self.local.processes
