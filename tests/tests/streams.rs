@@ -515,6 +515,65 @@ async fn a_ttl_delete_is_a_remove_made_by_the_service() {
     c.shutdown().await;
 }
 
+/// A shard iterator has the shape DynamoDB Streams' GetShardIterator
+/// documents (`arn:aws:dynamodb:…:table/<name>/stream/<label>|1|…`): the
+/// stream's ARN, a digit between bars, then the position; GetRecords'
+/// `NextShardIterator` has it too, and one whose ARN is not the position's
+/// is refused.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_shard_iterator_starts_with_its_streams_arn_as_dynamodb_documents() {
+    let c = TestCluster::start(&REGIONS[..1]).await;
+    let east = client(c.dynamo_url(0));
+    table_with_stream(&east, "shape", StreamViewType::NewImage).await;
+    table_with_stream(&east, "other", StreamViewType::NewImage).await;
+    let arn = stream_arn(&east, "shape").await;
+    let streams = streams_client(c.dynamo_url(0));
+    let d = describe(&streams, &arn).await;
+    let shard = d.shards()[0].shard_id().unwrap().to_string();
+    let documented = |it: &str| {
+        let rest = it
+            .strip_prefix(&format!("{arn}|"))
+            .unwrap_or_else(|| panic!("{it:?} does not start with {arn}|"));
+        let (digit, position) = rest.split_once('|').expect("|<digit>|");
+        assert!(
+            digit.len() == 1 && digit.bytes().all(|b| b.is_ascii_digit()),
+            "{it:?}"
+        );
+        assert!(!position.is_empty(), "{it:?}");
+    };
+    let it = streams
+        .get_shard_iterator()
+        .stream_arn(&arn)
+        .shard_id(&shard)
+        .shard_iterator_type(ShardIteratorType::TrimHorizon)
+        .send()
+        .await
+        .unwrap()
+        .shard_iterator
+        .unwrap();
+    documented(&it);
+    let page = streams
+        .get_records()
+        .shard_iterator(&it)
+        .send()
+        .await
+        .unwrap();
+    assert!(page.records().is_empty());
+    documented(page.next_shard_iterator().expect("an open shard goes on"));
+    // The same position behind another stream's ARN is not an iterator.
+    let other = stream_arn(&east, "other").await;
+    let forged = it.replacen(&arn, &other, 1);
+    assert_ne!(forged, it);
+    let e = streams
+        .get_records()
+        .shard_iterator(forged)
+        .send()
+        .await
+        .unwrap_err();
+    assert_eq!(e.code(), Some("ValidationException"), "{e:?}");
+    c.shutdown().await;
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn bad_stream_requests_get_dynamodbs_errors() {
     let c = TestCluster::start(&REGIONS[..1]).await;

@@ -79,6 +79,24 @@ pub fn table(region: &str, t: &TableInfo, status: &str) -> Json {
     d
 }
 
+/// The description CreateTable answers with: [`table`]'s, CREATING, and
+/// without `WarmThroughput` on the table or its global indexes. DynamoDB
+/// reports warm throughput once the table is described (DescribeTable),
+/// not in the answer that creates a table whose warm throughput was not
+/// asked for, as its recorded answers show.
+pub fn created(region: &str, t: &TableInfo) -> Json {
+    let mut d = table(region, t, "CREATING");
+    if let Some(o) = d.as_object_mut() {
+        o.remove("WarmThroughput");
+    }
+    if let Some(Json::Array(indexes)) = d.get_mut("GlobalSecondaryIndexes") {
+        for i in indexes.iter_mut().filter_map(Json::as_object_mut) {
+            i.remove("WarmThroughput");
+        }
+    }
+    d
+}
+
 /// `WarmThroughput`, as DynamoDB describes a table (and each global
 /// index) whose warm throughput was never raised: an on-demand table's
 /// initial 12,000 reads and 4,000 writes a second, a provisioned one's

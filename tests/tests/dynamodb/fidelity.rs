@@ -781,28 +781,74 @@ async fn deletion_protection_is_a_replicas_own_and_shapes_are_dynamodbs() {
         .await;
     cases
         .run(
-            "WarmThroughput of a provisioned table is its units",
+            "WarmThroughput of a provisioned table is its units, described, not created or deleted",
             async {
-                let d = create_table_request(&c, "warm", ("pk", ScalarAttributeType::S), None)
-                    .billing_mode(BillingMode::Provisioned)
-                    .provisioned_throughput(
-                        ProvisionedThroughput::builder()
-                            .read_capacity_units(3)
-                            .write_capacity_units(5)
+                // As AWS answers: CreateTable and DeleteTable of a table
+                // whose warm throughput was not asked for leave it out (of
+                // the table and its indexes); DescribeTable gives it.
+                let index = GlobalSecondaryIndex::builder()
+                    .index_name("byg")
+                    .key_schema(
+                        KeySchemaElement::builder()
+                            .attribute_name("g")
+                            .key_type(KeyType::Hash)
                             .build()
                             .unwrap(),
                     )
-                    .send()
-                    .await
+                    .projection(
+                        Projection::builder()
+                            .projection_type(ProjectionType::KeysOnly)
+                            .build(),
+                    )
+                    .provisioned_throughput(
+                        ProvisionedThroughput::builder()
+                            .read_capacity_units(1)
+                            .write_capacity_units(1)
+                            .build()
+                            .unwrap(),
+                    )
+                    .build()
                     .unwrap();
+                let created =
+                    create_table_request(&c, "warm", ("pk", ScalarAttributeType::S), None)
+                        .attribute_definitions(
+                            AttributeDefinition::builder()
+                                .attribute_name("g")
+                                .attribute_type(ScalarAttributeType::S)
+                                .build()
+                                .unwrap(),
+                        )
+                        .global_secondary_indexes(index)
+                        .billing_mode(BillingMode::Provisioned)
+                        .provisioned_throughput(
+                            ProvisionedThroughput::builder()
+                                .read_capacity_units(3)
+                                .write_capacity_units(5)
+                                .build()
+                                .unwrap(),
+                        )
+                        .send()
+                        .await
+                        .unwrap();
+                let t = created.table_description().expect("TableDescription");
+                assert!(t.warm_throughput().is_none(), "{t:?}");
+                assert_eq!(t.global_secondary_indexes().len(), 1);
+                assert!(
+                    t.global_secondary_indexes()[0].warm_throughput().is_none(),
+                    "{t:?}"
+                );
+                let d = c.describe_table().table_name("warm").send().await.unwrap();
                 let warm = d
-                    .table_description()
+                    .table()
                     .and_then(|t| t.warm_throughput())
                     .expect("WarmThroughput");
                 assert_eq!(
                     (warm.read_units_per_second(), warm.write_units_per_second()),
                     (Some(3), Some(5))
                 );
+                let deleted = c.delete_table().table_name("warm").send().await.unwrap();
+                let t = deleted.table_description().expect("TableDescription");
+                assert!(t.warm_throughput().is_none(), "{t:?}");
             },
         )
         .await;
