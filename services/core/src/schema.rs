@@ -32,6 +32,12 @@ pub struct TableDef {
     /// `billing_mode`: rows of the earlier encoding, which lack it, read
     /// back as not named, and peers of that encoding skip the field.
     pub billing_mode_given: bool,
+    /// The warm throughput CreateTable asked for (`WarmThroughput`: reads,
+    /// writes a second; 0 where a member was left out), kept to be
+    /// described. Nothing is metered, so it changes no behaviour. Written
+    /// only when asked for, as `warm_read` and `warm_write`: rows of the
+    /// earlier encoding read back as never asked for.
+    pub warm: Option<(u64, u64)>,
     /// The secondary indexes: those the table was created with, as changed
     /// since by index rows ([`crate::index`]) when the store reads the
     /// definition back.
@@ -147,6 +153,7 @@ impl TableDef {
             stream_view_type: None,
             billing: crate::settings::Billing::PayPerRequest,
             billing_mode_given: false,
+            warm: None,
             indexes: Vec::new(),
             consistency: Default::default(),
         })
@@ -190,6 +197,12 @@ impl TableDef {
                 "billing_mode".into(),
                 AttrValue::S(self.billing.mode().into()),
             );
+        }
+        if let Some((read, write)) = self.warm {
+            let n =
+                |v: u64| AttrValue::N(Number::parse(&v.to_string(), "warm").expect("an integer"));
+            item.insert("warm_read".into(), n(read));
+            item.insert("warm_write".into(), n(write));
         }
         item
     }
@@ -249,6 +262,20 @@ impl TableDef {
                     "catalog billing_mode {m} disagrees with the capacity"
                 )));
             }
+        };
+        let warm = |k: &str| match item.get(k) {
+            None => Ok(None),
+            Some(AttrValue::N(n)) => n
+                .to_string()
+                .parse::<u64>()
+                .map(Some)
+                .map_err(|_| Error::Decode(format!("catalog field {k} is not a count"))),
+            Some(_) => Err(Error::Decode(format!("catalog field {k} is not a number"))),
+        };
+        def.warm = match (warm("warm_read")?, warm("warm_write")?) {
+            (None, None) => None,
+            (Some(read), Some(write)) => Some((read, write)),
+            _ => return Err(Error::Decode("catalog warm throughput half present".into())),
         };
         Ok(def)
     }

@@ -63,7 +63,7 @@ pub fn table(region: &str, t: &TableInfo, status: &str) -> Json {
         "TableId": table_id(&t.version),
         "ProvisionedThroughput": throughput,
         "DeletionProtectionEnabled": t.deletion_protected,
-        "WarmThroughput": warm_throughput(settings.billing),
+        "WarmThroughput": warm_throughput(settings.billing, t.def.warm),
     });
     if billing_given {
         d["BillingModeSummary"] = billing;
@@ -80,13 +80,15 @@ pub fn table(region: &str, t: &TableInfo, status: &str) -> Json {
 }
 
 /// The description CreateTable answers with: [`table`]'s, CREATING, and
-/// without `WarmThroughput` on the table or its global indexes. DynamoDB
-/// reports warm throughput once the table is described (DescribeTable),
-/// not in the answer that creates a table whose warm throughput was not
-/// asked for, as its recorded answers show.
+/// without `WarmThroughput` on its global indexes, nor on the table unless
+/// one was asked for, which is then `UPDATING`. DynamoDB reports warm
+/// throughput once the table is described (DescribeTable), as its
+/// recorded answers show.
 pub fn created(region: &str, t: &TableInfo) -> Json {
     let mut d = table(region, t, "CREATING");
-    if let Some(o) = d.as_object_mut() {
+    if t.def.warm.is_some() {
+        d["WarmThroughput"]["Status"] = json!("UPDATING");
+    } else if let Some(o) = d.as_object_mut() {
         o.remove("WarmThroughput");
     }
     if let Some(Json::Array(indexes)) = d.get_mut("GlobalSecondaryIndexes") {
@@ -98,14 +100,16 @@ pub fn created(region: &str, t: &TableInfo) -> Json {
 }
 
 /// `WarmThroughput`, as DynamoDB describes a table (and each global
-/// index) whose warm throughput was never raised: an on-demand table's
-/// initial 12,000 reads and 4,000 writes a second, a provisioned one's
-/// units. Nothing here is metered, so nothing raises it.
-fn warm_throughput(billing: Billing) -> Json {
+/// index): an on-demand table's initial 12,000 reads and 4,000 writes a
+/// second, a provisioned one's units, or what CreateTable asked for
+/// (`asked`) where that is more, since warm throughput only grows.
+/// Nothing here is metered, so nothing else raises it.
+pub(crate) fn warm_throughput(billing: Billing, asked: Option<(u64, u64)>) -> Json {
     let (read, write) = match billing {
         Billing::PayPerRequest => (12_000, 4_000),
         Billing::Provisioned { read, write } => (read, write),
     };
+    let (read, write) = asked.map_or((read, write), |(r, w)| (read.max(r), write.max(w)));
     json!({"ReadUnitsPerSecond": read, "WriteUnitsPerSecond": write, "Status": "ACTIVE"})
 }
 

@@ -75,6 +75,15 @@ pub async fn create(ops: &RegionHandle, r: Req<'_>) -> ApiResult<Json> {
     def.stream_view_type = stream.flatten();
     def.billing = billing;
     def.billing_mode_given = r.get("BillingMode").is_some();
+    def.warm = r
+        .opt_obj("WarmThroughput")?
+        .map(|w| {
+            Ok::<_, ApiError>((
+                w.opt_u64("ReadUnitsPerSecond")?.unwrap_or(0),
+                w.opt_u64("WriteUnitsPerSecond")?.unwrap_or(0),
+            ))
+        })
+        .transpose()?;
     let tags = r
         .opt_arr("Tags")?
         .filter(|t| !t.is_empty())

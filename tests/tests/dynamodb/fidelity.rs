@@ -852,6 +852,80 @@ async fn deletion_protection_is_a_replicas_own_and_shapes_are_dynamodbs() {
             },
         )
         .await;
+    cases
+        .run(
+            "a WarmThroughput asked for at creation is kept and described",
+            async {
+                let warm = |read, write| {
+                    aws_sdk_dynamodb::types::WarmThroughput::builder()
+                        .read_units_per_second(read)
+                        .write_units_per_second(write)
+                        .build()
+                };
+                let units =
+                    |t: Option<&aws_sdk_dynamodb::types::TableWarmThroughputDescription>| {
+                        let t = t.expect("WarmThroughput");
+                        (
+                            t.read_units_per_second(),
+                            t.write_units_per_second(),
+                            t.status().map(|s| s.as_str().to_string()),
+                        )
+                    };
+                let created =
+                    create_table_request(&c, "warmed", ("pk", ScalarAttributeType::S), None)
+                        .billing_mode(BillingMode::Provisioned)
+                        .provisioned_throughput(
+                            ProvisionedThroughput::builder()
+                                .read_capacity_units(5)
+                                .write_capacity_units(5)
+                                .build()
+                                .unwrap(),
+                        )
+                        .warm_throughput(warm(1000, 1200))
+                        .send()
+                        .await
+                        .unwrap();
+                // DynamoDB answers the creation with the warm throughput
+                // being set, then describes it as it is.
+                assert_eq!(
+                    units(
+                        created
+                            .table_description()
+                            .and_then(|t| t.warm_throughput())
+                    ),
+                    (Some(1000), Some(1200), Some("UPDATING".into()))
+                );
+                let d = c
+                    .describe_table()
+                    .table_name("warmed")
+                    .send()
+                    .await
+                    .unwrap();
+                assert_eq!(
+                    units(d.table().and_then(|t| t.warm_throughput())),
+                    (Some(1000), Some(1200), Some("ACTIVE".into()))
+                );
+                // Below an on-demand table's initial 12,000 and 4,000 it
+                // changes nothing: warm throughput only grows.
+                create_table_request(&c, "warm-od", ("pk", ScalarAttributeType::S), None)
+                    .billing_mode(BillingMode::PayPerRequest)
+                    .warm_throughput(warm(100, 5000))
+                    .send()
+                    .await
+                    .unwrap();
+                let d = c
+                    .describe_table()
+                    .table_name("warm-od")
+                    .send()
+                    .await
+                    .unwrap();
+                assert_eq!(
+                    units(d.table().and_then(|t| t.warm_throughput())),
+                    (Some(12_000), Some(5000), Some("ACTIVE".into()))
+                );
+            },
+        )
+        .await;
     cluster.shutdown().await;
     cases.finish();
 }
