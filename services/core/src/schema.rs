@@ -442,6 +442,18 @@ mod tests {
             AttrValue::S("PAY_PER_REQUEST".into()),
         );
         assert!(TableDef::from_item(&wrong).is_err());
+        // A warm throughput asked for round-trips; the old row had none.
+        assert_eq!(def.warm, None);
+        let mut warm = def.clone();
+        warm.warm = Some((1000, 0));
+        let row = warm.to_item();
+        assert_eq!(TableDef::from_item(&row).unwrap(), warm);
+        let mut half = row;
+        half.remove("warm_write");
+        assert!(
+            TableDef::from_item(&half).is_err(),
+            "half a warm throughput"
+        );
     }
 
     #[test]
