@@ -32,6 +32,19 @@ fn streams_client(url: String) -> StreamsClient {
     StreamsClient::from_conf(config)
 }
 
+/// An iterator of shard `shard` of stream `arn`, from `from`.
+async fn iterator(c: &StreamsClient, arn: &str, shard: &str, from: ShardIteratorType) -> String {
+    c.get_shard_iterator()
+        .stream_arn(arn)
+        .shard_id(shard)
+        .shard_iterator_type(from)
+        .send()
+        .await
+        .expect("iterator")
+        .shard_iterator
+        .expect("an iterator")
+}
+
 /// Every record of shard `shard` from `from` on (two records per answer),
 /// and the last answer's next iterator.
 async fn read_shard(
@@ -40,15 +53,7 @@ async fn read_shard(
     shard: &str,
     from: ShardIteratorType,
 ) -> (Vec<Record>, Option<String>) {
-    let mut it = c
-        .get_shard_iterator()
-        .stream_arn(arn)
-        .shard_id(shard)
-        .shard_iterator_type(from)
-        .send()
-        .await
-        .expect("iterator")
-        .shard_iterator;
+    let mut it = Some(iterator(c, arn, shard, from).await);
     let mut records = Vec::new();
     // A bounded walk: each answer holds at most 2 records here.
     for _ in 0..1000 {
@@ -302,16 +307,7 @@ async fn every_region_streams_the_changes_it_applies_as_dynamodb_writes_them() {
     }
 
     // LATEST sees only what comes after it.
-    let latest = streams
-        .get_shard_iterator()
-        .stream_arn(&arn)
-        .shard_id(&shard)
-        .shard_iterator_type(ShardIteratorType::Latest)
-        .send()
-        .await
-        .unwrap()
-        .shard_iterator
-        .unwrap();
+    let latest = iterator(&streams, &arn, &shard, ShardIteratorType::Latest).await;
     put("k3", "d").await.unwrap();
     let page = streams
         .get_records()
@@ -541,16 +537,7 @@ async fn a_shard_iterator_starts_with_its_streams_arn_as_dynamodb_documents() {
         );
         assert!(!position.is_empty(), "{it:?}");
     };
-    let it = streams
-        .get_shard_iterator()
-        .stream_arn(&arn)
-        .shard_id(&shard)
-        .shard_iterator_type(ShardIteratorType::TrimHorizon)
-        .send()
-        .await
-        .unwrap()
-        .shard_iterator
-        .unwrap();
+    let it = iterator(&streams, &arn, &shard, ShardIteratorType::TrimHorizon).await;
     documented(&it);
     let page = streams
         .get_records()
