@@ -36,8 +36,9 @@ pub struct TableDef {
     /// writes a second; 0 where a member was left out), kept to be
     /// described. Nothing is metered, so it changes no behaviour. Written
     /// only when asked for, as `warm_read` and `warm_write`: rows of the
-    /// earlier encoding read back as never asked for.
-    pub warm: Option<(u64, u64)>,
+    /// earlier encoding read back as never asked for. Boxed: rarely set,
+    /// and it keeps the definition (in every catalog write) small.
+    pub warm: Option<Box<(u64, u64)>>,
     /// The secondary indexes: those the table was created with, as changed
     /// since by index rows ([`crate::index`]) when the store reads the
     /// definition back.
@@ -198,7 +199,7 @@ impl TableDef {
                 AttrValue::S(self.billing.mode().into()),
             );
         }
-        if let Some((read, write)) = self.warm {
+        if let Some(&(read, write)) = self.warm.as_deref() {
             let n =
                 |v: u64| AttrValue::N(Number::parse(&v.to_string(), "warm").expect("an integer"));
             item.insert("warm_read".into(), n(read));
@@ -274,7 +275,7 @@ impl TableDef {
         };
         def.warm = match (warm("warm_read")?, warm("warm_write")?) {
             (None, None) => None,
-            (Some(read), Some(write)) => Some((read, write)),
+            (Some(read), Some(write)) => Some(Box::new((read, write))),
             _ => return Err(Error::Decode("catalog warm throughput half present".into())),
         };
         Ok(def)
@@ -445,7 +446,7 @@ mod tests {
         // A warm throughput asked for round-trips; the old row had none.
         assert_eq!(def.warm, None);
         let mut warm = def.clone();
-        warm.warm = Some((1000, 0));
+        warm.warm = Some(Box::new((1000, 0)));
         let row = warm.to_item();
         assert_eq!(TableDef::from_item(&row).unwrap(), warm);
         let mut half = row;

@@ -63,7 +63,7 @@ pub fn table(region: &str, t: &TableInfo, status: &str) -> Json {
         "TableId": table_id(&t.version),
         "ProvisionedThroughput": throughput,
         "DeletionProtectionEnabled": t.deletion_protected,
-        "WarmThroughput": warm_throughput(settings.billing, t.def.warm),
+        "WarmThroughput": warm_throughput(settings.billing, t.def.warm.as_deref().copied()),
     });
     if billing_given {
         d["BillingModeSummary"] = billing;

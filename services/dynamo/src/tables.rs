@@ -83,7 +83,8 @@ pub async fn create(ops: &RegionHandle, r: Req<'_>) -> ApiResult<Json> {
                 w.opt_u64("WriteUnitsPerSecond")?.unwrap_or(0),
             ))
         })
-        .transpose()?;
+        .transpose()?
+        .map(Box::new);
     let tags = r
         .opt_arr("Tags")?
         .filter(|t| !t.is_empty())
