@@ -47,10 +47,15 @@ pub fn table(region: &str, t: &TableInfo, status: &str) -> Json {
     if settings.billing == Billing::PayPerRequest {
         billing["LastUpdateToPayPerRequestDateTime"] = json!(seconds(settings.billing_since));
     }
-    // DynamoDB describes a billing mode only once one was given: at
-    // creation, or by a change of mode since (on demand is always given).
-    let billing_given = t.def.billing_mode_given
-        || settings.billing == Billing::PayPerRequest
+    // DynamoDB describes a billing mode only for a table that is, or has
+    // been, on demand: "You may need to switch to on-demand mode at least
+    // once in order to return a BillingModeSummary response" (the API
+    // reference's BillingModeSummary), and its recording of a table created
+    // with `BillingMode: PROVISIONED` named has none (LocalStack's
+    // test_gsi_with_billing_mode[PROVISIONED], recorded 2025-10-08). The
+    // mode's time moves only with a change of mode, so a moved time is a
+    // table that was on demand once.
+    let billing_given = settings.billing == Billing::PayPerRequest
         || settings.billing_since != t.version.hlc.physical;
     let mut d = json!({
         "TableName": t.def.name,
