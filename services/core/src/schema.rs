@@ -27,11 +27,6 @@ pub struct TableDef {
     /// The billing mode the table was created with; UpdateTable changes it
     /// in the settings row.
     pub billing: crate::settings::Billing,
-    /// Whether CreateTable named the billing mode (DynamoDB then describes
-    /// it, and else not until it changes). Written only when true, as
-    /// `billing_mode`: rows of the earlier encoding, which lack it, read
-    /// back as not named, and peers of that encoding skip the field.
-    pub billing_mode_given: bool,
     /// The warm throughput CreateTable asked for (`WarmThroughput`: reads,
     /// writes a second; 0 where a member was left out), kept to be
     /// described. Nothing is metered, so it changes no behaviour. Written
@@ -153,7 +148,6 @@ impl TableDef {
             replicas,
             stream_view_type: None,
             billing: crate::settings::Billing::PayPerRequest,
-            billing_mode_given: false,
             warm: None,
             indexes: Vec::new(),
             consistency: Default::default(),
@@ -192,12 +186,6 @@ impl TableDef {
             };
             item.insert("rcu".into(), n(read));
             item.insert("wcu".into(), n(write));
-        }
-        if self.billing_mode_given {
-            item.insert(
-                "billing_mode".into(),
-                AttrValue::S(self.billing.mode().into()),
-            );
         }
         if let Some(&(read, write)) = self.warm.as_deref() {
             let n =
@@ -255,15 +243,9 @@ impl TableDef {
             (Some(read), Some(write)) => crate::settings::Billing::Provisioned { read, write },
             _ => return Err(Error::Decode("catalog capacity half present".into())),
         };
-        def.billing_mode_given = match s("billing_mode")? {
-            None => false,
-            Some(m) if m == def.billing.mode() => true,
-            Some(m) => {
-                return Err(Error::Decode(format!(
-                    "catalog billing_mode {m} disagrees with the capacity"
-                )));
-            }
-        };
+        // `billing_mode`, which rows of an earlier encoding carry (whether
+        // CreateTable named the mode), is read no more: DynamoDB's
+        // description does not depend on it.
         let warm = |k: &str| match item.get(k) {
             None => Ok(None),
             Some(AttrValue::N(n)) => n
@@ -410,7 +392,7 @@ mod tests {
     }
 
     /// A definition row as written before `billing_mode` existed still
-    /// decodes (the mode then not named), and one that names it keeps it.
+    /// decodes, and so does one written while it was (it is ignored).
     #[test]
     fn a_row_of_the_earlier_encoding_decodes() {
         let old = item_from_json(&json!({
@@ -427,22 +409,10 @@ mod tests {
             def.billing,
             crate::settings::Billing::Provisioned { read: 5, write: 6 }
         );
-        assert!(!def.billing_mode_given);
         assert_eq!(def.to_item(), old, "re-encoded unchanged");
-        let mut given = def.clone();
-        given.billing_mode_given = true;
-        let row = given.to_item();
-        assert_eq!(
-            row.get("billing_mode"),
-            Some(&AttrValue::S("PROVISIONED".into()))
-        );
-        assert_eq!(TableDef::from_item(&row).unwrap(), given);
-        let mut wrong = row;
-        wrong.insert(
-            "billing_mode".into(),
-            AttrValue::S("PAY_PER_REQUEST".into()),
-        );
-        assert!(TableDef::from_item(&wrong).is_err());
+        let mut named = old.clone();
+        named.insert("billing_mode".into(), AttrValue::S("PROVISIONED".into()));
+        assert_eq!(TableDef::from_item(&named).unwrap(), def);
         // A warm throughput asked for round-trips; the old row had none.
         assert_eq!(def.warm, None);
         let mut warm = def.clone();

@@ -74,7 +74,6 @@ pub async fn create(ops: &RegionHandle, r: Req<'_>) -> ApiResult<Json> {
     def.indexes = crate::indexes::parse_create(&r, defs, &def.key_schema, billing)?;
     def.stream_view_type = stream.flatten();
     def.billing = billing;
-    def.billing_mode_given = r.get("BillingMode").is_some();
     def.warm = r
         .opt_obj("WarmThroughput")?
         .map(|w| {
