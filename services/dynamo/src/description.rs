@@ -68,7 +68,7 @@ pub fn table(region: &str, t: &TableInfo, status: &str) -> Json {
         "TableId": table_id(&t.version),
         "ProvisionedThroughput": throughput,
         "DeletionProtectionEnabled": t.deletion_protected,
-        "WarmThroughput": warm_throughput(settings.billing, t.def.warm.as_deref().copied()),
+        "WarmThroughput": crate::warm::described(settings.billing, t.def.warm.as_deref().copied()),
     });
     if billing_given {
         d["BillingModeSummary"] = billing;
@@ -102,20 +102,6 @@ pub fn created(region: &str, t: &TableInfo) -> Json {
         }
     }
     d
-}
-
-/// `WarmThroughput`, as DynamoDB describes a table (and each global
-/// index): an on-demand table's initial 12,000 reads and 4,000 writes a
-/// second, a provisioned one's units, or what CreateTable asked for
-/// (`asked`) where that is more, since warm throughput only grows.
-/// Nothing here is metered, so nothing else raises it.
-pub(crate) fn warm_throughput(billing: Billing, asked: Option<(u64, u64)>) -> Json {
-    let (read, write) = match billing {
-        Billing::PayPerRequest => (12_000, 4_000),
-        Billing::Provisioned { read, write } => (read, write),
-    };
-    let (read, write) = asked.map_or((read, write), |(r, w)| (read.max(r), write.max(w)));
-    json!({"ReadUnitsPerSecond": read, "WriteUnitsPerSecond": write, "Status": "ACTIVE"})
 }
 
 /// DynamoDB's settings synchronization mode of a global table in one

@@ -473,7 +473,7 @@ fn describe_one(
 pub fn describe(d: &mut Json, table_arn: &str, t: &TableInfo) {
     let throughput = (
         d["ProvisionedThroughput"].clone(),
-        crate::description::warm_throughput(t.settings.billing, None),
+        crate::warm::described(t.settings.billing, None),
     );
     for kind in [Kind::Global, Kind::Local] {
         let list: Vec<Json> = t
