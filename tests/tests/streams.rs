@@ -32,6 +32,19 @@ fn streams_client(url: String) -> StreamsClient {
     StreamsClient::from_conf(config)
 }
 
+/// An iterator of shard `shard` of stream `arn`, from `from`.
+async fn iterator(c: &StreamsClient, arn: &str, shard: &str, from: ShardIteratorType) -> String {
+    c.get_shard_iterator()
+        .stream_arn(arn)
+        .shard_id(shard)
+        .shard_iterator_type(from)
+        .send()
+        .await
+        .expect("iterator")
+        .shard_iterator
+        .expect("an iterator")
+}
+
 /// Every record of shard `shard` from `from` on (two records per answer),
 /// and the last answer's next iterator.
 async fn read_shard(
@@ -40,15 +53,7 @@ async fn read_shard(
     shard: &str,
     from: ShardIteratorType,
 ) -> (Vec<Record>, Option<String>) {
-    let mut it = c
-        .get_shard_iterator()
-        .stream_arn(arn)
-        .shard_id(shard)
-        .shard_iterator_type(from)
-        .send()
-        .await
-        .expect("iterator")
-        .shard_iterator;
+    let mut it = Some(iterator(c, arn, shard, from).await);
     let mut records = Vec::new();
     // A bounded walk: each answer holds at most 2 records here.
     for _ in 0..1000 {
@@ -302,16 +307,7 @@ async fn every_region_streams_the_changes_it_applies_as_dynamodb_writes_them() {
     }
 
     // LATEST sees only what comes after it.
-    let latest = streams
-        .get_shard_iterator()
-        .stream_arn(&arn)
-        .shard_id(&shard)
-        .shard_iterator_type(ShardIteratorType::Latest)
-        .send()
-        .await
-        .unwrap()
-        .shard_iterator
-        .unwrap();
+    let latest = iterator(&streams, &arn, &shard, ShardIteratorType::Latest).await;
     put("k3", "d").await.unwrap();
     let page = streams
         .get_records()
@@ -512,6 +508,56 @@ async fn a_ttl_delete_is_a_remove_made_by_the_service() {
     assert!(records[0].user_identity().is_none());
     // OLD_IMAGE: the removed item is in the record.
     assert!(records[1].dynamodb().unwrap().old_image().is_some());
+    c.shutdown().await;
+}
+
+/// A shard iterator has the shape DynamoDB Streams' GetShardIterator
+/// documents (`arn:aws:dynamodb:…:table/<name>/stream/<label>|1|…`): the
+/// stream's ARN, a digit between bars, then the position; GetRecords'
+/// `NextShardIterator` has it too, and one whose ARN is not the position's
+/// is refused.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_shard_iterator_starts_with_its_streams_arn_as_dynamodb_documents() {
+    let c = TestCluster::start(&REGIONS[..1]).await;
+    let east = client(c.dynamo_url(0));
+    table_with_stream(&east, "shape", StreamViewType::NewImage).await;
+    table_with_stream(&east, "other", StreamViewType::NewImage).await;
+    let arn = stream_arn(&east, "shape").await;
+    let streams = streams_client(c.dynamo_url(0));
+    let d = describe(&streams, &arn).await;
+    let shard = d.shards()[0].shard_id().unwrap().to_string();
+    let documented = |it: &str| {
+        let rest = it
+            .strip_prefix(&format!("{arn}|"))
+            .unwrap_or_else(|| panic!("{it:?} does not start with {arn}|"));
+        let (digit, position) = rest.split_once('|').expect("|<digit>|");
+        assert!(
+            digit.len() == 1 && digit.bytes().all(|b| b.is_ascii_digit()),
+            "{it:?}"
+        );
+        assert!(!position.is_empty(), "{it:?}");
+    };
+    let it = iterator(&streams, &arn, &shard, ShardIteratorType::TrimHorizon).await;
+    documented(&it);
+    let page = streams
+        .get_records()
+        .shard_iterator(&it)
+        .send()
+        .await
+        .unwrap();
+    assert!(page.records().is_empty());
+    documented(page.next_shard_iterator().expect("an open shard goes on"));
+    // The same position behind another stream's ARN is not an iterator.
+    let other = stream_arn(&east, "other").await;
+    let forged = it.replacen(&arn, &other, 1);
+    assert_ne!(forged, it);
+    let e = streams
+        .get_records()
+        .shard_iterator(forged)
+        .send()
+        .await
+        .unwrap_err();
+    assert_eq!(e.code(), Some("ValidationException"), "{e:?}");
     c.shutdown().await;
 }
 

@@ -27,11 +27,13 @@ pub struct TableDef {
     /// The billing mode the table was created with; UpdateTable changes it
     /// in the settings row.
     pub billing: crate::settings::Billing,
-    /// Whether CreateTable named the billing mode (DynamoDB then describes
-    /// it, and else not until it changes). Written only when true, as
-    /// `billing_mode`: rows of the earlier encoding, which lack it, read
-    /// back as not named, and peers of that encoding skip the field.
-    pub billing_mode_given: bool,
+    /// The warm throughput CreateTable asked for (`WarmThroughput`: reads,
+    /// writes a second; 0 where a member was left out), kept to be
+    /// described. Nothing is metered, so it changes no behaviour. Written
+    /// only when asked for, as `warm_read` and `warm_write`: rows of the
+    /// earlier encoding read back as never asked for. Boxed: rarely set,
+    /// and it keeps the definition (in every catalog write) small.
+    pub warm: Option<Box<(u64, u64)>>,
     /// The secondary indexes: those the table was created with, as changed
     /// since by index rows ([`crate::index`]) when the store reads the
     /// definition back.
@@ -146,7 +148,7 @@ impl TableDef {
             replicas,
             stream_view_type: None,
             billing: crate::settings::Billing::PayPerRequest,
-            billing_mode_given: false,
+            warm: None,
             indexes: Vec::new(),
             consistency: Default::default(),
         })
@@ -185,11 +187,11 @@ impl TableDef {
             item.insert("rcu".into(), n(read));
             item.insert("wcu".into(), n(write));
         }
-        if self.billing_mode_given {
-            item.insert(
-                "billing_mode".into(),
-                AttrValue::S(self.billing.mode().into()),
-            );
+        if let Some(&(read, write)) = self.warm.as_deref() {
+            let n =
+                |v: u64| AttrValue::N(Number::parse(&v.to_string(), "warm").expect("an integer"));
+            item.insert("warm_read".into(), n(read));
+            item.insert("warm_write".into(), n(write));
         }
         item
     }
@@ -241,14 +243,22 @@ impl TableDef {
             (Some(read), Some(write)) => crate::settings::Billing::Provisioned { read, write },
             _ => return Err(Error::Decode("catalog capacity half present".into())),
         };
-        def.billing_mode_given = match s("billing_mode")? {
-            None => false,
-            Some(m) if m == def.billing.mode() => true,
-            Some(m) => {
-                return Err(Error::Decode(format!(
-                    "catalog billing_mode {m} disagrees with the capacity"
-                )));
-            }
+        // `billing_mode`, which rows of an earlier encoding carry (whether
+        // CreateTable named the mode), is read no more: DynamoDB's
+        // description does not depend on it.
+        let warm = |k: &str| match item.get(k) {
+            None => Ok(None),
+            Some(AttrValue::N(n)) => n
+                .to_string()
+                .parse::<u64>()
+                .map(Some)
+                .map_err(|_| Error::Decode(format!("catalog field {k} is not a count"))),
+            Some(_) => Err(Error::Decode(format!("catalog field {k} is not a number"))),
+        };
+        def.warm = match (warm("warm_read")?, warm("warm_write")?) {
+            (None, None) => None,
+            (Some(read), Some(write)) => Some(Box::new((read, write))),
+            _ => return Err(Error::Decode("catalog warm throughput half present".into())),
         };
         Ok(def)
     }
@@ -382,7 +392,7 @@ mod tests {
     }
 
     /// A definition row as written before `billing_mode` existed still
-    /// decodes (the mode then not named), and one that names it keeps it.
+    /// decodes, and so does one written while it was (it is ignored).
     #[test]
     fn a_row_of_the_earlier_encoding_decodes() {
         let old = item_from_json(&json!({
@@ -399,22 +409,22 @@ mod tests {
             def.billing,
             crate::settings::Billing::Provisioned { read: 5, write: 6 }
         );
-        assert!(!def.billing_mode_given);
         assert_eq!(def.to_item(), old, "re-encoded unchanged");
-        let mut given = def.clone();
-        given.billing_mode_given = true;
-        let row = given.to_item();
-        assert_eq!(
-            row.get("billing_mode"),
-            Some(&AttrValue::S("PROVISIONED".into()))
+        let mut named = old.clone();
+        named.insert("billing_mode".into(), AttrValue::S("PROVISIONED".into()));
+        assert_eq!(TableDef::from_item(&named).unwrap(), def);
+        // A warm throughput asked for round-trips; the old row had none.
+        assert_eq!(def.warm, None);
+        let mut warm = def.clone();
+        warm.warm = Some(Box::new((1000, 0)));
+        let row = warm.to_item();
+        assert_eq!(TableDef::from_item(&row).unwrap(), warm);
+        let mut half = row;
+        half.remove("warm_write");
+        assert!(
+            TableDef::from_item(&half).is_err(),
+            "half a warm throughput"
         );
-        assert_eq!(TableDef::from_item(&row).unwrap(), given);
-        let mut wrong = row;
-        wrong.insert(
-            "billing_mode".into(),
-            AttrValue::S("PAY_PER_REQUEST".into()),
-        );
-        assert!(TableDef::from_item(&wrong).is_err());
     }
 
     #[test]

@@ -47,10 +47,15 @@ pub fn table(region: &str, t: &TableInfo, status: &str) -> Json {
     if settings.billing == Billing::PayPerRequest {
         billing["LastUpdateToPayPerRequestDateTime"] = json!(seconds(settings.billing_since));
     }
-    // DynamoDB describes a billing mode only once one was given: at
-    // creation, or by a change of mode since (on demand is always given).
-    let billing_given = t.def.billing_mode_given
-        || settings.billing == Billing::PayPerRequest
+    // DynamoDB describes a billing mode only for a table that is, or has
+    // been, on demand: "You may need to switch to on-demand mode at least
+    // once in order to return a BillingModeSummary response" (the API
+    // reference's BillingModeSummary), and its recording of a table created
+    // with `BillingMode: PROVISIONED` named has none (LocalStack's
+    // test_gsi_with_billing_mode[PROVISIONED], recorded 2025-10-08). The
+    // mode's time moves only with a change of mode, so a moved time is a
+    // table that was on demand once.
+    let billing_given = settings.billing == Billing::PayPerRequest
         || settings.billing_since != t.version.hlc.physical;
     let mut d = json!({
         "TableName": t.def.name,
@@ -63,7 +68,7 @@ pub fn table(region: &str, t: &TableInfo, status: &str) -> Json {
         "TableId": table_id(&t.version),
         "ProvisionedThroughput": throughput,
         "DeletionProtectionEnabled": t.deletion_protected,
-        "WarmThroughput": warm_throughput(settings.billing),
+        "WarmThroughput": crate::warm::described(settings.billing, t.def.warm.as_deref().copied()),
     });
     if billing_given {
         d["BillingModeSummary"] = billing;
@@ -79,16 +84,24 @@ pub fn table(region: &str, t: &TableInfo, status: &str) -> Json {
     d
 }
 
-/// `WarmThroughput`, as DynamoDB describes a table (and each global
-/// index) whose warm throughput was never raised: an on-demand table's
-/// initial 12,000 reads and 4,000 writes a second, a provisioned one's
-/// units. Nothing here is metered, so nothing raises it.
-fn warm_throughput(billing: Billing) -> Json {
-    let (read, write) = match billing {
-        Billing::PayPerRequest => (12_000, 4_000),
-        Billing::Provisioned { read, write } => (read, write),
-    };
-    json!({"ReadUnitsPerSecond": read, "WriteUnitsPerSecond": write, "Status": "ACTIVE"})
+/// The description CreateTable answers with: [`table`]'s, CREATING, and
+/// without `WarmThroughput` on its global indexes, nor on the table unless
+/// one was asked for, which is then `UPDATING`. DynamoDB reports warm
+/// throughput once the table is described (DescribeTable), as its
+/// recorded answers show.
+pub fn created(region: &str, t: &TableInfo) -> Json {
+    let mut d = table(region, t, "CREATING");
+    if t.def.warm.is_some() {
+        d["WarmThroughput"]["Status"] = json!("UPDATING");
+    } else if let Some(o) = d.as_object_mut() {
+        o.remove("WarmThroughput");
+    }
+    if let Some(Json::Array(indexes)) = d.get_mut("GlobalSecondaryIndexes") {
+        for i in indexes.iter_mut().filter_map(Json::as_object_mut) {
+            i.remove("WarmThroughput");
+        }
+    }
+    d
 }
 
 /// DynamoDB's settings synchronization mode of a global table in one

@@ -427,7 +427,8 @@ fn key_schema_json(i: &IndexDef) -> Vec<Json> {
 
 /// One index's description; a global one has its own provisioned
 /// throughput (`units`, while the table is provisioned), else the
-/// table's (0 on demand), and the table's warm throughput (`throughput`).
+/// table's (0 on demand), and a warm throughput: its own units, as AWS
+/// records it, else the table's default (`throughput`).
 fn describe_one(
     table_arn: &str,
     s: &IndexState,
@@ -459,6 +460,9 @@ fn describe_one(
             d["ProvisionedThroughput"] = json!({"ReadCapacityUnits": read, "WriteCapacityUnits": write, "NumberOfDecreasesToday": 0});
         }
         d["WarmThroughput"] = throughput.1.clone();
+        if let Some((read, write)) = units {
+            d["WarmThroughput"] = json!({"ReadUnitsPerSecond": read, "WriteUnitsPerSecond": write, "Status": "ACTIVE"});
+        }
     }
     d
 }
@@ -469,7 +473,7 @@ fn describe_one(
 pub fn describe(d: &mut Json, table_arn: &str, t: &TableInfo) {
     let throughput = (
         d["ProvisionedThroughput"].clone(),
-        d["WarmThroughput"].clone(),
+        crate::warm::described(t.settings.billing, None),
     );
     for kind in [Kind::Global, Kind::Local] {
         let list: Vec<Json> = t

@@ -36,6 +36,7 @@ mod streams;
 mod tables;
 mod tags;
 mod txn;
+mod warm;
 
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex};

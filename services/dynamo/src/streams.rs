@@ -267,10 +267,15 @@ struct Iterator {
 }
 
 impl Iterator {
+    /// The iterator as DynamoDB documents its shape: the stream's ARN,
+    /// `|1|`, then the position. The position (`mi3.` and the fields,
+    /// the region and table in hex) is the whole truth; the ARN in front
+    /// must agree with it.
     fn encode(&self) -> String {
         let hex = |s: &str| -> String { s.bytes().map(|b| format!("{b:02x}")).collect() };
         format!(
-            "mi3|{}|{}|{}|{}|{}|{}",
+            "{}|1|mi3.{}.{}.{}.{}.{}.{}",
+            stream_arn(&self.region, &self.table, self.label),
             hex(&self.region),
             hex(&self.table),
             self.label,
@@ -293,7 +298,11 @@ impl Iterator {
                 s.len()
             )));
         }
-        let parts: Vec<&str> = s.split('|').collect();
+        let fields: Vec<&str> = s.split('|').collect();
+        let [arn, "1", position] = fields.as_slice() else {
+            return Err(bad());
+        };
+        let parts: Vec<&str> = position.split('.').collect();
         let [tag, region, table, label, shard, after, issued] = parts.as_slice() else {
             return Err(bad());
         };
@@ -312,14 +321,18 @@ impl Iterator {
             String::from_utf8(bytes).map_err(|_| bad())
         };
         let num = |x: &str| x.parse::<u64>().map_err(|_| bad());
-        Ok(Iterator {
+        let it = Iterator {
             region: text(region)?,
             table: text(table)?,
             label: num(label)?,
             shard: shard.parse::<u32>().map_err(|_| bad())?,
             after: num(after)?,
             issued_ms: num(issued)?,
-        })
+        };
+        if *arn != stream_arn(&it.region, &it.table, it.label) {
+            return Err(bad());
+        }
+        Ok(it)
     }
 }
 
@@ -762,23 +775,33 @@ mod tests {
     fn an_iterator_reads_back_as_written_and_garbage_is_refused() {
         let it = Iterator {
             region: "eu-west-1".into(),
-            table: "orders|x".into(),
+            table: "orders.x".into(),
             label: 1_700_000_000_123_456,
             shard: 3,
             after: 42,
             issued_ms: 1_700_000_000_000,
         };
-        assert_eq!(Iterator::decode(&it.encode()).unwrap(), it);
+        let text = it.encode();
+        assert_eq!(Iterator::decode(&text).unwrap(), it);
+        // DynamoDB's documented shape: the stream's ARN, `|<digit>|`, more.
+        let arn = stream_arn("eu-west-1", "orders.x", it.label);
+        assert!(text.starts_with(&format!("{arn}|1|")), "{text}");
+        let (_, position) = text.rsplit_once('|').unwrap();
+        let other = stream_arn("eu-west-1", "orders", it.label);
         for bad in [
-            "",
-            "mi3|61|zz|1|0|2|3",
-            "mi3|6|61|1|0|2|3",
-            "mi2|61|1|0|2|3",
-            "mi3|61|61|1|2",
-            "mi3|61|61|x|0|2|3",
-            "mi3|61|61|1|-1|2|3",
+            String::new(),
+            format!("{arn}|1|mi3.61.zz.1.0.2.3"),
+            format!("{arn}|1|mi3.6.61.1.0.2.3"),
+            format!("{arn}|1|mi2.61.1.0.2.3"),
+            format!("{arn}|1|mi3.61.61.1.2"),
+            format!("{arn}|1|mi3.61.61.x.0.2.3"),
+            format!("{arn}|1|mi3.61.61.1.-1.2.3"),
+            format!("{arn}|2|{position}"),
+            format!("{other}|1|{position}"),
+            position.to_string(),
+            "mi3|61|61|1|0|2|3".to_string(),
         ] {
-            let e = Iterator::decode(bad).unwrap_err();
+            let e = Iterator::decode(&bad).unwrap_err();
             assert_eq!(e.kind, Kind::Validation, "{bad:?}");
         }
     }

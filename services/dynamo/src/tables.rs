@@ -74,7 +74,16 @@ pub async fn create(ops: &RegionHandle, r: Req<'_>) -> ApiResult<Json> {
     def.indexes = crate::indexes::parse_create(&r, defs, &def.key_schema, billing)?;
     def.stream_view_type = stream.flatten();
     def.billing = billing;
-    def.billing_mode_given = r.get("BillingMode").is_some();
+    def.warm = r
+        .opt_obj("WarmThroughput")?
+        .map(|w| {
+            Ok::<_, ApiError>((
+                w.opt_u64("ReadUnitsPerSecond")?.unwrap_or(0),
+                w.opt_u64("WriteUnitsPerSecond")?.unwrap_or(0),
+            ))
+        })
+        .transpose()?
+        .map(Box::new);
     let tags = r
         .opt_arr("Tags")?
         .filter(|t| !t.is_empty())
@@ -118,7 +127,7 @@ pub async fn create(ops: &RegionHandle, r: Req<'_>) -> ApiResult<Json> {
     // DynamoDB answers CREATING and SDK waiters poll DescribeTable until
     // ACTIVE. Here the table takes writes as soon as it is created, so it
     // is ACTIVE from the first DescribeTable on.
-    Ok(json!({"TableDescription": description::table(ops.region(), &info, "CREATING")}))
+    Ok(json!({"TableDescription": description::created(ops.region(), &info)}))
 }
 
 /// CreateTable of a name the cluster already has. A table's name is one
@@ -338,9 +347,11 @@ pub async fn delete(ops: &RegionHandle, r: Req<'_>) -> ApiResult<Json> {
     ops.delete_table_here(&info.def.name).await?;
     let mut d = description::table(ops.region(), &info, "DELETING");
     // DynamoDB's DeleteTable describes the table without its creation time,
-    // key definitions and indexes, which DescribeTable includes.
+    // key definitions, indexes and warm throughput, which DescribeTable
+    // includes.
     if let Some(o) = d.as_object_mut() {
         for field in [
+            "WarmThroughput",
             "CreationDateTime",
             "KeySchema",
             "AttributeDefinitions",

@@ -585,7 +585,6 @@ impl RegionHandle {
         let mut def = TableDef::new(target, meta.def.key_schema.clone(), replicas)
             .map_err(|e| BackupError::Op(OpError::Store(StoreError::Invalid(e).into())))?;
         def.billing = options.billing.unwrap_or(meta.def.billing);
-        def.billing_mode_given = options.billing.is_some() || meta.def.billing_mode_given;
         // The restored table has the source's indexes, as in DynamoDB.
         def.indexes = meta.def.indexes.clone();
         let created = self.write(vec![WriteOp::CreateTable(def)]).await?;

@@ -781,27 +781,147 @@ async fn deletion_protection_is_a_replicas_own_and_shapes_are_dynamodbs() {
         .await;
     cases
         .run(
-            "WarmThroughput of a provisioned table is its units",
+            "WarmThroughput of a provisioned table is its units, described, not created or deleted",
             async {
-                let d = create_table_request(&c, "warm", ("pk", ScalarAttributeType::S), None)
-                    .billing_mode(BillingMode::Provisioned)
-                    .provisioned_throughput(
-                        ProvisionedThroughput::builder()
-                            .read_capacity_units(3)
-                            .write_capacity_units(5)
+                // As AWS answers: CreateTable and DeleteTable of a table
+                // whose warm throughput was not asked for leave it out (of
+                // the table and its indexes); DescribeTable gives it.
+                let index = GlobalSecondaryIndex::builder()
+                    .index_name("byg")
+                    .key_schema(
+                        KeySchemaElement::builder()
+                            .attribute_name("g")
+                            .key_type(KeyType::Hash)
                             .build()
                             .unwrap(),
                     )
-                    .send()
-                    .await
+                    .projection(
+                        Projection::builder()
+                            .projection_type(ProjectionType::KeysOnly)
+                            .build(),
+                    )
+                    .provisioned_throughput(
+                        ProvisionedThroughput::builder()
+                            .read_capacity_units(1)
+                            .write_capacity_units(1)
+                            .build()
+                            .unwrap(),
+                    )
+                    .build()
                     .unwrap();
+                let created =
+                    create_table_request(&c, "warm", ("pk", ScalarAttributeType::S), None)
+                        .attribute_definitions(
+                            AttributeDefinition::builder()
+                                .attribute_name("g")
+                                .attribute_type(ScalarAttributeType::S)
+                                .build()
+                                .unwrap(),
+                        )
+                        .global_secondary_indexes(index)
+                        .billing_mode(BillingMode::Provisioned)
+                        .provisioned_throughput(
+                            ProvisionedThroughput::builder()
+                                .read_capacity_units(3)
+                                .write_capacity_units(5)
+                                .build()
+                                .unwrap(),
+                        )
+                        .send()
+                        .await
+                        .unwrap();
+                let t = created.table_description().expect("TableDescription");
+                assert!(t.warm_throughput().is_none(), "{t:?}");
+                assert_eq!(t.global_secondary_indexes().len(), 1);
+                assert!(
+                    t.global_secondary_indexes()[0].warm_throughput().is_none(),
+                    "{t:?}"
+                );
+                let d = c.describe_table().table_name("warm").send().await.unwrap();
                 let warm = d
-                    .table_description()
+                    .table()
                     .and_then(|t| t.warm_throughput())
                     .expect("WarmThroughput");
                 assert_eq!(
                     (warm.read_units_per_second(), warm.write_units_per_second()),
                     (Some(3), Some(5))
+                );
+                let deleted = c.delete_table().table_name("warm").send().await.unwrap();
+                let t = deleted.table_description().expect("TableDescription");
+                assert!(t.warm_throughput().is_none(), "{t:?}");
+            },
+        )
+        .await;
+    cases
+        .run(
+            "a WarmThroughput asked for at creation is kept and described",
+            async {
+                let warm = |read, write| {
+                    aws_sdk_dynamodb::types::WarmThroughput::builder()
+                        .read_units_per_second(read)
+                        .write_units_per_second(write)
+                        .build()
+                };
+                let units =
+                    |t: Option<&aws_sdk_dynamodb::types::TableWarmThroughputDescription>| {
+                        let t = t.expect("WarmThroughput");
+                        (
+                            t.read_units_per_second(),
+                            t.write_units_per_second(),
+                            t.status().map(|s| s.as_str().to_string()),
+                        )
+                    };
+                let created =
+                    create_table_request(&c, "warmed", ("pk", ScalarAttributeType::S), None)
+                        .billing_mode(BillingMode::Provisioned)
+                        .provisioned_throughput(
+                            ProvisionedThroughput::builder()
+                                .read_capacity_units(5)
+                                .write_capacity_units(5)
+                                .build()
+                                .unwrap(),
+                        )
+                        .warm_throughput(warm(1000, 1200))
+                        .send()
+                        .await
+                        .unwrap();
+                // DynamoDB answers the creation with the warm throughput
+                // being set, then describes it as it is.
+                assert_eq!(
+                    units(
+                        created
+                            .table_description()
+                            .and_then(|t| t.warm_throughput())
+                    ),
+                    (Some(1000), Some(1200), Some("UPDATING".into()))
+                );
+                let d = c
+                    .describe_table()
+                    .table_name("warmed")
+                    .send()
+                    .await
+                    .unwrap();
+                assert_eq!(
+                    units(d.table().and_then(|t| t.warm_throughput())),
+                    (Some(1000), Some(1200), Some("ACTIVE".into()))
+                );
+                // Below an on-demand table's initial 12,000 and 4,000 it
+                // changes nothing: warm throughput only grows.
+                create_table_request(&c, "warm-od", ("pk", ScalarAttributeType::S), None)
+                    .billing_mode(BillingMode::PayPerRequest)
+                    .warm_throughput(warm(100, 5000))
+                    .send()
+                    .await
+                    .unwrap();
+                let d = c
+                    .describe_table()
+                    .table_name("warm-od")
+                    .send()
+                    .await
+                    .unwrap();
+                assert_eq!(
+                    units(d.table().and_then(|t| t.warm_throughput())),
+                    (Some(12_000), Some(5000), Some("ACTIVE".into()))
                 );
             },
         )
