@@ -639,16 +639,28 @@ impl Command {
 }
 
 /// A command whose output is piped into `head`, `grep -q` or `less` ends
-/// quietly when the reader goes away, as Unix tools do: the default action
-/// of SIGPIPE instead of Rust's (ignore it and panic in `println!` on the
-/// EPIPE). Servers keep Rust's default, so a closed pipe never kills a
-/// region that is still replicating.
+/// quietly when the reader goes away, as Unix tools do, with the status a
+/// SIGPIPE death gives (128 + 13). Not through SIGPIPE's default action:
+/// that is process-wide, and a socket written with `writev` (hyper's HTTP/2
+/// frames through std's `TcpStream`) raises SIGPIPE as well when its peer is
+/// gone, which killed a live drill the moment a region it wrote to crashed.
+/// So SIGPIPE stays ignored (Rust's default, a socket's EPIPE is an error
+/// like any other) and only a print to a closed standard output ends the
+/// process. Servers keep Rust's default entirely.
 fn quiet_on_closed_pipe() {
-    // SAFETY: called once at start, before any other thread exists; setting
-    // a signal's disposition to its default has no other effect.
-    unsafe {
-        libc::signal(libc::SIGPIPE, libc::SIG_DFL);
-    }
+    let default = std::panic::take_hook();
+    std::panic::set_hook(Box::new(move |info| {
+        let payload = info.payload();
+        let message = payload
+            .downcast_ref::<String>()
+            .map(String::as_str)
+            .or_else(|| payload.downcast_ref::<&str>().copied())
+            .unwrap_or_default();
+        if message.starts_with("failed printing to stdout") && message.contains("Broken pipe") {
+            std::process::exit(141);
+        }
+        default(info);
+    }));
 }
 
 async fn run(cli: Cli) -> Result<()> {

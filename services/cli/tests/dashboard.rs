@@ -278,6 +278,19 @@ async fn the_dashboard_shows_and_changes_a_running_cluster_in_a_real_browser() {
         browser.text("#token-state").await.as_deref(),
         Some("actions enabled")
     );
+    // How soon the page showed the cluster, from the navigation's start:
+    // printed, not asserted (docs/performance.md has the figure).
+    let paint = browser
+        .eval(
+            "const at = (n) => { const e = performance.getEntriesByName(n)[0]; return e ? e.startTime : null; }; \
+             return [at('first-contentful-paint'), at('regions-drawn')];",
+            json!([]),
+        )
+        .await;
+    eprintln!(
+        "first paint: first contentful paint {} ms, three regions drawn {} ms after the navigation started",
+        paint[0], paint[1]
+    );
 
     create_kvs(&c.grpc).await;
     let (writes, stop_writes) = writer(c.grpc[0], 20_000);

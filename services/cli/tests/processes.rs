@@ -123,3 +123,35 @@ async fn a_killed_region_process_restarts_and_loses_nothing() {
     assert!(verdict.ok(), "{:#?}", verdict.problems);
     assert_eq!(verdict.keys_checked, 75);
 }
+
+/// A CLI whose reader has already gone (`meridian … | head` after head
+/// quit) ends quietly with SIGPIPE's status, not a panic, and not by the
+/// signal itself: SIGPIPE's default action would also kill a drill whose
+/// HTTP/2 socket to a crashed region raises it.
+#[test]
+fn a_cli_printing_into_a_closed_pipe_ends_quietly() {
+    use std::os::fd::{FromRawFd, OwnedFd};
+    use std::os::unix::process::ExitStatusExt;
+    let mut fds = [0; 2];
+    // SAFETY: `fds` has room for the two descriptors pipe(2) writes.
+    assert_eq!(unsafe { libc::pipe(fds.as_mut_ptr()) }, 0, "pipe(2)");
+    // SAFETY: both descriptors were just made by pipe(2) and are owned here.
+    let (read, write) = unsafe { (OwnedFd::from_raw_fd(fds[0]), OwnedFd::from_raw_fd(fds[1])) };
+    drop(read);
+    let config = concat!(env!("CARGO_MANIFEST_DIR"), "/../../regions/local-3.toml");
+    let out = Command::new(env!("CARGO_BIN_EXE_meridian"))
+        .args(["metrics", "scrape-config", "--config", config])
+        .stdin(Stdio::null())
+        .stdout(Stdio::from(write))
+        .stderr(Stdio::piped())
+        .output()
+        .expect("run meridian metrics scrape-config");
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(
+        out.status.signal(),
+        None,
+        "killed by a signal; stderr: {stderr}"
+    );
+    assert_eq!(out.status.code(), Some(141), "stderr: {stderr}");
+    assert!(stderr.is_empty(), "nothing on stderr, got: {stderr}");
+}
