@@ -158,6 +158,35 @@ async fn an_isolated_region_rejoins_after_a_blackhole_heals() {
     .unwrap();
     let next = pulse.message().await.unwrap().unwrap();
     assert!(next.log_head > first.log_head, "{next:?}");
+    // The inbound latency buckets, one set per peer: a write applied here
+    // from a peer adds to that peer's.
+    let applied_from = |m: &pb::PulseMessage, peer: &str| -> u64 {
+        m.latency
+            .iter()
+            .find(|l| l.peer == peer)
+            .map_or(0, |l| l.buckets.iter().sum())
+    };
+    assert_eq!(first.latency.len(), REGIONS.len() - 1, "{first:?}");
+    let before = applied_from(&next, REGIONS[1]);
+    put(
+        &mut cluster.client(1),
+        "kv1",
+        &schema,
+        marked_item("from-west", REGIONS[1], 100),
+    )
+    .await
+    .unwrap();
+    let arrived = async {
+        loop {
+            let m = pulse.message().await.unwrap().unwrap();
+            if applied_from(&m, REGIONS[1]) > before {
+                break;
+            }
+        }
+    };
+    tokio::time::timeout(std::time::Duration::from_secs(30), arrived)
+        .await
+        .expect("a pulse with the write applied from eu-west-1 within 30 s");
     let refused = cluster
         .admin(0)
         .pulse(pb::PulseRequest { every_ms: 5 })

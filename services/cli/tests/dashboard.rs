@@ -393,6 +393,45 @@ async fn the_dashboard_shows_and_changes_a_running_cluster_in_a_real_browser() {
     page.run_line(&format!("heal {ra} {rb}")).await;
     assert!(!page.answer().await.0);
 
+    // Replication latency moves with the pulses too: the pulse of the
+    // region that applied a write carries the latency of what it applied
+    // since its previous pulse. From a write's acknowledgement to the
+    // latency plot drawing a point that holds it (a pulse's, or a sample's
+    // if one came first), printed as above. Each write waits for a sample
+    // with nothing applied on the link, so that no point drawn after the
+    // write can hold only earlier ones.
+    let link = format!("{ra} → {rc}");
+    let lag_plotted = move |link: String| async move {
+        b.eval(
+            "const p = window.plotted.lag[arguments[0]]; return p ? [p.value, p.t, p.at] : null;",
+            json!([link]),
+        )
+        .await
+    };
+    let mut lag_delays = Vec::new();
+    for i in 0..10 {
+        poll_page("a second with nothing applied on the link", || async {
+            lag_plotted(link.clone()).await[0].is_null()
+        })
+        .await;
+        put(c.grpc[0], &format!("lag{i}"), "x").await;
+        let acked_ms = wall_ms();
+        poll_page("the latency plot to draw the write", || async {
+            let p = lag_plotted(link.clone()).await;
+            p[0].is_number() && p[1].as_f64().is_some_and(|t| t > acked_ms)
+        })
+        .await;
+        lag_delays.push(lag_plotted(link.clone()).await[2].as_f64().unwrap() - acked_ms);
+    }
+    lag_delays.sort_by(f64::total_cmp);
+    eprintln!(
+        "plot delay, write acknowledged → latency plot drawn, over {}: p50 {:.0} ms, p90 {:.0} ms, max {:.0} ms",
+        lag_delays.len(),
+        lag_delays[lag_delays.len() / 2],
+        lag_delays[lag_delays.len() * 9 / 10],
+        lag_delays[lag_delays.len() - 1]
+    );
+
     // Two writes of one key crossing while the link is cut both ways: the
     // conflict appears in the feed, and clicking it shows both writes.
     page.run_line(&format!("partition {ra} {rb} --both")).await;

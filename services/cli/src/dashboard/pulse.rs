@@ -1,11 +1,14 @@
 //! The push path of the plots: while a page is open, one admin `Pulse`
-//! stream per region (its pending per peer, conflicts and log head, sent by
-//! the region when they change, at most every [`PULSE_EVERY_MS`]), each
-//! message passed on to the open pages as a `pulse` event. The once-a-second
+//! stream per region (its pending per peer, conflicts, log head and
+//! inbound latency buckets, sent by the region when they change, at most
+//! every [`PULSE_EVERY_MS`]), each message passed on to the open pages as a
+//! `pulse` event, with the latency of what each link delivered since the
+//! region's previous message. The once-a-second
 //! samples still carry everything else; a pulse is the same counters the
 //! next sample will show, read earlier, so the page needs no second source
 //! of truth. With no page open, no pulse is open either.
 
+use std::collections::HashMap;
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -15,6 +18,7 @@ use serde_json::json;
 
 use super::Board;
 use crate::client::channel;
+use crate::net::show::window_quantiles;
 
 /// How often a region may send: a change reaches the page within this plus
 /// the trip, well inside the tenth of a second a live plot wants.
@@ -54,13 +58,20 @@ async fn follow(board: Arc<Board>, name: String) {
             anyhow::Ok(stream)
         };
         if let Ok(mut stream) = opened.await {
+            // Each peer's buckets at the previous message: a message's
+            // latency is that of what arrived since (none for the first).
+            let mut before: HashMap<String, Vec<u64>> = HashMap::new();
             loop {
                 let next = tokio::select! {
                     m = stream.message() => m,
                     _ = viewers.wait_for(|n| *n == 0) => break,
                 };
                 match next {
-                    Ok(Some(m)) => board.samples.pulse(event(&name, &m)),
+                    Ok(Some(m)) => {
+                        board.samples.pulse(event(&name, &m, &before));
+                        let latency = m.latency.into_iter();
+                        before = latency.map(|l| (l.peer, l.buckets)).collect();
+                    }
                     _ => break,
                 }
             }
@@ -69,12 +80,27 @@ async fn follow(board: Arc<Board>, name: String) {
     }
 }
 
-/// A pulse as the page reads it: `pending` per link from this region.
-fn event(region: &str, m: &pb::PulseMessage) -> serde_json::Value {
+/// A pulse as the page reads it: `pending` per link from this region, and
+/// `lag` per link into it: the p50 and p99 (ms) of what it applied from
+/// that peer since its previous message (`since`, the buckets then),
+/// absent where nothing was.
+fn event(
+    region: &str,
+    m: &pb::PulseMessage,
+    since: &HashMap<String, Vec<u64>>,
+) -> serde_json::Value {
     let pending: serde_json::Map<String, serde_json::Value> = m
         .pending
         .iter()
         .map(|p| (p.peer.clone(), json!(p.count)))
+        .collect();
+    let lag: serde_json::Map<String, serde_json::Value> = m
+        .latency
+        .iter()
+        .filter_map(|l| {
+            let (p50, p99) = window_quantiles(since.get(&l.peer)?, &l.buckets)?;
+            Some((l.peer.clone(), json!({"p50": p50, "p99": p99})))
+        })
         .collect();
     json!({
         "region": region,
@@ -83,6 +109,7 @@ fn event(region: &str, m: &pb::PulseMessage) -> serde_json::Value {
         "log_head": m.log_head,
         "conflicts": m.conflicts,
         "pending": pending,
+        "lag": lag,
     })
 }
 
@@ -100,8 +127,9 @@ mod tests {
             }],
             conflicts: 2,
             read_at_micros: 7_000,
+            latency: Vec::new(),
         };
-        let e = event("a", &m);
+        let e = event("a", &m, &HashMap::new());
         assert_eq!(e["region"], "a");
         assert_eq!(e["pending"], json!({"b": 4}));
         assert_eq!(
@@ -109,5 +137,44 @@ mod tests {
             (Some(2), Some(9))
         );
         assert_eq!(e["read_at_ms"], 7);
+        assert_eq!(e["lag"], json!({}));
+    }
+
+    /// The latency a pulse shows per link is that of what arrived since
+    /// the previous message: its buckets less those; a link with nothing
+    /// new, or whose counts went back (a restart), shows none.
+    #[test]
+    fn a_pulse_shows_the_latency_of_what_arrived_since_the_sample() {
+        use meridian_core::lag::{BUCKETS, bucket_of};
+        let with = |at: &[(u64, u64)]| {
+            let mut b = vec![0; BUCKETS];
+            for &(micros, n) in at {
+                b[bucket_of(micros)] += n;
+            }
+            b
+        };
+        let since = HashMap::from([
+            ("b".to_string(), with(&[(1_000, 500)])),
+            ("c".to_string(), with(&[(1_000, 7)])),
+            ("d".to_string(), with(&[(1_000, 9)])),
+        ]);
+        let peer = |p: &str, buckets| pb::PeerBuckets {
+            peer: p.into(),
+            buckets,
+        };
+        let m = pb::PulseMessage {
+            latency: vec![
+                // 100 new applies at 40 ms on top of the sample's 500 at 1 ms.
+                peer("b", with(&[(1_000, 500), (40_000, 100)])),
+                peer("c", with(&[(1_000, 7)])),
+                peer("d", with(&[(1_000, 2)])),
+            ],
+            ..Default::default()
+        };
+        let e = event("a", &m, &since);
+        let lag = e["lag"].as_object().unwrap();
+        assert_eq!(lag.keys().collect::<Vec<_>>(), ["b"], "{e}");
+        let p99 = lag["b"]["p99"].as_f64().unwrap();
+        assert!((40.0..45.0).contains(&p99), "{e}");
     }
 }

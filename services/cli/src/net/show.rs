@@ -361,7 +361,14 @@ pub(crate) fn window_lag(
             .find(|p| p.peer == peer)
             .map(|p| p.latency_buckets.clone())
     };
-    let w = meridian_core::lag::window(&buckets(earlier)?, &buckets(later)?)?;
+    window_quantiles(&buckets(earlier)?, &buckets(later)?)
+}
+
+/// The latency p50 and p99, ms, of what was applied between two readings
+/// of one peer's cumulative latency buckets; `None` when nothing was, or
+/// the counts went back (the region restarted in between).
+pub(crate) fn window_quantiles(earlier: &[u64], later: &[u64]) -> Option<(f64, f64)> {
+    let w = meridian_core::lag::window(earlier, later)?;
     let p50 = meridian_core::lag::quantile_micros(&w, 0.5)?;
     let p99 = meridian_core::lag::quantile_micros(&w, 0.99)?;
     Some((p50 as f64 / 1e3, p99 as f64 / 1e3))

@@ -84,11 +84,15 @@ pub fn start(
 
 /// Whether two readings hold the same counters (when they were read aside).
 fn same(a: &pb::PulseMessage, b: &pb::PulseMessage) -> bool {
-    a.log_head == b.log_head && a.pending == b.pending && a.conflicts == b.conflicts
+    a.log_head == b.log_head
+        && a.pending == b.pending
+        && a.conflicts == b.conflicts
+        && a.latency == b.latency
 }
 
 /// The counters now: pending per peer as Status computes it
-/// (`super::refresh_pending`), the log head and the conflicts recorded.
+/// (`super::refresh_pending`), the log head, the conflicts recorded and
+/// the inbound latency buckets per peer (in memory, as Status reads them).
 async fn read(shared: &Shared) -> Result<pb::PulseMessage, Status> {
     let rows = super::refresh_pending(shared).await?;
     let (log_head, conflicts) = shared
@@ -96,6 +100,13 @@ async fn read(shared: &Shared) -> Result<pb::PulseMessage, Status> {
         .read(|r| Ok((r.log_head()?, r.conflict_count()?)))
         .await
         .map_err(status_from)?;
+    let latency = rows
+        .iter()
+        .map(|(peer, ..)| pb::PeerBuckets {
+            peer: peer.clone(),
+            buckets: shared.metrics.latency_buckets(peer),
+        })
+        .collect();
     Ok(pb::PulseMessage {
         log_head,
         pending: rows
@@ -104,6 +115,7 @@ async fn read(shared: &Shared) -> Result<pb::PulseMessage, Status> {
             .collect(),
         conflicts,
         read_at_micros: shared.real_clock.now_micros(),
+        latency,
     })
 }
 

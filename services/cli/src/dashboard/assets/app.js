@@ -37,9 +37,9 @@ let points = []; // plot points, oldest first
 // Pulse points since the newest sample: the regions' counters pushed as
 // they change (pending, conflicts), drawn after the samples' points.
 let tail = [];
-// What the plots last drew for each link's pending and each region's
-// conflicts, and when (Date.now()), for tests and measurements.
-window.plotted = { pending: {}, conflicts: {} };
+// What the plots last drew for each link's pending and latency and each
+// region's conflicts, and when (Date.now()), for tests and measurements.
+window.plotted = { pending: {}, lag: {}, conflicts: {} };
 const log = (text) => {
   const ol = $("log");
   ol.prepend(el("li", {}, `${new Date().toLocaleTimeString()}  ${text}`));
@@ -235,7 +235,7 @@ function diff(before, after) {
 function pointOf(sample) {
   return {
     t_ms: sample.t_ms,
-    links: sample.links.map((l) => ({ from: l.from, to: l.to, pending: l.pending, p50: l.window_p50_ms, p99: l.window_p99_ms })),
+    links: sample.links.map((l) => ({ from: l.from, to: l.to, pending: l.pending, p50: l.window_p50_ms, p99: l.window_p99_ms, lag_at: sample.t_ms })),
     regions: sample.regions.map((r) => ({ name: r.name, conflicts: r.conflicts })),
   };
 }
@@ -286,8 +286,14 @@ function plot(svg, series, now, span, ends) {
 function pulse(p) {
   const base = tail.length ? tail[tail.length - 1] : points[points.length - 1];
   if (!base || p.t_ms <= base.t_ms) return;
-  const links = base.links.map((l) => (l.from === p.region && p.pending[l.to] !== undefined
-    ? { ...l, pending: p.pending[l.to] } : l));
+  // Pending of the links out of the region; latency of those into it, of
+  // what they delivered since the region's previous pulse.
+  const lag = p.lag || {};
+  const links = base.links.map((l) => {
+    if (l.from === p.region && p.pending[l.to] !== undefined) return { ...l, pending: p.pending[l.to] };
+    if (l.to === p.region && lag[l.from]) return { ...l, p50: lag[l.from].p50, p99: lag[l.from].p99, lag_at: p.t_ms };
+    return l;
+  });
   const regions = base.regions.map((r) => (r.name === p.region ? { ...r, conflicts: p.conflicts } : r));
   tail.push({ t_ms: p.t_ms, links, regions, pulse: true });
   for (const [to, n] of Object.entries(p.pending)) {
@@ -326,8 +332,10 @@ function renderPlots() {
   }));
   const pending = linkSeries("pending", all);
   plot($("plot-pending"), pending, now, span);
-  // Latency is windowed over a second, so only samples carry it.
-  plot($("plot-lag"), linkSeries("p99", points), now, span);
+  // A sample's latency is over its second; a pulse's over what arrived
+  // since the region's previous pulse.
+  const lag = linkSeries("p99", all);
+  plot($("plot-lag"), lag, now, span);
   const regions = points[points.length - 1].regions.map((r) => r.name);
   // New conflicts per second: a sample's since the sample before, a
   // pulse's since the newest sample (the second so far).
@@ -352,6 +360,13 @@ function renderPlots() {
     }
   };
   newest(pending, window.plotted.pending);
+  // The latency a sample or a pulse last brought for each link, and when
+  // it was drawn.
+  for (const l of all[all.length - 1].links) {
+    const name = `${l.from} → ${l.to}`;
+    const seen = window.plotted.lag[name];
+    if (l.lag_at && (!seen || seen.t !== l.lag_at)) window.plotted.lag[name] = { value: l.p99, t: l.lag_at, at: drawn };
+  }
   newest(conflictSeries, window.plotted.conflicts);
   $("legend").replaceChildren(
     ...links.map((n, i) => el("span", {}, el("i", { style: `background:${color(i)}` }), n)),
