@@ -9,7 +9,9 @@ use std::time::Duration;
 
 use aws_sdk_dynamodb::Client;
 use aws_sdk_dynamodb::types::{
-    BillingMode, CreateReplicaAction, DeleteReplicaAction, GlobalTableStatus, Replica,
+    AttributeDefinition, BillingMode, CreateReplicaAction, DeleteReplicaAction,
+    GlobalSecondaryIndex, GlobalTableGlobalSecondaryIndexSettingsUpdate, GlobalTableStatus,
+    KeySchemaElement, KeyType, Projection, ProjectionType, ProvisionedThroughput, Replica,
     ReplicaSettingsUpdate, ReplicaStatus, ReplicaUpdate, ScalarAttributeType, StreamSpecification,
     StreamViewType,
 };
@@ -426,5 +428,187 @@ async fn create_global_table_refuses_what_dynamodb_refuses_and_changes_nothing()
     }
     let listed = east.list_global_tables().send().await.unwrap();
     assert!(listed.global_tables().is_empty(), "{listed:?}");
+    cluster.shutdown().await;
+}
+
+fn units(read: i64, write: i64) -> ProvisionedThroughput {
+    ProvisionedThroughput::builder()
+        .read_capacity_units(read)
+        .write_capacity_units(write)
+        .build()
+        .unwrap()
+}
+
+/// A global index keeps its own units in the 2017.11.29 settings API, as
+/// DescribeTable describes them: DescribeGlobalTableSettings reports them
+/// per index, UpdateGlobalTableSettings changes an index's write units (by
+/// UpdateTable's rules, its read units kept) in every replica, and an
+/// index the table does not have, an unchanged value and auto scaling are
+/// refused with nothing changed.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_global_index_keeps_its_own_units_through_the_2017_settings_api() {
+    let cluster = TestCluster::start(&REGIONS).await;
+    let cs: Vec<Client> = (0..2).map(|i| client(cluster.dynamo_url(i))).collect();
+    let (east, west) = (&cs[0], &cs[1]);
+    let name = "indexed";
+    create_table_request(east, name, ("id", ScalarAttributeType::S), None)
+        .billing_mode(BillingMode::Provisioned)
+        .provisioned_throughput(units(3, 4))
+        .attribute_definitions(
+            AttributeDefinition::builder()
+                .attribute_name("g")
+                .attribute_type(ScalarAttributeType::S)
+                .build()
+                .unwrap(),
+        )
+        .global_secondary_indexes(
+            GlobalSecondaryIndex::builder()
+                .index_name("by_g")
+                .key_schema(
+                    KeySchemaElement::builder()
+                        .attribute_name("g")
+                        .key_type(KeyType::Hash)
+                        .build()
+                        .unwrap(),
+                )
+                .projection(
+                    Projection::builder()
+                        .projection_type(ProjectionType::All)
+                        .build(),
+                )
+                .provisioned_throughput(units(5, 6))
+                .build()
+                .unwrap(),
+        )
+        .stream_specification(
+            StreamSpecification::builder()
+                .stream_enabled(true)
+                .stream_view_type(StreamViewType::NewAndOldImages)
+                .build()
+                .unwrap(),
+        )
+        .send()
+        .await
+        .expect("create a provisioned table with a global index");
+    east.create_global_table()
+        .global_table_name(name)
+        .set_replication_group(Some(group(&REGIONS[..2])))
+        .send()
+        .await
+        .expect("create the global table");
+    wait_group(east, name, &REGIONS[..2]).await;
+
+    // (region, index, read, write) of every replica's index settings.
+    let index_settings = || async {
+        east.describe_global_table_settings()
+            .global_table_name(name)
+            .send()
+            .await
+            .expect("describe settings")
+            .replica_settings()
+            .iter()
+            .flat_map(|r| {
+                r.replica_global_secondary_index_settings()
+                    .iter()
+                    .map(|i| {
+                        (
+                            r.region_name().to_string(),
+                            i.index_name().to_string(),
+                            i.provisioned_read_capacity_units(),
+                            i.provisioned_write_capacity_units(),
+                        )
+                    })
+                    .collect::<Vec<_>>()
+            })
+            .collect::<Vec<_>>()
+    };
+    let each = |read: i64, write: i64| {
+        ["eu-west-1", "us-east-1"]
+            .map(|r| (r.to_string(), "by_g".to_string(), Some(read), Some(write)))
+            .to_vec()
+    };
+    assert_eq!(index_settings().await, each(5, 6), "the index's own units");
+
+    let update = |index: &str, write: i64| {
+        east.update_global_table_settings()
+            .global_table_name(name)
+            .global_table_global_secondary_index_settings_update(
+                GlobalTableGlobalSecondaryIndexSettingsUpdate::builder()
+                    .index_name(index)
+                    .provisioned_write_capacity_units(write)
+                    .build()
+                    .unwrap(),
+            )
+            .send()
+    };
+    expect_code(
+        update("by_h", 9).await,
+        "ResourceNotFoundException",
+        "an index the table does not have",
+    );
+    expect_validation(
+        update("by_g", 6).await,
+        "will not change",
+        "the units the index has",
+    );
+    expect_validation(
+        east.update_global_table_settings()
+            .global_table_name(name)
+            .global_table_global_secondary_index_settings_update(
+                GlobalTableGlobalSecondaryIndexSettingsUpdate::builder()
+                    .index_name("by_g")
+                    .provisioned_write_capacity_auto_scaling_settings_update(
+                        aws_sdk_dynamodb::types::AutoScalingSettingsUpdate::builder()
+                            .minimum_units(1)
+                            .build(),
+                    )
+                    .build()
+                    .unwrap(),
+            )
+            .send()
+            .await,
+        "nothing is scaled",
+        "auto scaling",
+    );
+    assert_eq!(
+        index_settings().await,
+        each(5, 6),
+        "refusals change nothing"
+    );
+
+    update("by_g", 9).await.expect("the index's write units");
+    assert_eq!(index_settings().await, each(5, 9));
+    poll_until(
+        "the index's new units in eu-west-1",
+        Duration::from_secs(20),
+        || async {
+            let t = west
+                .describe_table()
+                .table_name(name)
+                .send()
+                .await
+                .unwrap()
+                .table
+                .unwrap();
+            let index = t.global_secondary_indexes().first().cloned().unwrap();
+            let p = index.provisioned_throughput().unwrap();
+            (p.read_capacity_units(), p.write_capacity_units()) == (Some(5), Some(9))
+        },
+    )
+    .await;
+    // The table's own units are untouched.
+    let t = west
+        .describe_table()
+        .table_name(name)
+        .send()
+        .await
+        .unwrap()
+        .table
+        .unwrap();
+    let p = t.provisioned_throughput().unwrap();
+    assert_eq!(
+        (p.read_capacity_units(), p.write_capacity_units()),
+        (Some(3), Some(4))
+    );
     cluster.shutdown().await;
 }

@@ -282,6 +282,41 @@ async fn bad_policies_and_resources_are_refused_by_name() {
         "ResourceNotFoundException",
         "a stream the table never had",
     );
+
+    // CreateTable's ResourcePolicy: checked as PutResourcePolicy's before
+    // anything is made, then attached with a first revision.
+    let create = |name: &'static str, doc: &str| {
+        create_table_request(&c, name, ("id", ScalarAttributeType::S), None)
+            .resource_policy(doc)
+            .send()
+    };
+    expect_validation(
+        create("bad", "[1, 2]").await,
+        "Policy must be a JSON object",
+        "CreateTable with a policy that is no object",
+    );
+    expect_code(
+        c.describe_table().table_name("bad").send().await,
+        "ResourceNotFoundException",
+        "no table made by the refused CreateTable",
+    );
+    create("withpolicy", POLICY_1)
+        .await
+        .expect("CreateTable with a policy");
+    let arn = c
+        .describe_table()
+        .table_name("withpolicy")
+        .send()
+        .await
+        .unwrap()
+        .table
+        .unwrap()
+        .table_arn()
+        .unwrap()
+        .to_string();
+    let (doc, revision) = policy(&c, &arn).await.expect("the policy CreateTable gave");
+    assert_eq!(doc, POLICY_1);
+    assert!(revision.parse::<u64>().is_ok(), "{revision}");
     cluster.shutdown().await;
 }
 

@@ -195,6 +195,23 @@ async fn synchronized_settings_reach_every_replica_and_per_replica_ones_stay() {
         Some(&TableClass::StandardInfrequentAccess)
     );
 
+    // KMS with no key named: DynamoDB's AWS managed key, as a key ARN of
+    // the replica's region, the same each time.
+    east.update_table()
+        .table_name("sync")
+        .sse_specification(SseSpecification::builder().enabled(true).build())
+        .send()
+        .await
+        .expect("encryption by the AWS managed key");
+    let d = describe(&east, "sync").await;
+    let sse = d.sse_description().expect("SSEDescription");
+    assert_eq!(sse.sse_type(), Some(&SseType::Kms));
+    let arn = sse.kms_master_key_arn().unwrap();
+    assert!(
+        arn.starts_with("arn:aws:kms:us-east-1:000000000000:key/") && arn.len() == 75,
+        "{arn}"
+    );
+
     // Back to DynamoDB's default, an AWS owned key: no description.
     east.update_table()
         .table_name("sync")

@@ -111,8 +111,11 @@ pub struct SettingsChange {
     /// `GlobalSecondaryIndexUpdates` `Update`: an index's new `(read,
     /// write)` units; `None` forgets what an earlier Update set, for an
     /// index of that name created anew.
-    pub indexes: Vec<(String, Option<(u64, u64)>)>,
+    pub indexes: Vec<IndexUnits>,
 }
+
+/// An index's new `(read, write)` units by name ([`SettingsChange::indexes`]).
+pub type IndexUnits = (String, Option<(u64, u64)>);
 
 impl TableSettings {
     /// The settings after `change` made at `now` (µs) to table `table`, by

@@ -56,8 +56,22 @@ pub fn backup_id<'a>(region: &str, arn: &'a str) -> Option<&'a str> {
 /// version that created this incarnation, so every region gives the same
 /// table the same id and a recreated table a new one.
 pub fn table_id(incarnation: &meridian_core::Version) -> String {
+    uuid_of(&incarnation.to_bytes())
+}
+
+/// The ARN of the AWS managed key `alias/aws/dynamodb` in `region`, which
+/// DynamoDB describes for a table encrypted with KMS and no key named: a
+/// key id of its own per region and account, here derived from the
+/// region's name so that it stays the same across restarts.
+pub fn managed_key_arn(region: &str) -> String {
+    let id = uuid_of(format!("alias/aws/dynamodb in {region}").as_bytes());
+    format!("arn:aws:kms:{region}:{ACCOUNT}:key/{id}")
+}
+
+/// A version-4-shaped UUID derived from `bytes`.
+fn uuid_of(bytes: &[u8]) -> String {
     use sha2::Digest;
-    let h = sha2::Sha256::digest(incarnation.to_bytes());
+    let h = sha2::Sha256::digest(bytes);
     let mut b = [0u8; 16];
     b.copy_from_slice(&h[..16]);
     // A version-4-shaped UUID (RFC 9562 layout), as DynamoDB's ids are.

@@ -12,7 +12,7 @@
 //! (`WriteOp::UpdateSettings`), since every replica has the table's.
 
 use meridian_core::replicas::{Change, Status};
-use meridian_core::settings::{MAX_CAPACITY_UNITS, SettingsChange};
+use meridian_core::settings::{IndexUnits, MAX_CAPACITY_UNITS, SettingsChange};
 use meridian_core::{TableDef, Version};
 use meridian_region::ops::{OpError, RegionHandle};
 use meridian_store::WriteOp;
@@ -344,6 +344,8 @@ async fn settings_of(ops: &RegionHandle, name: &str) -> ApiResult<Json> {
         .iter()
         .filter(|i| i.kind == meridian_core::index::Kind::Global)
         .map(|i| {
+            // Each index its own units, as DescribeTable describes them.
+            let (read, write) = settings.index_units(&def, &i.name).unwrap_or((read, write));
             json!({
                 "IndexName": i.name,
                 "IndexStatus": "ACTIVE",
@@ -373,45 +375,31 @@ pub async fn describe_settings(ops: &RegionHandle, r: Req<'_>) -> ApiResult<Json
     settings_of(ops, name).await
 }
 
-/// UpdateGlobalTableSettings: `GlobalTableBillingMode` and
-/// `GlobalTableProvisionedWriteCapacityUnits` change the table's settings,
-/// which every replica has, by UpdateTable's rules. Per-replica and
-/// per-index settings and auto scaling are refused by name: a replica here
-/// has no settings of its own, and nothing scales.
+/// UpdateGlobalTableSettings: `GlobalTableBillingMode`,
+/// `GlobalTableProvisionedWriteCapacityUnits` and each global index's
+/// write units (`GlobalTableGlobalSecondaryIndexSettingsUpdate`) change
+/// the table's settings, which every replica has, by UpdateTable's rules
+/// (an index's as its `GlobalSecondaryIndexUpdates` `Update`). Per-replica
+/// settings and auto scaling are refused by name: a replica here has no
+/// settings of its own, and nothing scales.
 pub async fn update_settings(ops: &RegionHandle, r: Req<'_>) -> ApiResult<Json> {
     let name = name(&r)?;
     let refused = [
         "GlobalTableProvisionedWriteCapacityAutoScalingSettingsUpdate",
-        "GlobalTableGlobalSecondaryIndexSettingsUpdate",
         "ReplicaSettingsUpdate",
     ];
     if let Some(field) = refused.iter().find(|f| r.get(f).is_some()) {
         return Err(ApiError::validation(format!(
-            "{field} is not supported: every replica has the table's own settings, and nothing is scaled; set GlobalTableBillingMode or GlobalTableProvisionedWriteCapacityUnits"
+            "{field} is not supported: every replica has the table's own settings, and nothing is scaled; set GlobalTableBillingMode, GlobalTableProvisionedWriteCapacityUnits or GlobalTableGlobalSecondaryIndexSettingsUpdate"
         )));
     }
     let mode = crate::settings::billing_mode(&r, "GlobalTableBillingMode")?;
-    let write = match r.get("GlobalTableProvisionedWriteCapacityUnits") {
-        None => None,
-        Some(v) => match v.as_i64() {
-            Some(n) if (1..=MAX_CAPACITY_UNITS as i64).contains(&n) => Some(n as u64),
-            Some(n) => {
-                return Err(ApiError::validation(format!(
-                    "1 validation error detected: Value '{n}' at 'globalTableProvisionedWriteCapacityUnits' failed to satisfy constraint: Member must have value between 1 and {}",
-                    MAX_CAPACITY_UNITS
-                )));
-            }
-            None => {
-                return Err(ApiError::new(
-                    Kind::Serialization,
-                    format!(
-                        "GlobalTableProvisionedWriteCapacityUnits must be a whole number, got {v}"
-                    ),
-                ));
-            }
-        },
-    };
-    global(ops, name).await?;
+    let write = write_units(
+        &r,
+        "GlobalTableProvisionedWriteCapacityUnits",
+        "globalTableProvisionedWriteCapacityUnits",
+    )?;
+    let (def, _) = global(ops, name).await?;
     let owned = name.to_string();
     let current = ops
         .read(move |r| r.settings(&owned))
@@ -424,7 +412,7 @@ pub async fn update_settings(ops: &RegionHandle, r: Req<'_>) -> ApiResult<Json> 
         mode,
         throughput,
         stream: None,
-        indexes: Vec::new(),
+        indexes: index_updates(&r, &def, &current)?,
     };
     ops.write(vec![WriteOp::UpdateSettings {
         table: name.to_string(),
@@ -432,4 +420,82 @@ pub async fn update_settings(ops: &RegionHandle, r: Req<'_>) -> ApiResult<Json> 
     }])
     .await?;
     settings_of(ops, name).await
+}
+
+/// A write-units member `field` (`at` as DynamoDB names it in a
+/// constraint), when given: 1 to [`MAX_CAPACITY_UNITS`].
+fn write_units(r: &Req<'_>, field: &str, at: &str) -> ApiResult<Option<u64>> {
+    let Some(v) = r.get(field) else {
+        return Ok(None);
+    };
+    match v.as_i64() {
+        Some(n) if (1..=MAX_CAPACITY_UNITS as i64).contains(&n) => Ok(Some(n as u64)),
+        Some(n) => Err(ApiError::constraint(format!(
+            "Value '{n}' at '{at}' failed to satisfy constraint: Member must have value between 1 and {MAX_CAPACITY_UNITS}"
+        ))),
+        None => Err(ApiError::new(
+            Kind::Serialization,
+            format!("{field} must be a whole number, got {v}"),
+        )),
+    }
+}
+
+/// `GlobalTableGlobalSecondaryIndexSettingsUpdate`: each named global
+/// index's new write units, its read units kept (1 when the table is on
+/// demand now), as an index `Update` of UpdateTable, whose rules
+/// (`TableSettings::apply`) then judge it. An index the table does not
+/// have is named as UpdateTable names it; auto scaling is refused.
+fn index_updates(
+    r: &Req<'_>,
+    def: &TableDef,
+    current: &meridian_core::settings::TableSettings,
+) -> ApiResult<Vec<IndexUnits>> {
+    let field = "GlobalTableGlobalSecondaryIndexSettingsUpdate";
+    let Some(list) = r.opt_arr(field)? else {
+        return Ok(Vec::new());
+    };
+    let mut out: Vec<IndexUnits> = Vec::new();
+    for (i, u) in list.iter().enumerate() {
+        let Some(u) = u.as_object().map(Req) else {
+            return Err(ApiError::new(
+                Kind::Serialization,
+                format!("{field}[{i}] must be an object"),
+            ));
+        };
+        if u.get("ProvisionedWriteCapacityAutoScalingSettingsUpdate")
+            .is_some()
+        {
+            return Err(ApiError::validation(format!(
+                "{field}[{i}].ProvisionedWriteCapacityAutoScalingSettingsUpdate is not supported: nothing is scaled"
+            )));
+        }
+        let index = u.str("IndexName")?;
+        let at = format!(
+            "globalTableGlobalSecondaryIndexSettingsUpdate.{}.member.provisionedWriteCapacityUnits",
+            i + 1
+        );
+        let Some(write) = write_units(&u, "ProvisionedWriteCapacityUnits", &at)? else {
+            continue;
+        };
+        match def.index(index) {
+            Some(d) if d.kind == meridian_core::index::Kind::Global => {}
+            _ => {
+                return Err(ApiError::new(
+                    Kind::ResourceNotFound,
+                    format!(
+                        "Requested resource not found: Index {index} for table {}",
+                        def.name
+                    ),
+                ));
+            }
+        }
+        if out.iter().any(|(n, _)| n == index) {
+            return Err(ApiError::validation(format!(
+                "One or more parameter values were invalid: {field} names index {index} twice"
+            )));
+        }
+        let read = current.index_units(def, index).map_or(1, |(read, _)| read);
+        out.push((index.to_string(), Some((read, write))));
+    }
+    Ok(out)
 }

@@ -27,6 +27,9 @@ pub const MAX_POLICY_BYTES: usize = 20 << 10;
 /// `ExpectedRevisionId` asking that the resource have no policy yet.
 const NO_POLICY: &str = "NO_POLICY";
 
+/// The replica setting that holds a table's own policy.
+const TABLE_POLICY: &str = "policy/table";
+
 /// A resource a policy may be attached to, of a table of this region.
 struct Resource<'a> {
     arn: &'a str,
@@ -76,7 +79,7 @@ async fn resource<'a>(ops: &RegionHandle, r: &Req<'a>) -> ApiResult<Resource<'a>
     };
     let rest = rest.strip_prefix("table/").ok_or_else(not_dynamodb)?;
     let (table, setting) = match rest.split_once('/') {
-        None => (rest, "policy/table".to_string()),
+        None => (rest, TABLE_POLICY.to_string()),
         Some((table, tail)) => match tail.strip_prefix("stream/") {
             Some(label) if !label.is_empty() && !label.contains('/') => {
                 (table, format!("policy/stream/{label}"))
@@ -92,7 +95,7 @@ async fn resource<'a>(ops: &RegionHandle, r: &Req<'a>) -> ApiResult<Resource<'a>
         Err(OpError::TableNotFound(_)) => return Err(table_not_found(table)),
         other => other?,
     };
-    if setting != "policy/table" {
+    if setting != TABLE_POLICY {
         // The stream must be one of the table's in this region.
         crate::streams::stream_of(ops, arn).await?;
     }
@@ -164,6 +167,26 @@ fn next_revision(previous: Option<&str>, now: u64) -> String {
         .and_then(|p| p.parse::<u64>().ok())
         .map_or(0, |p| p + 1);
     (now / 1000).max(floor).to_string()
+}
+
+/// CreateTable's `ResourcePolicy`, checked as PutResourcePolicy's
+/// `Policy` before anything is made.
+pub fn at_creation(r: &Req<'_>) -> ApiResult<Option<String>> {
+    let Some(policy) = r.opt_str("ResourcePolicy")? else {
+        return Ok(None);
+    };
+    check_policy(policy)?;
+    Ok(Some(policy.to_string()))
+}
+
+/// Attaches CreateTable's policy to the new table's replica here, with its
+/// first revision, as PutResourcePolicy would.
+pub async fn attach(ops: &RegionHandle, table: &str, policy: String) -> ApiResult<()> {
+    ops.change_replica_setting(table, TABLE_POLICY, move |_, now| {
+        Ok::<_, ApiError>(Some(format!("{}\n{policy}", next_revision(None, now))))
+    })
+    .await??;
+    Ok(())
 }
 
 pub async fn put(ops: &RegionHandle, r: Req<'_>) -> ApiResult<Json> {

@@ -87,12 +87,13 @@ impl ReplicaChange {
         }
         if let Some(sse) = &self.sse {
             let region = ops.region().to_string();
+            // With no key named, DynamoDB's AWS managed key.
             let text = sse.as_ref().map(|key| {
-                let mut d = json!({"Status": "ENABLED", "SSEType": "KMS"});
-                if let Some(key) = key {
-                    d["KMSMasterKeyArn"] = json!(key_arn(&region, key));
-                }
-                d.to_string()
+                let arn = match key {
+                    Some(key) => key_arn(&region, key),
+                    None => crate::arn::managed_key_arn(&region),
+                };
+                json!({"Status": "ENABLED", "SSEType": "KMS", "KMSMasterKeyArn": arn}).to_string()
             });
             stored.1 = ops
                 .change_replica_setting(table, SSE, move |_, _| {

@@ -89,6 +89,7 @@ pub async fn create(ops: &RegionHandle, r: Req<'_>) -> ApiResult<Json> {
         .filter(|t| !t.is_empty())
         .map(|t| crate::tags::parse_tags(t))
         .transpose()?;
+    let policy = crate::policies::at_creation(&r)?;
     let written = match ops.write(vec![WriteOp::CreateTable(def.clone())]).await {
         Err(OpError::Store(BridgeError::Store(StoreError::TableExists(_)))) => {
             return Err(exists_elsewhere(ops, name).await);
@@ -99,6 +100,9 @@ pub async fn create(ops: &RegionHandle, r: Req<'_>) -> ApiResult<Json> {
     if let Some(tags) = tags {
         let arn = table_arn(ops.region(), name);
         crate::tags::write(ops, name, tags, Vec::new(), crate::tags::not_found(&arn)).await?;
+    }
+    if let Some(policy) = policy {
+        crate::policies::attach(ops, name, policy).await?;
     }
     protect_replica(ops, name, Some(protect).filter(|on| *on)).await?;
     let (table_class, sse) = replica.write(ops, name, true).await?;
