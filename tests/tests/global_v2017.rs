@@ -11,9 +11,8 @@ use aws_sdk_dynamodb::Client;
 use aws_sdk_dynamodb::types::{
     AttributeDefinition, BillingMode, CreateReplicaAction, DeleteReplicaAction,
     GlobalSecondaryIndex, GlobalTableGlobalSecondaryIndexSettingsUpdate, GlobalTableStatus,
-    KeySchemaElement, KeyType, Projection, ProjectionType, ProvisionedThroughput, Replica,
-    ReplicaSettingsUpdate, ReplicaStatus, ReplicaUpdate, ScalarAttributeType, StreamSpecification,
-    StreamViewType,
+    KeySchemaElement, KeyType, Projection, ProjectionType, Replica, ReplicaSettingsUpdate,
+    ReplicaStatus, ReplicaUpdate, ScalarAttributeType, StreamSpecification, StreamViewType,
 };
 use meridian_tests::{TestCluster, poll_until};
 
@@ -429,14 +428,6 @@ async fn create_global_table_refuses_what_dynamodb_refuses_and_changes_nothing()
     let listed = east.list_global_tables().send().await.unwrap();
     assert!(listed.global_tables().is_empty(), "{listed:?}");
     cluster.shutdown().await;
-}
-
-fn units(read: i64, write: i64) -> ProvisionedThroughput {
-    ProvisionedThroughput::builder()
-        .read_capacity_units(read)
-        .write_capacity_units(write)
-        .build()
-        .unwrap()
 }
 
 /// A global index keeps its own units in the 2017.11.29 settings API, as

@@ -14,9 +14,8 @@ use aws_sdk_dynamodb::Client;
 use aws_sdk_dynamodb::types::{
     AttributeDefinition, BillingMode, GlobalSecondaryIndex, GlobalSecondaryIndexUpdate,
     GlobalTableSettingsReplicationMode, KeySchemaElement, KeyType, Projection, ProjectionType,
-    ProvisionedThroughput, ScalarAttributeType, SseSpecification, SseStatus, SseType,
-    StreamSpecification, StreamViewType, TableClass, TableDescription, TimeToLiveStatus,
-    UpdateGlobalSecondaryIndexAction,
+    ScalarAttributeType, SseSpecification, SseStatus, SseType, StreamSpecification, StreamViewType,
+    TableClass, TableDescription, TimeToLiveStatus, UpdateGlobalSecondaryIndexAction,
 };
 use meridian_netsim::Registry;
 use meridian_scenario::scenario::{Action, PartitionKind};
@@ -35,14 +34,6 @@ async fn describe(c: &Client, table: &str) -> TableDescription {
         .expect("describe table")
         .table
         .expect("a table")
-}
-
-fn units(read: i64, write: i64) -> ProvisionedThroughput {
-    ProvisionedThroughput::builder()
-        .read_capacity_units(read)
-        .write_capacity_units(write)
-        .build()
-        .unwrap()
 }
 
 /// The table's provisioned `(read, write)` units as `c`'s region describes them.

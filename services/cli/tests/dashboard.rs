@@ -180,6 +180,19 @@ fn wall_ms() -> f64 {
         * 1e3
 }
 
+/// Prints how long after a write's acknowledgement the page drew it:
+/// the figure docs/performance.md quotes, not asserted.
+fn print_delays(drawn: &str, mut delays: Vec<f64>) {
+    delays.sort_by(f64::total_cmp);
+    let n = delays.len();
+    eprintln!(
+        "plot delay, write acknowledged → {drawn}, over {n}: p50 {:.0} ms, p90 {:.0} ms, max {:.0} ms",
+        delays[n / 2],
+        delays[n * 9 / 10],
+        delays[n - 1]
+    );
+}
+
 async fn poll_page<F, Fut>(what: &str, f: F)
 where
     F: FnMut() -> Fut,
@@ -382,14 +395,7 @@ async fn the_dashboard_shows_and_changes_a_running_cluster_in_a_real_browser() {
         let drawn_at = plotted(link.clone()).await[1].as_f64().unwrap();
         delays.push(drawn_at - acked_ms);
     }
-    delays.sort_by(f64::total_cmp);
-    eprintln!(
-        "plot delay, write acknowledged → pending plot drawn, over {}: p50 {:.0} ms, p90 {:.0} ms, max {:.0} ms",
-        delays.len(),
-        delays[delays.len() / 2],
-        delays[delays.len() * 9 / 10],
-        delays[delays.len() - 1]
-    );
+    print_delays("pending plot drawn", delays);
     page.run_line(&format!("heal {ra} {rb}")).await;
     assert!(!page.answer().await.0);
 
@@ -423,14 +429,7 @@ async fn the_dashboard_shows_and_changes_a_running_cluster_in_a_real_browser() {
         .await;
         lag_delays.push(lag_plotted(link.clone()).await[2].as_f64().unwrap() - acked_ms);
     }
-    lag_delays.sort_by(f64::total_cmp);
-    eprintln!(
-        "plot delay, write acknowledged → latency plot drawn, over {}: p50 {:.0} ms, p90 {:.0} ms, max {:.0} ms",
-        lag_delays.len(),
-        lag_delays[lag_delays.len() / 2],
-        lag_delays[lag_delays.len() * 9 / 10],
-        lag_delays[lag_delays.len() - 1]
-    );
+    print_delays("latency plot drawn", lag_delays);
 
     // Two writes of one key crossing while the link is cut both ways: the
     // conflict appears in the feed, and clicking it shows both writes.

@@ -10,14 +10,6 @@ use aws_sdk_dynamodb::types::{
 
 use super::*;
 
-fn units(read: i64, write: i64) -> ProvisionedThroughput {
-    ProvisionedThroughput::builder()
-        .read_capacity_units(read)
-        .write_capacity_units(write)
-        .build()
-        .unwrap()
-}
-
 fn update_gsi(name: &str, tp: Option<ProvisionedThroughput>) -> GlobalSecondaryIndexUpdate {
     GlobalSecondaryIndexUpdate::builder()
         .update(
