@@ -473,3 +473,160 @@ async fn regions_racing_on_a_key_meet_replicated_write_conflicts_and_lose_no_upd
     }
     c.shutdown().await;
 }
+
+/// Every write path of the DynamoDB API goes through a STRONG table's log
+/// (BatchWriteItem's puts and deletes, PartiQL's INSERT, UPDATE and DELETE
+/// from either replica), each seen at once by a strongly consistent read
+/// in the other replica; and the tables DynamoDB never makes STRONG (one
+/// with a local secondary index, one that has replicas already) are
+/// refused with its words, changing nothing.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn every_write_path_goes_through_the_log_and_what_cannot_be_strong_is_refused() {
+    use aws_sdk_dynamodb::types::{
+        AttributeDefinition, KeySchemaElement, KeyType, LocalSecondaryIndex, Projection,
+        ProjectionType,
+    };
+    let c = TestCluster::start(&REGIONS).await;
+    strong_table(&c, "paths").await;
+    let (east, west) = (client(c.dynamo_url(0)), client(c.dynamo_url(1)));
+    let consistent = |c: &Client, key: &str| {
+        let (c, key) = (c.clone(), key.to_string());
+        async move {
+            c.get_item()
+                .table_name("paths")
+                .key("pk", s(&key))
+                .consistent_read(true)
+                .send()
+                .await
+                .expect("a strongly consistent read")
+                .item
+                .and_then(|i| i.get("v").cloned())
+        }
+    };
+
+    put(&east, "paths", item([("pk", s("gone")), ("v", n(0))])).await;
+    let batch = east
+        .batch_write_item()
+        .request_items(
+            "paths",
+            vec![
+                put_req(item([("pk", s("b1")), ("v", n(1))])),
+                put_req(item([("pk", s("b2")), ("v", n(2))])),
+                delete_req(item([("pk", s("gone"))])),
+            ],
+        )
+        .send()
+        .await
+        .expect("BatchWriteItem on a STRONG table");
+    assert!(
+        batch.unprocessed_items().is_none_or(|u| u.is_empty()),
+        "{batch:?}"
+    );
+    assert_eq!(consistent(&west, "b1").await, Some(n(1)));
+    assert_eq!(consistent(&west, "b2").await, Some(n(2)));
+    assert_eq!(consistent(&west, "gone").await, None);
+
+    let statement = |c: &Client, text: &str| {
+        let (c, text) = (c.clone(), text.to_string());
+        async move {
+            c.execute_statement()
+                .statement(&text)
+                .send()
+                .await
+                .unwrap_or_else(|e| panic!("{text}: {e:?}"));
+        }
+    };
+    statement(&east, r#"INSERT INTO "paths" VALUE {'pk': 'q', 'v': 1}"#).await;
+    assert_eq!(consistent(&west, "q").await, Some(n(1)));
+    statement(&west, r#"UPDATE "paths" SET v = 2 WHERE pk = 'q'"#).await;
+    assert_eq!(consistent(&east, "q").await, Some(n(2)));
+    statement(&east, r#"DELETE FROM "paths" WHERE pk = 'q'"#).await;
+    assert_eq!(consistent(&west, "q").await, None);
+
+    // A table with a local secondary index cannot become STRONG.
+    let key = |name: &str, ty| {
+        KeySchemaElement::builder()
+            .attribute_name(name)
+            .key_type(ty)
+            .build()
+            .unwrap()
+    };
+    create_table_request(
+        &east,
+        "withlsi",
+        ("pk", ScalarAttributeType::S),
+        Some(("sk", ScalarAttributeType::S)),
+    )
+    .attribute_definitions(
+        AttributeDefinition::builder()
+            .attribute_name("alt")
+            .attribute_type(ScalarAttributeType::S)
+            .build()
+            .unwrap(),
+    )
+    .local_secondary_indexes(
+        LocalSecondaryIndex::builder()
+            .index_name("by_alt")
+            .key_schema(key("pk", KeyType::Hash))
+            .key_schema(key("alt", KeyType::Range))
+            .projection(
+                Projection::builder()
+                    .projection_type(ProjectionType::All)
+                    .build(),
+            )
+            .build()
+            .unwrap(),
+    )
+    .send()
+    .await
+    .expect("a table with a local secondary index");
+    let make_strong = |table: &str, create: &str| {
+        east.update_table()
+            .table_name(table)
+            .replica_updates(replica_create(create))
+            .global_table_witness_updates(witness(REGIONS[2]))
+            .multi_region_consistency(MultiRegionConsistency::Strong)
+            .send()
+    };
+    expect_validation(
+        make_strong("withlsi", REGIONS[1]).await,
+        "Local secondary indexes are not supported on multi-Region strongly consistent global tables",
+        "a table with a local secondary index",
+    );
+
+    // Nor can a table that is an EVENTUAL global table already.
+    create_table(&east, "already", ("pk", ScalarAttributeType::S), None).await;
+    east.update_table()
+        .table_name("already")
+        .replica_updates(replica_create(REGIONS[1]))
+        .send()
+        .await
+        .expect("an EVENTUAL replica in eu-west-1");
+    expect_validation(
+        east.update_table()
+            .table_name("already")
+            .replica_updates(replica_create(REGIONS[2]))
+            .multi_region_consistency(MultiRegionConsistency::Strong)
+            .send()
+            .await,
+        "this table already has replicas in other Regions",
+        "a table with replicas already",
+    );
+    for table in ["withlsi", "already"] {
+        let t = east
+            .describe_table()
+            .table_name(table)
+            .send()
+            .await
+            .unwrap()
+            .table
+            .unwrap();
+        assert_ne!(
+            t.multi_region_consistency(),
+            Some(&MultiRegionConsistency::Strong),
+            "{table} stays as it was"
+        );
+        assert!(t.global_table_witnesses().is_empty(), "{table}");
+    }
+    c.shutdown().await;
+}
