@@ -658,9 +658,11 @@ impl Admin for AdminApi {
 
 /// Largest injectable clock offset: one day either way.
 pub const MAX_SKEW_OFFSET_MICROS: u64 = 86_400_000_000;
-/// A page of conflict records stops after about this many bytes of keys
-/// and images, far below the message limit whatever `limit` asks.
-const CONFLICT_PAGE_BYTES: usize = 4 << 20;
+/// A page of conflict records stops once they come to this many bytes,
+/// each counted with its overhead (`meridian_store::CONFLICT_RECORD_OVERHEAD`),
+/// whatever `limit` asks: with the one record that may pass it (two
+/// 400 KB images at most), far below the 4 MiB a gRPC message may have.
+const CONFLICT_PAGE_BYTES: usize = 2 << 20;
 
 /// Largest injectable drift rate: 10 % either way.
 pub const MAX_DRIFT_PPM: u64 = 100_000;

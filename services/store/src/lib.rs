@@ -40,7 +40,9 @@ pub use apply::{ApplyOutcome, Refusal};
 pub use group::{Group, Writer};
 pub use index::{IndexPos, IndexStats, index_range};
 pub use range::SortRange;
-pub use read::{BatchFill, Digest, LeafHead, Reader, StoredRow, differing_leaves};
+pub use read::{
+    BatchFill, CONFLICT_RECORD_OVERHEAD, Digest, LeafHead, Reader, StoredRow, differing_leaves,
+};
 pub use replica_settings::{LEGACY_DELETION_PROTECTION, Replaced};
 pub use seed::{Seeded, adopt};
 pub use strong::{StrongApplied, StrongEvaluated};

@@ -21,6 +21,7 @@ use rusqlite::{Connection, OptionalExtension, params, params_from_iter};
 use crate::range::SortRange;
 use crate::{StoreError, version_from};
 
+pub use conflicts::CONFLICT_RECORD_OVERHEAD;
 pub use repair::{Digest, LeafHead, differing_leaves};
 pub use replication::BatchFill;
 

@@ -1283,6 +1283,13 @@ fn concurrent_writes_record_one_conflict_on_each_side() {
         }
         let (all, end) = st.reader.conflicts_page("users", 0, 2, usize::MAX).unwrap();
         assert_eq!((all.len(), end), (2, None));
+        // Each record counts its overhead, however small its key and
+        // images: a budget of one overhead holds one record.
+        let (one, next) = st
+            .reader
+            .conflicts_page("users", 0, 10, meridian_store::CONFLICT_RECORD_OVERHEAD)
+            .unwrap();
+        assert_eq!((one.len(), next.is_some()), (1, true));
     }
     assert_eq!(
         a.reader.digest("users").unwrap(),

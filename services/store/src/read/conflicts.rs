@@ -54,8 +54,10 @@ impl Reader {
 
     /// A page of recorded conflicts, oldest first, after the position
     /// `after` (0 for the first page): at most `limit` records, and no more
-    /// once they hold `max_bytes` of keys and images (at least one). The
-    /// position to ask the next page from, if there may be one.
+    /// once they come to `max_bytes` (at least one), each counted with
+    /// everything it stores plus [`CONFLICT_RECORD_OVERHEAD`], so that
+    /// `max_bytes` bounds the page as a message too. The position to ask
+    /// the next page from, if there may be one.
     pub fn conflicts_page(
         &self,
         table: &str,
@@ -81,10 +83,15 @@ impl Reader {
                 break;
             }
             let row = ConflictRow::from_row(r)?;
-            bytes += row.key.partition.len()
+            bytes += CONFLICT_RECORD_OVERHEAD
+                + row.table.len()
+                + row.key.partition.len()
                 + row.key.sort.len()
+                + row.winner.len()
+                + row.loser.len()
                 + row.winner_image.as_ref().map_or(0, Vec::len)
-                + row.loser_image.as_ref().map_or(0, Vec::len);
+                + row.loser_image.as_ref().map_or(0, Vec::len)
+                + row.detected_by.len();
             kept.push(row);
         }
         let page = kept
@@ -94,6 +101,12 @@ impl Reader {
         Ok((page, next))
     }
 }
+
+/// What a conflict record costs a page beyond the bytes it stores, an upper
+/// bound: its versions' numbers and its reason once decoded, and a message's
+/// tags and lengths. Counting only keys and images let a page of many small
+/// records pass the 4 MiB a gRPC message may have.
+pub const CONFLICT_RECORD_OVERHEAD: usize = 256;
 
 /// A `conflicts` row as a page reads it, before its versions and images
 /// are decoded.
