@@ -9,10 +9,10 @@ use std::time::Duration;
 
 use aws_sdk_dynamodb::Client;
 use aws_sdk_dynamodb::types::{
-    AttributeDefinition, BillingMode, CreateReplicaAction, DeleteReplicaAction,
-    GlobalSecondaryIndex, GlobalTableGlobalSecondaryIndexSettingsUpdate, GlobalTableStatus,
-    KeySchemaElement, KeyType, Projection, ProjectionType, Replica, ReplicaSettingsUpdate,
-    ReplicaStatus, ReplicaUpdate, ScalarAttributeType, StreamSpecification, StreamViewType,
+    BillingMode, CreateReplicaAction, DeleteReplicaAction, GlobalSecondaryIndex,
+    GlobalTableGlobalSecondaryIndexSettingsUpdate, GlobalTableStatus, KeyType, Replica,
+    ReplicaSettingsUpdate, ReplicaStatus, ReplicaUpdate, ScalarAttributeType, StreamSpecification,
+    StreamViewType,
 };
 use meridian_tests::{TestCluster, poll_until};
 
@@ -445,28 +445,12 @@ async fn a_global_index_keeps_its_own_units_through_the_2017_settings_api() {
     create_table_request(east, name, ("id", ScalarAttributeType::S), None)
         .billing_mode(BillingMode::Provisioned)
         .provisioned_throughput(units(3, 4))
-        .attribute_definitions(
-            AttributeDefinition::builder()
-                .attribute_name("g")
-                .attribute_type(ScalarAttributeType::S)
-                .build()
-                .unwrap(),
-        )
+        .attribute_definitions(string_attribute("g"))
         .global_secondary_indexes(
             GlobalSecondaryIndex::builder()
                 .index_name("by_g")
-                .key_schema(
-                    KeySchemaElement::builder()
-                        .attribute_name("g")
-                        .key_type(KeyType::Hash)
-                        .build()
-                        .unwrap(),
-                )
-                .projection(
-                    Projection::builder()
-                        .projection_type(ProjectionType::All)
-                        .build(),
-                )
+                .key_schema(key_element("g", KeyType::Hash))
+                .projection(project_all())
                 .provisioned_throughput(units(5, 6))
                 .build()
                 .unwrap(),

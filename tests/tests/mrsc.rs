@@ -482,10 +482,7 @@ async fn regions_racing_on_a_key_meet_replicated_write_conflicts_and_lose_no_upd
 /// refused with its words, changing nothing.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn every_write_path_goes_through_the_log_and_what_cannot_be_strong_is_refused() {
-    use aws_sdk_dynamodb::types::{
-        AttributeDefinition, KeySchemaElement, KeyType, LocalSecondaryIndex, Projection,
-        ProjectionType,
-    };
+    use aws_sdk_dynamodb::types::{KeyType, LocalSecondaryIndex};
     let c = TestCluster::start(&REGIONS).await;
     strong_table(&c, "paths").await;
     let (east, west) = (client(c.dynamo_url(0)), client(c.dynamo_url(1)));
@@ -544,36 +541,19 @@ async fn every_write_path_goes_through_the_log_and_what_cannot_be_strong_is_refu
     assert_eq!(consistent(&west, "q").await, None);
 
     // A table with a local secondary index cannot become STRONG.
-    let key = |name: &str, ty| {
-        KeySchemaElement::builder()
-            .attribute_name(name)
-            .key_type(ty)
-            .build()
-            .unwrap()
-    };
     create_table_request(
         &east,
         "withlsi",
         ("pk", ScalarAttributeType::S),
         Some(("sk", ScalarAttributeType::S)),
     )
-    .attribute_definitions(
-        AttributeDefinition::builder()
-            .attribute_name("alt")
-            .attribute_type(ScalarAttributeType::S)
-            .build()
-            .unwrap(),
-    )
+    .attribute_definitions(string_attribute("alt"))
     .local_secondary_indexes(
         LocalSecondaryIndex::builder()
             .index_name("by_alt")
-            .key_schema(key("pk", KeyType::Hash))
-            .key_schema(key("alt", KeyType::Range))
-            .projection(
-                Projection::builder()
-                    .projection_type(ProjectionType::All)
-                    .build(),
-            )
+            .key_schema(key_element("pk", KeyType::Hash))
+            .key_schema(key_element("alt", KeyType::Range))
+            .projection(project_all())
             .build()
             .unwrap(),
     )

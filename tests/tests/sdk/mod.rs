@@ -299,3 +299,28 @@ pub fn units(read: i64, write: i64) -> ProvisionedThroughput {
         .build()
         .unwrap()
 }
+
+/// One element of a key schema: `name` as `ty` (HASH or RANGE).
+pub fn key_element(name: &str, ty: KeyType) -> KeySchemaElement {
+    KeySchemaElement::builder()
+        .attribute_name(name)
+        .key_type(ty)
+        .build()
+        .unwrap()
+}
+
+/// A string attribute's definition.
+pub fn string_attribute(name: &str) -> AttributeDefinition {
+    AttributeDefinition::builder()
+        .attribute_name(name)
+        .attribute_type(ScalarAttributeType::S)
+        .build()
+        .unwrap()
+}
+
+/// An index projection of every attribute.
+pub fn project_all() -> aws_sdk_dynamodb::types::Projection {
+    aws_sdk_dynamodb::types::Projection::builder()
+        .projection_type(aws_sdk_dynamodb::types::ProjectionType::All)
+        .build()
+}
