@@ -338,10 +338,7 @@ impl Group<'_> {
     /// insert or a deleted row never frees a position below the head).
     pub fn truncate_log(&mut self, keep_from: u64, max_rows: u64) -> Result<u64, StoreError> {
         self.isolated(|ctx| {
-            let (first, head): (Option<i64>, Option<i64>) = ctx
-                .conn
-                .prepare_cached("SELECT MIN(seq), MAX(seq) FROM log")?
-                .query_row([], |r| Ok((r.get(0)?, r.get(1)?)))?;
+            let (first, head) = log::ends(ctx.conn)?;
             let (Some(first), Some(head)) = (first, head) else {
                 return Ok(0);
             };

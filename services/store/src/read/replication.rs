@@ -89,10 +89,7 @@ impl Reader {
     /// The first position the log still holds: 1 until it is truncated,
     /// and one past the head when it is empty.
     pub fn log_start(&self) -> Result<u64, StoreError> {
-        let (first, head): (Option<i64>, Option<i64>) = self
-            .conn
-            .prepare_cached("SELECT MIN(seq), MAX(seq) FROM log")?
-            .query_row([], |r| Ok((r.get(0)?, r.get(1)?)))?;
+        let (first, head) = log::ends(&self.conn)?;
         Ok(match (first, head) {
             (Some(first), _) => first as u64,
             (None, head) => head.unwrap_or(0) as u64 + 1,
