@@ -17,6 +17,19 @@ use crate::digest::{self as digest_rows, LeafChange};
 use crate::stream::StreamOn;
 use crate::{StoreError, log, version_from};
 
+/// Conflict records beyond the newest `?1`, oldest first, at most `?2`: a
+/// range of ids, found from the key's end.
+pub(crate) const PURGE_CONFLICTS_OVER_COUNT: &str = "DELETE FROM conflicts WHERE id IN (
+       SELECT id FROM conflicts WHERE id <= (SELECT MAX(id) FROM conflicts) - ?1
+       ORDER BY id LIMIT ?2)";
+/// Conflict records detected before `?1`, oldest first, at most `?2`,
+/// through `conflicts_real`. One statement with `OR` for both rules read
+/// every record on every truncation pass (every second, on the writer):
+/// SQLite cannot search an index for either side of an `OR` there.
+pub(crate) const PURGE_CONFLICTS_TOO_OLD: &str = "DELETE FROM conflicts WHERE id IN (
+       SELECT id FROM conflicts WHERE detected_real < ?1
+       ORDER BY detected_real LIMIT ?2)";
+
 /// After how long (µs) a change stream's shard closes unless set
 /// otherwise: four hours, as DynamoDB's shards roll.
 const DEFAULT_SHARD_AGE: u64 = 4 * 3600 * 1_000_000;
@@ -367,21 +380,20 @@ impl Group<'_> {
         older_than: u64,
         max_rows: u64,
     ) -> Result<u64, StoreError> {
+        let limit = |n: u64| n.min(i64::MAX as u64) as i64;
         self.isolated(|ctx| {
-            let n = ctx
+            let over = ctx
                 .conn
-                .prepare_cached(
-                    "DELETE FROM conflicts WHERE id IN (
-                       SELECT id FROM conflicts
-                       WHERE id <= (SELECT MAX(id) FROM conflicts) - ?1 OR detected_real < ?2
-                       ORDER BY id LIMIT ?3)",
-                )?
+                .prepare_cached(PURGE_CONFLICTS_OVER_COUNT)?
+                .execute(params![limit(keep), limit(max_rows)])?;
+            let old = ctx
+                .conn
+                .prepare_cached(PURGE_CONFLICTS_TOO_OLD)?
                 .execute(params![
-                    keep.min(i64::MAX as u64) as i64,
-                    older_than.min(i64::MAX as u64) as i64,
-                    max_rows.min(i64::MAX as u64) as i64
+                    limit(older_than),
+                    limit(max_rows.saturating_sub(over as u64))
                 ])?;
-            Ok(n as u64)
+            Ok((over + old) as u64)
         })
     }
 

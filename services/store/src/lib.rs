@@ -19,6 +19,8 @@ mod group;
 mod index;
 mod log;
 pub mod pitr;
+#[cfg(test)]
+mod plans;
 mod purge;
 mod range;
 mod read;

@@ -17,6 +17,15 @@ use rusqlite::{OptionalExtension, params};
 
 use crate::StoreError;
 use crate::group::{Group, GroupTxn};
+
+/// History rows past their table's period at `?1` (µs; `?2` µs a day), at
+/// most `?3`. `CROSS JOIN` keeps the tables with PITR on as the outer
+/// loop, so each one's rows due are a range of `history_at`; with a plain
+/// join SQLite put `history` outside and read every row of it on every
+/// truncation pass (224 ms with a million rows).
+pub(crate) const HISTORY_DUE: &str = "DELETE FROM history WHERE n IN (
+       SELECT h.n FROM pitr p CROSS JOIN history h ON h.tbl = p.tbl
+       WHERE h.at < ?1 - p.period_days * ?2 LIMIT ?3)";
 use crate::read::Reader;
 
 /// Longest recovery period, in days, as in DynamoDB.
@@ -148,17 +157,14 @@ impl Group<'_> {
     }
 
     /// Deletes history rows past their table's period at `now`, at most
-    /// `max_rows`; returns how many went.
+    /// `max_rows`; returns how many went ([`HISTORY_DUE`]).
     pub fn truncate_history(&mut self, now: u64, max_rows: u64) -> Result<u64, StoreError> {
         let n = self.unguarded(|ctx| {
-            Ok(ctx
-                .conn
-                .prepare_cached(
-                    "DELETE FROM history WHERE n IN (
-                       SELECT h.n FROM pitr p JOIN history h ON h.tbl = p.tbl
-                       WHERE h.at < ?1 - p.period_days * ?2 LIMIT ?3)",
-                )?
-                .execute(params![now as i64, DAY_MICROS as i64, max_rows as i64])?)
+            Ok(ctx.conn.prepare_cached(HISTORY_DUE)?.execute(params![
+                now as i64,
+                DAY_MICROS as i64,
+                max_rows as i64
+            ])?)
         })?;
         Ok(n as u64)
     }

@@ -148,6 +148,8 @@ CREATE TABLE IF NOT EXISTS conflicts (
 );
 -- A key's conflicts.
 CREATE INDEX IF NOT EXISTS conflicts_key ON conflicts (tbl, pk, sk);
+-- The oldest conflicts, for their retention by age (Group::purge_conflicts).
+CREATE INDEX IF NOT EXISTS conflicts_real ON conflicts (detected_real);
 
 -- Conflicts recorded per table (`n`), bumped in the transaction that
 -- records each one, so reading them costs a row per table rather than a

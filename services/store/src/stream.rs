@@ -35,6 +35,8 @@ use meridian_core::settings::TableSettings;
 use crate::StoreError;
 
 pub use watch::{WatchCursor, WatchItem, WatchPage};
+#[cfg(test)]
+pub(crate) use write::STREAMS_GOING;
 
 /// What a stream record holds of the item, as the stream was enabled.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
