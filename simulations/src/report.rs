@@ -122,6 +122,11 @@ pub struct StreamCheck {
     /// Why the stream could not be read, if it could not.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub error: Option<String>,
+    /// Records went with the stream's retention before the check: only
+    /// keys with a record still held were compared, and the REMOVEs were
+    /// not counted against the tombstones.
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub trimmed: bool,
 }
 
 /// A replica of the drill's table added in a region while the workload ran

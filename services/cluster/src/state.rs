@@ -35,9 +35,15 @@ pub fn heads(data_dir: &Path, table: &str) -> Result<Heads, StoreError> {
 /// keeps new images.
 pub struct Replayed {
     pub items: std::collections::BTreeMap<meridian_core::EncodedKey, Vec<u8>>,
+    /// Every key with a record in what the stream still holds.
+    pub seen: std::collections::BTreeSet<meridian_core::EncodedKey>,
     pub records: u64,
     pub removes: u64,
     pub tombstones_applied: u64,
+    /// Records of the table's stream went with its retention: the replay
+    /// starts part-way, so only the keys `seen` can be compared, and the
+    /// REMOVEs are not all there to count.
+    pub trimmed: bool,
 }
 
 pub fn stream_replay(data_dir: &Path, table: &str) -> Result<Replayed, StoreError> {
@@ -45,9 +51,11 @@ pub fn stream_replay(data_dir: &Path, table: &str) -> Result<Replayed, StoreErro
     let reader = meridian_store::open_reader(data_dir)?;
     let mut out = Replayed {
         items: Default::default(),
+        seen: Default::default(),
         records: 0,
         removes: 0,
         tombstones_applied: reader.removes_applied(table)?,
+        trimmed: false,
     };
     // Streams of the table as it is now: a table deleted and created again
     // keeps its old streams readable, but they are of items that are gone.
@@ -58,6 +66,7 @@ pub fn stream_replay(data_dir: &Path, table: &str) -> Result<Replayed, StoreErro
         if label < incarnation.hlc.physical {
             continue;
         }
+        out.trimmed |= !reader.stream_trims(table, label)?.is_empty();
         let mut after = 0;
         loop {
             let page = reader.stream_records(table, label, after, None, 10_000)?;
@@ -65,6 +74,7 @@ pub fn stream_replay(data_dir: &Path, table: &str) -> Result<Replayed, StoreErro
             after = last.seq;
             for rec in page {
                 out.records += 1;
+                out.seen.insert(rec.key.clone());
                 match (rec.event, rec.new) {
                     (Event::Remove, _) => {
                         out.removes += 1;
