@@ -66,7 +66,6 @@ pub fn stream_replay(data_dir: &Path, table: &str) -> Result<Replayed, StoreErro
         if label < incarnation.hlc.physical {
             continue;
         }
-        out.trimmed |= !reader.stream_trims(table, label)?.is_empty();
         let mut after = 0;
         loop {
             let page = reader.stream_records(table, label, after, None, 10_000)?;
@@ -92,6 +91,9 @@ pub fn stream_replay(data_dir: &Path, table: &str) -> Result<Replayed, StoreErro
                 }
             }
         }
+        // Read after the records: the region may still be trimming, and
+        // a trim between two pages must count as one.
+        out.trimmed |= !reader.stream_trims(table, label)?.is_empty();
     }
     Ok(out)
 }

@@ -513,6 +513,7 @@ mod tests {
                 keys_checked: 1_999,
                 mismatches: Vec::new(),
                 error: None,
+                trimmed: false,
             }],
             indexes: vec![crate::report::IndexCheck {
                 region: "eu-west-1".into(),
