@@ -17,6 +17,7 @@ use rusqlite::{OptionalExtension, params};
 
 use crate::StoreError;
 use crate::group::{Group, GroupTxn};
+use crate::read::Reader;
 
 /// History rows past their table's period at `?1` (µs; `?2` µs a day), at
 /// most `?3`. `CROSS JOIN` keeps the tables with PITR on as the outer
@@ -26,7 +27,6 @@ use crate::group::{Group, GroupTxn};
 pub(crate) const HISTORY_DUE: &str = "DELETE FROM history WHERE n IN (
        SELECT h.n FROM pitr p CROSS JOIN history h ON h.tbl = p.tbl
        WHERE h.at < ?1 - p.period_days * ?2 LIMIT ?3)";
-use crate::read::Reader;
 
 /// Longest recovery period, in days, as in DynamoDB.
 pub const MAX_PERIOD_DAYS: u32 = 35;
