@@ -154,6 +154,7 @@ async fn forged_consensus_messages_are_refused_counted_and_change_nothing() {
         commit: 0,
         safe: 0,
         ping: 0,
+        held: 0,
     };
     // A hello naming more lives than a store keeps.
     let long_hello = pb::StrongHello {

@@ -136,6 +136,13 @@ impl Run {
                         _ => {}
                     }
                 }
+                // A leader's acceptances reach its disk some time after
+                // its `Accept`s left: a crash may come first.
+                if !self.world.hosts[m as usize].unsynced.is_empty() && self.rng.below(4) > 0 {
+                    self.trace("sync", m);
+                    self.world.sync(m);
+                    any = true;
+                }
             }
             if !any {
                 return Ok(());
@@ -413,7 +420,7 @@ impl Run {
 
     fn crash(&mut self, m: Member) {
         self.trace("crash", m);
-        self.world.hosts[m as usize].node = None;
+        self.world.crash(m);
         self.check.proposals.retain(|(o, _), _| *o != m);
         self.check.reads.retain(|(o, _), _| *o != m);
     }

@@ -14,6 +14,8 @@
 //! `tick MS` (every running member, after MS more milliseconds);
 //! `run MS` (MS of 10 ms steps, each a tick and the delivery of what was
 //! queued; heartbeats and their answers left out of the output);
+//! `slow-disk A` (A's acceptances reach its disk only at `sync A`; its
+//! `Accept`s leave before them, and everything else waits for them),
 //! `crash A`, `restart A`, `wipe A` (an empty disk and store),
 //! `snapshot A` and `restore A` (a copy of its disk and store put back);
 //! `writes A N key` (N writes of `key` from A, each chosen before the
@@ -59,6 +61,7 @@ golden_scripts! {
     linearizable_reads => "linearizable_reads.txt",
     restarted_before_it_hears => "restarted_before_it_hears.txt",
     wiped_after_compaction => "wiped_after_compaction.txt",
+    leader_crashes_before_its_disk => "leader_crashes_before_its_disk.txt",
 }
 
 #[derive(Default)]
@@ -66,6 +69,8 @@ struct Sim {
     names: Vec<String>,
     world: World,
     held: Vec<Packet>,
+    /// Members whose acceptances wait for `sync`.
+    slow: std::collections::BTreeSet<Member>,
 }
 
 impl Sim {
@@ -90,7 +95,12 @@ impl Sim {
         loop {
             let actions = self.world.take_actions(m);
             if actions.is_empty() {
-                return;
+                // What it accepted reaches its disk once its actions are
+                // carried out (its `Accept`s left first).
+                if self.slow.contains(&m) || !self.sync(m, out) {
+                    return;
+                }
+                continue;
             }
             for a in actions {
                 let text = self.action_text(m, &a);
@@ -140,6 +150,18 @@ impl Sim {
                 }
             }
         }
+    }
+
+    /// Puts `m`'s unsynced acceptances on its disk, saying so; false if it
+    /// had none.
+    fn sync(&mut self, m: Member, out: &mut Vec<String>) -> bool {
+        let unsynced = &self.world.hosts[m as usize].unsynced;
+        let Some(through) = unsynced.iter().map(|(i, _)| *i).max() else {
+            return false;
+        };
+        out.push(format!("{}: synced through {through}", self.name(m)));
+        self.world.sync(m);
+        true
     }
 
     fn action_text(&self, m: Member, action: &Action) -> Option<String> {
@@ -259,8 +281,14 @@ impl Sim {
                 entries: es,
                 commit,
                 ping,
+                held,
                 ..
             } => {
+                let held = if held != commit {
+                    format!(" held {held}")
+                } else {
+                    String::new()
+                };
                 let body = if es.is_empty() {
                     "heartbeat".to_string()
                 } else {
@@ -271,7 +299,7 @@ impl Sim {
                 } else {
                     String::new()
                 };
-                format!("accept {ballot} {body} commit {commit}{ping}")
+                format!("accept {ballot} {body} commit {commit}{held}{ping}")
             }
             Msg::Accepted {
                 ballot,
@@ -316,6 +344,11 @@ impl Sim {
                 through,
                 next,
             } => format!("snapshot-ack {ballot} through {through} next {next}"),
+            Msg::Held {
+                ballot,
+                held,
+                commit,
+            } => format!("held {ballot} through {held} commit {commit}"),
         }
     }
 
@@ -565,10 +598,20 @@ impl Harness for Sim {
                     !(l.contains("heartbeat") || l.contains(": accepted ") && !l.contains("gap"))
                 }));
             }
+            "slow-disk" => {
+                self.slow.insert(self.member(args[0]));
+            }
+            "sync" => {
+                let m = self.member(args[0]);
+                self.slow.remove(&m);
+                self.drain(m, out);
+            }
             "crash" => {
                 let m = self.member(args[0]);
-                // What it sent is on the wire already and still arrives.
-                self.world.hosts[m as usize].node = None;
+                // What it sent is on the wire already and still arrives;
+                // what it had not synced is lost.
+                self.slow.remove(&m);
+                self.world.crash(m);
             }
             "restart" => {
                 let m = self.member(args[0]);

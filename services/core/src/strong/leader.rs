@@ -54,6 +54,8 @@ impl Node {
             ballot,
             next: [self.commit + 1; MEMBERS],
             held: [0; MEMBERS],
+            voted: [0; MEMBERS],
+            told: [0; MEMBERS],
             progress: [self.now; MEMBERS],
             kept: [0; MEMBERS],
             sent: [0; MEMBERS],
@@ -69,7 +71,8 @@ impl Node {
         for (m, n) in next {
             lead.next[m as usize] = n;
         }
-        lead.held[self.me as usize] = self.last();
+        // What it rewrote above the commit counts once its disk holds it.
+        lead.held[self.me as usize] = self.commit;
         for (i, s) in self.log.range(self.compacted + 1..) {
             lead.ids.insert(s.entry.id, *i);
             if *i > self.commit {
@@ -101,7 +104,6 @@ impl Node {
     pub(super) fn place(&mut self, entry: Arc<Entry>) -> Result<Index, Refusal> {
         let last = self.last();
         let commit = self.commit;
-        let me = self.me;
         let Role::Leader(lead) = &mut self.role else {
             return Err(Refusal::NotLeader);
         };
@@ -131,7 +133,6 @@ impl Node {
         let index = last + 1;
         lead.ids.insert(entry.id, index);
         track(&mut lead.in_flight, &entry, index);
-        lead.held[me as usize] = index;
         let slot = Slot {
             ballot: lead.ballot,
             entry,
@@ -174,6 +175,7 @@ impl Node {
         };
         let ballot = lead.ballot;
         let safe = lead.safe(self);
+        let held = lead.held[self.me as usize];
         let start = lead.next[m as usize];
         if start <= compacted {
             // The member needs entries every member has dropped: it gets
@@ -191,21 +193,88 @@ impl Node {
             entries.push(s.entry.clone());
         }
         let n = entries.len() as Index;
+        let mut msg = Msg::Accept {
+            ballot,
+            start,
+            entries,
+            commit,
+            safe,
+            ping,
+            held,
+        };
+        // A message that waits for the acceptances queued before it leaves
+        // when all of them are durable: every entry of the log so far.
+        if !msg.leaves_early(self.me)
+            && let Msg::Accept { held, .. } = &mut msg
+        {
+            *held = last;
+        }
+        let told = match &msg {
+            Msg::Accept { held, .. } => *held,
+            _ => 0,
+        };
         if let Some(lead) = self.lead_mut() {
             lead.next[m as usize] = start + n;
             lead.sent[m as usize] = now;
+            lead.told[m as usize] = lead.told[m as usize].max(told);
         }
-        self.send(
-            m,
-            Msg::Accept {
-                ballot,
-                start,
-                entries,
-                commit,
-                safe,
-                ping,
-            },
-        );
+        self.send(m, msg);
+    }
+
+    /// The leader's acceptances at `ballot` through `through` are on its
+    /// disk. What a voter also holds is chosen. Every member sent one of
+    /// those entries hears at once, so it counts them chosen (and its own
+    /// write answered) within one round trip, as when the leader wrote
+    /// before sending.
+    pub fn persisted(&mut self, ballot: Ballot, through: Index) {
+        let me = self.me as usize;
+        let last = self.last();
+        let Some(lead) = self.lead_mut() else {
+            return;
+        };
+        let before = lead.held[me];
+        let through = through.min(last);
+        if lead.ballot != ballot || through <= before {
+            return;
+        }
+        lead.held[me] = through;
+        self.count_votes();
+        let commit = self.commit;
+        for m in self.others() {
+            let Some(lead) = self.lead_mut() else {
+                return;
+            };
+            let i = m as usize;
+            // Only a member sent entries it was not told are durable.
+            if lead.told[i] >= through.min(lead.next[i].saturating_sub(1)) {
+                continue;
+            }
+            lead.told[i] = through;
+            self.send(
+                m,
+                Msg::Held {
+                    ballot,
+                    held: through,
+                    commit,
+                },
+            );
+        }
+    }
+
+    /// The commit a majority of three makes: the leader's durable
+    /// acceptances and the furthest any voter holds.
+    fn count_votes(&mut self) {
+        let last = self.last();
+        let Some(lead) = self.lead() else {
+            return;
+        };
+        let other = self
+            .others()
+            .map(|m| lead.voted[m as usize])
+            .max()
+            .unwrap_or(0);
+        let chosen = lead.held[self.me as usize].min(other).min(last);
+        self.set_commit(chosen);
     }
 
     /// The leader's timers: step down when no voter answers, resend to a
@@ -251,7 +320,6 @@ impl Node {
         gap: bool,
     ) {
         let now = self.now;
-        let last = self.last();
         let compacted = self.compacted;
         let Some(lead) = self.lead_mut() else {
             return;
@@ -265,6 +333,7 @@ impl Node {
             lead.progress[i] = now;
         }
         if voter {
+            lead.voted[i] = lead.voted[i].max(through);
             lead.heard_voter = now;
             lead.pongs[i] = lead.pongs[i].max(ping);
             if !gap {
@@ -288,8 +357,8 @@ impl Node {
                 resend = true;
             }
         }
-        if voter && through > self.commit {
-            self.set_commit(through.min(last));
+        if voter {
+            self.count_votes();
         }
         if resend {
             self.send_accepts(from, 0);

@@ -148,6 +148,10 @@ pub struct Node {
     /// The run of entries accepted at one ballot since the commit: every
     /// position through `run.1` holds that ballot's leader's entry.
     pub(super) run: (Ballot, Index),
+    /// The furthest the leader of this ballot said its own acceptances
+    /// are durable (`Msg::Held`, `Msg::Accept`'s `held`): kept, since a
+    /// `Held` may overtake the `Accept` it vouches for.
+    pub(super) leader_held: (Ballot, Index),
     pub(super) pending: BTreeMap<u64, Pending>,
     pub(super) reads: BTreeMap<u64, Read>,
     next_seq: u64,
@@ -209,6 +213,7 @@ impl Node {
             standing,
             role: Role::Follower { leader, heard: now },
             run: (Ballot::default(), durable.commit),
+            leader_held: (Ballot::default(), 0),
             pending: BTreeMap::new(),
             reads: BTreeMap::new(),
             next_seq: 1,
@@ -396,7 +401,8 @@ impl Node {
                 commit,
                 safe,
                 ping,
-            } => self.on_accept(from, ballot, start, entries, commit, safe, ping),
+                held,
+            } => self.on_accept(from, ballot, start, entries, (commit, held), safe, ping),
             Msg::Accepted {
                 ballot,
                 through,
@@ -404,6 +410,11 @@ impl Node {
                 ping,
                 gap,
             } => self.on_accepted(from, ballot, through, voter, ping, gap),
+            Msg::Held {
+                ballot,
+                held,
+                commit,
+            } => self.on_held(from, ballot, held, commit),
             Msg::Propose { entry, ballot } => self.on_propose(from, entry, ballot),
             Msg::Refused { id, reason } => self.on_refused(from, id, reason),
             Msg::ReadIndex { rid, confirm } => self.on_read_index(from, rid, confirm),
@@ -875,13 +886,42 @@ impl Node {
     }
 
     #[allow(clippy::too_many_arguments)]
+    /// The leader of the ballot this member follows says how far its own
+    /// acceptances are durable: the positions of this member's run both
+    /// hold are chosen, as in [`Node::on_accept`].
+    fn on_held(&mut self, from: Member, ballot: Ballot, held: Index, commit: Index) {
+        if ballot.leader != from || ballot != self.promised {
+            return;
+        }
+        let held = self.leader_held(ballot, held);
+        if self.run.0 != ballot {
+            return;
+        }
+        let vouched = if self.voter() {
+            commit.max(held)
+        } else {
+            commit
+        };
+        self.set_commit(vouched.min(self.run.1));
+    }
+
+    /// Records how far the leader of `ballot` says its own acceptances are
+    /// durable, and returns the furthest it has said.
+    fn leader_held(&mut self, ballot: Ballot, held: Index) -> Index {
+        if self.leader_held.0 != ballot {
+            self.leader_held = (ballot, 0);
+        }
+        self.leader_held.1 = self.leader_held.1.max(held);
+        self.leader_held.1
+    }
+
     fn on_accept(
         &mut self,
         from: Member,
         ballot: Ballot,
         start: Index,
         entries: Vec<Arc<Entry>>,
-        commit: Index,
+        (commit, held): (Index, Index),
         safe: Index,
         ping: u64,
     ) {
@@ -898,6 +938,7 @@ impl Node {
         if self.run.0 != ballot {
             self.run = (ballot, self.commit);
         }
+        let held = self.leader_held(ballot, held);
         let voter = self.voter();
         if start > self.run.1 + 1 {
             self.send(
@@ -930,9 +971,10 @@ impl Node {
         }
         self.own_entries_placed(&placed);
         // A voter's acceptance at the leader's ballot completes a majority
-        // for every position of the run: they are chosen.
+        // with the leader's for every position of the run the leader holds
+        // durably: they are chosen.
         let chosen = if voter {
-            self.run.1
+            commit.max(held).min(self.run.1)
         } else {
             commit.min(self.run.1)
         };

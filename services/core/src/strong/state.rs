@@ -39,8 +39,15 @@ pub struct Lead {
     /// The next position to send each member.
     pub(super) next: [Index; MEMBERS],
     /// The highest position each member holds at this ballot, and when it
-    /// last grew.
+    /// last grew. The leader's own is what its disk holds: it sends entries
+    /// before they are durable here, and learns when they are from
+    /// [`Node::persisted`](super::node::Node::persisted).
     pub(super) held: [Index; MEMBERS],
+    /// The highest position each voter has said it holds at this ballot:
+    /// with the leader's own durable copy, a majority.
+    pub(super) voted: [Index; MEMBERS],
+    /// The furthest each member was told the leader's copy is durable.
+    pub(super) told: [Index; MEMBERS],
     pub(super) progress: [u64; MEMBERS],
     /// The highest position each member has said it knows chosen (a
     /// voter's acceptance at this ballot, which it makes its commit before

@@ -223,6 +223,10 @@ pub enum Msg {
     /// Phase two: accept `entries` at positions `start`, `start + 1`, …;
     /// the leader's commit and the position below which every member holds
     /// every entry (`safe`), and a heartbeat counter for reads (`ping`).
+    /// `held`: the position through which the leader's own acceptances at
+    /// `ballot` are durable. The leader sends entries before its own copy
+    /// is on disk (Raft's parallel append), so a voter counts the leader's
+    /// vote for no position past it.
     Accept {
         ballot: Ballot,
         start: Index,
@@ -230,6 +234,7 @@ pub enum Msg {
         commit: Index,
         safe: Index,
         ping: u64,
+        held: Index,
     },
     /// The reply to `Accept`: the member holds every entry after its commit
     /// through `through` at `ballot`; a voter's counts towards a majority.
@@ -286,9 +291,34 @@ pub enum Msg {
         through: Index,
         next: u32,
     },
+    /// The leader's acceptances at `ballot` are on its disk through
+    /// `held`, and its commit is `commit`: sent as soon as they are, to
+    /// the members it sent entries past what it held before, so a voter
+    /// among them counts those chosen without waiting for the next
+    /// `Accept`. Not answered.
+    Held {
+        ballot: Ballot,
+        held: Index,
+        commit: Index,
+    },
 }
 
 impl Msg {
+    /// Whether the message may leave before the acceptances queued with it
+    /// are on the sender's disk (Raft's parallel append): an `Accept` of
+    /// the leader's own proposals only. A voter counts none of them chosen
+    /// until the leader says they are durable (`held`, [`Msg::Held`]), and
+    /// the leader's own proposer is the leader itself, so no member waits
+    /// an extra message for its own write. An `Accept` carrying another
+    /// member's proposal leaves after the leader's copy is durable, with a
+    /// `held` that covers it: its proposer counts it chosen on arrival.
+    pub fn leaves_early(&self, sender: Member) -> bool {
+        match self {
+            Msg::Accept { entries, .. } => entries.iter().all(|e| e.id.origin == sender),
+            _ => false,
+        }
+    }
+
     /// The message's name, for metrics and scripts.
     pub fn kind(&self) -> &'static str {
         match self {
@@ -308,6 +338,7 @@ impl Msg {
             Msg::ReadAt { .. } => "read-at",
             Msg::Snapshot { .. } => "snapshot",
             Msg::SnapshotAck { .. } => "snapshot-ack",
+            Msg::Held { .. } => "held",
         }
     }
 }

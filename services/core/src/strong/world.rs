@@ -21,6 +21,11 @@ pub(super) struct Host {
     pub(super) disk: Durable,
     /// The disk's log, as persisted.
     pub(super) slots: BTreeMap<Index, Slot>,
+    /// Acceptances written but not yet synced: as the region's effects
+    /// task does, `Accept`s leave before them (a leader's parallel append),
+    /// and any other action waits until they are on the disk. A crash
+    /// loses them.
+    pub(super) unsynced: Vec<(Index, Slot)>,
     pub(super) store: Store,
     pub(super) saved: Option<(Durable, BTreeMap<Index, Slot>, Store)>,
     pub(super) starts: u64,
@@ -158,13 +163,40 @@ impl World {
         self.node(m).map(Node::take_actions).unwrap_or_default()
     }
 
+    /// Puts member `m`'s unsynced acceptances on its disk, and tells its
+    /// member so.
+    pub(super) fn sync(&mut self, m: Member) {
+        let host = &mut self.hosts[m as usize];
+        let synced = std::mem::take(&mut host.unsynced);
+        let newest = synced.iter().map(|(i, s)| (s.ballot, *i)).max();
+        host.slots.extend(synced);
+        if let (Some((ballot, through)), Some(node)) = (newest, host.node.as_mut()) {
+            node.persisted(ballot, through);
+        }
+    }
+
+    /// Member `m` stops: what it had not synced is lost.
+    pub(super) fn crash(&mut self, m: Member) {
+        let host = &mut self.hosts[m as usize];
+        host.node = None;
+        host.unsynced.clear();
+    }
+
     pub(super) fn carry_out(&mut self, m: Member, action: &Action) -> Effect {
+        let early = match action {
+            Action::Persist(Persist::Accepted(_)) => true,
+            Action::Send { msg, .. } => msg.leaves_early(m),
+            _ => false,
+        };
+        if !early {
+            self.sync(m);
+        }
         match action {
             Action::Persist(p) => {
                 let host = &mut self.hosts[m as usize];
                 match p {
                     Persist::Promised(b) => host.disk.promised = *b,
-                    Persist::Accepted(slots) => host.slots.extend(slots.iter().cloned()),
+                    Persist::Accepted(slots) => host.unsynced.extend(slots.iter().cloned()),
                     Persist::Commit(c) => host.disk.commit = *c,
                     Persist::Compacted(c) => {
                         host.disk.compacted = *c;

@@ -3,6 +3,13 @@
 //! message after them leaves (a promise or an acceptance is worth nothing
 //! if it can be forgotten), chosen entries applied to the store, and local
 //! requests answered once their outcome is applied here.
+//!
+//! One exception, Raft's parallel append: a leader's `Accept`s of its own
+//! proposals leave while its acceptances are written, when the group
+//! changes nothing else but the commit (`Msg::leaves_early`). Nothing counts the leader's copy until it is durable:
+//! the member learns that from [`Input::Persisted`], and each `Accept`
+//! says how far it was (`held`), so a voter counts the leader's vote for
+//! no position past it.
 
 use std::collections::{BTreeMap, HashMap};
 use std::sync::Arc;
@@ -36,6 +43,8 @@ pub(crate) struct Effects {
     pub table: String,
     pub incarnation: Vec<u8>,
     pub set: StrongSet,
+    /// This region's place among the set's members.
+    pub me: meridian_core::strong::Member,
     /// This region is the table's witness: it holds no items.
     pub witness: bool,
     pub applied: watch::Sender<u64>,
@@ -111,6 +120,29 @@ impl Effects {
                 Work::Actions(actions, generation) => batches.push((actions, generation)),
             }
         }
+        // Raft's parallel append: when the group's only state changes are
+        // acceptances and the commit, its `Accept`s of this member's own
+        // proposals go now.
+        let early = !w.broken
+            && batches
+                .iter()
+                .flat_map(|(actions, _)| actions)
+                .all(|a| match a {
+                    Action::Persist(p) => matches!(p, Persist::Accepted(_) | Persist::Commit(_)),
+                    Action::StageSnapshot { .. } | Action::InstallSnapshot { .. } => false,
+                    _ => true,
+                });
+        if early {
+            for (actions, generation) in &mut batches {
+                actions.retain(|a| match a {
+                    Action::Send { to, msg } if msg.leaves_early(self.me) => {
+                        self.send(*to, msg, *generation);
+                        false
+                    }
+                    _ => true,
+                });
+            }
+        }
         let persists: Vec<Persist> = batches
             .iter()
             .flat_map(|(actions, _)| actions)
@@ -147,6 +179,13 @@ impl Effects {
             }
         }
         let installed = install.as_ref().map(|i| i.through);
+        let accepted = persists
+            .iter()
+            .filter_map(|p| match p {
+                Persist::Accepted(slots) => slots.iter().map(|(i, s)| (s.ballot, *i)).max(),
+                _ => None,
+            })
+            .max();
         let mut applied = None;
         if !w.broken && (!persists.is_empty() || apply.is_some() || install.is_some()) {
             match self
@@ -164,6 +203,14 @@ impl Effects {
         }
         if w.broken {
             return;
+        }
+        if let Some((ballot, through)) = accepted {
+            let _ = self.back.send(Input::Persisted {
+                table: self.table.clone(),
+                incarnation: self.incarnation.clone(),
+                ballot,
+                through,
+            });
         }
         if let Some(through) = installed {
             self.installed(through, w);

@@ -91,6 +91,14 @@ pub(crate) enum Input {
         incarnation: Vec<u8>,
         through: Index,
     },
+    /// The effects task made the table's acceptances at `ballot` durable
+    /// through a position.
+    Persisted {
+        table: String,
+        incarnation: Vec<u8>,
+        ballot: meridian_core::strong::Ballot,
+        through: Index,
+    },
     Refresh(oneshot::Sender<()>),
 }
 

@@ -132,6 +132,19 @@ impl Runtime {
                     flush(m);
                 }
             }
+            Input::Persisted {
+                table,
+                incarnation,
+                ballot,
+                through,
+            } => {
+                if let Some(m) = self.members.get_mut(&table)
+                    && m.incarnation == incarnation
+                {
+                    m.node.persisted(ballot, through);
+                    flush(m);
+                }
+            }
             Input::Refresh(done) => {
                 let _ = self.discover().await;
                 let _ = done.send(());
@@ -299,6 +312,7 @@ impl Runtime {
             table: name.clone(),
             incarnation: inc.clone(),
             set: set.clone(),
+            me,
             witness: set.is_witness(&self.shared.config.name),
             applied: applied_tx,
             back: self.inputs.clone(),

@@ -140,6 +140,7 @@ pub fn encode(
             commit,
             safe,
             ping,
+            held,
         } => M::Accept(pb::StrongAccept {
             ballot: Some(ballot_pb(*ballot)),
             start: *start,
@@ -147,6 +148,7 @@ pub fn encode(
             commit: *commit,
             safe: *safe,
             ping: *ping,
+            held: *held,
         }),
         Msg::Accepted {
             ballot,
@@ -188,6 +190,15 @@ pub fn encode(
             rid: *rid,
             ballot: Some(ballot_pb(*ballot)),
             index: *index,
+        }),
+        Msg::Held {
+            ballot,
+            held,
+            commit,
+        } => M::Held(pb::StrongHeld {
+            ballot: Some(ballot_pb(*ballot)),
+            held: *held,
+            commit: *commit,
         }),
         Msg::Snapshot {
             ballot,
@@ -324,6 +335,7 @@ pub fn decode(env: pb::StrongEnvelope) -> Result<Envelope, WireError> {
                 commit: a.commit,
                 safe: a.safe,
                 ping: a.ping,
+                held: a.held,
             }
         }
         M::Accepted(a) => Msg::Accepted {
@@ -365,6 +377,11 @@ pub fn decode(env: pb::StrongEnvelope) -> Result<Envelope, WireError> {
             rid: r.rid,
             ballot: ballot(r.ballot)?,
             index: r.index,
+        },
+        M::Held(h) => Msg::Held {
+            ballot: ballot(h.ballot)?,
+            held: h.held,
+            commit: h.commit,
         },
         M::Snapshot(p) => {
             if p.heads.len() > MAX_SNAPSHOT_PART_BYTES {
