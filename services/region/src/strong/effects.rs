@@ -6,10 +6,10 @@
 //!
 //! One exception, Raft's parallel append: a leader's `Accept`s of its own
 //! proposals leave while its acceptances are written, when the group
-//! changes nothing else but the commit (`Msg::leaves_early`). Nothing counts the leader's copy until it is durable:
-//! the member learns that from [`Input::Persisted`], and each `Accept`
-//! says how far it was (`held`), so a voter counts the leader's vote for
-//! no position past it.
+//! changes nothing else but the commit (`Msg::leaves_early`). Nothing
+//! counts the leader's copy until it is durable: the member learns that
+//! from [`Input::Persisted`], and each `Accept` says how far it was
+//! (`held`), so a voter counts the leader's vote for no position past it.
 
 use std::collections::{BTreeMap, HashMap};
 use std::sync::Arc;
@@ -133,9 +133,19 @@ impl Effects {
                     _ => true,
                 });
         if early {
+            // An `Accept` that waits holds back the later ones to its
+            // peer: a member takes a ballot's entries in order.
+            let mut waits = [false; meridian_core::strong::MEMBERS];
             for (actions, generation) in &mut batches {
                 actions.retain(|a| match a {
-                    Action::Send { to, msg } if msg.leaves_early(self.me) => {
+                    Action::Send { to, msg } => {
+                        let Some(w) = waits.get_mut(*to as usize) else {
+                            return true;
+                        };
+                        if *w || !msg.leaves_early(self.me) {
+                            *w |= matches!(msg, meridian_core::strong::Msg::Accept { .. });
+                            return true;
+                        }
                         self.send(*to, msg, *generation);
                         false
                     }
