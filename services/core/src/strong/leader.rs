@@ -80,7 +80,7 @@ impl Node {
             }
         }
         self.sending = Default::default();
-        self.role = Role::Leader(lead);
+        self.role = Role::Leader(Box::new(lead));
         for m in self.others() {
             self.send_accepts(m, 0);
         }

@@ -105,9 +105,13 @@ pub enum Standing {
 /// What a member is doing in the protocol.
 #[derive(Debug)]
 pub enum Role {
-    Follower { leader: Option<Member>, heard: u64 },
+    Follower {
+        leader: Option<Member>,
+        heard: u64,
+    },
     Candidate(Candidacy),
-    Leader(Lead),
+    /// Boxed: what a leader keeps per member is most of a member's size.
+    Leader(Box<Lead>),
 }
 
 /// A local proposal waiting for its outcome.
@@ -885,7 +889,6 @@ impl Node {
         }
     }
 
-    #[allow(clippy::too_many_arguments)]
     /// The leader of the ballot this member follows says how far its own
     /// acceptances are durable: the positions of this member's run both
     /// hold are chosen, as in [`Node::on_accept`].
@@ -915,6 +918,7 @@ impl Node {
         self.leader_held.1
     }
 
+    #[allow(clippy::too_many_arguments)]
     fn on_accept(
         &mut self,
         from: Member,
