@@ -204,15 +204,14 @@ impl Node {
         };
         // A message that waits for the acceptances queued before it leaves
         // when all of them are durable: every entry of the log so far.
-        if !msg.leaves_early(self.me)
-            && let Msg::Accept { held, .. } = &mut msg
-        {
-            *held = last;
-        }
-        let told = match &msg {
-            Msg::Accept { held, .. } => *held,
-            _ => 0,
+        let told = if msg.leaves_early(self.me) {
+            held
+        } else {
+            last
         };
+        if let Msg::Accept { held, .. } = &mut msg {
+            *held = told;
+        }
         if let Some(lead) = self.lead_mut() {
             lead.next[m as usize] = start + n;
             lead.sent[m as usize] = now;
