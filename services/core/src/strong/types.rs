@@ -306,15 +306,18 @@ pub enum Msg {
 impl Msg {
     /// Whether the message may leave before the acceptances queued with it
     /// are on the sender's disk (Raft's parallel append): an `Accept` of
-    /// the leader's own proposals only. A voter counts none of them chosen
-    /// until the leader says they are durable (`held`, [`Msg::Held`]), and
-    /// the leader's own proposer is the leader itself, so no member waits
-    /// an extra message for its own write. An `Accept` carrying another
-    /// member's proposal leaves after the leader's copy is durable, with a
-    /// `held` that covers it: its proposer counts it chosen on arrival.
+    /// the leader's own proposals, and a `Held`. A voter counts none of an
+    /// early `Accept`'s entries chosen until the leader says they are
+    /// durable (`held`, [`Msg::Held`]), and their proposer is the leader
+    /// itself, so no member waits an extra message for its own write. An
+    /// `Accept` carrying another member's proposal leaves after the
+    /// leader's copy is durable, with a `held` that covers it: its proposer
+    /// counts it chosen on arrival. A `Held` says only what is already
+    /// durable and chosen, so it need not wait for the next write.
     pub fn leaves_early(&self, sender: Member) -> bool {
         match self {
             Msg::Accept { entries, .. } => entries.iter().all(|e| e.id.origin == sender),
+            Msg::Held { .. } => true,
             _ => false,
         }
     }
