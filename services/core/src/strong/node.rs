@@ -897,15 +897,9 @@ impl Node {
             return;
         }
         let held = self.leader_held(ballot, held);
-        if self.run.0 != ballot {
-            return;
+        if self.run.0 == ballot {
+            self.set_commit(self.chosen_in_run(commit, held));
         }
-        let vouched = if self.voter() {
-            commit.max(held)
-        } else {
-            commit
-        };
-        self.set_commit(vouched.min(self.run.1));
     }
 
     /// Records how far the leader of `ballot` says its own acceptances are
@@ -916,6 +910,19 @@ impl Node {
         }
         self.leader_held.1 = self.leader_held.1.max(held);
         self.leader_held.1
+    }
+
+    /// How far this member's run is chosen, given the leader's commit and
+    /// how far the leader's own copy is durable: a voter's acceptance and
+    /// the leader's durable one are a majority; a learner knows only the
+    /// commit.
+    fn chosen_in_run(&self, commit: Index, held: Index) -> Index {
+        let vouched = if self.voter() {
+            commit.max(held)
+        } else {
+            commit
+        };
+        vouched.min(self.run.1)
     }
 
     #[allow(clippy::too_many_arguments)]
@@ -974,15 +981,7 @@ impl Node {
             self.persist(Persist::Accepted(wrote));
         }
         self.own_entries_placed(&placed);
-        // A voter's acceptance at the leader's ballot completes a majority
-        // with the leader's for every position of the run the leader holds
-        // durably: they are chosen.
-        let chosen = if voter {
-            commit.max(held).min(self.run.1)
-        } else {
-            commit.min(self.run.1)
-        };
-        self.set_commit(chosen);
+        self.set_commit(self.chosen_in_run(commit, held));
         self.send(
             from,
             Msg::Accepted {
