@@ -36,6 +36,39 @@ pub(super) struct PhaseCpu {
     pub(super) busy_percent: f64,
 }
 
+/// Measures [`PhaseCpu`]: the regions' and this process's CPU time from
+/// `start` to `finish`.
+pub(super) struct CpuMeter {
+    all: Vec<usize>,
+    before: (f64, f64),
+    started: Instant,
+}
+
+impl CpuMeter {
+    pub(super) fn start(cluster: &Cluster) -> Result<CpuMeter> {
+        let all: Vec<usize> = (0..cluster.names.len()).collect();
+        let before = cpu_now(cluster, &all)?;
+        Ok(CpuMeter {
+            all,
+            before,
+            started: Instant::now(),
+        })
+    }
+
+    /// The CPU spent since `start`, per one of `writes`.
+    pub(super) fn finish(self, cluster: &Cluster, writes: u64) -> Result<PhaseCpu> {
+        let after = cpu_now(cluster, &self.all)?;
+        let cores = std::thread::available_parallelism().map_or(1, |n| n.get()) as f64;
+        let writes = writes.max(1) as f64;
+        let (region, bench) = (after.0 - self.before.0, after.1 - self.before.1);
+        Ok(PhaseCpu {
+            region_per_write_us: region * 1e6 / writes,
+            bench_per_write_us: bench * 1e6 / writes,
+            busy_percent: 100.0 * (region + bench) / (self.started.elapsed().as_secs_f64() * cores),
+        })
+    }
+}
+
 pub(super) fn hi_bucket_ms(counts: &[u64]) -> f64 {
     counts
         .iter()
@@ -56,8 +89,7 @@ pub(super) async fn phase(
 ) -> Result<Phase> {
     let all: Vec<usize> = (0..cluster.names.len()).collect();
     let before = snapshot(cluster, &all).await?;
-    let cpu_before = cpu_now(cluster, &all)?;
-    let started = Instant::now();
+    let meter = CpuMeter::start(cluster)?;
     let count = rate * secs;
     let max = Duration::from_secs(secs + 5);
     let rate_f = Some(rate as f64);
@@ -84,15 +116,7 @@ pub(super) async fn phase(
         }
     };
     wait_drained(cluster, &all, Duration::from_secs(120)).await?;
-    let cpu_after = cpu_now(cluster, &all)?;
-    let cores = std::thread::available_parallelism().map_or(1, |n| n.get()) as f64;
-    let writes = loads.iter().map(|l| l.items).sum::<u64>().max(1) as f64;
-    let (region_cpu, bench_cpu) = (cpu_after.0 - cpu_before.0, cpu_after.1 - cpu_before.1);
-    let cpu = PhaseCpu {
-        region_per_write_us: region_cpu * 1e6 / writes,
-        bench_per_write_us: bench_cpu * 1e6 / writes,
-        busy_percent: 100.0 * (region_cpu + bench_cpu) / (started.elapsed().as_secs_f64() * cores),
-    };
+    let cpu = meter.finish(cluster, loads.iter().map(|l| l.items).sum())?;
     let after = snapshot(cluster, &all).await?;
     let mut pairs = BTreeMap::new();
     let mut total = vec![0u64; lag::BUCKETS];

@@ -20,6 +20,7 @@ use tokio::time::Instant;
 use super::Common;
 use super::cluster::{Cluster, TABLE};
 use super::load::{item, key_bytes};
+use super::phase::{CpuMeter, PhaseCpu, add_cpu};
 use super::report::{Report, ms};
 
 /// The STRONG table beside the EVENTUAL one ([`TABLE`]).
@@ -80,13 +81,14 @@ pub async fn strong(a: StrongArgs) -> Result<()> {
             cluster.set_latency(0).await?;
             let mut rates = Vec::new();
             for (mode, table) in [("EVENTUAL", TABLE), ("STRONG", STRONG)] {
-                let n = flat_out(&cluster, table, a.clients, secs, &format!("tp{rep}")).await?;
+                let f = flat_out(&cluster, table, a.clients, secs, &format!("tp{rep}")).await?;
                 r.add(
                     &format!("L=0ms {mode} writes/s from region 0"),
                     "writes/s",
-                    n,
+                    f.rate,
                 );
-                rates.push(n);
+                add_cpu(&mut r, &format!("L=0ms {mode} flat out:"), &f.cpu);
+                rates.push(f.rate);
             }
             r.add(
                 "L=0ms STRONG / EVENTUAL writes/s",
@@ -257,15 +259,21 @@ async fn consistent_reads(
     Ok(h)
 }
 
-/// Writes per second from `clients` clients at region 0, flat out, for
-/// `secs`.
+/// What a flat-out phase achieved (writes per second) and what it cost.
+struct FlatOut {
+    rate: f64,
+    cpu: PhaseCpu,
+}
+
+/// Writes from `clients` clients at region 0, flat out, for `secs`.
 async fn flat_out(
     cluster: &Cluster,
     table: &str,
     clients: usize,
     secs: u64,
     tag: &str,
-) -> Result<f64> {
+) -> Result<FlatOut> {
+    let meter = CpuMeter::start(cluster)?;
     let done = Arc::new(AtomicU64::new(0));
     let until = Instant::now() + Duration::from_secs(secs);
     let started = Instant::now();
@@ -289,7 +297,11 @@ async fn flat_out(
     for t in tasks {
         t.await?;
     }
-    Ok(done.load(Ordering::Relaxed) as f64 / started.elapsed().as_secs_f64())
+    let n = done.load(Ordering::Relaxed);
+    Ok(FlatOut {
+        rate: n as f64 / started.elapsed().as_secs_f64(),
+        cpu: meter.finish(cluster, n)?,
+    })
 }
 
 /// Regions 0 and 1 write 10 hot keys of the STRONG table with 8 clients

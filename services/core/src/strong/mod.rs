@@ -29,6 +29,7 @@
 //! out, no clock, no I/O. The region's adapter persists, sends and applies;
 //! the golden scripts in `testdata/` drive it directly.
 
+mod acceptor;
 pub mod codec;
 mod election;
 mod leader;

@@ -1,0 +1,190 @@
+//! The acceptor's side of a member: promising a candidate, following a
+//! leader, accepting its entries, and learning from its `Accept`s and
+//! `Held`s how far the log is chosen.
+
+use std::sync::Arc;
+
+use super::node::{Node, Role};
+use super::types::{Ballot, Entry, Index, Member, Msg, Persist, Slot};
+
+impl Node {
+    /// The leader of `ballot`, at or above this member's promise, spoke:
+    /// the member promises it and follows it.
+    pub(super) fn follow(&mut self, from: Member, ballot: Ballot) {
+        if ballot > self.promised {
+            self.promised = ballot;
+            self.persist(Persist::Promised(ballot));
+        }
+        match &mut self.role {
+            Role::Follower { leader, heard } => {
+                *leader = Some(from);
+                *heard = self.now;
+            }
+            _ => self.step_down(Some(from)),
+        }
+    }
+
+    pub(super) fn on_prepare(&mut self, from: Member, ballot: Ballot, after: Index) {
+        if !self.voter() {
+            return;
+        }
+        let again = ballot == self.promised && ballot.leader == from;
+        if ballot <= self.promised && !again {
+            self.send(
+                from,
+                Msg::Nack {
+                    promised: self.promised,
+                },
+            );
+            return;
+        }
+        if after < self.compacted {
+            self.cannot_promise(from, ballot);
+            return;
+        }
+        if !again {
+            self.promised = ballot;
+            self.persist(Persist::Promised(ballot));
+            self.step_down(None);
+        }
+        let (mut n, mut bytes) = (0, 0);
+        let mut entries = Vec::new();
+        let mut more = false;
+        for (i, s) in self.log.range(after + 1..) {
+            if n >= self.timing.msg_entries || (n > 0 && bytes >= self.timing.msg_bytes) {
+                more = true;
+                break;
+            }
+            n += 1;
+            bytes += s.entry.size();
+            entries.push((*i, s.clone()));
+        }
+        let commit = self.commit;
+        self.send(
+            from,
+            Msg::Promise {
+                ballot,
+                commit,
+                entries,
+                more,
+            },
+        );
+    }
+
+    pub(super) fn on_nack(&mut self, promised: Ballot) {
+        let mine = match &self.role {
+            Role::Candidate(c) => c.ballot,
+            Role::Leader(l) => l.ballot,
+            Role::Follower { .. } => return,
+        };
+        if promised > mine {
+            self.step_down(None);
+        }
+    }
+
+    /// The leader of the ballot this member follows says how far its own
+    /// acceptances are durable: the positions of this member's run both
+    /// hold are chosen, as in [`Node::on_accept`].
+    pub(super) fn on_held(&mut self, from: Member, ballot: Ballot, held: Index, commit: Index) {
+        if ballot.leader != from || ballot != self.promised {
+            return;
+        }
+        let held = self.leader_held(ballot, held);
+        if self.run.0 == ballot {
+            self.set_commit(self.chosen_in_run(commit, held));
+        }
+    }
+
+    /// Records how far the leader of `ballot` says its own acceptances are
+    /// durable, and returns the furthest it has said.
+    fn leader_held(&mut self, ballot: Ballot, held: Index) -> Index {
+        if self.leader_held.0 != ballot {
+            self.leader_held = (ballot, 0);
+        }
+        self.leader_held.1 = self.leader_held.1.max(held);
+        self.leader_held.1
+    }
+
+    /// How far this member's run is chosen, given the leader's commit and
+    /// how far the leader's own copy is durable: a voter's acceptance and
+    /// the leader's durable one are a majority; a learner knows only the
+    /// commit.
+    fn chosen_in_run(&self, commit: Index, held: Index) -> Index {
+        let vouched = if self.voter() {
+            commit.max(held)
+        } else {
+            commit
+        };
+        vouched.min(self.run.1)
+    }
+
+    #[allow(clippy::too_many_arguments)]
+    pub(super) fn on_accept(
+        &mut self,
+        from: Member,
+        ballot: Ballot,
+        start: Index,
+        entries: Vec<Arc<Entry>>,
+        (commit, held): (Index, Index),
+        safe: Index,
+        ping: u64,
+    ) {
+        if ballot < self.promised || ballot.leader != from {
+            self.send(
+                from,
+                Msg::Nack {
+                    promised: self.promised,
+                },
+            );
+            return;
+        }
+        self.follow(from, ballot);
+        if self.run.0 != ballot {
+            self.run = (ballot, self.commit);
+        }
+        let held = self.leader_held(ballot, held);
+        let voter = self.voter();
+        if start > self.run.1 + 1 {
+            self.send(
+                from,
+                Msg::Accepted {
+                    ballot,
+                    through: self.run.1,
+                    voter,
+                    ping,
+                    gap: true,
+                },
+            );
+            return;
+        }
+        let mut wrote = Vec::new();
+        let mut placed = Vec::new();
+        for (k, entry) in entries.into_iter().enumerate() {
+            let index = start + k as Index;
+            if index <= self.run.1 || index <= self.compacted {
+                continue;
+            }
+            placed.push((index, entry.id));
+            let slot = Slot { ballot, entry };
+            self.log.insert(index, slot.clone());
+            wrote.push((index, slot));
+            self.run.1 = index;
+        }
+        if !wrote.is_empty() {
+            self.persist(Persist::Accepted(wrote));
+        }
+        self.own_entries_placed(&placed);
+        self.set_commit(self.chosen_in_run(commit, held));
+        self.send(
+            from,
+            Msg::Accepted {
+                ballot,
+                through: self.run.1,
+                voter,
+                ping,
+                gap: false,
+            },
+        );
+        self.compact(safe);
+    }
+}
