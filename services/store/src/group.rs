@@ -270,18 +270,23 @@ impl Group<'_> {
         exec(self.conn, "SAVEPOINT dry_run")?;
         let logged = self.logged.len();
         let digest = self.digest.len();
+        // What is cached now describes the state the savepoint returns
+        // to; what `f` caches may describe what it undoes. Kept, not
+        // cleared: every dry run of a STRONG write would otherwise read
+        // its table's definition from the catalog again.
+        let cached = (self.catalog.clone(), self.records.clone());
         let result = self.unguarded(f);
         if self.conn.is_autocommit() {
             return result.map(|r| (r, Vec::new()));
         }
         let would_log = self.logged.split_off(logged);
         self.digest.truncate(digest);
-        // What the savepoint undoes may be cached.
-        self.catalog.clear();
-        self.records.clear();
+        (*self.catalog, *self.records) = cached;
         if let Err(e) =
             exec(self.conn, "ROLLBACK TO dry_run").and_then(|_| exec(self.conn, "RELEASE dry_run"))
         {
+            self.catalog.clear();
+            self.records.clear();
             self.aborted.get_or_insert_with(|| e.to_string());
             return Err(StoreError::GroupAborted(e.to_string()));
         }
@@ -622,4 +627,53 @@ impl GroupTxn<'_, '_> {
 pub(crate) fn exec(conn: &Connection, sql: &str) -> Result<(), rusqlite::Error> {
     conn.prepare_cached(sql)?.execute([])?;
     Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use std::sync::Arc;
+
+    use meridian_core::hlc::ManualClock;
+    use meridian_core::{Hlc, KeyAttr, KeySchema, KeyType, PhysicalClock, TableDef};
+
+    use crate::{Durability, WriteOp};
+
+    /// A dry run keeps what was cached before it and drops what it cached
+    /// itself: a definition read inside it may describe what it undoes.
+    #[test]
+    fn a_dry_run_leaves_no_cached_definition_of_what_it_undid() {
+        let dir = tempfile::tempdir().unwrap();
+        let mut writer = crate::open(dir.path(), "r-a", Durability::Normal).unwrap();
+        let clock = Arc::new(ManualClock::new(1_000_000));
+        let hlc = Hlc::new(clock as Arc<dyn PhysicalClock>, 500_000);
+        let def = TableDef::new(
+            "items",
+            KeySchema {
+                partition: KeyAttr {
+                    name: "id".into(),
+                    ty: KeyType::S,
+                },
+                sort: None,
+            },
+            vec!["r-a".into()],
+        )
+        .unwrap();
+        let mut g = writer.group().unwrap();
+        g.write(&hlc, 1, &[WriteOp::CreateTable(def)]).unwrap();
+        assert!(g.unguarded(|t| t.table_def("items")).unwrap().is_some());
+        g.dry_run(|t| {
+            t.write_ops(&hlc, 1, &[WriteOp::DeleteTable("items".into())], false)?;
+            assert!(
+                t.table_def("items")?.is_none(),
+                "deleted inside the dry run"
+            );
+            Ok(())
+        })
+        .unwrap();
+        assert!(
+            g.unguarded(|t| t.table_def("items")).unwrap().is_some(),
+            "the dry run was undone, and the table with it"
+        );
+        g.commit().unwrap();
+    }
 }
