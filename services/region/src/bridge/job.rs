@@ -5,8 +5,7 @@
 //! builds it), so a new kind of write is spelled once, where its async
 //! method is: the writer runs every [`Job::Ask`] alike, holds its result
 //! until the group commits ([`AwaitingCommit`]), and answers it then, with its own
-//! result or with the group's failure. A dry run, whose result promises
-//! nothing durable, is answered as soon as it ran (`Ask::now`).
+//! result or with the group's failure.
 
 use meridian_core::Hlc;
 use meridian_store::{Group, StoreError};
@@ -66,9 +65,6 @@ pub(super) struct Ask<T> {
     pub reply: oneshot::Sender<Result<T, BridgeError>>,
     /// The local writes a result commits.
     pub writes: fn(&T) -> u64,
-    /// Answered as soon as it ran: its result promises nothing that a
-    /// failed commit would take back.
-    pub now: bool,
 }
 
 impl<T: Send + 'static> Request for Ask<T> {
@@ -82,16 +78,9 @@ impl<T: Send + 'static> Request for Ask<T> {
             work,
             reply,
             writes,
-            now,
         } = *self;
-        let result = work(group, hlc, real_now);
-        if now {
-            let aborted = matches!(result, Err(StoreError::GroupAborted(_)));
-            let _ = reply.send(result.map_err(BridgeError::from));
-            return Box::new(Answered { aborted });
-        }
         Box::new(Ran {
-            result,
+            result: work(group, hlc, real_now),
             reply,
             writes,
         })
@@ -125,23 +114,6 @@ impl<T: Send> AwaitingCommit for Ran<T> {
         };
         let _ = self.reply.send(answer);
     }
-}
-
-/// An [`Ask`] answered as soon as it ran.
-struct Answered {
-    aborted: bool,
-}
-
-impl AwaitingCommit for Answered {
-    fn aborted(&self) -> bool {
-        self.aborted
-    }
-
-    fn writes(&self) -> u64 {
-        0
-    }
-
-    fn answer(self: Box<Self>, _failed: Option<&str>) {}
 }
 
 /// Answers `job` with `err`, written or not.

@@ -232,15 +232,6 @@ impl StoreBridge {
         self.ask_counting(work, |_| 0).await
     }
 
-    /// [`StoreBridge::ask`] for work that writes nothing that stays (a dry
-    /// run): answered as soon as it ran, not once its group is durable.
-    async fn ask_now<T: Send + 'static>(
-        &self,
-        work: impl FnOnce(&mut Group<'_>, &Hlc, u64) -> Result<T, StoreError> + Send + 'static,
-    ) -> Result<T, BridgeError> {
-        self.send_ask(work, |_| 0, true).await
-    }
-
     /// [`StoreBridge::ask`] for local writes: `writes` counts what a result
     /// commits, for the `committed_writes` metric.
     async fn ask_counting<T: Send + 'static>(
@@ -248,21 +239,11 @@ impl StoreBridge {
         work: impl FnOnce(&mut Group<'_>, &Hlc, u64) -> Result<T, StoreError> + Send + 'static,
         writes: fn(&T) -> u64,
     ) -> Result<T, BridgeError> {
-        self.send_ask(work, writes, false).await
-    }
-
-    async fn send_ask<T: Send + 'static>(
-        &self,
-        work: impl FnOnce(&mut Group<'_>, &Hlc, u64) -> Result<T, StoreError> + Send + 'static,
-        writes: fn(&T) -> u64,
-        now: bool,
-    ) -> Result<T, BridgeError> {
         let (reply, rx) = oneshot::channel();
         let ask = Ask {
             work: Box::new(work),
             reply,
             writes,
-            now,
         };
         self.jobs
             .send(Job::Ask(Box::new(ask)))
@@ -348,17 +329,12 @@ impl StoreBridge {
         self.read(move |r| r.strong_snapshot(&table)).await
     }
 
-    /// Works out a write to a STRONG table without writing it. The answer
-    /// does not wait for the group's commit: it may rest on the group's
-    /// earlier changes, which a failed commit loses, but every proposed
-    /// write is a compare-and-set on the versions it read, decided alike
-    /// by every member in log order, so one evaluated against a state that
-    /// never became durable takes effect nowhere (docs/strong.md).
+    /// Works out a write to a STRONG table without writing it.
     pub async fn strong_evaluate(
         &self,
         ops: Vec<WriteOp>,
     ) -> Result<meridian_store::StrongEvaluated, BridgeError> {
-        self.ask_now(move |group, hlc, now| group.strong_evaluate(hlc, now, &ops))
+        self.ask(move |group, hlc, now| group.strong_evaluate(hlc, now, &ops))
             .await
     }
 
