@@ -260,39 +260,6 @@ impl Group<'_> {
         result
     }
 
-    /// Runs `f` inside a savepoint that is always undone: what it would
-    /// write is worked out and nothing of it stays. Returns its result and
-    /// the log entries it would have appended, in order.
-    pub(crate) fn dry_run<T>(
-        &mut self,
-        f: impl FnOnce(&mut GroupTxn<'_, '_>) -> Result<T, StoreError>,
-    ) -> Result<(T, Vec<Mutation>), StoreError> {
-        exec(self.conn, "SAVEPOINT dry_run")?;
-        let logged = self.logged.len();
-        let digest = self.digest.len();
-        // What is cached now describes the state the savepoint returns
-        // to; what `f` caches may describe what it undoes. Kept, not
-        // cleared: every dry run of a STRONG write would otherwise read
-        // its table's definition from the catalog again.
-        let cached = (self.catalog.clone(), self.records.clone());
-        let result = self.unguarded(f);
-        if self.conn.is_autocommit() {
-            return result.map(|r| (r, Vec::new()));
-        }
-        let would_log = self.logged.split_off(logged);
-        self.digest.truncate(digest);
-        (*self.catalog, *self.records) = cached;
-        if let Err(e) =
-            exec(self.conn, "ROLLBACK TO dry_run").and_then(|_| exec(self.conn, "RELEASE dry_run"))
-        {
-            self.catalog.clear();
-            self.records.clear();
-            self.aborted.get_or_insert_with(|| e.to_string());
-            return Err(StoreError::GroupAborted(e.to_string()));
-        }
-        result.map(|r| (r, would_log))
-    }
-
     /// Runs `f` in the group's transaction as it stands, without a
     /// savepoint. SQLite may have rolled the whole transaction back on its
     /// own (full disk, I/O error); then the group is aborted, since
@@ -634,18 +601,21 @@ mod tests {
     use std::sync::Arc;
 
     use meridian_core::hlc::ManualClock;
-    use meridian_core::{Hlc, KeyAttr, KeySchema, KeyType, PhysicalClock, TableDef};
+    use meridian_core::{
+        AttrValue, Hlc, Item, KeyAttr, KeySchema, KeyType, PhysicalClock, TableDef,
+    };
 
     use crate::{Durability, WriteOp};
 
-    /// A dry run keeps what was cached before it and drops what it cached
-    /// itself: a definition read inside it may describe what it undoes.
+    /// A strong-mode evaluation writes nothing: a group of evaluations
+    /// alone adds no frame to the WAL (no fsync) and raises no high-water
+    /// mark, and what it returns is the mutation a write would store.
     #[test]
-    fn a_dry_run_leaves_no_cached_definition_of_what_it_undid() {
+    fn an_evaluation_writes_nothing() {
         let dir = tempfile::tempdir().unwrap();
         let mut writer = crate::open(dir.path(), "r-a", Durability::Normal).unwrap();
         let clock = Arc::new(ManualClock::new(1_000_000));
-        let hlc = Hlc::new(clock as Arc<dyn PhysicalClock>, 500_000);
+        let hlc = Hlc::new(clock.clone() as Arc<dyn PhysicalClock>, 500_000);
         let def = TableDef::new(
             "items",
             KeySchema {
@@ -658,22 +628,47 @@ mod tests {
             vec!["r-a".into()],
         )
         .unwrap();
+        let put = WriteOp::Put {
+            table: "items".into(),
+            item: Item::from([("id".to_string(), AttrValue::S("k".into()))]),
+            condition: None,
+        };
         let mut g = writer.group().unwrap();
         g.write(&hlc, 1, &[WriteOp::CreateTable(def)]).unwrap();
-        assert!(g.unguarded(|t| t.table_def("items")).unwrap().is_some());
-        g.dry_run(|t| {
-            t.write_ops(&hlc, 1, &[WriteOp::DeleteTable("items".into())], false)?;
-            assert!(
-                t.table_def("items")?.is_none(),
-                "deleted inside the dry run"
-            );
-            Ok(())
-        })
-        .unwrap();
-        assert!(
-            g.unguarded(|t| t.table_def("items")).unwrap().is_some(),
-            "the dry run was undone, and the table with it"
-        );
         g.commit().unwrap();
+        let before = writer.max_version().unwrap();
+        // Frames in the WAL, all copied back: a commit that wrote would
+        // change the count (more frames, or the WAL started over).
+        let frames = |w: &crate::Writer| -> i64 {
+            w.conn
+                .query_row("PRAGMA wal_checkpoint(PASSIVE)", [], |r| r.get(1))
+                .unwrap()
+        };
+        let wal = frames(&writer);
+        clock.advance(1_000);
+        let mut g = writer.group().unwrap();
+        let e = g
+            .strong_evaluate(&hlc, 2, std::slice::from_ref(&put))
+            .unwrap();
+        assert!(g.commit().unwrap().is_empty());
+        assert_eq!(
+            frames(&writer),
+            wal,
+            "the evaluation's group wrote to the WAL"
+        );
+        assert_eq!(writer.max_version().unwrap(), before);
+        assert_eq!(e.writes.expect, [None], "the key held nothing");
+        let [m] = &e.writes.mutations[..] else {
+            panic!("one mutation: {:?}", e.writes.mutations)
+        };
+        assert_eq!(m.version, e.results[0].version.to_bytes());
+        assert!(m.version > before.unwrap().to_bytes());
+        assert_eq!(
+            m.image,
+            Some(meridian_core::value::encode_item(&match put {
+                WriteOp::Put { item, .. } => item,
+                _ => unreachable!(),
+            }))
+        );
     }
 }

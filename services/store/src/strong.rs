@@ -289,19 +289,18 @@ impl Group<'_> {
         real_now: u64,
         ops: &[WriteOp],
     ) -> Result<StrongEvaluated, StoreError> {
-        let (results, mutations) = self.dry_run(|ctx| ctx.write_ops(hlc, real_now, ops, true))?;
-        // Condition checks write nothing; the others map to the mutations
-        // in order. Each expects the head it replaces, a tombstone
+        let evaluated = self.unguarded(|ctx| ctx.evaluate_ops(hlc, real_now, ops))?;
+        // Each mutation expects the head it replaces, a tombstone
         // included: a write evaluated where its key held nothing must not
         // follow a delete chosen since, or versions would run backwards
         // along the log.
-        let expect = results
-            .iter()
-            .filter(|r| r.seq != 0)
-            .map(|r| r.prev.as_ref().map(Version::to_bytes))
-            .collect::<Vec<_>>();
-        if expect.len() != mutations.len() {
-            return Err(corrupt("an evaluated write without its mutation"));
+        let (mut results, mut mutations, mut expect) = (Vec::new(), Vec::new(), Vec::new());
+        for (result, mutation) in evaluated {
+            if let Some(m) = mutation {
+                expect.push(result.prev.as_ref().map(Version::to_bytes));
+                mutations.push(m);
+            }
+            results.push(result);
         }
         Ok(StrongEvaluated {
             results,

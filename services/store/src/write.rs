@@ -354,23 +354,76 @@ impl Group<'_> {
         real_now: u64,
         ops: &[WriteOp],
     ) -> Result<Vec<WriteResult>, StoreError> {
-        self.unguarded(|ctx| ctx.write_ops(hlc, real_now, ops, false))
+        self.unguarded(|ctx| ctx.write_ops(hlc, real_now, ops))
     }
 }
 
 impl GroupTxn<'_, '_> {
-    /// `strong`: the ops are evaluated for strong mode's consensus
-    /// ([`Group::strong_evaluate`]); anywhere else a STRONG table's items
-    /// are refused, since they change only through its log.
     pub(crate) fn write_ops(
         &mut self,
         hlc: &Hlc,
         real_now: u64,
         ops: &[WriteOp],
-        strong: bool,
     ) -> Result<Vec<WriteResult>, StoreError> {
-        // Phase 1: validate every op and evaluate every condition against the
-        // current heads. Nothing is written unless all of them hold.
+        let planned = self.plan_ops(ops, real_now, false)?;
+        // Phase 2: write. Several writes form one replication unit. The
+        // request runs without a savepoint (see `Group::write`), so any
+        // failure from here on must take the whole group down with it.
+        let unit_len = planned.iter().filter(|p| p.write.is_some()).count() as u32;
+        let mut results = Vec::with_capacity(planned.len());
+        // Positions count writes only: a condition check is not shipped.
+        let mut pos = 0;
+        for plan in planned {
+            let writes = plan.write.is_some();
+            let result = self
+                .execute(hlc, real_now, plan, (pos, unit_len))
+                .map_err(|e| {
+                    StoreError::GroupAborted(format!("a request failed half-written: {e}"))
+                })?;
+            results.push(result);
+            if writes {
+                pos += 1;
+            }
+        }
+        Ok(results)
+    }
+
+    /// Works out what `ops` on a STRONG table would write, and writes
+    /// nothing ([`Group::strong_evaluate`]): each op's answer, with the
+    /// mutation it would make (none for a condition check). The mutations
+    /// are what [`GroupTxn::write_ops`] would write for the same ops on
+    /// this state, built by the same code, only never stored.
+    pub(crate) fn evaluate_ops(
+        &mut self,
+        hlc: &Hlc,
+        real_now: u64,
+        ops: &[WriteOp],
+    ) -> Result<Vec<(WriteResult, Option<Mutation>)>, StoreError> {
+        let planned = self.plan_ops(ops, real_now, true)?;
+        let unit_len = planned.iter().filter(|p| p.write.is_some()).count() as u32;
+        let mut out = Vec::with_capacity(planned.len());
+        let mut pos = 0;
+        for plan in planned {
+            let (result, write) = self.resolve(hlc, real_now, plan, (pos, unit_len))?;
+            if write.is_some() {
+                pos += 1;
+            }
+            out.push((result, write.map(|(m, _)| m)));
+        }
+        Ok(out)
+    }
+
+    /// Phase 1: validates every op and evaluates every condition against
+    /// the current heads, writing nothing. `strong`: the ops are evaluated
+    /// for strong mode's consensus; anywhere else a STRONG table's items
+    /// are refused, since they change only through its log.
+    fn plan_ops(
+        &mut self,
+        ops: &[WriteOp],
+        real_now: u64,
+        strong: bool,
+    ) -> Result<Vec<Plan>, StoreError> {
+        // Nothing is written unless every op is valid and every condition holds.
         // A table operation stands alone: catalog changes replicate one by one.
         if ops.len() > 1 && ops.iter().any(WriteOp::is_catalog) {
             return Err(StoreError::Invalid(meridian_core::Error::invalid(
@@ -427,26 +480,7 @@ impl GroupTxn<'_, '_> {
                 ),
             )));
         }
-        // Phase 2: write. Several writes form one replication unit. The
-        // request runs without a savepoint (see `Group::write`), so any
-        // failure from here on must take the whole group down with it.
-        let unit_len = planned.iter().filter(|p| p.write.is_some()).count() as u32;
-        let mut results = Vec::with_capacity(planned.len());
-        // Positions count writes only: a condition check is not shipped.
-        let mut pos = 0;
-        for plan in planned {
-            let writes = plan.write.is_some();
-            let result = self
-                .execute(hlc, real_now, plan, (pos, unit_len))
-                .map_err(|e| {
-                    StoreError::GroupAborted(format!("a request failed half-written: {e}"))
-                })?;
-            results.push(result);
-            if writes {
-                pos += 1;
-            }
-        }
-        Ok(results)
+        Ok(planned)
     }
 
     /// Resolves one op against the current state without writing anything.
@@ -774,23 +808,45 @@ impl GroupTxn<'_, '_> {
         plan: Plan,
         unit: (u32, u32),
     ) -> Result<WriteResult, StoreError> {
+        if plan.write.is_some()
+            && let Some(name) = &plan.purge
+        {
+            self.purge_table(name)?;
+        }
+        let (mut result, write) = self.resolve(hlc, real_now, plan, unit)?;
+        if let Some((m, head)) = write {
+            self.put_head(head.as_ref(), &m)?;
+            result.seq = self.append_log(m)?;
+        }
+        Ok(result)
+    }
+
+    /// A planned op's answer and the mutation it makes, with the head that
+    /// mutation replaces; writes nothing. The answer's `seq` is 0 until
+    /// the mutation is logged.
+    #[allow(clippy::type_complexity)]
+    fn resolve(
+        &mut self,
+        hlc: &Hlc,
+        real_now: u64,
+        plan: Plan,
+        unit: (u32, u32),
+    ) -> Result<(WriteResult, Option<(Mutation, Option<HeadRow>)>), StoreError> {
         let prev = plan.head.as_ref().map(|h| h.version.clone());
         let Some(image) = plan.write else {
             let version = prev
                 .clone()
                 .unwrap_or_else(|| Version::new(meridian_core::Timestamp::ZERO, self.region));
-            return Ok(WriteResult {
+            let result = WriteResult {
                 version,
                 prev,
                 seen_through: None,
                 seq: 0,
                 old: plan.current.clone(),
                 new: plan.current,
-            });
+            };
+            return Ok((result, None));
         };
-        if let Some(name) = &plan.purge {
-            self.purge_table(name)?;
-        }
         // Causality: the new version must exceed the one it replaces, even if
         // the physical clock went backwards across a restart.
         if let Some(p) = &prev {
@@ -819,16 +875,15 @@ impl GroupTxn<'_, '_> {
             ttl: plan.ttl,
             unit,
         };
-        self.put_head(plan.head.as_ref(), &m)?;
-        let seq = self.append_log(m)?;
-        Ok(WriteResult {
+        let result = WriteResult {
             version,
             prev,
             seen_through,
-            seq,
+            seq: 0,
             old: plan.current,
             new: image,
-        })
+        };
+        Ok((result, Some((m, plan.head))))
     }
 
     /// The TTL attribute of incarnation `incarnation` of `table`, if enabled.
