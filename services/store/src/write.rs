@@ -253,6 +253,8 @@ pub struct WriteResult {
     /// time had been purged: the write has seen every earlier write to the
     /// key at or below it (docs/repair.md, "Purging tombstones").
     pub seen_through: Option<meridian_core::Timestamp>,
+    /// The write's position in this region's log; 0 for a condition check
+    /// and for a STRONG write's evaluation, which logs nothing.
     pub seq: u64,
     /// The live item before the write.
     pub old: Option<Item>,
