@@ -30,12 +30,7 @@ impl Node {
         }
         let again = ballot == self.promised && ballot.leader == from;
         if ballot <= self.promised && !again {
-            self.send(
-                from,
-                Msg::Nack {
-                    promised: self.promised,
-                },
-            );
+            self.nack(from);
             return;
         }
         if after < self.compacted {
@@ -129,32 +124,16 @@ impl Node {
         safe: Index,
         ping: u64,
     ) {
-        if ballot < self.promised || ballot.leader != from {
-            self.send(
-                from,
-                Msg::Nack {
-                    promised: self.promised,
-                },
-            );
+        if !self.heed_leader(from, ballot) {
             return;
         }
-        self.follow(from, ballot);
         if self.run.0 != ballot {
             self.run = (ballot, self.commit);
         }
         let held = self.leader_held(ballot, held);
         let voter = self.voter();
         if start > self.run.1 + 1 {
-            self.send(
-                from,
-                Msg::Accepted {
-                    ballot,
-                    through: self.run.1,
-                    voter,
-                    ping,
-                    gap: true,
-                },
-            );
+            self.answer_accept(from, ballot, voter, ping, true);
             return;
         }
         let mut wrote = Vec::new();
@@ -175,16 +154,43 @@ impl Node {
         }
         self.own_entries_placed(&placed);
         self.set_commit(self.chosen_in_run(commit, held));
+        self.answer_accept(from, ballot, voter, ping, false);
+        self.compact(safe);
+    }
+    /// A leader's message (an `Accept`, a snapshot part) is taken only
+    /// from the leader of a ballot at or above this member's promise; any
+    /// other sender is answered `Nack`. Taken, the member follows it.
+    pub(super) fn heed_leader(&mut self, from: Member, ballot: Ballot) -> bool {
+        if ballot < self.promised || ballot.leader != from {
+            self.nack(from);
+            return false;
+        }
+        self.follow(from, ballot);
+        true
+    }
+
+    /// Tells `to` the ballot this member has promised, above its own.
+    pub(super) fn nack(&mut self, to: Member) {
         self.send(
-            from,
+            to,
+            Msg::Nack {
+                promised: self.promised,
+            },
+        );
+    }
+
+    /// Answers the leader's `Accept`: how far this member's run goes, and
+    /// whether the `Accept` started past it (`gap`).
+    fn answer_accept(&mut self, to: Member, ballot: Ballot, voter: bool, ping: u64, gap: bool) {
+        self.send(
+            to,
             Msg::Accepted {
                 ballot,
                 through: self.run.1,
                 voter,
                 ping,
-                gap: false,
+                gap,
             },
         );
-        self.compact(safe);
     }
 }

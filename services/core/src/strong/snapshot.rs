@@ -140,16 +140,9 @@ impl Node {
         last: bool,
         data: Vec<u8>,
     ) {
-        if ballot < self.promised || ballot.leader != from {
-            self.send(
-                from,
-                Msg::Nack {
-                    promised: self.promised,
-                },
-            );
+        if !self.heed_leader(from, ballot) {
             return;
         }
-        self.follow(from, ballot);
         if through <= self.commit {
             // It knows that much chosen already (a copy the network
             // delayed, or entries that reached it meanwhile): it says
@@ -269,12 +262,7 @@ impl Node {
                 self.step_down(None);
             }
         }
-        self.send(
-            from,
-            Msg::Nack {
-                promised: self.promised,
-            },
-        );
+        self.nack(from);
     }
 
     /// A full replica whose items are behind the start of its log (a store
