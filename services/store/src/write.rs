@@ -262,6 +262,26 @@ pub struct WriteResult {
     pub new: Option<Item>,
 }
 
+/// A planned op's answer, and the mutation it makes with the head that
+/// mutation replaces (none for a condition check).
+type Resolved = (WriteResult, Option<(Mutation, Option<HeadRow>)>);
+
+/// A request's planned ops, each with its place in the request's
+/// replication unit: (position among the writes, number of writes).
+/// Several writes form one unit; a condition check is not shipped, so
+/// positions count writes only.
+fn in_unit(planned: Vec<Plan>) -> impl Iterator<Item = (Plan, (u32, u32))> {
+    let len = planned.iter().filter(|p| p.write.is_some()).count() as u32;
+    let mut pos = 0;
+    planned.into_iter().map(move |plan| {
+        let at = pos;
+        if plan.write.is_some() {
+            pos += 1;
+        }
+        (plan, (at, len))
+    })
+}
+
 /// One local op, resolved against the current state, not yet written.
 struct Plan {
     index: usize,
@@ -368,24 +388,15 @@ impl GroupTxn<'_, '_> {
         ops: &[WriteOp],
     ) -> Result<Vec<WriteResult>, StoreError> {
         let planned = self.plan_ops(ops, real_now, false)?;
-        // Phase 2: write. Several writes form one replication unit. The
-        // request runs without a savepoint (see `Group::write`), so any
-        // failure from here on must take the whole group down with it.
-        let unit_len = planned.iter().filter(|p| p.write.is_some()).count() as u32;
+        // Phase 2: write. The request runs without a savepoint (see
+        // `Group::write`), so any failure from here on must take the whole
+        // group down with it.
         let mut results = Vec::with_capacity(planned.len());
-        // Positions count writes only: a condition check is not shipped.
-        let mut pos = 0;
-        for plan in planned {
-            let writes = plan.write.is_some();
-            let result = self
-                .execute(hlc, real_now, plan, (pos, unit_len))
-                .map_err(|e| {
-                    StoreError::GroupAborted(format!("a request failed half-written: {e}"))
-                })?;
+        for (plan, unit) in in_unit(planned) {
+            let result = self.execute(hlc, real_now, plan, unit).map_err(|e| {
+                StoreError::GroupAborted(format!("a request failed half-written: {e}"))
+            })?;
             results.push(result);
-            if writes {
-                pos += 1;
-            }
         }
         Ok(results)
     }
@@ -402,14 +413,9 @@ impl GroupTxn<'_, '_> {
         ops: &[WriteOp],
     ) -> Result<Vec<(WriteResult, Option<Mutation>)>, StoreError> {
         let planned = self.plan_ops(ops, real_now, true)?;
-        let unit_len = planned.iter().filter(|p| p.write.is_some()).count() as u32;
         let mut out = Vec::with_capacity(planned.len());
-        let mut pos = 0;
-        for plan in planned {
-            let (result, write) = self.resolve(hlc, real_now, plan, (pos, unit_len))?;
-            if write.is_some() {
-                pos += 1;
-            }
+        for (plan, unit) in in_unit(planned) {
+            let (result, write) = self.resolve(hlc, real_now, plan, unit)?;
             out.push((result, write.map(|(m, _)| m)));
         }
         Ok(out)
@@ -826,14 +832,13 @@ impl GroupTxn<'_, '_> {
     /// A planned op's answer and the mutation it makes, with the head that
     /// mutation replaces; writes nothing. The answer's `seq` is 0 until
     /// the mutation is logged.
-    #[allow(clippy::type_complexity)]
     fn resolve(
         &mut self,
         hlc: &Hlc,
         real_now: u64,
         plan: Plan,
         unit: (u32, u32),
-    ) -> Result<(WriteResult, Option<(Mutation, Option<HeadRow>)>), StoreError> {
+    ) -> Result<Resolved, StoreError> {
         let prev = plan.head.as_ref().map(|h| h.version.clone());
         let Some(image) = plan.write else {
             let version = prev
