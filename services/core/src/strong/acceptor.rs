@@ -179,9 +179,17 @@ impl Node {
         );
     }
 
-    /// Answers the leader's `Accept`: how far this member's run goes, and
-    /// whether the `Accept` started past it (`gap`).
-    fn answer_accept(&mut self, to: Member, ballot: Ballot, voter: bool, ping: u64, gap: bool) {
+    /// Answers the leader (its `Accept`, or a snapshot's last part): how
+    /// far this member's run goes, and whether the `Accept` started past it
+    /// (`gap`).
+    pub(super) fn answer_accept(
+        &mut self,
+        to: Member,
+        ballot: Ballot,
+        voter: bool,
+        ping: u64,
+        gap: bool,
+    ) {
         self.send(
             to,
             Msg::Accepted {

@@ -237,16 +237,7 @@ impl Node {
             self.run = (ballot, self.commit);
         }
         let voter = self.voter();
-        self.send(
-            to,
-            Msg::Accepted {
-                ballot,
-                through: self.run.1,
-                voter,
-                ping: 0,
-                gap: false,
-            },
-        );
+        self.answer_accept(to, ballot, voter, 0, false);
     }
 
     /// A candidate asked for entries this member has dropped (a snapshot
