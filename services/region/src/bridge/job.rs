@@ -32,8 +32,24 @@ pub(super) enum Job {
     Stop,
 }
 
+impl Job {
+    /// Whether the writer may hold this job back to gather a larger group
+    /// ([`super::pace`]): writes, applies and watermarks may wait, anything
+    /// else goes at once.
+    pub(super) fn may_wait(&self) -> bool {
+        match self {
+            Job::Ask(request) => request.may_wait(),
+            Job::Watermark { .. } => true,
+            Job::Panic | Job::Stop => false,
+        }
+    }
+}
+
 /// A request before it runs.
 pub(super) trait Request: Send {
+    /// Whether it may wait for company before its group runs.
+    fn may_wait(&self) -> bool;
+
     /// Runs the request in `group`; its answer waits for the commit.
     fn run(
         self: Box<Self>,
@@ -65,9 +81,15 @@ pub(super) struct Ask<T> {
     pub reply: oneshot::Sender<Result<T, BridgeError>>,
     /// The local writes a result commits.
     pub writes: fn(&T) -> u64,
+    /// Whether it may wait for company ([`Job::may_wait`]).
+    pub may_wait: bool,
 }
 
 impl<T: Send + 'static> Request for Ask<T> {
+    fn may_wait(&self) -> bool {
+        self.may_wait
+    }
+
     fn run(
         self: Box<Self>,
         group: &mut Group<'_>,
@@ -78,6 +100,7 @@ impl<T: Send + 'static> Request for Ask<T> {
             work,
             reply,
             writes,
+            ..
         } = *self;
         Box::new(Ran {
             result: work(group, hlc, real_now),

@@ -7,7 +7,10 @@
 //!   [`MAX_GROUP`]), runs them all in one transaction, commits once and only
 //!   then replies to each job. That is the group commit: while one group is
 //!   being fsynced the next one queues up, so throughput scales with
-//!   concurrency instead of being one fsync per item.
+//!   concurrency instead of being one fsync per item. Live, when writes and
+//!   applies arrive fast enough to fill a larger group within 1.5 ms, it
+//!   waits for them first ([`pace`]): fewer, larger commits at everyday
+//!   rates.
 //! * **Reads** run a closure against a pooled [`Reader`](meridian_store::Reader) connection.
 //! * **Shipping** reads the newest log entries from memory: after each
 //!   commit the writer hands the group's log entries to the [`Tail`](crate::tail::Tail), and
@@ -28,14 +31,16 @@
 //!   in place. Blocking the simulation thread is harmless: time is virtual.
 //!
 //! The parts: [`storage`] is the async handle ([`StoreBridge`]), [`job`] what
-//! goes to the writer loop and how answers come back, [`writer`] the loop
-//! with its group commit, supervision and checkpoints.
+//! goes to the writer loop and how answers come back, [`pace`] how long the
+//! live loop waits to gather a group, [`writer`] the loop with its group
+//! commit, supervision and checkpoints.
 
 use std::sync::Mutex;
 
 use meridian_store::StoreError;
 
 mod job;
+mod pace;
 mod storage;
 mod writer;
 

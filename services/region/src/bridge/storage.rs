@@ -223,27 +223,31 @@ impl StoreBridge {
         self.jobs.send(Job::Panic).await.map_err(|_| self.closed())
     }
 
-    /// Runs `work` in the writer's next group; resolves with its result
-    /// once the group is durable, or with why it is not.
+    /// Runs `work` in the writer's next group at once; resolves with its
+    /// result once the group is durable, or with why it is not.
     async fn ask<T: Send + 'static>(
         &self,
         work: impl FnOnce(&mut Group<'_>, &Hlc, u64) -> Result<T, StoreError> + Send + 'static,
     ) -> Result<T, BridgeError> {
-        self.ask_counting(work, |_| 0).await
+        self.ask_with(work, |_| 0, false).await
     }
 
-    /// [`StoreBridge::ask`] for local writes: `writes` counts what a result
-    /// commits, for the `committed_writes` metric.
-    async fn ask_counting<T: Send + 'static>(
+    /// [`StoreBridge::ask`] for the everyday traffic, local writes and
+    /// applies: `writes` counts what a result commits (the
+    /// `committed_writes` metric), and the writer may hold the request
+    /// back a little to gather a larger group when `may_wait` (`pace.rs`).
+    async fn ask_with<T: Send + 'static>(
         &self,
         work: impl FnOnce(&mut Group<'_>, &Hlc, u64) -> Result<T, StoreError> + Send + 'static,
         writes: fn(&T) -> u64,
+        may_wait: bool,
     ) -> Result<T, BridgeError> {
         let (reply, rx) = oneshot::channel();
         let ask = Ask {
             work: Box::new(work),
             reply,
             writes,
+            may_wait,
         };
         self.jobs
             .send(Job::Ask(Box::new(ask)))
@@ -254,9 +258,10 @@ impl StoreBridge {
 
     /// Commits one local request; resolves after its group is durable.
     pub async fn write(&self, ops: Vec<WriteOp>) -> Result<Vec<WriteResult>, BridgeError> {
-        self.ask_counting(
+        self.ask_with(
             move |group, hlc, now| group.write(hlc, now, &ops),
             |results| results.len() as u64,
+            true,
         )
         .await
     }
@@ -269,8 +274,12 @@ impl StoreBridge {
         entries: Vec<Mutation>,
     ) -> Result<ApplyOutcome, BridgeError> {
         let (peer, log_id) = (peer.to_string(), log_id.to_string());
-        self.ask(move |group, hlc, now| group.apply(hlc, now, &peer, &log_id, &entries))
-            .await
+        self.ask_with(
+            move |group, hlc, now| group.apply(hlc, now, &peer, &log_id, &entries),
+            |_| 0,
+            true,
+        )
+        .await
     }
 
     /// Creates a STRONG table's consensus state here unless it has one

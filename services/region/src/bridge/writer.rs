@@ -1,27 +1,34 @@
 //! The writer loop: the one owner of the store's write connection.
 //!
 //! It takes the first job, drains whatever else is queued (up to
-//! [`MAX_GROUP`]), runs them all in one transaction, commits once and only
-//! then answers each. A panic or a fatal store error stops it for good
+//! [`MAX_GROUP`]), live waits a little for more when requests arrive fast
+//! enough to fill a larger group ([`super::pace`]), runs them all in one
+//! transaction, commits once and only then answers each. A panic or a fatal store error stops it for good
 //! ([`GroupCommit::supervised`]); from then on every request is refused with the reason.
 //! Live, it owns an OS thread with the checkpointer beside it; under the
 //! simulation it is an ordinary task.
 
 use std::sync::{Arc, Mutex};
 use std::thread::JoinHandle;
+use std::time::{Duration, Instant};
 
 use meridian_core::{Hlc, Mutation, PhysicalClock, Timestamp};
 use meridian_store::{StoreError, Writer};
 use tokio::sync::{mpsc, watch};
 
 use super::job::{AwaitingCommit, Job, refuse};
+use super::pace::{Pace, TARGET};
 use super::{BridgeError, MAX_GROUP, lock};
 use crate::metrics::Metrics;
 use crate::tail::Tail;
 use crate::worker::{State, Worker, Workers};
 
 /// How often the checkpointer copies the WAL back into the database file.
-const CHECKPOINT_EVERY: std::time::Duration = std::time::Duration::from_millis(25);
+const CHECKPOINT_EVERY: Duration = Duration::from_millis(25);
+
+/// While it waits for company the writer looks at its queue this often: a
+/// group that fills, or a request that must not wait, ends the wait early.
+const GATHER_SLICE: Duration = Duration::from_micros(250);
 
 /// What the writer loop needs besides the store.
 pub struct WriterCtx {
@@ -110,8 +117,12 @@ pub(super) fn writer_thread(
         publish,
         worker: &worker,
     };
+    let mut paced = Paced {
+        pace: Pace::default(),
+        epoch: Instant::now(),
+    };
     while let Some(first) = rx.blocking_recv() {
-        match group_commit.supervised(first, &mut rx) {
+        match group_commit.supervised(first, &mut rx, Some(&mut paced)) {
             Ran::Next => {}
             Ran::Stopped => break,
             Ran::Failed(why) => {
@@ -171,8 +182,10 @@ pub(super) async fn writer_task(
         publish,
         worker,
     };
+    // Under the simulation nothing waits for company: a wait would be
+    // virtual time, and drills keep the groups they have always had.
     while let Some(first) = rx.recv().await {
-        match group_commit.supervised(first, &mut rx) {
+        match group_commit.supervised(first, &mut rx, None) {
             Ran::Next => {}
             Ran::Stopped => return,
             Ran::Failed(why) => {
@@ -208,9 +221,14 @@ impl GroupCommit<'_> {
     /// [`GroupCommit::drain_and_run`], supervised: a panic in the group is caught (the
     /// group's transaction rolls back as it unwinds), and a panic or a fatal
     /// store error stops the writer for good with a reason the region reports.
-    fn supervised(&mut self, first: Job, rx: &mut mpsc::Receiver<Job>) -> Ran {
+    fn supervised(
+        &mut self,
+        first: Job,
+        rx: &mut mpsc::Receiver<Job>,
+        paced: Option<&mut Paced>,
+    ) -> Ran {
         let ran = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
-            self.drain_and_run(first, rx)
+            self.drain_and_run(first, rx, paced)
         }));
         let (publish, worker) = (&self.publish, self.worker);
         let why = match ran {
@@ -237,20 +255,19 @@ impl GroupCommit<'_> {
     }
 
     /// Gathers a group behind `first` and commits it. Returns false at `Stop`.
-    fn drain_and_run(&mut self, first: Job, rx: &mut mpsc::Receiver<Job>) -> bool {
-        let mut jobs = Vec::new();
-        let mut next = Some(first);
-        let mut stop = false;
-        while let Some(job) = next.take() {
-            if matches!(job, Job::Stop) {
-                stop = true;
-                break;
-            }
-            jobs.push(job);
-            if jobs.len() < MAX_GROUP {
-                next = rx.try_recv().ok();
-            }
+    fn drain_and_run(
+        &mut self,
+        first: Job,
+        rx: &mut mpsc::Receiver<Job>,
+        paced: Option<&mut Paced>,
+    ) -> bool {
+        let mut gathering = Gathering::default();
+        gathering.take(first);
+        gathering.drain(rx);
+        if let Some(paced) = paced {
+            paced.gather(&mut gathering, rx);
         }
+        let Gathering { jobs, stop, .. } = gathering;
         if !jobs.is_empty() {
             self.run_group(jobs);
         }
@@ -328,6 +345,71 @@ impl GroupCommit<'_> {
     }
 }
 
+/// A group being gathered: its jobs, whether `Stop` ended it, and whether
+/// it holds a job that must not wait.
+#[derive(Default)]
+struct Gathering {
+    jobs: Vec<Job>,
+    stop: bool,
+    prompt: bool,
+}
+
+impl Gathering {
+    fn take(&mut self, job: Job) {
+        if matches!(job, Job::Stop) {
+            self.stop = true;
+            return;
+        }
+        self.prompt |= !job.may_wait();
+        self.jobs.push(job);
+    }
+
+    /// Takes what is queued, until `Stop` or a full group.
+    fn drain(&mut self, rx: &mut mpsc::Receiver<Job>) {
+        while !self.stop && self.jobs.len() < MAX_GROUP {
+            match rx.try_recv() {
+                Ok(job) => self.take(job),
+                Err(_) => break,
+            }
+        }
+    }
+
+    /// Whether the group may keep gathering.
+    fn may_wait(&self) -> bool {
+        !self.stop && !self.prompt && self.jobs.len() < TARGET
+    }
+}
+
+/// The live writer's pacing: the rule ([`Pace`]) and the clock it is fed.
+struct Paced {
+    pace: Pace,
+    epoch: Instant,
+}
+
+impl Paced {
+    /// Waits, a slice at a time, for the group to fill, as long as the
+    /// rule says and the group may wait; then records the group.
+    fn gather(&mut self, gathering: &mut Gathering, rx: &mut mpsc::Receiver<Job>) {
+        let start = self.epoch.elapsed();
+        let until = start
+            + if gathering.may_wait() {
+                self.pace.wait(gathering.jobs.len())
+            } else {
+                Duration::ZERO
+            };
+        while gathering.may_wait() {
+            let now = self.epoch.elapsed();
+            if now >= until {
+                break;
+            }
+            std::thread::sleep((until - now).min(GATHER_SLICE));
+            gathering.drain(rx);
+        }
+        let start_us = u64::try_from(start.as_micros()).unwrap_or(u64::MAX);
+        self.pace.started(start_us, gathering.jobs.len());
+    }
+}
+
 /// After the writer stopped: refuses `job` with the reason. True at `Stop`.
 fn refused(job: Job, why: &str) -> bool {
     if matches!(job, Job::Stop) {
@@ -335,4 +417,71 @@ fn refused(job: Job, why: &str) -> bool {
     }
     refuse(job, &BridgeError::WriterFailed(why.to_string()));
     false
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn watermark(acked: u64) -> Job {
+        Job::Watermark {
+            peer: "eu-west-1".into(),
+            acked,
+        }
+    }
+
+    #[test]
+    fn a_group_gathers_until_stop_and_leaves_what_follows_queued() {
+        let (tx, mut rx) = mpsc::channel(8);
+        for job in [watermark(2), Job::Stop, watermark(3)] {
+            tx.try_send(job).unwrap();
+        }
+        let mut gathering = Gathering::default();
+        gathering.take(watermark(1));
+        gathering.drain(&mut rx);
+        assert_eq!(gathering.jobs.len(), 2);
+        assert!(gathering.stop && !gathering.may_wait());
+        assert!(matches!(rx.try_recv(), Ok(Job::Watermark { acked: 3, .. })));
+    }
+
+    #[test]
+    fn a_job_that_must_not_wait_ends_the_wait_and_a_full_group_too() {
+        let mut gathering = Gathering::default();
+        gathering.take(watermark(1));
+        assert!(gathering.may_wait());
+        gathering.take(Job::Panic);
+        assert!(!gathering.may_wait(), "a prompt job goes at once");
+
+        let mut full = Gathering::default();
+        for i in 0..TARGET as u64 {
+            assert!(full.may_wait());
+            full.take(watermark(i));
+        }
+        assert!(!full.may_wait(), "a group of TARGET jobs goes at once");
+    }
+
+    #[test]
+    fn a_prompt_job_never_waits_whatever_the_rate() {
+        let (tx, mut rx) = mpsc::channel::<Job>(8);
+        let mut paced = Paced {
+            pace: Pace::default(),
+            epoch: Instant::now(),
+        };
+        // Teach the rule a rate at which it would wait the whole bound.
+        for i in 0..50 {
+            paced.pace.started(i * 1_000, 3);
+        }
+        assert!(paced.pace.wait(1) > Duration::ZERO);
+        let mut gathering = Gathering::default();
+        gathering.take(Job::Panic);
+        // Queued after the group was drained: a group that waited would
+        // take it on its next look at the queue.
+        tx.try_send(watermark(1)).unwrap();
+        paced.gather(&mut gathering, &mut rx);
+        assert_eq!(gathering.jobs.len(), 1);
+        assert!(
+            rx.try_recv().is_ok(),
+            "still queued: the group did not wait"
+        );
+    }
 }
