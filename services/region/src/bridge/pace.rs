@@ -14,7 +14,10 @@
 //! [`MAX_WAIT`], whichever comes first. It never waits when the region is
 //! idle (fewer than one more request expected within [`MAX_WAIT`]: waiting
 //! would only add latency), when the queue already holds a full group
-//! (under load the groups fill by themselves), or for a request that must
+//! (under load the groups fill by themselves), when recent groups took
+//! [`MAX_WAIT`] or more to run (their work dwarfs the commit's fixed cost,
+//! and a writer that is the bottleneck, as in a catch-up of large batches
+//! from a few links, would only lose time), or for a request that must
 //! not wait ([`Pace`] is asked only about writes and applies; a STRONG
 //! step, a repair or a truncation pass goes at once and takes the group
 //! with it). Durability is unchanged: every request is still answered
@@ -29,20 +32,24 @@ use std::time::Duration;
 /// gather a useful group at 1,000 writes/s per region (3,000 writes and
 /// applies a second in each region of three). Measured at that rate
 /// (docs/performance.md, *The writer waits for company*): 1 ms took a
-/// fifth off a write's CPU, 1.5 and 2 ms a third, 2 ms with more latency.
+/// tenth to a fifth off a write's CPU, 1.5 ms about a quarter, and 2 ms
+/// no more than 1.5 with more latency.
 pub const MAX_WAIT: Duration = Duration::from_micros(1500);
 
 /// A group this large is worth committing at once.
 pub const TARGET: usize = 16;
 
-/// How much of the rate estimate one group's observation moves.
+/// How much of an estimate one group's observation moves.
 const SMOOTHING: f64 = 0.2;
 
-/// The arrival rate the writer has seen, and the waits it implies.
+/// The arrival rate the writer has seen, how long its groups take, and the
+/// waits they imply.
 #[derive(Debug, Default)]
 pub struct Pace {
     /// Requests per second, smoothed over recent groups.
     rate: f64,
+    /// How long a group takes to run and commit, in µs, smoothed.
+    run_us: f64,
     /// When the last group started gathering, in µs of the writer's clock.
     last_start: Option<u64>,
 }
@@ -60,10 +67,18 @@ impl Pace {
         self.last_start = Some(start_us);
     }
 
+    /// Records that a group took `run_us` to run and commit.
+    pub fn ran(&mut self, run_us: u64) {
+        self.run_us += SMOOTHING * (run_us as f64 - self.run_us);
+    }
+
     /// How long a group that holds `queued` requests, every one of which may
     /// wait, should keep gathering from when it started.
     pub fn wait(&self, queued: usize) -> Duration {
-        if queued >= TARGET || self.rate * MAX_WAIT.as_secs_f64() < 1.0 {
+        if queued >= TARGET
+            || self.rate * MAX_WAIT.as_secs_f64() < 1.0
+            || self.run_us >= MAX_WAIT.as_micros() as f64
+        {
             return Duration::ZERO;
         }
         let fill = (TARGET - queued) as f64 / self.rate;
@@ -112,6 +127,22 @@ mod tests {
         );
         // A queue that already holds a group goes at once.
         assert_eq!(pace.wait(TARGET), Duration::ZERO);
+    }
+
+    #[test]
+    fn groups_that_take_long_to_run_go_without_waiting() {
+        // 3,000 requests a second, in groups that take 4 ms to run (a
+        // writer that is the bottleneck).
+        let mut pace = steady(3, 1_000, 50);
+        for _ in 0..50 {
+            pace.ran(4_000);
+        }
+        assert_eq!(pace.wait(1), Duration::ZERO);
+        // The same rate in groups that are quick to run does wait.
+        for _ in 0..50 {
+            pace.ran(300);
+        }
+        assert!(pace.wait(1) > Duration::ZERO);
     }
 
     #[test]

@@ -120,6 +120,7 @@ pub(super) fn writer_thread(
     let mut paced = Paced {
         pace: Pace::default(),
         epoch: Instant::now(),
+        gathered: Duration::ZERO,
     };
     while let Some(first) = rx.blocking_recv() {
         match group_commit.supervised(first, &mut rx, Some(&mut paced)) {
@@ -264,12 +265,16 @@ impl GroupCommit<'_> {
         let mut gathering = Gathering::default();
         gathering.take(first);
         gathering.drain(rx);
-        if let Some(paced) = paced {
+        let mut paced = paced;
+        if let Some(paced) = paced.as_deref_mut() {
             paced.gather(&mut gathering, rx);
         }
         let Gathering { jobs, stop, .. } = gathering;
         if !jobs.is_empty() {
             self.run_group(jobs);
+            if let Some(paced) = paced {
+                paced.ran();
+            }
         }
         if stop {
             rx.close();
@@ -384,6 +389,8 @@ impl Gathering {
 struct Paced {
     pace: Pace,
     epoch: Instant,
+    /// When the group being run stopped gathering.
+    gathered: Duration,
 }
 
 impl Paced {
@@ -405,9 +412,18 @@ impl Paced {
             std::thread::sleep((until - now).min(GATHER_SLICE));
             gathering.drain(rx);
         }
-        let start_us = u64::try_from(start.as_micros()).unwrap_or(u64::MAX);
-        self.pace.started(start_us, gathering.jobs.len());
+        self.pace.started(micros(start), gathering.jobs.len());
+        self.gathered = self.epoch.elapsed();
     }
+
+    /// Records how long the group took from the end of its gathering.
+    fn ran(&mut self) {
+        self.pace.ran(micros(self.epoch.elapsed() - self.gathered));
+    }
+}
+
+fn micros(d: Duration) -> u64 {
+    u64::try_from(d.as_micros()).unwrap_or(u64::MAX)
 }
 
 /// After the writer stopped: refuses `job` with the reason. True at `Stop`.
@@ -466,6 +482,7 @@ mod tests {
         let mut paced = Paced {
             pace: Pace::default(),
             epoch: Instant::now(),
+            gathered: Duration::ZERO,
         };
         // Teach the rule a rate at which it would wait the whole bound.
         for i in 0..50 {
