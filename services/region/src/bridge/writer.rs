@@ -3,8 +3,9 @@
 //! It takes the first job, drains whatever else is queued (up to
 //! [`MAX_GROUP`]), live waits a little for more when requests arrive fast
 //! enough to fill a larger group ([`super::pace`]), runs them all in one
-//! transaction, commits once and only then answers each. A panic or a fatal store error stops it for good
-//! ([`GroupCommit::supervised`]); from then on every request is refused with the reason.
+//! transaction, commits once and only then answers each. A panic or a
+//! fatal store error stops it for good ([`GroupCommit::supervised`]); from
+//! then on every request is refused with the reason.
 //! Live, it owns an OS thread with the checkpointer beside it; under the
 //! simulation it is an ordinary task.
 
@@ -260,12 +261,11 @@ impl GroupCommit<'_> {
         &mut self,
         first: Job,
         rx: &mut mpsc::Receiver<Job>,
-        paced: Option<&mut Paced>,
+        mut paced: Option<&mut Paced>,
     ) -> bool {
         let mut gathering = Gathering::default();
         gathering.take(first);
         gathering.drain(rx);
-        let mut paced = paced;
         if let Some(paced) = paced.as_deref_mut() {
             paced.gather(&mut gathering, rx);
         }
