@@ -206,9 +206,15 @@ impl HeadDigest {
 
 /// The stable 64-bit hash of an encoded key that places it in the tree.
 pub fn key_hash(key: &EncodedKey) -> u64 {
+    key_hash_of(&key.partition, &key.sort)
+}
+
+/// [`key_hash`] of a key given as its two encoded parts, for callers that
+/// hold them borrowed (a row being read) and should not copy them to ask.
+pub fn key_hash_of(partition: &[u8], sort: &[u8]) -> u64 {
     let mut h = Hasher::new(0x6b65_795f_6861_7368);
-    h.field(&key.partition);
-    h.field(&key.sort);
+    h.field(partition);
+    h.field(sort);
     h.finish().0
 }
 
@@ -216,9 +222,14 @@ pub fn key_hash(key: &EncodedKey) -> u64 {
 /// 128-bit hash of its key, version and item bytes, so replicas whose heads
 /// differ in any of them have different digests.
 pub fn entry(key: &EncodedKey, version: &[u8], image: Option<&[u8]>) -> Summary {
+    entry_of(&key.partition, &key.sort, version, image)
+}
+
+/// [`entry`] of a key given as its two encoded parts ([`key_hash_of`]).
+pub fn entry_of(partition: &[u8], sort: &[u8], version: &[u8], image: Option<&[u8]>) -> Summary {
     let mut h = Hasher::new(0x656e_7472_795f_6831);
-    h.field(&key.partition);
-    h.field(&key.sort);
+    h.field(partition);
+    h.field(sort);
     h.field(version);
     match image {
         Some(image) => {

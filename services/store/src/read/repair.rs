@@ -89,44 +89,68 @@ impl Reader {
     /// `items` would make this a range read, but costs every write an index
     /// update; see docs/repair.md.)
     pub fn leaf_heads(&self, table: &str, leaves: &[u32]) -> Result<Vec<LeafHead>, StoreError> {
-        let mut wanted = vec![false; digest::LEAVES as usize];
-        for (i, &leaf) in leaves.iter().enumerate() {
-            if leaf >= digest::LEAVES {
-                return Err(StoreError::Invalid(meridian_core::Error::invalid(
-                    format!("leaves[{i}]"),
-                    format!("{leaf} is not a leaf; there are {}", digest::LEAVES),
-                )));
-            }
-            wanted[leaf as usize] = true;
-        }
+        let wanted = wanted_leaves(leaves)?;
+        let mut out = Vec::new();
+        self.each_head(
+            table,
+            |key_hash| wanted[NodeId::leaf_of(key_hash).index as usize],
+            |h| out.push(h.to_owned()),
+        )?;
+        Ok(out)
+    }
+
+    /// [`Reader::leaf_heads`] as digests only: all a summary of nodes below
+    /// the stored leaves needs. Under writes nearly every leaf differs
+    /// between replicas, so a comparison's step asks for most of the table:
+    /// a digest is 40 bytes where a [`LeafHead`] also copies the key and
+    /// the version out of every row.
+    fn leaf_digests(&self, table: &str, leaves: &[u32]) -> Result<Vec<HeadDigest>, StoreError> {
+        let wanted = wanted_leaves(leaves)?;
+        let mut out = Vec::new();
+        self.each_head(
+            table,
+            |key_hash| wanted[NodeId::leaf_of(key_hash).index as usize],
+            |h| out.push(h.digest()),
+        )?;
+        Ok(out)
+    }
+
+    /// Calls `f` with every head of `table` whose key hash `keep` accepts,
+    /// in key order, borrowed from its row: one pass over the table that
+    /// copies nothing out of the rows it does not keep.
+    fn each_head(
+        &self,
+        table: &str,
+        keep: impl Fn(u64) -> bool,
+        mut f: impl FnMut(RowHead<'_>),
+    ) -> Result<(), StoreError> {
         let mut stmt = self.conn.prepare_cached(
             "SELECT pk, sk, version, image FROM items WHERE tbl = ?1 ORDER BY pk, sk",
         )?;
         let mut rows = stmt.query([table])?;
-        let mut out = Vec::new();
         while let Some(r) = rows.next()? {
-            let key = EncodedKey {
-                partition: r.get(0)?,
-                sort: r.get(1)?,
+            let blob = |i: usize, name: &str| {
+                r.get_ref(i)?
+                    .as_blob()
+                    .map_err(|e| StoreError::Corrupt(format!("items.{name}: {e}")))
             };
-            let key_hash = digest::key_hash(&key);
-            if !wanted[NodeId::leaf_of(key_hash).index as usize] {
+            let (partition, sort) = (blob(0, "pk")?, blob(1, "sk")?);
+            let key_hash = digest::key_hash_of(partition, sort);
+            if !keep(key_hash) {
                 continue;
             }
-            let version: Vec<u8> = r.get(2)?;
-            let image = r
-                .get_ref(3)?
-                .as_blob_or_null()
-                .map_err(|e| StoreError::Corrupt(format!("items.image: {e}")))?;
-            let entry = digest::entry(&key, &version, image);
-            out.push(LeafHead {
-                tombstone: image.is_none(),
-                key,
-                version,
-                digest: HeadDigest { key_hash, entry },
+            f(RowHead {
+                partition,
+                sort,
+                version: blob(2, "version")?,
+                image: r
+                    .get_ref(3)?
+                    .as_blob_or_null()
+                    .map_err(|e| StoreError::Corrupt(format!("items.image: {e}")))?,
+                key_hash,
             });
         }
-        Ok(out)
+        Ok(())
     }
 
     /// The root of every table's tree (`$catalog` included) that has ever
@@ -160,10 +184,7 @@ impl Reader {
         let mut heads: Vec<HeadDigest> = if deep.is_empty() {
             Vec::new()
         } else {
-            self.leaf_heads(table, &deep)?
-                .into_iter()
-                .map(|h| h.digest)
-                .collect()
+            self.leaf_digests(table, &deep)?
         };
         heads.sort_unstable_by_key(|h| h.key_hash);
         let leaves = if deep.len() < parents.len() {
@@ -193,18 +214,28 @@ impl Reader {
         limit: usize,
     ) -> Result<Vec<LeafHead>, StoreError> {
         let leaves: Vec<u32> = nodes.iter().flat_map(NodeId::leaves).collect();
+        let wanted = wanted_leaves(&leaves)?;
         let ranges = digest::ranges(nodes);
-        let heads: Vec<LeafHead> = self
-            .leaf_heads(table, &leaves)?
-            .into_iter()
-            .filter(|h| digest::covers(&ranges, h.digest.key_hash))
-            .collect();
-        if heads.len() > limit {
+        // Counted to the end for the error, copied only up to the limit.
+        let (mut heads, mut held) = (Vec::new(), 0usize);
+        self.each_head(
+            table,
+            |key_hash| {
+                wanted[NodeId::leaf_of(key_hash).index as usize]
+                    && digest::covers(&ranges, key_hash)
+            },
+            |h| {
+                held += 1;
+                if held <= limit {
+                    heads.push(h.to_owned());
+                }
+            },
+        )?;
+        if held > limit {
             return Err(StoreError::Invalid(meridian_core::Error::invalid(
                 "nodes",
                 format!(
-                    "the nodes hold {} heads, more than the limit of {limit}; ask for their children",
-                    heads.len()
+                    "the nodes hold {held} heads, more than the limit of {limit}; ask for their children"
                 ),
             )));
         }
@@ -350,6 +381,52 @@ impl Reader {
 }
 
 /// An items row's (version, prev, ctx, image, ttl).
+/// One head as [`Reader::each_head`] reads it, borrowed from its row.
+struct RowHead<'a> {
+    partition: &'a [u8],
+    sort: &'a [u8],
+    version: &'a [u8],
+    image: Option<&'a [u8]>,
+    key_hash: u64,
+}
+
+impl RowHead<'_> {
+    fn digest(&self) -> HeadDigest {
+        HeadDigest {
+            key_hash: self.key_hash,
+            entry: digest::entry_of(self.partition, self.sort, self.version, self.image),
+        }
+    }
+
+    fn to_owned(&self) -> LeafHead {
+        LeafHead {
+            key: EncodedKey {
+                partition: self.partition.to_vec(),
+                sort: self.sort.to_vec(),
+            },
+            version: self.version.to_vec(),
+            tombstone: self.image.is_none(),
+            digest: self.digest(),
+        }
+    }
+}
+
+/// Which of the stored leaves `leaves` names, refusing a number that is
+/// not a leaf (`leaves` may come from a peer).
+fn wanted_leaves(leaves: &[u32]) -> Result<Vec<bool>, StoreError> {
+    let mut wanted = vec![false; digest::LEAVES as usize];
+    for (i, &leaf) in leaves.iter().enumerate() {
+        if leaf >= digest::LEAVES {
+            return Err(StoreError::Invalid(meridian_core::Error::invalid(
+                format!("leaves[{i}]"),
+                format!("{leaf} is not a leaf; there are {}", digest::LEAVES),
+            )));
+        }
+        wanted[leaf as usize] = true;
+    }
+    Ok(wanted)
+}
+
 type HeadColumns = (Vec<u8>, Option<Vec<u8>>, Vec<u8>, Option<Vec<u8>>, bool);
 
 /// The head of `key` as a mutation ready to ship: `seq` 0 and
