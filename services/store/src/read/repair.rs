@@ -89,14 +89,7 @@ impl Reader {
     /// `items` would make this a range read, but costs every write an index
     /// update; see docs/repair.md.)
     pub fn leaf_heads(&self, table: &str, leaves: &[u32]) -> Result<Vec<LeafHead>, StoreError> {
-        let wanted = wanted_leaves(leaves)?;
-        let mut out = Vec::new();
-        self.each_head(
-            table,
-            |key_hash| wanted[NodeId::leaf_of(key_hash).index as usize],
-            |h| out.push(h.to_owned()),
-        )?;
-        Ok(out)
+        self.heads_in(table, leaves, |h| h.to_owned())
     }
 
     /// [`Reader::leaf_heads`] as digests only: all a summary of nodes below
@@ -105,12 +98,22 @@ impl Reader {
     /// a digest is 40 bytes where a [`LeafHead`] also copies the key and
     /// the version out of every row.
     fn leaf_digests(&self, table: &str, leaves: &[u32]) -> Result<Vec<HeadDigest>, StoreError> {
+        self.heads_in(table, leaves, |h| h.digest())
+    }
+
+    /// What `build` makes of each head in the given stored leaves.
+    fn heads_in<T>(
+        &self,
+        table: &str,
+        leaves: &[u32],
+        build: impl Fn(&RowHead<'_>) -> T,
+    ) -> Result<Vec<T>, StoreError> {
         let wanted = wanted_leaves(leaves)?;
         let mut out = Vec::new();
         self.each_head(
             table,
             |key_hash| wanted[NodeId::leaf_of(key_hash).index as usize],
-            |h| out.push(h.digest()),
+            |h| out.push(build(&h)),
         )?;
         Ok(out)
     }
