@@ -15,12 +15,17 @@ use std::path::PathBuf;
 use anyhow::{Context, Result};
 use clap::{Args, Parser, Subcommand};
 
-/// mimalloc instead of the system allocator: a region allocates and frees
+/// jemalloc instead of the system allocator: a region allocates and frees
 /// per request and per replicated batch (HTTP/2 frames, protobuf messages,
 /// SQLite rows), and glibc's malloc and free took about a tenth of the
-/// machine in the replication profile (docs/performance.md).
+/// machine in the replication profile. jemalloc rather than mimalloc, which
+/// cost the same CPU: under the soak's faults mimalloc held 170 to 380 MiB
+/// per region for a live heap of about 35 MiB, swinging by 100 MiB from one
+/// sample to the next, while jemalloc, which hands freed pages back on a
+/// steady decay, held 80 to 110 MiB (docs/performance.md, *Soak*). SQLite
+/// keeps the C library's malloc.
 #[global_allocator]
-static ALLOC: mimalloc::MiMalloc = mimalloc::MiMalloc;
+static ALLOC: tikv_jemallocator::Jemalloc = tikv_jemallocator::Jemalloc;
 
 /// The cluster file used when none is given: three regions on loopback.
 pub const DEFAULT_CLUSTER: &str = meridian_cluster::current::DEFAULT_CLUSTER;
