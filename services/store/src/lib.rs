@@ -214,7 +214,9 @@ fn open_conn(
             Durability::Normal => "NORMAL",
             Durability::Simulated => "OFF",
         };
-        conn.execute_batch(&format!("PRAGMA synchronous={sync};"))?;
+        conn.execute_batch(&format!(
+            "PRAGMA synchronous={sync}; PRAGMA journal_size_limit={WAL_KEEP_BYTES};"
+        ))?;
         if durability == Durability::Simulated {
             // Simulations run thousands of small transactions on one thread;
             // reading pages through a mapping saves a syscall per page, and
@@ -325,6 +327,15 @@ pub fn open(data_dir: &Path, region: &str, durability: Durability) -> Result<Wri
 /// does: about 64 MiB of WAL. Normally a [`Checkpointer`] keeps the WAL far
 /// below this, off the writer's thread.
 const WRITER_CHECKPOINT_PAGES: u32 = 16_384;
+
+/// The size a WAL file is cut back to when SQLite starts it over from its
+/// first frame: what the writer's own checkpoints let it reach. SQLite
+/// otherwise keeps a WAL file at the largest size it ever had, so one
+/// burst (a restarted region catching up on its peers' backlog while the
+/// checkpointer could not restart the WAL) left the data directory 30 MiB
+/// larger for the life of the process in a soak, against its neighbours
+/// and its own earlier process. Steady running keeps the file it uses.
+const WAL_KEEP_BYTES: u64 = WRITER_CHECKPOINT_PAGES as u64 * 4096;
 
 /// Copies committed WAL pages back into the database file on its own
 /// connection, so the writer's commits do not pay for it. SQLite's default
