@@ -11,7 +11,9 @@
 //!   applies arrive fast enough to fill a larger group within 1.5 ms, it
 //!   waits for them first ([`pace`]): fewer, larger commits at everyday
 //!   rates.
-//! * **Reads** run a closure against a pooled [`Reader`](meridian_store::Reader) connection.
+//! * **Reads** run a closure against one of a fixed set of
+//!   [`Reader`](meridian_store::Reader) connections, waiting for one when all
+//!   are busy ([`readers`]).
 //! * **Shipping** reads the newest log entries from memory: after each
 //!   commit the writer hands the group's log entries to the [`Tail`](crate::tail::Tail), and
 //!   [`StoreBridge::log_after`] serves from there whenever it reaches back far
@@ -41,6 +43,7 @@ use meridian_store::StoreError;
 
 mod job;
 mod pace;
+mod readers;
 mod storage;
 mod writer;
 
@@ -49,8 +52,6 @@ pub use writer::{WriterCtx, WriterTask};
 
 /// Most jobs in one group commit.
 pub const MAX_GROUP: usize = 1024;
-/// Reader connections kept open.
-const READERS: usize = 4;
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum Mode {

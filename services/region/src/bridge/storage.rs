@@ -13,8 +13,9 @@ use meridian_store::{ApplyOutcome, Group, Reader, StoreError, WriteOp, WriteResu
 use tokio::sync::{mpsc, oneshot, watch};
 
 use super::job::{Ask, Job};
+use super::readers::{READERS, Readers};
 use super::writer::{Publish, WriterCtx, WriterTask, writer_task, writer_thread};
-use super::{BridgeError, MAX_GROUP, Mode, READERS, lock};
+use super::{BridgeError, MAX_GROUP, Mode, lock};
 use crate::metrics::Metrics;
 use crate::metrics::SourceLabel;
 use crate::tail::{TAIL_BYTES, Tail};
@@ -76,8 +77,7 @@ impl Opened {
 #[derive(Clone)]
 pub struct StoreBridge {
     jobs: mpsc::Sender<Job>,
-    readers: Arc<Mutex<Vec<Reader>>>,
-    data_dir: Arc<std::path::PathBuf>,
+    readers: Arc<Readers>,
     mode: Mode,
     log_head: watch::Receiver<u64>,
     tail: Arc<Mutex<Tail>>,
@@ -120,11 +120,6 @@ impl StoreBridge {
             checkpointer,
             ..
         } = opened;
-        let data_dir = writer
-            .path()
-            .parent()
-            .map(std::path::Path::to_path_buf)
-            .unwrap_or_default();
         let (jobs, rx) = mpsc::channel(4 * MAX_GROUP);
         let (head, head_rx) = watch::channel(log_head);
         let tail = Arc::new(Mutex::new(Tail::new(TAIL_BYTES)));
@@ -164,8 +159,7 @@ impl StoreBridge {
         Ok((
             StoreBridge {
                 jobs,
-                readers: Arc::new(Mutex::new(readers)),
-                data_dir: Arc::new(data_dir),
+                readers: Arc::new(Readers::new(readers)),
                 mode,
                 log_head: head_rx,
                 tail,
@@ -518,18 +512,7 @@ impl StoreBridge {
         &self,
         f: impl FnOnce(&Reader) -> Result<T, StoreError>,
     ) -> Result<T, BridgeError> {
-        let pooled = lock(&self.readers).pop();
-        let reader = match pooled {
-            Some(r) => r,
-            None => meridian_store::open_reader(&self.data_dir)?,
-        };
-        let result = f(&reader);
-        let mut pool = lock(&self.readers);
-        // Extra connections opened under load are closed, not hoarded.
-        if pool.len() < READERS {
-            pool.push(reader);
-        }
-        Ok(result?)
+        Ok(self.readers.with(f)?)
     }
 
     /// Stops the writer once the jobs already queued are done. Later writes
