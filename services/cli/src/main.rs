@@ -23,7 +23,7 @@ use clap::{Args, Parser, Subcommand};
 /// per region for a live heap of about 35 MiB, swinging by 100 MiB from one
 /// sample to the next, while jemalloc, which hands freed pages back on a
 /// steady decay, held 80 to 110 MiB (docs/performance.md, *Soak*). SQLite
-/// keeps the C library's malloc.
+/// is handed jemalloc too, first thing in `main`.
 #[global_allocator]
 static ALLOC: tikv_jemallocator::Jemalloc = tikv_jemallocator::Jemalloc;
 
@@ -585,6 +585,10 @@ fn cluster_log_format(
 }
 
 fn main() -> std::process::ExitCode {
+    // Before anything opens a store: SQLite takes its allocator only then.
+    if !meridian_store::memory::sqlite_on_jemalloc() {
+        eprintln!("warning: SQLite refused jemalloc and keeps the C library's malloc");
+    }
     let cli = Cli::parse();
     // What `/metrics` says this binary is (`meridian_build_info`), from
     // build.rs: absent when the build had no git or could not ask rustc.

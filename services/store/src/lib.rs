@@ -18,6 +18,7 @@ mod digest;
 mod group;
 mod index;
 mod log;
+pub mod memory;
 pub mod pitr;
 #[cfg(test)]
 mod plans;
