@@ -20,10 +20,10 @@ use clap::{Args, Parser, Subcommand};
 /// SQLite rows), and glibc's malloc and free took about a tenth of the
 /// machine in the replication profile. jemalloc rather than mimalloc, which
 /// cost the same CPU: under the soak's faults mimalloc held 170 to 380 MiB
-/// per region for a live heap of about 35 MiB, swinging by 100 MiB from one
+/// per region for a live heap of about 33 MiB, swinging by 100 MiB from one
 /// sample to the next, while jemalloc, which hands freed pages back on a
-/// steady decay, held 80 to 110 MiB (docs/performance.md, *Soak*). SQLite
-/// is handed jemalloc too, first thing in `main`.
+/// steady decay, holds 70 to 90 MiB between faults (docs/performance.md,
+/// *Soak*). SQLite is handed jemalloc too, first thing in `main`.
 #[global_allocator]
 static ALLOC: tikv_jemallocator::Jemalloc = tikv_jemallocator::Jemalloc;
 
