@@ -122,10 +122,9 @@ impl RegionHandle {
     }
 
     pub async fn table(&self, name: &str) -> Result<(TableDef, Version), OpError> {
-        let owned = name.to_string();
         self.shared
             .storage
-            .read(move |r| r.table_def(&owned))
+            .table_def(name)
             .await?
             .filter(|(def, _)| self.sees(def))
             .ok_or_else(|| OpError::TableNotFound(name.to_string()))
@@ -134,12 +133,7 @@ impl RegionHandle {
     /// `name`'s definition as the catalog has it, whether or not this
     /// handle sees it (`replicas_only`).
     pub async fn catalog_table(&self, name: &str) -> Result<Option<TableDef>, OpError> {
-        let owned = name.to_string();
-        let found = self
-            .shared
-            .storage
-            .read(move |r| r.table_def(&owned))
-            .await?;
+        let found = self.shared.storage.table_def(name).await?;
         Ok(found.map(|(def, _)| def))
     }
 

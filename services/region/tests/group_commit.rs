@@ -134,3 +134,48 @@ fn items_table() -> TableDef {
     )
     .unwrap()
 }
+
+/// Definitions are kept in memory between requests, and a change of the
+/// catalog is seen by the first read after the change is answered: a
+/// replica added, the table deleted, a table created again under the name.
+#[tokio::test(flavor = "current_thread")]
+async fn a_kept_definition_gives_way_to_the_catalog_change_answered_before() {
+    use meridian_core::replicas::Status;
+    let dir = tempfile::tempdir().unwrap();
+    let (storage, task, _) = start(dir.path());
+    let write = |op: WriteOp| {
+        let storage = storage.clone();
+        async move { storage.write(vec![op]).await.unwrap() }
+    };
+    assert!(storage.table_def("items").await.unwrap().is_none());
+    write(WriteOp::CreateTable(items_table())).await;
+    let (first, created) = storage.table_def("items").await.unwrap().unwrap();
+    assert_eq!(first.replicas, ["us-east-1"]);
+    // Kept: asked again, the same definition.
+    assert_eq!(storage.table_def("items").await.unwrap().unwrap().0, first);
+
+    write(WriteOp::SetReplica {
+        table: "items".into(),
+        region: "eu-west-1".into(),
+        status: Status::Active,
+    })
+    .await;
+    let (added, _) = storage.table_def("items").await.unwrap().unwrap();
+    assert!(
+        added.replicas.iter().any(|r| r == "eu-west-1"),
+        "the replica added is seen at once: {:?}",
+        added.replicas
+    );
+
+    write(WriteOp::DeleteTable("items".into())).await;
+    assert!(storage.table_def("items").await.unwrap().is_none());
+
+    let mut again = items_table();
+    again.key_schema.partition.name = "other".into();
+    write(WriteOp::CreateTable(again)).await;
+    let (recreated, incarnation) = storage.table_def("items").await.unwrap().unwrap();
+    assert_eq!(recreated.key_schema.partition.name, "other");
+    assert_ne!(incarnation, created, "a new incarnation");
+    storage.close().await;
+    task.join().await;
+}

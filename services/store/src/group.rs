@@ -40,7 +40,7 @@ pub struct Writer {
     region: String,
     path: PathBuf,
     /// Live table definitions by name; cleared whenever the catalog may have changed.
-    catalog: HashMap<String, Option<(TableDef, Version)>>,
+    catalog: CatalogCache,
     /// What a change of a table records besides its head here (history,
     /// stream), by name; cleared with the catalog and whenever a setting
     /// changes.
@@ -59,7 +59,7 @@ impl Writer {
             conn,
             region,
             path,
-            catalog: HashMap::new(),
+            catalog: CatalogCache::default(),
             records: HashMap::new(),
             last_at: 0,
             shard_age: DEFAULT_SHARD_AGE,
@@ -78,6 +78,14 @@ impl Writer {
 
     pub fn path(&self) -> &std::path::Path {
         &self.path
+    }
+
+    /// How many times a cached table definition was dropped because the
+    /// catalog may have changed: a definition read while this had some
+    /// value is current for as long as it keeps it (the region's readers
+    /// cache definitions on it).
+    pub fn catalog_epoch(&self) -> u64 {
+        self.catalog.epoch
     }
 
     /// Sets after how many WAL pages a commit checkpoints by itself.
@@ -142,7 +150,7 @@ pub struct Group<'a> {
     /// The group's time, µs: what history rows record.
     at: u64,
     shard_age: u64,
-    catalog: &'a mut HashMap<String, Option<(TableDef, Version)>>,
+    catalog: &'a mut CatalogCache,
     records: &'a mut HashMap<String, Records>,
     /// What this group appended to the log so far, in order: handed out at
     /// commit so shippers can send it without reading it back.
@@ -170,6 +178,37 @@ impl Drop for Group<'_> {
                 tracing::error!(error = %e, "rollback of an abandoned group failed");
             }
         }
+    }
+}
+
+/// The live table definitions the writer has worked out, by name (`None`:
+/// no such table), and a count of the times any was dropped. Every change
+/// of a catalog row that a definition is worked out from drops the
+/// table's entry first, so the count moves whenever a definition may
+/// have changed.
+#[derive(Debug, Default)]
+pub(crate) struct CatalogCache {
+    defs: HashMap<String, Option<(TableDef, Version)>>,
+    epoch: u64,
+}
+
+impl CatalogCache {
+    pub(crate) fn get(&self, name: &str) -> Option<&Option<(TableDef, Version)>> {
+        self.defs.get(name)
+    }
+
+    pub(crate) fn insert(&mut self, name: String, def: Option<(TableDef, Version)>) {
+        self.defs.insert(name, def);
+    }
+
+    pub(crate) fn remove(&mut self, name: &str) {
+        self.defs.remove(name);
+        self.epoch += 1;
+    }
+
+    pub(crate) fn clear(&mut self) {
+        self.defs.clear();
+        self.epoch += 1;
     }
 }
 
@@ -403,7 +442,7 @@ pub(crate) struct GroupTxn<'c, 'a> {
     /// See [`Writer::set_stream_shard_age`], µs.
     pub(crate) shard_age: u64,
     pub(crate) records: &'c mut HashMap<String, Records>,
-    pub(crate) catalog: &'c mut HashMap<String, Option<(TableDef, Version)>>,
+    pub(crate) catalog: &'c mut CatalogCache,
     pub(crate) logged: &'c mut Vec<Mutation>,
     pub(crate) digest: &'c mut Vec<LeafChange>,
     pub(crate) high: &'c mut Vec<(String, Vec<u8>)>,

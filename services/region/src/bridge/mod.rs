@@ -32,6 +32,9 @@
 //!   escapes its control. So the writer loop is an ordinary task and reads run
 //!   in place. Blocking the simulation thread is harmless: time is virtual.
 //!
+//! * **Table definitions** stay in memory between requests ([`catalog`]),
+//!   good until the writer says a definition may have changed.
+//!
 //! The parts: [`storage`] is the async handle ([`StoreBridge`]), [`job`] what
 //! goes to the writer loop and how answers come back, [`pace`] how long the
 //! live loop waits to gather a group, [`writer`] the loop with its group
@@ -41,6 +44,7 @@ use std::sync::Mutex;
 
 use meridian_store::StoreError;
 
+mod catalog;
 mod job;
 mod pace;
 mod readers;

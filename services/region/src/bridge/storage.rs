@@ -12,6 +12,7 @@ use meridian_store::pitr::Pitr;
 use meridian_store::{ApplyOutcome, Group, Reader, StoreError, WriteOp, WriteResult, Writer};
 use tokio::sync::{mpsc, oneshot, watch};
 
+use super::catalog::Catalog;
 use super::job::{Ask, Job};
 use super::readers::{READERS, Readers};
 use super::writer::{Publish, WriterCtx, WriterTask, writer_task, writer_thread};
@@ -87,6 +88,7 @@ pub struct StoreBridge {
     failure: Arc<Mutex<Option<String>>>,
     /// True once the writer stopped for good and `failure` says why.
     stopped: watch::Receiver<bool>,
+    catalog: Arc<Catalog>,
 }
 
 /// How long a request whose reply was dropped waits for the writer to say
@@ -127,12 +129,15 @@ impl StoreBridge {
         let floor = Arc::new(Mutex::new((log_head, ctx.hlc.issued())));
         let failure = Arc::new(Mutex::new(None));
         let (stopped_tx, stopped) = watch::channel(false);
+        let catalog = Arc::new(Catalog::default());
+        catalog.publish(writer.catalog_epoch());
         let publish = Publish {
             head,
             tail: tail.clone(),
             floor: floor.clone(),
             failure: failure.clone(),
             stopped: stopped_tx,
+            catalog: catalog.clone(),
         };
         let task = match mode {
             Mode::Threads => {
@@ -167,9 +172,29 @@ impl StoreBridge {
                 metrics,
                 failure,
                 stopped,
+                catalog,
             },
             task,
         ))
+    }
+
+    /// A live table definition and the catalog version that created it:
+    /// from memory while the writer has changed no definition since it was
+    /// read (`catalog.rs`), else from a reader.
+    pub async fn table_def(
+        &self,
+        name: &str,
+    ) -> Result<Option<(meridian_core::TableDef, meridian_core::Version)>, BridgeError> {
+        let epoch = self.catalog.epoch();
+        if let Some(hit) = self.catalog.get(name, epoch) {
+            return Ok(Some(hit));
+        }
+        let owned = name.to_string();
+        let found = self.read(move |r| r.table_def(&owned)).await?;
+        if let Some(def) = &found {
+            self.catalog.keep(name, epoch, def);
+        }
+        Ok(found)
     }
 
     /// Why the writer stopped for good, if it has: the region is then not

@@ -17,6 +17,7 @@ use meridian_core::{Hlc, Mutation, PhysicalClock, Timestamp};
 use meridian_store::{StoreError, Writer};
 use tokio::sync::{mpsc, watch};
 
+use super::catalog::Catalog;
 use super::job::{AwaitingCommit, Job, refuse};
 use super::pace::{Pace, TARGET};
 use super::{BridgeError, MAX_GROUP, lock};
@@ -50,6 +51,9 @@ pub(super) struct Publish {
     /// Raised once `failure` is set, for requests whose replies the
     /// failed group dropped (`StoreBridge::answer`).
     pub(super) stopped: watch::Sender<bool>,
+    /// Told after each group whether table definitions kept in memory
+    /// still hold.
+    pub(super) catalog: Arc<Catalog>,
 }
 
 impl Publish {
@@ -314,6 +318,9 @@ impl GroupCommit<'_> {
             group.commit()
         })();
         ctx.metrics.group_commits.inc();
+        // Before any answer: a client told its table changed must not be
+        // handed the old definition next.
+        publish.catalog.publish(writer.catalog_epoch());
         match commit {
             Ok(logged) => {
                 for d in done {
