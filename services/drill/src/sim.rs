@@ -555,6 +555,7 @@ fn run_one(
         }
     }
     let mut down: BTreeSet<String> = BTreeSet::new();
+    let mut latencies = LinkLatencies::default();
     let mut next_sync = scenario.sync_interval;
     let mut blocked: BTreeSet<(String, String)> = BTreeSet::new();
     let mut partitions: BTreeSet<(String, String)> = BTreeSet::new();
@@ -648,12 +649,8 @@ fn run_one(
                 next_sync += scenario.sync_interval;
             }
         }
+        latencies.set(&mut sim, &links, seed, now);
         // The directed links that should be cut now.
-        for ((a, b), (latency, mean)) in &links {
-            let delay = *latency + crate::jitter::at(seed, a, b, now, *mean);
-            sim.set_link_latency(a.as_str(), b.as_str(), delay);
-            sim.set_link_max_message_latency(a.as_str(), b.as_str(), delay);
-        }
         let mut want = partitions.clone();
         for (link, (since, period, down)) in &flaps {
             let phase = (now - *since).as_nanos() % period.as_nanos().max(1);
@@ -784,4 +781,49 @@ async fn region_host(config: RegionConfig, doors: Doors) -> turmoil::Result {
     }
     std::future::pending::<()>().await;
     Ok(())
+}
+
+/// What the simulation's links were last told their latency is. Turmoil
+/// keeps one latency per pair of hosts, both directions alike, so the
+/// value a pair ends up with is the one set last for either direction;
+/// setting it every step, by host name, took a twentieth of a steady
+/// drill's time. A pair is told only when that value changes, by
+/// address, which leaves every delay as it was.
+#[derive(Default)]
+struct LinkLatencies {
+    addrs: BTreeMap<String, IpAddr>,
+    told: BTreeMap<(IpAddr, IpAddr), Duration>,
+}
+
+impl LinkLatencies {
+    /// Sets each directed link's latency plus its jitter at `now`, as the
+    /// scenario has it: `links` maps (from, to) to (latency, mean jitter).
+    fn set(
+        &mut self,
+        sim: &mut turmoil::Sim<'_>,
+        links: &BTreeMap<(String, String), (Duration, Duration)>,
+        seed: u64,
+        now: Duration,
+    ) {
+        let mut last: BTreeMap<(IpAddr, IpAddr), Duration> = BTreeMap::new();
+        for ((a, b), (latency, mean)) in links {
+            let delay = *latency + crate::jitter::at(seed, a, b, now, *mean);
+            let (x, y) = (self.addr(sim, a), self.addr(sim, b));
+            last.insert((x.min(y), x.max(y)), delay);
+        }
+        for (pair, delay) in last {
+            if self.told.get(&pair) != Some(&delay) {
+                sim.set_link_latency(pair.0, pair.1, delay);
+                sim.set_link_max_message_latency(pair.0, pair.1, delay);
+                self.told.insert(pair, delay);
+            }
+        }
+    }
+
+    fn addr(&mut self, sim: &turmoil::Sim<'_>, host: &str) -> IpAddr {
+        *self
+            .addrs
+            .entry(host.to_string())
+            .or_insert_with(|| sim.lookup(host))
+    }
 }
