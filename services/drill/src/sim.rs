@@ -786,7 +786,7 @@ async fn region_host(config: RegionConfig, doors: Doors) -> turmoil::Result {
 /// What the simulation's links were last told their latency is. Turmoil
 /// keeps one latency per pair of hosts, both directions alike, so the
 /// value a pair ends up with is the one set last for either direction;
-/// setting it every step, by host name, took a twentieth of a steady
+/// setting it every step, by host name, took about 3 % of a steady
 /// drill's time. A pair is told only when that value changes, by
 /// address, which leaves every delay as it was.
 #[derive(Default)]

@@ -1,7 +1,8 @@
 //! Table definitions kept in memory between requests.
 //!
-//! Every read, and every request of the DynamoDB endpoint, starts from its
-//! table's definition, which the store works out from several catalog rows
+//! Reads, the DynamoDB endpoint's reads, updates, deletes and transactions,
+//! and the TTL reaper start from their table's definition, which the store
+//! works out from several catalog rows
 //! (`meridian_store::Reader::table_def`): read each time, that was a trip
 //! to the blocking pool and four queries per request. The writer counts
 //! every time a definition may have changed
