@@ -65,8 +65,7 @@ fn is_global(def: &TableDef) -> bool {
 /// The table `name` as the catalog has it, wherever its replicas are, if
 /// it is a global table.
 async fn global(ops: &RegionHandle, name: &str) -> ApiResult<(TableDef, Version)> {
-    let owned = name.to_string();
-    match ops.read(move |r| r.table_def(&owned)).await? {
+    match ops.catalog_table(name).await? {
         Some((def, version)) if is_global(&def) => Ok((def, version)),
         _ => Err(not_global(name)),
     }

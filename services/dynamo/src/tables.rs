@@ -141,7 +141,7 @@ pub async fn create(ops: &RegionHandle, r: Req<'_>) -> ApiResult<Json> {
 async fn exists_elsewhere(ops: &RegionHandle, name: &str) -> ApiError {
     let exists = ApiError::new(Kind::ResourceInUse, format!("Table already exists: {name}"));
     match ops.catalog_table(name).await {
-        Ok(Some(def)) if !def.has_replica(ops.region()) => ApiError::new(
+        Ok(Some((def, _))) if !def.has_replica(ops.region()) => ApiError::new(
             Kind::ResourceInUse,
             format!(
                 "Table already exists: {name} (its replicas are in {}; a table name is one across the cluster, so add {} as a replica with UpdateTable ReplicaUpdates there)",

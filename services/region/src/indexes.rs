@@ -11,7 +11,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use crate::Shared;
-use crate::bridge::BridgeError;
+use crate::bridge::{BridgeError, CatalogLook};
 use crate::runner::{Next, Work};
 use crate::worker::Worker;
 
@@ -24,18 +24,37 @@ pub const STEP_ROWS: u64 = 500;
 pub const POLL: Duration = Duration::from_millis(100);
 
 /// The index builder: a step of [`STEP_ROWS`] items at a time while an
-/// index is being built, a look every [`POLL`] while none is
-/// ([`crate::runner`] drives it).
-pub(crate) struct Builder(pub(crate) Arc<Shared>);
+/// index is being built, a look every [`POLL`] while none is, once the
+/// catalog has changed since a look found none ([`crate::runner`] drives
+/// it). An index to build is always a catalog change: its row arriving.
+pub(crate) struct Builder {
+    shared: Arc<Shared>,
+    look: CatalogLook,
+}
+
+impl Builder {
+    pub(crate) fn new(shared: Arc<Shared>) -> Self {
+        Builder {
+            shared,
+            look: CatalogLook::default(),
+        }
+    }
+}
 
 impl Work for Builder {
     type Error = BridgeError;
     const AT_START: bool = true;
 
     async fn work(&mut self, _: &Worker) -> Result<Next, BridgeError> {
+        let Some(epoch) = self.look.due(self.shared.storage.catalog_epoch()) else {
+            return Ok(Next::Idle);
+        };
         let started = tokio::time::Instant::now();
-        match self.0.storage.build_indexes(STEP_ROWS).await {
-            Ok(0) => Ok(Next::Idle),
+        match self.shared.storage.build_indexes(STEP_ROWS).await {
+            Ok(0) => {
+                self.look.settled(epoch);
+                Ok(Next::Idle)
+            }
             // More to build. The writer gets as long again for the
             // writes queued meanwhile: a build takes at most half of
             // its time, so a build slows writes down, never stops them.

@@ -446,7 +446,7 @@ pub async fn start(
     }));
     let builder = shared.clone();
     tasks.push(workers.spawn("indexes", &stop, |w, stop| {
-        runner::run(indexes::Builder(builder), w, stop)
+        runner::run(indexes::Builder::new(builder), w, stop)
     }));
     let truncator = shared.clone();
     tasks.push(workers.spawn("truncate", &stop, |w, stop| {

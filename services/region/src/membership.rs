@@ -28,6 +28,7 @@ use meridian_core::replicas::Status;
 use meridian_store::WriteOp;
 
 use crate::Shared;
+use crate::bridge::CatalogLook;
 use crate::runner::{Next, Work};
 use crate::worker::Worker;
 
@@ -161,11 +162,15 @@ impl Filling {
 }
 
 /// The replica-change worker: looks every [`POLL`] for a replica of this
-/// region to fill or delete ([`crate::runner`] drives it).
+/// region to fill or delete, once the catalog has changed since a look
+/// found none ([`crate::runner`] drives it).
 pub(crate) struct Changes {
     shared: Arc<Shared>,
     filling: BTreeMap<String, Filling>,
     last_error: Option<String>,
+    /// Skips the pass while the catalog has not changed since one found
+    /// nothing to do: a replica row arriving is a catalog change.
+    look: CatalogLook,
 }
 
 impl Changes {
@@ -174,6 +179,7 @@ impl Changes {
             shared,
             filling: BTreeMap::new(),
             last_error: None,
+            look: CatalogLook::default(),
         }
     }
 }
@@ -182,8 +188,14 @@ impl Work for Changes {
     type Error = String;
 
     async fn work(&mut self, worker: &Worker) -> Result<Next, String> {
+        let Some(epoch) = self.look.due(self.shared.storage.catalog_epoch()) else {
+            return Ok(Next::Idle);
+        };
         match pass(&self.shared, worker, &mut self.filling).await {
-            Ok(()) => {
+            Ok(idle) => {
+                if idle {
+                    self.look.settled(epoch);
+                }
                 self.last_error = None;
                 Ok(Next::Idle)
             }
@@ -227,12 +239,14 @@ async fn pending(shared: &Shared) -> Result<Vec<(String, Status, Vec<String>)>, 
         .map_err(|e| e.to_string())
 }
 
+/// One pass over the changes pending; true when there were none.
 async fn pass(
     shared: &Shared,
     worker: &Worker,
     filling: &mut BTreeMap<String, Filling>,
-) -> Result<(), String> {
+) -> Result<bool, String> {
     let pending = pending(shared).await?;
+    let idle = pending.is_empty();
     // A fill no longer pending (removed meanwhile) starts afresh if asked again.
     filling.retain(|t, _| {
         pending
@@ -285,7 +299,7 @@ async fn pass(
         shared.membership.publish(filling, &removing);
         done?;
     }
-    Ok(())
+    Ok(idle)
 }
 
 async fn set(shared: &Shared, table: &str, status: Status) -> Result<(), String> {

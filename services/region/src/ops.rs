@@ -130,11 +130,11 @@ impl RegionHandle {
             .ok_or_else(|| OpError::TableNotFound(name.to_string()))
     }
 
-    /// `name`'s definition as the catalog has it, whether or not this
-    /// handle sees it (`replicas_only`).
-    pub async fn catalog_table(&self, name: &str) -> Result<Option<TableDef>, OpError> {
-        let found = self.shared.storage.table_def(name).await?;
-        Ok(found.map(|(def, _)| def))
+    /// `name`'s definition and the catalog version that created it, as the
+    /// catalog has them, whether or not this handle sees the table
+    /// (`replicas_only`).
+    pub async fn catalog_table(&self, name: &str) -> Result<Option<(TableDef, Version)>, OpError> {
+        Ok(self.shared.storage.table_def(name).await?)
     }
 
     pub async fn describe(&self, name: &str) -> Result<TableInfo, OpError> {

@@ -66,6 +66,36 @@ impl Catalog {
     }
 }
 
+/// A periodic look at the catalog that is skipped while nothing in it
+/// has changed: workers that poll the catalog for what concerns them (a
+/// replica to fill, a STRONG table to join) would otherwise read it several
+/// times a second on an idle region, and in every simulated region.
+///
+/// A look is taken under the count as read before it ([`CatalogLook::due`]);
+/// a look that found nothing left to do records that count
+/// ([`CatalogLook::settled`]), and is due again only once the writer has
+/// published another. A change committed during the look moves the count
+/// after it, so it is never missed.
+#[derive(Debug, Default)]
+pub struct CatalogLook {
+    settled: Option<u64>,
+}
+
+impl CatalogLook {
+    /// `epoch`, the writer's count now
+    /// ([`StoreBridge::catalog_epoch`](super::StoreBridge::catalog_epoch)),
+    /// when a look is due under it; `None` when the last look that settled
+    /// was taken under that same count.
+    pub fn due(&self, epoch: u64) -> Option<u64> {
+        (self.settled != Some(epoch)).then_some(epoch)
+    }
+
+    /// Records that a look taken under `epoch` left nothing to do.
+    pub fn settled(&mut self, epoch: u64) {
+        self.settled = Some(epoch);
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -93,6 +123,20 @@ mod tests {
         assert!(c.get("tbl", c.epoch()).is_none(), "the writer dropped one");
         c.keep("tbl", 1, &def("tbl"));
         assert!(c.get("tbl", 1).is_some());
+    }
+
+    #[test]
+    fn a_look_is_due_until_one_settles_and_again_once_the_count_moves() {
+        let mut look = CatalogLook::default();
+        assert_eq!(look.due(0), Some(0), "the first look is always due");
+        // A look that found work to do does not settle: due again.
+        assert_eq!(look.due(0), Some(0));
+        look.settled(0);
+        assert_eq!(look.due(0), None);
+        assert_eq!(look.due(1), Some(1), "the catalog changed");
+        look.settled(1);
+        assert_eq!(look.due(1), None);
+        assert_eq!(look.due(0), Some(0), "any other count, even a lower one");
     }
 
     #[test]

@@ -33,7 +33,9 @@
 //!   in place. Blocking the simulation thread is harmless: time is virtual.
 //!
 //! * **Table definitions** stay in memory between requests ([`catalog`]),
-//!   good until the writer says a definition may have changed.
+//!   good until the writer says a definition may have changed; workers that
+//!   poll the catalog skip their look while it has not
+//!   ([`CatalogLook`]).
 //!
 //! The parts: [`storage`] is the async handle ([`StoreBridge`]), [`job`] what
 //! goes to the writer loop and how answers come back, [`pace`] how long the
@@ -51,6 +53,7 @@ mod readers;
 mod storage;
 mod writer;
 
+pub use catalog::CatalogLook;
 pub use storage::{Opened, StoreBridge, StrongInstall, Trimmed};
 pub use writer::{WriterCtx, WriterTask};
 

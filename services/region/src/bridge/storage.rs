@@ -197,6 +197,13 @@ impl StoreBridge {
         Ok(found)
     }
 
+    /// The writer's count of catalog changes as of its last group
+    /// (`catalog.rs`): whatever a look at the catalog found while the
+    /// count had this value holds until it moves.
+    pub fn catalog_epoch(&self) -> u64 {
+        self.catalog.epoch()
+    }
+
     /// Why the writer stopped for good, if it has: the region is then not
     /// ready, and refuses writes with this reason.
     pub fn failure(&self) -> Option<String> {

@@ -16,13 +16,15 @@ use tokio::time::Instant;
 use super::effects::{self, Work};
 use super::{Input, Known, StrongError, wire};
 use crate::Shared;
+use crate::bridge::CatalogLook;
 use crate::metrics::{DirectionKindLabel, PeerReasonLabel};
 use crate::worker::{Stop, Worker};
 
 /// How often members' timers run: the protocol's timings are tens of
 /// milliseconds and up.
 const TICK: Duration = Duration::from_millis(10);
-/// How often the catalog is read for tables that became STRONG or went.
+/// How often the catalog is looked at for tables that became STRONG or
+/// went; it is read only when it changed since the last look.
 const DISCOVER: Duration = Duration::from_millis(250);
 
 struct Member {
@@ -40,6 +42,8 @@ struct Runtime {
     members: BTreeMap<String, Member>,
     start: Instant,
     inputs: mpsc::UnboundedSender<Input>,
+    /// What the catalog was when every member it names was last running.
+    look: CatalogLook,
 }
 
 /// Runs every member of this region until it stops.
@@ -55,6 +59,7 @@ pub(crate) async fn run(
         members: BTreeMap::new(),
         start: Instant::now(),
         inputs: back,
+        look: CatalogLook::default(),
     };
     let mut tick = tokio::time::interval(TICK);
     tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
@@ -71,7 +76,9 @@ pub(crate) async fn run(
                     w.running();
                 }
             }
-            _ = tick.tick() => rt.tick(),
+            // Members' timers only: with none, the tick would wake the
+            // region a hundred times a second for nothing.
+            _ = tick.tick(), if !rt.members.is_empty() => rt.tick(),
             input = inputs.recv() => match input {
                 None => break,
                 Some(input) => rt.handle(input).await,
@@ -220,6 +227,9 @@ impl Runtime {
     /// Starts a member for every STRONG table of the catalog this region
     /// belongs to, and stops those of tables deleted or recreated.
     async fn discover(&mut self) -> Result<(), crate::bridge::BridgeError> {
+        let Some(epoch) = self.look.due(self.shared.storage.catalog_epoch()) else {
+            return Ok(());
+        };
         let found = self.shared.storage.read(|r| r.strong_catalog()).await?;
         let me = self.shared.config.name.clone();
         let mut live = HashMap::new();
@@ -248,6 +258,11 @@ impl Runtime {
             .write()
             .unwrap_or_else(|p| p.into_inner());
         tables.retain(|name, _| live.contains_key(name));
+        drop(tables);
+        // Status drops a table whose member stopped even when no member is
+        // left to tick.
+        self.publish();
+        self.look.settled(epoch);
         Ok(())
     }
 
