@@ -103,11 +103,23 @@ fn bench_replicate_smoke_writes_json() {
             "L=0ms region CPU/write",
             "L=0ms bench CPU/write",
             "L=0ms CPU busy",
+            "L=0ms region wake-ups/write",
+            "idle region CPU",
+            "idle region wake-ups",
         ],
     );
     // Three regions replicating 200 writes each cannot have cost nothing.
     let cpu = json["metrics"]["L=0ms region CPU/write"]["median"].as_f64();
     assert!(cpu.is_some_and(|c| c > 0.0), "region CPU/write is {cpu:?}");
+    // A write wakes at least the writer at its origin and at each peer.
+    let woke = json["metrics"]["L=0ms region wake-ups/write"]["median"].as_f64();
+    assert!(woke.is_some_and(|w| w >= 1.0), "wake-ups/write is {woke:?}");
+    // Idle is measured, and a cluster doing nothing is nowhere near a core.
+    let idle = json["metrics"]["idle region CPU"]["median"].as_f64();
+    assert!(
+        idle.is_some_and(|c| (0.0..50.0).contains(&c)),
+        "idle region CPU is {idle:?} % of a core"
+    );
 }
 
 /// The dashboard's cost: the same load without and with a dashboard open,

@@ -11,7 +11,7 @@ use tokio::time::Instant;
 
 use super::cluster::Cluster;
 use super::load::load;
-use super::probe::cpu_now;
+use super::probe::{Used, used_now};
 use super::report::{Report, ms};
 use super::status::{max_pending, snapshot, wait_drained};
 
@@ -34,20 +34,23 @@ pub(super) struct PhaseCpu {
     pub(super) bench_per_write_us: f64,
     /// Share of all cores busy with regions and this process, in %.
     pub(super) busy_percent: f64,
+    /// The regions' threads' context switches per write accepted: the
+    /// wake-ups a write costs across the cluster.
+    pub(super) region_switches_per_write: f64,
 }
 
 /// Measures [`PhaseCpu`]: the regions' and this process's CPU time from
 /// `start` to `finish`.
 pub(super) struct CpuMeter {
     all: Vec<usize>,
-    before: (f64, f64),
+    before: Used,
     started: Instant,
 }
 
 impl CpuMeter {
     pub(super) fn start(cluster: &Cluster) -> Result<CpuMeter> {
         let all: Vec<usize> = (0..cluster.names.len()).collect();
-        let before = cpu_now(cluster, &all)?;
+        let before = used_now(cluster, &all)?;
         Ok(CpuMeter {
             all,
             before,
@@ -57,16 +60,47 @@ impl CpuMeter {
 
     /// The CPU spent since `start`, per one of `writes`.
     pub(super) fn finish(self, cluster: &Cluster, writes: u64) -> Result<PhaseCpu> {
-        let after = cpu_now(cluster, &self.all)?;
+        let after = used_now(cluster, &self.all)?;
         let cores = std::thread::available_parallelism().map_or(1, |n| n.get()) as f64;
         let writes = writes.max(1) as f64;
-        let (region, bench) = (after.0 - self.before.0, after.1 - self.before.1);
+        let (region, bench) = (
+            after.regions - self.before.regions,
+            after.bench - self.before.bench,
+        );
+        let switches = after
+            .region_switches
+            .saturating_sub(self.before.region_switches);
         Ok(PhaseCpu {
             region_per_write_us: region * 1e6 / writes,
             bench_per_write_us: bench * 1e6 / writes,
             busy_percent: 100.0 * (region + bench) / (self.started.elapsed().as_secs_f64() * cores),
+            region_switches_per_write: switches as f64 / writes,
         })
     }
+}
+
+/// What the regions cost with nothing to do: the timers, polls and
+/// keep-alives of a cluster left running between drills.
+pub(super) struct Idle {
+    /// CPU per region, in % of one core.
+    pub(super) cpu_percent: f64,
+    /// Context switches per second per region: wake-ups that found no work.
+    pub(super) switches_per_sec: f64,
+}
+
+/// Measures [`Idle`] over `secs` seconds of the cluster taking no requests.
+pub(super) async fn idle(cluster: &Cluster, secs: u64) -> Result<Idle> {
+    let all: Vec<usize> = (0..cluster.names.len()).collect();
+    let before = used_now(cluster, &all)?;
+    let started = Instant::now();
+    tokio::time::sleep(Duration::from_secs(secs)).await;
+    let after = used_now(cluster, &all)?;
+    let per_region_sec = started.elapsed().as_secs_f64() * all.len().max(1) as f64;
+    Ok(Idle {
+        cpu_percent: 100.0 * (after.regions - before.regions) / per_region_sec,
+        switches_per_sec: after.region_switches.saturating_sub(before.region_switches) as f64
+            / per_region_sec,
+    })
 }
 
 pub(super) fn hi_bucket_ms(counts: &[u64]) -> f64 {
@@ -161,4 +195,9 @@ pub(super) fn add_cpu(r: &mut Report, tag: &str, cpu: &PhaseCpu) {
         cpu.bench_per_write_us,
     );
     r.add(&format!("{tag} CPU busy"), "%", cpu.busy_percent);
+    r.add(
+        &format!("{tag} region wake-ups/write"),
+        "switches",
+        cpu.region_switches_per_write,
+    );
 }

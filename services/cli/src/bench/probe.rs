@@ -29,15 +29,58 @@ fn cpu_secs(pid: u32) -> Result<f64> {
     Ok((ticks(11)? + ticks(12)?) as f64 / hz)
 }
 
-/// CPU seconds used so far by the regions in `alive`, and by this process.
-pub(super) fn cpu_now(cluster: &Cluster, alive: &[usize]) -> Result<(f64, f64)> {
-    let mut regions = 0.0;
-    for &i in alive {
-        if let Some(pid) = cluster.pid(i) {
-            regions += cpu_secs(pid)?;
+/// Context switches so far of every thread of process `pid`, voluntary
+/// (a thread went to sleep: a wait, a lock, a blocking call) and not (it
+/// was preempted): each is a wake-up paid for, whether or not it found
+/// work. A thread that has ended is no longer counted, so a figure over
+/// an interval leaves out threads that ended in it (tokio's idle blocking
+/// threads, after 10 s without work).
+fn switches(pid: u32) -> Result<u64> {
+    let tasks = std::fs::read_dir(format!("/proc/{pid}/task"))
+        .with_context(|| format!("reading /proc/{pid}/task"))?;
+    let mut total = 0;
+    for task in tasks {
+        // A thread may end between the listing and the read.
+        let Ok(text) = std::fs::read_to_string(task?.path().join("status")) else {
+            continue;
+        };
+        for line in text.lines() {
+            let count = line
+                .strip_prefix("voluntary_ctxt_switches:")
+                .or_else(|| line.strip_prefix("nonvoluntary_ctxt_switches:"));
+            if let Some(n) = count.and_then(|v| v.trim().parse::<u64>().ok()) {
+                total += n;
+            }
         }
     }
-    Ok((regions, cpu_secs(std::process::id())?))
+    Ok(total)
+}
+
+/// What the regions in `alive` and this process have used so far.
+#[derive(Clone, Copy, Debug, Default)]
+pub(super) struct Used {
+    /// The regions' CPU seconds (user + system).
+    pub(super) regions: f64,
+    /// This process's CPU seconds: the clients and the link proxies.
+    pub(super) bench: f64,
+    /// The regions' threads' context switches ([`switches`]).
+    pub(super) region_switches: u64,
+}
+
+/// CPU seconds and context switches used so far by the regions in
+/// `alive`, and CPU by this process.
+pub(super) fn used_now(cluster: &Cluster, alive: &[usize]) -> Result<Used> {
+    let mut used = Used {
+        bench: cpu_secs(std::process::id())?,
+        ..Used::default()
+    };
+    for &i in alive {
+        if let Some(pid) = cluster.pid(i) {
+            used.regions += cpu_secs(pid)?;
+            used.region_switches += switches(pid)?;
+        }
+    }
+    Ok(used)
 }
 
 /// (VmRSS, VmHWM) of a process in bytes.

@@ -7,7 +7,7 @@ use serde_json::json;
 
 use super::Common;
 use super::cluster::Cluster;
-use super::phase::{Phase, add_cpu, hi_bucket_ms, phase, q_ms};
+use super::phase::{Phase, add_cpu, hi_bucket_ms, idle, phase, q_ms};
 use super::report::Report;
 use super::viewer::{Read, Viewer};
 
@@ -45,6 +45,9 @@ pub struct ReplicateArgs {
     dashboard: bool,
 }
 
+/// Seconds the cluster is watched doing nothing, before the first phase.
+const IDLE_SECS: u64 = 5;
+
 pub async fn replicate(a: ReplicateArgs) -> Result<()> {
     let smoke = a.common.smoke;
     let reps = a.common.reps(3);
@@ -69,6 +72,9 @@ pub async fn replicate(a: ReplicateArgs) -> Result<()> {
     .await?;
     let result = async {
         cluster.create_table().await?;
+        let quiet = idle(&cluster, if smoke { 1 } else { IDLE_SECS }).await?;
+        r.add("idle region CPU", "% of a core", quiet.cpu_percent);
+        r.add("idle region wake-ups", "switches/s", quiet.switches_per_sec);
         let mut n = 0;
         for rep in 0..reps {
             for l in [0, lat] {
@@ -180,7 +186,7 @@ pub async fn replicate(a: ReplicateArgs) -> Result<()> {
         "latency percentiles come from the regions' bucketed histograms (bucket upper bounds, ≤ 9 % wide)".into(),
     );
     r.notes.push(
-        "CPU/write: user + system CPU of the regions, and of this process (clients and link proxies), from a phase's first write until nothing is pending, per write accepted; CPU busy: their share of all cores. CPU/write falls as the rate rises (larger groups and batches), so CPU busy near 100 % is the sign of saturation".into(),
+        "CPU/write: user + system CPU of the regions, and of this process (clients and link proxies), from a phase's first write until nothing is pending, per write accepted; CPU busy: their share of all cores. CPU/write falls as the rate rises (larger groups and batches), so CPU busy near 100 % is the sign of saturation; wake-ups/write: the regions' threads' context switches (voluntary and not, from /proc) over the same span, per write accepted; idle: the regions' CPU and context switches per region over 5 s with the table created and no requests".into(),
     );
     r.finish(&a.common.out)?;
     Ok(())
