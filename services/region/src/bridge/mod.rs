@@ -20,7 +20,7 @@
 //!   enough, reading the store only when it does not.
 //!
 //! * **Checkpoints** (live only) run on their own thread and connection,
-//!   every `CHECKPOINT_EVERY` (100 ms), so commits never copy WAL pages into the
+//!   every `CHECKPOINT_EVERY` (25 ms), so commits never copy WAL pages into the
 //!   database file themselves.
 //!
 //! Two modes drive the same code:

@@ -26,14 +26,7 @@ use crate::tail::Tail;
 use crate::worker::{State, Worker, Workers};
 
 /// How often the checkpointer copies the WAL back into the database file.
-/// Each checkpoint fsyncs the WAL and the database file and copies the
-/// newest frame of every page written since the last: the pages every
-/// commit rewrites (the log's last page, the digest, the high-water and
-/// inbound rows) are copied once per checkpoint however many commits
-/// wrote them. At 1,000 writes/s per region, 25 ms spent 5 % of a
-/// region's CPU here; at 100 ms the WAL holds about 2.5 MB between
-/// checkpoints, far below the writer's own safety net (64 MiB).
-const CHECKPOINT_EVERY: Duration = Duration::from_millis(100);
+const CHECKPOINT_EVERY: Duration = Duration::from_millis(25);
 
 /// While it waits for company the writer looks at its queue this often: a
 /// group that fills, or a request that must not wait, ends the wait early.
