@@ -68,8 +68,9 @@ impl Catalog {
 
 /// A periodic look at the catalog that is skipped while nothing in it
 /// has changed: workers that poll the catalog for what concerns them (a
-/// replica to fill, a STRONG table to join) would otherwise read it several
-/// times a second on an idle region, and in every simulated region.
+/// replica to fill, an index to build, a STRONG table to join) would
+/// otherwise read it several times a second on an idle region, and in
+/// every simulated region.
 ///
 /// A look is taken under the count as read before it ([`CatalogLook::due`]);
 /// a look that found nothing left to do records that count
