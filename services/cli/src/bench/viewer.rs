@@ -144,6 +144,11 @@ async fn read(
             _ = stopped.wait_for(|s| *s) => return Ok(read),
         };
         if n == 0 {
+            // The stop also ends the server's streams: when both are ready
+            // `select!` may take the end of the stream first.
+            if *stopped.borrow() {
+                return Ok(read);
+            }
             bail!("the dashboard closed its event stream");
         }
         buf.extend_from_slice(&chunk[..n]);
