@@ -106,11 +106,16 @@ fn bench_replicate_smoke_writes_json() {
             "L=0ms region wake-ups/write",
             "idle region CPU",
             "idle region wake-ups",
+            "one region region CPU/write",
+            "one region region wake-ups/write",
         ],
     );
-    // Three regions replicating 200 writes each cannot have cost nothing.
-    let cpu = json["metrics"]["L=0ms region CPU/write"]["median"].as_f64();
-    assert!(cpu.is_some_and(|c| c > 0.0), "region CPU/write is {cpu:?}");
+    // Three regions replicating 200 writes each cannot have cost nothing,
+    // and neither can one region taking them alone.
+    for name in ["L=0ms region CPU/write", "one region region CPU/write"] {
+        let cpu = json["metrics"][name]["median"].as_f64();
+        assert!(cpu.is_some_and(|c| c > 0.0), "{name} is {cpu:?}");
+    }
     // A write wakes at least the writer at its origin and at each peer.
     let woke = json["metrics"]["L=0ms region wake-ups/write"]["median"].as_f64();
     assert!(woke.is_some_and(|w| w >= 1.0), "wake-ups/write is {woke:?}");

@@ -127,18 +127,16 @@ pub(super) async fn phase(
     let count = rate * secs;
     let max = Duration::from_secs(secs + 5);
     let rate_f = Some(rate as f64);
-    let (p0, p1, p2) = (
-        format!("{tag}-0-"),
-        format!("{tag}-1-"),
-        format!("{tag}-2-"),
-    );
+    let prefixes: Vec<String> = all.iter().map(|i| format!("{tag}-{i}-")).collect();
     let loads = async {
-        let (a, b, c) = tokio::join!(
-            load(cluster, 0, clients, count, 1, rate_f, max, &p0),
-            load(cluster, 1, clients, count, 1, rate_f, max, &p1),
-            load(cluster, 2, clients, count, 1, rate_f, max, &p2),
-        );
-        anyhow::Ok(vec![a?, b?, c?])
+        futures::future::join_all(
+            all.iter()
+                .zip(&prefixes)
+                .map(|(i, p)| load(cluster, *i, clients, count, 1, rate_f, max, p)),
+        )
+        .await
+        .into_iter()
+        .collect::<Result<Vec<_>>>()
     };
     tokio::pin!(loads);
     let mut peak = 0;

@@ -159,6 +159,10 @@ pub async fn replicate(a: ReplicateArgs) -> Result<()> {
     .await;
     cluster.shutdown().await;
     result?;
+    let alone = alone(&dir.path().join("alone"), rate, secs, a.clients, reps).await?;
+    for p in &alone {
+        add_cpu(&mut r, "one region", &p.cpu);
+    }
     r.target(
         "p99 ≤ 10 ms at 0 injected latency",
         "L=0ms p99",
@@ -186,10 +190,35 @@ pub async fn replicate(a: ReplicateArgs) -> Result<()> {
         "latency percentiles come from the regions' bucketed histograms (bucket upper bounds, ≤ 9 % wide)".into(),
     );
     r.notes.push(
-        "CPU/write: user + system CPU of the regions, and of this process (clients and link proxies), from a phase's first write until nothing is pending, per write accepted; CPU busy: their share of all cores. CPU/write falls as the rate rises (larger groups and batches), so CPU busy near 100 % is the sign of saturation; wake-ups/write: the regions' threads' context switches (voluntary and not, from /proc) over the same span, per write accepted; idle: the regions' CPU and context switches per region over 5 s with the table created and no requests".into(),
+        "CPU/write: user + system CPU of the regions, and of this process (clients and link proxies), from a phase's first write until nothing is pending, per write accepted; CPU busy: their share of all cores. CPU/write falls as the rate rises (larger groups and batches), so CPU busy near 100 % is the sign of saturation; wake-ups/write: the regions' threads' context switches (voluntary and not, from /proc) over the same span, per write accepted; idle: the regions' CPU and context switches per region over 5 s with the table created and no requests; one region: the same rate and clients against a cluster of one region with no peers, after the three-region phases".into(),
     );
     r.finish(&a.common.out)?;
     Ok(())
+}
+
+/// The same load, rate and clients against one region with no peers: what
+/// a write costs before any replication, the floor under the CPU per write
+/// of the three-region phases.
+async fn alone(
+    root: &std::path::Path,
+    rate: u64,
+    secs: u64,
+    clients: usize,
+    reps: usize,
+) -> Result<Vec<Phase>> {
+    std::fs::create_dir_all(root)?;
+    let cluster = Cluster::start(1, false, root).await?;
+    let result = async {
+        cluster.create_table().await?;
+        let mut phases = Vec::new();
+        for rep in 0..reps {
+            phases.push(phase(&cluster, rate, secs, clients, &format!("a{rep}")).await?);
+        }
+        anyhow::Ok(phases)
+    }
+    .await;
+    cluster.shutdown().await;
+    result
 }
 
 /// The same load without and with a dashboard open: both phases' rates and
