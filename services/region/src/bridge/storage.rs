@@ -13,7 +13,8 @@ use meridian_store::{ApplyOutcome, Group, Reader, StoreError, WriteOp, WriteResu
 use tokio::sync::{mpsc, oneshot, watch};
 
 use super::catalog::Catalog;
-use super::job::{Ask, Job};
+use super::job::{Ask, Bell, Job};
+use super::pace::TARGET;
 use super::readers::{READERS, Readers};
 use super::writer::{Publish, WriterCtx, WriterTask, writer_task, writer_thread};
 use super::{BridgeError, MAX_GROUP, Mode, lock};
@@ -78,6 +79,8 @@ impl Opened {
 #[derive(Clone)]
 pub struct StoreBridge {
     jobs: mpsc::Sender<Job>,
+    /// Ends the writer's wait for company when a job must not wait.
+    bell: Arc<Bell>,
     readers: Arc<Readers>,
     mode: Mode,
     log_head: watch::Receiver<u64>,
@@ -131,6 +134,7 @@ impl StoreBridge {
         let (stopped_tx, stopped) = watch::channel(false);
         let catalog = Arc::new(Catalog::default());
         catalog.publish(writer.catalog_epoch());
+        let bell = Arc::new(Bell::default());
         let publish = Publish {
             head,
             tail: tail.clone(),
@@ -142,9 +146,11 @@ impl StoreBridge {
         let task = match mode {
             Mode::Threads => {
                 let all = workers.clone();
+                let bell = bell.clone();
                 WriterTask::Thread(
                     workers
                         .spawn_thread("writer", move |w| {
+                            bell.hang();
                             writer_thread(writer, checkpointer, ctx, rx, publish, w, &all)
                         })
                         .map_err(|e| {
@@ -164,6 +170,7 @@ impl StoreBridge {
         Ok((
             StoreBridge {
                 jobs,
+                bell,
                 readers: Arc::new(Readers::new(readers)),
                 mode,
                 log_head: head_rx,
@@ -219,6 +226,17 @@ impl StoreBridge {
         }
     }
 
+    /// Queues `job` for the writer, and rings its bell when the job must
+    /// not wait or the queue holds a group's worth ([`Bell`]).
+    async fn send(&self, job: Job) -> Result<(), BridgeError> {
+        let urgent = !job.may_wait();
+        self.jobs.send(job).await.map_err(|_| self.closed())?;
+        if urgent || self.jobs.max_capacity() - self.jobs.capacity() >= TARGET {
+            self.bell.ring();
+        }
+        Ok(())
+    }
+
     /// The writer's answer to a request: its own, or, when the reply was
     /// dropped unanswered, why. A reply drops unanswered when its group
     /// panicked, and the writer records the panic only once the unwinding
@@ -246,7 +264,7 @@ impl StoreBridge {
     /// is left as its last commit left it, and the region stops taking
     /// writes and reports not ready.
     pub async fn inject_writer_panic(&self) -> Result<(), BridgeError> {
-        self.jobs.send(Job::Panic).await.map_err(|_| self.closed())
+        self.send(Job::Panic).await
     }
 
     /// Runs `work` in the writer's next group at once; resolves with its
@@ -275,10 +293,7 @@ impl StoreBridge {
             writes,
             may_wait,
         };
-        self.jobs
-            .send(Job::Ask(Box::new(ask)))
-            .await
-            .map_err(|_| self.closed())?;
+        self.send(Job::Ask(Box::new(ask))).await?;
         self.answer(rx).await
     }
 
@@ -480,13 +495,11 @@ impl StoreBridge {
 
     /// Persists a peer's acknowledged position with the next group.
     pub async fn set_watermark(&self, peer: &str, acked: u64) -> Result<(), BridgeError> {
-        self.jobs
-            .send(Job::Watermark {
-                peer: peer.to_string(),
-                acked,
-            })
-            .await
-            .map_err(|_| self.closed())
+        self.send(Job::Watermark {
+            peer: peer.to_string(),
+            acked,
+        })
+        .await
     }
 
     /// Runs `f` on a reader connection.
@@ -550,7 +563,7 @@ impl StoreBridge {
     /// Stops the writer once the jobs already queued are done. Later writes
     /// fail with [`BridgeError::Closed`].
     pub async fn close(&self) {
-        let _ = self.jobs.send(Job::Stop).await;
+        let _ = self.send(Job::Stop).await;
     }
 
     /// The newest committed log position; changes wake the shippers.

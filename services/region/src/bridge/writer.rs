@@ -28,10 +28,6 @@ use crate::worker::{State, Worker, Workers};
 /// How often the checkpointer copies the WAL back into the database file.
 const CHECKPOINT_EVERY: Duration = Duration::from_millis(25);
 
-/// While it waits for company the writer looks at its queue this often: a
-/// group that fills, or a request that must not wait, ends the wait early.
-const GATHER_SLICE: Duration = Duration::from_micros(250);
-
 /// What the writer loop needs besides the store.
 pub struct WriterCtx {
     pub hlc: Arc<Hlc>,
@@ -401,8 +397,11 @@ struct Paced {
 }
 
 impl Paced {
-    /// Waits, a slice at a time, for the group to fill, as long as the
-    /// rule says and the group may wait; then records the group.
+    /// Waits for the group to fill, as long as the rule says and the group
+    /// may wait; then records the group. The thread parks for the whole
+    /// wait: a job that must not wait, or a queue that holds a full group,
+    /// unparks it ([`super::job::Bell`]); any other wake-up only has it
+    /// look at its queue and park again for what is left.
     fn gather(&mut self, gathering: &mut Gathering, rx: &mut mpsc::Receiver<Job>) {
         let start = self.epoch.elapsed();
         let until = start
@@ -416,7 +415,7 @@ impl Paced {
             if now >= until {
                 break;
             }
-            std::thread::sleep((until - now).min(GATHER_SLICE));
+            std::thread::park_timeout(until - now);
             gathering.drain(rx);
         }
         self.pace.started(micros(start), gathering.jobs.len());
