@@ -8,6 +8,7 @@
 //! result or with the group's failure.
 
 use std::sync::OnceLock;
+use std::sync::atomic::{AtomicUsize, Ordering};
 use std::thread::Thread;
 
 use meridian_core::Hlc;
@@ -52,12 +53,27 @@ impl Job {
 /// writer parks for the whole of a wait rather than looking at its queue
 /// every few hundred µs: each look was a thread wake-up, several per
 /// group at everyday rates, and a region's wake-ups cost more CPU than
-/// anything but its fsyncs. Requests that may wait leave it parked; a job
-/// that must not wait, or a queue that already holds a group's worth,
-/// rings the bell and the writer goes at once.
-#[derive(Default)]
+/// anything but its fsyncs. Requests that may wait leave it parked until
+/// the queue holds as many as its group still wants; a job that must not
+/// wait rings at once.
+///
+/// A sender that reads what the writer wants just before the writer
+/// records it does not ring; the writer then goes at the end of its wait,
+/// never more than the wait's bound late, and nothing else depends on it.
 pub(super) struct Bell {
     writer: OnceLock<Thread>,
+    /// How many more jobs the parked writer's group wants; `usize::MAX`
+    /// while it is not waiting for company.
+    wants: AtomicUsize,
+}
+
+impl Default for Bell {
+    fn default() -> Self {
+        Bell {
+            writer: OnceLock::new(),
+            wants: AtomicUsize::new(usize::MAX),
+        }
+    }
 }
 
 impl Bell {
@@ -66,10 +82,22 @@ impl Bell {
         let _ = self.writer.set(std::thread::current());
     }
 
-    /// Wakes the writer if it is parked, or makes its next park return at
-    /// once. Before [`Bell::hang`] (and under the simulation, where the
-    /// writer is a task and never parks) it does nothing.
-    pub(super) fn ring(&self) {
+    /// The writer is about to park for a group that wants `more` jobs
+    /// (`None`: it has stopped waiting).
+    pub(super) fn wants(&self, more: Option<usize>) {
+        self.wants
+            .store(more.unwrap_or(usize::MAX), Ordering::SeqCst);
+    }
+
+    /// After a job is queued: wakes the writer if the job must not wait
+    /// (`urgent`) or the `queued` jobs fill what its group wants. A wake
+    /// while it is not parked makes its next park return at once. Before
+    /// [`Bell::hang`] (and under the simulation, where the writer is a
+    /// task and never parks) it does nothing.
+    pub(super) fn ring(&self, urgent: bool, queued: usize) {
+        if !urgent && queued < self.wants.load(Ordering::SeqCst) {
+            return;
+        }
         if let Some(writer) = self.writer.get() {
             writer.unpark();
         }
@@ -194,7 +222,7 @@ mod tests {
     fn the_bell_wakes_a_writer_parked_for_a_long_wait() {
         let bell = Arc::new(Bell::default());
         // Before any writer hangs it, ringing is harmless.
-        bell.ring();
+        bell.ring(true, 0);
         let (hung, hung_rx) = std::sync::mpsc::channel();
         let writer = {
             let bell = bell.clone();
@@ -208,7 +236,10 @@ mod tests {
             })
         };
         hung_rx.recv().unwrap();
-        bell.ring();
+        // Queued jobs short of what the group wants do not wake it.
+        bell.wants(Some(4));
+        bell.ring(false, 3);
+        bell.ring(false, 4);
         let waited = writer.join().unwrap();
         assert!(waited < Duration::from_secs(30), "{waited:?}");
     }

@@ -14,7 +14,6 @@ use tokio::sync::{mpsc, oneshot, watch};
 
 use super::catalog::Catalog;
 use super::job::{Ask, Bell, Job};
-use super::pace::TARGET;
 use super::readers::{READERS, Readers};
 use super::writer::{Publish, WriterCtx, WriterTask, writer_task, writer_thread};
 use super::{BridgeError, MAX_GROUP, Mode, lock};
@@ -150,8 +149,7 @@ impl StoreBridge {
                 WriterTask::Thread(
                     workers
                         .spawn_thread("writer", move |w| {
-                            bell.hang();
-                            writer_thread(writer, checkpointer, ctx, rx, publish, w, &all)
+                            writer_thread(writer, checkpointer, ctx, rx, publish, w, &all, bell)
                         })
                         .map_err(|e| {
                             StoreError::Corrupt(format!("cannot start the writer thread: {e}"))
@@ -227,13 +225,12 @@ impl StoreBridge {
     }
 
     /// Queues `job` for the writer, and rings its bell when the job must
-    /// not wait or the queue holds a group's worth ([`Bell`]).
+    /// not wait or the queue holds what its group wants ([`Bell`]).
     async fn send(&self, job: Job) -> Result<(), BridgeError> {
         let urgent = !job.may_wait();
         self.jobs.send(job).await.map_err(|_| self.closed())?;
-        if urgent || self.jobs.max_capacity() - self.jobs.capacity() >= TARGET {
-            self.bell.ring();
-        }
+        self.bell
+            .ring(urgent, self.jobs.max_capacity() - self.jobs.capacity());
         Ok(())
     }
 

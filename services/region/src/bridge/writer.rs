@@ -18,7 +18,7 @@ use meridian_store::{StoreError, Writer};
 use tokio::sync::{mpsc, watch};
 
 use super::catalog::Catalog;
-use super::job::{AwaitingCommit, Job, refuse};
+use super::job::{AwaitingCommit, Bell, Job, refuse};
 use super::pace::{Pace, TARGET};
 use super::{BridgeError, MAX_GROUP, lock};
 use crate::metrics::Metrics;
@@ -94,6 +94,7 @@ impl WriterTask {
     }
 }
 
+#[allow(clippy::too_many_arguments)]
 pub(super) fn writer_thread(
     writer: Writer,
     checkpointer: Option<meridian_store::Checkpointer>,
@@ -102,7 +103,9 @@ pub(super) fn writer_thread(
     publish: Publish,
     worker: Worker,
     workers: &Arc<Workers>,
+    bell: Arc<Bell>,
 ) {
+    bell.hang();
     // The checkpointer lives exactly as long as the writer loop: dropping
     // `stop` ends it, and it is joined before the store counts as closed.
     let (stop, stopped) = std::sync::mpsc::channel::<()>();
@@ -122,6 +125,7 @@ pub(super) fn writer_thread(
         pace: Pace::default(),
         epoch: Instant::now(),
         gathered: Duration::ZERO,
+        bell,
     };
     while let Some(first) = rx.blocking_recv() {
         match group_commit.supervised(first, &mut rx, Some(&mut paced)) {
@@ -394,14 +398,16 @@ struct Paced {
     epoch: Instant,
     /// When the group being run stopped gathering.
     gathered: Duration,
+    /// What wakes it from a wait ([`Bell`]).
+    bell: Arc<Bell>,
 }
 
 impl Paced {
     /// Waits for the group to fill, as long as the rule says and the group
     /// may wait; then records the group. The thread parks for the whole
-    /// wait: a job that must not wait, or a queue that holds a full group,
-    /// unparks it ([`super::job::Bell`]); any other wake-up only has it
-    /// look at its queue and park again for what is left.
+    /// wait: a job that must not wait, or a queue that holds what the
+    /// group still wants, unparks it ([`Bell`]); any other wake-up only
+    /// has it look at its queue and park again for what is left.
     fn gather(&mut self, gathering: &mut Gathering, rx: &mut mpsc::Receiver<Job>) {
         let start = self.epoch.elapsed();
         let until = start
@@ -415,9 +421,16 @@ impl Paced {
             if now >= until {
                 break;
             }
-            std::thread::park_timeout(until - now);
+            self.bell
+                .wants(Some(TARGET.saturating_sub(gathering.jobs.len())));
+            // What came before the bell could hear it.
             gathering.drain(rx);
+            if gathering.may_wait() {
+                std::thread::park_timeout(until - now);
+                gathering.drain(rx);
+            }
         }
+        self.bell.wants(None);
         self.pace.started(micros(start), gathering.jobs.len());
         self.gathered = self.epoch.elapsed();
     }
@@ -489,6 +502,7 @@ mod tests {
             pace: Pace::default(),
             epoch: Instant::now(),
             gathered: Duration::ZERO,
+            bell: Arc::default(),
         };
         // Teach the rule a rate at which it would wait the whole bound.
         for i in 0..50 {
