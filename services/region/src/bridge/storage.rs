@@ -78,7 +78,8 @@ impl Opened {
 #[derive(Clone)]
 pub struct StoreBridge {
     jobs: mpsc::Sender<Job>,
-    /// Ends the writer's wait for company when a job must not wait.
+    /// Ends the writer's wait for company when a job must not wait or its
+    /// group's worth is queued.
     bell: Arc<Bell>,
     readers: Arc<Readers>,
     mode: Mode,
