@@ -78,7 +78,70 @@ pub struct Report {
     /// the STRONG run's.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub comparison: Vec<ComparisonSide>,
+    /// With `workload.orders`: what readers in other regions saw of each
+    /// order (a line without its header, an order seen in part).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub orders: Option<OrdersReport>,
+    /// With `[replication] order = "both"`: the log-order run and the
+    /// partition-order run of the same scenario and seed, side by side;
+    /// the rest of the report is the partition-order run's.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub order_comparison: Vec<OrderSide>,
     pub verdict: VerdictReport,
+}
+
+/// What readers saw of the orders placed in the drill (`workload.orders`).
+#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
+pub struct OrdersReport {
+    /// Orders whose header and lines were acknowledged.
+    pub placed: u64,
+    /// Per directed link (origin, reader).
+    pub links: Vec<OrderLink>,
+}
+
+impl OrdersReport {
+    /// Totals over every link: (checked, broken, torn).
+    pub fn totals(&self) -> (u64, u64, u64) {
+        self.links.iter().fold((0, 0, 0), |(c, b, t), l| {
+            (c + l.checked, b + l.broken, t + l.torn)
+        })
+    }
+}
+
+/// What a reader in `to` saw of the orders placed in `from`.
+#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
+pub struct OrderLink {
+    pub from: String,
+    pub to: String,
+    /// Orders whose first line the reader saw (and then read the rest).
+    pub checked: u64,
+    /// Orders whose first line did not show within the reader's wait.
+    pub unseen: u64,
+    /// Orders whose line showed before its header: the invariant broken.
+    pub broken: u64,
+    /// Orders seen with some of their lines missing.
+    pub torn: u64,
+}
+
+/// One run of an order comparison (`[replication] order = "both"`).
+#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
+pub struct OrderSide {
+    /// `log` or `partition`.
+    pub order: String,
+    pub ok: bool,
+    pub problems: Vec<String>,
+    pub acked: u64,
+    /// Over every link, as the receivers counted them.
+    pub reordered: u64,
+    pub torn_units: u64,
+    /// Replication latency over every link.
+    pub latency: LatencySummary,
+    /// Orders: seen elsewhere, with a line before its header, in part.
+    pub orders_checked: u64,
+    pub orders_broken: u64,
+    pub orders_torn: u64,
+    pub lost_updates: u64,
+    pub convergence_ms: Option<u64>,
 }
 
 /// One index of the drill's table in one region, at the end
@@ -253,6 +316,13 @@ pub struct LinkReport {
     pub samples: Vec<LinkSample>,
     /// Largest pending count seen on this link.
     pub max_pending: u64,
+    /// Partition order's anomalies at the receiver over the drill: entries
+    /// applied while an earlier one of the sender's log was held, and
+    /// units applied in part (docs/replication.md, "Lanes").
+    #[serde(default)]
+    pub reordered: u64,
+    #[serde(default)]
+    pub torn_units: u64,
 }
 
 #[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]

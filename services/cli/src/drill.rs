@@ -253,10 +253,11 @@ async fn drill_report(
                 "{} compares two runs, each on a cluster of its own, and a stack is one cluster: run it without --cluster",
                 scenario.name
             ),
-            Some([eventual, strong]) => {
-                let e = run_live(&eventual, seed, &out.join("eventual"), opts).await?;
-                let s = run_live(&strong, seed, &out.join("strong"), opts).await?;
-                meridian_drill::compare::combine(e, s)
+            Some([first, second]) => {
+                let [a, b] = meridian_drill::compare::side_names(&scenario);
+                let one = run_live(&first, seed, &out.join(a), opts).await?;
+                let two = run_live(&second, seed, &out.join(b), opts).await?;
+                meridian_drill::compare::combine(&scenario, one, two)
             }
             None => run_live(&scenario, seed, out, opts).await?,
         }

@@ -174,6 +174,31 @@ impl Series {
     }
 }
 
+/// A count that region `j` keeps of what it received from region `i`, over
+/// the samples: a count that goes back (`j` restarted) counts from zero
+/// again.
+fn counted(
+    samples: &[Sample],
+    (i, j): (usize, usize),
+    names: &[String],
+    count: impl Fn(&pb::PeerStatus) -> u64,
+) -> u64 {
+    let mut total = 0;
+    let mut last = 0;
+    for s in samples {
+        let Some(c) = s.statuses[j]
+            .as_ref()
+            .and_then(|st| peer(st, &names[i]))
+            .map(&count)
+        else {
+            continue;
+        };
+        total += if c >= last { c - last } else { c };
+        last = c;
+    }
+    total
+}
+
 /// Link series, conflict series and heal drain times from the samples.
 pub fn fill(report: &mut Report, samples: &[Sample], heals: &[HealMark]) {
     let names = report.regions.clone();
@@ -187,6 +212,8 @@ pub fn fill(report: &mut Report, samples: &[Sample], heals: &[HealMark]) {
             latency: LatencySummary::default(),
             samples: Vec::new(),
             max_pending: 0,
+            reordered: 0,
+            torn_units: 0,
         })
         .collect();
     let mut totals = vec![vec![0u64; lag::BUCKETS]; links.len()];
@@ -209,8 +236,11 @@ pub fn fill(report: &mut Report, samples: &[Sample], heals: &[HealMark]) {
         }
         conflict_series.push(rows.conflicts);
     }
-    for (link, total) in links.iter_mut().zip(&totals) {
+    for ((link, total), window) in links.iter_mut().zip(&totals).zip(&series.links) {
         link.latency = summary(total);
+        let (i, j) = window.link;
+        link.reordered = counted(samples, (i, j), &names, |p| p.reordered);
+        link.torn_units = counted(samples, (i, j), &names, |p| p.torn_units);
     }
 
     let pending_of = |s: &Sample, (i, j): (usize, usize)| {

@@ -1,18 +1,29 @@
-//! The comparison drill (`[table] consistency = "both"`): the same scenario
+//! The comparison drills. `[table] consistency = "both"`: the same scenario
 //! and seed run once against an EVENTUAL table and once against a STRONG
 //! one, same workload and same faults, and one report with the two side by
-//! side. Each run is a whole drill with its own regions; the combined
-//! report is the STRONG run's, with [`Report::comparison`] holding both
-//! sides, and its verdict fails when either run's checker does.
+//! side. `[replication] order = "both"`: the same, once in log order and
+//! once in partition order. Each run is a whole drill with its own regions;
+//! the combined report is the second run's, with both sides beside it
+//! ([`Report::comparison`], [`Report::order_comparison`]), and its verdict
+//! fails when either run's checker does.
 
 use std::collections::BTreeMap;
 
-use meridian_scenario::report::{ComparisonSide, Report};
-use meridian_scenario::scenario::{Consistency, Scenario};
+use meridian_scenario::report::{ComparisonSide, LatencySummary, OrderSide, Report};
+use meridian_scenario::scenario::{Consistency, Order, Scenario};
 
-/// The EVENTUAL and STRONG runs of a comparison scenario, in that order;
-/// `None` for any other scenario.
+/// The two runs of a comparison scenario, in the order [`combine`] takes
+/// them: EVENTUAL and STRONG, or log order and partition order; `None`
+/// for any other scenario.
 pub fn sides(scenario: &Scenario) -> Option<[Scenario; 2]> {
+    if scenario.replication.order == Order::Both {
+        let side = |o: Order| {
+            let mut s = scenario.clone();
+            s.replication = scenario.replication.run_as(o);
+            s
+        };
+        return Some([side(Order::Log), side(Order::Partition)]);
+    }
     if scenario.table.consistency != Consistency::Both {
         return None;
     }
@@ -22,6 +33,82 @@ pub fn sides(scenario: &Scenario) -> Option<[Scenario; 2]> {
         s
     };
     Some([side(Consistency::Eventual), side(Consistency::Strong)])
+}
+
+/// The names of a comparison's two runs, in [`sides`]' order: the
+/// directories their output goes to.
+pub fn side_names(scenario: &Scenario) -> [&'static str; 2] {
+    if scenario.replication.order == Order::Both {
+        ["log", "partition"]
+    } else {
+        ["eventual", "strong"]
+    }
+}
+
+/// One run of an order comparison as its side.
+fn order_side(order: &str, r: &Report) -> OrderSide {
+    let mut latency = LatencySummary::default();
+    for l in &r.links {
+        latency.count += l.latency.count;
+        latency.p50_ms = max(latency.p50_ms, l.latency.p50_ms);
+        latency.p99_ms = max(latency.p99_ms, l.latency.p99_ms);
+        latency.max_ms = max(latency.max_ms, l.latency.max_ms);
+    }
+    let (checked, broken, torn) = r.orders.as_ref().map_or((0, 0, 0), |o| o.totals());
+    OrderSide {
+        order: order.into(),
+        ok: r.verdict.ok,
+        problems: r.verdict.problems.clone(),
+        acked: r.workload.acked,
+        reordered: r.links.iter().map(|l| l.reordered).sum(),
+        torn_units: r.links.iter().map(|l| l.torn_units).sum(),
+        latency,
+        orders_checked: checked,
+        orders_broken: broken,
+        orders_torn: torn,
+        lost_updates: r.verdict.lost_updates,
+        convergence_ms: r.convergence.after_workload_ms,
+    }
+}
+
+/// The larger of two figures, either of which may be missing.
+fn max(a: Option<f64>, b: Option<f64>) -> Option<f64> {
+    match (a, b) {
+        (Some(a), Some(b)) => Some(a.max(b)),
+        (a, b) => a.or(b),
+    }
+}
+
+/// The two runs of a comparison as one report: the second run's, with
+/// both sides beside it and a verdict that holds only if both passed.
+pub fn combine(scenario: &Scenario, first: Report, second: Report) -> Report {
+    if scenario.replication.order == Order::Both {
+        return combine_orders(first, second);
+    }
+    combine_consistency(first, second)
+}
+
+/// An order comparison: the partition-order run's report, with both sides.
+fn combine_orders(log: Report, partition: Report) -> Report {
+    let sides = vec![order_side("log", &log), order_side("partition", &partition)];
+    let mut report = partition;
+    let mut problems: Vec<String> = log
+        .verdict
+        .problems
+        .iter()
+        .map(|p| format!("log-order run: {p}"))
+        .collect();
+    problems.extend(
+        report
+            .verdict
+            .problems
+            .iter()
+            .map(|p| format!("partition-order run: {p}")),
+    );
+    report.verdict.ok = log.verdict.ok && report.verdict.ok;
+    report.verdict.problems = problems;
+    report.order_comparison = sides;
+    report
 }
 
 /// One run as its side of the comparison.
@@ -43,9 +130,9 @@ fn side(r: &Report) -> ComparisonSide {
     }
 }
 
-/// The report of a comparison: the STRONG run's, with both sides, and a
-/// verdict that holds only if both runs' checkers passed.
-pub fn combine(eventual: Report, strong: Report) -> Report {
+/// The report of a consistency comparison: the STRONG run's, with both
+/// sides, and a verdict that holds only if both runs' checkers passed.
+fn combine_consistency(eventual: Report, strong: Report) -> Report {
     let sides = vec![side(&eventual), side(&strong)];
     let mut report = strong;
     let mut problems: Vec<String> = eventual

@@ -32,6 +32,7 @@ use crate::collect::{self, HealMark, Sample, SampleRows, Series};
 use crate::disaster::{Disaster, power_loss};
 use crate::history::History;
 use crate::join::Joins;
+use crate::orders::Orders;
 use crate::probe::{self, agree, digest_all, sample, set_clock};
 use crate::recreate::{RECREATE_POLL, Recreate};
 use crate::restore::Recovery;
@@ -82,15 +83,26 @@ pub async fn drive<F: Faults>(
     let (tally, epoch_micros) = set_up(scenario, regions, faults).await?;
     let mut run = Run::new(scenario, mode, regions, tally, epoch_micros);
     let (stop, workers) = run.start_workload(seed);
+    let orders = Orders::start(scenario, regions);
     run.workload(faults, progress).await;
+    if let Some(o) = &orders {
+        o.stop();
+    }
     let workload_end = run.wind_down(stop, workers, faults).await;
+    // The last orders' readers finish while the regions settle.
+    let orders = match orders {
+        Some(o) => Some(o.finish().await),
+        None => None,
+    };
     run.report_progress(progress, "settling", None);
     let settled = run.settle(workload_end, progress).await;
     faults
         .settled()
         .await
         .map_err(|e| DriveError::Stores(e.to_string()))?;
-    run.judge(seed, settled).await
+    let mut report = run.judge(seed, settled).await?;
+    report.orders = orders;
+    Ok(report)
 }
 
 /// Creates the drill's table (and turns TTL on for it if the workload
@@ -114,6 +126,9 @@ async fn set_up<F: Faults>(
     )
     .await
     .map_err(DriveError::Setup)?;
+    crate::orders::set_up(scenario, regions)
+        .await
+        .map_err(DriveError::Setup)?;
     let mut tally = Tally::default();
     if scenario.table.history {
         tally.history = Some(History::new(

@@ -14,7 +14,8 @@
 //! `disaster` (a region's data lost), and [`Faults`] for the rest. The
 //! workload runs in `traffic`, the regions are looked at through `probe`,
 //! the table is made in `table`, and the final state is checked in
-//! `checks`.
+//! `checks`. `orders` places orders beside the workload and watches other
+//! regions for an application's invariant that partition order breaks.
 
 mod checks;
 pub mod collect;
@@ -25,6 +26,7 @@ mod history;
 mod jitter;
 mod join;
 pub mod live;
+mod orders;
 mod probe;
 pub mod random;
 mod recreate;

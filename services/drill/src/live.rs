@@ -60,6 +60,11 @@ impl LiveCluster {
         file.max_clock_offset_ms = (scenario.max_clock_offset.as_millis() as u64).max(1);
         file.tombstone_retain_secs = scenario.tombstone_retain.as_secs();
         file.repair_interval_ms = scenario.repair_interval.as_millis() as u64;
+        let lanes = crate::table::lane_model(scenario);
+        file.replication_order = crate::table::replication_order(scenario);
+        file.replication_partitions = lanes.partitions;
+        file.replication_lane_delay_ms = lanes.delay_mean.as_secs_f64() * 1e3;
+        file.replication_lane_delay_max_ms = lanes.delay_max.as_secs_f64() * 1e3;
         let path = dir.join("cluster.toml");
         file.write(&path).map_err(ClusterError::from)?;
         let local =

@@ -232,8 +232,11 @@ pub fn scenario(seed: u64) -> Scenario {
             stream: None,
             indexes: false,
             ttl: false,
+            orders: 0,
         },
         table: Table::default(),
+        // The regions' own order, partition order: what the sweep must hold.
+        replication: Default::default(),
         duration,
         settle: Duration::from_secs(60),
         sample_interval: Duration::from_millis(250),

@@ -74,11 +74,14 @@ impl PhysicalClock for SimClock {
 /// Replication settings for a simulated network: turmoil TCP has no
 /// retransmission, so a connection that carried data through a partition
 /// is wedged for good; short keepalives notice that and reconnect.
-fn sim_tuning() -> ReplicationTuning {
+/// The scenario's replication order and lanes apply as they would live.
+fn sim_tuning(scenario: &Scenario) -> ReplicationTuning {
     ReplicationTuning {
         keepalive_interval: Duration::from_millis(500),
         keepalive_timeout: Duration::from_millis(500),
         connect_timeout: Duration::from_millis(1000),
+        order: crate::table::replication_order(scenario),
+        lanes: crate::table::lane_model(scenario),
         ..ReplicationTuning::default()
     }
 }
@@ -396,10 +399,11 @@ pub fn run_watched(
     progress: &mut dyn FnMut(&Progress),
 ) -> Result<Report, SimError> {
     match crate::compare::sides(scenario) {
-        Some([eventual, strong]) => {
-            let e = run_one(&eventual, seed, &dir.join("eventual"), progress)?;
-            let s = run_one(&strong, seed, &dir.join("strong"), progress)?;
-            Ok(crate::compare::combine(e, s))
+        Some([first, second]) => {
+            let [a, b] = crate::compare::side_names(scenario);
+            let one = run_one(&first, seed, &dir.join(a), progress)?;
+            let two = run_one(&second, seed, &dir.join(b), progress)?;
+            Ok(crate::compare::combine(scenario, one, two))
         }
         None => run_one(scenario, seed, dir, progress),
     }
@@ -465,7 +469,7 @@ fn run_one(
                 tombstone_age: scenario.tombstone_retain,
                 ..Default::default()
             },
-            replication: sim_tuning(),
+            replication: sim_tuning(scenario),
             dialer: Some(dialer()),
             seed: Some(seed),
             ..RegionConfig::new(

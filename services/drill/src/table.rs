@@ -10,10 +10,31 @@ use meridian_proto::v1::meridian_client::MeridianClient;
 use meridian_region::convert::version_from_pb;
 use tokio::time::Instant;
 
-use meridian_scenario::scenario::Table;
+use meridian_region::replication::{LaneModel, ReplicationOrder};
+use meridian_scenario::scenario::{Order, Scenario, Table};
 
 use crate::target::{FaultError, Faults, RegionTarget};
 use crate::workload;
+
+/// The order the drill's regions replicate in: a comparison's side has
+/// been resolved to one order before its regions start (`compare::sides`).
+pub(crate) fn replication_order(scenario: &Scenario) -> ReplicationOrder {
+    match scenario.replication.order {
+        Order::Log => ReplicationOrder::Log,
+        Order::Partition | Order::Both => ReplicationOrder::Partition,
+    }
+}
+
+/// Partition order's lanes as the scenario sets them, for every table.
+pub(crate) fn lane_model(scenario: &Scenario) -> LaneModel {
+    let r = &scenario.replication;
+    LaneModel {
+        partitions: r.partitions,
+        delay_mean: r.lane_delay,
+        delay_max: r.lane_delay_max,
+        ..LaneModel::default()
+    }
+}
 
 /// A version as the gRPC API gives it, `None` when absent or unreadable.
 pub(crate) fn version_of(v: &Option<pb::Version>) -> Option<Version> {

@@ -245,6 +245,7 @@ mod tests {
             stream: None,
             indexes: false,
             ttl: false,
+            orders: 0,
         }
     }
 

@@ -306,6 +306,8 @@ impl Admin for AdminApi {
                     repair_bytes_received: repair_bytes("received"),
                     repair_item_bytes_received: m.repair_item_bytes.get_or_create(&label).get(),
                     drift_ahead_micros: m.drift_ahead.get_or_create(&label).get().max(0) as u64,
+                    reordered: m.reordered.get_or_create(&label).get(),
+                    torn_units: m.torn_units.get_or_create(&label).get(),
                     peer,
                 }
             })

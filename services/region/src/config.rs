@@ -8,7 +8,7 @@ use std::time::Duration;
 
 use meridian_store::Durability;
 
-use crate::replication::ReplicationTuning;
+use crate::replication::{LaneModel, ReplicationOrder, ReplicationTuning};
 use serde::{Deserialize, Serialize};
 
 #[derive(Debug, thiserror::Error)]
@@ -124,8 +124,38 @@ pub struct ClusterFile {
     /// `--log-format` and `MERIDIAN_LOG_FORMAT` take precedence.
     #[serde(default, skip_serializing_if = "LogFormat::is_default")]
     pub log_format: LogFormat,
+    /// How each region makes a peer's writes visible (docs/replication.md,
+    /// *Lanes*): `"partition"` (DynamoDB's partition-parallel order, the
+    /// default) or `"log"` (whole requests in commit order, for comparison).
+    #[serde(default, skip_serializing_if = "ReplicationOrder::is_default")]
+    pub replication_order: ReplicationOrder,
+    /// Partitions of every table, for partition order's lanes.
+    #[serde(default = "default_replication_partitions")]
+    pub replication_partitions: u32,
+    /// Partitions of particular tables, by name.
+    #[serde(default, skip_serializing_if = "std::collections::BTreeMap::is_empty")]
+    pub replication_table_partitions: std::collections::BTreeMap<String, u32>,
+    /// Mean of each replicated write's lane delay (exponential), on top of
+    /// the link's, in partition order.
+    #[serde(default = "default_lane_delay_ms")]
+    pub replication_lane_delay_ms: f64,
+    /// No lane delay is longer than this.
+    #[serde(default = "default_lane_delay_max_ms")]
+    pub replication_lane_delay_max_ms: f64,
     #[serde(rename = "region")]
     pub regions: Vec<RegionEntry>,
+}
+
+fn default_replication_partitions() -> u32 {
+    LaneModel::default().partitions
+}
+
+fn default_lane_delay_ms() -> f64 {
+    LaneModel::default().delay_mean.as_secs_f64() * 1e3
+}
+
+fn default_lane_delay_max_ms() -> f64 {
+    LaneModel::default().delay_max.as_secs_f64() * 1e3
 }
 
 /// How a `meridian` process writes its logs (`log_format`).
@@ -384,6 +414,11 @@ impl ClusterFile {
             plaintext: true,
             admin_token_file: None,
             log_format: LogFormat::Text,
+            replication_order: ReplicationOrder::default(),
+            replication_partitions: default_replication_partitions(),
+            replication_table_partitions: Default::default(),
+            replication_lane_delay_ms: default_lane_delay_ms(),
+            replication_lane_delay_max_ms: default_lane_delay_max_ms(),
             regions: regions
                 .iter()
                 .map(|(name, grpc)| RegionEntry {
@@ -510,7 +545,18 @@ impl ClusterFile {
                 self.max_clock_offset_ms
             ));
         }
+        self.lane_model()?;
         Ok(())
+    }
+
+    /// Partition order's lane model, checked (`LaneModel::from_settings`).
+    pub fn lane_model(&self) -> Result<LaneModel, String> {
+        LaneModel::from_settings(
+            self.replication_partitions,
+            &self.replication_table_partitions,
+            self.replication_lane_delay_ms,
+            self.replication_lane_delay_max_ms,
+        )
     }
 
     pub fn region_names(&self) -> Vec<String> {
@@ -682,6 +728,11 @@ impl ClusterFile {
                 ..Retention::default()
             },
             seed_from_peers: self.seed_from_peers,
+            replication: ReplicationTuning {
+                order: self.replication_order,
+                lanes: self.lane_model().map_err(ConfigError::Invalid)?,
+                ..defaults.replication.clone()
+            },
             ..defaults
         })
     }

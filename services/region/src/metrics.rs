@@ -207,6 +207,12 @@ pub struct Metrics {
     /// peer and reason.
     pub replication_refusals: Family<PeerReasonLabel, Counter>,
     pub applied: Family<PeerLabel, Counter>,
+    /// Partition order's anomalies as they became visible here, by source
+    /// peer: entries applied while an earlier entry of the peer's log was
+    /// still held (a reordering), and units (one request's writes, such as
+    /// a transaction) applied in part (docs/replication.md, *Lanes*).
+    pub reordered: Family<PeerLabel, Counter>,
+    pub torn_units: Family<PeerLabel, Counter>,
     /// Replication streams ended because the peer broke the protocol
     /// (a batch with a gap, an ack past what was sent, a malformed batch).
     pub protocol_errors: Family<PeerReasonLabel, Counter>,
@@ -294,6 +300,8 @@ impl Metrics {
             drift_ahead: Family::default(),
             replication_refusals: Family::default(),
             applied: Family::default(),
+            reordered: Family::default(),
+            torn_units: Family::default(),
             protocol_errors: Family::default(),
             committed_writes: Counter::default(),
             group_commits: Counter::default(),
@@ -369,6 +377,16 @@ impl Metrics {
             "drift_refusals",
             "Remote mutations refused by the clock drift guard, by source peer",
             m.drift_refusals.clone(),
+        );
+        registry.register(
+            "replication_reordered",
+            "Replicated entries applied while an earlier entry of the same peer's log was still held in its lane (partition order), by source peer",
+            m.reordered.clone(),
+        );
+        registry.register(
+            "replication_torn_units",
+            "Replicated units (one request's writes, such as a transaction) applied here in part, the rest still held in other lanes (partition order), by source peer",
+            m.torn_units.clone(),
         );
         registry.register(
             "drift_ahead_micros",

@@ -83,6 +83,14 @@ impl Group<'_> {
     /// that destroy nothing (a table new here, a losing version, a
     /// duplicate) pass at once, so a region still learns a table from
     /// whichever peer brings it first.
+    ///
+    /// `released` is partition order's (docs/replication.md, *Lanes*):
+    /// `Some(through)` applies each entry on its own, not by units, since a
+    /// receiver releases a unit's entries apart, and records the sender's
+    /// log as applied through `through` (the prefix below what it still
+    /// holds), or up to the entry before a refused one; the entries need
+    /// not follow on from each other. `None` applies whole units in log
+    /// order, through the last entry applied.
     pub fn apply(
         &mut self,
         hlc: &Hlc,
@@ -90,8 +98,9 @@ impl Group<'_> {
         peer: &str,
         log_id: &str,
         entries: &[Mutation],
+        released: Option<u64>,
     ) -> Result<ApplyOutcome, StoreError> {
-        self.isolated(|ctx| ctx.apply(hlc, real_now, peer, log_id, entries))
+        self.isolated(|ctx| ctx.apply(hlc, real_now, peer, log_id, entries, released))
     }
 
     /// Applies heads a peer sent to repair this region (anti-entropy, see
@@ -120,6 +129,7 @@ impl GroupTxn<'_, '_> {
         peer: &str,
         log_id: &str,
         entries: &[Mutation],
+        released: Option<u64>,
     ) -> Result<ApplyOutcome, StoreError> {
         let known: Option<(String, i64)> = self
             .conn
@@ -139,11 +149,16 @@ impl GroupTxn<'_, '_> {
         // Per admitted entry of the current unit: its version, or `None`
         // when its table is gone.
         let mut admitted = Vec::new();
+        let mut refused_at = None;
         let mut i = 0;
         while i < entries.len() {
             // A unit is one origin request: applied all or nothing. The
             // receiver checked that every unit is whole within the batch.
-            let len = (entries[i].unit.1 as usize).clamp(1, entries.len() - i);
+            // Released entries go one by one, as their lanes let them.
+            let len = match released {
+                Some(_) => 1,
+                None => (entries[i].unit.1 as usize).clamp(1, entries.len() - i),
+            };
             let unit = &entries[i..i + len];
             i += len;
             if unit[len - 1].seq <= out.applied_through {
@@ -175,6 +190,7 @@ impl GroupTxn<'_, '_> {
                 out.refused = Some(reason);
                 out.refusal = Some(kind);
                 out.drift_ahead_micros = drift;
+                refused_at = Some(unit[0].seq);
                 break;
             }
             for (e, version) in unit.iter().zip(admitted.drain(..)) {
@@ -183,6 +199,11 @@ impl GroupTxn<'_, '_> {
                     gate = GateCache::default();
                 }
             }
+        }
+        if let Some(through) = released {
+            // Only the prefix below the first refused entry is known whole.
+            let through = refused_at.map_or(through, |r| through.min(r - 1));
+            out.applied_through = start.max(through);
         }
         if out.applied_through > start || new_log {
             self.conn

@@ -111,7 +111,9 @@ impl Store {
         let now = self.now();
         let before = self.log_head();
         let mut g = self.writer.group().unwrap();
-        let out = g.apply(&self.hlc, now, peer, TEST_LOG, entries).unwrap();
+        let out = g
+            .apply(&self.hlc, now, peer, TEST_LOG, entries, None)
+            .unwrap();
         commit_checked(&self.reader, before, g);
         out
     }
@@ -1002,7 +1004,9 @@ fn committed_state_survives_reopen_and_region_is_checked() {
     let redelivered: Vec<Mutation> = a_log.iter().take(4).cloned().collect();
     let hlc_b = Hlc::new(Arc::new(ManualClock::new(T0)), MAX_OFFSET);
     let mut g = b_writer.group().unwrap();
-    let out = g.apply(&hlc_b, T0, "r-a", TEST_LOG, &redelivered).unwrap();
+    let out = g
+        .apply(&hlc_b, T0, "r-a", TEST_LOG, &redelivered, None)
+        .unwrap();
     g.commit().unwrap();
     assert_eq!((out.applied, out.duplicates), (0, 4));
     assert_eq!(b_reader.log_head().unwrap(), b_head + 1);
@@ -1555,7 +1559,7 @@ fn an_invalid_remote_entry_fails_the_batch_as_a_whole() {
     let head = b.log_head();
     let now = b.now();
     let mut g = b.writer.group().unwrap();
-    let r = g.apply(&b.hlc, now, "r-a", TEST_LOG, &batch);
+    let r = g.apply(&b.hlc, now, "r-a", TEST_LOG, &batch, None);
     assert!(matches!(r, Err(StoreError::Invalid(_))), "{r:?}");
     // The group survives it, and commits the rest of its work.
     g.write(&b.hlc, now, &[put("users", item("local", "1"))])
@@ -1589,7 +1593,7 @@ fn a_remote_entry_that_does_not_decode_is_refused_by_field() {
         spoil(batch.last_mut().unwrap());
         let now = b.now();
         let mut g = b.writer.group().unwrap();
-        match g.apply(&b.hlc, now, "r-a", TEST_LOG, &batch) {
+        match g.apply(&b.hlc, now, "r-a", TEST_LOG, &batch, None) {
             Err(StoreError::Invalid(e)) => {
                 let e = e.to_string();
                 assert!(e.starts_with(&format!("{field}: entry {}", k2.seq)), "{e}");
@@ -1620,9 +1624,11 @@ fn a_group_hands_out_only_what_it_kept_in_the_log() {
     g.write(&b.hlc, now, &[put("local", item("l1", "1"))])
         .unwrap();
     // Refused as a whole: the relayed catalog entry it logged is undone.
-    let r = g.apply(&b.hlc, now, "r-a", TEST_LOG, &bad);
+    let r = g.apply(&b.hlc, now, "r-a", TEST_LOG, &bad, None);
     assert!(matches!(r, Err(StoreError::Invalid(_))), "{r:?}");
-    let out = g.apply(&b.hlc, now, "r-a", TEST_LOG, &bad[..1]).unwrap();
+    let out = g
+        .apply(&b.hlc, now, "r-a", TEST_LOG, &bad[..1], None)
+        .unwrap();
     assert!(out.relayed);
     g.write(&b.hlc, now, &[put("local", item("l2", "1"))])
         .unwrap();

@@ -73,7 +73,7 @@ impl Node {
         }
         let mut g = self.writer.group().unwrap();
         let out = g
-            .apply(&self.hlc, T0, &from.region, "log", &entries)
+            .apply(&self.hlc, T0, &from.region, "log", &entries, None)
             .unwrap();
         g.commit().unwrap();
         self.inbound
@@ -417,14 +417,14 @@ fn a_failed_request_leaves_the_digest_as_it_was() {
     let mut bad = other.reader.log_after(0, 100, usize::MAX).unwrap();
     bad.last_mut().unwrap().context = vec![0xff];
     let mut g = n.writer.group().unwrap();
-    assert!(g.apply(&n.hlc, T0, "r-b", "log", &bad).is_err());
+    assert!(g.apply(&n.hlc, T0, "r-b", "log", &bad, None).is_err());
     g.commit().unwrap();
     assert_eq!(n.reader.digest_leaves(TABLE).unwrap(), before);
     n.assert_exact();
     // The same in a group with writes before and after it: theirs stay.
     let mut g = n.writer.group().unwrap();
     g.write(&n.hlc, T0, &[put(4, 4)]).unwrap();
-    assert!(g.apply(&n.hlc, T0, "r-b", "log", &bad).is_err());
+    assert!(g.apply(&n.hlc, T0, "r-b", "log", &bad, None).is_err());
     g.write(&n.hlc, T0, &[put(5, 5)]).unwrap();
     g.commit().unwrap();
     assert!(n.reader.get(TABLE, &encoded(2)).unwrap().is_none());
@@ -796,7 +796,9 @@ impl Node {
             return;
         }
         let mut g = self.writer.group().unwrap();
-        let out = g.apply(&self.hlc, T0, &from.region, &id, &entries).unwrap();
+        let out = g
+            .apply(&self.hlc, T0, &from.region, &id, &entries, None)
+            .unwrap();
         g.commit().unwrap();
         assert_eq!(out.refused, None, "{} from {}", self.region, from.region);
     }

@@ -184,7 +184,9 @@ fn a_unit_that_cannot_be_completed_is_not_applied_at_all() {
     let all: Vec<Mutation> = a.reader.log_after(0, 100, usize::MAX).unwrap();
     let without_t04: Vec<Mutation> = all.iter().filter(|e| e.seq != 2).cloned().collect();
     let mut g = b.writer.group().unwrap();
-    let out = g.apply(&b.hlc, T0, "r-a", "log", &without_t04).unwrap();
+    let out = g
+        .apply(&b.hlc, T0, "r-a", "log", &without_t04, None)
+        .unwrap();
     g.commit().unwrap();
     assert!(
         out.refused.as_deref().unwrap_or("").contains("t04"),
@@ -209,6 +211,82 @@ fn a_unit_that_cannot_be_completed_is_not_applied_at_all() {
     assert!(
         b.reader.get("t03", &k).unwrap().is_some() && b.reader.get("t04", &k).unwrap().is_some()
     );
+}
+
+/// Partition order (docs/replication.md, "Lanes"): a receiver hands the
+/// store entries its lanes released, one unit's entries apart and out of
+/// log order, with the prefix they complete. Each applies on its own, the
+/// sender's position is the prefix given (capped below a refused entry),
+/// and an entry applied again above that prefix changes nothing.
+#[test]
+fn released_entries_apply_one_by_one_and_record_the_prefix_given() {
+    let mut a = Node::new("r-a");
+    let mut b = Node::new("r-b");
+    a.write(&[WriteOp::CreateTable(table("t03", &["r-a", "r-b"]))])
+        .unwrap();
+    a.write(&[WriteOp::CreateTable(table("t04", &["r-a", "r-b"]))])
+        .unwrap();
+    // One unit of two writes (3, 4), then a write of another key (5).
+    a.write(&[put("t03", item("k", "1")), put("t04", item("k", "1"))])
+        .unwrap();
+    a.write(&[put("t03", item("j", "2"))]).unwrap();
+    let all: Vec<Mutation> = a.reader.log_after(0, 100, usize::MAX).unwrap();
+    let at = |seqs: &[u64]| -> Vec<Mutation> {
+        all.iter()
+            .filter(|e| seqs.contains(&e.seq))
+            .cloned()
+            .collect()
+    };
+    let apply = |b: &mut Node, seqs: &[u64], through: u64| {
+        let mut g = b.writer.group().unwrap();
+        let out = g
+            .apply(&b.hlc, T0, "r-a", "log", &at(seqs), Some(through))
+            .unwrap();
+        g.commit().unwrap();
+        out
+    };
+    let kschema = KeySchema {
+        partition: KeyAttr {
+            name: "id".into(),
+            ty: KeyType::S,
+        },
+        sort: None,
+    };
+    let k = kschema.key_of(&key("k")).unwrap();
+    let j = kschema.key_of(&key("j")).unwrap();
+    // The tables, then half of the unit and the later write: the prefix
+    // stays below the held entry 4.
+    let out = apply(&mut b, &[1, 2, 3, 5], 3);
+    assert_eq!((out.applied_through, out.refused.as_deref()), (3, None));
+    assert!(
+        b.reader.get("t03", &k).unwrap().is_some(),
+        "a torn unit shows"
+    );
+    assert!(b.reader.get("t04", &k).unwrap().is_none());
+    assert!(
+        b.reader.get("t03", &j).unwrap().is_some(),
+        "a later write went first"
+    );
+    // A reconnect resends from 3: 3 and 5 apply again as duplicates.
+    let out = apply(&mut b, &[4, 5], 5);
+    assert_eq!(out.applied_through, 5);
+    assert_eq!(out.duplicates, 1, "{out:?}");
+    assert!(b.reader.get("t04", &k).unwrap().is_some());
+    // Below the recorded prefix nothing is looked at again.
+    let out = apply(&mut b, &[3], 5);
+    assert_eq!((out.applied_through, out.duplicates), (5, 1));
+
+    // A refused entry caps the prefix below it, whatever was given: a
+    // write 2 s ahead of the receiver's clock meets the drift guard.
+    a.clock.advance(2_000_000);
+    a.write(&[put("t03", item("j", "3"))]).unwrap();
+    let all: Vec<Mutation> = a.reader.log_after(0, 100, usize::MAX).unwrap();
+    let mut c = Node::new("r-c");
+    let mut g = c.writer.group().unwrap();
+    let out = g.apply(&c.hlc, T0, "r-a", "log", &all, Some(6)).unwrap();
+    g.commit().unwrap();
+    assert!(out.refused.is_some(), "the drift guard: {out:?}");
+    assert_eq!(out.applied_through, 5, "{out:?}");
 }
 
 #[test]
@@ -254,7 +332,7 @@ fn ttl_rows_expiry_and_no_conflict_between_two_expiries() {
     );
     let b_entries: Vec<Mutation> = b.reader.log_after(0, 100, usize::MAX).unwrap();
     let mut g = a.writer.group().unwrap();
-    g.apply(&a.hlc, T0, "r-b", "log", &b_entries).unwrap();
+    g.apply(&a.hlc, T0, "r-b", "log", &b_entries, None).unwrap();
     g.commit().unwrap();
     a.ship_to(&mut b, "r-a");
     assert_eq!(a.reader.conflict_count().unwrap(), 0);

@@ -25,6 +25,7 @@ macro_rules! w {
 
 mod consistency;
 mod markup;
+mod order;
 mod plot;
 mod tables;
 mod text;
@@ -53,10 +54,12 @@ pub fn render(report: &Report) -> String {
     header(&mut out, report, name);
     verdict(&mut out, report);
     consistency::comparison_section(&mut out, report);
+    order::order_comparison_section(&mut out, report);
     consistency::consistency_section(&mut out, report);
     plot::plots(&mut out, report);
     tables::events_table(&mut out, &report.events);
     tables::links_table(&mut out, report);
+    order::orders_section(&mut out, report);
     tables::heals_table(&mut out, report);
     tables::disasters_table(&mut out, report);
     tables::restores_table(&mut out, report);
@@ -395,6 +398,8 @@ mod tests {
                     },
                     samples,
                     max_pending: 600,
+                    reordered: 41,
+                    torn_units: 3,
                 });
             }
         }
@@ -526,6 +531,8 @@ mod tests {
             }],
             consistency: None,
             comparison: Vec::new(),
+            orders: None,
+            order_comparison: Vec::new(),
             joins: vec![crate::report::JoinReport {
                 region: "sa-east-1".into(),
                 asked: "us-east-1".into(),

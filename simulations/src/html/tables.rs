@@ -36,7 +36,10 @@ pub(super) fn links_table(out: &mut String, r: &Report) {
     out.push_str(
         "<section id=\"links\">\n<h2>Replication latency per link</h2>\n\
          <p class=\"explain\">Over the whole drill, from the receiving region's latency \
-         buckets (each figure is a bucket's upper bound, at most about 9% above the true value).</p>\n",
+         buckets (each figure is a bucket's upper bound, at most about 9% above the true value). \
+         Reordered: writes the receiver applied while an earlier write of the sender was still \
+         held in its partition's lane; torn: requests (transactions, batches) it applied in part. \
+         DynamoDB allows both; log order never shows them.</p>\n",
     );
     if r.links.is_empty() {
         out.push_str("<p class=\"muted\">No links.</p>\n</section>\n");
@@ -49,6 +52,8 @@ pub(super) fn links_table(out: &mut String, r: &Report) {
         number("p99"),
         number("max"),
         number("max pending"),
+        number("reordered"),
+        number("torn"),
     ];
     let mut t = Table::new(out, &columns);
     for l in &r.links {
@@ -59,6 +64,8 @@ pub(super) fn links_table(out: &mut String, r: &Report) {
             fmt_ms(l.latency.p99_ms).into(),
             fmt_ms(l.latency.max_ms).into(),
             l.max_pending.into(),
+            l.reordered.into(),
+            l.torn_units.into(),
         ]);
     }
     t.finish();

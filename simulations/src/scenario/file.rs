@@ -6,7 +6,7 @@ use std::collections::BTreeMap;
 use serde::Deserialize;
 
 use super::action::{Distribution, PartitionKind};
-use super::model::{Consistency, Durability, Mix};
+use super::model::{Consistency, Durability, Mix, Order};
 
 #[derive(Deserialize)]
 #[serde(deny_unknown_fields)]
@@ -35,6 +35,8 @@ pub(super) struct File {
     pub(super) workload: WorkloadSection,
     #[serde(default)]
     pub(super) table: TableSection,
+    #[serde(default)]
+    pub(super) replication: ReplicationSection,
     #[serde(default, rename = "event")]
     pub(super) events: Vec<EventSection>,
 }
@@ -93,6 +95,18 @@ pub(super) struct TableSection {
     pub(super) witness: Option<String>,
 }
 
+/// `[replication]`: the order in which regions make each other's writes
+/// visible, and partition order's lanes (docs/replication.md, "Lanes").
+#[derive(Deserialize, Default)]
+#[serde(deny_unknown_fields)]
+pub(super) struct ReplicationSection {
+    #[serde(default)]
+    pub(super) order: Order,
+    pub(super) partitions: Option<u32>,
+    pub(super) lane_delay: Option<String>,
+    pub(super) lane_delay_max: Option<String>,
+}
+
 #[derive(Deserialize)]
 #[serde(deny_unknown_fields)]
 pub(super) struct WorkloadSection {
@@ -117,6 +131,10 @@ pub(super) struct WorkloadSection {
     /// The drill's secondary indexes on the table, checked at the end.
     #[serde(default)]
     pub(super) indexes: bool,
+    /// Orders placed per second in each region, checked for "every order
+    /// line has its header" in the others (0: none).
+    #[serde(default)]
+    pub(super) orders: u32,
     /// TTL on the table, with expiring items in the workload.
     #[serde(default)]
     pub(super) ttl: bool,

@@ -9,9 +9,11 @@ use std::time::Duration;
 use super::action::Action;
 use super::action::Distribution;
 use super::events::{check_timeline, parse_events};
-use super::file::{Catalogue, File, TableSection, WorkloadSection};
+use super::file::{Catalogue, File, ReplicationSection, TableSection, WorkloadSection};
 use super::limits::{MAX_DURATION, MAX_ITEM_BYTES, MAX_KEYS, MAX_RATE_PER_REGION, MAX_REGIONS};
-use super::model::{Consistency, Event, KeyDistribution, Scenario, Table, Workload};
+use super::model::{
+    Consistency, Event, KeyDistribution, Order, Replication, Scenario, Table, Workload,
+};
 use super::units::duration_field;
 
 #[derive(Debug, thiserror::Error)]
@@ -94,6 +96,12 @@ impl Scenario {
             &file.duration,
         )?;
         let table = table(&file.table, &regions, &workload, &events)?;
+        let replication = replication(&file.replication)?;
+        if replication.order == Order::Both && table.consistency == Consistency::Both {
+            return Err(
+                "replication.order and table.consistency cannot both be \"both\": a drill compares one thing at a time".into(),
+            );
+        }
         // A witness holds the table's log, not its items: the checker
         // leaves it out, as it leaves out no replica.
         let holders: Vec<String> = workload
@@ -112,6 +120,7 @@ impl Scenario {
             distribution: file.network.distribution.unwrap_or(Distribution::Normal),
             workload,
             table,
+            replication,
             duration: times.duration,
             settle: times.settle,
             sample_interval: times.sample_interval,
@@ -304,6 +313,14 @@ fn workload(w: &WorkloadSection, regions: &[String]) -> Result<Workload, String>
         concurrency: w.concurrency,
         indexes: w.indexes,
         ttl: w.ttl,
+        orders: if w.orders <= MAX_ORDERS_PER_REGION {
+            w.orders
+        } else {
+            return Err(format!(
+                "workload.orders must be at most {MAX_ORDERS_PER_REGION} a second per region, got {}",
+                w.orders
+            ));
+        },
         stream: match w.stream.as_deref() {
             None => None,
             Some(v @ ("NEW_IMAGE" | "NEW_AND_OLD_IMAGES")) => Some(v.to_string()),
@@ -365,6 +382,50 @@ fn workload(w: &WorkloadSection, regions: &[String]) -> Result<Workload, String>
         ));
     }
     Ok(workload)
+}
+
+/// Most orders a region places a second (`workload.orders`): each is
+/// watched by a reader in every other region.
+const MAX_ORDERS_PER_REGION: u32 = 200;
+
+/// Most partitions a drill's table may have: the regions' own limit.
+const MAX_PARTITIONS: u32 = 1024;
+
+/// The `[replication]` section, with the regions' defaults for what it
+/// leaves out.
+fn replication(r: &ReplicationSection) -> Result<Replication, String> {
+    let mut out = Replication {
+        order: r.order,
+        ..Replication::default()
+    };
+    if let Some(n) = r.partitions {
+        if !(1..=MAX_PARTITIONS).contains(&n) {
+            return Err(format!(
+                "replication.partitions must be between 1 and {MAX_PARTITIONS}, got {n}"
+            ));
+        }
+        out.partitions = n;
+    }
+    let limit = Duration::from_secs(60);
+    if let Some(d) = &r.lane_delay {
+        out.lane_delay = duration_field("replication.lane_delay", d)?;
+    }
+    if let Some(d) = &r.lane_delay_max {
+        out.lane_delay_max = duration_field("replication.lane_delay_max", d)?;
+    }
+    if out.lane_delay_max > limit {
+        return Err(format!(
+            "replication.lane_delay_max must be at most 60s, got {:?}",
+            out.lane_delay_max
+        ));
+    }
+    if out.lane_delay_max < out.lane_delay {
+        return Err(format!(
+            "replication.lane_delay_max ({:?}) must be at least replication.lane_delay ({:?})",
+            out.lane_delay_max, out.lane_delay
+        ));
+    }
+    Ok(out)
 }
 
 /// The `[table]` section, checked against the workload and the timeline: a

@@ -28,7 +28,10 @@ pub mod units;
 pub use action::{Action, Distribution, PartitionKind, arrow, directed, isolating};
 pub use limits::*;
 pub use load::ScenarioError;
-pub use model::{Consistency, Durability, Event, KeyDistribution, Mix, Scenario, Table, Workload};
+pub use model::{
+    Consistency, Durability, Event, KeyDistribution, Mix, Order, Replication, Scenario, Table,
+    Workload,
+};
 pub use units::{MAX_SKEW, parse_duration, parse_offset};
 
 #[cfg(test)]

@@ -24,6 +24,8 @@ pub struct Scenario {
     /// How the drill's table keeps its copies in step: EVENTUAL, STRONG,
     /// or both, one run after the other from the same seed.
     pub table: Table,
+    /// The order regions make each other's writes visible in, and its lanes.
+    pub replication: Replication,
     pub duration: Duration,
     /// Longest wait for convergence once the workload stops.
     pub settle: Duration,
@@ -124,6 +126,66 @@ impl Consistency {
     }
 }
 
+/// How the drill's regions replicate (`[replication]`; docs/replication.md,
+/// "Lanes").
+#[derive(Clone, Debug, PartialEq)]
+pub struct Replication {
+    pub order: Order,
+    /// Partitions of the drill's tables.
+    pub partitions: u32,
+    /// Mean and cap of each replicated write's lane delay.
+    pub lane_delay: Duration,
+    pub lane_delay_max: Duration,
+}
+
+impl Default for Replication {
+    /// The regions' own defaults (`replication_partitions`,
+    /// `replication_lane_delay_ms`, `replication_lane_delay_max_ms`).
+    fn default() -> Self {
+        Replication {
+            order: Order::Partition,
+            partitions: 8,
+            lane_delay: Duration::from_millis(2),
+            lane_delay_max: Duration::from_millis(20),
+        }
+    }
+}
+
+impl Replication {
+    /// This replication as one run of the drill makes it: `Both` is two runs.
+    pub fn run_as(&self, order: Order) -> Replication {
+        Replication {
+            order,
+            ..self.clone()
+        }
+    }
+}
+
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Order {
+    /// DynamoDB's: each partition replicates on its own, so writes to
+    /// different items, and the items of one transaction, can become
+    /// visible elsewhere in another order than they were committed.
+    #[default]
+    Partition,
+    /// Whole requests in commit order: kinder than DynamoDB, for comparison.
+    Log,
+    /// The drill twice from the same seed, in log order and then in
+    /// partition order; the report puts them side by side.
+    Both,
+}
+
+impl Order {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Order::Partition => "partition",
+            Order::Log => "log",
+            Order::Both => "log and partition",
+        }
+    }
+}
+
 #[derive(Clone, Debug, PartialEq)]
 pub struct Workload {
     pub table: String,
@@ -159,6 +221,11 @@ pub struct Workload {
     /// TTL tombstone no client saw, as the expiry it is, and an expired
     /// item still live at the end as a failure.
     pub ttl: bool,
+    /// Orders placed per second in each region that runs the workload (a
+    /// header, then its lines in one request), each watched from the other
+    /// regions for a line without its header (an application's invariant
+    /// that partition order breaks; docs/drills.md). 0: none.
+    pub orders: u32,
 }
 
 #[derive(Clone, Copy, Debug, PartialEq)]

@@ -92,6 +92,22 @@ pub(super) async fn status(config: &std::path::Path, json: bool) -> Result<()> {
                 p.last_error
             );
         }
+        // Partition order's anomalies, inbound: what DynamoDB allows and
+        // applications trip on (docs/replication.md, "Lanes").
+        let anomalies: Vec<String> = s
+            .peers
+            .iter()
+            .filter(|p| p.reordered + p.torn_units > 0)
+            .map(|p| {
+                format!(
+                    "from {} {} reordered, {} torn",
+                    p.peer, p.reordered, p.torn_units
+                )
+            })
+            .collect();
+        if !anomalies.is_empty() {
+            println!("  partition order: {}", anomalies.join("; "));
+        }
         for p in s.peers.iter().filter(|p| p.drift_ahead_micros > 0) {
             println!(
                 "  {}'s entries wait: the drift guard refused a version {:.1} ms ahead of this region's clock; they apply once the clocks allow",
@@ -222,6 +238,8 @@ pub(crate) fn status_json(s: &pb::StatusResponse) -> Json {
                 "repair_bytes_received": p.repair_bytes_received,
                 "repair_item_bytes_received": p.repair_item_bytes_received,
                 "drift_ahead_ms": p.drift_ahead_micros as f64 / 1000.0,
+                "reordered": p.reordered,
+                "torn_units": p.torn_units,
             })
         })
         .collect();

@@ -305,16 +305,19 @@ impl StoreBridge {
         .await
     }
 
-    /// Applies a batch from `peer`'s log `log_id`; resolves after its group is durable.
+    /// Applies a batch from `peer`'s log `log_id`; resolves after its group
+    /// is durable. `released`: entries a partition-order receiver released,
+    /// and the prefix of the log they complete (`Group::apply`).
     pub async fn apply(
         &self,
         peer: &str,
         log_id: &str,
         entries: Vec<Mutation>,
+        released: Option<u64>,
     ) -> Result<ApplyOutcome, BridgeError> {
         let (peer, log_id) = (peer.to_string(), log_id.to_string());
         self.ask_with(
-            move |group, hlc, now| group.apply(hlc, now, &peer, &log_id, &entries),
+            move |group, hlc, now| group.apply(hlc, now, &peer, &log_id, &entries, released),
             |_| 0,
             true,
         )

@@ -13,6 +13,7 @@ use meridian_core::{CATALOG_TABLE, Context, Mutation, TableDef, Version, decode_
 use meridian_core::{consistency, index, protection, replicas};
 use meridian_proto::v1 as pb;
 
+use super::lanes::{Entry, Lane, LaneModel};
 use super::receiver::{Entries, MAX_BATCH_BYTES, MAX_BATCH_ENTRIES};
 use crate::convert::mutation_from_pb;
 
@@ -308,6 +309,20 @@ fn check_units(entries: &[Mutation]) -> Result<(), String> {
 }
 
 impl Entries for Vec<Mutation> {
+    type Item = Mutation;
+
+    fn into_items(self) -> Vec<Mutation> {
+        self
+    }
+
+    fn from_items(items: Vec<Mutation>) -> Self {
+        items
+    }
+
+    fn seqs(&self) -> Vec<u64> {
+        self.iter().map(|e| e.seq).collect()
+    }
+
     fn count(&self) -> usize {
         self.len()
     }
@@ -326,6 +341,29 @@ impl Entries for Vec<Mutation> {
 
     fn append(&mut self, more: Self) {
         self.extend(more);
+    }
+}
+
+impl Entry for Mutation {
+    fn seq(&self) -> u64 {
+        self.seq
+    }
+
+    /// Catalog changes are barriers; items go by table and partition key.
+    fn lane(&self, model: &LaneModel) -> Lane {
+        if self.table == CATALOG_TABLE {
+            Lane::Barrier
+        } else {
+            model.lane(&self.table, &self.key.partition)
+        }
+    }
+
+    fn unit(&self) -> (u64, u32) {
+        (self.seq.saturating_sub(u64::from(self.unit.0)), self.unit.1)
+    }
+
+    fn bytes(&self) -> usize {
+        self.size()
     }
 }
 

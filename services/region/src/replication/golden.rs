@@ -20,7 +20,13 @@
 //! store's position), `S: send M...` where each M is `A..B` (a batch of
 //! those positions), `empty`, `malformed`, `unexpected` or `end`, all
 //! arriving together; `store refuse N reason` (the store refuses the
-//! entry at N from now on), `store accept`, `shutdown S`.
+//! entry at N from now on), `store accept`, `shutdown S`. For partition
+//! order: `order partition` (streams opened from now on), `lane N L...`
+//! (positions N... go in lane L; by default each its own), `catalog N`
+//! (the entry at N is a catalog change, a barrier), `unit A..B` (those
+//! positions are one request's writes), `delays D...` (the next lane
+//! delays drawn, in turn; 0ms once they run out), `time +DUR` (the clock
+//! moves; streams whose wait has come due go on).
 
 use std::collections::{BTreeMap, VecDeque};
 use std::path::Path;
@@ -30,6 +36,7 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::{Duration, Instant};
 
+use super::lanes::{Entry, Lane, LaneModel};
 use super::receiver::{self, Entries, Inbound, Receiver};
 use super::shipper::{self, Shipper};
 use crate::replication::ReplicationTuning;
@@ -67,6 +74,10 @@ macro_rules! golden_scripts {
 
 golden_scripts! {
     receiver_coalescing => "receiver_coalescing.txt",
+    receiver_partition_barrier => "receiver_partition_barrier.txt",
+    receiver_partition_lanes => "receiver_partition_lanes.txt",
+    receiver_partition_refusal => "receiver_partition_refusal.txt",
+    receiver_partition_torn => "receiver_partition_torn.txt",
     receiver_gap => "receiver_gap.txt",
     receiver_malformed => "receiver_malformed.txt",
     receiver_overlapping_sessions => "receiver_overlapping_sessions.txt",
@@ -243,26 +254,67 @@ impl Harness for ShipperHarness {
     }
 }
 
-/// Log positions, for the receiver.
+/// One position, with what partition order needs to know of it.
 #[derive(Clone, Debug, PartialEq)]
-struct Seqs(Vec<u64>);
+struct Pos {
+    seq: u64,
+    /// `None`: a catalog change.
+    lane: Option<u64>,
+    unit: (u64, u32),
+}
 
-impl Entries for Seqs {
-    fn count(&self) -> usize {
-        self.0.len()
+impl Entry for Pos {
+    fn seq(&self) -> u64 {
+        self.seq
+    }
+
+    fn lane(&self, _: &LaneModel) -> Lane {
+        self.lane.map_or(Lane::Barrier, |l| Lane::Part(l, 0))
+    }
+
+    fn unit(&self) -> (u64, u32) {
+        self.unit
     }
 
     fn bytes(&self) -> usize {
         // Scripts exercise positions; the byte budget has its unit test.
         0
     }
+}
+
+/// Log positions, for the receiver.
+#[derive(Clone, Debug, PartialEq)]
+struct Seqs(Vec<Pos>);
+
+impl Entries for Seqs {
+    type Item = Pos;
+
+    fn into_items(self) -> Vec<Pos> {
+        self.0
+    }
+
+    fn from_items(items: Vec<Pos>) -> Self {
+        Seqs(items)
+    }
+
+    fn seqs(&self) -> Vec<u64> {
+        self.0.iter().map(|p| p.seq).collect()
+    }
+
+    fn count(&self) -> usize {
+        self.0.len()
+    }
+
+    fn bytes(&self) -> usize {
+        0
+    }
 
     fn first_seq(&self) -> Option<u64> {
-        self.0.first().copied()
+        self.0.first().map(|p| p.seq)
     }
 
     fn last_seq(&self) -> Option<u64> {
-        self.0.last().copied()
+        self.0.last().map(|p| p.seq)
     }
 
     fn append(&mut self, more: Self) {
@@ -273,75 +325,135 @@ impl Entries for Seqs {
 struct Stream {
     core: Receiver<Seqs>,
     inbox: VecDeque<Inbound<Seqs>>,
-    /// A `receive` is out and nothing has arrived yet.
+    /// A `receive` (or a `wait` that takes messages) is out and nothing
+    /// has arrived yet.
     waiting: bool,
+    /// A `wait` is out until this time.
+    due: Option<Instant>,
 }
 
 /// Receiver streams from one peer, over a store that applies like the
 /// real one: entries at or below its position are duplicates.
-#[derive(Default)]
 struct ReceiverHarness {
     streams: BTreeMap<String, Stream>,
     /// The store's applied position of the peer's log.
     applied: u64,
     refuse: Option<(u64, String)>,
+    partition: bool,
+    lanes: BTreeMap<u64, Option<u64>>,
+    units: BTreeMap<u64, (u64, u32)>,
+    delays: Arc<std::sync::Mutex<VecDeque<Duration>>>,
+    start: Instant,
+    now: Duration,
+}
+
+impl Default for ReceiverHarness {
+    fn default() -> Self {
+        ReceiverHarness {
+            streams: BTreeMap::new(),
+            applied: 0,
+            refuse: None,
+            partition: false,
+            lanes: BTreeMap::new(),
+            units: BTreeMap::new(),
+            delays: Default::default(),
+            start: Instant::now(),
+            now: Duration::ZERO,
+        }
+    }
 }
 
 impl ReceiverHarness {
-    /// The store's apply, as `Writer::apply` does it (single-entry units).
-    fn apply(&mut self, entries: &Seqs) -> (u64, Option<String>, usize) {
+    fn at(&self) -> Instant {
+        self.start + self.now
+    }
+
+    fn pos(&self, seq: u64) -> Pos {
+        Pos {
+            seq,
+            lane: self.lanes.get(&seq).copied().unwrap_or(Some(seq)),
+            unit: self.units.get(&seq).copied().unwrap_or((seq, 1)),
+        }
+    }
+
+    /// The store's apply, as `Group::apply` does it (single-entry units):
+    /// in log order through the last entry applied; for released entries
+    /// through `released`, capped below a refused entry.
+    fn apply(&mut self, entries: &Seqs, released: Option<u64>) -> (u64, Option<String>, usize) {
+        let start = self.applied;
         let mut duplicates = 0;
-        for &seq in &entries.0 {
-            if seq <= self.applied {
+        let mut last = start;
+        let mut refused = None;
+        for seq in entries.seqs() {
+            if seq <= start || (released.is_none() && seq <= last) {
                 duplicates += 1;
                 continue;
             }
             if let Some((at, why)) = &self.refuse
                 && *at == seq
             {
-                return (self.applied, Some(why.clone()), duplicates);
+                refused = Some((seq, why.clone()));
+                break;
             }
-            self.applied = seq;
+            last = seq;
         }
-        (self.applied, None, duplicates)
+        self.applied = match released {
+            Some(through) => {
+                let through = refused
+                    .as_ref()
+                    .map_or(through, |(r, _)| through.min(r - 1));
+                start.max(through)
+            }
+            None => last,
+        };
+        (self.applied, refused.map(|(_, why)| why), duplicates)
     }
 
     /// Runs stream `name` until it waits for a message or ends.
     fn drive(&mut self, name: &str, out: &mut Vec<String>) {
+        let now = self.at();
         loop {
             let s = self.streams.get_mut(name).expect("open the stream first");
-            if s.waiting {
-                let Some(m) = s.inbox.pop_front() else {
-                    return;
+            if s.waiting || s.due.is_some() {
+                let m = if s.waiting { s.inbox.pop_front() } else { None };
+                let event = match (m, s.due) {
+                    (Some(m), _) => receiver::Event::Message(m),
+                    (None, Some(due)) if due <= now => receiver::Event::Due,
+                    _ => return,
                 };
                 s.waiting = false;
-                s.core.handle(receiver::Event::Message(m));
+                s.due = None;
+                s.core.handle(now, event);
                 continue;
             }
             let Some(action) = s.core.next_action() else {
                 return;
             };
-            out.push(format!("{name}: {action}"));
+            match &action {
+                receiver::Action::Wait { until, take } => out.push(format!(
+                    "{name}: wait until +{}ms{}",
+                    until.duration_since(self.start).as_millis(),
+                    if *take { "" } else { ", stream left unread" }
+                )),
+                a => out.push(format!("{name}: {a}")),
+            }
             match action {
                 receiver::Action::Receive => s.waiting = true,
+                receiver::Action::Wait { until, take } => {
+                    s.waiting = take;
+                    s.due = Some(until);
+                }
                 receiver::Action::Poll => {
                     let event = match s.inbox.pop_front() {
                         Some(m) => receiver::Event::Message(m),
                         None => receiver::Event::NothingYet,
                     };
-                    s.core.handle(event);
+                    s.core.handle(now, event);
                 }
-                receiver::Action::Apply(entries) => {
-                    let (applied_through, refused, duplicates) = self.apply(&entries);
-                    if duplicates > 0 {
-                        out.push(format!("{name}:   ({duplicates} already applied)"));
-                    }
-                    let s = self.streams.get_mut(name).expect("still open");
-                    s.core.handle(receiver::Event::Applied {
-                        applied_through,
-                        refused,
-                    });
-                }
+                receiver::Action::Apply(entries) => self.applied(name, &entries, None, out),
+                receiver::Action::ApplyReleased {
+                    entries, through, ..
+                } => self.applied(name, &entries, Some(through), out),
                 receiver::Action::Ack { .. } => {}
                 receiver::Action::End(_) => {
                     self.streams.remove(name);
@@ -350,6 +462,35 @@ impl ReceiverHarness {
             }
         }
     }
+
+    fn applied(
+        &mut self,
+        name: &str,
+        entries: &Seqs,
+        released: Option<u64>,
+        out: &mut Vec<String>,
+    ) {
+        let (applied_through, refused, duplicates) = self.apply(entries, released);
+        if duplicates > 0 {
+            out.push(format!("{name}:   ({duplicates} already applied)"));
+        }
+        let now = self.at();
+        let s = self.streams.get_mut(name).expect("still open");
+        s.core.handle(
+            now,
+            receiver::Event::Applied {
+                applied_through,
+                refused,
+            },
+        );
+    }
+}
+
+fn range(r: &str) -> std::ops::RangeInclusive<u64> {
+    match r.split_once("..") {
+        Some((a, b)) => num(a)..=num(b),
+        None => num(r)..=num(r),
+    }
 }
 
 impl Harness for ReceiverHarness {
@@ -357,44 +498,95 @@ impl Harness for ReceiverHarness {
         let words: Vec<&str> = line.split_whitespace().collect();
         match words.as_slice() {
             ["open", name] => {
+                let core = if self.partition {
+                    let delays = self.delays.clone();
+                    let delay = Box::new(move || {
+                        delays
+                            .lock()
+                            .expect("delays")
+                            .pop_front()
+                            .unwrap_or(Duration::ZERO)
+                    });
+                    Receiver::partitioned(self.applied, LaneModel::default(), delay)
+                } else {
+                    Receiver::new(self.applied)
+                };
                 let stream = Stream {
-                    core: Receiver::new(self.applied),
+                    core,
                     inbox: VecDeque::new(),
                     waiting: false,
+                    due: None,
                 };
                 self.streams.insert(name.to_string(), stream);
                 out.push(format!("{name}: welcome {}", self.applied));
                 self.drive(name, out);
+            }
+            ["order", "partition"] => self.partition = true,
+            ["lane", seqs @ .., lane] => {
+                for r in seqs {
+                    for seq in range(r) {
+                        self.lanes.insert(seq, Some(num(lane)));
+                    }
+                }
+            }
+            ["catalog", seqs @ ..] => {
+                for r in seqs {
+                    for seq in range(r) {
+                        self.lanes.insert(seq, None);
+                    }
+                }
+            }
+            ["unit", r] => {
+                let r = range(r);
+                let len = (r.end() - r.start() + 1) as u32;
+                for seq in r.clone() {
+                    self.units.insert(seq, (*r.start(), len));
+                }
+            }
+            ["delays", ds @ ..] => {
+                let mut q = self.delays.lock().expect("delays");
+                q.extend(ds.iter().map(|d| parse_duration(d)));
+            }
+            ["time", d] => {
+                self.now += parse_duration(d.strip_prefix('+').expect("time +DUR"));
+                let names: Vec<String> = self.streams.keys().cloned().collect();
+                for name in names {
+                    self.drive(&name, out);
+                }
             }
             ["store", "refuse", at, reason @ ..] => {
                 self.refuse = Some((num(at), reason.join(" ")));
             }
             ["store", "accept"] => self.refuse = None,
             ["shutdown", name] => {
+                let now = self.at();
                 let s = self.streams.get_mut(*name).expect("an open stream");
                 s.waiting = false;
-                s.core.handle(receiver::Event::Shutdown);
+                s.due = None;
+                s.core.handle(now, receiver::Event::Shutdown);
                 self.drive(name, out);
             }
             [target, "send", messages @ ..] => {
                 let name = target.strip_suffix(':').expect("S: send ...");
-                let s = self
-                    .streams
-                    .get_mut(name)
-                    .unwrap_or_else(|| panic!("stream {name} is not open"));
+                let mut batch = Vec::new();
                 for m in messages {
                     let message = match *m {
                         "empty" => Inbound::Batch(Seqs(Vec::new())),
                         "malformed" => Inbound::Malformed("entries[0] (seq 0): a test".into()),
                         "unexpected" => Inbound::Unexpected,
                         "end" => Inbound::End,
-                        range => {
-                            let (a, b) = range.split_once("..").expect("A..B");
-                            Inbound::Batch(Seqs((num(a)..=num(b)).collect()))
+                        r => {
+                            assert!(r.contains(".."), "A..B");
+                            Inbound::Batch(Seqs(range(r).map(|seq| self.pos(seq)).collect()))
                         }
                     };
-                    s.inbox.push_back(message);
+                    batch.push(message);
                 }
+                let s = self
+                    .streams
+                    .get_mut(name)
+                    .unwrap_or_else(|| panic!("stream {name} is not open"));
+                s.inbox.extend(batch);
                 self.drive(name, out);
             }
             _ => panic!("unknown receiver command {line:?}"),

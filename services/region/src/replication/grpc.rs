@@ -208,7 +208,8 @@ impl Replication for ReplicationApi {
             tx,
             worker,
         };
-        tokio::spawn(stream.run(Receiver::new(applied), self.stop.clone()));
+        let core = receiver_core(&stream.shared.config, &stream.label.peer, applied);
+        tokio::spawn(stream.run(core, self.stop.clone()));
         Ok(Response::new(Box::pin(ReceiverStream::new(rx))))
     }
 }
@@ -226,8 +227,30 @@ struct InboundStream {
     worker: Worker,
 }
 
+/// The receiver of a stream from `peer` whose `Welcome` named `applied`, in
+/// the cluster's replication order. Lane delays are drawn from a source
+/// seeded per link when the config carries a seed, so simulations replay.
+fn receiver_core(
+    config: &crate::RegionConfig,
+    peer: &str,
+    applied: u64,
+) -> Receiver<Vec<Mutation>> {
+    let tuning = &config.replication;
+    match tuning.order {
+        super::ReplicationOrder::Log => Receiver::new(applied),
+        super::ReplicationOrder::Partition => {
+            let model = tuning.lanes.clone();
+            let draws = model.clone();
+            let mut rng = link_rng(config, peer, "lanes<");
+            let delay = Box::new(move || draws.delay(rng.random::<f64>()));
+            Receiver::partitioned(applied, model, delay)
+        }
+    }
+}
+
 impl InboundStream {
     async fn run(mut self, mut core: Receiver<Vec<Mutation>>, mut stop: Stop) {
+        let now = || Instant::now().into_std();
         while let Some(action) = core.next_action() {
             match action {
                 receiver::Action::Receive => {
@@ -235,62 +258,45 @@ impl InboundStream {
                         m = self.inbound.message() => receiver::Event::Message(self.classify(m)),
                         _ = stop.raised() => receiver::Event::Shutdown,
                     };
-                    core.handle(event);
+                    core.handle(now(), event);
+                }
+                receiver::Action::Wait { until, take } => {
+                    let until = Instant::from_std(until);
+                    let event = tokio::select! {
+                        m = self.inbound.message(), if take => receiver::Event::Message(self.classify(m)),
+                        _ = tokio::time::sleep_until(until) => receiver::Event::Due,
+                        _ = stop.raised() => receiver::Event::Shutdown,
+                    };
+                    core.handle(now(), event);
                 }
                 receiver::Action::Poll => {
                     let event = match self.inbound.message().now_or_never() {
                         Some(m) => receiver::Event::Message(self.classify(m)),
                         None => receiver::Event::NothingYet,
                     };
-                    core.handle(event);
+                    core.handle(now(), event);
                 }
                 receiver::Action::Apply(entries) => {
-                    let peer = &self.label.peer;
-                    let shared = &self.shared;
-                    let outcome = match shared.storage.apply(peer, &self.log_id, entries).await {
-                        Ok(o) => o,
-                        Err(e) => {
-                            self.worker.erroring(&e);
-                            let _ = self.tx.send(Err(status_from(e))).await;
-                            return;
-                        }
+                    let Some(event) = self.apply(entries, None).await else {
+                        return;
                     };
-                    let m = &shared.metrics;
-                    m.observe_latency(peer, &outcome.latencies_micros);
-                    m.applied
+                    core.handle(now(), event);
+                }
+                receiver::Action::ApplyReleased {
+                    entries,
+                    through,
+                    reordered,
+                    torn,
+                } => {
+                    let m = &self.shared.metrics;
+                    m.reordered
                         .get_or_create(&self.label)
-                        .inc_by(outcome.applied as u64);
-                    m.conflicts.inc_by(outcome.conflicts as u64);
-                    // A far-future version stalls this peer's entries only;
-                    // how far ahead it was shows until they apply again.
-                    let ahead = m.drift_ahead.get_or_create(&self.label);
-                    match outcome.drift_ahead_micros {
-                        Some(micros) => {
-                            m.drift_refusals.get_or_create(&self.label).inc();
-                            ahead.set(micros.min(i64::MAX as u64) as i64);
-                        }
-                        None if outcome.refused.is_none() => {
-                            ahead.set(0);
-                        }
-                        None => {}
-                    }
-                    if let Some(reason) = &outcome.refused {
-                        let label = outcome
-                            .refusal
-                            .unwrap_or(meridian_store::Refusal::TableNotReady)
-                            .reason();
-                        m.replication_refusals
-                            .get_or_create(&PeerReasonLabel {
-                                peer: peer.to_string(),
-                                reason: label,
-                            })
-                            .inc();
-                        tracing::warn!(%peer, applied_through = outcome.applied_through, reason = label, error = %reason, "refused replicated entries; the peer will retry");
-                    }
-                    core.handle(receiver::Event::Applied {
-                        applied_through: outcome.applied_through,
-                        refused: outcome.refused,
-                    });
+                        .inc_by(reordered as u64);
+                    m.torn_units.get_or_create(&self.label).inc_by(torn as u64);
+                    let Some(event) = self.apply(entries, Some(through)).await else {
+                        return;
+                    };
+                    core.handle(now(), event);
                 }
                 receiver::Action::Ack {
                     applied_through,
@@ -326,6 +332,65 @@ impl InboundStream {
                 }
             }
         }
+    }
+
+    /// Applies entries through the store and records what came of it;
+    /// `None` when the store failed and the stream ended.
+    async fn apply(
+        &mut self,
+        entries: Vec<Mutation>,
+        released: Option<u64>,
+    ) -> Option<receiver::Event<Vec<Mutation>>> {
+        let peer = &self.label.peer;
+        let shared = &self.shared;
+        let outcome = match shared
+            .storage
+            .apply(peer, &self.log_id, entries, released)
+            .await
+        {
+            Ok(o) => o,
+            Err(e) => {
+                self.worker.erroring(&e);
+                let _ = self.tx.send(Err(status_from(e))).await;
+                return None;
+            }
+        };
+        let m = &shared.metrics;
+        m.observe_latency(peer, &outcome.latencies_micros);
+        m.applied
+            .get_or_create(&self.label)
+            .inc_by(outcome.applied as u64);
+        m.conflicts.inc_by(outcome.conflicts as u64);
+        // A far-future version stalls this peer's entries only;
+        // how far ahead it was shows until they apply again.
+        let ahead = m.drift_ahead.get_or_create(&self.label);
+        match outcome.drift_ahead_micros {
+            Some(micros) => {
+                m.drift_refusals.get_or_create(&self.label).inc();
+                ahead.set(micros.min(i64::MAX as u64) as i64);
+            }
+            None if outcome.refused.is_none() => {
+                ahead.set(0);
+            }
+            None => {}
+        }
+        if let Some(reason) = &outcome.refused {
+            let label = outcome
+                .refusal
+                .unwrap_or(meridian_store::Refusal::TableNotReady)
+                .reason();
+            m.replication_refusals
+                .get_or_create(&PeerReasonLabel {
+                    peer: peer.to_string(),
+                    reason: label,
+                })
+                .inc();
+            tracing::warn!(%peer, applied_through = outcome.applied_through, reason = label, error = %reason, "refused replicated entries; the peer will retry");
+        }
+        Some(receiver::Event::Applied {
+            applied_through: outcome.applied_through,
+            refused: outcome.refused,
+        })
     }
 
     /// One message of the stream, decoded: nothing a peer sends is trusted.
@@ -642,12 +707,24 @@ fn update_state(shared: &Shared, peer: &str, f: impl FnOnce(&mut PeerState)) {
 /// The reconnect-jitter source of one shipper: seeded per (region, peer)
 /// when the config carries a seed, so simulations replay.
 fn jitter_rng(config: &crate::RegionConfig, peer: &str) -> rand::rngs::SmallRng {
+    link_rng(config, peer, ">")
+}
+
+/// A random source for one link and one use (`between` tells the uses
+/// apart): seeded from the config's seed when it carries one, so
+/// simulations replay; else from the OS.
+fn link_rng(config: &crate::RegionConfig, peer: &str, between: &str) -> rand::rngs::SmallRng {
     use rand::SeedableRng;
     match config.seed {
         Some(seed) => {
             // FNV-1a over the link's names: stable across runs and builds.
             let mut h: u64 = 0xcbf2_9ce4_8422_2325 ^ seed;
-            for b in config.name.bytes().chain([b'>']).chain(peer.bytes()) {
+            for b in config
+                .name
+                .bytes()
+                .chain(between.bytes())
+                .chain(peer.bytes())
+            {
                 h = (h ^ u64::from(b)).wrapping_mul(0x100_0000_01b3);
             }
             rand::rngs::SmallRng::seed_from_u64(h)

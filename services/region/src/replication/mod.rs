@@ -8,10 +8,16 @@
 //! peer's watermark. On reconnect the receiver's `Welcome` names its durable
 //! position, so nothing is lost and redelivered entries have no effect.
 //!
+//! By default the receiver makes entries visible in DynamoDB's
+//! partition-parallel order ([`lanes`]): per item in order, across items
+//! and within a transaction not; `replication_order = "log"` applies whole
+//! units in commit order instead, for comparison.
+//!
 //! When the receiver refuses an entry (drift guard, or a table it does not
 //! know yet), it acknowledges the prefix it applied and ends the stream; the
-//! shipper waits and resumes from that position. Nothing after a refused
-//! entry is ever applied ahead of it.
+//! shipper waits and resumes from that position. In log order nothing after
+//! a refused entry is ever applied ahead of it; in partition order nothing
+//! of its lane is.
 //!
 //! The protocol lives in two pure state machines, [`shipper::Shipper`] and
 //! [`receiver::Receiver`]: events in, actions out, no network, store or
@@ -21,6 +27,7 @@
 
 pub mod decode;
 pub mod grpc;
+pub mod lanes;
 pub mod receiver;
 pub mod shipper;
 
@@ -30,6 +37,7 @@ mod golden;
 pub use decode::{BatchError, Origins, batch_bytes, decode_batch};
 pub use grpc::ReplicationApi;
 pub(crate) use grpc::run_shipper;
+pub use lanes::{LaneModel, MAX_PARTITIONS, ReplicationOrder};
 pub use receiver::{MAX_BATCH_BYTES, MAX_BATCH_ENTRIES, PROTOCOL};
 pub use shipper::ReplicationTuning;
 

@@ -14,8 +14,11 @@
 
 use std::collections::VecDeque;
 use std::fmt;
+use std::time::{Duration, Instant};
 
 use meridian_core::epoch::{Epoch, MAX_EPOCHS};
+
+use super::lanes::{Entry, LaneModel, Lanes, Release};
 
 /// Most entries a receiver accepts in one batch.
 pub const MAX_BATCH_ENTRIES: usize = 10_000;
@@ -46,8 +49,15 @@ pub const MAX_APPLY_BYTES: usize = MAX_BATCH_BYTES;
 /// The replication protocol this region speaks.
 pub const PROTOCOL: u32 = 1;
 
-/// A decoded batch, as the receiver sees it: positions and a length.
-pub trait Entries {
+/// A decoded batch, as the receiver sees it: positions and a length, and,
+/// for partition order, its entries one by one.
+pub trait Entries: Sized {
+    /// One entry, as lanes see it.
+    type Item: Entry;
+    /// The entries, in order.
+    fn into_items(self) -> Vec<Self::Item>;
+    /// A batch of these entries, in order.
+    fn from_items(items: Vec<Self::Item>) -> Self;
     /// How many entries.
     fn count(&self) -> usize;
     /// How many bytes they hold in memory, about.
@@ -56,6 +66,8 @@ pub trait Entries {
     fn last_seq(&self) -> Option<u64>;
     /// Appends `more`, whose positions all follow ours.
     fn append(&mut self, more: Self);
+    /// Every position, in order.
+    fn seqs(&self) -> Vec<u64>;
 }
 
 /// One message of a stream after `Hello`, as the adapter classified it.
@@ -86,6 +98,8 @@ pub enum Event<B> {
         applied_through: u64,
         refused: Option<String>,
     },
+    /// A [`Action::Wait`] reached its time.
+    Due,
     /// The region is stopping.
     Shutdown,
 }
@@ -100,6 +114,21 @@ pub enum Action<B> {
     Poll,
     /// Apply these entries in one transaction; report [`Event::Applied`].
     Apply(B),
+    /// Partition order: apply these entries, each on its own, in one
+    /// transaction, and record the sender's log as applied `through` (the
+    /// prefix below what is still held, capped at a refused entry); report
+    /// [`Event::Applied`]. `reordered` and `torn` count the anomalies this
+    /// apply makes visible (see [`super::lanes`]).
+    ApplyReleased {
+        entries: B,
+        through: u64,
+        reordered: usize,
+        torn: usize,
+    },
+    /// Partition order: wait until `until`, taking the next message if one
+    /// comes first when `take` (else leaving it to flow control: the
+    /// entries held are at their limit); report [`Event::Due`] at `until`.
+    Wait { until: Instant, take: bool },
     /// Tell the peer what is durably applied, and what was refused.
     Ack {
         applied_through: u64,
@@ -145,8 +174,15 @@ impl StreamError {
     }
 }
 
+/// Partition order's part of a receiver: the held entries and the source
+/// of their lane delays.
+struct Partitioned<E> {
+    lanes: Lanes<E>,
+    delay: Box<dyn FnMut() -> Duration + Send>,
+}
+
 /// The receiving end of one stream. See the module docs.
-pub struct Receiver<B> {
+pub struct Receiver<B: Entries> {
     /// The sender position known to be applied: from `Welcome`, then from
     /// each apply. Another stream from the same peer may have applied more
     /// in the meantime; the store's check inside the transaction covers that.
@@ -157,10 +193,13 @@ pub struct Receiver<B> {
     carried: Option<Inbound<B>>,
     out: VecDeque<Action<B>>,
     ended: bool,
+    /// `Some` in partition order: entries are held in lanes and released
+    /// out of log order; `None` in log order: each group is applied whole.
+    partitioned: Option<Partitioned<B::Item>>,
 }
 
 impl<B: Entries> Receiver<B> {
-    /// A stream whose `Welcome` named `applied`.
+    /// A stream in log order whose `Welcome` named `applied`.
     pub fn new(applied: u64) -> Self {
         Receiver {
             applied,
@@ -168,6 +207,32 @@ impl<B: Entries> Receiver<B> {
             carried: None,
             out: VecDeque::from([Action::Receive]),
             ended: false,
+            partitioned: None,
+        }
+    }
+
+    /// A stream in partition order whose `Welcome` named `applied`; `delay`
+    /// draws each item entry's lane delay.
+    pub fn partitioned(
+        applied: u64,
+        model: LaneModel,
+        delay: Box<dyn FnMut() -> Duration + Send>,
+    ) -> Self {
+        Receiver {
+            partitioned: Some(Partitioned {
+                lanes: Lanes::new(model, applied),
+                delay,
+            }),
+            ..Receiver::new(applied)
+        }
+    }
+
+    /// The position a new batch must follow on: what is applied, or in
+    /// partition order what was taken in (applied or held).
+    fn position(&self) -> u64 {
+        match &self.partitioned {
+            Some(p) => p.lanes.received().max(self.applied),
+            None => self.applied,
         }
     }
 
@@ -176,21 +241,23 @@ impl<B: Entries> Receiver<B> {
         self.out.pop_front()
     }
 
-    pub fn handle(&mut self, event: Event<B>) {
+    /// Takes in what happened at `now` (read only in partition order).
+    pub fn handle(&mut self, now: Instant, event: Event<B>) {
         if self.ended {
             return;
         }
         match event {
             Event::Shutdown => self.end(None),
             Event::Message(m) => match self.group.take() {
-                None => self.start(m),
-                Some(group) => self.offer(group, m),
+                None => self.start(now, m),
+                Some(group) => self.offer(now, group, m),
             },
             Event::NothingYet => {
                 if let Some(group) = self.group.take() {
-                    self.out.push_back(Action::Apply(group));
+                    self.apply(now, group);
                 }
             }
+            Event::Due => self.next(now),
             Event::Applied {
                 applied_through,
                 refused,
@@ -207,27 +274,70 @@ impl<B: Entries> Receiver<B> {
                     return self.end(None);
                 }
                 match self.carried.take() {
-                    Some(m) => self.start(m),
-                    None => self.out.push_back(Action::Receive),
+                    Some(m) => self.start(now, m),
+                    None => self.next(now),
                 }
             }
         }
     }
 
+    /// A gathered group is complete: applied whole in log order, taken
+    /// into the lanes in partition order.
+    fn apply(&mut self, now: Instant, group: B) {
+        match self.partitioned.as_mut() {
+            None => self.out.push_back(Action::Apply(group)),
+            Some(p) => {
+                p.lanes.admit(now, group.into_items(), &mut p.delay);
+                self.next(now);
+            }
+        }
+    }
+
+    /// What to do when nothing is being gathered or applied: in log order,
+    /// receive; in partition order, apply what the lanes release now, or
+    /// wait for the next release or message.
+    fn next(&mut self, now: Instant) {
+        let Some(p) = self.partitioned.as_mut() else {
+            self.out.push_back(Action::Receive);
+            return;
+        };
+        if let Some(Release {
+            entries,
+            through,
+            reordered,
+            torn,
+        }) = p.lanes.release(now, MAX_APPLY_ENTRIES, MAX_APPLY_BYTES)
+        {
+            self.out.push_back(Action::ApplyReleased {
+                entries: B::from_items(entries),
+                through,
+                reordered,
+                torn,
+            });
+            return;
+        }
+        let (held, bytes) = p.lanes.held();
+        // Past one apply's worth, the stream is left unread so that flow
+        // control holds the sender back, as the log order's apply does.
+        let take = held < MAX_APPLY_ENTRIES && bytes < MAX_APPLY_BYTES;
+        match p.lanes.next_release() {
+            Some(until) => self.out.push_back(Action::Wait { until, take }),
+            None => self.out.push_back(Action::Receive),
+        }
+    }
+
     /// A message that begins the next apply.
-    fn start(&mut self, m: Inbound<B>) {
+    fn start(&mut self, now: Instant, m: Inbound<B>) {
         match m {
             Inbound::Batch(b) => {
+                let applied = self.position();
                 if let Some(first) = b.first_seq()
-                    && first > self.applied.saturating_add(1)
+                    && first > applied.saturating_add(1)
                 {
-                    let gap = StreamError::Gap {
-                        applied: self.applied,
-                        first,
-                    };
+                    let gap = StreamError::Gap { applied, first };
                     return self.end(Some(gap));
                 }
-                self.gather(b);
+                self.gather(now, b);
             }
             Inbound::Malformed(m) => self.end(Some(StreamError::Malformed(m))),
             Inbound::OverBudget { bytes, limit } => {
@@ -242,12 +352,12 @@ impl<B: Entries> Receiver<B> {
     /// committed join this one, so a busy link costs one group commit per
     /// round instead of one per batch. Only messages already received are
     /// taken; nothing waits.
-    fn gather(&mut self, group: B) {
+    fn gather(&mut self, now: Instant, group: B) {
         if group.count() < MAX_APPLY_ENTRIES && group.bytes() < MAX_APPLY_BYTES {
             self.group = Some(group);
             self.out.push_back(Action::Poll);
         } else {
-            self.out.push_back(Action::Apply(group));
+            self.apply(now, group);
         }
     }
 
@@ -255,12 +365,13 @@ impl<B: Entries> Receiver<B> {
     /// batch that fits and follows on; anything else waits for the next
     /// round (a malformed batch or a gap ends the stream after the group
     /// is applied and acknowledged).
-    fn offer(&mut self, mut group: B, m: Inbound<B>) {
+    fn offer(&mut self, now: Instant, mut group: B, m: Inbound<B>) {
+        let applied = self.position();
         let joins = match &m {
             Inbound::Batch(b) => {
                 let last = group.last_seq().unwrap_or(0);
                 let follows =
-                    |first: u64| first > last && first <= self.applied.max(last).saturating_add(1);
+                    |first: u64| first > last && first <= applied.max(last).saturating_add(1);
                 group.count() + b.count() <= MAX_APPLY_ENTRIES
                     && group.bytes() + b.bytes() <= MAX_APPLY_BYTES
                     && b.first_seq().is_none_or(follows)
@@ -270,11 +381,11 @@ impl<B: Entries> Receiver<B> {
         match m {
             Inbound::Batch(b) if joins => {
                 group.append(b);
-                self.gather(group);
+                self.gather(now, group);
             }
             other => {
                 self.carried = Some(other);
-                self.out.push_back(Action::Apply(group));
+                self.apply(now, group);
             }
         }
     }
@@ -392,6 +503,24 @@ where
                 }
                 _ => f.write_str("apply nothing"),
             },
+            Action::ApplyReleased {
+                entries,
+                through,
+                reordered,
+                torn,
+            } => {
+                let seqs: Vec<String> = entries.seqs().iter().map(u64::to_string).collect();
+                write!(f, "apply {} through {through}", seqs.join(","))?;
+                if *reordered > 0 {
+                    write!(f, ", {reordered} reordered")?;
+                }
+                if *torn > 0 {
+                    write!(f, ", {torn} torn")?;
+                }
+                Ok(())
+            }
+            Action::Wait { until: _, take } if *take => f.write_str("wait"),
+            Action::Wait { .. } => f.write_str("wait, stream left unread"),
             Action::Ack {
                 applied_through,
                 refused,
@@ -415,6 +544,18 @@ mod tests {
     struct Sized(Vec<u64>, usize);
 
     impl Entries for Sized {
+        type Item = (u64, usize);
+        fn into_items(self) -> Vec<(u64, usize)> {
+            let each = self.1 / self.0.len().max(1);
+            self.0.into_iter().map(|s| (s, each)).collect()
+        }
+        fn from_items(items: Vec<(u64, usize)>) -> Self {
+            let bytes = items.iter().map(|i| i.1).sum();
+            Sized(items.into_iter().map(|i| i.0).collect(), bytes)
+        }
+        fn seqs(&self) -> Vec<u64> {
+            self.0.clone()
+        }
         fn count(&self) -> usize {
             self.0.len()
         }
@@ -433,39 +574,110 @@ mod tests {
         }
     }
 
+    impl Entry for (u64, usize) {
+        fn seq(&self) -> u64 {
+            self.0
+        }
+        fn lane(&self, _: &LaneModel) -> super::super::lanes::Lane {
+            super::super::lanes::Lane::Part(0, (self.0 % 2) as u32)
+        }
+        fn unit(&self) -> (u64, u32) {
+            (self.0, 1)
+        }
+        fn bytes(&self) -> usize {
+            self.1
+        }
+    }
+
     #[test]
     fn coalescing_stops_at_the_apply_byte_budget() {
+        let now = Instant::now();
         let third = MAX_APPLY_BYTES / 3;
         let mut r = Receiver::new(0);
         assert_eq!(r.next_action(), Some(Action::Receive));
-        r.handle(Event::Message(Inbound::Batch(Sized(vec![1], third))));
+        r.handle(now, Event::Message(Inbound::Batch(Sized(vec![1], third))));
         assert_eq!(r.next_action(), Some(Action::Poll));
-        r.handle(Event::Message(Inbound::Batch(Sized(vec![2], third))));
+        r.handle(now, Event::Message(Inbound::Batch(Sized(vec![2], third))));
         assert_eq!(r.next_action(), Some(Action::Poll));
         // A third batch that would take the apply past the budget waits.
         let over = MAX_APPLY_BYTES - 2 * third + 1;
-        r.handle(Event::Message(Inbound::Batch(Sized(vec![3], over))));
+        r.handle(now, Event::Message(Inbound::Batch(Sized(vec![3], over))));
         assert_eq!(
             r.next_action(),
             Some(Action::Apply(Sized(vec![1, 2], 2 * third)))
         );
-        r.handle(Event::Applied {
-            applied_through: 2,
-            refused: None,
-        });
+        r.handle(
+            now,
+            Event::Applied {
+                applied_through: 2,
+                refused: None,
+            },
+        );
         assert!(matches!(r.next_action(), Some(Action::Ack { .. })));
         // It starts the next apply.
         assert_eq!(r.next_action(), Some(Action::Poll));
         // A batch of the whole budget is applied alone, at once.
         let mut r = Receiver::new(0);
         r.next_action();
-        r.handle(Event::Message(Inbound::Batch(Sized(
-            vec![1],
-            MAX_APPLY_BYTES,
-        ))));
+        r.handle(
+            now,
+            Event::Message(Inbound::Batch(Sized(vec![1], MAX_APPLY_BYTES))),
+        );
         assert_eq!(
             r.next_action(),
             Some(Action::Apply(Sized(vec![1], MAX_APPLY_BYTES)))
+        );
+    }
+
+    #[test]
+    fn partition_order_releases_lanes_apart_and_acks_the_prefix() {
+        let t0 = Instant::now();
+        let ms = Duration::from_millis;
+        // Odd positions in one lane, even in the other; delays in turn.
+        let mut draws = [5u64, 1, 5, 1].into_iter();
+        let delay = Box::new(move || ms(draws.next().unwrap_or(0)));
+        let mut r = Receiver::partitioned(0, LaneModel::default(), delay);
+        assert_eq!(r.next_action(), Some(Action::Receive));
+        r.handle(
+            t0,
+            Event::Message(Inbound::Batch(Sized(vec![1, 2, 3, 4], 40))),
+        );
+        assert_eq!(r.next_action(), Some(Action::Poll));
+        r.handle(t0, Event::NothingYet);
+        assert_eq!(
+            r.next_action(),
+            Some(Action::Wait {
+                until: t0 + ms(1),
+                take: true
+            })
+        );
+        r.handle(t0 + ms(1), Event::Due);
+        // 2 and 4 go ahead of 1 and 3: two reorderings, prefix still 0.
+        assert_eq!(
+            r.next_action().map(|a| a.to_string()),
+            Some("apply 2,4 through 0, 2 reordered".into())
+        );
+        r.handle(
+            t0 + ms(1),
+            Event::Applied {
+                applied_through: 0,
+                refused: None,
+            },
+        );
+        assert_eq!(r.next_action().map(|a| a.to_string()), Some("ack 0".into()));
+        assert_eq!(r.next_action().map(|a| a.to_string()), Some("wait".into()));
+        // A batch may follow on from what was taken in, not only applied.
+        r.handle(
+            t0 + ms(2),
+            Event::Message(Inbound::Batch(Sized(vec![5], 10))),
+        );
+        assert_eq!(r.next_action(), Some(Action::Poll));
+        r.handle(t0 + ms(2), Event::NothingYet);
+        assert!(matches!(r.next_action(), Some(Action::Wait { .. })));
+        r.handle(t0 + ms(9), Event::Due);
+        assert_eq!(
+            r.next_action().map(|a| a.to_string()),
+            Some("apply 1,3,5 through 5".into())
         );
     }
 

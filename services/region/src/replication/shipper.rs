@@ -54,6 +54,11 @@ pub struct ReplicationTuning {
     pub backoff_max: Duration,
     /// How long to wait before retrying entries the peer refused (drift guard).
     pub refusal_retry: Duration,
+    /// How a receiver makes this peer's entries visible: partition order
+    /// (DynamoDB's, the default) or log order (docs/replication.md).
+    pub order: super::ReplicationOrder,
+    /// Partition order's lanes: partitions per table and lane delays.
+    pub lanes: super::LaneModel,
 }
 
 impl Default for ReplicationTuning {
@@ -69,6 +74,8 @@ impl Default for ReplicationTuning {
             backoff_min: Duration::from_millis(50),
             backoff_max: Duration::from_millis(1000),
             refusal_retry: Duration::from_millis(500),
+            order: super::ReplicationOrder::default(),
+            lanes: super::LaneModel::default(),
         }
     }
 }

@@ -46,7 +46,9 @@ impl Node {
     pub fn ship_to(&self, to: &mut Node, from_region: &str) -> meridian_store::ApplyOutcome {
         let entries: Vec<Mutation> = self.reader.log_after(0, 100_000, usize::MAX).unwrap();
         let mut g = to.writer.group().unwrap();
-        let out = g.apply(&to.hlc, T0, from_region, "log", &entries).unwrap();
+        let out = g
+            .apply(&to.hlc, T0, from_region, "log", &entries, None)
+            .unwrap();
         g.commit().unwrap();
         out
     }
