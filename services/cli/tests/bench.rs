@@ -108,11 +108,19 @@ fn bench_replicate_smoke_writes_json() {
             "idle region wake-ups",
             "one region region CPU/write",
             "one region region wake-ups/write",
+            "log order L=0ms region CPU/write",
+            "log order L=0ms p99",
+            "partition / log order region CPU/write L=0ms",
+            "partition - log order p99 L=0ms",
         ],
     );
     // Three regions replicating 200 writes each cannot have cost nothing,
     // and neither can one region taking them alone.
-    for name in ["L=0ms region CPU/write", "one region region CPU/write"] {
+    for name in [
+        "L=0ms region CPU/write",
+        "one region region CPU/write",
+        "log order L=0ms region CPU/write",
+    ] {
         let cpu = json["metrics"][name]["median"].as_f64();
         assert!(cpu.is_some_and(|c| c > 0.0), "{name} is {cpu:?}");
     }

@@ -135,6 +135,14 @@ impl Page<'_> {
             .await
     }
 
+    /// The link's partition-order counts, as the page shows them.
+    async fn order(&self, from: &str, to: &str) -> String {
+        self.b
+            .text(&format!("#link-{from}--{to} .order"))
+            .await
+            .unwrap_or_default()
+    }
+
     async fn faults(&self, from: &str, to: &str) -> String {
         self.b
             .text(&format!("#link-{from}--{to} .faults"))
@@ -336,6 +344,15 @@ async fn the_dashboard_shows_and_changes_a_running_cluster_in_a_real_browser() {
     )
     .await;
     assert_eq!(page.faults(ra, rc).await, "no faults");
+    // Each link shows what its receiver counted of partition order's
+    // anomalies (docs/replication.md, "Lanes").
+    let order = page.order(ra, rc).await;
+    let counts: Vec<&str> = order.split_whitespace().collect();
+    assert!(
+        matches!(counts.as_slice(), ["reordered", n, "torn", m]
+            if n.parse::<u64>().is_ok() && m.parse::<u64>().is_ok()),
+        "{order:?}"
+    );
     if let Some(dir) = &shots {
         browser
             .screenshot(&dir.join("dashboard-partition.png"))

@@ -70,6 +70,9 @@ pub async fn replicate(a: ReplicateArgs) -> Result<()> {
         }
     })
     .await?;
+    // (L, region CPU/write, p99) of every partition-order phase, for the
+    // comparison with log order.
+    let mut partition: Vec<(u64, f64, f64)> = Vec::new();
     let result = async {
         cluster.create_table().await?;
         let quiet = idle(&cluster, if smoke { 1 } else { IDLE_SECS }).await?;
@@ -81,6 +84,7 @@ pub async fn replicate(a: ReplicateArgs) -> Result<()> {
                 cluster.set_latency(l).await?;
                 n += 1;
                 let p = phase(&cluster, rate, secs, a.clients, &format!("p{n}")).await?;
+                partition.push((l, p.cpu.region_per_write_us, q_ms(&p.all, 0.99)));
                 let tag = format!("L={l}ms");
                 r.add(
                     &format!("{tag} achieved rate/region"),
@@ -163,6 +167,23 @@ pub async fn replicate(a: ReplicateArgs) -> Result<()> {
     for p in &alone {
         add_cpu(&mut r, "one region", &p.cpu);
     }
+    let log = log_order(&dir.path().join("log"), &a, rate, secs, reps).await?;
+    for ((l, p), (pl, p_cpu, p_p99)) in log.iter().zip(&partition) {
+        debug_assert_eq!(l, pl);
+        let tag = format!("log order L={l}ms");
+        add_cpu(&mut r, &tag, &p.cpu);
+        r.add(&format!("{tag} p99"), "ms", q_ms(&p.all, 0.99));
+        r.add(
+            &format!("partition / log order region CPU/write L={l}ms"),
+            "ratio",
+            p_cpu / p.cpu.region_per_write_us,
+        );
+        r.add(
+            &format!("partition - log order p99 L={l}ms"),
+            "ms",
+            p_p99 - q_ms(&p.all, 0.99),
+        );
+    }
     r.target(
         "p99 ≤ 10 ms at 0 injected latency",
         "L=0ms p99",
@@ -186,14 +207,59 @@ pub async fn replicate(a: ReplicateArgs) -> Result<()> {
             "dashboard on: the dashboard served in this process against the cluster, with one client reading it as the page does (first reads, the event stream of samples and pulses, conflicts when they move, tables and drills every tenth sample); its CPU is in the bench CPU".into(),
         );
     }
+    r.target(
+        "partition order: region CPU per replicated write within 15 % of log order's",
+        "partition / log order region CPU/write L=0ms",
+        false,
+        1.15,
+    );
     r.notes.push(
         "latency percentiles come from the regions' bucketed histograms (bucket upper bounds, ≤ 9 % wide)".into(),
+    );
+    r.notes.push(
+        "the phases without a prefix run in partition order, the regions' default (docs/replication.md, Lanes: 8 partitions a table, lane delays exponential with a 2 ms mean, capped at 20 ms); 'log order' repeats them on a cluster of its own with replication_order = \"log\", after the others, and the ratio and difference pair the two orders' phases of the same repetition and latency".into(),
     );
     r.notes.push(
         "CPU/write: user + system CPU of the regions, and of this process (clients and link proxies), from a phase's first write until nothing is pending, per write accepted; CPU busy: their share of all cores. CPU/write falls as the rate rises (larger groups and batches), so CPU busy near 100 % is the sign of saturation; wake-ups/write: the regions' threads' context switches (voluntary and not, from /proc) over the same span, per write accepted; idle: the regions' CPU and context switches per region over 5 s with the table created and no requests; one region: the same rate and clients against a cluster of one region with no peers, after the three-region phases".into(),
     );
     r.finish(&a.common.out)?;
     Ok(())
+}
+
+/// The three-region phases again, on a cluster of their own in log order
+/// (whole requests in commit order): what partition order costs.
+async fn log_order(
+    root: &std::path::Path,
+    a: &ReplicateArgs,
+    rate: u64,
+    secs: u64,
+    reps: usize,
+) -> Result<Vec<(u64, Phase)>> {
+    std::fs::create_dir_all(root)?;
+    let (repair, retain) = (a.repair_interval_ms, a.log_retain_entries);
+    let cluster = Cluster::start_with(3, true, root, |f| {
+        f.repair_interval_ms = repair;
+        if let Some(n) = retain {
+            f.log_retain_entries = n;
+        }
+        f.replication_order = meridian_region::replication::ReplicationOrder::Log;
+    })
+    .await?;
+    let result = async {
+        cluster.create_table().await?;
+        let mut phases = Vec::new();
+        for rep in 0..reps {
+            for l in [0, a.latency_ms] {
+                cluster.set_latency(l).await?;
+                let p = phase(&cluster, rate, secs, a.clients, &format!("l{rep}-{l}")).await?;
+                phases.push((l, p));
+            }
+        }
+        anyhow::Ok(phases)
+    }
+    .await;
+    cluster.shutdown().await;
+    result
 }
 
 /// The same load, rate and clients against one region with no peers: what

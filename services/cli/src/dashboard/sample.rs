@@ -147,6 +147,13 @@ async fn take(board: &Board, previous: &mut Option<Previous>) -> Json {
             });
             l["window_p50_ms"] = json!(window.map(|w| w.0));
             l["window_p99_ms"] = json!(window.map(|w| w.1));
+            // Partition order's anomalies on this link, as `to` counts them
+            // since it started (docs/replication.md, "Lanes").
+            let inbound = statuses[j]
+                .as_ref()
+                .and_then(|s| s.peers.iter().find(|p| p.peer == from));
+            l["reordered"] = json!(inbound.map(|p| p.reordered));
+            l["torn_units"] = json!(inbound.map(|p| p.torn_units));
         }
     }
     doc["t_ms"] = json!(wall_ms());

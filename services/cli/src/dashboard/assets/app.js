@@ -179,7 +179,7 @@ function linkTable(names) {
         class: "link", id: `link-${from}--${to}`,
         onclick: () => { $("f-from").value = from; $("f-to").value = to; },
       }, el("div", {}, el("span", { class: "pending" }), el("span", { class: "conn" })),
-        el("div", { class: "lag" }), el("div", { class: "faults" })))));
+        el("div", { class: "lag" }), el("div", { class: "order" }), el("div", { class: "faults" })))));
   $("links").replaceChildren(head, ...rows);
 }
 
@@ -201,6 +201,10 @@ function renderLinks(sample) {
     const windowed = l.window_p50_ms !== null && l.window_p50_ms !== undefined;
     const [p50, p99] = windowed ? [l.window_p50_ms, l.window_p99_ms] : [l.lag_p50_ms, l.lag_p99_ms];
     td.querySelector(".lag").textContent = `p50 ${fmt(p50, " ms")}  p99 ${fmt(p99, " ms")}${windowed ? "" : " since start"}`;
+    // Partition order's anomalies at the receiver since it started: writes
+    // applied ahead of an earlier one, requests applied in part.
+    td.querySelector(".order").textContent = l.reordered === null || l.reordered === undefined
+      ? "" : `reordered ${l.reordered}  torn ${l.torn_units}`;
     td.querySelector(".faults").textContent = faults === "-" ? "no faults" : faults;
   }
 }
