@@ -145,15 +145,16 @@ async fn take(board: &Board, previous: &mut Option<Previous>) -> Json {
             let window = previous.as_ref().and_then(|p| {
                 window_lag(p.statuses.get(j)?.as_ref()?, statuses[j].as_ref()?, from)
             });
-            l["window_p50_ms"] = json!(window.map(|w| w.0));
-            l["window_p99_ms"] = json!(window.map(|w| w.1));
             // Partition order's anomalies on this link, as `to` counts them
             // since it started (docs/replication.md, "Lanes").
             let inbound = statuses[j]
                 .as_ref()
-                .and_then(|s| s.peers.iter().find(|p| p.peer == from));
-            l["reordered"] = json!(inbound.map(|p| p.reordered));
-            l["torn_units"] = json!(inbound.map(|p| p.torn_units));
+                .and_then(|s| s.peers.iter().find(|p| p.peer == from))
+                .map(|p| (p.reordered, p.torn_units));
+            l["window_p50_ms"] = json!(window.map(|w| w.0));
+            l["window_p99_ms"] = json!(window.map(|w| w.1));
+            l["reordered"] = json!(inbound.map(|c| c.0));
+            l["torn_units"] = json!(inbound.map(|c| c.1));
         }
     }
     doc["t_ms"] = json!(wall_ms());

@@ -450,9 +450,9 @@ mod tests {
         E(seq, Some(lane), seq, 1)
     }
 
-    fn delays(ms: &[u64]) -> impl FnMut() -> Duration {
-        let mut it = ms.to_vec().into_iter();
-        move || Duration::from_millis(it.next().expect("a delay"))
+    fn delays(ms: &[u64]) -> impl FnMut() -> Duration + '_ {
+        let mut it = ms.iter();
+        move || Duration::from_millis(*it.next().expect("a delay"))
     }
 
     fn seqs(r: &Release<E>) -> Vec<u64> {
