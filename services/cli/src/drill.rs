@@ -161,7 +161,8 @@ pub async fn run(args: DrillArgs) -> Result<()> {
 }
 
 async fn run_scenario(path: &Path, out: Option<PathBuf>, opts: RunOpts) -> Result<()> {
-    let scenario = Scenario::load(path)?;
+    let scenario = meridian_drill::profile::apply(Scenario::load(path)?)
+        .map_err(|e| anyhow::anyhow!("{}: {e}", path.display()))?;
     let out = out.unwrap_or_else(|| PathBuf::from(DRILL_OUT).join(&scenario.name));
     let replay = format!("drill run {}", path.display());
     run_loaded(scenario, &replay, out, opts).await

@@ -174,6 +174,10 @@ pub async fn up(config: &Path, wipe: bool, dashboard: Option<Option<SocketAddr>>
         println!("stopping {} regions", running.stop().await);
         bail!("{e}");
     }
+    if let Err(e) = profile_latencies(&running, &cluster).await {
+        println!("stopping {} regions", running.stop().await);
+        bail!("{e:#}");
+    }
     // So `meridian status`, `net` and the item commands find this cluster
     // from any directory. Not being able to record it only costs that.
     let recorded = match meridian_cluster::current::record(config, &cluster.data_dir) {
@@ -323,5 +327,43 @@ pub async fn netsim(api: Option<std::net::SocketAddr>, config: Option<&Path>) ->
         None => None,
     };
     meridian_netsim::api::serve_with(registry, None, token, listener, shutdown).await?;
+    Ok(())
+}
+
+/// Puts the cluster file's profile latencies (`profile = "FILE"`, measured
+/// by `meridian conformance --measure`) on the link proxy, one directed
+/// link each, as `meridian net latency` would.
+async fn profile_latencies(running: &LocalCluster, cluster: &ClusterFile) -> Result<()> {
+    if cluster.link_latency_ms.is_empty() {
+        return Ok(());
+    }
+    let Some(faults) = running.executor() else {
+        bail!(
+            "the profile {} sets link latencies, which need the link proxy: add a [netsim] section",
+            cluster.profile.as_deref().unwrap_or(Path::new("")).display()
+        );
+    };
+    for (from, to, ms) in &cluster.link_latency_ms {
+        let action = meridian_scenario::scenario::Action::Latency {
+            from: from.clone(),
+            to: to.clone(),
+            both: false,
+            latency: Some(Duration::from_secs_f64(ms / 1e3)),
+            jitter: None,
+            distribution: None,
+        };
+        faults
+            .apply(&action)
+            .await
+            .with_context(|| format!("setting the profile's latency on {from} → {to}"))?;
+    }
+    println!(
+        "profile {}: {} link latencies set on the link proxy, lanes {} ms mean ({} partitions a table, {} order)",
+        cluster.profile.as_deref().unwrap_or(Path::new("")).display(),
+        cluster.link_latency_ms.len(),
+        cluster.replication_lane_delay_ms,
+        cluster.replication_partitions,
+        cluster.replication_order.as_str()
+    );
     Ok(())
 }

@@ -27,6 +27,7 @@ mod jitter;
 mod join;
 pub mod live;
 mod orders;
+pub mod profile;
 mod probe;
 pub mod random;
 mod recreate;

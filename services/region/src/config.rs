@@ -142,6 +142,16 @@ pub struct ClusterFile {
     /// No lane delay is longer than this.
     #[serde(default = "default_lane_delay_max_ms")]
     pub replication_lane_delay_max_ms: f64,
+    /// A replication profile (`meridian conformance --measure`; see
+    /// [`crate::profile`]), relative to this file: its replication keys
+    /// override this file's, and `meridian up` puts its link latencies on
+    /// the link proxy. Made absolute when the file is loaded.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub profile: Option<PathBuf>,
+    /// The profile's one-way latency per directed link `(from, to, ms)`,
+    /// for `meridian up` to set.
+    #[serde(skip)]
+    pub link_latency_ms: Vec<(String, String, f64)>,
     #[serde(rename = "region")]
     pub regions: Vec<RegionEntry>,
 }
@@ -419,6 +429,8 @@ impl ClusterFile {
             replication_table_partitions: Default::default(),
             replication_lane_delay_ms: default_lane_delay_ms(),
             replication_lane_delay_max_ms: default_lane_delay_max_ms(),
+            profile: None,
+            link_latency_ms: Vec::new(),
             regions: regions
                 .iter()
                 .map(|(name, grpc)| RegionEntry {
@@ -464,15 +476,42 @@ impl ClusterFile {
             path: path.to_path_buf(),
             source,
         })?;
-        let file: ClusterFile = toml::from_str(&text).map_err(|e| ConfigError::Parse {
+        let mut file: ClusterFile = toml::from_str(&text).map_err(|e| ConfigError::Parse {
             path: path.to_path_buf(),
             message: e.to_string(),
         })?;
+        if let Some(p) = file.profile.take() {
+            let at = path.parent().unwrap_or(Path::new(".")).join(p);
+            let at = std::path::absolute(&at).unwrap_or(at);
+            file.apply_profile(&at)
+                .map_err(|message| ConfigError::Parse {
+                    path: path.to_path_buf(),
+                    message,
+                })?;
+        }
         file.validate().map_err(|message| ConfigError::Parse {
             path: path.to_path_buf(),
             message,
         })?;
         Ok(file)
+    }
+
+    /// Takes the replication profile at `at` in: its order and lanes
+    /// override this file's, its link latencies are kept for `meridian up`.
+    fn apply_profile(&mut self, at: &Path) -> Result<(), String> {
+        let p = crate::profile::Profile::load(at, &self.region_names()).map_err(|e| e.to_string())?;
+        let lanes = p
+            .lanes(&self.lane_model()?)
+            .map_err(|e| format!("the profile {}: {e}", at.display()))?;
+        if let Some(order) = p.replication_order {
+            self.replication_order = order;
+        }
+        self.replication_partitions = lanes.partitions;
+        self.replication_lane_delay_ms = lanes.delay_mean.as_secs_f64() * 1e3;
+        self.replication_lane_delay_max_ms = lanes.delay_max.as_secs_f64() * 1e3;
+        self.link_latency_ms = p.latencies();
+        self.profile = Some(at.to_path_buf());
+        Ok(())
     }
 
     fn validate(&self) -> Result<(), String> {

@@ -19,6 +19,7 @@ pub mod limits;
 pub mod membership;
 pub mod metrics;
 pub mod ops;
+pub mod profile;
 mod purge;
 pub mod repair;
 pub mod replication;

@@ -105,6 +105,9 @@ pub(super) struct ReplicationSection {
     pub(super) partitions: Option<u32>,
     pub(super) lane_delay: Option<String>,
     pub(super) lane_delay_max: Option<String>,
+    /// A replication profile (`meridian conformance --measure`), relative
+    /// to the scenario file.
+    pub(super) profile: Option<String>,
 }
 
 #[derive(Deserialize)]

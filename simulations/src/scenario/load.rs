@@ -55,7 +55,11 @@ impl Scenario {
                 }
             }
         }
-        Scenario::from_file(file, &rtt).map_err(invalid)
+        let profile = file.replication.profile.clone();
+        let mut scenario = Scenario::from_file(file, &rtt).map_err(invalid)?;
+        scenario.replication.profile =
+            profile.map(|p| path.parent().unwrap_or(Path::new(".")).join(p));
+        Ok(scenario)
     }
 
     /// Parses a scenario from text; `catalogue` supplies round-trip times

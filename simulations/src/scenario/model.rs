@@ -136,6 +136,10 @@ pub struct Replication {
     /// Mean and cap of each replicated write's lane delay.
     pub lane_delay: Duration,
     pub lane_delay_max: Duration,
+    /// A replication profile to rehearse against (`[replication]
+    /// profile`), resolved against the scenario file's directory; the
+    /// drill applies it before it starts (`meridian_drill::profile`).
+    pub profile: Option<std::path::PathBuf>,
 }
 
 impl Default for Replication {
@@ -147,6 +151,7 @@ impl Default for Replication {
             partitions: 8,
             lane_delay: Duration::from_millis(2),
             lane_delay_max: Duration::from_millis(20),
+            profile: None,
         }
     }
 }

@@ -114,7 +114,10 @@ pub async fn start(State(board): Shared, headers: HeaderMap, body: Bytes) -> Res
     let sim = j["sim"].as_bool().unwrap_or(false);
     // Checked here first, so a bad file is refused with the drill's own
     // message and nothing starts.
-    let scenario = match Scenario::load(Path::new(&path)) {
+    let scenario = match Scenario::load(Path::new(&path))
+        .map_err(|e| e.to_string())
+        .and_then(meridian_drill::profile::apply)
+    {
         Ok(s) => s,
         Err(e) => return error(StatusCode::BAD_REQUEST, format!("scenario: {e:#}")),
     };
