@@ -29,6 +29,7 @@ pub const SRC_TRANSACTIONS: &str = "https://docs.aws.amazon.com/amazondynamodb/l
 pub const SRC_STREAMS_IDENTITY: &str =
     "https://docs.aws.amazon.com/amazondynamodb/latest/APIReference/API_streams_Identity.html";
 pub const SRC_MRSC_EXAMPLE: &str = "https://docs.aws.amazon.com/amazondynamodb/latest/developerguide/example_dynamodb_Scenario_MRSCGlobalTables_section.html";
+pub const SRC_MRSC: &str = "https://docs.aws.amazon.com/amazondynamodb/latest/developerguide/V2globaltables_HowItWorks.html#V2globaltables_HowItWorks.consistency-modes-mrsc";
 pub const SRC_RWCE: &str = "https://docs.aws.amazon.com/botocore/latest/reference/services/dynamodb/client/exceptions/ReplicatedWriteConflictException.html";
 
 type Fut<'a> = Pin<Box<dyn Future<Output = Result<Verdict, ConfError>> + Send + 'a>>;
@@ -77,7 +78,7 @@ pub static ALL: &[Check] = &[
     check!("replica-add-remove", SRC_CORE, replica_add_remove),
     check!("mrsc-strong-read", SRC_MRSC_EXAMPLE, mrsc_strong_read),
     check!("mrsc-write-conflict", SRC_RWCE, mrsc_write_conflict),
-    check!("mrsc-isolated-region", SRC_CORE, mrsc_isolated_region),
+    check!("mrsc-isolated-region", SRC_MRSC, mrsc_isolated_region),
     check!(
         "mrsc-refuses-transactions",
         SRC_CORE,

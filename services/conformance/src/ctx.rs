@@ -437,13 +437,19 @@ impl Ctx {
     pub async fn drop_table(&self, t: &TableRec) -> Option<String> {
         let home = &self.regions[t.home];
         let mut problems = Vec::new();
+        // Refusals matter only if the table is still somewhere at the end
+        // (a replica the check removed itself may still be listed).
+        let mut refused = Vec::new();
         let replicas: Vec<String> = match home.ddb.describe_table().table_name(&t.name).send().await
         {
             Ok(d) => d
                 .table()
                 .map(|t| {
+                    // A replica already being deleted is on its way out:
+                    // asking again would only be refused.
                     t.replicas()
                         .iter()
+                        .filter(|r| r.replica_status() != Some(&ReplicaStatus::Deleting))
                         .filter_map(|r| r.region_name().map(String::from))
                         .collect()
                 })
@@ -494,7 +500,7 @@ impl Ctx {
                             .await;
                         }
                     }
-                    Err(e) => problems.push(format!("ReplicaUpdates Delete {rep}: {}", code(&e))),
+                    Err(e) => refused.push(format!("ReplicaUpdates Delete {rep}: {}", code(&e))),
                 }
             }
         }
@@ -523,6 +529,9 @@ impl Ctx {
                     }
                 }
             }
+        }
+        if !problems.is_empty() {
+            problems.extend(refused);
         }
         (!problems.is_empty()).then(|| format!("{}: {}", t.name, problems.join("; ")))
     }
