@@ -81,7 +81,7 @@ pub static ALL: &[Check] = &[
     check!("mrsc-isolated-region", SRC_MRSC, mrsc_isolated_region),
     check!(
         "mrsc-refuses-transactions",
-        SRC_CORE,
+        SRC_MRSC,
         mrsc_refuses_transactions
     ),
 ];
@@ -1363,7 +1363,7 @@ async fn measure_inner(ctx: &Ctx, scope: &mut Scope) -> Result<(Verdict, String)
         .iter()
         .map(|r| format!("{}={}", r.name, r.url))
         .collect();
-    let when = format!("{} s since the Unix epoch (UTC)", now_secs());
+    let when = crate::measure::utc_timestamp(now_secs());
     let text = profile.to_toml(&on.join(", "), &when);
     let pairs: Vec<String> = profile
         .pairs

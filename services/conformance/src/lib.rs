@@ -112,6 +112,16 @@ pub async fn run(args: Args) -> anyhow::Result<Report> {
     if endpoints.is_empty() {
         anyhow::bail!("give at least one --endpoint NAME=URL, or --cluster FILE");
     }
+    // This build's HTTP client has no TLS (docs/conformance.md, *Real AWS*):
+    // say so before any request fails obscurely.
+    if let Some(e) = endpoints.iter().find(|e| e.is_real_aws()) {
+        anyhow::bail!(
+            "{}={}: https endpoints need a build with TLS (aws-smithy-http-client with a rustls feature), \
+             which this lean build leaves out; see docs/conformance.md, \"Real AWS\"",
+            e.name,
+            e.url
+        );
+    }
     let mut names: Vec<&str> = endpoints.iter().map(|e| e.name.as_str()).collect();
     names.sort();
     names.dedup();
@@ -319,5 +329,18 @@ mod tests {
         );
         let cli = Cli::try_parse_from(["x"]).unwrap();
         assert!(run(cli.args).await.is_err());
+        let cli = Cli::try_parse_from([
+            "x",
+            "--endpoint",
+            "us-east-1=https://dynamodb.us-east-1.amazonaws.com",
+        ])
+        .unwrap();
+        assert!(
+            run(cli.args)
+                .await
+                .unwrap_err()
+                .to_string()
+                .contains("need a build with TLS")
+        );
     }
 }

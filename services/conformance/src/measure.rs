@@ -299,6 +299,29 @@ impl Profile {
     }
 }
 
+/// `secs` since the Unix epoch as RFC 3339 UTC (`2026-11-27T13:47:47Z`),
+/// for the profile's comment, without a date crate (days to a civil date
+/// by Howard Hinnant's algorithm).
+pub fn utc_timestamp(secs: u64) -> String {
+    let days = (secs / 86_400) as i64;
+    let rem = secs % 86_400;
+    let z = days + 719_468;
+    let era = z.div_euclid(146_097);
+    let doe = z.rem_euclid(146_097);
+    let yoe = (doe - doe / 1460 + doe / 36_524 - doe / 146_096) / 365;
+    let doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
+    let mp = (5 * doy + 2) / 153;
+    let d = doy - (153 * mp + 2) / 5 + 1;
+    let m = if mp < 10 { mp + 3 } else { mp - 9 };
+    let y = yoe + era * 400 + i64::from(m <= 2);
+    format!(
+        "{y:04}-{m:02}-{d:02}T{:02}:{:02}:{:02}Z",
+        rem / 3600,
+        rem % 3600 / 60,
+        rem % 60
+    )
+}
+
 /// A float TOML always reads as a float (`3.0`, never `3`).
 fn fmt_f(x: f64) -> String {
     let s = format!("{x}");
@@ -443,6 +466,13 @@ mod tests {
         let l = v["profile"]["latency_ms"]["a>b"].as_float().unwrap();
         assert!((l - 10.0).abs() < 0.5, "{l}");
         assert!(text.contains("# Measured at: 2026-11-27T14:00:00Z"));
+    }
+
+    #[test]
+    fn timestamps_are_rfc3339_utc() {
+        assert_eq!(utc_timestamp(0), "1970-01-01T00:00:00Z");
+        assert_eq!(utc_timestamp(951_782_400), "2000-02-29T00:00:00Z");
+        assert_eq!(utc_timestamp(1_795_787_267), "2026-11-27T13:47:47Z");
     }
 
     #[test]
