@@ -1152,81 +1152,154 @@ async fn mrsc_write_conflict(ctx: &Ctx, scope: &mut Scope) -> Result<Verdict, Co
 }
 
 /// 12c. A replica cut off from both others refuses writes and strongly
-/// consistent reads; the other replica goes on.
+/// consistent reads; the other replica (with the witness, a majority) goes
+/// on. Each replica is isolated in turn, so whichever of them leads the
+/// table's writes, the case "the leader is cut off" is always among them.
 async fn mrsc_isolated_region(ctx: &Ctx, scope: &mut Scope) -> Result<Verdict, ConfError> {
     if let Some(v) = mrsc_regions(ctx) {
         return Ok(v);
     }
-    if let Err(why) = ctx.fault_ready(1) {
-        return Ok(Verdict::skip(format!(
-            "needs a fault to isolate a region: {why}"
-        )));
+    for r in [0, 1] {
+        if let Err(why) = ctx.fault_ready(r) {
+            return Ok(Verdict::skip(format!(
+                "needs a fault to isolate a region: {why}"
+            )));
+        }
     }
     let t = ctx.strong_table(scope, "mrsc-iso", 0, 1, 2).await?;
-    ctx.put(0, &t, item(&[("pk", s("before")), ("v", n(0))]))
-        .await?;
-    ctx.isolate(scope, 1).await?;
-    let r1 = &ctx.regions[1];
+    let (mut bad, mut good, mut data) = (Vec::new(), Vec::new(), Vec::new());
+    for (iso, other) in [(1, 0), (0, 1)] {
+        let (b, g, d) = isolate_strong_replica(ctx, scope, &t, iso, other).await?;
+        bad.extend(b);
+        good.extend(g);
+        data.push(d);
+        // Both replicas take writes again before the next phase (or the
+        // end): bounded, and a failure to recover is a finding too.
+        for r in [0, 1] {
+            let deadline = Instant::now() + ctx.visible_within();
+            while let Err(e) = ctx
+                .put(r, &t, item(&[("pk", s(format!("heal-{r}")))]))
+                .await
+            {
+                if Instant::now() >= deadline {
+                    bad.push(format!(
+                        "{} took no write within {:?} of the heal: {e}",
+                        name(ctx, r),
+                        ctx.visible_within()
+                    ));
+                    break;
+                }
+                tokio::time::sleep(Duration::from_millis(100)).await;
+            }
+        }
+    }
+    let data = json!({ "phases": data });
+    Ok(if bad.is_empty() {
+        Verdict::pass(good.join("; ")).with(data)
+    } else {
+        Verdict::fail(bad.join("; ")).with(data)
+    })
+}
+
+/// One phase of 12c: `iso` cut off, `other` (with the witness) expected to
+/// go on. Returns what went wrong, what went right, and the figures.
+async fn isolate_strong_replica(
+    ctx: &Ctx,
+    scope: &mut Scope,
+    t: &str,
+    iso: usize,
+    other: usize,
+) -> Result<(Vec<String>, Vec<String>, serde_json::Value), ConfError> {
+    ctx.isolate(scope, iso).await?;
+    let ri = &ctx.regions[iso];
     let started = Instant::now();
-    let write = r1
+    let write = ri
         .raw
         .put_item()
-        .table_name(&t)
-        .set_item(Some(item(&[("pk", s("iso-r1"))])))
+        .table_name(t)
+        .set_item(Some(item(&[("pk", s(format!("iso-{iso}")))])))
         .send()
         .await;
     let write_ms = ms(started.elapsed());
-    let read = r1
+    let read = ri
         .raw
         .get_item()
-        .table_name(&t)
-        .set_key(Some(key("before")))
+        .table_name(t)
+        .set_key(Some(key(&format!("probe-{iso}"))))
         .consistent_read(true)
         .send()
         .await;
-    let other = ctx
-        .put(0, &t, item(&[("pk", s("iso-r0")), ("v", n(1))]))
-        .await;
-    let other_read = ctx.get(0, &t, "iso-r0", true).await;
+    // The majority side goes on, but may first have to elect a leader in
+    // place of one that sat in the isolated region: its writes are retried
+    // (no SDK retries, so each try is one wait) for a bounded time, and how
+    // long it took is reported.
+    let from = Instant::now();
+    let deadline = from + Duration::from_secs(15).min(ctx.visible_within());
+    let (mut other_res, mut attempts) = (Err(String::from("not tried")), 0);
+    while Instant::now() < deadline {
+        attempts += 1;
+        let ro = &ctx.regions[other];
+        other_res = ro
+            .raw
+            .put_item()
+            .table_name(t)
+            .set_item(Some(item(&[("pk", s(format!("go-on-{other}")))])))
+            .send()
+            .await
+            .map(|_| ())
+            .map_err(|e| code(&e));
+        if other_res.is_ok() {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    let other_ms = ms(from.elapsed());
+    let other_read = if other_res.is_ok() {
+        ctx.get(other, t, &format!("go-on-{other}"), true)
+            .await
+            .ok()
+            .flatten()
+            .is_some()
+    } else {
+        false
+    };
     ctx.heal(scope).await;
     let write_code = write.as_ref().err().map(code);
     let read_code = read.as_ref().err().map(code);
-    let data = json!({"isolated_write": write_code, "isolated_write_ms": write_ms, "isolated_strong_read": read_code,
-        "other_write_ok": other.is_ok(), "other_read_ok": matches!(other_read, Ok(Some(_)))});
+    let data = json!({"isolated": ri.name, "isolated_write": write_code, "isolated_write_ms": write_ms,
+        "isolated_strong_read": read_code, "other": name(ctx, other), "other_write": other_res.as_ref().err(),
+        "other_write_tries": attempts, "other_write_ms": other_ms, "other_strong_read_ok": other_read});
     let mut bad = Vec::new();
     if write_code.is_none() {
-        bad.push(format!("{} took a write while isolated", r1.name));
+        bad.push(format!("{} took a write while isolated", ri.name));
     }
     if read_code.is_none() {
         bad.push(format!(
             "{} answered a strongly consistent read while isolated",
-            r1.name
+            ri.name
         ));
     }
-    if let Err(e) = &other {
+    if let Err(c) = &other_res {
         bad.push(format!(
-            "{} refused a write while it had a majority: {e}",
-            name(ctx, 0)
+            "with {} isolated, {} (and the witness, a majority) refused every write for {other_ms:.0} ms ({attempts} tries, last {c})",
+            ri.name,
+            name(ctx, other)
         ));
-    }
-    if !matches!(other_read, Ok(Some(_))) {
+    } else if !other_read {
         bad.push(format!(
-            "{} could not read its own write strongly",
-            name(ctx, 0)
+            "with {} isolated, {} could not read its own write strongly",
+            ri.name,
+            name(ctx, other)
         ));
     }
-    Ok(if bad.is_empty() {
-        Verdict::pass(format!(
-            "{} isolated: write refused with {} after {write_ms:.0} ms, strong read with {}; {} went on writing and reading",
-            r1.name,
-            write_code.unwrap_or_default(),
-            read_code.unwrap_or_default(),
-            name(ctx, 0)
-        ))
-    } else {
-        Verdict::fail(bad.join("; "))
-    }
-    .with(data))
+    let good = vec![format!(
+        "{} isolated: write refused ({}, {write_ms:.0} ms), strong read refused ({}); {} wrote after {other_ms:.0} ms ({attempts} tries)",
+        ri.name,
+        write_code.unwrap_or_default(),
+        read_code.unwrap_or_default(),
+        name(ctx, other)
+    )];
+    Ok((bad, good, data))
 }
 
 /// 12d. An MRSC table refuses transactions.

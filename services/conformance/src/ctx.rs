@@ -427,6 +427,27 @@ impl Ctx {
                 "DescribeTable says MultiRegionConsistency {mode:?}, not STRONG"
             )));
         }
+        // ACTIVE is not yet "takes writes": the members may still be
+        // finding each other (or recovering from the previous check's
+        // healed fault). Setup ends with a write acknowledged from each
+        // replica, retried for a bounded time, so a check's own steps
+        // start from a table that works.
+        for region in [home, replica] {
+            let deadline = Instant::now() + self.visible_within();
+            loop {
+                let probe = HashMap::from([("pk".to_string(), s(format!("probe-{region}")))]);
+                match self.put(region, &name, probe).await {
+                    Ok(()) => break,
+                    Err(e) if Instant::now() >= deadline => {
+                        return Err(ConfError::Dynamo(format!(
+                            "the new STRONG table never took a write in {}: {e}",
+                            self.regions[region].name
+                        )));
+                    }
+                    Err(_) => tokio::time::sleep(Duration::from_millis(100)).await,
+                }
+            }
+        }
         Ok(name)
     }
 
