@@ -528,7 +528,16 @@ impl Ctx {
         if let Err(e) = home.ddb.delete_table().table_name(&t.name).send().await
             && code(&e) != "ResourceNotFoundException"
         {
-            problems.push(format!("DeleteTable: {}", code(&e)));
+            // A STRONG table whose service will not delete it while it has
+            // members: take its replica and witness away in one request,
+            // then try again.
+            let retried = strong && self.drop_strong_members(t).await.is_ok() && {
+                let r = home.ddb.delete_table().table_name(&t.name).send().await;
+                r.is_ok() || r.is_err_and(|e| code(&e) == "ResourceNotFoundException")
+            };
+            if !retried {
+                problems.push(format!("DeleteTable: {}", code(&e)));
+            }
         }
         // Gone everywhere (a STRONG table's DeleteTable takes its members).
         let deadline = Instant::now() + self.timeout;
@@ -555,6 +564,69 @@ impl Ctx {
             problems.extend(refused);
         }
         (!problems.is_empty()).then(|| format!("{}: {}", t.name, problems.join("; ")))
+    }
+
+    /// UpdateTable removing a STRONG table's other replica and its witness
+    /// (the fallback of [`Ctx::drop_table`]), waiting until home lists
+    /// neither.
+    async fn drop_strong_members(&self, t: &TableRec) -> Result<(), ConfError> {
+        let home = &self.regions[t.home];
+        let d = home
+            .ddb
+            .describe_table()
+            .table_name(&t.name)
+            .send()
+            .await
+            .map_err(|e| sdk("DescribeTable", &home.name, e))?;
+        let Some(table) = d.table() else {
+            return Ok(());
+        };
+        let mut req = home.ddb.update_table().table_name(&t.name);
+        for r in table.replicas().iter().filter_map(|r| r.region_name()) {
+            if r != home.name {
+                req = req.replica_updates(
+                    ReplicationGroupUpdate::builder()
+                        .delete(
+                            DeleteReplicationGroupMemberAction::builder()
+                                .region_name(r)
+                                .build()?,
+                        )
+                        .build(),
+                );
+            }
+        }
+        for w in table
+            .global_table_witnesses()
+            .iter()
+            .filter_map(|w| w.region_name())
+        {
+            req = req.global_table_witness_updates(
+                GlobalTableWitnessGroupUpdate::builder()
+                    .delete(
+                        aws_sdk_dynamodb::types::DeleteGlobalTableWitnessGroupMemberAction::builder()
+                            .region_name(w)
+                            .build()?,
+                    )
+                    .build(),
+            );
+        }
+        req.send()
+            .await
+            .map_err(|e| sdk("UpdateTable (remove STRONG members)", &home.name, e))?;
+        let deadline = Instant::now() + self.timeout;
+        while Instant::now() < deadline {
+            match home.ddb.describe_table().table_name(&t.name).send().await {
+                Ok(d)
+                    if d.table().is_some_and(|t| {
+                        !t.replicas().is_empty() || !t.global_table_witnesses().is_empty()
+                    }) => {}
+                _ => return Ok(()),
+            }
+            tokio::time::sleep(Duration::from_millis(if home.real_aws { 2000 } else { 50 })).await;
+        }
+        Err(ConfError::Dynamo(
+            "the STRONG table kept its members".into(),
+        ))
     }
 
     /// PutItem of `item` in `region`.
