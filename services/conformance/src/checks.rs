@@ -514,10 +514,7 @@ async fn per_item_order(ctx: &Ctx, scope: &mut Scope) -> Result<Verdict, ConfErr
                     .and_then(|i| num(&i, "v"))
                     .unwrap_or(0);
                 seen += 1;
-                if v < last {
-                    back.push((last, v));
-                }
-                last = last.max(v);
+                observe(&mut last, v, &mut back);
                 if last == versions
                     || (done.load(std::sync::atomic::Ordering::SeqCst) && Instant::now() > deadline)
                 {
@@ -563,6 +560,15 @@ async fn per_item_order(ctx: &Ctx, scope: &mut Scope) -> Result<Verdict, ConfErr
     } else {
         Verdict::fail(failed.join("; ")).with(data)
     })
+}
+
+/// One reading of a version: a version below the highest seen before is a
+/// step back, recorded as (highest, seen); the highest never decreases.
+fn observe(highest: &mut i64, v: i64, back: &mut Vec<(i64, i64)>) {
+    if v < *highest {
+        back.push((*highest, v));
+    }
+    *highest = (*highest).max(v);
 }
 
 /// Commit gaps the pairs cycle through, so the reordering rate is seen at
@@ -1457,4 +1463,24 @@ async fn measure_inner(ctx: &Ctx, scope: &mut Scope) -> Result<(Verdict, String)
         data: serde_json::to_value(&profile).unwrap_or_default(),
     };
     Ok((v, text))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::observe;
+
+    #[test]
+    fn any_step_back_is_recorded_against_the_highest_seen() {
+        let (mut hi, mut back) = (0, Vec::new());
+        for v in [0, 1, 1, 3, 2, 4, 4, 0, 5] {
+            observe(&mut hi, v, &mut back);
+        }
+        assert_eq!(back, [(3, 2), (4, 0)]);
+        assert_eq!(hi, 5);
+        let (mut hi, mut back) = (0, Vec::new());
+        for v in [0, 0, 1, 2, 2, 3] {
+            observe(&mut hi, v, &mut back);
+        }
+        assert!(back.is_empty(), "repeats and gaps are not steps back");
+    }
 }
