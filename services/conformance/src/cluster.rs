@@ -1,0 +1,195 @@
+//! Where the endpoints are: `--endpoint NAME=URL` or a Meridian cluster file.
+//!
+//! Only the fields this crate needs are read from a cluster file (each
+//! `[[region]]`'s `name` and `dynamo`, `[netsim] api`, `ttl_interval_ms`);
+//! everything else is ignored, so the file can grow keys (the replication
+//! profile keys among them) without this parser knowing them.
+
+use std::path::Path;
+
+use serde::Deserialize;
+
+use crate::ConfError;
+
+/// One regional DynamoDB endpoint.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Endpoint {
+    /// The region's name, as DynamoDB's `RegionName` (`us-east-1`).
+    pub name: String,
+    /// `http://host:port` or `https://dynamodb.<region>.amazonaws.com`.
+    pub url: String,
+}
+
+impl Endpoint {
+    /// `https` endpoints are taken to be real AWS: a TTL expiry that does
+    /// not arrive in time is then a SKIP (AWS documents deletion "typically
+    /// within two days"), never a FAIL.
+    pub fn is_real_aws(&self) -> bool {
+        self.url.starts_with("https://")
+    }
+}
+
+/// Parses `NAME=URL` (`us-east-1=http://127.0.0.1:8101`).
+pub fn parse_endpoint(s: &str) -> Result<Endpoint, ConfError> {
+    let (name, url) = s
+        .split_once('=')
+        .ok_or_else(|| ConfError::Arg(format!("--endpoint {s:?}: expected NAME=URL")))?;
+    let (name, url) = (name.trim(), url.trim());
+    if name.is_empty() || name.contains(char::is_whitespace) {
+        return Err(ConfError::Arg(format!(
+            "--endpoint {s:?}: the region name is empty or has spaces"
+        )));
+    }
+    if !(url.starts_with("http://") || url.starts_with("https://")) {
+        return Err(ConfError::Arg(format!(
+            "--endpoint {s:?}: the URL must start with http:// or https://"
+        )));
+    }
+    Ok(Endpoint {
+        name: name.into(),
+        url: url.trim_end_matches('/').into(),
+    })
+}
+
+/// What a cluster file says about endpoints.
+#[derive(Clone, Debug, PartialEq)]
+pub struct ClusterInfo {
+    pub endpoints: Vec<Endpoint>,
+    /// The fault API (`[netsim] api`) as a URL, when the file has one.
+    pub fault_api: Option<String>,
+    /// How often each region expires items (`ttl_interval_ms`, 5000 when
+    /// absent as in Meridian's default).
+    pub ttl_interval_ms: u64,
+}
+
+#[derive(Deserialize)]
+struct File {
+    #[serde(default)]
+    region: Vec<RegionEntry>,
+    netsim: Option<Netsim>,
+    ttl_interval_ms: Option<u64>,
+}
+
+#[derive(Deserialize)]
+struct RegionEntry {
+    name: String,
+    dynamo: Option<String>,
+}
+
+#[derive(Deserialize)]
+struct Netsim {
+    api: Option<String>,
+}
+
+/// Meridian's default TTL reaper interval (docs/operations.md).
+pub const DEFAULT_TTL_INTERVAL_MS: u64 = 5000;
+
+/// Reads a cluster file.
+pub fn read_cluster_file(path: &Path) -> Result<ClusterInfo, ConfError> {
+    let text = std::fs::read_to_string(path)
+        .map_err(|e| ConfError::Cluster(format!("{}: {e}", path.display())))?;
+    parse_cluster(&text).map_err(|e| match e {
+        ConfError::Cluster(m) => ConfError::Cluster(format!("{}: {m}", path.display())),
+        other => other,
+    })
+}
+
+/// Parses a cluster file's text.
+pub fn parse_cluster(text: &str) -> Result<ClusterInfo, ConfError> {
+    let file: File = toml::from_str(text).map_err(|e| ConfError::Cluster(e.to_string()))?;
+    let mut endpoints = Vec::new();
+    for r in file.region {
+        let addr = r.dynamo.ok_or_else(|| {
+            ConfError::Cluster(format!("region {} has no `dynamo` address", r.name))
+        })?;
+        endpoints.push(Endpoint {
+            name: r.name,
+            url: to_url(&addr),
+        });
+    }
+    if endpoints.is_empty() {
+        return Err(ConfError::Cluster("no [[region]] entries".into()));
+    }
+    Ok(ClusterInfo {
+        endpoints,
+        fault_api: file.netsim.and_then(|n| n.api).map(|a| to_url(&a)),
+        ttl_interval_ms: file.ttl_interval_ms.unwrap_or(DEFAULT_TTL_INTERVAL_MS),
+    })
+}
+
+/// `host:port` to `http://host:port`; a wildcard listen address is reached
+/// on loopback.
+fn to_url(addr: &str) -> String {
+    if addr.starts_with("http://") || addr.starts_with("https://") {
+        return addr.trim_end_matches('/').to_string();
+    }
+    let addr = addr
+        .strip_prefix("0.0.0.0:")
+        .map(|p| format!("127.0.0.1:{p}"))
+        .or_else(|| addr.strip_prefix("[::]:").map(|p| format!("[::1]:{p}")))
+        .unwrap_or_else(|| addr.to_string());
+    format!("http://{addr}")
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn endpoint_flags_parse_and_refuse_nonsense() {
+        let e = parse_endpoint("us-east-1=http://127.0.0.1:8101/").unwrap();
+        assert_eq!(
+            e,
+            Endpoint {
+                name: "us-east-1".into(),
+                url: "http://127.0.0.1:8101".into()
+            }
+        );
+        assert!(!e.is_real_aws());
+        assert!(
+            parse_endpoint("eu-west-1=https://dynamodb.eu-west-1.amazonaws.com")
+                .unwrap()
+                .is_real_aws()
+        );
+        assert!(parse_endpoint("us-east-1").is_err());
+        assert!(parse_endpoint("=http://x").is_err());
+        assert!(parse_endpoint("us-east-1=127.0.0.1:8101").is_err());
+    }
+
+    #[test]
+    fn the_shipped_cluster_file_gives_three_endpoints_and_the_fault_api() {
+        let text = include_str!("../../../regions/local-3.toml");
+        let c = parse_cluster(text).unwrap();
+        let names: Vec<_> = c.endpoints.iter().map(|e| e.name.as_str()).collect();
+        assert_eq!(names, ["us-east-1", "eu-west-1", "ap-southeast-1"]);
+        assert_eq!(c.endpoints[1].url, "http://127.0.0.1:8102");
+        assert_eq!(c.fault_api.as_deref(), Some("http://127.0.0.1:8474"));
+        assert_eq!(c.ttl_interval_ms, DEFAULT_TTL_INTERVAL_MS);
+    }
+
+    #[test]
+    fn unknown_keys_are_tolerated_and_wildcards_become_loopback() {
+        let text = r#"
+            name = "x"
+            replication_order = "partition"
+            replication_lane_delay_ms = 4.5
+            ttl_interval_ms = 250
+            [profile]
+            latency_ms = { "a>b" = 3.0 }
+            [[region]]
+            name = "a"
+            dynamo = "0.0.0.0:9000"
+            grpc = "127.0.0.1:1"
+        "#;
+        let c = parse_cluster(text).unwrap();
+        assert_eq!(c.endpoints[0].url, "http://127.0.0.1:9000");
+        assert_eq!(c.fault_api, None);
+        assert_eq!(c.ttl_interval_ms, 250);
+    }
+
+    #[test]
+    fn a_region_without_dynamo_is_an_error() {
+        assert!(parse_cluster("[[region]]\nname = \"a\"\n").is_err());
+        assert!(parse_cluster("name = \"empty\"\n").is_err());
+    }
+}

@@ -1,0 +1,346 @@
+//! `meridian conformance`: checks any set of DynamoDB regional endpoints
+//! (Meridian's, DynamoDB Local's, another emulator's, real AWS regions)
+//! against what AWS documents about global tables, each check citing the
+//! page it comes from (docs/conformance.md).
+//!
+//! The checks do not assume Meridian: every table is made through the
+//! DynamoDB API as AWS makes one (CreateTable, then UpdateTable
+//! `ReplicaUpdates`), faults go through a Toxiproxy-compatible API only when
+//! one is given, and a check that would need what is not there says SKIP
+//! with the reason rather than pass on a guess.
+//!
+//! ```no_run
+//! # async fn f(args: meridian_conformance::Args) -> anyhow::Result<()> {
+//! let json = args.json;
+//! let report = meridian_conformance::run(args).await?;
+//! let failed = report.print(json);
+//! std::process::exit(if failed { 1 } else { 0 });
+//! # }
+//! ```
+
+mod checks;
+pub mod cluster;
+mod ctx;
+pub mod fault;
+pub mod measure;
+pub mod report;
+
+use std::path::PathBuf;
+use std::time::{Duration, Instant};
+
+pub use cluster::Endpoint;
+pub use report::{CheckResult, Outcome, Report};
+
+/// What can go wrong outside a check's own verdict.
+#[derive(Debug, thiserror::Error)]
+pub enum ConfError {
+    #[error("arguments: {0}")]
+    Arg(String),
+    #[error("cluster file: {0}")]
+    Cluster(String),
+    #[error("fault API: {0}")]
+    Fault(String),
+    #[error("{0}")]
+    Dynamo(String),
+    #[error("building a request: {0}")]
+    Build(#[from] aws_sdk_dynamodb::error::BuildError),
+    #[error("{0}")]
+    Io(#[from] std::io::Error),
+}
+
+/// The command line of `meridian conformance` (and of the example binary).
+#[derive(clap::Args, Clone, Debug)]
+pub struct Args {
+    /// A regional DynamoDB endpoint, NAME=URL (us-east-1=http://127.0.0.1:8101).
+    /// Repeat for each region; the first is where tables are made.
+    #[arg(long = "endpoint", value_name = "NAME=URL", value_parser = parse_endpoint_arg)]
+    pub endpoints: Vec<Endpoint>,
+    /// A Meridian cluster file instead: each [[region]]'s `name` and
+    /// `dynamo`, and `[netsim] api` as the fault API.
+    #[arg(long, value_name = "FILE", conflicts_with = "endpoints")]
+    pub cluster: Option<PathBuf>,
+    /// A Toxiproxy-compatible fault API (http://127.0.0.1:8474) with one
+    /// proxy per directed link named `A>B`. Without one, checks that need a
+    /// fault are skipped.
+    #[arg(long, value_name = "URL")]
+    pub toxiproxy: Option<String>,
+    /// Print the whole report as JSON.
+    #[arg(long)]
+    pub json: bool,
+    /// Run only this check (repeatable); see docs/conformance.md for names.
+    #[arg(long, value_name = "NAME")]
+    pub only: Vec<String>,
+    /// Size of the statistical checks (writes, pairs, transactions).
+    #[arg(long, default_value_t = 300, value_parser = clap::value_parser!(u32).range(10..=5000))]
+    pub samples: u32,
+    /// Also measure lag per directed pair and reordering, fit the
+    /// replication profile and write it to FILE as TOML.
+    #[arg(long, value_name = "FILE")]
+    pub measure: Option<PathBuf>,
+    /// Time allowed to each check (cleanup comes on top).
+    #[arg(long, default_value_t = 120, value_parser = clap::value_parser!(u64).range(5..=3600))]
+    pub timeout_secs: u64,
+    /// Make `reordering-between-items` and `torn-transactions` fail when
+    /// they see none (for a system meant to reorder as DynamoDB may).
+    #[arg(long)]
+    pub expect_reordering: bool,
+    /// How long `ttl-delete-as-service` waits for an expired item to go.
+    #[arg(long, default_value_t = 60, value_parser = clap::value_parser!(u64).range(1..=172_800))]
+    pub ttl_deadline_secs: u64,
+}
+
+fn parse_endpoint_arg(s: &str) -> Result<Endpoint, String> {
+    cluster::parse_endpoint(s).map_err(|e| e.to_string())
+}
+
+/// Every check's name, in the order they run.
+pub fn check_names() -> Vec<&'static str> {
+    checks::ALL.iter().map(|c| c.name).collect()
+}
+
+/// Runs the checks `args` asks for and returns what they saw. Errors only
+/// for bad arguments or an unreadable cluster file: anything an endpoint
+/// does is a check's verdict.
+pub async fn run(args: Args) -> anyhow::Result<Report> {
+    let (endpoints, file_faults, ttl_interval_ms) = match &args.cluster {
+        Some(path) => {
+            let c = cluster::read_cluster_file(path)?;
+            (c.endpoints, c.fault_api, Some(c.ttl_interval_ms))
+        }
+        None => (args.endpoints.clone(), None, None),
+    };
+    if endpoints.is_empty() {
+        anyhow::bail!("give at least one --endpoint NAME=URL, or --cluster FILE");
+    }
+    // This build's HTTP client has no TLS (docs/conformance.md, *Real AWS*):
+    // say so before any request fails obscurely.
+    if let Some(e) = endpoints.iter().find(|e| e.is_real_aws()) {
+        anyhow::bail!(
+            "{}={}: https endpoints need a build with TLS (aws-smithy-http-client with a rustls feature), \
+             which this lean build leaves out; see docs/conformance.md, \"Real AWS\"",
+            e.name,
+            e.url
+        );
+    }
+    let mut names: Vec<&str> = endpoints.iter().map(|e| e.name.as_str()).collect();
+    names.sort();
+    names.dedup();
+    if names.len() != endpoints.len() {
+        anyhow::bail!("a region is named twice among the endpoints");
+    }
+    for o in &args.only {
+        if !check_names().contains(&o.as_str()) {
+            anyhow::bail!(
+                "--only {o}: no such check; the checks are {}",
+                check_names().join(", ")
+            );
+        }
+    }
+    let fault_api = args.toxiproxy.clone().or(file_faults);
+    let faults = fault_api.as_deref().map(fault::Faults::new).transpose()?;
+    let mut report = Report {
+        endpoints: endpoints
+            .iter()
+            .map(|e| format!("{}={}", e.name, e.url))
+            .collect(),
+        fault_api: fault_api.clone(),
+        ..Report::default()
+    };
+    // A fault API that does not answer makes fault checks skip, saying so,
+    // rather than fail the run.
+    let (faults, proxies) = match faults {
+        Some(f) => match f.proxies().await {
+            Ok(p) => (Some(f), p),
+            Err(e) => {
+                report.fault_api = Some(format!("{} (unreachable: {e})", f.base()));
+                (None, vec![])
+            }
+        },
+        None => (None, vec![]),
+    };
+    let run_id = format!("{:06x}", rand::random::<u32>() & 0xff_ffff);
+    let ctx = ctx::Ctx {
+        regions: endpoints.iter().map(ctx::region_clients).collect(),
+        faults,
+        proxies,
+        samples: args.samples as usize,
+        timeout: Duration::from_secs(args.timeout_secs),
+        expect_reordering: args.expect_reordering,
+        ttl_deadline: Duration::from_secs(args.ttl_deadline_secs),
+        ttl_interval_ms,
+        run_id,
+        collected: Default::default(),
+    };
+    for c in checks::ALL {
+        if !args.only.is_empty() && !args.only.iter().any(|o| o == c.name) {
+            continue;
+        }
+        report.results.push(run_one(&ctx, c).await);
+    }
+    if let Some(path) = &args.measure {
+        let started = Instant::now();
+        let (v, profile) = checks::measure(&ctx).await;
+        if let Some(text) = profile {
+            std::fs::write(path, text)?;
+            report.profile_file = Some(path.display().to_string());
+        }
+        report.results.push(CheckResult {
+            name: "measure".into(),
+            outcome: v.outcome,
+            saw: v.saw,
+            source: checks::SRC_BEST_PRACTICES.into(),
+            elapsed_ms: started.elapsed().as_millis() as u64,
+            data: v.data,
+        });
+    }
+    if let Some(f) = &ctx.faults {
+        // Whatever happened, the network is left healed.
+        let _ = f.reset().await;
+    }
+    Ok(report)
+}
+
+/// Runs one check under its deadline, then undoes its faults and tables
+/// whatever happened, and notes a cleanup that failed.
+async fn run_one(ctx: &ctx::Ctx, c: &checks::Check) -> CheckResult {
+    let started = Instant::now();
+    let mut scope = ctx::Scope::default();
+    let limit = if c.name == "ttl-delete-as-service" {
+        ctx.timeout.max(ctx.ttl_deadline + Duration::from_secs(60))
+    } else {
+        ctx.timeout
+    };
+    let verdict = match tokio::time::timeout(limit, (c.run)(ctx, &mut scope)).await {
+        Ok(Ok(v)) => v,
+        Ok(Err(e)) => ctx::Verdict::fail(format!("error: {e}")),
+        Err(_) => ctx::Verdict::fail(format!("did not finish within {} s", limit.as_secs())),
+    };
+    ctx.heal(&mut scope).await;
+    let mut saw = verdict.saw;
+    for t in scope.tables.iter().rev() {
+        if let Some(problem) = ctx.drop_table(t).await {
+            saw.push_str(&format!(" [cleanup: {problem}]"));
+        }
+    }
+    CheckResult {
+        name: c.name.into(),
+        outcome: verdict.outcome,
+        saw,
+        source: c.source.into(),
+        elapsed_ms: started.elapsed().as_millis() as u64,
+        data: verdict.data,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use clap::Parser;
+
+    #[derive(Parser)]
+    struct Cli {
+        #[command(flatten)]
+        args: Args,
+    }
+
+    #[test]
+    fn arguments_parse_with_defaults() {
+        let cli = Cli::try_parse_from([
+            "x",
+            "--endpoint",
+            "us-east-1=http://127.0.0.1:8101",
+            "--endpoint",
+            "eu-west-1=http://127.0.0.1:8102",
+            "--only",
+            "replication",
+            "--only",
+            "lww-whole-item",
+            "--json",
+        ])
+        .unwrap();
+        let a = cli.args;
+        assert_eq!(a.endpoints.len(), 2);
+        assert_eq!(a.endpoints[1].name, "eu-west-1");
+        assert_eq!(a.only, ["replication", "lww-whole-item"]);
+        assert!(a.json && !a.expect_reordering);
+        assert_eq!(
+            (a.samples, a.timeout_secs, a.ttl_deadline_secs),
+            (300, 120, 60)
+        );
+        assert!(a.toxiproxy.is_none() && a.measure.is_none() && a.cluster.is_none());
+    }
+
+    #[test]
+    fn bad_arguments_are_refused() {
+        assert!(Cli::try_parse_from(["x", "--endpoint", "nourl"]).is_err());
+        assert!(
+            Cli::try_parse_from(["x", "--samples", "5"]).is_err(),
+            "bounded below"
+        );
+        assert!(
+            Cli::try_parse_from(["x", "--samples", "1000000"]).is_err(),
+            "bounded above"
+        );
+        assert!(
+            Cli::try_parse_from(["x", "--cluster", "c.toml", "--endpoint", "a=http://x"]).is_err(),
+            "one source of endpoints"
+        );
+        let ok = Cli::try_parse_from([
+            "x",
+            "--cluster",
+            "c.toml",
+            "--toxiproxy",
+            "http://127.0.0.1:8474",
+            "--measure",
+            "p.toml",
+            "--expect-reordering",
+        ])
+        .unwrap();
+        assert!(ok.args.expect_reordering);
+    }
+
+    #[test]
+    fn check_names_are_unique_and_cited() {
+        let names = check_names();
+        let mut sorted = names.clone();
+        sorted.sort();
+        sorted.dedup();
+        assert_eq!(sorted.len(), names.len());
+        for c in checks::ALL {
+            assert!(
+                c.source.starts_with("https://docs.aws.amazon.com/"),
+                "{}",
+                c.name
+            );
+        }
+    }
+
+    #[tokio::test]
+    async fn unknown_only_and_no_endpoints_are_errors() {
+        let cli =
+            Cli::try_parse_from(["x", "--only", "nope", "--endpoint", "a=http://127.0.0.1:1"])
+                .unwrap();
+        assert!(
+            run(cli.args)
+                .await
+                .unwrap_err()
+                .to_string()
+                .contains("no such check")
+        );
+        let cli = Cli::try_parse_from(["x"]).unwrap();
+        assert!(run(cli.args).await.is_err());
+        let cli = Cli::try_parse_from([
+            "x",
+            "--endpoint",
+            "us-east-1=https://dynamodb.us-east-1.amazonaws.com",
+        ])
+        .unwrap();
+        assert!(
+            run(cli.args)
+                .await
+                .unwrap_err()
+                .to_string()
+                .contains("need a build with TLS")
+        );
+    }
+}
