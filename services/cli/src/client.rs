@@ -300,7 +300,8 @@ pub async fn run(command: Command) -> Result<()> {
         | Command::Metrics(_)
         | Command::Net(_)
         | Command::Drill(_)
-        | Command::Bench(_) => {
+        | Command::Bench(_)
+        | Command::Conformance(_) => {
             unreachable!("handled in main")
         }
     }

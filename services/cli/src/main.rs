@@ -193,6 +193,11 @@ enum Command {
     /// Benchmarks: write path, replication lag, catch-up and memory, each
     /// against a baseline measured in the same run.
     Bench(bench::BenchArgs),
+    /// Check any set of DynamoDB regional endpoints (Meridian's, or AWS's)
+    /// against what AWS documents of global tables, one line per behaviour
+    /// with its source; `--measure` writes what it saw as a profile to
+    /// rehearse against (docs/conformance.md). Exit 4 when a check fails.
+    Conformance(meridian_conformance::Args),
     /// Write an item, given as DynamoDB JSON.
     Put {
         #[command(flatten)]
@@ -733,6 +738,18 @@ async fn run(cli: Cli) -> Result<()> {
         Command::Bench(args) => {
             init_logs("warn");
             bench::run(args).await
+        }
+        Command::Conformance(args) => {
+            init_logs("warn");
+            let json = args.json;
+            let report = meridian_conformance::run(args).await?;
+            if report.print(json) {
+                return Err(Refusal::CheckerFailed(
+                    "a conformance check failed (its line says which)".into(),
+                )
+                .into());
+            }
+            Ok(())
         }
         command => {
             init_logs("warn");

@@ -340,7 +340,11 @@ async fn profile_latencies(running: &LocalCluster, cluster: &ClusterFile) -> Res
     let Some(faults) = running.executor() else {
         bail!(
             "the profile {} sets link latencies, which need the link proxy: add a [netsim] section",
-            cluster.profile.as_deref().unwrap_or(Path::new("")).display()
+            cluster
+                .profile
+                .as_deref()
+                .unwrap_or(Path::new(""))
+                .display()
         );
     };
     for (from, to, ms) in &cluster.link_latency_ms {
@@ -359,7 +363,11 @@ async fn profile_latencies(running: &LocalCluster, cluster: &ClusterFile) -> Res
     }
     println!(
         "profile {}: {} link latencies set on the link proxy, lanes {} ms mean ({} partitions a table, {} order)",
-        cluster.profile.as_deref().unwrap_or(Path::new("")).display(),
+        cluster
+            .profile
+            .as_deref()
+            .unwrap_or(Path::new(""))
+            .display(),
         cluster.link_latency_ms.len(),
         cluster.replication_lane_delay_ms,
         cluster.replication_partitions,

@@ -80,7 +80,11 @@ mix = { put = 1 }
         assert_eq!(r.lane_delay_max, Duration::from_millis(500));
         let lat = |a: &str, b: &str| s.latency[&(a.to_string(), b.to_string())];
         assert_eq!(lat("a-1", "b-1"), Duration::from_millis(75));
-        assert_eq!(lat("b-1", "a-1"), Duration::from_millis(10), "unnamed: as before");
+        assert_eq!(
+            lat("b-1", "a-1"),
+            Duration::from_millis(10),
+            "unnamed: as before"
+        );
 
         std::fs::write(&path, "[profile]\nlatency_ms = { \"a-1>z-9\" = 75 }\n").unwrap();
         let mut s = Scenario::parse(SCENARIO, &Default::default()).unwrap();

@@ -499,7 +499,8 @@ impl ClusterFile {
     /// Takes the replication profile at `at` in: its order and lanes
     /// override this file's, its link latencies are kept for `meridian up`.
     fn apply_profile(&mut self, at: &Path) -> Result<(), String> {
-        let p = crate::profile::Profile::load(at, &self.region_names()).map_err(|e| e.to_string())?;
+        let p =
+            crate::profile::Profile::load(at, &self.region_names()).map_err(|e| e.to_string())?;
         let lanes = p
             .lanes(&self.lane_model()?)
             .map_err(|e| format!("the profile {}: {e}", at.display()))?;

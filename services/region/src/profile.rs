@@ -160,17 +160,28 @@ mod tests {
     #[test]
     fn a_bad_profile_names_the_field() {
         let bad = [
-            ("[profile]\nlatency_ms = { \"a-1>c-1\" = 1 }", "\"c-1\" is not a region"),
+            (
+                "[profile]\nlatency_ms = { \"a-1>c-1\" = 1 }",
+                "\"c-1\" is not a region",
+            ),
             ("[profile]\nlatency_ms = { \"a-1\" = 1 }", "\"from>to\""),
-            ("[profile]\nlatency_ms = { \"a-1>b-1\" = -3 }", "between 0 and 60000"),
-            ("[profile]\nlatency_ms = { \"a-1>a-1\" = 3 }", "joins two regions"),
+            (
+                "[profile]\nlatency_ms = { \"a-1>b-1\" = -3 }",
+                "between 0 and 60000",
+            ),
+            (
+                "[profile]\nlatency_ms = { \"a-1>a-1\" = 3 }",
+                "joins two regions",
+            ),
         ];
         for (text, says) in bad {
             let p: Profile = toml::from_str(text).unwrap();
             let err = p.check(&regions()).unwrap_err();
             assert!(err.contains(says), "{text}: {err}");
         }
-        let p: Profile = toml::from_str("replication_lane_delay_ms = 50\nreplication_lane_delay_max_ms = 10").unwrap();
+        let p: Profile =
+            toml::from_str("replication_lane_delay_ms = 50\nreplication_lane_delay_max_ms = 10")
+                .unwrap();
         let err = p.lanes(&LaneModel::default()).unwrap_err();
         assert!(err.contains("replication_lane_delay_max_ms"), "{err}");
         assert!(toml::from_str::<Profile>("nonsense = 1").is_err());
