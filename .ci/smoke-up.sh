@@ -246,6 +246,38 @@ echo "smoke: metrics ok"
 # Multi-Region strong consistency with boto3, in AWS's own flow (docs/strong.md).
 "$sdk_venv/bin/python" .ci/mrsc_smoke.py http://127.0.0.1:8101 http://127.0.0.1:8102 http://127.0.0.1:8103
 
+# The conformance checker against the default cluster (docs/conformance.md):
+# every documented behaviour of global tables holds, and partition order
+# shows the reorderings and torn transactions DynamoDB allows; what it
+# measured is written as a profile, which a cluster file and a scenario load.
+m conformance --cluster "$cfg" --expect-reordering --samples 100 --measure "$work/profile.toml" \
+    > "$work/conformance.log" 2>&1 \
+    || { cat "$work/conformance.log"; echo "meridian conformance failed against the default cluster" >&2; exit 1; }
+has " 0 failed" < "$work/conformance.log" && has "^PASS  reordering-between-items" < "$work/conformance.log" \
+    || { cat "$work/conformance.log"; echo "meridian conformance did not report every check passing" >&2; exit 1; }
+has "^replication_lane_delay_ms = " < "$work/profile.toml" \
+    || { cat "$work/profile.toml"; echo "meridian conformance --measure wrote no profile" >&2; exit 1; }
+{ echo "profile = \"$work/profile.toml\""; cat "$cfg"; } > "$work/profiled.toml"
+MERIDIAN_CONFIG="$work/profiled.toml" "$bin" status > /dev/null \
+    || { echo "a cluster file with the measured profile did not load" >&2; exit 1; }
+cat > "$work/profiled-drill.toml" <<EOF
+name = "profiled"
+duration = "3s"
+settle = "20s"
+[regions]
+names = ["us-east-1", "eu-west-1", "ap-southeast-1"]
+catalogue = "$PWD/regions/catalogue.toml"
+[replication]
+profile = "$work/profile.toml"
+[workload]
+rate_per_region = 20
+keys = 50
+mix = { put = 1 }
+EOF
+"$bin" drill run "$work/profiled-drill.toml" --sim --seed 1 --out "$work/profiled-out" > "$work/profiled.log" 2>&1 \
+    || { cat "$work/profiled.log"; echo "a drill with the measured profile did not pass" >&2; exit 1; }
+echo "smoke: conformance ok"
+
 # The link proxy, driven by the unmodified toxiproxy-python client.
 "$venv/bin/pip" install --quiet "toxiproxy-python==0.1.1"
 "$bin" netsim --api 127.0.0.1:18474 > "$work/netsim.log" 2>&1 &

@@ -599,11 +599,14 @@ impl Link {
         tx.send(hello)
             .await
             .map_err(|_| "stream closed".to_string())?;
-        let mut responses = client
-            .ship(ReceiverStream::new(rx))
-            .await
-            .map_err(|e| format!("open stream: {}", e.message()))?
-            .into_inner();
+        // Bounded like the dial: a link wedged since it was dialled must not
+        // hold the session until keepalive notices.
+        let mut responses =
+            tokio::time::timeout(t.connect_timeout * 2, client.ship(ReceiverStream::new(rx)))
+                .await
+                .map_err(|_| "no answer to the stream's opening in time".to_string())?
+                .map_err(|e| format!("open stream: {}", e.message()))?
+                .into_inner();
         let first = tokio::time::timeout(t.connect_timeout * 2, responses.message())
             .await
             .map_err(|_| "no Welcome from the peer in time".to_string())?

@@ -70,7 +70,10 @@ impl Default for ReplicationTuning {
             window_entries: 16_000,
             keepalive_interval: Duration::from_millis(1000),
             keepalive_timeout: Duration::from_millis(1000),
-            connect_timeout: Duration::from_millis(2000),
+            // A dial (TCP, TLS, HTTP/2) and then Hello's answer each get
+            // this long; a link retries within about a keepalive interval
+            // of a heal.
+            connect_timeout: Duration::from_millis(1000),
             backoff_min: Duration::from_millis(50),
             backoff_max: Duration::from_millis(1000),
             refusal_retry: Duration::from_millis(500),

@@ -29,6 +29,8 @@ pub enum DialError {
         url: String,
         source: tonic::transport::Error,
     },
+    #[error("connect {url}: no connection within {after:?} (TCP, TLS and HTTP/2 handshakes)")]
+    Timeout { url: String, after: Duration },
 }
 
 /// A channel to `peer` as `config` reaches it: over TCP, or the simulated
@@ -54,25 +56,38 @@ pub async fn dial(config: &RegionConfig, peer: &PeerConfig) -> Result<Channel, D
         .keep_alive_timeout(t.keepalive_timeout)
         .keep_alive_while_idle(true)
         .tcp_nodelay(true);
-    match &config.dialer {
-        None => endpoint.connect().await,
-        Some(dialer) => {
-            let dialer = dialer.clone();
-            endpoint
-                .connect_with_connector(tower::service_fn(move |uri: tonic::transport::Uri| {
-                    let target = format!(
-                        "{}:{}",
-                        uri.host().unwrap_or_default(),
-                        uri.port_u16().unwrap_or(80)
-                    );
-                    let dial = (dialer.0)(target);
-                    async move { dial.await.map(hyper_util::rt::TokioIo::new) }
-                }))
-                .await
+    // The connect timeout bounds the whole dial, not only the TCP connect:
+    // through a blackholed link the TCP connect to a proxy succeeds and the
+    // TLS handshake then waits for an answer that never comes (tonic's own
+    // handshake timeout is 10 s). Bounded here, a link retries within
+    // about a second of a heal instead of after a handshake's 10 s.
+    let connect = async {
+        match &config.dialer {
+            None => endpoint.connect().await,
+            Some(dialer) => {
+                let dialer = dialer.clone();
+                endpoint
+                    .connect_with_connector(tower::service_fn(move |uri: tonic::transport::Uri| {
+                        let target = format!(
+                            "{}:{}",
+                            uri.host().unwrap_or_default(),
+                            uri.port_u16().unwrap_or(80)
+                        );
+                        let dial = (dialer.0)(target);
+                        async move { dial.await.map(hyper_util::rt::TokioIo::new) }
+                    }))
+                    .await
+            }
         }
+    };
+    match tokio::time::timeout(t.connect_timeout, connect).await {
+        Ok(connected) => connected.map_err(|source| DialError::Connect {
+            url: peer.url.clone(),
+            source,
+        }),
+        Err(_) => Err(DialError::Timeout {
+            url: peer.url.clone(),
+            after: t.connect_timeout,
+        }),
     }
-    .map_err(|source| DialError::Connect {
-        url: peer.url.clone(),
-        source,
-    })
 }
