@@ -83,35 +83,35 @@ fn max(a: Option<f64>, b: Option<f64>) -> Option<f64> {
 /// both sides beside it and a verdict that holds only if both passed.
 pub fn combine(scenario: &Scenario, first: Report, second: Report) -> Report {
     if scenario.replication.order == Order::Both {
-        return combine_orders(first, second);
+        let sides = vec![order_side("log", &first), order_side("partition", &second)];
+        let mut report = both_verdicts(&first, "log-order", second, "partition-order");
+        report.order_comparison = sides;
+        return report;
     }
-    combine_consistency(first, second)
-}
-
-/// An order comparison: the partition-order run's report, with both sides.
-fn combine_orders(log: Report, partition: Report) -> Report {
-    let sides = vec![order_side("log", &log), order_side("partition", &partition)];
-    let mut report = partition;
-    let mut problems: Vec<String> = log
-        .verdict
-        .problems
-        .iter()
-        .map(|p| format!("log-order run: {p}"))
-        .collect();
-    problems.extend(
-        report
-            .verdict
-            .problems
-            .iter()
-            .map(|p| format!("partition-order run: {p}")),
-    );
-    report.verdict.ok = log.verdict.ok && report.verdict.ok;
-    report.verdict.problems = problems;
-    report.order_comparison = sides;
+    let sides = vec![side(&first), side(&second)];
+    let mut report = both_verdicts(&first, "EVENTUAL", second, "STRONG");
+    report.comparison = sides;
     report
 }
 
-/// One run as its side of the comparison.
+/// `second` with the verdict of both runs: passed only if both passed,
+/// each problem labelled with its run.
+fn both_verdicts(first: &Report, first_run: &str, mut second: Report, second_run: &str) -> Report {
+    let label = |run: &str, r: &Report| -> Vec<String> {
+        r.verdict
+            .problems
+            .iter()
+            .map(|p| format!("{run} run: {p}"))
+            .collect()
+    };
+    let mut problems = label(first_run, first);
+    problems.extend(label(second_run, &second));
+    second.verdict.ok = first.verdict.ok && second.verdict.ok;
+    second.verdict.problems = problems;
+    second
+}
+
+/// One run as its side of a consistency comparison.
 fn side(r: &Report) -> ComparisonSide {
     ComparisonSide {
         consistency: r.consistency.clone().unwrap_or_default(),
@@ -128,28 +128,4 @@ fn side(r: &Report) -> ComparisonSide {
             .collect::<BTreeMap<_, _>>(),
         convergence_ms: r.convergence.after_workload_ms,
     }
-}
-
-/// The report of a consistency comparison: the STRONG run's, with both
-/// sides, and a verdict that holds only if both runs' checkers passed.
-fn combine_consistency(eventual: Report, strong: Report) -> Report {
-    let sides = vec![side(&eventual), side(&strong)];
-    let mut report = strong;
-    let mut problems: Vec<String> = eventual
-        .verdict
-        .problems
-        .iter()
-        .map(|p| format!("EVENTUAL run: {p}"))
-        .collect();
-    problems.extend(
-        report
-            .verdict
-            .problems
-            .iter()
-            .map(|p| format!("STRONG run: {p}")),
-    );
-    report.verdict.ok = eventual.verdict.ok && report.verdict.ok;
-    report.verdict.problems = problems;
-    report.comparison = sides;
-    report
 }

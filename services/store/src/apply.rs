@@ -190,7 +190,9 @@ impl GroupTxn<'_, '_> {
                 out.refused = Some(reason);
                 out.refusal = Some(kind);
                 out.drift_ahead_micros = drift;
-                refused_at = Some(unit[0].seq);
+                // Where its unit starts: a sender resumes after what is
+                // recorded, and a batch must not start inside a unit.
+                refused_at = Some(unit[0].seq.saturating_sub(u64::from(unit[0].unit.0)));
                 break;
             }
             for (e, version) in unit.iter().zip(admitted.drain(..)) {
@@ -201,7 +203,8 @@ impl GroupTxn<'_, '_> {
             }
         }
         if let Some(through) = released {
-            // Only the prefix below the first refused entry is known whole.
+            // Only the prefix below the unit of the first refused entry is
+            // known whole.
             let through = refused_at.map_or(through, |r| through.min(r - 1));
             out.applied_through = start.max(through);
         }

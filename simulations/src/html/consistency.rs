@@ -213,13 +213,6 @@ pub(super) fn comparison_section(out: &mut String, r: &Report) {
             None => Html::bad("no".into()),
         },
     );
-    let columns = [text(""), text("EVENTUAL"), text("STRONG")];
-    let mut t = Table::new(out, &columns);
-    for (label, mut cells) in rows {
-        let second = cells.pop().unwrap_or_else(|| "–".into());
-        let first = cells.pop().unwrap_or_else(|| "–".into());
-        t.row([label.into(), first, second]);
-    }
-    t.finish();
+    Table::side_by_side(out, ["EVENTUAL", "STRONG"], rows);
     out.push_str("</section>\n");
 }

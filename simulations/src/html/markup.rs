@@ -170,6 +170,23 @@ impl<'a> Table<'a> {
         self.out.push_str("</tbody>\n</table>\n");
     }
 
+    /// Two runs of a comparison, a column each: one row per figure, its
+    /// label and the two runs' cells (a missing cell shows as `–`).
+    pub(super) fn side_by_side(
+        out: &mut String,
+        runs: [&'static str; 2],
+        rows: Vec<(String, Vec<Html>)>,
+    ) {
+        let columns = [text(""), text(runs[0]), text(runs[1])];
+        let mut t = Table::new(out, &columns);
+        for (label, mut cells) in rows {
+            let second = cells.pop().unwrap_or_else(|| "–".into());
+            let first = cells.pop().unwrap_or_else(|| "–".into());
+            t.row([label.into(), first, second]);
+        }
+        t.finish();
+    }
+
     /// Closes the body, writes a footer row whose first cell spans
     /// `label_span` columns, and closes the table.
     pub(super) fn finish_with_total(self, label: &str, label_span: usize, totals: &[Html]) {

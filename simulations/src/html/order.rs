@@ -54,9 +54,9 @@ pub(super) fn order_comparison_section(out: &mut String, r: &Report) {
          each partition on its own (partition). The rest of this page is the partition-order run's.</p>\n",
     );
     let sides: Vec<&OrderSide> = r.order_comparison.iter().collect();
-    let mut rows: Vec<(&str, Vec<Html>)> = Vec::new();
-    let mut row = |label: &'static str, f: &dyn Fn(&OrderSide) -> Html| {
-        rows.push((label, sides.iter().map(|s| f(s)).collect()));
+    let mut rows: Vec<(String, Vec<Html>)> = Vec::new();
+    let mut row = |label: &str, f: &dyn Fn(&OrderSide) -> Html| {
+        rows.push((label.to_string(), sides.iter().map(|s| f(s)).collect()));
     };
     row("checker", &|s| {
         if s.ok {
@@ -93,13 +93,6 @@ pub(super) fn order_comparison_section(out: &mut String, r: &Report) {
             None => Html::bad("no".into()),
         },
     );
-    let columns = [text(""), text("log order"), text("partition order")];
-    let mut t = Table::new(out, &columns);
-    for (label, mut cells) in rows {
-        let second = cells.pop().unwrap_or_else(|| "–".into());
-        let first = cells.pop().unwrap_or_else(|| "–".into());
-        t.row([label.into(), first, second]);
-    }
-    t.finish();
+    Table::side_by_side(out, ["log order", "partition order"], rows);
     out.push_str("</section>\n");
 }

@@ -210,7 +210,7 @@ struct Held<E> {
 pub struct Release<E> {
     pub entries: Vec<E>,
     /// The sender's log is applied through here once these are: every
-    /// entry at or below it has been released.
+    /// entry at or below it has been released, and it ends no unit halfway.
     pub through: u64,
     /// Entries made visible while an earlier entry was still held.
     pub reordered: usize,
@@ -387,7 +387,13 @@ impl<E: Entry> Lanes<E> {
             }
         }
         let lowest_held = self.held.first_key_value().map(|(s, _)| *s);
-        let through = lowest_held.map_or(self.received, |s| s - 1);
+        // The prefix never ends inside a unit: a sender resumes right after
+        // what is acknowledged, and a batch must start at a unit's first
+        // entry. What was applied of the unit comes back as duplicates.
+        let through = match self.held.first_key_value() {
+            Some((&low, h)) => h.unit.0.min(low).saturating_sub(1),
+            None => self.received,
+        };
         let mut reordered = 0;
         let mut torn = 0;
         for h in &out {
@@ -523,6 +529,26 @@ mod tests {
         let unit = vec![E(1, Some(0), 1, 2), E(2, Some(1), 1, 2)];
         l.admit(t0, unit, &mut delays(&[1, 1]));
         assert_eq!(l.release(t0 + ms(1), 100, 1 << 20).unwrap().torn, 0);
+    }
+
+    #[test]
+    fn the_prefix_never_ends_inside_a_unit() {
+        let t0 = Instant::now();
+        let ms = Duration::from_millis;
+        let mut l = Lanes::new(LaneModel::default(), 0);
+        // A lone write, then a unit of three whose middle entry is slow.
+        let batch = vec![
+            single(1, 0),
+            E(2, Some(1), 2, 3),
+            E(3, Some(2), 2, 3),
+            E(4, Some(3), 2, 3),
+        ];
+        l.admit(t0, batch, &mut delays(&[0, 0, 5, 0]));
+        let r = l.release(t0, 100, 1 << 20).unwrap();
+        // 1, 2 and 4 are out, 3 held: the prefix is 1, not 2.
+        assert_eq!((seqs(&r), r.through, r.torn), (vec![1, 2, 4], 1, 1));
+        let r = l.release(t0 + ms(5), 100, 1 << 20).unwrap();
+        assert_eq!((seqs(&r), r.through), (vec![3], 4));
     }
 
     #[test]
