@@ -594,3 +594,20 @@ fn a_strong_member_that_lost_its_store_catches_up_from_a_snapshot() {
         );
     }
 }
+
+/// Seeds of the sweep that never drained once replication followed
+/// partition order: a transaction's writes released apart left the
+/// acknowledged prefix inside the unit, the sender resumed there, and the
+/// receiver refused every batch that started inside a unit, for ever (a
+/// skew past the drift guard or a cut link had ended the stream then).
+/// The prefix now stops before a unit until all of it is applied.
+#[test]
+fn a_prefix_inside_a_transaction_never_stalls_a_link() {
+    for seed in [130, 164] {
+        let scenario = meridian_drill::random::scenario(seed);
+        assert!(scenario.workload.mix.transact > 0, "seed {seed} writes units");
+        let dir = tempfile::tempdir().unwrap();
+        let run = meridian_drill::sweep::run_seed(seed, dir.path());
+        assert!(run.passed(), "seed {seed}: {:?}", run.problems);
+    }
+}
