@@ -139,6 +139,13 @@ pub fn version_of(v: &Option<pb::Version>) -> Version {
     )
 }
 
+/// Makes the region apply its peers' writes in log order (whole requests,
+/// in commit order), kinder than DynamoDB's partition order, the default:
+/// for tests of what log order promises (docs/replication.md, *Lanes*).
+pub fn log_order(config: &mut RegionConfig) {
+    config.replication.order = meridian_region::replication::ReplicationOrder::Log;
+}
+
 /// Makes DynamoDB's CreateTable make each table in every region.
 pub fn every_region(config: &mut RegionConfig) {
     config.dynamodb_create_table = meridian_region::CreateTableRegions::EveryRegion;

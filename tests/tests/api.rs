@@ -553,10 +553,12 @@ async fn peers_are_untrusted() {
 
 /// Batches a peer sends back to back may be applied together; each is still
 /// validated on its own, a replayed one changes nothing, and a malformed one
-/// ends the stream without losing what came before it.
+/// ends the stream without losing what came before it. In log order, where
+/// each batch is applied as it arrives; partition order holds entries in
+/// lanes, see the next test.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn back_to_back_batches_apply_in_order_up_to_a_malformed_one() {
-    let c = TestCluster::start(&REGIONS[..2]).await;
+    let c = TestCluster::start_tuned(&REGIONS[..2], meridian_tests::log_order).await;
     let tv = replicated_table(&c, "t04").await;
     let entry =
         |seq: u64, origin: &str, id: &str| peer_entry("t04", &tv, seq, 1_000 + seq, origin, id);
@@ -591,6 +593,42 @@ async fn back_to_back_batches_apply_in_order_up_to_a_malformed_one() {
         ("after", false),
     ] {
         assert_eq!(stored(&c, "t04", id).await, present, "item {id}");
+    }
+    c.shutdown().await;
+}
+
+/// In partition order (the default) the same forged batch ends the stream
+/// at once: what its lanes still held is not applied (the sender sends it
+/// again after it reconnects), nothing after the forgery ever is, and no
+/// acknowledgement claims more than was applied.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_forged_batch_ends_a_partition_order_stream_claiming_nothing_unapplied() {
+    let c = TestCluster::start(&REGIONS[..2]).await;
+    let tv = replicated_table(&c, "t04").await;
+    let entry =
+        |seq: u64, origin: &str, id: &str| peer_entry("t04", &tv, seq, 1_000 + seq, origin, id);
+    let peer = REGIONS[1];
+    let messages = vec![
+        hello(peer, REGIONS[0]),
+        batch(vec![entry(1, peer, "a1"), entry(2, peer, "a2")]),
+        batch(vec![entry(3, peer, "a3")]),
+        batch(vec![entry(5 - 1, REGIONS[0], "forged")]),
+        batch(vec![entry(5, peer, "after")]),
+    ];
+    let (acks, rejected) = ship(&c, messages).await;
+    assert!(acks.is_sorted(), "acks never go back: {acks:?}");
+    let e = rejected.expect("the forged batch ends the stream");
+    assert_eq!(e.code(), Code::InvalidArgument);
+    assert!(e.message().contains("claims origin"), "{}", e.message());
+    let acked = acks.last().copied().unwrap_or(0);
+    for i in 1..=acked {
+        assert!(
+            stored(&c, "t04", &format!("a{i}")).await,
+            "a{i} was acknowledged"
+        );
+    }
+    for id in ["forged", "after"] {
+        assert!(!stored(&c, "t04", id).await, "item {id}");
     }
     c.shutdown().await;
 }
@@ -724,9 +762,13 @@ async fn a_region_that_lost_its_disk_is_heard_again() {
 /// A peer's batch must start no later than the entry after what this region
 /// has applied from its log: one that would skip entries ends the stream
 /// with an error, after what came before it was applied.
+///
+/// In log order, where the batch before the gap is applied before the next
+/// is read; in partition order the gap ends the stream the same way, with
+/// what the lanes held sent again after the reconnect.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_batch_that_would_skip_entries_ends_the_stream() {
-    let c = TestCluster::start(&REGIONS[..2]).await;
+    let c = TestCluster::start_tuned(&REGIONS[..2], meridian_tests::log_order).await;
     let tv = replicated_table(&c, "t06").await;
     let peer = REGIONS[1];
     let entry = |seq: u64, id: &str| peer_entry("t06", &tv, seq, 1_000 + seq, peer, id);

@@ -605,7 +605,10 @@ fn a_strong_member_that_lost_its_store_catches_up_from_a_snapshot() {
 fn a_prefix_inside_a_transaction_never_stalls_a_link() {
     for seed in [130, 164] {
         let scenario = meridian_drill::random::scenario(seed);
-        assert!(scenario.workload.mix.transact > 0, "seed {seed} writes units");
+        assert!(
+            scenario.workload.mix.transact > 0,
+            "seed {seed} writes units"
+        );
         let dir = tempfile::tempdir().unwrap();
         let run = meridian_drill::sweep::run_seed(seed, dir.path());
         assert!(run.passed(), "seed {seed}: {:?}", run.problems);

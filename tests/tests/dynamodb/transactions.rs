@@ -294,9 +294,16 @@ async fn transactions_commit_all_or_nothing_once_per_token() {
     cases.finish();
 }
 
+/// In log order (`replication_order = "log"`, kinder than DynamoDB, for
+/// comparison) every peer applies a transaction whole: a reader there never
+/// sees part of one.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn a_transaction_applies_atomically_in_every_peer() {
-    let cluster = TestCluster::start_global(&REGIONS).await;
+async fn in_log_order_a_transaction_applies_atomically_in_every_peer() {
+    let cluster = TestCluster::start_tuned(&REGIONS, |c| {
+        meridian_tests::every_region(c);
+        meridian_tests::log_order(c);
+    })
+    .await;
     let cs = clients(&cluster);
     create_table(&cs[0], "pairs", ("pk", ScalarAttributeType::S), None).await;
     cluster.wait_table_everywhere("pairs").await;
@@ -371,5 +378,72 @@ async fn a_transaction_applies_atomically_in_every_peer() {
         })
         .await;
     }
+    cluster.shutdown().await;
+}
+
+/// In partition order, the default, a peer applies a transaction's items
+/// as their partitions' lanes release them, as DynamoDB replicates
+/// ("Using transactional APIs with global tables"): the region counts the
+/// transactions it showed in part, and every replica still ends with the
+/// last one whole.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn in_partition_order_a_peer_shows_transactions_in_part_and_ends_whole() {
+    let cluster = TestCluster::start_global(&REGIONS).await;
+    let cs = clients(&cluster);
+    create_table(&cs[0], "pairs", ("pk", ScalarAttributeType::S), None).await;
+    cluster.wait_table_everywhere("pairs").await;
+    // Two keys in different partitions of the table (8 by default).
+    let schema = meridian_core::KeySchema {
+        partition: meridian_core::KeyAttr {
+            name: "pk".into(),
+            ty: meridian_core::KeyType::S,
+        },
+        sort: None,
+    };
+    let lanes = meridian_region::replication::LaneModel::default();
+    let lane = |k: &str| {
+        let mut key = meridian_core::Item::new();
+        key.insert("pk".into(), meridian_core::AttrValue::S(k.into()));
+        lanes.lane("pairs", &schema.key_of(&key).unwrap().partition)
+    };
+    let first = "a".to_string();
+    let second = (0..64)
+        .map(|i| format!("b{i}"))
+        .find(|k| lane(k) != lane(&first))
+        .expect("a key in another partition");
+    const ROUNDS: u32 = 30;
+    for round in 1..=ROUNDS {
+        cs[0]
+            .transact_write_items()
+            .transact_items(tx_put("pairs", item([("pk", s(&first)), ("v", n(round))])))
+            .transact_items(tx_put("pairs", item([("pk", s(&second)), ("v", n(round))])))
+            .send()
+            .await
+            .expect("a transaction in region 0");
+    }
+    for (i, c) in cs.iter().enumerate() {
+        poll(&format!("the last round in region {i}"), || async {
+            let a = try_get(c, "pairs", item([("pk", s(&first))])).await;
+            let b = try_get(c, "pairs", item([("pk", s(&second))])).await;
+            a == Ok(Some(item([("pk", s(&first)), ("v", n(ROUNDS))])))
+                && b == Ok(Some(item([("pk", s(&second)), ("v", n(ROUNDS))])))
+        })
+        .await;
+    }
+    let status = cluster
+        .admin(1)
+        .status(meridian_proto::v1::StatusRequest {})
+        .await
+        .expect("status of region 1")
+        .into_inner();
+    let from0 = status
+        .peers
+        .iter()
+        .find(|p| p.peer == REGIONS[0])
+        .expect("region 0 is a peer");
+    assert!(
+        from0.torn_units > 0,
+        "30 transactions over two partitions, none shown in part: {from0:?}"
+    );
     cluster.shutdown().await;
 }

@@ -196,6 +196,9 @@ pub struct Receiver<B: Entries> {
     /// `Some` in partition order: entries are held in lanes and released
     /// out of log order; `None` in log order: each group is applied whole.
     partitioned: Option<Partitioned<B::Item>>,
+    /// The peer closed the stream while entries were held: they are
+    /// released and applied as their lanes let them, then the stream ends.
+    closing: bool,
 }
 
 impl<B: Entries> Receiver<B> {
@@ -208,6 +211,7 @@ impl<B: Entries> Receiver<B> {
             out: VecDeque::from([Action::Receive]),
             ended: false,
             partitioned: None,
+            closing: false,
         }
     }
 
@@ -287,8 +291,22 @@ impl<B: Entries> Receiver<B> {
         match self.partitioned.as_mut() {
             None => self.out.push_back(Action::Apply(group)),
             Some(p) => {
-                p.lanes.admit(now, group.into_items(), &mut p.delay);
-                self.next(now);
+                let count = group.count();
+                let duplicates = p.lanes.admit(now, group.into_items(), &mut p.delay);
+                if count > 0 && duplicates == count {
+                    // Only redelivered entries: say what is applied, as the
+                    // log order's apply of duplicates does.
+                    self.out.push_back(Action::Ack {
+                        applied_through: self.applied,
+                        refused: String::new(),
+                    });
+                }
+                // A message that came after the group is taken in next, in
+                // order, before anything else is read.
+                match self.carried.take() {
+                    Some(m) => self.start(now, m),
+                    None => self.next(now),
+                }
             }
         }
     }
@@ -318,10 +336,12 @@ impl<B: Entries> Receiver<B> {
         }
         let (held, bytes) = p.lanes.held();
         // Past one apply's worth, the stream is left unread so that flow
-        // control holds the sender back, as the log order's apply does.
-        let take = held < MAX_APPLY_ENTRIES && bytes < MAX_APPLY_BYTES;
+        // control holds the sender back, as the log order's apply does; a
+        // closed stream has nothing more to read.
+        let take = !self.closing && held < MAX_APPLY_ENTRIES && bytes < MAX_APPLY_BYTES;
         match p.lanes.next_release() {
             Some(until) => self.out.push_back(Action::Wait { until, take }),
+            None if self.closing => self.end(None),
             None => self.out.push_back(Action::Receive),
         }
     }
@@ -344,6 +364,17 @@ impl<B: Entries> Receiver<B> {
                 self.end(Some(StreamError::OverBudget { bytes, limit }))
             }
             Inbound::Unexpected => self.end(Some(StreamError::Unexpected)),
+            // What the lanes hold was delivered whole: it is applied as
+            // they release it, and acknowledged, before the stream ends.
+            Inbound::End
+                if self
+                    .partitioned
+                    .as_ref()
+                    .is_some_and(|p| p.lanes.held().0 > 0) =>
+            {
+                self.closing = true;
+                self.next(now);
+            }
             Inbound::End => self.end(None),
         }
     }
