@@ -29,8 +29,9 @@ pub(crate) struct Disaster {
 }
 
 impl Disaster {
-    /// Reads the peers' stores as `region` is about to lose its data; `None`
-    /// for a region the drill does not have.
+    /// Reads the peers' stores as `region` has just lost its data (every
+    /// write it acknowledged is in the oracle by then); `None` for a region
+    /// the drill does not have.
     pub(crate) fn before(
         region: &str,
         regions: &[RegionTarget],

@@ -321,11 +321,10 @@ impl<'a> Run<'a> {
         let power_loss = power_loss(self.scenario, self.mode, action);
         // A STRONG table's witness holds no items: its store's loss puts
         // no write at risk and leaves it nothing to serve again.
-        let at_risk = action
+        let loses = action
             .data_loss()
             .or(power_loss)
-            .filter(|region| self.holders.iter().any(|h| h.name == *region))
-            .map(|region| Disaster::before(region, self.regions, &self.table, &self.tally));
+            .filter(|region| self.holders.iter().any(|h| h.name == *region));
         let label = match action {
             Action::Recovery { .. } | Action::Mark { .. } | Action::RestoreToTime { .. } => {
                 let at_ms = self.ms_now();
@@ -372,6 +371,12 @@ impl<'a> Run<'a> {
             }
             None => label,
         };
+        // What the peers hold is read once the loss has struck: a write the
+        // region acknowledged while the event was on its way, and that no
+        // peer had yet (one held in a lane of partition order, say), is at
+        // risk too. What reaches a peer later survives, and counts so.
+        let at_risk =
+            loses.map(|region| Disaster::before(region, self.regions, &self.table, &self.tally));
         let at_ms = self.ms_now();
         if let Some(Some(mut d)) = at_risk {
             d.struck(at_ms, label.clone());
