@@ -56,6 +56,8 @@ pub struct Bounds {
     pub drops: u32,
     pub dups: u32,
     pub crashes: u32,
+    /// The members that may crash or lose their store.
+    pub faulty: Vec<Member>,
     /// Stores lost (wiped, or put back to a copy taken while the member
     /// was down): at most one in all.
     pub wipes: u32,
@@ -149,6 +151,9 @@ pub struct Ghost {
     /// Told chosen to a proposer (`Chosen`), or committed by a member.
     pub told: BTreeMap<Index, ProposalId>,
     pub told_max: Index,
+    /// Every acceptance that reached a member's disk, ever: (position,
+    /// ballot, entry, member).
+    pub accepted: BTreeSet<(Index, Ballot, ProposalId, Member)>,
     /// Chosen in Paxos's sense: durably accepted by two members at one
     /// ballot, ever.
     pub chosen: BTreeMap<Index, ProposalId>,
@@ -591,13 +596,23 @@ impl State {
         self.ghost.lost == Some((m, false))
     }
 
-    /// Member `m` counts `id` chosen at `index`: a majority's disks must
-    /// hold it, and no other entry may be chosen or told chosen there.
+    /// Member `m` counts `id` chosen at `index`: it must be chosen in
+    /// Paxos's sense (two members' disks accepted it at one ballot), and
+    /// while no store was lost, two disks must hold it now; no other entry
+    /// may be chosen or told chosen there.
     fn told(&mut self, m: Member, index: Index, id: ProposalId) -> Check {
+        self.paxos_chosen()?;
         let holders = self.holders(index, id);
-        if holders < 2 {
+        if self.ghost.chosen.get(&index) != Some(&id)
+            || (holders < 2 && self.ghost.lost.is_none())
+        {
             return Err(format!(
-                "durability: member {m} counts {id} chosen at {index}, held by {holders} disk(s)"
+                "durability: member {m} counts {id} chosen at {index}, held by {holders} disk(s){}",
+                if self.ghost.chosen.get(&index) == Some(&id) {
+                    ""
+                } else {
+                    ", never by two at one ballot"
+                }
             ));
         }
         for (what, map) in [("told chosen", &self.ghost.told), ("chosen", &self.ghost.chosen)] {
@@ -724,14 +739,21 @@ impl State {
         self.paxos_chosen()
     }
 
-    /// Records what is chosen in Paxos's sense (two disks hold one entry
-    /// at one ballot), and fails if a position ever has two.
+    /// Records every acceptance that reached a disk, and what is chosen
+    /// in Paxos's sense: two members durably accepted one entry at one
+    /// ballot (a store lost since does not unchoose it). Fails if a
+    /// position ever has two.
     fn paxos_chosen(&mut self) -> Check {
-        let mut votes: BTreeMap<(Index, Ballot, ProposalId), usize> = BTreeMap::new();
-        for h in &self.hosts {
+        for (m, h) in self.hosts.iter().enumerate() {
             for (i, s) in &h.disk.slots {
-                *votes.entry((*i, s.ballot, s.entry.id)).or_default() += 1;
+                self.ghost
+                    .accepted
+                    .insert((*i, s.ballot, s.entry.id, m as Member));
             }
+        }
+        let mut votes: BTreeMap<(Index, Ballot, ProposalId), usize> = BTreeMap::new();
+        for (i, b, id, _) in &self.ghost.accepted {
+            *votes.entry((*i, *b, *id)).or_default() += 1;
         }
         for ((i, b, id), n) in votes {
             if n < 2 {
@@ -746,12 +768,13 @@ impl State {
                 Some(_) => {}
                 None => {
                     self.ghost.chosen.insert(i, id);
-                    let entry = self
-                        .hosts
-                        .iter()
-                        .find_map(|h| h.disk.slots.get(&i).filter(|s| s.entry.id == id))
-                        .expect("held");
-                    if let Body::Rejoin { member, .. } = entry.entry.body
+                    let rejoin = self.hosts.iter().find_map(|h| {
+                        h.disk.slots.get(&i).and_then(|s| match s.entry.body {
+                            Body::Rejoin { member, .. } if s.entry.id == id => Some(member),
+                            _ => None,
+                        })
+                    });
+                    if let Some(member) = rejoin
                         && self.ghost.lost == Some((member, false))
                     {
                         self.ghost.lost = Some((member, true));
@@ -823,6 +846,9 @@ impl State {
             let h = &self.hosts[m as usize];
             if !h.unsynced.is_empty() {
                 out.push(Event::Sync(m));
+            }
+            if !bounds.faulty.contains(&m) {
+                continue;
             }
             if self.running(m) {
                 if g.crashes < bounds.crashes {
