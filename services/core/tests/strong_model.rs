@@ -136,6 +136,7 @@ fn small() -> Bounds {
         wipes: 0,
         rollbacks: 0,
         net_cap: 6,
+        strict: false,
     }
 }
 
@@ -217,6 +218,35 @@ fn a_member_that_votes_with_a_lost_store_is_caught() {
         ..small()
     };
     expect_violation("keeps lives on wipe", Adapter::KeepsLivesOnWipe, &b, "rejoin");
+}
+
+/// Found by this check, and kept as a test that expects it: an entry can
+/// be counted chosen, and its write acknowledged, while one disk holds
+/// it. Member 0 proposes; the leader (1) writes it, syncs, and sends its
+/// `Accept` with `held` covering it; the leader's store is then wiped;
+/// member 0 accepts and counts it chosen from the leader's `held`. It is
+/// chosen in Paxos's sense (two members accepted it at ballot 1.1) and
+/// stays so: the wiped leader votes again only after a rejoin the two
+/// others choose, and member 0 brings the entry to that round. But until
+/// another member accepts it, losing member 0's disk too loses an
+/// acknowledged write: docs/strong.md, *The model check*.
+#[test]
+fn an_acknowledged_write_rests_on_one_disk_when_the_leader_loses_its_store_in_flight() {
+    let b = Bounds {
+        proposals: vec![(0, "k")],
+        drops: 0,
+        dups: 0,
+        wipes: 1,
+        faulty: vec![1],
+        strict: true,
+        ..small()
+    };
+    let o = check(Adapter::Faithful, &b, 2_000_000);
+    report("strict durability", &o);
+    let (why, path) = o.violation.expect("the known case is found");
+    assert!(why.starts_with("durability: member 0 counts"), "{why}");
+    assert!(!why.contains("never by two"), "{why}");
+    assert!(path.iter().any(|e| matches!(e, Event::Wipe(1))), "{path:?}");
 }
 
 /// The larger bound, in a release build (docs/strong.md gives its

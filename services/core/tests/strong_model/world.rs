@@ -64,6 +64,10 @@ pub struct Bounds {
     pub rollbacks: u32,
     /// Messages in flight at most; a send past it is lost.
     pub net_cap: usize,
+    /// Whether a member may count an entry chosen that fewer than two
+    /// disks hold at that moment, once a store was lost (Paxos's sense of
+    /// chosen is checked either way). docs/strong.md, *The model check*.
+    pub strict: bool,
 }
 
 /// The protocol's timers, in ticks: an election and a resend fit in the
@@ -205,6 +209,8 @@ pub struct State {
     pub ghost: Ghost,
     /// Messages in flight at most ([`Bounds::net_cap`]).
     pub cap: usize,
+    /// [`Bounds::strict`].
+    pub strict: bool,
     pub trace: Option<Arc<Trace>>,
 }
 
@@ -352,6 +358,7 @@ impl State {
             net: Vec::new(),
             ghost: Ghost::default(),
             cap: usize::MAX,
+            strict: false,
             trace: None,
         };
         let mut live = Live(Default::default());
@@ -535,7 +542,7 @@ impl State {
                     .proposals
                     .remove(&(m, *seq))
                     .ok_or("chosen: an unknown proposal")?;
-                self.told(m, *index, id)?;
+                self.told(m, *index, id, "its own write is chosen")?;
             }
             Action::Persist(Persist::Commit(c)) => {
                 for i in self.hosts[m as usize].disk.meta.commit + 1..=*c {
@@ -545,7 +552,7 @@ impl State {
                         ));
                     };
                     let id = slot.entry.id;
-                    self.told(m, i, id)?;
+                    self.told(m, i, id, "commits")?;
                 }
             }
             Action::Failed { seq, failure } => {
@@ -600,14 +607,14 @@ impl State {
     /// Paxos's sense (two members' disks accepted it at one ballot), and
     /// while no store was lost, two disks must hold it now; no other entry
     /// may be chosen or told chosen there.
-    fn told(&mut self, m: Member, index: Index, id: ProposalId) -> Check {
+    fn told(&mut self, m: Member, index: Index, id: ProposalId, how: &str) -> Check {
         self.paxos_chosen()?;
         let holders = self.holders(index, id);
         if self.ghost.chosen.get(&index) != Some(&id)
-            || (holders < 2 && self.ghost.lost.is_none())
+            || (holders < 2 && (self.ghost.lost.is_none() || self.strict))
         {
             return Err(format!(
-                "durability: member {m} counts {id} chosen at {index}, held by {holders} disk(s){}",
+                "durability: member {m} counts {id} chosen at {index} ({how}), held by {holders} disk(s){}",
                 if self.ghost.chosen.get(&index) == Some(&id) {
                     ""
                 } else {
@@ -875,6 +882,7 @@ impl State {
     pub fn step(&self, event: &Event, bounds: &Bounds) -> Result<State, String> {
         let mut s = self.clone();
         s.cap = bounds.net_cap;
+        s.strict = bounds.strict;
         let mut live = Live(Default::default());
         s.trace = Some(Arc::new(Trace {
             event: event.clone(),
