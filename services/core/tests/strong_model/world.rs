@@ -15,9 +15,9 @@
 //! `HashMap`s does not split one state into several).
 
 use std::collections::{BTreeMap, BTreeSet};
-use std::hash::{DefaultHasher, Hash, Hasher};
 use std::sync::Arc;
 
+use super::canon::{canonical, hash128};
 use meridian_core::strong::{
     Action, Ballot, Body, Durable, Failure, Generation, Index, KeyWrite, MEMBERS, Member, Msg,
     Node, Persist, ProposalId, Slot, Standing, Timing,
@@ -68,6 +68,10 @@ pub struct Bounds {
     /// disks hold at that moment, once a store was lost (Paxos's sense of
     /// chosen is checked either way). docs/strong.md, *The model check*.
     pub strict: bool,
+    /// Whether a member that crashed may also lose its store: with both,
+    /// the check stops at the bug of
+    /// `a_welcome_to_an_earlier_life_vouches_for_a_wiped_store`.
+    pub crash_then_wipe: bool,
 }
 
 /// The protocol's timers, in ticks: an election and a resend fit in the
@@ -165,6 +169,8 @@ pub struct Ghost {
     /// has been chosen since.
     pub lost: Option<(Member, bool)>,
     pub proposed: BTreeSet<usize>,
+    /// The members that crashed.
+    pub crashed: BTreeSet<Member>,
     pub read: BTreeSet<usize>,
     pub ticks: u32,
     pub drops: u32,
@@ -212,82 +218,6 @@ pub struct State {
     /// [`Bounds::strict`].
     pub strict: bool,
     pub trace: Option<Arc<Trace>>,
-}
-
-fn hash128(s: &str) -> u128 {
-    let mut a = DefaultHasher::new();
-    0u8.hash(&mut a);
-    s.hash(&mut a);
-    let mut b = DefaultHasher::new();
-    1u8.hash(&mut b);
-    s.hash(&mut b);
-    ((a.finish() as u128) << 64) | b.finish() as u128
-}
-
-/// A `Debug` form with the items of every `{…}` sorted: struct fields
-/// (harmless) and the entries of maps and sets, whose order a `HashMap`
-/// does not fix.
-pub fn canonical(s: &str) -> String {
-    fn items(b: &[u8], i: &mut usize, close: Option<u8>) -> Vec<Vec<u8>> {
-        let mut out = Vec::new();
-        let mut cur = Vec::new();
-        while *i < b.len() {
-            let c = b[*i];
-            if Some(c) == close {
-                *i += 1;
-                break;
-            }
-            match c {
-                b'{' | b'[' | b'(' => {
-                    let end = match c {
-                        b'{' => b'}',
-                        b'[' => b']',
-                        _ => b')',
-                    };
-                    *i += 1;
-                    let mut inner = items(b, i, Some(end));
-                    if c == b'{' {
-                        inner.sort();
-                    }
-                    cur.push(c);
-                    cur.extend(inner.join(&b","[..]));
-                    cur.push(end);
-                }
-                b',' => {
-                    out.push(std::mem::take(&mut cur));
-                    *i += 1;
-                }
-                b' ' => *i += 1,
-                b'"' => {
-                    cur.push(c);
-                    *i += 1;
-                    while *i < b.len() && b[*i] != b'"' {
-                        if b[*i] == b'\\' {
-                            cur.push(b[*i]);
-                            *i += 1;
-                        }
-                        if *i < b.len() {
-                            cur.push(b[*i]);
-                            *i += 1;
-                        }
-                    }
-                    cur.push(b'"');
-                    *i += 1;
-                }
-                _ => {
-                    cur.push(c);
-                    *i += 1;
-                }
-            }
-        }
-        if !cur.is_empty() {
-            out.push(cur);
-        }
-        out
-    }
-    let mut i = 0;
-    let parts = items(s.as_bytes(), &mut i, None);
-    String::from_utf8_lossy(&parts.join(&b","[..])).into_owned()
 }
 
 fn node_fp(node: &Node) -> u128 {
@@ -871,7 +801,8 @@ impl State {
             if h.saved.is_some() && !lost_any && g.rollbacks < bounds.rollbacks {
                 out.push(Event::Rollback(m));
             }
-            if !lost_any && g.wipes < bounds.wipes {
+            let crashed = self.ghost.crashed.contains(&m);
+            if !lost_any && g.wipes < bounds.wipes && (bounds.crash_then_wipe || !crashed) {
                 out.push(Event::Wipe(m));
             }
         }
@@ -949,6 +880,7 @@ impl State {
             Event::Sync(m) => s.sync(&mut live, m)?,
             Event::Crash(m) => {
                 s.ghost.crashes += 1;
+                s.ghost.crashed.insert(m);
                 s.crash(&mut live, m);
                 if !(bounds.rollbacks > 0 && s.ghost.copies == 0) {
                     s.start(&mut live, m, false)?;
