@@ -77,4 +77,3 @@ pub fn canonical(s: &str) -> String {
     let parts = items(s.as_bytes(), &mut i, None);
     String::from_utf8_lossy(&parts.join(&b","[..])).into_owned()
 }
-

@@ -513,10 +513,7 @@ impl State {
                 self.ghost.reads.remove(&(m, *rid));
             }
             Action::Send { msg, .. } => {
-                let vote = matches!(
-                    msg,
-                    Msg::Accepted { voter: true, .. } | Msg::Promise { .. }
-                );
+                let vote = matches!(msg, Msg::Accepted { voter: true, .. } | Msg::Promise { .. });
                 if vote && self.lost_unrejoined(m) {
                     return Err(format!(
                         "rejoin: member {m} lost its store and votes ({}) before its rejoin is chosen",
@@ -552,7 +549,10 @@ impl State {
                 }
             ));
         }
-        for (what, map) in [("told chosen", &self.ghost.told), ("chosen", &self.ghost.chosen)] {
+        for (what, map) in [
+            ("told chosen", &self.ghost.told),
+            ("chosen", &self.ghost.chosen),
+        ] {
             if let Some(other) = map.get(&index)
                 && *other != id
             {
@@ -592,7 +592,9 @@ impl State {
         }
         let host = &mut self.hosts[m as usize];
         if let Body::Write { keys, .. } = &slot.entry.body
-            && keys.iter().all(|k| host.heads.get(&k.key) == k.expect.as_ref())
+            && keys
+                .iter()
+                .all(|k| host.heads.get(&k.key) == k.expect.as_ref())
         {
             for k in keys {
                 host.heads.insert(k.key.clone(), k.version.clone());
@@ -616,7 +618,12 @@ impl State {
         let host = &mut self.hosts[m as usize];
         host.starts += 1;
         let mut durable = host.disk.meta.clone();
-        durable.slots = host.disk.slots.iter().map(|(i, s)| (*i, s.clone())).collect();
+        durable.slots = host
+            .disk
+            .slots
+            .iter()
+            .map(|(i, s)| (*i, s.clone()))
+            .collect();
         durable.applied = host.applied;
         let nonce = 1000 * (m as u64 + 1) + host.starts;
         let node = Node::new(
@@ -662,7 +669,11 @@ impl State {
         for (m, node) in live.0.into_iter().enumerate() {
             if let (Some(node), Some(life)) = (node, self.hosts[m].life.as_mut()) {
                 life.fp = node_fp(&node);
-                if self.ghost.lost.as_ref().is_some_and(|(l, _)| *l as usize == m)
+                if self
+                    .ghost
+                    .lost
+                    .as_ref()
+                    .is_some_and(|(l, _)| *l as usize == m)
                     && *node.standing() == Standing::Voter
                     && self.lost_unrejoined(m as Member)
                 {
@@ -740,10 +751,7 @@ impl State {
                 )
             })
             .collect();
-        hash128(&format!(
-            "{:?}",
-            (self.now, hosts, &self.net, &self.ghost)
-        ))
+        hash128(&format!("{:?}", (self.now, hosts, &self.net, &self.ghost)))
     }
 
     /// Every step possible from this state within `bounds`.
