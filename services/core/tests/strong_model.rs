@@ -24,6 +24,7 @@ mod world;
 use std::collections::{HashSet, VecDeque};
 use std::time::{Duration, Instant};
 
+use meridian_core::strong::Timing;
 use world::{Adapter, Bounds, Event, State};
 
 /// What one check did.
@@ -37,11 +38,21 @@ struct Outcome {
     violation: Option<(String, Vec<Event>)>,
     /// Stopped at the state limit before exhausting the space.
     cut: bool,
+    /// States in which some entry was counted chosen, a read had its
+    /// answer, a member that lost its store had its rejoin chosen: the
+    /// bound reaches them.
+    chosen: usize,
+    read: usize,
+    rejoined: usize,
+    /// States in which some member's disk holds a promise past ballot
+    /// 1.1 (an election began), and in which a member leads a later
+    /// ballot.
+    elected: usize,
 }
 
 fn check(adapter: Adapter, bounds: &Bounds, limit: usize) -> Outcome {
     let started = Instant::now();
-    let init = State::initial(adapter, bounds.witness).expect("the setup reaches three voters");
+    let init = State::initial(adapter, bounds).expect("the setup reaches three voters");
     let mut seen = HashSet::new();
     seen.insert(init.fingerprint());
     let mut queue = VecDeque::from([(init, 0usize)]);
@@ -52,6 +63,10 @@ fn check(adapter: Adapter, bounds: &Bounds, limit: usize) -> Outcome {
         time: Duration::ZERO,
         violation: None,
         cut: false,
+        chosen: 0,
+        read: 0,
+        rejoined: 0,
+        elected: 0,
     };
     while let Some((state, depth)) = queue.pop_front() {
         for event in state.events(bounds) {
@@ -60,6 +75,12 @@ fn check(adapter: Adapter, bounds: &Bounds, limit: usize) -> Outcome {
                 Ok(next) => {
                     if seen.insert(next.fingerprint()) {
                         out.states += 1;
+                        out.chosen += usize::from(!next.ghost.told.is_empty());
+                        out.read += usize::from(next.ghost.reads_done > 0);
+                        out.rejoined +=
+                            usize::from(next.ghost.lost.is_some_and(|(_, rejoined)| rejoined));
+                        out.elected +=
+                            usize::from(next.hosts.iter().any(|h| h.disk.meta.promised.round > 1));
                         out.depth = out.depth.max(depth + 1);
                         if out.states.is_multiple_of(20_000)
                             && std::env::var_os("MODEL_PROGRESS").is_some()
@@ -111,7 +132,7 @@ fn check(adapter: Adapter, bounds: &Bounds, limit: usize) -> Outcome {
 
 fn report(name: &str, o: &Outcome) {
     eprintln!(
-        "{name}: {} states, {} transitions, depth {}, {:.1} s{}",
+        "{name}: {} states, {} transitions, depth {}, {:.1} s{}; states with an entry chosen {}, a read answered {}, a rejoin chosen {}, a promise past ballot 1.1 {}",
         o.states,
         o.transitions,
         o.depth,
@@ -120,7 +141,11 @@ fn report(name: &str, o: &Outcome) {
             " (cut at the state limit)"
         } else {
             ""
-        }
+        },
+        o.chosen,
+        o.read,
+        o.rejoined,
+        o.elected,
     );
     if let Some((why, path)) = &o.violation {
         eprintln!("  violation: {why}");
@@ -145,6 +170,7 @@ fn small() -> Bounds {
         rollbacks: 0,
         net_cap: 6,
         strict: false,
+        timing: world::timing(),
         crash_then_wipe: true,
     }
 }
@@ -163,18 +189,53 @@ fn leader_crash() -> Bounds {
     }
 }
 
-/// The larger bound: time passes (heartbeats, resends and rejoins
-/// happen), any member crashes or loses its store, a linearizable read.
-/// A member that crashed does not also lose its store: with both, the
-/// check stops at the bug of
-/// `a_welcome_to_an_earlier_life_vouches_for_a_wiped_store`.
+/// A larger bound: a write from the leader's region, a follower's store
+/// wiped at any point, and time enough for it to learn it is stale,
+/// propose its rejoin and see it chosen (two ticks); the rest as in
+/// `small`, without loss or duplication.
+fn rejoin() -> Bounds {
+    Bounds {
+        proposals: vec![(1, "k")],
+        ticks: 2,
+        drops: 0,
+        dups: 0,
+        wipes: 1,
+        faulty: vec![2],
+        ..small()
+    }
+}
+
+/// A larger bound that reaches elections: timers short enough that a
+/// follower that hears nothing for two ticks stands; the leader crashes
+/// once with a write of its own and one from member 2 in flight, and
+/// member 0 or 2 may take over, recovering in phase one what the old
+/// leader's ballot had accepted.
+fn election() -> Bounds {
+    Bounds {
+        ticks: 4,
+        drops: 0,
+        dups: 0,
+        crashes: 1,
+        faulty: vec![1],
+        net_cap: 4,
+        timing: Timing {
+            heartbeat: 1,
+            election: 2,
+            election_step: 1,
+            ..world::timing()
+        },
+        ..small()
+    }
+}
+
+/// A larger bound: the two writes of `small`, a message lost, time
+/// passing (heartbeats and resends) and a linearizable read from
+/// member 2.
 fn large() -> Bounds {
     Bounds {
         reads: vec![2],
-        ticks: 2,
-        crashes: 1,
-        wipes: 1,
-        crash_then_wipe: false,
+        ticks: 1,
+        dups: 0,
         ..small()
     }
 }
@@ -209,6 +270,15 @@ fn two_writes_and_a_leader_crash_hold_every_property() {
         &leader_crash(),
         2_000_000,
     );
+}
+
+#[test]
+fn with_a_witness_two_writes_and_a_leader_crash_hold_every_property() {
+    let b = Bounds {
+        witness: Some(0),
+        ..leader_crash()
+    };
+    expect_clean("witness, leader crash", Adapter::Faithful, &b, 2_000_000);
 }
 
 /// The check can fail: a leader told its acceptances are durable before
@@ -317,8 +387,18 @@ fn a_welcome_to_an_earlier_life_vouches_for_a_wiped_store() {
     assert!(o.violation.is_none() && !o.cut);
 }
 
-/// The larger bound, in a release build (docs/strong.md gives its
+/// The larger bounds, in a release build (docs/strong.md gives their
 /// figures): `MODEL_LIMIT` caps the states explored.
+#[test]
+#[ignore]
+fn a_wiped_follower_rejoins_holding_every_property() {
+    let limit = std::env::var("MODEL_LIMIT").map_or(20_000_000, |v| v.parse().expect("a number"));
+    let o = check(Adapter::Faithful, &rejoin(), limit);
+    report("rejoin", &o);
+    assert!(o.violation.is_none(), "rejoin: a violation");
+    assert!(o.rejoined > 0, "the bound never reaches a rejoin");
+}
+
 #[test]
 #[ignore]
 fn the_larger_world_holds_every_property() {
@@ -326,6 +406,17 @@ fn the_larger_world_holds_every_property() {
     let o = check(Adapter::Faithful, &large(), limit);
     report("large", &o);
     assert!(o.violation.is_none(), "large: a violation");
+}
+
+/// Elections: explored as far as `MODEL_LIMIT` (default 2,500,000
+/// states) allows, which is not to the end (docs/strong.md).
+#[test]
+#[ignore]
+fn elections_after_a_leader_crash_hold_every_property_as_far_as_explored() {
+    let limit = std::env::var("MODEL_LIMIT").map_or(2_500_000, |v| v.parse().expect("a number"));
+    let o = check(Adapter::Faithful, &election(), limit);
+    report("election", &o);
+    assert!(o.violation.is_none(), "election: a violation");
 }
 
 /// `MODEL_LIMIT=N cargo test ... -- --ignored probe`: the small bound up
@@ -347,6 +438,9 @@ fn probe() {
         }
         if let Some(f) = n.get(9) {
             b.faulty = vec![*f as u8];
+        }
+        if n.get(10) == Some(&1) {
+            b.proposals.truncate(1);
         }
         if n.get(8) == Some(&1) {
             b.reads = vec![2];

@@ -68,13 +68,15 @@ pub struct Bounds {
     /// disks hold at that moment, once a store was lost (Paxos's sense of
     /// chosen is checked either way). docs/strong.md, *The model check*.
     pub strict: bool,
+    /// The protocol's timers, in ticks.
+    pub timing: Timing,
     /// Whether a member that crashed may also lose its store: with both,
     /// the check stops at the bug of
     /// `a_welcome_to_an_earlier_life_vouches_for_a_wiped_store`.
     pub crash_then_wipe: bool,
 }
 
-/// The protocol's timers, in ticks: an election and a resend fit in the
+/// The protocol's timers, in ticks: a resend and a rejoin fit in the
 /// bounds; no compaction, so no snapshot.
 pub fn timing() -> Timing {
     Timing {
@@ -125,6 +127,9 @@ pub struct Disk {
     pub slots: BTreeMap<Index, Slot>,
 }
 
+/// A store's key heads.
+pub type Heads = BTreeMap<Vec<u8>, Vec<u8>>;
+
 #[derive(Clone, Default)]
 pub struct Host {
     pub life: Option<Life>,
@@ -133,7 +138,7 @@ pub struct Host {
     pub heads: BTreeMap<Vec<u8>, Vec<u8>>,
     pub applied: Index,
     /// A copy of the disk and store, taken while the member was down.
-    pub saved: Option<(Disk, BTreeMap<Vec<u8>, Vec<u8>>, Index)>,
+    pub saved: Option<(Disk, Heads, Index)>,
     pub starts: u64,
 }
 
@@ -151,6 +156,8 @@ pub struct Ghost {
     /// Local proposals waiting for an outcome, and reads.
     pub proposals: BTreeMap<(Member, u64), ProposalId>,
     pub reads: BTreeMap<(Member, u64), Index>,
+    /// Reads answered (`ReadReady`).
+    pub reads_done: u32,
     /// Reported failed with a known outcome (refused, or never left).
     pub refused: BTreeSet<ProposalId>,
     /// What each position was applied as, and the heads it gave.
@@ -208,6 +215,7 @@ pub struct Trace {
 pub struct State {
     pub adapter: Adapter,
     pub witness: Option<Member>,
+    pub timing: Timing,
     pub now: u64,
     pub hosts: Vec<Host>,
     /// In flight, in a canonical order (by `Debug` form).
@@ -247,11 +255,11 @@ fn feed(node: &mut Node, now: u64, input: &Input) -> u64 {
     }
 }
 
-fn rebuild(me: Member, witness: Option<Member>, life: &Life) -> Node {
+fn rebuild(me: Member, witness: Option<Member>, timing: &Timing, life: &Life) -> Node {
     let mut node = Node::new(
         me,
         witness,
-        timing(),
+        timing.clone(),
         life.durable.clone(),
         life.nonce,
         life.fresh,
@@ -279,10 +287,12 @@ impl State {
     /// Three members of a table that has just become STRONG (member 1
     /// leads ballot 1.1), started, their hellos answered and everything
     /// synced: every member votes.
-    pub fn initial(adapter: Adapter, witness: Option<Member>) -> Result<State, String> {
+    pub fn initial(adapter: Adapter, bounds: &Bounds) -> Result<State, String> {
+        let witness = bounds.witness;
         let mut s = State {
             adapter,
             witness,
+            timing: bounds.timing.clone(),
             now: 0,
             hosts: (0..MEMBERS).map(|_| Host::default()).collect(),
             net: Vec::new(),
@@ -309,7 +319,8 @@ impl State {
         }
         s.settle(live)?;
         for m in 0..MEMBERS as Member {
-            let node = rebuild(m, witness, s.hosts[m as usize].life.as_ref().expect("up"));
+            let life = s.hosts[m as usize].life.as_ref().expect("up");
+            let node = rebuild(m, witness, &s.timing, life);
             if *node.standing() != Standing::Voter || !s.net.is_empty() {
                 return Err(format!("setup: member {m} is {:?}", node.standing()));
             }
@@ -329,7 +340,7 @@ impl State {
         let slot = &mut live.0[m as usize];
         if slot.is_none() {
             let life = self.hosts[m as usize].life.as_ref().expect("running");
-            *slot = Some(rebuild(m, self.witness, life));
+            *slot = Some(rebuild(m, self.witness, &self.timing, life));
         }
         slot.as_mut().expect("built")
     }
@@ -508,6 +519,7 @@ impl State {
                         "linearizability: a read that began after {began} was told chosen reads at {index}"
                     ));
                 }
+                self.ghost.reads_done += 1;
             }
             Action::ReadFailed { rid, .. } => {
                 self.ghost.reads.remove(&(m, *rid));
@@ -629,7 +641,7 @@ impl State {
         let node = Node::new(
             m,
             self.witness,
-            timing(),
+            self.timing.clone(),
             durable.clone(),
             nonce,
             fresh,
