@@ -31,7 +31,7 @@ host=$(rustc -vV | sed -n 's/^host: //p')
 
 start=$(date +%s)
 # --target keeps the instrumentation off build scripts and proc macros.
-RUSTC_WRAPPER="$PWD/rustc-sancov.sh" cargo build --release --locked --bins --target "$host"
+RUSTC_WRAPPER="$PWD/rustc-sancov.sh" cargo build --release --bins --target "$host"
 echo "fuzz build: $(($(date +%s) - start)) s"
 
 passed=0
