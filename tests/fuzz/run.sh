@@ -1,38 +1,65 @@
 #!/usr/bin/env bash
-# Runs the coverage-guided fuzz targets (libFuzzer through cargo-fuzz, on
-# the nightly toolchain) for RUNS executions each, or SECONDS at most, and
-# prints each target's last libFuzzer status line. docs/fuzzing.md.
+# Builds the coverage-guided fuzz targets on the stable toolchain
+# (libFuzzer through libfuzzer-sys, SanitizerCoverage added by
+# rustc-sancov.sh: no nightly, no cargo-fuzz) and runs each for RUNS
+# executions, or SECONDS at most, printing per target the executions, the
+# time and libFuzzer's coverage. docs/fuzzing.md.
 #
 #   tests/fuzz/run.sh RUNS [SECONDS] [TARGET...]
 #
-# Fails on the first target that crashes; its input is left in
-# tests/fuzz/artifacts/<target>/. Corpora grow in $FUZZ_CORPUS (default
-# ~/.cache/meridian/fuzz-corpus), seeded from tests/fuzz/seeds.
+# Every target in fuzz_targets/ runs unless some are named. A target that
+# is not built, that runs no input, or that crashes fails the script; a
+# crash leaves its input in tests/fuzz/artifacts/<target>/. Corpora grow
+# in $FUZZ_CORPUS (default ~/.cache/meridian/fuzz-corpus), seeded from
+# tests/fuzz/seeds.
 set -euo pipefail
 cd "$(dirname "$0")"
 runs=${1:?RUNS}
 seconds=${2:-3600}
-shift $(( $# >= 2 ? 2 : $# ))
+shift $(($# >= 2 ? 2 : $#))
+all=()
+for f in fuzz_targets/*.rs; do
+    all+=("$(basename "$f" .rs)")
+done
 targets=("$@")
 if [ ${#targets[@]} -eq 0 ]; then
-    targets=(item replication_batch expression sigv4 netsim_api dynamodb_request)
+    targets=("${all[@]}")
 fi
 corpus=${FUZZ_CORPUS:-$HOME/.cache/meridian/fuzz-corpus}
 export CARGO_TARGET_DIR=${FUZZ_TARGET_DIR:-$HOME/.cache/meridian/fuzz-target}
-# Rust code is memory safe; without AddressSanitizer each execution is
-# about three times cheaper, and panics are what the targets look for.
+host=$(rustc -vV | sed -n 's/^host: //p')
+
+start=$(date +%s)
+# --target keeps the instrumentation off build scripts and proc macros.
+RUSTC_WRAPPER="$PWD/rustc-sancov.sh" cargo build --release --bins --target "$host"
+echo "fuzz build: $(($(date +%s) - start)) s"
+
+passed=0
 for t in "${targets[@]}"; do
-    mkdir -p "$corpus/$t"
-    start=$(date +%s)
-    log=$(mktemp)
-    if ! cargo +nightly fuzz run --sanitizer none -O --fuzz-dir . "$t" "$corpus/$t" "seeds/$t" -- \
-        -runs="$runs" -max_total_time="$seconds" -print_final_stats=1 >"$log" 2>&1; then
-        tail -40 "$log"
-        echo "fuzz target $t FAILED (input in tests/fuzz/artifacts/$t/)"
+    bin="$CARGO_TARGET_DIR/$host/release/$t"
+    if [ ! -x "$bin" ] || [ ! -d "seeds/$t" ]; then
+        echo "fuzz target $t: FAILED, no binary at $bin or no seeds/$t" >&2
         exit 1
     fi
-    done_line=$(grep -E "^#[0-9]+\s+DONE" "$log" | tail -1 || true)
-    execs=$(grep -E "stat::number_of_executed_units" "$log" | awk '{print $2}')
-    echo "$t: ${execs:-?} executions in $(( $(date +%s) - start )) s, no crash. ${done_line}"
+    mkdir -p "$corpus/$t" "artifacts/$t"
+    log=$(mktemp)
+    t0=$(date +%s%N)
+    if ! "$bin" "$corpus/$t" "seeds/$t" -runs="$runs" -max_total_time="$seconds" \
+        -print_final_stats=1 -artifact_prefix="artifacts/$t/" >"$log" 2>&1; then
+        tail -40 "$log"
+        echo "fuzz target $t: FAILED (input in tests/fuzz/artifacts/$t/)" >&2
+        exit 1
+    fi
+    ms=$((($(date +%s%N) - t0) / 1000000))
+    execs=$(awk '/stat::number_of_executed_units/ {print $2}' "$log")
+    cov=$(grep -oE 'cov: [0-9]+' "$log" | tail -1 || true)
+    corp=$(grep -oE 'corp: [0-9]+' "$log" | tail -1 || true)
     rm -f "$log"
+    if [ -z "$execs" ] || [ "$execs" -eq 0 ]; then
+        echo "fuzz target $t: FAILED, it ran no input" >&2
+        exit 1
+    fi
+    echo "fuzz target $t: $execs executions in $((ms / 1000)).$(printf %03d $((ms % 1000))) s, ${cov:-cov: ?} edges, ${corp:-corp: ?} inputs kept, no crash"
+    passed=$((passed + 1))
 done
+echo "fuzz targets: $passed passed, 0 failed (of ${#targets[@]}; $((${#all[@]} - ${#targets[@]})) not asked for)"
