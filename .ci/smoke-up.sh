@@ -250,7 +250,7 @@ echo "smoke: metrics ok"
 # every documented behaviour of global tables holds, and partition order
 # shows the reorderings and torn transactions DynamoDB allows; what it
 # measured is written as a profile, which a cluster file and a scenario load.
-m conformance --cluster "$cfg" --expect-reordering --samples 100 --measure "$work/profile.toml" \
+m conformance --cluster "$cfg" --expect-reordering --samples 300 --measure "$work/profile.toml" \
     > "$work/conformance.log" 2>&1 \
     || { cat "$work/conformance.log"; echo "meridian conformance failed against the default cluster" >&2; exit 1; }
 has " 0 failed" < "$work/conformance.log" && has "^PASS  reordering-between-items" < "$work/conformance.log" \

@@ -300,20 +300,10 @@ impl Profile {
 }
 
 /// `secs` since the Unix epoch as RFC 3339 UTC (`2026-11-27T13:47:47Z`),
-/// for the profile's comment, without a date crate (days to a civil date
-/// by Howard Hinnant's algorithm).
+/// for the profile's comment (the calendar is `meridian_core::utc`'s).
 pub fn utc_timestamp(secs: u64) -> String {
-    let days = (secs / 86_400) as i64;
+    let (y, m, d) = meridian_core::utc::civil_from_days((secs / 86_400) as i64);
     let rem = secs % 86_400;
-    let z = days + 719_468;
-    let era = z.div_euclid(146_097);
-    let doe = z.rem_euclid(146_097);
-    let yoe = (doe - doe / 1460 + doe / 36_524 - doe / 146_096) / 365;
-    let doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
-    let mp = (5 * doy + 2) / 153;
-    let d = doy - (153 * mp + 2) / 5 + 1;
-    let m = if mp < 10 { mp + 3 } else { mp - 9 };
-    let y = yoe + era * 400 + i64::from(m <= 2);
     format!(
         "{y:04}-{m:02}-{d:02}T{:02}:{:02}:{:02}Z",
         rem / 3600,
