@@ -1,13 +1,24 @@
 #!/usr/bin/env python3
 """Fails when the files of a crate import each other in a cycle.
 
-Reads every crate's `src/` (the code before a file's `#[cfg(test)]` module),
-turns each `use` tree and each inline `crate::`/`super::`/`self::` path into
-an edge from the file to the file that defines what it names, and looks for
-cycles among the files. A name a file re-exports (`pub use`, `pub(crate)
-use`) is followed to where it is defined, so a facade module (`lib.rs`,
-`mod.rs`) is not a hub of false cycles; its re-exports are not edges of its
-own. Prints every cycle found, and exits 1 if there is one.
+Reads every crate's `src/` from its root (`lib.rs`, `main.rs`) down the
+`mod x;` declarations, taking the code of each file before its inline
+`#[cfg(test)]` module; a child declared under `#[cfg(test)]` is test code
+and is left out. Every way a file names another file of its crate is an
+edge from the file to the file that defines the name:
+
+- a `use` tree, whatever its first segment: `crate::`, `super::`,
+  `self::`, a child module (`use wire::Envelope`), or a name an earlier
+  `use` brought in (`use crate::replication; use replication::decode::X`);
+- an inline path with any of those first segments: `crate::Shared`,
+  `super::Ctx`, `links::Links::new` inside the file that declares
+  `mod links;`, `decode::batch(..)` after `use crate::replication::decode`.
+
+A name a file re-exports (`pub use`, `pub(crate) use`, also `pub use x::*`)
+is followed to where it is defined, so a facade module (`lib.rs`, `mod.rs`)
+is not a hub of false cycles; a re-export is not an edge of its own (the
+file's own code naming the re-exported name with a path is).
+Prints every cycle found, and exits 1 if there is one.
 
 Usage: python3 .ci/cycles.py [crate dir...]   (default: every workspace member)
 """
@@ -18,6 +29,25 @@ from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
 
+# One alternative per token that hides code: comments, strings (raw ones
+# with their hashes), char literals. Matched left to right, so a `"` inside
+# a char literal or a `//` inside a string is not taken for more.
+NOISE = re.compile(
+    r"""//[^\n]*"""
+    r"""|/\*.*?\*/"""
+    r"""|(?<!\w)b?r(?P<h>\#*)".*?"(?P=h)"""
+    r"""|b?"(?:\\.|[^"\\])*\""""
+    r"""|b?'(?:\\u\{[0-9a-fA-F]+\}|\\.|[^'\\\n])'""",
+    re.S,
+)
+TEST_MOD = re.compile(r"^[ \t]*#\[cfg\(test\)\]\s*(?:pub(?:\([^)]*\))?\s+)?mod\s+\w+\s*\{", re.M)
+MOD = re.compile(r"((?:#\[[^\]]*\]\s*)*)(?:pub(?:\([^)]*\))?\s+)?\bmod\s+(\w+)\s*;")
+USE = re.compile(r"(?<![\w:])(pub(?:\([\w:\s]+\))?\s+)?use\s+([^;]+);")
+INLINE = re.compile(r"(?<![\w:.])(\w+(?:\s*::\s*\w+)+)")
+ITEM = re.compile(
+    r"\b(?:fn|struct|enum|union|const|static|type|trait|mod|macro_rules!)\s+(\w+)"
+)
+
 
 def members():
     text = (ROOT / "Cargo.toml").read_text()
@@ -25,39 +55,24 @@ def members():
     return [ROOT / m for m in re.findall(r'"([^"]+)"', block)]
 
 
-def code_of(path):
-    """The file's text before its test module, without comments or strings."""
-    text = path.read_text()
-    cut = re.search(r"^\s*#\[cfg\(test\)\]\s*\n\s*(pub\s+)?mod\s+\w+", text, re.M)
+def code_of(text):
+    """The text before its inline test module, without comments or strings."""
+    text = NOISE.sub(lambda m: '""' if m.group(0).lstrip("b").startswith(("r", '"')) else " ", text)
+    cut = TEST_MOD.search(text)
     if cut:
         text = text[: cut.start()]
-    text = re.sub(r"//[^\n]*", "", text)
-    text = re.sub(r"/\*.*?\*/", "", text, flags=re.S)
-    text = re.sub(r'r#*"(?:.|\n)*?"#*', '""', text)
-    text = re.sub(r'"(?:\\.|[^"\\])*"', '""', text)
-    text = re.sub(r"'(?:\\.|[^'\\])'", "' '", text)
     return text
 
 
-def module_of(src, path):
-    rel = path.relative_to(src).with_suffix("")
-    parts = list(rel.parts)
-    if parts in (["lib"], ["main"]):
-        return ()
-    if parts[-1] == "mod":
-        parts = parts[:-1]
-    return tuple(parts)
-
-
 def expand(tree):
-    """`a::{b, c::{d, e as f}, self}` -> [[a, b], [a, c, d], [a, c, e], [a]]."""
-    tree = re.sub(r"\s+as\s+\w+", "", tree)
-    tree = re.sub(r"\s+", "", tree)
+    """`a::{b, c::{d, e as f}, self}` -> [([a, b], b), ([a, c, d], d),
+    ([a, c, e], f), ([a], a)]: each leaf path with the name it binds."""
+    tree = re.sub(r"\s+", " ", tree.strip())
+    tree = re.sub(r"\s*(::|[{},])\s*", r"\1", tree)
     out = []
 
-    def walk(prefix, t):
+    def split(t):
         depth, parts, cur = 0, [], ""
-        # split on top-level commas
         for ch in t:
             if ch == "{":
                 depth += 1
@@ -70,79 +85,132 @@ def expand(tree):
                 cur += ch
         if cur:
             parts.append(cur)
-        for p in parts:
+        return parts
+
+    def walk(prefix, t):
+        for p in split(t):
             if "{" in p:
                 head, rest = p.split("{", 1)
                 rest = rest[: rest.rfind("}")]
                 walk(prefix + [s for s in head.split("::") if s], rest)
-            else:
-                segs = [s for s in p.split("::") if s]
-                if segs == ["self"]:
-                    out.append(prefix)
-                elif segs:
-                    out.append(prefix + segs)
+                continue
+            alias = None
+            renamed = re.fullmatch(r"(.*?) as (\w+)", p)
+            if renamed:
+                p, alias = renamed.groups()
+            segs = [s for s in p.split("::") if s]
+            if segs == ["self"]:
+                segs = []
+            path = prefix + segs
+            if path:
+                out.append((path, alias or path[-1]))
 
     walk([], tree)
     return out
 
 
-USE = re.compile(r"\b(pub(?:\([\w:]+\))?\s+)?use\s+([^;]+);")
-INLINE = re.compile(r"(?<![\w:])((?:crate|super|self)(?:::\w+)+)")
-
-
 class Crate:
-    def __init__(self, dir):
-        self.src = dir / "src"
+    """One crate root (`lib.rs` or `main.rs`) and the files below it."""
+
+    def __init__(self, root):
+        self.src = root.parent
         self.files = {}  # module path -> file
-        for f in sorted(self.src.rglob("*.rs")):
-            if "bin" in f.relative_to(self.src).parts[:-1]:
-                continue
-            self.files[module_of(self.src, f)] = f
-        self.code = {m: code_of(f) for m, f in self.files.items()}
-        self.reexports = {m: {} for m in self.files}
+        self.code = {}  # module path -> code before its test module
+        self.children = {}  # module path -> names of its `mod x;` children
+        self.load(root, ())
+        self.reexports = {m: {} for m in self.files}  # name -> path it names
+        self.globs = {m: [] for m in self.files}  # `pub use x::*` targets
+        self.locals = {m: {} for m in self.files}  # every name a `use` binds
+        self.defined = {
+            m: set(ITEM.findall(USE.sub("", code))) for m, code in self.code.items()
+        }
         self.uses = {m: [] for m in self.files}
+        trees = {m: USE.findall(code) for m, code in self.code.items()}
+        # Twice: the second pass reads the `use` trees that start with a
+        # name another `use` brought in.
+        for final in (False, True):
+            for m, found in trees.items():
+                for vis, tree in found:
+                    for segs, alias in expand(tree):
+                        path = self.absolute(m, segs)
+                        if path is None:
+                            continue
+                        if alias == "*":
+                            if vis and final:
+                                self.globs[m].append(path[:-1])
+                            elif final:
+                                self.uses[m].append(path)
+                            continue
+                        if alias != "_":
+                            self.locals[m][alias] = path
+                        if not final:
+                            continue
+                        if vis:
+                            self.reexports[m][alias] = path
+                        else:
+                            self.uses[m].append(path)
         for m, code in self.code.items():
-            for vis, tree in USE.findall(code):
-                # the use tree without its own (first-level) renames
-                for segs in expand(tree):
-                    path = self.absolute(m, segs)
-                    if path is None:
-                        continue
-                    if vis:
-                        self.reexports[m][segs[-1]] = path
-                    else:
-                        self.uses[m].append(path)
             for p in INLINE.findall(USE.sub("", code)):
-                path = self.absolute(m, p.split("::"))
+                path = self.absolute(m, re.sub(r"\s+", "", p).split("::"))
                 if path is not None:
                     self.uses[m].append(path)
 
+    def load(self, path, module):
+        code = code_of(path.read_text())
+        self.files[module] = path
+        self.code[module] = code
+        self.children[module] = set()
+        if path.name in ("lib.rs", "main.rs", "mod.rs"):
+            below = path.parent
+        else:
+            below = path.parent / path.stem
+        for attrs, child in MOD.findall(code):
+            if "cfg(test)" in re.sub(r"\s+", "", attrs):
+                continue
+            for f in (below / f"{child}.rs", below / child / "mod.rs"):
+                if f.is_file():
+                    self.children[module].add(child)
+                    self.load(f, module + (child,))
+                    break
+
     def absolute(self, here, segs):
-        """The path from the crate root, or None for another crate's."""
+        """The path from the crate root, or None for what is not this crate's."""
         segs = list(segs)
-        if segs[0] == "crate":
+        if segs[0] in ("crate", "$crate"):
             return tuple(segs[1:])
-        base = list(here)
         if segs[0] in ("self", "super"):
+            base = list(here)
             while segs and segs[0] in ("self", "super"):
                 if segs.pop(0) == "super":
                     base = base[:-1]
             return tuple(base + segs)
-        # A bare path naming a child module of this one (uniform paths).
-        if tuple(here + (segs[0],)) in self.files:
-            return tuple(list(here) + segs)
+        # A bare path through a child module of this file.
+        if segs[0] in self.children[here]:
+            return tuple(here) + tuple(segs)
+        # A bare path through a name a `use` of this file brought in.
+        if segs[0] in self.locals[here]:
+            return self.locals[here][segs[0]] + tuple(segs[1:])
         return None
 
     def resolve(self, path, seen=()):
         """The file that defines what `path` names."""
         for n in range(len(path), -1, -1):
             m = tuple(path[:n])
-            if m in self.files:
-                rest = path[n:]
-                if rest and rest[0] in self.reexports[m] and (m, rest[0]) not in seen:
-                    target = self.reexports[m][rest[0]] + tuple(rest[1:])
-                    return self.resolve(target, seen + ((m, rest[0]),))
+            if m not in self.files:
+                continue
+            rest = path[n:]
+            if not rest or (m, rest[0]) in seen:
                 return m
+            seen = seen + ((m, rest[0]),)
+            if rest[0] in self.reexports[m]:
+                target = self.reexports[m][rest[0]] + tuple(rest[1:])
+                return self.resolve(target, seen)
+            if rest[0] not in self.defined[m]:
+                for g in self.globs[m]:
+                    t = self.resolve(g + tuple(rest), seen)
+                    if t != m and rest[0] in self.defined.get(t, ()):
+                        return t
+            return m
         return ()
 
     def edges(self):
@@ -189,25 +257,30 @@ def cycles(edges):
 
 
 def name(crate, m):
-    return str(crate.files[m].relative_to(ROOT))
+    f = crate.files[m]
+    try:
+        return str(f.relative_to(ROOT))
+    except ValueError:
+        return str(f)
 
 
 def main():
     dirs = [Path(a).resolve() for a in sys.argv[1:]] or members()
     bad = 0
     for d in dirs:
-        if not (d / "src").is_dir():
-            continue
-        crate = Crate(d)
-        edges = crate.edges()
-        for comp in cycles(edges):
-            bad += 1
-            files = ", ".join(name(crate, m) for m in comp)
-            print(f"cycle: {files}")
-            for a in comp:
-                for b in sorted(edges[a]):
-                    if b in comp:
-                        print(f"    {name(crate, a)} -> {name(crate, b)}")
+        for root in (d / "src" / "lib.rs", d / "src" / "main.rs"):
+            if not root.is_file():
+                continue
+            crate = Crate(root)
+            edges = crate.edges()
+            for comp in cycles(edges):
+                bad += 1
+                files = ", ".join(name(crate, m) for m in comp)
+                print(f"cycle: {files}")
+                for a in comp:
+                    for b in sorted(edges[a]):
+                        if b in comp:
+                            print(f"    {name(crate, a)} -> {name(crate, b)}")
     if bad:
         print(f"{bad} import cycle(s) between files", file=sys.stderr)
         sys.exit(1)
