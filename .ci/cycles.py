@@ -268,9 +268,11 @@ def main():
     dirs = [Path(a).resolve() for a in sys.argv[1:]] or members()
     bad = 0
     for d in dirs:
-        for root in (d / "src" / "lib.rs", d / "src" / "main.rs"):
-            if not root.is_file():
-                continue
+        roots = [r for r in (d / "src" / "lib.rs", d / "src" / "main.rs") if r.is_file()]
+        if not roots and sys.argv[1:]:
+            print(f"no crate at {d} (no src/lib.rs or src/main.rs)", file=sys.stderr)
+            sys.exit(2)
+        for root in roots:
             crate = Crate(root)
             edges = crate.edges()
             for comp in cycles(edges):
