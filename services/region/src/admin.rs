@@ -1,6 +1,8 @@
 //! Admin and status API, and the HTTP endpoint for `/metrics` and `/health`.
-//! [`pulse`] pushes the counters the dashboard plots as they change.
+//! [`pulse`] pushes the counters the dashboard plots as they change;
+//! [`pending`] reads the per-peer pending counts that both report.
 
+mod pending;
 mod pulse;
 
 use std::sync::Arc;
@@ -14,6 +16,7 @@ use crate::Shared;
 use crate::convert::{status_from, version_to_pb};
 use crate::metrics::{CallLabel, PeerDirectionLabel, PeerLabel};
 use crate::worker::{Stop, Worker};
+use pending::refresh_pending;
 
 pub struct AdminApi {
     pub(crate) shared: Arc<Shared>,
@@ -142,51 +145,6 @@ fn backup_status(e: crate::backups::BackupError) -> Status {
         BackupError::Io { .. } => Status::internal(e.to_string()),
         BackupError::Op(e) => crate::convert::status_from_op(e),
     }
-}
-
-/// Outbound pending counts per peer, from the durable watermarks.
-pub(crate) async fn refresh_pending(shared: &Shared) -> Result<Vec<(String, u64, u64)>, Status> {
-    // A live session's position is newer than the stored watermark.
-    let peers: Vec<(String, Option<u64>)> = shared
-        .config
-        .peers
-        .iter()
-        .map(|p| {
-            let live = shared.peers.get(&p.name).and_then(|s| {
-                let s = s.lock().unwrap_or_else(|e| e.into_inner());
-                s.acked_live.then_some(s.acked)
-            });
-            (p.name.clone(), live)
-        })
-        .collect();
-    let rows = shared
-        .storage
-        .read(move |r| {
-            let marks = r.watermarks()?;
-            peers
-                .into_iter()
-                .map(|(p, live)| {
-                    let acked = live.unwrap_or_else(|| marks.get(&p).copied().unwrap_or(0));
-                    Ok((p, acked, r.pending(acked)?))
-                })
-                .collect::<Result<Vec<_>, _>>()
-        })
-        .await
-        .map_err(status_from)?;
-    for (peer, acked, pending) in &rows {
-        let label = PeerLabel { peer: peer.clone() };
-        shared
-            .metrics
-            .pending
-            .get_or_create(&label)
-            .set(*pending as i64);
-        shared
-            .metrics
-            .acked_seq
-            .get_or_create(&label)
-            .set(*acked as i64);
-    }
-    Ok(rows)
 }
 
 fn conflict_to_pb(c: meridian_core::Conflict) -> pb::ConflictRecord {

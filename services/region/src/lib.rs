@@ -26,6 +26,7 @@ pub mod replication;
 mod runner;
 pub mod seed;
 pub mod service;
+mod shared;
 pub mod strong;
 pub mod tail;
 pub mod tls;
@@ -61,6 +62,8 @@ pub use config::{
     Retention,
 };
 pub use replication::ReplicationTuning;
+pub use shared::PeerState;
+pub(crate) use shared::Shared;
 
 #[derive(Debug, thiserror::Error)]
 pub enum RegionError {
@@ -77,46 +80,6 @@ pub enum RegionError {
     Tls(#[from] tls::TlsError),
     #[error("moving deletion protection kept by an earlier build into the catalog: {0}")]
     LegacyProtection(String),
-}
-
-/// Shipper state per peer, for the status API.
-#[derive(Clone, Debug, Default)]
-pub struct PeerState {
-    pub connected: bool,
-    pub acked: u64,
-    /// `acked` was set by a session of this process and is newer than the
-    /// stored watermark, which is written only now and then.
-    pub acked_live: bool,
-    pub last_error: String,
-}
-
-/// Everything the services of one region share.
-pub(crate) struct Shared {
-    pub config: RegionConfig,
-    pub storage: StoreBridge,
-    pub hlc: Arc<Hlc>,
-    pub metrics: Arc<metrics::Metrics>,
-    pub peers: HashMap<String, Mutex<PeerState>>,
-    /// Unskewed time, for TTL expiry and latency.
-    pub real_clock: Arc<dyn PhysicalClock>,
-    /// The clock the HLC reads; the admin API injects skew here.
-    pub skewed_clock: Arc<SkewedClock>,
-    /// Every background loop, for status and metrics.
-    pub workers: Arc<worker::Workers>,
-    /// One anti-entropy round per peer at a time.
-    pub repair_locks: HashMap<String, tokio::sync::Mutex<()>>,
-    /// Wakes a peer's repair worker: its link (re)connected.
-    pub repair_wake: HashMap<String, Arc<tokio::sync::Notify>>,
-    /// What purging tombstones needs to know (`purge::Purge`).
-    pub purge: purge::Purge,
-    /// The peer this run's store was copied from, if it was.
-    pub seeded: Option<seed::SeedReport>,
-    /// This region's on-demand backups and the restores it ran.
-    pub backups: backups::Backups,
-    /// The fills and removals of this region's replicas since it started.
-    pub membership: membership::Membership,
-    /// Strong mode: the STRONG tables this region is a member of.
-    pub strong: strong::Strong,
 }
 
 /// How a region reads time. Live regions use the system clock; the

@@ -91,10 +91,10 @@ fn same(a: &pb::PulseMessage, b: &pb::PulseMessage) -> bool {
 }
 
 /// The counters now: pending per peer as Status computes it
-/// (`super::refresh_pending`), the log head, the conflicts recorded and
+/// (`super::pending::refresh_pending`), the log head, the conflicts recorded and
 /// the inbound latency buckets per peer (in memory, as Status reads them).
 async fn read(shared: &Shared) -> Result<pb::PulseMessage, Status> {
-    let rows = super::refresh_pending(shared).await?;
+    let rows = super::pending::refresh_pending(shared).await?;
     let (log_head, conflicts) = shared
         .storage
         .read(|r| Ok((r.log_head()?, r.conflict_count()?)))

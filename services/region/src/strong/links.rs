@@ -1,11 +1,10 @@
-//! Strong mode's messages between regions: one outgoing stream per peer,
-//! opened when the first message for it is queued and opened again after
-//! a failure, on the same channel as replication (mutual TLS when the
-//! cluster has it); and the `Consensus` service that takes a peer's
+//! Strong mode's messages between regions: one outgoing stream per peer
+//! (draining its queue in [`super::queues`]), opened when the first
+//! message for it is queued and opened again after a failure, on the same
+//! channel as replication (mutual TLS when the cluster has it); and the `Consensus` service that takes a peer's
 //! stream, checks the caller is the region it names, and hands each
 //! decoded message to the runtime.
 
-use std::collections::HashMap;
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -15,61 +14,15 @@ use tokio::sync::mpsc;
 use tokio_stream::wrappers::ReceiverStream;
 use tonic::{Request, Response, Status, Streaming};
 
+use super::queues::QUEUE;
 use super::wire;
 use crate::Shared;
 use crate::config::PeerConfig;
 use crate::metrics::PeerReasonLabel;
 use crate::worker::{Stop, Worker};
 
-/// Messages queued per peer: beyond it they are dropped and the protocol
-/// sends again, so a peer that is down costs bounded memory.
-const QUEUE: usize = 8_192;
 const BACKOFF_MIN: Duration = Duration::from_millis(50);
 const BACKOFF_MAX: Duration = Duration::from_secs(1);
-
-/// The outgoing queues, one per peer.
-pub(crate) struct Links {
-    peers: HashMap<String, mpsc::Sender<pb::StrongEnvelope>>,
-    metrics: Arc<crate::metrics::Metrics>,
-}
-
-impl Links {
-    pub(crate) fn new(
-        peers: &[String],
-        metrics: Arc<crate::metrics::Metrics>,
-    ) -> (Self, Vec<(String, mpsc::Receiver<pb::StrongEnvelope>)>) {
-        let mut senders = HashMap::new();
-        let mut receivers = Vec::new();
-        for p in peers {
-            let (tx, rx) = mpsc::channel(QUEUE);
-            senders.insert(p.clone(), tx);
-            receivers.push((p.clone(), rx));
-        }
-        (
-            Links {
-                peers: senders,
-                metrics,
-            },
-            receivers,
-        )
-    }
-
-    /// Queues a message for `peer`; drops it when the queue is full.
-    pub(crate) fn send(&self, peer: &str, env: pb::StrongEnvelope) {
-        let Some(tx) = self.peers.get(peer) else {
-            return;
-        };
-        if tx.try_send(env).is_err() {
-            self.metrics
-                .strong_refused
-                .get_or_create(&PeerReasonLabel {
-                    peer: peer.to_string(),
-                    reason: "queue_full",
-                })
-                .inc();
-        }
-    }
-}
 
 /// Carries the queued messages to `peer` until the region stops.
 pub(crate) async fn run_link(

@@ -10,13 +10,17 @@
 //!   leave, chosen entries are applied to the store, and local requests
 //!   are answered once their outcome is applied here.
 //! - [`links`] carries messages to and from peers over the replication
-//!   listener (mutual TLS when the cluster has it); [`wire`] checks what a
-//!   peer sends as untrusted input.
+//!   listener (mutual TLS when the cluster has it), from the per-peer
+//!   queues of [`queues`]; [`wire`] checks what a peer sends as untrusted
+//!   input.
+//! - [`error`] says why a request did not succeed.
 //!
 //! [`Strong`] is what the region's operations call.
 
 mod effects;
+mod error;
 mod links;
+mod queues;
 mod runtime;
 mod snapshot;
 pub mod wire;
@@ -31,47 +35,11 @@ use meridian_core::strong::codec::Writes;
 use meridian_proto::v1 as pb;
 use tokio::sync::{mpsc, oneshot, watch};
 
+pub use error::{MAY_TAKE_EFFECT, NO_MAJORITY, StrongError};
 pub use links::ConsensusApi;
 pub(crate) use links::run_link;
 pub(crate) use runtime::run;
 pub(crate) use write::write;
-
-/// What an [`StrongError::Unavailable`] answer says when the write may
-/// still take effect: a client that sees it must treat the write's outcome
-/// as unknown (the drill's checker does), one that does not can count the
-/// write as refused.
-pub const MAY_TAKE_EFFECT: &str = "; the write may still take effect";
-
-/// What every [`StrongError::Unavailable`] answer says.
-pub const NO_MAJORITY: &str = "could not reach a majority of the table's three Regions";
-
-/// Why a write or a linearizable read of a STRONG table did not succeed.
-#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
-pub enum StrongError {
-    /// DynamoDB's `ReplicatedWriteConflictException`.
-    #[error(
-        "The request was rejected because one or more items in the request are being modified by a request in another Region."
-    )]
-    Conflict,
-    /// No majority of the table's regions answered in time.
-    #[error(
-        "Table {table}: this Region could not reach a majority of the table's three Regions within {millis} ms (MultiRegionConsistency STRONG){}",
-        if *.unknown { MAY_TAKE_EFFECT } else { "" }
-    )]
-    Unavailable {
-        table: String,
-        millis: u64,
-        unknown: bool,
-    },
-    #[error("Too many writes to table {0} are waiting for a majority; retry the request")]
-    Busy(String),
-    #[error("Table {0} has no STRONG replica in this Region")]
-    NotMember(String),
-    /// A key had a newer write of this region in flight: the write is
-    /// evaluated again once position `0` is applied here.
-    #[error("evaluated before position {0} was applied")]
-    Stale(Index),
-}
 
 /// What the runtime task is asked to do.
 pub(crate) enum Input {
@@ -122,7 +90,7 @@ pub struct Strong {
     /// Writes answered with `ReplicatedWriteConflictException` since start,
     /// by table: one entry per STRONG table written here.
     write_conflicts: Mutex<HashMap<String, u64>>,
-    links: links::Links,
+    links: queues::Links,
     /// How long a local write or read waits for a majority.
     request: Duration,
 }
@@ -135,7 +103,7 @@ impl Strong {
         metrics: std::sync::Arc<crate::metrics::Metrics>,
     ) -> (Self, mpsc::UnboundedReceiver<Input>, LinkQueues) {
         let (inputs, rx) = mpsc::unbounded_channel();
-        let (links, receivers) = links::Links::new(peers, metrics);
+        let (links, receivers) = queues::Links::new(peers, metrics);
         let request = Duration::from_millis(meridian_core::strong::Timing::default().request);
         (
             Strong {

@@ -1,0 +1,260 @@
+//! The replica-change worker of [`super`]: fills a replica `CREATING` in
+//! this region and deletes one `DELETING`, publishing what it does in the
+//! [`super::Membership`] the region's shared state holds. Apart from that
+//! state because it runs with the shared state ([`Shared`]), which holds it.
+
+use std::collections::{BTreeMap, BTreeSet};
+use std::sync::Arc;
+
+use meridian_core::replicas::Status;
+use meridian_store::WriteOp;
+
+use super::{Fill, Filling, POLL, Removal};
+use crate::Shared;
+use crate::bridge::CatalogLook;
+use crate::runner::{Next, Work};
+use crate::worker::Worker;
+
+/// The replica-change worker: looks every [`POLL`](super::POLL) for a replica of this
+/// region to fill or delete, once the catalog has changed since a look
+/// found none ([`crate::runner`] drives it).
+pub(crate) struct Changes {
+    shared: Arc<Shared>,
+    filling: BTreeMap<String, Filling>,
+    last_error: Option<String>,
+    /// Skips the pass while the catalog has not changed since one found
+    /// nothing to do: a replica row arriving is a catalog change.
+    look: CatalogLook,
+}
+
+impl Changes {
+    pub(crate) fn new(shared: Arc<Shared>) -> Self {
+        Changes {
+            shared,
+            filling: BTreeMap::new(),
+            last_error: None,
+            look: CatalogLook::default(),
+        }
+    }
+}
+
+impl Work for Changes {
+    type Error = String;
+
+    async fn work(&mut self, worker: &Worker) -> Result<Next, String> {
+        let Some(epoch) = self.look.due(self.shared.storage.catalog_epoch()) else {
+            return Ok(Next::Idle);
+        };
+        match pass(&self.shared, worker, &mut self.filling).await {
+            Ok(idle) => {
+                if idle {
+                    self.look.settled(epoch);
+                }
+                self.last_error = None;
+                Ok(Next::Idle)
+            }
+            Err(e) => {
+                // Said once per new reason: a fill may wait long for a peer.
+                if self.last_error.as_ref() != Some(&e) {
+                    tracing::warn!(error = %e, "replica change not finished; trying again");
+                }
+                self.last_error = Some(e.clone());
+                Err(e)
+            }
+        }
+    }
+
+    async fn wait(&mut self) {
+        tokio::time::sleep(POLL).await
+    }
+}
+
+/// The tables whose replica in this region is `CREATING` or `DELETING`.
+async fn pending(shared: &Shared) -> Result<Vec<(String, Status, Vec<String>)>, String> {
+    let me = shared.config.name.clone();
+    shared
+        .storage
+        .read(move |r| {
+            let mut out = Vec::new();
+            for name in r.tables_with_replica_row(&me)? {
+                let Some((def, _)) = r.table_def(&name)? else {
+                    continue;
+                };
+                if let Some(s) = def.replica_states.get(&me)
+                    && matches!(s.status, Status::Creating | Status::Deleting)
+                {
+                    let others = def.replicas.iter().filter(|x| **x != me).cloned();
+                    out.push((name.clone(), s.status, others.collect()));
+                }
+            }
+            Ok(out)
+        })
+        .await
+        .map_err(|e| e.to_string())
+}
+
+/// One pass over the changes pending; true when there were none.
+async fn pass(
+    shared: &Shared,
+    worker: &Worker,
+    filling: &mut BTreeMap<String, Filling>,
+) -> Result<bool, String> {
+    let pending = pending(shared).await?;
+    let idle = pending.is_empty();
+    // A fill no longer pending (removed meanwhile) starts afresh if asked again.
+    filling.retain(|t, _| {
+        pending
+            .iter()
+            .any(|(p, s, _)| p == t && *s == Status::Creating)
+    });
+    // Every change under way is published before any runs, so Status shows
+    // a fill that waits behind another, and a removal that keeps failing.
+    let mut removing = Vec::new();
+    for (table, status, others) in &pending {
+        match status {
+            Status::Creating => {
+                filling.entry(table.clone()).or_insert_with(|| Filling {
+                    started: tokio::time::Instant::now(),
+                    peers: others.clone(),
+                    done: BTreeSet::new(),
+                    items: 0,
+                    bytes: 0,
+                    last_error: None,
+                });
+            }
+            _ => removing.push(table.clone()),
+        }
+    }
+    shared.membership.publish(filling, &removing);
+    for (table, status, others) in pending {
+        worker.running();
+        let done = match status {
+            Status::Creating => {
+                let Some(f) = filling.get_mut(&table) else {
+                    continue;
+                };
+                let done = fill(shared, &table, &others, f).await;
+                match &done {
+                    Ok(()) => {
+                        filling.remove(&table);
+                    }
+                    Err(e) => f.last_error = Some(e.clone()),
+                }
+                done
+            }
+            _ => {
+                let done = remove(shared, &table).await;
+                if done.is_ok() {
+                    removing.retain(|t| *t != table);
+                }
+                done
+            }
+        };
+        shared.membership.publish(filling, &removing);
+        done?;
+    }
+    Ok(idle)
+}
+
+async fn set(shared: &Shared, table: &str, status: Status) -> Result<(), String> {
+    shared
+        .storage
+        .write(vec![WriteOp::SetReplica {
+            table: table.to_string(),
+            region: shared.config.name.clone(),
+            status,
+        }])
+        .await
+        .map(|_| ())
+        .map_err(|e| format!("{table}: marking this replica {}: {e}", status.as_str()))
+}
+
+async fn fill(
+    shared: &Shared,
+    table: &str,
+    others: &[String],
+    f: &mut Filling,
+) -> Result<(), String> {
+    for name in others {
+        if f.done.contains(name) {
+            continue;
+        }
+        let peer = shared
+            .config
+            .peers
+            .iter()
+            .find(|p| p.name == *name)
+            .ok_or_else(|| format!("{table}: replica {name} is not a peer of this region"))?;
+        let reports = crate::repair::round::round(shared, peer, Some(table))
+            .await
+            .map_err(|e| format!("{table}: filling from {name}: {e}"))?;
+        // What a round that stopped early copied stays copied.
+        for r in &reports {
+            f.items += r.keys_applied;
+            f.bytes += r.bytes_received;
+        }
+        if let Some(e) = reports.iter().find_map(|r| r.error.as_ref()) {
+            return Err(format!("{table}: filling from {name}: {e}"));
+        }
+        f.done.insert(name.clone());
+        shared.membership.update_fill(table, f);
+    }
+    set(shared, table, Status::Active).await?;
+    let fill = Fill {
+        table: table.to_string(),
+        peers: others.to_vec(),
+        items: f.items,
+        bytes: f.bytes,
+        micros: f.started.elapsed().as_micros() as u64,
+        active_at: shared.real_clock.now_micros(),
+    };
+    tracing::info!(table, items = f.items, micros = fill.micros, peers = ?others, "new replica filled; ACTIVE");
+    shared
+        .membership
+        .fills
+        .lock()
+        .unwrap_or_else(|p| p.into_inner())
+        .push(fill);
+    Ok(())
+}
+
+async fn remove(shared: &Shared, table: &str) -> Result<(), String> {
+    let peers: Vec<String> = shared.config.peers.iter().map(|p| p.name.clone()).collect();
+    let owned = table.to_string();
+    let pending = shared
+        .storage
+        .read(move |r| {
+            let marks = r.watermarks()?;
+            peers
+                .into_iter()
+                .map(|p| {
+                    let acked = marks.get(&p).copied().unwrap_or(0);
+                    Ok((p, r.log_entries_after(&owned, acked)?))
+                })
+                .collect::<Result<Vec<_>, meridian_store::StoreError>>()
+        })
+        .await
+        .map_err(|e| e.to_string())?;
+    set(shared, table, Status::Deleted).await?;
+    let unsent: u64 = pending.iter().map(|(_, n)| n).max().copied().unwrap_or(0);
+    if unsent > 0 {
+        tracing::warn!(
+            table,
+            ?pending,
+            "replica removed with writes some peers have not applied yet; they are still shipped"
+        );
+    } else {
+        tracing::info!(table, "replica removed; its copy is deleted");
+    }
+    shared
+        .membership
+        .removals
+        .lock()
+        .unwrap_or_else(|p| p.into_inner())
+        .push(Removal {
+            table: table.to_string(),
+            pending,
+            deleted_at: shared.real_clock.now_micros(),
+        });
+    Ok(())
+}
