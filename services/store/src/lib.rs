@@ -15,6 +15,7 @@ mod apply;
 pub mod backup;
 mod catalog;
 mod digest;
+mod error;
 mod group;
 mod index;
 mod log;
@@ -35,11 +36,11 @@ mod write;
 
 use std::path::{Path, PathBuf};
 
-use meridian_core::{HlcError, Version};
 use rusqlite::{Connection, OpenFlags, OptionalExtension};
-use thiserror::Error;
 
 pub use apply::{ApplyOutcome, Refusal};
+pub(crate) use error::version_from;
+pub use error::{ConditionFailure, StoreError};
 pub use group::{Group, Writer};
 pub use index::{IndexPos, IndexStats, index_range};
 pub use range::SortRange;
@@ -50,7 +51,7 @@ pub use replica_settings::{LEGACY_DELETION_PROTECTION, Replaced};
 pub use seed::{Seeded, adopt};
 pub use strong::{StrongApplied, StrongEvaluated};
 pub use strong_snapshot::StrongSnapshot;
-pub use write::{Change, Check, Condition, ConditionFailure, WriteOp, WriteResult};
+pub use write::{Change, Check, Condition, WriteOp, WriteResult};
 
 const SCHEMA: &str = include_str!("schema.sql");
 const SCHEMA_VERSION: &str = "17";
@@ -73,72 +74,6 @@ const UPGRADED_IN_PLACE: &[&str] = &["7", "8", "9", "10", "11", "12", "13", "14"
 /// earlier incarnation under the same name are.
 const COUNT_KEPT_CONFLICTS: &str = "INSERT OR REPLACE INTO conflict_counts (tbl, n)
      SELECT tbl, COUNT(*) FROM conflicts GROUP BY tbl";
-
-#[derive(Debug, Error)]
-pub enum StoreError {
-    #[error("sqlite: {0}")]
-    Sqlite(#[from] rusqlite::Error),
-    #[error("store at {path}: {reason}")]
-    Open { path: PathBuf, reason: String },
-    #[error("corrupt store row: {0}")]
-    Corrupt(String),
-    #[error("table {0} not found")]
-    TableNotFound(String),
-    #[error("table {0} already exists")]
-    TableExists(String),
-    #[error("table {table} has no replica in region {region}; its replicas are {replicas:?}")]
-    NotReplica {
-        table: String,
-        region: String,
-        replicas: Vec<String>,
-    },
-    #[error("condition failed: {0}")]
-    ConditionFailed(ConditionFailure),
-    /// A transaction's conditions failed; one reason per operation, in order
-    /// (`None` for the operations whose conditions held).
-    #[error("transaction cancelled: {}", reasons.iter().map(|r| r.as_ref().map_or("None", |_| "ConditionalCheckFailed")).collect::<Vec<_>>().join(", "))]
-    TransactionCanceled {
-        reasons: Vec<Option<ConditionFailure>>,
-    },
-    /// SQLite abandoned the group's transaction (for example on a full disk
-    /// or an I/O error). Nothing in the group may be acknowledged.
-    #[error("the group's transaction was aborted: {0}")]
-    GroupAborted(String),
-    /// A restore to a point in time of a table whose recovery is off here.
-    #[error("point-in-time recovery is not enabled for table {0}")]
-    PitrDisabled(String),
-    /// A restore time outside the window recovery keeps (µs since the epoch).
-    #[error(
-        "restore time {asked} is outside the restorable window {earliest}..={latest} (µs since the epoch)"
-    )]
-    RestoreTime {
-        asked: u64,
-        earliest: u64,
-        latest: u64,
-    },
-    #[error(transparent)]
-    Invalid(#[from] meridian_core::Error),
-    #[error(transparent)]
-    Clock(#[from] HlcError),
-}
-
-impl StoreError {
-    /// Whether the error means the store cannot be trusted any more (a
-    /// corrupt file, an I/O error, a row that does not decode): the writer
-    /// then stops for good. A full disk or a busy lock fails only the group
-    /// it hit.
-    pub fn is_fatal(&self) -> bool {
-        use rusqlite::ErrorCode::*;
-        match self {
-            StoreError::Corrupt(_) => true,
-            StoreError::Sqlite(e) => matches!(
-                e.sqlite_error_code(),
-                Some(DatabaseCorrupt | NotADatabase | SystemIoFailure | CannotOpen)
-            ),
-            _ => false,
-        }
-    }
-}
 
 /// How durable an acknowledged write is. See docs/store.md.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Default)]
@@ -376,9 +311,4 @@ pub fn open_reader(data_dir: &Path) -> Result<Reader, StoreError> {
     let conn = open_conn(&db_path(data_dir), Durability::Full, true)?;
     conn.execute_batch("PRAGMA query_only=ON;")?;
     Ok(Reader::new(conn))
-}
-
-fn version_from(blob: Option<Vec<u8>>) -> Result<Option<Version>, StoreError> {
-    blob.map(|b| Version::from_bytes(&b).map_err(|e| StoreError::Corrupt(e.to_string())))
-        .transpose()
 }

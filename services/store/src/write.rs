@@ -15,7 +15,7 @@ use meridian_core::settings::TableSettings;
 
 use rusqlite::OptionalExtension;
 
-use crate::StoreError;
+use crate::error::{ConditionFailure, StoreError};
 use crate::group::{Group, GroupTxn, HeadRow};
 
 /// Most item bytes one request may write: its unit must fit one replication
@@ -48,19 +48,6 @@ impl std::fmt::Debug for Condition {
             Condition::VersionEquals(v) => write!(f, "VersionEquals({v})"),
             Condition::Check(_) => f.write_str("Check(..)"),
         }
-    }
-}
-
-/// Why a condition did not hold, with the item it was checked against.
-#[derive(Clone, Debug, PartialEq)]
-pub struct ConditionFailure {
-    pub message: String,
-    pub current: Option<Item>,
-}
-
-impl std::fmt::Display for ConditionFailure {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.write_str(&self.message)
     }
 }
 
