@@ -21,6 +21,7 @@
 mod checks;
 pub mod cluster;
 mod ctx;
+mod error;
 pub mod fault;
 pub mod measure;
 pub mod report;
@@ -29,24 +30,8 @@ use std::path::PathBuf;
 use std::time::{Duration, Instant};
 
 pub use cluster::Endpoint;
+pub use error::ConfError;
 pub use report::{CheckResult, Outcome, Report};
-
-/// What can go wrong outside a check's own verdict.
-#[derive(Debug, thiserror::Error)]
-pub enum ConfError {
-    #[error("arguments: {0}")]
-    Arg(String),
-    #[error("cluster file: {0}")]
-    Cluster(String),
-    #[error("fault API: {0}")]
-    Fault(String),
-    #[error("{0}")]
-    Dynamo(String),
-    #[error("building a request: {0}")]
-    Build(#[from] aws_sdk_dynamodb::error::BuildError),
-    #[error("{0}")]
-    Io(#[from] std::io::Error),
-}
 
 /// The command line of `meridian conformance` (and of the example binary).
 #[derive(clap::Args, Clone, Debug)]
