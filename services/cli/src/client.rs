@@ -11,7 +11,7 @@ mod table;
 mod watch;
 
 use anyhow::{Result, bail};
-use meridian_core::{decode_item, encode_item, item_to_json};
+use meridian_core::encode_item;
 use meridian_proto::v1 as pb;
 use meridian_proto::v1::admin_client::AdminClient;
 use meridian_region::admin::authorized;
@@ -19,32 +19,10 @@ use serde_json::{Value as Json, json};
 
 use crate::Command;
 
-/// One conflict record as `meridian conflicts` prints it and the dashboard
-/// shows it: both writes' versions and items, and why the winner won.
-pub(crate) fn conflict_json(c: &pb::ConflictRecord) -> Json {
-    let image = |bytes: &[u8], tomb: bool| -> Json {
-        if tomb {
-            return Json::String("<deleted>".into());
-        }
-        decode_item(bytes)
-            .map(|i| Json::Object(item_to_json(&i)))
-            .unwrap_or(Json::Null)
-    };
-    json!({
-        "Table": c.table,
-        "Winner": version_text(&c.winner),
-        "Loser": version_text(&c.loser),
-        "Why": c.reason,
-        "DetectedBy": c.detected_by,
-        "WinnerItem": image(&c.winner_image, c.winner_tombstone),
-        "LostItem": image(&c.loser_image, c.loser_tombstone),
-    })
-}
-
 use backup::{backup, follow_restore, parse_instant};
 use connect::{admin, admin_endpoint, admin_token, client};
 pub(crate) use connect::{channel, client_at, cluster_credentials};
-pub(crate) use json::version_text;
+pub(crate) use json::{conflict_json, version_text};
 use json::{parse_item, parse_version, print, stored_json, write_json};
 use repair::repair;
 use status::status;

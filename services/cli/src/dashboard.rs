@@ -12,6 +12,8 @@
 //! ([`crate::net::execute`]), so the page, the CLI and a drill always
 //! agree on what a fault means and which input is refused.
 //!
+//! - [`board`]: the state every part reads (the cluster, the admin token,
+//!   the samples, the drill started), a leaf below them all;
 //! - [`sample`]: the sampler and the history the plots draw;
 //! - [`pulse`]: the regions' counters pushed as they change, while a page
 //!   is open;
@@ -24,6 +26,7 @@
 //!   reports.
 
 mod actions;
+mod board;
 mod drills;
 mod pulse;
 mod read;
@@ -35,14 +38,14 @@ use std::sync::Arc;
 
 use anyhow::{Context, Result, bail};
 use axum::Router;
-use axum::extract::{Request, State};
-use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
+use axum::extract::Request;
+use axum::http::{HeaderValue, StatusCode, header};
 use axum::middleware::Next;
 use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post};
-use meridian_cluster::ControlApi;
 use meridian_region::ClusterFile;
-use serde_json::json;
+
+use board::{Board, error};
 
 /// The page, its script and its styles: hand-written, no framework, so the
 /// first paint needs only these three small files.
@@ -225,75 +228,6 @@ async fn same_host(req: Request, next: Next) -> Response {
     }
     next.run(req).await
 }
-
-/// A refusal as the page shows it: `{"error": ...}`.
-fn error(status: StatusCode, message: String) -> Response {
-    (status, axum::Json(json!({ "error": message }))).into_response()
-}
-
-/// The dashboard's state: the cluster it shows, where its control API is,
-/// the token actions must carry, the samples taken and the drill started.
-pub struct Board {
-    cluster: ClusterFile,
-    /// The control API (`netsim.api`), `None` for a cluster file without a
-    /// `[netsim]` section.
-    api: Option<String>,
-    /// The cluster's admin token, which every action must carry.
-    token: Option<String>,
-    samples: sample::Samples,
-    drills: drills::Drills,
-}
-
-impl Board {
-    pub fn new(cluster: ClusterFile) -> Result<Arc<Board>> {
-        let token = cluster.client_admin_token()?;
-        let api = cluster.netsim.as_ref().map(|n| n.api_dial());
-        Ok(Arc::new(Board {
-            cluster,
-            api,
-            token,
-            samples: Default::default(),
-            drills: Default::default(),
-        }))
-    }
-
-    fn control_api(&self) -> ControlApi {
-        // Without a [netsim] section the calls fail with the API's own
-        // "cannot reach the control API" message, which the page shows.
-        ControlApi::new(
-            self.api
-                .clone()
-                .unwrap_or_else(|| "no [netsim] section".into()),
-        )
-        .with_token(self.token.clone())
-    }
-
-    /// Whether a request carries the cluster's admin token (when it has
-    /// one), as every action must.
-    fn authorized(&self, headers: &HeaderMap) -> Result<(), (StatusCode, String)> {
-        let Some(token) = &self.token else {
-            return Ok(());
-        };
-        let given = headers
-            .get(header::AUTHORIZATION)
-            .and_then(|h| h.to_str().ok())
-            .and_then(|h| h.strip_prefix("Bearer "));
-        match given {
-            Some(g) if meridian_core::secret::same_secret(g.as_bytes(), token.as_bytes()) => Ok(()),
-            Some(_) => Err((
-                StatusCode::FORBIDDEN,
-                "the admin token given is not the cluster's; open the URL `meridian up` printed".into(),
-            )),
-            None => Err((
-                StatusCode::UNAUTHORIZED,
-                "this action changes the cluster, so it takes the cluster's admin token: open the URL `meridian up` printed (it carries the token)".into(),
-            )),
-        }
-    }
-}
-
-/// Shared state of the handlers.
-type Shared = State<Arc<Board>>;
 
 #[cfg(test)]
 mod tests {

@@ -1,6 +1,7 @@
 //! DynamoDB JSON both ways: items and versions parsed from the command
 //! line, and the region's answers (stored items, versions, write results)
-//! printed.
+//! printed, and the conflict records `meridian conflicts` and the
+//! dashboard both show.
 
 use anyhow::{Context, Result, anyhow};
 use meridian_core::{Item, Timestamp, Version, decode_item, item_from_json, item_to_json};
@@ -55,4 +56,26 @@ pub(super) fn print(j: &Json) {
 
 pub(super) fn write_json(w: &pb::WriteResponse) -> Json {
     json!({ "Version": version_text(&w.version), "Prev": version_text(&w.prev) })
+}
+
+/// One conflict record as `meridian conflicts` prints it and the dashboard
+/// shows it: both writes' versions and items, and why the winner won.
+pub(crate) fn conflict_json(c: &pb::ConflictRecord) -> Json {
+    let image = |bytes: &[u8], tomb: bool| -> Json {
+        if tomb {
+            return Json::String("<deleted>".into());
+        }
+        decode_item(bytes)
+            .map(|i| Json::Object(item_to_json(&i)))
+            .unwrap_or(Json::Null)
+    };
+    json!({
+        "Table": c.table,
+        "Winner": version_text(&c.winner),
+        "Loser": version_text(&c.loser),
+        "Why": c.reason,
+        "DetectedBy": c.detected_by,
+        "WinnerItem": image(&c.winner_image, c.winner_tombstone),
+        "LostItem": image(&c.loser_image, c.loser_tombstone),
+    })
 }

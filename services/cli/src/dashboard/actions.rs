@@ -12,7 +12,7 @@ use axum::response::{IntoResponse, Response};
 use clap::Parser;
 use serde_json::{Value as Json, json};
 
-use super::{Shared, error};
+use super::board::{Shared, error};
 use crate::net::{NetArgs, NetCommand, execute};
 
 /// Largest action body taken.

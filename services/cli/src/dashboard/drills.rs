@@ -14,7 +14,7 @@ use std::convert::Infallible;
 use std::os::unix::process::CommandExt as _;
 use std::path::{Path, PathBuf};
 use std::process::Stdio;
-use std::sync::{Arc, Mutex};
+use std::sync::Arc;
 
 use axum::body::Bytes;
 use axum::extract::{Path as UrlPath, State};
@@ -25,7 +25,7 @@ use meridian_scenario::scenario::Scenario;
 use serde_json::{Value as Json, json};
 use tokio::io::{AsyncBufReadExt, AsyncReadExt, BufReader};
 
-use super::{Board, Shared, error};
+use super::board::{Board, Run, Shared, error};
 use crate::drill::{DRILL_OUT, PROGRESS_FILE};
 
 /// Lines of a running drill's output kept for the page.
@@ -38,59 +38,6 @@ const MAX_REPORTS: usize = 200;
 const TAIL_EVERY: std::time::Duration = std::time::Duration::from_millis(100);
 /// Most read of the progress file at once, and the longest line passed on.
 const TAIL_CHUNK: usize = 1 << 20;
-
-/// The drill started from the page, running or ended.
-#[derive(Default)]
-pub struct Drills {
-    current: Mutex<Option<Run>>,
-    /// Drills started so far: the next one's number.
-    started: std::sync::atomic::AtomicU64,
-}
-
-struct Run {
-    /// Which drill since the server started, so a page knows a new one.
-    id: u64,
-    scenario: String,
-    /// Its progress file, made afresh by the drill.
-    progress: PathBuf,
-    path: String,
-    sim: bool,
-    /// Its process group: the drill and the regions it starts.
-    pgid: Option<i32>,
-    lines: VecDeque<String>,
-    /// Set when it ended: its exit and the summary it printed.
-    ended: Option<(String, Json)>,
-}
-
-impl Run {
-    fn json(&self) -> Json {
-        json!({
-            "id": self.id,
-            "live": "/api/drills/live",
-            "scenario": self.scenario,
-            "path": self.path,
-            "sim": self.sim,
-            "running": self.ended.is_none(),
-            "lines": self.lines,
-            "exit": self.ended.as_ref().map(|e| &e.0),
-            "summary": self.ended.as_ref().map(|e| &e.1),
-            "report": format!("/api/drills/report/{}", self.scenario),
-        })
-    }
-}
-
-impl Drills {
-    /// Ends a running drill with everything it started.
-    pub fn stop(&self) {
-        if let Some(run) = self.current.lock().expect("drills").as_ref()
-            && run.ended.is_none()
-            && let Some(pgid) = run.pgid
-        {
-            // SAFETY: signals the process group made for the drill at spawn.
-            unsafe { libc::kill(-pgid, libc::SIGKILL) };
-        }
-    }
-}
 
 /// `POST /api/drills` with `{"scenario": "simulations/partition-heal.toml",
 /// "sim": true}`: starts `meridian drill run` on it.

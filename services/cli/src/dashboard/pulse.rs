@@ -16,7 +16,7 @@ use meridian_proto::v1 as pb;
 use meridian_proto::v1::admin_client::AdminClient;
 use serde_json::json;
 
-use super::Board;
+use super::board::Board;
 use crate::client::channel;
 use crate::net::show::window_quantiles;
 

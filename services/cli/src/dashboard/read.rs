@@ -11,7 +11,7 @@ use meridian_proto::v1 as pb;
 use meridian_proto::v1::admin_client::AdminClient;
 use serde_json::json;
 
-use super::{Shared, error};
+use super::board::{Shared, error};
 use crate::client::{channel, client_at, cluster_credentials, conflict_json};
 
 /// Most conflict records one answer carries.

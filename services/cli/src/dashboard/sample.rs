@@ -5,9 +5,8 @@
 //! server-sent event; the last minutes of plot points are kept for a page
 //! that opens later.
 
-use std::collections::VecDeque;
 use std::convert::Infallible;
-use std::sync::{Arc, Mutex};
+use std::sync::Arc;
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
 use axum::extract::State;
@@ -17,74 +16,11 @@ use meridian_proto::v1 as pb;
 use serde_json::{Value as Json, json};
 use tokio::sync::broadcast;
 
-use super::{Board, Shared};
+use super::board::{Board, Shared};
 use crate::net::show::{gather, show_json, window_lag};
 
 /// How often the cluster is sampled.
 pub const SAMPLE_EVERY: Duration = Duration::from_secs(1);
-/// Plot points kept: five minutes at one a second.
-const HISTORY: usize = 300;
-
-/// The samples taken: the newest, the plot points kept, and the stream of
-/// new ones (and of the regions' pulses, [`super::pulse`]) to the open
-/// pages.
-pub struct Samples {
-    latest: Mutex<Option<Arc<str>>>,
-    points: Mutex<VecDeque<Json>>,
-    /// Each event's name (`sample` or `pulse`) and data.
-    events: broadcast::Sender<(&'static str, Arc<str>)>,
-    /// How many pages have the event stream open: pulses are followed only
-    /// while one is.
-    viewers: tokio::sync::watch::Sender<usize>,
-    /// Set when the server stops: open event streams end then, so a
-    /// graceful shutdown does not wait on a page that never leaves.
-    pub(super) closing: tokio::sync::watch::Sender<bool>,
-}
-
-impl Default for Samples {
-    fn default() -> Self {
-        Samples {
-            latest: Mutex::new(None),
-            points: Mutex::new(VecDeque::new()),
-            events: broadcast::channel(64).0,
-            viewers: tokio::sync::watch::channel(0).0,
-            closing: tokio::sync::watch::channel(false).0,
-        }
-    }
-}
-
-impl Samples {
-    /// The number of pages open, as it changes.
-    pub fn viewers(&self) -> tokio::sync::watch::Receiver<usize> {
-        self.viewers.subscribe()
-    }
-
-    /// Passes a region's pulse on to the open pages.
-    pub fn pulse(&self, event: Json) {
-        let _ = self.events.send(("pulse", event.to_string().into()));
-    }
-
-    /// Ends every open event stream.
-    pub fn close(&self) {
-        self.closing.send_replace(true);
-    }
-
-    fn record(&self, sample: Json) {
-        let point = point(&sample);
-        let text: Arc<str> = sample.to_string().into();
-        *self.latest.lock().expect("latest") = Some(text.clone());
-        {
-            let mut points = self.points.lock().expect("points");
-            points.push_back(point);
-            while points.len() > HISTORY {
-                points.pop_front();
-            }
-        }
-        // No receiver is not an error: no page is open.
-        let _ = self.events.send(("sample", text));
-    }
-}
-
 /// The Status answers of one sample, and when they were taken.
 struct Previous {
     at: Instant,
@@ -177,27 +113,6 @@ fn applied(s: &pb::StatusResponse) -> u64 {
 /// back (the region restarted in between).
 fn rate(before: u64, after: u64, secs: f64) -> Option<f64> {
     (after >= before && secs > 0.0).then(|| ((after - before) as f64 / secs * 10.0).round() / 10.0)
-}
-
-/// What the plots draw of a sample: pending and latency per link,
-/// conflicts per region.
-fn point(sample: &Json) -> Json {
-    let links: Vec<Json> = sample["links"]
-        .as_array()
-        .into_iter()
-        .flatten()
-        .map(|l| {
-            json!({"from": l["from"], "to": l["to"], "pending": l["pending"],
-                "p50": l["window_p50_ms"], "p99": l["window_p99_ms"]})
-        })
-        .collect();
-    let regions: Vec<Json> = sample["regions"]
-        .as_array()
-        .into_iter()
-        .flatten()
-        .map(|r| json!({"name": r["name"], "conflicts": r["conflicts"]}))
-        .collect();
-    json!({"t_ms": sample["t_ms"], "links": links, "regions": regions})
 }
 
 pub(super) fn wall_ms() -> u64 {
@@ -296,21 +211,5 @@ mod tests {
         assert_eq!(rate(100, 100, 1.0), Some(0.0));
         assert_eq!(rate(150, 3, 1.0), None);
         assert_eq!(rate(1, 2, 0.0), None);
-    }
-
-    #[test]
-    fn a_plot_point_keeps_pending_latency_and_conflicts() {
-        let sample = json!({
-            "t_ms": 7,
-            "links": [{"from": "a", "to": "b", "pending": 4, "window_p50_ms": 1.5,
-                "window_p99_ms": 9.0, "faults": "-"}],
-            "regions": [{"name": "a", "conflicts": 2, "status": {}}],
-        });
-        assert_eq!(
-            point(&sample),
-            json!({"t_ms": 7,
-                "links": [{"from": "a", "to": "b", "pending": 4, "p50": 1.5, "p99": 9.0}],
-                "regions": [{"name": "a", "conflicts": 2}]})
-        );
     }
 }

@@ -21,7 +21,7 @@ use meridian_proto::v1 as pb;
 use meridian_region::ClusterFile;
 use serde_json::{Value as Json, json};
 
-use super::{Shared, error};
+use super::board::{Shared, error};
 use crate::client::{client_at, cluster_credentials, version_text};
 
 /// Conflict records and stream records read per region, newest last.
