@@ -86,21 +86,23 @@ class Cycles(unittest.TestCase):
         )
 
     def test_path_through_an_imported_module_closes_a_cycle(self):
+        # `m::deep::f` names `m/deep.rs` through the module `use crate::m`
+        # brought in: the `use` alone reaches only `m.rs`.
         self.assert_cycle(
             {
-                "lib.rs": "mod a;\nmod b;\n",
-                "a.rs": """
-                    use crate::b;
-                    pub struct A;
-                    pub fn f() -> b::B { b::B }
+                "lib.rs": "mod a;\nmod m;\n",
+                "m.rs": "pub mod deep;\n",
+                "m/deep.rs": """
+                    pub fn f() -> Option<crate::a::A> { None }
                 """,
-                "b.rs": """
-                    pub struct B;
-                    pub fn g() -> Option<crate::a::A> { None }
+                "a.rs": """
+                    use crate::m;
+                    pub struct A;
+                    pub fn g() { let _ = m::deep::f(); }
                 """,
             },
             "src/a.rs -> ",
-            "src/b.rs -> ",
+            "src/m/deep.rs -> ",
         )
 
     def test_clean_crate_passes(self):
