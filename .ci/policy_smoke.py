@@ -1,8 +1,9 @@
 """boto3, unmodified from PyPI, against two regions' DynamoDB endpoints: a
 resource-based policy round trip on a table's replica (docs/dynamodb-compat.md,
-Resource-based policies), a table ARN given as TableName, and the global tables API of version 2017.11.29
-making a table global, adding nothing it refuses (Global tables, version
-2017.11.29).
+Resource-based policies), a table ARN given as TableName, and a global table's
+life as AWS runs it: CreateGlobalTable refused, a replica added with UpdateTable
+that the legacy calls do not know, and its stream kept on (Global tables as AWS
+runs them).
 
 Usage: policy_smoke.py HOME_ENDPOINT HOME_REGION OTHER_ENDPOINT OTHER_REGION
 """
@@ -89,46 +90,46 @@ home.delete_item(TableName=arn, Key={"pk": {"S": "by-arn"}})
 refused("ValidationException", home.get_item, TableName=arn.replace(f":{home_region}:", f":{other_region}:"), Key={"pk": {"S": "x"}})
 print("policy smoke: table ARN as TableName ok")
 
-# ---- global tables, version 2017.11.29 ----------------------------------------
-refused("GlobalTableNotFoundException", home.describe_global_table, GlobalTableName=name)
-made = home.create_global_table(
+# ---- global tables as AWS runs them ------------------------------------------
+msg = refused(
+    "ValidationException",
+    home.create_global_table,
     GlobalTableName=name,
     ReplicationGroup=[{"RegionName": home_region}, {"RegionName": other_region}],
-)["GlobalTableDescription"]
-if made["GlobalTableStatus"] != "CREATING":
-    sys.exit(f"policy smoke: CreateGlobalTable answered {made}")
+)
+if "DynamoDB global tables version 2017.11.29 is not supported" not in msg:
+    sys.exit(f"policy smoke: CreateGlobalTable refused with {msg!r}")
+# A global table of version 2019.11.21 instead, which the legacy calls do not know.
+home.update_table(TableName=name, ReplicaUpdates=[{"Create": {"RegionName": other_region}}])
 
 
-def active_everywhere():
+def active_in_other():
     try:
-        d = other.describe_global_table(GlobalTableName=name)["GlobalTableDescription"]
+        t = other.describe_table(TableName=name)["Table"]
     except ClientError as e:
-        # The other region learns of the new replicas as they replicate.
-        if e.response["Error"]["Code"] == "GlobalTableNotFoundException":
+        # The other region learns of its replica as it replicates.
+        if e.response["Error"]["Code"] == "ResourceNotFoundException":
             return False
         raise
-    group = sorted((r["RegionName"], r["ReplicaStatus"]) for r in d["ReplicationGroup"])
-    return d["GlobalTableStatus"] == "ACTIVE" and group == sorted(
-        [(home_region, "ACTIVE"), (other_region, "ACTIVE")]
-    )
+    return t["TableStatus"] == "ACTIVE"
 
 
-eventually(f"global table {name} ACTIVE in {home_region} and {other_region}", active_everywhere)
-listed = [g["GlobalTableName"] for g in home.list_global_tables(RegionName=other_region)["GlobalTables"]]
-if name not in listed:
-    sys.exit(f"policy smoke: ListGlobalTables in {other_region} misses {name}: {listed}")
-refused(
-    "ReplicaAlreadyExistsException",
-    home.update_global_table,
-    GlobalTableName=name,
-    ReplicaUpdates=[{"Create": {"RegionName": other_region}}],
+eventually(f"{name}'s replica in {other_region} ACTIVE", active_in_other)
+refused("GlobalTableNotFoundException", home.describe_global_table, GlobalTableName=name)
+listed = home.list_global_tables(RegionName=other_region)["GlobalTables"]
+if listed:
+    sys.exit(f"policy smoke: ListGlobalTables in {other_region} lists {listed}")
+msg = refused(
+    "ValidationException",
+    other.update_table,
+    TableName=name,
+    StreamSpecification={"StreamEnabled": False},
 )
-home.put_item(TableName=name, Item={"pk": {"S": "legacy"}, "v": {"N": "1"}})
+if "Disabling Stream is not allowed for a Global Table replica" not in msg:
+    sys.exit(f"policy smoke: disabling a global table's stream refused with {msg!r}")
+home.put_item(TableName=name, Item={"pk": {"S": "global"}, "v": {"N": "1"}})
 eventually(
     f"the write in {other_region}",
-    lambda: "Item" in other.get_item(TableName=name, Key={"pk": {"S": "legacy"}}),
+    lambda: "Item" in other.get_item(TableName=name, Key={"pk": {"S": "global"}}),
 )
-settings = home.describe_global_table_settings(GlobalTableName=name)["ReplicaSettings"]
-if sorted(s["RegionName"] for s in settings) != sorted([home_region, other_region]):
-    sys.exit(f"policy smoke: DescribeGlobalTableSettings answered {settings}")
-print("policy smoke: global tables 2017.11.29 ok")
+print("policy smoke: global tables as AWS runs them ok")

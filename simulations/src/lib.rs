@@ -18,6 +18,7 @@ pub mod report;
 pub mod scenario;
 
 use std::collections::{BTreeMap, BTreeSet};
+use std::ops::Bound;
 
 use meridian_core::{Conflict, EncodedKey, Item, Timestamp, Version};
 
@@ -175,9 +176,18 @@ impl Oracle {
     /// expiry: the key may have been deleted by it since, and the
     /// tombstone purged.
     fn expiring_since(&self, table: &str, key: &EncodedKey, version: &Version) -> bool {
+        self.expiring_from(table, key, Bound::Included(version))
+    }
+
+    /// [`Self::expiring_since`], from `from` on.
+    fn expiring_from(&self, table: &str, key: &EncodedKey, from: Bound<&Version>) -> bool {
         self.expiring
             .get(&(table.to_string(), key.clone()))
-            .is_some_and(|e| e.range(version..).next().is_some())
+            .is_some_and(|e| {
+                e.range::<Version, _>((from, Bound::Unbounded))
+                    .next()
+                    .is_some()
+            })
     }
 
     /// `table` was deleted and created again: every write acknowledged to
@@ -244,26 +254,49 @@ impl Oracle {
         self.uncertain_deletes.insert((table.to_string(), key));
     }
 
-    /// Whether a replica holding nothing at `key` may have deleted it at
-    /// or after `version`: a delete there, acknowledged at or after it or
-    /// of unknown outcome, whose tombstone was purged once every region
-    /// held it. Absence then hides nothing that was acknowledged.
-    fn deleted_since(&self, table: &str, key: &EncodedKey, version: &Version) -> bool {
+    /// Whether a replica holding nothing at `key` may have deleted it
+    /// from `from` on: a delete there, acknowledged since (or an expiry
+    /// set since) or of unknown outcome, whose tombstone was purged once
+    /// every region held it. Absence then hides nothing that was
+    /// acknowledged.
+    fn deleted_from(&self, table: &str, key: &EncodedKey, from: Bound<&Version>) -> bool {
         let k = (table.to_string(), key.clone());
         self.uncertain_deletes.contains(&k)
-            || self
-                .deletes
-                .get(&k)
-                .is_some_and(|d| d.range(version..).next().is_some())
-            || self.expiring_since(table, key, version)
+            || self.deletes.get(&k).is_some_and(|d| {
+                d.range::<Version, _>((from, Bound::Unbounded))
+                    .next()
+                    .is_some()
+            })
+            || self.expiring_from(table, key, from)
     }
 
     /// Whether `heads` holds `version` of the key, or something newer: a
-    /// head as new, or none where it may have been deleted since.
+    /// head as new, or none where it may have been deleted since (by
+    /// `version` itself too, when it is a delete or carries an expiry).
     fn holds_one(&self, heads: &Heads, table: &str, key: &EncodedKey, version: &Version) -> bool {
+        self.holds_from(heads, table, key, version, Bound::Included(version))
+    }
+
+    /// Whether `heads` shows that `version` of the key reached it: a head
+    /// as new, or none where a later delete or expiry explains it. Unlike
+    /// [`Self::holds_one`], a replica holding nothing is no sign that a
+    /// delete (or a write that expires) reached it: its own tombstone
+    /// purged and its never arriving look alike.
+    fn reached_one(&self, heads: &Heads, table: &str, key: &EncodedKey, version: &Version) -> bool {
+        self.holds_from(heads, table, key, version, Bound::Excluded(version))
+    }
+
+    fn holds_from(
+        &self,
+        heads: &Heads,
+        table: &str,
+        key: &EncodedKey,
+        version: &Version,
+        deleted_from: Bound<&Version>,
+    ) -> bool {
         match heads.get(&(table.to_string(), key.clone())) {
             Some(h) => h.version >= *version,
-            None => self.deleted_since(table, key, version),
+            None => self.deleted_from(table, key, deleted_from),
         }
     }
 
@@ -291,10 +324,12 @@ impl Oracle {
         out
     }
 
-    /// The writes acknowledged by `region` that no other replica held, nor
-    /// anything newer for their key, in `others` (read when `region` lost
-    /// its data): what the loss may take for good. Everything else had
-    /// reached a peer and must survive.
+    /// The writes acknowledged by `region` that no other replica showed it
+    /// had received, in `others` (read when `region` lost its data): what
+    /// the loss may take for good. Everything else had reached a peer and
+    /// must survive. A delete a peer holds nothing for is at risk, as it
+    /// may never have arrived there ([`Self::reached_one`]); whether it
+    /// was lost is judged at the end, by what the replicas hold then.
     pub fn at_risk(&self, region: &str, others: &[Heads]) -> BTreeSet<Version> {
         self.writes
             .values()
@@ -302,7 +337,7 @@ impl Oracle {
             .filter(|w| {
                 !others
                     .iter()
-                    .any(|h| self.holds_one(h, &w.table, &w.key, &w.version))
+                    .any(|h| self.reached_one(h, &w.table, &w.key, &w.version))
             })
             .map(|w| w.version.clone())
             .collect()
@@ -718,6 +753,40 @@ mod tests {
         let mut v = Verdict::default();
         o.check_replica("a-1", &peer, false, &mut v);
         assert!(v.ok(), "{:?}", v.problems);
+    }
+
+    /// Seed 880044 of the sweep: a region lost power with a delete no
+    /// peer had received, on a key the peers held nothing for (the table
+    /// had just been created again). Their holding nothing did not show
+    /// the delete had reached them, though it counted so, and the delete
+    /// was then both "survived" and lost.
+    #[test]
+    fn a_delete_no_peer_shows_it_received_is_at_risk_and_lost_if_an_older_write_remains() {
+        let mut o = Oracle::new();
+        let put = w(1, "b-1", None, "x");
+        let delete = AckedWrite {
+            image: None,
+            ..w(2, "a-1", Some(put.version.clone()), "")
+        };
+        o.record(put.clone());
+        o.record(delete.clone());
+        // The peer holds nothing for the key: the delete is at risk.
+        let nothing = Heads::new();
+        let risk = o.at_risk("a-1", std::slice::from_ref(&nothing));
+        assert_eq!(risk, BTreeSet::from([delete.version.clone()]));
+        // Nothing anywhere at the end: the delete's effect stands.
+        assert!(o.clone().remove_lost(&risk, &[&nothing]).is_empty());
+        // Every replica holds the older write at the end: the delete was lost.
+        let lost = o.remove_lost(&risk, &[&heads_of(&put), &heads_of(&put)]);
+        assert_eq!(lost, vec![delete]);
+        // A delete a peer holds the tombstone of reached it.
+        let mut o = Oracle::new();
+        let delete = AckedWrite {
+            image: None,
+            ..w(2, "a-1", None, "")
+        };
+        o.record(delete.clone());
+        assert!(o.at_risk("a-1", &[heads_of(&delete)]).is_empty());
     }
 
     #[test]

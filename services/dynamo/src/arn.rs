@@ -17,12 +17,6 @@ pub fn table_arn(region: &str, name: &str) -> String {
     format!("arn:aws:dynamodb:{region}:{ACCOUNT}:table/{name}")
 }
 
-/// A global table's ARN (global tables version 2017.11.29), as DynamoDB
-/// forms it: no region, since it names the table in every region.
-pub fn global_table_arn(name: &str) -> String {
-    format!("arn:aws:dynamodb::{ACCOUNT}:global-table/{name}")
-}
-
 /// An index's ARN: its table's ARN (`table_arn`), then `/index/<name>`.
 pub fn index_arn(table_arn: &str, name: &str) -> String {
     format!("{table_arn}/index/{name}")

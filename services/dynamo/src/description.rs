@@ -183,7 +183,8 @@ pub async fn keep_latest_stream(ops: &RegionHandle, table: &str, d: &mut Json) -
 }
 
 /// The description of `table` as it stands: ACTIVE, or CREATING while
-/// this region loads it from a backup or a point in time, and with its
+/// this region loads it from a backup or a point in time or fills its new
+/// replica from its peers, and with its
 /// `RestoreSummary` when this region restored it. `from_backup` is the ARN
 /// of the backup it was restored from, when the caller knows it.
 pub async fn current(
@@ -195,6 +196,8 @@ pub async fn current(
     let restore = ops.restore_of(table, &info.version);
     let status = match &restore {
         Some(r) if r.in_progress => "CREATING",
+        // A replica filling from its peers is a table being created here.
+        _ if ops.creating_here(&info.def) => "CREATING",
         _ => "ACTIVE",
     };
     let mut d = self::table(ops.region(), &info, status);

@@ -49,10 +49,7 @@ pub enum Kind {
     /// (docs/strong.md); retry-safe.
     ReplicatedWriteConflict,
     /// The global tables API of version 2017.11.29 (`crate::global_legacy`).
-    GlobalTableAlreadyExists,
     GlobalTableNotFound,
-    ReplicaAlreadyExists,
-    ReplicaNotFound,
     /// Resource-based policies (`crate::policies`): none attached, or not
     /// the revision the request expects.
     PolicyNotFound,
@@ -88,10 +85,7 @@ impl Kind {
             Kind::Throttling => "ThrottlingException",
             Kind::InternalServerError => "InternalServerError",
             Kind::ReplicatedWriteConflict => "ReplicatedWriteConflictException",
-            Kind::GlobalTableAlreadyExists => "GlobalTableAlreadyExistsException",
             Kind::GlobalTableNotFound => "GlobalTableNotFoundException",
-            Kind::ReplicaAlreadyExists => "ReplicaAlreadyExistsException",
-            Kind::ReplicaNotFound => "ReplicaNotFoundException",
             Kind::PolicyNotFound => "PolicyNotFoundException",
         }
     }

@@ -197,7 +197,7 @@ async fn conditional(
     .map(as_condition);
     ex.finish()?;
     if let Some(key) = key {
-        key_of(&ops.table(table).await?.0, key)?;
+        key_of(&ops.item_table(table).await?.0, key)?;
     }
     let w = write_one(ops, op(table.into(), condition), return_old).await?;
     let mut out = if rv == "ALL_OLD" {
@@ -222,7 +222,7 @@ pub async fn get(ops: &RegionHandle, r: Req<'_>) -> ApiResult<Json> {
         None => legacy::attributes_to_get(r)?,
     };
     ex.finish()?;
-    let (def, _) = ops.table(table).await?;
+    let (def, _) = ops.item_table(table).await?;
     let key = key_of(&def, &key)?;
     // A read of this region's copy: its latest commit; on a STRONG table a
     // strongly consistent read first waits for every write chosen anywhere
@@ -307,7 +307,7 @@ pub async fn update(ops: &RegionHandle, r: Req<'_>) -> ApiResult<Json> {
     }
     .map(as_condition);
     ex.finish()?;
-    let (def, _) = ops.table(table).await?;
+    let (def, _) = ops.item_table(table).await?;
     key_of(&def, &key)?;
     let ks = &def.key_schema;
     let key_names: Vec<&str> = std::iter::once(ks.partition.name.as_str())

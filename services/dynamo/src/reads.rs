@@ -427,7 +427,7 @@ pub async fn query(ops: &RegionHandle, r: Req<'_>) -> ApiResult<Json> {
     // DynamoDB's order: unused names and values before the key condition's shape.
     ex.finish()?;
     let conds = conds?;
-    let (def, _) = ops.table(table).await?;
+    let (def, _) = ops.item_table(table).await?;
     let source = Source::of(ops, &def, &listing).await?;
     // DynamoDB's rule: a Query filters on what the key condition does not.
     let keys = source.key_names();
@@ -625,7 +625,7 @@ pub async fn scan(ops: &RegionHandle, r: Req<'_>) -> ApiResult<Json> {
         }
     };
     ex.finish()?;
-    let (def, _) = ops.table(table).await?;
+    let (def, _) = ops.item_table(table).await?;
     let source = Source::of(ops, &def, &listing).await?;
     let wrong_segment = |partition: &[u8]| match segment {
         Some((s, t)) if segment_of(partition, t) != s => Err(ApiError::validation(format!(
@@ -714,7 +714,7 @@ pub async fn batch_get(ops: &RegionHandle, r: Req<'_>) -> ApiResult<Json> {
         };
         ex.finish()?;
         let consistent = spec.opt_bool("ConsistentRead")?.unwrap_or(false);
-        let (def, _) = ops.table(table).await?;
+        let (def, _) = ops.item_table(table).await?;
         if consistent {
             ops.consistent(table).await?;
         }
@@ -792,7 +792,7 @@ pub async fn transact_get(ops: &RegionHandle, r: Req<'_>) -> ApiResult<Json> {
         projections.push(ex.projection(get)?);
         ex.finish()?;
         if !defs.contains_key(table) {
-            defs.insert(table.to_string(), ops.table(table).await?.0);
+            defs.insert(table.to_string(), ops.item_table(table).await?.0);
         }
         let key = key_of(&defs[table], &get.item("Key")?)?;
         if keys.iter().any(|(t, k)| t == table && *k == key) {

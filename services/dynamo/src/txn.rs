@@ -24,7 +24,7 @@ async fn def_of(
     if let Some(d) = defs.get(table) {
         return Ok(d.clone());
     }
-    let d = ops.table(table).await?.0;
+    let d = ops.item_table(table).await?.0;
     defs.insert(table.to_string(), d.clone());
     Ok(d)
 }

@@ -206,6 +206,9 @@ pub struct Metrics {
     /// Replicated units refused for now (the sender retries them), by
     /// peer and reason.
     pub replication_refusals: Family<PeerReasonLabel, Counter>,
+    /// Relayed catalog changes that would delete or replace a table here,
+    /// passed over for their origin to bring, by relaying peer.
+    pub left_to_origin: Family<PeerLabel, Counter>,
     pub applied: Family<PeerLabel, Counter>,
     /// Partition order's anomalies as they became visible here, by source
     /// peer: entries applied while an earlier entry of the peer's log was
@@ -299,6 +302,7 @@ impl Metrics {
             drift_refusals: Family::default(),
             drift_ahead: Family::default(),
             replication_refusals: Family::default(),
+            left_to_origin: Family::default(),
             applied: Family::default(),
             reordered: Family::default(),
             torn_units: Family::default(),
@@ -397,6 +401,11 @@ impl Metrics {
             "replication_refusals",
             "Replicated units refused for now and retried by the sender, by peer and reason: drift_guard (a version too far ahead of this region's clock) or table_not_ready (its table, or that version of it, is not known here yet)",
             m.replication_refusals.clone(),
+        );
+        registry.register(
+            "replication_left_to_origin",
+            "Relayed catalog entries that would delete or replace a table held here, passed over for the region that made them to bring (docs/security.md), by relaying peer",
+            m.left_to_origin.clone(),
         );
         registry.register(
             "applied_mutations",

@@ -130,6 +130,29 @@ impl RegionHandle {
             .ok_or_else(|| OpError::TableNotFound(name.to_string()))
     }
 
+    /// [`Self::table`], for a request on the table's items: through the
+    /// DynamoDB view, a replica still being created here (filling from its
+    /// peers) is not found yet, as DynamoDB answers for a table that is not
+    /// `ACTIVE` (`ResourceNotFoundException`: "its status might not be
+    /// ACTIVE", API_GetItem). Meridian's own API reads it as it fills.
+    pub async fn item_table(&self, name: &str) -> Result<(TableDef, Version), OpError> {
+        let found = self.table(name).await?;
+        if self.creating_here(&found.0) {
+            return Err(OpError::TableNotFound(name.to_string()));
+        }
+        Ok(found)
+    }
+
+    /// Whether this handle sees `def` as a replica still being created in
+    /// this region ([`Self::item_table`]).
+    pub fn creating_here(&self, def: &TableDef) -> bool {
+        self.replicas_only
+            && def
+                .replica_states
+                .get(self.region())
+                .is_some_and(|s| s.status == meridian_core::replicas::Status::Creating)
+    }
+
     /// `name`'s definition and the catalog version that created it, as the
     /// catalog has them, whether or not this handle sees the table
     /// (`replicas_only`).
@@ -258,6 +281,19 @@ impl RegionHandle {
         let protected = self.protected_replicas(table).await?;
         meridian_core::protection::check_removals(table, &change.delete, &protected)
             .map_err(invalid)?;
+        if !change.create.is_empty() {
+            // A table that becomes global gets its stream first, as
+            // DynamoDB's does, so each new replica starts with it.
+            let owned = table.to_string();
+            let settings = self.read(move |r| r.settings(&owned)).await?;
+            if let Some(change) = settings.and_then(|s| s.stream_for_replicas(&def)) {
+                self.write(vec![WriteOp::UpdateSettings {
+                    table: table.to_string(),
+                    change,
+                }])
+                .await?;
+            }
+        }
         for (region, status) in rows {
             self.write(vec![WriteOp::SetReplica {
                 table: table.to_string(),
@@ -344,6 +380,20 @@ impl RegionHandle {
     /// The one write path: every local write of every front comes here,
     /// so every front's writes are checked, versioned and logged alike.
     pub async fn write(&self, ops: Vec<WriteOp>) -> Result<Vec<WriteResult>, OpError> {
+        if self.replicas_only {
+            // Item writes to a replica being created are refused as its
+            // reads are (`item_table`); whether the table is here at all
+            // is the store's to answer.
+            let mut tables: Vec<&str> = ops.iter().filter_map(WriteOp::item_table).collect();
+            tables.dedup();
+            for t in tables {
+                if let Some((def, _)) = self.shared.storage.table_def(t).await?
+                    && self.creating_here(&def)
+                {
+                    return Err(OpError::TableNotFound(t.to_string()));
+                }
+            }
+        }
         let strong = ops
             .iter()
             .filter_map(WriteOp::item_table)

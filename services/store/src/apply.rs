@@ -32,6 +32,11 @@ pub struct ApplyOutcome {
     pub refusal: Option<Refusal>,
     /// A catalog change was applied, and logged to be relayed.
     pub relayed: bool,
+    /// Relayed catalog entries left for their origin to bring: each would
+    /// delete or replace a table this region holds, and only the region
+    /// that made it is believed (see [`Group::apply`]). Counted as applied
+    /// through, so the relaying link goes on.
+    pub left_to_origin: usize,
     /// Real-time delivery latency of each processed entry, in µs.
     pub latencies_micros: Vec<u64>,
 }
@@ -45,10 +50,6 @@ pub enum Refusal {
     /// Its table, or the incarnation it was written under, is not known
     /// here yet.
     TableNotReady,
-    /// A catalog change relayed by a region other than the one that made
-    /// it, which would delete or replace a table this region holds: taken
-    /// only from its origin (see [`Group::apply`]).
-    RelayedCatalog,
 }
 
 impl Refusal {
@@ -57,7 +58,6 @@ impl Refusal {
         match self {
             Refusal::DriftGuard => "drift_guard",
             Refusal::TableNotReady => "table_not_ready",
-            Refusal::RelayedCatalog => "relayed_catalog",
         }
     }
 }
@@ -76,13 +76,14 @@ impl Group<'_> {
     /// but nothing proves that region made it, and a forged one would
     /// delete a table everywhere under an innocent name. So a relayed
     /// change (its origin is not `peer`) that would delete or replace a
-    /// table definition this region holds live is refused
-    /// ([`Refusal::RelayedCatalog`]) until the origin's own stream, which
-    /// mutual TLS binds to the origin, or a repair round has brought it:
-    /// the relayed copy is then a duplicate and passes. Relayed changes
-    /// that destroy nothing (a table new here, a losing version, a
-    /// duplicate) pass at once, so a region still learns a table from
-    /// whichever peer brings it first.
+    /// table definition this region holds live is left to its origin
+    /// (`left_to_origin`): skipped with the rest of its unit, and counted
+    /// as applied through, so the relaying link goes on. The origin's own
+    /// stream, which mutual TLS binds to the origin and which ships every
+    /// entry of its log to every peer, or a repair round brings it; a
+    /// forgery never comes. Relayed changes that destroy nothing (a table
+    /// new here, a losing version, a duplicate) pass at once, so a region
+    /// still learns a table from whichever peer brings it first.
     ///
     /// `released` is partition order's (docs/replication.md, *Lanes*):
     /// `Some(through)` applies each entry on its own, not by units, since a
@@ -170,6 +171,7 @@ impl GroupTxn<'_, '_> {
             // after that point fails the whole apply, which the caller rolls back.
             admitted.clear();
             let mut refusal = None;
+            let mut left = false;
             for e in unit {
                 if self.strong_table(&e.table)? {
                     // Never written: a STRONG table's items change only
@@ -184,7 +186,18 @@ impl GroupTxn<'_, '_> {
                     }
                     Admit::Write(version) => admitted.push(Some(version)),
                     Admit::Drop => admitted.push(None),
+                    Admit::LeaveToOrigin(reason) => {
+                        tracing::info!(region = %self.region, %peer, %reason, "left a relayed catalog change to its origin");
+                        left = true;
+                        admitted.push(None);
+                    }
                 }
+            }
+            if left {
+                // The unit is one catalog change of its origin: none of
+                // it here until the origin brings all of it.
+                out.left_to_origin += admitted.len();
+                admitted.iter_mut().for_each(|v| *v = None);
             }
             if let Some((kind, reason, drift)) = refusal {
                 out.refused = Some(reason);
@@ -243,7 +256,8 @@ impl GroupTxn<'_, '_> {
                     break;
                 }
                 Admit::Write(version) => Some(version),
-                Admit::Drop => None,
+                // Never asked of a repair round, which names no sender.
+                Admit::Drop | Admit::LeaveToOrigin(_) => None,
             };
             self.apply_entry(real_now, e, version, &mut out)?;
             if e.table == CATALOG_TABLE {
@@ -289,14 +303,10 @@ impl GroupTxn<'_, '_> {
                 && let Some(what) = self.destroys_table(e, &version)?
             {
                 let name = String::from_utf8_lossy(&e.key.partition);
-                return Ok(Admit::Refuse(
-                    Refusal::RelayedCatalog,
-                    format!(
-                        "{sender} relayed a change by {} that would {what} table {name}, which this region holds; a change that deletes or replaces a table is taken only from the region that made it, through its own stream or a repair round",
-                        version.origin
-                    ),
-                    None,
-                ));
+                return Ok(Admit::LeaveToOrigin(format!(
+                    "{sender} relayed a change by {} that would {what} table {name}, which this region holds; a change that deletes or replaces a table is taken only from the region that made it, through its own stream or a repair round",
+                    version.origin
+                )));
             }
             return Ok(Admit::Write(version));
         }
@@ -531,6 +541,10 @@ enum Admit {
     Write(Version),
     /// Its table incarnation is gone here: skipped, but counted as applied through.
     Drop,
+    /// A relayed catalog change that would delete or replace a table held
+    /// here: skipped with its unit, counted as applied through, and left
+    /// for its origin to bring; why, for the log.
+    LeaveToOrigin(String),
     /// Not now: what kind of refusal, the reason, and how far ahead the
     /// version was when the drift guard refused it.
     Refuse(Refusal, String, Option<u64>),

@@ -9,6 +9,17 @@ use crate::schema::TableDef;
 use crate::value::Item;
 use crate::version::Version;
 
+/// The stream view DynamoDB turns on for a table that becomes global.
+pub const GLOBAL_STREAM_VIEW: &str = "NEW_AND_OLD_IMAGES";
+
+/// Whether `def` replicates through its stream, so no region may turn the
+/// stream off: an eventually consistent table with replicas in two regions
+/// or more. DynamoDB refuses that with "Disabling Stream is not allowed for
+/// a Global Table replica"; a STRONG table's stream can be changed.
+fn replicates_by_stream(def: &TableDef) -> bool {
+    def.replicas.len() >= 2 && def.consistency.strong().is_none()
+}
+
 impl TableSettings {
     /// The settings a table was created with, before any UpdateTable.
     pub fn initial(def: &TableDef, incarnation: &Version) -> Self {
@@ -54,6 +65,9 @@ impl TableSettings {
     pub fn apply(&self, def: &TableDef, c: &SettingsChange, now: u64) -> Result<Self, Error> {
         let refuse = |m: String| Err(Error::invalid(FIELD, m));
         let invalid = |m: String| refuse(format!("One or more parameter values were invalid: {m}"));
+        if c.stream == Some(None) && self.stream.is_some() && replicates_by_stream(def) {
+            return invalid("Disabling Stream is not allowed for a Global Table replica.".into());
+        }
         let forget = c.indexes.iter().filter(|(_, u)| u.is_none());
         let updates: Vec<(&String, (u64, u64))> = c
             .indexes
@@ -103,6 +117,20 @@ impl TableSettings {
             }
         }
         Ok(next)
+    }
+
+    /// The change a table needs when replicas are added to it: DynamoDB
+    /// turns a `NEW_AND_OLD_IMAGES` stream on for an eventually consistent
+    /// global table that has none, and leaves a stream already on as it is
+    /// (the developer guide's *How global tables work*, Streams). A STRONG
+    /// table needs none (AWS::DynamoDB::GlobalTable StreamSpecification:
+    /// "For Multi-Region Strong Consistency (MRSC), Streams are not
+    /// required").
+    pub fn stream_for_replicas(&self, def: &TableDef) -> Option<SettingsChange> {
+        (self.stream.is_none() && def.consistency.strong().is_none()).then(|| SettingsChange {
+            stream: Some(Some(GLOBAL_STREAM_VIEW.to_string())),
+            ..SettingsChange::default()
+        })
     }
 
     /// The settings in force: the settings row when it belongs to this

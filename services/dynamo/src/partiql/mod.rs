@@ -100,7 +100,7 @@ async fn plan(ops: &RegionHandle, stmt: &Statement, params: &[Json]) -> ApiResul
             e.to_string().trim_start_matches("TableName: ")
         ))
     })?;
-    let (def, _) = ops.table(table).await?;
+    let (def, _) = ops.item_table(table).await?;
     // A SELECT of an index reads by the index's key.
     if let Statement::Select(s) = stmt
         && let Some(name) = &s.index

@@ -361,6 +361,11 @@ impl InboundStream {
             .get_or_create(&self.label)
             .inc_by(outcome.applied as u64);
         m.conflicts.inc_by(outcome.conflicts as u64);
+        if outcome.left_to_origin > 0 {
+            m.left_to_origin
+                .get_or_create(&self.label)
+                .inc_by(outcome.left_to_origin as u64);
+        }
         // A far-future version stalls this peer's entries only;
         // how far ahead it was shows until they apply again.
         let ahead = m.drift_ahead.get_or_create(&self.label);

@@ -41,6 +41,10 @@ pub(crate) use links::run_link;
 pub(crate) use runtime::run;
 pub(crate) use write::write;
 
+/// How long a request refused for want of a leader waits before it is
+/// sent again ([`Strong::ask_led`]): a leader's heartbeat.
+const LEADER_RETRY: std::time::Duration = std::time::Duration::from_millis(50);
+
 /// What the runtime task is asked to do.
 pub(crate) enum Input {
     Propose {
@@ -140,24 +144,50 @@ impl Strong {
     /// applied here: the position, and whether they took effect (false:
     /// a key had moved on, and the write must be evaluated again).
     pub async fn propose(&self, table: &str, writes: Writes) -> Result<(Index, bool), StrongError> {
-        let (reply, rx) = oneshot::channel();
-        self.send(Input::Propose {
+        self.ask_led(table, |reply| Input::Propose {
             table: table.to_string(),
-            writes,
+            writes: writes.clone(),
             reply,
-        });
-        self.answer(table, rx).await
+        })
+        .await
     }
 
     /// Waits until this region has applied everything chosen in `table`
     /// before the call: a read after it is linearizable.
     pub async fn read_barrier(&self, table: &str) -> Result<(), StrongError> {
-        let (reply, rx) = oneshot::channel();
-        self.send(Input::Read {
+        self.ask_led(table, |reply| Input::Read {
             table: table.to_string(),
             reply,
-        });
-        self.answer(table, rx).await
+        })
+        .await
+    }
+
+    /// Sends the input `make` builds and waits for its answer, and sends
+    /// it again while the answer is a failure known to have placed nothing
+    /// (no leader takes it yet: a table just made STRONG is electing its
+    /// first, the members having learned of it a moment apart) and the
+    /// request's bounded wait has time left. That wait is the region's: a
+    /// table described `ACTIVE` takes writes, and a client never sees its
+    /// first election as an error. A failure after the whole wait (no
+    /// majority within it) is answered as it is.
+    async fn ask_led<T>(
+        &self,
+        table: &str,
+        make: impl Fn(Reply<T>) -> Input,
+    ) -> Result<T, StrongError> {
+        let until = tokio::time::Instant::now() + self.request;
+        loop {
+            let (reply, rx) = oneshot::channel();
+            self.send(make(reply));
+            match self.answer(table, rx).await {
+                Err(StrongError::Unavailable { unknown: false, .. })
+                    if tokio::time::Instant::now() + LEADER_RETRY < until =>
+                {
+                    tokio::time::sleep(LEADER_RETRY).await;
+                }
+                answer => return answer,
+            }
+        }
     }
 
     /// Waits until this region has applied `table` through `index`.

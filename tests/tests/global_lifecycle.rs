@@ -1,0 +1,400 @@
+//! A global table's life as DynamoDB runs it in 2026, driven by the real
+//! AWS SDK for Rust (docs/dynamodb-compat.md, *Global tables*): the
+//! version 2017.11.29 API creates nothing and knows no table, a replica
+//! added turns the table's stream on and keeps it on, and a replica still
+//! being created answers as a table that is not `ACTIVE` yet.
+
+use std::time::Duration;
+
+use aws_sdk_dynamodb::Client;
+use aws_sdk_dynamodb::types::{
+    CreateReplicaAction, Replica, ReplicaUpdate, ReplicationGroupUpdate, ScalarAttributeType,
+    StreamSpecification, StreamViewType, TableStatus,
+};
+use meridian_tests::{TestCluster, id_table, poll_until};
+
+mod sdk;
+use sdk::*;
+
+const REGIONS: [&str; 3] = ["us-east-1", "eu-west-1", "ap-southeast-1"];
+
+/// DynamoDB's refusal of a new version 2017.11.29 global table.
+const NOT_SUPPORTED: &str = "One or more parameter values were invalid: DynamoDB global tables version 2017.11.29 is not supported. We recommend using DynamoDB global tables version 2019.11.21, instead of version 2017.11.29 (Legacy).";
+
+fn group(regions: &[&str]) -> Vec<Replica> {
+    regions
+        .iter()
+        .map(|r| Replica::builder().region_name(*r).build())
+        .collect()
+}
+
+fn remove(region: &str) -> ReplicationGroupUpdate {
+    ReplicationGroupUpdate::builder()
+        .delete(
+            aws_sdk_dynamodb::types::DeleteReplicationGroupMemberAction::builder()
+                .region_name(region)
+                .build()
+                .unwrap(),
+        )
+        .build()
+}
+
+/// `c`'s DescribeTable of `table`: its status, its stream (view type when
+/// on) and the regions it lists as replicas.
+async fn described(c: &Client, table: &str) -> (TableStatus, Option<StreamViewType>, Vec<String>) {
+    let t = c
+        .describe_table()
+        .table_name(table)
+        .send()
+        .await
+        .expect("describe")
+        .table
+        .unwrap();
+    let stream = t
+        .stream_specification()
+        .filter(|s| s.stream_enabled())
+        .and_then(|s| s.stream_view_type().cloned());
+    let replicas = t
+        .replicas()
+        .iter()
+        .map(|r| r.region_name().unwrap().to_string())
+        .collect();
+    (t.table_status().unwrap().clone(), stream, replicas)
+}
+
+/// Adds a replica of `table` in `region` through `c`'s UpdateTable.
+async fn add_replica(c: &Client, table: &str, region: &str) {
+    c.update_table()
+        .table_name(table)
+        .replica_updates(replica_create(region))
+        .send()
+        .await
+        .expect("add a replica");
+}
+
+fn stream(enabled: bool, view: Option<StreamViewType>) -> StreamSpecification {
+    StreamSpecification::builder()
+        .stream_enabled(enabled)
+        .set_stream_view_type(view)
+        .build()
+        .unwrap()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_2017_api_creates_no_global_table_and_finds_none() {
+    let cluster = TestCluster::start(&REGIONS).await;
+    let cs: Vec<Client> = (0..3).map(|i| client(cluster.dynamo_url(i))).collect();
+    let east = &cs[0];
+    create_table(east, "solo", ("id", ScalarAttributeType::S), None).await;
+    // A global table of version 2019.11.21: a table with two replicas.
+    create_table(east, "world", ("id", ScalarAttributeType::S), None).await;
+    add_replica(east, "world", REGIONS[1]).await;
+    poll_until(
+        "world's eu-west-1 replica",
+        Duration::from_secs(30),
+        || async {
+            cs[1]
+                .describe_table()
+                .table_name("world")
+                .send()
+                .await
+                .is_ok()
+        },
+    )
+    .await;
+
+    let create = |c: &Client, table: &str, regions: &[&str]| {
+        c.create_global_table()
+            .global_table_name(table)
+            .set_replication_group(Some(group(regions)))
+            .send()
+    };
+    for (c, table) in [(east, "solo"), (east, "world"), (&cs[2], "missing")] {
+        let msg = expect_code(
+            create(c, table, &REGIONS[..2]).await,
+            "ValidationException",
+            table,
+        );
+        assert_eq!(msg, NOT_SUPPORTED, "{table}");
+    }
+    // Bad input is named before the refusal.
+    expect_validation(
+        create(east, "ab", &REGIONS[..2]).await,
+        "at 'globalTableName' failed to satisfy constraint",
+        "a name too short",
+    );
+    expect_validation(
+        create(east, "solo", &["us-east-1", "not a region"]).await,
+        "ReplicationGroup[1].RegionName: \"not a region\" is not a region name",
+        "a region name that is none",
+    );
+
+    // No table is a version 2017.11.29 global table.
+    for t in ["solo", "world", "missing"] {
+        let msg = expect_code(
+            east.describe_global_table()
+                .global_table_name(t)
+                .send()
+                .await,
+            "GlobalTableNotFoundException",
+            t,
+        );
+        assert_eq!(
+            msg,
+            format!("Global table not found: Global table with name: '{t}' does not exist.")
+        );
+        expect_code(
+            east.describe_global_table_settings()
+                .global_table_name(t)
+                .send()
+                .await,
+            "GlobalTableNotFoundException",
+            t,
+        );
+    }
+    let listed = east.list_global_tables().send().await.unwrap();
+    assert!(listed.global_tables().is_empty(), "{listed:?}");
+    let listed = cs[1]
+        .list_global_tables()
+        .region_name(REGIONS[1])
+        .send()
+        .await
+        .unwrap();
+    assert!(listed.global_tables().is_empty(), "{listed:?}");
+    expect_validation(
+        east.list_global_tables().limit(0).send().await,
+        "limit",
+        "a limit of 0",
+    );
+    let add = ReplicaUpdate::builder()
+        .create(
+            CreateReplicaAction::builder()
+                .region_name(REGIONS[2])
+                .build()
+                .unwrap(),
+        )
+        .build();
+    expect_code(
+        east.update_global_table()
+            .global_table_name("world")
+            .replica_updates(add)
+            .send()
+            .await,
+        "GlobalTableNotFoundException",
+        "UpdateGlobalTable",
+    );
+    expect_validation(
+        east.update_global_table()
+            .global_table_name("world")
+            .set_replica_updates(Some(Vec::new()))
+            .send()
+            .await,
+        "at 'replicaUpdates' failed to satisfy constraint",
+        "no replica update",
+    );
+    expect_validation(
+        east.update_global_table_settings()
+            .global_table_name("world")
+            .global_table_provisioned_write_capacity_units(0)
+            .send()
+            .await,
+        "Value '0' at 'globalTableProvisionedWriteCapacityUnits' failed to satisfy constraint",
+        "0 write units",
+    );
+    expect_code(
+        east.update_global_table_settings()
+            .global_table_name("world")
+            .global_table_provisioned_write_capacity_units(5)
+            .send()
+            .await,
+        "GlobalTableNotFoundException",
+        "UpdateGlobalTableSettings",
+    );
+
+    // Nothing changed: world has its two replicas, solo none.
+    let (_, _, replicas) = described(east, "world").await;
+    assert_eq!(replicas, [REGIONS[1]], "us-east-1 lists the others");
+    let (_, _, replicas) = described(east, "solo").await;
+    assert!(replicas.is_empty(), "{replicas:?}");
+    for c in &cs[1..] {
+        expect_code(
+            c.describe_table().table_name("solo").send().await,
+            "ResourceNotFoundException",
+            "solo elsewhere",
+        );
+    }
+    expect_code(
+        cs[2].describe_table().table_name("world").send().await,
+        "ResourceNotFoundException",
+        "world in ap-southeast-1",
+    );
+    cluster.shutdown().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_replica_added_turns_the_stream_on_and_it_stays_on_while_the_table_is_global() {
+    let cluster = TestCluster::start(&REGIONS).await;
+    let cs: Vec<Client> = (0..3).map(|i| client(cluster.dynamo_url(i))).collect();
+    let east = &cs[0];
+    create_table(east, "plain", ("id", ScalarAttributeType::S), None).await;
+    create_table_request(east, "keys", ("id", ScalarAttributeType::S), None)
+        .stream_specification(stream(true, Some(StreamViewType::KeysOnly)))
+        .send()
+        .await
+        .expect("create keys");
+    assert_eq!(described(east, "plain").await.1, None);
+
+    add_replica(east, "plain", REGIONS[1]).await;
+    add_replica(east, "keys", REGIONS[1]).await;
+    // No stream: one with both images; a stream already on keeps its view.
+    assert_eq!(
+        described(east, "plain").await.1,
+        Some(StreamViewType::NewAndOldImages)
+    );
+    assert_eq!(
+        described(east, "keys").await.1,
+        Some(StreamViewType::KeysOnly)
+    );
+    let t = east
+        .describe_table()
+        .table_name("plain")
+        .send()
+        .await
+        .unwrap()
+        .table
+        .unwrap();
+    assert!(t.latest_stream_arn().is_some(), "{t:?}");
+    poll_until("plain's stream in eu-west-1", Duration::from_secs(30), || async {
+        matches!(
+            cs[1].describe_table().table_name("plain").send().await,
+            Ok(d) if d.table.as_ref().and_then(|t| t.stream_specification()).is_some_and(|s| s.stream_enabled())
+        )
+    })
+    .await;
+
+    // No region may turn it off while the table has replicas elsewhere.
+    for c in &cs[..2] {
+        let msg = expect_code(
+            c.update_table()
+                .table_name("plain")
+                .stream_specification(stream(false, None))
+                .send()
+                .await,
+            "ValidationException",
+            "disabling a global table's stream",
+        );
+        assert_eq!(
+            msg,
+            "One or more parameter values were invalid: Disabling Stream is not allowed for a Global Table replica."
+        );
+    }
+    assert_eq!(
+        described(east, "plain").await.1,
+        Some(StreamViewType::NewAndOldImages)
+    );
+
+    // Back to one region, the table's stream is its own to turn off.
+    east.update_table()
+        .table_name("plain")
+        .replica_updates(remove(REGIONS[1]))
+        .send()
+        .await
+        .expect("remove the replica");
+    poll_until(
+        "plain back to one region",
+        Duration::from_secs(30),
+        || async { described(east, "plain").await.2.is_empty() },
+    )
+    .await;
+    east.update_table()
+        .table_name("plain")
+        .stream_specification(stream(false, None))
+        .send()
+        .await
+        .expect("a regional table's stream turns off");
+    assert_eq!(described(east, "plain").await.1, None);
+    cluster.shutdown().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_replica_being_created_answers_as_a_table_not_yet_active() {
+    let mut cluster = TestCluster::start(&REGIONS).await;
+    let cs: Vec<Client> = (0..3).map(|i| client(cluster.dynamo_url(i))).collect();
+    cluster
+        .client(0)
+        .create_table(id_table("orders", &REGIONS[..2], "", None))
+        .await
+        .expect("create table");
+    cluster.wait_table_everywhere("orders").await;
+    put(&cs[0], "orders", item([("id", s("a"))])).await;
+    // eu-west-1 down: the new replica cannot fill from every replica, so
+    // it stays CREATING.
+    cluster.crash(1).await;
+    add_replica(&cs[0], "orders", REGIONS[2]).await;
+    let asia = &cs[2];
+    poll_until(
+        "ap-southeast-1 to describe its replica CREATING",
+        Duration::from_secs(30),
+        || async {
+            matches!(
+                asia.describe_table().table_name("orders").send().await,
+                Ok(d) if d.table.as_ref().and_then(|t| t.table_status()) == Some(&TableStatus::Creating)
+            )
+        },
+    )
+    .await;
+    // As DynamoDB answers for a table that is not ACTIVE: not found.
+    let key = || item([("id", s("a"))]);
+    let what = "an item request to a replica being created";
+    expect_code(
+        asia.get_item()
+            .table_name("orders")
+            .set_key(Some(key()))
+            .send()
+            .await,
+        "ResourceNotFoundException",
+        what,
+    );
+    expect_code(
+        asia.put_item()
+            .table_name("orders")
+            .set_item(Some(item([("id", s("b"))])))
+            .send()
+            .await,
+        "ResourceNotFoundException",
+        what,
+    );
+    expect_code(
+        asia.scan().table_name("orders").send().await,
+        "ResourceNotFoundException",
+        what,
+    );
+    expect_code(
+        asia.query()
+            .table_name("orders")
+            .key_condition_expression("id = :a")
+            .expression_attribute_values(":a", s("a"))
+            .send()
+            .await,
+        "ResourceNotFoundException",
+        what,
+    );
+    expect_code(
+        asia.execute_statement()
+            .statement("SELECT * FROM orders")
+            .send()
+            .await,
+        "ResourceNotFoundException",
+        what,
+    );
+    // Once it has filled it is ACTIVE and serves.
+    cluster.restart(1).await;
+    poll_until(
+        "ap-southeast-1's replica ACTIVE",
+        Duration::from_secs(30),
+        || async { described(asia, "orders").await.0 == TableStatus::Active },
+    )
+    .await;
+    assert!(get(asia, "orders", key()).await.is_some());
+    cluster.shutdown().await;
+}
