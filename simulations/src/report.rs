@@ -323,6 +323,11 @@ pub struct LinkReport {
     pub reordered: u64,
     #[serde(default)]
     pub torn_units: u64,
+    /// Catalog entries the sender relayed that would delete or replace
+    /// the table at the receiver, passed over for their origin to bring
+    /// (docs/replication.md): table churn on a link, which never stalls it.
+    #[serde(default)]
+    pub left_to_origin: u64,
 }
 
 #[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]

@@ -452,6 +452,7 @@ async fn sweep(seeds: u64, first: u64, jobs: Option<usize>, json: bool) -> Resul
     let failed: Vec<&meridian_drill::sweep::SeedRun> = summary.failed().collect();
     let lost: u64 = summary.runs.iter().map(|r| r.lost_updates).sum();
     let (strong_seeds, strong) = summary.strong();
+    let (churn_seeds, churn) = summary.left_to_origin();
     let wall = summary.wall.as_secs_f64();
     if json {
         let failures: Vec<_> = failed
@@ -475,6 +476,7 @@ async fn sweep(seeds: u64, first: u64, jobs: Option<usize>, json: bool) -> Resul
                 "failed": failed.len(),
                 "with_conflicts": summary.with_conflicts(),
                 "lost_updates_recorded": lost,
+                "left_to_origin": {"seeds": churn_seeds, "changes": churn},
                 "strong": {
                     "seeds": strong_seeds,
                     "keys_checked": strong.keys_checked,
@@ -496,6 +498,9 @@ async fn sweep(seeds: u64, first: u64, jobs: Option<usize>, json: bool) -> Resul
             failed.len(),
             summary.with_conflicts(),
             wall * jobs as f64 / seeds as f64,
+        );
+        println!(
+            "  relayed table changes left to their origin (passed over, never a refusal): {churn} in {churn_seeds} seeds"
         );
         println!(
             "  STRONG tables: {strong_seeds} seeds, {} keys checked for linearizability, {} not linearizable, {} undecided; {} strongly consistent reads, {} stale; {} ReplicatedWriteConflictExceptions",

@@ -214,6 +214,7 @@ pub fn fill(report: &mut Report, samples: &[Sample], heals: &[HealMark]) {
             max_pending: 0,
             reordered: 0,
             torn_units: 0,
+            left_to_origin: 0,
         })
         .collect();
     let mut totals = vec![vec![0u64; lag::BUCKETS]; links.len()];
@@ -241,6 +242,7 @@ pub fn fill(report: &mut Report, samples: &[Sample], heals: &[HealMark]) {
         let (i, j) = window.link;
         link.reordered = counted(samples, (i, j), &names, |p| p.reordered);
         link.torn_units = counted(samples, (i, j), &names, |p| p.torn_units);
+        link.left_to_origin = counted(samples, (i, j), &names, |p| p.left_to_origin);
     }
 
     let pending_of = |s: &Sample, (i, j): (usize, usize)| {

@@ -23,6 +23,10 @@ pub struct SeedRun {
     pub conflicts_checked: u64,
     /// Acknowledged writes recorded as losing a conflict.
     pub lost_updates: u64,
+    /// Relayed catalog changes passed over for their origin, on every link
+    /// (`LinkReport::left_to_origin`): how often the sweep met table churn
+    /// through a relay, which must never hold a link up.
+    pub left_to_origin: u64,
     /// On a STRONG table ([`crate::random::strong_draw`]): the keys whose
     /// history was checked for linearizability, and those found not
     /// linearizable or left undecided.
@@ -72,6 +76,13 @@ impl Summary {
     /// quiet runs would not test conflict detection at all.
     pub fn with_conflicts(&self) -> usize {
         self.runs.iter().filter(|r| r.conflicts_checked > 0).count()
+    }
+
+    /// Seeds that passed over a relayed catalog change, and how many
+    /// changes in all.
+    pub fn left_to_origin(&self) -> (usize, u64) {
+        let seeds = self.runs.iter().filter(|r| r.left_to_origin > 0).count();
+        (seeds, self.runs.iter().map(|r| r.left_to_origin).sum())
     }
 
     /// The runs on STRONG tables, summed.
@@ -150,6 +161,7 @@ pub fn run_seed(seed: u64, dir: &Path) -> SeedRun {
                 acked: r.workload.acked,
                 conflicts_checked: r.verdict.conflicts_checked,
                 lost_updates: r.verdict.lost_updates,
+                left_to_origin: r.links.iter().map(|l| l.left_to_origin).sum(),
                 strong: r
                     .consistency
                     .as_ref()
@@ -171,6 +183,7 @@ pub fn run_seed(seed: u64, dir: &Path) -> SeedRun {
             acked: 0,
             conflicts_checked: 0,
             lost_updates: 0,
+            left_to_origin: 0,
             strong: None,
             problems: vec![format!("the simulation failed: {e}")],
             wall,

@@ -266,6 +266,7 @@ impl Admin for AdminApi {
                     drift_ahead_micros: m.drift_ahead.get_or_create(&label).get().max(0) as u64,
                     reordered: m.reordered.get_or_create(&label).get(),
                     torn_units: m.torn_units.get_or_create(&label).get(),
+                    left_to_origin: m.left_to_origin.get_or_create(&label).get(),
                     peer,
                 }
             })

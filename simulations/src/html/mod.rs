@@ -400,6 +400,7 @@ mod tests {
                     max_pending: 600,
                     reordered: 41,
                     torn_units: 3,
+                    left_to_origin: 0,
                 });
             }
         }
