@@ -39,17 +39,21 @@ fn remove(region: &str) -> ReplicationGroupUpdate {
         .build()
 }
 
-/// `c`'s DescribeTable of `table`: its status, its stream (view type when
-/// on) and the regions it lists as replicas.
-async fn described(c: &Client, table: &str) -> (TableStatus, Option<StreamViewType>, Vec<String>) {
-    let t = c
-        .describe_table()
+/// `c`'s DescribeTable of `table`.
+async fn table_of(c: &Client, table: &str) -> aws_sdk_dynamodb::types::TableDescription {
+    c.describe_table()
         .table_name(table)
         .send()
         .await
         .expect("describe")
         .table
-        .unwrap();
+        .unwrap()
+}
+
+/// [`table_of`]: its status, its stream (view type when on) and the
+/// regions it lists as replicas.
+async fn described(c: &Client, table: &str) -> (TableStatus, Option<StreamViewType>, Vec<String>) {
+    let t = table_of(c, table).await;
     let stream = t
         .stream_specification()
         .filter(|s| s.stream_enabled())
@@ -255,14 +259,7 @@ async fn a_replica_added_turns_the_stream_on_and_it_stays_on_while_the_table_is_
         described(east, "keys").await.1,
         Some(StreamViewType::KeysOnly)
     );
-    let t = east
-        .describe_table()
-        .table_name("plain")
-        .send()
-        .await
-        .unwrap()
-        .table
-        .unwrap();
+    let t = table_of(east, "plain").await;
     assert!(t.latest_stream_arn().is_some(), "{t:?}");
     poll_until("plain's stream in eu-west-1", Duration::from_secs(30), || async {
         matches!(

@@ -67,12 +67,11 @@ fn no_retry(url: String) -> Client {
     Client::from_conf(conf)
 }
 
-/// Makes `name` in us-east-1 and turns it STRONG with a replica in
-/// eu-west-1 and a witness in ap-southeast-1, as AWS's example does; waits
-/// until every member votes.
-async fn strong_table(c: &TestCluster, name: &str) {
-    let east = client(c.dynamo_url(0));
-    create_table(&east, name, ("pk", ScalarAttributeType::S), None).await;
+/// Makes `name` through `east` (us-east-1's endpoint) and turns it STRONG
+/// with a replica in eu-west-1 and a witness in ap-southeast-1, as AWS's
+/// example does.
+async fn make_strong(east: &Client, name: &str) {
+    create_table(east, name, ("pk", ScalarAttributeType::S), None).await;
     east.update_table()
         .table_name(name)
         .replica_updates(replica_create(REGIONS[1]))
@@ -81,6 +80,11 @@ async fn strong_table(c: &TestCluster, name: &str) {
         .send()
         .await
         .expect("make the table STRONG");
+}
+
+/// [`make_strong`], then waits until every member votes.
+async fn strong_table(c: &TestCluster, name: &str) {
+    make_strong(&client(c.dynamo_url(0)), name).await;
     c.wait_strong(name).await;
 }
 
@@ -622,15 +626,7 @@ async fn a_strong_table_takes_its_first_writes_as_soon_as_it_is_active() {
     let (east, west) = (no_retry(c.dynamo_url(0)), no_retry(c.dynamo_url(1)));
     for t in 0..6 {
         let name = format!("fresh{t}");
-        create_table(&east, &name, ("pk", ScalarAttributeType::S), None).await;
-        east.update_table()
-            .table_name(&name)
-            .replica_updates(replica_create(REGIONS[1]))
-            .global_table_witness_updates(witness(REGIONS[2]))
-            .multi_region_consistency(MultiRegionConsistency::Strong)
-            .send()
-            .await
-            .expect("make the table STRONG");
+        make_strong(&east, &name).await;
         let described = east
             .describe_table()
             .table_name(&name)
