@@ -657,3 +657,21 @@ fn a_relayed_table_change_is_left_to_its_origin_and_the_seed_passes() {
     let left: u64 = r.links.iter().map(|l| l.left_to_origin).sum();
     assert!(left > 0, "seed {seed} relays a table change: {:?}", r.links);
 }
+
+/// Seed 3001327 of the sweep, on a STRONG table: r2 loses its store and
+/// rejoins (it does not vote until its rejoin is chosen), and r1 ⇄ r3 keep
+/// 198 ms of latency each way. A candidacy needs two round trips (the
+/// probe, then phase one), about 800 ms here, and the election timeout is
+/// 600 ms: every candidacy was restarted before its promises arrived, for
+/// ever, and r3 never caught up. A candidacy that wins no majority now
+/// doubles the next one's wait.
+#[test]
+fn a_candidacy_slower_than_the_election_timeout_still_elects_a_leader() {
+    let seed = 3001327;
+    let scenario = meridian_drill::random::scenario(seed);
+    let dir = tempfile::tempdir().unwrap();
+    let r = meridian_drill::sim::run(&scenario, seed, dir.path()).unwrap();
+    let strong = r.consistency.as_ref().expect("a STRONG seed");
+    assert_eq!(strong.consistency, "STRONG");
+    assert!(r.verdict.ok, "seed {seed}: {:?}", r.verdict.problems);
+}

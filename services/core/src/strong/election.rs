@@ -17,10 +17,15 @@ impl Node {
             round: self.promised.round + 1,
             leader: self.me,
         };
+        let attempt = match &self.role {
+            Role::Candidate(c) => c.attempt.saturating_add(1),
+            _ => 0,
+        };
         self.role = Role::Candidate(Candidacy {
             ballot,
             probing: true,
             started: self.now,
+            attempt,
             asked: [self.now; MEMBERS],
             promises: Default::default(),
         });

@@ -42,6 +42,10 @@ pub struct Timing {
     pub compact_every: u64,
 }
 
+/// At most this many doublings of a candidacy's wait
+/// ([`Node::candidacy_timeout`]): 8 × 600 ms at the default timing.
+const MAX_BACKOFF_DOUBLINGS: u32 = 3;
+
 impl Default for Timing {
     fn default() -> Self {
         Timing {
@@ -326,7 +330,7 @@ impl Node {
                 }
             }
             Role::Candidate(c) => {
-                if now >= c.started + self.election_timeout() {
+                if now >= c.started + self.candidacy_timeout(c.attempt) {
                     self.stand();
                 } else {
                     self.ask_again();
@@ -521,6 +525,18 @@ impl Node {
     fn election_timeout(&self) -> u64 {
         let rank = (0..self.me).filter(|m| self.full(*m)).count() as u64;
         self.timing.election + rank * self.timing.election_step
+    }
+
+    /// How long candidacy number `attempt` in a row (0 for the first)
+    /// waits for a majority before standing again: the election timeout,
+    /// doubled for each candidacy before it that won none, at most eight
+    /// times over. A candidacy needs two round trips (the probe, then phase
+    /// one); on a link slower than that allows, a fixed timeout restarts
+    /// every candidacy before its promises arrive, for ever (seed 3001327
+    /// of the sweep: 198 ms each way, a third member rejoining and not
+    /// voting).
+    pub(super) fn candidacy_timeout(&self, attempt: u32) -> u64 {
+        self.election_timeout() << attempt.min(MAX_BACKOFF_DOUBLINGS)
     }
 
     fn say_hello(&mut self) {

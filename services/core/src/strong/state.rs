@@ -108,6 +108,9 @@ pub struct Candidacy {
     /// Still asking whether the others would promise (nothing promised).
     pub(super) probing: bool,
     pub(super) started: u64,
+    /// Candidacies in a row before this one that won no majority: each
+    /// waits twice as long as the one before ([`Node::candidacy_timeout`]).
+    pub(super) attempt: u32,
     pub(super) asked: [u64; MEMBERS],
     pub(super) promises: [Option<Promised>; MEMBERS],
 }
