@@ -36,15 +36,22 @@ async fn writes_replicate_and_conflicts_converge_to_the_greater_version() {
                 .send()
                 .await
                 .unwrap();
-            poll("the update from region 2 in region 0", || async {
-                try_get(&cs[0], "geo", key("doc"))
-                    .await
-                    .ok()
-                    .flatten()
-                    .map(|i| i["rev"].clone())
-                    == Some(n(2))
-            })
-            .await;
+            // In region 1 too, which deletes the item next: a delete
+            // there before the update arrived would be a true conflict.
+            for i in [0, 1] {
+                poll(
+                    &format!("the update from region 2 in region {i}"),
+                    || async {
+                        try_get(&cs[i], "geo", key("doc"))
+                            .await
+                            .ok()
+                            .flatten()
+                            .map(|i| i["rev"].clone())
+                            == Some(n(2))
+                    },
+                )
+                .await;
+            }
         })
         .await;
     cs[1]
