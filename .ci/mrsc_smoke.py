@@ -58,7 +58,14 @@ east.update_table(
 t = east.describe_table(TableName="mrsc")["Table"]
 assert t["MultiRegionConsistency"] == "STRONG", t
 assert t["GlobalTableWitnesses"] == [{"RegionName": "ap-southeast-1", "WitnessStatus": "ACTIVE"}], t
-eventually("mrsc in eu-west-1", lambda: west.describe_table(TableName="mrsc")["Table"]["MultiRegionConsistency"] == "STRONG")
+
+def strong_and_active(t):
+    return t["MultiRegionConsistency"] == "STRONG" and t["TableStatus"] == "ACTIVE"
+
+
+# As with DynamoDB, a replica being created serves no item request until
+# it is ACTIVE.
+eventually("mrsc ACTIVE in eu-west-1", lambda: strong_and_active(west.describe_table(TableName="mrsc")["Table"]))
 
 # The first write waits for the members to settle; the SDK would retry.
 eventually("a first write to mrsc", lambda: east.put_item(TableName="mrsc", Item={"pk": {"S": "k"}, "n": {"N": "0"}}))
