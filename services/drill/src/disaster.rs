@@ -45,7 +45,10 @@ impl Disaster {
             .filter(|r| r.name != region)
             .map(|r| meridian_cluster::state::heads(&r.data_dir, table).unwrap_or_default())
             .collect();
-        let t = lock(tally);
+        let mut t = lock(tally);
+        // Requests in flight to the region now, answered later, may carry
+        // writes it committed before the loss (`Tally::acked_across_loss`).
+        *t.losses.entry(region.to_string()).or_default() += 1;
         let at_risk = t.oracle.at_risk(region, &others);
         let needed = t.oracle.surviving(&at_risk);
         Some(Disaster {
@@ -114,9 +117,14 @@ impl Disaster {
     /// The reports, once the drill is over: the writes lost for good leave
     /// `oracle` and are listed under the disaster that put them at risk; a
     /// region that never served every surviving write fails `verdict`.
+    /// `late` holds, per region, the writes it acknowledged to requests in
+    /// flight when a loss struck it, answered after the loss was read: at
+    /// risk from that region's losses too (seed 3003393 of the sweep: a
+    /// write committed just before a wipe, its answer still on the wire).
     pub(crate) fn settle(
         disasters: Vec<Disaster>,
         oracle: &mut Oracle,
+        late: &BTreeMap<String, BTreeSet<Version>>,
         finals: &[(String, Heads)],
         verdict: &mut Verdict,
     ) -> Vec<DisasterReport> {
@@ -124,7 +132,11 @@ impl Disaster {
         let finals: Vec<&Heads> = finals.iter().map(|(_, h)| h).collect();
         disasters
             .into_iter()
-            .map(|d| {
+            .map(|mut d| {
+                if let Some(late) = late.get(&d.report.region) {
+                    d.at_risk.extend(late.iter().cloned());
+                    d.report.at_risk = d.at_risk.len() as u64;
+                }
                 let mut r = d.report;
                 r.lost = oracle
                     .remove_lost(&d.at_risk, &finals)

@@ -571,9 +571,11 @@ impl<'a> Run<'a> {
         let mut replicas = Verdict::default();
         // What the disasters took for good leaves the oracle: the replicas are
         // judged by what survived, and the loss is reported as the RPO.
+        let late = std::mem::take(&mut tally.acked_across_loss);
         let disasters = Disaster::settle(
             std::mem::take(&mut self.disasters),
             &mut tally.oracle,
+            &late,
             &heads,
             &mut replicas,
         );

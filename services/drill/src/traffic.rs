@@ -2,11 +2,11 @@
 //! against its gRPC API, and the [`Tally`] of what they got back, which
 //! feeds the oracle every check is made against.
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, BTreeSet};
 use std::sync::{Arc, Mutex, MutexGuard};
 use std::time::Duration;
 
-use meridian_core::{EncodedKey, Item, KeyAttr, KeySchema, KeyType};
+use meridian_core::{EncodedKey, Item, KeyAttr, KeySchema, KeyType, Version};
 use meridian_proto::v1 as pb;
 use meridian_proto::v1::meridian_client::MeridianClient;
 use meridian_region::convert::version_to_pb;
@@ -45,6 +45,14 @@ pub(crate) struct Tally {
     /// Per region, how many times it was restarted while a recreated
     /// table's newest incarnation was current ([`crate::recreate::Recreate::restarted`]).
     pub(crate) fences: BTreeMap<String, u64>,
+    /// Per region, how many of its data losses (a wipe, a rollback, a power
+    /// loss) have struck: a request answered across one was committed
+    /// before it, and may be gone with it.
+    pub(crate) losses: BTreeMap<String, u64>,
+    /// Writes a region acknowledged to a request in flight when it lost its
+    /// data, answered only after the loss was read: at risk from it like
+    /// those the oracle knew then ([`crate::disaster::Disaster::settle`]).
+    pub(crate) acked_across_loss: BTreeMap<String, BTreeSet<Version>>,
     /// Every operation's history, when the scenario reports on consistency.
     pub(crate) history: Option<History>,
 }
@@ -157,7 +165,9 @@ pub(crate) async fn region_workload(
                 let mut t = lock(&tally);
                 t.in_flight += 1;
                 let partitioned = t.history.as_ref().is_some_and(|h| h.partitioned(index));
-                (t.fences.get(&region).copied().unwrap_or(0), partitioned)
+                let fence = t.fences.get(&region).copied().unwrap_or(0);
+                let loss = t.losses.get(&region).copied().unwrap_or(0);
+                ((fence, loss), partitioned)
             };
             inflight.spawn(async move {
                 let invoked = clock.micros_since_start();
@@ -196,6 +206,7 @@ pub(crate) async fn region_workload(
                 t.in_flight -= 1;
                 // Answered across a restart that fenced the region off: as
                 // if it had timed out.
+                let (fence, loss) = fence;
                 let result = match result {
                     Ok(Outcome::Acked(_))
                         if t.fences.get(&region).copied().unwrap_or(0) != fence =>
@@ -211,7 +222,14 @@ pub(crate) async fn region_workload(
                         t.acked += 1;
                         *t.by_op.entry(op.kind.as_str().into()).or_default() += 1;
                         *t.by_region.entry(region.clone()).or_default() += 1;
+                        let across = t.losses.get(&region).copied().unwrap_or(0) != loss;
                         for w in writes {
+                            if across {
+                                t.acked_across_loss
+                                    .entry(region.clone())
+                                    .or_default()
+                                    .insert(w.version.clone());
+                            }
                             t.oracle.record(w);
                         }
                     }

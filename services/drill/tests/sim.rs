@@ -675,3 +675,25 @@ fn a_candidacy_slower_than_the_election_timeout_still_elects_a_leader() {
     assert_eq!(strong.consistency, "STRONG");
     assert!(r.verdict.ok, "seed {seed}: {:?}", r.verdict.problems);
 }
+
+/// Seed 3003393 of the sweep: r3, its clock 764 ms ahead (so the drift
+/// guard held its writes back from the others), committed a write just
+/// before its data directory was wiped, and the answer reached the client
+/// only after the drill had read what was at risk. The write was then
+/// neither at risk nor held anywhere: "an acknowledged write was lost". A
+/// write answered across a loss is at risk from it, and lost here.
+#[test]
+fn a_write_answered_across_a_wipe_is_at_risk_from_it() {
+    let seed = 3003393;
+    let scenario = meridian_drill::random::scenario(seed);
+    let dir = tempfile::tempdir().unwrap();
+    let r = meridian_drill::sim::run(&scenario, seed, dir.path()).unwrap();
+    assert!(r.verdict.ok, "seed {seed}: {:?}", r.verdict.problems);
+    let wipe = r
+        .disasters
+        .iter()
+        .find(|d| d.label.starts_with("wipe"))
+        .expect("the wipe");
+    let late = "drill/6b65792d3030303030303736/";
+    assert!(wipe.lost.iter().any(|w| w.key == late), "{:?}", wipe.lost);
+}
