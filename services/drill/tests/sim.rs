@@ -697,3 +697,21 @@ fn a_write_answered_across_a_wipe_is_at_risk_from_it() {
     let late = "drill/6b65792d3030303030303736/";
     assert!(wipe.lost.iter().any(|w| w.key == late), "{:?}", wipe.lost);
 }
+
+/// Seeds 3003867, 3003275 and 3004847 of the sweep, on STRONG tables: a
+/// region whose data directory was wiped learned the table again from its
+/// peers before its strong-mode runtime had found it, and answered a
+/// strongly consistent read from its half-filled copy: "returned nothing"
+/// after a write had completed. Whether a table is STRONG is now the
+/// catalog's to say, so the read waits for the member's barrier.
+#[test]
+fn a_region_that_lost_its_store_serves_no_stale_consistent_read() {
+    for seed in [3003867, 3003275, 3004847] {
+        let scenario = meridian_drill::random::scenario(seed);
+        let dir = tempfile::tempdir().unwrap();
+        let r = meridian_drill::sim::run(&scenario, seed, dir.path()).unwrap();
+        let strong = r.consistency.as_ref().expect("a STRONG seed");
+        assert_eq!(strong.stale_reads, 0, "seed {seed}");
+        assert!(r.verdict.ok, "seed {seed}: {:?}", r.verdict.problems);
+    }
+}

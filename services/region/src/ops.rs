@@ -413,8 +413,22 @@ impl RegionHandle {
     /// Before a strongly consistent read (`ConsistentRead`): on a STRONG
     /// table, waits until this region holds every write chosen before the
     /// call, whichever region took it. Other tables read their own copy.
+    ///
+    /// Whether the table is STRONG is the catalog's to say, not the
+    /// strong-mode runtime's: a region that lost its store learns the
+    /// table again from its peers before its runtime has found it, and a
+    /// read of its half-filled copy then is stale (sweep seeds 3003867,
+    /// 3003275 and 3004847). The barrier finds the member itself, or
+    /// answers that this region holds none yet.
     pub async fn consistent(&self, table: &str) -> Result<(), OpError> {
-        if self.shared.strong.is_strong(table) {
+        let strong = self.shared.strong.is_strong(table)
+            || self
+                .shared
+                .storage
+                .table_def(table)
+                .await?
+                .is_some_and(|(def, _)| def.consistency.strong().is_some());
+        if strong {
             self.shared.strong.read_barrier(table).await?;
         }
         Ok(())
