@@ -120,3 +120,57 @@ impl From<BridgeError> for OpError {
         }
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// One store error of each kind.
+    fn store_errors() -> Vec<StoreError> {
+        let failure = || ConditionFailure {
+            message: "The conditional request failed".into(),
+            current: None,
+        };
+        vec![
+            StoreError::Corrupt("row".into()),
+            StoreError::TableNotFound("t".into()),
+            StoreError::TableExists("t".into()),
+            StoreError::NotReplica {
+                table: "t".into(),
+                region: "eu-west-1".into(),
+                replicas: vec!["us-east-1".into()],
+            },
+            StoreError::ConditionFailed(failure()),
+            StoreError::TransactionCanceled {
+                reasons: vec![None, Some(failure())],
+            },
+            StoreError::GroupAborted("disk full".into()),
+            StoreError::PitrDisabled("t".into()),
+            StoreError::RestoreTime {
+                asked: 1,
+                earliest: 2,
+                latest: 3,
+            },
+            StoreError::Invalid(meridian_core::Error::invalid("Key", "bad")),
+        ]
+    }
+
+    /// The variants repeat the store's wording: a front's message is the
+    /// one it gave before the bridge's error was hidden.
+    #[test]
+    fn an_error_keeps_its_message_through_the_conversion() {
+        for (store, again) in store_errors().into_iter().zip(store_errors()) {
+            assert_eq!(OpError::from(store).to_string(), again.to_string());
+        }
+        for bridge in [
+            BridgeError::Closed,
+            BridgeError::GroupFailed("busy".into()),
+            BridgeError::WriterFailed("panicked".into()),
+        ] {
+            let message = bridge.to_string();
+            assert!(
+                matches!(OpError::from(bridge), OpError::Internal(ref e) if e.to_string() == message)
+            );
+        }
+    }
+}
