@@ -9,9 +9,6 @@ use meridian_region::ops::{OpError, RegionHandle};
 use meridian_store::pitr::{MAX_PERIOD_DAYS, Pitr};
 use serde_json::{Value as Json, json};
 
-use meridian_region::bridge::BridgeError;
-use meridian_store::StoreError;
-
 use crate::arn::{backup_arn, backup_id, table_arn, table_id};
 use crate::description::{self, key_schema, seconds};
 use crate::error::{ApiError, ApiResult, Kind};
@@ -72,12 +69,10 @@ impl From<BackupError> for ApiError {
             BackupError::Op(OpError::TableNotFound(t)) => {
                 ApiError::new(Kind::TableNotFound, format!("Table not found: {t}"))
             }
-            BackupError::Op(OpError::Store(BridgeError::Store(StoreError::TableExists(t)))) => {
-                ApiError::new(
-                    Kind::TableAlreadyExists,
-                    format!("Table already exists: {t}"),
-                )
-            }
+            BackupError::Op(OpError::TableExists(t)) => ApiError::new(
+                Kind::TableAlreadyExists,
+                format!("Table already exists: {t}"),
+            ),
             BackupError::Op(e) => e.into(),
             BackupError::NotFound(id) => {
                 ApiError::new(Kind::BackupNotFound, format!("Backup not found: {id}"))

@@ -5,7 +5,7 @@ use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
 use meridian_core::{Item, item_to_json};
 use meridian_region::ops::OpError;
-use meridian_store::{ConditionFailure, StoreError};
+use meridian_store::ConditionFailure;
 use serde_json::{Value as Json, json};
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -327,60 +327,53 @@ impl From<meridian_core::expr::ExprError> for ApiError {
 
 impl From<OpError> for ApiError {
     fn from(e: OpError) -> Self {
-        use meridian_region::bridge::BridgeError;
         match e {
             OpError::TableNotFound(_) => ApiError::not_found(),
-            OpError::Store(BridgeError::Store(s)) => match s {
-                StoreError::TableNotFound(_) => ApiError::not_found(),
-                StoreError::TableExists(name) => {
-                    ApiError::new(Kind::ResourceInUse, format!("Table already exists: {name}"))
-                }
-                StoreError::Invalid(e) => e.into(),
-                StoreError::PitrDisabled(table) => ApiError::new(
-                    Kind::PointInTimeRecoveryUnavailable,
-                    format!("Point in time recovery is not enabled for table '{table}'"),
-                ),
-                StoreError::RestoreTime {
-                    asked,
-                    earliest,
-                    latest,
-                } => {
-                    let s = |micros: u64| micros as f64 / 1e6;
-                    ApiError::new(
-                        Kind::InvalidRestoreTime,
-                        format!(
-                            "RestoreDateTime {} is outside the restorable window: the earliest restorable time is {} and the latest {} (seconds since the epoch)",
-                            s(asked),
-                            s(earliest),
-                            s(latest)
-                        ),
-                    )
-                }
-                StoreError::ConditionFailed(f) => {
-                    ApiError::condition_failed(f.current.as_ref(), false)
-                }
-                StoreError::TransactionCanceled { reasons } => {
-                    cancelled(&condition_reasons(&reasons, &[]))
-                }
-                StoreError::NotReplica {
-                    table,
-                    region,
-                    replicas,
-                } => ApiError::new(
-                    // DynamoDB's answer where a table has no replica: the
-                    // table does not exist in that region.
-                    Kind::ResourceNotFound,
+            OpError::TableExists(name) => {
+                ApiError::new(Kind::ResourceInUse, format!("Table already exists: {name}"))
+            }
+            OpError::Invalid(e) => e.into(),
+            OpError::PitrDisabled(table) => ApiError::new(
+                Kind::PointInTimeRecoveryUnavailable,
+                format!("Point in time recovery is not enabled for table '{table}'"),
+            ),
+            OpError::RestoreTime {
+                asked,
+                earliest,
+                latest,
+            } => {
+                let s = |micros: u64| micros as f64 / 1e6;
+                ApiError::new(
+                    Kind::InvalidRestoreTime,
                     format!(
-                        "Requested resource not found: Table: {table} has no replica in region {region}; its replicas are {}",
-                        replicas.join(", ")
+                        "RestoreDateTime {} is outside the restorable window: the earliest restorable time is {} and the latest {} (seconds since the epoch)",
+                        s(asked),
+                        s(earliest),
+                        s(latest)
                     ),
+                )
+            }
+            OpError::ConditionFailed(f) => ApiError::condition_failed(f.current.as_ref(), false),
+            OpError::TransactionCanceled { reasons } => {
+                cancelled(&condition_reasons(&reasons, &[]))
+            }
+            OpError::NotReplica {
+                table,
+                region,
+                replicas,
+            } => ApiError::new(
+                // DynamoDB's answer where a table has no replica: the
+                // table does not exist in that region.
+                Kind::ResourceNotFound,
+                format!(
+                    "Requested resource not found: Table: {table} has no replica in region {region}; its replicas are {}",
+                    replicas.join(", ")
                 ),
-                other => {
-                    tracing::error!(error = %other, "store error behind the DynamoDB front");
-                    ApiError::new(Kind::InternalServerError, other.to_string())
-                }
-            },
-            OpError::Store(other) => ApiError::new(Kind::InternalServerError, other.to_string()),
+            ),
+            OpError::Internal(e) => {
+                tracing::error!(error = %e, "store error behind the DynamoDB front");
+                ApiError::new(Kind::InternalServerError, e.to_string())
+            }
             OpError::Strong(e) => {
                 use meridian_region::strong::StrongError;
                 let kind = match &e {

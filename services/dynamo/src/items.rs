@@ -5,7 +5,7 @@ use std::sync::Arc;
 use meridian_core::expr::{self, Names, Usage, Values};
 use meridian_core::{Item, item_to_json};
 use meridian_region::ops::{OpError, RegionHandle};
-use meridian_store::{Condition, StoreError, WriteOp, WriteResult};
+use meridian_store::{Condition, WriteOp, WriteResult};
 use serde_json::{Value as Json, json};
 
 use crate::capacity::{self, Report, Units};
@@ -146,9 +146,9 @@ pub fn return_old_on_failure(r: Req<'_>) -> ApiResult<bool> {
 async fn write_one(ops: &RegionHandle, op: WriteOp, return_old: bool) -> ApiResult<WriteResult> {
     match ops.write(vec![op]).await {
         Ok(mut r) => Ok(r.remove(0)),
-        Err(OpError::Store(meridian_region::bridge::BridgeError::Store(
-            StoreError::ConditionFailed(f),
-        ))) => Err(ApiError::condition_failed(f.current.as_ref(), return_old)),
+        Err(OpError::ConditionFailed(f)) => {
+            Err(ApiError::condition_failed(f.current.as_ref(), return_old))
+        }
         Err(e) => Err(e.into()),
     }
 }

@@ -6,9 +6,7 @@
 
 use meridian_core::settings::{SettingsChange, TableSettings};
 use meridian_core::{KeyAttr, KeySchema, TableDef};
-use meridian_region::bridge::BridgeError;
 use meridian_region::ops::{OpError, RegionHandle, TableInfo};
-use meridian_store::StoreError;
 use meridian_store::WriteOp;
 use serde_json::{Value as Json, json};
 
@@ -91,7 +89,7 @@ pub async fn create(ops: &RegionHandle, r: Req<'_>) -> ApiResult<Json> {
         .transpose()?;
     let policy = crate::policies::at_creation(&r)?;
     let written = match ops.write(vec![WriteOp::CreateTable(def.clone())]).await {
-        Err(OpError::Store(BridgeError::Store(StoreError::TableExists(_)))) => {
+        Err(OpError::TableExists(_)) => {
             return Err(exists_elsewhere(ops, name).await);
         }
         other => other?,

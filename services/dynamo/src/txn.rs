@@ -5,9 +5,8 @@
 use std::collections::HashMap;
 
 use meridian_core::{EncodedKey, TableDef};
-use meridian_region::bridge::BridgeError;
 use meridian_region::ops::{OpError, RegionHandle};
-use meridian_store::{StoreError, WriteOp, WriteResult};
+use meridian_store::{WriteOp, WriteResult};
 use serde_json::{Value as Json, json};
 
 use crate::Front;
@@ -309,14 +308,14 @@ async fn transact(ops: &RegionHandle, actions: &[Json], report: Report) -> ApiRe
     refuse_strong(ops, seen.iter().map(|(t, _)| t.as_str()))?;
     let results = match ops.write(writes).await {
         Ok(results) => results,
-        Err(OpError::Store(BridgeError::Store(StoreError::TransactionCanceled { reasons }))) => {
+        Err(OpError::TransactionCanceled { reasons }) => {
             return Err(cancelled(&condition_reasons(&reasons, &return_old)));
         }
-        Err(OpError::Store(BridgeError::Store(StoreError::ConditionFailed(f)))) => {
+        Err(OpError::ConditionFailed(f)) => {
             // A one-action transaction still answers as a transaction.
             return Err(cancelled(&condition_reasons(&[Some(f)], &return_old)));
         }
-        Err(OpError::Store(BridgeError::Store(StoreError::Invalid(e)))) => {
+        Err(OpError::Invalid(e)) => {
             return Err(runtime_validation_error(e, actions.len()));
         }
         Err(e) => return Err(e.into()),

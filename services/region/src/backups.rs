@@ -276,10 +276,7 @@ pub enum BackupError {
 
 impl From<StoreError> for BackupError {
     fn from(e: StoreError) -> Self {
-        match e {
-            StoreError::TableNotFound(t) => BackupError::Op(OpError::TableNotFound(t)),
-            e => BackupError::Op(OpError::Store(e.into())),
-        }
+        BackupError::Op(e.into())
     }
 }
 

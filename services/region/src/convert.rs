@@ -255,11 +255,20 @@ pub fn decode_token(token: &[u8]) -> Result<Option<EncodedKey>, Status> {
     }))
 }
 
+/// The gRPC status of an operation's error: the one mapping of the gRPC
+/// front, matched on [`OpError`](crate::ops::OpError)'s variants.
 pub fn status_from_op(e: crate::ops::OpError) -> Status {
+    use crate::ops::{Internal, OpError};
     match e {
-        crate::ops::OpError::TableNotFound(_) => Status::not_found(e.to_string()),
-        crate::ops::OpError::Store(e) => status_from(e),
-        crate::ops::OpError::Strong(e) => {
+        OpError::TableNotFound(_) => Status::not_found(e.to_string()),
+        OpError::Invalid(e) => Status::invalid_argument(e.to_string()),
+        OpError::TableExists(_) => Status::already_exists(e.to_string()),
+        OpError::ConditionFailed(_)
+        | OpError::TransactionCanceled { .. }
+        | OpError::NotReplica { .. }
+        | OpError::PitrDisabled(_) => Status::failed_precondition(e.to_string()),
+        OpError::RestoreTime { .. } => Status::out_of_range(e.to_string()),
+        OpError::Strong(e) => {
             use crate::strong::StrongError;
             match e {
                 // Retry-safe, as the SDKs mark DynamoDB's exception.
@@ -271,37 +280,29 @@ pub fn status_from_op(e: crate::ops::OpError) -> Status {
                 }
             }
         }
-    }
-}
-
-pub fn status_from(e: BridgeError) -> Status {
-    match e {
-        BridgeError::Closed => Status::unavailable("the region is shutting down"),
-        BridgeError::WriterFailed(_) => Status::unavailable(e.to_string()),
-        BridgeError::GroupFailed(m) => Status::internal(format!(
-            "the write was not stored: group commit failed: {m}"
-        )),
-        BridgeError::Store(e) => match e {
-            StoreError::Invalid(e) => Status::invalid_argument(e.to_string()),
-            StoreError::TableNotFound(_) => Status::not_found(e.to_string()),
-            StoreError::TableExists(_) => Status::already_exists(e.to_string()),
-            StoreError::ConditionFailed(_)
-            | StoreError::TransactionCanceled { .. }
-            | StoreError::NotReplica { .. }
-            | StoreError::PitrDisabled(_) => Status::failed_precondition(e.to_string()),
-            StoreError::RestoreTime { .. } => Status::out_of_range(e.to_string()),
-            StoreError::GroupAborted(_) => {
+        // A stopping region, or one whose writer stopped, is unavailable:
+        // a client may retry elsewhere. A write that was not stored says so.
+        OpError::Internal(Internal(e)) => match e {
+            BridgeError::Closed => Status::unavailable("the region is shutting down"),
+            BridgeError::WriterFailed(_) => Status::unavailable(e.to_string()),
+            BridgeError::GroupFailed(m) => Status::internal(format!(
+                "the write was not stored: group commit failed: {m}"
+            )),
+            BridgeError::Store(e @ StoreError::GroupAborted(_)) => {
                 Status::internal(format!("the write was not stored: {e}"))
             }
-            StoreError::Clock(_)
-            | StoreError::Sqlite(_)
-            | StoreError::Corrupt(_)
-            | StoreError::Open { .. } => {
+            BridgeError::Store(e) => {
                 tracing::error!(error = %e, "store error");
                 Status::internal(e.to_string())
             }
         },
     }
+}
+
+/// The gRPC status of an error of the bridge, for the region's own calls
+/// of it: as an operation's ([`status_from_op`]).
+pub fn status_from(e: BridgeError) -> Status {
+    status_from_op(e.into())
 }
 
 #[cfg(test)]

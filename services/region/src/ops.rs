@@ -9,8 +9,7 @@ use meridian_core::{EncodedKey, TableDef, Version};
 use meridian_store::{SortRange, StoreError, StoredRow, WriteOp, WriteResult};
 
 use crate::Shared;
-use crate::bridge::BridgeError;
-pub use crate::error::OpError;
+pub use crate::error::{Internal, OpError};
 
 /// The per-replica settings `describe` reads, as DynamoDB keeps them per
 /// replica: the table class and server-side encryption. Their text is the
@@ -447,7 +446,6 @@ impl RegionHandle {
     ) -> Result<TableInfo, OpError> {
         let (def, _) = self.table(table).await?;
         let info = self.describe(table).await?;
-        let invalid = |e| OpError::Store(BridgeError::Store(StoreError::Invalid(e)));
         let known = self.regions();
         for r in create.iter().map(String::as_str).chain(witness) {
             if !known.iter().any(|k| k == r) {
@@ -554,5 +552,5 @@ impl RegionHandle {
 
 /// A core rule's refusal as the operations answer it.
 fn invalid(e: meridian_core::Error) -> OpError {
-    OpError::Store(BridgeError::Store(StoreError::Invalid(e)))
+    OpError::Invalid(e)
 }

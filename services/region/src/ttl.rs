@@ -12,9 +12,8 @@ use std::collections::HashMap;
 use std::time::Duration;
 
 use meridian_core::{AttrValue, EncodedKey, Number};
-use meridian_store::{StoreError, WriteOp};
+use meridian_store::WriteOp;
 
-use crate::bridge::BridgeError;
 use crate::ops::{OpError, RegionHandle};
 use crate::runner::{Next, Work};
 use crate::worker::Worker;
@@ -140,8 +139,8 @@ async fn pass(
                     ops.shared.metrics.ttl_expired.inc();
                 }
                 // Updated, deleted or TTL turned off since we looked: leave it.
-                Err(OpError::Store(BridgeError::Store(StoreError::ConditionFailed(_)))) => {}
-                Err(OpError::Store(BridgeError::Store(StoreError::TableNotFound(_)))) => break,
+                Err(OpError::ConditionFailed(_)) => {}
+                Err(OpError::TableNotFound(_)) => break,
                 Err(e) => return Err(e),
             }
         }

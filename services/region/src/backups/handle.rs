@@ -9,24 +9,15 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
 
 use meridian_core::{EncodedKey, TableDef, Version};
+use meridian_store::WriteOp;
 use meridian_store::backup::{self, BackupFile, BackupMeta};
 use meridian_store::pitr::Pitr;
-use meridian_store::{StoreError, WriteOp};
 
 use super::{
     BackupError, BackupRecord, Backups, Journal, POINT_IN_TIME, RESTORE_IN_FLIGHT, RESTORE_PAGE,
     RESTORE_WRITE, Restore, RestoreOptions, Running, check_name, lock,
 };
 use crate::ops::{OpError, RegionHandle};
-
-/// A store error reached through the bridge, with a missing table told
-/// apart.
-fn bridge_error(e: crate::bridge::BridgeError) -> BackupError {
-    match e {
-        crate::bridge::BridgeError::Store(s) => BackupError::from(s),
-        e => BackupError::Op(e.into()),
-    }
-}
 
 /// The file a restore loads, and what it is.
 struct Source {
@@ -148,9 +139,7 @@ impl RegionHandle {
         options: RestoreOptions,
     ) -> Result<(TableDef, Version, u64), BackupError> {
         if self.table(target).await.is_ok() {
-            return Err(BackupError::Op(OpError::Store(
-                StoreError::TableExists(target.to_string()).into(),
-            )));
+            return Err(BackupError::Op(OpError::TableExists(target.to_string())));
         }
         let now = self.real_now_micros();
         let at = at.unwrap_or(now);
@@ -208,7 +197,7 @@ impl RegionHandle {
                 backup::take(&data_dir, &what, &path)
             })
             .await
-            .map_err(bridge_error)
+            .map_err(|e| BackupError::Op(e.into()))
     }
 
     /// Point-in-time recovery of `table` in this region, if it is on.
@@ -293,7 +282,7 @@ impl RegionHandle {
             });
         }
         let mut def = TableDef::new(target, meta.def.key_schema.clone(), replicas)
-            .map_err(|e| BackupError::Op(OpError::Store(StoreError::Invalid(e).into())))?;
+            .map_err(|e| BackupError::Op(OpError::Invalid(e)))?;
         def.billing = options.billing.unwrap_or(meta.def.billing);
         // The restored table has the source's indexes, as in DynamoDB.
         def.indexes = meta.def.indexes.clone();
@@ -356,9 +345,9 @@ impl RegionHandle {
             let result = ops.load(&path, &target, &loaded).await;
             let stopping = matches!(
                 &result,
-                Err(BackupError::Op(OpError::Store(
+                Err(BackupError::Op(OpError::Internal(crate::ops::Internal(
                     crate::bridge::BridgeError::Closed
-                )))
+                ))))
             );
             if !stopping {
                 journal.remove(&dir);

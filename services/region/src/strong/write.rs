@@ -36,14 +36,12 @@ pub(crate) async fn write(
         .filter_map(meridian_store::WriteOp::item_table)
         .find(|t| *t != table)
     {
-        return Err(OpError::Store(BridgeError::Store(StoreError::Invalid(
-            meridian_core::Error::invalid(
-                "RequestItems",
-                format!(
-                    "a request that writes the multi-Region strongly consistent table {table} writes no other table; {other} is in it too"
-                ),
+        return Err(OpError::Invalid(meridian_core::Error::invalid(
+            "RequestItems",
+            format!(
+                "a request that writes the multi-Region strongly consistent table {table} writes no other table; {other} is in it too"
             ),
-        ))));
+        )));
     }
     let strong = &shared.strong;
     let mut verified = false;
