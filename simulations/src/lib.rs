@@ -296,7 +296,10 @@ impl Oracle {
     ) -> bool {
         match heads.get(&(table.to_string(), key.clone())) {
             Some(h) => h.version >= *version,
-            None => self.deleted_from(table, key, deleted_from),
+            // Or it lost to a TTL delete, whose tombstone was purged.
+            None => {
+                self.deleted_from(table, key, deleted_from) || self.lost_to_expiry.contains(version)
+            }
         }
     }
 
@@ -372,6 +375,25 @@ impl Oracle {
     /// have been deleted since (`holds_one`).
     pub fn holds(&self, heads: &Heads, needed: &BTreeMap<(String, EncodedKey), Version>) -> bool {
         self.lacking(heads, needed, 1).is_empty()
+    }
+
+    /// The versions of `needed` that `heads` does not hold.
+    pub fn lacking_versions(
+        &self,
+        heads: &Heads,
+        needed: &BTreeMap<(String, EncodedKey), Version>,
+    ) -> Vec<Version> {
+        needed
+            .iter()
+            .filter(|((table, key), v)| !self.holds_one(heads, table, key, v))
+            .map(|(_, v)| v.clone())
+            .collect()
+    }
+
+    /// Whether the acknowledged write `version` lost to a TTL delete
+    /// ([`Self::note_expiries`]).
+    pub fn lost_to_expiry(&self, version: &Version) -> bool {
+        self.lost_to_expiry.contains(version)
     }
 
     /// Up to `most` writes of `needed` that `heads` does not hold, as

@@ -26,6 +26,11 @@ pub(crate) struct Disaster {
     at: Instant,
     at_risk: BTreeSet<Version>,
     needed: BTreeMap<(String, EncodedKey), Version>,
+    /// Per sample the region answered without holding every needed write:
+    /// when (ms after it struck) and the versions it lacked. A write that
+    /// lost to a TTL delete is known only from the conflict logs at the
+    /// end, so the RTO is found again then ([`Disaster::settle`]).
+    lacks: Vec<(u64, Vec<Version>)>,
 }
 
 impl Disaster {
@@ -61,6 +66,7 @@ impl Disaster {
             at: Instant::now(),
             at_risk,
             needed,
+            lacks: Vec::new(),
         })
     }
 
@@ -104,12 +110,15 @@ impl Disaster {
             else {
                 continue;
             };
-            let holds = {
+            let lacking = {
                 let t = lock(tally);
-                t.oracle.holds(&heads, &d.needed)
+                t.oracle.lacking_versions(&heads, &d.needed)
             };
-            if holds {
-                d.report.rto_ms = Some(Instant::now().duration_since(d.at).as_millis() as u64);
+            let ms = Instant::now().duration_since(d.at).as_millis() as u64;
+            if lacking.is_empty() {
+                d.report.rto_ms = Some(ms);
+            } else {
+                d.lacks.push((ms, lacking));
             }
         }
     }
@@ -136,6 +145,15 @@ impl Disaster {
                 if let Some(late) = late.get(&d.report.region) {
                     d.at_risk.extend(late.iter().cloned());
                     d.report.at_risk = d.at_risk.len() as u64;
+                }
+                if d.report.rto_ms.is_none() {
+                    // The first sample whose lacks all lost to a TTL delete
+                    // (seed 3005062): the region served every survivor then.
+                    d.report.rto_ms = d
+                        .lacks
+                        .iter()
+                        .find(|(_, lacked)| lacked.iter().all(|v| oracle.lost_to_expiry(v)))
+                        .map(|(ms, _)| *ms);
                 }
                 let mut r = d.report;
                 r.lost = oracle

@@ -571,6 +571,11 @@ impl<'a> Run<'a> {
         let mut replicas = Verdict::default();
         // What the disasters took for good leaves the oracle: the replicas are
         // judged by what survived, and the loss is reported as the RPO.
+        // Writes that lost to a TTL delete are known before the disasters
+        // are judged: a region holding nothing for such a key serves it
+        // (sweep seed 3005062).
+        let all_conflicts: Vec<Conflict> = conflicts.values().flatten().cloned().collect();
+        tally.oracle.note_expiries(&all_conflicts);
         let late = std::mem::take(&mut tally.acked_across_loss);
         let disasters = Disaster::settle(
             std::mem::take(&mut self.disasters),
@@ -579,8 +584,6 @@ impl<'a> Run<'a> {
             &heads,
             &mut replicas,
         );
-        let all_conflicts: Vec<Conflict> = conflicts.values().flatten().cloned().collect();
-        tally.oracle.note_expiries(&all_conflicts);
         for (name, h) in &heads {
             tally.oracle.check_replica(name, h, strict, &mut replicas);
         }
