@@ -624,9 +624,7 @@ fn a_prefix_inside_a_transaction_never_stalls_a_link() {
 #[test]
 fn a_delete_lost_with_the_power_is_counted_once_as_lost() {
     let seed = 880044;
-    let scenario = meridian_drill::random::scenario(seed);
-    let dir = tempfile::tempdir().unwrap();
-    let r = meridian_drill::sim::run(&scenario, seed, dir.path()).unwrap();
+    let r = sweep_seed(seed);
     assert!(r.verdict.ok, "seed {seed}: {:?}", r.verdict.problems);
     let lost: Vec<Vec<&str>> = r
         .disasters
@@ -650,9 +648,7 @@ fn a_delete_lost_with_the_power_is_counted_once_as_lost() {
 #[test]
 fn a_relayed_table_change_is_left_to_its_origin_and_the_seed_passes() {
     let seed = 12;
-    let scenario = meridian_drill::random::scenario(seed);
-    let dir = tempfile::tempdir().unwrap();
-    let r = meridian_drill::sim::run(&scenario, seed, dir.path()).unwrap();
+    let r = sweep_seed(seed);
     assert!(r.verdict.ok, "seed {seed}: {:?}", r.verdict.problems);
     let left: u64 = r.links.iter().map(|l| l.left_to_origin).sum();
     assert!(left > 0, "seed {seed} relays a table change: {:?}", r.links);
@@ -668,9 +664,7 @@ fn a_relayed_table_change_is_left_to_its_origin_and_the_seed_passes() {
 #[test]
 fn a_candidacy_slower_than_the_election_timeout_still_elects_a_leader() {
     let seed = 3001327;
-    let scenario = meridian_drill::random::scenario(seed);
-    let dir = tempfile::tempdir().unwrap();
-    let r = meridian_drill::sim::run(&scenario, seed, dir.path()).unwrap();
+    let r = sweep_seed(seed);
     let strong = r.consistency.as_ref().expect("a STRONG seed");
     assert_eq!(strong.consistency, "STRONG");
     assert!(r.verdict.ok, "seed {seed}: {:?}", r.verdict.problems);
@@ -685,9 +679,7 @@ fn a_candidacy_slower_than_the_election_timeout_still_elects_a_leader() {
 #[test]
 fn a_write_answered_across_a_wipe_is_at_risk_from_it() {
     let seed = 3003393;
-    let scenario = meridian_drill::random::scenario(seed);
-    let dir = tempfile::tempdir().unwrap();
-    let r = meridian_drill::sim::run(&scenario, seed, dir.path()).unwrap();
+    let r = sweep_seed(seed);
     assert!(r.verdict.ok, "seed {seed}: {:?}", r.verdict.problems);
     let wipe = r
         .disasters
@@ -707,9 +699,7 @@ fn a_write_answered_across_a_wipe_is_at_risk_from_it() {
 #[test]
 fn a_region_that_lost_its_store_serves_no_stale_consistent_read() {
     for seed in [3003867, 3003275, 3004847] {
-        let scenario = meridian_drill::random::scenario(seed);
-        let dir = tempfile::tempdir().unwrap();
-        let r = meridian_drill::sim::run(&scenario, seed, dir.path()).unwrap();
+        let r = sweep_seed(seed);
         let strong = r.consistency.as_ref().expect("a STRONG seed");
         assert_eq!(strong.stale_reads, 0, "seed {seed}");
         assert!(r.verdict.ok, "seed {seed}: {:?}", r.verdict.problems);
@@ -726,13 +716,19 @@ fn a_region_that_lost_its_store_serves_no_stale_consistent_read() {
 #[test]
 fn a_write_lost_to_a_ttl_delete_is_not_needed_to_recover() {
     let seed = 3005062;
-    let scenario = meridian_drill::random::scenario(seed);
-    let dir = tempfile::tempdir().unwrap();
-    let r = meridian_drill::sim::run(&scenario, seed, dir.path()).unwrap();
+    let r = sweep_seed(seed);
     assert!(r.verdict.ok, "seed {seed}: {:?}", r.verdict.problems);
     assert!(
         r.disasters.iter().all(|d| d.rto_ms.is_some()),
         "{:?}",
         r.disasters
     );
+}
+
+/// The report of the sweep's `seed`, simulated as `meridian drill random`
+/// runs it: the seeds the sweep found failing are tests through this.
+fn sweep_seed(seed: u64) -> meridian_scenario::report::Report {
+    let scenario = meridian_drill::random::scenario(seed);
+    let dir = tempfile::tempdir().unwrap();
+    meridian_drill::sim::run(&scenario, seed, dir.path()).unwrap()
 }
