@@ -531,16 +531,22 @@ impl<'a> Run<'a> {
             self.follow(&s);
             self.report_progress(progress, "settling", Some(&s));
             let drained = self.joins.settled() && probe::drained(&s);
-            self.samples.push(s);
             if drained {
                 let digests = digest_all(&self.holders, &self.table).await;
                 if agree(&digests, self.holders.len()) {
+                    // The regions agree: a region whose last writes came
+                    // after this sample's read of it serves them now
+                    // (sweep seed 3008448: restarted after the workload,
+                    // it drained between the follow and the digests).
+                    self.follow(&s);
+                    self.samples.push(s);
                     return Settled {
                         digests,
                         convergence: Some(Instant::now().duration_since(workload_end)),
                     };
                 }
             }
+            self.samples.push(s);
             if Instant::now() >= settle_end {
                 return Settled {
                     digests: digest_all(&self.holders, &self.table).await,
