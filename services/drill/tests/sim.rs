@@ -624,8 +624,7 @@ fn a_prefix_inside_a_transaction_never_stalls_a_link() {
 #[test]
 fn a_delete_lost_with_the_power_is_counted_once_as_lost() {
     let seed = 880044;
-    let r = sweep_seed(seed);
-    assert!(r.verdict.ok, "seed {seed}: {:?}", r.verdict.problems);
+    let r = passing_seed(seed);
     let lost: Vec<Vec<&str>> = r
         .disasters
         .iter()
@@ -648,8 +647,7 @@ fn a_delete_lost_with_the_power_is_counted_once_as_lost() {
 #[test]
 fn a_relayed_table_change_is_left_to_its_origin_and_the_seed_passes() {
     let seed = 12;
-    let r = sweep_seed(seed);
-    assert!(r.verdict.ok, "seed {seed}: {:?}", r.verdict.problems);
+    let r = passing_seed(seed);
     let left: u64 = r.links.iter().map(|l| l.left_to_origin).sum();
     assert!(left > 0, "seed {seed} relays a table change: {:?}", r.links);
 }
@@ -664,10 +662,9 @@ fn a_relayed_table_change_is_left_to_its_origin_and_the_seed_passes() {
 #[test]
 fn a_candidacy_slower_than_the_election_timeout_still_elects_a_leader() {
     let seed = 3001327;
-    let r = sweep_seed(seed);
+    let r = passing_seed(seed);
     let strong = r.consistency.as_ref().expect("a STRONG seed");
     assert_eq!(strong.consistency, "STRONG");
-    assert!(r.verdict.ok, "seed {seed}: {:?}", r.verdict.problems);
 }
 
 /// Seed 3003393 of the sweep: r3, its clock 764 ms ahead (so the drift
@@ -679,8 +676,7 @@ fn a_candidacy_slower_than_the_election_timeout_still_elects_a_leader() {
 #[test]
 fn a_write_answered_across_a_wipe_is_at_risk_from_it() {
     let seed = 3003393;
-    let r = sweep_seed(seed);
-    assert!(r.verdict.ok, "seed {seed}: {:?}", r.verdict.problems);
+    let r = passing_seed(seed);
     let wipe = r
         .disasters
         .iter()
@@ -699,10 +695,9 @@ fn a_write_answered_across_a_wipe_is_at_risk_from_it() {
 #[test]
 fn a_region_that_lost_its_store_serves_no_stale_consistent_read() {
     for seed in [3003867, 3003275, 3004847] {
-        let r = sweep_seed(seed);
+        let r = passing_seed(seed);
         let strong = r.consistency.as_ref().expect("a STRONG seed");
         assert_eq!(strong.stale_reads, 0, "seed {seed}");
-        assert!(r.verdict.ok, "seed {seed}: {:?}", r.verdict.problems);
     }
 }
 
@@ -716,8 +711,7 @@ fn a_region_that_lost_its_store_serves_no_stale_consistent_read() {
 #[test]
 fn a_write_lost_to_a_ttl_delete_is_not_needed_to_recover() {
     let seed = 3005062;
-    let r = sweep_seed(seed);
-    assert!(r.verdict.ok, "seed {seed}: {:?}", r.verdict.problems);
+    let r = passing_seed(seed);
     assert!(
         r.disasters.iter().all(|d| d.rto_ms.is_some()),
         "{:?}",
@@ -732,13 +726,19 @@ fn a_write_lost_to_a_ttl_delete_is_not_needed_to_recover() {
 #[test]
 fn a_region_restarted_after_the_workload_recovers_by_the_end() {
     let seed = 3008448;
-    let r = sweep_seed(seed);
-    assert!(r.verdict.ok, "seed {seed}: {:?}", r.verdict.problems);
+    let r = passing_seed(seed);
     assert!(
         r.disasters.iter().all(|d| d.rto_ms.is_some()),
         "{:?}",
         r.disasters
     );
+}
+
+/// [`sweep_seed`], whose checker must pass.
+fn passing_seed(seed: u64) -> meridian_scenario::report::Report {
+    let r = sweep_seed(seed);
+    assert!(r.verdict.ok, "seed {seed}: {:?}", r.verdict.problems);
+    r
 }
 
 /// The report of the sweep's `seed`, simulated as `meridian drill random`
