@@ -6,8 +6,8 @@
 //! that applies chosen entries as compare-and-sets.
 //!
 //! Commands: `members A B C [witness=C]`; `start A... [fresh=A]` (a
-//! member on its disk; `fresh`: every disk holds a new STRONG table led by
-//! A); `write A key:expect:version...` (`-` for no head); `read A`;
+//! member on its disk; `fresh`: the disks of those started hold a new
+//! STRONG table led by A); `write A key:expect:version...` (`-` for no head); `read A`;
 //! `deliver` (every queued message, in order; what they cause waits),
 //! `deliver A>B`, `settle` (until nothing is queued); `drop A>B`,
 //! `hold A>B`, `release A>B`, `dup A>B`; `cut A` or `cut A>B`, `heal`;
@@ -62,6 +62,7 @@ golden_scripts! {
     restarted_before_it_hears => "restarted_before_it_hears.txt",
     wiped_after_compaction => "wiped_after_compaction.txt",
     leader_crashes_before_its_disk => "leader_crashes_before_its_disk.txt",
+    late_peer => "late_peer.txt",
 }
 
 #[derive(Default)]
@@ -413,13 +414,11 @@ impl Harness for Sim {
                     .iter()
                     .find_map(|a| a.strip_prefix("fresh="))
                     .map(|l| self.member(l));
-                if let Some(leader) = fresh {
-                    for h in &mut self.world.hosts {
-                        h.disk = Durable::fresh(leader);
-                    }
-                }
                 for a in args.iter().filter(|a| !a.contains('=')) {
                     let m = self.member(a);
+                    if let Some(leader) = fresh {
+                        self.world.hosts[m as usize].disk = Durable::fresh(leader);
+                    }
                     self.world.start(m, fresh.is_some());
                     self.drain(m, out);
                 }

@@ -390,7 +390,10 @@ impl Node {
             },
         }
         match msg {
-            Msg::Hello { .. } => self.send(from, Msg::Welcome),
+            Msg::Hello { .. } => {
+                self.send(from, Msg::Welcome);
+                self.hello_again(from);
+            }
             Msg::Welcome => self.vouched(from),
             Msg::Stale { seen } => self.rolled_back(seen),
             Msg::Probe { ballot } => self.on_probe(from, ballot),
@@ -541,13 +544,25 @@ impl Node {
 
     fn say_hello(&mut self) {
         self.hello_sent = self.now;
-        if let Standing::Unverified { vouched } = self.standing {
-            for m in self.others() {
-                if !vouched[m as usize] {
-                    let lives = self.prev.clone();
-                    self.send(m, Msg::Hello { lives });
-                }
-            }
+        for m in self.others() {
+            self.hello_again(m);
+        }
+    }
+
+    /// A peer's hello shows its member for the table is running now: one
+    /// started after this member's last hello to it dropped that hello (a
+    /// region drops messages for a table it has not started yet), so the
+    /// hello is repeated at once rather than at the next resend. Without
+    /// it a member started a moment before a peer waits a resend interval
+    /// to vote, and a region cut off in that window leaves the other two
+    /// without a majority for as long as the cut lasts (a witness created
+    /// just before the conformance check isolated the other replica).
+    fn hello_again(&mut self, to: Member) {
+        if let Standing::Unverified { vouched } = self.standing
+            && !vouched[to as usize]
+        {
+            let lives = self.prev.clone();
+            self.send(to, Msg::Hello { lives });
         }
     }
 

@@ -306,7 +306,9 @@ impl State {
             s.hosts[m as usize].disk.meta = Durable::fresh(1);
             s.start(&mut live, m, true)?;
         }
-        let budget = s.net.len() * 4;
+        // Hellos, their welcomes, the hellos repeated on a peer's hello
+        // (`Node::hello_again`), and their welcomes: bounded, never endless.
+        let budget = s.net.len() * 8;
         for _ in 0..budget {
             if s.net.is_empty() {
                 break;
