@@ -117,6 +117,50 @@ struct RegionCounts {
     partitioned: PartitionedWrites,
 }
 
+/// Follows one timeline action's cuts and heals on `cut`, the directed
+/// links (indices into `regions`) cut now; a flapping link counts as cut
+/// while it flaps. The drill's history and the sweep's generator
+/// ([`crate::random`]) both read a timeline through it.
+pub(crate) fn follow_cuts(cut: &mut BTreeSet<(usize, usize)>, regions: &[String], action: &Action) {
+    let index = |name: &str| regions.iter().position(|r| r == name);
+    let n = regions.len();
+    let touching = |r: usize| {
+        (0..n)
+            .filter(move |&j| j != r)
+            .flat_map(move |j| [(r, j), (j, r)])
+    };
+    match action {
+        Action::Partition { from, to, both, .. } | Action::Flap { from, to, both, .. } => {
+            if let (Some(a), Some(b)) = (index(from), index(to)) {
+                cut.insert((a, b));
+                if *both {
+                    cut.insert((b, a));
+                }
+            }
+        }
+        Action::Isolate { region, .. } => {
+            if let Some(r) = index(region) {
+                cut.extend(touching(r));
+            }
+        }
+        Action::Heal { link, region } | Action::Clear { link, region } => match (link, region) {
+            (Some((a, b)), _) => {
+                if let (Some(a), Some(b)) = (index(a), index(b)) {
+                    cut.remove(&(a, b));
+                    cut.remove(&(b, a));
+                }
+            }
+            (None, Some(r)) => {
+                if let Some(r) = index(r) {
+                    cut.retain(|&(a, b)| a != r && b != r);
+                }
+            }
+            (None, None) => cut.clear(),
+        },
+        _ => {}
+    }
+}
+
 impl History {
     pub(crate) fn new(regions: Vec<String>) -> Self {
         History {
@@ -139,45 +183,7 @@ impl History {
             self.crashed.insert(r, at);
             self.outages.push((r, at, None));
         }
-        let index = |name: &str| self.regions.iter().position(|r| r == name);
-        let n = self.regions.len();
-        let touching = |r: usize| {
-            (0..n)
-                .filter(move |&j| j != r)
-                .flat_map(move |j| [(r, j), (j, r)])
-        };
-        match action {
-            Action::Partition { from, to, both, .. } | Action::Flap { from, to, both, .. } => {
-                if let (Some(a), Some(b)) = (index(from), index(to)) {
-                    self.cut.insert((a, b));
-                    if *both {
-                        self.cut.insert((b, a));
-                    }
-                }
-            }
-            Action::Isolate { region, .. } => {
-                if let Some(r) = index(region) {
-                    self.cut.extend(touching(r));
-                }
-            }
-            Action::Heal { link, region } | Action::Clear { link, region } => {
-                match (link, region) {
-                    (Some((a, b)), _) => {
-                        if let (Some(a), Some(b)) = (index(a), index(b)) {
-                            self.cut.remove(&(a, b));
-                            self.cut.remove(&(b, a));
-                        }
-                    }
-                    (None, Some(r)) => {
-                        if let Some(r) = index(r) {
-                            self.cut.retain(|&(a, b)| a != r && b != r);
-                        }
-                    }
-                    (None, None) => self.cut.clear(),
-                }
-            }
-            _ => {}
-        }
+        follow_cuts(&mut self.cut, &self.regions, action);
     }
 
     /// Every fault healed at the end of the workload.

@@ -2,7 +2,7 @@
 //! and a timeline of faults, so any failing run is replayed from its seed
 //! alone (`meridian drill random --seed N`).
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, BTreeSet};
 use std::time::Duration;
 
 use meridian_scenario::scenario::{
@@ -16,7 +16,8 @@ pub const REGIONS: [&str; 3] = ["r1", "r2", "r3"];
 
 /// The scenario of one seed: 6 s of workload on 3 regions with 2 to 5
 /// faults, each healed (or restarted) before the workload ends or by the
-/// drill's final heal.
+/// drill's final heal; longer for a STRONG table the faults leave too
+/// little time with a majority ([`MIN_MAJORITY`]).
 pub fn scenario(seed: u64) -> Scenario {
     let mut rng = SmallRng::seed_from_u64(seed ^ 0x5eed_5eed_5eed_5eed);
     let regions: Vec<String> = REGIONS.iter().map(|r| r.to_string()).collect();
@@ -329,7 +330,67 @@ fn strong(mut s: Scenario, rng: &mut SmallRng) -> Scenario {
         s.workload.replicas.retain(|r| *r != w);
         s.table.witness = Some(w);
     }
+    // Not drawn, so no seed's other draws move: only a timeline that
+    // leaves its members too little time with a majority changes.
+    let kept = majority_time(&s);
+    if kept < MIN_MAJORITY {
+        s.duration += MIN_MAJORITY - kept + ELECTION_ALLOWANCE;
+    }
     s
+}
+
+/// A STRONG table takes writes only while two of its three members are up
+/// and reach each other. A timeline whose faults leave a majority less
+/// than this long, of its 6 s, gets its workload lengthened by the
+/// difference and [`ELECTION_ALLOWANCE`]: every fault but a long outage is
+/// healed by the workload's original end, so the extra time has a
+/// majority. Without it such a draw acknowledges too few writes to check
+/// anything (sweep seed 3008067: r3 down from 1.5 s on, r1 and r2 cut
+/// apart for most of the rest, 89 writes acknowledged; 3.29 s of majority
+/// by this count, where elections and requests waiting out their bounded
+/// wait take much of it). 5 of the 2,500 STRONG draws of seeds 3,000,001
+/// to 3,010,000 are under it.
+const MIN_MAJORITY: Duration = Duration::from_millis(3_500);
+
+/// The extra time's share for the members to elect a leader once the last
+/// fault heals and for the workload's waiting requests to drain.
+const ELECTION_ALLOWANCE: Duration = Duration::from_secs(3);
+
+/// How long the workload of `s` has two members up that reach each other
+/// both ways, by its timeline in 10 ms steps (a flapping link counts as
+/// cut, as the drill's history counts it).
+fn majority_time(s: &Scenario) -> Duration {
+    const STEP: Duration = Duration::from_millis(10);
+    let n = s.regions.len();
+    let index = |name: &str| s.regions.iter().position(|r| r == name);
+    let (mut cut, mut down) = (BTreeSet::new(), BTreeSet::new());
+    let mut events = s.events.iter().peekable();
+    let (mut t, mut kept) = (Duration::ZERO, Duration::ZERO);
+    while t < s.duration {
+        while let Some(e) = events.next_if(|e| e.at <= t) {
+            crate::history::follow_cuts(&mut cut, &s.regions, &e.action);
+            match &e.action {
+                Action::Crash { region } => down.extend(index(region)),
+                Action::Restart { region } => {
+                    if let Some(r) = index(region) {
+                        down.remove(&r);
+                    }
+                }
+                _ => {}
+            }
+        }
+        let pair_up = |a: usize, b: usize| {
+            !down.contains(&a)
+                && !down.contains(&b)
+                && !cut.contains(&(a, b))
+                && !cut.contains(&(b, a))
+        };
+        if (0..n).any(|a| (a + 1..n).any(|b| pair_up(a, b))) {
+            kept += STEP;
+        }
+        t += STEP;
+    }
+    kept
 }
 
 #[cfg(test)]
@@ -415,6 +476,94 @@ mod tests {
         assert!(
             (50..150).contains(&expiring),
             "{expiring} of 200 expire items"
+        );
+    }
+
+    #[test]
+    fn majority_time_counts_the_time_two_members_reach_each_other() {
+        let mut s = scenario(0);
+        s.duration = Duration::from_secs(6);
+        let at = |ms| Duration::from_millis(ms);
+        let event = |ms, action| Event { at: at(ms), action };
+        // r3 down from 1 s; r1 and r2 cut apart from 2 s to 5 s, and a
+        // flap between them from 5.5 s: a majority for 0-2 s and 5-5.5 s.
+        s.events = vec![
+            event(
+                1_000,
+                Action::Crash {
+                    region: "r3".into(),
+                },
+            ),
+            event(
+                2_000,
+                Action::Partition {
+                    from: "r1".into(),
+                    to: "r2".into(),
+                    both: false,
+                    kind: PartitionKind::Blackhole,
+                },
+            ),
+            event(
+                5_000,
+                Action::Heal {
+                    link: Some(("r2".into(), "r1".into())),
+                    region: None,
+                },
+            ),
+            event(
+                5_500,
+                Action::Flap {
+                    from: "r2".into(),
+                    to: "r1".into(),
+                    both: false,
+                    period: at(400),
+                    down: at(100),
+                },
+            ),
+        ];
+        assert_eq!(majority_time(&s), at(2_500));
+        // r3 back at 3 s: r1 and r3 reach each other from then on.
+        s.events.push(event(
+            3_000,
+            Action::Restart {
+                region: "r3".into(),
+            },
+        ));
+        s.events.sort_by_key(|e| e.at);
+        assert_eq!(majority_time(&s), at(5_000));
+    }
+
+    #[test]
+    fn a_strong_draw_that_leaves_too_little_majority_gets_a_longer_workload() {
+        // Sweep seed 3008067: its faults leave r1 and r2 apart while r3 is
+        // down, for most of the 6 s.
+        let s = scenario(3_008_067);
+        assert!(strong_draw(3_008_067));
+        assert!(s.duration > Duration::from_secs(6), "{:?}", s.duration);
+        let mut drawn = s.clone();
+        drawn.duration = Duration::from_secs(6);
+        let kept = majority_time(&drawn);
+        assert!(kept < MIN_MAJORITY, "{kept:?}");
+        assert_eq!(
+            s.duration,
+            drawn.duration + MIN_MAJORITY - kept + ELECTION_ALLOWANCE
+        );
+        assert!(majority_time(&s) >= MIN_MAJORITY);
+        // Most STRONG draws keep their 6 s, and an EVENTUAL one always does.
+        let strong: Vec<u64> = (0..400).filter(|&x| strong_draw(x)).collect();
+        let kept_6s = strong
+            .iter()
+            .filter(|&&x| scenario(x).duration == Duration::from_secs(6))
+            .count();
+        assert!(
+            kept_6s * 10 >= strong.len() * 9,
+            "{kept_6s} of {}",
+            strong.len()
+        );
+        assert!(
+            (0..400)
+                .filter(|&x| !strong_draw(x))
+                .all(|x| scenario(x).duration == Duration::from_secs(6))
         );
     }
 }
