@@ -278,6 +278,22 @@ EOF
     || { cat "$work/profiled.log"; echo "a drill with the measured profile did not pass" >&2; exit 1; }
 echo "smoke: conformance ok"
 
+# A drill against the running cluster (docs/drills.md): the shipped
+# partition-heal scenario, its faults through this cluster's proxy; the
+# regions all run afterwards and the drill's table is refused a second time.
+m drill run simulations/partition-heal.toml --cluster "$cfg" --quiet --seed 3 --out "$work/drill-up" \
+    > "$work/drill-up.log" 2>&1 \
+    || { cat "$work/drill-up.log"; echo "a drill against the running cluster failed" >&2; exit 1; }
+python3 -c 'import json, sys; sys.exit(0 if json.load(open(sys.argv[1]))["verdict"]["ok"] else 1)' "$work/drill-up/report.json" \
+    || { cat "$work/drill-up.log"; echo "the drill against the running cluster did not pass" >&2; exit 1; }
+m status > /dev/null || { echo "the cluster did not serve after the drill" >&2; exit 1; }
+if m drill run simulations/partition-heal.toml --cluster "$cfg" --quiet --out "$work/drill-up-2" > "$work/drill-up-2.log" 2>&1; then
+    echo "a second drill reused the first one's table" >&2; exit 1
+fi
+has "already has a table" < "$work/drill-up-2.log" \
+    || { cat "$work/drill-up-2.log"; echo "the second drill was not refused for the table" >&2; exit 1; }
+echo "smoke: drill against the running cluster ok"
+
 # The link proxy, driven by the unmodified toxiproxy-python client.
 "$venv/bin/pip" install --quiet "toxiproxy-python==0.1.1"
 "$bin" netsim --api 127.0.0.1:18474 > "$work/netsim.log" 2>&1 &

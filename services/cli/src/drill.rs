@@ -50,13 +50,16 @@ pub enum DrillCommand {
         /// notes go to stderr.
         #[arg(long)]
         json: bool,
-        /// Drive regions already running as a Docker Swarm stack, reached
-        /// through this cluster file (regions/local-3.toml with
-        /// regions/stack.sh), instead of starting regions. Crashes scale the
-        /// region's service; see docs/containers.md.
+        /// Drive regions already running, reached through this cluster
+        /// file, instead of starting regions: a cluster under `meridian up`
+        /// (its control API supervises the regions; crashes, restarts,
+        /// wipes and copies go through it, as `meridian net` does), or else
+        /// a Docker Swarm stack (regions/local-3.toml with
+        /// regions/stack.sh), whose crashes scale the region's service.
+        /// See docs/drills.md and docs/containers.md.
         #[arg(long, conflicts_with = "sim")]
         cluster: Option<PathBuf>,
-        /// The stack's name, with --cluster.
+        /// The stack's name, with --cluster when it is a Swarm stack.
         #[arg(long, requires = "cluster", default_value = "meridian")]
         stack: String,
     },
@@ -99,8 +102,9 @@ struct RunOpts {
     seed: Option<u64>,
     quiet: bool,
     json: bool,
-    /// A Swarm stack to drive: its cluster file and its name.
-    stack: Option<(PathBuf, String)>,
+    /// Running regions to drive: their cluster file, and a Swarm stack's
+    /// name should they be one.
+    attached: Option<(PathBuf, String)>,
     /// The drill's progress file, once its output directory is made.
     log: std::sync::Arc<ProgressLog>,
 }
@@ -126,7 +130,7 @@ pub async fn run(args: DrillArgs) -> Result<()> {
                 seed: Some(seed),
                 quiet: true,
                 json,
-                stack: None,
+                attached: None,
                 log: Default::default(),
             };
             run_loaded(scenario, &format!("drill random --seed {seed}"), out, opts).await
@@ -152,7 +156,7 @@ pub async fn run(args: DrillArgs) -> Result<()> {
                 seed,
                 quiet,
                 json,
-                stack: cluster.map(|c| (c, stack)),
+                attached: cluster.map(|c| (c, stack)),
                 log: Default::default(),
             };
             run_scenario(&scenario, out, opts).await
@@ -250,8 +254,8 @@ async fn drill_report(
         match meridian_drill::compare::sides(&scenario) {
             // A comparison: a cluster of its own for each run, one after
             // the other.
-            Some(_) if opts.stack.is_some() => anyhow::bail!(
-                "{} compares two runs, each on a cluster of its own, and a stack is one cluster: run it without --cluster",
+            Some(_) if opts.attached.is_some() => anyhow::bail!(
+                "{} compares two runs, each on a cluster of its own, and a running cluster is one cluster: run it without --cluster",
                 scenario.name
             ),
             Some([first, second]) => {
@@ -268,8 +272,8 @@ async fn drill_report(
 /// One live drill: its regions started under `out`, driven, stopped.
 async fn run_live(scenario: &Scenario, seed: u64, out: &Path, opts: &RunOpts) -> Result<Report> {
     std::fs::create_dir_all(out).with_context(|| format!("creating {}", out.display()))?;
-    if let Some((cluster, stack)) = &opts.stack {
-        return run_stack(scenario, seed, out, opts, cluster, stack).await;
+    if let Some((cluster, stack)) = &opts.attached {
+        return run_attached(scenario, seed, out, opts, cluster, stack).await;
     }
     let exe = std::env::current_exe().context("locating the meridian binary")?;
     let cluster = meridian_drill::live::LiveCluster::start(scenario, &exe, out).await?;
@@ -286,7 +290,7 @@ async fn run_live(scenario: &Scenario, seed: u64, out: &Path, opts: &RunOpts) ->
 
 /// Drives a live drill against `targets` with `faults`, showing progress
 /// unless `--quiet`: the same for regions this command started and for a
-/// running stack.
+/// running cluster.
 async fn drive_live(
     scenario: &Scenario,
     seed: u64,
@@ -311,9 +315,9 @@ async fn drive_live(
     result
 }
 
-/// One live drill against a running Swarm stack: its regions driven, the
-/// faults it left cleared.
-async fn run_stack(
+/// One live drill against running regions (`meridian up`'s or a Swarm
+/// stack's): driven, the faults it left cleared.
+async fn run_attached(
     scenario: &Scenario,
     seed: u64,
     out: &Path,
@@ -321,11 +325,12 @@ async fn run_stack(
     cluster: &Path,
     stack: &str,
 ) -> Result<Report> {
-    let mut regions = meridian_drill::stack::StackCluster::start(scenario, cluster, stack, out)
+    let mut regions = meridian_drill::attached::Attached::start(scenario, cluster, stack, out)
         .await
         .map_err(anyhow::Error::msg)?;
     opts.note(&format!(
-        "stack {stack} ready; watch with: meridian net show --config {}",
+        "{} ready; watch with: meridian net show --config {}",
+        regions.host(),
         cluster.display()
     ));
     let targets = regions.targets().map_err(anyhow::Error::msg)?;

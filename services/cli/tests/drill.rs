@@ -1,9 +1,14 @@
 //! `meridian drill run` against real region processes: a short scenario with
 //! a partition, a crash and a restart must end with a passing checker and a
-//! report on disk.
+//! report on disk, whether the drill starts its regions or drives those
+//! `meridian up` runs.
 
+use std::io::{Read, Write};
 use std::path::{Path, PathBuf};
 use std::process::{Command, ExitStatus};
+use std::time::{Duration, Instant};
+
+mod up;
 
 /// Writes `scenario` to `<dir>/<file>` and runs `meridian drill run <args>
 /// --out <dir>/out` on it: the exit status, stdout, stderr and the out
@@ -257,4 +262,91 @@ fn a_drill_against_a_stack_refuses_what_it_cannot_run() {
         drill_run(dir.path(), "live.toml", SCENARIO, &["--stack", "meridian"]);
     assert_eq!(status.code(), Some(2), "{stderr}");
     assert!(stderr.contains("--cluster"), "{stderr}");
+}
+
+/// Whether `meridian up` for `c` has said its regions are up.
+fn daemon_log_says_up(c: &up::Cluster) -> bool {
+    std::fs::read_to_string(c.dir.path().join("up.log")).is_ok_and(|l| l.contains("regions up"))
+}
+
+/// The body of `GET path` from the control API on `port` (plain HTTP/1.1,
+/// as `meridian net` speaks it).
+fn control_get(port: u16, path: &str) -> serde_json::Value {
+    let mut s = std::net::TcpStream::connect(("127.0.0.1", port)).unwrap();
+    s.set_read_timeout(Some(Duration::from_secs(10))).unwrap();
+    write!(
+        s,
+        "GET {path} HTTP/1.1\r\nHost: 127.0.0.1\r\nConnection: close\r\n\r\n"
+    )
+    .unwrap();
+    let mut answer = String::new();
+    s.read_to_string(&mut answer).unwrap();
+    let body = answer.split_once("\r\n\r\n").map(|(_, b)| b).unwrap_or("");
+    serde_json::from_str(body).unwrap_or_else(|e| panic!("{path}: {e}: {answer}"))
+}
+
+/// `drill run --cluster` against regions `meridian up` runs: the scenario's
+/// partition goes through the cluster's link proxy and its crash and
+/// restart through its control API, the report is a live drill's with
+/// every figure, and the cluster runs on afterwards: every region up and
+/// no link fault left. A second drill refuses the table the first left, so
+/// it never judges another run's items.
+#[test]
+fn a_drill_against_meridian_up_drives_its_regions_through_the_control_api() {
+    let c = up::cluster(false);
+    let mut daemon = up::Daemon::start(&["up"], &c.config, c.dir.path().join("up.log"));
+    let deadline = Instant::now() + Duration::from_secs(60);
+    let serving = || {
+        daemon_log_says_up(&c)
+            && c.grpc
+                .iter()
+                .all(|p| std::net::TcpStream::connect(("127.0.0.1", *p)).is_ok())
+    };
+    while !serving() {
+        assert!(daemon.running(), "meridian up stopped");
+        assert!(Instant::now() < deadline, "meridian up did not start");
+        std::thread::sleep(Duration::from_millis(100));
+    }
+    let cluster = c.config.to_str().unwrap();
+    let args = ["--quiet", "--seed", "9", "--cluster", cluster];
+    let (status, stdout, stderr, out) = drill_run(c.dir.path(), "ci-live.toml", SCENARIO, &args);
+    assert!(status.success(), "drill failed:\n{stdout}\n{stderr}");
+    assert!(stdout.contains("meridian up ready"), "{stdout}");
+    let report: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(out.join("report.json")).unwrap()).unwrap();
+    assert_eq!(report["mode"], "live");
+    assert_eq!(report["verdict"]["ok"], true, "{stdout}");
+    assert!(
+        report["workload"]["acked"].as_u64().unwrap() > 200,
+        "{stdout}"
+    );
+    let heals = report["heals"].as_array().unwrap();
+    assert!(
+        heals
+            .iter()
+            .any(|h| h["label"] == "restart ap-southeast-1" && h["drain_ms"].is_u64()),
+        "{heals:?}"
+    );
+    assert_eq!(report["links"].as_array().unwrap().len(), 6);
+
+    let regions = control_get(c.api, "/meridian/regions");
+    let regions = regions["regions"].as_array().unwrap();
+    assert_eq!(regions.len(), 3, "{regions:?}");
+    assert!(
+        regions.iter().all(|r| r["state"] == "running"),
+        "{regions:?}"
+    );
+    let proxies = control_get(c.api, "/proxies");
+    let toxics: usize = proxies
+        .as_object()
+        .unwrap()
+        .values()
+        .map(|p| p["toxics"].as_array().map_or(0, Vec::len))
+        .sum();
+    assert_eq!(toxics, 0, "{proxies}");
+    assert!(daemon.running());
+
+    let (status, _, stderr, _) = drill_run(c.dir.path(), "again.toml", SCENARIO, &args);
+    assert_eq!(status.code(), Some(1), "{stderr}");
+    assert!(stderr.contains("already has a table"), "{stderr}");
 }

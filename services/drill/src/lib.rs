@@ -17,6 +17,7 @@
 //! `checks`. `orders` places orders beside the workload and watches other
 //! regions for an application's invariant that partition order breaks.
 
+pub mod attached;
 mod checks;
 pub mod collect;
 pub mod compare;
@@ -33,7 +34,6 @@ pub mod random;
 mod recreate;
 mod restore;
 pub mod sim;
-pub mod stack;
 pub mod sweep;
 mod table;
 pub mod target;

@@ -1,19 +1,23 @@
-//! Drills against regions already running as a Docker Swarm stack
-//! (`regions/stack.yaml`, docs/containers.md), reached through a cluster
-//! file whose addresses this machine can dial: `regions/local-3.toml`,
-//! through the stack's gateway.
+//! Drills against regions already running, reached through their cluster
+//! file: processes under `meridian up`, or a Docker Swarm stack
+//! (`regions/stack.yaml`, docs/containers.md) through its gateway. Which
+//! one is found from the cluster's control API: `meridian up` lists the
+//! region processes it supervises; a stack's link proxy supervises none.
 //!
-//! Link faults go through the stack's own link proxy, by its control API,
-//! exactly as `meridian net` applies them. A crash is `docker kill` of the
-//! region's task, followed at once by scaling its service to 0, so Swarm
-//! does not start it again before the scenario's restart, which scales it
-//! back to 1 (on the same node and volume).
+//! Link faults go through the cluster's link proxy, by its control API,
+//! exactly as `meridian net` applies them, and so do crashes, restarts,
+//! wipes and copies of a region under `meridian up`. On a stack a crash is
+//! `docker kill` of the region's task, followed at once by scaling its
+//! service to 0, so Swarm does not start it again before the scenario's
+//! restart, which scales it back to 1 (on the same node and volume).
 //!
-//! The checks read every region's store. After the regions settle, each
-//! task is paused, its data directory copied out with `docker cp` (the
-//! database and its WAL at one frozen instant, which SQLite opens as after a
-//! crash), and unpaused; the checks then read the copies. All of this goes
-//! through this machine's Docker engine, so the tasks must run on it.
+//! The checks read every region's store. Under `meridian up` they read the
+//! data directories the cluster file names. On a stack, after the regions
+//! settle, each task is paused, its data directory copied out with
+//! `docker cp` (the database and its WAL at one frozen instant, which
+//! SQLite opens as after a crash), and unpaused; the checks then read the
+//! copies. All of this goes through this machine's Docker engine, so the
+//! tasks must run on it.
 
 use std::collections::BTreeSet;
 use std::path::{Path, PathBuf};
@@ -37,15 +41,28 @@ const START_WAIT: Duration = Duration::from_secs(60);
 /// How long one docker command may take.
 const DOCKER_TIMEOUT: Duration = Duration::from_secs(60);
 
-/// The regions of a running Swarm stack, driven by a drill.
-pub struct StackCluster {
+/// Where the regions a drill attaches to run: what decides how a crash, a
+/// restart and the checks' reading of a store are done.
+enum Host {
+    /// Processes `meridian up` supervises: everything through its control
+    /// API and the data directories of the cluster file.
+    Up,
+    /// Tasks of a Docker Swarm stack.
+    Swarm {
+        stack: String,
+        /// Regions this drill crashed and has not restarted.
+        down: BTreeSet<String>,
+        /// Where the stores are copied for the checks.
+        stores: PathBuf,
+    },
+}
+
+/// The regions of a running cluster, driven by a drill.
+pub struct Attached {
     file: ClusterFile,
-    stack: String,
+    host: Host,
+    api: ControlApi,
     faults: Executor,
-    /// Regions this drill crashed and has not restarted.
-    down: BTreeSet<String>,
-    /// Where the stores are copied for the checks.
-    stores: PathBuf,
     regions: Vec<String>,
 }
 
@@ -76,10 +93,11 @@ async fn docker(args: &[&str]) -> Result<String, String> {
     Ok(String::from_utf8_lossy(&out.stdout).trim().to_string())
 }
 
-impl StackCluster {
-    /// Checks that every scenario region runs as a task of `stack`, that
+impl Attached {
+    /// Checks that every scenario region is in `cluster` and runs (a
+    /// process `meridian up` supervises, or else a task of `stack`), that
     /// each serves through `cluster`'s addresses and holds no table of the
-    /// drill's name yet, clears the stack's link faults and sets the
+    /// drill's name yet, clears the cluster's link faults and sets the
     /// scenario's base latencies.
     pub async fn start(
         scenario: &Scenario,
@@ -90,7 +108,7 @@ impl StackCluster {
         let file = ClusterFile::load(cluster).map_err(|e| e.to_string())?;
         let api = file.netsim.as_ref().map(|n| n.api).ok_or_else(|| {
             format!(
-                "{} has no [netsim] section: a drill against a stack applies its faults through the stack's link proxy",
+                "{} has no [netsim] section: a drill against running regions applies its faults through their link proxy",
                 cluster.display()
             )
         })?;
@@ -98,22 +116,61 @@ impl StackCluster {
             file.entry(r)
                 .map_err(|e| format!("{}: {e}", cluster.display()))?;
         }
-        let stores = out.join("stores");
-        if stores.exists() {
-            std::fs::remove_dir_all(&stores)
-                .map_err(|e| format!("wiping {}: {e}", stores.display()))?;
-        }
-        let faults = Executor::new(file.clone(), ControlApi::new(api.to_string()));
-        let me = StackCluster {
+        let api = ControlApi::new(api.to_string());
+        let supervised = api
+            .regions()
+            .await
+            .map_err(|e| format!("the control API of {}: {e}", cluster.display()))?;
+        let host = match supervised {
+            Some(processes) => {
+                for r in &scenario.regions {
+                    let state = processes
+                        .iter()
+                        .find(|p| p["name"] == r.as_str())
+                        .map(|p| p["state"].as_str().unwrap_or("unknown"));
+                    match state {
+                        Some("running") => {}
+                        Some(state) => {
+                            return Err(format!(
+                                "{r} is {state} under `meridian up`: a drill starts from regions that run (meridian net restart {r})"
+                            ));
+                        }
+                        None => {
+                            return Err(format!(
+                                "`meridian up` for {} runs no region {r}",
+                                cluster.display()
+                            ));
+                        }
+                    }
+                }
+                Host::Up
+            }
+            None => {
+                let stores = out.join("stores");
+                if stores.exists() {
+                    std::fs::remove_dir_all(&stores)
+                        .map_err(|e| format!("wiping {}: {e}", stores.display()))?;
+                }
+                Host::Swarm {
+                    stack: stack.to_string(),
+                    down: BTreeSet::new(),
+                    stores,
+                }
+            }
+        };
+        let mut faults = Executor::new(file.clone(), api.clone());
+        faults.restart_wait = START_WAIT;
+        let me = Attached {
             file,
-            stack: stack.to_string(),
+            host,
+            api,
             faults,
-            down: BTreeSet::new(),
-            stores,
             regions: scenario.regions.clone(),
         };
         for r in &scenario.regions {
-            me.task(r).await?;
+            if let Host::Swarm { .. } = me.host {
+                me.task(r).await?;
+            }
             me.wait_serving(r).await?;
         }
         me.refuse_existing_table(&scenario.workload.table).await?;
@@ -123,7 +180,7 @@ impl StackCluster {
                 region: None,
             })
             .await
-            .map_err(|e| format!("clearing the stack's link faults: {e}"))?;
+            .map_err(|e| format!("clearing the cluster's link faults: {e}"))?;
         for ((a, b), l) in &scenario.latency {
             me.faults
                 .apply(&Action::Latency {
@@ -140,8 +197,20 @@ impl StackCluster {
         Ok(me)
     }
 
+    /// What the drill runs against, for its notes: `meridian up`, or the
+    /// stack's name.
+    pub fn host(&self) -> String {
+        match &self.host {
+            Host::Up => "meridian up".into(),
+            Host::Swarm { stack, .. } => format!("stack {stack}"),
+        }
+    }
+
     fn service(&self, region: &str) -> String {
-        format!("{}_{region}", self.stack)
+        match &self.host {
+            Host::Swarm { stack, .. } => format!("{stack}_{region}"),
+            Host::Up => region.to_string(),
+        }
     }
 
     /// The container of `region`'s running task.
@@ -182,7 +251,7 @@ impl StackCluster {
                 Err(e) if e.code() == tonic::Code::NotFound => {}
                 Ok(_) => {
                     return Err(format!(
-                        "{} already has a table {table}: a drill judges its own table from empty; delete it (meridian table delete --region {} --name {table}) or start the stack afresh (regions/stack.sh down -v, up)",
+                        "{} already has a table {table}: a drill judges its own table from empty; delete it (meridian table delete --region {} --name {table}) or start the cluster afresh",
                         t.name, t.name
                     ));
                 }
@@ -213,13 +282,17 @@ impl StackCluster {
                     name: name.clone(),
                     channel: connect(entry.grpc)?,
                     admin: connect(entry.admin_addr())?,
-                    data_dir: self.stores.join(name),
+                    data_dir: match &self.host {
+                        Host::Up => self.file.data_dir.join(name),
+                        Host::Swarm { stores, .. } => stores.join(name),
+                    },
                 })
             })
             .collect()
     }
 
-    async fn crash(&mut self, region: &str) -> Result<(), String> {
+    /// A stack's region crashed: its task killed, its service scaled to 0.
+    async fn crash_task(&mut self, region: &str) -> Result<(), String> {
         let task = self.task(region).await?;
         docker(&["kill", "--signal", "KILL", &task]).await?;
         docker(&[
@@ -229,11 +302,14 @@ impl StackCluster {
             &format!("{}=0", self.service(region)),
         ])
         .await?;
-        self.down.insert(region.to_string());
+        if let Host::Swarm { down, .. } = &mut self.host {
+            down.insert(region.to_string());
+        }
         Ok(())
     }
 
-    async fn restart(&mut self, region: &str) -> Result<(), String> {
+    /// A stack's region back: its service scaled to 1.
+    async fn restart_task(&mut self, region: &str) -> Result<(), String> {
         docker(&[
             "service",
             "scale",
@@ -242,16 +318,59 @@ impl StackCluster {
         ])
         .await?;
         self.wait_serving(region).await?;
-        self.down.remove(region);
+        if let Host::Swarm { down, .. } = &mut self.host {
+            down.remove(region);
+        }
         Ok(())
     }
 
+    /// The regions down now that the drill must restart: on a stack those
+    /// it crashed; under `meridian up` every scenario region whose process
+    /// is not running (all ran when the drill began).
+    async fn down(&self) -> Result<Vec<String>, String> {
+        match &self.host {
+            Host::Swarm { down, .. } => Ok(down.iter().cloned().collect()),
+            Host::Up => {
+                let processes = self
+                    .api
+                    .regions()
+                    .await
+                    .map_err(|e| e.to_string())?
+                    .unwrap_or_default();
+                Ok(self
+                    .regions
+                    .iter()
+                    .filter(|r| {
+                        processes
+                            .iter()
+                            .any(|p| p["name"] == r.as_str() && p["state"] != "running")
+                    })
+                    .cloned()
+                    .collect())
+            }
+        }
+    }
+
+    async fn restart(&mut self, region: &str) -> Result<(), String> {
+        match self.host {
+            Host::Swarm { .. } => self.restart_task(region).await,
+            Host::Up => self
+                .faults
+                .apply(&Action::Restart {
+                    region: region.to_string(),
+                })
+                .await
+                .map(|_| ())
+                .map_err(|e| e.to_string()),
+        }
+    }
+
     /// Pauses `region`'s task, copies its data directory out, unpauses it.
-    async fn copy_store(&self, region: &str) -> Result<(), String> {
+    async fn copy_store(&self, region: &str, stores: &Path) -> Result<(), String> {
         let task = self.task(region).await?;
-        std::fs::create_dir_all(&self.stores)
-            .map_err(|e| format!("creating {}: {e}", self.stores.display()))?;
-        let to = self.stores.join(region);
+        std::fs::create_dir_all(stores)
+            .map_err(|e| format!("creating {}: {e}", stores.display()))?;
+        let to = stores.join(region);
         let to = to.to_str().ok_or("the drill's output path is not UTF-8")?;
         docker(&["pause", &task]).await?;
         let copied = docker(&["cp", &format!("{task}:{TASK_DATA_DIR}/{region}"), to]).await;
@@ -262,7 +381,10 @@ impl StackCluster {
     /// Restarts what the drill left crashed and removes every link fault,
     /// its base latencies included.
     pub async fn stop(mut self) {
-        let down: Vec<String> = self.down.iter().cloned().collect();
+        let down = self.down().await.unwrap_or_else(|e| {
+            tracing::warn!(error = %e, "could not list the regions that are down");
+            Vec::new()
+        });
         for r in down {
             if let Err(e) = self.restart(&r).await {
                 tracing::warn!(region = %r, error = %e, "could not restart a crashed region");
@@ -273,24 +395,33 @@ impl StackCluster {
             region: None,
         };
         if let Err(e) = self.faults.apply(&clear).await {
-            tracing::warn!(error = %e, "could not clear the stack's link faults");
+            tracing::warn!(error = %e, "could not clear the cluster's link faults");
         }
     }
 }
 
-impl Faults for StackCluster {
+impl Faults for Attached {
     async fn apply(&mut self, action: &Action) -> Result<(), FaultError> {
+        let swarm = matches!(self.host, Host::Swarm { .. });
         match action {
             Action::Skew { .. } => Err(FaultError::Unsupported(
                 "skew is applied through the Admin API".into(),
             )),
-            Action::Crash { region } => self.crash(region).await.map_err(FaultError::Failed),
-            Action::Restart { region } => self.restart(region).await.map_err(FaultError::Failed),
+            Action::Crash { region } if swarm => {
+                self.crash_task(region).await.map_err(FaultError::Failed)
+            }
+            Action::Restart { region } if swarm => {
+                self.restart_task(region).await.map_err(FaultError::Failed)
+            }
             Action::Wipe { region }
             | Action::Snapshot { region, .. }
-            | Action::Restore { region, .. } => Err(FaultError::Unsupported(format!(
-                "{region}'s store is in its task's volume: a drill against a stack cannot wipe, copy or replace it; run it live or with --sim"
-            ))),
+            | Action::Restore { region, .. }
+                if swarm =>
+            {
+                Err(FaultError::Unsupported(format!(
+                    "{region}'s store is in its task's volume: a drill against a stack cannot wipe, copy or replace it; run it live, against `meridian up`, or with --sim"
+                )))
+            }
             _ => self
                 .faults
                 .apply(action)
@@ -305,8 +436,7 @@ impl Faults for StackCluster {
         if heal_cut_links(&self.faults).await? {
             done.push("heal all".to_string());
         }
-        let down: Vec<String> = self.down.iter().cloned().collect();
-        for r in down {
+        for r in self.down().await.map_err(FaultError::Failed)? {
             self.restart(&r).await.map_err(FaultError::Failed)?;
             done.push(format!("restart {r}"));
         }
@@ -319,14 +449,18 @@ impl Faults for StackCluster {
         _ops: Vec<meridian_store::WriteOp>,
     ) -> Result<(), FaultError> {
         Err(crate::target::no_region_write(
-            "a drill against a stack",
+            "a drill against running regions",
             region,
         ))
     }
 
     async fn settled(&mut self) -> Result<(), FaultError> {
+        let Host::Swarm { stores, .. } = &self.host else {
+            return Ok(());
+        };
+        let stores = stores.clone();
         for r in self.regions.clone() {
-            self.copy_store(&r)
+            self.copy_store(&r, &stores)
                 .await
                 .map_err(|e| FaultError::Failed(format!("copying {r}'s store: {e}")))?;
         }
