@@ -328,6 +328,10 @@ pub struct LinkReport {
     /// (docs/replication.md): table churn on a link, which never stalls it.
     #[serde(default)]
     pub left_to_origin: u64,
+    /// The sender's entries the receiver skipped, their table's
+    /// replication being paused (`pause-replication`).
+    #[serde(default)]
+    pub paused_skipped: u64,
 }
 
 #[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]

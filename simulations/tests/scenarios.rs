@@ -160,6 +160,14 @@ fn every_fault_ends_before_the_workload_does() {
                 Action::Restart { region } => {
                     down.remove(region);
                 }
+                // A pause ends by itself: it must end within the workload.
+                Action::PauseReplication { duration, tail, .. } => {
+                    assert!(
+                        e.at + *tail + *duration <= s.duration,
+                        "{stem}: a pause at {:?} outlasts the workload",
+                        e.at
+                    );
+                }
                 Action::Latency { .. }
                 | Action::Bandwidth { .. }
                 | Action::Loss { .. }

@@ -60,6 +60,8 @@ pub struct Outcome {
     pub serving_after: Option<Duration>,
     /// The region's clock after a skew.
     pub clock: Option<pb::ClockStatus>,
+    /// The replica's pauses after a pause-replication.
+    pub pauses: Vec<pb::ReplicationPause>,
 }
 
 /// Applies faults to one cluster through its control API.
@@ -233,6 +235,33 @@ impl Executor {
         ))
     }
 
+    /// Pauses `table`'s replication at its replica in `region`, in every
+    /// region of the cluster ([`pause_everywhere`]).
+    async fn pause(
+        &self,
+        table: &str,
+        region: &str,
+        duration: Duration,
+        tail: Duration,
+    ) -> Result<Vec<pb::ReplicationPause>> {
+        self.cluster.entry(region)?;
+        let token = self.cluster.client_admin_token()?;
+        let mut admins = Vec::new();
+        for r in &self.cluster.regions {
+            admins.push((
+                r.name.clone(),
+                crate::wait::channel(&self.admin_url(&r.name)?)?,
+            ));
+        }
+        let request = pb::PauseReplicationRequest {
+            table: table.to_string(),
+            region: region.to_string(),
+            duration_ms: duration.as_millis() as u64,
+            tail_ms: tail.as_millis() as u64,
+        };
+        pause_everywhere(&admins, token.as_deref(), request).await
+    }
+
     /// Applies one fault.
     pub async fn apply(&self, action: &Action) -> Result<Outcome> {
         let mut out = Outcome::default();
@@ -374,6 +403,14 @@ impl Executor {
                     .into_inner();
                 out.clock = Some(clock);
             }
+            Action::PauseReplication {
+                table,
+                region,
+                duration,
+                tail,
+            } => {
+                out.pauses = self.pause(table, region, *duration, *tail).await?;
+            }
             Action::Crash { region } => {
                 out.process = Some(self.api.process(region, "crash").await?);
             }
@@ -418,3 +455,42 @@ impl Executor {
 
 /// The toxics of every proxy by name, as the API lists them.
 pub type Proxies = BTreeMap<String, Json>;
+
+/// Sends `request` (a table's replication paused at one replica) to every
+/// region of `admins` (name, admin channel): the replica first, which
+/// refuses a table it does not hold, so a refused pause is installed
+/// nowhere; then the others, each of which must skip the replica's
+/// entries of the table. Returns the replica's pauses. `meridian net
+/// pause-replication` and drills both pause through this.
+pub async fn pause_everywhere(
+    admins: &[(String, tonic::transport::Channel)],
+    token: Option<&str>,
+    request: pb::PauseReplicationRequest,
+) -> Result<Vec<pb::ReplicationPause>> {
+    let replica = request.region.clone();
+    let Some(first) = admins.iter().position(|(name, _)| *name == replica) else {
+        return Err(ClusterError::Failed(format!(
+            "pause replication: no region {replica}"
+        )));
+    };
+    let mut order: Vec<&(String, tonic::transport::Channel)> = vec![&admins[first]];
+    order.extend(admins.iter().filter(|(name, _)| *name != replica));
+    let mut pauses = Vec::new();
+    for (name, ch) in order {
+        let status = AdminClient::new(ch.clone())
+            .pause_replication(meridian_region::admin::authorized(request.clone(), token))
+            .await
+            .map_err(|s| {
+                ClusterError::Failed(format!(
+                    "pause replication of {} at {replica}, in {name}: {}",
+                    request.table,
+                    s.message()
+                ))
+            })?
+            .into_inner();
+        if *name == replica {
+            pauses = status.pauses;
+        }
+    }
+    Ok(pauses)
+}

@@ -270,6 +270,7 @@ impl Attached {
     /// Every scenario region, reached through the cluster file; the stores
     /// the checks read are the copies [`Faults::settled`] makes.
     pub fn targets(&self) -> Result<Vec<RegionTarget>, String> {
+        let admin_token = self.file.client_admin_token().map_err(|e| e.to_string())?;
         self.regions
             .iter()
             .map(|name| {
@@ -279,6 +280,7 @@ impl Attached {
                         .map_err(|e| e.to_string())
                 };
                 Ok(RegionTarget {
+                    admin_token: admin_token.clone(),
                     name: name.clone(),
                     channel: connect(entry.grpc)?,
                     admin: connect(entry.admin_addr())?,

@@ -215,6 +215,7 @@ pub fn fill(report: &mut Report, samples: &[Sample], heals: &[HealMark]) {
             reordered: 0,
             torn_units: 0,
             left_to_origin: 0,
+            paused_skipped: 0,
         })
         .collect();
     let mut totals = vec![vec![0u64; lag::BUCKETS]; links.len()];
@@ -243,6 +244,7 @@ pub fn fill(report: &mut Report, samples: &[Sample], heals: &[HealMark]) {
         link.reordered = counted(samples, (i, j), &names, |p| p.reordered);
         link.torn_units = counted(samples, (i, j), &names, |p| p.torn_units);
         link.left_to_origin = counted(samples, (i, j), &names, |p| p.left_to_origin);
+        link.paused_skipped = counted(samples, (i, j), &names, |p| p.paused_skipped);
     }
 
     let pending_of = |s: &Sample, (i, j): (usize, usize)| {

@@ -735,6 +735,28 @@ async fn apply<F: Faults>(
             }
             .await
         }
+        Action::PauseReplication {
+            table,
+            region,
+            duration,
+            tail,
+        } => {
+            let admins: Vec<_> = regions
+                .iter()
+                .map(|r| (r.name.clone(), r.admin.clone()))
+                .collect();
+            let token = regions.first().and_then(|r| r.admin_token.as_deref());
+            let request = meridian_proto::v1::PauseReplicationRequest {
+                table: table.clone(),
+                region: region.clone(),
+                duration_ms: duration.as_millis() as u64,
+                tail_ms: tail.as_millis() as u64,
+            };
+            meridian_cluster::faults::pause_everywhere(&admins, token, request)
+                .await
+                .map(|_| ())
+                .map_err(|e| e.to_string())
+        }
         other => faults.apply(other).await.map_err(|e| e.to_string()),
     };
     labelled(action, result)

@@ -117,6 +117,7 @@ impl LiveCluster {
                     .tcp_nodelay(true)
                     .connect_lazy();
                 Ok(RegionTarget {
+                    admin_token: None,
                     name: r.name.clone(),
                     admin: channel.clone(),
                     channel,

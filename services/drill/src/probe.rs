@@ -78,10 +78,13 @@ pub(crate) async fn set_clock(
     let mut admin = AdminClient::new(r.admin.clone());
     tokio::time::timeout(
         SAMPLE_TIMEOUT * 2,
-        admin.set_clock(pb::SetClockRequest {
-            offset_micros,
-            drift_ppm,
-        }),
+        admin.set_clock(meridian_region::admin::authorized(
+            pb::SetClockRequest {
+                offset_micros,
+                drift_ppm,
+            },
+            r.admin_token.as_deref(),
+        )),
     )
     .await
     .map_err(|_| format!("{} did not answer", r.name))?

@@ -303,9 +303,9 @@ impl Faults for SimFaults {
                 self.push(Command::Data(action.clone()));
                 Ok(())
             }
-            Action::Skew { .. } => Err(FaultError::Unsupported(
-                "skew is applied through the Admin API".into(),
-            )),
+            Action::Skew { .. } | Action::PauseReplication { .. } => Err(
+                FaultError::Unsupported("skew and pauses are applied through the Admin API".into()),
+            ),
             Action::Recovery { .. }
             | Action::Mark { .. }
             | Action::RestoreToTime { .. }
@@ -513,6 +513,7 @@ fn run_one(
                 .map(|(name, data_dir)| {
                     let channel = sim_channel(&name);
                     RegionTarget {
+                        admin_token: None,
                         admin: channel.clone(),
                         channel,
                         name,

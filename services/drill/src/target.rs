@@ -19,6 +19,10 @@ pub struct RegionTarget {
     pub admin: Channel,
     /// Its store, read after the drill to compare every replica's heads.
     pub data_dir: PathBuf,
+    /// The cluster's admin token, sent with the Admin calls that change a
+    /// region (skew, pause); `None` when the cluster has none (a cluster
+    /// the drill starts).
+    pub admin_token: Option<String>,
 }
 
 /// The index of region `name` among `regions`, or the error every event

@@ -101,6 +101,24 @@ fn compares_the_orders(report: &Report) {
     );
 }
 
+/// The pause skipped the table's entries on every link into and out of
+/// eu-west-1 and on none between the two others, and the run passes: the
+/// pause's end brought both sides back together.
+fn pauses_one_replica(report: &Report) {
+    assert!(report.verdict.ok, "{:?}", report.verdict.problems);
+    for l in &report.links {
+        let touches = l.from == "eu-west-1" || l.to == "eu-west-1";
+        assert_eq!(
+            l.paused_skipped > 0,
+            touches,
+            "{} → {}: {} skipped",
+            l.from,
+            l.to,
+            l.paused_skipped
+        );
+    }
+}
+
 macro_rules! replay_tests {
     ($($name:ident => $file:literal $(then $check:ident)?,)*) => {
         $(
@@ -126,6 +144,7 @@ replay_tests! {
     outage_recovery => "outage-recovery.toml",
     partition_heal => "partition-heal.toml",
     partition_vs_log => "partition-vs-log.toml" then compares_the_orders,
+    pause_replication => "pause-replication.toml" then pauses_one_replica,
     restore_from_backup => "restore-from-backup.toml",
     restore_from_copy => "restore-from-copy.toml",
     steady_state => "steady-state.toml",

@@ -267,6 +267,7 @@ impl Admin for AdminApi {
                     reordered: m.reordered.get_or_create(&label).get(),
                     torn_units: m.torn_units.get_or_create(&label).get(),
                     left_to_origin: m.left_to_origin.get_or_create(&label).get(),
+                    paused_skipped: m.paused_skipped.get_or_create(&label).get(),
                     peer,
                 }
             })
@@ -319,6 +320,10 @@ impl Admin for AdminApi {
                 })
                 .collect(),
             removing: progress.removing,
+            pauses: pauses_to_pb(
+                &shared.pauses.lock().unwrap_or_else(|p| p.into_inner()),
+                tokio::time::Instant::now(),
+            ),
             fills: shared
                 .membership
                 .fills()
@@ -459,6 +464,64 @@ impl Admin for AdminApi {
                 shared.config.name.clone(),
             ))),
             real_micros: shared.real_clock.now_micros(),
+        }))
+    }
+
+    async fn pause_replication(
+        &self,
+        req: Request<pb::PauseReplicationRequest>,
+    ) -> Result<Response<pb::PauseStatus>, Status> {
+        self.authorize("PauseReplication", &req)?;
+        let req = req.into_inner();
+        let shared = &self.shared;
+        let me = shared.config.name.as_str();
+        let duration = std::time::Duration::from_millis(req.duration_ms);
+        let tail = std::time::Duration::from_millis(req.tail_ms);
+        if duration.is_zero() || duration > crate::pause::MAX_DURATION {
+            return Err(Status::invalid_argument(format!(
+                "duration_ms must be from 1 to {} (12 hours), got {}",
+                crate::pause::MAX_DURATION.as_millis(),
+                req.duration_ms
+            )));
+        }
+        if tail > crate::pause::MAX_TAIL {
+            return Err(Status::invalid_argument(format!(
+                "tail_ms must be at most {} (5 minutes), got {}",
+                crate::pause::MAX_TAIL.as_millis(),
+                req.tail_ms
+            )));
+        }
+        if req.region != me && !shared.config.peers.iter().any(|p| p.name == req.region) {
+            return Err(Status::invalid_argument(format!(
+                "region: {:?} is not a region of this cluster",
+                req.region
+            )));
+        }
+        // The replica itself checks that it holds the table; its peers
+        // take the pause as the replica's word (they are told after it).
+        if req.region == me {
+            let replicas = crate::ops::RegionHandle {
+                shared: shared.clone(),
+                replicas_only: true,
+            };
+            replicas.table(&req.table).await.map_err(|_| {
+                Status::not_found(format!(
+                    "table: {me} holds no replica of table {:?}, so there is no replication of it here to pause",
+                    req.table
+                ))
+            })?;
+        }
+        let now = tokio::time::Instant::now();
+        let mut pauses = shared.pauses.lock().unwrap_or_else(|p| p.into_inner());
+        pauses.install(crate::pause::Pause {
+            table: req.table.clone(),
+            region: req.region.clone(),
+            from: now + tail,
+            until: now + tail + duration,
+        });
+        tracing::warn!(region = %me, table = %req.table, replica = %req.region, duration_ms = req.duration_ms, tail_ms = req.tail_ms, "replication paused");
+        Ok(Response::new(pb::PauseStatus {
+            pauses: pauses_to_pb(&pauses, now),
         }))
     }
 
@@ -737,4 +800,21 @@ pub(crate) async fn serve_http(
         tracing::error!(error = %e, "metrics endpoint failed");
         worker.erroring(e);
     }
+}
+
+/// The pauses not over at `now`, as the status API shows them.
+fn pauses_to_pb(
+    pauses: &crate::pause::Pauses,
+    now: tokio::time::Instant,
+) -> Vec<pb::ReplicationPause> {
+    pauses
+        .current(now)
+        .into_iter()
+        .map(|p| pb::ReplicationPause {
+            starts_in_ms: p.from.saturating_duration_since(now).as_millis() as u64,
+            ends_in_ms: p.until.saturating_duration_since(now).as_millis() as u64,
+            table: p.table,
+            region: p.region,
+        })
+        .collect()
 }

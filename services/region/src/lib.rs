@@ -19,10 +19,12 @@ pub mod limits;
 pub mod membership;
 pub mod metrics;
 pub mod ops;
+pub mod pause;
 pub mod profile;
 mod purge;
 pub mod repair;
 pub mod replication;
+mod resume;
 mod runner;
 pub mod seed;
 pub mod service;
@@ -266,6 +268,7 @@ pub async fn start(
         backups: backups::Backups::load(&config_backup_dir),
         membership: Default::default(),
         strong,
+        pauses: Default::default(),
     });
     let mut tasks = Vec::new();
     // Before anything is served: deletion protection an earlier build kept
@@ -411,6 +414,10 @@ pub async fn start(
     let builder = shared.clone();
     tasks.push(workers.spawn("indexes", &stop, |w, stop| {
         runner::run(indexes::Builder::new(builder), w, stop)
+    }));
+    let resumer = shared.clone();
+    tasks.push(workers.spawn("resume", &stop, |w, stop| {
+        runner::run(resume::Resume::new(resumer), w, stop)
     }));
     let truncator = shared.clone();
     tasks.push(workers.spawn("truncate", &stop, |w, stop| {

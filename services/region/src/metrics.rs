@@ -209,6 +209,9 @@ pub struct Metrics {
     /// Relayed catalog changes that would delete or replace a table here,
     /// passed over for their origin to bring, by relaying peer.
     pub left_to_origin: Family<PeerLabel, Counter>,
+    /// Entries skipped because their table's replication with the peer was
+    /// paused (`pause`), by peer.
+    pub paused_skipped: Family<PeerLabel, Counter>,
     pub applied: Family<PeerLabel, Counter>,
     /// Partition order's anomalies as they became visible here, by source
     /// peer: entries applied while an earlier entry of the peer's log was
@@ -303,6 +306,7 @@ impl Metrics {
             drift_ahead: Family::default(),
             replication_refusals: Family::default(),
             left_to_origin: Family::default(),
+            paused_skipped: Family::default(),
             applied: Family::default(),
             reordered: Family::default(),
             torn_units: Family::default(),
@@ -343,7 +347,7 @@ impl Metrics {
         );
         registry.register(
             "strong_refused_messages",
-            "Strong-mode messages refused as malformed, forged or from a region that is not a member, by peer and reason",
+            "Strong-mode messages refused as malformed, forged or from a region that is not a member, or dropped while their table's replication with the peer is paused (replication_paused), by peer and reason",
             m.strong_refused.clone(),
         );
         registry.register(
@@ -406,6 +410,11 @@ impl Metrics {
             "replication_left_to_origin",
             "Relayed catalog entries that would delete or replace a table held here, passed over for the region that made them to bring (docs/security.md), by relaying peer",
             m.left_to_origin.clone(),
+        );
+        registry.register(
+            "replication_paused_skipped",
+            "Entries from a peer skipped because their table's replication with that peer was paused (docs/netsim.md), by peer; the pause's end pulls them back by repair",
+            m.paused_skipped.clone(),
         );
         registry.register(
             "applied_mutations",

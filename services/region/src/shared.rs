@@ -10,7 +10,7 @@ use std::sync::{Arc, Mutex};
 use meridian_core::{Hlc, PhysicalClock, SkewedClock};
 
 use crate::{RegionConfig, StoreBridge};
-use crate::{backups, membership, metrics, purge, seed, strong, worker};
+use crate::{backups, membership, metrics, pause, purge, seed, strong, worker};
 
 /// Shipper state per peer, for the status API.
 #[derive(Clone, Debug, Default)]
@@ -50,4 +50,9 @@ pub(crate) struct Shared {
     pub membership: membership::Membership,
     /// Strong mode: the STRONG tables this region is a member of.
     pub strong: strong::Strong,
+    /// Tables whose replication is paused at a replica (`pause`): the
+    /// receiver, strong mode's links and the resume loop read it, the admin
+    /// API writes it; a plain mutex, held for a lookup and never across an
+    /// await.
+    pub pauses: Mutex<pause::Pauses>,
 }

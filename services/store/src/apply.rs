@@ -37,6 +37,9 @@ pub struct ApplyOutcome {
     /// that made it is believed (see [`Group::apply`]). Counted as applied
     /// through, so the relaying link goes on.
     pub left_to_origin: usize,
+    /// Entries skipped because their table's replication with the sender
+    /// is paused ([`Group::apply_pausing`]); counted as applied through.
+    pub paused: usize,
     /// Real-time delivery latency of each processed entry, in µs.
     pub latencies_micros: Vec<u64>,
 }
@@ -101,7 +104,27 @@ impl Group<'_> {
         entries: &[Mutation],
         released: Option<u64>,
     ) -> Result<ApplyOutcome, StoreError> {
-        self.isolated(|ctx| ctx.apply(hlc, real_now, peer, log_id, entries, released))
+        self.apply_pausing(hlc, real_now, peer, log_id, entries, released, &[])
+    }
+
+    /// [`Group::apply`], skipping the entries of the tables in `paused`:
+    /// replication of those tables between this region and `peer` is
+    /// paused (docs/netsim.md, *Pausing a table's replication*). A skipped
+    /// entry is counted as applied through, so the link goes on with the
+    /// other tables, and in `paused`; the pause's end brings what it
+    /// skipped back by repair rounds. Catalog changes are never skipped.
+    #[allow(clippy::too_many_arguments)]
+    pub fn apply_pausing(
+        &mut self,
+        hlc: &Hlc,
+        real_now: u64,
+        peer: &str,
+        log_id: &str,
+        entries: &[Mutation],
+        released: Option<u64>,
+        paused: &[String],
+    ) -> Result<ApplyOutcome, StoreError> {
+        self.isolated(|ctx| ctx.apply(hlc, real_now, peer, log_id, entries, released, paused))
     }
 
     /// Applies heads a peer sent to repair this region (anti-entropy, see
@@ -123,6 +146,7 @@ impl Group<'_> {
 }
 
 impl GroupTxn<'_, '_> {
+    #[allow(clippy::too_many_arguments)]
     fn apply(
         &mut self,
         hlc: &Hlc,
@@ -131,6 +155,7 @@ impl GroupTxn<'_, '_> {
         log_id: &str,
         entries: &[Mutation],
         released: Option<u64>,
+        paused: &[String],
     ) -> Result<ApplyOutcome, StoreError> {
         let known: Option<(String, i64)> = self
             .conn
@@ -173,6 +198,11 @@ impl GroupTxn<'_, '_> {
             let mut refusal = None;
             let mut left = false;
             for e in unit {
+                if paused.contains(&e.table) {
+                    out.paused += 1;
+                    admitted.push(None);
+                    continue;
+                }
                 if self.strong_table(&e.table)? {
                     // Never written: a STRONG table's items change only
                     // through its log.

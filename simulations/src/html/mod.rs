@@ -401,6 +401,7 @@ mod tests {
                     reordered: 41,
                     torn_units: 3,
                     left_to_origin: 0,
+                    paused_skipped: 0,
                 });
             }
         }

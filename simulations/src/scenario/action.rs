@@ -181,6 +181,18 @@ pub enum Action {
     /// holds the new table, while other events go on firing. Writes to the
     /// old table are gone with it and must never reappear in the new one.
     Recreate { region: String },
+    /// Stop replication of `table` into and out of its replica in
+    /// `region` for `duration`, after `tail` in which it goes on, while
+    /// every region keeps serving it, as AWS FIS's
+    /// `aws:dynamodb:global-table-pause-replication` does
+    /// (docs/netsim.md, *Pausing a table's replication*). It ends by
+    /// itself; `heal` does not end it.
+    PauseReplication {
+        table: String,
+        region: String,
+        duration: Duration,
+        tail: Duration,
+    },
 }
 
 /// The directed links an event on `from → to` covers: that one, and
@@ -240,6 +252,7 @@ impl Action {
             Action::RestoreToTime { .. } => "restore-to-time",
             Action::AddReplica { .. } => "add-replica",
             Action::Recreate { .. } => "recreate",
+            Action::PauseReplication { .. } => "pause-replication",
         }
     }
 
@@ -336,6 +349,21 @@ impl Action {
             }
             Action::Recreate { region } => {
                 format!("delete the table in {region} and create it again")
+            }
+            Action::PauseReplication {
+                table,
+                region,
+                duration,
+                tail,
+            } => {
+                let tail = match tail.as_millis() {
+                    0 => String::new(),
+                    ms => format!(" after a {ms} ms tail"),
+                };
+                format!(
+                    "pause replication of {table} at {region} for {} ms{tail}",
+                    duration.as_millis()
+                )
             }
         }
     }

@@ -9,7 +9,7 @@ use std::time::Duration;
 
 use super::action::{Action, Distribution, PartitionKind};
 use super::file::EventSection;
-use super::limits::{MAX_DRIFT_PPM, MAX_EVENTS, MAX_RTO};
+use super::limits::{MAX_DRIFT_PPM, MAX_EVENTS, MAX_PAUSE, MAX_PAUSE_TAIL, MAX_RTO};
 use super::model::Event;
 use super::units::{duration_field, parse_offset};
 
@@ -20,6 +20,7 @@ pub(super) fn parse_events(
     sections: &[EventSection],
     regions: &[String],
     replicas: &[String],
+    table: &str,
     duration: Duration,
     duration_text: &str,
 ) -> Result<Vec<Event>, String> {
@@ -36,6 +37,7 @@ pub(super) fn parse_events(
             e,
             regions,
             replicas,
+            table,
             duration,
             duration_text,
         )?);
@@ -44,12 +46,13 @@ pub(super) fn parse_events(
     Ok(events)
 }
 
-/// Event `i` of the file.
+/// Event `i` of the file; `table` is the drill's.
 fn parse_event(
     i: usize,
     e: &EventSection,
     regions: &[String],
     replicas: &[String],
+    table: &str,
     duration: Duration,
     duration_text: &str,
 ) -> Result<Event, String> {
@@ -297,9 +300,41 @@ fn parse_event(
         "recreate" => Action::Recreate {
             region: region_of(&e.region, "region")?,
         },
+        "pause-replication" => {
+            let length = duration_field(
+                &field("duration"),
+                e.duration
+                    .as_deref()
+                    .ok_or_else(|| format!("{} is required", field("duration")))?,
+            )?;
+            if length.is_zero() || length > MAX_PAUSE {
+                return Err(format!(
+                    "{} must be more than 0 and at most 12h, got {}",
+                    field("duration"),
+                    e.duration.as_deref().unwrap_or("")
+                ));
+            }
+            let tail = match &e.tail {
+                Some(t) => duration_field(&field("tail"), t)?,
+                None => Duration::ZERO,
+            };
+            if tail > MAX_PAUSE_TAIL {
+                return Err(format!(
+                    "{} must be at most 5m (AWS: replication may go on for up to five minutes), got {}",
+                    field("tail"),
+                    e.tail.as_deref().unwrap_or("")
+                ));
+            }
+            Action::PauseReplication {
+                table: table.to_string(),
+                region: region_of(&e.region, "region")?,
+                duration: length,
+                tail,
+            }
+        }
         other => {
             return Err(format!(
-                "{} = {other:?} is not one of latency, bandwidth, loss, partition, isolate, flap, heal, clear, skew, crash, restart, wipe, snapshot, restore, recovery, mark, restore-to-time, add-replica, recreate",
+                "{} = {other:?} is not one of latency, bandwidth, loss, partition, isolate, flap, heal, clear, skew, crash, restart, wipe, snapshot, restore, recovery, mark, restore-to-time, add-replica, recreate, pause-replication",
                 field("action")
             ));
         }

@@ -181,6 +181,9 @@ pub(super) struct EventSection {
     /// The offset as `meridian net skew` takes it: `"+300ms"`, `"-1.5s"`.
     pub(super) offset: Option<String>,
     pub(super) drift_ppm: Option<i64>,
+    /// How long a `pause-replication` lasts, and its tail.
+    pub(super) duration: Option<String>,
+    pub(super) tail: Option<String>,
 }
 
 /// The region catalogue (`regions/catalogue.toml`): round-trip times

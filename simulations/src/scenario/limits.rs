@@ -14,3 +14,8 @@ pub const MAX_REGIONS: usize = 16;
 pub const MAX_RTO: Duration = Duration::from_secs(120);
 /// Largest drift rate a region accepts (Admin SetClock), ppm.
 pub const MAX_DRIFT_PPM: i64 = 100_000;
+/// A `pause-replication` event's longest duration (FIS's longest action)
+/// and tail (AWS: replication may go on for up to five minutes after the
+/// action begins).
+pub const MAX_PAUSE: Duration = Duration::from_secs(12 * 3600);
+pub const MAX_PAUSE_TAIL: Duration = Duration::from_secs(300);

@@ -96,6 +96,7 @@ impl Scenario {
             &file.events,
             &regions,
             &workload.replicas,
+            &workload.table,
             times.duration,
             &file.duration,
         )?;

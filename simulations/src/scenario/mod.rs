@@ -96,6 +96,39 @@ mod tests {
     }
 
     #[test]
+    fn pause_replication_pauses_the_drill_table_within_aws_bounds() {
+        let event = |fields: &str| {
+            parse(&format!(
+                "[[event]]\nat = \"2s\"\naction = \"pause-replication\"\n{fields}"
+            ))
+        };
+        let s = event("region = \"b\"\nduration = \"5s\"\ntail = \"1s\"").unwrap();
+        assert_eq!(
+            s.events[0].action,
+            Action::PauseReplication {
+                table: "drill".into(),
+                region: "b".into(),
+                duration: Duration::from_secs(5),
+                tail: Duration::from_secs(1),
+            }
+        );
+        assert_eq!(s.events[0].action.name(), "pause-replication");
+        for (fields, names) in [
+            ("region = \"b\"", "event[0].duration is required"),
+            ("region = \"b\"\nduration = \"0\"", "event[0].duration"),
+            ("region = \"b\"\nduration = \"13h\"", "event[0].duration"),
+            (
+                "region = \"b\"\nduration = \"5s\"\ntail = \"6m\"",
+                "event[0].tail",
+            ),
+            ("region = \"zz\"\nduration = \"5s\"", "event[0].region"),
+        ] {
+            let err = event(fields).unwrap_err();
+            assert!(err.contains(names), "{fields}: {err}");
+        }
+    }
+
+    #[test]
     fn a_strong_table_has_three_members_and_no_ttl() {
         let s = parse("").unwrap();
         assert_eq!(s.table, Table::default());

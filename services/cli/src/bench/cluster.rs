@@ -136,6 +136,7 @@ impl Cluster {
     pub fn targets(&self) -> Vec<meridian_drill::RegionTarget> {
         (0..self.names.len())
             .map(|i| meridian_drill::RegionTarget {
+                admin_token: None,
                 name: self.names[i].clone(),
                 channel: self.admin[i].clone(),
                 admin: self.admin[i].clone(),

@@ -192,6 +192,25 @@ pub enum NetCommand {
         #[arg(long, default_value_t = 0, allow_negative_numbers = true)]
         drift_ppm: i64,
     },
+    /// Pause TABLE's replication into and out of its replica in REGION
+    /// for DURATION, as AWS FIS's `aws:dynamodb:global-table-pause-replication`
+    /// does: every region keeps serving the table, nothing of it crosses
+    /// between REGION and its peers, other tables go on; at the end each
+    /// side pulls what it missed. Ends by itself (`heal` does not end it);
+    /// repeating it restarts it. Through Admin PauseReplication, in every
+    /// region (docs/netsim.md).
+    PauseReplication {
+        /// The table.
+        table: String,
+        /// The region whose replica's replication stops.
+        region: String,
+        /// How long: 30s, 5m, at most 12h.
+        duration: String,
+        /// Replication goes on this long first (AWS: for up to five
+        /// minutes after the action begins); at most 5m.
+        #[arg(long, default_value = "0")]
+        tail: String,
+    },
     /// Kill REGION's process with SIGKILL (needs `meridian up`).
     Crash {
         /// The region to kill.

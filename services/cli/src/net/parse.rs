@@ -253,6 +253,28 @@ pub fn parse(cluster: &ClusterFile, command: NetCommand) -> Result<Action> {
                 drift_ppm,
             }
         }
+        NetCommand::PauseReplication {
+            table,
+            region: r,
+            duration,
+            tail,
+        } => {
+            let region = region(cluster, "REGION", &r)?;
+            let length = parse_ms("DURATION", &duration, scenario::MAX_PAUSE)?;
+            if length == 0 {
+                bail!("DURATION: must be more than 0, got {duration}");
+            }
+            let tail = parse_ms("--tail", &tail, scenario::MAX_PAUSE_TAIL)?;
+            if table.is_empty() {
+                bail!("TABLE: must not be empty");
+            }
+            Action::PauseReplication {
+                table,
+                region,
+                duration: Duration::from_millis(length),
+                tail: Duration::from_millis(tail),
+            }
+        }
         NetCommand::Crash { region: r } => Action::Crash {
             region: region(cluster, "REGION", &r)?,
         },

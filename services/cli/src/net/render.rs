@@ -194,6 +194,21 @@ pub(super) fn render(cluster: &ClusterFile, action: &Action, out: &Outcome) -> S
             "wiped {region}'s data directory ({}); `meridian net restart {region}` starts it empty",
             cluster.data_dir.join(region).display()
         ),
+        Action::PauseReplication {
+            table,
+            region,
+            duration,
+            tail,
+        } => {
+            let starts = match tail.as_millis() {
+                0 => "now".to_string(),
+                ms => format!("after a tail of {}", show_ms(ms as u64)),
+            };
+            format!(
+                "paused replication of {table} into and out of {region} for {}, starting {starts}, in every region; {region} keeps serving it, other tables go on, and at the end each side pulls what it missed",
+                show_ms(duration.as_millis() as u64)
+            )
+        }
         Action::Snapshot { .. }
         | Action::Restore { .. }
         | Action::Recovery { .. }

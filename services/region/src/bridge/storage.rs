@@ -308,16 +308,21 @@ impl StoreBridge {
     /// Applies a batch from `peer`'s log `log_id`; resolves after its group
     /// is durable. `released`: entries a partition-order receiver released,
     /// and the prefix of the log they complete (`Group::apply`).
+    /// `paused`: tables whose entries are skipped, their replication with
+    /// `peer` being paused (`Group::apply_pausing`).
     pub async fn apply(
         &self,
         peer: &str,
         log_id: &str,
         entries: Vec<Mutation>,
         released: Option<u64>,
+        paused: Vec<String>,
     ) -> Result<ApplyOutcome, BridgeError> {
         let (peer, log_id) = (peer.to_string(), log_id.to_string());
         self.ask_with(
-            move |group, hlc, now| group.apply(hlc, now, &peer, &log_id, &entries, released),
+            move |group, hlc, now| {
+                group.apply_pausing(hlc, now, &peer, &log_id, &entries, released, &paused)
+            },
             |_| 0,
             true,
         )

@@ -343,9 +343,14 @@ impl InboundStream {
     ) -> Option<receiver::Event<Vec<Mutation>>> {
         let peer = &self.label.peer;
         let shared = &self.shared;
+        let paused = shared
+            .pauses
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .skipped(&shared.config.name, peer, tokio::time::Instant::now());
         let outcome = match shared
             .storage
-            .apply(peer, &self.log_id, entries, released)
+            .apply(peer, &self.log_id, entries, released, paused)
             .await
         {
             Ok(o) => o,
@@ -361,6 +366,11 @@ impl InboundStream {
             .get_or_create(&self.label)
             .inc_by(outcome.applied as u64);
         m.conflicts.inc_by(outcome.conflicts as u64);
+        if outcome.paused > 0 {
+            m.paused_skipped
+                .get_or_create(&self.label)
+                .inc_by(outcome.paused as u64);
+        }
         if outcome.left_to_origin > 0 {
             m.left_to_origin
                 .get_or_create(&self.label)

@@ -191,6 +191,38 @@ impl Runtime {
                 kind,
             })
             .inc();
+        // A paused table's messages between this region and the paused
+        // replica are dropped here, at whichever end receives them (every
+        // region holds the pause): the member there falls behind as if cut
+        // off, and catches up from the log once the pause is over.
+        if self
+            .shared
+            .pauses
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .blocks(
+                &self.shared.config.name,
+                &env.from,
+                &env.table,
+                tokio::time::Instant::now(),
+            )
+        {
+            self.shared
+                .metrics
+                .strong_refused
+                .get_or_create(&PeerReasonLabel {
+                    // A label only for a configured peer: the name is the
+                    // sender's word.
+                    peer: if self.shared.config.peers.iter().any(|p| p.name == env.from) {
+                        env.from.clone()
+                    } else {
+                        "unknown".to_string()
+                    },
+                    reason: "replication_paused",
+                })
+                .inc();
+            return;
+        }
         let Some(m) = self.members.get(&env.table) else {
             // A table this region has not learned yet, or not a member of:
             // the sender tries again.
