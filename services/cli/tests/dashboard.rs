@@ -370,6 +370,20 @@ async fn the_dashboard_shows_and_changes_a_running_cluster_in_a_real_browser() {
             && page.faults(ra, rb).await == "no faults"
     })
     .await;
+
+    // A table's replication paused from the page's form, as `meridian net
+    // pause-replication` pauses it: the table in the extra field, the
+    // replica in "from", the duration as the value.
+    browser.select("#f-kind", "pause").await;
+    browser.type_into("#f-extra", "kvs").await;
+    browser.type_into("#f-value", "1s").await;
+    browser.click("#f-apply").await;
+    let (error, said) = page.answer().await;
+    assert!(!error, "{said}");
+    assert!(
+        said.contains(&format!("paused replication of kvs into and out of {ra}")),
+        "{said}"
+    );
     if let Some(dir) = &shots {
         browser
             .eval(

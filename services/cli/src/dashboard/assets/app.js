@@ -789,6 +789,9 @@ function faultArgs() {
     case "flap": args = ["flap", from, to, "--period", value, "--down", extra]; break;
     case "isolate": args = ["isolate", from]; break;
     case "skew": args = ["skew", from, value]; break;
+    // AWS FIS's pause-replication: the table (extra) at the replica (from),
+    // for the duration (value); it ends by itself, so no "for".
+    case "pause": return ["pause-replication", extra, from, value];
     case "heal": case "clear": args = [kind, from, to]; break;
     default: args = ["partition", from, to];
   }
@@ -798,10 +801,12 @@ function faultArgs() {
 }
 
 function fieldsFor(kind) {
-  const value = { lag: "40ms", jitter: "5ms", loss: "2%", bandwidth: "100", flap: "2s", skew: "+300ms" }[kind];
+  const value = { lag: "40ms", jitter: "5ms", loss: "2%", bandwidth: "100", flap: "2s", skew: "+300ms", pause: "30s" }[kind];
   $("l-value").hidden = value === undefined;
   $("f-value").placeholder = value || "";
-  $("l-extra").hidden = kind !== "flap";
+  $("l-extra").hidden = kind !== "flap" && kind !== "pause";
+  $("l-extra-name").textContent = kind === "pause" ? "table" : "down";
+  $("f-extra").placeholder = kind === "pause" ? "demo" : "500ms";
 }
 
 $("f-kind").addEventListener("change", (e) => fieldsFor(e.target.value));
