@@ -252,7 +252,7 @@ impl Sim {
                     format!("hello after {}", lives.join(" "))
                 }
             }
-            Msg::Welcome => msg.kind().to_string(),
+            Msg::Welcome { .. } => msg.kind().to_string(),
             Msg::Stale { seen } => format!("stale (seen {seen})"),
             Msg::Probe { ballot } => format!("probe {ballot}"),
             Msg::ProbeReply { ballot, ok } => {

@@ -391,10 +391,16 @@ impl Node {
         }
         match msg {
             Msg::Hello { .. } => {
-                self.send(from, Msg::Welcome);
+                self.send(from, Msg::Welcome { life: generation });
                 self.hello_again(from);
             }
-            Msg::Welcome => self.vouched(from),
+            // A welcome to another life (one before a restart or a wipe of
+            // this member's store) vouches for nothing.
+            Msg::Welcome { life } => {
+                if life == self.generation {
+                    self.vouched(from);
+                }
+            }
             Msg::Stale { seen } => self.rolled_back(seen),
             Msg::Probe { ballot } => self.on_probe(from, ballot),
             Msg::ProbeReply { ballot, ok } => self.on_probe_reply(ballot, ok),

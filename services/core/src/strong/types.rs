@@ -184,8 +184,14 @@ pub enum Msg {
     Hello {
         lives: Vec<Generation>,
     },
-    /// The peer found the generation current.
-    Welcome,
+    /// The peer found the sender's life `life` current: it vouches for
+    /// that life only. A member counts a welcome only to its current life;
+    /// one sent to a life before a restart (or a wipe) that arrives now
+    /// vouches for nothing (the model check found a wiped store voting on
+    /// such a welcome: docs/strong.md, *What it found*).
+    Welcome {
+        life: Generation,
+    },
     /// The peer has seen a newer life of the sender: the sender's store
     /// was rolled back.
     Stale {
@@ -326,7 +332,7 @@ impl Msg {
     pub fn kind(&self) -> &'static str {
         match self {
             Msg::Hello { .. } => "hello",
-            Msg::Welcome => "welcome",
+            Msg::Welcome { .. } => "welcome",
             Msg::Stale { .. } => "stale",
             Msg::Probe { .. } => "probe",
             Msg::ProbeReply { .. } => "probe-reply",

@@ -100,7 +100,10 @@ pub fn encode(
                 })
                 .collect(),
         }),
-        Msg::Welcome => M::Welcome(pb::StrongEmpty {}),
+        Msg::Welcome { life } => M::Welcome(pb::StrongGeneration {
+            counter: life.counter,
+            nonce: life.nonce,
+        }),
         Msg::Stale { seen } => M::Stale(pb::StrongGeneration {
             counter: seen.counter,
             nonce: seen.nonce,
@@ -270,7 +273,12 @@ pub fn decode(env: pb::StrongEnvelope) -> Result<Envelope, WireError> {
                     .collect(),
             }
         }
-        M::Welcome(_) => Msg::Welcome,
+        M::Welcome(g) => Msg::Welcome {
+            life: Generation {
+                counter: g.counter,
+                nonce: g.nonce,
+            },
+        },
         M::Stale(g) => Msg::Stale {
             seen: Generation {
                 counter: g.counter,
