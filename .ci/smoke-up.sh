@@ -313,6 +313,16 @@ has "already has a table" < "$work/drill-up-2.log" \
     || { cat "$work/drill-up-2.log"; echo "the second drill was not refused for the table" >&2; exit 1; }
 echo "smoke: drill against the running cluster ok"
 
+# An AWS FIS experiment template (docs/drills.md), simulated and against the
+# running cluster, its 12-minute pause shortened to 12 s.
+m drill run simulations/fis/pause-replication.json --sim --seed 1 --time-scale 60 --quiet --out "$work/fis-sim" \
+    > "$work/fis-sim.log" 2>&1 \
+    || { cat "$work/fis-sim.log"; echo "the FIS template did not pass simulated" >&2; exit 1; }
+m drill run simulations/fis/pause-replication.json --cluster "$cfg" --time-scale 60 --quiet --out "$work/fis-up" \
+    > "$work/fis-up.log" 2>&1 \
+    || { cat "$work/fis-up.log"; echo "the FIS template did not pass against the running cluster" >&2; exit 1; }
+echo "smoke: FIS template ok"
+
 # The link proxy, driven by the unmodified toxiproxy-python client.
 "$venv/bin/pip" install --quiet "toxiproxy-python==0.1.1"
 "$bin" netsim --api 127.0.0.1:18474 > "$work/netsim.log" 2>&1 &

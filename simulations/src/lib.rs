@@ -12,6 +12,7 @@
 //! quiescence, and ask for a [`Verdict`].
 
 pub mod consistency;
+pub mod fis;
 pub mod html;
 pub mod linear;
 pub mod report;

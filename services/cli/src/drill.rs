@@ -29,8 +29,14 @@ pub struct DrillArgs {
 pub enum DrillCommand {
     /// Run a scenario file and write report.json and report.html.
     Run {
-        /// A scenario file, e.g. simulations/partition-heal.toml.
+        /// A scenario file, e.g. simulations/partition-heal.toml; or an AWS
+        /// FIS experiment template (.json), whose pause-replication and wait
+        /// actions become the timeline (docs/drills.md).
         scenario: PathBuf,
+        /// With an FIS template: every duration divided by this (1 to
+        /// 3600), so a 12-minute pause at 60 lasts 12 s.
+        #[arg(long, default_value_t = 1)]
+        time_scale: u32,
         /// Where the report, the cluster file, logs and data go
         /// (default: drill-out/<scenario name>). Its data is wiped first.
         #[arg(long)]
@@ -143,6 +149,7 @@ pub async fn run(args: DrillArgs) -> Result<()> {
         } => sweep(seeds, first, jobs, json).await,
         DrillCommand::Run {
             scenario,
+            time_scale,
             out,
             sim,
             seed,
@@ -159,17 +166,72 @@ pub async fn run(args: DrillArgs) -> Result<()> {
                 attached: cluster.map(|c| (c, stack)),
                 log: Default::default(),
             };
-            run_scenario(&scenario, out, opts).await
+            run_scenario(&scenario, time_scale, out, opts).await
         }
     }
 }
 
-async fn run_scenario(path: &Path, out: Option<PathBuf>, opts: RunOpts) -> Result<()> {
-    let scenario = meridian_drill::profile::apply(Scenario::load(path)?)
+async fn run_scenario(
+    path: &Path,
+    time_scale: u32,
+    out: Option<PathBuf>,
+    opts: RunOpts,
+) -> Result<()> {
+    let template = path.extension().is_some_and(|e| e == "json");
+    if !template && time_scale != 1 {
+        anyhow::bail!(
+            "--time-scale: applies to an FIS experiment template (.json), not to a scenario file"
+        );
+    }
+    let (scenario, written) = if template {
+        let (s, toml) = fis_scenario(path, time_scale, &opts)?;
+        (s, Some(toml))
+    } else {
+        (Scenario::load(path)?, None)
+    };
+    let scenario = meridian_drill::profile::apply(scenario)
         .map_err(|e| anyhow::anyhow!("{}: {e}", path.display()))?;
     let out = out.unwrap_or_else(|| PathBuf::from(DRILL_OUT).join(&scenario.name));
-    let replay = format!("drill run {}", path.display());
+    if let Some(toml) = written {
+        // What the template became, to read or to edit and run as a file.
+        std::fs::create_dir_all(&out).with_context(|| format!("creating {}", out.display()))?;
+        std::fs::write(out.join("scenario.toml"), toml)
+            .with_context(|| format!("writing {}", out.join("scenario.toml").display()))?;
+    }
+    let replay = match time_scale {
+        1 => format!("drill run {}", path.display()),
+        n => format!("drill run {} --time-scale {n}", path.display()),
+    };
     run_loaded(scenario, &replay, out, opts).await
+}
+
+/// The scenario of an FIS experiment template (`meridian_scenario::fis`),
+/// on the regions of `--cluster` or else the default cluster's, and its
+/// scenario-file text.
+fn fis_scenario(path: &Path, time_scale: u32, opts: &RunOpts) -> Result<(Scenario, String)> {
+    let text =
+        std::fs::read_to_string(path).with_context(|| format!("reading {}", path.display()))?;
+    let regions: Vec<String> = match &opts.attached {
+        Some((cluster, _)) => meridian_region::ClusterFile::load(cluster)
+            .map_err(|e| anyhow::anyhow!("{}: {e}", cluster.display()))?
+            .regions
+            .iter()
+            .map(|r| r.name.clone())
+            .collect(),
+        None => meridian_scenario::fis::DEFAULT_REGIONS
+            .iter()
+            .map(|r| r.to_string())
+            .collect(),
+    };
+    let stem = path
+        .file_stem()
+        .map(|s| s.to_string_lossy().into_owned())
+        .unwrap_or_else(|| "template".into());
+    let drill = meridian_scenario::fis::scenario(&text, &stem, &regions, time_scale)
+        .map_err(|e| anyhow::anyhow!("{}: {e}", path.display()))?;
+    let scenario = Scenario::parse(&drill.toml, &Default::default())
+        .map_err(|e| anyhow::anyhow!("{}: the scenario it makes: {e}", path.display()))?;
+    Ok((scenario, drill.toml))
 }
 
 /// Runs a drill and writes its report. A checker that fails is a

@@ -1,0 +1,389 @@
+//! AWS Fault Injection Service experiment templates as drills
+//! (docs/drills.md, *FIS experiment templates*): a template's actions,
+//! timed as FIS times them, become a scenario's fault timeline, so a team
+//! rehearses locally the experiment it will run in AWS.
+//!
+//! The template is FIS's documented JSON (`aws fis get-experiment-template`
+//! prints it; `targets`, `actions` with `actionId`, `parameters`,
+//! `targets` and `startAfter`). Meridian honours two actions:
+//! `aws:dynamodb:global-table-pause-replication` (a `pause-replication`
+//! event of each targeted replica, the table named by its ARN) and
+//! `aws:fis:wait` (time only). Any other action is refused by name before
+//! anything starts. The scenario is written as scenario-file TOML and
+//! parsed as any scenario file is, so it meets every check a file meets.
+
+use std::collections::{BTreeMap, BTreeSet};
+use std::fmt::Write;
+use std::time::Duration;
+
+use serde::Deserialize;
+
+/// FIS's pause-replication action.
+pub const PAUSE: &str = "aws:dynamodb:global-table-pause-replication";
+/// FIS's wait action.
+pub const WAIT: &str = "aws:fis:wait";
+/// The resource type a pause's `Tables` target must have.
+pub const GLOBAL_TABLE: &str = "aws:dynamodb:global-table";
+/// The drill's regions when no cluster file names them: the default
+/// cluster's (`regions/local-3.toml`).
+pub const DEFAULT_REGIONS: [&str; 3] = ["us-east-1", "eu-west-1", "ap-southeast-1"];
+/// The workload goes on this long past the last action's end, so the
+/// regions are seen coming back together.
+const AFTER: Duration = Duration::from_secs(10);
+/// Round-trip time between the drill's regions: a template names none.
+const RTT_MS: u32 = 60;
+
+#[derive(Deserialize)]
+#[serde(rename_all = "camelCase")]
+struct Template {
+    #[serde(default)]
+    description: String,
+    #[serde(default)]
+    targets: BTreeMap<String, Target>,
+    #[serde(default)]
+    actions: BTreeMap<String, FisAction>,
+}
+
+#[derive(Deserialize)]
+#[serde(rename_all = "camelCase")]
+struct Target {
+    resource_type: String,
+    #[serde(default)]
+    resource_arns: Vec<String>,
+    #[serde(default)]
+    resource_tags: BTreeMap<String, String>,
+}
+
+#[derive(Deserialize)]
+#[serde(rename_all = "camelCase")]
+struct FisAction {
+    action_id: String,
+    #[serde(default)]
+    parameters: BTreeMap<String, String>,
+    #[serde(default)]
+    targets: BTreeMap<String, String>,
+    #[serde(default)]
+    start_after: Vec<String>,
+}
+
+/// What a template asks, on the drill's regions.
+pub struct Drill {
+    /// The scenario, as scenario-file TOML.
+    pub toml: String,
+    /// The template's table, which the drill's workload writes.
+    pub table: String,
+}
+
+/// The scenario of the template `json` (named `name`) on `regions`, every
+/// duration divided by `time_scale` (1 to 3,600: a 12-minute pause at 60
+/// lasts 12 s).
+pub fn scenario(
+    json: &str,
+    name: &str,
+    regions: &[String],
+    time_scale: u32,
+) -> Result<Drill, String> {
+    if !(1..=3600).contains(&time_scale) {
+        return Err(format!(
+            "--time-scale must be from 1 to 3600, got {time_scale}"
+        ));
+    }
+    let t: Template =
+        serde_json::from_str(json).map_err(|e| format!("not an FIS experiment template: {e}"))?;
+    if t.actions.is_empty() {
+        return Err("actions: the template has none".into());
+    }
+    for (key, a) in &t.actions {
+        if a.action_id != PAUSE && a.action_id != WAIT {
+            return Err(format!(
+                "actions.{key}.actionId: {} is not an action Meridian can honour; it honours {PAUSE} (a pause-replication event) and {WAIT}",
+                a.action_id
+            ));
+        }
+    }
+    let mut lengths = BTreeMap::new();
+    for (key, a) in &t.actions {
+        let text = a
+            .parameters
+            .get("duration")
+            .ok_or_else(|| format!("actions.{key}.parameters.duration is required"))?;
+        let d = iso8601(text).map_err(|e| format!("actions.{key}.parameters.duration: {e}"))?;
+        let scaled = d / time_scale;
+        if scaled < Duration::from_millis(1) {
+            return Err(format!(
+                "actions.{key}.parameters.duration: {text} at --time-scale {time_scale} is under a millisecond"
+            ));
+        }
+        lengths.insert(key.clone(), scaled);
+    }
+    let starts = schedule(&t.actions, &lengths)?;
+    let mut table: Option<String> = None;
+    let mut events = String::new();
+    let mut end = Duration::ZERO;
+    for (key, a) in &t.actions {
+        let (start, length) = (starts[key], lengths[key]);
+        end = end.max(start + length);
+        if a.action_id != PAUSE {
+            continue;
+        }
+        let target = a
+            .targets
+            .get("Tables")
+            .ok_or_else(|| format!("actions.{key}.targets.Tables is required by {PAUSE}"))?;
+        let tg = t.targets.get(target).ok_or_else(|| {
+            format!("actions.{key}.targets.Tables: no target {target:?} in targets")
+        })?;
+        if tg.resource_type != GLOBAL_TABLE {
+            return Err(format!(
+                "targets.{target}.resourceType: {PAUSE} takes {GLOBAL_TABLE}, got {}",
+                tg.resource_type
+            ));
+        }
+        if tg.resource_arns.is_empty() || !tg.resource_tags.is_empty() {
+            return Err(format!(
+                "targets.{target}: select the tables by resourceArns (resourceTags select nothing here)"
+            ));
+        }
+        for (i, arn) in tg.resource_arns.iter().enumerate() {
+            let field = format!("targets.{target}.resourceArns[{i}]");
+            let (region, name) = table_arn(arn).map_err(|e| format!("{field}: {e}"))?;
+            if !regions.contains(&region) {
+                return Err(format!(
+                    "{field}: region {region} is not one of the drill's regions ({})",
+                    regions.join(", ")
+                ));
+            }
+            match &table {
+                Some(t) if *t != name => {
+                    return Err(format!(
+                        "{field}: table {name}, where another target names {t}: a drill writes one table"
+                    ));
+                }
+                _ => table = Some(name),
+            }
+            let _ = write!(
+                events,
+                "\n[[event]]\nat = \"{}ms\"\naction = \"pause-replication\"\nregion = \"{region}\"\nduration = \"{}ms\"\n",
+                start.as_millis(),
+                length.as_millis()
+            );
+        }
+    }
+    let table =
+        table.ok_or_else(|| format!("actions: none is {PAUSE}, so nothing would be paused"))?;
+    let duration = end + AFTER;
+    let mut toml = String::new();
+    let _ = writeln!(toml, "name = {:?}", format!("fis-{name}"));
+    let description = if t.description.is_empty() {
+        format!("FIS experiment template {name}")
+    } else {
+        t.description.clone()
+    };
+    let _ = writeln!(toml, "description = {description:?}");
+    let _ = writeln!(
+        toml,
+        "duration = \"{}ms\"\nsettle = \"30s\"",
+        duration.as_millis()
+    );
+    let _ = writeln!(toml, "\n[regions]\nnames = {regions:?}");
+    let mut rtt = String::new();
+    for (i, a) in regions.iter().enumerate() {
+        let row: Vec<String> = regions[i + 1..]
+            .iter()
+            .map(|b| format!("{b:?} = {RTT_MS}"))
+            .collect();
+        if !row.is_empty() {
+            let _ = write!(
+                rtt,
+                "{}{a:?} = {{ {} }}",
+                if rtt.is_empty() { "" } else { ", " },
+                row.join(", ")
+            );
+        }
+    }
+    let _ = writeln!(toml, "rtt_ms = {{ {rtt} }}");
+    let _ = writeln!(
+        toml,
+        "\n[workload]\ntable = {table:?}\nrate_per_region = 30\nkeys = 1000\nmix = {{ put = 4, update = 3, delete = 1, get = 2 }}\nstream = \"NEW_AND_OLD_IMAGES\""
+    );
+    toml.push_str(&events);
+    Ok(Drill { toml, table })
+}
+
+/// When each action starts: at 0, or once every action in its
+/// `startAfter` has ended, as FIS runs them.
+fn schedule(
+    actions: &BTreeMap<String, FisAction>,
+    lengths: &BTreeMap<String, Duration>,
+) -> Result<BTreeMap<String, Duration>, String> {
+    fn start(
+        key: &str,
+        actions: &BTreeMap<String, FisAction>,
+        lengths: &BTreeMap<String, Duration>,
+        done: &mut BTreeMap<String, Duration>,
+        path: &mut BTreeSet<String>,
+    ) -> Result<Duration, String> {
+        if let Some(s) = done.get(key) {
+            return Ok(*s);
+        }
+        if !path.insert(key.to_string()) {
+            return Err(format!(
+                "actions.{key}.startAfter: the actions wait for each other in a loop"
+            ));
+        }
+        let mut at = Duration::ZERO;
+        for before in &actions[key].start_after {
+            if !actions.contains_key(before) {
+                return Err(format!("actions.{key}.startAfter: no action {before:?}"));
+            }
+            at = at.max(start(before, actions, lengths, done, path)? + lengths[before]);
+        }
+        path.remove(key);
+        done.insert(key.to_string(), at);
+        Ok(at)
+    }
+    let mut done = BTreeMap::new();
+    for key in actions.keys() {
+        start(key, actions, lengths, &mut done, &mut BTreeSet::new())?;
+    }
+    Ok(done)
+}
+
+/// The region and table of a DynamoDB table ARN,
+/// `arn:aws:dynamodb:us-east-1:123456789012:table/Orders`.
+fn table_arn(arn: &str) -> Result<(String, String), String> {
+    let parts: Vec<&str> = arn.splitn(6, ':').collect();
+    match parts.as_slice() {
+        ["arn", _, "dynamodb", region, _, resource] if !region.is_empty() => {
+            let name = resource
+                .strip_prefix("table/")
+                .filter(|n| !n.is_empty() && !n.contains('/'))
+                .ok_or_else(|| format!("{arn:?} names no table (table/NAME)"))?;
+            Ok((region.to_string(), name.to_string()))
+        }
+        _ => Err(format!("{arn:?} is not a DynamoDB table ARN")),
+    }
+}
+
+/// An ISO 8601 duration as FIS writes them: `PT12M`, `PT1H30M`, `PT45S`,
+/// `PT0.5S`, `P1DT2H`.
+fn iso8601(text: &str) -> Result<Duration, String> {
+    let bad = || format!("{text:?} is not an ISO 8601 duration such as PT12M");
+    let rest = text.strip_prefix('P').ok_or_else(bad)?;
+    let (days, time) = match rest.split_once('T') {
+        Some((d, t)) => (d, t),
+        None => (rest, ""),
+    };
+    let mut total = 0.0f64;
+    let mut any = false;
+    for (part, units) in [
+        (days, &[('D', 86_400.0)][..]),
+        (time, &[('H', 3600.0), ('M', 60.0), ('S', 1.0)][..]),
+    ] {
+        let mut number = String::new();
+        let mut next = 0;
+        for c in part.chars() {
+            if c.is_ascii_digit() || c == '.' {
+                number.push(c);
+                continue;
+            }
+            let at = units[next..]
+                .iter()
+                .position(|(u, _)| *u == c)
+                .ok_or_else(bad)?;
+            let n: f64 = number.parse().map_err(|_| bad())?;
+            total += n * units[next + at].1;
+            next += at + 1;
+            number.clear();
+            any = true;
+        }
+        if !number.is_empty() {
+            return Err(bad());
+        }
+    }
+    if !any || total > 86_400.0 * 30.0 {
+        return Err(bad());
+    }
+    Ok(Duration::from_secs_f64(total))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn regions() -> Vec<String> {
+        ["us-east-1", "eu-west-1", "ap-southeast-1"]
+            .map(String::from)
+            .to_vec()
+    }
+
+    #[test]
+    fn iso_8601_durations_as_fis_writes_them() {
+        assert_eq!(iso8601("PT12M"), Ok(Duration::from_secs(720)));
+        assert_eq!(iso8601("PT1H30M"), Ok(Duration::from_secs(5400)));
+        assert_eq!(iso8601("PT0.5S"), Ok(Duration::from_millis(500)));
+        assert_eq!(iso8601("P1DT1S"), Ok(Duration::from_secs(86_401)));
+        for bad in ["12M", "PT", "PTM", "PT5X", "PT5", "PT1S2M", ""] {
+            assert!(iso8601(bad).is_err(), "{bad}");
+        }
+    }
+
+    #[test]
+    fn actions_start_after_the_ones_they_name() {
+        let json = r#"{"targets": {"T": {"resourceType": "aws:dynamodb:global-table",
+              "resourceArns": ["arn:aws:dynamodb:eu-west-1:123456789012:table/orders"]}},
+            "actions": {
+              "wait": {"actionId": "aws:fis:wait", "parameters": {"duration": "PT2M"}},
+              "pause": {"actionId": "aws:dynamodb:global-table-pause-replication",
+                        "parameters": {"duration": "PT12M"}, "targets": {"Tables": "T"},
+                        "startAfter": ["wait"]}}}"#;
+        let d = scenario(json, "t", &regions(), 60).unwrap();
+        assert_eq!(d.table, "orders");
+        assert!(d.toml.contains("at = \"2000ms\""), "{}", d.toml);
+        assert!(d.toml.contains("duration = \"12000ms\"\n"), "{}", d.toml);
+        assert!(d.toml.contains("region = \"eu-west-1\""), "{}", d.toml);
+        // 2 s + 12 s of actions, 10 s after.
+        assert!(d.toml.contains("duration = \"24000ms\""), "{}", d.toml);
+    }
+
+    #[test]
+    fn what_cannot_be_honoured_is_refused_by_name() {
+        let with = |actions: &str| {
+            format!(
+                r#"{{"targets": {{"T": {{"resourceType": "aws:dynamodb:global-table",
+                  "resourceArns": ["arn:aws:dynamodb:eu-west-1:1:table/orders"]}}}},
+                  "actions": {{{actions}}}}}"#
+            )
+        };
+        let pause = r#""p": {"actionId": "aws:dynamodb:global-table-pause-replication", "parameters": {"duration": "PT1M"}, "targets": {"Tables": "T"}}"#;
+        for (actions, names) in [
+            (
+                format!(r#"{pause}, "x": {{"actionId": "aws:ssm:start-automation-execution", "parameters": {{"duration": "PT1M"}}}}"#),
+                "actions.x.actionId: aws:ssm:start-automation-execution is not an action",
+            ),
+            (
+                r#""p": {"actionId": "aws:dynamodb:global-table-pause-replication", "targets": {"Tables": "T"}}"#.into(),
+                "actions.p.parameters.duration is required",
+            ),
+            (
+                format!(r#"{pause}, "w": {{"actionId": "aws:fis:wait", "parameters": {{"duration": "PT1M"}}, "startAfter": ["w"]}}"#),
+                "loop",
+            ),
+            (
+                format!(r#"{pause}, "w": {{"actionId": "aws:fis:wait", "parameters": {{"duration": "PT1M"}}, "startAfter": ["nope"]}}"#),
+                "no action \"nope\"",
+            ),
+        ] {
+            let err = scenario(&with(&actions), "t", &regions(), 1).err().unwrap();
+            assert!(err.contains(names), "{err}");
+        }
+        let other_region = with(pause).replace("eu-west-1", "sa-east-1");
+        let err = scenario(&other_region, "t", &regions(), 1).err().unwrap();
+        assert!(
+            err.contains("resourceArns[0]: region sa-east-1 is not one"),
+            "{err}"
+        );
+        assert!(scenario(&with(pause), "t", &regions(), 0).is_err());
+        assert!(scenario("{", "t", &regions(), 1).is_err());
+    }
+}
