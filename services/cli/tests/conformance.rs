@@ -11,8 +11,6 @@ use std::path::Path;
 use std::process::Stdio;
 
 use meridian_cluster::ports::free_port;
-use meridian_proto::v1 as pb;
-use meridian_proto::v1::admin_client::AdminClient;
 use meridian_region::ClusterFile;
 
 // Shared with the other tests that run `meridian up`; this one needs only
@@ -21,7 +19,7 @@ use meridian_region::ClusterFile;
 mod common;
 #[allow(dead_code)]
 mod up;
-use common::{channel, poll};
+use common::connected;
 use up::{Daemon, REGIONS, cluster};
 
 const LANE_MS: f64 = 10.0;
@@ -65,20 +63,7 @@ async fn a_measured_profile_gives_back_the_lanes_and_latencies_of_the_cluster() 
         &c.config,
         c.dir.path().join("up.log"),
     );
-    poll("every region serving, every link connected", || async {
-        for &p in &c.grpc {
-            let s = AdminClient::new(channel(p))
-                .status(pb::StatusRequest {})
-                .await
-                .map(|r| r.into_inner());
-            match s {
-                Ok(s) if s.peers.len() == 2 && s.peers.iter().all(|p| p.connected) => {}
-                _ => return false,
-            }
-        }
-        true
-    })
-    .await;
+    connected(&c.grpc).await;
     for (a, b) in [(0, 1), (0, 2), (1, 2)] {
         let (ok, said) = meridian(
             &c.config,

@@ -15,7 +15,7 @@ use serde_json::Value as Json;
 
 mod common;
 mod up;
-use common::{channel, create_kvs, poll};
+use common::{channel, connected, create_kvs, create_table, poll};
 use up::{Daemon, REGIONS, cluster};
 
 /// Runs `meridian net --config <c> <args>`; returns (success, stdout, stderr).
@@ -121,16 +121,7 @@ async fn net_cuts_heals_crashes_restarts_and_skews_a_running_cluster() {
     let mut up = Daemon::start(&["up"], &c.config, c.dir.path().join("up.log"));
     let (a, b, r3) = (c.grpc[0], c.grpc[1], c.grpc[2]);
     let [ra, rb, rc] = REGIONS;
-    poll("every region serving, every link connected", || async {
-        for &p in &c.grpc {
-            match status(p).await {
-                Some(s) if s.peers.len() == 2 && s.peers.iter().all(|p| p.connected) => {}
-                _ => return false,
-            }
-        }
-        true
-    })
-    .await;
+    connected(&c.grpc).await;
     let api_url = format!("http://127.0.0.1:{}", c.api);
     poll("the banner to name the control API", || {
         let log = up.log();
@@ -518,43 +509,9 @@ async fn net_pauses_one_tables_replication_at_one_replica() {
     let _up = Daemon::start(&["up"], &c.config, c.dir.path().join("up.log"));
     let (a, b, r3) = (c.grpc[0], c.grpc[1], c.grpc[2]);
     let [ra, rb, _] = REGIONS;
-    poll("every region serving, every link connected", || async {
-        for &p in &c.grpc {
-            match status(p).await {
-                Some(s) if s.peers.len() == 2 && s.peers.iter().all(|p| p.connected) => {}
-                _ => return false,
-            }
-        }
-        true
-    })
-    .await;
+    connected(&c.grpc).await;
     create_kvs(&c.grpc).await;
-    MeridianClient::new(channel(a))
-        .create_table(pb::CreateTableRequest {
-            name: "other".into(),
-            partition_key: Some(pb::KeyAttr {
-                name: "id".into(),
-                r#type: "S".into(),
-            }),
-            ..Default::default()
-        })
-        .await
-        .unwrap();
-    poll("table other everywhere", || async {
-        for &p in &c.grpc {
-            if MeridianClient::new(channel(p))
-                .describe_table(pb::TableRequest {
-                    name: "other".into(),
-                })
-                .await
-                .is_err()
-            {
-                return false;
-            }
-        }
-        true
-    })
-    .await;
+    create_table(&c.grpc, "other").await;
 
     for (args, names) in [
         (vec!["nope", rb, "5s"], "holds no replica of table"),

@@ -253,13 +253,12 @@ impl Executor {
                 crate::wait::channel(&self.admin_url(&r.name)?)?,
             ));
         }
-        let request = pb::PauseReplicationRequest {
-            table: table.to_string(),
-            region: region.to_string(),
-            duration_ms: duration.as_millis() as u64,
-            tail_ms: tail.as_millis() as u64,
-        };
-        pause_everywhere(&admins, token.as_deref(), request).await
+        pause_everywhere(
+            &admins,
+            token.as_deref(),
+            pause_request(table, region, duration, tail),
+        )
+        .await
     }
 
     /// Applies one fault.
@@ -455,6 +454,21 @@ impl Executor {
 
 /// The toxics of every proxy by name, as the API lists them.
 pub type Proxies = BTreeMap<String, Json>;
+
+/// The Admin request that pauses `table`'s replication at `region`.
+pub fn pause_request(
+    table: &str,
+    region: &str,
+    duration: Duration,
+    tail: Duration,
+) -> pb::PauseReplicationRequest {
+    pb::PauseReplicationRequest {
+        table: table.to_string(),
+        region: region.to_string(),
+        duration_ms: duration.as_millis() as u64,
+        tail_ms: tail.as_millis() as u64,
+    }
+}
 
 /// Sends `request` (a table's replication paused at one replica) to every
 /// region of `admins` (name, admin channel): the replica first, which

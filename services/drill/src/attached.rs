@@ -30,7 +30,7 @@ use meridian_region::ClusterFile;
 use meridian_scenario::scenario::{Action, Scenario};
 use tokio::process::Command;
 
-use crate::live::heal_cut_links;
+use crate::live::{base_latencies, heal_cut_links};
 use crate::target::{FaultError, Faults, RegionTarget};
 
 /// Where the stack's tasks keep their stores: `data_dir` of
@@ -181,19 +181,9 @@ impl Attached {
             })
             .await
             .map_err(|e| format!("clearing the cluster's link faults: {e}"))?;
-        for ((a, b), l) in &scenario.latency {
-            me.faults
-                .apply(&Action::Latency {
-                    from: a.clone(),
-                    to: b.clone(),
-                    both: false,
-                    latency: Some(*l),
-                    jitter: Some(scenario.jitter),
-                    distribution: Some(scenario.distribution),
-                })
-                .await
-                .map_err(|e| e.to_string())?;
-        }
+        base_latencies(&me.faults, scenario)
+            .await
+            .map_err(|e| e.to_string())?;
         Ok(me)
     }
 

@@ -746,12 +746,7 @@ async fn apply<F: Faults>(
                 .map(|r| (r.name.clone(), r.admin.clone()))
                 .collect();
             let token = regions.first().and_then(|r| r.admin_token.as_deref());
-            let request = meridian_proto::v1::PauseReplicationRequest {
-                table: table.clone(),
-                region: region.clone(),
-                duration_ms: duration.as_millis() as u64,
-                tail_ms: tail.as_millis() as u64,
-            };
+            let request = meridian_cluster::faults::pause_request(table, region, *duration, *tail);
             meridian_cluster::faults::pause_everywhere(&admins, token, request)
                 .await
                 .map(|_| ())

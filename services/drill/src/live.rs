@@ -83,18 +83,7 @@ impl LiveCluster {
 
     /// The scenario's base latencies, then the regions.
     async fn set_up(&mut self, scenario: &Scenario) -> Result<(), LiveError> {
-        for ((a, b), l) in &scenario.latency {
-            self.faults
-                .apply(&Action::Latency {
-                    from: a.clone(),
-                    to: b.clone(),
-                    both: false,
-                    latency: Some(*l),
-                    jitter: Some(scenario.jitter),
-                    distribution: Some(scenario.distribution),
-                })
-                .await?;
-        }
+        base_latencies(&self.faults, scenario).await?;
         self.faults.restart_wait = START_WAIT;
         self.local.processes.start_all().await?;
         self.local.wait_serving(START_WAIT).await?;
@@ -131,6 +120,28 @@ impl LiveCluster {
     pub async fn stop(mut self) {
         self.local.stop().await;
     }
+}
+
+/// Puts the scenario's latency and jitter on every link `faults` drives:
+/// the network every live drill starts from, its own cluster's or a
+/// running one's.
+pub(crate) async fn base_latencies(
+    faults: &Executor,
+    scenario: &Scenario,
+) -> Result<(), ClusterError> {
+    for ((a, b), l) in &scenario.latency {
+        faults
+            .apply(&Action::Latency {
+                from: a.clone(),
+                to: b.clone(),
+                both: false,
+                latency: Some(*l),
+                jitter: Some(scenario.jitter),
+                distribution: Some(scenario.distribution),
+            })
+            .await?;
+    }
+    Ok(())
 }
 
 /// Ends every partition, isolation and flap on the proxies `faults`

@@ -28,10 +28,16 @@ where
 /// Creates table `kvs` (partition key `id`, a string) in the region on
 /// `ports[0]`, then waits until every region knows it.
 pub async fn create_kvs(ports: &[u16]) {
+    create_table(ports, "kvs").await;
+}
+
+/// Creates table `name` (partition key `id`, a string) in the region on
+/// `ports[0]`, then waits until every region knows it.
+pub async fn create_table(ports: &[u16], name: &str) {
     MeridianClient::new(channel(ports[0]))
         .create_table(pb::CreateTableRequest {
             indexes: Vec::new(),
-            name: "kvs".into(),
+            name: name.into(),
             partition_key: Some(pb::KeyAttr {
                 name: "id".into(),
                 r#type: "S".into(),
@@ -43,10 +49,31 @@ pub async fn create_kvs(ports: &[u16]) {
     for &p in ports {
         poll("the table everywhere", || async move {
             MeridianClient::new(channel(p))
-                .describe_table(pb::TableRequest { name: "kvs".into() })
+                .describe_table(pb::TableRequest { name: name.into() })
                 .await
                 .is_ok()
         })
         .await;
     }
+}
+
+/// Waits until every region on `ports` serves and is connected to every
+/// one of its peers.
+#[allow(dead_code)]
+pub async fn connected(ports: &[u16]) {
+    poll("every region serving, every link connected", || async {
+        for &p in ports {
+            let s = meridian_proto::v1::admin_client::AdminClient::new(channel(p))
+                .status(pb::StatusRequest {})
+                .await
+                .map(|r| r.into_inner());
+            match s {
+                Ok(s)
+                    if s.peers.len() + 1 == ports.len() && s.peers.iter().all(|p| p.connected) => {}
+                _ => return false,
+            }
+        }
+        true
+    })
+    .await;
 }
