@@ -163,8 +163,9 @@ pub fn scenario(
             }
             let _ = write!(
                 events,
-                "\n[[event]]\nat = \"{}ms\"\naction = \"pause-replication\"\nregion = \"{region}\"\nduration = \"{}ms\"\n",
+                "\n[[event]]\nat = \"{}ms\"\naction = \"pause-replication\"\nregion = {}\nduration = \"{}ms\"\n",
                 start.as_millis(),
+                toml_str(&region),
                 length.as_millis()
             );
         }
@@ -173,30 +174,32 @@ pub fn scenario(
         table.ok_or_else(|| format!("actions: none is {PAUSE}, so nothing would be paused"))?;
     let duration = end + AFTER;
     let mut toml = String::new();
-    let _ = writeln!(toml, "name = {:?}", format!("fis-{name}"));
+    let _ = writeln!(toml, "name = {}", toml_str(&format!("fis-{name}")));
     let description = if t.description.is_empty() {
         format!("FIS experiment template {name}")
     } else {
         t.description.clone()
     };
-    let _ = writeln!(toml, "description = {description:?}");
+    let _ = writeln!(toml, "description = {}", toml_str(&description));
     let _ = writeln!(
         toml,
         "duration = \"{}ms\"\nsettle = \"30s\"",
         duration.as_millis()
     );
-    let _ = writeln!(toml, "\n[regions]\nnames = {regions:?}");
+    let names: Vec<String> = regions.iter().map(|r| toml_str(r)).collect();
+    let _ = writeln!(toml, "\n[regions]\nnames = [{}]", names.join(", "));
     let mut rtt = String::new();
     for (i, a) in regions.iter().enumerate() {
         let row: Vec<String> = regions[i + 1..]
             .iter()
-            .map(|b| format!("{b:?} = {RTT_MS}"))
+            .map(|b| format!("{} = {RTT_MS}", toml_str(b)))
             .collect();
         if !row.is_empty() {
             let _ = write!(
                 rtt,
-                "{}{a:?} = {{ {} }}",
+                "{}{} = {{ {} }}",
                 if rtt.is_empty() { "" } else { ", " },
+                toml_str(a),
                 row.join(", ")
             );
         }
@@ -204,10 +207,17 @@ pub fn scenario(
     let _ = writeln!(toml, "rtt_ms = {{ {rtt} }}");
     let _ = writeln!(
         toml,
-        "\n[workload]\ntable = {table:?}\nrate_per_region = 30\nkeys = 1000\nmix = {{ put = 4, update = 3, delete = 1, get = 2 }}\nstream = \"NEW_AND_OLD_IMAGES\""
+        "\n[workload]\ntable = {}\nrate_per_region = 30\nkeys = 1000\nmix = {{ put = 4, update = 3, delete = 1, get = 2 }}\nstream = \"NEW_AND_OLD_IMAGES\"",
+        toml_str(&table)
     );
     toml.push_str(&events);
     Ok(Drill { toml, table })
+}
+
+/// `s` as a TOML string, escaped as TOML escapes (Rust's `{:?}` writes
+/// escapes such as `\u{200d}` that TOML does not read).
+fn toml_str(s: &str) -> String {
+    toml::Value::String(s.to_string()).to_string()
 }
 
 /// When each action starts: at 0, or once every action in its
@@ -315,6 +325,20 @@ mod tests {
         ["us-east-1", "eu-west-1", "ap-southeast-1"]
             .map(String::from)
             .to_vec()
+    }
+
+    #[test]
+    fn any_description_makes_a_scenario_file_that_parses() {
+        let json = r#"{"description": "quote \" back \\ nul \u0000 zwj \u200d end",
+            "targets": {"T": {"resourceType": "aws:dynamodb:global-table",
+              "resourceArns": ["arn:aws:dynamodb:eu-west-1:1:table/orders"]}},
+            "actions": {"p": {"actionId": "aws:dynamodb:global-table-pause-replication",
+              "parameters": {"duration": "PT1M"}, "targets": {"Tables": "T"}}}}"#;
+        let d = scenario(json, "t", &regions(), 60).unwrap();
+        let s = crate::scenario::Scenario::parse(&d.toml, &Default::default())
+            .unwrap_or_else(|e| panic!("{e}\n{}", d.toml));
+        assert_eq!(s.description, "quote \" back \\ nul \u{0} zwj \u{200d} end");
+        assert_eq!(s.workload.table, "orders");
     }
 
     #[test]

@@ -397,7 +397,7 @@ async fn run_attached(
     ));
     let targets = regions.targets().map_err(anyhow::Error::msg)?;
     let result = drive_live(scenario, seed, &targets, &mut regions, opts).await;
-    regions.stop().await;
+    regions.stop(&scenario.workload.table).await;
     Ok(result?)
 }
 

@@ -370,9 +370,49 @@ impl Attached {
         copied.and(resumed).map(|_| ())
     }
 
-    /// Restarts what the drill left crashed and removes every link fault,
-    /// its base latencies included.
-    pub async fn stop(mut self) {
+    /// Ends the pauses of `table`'s replication the drill left (one that
+    /// outlasts a drill cut short would go on for up to 12 hours): each is
+    /// ended now, in every region, and its skipped entries pulled back.
+    async fn end_pauses(&self, table: &str) {
+        let Ok(targets) = self.targets() else {
+            return;
+        };
+        let mut left = BTreeSet::new();
+        for t in &targets {
+            let mut admin = meridian_proto::v1::admin_client::AdminClient::new(t.admin.clone());
+            if let Ok(s) = admin.status(pb::StatusRequest {}).await {
+                left.extend(
+                    s.into_inner()
+                        .pauses
+                        .into_iter()
+                        .filter(|p| p.table == table)
+                        .map(|p| p.region),
+                );
+            }
+        }
+        let admins: Vec<_> = targets
+            .iter()
+            .map(|t| (t.name.clone(), t.admin.clone()))
+            .collect();
+        let token = targets.first().and_then(|t| t.admin_token.as_deref());
+        for region in left {
+            let end = meridian_cluster::faults::pause_request(
+                table,
+                &region,
+                Duration::ZERO,
+                Duration::ZERO,
+            );
+            if let Err(e) = meridian_cluster::faults::pause_everywhere(&admins, token, end).await {
+                tracing::warn!(%table, %region, error = %e, "could not end a pause the drill left");
+            }
+        }
+    }
+
+    /// Ends the pauses of the drill's `table` it left, restarts what it
+    /// left crashed and removes every link fault, its base latencies
+    /// included.
+    pub async fn stop(mut self, table: &str) {
+        self.end_pauses(table).await;
         let down = self.down().await.unwrap_or_else(|e| {
             tracing::warn!(error = %e, "could not list the regions that are down");
             Vec::new()

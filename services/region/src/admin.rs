@@ -477,11 +477,17 @@ impl Admin for AdminApi {
         let me = shared.config.name.as_str();
         let duration = std::time::Duration::from_millis(req.duration_ms);
         let tail = std::time::Duration::from_millis(req.tail_ms);
-        if duration.is_zero() || duration > crate::pause::MAX_DURATION {
+        if duration > crate::pause::MAX_DURATION {
             return Err(Status::invalid_argument(format!(
-                "duration_ms must be from 1 to {} (12 hours), got {}",
+                "duration_ms must be at most {} (12 hours; 0 ends the pause now), got {}",
                 crate::pause::MAX_DURATION.as_millis(),
                 req.duration_ms
+            )));
+        }
+        if req.table.is_empty() || req.table == meridian_core::CATALOG_TABLE {
+            return Err(Status::invalid_argument(format!(
+                "table: {:?} is not a table whose replication can be paused",
+                req.table
             )));
         }
         if tail > crate::pause::MAX_TAIL {
@@ -513,11 +519,15 @@ impl Admin for AdminApi {
         }
         let now = tokio::time::Instant::now();
         let mut pauses = shared.pauses.lock().unwrap_or_else(|p| p.into_inner());
+        // A duration of 0 ends the pause now, as stopping an FIS
+        // experiment does: it is over at once, and the next look at the
+        // pauses pulls back what it skipped.
+        let from = if duration.is_zero() { now } else { now + tail };
         pauses.install(crate::pause::Pause {
             table: req.table.clone(),
             region: req.region.clone(),
-            from: now + tail,
-            until: now + tail + duration,
+            from,
+            until: from + duration,
         });
         tracing::warn!(region = %me, table = %req.table, replica = %req.region, duration_ms = req.duration_ms, tail_ms = req.tail_ms, "replication paused");
         Ok(Response::new(pb::PauseStatus {

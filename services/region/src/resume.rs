@@ -59,7 +59,13 @@ impl Work for Resume {
             let Some(config) = self.shared.config.peers.iter().find(|p| p.name == peer) else {
                 continue;
             };
-            if let Err(e) = crate::repair::round::round(&self.shared, config, Some(&table)).await {
+            // A round that reached the peer but failed on the table says
+            // so in its report, not as an error: both are retried.
+            let why = match crate::repair::round::round(&self.shared, config, Some(&table)).await {
+                Err(e) => Some(e.to_string()),
+                Ok(reports) => reports.iter().find_map(|r| r.error.clone()),
+            };
+            if let Some(e) = why {
                 failed.push(format!("{table} from {peer}: {e}"));
                 self.due.push((table, peer));
             }

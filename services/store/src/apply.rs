@@ -198,7 +198,7 @@ impl GroupTxn<'_, '_> {
             let mut refusal = None;
             let mut left = false;
             for e in unit {
-                if paused.contains(&e.table) {
+                if e.table != CATALOG_TABLE && paused.contains(&e.table) {
                     out.paused += 1;
                     admitted.push(None);
                     continue;

@@ -204,7 +204,8 @@ pub enum NetCommand {
         table: String,
         /// The region whose replica's replication stops.
         region: String,
-        /// How long: 30s, 5m, at most 12h.
+        /// How long: 30s, 5m, at most 12h; 0 ends a pause of the table at
+        /// REGION now (as stopping an FIS experiment does).
         duration: String,
         /// Replication goes on this long first (AWS: for up to five
         /// minutes after the action begins); at most 5m.

@@ -260,10 +260,8 @@ pub fn parse(cluster: &ClusterFile, command: NetCommand) -> Result<Action> {
             tail,
         } => {
             let region = region(cluster, "REGION", &r)?;
+            // 0 ends a pause now, as stopping an FIS experiment does.
             let length = parse_ms("DURATION", &duration, scenario::MAX_PAUSE)?;
-            if length == 0 {
-                bail!("DURATION: must be more than 0, got {duration}");
-            }
             let tail = parse_ms("--tail", &tail, scenario::MAX_PAUSE_TAIL)?;
             if table.is_empty() {
                 bail!("TABLE: must not be empty");

@@ -198,6 +198,14 @@ pub(super) fn render(cluster: &ClusterFile, action: &Action, out: &Outcome) -> S
             table,
             region,
             duration,
+            ..
+        } if duration.is_zero() => format!(
+            "ended the pause of {table}'s replication at {region} in every region; each side now pulls what it missed"
+        ),
+        Action::PauseReplication {
+            table,
+            region,
+            duration,
             tail,
         } => {
             let starts = match tail.as_millis() {
