@@ -3,7 +3,6 @@
 //! report on disk, whether the drill starts its regions or drives those
 //! `meridian up` runs.
 
-use std::io::{Read, Write};
 use std::path::{Path, PathBuf};
 use std::process::{Command, ExitStatus};
 use std::time::{Duration, Instant};
@@ -269,22 +268,6 @@ fn daemon_log_says_up(c: &up::Cluster) -> bool {
     std::fs::read_to_string(c.dir.path().join("up.log")).is_ok_and(|l| l.contains("regions up"))
 }
 
-/// The body of `GET path` from the control API on `port` (plain HTTP/1.1,
-/// as `meridian net` speaks it).
-fn control_get(port: u16, path: &str) -> serde_json::Value {
-    let mut s = std::net::TcpStream::connect(("127.0.0.1", port)).unwrap();
-    s.set_read_timeout(Some(Duration::from_secs(10))).unwrap();
-    write!(
-        s,
-        "GET {path} HTTP/1.1\r\nHost: 127.0.0.1\r\nConnection: close\r\n\r\n"
-    )
-    .unwrap();
-    let mut answer = String::new();
-    s.read_to_string(&mut answer).unwrap();
-    let body = answer.split_once("\r\n\r\n").map(|(_, b)| b).unwrap_or("");
-    serde_json::from_str(body).unwrap_or_else(|e| panic!("{path}: {e}: {answer}"))
-}
-
 /// `drill run --cluster` against regions `meridian up` runs: the scenario's
 /// partition goes through the cluster's link proxy and its crash and
 /// restart through its control API, the report is a live drill's with
@@ -329,21 +312,25 @@ fn a_drill_against_meridian_up_drives_its_regions_through_the_control_api() {
     );
     assert_eq!(report["links"].as_array().unwrap().len(), 6);
 
-    let regions = control_get(c.api, "/meridian/regions");
-    let regions = regions["regions"].as_array().unwrap();
+    // What the control API says afterwards, through the client `meridian
+    // net` uses.
+    let api = meridian_cluster::ControlApi::new(format!("127.0.0.1:{}", c.api));
+    let rt = tokio::runtime::Runtime::new().unwrap();
+    let regions = rt
+        .block_on(api.regions())
+        .unwrap()
+        .expect("meridian up supervises");
     assert_eq!(regions.len(), 3, "{regions:?}");
     assert!(
         regions.iter().all(|r| r["state"] == "running"),
         "{regions:?}"
     );
-    let proxies = control_get(c.api, "/proxies");
+    let proxies = rt.block_on(api.proxies()).unwrap();
     let toxics: usize = proxies
-        .as_object()
-        .unwrap()
         .values()
         .map(|p| p["toxics"].as_array().map_or(0, Vec::len))
         .sum();
-    assert_eq!(toxics, 0, "{proxies}");
+    assert_eq!(toxics, 0, "{proxies:?}");
     assert!(daemon.running());
 
     let (status, _, stderr, _) = drill_run(c.dir.path(), "again.toml", SCENARIO, &args);
