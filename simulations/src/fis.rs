@@ -76,12 +76,15 @@ pub struct Drill {
 
 /// The scenario of the template `json` (named `name`) on `regions`, every
 /// duration divided by `time_scale` (1 to 3,600: a 12-minute pause at 60
-/// lasts 12 s).
+/// lasts 12 s). `external`: the template's table is the application's, in
+/// a running cluster, and the application makes the load (as in a game
+/// day); otherwise the drill writes the table itself.
 pub fn scenario(
     json: &str,
     name: &str,
     regions: &[String],
     time_scale: u32,
+    external: bool,
 ) -> Result<Drill, String> {
     if !(1..=3600).contains(&time_scale) {
         return Err(format!(
@@ -205,11 +208,12 @@ pub fn scenario(
         }
     }
     let _ = writeln!(toml, "rtt_ms = {{ {rtt} }}");
-    let _ = writeln!(
-        toml,
-        "\n[workload]\ntable = {}\nrate_per_region = 30\nkeys = 1000\nmix = {{ put = 4, update = 3, delete = 1, get = 2 }}\nstream = \"NEW_AND_OLD_IMAGES\"",
-        toml_str(&table)
-    );
+    let load = if external {
+        "external = true"
+    } else {
+        "rate_per_region = 30\nkeys = 1000\nmix = { put = 4, update = 3, delete = 1, get = 2 }\nstream = \"NEW_AND_OLD_IMAGES\""
+    };
+    let _ = writeln!(toml, "\n[workload]\ntable = {}\n{load}", toml_str(&table));
     toml.push_str(&events);
     Ok(Drill { toml, table })
 }
@@ -334,10 +338,17 @@ mod tests {
               "resourceArns": ["arn:aws:dynamodb:eu-west-1:1:table/orders"]}},
             "actions": {"p": {"actionId": "aws:dynamodb:global-table-pause-replication",
               "parameters": {"duration": "PT1M"}, "targets": {"Tables": "T"}}}}"#;
-        let d = scenario(json, "t", &regions(), 60).unwrap();
+        let d = scenario(json, "t", &regions(), 60, false).unwrap();
         let s = crate::scenario::Scenario::parse(&d.toml, &Default::default())
             .unwrap_or_else(|e| panic!("{e}\n{}", d.toml));
         assert_eq!(s.description, "quote \" back \\ nul \u{0} zwj \u{200d} end");
+        assert_eq!(s.workload.table, "orders");
+        assert!(!s.workload.external);
+        // Against a running cluster the application makes the load.
+        let d = scenario(json, "t", &regions(), 60, true).unwrap();
+        let s = crate::scenario::Scenario::parse(&d.toml, &Default::default())
+            .unwrap_or_else(|e| panic!("{e}\n{}", d.toml));
+        assert!(s.workload.external && s.workload.stream.is_none());
         assert_eq!(s.workload.table, "orders");
     }
 
@@ -361,7 +372,7 @@ mod tests {
               "pause": {"actionId": "aws:dynamodb:global-table-pause-replication",
                         "parameters": {"duration": "PT12M"}, "targets": {"Tables": "T"},
                         "startAfter": ["wait"]}}}"#;
-        let d = scenario(json, "t", &regions(), 60).unwrap();
+        let d = scenario(json, "t", &regions(), 60, false).unwrap();
         assert_eq!(d.table, "orders");
         assert!(d.toml.contains("at = \"2000ms\""), "{}", d.toml);
         assert!(d.toml.contains("duration = \"12000ms\"\n"), "{}", d.toml);
@@ -398,16 +409,18 @@ mod tests {
                 "no action \"nope\"",
             ),
         ] {
-            let err = scenario(&with(&actions), "t", &regions(), 1).err().unwrap();
+            let err = scenario(&with(&actions), "t", &regions(), 1, false).err().unwrap();
             assert!(err.contains(names), "{err}");
         }
         let other_region = with(pause).replace("eu-west-1", "sa-east-1");
-        let err = scenario(&other_region, "t", &regions(), 1).err().unwrap();
+        let err = scenario(&other_region, "t", &regions(), 1, false)
+            .err()
+            .unwrap();
         assert!(
             err.contains("resourceArns[0]: region sa-east-1 is not one"),
             "{err}"
         );
-        assert!(scenario(&with(pause), "t", &regions(), 0).is_err());
-        assert!(scenario("{", "t", &regions(), 1).is_err());
+        assert!(scenario(&with(pause), "t", &regions(), 0, false).is_err());
+        assert!(scenario("{", "t", &regions(), 1, false).is_err());
     }
 }

@@ -400,6 +400,20 @@ pub struct WorkloadReport {
     /// Acknowledged operations per kind: put, update, delete, get.
     pub by_op: BTreeMap<String, u64>,
     pub by_region: BTreeMap<String, u64>,
+    /// The load was the user's application's (`workload.external`): the
+    /// counts are of the writes the regions committed for it, read from
+    /// their logs (`write` or `delete` by kind, by origin region), not of
+    /// requests the drill made, and `failed` is unknown (0).
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub external: bool,
+    /// With an external load: log entries the regions truncated before
+    /// the drill read them, whose writes went unjudged.
+    #[serde(default, skip_serializing_if = "is_zero")]
+    pub unread: u64,
+}
+
+fn is_zero(n: &u64) -> bool {
+    *n == 0
 }
 
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]

@@ -227,7 +227,10 @@ fn fis_scenario(path: &Path, time_scale: u32, opts: &RunOpts) -> Result<(Scenari
         .file_stem()
         .map(|s| s.to_string_lossy().into_owned())
         .unwrap_or_else(|| "template".into());
-    let drill = meridian_scenario::fis::scenario(&text, &stem, &regions, time_scale)
+    // Against a running cluster, as in a game day, the template's table is
+    // the application's and so is the load.
+    let external = opts.attached.is_some();
+    let drill = meridian_scenario::fis::scenario(&text, &stem, &regions, time_scale, external)
         .map_err(|e| anyhow::anyhow!("{}: {e}", path.display()))?;
     let scenario = Scenario::parse(&drill.toml, &Default::default())
         .map_err(|e| anyhow::anyhow!("{}: the scenario it makes: {e}", path.display()))?;
@@ -273,6 +276,12 @@ async fn drill_report(
     opts: &RunOpts,
 ) -> Result<Report> {
     let started = std::time::Instant::now();
+    if scenario.workload.external && opts.attached.is_none() {
+        anyhow::bail!(
+            "{}: workload.external = true leaves the load to your application, so the drill runs against the regions it uses: add --cluster FILE (the cluster file `meridian up` runs)",
+            scenario.name
+        );
+    }
     Ok(if opts.sim {
         let seed = opts.seed.unwrap_or(1);
         let replay = if replay.contains("--seed") {
@@ -743,10 +752,21 @@ fn print_summary(r: &Report, out: &Path) {
             c.index, c.region, c.entries, c.items
         );
     }
-    println!(
-        "workload: {} acknowledged, {} failed of {} attempted",
-        r.workload.acked, r.workload.failed, r.workload.attempted
-    );
+    if r.workload.external {
+        println!(
+            "workload: your application's; the regions committed {} of its writes during the drill{}",
+            r.workload.acked,
+            match r.workload.unread {
+                0 => String::new(),
+                n => format!(" ({n} log entries were truncated before the drill read them)"),
+            }
+        );
+    } else {
+        println!(
+            "workload: {} acknowledged, {} failed of {} attempted",
+            r.workload.acked, r.workload.failed, r.workload.attempted
+        );
+    }
     let conflicts: u64 = r.conflict_pairs.iter().map(|p| p.conflicts).sum();
     let lost: u64 = r.conflict_pairs.iter().map(|p| p.lost_updates).sum();
     println!("conflicts: {conflicts} recorded, {lost} lost updates");

@@ -5,7 +5,6 @@
 
 use std::path::{Path, PathBuf};
 use std::process::{Command, ExitStatus};
-use std::time::{Duration, Instant};
 
 mod up;
 
@@ -263,11 +262,6 @@ fn a_drill_against_a_stack_refuses_what_it_cannot_run() {
     assert!(stderr.contains("--cluster"), "{stderr}");
 }
 
-/// Whether `meridian up` for `c` has said its regions are up.
-fn daemon_log_says_up(c: &up::Cluster) -> bool {
-    std::fs::read_to_string(c.dir.path().join("up.log")).is_ok_and(|l| l.contains("regions up"))
-}
-
 /// `drill run --cluster` against regions `meridian up` runs: the scenario's
 /// partition goes through the cluster's link proxy and its crash and
 /// restart through its control API, the report is a live drill's with
@@ -277,19 +271,7 @@ fn daemon_log_says_up(c: &up::Cluster) -> bool {
 #[test]
 fn a_drill_against_meridian_up_drives_its_regions_through_the_control_api() {
     let c = up::cluster(false);
-    let mut daemon = up::Daemon::start(&["up"], &c.config, c.dir.path().join("up.log"));
-    let deadline = Instant::now() + Duration::from_secs(60);
-    let serving = || {
-        daemon_log_says_up(&c)
-            && c.grpc
-                .iter()
-                .all(|p| std::net::TcpStream::connect(("127.0.0.1", *p)).is_ok())
-    };
-    while !serving() {
-        assert!(daemon.running(), "meridian up stopped");
-        assert!(Instant::now() < deadline, "meridian up did not start");
-        std::thread::sleep(Duration::from_millis(100));
-    }
+    let mut daemon = up::up_serving(&c);
     let cluster = c.config.to_str().unwrap();
     let args = ["--quiet", "--seed", "9", "--cluster", cluster];
     let (status, stdout, stderr, out) = drill_run(c.dir.path(), "ci-live.toml", SCENARIO, &args);
@@ -436,4 +418,216 @@ fn an_fis_template_runs_as_a_drill_and_what_it_cannot_honour_is_refused_by_name(
     );
     assert_eq!(status.code(), Some(1), "{stderr}");
     assert!(stderr.contains("--time-scale"), "{stderr}");
+}
+
+/// A drill of the user's own application: the fault timeline, and no load
+/// of the drill's own. eu-west-1 is cut off, crashed and wiped while it
+/// holds writes no peer has.
+const OWN_APP: &str = r#"
+name = "own-app"
+description = "Your application's load; eu-west-1 cut off, then its disk lost"
+duration = "6s"
+settle = "60s"
+sample_interval = "250ms"
+[regions]
+names = ["us-east-1", "eu-west-1", "ap-southeast-1"]
+rtt_ms = { us-east-1 = { eu-west-1 = 20, ap-southeast-1 = 40 }, eu-west-1 = { ap-southeast-1 = 30 } }
+[workload]
+table = "app"
+external = true
+[[event]]
+at = "1s"
+action = "isolate"
+region = "eu-west-1"
+[[event]]
+at = "3s"
+action = "crash"
+region = "eu-west-1"
+[[event]]
+at = "3200ms"
+action = "wipe"
+region = "eu-west-1"
+[[event]]
+at = "3400ms"
+action = "restart"
+region = "eu-west-1"
+[[event]]
+at = "4s"
+action = "heal"
+"#;
+
+/// What the stand-in application saw: writes acknowledged per region.
+#[derive(Default)]
+struct AppTally {
+    acked: std::collections::BTreeMap<String, u64>,
+}
+
+/// A stand-in for the user's application: in each region, puts to keys of
+/// its own and to five keys every region writes, about 40 a second, until
+/// `stop`; each request bounded by the client's timeout.
+fn application(
+    grpc: &[u16],
+    stop: std::sync::Arc<std::sync::atomic::AtomicBool>,
+) -> std::thread::JoinHandle<AppTally> {
+    let urls: Vec<(String, String)> = up::REGIONS
+        .iter()
+        .zip(grpc)
+        .map(|(r, p)| (r.to_string(), format!("http://127.0.0.1:{p}")))
+        .collect();
+    std::thread::spawn(move || {
+        let rt = tokio::runtime::Runtime::new().unwrap();
+        rt.block_on(async move {
+            let mut clients: Vec<_> = urls
+                .iter()
+                .map(|(region, url)| (region.clone(), meridian_tests::containers::client(url)))
+                .collect();
+            let mut tally = AppTally::default();
+            let mut n = 0u32;
+            let deadline = tokio::time::Instant::now() + std::time::Duration::from_secs(120);
+            while !stop.load(std::sync::atomic::Ordering::SeqCst)
+                && tokio::time::Instant::now() < deadline
+            {
+                n += 1;
+                for (region, client) in &mut clients {
+                    let key = if n.is_multiple_of(3) {
+                        format!("shared-{}", n % 5)
+                    } else {
+                        format!("{region}-{n}")
+                    };
+                    let item = meridian_tests::marked_item(&key, region, n);
+                    let put = client.put_item(meridian_proto::v1::PutItemRequest {
+                        table: "app".into(),
+                        item: meridian_core::encode_item(&item),
+                        condition: None,
+                    });
+                    if let Ok(Ok(_)) =
+                        tokio::time::timeout(std::time::Duration::from_millis(500), put).await
+                    {
+                        *tally.acked.entry(region.clone()).or_default() += 1;
+                    }
+                }
+                tokio::time::sleep(std::time::Duration::from_millis(25)).await;
+            }
+            tally
+        })
+    })
+}
+
+/// `drill run --cluster` of a scenario whose load is the application's
+/// (`workload.external`): the drill writes nothing, reads the writes the
+/// regions committed from their logs, and judges them with the checker of
+/// every drill. Each write the application saw acknowledged is among them;
+/// the writes eu-west-1 took while cut off are lost with its disk and
+/// listed as that disaster's RPO, all of them eu-west-1's; the regions
+/// converge on what survived and the verdict passes. Without --cluster the
+/// scenario is refused, and so is a table the cluster lacks.
+#[test]
+fn a_drill_of_your_own_application_judges_what_the_regions_recorded() {
+    let dir = tempfile::tempdir().unwrap();
+    let (status, _, stderr, _) = drill_run(dir.path(), "own.toml", OWN_APP, &["--sim"]);
+    assert_eq!(status.code(), Some(1), "{stderr}");
+    assert!(stderr.contains("add --cluster"), "{stderr}");
+
+    let c = up::cluster(false);
+    let _daemon = up::up_serving(&c);
+    let cluster = c.config.to_str().unwrap();
+    let args = ["--quiet", "--cluster", cluster];
+    let (status, _, stderr, _) = drill_run(c.dir.path(), "own.toml", OWN_APP, &args);
+    assert_eq!(status.code(), Some(1), "{stderr}");
+    assert!(stderr.contains("has no table app"), "{stderr}");
+
+    let rt = tokio::runtime::Runtime::new().unwrap();
+    rt.block_on(async {
+        let url = format!("http://127.0.0.1:{}", c.grpc[0]);
+        meridian_tests::containers::client(&url)
+            .create_table(meridian_tests::id_table("app", &[], "", None))
+            .await
+            .unwrap();
+    });
+    // Every region holds the table before the application starts.
+    let stores: Vec<_> = up::REGIONS
+        .iter()
+        .map(|r| c.dir.path().join("data").join(r))
+        .collect();
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(30);
+    while !stores.iter().all(|d| {
+        meridian_store::open_reader(d)
+            .and_then(|r| r.table_def("app"))
+            .is_ok_and(|t| t.is_some())
+    }) {
+        assert!(
+            std::time::Instant::now() < deadline,
+            "the table did not reach every region"
+        );
+        std::thread::sleep(std::time::Duration::from_millis(100));
+    }
+    let drill = std::thread::spawn({
+        let dir = c.dir.path().to_path_buf();
+        let cluster = cluster.to_string();
+        move || {
+            drill_run(
+                &dir,
+                "own.toml",
+                OWN_APP,
+                &["--quiet", "--cluster", &cluster],
+            )
+        }
+    });
+    // The application starts once the drill samples (it reads the logs
+    // from where they were before that), and stops when the timeline is
+    // over.
+    let progress = c.dir.path().join("out/progress.jsonl");
+    let wait_for = |what: &str| {
+        let deadline = std::time::Instant::now() + std::time::Duration::from_secs(120);
+        while !std::fs::read_to_string(&progress).is_ok_and(|p| p.contains(what)) {
+            assert!(
+                std::time::Instant::now() < deadline,
+                "the drill's progress never showed {what}"
+            );
+            assert!(!drill.is_finished(), "the drill ended before {what}");
+            std::thread::sleep(std::time::Duration::from_millis(20));
+        }
+    };
+    wait_for("\"sample\"");
+    let stop = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(false));
+    let app = application(&c.grpc, stop.clone());
+    wait_for("\"settling\"");
+    stop.store(true, std::sync::atomic::Ordering::SeqCst);
+    let seen = app.join().unwrap();
+    let (status, stdout, stderr, out) = drill.join().unwrap();
+    assert!(status.success(), "drill failed:\n{stdout}\n{stderr}");
+    let report: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(out.join("report.json")).unwrap()).unwrap();
+    assert_eq!(report["verdict"]["ok"], true, "{stdout}");
+    let workload = &report["workload"];
+    assert_eq!(workload["external"], true, "{workload}");
+    for region in up::REGIONS {
+        let recorded = workload["by_region"][region].as_u64().unwrap_or(0);
+        let acked = seen.acked.get(region).copied().unwrap_or(0);
+        assert!(
+            acked > 20,
+            "{region}: the application got {acked} writes through"
+        );
+        // The region recorded every write it answered, and maybe some
+        // whose answer came too late for the application.
+        assert!(
+            recorded >= acked,
+            "{region}: {recorded} recorded, {acked} acknowledged"
+        );
+    }
+    let disasters = report["disasters"].as_array().unwrap();
+    assert_eq!(disasters.len(), 1, "{disasters:?}");
+    let lost = disasters[0]["lost"].as_array().unwrap();
+    assert!(
+        !lost.is_empty(),
+        "the writes eu-west-1 took while cut off: none lost"
+    );
+    assert!(
+        lost.iter()
+            .all(|w| w["version"].as_str().unwrap().contains("eu-west-1")),
+        "{lost:?}"
+    );
+    assert!(disasters[0]["rto_ms"].is_u64(), "{disasters:?}");
+    assert_eq!(report["links"].as_array().unwrap().len(), 6);
+    assert!(report["convergence"]["after_workload_ms"].is_u64());
 }

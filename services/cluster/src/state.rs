@@ -98,6 +98,113 @@ pub fn stream_replay(data_dir: &Path, table: &str) -> Result<Replayed, StoreErro
     Ok(out)
 }
 
+/// How far a reading of a region's own writes came: the identity of the
+/// log it read (its newest epoch then) and the last position read.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct LogCursor {
+    pub log_id: String,
+    pub seq: u64,
+}
+
+/// The writes a region committed itself (its clients' writes, not those it
+/// applied from peers) to one table, read from its log since a cursor.
+pub struct OwnWrites {
+    /// In log order. A TTL delete is not among them: no client asked for it.
+    pub writes: Vec<meridian_scenario::AckedWrite>,
+    pub cursor: LogCursor,
+    /// Log entries (of any table) truncated before this reading could see
+    /// them: writes nobody judges.
+    pub missed: u64,
+    /// The log is not the one the cursor read (the store was wiped,
+    /// restored or seeded since), so it was read from its start.
+    pub new_log: bool,
+}
+
+/// Where the log of the store under `data_dir` is now: reading from here
+/// sees only what is committed after.
+pub fn log_cursor(data_dir: &Path) -> Result<LogCursor, StoreError> {
+    let reader = meridian_store::open_reader(data_dir)?;
+    Ok(LogCursor {
+        log_id: reader.log_id()?,
+        seq: reader.log_head()?,
+    })
+}
+
+/// Most log entries one [`own_writes`] reads: the rest wait for the next.
+const OWN_WRITES_MAX: usize = 1_000_000;
+
+/// The writes `region` committed to the current incarnation of `table`
+/// since `from`, from the store under `data_dir` (read-only, so the region
+/// may be running). A drill of an application's own load judges these as
+/// the acknowledged writes: a region acknowledges a write only once it is
+/// committed, so they are every write a client may have seen succeed.
+pub fn own_writes(
+    data_dir: &Path,
+    region: &str,
+    table: &str,
+    from: &LogCursor,
+) -> Result<OwnWrites, StoreError> {
+    use meridian_core::Version;
+    let reader = meridian_store::open_reader(data_dir)?;
+    let epochs = reader.epochs()?;
+    // The log goes on from the cursor when the cursor's epoch is one of
+    // this log's and every epoch since began past what was read; a store
+    // rolled back to a copy begins a new epoch at a position already read.
+    let continues = epochs
+        .iter()
+        .position(|e| e.id == from.log_id)
+        .is_some_and(|i| epochs[i + 1..].iter().all(|e| e.start > from.seq));
+    let mut after = if continues { from.seq } else { 0 };
+    let start = reader.log_start()?;
+    let mut out = OwnWrites {
+        writes: Vec::new(),
+        cursor: LogCursor {
+            log_id: epochs.last().map(|e| e.id.clone()).unwrap_or_default(),
+            seq: after,
+        },
+        missed: start.saturating_sub(after + 1),
+        new_log: !continues && !from.log_id.is_empty(),
+    };
+    let Some((_, incarnation)) = reader.table_def(table)? else {
+        return Ok(out);
+    };
+    let incarnation = incarnation.to_bytes();
+    let version = |b: &[u8]| Version::from_bytes(b).map_err(|e| StoreError::Corrupt(e.to_string()));
+    let mut read = 0;
+    while read < OWN_WRITES_MAX {
+        let page = reader.log_after(after, 10_000, 8 << 20)?;
+        let Some(last) = page.last() else { break };
+        after = last.seq;
+        read += page.len();
+        for m in page {
+            if m.table != table
+                || m.ttl
+                || m.origin() != Some(region)
+                || m.table_version.as_deref() != Some(&incarnation[..])
+            {
+                continue;
+            }
+            let image = match &m.image {
+                Some(b) => Some(
+                    meridian_core::decode_item(b)
+                        .map_err(|e| StoreError::Corrupt(format!("log entry {}: {e}", m.seq)))?,
+                ),
+                None => None,
+            };
+            out.writes.push(meridian_scenario::AckedWrite {
+                table: m.table.clone(),
+                key: m.key.clone(),
+                version: version(&m.version)?,
+                prev: m.prev.as_deref().map(version).transpose()?,
+                image,
+                seen_through: None,
+            });
+        }
+    }
+    out.cursor.seq = after;
+    Ok(out)
+}
+
 /// One secondary index of a table as a region's store holds it.
 pub struct HeldIndex {
     pub def: meridian_core::index::IndexDef,

@@ -173,7 +173,16 @@ impl Attached {
             }
             me.wait_serving(r).await?;
         }
-        me.refuse_existing_table(&scenario.workload.table).await?;
+        if !scenario.workload.external {
+            me.refuse_existing_table(&scenario.workload.table).await?;
+        } else if let Host::Swarm { .. } = me.host {
+            // The application's writes are read from the stores as the
+            // drill goes, which a stack's tasks keep in their containers.
+            return Err(format!(
+                "workload.external = true runs against `meridian up`, whose regions' stores this machine reads as the drill goes; {} is a Swarm stack's",
+                cluster.display()
+            ));
+        }
         me.faults
             .apply(&Action::Clear {
                 link: None,

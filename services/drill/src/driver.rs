@@ -34,6 +34,7 @@ use crate::history::History;
 use crate::join::Joins;
 use crate::orders::Orders;
 use crate::probe::{self, agree, digest_all, sample, set_clock};
+use crate::recorded::Recorded;
 use crate::recreate::{RECREATE_POLL, Recreate};
 use crate::restore::Recovery;
 use crate::table;
@@ -82,6 +83,13 @@ pub async fn drive<F: Faults>(
 ) -> Result<Report, DriveError> {
     let (tally, epoch_micros) = set_up(scenario, regions, faults).await?;
     let mut run = Run::new(scenario, mode, regions, tally, epoch_micros);
+    if scenario.workload.external {
+        run.recorded = Some(
+            Recorded::start(scenario, &run.replicas(), epoch_micros)
+                .await
+                .map_err(DriveError::Setup)?,
+        );
+    }
     let (stop, workers) = run.start_workload(seed);
     let orders = Orders::start(scenario, regions);
     run.workload(faults, progress).await;
@@ -107,13 +115,20 @@ pub async fn drive<F: Faults>(
 
 /// Creates the drill's table (and turns TTL on for it if the workload
 /// wants it); returns the tally the workload starts from, and the table's
-/// creation time in the regions' epoch time.
+/// creation time in the regions' epoch time. The table of an external
+/// workload is the application's: nothing is made, and the time is now.
 async fn set_up<F: Faults>(
     scenario: &Scenario,
     regions: &[RegionTarget],
     faults: &mut F,
 ) -> Result<(Tally, u64), DriveError> {
     let table = &scenario.workload.table;
+    if scenario.workload.external {
+        let now = std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .map_or(0, |d| d.as_micros() as u64);
+        return Ok((Tally::default(), now));
+    }
     let created_micros = table::create(
         regions,
         table,
@@ -184,6 +199,9 @@ struct Run<'a> {
     told: usize,
     /// Pending over every link at the newest sample.
     pending: u64,
+    /// With an external workload: the application's writes, as the
+    /// regions' logs recorded them.
+    recorded: Option<Recorded>,
 }
 
 impl<'a> Run<'a> {
@@ -229,6 +247,25 @@ impl<'a> Run<'a> {
             series: Series::new(&regions.iter().map(|r| r.name.clone()).collect::<Vec<_>>()),
             told: 0,
             pending: 0,
+            recorded: None,
+        }
+    }
+
+    /// The regions that hold the table's items from the start.
+    fn replicas(&self) -> Vec<RegionTarget> {
+        self.holders
+            .iter()
+            .filter(|r| self.scenario.workload.replicas.contains(&r.name))
+            .cloned()
+            .collect()
+    }
+
+    /// With an external workload, reads what every region committed since
+    /// the last reading: before each sample, so what a sample is compared
+    /// with is known.
+    async fn read_recorded(&mut self) {
+        if let Some(r) = self.recorded.as_mut() {
+            r.read_all(&self.tally).await;
         }
     }
 
@@ -252,7 +289,9 @@ impl<'a> Run<'a> {
         let pause_rx = self.pause.subscribe();
         let mut workers = Vec::new();
         for (i, r) in self.regions.iter().enumerate() {
-            if !self.scenario.workload.replicas.contains(&r.name) {
+            // An external workload is the application's to run.
+            if self.scenario.workload.external || !self.scenario.workload.replicas.contains(&r.name)
+            {
                 continue;
             }
             workers.push(tokio::spawn(region_workload(
@@ -297,6 +336,7 @@ impl<'a> Run<'a> {
                 break;
             }
             if now >= next_sample {
+                self.read_recorded().await;
                 let s = sample(self.regions, self.start).await;
                 self.follow(&s);
                 self.report_progress(progress, "workload", Some(&s));
@@ -325,6 +365,11 @@ impl<'a> Run<'a> {
             .data_loss()
             .or(power_loss)
             .filter(|region| self.holders.iter().any(|h| h.name == *region));
+        // The application's writes the region holds are read before it
+        // loses them: the loss may take some for good.
+        if let (Some(region), Some(r)) = (loses, self.recorded.as_mut()) {
+            r.read(region, &self.tally).await;
+        }
         let label = match action {
             Action::Recovery { .. } | Action::Mark { .. } | Action::RestoreToTime { .. } => {
                 let at_ms = self.ms_now();
@@ -527,6 +572,7 @@ impl<'a> Run<'a> {
     ) -> Settled {
         let settle_end = workload_end + self.scenario.settle;
         loop {
+            self.read_recorded().await;
             let s = sample(self.regions, self.start).await;
             self.follow(&s);
             self.report_progress(progress, "settling", Some(&s));
@@ -561,20 +607,34 @@ impl<'a> Run<'a> {
     /// replica against the oracle, less what the disasters took for good,
     /// and the streams, indexes, joins, restores, convergence and conflicts.
     async fn judge(mut self, seed: u64, settled: Settled) -> Result<Report, DriveError> {
+        self.read_recorded().await;
         let holders = std::mem::take(&mut self.holders);
         let (regions, table) = (&holders[..], &self.table);
-        let (heads, conflicts) = checks::final_state(regions, table).await?;
+        let (heads, mut conflicts) = checks::final_state(regions, table).await?;
         let mut tally = std::mem::take(&mut *lock(&self.tally));
+        let mut replicas = Verdict::default();
+        let recorded = self.recorded.take();
         // Strict only when every request got an answer: otherwise a write may
         // have committed without its acknowledgement reaching the workload.
-        let strict = tally.failed == 0;
-        // Every region's reaper passes over the table every 250 ms (simulated),
-        // so an item whose time came two seconds before this read is gone
-        // everywhere, unless it came back.
-        tally
-            .oracle
-            .reaped_by((self.clock.epoch_micros_now() / 1_000_000).saturating_sub(2));
-        let mut replicas = Verdict::default();
+        // Of an application's writes the drill knows only that they were
+        // committed, not which were answered.
+        let strict = tally.failed == 0 && recorded.is_none();
+        if let Some(r) = &recorded {
+            // Conflicts the application's table recorded before the drill
+            // are another time's.
+            for c in conflicts.values_mut() {
+                c.retain(|c| c.detected_real_micros >= r.since_micros);
+            }
+            replicas.problems.extend(r.errors());
+        } else {
+            // Every region's reaper passes over the drill's table every
+            // 250 ms (simulated), so an item whose time came two seconds
+            // before this read is gone everywhere, unless it came back. An
+            // application's regions reap at their own pace.
+            tally
+                .oracle
+                .reaped_by((self.clock.epoch_micros_now() / 1_000_000).saturating_sub(2));
+        }
         // What the disasters took for good leaves the oracle: the replicas are
         // judged by what survived, and the loss is reported as the RPO.
         // Writes that lost to a TTL delete are known before the disasters
@@ -652,6 +712,10 @@ impl<'a> Run<'a> {
         report.convergence.after_workload_ms = settled.convergence.map(|d| d.as_millis() as u64);
         report.convergence.digests = settled.digests;
         report.workload = workload_report(&tally);
+        if let Some(r) = &recorded {
+            report.workload.external = true;
+            report.workload.unread = r.unread;
+        }
         report.disasters = disasters;
         report.restores = restores;
         report.joins = joins;
@@ -678,6 +742,7 @@ fn workload_report(tally: &Tally) -> meridian_scenario::report::WorkloadReport {
         failed: tally.failed,
         by_op: tally.by_op.clone(),
         by_region: tally.by_region.clone(),
+        ..Default::default()
     };
     if tally.rejected > 0 {
         w.by_op.insert("update-rejected".into(), tally.rejected);

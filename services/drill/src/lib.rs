@@ -14,7 +14,9 @@
 //! `disaster` (a region's data lost), and [`Faults`] for the rest. The
 //! workload runs in `traffic`, the regions are looked at through `probe`,
 //! the table is made in `table`, and the final state is checked in
-//! `checks`. `orders` places orders beside the workload and watches other
+//! `checks`. With a load that is the user's application's
+//! (`workload.external`), `recorded` reads what the regions committed for
+//! it in place of the workload's answers. `orders` places orders beside the workload and watches other
 //! regions for an application's invariant that partition order breaks.
 
 pub mod attached;
@@ -31,6 +33,7 @@ mod orders;
 mod probe;
 pub mod profile;
 pub mod random;
+mod recorded;
 mod recreate;
 mod restore;
 pub mod sim;

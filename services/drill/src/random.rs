@@ -213,6 +213,7 @@ pub fn scenario(seed: u64) -> Scenario {
         distribution: Distribution::Normal,
         workload: Workload {
             table: "drill".into(),
+            external: false,
             rate_per_region: 30,
             keys: rng.random_range(5..=200),
             keys_dist: if rng.random_bool(0.5) {

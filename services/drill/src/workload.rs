@@ -235,6 +235,7 @@ mod tests {
     fn workload(dist: KeyDistribution, mix: Mix) -> Workload {
         Workload {
             table: "t".into(),
+            external: false,
             rate_per_region: 10,
             keys: 100,
             keys_dist: dist,

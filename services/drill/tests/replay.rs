@@ -166,3 +166,17 @@ fn every_shipped_scenario_has_a_replay_test() {
         "simulations/ and the replay tests list different scenarios"
     );
 }
+
+/// The shipped game day of an application's own load
+/// (`simulations/own-app/`) is not simulated from a seed: it runs against
+/// a cluster and its application (`.ci/smoke-up.sh` runs it). It loads,
+/// with the application's table and no load of its own.
+#[test]
+fn the_game_day_of_your_own_application_loads_as_external() {
+    let path = simulations().join("own-app/game-day.toml");
+    let scenario = Scenario::load(&path).unwrap_or_else(|e| panic!("{e}"));
+    assert!(scenario.workload.external);
+    assert_eq!(scenario.workload.table, "orders");
+    assert_eq!(scenario.workload.rate_per_region, 0);
+    assert_eq!(scenario.events.len(), 3);
+}

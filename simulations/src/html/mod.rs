@@ -459,6 +459,7 @@ mod tests {
                     .into_iter()
                     .collect(),
                 by_region: regions.iter().map(|r| (r.clone(), 996)).collect(),
+                ..WorkloadReport::default()
             },
             conflict_pairs: vec![
                 ConflictPair {

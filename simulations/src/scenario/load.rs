@@ -12,7 +12,7 @@ use super::events::{check_timeline, parse_events};
 use super::file::{Catalogue, File, ReplicationSection, TableSection, WorkloadSection};
 use super::limits::{MAX_DURATION, MAX_ITEM_BYTES, MAX_KEYS, MAX_RATE_PER_REGION, MAX_REGIONS};
 use super::model::{
-    Consistency, Event, KeyDistribution, Order, Replication, Scenario, Table, Workload,
+    Consistency, Event, KeyDistribution, Mix, Order, Replication, Scenario, Table, Workload,
 };
 use super::units::duration_field;
 
@@ -101,6 +101,23 @@ impl Scenario {
             &file.duration,
         )?;
         let table = table(&file.table, &regions, &workload, &events)?;
+        if workload.external
+            && let Some(e) = events.iter().find(|e| {
+                matches!(
+                    e.action,
+                    Action::Recreate { .. }
+                        | Action::Mark { .. }
+                        | Action::RestoreToTime { .. }
+                        | Action::Recovery { .. }
+                )
+            })
+        {
+            return Err(format!(
+                "event \"{}\" at {} ms: not with workload.external = true; a recreate would delete your application's table, and a mark or restore is judged against the drill's own writes, which it sees only when it makes them",
+                e.action.name(),
+                e.at.as_millis()
+            ));
+        }
         let replication = replication(&file.replication)?;
         if replication.order == Order::Both && table.consistency == Consistency::Both {
             return Err(
@@ -293,11 +310,22 @@ fn times(file: &File) -> Result<Times, String> {
 /// The workload section, checked against its limits; the table's replicas
 /// must be among `regions`.
 fn workload(w: &WorkloadSection, regions: &[String]) -> Result<Workload, String> {
+    if w.external {
+        return external_workload(w, regions);
+    }
+    let required = |field: &str| {
+        format!(
+            "workload.{field} is required (or workload.external = true, when your application makes the load)"
+        )
+    };
     let workload = Workload {
         table: w.table.clone(),
-        rate_per_region: w.rate_per_region,
-        keys: w.keys,
-        keys_dist: match (w.distribution.as_str(), w.zipf_s) {
+        external: false,
+        rate_per_region: w
+            .rate_per_region
+            .ok_or_else(|| required("rate_per_region"))?,
+        keys: w.keys.ok_or_else(|| required("keys"))?,
+        keys_dist: match (w.distribution.as_deref().unwrap_or("uniform"), w.zipf_s) {
             ("uniform", None) => KeyDistribution::Uniform,
             ("uniform", Some(_)) => {
                 return Err("workload.zipf_s is only for distribution = \"zipf\"".into());
@@ -313,43 +341,21 @@ fn workload(w: &WorkloadSection, regions: &[String]) -> Result<Workload, String>
                 ));
             }
         },
-        mix: w.mix,
-        item_bytes: w.item_bytes,
-        concurrency: w.concurrency,
+        mix: w.mix.ok_or_else(|| required("mix"))?,
+        item_bytes: w.item_bytes.unwrap_or(DEFAULT_ITEM_BYTES),
+        concurrency: w.concurrency.unwrap_or(DEFAULT_CONCURRENCY),
         indexes: w.indexes,
-        ttl: w.ttl,
-        orders: if w.orders <= MAX_ORDERS_PER_REGION {
-            w.orders
-        } else {
-            return Err(format!(
-                "workload.orders must be at most {MAX_ORDERS_PER_REGION} a second per region, got {}",
-                w.orders
-            ));
-        },
-        stream: match w.stream.as_deref() {
-            None => None,
-            Some(v @ ("NEW_IMAGE" | "NEW_AND_OLD_IMAGES")) => Some(v.to_string()),
-            Some(other) => {
+        ttl: w.ttl.unwrap_or(false),
+        orders: match w.orders.unwrap_or(0) {
+            n if n <= MAX_ORDERS_PER_REGION => n,
+            n => {
                 return Err(format!(
-                    "workload.stream must be \"NEW_IMAGE\" or \"NEW_AND_OLD_IMAGES\" (a replay needs the new image), got {other:?}"
+                    "workload.orders must be at most {MAX_ORDERS_PER_REGION} a second per region, got {n}"
                 ));
             }
         },
-        replicas: match &w.replicas {
-            None => regions.to_vec(),
-            Some(r) if r.is_empty() => {
-                return Err("workload.replicas must name at least one region".into());
-            }
-            Some(r) => {
-                if let Some(x) = r.iter().find(|x| !regions.contains(x)) {
-                    return Err(format!(
-                        "workload.replicas: {x:?} is not one of the scenario's regions ({})",
-                        regions.join(", ")
-                    ));
-                }
-                r.clone()
-            }
-        },
+        stream: stream_view(w)?,
+        replicas: replicas(w, regions)?,
     };
     meridian_core::schema::validate_table_name(&workload.table)
         .map_err(|e| format!("workload.table: {e}"))?;
@@ -387,6 +393,79 @@ fn workload(w: &WorkloadSection, regions: &[String]) -> Result<Workload, String>
         ));
     }
     Ok(workload)
+}
+
+/// `workload.item_bytes` and `workload.concurrency` when the file leaves
+/// them out.
+const DEFAULT_ITEM_BYTES: usize = 200;
+const DEFAULT_CONCURRENCY: usize = 32;
+
+/// `workload.replicas`: the regions that hold the table at the start,
+/// every scenario region unless the file names some of them.
+fn replicas(w: &WorkloadSection, regions: &[String]) -> Result<Vec<String>, String> {
+    match &w.replicas {
+        None => Ok(regions.to_vec()),
+        Some(r) if r.is_empty() => Err("workload.replicas must name at least one region".into()),
+        Some(r) => match r.iter().find(|x| !regions.contains(x)) {
+            Some(x) => Err(format!(
+                "workload.replicas: {x:?} is not one of the scenario's regions ({})",
+                regions.join(", ")
+            )),
+            None => Ok(r.clone()),
+        },
+    }
+}
+
+/// `workload.stream`: the view type of the table's stream, when the drill
+/// replays it; only those that keep the new image will do.
+fn stream_view(w: &WorkloadSection) -> Result<Option<String>, String> {
+    match w.stream.as_deref() {
+        None => Ok(None),
+        Some(v @ ("NEW_IMAGE" | "NEW_AND_OLD_IMAGES")) => Ok(Some(v.to_string())),
+        Some(other) => Err(format!(
+            "workload.stream must be \"NEW_IMAGE\" or \"NEW_AND_OLD_IMAGES\" (a replay needs the new image), got {other:?}"
+        )),
+    }
+}
+
+/// A workload the user's application makes (`external = true`): only the
+/// table, its replicas and the checks of its stream and indexes mean
+/// anything; a field that shapes a generated load is refused by name,
+/// rather than ignored.
+fn external_workload(w: &WorkloadSection, regions: &[String]) -> Result<Workload, String> {
+    let generated = [
+        ("rate_per_region", w.rate_per_region.is_some()),
+        ("keys", w.keys.is_some()),
+        ("distribution", w.distribution.is_some()),
+        ("zipf_s", w.zipf_s.is_some()),
+        ("mix", w.mix.is_some()),
+        ("item_bytes", w.item_bytes.is_some()),
+        ("concurrency", w.concurrency.is_some()),
+        ("orders", w.orders.is_some()),
+        ("ttl", w.ttl.is_some()),
+    ];
+    if let Some((field, _)) = generated.iter().find(|(_, set)| *set) {
+        return Err(format!(
+            "workload.{field} shapes the drill's own load, and workload.external = true leaves the load to your application: remove it"
+        ));
+    }
+    meridian_core::schema::validate_table_name(&w.table)
+        .map_err(|e| format!("workload.table: {e}"))?;
+    Ok(Workload {
+        table: w.table.clone(),
+        external: true,
+        rate_per_region: 0,
+        keys: 0,
+        keys_dist: KeyDistribution::Uniform,
+        mix: Mix::default(),
+        item_bytes: 0,
+        concurrency: 0,
+        replicas: replicas(w, regions)?,
+        stream: stream_view(w)?,
+        indexes: w.indexes,
+        ttl: false,
+        orders: 0,
+    })
 }
 
 /// Most orders a region places a second (`workload.orders`): each is
@@ -447,7 +526,9 @@ fn table(
     let table = Table {
         consistency: t.consistency,
         witness: t.witness.clone(),
-        history: t.consistency != Consistency::Eventual,
+        // A history is of the operations the drill made and saw answered:
+        // with an external workload it makes none.
+        history: t.consistency != Consistency::Eventual && !workload.external,
     };
     if table.consistency == Consistency::Eventual {
         if table.witness.is_some() {

@@ -281,4 +281,41 @@ mod tests {
         .unwrap_err();
         assert!(err.contains("zipf_s"), "{err}");
     }
+
+    /// `workload.external`: the table and its replicas, no load of the
+    /// drill's own; a field that shapes one is refused by name, and so is
+    /// an event that needs the drill's own writes or would delete the
+    /// application's table. Without it, the load's fields are required.
+    #[test]
+    fn an_external_workload_takes_only_what_the_application_does_not_decide() {
+        let external = BASE.replace(
+            "rate_per_region = 100\n        keys = 50\n        mix = { put = 1 }",
+            "table = \"orders\"\n        external = true\n        replicas = [\"b\", \"a\", \"c\"]",
+        );
+        let s = Scenario::parse(&external, &BTreeMap::new()).unwrap();
+        assert!(s.workload.external);
+        assert_eq!(s.workload.table, "orders");
+        assert_eq!(s.workload.replicas, ["b", "a", "c"]);
+        assert!(!s.table.history);
+        let err = Scenario::parse(
+            &external.replace("external = true", "external = true\nkeys = 10"),
+            &BTreeMap::new(),
+        )
+        .unwrap_err();
+        assert!(
+            err.contains("workload.keys") && err.contains("external"),
+            "{err}"
+        );
+        let everywhere = external.replace("\n        replicas = [\"b\", \"a\", \"c\"]", "");
+        let recreate = format!(
+            "{everywhere}\n[[event]]\nat = \"1s\"\naction = \"recreate\"\nregion = \"a\"\n"
+        );
+        let err = Scenario::parse(&recreate, &BTreeMap::new()).unwrap_err();
+        assert!(
+            err.contains("\"recreate\"") && err.contains("external"),
+            "{err}"
+        );
+        let err = Scenario::parse(&BASE.replace("keys = 50\n", ""), &BTreeMap::new()).unwrap_err();
+        assert!(err.contains("workload.keys is required"), "{err}");
+    }
 }

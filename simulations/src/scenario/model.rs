@@ -194,6 +194,12 @@ impl Order {
 #[derive(Clone, Debug, PartialEq)]
 pub struct Workload {
     pub table: String,
+    /// The user's application makes the load, on its own table in a
+    /// running cluster: the drill creates nothing and writes nothing, and
+    /// judges the writes the regions recorded in their logs
+    /// (docs/drills.md, "Drill your own application"). The fields that
+    /// shape a generated load are then zero.
+    pub external: bool,
     /// Operations per second started in each region.
     pub rate_per_region: u32,
     pub keys: u64,
@@ -240,7 +246,7 @@ pub enum KeyDistribution {
     Zipf(f64),
 }
 
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Deserialize)]
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct Mix {
     #[serde(default)]

@@ -96,3 +96,26 @@ impl Drop for Daemon {
         }
     }
 }
+
+/// `meridian up` on `c`, once it has said its regions are up and each
+/// region's gRPC port answers (60 s at most).
+#[allow(dead_code)]
+pub fn up_serving(c: &Cluster) -> Daemon {
+    let mut daemon = Daemon::start(&["up"], &c.config, c.dir.path().join("up.log"));
+    let deadline = std::time::Instant::now() + Duration::from_secs(60);
+    let serving = |d: &Daemon| {
+        d.log().contains("regions up")
+            && c.grpc
+                .iter()
+                .all(|p| std::net::TcpStream::connect(("127.0.0.1", *p)).is_ok())
+    };
+    while !serving(&daemon) {
+        assert!(daemon.running(), "meridian up stopped");
+        assert!(
+            std::time::Instant::now() < deadline,
+            "meridian up did not start"
+        );
+        std::thread::sleep(Duration::from_millis(100));
+    }
+    daemon
+}
