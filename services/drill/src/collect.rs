@@ -70,6 +70,9 @@ pub struct Series {
     /// Per directed link, in report order.
     links: Vec<LinkWindow>,
     known: BTreeMap<String, u64>,
+    /// Each region's count of conflicts when the drill began, which its
+    /// series counts from ([`Series::since`]).
+    base: BTreeMap<String, u64>,
 }
 
 /// A directed link `(from, to)` by region index, and its receiver's
@@ -97,7 +100,26 @@ impl Series {
             names: names.to_vec(),
             links,
             known: names.iter().map(|n| (n.clone(), 0)).collect(),
+            base: BTreeMap::new(),
         }
+    }
+
+    /// A series that counts from `baseline`, a sample taken as the drill
+    /// began: regions that ran before it (a cluster under `meridian up`)
+    /// counted latencies and conflicts that are not the drill's. A drill
+    /// that starts its own regions counts from their start instead
+    /// ([`Series::new`]), so a simulated one takes no extra sample.
+    pub fn since(names: &[String], baseline: &Sample) -> Series {
+        let mut series = Series::new(names);
+        for w in &mut series.links {
+            w.last = link_buckets(baseline, w.link, names);
+        }
+        for (name, st) in names.iter().zip(&baseline.statuses) {
+            if let Some(st) = st {
+                series.base.insert(name.clone(), st.conflicts);
+            }
+        }
+        series
     }
 
     /// The rows `s` adds to every series.
@@ -117,12 +139,7 @@ impl Series {
                 .as_ref()
                 .and_then(|st| peer(st, to))
                 .map(|p| p.pending);
-            // Latency from → to is measured where it lands: at `to`.
-            let buckets = s.statuses[*j]
-                .as_ref()
-                .and_then(|st| peer(st, from))
-                .map(|p| p.latency_buckets.clone())
-                .filter(|b| b.len() == lag::BUCKETS);
+            let buckets = link_buckets(s, (*i, *j), names);
             let window = buckets.as_ref().map(|cur| match &*last {
                 None => cur.clone(),
                 // Counts going backwards mean `to` restarted and counts
@@ -157,7 +174,9 @@ impl Series {
         }
         for (i, st) in s.statuses.iter().enumerate() {
             if let Some(st) = st {
-                self.known.insert(names[i].clone(), st.conflicts);
+                let base = self.base.get(&names[i]).copied().unwrap_or(0);
+                self.known
+                    .insert(names[i].clone(), st.conflicts.saturating_sub(base));
             }
         }
         let conflicts = ConflictSample {
@@ -174,23 +193,36 @@ impl Series {
     }
 }
 
+/// The latency bucket counts of link `i → j` in `s`: measured where it
+/// lands, at `j`; `None` where `j` did not answer.
+fn link_buckets(s: &Sample, (i, j): (usize, usize), names: &[String]) -> Option<Vec<u64>> {
+    s.statuses[j]
+        .as_ref()
+        .and_then(|st| peer(st, &names[i]))
+        .map(|p| p.latency_buckets.clone())
+        .filter(|b| b.len() == lag::BUCKETS)
+}
+
 /// A count that region `j` keeps of what it received from region `i`, over
-/// the samples: a count that goes back (`j` restarted) counts from zero
-/// again.
+/// the samples, from its value in `baseline` (else from 0): a count that
+/// goes back (`j` restarted) counts from zero again.
 fn counted(
+    baseline: Option<&Sample>,
     samples: &[Sample],
     (i, j): (usize, usize),
     names: &[String],
     count: impl Fn(&pb::PeerStatus) -> u64,
 ) -> u64 {
-    let mut total = 0;
-    let mut last = 0;
-    for s in samples {
-        let Some(c) = s.statuses[j]
+    let value = |s: &Sample| {
+        s.statuses[j]
             .as_ref()
             .and_then(|st| peer(st, &names[i]))
             .map(&count)
-        else {
+    };
+    let mut total = 0;
+    let mut last = baseline.and_then(&value).unwrap_or(0);
+    for s in samples {
+        let Some(c) = value(s) else {
             continue;
         };
         total += if c >= last { c - last } else { c };
@@ -199,10 +231,19 @@ fn counted(
     total
 }
 
-/// Link series, conflict series and heal drain times from the samples.
-pub fn fill(report: &mut Report, samples: &[Sample], heals: &[HealMark]) {
+/// Link series, conflict series and heal drain times from the samples,
+/// counted from `baseline` when there is one ([`Series::since`]).
+pub fn fill(
+    report: &mut Report,
+    baseline: Option<&Sample>,
+    samples: &[Sample],
+    heals: &[HealMark],
+) {
     let names = report.regions.clone();
-    let mut series = Series::new(&names);
+    let mut series = match baseline {
+        Some(b) => Series::since(&names, b),
+        None => Series::new(&names),
+    };
     let mut links: Vec<LinkReport> = series
         .links
         .iter()
@@ -241,10 +282,10 @@ pub fn fill(report: &mut Report, samples: &[Sample], heals: &[HealMark]) {
     for ((link, total), window) in links.iter_mut().zip(&totals).zip(&series.links) {
         link.latency = summary(total);
         let (i, j) = window.link;
-        link.reordered = counted(samples, (i, j), &names, |p| p.reordered);
-        link.torn_units = counted(samples, (i, j), &names, |p| p.torn_units);
-        link.left_to_origin = counted(samples, (i, j), &names, |p| p.left_to_origin);
-        link.paused_skipped = counted(samples, (i, j), &names, |p| p.paused_skipped);
+        link.reordered = counted(baseline, samples, (i, j), &names, |p| p.reordered);
+        link.torn_units = counted(baseline, samples, (i, j), &names, |p| p.torn_units);
+        link.left_to_origin = counted(baseline, samples, (i, j), &names, |p| p.left_to_origin);
+        link.paused_skipped = counted(baseline, samples, (i, j), &names, |p| p.paused_skipped);
     }
 
     let pending_of = |s: &Sample, (i, j): (usize, usize)| {

@@ -83,6 +83,9 @@ pub async fn drive<F: Faults>(
 ) -> Result<Report, DriveError> {
     let (tally, epoch_micros) = set_up(scenario, regions, faults).await?;
     let mut run = Run::new(scenario, mode, regions, tally, epoch_micros);
+    if mode == Mode::Live {
+        run.take_baseline().await;
+    }
     if scenario.workload.external {
         run.recorded = Some(
             Recorded::start(scenario, &run.replicas(), epoch_micros)
@@ -199,6 +202,9 @@ struct Run<'a> {
     told: usize,
     /// Pending over every link at the newest sample.
     pending: u64,
+    /// A live drill's sample as it began, which its figures count from:
+    /// regions it did not start counted before it.
+    baseline: Option<Sample>,
     /// With an external workload: the application's writes, as the
     /// regions' logs recorded them.
     recorded: Option<Recorded>,
@@ -247,8 +253,18 @@ impl<'a> Run<'a> {
             series: Series::new(&regions.iter().map(|r| r.name.clone()).collect::<Vec<_>>()),
             told: 0,
             pending: 0,
+            baseline: None,
             recorded: None,
         }
+    }
+
+    /// Samples the regions as the drill begins; its series and figures
+    /// count from there.
+    async fn take_baseline(&mut self) {
+        let s = sample(self.regions, self.start).await;
+        let names: Vec<String> = self.regions.iter().map(|r| r.name.clone()).collect();
+        self.series = Series::since(&names, &s);
+        self.baseline = Some(s);
     }
 
     /// The regions that hold the table's items from the start.
@@ -708,7 +724,12 @@ impl<'a> Run<'a> {
             events: std::mem::take(&mut self.marks),
             ..Report::default()
         };
-        collect::fill(&mut report, &self.samples, &self.heals);
+        collect::fill(
+            &mut report,
+            self.baseline.as_ref(),
+            &self.samples,
+            &self.heals,
+        );
         report.convergence.after_workload_ms = settled.convergence.map(|d| d.as_millis() as u64);
         report.convergence.digests = settled.digests;
         report.workload = workload_report(&tally);
