@@ -463,3 +463,60 @@ pub fn verdict(
         problems,
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// A sample in which `b` had applied `applied` entries from `a`, all
+    /// in one latency bucket, skipped `skipped` of them, and recorded
+    /// `conflicts`; `a` has heard nothing from `b`.
+    fn sample(t_ms: u64, applied: u64, skipped: u64, conflicts: u64) -> Sample {
+        let mut buckets = vec![0; lag::BUCKETS];
+        buckets[10] = applied;
+        let from_a = pb::PeerStatus {
+            peer: "a".into(),
+            latency_buckets: buckets,
+            paused_skipped: skipped,
+            ..Default::default()
+        };
+        Sample {
+            t_ms,
+            statuses: vec![
+                Some(pb::StatusResponse::default()),
+                Some(pb::StatusResponse {
+                    peers: vec![from_a],
+                    conflicts,
+                    ..Default::default()
+                }),
+            ],
+        }
+    }
+
+    /// Against regions that ran before the drill, what they counted before
+    /// it is left out when the series counts from the drill's first sample;
+    /// a series from the regions' start keeps it.
+    #[test]
+    fn a_series_since_a_baseline_counts_only_what_came_after_it() {
+        let names = vec!["a".to_string(), "b".to_string()];
+        let baseline = sample(0, 900, 40, 7);
+        let samples = [sample(250, 930, 45, 9)];
+        let report = |baseline: Option<&Sample>| {
+            let mut r = Report {
+                regions: names.clone(),
+                ..Report::default()
+            };
+            fill(&mut r, baseline, &samples, &[]);
+            r
+        };
+        let since = report(Some(&baseline));
+        let ab = |r: &Report| r.links.iter().find(|l| l.from == "a").cloned().unwrap();
+        assert_eq!(ab(&since).latency.count, 30);
+        assert_eq!(ab(&since).paused_skipped, 5);
+        assert_eq!(since.conflict_series[0].by_region["b"], 2);
+        let from_start = report(None);
+        assert_eq!(ab(&from_start).latency.count, 930);
+        assert_eq!(ab(&from_start).paused_skipped, 45);
+        assert_eq!(from_start.conflict_series[0].by_region["b"], 9);
+    }
+}
