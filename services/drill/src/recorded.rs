@@ -114,12 +114,23 @@ impl Recorded {
             self.table.clone(),
             log.cursor.clone(),
         );
+        let began = std::time::Instant::now();
         let read = tokio::task::spawn_blocking(move || own_writes(&dir, &name, &table, &from))
             .await
             .map_err(|e| e.to_string())
             .and_then(|r| r.map_err(|e| e.to_string()));
         match read {
             Ok(got) => {
+                // What a reading costs, for docs/performance.md: real time,
+                // which a simulated drill never reads (it has no external
+                // load).
+                tracing::debug!(
+                    region,
+                    writes = got.writes.len(),
+                    entries = got.cursor.seq.saturating_sub(log.cursor.seq),
+                    micros = began.elapsed().as_micros() as u64,
+                    "read the application's writes"
+                );
                 log.cursor = got.cursor;
                 log.error = None;
                 self.unread += got.missed;
