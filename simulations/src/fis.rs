@@ -164,12 +164,16 @@ pub fn scenario(
                 }
                 _ => table = Some(name),
             }
+            // AWS: replication may go on for up to five minutes after the
+            // action starts; how long is drawn from the drill's seed, on
+            // the template's time scale.
             let _ = write!(
                 events,
-                "\n[[event]]\nat = \"{}ms\"\naction = \"pause-replication\"\nregion = {}\nduration = \"{}ms\"\n",
+                "\n[[event]]\nat = \"{}ms\"\naction = \"pause-replication\"\nregion = {}\nduration = \"{}ms\"\ntail_max = \"{}ms\"\n",
                 start.as_millis(),
                 toml_str(&region),
-                length.as_millis()
+                length.as_millis(),
+                (crate::scenario::MAX_PAUSE_TAIL / time_scale).as_millis()
             );
         }
     }

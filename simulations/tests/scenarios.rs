@@ -161,9 +161,15 @@ fn every_fault_ends_before_the_workload_does() {
                     down.remove(region);
                 }
                 // A pause ends by itself: it must end within the workload.
-                Action::PauseReplication { duration, tail, .. } => {
+                Action::PauseReplication {
+                    duration,
+                    tail,
+                    tail_max,
+                    ..
+                } => {
+                    let tail = (*tail).max(tail_max.unwrap_or_default().min(*duration));
                     assert!(
-                        e.at + *tail + *duration <= s.duration,
+                        e.at + tail + *duration <= s.duration,
                         "{stem}: a pause at {:?} outlasts the workload",
                         e.at
                     );

@@ -407,8 +407,17 @@ impl Executor {
                 region,
                 duration,
                 tail,
+                tail_max: None,
             } => {
                 out.pauses = self.pause(table, region, *duration, *tail).await?;
+            }
+            // A drill draws such a tail from its seed before any event.
+            Action::PauseReplication {
+                tail_max: Some(_), ..
+            } => {
+                return Err(ClusterError::Failed(
+                    "a pause whose tail is left to a seed is drawn by a drill (Scenario::with_seeded_tails) before it is applied".into(),
+                ));
             }
             Action::Crash { region } => {
                 out.process = Some(self.api.process(region, "crash").await?);

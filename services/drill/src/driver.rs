@@ -81,6 +81,9 @@ pub async fn drive<F: Faults>(
     faults: &mut F,
     progress: &mut dyn FnMut(&Progress),
 ) -> Result<Report, DriveError> {
+    // The tails the scenario leaves to the seed, drawn once for the run.
+    let seeded = scenario.with_seeded_tails(seed);
+    let scenario = &seeded;
     let (tally, epoch_micros) = set_up(scenario, regions, faults).await?;
     let mut run = Run::new(scenario, mode, regions, tally, epoch_micros);
     if mode == Mode::Live {
@@ -821,11 +824,13 @@ async fn apply<F: Faults>(
             }
             .await
         }
+        // `drive` drew every tail left to the seed before the first event.
         Action::PauseReplication {
             table,
             region,
             duration,
             tail,
+            ..
         } => {
             let admins: Vec<_> = regions
                 .iter()

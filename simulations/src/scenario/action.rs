@@ -192,6 +192,12 @@ pub enum Action {
         region: String,
         duration: Duration,
         tail: Duration,
+        /// `Some`: the tail is not chosen but drawn from the drill's seed
+        /// when it begins, from 0 to this, at most the pause's duration
+        /// ([`crate::scenario::Scenario::with_seeded_tails`]); `tail` is 0
+        /// until then. AWS says only that replication may go on for up to
+        /// five minutes, not for how long.
+        tail_max: Option<Duration>,
     },
 }
 
@@ -355,10 +361,15 @@ impl Action {
                 region,
                 duration,
                 tail,
+                tail_max,
             } => {
-                let tail = match tail.as_millis() {
-                    0 => String::new(),
-                    ms => format!(" after a {ms} ms tail"),
+                let tail = match (tail_max, tail.as_millis()) {
+                    (Some(max), _) => format!(
+                        " after a tail of up to {} ms drawn from the seed",
+                        (*max).min(*duration).as_millis()
+                    ),
+                    (None, 0) => String::new(),
+                    (None, ms) => format!(" after a {ms} ms tail"),
                 };
                 format!(
                     "pause replication of {table} at {region} for {} ms{tail}",

@@ -314,22 +314,45 @@ fn parse_event(
                     e.duration.as_deref().unwrap_or("")
                 ));
             }
-            let tail = match &e.tail {
-                Some(t) => duration_field(&field("tail"), t)?,
-                None => Duration::ZERO,
+            let at_most_5m = |name: &str, d: Duration, text: &str| {
+                if d > MAX_PAUSE_TAIL {
+                    Err(format!(
+                        "{} must be at most 5m (AWS: replication may go on for up to five minutes), got {text}",
+                        field(name)
+                    ))
+                } else {
+                    Ok(d)
+                }
             };
-            if tail > MAX_PAUSE_TAIL {
-                return Err(format!(
-                    "{} must be at most 5m (AWS: replication may go on for up to five minutes), got {}",
-                    field("tail"),
-                    e.tail.as_deref().unwrap_or("")
-                ));
-            }
+            // Unless the file fixes it, the tail is drawn from the seed, as
+            // AWS leaves its length open (docs/netsim.md).
+            let (tail, tail_max) = match (e.tail.as_deref(), &e.tail_max) {
+                (None | Some("seeded"), max) => {
+                    let max = match max {
+                        Some(m) => {
+                            at_most_5m("tail_max", duration_field(&field("tail_max"), m)?, m)?
+                        }
+                        None => MAX_PAUSE_TAIL,
+                    };
+                    (Duration::ZERO, Some(max))
+                }
+                (Some(t), None) => (
+                    at_most_5m("tail", duration_field(&field("tail"), t)?, t)?,
+                    None,
+                ),
+                (Some(_), Some(_)) => {
+                    return Err(format!(
+                        "{} is only for tail = \"seeded\"",
+                        field("tail_max")
+                    ));
+                }
+            };
             Action::PauseReplication {
                 table: table.to_string(),
                 region: region_of(&e.region, "region")?,
                 duration: length,
                 tail,
+                tail_max,
             }
         }
         other => {

@@ -173,9 +173,11 @@ pub(super) struct EventSection {
     /// The offset as `meridian net skew` takes it: `"+300ms"`, `"-1.5s"`.
     pub(super) offset: Option<String>,
     pub(super) drift_ppm: Option<i64>,
-    /// How long a `pause-replication` lasts, and its tail.
+    /// How long a `pause-replication` lasts, and its tail: a duration, or
+    /// `"seeded"` (the default), drawn from the seed up to `tail_max`.
     pub(super) duration: Option<String>,
     pub(super) tail: Option<String>,
+    pub(super) tail_max: Option<String>,
 }
 
 /// The region catalogue (`regions/catalogue.toml`): round-trip times

@@ -110,6 +110,7 @@ mod tests {
                 region: "b".into(),
                 duration: Duration::from_secs(5),
                 tail: Duration::from_secs(1),
+                tail_max: None,
             }
         );
         assert_eq!(s.events[0].action.name(), "pause-replication");
@@ -122,10 +123,60 @@ mod tests {
                 "event[0].tail",
             ),
             ("region = \"zz\"\nduration = \"5s\"", "event[0].region"),
+            (
+                "region = \"b\"\nduration = \"5s\"\ntail_max = \"301s\"",
+                "event[0].tail_max must be at most 5m",
+            ),
+            (
+                "region = \"b\"\nduration = \"5s\"\ntail = \"1s\"\ntail_max = \"2s\"",
+                "event[0].tail_max is only for tail = \"seeded\"",
+            ),
         ] {
             let err = event(fields).unwrap_err();
             assert!(err.contains(names), "{fields}: {err}");
         }
+    }
+
+    /// A tail the file does not fix is drawn from the seed when the drill
+    /// begins: up to `tail_max` (5 minutes unless set) and never past the
+    /// pause's end, the same for the same seed, and not the same for
+    /// every seed.
+    #[test]
+    fn a_pause_tail_left_to_the_seed_is_drawn_within_its_bounds() {
+        let s = parse(
+            "[[event]]\nat = \"1s\"\naction = \"pause-replication\"\nregion = \"b\"\nduration = \"4s\"\ntail_max = \"3s\"\n\
+             [[event]]\nat = \"2s\"\naction = \"pause-replication\"\nregion = \"c\"\nduration = \"2s\"",
+        )
+        .unwrap();
+        let tails = |seed: u64| -> Vec<Duration> {
+            s.with_seeded_tails(seed)
+                .events
+                .iter()
+                .map(|e| match &e.action {
+                    Action::PauseReplication { tail, tail_max, .. } => {
+                        assert_eq!(*tail_max, None, "drawn");
+                        *tail
+                    }
+                    other => panic!("{other:?}"),
+                })
+                .collect()
+        };
+        let mut seen = std::collections::BTreeSet::new();
+        for seed in 0..200 {
+            let t = tails(seed);
+            assert!(t[0] <= Duration::from_secs(3), "{t:?}");
+            // Its default bound, 5 minutes, is cut to the pause's 2 s.
+            assert!(t[1] <= Duration::from_secs(2), "{t:?}");
+            assert_eq!(t, tails(seed));
+            seen.insert(t[0]);
+        }
+        assert!(seen.len() > 100, "{} distinct tails", seen.len());
+        assert!(
+            s.events[0]
+                .action
+                .label()
+                .contains("up to 3000 ms drawn from the seed")
+        );
     }
 
     #[test]

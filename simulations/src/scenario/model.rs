@@ -268,3 +268,38 @@ pub struct Event {
     pub at: Duration,
     pub action: Action,
 }
+
+impl Scenario {
+    /// This scenario with every tail drawn from `seed` that it leaves to
+    /// the seed (`pause-replication`'s `tail_max`): uniform in whole
+    /// milliseconds from 0 to `tail_max`, at most the pause's duration,
+    /// the same for the same seed and event. A drill draws them as it
+    /// begins, simulated or live, so a seed replays them.
+    pub fn with_seeded_tails(&self, seed: u64) -> Scenario {
+        let mut out = self.clone();
+        for (i, e) in out.events.iter_mut().enumerate() {
+            if let Action::PauseReplication {
+                duration,
+                tail,
+                tail_max: max @ Some(_),
+                ..
+            } = &mut e.action
+            {
+                let bound = max.unwrap_or_default().min(*duration).as_millis() as u64;
+                let draw = splitmix64(seed ^ (i as u64).wrapping_mul(0x9E37_79B9_7F4A_7C15));
+                *tail = Duration::from_millis(draw % (bound + 1));
+                *max = None;
+            }
+        }
+        out
+    }
+}
+
+/// One step of SplitMix64: a well-mixed 64-bit value from `x`, for draws
+/// that must not depend on a generator's state.
+fn splitmix64(x: u64) -> u64 {
+    let mut z = x.wrapping_add(0x9E37_79B9_7F4A_7C15);
+    z = (z ^ (z >> 30)).wrapping_mul(0xBF58_476D_1CE4_E5B9);
+    z = (z ^ (z >> 27)).wrapping_mul(0x94D0_49BB_1331_11EB);
+    z ^ (z >> 31)
+}

@@ -271,6 +271,7 @@ pub fn parse(cluster: &ClusterFile, command: NetCommand) -> Result<Action> {
                 region,
                 duration: Duration::from_millis(length),
                 tail: Duration::from_millis(tail),
+                tail_max: None,
             }
         }
         NetCommand::Crash { region: r } => Action::Crash {

@@ -207,6 +207,7 @@ pub(super) fn render(cluster: &ClusterFile, action: &Action, out: &Outcome) -> S
             region,
             duration,
             tail,
+            ..
         } => {
             let starts = match tail.as_millis() {
                 0 => "now".to_string(),
