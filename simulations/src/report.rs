@@ -87,7 +87,72 @@ pub struct Report {
     /// the rest of the report is the partition-order run's.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub order_comparison: Vec<OrderSide>,
+    /// Against a cluster whose `meridian up` serves a failover endpoint
+    /// (docs/failover.md): where it forwarded, and every move it made
+    /// while the drill ran, with what the client lost at each.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub failover: Option<FailoverReport>,
     pub verdict: VerdictReport,
+}
+
+/// The failover endpoint during a drill, from its record
+/// (`GET /meridian/failover`), read as the drill began and at its end.
+#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
+pub struct FailoverReport {
+    pub listen: String,
+    pub home: String,
+    /// Where it forwarded as the drill began, and at its end.
+    pub active_at_start: String,
+    pub active_at_end: String,
+    /// The longest a region that stops answering keeps the endpoint's
+    /// clients: failure threshold × interval + TTL, ms.
+    pub bound_ms: u64,
+    /// Requests it forwarded, and failed to, while the drill ran.
+    pub forwarded: u64,
+    pub failed: u64,
+    pub moves: Vec<FailoverMove>,
+}
+
+/// One move of the failover endpoint during a drill.
+#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
+pub struct FailoverMove {
+    /// When it moved, ms into the drill.
+    pub at_ms: u64,
+    pub from: String,
+    pub to: String,
+    /// `health` (the old region failed its checks) or `asked`.
+    pub why: String,
+    /// From the old region's first failed health check to the move: what
+    /// the threshold and the TTL cost. `None` for a move asked for.
+    pub after_first_failed_ms: Option<u64>,
+    /// Requests the endpoint could not forward between the old region's
+    /// last answered check and the move.
+    pub failed_requests: u64,
+    /// Writes the old region had acknowledged that the new one lacked
+    /// when the endpoint moved (the recovery point as the client saw it),
+    /// and where they stood at the drill's end: back in the new region,
+    /// overwritten there by a later write, or still missing.
+    pub missing: u64,
+    pub came_back: u64,
+    pub superseded: u64,
+    pub still_missing: u64,
+    /// The first of them, with their reasons.
+    pub writes: Vec<FailoverWrite>,
+}
+
+/// A write the client had seen acknowledged in the old region that the new
+/// one lacked when the endpoint moved.
+#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
+pub struct FailoverWrite {
+    pub table: String,
+    /// Its key, DynamoDB JSON.
+    pub key: String,
+    pub version: String,
+    /// `missing`, `came_back` or `superseded`.
+    pub state: String,
+    pub reason: String,
+    /// When it came back or was superseded, ms into the drill.
+    pub resolved_at_ms: Option<u64>,
 }
 
 /// What readers saw of the orders placed in the drill (`workload.orders`).

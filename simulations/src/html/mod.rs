@@ -24,6 +24,7 @@ macro_rules! w {
 }
 
 mod consistency;
+mod failover;
 mod markup;
 mod order;
 mod plot;
@@ -62,6 +63,7 @@ pub fn render(report: &Report) -> String {
     order::orders_section(&mut out, report);
     tables::heals_table(&mut out, report);
     tables::disasters_table(&mut out, report);
+    failover::failover_section(&mut out, report);
     tables::restores_table(&mut out, report);
     tables::joins_table(&mut out, report);
     tables::streams_table(&mut out, report);
@@ -536,6 +538,7 @@ mod tests {
             comparison: Vec::new(),
             orders: None,
             order_comparison: Vec::new(),
+            failover: None,
             joins: vec![crate::report::JoinReport {
                 region: "sa-east-1".into(),
                 asked: "us-east-1".into(),
@@ -722,7 +725,30 @@ mod tests {
         r.convergence.digests.insert(evil.into(), evil.into());
         r.heals[0].links.push(evil.into());
         r.conflict_series[0].by_region.insert(evil.into(), 1);
+        let write = crate::report::FailoverWrite {
+            table: evil.into(),
+            key: evil.into(),
+            version: evil.into(),
+            state: evil.into(),
+            reason: evil.into(),
+            resolved_at_ms: None,
+        };
+        r.failover = Some(crate::report::FailoverReport {
+            listen: evil.into(),
+            home: evil.into(),
+            active_at_start: evil.into(),
+            active_at_end: evil.into(),
+            moves: vec![crate::report::FailoverMove {
+                from: evil.into(),
+                to: evil.into(),
+                why: evil.into(),
+                writes: vec![write],
+                ..Default::default()
+            }],
+            ..Default::default()
+        });
         let html = render(&r);
+        assert!(html.contains("<h2>Failover endpoint</h2>"));
         assert!(!html.contains("<script"), "unescaped script tag");
         assert!(!html.contains("alert('x')"));
         assert!(html.contains("&lt;script&gt;alert(&#39;x&#39;)&lt;/script&gt;&amp;&quot;"));
