@@ -96,6 +96,12 @@ pub async fn drive<F: Faults>(
                 .map_err(DriveError::Setup)?,
         );
     }
+    // The failover endpoint's record as the drill begins, if the cluster
+    // serves one: its moves from here on are the drill's.
+    let failover = match faults.failover_record().await {
+        Some(record) => Some((record, unix_micros_now() / 1_000)),
+        None => None,
+    };
     let (stop, workers) = run.start_workload(seed);
     let orders = Orders::start(scenario, regions);
     run.workload(faults, progress).await;
@@ -114,9 +120,21 @@ pub async fn drive<F: Faults>(
         .settled()
         .await
         .map_err(|e| DriveError::Stores(e.to_string()))?;
+    let failover_end = faults.failover_record().await;
     let mut report = run.judge(seed, settled).await?;
     report.orders = orders;
+    if let (Some((start, began)), Some(end)) = (&failover, &failover_end) {
+        report.failover = Some(crate::failover::report(start, end, *began));
+    }
     Ok(report)
+}
+
+/// Real time now, µs since the epoch: when a live drill began, as the
+/// regions' logs and the failover endpoint's record give their times.
+fn unix_micros_now() -> u64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0, |d| d.as_micros() as u64)
 }
 
 /// Creates the drill's table (and turns TTL on for it if the workload
@@ -130,10 +148,7 @@ async fn set_up<F: Faults>(
 ) -> Result<(Tally, u64), DriveError> {
     let table = &scenario.workload.table;
     if scenario.workload.external {
-        let now = std::time::SystemTime::now()
-            .duration_since(std::time::UNIX_EPOCH)
-            .map_or(0, |d| d.as_micros() as u64);
-        return Ok((Tally::default(), now));
+        return Ok((Tally::default(), unix_micros_now()));
     }
     let created_micros = table::create(
         regions,

@@ -25,6 +25,7 @@ pub mod collect;
 pub mod compare;
 mod disaster;
 pub mod driver;
+mod failover;
 mod history;
 mod jitter;
 mod join;

@@ -98,4 +98,10 @@ pub trait Faults {
     fn settled(&mut self) -> impl Future<Output = Result<(), FaultError>> {
         async { Ok(()) }
     }
+    /// The record of the failover endpoint the cluster serves
+    /// (`GET /meridian/failover`, docs/failover.md), or `None` where it
+    /// serves none or it could not be read.
+    fn failover_record(&mut self) -> impl Future<Output = Option<serde_json::Value>> {
+        async { None }
+    }
 }
