@@ -98,10 +98,10 @@ pub async fn drive<F: Faults>(
     }
     // The failover endpoint's record as the drill begins, if the cluster
     // serves one: its moves from here on are the drill's.
-    let failover = match faults.failover_record().await {
-        Some(record) => Some((record, unix_micros_now() / 1_000)),
-        None => None,
-    };
+    let failover = faults
+        .failover_record()
+        .await
+        .map(|record| (record, unix_micros_now() / 1_000));
     let (stop, workers) = run.start_workload(seed);
     let orders = Orders::start(scenario, regions);
     run.workload(faults, progress).await;
