@@ -453,6 +453,8 @@ fn summary_json(r: &Report, out: &Path) -> serde_json::Value {
         "restores": r.restores,
         // Each replica added during the drill, its fill and when it was ACTIVE.
         "joins": r.joins,
+        // Against a cluster with a failover endpoint: its moves during the drill.
+        "failover": r.failover,
         // With workload.stream: each region's stream replayed against its items.
         "streams": r.streams,
         "indexes": r.indexes,
@@ -770,6 +772,30 @@ fn print_summary(r: &Report, out: &Path) {
     let conflicts: u64 = r.conflict_pairs.iter().map(|p| p.conflicts).sum();
     let lost: u64 = r.conflict_pairs.iter().map(|p| p.lost_updates).sum();
     println!("conflicts: {conflicts} recorded, {lost} lost updates");
+    if let Some(f) = &r.failover {
+        println!(
+            "failover endpoint {}: {} forwarded, {} failed; {} when the drill began, {} at its end",
+            f.listen, f.forwarded, f.failed, f.active_at_start, f.active_at_end
+        );
+        for m in &f.moves {
+            println!(
+                "  moved {} → {} at {:.1} s ({}{}): {} requests failed; {} writes missing at the move, {} came back, {} superseded, {} still missing",
+                m.from,
+                m.to,
+                m.at_ms as f64 / 1000.0,
+                m.why,
+                match m.after_first_failed_ms {
+                    Some(ms) => format!(", {ms} ms after the first failed check"),
+                    None => String::new(),
+                },
+                m.failed_requests,
+                m.missing,
+                m.came_back,
+                m.superseded,
+                m.still_missing
+            );
+        }
+    }
     let purged: u64 = r.purges.values().map(|p| p.tombstones_purged).sum();
     let superseded: u64 = r.purges.values().map(|p| p.superseded).sum();
     if purged + superseded > 0 {
