@@ -326,7 +326,7 @@ pub async fn netsim(api: Option<std::net::SocketAddr>, config: Option<&Path>) ->
         Some(c) => c.admin_token(false)?.map(Into::into),
         None => None,
     };
-    meridian_netsim::api::serve_with(registry, None, token, listener, shutdown).await?;
+    meridian_netsim::api::serve_with(registry, None, None, token, listener, shutdown).await?;
     Ok(())
 }
 

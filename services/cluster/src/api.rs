@@ -315,6 +315,34 @@ impl ControlApi {
         Ok(r.body)
     }
 
+    /// The failover endpoint's status (`GET /meridian/failover`,
+    /// docs/failover.md), or `None` when the cluster serves none.
+    pub async fn failover(&self) -> Result<Option<Json>> {
+        let r = self.call("GET", "/meridian/failover", None).await?;
+        if r.status == 404 {
+            return Ok(None);
+        }
+        if !r.ok() {
+            return Err(failed(format!(
+                "GET /meridian/failover: {} ({})",
+                r.error(),
+                r.status
+            )));
+        }
+        Ok(Some(r.body))
+    }
+
+    /// Moves the failover endpoint to `region` now, or home with `None`;
+    /// the status after the move.
+    pub async fn failover_move(&self, region: Option<&str>) -> Result<Json> {
+        let body = match region {
+            Some(r) => json!({ "region": r }),
+            None => json!({}),
+        };
+        self.must("POST", "/meridian/failover/move", Some(body))
+            .await
+    }
+
     fn unsupervised(&self) -> ClusterError {
         failed(format!(
             "the control API at {} does not supervise region processes (it is a bare \

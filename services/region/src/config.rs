@@ -104,6 +104,10 @@ pub struct ClusterFile {
     /// proxy, one proxy per directed pair, so faults can be injected.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub netsim: Option<NetsimSection>,
+    /// One more DynamoDB endpoint, served by `meridian up`, that forwards
+    /// to a home region and fails over to the next (docs/failover.md).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub failover: Option<crate::failover::FailoverSection>,
     /// Mutual TLS between regions (docs/security.md). A file without it
     /// must say `plaintext = true`.
     #[serde(default, skip_serializing_if = "Option::is_none")]
@@ -418,6 +422,7 @@ impl ClusterFile {
             dynamodb_keys: Default::default(),
             dynamodb_create_table: Default::default(),
             netsim: None,
+            failover: None,
             tls: None,
             // Programs that make loopback files start them plaintext and
             // turn TLS on where they test it (`enable_tls`).
@@ -550,6 +555,9 @@ impl ClusterFile {
                 ));
             }
         }
+        if let Some(f) = &self.failover {
+            self.validate_failover(f)?;
+        }
         match (&self.tls, self.plaintext) {
             (None, false) => {
                 return Err(
@@ -587,6 +595,32 @@ impl ClusterFile {
         }
         self.lane_model()?;
         Ok(())
+    }
+
+    /// The `[failover]` section against this file's regions and the
+    /// addresses its other listeners take. Its status and moves are served
+    /// by the control API, so it needs `[netsim]`.
+    fn validate_failover(&self, f: &crate::failover::FailoverSection) -> Result<(), String> {
+        if self.netsim.is_none() {
+            return Err(
+                "a [failover] section needs a [netsim] section: the control API serves its status and moves"
+                    .into(),
+            );
+        }
+        let regions: Vec<_> = self
+            .regions
+            .iter()
+            .map(|r| (r.name.as_str(), r.dynamo))
+            .collect();
+        let mut taken: Vec<SocketAddr> = self
+            .regions
+            .iter()
+            .flat_map(|r| [Some(r.grpc), r.metrics, r.dynamo, r.replication, r.admin])
+            .flatten()
+            .collect();
+        taken.extend(self.netsim.as_ref().map(|n| n.api));
+        taken.extend(self.links().iter().map(|l| l.listen));
+        f.validate(&regions, &taken)
     }
 
     /// Partition order's lane model, checked (`LaneModel::from_settings`).
