@@ -1135,4 +1135,52 @@ mod tests {
         let err = parse(&format!("{THREE}\n[netsim]\nfirst_port = 65530\n")).unwrap_err();
         assert!(err.contains("netsim.first_port"), "{err}");
     }
+
+    #[test]
+    fn a_failover_section_is_checked_against_the_file() {
+        // THREE's regions have no dynamo address: add them (TOML keys of a
+        // table come before the next header, so insert after each grpc).
+        let with_dynamo = THREE
+            .replace(
+                "grpc = \"127.0.0.1:7101\"",
+                "grpc = \"127.0.0.1:7101\"\ndynamo = \"127.0.0.1:8101\"",
+            )
+            .replace(
+                "advertise = \"b.internal:7102\"",
+                "advertise = \"b.internal:7102\"\ndynamo = \"127.0.0.1:8102\"",
+            );
+        let section = "[failover]\nlisten = \"127.0.0.1:8100\"\nregions = [\"a\", \"b\"]\n";
+        let netsim = "[netsim]\nfirst_port = 7201\n";
+        let err = parse(&format!("{with_dynamo}\n{section}")).unwrap_err();
+        assert!(err.contains("needs a [netsim] section"), "{err}");
+        let file = parse(&format!("{with_dynamo}\n{netsim}{section}")).unwrap();
+        let f = file.failover.unwrap();
+        assert_eq!(
+            (f.interval_ms, f.failure_threshold, f.ttl_ms),
+            (1_000, 3, 5_000)
+        );
+        let err = parse(&format!(
+            "{with_dynamo}\n{netsim}{}",
+            section.replace("\"b\"", "\"c\"")
+        ))
+        .unwrap_err();
+        assert!(err.contains("c, which has no dynamo address"), "{err}");
+        let err = parse(&format!(
+            "{with_dynamo}\n{netsim}{section}failure_threshold = 11\n"
+        ))
+        .unwrap_err();
+        assert!(
+            err.contains("failover.failure_threshold must be between 1 and 10"),
+            "{err}"
+        );
+        let err = parse(&format!(
+            "{with_dynamo}\n{netsim}{}",
+            section.replace("8100", "7202")
+        ))
+        .unwrap_err();
+        assert!(
+            err.contains("failover.listen 127.0.0.1:7202 takes the port"),
+            "{err}"
+        );
+    }
 }
