@@ -167,6 +167,9 @@ mod tests {
         f.validate(&regions, &[addr(8101), addr(8102), addr(8474)])
     }
 
+    /// One change to a valid section.
+    type Change = fn(&mut FailoverSection);
+
     fn section() -> FailoverSection {
         FailoverSection::new(addr(8100), vec!["a".into(), "b".into()])
     }
@@ -178,7 +181,7 @@ mod tests {
 
     #[test]
     fn each_error_names_the_field_and_its_limit() {
-        let cases: [(fn(&mut FailoverSection), &str); 9] = [
+        let cases: [(Change, &str); 9] = [
             (
                 |f| f.regions = vec!["a".into()],
                 "failover.regions needs at least 2",

@@ -253,7 +253,7 @@ mod tests {
     fn run(r: &mut Router, from: u64, to: u64, answered: [bool; 3]) -> Option<Decided> {
         let mut t = from;
         while t <= to {
-            let m = if t % 1_000 == 0 {
+            let m = if t.is_multiple_of(1_000) {
                 r.round(t, &answered)
             } else {
                 r.tick(t)
