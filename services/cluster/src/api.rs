@@ -267,20 +267,23 @@ impl ControlApi {
     /// The supervised region processes, or `None` when this API supervises
     /// none (a bare `meridian netsim`, or Toxiproxy itself).
     pub async fn regions(&self) -> Result<Option<Vec<Json>>> {
-        let r = self.call("GET", "/meridian/regions", None).await?;
+        Ok(self
+            .extension("/meridian/regions")
+            .await?
+            .map(|b| b["regions"].as_array().cloned().unwrap_or_default()))
+    }
+
+    /// `GET path` of one of Meridian's extensions, or `None` when this API
+    /// has none there (404).
+    async fn extension(&self, path: &str) -> Result<Option<Json>> {
+        let r = self.call("GET", path, None).await?;
         if r.status == 404 {
             return Ok(None);
         }
         if !r.ok() {
-            return Err(failed(format!(
-                "GET /meridian/regions: {} ({})",
-                r.error(),
-                r.status
-            )));
+            return Err(failed(format!("GET {path}: {} ({})", r.error(), r.status)));
         }
-        Ok(Some(
-            r.body["regions"].as_array().cloned().unwrap_or_default(),
-        ))
+        Ok(Some(r.body))
     }
 
     /// How a region's process ended, or `None` while it runs (or when this
@@ -318,18 +321,7 @@ impl ControlApi {
     /// The failover endpoint's status (`GET /meridian/failover`,
     /// docs/failover.md), or `None` when the cluster serves none.
     pub async fn failover(&self) -> Result<Option<Json>> {
-        let r = self.call("GET", "/meridian/failover", None).await?;
-        if r.status == 404 {
-            return Ok(None);
-        }
-        if !r.ok() {
-            return Err(failed(format!(
-                "GET /meridian/failover: {} ({})",
-                r.error(),
-                r.status
-            )));
-        }
-        Ok(Some(r.body))
+        self.extension("/meridian/failover").await
     }
 
     /// Moves the failover endpoint to `region` now, or home with `None`;

@@ -965,4 +965,101 @@ mod tests {
             401
         );
     }
+
+    /// A failover endpoint in memory: moves to a listed region, refuses
+    /// others as the real one does.
+    struct FakeFailover(Mutex<String>);
+
+    impl Failover for FakeFailover {
+        fn status(&self) -> BoxFuture<'_, Json> {
+            Box::pin(async move { json!({"active": *self.0.lock().unwrap(), "home": "a"}) })
+        }
+        fn move_to<'a>(
+            &'a self,
+            region: Option<&'a str>,
+        ) -> BoxFuture<'a, Result<Json, FailoverError>> {
+            Box::pin(async move {
+                match region.unwrap_or("a") {
+                    r @ ("a" | "b") => {
+                        *self.0.lock().unwrap() = r.to_string();
+                        Ok(json!({"active": r, "home": "a"}))
+                    }
+                    "busy" => Err(FailoverError::Refused("busy is not healthy yet".into())),
+                    r => Err(FailoverError::Invalid(format!(
+                        "{r:?} is not in failover.regions (a, b)"
+                    ))),
+                }
+            })
+        }
+    }
+
+    #[tokio::test]
+    async fn failover_routes_exist_only_with_a_failover_endpoint() {
+        let bare = start(None).await;
+        let (status, body) = call(bare, "GET", "/meridian/failover", "").await;
+        assert_eq!(status, 404);
+        assert!(
+            body["error"]
+                .as_str()
+                .unwrap()
+                .contains("no [failover] section"),
+            "{body}"
+        );
+
+        let l = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let api = l.local_addr().unwrap();
+        let fake: Arc<dyn Failover> = Arc::new(FakeFailover(Mutex::new("a".into())));
+        tokio::spawn(serve_with(
+            Registry::new(),
+            None,
+            Some(fake),
+            None,
+            l,
+            std::future::pending(),
+        ));
+        let (status, body) = call(api, "GET", "/meridian/failover", "").await;
+        assert_eq!((status, body["active"].as_str()), (200, Some("a")));
+        let (status, body) =
+            call(api, "POST", "/meridian/failover/move", r#"{"region": "b"}"#).await;
+        assert_eq!(
+            (status, body["active"].as_str()),
+            (200, Some("b")),
+            "{body}"
+        );
+        let (status, body) = call(api, "POST", "/meridian/failover/move", "").await;
+        assert_eq!(
+            (status, body["active"].as_str()),
+            (200, Some("a")),
+            "{body}"
+        );
+        let (status, body) = call(
+            api,
+            "POST",
+            "/meridian/failover/move",
+            r#"{"region": "zz"}"#,
+        )
+        .await;
+        assert_eq!(
+            (status, body["status"].as_u64()),
+            (400, Some(400)),
+            "{body}"
+        );
+        assert!(
+            body["error"]
+                .as_str()
+                .unwrap()
+                .contains("not in failover.regions"),
+            "{body}"
+        );
+        let (status, _) = call(
+            api,
+            "POST",
+            "/meridian/failover/move",
+            r#"{"region": "busy"}"#,
+        )
+        .await;
+        assert_eq!(status, 409);
+        let (status, _) = call(api, "POST", "/meridian/failover/move", r#"{"region": 3}"#).await;
+        assert_eq!(status, 400);
+    }
 }
