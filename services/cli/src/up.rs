@@ -6,6 +6,9 @@
 //! proxy per directed link, created before any region starts, and the
 //! control API (Toxiproxy's routes plus `/meridian/regions`, through which
 //! `meridian net crash`/`restart` kill and start region processes).
+//! With a `[failover]` section it also serves the failover DynamoDB
+//! endpoint, its status and moves under `/meridian/failover` on the same
+//! API (docs/failover.md).
 
 use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
@@ -207,6 +210,19 @@ pub async fn up(config: &Path, wipe: bool, dashboard: Option<Option<SocketAddr>>
                 .map(|m| format!("http://{m}/metrics"))
                 .unwrap_or_default(),
             cluster.data_dir.join(&r.name).display()
+        );
+    }
+    if let Some(f) = &cluster.failover {
+        println!(
+            "\nFailover DynamoDB endpoint: http://{} forwards to {} and fails over to {} \
+             (health check every {} ms, {} failures, TTL {} ms; docs/failover.md). \
+             `meridian net failover` shows it.",
+            f.listen,
+            f.regions[0],
+            f.regions[1..].join(", then "),
+            f.interval_ms,
+            f.failure_threshold,
+            f.ttl_ms
         );
     }
     if let Some(netsim) = &cluster.netsim {
