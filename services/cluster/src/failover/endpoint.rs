@@ -174,11 +174,15 @@ impl Endpoint {
         let interval = Duration::from_millis(self.section.interval_ms);
         let mut next_round = Instant::now();
         loop {
+            // A move owed whose time has passed (no healthy region to
+            // take it) waits for the next round, not a busy loop.
+            let now = Instant::now();
             let wake = self
                 .lock()
                 .router
                 .wakeup_ms()
                 .map(|ms| self.started + Duration::from_millis(ms))
+                .filter(|w| *w > now)
                 .map_or(next_round, |w| w.min(next_round));
             tokio::select! {
                 _ = tokio::time::sleep_until(wake) => {}
