@@ -21,7 +21,7 @@ use common::{create_kvs, poll};
 use up::{Daemon, REGIONS, cluster};
 
 const INTERVAL_MS: u64 = 300;
-const THRESHOLD: u32 = 2;
+const THRESHOLD: u32 = 3;
 const TTL_MS: u64 = 1_000;
 /// What a loaded two-core machine may add to the bound: a health round's
 /// own time and the scheduler.
@@ -88,7 +88,7 @@ async fn the_failover_endpoint_moves_on_a_crash_accounts_for_writes_and_comes_ba
     section.interval_ms = INTERVAL_MS;
     section.failure_threshold = THRESHOLD;
     section.ttl_ms = TTL_MS;
-    section.timeout_ms = 250;
+    section.timeout_ms = INTERVAL_MS;
     file.failover = Some(section);
     file.write(&c.config).unwrap();
     let dirs: Vec<_> = REGIONS.iter().map(|r| file.data_dir.join(r)).collect();
