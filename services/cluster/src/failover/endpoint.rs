@@ -6,7 +6,7 @@
 //! serves (`GET /meridian/failover`, docs/failover.md).
 
 use std::path::PathBuf;
-use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard};
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
@@ -75,6 +75,8 @@ pub struct Endpoint {
     started_unix_ms: u64,
     forwarded: AtomicU64,
     failed: AtomicU64,
+    /// A pass of [`Endpoint::maintain`] is running.
+    maintaining: AtomicBool,
     inner: Mutex<Inner>,
 }
 
@@ -111,6 +113,7 @@ impl Endpoint {
             started_unix_ms: now,
             forwarded: AtomicU64::new(0),
             failed: AtomicU64::new(0),
+            maintaining: AtomicBool::new(false),
             inner: Mutex::new(Inner {
                 router: Router::new(names, settings),
                 armed: false,
@@ -174,25 +177,29 @@ impl Endpoint {
         let interval = Duration::from_millis(self.section.interval_ms);
         let mut next_round = Instant::now();
         loop {
-            // A move owed whose time has passed (no healthy region to
-            // take it) waits for the next round, not a busy loop.
-            let now = Instant::now();
-            let wake = self
+            let owed = self
                 .lock()
                 .router
                 .wakeup_ms()
-                .map(|ms| self.started + Duration::from_millis(ms))
-                .filter(|w| *w > now)
+                .map(|ms| self.started + Duration::from_millis(ms));
+            // A move owed whose time passed during a round is made now; one
+            // with no healthy region to take it waits for the next round
+            // rather than waking at once, again and again.
+            if owed.is_some_and(|w| w <= Instant::now()) {
+                let decided = self.lock().router.tick(self.now_ms());
+                if let Some(d) = decided {
+                    self.moved(d);
+                    continue;
+                }
+            }
+            let wake = owed
+                .filter(|w| *w > Instant::now())
                 .map_or(next_round, |w| w.min(next_round));
             tokio::select! {
                 _ = tokio::time::sleep_until(wake) => {}
                 _ = stop.wait_for(|s| *s) => return,
             }
             if Instant::now() < next_round {
-                let decided = self.lock().router.tick(self.now_ms());
-                if let Some(d) = decided {
-                    self.moved(d);
-                }
                 continue;
             }
             self.round().await;
@@ -236,8 +243,15 @@ impl Endpoint {
         if let Some(d) = decided {
             self.moved(d);
         }
-        let me = self.clone();
-        let _ = tokio::task::spawn_blocking(move || me.maintain()).await;
+        // Store reads run beside the loop, one pass at a time, so a slow
+        // disk never delays a check or a move.
+        if !self.maintaining.swap(true, Ordering::AcqRel) {
+            let me = self.clone();
+            tokio::task::spawn_blocking(move || {
+                me.maintain();
+                me.maintaining.store(false, Ordering::Release);
+            });
+        }
     }
 
     /// Store reads between rounds: floors of the regions not active (so a
