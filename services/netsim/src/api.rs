@@ -1019,47 +1019,23 @@ mod tests {
         ));
         let (status, body) = call(api, "GET", "/meridian/failover", "").await;
         assert_eq!((status, body["active"].as_str()), (200, Some("a")));
-        let (status, body) =
-            call(api, "POST", "/meridian/failover/move", r#"{"region": "b"}"#).await;
-        assert_eq!(
-            (status, body["active"].as_str()),
-            (200, Some("b")),
-            "{body}"
-        );
-        let (status, body) = call(api, "POST", "/meridian/failover/move", "").await;
-        assert_eq!(
-            (status, body["active"].as_str()),
-            (200, Some("a")),
-            "{body}"
-        );
-        let (status, body) = call(
-            api,
-            "POST",
-            "/meridian/failover/move",
-            r#"{"region": "zz"}"#,
-        )
-        .await;
-        assert_eq!(
-            (status, body["status"].as_u64()),
-            (400, Some(400)),
-            "{body}"
-        );
-        assert!(
-            body["error"]
-                .as_str()
-                .unwrap()
-                .contains("not in failover.regions"),
-            "{body}"
-        );
-        let (status, _) = call(
-            api,
-            "POST",
-            "/meridian/failover/move",
-            r#"{"region": "busy"}"#,
-        )
-        .await;
-        assert_eq!(status, 409);
-        let (status, _) = call(api, "POST", "/meridian/failover/move", r#"{"region": 3}"#).await;
-        assert_eq!(status, 400);
+        // Each move's body, and the status and active region (or the
+        // error's words) it answers.
+        let cases = [
+            (r#"{"region": "b"}"#, 200, "b"),
+            ("", 200, "a"),
+            (r#"{"region": "zz"}"#, 400, "not in failover.regions"),
+            (r#"{"region": "busy"}"#, 409, "not healthy yet"),
+            (r#"{"region": 3}"#, 400, "region must be a string"),
+        ];
+        for (sent, want, says) in cases {
+            let (status, body) = call(api, "POST", "/meridian/failover/move", sent).await;
+            assert_eq!(status, want, "{sent}: {body}");
+            let said = match status {
+                200 => body["active"].as_str(),
+                _ => body["error"].as_str(),
+            };
+            assert!(said.unwrap_or_default().contains(says), "{sent}: {body}");
+        }
     }
 }
