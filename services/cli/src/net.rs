@@ -22,6 +22,7 @@ use crate::load_cluster;
 use meridian_netsim::api::MAX_FOR_MS;
 
 mod args;
+mod failover;
 mod parse;
 mod render;
 pub(crate) mod show;
@@ -75,6 +76,13 @@ pub(crate) async fn execute(
             } else {
                 show_text(&shown)
             }
+        }
+        NetCommand::Failover { action, json } => {
+            if for_.is_some() {
+                bail!("--for applies to link faults; a failover move stands until the next one");
+            }
+            let api = ControlApi::new(api).with_token(cluster.client_admin_token()?);
+            failover::run(&api, action, json).await?
         }
         command => {
             let for_ms = for_

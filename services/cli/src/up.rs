@@ -6,6 +6,9 @@
 //! proxy per directed link, created before any region starts, and the
 //! control API (Toxiproxy's routes plus `/meridian/regions`, through which
 //! `meridian net crash`/`restart` kill and start region processes).
+//! With a `[failover]` section it also serves the failover DynamoDB
+//! endpoint, its status and moves under `/meridian/failover` on the same
+//! API (docs/failover.md).
 
 use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
@@ -209,6 +212,19 @@ pub async fn up(config: &Path, wipe: bool, dashboard: Option<Option<SocketAddr>>
             cluster.data_dir.join(&r.name).display()
         );
     }
+    if let Some(f) = &cluster.failover {
+        println!(
+            "\nFailover DynamoDB endpoint: http://{} forwards to {} and fails over to {} \
+             (health check every {} ms, {} failures, TTL {} ms; docs/failover.md). \
+             `meridian net failover` shows it.",
+            f.listen,
+            f.regions[0],
+            f.regions[1..].join(", then "),
+            f.interval_ms,
+            f.failure_threshold,
+            f.ttl_ms
+        );
+    }
     if let Some(netsim) = &cluster.netsim {
         println!(
             "\nPeers reach each other through the link proxy. Control API (Toxiproxy-compatible, plus /meridian/regions): http://{}",
@@ -326,7 +342,7 @@ pub async fn netsim(api: Option<std::net::SocketAddr>, config: Option<&Path>) ->
         Some(c) => c.admin_token(false)?.map(Into::into),
         None => None,
     };
-    meridian_netsim::api::serve_with(registry, None, token, listener, shutdown).await?;
+    meridian_netsim::api::serve_with(registry, None, None, token, listener, shutdown).await?;
     Ok(())
 }
 

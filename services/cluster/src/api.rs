@@ -267,20 +267,23 @@ impl ControlApi {
     /// The supervised region processes, or `None` when this API supervises
     /// none (a bare `meridian netsim`, or Toxiproxy itself).
     pub async fn regions(&self) -> Result<Option<Vec<Json>>> {
-        let r = self.call("GET", "/meridian/regions", None).await?;
+        Ok(self
+            .extension("/meridian/regions")
+            .await?
+            .map(|b| b["regions"].as_array().cloned().unwrap_or_default()))
+    }
+
+    /// `GET path` of one of Meridian's extensions, or `None` when this API
+    /// has none there (404).
+    async fn extension(&self, path: &str) -> Result<Option<Json>> {
+        let r = self.call("GET", path, None).await?;
         if r.status == 404 {
             return Ok(None);
         }
         if !r.ok() {
-            return Err(failed(format!(
-                "GET /meridian/regions: {} ({})",
-                r.error(),
-                r.status
-            )));
+            return Err(failed(format!("GET {path}: {} ({})", r.error(), r.status)));
         }
-        Ok(Some(
-            r.body["regions"].as_array().cloned().unwrap_or_default(),
-        ))
+        Ok(Some(r.body))
     }
 
     /// How a region's process ended, or `None` while it runs (or when this
@@ -313,6 +316,23 @@ impl ControlApi {
             )));
         }
         Ok(r.body)
+    }
+
+    /// The failover endpoint's status (`GET /meridian/failover`,
+    /// docs/failover.md), or `None` when the cluster serves none.
+    pub async fn failover(&self) -> Result<Option<Json>> {
+        self.extension("/meridian/failover").await
+    }
+
+    /// Moves the failover endpoint to `region` now, or home with `None`;
+    /// the status after the move.
+    pub async fn failover_move(&self, region: Option<&str>) -> Result<Json> {
+        let body = match region {
+            Some(r) => json!({ "region": r }),
+            None => json!({}),
+        };
+        self.must("POST", "/meridian/failover/move", Some(body))
+            .await
     }
 
     fn unsupervised(&self) -> ClusterError {

@@ -147,19 +147,36 @@ impl Conn {
         limit: usize,
         timeout: Duration,
     ) -> Result<Response, HttpError> {
+        let mut req = hyper::Request::builder()
+            .method(method)
+            .uri(&self.target.path)
+            .header(hyper::header::HOST, &self.target.host)
+            .header(hyper::header::USER_AGENT, "meridian");
+        for (name, value) in headers {
+            req = req.header(*name, *value);
+        }
+        let req = req
+            .body(Full::new(Bytes::from(body)))
+            .map_err(|e| protocol(&self.target.authority, &e))?;
+        let (head, body) = self.forward(req, limit, timeout).await?;
+        Ok(Response {
+            status: head.status.as_u16(),
+            body: body.to_vec(),
+        })
+    }
+
+    /// Sends `req` exactly as built (its `Host` and every other header as
+    /// they are: the failover endpoint passes a client's signed request
+    /// through) and returns the answer's head and body, at most `limit`
+    /// bytes of it, giving up after `timeout`.
+    pub async fn forward(
+        &mut self,
+        req: hyper::Request<Full<Bytes>>,
+        limit: usize,
+        timeout: Duration,
+    ) -> Result<(hyper::http::response::Parts, Bytes), HttpError> {
         let authority = self.target.authority.clone();
         let exchange = async {
-            let mut req = hyper::Request::builder()
-                .method(method)
-                .uri(&self.target.path)
-                .header(hyper::header::HOST, &self.target.host)
-                .header(hyper::header::USER_AGENT, "meridian");
-            for (name, value) in headers {
-                req = req.header(*name, *value);
-            }
-            let req = req
-                .body(Full::new(Bytes::from(body)))
-                .map_err(|e| protocol(&authority, &e))?;
             self.sender
                 .ready()
                 .await
@@ -169,16 +186,21 @@ impl Conn {
                 .send_request(req)
                 .await
                 .map_err(|e| protocol(&authority, &e))?;
-            let status = res.status().as_u16();
-            let body = Limited::new(res.into_body(), limit)
+            let (head, body) = res.into_parts();
+            let body = Limited::new(body, limit)
                 .collect()
                 .await
                 .map_err(|e| protocol(&authority, &*e))?
-                .to_bytes()
-                .to_vec();
-            Ok(Response { status, body })
+                .to_bytes();
+            Ok((head, body))
         };
         within(&authority, timeout, exchange).await
+    }
+
+    /// Whether the server closed this connection: the next request needs a
+    /// new one.
+    pub fn is_closed(&self) -> bool {
+        self.sender.is_closed()
     }
 }
 

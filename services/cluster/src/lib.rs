@@ -7,6 +7,9 @@
 //!   its region processes ([`process`]), written as a cluster file first;
 //! - [`http`]: the one small HTTP/1.1 client (hyper), and [`api`] on top of
 //!   it, the control API's client;
+//! - [`failover`]: the failover DynamoDB endpoint `meridian up` serves
+//!   with a `[failover]` section, moving to the next region when the
+//!   active one fails its health checks;
 //! - [`faults`]: the fault vocabulary of scenario files
 //!   ([`meridian_scenario::scenario::Action`]) applied to a running cluster
 //!   through the control API, with the one naming scheme for proxies and
@@ -20,6 +23,7 @@
 
 pub mod api;
 pub mod current;
+pub mod failover;
 pub mod faults;
 pub mod http;
 pub mod local;

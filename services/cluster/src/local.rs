@@ -9,7 +9,7 @@ use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use std::time::Duration;
 
-use meridian_netsim::{Registry, Supervisor};
+use meridian_netsim::{Failover, Registry, Supervisor};
 use meridian_region::ClusterFile;
 
 use crate::api::ControlApi;
@@ -135,6 +135,8 @@ pub struct LocalCluster {
         tokio::sync::watch::Sender<bool>,
         tokio::task::JoinHandle<()>,
     )>,
+    /// The failover endpoint, with a `[failover]` section.
+    failover: Option<crate::failover::Running>,
 }
 
 impl LocalCluster {
@@ -161,10 +163,15 @@ impl LocalCluster {
             processes,
             registry: None,
             api: None,
+            failover: None,
         };
         if let Some(netsim) = &me.file.netsim {
             let listener = bind_api(netsim.api).await?;
             let registry = start_link_proxies(&me.file).await?;
+            me.failover = crate::failover::start(&me.file).await?;
+            let failover = me.failover.as_ref().map(|f| {
+                Arc::new(crate::failover::Handle(f.endpoint.clone())) as Arc<dyn Failover>
+            });
             let supervisor: Arc<dyn Supervisor> = me.processes.clone();
             let token = me.file.admin_token(false)?.map(Into::into);
             let (stop, mut stopped) = tokio::sync::watch::channel(false);
@@ -176,6 +183,7 @@ impl LocalCluster {
                 if let Err(e) = meridian_netsim::api::serve_with(
                     served,
                     Some(supervisor),
+                    failover,
                     token,
                     listener,
                     shutdown,
@@ -250,6 +258,9 @@ impl LocalCluster {
             for p in registry.list() {
                 p.stop();
             }
+        }
+        if let Some(f) = self.failover.take() {
+            f.stop().await;
         }
         n
     }

@@ -41,6 +41,7 @@ async fn start() -> (ControlApi, Registry, String) {
         registry.clone(),
         None,
         None,
+        None,
         l,
         std::future::pending(),
     ));

@@ -104,6 +104,10 @@ pub struct ClusterFile {
     /// proxy, one proxy per directed pair, so faults can be injected.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub netsim: Option<NetsimSection>,
+    /// One more DynamoDB endpoint, served by `meridian up`, that forwards
+    /// to a home region and fails over to the next (docs/failover.md).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub failover: Option<crate::failover::FailoverSection>,
     /// Mutual TLS between regions (docs/security.md). A file without it
     /// must say `plaintext = true`.
     #[serde(default, skip_serializing_if = "Option::is_none")]
@@ -418,6 +422,7 @@ impl ClusterFile {
             dynamodb_keys: Default::default(),
             dynamodb_create_table: Default::default(),
             netsim: None,
+            failover: None,
             tls: None,
             // Programs that make loopback files start them plaintext and
             // turn TLS on where they test it (`enable_tls`).
@@ -550,6 +555,9 @@ impl ClusterFile {
                 ));
             }
         }
+        if let Some(f) = &self.failover {
+            self.validate_failover(f)?;
+        }
         match (&self.tls, self.plaintext) {
             (None, false) => {
                 return Err(
@@ -587,6 +595,32 @@ impl ClusterFile {
         }
         self.lane_model()?;
         Ok(())
+    }
+
+    /// The `[failover]` section against this file's regions and the
+    /// addresses its other listeners take. Its status and moves are served
+    /// by the control API, so it needs `[netsim]`.
+    fn validate_failover(&self, f: &crate::failover::FailoverSection) -> Result<(), String> {
+        if self.netsim.is_none() {
+            return Err(
+                "a [failover] section needs a [netsim] section: the control API serves its status and moves"
+                    .into(),
+            );
+        }
+        let regions: Vec<_> = self
+            .regions
+            .iter()
+            .map(|r| (r.name.as_str(), r.dynamo))
+            .collect();
+        let mut taken: Vec<SocketAddr> = self
+            .regions
+            .iter()
+            .flat_map(|r| [Some(r.grpc), r.metrics, r.dynamo, r.replication, r.admin])
+            .flatten()
+            .collect();
+        taken.extend(self.netsim.as_ref().map(|n| n.api));
+        taken.extend(self.links().iter().map(|l| l.listen));
+        f.validate(&regions, &taken)
     }
 
     /// Partition order's lane model, checked (`LaneModel::from_settings`).
@@ -1100,5 +1134,53 @@ mod tests {
     fn netsim_ports_must_fit() {
         let err = parse(&format!("{THREE}\n[netsim]\nfirst_port = 65530\n")).unwrap_err();
         assert!(err.contains("netsim.first_port"), "{err}");
+    }
+
+    #[test]
+    fn a_failover_section_is_checked_against_the_file() {
+        // THREE's regions have no dynamo address: add them (TOML keys of a
+        // table come before the next header, so insert after each grpc).
+        let with_dynamo = THREE
+            .replace(
+                "grpc = \"127.0.0.1:7101\"",
+                "grpc = \"127.0.0.1:7101\"\ndynamo = \"127.0.0.1:8101\"",
+            )
+            .replace(
+                "advertise = \"b.internal:7102\"",
+                "advertise = \"b.internal:7102\"\ndynamo = \"127.0.0.1:8102\"",
+            );
+        let section = "[failover]\nlisten = \"127.0.0.1:8100\"\nregions = [\"a\", \"b\"]\n";
+        let netsim = "[netsim]\nfirst_port = 7201\n";
+        let err = parse(&format!("{with_dynamo}\n{section}")).unwrap_err();
+        assert!(err.contains("needs a [netsim] section"), "{err}");
+        let file = parse(&format!("{with_dynamo}\n{netsim}{section}")).unwrap();
+        let f = file.failover.unwrap();
+        assert_eq!(
+            (f.interval_ms, f.failure_threshold, f.ttl_ms),
+            (1_000, 3, 5_000)
+        );
+        let err = parse(&format!(
+            "{with_dynamo}\n{netsim}{}",
+            section.replace("\"b\"", "\"c\"")
+        ))
+        .unwrap_err();
+        assert!(err.contains("c, which has no dynamo address"), "{err}");
+        let err = parse(&format!(
+            "{with_dynamo}\n{netsim}{section}failure_threshold = 11\n"
+        ))
+        .unwrap_err();
+        assert!(
+            err.contains("failover.failure_threshold must be between 1 and 10"),
+            "{err}"
+        );
+        let err = parse(&format!(
+            "{with_dynamo}\n{netsim}{}",
+            section.replace("8100", "7202")
+        ))
+        .unwrap_err();
+        assert!(
+            err.contains("failover.listen 127.0.0.1:7202 takes the port"),
+            "{err}"
+        );
     }
 }

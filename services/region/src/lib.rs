@@ -14,6 +14,7 @@ pub mod client_auth;
 pub mod config;
 pub mod convert;
 mod error;
+pub mod failover;
 mod indexes;
 pub mod limits;
 pub mod membership;
@@ -63,6 +64,7 @@ pub use config::{
     ClusterFile, ConfigError, CreateTableRegions, LogFormat, PeerConfig, RegionConfig, RegionEntry,
     Retention,
 };
+pub use failover::FailoverSection;
 pub use replication::ReplicationTuning;
 pub use shared::PeerState;
 pub(crate) use shared::Shared;

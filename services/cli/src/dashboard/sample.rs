@@ -93,6 +93,17 @@ async fn take(board: &Board, previous: &mut Option<Previous>) -> Json {
             l["torn_units"] = json!(inbound.map(|c| c.1));
         }
     }
+    // The failover endpoint, when the cluster file has one: its status as
+    // the control API serves it (docs/failover.md).
+    if board.cluster.failover.is_some() {
+        doc["failover"] = board
+            .control_api()
+            .failover()
+            .await
+            .ok()
+            .flatten()
+            .unwrap_or(Json::Null);
+    }
     doc["t_ms"] = json!(wall_ms());
     doc["sample_every_ms"] = json!(SAMPLE_EVERY.as_millis() as u64);
     // How long gathering took: every region's Status and the control API.

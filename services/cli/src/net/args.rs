@@ -224,6 +224,17 @@ pub enum NetCommand {
         /// The crashed region to wipe.
         region: String,
     },
+    /// The failover DynamoDB endpoint of the cluster file's [failover]
+    /// section (docs/failover.md): where it forwards, each region's
+    /// health, every move with the requests that failed and the writes
+    /// missing; or move it.
+    Failover {
+        #[command(subcommand)]
+        action: Option<FailoverAction>,
+        /// The status as JSON, as `GET /meridian/failover` serves it.
+        #[arg(long)]
+        json: bool,
+    },
     /// Start REGION again on its data directory and wait until it serves.
     Restart {
         /// The region to start.
@@ -232,4 +243,18 @@ pub enum NetCommand {
         #[arg(long, default_value = "30s")]
         wait: String,
     },
+}
+
+/// What `meridian net failover` does besides showing the status.
+#[derive(Subcommand)]
+pub enum FailoverAction {
+    /// Move the endpoint to REGION now: a region of failover.regions,
+    /// healthy and not already active.
+    Move {
+        /// The region to forward to.
+        region: String,
+    },
+    /// Move the endpoint back to its home (the first of failover.regions),
+    /// once the home is healthy again.
+    Back,
 }

@@ -123,6 +123,7 @@ fn scope(
 pub fn parse(cluster: &ClusterFile, command: NetCommand) -> Result<Action> {
     Ok(match command {
         NetCommand::Show { .. } => bail!("show is not a fault"),
+        NetCommand::Failover { .. } => bail!("failover is not a fault"),
         NetCommand::Lag {
             pair,
             latency,

@@ -168,6 +168,42 @@ function renderRegions(sample) {
   }
 }
 
+// ---------------------------------------------------------------- failover
+
+// The failover endpoint (`GET /meridian/failover`, docs/failover.md): where
+// it forwards, each region's health, and every move with the requests that
+// failed and the writes the new region lacked. Hidden without one.
+let failoverMoves = 0;
+function renderFailover(f) {
+  $("failover-section").hidden = !f;
+  if (!f) return;
+  const s = f.settings;
+  const health = f.health.map((h) => `${h.region} ${h.healthy ? "healthy" : "unhealthy"}${h.last_ok === false ? ` (${h.consecutive_failures} failed: ${h.last_error || "?"})` : ""}`);
+  const rows = [
+    ["endpoint", `http://${f.listen}`],
+    ["active", f.active + (f.active === f.home ? " (home)" : ` (home ${f.home})`)],
+    ["checks", `every ${s.interval_ms} ms, unhealthy after ${s.failure_threshold}, TTL ${s.ttl_ms} ms: moves within ${s.bound_ms} ms`],
+    ["requests", `${f.requests.forwarded} forwarded, ${f.requests.failed} failed`],
+    ["health", health.join("; ")],
+  ];
+  if (f.pending) rows.push(["moving", `clients leave ${f.pending.from} at ${f.pending.moves_at_ms} ms (declared at ${f.pending.declared_ms} ms)`]);
+  $("failover").replaceChildren(el("dl", {}, ...rows.flatMap(([k, v]) => [el("dt", {}, k), el("dd", {}, v)])));
+  const head = el("tr", {}, ...["when", "from → to", "why", "failed requests", "writes missing", "came back", "superseded", "still missing"].map((h) => el("th", {}, h)));
+  const body = f.moves.map((m) => {
+    const x = m.missing;
+    const n = (v) => (x.compared ? String(v) : x.error ? "not compared" : "comparing");
+    return el("tr", {},
+      el("td", {}, `${new Date(m.at_unix_ms).toLocaleTimeString()} (${m.at_ms} ms)`),
+      el("td", {}, `${m.from} → ${m.to}`),
+      el("td", {}, m.why === "health" ? `health (first failed check ${m.first_failed_check_ms} ms)` : "asked"),
+      el("td", {}, String(m.failed_requests)),
+      el("td", {}, n(x.count)), el("td", {}, n(x.came_back)), el("td", {}, n(x.superseded)), el("td", {}, n(x.still_missing)));
+  });
+  $("failover-moves").replaceChildren(head, ...body);
+  for (const m of f.moves.slice(failoverMoves)) log(`failover endpoint moved ${m.from} → ${m.to} (${m.why}), ${m.failed_requests} requests failed`);
+  failoverMoves = f.moves.length;
+}
+
 // ---------------------------------------------------------------- links
 
 function linkTable(names) {
@@ -750,6 +786,7 @@ function render(sample) {
   if (sample.faults_error) say(`faults unknown: ${sample.faults_error}`, false);
   fillSelects(sample.regions.map((r) => r.name));
   renderRegions(sample);
+  renderFailover(sample.failover);
   renderLinks(sample);
   // When the page first showed the cluster, for its first-paint figure
   // (docs/performance.md): the navigation's clock, as the paint entries.

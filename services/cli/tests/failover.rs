@@ -1,0 +1,312 @@
+//! The failover endpoint end to end (docs/failover.md): the real
+//! `meridian up` serves it in front of three region processes; writes go
+//! through it, the home region is cut off and crashed, the endpoint moves
+//! within threshold × interval + TTL, writes go to the next region, the
+//! home comes back and the endpoint is asked back; the move's record
+//! (failed requests, missing writes) is checked against the stores.
+//! Every wait polls with a deadline; nothing sleeps to wait for an outcome.
+
+use std::path::Path;
+use std::time::{Duration, Instant};
+
+use meridian_cluster::ControlApi;
+use meridian_cluster::http::{Target, request};
+use meridian_core::{AttrValue, Item, Version};
+use meridian_region::{ClusterFile, FailoverSection};
+use serde_json::Value as Json;
+
+mod common;
+mod up;
+use common::{create_kvs, poll};
+use up::{Daemon, REGIONS, cluster};
+
+const INTERVAL_MS: u64 = 300;
+const THRESHOLD: u32 = 3;
+const TTL_MS: u64 = 1_000;
+/// What a loaded two-core machine may add to the bound: a health round's
+/// own time and the scheduler.
+const SLACK: Duration = Duration::from_secs(3);
+
+/// DynamoDB PutItem of `{"id": id}` into `kvs` through `endpoint`
+/// (`host:port`): the HTTP status and the body.
+async fn put(endpoint: &str, id: &str) -> (u16, Json) {
+    let body = format!(r#"{{"TableName": "kvs", "Item": {{"id": {{"S": "{id}"}}}}}}"#);
+    let r = request(
+        &Target::at(endpoint, "/"),
+        "POST",
+        &[
+            ("x-amz-target", "DynamoDB_20120810.PutItem"),
+            ("content-type", "application/x-amz-json-1.0"),
+            (
+                "authorization",
+                "AWS4-HMAC-SHA256 Credential=k/20261128/us-east-1/dynamodb/aws4_request, SignedHeaders=host, Signature=0",
+            ),
+        ],
+        body.into_bytes(),
+        1 << 20,
+        Duration::from_secs(15),
+    )
+    .await
+    .expect("the failover endpoint answers");
+    (
+        r.status,
+        serde_json::from_slice(&r.body).unwrap_or(Json::Null),
+    )
+}
+
+/// The head version of item `id` of `kvs` in the store under `dir`.
+fn head(dir: &Path, id: &str) -> Option<Version> {
+    let reader = meridian_store::open_reader(dir).ok()?;
+    let (def, _) = reader.table_def("kvs").ok()??;
+    let mut key = Item::new();
+    key.insert("id".into(), AttrValue::S(id.into()));
+    let key = def.key_schema.key_from_attrs(&key).ok()?;
+    Some(reader.get("kvs", &key).ok()??.version)
+}
+
+async fn status(api: &ControlApi) -> Json {
+    api.failover().await.unwrap().expect("a failover endpoint")
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_failover_endpoint_moves_on_a_crash_accounts_for_writes_and_comes_back_when_asked() {
+    let c = cluster(false);
+    let mut file = ClusterFile::load(&c.config).unwrap();
+    let mut taken = Vec::new();
+    for r in &mut file.regions {
+        let port = meridian_cluster::ports::free_port().unwrap();
+        taken.push(port);
+        r.dynamo = Some(([127, 0, 0, 1], port).into());
+    }
+    let listen = loop {
+        let port = meridian_cluster::ports::free_port().unwrap();
+        if !taken.contains(&port) {
+            break std::net::SocketAddr::from(([127, 0, 0, 1], port));
+        }
+    };
+    let mut section = FailoverSection::new(listen, REGIONS.iter().map(|r| r.to_string()).collect());
+    section.interval_ms = INTERVAL_MS;
+    section.failure_threshold = THRESHOLD;
+    section.ttl_ms = TTL_MS;
+    section.timeout_ms = INTERVAL_MS;
+    file.failover = Some(section);
+    file.write(&c.config).unwrap();
+    let dirs: Vec<_> = REGIONS.iter().map(|r| file.data_dir.join(r)).collect();
+    let [home, next, _] = REGIONS;
+    let endpoint = listen.to_string();
+    let api = ControlApi::new(format!("127.0.0.1:{}", c.api));
+
+    let _up = Daemon::start(
+        &["up", "--no-dashboard"],
+        &c.config,
+        c.dir.path().join("up.log"),
+    );
+    poll("the failover endpoint's health checks to start", || async {
+        api.failover()
+            .await
+            .ok()
+            .flatten()
+            .is_some_and(|s| s["armed"] == true)
+    })
+    .await;
+    create_kvs(&c.grpc).await;
+
+    // Writes through the endpoint land in the home region.
+    for i in 0..5 {
+        let (status, body) = put(&endpoint, &format!("before-{i}")).await;
+        assert_eq!(status, 200, "{body}");
+    }
+    let v = head(&dirs[0], "before-0").expect("the write in the home region");
+    assert_eq!(v.origin, home);
+    for i in 0..5 {
+        let id = format!("before-{i}");
+        poll("the home's writes to reach the next region", || {
+            let (dir, id) = (dirs[1].clone(), id.clone());
+            async move { head(&dir, &id).is_some() }
+        })
+        .await;
+    }
+
+    // The home is cut off from its peers: what it acknowledges now stays
+    // there, and is what the next region lacks when the endpoint moves.
+    for peer in &REGIONS[1..] {
+        for (a, b) in [(home, *peer), (*peer, home)] {
+            api.put_toxic(
+                &format!("{a}>{b}"),
+                "test.cut",
+                "timeout",
+                "upstream",
+                serde_json::json!({"timeout": 0}),
+                serde_json::json!({"timeout": 0}),
+                None,
+            )
+            .await
+            .unwrap();
+        }
+    }
+    let stranded: Vec<String> = (0..3).map(|i| format!("stranded-{i}")).collect();
+    for id in &stranded {
+        let (status, body) = put(&endpoint, id).await;
+        assert_eq!(status, 200, "{body}");
+    }
+
+    api.process(home, "crash").await.unwrap();
+    let crashed = Instant::now();
+    let mut failed = 0u64;
+    // A write the next region took when the endpoint moved between a
+    // status read and the write.
+    let mut during_acked = false;
+    let moved = loop {
+        let s = status(&api).await;
+        if s["active"] != home {
+            break crashed.elapsed();
+        }
+        assert!(
+            crashed.elapsed() < Duration::from_secs(60),
+            "never moved: {s:#}"
+        );
+        let (code, body) = put(&endpoint, "during").await;
+        if code == 200 {
+            during_acked = true;
+            break crashed.elapsed();
+        }
+        assert_eq!(code, 503, "{body}");
+        assert_eq!(
+            body["__type"], "com.amazonaws.dynamodb.v20120810#ServiceUnavailable",
+            "{body}"
+        );
+        failed += 1;
+    };
+    let bound = Duration::from_millis(u64::from(THRESHOLD) * INTERVAL_MS + TTL_MS);
+    assert!(
+        moved <= bound + SLACK,
+        "moved {moved:?} after the crash; the bound is {bound:?} (+{SLACK:?})"
+    );
+    let s = status(&api).await;
+    assert_eq!(s["active"], next);
+    let m = &s["moves"][0];
+    assert_eq!(
+        (m["from"].as_str(), m["to"].as_str(), m["why"].as_str()),
+        (Some(home), Some(next), Some("health")),
+        "{m:#}"
+    );
+    // From the first failed check: threshold − 1 more intervals, then the TTL.
+    let detect = m["at_ms"].as_u64().unwrap() - m["first_failed_check_ms"].as_u64().unwrap();
+    assert!(
+        detect >= TTL_MS && detect <= bound.as_millis() as u64 + SLACK.as_millis() as u64,
+        "{m:#}"
+    );
+    eprintln!(
+        "moved {moved:?} after the crash, {detect} ms after the first failed check; the bound is {bound:?}"
+    );
+    let counted = m["failed_requests"].as_u64().unwrap();
+    assert!(
+        counted <= failed && counted + 1 >= failed,
+        "the endpoint counted {counted} failed requests, the client saw {failed}"
+    );
+    assert_eq!(s["requests"]["failed"].as_u64(), Some(failed));
+
+    // Writes go to the next region now.
+    let (code, body) = put(&endpoint, "after").await;
+    assert_eq!(code, 200, "{body}");
+    assert_eq!(
+        head(&dirs[1], "after").map(|v| v.origin),
+        Some(next.to_string())
+    );
+
+    // The missing writes are exactly the stranded ones, with the versions
+    // the home acknowledged.
+    poll("the move's comparison of the stores", || async {
+        status(&api).await["moves"][0]["missing"]["compared"] == true
+    })
+    .await;
+    let s = status(&api).await;
+    let missing = &s["moves"][0]["missing"];
+    assert_eq!(missing["error"], Json::Null, "{missing:#}");
+    let listed: Vec<(String, String)> = missing["writes"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|w| {
+            assert_eq!(w["table"], "kvs");
+            assert_eq!(w["state"], "missing", "{w:#}");
+            (
+                w["key"]["id"]["S"].as_str().unwrap().to_string(),
+                w["version"].as_str().unwrap().to_string(),
+            )
+        })
+        .collect();
+    let mut want: Vec<(String, String)> = stranded
+        .iter()
+        .map(|id| (id.clone(), head(&dirs[0], id).unwrap().to_string()))
+        .collect();
+    let mut got = listed.clone();
+    got.sort();
+    want.sort();
+    assert_eq!(got, want, "{missing:#}");
+    // Every write acknowledged before the cut is in the next region.
+    for i in 0..5 {
+        assert!(head(&dirs[1], &format!("before-{i}")).is_some());
+    }
+
+    // Refusals name what is wrong.
+    let e = api.failover_move(Some("zz")).await.unwrap_err().to_string();
+    assert!(
+        e.contains("not in failover.regions") && e.contains("(400)"),
+        "{e}"
+    );
+    let e = api.failover_move(None).await.unwrap_err().to_string();
+    assert!(
+        e.contains(&format!("{home} is not healthy yet")) && e.contains("(409)"),
+        "{e}"
+    );
+
+    // The home comes back: the stranded writes arrive in the next region,
+    // and the endpoint goes home when asked, once the home is healthy.
+    api.reset().await.unwrap();
+    api.process(home, "restart").await.unwrap();
+    poll("the stranded writes to come back", || async {
+        status(&api).await["moves"][0]["missing"]["came_back"].as_u64()
+            == Some(stranded.len() as u64)
+    })
+    .await;
+    poll("the endpoint to move back home when asked", || async {
+        api.failover_move(None).await.is_ok()
+    })
+    .await;
+    let s = status(&api).await;
+    assert_eq!(s["active"], home);
+    let back = &s["moves"][1];
+    assert_eq!(
+        (
+            back["from"].as_str(),
+            back["to"].as_str(),
+            back["why"].as_str()
+        ),
+        (Some(next), Some(home), Some("asked")),
+        "{back:#}"
+    );
+    let (code, body) = put(&endpoint, "home-again").await;
+    assert_eq!(code, 200, "{body}");
+    assert_eq!(
+        head(&dirs[0], "home-again").map(|v| v.origin),
+        Some(home.to_string())
+    );
+
+    // Every acknowledged write is in every region in the end.
+    let acked: Vec<String> = (0..5)
+        .map(|i| format!("before-{i}"))
+        .chain(stranded.iter().cloned())
+        .chain(["after".to_string(), "home-again".to_string()])
+        .chain(during_acked.then(|| "during".to_string()))
+        .collect();
+    for dir in &dirs {
+        for id in &acked {
+            poll("every acknowledged write everywhere", || {
+                let (dir, id) = (dir.clone(), id.clone());
+                async move { head(&dir, &id).is_some() }
+            })
+            .await;
+        }
+    }
+}

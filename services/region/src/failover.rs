@@ -1,0 +1,233 @@
+//! The `[failover]` section of a cluster file (docs/failover.md): one more
+//! DynamoDB endpoint that `meridian up` serves, forwarding every request to
+//! the first region of `regions` and, when that region stops answering its
+//! health check, to the next one, as a Route 53 failover record (health
+//! check interval, failure threshold, record TTL) or an application-level
+//! router in front of DynamoDB global tables does.
+//!
+//! Only the settings and their limits live here; the endpoint itself is
+//! `meridian_cluster::failover`.
+
+use std::net::SocketAddr;
+
+use serde::{Deserialize, Serialize};
+
+/// Health checks come at least this often: Route 53's fastest is every
+/// 10 s; below 100 ms a laptop's scheduler noise decides.
+pub const MIN_INTERVAL_MS: u64 = 100;
+/// And at most this far apart (Route 53's slowest is every 30 s).
+pub const MAX_INTERVAL_MS: u64 = 60_000;
+/// Route 53 takes a failure threshold from 1 to 10.
+pub const MAX_FAILURE_THRESHOLD: u32 = 10;
+/// The longest TTL taken: one day.
+pub const MAX_TTL_MS: u64 = 86_400_000;
+
+/// Where the endpoint listens, the regions it may forward to (home first)
+/// and when it moves. Defaults are laptop-scaled; AWS's are in
+/// docs/failover.md.
+#[derive(Debug, Clone, PartialEq, Eq, Deserialize, Serialize)]
+#[serde(deny_unknown_fields)]
+pub struct FailoverSection {
+    /// The endpoint's address, a DynamoDB endpoint like any region's.
+    pub listen: SocketAddr,
+    /// The regions in failover order: the first is the home, each next one
+    /// takes over when the one before it is unhealthy. Every one needs a
+    /// `dynamo` address.
+    pub regions: Vec<String>,
+    /// Time between two health checks of each region (Route 53: 10 or
+    /// 30 seconds).
+    #[serde(default = "default_interval_ms")]
+    pub interval_ms: u64,
+    /// Consecutive failed checks that make a healthy region unhealthy, and
+    /// consecutive answered ones that make it healthy again (Route 53: 1 to
+    /// 10, default 3).
+    #[serde(default = "default_failure_threshold")]
+    pub failure_threshold: u32,
+    /// How long clients keep sending to a region after it is declared
+    /// unhealthy, as clients holding a cached DNS answer do until the
+    /// record's TTL passes.
+    #[serde(default = "default_ttl_ms")]
+    pub ttl_ms: u64,
+    /// A check fails unless the region answers within this long (Route 53:
+    /// a TCP connection within 4 s, then a 2xx or 3xx status within 2 s).
+    #[serde(default = "default_timeout_ms")]
+    pub timeout_ms: u64,
+}
+
+fn default_interval_ms() -> u64 {
+    1_000
+}
+
+fn default_failure_threshold() -> u32 {
+    3
+}
+
+fn default_ttl_ms() -> u64 {
+    5_000
+}
+
+fn default_timeout_ms() -> u64 {
+    1_000
+}
+
+impl FailoverSection {
+    /// A section with the defaults `load` fills in.
+    pub fn new(listen: SocketAddr, regions: Vec<String>) -> Self {
+        FailoverSection {
+            listen,
+            regions,
+            interval_ms: default_interval_ms(),
+            failure_threshold: default_failure_threshold(),
+            ttl_ms: default_ttl_ms(),
+            timeout_ms: default_timeout_ms(),
+        }
+    }
+
+    /// Checks the section against the file's regions (`(name, dynamo
+    /// address)` in file order) and the addresses the file's other
+    /// listeners take; each error names the field and its limit.
+    pub fn validate(
+        &self,
+        regions: &[(&str, Option<SocketAddr>)],
+        taken: &[SocketAddr],
+    ) -> Result<(), String> {
+        if self.regions.len() < 2 {
+            return Err(format!(
+                "failover.regions needs at least 2 regions (a home and one to fail over to), got {}",
+                self.regions.len()
+            ));
+        }
+        let known = regions.iter().map(|r| r.0).collect::<Vec<_>>().join(", ");
+        for (i, name) in self.regions.iter().enumerate() {
+            if self.regions[..i].contains(name) {
+                return Err(format!("failover.regions lists {name} twice"));
+            }
+            match regions.iter().find(|r| r.0 == name) {
+                None => {
+                    return Err(format!(
+                        "failover.regions names {name:?}, which is no [[region]] of this file (known: {known})"
+                    ));
+                }
+                Some((_, None)) => {
+                    return Err(format!(
+                        "failover.regions names {name}, which has no dynamo address to forward to"
+                    ));
+                }
+                Some(_) => {}
+            }
+        }
+        if !(MIN_INTERVAL_MS..=MAX_INTERVAL_MS).contains(&self.interval_ms) {
+            return Err(format!(
+                "failover.interval_ms must be between {MIN_INTERVAL_MS} and {MAX_INTERVAL_MS} (Route 53 checks every 10000 or 30000), got {}",
+                self.interval_ms
+            ));
+        }
+        if !(1..=MAX_FAILURE_THRESHOLD).contains(&self.failure_threshold) {
+            return Err(format!(
+                "failover.failure_threshold must be between 1 and {MAX_FAILURE_THRESHOLD}, as Route 53 takes it, got {}",
+                self.failure_threshold
+            ));
+        }
+        if self.ttl_ms > MAX_TTL_MS {
+            return Err(format!(
+                "failover.ttl_ms must be at most {MAX_TTL_MS} (one day), got {}",
+                self.ttl_ms
+            ));
+        }
+        if !(1..=self.interval_ms).contains(&self.timeout_ms) {
+            return Err(format!(
+                "failover.timeout_ms must be between 1 and failover.interval_ms ({}), got {}",
+                self.interval_ms, self.timeout_ms
+            ));
+        }
+        if let Some(clash) = taken.iter().find(|a| a.port() == self.listen.port()) {
+            return Err(format!(
+                "failover.listen {} takes the port of another listener of this file ({clash})",
+                self.listen
+            ));
+        }
+        Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn addr(port: u16) -> SocketAddr {
+        SocketAddr::from(([127, 0, 0, 1], port))
+    }
+
+    fn check(f: &FailoverSection) -> Result<(), String> {
+        let regions = [
+            ("a", Some(addr(8101))),
+            ("b", Some(addr(8102))),
+            ("c", None),
+        ];
+        f.validate(&regions, &[addr(8101), addr(8102), addr(8474)])
+    }
+
+    /// One change to a valid section.
+    type Change = fn(&mut FailoverSection);
+
+    fn section() -> FailoverSection {
+        FailoverSection::new(addr(8100), vec!["a".into(), "b".into()])
+    }
+
+    #[test]
+    fn the_defaults_pass() {
+        assert_eq!(check(&section()), Ok(()));
+    }
+
+    #[test]
+    fn each_error_names_the_field_and_its_limit() {
+        let cases: [(Change, &str); 9] = [
+            (
+                |f| f.regions = vec!["a".into()],
+                "failover.regions needs at least 2",
+            ),
+            (
+                |f| f.regions.push("zz".into()),
+                "\"zz\", which is no [[region]]",
+            ),
+            (|f| f.regions.push("a".into()), "lists a twice"),
+            (
+                |f| f.regions.push("c".into()),
+                "c, which has no dynamo address",
+            ),
+            (
+                |f| f.interval_ms = 0,
+                "failover.interval_ms must be between 100 and 60000",
+            ),
+            (
+                |f| f.failure_threshold = 0,
+                "failover.failure_threshold must be between 1 and 10",
+            ),
+            (
+                |f| f.failure_threshold = 11,
+                "failover.failure_threshold must be between 1 and 10",
+            ),
+            (
+                |f| f.timeout_ms = 5_000,
+                "failover.timeout_ms must be between 1 and failover.interval_ms (1000)",
+            ),
+            (
+                |f| f.listen = addr(8474),
+                "failover.listen 127.0.0.1:8474 takes the port",
+            ),
+        ];
+        for (change, want) in cases {
+            let mut f = section();
+            change(&mut f);
+            let err = check(&f).unwrap_err();
+            assert!(err.contains(want), "{err:?} does not contain {want:?}");
+        }
+        let mut f = section();
+        f.ttl_ms = MAX_TTL_MS + 1;
+        assert!(
+            check(&f)
+                .unwrap_err()
+                .contains("failover.ttl_ms must be at most")
+        );
+    }
+}
