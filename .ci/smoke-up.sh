@@ -327,10 +327,13 @@ echo "smoke: FIS template (simulated) ok"
 # the regions committed for it, and passes.
 "$sdk_venv/bin/python" docs/examples/orders_app.py --setup > "$work/app-setup.log" 2>&1 \
     || { cat "$work/app-setup.log"; echo "the example application could not make its table" >&2; exit 1; }
+# `app_endpoints` (--endpoint NAME=URL ...) points the application elsewhere
+# than each region's own endpoint.
+app_endpoints=()
 own_app_drill() {
     local name=$1 seconds=$2; shift 2
-    "$sdk_venv/bin/python" docs/examples/orders_app.py --seconds "$seconds" --out "$work/$name-app.json" \
-        > "$work/$name-app.log" 2>&1 &
+    "$sdk_venv/bin/python" docs/examples/orders_app.py "${app_endpoints[@]}" --seconds "$seconds" \
+        --out "$work/$name-app.json" > "$work/$name-app.log" 2>&1 &
     local app=$!
     m drill run "$@" --cluster "$cfg" --quiet --out "$work/$name" > "$work/$name.log" 2>&1 \
         || { cat "$work/$name.log" "$work/$name-app.log"; echo "$name against your application failed" >&2; exit 1; }
@@ -415,6 +418,33 @@ m net failover | has "#1 at .*us-east-1 → eu-west-1 (health" \
 # Its cost per request against the region directly (docs/performance.md).
 python3 .ci/failover_cost.py 127.0.0.1:8100 127.0.0.1:8101 failover-smoke 200
 echo "smoke: failover endpoint ok"
+
+# Your application through the failover endpoint while its home region goes
+# dark (docs/drills.md): the drill's report shows the endpoint's move on
+# health to eu-west-1, and every write us-east-1 acknowledged that eu-west-1
+# lacked at the move came back or was overwritten by the end.
+app_endpoints=(--endpoint app=http://127.0.0.1:8100)
+own_app_drill region-outage 32 simulations/own-app/region-outage.toml
+app_endpoints=()
+python3 - "$work/region-outage/report.json" <<'PY' \
+    || { cat "$work/region-outage.log" "$work/region-outage-app.log"; echo "the outage drill's report does not show the failover" >&2; exit 1; }
+import json, sys
+f = json.load(open(sys.argv[1]))["failover"]
+moves = [(m["from"], m["to"], m["why"]) for m in f["moves"]]
+assert ("us-east-1", "eu-west-1", "health") in moves, moves
+assert all(m["still_missing"] == 0 for m in f["moves"]), f["moves"]
+m = f["moves"][0]
+print(f"the endpoint moved at {m['at_ms']} ms, {m['after_first_failed_ms']} ms after the first failed check; "
+      f"{m['failed_requests']} requests failed, {m['missing']} writes missing at the move, {m['came_back']} came back, "
+      f"{m['superseded']} superseded")
+PY
+back=""
+for _ in $(seq 1 100); do
+    if m net failover back 2>/dev/null | has "moved the failover endpoint back to us-east-1"; then back=yes; break; fi
+    sleep 0.2
+done
+[ -n "$back" ] || { m net failover; echo "the failover endpoint did not go back home after the outage drill" >&2; exit 1; }
+echo "smoke: your application through a region outage ok"
 
 # The link proxy, driven by the unmodified toxiproxy-python client.
 "$venv/bin/pip" install --quiet "toxiproxy-python==0.1.1"

@@ -16,8 +16,11 @@ Regions overwrite: the conflicts a drill then reports. What each writer saw
 as JSON with --out, to read beside the drill's report.
 
 Endpoints default to the default cluster's (regions/local-3.toml); pass
---endpoint REGION=URL for each Region to write through another address,
-such as a failover endpoint.
+--endpoint NAME=URL for each writer to write through another address. A
+name that is not a Region labels the writer (and its keys), as for the
+failover endpoint of `meridian up` (docs/failover.md):
+
+  python3 docs/examples/orders_app.py --endpoint app=http://127.0.0.1:8100 --seconds 40
 """
 
 import argparse
@@ -42,7 +45,11 @@ KEYS = dict(aws_access_key_id="meridian", aws_secret_access_key="meridian")
 CONFIG = Config(connect_timeout=1, read_timeout=2, retries={"max_attempts": 1})
 
 
-def client(region, url):
+def client(name, url):
+    """A DynamoDB client of `url`, signing for Region `name`, or for the
+    home Region when `name` only labels an endpoint (such as the failover
+    endpoint, which forwards the request as signed)."""
+    region = name if name in DEFAULT_ENDPOINTS else next(iter(DEFAULT_ENDPOINTS))
     return boto3.client("dynamodb", endpoint_url=url, region_name=region, config=CONFIG, **KEYS)
 
 
@@ -119,8 +126,9 @@ def writer(region, url, seconds, rate, seen):
 
 def main():
     p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    p.add_argument("--endpoint", action="append", default=[], metavar="REGION=URL",
-                   help="a Region and its DynamoDB endpoint; repeat for each (default: the default cluster's three)")
+    p.add_argument("--endpoint", action="append", default=[], metavar="NAME=URL",
+                   help="a writer's name (a Region, or a label) and the DynamoDB endpoint it writes through; "
+                        "repeat for each (default: the default cluster's three Regions)")
     p.add_argument("--setup", action="store_true", help="create the global table and wait until it is ACTIVE")
     p.add_argument("--seconds", type=float, default=30.0, help="how long to write (at most 3600)")
     p.add_argument("--rate", type=float, default=20.0, help="requests a second per Region (at most 1000)")

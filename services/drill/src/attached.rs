@@ -495,6 +495,12 @@ impl Faults for Attached {
         ))
     }
 
+    async fn failover_record(&mut self) -> Option<serde_json::Value> {
+        // A record that cannot be read leaves the report without it; the
+        // drill goes on.
+        self.api.failover().await.ok().flatten()
+    }
+
     async fn settled(&mut self) -> Result<(), FaultError> {
         let Host::Swarm { stores, .. } = &self.host else {
             return Ok(());
