@@ -382,12 +382,16 @@ aws_at 8102 get-item --table-name failover-smoke --key '{"id": {"S": "after"}}' 
     || { echo "a write through the failover endpoint did not land in eu-west-1 after the move" >&2; exit 1; }
 m net failover back >/dev/null 2>&1 && { echo "the failover endpoint went back to a crashed home" >&2; exit 1; }
 m net restart us-east-1 >/dev/null
-back=""
-for _ in $(seq 1 200); do
-    if m net failover back 2>/dev/null | has "moved the failover endpoint back to us-east-1"; then back=yes; break; fi
-    sleep 0.1
-done
-[ -n "$back" ] || { m net failover; echo "the failover endpoint did not go back to us-east-1 when asked" >&2; exit 1; }
+# `failover_home WHY`: asks the endpoint back to us-east-1 until the region
+# is healthy again (20 s at most).
+failover_home() {
+    for _ in $(seq 1 200); do
+        if m net failover back 2>/dev/null | has "moved the failover endpoint back to us-east-1"; then return 0; fi
+        sleep 0.1
+    done
+    m net failover; echo "the failover endpoint did not go back to us-east-1 $1" >&2; exit 1
+}
+failover_home "when asked"
 m net failover move ap-southeast-1 | has "moved the failover endpoint to ap-southeast-1" \
     || { echo "meridian net failover move did not move the endpoint" >&2; exit 1; }
 curl -fsS -X POST -H 'content-type: application/json' -d '{}' http://127.0.0.1:8474/meridian/failover/move \
@@ -438,12 +442,7 @@ print(f"the endpoint moved at {m['at_ms']} ms, {m['after_first_failed_ms']} ms a
       f"{m['failed_requests']} requests failed, {m['missing']} writes missing at the move, {m['came_back']} came back, "
       f"{m['superseded']} superseded")
 PY
-back=""
-for _ in $(seq 1 100); do
-    if m net failover back 2>/dev/null | has "moved the failover endpoint back to us-east-1"; then back=yes; break; fi
-    sleep 0.2
-done
-[ -n "$back" ] || { m net failover; echo "the failover endpoint did not go back home after the outage drill" >&2; exit 1; }
+failover_home "after the outage drill"
 echo "smoke: your application through a region outage ok"
 
 # The link proxy, driven by the unmodified toxiproxy-python client.

@@ -36,16 +36,27 @@ fn drill_run(
     )
 }
 
-const SCENARIO: &str = r#"
-name = "ci-live"
-description = "A short live drill: partition, heal, crash, restart"
-duration = "5s"
-settle = "60s"
+/// The three regions of the cluster files these tests run, with the round
+/// trips between them, as scenario text.
+macro_rules! three_regions {
+    () => {
+        r#"
 sample_interval = "250ms"
 [regions]
 names = ["us-east-1", "eu-west-1", "ap-southeast-1"]
 rtt_ms = { us-east-1 = { eu-west-1 = 20, ap-southeast-1 = 40 }, eu-west-1 = { ap-southeast-1 = 30 } }
-[workload]
+"#
+    };
+}
+
+const SCENARIO: &str = concat!(
+    r#"
+name = "ci-live"
+description = "A short live drill: partition, heal, crash, restart"
+duration = "5s"
+settle = "60s""#,
+    three_regions!(),
+    r#"[workload]
 rate_per_region = 40
 keys = 30
 mix = { put = 4, update = 3, delete = 1, get = 2 }
@@ -67,7 +78,8 @@ region = "ap-southeast-1"
 at = "3500ms"
 action = "restart"
 region = "ap-southeast-1"
-"#;
+"#
+);
 
 #[test]
 fn a_live_drill_with_a_partition_and_a_crash_passes_and_writes_its_report() {
@@ -423,16 +435,14 @@ fn an_fis_template_runs_as_a_drill_and_what_it_cannot_honour_is_refused_by_name(
 /// A drill of the user's own application: the fault timeline, and no load
 /// of the drill's own. eu-west-1 is cut off, crashed and wiped while it
 /// holds writes no peer has.
-const OWN_APP: &str = r#"
+const OWN_APP: &str = concat!(
+    r#"
 name = "own-app"
 description = "Your application's load; eu-west-1 cut off, then its disk lost"
 duration = "6s"
-settle = "60s"
-sample_interval = "250ms"
-[regions]
-names = ["us-east-1", "eu-west-1", "ap-southeast-1"]
-rtt_ms = { us-east-1 = { eu-west-1 = 20, ap-southeast-1 = 40 }, eu-west-1 = { ap-southeast-1 = 30 } }
-[workload]
+settle = "60s""#,
+    three_regions!(),
+    r#"[workload]
 table = "app"
 external = true
 [[event]]
@@ -454,7 +464,8 @@ region = "eu-west-1"
 [[event]]
 at = "4s"
 action = "heal"
-"#;
+"#
+);
 
 /// What the stand-in application saw: writes acknowledged per region.
 #[derive(Default)]
