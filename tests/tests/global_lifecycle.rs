@@ -395,3 +395,67 @@ async fn a_replica_being_created_answers_as_a_table_not_yet_active() {
     assert!(get(asia, "orders", key()).await.is_some());
     cluster.shutdown().await;
 }
+
+/// While replication of a global table is paused, as an FIS experiment
+/// pauses it, no region takes a change of the table's settings (AWS's
+/// core concepts page, *Fault injection testing*: not during an MRSC
+/// experiment, "similar to MREC"); once the pause is over, they take it
+/// again. Another table's settings change meanwhile.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_paused_table_takes_no_settings_change_until_the_pause_ends() {
+    use aws_sdk_dynamodb::types::BillingMode;
+    use meridian_proto::v1 as pb;
+    let cluster = TestCluster::start(&REGIONS[..2]).await;
+    let cs: Vec<Client> = (0..2).map(|i| client(cluster.dynamo_url(i))).collect();
+    for table in ["paused", "other"] {
+        create_table(&cs[0], table, ("id", ScalarAttributeType::S), None).await;
+        add_replica(&cs[0], table, REGIONS[1]).await;
+    }
+    // As `meridian net pause-replication` installs it: in every region.
+    for i in 0..2 {
+        cluster
+            .admin(i)
+            .pause_replication(pb::PauseReplicationRequest {
+                table: "paused".into(),
+                region: REGIONS[1].into(),
+                duration_ms: 3_000,
+                tail_ms: 500,
+            })
+            .await
+            .expect("pause");
+    }
+    let to_provisioned = |c: &Client, table: &str| {
+        c.update_table()
+            .table_name(table)
+            .billing_mode(BillingMode::Provisioned)
+            .provisioned_throughput(
+                aws_sdk_dynamodb::types::ProvisionedThroughput::builder()
+                    .read_capacity_units(5)
+                    .write_capacity_units(5)
+                    .build()
+                    .unwrap(),
+            )
+            .send()
+    };
+    // In its tail too: the experiment is under way.
+    for c in &cs {
+        let msg = expect_code(
+            to_provisioned(c, "paused").await,
+            "ResourceInUseException",
+            "a settings change while the table's replication is paused",
+        );
+        assert!(
+            msg.contains("replication of table paused is paused"),
+            "{msg}"
+        );
+    }
+    to_provisioned(&cs[0], "other")
+        .await
+        .expect("another table's settings change");
+    poll_until(
+        "the paused table's settings change once the pause ends",
+        Duration::from_secs(30),
+        || async { to_provisioned(&cs[0], "paused").await.is_ok() },
+    )
+    .await;
+}

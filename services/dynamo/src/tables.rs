@@ -165,6 +165,17 @@ pub async fn describe(ops: &RegionHandle, r: Req<'_>) -> ApiResult<Json> {
 /// name.
 pub async fn update(ops: &RegionHandle, r: Req<'_>) -> ApiResult<Json> {
     let table = r.table_name()?;
+    // While an FIS experiment pauses a global table's replication, AWS
+    // supports no change of its settings, MREC or MRSC (the developer
+    // guide's global tables core concepts, *Fault injection testing*).
+    if ops.replication_paused(table) {
+        return Err(ApiError::new(
+            Kind::ResourceInUse,
+            format!(
+                "Attempt to change a resource which is still in use: replication of table {table} is paused by a fault injection experiment, and its settings cannot be updated until the pause ends"
+            ),
+        ));
+    }
     let protect = r.opt_bool("DeletionProtectionEnabled")?;
     let replica = ReplicaChange::parse(&r)?;
     // `GlobalSecondaryIndexUpdates` `Update`s: indexes' own throughput,

@@ -120,6 +120,16 @@ impl RegionHandle {
         self.shared.real_clock.now_micros()
     }
 
+    /// Whether a pause of `table`'s replication is under way here
+    /// (docs/netsim.md, *Pausing a table's replication*).
+    pub fn replication_paused(&self, table: &str) -> bool {
+        self.shared
+            .pauses
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .under_way(table, tokio::time::Instant::now())
+    }
+
     pub async fn table(&self, name: &str) -> Result<(TableDef, Version), OpError> {
         self.shared
             .storage

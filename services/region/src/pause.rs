@@ -76,6 +76,14 @@ impl Pauses {
             .any(|p| p.table == table && p.cuts(me, peer, now))
     }
 
+    /// Whether a pause of `table`, at any replica, is under way at `now`:
+    /// from the request (its tail included) until it ends. AWS refuses a
+    /// global table's settings changes for as long as an FIS experiment
+    /// pauses its replication, MREC and MRSC alike.
+    pub fn under_way(&self, table: &str, now: Instant) -> bool {
+        self.0.iter().any(|p| p.table == table && now < p.until)
+    }
+
     /// Removes and returns the pauses over at `now`.
     pub fn ended(&mut self, now: Instant) -> Vec<Pause> {
         let (over, on): (Vec<Pause>, Vec<Pause>) = self.0.drain(..).partition(|p| p.until <= now);
