@@ -120,13 +120,37 @@ pub async fn drive<F: Faults>(
         .settled()
         .await
         .map_err(|e| DriveError::Stores(e.to_string()))?;
-    let failover_end = faults.failover_record().await;
+    let failover_end = match &failover {
+        Some((start, began)) => settled_failover(faults, start, *began).await,
+        None => None,
+    };
     let mut report = run.judge(seed, settled).await?;
     report.orders = orders;
     if let (Some((start, began)), Some(end)) = (&failover, &failover_end) {
         report.failover = Some(crate::failover::report(start, end, *began));
     }
     Ok(report)
+}
+
+/// The failover endpoint's record once the regions have settled: read
+/// again while a write its moves found missing is still missing, until its
+/// health rounds have had time to look them up against the settled stores
+/// ([`crate::failover::settle_wait`]). One that stays missing then was
+/// lost (its region's data with it), and is reported so.
+async fn settled_failover<F: Faults>(
+    faults: &mut F,
+    start: &serde_json::Value,
+    began_unix_ms: u64,
+) -> Option<serde_json::Value> {
+    let deadline = Instant::now() + crate::failover::settle_wait(start);
+    loop {
+        let record = faults.failover_record().await?;
+        if crate::failover::still_missing(&record, began_unix_ms) == 0 || Instant::now() >= deadline
+        {
+            return Some(record);
+        }
+        tokio::time::sleep(Duration::from_millis(250)).await;
+    }
 }
 
 /// Real time now, µs since the epoch: when a live drill began, as the

@@ -9,6 +9,26 @@
 use meridian_scenario::report::{FailoverMove, FailoverReport, FailoverWrite};
 use serde_json::Value as Json;
 
+/// How long after the regions settle the drill waits, at most, for the
+/// endpoint to see writes come back: its health rounds look each missing
+/// write up again, so the record lags the stores by up to a round.
+pub(crate) fn settle_wait(record: &Json) -> std::time::Duration {
+    let interval = record["settings"]["interval_ms"].as_u64().unwrap_or(1_000);
+    std::time::Duration::from_millis(2 * interval + 1_000)
+}
+
+/// Writes still missing, in `record`, of the moves made since
+/// `began_unix_ms`.
+pub(crate) fn still_missing(record: &Json, began_unix_ms: u64) -> u64 {
+    record["moves"]
+        .as_array()
+        .into_iter()
+        .flatten()
+        .filter(|m| m["at_unix_ms"].as_u64().is_some_and(|t| t >= began_unix_ms))
+        .filter_map(|m| m["missing"]["still_missing"].as_u64())
+        .sum()
+}
+
 /// The report of the endpoint from its record at the drill's start and at
 /// its end (`GET /meridian/failover`), the drill having begun at
 /// `began_unix_ms`. Moves are those made since the drill began.
@@ -119,5 +139,9 @@ mod tests {
         assert_eq!(m.writes[0].key, r#"{"order_id":{"S":"a"}}"#);
         assert_eq!(m.writes[1].state, "missing");
         assert_eq!(m.writes[1].resolved_at_ms, None);
+        // Only the drill's moves count towards what it waits for.
+        assert_eq!(still_missing(&end, 1_000), 1);
+        assert_eq!(still_missing(&end, 20_000), 0);
+        assert_eq!(settle_wait(&end), std::time::Duration::from_millis(3_000));
     }
 }
