@@ -427,11 +427,17 @@ echo "smoke: failover endpoint ok"
 # dark (docs/drills.md): the drill's report shows the endpoint's move on
 # health to eu-west-1, and every write us-east-1 acknowledged that eu-west-1
 # lacked at the move came back or was overwritten by the end.
+# What the endpoint and `meridian up` say, when the outage drill fails.
+outage_diagnosis() {
+    m net failover || true
+    grep -i "failover\|panic" "$work/up.log" | tail -20 || true
+    echo "the outage drill's report does not show the failover" >&2
+}
 app_endpoints=(--endpoint app=http://127.0.0.1:8100)
 own_app_drill region-outage 32 simulations/own-app/region-outage.toml
 app_endpoints=()
 python3 - "$work/region-outage/report.json" <<'PY' \
-    || { cat "$work/region-outage.log" "$work/region-outage-app.log"; echo "the outage drill's report does not show the failover" >&2; exit 1; }
+    || { cat "$work/region-outage.log" "$work/region-outage-app.log"; outage_diagnosis; exit 1; }
 import json, sys
 f = json.load(open(sys.argv[1]))["failover"]
 moves = [(m["from"], m["to"], m["why"]) for m in f["moves"]]

@@ -121,7 +121,7 @@ pub async fn drive<F: Faults>(
         .await
         .map_err(|e| DriveError::Stores(e.to_string()))?;
     let failover_end = match &failover {
-        Some((start, began)) => settled_failover(faults, start, *began).await,
+        Some((_, began)) => settled_failover(faults, *began).await,
         None => None,
     };
     let mut report = run.judge(seed, settled).await?;
@@ -139,12 +139,13 @@ pub async fn drive<F: Faults>(
 /// lost (its region's data with it), and is reported so.
 async fn settled_failover<F: Faults>(
     faults: &mut F,
-    start: &serde_json::Value,
     began_unix_ms: u64,
 ) -> Option<serde_json::Value> {
-    let deadline = Instant::now() + crate::failover::settle_wait(start);
+    let mut deadline = None;
     loop {
         let record = faults.failover_record().await?;
+        let deadline =
+            *deadline.get_or_insert_with(|| Instant::now() + crate::failover::settle_wait(&record));
         if crate::failover::still_missing(&record, began_unix_ms) == 0 || Instant::now() >= deadline
         {
             return Some(record);

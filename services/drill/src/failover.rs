@@ -10,11 +10,20 @@ use meridian_scenario::report::{FailoverMove, FailoverReport, FailoverWrite};
 use serde_json::Value as Json;
 
 /// How long after the regions settle the drill waits, at most, for the
-/// endpoint to see writes come back: its health rounds look each missing
-/// write up again, so the record lags the stores by up to a round.
+/// endpoint to see writes come back: each health round looks up to
+/// `recheck_per_round` missing writes (of every move) again, in turn, so
+/// the record lags the stores by up to as many rounds as it takes to go
+/// through them all, and one more. At most a minute.
 pub(crate) fn settle_wait(record: &Json) -> std::time::Duration {
-    let interval = record["settings"]["interval_ms"].as_u64().unwrap_or(1_000);
-    std::time::Duration::from_millis(2 * interval + 1_000)
+    let settings = &record["settings"];
+    let interval = settings["interval_ms"].as_u64().unwrap_or(1_000);
+    let per_round = settings["recheck_per_round"]
+        .as_u64()
+        .unwrap_or(1_000)
+        .max(1);
+    let missing = still_missing(record, 0);
+    let rounds = missing.div_ceil(per_round) + 1;
+    std::time::Duration::from_millis((rounds * interval + 1_000).min(60_000))
 }
 
 /// Writes still missing, in `record`, of the moves made since
