@@ -182,6 +182,14 @@ impl Attached {
                 "workload.external = true runs against `meridian up`, whose regions' stores this machine reads as the drill goes; {} is a Swarm stack's",
                 cluster.display()
             ));
+        } else {
+            // Refused before the cluster's link faults are touched.
+            let replicas: Vec<RegionTarget> = me
+                .targets()?
+                .into_iter()
+                .filter(|t| scenario.workload.replicas.contains(&t.name))
+                .collect();
+            crate::recorded::check_table(&scenario.workload.table, &replicas).await?;
         }
         me.faults
             .apply(&Action::Clear {

@@ -46,37 +46,42 @@ struct Log {
     error: Option<String>,
 }
 
+/// Checks that the application's `table` is in every region of
+/// `replicas`, as an EVENTUAL table: what a drill of its load needs before
+/// it changes anything.
+pub(crate) async fn check_table(table: &str, replicas: &[RegionTarget]) -> Result<(), String> {
+    for r in replicas {
+        let described = MeridianClient::new(r.channel.clone())
+            .describe_table(pb::TableRequest { name: table.into() })
+            .await
+            .map_err(|e| match e.code() {
+                tonic::Code::NotFound => format!(
+                    "{} has no table {table}: with workload.external = true the table is your application's, and must exist in every region of workload.replicas",
+                    r.name
+                ),
+                _ => format!("DescribeTable {table} in {}: {}", r.name, e.message()),
+            })?
+            .into_inner();
+        if described.consistency == "STRONG" {
+            return Err(format!(
+                "{table} is a STRONG table: a drill of your application's load reads the writes from the regions' replication logs, and a STRONG table's writes are decided by its members' consensus log instead (docs/limits.md)"
+            ));
+        }
+    }
+    Ok(())
+}
+
 impl Recorded {
-    /// Checks that the application's table is in every region the scenario
-    /// names as its replicas, as an EVENTUAL table, and starts reading each
-    /// one's log from where it is now: writes before the drill are not
-    /// its to judge.
+    /// Checks the application's table ([`check_table`]) and starts reading
+    /// each region's log from where it is now: writes before the drill are
+    /// not its to judge.
     pub(crate) async fn start(
         scenario: &Scenario,
         holders: &[RegionTarget],
         since_micros: u64,
     ) -> Result<Self, String> {
         let table = &scenario.workload.table;
-        for r in holders {
-            let described = MeridianClient::new(r.channel.clone())
-                .describe_table(pb::TableRequest {
-                    name: table.clone(),
-                })
-                .await
-                .map_err(|e| match e.code() {
-                    tonic::Code::NotFound => format!(
-                        "{} has no table {table}: with workload.external = true the table is your application's, and must exist in every region of workload.replicas",
-                        r.name
-                    ),
-                    _ => format!("DescribeTable {table} in {}: {}", r.name, e.message()),
-                })?
-                .into_inner();
-            if described.consistency == "STRONG" {
-                return Err(format!(
-                    "{table} is a STRONG table: a drill of your application's load reads the writes from the regions' replication logs, and a STRONG table's writes are decided by its members' consensus log instead (docs/limits.md)"
-                ));
-            }
-        }
+        check_table(table, holders).await?;
         let mut regions = Vec::new();
         for r in holders {
             let data_dir = r.data_dir.clone();
