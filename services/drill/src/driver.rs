@@ -157,9 +157,8 @@ async fn settled_failover<F: Faults>(
 /// Real time now, µs since the epoch: when a live drill began, as the
 /// regions' logs and the failover endpoint's record give their times.
 fn unix_micros_now() -> u64 {
-    std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .map_or(0, |d| d.as_micros() as u64)
+    use meridian_core::PhysicalClock;
+    meridian_core::SystemClock.now_micros()
 }
 
 /// Creates the drill's table (and turns TTL on for it if the workload

@@ -4,7 +4,7 @@
 
 use std::collections::BTreeMap;
 use std::fmt::Write as _;
-use std::time::{Duration, SystemTime, UNIX_EPOCH};
+use std::time::Duration;
 
 use meridian_cluster::ControlApi;
 use meridian_cluster::faults::halves;
@@ -375,10 +375,8 @@ pub(crate) fn window_quantiles(earlier: &[u64], later: &[u64]) -> Option<(f64, f
 }
 
 fn wall_micros() -> u64 {
-    SystemTime::now()
-        .duration_since(UNIX_EPOCH)
-        .map(|d| d.as_micros() as u64)
-        .unwrap_or(0)
+    use meridian_core::PhysicalClock;
+    meridian_core::SystemClock.now_micros()
 }
 
 /// One toxic in words.

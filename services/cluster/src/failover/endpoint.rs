@@ -8,9 +8,9 @@
 use std::path::PathBuf;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard};
-use std::time::{Duration, SystemTime, UNIX_EPOCH};
+use std::time::Duration;
 
-use meridian_core::{EncodedKey, Version};
+use meridian_core::{EncodedKey, PhysicalClock, Version};
 use meridian_netsim::supervisor::BoxFuture;
 use meridian_netsim::{Failover, FailoverError};
 use meridian_region::FailoverSection;
@@ -121,11 +121,9 @@ pub struct Endpoint {
     inner: Mutex<Inner>,
 }
 
+/// The wall clock, ms since the epoch: the times the record gives.
 fn unix_ms() -> u64 {
-    SystemTime::now()
-        .duration_since(UNIX_EPOCH)
-        .map(|d| d.as_millis() as u64)
-        .unwrap_or(0)
+    meridian_core::SystemClock.now_micros() / 1_000
 }
 
 impl Endpoint {
