@@ -110,9 +110,14 @@ impl Recorded {
     /// Reads what `region` committed since the last reading into `tally`'s
     /// oracle and counts; a region the drill does not read is skipped.
     pub(crate) async fn read(&mut self, region: &str, tally: &Mutex<Tally>) {
-        let Some(log) = self.regions.iter_mut().find(|l| l.name == region) else {
-            return;
-        };
+        if let Some(i) = self.regions.iter().position(|l| l.name == region) {
+            self.read_at(i, tally).await;
+        }
+    }
+
+    /// [`Recorded::read`] of the `i`th region.
+    async fn read_at(&mut self, i: usize, tally: &Mutex<Tally>) {
+        let log = &mut self.regions[i];
         let (dir, name, table, from) = (
             log.data_dir.clone(),
             log.name.clone(),
@@ -130,7 +135,7 @@ impl Recorded {
                 // which a simulated drill never reads (it has no external
                 // load).
                 tracing::debug!(
-                    region,
+                    region = %log.name,
                     writes = got.writes.len(),
                     entries = got.cursor.seq.saturating_sub(log.cursor.seq),
                     micros = began.elapsed().as_micros() as u64,
@@ -161,9 +166,8 @@ impl Recorded {
 
     /// [`Recorded::read`] of every region.
     pub(crate) async fn read_all(&mut self, tally: &Mutex<Tally>) {
-        let names: Vec<String> = self.regions.iter().map(|l| l.name.clone()).collect();
-        for name in names {
-            self.read(&name, tally).await;
+        for i in 0..self.regions.len() {
+            self.read_at(i, tally).await;
         }
     }
 
