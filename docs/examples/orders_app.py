@@ -134,6 +134,9 @@ def main():
     p.add_argument("--rate", type=float, default=20.0, help="requests a second per Region (at most 1000)")
     p.add_argument("--out", help="write what each writer saw here, as JSON")
     a = p.parse_args()
+    bad = [e for e in a.endpoint if "=" not in e]
+    if bad:
+        sys.exit(f"--endpoint takes NAME=URL, got {bad[0]!r}")
     endpoints = dict(e.split("=", 1) for e in a.endpoint) if a.endpoint else DEFAULT_ENDPOINTS
     if not 0 < a.seconds <= 3600:
         sys.exit(f"--seconds must be in (0, 3600], got {a.seconds}")
