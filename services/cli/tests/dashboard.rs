@@ -118,7 +118,7 @@ impl Page<'_> {
     async fn region_states(&self) -> Json {
         self.b
             .eval(
-                "const o = {}; for (const c of document.querySelectorAll('.card')) o[c.id.slice(7)] = c.dataset.state; return o;",
+                "const o = {}; for (const c of document.querySelectorAll('#regions > .card')) o[c.id.slice(7)] = c.dataset.state; return o;",
                 json!([]),
             )
             .await
