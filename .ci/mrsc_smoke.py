@@ -2,10 +2,14 @@
 own flow (docs/strong.md): CreateTable in one region, UpdateTable with a
 replica, a witness and MultiRegionConsistency STRONG; a write in one region
 read at once by a strongly consistent read in another; the witness holds
-nothing; two regions racing on one item meet ReplicatedWriteConflictException.
+nothing; two regions racing on one item meet ReplicatedWriteConflictException;
+then AWS's tutorial "Deleting an MRSC global table": one replica alone is not
+deleted, the other replica and the witness go in one UpdateTable sent to the
+replica that stays, which is left a single-Region table holding every write.
 
 Usage: mrsc_smoke.py EAST_ENDPOINT WEST_ENDPOINT WITNESS_ENDPOINT
-(us-east-1, eu-west-1 and ap-southeast-1 of the default cluster)
+(us-east-1, us-east-2 and us-west-2 of regions/local-us-3.toml: DynamoDB makes
+a STRONG table only of three Regions of one Region set)
 """
 
 import sys
@@ -51,13 +55,13 @@ east.create_table(
 )
 east.update_table(
     TableName="mrsc",
-    ReplicaUpdates=[{"Create": {"RegionName": "eu-west-1"}}],
-    GlobalTableWitnessUpdates=[{"Create": {"RegionName": "ap-southeast-1"}}],
+    ReplicaUpdates=[{"Create": {"RegionName": "us-east-2"}}],
+    GlobalTableWitnessUpdates=[{"Create": {"RegionName": "us-west-2"}}],
     MultiRegionConsistency="STRONG",
 )
 t = east.describe_table(TableName="mrsc")["Table"]
 assert t["MultiRegionConsistency"] == "STRONG", t
-assert t["GlobalTableWitnesses"] == [{"RegionName": "ap-southeast-1", "WitnessStatus": "ACTIVE"}], t
+assert t["GlobalTableWitnesses"] == [{"RegionName": "us-west-2", "WitnessStatus": "ACTIVE"}], t
 
 def strong_and_active(t):
     return t["MultiRegionConsistency"] == "STRONG" and t["TableStatus"] == "ACTIVE"
@@ -65,14 +69,14 @@ def strong_and_active(t):
 
 # As with DynamoDB, a replica being created serves no item request until
 # it is ACTIVE.
-eventually("mrsc ACTIVE in eu-west-1", lambda: strong_and_active(west.describe_table(TableName="mrsc")["Table"]))
+eventually("mrsc ACTIVE in us-east-2", lambda: strong_and_active(west.describe_table(TableName="mrsc")["Table"]))
 
 # The first write waits for the members to settle; the SDK would retry.
 eventually("a first write to mrsc", lambda: east.put_item(TableName="mrsc", Item={"pk": {"S": "k"}, "n": {"N": "0"}}))
 for n in range(1, 4):
     east.put_item(TableName="mrsc", Item={"pk": {"S": "k"}, "n": {"N": str(n)}})
     got = west.get_item(TableName="mrsc", Key={"pk": {"S": "k"}}, ConsistentRead=True)["Item"]
-    assert got["n"] == {"N": str(n)}, f"a consistent read in eu-west-1 returned {got} after write {n}"
+    assert got["n"] == {"N": str(n)}, f"a consistent read in us-east-2 returned {got} after write {n}"
 try:
     witness.get_item(TableName="mrsc", Key={"pk": {"S": "k"}})
     sys.exit("mrsc smoke: the witness served a read")
@@ -107,4 +111,25 @@ for _ in range(20):
         break
 assert conflicts, "two regions racing on one item never met ReplicatedWriteConflictException"
 print(f"mrsc smoke: ReplicatedWriteConflictException: {conflicts[0]}")
+
+# AWS's tutorial "Deleting an MRSC global table". One replica alone is not
+# deleted; the other replica and the witness go together, asked of the
+# replica that stays.
+try:
+    west.delete_table(TableName="mrsc")
+    sys.exit("mrsc smoke: DeleteTable took one replica of a STRONG table alone")
+except ClientError as e:
+    assert code(e) == "ValidationException", e.response
+west.update_table(
+    TableName="mrsc",
+    ReplicaUpdates=[{"Delete": {"RegionName": "us-east-1"}}],
+    GlobalTableWitnessUpdates=[{"Delete": {"RegionName": "us-west-2"}}],
+)
+eventually(
+    "mrsc a single-Region table in us-east-2",
+    lambda: "Replicas" not in west.describe_table(TableName="mrsc")["Table"],
+)
+got = west.get_item(TableName="mrsc", Key={"pk": {"S": "k"}}, ConsistentRead=True)["Item"]
+assert got["n"] == {"N": "3"}, f"the table left holds {got}, not the last write"
+west.delete_table(TableName="mrsc")
 print("mrsc smoke: boto3 multi-Region strong consistency ok")

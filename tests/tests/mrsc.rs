@@ -25,7 +25,9 @@ mod sdk;
 use cases::Cases;
 use sdk::*;
 
-const REGIONS: [&str; 3] = ["us-east-1", "eu-west-1", "ap-southeast-1"];
+/// AWS's own example's Regions, one Region set (US), as DynamoDB's
+/// endpoint requires of a STRONG table's members.
+const REGIONS: [&str; 3] = ["us-east-1", "us-east-2", "us-west-2"];
 
 fn witness(region: &str) -> GlobalTableWitnessGroupUpdate {
     GlobalTableWitnessGroupUpdate::builder()
@@ -68,7 +70,7 @@ fn no_retry(url: String) -> Client {
 }
 
 /// Makes `name` through `east` (us-east-1's endpoint) and turns it STRONG
-/// with a replica in eu-west-1 and a witness in ap-southeast-1, as AWS's
+/// with a replica in us-east-2 and a witness in us-west-2, as AWS's
 /// example does.
 async fn make_strong(east: &Client, name: &str) {
     create_table(east, name, ("pk", ScalarAttributeType::S), None).await;
@@ -166,7 +168,7 @@ async fn aws_flow_makes_a_strong_table_whose_consistent_reads_see_the_latest_wri
 
     // The replica learns the table and its mode; the witness never holds it.
     poll_until(
-        "eu-west-1 to describe music",
+        "us-east-2 to describe music",
         Duration::from_secs(20),
         || async {
             west.describe_table()
@@ -236,8 +238,8 @@ async fn mrsc_rules_are_refused_with_dynamodbs_errors_and_change_nothing() {
             .table_name("rules")
             .multi_region_consistency(MultiRegionConsistency::Strong)
     };
-    // The request AWS's example sends: a replica in eu-west-1, a witness in
-    // ap-southeast-1.
+    // The request AWS's example sends: a replica in us-east-2, a witness in
+    // us-west-2.
     let aws_example = || {
         make()
             .replica_updates(replica_create(REGIONS[1]))
@@ -266,12 +268,20 @@ async fn mrsc_rules_are_refused_with_dynamodbs_errors_and_change_nothing() {
             Says::Has("other than the table's replicas"),
         ),
         (
-            "a region the cluster does not have",
+            "a region in no Region set",
             ask(make()
                 .replica_updates(replica_create("sa-east-1"))
                 .global_table_witness_updates(witness(REGIONS[2]))
                 .send()),
-            Says::Has("not a region of this cluster"),
+            Says::Has("sa-east-1 is in no Region set"),
+        ),
+        (
+            "members across Region sets",
+            ask(make()
+                .replica_updates(replica_create("eu-west-1"))
+                .global_table_witness_updates(witness(REGIONS[2]))
+                .send()),
+            Says::Has("us-east-1 is not in the EU Region set of eu-west-1"),
         ),
         (
             "MultiRegionConsistency alone",
@@ -329,7 +339,7 @@ async fn mrsc_rules_are_refused_with_dynamodbs_errors_and_change_nothing() {
     let (status, body) = raw_post(
         c.nodes[0].dynamo_addr,
         "DynamoDB_20120810.UpdateTable",
-        r#"{"TableName":"rules","ReplicaUpdates":[{"Create":{"RegionName":"eu-west-1"}}],"MultiRegionConsistency":"SOMETIMES"}"#,
+        r#"{"TableName":"rules","ReplicaUpdates":[{"Create":{"RegionName":"us-east-2"}}],"MultiRegionConsistency":"SOMETIMES"}"#,
     )
     .await;
     assert_eq!(status, 400, "{body}");
@@ -339,9 +349,10 @@ async fn mrsc_rules_are_refused_with_dynamodbs_errors_and_change_nothing() {
         "an unknown mode: {body}"
     );
 
-    // A STRONG table's members and features stay as they are.
+    // A STRONG table's members go two at a time, never one alone; its
+    // features stay as they are.
     strong_table(&c, "fixed").await;
-    let fixed = |r: &str| {
+    let remove = |r: &str| {
         east.update_table().table_name("fixed").replica_updates(
             ReplicationGroupUpdate::builder()
                 .delete(
@@ -353,32 +364,67 @@ async fn mrsc_rules_are_refused_with_dynamodbs_errors_and_change_nothing() {
                 .build(),
         )
     };
+    let witness_delete = |r: &str| {
+        GlobalTableWitnessGroupUpdate::builder()
+            .delete(
+                DeleteGlobalTableWitnessGroupMemberAction::builder()
+                    .region_name(r)
+                    .build()
+                    .unwrap(),
+            )
+            .build()
+    };
     let put_req = aws_sdk_dynamodb::types::Put::builder()
         .table_name("fixed")
         .item("pk", s("t"))
         .build()
         .unwrap();
+    let second = client(c.dynamo_url(1));
     let unchanged: Vec<Refusal> = vec![
         (
-            "removing a STRONG table's replica",
-            ask(fixed(REGIONS[1]).send()),
-            Says::Has("cannot change"),
+            "removing one replica alone",
+            ask(remove(REGIONS[1]).send()),
+            Says::Has("two at a time"),
         ),
         (
-            "removing a replica and the witness",
-            ask(fixed(REGIONS[1])
-                .global_table_witness_updates(
-                    GlobalTableWitnessGroupUpdate::builder()
-                        .delete(
-                            DeleteGlobalTableWitnessGroupMemberAction::builder()
-                                .region_name(REGIONS[2])
-                                .build()
-                                .unwrap(),
-                        )
-                        .build(),
-                )
+            "removing the witness alone",
+            ask(east
+                .update_table()
+                .table_name("fixed")
+                .global_table_witness_updates(witness_delete(REGIONS[2]))
                 .send()),
-            Says::Has("cannot change"),
+            Says::Has("cannot delete a single witness"),
+        ),
+        (
+            "removing a region that is not the witness as the witness",
+            ask(remove(REGIONS[1])
+                .global_table_witness_updates(witness_delete(REGIONS[1]))
+                .send()),
+            Says::Has("not the witness"),
+        ),
+        (
+            "removing the witness as a replica",
+            ask(remove(REGIONS[2]).send()),
+            Says::Has("is the witness"),
+        ),
+        (
+            "adding a replica",
+            ask(east
+                .update_table()
+                .table_name("fixed")
+                .replica_updates(replica_create("us-east-2"))
+                .send()),
+            Says::Has("No replica can be added"),
+        ),
+        (
+            "DeleteTable of one replica",
+            ask(east.delete_table().table_name("fixed").send()),
+            Says::Has("alone"),
+        ),
+        (
+            "DeleteTable of the other replica",
+            ask(second.delete_table().table_name("fixed").send()),
+            Says::Has("alone"),
         ),
         (
             "TTL on a STRONG table",
@@ -585,7 +631,7 @@ async fn every_write_path_goes_through_the_log_and_what_cannot_be_strong_is_refu
         .replica_updates(replica_create(REGIONS[1]))
         .send()
         .await
-        .expect("an EVENTUAL replica in eu-west-1");
+        .expect("an EVENTUAL replica in us-east-2");
     expect_validation(
         east.update_table()
             .table_name("already")
@@ -650,7 +696,7 @@ async fn a_strong_table_takes_its_first_writes_as_soon_as_it_is_active() {
                 )
             });
         poll_until(
-            &format!("eu-west-1 to describe {name} ACTIVE"),
+            &format!("us-east-2 to describe {name} ACTIVE"),
             Duration::from_secs(20),
             || async {
                 west.describe_table()
@@ -670,7 +716,119 @@ async fn a_strong_table_takes_its_first_writes_as_soon_as_it_is_active() {
             .item("pk", s("west"))
             .send()
             .await
-            .unwrap_or_else(|e| panic!("{name}'s first write in eu-west-1: {e:?}"));
+            .unwrap_or_else(|e| panic!("{name}'s first write in us-east-2: {e:?}"));
     }
+    c.shutdown().await;
+}
+
+/// AWS's tutorial *Deleting an MRSC global table*: UpdateTable sent to the
+/// replica that stays removes the other replica and the witness in one
+/// request, which leaves a single-Region table holding every write any
+/// region acknowledged; it then takes writes alone, and DeleteTable takes
+/// it as any table's.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn removing_two_members_leaves_a_single_region_table_with_every_write() {
+    let c = TestCluster::start(&REGIONS).await;
+    strong_table(&c, "music").await;
+    let (east, stays) = (client(c.dynamo_url(0)), client(c.dynamo_url(1)));
+    for i in 0..10 {
+        let (writer, origin) = if i % 2 == 0 {
+            (&east, "east")
+        } else {
+            (&stays, "stays")
+        };
+        put(
+            writer,
+            "music",
+            item([("pk", s(&format!("k{i}"))), ("by", s(origin))]),
+        )
+        .await;
+    }
+    let t = stays
+        .update_table()
+        .table_name("music")
+        .replica_updates(
+            ReplicationGroupUpdate::builder()
+                .delete(
+                    DeleteReplicationGroupMemberAction::builder()
+                        .region_name(REGIONS[0])
+                        .build()
+                        .unwrap(),
+                )
+                .build(),
+        )
+        .global_table_witness_updates(
+            GlobalTableWitnessGroupUpdate::builder()
+                .delete(
+                    DeleteGlobalTableWitnessGroupMemberAction::builder()
+                        .region_name(REGIONS[2])
+                        .build()
+                        .unwrap(),
+                )
+                .build(),
+        )
+        .send()
+        .await
+        .expect("remove a replica and the witness together")
+        .table_description
+        .unwrap();
+    assert!(t.global_table_witnesses().is_empty(), "{t:?}");
+    // Every write acknowledged before the removal is in the table that stays.
+    let scanned = stays
+        .scan()
+        .table_name("music")
+        .consistent_read(true)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(scanned.count(), 10, "{:?}", scanned.items());
+    // The removed replica goes; the one that stays lists no replica and is
+    // no longer STRONG.
+    poll_until(
+        "us-east-1 to drop its replica",
+        Duration::from_secs(20),
+        || async {
+            east.describe_table()
+                .table_name("music")
+                .send()
+                .await
+                .is_err_and(|e| e.code() == Some("ResourceNotFoundException"))
+        },
+    )
+    .await;
+    poll_until(
+        "us-east-2 to describe a single-Region table",
+        Duration::from_secs(20),
+        || async {
+            let t = stays
+                .describe_table()
+                .table_name("music")
+                .send()
+                .await
+                .unwrap()
+                .table
+                .unwrap();
+            t.replicas.is_none() && t.multi_region_consistency.is_none()
+        },
+    )
+    .await;
+    // It takes writes alone, and is deleted as any single-Region table.
+    put(
+        &stays,
+        "music",
+        item([("pk", s("after")), ("by", s("stays"))]),
+    )
+    .await;
+    assert!(
+        get(&stays, "music", item([("pk", s("after"))]))
+            .await
+            .is_some()
+    );
+    stays
+        .delete_table()
+        .table_name("music")
+        .send()
+        .await
+        .expect("DeleteTable of the single-Region table left");
     c.shutdown().await;
 }

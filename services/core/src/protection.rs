@@ -109,9 +109,10 @@ pub enum Deletion {
 /// against the protected replicas (`protected`, regions):
 ///
 /// - `local`'s replica protected: refused, in DynamoDB's words;
-/// - `everywhere` (tables made in every region at once, or a STRONG table,
-///   whose members never change): the whole table, refused if any replica
-///   that holds it is protected, naming that region;
+/// - a STRONG table: refused, as DynamoDB never removes one member of one
+///   alone ([`crate::consistency::plan_removal`] removes two);
+/// - `everywhere` (tables made in every region at once): the whole table,
+///   refused if any replica that holds it is protected, naming that region;
 /// - else, when another region still holds the table (`CREATING` or
 ///   `ACTIVE`): `local`'s replica only, as DynamoDB deletes a replica;
 /// - else the whole table, `local` being its last replica.
@@ -134,7 +135,16 @@ pub fn deletion(
                 .is_none_or(|s| s.status != Status::Deleting)
         })
         .collect();
-    if everywhere || def.consistency.strong().is_some() {
+    if def.consistency.strong().is_some() {
+        return Err(Error::invalid(
+            crate::consistency::FIELD,
+            format!(
+                "Cannot delete the replica of the multi-Region strongly consistent global table '{}' in region {local} alone: remove two members at once with UpdateTable (ReplicaUpdates Delete of the other replicas, or of the other replica with GlobalTableWitnessUpdates Delete), which leaves a single-Region table to delete",
+                def.name
+            ),
+        ));
+    }
+    if everywhere {
         if let Some(r) = others.iter().find(|r| protected.contains(r)) {
             return Err(refused_replica(&def.name, r));
         }

@@ -1,7 +1,8 @@
 //! UpdateTable's global-table part: `ReplicaUpdates`, and with it
 //! `MultiRegionConsistency` and `GlobalTableWitnessUpdates`, which make a
 //! table a multi-Region strongly consistent (STRONG) global table
-//! (docs/strong.md). Every rule is checked before anything is written.
+//! (docs/strong.md), or remove two of its members at once. Every rule is
+//! checked before anything is written.
 
 use meridian_core::replicas::Change;
 use meridian_region::ops::{RegionHandle, TableInfo};
@@ -21,12 +22,17 @@ pub async fn update(ops: &RegionHandle, r: &Req<'_>, table: &str) -> ApiResult<O
                 "MultiRegionConsistency is valid only when ReplicaUpdates creates replicas of a new global table",
             ));
         }
-        if witness.is_some() {
-            return Err(ApiError::validation(
+        return match witness {
+            None => Ok(None),
+            // DynamoDB's `DeleteGlobalTableWitnessGroupMemberAction`: "You
+            // cannot delete a single witness from a MRSC global table".
+            Some(Witness::Delete(_)) => Err(ApiError::validation(
+                "You cannot delete a single witness from a MRSC global table - you must delete both a replica and the witness together.",
+            )),
+            Some(Witness::Create(_)) => Err(ApiError::validation(
                 "GlobalTableWitnessUpdates is valid only with the ReplicaUpdates that make a multi-Region strongly consistent global table",
-            ));
-        }
-        return Ok(None);
+            )),
+        };
     };
     let settings = [
         "BillingMode",
@@ -49,26 +55,46 @@ pub async fn update(ops: &RegionHandle, r: &Req<'_>, table: &str) -> ApiResult<O
         let witness = match witness {
             None => None,
             Some(Witness::Create(w)) => Some(w),
-            Some(Witness::Delete) => {
+            Some(Witness::Delete(_)) => {
                 return Err(ApiError::validation(
                     "GlobalTableWitnessUpdates Delete removes the witness of an existing global table; a new one takes Create",
                 ));
             }
         };
+        // DynamoDB's endpoint holds the members to AWS's Region sets;
+        // Meridian's own API does not (`meridian_core::consistency`).
+        let mut members: Vec<&str> = vec![ops.region()];
+        members.extend(change.create.iter().map(String::as_str));
+        members.extend(witness.as_deref());
+        meridian_core::consistency::check_region_set(&members)?;
         return Ok(Some(
             ops.make_strong(table, &change.create, witness.as_deref())
                 .await?,
         ));
     }
+    let strong = ops.table(table).await?.0.consistency.strong().is_some();
     match witness {
-        // Refused by the replica rules below when the table is STRONG
-        // (its members never change here), else a witness is out of place.
-        Some(_) if !ops.is_strong(table) => {
+        Some(Witness::Create(_)) if strong => {
+            return Err(ApiError::validation(
+                "The witness must be added when the multi-Region strongly consistent global table is made",
+            ));
+        }
+        Some(_) if !strong => {
             return Err(ApiError::validation(
                 "A witness belongs only to a multi-Region strongly consistent global table: add it with MultiRegionConsistency STRONG when the table is made global",
             ));
         }
         _ => {}
+    }
+    if strong && change.create.is_empty() {
+        let witness = match &witness {
+            Some(Witness::Delete(w)) => Some(w.as_str()),
+            _ => None,
+        };
+        return Ok(Some(
+            ops.remove_strong_members(table, &change.delete, witness)
+                .await?,
+        ));
     }
     Ok(Some(ops.change_replicas(table, &change).await?))
 }
@@ -92,9 +118,8 @@ fn consistency(r: &Req<'_>) -> ApiResult<Option<Strong>> {
 
 enum Witness {
     Create(String),
-    /// Removing the witness, which Meridian's STRONG tables refuse (their
-    /// members never change); the region is checked all the same.
-    Delete,
+    /// Removing the witness, with a replica (`meridian_core::consistency::plan_removal`).
+    Delete(String),
 }
 
 /// `GlobalTableWitnessUpdates`: at most one, a `Create` or a `Delete`
@@ -126,7 +151,7 @@ fn witness_updates(r: &Req<'_>) -> ApiResult<Option<Witness>> {
     };
     match (u.get("Create").is_some(), u.get("Delete").is_some()) {
         (true, false) => Ok(Some(Witness::Create(region("Create")?))),
-        (false, true) => region("Delete").map(|_| Some(Witness::Delete)),
+        (false, true) => Ok(Some(Witness::Delete(region("Delete")?))),
         _ => Err(ApiError::validation(
             "GlobalTableWitnessUpdates[0] must contain exactly one of Create or Delete",
         )),

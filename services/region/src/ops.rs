@@ -482,7 +482,7 @@ impl RegionHandle {
             meridian_core::replicas::plan(&def, self.region(), &known, &change).map_err(invalid)?;
         self.write(vec![WriteOp::SetConsistency {
             table: table.to_string(),
-            set,
+            mode: meridian_core::consistency::Consistency::Strong(set),
         }])
         .await?;
         for (region, status) in rows {
@@ -493,6 +493,45 @@ impl RegionHandle {
             }])
             .await?;
         }
+        self.shared.strong.refresh().await;
+        self.describe(table).await
+    }
+
+    /// Removes two members of STRONG `table` at once, by DynamoDB's rules
+    /// (`meridian_core::consistency::plan_removal`): `replicas` and
+    /// `witness`, leaving this region's replica a single-Region table.
+    ///
+    /// This region first applies everything chosen in the table's log
+    /// before the request (a linearizable read's barrier), so every write
+    /// acknowledged before it is in the table that stays. The removed
+    /// replicas' rows are written next, then the consistency row that ends
+    /// the table's consensus in every region: a region stops deciding
+    /// together only once it knows which replica stays.
+    pub async fn remove_strong_members(
+        &self,
+        table: &str,
+        replicas: &[String],
+        witness: Option<&str>,
+    ) -> Result<TableInfo, OpError> {
+        let (def, _) = self.table(table).await?;
+        let rows = meridian_core::consistency::plan_removal(&def, self.region(), replicas, witness)
+            .map_err(invalid)?;
+        let protected = self.protected_replicas(table).await?;
+        meridian_core::protection::check_removals(table, replicas, &protected).map_err(invalid)?;
+        self.shared.strong.read_barrier(table).await?;
+        for (region, status) in rows {
+            self.write(vec![WriteOp::SetReplica {
+                table: table.to_string(),
+                region,
+                status,
+            }])
+            .await?;
+        }
+        self.write(vec![WriteOp::SetConsistency {
+            table: table.to_string(),
+            mode: meridian_core::consistency::Consistency::Eventual,
+        }])
+        .await?;
         self.shared.strong.refresh().await;
         self.describe(table).await
     }

@@ -137,12 +137,13 @@ pub enum WriteOp {
         table: String,
         change: meridian_core::index::Change,
     },
-    /// Makes `table` STRONG with the members `set`
-    /// (`meridian_core::consistency`): refused unless the table is empty
-    /// here, within the write's transaction.
+    /// Sets `table`'s consistency row (`meridian_core::consistency`):
+    /// STRONG with its members, refused unless the table is empty here,
+    /// within the write's transaction; or `Eventual`, once two of its
+    /// members were removed and it is a single-Region table.
     SetConsistency {
         table: String,
-        set: meridian_core::consistency::StrongSet,
+        mode: meridian_core::consistency::Consistency,
     },
 }
 
@@ -223,8 +224,9 @@ impl std::fmt::Debug for WriteOp {
                 status,
             } => write!(f, "SetReplica({table}, {region}, {})", status.as_str()),
             WriteOp::UpdateIndex { table, change } => write!(f, "UpdateIndex({table}, {change:?})"),
-            WriteOp::SetConsistency { table, set } => {
-                write!(f, "SetConsistency({table}, {:?})", set.members)
+            WriteOp::SetConsistency { table, mode } => {
+                let members = mode.strong().map(|s| &s.members);
+                write!(f, "SetConsistency({table}, {}, {members:?})", mode.as_str())
             }
         }
     }
@@ -752,17 +754,20 @@ impl GroupTxn<'_, '_> {
                 }
                 p
             }
-            WriteOp::SetConsistency { table, set } => {
+            WriteOp::SetConsistency { table, mode } => {
                 let Some((_, incarnation)) = self.table_def(table)? else {
                     return Err(StoreError::TableNotFound(table.clone()));
                 };
-                let live: Option<i64> = self
-                    .conn
-                    .prepare_cached(
-                        "SELECT 1 FROM items WHERE tbl = ?1 AND image IS NOT NULL LIMIT 1",
-                    )?
-                    .query_row([table], |r| r.get(0))
-                    .optional()?;
+                let live: Option<i64> = if mode.strong().is_none() {
+                    None
+                } else {
+                    self.conn
+                        .prepare_cached(
+                            "SELECT 1 FROM items WHERE tbl = ?1 AND image IS NOT NULL LIMIT 1",
+                        )?
+                        .query_row([table], |r| r.get(0))
+                        .optional()?
+                };
                 if live.is_some() {
                     return Err(StoreError::Invalid(meridian_core::Error::invalid(
                         meridian_core::consistency::FIELD,
@@ -773,7 +778,7 @@ impl GroupTxn<'_, '_> {
                 let key = meridian_core::consistency::key(table);
                 let head = self.head(CATALOG_TABLE, &key)?;
                 let mut p = Plan::new(CATALOG_TABLE, key, None, head)?;
-                p.write = Some(Some(meridian_core::consistency::item(set, &incarnation)));
+                p.write = Some(Some(meridian_core::consistency::item(mode, &incarnation)));
                 p
             }
             WriteOp::UpdateIndex { table, change } => {

@@ -64,7 +64,7 @@ fn make_strong(nodes: &mut [Node]) {
     nodes[0]
         .write(&[WriteOp::SetConsistency {
             table: "accounts".into(),
-            set,
+            mode: meridian_core::consistency::Consistency::Strong(set),
         }])
         .unwrap();
     let (first, rest) = nodes.split_at_mut(1);
@@ -324,7 +324,7 @@ fn making_a_table_strong_needs_it_empty() {
     let refused = n
         .write(&[WriteOp::SetConsistency {
             table: "accounts".into(),
-            set,
+            mode: meridian_core::consistency::Consistency::Strong(set),
         }])
         .unwrap_err();
     assert!(refused.to_string().contains("must be empty"), "{refused}");

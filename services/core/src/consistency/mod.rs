@@ -8,7 +8,11 @@
 //! is a catalog row of its own (`consistency`, beside the definition like
 //! the replica rows), written after the replica rows of the same request,
 //! so a region learns the replicas before it learns that they decide
-//! together. It never changes afterwards.
+//! together. It changes once more at most: removing two members at once
+//! ([`plan_removal`]) leaves a single-Region table, and the row then says
+//! `EVENTUAL` for the incarnation, written after the removed replicas'
+//! rows, so every region stops deciding together only once it knows which
+//! replica stays.
 
 use crate::error::Error;
 use crate::key::EncodedKey;
@@ -16,11 +20,15 @@ use crate::schema::TableDef;
 use crate::value::{AttrValue, Item};
 use crate::version::Version;
 
+mod region_sets;
+mod removal;
 mod set;
 
 /// The sort key of a table's consistency row in the catalog.
 pub const SORT_KEY: &[u8] = b"consistency";
 
+pub use region_sets::{REGION_SETS, check as check_region_set, region_set};
+pub use removal::plan_removal;
 pub use set::{Consistency, FIELD, StrongSet};
 
 /// The catalog key of `table`'s consistency row.
@@ -31,8 +39,18 @@ pub fn key(table: &str) -> EncodedKey {
     }
 }
 
-/// The consistency row of the incarnation created at `incarnation`.
-pub fn item(set: &StrongSet, incarnation: &Version) -> Item {
+/// The consistency row of the incarnation created at `incarnation`:
+/// STRONG with its set, or `EVENTUAL` once two members were removed.
+pub fn item(mode: &Consistency, incarnation: &Version) -> Item {
+    let Consistency::Strong(set) = mode else {
+        return Item::from([
+            ("mode".to_string(), AttrValue::S("EVENTUAL".into())),
+            (
+                "table_version".to_string(),
+                AttrValue::B(incarnation.to_bytes()),
+            ),
+        ]);
+    };
     let mut item = Item::from([
         ("mode".to_string(), AttrValue::S("STRONG".into())),
         (
@@ -56,15 +74,22 @@ pub fn item(set: &StrongSet, incarnation: &Version) -> Item {
     item
 }
 
-/// A consistency row read back: the set and the incarnation it belongs to.
-pub fn from_item(item: &Item) -> Result<(StrongSet, Version), Error> {
+/// A consistency row read back: the mode and the incarnation it belongs
+/// to. A peer's row is untrusted: an `EVENTUAL` row holds nothing else.
+pub fn from_item(item: &Item) -> Result<(Consistency, Version), Error> {
     let decode = |what: &str| Error::Decode(format!("consistency row: {what}"));
     let s = |name: &str| match item.get(name) {
         Some(AttrValue::S(s)) => Some(s.clone()),
         _ => None,
     };
-    if s("mode").as_deref() != Some("STRONG") {
-        return Err(decode("mode"));
+    let of = || match item.get("table_version") {
+        Some(AttrValue::B(b)) => Version::from_bytes(b),
+        _ => Err(decode("table_version")),
+    };
+    match s("mode").as_deref() {
+        Some("STRONG") => {}
+        Some("EVENTUAL") if item.len() == 2 => return Ok((Consistency::Eventual, of()?)),
+        _ => return Err(decode("mode")),
     }
     let members: Vec<String> = match item.get("members") {
         Some(AttrValue::L(l)) => l
@@ -77,18 +102,12 @@ pub fn from_item(item: &Item) -> Result<(StrongSet, Version), Error> {
         _ => return Err(decode("members")),
     };
     let members: [String; 3] = members.try_into().map_err(|_| decode("members"))?;
-    let of = match item.get("table_version") {
-        Some(AttrValue::B(b)) => Version::from_bytes(b)?,
-        _ => return Err(decode("table_version")),
+    let set = StrongSet {
+        members,
+        witness: s("witness"),
+        leader: s("leader").ok_or_else(|| decode("leader"))?,
     };
-    Ok((
-        StrongSet {
-            members,
-            witness: s("witness"),
-            leader: s("leader").ok_or_else(|| decode("leader"))?,
-        },
-        of,
-    ))
+    Ok((Consistency::Strong(set), of()?))
 }
 
 /// `def` with its consistency row applied, if the row belongs to the
@@ -99,9 +118,9 @@ pub fn apply(
     row: Option<&Item>,
 ) -> Result<TableDef, Error> {
     if let Some(row) = row {
-        let (set, of) = from_item(row)?;
+        let (mode, of) = from_item(row)?;
         if of == *incarnation {
-            def.consistency = Consistency::Strong(set);
+            def.consistency = mode;
         }
     }
     Ok(def)
@@ -200,8 +219,11 @@ mod tests {
         assert_eq!(set.leader_member(), 0);
         assert_eq!(set.replicas().count(), 2);
         let inc = Version::new(Timestamp::new(5, 0), "us-east-1".to_string());
-        let (back, of) = from_item(&item(&set, &inc)).unwrap();
-        assert_eq!((back, of), (set, inc));
+        let strong = Consistency::Strong(set);
+        let (back, of) = from_item(&item(&strong, &inc)).unwrap();
+        assert_eq!((back, of), (strong, inc.clone()));
+        let (back, _) = from_item(&item(&Consistency::Eventual, &inc)).unwrap();
+        assert_eq!(back, Consistency::Eventual);
     }
 
     #[test]

@@ -45,7 +45,7 @@ pub fn plan(
     let refuse = |m: String| Err(Error::invalid(FIELD, m));
     if def.consistency.strong().is_some() {
         return refuse(format!(
-            "The replicas and witness of the multi-Region strongly consistent global table '{}' cannot change: Meridian keeps its three members (docs/limits.md)",
+            "No replica can be added to the multi-Region strongly consistent global table '{}': its three members are set when it is made, and only removed two at a time",
             def.name
         ));
     }
