@@ -250,7 +250,13 @@ if ! "$sdk_venv/bin/python" -c "import boto3, pynamodb" 2>/dev/null; then
     python3 -m venv "$sdk_venv"
     "$sdk_venv/bin/pip" install --quiet "boto3>=1.34,<2" "pynamodb>=6,<7"
 fi
+# A botocore that knows UpdateTable's Disassociate (docs/replicas.md), even
+# in a venv cached from before it had it.
+"$sdk_venv/bin/python" -c "import botocore.session as s, sys; sys.exit('DisassociationProtectionEnabled' not in s.get_session().get_service_model('dynamodb').operation_model('UpdateTable').input_shape.members)" \
+    || "$sdk_venv/bin/pip" install --quiet --upgrade "boto3>=1.34,<2"
 "$sdk_venv/bin/python" .ci/sdk_smoke.py http://127.0.0.1:8101 http://127.0.0.1:8102 eu-west-1
+# Disassociating a replica with boto3, as docs/replicas.md shows it.
+"$sdk_venv/bin/python" .ci/disassociate_smoke.py http://127.0.0.1:8101 http://127.0.0.1:8102
 # A resource policy round trip and the global tables API of 2017.11.29 with boto3.
 "$sdk_venv/bin/python" .ci/policy_smoke.py http://127.0.0.1:8101 us-east-1 http://127.0.0.1:8103 ap-southeast-1
 # After the boto3 calls, us-east-1's /metrics counts them by operation and

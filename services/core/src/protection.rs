@@ -220,6 +220,7 @@ mod tests {
             State {
                 status: Status::Deleting,
                 since: 1,
+                cut: None,
             },
         );
         assert_eq!(deletion(&d, "a", &[], false).unwrap(), Deletion::Table);

@@ -18,6 +18,9 @@
 //! the new region when the fill is done), `DELETING` (written by the region
 //! that takes the removal) until the removed region has deleted its copy,
 //! then `DELETED` (written by that region), which is no longer described.
+//! A replica disassociated from the others (`DISASSOCIATING` while its own
+//! writes reach its peers, then `DISASSOCIATED`, both written by its own
+//! region) keeps its items as a single-Region table ([`disassociate`]).
 
 use std::collections::BTreeMap;
 
@@ -26,6 +29,7 @@ use crate::key::EncodedKey;
 use crate::value::{AttrValue, Item};
 use crate::version::Version;
 
+pub mod disassociate;
 mod table;
 pub use table::{apply, plan};
 
@@ -42,6 +46,8 @@ pub enum Status {
     Active,
     Deleting,
     Deleted,
+    Disassociating,
+    Disassociated,
 }
 
 impl Status {
@@ -52,6 +58,8 @@ impl Status {
             Status::Active => "ACTIVE",
             Status::Deleting => "DELETING",
             Status::Deleted => "DELETED",
+            Status::Disassociating => "DISASSOCIATING",
+            Status::Disassociated => "DISASSOCIATED",
         }
     }
 
@@ -61,6 +69,8 @@ impl Status {
             "ACTIVE" => Status::Active,
             "DELETING" => Status::Deleting,
             "DELETED" => Status::Deleted,
+            "DISASSOCIATING" => Status::Disassociating,
+            "DISASSOCIATED" => Status::Disassociated,
             other => return Err(Error::Decode(format!("replica status {other:?}"))),
         })
     }
@@ -68,7 +78,19 @@ impl Status {
     /// Whether a region in this state holds the table's items: it applies
     /// its peers' writes and accepts its own.
     pub fn holds_data(self) -> bool {
-        matches!(self, Status::Creating | Status::Active)
+        matches!(
+            self,
+            Status::Creating | Status::Active | Status::Disassociating | Status::Disassociated
+        )
+    }
+
+    /// DynamoDB's `ReplicaStatus` for it: a replica being disassociated is
+    /// `UPDATING`, as its table is.
+    pub fn described_as(self) -> &'static str {
+        match self {
+            Status::Disassociating => "UPDATING",
+            s => s.as_str(),
+        }
     }
 
     /// Whether DescribeTable lists the replica.
@@ -83,6 +105,10 @@ impl Status {
 pub struct State {
     pub status: Status,
     pub since: u64,
+    /// Where the replica left its global table, once disassociated
+    /// ([`disassociate`]): kept through its later states, so a write made
+    /// after it never crosses, until the region is made a replica again.
+    pub cut: Option<u64>,
 }
 
 /// The catalog key of `region`'s replica row of `table`.
@@ -101,20 +127,25 @@ pub fn region_of(sort: &[u8]) -> Option<String> {
     String::from_utf8(rest.to_vec()).ok()
 }
 
-/// A replica row: `status` since `since`, for the incarnation created at
-/// `incarnation`.
-pub fn item(status: Status, since: u64, incarnation: &Version) -> Item {
-    Item::from([
-        ("status".to_string(), AttrValue::S(status.as_str().into())),
+/// A replica row: `state`, for the incarnation created at `incarnation`.
+pub fn item(state: &State, incarnation: &Version) -> Item {
+    let number =
+        |n: u64| AttrValue::N(crate::Number::parse(&n.to_string(), "since").expect("an integer"));
+    let mut item = Item::from([
         (
-            "since".to_string(),
-            AttrValue::N(crate::Number::parse(&since.to_string(), "since").expect("an integer")),
+            "status".to_string(),
+            AttrValue::S(state.status.as_str().into()),
         ),
+        ("since".to_string(), number(state.since)),
         (
             "table_version".to_string(),
             AttrValue::B(incarnation.to_bytes()),
         ),
-    ])
+    ]);
+    if let Some(cut) = state.cut {
+        item.insert("cut".to_string(), number(cut));
+    }
+    item
 }
 
 /// A replica row read back: its state and the incarnation it belongs to.
@@ -123,12 +154,19 @@ pub fn from_item(item: &Item) -> Result<(State, Version), Error> {
         Some(AttrValue::S(s)) => Status::parse(s)?,
         _ => return Err(Error::Decode("replica row without a status".into())),
     };
-    let since = match item.get("since") {
-        Some(AttrValue::N(n)) => n
-            .to_string()
+    let micros = |field: &str, n: &crate::Number| {
+        n.to_string()
             .parse::<u64>()
-            .map_err(|_| Error::Decode(format!("replica row since {n}")))?,
+            .map_err(|_| Error::Decode(format!("replica row {field} {n}")))
+    };
+    let since = match item.get("since") {
+        Some(AttrValue::N(n)) => micros("since", n)?,
         _ => return Err(Error::Decode("replica row without since".into())),
+    };
+    let cut = match item.get("cut") {
+        None => None,
+        Some(AttrValue::N(n)) => Some(micros("cut", n)?),
+        Some(_) => return Err(Error::Decode("replica row cut is not a number".into())),
     };
     let of = match item.get("table_version") {
         Some(AttrValue::B(b)) => Version::from_bytes(b)?,
@@ -138,7 +176,7 @@ pub fn from_item(item: &Item) -> Result<(State, Version), Error> {
             ));
         }
     };
-    Ok((State { status, since }, of))
+    Ok((State { status, since, cut }, of))
 }
 
 /// The creation set: every region `ACTIVE` since the table's creation.
@@ -151,6 +189,7 @@ pub fn initial(replicas: &[String]) -> BTreeMap<String, State> {
                 State {
                     status: Status::Active,
                     since: 0,
+                    cut: None,
                 },
             )
         })
@@ -190,6 +229,14 @@ mod tests {
         Version::new(Timestamp::new(p, 0), region.to_string())
     }
 
+    fn st(status: Status, since: u64) -> State {
+        State {
+            status,
+            since,
+            cut: None,
+        }
+    }
+
     fn known() -> Vec<String> {
         ["a-1", "b-1", "c-1", "d-1"].map(String::from).to_vec()
     }
@@ -198,9 +245,12 @@ mod tests {
     fn rows_of_the_incarnation_change_the_set_and_others_do_not() {
         let inc = v(10, "a-1");
         let rows = vec![
-            ("c-1".to_string(), item(Status::Creating, 5, &inc)),
-            ("b-1".to_string(), item(Status::Deleting, 6, &inc)),
-            ("d-1".to_string(), item(Status::Active, 7, &v(3, "a-1"))),
+            ("c-1".to_string(), item(&st(Status::Creating, 5), &inc)),
+            ("b-1".to_string(), item(&st(Status::Deleting, 6), &inc)),
+            (
+                "d-1".to_string(),
+                item(&st(Status::Active, 7), &v(3, "a-1")),
+            ),
         ];
         let d = apply(def(&["a-1", "b-1"]), &inc, &rows).unwrap();
         assert_eq!(d.replicas, vec!["a-1", "c-1"]);
@@ -240,8 +290,13 @@ mod tests {
     #[test]
     fn rows_read_back_as_written() {
         let inc = v(42, "b-1");
-        let (s, of) = from_item(&item(Status::Deleting, 99, &inc)).unwrap();
-        assert_eq!((s.status, s.since, of), (Status::Deleting, 99, inc));
+        let (s, of) = from_item(&item(&st(Status::Deleting, 99), &inc)).unwrap();
+        assert_eq!((s.status, s.since, of), (Status::Deleting, 99, inc.clone()));
+        let split = State {
+            cut: Some(7),
+            ..st(Status::Disassociated, 5)
+        };
+        assert_eq!(from_item(&item(&split, &inc)).unwrap().0, split);
         assert_eq!(region_of(&key("t", "c-1").sort).as_deref(), Some("c-1"));
         assert_eq!(region_of(b"settings"), None);
     }

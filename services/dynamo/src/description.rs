@@ -118,15 +118,12 @@ const SETTINGS_MODE: &str = "ENABLED_WITH_OVERRIDES";
 /// synchronized, some of them a replica's own; docs/dynamodb-compat.md).
 /// A table held by its region alone has none.
 fn global(d: &mut Json, region: &str, t: &TableInfo) {
-    let replicas: Vec<Json> = t
-        .def
-        .replica_states
-        .iter()
-        .filter(|(r, s)| s.status.described() && *r != region)
+    let replicas: Vec<Json> = meridian_core::replicas::disassociate::listed(&t.def, region)
+        .into_iter()
         .map(|(r, s)| {
             json!({
                 "RegionName": r,
-                "ReplicaStatus": s.status.as_str(),
+                "ReplicaStatus": s.status.described_as(),
                 "GlobalTableSettingsReplicationMode": SETTINGS_MODE,
             })
         })
@@ -141,6 +138,9 @@ fn global(d: &mut Json, region: &str, t: &TableInfo) {
     d["GlobalTableSettingsReplicationMode"] = json!(SETTINGS_MODE);
     if let Some(w) = strong.and_then(|s| s.witness.as_ref()) {
         d["GlobalTableWitnesses"] = json!([{"RegionName": w, "WitnessStatus": "ACTIVE"}]);
+    } else {
+        // This replica's own, on unless turned off (MREC only).
+        d["DisassociationProtectionEnabled"] = json!(t.disassociation_protected);
     }
 }
 
@@ -198,6 +198,15 @@ pub async fn current(
         Some(r) if r.in_progress => "CREATING",
         // A replica filling from its peers is a table being created here.
         _ if ops.creating_here(&info.def) => "CREATING",
+        // One being disassociated is being updated, as DynamoDB's.
+        _ if info
+            .def
+            .replica_states
+            .get(ops.region())
+            .is_some_and(|s| s.status == meridian_core::replicas::Status::Disassociating) =>
+        {
+            "UPDATING"
+        }
         _ => "ACTIVE",
     };
     let mut d = self::table(ops.region(), &info, status);

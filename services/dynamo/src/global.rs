@@ -177,7 +177,7 @@ fn replica_updates(updates: &[Json]) -> ApiResult<Change> {
                 format!("ReplicaUpdates[{i}] must be an object"),
             ));
         };
-        let actions: Vec<&str> = ["Create", "Update", "Delete"]
+        let actions: Vec<&str> = ["Create", "Update", "Delete", "Disassociate"]
             .into_iter()
             .filter(|a| u.get(a).is_some())
             .collect();
@@ -194,6 +194,11 @@ fn replica_updates(updates: &[Json]) -> ApiResult<Change> {
         match actions.as_slice() {
             ["Create"] => change.create.push(region("Create")?),
             ["Delete"] => change.delete.push(region("Delete")?),
+            ["Disassociate"] => {
+                return Err(ApiError::validation(format!(
+                    "ReplicaUpdates[{i}].Disassociate: a Disassociate action must be the only replica update in the request"
+                )));
+            }
             ["Update"] => {
                 return Err(ApiError::validation(format!(
                     "ReplicaUpdates[{i}].Update: a replica's own throughput and indexes are not supported, every replica has the table's; set a replica's table class with UpdateTable TableClass in its own region"

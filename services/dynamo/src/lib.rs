@@ -15,6 +15,7 @@ mod auth;
 mod backups;
 mod capacity;
 mod description;
+mod disassociate;
 mod encoding;
 mod error;
 mod front;

@@ -125,6 +125,7 @@ pub async fn create(ops: &RegionHandle, r: Req<'_>) -> ApiResult<Json> {
         deletion_protected: protect,
         table_class,
         sse,
+        disassociation_protected: true,
     };
     // DynamoDB answers CREATING and SDK waiters poll DescribeTable until
     // ACTIVE. Here the table takes writes as soon as it is created, so it
@@ -175,6 +176,23 @@ pub async fn update(ops: &RegionHandle, r: Req<'_>) -> ApiResult<Json> {
                 "Attempt to change a resource which is still in use: replication of table {table} is paused by a fault injection experiment, and its settings cannot be updated until the pause ends"
             ),
         ));
+    }
+    if let Some(answer) = crate::disassociate::update(ops, &r, table).await? {
+        return Ok(answer);
+    }
+    // What both sides of a disassociated replica's split share.
+    let shared = [
+        "BillingMode",
+        "ProvisionedThroughput",
+        "StreamSpecification",
+        "GlobalSecondaryIndexUpdates",
+        "ReplicaUpdates",
+        "GlobalTableWitnessUpdates",
+        "MultiRegionConsistency",
+    ];
+    if let Some(field) = shared.iter().find(|f| r.get(f).is_some()) {
+        let (def, _) = ops.table(table).await?;
+        meridian_core::replicas::disassociate::check_shared_change(&def, field)?;
     }
     let protect = r.opt_bool("DeletionProtectionEnabled")?;
     let replica = ReplicaChange::parse(&r)?;
@@ -395,6 +413,7 @@ pub async fn update_ttl(ops: &RegionHandle, r: Req<'_>) -> ApiResult<Json> {
         )));
     }
     let info = ops.describe(table).await?;
+    meridian_core::replicas::disassociate::check_shared_change(&info.def, "Time to Live")?;
     match (&info.ttl_attribute, enabled) {
         (Some(_), true) => return Err(ApiError::validation("TimeToLive is already enabled")),
         (None, false) => return Err(ApiError::validation("TimeToLive is already disabled")),

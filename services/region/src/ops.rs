@@ -17,6 +17,9 @@ pub use crate::error::{Internal, OpError};
 /// catalog row every region reads: `meridian_core::protection`.)
 pub const TABLE_CLASS: &str = "table_class";
 pub const SSE: &str = "sse";
+/// This replica's disassociation protection, DynamoDB's per-replica
+/// setting: on unless this setting says `off`.
+pub const DISASSOCIATION_PROTECTION: &str = "disassociation_protection";
 
 /// A table as `describe` reports it.
 #[derive(Clone, Debug)]
@@ -37,6 +40,9 @@ pub struct TableInfo {
     /// This replica's [`TABLE_CLASS`] and [`SSE`] settings, as stored.
     pub table_class: Option<String>,
     pub sse: Option<String>,
+    /// Whether this region's replica is protected from disassociation
+    /// (on by default, as in DynamoDB).
+    pub disassociation_protected: bool,
 }
 
 /// A secondary index as it stands in this region.
@@ -199,6 +205,7 @@ impl RegionHandle {
                         r.protected_replicas(&owned)?.contains(&here),
                         r.replica_setting(&owned, TABLE_CLASS)?,
                         r.replica_setting(&owned, SSE)?,
+                        r.replica_setting(&owned, DISASSOCIATION_PROTECTION)?,
                     ),
                 ))
             })
@@ -216,6 +223,7 @@ impl RegionHandle {
             deletion_protected: replica.0,
             table_class: replica.1,
             sse: replica.2,
+            disassociation_protected: replica.3.as_deref() != Some("off"),
         })
     }
 
@@ -354,6 +362,65 @@ impl RegionHandle {
         };
         self.write(vec![op]).await?;
         Ok(d)
+    }
+
+    /// Disassociates this region's replica of `table` from its global
+    /// table, by DynamoDB's rules
+    /// (`meridian_core::replicas::disassociate::plan`): the replica becomes
+    /// `DISASSOCIATING` now, and the replica-change worker finishes it once
+    /// its peers hold every write of the table made here
+    /// (`WAIT_FOR_REPLICATION`).
+    pub async fn disassociate(
+        &self,
+        table: &str,
+        region: &str,
+        mode: &str,
+    ) -> Result<TableInfo, OpError> {
+        let info = self.describe(table).await?;
+        meridian_core::replicas::disassociate::plan(
+            &info.def,
+            self.region(),
+            region,
+            mode,
+            info.disassociation_protected,
+        )
+        .map_err(invalid)?;
+        self.write(vec![WriteOp::SetReplica {
+            table: table.to_string(),
+            region: self.region().to_string(),
+            status: meridian_core::replicas::Status::Disassociating,
+        }])
+        .await?;
+        self.describe(table).await
+    }
+
+    /// Turns disassociation protection of this region's replica of
+    /// `table` on or off: a per-replica setting, never replicated. Only a
+    /// replica of a global table has it, as in DynamoDB.
+    pub async fn set_disassociation_protection(
+        &self,
+        table: &str,
+        on: bool,
+    ) -> Result<TableInfo, OpError> {
+        let (def, _) = self.table(table).await?;
+        if meridian_core::replicas::disassociate::group(&def, self.region()).len() < 2
+            || def.consistency.strong().is_some()
+        {
+            return Err(invalid(meridian_core::Error::invalid(
+                "DisassociationProtectionEnabled",
+                format!(
+                    "Table '{table}' in {} is not a replica of a multi-Region eventually consistent global table",
+                    self.region()
+                ),
+            )));
+        }
+        let value = (!on).then(|| "off".to_string());
+        self.change_replica_setting(table, DISASSOCIATION_PROTECTION, move |_, _| {
+            Ok::<_, std::convert::Infallible>(value)
+        })
+        .await?
+        .unwrap_or_else(|never| match never {});
+        self.describe(table).await
     }
 
     /// Changes setting `name` of this region's replica of `table`, one

@@ -354,6 +354,18 @@ impl GroupTxn<'_, '_> {
             }
         };
         let admit = match &cached.2 {
+            // A write across a disassociated replica's split after its cut
+            // stays on its own side (`meridian_core::replicas::disassociate`).
+            Gate::Apply(def)
+                if !meridian_core::replicas::disassociate::carries(
+                    def,
+                    &version.origin,
+                    self.region,
+                    version.hlc.physical,
+                ) =>
+            {
+                Admit::Drop
+            }
             Gate::Apply(def) => {
                 check_image_key(def, e)?;
                 Admit::Write(version)

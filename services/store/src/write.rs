@@ -129,6 +129,13 @@ pub enum WriteOp {
         region: String,
         status: meridian_core::replicas::Status,
     },
+    /// This region's replica of `table` leaves its global table at `cut`
+    /// (hybrid-logical µs): `DISASSOCIATED` since then
+    /// (`meridian_core::replicas::disassociate`).
+    Disassociated {
+        table: String,
+        cut: u64,
+    },
     /// Creates or deletes a global secondary index of `table`, checked
     /// against its indexes within the write's transaction
     /// (`meridian_core::index::plan`). A created index is built from the
@@ -171,6 +178,7 @@ impl WriteOp {
                 | WriteOp::Tag { .. }
                 | WriteOp::Protect { .. }
                 | WriteOp::SetReplica { .. }
+                | WriteOp::Disassociated { .. }
                 | WriteOp::UpdateIndex { .. }
                 | WriteOp::SetConsistency { .. }
         )
@@ -223,6 +231,7 @@ impl std::fmt::Debug for WriteOp {
                 region,
                 status,
             } => write!(f, "SetReplica({table}, {region}, {})", status.as_str()),
+            WriteOp::Disassociated { table, cut } => write!(f, "Disassociated({table}, {cut})"),
             WriteOp::UpdateIndex { table, change } => write!(f, "UpdateIndex({table}, {change:?})"),
             WriteOp::SetConsistency { table, mode } => {
                 let members = mode.strong().map(|s| &s.members);
@@ -737,22 +746,16 @@ impl GroupTxn<'_, '_> {
                 region,
                 status,
             } => {
-                let Some((_, incarnation)) = self.table_def(table)? else {
-                    return Err(StoreError::TableNotFound(table.clone()));
-                };
-                self.catalog.remove(table);
-                let key = meridian_core::replicas::key(table, region);
-                let head = self.head(CATALOG_TABLE, &key)?;
-                let mut p = Plan::new(CATALOG_TABLE, key, None, head)?;
-                p.write = Some(Some(meridian_core::replicas::item(
-                    *status,
-                    now,
-                    &incarnation,
-                )));
+                let mut p = self.replica_row(table, region, *status, now, None)?;
                 if region == self.region && *status == meridian_core::replicas::Status::Deleted {
                     p.purge = Some(table.clone());
                 }
                 p
+            }
+            WriteOp::Disassociated { table, cut } => {
+                let region = self.region.to_string();
+                let status = meridian_core::replicas::Status::Disassociated;
+                self.replica_row(table, &region, status, now, Some(*cut))?
             }
             WriteOp::SetConsistency { table, mode } => {
                 let Some((_, incarnation)) = self.table_def(table)? else {
@@ -799,6 +802,30 @@ impl GroupTxn<'_, '_> {
         };
         plan.index = i;
         Ok(plan)
+    }
+
+    /// The plan that writes `region`'s replica row of `table`: `status`
+    /// since `now`, with a disassociation's `cut`, or the one it had
+    /// (`meridian_core::replicas::disassociate::next`).
+    fn replica_row(
+        &mut self,
+        table: &str,
+        region: &str,
+        status: meridian_core::replicas::Status,
+        now: u64,
+        cut: Option<u64>,
+    ) -> Result<Plan, StoreError> {
+        let Some((def, incarnation)) = self.table_def(table)? else {
+            return Err(StoreError::TableNotFound(table.to_string()));
+        };
+        let before = def.replica_states.get(region);
+        let state = meridian_core::replicas::disassociate::next(before, status, now, cut);
+        self.catalog.remove(table);
+        let key = meridian_core::replicas::key(table, region);
+        let head = self.head(CATALOG_TABLE, &key)?;
+        let mut p = Plan::new(CATALOG_TABLE, key, None, head)?;
+        p.write = Some(Some(meridian_core::replicas::item(&state, &incarnation)));
+        Ok(p)
     }
 
     fn execute(

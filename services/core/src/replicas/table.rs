@@ -43,6 +43,7 @@ pub fn plan(
     change: &Change,
 ) -> Result<Vec<(String, Status)>, Error> {
     let refuse = |m: String| Err(Error::invalid(FIELD, m));
+    super::disassociate::check_shared_change(def, "The replicas")?;
     if def.consistency.strong().is_some() {
         return refuse(format!(
             "No replica can be added to the multi-Region strongly consistent global table '{}': its three members are set when it is made, and only removed two at a time",

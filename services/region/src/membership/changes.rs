@@ -1,5 +1,6 @@
 //! The replica-change worker of [`super`]: fills a replica `CREATING` in
-//! this region and deletes one `DELETING`, publishing what it does in the
+//! this region, deletes one `DELETING` and finishes disassociating one
+//! `DISASSOCIATING`, publishing what it does in the
 //! [`super::Membership`] the region's shared state holds. Apart from that
 //! state because it runs with the shared state ([`Shared`]), which holds it.
 
@@ -69,7 +70,8 @@ impl Work for Changes {
     }
 }
 
-/// The tables whose replica in this region is `CREATING` or `DELETING`.
+/// The tables whose replica in this region is `CREATING`, `DELETING` or
+/// `DISASSOCIATING`, each with the other regions it replicates with.
 async fn pending(shared: &Shared) -> Result<Vec<(String, Status, Vec<String>)>, String> {
     let me = shared.config.name.clone();
     shared
@@ -81,9 +83,13 @@ async fn pending(shared: &Shared) -> Result<Vec<(String, Status, Vec<String>)>, 
                     continue;
                 };
                 if let Some(s) = def.replica_states.get(&me)
-                    && matches!(s.status, Status::Creating | Status::Deleting)
+                    && matches!(
+                        s.status,
+                        Status::Creating | Status::Deleting | Status::Disassociating
+                    )
                 {
-                    let others = def.replicas.iter().filter(|x| **x != me).cloned();
+                    let group = meridian_core::replicas::disassociate::group(&def, &me);
+                    let others = group.into_iter().filter(|x| *x != me);
                     out.push((name.clone(), s.status, others.collect()));
                 }
             }
@@ -122,7 +128,8 @@ async fn pass(
                     last_error: None,
                 });
             }
-            _ => removing.push(table.clone()),
+            Status::Deleting => removing.push(table.clone()),
+            _ => {}
         }
     }
     shared.membership.publish(filling, &removing);
@@ -142,6 +149,7 @@ async fn pass(
                 }
                 done
             }
+            Status::Disassociating => disassociate(shared, &table, &others).await,
             _ => {
                 let done = remove(shared, &table).await;
                 if done.is_ok() {
@@ -215,6 +223,52 @@ async fn fill(
         .lock()
         .unwrap_or_else(|p| p.into_inner())
         .push(fill);
+    Ok(())
+}
+
+/// Finishes disassociating this region's replica of `table` from `peers`
+/// (DynamoDB's `WAIT_FOR_REPLICATION`): once every peer has acknowledged
+/// every write of the table this region made, takes the cut above every
+/// timestamp issued here and moves the clock past it, so a later write
+/// here stays here (`meridian_core::replicas::disassociate`). Until then
+/// it answers what is still on its way, and is tried again.
+async fn disassociate(shared: &Shared, table: &str, peers: &[String]) -> Result<(), String> {
+    let (owned, asked) = (table.to_string(), peers.to_vec());
+    let unsent = shared
+        .storage
+        .read(move |r| {
+            let marks = r.watermarks()?;
+            asked
+                .into_iter()
+                .map(|p| {
+                    let acked = marks.get(&p).copied().unwrap_or(0);
+                    Ok((p, r.log_entries_after(&owned, acked)?))
+                })
+                .collect::<Result<Vec<_>, meridian_store::StoreError>>()
+        })
+        .await
+        .map_err(|e| e.to_string())?;
+    if let Some((peer, n)) = unsent.iter().find(|(_, n)| *n > 0) {
+        return Err(format!(
+            "{table}: disassociating waits for {peer} to acknowledge {n} writes made here"
+        ));
+    }
+    let clock = |e: meridian_core::HlcError| format!("{table}: taking the cut: {e}");
+    let now = shared.hlc.now().map_err(clock)?;
+    let cut = now.physical + 1;
+    shared
+        .hlc
+        .observe(meridian_core::Timestamp::new(cut, 0))
+        .map_err(clock)?;
+    shared
+        .storage
+        .write(vec![WriteOp::Disassociated {
+            table: table.to_string(),
+            cut,
+        }])
+        .await
+        .map_err(|e| format!("{table}: marking this replica DISASSOCIATED: {e}"))?;
+    tracing::info!(table, cut, peers = ?peers, "replica disassociated; a single-Region table here");
     Ok(())
 }
 

@@ -223,6 +223,16 @@ async fn run(
         if only.is_some_and(|o| o != table) || shared.strong.is_strong(table) {
             continue;
         }
+        // Nor are the two sides of a disassociated replica's split: each
+        // keeps its own writes since (`meridian_core::replicas::disassociate`).
+        if let Some((def, _)) = shared.storage.table_def(table).await?
+            && !meridian_core::replicas::disassociate::group(&def, &shared.config.name)
+                .contains(&peer.name)
+            && def.has_replica(&shared.config.name)
+            && def.has_replica(&peer.name)
+        {
+            continue;
+        }
         let mut report = TableReport {
             peer: peer.name.clone(),
             table: table.clone(),
