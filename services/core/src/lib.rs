@@ -27,6 +27,7 @@ pub mod secret;
 pub mod settings;
 pub mod sigv4;
 pub mod strong;
+pub mod throughput;
 pub mod utc;
 pub mod value;
 pub mod version;

@@ -44,6 +44,8 @@ pub enum Kind {
     AccessDenied,
     /// The endpoint is shedding load: SDKs back off and retry it.
     Throttling,
+    /// A table's or index's throughput is spent (`crate::throttle`).
+    ProvisionedThroughputExceeded,
     InternalServerError,
     /// A write to a STRONG table raced one from another region
     /// (docs/strong.md); retry-safe.
@@ -83,6 +85,7 @@ impl Kind {
             Kind::UnrecognizedClient => "UnrecognizedClientException",
             Kind::AccessDenied => "AccessDeniedException",
             Kind::Throttling => "ThrottlingException",
+            Kind::ProvisionedThroughputExceeded => "ProvisionedThroughputExceededException",
             Kind::InternalServerError => "InternalServerError",
             Kind::ReplicatedWriteConflict => "ReplicatedWriteConflictException",
             Kind::GlobalTableNotFound => "GlobalTableNotFoundException",

@@ -53,6 +53,8 @@ pub struct Front {
     pub(crate) tokens: Arc<Mutex<HashMap<String, Token>>>,
     /// The requests being worked on, and for how long each may take.
     pub(crate) budget: meridian_region::limits::Budget,
+    /// Provisioned throughput of this region's replicas (`crate::throttle`).
+    pub(crate) meter: Arc<crate::throttle::Meter>,
 }
 
 /// A transaction token: when it was first used, the request it came with,
@@ -84,6 +86,7 @@ impl Front {
             ops,
             config,
             tokens: Arc::default(),
+            meter: Arc::default(),
         }
     }
 

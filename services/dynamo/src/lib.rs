@@ -37,6 +37,7 @@ mod settings;
 mod streams;
 mod tables;
 mod tags;
+mod throttle;
 mod txn;
 mod warm;
 
@@ -354,7 +355,11 @@ async fn dispatch(front: &Front, headers: &HeaderMap, body: &[u8]) -> Result<Jso
         return streams::dispatch(ops, front.config.iterator_lifetime, op, Req(map)).await;
     }
     let renamed = arn::resolve_tables(ops.region(), op, map)?;
+    let metered = front.meter.begin(ops, op, map).await?;
     let mut answer = operation(front, headers, op, Req(map)).await?;
+    if let Some(m) = metered {
+        answer = front.meter.finish(ops, m, answer).await?;
+    }
     arn::key_as_given(&mut answer, &renamed);
     Ok(answer)
 }

@@ -364,6 +364,12 @@ impl RegionHandle {
         Ok(d)
     }
 
+    /// How many times the catalog has changed here: a cache of what it
+    /// says is good while this stays the same.
+    pub fn catalog_epoch(&self) -> u64 {
+        self.shared.storage.catalog_epoch()
+    }
+
     /// Disassociates this region's replica of `table` from its global
     /// table, by DynamoDB's rules
     /// (`meridian_core::replicas::disassociate::plan`): the replica becomes

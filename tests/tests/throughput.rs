@@ -1,0 +1,224 @@
+//! Provisioned throughput as DynamoDB enforces it, driven by the real AWS
+//! SDK for Rust (docs/dynamodb-compat.md, *Throughput*): a provisioned
+//! table or global index spends its five minutes of burst, then is refused
+//! `ProvisionedThroughputExceededException` with the `ThrottlingReasons`
+//! AWS added in 2025; a batch gives a throttled table's requests back
+//! unprocessed; on-demand tables go on; raised units refill at their new
+//! rate.
+
+use std::time::Duration;
+
+use aws_sdk_dynamodb::Client;
+use aws_sdk_dynamodb::config::retry::RetryConfig;
+use aws_sdk_dynamodb::error::ProvideErrorMetadata;
+use aws_sdk_dynamodb::operation::put_item::PutItemError;
+use aws_sdk_dynamodb::types::{
+    BillingMode, GlobalSecondaryIndex, KeyType, PutRequest, ReturnConsumedCapacity,
+    ScalarAttributeType, WriteRequest,
+};
+use meridian_tests::{TestCluster, poll_until};
+
+mod sdk;
+use sdk::*;
+
+const REGIONS: [&str; 1] = ["us-east-1"];
+/// About 10 KB: ten write units, two and a half read units a copy.
+const BLOB: usize = 10_000;
+
+/// A client that does not retry, so a throttled request reaches the test.
+fn no_retry(url: String) -> Client {
+    let conf = client(url)
+        .config()
+        .to_builder()
+        .retry_config(RetryConfig::disabled())
+        .build();
+    Client::from_conf(conf)
+}
+
+fn big() -> aws_sdk_dynamodb::types::AttributeValue {
+    s(&"x".repeat(BLOB))
+}
+
+/// Writes ten-unit items to `table` until one is throttled (at most
+/// `most`); how many were taken, and the refusal.
+async fn write_until_throttled(c: &Client, table: &str, most: usize) -> (usize, PutItemError) {
+    for i in 0..most {
+        let r = c
+            .put_item()
+            .table_name(table)
+            .item("pk", s(&format!("k{i}")))
+            .item("g", s("all"))
+            .item("blob", big())
+            .send()
+            .await;
+        if let Err(e) = r {
+            return (i, e.into_service_error());
+        }
+    }
+    panic!("{table} took {most} writes of ten units and never throttled");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_provisioned_table_spends_its_burst_then_throttles_with_its_reasons() {
+    let c = TestCluster::start(&REGIONS).await;
+    let db = no_retry(c.dynamo_url(0));
+    // One write and one read unit a second: 300 of each in its burst; its
+    // index the same.
+    create_table_request(&db, "slow", ("pk", ScalarAttributeType::S), None)
+        .billing_mode(BillingMode::Provisioned)
+        .provisioned_throughput(units(1, 1))
+        .attribute_definitions(string_attribute("g"))
+        .global_secondary_indexes(
+            GlobalSecondaryIndex::builder()
+                .index_name("by_g")
+                .key_schema(key_element("g", KeyType::Hash))
+                .projection(project_all())
+                .provisioned_throughput(units(1, 1))
+                .build()
+                .unwrap(),
+        )
+        .send()
+        .await
+        .expect("a provisioned table");
+    create_table(&db, "fast", ("pk", ScalarAttributeType::S), None).await;
+
+    // What a write consumed is left out unless asked for, as before.
+    let quiet = db
+        .put_item()
+        .table_name("fast")
+        .item("pk", s("q"))
+        .send()
+        .await
+        .unwrap();
+    assert!(quiet.consumed_capacity().is_none());
+    let told = db
+        .put_item()
+        .table_name("fast")
+        .item("pk", s("t"))
+        .return_consumed_capacity(ReturnConsumedCapacity::Total)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(
+        told.consumed_capacity().unwrap().capacity_units(),
+        Some(1.0)
+    );
+
+    // 300 units of burst at ten a write: the 31st or a little later (the
+    // bucket refills one unit a second meanwhile) is throttled.
+    let (taken, e) = write_until_throttled(&db, "slow", 60).await;
+    assert!(
+        (30..=40).contains(&taken),
+        "{taken} writes before the throttle"
+    );
+    assert_eq!(
+        e.code(),
+        Some("ProvisionedThroughputExceededException"),
+        "{e:?}"
+    );
+    let PutItemError::ProvisionedThroughputExceededException(p) = &e else {
+        panic!("{e:?}")
+    };
+    let reasons = p.throttling_reasons();
+    assert_eq!(reasons.len(), 1, "{reasons:?}");
+    assert_eq!(
+        reasons[0].reason(),
+        Some("TableWriteProvisionedThroughputExceeded")
+    );
+    assert_eq!(
+        reasons[0].resource(),
+        Some("arn:aws:dynamodb:us-east-1:000000000000:table/slow")
+    );
+    // Reads have a bucket of their own.
+    get(&db, "slow", item([("pk", s("k0"))]))
+        .await
+        .expect("a read while writes are throttled");
+
+    // A batch gives the throttled table's requests back and writes the rest.
+    let req = |pk: &str| {
+        WriteRequest::builder()
+            .put_request(PutRequest::builder().item("pk", s(pk)).build().unwrap())
+            .build()
+    };
+    let batch = db
+        .batch_write_item()
+        .request_items("slow", vec![req("b1")])
+        .request_items("fast", vec![req("b2")])
+        .send()
+        .await
+        .expect("a batch with one table throttled");
+    let unprocessed = batch.unprocessed_items().unwrap();
+    assert_eq!(unprocessed.keys().collect::<Vec<_>>(), ["slow"]);
+    assert!(get(&db, "fast", item([("pk", s("b2"))])).await.is_some());
+    let all = db
+        .batch_write_item()
+        .request_items("slow", vec![req("b3")])
+        .send()
+        .await;
+    assert_eq!(
+        all.unwrap_err().into_service_error().code(),
+        Some("ProvisionedThroughputExceededException")
+    );
+
+    // A global index spends its own read units: each Query reads every
+    // item through it.
+    let mut throttled = None;
+    for _ in 0..60 {
+        match db
+            .query()
+            .table_name("slow")
+            .index_name("by_g")
+            .key_condition_expression("g = :g")
+            .expression_attribute_values(":g", s("all"))
+            .send()
+            .await
+        {
+            Ok(_) => {}
+            Err(e) => {
+                throttled = Some(e.into_service_error());
+                break;
+            }
+        }
+    }
+    let q = throttled.expect("the index never throttled its reads");
+    assert_eq!(
+        q.code(),
+        Some("ProvisionedThroughputExceededException"),
+        "{q:?}"
+    );
+    let aws_sdk_dynamodb::operation::query::QueryError::ProvisionedThroughputExceededException(p) =
+        &q
+    else {
+        panic!("{q:?}")
+    };
+    assert_eq!(
+        p.throttling_reasons()[0].reason(),
+        Some("IndexReadProvisionedThroughputExceeded")
+    );
+    assert_eq!(
+        p.throttling_reasons()[0].resource(),
+        Some("arn:aws:dynamodb:us-east-1:000000000000:table/slow/index/by_g")
+    );
+
+    // Raised units refill at their new rate.
+    db.update_table()
+        .table_name("slow")
+        .provisioned_throughput(units(1, 2000))
+        .send()
+        .await
+        .expect("raise the write units");
+    poll_until(
+        "a write at the raised rate",
+        Duration::from_secs(10),
+        || async {
+            db.put_item()
+                .table_name("slow")
+                .item("pk", s("after"))
+                .send()
+                .await
+                .is_ok()
+        },
+    )
+    .await;
+    c.shutdown().await;
+}
