@@ -124,7 +124,7 @@ mod tests {
             },
             sort: None,
         };
-        TableDef::new("t", ks, vec!["a".into()]).unwrap()
+        TableDef::new("slow", ks, vec!["a".into()]).unwrap()
     }
 
     fn settings(billing: Billing) -> TableSettings {

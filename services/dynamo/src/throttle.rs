@@ -346,7 +346,7 @@ fn touches(op: &str, map: &Map<String, Json>) -> Option<Vec<Touch>> {
                 .unwrap_or_default(),
         };
         list.into_iter()
-            .filter_map(|s| crate::partiql::target(s.as_str()?))
+            .filter_map(|s| crate::partiql::parser::target(s.as_str()?))
             .map(|(table, index, read)| {
                 let o = if read { Op::Read } else { Op::Write };
                 touch(table, index.filter(|_| read), o)

@@ -19,7 +19,7 @@
 
 mod error;
 mod lexer;
-mod parser;
+pub(crate) mod parser;
 mod token;
 mod translate;
 
@@ -150,19 +150,6 @@ fn items_of(op: Op, out: &Json) -> Vec<Json> {
         .cloned()
         .into_iter()
         .collect()
-}
-
-/// The table a statement reads or writes, the index a `SELECT` reads, and
-/// whether it reads: what [`crate::throttle`] meters. `None` when it does
-/// not parse (the statement is then refused by its operation).
-pub(crate) fn target(statement: &str) -> Option<(String, Option<String>, bool)> {
-    let parsed = parser::parse(statement).ok()?;
-    let s = parsed.statement;
-    let index = match &s {
-        parser::Statement::Select(select) => select.index.clone(),
-        _ => None,
-    };
-    Some((s.table().to_string(), index, s.is_read()))
 }
 
 // ---- ExecuteStatement -------------------------------------------------------------

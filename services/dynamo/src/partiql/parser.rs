@@ -208,6 +208,18 @@ pub struct Parsed {
     pub parameters: usize,
 }
 
+/// The table a statement reads or writes, the index a `SELECT` reads, and
+/// whether it reads: what `crate::throttle` meters. `None` when it does
+/// not parse (the statement is then refused by its operation).
+pub fn target(src: &str) -> Option<(String, Option<String>, bool)> {
+    let s = parse(src).ok()?.statement;
+    let index = match &s {
+        Statement::Select(select) => select.index.clone(),
+        _ => None,
+    };
+    Some((s.table().to_string(), index, s.is_read()))
+}
+
 /// Parses one statement.
 pub fn parse(src: &str) -> Result<Parsed, PartiqlError> {
     let toks = lex(src)?;
