@@ -311,6 +311,17 @@ impl RegionHandle {
                 .await?;
             }
         }
+        self.set_replicas(table, rows).await?;
+        self.describe(table).await
+    }
+
+    /// Writes each of `rows` (region, status) as a request of its own: a
+    /// replica change stands alone in the catalog.
+    async fn set_replicas(
+        &self,
+        table: &str,
+        rows: Vec<(String, meridian_core::replicas::Status)>,
+    ) -> Result<(), OpError> {
         for (region, status) in rows {
             self.write(vec![WriteOp::SetReplica {
                 table: table.to_string(),
@@ -319,7 +330,7 @@ impl RegionHandle {
             }])
             .await?;
         }
-        self.describe(table).await
+        Ok(())
     }
 
     /// The regions whose replica of `table` is protected against deletion.
@@ -558,14 +569,7 @@ impl RegionHandle {
             mode: meridian_core::consistency::Consistency::Strong(set),
         }])
         .await?;
-        for (region, status) in rows {
-            self.write(vec![WriteOp::SetReplica {
-                table: table.to_string(),
-                region,
-                status,
-            }])
-            .await?;
-        }
+        self.set_replicas(table, rows).await?;
         self.shared.strong.refresh().await;
         self.describe(table).await
     }
@@ -592,14 +596,7 @@ impl RegionHandle {
         let protected = self.protected_replicas(table).await?;
         meridian_core::protection::check_removals(table, replicas, &protected).map_err(invalid)?;
         self.shared.strong.read_barrier(table).await?;
-        for (region, status) in rows {
-            self.write(vec![WriteOp::SetReplica {
-                table: table.to_string(),
-                region,
-                status,
-            }])
-            .await?;
-        }
+        self.set_replicas(table, rows).await?;
         self.write(vec![WriteOp::SetConsistency {
             table: table.to_string(),
             mode: meridian_core::consistency::Consistency::Eventual,

@@ -226,19 +226,19 @@ async fn fill(
     Ok(())
 }
 
-/// Finishes disassociating this region's replica of `table` from `peers`
-/// (DynamoDB's `WAIT_FOR_REPLICATION`): once every peer has acknowledged
-/// every write of the table this region made, takes the cut above every
-/// timestamp issued here and moves the clock past it, so a later write
-/// here stays here (`meridian_core::replicas::disassociate`). Until then
-/// it answers what is still on its way, and is tried again.
-async fn disassociate(shared: &Shared, table: &str, peers: &[String]) -> Result<(), String> {
-    let (owned, asked) = (table.to_string(), peers.to_vec());
-    let unsent = shared
+/// Per peer, how many writes of `table` in this region's log it has not
+/// acknowledged yet.
+async fn unacknowledged(
+    shared: &Shared,
+    table: &str,
+    peers: Vec<String>,
+) -> Result<Vec<(String, u64)>, String> {
+    let owned = table.to_string();
+    shared
         .storage
         .read(move |r| {
             let marks = r.watermarks()?;
-            asked
+            peers
                 .into_iter()
                 .map(|p| {
                     let acked = marks.get(&p).copied().unwrap_or(0);
@@ -247,7 +247,17 @@ async fn disassociate(shared: &Shared, table: &str, peers: &[String]) -> Result<
                 .collect::<Result<Vec<_>, meridian_store::StoreError>>()
         })
         .await
-        .map_err(|e| e.to_string())?;
+        .map_err(|e| e.to_string())
+}
+
+/// Finishes disassociating this region's replica of `table` from `peers`
+/// (DynamoDB's `WAIT_FOR_REPLICATION`): once every peer has acknowledged
+/// every write of the table this region made, takes the cut above every
+/// timestamp issued here and moves the clock past it, so a later write
+/// here stays here (`meridian_core::replicas::disassociate`). Until then
+/// it answers what is still on its way, and is tried again.
+async fn disassociate(shared: &Shared, table: &str, peers: &[String]) -> Result<(), String> {
+    let unsent = unacknowledged(shared, table, peers.to_vec()).await?;
     if let Some((peer, n)) = unsent.iter().find(|(_, n)| *n > 0) {
         return Err(format!(
             "{table}: disassociating waits for {peer} to acknowledge {n} writes made here"
@@ -274,21 +284,7 @@ async fn disassociate(shared: &Shared, table: &str, peers: &[String]) -> Result<
 
 async fn remove(shared: &Shared, table: &str) -> Result<(), String> {
     let peers: Vec<String> = shared.config.peers.iter().map(|p| p.name.clone()).collect();
-    let owned = table.to_string();
-    let pending = shared
-        .storage
-        .read(move |r| {
-            let marks = r.watermarks()?;
-            peers
-                .into_iter()
-                .map(|p| {
-                    let acked = marks.get(&p).copied().unwrap_or(0);
-                    Ok((p, r.log_entries_after(&owned, acked)?))
-                })
-                .collect::<Result<Vec<_>, meridian_store::StoreError>>()
-        })
-        .await
-        .map_err(|e| e.to_string())?;
+    let pending = unacknowledged(shared, table, peers).await?;
     set(shared, table, Status::Deleted).await?;
     let unsent: u64 = pending.iter().map(|(_, n)| n).max().copied().unwrap_or(0);
     if unsent > 0 {
