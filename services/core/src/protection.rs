@@ -161,23 +161,10 @@ pub fn deletion(
 mod tests {
     use super::*;
     use crate::hlc::Timestamp;
-    use crate::key::{KeyAttr, KeySchema, KeyType};
     use crate::replicas::State;
 
     fn def(replicas: &[&str]) -> TableDef {
-        let ks = KeySchema {
-            partition: KeyAttr {
-                name: "pk".into(),
-                ty: KeyType::S,
-            },
-            sort: None,
-        };
-        TableDef::new(
-            "orders",
-            ks,
-            replicas.iter().map(|r| r.to_string()).collect(),
-        )
-        .unwrap()
+        crate::schema::test_table("orders", replicas)
     }
 
     fn message(e: Error) -> String {

@@ -207,22 +207,10 @@ pub struct Change {
 mod tests {
     use super::*;
     use crate::Timestamp;
-    use crate::key::{KeyAttr, KeySchema, KeyType};
     use crate::schema::TableDef;
 
     fn def(replicas: &[&str]) -> TableDef {
-        TableDef::new(
-            "orders",
-            KeySchema {
-                partition: KeyAttr {
-                    name: "pk".into(),
-                    ty: KeyType::S,
-                },
-                sort: None,
-            },
-            replicas.iter().map(|r| r.to_string()).collect(),
-        )
-        .unwrap()
+        crate::schema::test_table("orders", replicas)
     }
 
     fn v(p: u64, region: &str) -> Version {

@@ -372,6 +372,21 @@ impl TableDef {
     }
 }
 
+/// A table for the core's tests: `name`, keyed by a string `pk`, with
+/// `replicas`.
+#[cfg(test)]
+pub(crate) fn test_table(name: &str, replicas: &[&str]) -> TableDef {
+    let ks = KeySchema {
+        partition: KeyAttr {
+            name: "pk".into(),
+            ty: KeyType::S,
+        },
+        sort: None,
+    };
+    TableDef::new(name, ks, replicas.iter().map(|r| r.to_string()).collect())
+        .expect("a valid test table")
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

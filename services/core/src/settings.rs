@@ -342,18 +342,10 @@ impl TableSettings {
 mod tests {
     use super::*;
     use crate::hlc::Timestamp;
-    use crate::key::{KeyAttr, KeySchema, KeyType};
     use crate::schema::TableDef;
 
     fn def() -> TableDef {
-        let ks = KeySchema {
-            partition: KeyAttr {
-                name: "pk".into(),
-                ty: KeyType::S,
-            },
-            sort: None,
-        };
-        TableDef::new("orders", ks, vec!["us-east-1".into()]).unwrap()
+        crate::schema::test_table("orders", &["us-east-1"])
     }
 
     fn version(physical: u64) -> Version {

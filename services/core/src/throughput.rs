@@ -113,18 +113,10 @@ impl Bucket {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::key::{KeyAttr, KeySchema, KeyType};
     use crate::version::Version;
 
     fn def() -> TableDef {
-        let ks = KeySchema {
-            partition: KeyAttr {
-                name: "pk".into(),
-                ty: KeyType::S,
-            },
-            sort: None,
-        };
-        TableDef::new("slow", ks, vec!["a".into()]).unwrap()
+        crate::schema::test_table("slow", &["a"])
     }
 
     fn settings(billing: Billing) -> TableSettings {

@@ -183,21 +183,9 @@ pub fn plan(
 mod tests {
     use super::*;
     use crate::Timestamp;
-    use crate::key::{KeyAttr, KeySchema, KeyType};
 
     fn def() -> TableDef {
-        TableDef::new(
-            "orders",
-            KeySchema {
-                partition: KeyAttr {
-                    name: "pk".into(),
-                    ty: KeyType::S,
-                },
-                sort: None,
-            },
-            vec!["us-east-1".into()],
-        )
-        .unwrap()
+        crate::schema::test_table("orders", &["us-east-1"])
     }
 
     fn regions(r: &[&str]) -> Vec<String> {

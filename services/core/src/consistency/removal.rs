@@ -80,18 +80,10 @@ pub fn plan_removal(
 mod tests {
     use super::*;
     use crate::consistency::{Consistency, StrongSet};
-    use crate::key::{KeyAttr, KeySchema, KeyType};
 
     fn strong(replicas: &[&str], witness: Option<&str>) -> TableDef {
-        let ks = KeySchema {
-            partition: KeyAttr {
-                name: "pk".into(),
-                ty: KeyType::S,
-            },
-            sort: None,
-        };
         let names: Vec<String> = replicas.iter().map(|r| r.to_string()).collect();
-        let mut def = TableDef::new("music", ks, names.clone()).unwrap();
+        let mut def = crate::schema::test_table("music", replicas);
         def.consistency = Consistency::Strong(
             StrongSet::new(names, witness.map(str::to_string), replicas[0]).unwrap(),
         );

@@ -172,22 +172,9 @@ pub fn next(before: Option<&State>, status: Status, now: u64, cut: Option<u64>) 
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::key::{KeyAttr, KeySchema, KeyType};
 
     fn def(replicas: &[&str]) -> TableDef {
-        let ks = KeySchema {
-            partition: KeyAttr {
-                name: "pk".into(),
-                ty: KeyType::S,
-            },
-            sort: None,
-        };
-        TableDef::new(
-            "orders",
-            ks,
-            replicas.iter().map(|r| r.to_string()).collect(),
-        )
-        .unwrap()
+        crate::schema::test_table("orders", replicas)
     }
 
     fn split(mut d: TableDef, region: &str, cut: u64) -> TableDef {
