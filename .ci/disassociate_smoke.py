@@ -13,6 +13,7 @@ import sys
 import time
 
 import boto3
+import smoke_poll
 from botocore.exceptions import ClientError
 
 east_url, west_url = sys.argv[1], sys.argv[2]
@@ -23,17 +24,15 @@ TABLE = "split"
 
 
 def eventually(what, check, within=30.0):
-    deadline = time.monotonic() + within
-    while True:
+    """smoke_poll's wait, an error answer counting as not yet."""
+
+    def tolerant():
         try:
-            value = check()
+            return check()
         except ClientError:
-            value = None
-        if value:
-            return value
-        if time.monotonic() > deadline:
-            sys.exit(f"disassociate smoke: {what} not seen within {within} s")
-        time.sleep(0.1)
+            return None
+
+    return smoke_poll.eventually("disassociate smoke", what, tolerant, within)
 
 
 def described(client):

@@ -14,9 +14,9 @@ a STRONG table only of three Regions of one Region set)
 
 import sys
 import threading
-import time
 
 import boto3
+import smoke_poll
 from botocore.config import Config
 from botocore.exceptions import ClientError
 
@@ -34,17 +34,15 @@ def code(e):
 
 
 def eventually(what, check, within=30.0):
-    deadline = time.monotonic() + within
-    while True:
+    """smoke_poll's wait, an error answer counting as not yet."""
+
+    def tolerant():
         try:
-            value = check()
+            return check()
         except ClientError:
-            value = None
-        if value:
-            return value
-        if time.monotonic() > deadline:
-            sys.exit(f"mrsc smoke: {what} not seen within {within} s")
-        time.sleep(0.1)
+            return None
+
+    return smoke_poll.eventually("mrsc smoke", what, tolerant, within)
 
 
 east.create_table(

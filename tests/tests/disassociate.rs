@@ -36,14 +36,7 @@ fn disassociate(region: &str, mode: DisassociationMode) -> ReplicationGroupUpdat
 
 /// `c`'s status of `table` and the regions it lists as replicas.
 async fn described(c: &Client, table: &str) -> (TableStatus, Vec<String>) {
-    let t = c
-        .describe_table()
-        .table_name(table)
-        .send()
-        .await
-        .expect("describe")
-        .table
-        .unwrap();
+    let t = table_of(c, table).await;
     let replicas = t
         .replicas()
         .iter()

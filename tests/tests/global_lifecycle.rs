@@ -39,17 +39,6 @@ fn remove(region: &str) -> ReplicationGroupUpdate {
         .build()
 }
 
-/// `c`'s DescribeTable of `table`.
-async fn table_of(c: &Client, table: &str) -> aws_sdk_dynamodb::types::TableDescription {
-    c.describe_table()
-        .table_name(table)
-        .send()
-        .await
-        .expect("describe")
-        .table
-        .unwrap()
-}
-
 /// [`table_of`]: its status, its stream (view type when on) and the
 /// regions it lists as replicas.
 async fn described(c: &Client, table: &str) -> (TableStatus, Option<StreamViewType>, Vec<String>) {

@@ -10,7 +10,6 @@
 use std::time::Duration;
 
 use aws_sdk_dynamodb::Client;
-use aws_sdk_dynamodb::config::retry::RetryConfig;
 use aws_sdk_dynamodb::error::ProvideErrorMetadata;
 use aws_sdk_dynamodb::types::{
     CreateGlobalTableWitnessGroupMemberAction, DeleteGlobalTableWitnessGroupMemberAction,
@@ -56,17 +55,6 @@ async fn raw_post(addr: std::net::SocketAddr, target: &str, body: &str) -> (u16,
     .await
     .expect("an answer within 10 s");
     (r.status, String::from_utf8_lossy(&r.body).into_owned())
-}
-
-/// A client that does not retry, so a refusal the SDK would retry
-/// (`ReplicatedWriteConflictException`) reaches the test.
-fn no_retry(url: String) -> Client {
-    let conf = client(url)
-        .config()
-        .to_builder()
-        .retry_config(RetryConfig::disabled())
-        .build();
-    Client::from_conf(conf)
 }
 
 /// Makes `name` through `east` (us-east-1's endpoint) and turns it STRONG

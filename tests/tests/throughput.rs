@@ -9,7 +9,6 @@
 use std::time::Duration;
 
 use aws_sdk_dynamodb::Client;
-use aws_sdk_dynamodb::config::retry::RetryConfig;
 use aws_sdk_dynamodb::error::ProvideErrorMetadata;
 use aws_sdk_dynamodb::operation::put_item::PutItemError;
 use aws_sdk_dynamodb::types::{
@@ -24,16 +23,6 @@ use sdk::*;
 const REGIONS: [&str; 1] = ["us-east-1"];
 /// About 10 KB: ten write units, two and a half read units a copy.
 const BLOB: usize = 10_000;
-
-/// A client that does not retry, so a throttled request reaches the test.
-fn no_retry(url: String) -> Client {
-    let conf = client(url)
-        .config()
-        .to_builder()
-        .retry_config(RetryConfig::disabled())
-        .build();
-    Client::from_conf(conf)
-}
 
 fn big() -> aws_sdk_dynamodb::types::AttributeValue {
     s(&"x".repeat(BLOB))

@@ -27,7 +27,7 @@ pub const FIELD: &str = "UpdateTable";
 pub const VIEW_TYPES: [&str; 4] = ["NEW_IMAGE", "OLD_IMAGE", "NEW_AND_OLD_IMAGES", "KEYS_ONLY"];
 
 /// Most read or write capacity units one table may be given (DynamoDB's
-/// default per-table quota; nothing is metered here).
+/// default per-table quota; `crate::throughput` enforces what is set).
 pub const MAX_CAPACITY_UNITS: u64 = 40_000;
 
 /// A capacity-unit count as a catalog row stores it: absent (`None`), or a

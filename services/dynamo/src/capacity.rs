@@ -1,7 +1,7 @@
 //! `ReturnConsumedCapacity` and `ReturnItemCollectionMetrics`: what a request
-//! would have cost in DynamoDB, by DynamoDB's documented rules. Nothing here
-//! is metered or throttled; the numbers let clients and tools that read them
-//! (capacity planners, SDK logging) see what they would see in DynamoDB.
+//! consumed, by DynamoDB's documented rules: what clients and tools that
+//! read them (capacity planners, SDK logging) see in DynamoDB, and what
+//! [`crate::throttle`] charges to a provisioned table's buckets.
 //!
 //! The rules, in one place:
 //! - a write costs one unit per started KB of the larger of the item before

@@ -428,7 +428,8 @@ async fn operation(
                 "CachePeriodInMinutes": 1440
             }]
         })),
-        // DynamoDB's default quotas; nothing here is provisioned or metered.
+        // DynamoDB's default quotas; provisioned units are enforced per
+        // table and index (`crate::throttle`), the account's total is not.
         "DescribeLimits" => Ok(serde_json::json!({
             "AccountMaxReadCapacityUnits": 80000,
             "AccountMaxWriteCapacityUnits": 80000,

@@ -180,15 +180,14 @@ pub async fn update(ops: &RegionHandle, r: Req<'_>) -> ApiResult<Json> {
     if let Some(answer) = crate::disassociate::update(ops, &r, table).await? {
         return Ok(answer);
     }
-    // What both sides of a disassociated replica's split share.
+    // The synchronized settings both sides of a disassociated replica's
+    // split share; the replica set is `meridian_core::replicas::plan`'s to
+    // refuse.
     let shared = [
         "BillingMode",
         "ProvisionedThroughput",
         "StreamSpecification",
         "GlobalSecondaryIndexUpdates",
-        "ReplicaUpdates",
-        "GlobalTableWitnessUpdates",
-        "MultiRegionConsistency",
     ];
     if let Some(field) = shared.iter().find(|f| r.get(f).is_some()) {
         let (def, _) = ops.table(table).await?;

@@ -254,17 +254,20 @@ impl Meter {
                 continue;
             };
             for t in m.touches.iter().filter(|t| t.table == table) {
-                let units = match (t.op, &c["ReadCapacityUnits"], &c["WriteCapacityUnits"]) {
-                    (Op::Read, Json::Number(n), _) | (Op::Write, _, Json::Number(n)) => {
-                        n.as_f64().unwrap_or(0.0)
-                    }
-                    _ if c.get("ReadCapacityUnits").is_some()
-                        || c.get("WriteCapacityUnits").is_some() =>
-                    {
-                        0.0
-                    }
-                    _ => c["CapacityUnits"].as_f64().unwrap_or(0.0),
+                // A transaction splits its units into reads and writes; any
+                // other request is all of one kind, its touch's.
+                let split = match t.op {
+                    Op::Read => "ReadCapacityUnits",
+                    Op::Write => "WriteCapacityUnits",
                 };
+                let transactional =
+                    c.get("ReadCapacityUnits").is_some() || c.get("WriteCapacityUnits").is_some();
+                let field = if transactional {
+                    split
+                } else {
+                    "CapacityUnits"
+                };
+                let units = c.get(field).and_then(Json::as_f64).unwrap_or(0.0);
                 self.charge(ops, t, units).await?;
             }
         }

@@ -53,6 +53,28 @@ pub fn client(url: String) -> Client {
     Client::from_conf(config)
 }
 
+/// `c`'s DescribeTable of `table`; any error fails the test.
+pub async fn table_of(c: &Client, table: &str) -> aws_sdk_dynamodb::types::TableDescription {
+    c.describe_table()
+        .table_name(table)
+        .send()
+        .await
+        .expect("describe")
+        .table
+        .expect("a described table")
+}
+
+/// [`client`] that does not retry, so a refusal the SDK would retry
+/// (`ReplicatedWriteConflictException`, a throttle) reaches the test.
+pub fn no_retry(url: String) -> Client {
+    let conf = client(url)
+        .config()
+        .to_builder()
+        .retry_config(aws_sdk_dynamodb::config::retry::RetryConfig::disabled())
+        .build();
+    Client::from_conf(conf)
+}
+
 pub fn s(v: &str) -> AttributeValue {
     AttributeValue::S(v.into())
 }

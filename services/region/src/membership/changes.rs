@@ -258,9 +258,11 @@ async fn unacknowledged(
 /// it answers what is still on its way, and is tried again.
 async fn disassociate(shared: &Shared, table: &str, peers: &[String]) -> Result<(), String> {
     let unsent = unacknowledged(shared, table, peers.to_vec()).await?;
-    if let Some((peer, n)) = unsent.iter().find(|(_, n)| *n > 0) {
+    // Worded without the count, so the worker says it once, not at every
+    // look while the peer catches up.
+    if let Some((peer, _)) = unsent.iter().find(|(_, n)| *n > 0) {
         return Err(format!(
-            "{table}: disassociating waits for {peer} to acknowledge {n} writes made here"
+            "{table}: disassociating waits for {peer} to acknowledge the writes made here"
         ));
     }
     let clock = |e: meridian_core::HlcError| format!("{table}: taking the cut: {e}");
