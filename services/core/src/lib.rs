@@ -5,6 +5,7 @@
 //! conflict rule and the anti-entropy digest's shape and hashes all live
 //! here so that one rule lives in one place.
 
+pub mod account;
 pub mod consistency;
 pub mod context;
 pub mod digest;
@@ -19,6 +20,7 @@ pub mod lag;
 pub mod merge;
 pub mod mutation;
 pub mod number;
+pub mod policy;
 pub mod protection;
 pub mod purge;
 pub mod replicas;

@@ -208,6 +208,7 @@ mod tests {
                 status: Status::Deleting,
                 since: 1,
                 cut: None,
+                account: None,
             },
         );
         assert_eq!(deletion(&d, "a", &[], false).unwrap(), Deletion::Table);

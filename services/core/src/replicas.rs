@@ -29,6 +29,7 @@ use crate::key::EncodedKey;
 use crate::value::{AttrValue, Item};
 use crate::version::Version;
 
+pub mod authorize;
 pub mod disassociate;
 mod table;
 pub use table::{apply, plan};
@@ -109,6 +110,10 @@ pub struct State {
     /// ([`disassociate`]): kept through its later states, so a write made
     /// after it never crosses, until the region is made a replica again.
     pub cut: Option<u64>,
+    /// The account the replica belongs to when it is not the table's
+    /// owner's: a replica another account added with CreateTable's
+    /// `GlobalTableSourceArn` ([`authorize`]).
+    pub account: Option<crate::account::Account>,
 }
 
 /// The catalog key of `region`'s replica row of `table`.
@@ -145,6 +150,9 @@ pub fn item(state: &State, incarnation: &Version) -> Item {
     if let Some(cut) = state.cut {
         item.insert("cut".to_string(), number(cut));
     }
+    if let Some(account) = state.account {
+        item.insert("account".to_string(), AttrValue::S(account.to_string()));
+    }
     item
 }
 
@@ -168,6 +176,14 @@ pub fn from_item(item: &Item) -> Result<(State, Version), Error> {
         Some(AttrValue::N(n)) => Some(micros("cut", n)?),
         Some(_) => return Err(Error::Decode("replica row cut is not a number".into())),
     };
+    let account = match item.get("account") {
+        None => None,
+        Some(AttrValue::S(a)) => Some(
+            crate::account::Account::parse(a)
+                .ok_or_else(|| Error::Decode(format!("replica row account {a:?}")))?,
+        ),
+        Some(_) => return Err(Error::Decode("replica row account is not a string".into())),
+    };
     let of = match item.get("table_version") {
         Some(AttrValue::B(b)) => Version::from_bytes(b)?,
         _ => {
@@ -176,7 +192,15 @@ pub fn from_item(item: &Item) -> Result<(State, Version), Error> {
             ));
         }
     };
-    Ok((State { status, since, cut }, of))
+    Ok((
+        State {
+            status,
+            since,
+            cut,
+            account,
+        },
+        of,
+    ))
 }
 
 /// The creation set: every region `ACTIVE` since the table's creation.
@@ -190,6 +214,7 @@ pub fn initial(replicas: &[String]) -> BTreeMap<String, State> {
                     status: Status::Active,
                     since: 0,
                     cut: None,
+                    account: None,
                 },
             )
         })
@@ -222,6 +247,7 @@ mod tests {
             status,
             since,
             cut: None,
+            account: None,
         }
     }
 

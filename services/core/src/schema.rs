@@ -41,6 +41,11 @@ pub struct TableDef {
     /// EVENTUAL, or STRONG once the table's consistency row
     /// ([`crate::consistency`]) says so when the store reads it back.
     pub consistency: crate::consistency::Consistency,
+    /// The account that created the table, whose its creation set's
+    /// replicas are, and any replica added through `ReplicaUpdates`
+    /// (`crate::account`); written only when not the default account, so
+    /// rows of tables created before accounts read back unchanged.
+    pub owner: crate::account::Account,
 }
 
 /// The catalog is stored as ordinary LWW items in this reserved table, so
@@ -151,6 +156,7 @@ impl TableDef {
             warm: None,
             indexes: Vec::new(),
             consistency: Default::default(),
+            owner: crate::account::DEFAULT,
         })
     }
 
@@ -192,6 +198,9 @@ impl TableDef {
                 |v: u64| AttrValue::N(Number::parse(&v.to_string(), "warm").expect("an integer"));
             item.insert("warm_read".into(), n(read));
             item.insert("warm_write".into(), n(write));
+        }
+        if self.owner != crate::account::DEFAULT {
+            item.insert("account".into(), AttrValue::S(self.owner.to_string()));
         }
         item
     }
@@ -259,6 +268,12 @@ impl TableDef {
             (None, None) => None,
             (Some(read), Some(write)) => Some(Box::new((read, write))),
             _ => return Err(Error::Decode("catalog warm throughput half present".into())),
+        };
+        def.owner = match s("account")? {
+            None => crate::account::DEFAULT,
+            Some(a) => crate::account::Account::parse(&a).ok_or_else(|| {
+                Error::Decode(format!("catalog account {a:?} is not an account id"))
+            })?,
         };
         Ok(def)
     }

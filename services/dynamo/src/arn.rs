@@ -5,6 +5,7 @@
 //! the rule from here, so an ARN one operation answers is one another
 //! operation accepts.
 
+use meridian_core::account::Account;
 use serde_json::{Map, Value as Json};
 
 use crate::error::{ApiError, ApiResult, Kind};
@@ -12,9 +13,10 @@ use crate::error::{ApiError, ApiResult, Kind};
 /// The account id in ARNs: there is no account here.
 pub const ACCOUNT: &str = "000000000000";
 
-/// A table's ARN in `region`, as DescribeTable reports it.
+/// A table's ARN in `region`, of the default account: what names a
+/// replica of another account is `authorize::replica_arn`.
 pub fn table_arn(region: &str, name: &str) -> String {
-    format!("arn:aws:dynamodb:{region}:{ACCOUNT}:table/{name}")
+    meridian_core::account::table_arn(region, meridian_core::account::DEFAULT, name)
 }
 
 /// An index's ARN: its table's ARN (`table_arn`), then `/index/<name>`.
@@ -90,10 +92,16 @@ pub fn stream_label(micros: u64) -> String {
 
 /// The table a `TableName` member names, which DynamoDB also takes as the
 /// table's ARN: the name itself, or the table of an ARN of this region
-/// and account. An ARN of another region is DynamoDB's invalid region; of
-/// another account, access denied, as for a table no resource-based policy
-/// shares. Anything else is left for the name checks to refuse.
-pub fn table_name_of<'a>(region: &str, op: &str, given: &'a str) -> ApiResult<&'a str> {
+/// and the caller's account. An ARN of another region is DynamoDB's
+/// invalid region; of another account, access denied, as for a table no
+/// resource-based policy shares. Anything else is left for the name checks
+/// to refuse.
+pub fn table_name_of<'a>(
+    region: &str,
+    caller: Account,
+    op: &str,
+    given: &'a str,
+) -> ApiResult<&'a str> {
     let parts: Vec<&str> = given.splitn(6, ':').collect();
     let ["arn", "aws", "dynamodb", in_region, account, resource] = parts.as_slice() else {
         return Ok(given);
@@ -106,11 +114,11 @@ pub fn table_name_of<'a>(region: &str, op: &str, given: &'a str) -> ApiResult<&'
             "Invalid AWS region in '{given}'"
         )));
     }
-    if *account != ACCOUNT {
+    if Account::parse(account) != Some(caller) {
         return Err(ApiError::new(
             Kind::AccessDenied,
             format!(
-                "User: arn:aws:iam::{ACCOUNT}:root is not authorized to perform: dynamodb:{op} on resource: {given} because no resource-based policy allows the dynamodb:{op} action"
+                "User: arn:aws:iam::{caller}:root is not authorized to perform: dynamodb:{op} on resource: {given} because no resource-based policy allows the dynamodb:{op} action"
             ),
         ));
     }
@@ -124,12 +132,13 @@ pub fn table_name_of<'a>(region: &str, op: &str, given: &'a str) -> ApiResult<&'
 /// keyed as the request was.
 pub fn resolve_tables(
     region: &str,
+    caller: Account,
     op: &str,
     request: &mut Map<String, Json>,
 ) -> ApiResult<Vec<(String, String)>> {
     let resolve = |member: &mut Json| -> ApiResult<()> {
         if let Json::String(given) = member {
-            let name = table_name_of(region, op, given)?;
+            let name = table_name_of(region, caller, op, given)?;
             if name != given {
                 *member = Json::String(name.to_string());
             }
@@ -151,7 +160,7 @@ pub fn resolve_tables(
     let mut renamed = Vec::new();
     if let Some(Json::Object(items)) = request.get_mut("RequestItems") {
         for given in items.keys().cloned().collect::<Vec<_>>() {
-            let name = table_name_of(region, op, &given)?;
+            let name = table_name_of(region, caller, op, &given)?;
             if name != given {
                 let name = name.to_string();
                 if items.contains_key(&name) {

@@ -9,6 +9,8 @@ use meridian_core::settings::Billing;
 use meridian_region::ops::{RegionHandle, TableInfo};
 use serde_json::{Value as Json, json};
 
+use meridian_core::replicas::authorize;
+
 use crate::arn::{backup_arn, stream_arn, stream_label, table_arn, table_id};
 use crate::error::ApiResult;
 
@@ -32,7 +34,13 @@ pub fn key_schema(ks: &KeySchema) -> Vec<Json> {
 /// `TableStatus`. `AttributeDefinitions` lists every key attribute of the
 /// table and its indexes, as [`crate::indexes::describe`] adds them.
 pub fn table(region: &str, t: &TableInfo, status: &str) -> Json {
-    let arn = table_arn(region, &t.def.name);
+    let arn = authorize::replica_arn(&t.def, region);
+    // A replica whose policy withholds replication says so, as DynamoDB's.
+    let status = if status == "ACTIVE" && t.not_authorized.iter().any(|r| r == region) {
+        NOT_AUTHORIZED
+    } else {
+        status
+    };
     let created = seconds(t.version.hlc.physical);
     let settings = &t.settings;
     let (read, write) = settings.billing.units();
@@ -107,6 +115,13 @@ pub fn created(region: &str, t: &TableInfo) -> Json {
 /// DynamoDB's settings synchronization mode of a global table in one
 /// account.
 const SETTINGS_MODE: &str = "ENABLED_WITH_OVERRIDES";
+/// ... and of a multi-account global table, whose settings are all
+/// synchronized, none a replica's own (the developer guide's multi-account
+/// *How it works*).
+const SETTINGS_MODE_MULTI_ACCOUNT: &str = "ENABLED";
+/// The status of a table or replica whose resource-based policy withholds
+/// replication (`meridian_core::replicas::authorize`).
+const NOT_AUTHORIZED: &str = "REPLICATION_NOT_AUTHORIZED";
 
 /// A global table's part of the description, as DynamoDB gives it once a
 /// table has replicas in other regions: `GlobalTableVersion`, the other
@@ -118,13 +133,23 @@ const SETTINGS_MODE: &str = "ENABLED_WITH_OVERRIDES";
 /// synchronized, some of them a replica's own; docs/dynamodb-compat.md).
 /// A table held by its region alone has none.
 fn global(d: &mut Json, region: &str, t: &TableInfo) {
+    let mode = if authorize::multi_account(&t.def) {
+        SETTINGS_MODE_MULTI_ACCOUNT
+    } else {
+        SETTINGS_MODE
+    };
     let replicas: Vec<Json> = meridian_core::replicas::disassociate::listed(&t.def, region)
         .into_iter()
         .map(|(r, s)| {
+            let status = match s.status.described_as() {
+                "ACTIVE" if t.not_authorized.contains(r) => NOT_AUTHORIZED,
+                other => other,
+            };
             json!({
                 "RegionName": r,
-                "ReplicaStatus": s.status.described_as(),
-                "GlobalTableSettingsReplicationMode": SETTINGS_MODE,
+                "ReplicaStatus": status,
+                "ReplicaArn": authorize::replica_arn(&t.def, r),
+                "GlobalTableSettingsReplicationMode": mode,
             })
         })
         .collect();
@@ -135,7 +160,7 @@ fn global(d: &mut Json, region: &str, t: &TableInfo) {
     d["GlobalTableVersion"] = json!("2019.11.21");
     d["Replicas"] = json!(replicas);
     d["MultiRegionConsistency"] = json!(t.def.consistency.as_str());
-    d["GlobalTableSettingsReplicationMode"] = json!(SETTINGS_MODE);
+    d["GlobalTableSettingsReplicationMode"] = json!(mode);
     if let Some(w) = strong.and_then(|s| s.witness.as_ref()) {
         d["GlobalTableWitnesses"] = json!([{"RegionName": w, "WitnessStatus": "ACTIVE"}]);
     } else {

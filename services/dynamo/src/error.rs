@@ -336,6 +336,12 @@ impl From<OpError> for ApiError {
                 ApiError::new(Kind::ResourceInUse, format!("Table already exists: {name}"))
             }
             OpError::Invalid(e) => e.into(),
+            OpError::PolicyChanged(table) => ApiError::new(
+                Kind::ResourceInUse,
+                format!(
+                    "Attempt to change a resource which is still in use: the resource-based policy of table {table} is being changed by another request"
+                ),
+            ),
             OpError::PitrDisabled(table) => ApiError::new(
                 Kind::PointInTimeRecoveryUnavailable,
                 format!("Point in time recovery is not enabled for table '{table}'"),

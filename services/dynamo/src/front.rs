@@ -55,6 +55,8 @@ pub struct Front {
     pub(crate) budget: meridian_region::limits::Budget,
     /// Provisioned throughput of this region's replicas (`crate::throttle`).
     pub(crate) meter: Arc<crate::throttle::Meter>,
+    /// Which account each replica here belongs to (`crate::accounts`).
+    pub(crate) owners: Arc<crate::accounts::Owners>,
 }
 
 /// A transaction token: when it was first used, the request it came with,
@@ -87,6 +89,7 @@ impl Front {
             config,
             tokens: Arc::default(),
             meter: Arc::default(),
+            owners: Arc::default(),
         }
     }
 

@@ -10,6 +10,7 @@
 //! DynamoDB Local does, unless [`FrontConfig::keys`] names access keys: then
 //! every request's signature is verified against them.
 
+mod accounts;
 mod arn;
 mod auth;
 mod backups;
@@ -28,6 +29,7 @@ mod keys;
 mod kinesis;
 mod legacy;
 pub mod metered;
+mod multi_account;
 mod partiql;
 mod policies;
 mod reads;
@@ -354,9 +356,11 @@ async fn dispatch(front: &Front, headers: &HeaderMap, body: &[u8]) -> Result<Jso
     if streams {
         return streams::dispatch(ops, front.config.iterator_lifetime, op, Req(map)).await;
     }
-    let renamed = arn::resolve_tables(ops.region(), op, map)?;
+    let caller = accounts::caller(headers);
+    let renamed = arn::resolve_tables(ops.region(), caller, op, map)?;
+    front.owners.admit(ops, caller, op, map).await?;
     let metered = front.meter.begin(ops, op, map).await?;
-    let mut answer = operation(front, headers, op, Req(map)).await?;
+    let mut answer = operation(front, headers, caller, op, Req(map)).await?;
     if let Some(m) = metered {
         answer = front.meter.finish(ops, m, answer).await?;
     }
@@ -368,14 +372,15 @@ async fn dispatch(front: &Front, headers: &HeaderMap, body: &[u8]) -> Result<Jso
 async fn operation(
     front: &Front,
     headers: &HeaderMap,
+    caller: meridian_core::account::Account,
     op: &str,
     r: Req<'_>,
 ) -> Result<Json, ApiError> {
     let ops = &front.ops;
     match op {
-        "CreateTable" => tables::create(ops, r).await,
+        "CreateTable" => tables::create(ops, caller, r).await,
         "DescribeTable" => tables::describe(ops, r).await,
-        "ListTables" => tables::list(ops, r).await,
+        "ListTables" => tables::list(front, caller, r).await,
         "DeleteTable" => tables::delete(ops, r).await,
         "UpdateTable" => tables::update(ops, r).await,
         "TagResource" => tags::tag(ops, r).await,

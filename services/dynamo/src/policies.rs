@@ -2,10 +2,14 @@
 //! DeleteResourcePolicy, on a table's ARN or one of its streams'.
 //!
 //! A policy belongs to the region's replica of the table, as in DynamoDB,
-//! where each replica of a global table has its own: it is kept in the
-//! region's store (`meridian_store`'s replica settings) and never
-//! replicated. Policies are stored and described, not enforced: no
-//! request is allowed or refused by them (docs/dynamodb-compat.md).
+//! where each replica of a global table has its own. A table's policy is
+//! its replica's catalog row (`policy/<region>`, written only by this
+//! region, `meridian_core::replicas::authorize`), which every region reads:
+//! it decides what DynamoDB's replication service may do
+//! (`REPLICATION_NOT_AUTHORIZED`, and who may join a multi-account global
+//! table). A stream's policy is the region's own replica setting. Requests
+//! of callers are not decided by policies: there is no IAM here
+//! (docs/dynamodb-compat.md).
 //!
 //! Each stored policy has a revision id. Putting the document a resource
 //! already has keeps its revision, as DynamoDB's PutResourcePolicy is
@@ -13,16 +17,19 @@
 //! milliseconds (above the one it replaces). `ExpectedRevisionId` is
 //! checked against the stored revision in the write's own transaction.
 
+use meridian_core::account::Account;
+use meridian_core::replicas::authorize;
+use meridian_core::{PhysicalClock, SystemClock};
 use meridian_region::ops::{OpError, RegionHandle};
+use meridian_store::WriteOp;
 use serde_json::{Value as Json, json};
 
-use crate::arn::ACCOUNT;
 use crate::error::{ApiError, ApiResult, Kind};
 use crate::req::Req;
 
 /// Largest policy document, in bytes, whitespace included: 20 KB, as
 /// DynamoDB's.
-pub const MAX_POLICY_BYTES: usize = 20 << 10;
+pub const MAX_POLICY_BYTES: usize = authorize::MAX_DOCUMENT_BYTES;
 
 /// `ExpectedRevisionId` asking that the resource have no policy yet.
 const NO_POLICY: &str = "NO_POLICY";
@@ -88,13 +95,16 @@ async fn resource<'a>(ops: &RegionHandle, r: &Req<'a>) -> ApiResult<Resource<'a>
         },
     };
     meridian_core::schema::validate_table_name(table).map_err(|_| not_dynamodb())?;
-    if *region != ops.region() || *account != ACCOUNT {
+    if *region != ops.region() {
         return Err(table_not_found(table));
     }
-    match ops.table(table).await {
+    let def = match ops.table(table).await {
         Err(OpError::TableNotFound(_)) => return Err(table_not_found(table)),
-        other => other?,
+        other => other?.0,
     };
+    if Account::parse(account) != Some(authorize::account_of(&def, region)) {
+        return Err(table_not_found(table));
+    }
     if setting != TABLE_POLICY {
         // The stream must be one of the table's in this region.
         crate::streams::stream_of(ops, arn).await?;
@@ -182,11 +192,80 @@ pub fn at_creation(r: &Req<'_>) -> ApiResult<Option<String>> {
 /// Attaches CreateTable's policy to the new table's replica here, with its
 /// first revision, as PutResourcePolicy would.
 pub async fn attach(ops: &RegionHandle, table: &str, policy: String) -> ApiResult<()> {
-    ops.change_replica_setting(table, TABLE_POLICY, move |_, now| {
-        Ok::<_, ApiError>(Some(format!("{}\n{policy}", next_revision(None, now))))
+    change(ops, table, TABLE_POLICY, move |_, now| {
+        Ok(Some(format!("{}\n{policy}", next_revision(None, now))))
     })
-    .await??;
+    .await?;
     Ok(())
+}
+
+/// How often a table policy's change is decided again when another
+/// change of it came first.
+const MAX_TRIES: usize = 5;
+
+/// Changes policy `setting` of `table` here to what `f` makes of it (the
+/// stored text, revision and document, before; the time) and answers the
+/// texts before and after. A table's policy is its catalog row, changed
+/// only if no other change came between the read and the write, else
+/// decided again; a stream's, the replica setting.
+async fn change<F>(
+    ops: &RegionHandle,
+    table: &str,
+    setting: &str,
+    f: F,
+) -> ApiResult<(Option<String>, Option<String>)>
+where
+    F: Fn(Option<&str>, u64) -> ApiResult<Option<String>> + Send + Sync + 'static,
+{
+    if setting != TABLE_POLICY {
+        let changed = ops.change_replica_setting(table, setting, f).await??;
+        return Ok((changed.before, changed.after));
+    }
+    for _ in 0..MAX_TRIES {
+        let current = table_policy(ops, table).await?;
+        let before = current
+            .as_ref()
+            .map(|s| format!("{}\n{}", s.revision, s.document));
+        let after = f(before.as_deref(), SystemClock.now_micros())?;
+        let policy = after.as_deref().map(|text| {
+            let s = parse_stored(text);
+            authorize::Stored {
+                revision: s.revision.to_string(),
+                document: s.policy.to_string(),
+            }
+        });
+        let write = WriteOp::SetPolicy {
+            table: table.to_string(),
+            policy,
+            if_revision: current.map(|c| c.revision),
+        };
+        match ops.write(vec![write]).await {
+            Ok(_) => return Ok((before, after)),
+            Err(OpError::PolicyChanged(_)) => continue,
+            Err(e) => return Err(e.into()),
+        }
+    }
+    Err(OpError::PolicyChanged(table.to_string()).into())
+}
+
+/// The policy of this region's replica of `table`, from its catalog row.
+async fn table_policy(ops: &RegionHandle, table: &str) -> ApiResult<Option<authorize::Stored>> {
+    let owned = table.to_string();
+    let mut all = ops.read(move |r| r.replica_policies(&owned)).await?;
+    Ok(all.remove(ops.region()))
+}
+
+/// The stored text of policy `setting` of `table` here.
+async fn stored(ops: &RegionHandle, table: &str, setting: &str) -> ApiResult<Option<String>> {
+    if setting == TABLE_POLICY {
+        return Ok(table_policy(ops, table)
+            .await?
+            .map(|s| format!("{}\n{}", s.revision, s.document)));
+    }
+    let (table, setting) = (table.to_string(), setting.to_string());
+    Ok(ops
+        .read(move |rd| rd.replica_setting(&table, &setting))
+        .await?)
 }
 
 pub async fn put(ops: &RegionHandle, r: Req<'_>) -> ApiResult<Json> {
@@ -198,27 +277,24 @@ pub async fn put(ops: &RegionHandle, r: Req<'_>) -> ApiResult<Json> {
     check_policy(&policy)?;
     let res = resource(ops, &r).await?;
     let (arn, table) = (res.arn.to_string(), res.table.to_string());
-    let stored = ops
-        .change_replica_setting(res.table, &res.setting, move |current, now| {
-            let current = current.map(parse_stored);
-            check_expected(&arn, &table, expected.as_deref(), current.as_ref())?;
-            let revision = match &current {
-                Some(c) if c.policy == policy => c.revision.to_string(),
-                _ => next_revision(current.as_ref().map(|c| c.revision), now),
-            };
-            Ok::<_, ApiError>(Some(format!("{revision}\n{policy}")))
-        })
-        .await??
-        .after
-        .unwrap_or_default();
+    let stored = change(ops, res.table, &res.setting, move |current, now| {
+        let current = current.map(parse_stored);
+        check_expected(&arn, &table, expected.as_deref(), current.as_ref())?;
+        let revision = match &current {
+            Some(c) if c.policy == policy => c.revision.to_string(),
+            _ => next_revision(current.as_ref().map(|c| c.revision), now),
+        };
+        Ok(Some(format!("{revision}\n{policy}")))
+    })
+    .await?
+    .1
+    .unwrap_or_default();
     Ok(json!({"RevisionId": parse_stored(&stored).revision}))
 }
 
 pub async fn get(ops: &RegionHandle, r: Req<'_>) -> ApiResult<Json> {
     let res = resource(ops, &r).await?;
-    let (table, setting) = (res.table.to_string(), res.setting.clone());
-    let stored = ops
-        .read(move |rd| rd.replica_setting(&table, &setting))
+    let stored = stored(ops, res.table, &res.setting)
         .await?
         .ok_or_else(|| not_found(res.arn))?;
     let s = parse_stored(&stored);
@@ -229,17 +305,16 @@ pub async fn delete(ops: &RegionHandle, r: Req<'_>) -> ApiResult<Json> {
     let expected = r.opt_str("ExpectedRevisionId")?.map(str::to_string);
     let res = resource(ops, &r).await?;
     let (arn, table) = (res.arn.to_string(), res.table.to_string());
-    let deleted = ops
-        .change_replica_setting(res.table, &res.setting, move |current, _| {
-            let Some(current) = current.map(parse_stored) else {
-                return Err(not_found(&arn));
-            };
-            // NO_POLICY names no policy to delete.
-            check_expected(&arn, &table, expected.as_deref(), Some(&current))?;
-            Ok(None)
-        })
-        .await??
-        .before
-        .unwrap_or_default();
+    let deleted = change(ops, res.table, &res.setting, move |current, _| {
+        let Some(current) = current.map(parse_stored) else {
+            return Err(not_found(&arn));
+        };
+        // NO_POLICY names no policy to delete.
+        check_expected(&arn, &table, expected.as_deref(), Some(&current))?;
+        Ok(None)
+    })
+    .await?
+    .0
+    .unwrap_or_default();
     Ok(json!({"RevisionId": parse_stored(&deleted).revision}))
 }

@@ -10,7 +10,6 @@ use meridian_region::ops::{OpError, RegionHandle, TableInfo};
 use meridian_store::WriteOp;
 use serde_json::{Value as Json, json};
 
-use crate::arn::table_arn;
 use crate::description::{self, keep_latest_stream};
 use crate::error::{ApiError, ApiResult, Kind};
 use crate::keys::{ATTRIBUTE_TYPE, KEY_TYPE, check_key_members, key_member_errors, key_type};
@@ -18,8 +17,21 @@ use crate::replica::ReplicaChange;
 use crate::req::Req;
 use crate::settings::{billing, billing_mode, provisioned_needs_units, stream_spec, throughput};
 
-pub async fn create(ops: &RegionHandle, r: Req<'_>) -> ApiResult<Json> {
+/// CreateTable of `caller`'s account: a table of its own, or with
+/// `GlobalTableSourceArn` its replica of another account's table
+/// (`crate::multi_account`).
+pub async fn create(
+    ops: &RegionHandle,
+    caller: meridian_core::account::Account,
+    r: Req<'_>,
+) -> ApiResult<Json> {
+    if r.get("GlobalTableSourceArn").is_some() {
+        return crate::multi_account::join(ops, caller, &r).await;
+    }
     let name = r.table_name()?;
+    // Kept by no table: a single-Region table's mode matters only to a
+    // multi-account join, which does not read it (docs/limits.md).
+    crate::multi_account::mode(&r)?;
     // BillingMode defaults to PROVISIONED, which needs its units.
     let billing =
         billing(&r, "BillingMode", "ProvisionedThroughput")?.ok_or_else(provisioned_needs_units)?;
@@ -72,6 +84,7 @@ pub async fn create(ops: &RegionHandle, r: Req<'_>) -> ApiResult<Json> {
     def.indexes = crate::indexes::parse_create(&r, defs, &def.key_schema, billing)?;
     def.stream_view_type = stream.flatten();
     def.billing = billing;
+    def.owner = caller;
     def.warm = r
         .opt_obj("WarmThroughput")?
         .map(|w| {
@@ -96,7 +109,7 @@ pub async fn create(ops: &RegionHandle, r: Req<'_>) -> ApiResult<Json> {
     };
     // A catalog change stands alone, so the tags follow the creation.
     if let Some(tags) = tags {
-        let arn = table_arn(ops.region(), name);
+        let arn = meridian_core::account::table_arn(ops.region(), caller, name);
         crate::tags::write(ops, name, tags, Vec::new(), crate::tags::not_found(&arn)).await?;
     }
     if let Some(policy) = policy {
@@ -126,6 +139,7 @@ pub async fn create(ops: &RegionHandle, r: Req<'_>) -> ApiResult<Json> {
         table_class,
         sse,
         disassociation_protected: true,
+        not_authorized: Vec::new(),
     };
     // DynamoDB answers CREATING and SDK waiters poll DescribeTable until
     // ACTIVE. Here the table takes writes as soon as it is created, so it
@@ -345,12 +359,35 @@ async fn protect_replica(ops: &RegionHandle, table: &str, on: Option<bool>) -> A
     Ok(())
 }
 
-pub async fn list(ops: &RegionHandle, r: Req<'_>) -> ApiResult<Json> {
+/// ListTables: the tables whose replica here is the caller's account's
+/// (`crate::accounts`).
+pub async fn list(
+    front: &crate::Front,
+    caller: meridian_core::account::Account,
+    r: Req<'_>,
+) -> ApiResult<Json> {
+    let ops = &front.ops;
     let limit = r.limit("Limit", Some(100))?.unwrap_or(100) as usize;
-    let after = r.opt_str("ExclusiveStartTableName")?.unwrap_or("");
+    let mut after = r
+        .opt_str("ExclusiveStartTableName")?
+        .unwrap_or("")
+        .to_string();
     // One more than the page, to know whether a next page exists: DynamoDB
     // gives no LastEvaluatedTableName when the page ends at the last table.
-    let mut names = ops.list_tables(after, limit + 1).await?;
+    let mut names = Vec::new();
+    loop {
+        let page = ops.list_tables(&after, limit + 1).await?;
+        let done = page.len() <= limit;
+        for name in page {
+            if names.len() <= limit && front.owners.owner(ops, &name).await? == Some(caller) {
+                names.push(name.clone());
+            }
+            after = name;
+        }
+        if done || names.len() > limit {
+            break;
+        }
+    }
     let more = names.len() > limit;
     names.truncate(limit);
     let mut out = json!({"TableNames": names});

@@ -268,6 +268,7 @@ pub fn status_from_op(e: crate::ops::OpError) -> Status {
         | OpError::NotReplica { .. }
         | OpError::PitrDisabled(_) => Status::failed_precondition(e.to_string()),
         OpError::RestoreTime { .. } => Status::out_of_range(e.to_string()),
+        OpError::PolicyChanged(_) => Status::aborted(e.to_string()),
         OpError::Strong(e) => {
             use crate::strong::StrongError;
             match e {

@@ -45,6 +45,10 @@ pub enum OpError {
         region: String,
         replicas: Vec<String>,
     },
+    /// A policy change decided on a revision another change replaced
+    /// meanwhile: the caller decides again on the new one.
+    #[error("the policy of table {0} changed meanwhile")]
+    PolicyChanged(String),
     /// A restore to a point in time of a table whose recovery is off here.
     #[error("point-in-time recovery is not enabled for table {0}")]
     PitrDisabled(String),
@@ -92,6 +96,7 @@ impl From<StoreError> for OpError {
                 replicas,
             },
             StoreError::PitrDisabled(t) => OpError::PitrDisabled(t),
+            StoreError::PolicyChanged { table, .. } => OpError::PolicyChanged(table),
             StoreError::RestoreTime {
                 asked,
                 earliest,

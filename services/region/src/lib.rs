@@ -15,6 +15,7 @@ pub mod config;
 pub mod convert;
 mod error;
 pub mod failover;
+mod grants;
 mod indexes;
 pub mod limits;
 pub mod membership;
@@ -271,6 +272,7 @@ pub async fn start(
         membership: Default::default(),
         strong,
         pauses: Default::default(),
+        withheld: Default::default(),
     });
     let mut tasks = Vec::new();
     // Before anything is served: deletion protection an earlier build kept

@@ -43,6 +43,10 @@ pub struct TableInfo {
     /// Whether this region's replica is protected from disassociation
     /// (on by default, as in DynamoDB).
     pub disassociation_protected: bool,
+    /// The replicas whose own resource-based policy withholds replication
+    /// from another replica now (`REPLICATION_NOT_AUTHORIZED`,
+    /// `meridian_core::replicas::authorize`).
+    pub not_authorized: Vec<String>,
 }
 
 /// A secondary index as it stands in this region.
@@ -206,12 +210,24 @@ impl RegionHandle {
                         r.replica_setting(&owned, TABLE_CLASS)?,
                         r.replica_setting(&owned, SSE)?,
                         r.replica_setting(&owned, DISASSOCIATION_PROTECTION)?,
+                        r.replica_policies(&owned)?,
                     ),
                 ))
             })
             .await?;
         // The table may have been dropped between the two reads.
         let settings = settings.ok_or_else(|| OpError::TableNotFound(name.to_string()))?;
+        let policies: meridian_core::replicas::authorize::Policies = replica
+            .4
+            .iter()
+            .map(|(r, s)| (r.clone(), meridian_core::policy::Policy::parse(&s.document)))
+            .collect();
+        let not_authorized = if def.consistency.strong().is_some() {
+            Vec::new()
+        } else {
+            let now = self.shared.real_clock.now_micros();
+            meridian_core::replicas::authorize::not_authorized(&def, &policies, now)
+        };
         Ok(TableInfo {
             def,
             version,
@@ -224,6 +240,7 @@ impl RegionHandle {
             table_class: replica.1,
             sse: replica.2,
             disassociation_protected: replica.3.as_deref() != Some("off"),
+            not_authorized,
         })
     }
 
@@ -299,20 +316,26 @@ impl RegionHandle {
         meridian_core::protection::check_removals(table, &change.delete, &protected)
             .map_err(invalid)?;
         if !change.create.is_empty() {
-            // A table that becomes global gets its stream first, as
-            // DynamoDB's does, so each new replica starts with it.
-            let owned = table.to_string();
-            let settings = self.read(move |r| r.settings(&owned)).await?;
-            if let Some(change) = settings.and_then(|s| s.stream_for_replicas(&def)) {
-                self.write(vec![WriteOp::UpdateSettings {
-                    table: table.to_string(),
-                    change,
-                }])
-                .await?;
-            }
+            self.stream_for_new_replica(table, &def).await?;
         }
         self.set_replicas(table, rows).await?;
         self.describe(table).await
+    }
+
+    /// Turns on the stream of `table` (as `def`) before a replica is added,
+    /// as DynamoDB does for a table that becomes global, so each new
+    /// replica starts with it; an existing stream keeps its view type.
+    pub async fn stream_for_new_replica(&self, table: &str, def: &TableDef) -> Result<(), OpError> {
+        let owned = table.to_string();
+        let settings = self.read(move |r| r.settings(&owned)).await?;
+        if let Some(change) = settings.and_then(|s| s.stream_for_replicas(def)) {
+            self.write(vec![WriteOp::UpdateSettings {
+                table: table.to_string(),
+                change,
+            }])
+            .await?;
+        }
+        Ok(())
     }
 
     /// Writes each of `rows` (region, status) as a request of its own: a

@@ -36,6 +36,19 @@ impl Work for Resume {
 
     async fn work(&mut self, worker: &Worker) -> Result<Next, String> {
         let me = self.shared.config.name.clone();
+        // Replication a resource-based policy granted again is pulled back
+        // as a pause's end is (`crate::grants`).
+        match crate::grants::refresh(&self.shared).await {
+            Ok(reopened) => {
+                for (table, peer) in reopened {
+                    tracing::info!(region = %me, %table, %peer, "replication authorized again; pulling what was withheld");
+                    self.due.push((table, peer));
+                }
+            }
+            Err(e) => {
+                tracing::warn!(region = %me, error = %e, "working out the replicas' policies failed")
+            }
+        }
         let ended = self
             .shared
             .pauses

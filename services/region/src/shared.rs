@@ -10,7 +10,7 @@ use std::sync::{Arc, Mutex};
 use meridian_core::{Hlc, PhysicalClock, SkewedClock};
 
 use crate::{RegionConfig, StoreBridge};
-use crate::{backups, membership, metrics, pause, purge, seed, strong, worker};
+use crate::{backups, grants, membership, metrics, pause, purge, seed, strong, worker};
 
 /// Shipper state per peer, for the status API.
 #[derive(Clone, Debug, Default)]
@@ -55,4 +55,8 @@ pub(crate) struct Shared {
     /// API writes it; a plain mutex, held for a lookup and never across an
     /// await.
     pub pauses: Mutex<pause::Pauses>,
+    /// Tables whose replication with a peer the replicas' resource-based
+    /// policies withhold (`grants`): the resume loop works it out, the
+    /// receiver and repair rounds read it; a plain mutex, as `pauses`.
+    pub withheld: Mutex<grants::Withheld>,
 }

@@ -53,6 +53,14 @@ pub enum StoreError {
     #[error("the group's transaction was aborted: {0}")]
     GroupAborted(String),
     /// A restore to a point in time of a table whose recovery is off here.
+    /// A policy change found another revision than the one it was
+    /// decided on: a concurrent change came first.
+    #[error("the policy of table {table} changed meanwhile: revision {found:?}, not {expected:?}")]
+    PolicyChanged {
+        table: String,
+        expected: Option<String>,
+        found: Option<String>,
+    },
     #[error("point-in-time recovery is not enabled for table {0}")]
     PitrDisabled(String),
     /// A restore time outside the window recovery keeps (µs since the epoch).

@@ -47,7 +47,7 @@ pub use range::SortRange;
 pub use read::{
     BatchFill, CONFLICT_RECORD_OVERHEAD, Digest, LeafHead, Reader, StoredRow, differing_leaves,
 };
-pub use replica_settings::{LEGACY_DELETION_PROTECTION, Replaced};
+pub use replica_settings::{LEGACY_DELETION_PROTECTION, LEGACY_TABLE_POLICY, Replaced};
 pub use seed::{Seeded, adopt};
 pub use strong::{StrongApplied, StrongEvaluated};
 pub use strong_snapshot::StrongSnapshot;

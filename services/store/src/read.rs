@@ -216,6 +216,81 @@ impl Reader {
         Ok(out)
     }
 
+    /// The resource-based policies of `table`'s replicas, by region
+    /// (`meridian_core::replicas::authorize`): rows of the table's current
+    /// incarnation only.
+    pub fn replica_policies(
+        &self,
+        table: &str,
+    ) -> Result<
+        std::collections::BTreeMap<String, meridian_core::replicas::authorize::Stored>,
+        StoreError,
+    > {
+        use meridian_core::replicas::authorize;
+        let Some((_, incarnation)) = self.table_def(table)? else {
+            return Ok(Default::default());
+        };
+        let corrupt = |e: meridian_core::Error| StoreError::Corrupt(e.to_string());
+        let mut out = std::collections::BTreeMap::new();
+        for (sk, item) in crate::catalog::catalog_rows(self.conn(), table, authorize::SORT_PREFIX)?
+        {
+            let region = authorize::region_of(&sk)
+                .ok_or_else(|| StoreError::Corrupt("a policy row's region is not UTF-8".into()))?;
+            let (stored, of) = authorize::from_item(&item).map_err(corrupt)?;
+            if of == incarnation {
+                out.insert(region, stored);
+            }
+        }
+        Ok(out)
+    }
+
+    /// Every table a resource-based policy may stop replicating
+    /// (`meridian_core::replicas::authorize`), with its replicas'
+    /// policies: those with a policy row, or with replica rows (a replica of
+    /// another account is one). Tables with neither replicate unhindered.
+    #[allow(clippy::type_complexity)]
+    pub fn authorization_inputs(
+        &self,
+    ) -> Result<
+        Vec<(
+            TableDef,
+            std::collections::BTreeMap<String, meridian_core::replicas::authorize::Stored>,
+        )>,
+        StoreError,
+    > {
+        let end = |prefix: &[u8]| match SortRange::prefix(prefix).upper {
+            Bound::Excluded(end) => Ok(end),
+            _ => Err(StoreError::Corrupt(
+                "a catalog row prefix without an end".into(),
+            )),
+        };
+        let (policy, replica) = (
+            meridian_core::replicas::authorize::SORT_PREFIX,
+            meridian_core::replicas::SORT_PREFIX,
+        );
+        let tables: Vec<Vec<u8>> = self
+            .conn
+            .prepare_cached(
+                "SELECT DISTINCT pk FROM items WHERE tbl = ?1 AND image IS NOT NULL \
+                 AND ((sk >= ?2 AND sk < ?3) OR (sk >= ?4 AND sk < ?5))",
+            )?
+            .query_map(
+                params![CATALOG_TABLE, policy, end(policy)?, replica, end(replica)?],
+                |r| r.get(0),
+            )?
+            .collect::<Result<_, _>>()?;
+        let mut out = Vec::new();
+        for t in tables {
+            let name = String::from_utf8(t)
+                .map_err(|_| StoreError::Corrupt("table name is not UTF-8".into()))?;
+            if let Some((def, _)) = self.table_def(&name)? {
+                let policies = self.replica_policies(&name)?;
+                out.push((def, policies));
+            }
+        }
+        Ok(out)
+    }
+
     /// Live tables in name order, after `start_after`.
     pub fn list_tables(&self, start_after: &str, limit: usize) -> Result<Vec<String>, StoreError> {
         let mut stmt = self.conn.prepare_cached(

@@ -22,6 +22,12 @@ use crate::read::Reader;
 /// ([`Reader::legacy_protected`]).
 pub const LEGACY_DELETION_PROTECTION: &str = "deletion_protection";
 
+/// The setting a table's resource-based policy was kept under before it
+/// became a catalog row (`meridian_core::replicas::authorize`), as its
+/// revision, a newline and its document: a region started on such a
+/// store moves it there ([`Reader::legacy_settings`]).
+pub const LEGACY_TABLE_POLICY: &str = "policy/table";
+
 /// A setting's value before and after a change (`None`: unset).
 #[derive(Clone, Debug, Default, PartialEq, Eq)]
 pub struct Replaced {
@@ -95,18 +101,25 @@ impl Reader {
     /// The tables whose replica here was protected against deletion under
     /// [`LEGACY_DELETION_PROTECTION`], in their current incarnation.
     pub fn legacy_protected(&self) -> Result<Vec<String>, StoreError> {
+        Ok(self
+            .legacy_settings(LEGACY_DELETION_PROTECTION)?
+            .into_iter()
+            .map(|(t, _)| t)
+            .collect())
+    }
+
+    /// The tables with setting `name` here, in their current incarnation,
+    /// with its value: what an earlier build kept here that has moved.
+    pub fn legacy_settings(&self, name: &str) -> Result<Vec<(String, String)>, StoreError> {
         let tables: Vec<String> = self
             .conn()
             .prepare_cached("SELECT tbl FROM replica_settings WHERE name = ?1 ORDER BY tbl")?
-            .query_map([LEGACY_DELETION_PROTECTION], |r| r.get(0))?
+            .query_map([name], |r| r.get(0))?
             .collect::<Result<_, _>>()?;
         let mut out = Vec::new();
         for t in tables {
-            if self
-                .replica_setting(&t, LEGACY_DELETION_PROTECTION)?
-                .is_some()
-            {
-                out.push(t);
+            if let Some(v) = self.replica_setting(&t, name)? {
+                out.push((t, v));
             }
         }
         Ok(out)

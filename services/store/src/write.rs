@@ -129,6 +129,21 @@ pub enum WriteOp {
         region: String,
         status: meridian_core::replicas::Status,
     },
+    /// This region joins `table` as a replica of `account`, `CREATING`
+    /// while it fills (CreateTable's `GlobalTableSourceArn`,
+    /// `meridian_core::replicas::authorize`).
+    JoinReplica {
+        table: String,
+        account: meridian_core::account::Account,
+    },
+    /// Sets (`Some`) or removes the resource-based policy of this region's
+    /// replica of `table` (its catalog row `policy/<region>`), when the
+    /// stored revision is still `if_revision` (`None`: no policy).
+    SetPolicy {
+        table: String,
+        policy: Option<meridian_core::replicas::authorize::Stored>,
+        if_revision: Option<String>,
+    },
     /// This region's replica of `table` leaves its global table at `cut`
     /// (hybrid-logical µs): `DISASSOCIATED` since then
     /// (`meridian_core::replicas::disassociate`).
@@ -179,6 +194,8 @@ impl WriteOp {
                 | WriteOp::Protect { .. }
                 | WriteOp::SetReplica { .. }
                 | WriteOp::Disassociated { .. }
+                | WriteOp::JoinReplica { .. }
+                | WriteOp::SetPolicy { .. }
                 | WriteOp::UpdateIndex { .. }
                 | WriteOp::SetConsistency { .. }
         )
@@ -232,6 +249,16 @@ impl std::fmt::Debug for WriteOp {
                 status,
             } => write!(f, "SetReplica({table}, {region}, {})", status.as_str()),
             WriteOp::Disassociated { table, cut } => write!(f, "Disassociated({table}, {cut})"),
+            WriteOp::JoinReplica { table, account } => write!(f, "JoinReplica({table}, {account})"),
+            WriteOp::SetPolicy {
+                table,
+                policy,
+                if_revision,
+            } => write!(
+                f,
+                "SetPolicy({table}, {:?}, if {if_revision:?})",
+                policy.as_ref().map(|p| &p.revision)
+            ),
             WriteOp::UpdateIndex { table, change } => write!(f, "UpdateIndex({table}, {change:?})"),
             WriteOp::SetConsistency { table, mode } => {
                 let members = mode.strong().map(|s| &s.members);
@@ -756,6 +783,54 @@ impl GroupTxn<'_, '_> {
                 let region = self.region.to_string();
                 let status = meridian_core::replicas::Status::Disassociated;
                 self.replica_row(table, &region, status, now, Some(*cut))?
+            }
+            WriteOp::JoinReplica { table, account } => {
+                let region = self.region.to_string();
+                let status = meridian_core::replicas::Status::Creating;
+                let mut p = self.replica_row(table, &region, status, now, None)?;
+                if let Some(Some(row)) = p.write.as_mut() {
+                    row.insert(
+                        "account".to_string(),
+                        meridian_core::AttrValue::S(account.to_string()),
+                    );
+                }
+                p
+            }
+            WriteOp::SetPolicy {
+                table,
+                policy,
+                if_revision,
+            } => {
+                use meridian_core::replicas::authorize;
+                let Some((_, incarnation)) = self.table_def(table)? else {
+                    return Err(StoreError::TableNotFound(table.clone()));
+                };
+                let key = authorize::key(table, self.region);
+                let head = self.head(CATALOG_TABLE, &key)?;
+                let corrupt = |e: meridian_core::Error| StoreError::Corrupt(e.to_string());
+                let found = match head.as_ref().and_then(|h| h.image.as_ref()) {
+                    Some(image) => {
+                        let (stored, of) =
+                            authorize::from_item(&decode_item(image).map_err(corrupt)?)
+                                .map_err(corrupt)?;
+                        (of == incarnation).then_some(stored.revision)
+                    }
+                    None => None,
+                };
+                if found != *if_revision {
+                    return Err(StoreError::PolicyChanged {
+                        table: table.clone(),
+                        expected: if_revision.clone(),
+                        found,
+                    });
+                }
+                let mut p = Plan::new(CATALOG_TABLE, key, None, head)?;
+                p.write = Some(
+                    policy
+                        .as_ref()
+                        .map(|stored| authorize::item(stored, &incarnation)),
+                );
+                p
             }
             WriteOp::SetConsistency { table, mode } => {
                 let Some((_, incarnation)) = self.table_def(table)? else {

@@ -38,10 +38,16 @@ pub fn replica_create(region: &str) -> aws_sdk_dynamodb::types::ReplicationGroup
 
 /// An SDK client for one region's endpoint: plain HTTP, dummy credentials.
 pub fn client(url: String) -> Client {
+    client_as(url, "AKID")
+}
+
+/// [`client`] signing with access key id `key`: a twelve-digit key is
+/// that account's (`meridian_core::account`).
+pub fn client_as(url: String, key: &str) -> Client {
     let config = aws_sdk_dynamodb::Config::builder()
         .behavior_version_latest()
         .region(Region::new("us-east-1"))
-        .credentials_provider(Credentials::new("AKID", "secret", None, None, "test"))
+        .credentials_provider(Credentials::new(key, "secret", None, None, "test"))
         .endpoint_url(url)
         .http_client(aws_smithy_http_client::Builder::new().build_http())
         .timeout_config(

@@ -166,6 +166,12 @@ pub fn next(before: Option<&State>, status: Status, now: u64, cut: Option<u64>) 
         status,
         since: now,
         cut: cut.or(kept),
+        // A replica keeps its account through its life; made a replica
+        // again, it is its table's owner's unless its joining says
+        // otherwise (`authorize`).
+        account: before
+            .and_then(|s| s.account)
+            .filter(|_| status != Status::Creating),
     }
 }
 

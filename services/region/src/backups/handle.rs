@@ -247,6 +247,45 @@ impl RegionHandle {
             .await?
             .unwrap_or_else(|never| match never {});
         }
+        self.move_legacy_policies().await
+    }
+
+    /// Moves the table policies an earlier build kept as this replica's
+    /// own settings (`LEGACY_TABLE_POLICY`) into their catalog rows
+    /// (`meridian_core::replicas::authorize`), unless a row is there
+    /// already, then drops the old settings; as
+    /// [`Self::move_legacy_protection`], repeated if a crash came between.
+    async fn move_legacy_policies(&self) -> Result<(), OpError> {
+        use meridian_core::replicas::authorize::Stored;
+        use meridian_store::LEGACY_TABLE_POLICY;
+        let found = self
+            .read(|r| r.legacy_settings(LEGACY_TABLE_POLICY))
+            .await?;
+        for (table, text) in found {
+            tracing::info!(%table, "the table's resource-based policy moves into the catalog");
+            let owned = table.clone();
+            let here = self.region().to_string();
+            let row = self
+                .read(move |r| Ok(r.replica_policies(&owned)?.remove(&here)))
+                .await?;
+            if row.is_none() {
+                let (revision, document) = text.split_once('\n').unwrap_or((&text, ""));
+                self.write(vec![WriteOp::SetPolicy {
+                    table: table.clone(),
+                    policy: Some(Stored {
+                        revision: revision.to_string(),
+                        document: document.to_string(),
+                    }),
+                    if_revision: None,
+                }])
+                .await?;
+            }
+            self.change_replica_setting(&table, LEGACY_TABLE_POLICY, |_, _| {
+                Ok::<_, std::convert::Infallible>(None)
+            })
+            .await?
+            .unwrap_or_else(|never| match never {});
+        }
         Ok(())
     }
 

@@ -223,6 +223,16 @@ async fn run(
         if only.is_some_and(|o| o != table) || shared.strong.is_strong(table) {
             continue;
         }
+        // Nor a table the replicas' policies withhold from this pair
+        // (`crate::grants`): the resume loop pulls it once granted.
+        if shared
+            .withheld
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .blocks(&peer.name, table)
+        {
+            continue;
+        }
         // Nor are the two sides of a disassociated replica's split: each
         // keeps its own writes since (`meridian_core::replicas::disassociate`).
         if let Some((def, _)) = shared.storage.table_def(table).await?

@@ -6,6 +6,7 @@
 
 use meridian_core::key::validate_region_name;
 use meridian_core::key::{MAX_PARTITION_KEY_BYTES, MAX_SORT_KEY_BYTES};
+use meridian_core::replicas::authorize;
 use meridian_core::schema::validate_table_name;
 use meridian_core::schema::{TAGS_SORT_PREFIX, TTL_SORT_KEY};
 use meridian_core::settings::{SETTINGS_SORT_KEY, TableSettings};
@@ -209,6 +210,21 @@ fn decode_entries(
                     protection::from_item(item)
                         .map_err(|x| at(format!("catalog protection row: {x}")))?;
                 }
+                (sk, Some(item)) if sk.starts_with(authorize::SORT_PREFIX) => {
+                    let region = authorize::region_of(sk)
+                        .ok_or_else(|| at("catalog policy row: the region is not UTF-8".into()))?;
+                    validate_region_name(&region)
+                        .map_err(|x| at(format!("catalog policy row: {x}")))?;
+                    let (stored, _) = authorize::from_item(item)
+                        .map_err(|x| at(format!("catalog policy row: {x}")))?;
+                    if stored.document.len() > authorize::MAX_DOCUMENT_BYTES {
+                        return Err(at(format!(
+                            "catalog policy row: a document of {} bytes, over the limit of {}",
+                            stored.document.len(),
+                            authorize::MAX_DOCUMENT_BYTES
+                        )));
+                    }
+                }
                 (sk, Some(item)) if sk.starts_with(index::SORT_PREFIX) => {
                     let name = index::name_of(sk)
                         .ok_or_else(|| at("catalog index row: the name is not UTF-8".into()))?;
@@ -223,7 +239,8 @@ fn decode_entries(
                 (b"", None) | (TTL_SORT_KEY, None) | (SETTINGS_SORT_KEY, None) => {}
                 (sk, None)
                     if sk.starts_with(TAGS_SORT_PREFIX)
-                        || sk.starts_with(protection::SORT_PREFIX) => {}
+                        || sk.starts_with(protection::SORT_PREFIX)
+                        || sk.starts_with(authorize::SORT_PREFIX) => {}
                 _ => return Err(at("unknown catalog row".into())),
             }
         } else {

@@ -343,11 +343,24 @@ impl InboundStream {
     ) -> Option<receiver::Event<Vec<Mutation>>> {
         let peer = &self.label.peer;
         let shared = &self.shared;
-        let paused = shared
+        let mut paused = shared
             .pauses
             .lock()
             .unwrap_or_else(|p| p.into_inner())
             .skipped(&shared.config.name, peer, tokio::time::Instant::now());
+        // A table the replicas' policies do not let replicate is skipped
+        // alike (`grants`).
+        paused.extend(
+            shared
+                .withheld
+                .lock()
+                .unwrap_or_else(|p| p.into_inner())
+                .tables(peer)
+                .iter()
+                .filter(|t| !paused.contains(t))
+                .cloned()
+                .collect::<Vec<_>>(),
+        );
         let outcome = match shared
             .storage
             .apply(peer, &self.log_id, entries, released, paused)

@@ -1,0 +1,146 @@
+//! Replication withheld by resource-based policies
+//! (`meridian_core::replicas::authorize`): for each peer, the tables whose
+//! entries this region neither applies from it nor pulls from it by
+//! repair, because the pair's policies do not grant the replication
+//! service both ways. The receiver skips them as it skips a paused
+//! table's (`pause`), and acknowledges them so the link goes on; when a
+//! grant comes back, the resume loop pulls what was skipped by repair.
+//!
+//! Worked out from the catalog, which every region holds alike, so both
+//! ends of a pair withhold the same tables; again whenever the catalog
+//! changes, and every [`REFRESH`] besides, since a policy's conditions
+//! may name a time (the deny statement AWS FIS adds to pause a table).
+
+use std::collections::BTreeMap;
+use std::time::Duration;
+
+use meridian_core::policy::Policy;
+use meridian_core::replicas::authorize;
+
+use crate::Shared;
+
+/// How often the grants are worked out again without a catalog change.
+pub const REFRESH: Duration = Duration::from_secs(1);
+
+/// The tables withheld, by peer, as last worked out.
+#[derive(Debug, Default)]
+pub struct Withheld {
+    by_peer: BTreeMap<String, Vec<String>>,
+    /// The catalog epoch and the time they were worked out at.
+    epoch: Option<u64>,
+    at: Option<tokio::time::Instant>,
+}
+
+impl Withheld {
+    /// The tables whose entries from `peer` are skipped.
+    pub fn tables(&self, peer: &str) -> &[String] {
+        self.by_peer.get(peer).map_or(&[], Vec::as_slice)
+    }
+
+    /// Whether `table` is withheld between this region and `peer`.
+    pub fn blocks(&self, peer: &str, table: &str) -> bool {
+        self.tables(peer).iter().any(|t| t == table)
+    }
+
+    fn due(&self, epoch: u64, now: tokio::time::Instant) -> bool {
+        self.epoch != Some(epoch) || self.at.is_none_or(|at| now >= at + REFRESH)
+    }
+}
+
+/// The pairs (table, peer) withheld from this region (`me`) at `now`
+/// (wall-clock µs), from each table's definition and policies.
+pub fn work_out(
+    me: &str,
+    tables: &[(meridian_core::TableDef, BTreeMap<String, authorize::Stored>)],
+    now: u64,
+) -> BTreeMap<String, Vec<String>> {
+    let mut out: BTreeMap<String, Vec<String>> = BTreeMap::new();
+    for (def, stored) in tables {
+        // STRONG tables are same-account only, and replicate by consensus.
+        if def.consistency.strong().is_some() || !def.has_replica(me) {
+            continue;
+        }
+        let policies: authorize::Policies = stored
+            .iter()
+            .map(|(r, s)| (r.clone(), Policy::parse(&s.document)))
+            .collect();
+        for peer in meridian_core::replicas::disassociate::group(def, me) {
+            if peer != me && !authorize::pair(def, &policies, me, &peer, now) {
+                out.entry(peer).or_default().push(def.name.clone());
+            }
+        }
+    }
+    out
+}
+
+/// Works the grants out again when due, and returns the pairs (table,
+/// peer) granted again since the last time: what the resume loop pulls.
+pub(crate) async fn refresh(shared: &Shared) -> Result<Vec<(String, String)>, String> {
+    let epoch = shared.storage.catalog_epoch();
+    let instant = tokio::time::Instant::now();
+    if !shared
+        .withheld
+        .lock()
+        .unwrap_or_else(|p| p.into_inner())
+        .due(epoch, instant)
+    {
+        return Ok(Vec::new());
+    }
+    let tables = shared
+        .storage
+        .read(|r| r.authorization_inputs())
+        .await
+        .map_err(|e| e.to_string())?;
+    let now = shared.real_clock.now_micros();
+    let fresh = work_out(&shared.config.name, &tables, now);
+    let mut w = shared.withheld.lock().unwrap_or_else(|p| p.into_inner());
+    let mut reopened = Vec::new();
+    for (peer, was) in &w.by_peer {
+        for table in was {
+            if !fresh.get(peer).is_some_and(|t| t.contains(table)) {
+                reopened.push((table.clone(), peer.clone()));
+            }
+        }
+    }
+    for (peer, tables) in &fresh {
+        for table in tables {
+            if !w.blocks(peer, table) {
+                tracing::warn!(region = %shared.config.name, %table, %peer, "replication not authorized by the replicas' resource-based policies; withheld until it is");
+            }
+        }
+    }
+    w.by_peer = fresh;
+    w.epoch = Some(epoch);
+    w.at = Some(instant);
+    Ok(reopened)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_denying_policy_withholds_its_table_from_every_peer_of_that_replica() {
+        let def = meridian_core::schema::test_table("t", &["a", "b", "c"]);
+        let deny = authorize::Stored {
+            revision: "1".into(),
+            document: format!(
+                r#"{{"Statement":[{{"Effect":"Deny","Principal":"*","Action":"dynamodb:*DataForReplication","Resource":"*","Condition":{{"StringEquals":{{"aws:PrincipalServiceName":"{}"}}}}}}]}}"#,
+                authorize::SERVICE
+            ),
+        };
+        let tables = vec![(def, BTreeMap::from([("b".to_string(), deny)]))];
+        assert_eq!(
+            work_out("a", &tables, 0),
+            BTreeMap::from([("b".into(), vec!["t".into()])])
+        );
+        assert_eq!(
+            work_out("b", &tables, 0),
+            BTreeMap::from([
+                ("a".into(), vec!["t".into()]),
+                ("c".into(), vec!["t".into()])
+            ])
+        );
+        assert!(work_out("x", &tables, 0).is_empty());
+    }
+}
