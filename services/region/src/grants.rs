@@ -121,7 +121,16 @@ mod tests {
 
     #[test]
     fn a_denying_policy_withholds_its_table_from_every_peer_of_that_replica() {
-        let def = meridian_core::schema::test_table("t", &["a", "b", "c"]);
+        use meridian_core::{KeyAttr, KeySchema, KeyType, TableDef};
+        let key = KeySchema {
+            partition: KeyAttr {
+                name: "pk".into(),
+                ty: KeyType::S,
+            },
+            sort: None,
+        };
+        let regions = ["a", "b", "c"].map(String::from).to_vec();
+        let def = TableDef::new("t", key, regions).unwrap();
         let deny = authorize::Stored {
             revision: "1".into(),
             document: format!(
