@@ -214,6 +214,18 @@ async fn a_replica_of_another_account_joins_by_policy_and_stops_when_its_policy_
     assert_eq!(b_tables.table_names(), ["MusicTable"]);
     put(&b, "MusicTable", item([("Artist", s("b0"))])).await;
     until_found(&a, "b0", "B's write in us-east-2").await;
+    // Each account adds and removes its own replica: not ReplicaUpdates.
+    let more = a
+        .update_table()
+        .table_name("MusicTable")
+        .replica_updates(replica_create(REGIONS[2]))
+        .send()
+        .await;
+    expect_validation(
+        more,
+        "multi-account",
+        "ReplicaUpdates on a multi-account table",
+    );
 
     // B takes the grant back: its replica is not authorized, both sides
     // take writes, and nothing crosses.

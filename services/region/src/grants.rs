@@ -130,7 +130,7 @@ mod tests {
             sort: None,
         };
         let regions = ["a", "b", "c"].map(String::from).to_vec();
-        let def = TableDef::new("t", key, regions).unwrap();
+        let def = TableDef::new("orders", key, regions).unwrap();
         let deny = authorize::Stored {
             revision: "1".into(),
             document: format!(
@@ -141,13 +141,13 @@ mod tests {
         let tables = vec![(def, BTreeMap::from([("b".to_string(), deny)]))];
         assert_eq!(
             work_out("a", &tables, 0),
-            BTreeMap::from([("b".into(), vec!["t".into()])])
+            BTreeMap::from([("b".into(), vec!["orders".into()])])
         );
         assert_eq!(
             work_out("b", &tables, 0),
             BTreeMap::from([
-                ("a".into(), vec!["t".into()]),
-                ("c".into(), vec!["t".into()])
+                ("a".into(), vec!["orders".into()]),
+                ("c".into(), vec!["orders".into()])
             ])
         );
         assert!(work_out("x", &tables, 0).is_empty());

@@ -50,6 +50,12 @@ pub fn plan(
             def.name
         ));
     }
+    if super::authorize::multi_account(def) {
+        return refuse(format!(
+            "ReplicaUpdates cannot change the replicas of the multi-account global table '{}': each account adds its replica with CreateTable GlobalTableSourceArn and removes it with DeleteTable",
+            def.name
+        ));
+    }
     if change.create.is_empty() && change.delete.is_empty() {
         return refuse("ReplicaUpdates must name at least one replica to Create or Delete".into());
     }
