@@ -62,7 +62,7 @@ fn raw_baseline(dir: &Path, count: u64, txn: usize) -> Result<f64> {
     conn.execute_batch(
         "PRAGMA synchronous=FULL; PRAGMA cache_size=-16000; PRAGMA temp_store=MEMORY;",
     )?;
-    conn.execute_batch(include_str!("../../../store/src/schema.sql"))?;
+    conn.execute_batch(include_str!("../../store/src/schema.sql"))?;
     let version = vec![7u8; 16];
     let ctx = vec![3u8; 24];
     let start = std::time::Instant::now();

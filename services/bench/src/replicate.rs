@@ -9,7 +9,7 @@ use super::Common;
 use super::cluster::Cluster;
 use super::phase::{Phase, add_cpu, hi_bucket_ms, idle, phase, q_ms};
 use super::report::Report;
-use super::viewer::{Read, Viewer};
+use super::viewer::{Dashboard, Read, Viewer};
 
 #[derive(Args, Debug)]
 pub struct ReplicateArgs {
@@ -48,7 +48,7 @@ pub struct ReplicateArgs {
 /// Seconds the cluster is watched doing nothing, before the first phase.
 const IDLE_SECS: u64 = 5;
 
-pub async fn replicate(a: ReplicateArgs) -> Result<()> {
+pub async fn replicate(a: ReplicateArgs, dashboard: Dashboard) -> Result<()> {
     let smoke = a.common.smoke;
     let reps = a.common.reps(3);
     let (rate, secs) = if smoke { (200, 1) } else { (a.rate, a.secs) };
@@ -150,7 +150,7 @@ pub async fn replicate(a: ReplicateArgs) -> Result<()> {
             for _ in 0..reps {
                 n += 1;
                 let off = phase(&cluster, rate, secs, a.clients, &format!("p{n}")).await?;
-                let viewer = Viewer::open(cluster.file().clone()).await?;
+                let viewer = Viewer::open(cluster.file().clone(), dashboard).await?;
                 n += 1;
                 let on = phase(&cluster, rate, secs, a.clients, &format!("p{n}")).await;
                 let read = viewer.close().await?;

@@ -9,8 +9,8 @@ use meridian_scenario::report::Report as DrillReport;
 use serde_json::{Value as Json, json};
 
 use super::sample::{Reading, RegionSample, Sample, link_windows};
-use crate::bench::phase::q_ms;
-use crate::bench::report::finite;
+use crate::phase::q_ms;
+use crate::report::finite;
 
 /// Largest growth over the second half that passes, as a fraction.
 pub(super) const MAX_GROWTH: f64 = 0.10;
