@@ -96,29 +96,7 @@ pub fn scenario(
     if t.actions.is_empty() {
         return Err("actions: the template has none".into());
     }
-    for (key, a) in &t.actions {
-        if a.action_id != PAUSE && a.action_id != WAIT {
-            return Err(format!(
-                "actions.{key}.actionId: {} is not an action Meridian can honour; it honours {PAUSE} (a pause-replication event) and {WAIT}",
-                a.action_id
-            ));
-        }
-    }
-    let mut lengths = BTreeMap::new();
-    for (key, a) in &t.actions {
-        let text = a
-            .parameters
-            .get("duration")
-            .ok_or_else(|| format!("actions.{key}.parameters.duration is required"))?;
-        let d = iso8601(text).map_err(|e| format!("actions.{key}.parameters.duration: {e}"))?;
-        let scaled = d / time_scale;
-        if scaled < Duration::from_millis(1) {
-            return Err(format!(
-                "actions.{key}.parameters.duration: {text} at --time-scale {time_scale} is under a millisecond"
-            ));
-        }
-        lengths.insert(key.clone(), scaled);
-    }
+    let lengths = lengths(&t.actions, time_scale)?;
     let starts = schedule(&t.actions, &lengths)?;
     let mut table: Option<String> = None;
     let mut events = String::new();
@@ -179,15 +157,69 @@ pub fn scenario(
     }
     let table =
         table.ok_or_else(|| format!("actions: none is {PAUSE}, so nothing would be paused"))?;
-    let duration = end + AFTER;
-    let mut toml = String::new();
-    let _ = writeln!(toml, "name = {}", toml_str(&format!("fis-{name}")));
     let description = if t.description.is_empty() {
         format!("FIS experiment template {name}")
     } else {
         t.description.clone()
     };
-    let _ = writeln!(toml, "description = {}", toml_str(&description));
+    let toml = scenario_toml(
+        name,
+        &description,
+        regions,
+        end + AFTER,
+        external,
+        &table,
+        &events,
+    );
+    Ok(Drill { toml, table })
+}
+
+/// Each action's length on the drill's time scale; every action must be
+/// one Meridian honours, and last a millisecond or more once scaled.
+fn lengths(
+    actions: &BTreeMap<String, FisAction>,
+    time_scale: u32,
+) -> Result<BTreeMap<String, Duration>, String> {
+    for (key, a) in actions {
+        if a.action_id != PAUSE && a.action_id != WAIT {
+            return Err(format!(
+                "actions.{key}.actionId: {} is not an action Meridian can honour; it honours {PAUSE} (a pause-replication event) and {WAIT}",
+                a.action_id
+            ));
+        }
+    }
+    let mut lengths = BTreeMap::new();
+    for (key, a) in actions {
+        let text = a
+            .parameters
+            .get("duration")
+            .ok_or_else(|| format!("actions.{key}.parameters.duration is required"))?;
+        let d = iso8601(text).map_err(|e| format!("actions.{key}.parameters.duration: {e}"))?;
+        let scaled = d / time_scale;
+        if scaled < Duration::from_millis(1) {
+            return Err(format!(
+                "actions.{key}.parameters.duration: {text} at --time-scale {time_scale} is under a millisecond"
+            ));
+        }
+        lengths.insert(key.clone(), scaled);
+    }
+    Ok(lengths)
+}
+
+/// The scenario file: `duration` of workload on `regions`, writing `table`
+/// (or with `external`, the application writing it), then `events`.
+fn scenario_toml(
+    name: &str,
+    description: &str,
+    regions: &[String],
+    duration: Duration,
+    external: bool,
+    table: &str,
+    events: &str,
+) -> String {
+    let mut toml = String::new();
+    let _ = writeln!(toml, "name = {}", toml_str(&format!("fis-{name}")));
+    let _ = writeln!(toml, "description = {}", toml_str(description));
     let _ = writeln!(
         toml,
         "duration = \"{}ms\"\nsettle = \"30s\"",
@@ -217,9 +249,9 @@ pub fn scenario(
     } else {
         "rate_per_region = 30\nkeys = 1000\nmix = { put = 4, update = 3, delete = 1, get = 2 }\nstream = \"NEW_AND_OLD_IMAGES\""
     };
-    let _ = writeln!(toml, "\n[workload]\ntable = {}\n{load}", toml_str(&table));
-    toml.push_str(&events);
-    Ok(Drill { toml, table })
+    let _ = writeln!(toml, "\n[workload]\ntable = {}\n{load}", toml_str(table));
+    toml.push_str(events);
+    toml
 }
 
 /// `s` as a TOML string, escaped as TOML escapes (Rust's `{:?}` writes

@@ -2,14 +2,14 @@
 //! parses them. Apart from `main.rs`, which runs the commands, so the
 //! commands that read these arguments (`client` and its parts) do not
 //! reach back to it; it names only the modules whose own arguments it
-//! embeds (`bench`, `drill`, `net`, `health`, `metrics`).
+//! embeds (`drill`, `net`, `health`, `metrics`) and `meridian_bench`'s.
 
 use std::path::PathBuf;
 
 use clap::{Parser, Subcommand};
 
 use crate::common::{DEFAULT_CLUSTER, DISCOVERY, Target};
-use crate::{bench, drill, health, metrics, net};
+use crate::{drill, health, metrics, net};
 
 #[derive(Parser)]
 #[command(
@@ -119,7 +119,7 @@ pub(crate) enum Command {
     Drill(drill::DrillArgs),
     /// Benchmarks: write path, replication lag, catch-up and memory, each
     /// against a baseline measured in the same run.
-    Bench(bench::BenchArgs),
+    Bench(meridian_bench::BenchArgs),
     /// Check any set of DynamoDB regional endpoints (Meridian's, or AWS's)
     /// against what AWS documents of global tables, one line per behaviour
     /// with its source; `--measure` writes what it saw as a profile to

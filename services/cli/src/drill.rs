@@ -528,75 +528,10 @@ async fn sweep(seeds: u64, first: u64, jobs: Option<usize>, json: bool) -> Resul
     .await
     .context("the sweep's threads failed")?;
     let failed: Vec<&meridian_drill::sweep::SeedRun> = summary.failed().collect();
-    let lost: u64 = summary.runs.iter().map(|r| r.lost_updates).sum();
-    let (strong_seeds, strong) = summary.strong();
-    let (churn_seeds, churn) = summary.left_to_origin();
-    let wall = summary.wall.as_secs_f64();
     if json {
-        let failures: Vec<_> = failed
-            .iter()
-            .map(|r| {
-                serde_json::json!({
-                    "seed": r.seed,
-                    "acked": r.acked,
-                    "problems": r.problems,
-                    "replay": r.replay(),
-                })
-            })
-            .collect();
-        println!(
-            "{}",
-            serde_json::to_string_pretty(&serde_json::json!({
-                "first": first,
-                "seeds": seeds,
-                "jobs": jobs,
-                "passed": summary.runs.len() - failed.len(),
-                "failed": failed.len(),
-                "with_conflicts": summary.with_conflicts(),
-                "lost_updates_recorded": lost,
-                "left_to_origin": {"seeds": churn_seeds, "changes": churn},
-                "strong": {
-                    "seeds": strong_seeds,
-                    "keys_checked": strong.keys_checked,
-                    "not_linearizable": strong.violations,
-                    "undecided": strong.undecided,
-                    "consistent_reads": strong.reads,
-                    "stale_reads": strong.stale_reads,
-                    "replicated_write_conflicts": strong.conflicts,
-                },
-                "wall_ms": summary.wall.as_millis() as u64,
-                "failures": failures,
-            }))?
-        );
+        print_sweep_json(&summary, &failed, first, seeds, jobs)?;
     } else {
-        println!(
-            "sweep of seeds {first} to {}: {} passed, {} failed; {} with conflicts checked, {lost} lost updates recorded (each one the checker matched); {wall:.1} s, {:.2} s per seed per job",
-            end - 1,
-            summary.runs.len() - failed.len(),
-            failed.len(),
-            summary.with_conflicts(),
-            wall * jobs as f64 / seeds as f64,
-        );
-        println!(
-            "  relayed table changes left to their origin (passed over, never a refusal): {churn} in {churn_seeds} seeds"
-        );
-        println!(
-            "  STRONG tables: {strong_seeds} seeds, {} keys checked for linearizability, {} not linearizable, {} undecided; {} strongly consistent reads, {} stale; {} ReplicatedWriteConflictExceptions",
-            strong.keys_checked,
-            strong.violations,
-            strong.undecided,
-            strong.reads,
-            strong.stale_reads,
-            strong.conflicts,
-        );
-        for r in &failed {
-            println!(
-                "  seed {}: {}\n    replay: {}",
-                r.seed,
-                r.problems.join("; "),
-                r.replay()
-            );
-        }
+        print_sweep(&summary, &failed, first..end, jobs);
     }
     if let Some(r) = failed.first() {
         return Err(crate::Refusal::CheckerFailed(format!(
@@ -608,6 +543,99 @@ async fn sweep(seeds: u64, first: u64, jobs: Option<usize>, json: bool) -> Resul
         .into());
     }
     Ok(())
+}
+
+/// `drill sweep --json`: the summary as one JSON document.
+fn print_sweep_json(
+    summary: &meridian_drill::sweep::Summary,
+    failed: &[&meridian_drill::sweep::SeedRun],
+    first: u64,
+    seeds: u64,
+    jobs: usize,
+) -> Result<()> {
+    let lost: u64 = summary.runs.iter().map(|r| r.lost_updates).sum();
+    let (strong_seeds, strong) = summary.strong();
+    let (churn_seeds, churn) = summary.left_to_origin();
+    let failures: Vec<_> = failed
+        .iter()
+        .map(|r| {
+            serde_json::json!({
+                "seed": r.seed,
+                "acked": r.acked,
+                "problems": r.problems,
+                "replay": r.replay(),
+            })
+        })
+        .collect();
+    println!(
+        "{}",
+        serde_json::to_string_pretty(&serde_json::json!({
+            "first": first,
+            "seeds": seeds,
+            "jobs": jobs,
+            "passed": summary.runs.len() - failed.len(),
+            "failed": failed.len(),
+            "with_conflicts": summary.with_conflicts(),
+            "lost_updates_recorded": lost,
+            "left_to_origin": {"seeds": churn_seeds, "changes": churn},
+            "strong": {
+                "seeds": strong_seeds,
+                "keys_checked": strong.keys_checked,
+                "not_linearizable": strong.violations,
+                "undecided": strong.undecided,
+                "consistent_reads": strong.reads,
+                "stale_reads": strong.stale_reads,
+                "replicated_write_conflicts": strong.conflicts,
+            },
+            "wall_ms": summary.wall.as_millis() as u64,
+            "failures": failures,
+        }))?
+    );
+    Ok(())
+}
+
+/// `drill sweep`'s summary as text: the counts, then each failed seed
+/// with the command that replays it.
+fn print_sweep(
+    summary: &meridian_drill::sweep::Summary,
+    failed: &[&meridian_drill::sweep::SeedRun],
+    seeds: std::ops::Range<u64>,
+    jobs: usize,
+) {
+    let (first, end) = (seeds.start, seeds.end);
+    let seeds = end - first;
+    let lost: u64 = summary.runs.iter().map(|r| r.lost_updates).sum();
+    let (strong_seeds, strong) = summary.strong();
+    let (churn_seeds, churn) = summary.left_to_origin();
+    let wall = summary.wall.as_secs_f64();
+    println!(
+        "sweep of seeds {first} to {}: {} passed, {} failed; {} with conflicts checked, {lost} lost updates recorded (each one the checker matched); {wall:.1} s, {:.2} s per seed per job",
+        end - 1,
+        summary.runs.len() - failed.len(),
+        failed.len(),
+        summary.with_conflicts(),
+        wall * jobs as f64 / seeds as f64,
+    );
+    println!(
+        "  relayed table changes left to their origin (passed over, never a refusal): {churn} in {churn_seeds} seeds"
+    );
+    println!(
+        "  STRONG tables: {strong_seeds} seeds, {} keys checked for linearizability, {} not linearizable, {} undecided; {} strongly consistent reads, {} stale; {} ReplicatedWriteConflictExceptions",
+        strong.keys_checked,
+        strong.violations,
+        strong.undecided,
+        strong.reads,
+        strong.stale_reads,
+        strong.conflicts,
+    );
+    for r in failed {
+        println!(
+            "  seed {}: {}\n    replay: {}",
+            r.seed,
+            r.problems.join("; "),
+            r.replay()
+        );
+    }
 }
 
 fn rand_seed() -> u64 {
@@ -632,7 +660,18 @@ fn ms(v: Option<f64>) -> String {
     v.map(|v| format!("{v:.1}")).unwrap_or_else(|| "-".into())
 }
 
+/// The drill's report, as a summary on standard output.
 fn print_summary(r: &Report, out: &Path) {
+    print_links(r);
+    print_disasters(r);
+    print_restores_and_joins(r);
+    print_streams_and_indexes(r);
+    print_workload(r);
+    print_verdict(r, out);
+}
+
+/// Each link's replication latency and backlog, and how fast each heal's backlog drained.
+fn print_links(r: &Report) {
     println!(
         "\n{:<36} {:>8} {:>8} {:>8} {:>9} {:>11}",
         "link", "p50 ms", "p99 ms", "max ms", "applied", "max pending"
@@ -659,6 +698,10 @@ fn print_summary(r: &Report, out: &Path) {
                 .unwrap_or_else(|| "never".into())
         );
     }
+}
+
+/// Each disaster's lost writes (RPO) and recovery time (RTO).
+fn print_disasters(r: &Report) {
     for d in &r.disasters {
         println!(
             "{:>8} ms  {:<40} RPO {} lost ({} at risk)  RTO {}",
@@ -683,6 +726,10 @@ fn print_summary(r: &Report, out: &Path) {
             println!("            lost {} at {}", w.key, w.version);
         }
     }
+}
+
+/// Each restore to a mark, and each replica added during the drill.
+fn print_restores_and_joins(r: &Report) {
     for x in &r.restores {
         println!(
             "{:>8} ms  restore {}'s table to mark {:?} ({} ms): {} of {} items in {}, {} keys compared, {} differences{}",
@@ -721,6 +768,10 @@ fn print_summary(r: &Report, out: &Path) {
             j.at_ms, j.region, j.asked
         );
     }
+}
+
+/// Each region's stream and indexes, checked against its items.
+fn print_streams_and_indexes(r: &Report) {
     for c in &r.streams {
         let outcome = match &c.error {
             Some(e) => format!("could not be read: {e}"),
@@ -754,6 +805,10 @@ fn print_summary(r: &Report, out: &Path) {
             c.index, c.region, c.entries, c.items
         );
     }
+}
+
+/// What the workload got back, the conflicts, and the failover endpoint's moves.
+fn print_workload(r: &Report) {
     if r.workload.external {
         println!(
             "workload: your application's; the regions committed {} of its writes during the drill{}",
@@ -796,6 +851,10 @@ fn print_summary(r: &Report, out: &Path) {
             );
         }
     }
+}
+
+/// Tombstones, convergence, the checker's verdict, and where the report is.
+fn print_verdict(r: &Report, out: &Path) {
     let purged: u64 = r.purges.values().map(|p| p.tombstones_purged).sum();
     let superseded: u64 = r.purges.values().map(|p| p.superseded).sum();
     if purged + superseded > 0 {

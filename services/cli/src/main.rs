@@ -2,7 +2,6 @@
 //! and show replication status.
 
 mod args;
-mod bench;
 mod client;
 mod common;
 mod dashboard;
@@ -203,7 +202,10 @@ async fn run(cli: Cli) -> Result<()> {
         }
         Command::Bench(args) => {
             init_logs("warn");
-            bench::run(args).await
+            meridian_bench::run(args, |cluster, listener, shutdown| {
+                Box::pin(dashboard::serve(cluster, listener, shutdown))
+            })
+            .await
         }
         Command::Conformance(args) => {
             init_logs("warn");

@@ -190,65 +190,7 @@ pub async fn up(config: &Path, wipe: bool, dashboard: Option<Option<SocketAddr>>
             None
         }
     };
-    println!(
-        "\nMeridian cluster {:?}: {} regions up",
-        cluster.name,
-        cluster.regions.len()
-    );
-    println!(
-        "  {:<16} {:<18} {:<18} {:<24} {:<32} data",
-        "region", "grpc", "admin", "dynamodb", "metrics"
-    );
-    for r in &cluster.regions {
-        println!(
-            "  {:<16} {:<18} {:<18} {:<24} {:<32} {}",
-            r.name,
-            r.grpc.to_string(),
-            r.admin_addr().to_string(),
-            r.dynamo.map(|d| format!("http://{d}")).unwrap_or_default(),
-            r.metrics
-                .map(|m| format!("http://{m}/metrics"))
-                .unwrap_or_default(),
-            cluster.data_dir.join(&r.name).display()
-        );
-    }
-    if let Some(f) = &cluster.failover {
-        println!(
-            "\nFailover DynamoDB endpoint: http://{} forwards to {} and fails over to {} \
-             (health check every {} ms, {} failures, TTL {} ms; docs/failover.md). \
-             `meridian net failover` shows it.",
-            f.listen,
-            f.regions[0],
-            f.regions[1..].join(", then "),
-            f.interval_ms,
-            f.failure_threshold,
-            f.ttl_ms
-        );
-    }
-    if let Some(netsim) = &cluster.netsim {
-        println!(
-            "\nPeers reach each other through the link proxy. Control API (Toxiproxy-compatible, plus /meridian/regions): http://{}",
-            netsim.api
-        );
-        print_links(&cluster);
-    }
-    println!(
-        "\nTry:  meridian table create --region {} --name demo --partition-key id:S",
-        cluster.regions[0].name
-    );
-    println!("      meridian status");
-    if cluster.netsim.is_some() && cluster.regions.len() > 1 {
-        let (a, b) = (&cluster.regions[0].name, &cluster.regions[1].name);
-        println!("      meridian net lag {a} {b} 40ms --jitter 5ms --both");
-        println!("      meridian net partition {a} {b}        # then: meridian net heal");
-        println!("      meridian net show");
-    }
-    if let Some(p) = recorded {
-        println!(
-            "Recorded in {}: other meridian commands find this cluster from any directory.",
-            p.display()
-        );
-    }
+    print_started(&cluster, recorded.as_deref());
     let (stop_dashboard, dashboard_stopped) = tokio::sync::watch::channel(false);
     let dashboard = match dashboard {
         Some(listener) => {
@@ -295,6 +237,71 @@ pub async fn up(config: &Path, wipe: bool, dashboard: Option<Option<SocketAddr>>
     println!("stopping {} regions", running.stop().await);
     println!("all regions stopped");
     Ok(())
+}
+
+/// What `meridian up` prints once every region serves: each region's
+/// addresses, the failover endpoint and link proxy if any, commands to try,
+/// and where the cluster file was `recorded` for other commands.
+fn print_started(cluster: &ClusterFile, recorded: Option<&Path>) {
+    println!(
+        "\nMeridian cluster {:?}: {} regions up",
+        cluster.name,
+        cluster.regions.len()
+    );
+    println!(
+        "  {:<16} {:<18} {:<18} {:<24} {:<32} data",
+        "region", "grpc", "admin", "dynamodb", "metrics"
+    );
+    for r in &cluster.regions {
+        println!(
+            "  {:<16} {:<18} {:<18} {:<24} {:<32} {}",
+            r.name,
+            r.grpc.to_string(),
+            r.admin_addr().to_string(),
+            r.dynamo.map(|d| format!("http://{d}")).unwrap_or_default(),
+            r.metrics
+                .map(|m| format!("http://{m}/metrics"))
+                .unwrap_or_default(),
+            cluster.data_dir.join(&r.name).display()
+        );
+    }
+    if let Some(f) = &cluster.failover {
+        println!(
+            "\nFailover DynamoDB endpoint: http://{} forwards to {} and fails over to {} \
+             (health check every {} ms, {} failures, TTL {} ms; docs/failover.md). \
+             `meridian net failover` shows it.",
+            f.listen,
+            f.regions[0],
+            f.regions[1..].join(", then "),
+            f.interval_ms,
+            f.failure_threshold,
+            f.ttl_ms
+        );
+    }
+    if let Some(netsim) = &cluster.netsim {
+        println!(
+            "\nPeers reach each other through the link proxy. Control API (Toxiproxy-compatible, plus /meridian/regions): http://{}",
+            netsim.api
+        );
+        print_links(cluster);
+    }
+    println!(
+        "\nTry:  meridian table create --region {} --name demo --partition-key id:S",
+        cluster.regions[0].name
+    );
+    println!("      meridian status");
+    if cluster.netsim.is_some() && cluster.regions.len() > 1 {
+        let (a, b) = (&cluster.regions[0].name, &cluster.regions[1].name);
+        println!("      meridian net lag {a} {b} 40ms --jitter 5ms --both");
+        println!("      meridian net partition {a} {b}        # then: meridian net heal");
+        println!("      meridian net show");
+    }
+    if let Some(p) = recorded {
+        println!(
+            "Recorded in {}: other meridian commands find this cluster from any directory.",
+            p.display()
+        );
+    }
 }
 
 /// `meridian netsim`: the link proxy alone, with the cluster's link proxies

@@ -8,7 +8,7 @@
 //! With `MERIDIAN_DASHBOARD_SCREENSHOTS=<dir>` it also saves the
 //! screenshots docs/dashboard.md shows.
 
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 use std::time::Duration;
 
 use meridian_cluster::http::{Target, request};
@@ -251,9 +251,59 @@ async fn the_dashboard_shows_and_changes_a_running_cluster_in_a_real_browser() {
         .unwrap()
         .to_string();
 
-    // Without the token an action is refused and changes nothing.
+    refused_without_the_token(&addr, rc).await;
+    snapshot_names_the_cluster(&addr, c.api).await;
+
+    let browser = Browser::start(&chromium, &driver, 1280, 900).await;
+    let page = Page { b: &browser };
+    browser.goto(&url).await;
+    poll_page("the page to show three regions up", || async {
+        page.region_states().await == json!({ra: "up", rb: "up", rc: "up"})
+    })
+    .await;
+    assert_eq!(
+        browser.text("#token-state").await.as_deref(),
+        Some("actions enabled")
+    );
+    print_first_paint(&browser).await;
+
+    create_kvs(&c.grpc).await;
+    let (writes, stop_writes) = writer(c.grpc[0], 20_000);
+
+    let shots = shots.as_ref();
+    partition_and_heal_from_the_form(&page, shots).await;
+    pause_from_the_form(&page, shots).await;
+    stop_writes.send(true).unwrap();
+    assert!(writes.await.unwrap() > 0);
+
+    pulses_draw_the_plots(&page, &c.grpc).await;
+    a_conflict_and_its_story(&page, &c.grpc, shots).await;
+    bad_input_and_a_fault_that_ends(&page, &c.config).await;
+    crash_restart_and_wipe(&page, shots).await;
+    replica_removed_and_filled(&page, &c.config, shots).await;
+    live_drill(&page, c.dir.path()).await;
+    simulated_drill(&page, c.dir.path(), shots).await;
+    report_link_opens(&browser, &addr).await;
+
+    // The plots drew from the samples pushed.
+    let paths = browser
+        .eval(
+            "return document.querySelectorAll('#plot-pending path').length",
+            json!([]),
+        )
+        .await;
+    assert_eq!(paths, json!(6), "one pending line per directed link");
+
+    browser.quit().await;
+    let status = up.stop().expect("meridian up to stop");
+    assert!(status.success(), "{}", up.log());
+    assert!(up.log().contains("all regions stopped"), "{}", up.log());
+}
+
+/// Without the token an action is refused and changes nothing.
+async fn refused_without_the_token(addr: &str, rc: &str) {
     let refused = request(
-        &Target::at(&addr, "/api/net"),
+        &Target::at(addr, "/api/net"),
         "POST",
         &[("content-type", "application/json")],
         json!({"args": ["crash", rc]}).to_string().into_bytes(),
@@ -268,11 +318,14 @@ async fn the_dashboard_shows_and_changes_a_running_cluster_in_a_real_browser() {
         "{}",
         String::from_utf8_lossy(&refused.body)
     );
+}
 
-    // The snapshot, as scripts read it: this cluster's control API, its six links.
+/// The snapshot, as scripts read it: this cluster's control API (on port
+/// `api`), its six links.
+async fn snapshot_names_the_cluster(addr: &str, api: u16) {
     let snapshot = || async {
         let r = request(
-            &Target::at(&addr, "/api/snapshot"),
+            &Target::at(addr, "/api/snapshot"),
             "GET",
             &[],
             Vec::new(),
@@ -285,22 +338,13 @@ async fn the_dashboard_shows_and_changes_a_running_cluster_in_a_real_browser() {
     };
     poll_page("the first sample", || async { !snapshot().await.is_null() }).await;
     let s = snapshot().await;
-    assert_eq!(s["control_api"], json!(format!("127.0.0.1:{}", c.api)));
+    assert_eq!(s["control_api"], json!(format!("127.0.0.1:{api}")));
     assert_eq!(s["links"].as_array().map(Vec::len), Some(6), "{s}");
+}
 
-    let browser = Browser::start(&chromium, &driver, 1280, 900).await;
-    let page = Page { b: &browser };
-    browser.goto(&url).await;
-    poll_page("the page to show three regions up", || async {
-        page.region_states().await == json!({ra: "up", rb: "up", rc: "up"})
-    })
-    .await;
-    assert_eq!(
-        browser.text("#token-state").await.as_deref(),
-        Some("actions enabled")
-    );
-    // How soon the page showed the cluster, from the navigation's start:
-    // printed, not asserted (docs/performance.md has the figure).
+/// How soon the page showed the cluster, from the navigation's start:
+/// printed, not asserted (docs/performance.md has the figure).
+async fn print_first_paint(browser: &Browser) {
     let paint = browser
         .eval(
             "const at = (n) => { const e = performance.getEntriesByName(n)[0]; return e ? e.startTime : null; }; \
@@ -312,11 +356,13 @@ async fn the_dashboard_shows_and_changes_a_running_cluster_in_a_real_browser() {
         "first paint: first contentful paint {} ms, three regions drawn {} ms after the navigation started",
         paint[0], paint[1]
     );
+}
 
-    create_kvs(&c.grpc).await;
-    let (writes, stop_writes) = writer(c.grpc[0], 20_000);
-
-    // A partition set from the page's form: pending climbs on that link only.
+/// A partition set from the page's form: pending climbs on that link
+/// only; healed from the page, the backlog drains.
+async fn partition_and_heal_from_the_form(page: &Page<'_>, shots: Option<&PathBuf>) {
+    let browser = page.b;
+    let [ra, rb, rc] = REGIONS;
     browser.click(&format!("#link-{ra}--{rb}")).await;
     browser.select("#f-kind", "partition").await;
     browser.click("#f-apply").await;
@@ -353,7 +399,7 @@ async fn the_dashboard_shows_and_changes_a_running_cluster_in_a_real_browser() {
             if n.parse::<u64>().is_ok() && m.parse::<u64>().is_ok()),
         "{order:?}"
     );
-    if let Some(dir) = &shots {
+    if let Some(dir) = shots {
         browser
             .screenshot(&dir.join("dashboard-partition.png"))
             .await;
@@ -370,10 +416,14 @@ async fn the_dashboard_shows_and_changes_a_running_cluster_in_a_real_browser() {
             && page.faults(ra, rb).await == "no faults"
     })
     .await;
+}
 
-    // A table's replication paused from the page's form, as `meridian net
-    // pause-replication` pauses it: the table in the extra field, the
-    // replica in "from", the duration as the value.
+/// A table's replication paused from the page's form, as `meridian net
+/// pause-replication` pauses it: the table in the extra field, the
+/// replica in "from", the duration as the value.
+async fn pause_from_the_form(page: &Page<'_>, shots: Option<&PathBuf>) {
+    let browser = page.b;
+    let ra = REGIONS[0];
     browser.select("#f-kind", "pause").await;
     browser.type_into("#f-extra", "kvs").await;
     browser.type_into("#f-value", "1s").await;
@@ -384,7 +434,7 @@ async fn the_dashboard_shows_and_changes_a_running_cluster_in_a_real_browser() {
         said.contains(&format!("paused replication of kvs into and out of {ra}")),
         "{said}"
     );
-    if let Some(dir) = &shots {
+    if let Some(dir) = shots {
         browser
             .eval(
                 "document.querySelector('.plots').scrollIntoView()",
@@ -394,17 +444,19 @@ async fn the_dashboard_shows_and_changes_a_running_cluster_in_a_real_browser() {
         browser.screenshot(&dir.join("dashboard-plots.png")).await;
         browser.eval("window.scrollTo(0, 0)", json!([])).await;
     }
-    stop_writes.send(true).unwrap();
-    assert!(writes.await.unwrap() > 0);
+}
 
-    // A write shows on the pending plot as soon as the region's pulse
-    // brings it, between two samples. How long after the write was
-    // acknowledged the page drew it is printed, not asserted
-    // (docs/performance.md has the figure).
+/// A write shows on the pending plot as soon as the region's pulse
+/// brings it, between two samples; replication latency moves with the
+/// pulses too. How long after each write was acknowledged the page drew
+/// it is printed, not asserted (docs/performance.md has the figures).
+async fn pulses_draw_the_plots(page: &Page<'_>, grpc: &[u16]) {
+    let browser = page.b;
+    let [ra, rb, rc] = REGIONS;
     page.run_line(&format!("partition {ra} {rb}")).await;
     assert!(!page.answer().await.0);
     let link = format!("{ra} → {rb}");
-    let b = &browser;
+    let b = browser;
     let plotted = move |link: String| async move {
         b.eval(
             "const p = window.plotted.pending[arguments[0]]; return p ? [p.value, p.at] : null;",
@@ -415,7 +467,7 @@ async fn the_dashboard_shows_and_changes_a_running_cluster_in_a_real_browser() {
     let mut delays = Vec::new();
     for i in 0..20 {
         let before = plotted(link.clone()).await[0].as_u64().unwrap_or(0);
-        put(c.grpc[0], &format!("pulse{i}"), "x").await;
+        put(grpc[0], &format!("pulse{i}"), "x").await;
         let acked_ms = wall_ms();
         poll_page("the pending plot to draw the write", || async {
             plotted(link.clone()).await[0]
@@ -451,7 +503,7 @@ async fn the_dashboard_shows_and_changes_a_running_cluster_in_a_real_browser() {
             lag_plotted(link.clone()).await[0].is_null()
         })
         .await;
-        put(c.grpc[0], &format!("lag{i}"), "x").await;
+        put(grpc[0], &format!("lag{i}"), "x").await;
         let acked_ms = wall_ms();
         poll_page("the latency plot to draw the write", || async {
             let p = lag_plotted(link.clone()).await;
@@ -461,14 +513,19 @@ async fn the_dashboard_shows_and_changes_a_running_cluster_in_a_real_browser() {
         lag_delays.push(lag_plotted(link.clone()).await[2].as_f64().unwrap() - acked_ms);
     }
     print_delays("latency plot drawn", lag_delays);
+}
 
-    // Two writes of one key crossing while the link is cut both ways: the
-    // conflict appears in the feed, and clicking it shows both writes.
+/// Two writes of one key crossing while the link is cut both ways: the
+/// conflict appears in the feed, and clicking it shows both writes. The
+/// same on a table with a stream: the key's story.
+async fn a_conflict_and_its_story(page: &Page<'_>, grpc: &[u16], shots: Option<&PathBuf>) {
+    let browser = page.b;
+    let [ra, rb, _] = REGIONS;
     page.run_line(&format!("partition {ra} {rb} --both")).await;
     let (error, said) = page.answer().await;
     assert!(!error, "{said}");
-    put(c.grpc[0], "c1", "written-in-us").await;
-    put(c.grpc[1], "c1", "written-in-eu").await;
+    put(grpc[0], "c1", "written-in-us").await;
+    put(grpc[1], "c1", "written-in-eu").await;
     page.run_line(&format!("heal {ra} {rb}")).await;
     let (error, said) = page.answer().await;
     assert!(!error, "{said}");
@@ -491,7 +548,7 @@ async fn the_dashboard_shows_and_changes_a_running_cluster_in_a_real_browser() {
         detail.contains(&format!("{rb}'s write won")),
         "the later write, in {rb}, wins: {detail}"
     );
-    if let Some(dir) = &shots {
+    if let Some(dir) = shots {
         browser
             .eval(
                 "document.getElementById('conflicts').scrollIntoView()",
@@ -503,16 +560,22 @@ async fn the_dashboard_shows_and_changes_a_running_cluster_in_a_real_browser() {
             .await;
         browser.eval("window.scrollTo(0, 0)", json!([])).await;
     }
+    key_story(page, grpc, shots).await;
+}
 
-    // The same on a table with a stream: the key's story shows the key in
-    // every region alike, each write where it was taken, the shipments to
-    // the peers, and the crossing that lost on arrival.
-    create_streamed(c.grpc[0], "story").await;
-    everywhere(&c.grpc, "story").await;
+/// The same on a table with a stream: the key's story shows the key in
+/// every region alike, each write where it was taken, the shipments to
+/// the peers, and the crossing that lost on arrival; and the tables as
+/// the regions describe them.
+async fn key_story(page: &Page<'_>, grpc: &[u16], shots: Option<&PathBuf>) {
+    let browser = page.b;
+    let [ra, rb, rc] = REGIONS;
+    create_streamed(grpc[0], "story").await;
+    everywhere(grpc, "story").await;
     page.run_line(&format!("partition {ra} {rb} --both")).await;
     assert!(!page.answer().await.0);
-    put_in(c.grpc[0], "story", "k", "written-in-us").await;
-    put_in(c.grpc[1], "story", "k", "written-in-eu").await;
+    put_in(grpc[0], "story", "k", "written-in-us").await;
+    put_in(grpc[1], "story", "k", "written-in-eu").await;
     page.run_line(&format!("heal {ra} {rb}")).await;
     assert!(!page.answer().await.0);
     browser.type_into("#s-table", "story").await;
@@ -550,7 +613,7 @@ async fn the_dashboard_shows_and_changes_a_running_cluster_in_a_real_browser() {
             .is_some_and(|t| t.contains(&format!("{rb}: off")))
     })
     .await;
-    if let Some(dir) = &shots {
+    if let Some(dir) = shots {
         browser
             .eval(
                 "document.getElementById('story').scrollIntoView()",
@@ -559,14 +622,20 @@ async fn the_dashboard_shows_and_changes_a_running_cluster_in_a_real_browser() {
             .await;
         browser.screenshot(&dir.join("dashboard-story.png")).await;
     }
+}
 
-    // Bad input is refused with `meridian net`'s own message; nothing changes.
+/// Bad input is refused with `meridian net`'s own message (the CLI run on
+/// `config`); nothing changes. A 3 s fault ends by itself, and the page
+/// says so.
+async fn bad_input_and_a_fault_that_ends(page: &Page<'_>, config: &Path) {
+    let browser = page.b;
+    let [ra, rb, _] = REGIONS;
     page.run_line(&format!("lag {ra} {rb} 40")).await;
     let (error, said) = page.answer().await;
     assert!(error, "a latency without a unit was taken: {said}");
     let cli = std::process::Command::new(env!("CARGO_BIN_EXE_meridian"))
         .args(["net", "--config"])
-        .arg(&c.config)
+        .arg(config)
         .args(["lag", ra, rb, "40"])
         .output()
         .unwrap();
@@ -612,8 +681,14 @@ async fn the_dashboard_shows_and_changes_a_running_cluster_in_a_real_browser() {
     })
     .await;
     browser.type_into("#f-for", "").await;
+}
 
-    // A crash from the page shows the region down; a restart brings it back.
+/// A crash from the page shows the region down; a restart brings it
+/// back. Wiping a running region is refused; the wipe button asks, then
+/// crashes, wipes and restarts it, and it comes back seeded from a peer.
+async fn crash_restart_and_wipe(page: &Page<'_>, shots: Option<&PathBuf>) {
+    let browser = page.b;
+    let rc = REGIONS[2];
     browser.click(&format!("#region-{rc} .act-crash")).await;
     let (error, said) = page.answer().await;
     assert!(!error, "{said}");
@@ -621,7 +696,7 @@ async fn the_dashboard_shows_and_changes_a_running_cluster_in_a_real_browser() {
         page.region_states().await[rc] == "down"
     })
     .await;
-    if let Some(dir) = &shots {
+    if let Some(dir) = shots {
         browser.screenshot(&dir.join("dashboard-crash.png")).await;
     }
     browser.click(&format!("#region-{rc} .act-restart")).await;
@@ -659,14 +734,19 @@ async fn the_dashboard_shows_and_changes_a_running_cluster_in_a_real_browser() {
         },
     )
     .await;
+}
 
-    // A replica removed, then added back while one of the regions it fills
-    // from is down: the card shows the removal, then the fill under way and
-    // why it waits, then the fill done once that region is back.
+/// A replica removed (through the CLI on `config`), then added back while
+/// one of the regions it fills from is down: the card shows the removal,
+/// then the fill under way and why it waits, then the fill done once that
+/// region is back.
+async fn replica_removed_and_filled(page: &Page<'_>, config: &Path, shots: Option<&PathBuf>) {
+    let browser = page.b;
+    let [ra, rb, rc] = REGIONS;
     let replicas = |verb: &str| {
         let out = std::process::Command::new(env!("CARGO_BIN_EXE_meridian"))
             .args(["table", verb, "--config"])
-            .arg(&c.config)
+            .arg(config)
             .args(["--region", ra, "--name", "kvs", "--replica", rc])
             .output()
             .unwrap();
@@ -698,7 +778,7 @@ async fn the_dashboard_shows_and_changes_a_running_cluster_in_a_real_browser() {
         },
     )
     .await;
-    if let Some(dir) = &shots {
+    if let Some(dir) = shots {
         browser.screenshot(&dir.join("dashboard-fill.png")).await;
     }
     page.run_line(&format!("restart {rb}")).await;
@@ -708,33 +788,40 @@ async fn the_dashboard_shows_and_changes_a_running_cluster_in_a_real_browser() {
         p.contains("filled kvs") && !p.contains("filling")
     })
     .await;
+}
 
-    // A drill from the page: a bad path is refused; a scenario file runs
-    // (simulated, as `meridian drill run --sim`), and its report is listed
-    // with its verdict and opens.
-    browser.type_into("#d-path", "no-such-scenario.toml").await;
-    browser.click("#d-start").await;
-    let (error, said) = page.answer().await;
-    assert!(error && said.starts_with("scenario:"), "{said}");
-    let tiny = c.dir.path().join("tiny.toml");
-    std::fs::write(&tiny, include_str!("dashboard-tiny.toml")).unwrap();
-    let report = c.dir.path().join("drill-out/tiny/report.json");
-    let timeline = || async {
-        browser
-            .eval(
-                "return [...document.querySelectorAll('#drill-timeline li')].map((l) => l.textContent)",
-                json!([]),
-            )
-            .await
-    };
-    let b = &browser;
-    let drawn = move |svg: &'static str| async move {
-        b.eval(
+/// The drill page's timeline, entry by entry.
+async fn drill_timeline(browser: &Browser) -> Json {
+    browser
+        .eval(
+            "return [...document.querySelectorAll('#drill-timeline li')].map((l) => l.textContent)",
+            json!([]),
+        )
+        .await
+}
+
+/// How many lines the drill's plot `svg` drew.
+async fn paths_drawn(browser: &Browser, svg: &str) -> Json {
+    browser
+        .eval(
             &format!("return document.querySelectorAll('#{svg} path').length"),
             json!([]),
         )
         .await
-    };
+}
+
+/// A drill from the page: a bad path is refused; a scenario file (written
+/// under `dir`) runs live, on a cluster of its own: its timeline and plots
+/// grow while it runs, before its report exists.
+async fn live_drill(page: &Page<'_>, dir: &Path) {
+    let browser = page.b;
+    browser.type_into("#d-path", "no-such-scenario.toml").await;
+    browser.click("#d-start").await;
+    let (error, said) = page.answer().await;
+    assert!(error && said.starts_with("scenario:"), "{said}");
+    let tiny = dir.join("tiny.toml");
+    std::fs::write(&tiny, include_str!("dashboard-tiny.toml")).unwrap();
+    let report = dir.join("drill-out/tiny/report.json");
     // Live, on a cluster of its own: its timeline and plots grow while it
     // runs, before its report exists.
     browser.type_into("#d-path", tiny.to_str().unwrap()).await;
@@ -744,8 +831,11 @@ async fn the_dashboard_shows_and_changes_a_running_cluster_in_a_real_browser() {
     poll_page(
         "the live drill's partition and pending on the page",
         || async {
-            timeline().await.to_string().contains("partition")
-                && drawn("drill-plot-pending").await == json!(6)
+            drill_timeline(browser)
+                .await
+                .to_string()
+                .contains("partition")
+                && paths_drawn(browser, "drill-plot-pending").await == json!(6)
         },
     )
     .await;
@@ -767,9 +857,13 @@ async fn the_dashboard_shows_and_changes_a_running_cluster_in_a_real_browser() {
     })
     .await;
     assert!(report.exists());
+}
 
-    // Simulated: it runs in virtual time, and the page shows all of it,
-    // the report's timeline entry for entry, and its verdict.
+/// Simulated: it runs in virtual time, and the page shows all of it,
+/// the report's timeline entry for entry, and its verdict.
+async fn simulated_drill(page: &Page<'_>, dir: &Path, shots: Option<&PathBuf>) {
+    let browser = page.b;
+    let report = dir.join("drill-out/tiny/report.json");
     browser.click("#d-sim").await;
     browser.click("#d-start").await;
     let (error, said) = page.answer().await;
@@ -791,7 +885,7 @@ async fn the_dashboard_shows_and_changes_a_running_cluster_in_a_real_browser() {
     .await;
     let written: Json = serde_json::from_slice(&std::fs::read(&report).unwrap()).unwrap();
     assert_eq!(written["mode"], "sim");
-    let shown = timeline().await;
+    let shown = drill_timeline(browser).await;
     let labels: Vec<&str> = shown
         .as_array()
         .unwrap()
@@ -810,10 +904,10 @@ async fn the_dashboard_shows_and_changes_a_running_cluster_in_a_real_browser() {
         "drill-plot-lag",
         "drill-plot-conflicts",
     ] {
-        let n = drawn(svg).await;
+        let n = paths_drawn(browser, svg).await;
         assert!(n.as_u64().is_some_and(|n| n > 0), "{svg}: {n}");
     }
-    if let Some(dir) = &shots {
+    if let Some(dir) = shots {
         browser
             .eval(
                 "document.getElementById('drill-live').scrollIntoView()",
@@ -822,7 +916,11 @@ async fn the_dashboard_shows_and_changes_a_running_cluster_in_a_real_browser() {
             .await;
         browser.screenshot(&dir.join("dashboard-drill.png")).await;
     }
-    // Its report link opens the report.
+}
+
+/// The drill's report link opens the report; a path out of the reports
+/// is refused.
+async fn report_link_opens(browser: &Browser, addr: &str) {
     let href = browser
         .eval(
             "return new URL(document.getElementById('drill-live-report').href).pathname",
@@ -831,7 +929,7 @@ async fn the_dashboard_shows_and_changes_a_running_cluster_in_a_real_browser() {
         .await;
     assert_eq!(href, "/api/drills/report/tiny");
     let html = request(
-        &Target::at(&addr, "/api/drills/report/tiny"),
+        &Target::at(addr, "/api/drills/report/tiny"),
         "GET",
         &[],
         Vec::new(),
@@ -842,7 +940,7 @@ async fn the_dashboard_shows_and_changes_a_running_cluster_in_a_real_browser() {
     .unwrap();
     assert!(html.ok() && String::from_utf8_lossy(&html.body).contains("tiny"));
     let bad = request(
-        &Target::at(&addr, "/api/drills/report/..%2Fx"),
+        &Target::at(addr, "/api/drills/report/..%2Fx"),
         "GET",
         &[],
         Vec::new(),
@@ -852,18 +950,4 @@ async fn the_dashboard_shows_and_changes_a_running_cluster_in_a_real_browser() {
     .await
     .unwrap();
     assert_eq!(bad.status, 400);
-
-    // The plots drew from the samples pushed.
-    let paths = browser
-        .eval(
-            "return document.querySelectorAll('#plot-pending path').length",
-            json!([]),
-        )
-        .await;
-    assert_eq!(paths, json!(6), "one pending line per directed link");
-
-    browser.quit().await;
-    let status = up.stop().expect("meridian up to stop");
-    assert!(status.success(), "{}", up.log());
-    assert!(up.log().contains("all regions stopped"), "{}", up.log());
 }

@@ -12,7 +12,7 @@ use serde_json::{Value as Json, json};
 mod common;
 mod up;
 use common::poll;
-use up::{Daemon, REGIONS, cluster};
+use up::{Cluster, Daemon, REGIONS, cluster};
 
 /// The first line of `log` that starts with `prefix`, without it.
 fn line_after(log: &str, prefix: &str) -> Option<String> {
@@ -124,10 +124,25 @@ async fn a_standalone_dashboard_shows_and_changes_a_running_cluster() {
         json!(format!("127.0.0.1:{}", c.api)),
         "{s}"
     );
-    // A STRONG table: every region's sample carries its count of writes
-    // answered with ReplicatedWriteConflictException, which the Tables view
-    // shows beside it (tests/tests/mrsc.rs checks the count itself).
-    meridian_proto::v1::meridian_client::MeridianClient::new(common::channel(c.grpc[0]))
+    strong_table_counted(&addr, c.grpc[0]).await;
+    tables_view(&addr, &c.grpc).await;
+    let page = call(&Target::at(&addr, "/"), "GET", &[], Json::Null).await;
+    assert_eq!(page.status, 200);
+    assert!(String::from_utf8_lossy(&page.body).contains("<script"));
+
+    actions_take_the_token(&addr, token).await;
+    drop(dash);
+
+    served_in_a_container(&c).await;
+    up.stop();
+}
+
+/// A STRONG table: every region's sample carries its count of writes
+/// answered with ReplicatedWriteConflictException, which the Tables view
+/// shows beside it (tests/tests/mrsc.rs checks the count itself). The
+/// table is created through the region at `grpc`.
+async fn strong_table_counted(addr: &str, grpc: u16) {
+    meridian_proto::v1::meridian_client::MeridianClient::new(common::channel(grpc))
         .create_table(meridian_proto::v1::CreateTableRequest {
             name: "strict".into(),
             partition_key: Some(meridian_proto::v1::KeyAttr {
@@ -143,7 +158,7 @@ async fn a_standalone_dashboard_shows_and_changes_a_running_cluster() {
     poll(
         "every region's sample to count the STRONG table's write conflicts",
         || {
-            let addr = addr.clone();
+            let addr = addr.to_string();
             async move {
                 let r = call(&Target::at(&addr, "/api/snapshot"), "GET", &[], Json::Null).await;
                 let s: Json = serde_json::from_slice(&r.body).unwrap_or(Json::Null);
@@ -162,9 +177,12 @@ async fn a_standalone_dashboard_shows_and_changes_a_running_cluster() {
         },
     )
     .await;
-    // The Tables view's data: each table's mode, as every region says.
-    common::create_kvs(&c.grpc).await;
-    let r = call(&Target::at(&addr, "/api/tables"), "GET", &[], Json::Null).await;
+}
+
+/// The Tables view's data: each table's mode, as every region says.
+async fn tables_view(addr: &str, grpc: &[u16]) {
+    common::create_kvs(grpc).await;
+    let r = call(&Target::at(addr, "/api/tables"), "GET", &[], Json::Null).await;
     let tables: Json = serde_json::from_slice(&r.body).unwrap();
     for region in tables["regions"].as_array().unwrap() {
         let modes: Vec<(String, String)> = region["tables"]
@@ -182,12 +200,11 @@ async fn a_standalone_dashboard_shows_and_changes_a_running_cluster() {
         ];
         assert_eq!(modes, want, "{region}");
     }
-    let page = call(&Target::at(&addr, "/"), "GET", &[], Json::Null).await;
-    assert_eq!(page.status, 200);
-    assert!(String::from_utf8_lossy(&page.body).contains("<script"));
+}
 
-    // Actions take the cluster's token here too.
-    let net = Target::at(&addr, "/api/net");
+/// Actions take the cluster's `token` here too.
+async fn actions_take_the_token(addr: &str, token: &str) {
+    let net = Target::at(addr, "/api/net");
     let lag = json!({"args": ["lag", REGIONS[0], REGIONS[1], "40ms"]});
     let json_type = ("content-type", "application/json");
     let r = call(&net, "POST", &[json_type], lag.clone()).await;
@@ -197,7 +214,7 @@ async fn a_standalone_dashboard_shows_and_changes_a_running_cluster() {
     let r = call(&net, "POST", &[json_type, auth], lag).await;
     assert_eq!(r.status, 200, "{}", String::from_utf8_lossy(&r.body));
     poll("the lag to show on its link", || {
-        let addr = addr.clone();
+        let addr = addr.to_string();
         async move {
             let r = call(&Target::at(&addr, "/api/snapshot"), "GET", &[], Json::Null).await;
             let s: Json = serde_json::from_slice(&r.body).unwrap_or(Json::Null);
@@ -213,11 +230,12 @@ async fn a_standalone_dashboard_shows_and_changes_a_running_cluster() {
     .await;
     let r = call(&net, "POST", &[json_type, auth], json!({"args": ["heal"]})).await;
     assert_eq!(r.status, 200, "{}", String::from_utf8_lossy(&r.body));
-    drop(dash);
+}
 
-    // In a container it listens on every interface, and still answers only
-    // requests addressed to loopback: compose publishes it on
-    // 127.0.0.1:7180, whatever port it has inside.
+/// In a container it listens on every interface, and still answers only
+/// requests addressed to loopback: compose publishes it on
+/// 127.0.0.1:7180, whatever port it has inside.
+async fn served_in_a_container(c: &Cluster) {
     let boxed = Daemon::start(
         &["dashboard", "--in-container", "--listen", "0.0.0.0:0"],
         &c.config,
@@ -256,5 +274,4 @@ async fn a_standalone_dashboard_shows_and_changes_a_running_cluster() {
     let r = call(&elsewhere, "GET", &[], Json::Null).await;
     assert_eq!(r.status, 403, "{}", String::from_utf8_lossy(&r.body));
     drop(boxed);
-    up.stop();
 }

@@ -547,31 +547,7 @@ fn a_drill_of_your_own_application_judges_what_the_regions_recorded() {
     assert_eq!(status.code(), Some(1), "{stderr}");
     assert!(stderr.contains("has no table app"), "{stderr}");
 
-    let rt = tokio::runtime::Runtime::new().unwrap();
-    rt.block_on(async {
-        let url = format!("http://127.0.0.1:{}", c.grpc[0]);
-        meridian_tests::containers::client(&url)
-            .create_table(meridian_tests::id_table("app", &[], "", None))
-            .await
-            .unwrap();
-    });
-    // Every region holds the table before the application starts.
-    let stores: Vec<_> = up::REGIONS
-        .iter()
-        .map(|r| c.dir.path().join("data").join(r))
-        .collect();
-    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(30);
-    while !stores.iter().all(|d| {
-        meridian_store::open_reader(d)
-            .and_then(|r| r.table_def("app"))
-            .is_ok_and(|t| t.is_some())
-    }) {
-        assert!(
-            std::time::Instant::now() < deadline,
-            "the table did not reach every region"
-        );
-        std::thread::sleep(std::time::Duration::from_millis(100));
-    }
+    create_app_table(&c);
     let drill = std::thread::spawn({
         let dir = c.dir.path().to_path_buf();
         let cluster = cluster.to_string();
@@ -607,6 +583,44 @@ fn a_drill_of_your_own_application_judges_what_the_regions_recorded() {
     let seen = app.join().unwrap();
     let (status, stdout, stderr, out) = drill.join().unwrap();
     assert!(status.success(), "drill failed:\n{stdout}\n{stderr}");
+    judged_as_recorded(&out, &stdout, &seen);
+}
+
+/// The application's table, created in us-east-1 and waited for until
+/// every region's store holds it, before the application starts.
+fn create_app_table(c: &up::Cluster) {
+    let rt = tokio::runtime::Runtime::new().unwrap();
+    rt.block_on(async {
+        let url = format!("http://127.0.0.1:{}", c.grpc[0]);
+        meridian_tests::containers::client(&url)
+            .create_table(meridian_tests::id_table("app", &[], "", None))
+            .await
+            .unwrap();
+    });
+    // Every region holds the table before the application starts.
+    let stores: Vec<_> = up::REGIONS
+        .iter()
+        .map(|r| c.dir.path().join("data").join(r))
+        .collect();
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(30);
+    while !stores.iter().all(|d| {
+        meridian_store::open_reader(d)
+            .and_then(|r| r.table_def("app"))
+            .is_ok_and(|t| t.is_some())
+    }) {
+        assert!(
+            std::time::Instant::now() < deadline,
+            "the table did not reach every region"
+        );
+        std::thread::sleep(std::time::Duration::from_millis(100));
+    }
+}
+
+/// The report of the drill in `out`: the verdict passes; every region
+/// recorded at least the writes the application saw acknowledged (`seen`);
+/// the one disaster lost only eu-west-1's writes, and it recovered; the
+/// regions converged.
+fn judged_as_recorded(out: &std::path::Path, stdout: &str, seen: &AppTally) {
     let report: serde_json::Value =
         serde_json::from_str(&std::fs::read_to_string(out.join("report.json")).unwrap()).unwrap();
     assert_eq!(report["verdict"]["ok"], true, "{stdout}");

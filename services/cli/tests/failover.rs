@@ -18,7 +18,7 @@ use serde_json::Value as Json;
 mod common;
 mod up;
 use common::{create_kvs, poll};
-use up::{Daemon, REGIONS, cluster};
+use up::{Cluster, Daemon, REGIONS, cluster};
 
 const INTERVAL_MS: u64 = 300;
 const THRESHOLD: u32 = 3;
@@ -71,26 +71,7 @@ async fn status(api: &ControlApi) -> Json {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn the_failover_endpoint_moves_on_a_crash_accounts_for_writes_and_comes_back_when_asked() {
     let c = cluster(false);
-    let mut file = ClusterFile::load(&c.config).unwrap();
-    let mut taken = Vec::new();
-    for r in &mut file.regions {
-        let port = meridian_cluster::ports::free_port().unwrap();
-        taken.push(port);
-        r.dynamo = Some(([127, 0, 0, 1], port).into());
-    }
-    let listen = loop {
-        let port = meridian_cluster::ports::free_port().unwrap();
-        if !taken.contains(&port) {
-            break std::net::SocketAddr::from(([127, 0, 0, 1], port));
-        }
-    };
-    let mut section = FailoverSection::new(listen, REGIONS.iter().map(|r| r.to_string()).collect());
-    section.interval_ms = INTERVAL_MS;
-    section.failure_threshold = THRESHOLD;
-    section.ttl_ms = TTL_MS;
-    section.timeout_ms = INTERVAL_MS;
-    file.failover = Some(section);
-    file.write(&c.config).unwrap();
+    let (file, listen) = with_failover_endpoint(&c);
     let dirs: Vec<_> = REGIONS.iter().map(|r| file.data_dir.join(r)).collect();
     let [home, next, _] = REGIONS;
     let endpoint = listen.to_string();
@@ -129,6 +110,85 @@ async fn the_failover_endpoint_moves_on_a_crash_accounts_for_writes_and_comes_ba
 
     // The home is cut off from its peers: what it acknowledges now stays
     // there, and is what the next region lacks when the endpoint moves.
+    cut_off(&api, home).await;
+    let stranded: Vec<String> = (0..3).map(|i| format!("stranded-{i}")).collect();
+    for id in &stranded {
+        let (status, body) = put(&endpoint, id).await;
+        assert_eq!(status, 200, "{body}");
+    }
+
+    api.process(home, "crash").await.unwrap();
+    let (moved, failed, during_acked) = until_moved(&api, &endpoint, home).await;
+    moved_within_the_bound(&api, moved, failed).await;
+
+    // Writes go to the next region now.
+    let (code, body) = put(&endpoint, "after").await;
+    assert_eq!(code, 200, "{body}");
+    assert_eq!(
+        head(&dirs[1], "after").map(|v| v.origin),
+        Some(next.to_string())
+    );
+
+    // The missing writes are exactly the stranded ones, with the versions
+    // the home acknowledged.
+    missing_are_the_stranded(&api, &stranded, &dirs[0]).await;
+    // Every write acknowledged before the cut is in the next region.
+    for i in 0..5 {
+        assert!(head(&dirs[1], &format!("before-{i}")).is_some());
+    }
+
+    refusals_name_the_fault(&api, home).await;
+    back_home_when_asked(&api, &endpoint, stranded.len(), &dirs[0]).await;
+
+    // Every acknowledged write is in every region in the end.
+    let acked: Vec<String> = (0..5)
+        .map(|i| format!("before-{i}"))
+        .chain(stranded.iter().cloned())
+        .chain(["after".to_string(), "home-again".to_string()])
+        .chain(during_acked.then(|| "during".to_string()))
+        .collect();
+    for dir in &dirs {
+        for id in &acked {
+            poll("every acknowledged write everywhere", || {
+                let (dir, id) = (dir.clone(), id.clone());
+                async move { head(&dir, &id).is_some() }
+            })
+            .await;
+        }
+    }
+}
+
+/// The cluster file of `c` with a DynamoDB endpoint per region and a
+/// failover endpoint over them on a port of its own, written back; and
+/// where the failover endpoint listens.
+fn with_failover_endpoint(c: &Cluster) -> (ClusterFile, std::net::SocketAddr) {
+    let mut file = ClusterFile::load(&c.config).unwrap();
+    let mut taken = Vec::new();
+    for r in &mut file.regions {
+        let port = meridian_cluster::ports::free_port().unwrap();
+        taken.push(port);
+        r.dynamo = Some(([127, 0, 0, 1], port).into());
+    }
+    let listen = loop {
+        let port = meridian_cluster::ports::free_port().unwrap();
+        if !taken.contains(&port) {
+            break std::net::SocketAddr::from(([127, 0, 0, 1], port));
+        }
+    };
+    let mut section = FailoverSection::new(listen, REGIONS.iter().map(|r| r.to_string()).collect());
+    section.interval_ms = INTERVAL_MS;
+    section.failure_threshold = THRESHOLD;
+    section.ttl_ms = TTL_MS;
+    section.timeout_ms = INTERVAL_MS;
+    file.failover = Some(section);
+    file.write(&c.config).unwrap();
+    (file, listen)
+}
+
+/// The home is cut off from its peers both ways: what it acknowledges
+/// now stays there, and is what the next region lacks when the endpoint
+/// moves.
+async fn cut_off(api: &ControlApi, home: &str) {
     for peer in &REGIONS[1..] {
         for (a, b) in [(home, *peer), (*peer, home)] {
             api.put_toxic(
@@ -144,20 +204,20 @@ async fn the_failover_endpoint_moves_on_a_crash_accounts_for_writes_and_comes_ba
             .unwrap();
         }
     }
-    let stranded: Vec<String> = (0..3).map(|i| format!("stranded-{i}")).collect();
-    for id in &stranded {
-        let (status, body) = put(&endpoint, id).await;
-        assert_eq!(status, 200, "{body}");
-    }
+}
 
-    api.process(home, "crash").await.unwrap();
+/// Writes through the endpoint after the home crashed, until it moves:
+/// how long after the crash, how many failed (503 ServiceUnavailable),
+/// and whether one went through to the next region when the endpoint
+/// moved between a status read and the write.
+async fn until_moved(api: &ControlApi, endpoint: &str, home: &str) -> (Duration, u64, bool) {
     let crashed = Instant::now();
     let mut failed = 0u64;
     // A write the next region took when the endpoint moved between a
     // status read and the write.
     let mut during_acked = false;
     let moved = loop {
-        let s = status(&api).await;
+        let s = status(api).await;
         if s["active"] != home {
             break crashed.elapsed();
         }
@@ -165,7 +225,7 @@ async fn the_failover_endpoint_moves_on_a_crash_accounts_for_writes_and_comes_ba
             crashed.elapsed() < Duration::from_secs(60),
             "never moved: {s:#}"
         );
-        let (code, body) = put(&endpoint, "during").await;
+        let (code, body) = put(endpoint, "during").await;
         if code == 200 {
             during_acked = true;
             break crashed.elapsed();
@@ -177,12 +237,20 @@ async fn the_failover_endpoint_moves_on_a_crash_accounts_for_writes_and_comes_ba
         );
         failed += 1;
     };
+    (moved, failed, during_acked)
+}
+
+/// The move came within the threshold's intervals and the TTL of the
+/// crash, to the next region for its health, counting the requests that
+/// failed meanwhile (`failed` as the client saw them).
+async fn moved_within_the_bound(api: &ControlApi, moved: Duration, failed: u64) {
+    let [home, next, _] = REGIONS;
     let bound = Duration::from_millis(u64::from(THRESHOLD) * INTERVAL_MS + TTL_MS);
     assert!(
         moved <= bound + SLACK,
         "moved {moved:?} after the crash; the bound is {bound:?} (+{SLACK:?})"
     );
-    let s = status(&api).await;
+    let s = status(api).await;
     assert_eq!(s["active"], next);
     let m = &s["moves"][0];
     assert_eq!(
@@ -205,22 +273,16 @@ async fn the_failover_endpoint_moves_on_a_crash_accounts_for_writes_and_comes_ba
         "the endpoint counted {counted} failed requests, the client saw {failed}"
     );
     assert_eq!(s["requests"]["failed"].as_u64(), Some(failed));
+}
 
-    // Writes go to the next region now.
-    let (code, body) = put(&endpoint, "after").await;
-    assert_eq!(code, 200, "{body}");
-    assert_eq!(
-        head(&dirs[1], "after").map(|v| v.origin),
-        Some(next.to_string())
-    );
-
-    // The missing writes are exactly the stranded ones, with the versions
-    // the home acknowledged.
+/// The writes the move found missing are exactly the `stranded` ones,
+/// with the versions the home (its store in `home_dir`) acknowledged.
+async fn missing_are_the_stranded(api: &ControlApi, stranded: &[String], home_dir: &Path) {
     poll("the move's comparison of the stores", || async {
-        status(&api).await["moves"][0]["missing"]["compared"] == true
+        status(api).await["moves"][0]["missing"]["compared"] == true
     })
     .await;
-    let s = status(&api).await;
+    let s = status(api).await;
     let missing = &s["moves"][0]["missing"];
     assert_eq!(missing["error"], Json::Null, "{missing:#}");
     let listed: Vec<(String, String)> = missing["writes"]
@@ -238,18 +300,17 @@ async fn the_failover_endpoint_moves_on_a_crash_accounts_for_writes_and_comes_ba
         .collect();
     let mut want: Vec<(String, String)> = stranded
         .iter()
-        .map(|id| (id.clone(), head(&dirs[0], id).unwrap().to_string()))
+        .map(|id| (id.clone(), head(home_dir, id).unwrap().to_string()))
         .collect();
     let mut got = listed.clone();
     got.sort();
     want.sort();
     assert_eq!(got, want, "{missing:#}");
-    // Every write acknowledged before the cut is in the next region.
-    for i in 0..5 {
-        assert!(head(&dirs[1], &format!("before-{i}")).is_some());
-    }
+}
 
-    // Refusals name what is wrong.
+/// A move to a region the endpoint does not have, and one back home
+/// while the home is not healthy, are refused naming why.
+async fn refusals_name_the_fault(api: &ControlApi, home: &str) {
     let e = api.failover_move(Some("zz")).await.unwrap_err().to_string();
     assert!(
         e.contains("not in failover.regions") && e.contains("(400)"),
@@ -260,21 +321,24 @@ async fn the_failover_endpoint_moves_on_a_crash_accounts_for_writes_and_comes_ba
         e.contains(&format!("{home} is not healthy yet")) && e.contains("(409)"),
         "{e}"
     );
+}
 
-    // The home comes back: the stranded writes arrive in the next region,
-    // and the endpoint goes home when asked, once the home is healthy.
+/// The home comes back: the `stranded` writes arrive in the next region,
+/// and the endpoint goes home when asked, once the home (its store in
+/// `home_dir`) is healthy; writes land there again.
+async fn back_home_when_asked(api: &ControlApi, endpoint: &str, stranded: usize, home_dir: &Path) {
+    let [home, next, _] = REGIONS;
     api.reset().await.unwrap();
     api.process(home, "restart").await.unwrap();
     poll("the stranded writes to come back", || async {
-        status(&api).await["moves"][0]["missing"]["came_back"].as_u64()
-            == Some(stranded.len() as u64)
+        status(api).await["moves"][0]["missing"]["came_back"].as_u64() == Some(stranded as u64)
     })
     .await;
     poll("the endpoint to move back home when asked", || async {
         api.failover_move(None).await.is_ok()
     })
     .await;
-    let s = status(&api).await;
+    let s = status(api).await;
     assert_eq!(s["active"], home);
     let back = &s["moves"][1];
     assert_eq!(
@@ -286,27 +350,10 @@ async fn the_failover_endpoint_moves_on_a_crash_accounts_for_writes_and_comes_ba
         (Some(next), Some(home), Some("asked")),
         "{back:#}"
     );
-    let (code, body) = put(&endpoint, "home-again").await;
+    let (code, body) = put(endpoint, "home-again").await;
     assert_eq!(code, 200, "{body}");
     assert_eq!(
-        head(&dirs[0], "home-again").map(|v| v.origin),
+        head(home_dir, "home-again").map(|v| v.origin),
         Some(home.to_string())
     );
-
-    // Every acknowledged write is in every region in the end.
-    let acked: Vec<String> = (0..5)
-        .map(|i| format!("before-{i}"))
-        .chain(stranded.iter().cloned())
-        .chain(["after".to_string(), "home-again".to_string()])
-        .chain(during_acked.then(|| "during".to_string()))
-        .collect();
-    for dir in &dirs {
-        for id in &acked {
-            poll("every acknowledged write everywhere", || {
-                let (dir, id) = (dir.clone(), id.clone());
-                async move { head(&dir, &id).is_some() }
-            })
-            .await;
-        }
-    }
 }

@@ -16,7 +16,7 @@ use serde_json::Value as Json;
 mod common;
 mod up;
 use common::{channel, connected, create_kvs, create_table, poll};
-use up::{Daemon, REGIONS, cluster};
+use up::{Cluster, Daemon, REGIONS, cluster};
 
 /// Runs `meridian net --config <c> <args>`; returns (success, stdout, stderr).
 async fn net(config: &Path, args: &[&str]) -> (bool, String, String) {
@@ -119,8 +119,7 @@ async fn hlc_ahead_ms(port: u16) -> f64 {
 async fn net_cuts_heals_crashes_restarts_and_skews_a_running_cluster() {
     let c = cluster(false);
     let mut up = Daemon::start(&["up"], &c.config, c.dir.path().join("up.log"));
-    let (a, b, r3) = (c.grpc[0], c.grpc[1], c.grpc[2]);
-    let [ra, rb, rc] = REGIONS;
+    let rc = REGIONS[2];
     connected(&c.grpc).await;
     let api_url = format!("http://127.0.0.1:{}", c.api);
     poll("the banner to name the control API", || {
@@ -133,16 +132,7 @@ async fn net_cuts_heals_crashes_restarts_and_skews_a_running_cluster() {
 
     // `up` recorded its cluster: `status` finds it from another directory.
     let elsewhere = tempfile::tempdir().unwrap();
-    let status_json = || {
-        std::process::Command::new(env!("CARGO_BIN_EXE_meridian"))
-            .args(["status", "--json"])
-            .current_dir(elsewhere.path())
-            .env_remove("MERIDIAN_CONFIG")
-            .env("XDG_RUNTIME_DIR", c.dir.path())
-            .output()
-            .expect("run meridian status")
-    };
-    let out = status_json();
+    let out = status_json(&c, elsewhere.path());
     assert!(
         out.status.success(),
         "{}",
@@ -163,6 +153,32 @@ async fn net_cuts_heals_crashes_restarts_and_skews_a_running_cluster() {
     let e = net_err(&c.config, &["wipe", rc]).await;
     assert!(e.contains(&format!("REGION: {rc} is running")), "{e}");
 
+    partition_then_heal(&c).await;
+    crash_and_restart(&c, &mut up, elsewhere.path()).await;
+    skew_a_clock(&c).await;
+
+    let status = up.stop().expect("`meridian up` stops on SIGTERM");
+    assert!(status.success(), "{status}");
+    assert!(up.log().contains("all regions stopped"), "{}", up.log());
+}
+
+/// `meridian status --json` run from `elsewhere`, a directory that holds
+/// no cluster file: it finds the cluster `up` recorded.
+fn status_json(c: &Cluster, elsewhere: &Path) -> std::process::Output {
+    std::process::Command::new(env!("CARGO_BIN_EXE_meridian"))
+        .args(["status", "--json"])
+        .current_dir(elsewhere)
+        .env_remove("MERIDIAN_CONFIG")
+        .env("XDG_RUNTIME_DIR", c.dir.path())
+        .output()
+        .expect("run meridian status")
+}
+
+/// A one-way partition holds a write back from one region only, and the
+/// heal lets it through.
+async fn partition_then_heal(c: &Cluster) {
+    let (a, b, r3) = (c.grpc[0], c.grpc[1], c.grpc[2]);
+    let [ra, rb, rc] = REGIONS;
     // One-way partition us-east-1 → eu-west-1.
     let line = net_ok(&c.config, &["partition", ra, rb]).await;
     assert!(
@@ -195,7 +211,13 @@ async fn net_cuts_heals_crashes_restarts_and_skews_a_running_cluster() {
     poll("p1 to reach eu-west-1 after the heal", || has(b, "p1")).await;
     let show = net_ok(&c.config, &["show"]).await;
     assert!(!row(&show, ra, rb).contains("blackhole"), "{show}");
+}
 
+/// A crashed region stops answering while the others take writes and
+/// `up` keeps running; a restart brings it back to catch up.
+async fn crash_and_restart(c: &Cluster, up: &mut Daemon, elsewhere: &Path) {
+    let (a, b, r3) = (c.grpc[0], c.grpc[1], c.grpc[2]);
+    let [ra, _, rc] = REGIONS;
     // Crash ap-southeast-1; the others keep taking writes.
     let line = net_ok(&c.config, &["crash", rc]).await;
     assert!(
@@ -213,7 +235,7 @@ async fn net_cuts_heals_crashes_restarts_and_skews_a_running_cluster() {
         "a crashed region does not answer"
     );
     assert!(up.running(), "`meridian up` keeps running after a crash");
-    let out = status_json();
+    let out = status_json(c, elsewhere);
     assert_eq!(
         out.status.code(),
         Some(3),
@@ -246,7 +268,12 @@ async fn net_cuts_heals_crashes_restarts_and_skews_a_running_cluster() {
         true
     })
     .await;
+}
 
+/// A skewed clock moves the region's HLC, and `show` reports the lead.
+async fn skew_a_clock(c: &Cluster) {
+    let b = c.grpc[1];
+    let rb = REGIONS[1];
     // Skew eu-west-1's clock 2 s ahead: its HLC follows.
     let before = hlc_ahead_ms(b).await;
     assert!(before.abs() < 500.0, "no skew yet: {before} ms");
@@ -267,10 +294,6 @@ async fn net_cuts_heals_crashes_restarts_and_skews_a_running_cluster() {
         .unwrap();
     assert!(skew_row.contains("+2"), "show reports the lead: {skew_row}");
     net_ok(&c.config, &["skew", rb, "0"]).await;
-
-    let status = up.stop().expect("`meridian up` stops on SIGTERM");
-    assert!(status.success(), "{status}");
-    assert!(up.log().contains("all regions stopped"), "{}", up.log());
 }
 
 /// Bad input is refused before anything is sent: no control API runs here,
@@ -450,6 +473,17 @@ async fn net_maps_commands_onto_the_proxies_of_a_bare_netsim() {
         [t("meridian.partition.upstream", "timeout", "upstream")]
     );
 
+    isolate_heal_and_clear(&c).await;
+}
+
+/// Loss, flapping and an isolation on the bare netsim; a heal enables
+/// every proxy and keeps latency and loss, and a clear removes the rest,
+/// of one link and then of all.
+async fn isolate_heal_and_clear(c: &Cluster) {
+    let [ra, rb, rc] = REGIONS;
+    let ab = format!("{ra}>{rb}");
+    let ba = format!("{rb}>{ra}");
+    let bc = format!("{rb}>{rc}");
     net_ok(&c.config, &["loss", rc, ra, "2%"]).await;
     net_ok(
         &c.config,

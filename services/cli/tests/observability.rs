@@ -182,6 +182,29 @@ async fn a_region_exports_what_the_dashboard_queries_and_logs_json() {
     .await;
     let a = scrape(&metrics[0]).await;
     let b = scrape(&metrics[1]).await;
+    request_metrics(&a);
+    let mut exported = sample_names(&a);
+    exported.extend(sample_names(&b));
+    for name in [
+        "process_cpu_seconds_total",
+        "process_resident_memory_bytes",
+        "process_virtual_memory_bytes",
+        "process_virtual_memory_max_bytes",
+        "process_open_fds",
+        "process_max_fds",
+        "process_start_time_seconds",
+    ] {
+        assert!(exported.contains(name), "{name} missing from\n{a}");
+    }
+    dashboard_queries_exported(&exported);
+
+    drop(procs);
+    logs_in_their_formats(&logs);
+}
+
+/// us-east-1's request counters, by operation and outcome (an unknown
+/// operation under `unknown`), and its build's version and commit.
+fn request_metrics(a: &str) {
     for line in [
         r#"meridian_dynamodb_requests_total{region="us-east-1",operation="PutItem",outcome="ok"} 1"#,
         r#"meridian_dynamodb_requests_total{region="us-east-1",operation="PutItem",outcome="ConditionalCheckFailedException"} 1"#,
@@ -207,19 +230,10 @@ async fn a_region_exports_what_the_dashboard_queries_and_logs_json() {
         let label = format!(r#"git_commit="{}""#, commit.trim());
         assert!(a.contains(&label), "{label} missing from\n{a}");
     }
-    let mut exported = sample_names(&a);
-    exported.extend(sample_names(&b));
-    for name in [
-        "process_cpu_seconds_total",
-        "process_resident_memory_bytes",
-        "process_virtual_memory_bytes",
-        "process_virtual_memory_max_bytes",
-        "process_open_fds",
-        "process_max_fds",
-        "process_start_time_seconds",
-    ] {
-        assert!(exported.contains(name), "{name} missing from\n{a}");
-    }
+}
+
+/// Every metric the Grafana dashboard queries is one a region exports.
+fn dashboard_queries_exported(exported: &BTreeSet<String>) {
     let root = Path::new(env!("CARGO_MANIFEST_DIR")).join("../..");
     let dashboard: serde_json::Value = serde_json::from_str(
         &std::fs::read_to_string(root.join("regions/grafana/meridian.json")).unwrap(),
@@ -228,13 +242,16 @@ async fn a_region_exports_what_the_dashboard_queries_and_logs_json() {
     assert!(dashboard["panels"].as_array().is_some_and(|p| p.len() > 10));
     let queried = dashboard_metrics(&dashboard);
     assert!(queried.len() > 10, "{queried:?}");
-    let missing: Vec<&String> = queried.difference(&exported).collect();
+    let missing: Vec<&String> = queried.difference(exported).collect();
     assert!(
         missing.is_empty(),
         "the dashboard queries metrics no region exports: {missing:?}"
     );
+}
 
-    drop(procs);
+/// The first region logged JSON, one event an object with its fields; the
+/// second, told `--log-format text`, logged text.
+fn logs_in_their_formats(logs: &[std::path::PathBuf; 2]) {
     let json = std::fs::read_to_string(&logs[0]).unwrap();
     let lines: Vec<&str> = json.lines().filter(|l| !l.is_empty()).collect();
     assert!(!lines.is_empty());

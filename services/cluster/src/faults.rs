@@ -265,142 +265,20 @@ impl Executor {
     pub async fn apply(&self, action: &Action) -> Result<Outcome> {
         let mut out = Outcome::default();
         match action {
-            Action::Latency {
-                from,
-                to,
-                both,
-                latency,
-                jitter,
-                distribution,
-            } => {
-                let links = directed(from, to, *both);
-                let ms = |d: &Duration| d.as_millis() as u64;
-                let mut update = json!({});
-                if let Some(l) = latency {
-                    update["latency"] = json!(ms(l));
-                }
-                if let Some(j) = jitter {
-                    update["jitter"] = json!(ms(j));
-                }
-                if let Some(d) = distribution {
-                    update["distribution"] = json!(d.as_str());
-                }
-                let create = json!({
-                    "latency": latency.as_ref().map(ms).unwrap_or(0),
-                    "jitter": jitter.as_ref().map(ms).unwrap_or(0),
-                    "distribution": distribution.unwrap_or(Distribution::Uniform).as_str(),
-                });
-                out.toxics = self
-                    .put(&links, "latency", "latency", create, update)
-                    .await?;
-                // Every half now holds the same figures; read them from one.
-                let a = &out.toxics[0]["attributes"];
-                if a["latency"].as_u64().unwrap_or(0) == 0 && a["jitter"].as_u64().unwrap_or(0) == 0
-                {
-                    out.removed = self.remove(&links, "latency").await?;
-                }
-            }
-            Action::Bandwidth {
-                from,
-                to,
-                both,
-                kbps,
-            } => {
-                let links = directed(from, to, *both);
-                match kbps {
-                    None => out.removed = self.remove(&links, "bandwidth").await?,
-                    Some(r) => {
-                        let attrs = json!({"rate": r});
-                        out.toxics = self
-                            .put(&links, "bandwidth", "bandwidth", attrs.clone(), attrs)
-                            .await?;
-                    }
-                }
-            }
-            Action::Loss {
-                from,
-                to,
-                both,
-                percent,
-                rto,
-            } => {
-                let links = directed(from, to, *both);
-                if *percent == 0.0 {
-                    out.removed = self.remove(&links, "loss").await?;
-                } else {
-                    let mut attrs = json!({"percent": percent});
-                    if let Some(rto) = rto {
-                        attrs["rto_ms"] = json!(rto.as_millis() as u64);
-                    }
-                    out.toxics = self
-                        .put(&links, "loss", "loss", attrs.clone(), attrs)
-                        .await?;
-                }
-            }
-            Action::Partition {
-                from,
-                to,
-                both,
-                kind,
-            } => {
-                for (a, b) in directed(from, to, *both) {
-                    self.partition(&a, &b, *kind).await?;
-                }
-            }
-            Action::Isolate { region, kind } => {
-                for (a, b) in isolating(region, &self.cluster.region_names()) {
-                    self.partition(&a, &b, *kind).await?;
-                }
-            }
-            Action::Flap {
-                from,
-                to,
-                both,
-                period,
-                down,
-            } => {
-                let links = directed(from, to, *both);
-                let attrs = json!({
-                    "period_ms": period.as_millis() as u64,
-                    "down_ms": down.as_millis() as u64,
-                });
-                out.toxics = self
-                    .put(&links, "flap", "flap", attrs.clone(), attrs)
-                    .await?;
-            }
-            Action::Heal { link, region } => {
-                out = self.heal(self.scope(link, region), false).await?;
-            }
-            Action::Clear { link, region } => match self.scope(link, region) {
-                None => self.api.reset().await?,
-                proxies => out = self.heal(proxies, true).await?,
-            },
+            Action::Latency { .. }
+            | Action::Bandwidth { .. }
+            | Action::Loss { .. }
+            | Action::Partition { .. }
+            | Action::Isolate { .. }
+            | Action::Flap { .. }
+            | Action::Heal { .. }
+            | Action::Clear { .. } => out = self.apply_to_links(action).await?,
             Action::Skew {
                 region,
                 offset_micros,
                 drift_ppm,
             } => {
-                let url = self.admin_url(region)?;
-                let ch = crate::wait::channel(&url)?;
-                let token = self.cluster.client_admin_token()?;
-                let clock = AdminClient::new(ch)
-                    .set_clock(meridian_region::admin::authorized(
-                        pb::SetClockRequest {
-                            offset_micros: *offset_micros,
-                            drift_ppm: *drift_ppm,
-                        },
-                        token.as_deref(),
-                    ))
-                    .await
-                    .map_err(|s| {
-                        ClusterError::Failed(format!(
-                            "skew {region}: {} ({:?})",
-                            s.message(),
-                            s.code()
-                        ))
-                    })?
-                    .into_inner();
-                out.clock = Some(clock);
+                out.clock = Some(self.skew(region, *offset_micros, *drift_ppm).await?);
             }
             Action::PauseReplication {
                 table,
@@ -441,23 +319,203 @@ impl Executor {
             }
             Action::Restart { region } => {
                 out.process = Some(self.api.process(region, "restart").await?);
-                // Admin Status answers on the region's admin listener, which
-                // may be apart from its client API; the region keeps the
-                // ports it had.
-                let admin = self.cluster.entry(region)?.admin_addr();
-                let took = crate::wait::serving(admin, self.restart_wait, None, || {
-                    self.api.ended(region)
-                })
-                    .await
-                    .map_err(|e| {
-                        ClusterError::Failed(format!(
-                            "{region} was restarted but {e}; see `meridian up`'s output or the region's log"
-                        ))
-                    })?;
-                out.serving_after = Some(took);
+                out.serving_after = Some(self.serving_again(region).await?);
             }
         }
         Ok(out)
+    }
+
+    /// A fault of the links, through the link proxies' control API.
+    async fn apply_to_links(&self, action: &Action) -> Result<Outcome> {
+        let mut out = Outcome::default();
+        match action {
+            Action::Latency {
+                from,
+                to,
+                both,
+                latency,
+                jitter,
+                distribution,
+            } => {
+                let links = directed(from, to, *both);
+                out = self
+                    .latency(&links, *latency, *jitter, *distribution)
+                    .await?;
+            }
+            Action::Bandwidth {
+                from,
+                to,
+                both,
+                kbps,
+            } => out = self.bandwidth(&directed(from, to, *both), *kbps).await?,
+            Action::Loss {
+                from,
+                to,
+                both,
+                percent,
+                rto,
+            } => {
+                out = self
+                    .loss(&directed(from, to, *both), *percent, *rto)
+                    .await?
+            }
+            Action::Partition {
+                from,
+                to,
+                both,
+                kind,
+            } => {
+                for (a, b) in directed(from, to, *both) {
+                    self.partition(&a, &b, *kind).await?;
+                }
+            }
+            Action::Isolate { region, kind } => {
+                for (a, b) in isolating(region, &self.cluster.region_names()) {
+                    self.partition(&a, &b, *kind).await?;
+                }
+            }
+            Action::Flap {
+                from,
+                to,
+                both,
+                period,
+                down,
+            } => {
+                let links = directed(from, to, *both);
+                let attrs = json!({
+                    "period_ms": period.as_millis() as u64,
+                    "down_ms": down.as_millis() as u64,
+                });
+                out.toxics = self
+                    .put(&links, "flap", "flap", attrs.clone(), attrs)
+                    .await?;
+            }
+            Action::Heal { link, region } => {
+                out = self.heal(self.scope(link, region), false).await?;
+            }
+            Action::Clear { link, region } => match self.scope(link, region) {
+                None => self.api.reset().await?,
+                proxies => out = self.heal(proxies, true).await?,
+            },
+            _ => unreachable!("apply hands only the links' faults here"),
+        }
+        Ok(out)
+    }
+
+    /// A latency change on `links`: only the figures given change on a
+    /// link that has latency already. A link left with neither latency
+    /// nor jitter loses the toxic.
+    async fn latency(
+        &self,
+        links: &[(String, String)],
+        latency: Option<Duration>,
+        jitter: Option<Duration>,
+        distribution: Option<Distribution>,
+    ) -> Result<Outcome> {
+        let mut out = Outcome::default();
+        let ms = |d: &Duration| d.as_millis() as u64;
+        let mut update = json!({});
+        if let Some(l) = &latency {
+            update["latency"] = json!(ms(l));
+        }
+        if let Some(j) = &jitter {
+            update["jitter"] = json!(ms(j));
+        }
+        if let Some(d) = distribution {
+            update["distribution"] = json!(d.as_str());
+        }
+        let create = json!({
+            "latency": latency.as_ref().map(ms).unwrap_or(0),
+            "jitter": jitter.as_ref().map(ms).unwrap_or(0),
+            "distribution": distribution.unwrap_or(Distribution::Uniform).as_str(),
+        });
+        out.toxics = self
+            .put(links, "latency", "latency", create, update)
+            .await?;
+        // Every half now holds the same figures; read them from one.
+        let a = &out.toxics[0]["attributes"];
+        if a["latency"].as_u64().unwrap_or(0) == 0 && a["jitter"].as_u64().unwrap_or(0) == 0 {
+            out.removed = self.remove(links, "latency").await?;
+        }
+        Ok(out)
+    }
+
+    /// A bandwidth limit on `links`, or with no rate its removal.
+    async fn bandwidth(&self, links: &[(String, String)], kbps: Option<u64>) -> Result<Outcome> {
+        let mut out = Outcome::default();
+        match kbps {
+            None => out.removed = self.remove(links, "bandwidth").await?,
+            Some(r) => {
+                let attrs = json!({"rate": r});
+                out.toxics = self
+                    .put(links, "bandwidth", "bandwidth", attrs.clone(), attrs)
+                    .await?;
+            }
+        }
+        Ok(out)
+    }
+
+    /// Packet loss on `links`, with its retransmission timeout if given;
+    /// at 0 % its removal.
+    async fn loss(
+        &self,
+        links: &[(String, String)],
+        percent: f64,
+        rto: Option<Duration>,
+    ) -> Result<Outcome> {
+        let mut out = Outcome::default();
+        if percent == 0.0 {
+            out.removed = self.remove(links, "loss").await?;
+        } else {
+            let mut attrs = json!({"percent": percent});
+            if let Some(rto) = rto {
+                attrs["rto_ms"] = json!(rto.as_millis() as u64);
+            }
+            out.toxics = self
+                .put(links, "loss", "loss", attrs.clone(), attrs)
+                .await?;
+        }
+        Ok(out)
+    }
+
+    /// Sets `region`'s clock offset and drift through its admin API.
+    async fn skew(
+        &self,
+        region: &str,
+        offset_micros: i64,
+        drift_ppm: i64,
+    ) -> Result<pb::ClockStatus> {
+        let url = self.admin_url(region)?;
+        let ch = crate::wait::channel(&url)?;
+        let token = self.cluster.client_admin_token()?;
+        let clock = AdminClient::new(ch)
+            .set_clock(meridian_region::admin::authorized(
+                pb::SetClockRequest {
+                    offset_micros,
+                    drift_ppm,
+                },
+                token.as_deref(),
+            ))
+            .await
+            .map_err(|s| {
+                ClusterError::Failed(format!("skew {region}: {} ({:?})", s.message(), s.code()))
+            })?
+            .into_inner();
+        Ok(clock)
+    }
+
+    /// How long a restarted `region` took to serve again. Admin Status
+    /// answers on the region's admin listener, which may be apart from its
+    /// client API; the region keeps the ports it had.
+    async fn serving_again(&self, region: &str) -> Result<Duration> {
+        let admin = self.cluster.entry(region)?.admin_addr();
+        crate::wait::serving(admin, self.restart_wait, None, || self.api.ended(region))
+            .await
+            .map_err(|e| {
+                ClusterError::Failed(format!(
+                    "{region} was restarted but {e}; see `meridian up`'s output or the region's log"
+                ))
+            })
     }
 }
 

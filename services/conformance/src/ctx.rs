@@ -485,43 +485,8 @@ impl Ctx {
             && matches!(home.ddb.describe_table().table_name(&t.name).send().await, Ok(d) if d.table().and_then(|t| t.multi_region_consistency()) == Some(&MultiRegionConsistency::Strong));
         if !strong {
             for rep in replicas.iter().filter(|r| **r != home.name) {
-                let upd = ReplicationGroupUpdate::builder()
-                    .delete(
-                        DeleteReplicationGroupMemberAction::builder()
-                            .region_name(rep)
-                            .build()
-                            .expect("region set"),
-                    )
-                    .build();
-                match home
-                    .ddb
-                    .update_table()
-                    .table_name(&t.name)
-                    .replica_updates(upd)
-                    .send()
-                    .await
-                {
-                    Ok(_) => {
-                        // Wait until home no longer lists it, so the next
-                        // change is not refused while this one runs.
-                        let deadline = Instant::now() + self.timeout;
-                        while Instant::now() < deadline {
-                            match home.ddb.describe_table().table_name(&t.name).send().await {
-                                Ok(d)
-                                    if d.table().is_some_and(|t| {
-                                        t.replicas().iter().any(|r| r.region_name() == Some(rep))
-                                    }) => {}
-                                _ => break,
-                            }
-                            tokio::time::sleep(Duration::from_millis(if home.real_aws {
-                                2000
-                            } else {
-                                50
-                            }))
-                            .await;
-                        }
-                    }
-                    Err(e) => refused.push(format!("ReplicaUpdates Delete {rep}: {}", code(&e))),
+                if let Err(e) = self.remove_replica(t, rep).await {
+                    refused.push(e);
                 }
             }
         }
@@ -540,6 +505,54 @@ impl Ctx {
             }
         }
         // Gone everywhere (a STRONG table's DeleteTable takes its members).
+        self.wait_gone(t, &mut problems).await;
+        if !problems.is_empty() {
+            problems.extend(refused);
+        }
+        (!problems.is_empty()).then(|| format!("{}: {}", t.name, problems.join("; ")))
+    }
+
+    /// UpdateTable `ReplicaUpdates` Delete of `t`'s replica in `rep`, sent
+    /// to its home; then waits until home no longer lists it, so the next
+    /// change is not refused while this one runs. A refusal is what home
+    /// answered.
+    async fn remove_replica(&self, t: &TableRec, rep: &str) -> Result<(), String> {
+        let home = &self.regions[t.home];
+        let upd = ReplicationGroupUpdate::builder()
+            .delete(
+                DeleteReplicationGroupMemberAction::builder()
+                    .region_name(rep)
+                    .build()
+                    .expect("region set"),
+            )
+            .build();
+        if let Err(e) = home
+            .ddb
+            .update_table()
+            .table_name(&t.name)
+            .replica_updates(upd)
+            .send()
+            .await
+        {
+            return Err(format!("ReplicaUpdates Delete {rep}: {}", code(&e)));
+        }
+        let deadline = Instant::now() + self.timeout;
+        while Instant::now() < deadline {
+            match home.ddb.describe_table().table_name(&t.name).send().await {
+                Ok(d)
+                    if d.table().is_some_and(|t| {
+                        t.replicas().iter().any(|r| r.region_name() == Some(rep))
+                    }) => {}
+                _ => break,
+            }
+            tokio::time::sleep(Duration::from_millis(if home.real_aws { 2000 } else { 50 })).await;
+        }
+        Ok(())
+    }
+
+    /// Waits until no region describes `t`, adding a problem for each that
+    /// still does at the timeout.
+    async fn wait_gone(&self, t: &TableRec, problems: &mut Vec<String>) {
         let deadline = Instant::now() + self.timeout;
         for r in &self.regions {
             loop {
@@ -560,10 +573,6 @@ impl Ctx {
                 }
             }
         }
-        if !problems.is_empty() {
-            problems.extend(refused);
-        }
-        (!problems.is_empty()).then(|| format!("{}: {}", t.name, problems.join("; ")))
     }
 
     /// UpdateTable removing a STRONG table's other replica and its witness

@@ -123,26 +123,7 @@ impl Attached {
             .map_err(|e| format!("the control API of {}: {e}", cluster.display()))?;
         let host = match supervised {
             Some(processes) => {
-                for r in &scenario.regions {
-                    let state = processes
-                        .iter()
-                        .find(|p| p["name"] == r.as_str())
-                        .map(|p| p["state"].as_str().unwrap_or("unknown"));
-                    match state {
-                        Some("running") => {}
-                        Some(state) => {
-                            return Err(format!(
-                                "{r} is {state} under `meridian up`: a drill starts from regions that run (meridian net restart {r})"
-                            ));
-                        }
-                        None => {
-                            return Err(format!(
-                                "`meridian up` for {} runs no region {r}",
-                                cluster.display()
-                            ));
-                        }
-                    }
-                }
+                all_running(&processes, &scenario.regions, cluster)?;
                 Host::Up
             }
             None => {
@@ -521,4 +502,34 @@ impl Faults for Attached {
         }
         Ok(())
     }
+}
+
+/// Every region of the drill runs among the `processes` `meridian up`
+/// supervises for `cluster`.
+fn all_running(
+    processes: &[serde_json::Value],
+    regions: &[String],
+    cluster: &Path,
+) -> Result<(), String> {
+    for r in regions {
+        let state = processes
+            .iter()
+            .find(|p| p["name"] == r.as_str())
+            .map(|p| p["state"].as_str().unwrap_or("unknown"));
+        match state {
+            Some("running") => {}
+            Some(state) => {
+                return Err(format!(
+                    "{r} is {state} under `meridian up`: a drill starts from regions that run (meridian net restart {r})"
+                ));
+            }
+            None => {
+                return Err(format!(
+                    "`meridian up` for {} runs no region {r}",
+                    cluster.display()
+                ));
+            }
+        }
+    }
+    Ok(())
 }

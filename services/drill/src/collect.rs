@@ -240,9 +240,26 @@ pub fn fill(
     heals: &[HealMark],
 ) {
     let names = report.regions.clone();
+    let (links, conflict_series) = link_series(&names, baseline, samples);
+    let heal_reports = heal_reports(&names, samples, heals);
+    let (drift, purges) = last_counts(&names, samples);
+    report.links = links;
+    report.conflict_series = conflict_series;
+    report.heals = heal_reports;
+    report.drift_refusals = drift;
+    report.purges = purges;
+}
+
+/// Each link's samples, latency summary and counts, and the conflicts
+/// recorded per sample.
+fn link_series(
+    names: &[String],
+    baseline: Option<&Sample>,
+    samples: &[Sample],
+) -> (Vec<LinkReport>, Vec<ConflictSample>) {
     let mut series = match baseline {
-        Some(b) => Series::since(&names, b),
-        None => Series::new(&names),
+        Some(b) => Series::since(names, b),
+        None => Series::new(names),
     };
     let mut links: Vec<LinkReport> = series
         .links
@@ -282,12 +299,17 @@ pub fn fill(
     for ((link, total), window) in links.iter_mut().zip(&totals).zip(&series.links) {
         link.latency = summary(total);
         let (i, j) = window.link;
-        link.reordered = counted(baseline, samples, (i, j), &names, |p| p.reordered);
-        link.torn_units = counted(baseline, samples, (i, j), &names, |p| p.torn_units);
-        link.left_to_origin = counted(baseline, samples, (i, j), &names, |p| p.left_to_origin);
-        link.paused_skipped = counted(baseline, samples, (i, j), &names, |p| p.paused_skipped);
+        link.reordered = counted(baseline, samples, (i, j), names, |p| p.reordered);
+        link.torn_units = counted(baseline, samples, (i, j), names, |p| p.torn_units);
+        link.left_to_origin = counted(baseline, samples, (i, j), names, |p| p.left_to_origin);
+        link.paused_skipped = counted(baseline, samples, (i, j), names, |p| p.paused_skipped);
     }
+    (links, conflict_series)
+}
 
+/// How long each heal's backlog took to drain: the backlog of a link is
+/// what its origin had logged at the heal.
+fn heal_reports(names: &[String], samples: &[Sample], heals: &[HealMark]) -> Vec<HealReport> {
     let pending_of = |s: &Sample, (i, j): (usize, usize)| {
         s.statuses[i]
             .as_ref()
@@ -341,7 +363,15 @@ pub fn fill(
             drain_ms,
         });
     }
+    heal_reports
+}
 
+/// Each region's drift refusals and purge counts, from its last answered
+/// status.
+fn last_counts(
+    names: &[String],
+    samples: &[Sample],
+) -> (BTreeMap<String, u64>, BTreeMap<String, PurgeCounts>) {
     let mut drift = BTreeMap::new();
     let mut purges = BTreeMap::new();
     for (i, n) in names.iter().enumerate() {
@@ -355,12 +385,7 @@ pub fn fill(
             },
         );
     }
-
-    report.links = links;
-    report.conflict_series = conflict_series;
-    report.heals = heal_reports;
-    report.drift_refusals = drift;
-    report.purges = purges;
+    (drift, purges)
 }
 
 fn show_key(c: &Conflict) -> String {

@@ -21,7 +21,7 @@ use std::time::Duration;
 
 use meridian_core::Conflict;
 use meridian_scenario::Verdict;
-use meridian_scenario::report::{EventMark, Report};
+use meridian_scenario::report::{ConsistencyReport, DisasterReport, EventMark, Report};
 use meridian_scenario::scenario::{Action, Scenario};
 use tokio::sync::watch;
 use tokio::task::JoinHandle;
@@ -661,6 +661,23 @@ impl<'a> Run<'a> {
         }
     }
 
+    /// The report's heading: the scenario, the mode, the regions, and the
+    /// timeline's marks (taken from the drive).
+    fn report_head(&mut self, seed: u64) -> Report {
+        let scenario = &self.scenario;
+        Report {
+            scenario: scenario.name.clone(),
+            description: scenario.description.clone(),
+            mode: self.mode.as_str().into(),
+            seed,
+            regions: self.regions.iter().map(|r| r.name.clone()).collect(),
+            duration_ms: scenario.duration.as_millis() as u64,
+            sample_interval_ms: scenario.sample_interval.as_millis() as u64,
+            events: std::mem::take(&mut self.marks),
+            ..Report::default()
+        }
+    }
+
     /// Reads every region's final state and judges the drill: every
     /// replica against the oracle, less what the disasters took for good,
     /// and the streams, indexes, joins, restores, convergence and conflicts.
@@ -677,22 +694,14 @@ impl<'a> Run<'a> {
         // Of an application's writes the drill knows only that they were
         // committed, not which were answered.
         let strict = tally.failed == 0 && recorded.is_none();
-        if let Some(r) = &recorded {
-            // Conflicts the application's table recorded before the drill
-            // are another time's.
-            for c in conflicts.values_mut() {
-                c.retain(|c| c.detected_real_micros >= r.since_micros);
-            }
-            replicas.problems.extend(r.errors());
-        } else {
-            // Every region's reaper passes over the drill's table every
-            // 250 ms (simulated), so an item whose time came two seconds
-            // before this read is gone everywhere, unless it came back. An
-            // application's regions reap at their own pace.
-            tally
-                .oracle
-                .reaped_by((self.clock.epoch_micros_now() / 1_000_000).saturating_sub(2));
-        }
+        let now_secs = self.clock.epoch_micros_now() / 1_000_000;
+        scope_to_the_drill(
+            recorded.as_ref(),
+            &mut conflicts,
+            &mut tally,
+            now_secs,
+            &mut replicas,
+        );
         // What the disasters took for good leaves the oracle: the replicas are
         // judged by what survived, and the loss is reported as the RPO.
         // Writes that lost to a TTL delete are known before the disasters
@@ -738,34 +747,12 @@ impl<'a> Run<'a> {
         // What clients saw of the table's consistency; on a STRONG table
         // every key must be linearizable, every strongly consistent read
         // current, and no acknowledged write lost to a crash either.
-        let consistency = tally.history.as_ref().map(|h| {
-            let strong = self.scenario.table.strong();
-            let show = |rank: u64| crate::workload::key_name(rank);
-            let (report, mut problems) = h.report(&self.scenario.table, strong, &show);
-            if strong {
-                let lost: usize = disasters.iter().map(|d| d.lost.len()).sum();
-                if lost > 0 {
-                    problems.push(format!(
-                        "{lost} acknowledged writes to the STRONG table were lost"
-                    ));
-                }
-            }
-            replicas.problems.extend(problems);
-            report
-        });
+        let consistency = tally
+            .history
+            .as_ref()
+            .map(|h| consistency(h, self.scenario, &disasters, &mut replicas.problems));
 
-        let scenario = self.scenario;
-        let mut report = Report {
-            scenario: scenario.name.clone(),
-            description: scenario.description.clone(),
-            mode: self.mode.as_str().into(),
-            seed,
-            regions: self.regions.iter().map(|r| r.name.clone()).collect(),
-            duration_ms: scenario.duration.as_millis() as u64,
-            sample_interval_ms: scenario.sample_interval.as_millis() as u64,
-            events: std::mem::take(&mut self.marks),
-            ..Report::default()
-        };
+        let mut report = self.report_head(seed);
         collect::fill(
             &mut report,
             self.baseline.as_ref(),
@@ -794,6 +781,58 @@ impl<'a> Run<'a> {
         );
         Ok(report)
     }
+}
+
+/// Scopes the judgement to the drill's own time: an application's table
+/// (`recorded`) keeps the conflicts recorded since the drill began, and
+/// what reading its regions' records went wrong is a problem; the drill's
+/// own table loses from the oracle the items whose time came two seconds
+/// before `now_secs`.
+fn scope_to_the_drill(
+    recorded: Option<&Recorded>,
+    conflicts: &mut BTreeMap<String, Vec<Conflict>>,
+    tally: &mut Tally,
+    now_secs: u64,
+    replicas: &mut Verdict,
+) {
+    if let Some(r) = recorded {
+        // Conflicts the application's table recorded before the drill
+        // are another time's.
+        for c in conflicts.values_mut() {
+            c.retain(|c| c.detected_real_micros >= r.since_micros);
+        }
+        replicas.problems.extend(r.errors());
+    } else {
+        // Every region's reaper passes over the drill's table every
+        // 250 ms (simulated), so an item whose time came two seconds
+        // before this read is gone everywhere, unless it came back. An
+        // application's regions reap at their own pace.
+        tally.oracle.reaped_by(now_secs.saturating_sub(2));
+    }
+}
+
+/// What clients saw of the table's consistency, from its history; on a
+/// STRONG table every key must be linearizable, every strongly consistent
+/// read current, and no acknowledged write lost to a crash either.
+fn consistency(
+    h: &History,
+    scenario: &Scenario,
+    disasters: &[DisasterReport],
+    problems: &mut Vec<String>,
+) -> ConsistencyReport {
+    let strong = scenario.table.strong();
+    let show = |rank: u64| crate::workload::key_name(rank);
+    let (report, mut found) = h.report(&scenario.table, strong, &show);
+    if strong {
+        let lost: usize = disasters.iter().map(|d| d.lost.len()).sum();
+        if lost > 0 {
+            found.push(format!(
+                "{lost} acknowledged writes to the STRONG table were lost"
+            ));
+        }
+    }
+    problems.extend(found);
+    report
 }
 
 /// The report's count of the workload's requests; updates rejected by

@@ -21,6 +21,47 @@ pub const REGIONS: [&str; 3] = ["r1", "r2", "r3"];
 pub fn scenario(seed: u64) -> Scenario {
     let mut rng = SmallRng::seed_from_u64(seed ^ 0x5eed_5eed_5eed_5eed);
     let regions: Vec<String> = REGIONS.iter().map(|r| r.to_string()).collect();
+    let latency = latencies(&mut rng, &regions);
+    let duration = Duration::from_secs(6);
+    let mut events = Vec::new();
+    let mut crashed: Option<String> = None;
+    for _ in 0..rng.random_range(2..=5) {
+        let at = Duration::from_millis(rng.random_range(200..5_000));
+        let end = (at + Duration::from_millis(rng.random_range(300..2_500))).min(duration);
+        fault(&mut rng, &regions, at, end, &mut crashed, &mut events);
+    }
+    events.sort_by_key(|e| e.at);
+    let mut scenario = eventual(seed, &mut rng, &regions, latency, duration, events);
+    later_draws(&mut scenario, &mut rng);
+    // Drawn last, for the same reason. Half the timelines delete the table
+    // in a region the timeline never crashes and create it again, while
+    // the faults go on: the old table's writes must never come back. A
+    // region taken back in time (a power loss or a restored copy) past the
+    // recreate holds the old incarnation again until the new one reaches
+    // it; what it acknowledges meanwhile (requests that waited for it
+    // while it was down) goes with that incarnation, so the driver counts
+    // those answers as unknown (the fences of driver.rs).
+    if strong_draw(seed) {
+        return strong(scenario, &mut rng);
+    }
+    if rng.random_bool(0.5) {
+        let up: Vec<&String> = regions
+            .iter()
+            .filter(|r| crashed.as_ref() != Some(*r))
+            .collect();
+        let region = up[rng.random_range(0..up.len())].clone();
+        let at = Duration::from_millis(rng.random_range(1_500..4_500));
+        scenario.events.push(Event {
+            at,
+            action: Action::Recreate { region },
+        });
+        scenario.events.sort_by_key(|e| e.at);
+    }
+    scenario
+}
+
+/// The one-way latency of every link, the same both ways, 1 to 60 ms.
+fn latencies(rng: &mut SmallRng, regions: &[String]) -> BTreeMap<(String, String), Duration> {
     let mut latency = BTreeMap::new();
     for (i, a) in regions.iter().enumerate() {
         for b in &regions[i + 1..] {
@@ -29,185 +70,215 @@ pub fn scenario(seed: u64) -> Scenario {
             latency.insert((b.clone(), a.clone()), l);
         }
     }
-    let duration = Duration::from_secs(6);
-    let pick = |rng: &mut SmallRng| regions[rng.random_range(0..regions.len())].clone();
-    let pair = |rng: &mut SmallRng| {
-        let a = rng.random_range(0..regions.len());
-        let b = (a + rng.random_range(1..regions.len())) % regions.len();
-        (regions[a].clone(), regions[b].clone())
-    };
-    let kind = |rng: &mut SmallRng| {
-        if rng.random_bool(0.5) {
-            PartitionKind::Blackhole
-        } else {
-            PartitionKind::Refuse
+    latency
+}
+
+/// Any one region.
+fn pick(rng: &mut SmallRng, regions: &[String]) -> String {
+    regions[rng.random_range(0..regions.len())].clone()
+}
+
+/// Two different regions, the link from the first to the second.
+fn pair(rng: &mut SmallRng, regions: &[String]) -> (String, String) {
+    let a = rng.random_range(0..regions.len());
+    let b = (a + rng.random_range(1..regions.len())) % regions.len();
+    (regions[a].clone(), regions[b].clone())
+}
+
+/// How a cut link fails: silently, or refusing connections.
+fn kind(rng: &mut SmallRng) -> PartitionKind {
+    if rng.random_bool(0.5) {
+        PartitionKind::Blackhole
+    } else {
+        PartitionKind::Refuse
+    }
+}
+
+fn push(events: &mut Vec<Event>, at: Duration, action: Action) {
+    events.push(Event { at, action });
+}
+
+/// One fault starting at `at` and healed at `end`, of a kind drawn here:
+/// a cut link, an isolated region, a flapping link, a crash (one region at
+/// most per timeline, `crashed`), clock skew, or a latency change. Each
+/// kind's draws are in an order of their own that a seed replays.
+fn fault(
+    rng: &mut SmallRng,
+    regions: &[String],
+    at: Duration,
+    end: Duration,
+    crashed: &mut Option<String>,
+    events: &mut Vec<Event>,
+) {
+    match rng.random_range(0..6) {
+        0 => {
+            let (from, to) = pair(rng, regions);
+            let both = rng.random_bool(0.5);
+            let k = kind(rng);
+            push(
+                events,
+                at,
+                Action::Partition {
+                    from: from.clone(),
+                    to: to.clone(),
+                    both,
+                    kind: k,
+                },
+            );
+            push(events, end, heal_link(from, to));
         }
-    };
-    let mut events = Vec::new();
-    let mut crashed: Option<String> = None;
-    for _ in 0..rng.random_range(2..=5) {
-        let at = Duration::from_millis(rng.random_range(200..5_000));
-        let end = (at + Duration::from_millis(rng.random_range(300..2_500))).min(duration);
-        let push = |events: &mut Vec<Event>, at, action| events.push(Event { at, action });
-        match rng.random_range(0..6) {
-            0 => {
-                let (from, to) = pair(&mut rng);
-                let both = rng.random_bool(0.5);
-                let k = kind(&mut rng);
-                push(
-                    &mut events,
-                    at,
-                    Action::Partition {
-                        from: from.clone(),
-                        to: to.clone(),
-                        both,
-                        kind: k,
-                    },
-                );
-                push(
-                    &mut events,
-                    end,
-                    Action::Heal {
-                        link: Some((from, to)),
-                        region: None,
-                    },
-                );
-            }
-            1 => {
-                let region = pick(&mut rng);
-                let k = kind(&mut rng);
-                push(
-                    &mut events,
-                    at,
-                    Action::Isolate {
-                        region: region.clone(),
-                        kind: k,
-                    },
-                );
-                push(
-                    &mut events,
-                    end,
-                    Action::Heal {
-                        link: None,
-                        region: Some(region),
-                    },
-                );
-            }
-            2 => {
-                let (from, to) = pair(&mut rng);
-                let period = Duration::from_millis(rng.random_range(200..1_000));
-                let down = period.mul_f64(rng.random_range(0.1..0.9));
-                push(
-                    &mut events,
-                    at,
-                    Action::Flap {
-                        from: from.clone(),
-                        to: to.clone(),
-                        both: rng.random_bool(0.5),
-                        period,
-                        down: down.max(Duration::from_millis(1)),
-                    },
-                );
-                push(
-                    &mut events,
-                    end,
-                    Action::Heal {
-                        link: Some((from, to)),
-                        region: None,
-                    },
-                );
-            }
-            3 if crashed.is_none() => {
-                let region = pick(&mut rng);
-                crashed = Some(region.clone());
-                let crash = Action::Crash {
+        1 => {
+            let region = pick(rng, regions);
+            let k = kind(rng);
+            push(
+                events,
+                at,
+                Action::Isolate {
                     region: region.clone(),
-                };
-                let restart = Action::Restart {
-                    region: region.clone(),
-                };
-                push(&mut events, at, crash.clone());
-                match rng.random_range(0..3) {
-                    // A lost disk: the region comes back empty.
-                    0 => push(&mut events, at, Action::Wipe { region }),
-                    // A copy taken while down, put back at a later crash:
-                    // the region comes back older than its peers saw it.
-                    1 => {
-                        let third = (end - at) / 3;
-                        let name = "copy".to_string();
-                        push(
-                            &mut events,
-                            at,
-                            Action::Snapshot {
-                                region: region.clone(),
-                                name: name.clone(),
-                            },
-                        );
-                        push(&mut events, at + third, restart.clone());
-                        push(&mut events, at + 2 * third, crash);
-                        push(
-                            &mut events,
-                            at + 2 * third,
-                            Action::Restore { region, name },
-                        );
-                    }
-                    _ => {}
-                }
-                // Sometimes the region stays down until the drill's final
-                // restart: a long outage for a 6 s drill.
-                if rng.random_bool(0.7) {
-                    push(&mut events, end, restart);
-                }
-            }
-            4 => {
-                let region = pick(&mut rng);
-                // Within the drift guard, or well past it.
-                let offset_ms = if rng.random_bool(0.6) {
-                    rng.random_range(-400..=400)
-                } else {
-                    rng.random_range(600..=1_500)
-                };
-                push(
-                    &mut events,
-                    at,
-                    Action::Skew {
-                        region: region.clone(),
-                        offset_micros: offset_ms * 1000,
-                        drift_ppm: rng.random_range(-200..=200),
-                    },
-                );
-                push(
-                    &mut events,
-                    end,
-                    Action::Skew {
-                        region,
-                        offset_micros: 0,
-                        drift_ppm: 0,
-                    },
-                );
-            }
-            _ => {
-                let (from, to) = pair(&mut rng);
-                push(
-                    &mut events,
-                    at,
-                    Action::Latency {
-                        from,
-                        to,
-                        both: true,
-                        latency: Some(Duration::from_millis(rng.random_range(0..200))),
-                        jitter: Some(Duration::from_millis(rng.random_range(0..20))),
-                        distribution: Some(Distribution::Normal),
-                    },
-                );
-            }
+                    kind: k,
+                },
+            );
+            push(
+                events,
+                end,
+                Action::Heal {
+                    link: None,
+                    region: Some(region),
+                },
+            );
+        }
+        2 => {
+            let (from, to) = pair(rng, regions);
+            let period = Duration::from_millis(rng.random_range(200..1_000));
+            let down = period.mul_f64(rng.random_range(0.1..0.9));
+            push(
+                events,
+                at,
+                Action::Flap {
+                    from: from.clone(),
+                    to: to.clone(),
+                    both: rng.random_bool(0.5),
+                    period,
+                    down: down.max(Duration::from_millis(1)),
+                },
+            );
+            push(events, end, heal_link(from, to));
+        }
+        3 if crashed.is_none() => {
+            let region = pick(rng, regions);
+            *crashed = Some(region.clone());
+            crash(rng, region, at, end, events);
+        }
+        4 => {
+            let region = pick(rng, regions);
+            skew(rng, region, at, end, events);
+        }
+        _ => {
+            let (from, to) = pair(rng, regions);
+            push(
+                events,
+                at,
+                Action::Latency {
+                    from,
+                    to,
+                    both: true,
+                    latency: Some(Duration::from_millis(rng.random_range(0..200))),
+                    jitter: Some(Duration::from_millis(rng.random_range(0..20))),
+                    distribution: Some(Distribution::Normal),
+                },
+            );
         }
     }
-    events.sort_by_key(|e| e.at);
-    let mut scenario = Scenario {
+}
+
+fn heal_link(from: String, to: String) -> Action {
+    Action::Heal {
+        link: Some((from, to)),
+        region: None,
+    }
+}
+
+/// `region` crashes at `at`; maybe loses its disk or has an older copy of
+/// its store put back, and mostly restarts at `end`.
+fn crash(rng: &mut SmallRng, region: String, at: Duration, end: Duration, events: &mut Vec<Event>) {
+    let crash = Action::Crash {
+        region: region.clone(),
+    };
+    let restart = Action::Restart {
+        region: region.clone(),
+    };
+    push(events, at, crash.clone());
+    match rng.random_range(0..3) {
+        // A lost disk: the region comes back empty.
+        0 => push(events, at, Action::Wipe { region }),
+        // A copy taken while down, put back at a later crash:
+        // the region comes back older than its peers saw it.
+        1 => {
+            let third = (end - at) / 3;
+            let name = "copy".to_string();
+            push(
+                events,
+                at,
+                Action::Snapshot {
+                    region: region.clone(),
+                    name: name.clone(),
+                },
+            );
+            push(events, at + third, restart.clone());
+            push(events, at + 2 * third, crash);
+            push(events, at + 2 * third, Action::Restore { region, name });
+        }
+        _ => {}
+    }
+    // Sometimes the region stays down until the drill's final
+    // restart: a long outage for a 6 s drill.
+    if rng.random_bool(0.7) {
+        push(events, end, restart);
+    }
+}
+
+/// `region`'s clock skewed from `at` and set right at `end`.
+fn skew(rng: &mut SmallRng, region: String, at: Duration, end: Duration, events: &mut Vec<Event>) {
+    // Within the drift guard, or well past it.
+    let offset_ms = if rng.random_bool(0.6) {
+        rng.random_range(-400..=400)
+    } else {
+        rng.random_range(600..=1_500)
+    };
+    push(
+        events,
+        at,
+        Action::Skew {
+            region: region.clone(),
+            offset_micros: offset_ms * 1000,
+            drift_ppm: rng.random_range(-200..=200),
+        },
+    );
+    push(
+        events,
+        end,
+        Action::Skew {
+            region,
+            offset_micros: 0,
+            drift_ppm: 0,
+        },
+    );
+}
+
+/// The scenario on an EVENTUAL table with its workload's key count and
+/// key distribution drawn, before the later draws change any of it.
+fn eventual(
+    seed: u64,
+    rng: &mut SmallRng,
+    regions: &[String],
+    latency: BTreeMap<(String, String), Duration>,
+    duration: Duration,
+    events: Vec<Event>,
+) -> Scenario {
+    Scenario {
         name: format!("random-{seed}"),
         description: format!("Random fault timeline from seed {seed}"),
-        regions: regions.clone(),
+        regions: regions.to_vec(),
         latency,
         jitter: Duration::from_millis(2),
         distribution: Distribution::Normal,
@@ -230,7 +301,7 @@ pub fn scenario(seed: u64) -> Scenario {
             },
             item_bytes: 128,
             concurrency: 16,
-            replicas: regions.clone(),
+            replicas: regions.to_vec(),
             stream: None,
             indexes: false,
             ttl: false,
@@ -248,7 +319,13 @@ pub fn scenario(seed: u64) -> Scenario {
         durability: Durability::Full,
         sync_interval: Duration::from_secs(1),
         events,
-    };
+    }
+}
+
+/// The settings drawn after the rest of the scenario, each added to the
+/// sweep after those before it: drawn in that order, so every older
+/// seed's timeline stays what it was.
+fn later_draws(scenario: &mut Scenario, rng: &mut SmallRng) {
     // Half the timelines purge tombstones a second after every region
     // holds them, so wipes, restores and outages meet purged deletes.
     // Drawn last, so the rest of a seed's timeline stays what it was.
@@ -275,31 +352,6 @@ pub fn scenario(seed: u64) -> Scenario {
     if rng.random_bool(0.5) {
         scenario.workload.ttl = true;
     }
-    // Drawn last, for the same reason. Half the timelines delete the table
-    // in a region the timeline never crashes and create it again, while
-    // the faults go on: the old table's writes must never come back. A
-    // region taken back in time (a power loss or a restored copy) past the
-    // recreate holds the old incarnation again until the new one reaches
-    // it; what it acknowledges meanwhile (requests that waited for it
-    // while it was down) goes with that incarnation, so the driver counts
-    // those answers as unknown (the fences of driver.rs).
-    if strong_draw(seed) {
-        return strong(scenario, &mut rng);
-    }
-    if rng.random_bool(0.5) {
-        let up: Vec<&String> = regions
-            .iter()
-            .filter(|r| crashed.as_ref() != Some(*r))
-            .collect();
-        let region = up[rng.random_range(0..up.len())].clone();
-        let at = Duration::from_millis(rng.random_range(1_500..4_500));
-        scenario.events.push(Event {
-            at,
-            action: Action::Recreate { region },
-        });
-        scenario.events.sort_by_key(|e| e.at);
-    }
-    scenario
 }
 
 /// Whether a seed's table is STRONG: one seed in four, decided by the

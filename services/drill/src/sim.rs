@@ -208,6 +208,32 @@ impl SimFaults {
             }
         }
     }
+
+    /// `links` cut for `down` of every `period`, from now on.
+    fn flap(&mut self, links: Vec<(String, String)>, period: Duration, down: Duration) {
+        for (a, b) in links {
+            self.cut.insert((a.clone(), b.clone()));
+            self.push(Command::Flap {
+                from: a,
+                to: b,
+                period,
+                down,
+            });
+        }
+    }
+
+    /// Every pair of regions, once, in the order the scenario lists them.
+    fn every_pair(&self) -> Vec<(String, String)> {
+        self.regions
+            .iter()
+            .enumerate()
+            .flat_map(|(i, a)| {
+                self.regions[i + 1..]
+                    .iter()
+                    .map(move |b| (a.clone(), b.clone()))
+            })
+            .collect()
+    }
 }
 
 impl Faults for SimFaults {
@@ -253,15 +279,7 @@ impl Faults for SimFaults {
                 period,
                 down,
             } => {
-                for (a, b) in directed(from, to, *both) {
-                    self.cut.insert((a.clone(), b.clone()));
-                    self.push(Command::Flap {
-                        from: a,
-                        to: b,
-                        period: *period,
-                        down: *down,
-                    });
-                }
+                self.flap(directed(from, to, *both), *period, *down);
                 Ok(())
             }
             Action::Heal { link, region } => {
@@ -272,17 +290,9 @@ impl Faults for SimFaults {
                 Ok(())
             }
             Action::Clear { link, region } => {
-                let pairs = self.scope(link, region).unwrap_or_else(|| {
-                    self.regions
-                        .iter()
-                        .enumerate()
-                        .flat_map(|(i, a)| {
-                            self.regions[i + 1..]
-                                .iter()
-                                .map(move |b| (a.clone(), b.clone()))
-                        })
-                        .collect()
-                });
+                let pairs = self
+                    .scope(link, region)
+                    .unwrap_or_else(|| self.every_pair());
                 for (a, b) in &pairs {
                     self.set_latency(a, b, Some(Duration::ZERO), Some(Duration::ZERO));
                 }
@@ -415,16 +425,7 @@ fn run_one(
     dir: &Path,
     progress: &mut dyn FnMut(&Progress),
 ) -> Result<Report, SimError> {
-    if dir.exists() {
-        std::fs::remove_dir_all(dir).map_err(|source| SimError::Dir {
-            path: dir.to_path_buf(),
-            source,
-        })?;
-    }
-    std::fs::create_dir_all(dir).map_err(|source| SimError::Dir {
-        path: dir.to_path_buf(),
-        source,
-    })?;
+    fresh_dir(dir)?;
     if scenario.regions.iter().any(|r| r == DRIVER_HOST) {
         return Err(SimError::Sim(format!(
             "a region may not be named {DRIVER_HOST:?} in simulation: the drill's own host has that name"
@@ -440,10 +441,60 @@ fn run_one(
         .max_message_latency(Duration::ZERO)
         .tcp_capacity(4096)
         .build();
-
-    let names = scenario.regions.clone();
     let doors: Doors = Rc::default();
-    for name in &names {
+    add_regions(&mut sim, scenario, seed, dir, &doors);
+    let driver = Driver::default();
+    add_driver(&mut sim, scenario, seed, dir, &driver, doors);
+    let mut conditions = Conditions::new(scenario, dir);
+    loop {
+        let finished = sim.step().map_err(|e| SimError::Sim(e.to_string()))?;
+        for p in driver.told.borrow_mut().drain(..) {
+            progress(&p);
+        }
+        if finished {
+            break;
+        }
+        let now = sim.elapsed();
+        while let Some(c) = driver.queue.borrow_mut().pop_front() {
+            conditions.carry_out(&mut sim, c, now);
+        }
+        conditions.sync_points(now);
+        conditions.set_links(&mut sim, seed, now);
+    }
+    let outcome = driver.result.borrow_mut().take();
+    match outcome {
+        Some(r) => Ok(r?),
+        None => Err(SimError::Sim(
+            "the drill client ended without a report".into(),
+        )),
+    }
+}
+
+/// Empties `dir` (or creates it): a run's stores start from nothing.
+fn fresh_dir(dir: &Path) -> Result<(), SimError> {
+    if dir.exists() {
+        std::fs::remove_dir_all(dir).map_err(|source| SimError::Dir {
+            path: dir.to_path_buf(),
+            source,
+        })?;
+    }
+    std::fs::create_dir_all(dir).map_err(|source| SimError::Dir {
+        path: dir.to_path_buf(),
+        source,
+    })
+}
+
+/// One turmoil host per region of the scenario, each running the region
+/// with its stores under `dir` and a door for the driver's writes.
+fn add_regions(
+    sim: &mut turmoil::Sim<'_>,
+    scenario: &Scenario,
+    seed: u64,
+    dir: &Path,
+    doors: &Doors,
+) {
+    let names = &scenario.regions;
+    for name in names {
         let config = RegionConfig {
             peers: names
                 .iter()
@@ -483,200 +534,242 @@ fn run_one(
             region_host(config.clone(), doors.clone())
         });
     }
+}
 
-    // Each link's (base latency, mean jitter), by host pair in name order:
-    // turmoil's latency is per pair, the same both ways.
-    let mut links: BTreeMap<(String, String), (Duration, Duration)> = BTreeMap::new();
-    for ((a, b), latency) in &scenario.latency {
-        if a < b {
-            links.insert(pair(a, b), (*latency, scenario.jitter));
-        }
-    }
+/// What the driver's client shares with the loop that steps the
+/// simulation: the fault commands it queues, the progress it tells, and
+/// its report once it ends.
+#[derive(Default)]
+struct Driver {
+    queue: Queue,
+    result: Rc<RefCell<Option<Result<Report, DriveError>>>>,
+    /// The driver's progress, handed on between steps.
+    told: Rc<RefCell<Vec<Progress>>>,
+}
 
-    let queue: Queue = Rc::new(RefCell::new(VecDeque::new()));
-    let result: Rc<RefCell<Option<Result<Report, DriveError>>>> = Rc::new(RefCell::new(None));
-    // The driver's progress, handed on between steps.
-    let told: Rc<RefCell<Vec<Progress>>> = Rc::new(RefCell::new(Vec::new()));
-    {
-        let (queue, result, scenario, doors, told) = (
-            queue.clone(),
-            result.clone(),
-            scenario.clone(),
-            doors.clone(),
-            told.clone(),
-        );
-        let targets: Vec<(String, PathBuf)> =
-            names.iter().map(|n| (n.clone(), dir.join(n))).collect();
-        sim.client(DRIVER_HOST, async move {
-            let regions: Vec<RegionTarget> = targets
-                .into_iter()
-                .map(|(name, data_dir)| {
-                    let channel = sim_channel(&name);
-                    RegionTarget {
-                        admin_token: None,
-                        admin: channel.clone(),
-                        channel,
-                        name,
-                        data_dir,
-                    }
-                })
-                .collect();
-            let mut faults = SimFaults {
-                queue,
-                regions: regions.iter().map(|r| r.name.clone()).collect(),
-                down: BTreeSet::new(),
-                cut: BTreeSet::new(),
-                latency: scenario
-                    .latency
-                    .iter()
-                    .map(|(pair, l)| (pair.clone(), (*l, scenario.jitter)))
-                    .collect(),
-                doors,
-            };
-            let report = driver::drive(
-                &scenario,
-                seed,
-                crate::Mode::Simulated,
-                &regions,
-                &mut faults,
-                &mut |p| told.borrow_mut().push(p.clone()),
-            )
-            .await;
-            *result.borrow_mut() = Some(report);
-            Ok(())
-        });
-    }
+/// The drill's driver as a turmoil client on [`DRIVER_HOST`], talking gRPC
+/// to the regions and queueing its faults on `driver`.
+fn add_driver(
+    sim: &mut turmoil::Sim<'_>,
+    scenario: &Scenario,
+    seed: u64,
+    dir: &Path,
+    driver: &Driver,
+    doors: Doors,
+) {
+    let (queue, result, scenario, told) = (
+        driver.queue.clone(),
+        driver.result.clone(),
+        scenario.clone(),
+        driver.told.clone(),
+    );
+    let targets: Vec<(String, PathBuf)> = scenario
+        .regions
+        .iter()
+        .map(|n| (n.clone(), dir.join(n)))
+        .collect();
+    sim.client(DRIVER_HOST, async move {
+        let regions: Vec<RegionTarget> = targets
+            .into_iter()
+            .map(|(name, data_dir)| {
+                let channel = sim_channel(&name);
+                RegionTarget {
+                    admin_token: None,
+                    admin: channel.clone(),
+                    channel,
+                    name,
+                    data_dir,
+                }
+            })
+            .collect();
+        let mut faults = SimFaults {
+            queue,
+            regions: regions.iter().map(|r| r.name.clone()).collect(),
+            down: BTreeSet::new(),
+            cut: BTreeSet::new(),
+            latency: scenario
+                .latency
+                .iter()
+                .map(|(pair, l)| (pair.clone(), (*l, scenario.jitter)))
+                .collect(),
+            doors,
+        };
+        let report = driver::drive(
+            &scenario,
+            seed,
+            crate::Mode::Simulated,
+            &regions,
+            &mut faults,
+            &mut |p| told.borrow_mut().push(p.clone()),
+        )
+        .await;
+        *result.borrow_mut() = Some(report);
+        Ok(())
+    });
+}
 
-    // Under durability = "normal", the regions the timeline crashes lose
-    // power: each keeps a copy of its files as they stood at its last sync
-    // point, and a crash rolls it back to that copy. Only they are copied,
-    // and only until their last crash.
-    let mut crashes_left: BTreeMap<String, usize> = BTreeMap::new();
-    if scenario.durability == Durability::Normal {
-        for e in &scenario.events {
-            if let Action::Crash { region } = &e.action {
-                *crashes_left.entry(region.clone()).or_default() += 1;
+/// The network and the power as the driver's fault commands left them,
+/// applied to the simulation between its steps.
+struct Conditions<'a> {
+    scenario: &'a Scenario,
+    dir: &'a Path,
+    /// Each link's (base latency, mean jitter), by host pair in name order:
+    /// turmoil's latency is per pair, the same both ways.
+    links: BTreeMap<(String, String), (Duration, Duration)>,
+    /// Under durability = "normal", the regions the timeline crashes lose
+    /// power: each keeps a copy of its files as they stood at its last
+    /// sync point, and a crash rolls it back to that copy. Only they are
+    /// copied, and only until their last crash.
+    crashes_left: BTreeMap<String, usize>,
+    down: BTreeSet<String>,
+    latencies: LinkLatencies,
+    next_sync: Duration,
+    /// The directed links cut in the simulation now.
+    blocked: BTreeSet<(String, String)>,
+    partitions: BTreeSet<(String, String)>,
+    flaps: BTreeMap<(String, String), (Duration, Duration, Duration)>,
+}
+
+impl<'a> Conditions<'a> {
+    fn new(scenario: &'a Scenario, dir: &'a Path) -> Self {
+        let mut links = BTreeMap::new();
+        for ((a, b), latency) in &scenario.latency {
+            if a < b {
+                links.insert(pair(a, b), (*latency, scenario.jitter));
             }
         }
-    }
-    let mut down: BTreeSet<String> = BTreeSet::new();
-    let mut latencies = LinkLatencies::default();
-    let mut next_sync = scenario.sync_interval;
-    let mut blocked: BTreeSet<(String, String)> = BTreeSet::new();
-    let mut partitions: BTreeSet<(String, String)> = BTreeSet::new();
-    let mut flaps: BTreeMap<(String, String), (Duration, Duration, Duration)> = BTreeMap::new();
-    loop {
-        let finished = sim.step().map_err(|e| SimError::Sim(e.to_string()))?;
-        for p in told.borrow_mut().drain(..) {
-            progress(&p);
-        }
-        if finished {
-            break;
-        }
-        let now = sim.elapsed();
-        while let Some(c) = queue.borrow_mut().pop_front() {
-            match c {
-                Command::Latency {
-                    from,
-                    to,
-                    latency,
-                    jitter,
-                } => {
-                    links.insert(pair(&from, &to), (latency, jitter));
-                }
-                Command::Block(a, b) => {
-                    partitions.insert((a, b));
-                }
-                Command::Unblock(a, b) => {
-                    partitions.remove(&(a.clone(), b.clone()));
-                    flaps.remove(&(a, b));
-                }
-                Command::Flap {
-                    from,
-                    to,
-                    period,
-                    down,
-                } => {
-                    flaps.insert((from, to), (now, period, down));
-                }
-                Command::Crash(r) => {
-                    sim.crash(r.as_str());
-                    down.insert(r.clone());
-                    if scenario.durability == Durability::Normal {
-                        if let Err(e) = power_loss(&dir.join(&r)) {
-                            tracing::warn!(region = %r, error = %e, "a power loss failed");
-                        }
-                        if let Some(left) = crashes_left.get_mut(&r) {
-                            *left -= 1;
-                            if *left == 0 {
-                                crashes_left.remove(&r);
-                            }
-                        }
-                    }
-                }
-                Command::Restart(r) => {
-                    down.remove(&r);
-                    sim.bounce(r.as_str());
-                }
-                Command::Data(action) => {
-                    // The scenario checked that the region is down by now.
-                    let region = match &action {
-                        Action::Wipe { region }
-                        | Action::Snapshot { region, .. }
-                        | Action::Restore { region, .. } => region.clone(),
-                        _ => continue,
-                    };
-                    if let Err(e) =
-                        meridian_cluster::state::apply_to_data(&dir.join(&region), &action)
-                    {
-                        tracing::warn!(%region, error = %e, "a data event failed");
-                    }
-                    // What was put on the disk of a region that is down is
-                    // on it for good: its next power loss goes back to that.
-                    if crashes_left.contains_key(&region)
-                        && let Err(e) = sync_point(&dir.join(&region))
-                    {
-                        tracing::warn!(%region, error = %e, "a sync point failed");
-                    }
+        let mut crashes_left: BTreeMap<String, usize> = BTreeMap::new();
+        if scenario.durability == Durability::Normal {
+            for e in &scenario.events {
+                if let Action::Crash { region } = &e.action {
+                    *crashes_left.entry(region.clone()).or_default() += 1;
                 }
             }
         }
-        // A sync point: between steps no region is inside a transaction
-        // (the store runs inline on this thread), so each copy is the
-        // store exactly as its last commit left it.
-        if now >= next_sync {
-            for r in crashes_left.keys().filter(|r| !down.contains(*r)) {
-                if let Err(e) = sync_point(&dir.join(r)) {
+        Conditions {
+            scenario,
+            dir,
+            links,
+            crashes_left,
+            down: BTreeSet::new(),
+            latencies: LinkLatencies::default(),
+            next_sync: scenario.sync_interval,
+            blocked: BTreeSet::new(),
+            partitions: BTreeSet::new(),
+            flaps: BTreeMap::new(),
+        }
+    }
+
+    /// Carries out one command the driver queued, at virtual time `now`.
+    fn carry_out(&mut self, sim: &mut turmoil::Sim<'_>, c: Command, now: Duration) {
+        match c {
+            Command::Latency {
+                from,
+                to,
+                latency,
+                jitter,
+            } => {
+                self.links.insert(pair(&from, &to), (latency, jitter));
+            }
+            Command::Block(a, b) => {
+                self.partitions.insert((a, b));
+            }
+            Command::Unblock(a, b) => {
+                self.partitions.remove(&(a.clone(), b.clone()));
+                self.flaps.remove(&(a, b));
+            }
+            Command::Flap {
+                from,
+                to,
+                period,
+                down,
+            } => {
+                self.flaps.insert((from, to), (now, period, down));
+            }
+            Command::Crash(r) => {
+                sim.crash(r.as_str());
+                self.down.insert(r.clone());
+                if self.scenario.durability == Durability::Normal {
+                    self.lose_power(&r);
+                }
+            }
+            Command::Restart(r) => {
+                self.down.remove(&r);
+                sim.bounce(r.as_str());
+            }
+            Command::Data(action) => self.change_data(action),
+        }
+    }
+
+    /// A crash under durability = "normal": `r`'s store goes back to its
+    /// last sync point, and after its last crash it is copied no more.
+    fn lose_power(&mut self, r: &String) {
+        if let Err(e) = power_loss(&self.dir.join(r)) {
+            tracing::warn!(region = %r, error = %e, "a power loss failed");
+        }
+        if let Some(left) = self.crashes_left.get_mut(r) {
+            *left -= 1;
+            if *left == 0 {
+                self.crashes_left.remove(r);
+            }
+        }
+    }
+
+    /// A wipe, snapshot or restore of a region's data directory.
+    fn change_data(&mut self, action: Action) {
+        // The scenario checked that the region is down by now.
+        let region = match &action {
+            Action::Wipe { region }
+            | Action::Snapshot { region, .. }
+            | Action::Restore { region, .. } => region.clone(),
+            _ => return,
+        };
+        if let Err(e) = meridian_cluster::state::apply_to_data(&self.dir.join(&region), &action) {
+            tracing::warn!(%region, error = %e, "a data event failed");
+        }
+        // What was put on the disk of a region that is down is
+        // on it for good: its next power loss goes back to that.
+        if self.crashes_left.contains_key(&region)
+            && let Err(e) = sync_point(&self.dir.join(&region))
+        {
+            tracing::warn!(%region, error = %e, "a sync point failed");
+        }
+    }
+
+    /// A sync point: between steps no region is inside a transaction
+    /// (the store runs inline on this thread), so each copy is the
+    /// store exactly as its last commit left it.
+    fn sync_points(&mut self, now: Duration) {
+        if now >= self.next_sync {
+            for r in self.crashes_left.keys().filter(|r| !self.down.contains(*r)) {
+                if let Err(e) = sync_point(&self.dir.join(r)) {
                     tracing::warn!(region = %r, error = %e, "a sync point failed");
                 }
             }
-            while next_sync <= now {
-                next_sync += scenario.sync_interval;
+            while self.next_sync <= now {
+                self.next_sync += self.scenario.sync_interval;
             }
         }
-        latencies.set(&mut sim, &links, seed, now);
-        // The directed links that should be cut now.
-        let mut want = partitions.clone();
-        for (link, (since, period, down)) in &flaps {
+    }
+
+    /// Each link's latency for `now`, and the directed links cut now: the
+    /// partitions, and the flapping links in the down part of their period.
+    fn set_links(&mut self, sim: &mut turmoil::Sim<'_>, seed: u64, now: Duration) {
+        self.latencies.set(sim, &self.links, seed, now);
+        let mut want = self.partitions.clone();
+        for (link, (since, period, down)) in &self.flaps {
             let phase = (now - *since).as_nanos() % period.as_nanos().max(1);
             if phase < down.as_nanos() {
                 want.insert(link.clone());
             }
         }
-        for (a, b) in want.difference(&blocked) {
+        for (a, b) in want.difference(&self.blocked) {
             sim.partition_oneway(a.as_str(), b.as_str());
         }
-        for (a, b) in blocked.difference(&want) {
+        for (a, b) in self.blocked.difference(&want) {
             sim.repair_oneway(a.as_str(), b.as_str());
         }
-        blocked = want;
-    }
-    let outcome = result.borrow_mut().take();
-    match outcome {
-        Some(r) => Ok(r?),
-        None => Err(SimError::Sim(
-            "the drill client ended without a report".into(),
-        )),
+        self.blocked = want;
     }
 }
 

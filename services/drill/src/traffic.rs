@@ -161,14 +161,7 @@ pub(crate) async fn region_workload(
                 && counter.is_multiple_of(4)
                 && Instant::now() <= expiring_until)
                 .then(|| clock.epoch_micros_now() / 1_000_000 + 2);
-            let (fence, partitioned) = {
-                let mut t = lock(&tally);
-                t.in_flight += 1;
-                let partitioned = t.history.as_ref().is_some_and(|h| h.partitioned(index));
-                let fence = t.fences.get(&region).copied().unwrap_or(0);
-                let loss = t.losses.get(&region).copied().unwrap_or(0);
-                ((fence, loss), partitioned)
-            };
+            let (fence, partitioned) = lock(&tally).start(index, &region);
             inflight.spawn(async move {
                 let invoked = clock.micros_since_start();
                 let mut calls = Vec::new();
@@ -192,63 +185,12 @@ pub(crate) async fn region_workload(
                         completed,
                         partitioned,
                         calls,
-                        end: match &result {
-                            Ok(Outcome::Acked(w)) => {
-                                End::Written(w.iter().map(|w| w.version.clone()).collect())
-                            }
-                            Ok(Outcome::Read(a)) => End::Read(a.clone()),
-                            Ok(Outcome::Rejected) => End::ConditionFailed,
-                            Err(f) => End::Failed(*f),
-                        },
+                        end: end_of(&result),
                     });
                 }
                 t.attempted += 1;
                 t.in_flight -= 1;
-                // Answered across a restart that fenced the region off: as
-                // if it had timed out.
-                let (fence, loss) = fence;
-                let result = match result {
-                    Ok(Outcome::Acked(_))
-                        if t.fences.get(&region).copied().unwrap_or(0) != fence =>
-                    {
-                        Err(Fail::Unknown)
-                    }
-                    Ok(Outcome::Read(_)) => Ok(Outcome::Acked(Vec::new())),
-                    r => r,
-                };
-                match result {
-                    Ok(Outcome::Read(_)) => {}
-                    Ok(Outcome::Acked(writes)) => {
-                        t.acked += 1;
-                        *t.by_op.entry(op.kind.as_str().into()).or_default() += 1;
-                        *t.by_region.entry(region.clone()).or_default() += 1;
-                        let across = t.losses.get(&region).copied().unwrap_or(0) != loss;
-                        for w in writes {
-                            if across {
-                                t.acked_across_loss
-                                    .entry(region.clone())
-                                    .or_default()
-                                    .insert(w.version.clone());
-                            }
-                            t.oracle.record(w);
-                        }
-                    }
-                    Ok(Outcome::Rejected) => t.rejected += 1,
-                    Err(_) => {
-                        t.failed += 1;
-                        // A delete whose outcome no client saw may have
-                        // been applied, alone or in a transaction.
-                        let deleted = (op.kind == OpKind::Delete)
-                            .then_some(op.key)
-                            .into_iter()
-                            .chain(op.also.iter().filter(|(_, d)| *d).map(|&(k, _)| k));
-                        for key in deleted {
-                            if let Ok(k) = schema().key_of(&workload::key_item(key)) {
-                                t.oracle.record_uncertain_delete(&table, k);
-                            }
-                        }
-                    }
-                }
+                t.settle(&op, &region, &table, result, fence);
                 drop(permit);
             });
         }
@@ -256,6 +198,85 @@ pub(crate) async fn region_workload(
         while inflight.try_join_next().is_some() {}
     }
     while inflight.join_next().await.is_some() {}
+}
+
+impl Tally {
+    /// A request starts in `region` (the workload's `index`th): counted in
+    /// flight, with the region's fence and loss counts as they stand (the
+    /// answer is weighed against them in [`Tally::settle`]) and whether
+    /// the history has the region cut off from its peers.
+    fn start(&mut self, index: usize, region: &str) -> ((u64, u64), bool) {
+        self.in_flight += 1;
+        let partitioned = self.history.as_ref().is_some_and(|h| h.partitioned(index));
+        let fence = self.fences.get(region).copied().unwrap_or(0);
+        let loss = self.losses.get(region).copied().unwrap_or(0);
+        ((fence, loss), partitioned)
+    }
+
+    /// Counts the answer to `op` in `region`, and hands what it wrote to
+    /// the oracle; `fence` is [`Tally::start`]'s.
+    fn settle(
+        &mut self,
+        op: &workload::Op,
+        region: &str,
+        table: &str,
+        result: Result<Outcome, Fail>,
+        fence: (u64, u64),
+    ) {
+        // Answered across a restart that fenced the region off: as
+        // if it had timed out.
+        let (fence, loss) = fence;
+        let result = match result {
+            Ok(Outcome::Acked(_)) if self.fences.get(region).copied().unwrap_or(0) != fence => {
+                Err(Fail::Unknown)
+            }
+            Ok(Outcome::Read(_)) => Ok(Outcome::Acked(Vec::new())),
+            r => r,
+        };
+        match result {
+            Ok(Outcome::Read(_)) => {}
+            Ok(Outcome::Acked(writes)) => {
+                self.acked += 1;
+                *self.by_op.entry(op.kind.as_str().into()).or_default() += 1;
+                *self.by_region.entry(region.to_string()).or_default() += 1;
+                let across = self.losses.get(region).copied().unwrap_or(0) != loss;
+                for w in writes {
+                    if across {
+                        self.acked_across_loss
+                            .entry(region.to_string())
+                            .or_default()
+                            .insert(w.version.clone());
+                    }
+                    self.oracle.record(w);
+                }
+            }
+            Ok(Outcome::Rejected) => self.rejected += 1,
+            Err(_) => {
+                self.failed += 1;
+                // A delete whose outcome no client saw may have
+                // been applied, alone or in a transaction.
+                let deleted = (op.kind == OpKind::Delete)
+                    .then_some(op.key)
+                    .into_iter()
+                    .chain(op.also.iter().filter(|(_, d)| *d).map(|&(k, _)| k));
+                for key in deleted {
+                    if let Ok(k) = schema().key_of(&workload::key_item(key)) {
+                        self.oracle.record_uncertain_delete(table, k);
+                    }
+                }
+            }
+        }
+    }
+}
+
+/// How a request ended, as the history records it.
+fn end_of(result: &Result<Outcome, Fail>) -> End {
+    match result {
+        Ok(Outcome::Acked(w)) => End::Written(w.iter().map(|w| w.version.clone()).collect()),
+        Ok(Outcome::Read(a)) => End::Read(a.clone()),
+        Ok(Outcome::Rejected) => End::ConditionFailed,
+        Err(f) => End::Failed(*f),
+    }
 }
 
 enum Outcome {
@@ -279,218 +300,308 @@ fn tag_of(item: &Item) -> Option<u64> {
 /// Runs one operation; with `calls`, tags every item it writes with
 /// `counter`, reads strongly consistently, and says per key what it asks.
 async fn run_op(
-    mut client: MeridianClient<Channel>,
+    client: MeridianClient<Channel>,
     table: &str,
     region: &str,
     op: &workload::Op,
     (counter, item_bytes, expires): (u64, usize, Option<u64>),
-    mut calls: Option<&mut Vec<(u64, Call)>>,
+    calls: Option<&mut Vec<(u64, Call)>>,
 ) -> Result<Outcome, Fail> {
-    let key = op.key;
-    let schema = schema();
-    let tagged = calls.is_some();
-    let tag = |mut item: Item| {
-        if tagged {
-            item.insert(workload::TAG_ATTR.into(), workload::number(counter));
+    let mut request = Request {
+        client,
+        table,
+        region,
+        counter,
+        item_bytes,
+        tagged: calls.is_some(),
+        schema: schema(),
+    };
+    match op.kind {
+        OpKind::Transact => request.transact(op, calls).await,
+        OpKind::Put => request.put(op.key, expires, calls).await,
+        OpKind::Delete => request.delete(op.key, calls).await,
+        OpKind::Get => request.get(op.key, calls).await,
+        OpKind::Update => request.update(op.key, calls).await,
+    }
+}
+
+/// What every kind of operation's request shares: where it goes, the
+/// `counter` its items carry, and whether the history is kept (`tagged`:
+/// items carry their counter as a tag, reads are strongly consistent).
+struct Request<'a> {
+    client: MeridianClient<Channel>,
+    table: &'a str,
+    region: &'a str,
+    counter: u64,
+    item_bytes: usize,
+    tagged: bool,
+    schema: KeySchema,
+}
+
+fn failed(e: tonic::Status) -> Fail {
+    Fail::of(&e)
+}
+
+impl Request<'_> {
+    /// `item` with the operation's tag when the history is kept.
+    fn tag(&self, mut item: Item) -> Item {
+        if self.tagged {
+            item.insert(workload::TAG_ATTR.into(), workload::number(self.counter));
         }
         item
-    };
-    let encoded = |item: &Item| schema.key_of(item).map_err(|_| Fail::Unknown);
-    let failed = |e: tonic::Status| Fail::of(&e);
-    let write = |key: EncodedKey, r: &pb::WriteResponse, image: Option<Item>| {
-        Ok::<_, Fail>(AckedWrite {
-            table: table.to_string(),
+    }
+
+    fn encoded(&self, item: &Item) -> Result<EncodedKey, Fail> {
+        self.schema.key_of(item).map_err(|_| Fail::Unknown)
+    }
+
+    /// The write the region acknowledged to `key` with `r`.
+    fn write(
+        &self,
+        key: EncodedKey,
+        r: &pb::WriteResponse,
+        image: Option<Item>,
+    ) -> Result<AckedWrite, Fail> {
+        Ok(AckedWrite {
+            table: self.table.to_string(),
             key,
             version: version_of(&r.version).ok_or(Fail::Unknown)?,
             prev: version_of(&r.prev),
             image,
             seen_through: version_of(&r.seen_through).map(|v| v.hlc),
         })
-    };
-    let acked = |key: EncodedKey, r: pb::WriteResponse, image: Option<Item>| {
-        Ok(Outcome::Acked(vec![write(key, &r, image)?]))
-    };
-    match op.kind {
-        OpKind::Transact => {
-            // The first key is always put, the others put or deleted as
-            // drawn; every item of one transaction carries its counter.
-            let writes: Vec<(Item, Option<Item>)> = std::iter::once((key, false))
-                .chain(op.also.iter().copied())
-                .map(|(k, delete)| {
-                    if let Some(c) = calls.as_deref_mut() {
-                        let value = (!delete).then_some(counter);
-                        c.push((
-                            k,
-                            Call::Write {
-                                value,
-                                expect: Expect::Any,
-                            },
-                        ));
-                    }
-                    if delete {
-                        (workload::key_item(k), None)
-                    } else {
-                        let item = tag(workload::item(k, region, counter, item_bytes));
-                        (workload::key_item(k), Some(item))
-                    }
-                })
-                .collect();
-            let ops = writes
-                .iter()
-                .map(|(k, image)| pb::BatchWriteOp {
-                    op: Some(match image {
-                        Some(item) => pb::batch_write_op::Op::Put(meridian_core::encode_item(item)),
-                        None => pb::batch_write_op::Op::DeleteKey(meridian_core::encode_item(k)),
-                    }),
-                })
-                .collect();
-            let r = client
-                .batch_write(pb::BatchWriteRequest {
-                    table: table.into(),
-                    ops,
-                })
-                .await
-                .map_err(failed)?
-                .into_inner();
-            if r.results.len() != writes.len() {
-                return Err(Fail::Unknown);
-            }
-            let acked = writes
-                .into_iter()
-                .zip(&r.results)
-                .map(|((k, image), r)| write(encoded(&k)?, r, image))
-                .collect::<Result<Vec<_>, _>>()?;
-            Ok(Outcome::Acked(acked))
-        }
-        OpKind::Put => {
-            if let Some(c) = calls {
-                c.push((
-                    key,
-                    Call::Write {
-                        value: Some(counter),
-                        expect: Expect::Any,
-                    },
-                ));
-            }
-            let mut item = tag(workload::item(key, region, counter, item_bytes));
-            if let Some(at) = expires {
-                item.insert(workload::TTL_ATTR.into(), workload::number(at));
-            }
-            let r = client
-                .put_item(pb::PutItemRequest {
-                    table: table.into(),
-                    item: meridian_core::encode_item(&item),
-                    condition: None,
-                })
-                .await
-                .map_err(failed)?
-                .into_inner();
-            acked(encoded(&item)?, r, Some(item))
-        }
-        OpKind::Delete => {
-            if let Some(c) = calls {
-                c.push((
-                    key,
-                    Call::Write {
-                        value: None,
-                        expect: Expect::Any,
-                    },
-                ));
-            }
-            let k = workload::key_item(key);
-            let r = client
-                .delete_item(pb::DeleteItemRequest {
-                    table: table.into(),
-                    key: meridian_core::encode_item(&k),
-                    condition: None,
-                })
-                .await
-                .map_err(failed)?
-                .into_inner();
-            acked(encoded(&k)?, r, None)
-        }
-        OpKind::Get => {
-            // Strongly consistent when the history is kept: each read is
-            // then an observation the checker holds the table to.
-            if let Some(c) = calls.as_deref_mut() {
-                c.push((key, Call::Read));
-            }
-            let got = client
-                .get_item(pb::GetItemRequest {
-                    table: table.into(),
-                    key: meridian_core::encode_item(&workload::key_item(key)),
-                    consistent: tagged,
-                })
-                .await
-                .map_err(failed)?
-                .into_inner();
-            if !tagged {
-                return Ok(Outcome::Acked(Vec::new()));
-            }
-            let answer = match got.item {
-                None => None,
-                Some(stored) => {
-                    let item =
-                        meridian_core::decode_item(&stored.item).map_err(|_| Fail::Unknown)?;
-                    let v = version_of(&stored.version).ok_or(Fail::Unknown)?;
-                    Some((v, tag_of(&item)))
+    }
+
+    fn acked(
+        &self,
+        key: EncodedKey,
+        r: pb::WriteResponse,
+        image: Option<Item>,
+    ) -> Result<Outcome, Fail> {
+        Ok(Outcome::Acked(vec![self.write(key, &r, image)?]))
+    }
+
+    /// Several keys written in one transaction: the first key is always
+    /// put, the others put or deleted as drawn; every item of one
+    /// transaction carries its counter.
+    async fn transact(
+        &mut self,
+        op: &workload::Op,
+        mut calls: Option<&mut Vec<(u64, Call)>>,
+    ) -> Result<Outcome, Fail> {
+        let counter = self.counter;
+        let writes: Vec<(Item, Option<Item>)> = std::iter::once((op.key, false))
+            .chain(op.also.iter().copied())
+            .map(|(k, delete)| {
+                if let Some(c) = calls.as_deref_mut() {
+                    let value = (!delete).then_some(counter);
+                    c.push((
+                        k,
+                        Call::Write {
+                            value,
+                            expect: Expect::Any,
+                        },
+                    ));
                 }
-            };
-            Ok(Outcome::Read(answer))
-        }
-        OpKind::Update => {
-            let got = client
-                .get_item(pb::GetItemRequest {
-                    table: table.into(),
-                    key: meridian_core::encode_item(&workload::key_item(key)),
-                    consistent: false,
-                })
-                .await
-                .map_err(failed)?
-                .into_inner();
-            let (n, condition, expect) = match got.item {
-                Some(stored) => {
-                    let current =
-                        meridian_core::decode_item(&stored.item).map_err(|_| Fail::Unknown)?;
-                    let v = version_of(&stored.version).ok_or(Fail::Unknown)?;
-                    (
-                        workload::counter_of(&current) + 1,
-                        pb::condition::Kind::VersionEquals(version_to_pb(&v)),
-                        tag_of(&current).map(Expect::Value),
-                    )
+                if delete {
+                    (workload::key_item(k), None)
+                } else {
+                    let item = self.tag(workload::item(k, self.region, counter, self.item_bytes));
+                    (workload::key_item(k), Some(item))
                 }
-                None => (
-                    1,
-                    pb::condition::Kind::MustNotExist(true),
-                    Some(Expect::Absent),
-                ),
-            };
-            // An item with no tag was written outside the history: the
-            // write is made, and not checked.
-            if let (Some(c), Some(expect)) = (calls, expect) {
-                c.push((
-                    key,
-                    Call::Write {
-                        value: Some(counter),
-                        expect,
-                    },
-                ));
+            })
+            .collect();
+        let ops = writes
+            .iter()
+            .map(|(k, image)| pb::BatchWriteOp {
+                op: Some(match image {
+                    Some(item) => pb::batch_write_op::Op::Put(meridian_core::encode_item(item)),
+                    None => pb::batch_write_op::Op::DeleteKey(meridian_core::encode_item(k)),
+                }),
+            })
+            .collect();
+        let r = self
+            .client
+            .batch_write(pb::BatchWriteRequest {
+                table: self.table.into(),
+                ops,
+            })
+            .await
+            .map_err(failed)?
+            .into_inner();
+        if r.results.len() != writes.len() {
+            return Err(Fail::Unknown);
+        }
+        let acked = writes
+            .into_iter()
+            .zip(&r.results)
+            .map(|((k, image), r)| self.write(self.encoded(&k)?, r, image))
+            .collect::<Result<Vec<_>, _>>()?;
+        Ok(Outcome::Acked(acked))
+    }
+
+    /// An unconditional put, with an expiry at `expires` if any.
+    async fn put(
+        &mut self,
+        key: u64,
+        expires: Option<u64>,
+        calls: Option<&mut Vec<(u64, Call)>>,
+    ) -> Result<Outcome, Fail> {
+        if let Some(c) = calls {
+            c.push((
+                key,
+                Call::Write {
+                    value: Some(self.counter),
+                    expect: Expect::Any,
+                },
+            ));
+        }
+        let mut item = self.tag(workload::item(
+            key,
+            self.region,
+            self.counter,
+            self.item_bytes,
+        ));
+        if let Some(at) = expires {
+            item.insert(workload::TTL_ATTR.into(), workload::number(at));
+        }
+        let r = self
+            .client
+            .put_item(pb::PutItemRequest {
+                table: self.table.into(),
+                item: meridian_core::encode_item(&item),
+                condition: None,
+            })
+            .await
+            .map_err(failed)?
+            .into_inner();
+        self.acked(self.encoded(&item)?, r, Some(item))
+    }
+
+    /// An unconditional delete.
+    async fn delete(
+        &mut self,
+        key: u64,
+        calls: Option<&mut Vec<(u64, Call)>>,
+    ) -> Result<Outcome, Fail> {
+        if let Some(c) = calls {
+            c.push((
+                key,
+                Call::Write {
+                    value: None,
+                    expect: Expect::Any,
+                },
+            ));
+        }
+        let k = workload::key_item(key);
+        let r = self
+            .client
+            .delete_item(pb::DeleteItemRequest {
+                table: self.table.into(),
+                key: meridian_core::encode_item(&k),
+                condition: None,
+            })
+            .await
+            .map_err(failed)?
+            .into_inner();
+        self.acked(self.encoded(&k)?, r, None)
+    }
+
+    /// A read: strongly consistent when the history is kept, each read
+    /// then an observation the checker holds the table to.
+    async fn get(
+        &mut self,
+        key: u64,
+        calls: Option<&mut Vec<(u64, Call)>>,
+    ) -> Result<Outcome, Fail> {
+        if let Some(c) = calls {
+            c.push((key, Call::Read));
+        }
+        let got = self
+            .client
+            .get_item(pb::GetItemRequest {
+                table: self.table.into(),
+                key: meridian_core::encode_item(&workload::key_item(key)),
+                consistent: self.tagged,
+            })
+            .await
+            .map_err(failed)?
+            .into_inner();
+        if !self.tagged {
+            return Ok(Outcome::Acked(Vec::new()));
+        }
+        let answer = match got.item {
+            None => None,
+            Some(stored) => {
+                let item = meridian_core::decode_item(&stored.item).map_err(|_| Fail::Unknown)?;
+                let v = version_of(&stored.version).ok_or(Fail::Unknown)?;
+                Some((v, tag_of(&item)))
             }
-            let item = tag(workload::item(key, region, n, item_bytes));
-            match client
-                .put_item(pb::PutItemRequest {
-                    table: table.into(),
-                    item: meridian_core::encode_item(&item),
-                    condition: Some(pb::Condition {
-                        kind: Some(condition),
-                    }),
-                })
-                .await
-            {
-                Ok(r) => acked(encoded(&item)?, r.into_inner(), Some(item)),
-                Err(e) if e.code() == tonic::Code::FailedPrecondition => Ok(Outcome::Rejected),
-                Err(e) => Err(Fail::of(&e)),
+        };
+        Ok(Outcome::Read(answer))
+    }
+
+    /// A read, then a put conditional on the version it read (or on the
+    /// item's absence) that bumps the item's counter: rejected when a
+    /// concurrent write in the region got there first.
+    async fn update(
+        &mut self,
+        key: u64,
+        calls: Option<&mut Vec<(u64, Call)>>,
+    ) -> Result<Outcome, Fail> {
+        let got = self
+            .client
+            .get_item(pb::GetItemRequest {
+                table: self.table.into(),
+                key: meridian_core::encode_item(&workload::key_item(key)),
+                consistent: false,
+            })
+            .await
+            .map_err(failed)?
+            .into_inner();
+        let (n, condition, expect) = match got.item {
+            Some(stored) => {
+                let current =
+                    meridian_core::decode_item(&stored.item).map_err(|_| Fail::Unknown)?;
+                let v = version_of(&stored.version).ok_or(Fail::Unknown)?;
+                (
+                    workload::counter_of(&current) + 1,
+                    pb::condition::Kind::VersionEquals(version_to_pb(&v)),
+                    tag_of(&current).map(Expect::Value),
+                )
             }
+            None => (
+                1,
+                pb::condition::Kind::MustNotExist(true),
+                Some(Expect::Absent),
+            ),
+        };
+        // An item with no tag was written outside the history: the
+        // write is made, and not checked.
+        if let (Some(c), Some(expect)) = (calls, expect) {
+            c.push((
+                key,
+                Call::Write {
+                    value: Some(self.counter),
+                    expect,
+                },
+            ));
+        }
+        let item = self.tag(workload::item(key, self.region, n, self.item_bytes));
+        match self
+            .client
+            .put_item(pb::PutItemRequest {
+                table: self.table.into(),
+                item: meridian_core::encode_item(&item),
+                condition: Some(pb::Condition {
+                    kind: Some(condition),
+                }),
+            })
+            .await
+        {
+            Ok(r) => self.acked(self.encoded(&item)?, r.into_inner(), Some(item)),
+            Err(e) if e.code() == tonic::Code::FailedPrecondition => Ok(Outcome::Rejected),
+            Err(e) => Err(Fail::of(&e)),
         }
     }
 }

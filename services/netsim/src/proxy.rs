@@ -364,43 +364,15 @@ fn active(state: &ProxyState, stream: Stream, rolls: &Mutex<Vec<(String, bool)>>
 /// time and paces for bandwidth.
 async fn pipe(
     mut from: OwnedReadHalf,
-    mut to: OwnedWriteHalf,
+    to: OwnedWriteHalf,
     stream: Stream,
     mut state: watch::Receiver<ProxyState>,
     rolls: Arc<Mutex<Vec<(String, bool)>>>,
 ) {
-    let (tx, mut rx) = mpsc::channel::<(Instant, Vec<u8>)>(QUEUE);
+    let (tx, rx) = mpsc::channel::<(Instant, Vec<u8>)>(QUEUE);
     let writer_state = state.clone();
     let writer_rolls = rolls.clone();
-    let writer = tokio::spawn(async move {
-        let mut slow_close = None;
-        while let Some((at, bytes)) = rx.recv().await {
-            // Only a delayed chunk waits, and on the precise clock: tokio's
-            // timer rounds up to the next millisecond, so even a sleep until
-            // "now" would add up to 1 ms per chunk and direction.
-            if at > Instant::now() {
-                crate::delay::until(at).await;
-            }
-            let effects = active(&writer_state.borrow(), stream, &writer_rolls);
-            for e in &effects {
-                // A chunk is through a slow link only once it has had time to cross it.
-                if let Effect::Bandwidth { rate_kb } = e {
-                    let secs = bytes.len() as f64 / (*rate_kb as f64 * 1024.0);
-                    tokio::time::sleep(Duration::from_secs_f64(secs)).await;
-                }
-                if let Effect::SlowClose { delay_ms } = e {
-                    slow_close = Some(Duration::from_millis(*delay_ms));
-                }
-            }
-            if to.write_all(&bytes).await.is_err() {
-                return;
-            }
-        }
-        if let Some(d) = slow_close {
-            tokio::time::sleep(d).await;
-        }
-        let _ = to.shutdown().await;
-    });
+    let writer = tokio::spawn(deliver(rx, to, stream, writer_state, writer_rolls));
     let mut rng = rand::rngs::StdRng::from_rng(&mut rand::rng());
     let mut last = Instant::now();
     let mut sent: u64 = 0;
@@ -460,14 +432,7 @@ async fn pipe(
         // A flapping link in its down phase is a blackhole: what arrives
         // now is accepted and dropped, and the stream is wedged from here on.
         let now = Instant::now();
-        if effects.iter().any(|e| match e {
-            Effect::Flap {
-                period_ms,
-                down_ms,
-                since,
-            } => flap_is_down(*period_ms, *down_ms, *since, now),
-            _ => false,
-        }) {
+        if flapping_down(&effects, now) {
             wedged = true;
             continue;
         }
@@ -479,23 +444,7 @@ async fn pipe(
             let room = limit.saturating_sub(sent) as usize;
             chunk = &chunk[..chunk.len().min(room)];
         }
-        let mut at = now;
-        for e in &effects {
-            match e {
-                Effect::Latency {
-                    latency_ms,
-                    jitter_ms,
-                    distribution,
-                } => at += sample_delay(&mut rng, *latency_ms, *jitter_ms, *distribution),
-                // A lost segment arrives one retransmission timeout late.
-                Effect::Loss { percent, rto_ms }
-                    if rng.random_bool((percent / 100.0).clamp(0.0, 1.0)) =>
-                {
-                    at += Duration::from_millis(*rto_ms)
-                }
-                _ => {}
-            }
-        }
+        let mut at = delivery(&effects, &mut rng, now);
         // Nothing overtakes a delayed chunk: TCP delivers in order, so the
         // chunks behind a lost one wait for its retransmission.
         at = at.max(last);
@@ -510,6 +459,79 @@ async fn pipe(
     }
     drop(tx);
     let _ = writer.await;
+}
+
+/// The writer's half of [`pipe`]: each chunk written at its delivery time,
+/// paced for bandwidth; a slow close waits before the write side shuts.
+async fn deliver(
+    mut rx: mpsc::Receiver<(Instant, Vec<u8>)>,
+    mut to: OwnedWriteHalf,
+    stream: Stream,
+    writer_state: watch::Receiver<ProxyState>,
+    writer_rolls: Arc<Mutex<Vec<(String, bool)>>>,
+) {
+    let mut slow_close = None;
+    while let Some((at, bytes)) = rx.recv().await {
+        // Only a delayed chunk waits, and on the precise clock: tokio's
+        // timer rounds up to the next millisecond, so even a sleep until
+        // "now" would add up to 1 ms per chunk and direction.
+        if at > Instant::now() {
+            crate::delay::until(at).await;
+        }
+        let effects = active(&writer_state.borrow(), stream, &writer_rolls);
+        for e in &effects {
+            // A chunk is through a slow link only once it has had time to cross it.
+            if let Effect::Bandwidth { rate_kb } = e {
+                let secs = bytes.len() as f64 / (*rate_kb as f64 * 1024.0);
+                tokio::time::sleep(Duration::from_secs_f64(secs)).await;
+            }
+            if let Effect::SlowClose { delay_ms } = e {
+                slow_close = Some(Duration::from_millis(*delay_ms));
+            }
+        }
+        if to.write_all(&bytes).await.is_err() {
+            return;
+        }
+    }
+    if let Some(d) = slow_close {
+        tokio::time::sleep(d).await;
+    }
+    let _ = to.shutdown().await;
+}
+
+/// Whether a flapping link is in its down phase `now`.
+fn flapping_down(effects: &[Effect], now: Instant) -> bool {
+    effects.iter().any(|e| match e {
+        Effect::Flap {
+            period_ms,
+            down_ms,
+            since,
+        } => flap_is_down(*period_ms, *down_ms, *since, now),
+        _ => false,
+    })
+}
+
+/// When a chunk read `now` is due at the other end: after the link's
+/// latency, and one retransmission timeout late if it is lost.
+fn delivery(effects: &[Effect], rng: &mut rand::rngs::StdRng, now: Instant) -> Instant {
+    let mut at = now;
+    for e in effects {
+        match e {
+            Effect::Latency {
+                latency_ms,
+                jitter_ms,
+                distribution,
+            } => at += sample_delay(rng, *latency_ms, *jitter_ms, *distribution),
+            // A lost segment arrives one retransmission timeout late.
+            Effect::Loss { percent, rto_ms }
+                if rng.random_bool((percent / 100.0).clamp(0.0, 1.0)) =>
+            {
+                at += Duration::from_millis(*rto_ms)
+            }
+            _ => {}
+        }
+    }
+    at
 }
 
 /// The `loss` and `flap` toxics against a real echo server on loopback, in

@@ -126,48 +126,7 @@ pub(super) fn comparison_section(out: &mut String, r: &Report) {
         }
     });
     row("writes acknowledged (requests)".into(), &|s| s.acked.into());
-    let regions: Vec<String> = sides
-        .first()
-        .map(|s| {
-            s.consistency
-                .regions
-                .iter()
-                .map(|r| r.region.clone())
-                .collect()
-        })
-        .unwrap_or_default();
-    for name in &regions {
-        let of = |s: &ComparisonSide| {
-            s.consistency
-                .regions
-                .iter()
-                .find(|r| &r.region == name)
-                .cloned()
-        };
-        row(
-            format!("write latency p50 / p99, {name}"),
-            &|s| match of(s) {
-                Some(r) => {
-                    format!("{} / {}", fmt_ms(r.write_p50_ms), fmt_ms(r.write_p99_ms)).into()
-                }
-                None => "–".into(),
-            },
-        );
-        row(
-            format!("writes while partitioned, {name}: acked / refused / unknown of tried"),
-            &|s| match of(s) {
-                Some(r) => format!(
-                    "{} / {} / {} of {}",
-                    r.partitioned.acked,
-                    r.partitioned.refused,
-                    r.partitioned.unknown,
-                    r.partitioned.attempted
-                )
-                .into(),
-                None => "–".into(),
-            },
-        );
-    }
+    region_rows(&sides, &mut row);
     row("ReplicatedWriteConflictException".into(), &|s| {
         s.consistency.conflicts.into()
     });
@@ -215,4 +174,55 @@ pub(super) fn comparison_section(out: &mut String, r: &Report) {
     );
     Table::side_by_side(out, ["EVENTUAL", "STRONG"], rows);
     out.push_str("</section>\n");
+}
+
+/// Adds a row of the side-by-side table: its label, and how each side's
+/// cell reads.
+type AddRow<'a> = dyn FnMut(String, &dyn Fn(&ComparisonSide) -> Html) + 'a;
+
+/// The rows of each region of the first side: its write latency, and its
+/// writes while it was partitioned.
+fn region_rows(sides: &[&ComparisonSide], row: &mut AddRow<'_>) {
+    let regions: Vec<String> = sides
+        .first()
+        .map(|s| {
+            s.consistency
+                .regions
+                .iter()
+                .map(|r| r.region.clone())
+                .collect()
+        })
+        .unwrap_or_default();
+    for name in &regions {
+        let of = |s: &ComparisonSide| {
+            s.consistency
+                .regions
+                .iter()
+                .find(|r| &r.region == name)
+                .cloned()
+        };
+        row(
+            format!("write latency p50 / p99, {name}"),
+            &|s| match of(s) {
+                Some(r) => {
+                    format!("{} / {}", fmt_ms(r.write_p50_ms), fmt_ms(r.write_p99_ms)).into()
+                }
+                None => "–".into(),
+            },
+        );
+        row(
+            format!("writes while partitioned, {name}: acked / refused / unknown of tried"),
+            &|s| match of(s) {
+                Some(r) => format!(
+                    "{} / {} / {} of {}",
+                    r.partitioned.acked,
+                    r.partitioned.refused,
+                    r.partitioned.unknown,
+                    r.partitioned.attempted
+                )
+                .into(),
+                None => "–".into(),
+            },
+        );
+    }
 }

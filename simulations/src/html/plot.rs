@@ -29,8 +29,14 @@ const BOTTOM: f64 = 44.0;
 pub(super) fn plots(out: &mut String, r: &Report) {
     let x_max = x_extent(r);
     out.push_str("<section id=\"plots\">\n");
+    latency_plot(out, r, x_max);
+    pending_plot(out, r, x_max);
+    conflicts_plot(out, r, x_max);
+    out.push_str("</section>\n");
+}
 
-    // (a) Replication latency: p99 solid, p50 dashed, one colour per link.
+/// Replication latency: p99 solid, p50 dashed, one colour per link.
+fn latency_plot(out: &mut String, r: &Report, x_max: f64) {
     let mut lat = Vec::new();
     let mut legend = Vec::new();
     for (i, l) in r.links.iter().enumerate() {
@@ -70,8 +76,10 @@ pub(super) fn plots(out: &mut String, r: &Report) {
         &legend,
         true,
     );
+}
 
-    // (b) Pending mutations per link.
+/// Pending mutations per link.
+fn pending_plot(out: &mut String, r: &Report, x_max: f64) {
     let mut pend = Vec::new();
     let mut legend = Vec::new();
     for (i, l) in r.links.iter().enumerate() {
@@ -106,8 +114,10 @@ pub(super) fn plots(out: &mut String, r: &Report) {
         &legend,
         false,
     );
+}
 
-    // (c) Conflicts over time, cumulative, per detecting region.
+/// Conflicts over time, cumulative, per detecting region.
+fn conflicts_plot(out: &mut String, r: &Report, x_max: f64) {
     let mut regions: Vec<String> = r.regions.clone();
     let known: BTreeSet<&String> = r.regions.iter().collect();
     let extra: BTreeSet<&String> = r
@@ -151,7 +161,6 @@ pub(super) fn plots(out: &mut String, r: &Report) {
         &legend,
         false,
     );
-    out.push_str("</section>\n");
 }
 
 /// A line's points: ms since the start, and the value (`None`: a gap).
@@ -357,6 +366,21 @@ pub(super) fn svg(out: &mut String, p: &Plot) {
             ""
         }
     );
+    event_markers(out, p, &xs, y1);
+    let drawn = series_lines(out, p, &xs, &ys);
+    if !drawn {
+        w!(
+            out,
+            "<text x=\"{:.1}\" y=\"{:.1}\" text-anchor=\"middle\" class=\"nodata\">no data</text>\n",
+            fin((x0 + x1) / 2.0),
+            fin((y0 + y1) / 2.0)
+        );
+    }
+    out.push_str("</svg>\n");
+}
+
+/// Event markers, under the data, down to the plot's bottom `y1`.
+fn event_markers(out: &mut String, p: &Plot, xs: &impl Fn(f64) -> f64, y1: f64) {
     // Event markers, under the data. Badges share two rows above the plot so
     // that events close in time stay readable.
     let mut last_in_row = [f64::NEG_INFINITY; 2];
@@ -388,7 +412,16 @@ pub(super) fn svg(out: &mut String, p: &Plot) {
             i + 1
         );
     }
-    // Data, as runs of consecutive present samples.
+}
+
+/// Each series' lines, as runs of consecutive present samples; whether
+/// any was drawn.
+fn series_lines(
+    out: &mut String,
+    p: &Plot,
+    xs: &impl Fn(f64) -> f64,
+    ys: &impl Fn(f64) -> f64,
+) -> bool {
     let mut drawn = false;
     for s in p.series {
         let mut runs: Vec<Vec<(f64, f64)>> = vec![Vec::new()];
@@ -436,15 +469,7 @@ pub(super) fn svg(out: &mut String, p: &Plot) {
         }
         out.push_str("</g>\n");
     }
-    if !drawn {
-        w!(
-            out,
-            "<text x=\"{:.1}\" y=\"{:.1}\" text-anchor=\"middle\" class=\"nodata\">no data</text>\n",
-            fin((x0 + x1) / 2.0),
-            fin((y0 + y1) / 2.0)
-        );
-    }
-    out.push_str("</svg>\n");
+    drawn
 }
 
 /// Marker colour by what the event does to the system.

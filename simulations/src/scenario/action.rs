@@ -322,16 +322,8 @@ impl Action {
                 down.as_millis(),
                 period.as_millis()
             ),
-            Action::Heal { link, region } => match (link, region) {
-                (Some((a, b)), _) => format!("heal {a} ⇄ {b}"),
-                (None, Some(r)) => format!("heal {r}"),
-                (None, None) => "heal all".into(),
-            },
-            Action::Clear { link, region } => match (link, region) {
-                (Some((a, b)), _) => format!("clear {a} ⇄ {b}"),
-                (None, Some(r)) => format!("clear {r}"),
-                (None, None) => "clear all".into(),
-            },
+            Action::Heal { link, region } => scope_label("heal", link, region),
+            Action::Clear { link, region } => scope_label("clear", link, region),
             Action::Skew {
                 region,
                 offset_micros,
@@ -362,20 +354,39 @@ impl Action {
                 duration,
                 tail,
                 tail_max,
-            } => {
-                let tail = match (tail_max, tail.as_millis()) {
-                    (Some(max), _) => format!(
-                        " after a tail of up to {} ms drawn from the seed",
-                        (*max).min(*duration).as_millis()
-                    ),
-                    (None, 0) => String::new(),
-                    (None, ms) => format!(" after a {ms} ms tail"),
-                };
-                format!(
-                    "pause replication of {table} at {region} for {} ms{tail}",
-                    duration.as_millis()
-                )
-            }
+            } => pause_label(table, region, *duration, *tail, *tail_max),
         }
     }
+}
+
+/// A heal's or clear's label (`verb`): of a link, a region, or all.
+fn scope_label(verb: &str, link: &Option<(String, String)>, region: &Option<String>) -> String {
+    match (link, region) {
+        (Some((a, b)), _) => format!("{verb} {a} ⇄ {b}"),
+        (None, Some(r)) => format!("{verb} {r}"),
+        (None, None) => format!("{verb} all"),
+    }
+}
+
+/// A pause's label, with its tail: fixed, or drawn from the seed up to
+/// `tail_max` (no longer than the pause).
+fn pause_label(
+    table: &str,
+    region: &str,
+    duration: Duration,
+    tail: Duration,
+    tail_max: Option<Duration>,
+) -> String {
+    let tail = match (tail_max, tail.as_millis()) {
+        (Some(max), _) => format!(
+            " after a tail of up to {} ms drawn from the seed",
+            max.min(duration).as_millis()
+        ),
+        (None, 0) => String::new(),
+        (None, ms) => format!(" after a {ms} ms tail"),
+    };
+    format!(
+        "pause replication of {table} at {region} for {} ms{tail}",
+        duration.as_millis()
+    )
 }

@@ -56,110 +56,22 @@ fn parse_event(
     duration: Duration,
     duration_text: &str,
 ) -> Result<Event, String> {
-    let field = |name: &str| format!("event[{i}].{name}");
-    let at = duration_field(&field("at"), &e.at)?;
+    let f = Fields { i, e, regions };
+    let at = duration_field(&f.name("at"), &e.at)?;
     if at > duration {
         return Err(format!(
             "{} = {} is after the end of the workload ({})",
-            field("at"),
+            f.name("at"),
             e.at,
             duration_text
         ));
     }
-    let region_of = |v: &Option<String>, name: &str| -> Result<String, String> {
-        let r = v
-            .clone()
-            .ok_or_else(|| format!("{} is required", field(name)))?;
-        if !regions.contains(&r) {
-            return Err(format!(
-                "{} = {r:?} is not one of the scenario's regions ({})",
-                field(name),
-                regions.join(", ")
-            ));
-        }
-        Ok(r)
-    };
-    let link = || -> Result<(String, String), String> {
-        let (a, b) = (region_of(&e.from, "from")?, region_of(&e.to, "to")?);
-        if a == b {
-            return Err(format!("{}: from and to must differ", field("to")));
-        }
-        Ok((a, b))
-    };
     let action = match e.action.as_str() {
-        "latency" => {
-            let (from, to) = link()?;
-            Action::Latency {
-                from,
-                to,
-                both: e.both,
-                latency: Some(duration_field(
-                    &field("latency"),
-                    e.latency
-                        .as_deref()
-                        .ok_or_else(|| format!("{} is required", field("latency")))?,
-                )?),
-                // An event replaces the link's latency whole.
-                jitter: Some(match &e.jitter {
-                    Some(j) => duration_field(&field("jitter"), j)?,
-                    None => Duration::ZERO,
-                }),
-                distribution: Some(e.distribution.unwrap_or(Distribution::Normal)),
-            }
-        }
-        "bandwidth" => {
-            let (from, to) = link()?;
-            let kbps = e
-                .kbps
-                .ok_or_else(|| format!("{} is required", field("kbps")))?;
-            if kbps == 0 {
-                return Err(format!(
-                    "{} must be at least 1 (use partition to cut a link)",
-                    field("kbps")
-                ));
-            }
-            Action::Bandwidth {
-                from,
-                to,
-                both: e.both,
-                kbps: Some(kbps),
-            }
-        }
-        "loss" => {
-            let (from, to) = link()?;
-            let percent = e
-                .percent
-                .ok_or_else(|| format!("{} is required", field("percent")))?;
-            if !(0.0..=100.0).contains(&percent) {
-                return Err(format!(
-                    "{} must be between 0 and 100, got {percent}",
-                    field("percent")
-                ));
-            }
-            let rto = match &e.rto {
-                Some(r) => {
-                    let rto = duration_field(&field("rto"), r)?;
-                    if rto < Duration::from_millis(1) || rto > MAX_RTO {
-                        return Err(format!(
-                            "{} must be between 1ms and {} s, got {r}",
-                            field("rto"),
-                            MAX_RTO.as_secs()
-                        ));
-                    }
-                    Some(rto)
-                }
-                None => None,
-            };
-            Action::Loss {
-                from,
-                to,
-                both: e.both,
-                percent,
-                rto,
-            }
-        }
+        "latency" => f.latency()?,
+        "bandwidth" => f.bandwidth()?,
+        "loss" => f.loss()?,
         "partition" => {
-            let (from, to) = link()?;
+            let (from, to) = f.link()?;
             Action::Partition {
                 from,
                 to,
@@ -168,201 +80,332 @@ fn parse_event(
             }
         }
         "isolate" => Action::Isolate {
-            region: region_of(&e.region, "region")?,
+            region: f.region(&e.region, "region")?,
             kind: e.kind.unwrap_or(PartitionKind::Blackhole),
         },
-        "flap" => {
-            let (from, to) = link()?;
-            let period = duration_field(
-                &field("period"),
-                e.period
-                    .as_deref()
-                    .ok_or_else(|| format!("{} is required", field("period")))?,
-            )?;
-            let down = duration_field(
-                &field("down"),
-                e.down
-                    .as_deref()
-                    .ok_or_else(|| format!("{} is required", field("down")))?,
-            )?;
-            if period < Duration::from_millis(100) || down.is_zero() || down >= period {
-                return Err(format!(
-                    "{}: need period ≥ 100ms and 0 < down < period, got period {} and down {}",
-                    field("period"),
-                    e.period.as_deref().unwrap_or(""),
-                    e.down.as_deref().unwrap_or("")
-                ));
-            }
-            Action::Flap {
-                from,
-                to,
-                both: e.both,
-                period,
-                down,
-            }
-        }
-        "heal" | "clear" => {
-            let link = match (&e.from, &e.to) {
-                (None, None) => None,
-                _ => Some(link()?),
-            };
-            let region = match &e.region {
-                None => None,
-                Some(_) => Some(region_of(&e.region, "region")?),
-            };
-            if link.is_some() && region.is_some() {
-                return Err(format!(
-                    "{}: give from/to or region, not both",
-                    field("region")
-                ));
-            }
-            if e.action == "heal" {
-                Action::Heal { link, region }
-            } else {
-                Action::Clear { link, region }
-            }
-        }
-        "skew" => {
-            let offset_micros = match (e.offset_ms, &e.offset) {
-                (Some(_), Some(_)) => {
-                    return Err(format!(
-                        "{}: give offset_ms or offset, not both",
-                        field("offset")
-                    ));
-                }
-                (Some(offset_ms), None) => {
-                    if offset_ms.unsigned_abs() > 86_400_000 {
-                        return Err(format!(
-                            "{} must be within ±86400000 (one day), got {offset_ms}",
-                            field("offset_ms")
-                        ));
-                    }
-                    offset_ms * 1000
-                }
-                (None, Some(o)) => {
-                    parse_offset(o).map_err(|e| format!("{}: {e}", field("offset")))?
-                }
-                (None, None) => 0,
-            };
-            let drift_ppm = e.drift_ppm.unwrap_or(0);
-            if drift_ppm.unsigned_abs() > MAX_DRIFT_PPM as u64 {
-                return Err(format!(
-                    "{} must be within ±100000, got {drift_ppm}",
-                    field("drift_ppm")
-                ));
-            }
-            Action::Skew {
-                region: region_of(&e.region, "region")?,
-                offset_micros,
-                drift_ppm,
-            }
-        }
+        "flap" => f.flap()?,
+        "heal" | "clear" => f.heal_or_clear()?,
+        "skew" => f.skew()?,
         "crash" => Action::Crash {
-            region: region_of(&e.region, "region")?,
+            region: f.region(&e.region, "region")?,
         },
         "restart" => Action::Restart {
-            region: region_of(&e.region, "region")?,
+            region: f.region(&e.region, "region")?,
         },
         "wipe" => Action::Wipe {
-            region: region_of(&e.region, "region")?,
+            region: f.region(&e.region, "region")?,
         },
-        "snapshot" | "restore" | "mark" | "restore-to-time" => {
-            let region = region_of(&e.region, "region")?;
-            let name = e.name.clone().unwrap_or_else(|| "default".into());
-            if name.is_empty()
-                || name.len() > 64
-                || !name
-                    .bytes()
-                    .all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_')
-            {
-                return Err(format!(
-                    "{} must be 1 to 64 letters, digits, '-' or '_', got {name:?}",
-                    field("name")
-                ));
-            }
-            match e.action.as_str() {
-                "snapshot" => Action::Snapshot { region, name },
-                "restore" => Action::Restore { region, name },
-                "mark" => Action::Mark { region, name },
-                _ => Action::RestoreToTime { region, name },
-            }
-        }
+        "snapshot" | "restore" | "mark" | "restore-to-time" => f.named_point()?,
         "recovery" => Action::Recovery {
-            region: region_of(&e.region, "region")?,
+            region: f.region(&e.region, "region")?,
         },
         "add-replica" => Action::AddReplica {
-            region: region_of(&e.region, "region")?,
+            region: f.region(&e.region, "region")?,
             from: match &e.from {
-                Some(_) => region_of(&e.from, "from")?,
+                Some(_) => f.region(&e.from, "from")?,
                 None => replicas[0].clone(),
             },
         },
         "recreate" => Action::Recreate {
-            region: region_of(&e.region, "region")?,
+            region: f.region(&e.region, "region")?,
         },
-        "pause-replication" => {
-            let length = duration_field(
-                &field("duration"),
-                e.duration
-                    .as_deref()
-                    .ok_or_else(|| format!("{} is required", field("duration")))?,
-            )?;
-            if length.is_zero() || length > MAX_PAUSE {
-                return Err(format!(
-                    "{} must be more than 0 and at most 12h, got {}",
-                    field("duration"),
-                    e.duration.as_deref().unwrap_or("")
-                ));
-            }
-            let at_most_5m = |name: &str, d: Duration, text: &str| {
-                if d > MAX_PAUSE_TAIL {
-                    Err(format!(
-                        "{} must be at most 5m (AWS: replication may go on for up to five minutes), got {text}",
-                        field(name)
-                    ))
-                } else {
-                    Ok(d)
-                }
-            };
-            // Unless the file fixes it, the tail is drawn from the seed, as
-            // AWS leaves its length open (docs/netsim.md).
-            let (tail, tail_max) = match (e.tail.as_deref(), &e.tail_max) {
-                (None | Some("seeded"), max) => {
-                    let max = match max {
-                        Some(m) => {
-                            at_most_5m("tail_max", duration_field(&field("tail_max"), m)?, m)?
-                        }
-                        None => MAX_PAUSE_TAIL,
-                    };
-                    (Duration::ZERO, Some(max))
-                }
-                (Some(t), None) => (
-                    at_most_5m("tail", duration_field(&field("tail"), t)?, t)?,
-                    None,
-                ),
-                (Some(_), Some(_)) => {
-                    return Err(format!(
-                        "{} is only for tail = \"seeded\"",
-                        field("tail_max")
-                    ));
-                }
-            };
-            Action::PauseReplication {
-                table: table.to_string(),
-                region: region_of(&e.region, "region")?,
-                duration: length,
-                tail,
-                tail_max,
-            }
-        }
+        "pause-replication" => f.pause_replication(table)?,
         other => {
             return Err(format!(
                 "{} = {other:?} is not one of latency, bandwidth, loss, partition, isolate, flap, heal, clear, skew, crash, restart, wipe, snapshot, restore, recovery, mark, restore-to-time, add-replica, recreate, pause-replication",
-                field("action")
+                f.name("action")
             ));
         }
     };
     Ok(Event { at, action })
+}
+
+/// One event's fields, read and checked with errors that name each as
+/// `event[i].name`: one parser per kind of action that takes more than
+/// its region.
+struct Fields<'a> {
+    i: usize,
+    e: &'a EventSection,
+    regions: &'a [String],
+}
+
+impl Fields<'_> {
+    fn name(&self, name: &str) -> String {
+        format!("event[{}].{name}", self.i)
+    }
+
+    /// The field `name`, required, holding one of the scenario's regions.
+    fn region(&self, v: &Option<String>, name: &str) -> Result<String, String> {
+        let r = v
+            .clone()
+            .ok_or_else(|| format!("{} is required", self.name(name)))?;
+        if !self.regions.contains(&r) {
+            return Err(format!(
+                "{} = {r:?} is not one of the scenario's regions ({})",
+                self.name(name),
+                self.regions.join(", ")
+            ));
+        }
+        Ok(r)
+    }
+
+    /// The directed link `from` → `to`, two different regions.
+    fn link(&self) -> Result<(String, String), String> {
+        let e = self.e;
+        let (a, b) = (self.region(&e.from, "from")?, self.region(&e.to, "to")?);
+        if a == b {
+            return Err(format!("{}: from and to must differ", self.name("to")));
+        }
+        Ok((a, b))
+    }
+
+    /// The required duration field `name`, whose text is `v`.
+    fn duration(&self, v: &Option<String>, name: &str) -> Result<Duration, String> {
+        duration_field(
+            &self.name(name),
+            v.as_deref()
+                .ok_or_else(|| format!("{} is required", self.name(name)))?,
+        )
+    }
+
+    /// The link's latency and jitter, replacing both whole.
+    fn latency(&self) -> Result<Action, String> {
+        let e = self.e;
+        let (from, to) = self.link()?;
+        Ok(Action::Latency {
+            from,
+            to,
+            both: e.both,
+            latency: Some(self.duration(&e.latency, "latency")?),
+            // An event replaces the link's latency whole.
+            jitter: Some(match &e.jitter {
+                Some(j) => duration_field(&self.name("jitter"), j)?,
+                None => Duration::ZERO,
+            }),
+            distribution: Some(e.distribution.unwrap_or(Distribution::Normal)),
+        })
+    }
+
+    /// A link's bandwidth limit, 1 kbps or more.
+    fn bandwidth(&self) -> Result<Action, String> {
+        let e = self.e;
+        let (from, to) = self.link()?;
+        let kbps = e
+            .kbps
+            .ok_or_else(|| format!("{} is required", self.name("kbps")))?;
+        if kbps == 0 {
+            return Err(format!(
+                "{} must be at least 1 (use partition to cut a link)",
+                self.name("kbps")
+            ));
+        }
+        Ok(Action::Bandwidth {
+            from,
+            to,
+            both: e.both,
+            kbps: Some(kbps),
+        })
+    }
+
+    /// A link's packet loss, and the retransmission timeout it costs.
+    fn loss(&self) -> Result<Action, String> {
+        let e = self.e;
+        let (from, to) = self.link()?;
+        let percent = e
+            .percent
+            .ok_or_else(|| format!("{} is required", self.name("percent")))?;
+        if !(0.0..=100.0).contains(&percent) {
+            return Err(format!(
+                "{} must be between 0 and 100, got {percent}",
+                self.name("percent")
+            ));
+        }
+        let rto = match &e.rto {
+            Some(r) => {
+                let rto = duration_field(&self.name("rto"), r)?;
+                if rto < Duration::from_millis(1) || rto > MAX_RTO {
+                    return Err(format!(
+                        "{} must be between 1ms and {} s, got {r}",
+                        self.name("rto"),
+                        MAX_RTO.as_secs()
+                    ));
+                }
+                Some(rto)
+            }
+            None => None,
+        };
+        Ok(Action::Loss {
+            from,
+            to,
+            both: e.both,
+            percent,
+            rto,
+        })
+    }
+
+    /// A link cut for `down` of every `period`.
+    fn flap(&self) -> Result<Action, String> {
+        let e = self.e;
+        let (from, to) = self.link()?;
+        let period = self.duration(&e.period, "period")?;
+        let down = self.duration(&e.down, "down")?;
+        if period < Duration::from_millis(100) || down.is_zero() || down >= period {
+            return Err(format!(
+                "{}: need period ≥ 100ms and 0 < down < period, got period {} and down {}",
+                self.name("period"),
+                e.period.as_deref().unwrap_or(""),
+                e.down.as_deref().unwrap_or("")
+            ));
+        }
+        Ok(Action::Flap {
+            from,
+            to,
+            both: e.both,
+            period,
+            down,
+        })
+    }
+
+    /// A heal or clear of a link, a region, or everything.
+    fn heal_or_clear(&self) -> Result<Action, String> {
+        let e = self.e;
+        let link = match (&e.from, &e.to) {
+            (None, None) => None,
+            _ => Some(self.link()?),
+        };
+        let region = match &e.region {
+            None => None,
+            Some(_) => Some(self.region(&e.region, "region")?),
+        };
+        if link.is_some() && region.is_some() {
+            return Err(format!(
+                "{}: give from/to or region, not both",
+                self.name("region")
+            ));
+        }
+        Ok(if e.action == "heal" {
+            Action::Heal { link, region }
+        } else {
+            Action::Clear { link, region }
+        })
+    }
+
+    /// A region's clock offset and drift, each within its bound.
+    fn skew(&self) -> Result<Action, String> {
+        let e = self.e;
+        let offset_micros = match (e.offset_ms, &e.offset) {
+            (Some(_), Some(_)) => {
+                return Err(format!(
+                    "{}: give offset_ms or offset, not both",
+                    self.name("offset")
+                ));
+            }
+            (Some(offset_ms), None) => {
+                if offset_ms.unsigned_abs() > 86_400_000 {
+                    return Err(format!(
+                        "{} must be within ±86400000 (one day), got {offset_ms}",
+                        self.name("offset_ms")
+                    ));
+                }
+                offset_ms * 1000
+            }
+            (None, Some(o)) => {
+                parse_offset(o).map_err(|e| format!("{}: {e}", self.name("offset")))?
+            }
+            (None, None) => 0,
+        };
+        let drift_ppm = e.drift_ppm.unwrap_or(0);
+        if drift_ppm.unsigned_abs() > MAX_DRIFT_PPM as u64 {
+            return Err(format!(
+                "{} must be within ±100000, got {drift_ppm}",
+                self.name("drift_ppm")
+            ));
+        }
+        Ok(Action::Skew {
+            region: self.region(&e.region, "region")?,
+            offset_micros,
+            drift_ppm,
+        })
+    }
+
+    /// A snapshot, restore, mark or restore-to-time: a region and the
+    /// name of its copy or mark.
+    fn named_point(&self) -> Result<Action, String> {
+        let e = self.e;
+        let region = self.region(&e.region, "region")?;
+        let name = e.name.clone().unwrap_or_else(|| "default".into());
+        if name.is_empty()
+            || name.len() > 64
+            || !name
+                .bytes()
+                .all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_')
+        {
+            return Err(format!(
+                "{} must be 1 to 64 letters, digits, '-' or '_', got {name:?}",
+                self.name("name")
+            ));
+        }
+        Ok(match e.action.as_str() {
+            "snapshot" => Action::Snapshot { region, name },
+            "restore" => Action::Restore { region, name },
+            "mark" => Action::Mark { region, name },
+            _ => Action::RestoreToTime { region, name },
+        })
+    }
+
+    /// A pause of the table's replication from a region, and the tail
+    /// replication may run on for after it (AWS's own test).
+    fn pause_replication(&self, table: &str) -> Result<Action, String> {
+        let e = self.e;
+        let length = self.duration(&e.duration, "duration")?;
+        if length.is_zero() || length > MAX_PAUSE {
+            return Err(format!(
+                "{} must be more than 0 and at most 12h, got {}",
+                self.name("duration"),
+                e.duration.as_deref().unwrap_or("")
+            ));
+        }
+        let at_most_5m = |name: &str, d: Duration, text: &str| {
+            if d > MAX_PAUSE_TAIL {
+                Err(format!(
+                    "{} must be at most 5m (AWS: replication may go on for up to five minutes), got {text}",
+                    self.name(name)
+                ))
+            } else {
+                Ok(d)
+            }
+        };
+        // Unless the file fixes it, the tail is drawn from the seed, as
+        // AWS leaves its length open (docs/netsim.md).
+        let (tail, tail_max) = match (e.tail.as_deref(), &e.tail_max) {
+            (None | Some("seeded"), max) => {
+                let max = match max {
+                    Some(m) => {
+                        at_most_5m("tail_max", duration_field(&self.name("tail_max"), m)?, m)?
+                    }
+                    None => MAX_PAUSE_TAIL,
+                };
+                (Duration::ZERO, Some(max))
+            }
+            (Some(t), None) => (
+                at_most_5m("tail", duration_field(&self.name("tail"), t)?, t)?,
+                None,
+            ),
+            (Some(_), Some(_)) => {
+                return Err(format!(
+                    "{} is only for tail = \"seeded\"",
+                    self.name("tail_max")
+                ));
+            }
+        };
+        Ok(Action::PauseReplication {
+            table: table.to_string(),
+            region: self.region(&e.region, "region")?,
+            duration: length,
+            tail,
+            tail_max,
+        })
+    }
 }
 
 /// Checks the timeline as a whole, in time order, starting from the

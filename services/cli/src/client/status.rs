@@ -49,158 +49,7 @@ pub(super) async fn status(config: &std::path::Path, json: bool) -> Result<()> {
             regions.push(status_json(&s));
             continue;
         }
-        println!(
-            "{}  hlc {}  log {}..{}  conflicts {}  drift refusals {}  tombstones purged {}  superseded {}",
-            s.region,
-            version_text(&s.hlc_now),
-            s.log_start,
-            s.log_head,
-            s.conflicts,
-            s.drift_refusals,
-            s.tombstones_purged,
-            s.superseded
-        );
-        if !s.writer_failure.is_empty() {
-            println!("  NOT READY: {}; restart the region", s.writer_failure);
-        }
-        if let Some(seed) = &s.seeded {
-            println!(
-                "  seeded from {}: {:.1} MiB, {} items and {} tombstones, in {:.2} s",
-                seed.peer,
-                seed.bytes as f64 / 1048576.0,
-                seed.items,
-                seed.tombstones,
-                seed.micros as f64 / 1e6
-            );
-        }
-        println!(
-            "  {:<16} {:<5} {:>10} {:>9} {:>10} {:>10} {:>10} {:>9}  last error",
-            "peer", "link", "acked", "pending", "lag p50", "lag p99", "lag max", "samples",
-        );
-        for p in &s.peers {
-            let l = p.latency.unwrap_or_default();
-            println!(
-                "  {:<16} {:<5} {:>10} {:>9} {:>8.2}ms {:>8.2}ms {:>8.2}ms {:>9}  {}",
-                p.peer,
-                if p.connected { "up" } else { "down" },
-                p.acked_seq,
-                p.pending,
-                l.p50_ms,
-                l.p99_ms,
-                l.max_ms,
-                l.count,
-                p.last_error
-            );
-        }
-        // Partition order's anomalies, inbound: what DynamoDB allows and
-        // applications trip on (docs/replication.md, "Lanes").
-        let anomalies: Vec<String> = s
-            .peers
-            .iter()
-            .filter(|p| p.reordered + p.torn_units > 0)
-            .map(|p| {
-                format!(
-                    "from {} {} reordered, {} torn",
-                    p.peer, p.reordered, p.torn_units
-                )
-            })
-            .collect();
-        if !anomalies.is_empty() {
-            println!("  partition order: {}", anomalies.join("; "));
-        }
-        for p in s.peers.iter().filter(|p| p.drift_ahead_micros > 0) {
-            println!(
-                "  {}'s entries wait: the drift guard refused a version {:.1} ms ahead of this region's clock; they apply once the clocks allow",
-                p.peer,
-                p.drift_ahead_micros as f64 / 1000.0
-            );
-        }
-        for f in &s.fills {
-            println!(
-                "  replica of {} filled from {}: {} items, {:.1} MiB, in {:.2} s",
-                f.table,
-                f.peers.join(", "),
-                f.items,
-                f.bytes as f64 / 1048576.0,
-                f.micros as f64 / 1e6
-            );
-        }
-        for f in &s.filling {
-            println!(
-                "  replica of {} filling: {} of {} peers done ({}), {} items, {:.1} MiB, for {:.2} s{}",
-                f.table,
-                f.done.len(),
-                f.peers.len(),
-                f.peers.join(", "),
-                f.items,
-                f.bytes as f64 / 1048576.0,
-                f.micros as f64 / 1e6,
-                if f.last_error.is_empty() {
-                    String::new()
-                } else {
-                    format!("; retrying after: {}", f.last_error)
-                }
-            );
-        }
-        for t in &s.removing {
-            println!("  replica of {t} being removed");
-        }
-        for r in &s.removals {
-            let pending: Vec<String> = r
-                .pending
-                .iter()
-                .map(|p| format!("{} {}", p.peer, p.count))
-                .collect();
-            println!(
-                "  replica of {} removed; its writes peers had not applied then: {}",
-                r.table,
-                if pending.is_empty() {
-                    "none".to_string()
-                } else {
-                    pending.join(", ")
-                }
-            );
-        }
-        for t in &s.strong {
-            println!(
-                "  STRONG table {}: {} {} (following {}), {}, commit {} applied {} last {} compacted {}, {} write conflicts",
-                t.table,
-                t.member,
-                t.role,
-                if t.leader.is_empty() {
-                    "no leader"
-                } else {
-                    &t.leader
-                },
-                t.standing,
-                t.commit,
-                t.applied,
-                t.last,
-                t.compacted,
-                t.write_conflicts
-            );
-        }
-        if !s.table_conflicts.is_empty() {
-            let counts: Vec<String> = s
-                .table_conflicts
-                .iter()
-                .map(|t| format!("{} {}", t.table, t.count))
-                .collect();
-            println!("  conflicts per table: {}", counts.join(", "));
-        }
-        if !s.workers.is_empty() {
-            println!(
-                "  {:<24} {:<9} {:>8}  last error",
-                "worker", "state", "restarts"
-            );
-            for w in &s.workers {
-                println!(
-                    "  {:<24} {:<9} {:>8}  {}",
-                    w.name, w.state, w.restarts, w.last_error
-                );
-            }
-        }
-        println!();
+        print_region(&s);
     }
     if json {
         print(&json!({"cluster": cluster.name, "regions": regions}));
@@ -213,6 +62,178 @@ pub(super) async fn status(config: &std::path::Path, json: bool) -> Result<()> {
         return Err(crate::Refusal::RegionsDown(down).into());
     }
     Ok(())
+}
+
+/// One answering region's lines of the table.
+fn print_region(s: &pb::StatusResponse) {
+    println!(
+        "{}  hlc {}  log {}..{}  conflicts {}  drift refusals {}  tombstones purged {}  superseded {}",
+        s.region,
+        version_text(&s.hlc_now),
+        s.log_start,
+        s.log_head,
+        s.conflicts,
+        s.drift_refusals,
+        s.tombstones_purged,
+        s.superseded
+    );
+    if !s.writer_failure.is_empty() {
+        println!("  NOT READY: {}; restart the region", s.writer_failure);
+    }
+    if let Some(seed) = &s.seeded {
+        println!(
+            "  seeded from {}: {:.1} MiB, {} items and {} tombstones, in {:.2} s",
+            seed.peer,
+            seed.bytes as f64 / 1048576.0,
+            seed.items,
+            seed.tombstones,
+            seed.micros as f64 / 1e6
+        );
+    }
+    print_peers(s);
+    print_replicas(s);
+    print_tables(s);
+    if !s.workers.is_empty() {
+        println!(
+            "  {:<24} {:<9} {:>8}  last error",
+            "worker", "state", "restarts"
+        );
+        for w in &s.workers {
+            println!(
+                "  {:<24} {:<9} {:>8}  {}",
+                w.name, w.state, w.restarts, w.last_error
+            );
+        }
+    }
+    println!();
+}
+
+/// Each peer's link, acknowledgement and replication lag, and what
+/// arrives from it out of order or waits for the clocks.
+fn print_peers(s: &pb::StatusResponse) {
+    println!(
+        "  {:<16} {:<5} {:>10} {:>9} {:>10} {:>10} {:>10} {:>9}  last error",
+        "peer", "link", "acked", "pending", "lag p50", "lag p99", "lag max", "samples",
+    );
+    for p in &s.peers {
+        let l = p.latency.unwrap_or_default();
+        println!(
+            "  {:<16} {:<5} {:>10} {:>9} {:>8.2}ms {:>8.2}ms {:>8.2}ms {:>9}  {}",
+            p.peer,
+            if p.connected { "up" } else { "down" },
+            p.acked_seq,
+            p.pending,
+            l.p50_ms,
+            l.p99_ms,
+            l.max_ms,
+            l.count,
+            p.last_error
+        );
+    }
+    // Partition order's anomalies, inbound: what DynamoDB allows and
+    // applications trip on (docs/replication.md, "Lanes").
+    let anomalies: Vec<String> = s
+        .peers
+        .iter()
+        .filter(|p| p.reordered + p.torn_units > 0)
+        .map(|p| {
+            format!(
+                "from {} {} reordered, {} torn",
+                p.peer, p.reordered, p.torn_units
+            )
+        })
+        .collect();
+    if !anomalies.is_empty() {
+        println!("  partition order: {}", anomalies.join("; "));
+    }
+    for p in s.peers.iter().filter(|p| p.drift_ahead_micros > 0) {
+        println!(
+            "  {}'s entries wait: the drift guard refused a version {:.1} ms ahead of this region's clock; they apply once the clocks allow",
+            p.peer,
+            p.drift_ahead_micros as f64 / 1000.0
+        );
+    }
+}
+
+/// Replicas filled, filling, being removed and removed.
+fn print_replicas(s: &pb::StatusResponse) {
+    for f in &s.fills {
+        println!(
+            "  replica of {} filled from {}: {} items, {:.1} MiB, in {:.2} s",
+            f.table,
+            f.peers.join(", "),
+            f.items,
+            f.bytes as f64 / 1048576.0,
+            f.micros as f64 / 1e6
+        );
+    }
+    for f in &s.filling {
+        println!(
+            "  replica of {} filling: {} of {} peers done ({}), {} items, {:.1} MiB, for {:.2} s{}",
+            f.table,
+            f.done.len(),
+            f.peers.len(),
+            f.peers.join(", "),
+            f.items,
+            f.bytes as f64 / 1048576.0,
+            f.micros as f64 / 1e6,
+            if f.last_error.is_empty() {
+                String::new()
+            } else {
+                format!("; retrying after: {}", f.last_error)
+            }
+        );
+    }
+    for t in &s.removing {
+        println!("  replica of {t} being removed");
+    }
+    for r in &s.removals {
+        let pending: Vec<String> = r
+            .pending
+            .iter()
+            .map(|p| format!("{} {}", p.peer, p.count))
+            .collect();
+        println!(
+            "  replica of {} removed; its writes peers had not applied then: {}",
+            r.table,
+            if pending.is_empty() {
+                "none".to_string()
+            } else {
+                pending.join(", ")
+            }
+        );
+    }
+}
+
+/// STRONG tables' consensus state, and conflicts per table.
+fn print_tables(s: &pb::StatusResponse) {
+    for t in &s.strong {
+        println!(
+            "  STRONG table {}: {} {} (following {}), {}, commit {} applied {} last {} compacted {}, {} write conflicts",
+            t.table,
+            t.member,
+            t.role,
+            if t.leader.is_empty() {
+                "no leader"
+            } else {
+                &t.leader
+            },
+            t.standing,
+            t.commit,
+            t.applied,
+            t.last,
+            t.compacted,
+            t.write_conflicts
+        );
+    }
+    if !s.table_conflicts.is_empty() {
+        let counts: Vec<String> = s
+            .table_conflicts
+            .iter()
+            .map(|t| format!("{} {}", t.table, t.count))
+            .collect();
+        println!("  conflicts per table: {}", counts.join(", "));
+    }
 }
 
 /// One answering region of `meridian status --json`.

@@ -45,20 +45,10 @@ pub async fn start(State(board): Shared, headers: HeaderMap, body: Bytes) -> Res
     if let Err((status, message)) = board.authorized(&headers) {
         return error(status, message);
     }
-    let j: Json = match serde_json::from_slice(&body) {
-        Ok(j) => j,
-        Err(e) => return error(StatusCode::BAD_REQUEST, format!("body: not JSON: {e}")),
+    let (path, sim) = match requested(&body) {
+        Ok(r) => r,
+        Err((status, message)) => return error(status, message),
     };
-    let path = match j["scenario"].as_str().map(str::trim) {
-        Some(p) if !p.is_empty() && p.len() <= 4096 => p.to_string(),
-        _ => {
-            return error(
-                StatusCode::BAD_REQUEST,
-                "scenario: a scenario file's path, e.g. simulations/partition-heal.toml".into(),
-            );
-        }
-    };
-    let sim = j["sim"].as_bool().unwrap_or(false);
     // Checked here first, so a bad file is refused with the drill's own
     // message and nothing starts.
     let scenario = match Scenario::load(Path::new(&path))
@@ -108,7 +98,7 @@ pub async fn start(State(board): Shared, headers: HeaderMap, body: Bytes) -> Res
         .kill_on_drop(true);
     // Its own group, so stopping it stops the regions it started too.
     cmd.as_std_mut().process_group(0);
-    let mut child = match cmd.spawn() {
+    let child = match cmd.spawn() {
         Ok(c) => c,
         Err(e) => {
             return error(
@@ -132,41 +122,64 @@ pub async fn start(State(board): Shared, headers: HeaderMap, body: Bytes) -> Res
     });
     let started = current.as_ref().map(Run::json).unwrap_or(Json::Null);
     drop(current);
+    tokio::spawn(follow(board.clone(), child));
+    axum::Json(json!({ "ok": started })).into_response()
+}
+
+/// Follows a started drill until it ends: its stderr's last lines kept
+/// for the page, its stdout read as its JSON summary, and both kept with
+/// its exit status on the board's current run.
+async fn follow(board: Arc<Board>, mut child: tokio::process::Child) {
     let stdout = child.stdout.take();
     let stderr = child.stderr.take();
-    let board2: Arc<Board> = board.clone();
-    tokio::spawn(async move {
-        let notes = async {
-            if let Some(err) = stderr {
-                let mut lines = BufReader::new(err).lines();
-                while let Ok(Some(line)) = lines.next_line().await {
-                    let mut current = board2.drills.current.lock().expect("drills");
-                    if let Some(run) = current.as_mut() {
-                        run.lines.push_back(line);
-                        while run.lines.len() > KEPT_LINES {
-                            run.lines.pop_front();
-                        }
+    let notes = async {
+        if let Some(err) = stderr {
+            let mut lines = BufReader::new(err).lines();
+            while let Ok(Some(line)) = lines.next_line().await {
+                let mut current = board.drills.current.lock().expect("drills");
+                if let Some(run) = current.as_mut() {
+                    run.lines.push_back(line);
+                    while run.lines.len() > KEPT_LINES {
+                        run.lines.pop_front();
                     }
                 }
             }
-        };
-        let summary = async {
-            let mut text = Vec::new();
-            if let Some(out) = stdout {
-                let _ = out.take(MAX_JSON as u64).read_to_end(&mut text).await;
-            }
-            serde_json::from_slice::<Json>(&text).unwrap_or(Json::Null)
-        };
-        let ((), summary) = tokio::join!(notes, summary);
-        let exit = match child.wait().await {
-            Ok(s) => s.to_string(),
-            Err(e) => format!("unknown: {e}"),
-        };
-        if let Some(run) = board2.drills.current.lock().expect("drills").as_mut() {
-            run.ended = Some((exit, summary));
         }
-    });
-    axum::Json(json!({ "ok": started })).into_response()
+    };
+    let summary = async {
+        let mut text = Vec::new();
+        if let Some(out) = stdout {
+            let _ = out.take(MAX_JSON as u64).read_to_end(&mut text).await;
+        }
+        serde_json::from_slice::<Json>(&text).unwrap_or(Json::Null)
+    };
+    let ((), summary) = tokio::join!(notes, summary);
+    let exit = match child.wait().await {
+        Ok(s) => s.to_string(),
+        Err(e) => format!("unknown: {e}"),
+    };
+    if let Some(run) = board.drills.current.lock().expect("drills").as_mut() {
+        run.ended = Some((exit, summary));
+    }
+}
+
+/// The scenario file's path and whether to simulate, from the body.
+fn requested(body: &Bytes) -> Result<(String, bool), (StatusCode, String)> {
+    let j: Json = match serde_json::from_slice(body) {
+        Ok(j) => j,
+        Err(e) => return Err((StatusCode::BAD_REQUEST, format!("body: not JSON: {e}"))),
+    };
+    let path = match j["scenario"].as_str().map(str::trim) {
+        Some(p) if !p.is_empty() && p.len() <= 4096 => p.to_string(),
+        _ => {
+            return Err((
+                StatusCode::BAD_REQUEST,
+                "scenario: a scenario file's path, e.g. simulations/partition-heal.toml".into(),
+            ));
+        }
+    };
+    let sim = j["sim"].as_bool().unwrap_or(false);
+    Ok((path, sim))
 }
 
 /// Where a page is in the drill's progress file.

@@ -102,55 +102,61 @@ pub fn render(s: &Json) -> String {
     let moves = s["moves"].as_array().cloned().unwrap_or_default();
     out.push(format!("moves: {}", moves.len()));
     for (n, m) in moves.iter().enumerate() {
-        let why = if m["why"] == "health" {
-            format!(
-                "health: first failed check at {}, declared at {}",
-                ms(&m["first_failed_check_ms"]),
-                ms(&m["declared_ms"])
-            )
-        } else {
-            "asked".into()
-        };
-        let x = &m["missing"];
-        let missing = if let Some(e) = x["error"].as_str() {
-            format!("missing writes not compared: {e}")
-        } else if x["compared"] != true {
-            "missing writes: comparing".into()
-        } else {
-            format!(
-                "{} writes missing ({} came back, {} superseded, {} still missing){}",
-                x["count"],
-                x["came_back"],
-                x["superseded"],
-                x["still_missing"],
-                if x["partial"] == true {
-                    "; partial: the log scan stopped at its limit"
-                } else {
-                    ""
-                }
-            )
-        };
-        out.push(format!(
-            "  #{} at {}: {} → {} ({why}); {} requests failed; {missing}",
-            n + 1,
-            ms(&m["at_ms"]),
-            m["from"].as_str().unwrap_or("?"),
-            m["to"].as_str().unwrap_or("?"),
-            m["failed_requests"],
-        ));
-        for w in x["writes"].as_array().into_iter().flatten() {
-            let state = match w["state"].as_str() {
-                Some("missing") => format!("still missing: {}", w["reason"].as_str().unwrap_or("")),
-                Some(other) => format!("{other} at {}", ms(&w["resolved_ms"])),
-                None => "?".into(),
-            };
-            out.push(format!(
-                "      {} {} {} — {state}",
-                w["table"].as_str().unwrap_or("?"),
-                w["key"],
-                w["version"].as_str().unwrap_or("?"),
-            ));
-        }
+        render_move(&mut out, n, m);
     }
     out.join("\n")
+}
+
+/// Move `n` (from 0): why it was made, the requests that failed, and the
+/// writes the region it left had not replicated, each with its fate.
+fn render_move(out: &mut Vec<String>, n: usize, m: &Json) {
+    let why = if m["why"] == "health" {
+        format!(
+            "health: first failed check at {}, declared at {}",
+            ms(&m["first_failed_check_ms"]),
+            ms(&m["declared_ms"])
+        )
+    } else {
+        "asked".into()
+    };
+    let x = &m["missing"];
+    let missing = if let Some(e) = x["error"].as_str() {
+        format!("missing writes not compared: {e}")
+    } else if x["compared"] != true {
+        "missing writes: comparing".into()
+    } else {
+        format!(
+            "{} writes missing ({} came back, {} superseded, {} still missing){}",
+            x["count"],
+            x["came_back"],
+            x["superseded"],
+            x["still_missing"],
+            if x["partial"] == true {
+                "; partial: the log scan stopped at its limit"
+            } else {
+                ""
+            }
+        )
+    };
+    out.push(format!(
+        "  #{} at {}: {} → {} ({why}); {} requests failed; {missing}",
+        n + 1,
+        ms(&m["at_ms"]),
+        m["from"].as_str().unwrap_or("?"),
+        m["to"].as_str().unwrap_or("?"),
+        m["failed_requests"],
+    ));
+    for w in x["writes"].as_array().into_iter().flatten() {
+        let state = match w["state"].as_str() {
+            Some("missing") => format!("still missing: {}", w["reason"].as_str().unwrap_or("")),
+            Some(other) => format!("{other} at {}", ms(&w["resolved_ms"])),
+            None => "?".into(),
+        };
+        out.push(format!(
+            "      {} {} {} — {state}",
+            w["table"].as_str().unwrap_or("?"),
+            w["key"],
+            w["version"].as_str().unwrap_or("?"),
+        ));
+    }
 }

@@ -169,21 +169,7 @@ pub fn parse(cluster: &ClusterFile, command: NetCommand) -> Result<Action> {
                 kbps: parse_rate("RATE", &rate)?,
             }
         }
-        NetCommand::Loss { pair, percent, rto } => {
-            let (from, to) = link(cluster, &pair)?;
-            let percent = parse_percent("PERCENT", &percent)?;
-            let rto = parse_ms("--rto", &rto, scenario::MAX_RTO)?;
-            if rto == 0 {
-                bail!("--rto: must be at least 1 ms");
-            }
-            Action::Loss {
-                from,
-                to,
-                both: pair.both,
-                percent,
-                rto: Some(Duration::from_millis(rto)),
-            }
-        }
+        NetCommand::Loss { pair, percent, rto } => loss(cluster, &pair, &percent, &rto)?,
         NetCommand::Partition { pair, kind } => {
             let (from, to) = link(cluster, &pair)?;
             Action::Partition {
@@ -197,36 +183,7 @@ pub fn parse(cluster: &ClusterFile, command: NetCommand) -> Result<Action> {
             region: region(cluster, "REGION", &r)?,
             kind,
         },
-        NetCommand::Flap { pair, period, down } => {
-            let (from, to) = link(cluster, &pair)?;
-            let period = parse_ms(
-                "--period",
-                &period,
-                Duration::from_millis(meridian_netsim::toxic::MAX_FLAP_PERIOD_MS),
-            )?;
-            let down = parse_ms("--down", &down, MAX_DELAY * 24)?;
-            let min = meridian_netsim::toxic::MIN_FLAP_PERIOD_MS;
-            if period < min {
-                bail!(
-                    "--period: must be at least {min} ms, got {}",
-                    show_ms(period)
-                );
-            }
-            if down == 0 || down >= period {
-                bail!(
-                    "--down: must be more than 0 and less than --period ({}), got {}",
-                    show_ms(period),
-                    show_ms(down)
-                );
-            }
-            Action::Flap {
-                from,
-                to,
-                both: pair.both,
-                period: Duration::from_millis(period),
-                down: Duration::from_millis(down),
-            }
-        }
+        NetCommand::Flap { pair, period, down } => flap(cluster, &pair, &period, &down)?,
         NetCommand::Heal { from, to, region } => {
             let (link, region) = scope(cluster, from, to, region)?;
             Action::Heal { link, region }
@@ -239,42 +196,13 @@ pub fn parse(cluster: &ClusterFile, command: NetCommand) -> Result<Action> {
             region: r,
             offset,
             drift_ppm,
-        } => {
-            let region = region(cluster, "REGION", &r)?;
-            let offset_micros = parse_offset("OFFSET", &offset)?;
-            if drift_ppm.abs() > scenario::MAX_DRIFT_PPM {
-                bail!(
-                    "--drift-ppm: must be within ±{}, got {drift_ppm}",
-                    scenario::MAX_DRIFT_PPM
-                );
-            }
-            Action::Skew {
-                region,
-                offset_micros,
-                drift_ppm,
-            }
-        }
+        } => skew(cluster, &r, &offset, drift_ppm)?,
         NetCommand::PauseReplication {
             table,
             region: r,
             duration,
             tail,
-        } => {
-            let region = region(cluster, "REGION", &r)?;
-            // 0 ends a pause now, as stopping an FIS experiment does.
-            let length = parse_ms("DURATION", &duration, scenario::MAX_PAUSE)?;
-            let tail = parse_ms("--tail", &tail, scenario::MAX_PAUSE_TAIL)?;
-            if table.is_empty() {
-                bail!("TABLE: must not be empty");
-            }
-            Action::PauseReplication {
-                table,
-                region,
-                duration: Duration::from_millis(length),
-                tail: Duration::from_millis(tail),
-                tail_max: None,
-            }
-        }
+        } => pause(cluster, table, &r, &duration, &tail)?,
         NetCommand::Crash { region: r } => Action::Crash {
             region: region(cluster, "REGION", &r)?,
         },
@@ -284,6 +212,99 @@ pub fn parse(cluster: &ClusterFile, command: NetCommand) -> Result<Action> {
         NetCommand::Restart { region: r, .. } => Action::Restart {
             region: region(cluster, "REGION", &r)?,
         },
+    })
+}
+
+/// `net loss`: a share of the link's chunks held one retransmission
+/// timeout of at least 1 ms.
+fn loss(cluster: &ClusterFile, pair: &Pair, percent: &str, rto: &str) -> Result<Action> {
+    let (from, to) = link(cluster, pair)?;
+    let percent = parse_percent("PERCENT", percent)?;
+    let rto = parse_ms("--rto", rto, scenario::MAX_RTO)?;
+    if rto == 0 {
+        bail!("--rto: must be at least 1 ms");
+    }
+    Ok(Action::Loss {
+        from,
+        to,
+        both: pair.both,
+        percent,
+        rto: Some(Duration::from_millis(rto)),
+    })
+}
+
+/// `net flap`: a period within the link proxy's bounds, and a down part
+/// of it that is neither nothing nor all of it.
+fn flap(cluster: &ClusterFile, pair: &Pair, period: &str, down: &str) -> Result<Action> {
+    let (from, to) = link(cluster, pair)?;
+    let period = parse_ms(
+        "--period",
+        period,
+        Duration::from_millis(meridian_netsim::toxic::MAX_FLAP_PERIOD_MS),
+    )?;
+    let down = parse_ms("--down", down, MAX_DELAY * 24)?;
+    let min = meridian_netsim::toxic::MIN_FLAP_PERIOD_MS;
+    if period < min {
+        bail!(
+            "--period: must be at least {min} ms, got {}",
+            show_ms(period)
+        );
+    }
+    if down == 0 || down >= period {
+        bail!(
+            "--down: must be more than 0 and less than --period ({}), got {}",
+            show_ms(period),
+            show_ms(down)
+        );
+    }
+    Ok(Action::Flap {
+        from,
+        to,
+        both: pair.both,
+        period: Duration::from_millis(period),
+        down: Duration::from_millis(down),
+    })
+}
+
+/// `net skew`: a region's clock offset, and a drift within the bound.
+fn skew(cluster: &ClusterFile, r: &str, offset: &str, drift_ppm: i64) -> Result<Action> {
+    let region = region(cluster, "REGION", r)?;
+    let offset_micros = parse_offset("OFFSET", offset)?;
+    if drift_ppm.abs() > scenario::MAX_DRIFT_PPM {
+        bail!(
+            "--drift-ppm: must be within ±{}, got {drift_ppm}",
+            scenario::MAX_DRIFT_PPM
+        );
+    }
+    Ok(Action::Skew {
+        region,
+        offset_micros,
+        drift_ppm,
+    })
+}
+
+/// `net pause-replication`: a table's replication at a region paused for
+/// a duration (0 ends a pause now, as stopping an FIS experiment does),
+/// after a fixed tail.
+fn pause(
+    cluster: &ClusterFile,
+    table: String,
+    r: &str,
+    duration: &str,
+    tail: &str,
+) -> Result<Action> {
+    let region = region(cluster, "REGION", r)?;
+    let length = parse_ms("DURATION", duration, scenario::MAX_PAUSE)?;
+    let tail = parse_ms("--tail", tail, scenario::MAX_PAUSE_TAIL)?;
+    if table.is_empty() {
+        bail!("TABLE: must not be empty");
+    }
+    Ok(Action::PauseReplication {
+        table,
+        region,
+        duration: Duration::from_millis(length),
+        tail: Duration::from_millis(tail),
+        tail_max: None,
     })
 }
 

@@ -34,32 +34,7 @@ fn scope_words(link: &Option<(String, String)>, region: &Option<String>) -> Stri
 /// The one line `meridian net` prints for an applied fault.
 pub(super) fn render(cluster: &ClusterFile, action: &Action, out: &Outcome) -> String {
     match action {
-        Action::Latency { from, to, both, .. } => {
-            let head = format!("latency {from} {} {to}", arrow(*both));
-            let a = out
-                .toxics
-                .first()
-                .map(|t| t["attributes"].clone())
-                .unwrap_or(Json::Null);
-            let (l, j) = (
-                a["latency"].as_u64().unwrap_or(0),
-                a["jitter"].as_u64().unwrap_or(0),
-            );
-            if l == 0 && j == 0 {
-                return format!("{head}: removed");
-            }
-            let mut line = format!("{head}: {}", show_ms(l));
-            if j > 0 {
-                let _ = write!(
-                    line,
-                    " ± {} ({})",
-                    show_ms(j),
-                    a["distribution"].as_str().unwrap_or("uniform")
-                );
-            }
-            line.push_str(" one way");
-            line
-        }
+        Action::Latency { from, to, both, .. } => latency_line(from, to, *both, out),
         Action::Bandwidth {
             from,
             to,
@@ -79,51 +54,13 @@ pub(super) fn render(cluster: &ClusterFile, action: &Action, out: &Outcome) -> S
             both,
             percent,
             rto,
-        } => {
-            let head = format!("loss {from} {} {to}", arrow(*both));
-            if *percent == 0.0 {
-                return if out.removed == 0 {
-                    format!("{head}: no loss was set")
-                } else {
-                    format!("{head}: removed")
-                };
-            }
-            let rto = rto
-                .map(|r| r.as_millis() as u64)
-                .unwrap_or(meridian_netsim::toxic::DEFAULT_RTO_MS);
-            format!(
-                "{head}: {percent} % of chunks held one retransmission timeout ({}), and what follows them waits",
-                show_ms(rto)
-            )
-        }
+        } => loss_line(from, to, *both, *percent, *rto, out),
         Action::Partition {
             from: a,
             to: b,
             both,
             kind,
-        } => match kind {
-            PartitionKind::Blackhole => format!(
-                "partitioned {a} {} {b} (blackhole): every byte from {a} to {b}{} is dropped; connections stay open",
-                arrow(*both),
-                if *both { " and back" } else { "" }
-            ),
-            PartitionKind::Refuse => format!(
-                "partitioned {a} {} {b} (refuse): {}; proxy {} disabled",
-                arrow(*both),
-                if *both {
-                    format!("connections between {a} and {b} are reset and refused")
-                } else {
-                    format!(
-                        "connections {a} opens to {b} are reset and refused, those {b} opens to {a} stay up"
-                    )
-                },
-                scenario::directed(a, b, *both)
-                    .iter()
-                    .map(|(x, y)| meridian_region::config::link_name(x, y))
-                    .collect::<Vec<_>>()
-                    .join(" and ")
-            ),
-        },
+        } => partition_line(a, b, *both, *kind),
         Action::Isolate { region, kind } => {
             let peers: Vec<String> = cluster
                 .region_names()
@@ -165,22 +102,7 @@ pub(super) fn render(cluster: &ClusterFile, action: &Action, out: &Outcome) -> S
             out.removed,
             out.enabled
         ),
-        Action::Skew { region, .. } => {
-            let Some(c) = &out.clock else {
-                return format!("skewed {region}'s clock");
-            };
-            let hlc_ahead_ms = c
-                .hlc_now
-                .as_ref()
-                .map(|v| (v.physical_micros as i128 - c.real_micros as i128) as f64 / 1e3)
-                .unwrap_or(0.0);
-            format!(
-                "skewed {region}'s clock: {:+} ms offset, {:+} ppm drift; its HLC now reads {hlc_ahead_ms:+.1} ms from real time ({})",
-                c.offset_micros as f64 / 1e3,
-                c.drift_ppm,
-                crate::client::version_text(&c.hlc_now)
-            )
-        }
+        Action::Skew { region, .. } => skew_line(region, out),
         Action::Crash { region } => format!(
             "crashed {region} (SIGKILL, pid {}); `meridian net restart {region}` starts it again",
             pid(out)
@@ -198,26 +120,9 @@ pub(super) fn render(cluster: &ClusterFile, action: &Action, out: &Outcome) -> S
             table,
             region,
             duration,
-            ..
-        } if duration.is_zero() => format!(
-            "ended the pause of {table}'s replication at {region} in every region; each side now pulls what it missed"
-        ),
-        Action::PauseReplication {
-            table,
-            region,
-            duration,
             tail,
             ..
-        } => {
-            let starts = match tail.as_millis() {
-                0 => "now".to_string(),
-                ms => format!("after a tail of {}", show_ms(ms as u64)),
-            };
-            format!(
-                "paused replication of {table} into and out of {region} for {}, starting {starts}, in every region; {region} keeps serving it, other tables go on, and at the end each side pulls what it missed",
-                show_ms(duration.as_millis() as u64)
-            )
-        }
+        } => pause_line(table, region, *duration, *tail),
         Action::Snapshot { .. }
         | Action::Restore { .. }
         | Action::Recovery { .. }
@@ -228,9 +133,128 @@ pub(super) fn render(cluster: &ClusterFile, action: &Action, out: &Outcome) -> S
     }
 }
 
+/// A latency change: the figures the link now holds, or its removal.
+fn latency_line(from: &str, to: &str, both: bool, out: &Outcome) -> String {
+    let head = format!("latency {from} {} {to}", arrow(both));
+    let a = out
+        .toxics
+        .first()
+        .map(|t| t["attributes"].clone())
+        .unwrap_or(Json::Null);
+    let (l, j) = (
+        a["latency"].as_u64().unwrap_or(0),
+        a["jitter"].as_u64().unwrap_or(0),
+    );
+    if l == 0 && j == 0 {
+        return format!("{head}: removed");
+    }
+    let mut line = format!("{head}: {}", show_ms(l));
+    if j > 0 {
+        let _ = write!(
+            line,
+            " ± {} ({})",
+            show_ms(j),
+            a["distribution"].as_str().unwrap_or("uniform")
+        );
+    }
+    line.push_str(" one way");
+    line
+}
+
+/// Packet loss set on a link, and the retransmission timeout each lost
+/// chunk is held for; or its removal.
+fn loss_line(
+    from: &str,
+    to: &str,
+    both: bool,
+    percent: f64,
+    rto: Option<Duration>,
+    out: &Outcome,
+) -> String {
+    let head = format!("loss {from} {} {to}", arrow(both));
+    if percent == 0.0 {
+        return if out.removed == 0 {
+            format!("{head}: no loss was set")
+        } else {
+            format!("{head}: removed")
+        };
+    }
+    let rto = rto
+        .map(|r| r.as_millis() as u64)
+        .unwrap_or(meridian_netsim::toxic::DEFAULT_RTO_MS);
+    format!(
+        "{head}: {percent} % of chunks held one retransmission timeout ({}), and what follows them waits",
+        show_ms(rto)
+    )
+}
+
+/// A cut link, and what its kind does to the connections on it.
+fn partition_line(a: &str, b: &str, both: bool, kind: PartitionKind) -> String {
+    match kind {
+        PartitionKind::Blackhole => format!(
+            "partitioned {a} {} {b} (blackhole): every byte from {a} to {b}{} is dropped; connections stay open",
+            arrow(both),
+            if both { " and back" } else { "" }
+        ),
+        PartitionKind::Refuse => format!(
+            "partitioned {a} {} {b} (refuse): {}; proxy {} disabled",
+            arrow(both),
+            if both {
+                format!("connections between {a} and {b} are reset and refused")
+            } else {
+                format!(
+                    "connections {a} opens to {b} are reset and refused, those {b} opens to {a} stay up"
+                )
+            },
+            scenario::directed(a, b, both)
+                .iter()
+                .map(|(x, y)| meridian_region::config::link_name(x, y))
+                .collect::<Vec<_>>()
+                .join(" and ")
+        ),
+    }
+}
+
+/// A skewed clock: its offset and drift, and how far the region's HLC
+/// now reads from real time.
+fn skew_line(region: &str, out: &Outcome) -> String {
+    let Some(c) = &out.clock else {
+        return format!("skewed {region}'s clock");
+    };
+    let hlc_ahead_ms = c
+        .hlc_now
+        .as_ref()
+        .map(|v| (v.physical_micros as i128 - c.real_micros as i128) as f64 / 1e3)
+        .unwrap_or(0.0);
+    format!(
+        "skewed {region}'s clock: {:+} ms offset, {:+} ppm drift; its HLC now reads {hlc_ahead_ms:+.1} ms from real time ({})",
+        c.offset_micros as f64 / 1e3,
+        c.drift_ppm,
+        crate::client::version_text(&c.hlc_now)
+    )
+}
+
 fn pid(out: &Outcome) -> Json {
     out.process
         .as_ref()
         .map(|p| p["pid"].clone())
         .unwrap_or(Json::Null)
+}
+
+/// A pause of a table's replication at a region, or its end (a pause of
+/// no length).
+fn pause_line(table: &str, region: &str, duration: Duration, tail: Duration) -> String {
+    if duration.is_zero() {
+        return format!(
+            "ended the pause of {table}'s replication at {region} in every region; each side now pulls what it missed"
+        );
+    }
+    let starts = match tail.as_millis() {
+        0 => "now".to_string(),
+        ms => format!("after a tail of {}", show_ms(ms as u64)),
+    };
+    format!(
+        "paused replication of {table} into and out of {region} for {}, starting {starts}, in every region; {region} keeps serving it, other tables go on, and at the end each side pulls what it missed",
+        show_ms(duration.as_millis() as u64)
+    )
 }

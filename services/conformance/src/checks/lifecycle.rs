@@ -214,13 +214,19 @@ pub(super) async fn ttl_delete_as_service(
             "{waited}, more than 3 TTL intervals ({interval_ms} ms)"
         )));
     }
+    removed_by_the_service(ctx, &t, &gone).await
+}
+
+/// Each region that deleted the expired item (`gone`) has a REMOVE record
+/// of it in its stream whose userIdentity is the service's.
+async fn removed_by_the_service(ctx: &Ctx, t: &str, gone: &[usize]) -> Result<Verdict, ConfError> {
     let mut bad = Vec::new();
     let mut good = Vec::new();
-    for &r in &gone {
+    for &r in gone {
         match find_stream_record(
             ctx,
             r,
-            &t,
+            t,
             "ttl-1",
             OperationType::Remove,
             ctx.visible_within(),

@@ -11,6 +11,7 @@ use std::collections::BTreeMap;
 use std::time::Duration;
 
 use anyhow::{Context, Result, bail};
+use futures::future::BoxFuture;
 use meridian_cluster::http::{Target, request};
 use meridian_region::ClusterFile;
 use serde_json::Value as Json;
@@ -25,6 +26,16 @@ const MAX_EVENT: usize = 1 << 20;
 const MAX_FETCH: usize = 16 << 20;
 /// How long one fetch may take.
 const FETCH_WAIT: Duration = Duration::from_secs(10);
+
+/// Serves the dashboard of a cluster on a listener until the shutdown
+/// future resolves: the `meridian` binary's own dashboard, handed in by it,
+/// since `bench replicate --dashboard` measures what `meridian up` serves
+/// and the dashboard belongs to the binary, not to this crate.
+pub type Dashboard = fn(
+    ClusterFile,
+    tokio::net::TcpListener,
+    BoxFuture<'static, ()>,
+) -> BoxFuture<'static, Result<()>>;
 
 /// What the client read while the dashboard was open.
 #[derive(Debug, Default, Clone, Copy)]
@@ -42,22 +53,24 @@ pub struct Viewer {
 }
 
 impl Viewer {
-    /// Serves the dashboard of `cluster` on a free loopback port and opens
-    /// the page's reads against it.
-    pub async fn open(cluster: ClusterFile) -> Result<Viewer> {
-        let listener = crate::dashboard::bind(
-            Some("127.0.0.1:0".parse().expect("an address")),
-            "--dashboard",
-            crate::dashboard::Reach::Loopback,
-        )
-        .await?;
+    /// Serves the dashboard of `cluster` through `dashboard` on a free
+    /// loopback port and opens the page's reads against it.
+    pub async fn open(cluster: ClusterFile, dashboard: Dashboard) -> Result<Viewer> {
+        let at = "127.0.0.1:0";
+        let listener = tokio::net::TcpListener::bind(at)
+            .await
+            .with_context(|| format!("--dashboard: binding {at} (give another port)"))?;
         let addr = listener.local_addr()?.to_string();
         let regions = cluster.region_names();
         let (stop, stopped) = watch::channel(false);
         let mut on_stop = stopped.clone();
-        let server = tokio::spawn(crate::dashboard::serve(cluster, listener, async move {
-            let _ = on_stop.wait_for(|s| *s).await;
-        }));
+        let server = tokio::spawn(dashboard(
+            cluster,
+            listener,
+            Box::pin(async move {
+                let _ = on_stop.wait_for(|s| *s).await;
+            }),
+        ));
         let (seen, mut samples) = watch::channel(0u64);
         let reader = tokio::spawn(read(addr, regions, stopped, seen));
         let viewer = Viewer {

@@ -16,9 +16,9 @@ use meridian_store::WriteOp;
 use serde_json::json;
 use tokio::time::Instant;
 
-use crate::bench::cluster::Cluster;
-use crate::bench::load::dynamo_call;
-use crate::bench::status::wait_drained;
+use crate::cluster::Cluster;
+use crate::load::dynamo_call;
+use crate::status::wait_drained;
 
 /// Longest wait, once settled, for expired items to be reaped and the
 /// reaping to replicate.

@@ -2,6 +2,10 @@
 //! each measured through the same binary and gRPC API users use (regions are
 //! real `meridian region` child processes) and reported against a baseline
 //! measured in the same run. See docs/performance.md.
+//!
+//! A library of its own so the `meridian` binary holds only the command's
+//! entry: the binary parses [`BenchArgs`] with its other commands and hands
+//! them to [`run`], with the dashboard it serves (see [`Dashboard`]).
 
 mod backup;
 mod catchup;
@@ -28,7 +32,8 @@ mod write;
 use anyhow::Result;
 use clap::{Args, Subcommand};
 
-pub use common::Common;
+pub(crate) use common::Common;
+pub use viewer::Dashboard;
 
 #[derive(Args)]
 pub struct BenchArgs {
@@ -87,10 +92,12 @@ enum Which {
     Soak(soak::SoakArgs),
 }
 
-pub async fn run(args: BenchArgs) -> Result<()> {
+/// Runs the benchmark `args` names; `dashboard` serves the page `bench
+/// replicate --dashboard` keeps open.
+pub async fn run(args: BenchArgs, dashboard: Dashboard) -> Result<()> {
     match args.which {
         Which::Write(a) => write::write(a).await,
-        Which::Replicate(a) => replicate::replicate(a).await,
+        Which::Replicate(a) => replicate::replicate(a, dashboard).await,
         Which::Catchup(a) => catchup::catchup(a).await,
         Which::Memory(a) => memory::memory(a).await,
         Which::Repair(a) => repair::repair(a).await,

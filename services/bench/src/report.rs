@@ -92,9 +92,9 @@ impl Report {
             .map(Metric::median)
     }
 
-    /// Prints the table and writes `<out>/<name>-<unix time>.json`.
-    pub fn finish(self, out: &Path) -> Result<PathBuf> {
-        let now = SystemTime::now().duration_since(UNIX_EPOCH)?.as_secs();
+    /// Prints the heading and a row per metric; each metric's figures for
+    /// the JSON.
+    fn print_metrics(&self) -> serde_json::Map<String, Json> {
         let width = self
             .metrics
             .iter()
@@ -133,6 +133,12 @@ impl Report {
                 }),
             );
         }
+        metrics
+    }
+
+    /// Checks and prints each target on its metric's median; each one's
+    /// outcome for the JSON.
+    fn check_targets(&self) -> Vec<Json> {
         let mut targets = Vec::new();
         if !self.targets.is_empty() {
             println!("\ntargets (checked on the median):");
@@ -166,6 +172,14 @@ impl Report {
                 "met": met,
             }));
         }
+        targets
+    }
+
+    /// Prints the table and writes `<out>/<name>-<unix time>.json`.
+    pub fn finish(self, out: &Path) -> Result<PathBuf> {
+        let now = SystemTime::now().duration_since(UNIX_EPOCH)?.as_secs();
+        let metrics = self.print_metrics();
+        let targets = self.check_targets();
         for n in &self.notes {
             println!("note: {n}");
         }

@@ -9,8 +9,8 @@ use meridian_scenario::report::Report as DrillReport;
 use serde_json::{Value as Json, json};
 
 use super::sample::{Reading, RegionSample, Sample, link_windows};
-use crate::bench::phase::q_ms;
-use crate::bench::report::finite;
+use crate::phase::q_ms;
+use crate::report::finite;
 
 /// Largest growth over the second half that passes, as a fraction.
 pub(super) const MAX_GROWTH: f64 = 0.10;
@@ -95,6 +95,16 @@ pub(super) fn judge(
     smoke: bool,
 ) -> (Verdict, Json) {
     let mut v = Verdict::default();
+    drill_checks(&mut v, drill);
+    let mut figures = serde_json::Map::new();
+    resource_checks(&mut v, &mut figures, names, samples, duration_ms, smoke);
+    latency_check(&mut v, &mut figures, names, samples, per_period, smoke);
+    (v, Json::Object(figures))
+}
+
+/// What the drill checker found: no acknowledged write lost, convergence,
+/// the conflict log, and every fault applied.
+fn drill_checks(v: &mut Verdict, drill: &DrillReport) {
     let problems = |n: usize| {
         drill
             .verdict
@@ -150,7 +160,18 @@ pub(super) fn judge(
             failed.join("; ")
         },
     );
-    let mut figures = serde_json::Map::new();
+}
+
+/// RSS, descriptors and disk: each region's growth over the second half,
+/// held below [`MAX_GROWTH`] (not in a smoke run).
+fn resource_checks(
+    v: &mut Verdict,
+    figures: &mut serde_json::Map<String, Json>,
+    names: &[String],
+    samples: &[Sample],
+    duration_ms: u64,
+    smoke: bool,
+) {
     let resources: [(&str, &str, Reading); 3] = [
         ("RSS", "rss", |r| r.rss_bytes),
         ("open file descriptors", "fds", |r| r.open_fds),
@@ -186,6 +207,18 @@ pub(super) fn judge(
         );
         figures.insert(format!("{key} growth max"), json!(worst.and_then(finite)));
     }
+}
+
+/// Replication p99 in the last period against the first healthy one's,
+/// held within [`MAX_P99_RATIO`] (not in a smoke run).
+fn latency_check(
+    v: &mut Verdict,
+    figures: &mut serde_json::Map<String, Json>,
+    names: &[String],
+    samples: &[Sample],
+    per_period: usize,
+    smoke: bool,
+) {
     let last = samples.len().saturating_sub(1);
     let p99 = (samples.len() > per_period && per_period > 0).then(|| {
         (
@@ -216,7 +249,6 @@ pub(super) fn judge(
         ok,
         detail,
     );
-    (v, Json::Object(figures))
 }
 
 #[cfg(test)]

@@ -29,7 +29,7 @@ mod verdict;
 use faults::SoakFaults;
 use plan::{MAX_MINUTES, Plan};
 use sample::{Reading, RegionSample, Sample, link_windows, sample_until, to_json};
-use verdict::{MAX_GROWTH, MAX_P99_RATIO, judge};
+use verdict::{MAX_GROWTH, MAX_P99_RATIO, Verdict, judge};
 
 /// The soak's table.
 const TABLE: &str = "soak";
@@ -104,21 +104,7 @@ pub async fn soak(a: SoakArgs) -> Result<()> {
     );
     r.machine = a.common.machine()?;
     let dir = a.common.tempdir()?;
-    let cluster = Cluster::start_with(3, true, dir.path(), |f| {
-        f.ttl_interval_ms = TTL_INTERVAL_MS;
-        f.stream_retain_secs = retain;
-        // A region without a port here reads as down in every sample.
-        let port = || {
-            meridian_cluster::ports::free_port()
-                .ok()
-                .map(|p| std::net::SocketAddr::from(([127, 0, 0, 1], p)))
-        };
-        for region in &mut f.regions {
-            region.metrics = port();
-            region.dynamo = port();
-        }
-    })
-    .await?;
+    let cluster = start_cluster(dir.path(), retain).await?;
     let result = run(&cluster, &scenario, &plan, a.seed).await;
     cluster.shutdown().await;
     let (drill, samples) = result?;
@@ -169,15 +155,7 @@ pub async fn soak(a: SoakArgs) -> Result<()> {
     std::fs::write(&html, plot(&names, &drill, &samples))
         .with_context(|| format!("writing {}", html.display()))?;
     println!("wrote {}", html.display());
-    println!("\nsoak verdict:");
-    for c in &verdict.checks {
-        let mark = match (c.judged, c.ok) {
-            (false, _) => "NOT JUDGED",
-            (true, true) => "PASS",
-            (true, false) => "FAIL",
-        };
-        println!("  {mark:<10} {}: {}", c.what, c.detail);
-    }
+    print_verdict(&verdict);
     if !verdict.passed() {
         bail!("the soak failed: see the verdict above");
     }
@@ -318,6 +296,70 @@ fn add_metrics(
     );
 }
 
+/// The soak's three regions, each with a metrics port and a DynamoDB
+/// endpoint (a region without a port here reads as down in every sample),
+/// the TTL reaper's interval and the stream's retention `retain`.
+async fn start_cluster(dir: &std::path::Path, retain: u64) -> Result<Cluster> {
+    Cluster::start_with(3, true, dir, |f| {
+        f.ttl_interval_ms = TTL_INTERVAL_MS;
+        f.stream_retain_secs = retain;
+        let port = || {
+            meridian_cluster::ports::free_port()
+                .ok()
+                .map(|p| std::net::SocketAddr::from(([127, 0, 0, 1], p)))
+        };
+        for region in &mut f.regions {
+            region.metrics = port();
+            region.dynamo = port();
+        }
+    })
+    .await
+}
+
+/// Each check of the verdict, judged or not, with what it found.
+fn print_verdict(verdict: &Verdict) {
+    println!("\nsoak verdict:");
+    for c in &verdict.checks {
+        let mark = match (c.judged, c.ok) {
+            (false, _) => "NOT JUDGED",
+            (true, true) => "PASS",
+            (true, false) => "FAIL",
+        };
+        println!("  {mark:<10} {}: {}", c.what, c.detail);
+    }
+}
+
+/// One line per link: its name and its points.
+type LinkLines = Vec<(String, Points)>;
+
+/// Per link, its pending mutations at each sample and its replication
+/// p99 over each sample interval.
+fn link_series(names: &[String], samples: &[Sample]) -> (LinkLines, LinkLines) {
+    let mut links: std::collections::BTreeMap<String, (Points, Points)> = Default::default();
+    for (k, s) in samples.iter().enumerate() {
+        for (i, r) in s.regions.iter().enumerate() {
+            for (peer, p) in &r.pending {
+                let e = links.entry(format!("{} → {peer}", names[i])).or_default();
+                e.0.push((s.t_ms, Some(*p as f64)));
+            }
+        }
+        if k > 0 {
+            for (link, w) in link_windows(names, &samples[k - 1], s) {
+                let p99 = q_ms(&w, 0.99);
+                links
+                    .entry(link)
+                    .or_default()
+                    .1
+                    .push((s.t_ms, p99.is_finite().then_some(p99)));
+            }
+        }
+    }
+    links
+        .into_iter()
+        .map(|(l, (p, q))| ((l.clone(), p), (l, q)))
+        .unzip()
+}
+
 /// The samples drawn, one plot per figure, with the fault timeline.
 fn plot(names: &[String], drill: &meridian_scenario::report::Report, samples: &[Sample]) -> String {
     let per_region = |get: &dyn Fn(&RegionSample) -> Option<f64>| -> Vec<(String, Points)> {
@@ -340,29 +382,7 @@ fn plot(names: &[String], drill: &meridian_scenario::report::Report, samples: &[
         lines,
         log_if_wide: false,
     };
-    let mut links: std::collections::BTreeMap<String, (Points, Points)> = Default::default();
-    for (k, s) in samples.iter().enumerate() {
-        for (i, r) in s.regions.iter().enumerate() {
-            for (peer, p) in &r.pending {
-                let e = links.entry(format!("{} → {peer}", names[i])).or_default();
-                e.0.push((s.t_ms, Some(*p as f64)));
-            }
-        }
-        if k > 0 {
-            for (link, w) in link_windows(names, &samples[k - 1], s) {
-                let p99 = q_ms(&w, 0.99);
-                links
-                    .entry(link)
-                    .or_default()
-                    .1
-                    .push((s.t_ms, p99.is_finite().then_some(p99)));
-            }
-        }
-    }
-    let (pending, p99): (Vec<_>, Vec<_>) = links
-        .into_iter()
-        .map(|(l, (p, q))| ((l.clone(), p), (l, q)))
-        .unzip();
+    let (pending, p99) = link_series(names, samples);
     let figures = [
         fig(
             "RSS",

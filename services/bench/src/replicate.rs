@@ -9,7 +9,7 @@ use super::Common;
 use super::cluster::Cluster;
 use super::phase::{Phase, add_cpu, hi_bucket_ms, idle, phase, q_ms};
 use super::report::Report;
-use super::viewer::{Read, Viewer};
+use super::viewer::{Dashboard, Read, Viewer};
 
 #[derive(Args, Debug)]
 pub struct ReplicateArgs {
@@ -48,7 +48,10 @@ pub struct ReplicateArgs {
 /// Seconds the cluster is watched doing nothing, before the first phase.
 const IDLE_SECS: u64 = 5;
 
-pub async fn replicate(a: ReplicateArgs) -> Result<()> {
+/// The phases at L = 0 and L, then `--sweep`'s and `--dashboard`'s,
+/// on three regions; then one region alone and the same phases in log
+/// order, each on a cluster of its own.
+pub async fn replicate(a: ReplicateArgs, dashboard: Dashboard) -> Result<()> {
     let smoke = a.common.smoke;
     let reps = a.common.reps(3);
     let (rate, secs) = if smoke { (200, 1) } else { (a.rate, a.secs) };
@@ -85,38 +88,7 @@ pub async fn replicate(a: ReplicateArgs) -> Result<()> {
                 n += 1;
                 let p = phase(&cluster, rate, secs, a.clients, &format!("p{n}")).await?;
                 partition.push((l, p.cpu.region_per_write_us, q_ms(&p.all, 0.99)));
-                let tag = format!("L={l}ms");
-                r.add(
-                    &format!("{tag} achieved rate/region"),
-                    "writes/s",
-                    p.achieved,
-                );
-                add_cpu(&mut r, &tag, &p.cpu);
-                r.add(&format!("{tag} p50"), "ms", q_ms(&p.all, 0.5));
-                r.add(&format!("{tag} p99"), "ms", q_ms(&p.all, 0.99));
-                r.add(&format!("{tag} max"), "ms", hi_bucket_ms(&p.all));
-                r.add(
-                    &format!("{tag} max pending"),
-                    "mutations",
-                    p.max_pending as f64,
-                );
-                for (pair, w) in &p.pairs {
-                    r.add(&format!("{tag} p99 {pair}"), "ms", q_ms(w, 0.99));
-                }
-                let bound = (l + 10) as f64;
-                r.add(
-                    &format!("{tag} p99 / (L+10ms)"),
-                    "ratio",
-                    q_ms(&p.all, 0.99) / bound,
-                );
-                r.runs.push(json!({
-                    "rep": rep, "latency_ms": l, "rate": rate, "achieved": p.achieved,
-                    "max_pending": p.max_pending,
-                    "pairs": p.pairs.iter().map(|(k, w)| (k.clone(), json!({
-                        "p50_ms": q_ms(w, 0.5), "p99_ms": q_ms(w, 0.99), "max_ms": hi_bucket_ms(w),
-                        "count": w.iter().sum::<u64>(),
-                    }))).collect::<serde_json::Map<_, _>>(),
-                }));
+                latency_figures(&mut r, rep, l, rate, &p);
             }
         }
         if a.sweep && !smoke {
@@ -125,23 +97,7 @@ pub async fn replicate(a: ReplicateArgs) -> Result<()> {
                 for s_rate in [1_000u64, 5_000, 10_000, 20_000] {
                     n += 1;
                     let p = phase(&cluster, s_rate, secs, a.clients, &format!("p{n}")).await?;
-                    let tag = format!("sweep {}k/s", s_rate / 1000);
-                    r.add(
-                        &format!("{tag} achieved rate/region"),
-                        "writes/s",
-                        p.achieved,
-                    );
-                    r.add(&format!("{tag} p99"), "ms", q_ms(&p.all, 0.99));
-                    add_cpu(&mut r, &tag, &p.cpu);
-                    r.add(
-                        &format!("{tag} max pending"),
-                        "mutations",
-                        p.max_pending as f64,
-                    );
-                    r.runs.push(
-                        json!({"rep": rep, "sweep_rate": s_rate, "achieved": p.achieved,
-                        "p99_ms": q_ms(&p.all, 0.99), "max_pending": p.max_pending}),
-                    );
+                    sweep_figures(&mut r, rep, s_rate, &p);
                 }
             }
         }
@@ -150,7 +106,7 @@ pub async fn replicate(a: ReplicateArgs) -> Result<()> {
             for _ in 0..reps {
                 n += 1;
                 let off = phase(&cluster, rate, secs, a.clients, &format!("p{n}")).await?;
-                let viewer = Viewer::open(cluster.file().clone()).await?;
+                let viewer = Viewer::open(cluster.file().clone(), dashboard).await?;
                 n += 1;
                 let on = phase(&cluster, rate, secs, a.clients, &format!("p{n}")).await;
                 let read = viewer.close().await?;
@@ -168,10 +124,77 @@ pub async fn replicate(a: ReplicateArgs) -> Result<()> {
         add_cpu(&mut r, "one region", &p.cpu);
     }
     let log = log_order(&dir.path().join("log"), &a, rate, secs, reps).await?;
-    for ((l, p), (pl, p_cpu, p_p99)) in log.iter().zip(&partition) {
+    log_order_figures(&mut r, &log, &partition);
+    targets_and_notes(&mut r, lat, a.dashboard);
+    r.finish(&a.common.out)?;
+    Ok(())
+}
+
+/// A latency phase's rows: rate, CPU, latency percentiles overall and per
+/// region pair, and how far p99 is from the L + 10 ms target.
+fn latency_figures(r: &mut Report, rep: usize, l: u64, rate: u64, p: &Phase) {
+    let tag = format!("L={l}ms");
+    r.add(
+        &format!("{tag} achieved rate/region"),
+        "writes/s",
+        p.achieved,
+    );
+    add_cpu(r, &tag, &p.cpu);
+    r.add(&format!("{tag} p50"), "ms", q_ms(&p.all, 0.5));
+    r.add(&format!("{tag} p99"), "ms", q_ms(&p.all, 0.99));
+    r.add(&format!("{tag} max"), "ms", hi_bucket_ms(&p.all));
+    r.add(
+        &format!("{tag} max pending"),
+        "mutations",
+        p.max_pending as f64,
+    );
+    for (pair, w) in &p.pairs {
+        r.add(&format!("{tag} p99 {pair}"), "ms", q_ms(w, 0.99));
+    }
+    let bound = (l + 10) as f64;
+    r.add(
+        &format!("{tag} p99 / (L+10ms)"),
+        "ratio",
+        q_ms(&p.all, 0.99) / bound,
+    );
+    r.runs.push(json!({
+        "rep": rep, "latency_ms": l, "rate": rate, "achieved": p.achieved,
+        "max_pending": p.max_pending,
+        "pairs": p.pairs.iter().map(|(k, w)| (k.clone(), json!({
+            "p50_ms": q_ms(w, 0.5), "p99_ms": q_ms(w, 0.99), "max_ms": hi_bucket_ms(w),
+            "count": w.iter().sum::<u64>(),
+        }))).collect::<serde_json::Map<_, _>>(),
+    }));
+}
+
+/// A `--sweep` phase's rows, at `s_rate` writes per second per region.
+fn sweep_figures(r: &mut Report, rep: usize, s_rate: u64, p: &Phase) {
+    let tag = format!("sweep {}k/s", s_rate / 1000);
+    r.add(
+        &format!("{tag} achieved rate/region"),
+        "writes/s",
+        p.achieved,
+    );
+    r.add(&format!("{tag} p99"), "ms", q_ms(&p.all, 0.99));
+    add_cpu(r, &tag, &p.cpu);
+    r.add(
+        &format!("{tag} max pending"),
+        "mutations",
+        p.max_pending as f64,
+    );
+    r.runs.push(
+        json!({"rep": rep, "sweep_rate": s_rate, "achieved": p.achieved,
+    "p99_ms": q_ms(&p.all, 0.99), "max_pending": p.max_pending}),
+    );
+}
+
+/// The log-order phases' rows, each against the partition-order phase of
+/// the same repetition and latency: (L, region CPU/write, p99) there.
+fn log_order_figures(r: &mut Report, log: &[(u64, Phase)], partition: &[(u64, f64, f64)]) {
+    for ((l, p), (pl, p_cpu, p_p99)) in log.iter().zip(partition) {
         debug_assert_eq!(l, pl);
         let tag = format!("log order L={l}ms");
-        add_cpu(&mut r, &tag, &p.cpu);
+        add_cpu(r, &tag, &p.cpu);
         r.add(&format!("{tag} p99"), "ms", q_ms(&p.all, 0.99));
         r.add(
             &format!("partition / log order region CPU/write L={l}ms"),
@@ -184,6 +207,10 @@ pub async fn replicate(a: ReplicateArgs) -> Result<()> {
             p_p99 - q_ms(&p.all, 0.99),
         );
     }
+}
+
+/// The targets the figures are held to, and what the figures mean.
+fn targets_and_notes(r: &mut Report, lat: u64, dashboard: bool) {
     r.target(
         "p99 ≤ 10 ms at 0 injected latency",
         "L=0ms p99",
@@ -196,7 +223,7 @@ pub async fn replicate(a: ReplicateArgs) -> Result<()> {
         false,
         (lat + 10) as f64,
     );
-    if a.dashboard {
+    if dashboard {
         r.target(
             "with a dashboard open, at least 0.95× the rate without it",
             "dashboard on / off achieved rate",
@@ -222,8 +249,6 @@ pub async fn replicate(a: ReplicateArgs) -> Result<()> {
     r.notes.push(
         "CPU/write: user + system CPU of the regions, and of this process (clients and link proxies), from a phase's first write until nothing is pending, per write accepted; CPU busy: their share of all cores. CPU/write falls as the rate rises (larger groups and batches), so CPU busy near 100 % is the sign of saturation; wake-ups/write: the regions' threads' context switches (voluntary and not, from /proc) over the same span, per write accepted; idle: the regions' CPU and context switches per region over 5 s with the table created and no requests; one region: the same rate and clients against a cluster of one region with no peers, after the three-region phases".into(),
     );
-    r.finish(&a.common.out)?;
-    Ok(())
 }
 
 /// The three-region phases again, on a cluster of their own in log order

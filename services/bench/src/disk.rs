@@ -87,26 +87,7 @@ pub async fn disk(a: DiskArgs) -> Result<()> {
                 .await?;
                 loaded.push(l);
                 wait_drained(&cluster, &[0, 1], max).await?;
-                // Truncation runs every second; wait until it caught up.
-                let t = Instant::now();
-                let status = loop {
-                    let st = cluster
-                        .admin(0)
-                        .status(pb::StatusRequest {})
-                        .await?
-                        .into_inner();
-                    if st.log_head.saturating_sub(st.log_start) < retain + 1_000 {
-                        break st;
-                    }
-                    if t.elapsed() >= max {
-                        bail!(
-                            "half {half}: the log kept {} entries after {} s",
-                            st.log_head - st.log_start,
-                            max.as_secs()
-                        );
-                    }
-                    tokio::time::sleep(Duration::from_millis(200)).await;
-                };
+                let status = truncated(&cluster, half, retain, max).await?;
                 let data = cluster.data_dir(0);
                 let wal = std::fs::metadata(data.join("meridian.db-wal")).map_or(0, |m| m.len());
                 sizes.push((
@@ -150,4 +131,34 @@ pub async fn disk(a: DiskArgs) -> Result<()> {
     r.notes.push("live data: the keys' items as encoded; the store: every file of the region's data directory (database, WAL, shared memory), after the log was truncated to the retention".into());
     r.finish(&a.common.out)?;
     Ok(())
+}
+
+/// Region 0's status once its log is truncated to about `retain` entries
+/// after `half`: truncation runs every second, so this waits until it
+/// caught up.
+async fn truncated(
+    cluster: &Cluster,
+    half: usize,
+    retain: u64,
+    max: Duration,
+) -> Result<pb::StatusResponse> {
+    let t = Instant::now();
+    loop {
+        let st = cluster
+            .admin(0)
+            .status(pb::StatusRequest {})
+            .await?
+            .into_inner();
+        if st.log_head.saturating_sub(st.log_start) < retain + 1_000 {
+            return Ok(st);
+        }
+        if t.elapsed() >= max {
+            bail!(
+                "half {half}: the log kept {} entries after {} s",
+                st.log_head - st.log_start,
+                max.as_secs()
+            );
+        }
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    }
 }

@@ -72,26 +72,7 @@ pub async fn fill(a: FillArgs) -> Result<()> {
                     consistency: String::new(),
                 })
                 .await?;
-            let filled = meridian_cluster::wait::poll(
-                "the new replica did not fill",
-                max,
-                Duration::from_millis(20),
-                || async {
-                    match cluster.admin(1).status(pb::StatusRequest {}).await {
-                        Ok(s) => {
-                            match s.into_inner().fills.into_iter().find(|f| f.table == TABLE) {
-                                Some(f) => meridian_cluster::wait::Step::Done(f),
-                                None => {
-                                    meridian_cluster::wait::Step::NotYet("still CREATING".into())
-                                }
-                            }
-                        }
-                        Err(e) => meridian_cluster::wait::Step::NotYet(e.message().to_string()),
-                    }
-                },
-            )
-            .await
-            .map_err(|e| anyhow::anyhow!(e))?;
+            let filled = wait_filled(&cluster, max).await?;
             let took = t.elapsed();
             if filled.items != items {
                 bail!(
@@ -138,4 +119,24 @@ pub async fn fill(a: FillArgs) -> Result<()> {
     );
     r.finish(&a.common.out)?;
     Ok(())
+}
+
+/// Region 1's fill of the table, once it reports one done.
+async fn wait_filled(cluster: &Cluster, max: Duration) -> Result<pb::ReplicaFill> {
+    meridian_cluster::wait::poll(
+        "the new replica did not fill",
+        max,
+        Duration::from_millis(20),
+        || async {
+            match cluster.admin(1).status(pb::StatusRequest {}).await {
+                Ok(s) => match s.into_inner().fills.into_iter().find(|f| f.table == TABLE) {
+                    Some(f) => meridian_cluster::wait::Step::Done(f),
+                    None => meridian_cluster::wait::Step::NotYet("still CREATING".into()),
+                },
+                Err(e) => meridian_cluster::wait::Step::NotYet(e.message().to_string()),
+            }
+        },
+    )
+    .await
+    .map_err(|e| anyhow::anyhow!(e))
 }

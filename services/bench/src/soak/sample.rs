@@ -16,10 +16,10 @@ use meridian_proto::v1 as pb;
 use serde_json::{Value as Json, json};
 use tokio::time::Instant;
 
-use crate::bench::cluster::Cluster;
-use crate::bench::phase::q_ms;
-use crate::bench::probe::dir_size;
-use crate::bench::report::finite;
+use crate::cluster::Cluster;
+use crate::phase::q_ms;
+use crate::probe::dir_size;
+use crate::report::finite;
 
 /// Longest one region's Status or `/metrics` may take: one that does not
 /// answer in time is counted as down for this sample.
