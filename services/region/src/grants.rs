@@ -9,7 +9,9 @@
 //! Worked out from the catalog, which every region holds alike, so both
 //! ends of a pair withhold the same tables; again whenever the catalog
 //! changes, and every [`REFRESH`] besides, since a policy's conditions
-//! may name a time (the deny statement AWS FIS adds to pause a table).
+//! may name a time (the deny statement AWS FIS adds to pause a table). A
+//! pure core: the resume loop (`crate::resume`) reads the catalog and
+//! hands it in.
 
 use std::collections::BTreeMap;
 use std::time::Duration;
@@ -17,10 +19,11 @@ use std::time::Duration;
 use meridian_core::policy::Policy;
 use meridian_core::replicas::authorize;
 
-use crate::Shared;
-
 /// How often the grants are worked out again without a catalog change.
 pub const REFRESH: Duration = Duration::from_secs(1);
+
+/// A table and a peer: one pair of replicas' replication of one table.
+pub type Pair = (String, String);
 
 /// The tables withheld, by peer, as last worked out.
 #[derive(Debug, Default)]
@@ -42,8 +45,41 @@ impl Withheld {
         self.tables(peer).iter().any(|t| t == table)
     }
 
-    fn due(&self, epoch: u64, now: tokio::time::Instant) -> bool {
+    /// Whether the grants are to be worked out again at `now`, the
+    /// catalog being at `epoch`.
+    pub fn due(&self, epoch: u64, now: tokio::time::Instant) -> bool {
         self.epoch != Some(epoch) || self.at.is_none_or(|at| now >= at + REFRESH)
+    }
+
+    /// Takes `fresh`, worked out at `now` from the catalog at `epoch`, and
+    /// answers the pairs (table, peer) granted again since the last time
+    /// (what the resume loop pulls) and those newly withheld.
+    pub fn replace(
+        &mut self,
+        fresh: BTreeMap<String, Vec<String>>,
+        epoch: u64,
+        now: tokio::time::Instant,
+    ) -> (Vec<Pair>, Vec<Pair>) {
+        let pairs = |m: &BTreeMap<String, Vec<String>>| -> Vec<Pair> {
+            m.iter()
+                .flat_map(|(peer, tables)| tables.iter().map(|t| (t.clone(), peer.clone())))
+                .collect()
+        };
+        let (was, now_withheld) = (pairs(&self.by_peer), pairs(&fresh));
+        let reopened = was
+            .iter()
+            .filter(|p| !now_withheld.contains(p))
+            .cloned()
+            .collect();
+        let closed = now_withheld
+            .iter()
+            .filter(|p| !was.contains(p))
+            .cloned()
+            .collect();
+        self.by_peer = fresh;
+        self.epoch = Some(epoch);
+        self.at = Some(now);
+        (reopened, closed)
     }
 }
 
@@ -71,48 +107,6 @@ pub fn work_out(
         }
     }
     out
-}
-
-/// Works the grants out again when due, and returns the pairs (table,
-/// peer) granted again since the last time: what the resume loop pulls.
-pub(crate) async fn refresh(shared: &Shared) -> Result<Vec<(String, String)>, String> {
-    let epoch = shared.storage.catalog_epoch();
-    let instant = tokio::time::Instant::now();
-    if !shared
-        .withheld
-        .lock()
-        .unwrap_or_else(|p| p.into_inner())
-        .due(epoch, instant)
-    {
-        return Ok(Vec::new());
-    }
-    let tables = shared
-        .storage
-        .read(|r| r.authorization_inputs())
-        .await
-        .map_err(|e| e.to_string())?;
-    let now = shared.real_clock.now_micros();
-    let fresh = work_out(&shared.config.name, &tables, now);
-    let mut w = shared.withheld.lock().unwrap_or_else(|p| p.into_inner());
-    let mut reopened = Vec::new();
-    for (peer, was) in &w.by_peer {
-        for table in was {
-            if !fresh.get(peer).is_some_and(|t| t.contains(table)) {
-                reopened.push((table.clone(), peer.clone()));
-            }
-        }
-    }
-    for (peer, tables) in &fresh {
-        for table in tables {
-            if !w.blocks(peer, table) {
-                tracing::warn!(region = %shared.config.name, %table, %peer, "replication not authorized by the replicas' resource-based policies; withheld until it is");
-            }
-        }
-    }
-    w.by_peer = fresh;
-    w.epoch = Some(epoch);
-    w.at = Some(instant);
-    Ok(reopened)
 }
 
 #[cfg(test)]

@@ -31,6 +31,37 @@ impl Resume {
     }
 }
 
+/// Works the replicas' grants out again when due (`crate::grants`), and
+/// returns the pairs (table, peer) granted again since the last time.
+async fn refresh_grants(shared: &Shared) -> Result<Vec<(String, String)>, String> {
+    let epoch = shared.storage.catalog_epoch();
+    let instant = tokio::time::Instant::now();
+    let due = shared
+        .withheld
+        .lock()
+        .unwrap_or_else(|p| p.into_inner())
+        .due(epoch, instant);
+    if !due {
+        return Ok(Vec::new());
+    }
+    let tables = shared
+        .storage
+        .read(|r| r.authorization_inputs())
+        .await
+        .map_err(|e| e.to_string())?;
+    let fresh =
+        crate::grants::work_out(&shared.config.name, &tables, shared.real_clock.now_micros());
+    let (reopened, closed) = shared
+        .withheld
+        .lock()
+        .unwrap_or_else(|p| p.into_inner())
+        .replace(fresh, epoch, instant);
+    for (table, peer) in &closed {
+        tracing::warn!(region = %shared.config.name, %table, %peer, "replication not authorized by the replicas' resource-based policies; withheld until it is");
+    }
+    Ok(reopened)
+}
+
 impl Work for Resume {
     type Error = String;
 
@@ -38,7 +69,7 @@ impl Work for Resume {
         let me = self.shared.config.name.clone();
         // Replication a resource-based policy granted again is pulled back
         // as a pause's end is (`crate::grants`).
-        match crate::grants::refresh(&self.shared).await {
+        match refresh_grants(&self.shared).await {
             Ok(reopened) => {
                 for (table, peer) in reopened {
                     tracing::info!(region = %me, %table, %peer, "replication authorized again; pulling what was withheld");

@@ -308,7 +308,7 @@ fn in_unit(planned: Vec<Plan>) -> impl Iterator<Item = (Plan, (u32, u32))> {
 }
 
 /// One local op, resolved against the current state, not yet written.
-struct Plan {
+pub(crate) struct Plan {
     index: usize,
     table: String,
     key: EncodedKey,
@@ -318,14 +318,14 @@ struct Plan {
     current: Option<Item>,
     failure: Option<ConditionFailure>,
     /// `Some(image)` to write (`Some(None)` a tombstone); `None` writes nothing.
-    write: Option<Option<Item>>,
+    pub(crate) write: Option<Option<Item>>,
     ttl: bool,
     /// A table whose items go with this catalog write.
     purge: Option<String>,
 }
 
 impl Plan {
-    fn new(
+    pub(crate) fn new(
         table: &str,
         key: EncodedKey,
         table_version: Option<Version>,
@@ -800,38 +800,7 @@ impl GroupTxn<'_, '_> {
                 table,
                 policy,
                 if_revision,
-            } => {
-                use meridian_core::replicas::authorize;
-                let Some((_, incarnation)) = self.table_def(table)? else {
-                    return Err(StoreError::TableNotFound(table.clone()));
-                };
-                let key = authorize::key(table, self.region);
-                let head = self.head(CATALOG_TABLE, &key)?;
-                let corrupt = |e: meridian_core::Error| StoreError::Corrupt(e.to_string());
-                let found = match head.as_ref().and_then(|h| h.image.as_ref()) {
-                    Some(image) => {
-                        let (stored, of) =
-                            authorize::from_item(&decode_item(image).map_err(corrupt)?)
-                                .map_err(corrupt)?;
-                        (of == incarnation).then_some(stored.revision)
-                    }
-                    None => None,
-                };
-                if found != *if_revision {
-                    return Err(StoreError::PolicyChanged {
-                        table: table.clone(),
-                        expected: if_revision.clone(),
-                        found,
-                    });
-                }
-                let mut p = Plan::new(CATALOG_TABLE, key, None, head)?;
-                p.write = Some(
-                    policy
-                        .as_ref()
-                        .map(|stored| authorize::item(stored, &incarnation)),
-                );
-                p
-            }
+            } => self.policy_row(table, policy.as_ref(), if_revision.as_deref())?,
             WriteOp::SetConsistency { table, mode } => {
                 let Some((_, incarnation)) = self.table_def(table)? else {
                     return Err(StoreError::TableNotFound(table.clone()));
@@ -877,30 +846,6 @@ impl GroupTxn<'_, '_> {
         };
         plan.index = i;
         Ok(plan)
-    }
-
-    /// The plan that writes `region`'s replica row of `table`: `status`
-    /// since `now`, with a disassociation's `cut`, or the one it had
-    /// (`meridian_core::replicas::disassociate::next`).
-    fn replica_row(
-        &mut self,
-        table: &str,
-        region: &str,
-        status: meridian_core::replicas::Status,
-        now: u64,
-        cut: Option<u64>,
-    ) -> Result<Plan, StoreError> {
-        let Some((def, incarnation)) = self.table_def(table)? else {
-            return Err(StoreError::TableNotFound(table.to_string()));
-        };
-        let before = def.replica_states.get(region);
-        let state = meridian_core::replicas::disassociate::next(before, status, now, cut);
-        self.catalog.remove(table);
-        let key = meridian_core::replicas::key(table, region);
-        let head = self.head(CATALOG_TABLE, &key)?;
-        let mut p = Plan::new(CATALOG_TABLE, key, None, head)?;
-        p.write = Some(Some(meridian_core::replicas::item(&state, &incarnation)));
-        Ok(p)
     }
 
     fn execute(
