@@ -212,6 +212,18 @@ async fn a_replica_of_another_account_joins_by_policy_and_stops_when_its_policy_
     );
     let b_tables = b.list_tables().send().await.unwrap();
     assert_eq!(b_tables.table_names(), ["MusicTable"]);
+    // B's replica is B's resource: tagged by its own ARN.
+    let tag = aws_sdk_dynamodb::types::Tag::builder()
+        .key("team")
+        .value("b")
+        .build()
+        .unwrap();
+    b.tag_resource()
+        .resource_arn(arn(REGIONS[1], B))
+        .tags(tag)
+        .send()
+        .await
+        .expect("tag B's replica by its ARN");
     put(&b, "MusicTable", item([("Artist", s("b0"))])).await;
     until_found(&a, "b0", "B's write in us-east-2").await;
     // Each account adds and removes its own replica: not ReplicaUpdates.

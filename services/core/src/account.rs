@@ -40,8 +40,7 @@ impl Account {
     /// account when it has none.
     pub fn of_authorization(header: Option<&str>) -> Account {
         header
-            .and_then(|h| h.split("Credential=").nth(1))
-            .and_then(|c| c.split('/').next())
+            .and_then(crate::sigv4::credential_key)
             .map_or(DEFAULT, Account::of_access_key)
     }
 }
@@ -94,6 +93,10 @@ mod tests {
         );
         assert_eq!(Account::of_authorization(None), DEFAULT);
         assert_eq!(Account::of_authorization(Some("Bearer x")), DEFAULT);
+        // The credential the signature is checked with, not a look-alike
+        // component before it.
+        let decoy = "AWS4-HMAC-SHA256 X-Credential=111122223333/x, Credential=AKID/20260101/us-east-1/dynamodb/aws4_request, SignedHeaders=host, Signature=00";
+        assert_eq!(Account::of_authorization(Some(decoy)), DEFAULT);
         assert_eq!(
             table_arn(
                 "us-east-2",

@@ -102,6 +102,10 @@ fn applies(s: &Json, req: &Request<'_>) -> Option<bool> {
         "Allow" => false,
         _ => return None,
     };
+    // A statement naming the principals it does not apply to is not read.
+    if s.get("NotPrincipal").is_some() {
+        return None;
+    }
     let matched = principal(s.get("Principal")?, req.caller)?
         && listed(s, "Action", "NotAction", |p| {
             wildcard(&p.to_ascii_lowercase(), &req.action.to_ascii_lowercase())
@@ -147,14 +151,42 @@ fn principal(p: &Json, caller: Caller<'_>) -> Option<bool> {
 }
 
 /// `Action`/`NotAction` (or `Resource`/`NotResource`): whether the
-/// request's falls under it. A statement naming neither matches any.
+/// request's falls under it. A statement naming neither, or both, is not
+/// read, as IAM refuses it.
 fn listed(s: &Json, yes: &str, not: &str, hit: impl Fn(&str) -> bool) -> Option<bool> {
     match (s.get(yes), s.get(not)) {
         (Some(v), None) => Some(strings(v)?.into_iter().any(&hit)),
         (None, Some(v)) => Some(!strings(v)?.into_iter().any(&hit)),
-        (None, None) => Some(true),
-        (Some(_), Some(_)) => None,
+        _ => None,
     }
+}
+
+/// The condition operators read, without `IfExists`.
+const OPERATORS: [&str; 14] = [
+    "StringEquals",
+    "StringNotEquals",
+    "StringEqualsIgnoreCase",
+    "StringLike",
+    "StringNotLike",
+    "ArnEquals",
+    "ArnLike",
+    "ArnNotEquals",
+    "ArnNotLike",
+    "DateLessThan",
+    "DateLessThanEquals",
+    "DateGreaterThan",
+    "DateGreaterThanEquals",
+    "DateEquals",
+];
+
+/// IAM's ARN match: six `:`-separated fields (the last may hold `:`), each
+/// matched with wildcards within itself.
+fn arn_like(pattern: &str, arn: &str) -> bool {
+    let (p, a): (Vec<&str>, Vec<&str>) = (
+        pattern.splitn(6, ':').collect(),
+        arn.splitn(6, ':').collect(),
+    );
+    p.len() == 6 && a.len() == 6 && p.iter().zip(&a).all(|(p, a)| wildcard(p, a))
 }
 
 /// IAM's wildcards: `*` any run of characters, `?` any one.
@@ -190,6 +222,11 @@ fn conditions(block: Option<&Json>, req: &Request<'_>) -> Option<bool> {
             Some(base) => (base, true),
             None => (op.as_str(), false),
         };
+        // An operator not read makes the statement unread, whatever keys
+        // the request has.
+        if !OPERATORS.contains(&op) {
+            return None;
+        }
         for (key, values) in keys.as_object()? {
             let values = strings(values)?;
             let held = match context_value(req, key) {
@@ -227,6 +264,7 @@ fn test(op: &str, values: &[&str], actual: &str) -> Option<bool> {
             "LessThanEquals" => |at, d| at <= d,
             "GreaterThan" => |at, d| at > d,
             "GreaterThanEquals" => |at, d| at >= d,
+            "Equals" => |at, d| at == d,
             _ => return None,
         };
         return Some(any(&|v| {
@@ -234,11 +272,14 @@ fn test(op: &str, values: &[&str], actual: &str) -> Option<bool> {
         }));
     }
     Some(match op {
-        "StringEquals" | "ArnEquals" => any(&|v| v == actual),
-        "StringNotEquals" | "ArnNotEquals" => !any(&|v| v == actual),
+        "StringEquals" => any(&|v| v == actual),
+        "StringNotEquals" => !any(&|v| v == actual),
         "StringEqualsIgnoreCase" => any(&|v| v.eq_ignore_ascii_case(actual)),
-        "StringLike" | "ArnLike" => any(&|v| wildcard(v, actual)),
-        "StringNotLike" | "ArnNotLike" => !any(&|v| wildcard(v, actual)),
+        "StringLike" => any(&|v| wildcard(v, actual)),
+        "StringNotLike" => !any(&|v| wildcard(v, actual)),
+        // IAM compares ARNs field by field, each with wildcards.
+        "ArnEquals" | "ArnLike" => any(&|v| arn_like(v, actual)),
+        "ArnNotEquals" | "ArnNotLike" => !any(&|v| arn_like(v, actual)),
         _ => return None,
     })
 }
@@ -362,10 +403,18 @@ mod tests {
                 "Condition":{"NumericLessThan":{"x":"1"}}}]}"#,
         );
         assert_eq!(odd.decide(&read), Decision::Neither);
+        // An operator not read, with IfExists and its key absent, still
+        // leaves the statement unread; so does a statement without Action.
+        let guard = Policy::parse(
+            r#"{"Statement":[{"Effect":"Deny","Principal":"*","Action":"*","Resource":"*",
+                "Condition":{"BoolIfExists":{"aws:SecureTransport":"false"}}},
+              {"Effect":"Deny","Principal":"*","Resource":"*"}]}"#,
+        );
+        assert_eq!(guard.decide(&read), Decision::Neither);
         assert_eq!(Policy::parse("not json").decide(&read), Decision::Neither);
         // A key absent from the request: a plain operator fails, IfExists holds.
         let if_exists = Policy::parse(
-            r#"{"Statement":[{"Effect":"Allow","Principal":"*","Action":"*",
+            r#"{"Statement":[{"Effect":"Allow","Principal":"*","Action":"*","Resource":"*",
                 "Condition":{"StringEqualsIfExists":{"aws:SourceVpc":"vpc-1"}}}]}"#,
         );
         assert_eq!(if_exists.decide(&read), Decision::Allow);

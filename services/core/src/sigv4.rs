@@ -188,6 +188,13 @@ pub fn credential_region(header: &str) -> Option<&str> {
     parse(header).ok()?.scope.split('/').nth(1)
 }
 
+/// The access key id of an `Authorization` header's credential, read as
+/// the signature check reads it, so the key a request is checked against
+/// is the key it is taken to be.
+pub fn credential_key(header: &str) -> Option<&str> {
+    Some(parse(header).ok()?.access_key)
+}
+
 /// What the check reads of a request: its path, its headers by lowercase
 /// name (every value of a repeated header), and its body's hex SHA-256.
 pub struct Request<'a, H: Fn(&str) -> Vec<&'a str>> {

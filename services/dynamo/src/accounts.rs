@@ -36,10 +36,14 @@ impl Owners {
         let epoch = ops.catalog_epoch();
         {
             let mut s = self.state.lock().unwrap_or_else(|p| p.into_inner());
-            if s.0 != epoch || s.1.len() >= MAX_OWNERS {
+            // A request that read an older epoch than the cache's neither
+            // uses nor resets it.
+            if s.0 < epoch || s.1.len() >= MAX_OWNERS {
                 *s = (epoch, HashMap::new());
             }
-            if let Some(known) = s.1.get(table) {
+            if s.0 == epoch
+                && let Some(known) = s.1.get(table)
+            {
                 return Ok(*known);
             }
         }
@@ -79,6 +83,40 @@ impl Owners {
         }
         Ok(())
     }
+
+    /// Leaves out of a listing answer (ListStreams, ListBackups,
+    /// ListContributorInsights) the entries of tables whose replica here is
+    /// another account's.
+    pub async fn filter_listing(
+        &self,
+        ops: &RegionHandle,
+        caller: Account,
+        op: &str,
+        answer: &mut Json,
+    ) -> ApiResult<()> {
+        let field = match op {
+            "ListStreams" => "Streams",
+            "ListBackups" => "BackupSummaries",
+            "ListContributorInsights" => "ContributorInsightsSummaries",
+            _ => return Ok(()),
+        };
+        let Some(Json::Array(entries)) = answer.get_mut(field) else {
+            return Ok(());
+        };
+        let mut kept = Vec::with_capacity(entries.len());
+        for e in std::mem::take(entries) {
+            let table = e
+                .get("TableName")
+                .and_then(Json::as_str)
+                .unwrap_or_default();
+            match self.owner(ops, table).await? {
+                Some(owner) if owner != caller => {}
+                _ => kept.push(e),
+            }
+        }
+        *entries = kept;
+        Ok(())
+    }
 }
 
 /// DynamoDB's answer for a table the caller's account does not have here.
@@ -98,9 +136,10 @@ pub fn caller(headers: &axum::http::HeaderMap) -> Account {
 }
 
 /// Every table a request names, by name once ARNs are resolved
-/// (`crate::arn::resolve_tables`): its `TableName`, a batch's
-/// `RequestItems`, a transaction's actions, PartiQL statements' targets,
-/// and a `ResourceArn`'s table.
+/// (`crate::arn::resolve_tables`): its `TableName` (and a restore's
+/// `SourceTableName`), a batch's `RequestItems`, every action of a
+/// transaction, PartiQL statements' targets, and the table of a
+/// `ResourceArn`, `StreamArn`, `BackupArn` or `SourceTableArn`.
 fn named(map: &Map<String, Json>) -> Vec<String> {
     let mut out: Vec<String> = Vec::new();
     let mut add = |t: &str| {
@@ -108,24 +147,25 @@ fn named(map: &Map<String, Json>) -> Vec<String> {
             out.push(t.to_string());
         }
     };
-    if let Some(t) = map.get("TableName").and_then(Json::as_str) {
-        add(t);
+    for field in ["TableName", "SourceTableName"] {
+        if let Some(t) = map.get(field).and_then(Json::as_str) {
+            add(t);
+        }
     }
     if let Some(items) = map.get("RequestItems").and_then(Json::as_object) {
         items.keys().for_each(|t| add(t));
     }
-    for action in map
+    // Every member of every action: an action with two is refused by its
+    // operation, and must not hide a table from this check meanwhile.
+    for body in map
         .get("TransactItems")
         .and_then(Json::as_array)
         .into_iter()
         .flatten()
+        .filter_map(Json::as_object)
+        .flat_map(|a| a.values())
     {
-        if let Some(t) = action
-            .as_object()
-            .and_then(|a| a.values().next())
-            .and_then(|b| b.get("TableName"))
-            .and_then(Json::as_str)
-        {
+        if let Some(t) = body.get("TableName").and_then(Json::as_str) {
             add(t);
         }
     }
@@ -140,11 +180,13 @@ fn named(map: &Map<String, Json>) -> Vec<String> {
             add(&table);
         }
     }
-    if let Some(arn) = map.get("ResourceArn").and_then(Json::as_str)
-        && let Some(rest) = arn.splitn(6, ':').nth(5)
-        && let Some(table) = rest.strip_prefix("table/")
-    {
-        add(table.split('/').next().unwrap_or(table));
+    for field in ["ResourceArn", "StreamArn", "BackupArn", "SourceTableArn"] {
+        if let Some(arn) = map.get(field).and_then(Json::as_str)
+            && let Some(rest) = arn.splitn(6, ':').nth(5)
+            && let Some(table) = rest.strip_prefix("table/")
+        {
+            add(table.split('/').next().unwrap_or(table));
+        }
     }
     out
 }
@@ -159,12 +201,12 @@ mod tests {
         let req = map(serde_json::json!({
             "TableName": "a",
             "RequestItems": {"b": [], "a": []},
-            "TransactItems": [{"Put": {"TableName": "c"}}],
+            "TransactItems": [{"ConditionCheck": {"TableName": "c"}, "Get": {"TableName": "g"}}],
             "Statement": "SELECT * FROM \"d\"",
             "TransactStatements": [{"Statement": "DELETE FROM e WHERE k = 1"}],
             "ResourceArn": "arn:aws:dynamodb:us-east-1:111122223333:table/f/stream/2026-01-01T00:00:00.000",
         }));
-        assert_eq!(named(&req), ["a", "b", "c", "d", "e", "f"]);
+        assert_eq!(named(&req), ["a", "b", "c", "g", "d", "e", "f"]);
         assert!(named(&Map::new()).is_empty());
     }
 }

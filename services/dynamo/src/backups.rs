@@ -173,7 +173,11 @@ pub async fn list(ops: &RegionHandle, r: Req<'_>) -> ApiResult<Json> {
     Ok(out)
 }
 
-pub async fn restore(ops: &RegionHandle, r: Req<'_>) -> ApiResult<Json> {
+pub async fn restore(
+    ops: &RegionHandle,
+    caller: meridian_core::account::Account,
+    r: Req<'_>,
+) -> ApiResult<Json> {
     let target = r.str("TargetTableName")?;
     meridian_core::schema::validate_table_name(target).map_err(|e| {
         ApiError::constraint(format!(
@@ -194,6 +198,7 @@ pub async fn restore(ops: &RegionHandle, r: Req<'_>) -> ApiResult<Json> {
         billing,
         // A restored table is made like CreateTable's (`dynamodb_create_table`).
         replicas: Some(ops.create_table_regions()),
+        owner: caller,
     };
     ops.restore_backup(&record.id, target, options).await?;
     Ok(json!({"TableDescription": description::current(ops, target, Some(&arn)).await?}))
@@ -288,11 +293,15 @@ fn instant(r: &Req<'_>, name: &str) -> ApiResult<Option<u64>> {
 
 /// RestoreTableToPointInTime: a new table as the source was at
 /// `RestoreDateTime` (or the latest restorable time) in this region.
-pub async fn restore_to_time(ops: &RegionHandle, r: Req<'_>) -> ApiResult<Json> {
+pub async fn restore_to_time(
+    ops: &RegionHandle,
+    caller: meridian_core::account::Account,
+    r: Req<'_>,
+) -> ApiResult<Json> {
     let source = match (r.opt_str("SourceTableName")?, r.opt_str("SourceTableArn")?) {
         (Some(name), None) => name,
         (None, Some(arn)) => arn
-            .strip_prefix(&table_arn(ops.region(), ""))
+            .strip_prefix(&meridian_core::account::table_arn(ops.region(), caller, ""))
             .filter(|n| !n.contains('/'))
             .ok_or_else(|| ApiError::new(Kind::TableNotFound, format!("Table not found: {arn}")))?,
         (None, None) => {
@@ -335,6 +344,7 @@ pub async fn restore_to_time(ops: &RegionHandle, r: Req<'_>) -> ApiResult<Json> 
         billing,
         // A restored table is made like CreateTable's (`dynamodb_create_table`).
         replicas: Some(ops.create_table_regions()),
+        owner: caller,
     };
     ops.restore_to_time(source, at, target, options).await?;
     Ok(json!({"TableDescription": description::current(ops, target, None).await?}))

@@ -353,10 +353,17 @@ async fn dispatch(front: &Front, headers: &HeaderMap, body: &[u8]) -> Result<Jso
     }
     let ops = &front.ops;
     tracing::debug!(op, streams, "dynamodb request");
-    if streams {
-        return streams::dispatch(ops, front.config.iterator_lifetime, op, Req(map)).await;
-    }
     let caller = accounts::caller(headers);
+    if streams {
+        front.owners.admit(ops, caller, op, map).await?;
+        let mut answer =
+            streams::dispatch(ops, front.config.iterator_lifetime, op, Req(map)).await?;
+        front
+            .owners
+            .filter_listing(ops, caller, op, &mut answer)
+            .await?;
+        return Ok(answer);
+    }
     let renamed = arn::resolve_tables(ops.region(), caller, op, map)?;
     front.owners.admit(ops, caller, op, map).await?;
     let metered = front.meter.begin(ops, op, map).await?;
@@ -365,6 +372,10 @@ async fn dispatch(front: &Front, headers: &HeaderMap, body: &[u8]) -> Result<Jso
         answer = front.meter.finish(ops, m, answer).await?;
     }
     arn::key_as_given(&mut answer, &renamed);
+    front
+        .owners
+        .filter_listing(ops, caller, op, &mut answer)
+        .await?;
     Ok(answer)
 }
 
@@ -394,12 +405,12 @@ async fn operation(
         | "UpdateKinesisStreamingDestination" => kinesis::refuse(ops, r, op).await,
         "DescribeContinuousBackups" => backups::describe_continuous(ops, r).await,
         "UpdateContinuousBackups" => backups::update_continuous(ops, r).await,
-        "RestoreTableToPointInTime" => backups::restore_to_time(ops, r).await,
+        "RestoreTableToPointInTime" => backups::restore_to_time(ops, caller, r).await,
         "CreateBackup" => backups::create(ops, r).await,
         "DescribeBackup" => backups::describe(ops, r).await,
         "ListBackups" => backups::list(ops, r).await,
         "DeleteBackup" => backups::delete(ops, r).await,
-        "RestoreTableFromBackup" => backups::restore(ops, r).await,
+        "RestoreTableFromBackup" => backups::restore(ops, caller, r).await,
         "CreateGlobalTable" => global_legacy::create(r),
         "DescribeGlobalTable" => global_legacy::describe(r),
         "DescribeGlobalTableSettings" => global_legacy::describe(r),

@@ -168,14 +168,16 @@ pub async fn join(ops: &RegionHandle, caller: Account, r: &Req<'_>) -> ApiResult
     // A table that becomes global gets its stream first, as a replica
     // added through ReplicaUpdates does.
     ops.stream_for_new_replica(name, &def).await?;
+    // The new replica's policy first: it grants nothing before the
+    // replica exists, and the replica never exists without it.
+    if let Some(document) = policy {
+        crate::policies::attach(ops, name, document).await?;
+    }
     ops.write(vec![WriteOp::JoinReplica {
         table: name.to_string(),
         account: caller,
     }])
     .await?;
-    if let Some(document) = policy {
-        crate::policies::attach(ops, name, document).await?;
-    }
     let info = ops.describe(name).await?;
     Ok(json!({"TableDescription": crate::description::table(here, &info, "CREATING")}))
 }

@@ -102,7 +102,11 @@ async fn resource<'a>(ops: &RegionHandle, r: &Req<'a>) -> ApiResult<Resource<'a>
         Err(OpError::TableNotFound(_)) => return Err(table_not_found(table)),
         other => other?.0,
     };
-    if Account::parse(account) != Some(authorize::account_of(&def, region)) {
+    // A table's ARN names its replica's account; a stream's, as its
+    // description gives it, is checked by `stream_of` below.
+    if setting == TABLE_POLICY
+        && Account::parse(account) != Some(authorize::account_of(&def, region))
+    {
         return Err(table_not_found(table));
     }
     if setting != TABLE_POLICY {

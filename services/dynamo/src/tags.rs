@@ -110,8 +110,9 @@ fn resource_arn<'a>(r: Req<'a>, op: &str) -> ApiResult<&'a str> {
     ))
 }
 
-/// The table an authorized `arn` names, if it is a table of this region.
-fn table_of<'a>(ops: &RegionHandle, arn: &'a str) -> ApiResult<&'a str> {
+/// The table an authorized `arn` names, if it is a table of this region
+/// and of the account its replica here belongs to.
+async fn table_of<'a>(ops: &RegionHandle, arn: &'a str) -> ApiResult<&'a str> {
     let parts: Vec<&str> = arn.splitn(6, ':').collect();
     let name = match parts.as_slice() {
         ["arn", "aws", "dynamodb", _, _, resource] => resource
@@ -124,7 +125,11 @@ fn table_of<'a>(ops: &RegionHandle, arn: &'a str) -> ApiResult<&'a str> {
             "Invalid TableArn: Invalid ResourceArn provided as input {arn}"
         ))
     })?;
-    if parts[3] != ops.region() || parts[4] != ACCOUNT {
+    let owner = match ops.table(name).await {
+        Ok((def, _)) => meridian_core::replicas::authorize::account_of(&def, ops.region()),
+        Err(_) => meridian_core::account::DEFAULT,
+    };
+    if parts[3] != ops.region() || meridian_core::account::Account::parse(parts[4]) != Some(owner) {
         return Err(not_found(arn));
     }
     Ok(name)
@@ -164,7 +169,7 @@ pub async fn write(
 pub async fn tag(ops: &RegionHandle, r: Req<'_>) -> ApiResult<Json> {
     let arn = resource_arn(r, "TagResource")?;
     let list = r.arr("Tags")?;
-    let table = table_of(ops, arn)?;
+    let table = table_of(ops, arn).await?;
     let tags = parse_tags(list)?;
     // DynamoDB names the ARN when TagResource finds no table, and not
     // when UntagResource does.
@@ -176,7 +181,7 @@ pub async fn tag(ops: &RegionHandle, r: Req<'_>) -> ApiResult<Json> {
 pub async fn untag(ops: &RegionHandle, r: Req<'_>) -> ApiResult<Json> {
     let arn = resource_arn(r, "UntagResource")?;
     let keys = r.arr("TagKeys")?;
-    let table = table_of(ops, arn)?;
+    let table = table_of(ops, arn).await?;
     if keys.is_empty() {
         return Err(ApiError::validation(
             "Atleast one Tag Key needs to be provided as Input.",
@@ -203,7 +208,7 @@ pub async fn untag(ops: &RegionHandle, r: Req<'_>) -> ApiResult<Json> {
 
 pub async fn list(ops: &RegionHandle, r: Req<'_>) -> ApiResult<Json> {
     let arn = resource_arn(r, "ListTagsOfResource")?;
-    let table = table_of(ops, arn)?;
+    let table = table_of(ops, arn).await?;
     let tags = ops.tags(table).await.map_err(|e| match ApiError::from(e) {
         ApiError {
             kind: Kind::ResourceNotFound,

@@ -119,6 +119,7 @@ fn restore_options(replicas: Vec<String>) -> crate::backups::RestoreOptions {
     crate::backups::RestoreOptions {
         billing: None,
         replicas: (!replicas.is_empty()).then_some(replicas),
+        owner: meridian_core::account::DEFAULT,
     }
 }
 

@@ -309,4 +309,7 @@ pub struct RestoreOptions {
     /// The regions that hold the restored table; default the backed-up
     /// table's replicas that this cluster still has.
     pub replicas: Option<Vec<String>>,
+    /// The account the restored table belongs to: the restoring
+    /// request's (`meridian_core::account`), the default one otherwise.
+    pub owner: meridian_core::account::Account,
 }

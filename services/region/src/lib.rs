@@ -285,6 +285,11 @@ pub async fn start(
     .move_legacy_protection()
     .await
     .map_err(|e| RegionError::LegacyProtection(e.to_string()))?;
+    // What the replicas' policies withhold is known before the first entry
+    // arrives (`grants`); the resume loop keeps it current.
+    if let Err(e) = resume::refresh_grants(&shared).await {
+        tracing::warn!(error = %e, "working out the replicas' policies at start failed");
+    }
 
     // One load budget for both listeners (`limits`).
     let limits = limits::Limits::new(limits::MAX_GRPC_IN_FLIGHT, shared.metrics.clone());

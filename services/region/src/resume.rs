@@ -33,7 +33,7 @@ impl Resume {
 
 /// Works the replicas' grants out again when due (`crate::grants`), and
 /// returns the pairs (table, peer) granted again since the last time.
-async fn refresh_grants(shared: &Shared) -> Result<Vec<(String, String)>, String> {
+pub(crate) async fn refresh_grants(shared: &Shared) -> Result<Vec<(String, String)>, String> {
     let epoch = shared.storage.catalog_epoch();
     let instant = tokio::time::Instant::now();
     let due = shared

@@ -787,6 +787,17 @@ impl GroupTxn<'_, '_> {
             WriteOp::JoinReplica { table, account } => {
                 let region = self.region.to_string();
                 let status = meridian_core::replicas::Status::Creating;
+                // Decided against the replica set in force now: a region
+                // that holds the table already, or is still removing it,
+                // is not joined again.
+                if let Some((def, _)) = self.table_def(table)?
+                    && def.replica_states.get(&region).is_some_and(|s| {
+                        s.status.holds_data()
+                            || s.status == meridian_core::replicas::Status::Deleting
+                    })
+                {
+                    return Err(StoreError::TableExists(table.clone()));
+                }
                 let mut p = self.replica_row(table, &region, status, now, None)?;
                 if let Some(Some(row)) = p.write.as_mut() {
                     row.insert(

@@ -129,6 +129,17 @@ pub fn replica_arn(def: &TableDef, region: &str) -> String {
     table_arn(region, account_of(def, region), &def.name)
 }
 
+/// The request context of the replication service acting for the replica
+/// `source_arn` of `source_account`.
+fn service_context<'a>(source_account: &'a str, source_arn: &'a str) -> [(&'a str, &'a str); 4] {
+    [
+        ("aws:SourceAccount", source_account),
+        ("aws:SourceArn", source_arn),
+        ("aws:PrincipalServiceName", SERVICE),
+        ("aws:PrincipalIsAWSService", "true"),
+    ]
+}
+
 /// The policies of a table's replicas, by region, as read from its rows.
 pub type Policies = BTreeMap<String, Policy>;
 
@@ -141,11 +152,7 @@ fn grants(def: &TableDef, policies: &Policies, me: &str, other: &str, now: u64) 
     };
     let (resource, source) = (replica_arn(def, me), replica_arn(def, other));
     let account = account_of(def, other).to_string();
-    let context = [
-        ("aws:SourceAccount", account.as_str()),
-        ("aws:SourceArn", source.as_str()),
-        ("aws:PrincipalServiceName", SERVICE),
-    ];
+    let context = service_context(&account, &source);
     STEADY.iter().all(|action| {
         let decision = policy.decide(&Request {
             caller: Caller::Service(SERVICE),
@@ -169,16 +176,15 @@ pub fn pair(def: &TableDef, policies: &Policies, a: &str, b: &str, now: u64) -> 
 }
 
 /// The replicas of `def` whose own policy withholds a grant from another
-/// replica (or, in a multi-account table, from itself) at `now`: described
+/// replica it replicates with at `now`: described
 /// `REPLICATION_NOT_AUTHORIZED`.
 pub fn not_authorized(def: &TableDef, policies: &Policies, now: u64) -> Vec<String> {
-    let multi = multi_account(def);
     def.replicas
         .iter()
         .filter(|me| {
-            def.replicas
+            super::disassociate::group(def, me)
                 .iter()
-                .filter(|other| multi || other != me)
+                .filter(|other| other != me)
                 .any(|other| !grants(def, policies, me, other, now))
         })
         .cloned()
@@ -218,9 +224,15 @@ pub fn check_join(
     now: u64,
 ) -> Result<(), JoinRefused> {
     let newcomer = table_arn(region, account, &def.name);
+    // The replicas that replicate with each other: none disassociated.
     let members: Vec<(String, Account, Option<&Policy>)> = def
         .replicas
         .iter()
+        .filter(|r| {
+            def.replica_states
+                .get(*r)
+                .is_none_or(|s| s.status != super::Status::Disassociated)
+        })
         .map(|r| (replica_arn(def, r), account_of(def, r), policies.get(r)))
         .collect();
     let everyone: Vec<(String, Account, Option<&Policy>)> = members
@@ -228,12 +240,17 @@ pub fn check_join(
         .cloned()
         .chain([(newcomer.clone(), account, policy)])
         .collect();
+    let joining = account.to_string();
+    let principal = [
+        ("aws:PrincipalAccount", joining.as_str()),
+        ("aws:PrincipalIsAWSService", "false"),
+    ];
     for (resource, _, p) in &members {
         let join = Request {
             caller: Caller::Account(account),
             action: ASSOCIATE,
             resource,
-            context: &[],
+            context: &principal,
             now_micros: now,
         };
         if p.map(|p| p.decide(&join)) != Some(Decision::Allow) {
@@ -247,11 +264,7 @@ pub fn check_join(
     for (resource, _, p) in &everyone {
         for (source_arn, source_account, _) in &everyone {
             let source_account = source_account.to_string();
-            let context = [
-                ("aws:SourceAccount", source_account.as_str()),
-                ("aws:SourceArn", source_arn.as_str()),
-                ("aws:PrincipalServiceName", SERVICE),
-            ];
+            let context = service_context(&source_account, source_arn);
             for action in STEADY {
                 let req = Request {
                     caller: Caller::Service(SERVICE),

@@ -323,6 +323,7 @@ impl RegionHandle {
         let mut def = TableDef::new(target, meta.def.key_schema.clone(), replicas)
             .map_err(|e| BackupError::Op(OpError::Invalid(e)))?;
         def.billing = options.billing.unwrap_or(meta.def.billing);
+        def.owner = options.owner;
         // The restored table has the source's indexes, as in DynamoDB.
         def.indexes = meta.def.indexes.clone();
         let created = self.write(vec![WriteOp::CreateTable(def)]).await?;

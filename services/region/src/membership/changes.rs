@@ -193,6 +193,19 @@ async fn fill(
             .iter()
             .find(|p| p.name == *name)
             .ok_or_else(|| format!("{table}: replica {name} is not a peer of this region"))?;
+        // A round leaves a table the replicas' policies withhold alone
+        // (`crate::grants`): the fill waits for the grant instead of
+        // calling an empty copy full.
+        if shared
+            .withheld
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .blocks(name, table)
+        {
+            return Err(format!(
+                "{table}: filling from {name}: replication is not authorized by the replicas' resource-based policies"
+            ));
+        }
         let reports = crate::repair::round::round(shared, peer, Some(table))
             .await
             .map_err(|e| format!("{table}: filling from {name}: {e}"))?;
@@ -287,6 +300,25 @@ async fn disassociate(shared: &Shared, table: &str, peers: &[String]) -> Result<
 async fn remove(shared: &Shared, table: &str) -> Result<(), String> {
     let peers: Vec<String> = shared.config.peers.iter().map(|p| p.name.clone()).collect();
     let pending = unacknowledged(shared, table, peers).await?;
+    // The replica's resource-based policy goes with it, so a replica made
+    // here again, by whichever account, starts without one.
+    let (owned, me) = (table.to_string(), shared.config.name.clone());
+    let policy = shared
+        .storage
+        .read(move |r| Ok(r.replica_policies(&owned)?.remove(&me)))
+        .await
+        .map_err(|e| format!("{table}: reading this replica's policy: {e}"))?;
+    if let Some(p) = policy {
+        shared
+            .storage
+            .write(vec![WriteOp::SetPolicy {
+                table: table.to_string(),
+                policy: None,
+                if_revision: Some(p.revision),
+            }])
+            .await
+            .map_err(|e| format!("{table}: removing this replica's policy: {e}"))?;
+    }
     set(shared, table, Status::Deleted).await?;
     let unsent: u64 = pending.iter().map(|(_, n)| n).max().copied().unwrap_or(0);
     if unsent > 0 {

@@ -215,6 +215,13 @@ fn decode_entries(
                         .ok_or_else(|| at("catalog policy row: the region is not UTF-8".into()))?;
                     validate_region_name(&region)
                         .map_err(|x| at(format!("catalog policy row: {x}")))?;
+                    // Each region writes its own replica's policy alone.
+                    if version.origin != region {
+                        return Err(at(format!(
+                            "catalog policy row of {region} written by {}",
+                            version.origin
+                        )));
+                    }
                     let (stored, _) = authorize::from_item(item)
                         .map_err(|x| at(format!("catalog policy row: {x}")))?;
                     if stored.document.len() > authorize::MAX_DOCUMENT_BYTES {
