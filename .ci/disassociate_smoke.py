@@ -25,14 +25,7 @@ TABLE = "split"
 
 def eventually(what, check, within=30.0):
     """smoke_poll's wait, an error answer counting as not yet."""
-
-    def tolerant():
-        try:
-            return check()
-        except ClientError:
-            return None
-
-    return smoke_poll.eventually("disassociate smoke", what, tolerant, within)
+    return smoke_poll.eventually_answered("disassociate smoke", what, check, ClientError, within)
 
 
 def described(client):

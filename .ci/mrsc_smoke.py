@@ -35,14 +35,7 @@ def code(e):
 
 def eventually(what, check, within=30.0):
     """smoke_poll's wait, an error answer counting as not yet."""
-
-    def tolerant():
-        try:
-            return check()
-        except ClientError:
-            return None
-
-    return smoke_poll.eventually("mrsc smoke", what, tolerant, within)
+    return smoke_poll.eventually_answered("mrsc smoke", what, check, ClientError, within)
 
 
 east.create_table(

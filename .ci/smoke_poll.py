@@ -15,3 +15,16 @@ def eventually(label, what, check, within=20.0):
         if time.monotonic() > deadline:
             sys.exit(f"{label}: {what} not seen within {within} s")
         time.sleep(0.1)
+
+
+def eventually_answered(label, what, check, errors, within=30.0):
+    """`eventually`, an exception of `errors` (an error answer, such as
+    botocore's ClientError) counting as not yet."""
+
+    def tolerant():
+        try:
+            return check()
+        except errors:
+            return None
+
+    return eventually(label, what, tolerant, within)

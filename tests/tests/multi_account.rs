@@ -90,6 +90,15 @@ async fn a_replica_of_another_account_joins_by_policy_and_stops_when_its_policy_
     for i in 0..5 {
         put(&a, "MusicTable", item([("Artist", s(&format!("a{i}")))])).await;
     }
+    // Every region knows the table (a catalog row, replicated as any)
+    // before another region is asked to join it.
+    let urls: Vec<String> = (0..REGIONS.len()).map(|i| c.url(i)).collect();
+    let drained = || async {
+        meridian_cluster::wait::wait_quiescent(&urls, None, WAIT)
+            .await
+            .expect("every link drained")
+    };
+    drained().await;
     let join = || {
         b.create_table()
             .table_name("MusicTable")
@@ -167,12 +176,6 @@ async fn a_replica_of_another_account_joins_by_policy_and_stops_when_its_policy_
     // The source lets B in, once its policy has reached us-east-1 (a
     // catalog row, replicated as any); B's replica fills and turns ACTIVE.
     put_policy(&a, REGIONS[0], A, &policy(REGIONS[0], A, Some(B))).await;
-    let urls: Vec<String> = (0..REGIONS.len()).map(|i| c.url(i)).collect();
-    let drained = || async {
-        meridian_cluster::wait::wait_quiescent(&urls, None, WAIT)
-            .await
-            .expect("every link drained")
-    };
     drained().await;
     let made = join()
         .send()

@@ -34,16 +34,12 @@ pub const FIELD: &str = "DeletionProtectionEnabled";
 
 /// The catalog key of `region`'s protection row of `table`.
 pub fn key(table: &str, region: &str) -> EncodedKey {
-    EncodedKey {
-        partition: table.as_bytes().to_vec(),
-        sort: [SORT_PREFIX, region.as_bytes()].concat(),
-    }
+    crate::replicas::region_row_key(SORT_PREFIX, table, region)
 }
 
 /// The region a protection row's sort key names, if it is one.
 pub fn region_of(sort: &[u8]) -> Option<String> {
-    let rest = sort.strip_prefix(SORT_PREFIX)?;
-    String::from_utf8(rest.to_vec()).ok()
+    crate::replicas::region_of_row(SORT_PREFIX, sort)
 }
 
 /// The row that protects a replica of the incarnation created at

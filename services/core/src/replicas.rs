@@ -118,17 +118,27 @@ pub struct State {
 
 /// The catalog key of `region`'s replica row of `table`.
 pub fn key(table: &str, region: &str) -> EncodedKey {
-    let mut sort = SORT_PREFIX.to_vec();
-    sort.extend_from_slice(region.as_bytes());
-    EncodedKey {
-        partition: table.as_bytes().to_vec(),
-        sort,
-    }
+    region_row_key(SORT_PREFIX, table, region)
 }
 
 /// The region a replica row's sort key names, if it is one.
 pub fn region_of(sort: &[u8]) -> Option<String> {
-    let rest = sort.strip_prefix(SORT_PREFIX)?;
+    region_of_row(SORT_PREFIX, sort)
+}
+
+/// The catalog key of `region`'s row of `table` among the rows whose sort
+/// keys start with `prefix`: the one form of the rows each region keeps of
+/// its own replica (its state, protection, policy).
+pub fn region_row_key(prefix: &[u8], table: &str, region: &str) -> EncodedKey {
+    EncodedKey {
+        partition: table.as_bytes().to_vec(),
+        sort: [prefix, region.as_bytes()].concat(),
+    }
+}
+
+/// The region a sort key of `prefix`'s rows names, if it is one.
+pub fn region_of_row(prefix: &[u8], sort: &[u8]) -> Option<String> {
+    let rest = sort.strip_prefix(prefix)?;
     String::from_utf8(rest.to_vec()).ok()
 }
 

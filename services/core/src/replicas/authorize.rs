@@ -58,16 +58,12 @@ pub const SORT_PREFIX: &[u8] = b"policy/";
 
 /// The catalog key of `region`'s policy row of `table`.
 pub fn key(table: &str, region: &str) -> EncodedKey {
-    EncodedKey {
-        partition: table.as_bytes().to_vec(),
-        sort: [SORT_PREFIX, region.as_bytes()].concat(),
-    }
+    super::region_row_key(SORT_PREFIX, table, region)
 }
 
 /// The region a policy row's sort key names, if it is one.
 pub fn region_of(sort: &[u8]) -> Option<String> {
-    let rest = sort.strip_prefix(SORT_PREFIX)?;
-    String::from_utf8(rest.to_vec()).ok()
+    super::region_of_row(SORT_PREFIX, sort)
 }
 
 /// A replica's policy as stored: its revision id and document.
