@@ -31,13 +31,6 @@ west = boto3.client("dynamodb", endpoint_url=west_url, region_name="eu-west-1", 
 TABLE = "pause-latency"
 
 
-def active():
-    try:
-        return west.describe_table(TableName=TABLE)["Table"]["TableStatus"] == "ACTIVE"
-    except ClientError:
-        return False
-
-
 east.create_table(
     TableName=TABLE,
     AttributeDefinitions=[{"AttributeName": "pk", "AttributeType": "S"}],
@@ -45,7 +38,10 @@ east.create_table(
     BillingMode="PAY_PER_REQUEST",
 )
 east.update_table(TableName=TABLE, ReplicaUpdates=[{"Create": {"RegionName": "eu-west-1"}}])
-smoke_poll.eventually("pause latency", "eu-west-1's replica ACTIVE", active, 60.0)
+smoke_poll.eventually_answered(
+    "pause latency", "eu-west-1's replica ACTIVE",
+    lambda: west.describe_table(TableName=TABLE)["Table"]["TableStatus"] == "ACTIVE",
+    ClientError, 60.0)
 
 
 def phase():
