@@ -31,12 +31,14 @@ mod runner;
 pub mod seed;
 pub mod service;
 mod shared;
+mod status;
 pub mod strong;
 pub mod tail;
 pub mod tls;
 pub mod transport;
 mod truncate;
 pub mod ttl;
+mod untrusted;
 pub mod worker;
 
 use std::collections::HashMap;
