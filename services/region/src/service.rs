@@ -14,6 +14,7 @@ use tonic::{Request, Response, Status};
 
 use crate::convert::*;
 use crate::ops::RegionHandle;
+use crate::status::status_from_op;
 
 /// Most items a page returns, and its default size.
 pub const MAX_PAGE_ITEMS: u32 = 1000;
