@@ -14,8 +14,8 @@ use aws_sdk_dynamodb::types::{
 };
 use meridian_tests::{TestCluster, poll_until};
 
-mod cases;
-mod sdk;
+use crate::cases;
+use crate::sdk;
 use cases::Cases;
 use sdk::*;
 

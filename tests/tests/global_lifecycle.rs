@@ -13,7 +13,7 @@ use aws_sdk_dynamodb::types::{
 };
 use meridian_tests::{TestCluster, id_table, poll_until};
 
-mod sdk;
+use crate::sdk;
 use sdk::*;
 
 const REGIONS: [&str; 3] = ["us-east-1", "eu-west-1", "ap-southeast-1"];

@@ -18,7 +18,7 @@ use aws_sdk_dynamodb::types::{
 };
 use meridian_tests::{TestCluster, poll_until};
 
-mod sdk;
+use crate::sdk;
 use sdk::*;
 
 const REGIONS: [&str; 2] = ["us-east-1", "eu-west-1"];

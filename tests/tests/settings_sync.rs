@@ -21,7 +21,7 @@ use meridian_netsim::Registry;
 use meridian_scenario::scenario::{Action, PartitionKind};
 use meridian_tests::{TestCluster, poll_until};
 
-mod sdk;
+use crate::sdk;
 use sdk::*;
 
 const REGIONS: [&str; 2] = ["us-east-1", "eu-west-1"];

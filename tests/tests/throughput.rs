@@ -17,7 +17,7 @@ use aws_sdk_dynamodb::types::{
 };
 use meridian_tests::{TestCluster, poll_until};
 
-mod sdk;
+use crate::sdk;
 use sdk::*;
 
 const REGIONS: [&str; 1] = ["us-east-1"];

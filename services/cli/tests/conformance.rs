@@ -16,9 +16,9 @@ use meridian_region::ClusterFile;
 // Shared with the other tests that run `meridian up`; this one needs only
 // part of each.
 #[allow(dead_code)]
-mod common;
+use crate::common;
 #[allow(dead_code)]
-mod up;
+use crate::up;
 use common::connected;
 use up::{Daemon, REGIONS, cluster};
 

@@ -17,9 +17,9 @@ use meridian_proto::v1 as pb;
 use meridian_proto::v1::meridian_client::MeridianClient;
 use serde_json::{Value as Json, json};
 
-mod common;
-mod up;
-mod webdriver;
+use crate::common;
+use crate::up;
+use crate::webdriver;
 use common::{WAIT, channel, create_kvs};
 use up::{Daemon, REGIONS, cluster};
 use webdriver::Browser;

@@ -9,8 +9,8 @@ use std::time::Duration;
 use meridian_cluster::http::{Response, Target, request};
 use serde_json::{Value as Json, json};
 
-mod common;
-mod up;
+use crate::common;
+use crate::up;
 use common::poll;
 use up::{Cluster, Daemon, REGIONS, cluster};
 

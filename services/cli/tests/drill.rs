@@ -6,7 +6,7 @@
 use std::path::{Path, PathBuf};
 use std::process::{Command, ExitStatus};
 
-mod up;
+use crate::up;
 
 /// Writes `scenario` to `<dir>/<file>` and runs `meridian drill run <args>
 /// --out <dir>/out` on it: the exit status, stdout, stderr and the out

@@ -15,8 +15,8 @@ use meridian_core::{AttrValue, Item, Version};
 use meridian_region::{ClusterFile, FailoverSection};
 use serde_json::Value as Json;
 
-mod common;
-mod up;
+use crate::common;
+use crate::up;
 use common::{create_kvs, poll};
 use up::{Cluster, Daemon, REGIONS, cluster};
 

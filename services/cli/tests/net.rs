@@ -13,8 +13,8 @@ use meridian_proto::v1::admin_client::AdminClient;
 use meridian_proto::v1::meridian_client::MeridianClient;
 use serde_json::Value as Json;
 
-mod common;
-mod up;
+use crate::common;
+use crate::up;
 use common::{channel, connected, create_kvs, create_table, poll};
 use up::{Cluster, Daemon, REGIONS, cluster};
 

@@ -16,7 +16,7 @@ use meridian_proto::v1 as pb;
 use meridian_proto::v1::meridian_client::MeridianClient;
 use meridian_region::LogFormat;
 
-mod common;
+use crate::common;
 use common::{WAIT, create_kvs, poll};
 
 const REGIONS: [&str; 2] = ["us-east-1", "eu-west-1"];

@@ -10,7 +10,7 @@ use meridian_proto::v1::meridian_client::MeridianClient;
 use meridian_scenario::{AckedWrite, Heads, Oracle, Verdict, check_converged};
 use meridian_tests::version_of;
 
-mod common;
+use crate::common;
 use common::{WAIT, channel, create_kvs};
 
 const REGIONS: [&str; 3] = ["us-east-1", "eu-west-1", "ap-southeast-1"];

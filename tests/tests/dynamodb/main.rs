@@ -31,10 +31,8 @@ use meridian_cluster::http;
 use meridian_core::AttrValue;
 use meridian_tests::{TestCluster, poll_until};
 
-#[path = "../cases/mod.rs"]
-mod cases;
-#[path = "../sdk/mod.rs"]
-mod sdk;
+use crate::cases;
+use crate::sdk;
 use cases::Cases;
 use sdk::*;
 

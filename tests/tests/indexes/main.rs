@@ -24,10 +24,8 @@ use aws_sdk_dynamodb::types::{
 };
 use meridian_tests::{TestCluster, poll_until};
 
-#[path = "../cases/mod.rs"]
-mod cases;
-#[path = "../sdk/mod.rs"]
-mod sdk;
+use crate::cases;
+use crate::sdk;
 use cases::Cases;
 use sdk::*;
 

@@ -1,0 +1,44 @@
+//! Every end-to-end test file, compiled and linked as one test binary.
+//!
+//! One binary instead of one per file: each file used to link the whole
+//! stack (regions, the AWS SDK, tonic) on its own, which was most of a cold
+//! build's link time, and ran its tests alone while the other core idled at
+//! its tail (docs/performance.md, *The test suite's time*). Each file stays
+//! a module of its own, named as before: `cargo test -p meridian-tests
+//! --test e2e multi_account::` runs one file's tests.
+//!
+//! The container tests are their own binary (`--test containers`), run by
+//! `.ci/containers.sh` once the image is built.
+
+// The SDK helpers and the shared refusal cases, used by several files.
+mod cases;
+mod sdk;
+
+mod admin_token;
+mod api;
+mod backups;
+mod converge;
+mod disassociate;
+#[path = "dynamodb/main.rs"]
+mod dynamodb;
+mod dynamodb_auth;
+mod global_lifecycle;
+mod health;
+mod hostile_peer;
+#[path = "indexes/main.rs"]
+mod indexes;
+mod limits;
+mod mrsc;
+mod multi_account;
+mod partiql;
+mod partition;
+mod repair;
+mod replica_settings;
+mod replicas;
+mod settings_sync;
+mod streams;
+mod strong;
+mod strong_hostile;
+mod strong_snapshot;
+mod throughput;
+mod tls;
