@@ -476,7 +476,7 @@ impl Faults for Attached {
     async fn region_write(
         &mut self,
         region: &str,
-        _ops: Vec<meridian_store::WriteOp>,
+        _ops: Vec<meridian_store::CatalogChange>,
     ) -> Result<(), FaultError> {
         Err(crate::target::no_region_write(
             "a drill against running regions",

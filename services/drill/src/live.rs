@@ -209,7 +209,7 @@ impl Faults for LiveCluster {
     async fn region_write(
         &mut self,
         region: &str,
-        _ops: Vec<meridian_store::WriteOp>,
+        _ops: Vec<meridian_store::CatalogChange>,
     ) -> Result<(), FaultError> {
         Err(crate::target::no_region_write("a live drill", region))
     }

@@ -123,7 +123,7 @@ type Queue = Rc<RefCell<VecDeque<Command>>>;
 /// Writes the driver asks a region's host to run through the region's own
 /// operations, with where to answer.
 type OpsRequest = (
-    Vec<meridian_store::WriteOp>,
+    Vec<meridian_store::CatalogChange>,
     tokio::sync::oneshot::Sender<Result<(), String>>,
 );
 
@@ -349,7 +349,7 @@ impl Faults for SimFaults {
     async fn region_write(
         &mut self,
         region: &str,
-        ops: Vec<meridian_store::WriteOp>,
+        ops: Vec<meridian_store::CatalogChange>,
     ) -> Result<(), FaultError> {
         let door = self
             .doors

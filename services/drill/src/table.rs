@@ -171,7 +171,7 @@ pub(crate) async fn enable_ttl<F: Faults>(
     faults
         .region_write(
             region,
-            vec![meridian_store::WriteOp::SetTtl {
+            vec![meridian_store::CatalogChange::SetTtl {
                 table: table.into(),
                 attribute: Some(workload::TTL_ATTR.into()),
             }],

@@ -84,13 +84,13 @@ pub trait Faults {
     /// line per change, for the report's markers.
     fn heal_all(&mut self) -> impl Future<Output = Result<Vec<String>, FaultError>>;
     /// Writes `ops` through `region`'s own operations, for what its gRPC
-    /// API has no call for: turning TTL on (`WriteOp::SetTtl`, which the
+    /// API has no call for: turning TTL on (`CatalogChange::SetTtl`, which the
     /// DynamoDB endpoint's UpdateTimeToLive runs). Only a simulated drill
     /// reaches a region's operations; a live one says so.
     fn region_write(
         &mut self,
         region: &str,
-        ops: Vec<meridian_store::WriteOp>,
+        ops: Vec<meridian_store::CatalogChange>,
     ) -> impl Future<Output = Result<(), FaultError>>;
     /// Called once the regions have settled, before the checks read every
     /// region's store at its `data_dir`. Regions whose stores are not

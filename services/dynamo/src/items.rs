@@ -5,7 +5,7 @@ use std::sync::Arc;
 use meridian_core::expr::{self, Names, Usage, Values};
 use meridian_core::{Item, item_to_json};
 use meridian_region::ops::{OpError, RegionHandle};
-use meridian_store::{Condition, WriteOp, WriteResult};
+use meridian_store::{Condition, ItemWrite, WriteResult};
 use serde_json::{Value as Json, json};
 
 use crate::capacity::{self, Report, Units};
@@ -143,7 +143,7 @@ pub fn return_old_on_failure(r: Req<'_>) -> ApiResult<bool> {
 }
 
 /// Runs one write; a failed condition becomes ConditionalCheckFailedException.
-async fn write_one(ops: &RegionHandle, op: WriteOp, return_old: bool) -> ApiResult<WriteResult> {
+async fn write_one(ops: &RegionHandle, op: ItemWrite, return_old: bool) -> ApiResult<WriteResult> {
     match ops.write(vec![op]).await {
         Ok(mut r) => Ok(r.remove(0)),
         Err(OpError::ConditionFailed(f)) => {
@@ -162,7 +162,7 @@ fn attributes(item: Option<&Item>) -> Json {
 
 pub async fn put(ops: &RegionHandle, r: Req<'_>) -> ApiResult<Json> {
     let item = r.written_item("Item")?;
-    conditional(ops, r, None, |table, condition| WriteOp::Put {
+    conditional(ops, r, None, |table, condition| ItemWrite::Put {
         table,
         item,
         condition,
@@ -177,7 +177,7 @@ async fn conditional(
     ops: &RegionHandle,
     r: Req<'_>,
     key: Option<&Item>,
-    op: impl FnOnce(String, Option<Condition>) -> WriteOp,
+    op: impl FnOnce(String, Option<Condition>) -> ItemWrite,
 ) -> ApiResult<Json> {
     let table = r.table_name()?;
     legacy::refuse_mixed(
@@ -249,7 +249,7 @@ pub async fn get(ops: &RegionHandle, r: Req<'_>) -> ApiResult<Json> {
 pub async fn delete(ops: &RegionHandle, r: Req<'_>) -> ApiResult<Json> {
     let key = r.item("Key")?;
     let check = key.clone();
-    conditional(ops, r, Some(&check), |table, condition| WriteOp::Delete {
+    conditional(ops, r, Some(&check), |table, condition| ItemWrite::Delete {
         table,
         key,
         condition,
@@ -318,7 +318,7 @@ pub async fn update(ops: &RegionHandle, r: Req<'_>) -> ApiResult<Json> {
         .map(|u| u.updated_paths())
         .unwrap_or_default();
     let change = change_of(update, &key_names)?;
-    let op = WriteOp::Update {
+    let op = ItemWrite::Update {
         table: table.into(),
         key,
         change,

@@ -21,7 +21,7 @@ use meridian_core::policy::Policy;
 use meridian_core::replicas::authorize;
 use meridian_core::{PhysicalClock, SystemClock, TableDef};
 use meridian_region::ops::RegionHandle;
-use meridian_store::WriteOp;
+use meridian_store::CatalogChange;
 use serde_json::{Value as Json, json};
 
 use crate::error::{ApiError, ApiResult, Kind};
@@ -127,7 +127,7 @@ pub async fn join(ops: &RegionHandle, caller: Account, r: &Req<'_>) -> ApiResult
     if let Some(document) = policy {
         crate::policies::attach(ops, name, document).await?;
     }
-    ops.write(vec![WriteOp::JoinReplica {
+    ops.write(vec![CatalogChange::JoinReplica {
         table: name.to_string(),
         account: caller,
     }])

@@ -21,7 +21,7 @@ use meridian_core::account::Account;
 use meridian_core::replicas::authorize;
 use meridian_core::{PhysicalClock, SystemClock};
 use meridian_region::ops::{OpError, RegionHandle};
-use meridian_store::WriteOp;
+use meridian_store::CatalogChange;
 use serde_json::{Value as Json, json};
 
 use crate::error::{ApiError, ApiResult, Kind};
@@ -238,7 +238,7 @@ where
                 document: s.policy.to_string(),
             }
         });
-        let write = WriteOp::SetPolicy {
+        let write = CatalogChange::SetPolicy {
             table: table.to_string(),
             policy,
             if_revision: current.map(|c| c.revision),

@@ -7,7 +7,7 @@
 use meridian_core::settings::{SettingsChange, TableSettings};
 use meridian_core::{KeyAttr, KeySchema, TableDef};
 use meridian_region::ops::{OpError, RegionHandle, TableInfo};
-use meridian_store::WriteOp;
+use meridian_store::CatalogChange;
 use serde_json::{Value as Json, json};
 
 use crate::description::{self, keep_latest_stream};
@@ -55,7 +55,10 @@ pub async fn create(
         .map(|t| crate::tags::parse_tags(t))
         .transpose()?;
     let policy = crate::policies::at_creation(&r)?;
-    let written = match ops.write(vec![WriteOp::CreateTable(def.clone())]).await {
+    let written = match ops
+        .write(vec![CatalogChange::CreateTable(def.clone())])
+        .await
+    {
         Err(OpError::TableExists(_)) => {
             return Err(exists_elsewhere(ops, name).await);
         }
@@ -238,7 +241,7 @@ pub async fn update(ops: &RegionHandle, r: Req<'_>) -> ApiResult<Json> {
                 if matches!(change, meridian_core::index::Change::Create(_))
                     && settings.indexes.contains_key(change.name())
                 {
-                    ops.write(vec![WriteOp::UpdateSettings {
+                    ops.write(vec![CatalogChange::UpdateSettings {
                         table: table.to_string(),
                         change: SettingsChange {
                             indexes: vec![(change.name().to_string(), None)],
@@ -247,7 +250,7 @@ pub async fn update(ops: &RegionHandle, r: Req<'_>) -> ApiResult<Json> {
                     }])
                     .await?;
                 }
-                ops.write(vec![WriteOp::UpdateIndex {
+                ops.write(vec![CatalogChange::UpdateIndex {
                     table: table.to_string(),
                     change,
                 }])
@@ -279,7 +282,7 @@ pub async fn update(ops: &RegionHandle, r: Req<'_>) -> ApiResult<Json> {
         || change.stream.is_some()
         || !change.indexes.is_empty();
     if settings || (protect.is_none() && replica.is_empty()) {
-        ops.write(vec![WriteOp::UpdateSettings {
+        ops.write(vec![CatalogChange::UpdateSettings {
             table: table.to_string(),
             change,
         }])
@@ -517,7 +520,7 @@ pub async fn update_ttl(ops: &RegionHandle, r: Req<'_>) -> ApiResult<Json> {
         }
         _ => {}
     }
-    ops.write(vec![WriteOp::SetTtl {
+    ops.write(vec![CatalogChange::SetTtl {
         table: table.to_string(),
         attribute: enabled.then(|| attribute.to_string()),
     }])

@@ -12,7 +12,7 @@ use std::collections::HashSet;
 
 use meridian_core::schema::{MAX_TAGS, Tags};
 use meridian_region::ops::RegionHandle;
-use meridian_store::WriteOp;
+use meridian_store::CatalogChange;
 use serde_json::{Value as Json, json};
 
 use crate::arn::ACCOUNT;
@@ -150,7 +150,7 @@ pub async fn write(
     remove: Vec<String>,
     missing: ApiError,
 ) -> ApiResult<()> {
-    ops.write(vec![WriteOp::Tag {
+    ops.write(vec![CatalogChange::Tag {
         table: table.to_string(),
         add,
         remove,

@@ -6,7 +6,7 @@ use std::collections::HashMap;
 
 use meridian_core::{EncodedKey, TableDef};
 use meridian_region::ops::{OpError, RegionHandle};
-use meridian_store::{WriteOp, WriteResult};
+use meridian_store::{ItemWrite, WriteResult};
 use serde_json::{Value as Json, json};
 
 use crate::Front;
@@ -58,7 +58,7 @@ pub async fn batch_write(ops: &RegionHandle, r: Req<'_>) -> ApiResult<Json> {
                         other => other.into(),
                     })?;
                     (
-                        WriteOp::Put {
+                        ItemWrite::Put {
                             table: table.clone(),
                             item,
                             condition: None,
@@ -70,7 +70,7 @@ pub async fn batch_write(ops: &RegionHandle, r: Req<'_>) -> ApiResult<Json> {
                     let key_attrs = d.item("Key")?;
                     let key = key_of(&def, &key_attrs)?;
                     (
-                        WriteOp::Delete {
+                        ItemWrite::Delete {
                             table: table.clone(),
                             key: key_attrs,
                             condition: None,
@@ -275,7 +275,7 @@ fn action_write(
     ex: &mut Exprs,
     def: &TableDef,
     table: &str,
-) -> ApiResult<(WriteOp, ActionKey)> {
+) -> ApiResult<(ItemWrite, ActionKey)> {
     Ok(match kind {
         "Put" => {
             let item = a.item("Item")?;
@@ -283,7 +283,7 @@ fn action_write(
             // A put's key is worded as PutItem words it.
             let key = def.key_schema.key_of(&item);
             (
-                WriteOp::Put {
+                ItemWrite::Put {
                     table: table.into(),
                     item,
                     condition,
@@ -296,7 +296,7 @@ fn action_write(
             let condition = ex.condition(a, "ConditionExpression")?.map(as_condition);
             let key = def.key_schema.key_from_attrs(&key_attrs);
             (
-                WriteOp::Delete {
+                ItemWrite::Delete {
                     table: table.into(),
                     key: key_attrs,
                     condition,
@@ -318,7 +318,7 @@ fn action_write(
             let change = change_of(update, &key_names)?;
             let key = def.key_schema.key_from_attrs(&key_attrs);
             (
-                WriteOp::Update {
+                ItemWrite::Update {
                     table: table.into(),
                     key: key_attrs,
                     change,
@@ -335,7 +335,7 @@ fn action_write(
                 .ok_or_else(|| crate::req::missing("ConditionExpression"))?;
             let key = def.key_schema.key_from_attrs(&key_attrs);
             (
-                WriteOp::ConditionCheck {
+                ItemWrite::ConditionCheck {
                     table: table.into(),
                     key: key_attrs,
                     condition,

@@ -13,8 +13,9 @@ use meridian_proto::v1::admin_server::Admin;
 use tonic::{Request, Response, Status};
 
 use crate::Shared;
-use crate::convert::{status_from, version_to_pb};
+use crate::convert::version_to_pb;
 use crate::metrics::{CallLabel, PeerDirectionLabel, PeerLabel};
+use crate::status::status_from;
 use crate::worker::{Stop, Worker};
 use pending::refresh_pending;
 
@@ -144,7 +145,7 @@ fn backup_status(e: crate::backups::BackupError) -> Status {
         | BackupError::UnknownRegion(_)
         | BackupError::InvalidName { .. } => Status::invalid_argument(e.to_string()),
         BackupError::Io { .. } => Status::internal(e.to_string()),
-        BackupError::Op(e) => crate::convert::status_from_op(e),
+        BackupError::Op(e) => crate::status::status_from_op(e),
     }
 }
 
@@ -230,48 +231,7 @@ impl Admin for AdminApi {
         let progress = shared.membership.progress();
         let peers = rows
             .into_iter()
-            .map(|(peer, acked, pending)| {
-                let state = shared
-                    .peers
-                    .get(&peer)
-                    .map(|s| s.lock().unwrap_or_else(|p| p.into_inner()).clone())
-                    .unwrap_or_default();
-                let l = shared.metrics.latency(&peer);
-                let m = &shared.metrics;
-                let label = PeerLabel { peer: peer.clone() };
-                let repair_bytes = |direction| {
-                    m.repair_bytes
-                        .get_or_create(&PeerDirectionLabel {
-                            peer: peer.clone(),
-                            direction,
-                        })
-                        .get()
-                };
-                pb::PeerStatus {
-                    connected: state.connected,
-                    acked_seq: acked,
-                    pending,
-                    latency: Some(pb::LatencyStats {
-                        count: l.count,
-                        p50_ms: l.p50_ms,
-                        p99_ms: l.p99_ms,
-                        max_ms: l.max_ms,
-                    }),
-                    last_error: state.last_error,
-                    latency_buckets: shared.metrics.latency_buckets(&peer),
-                    repair_rounds: m.repair_rounds.get_or_create(&label).get(),
-                    repair_keys: m.repair_keys.get_or_create(&label).get(),
-                    repair_bytes_sent: repair_bytes("sent"),
-                    repair_bytes_received: repair_bytes("received"),
-                    repair_item_bytes_received: m.repair_item_bytes.get_or_create(&label).get(),
-                    drift_ahead_micros: m.drift_ahead.get_or_create(&label).get().max(0) as u64,
-                    reordered: m.reordered.get_or_create(&label).get(),
-                    torn_units: m.torn_units.get_or_create(&label).get(),
-                    left_to_origin: m.left_to_origin.get_or_create(&label).get(),
-                    paused_skipped: m.paused_skipped.get_or_create(&label).get(),
-                    peer,
-                }
-            })
+            .map(|(peer, acked, pending)| peer_status(shared, peer, acked, pending))
             .collect();
         let drift_refusals = shared
             .config
@@ -325,33 +285,8 @@ impl Admin for AdminApi {
                 &shared.pauses.lock().unwrap_or_else(|p| p.into_inner()),
                 tokio::time::Instant::now(),
             ),
-            fills: shared
-                .membership
-                .fills()
-                .into_iter()
-                .map(|f| pb::ReplicaFill {
-                    table: f.table,
-                    peers: f.peers,
-                    items: f.items,
-                    bytes: f.bytes,
-                    micros: f.micros,
-                    active_at_micros: f.active_at,
-                })
-                .collect(),
-            removals: shared
-                .membership
-                .removals()
-                .into_iter()
-                .map(|r| pb::ReplicaRemoval {
-                    table: r.table,
-                    pending: r
-                        .pending
-                        .into_iter()
-                        .map(|(peer, count)| pb::PeerCount { peer, count })
-                        .collect(),
-                    deleted_at_micros: r.deleted_at,
-                })
-                .collect(),
+            fills: fills_pb(&shared.membership),
+            removals: removals_pb(&shared.membership),
             seeded: shared.seeded.as_ref().map(|s| pb::SeedStatus {
                 peer: s.peer.clone(),
                 bytes: s.bytes,
@@ -594,7 +529,7 @@ impl Admin for AdminApi {
         let pitr = ops
             .set_pitr(&req.table, days)
             .await
-            .map_err(crate::convert::status_from_op)?;
+            .map_err(crate::status::status_from_op)?;
         let now = ops.real_now_micros();
         Ok(Response::new(match pitr {
             Some(p) => pb::RecoveryStatus {
@@ -659,7 +594,7 @@ impl Admin for AdminApi {
                 )));
             }
         }
-        .map_err(crate::convert::status_from_op)?;
+        .map_err(crate::status::status_from_op)?;
         Ok(Response::new(pb::ReplicaSet {
             table: req.table,
             replicas: info
@@ -811,6 +746,85 @@ pub(crate) async fn serve_http(
         tracing::error!(error = %e, "metrics endpoint failed");
         worker.erroring(e);
     }
+}
+
+/// One peer's line of the status: its link, its lag and the latency of
+/// its entries here, and what repair and the receiver did with it.
+fn peer_status(shared: &Shared, peer: String, acked: u64, pending: u64) -> pb::PeerStatus {
+    let state = shared
+        .peers
+        .get(&peer)
+        .map(|s| s.lock().unwrap_or_else(|p| p.into_inner()).clone())
+        .unwrap_or_default();
+    let l = shared.metrics.latency(&peer);
+    let m = &shared.metrics;
+    let label = PeerLabel { peer: peer.clone() };
+    let repair_bytes = |direction| {
+        m.repair_bytes
+            .get_or_create(&PeerDirectionLabel {
+                peer: peer.clone(),
+                direction,
+            })
+            .get()
+    };
+    pb::PeerStatus {
+        connected: state.connected,
+        acked_seq: acked,
+        pending,
+        latency: Some(pb::LatencyStats {
+            count: l.count,
+            p50_ms: l.p50_ms,
+            p99_ms: l.p99_ms,
+            max_ms: l.max_ms,
+        }),
+        last_error: state.last_error,
+        latency_buckets: shared.metrics.latency_buckets(&peer),
+        repair_rounds: m.repair_rounds.get_or_create(&label).get(),
+        repair_keys: m.repair_keys.get_or_create(&label).get(),
+        repair_bytes_sent: repair_bytes("sent"),
+        repair_bytes_received: repair_bytes("received"),
+        repair_item_bytes_received: m.repair_item_bytes.get_or_create(&label).get(),
+        drift_ahead_micros: m.drift_ahead.get_or_create(&label).get().max(0) as u64,
+        reordered: m.reordered.get_or_create(&label).get(),
+        torn_units: m.torn_units.get_or_create(&label).get(),
+        left_to_origin: m.left_to_origin.get_or_create(&label).get(),
+        paused_skipped: m.paused_skipped.get_or_create(&label).get(),
+        peer,
+    }
+}
+
+/// The replica fills this region ran since it started, for the status.
+fn fills_pb(membership: &crate::membership::Membership) -> Vec<pb::ReplicaFill> {
+    membership
+        .fills()
+        .into_iter()
+        .map(|f| pb::ReplicaFill {
+            table: f.table,
+            peers: f.peers,
+            items: f.items,
+            bytes: f.bytes,
+            micros: f.micros,
+            active_at_micros: f.active_at,
+        })
+        .collect()
+}
+
+/// The replica removals this region saw since it started, with what each
+/// peer still holds, for the status.
+fn removals_pb(membership: &crate::membership::Membership) -> Vec<pb::ReplicaRemoval> {
+    membership
+        .removals()
+        .into_iter()
+        .map(|r| pb::ReplicaRemoval {
+            table: r.table,
+            pending: r
+                .pending
+                .into_iter()
+                .map(|(peer, count)| pb::PeerCount { peer, count })
+                .collect(),
+            deleted_at_micros: r.deleted_at,
+        })
+        .collect()
 }
 
 /// The pauses not over at `now`, as the status API shows them.

@@ -18,8 +18,9 @@ use tokio_stream::Stream;
 use tokio_stream::wrappers::ReceiverStream;
 use tonic::Status;
 
-use crate::convert::{status_from_op, version_to_pb};
+use crate::convert::version_to_pb;
 use crate::ops::RegionHandle;
+use crate::status::status_from_op;
 
 pub type WatchStream = Pin<Box<dyn Stream<Item = Result<pb::ChangeEvent, Status>> + Send>>;
 

@@ -31,12 +31,14 @@ mod runner;
 pub mod seed;
 pub mod service;
 mod shared;
+mod status;
 pub mod strong;
 pub mod tail;
 pub mod tls;
 pub mod transport;
 mod truncate;
 pub mod ttl;
+mod untrusted;
 pub mod worker;
 
 use std::collections::HashMap;
@@ -161,6 +163,15 @@ async fn bind_optional(
 }
 
 /// Starts a region on already-bound listeners (tests bind port 0 first).
+///
+/// In phases, in the order their effects must happen: an empty store is
+/// seeded from a peer ([`seed_store`]) before the peer-facing listeners
+/// are bound; the store is opened ([`open_store`]) and what the services
+/// share is built on it ([`assemble`]); the catalog is settled before
+/// anything is served ([`settle_catalog`]); then the gRPC servers
+/// ([`serve_grpc`]), the tasks that talk to peers ([`spawn_peer_tasks`]) and
+/// the region's own loops ([`spawn_loops`]) start, and restores a previous
+/// run left part-way go on.
 pub async fn start(
     config: RegionConfig,
     grpc: impl Into<transport::Listener>,
@@ -178,13 +189,7 @@ pub async fn start(
         // Unreadable certificates fail the start, not the first connection.
         tls::server_config(files)?;
     }
-    // An empty data directory is first seeded from a peer's store, if one
-    // gives it; versions in it may not pass what the drift guard accepts.
-    let max_physical = clocks
-        .skewed
-        .now_micros()
-        .saturating_add(config.max_clock_offset.as_micros() as u64);
-    let seeded = seed::from_peers(&config, max_physical, mode).await;
+    let seeded = seed_store(&config, &clocks, mode).await;
     // Bound only now: a peer seeding at the same time finds the port
     // closed and moves on, where a bound port that nobody serves yet would
     // hold its TLS handshake.
@@ -194,7 +199,69 @@ pub async fn start(
     let replication_listener = bind_optional(config.replication_listen).await?;
     // Admin binds here too, so status answers once the region serves.
     let admin_listener = bind_optional(config.admin_listen).await?;
-    // Opening scans the log; in live mode that runs off the async workers.
+    let opened = open_store(&config, mode).await?;
+    let Assembled {
+        shared,
+        writer,
+        strong_inputs,
+        strong_links,
+    } = assemble(config, opened, &clocks, mode, seeded)?;
+    let (shutdown, shutdown_rx) = watch::channel(false);
+    let stop = worker::Stop::new(shutdown_rx);
+    settle_catalog(&shared).await?;
+    let mut tasks = Vec::new();
+    let (admin_addr, replication_addr) = serve_grpc(
+        &shared,
+        &stop,
+        grpc,
+        admin_listener,
+        replication_listener,
+        &mut tasks,
+    )?;
+    spawn_peer_tasks(&shared, &stop, strong_inputs, strong_links, &mut tasks);
+    spawn_loops(&shared, &stop, metrics_listener, &mut tasks);
+    // Restores a previous run left part-way go on from here.
+    handle(&shared).resume_restores().await;
+    tracing::info!(region = %shared.config.name, grpc = %grpc_addr, replication = ?replication_addr, admin = ?admin_addr, tls = shared.config.tls.is_some(), metrics = ?metrics_addr, "region started");
+    Ok(Region {
+        name: shared.config.name.clone(),
+        grpc_addr,
+        replication_addr,
+        admin_addr,
+        metrics_addr,
+        clocks,
+        shutdown,
+        tasks,
+        writer,
+        shared,
+    })
+}
+
+/// The region's operations as every front and loop calls them.
+fn handle(shared: &Arc<Shared>) -> ops::RegionHandle {
+    ops::RegionHandle {
+        shared: shared.clone(),
+        replicas_only: false,
+    }
+}
+
+/// An empty data directory is first seeded from a peer's store, if one
+/// gives it; versions in it may not pass what the drift guard accepts.
+async fn seed_store(
+    config: &RegionConfig,
+    clocks: &Clocks,
+    mode: Mode,
+) -> Option<seed::SeedReport> {
+    let max_physical = clocks
+        .skewed
+        .now_micros()
+        .saturating_add(config.max_clock_offset.as_micros() as u64);
+    seed::from_peers(config, max_physical, mode).await
+}
+
+/// Opens the store with the retention the config gives. Opening scans the
+/// log; in live mode that runs off the async workers.
+async fn open_store(config: &RegionConfig, mode: Mode) -> Result<bridge::Opened, RegionError> {
     let mut opened = match mode {
         Mode::Threads => {
             let (dir, name, durability) = (
@@ -215,6 +282,31 @@ pub async fn start(
     opened
         .writer
         .set_stream_shard_age(config.retention.stream_shard_age);
+    Ok(opened)
+}
+
+/// What [`assemble`] builds: the state every service shares, and what one
+/// task alone takes over.
+struct Assembled {
+    shared: Arc<Shared>,
+    /// The store's writer, joined when the region stops.
+    writer: bridge::WriterTask,
+    /// Strong mode's inputs, for its runtime task.
+    strong_inputs: tokio::sync::mpsc::UnboundedReceiver<strong::Input>,
+    /// Strong mode's outgoing queue of each peer, for its link task.
+    strong_links: strong::LinkQueues,
+}
+
+/// Builds [`Shared`] on the opened store: the clock restored from it, the
+/// metrics, the workers, the storage bridge with its writer, strong mode,
+/// and the per-peer state of shippers and repair.
+fn assemble(
+    config: RegionConfig,
+    opened: bridge::Opened,
+    clocks: &Clocks,
+    mode: Mode,
+    seeded: Option<seed::SeedReport>,
+) -> Result<Assembled, RegionError> {
     let hlc = Arc::new(Hlc::new(
         clocks.skewed.clone() as Arc<dyn PhysicalClock>,
         config.max_clock_offset.as_micros() as u64,
@@ -226,7 +318,7 @@ pub async fn start(
     }
     let metrics = Arc::new(metrics::Metrics::new(&config.name));
     let workers = worker::Workers::new(metrics.clone());
-    let (storage, writer_task) = StoreBridge::start_with(
+    let (storage, writer) = StoreBridge::start_with(
         opened,
         bridge::WriterCtx {
             hlc: hlc.clone(),
@@ -236,8 +328,6 @@ pub async fn start(
         mode,
         &workers,
     )?;
-    let (shutdown, shutdown_rx) = watch::channel(false);
-    let stop = worker::Stop::new(shutdown_rx);
     let repair_locks = config
         .peers
         .iter()
@@ -263,7 +353,7 @@ pub async fn start(
         metrics,
         real_clock: clocks.real.clone(),
         skewed_clock: clocks.skewed.clone(),
-        workers: workers.clone(),
+        workers,
         repair_locks,
         repair_wake,
         purge: purge::Purge::default(),
@@ -274,40 +364,40 @@ pub async fn start(
         pauses: Default::default(),
         withheld: Default::default(),
     });
-    let mut tasks = Vec::new();
-    // Before anything is served: deletion protection an earlier build kept
-    // as this replica's own setting becomes the catalog row every region
-    // reads (`meridian_core::protection`).
-    ops::RegionHandle {
-        shared: shared.clone(),
-        replicas_only: false,
-    }
-    .move_legacy_protection()
-    .await
-    .map_err(|e| RegionError::LegacyProtection(e.to_string()))?;
-    // What the replicas' policies withhold is known before the first entry
-    // arrives (`grants`); the resume loop keeps it current.
-    if let Err(e) = resume::refresh_grants(&shared).await {
+    Ok(Assembled {
+        shared,
+        writer,
+        strong_inputs,
+        strong_links,
+    })
+}
+
+/// Before anything is served: deletion protection an earlier build kept as
+/// this replica's own setting becomes the catalog row every region reads
+/// (`meridian_core::protection`), and what the replicas' policies withhold
+/// is known before the first entry arrives (`grants`; the resume loop
+/// keeps it current).
+async fn settle_catalog(shared: &Arc<Shared>) -> Result<(), RegionError> {
+    handle(shared)
+        .move_legacy_protection()
+        .await
+        .map_err(|e| RegionError::LegacyProtection(e.to_string()))?;
+    if let Err(e) = resume::refresh_grants(shared).await {
         tracing::warn!(error = %e, "working out the replicas' policies at start failed");
     }
+    Ok(())
+}
 
-    // One load budget for both listeners (`limits`).
-    let limits = limits::Limits::new(limits::MAX_GRPC_IN_FLIGHT, shared.metrics.clone());
-    let client_api = client_auth::Signed::new(
-        MeridianServer::new(service::ClientApi {
-            ops: ops::RegionHandle {
-                shared: shared.clone(),
-                replicas_only: false,
-            },
-        })
-        .max_decoding_message_size(service::MAX_MESSAGE_BYTES)
-        .max_encoding_message_size(service::MAX_MESSAGE_BYTES),
-        shared.config.client_keys.clone(),
-        // A message and its gRPC frame header.
-        service::MAX_MESSAGE_BYTES + 5,
-        shared.metrics.clone(),
-    );
-    let admin_api = AdminServer::new(admin::AdminApi::new(shared.clone(), stop.clone()));
+/// The services peers call: replication, repair and strong mode's
+/// consensus, each with replication's message limit.
+fn peer_services(
+    shared: &Arc<Shared>,
+    stop: &worker::Stop,
+) -> (
+    ReplicationServer<replication::ReplicationApi>,
+    RepairServer<repair::RepairApi>,
+    ConsensusServer<strong::ConsensusApi>,
+) {
     let replication_api = ReplicationServer::new(replication::ReplicationApi {
         shared: shared.clone(),
         stop: stop.clone(),
@@ -326,42 +416,71 @@ pub async fn start(
     })
     .max_decoding_message_size(replication::MAX_MESSAGE_BYTES)
     .max_encoding_message_size(replication::MAX_MESSAGE_BYTES);
+    (replication_api, repair_api, consensus_api)
+}
+
+/// Serves the client API, admin and the peers' services on the listeners
+/// the config gives: admin on a listener of its own when it names one,
+/// else with the client API; the peers' services on their own (over TLS
+/// when the config has it) or, as the simulator and tests run, with the
+/// client API. Returns where admin and the peers' services listen apart.
+fn serve_grpc(
+    shared: &Arc<Shared>,
+    stop: &worker::Stop,
+    grpc: transport::Listener,
+    admin_listener: Option<(TcpListener, SocketAddr)>,
+    replication_listener: Option<(TcpListener, SocketAddr)>,
+    tasks: &mut Vec<JoinHandle<()>>,
+) -> Result<(Option<SocketAddr>, Option<SocketAddr>), RegionError> {
+    let workers = &shared.workers;
+    // One load budget for both listeners (`limits`).
+    let limits = limits::Limits::new(limits::MAX_GRPC_IN_FLIGHT, shared.metrics.clone());
+    let client_api = client_auth::Signed::new(
+        MeridianServer::new(service::ClientApi {
+            ops: handle(shared),
+        })
+        .max_decoding_message_size(service::MAX_MESSAGE_BYTES)
+        .max_encoding_message_size(service::MAX_MESSAGE_BYTES),
+        shared.config.client_keys.clone(),
+        // A message and its gRPC frame header.
+        service::MAX_MESSAGE_BYTES + 5,
+        shared.metrics.clone(),
+    );
+    let admin_api = AdminServer::new(admin::AdminApi::new(shared.clone(), stop.clone()));
+    let (replication_api, repair_api, consensus_api) = peer_services(shared, stop);
     let name = shared.config.name.clone();
-    // Admin on a listener of its own when the config names one, else with
-    // the client API.
     let (client, admin_addr) = match admin_listener {
         None => (
-            server_builder(&shared, limits.clone())
+            server_builder(shared, limits.clone())
                 .add_service(client_api)
                 .add_service(admin_api),
             None,
         ),
         Some((listener, addr)) => {
-            let admin = server_builder(&shared, limits.clone()).add_service(admin_api);
+            let admin = server_builder(shared, limits.clone()).add_service(admin_api);
             let n = name.clone();
-            tasks.push(workers.spawn("grpc-admin", &stop, move |w, stop| {
+            tasks.push(workers.spawn("grpc-admin", stop, move |w, stop| {
                 serve(admin, listener.into(), n, w, stop)
             }));
             (
-                server_builder(&shared, limits.clone()).add_service(client_api),
+                server_builder(shared, limits.clone()).add_service(client_api),
                 Some(addr),
             )
         }
     };
     let replication_addr = match replication_listener {
         None => {
-            // Replication with the client API, as the simulator and tests run.
             let server = client
                 .add_service(replication_api)
                 .add_service(repair_api)
                 .add_service(consensus_api);
-            tasks.push(workers.spawn("grpc", &stop, move |w, stop| {
+            tasks.push(workers.spawn("grpc", stop, move |w, stop| {
                 serve(server, grpc, name, w, stop)
             }));
             None
         }
         Some((listener, addr)) => {
-            let mut peers = server_builder(&shared, limits);
+            let mut peers = server_builder(shared, limits);
             if let Some(files) = &shared.config.tls {
                 let tls = tls::server_config(files)?;
                 peers = peers.tls_config(tls).map_err(|e| {
@@ -376,26 +495,38 @@ pub async fn start(
                 .add_service(repair_api)
                 .add_service(consensus_api);
             let n = name.clone();
-            tasks.push(workers.spawn("grpc", &stop, move |w, stop| {
-                serve(client, grpc, n, w, stop)
-            }));
-            tasks.push(workers.spawn("grpc-peers", &stop, move |w, stop| {
+            tasks.push(workers.spawn("grpc", stop, move |w, stop| serve(client, grpc, n, w, stop)));
+            tasks.push(workers.spawn("grpc-peers", stop, move |w, stop| {
                 serve(peers, listener.into(), name, w, stop)
             }));
             Some(addr)
         }
     };
+    Ok((admin_addr, replication_addr))
+}
+
+/// Starts the tasks that talk to peers: a shipper and a repairer per
+/// peer, strong mode's runtime, and its link to each peer it has a queue
+/// for.
+fn spawn_peer_tasks(
+    shared: &Arc<Shared>,
+    stop: &worker::Stop,
+    strong_inputs: tokio::sync::mpsc::UnboundedReceiver<strong::Input>,
+    strong_links: strong::LinkQueues,
+    tasks: &mut Vec<JoinHandle<()>>,
+) {
+    let workers = &shared.workers;
     for peer in shared.config.peers.clone() {
         let shared = shared.clone();
         let name = format!("ship:{}", peer.name);
-        tasks.push(workers.spawn(&name, &stop, |w, stop| {
+        tasks.push(workers.spawn(&name, stop, |w, stop| {
             replication::run_shipper(shared, peer, w, stop)
         }));
     }
     for peer in shared.config.peers.clone() {
         let shared = shared.clone();
         let name = format!("repair:{}", peer.name);
-        tasks.push(workers.spawn(&name, &stop, |w, stop| async move {
+        tasks.push(workers.spawn(&name, stop, |w, stop| async move {
             if let Some(work) = repair::Repairer::new(shared, peer) {
                 runner::run(work, w, stop).await;
             }
@@ -403,7 +534,7 @@ pub async fn start(
     }
     let runtime = shared.clone();
     let back = shared.strong.input();
-    tasks.push(workers.spawn("strong", &stop, |w, stop| {
+    tasks.push(workers.spawn("strong", stop, |w, stop| {
         strong::run(runtime, strong_inputs, back, w, stop)
     }));
     for (peer, rx) in strong_links {
@@ -412,60 +543,49 @@ pub async fn start(
         };
         let shared = shared.clone();
         let name = format!("strong:{peer}");
-        tasks.push(workers.spawn(&name, &stop, |w, stop| {
+        tasks.push(workers.spawn(&name, stop, |w, stop| {
             strong::run_link(shared, config, rx, w, stop)
         }));
     }
+}
+
+/// Starts the region's own loops: replica changes, index builds, resuming
+/// paused work, log truncation, TTL expiry, and the metrics endpoint when
+/// it has a listener.
+fn spawn_loops(
+    shared: &Arc<Shared>,
+    stop: &worker::Stop,
+    metrics_listener: Option<TcpListener>,
+    tasks: &mut Vec<JoinHandle<()>>,
+) {
+    let workers = &shared.workers;
     let members = shared.clone();
-    tasks.push(workers.spawn("replicas", &stop, |w, stop| {
+    tasks.push(workers.spawn("replicas", stop, |w, stop| {
         runner::run(membership::Changes::new(members), w, stop)
     }));
     let builder = shared.clone();
-    tasks.push(workers.spawn("indexes", &stop, |w, stop| {
+    tasks.push(workers.spawn("indexes", stop, |w, stop| {
         runner::run(indexes::Builder::new(builder), w, stop)
     }));
     let resumer = shared.clone();
-    tasks.push(workers.spawn("resume", &stop, |w, stop| {
+    tasks.push(workers.spawn("resume", stop, |w, stop| {
         runner::run(resume::Resume::new(resumer), w, stop)
     }));
     let truncator = shared.clone();
-    tasks.push(workers.spawn("truncate", &stop, |w, stop| {
+    tasks.push(workers.spawn("truncate", stop, |w, stop| {
         runner::run(truncate::Truncator::new(truncator), w, stop)
     }));
-    let ops = ops::RegionHandle {
-        shared: shared.clone(),
-        replicas_only: false,
-    };
+    let ops = handle(shared);
     let interval = shared.config.ttl_interval;
-    tasks.push(workers.spawn("ttl", &stop, |w, stop| {
+    tasks.push(workers.spawn("ttl", stop, |w, stop| {
         runner::run(ttl::Reaper::new(ops, interval), w, stop)
     }));
     if let Some(l) = metrics_listener {
         let shared = shared.clone();
-        tasks.push(workers.spawn("metrics-http", &stop, |w, stop| {
+        tasks.push(workers.spawn("metrics-http", stop, |w, stop| {
             admin::serve_http(shared, l, w, stop)
         }));
     }
-    // Restores a previous run left part-way go on from here.
-    ops::RegionHandle {
-        shared: shared.clone(),
-        replicas_only: false,
-    }
-    .resume_restores()
-    .await;
-    tracing::info!(region = %shared.config.name, grpc = %grpc_addr, replication = ?replication_addr, admin = ?admin_addr, tls = shared.config.tls.is_some(), metrics = ?metrics_addr, "region started");
-    Ok(Region {
-        name: shared.config.name.clone(),
-        grpc_addr,
-        replication_addr,
-        admin_addr,
-        metrics_addr,
-        clocks,
-        shutdown,
-        tasks,
-        writer: writer_task,
-        shared,
-    })
 }
 
 /// The layers around every service of a region's gRPC servers: metrics
@@ -580,10 +700,7 @@ impl Region {
 
     /// The region's operations, for fronts other than gRPC.
     pub fn ops(&self) -> ops::RegionHandle {
-        ops::RegionHandle {
-            shared: self.shared.clone(),
-            replicas_only: false,
-        }
+        handle(&self.shared)
     }
 
     /// The region's metrics in the text format `/metrics` serves.

@@ -6,7 +6,7 @@ use std::sync::Arc;
 
 use meridian_core::settings::TableSettings;
 use meridian_core::{EncodedKey, TableDef, Version};
-use meridian_store::{SortRange, StoreError, StoredRow, WriteOp, WriteResult};
+use meridian_store::{CatalogChange, SortRange, StoreError, StoredRow, WriteRequest, WriteResult};
 
 use crate::Shared;
 pub use crate::error::{Internal, OpError};
@@ -329,7 +329,7 @@ impl RegionHandle {
         let owned = table.to_string();
         let settings = self.read(move |r| r.settings(&owned)).await?;
         if let Some(change) = settings.and_then(|s| s.stream_for_replicas(def)) {
-            self.write(vec![WriteOp::UpdateSettings {
+            self.write(vec![CatalogChange::UpdateSettings {
                 table: table.to_string(),
                 change,
             }])
@@ -346,7 +346,7 @@ impl RegionHandle {
         rows: Vec<(String, meridian_core::replicas::Status)>,
     ) -> Result<(), OpError> {
         for (region, status) in rows {
-            self.write(vec![WriteOp::SetReplica {
+            self.write(vec![CatalogChange::SetReplica {
                 table: table.to_string(),
                 region,
                 status,
@@ -387,8 +387,8 @@ impl RegionHandle {
         );
         let d = deletion(&def, self.region(), &protected, everywhere).map_err(invalid)?;
         let op = match d {
-            Deletion::Table => WriteOp::DeleteTable(def.name.clone()),
-            Deletion::Replica => WriteOp::SetReplica {
+            Deletion::Table => CatalogChange::DeleteTable(def.name.clone()),
+            Deletion::Replica => CatalogChange::SetReplica {
                 table: def.name.clone(),
                 region: self.region().to_string(),
                 status: meridian_core::replicas::Status::Deleting,
@@ -425,7 +425,7 @@ impl RegionHandle {
             info.disassociation_protected,
         )
         .map_err(invalid)?;
-        self.write(vec![WriteOp::SetReplica {
+        self.write(vec![CatalogChange::SetReplica {
             table: table.to_string(),
             region: self.region().to_string(),
             status: meridian_core::replicas::Status::Disassociating,
@@ -495,12 +495,16 @@ impl RegionHandle {
 
     /// The one write path: every local write of every front comes here,
     /// so every front's writes are checked, versioned and logged alike.
-    pub async fn write(&self, ops: Vec<WriteOp>) -> Result<Vec<WriteResult>, OpError> {
+    pub async fn write(
+        &self,
+        request: impl Into<WriteRequest>,
+    ) -> Result<Vec<WriteResult>, OpError> {
+        let request = request.into();
         if self.replicas_only {
             // Item writes to a replica being created are refused as its
             // reads are (`item_table`); whether the table is here at all
             // is the store's to answer.
-            let mut tables: Vec<&str> = ops.iter().filter_map(WriteOp::item_table).collect();
+            let mut tables: Vec<&str> = request.item_tables().collect();
             tables.dedup();
             for t in tables {
                 if let Some((def, _)) = self.shared.storage.table_def(t).await?
@@ -510,14 +514,15 @@ impl RegionHandle {
                 }
             }
         }
-        let strong = ops
-            .iter()
-            .filter_map(WriteOp::item_table)
+        let strong = request
+            .item_tables()
             .find(|t| self.shared.strong.is_strong(t))
             .map(str::to_string);
-        match strong {
-            Some(table) => crate::strong::write(&self.shared, &table, ops).await,
-            None => Ok(self.shared.storage.write(ops).await?),
+        match (strong, request) {
+            (Some(table), WriteRequest::Items(items)) => {
+                crate::strong::write(&self.shared, &table, items).await
+            }
+            (_, request) => Ok(self.shared.storage.write(request).await?),
         }
     }
 
@@ -587,7 +592,7 @@ impl RegionHandle {
         };
         let rows =
             meridian_core::replicas::plan(&def, self.region(), &known, &change).map_err(invalid)?;
-        self.write(vec![WriteOp::SetConsistency {
+        self.write(vec![CatalogChange::SetConsistency {
             table: table.to_string(),
             mode: meridian_core::consistency::Consistency::Strong(set),
         }])
@@ -620,7 +625,7 @@ impl RegionHandle {
         meridian_core::protection::check_removals(table, replicas, &protected).map_err(invalid)?;
         self.shared.strong.read_barrier(table).await?;
         self.set_replicas(table, rows).await?;
-        self.write(vec![WriteOp::SetConsistency {
+        self.write(vec![CatalogChange::SetConsistency {
             table: table.to_string(),
             mode: meridian_core::consistency::Consistency::Eventual,
         }])

@@ -7,11 +7,14 @@ use meridian_core::key::{MAX_PARTITION_KEY_BYTES, MAX_SORT_KEY_BYTES, encode_key
 use meridian_core::{AttrValue, KeyAttr, KeySchema, KeyType, TableDef, Version, encode_item};
 use meridian_proto::v1 as pb;
 use meridian_proto::v1::meridian_server::Meridian;
-use meridian_store::{Condition, SortRange, StoredRow, WriteOp, WriteResult};
+use meridian_store::{
+    CatalogChange, Condition, ItemWrite, SortRange, StoredRow, WriteRequest, WriteResult,
+};
 use tonic::{Request, Response, Status};
 
 use crate::convert::*;
 use crate::ops::RegionHandle;
+use crate::status::status_from_op;
 
 /// Most items a page returns, and its default size.
 pub const MAX_PAGE_ITEMS: u32 = 1000;
@@ -106,7 +109,7 @@ impl ClientApi {
         self.ops.table(name).await.map_err(status_from_op)
     }
 
-    async fn write(&self, ops: Vec<WriteOp>) -> Result<Vec<WriteResult>, Status> {
+    async fn write(&self, ops: impl Into<WriteRequest>) -> Result<Vec<WriteResult>, Status> {
         self.ops.write(ops).await.map_err(status_from_op)
     }
 
@@ -351,7 +354,9 @@ impl Meridian for ClientApi {
             }
             def.stream_view_type = Some(r.stream_view_type);
         }
-        let results = self.write(vec![WriteOp::CreateTable(def.clone())]).await?;
+        let results = self
+            .write(vec![CatalogChange::CreateTable(def.clone())])
+            .await?;
         if strong {
             let witness = (!r.witness.is_empty()).then_some(r.witness.as_str());
             let info = self
@@ -416,7 +421,7 @@ impl Meridian for ClientApi {
     ) -> Result<Response<pb::TableDescription>, Status> {
         let name = req.into_inner().name;
         let (def, version) = self.table(&name).await?;
-        self.write(vec![WriteOp::DeleteTable(name)]).await?;
+        self.write(vec![CatalogChange::DeleteTable(name)]).await?;
         Ok(Response::new(describe(&def, &version, 0)))
     }
 
@@ -425,7 +430,7 @@ impl Meridian for ClientApi {
         req: Request<pb::PutItemRequest>,
     ) -> Result<Response<pb::WriteResponse>, Status> {
         let r = req.into_inner();
-        let op = WriteOp::Put {
+        let op = ItemWrite::Put {
             table: r.table,
             item: item_from_bytes(&r.item, "item")?,
             condition: condition_from_pb(r.condition)?,
@@ -462,7 +467,7 @@ impl Meridian for ClientApi {
         req: Request<pb::DeleteItemRequest>,
     ) -> Result<Response<pb::WriteResponse>, Status> {
         let r = req.into_inner();
-        let op = WriteOp::Delete {
+        let op = ItemWrite::Delete {
             table: r.table,
             key: item_from_bytes(&r.key, "key")?,
             condition: condition_from_pb(r.condition)?,
@@ -594,12 +599,12 @@ impl Meridian for ClientApi {
         let mut ops = Vec::with_capacity(r.ops.len());
         for (i, op) in r.ops.into_iter().enumerate() {
             ops.push(match op.op {
-                Some(pb::batch_write_op::Op::Put(item)) => WriteOp::Put {
+                Some(pb::batch_write_op::Op::Put(item)) => ItemWrite::Put {
                     table: r.table.clone(),
                     item: item_from_bytes(&item, &format!("ops[{i}].put"))?,
                     condition: None,
                 },
-                Some(pb::batch_write_op::Op::DeleteKey(key)) => WriteOp::Delete {
+                Some(pb::batch_write_op::Op::DeleteKey(key)) => ItemWrite::Delete {
                     table: r.table.clone(),
                     key: item_from_bytes(&key, &format!("ops[{i}].delete_key"))?,
                     condition: None,

@@ -12,7 +12,7 @@ use std::collections::HashMap;
 use std::time::Duration;
 
 use meridian_core::{AttrValue, EncodedKey, Number};
-use meridian_store::WriteOp;
+use meridian_store::ItemWrite;
 
 use crate::ops::{OpError, RegionHandle};
 use crate::runner::{Next, Work};
@@ -128,7 +128,7 @@ async fn pass(
             let Ok(key) = def.key_schema.key_attrs(&row.key) else {
                 continue;
             };
-            let op = WriteOp::Expire {
+            let op = ItemWrite::Expire {
                 table: table.clone(),
                 key,
                 version: row.version.clone(),

@@ -10,7 +10,7 @@ use meridian_core::hlc::ManualClock;
 use meridian_core::{AttrValue, Hlc, Item, KeyAttr, KeySchema, KeyType, PhysicalClock, TableDef};
 use meridian_region::bridge::{Mode, Opened, StoreBridge, WriterCtx, WriterTask};
 use meridian_region::metrics::{Metrics, SourceLabel};
-use meridian_store::{Durability, WriteOp};
+use meridian_store::{CatalogChange, Durability, ItemWrite};
 
 /// A region's storage over `dir`, inline, on a manual clock.
 fn start(dir: &std::path::Path) -> (StoreBridge, WriterTask, Arc<Metrics>) {
@@ -31,7 +31,7 @@ async fn concurrent_writes_share_one_commit() {
     let dir = tempfile::tempdir().unwrap();
     let (storage, task, metrics) = start(dir.path());
     storage
-        .write(vec![WriteOp::CreateTable(items_table())])
+        .write(vec![CatalogChange::CreateTable(items_table())])
         .await
         .unwrap();
     let groups_before = metrics.group_commits.get();
@@ -42,7 +42,7 @@ async fn concurrent_writes_share_one_commit() {
             tokio::spawn(async move {
                 let item = Item::from([("id".to_string(), AttrValue::S(format!("k{i}")))]);
                 storage
-                    .write(vec![WriteOp::Put {
+                    .write(vec![ItemWrite::Put {
                         table: "items".into(),
                         item,
                         condition: None,
@@ -78,21 +78,24 @@ async fn shippers_read_what_the_store_holds_from_memory_until_a_restart() {
     let reads = |m: &Metrics, source: &'static str| {
         m.log_reads.get_or_create(&SourceLabel { source }).get()
     };
-    let put = |i: u32| WriteOp::Put {
+    let put = |i: u32| ItemWrite::Put {
         table: "items".into(),
         item: Item::from([("id".to_string(), AttrValue::S(format!("k{i}")))]),
         condition: None,
     };
     let (storage, task, metrics) = start(dir.path());
     storage
-        .write(vec![WriteOp::CreateTable(items_table())])
+        .write(vec![CatalogChange::CreateTable(items_table())])
         .await
         .unwrap();
     for i in 0..20 {
         storage.write(vec![put(i)]).await.unwrap();
     }
     // A unit of five, which no batch may split.
-    storage.write((20..25).map(put).collect()).await.unwrap();
+    storage
+        .write((20..25).map(put).collect::<Vec<_>>())
+        .await
+        .unwrap();
     let head = *storage.log_head().borrow();
     assert_eq!(head, 26);
     for after in 0..=head + 1 {
@@ -143,18 +146,18 @@ async fn a_kept_definition_gives_way_to_the_catalog_change_answered_before() {
     use meridian_core::replicas::Status;
     let dir = tempfile::tempdir().unwrap();
     let (storage, task, _) = start(dir.path());
-    let write = |op: WriteOp| {
+    let write = |op: CatalogChange| {
         let storage = storage.clone();
         async move { storage.write(vec![op]).await.unwrap() }
     };
     assert!(storage.table_def("items").await.unwrap().is_none());
-    write(WriteOp::CreateTable(items_table())).await;
+    write(CatalogChange::CreateTable(items_table())).await;
     let (first, created) = storage.table_def("items").await.unwrap().unwrap();
     assert_eq!(first.replicas, ["us-east-1"]);
     // Kept: asked again, the same definition.
     assert_eq!(storage.table_def("items").await.unwrap().unwrap().0, first);
 
-    write(WriteOp::SetReplica {
+    write(CatalogChange::SetReplica {
         table: "items".into(),
         region: "eu-west-1".into(),
         status: Status::Active,
@@ -167,12 +170,12 @@ async fn a_kept_definition_gives_way_to_the_catalog_change_answered_before() {
         added.replicas
     );
 
-    write(WriteOp::DeleteTable("items".into())).await;
+    write(CatalogChange::DeleteTable("items".into())).await;
     assert!(storage.table_def("items").await.unwrap().is_none());
 
     let mut again = items_table();
     again.key_schema.partition.name = "other".into();
-    write(WriteOp::CreateTable(again)).await;
+    write(CatalogChange::CreateTable(again)).await;
     let (recreated, incarnation) = storage.table_def("items").await.unwrap().unwrap();
     assert_eq!(recreated.key_schema.partition.name, "other");
     assert_ne!(incarnation, created, "a new incarnation");

@@ -8,7 +8,8 @@ use meridian_core::{
 use rusqlite::{OptionalExtension, params};
 
 use crate::StoreError;
-use crate::group::{Group, GroupTxn, HeadRow};
+use crate::group::{Group, GroupTxn};
+use crate::heads::HeadRow;
 
 #[derive(Clone, Debug, Default)]
 pub struct ApplyOutcome {
@@ -157,16 +158,7 @@ impl GroupTxn<'_, '_> {
         released: Option<u64>,
         paused: &[String],
     ) -> Result<ApplyOutcome, StoreError> {
-        let known: Option<(String, i64)> = self
-            .conn
-            .prepare_cached("SELECT log_id, applied FROM inbound WHERE peer = ?1")?
-            .query_row([peer], |r| Ok((r.get(0)?, r.get(1)?)))
-            .optional()?;
-        // A position in another log of this peer means nothing for this one.
-        let (start, new_log) = match known {
-            Some((id, applied)) if id == log_id => (applied as u64, false),
-            _ => (0, true),
-        };
+        let (start, new_log) = self.inbound_position(peer, log_id)?;
         let mut out = ApplyOutcome {
             applied_through: start,
             ..Default::default()
@@ -194,41 +186,8 @@ impl GroupTxn<'_, '_> {
             // Every entry of the unit is admitted before any is written, so
             // a refused unit writes nothing and needs no savepoint. An error
             // after that point fails the whole apply, which the caller rolls back.
-            admitted.clear();
-            let mut refusal = None;
-            let mut left = false;
-            for e in unit {
-                if e.table != CATALOG_TABLE && paused.contains(&e.table) {
-                    out.paused += 1;
-                    admitted.push(None);
-                    continue;
-                }
-                if self.strong_table(&e.table)? {
-                    // Never written: a STRONG table's items change only
-                    // through its log.
-                    admitted.push(None);
-                    continue;
-                }
-                match self.admit(hlc, e, &mut gate, Some(peer))? {
-                    Admit::Refuse(kind, reason, drift) => {
-                        refusal = Some((kind, reason, drift));
-                        break;
-                    }
-                    Admit::Write(version) => admitted.push(Some(version)),
-                    Admit::Drop => admitted.push(None),
-                    Admit::LeaveToOrigin(reason) => {
-                        tracing::info!(region = %self.region, %peer, %reason, "left a relayed catalog change to its origin");
-                        left = true;
-                        admitted.push(None);
-                    }
-                }
-            }
-            if left {
-                // The unit is one catalog change of its origin: none of
-                // it here until the origin brings all of it.
-                out.left_to_origin += admitted.len();
-                admitted.iter_mut().for_each(|v| *v = None);
-            }
+            let refusal =
+                self.admit_unit(hlc, peer, paused, unit, &mut gate, &mut admitted, &mut out)?;
             if let Some((kind, reason, drift)) = refusal {
                 out.refused = Some(reason);
                 out.refusal = Some(kind);
@@ -252,14 +211,78 @@ impl GroupTxn<'_, '_> {
             out.applied_through = start.max(through);
         }
         if out.applied_through > start || new_log {
-            self.conn
-                .prepare_cached(
-                    "INSERT INTO inbound (peer, log_id, applied) VALUES (?1, ?2, ?3)
-                     ON CONFLICT (peer) DO UPDATE SET log_id = excluded.log_id, applied = excluded.applied",
-                )?
-                .execute(params![peer, log_id, out.applied_through as i64])?;
+            self.set_inbound(peer, log_id, out.applied_through)?;
         }
         Ok(out)
+    }
+
+    /// Where `peer`'s log `log_id` is applied through here, and whether
+    /// that log is new to this region: a position recorded in another log
+    /// of the peer means nothing for this one.
+    fn inbound_position(&self, peer: &str, log_id: &str) -> Result<(u64, bool), StoreError> {
+        let known: Option<(String, i64)> = self
+            .conn
+            .prepare_cached("SELECT log_id, applied FROM inbound WHERE peer = ?1")?
+            .query_row([peer], |r| Ok((r.get(0)?, r.get(1)?)))
+            .optional()?;
+        Ok(match known {
+            Some((id, applied)) if id == log_id => (applied as u64, false),
+            _ => (0, true),
+        })
+    }
+
+    /// Admits every entry of `unit` before any is written, into
+    /// `admitted` (cleared first: per entry its version, or `None` when it
+    /// is not written), counting what it skips in `out`. Answers the
+    /// refusal that stops the apply at this unit, if any; a unit holding a
+    /// relayed catalog change left to its origin is not written at all.
+    #[allow(clippy::too_many_arguments)]
+    fn admit_unit(
+        &mut self,
+        hlc: &Hlc,
+        peer: &str,
+        paused: &[String],
+        unit: &[Mutation],
+        gate: &mut GateCache,
+        admitted: &mut Vec<Option<Version>>,
+        out: &mut ApplyOutcome,
+    ) -> Result<Option<(Refusal, String, Option<u64>)>, StoreError> {
+        admitted.clear();
+        let mut refusal = None;
+        let mut left = false;
+        for e in unit {
+            if e.table != CATALOG_TABLE && paused.contains(&e.table) {
+                out.paused += 1;
+                admitted.push(None);
+                continue;
+            }
+            if self.strong_table(&e.table)? {
+                // Never written: a STRONG table's items change only
+                // through its log.
+                admitted.push(None);
+                continue;
+            }
+            match self.admit(hlc, e, gate, Some(peer))? {
+                Admit::Refuse(kind, reason, drift) => {
+                    refusal = Some((kind, reason, drift));
+                    break;
+                }
+                Admit::Write(version) => admitted.push(Some(version)),
+                Admit::Drop => admitted.push(None),
+                Admit::LeaveToOrigin(reason) => {
+                    tracing::info!(region = %self.region, %peer, %reason, "left a relayed catalog change to its origin");
+                    left = true;
+                    admitted.push(None);
+                }
+            }
+        }
+        if left {
+            // The unit is one catalog change of its origin: none of
+            // it here until the origin brings all of it.
+            out.left_to_origin += admitted.len();
+            admitted.iter_mut().for_each(|v| *v = None);
+        }
+        Ok(refusal)
     }
 
     fn repair(

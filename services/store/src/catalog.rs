@@ -11,6 +11,8 @@ use meridian_core::{consistency, index, replicas};
 use rusqlite::{Connection, params};
 
 use crate::StoreError;
+use crate::group::GroupTxn;
+use crate::heads::HeadRow;
 use crate::range::SortRange;
 
 fn corrupt(e: meridian_core::Error) -> StoreError {
@@ -82,4 +84,32 @@ pub(crate) fn with_replicas(
         .into_iter()
         .find(|(sk, _)| sk == consistency::SORT_KEY);
     consistency::apply(def, incarnation, mode.as_ref().map(|(_, row)| row)).map_err(corrupt)
+}
+
+impl GroupTxn<'_, '_> {
+    /// The live definition of a table and its catalog version.
+    pub(crate) fn table_def(
+        &mut self,
+        name: &str,
+    ) -> Result<Option<(TableDef, Version)>, StoreError> {
+        if let Some(hit) = self.catalog.get(name) {
+            return Ok(hit.clone());
+        }
+        let def = match self.head(CATALOG_TABLE, &TableDef::catalog_key(name))? {
+            Some(HeadRow {
+                version,
+                image: Some(image),
+                ..
+            }) => {
+                let item = decode_item(&image).map_err(|e| StoreError::Corrupt(e.to_string()))?;
+                let def =
+                    TableDef::from_item(&item).map_err(|e| StoreError::Corrupt(e.to_string()))?;
+                let def = effective(self.conn, def, &version)?;
+                Some((def, version))
+            }
+            _ => None,
+        };
+        self.catalog.insert(name.to_string(), def.clone());
+        Ok(def)
+    }
 }

@@ -1,7 +1,7 @@
 //! The `digest` table's rows: the stored leaves of each table's
 //! anti-entropy hash tree ([`meridian_core::digest`]), and the one place
 //! that changes them. Every change to an `items` row changes its leaf in the
-//! same transaction ([`GroupTxn::put_head`](crate::group::GroupTxn), the table purge),
+//! same transaction ([`GroupTxn::put_head`](crate::group::GroupTxn::put_head), the table purge),
 //! so the tree always describes the heads exactly.
 //!
 //! A group collects its leaf changes in memory, in order, and writes each

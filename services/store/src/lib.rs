@@ -13,10 +13,12 @@
 
 mod apply;
 pub mod backup;
+mod cache;
 mod catalog;
 mod digest;
 mod error;
 mod group;
+mod heads;
 mod index;
 mod log;
 pub mod memory;
@@ -32,7 +34,9 @@ mod seed;
 pub mod stream;
 mod strong;
 mod strong_snapshot;
+mod upkeep;
 mod write;
+mod writer;
 
 use std::path::{Path, PathBuf};
 
@@ -41,7 +45,7 @@ use rusqlite::{Connection, OpenFlags, OptionalExtension};
 pub use apply::{ApplyOutcome, Refusal};
 pub(crate) use error::version_from;
 pub use error::{ConditionFailure, StoreError};
-pub use group::{Group, Writer};
+pub use group::Group;
 pub use index::{IndexPos, IndexStats, index_range};
 pub use range::SortRange;
 pub use read::{
@@ -49,9 +53,13 @@ pub use read::{
 };
 pub use replica_settings::{LEGACY_DELETION_PROTECTION, LEGACY_TABLE_POLICY, Replaced};
 pub use seed::{Seeded, adopt};
-pub use strong::{StrongApplied, StrongEvaluated};
+pub use strong::{StrongApplied, StrongEvaluated, StrongInstall};
 pub use strong_snapshot::StrongSnapshot;
-pub use write::{Change, Check, Condition, WriteOp, WriteResult};
+pub use upkeep::Trimmed;
+pub use write::{
+    CatalogChange, Change, Check, Condition, ItemWrite, Ops, WriteRequest, WriteResult,
+};
+pub use writer::Writer;
 
 const SCHEMA: &str = include_str!("schema.sql");
 const SCHEMA_VERSION: &str = "17";

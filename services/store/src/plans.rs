@@ -38,8 +38,8 @@ fn periodic_statements_read_by_key_or_index() {
     let conn = schema();
     let cases = [
         (crate::log::ENDS, "log"),
-        (crate::group::PURGE_CONFLICTS_OVER_COUNT, "conflicts"),
-        (crate::group::PURGE_CONFLICTS_TOO_OLD, "conflicts"),
+        (crate::upkeep::PURGE_CONFLICTS_OVER_COUNT, "conflicts"),
+        (crate::upkeep::PURGE_CONFLICTS_TOO_OLD, "conflicts"),
         (crate::stream::STREAMS_GOING, "stream"),
         (crate::pitr::HISTORY_DUE, "history"),
         (crate::pitr::HISTORY_DUE, "h"),

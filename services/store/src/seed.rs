@@ -98,7 +98,34 @@ pub fn adopt(
             data_dir.display()
         )));
     }
-    let mut conn = Connection::open_with_flags(
+    let mut conn = open_snapshot(file, peer)?;
+    let t = std::time::Instant::now();
+    let mut seeded = verify_items(&conn, max_physical).map_err(|e| refuse(e.to_string()))?;
+    tracing::debug!(millis = t.elapsed().as_millis() as u64, "seed: verify");
+    let t = std::time::Instant::now();
+
+    let tx = conn.transaction()?;
+    make_own(&tx, region, peer, &mut seeded)?;
+    tx.commit()?;
+    drop(conn);
+    install(file, &target)?;
+    tracing::debug!(
+        millis = t.elapsed().as_millis() as u64,
+        "seed: fixups+install"
+    );
+    Ok(seeded)
+}
+
+/// Opens `peer`'s snapshot `file` as a database from elsewhere and checks
+/// what it is before anything in it is read: this build's schema and
+/// schema version, a store of `peer`, pages that pass SQLite's integrity
+/// check.
+fn open_snapshot(file: &Path, peer: &str) -> Result<Connection, StoreError> {
+    let refuse = |reason: String| StoreError::Open {
+        path: file.to_path_buf(),
+        reason,
+    };
+    let conn = Connection::open_with_flags(
         file,
         OpenFlags::SQLITE_OPEN_READ_WRITE | OpenFlags::SQLITE_OPEN_NO_MUTEX,
     )?;
@@ -129,15 +156,23 @@ pub fn adopt(
     let t = std::time::Instant::now();
     let check: String = conn.query_row("PRAGMA quick_check", [], |r| r.get(0))?;
     tracing::debug!(millis = t.elapsed().as_millis() as u64, "seed: quick_check");
-    let t = std::time::Instant::now();
     if check != "ok" {
         return Err(refuse(format!("integrity check: {check}")));
     }
-    let mut seeded = verify_items(&conn, max_physical).map_err(|e| refuse(e.to_string()))?;
-    tracing::debug!(millis = t.elapsed().as_millis() as u64, "seed: verify");
-    let t = std::time::Instant::now();
+    Ok(conn)
+}
 
-    let tx = conn.transaction()?;
+/// Makes the verified snapshot `region`'s store, in `tx`: what was the
+/// peer's own (its log and epochs, what it recorded of its peers, its
+/// conflicts, history, streams, replica settings, a STRONG table's votes)
+/// goes, the peer's log position is recorded as applied, the tables
+/// without a replica here are dropped, and every index is rebuilt.
+fn make_own(
+    tx: &rusqlite::Transaction<'_>,
+    region: &str,
+    peer: &str,
+    seeded: &mut Seeded,
+) -> Result<(), StoreError> {
     seeded.peer_log = tx
         .query_row(
             "SELECT id, (SELECT COALESCE(MAX(seq), 0) FROM log) FROM epochs ORDER BY n DESC LIMIT 1",
@@ -166,22 +201,15 @@ pub fn adopt(
          UPDATE strong_state SET promised_round = 0, promised_leader = 0, gen_counter = 0, gen_nonce = 0,
             rejoining = 1, seen = zeroblob(51), lives = x'';",
     )?;
-    for table in tables_without_replica(&tx, region)? {
+    for table in tables_without_replica(tx, region)? {
         tx.execute("DELETE FROM items WHERE tbl = ?1", [&table])?;
         tx.execute("DELETE FROM digest WHERE tbl = ?1", [&table])?;
         seeded.dropped_tables.push(table);
     }
     // The peer's index entries are not checked: every index is built
     // again here from the verified items.
-    crate::index::rebuild_all(&tx)?;
-    tx.commit()?;
-    drop(conn);
-    install(file, &target)?;
-    tracing::debug!(
-        millis = t.elapsed().as_millis() as u64,
-        "seed: fixups+install"
-    );
-    Ok(seeded)
+    crate::index::rebuild_all(tx)?;
+    Ok(())
 }
 
 /// Why a database file from elsewhere (a peer's snapshot, a backup) fails

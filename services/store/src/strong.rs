@@ -12,14 +12,14 @@ use meridian_core::strong::codec::{self, Writes};
 use meridian_core::strong::{
     Ballot, Body, Durable, Generation, Index, LIVES_KEPT, MEMBERS, Persist, ProposalId, Slot,
 };
-use meridian_core::{Hlc, TableDef, Version};
+use meridian_core::{Hlc, Mutation, TableDef, Version};
 use rusqlite::{OptionalExtension, params};
 
 use crate::StoreError;
 use crate::apply::ApplyOutcome;
 use crate::group::{Group, GroupTxn};
 use crate::read::Reader;
-use crate::write::{WriteOp, WriteResult};
+use crate::write::{ItemWrite, WriteResult};
 
 /// A write worked out for proposing: what the client is answered once it
 /// is chosen and applied, and the mutations with the live version each
@@ -212,7 +212,40 @@ impl Reader {
     }
 }
 
+/// A snapshot of a STRONG table for [`Group::strong_step`] to install:
+/// its incarnation, its position and its heads (`None` on the witness).
+pub struct StrongInstall {
+    pub incarnation: Vec<u8>,
+    pub through: u64,
+    pub heads: Option<Vec<Mutation>>,
+}
+
 impl Group<'_> {
+    /// One step of a member made durable in this group: its state
+    /// `changes`, then the snapshot `install` if any, then its chosen
+    /// entries applied through `through` (one fsync for all). An install
+    /// that fails fails the whole step, since the member has moved to the
+    /// snapshot's position already; an apply that fails (a table whose
+    /// replica row has not reached this region yet) is undone alone and
+    /// reported as `Some(Err)`, the changes staying made.
+    #[allow(clippy::type_complexity)]
+    pub fn strong_step(
+        &mut self,
+        hlc: &Hlc,
+        table: &str,
+        changes: &[Persist],
+        install: Option<&StrongInstall>,
+        through: Option<Index>,
+    ) -> Result<Option<Result<Vec<StrongApplied>, String>>, StoreError> {
+        if !changes.is_empty() {
+            self.strong_persist(table, changes)?;
+        }
+        if let Some(i) = install {
+            self.strong_install(hlc, table, &i.incarnation, i.through, i.heads.as_deref())?;
+        }
+        Ok(through.map(|t| self.strong_apply(hlc, table, t).map_err(|e| e.to_string())))
+    }
+
     /// Creates the consensus state of a table that has just become STRONG
     /// (its incarnation `incarnation`), unless it has one.
     ///
@@ -287,7 +320,7 @@ impl Group<'_> {
         &mut self,
         hlc: &Hlc,
         real_now: u64,
-        ops: &[WriteOp],
+        ops: &[ItemWrite],
     ) -> Result<StrongEvaluated, StoreError> {
         let evaluated = self.unguarded(|ctx| ctx.evaluate_ops(hlc, real_now, ops))?;
         // Each mutation expects the head it replaces, a tombstone

@@ -8,7 +8,7 @@ use meridian_core::hlc::ManualClock;
 use meridian_core::settings::{Billing, SettingsChange};
 use meridian_core::{AttrValue, Hlc, Item, KeyAttr, KeySchema, KeyType, PhysicalClock, TableDef};
 use meridian_store::backup::{self, BackupFile};
-use meridian_store::{Durability, Reader, WriteOp, Writer};
+use meridian_store::{CatalogChange, Durability, ItemWrite, Ops, Reader, Writer};
 use tempfile::TempDir;
 
 const T0: u64 = 1_700_000_000_000_000;
@@ -43,8 +43,8 @@ fn item(id: &str, n: u32, v: &str) -> Item {
     ])
 }
 
-fn put(table: &str, it: Item) -> WriteOp {
-    WriteOp::Put {
+fn put(table: &str, it: Item) -> ItemWrite {
+    ItemWrite::Put {
         table: table.into(),
         item: it,
         condition: None,
@@ -85,7 +85,7 @@ impl Store {
         }
     }
 
-    fn write(&mut self, ops: &[WriteOp]) {
+    fn write<'r>(&mut self, ops: impl Into<Ops<'r>>) {
         self.clock.advance(10);
         let mut g = self.writer.group().unwrap();
         g.write(&self.hlc, T0, ops).unwrap();
@@ -96,15 +96,15 @@ impl Store {
 #[test]
 fn a_backup_holds_the_live_items_of_its_table_and_where_it_was_taken() {
     let mut s = Store::new();
-    s.write(&[WriteOp::CreateTable(def("tbl"))]);
-    s.write(&[WriteOp::CreateTable(def("other"))]);
+    s.write(&[CatalogChange::CreateTable(def("tbl"))]);
+    s.write(&[CatalogChange::CreateTable(def("other"))]);
     for k in 0..30 {
         s.write(&[
             put("tbl", item("a", k, &format!("v{k}"))),
             put("other", item("a", k, "x")),
         ]);
     }
-    s.write(&[WriteOp::Delete {
+    s.write(&[ItemWrite::Delete {
         table: "tbl".into(),
         key: Item::from([
             ("id".to_string(), AttrValue::S("a".into())),
@@ -115,7 +115,7 @@ fn a_backup_holds_the_live_items_of_its_table_and_where_it_was_taken() {
         ]),
         condition: None,
     }]);
-    s.write(&[WriteOp::UpdateSettings {
+    s.write(&[CatalogChange::UpdateSettings {
         table: "tbl".into(),
         change: SettingsChange {
             mode: Some("PROVISIONED"),
@@ -188,7 +188,7 @@ fn a_backup_holds_the_live_items_of_its_table_and_where_it_was_taken() {
 #[test]
 fn a_missing_table_or_an_existing_file_leaves_no_backup() {
     let mut s = Store::new();
-    s.write(&[WriteOp::CreateTable(def("tbl"))]);
+    s.write(&[CatalogChange::CreateTable(def("tbl"))]);
     let out = tempfile::tempdir().unwrap();
     let dest = out.path().join("b.backup");
     let e = backup::take(s.dir.path(), &take("nope", "n1", T0), &dest).unwrap_err();
@@ -216,7 +216,7 @@ fn a_missing_table_or_an_existing_file_leaves_no_backup() {
 #[test]
 fn a_file_that_is_not_a_backup_of_this_build_is_refused() {
     let mut s = Store::new();
-    s.write(&[WriteOp::CreateTable(def("tbl"))]);
+    s.write(&[CatalogChange::CreateTable(def("tbl"))]);
     s.write(&[put("tbl", item("a", 1, "v"))]);
     let out = tempfile::tempdir().unwrap();
 
@@ -309,13 +309,13 @@ fn contents(file: &BackupFile) -> std::collections::BTreeMap<String, String> {
 fn a_table_is_rebuilt_as_it_was_at_any_instant_of_its_history() {
     let mut s = Store::new();
     let mut at = T0;
-    let group = |s: &mut Store, at: u64, ops: &[WriteOp]| {
+    fn group<'r>(s: &mut Store, at: u64, ops: impl Into<Ops<'r>>) {
         s.clock.advance(10);
         let mut g = s.writer.group_at(at).unwrap();
         g.write(&s.hlc, at, ops).unwrap();
         g.commit().unwrap();
-    };
-    group(&mut s, at, &[WriteOp::CreateTable(def("tbl"))]);
+    }
+    group(&mut s, at, &[CatalogChange::CreateTable(def("tbl"))]);
     // Written before recovery was on: part of every state, never undone.
     group(&mut s, at, &[put("tbl", item("k0", 1, "before"))]);
     at += 10;
@@ -339,7 +339,7 @@ fn a_table_is_rebuilt_as_it_was_at_any_instant_of_its_history() {
         let id = format!("k{k}");
         let op = if rng.next(4) == 0 {
             changes.push((at, id.clone(), None));
-            WriteOp::Delete {
+            ItemWrite::Delete {
                 table: "tbl".into(),
                 key: key_item(k),
                 condition: None,
@@ -438,7 +438,7 @@ fn history_is_kept_for_its_period_and_goes_with_its_table() {
         g.write(
             &Hlc::new(Arc::new(ManualClock::new(T0)), 500_000),
             T0,
-            &[WriteOp::CreateTable(def("tbl"))],
+            &[CatalogChange::CreateTable(def("tbl"))],
         )
         .unwrap();
     });
@@ -469,12 +469,20 @@ fn history_is_kept_for_its_period_and_goes_with_its_table() {
     assert_eq!(s.reader.history_rows("tbl").unwrap(), 3);
     // A table dropped and created again starts without recovery.
     run(&mut s, T0 + 3 * DAY, &|g| {
-        g.write(&hlc, T0 + 3 * DAY, &[WriteOp::DeleteTable("tbl".into())])
-            .unwrap();
+        g.write(
+            &hlc,
+            T0 + 3 * DAY,
+            &[CatalogChange::DeleteTable("tbl".into())],
+        )
+        .unwrap();
     });
     run(&mut s, T0 + 3 * DAY, &|g| {
-        g.write(&hlc, T0 + 3 * DAY, &[WriteOp::CreateTable(def("tbl"))])
-            .unwrap();
+        g.write(
+            &hlc,
+            T0 + 3 * DAY,
+            &[CatalogChange::CreateTable(def("tbl"))],
+        )
+        .unwrap();
     });
     assert_eq!(s.reader.pitr("tbl").unwrap(), None);
     assert_eq!(s.reader.history_rows("tbl").unwrap(), 0);

@@ -3,7 +3,7 @@
 //! up the relaying link; the rest passes at once.
 
 use meridian_core::{AttrValue, Item, KeyAttr, KeySchema, KeyType, TableDef};
-use meridian_store::WriteOp;
+use meridian_store::{CatalogChange, ItemWrite};
 
 mod common;
 use common::Node;
@@ -23,8 +23,8 @@ fn table(name: &str, replicas: &[&str]) -> TableDef {
     .unwrap()
 }
 
-fn put(t: &str, id: &str) -> WriteOp {
-    WriteOp::Put {
+fn put(t: &str, id: &str) -> ItemWrite {
+    ItemWrite::Put {
         table: t.into(),
         item: Item::from([("id".to_string(), AttrValue::S(id.into()))]),
         condition: None,
@@ -42,7 +42,7 @@ fn a_relayed_deletion_is_left_to_its_origin_and_a_relayed_creation_is_not() {
     let mut b = Node::new("r-b");
     let mut c = Node::new("r-c");
     let mut d = Node::new("r-d");
-    a.write(&[WriteOp::CreateTable(table("t01", &regions))])
+    a.write(&[CatalogChange::CreateTable(table("t01", &regions))])
         .unwrap();
     a.write(&[put("t01", "k")]).unwrap();
     a.ship_to(&mut b, "r-a");
@@ -51,7 +51,8 @@ fn a_relayed_deletion_is_left_to_its_origin_and_a_relayed_creation_is_not() {
     assert_eq!(out.refused, None);
     assert!(holds(&d, "t01"), "d learned t from b's relay");
     a.ship_to(&mut c, "r-a");
-    a.write(&[WriteOp::DeleteTable("t01".into())]).unwrap();
+    a.write(&[CatalogChange::DeleteTable("t01".into())])
+        .unwrap();
     a.ship_to(&mut b, "r-a");
     assert!(!holds(&b, "t01"), "b took the deletion from its origin");
 
@@ -92,14 +93,15 @@ fn a_relayed_replacement_of_a_live_table_is_left_to_its_origin() {
     let mut a = Node::new("r-a");
     let mut b = Node::new("r-b");
     let mut c = Node::new("r-c");
-    a.write(&[WriteOp::CreateTable(table("t01", &regions))])
+    a.write(&[CatalogChange::CreateTable(table("t01", &regions))])
         .unwrap();
     a.ship_to(&mut b, "r-a");
     a.ship_to(&mut c, "r-a");
     // b deletes and recreates t: a new incarnation. a learns both from b
     // and relays them; at c, a's relayed deletion waits for b.
-    b.write(&[WriteOp::DeleteTable("t01".into())]).unwrap();
-    b.write(&[WriteOp::CreateTable(table("t01", &regions))])
+    b.write(&[CatalogChange::DeleteTable("t01".into())])
+        .unwrap();
+    b.write(&[CatalogChange::CreateTable(table("t01", &regions))])
         .unwrap();
     let before = c.reader.table_def("t01").unwrap().unwrap().1;
     b.ship_to(&mut a, "r-b");

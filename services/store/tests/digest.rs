@@ -12,7 +12,9 @@ use meridian_core::{
     AttrValue, CATALOG_TABLE, EncodedKey, Hlc, Item, KeyAttr, KeySchema, KeyType, Mutation,
     PhysicalClock, TableDef,
 };
-use meridian_store::{Durability, Reader, StoreError, WriteOp, Writer, differing_leaves};
+use meridian_store::{
+    CatalogChange, Durability, ItemWrite, Ops, Reader, StoreError, Writer, differing_leaves,
+};
 use proptest::prelude::*;
 use tempfile::TempDir;
 
@@ -49,7 +51,7 @@ impl Node {
         }
     }
 
-    fn write(&mut self, ops: &[WriteOp]) -> Result<(), StoreError> {
+    fn write<'r>(&mut self, ops: impl Into<Ops<'r>>) -> Result<(), StoreError> {
         self.clock.advance(10);
         let mut g = self.writer.group().unwrap();
         let r = g.write(&self.hlc, T0, ops);
@@ -139,18 +141,18 @@ fn encoded(k: u8) -> EncodedKey {
         .unwrap()
 }
 
-fn put(k: u8, v: u32) -> WriteOp {
+fn put(k: u8, v: u32) -> ItemWrite {
     let mut item = key_attrs(k);
     item.insert("v".into(), AttrValue::S(v.to_string()));
-    WriteOp::Put {
+    ItemWrite::Put {
         table: TABLE.into(),
         item,
         condition: None,
     }
 }
 
-fn del(k: u8) -> WriteOp {
-    WriteOp::Delete {
+fn del(k: u8) -> ItemWrite {
+    ItemWrite::Delete {
         table: TABLE.into(),
         key: key_attrs(k),
         condition: None,
@@ -206,7 +208,8 @@ fn sync(writers: &mut [Node]) {
 /// replicas in opposite orders. Returns all four nodes, converged.
 fn play(steps: &[Step]) -> Vec<Node> {
     let mut w: Vec<Node> = REGIONS[..2].iter().map(|r| Node::new(r)).collect();
-    w[0].write(&[WriteOp::CreateTable(table_def())]).unwrap();
+    w[0].write(&[CatalogChange::CreateTable(table_def())])
+        .unwrap();
     sync(&mut w);
     for s in steps {
         // Refusals (TTL not enabled, a stale expiry) are part of the workload.
@@ -220,7 +223,7 @@ fn play(steps: &[Step]) -> Vec<Node> {
             Step::Expire { at, key } => {
                 let head = w[*at].reader.get(TABLE, &encoded(*key)).unwrap();
                 if let Some(h) = head.filter(|h| h.image.is_some()) {
-                    let _ = w[*at].write(&[WriteOp::Expire {
+                    let _ = w[*at].write(&[ItemWrite::Expire {
                         table: TABLE.into(),
                         key: key_attrs(*key),
                         version: h.version,
@@ -229,14 +232,16 @@ fn play(steps: &[Step]) -> Vec<Node> {
                 }
             }
             Step::Ttl { on } => {
-                let _ = w[0].write(&[WriteOp::SetTtl {
+                let _ = w[0].write(&[CatalogChange::SetTtl {
                     table: TABLE.into(),
                     attribute: on.then(|| "exp".to_string()),
                 }]);
             }
             Step::Recreate => {
-                w[0].write(&[WriteOp::DeleteTable(TABLE.into())]).unwrap();
-                w[0].write(&[WriteOp::CreateTable(table_def())]).unwrap();
+                w[0].write(&[CatalogChange::DeleteTable(TABLE.into())])
+                    .unwrap();
+                w[0].write(&[CatalogChange::CreateTable(table_def())])
+                    .unwrap();
             }
             Step::Sync => sync(&mut w),
         }
@@ -367,7 +372,7 @@ proptest! {
 #[test]
 fn verify_finds_a_leaf_changed_behind_the_store() {
     let mut n = Node::new("r-a");
-    n.write(&[WriteOp::CreateTable(table_def())]).unwrap();
+    n.write(&[CatalogChange::CreateTable(table_def())]).unwrap();
     for k in 0..50 {
         n.write(&[put(k, u32::from(k))]).unwrap();
     }
@@ -389,7 +394,7 @@ fn verify_finds_a_leaf_changed_behind_the_store() {
 #[test]
 fn a_deleted_table_leaves_no_digest_and_a_recreated_one_starts_empty() {
     let mut n = Node::new("r-a");
-    n.write(&[WriteOp::CreateTable(table_def())]).unwrap();
+    n.write(&[CatalogChange::CreateTable(table_def())]).unwrap();
     let empty = n.root(TABLE);
     assert_eq!(empty, Summary::default());
     assert_eq!(n.reader.digest(TABLE).unwrap().hash, "0".repeat(32));
@@ -397,9 +402,10 @@ fn a_deleted_table_leaves_no_digest_and_a_recreated_one_starts_empty() {
         n.write(&[put(k, 1)]).unwrap();
     }
     assert_eq!(n.root(TABLE).live, 20);
-    n.write(&[WriteOp::DeleteTable(TABLE.into())]).unwrap();
+    n.write(&[CatalogChange::DeleteTable(TABLE.into())])
+        .unwrap();
     assert_eq!(n.reader.digest_leaves(TABLE).unwrap(), vec![]);
-    n.write(&[WriteOp::CreateTable(table_def())]).unwrap();
+    n.write(&[CatalogChange::CreateTable(table_def())]).unwrap();
     assert_eq!(n.root(TABLE), empty);
     n.write(&[put(1, 1)]).unwrap();
     assert_eq!(n.root(TABLE).live, 1);
@@ -409,7 +415,7 @@ fn a_deleted_table_leaves_no_digest_and_a_recreated_one_starts_empty() {
 #[test]
 fn a_failed_request_leaves_the_digest_as_it_was() {
     let mut n = Node::new("r-a");
-    n.write(&[WriteOp::CreateTable(table_def())]).unwrap();
+    n.write(&[CatalogChange::CreateTable(table_def())]).unwrap();
     n.write(&[put(1, 1)]).unwrap();
     let before = n.reader.digest_leaves(TABLE).unwrap();
     // A peer batch that fails part-way (its first item applied, its last
@@ -439,7 +445,7 @@ fn a_failed_request_leaves_the_digest_as_it_was() {
 #[test]
 fn one_group_that_writes_deletes_and_recreates_a_table_keeps_the_tree_exact() {
     let mut n = Node::new("r-a");
-    n.write(&[WriteOp::CreateTable(table_def())]).unwrap();
+    n.write(&[CatalogChange::CreateTable(table_def())]).unwrap();
     for k in 0..30 {
         n.write(&[put(k, 1)]).unwrap();
     }
@@ -448,9 +454,9 @@ fn one_group_that_writes_deletes_and_recreates_a_table_keeps_the_tree_exact() {
         g.write(&n.hlc, T0, &[put(k, 2)]).unwrap();
     }
     g.write(&n.hlc, T0, &[del(3)]).unwrap();
-    g.write(&n.hlc, T0, &[WriteOp::DeleteTable(TABLE.into())])
+    g.write(&n.hlc, T0, &[CatalogChange::DeleteTable(TABLE.into())])
         .unwrap();
-    g.write(&n.hlc, T0, &[WriteOp::CreateTable(table_def())])
+    g.write(&n.hlc, T0, &[CatalogChange::CreateTable(table_def())])
         .unwrap();
     g.write(&n.hlc, T0, &[put(1, 3), put(2, 3)]).unwrap();
     g.write(&n.hlc, T0, &[del(2)]).unwrap();
@@ -484,7 +490,7 @@ fn digest_requests_outside_the_tree_are_refused_naming_the_field() {
 #[test]
 fn the_reads_a_repair_round_makes_agree_with_the_tree() {
     let mut n = Node::new("r-a");
-    n.write(&[WriteOp::CreateTable(table_def())]).unwrap();
+    n.write(&[CatalogChange::CreateTable(table_def())]).unwrap();
     for k in 0..200 {
         n.write(&[put(k, u32::from(k))]).unwrap();
     }
@@ -568,7 +574,7 @@ fn the_reads_a_repair_round_makes_agree_with_the_tree() {
 #[test]
 fn every_opening_starts_an_epoch_and_the_clock_restarts_above_the_marks() {
     let mut n = Node::new("r-a");
-    n.write(&[WriteOp::CreateTable(table_def())]).unwrap();
+    n.write(&[CatalogChange::CreateTable(table_def())]).unwrap();
     n.write(&[put(1, 1), put(2, 2)]).unwrap();
     let newest = n.reader.get(TABLE, &encoded(2)).unwrap().unwrap().version;
     assert_eq!(n.reader.high_water("r-a").unwrap(), Some(newest.clone()));
@@ -591,7 +597,7 @@ fn every_opening_starts_an_epoch_and_the_clock_restarts_above_the_marks() {
 #[test]
 fn truncating_the_log_keeps_its_head_and_its_positions() {
     let mut n = Node::new("r-a");
-    n.write(&[WriteOp::CreateTable(table_def())]).unwrap();
+    n.write(&[CatalogChange::CreateTable(table_def())]).unwrap();
     for k in 0..40 {
         n.write(&[put(k, u32::from(k))]).unwrap();
     }
@@ -627,7 +633,7 @@ fn truncating_the_log_keeps_its_head_and_its_positions() {
 fn conflict_records_are_purged_by_their_retention_and_the_count_never_drops() {
     let mut a = Node::new("r-a");
     let mut b = Node::new("r-b");
-    a.write(&[WriteOp::CreateTable(table_def())]).unwrap();
+    a.write(&[CatalogChange::CreateTable(table_def())]).unwrap();
     b.receive(&a);
     // Ten keys written concurrently in both regions: ten conflicts at a.
     for k in 0..10 {
@@ -669,17 +675,18 @@ fn conflicts_are_counted_per_table_in_the_transaction_that_records_them() {
     let mut other = table_def();
     other.name = "other".into();
     let put_other = |k: u8, v: u32| match put(k, v) {
-        WriteOp::Put {
+        ItemWrite::Put {
             item, condition, ..
-        } => WriteOp::Put {
+        } => ItemWrite::Put {
             table: "other".into(),
             item,
             condition,
         },
         _ => unreachable!(),
     };
-    a.write(&[WriteOp::CreateTable(table_def())]).unwrap();
-    a.write(&[WriteOp::CreateTable(other.clone())]).unwrap();
+    a.write(&[CatalogChange::CreateTable(table_def())]).unwrap();
+    a.write(&[CatalogChange::CreateTable(other.clone())])
+        .unwrap();
     b.receive(&a);
     assert!(a.reader.table_conflict_counts().unwrap().is_empty());
     // Three keys of `tbl` and two of `other` written in both regions.
@@ -706,14 +713,15 @@ fn conflicts_are_counted_per_table_in_the_transaction_that_records_them() {
     assert_eq!(a.reader.table_conflict_counts().unwrap()[TABLE], 3);
     // Deleting `other` ends its incarnation, and its count with it; a new
     // `other` counts from zero.
-    a.write(&[WriteOp::DeleteTable("other".into())]).unwrap();
+    a.write(&[CatalogChange::DeleteTable("other".into())])
+        .unwrap();
     assert!(
         !a.reader
             .table_conflict_counts()
             .unwrap()
             .contains_key("other")
     );
-    a.write(&[WriteOp::CreateTable(other)]).unwrap();
+    a.write(&[CatalogChange::CreateTable(other)]).unwrap();
     b.receive(&a);
     a.write(&[put_other(9, 1)]).unwrap();
     b.write(&[put_other(9, 2)]).unwrap();
@@ -728,7 +736,7 @@ fn conflicts_are_counted_per_table_in_the_transaction_that_records_them() {
 fn a_version_16_store_counts_conflicts_per_table_from_the_records_it_kept() {
     let mut a = Node::new("r-a");
     let mut b = Node::new("r-b");
-    a.write(&[WriteOp::CreateTable(table_def())]).unwrap();
+    a.write(&[CatalogChange::CreateTable(table_def())]).unwrap();
     b.receive(&a);
     for k in 0..4 {
         a.write(&[put(k, 1)]).unwrap();
@@ -857,7 +865,7 @@ proptest! {
         ),
     ) {
         let mut w: Vec<Node> = REGIONS[..2].iter().map(|r| Node::new(r)).collect();
-        w[0].write(&[WriteOp::CreateTable(table_def())]).unwrap();
+        w[0].write(&[CatalogChange::CreateTable(table_def())]).unwrap();
         let exchange = |w: &mut Vec<Node>| {
             let (a, b) = w.split_at_mut(1);
             b[0].catch_up(&a[0]);
@@ -870,8 +878,8 @@ proptest! {
                 Ok(Step::Recreate) => {
                     // Only where the table is known, as a client would see it.
                     if w[0].reader.table_def(TABLE).unwrap().is_some() {
-                        w[0].write(&[WriteOp::DeleteTable(TABLE.into())]).unwrap();
-                        w[0].write(&[WriteOp::CreateTable(table_def())]).unwrap();
+                        w[0].write(&[CatalogChange::DeleteTable(TABLE.into())]).unwrap();
+                        w[0].write(&[CatalogChange::CreateTable(table_def())]).unwrap();
                     }
                 }
                 Ok(Step::Put { at, key, v }) => {
@@ -883,7 +891,7 @@ proptest! {
                 Ok(Step::Expire { at, key }) => {
                     let head = w[*at].reader.get(TABLE, &encoded(*key)).unwrap();
                     if let Some(h) = head.filter(|h| h.image.is_some()) {
-                        let _ = w[*at].write(&[WriteOp::Expire {
+                        let _ = w[*at].write(&[ItemWrite::Expire {
                             table: TABLE.into(),
                             key: key_attrs(*key),
                             version: h.version,
@@ -892,7 +900,7 @@ proptest! {
                     }
                 }
                 Ok(Step::Ttl { on }) => {
-                    let _ = w[0].write(&[WriteOp::SetTtl {
+                    let _ = w[0].write(&[CatalogChange::SetTtl {
                         table: TABLE.into(),
                         attribute: on.then(|| "exp".to_string()),
                     }]);

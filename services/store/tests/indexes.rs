@@ -7,7 +7,7 @@ use std::collections::BTreeSet;
 
 use meridian_core::index::{Change, IndexDef, Kind, Projection};
 use meridian_core::{AttrValue, Item, KeyAttr, KeySchema, KeyType, TableDef};
-use meridian_store::{IndexPos, WriteOp};
+use meridian_store::{CatalogChange, IndexPos, ItemWrite};
 
 mod common;
 use common::Node;
@@ -106,8 +106,8 @@ fn item(id: &str, n: u32, status: Option<&str>) -> Item {
     i
 }
 
-fn put(i: Item) -> WriteOp {
-    WriteOp::Put {
+fn put(i: Item) -> ItemWrite {
+    ItemWrite::Put {
         table: "tab".into(),
         item: i,
         condition: None,
@@ -117,7 +117,7 @@ fn put(i: Item) -> WriteOp {
 #[test]
 fn entries_follow_every_local_write() {
     let mut a = Node::new("a-1");
-    a.write(&[WriteOp::CreateTable(table(vec![by_status()]))])
+    a.write(&[CatalogChange::CreateTable(table(vec![by_status()]))])
         .unwrap();
     a.write(&[put(item("x", 1, Some("open"))), put(item("y", 1, None))])
         .unwrap();
@@ -135,7 +135,7 @@ fn entries_follow_every_local_write() {
     let (stored, given) = a.entries("tab", "by_status");
     assert_eq!(stored, given);
     assert_eq!(stored.len(), 1);
-    a.write(&[WriteOp::Delete {
+    a.write(&[ItemWrite::Delete {
         table: "tab".into(),
         key: item("y", 1, None)
             .into_iter()
@@ -169,7 +169,7 @@ fn entries_follow_every_local_write() {
 fn a_conflicts_winner_replaces_the_losers_entries_in_both_regions() {
     let mut a = Node::new("a-1");
     let mut b = Node::new("b-1");
-    a.write(&[WriteOp::CreateTable(table(vec![by_status()]))])
+    a.write(&[CatalogChange::CreateTable(table(vec![by_status()]))])
         .unwrap();
     a.ship_to(&mut b, "a-1");
     // Concurrent writes of one key put it in different partitions.
@@ -192,13 +192,14 @@ fn a_conflicts_winner_replaces_the_losers_entries_in_both_regions() {
 #[test]
 fn an_index_added_later_is_built_in_steps_and_dropped_whole() {
     let mut a = Node::new("a-1");
-    a.write(&[WriteOp::CreateTable(table(Vec::new()))]).unwrap();
+    a.write(&[CatalogChange::CreateTable(table(Vec::new()))])
+        .unwrap();
     for n in 0..25 {
         let status = (n % 3 != 0).then_some(if n % 2 == 0 { "open" } else { "done" });
         a.write(&[put(item(&format!("i{n:02}"), n, status))])
             .unwrap();
     }
-    a.write(&[WriteOp::UpdateIndex {
+    a.write(&[CatalogChange::UpdateIndex {
         table: "tab".into(),
         change: Change::Create(by_status()),
     }])
@@ -218,13 +219,13 @@ fn an_index_added_later_is_built_in_steps_and_dropped_whole() {
     assert_eq!(stored.len(), 17);
     // Created twice: refused with DynamoDB's words.
     let e = a
-        .write(&[WriteOp::UpdateIndex {
+        .write(&[CatalogChange::UpdateIndex {
             table: "tab".into(),
             change: Change::Create(by_status()),
         }])
         .unwrap_err();
     assert!(e.to_string().contains("already exists"), "{e}");
-    a.write(&[WriteOp::UpdateIndex {
+    a.write(&[CatalogChange::UpdateIndex {
         table: "tab".into(),
         change: Change::Delete("by_status".into()),
     }])
@@ -249,7 +250,7 @@ fn an_index_added_later_is_built_in_steps_and_dropped_whole() {
 #[test]
 fn item_collections_are_sized_for_tables_with_local_indexes() {
     let mut a = Node::new("a-1");
-    a.write(&[WriteOp::CreateTable(table(vec![lsi()]))])
+    a.write(&[CatalogChange::CreateTable(table(vec![lsi()]))])
         .unwrap();
     for n in 0..4 {
         a.write(&[put(item("p", n, Some("s")))]).unwrap();
@@ -264,7 +265,8 @@ fn item_collections_are_sized_for_tables_with_local_indexes() {
         .sum();
     assert_eq!(a.reader.collection_bytes("tab", b"p").unwrap(), stored);
     assert_eq!(a.reader.index_entries("tab", "by_at").unwrap().len(), 4);
-    a.write(&[WriteOp::DeleteTable("tab".into())]).unwrap();
+    a.write(&[CatalogChange::DeleteTable("tab".into())])
+        .unwrap();
     assert_eq!(a.reader.collection_bytes("tab", b"p").unwrap(), 0);
     assert!(a.reader.index_entries("tab", "by_at").unwrap().is_empty());
 }
@@ -273,16 +275,18 @@ fn item_collections_are_sized_for_tables_with_local_indexes() {
 fn an_index_row_of_an_older_incarnation_leaves_the_current_index_alone() {
     let mut a = Node::new("a-1");
     let mut b = Node::new("b-1");
-    a.write(&[WriteOp::CreateTable(table(Vec::new()))]).unwrap();
-    a.write(&[WriteOp::UpdateIndex {
+    a.write(&[CatalogChange::CreateTable(table(Vec::new()))])
+        .unwrap();
+    a.write(&[CatalogChange::UpdateIndex {
         table: "tab".into(),
         change: Change::Create(by_status()),
     }])
     .unwrap();
     a.ship_to(&mut b, "a-1");
     // b drops the table and creates it again with the index, then writes.
-    b.write(&[WriteOp::DeleteTable("tab".into())]).unwrap();
-    b.write(&[WriteOp::CreateTable(table(vec![by_status()]))])
+    b.write(&[CatalogChange::DeleteTable("tab".into())])
+        .unwrap();
+    b.write(&[CatalogChange::CreateTable(table(vec![by_status()]))])
         .unwrap();
     b.write(&[
         put(item("x", 1, Some("open"))),
@@ -292,7 +296,7 @@ fn an_index_row_of_an_older_incarnation_leaves_the_current_index_alone() {
     // Meanwhile a, which still has the first table, deletes its index: the
     // row reaches b, where it belongs to a table that is gone.
     a.clock.advance(5_000);
-    a.write(&[WriteOp::UpdateIndex {
+    a.write(&[CatalogChange::UpdateIndex {
         table: "tab".into(),
         change: Change::Delete("by_status".into()),
     }])
@@ -307,14 +311,14 @@ fn an_index_row_of_an_older_incarnation_leaves_the_current_index_alone() {
 #[test]
 fn a_restore_loads_items_an_index_would_refuse_and_leaves_them_out_of_it() {
     let mut a = Node::new("a-1");
-    a.write(&[WriteOp::CreateTable(table(vec![by_status()]))])
+    a.write(&[CatalogChange::CreateTable(table(vec![by_status()]))])
         .unwrap();
     let mut odd = item("z", 1, None);
     odd.insert(
         "status".into(),
         AttrValue::N(meridian_core::Number::parse("1", "s").unwrap()),
     );
-    a.write(&[WriteOp::Load {
+    a.write(&[ItemWrite::Load {
         table: "tab".into(),
         item: odd,
     }])

@@ -3,7 +3,7 @@
 use std::sync::Arc;
 
 use meridian_core::{AttrValue, Item, KeyAttr, KeySchema, KeyType, Mutation, Number, TableDef};
-use meridian_store::{Condition, StoreError, WriteOp};
+use meridian_store::{CatalogChange, Condition, ItemWrite, StoreError};
 
 mod common;
 use common::{Node, T0};
@@ -33,8 +33,8 @@ fn item(id: &str, n: &str) -> Item {
     i
 }
 
-fn put(t: &str, i: Item) -> WriteOp {
-    WriteOp::Put {
+fn put(t: &str, i: Item) -> ItemWrite {
+    ItemWrite::Put {
         table: t.into(),
         item: i,
         condition: None,
@@ -51,7 +51,7 @@ fn n_of(i: &Item) -> String {
 #[test]
 fn update_is_an_atomic_read_modify_write_that_keeps_the_key() {
     let mut a = Node::new("r-a");
-    a.write(&[WriteOp::CreateTable(table("t01", &["r-a"]))])
+    a.write(&[CatalogChange::CreateTable(table("t01", &["r-a"]))])
         .unwrap();
     let incr = Arc::new(
         |cur: Option<&Item>| -> Result<Option<Item>, meridian_core::Error> {
@@ -64,7 +64,7 @@ fn update_is_an_atomic_read_modify_write_that_keeps_the_key() {
             Ok(Some(next))
         },
     );
-    let update = |change| WriteOp::Update {
+    let update = |change| ItemWrite::Update {
         table: "t01".into(),
         key: key("k"),
         change,
@@ -95,7 +95,7 @@ fn update_is_an_atomic_read_modify_write_that_keeps_the_key() {
     // An update that leaves no item writes nothing: no version, no log entry.
     let nothing =
         Arc::new(|_: Option<&Item>| -> Result<Option<Item>, meridian_core::Error> { Ok(None) });
-    let missing = WriteOp::Update {
+    let missing = ItemWrite::Update {
         table: "t01".into(),
         key: key("absent"),
         change: nothing,
@@ -127,7 +127,7 @@ fn update_is_an_atomic_read_modify_write_that_keeps_the_key() {
 #[test]
 fn a_transaction_reports_every_reason_and_ships_as_one_unit() {
     let mut a = Node::new("r-a");
-    a.write(&[WriteOp::CreateTable(table("t02", &["r-a", "r-b"]))])
+    a.write(&[CatalogChange::CreateTable(table("t02", &["r-a", "r-b"]))])
         .unwrap();
     a.write(&[put("t02", item("x", "1"))]).unwrap();
     let never = Condition::Check(Arc::new(|_: Option<&Item>| false));
@@ -135,7 +135,7 @@ fn a_transaction_reports_every_reason_and_ships_as_one_unit() {
     let e = a
         .write(&[
             put("t02", item("p", "1")),
-            WriteOp::ConditionCheck {
+            ItemWrite::ConditionCheck {
                 table: "t02".into(),
                 key: key("x"),
                 condition: never,
@@ -153,7 +153,7 @@ fn a_transaction_reports_every_reason_and_ships_as_one_unit() {
     let r = a
         .write(&[
             put("t02", item("p", "1")),
-            WriteOp::ConditionCheck {
+            ItemWrite::ConditionCheck {
                 table: "t02".into(),
                 key: key("x"),
                 condition: exists,
@@ -174,9 +174,9 @@ fn a_transaction_reports_every_reason_and_ships_as_one_unit() {
 fn a_unit_that_cannot_be_completed_is_not_applied_at_all() {
     let mut a = Node::new("r-a");
     let mut b = Node::new("r-b");
-    a.write(&[WriteOp::CreateTable(table("t03", &["r-a", "r-b"]))])
+    a.write(&[CatalogChange::CreateTable(table("t03", &["r-a", "r-b"]))])
         .unwrap();
-    a.write(&[WriteOp::CreateTable(table("t04", &["r-a", "r-b"]))])
+    a.write(&[CatalogChange::CreateTable(table("t04", &["r-a", "r-b"]))])
         .unwrap();
     a.write(&[put("t03", item("k", "1")), put("t04", item("k", "1"))])
         .unwrap();
@@ -222,9 +222,9 @@ fn a_unit_that_cannot_be_completed_is_not_applied_at_all() {
 fn released_entries_apply_one_by_one_and_record_the_prefix_given() {
     let mut a = Node::new("r-a");
     let mut b = Node::new("r-b");
-    a.write(&[WriteOp::CreateTable(table("t03", &["r-a", "r-b"]))])
+    a.write(&[CatalogChange::CreateTable(table("t03", &["r-a", "r-b"]))])
         .unwrap();
-    a.write(&[WriteOp::CreateTable(table("t04", &["r-a", "r-b"]))])
+    a.write(&[CatalogChange::CreateTable(table("t04", &["r-a", "r-b"]))])
         .unwrap();
     // One unit of two writes (3, 4), then a write of another key (5).
     a.write(&[put("t03", item("k", "1")), put("t04", item("k", "1"))])
@@ -294,9 +294,9 @@ fn released_entries_apply_one_by_one_and_record_the_prefix_given() {
 fn ttl_rows_expiry_and_no_conflict_between_two_expiries() {
     let mut a = Node::new("r-a");
     let mut b = Node::new("r-b");
-    a.write(&[WriteOp::CreateTable(table("t05", &["r-a", "r-b"]))])
+    a.write(&[CatalogChange::CreateTable(table("t05", &["r-a", "r-b"]))])
         .unwrap();
-    a.write(&[WriteOp::SetTtl {
+    a.write(&[CatalogChange::SetTtl {
         table: "t05".into(),
         attribute: Some("exp".into()),
     }])
@@ -315,7 +315,7 @@ fn ttl_rows_expiry_and_no_conflict_between_two_expiries() {
         "TTL settings replicate"
     );
     // Both regions expire the same item independently.
-    let expire = || WriteOp::Expire {
+    let expire = || ItemWrite::Expire {
         table: "t05".into(),
         key: key("k"),
         version: w.version.clone(),
@@ -347,22 +347,22 @@ fn ttl_rows_expiry_and_no_conflict_between_two_expiries() {
 #[test]
 fn ttl_belongs_to_one_incarnation_and_expiry_rechecks_it() {
     let mut a = Node::new("r-a");
-    a.write(&[WriteOp::CreateTable(table("t06", &["r-a"]))])
+    a.write(&[CatalogChange::CreateTable(table("t06", &["r-a"]))])
         .unwrap();
-    a.write(&[WriteOp::SetTtl {
+    a.write(&[CatalogChange::SetTtl {
         table: "t06".into(),
         attribute: Some("exp".into()),
     }])
     .unwrap();
     let w = a.write(&[put("t06", item("k", "1"))]).unwrap().remove(0);
     // TTL turned off between the reaper's look and its write: no expiry.
-    a.write(&[WriteOp::SetTtl {
+    a.write(&[CatalogChange::SetTtl {
         table: "t06".into(),
         attribute: None,
     }])
     .unwrap();
     let late = a
-        .write(&[WriteOp::Expire {
+        .write(&[ItemWrite::Expire {
             table: "t06".into(),
             key: key("k"),
             version: w.version,
@@ -371,13 +371,14 @@ fn ttl_belongs_to_one_incarnation_and_expiry_rechecks_it() {
         .unwrap_err();
     assert!(late.to_string().contains("no longer enabled"), "{late}");
     // A recreated table starts without the old table's TTL.
-    a.write(&[WriteOp::SetTtl {
+    a.write(&[CatalogChange::SetTtl {
         table: "t06".into(),
         attribute: Some("exp".into()),
     }])
     .unwrap();
-    a.write(&[WriteOp::DeleteTable("t06".into())]).unwrap();
-    a.write(&[WriteOp::CreateTable(table("t06", &["r-a"]))])
+    a.write(&[CatalogChange::DeleteTable("t06".into())])
+        .unwrap();
+    a.write(&[CatalogChange::CreateTable(table("t06", &["r-a"]))])
         .unwrap();
     assert_eq!(a.reader.ttl_attribute("t06").unwrap(), None);
 }
@@ -385,14 +386,14 @@ fn ttl_belongs_to_one_incarnation_and_expiry_rechecks_it() {
 #[test]
 fn requests_stay_within_what_one_replication_message_carries() {
     let mut a = Node::new("r-a");
-    a.write(&[WriteOp::CreateTable(table("t07", &["r-a"]))])
+    a.write(&[CatalogChange::CreateTable(table("t07", &["r-a"]))])
         .unwrap();
     let big = |id: &str| {
         let mut i = key(id);
         i.insert("blob".into(), AttrValue::B(vec![0; 399 * 1024]));
         i
     };
-    let ops: Vec<WriteOp> = (0..45).map(|n| put("t07", big(&format!("k{n}")))).collect();
+    let ops: Vec<ItemWrite> = (0..45).map(|n| put("t07", big(&format!("k{n}")))).collect();
     let e = a.write(&ops).unwrap_err();
     assert!(
         e.to_string()
@@ -402,8 +403,8 @@ fn requests_stay_within_what_one_replication_message_carries() {
     assert_eq!(a.reader.item_count("t07").unwrap(), 0);
     let two_tables = a
         .write(&[
-            WriteOp::CreateTable(table("t08", &["r-a"])),
-            WriteOp::CreateTable(table("t09", &["r-a"])),
+            CatalogChange::CreateTable(table("t08", &["r-a"])),
+            CatalogChange::CreateTable(table("t09", &["r-a"])),
         ])
         .unwrap_err();
     assert!(
@@ -417,7 +418,7 @@ fn requests_stay_within_what_one_replication_message_carries() {
 fn tags_are_per_region_merge_atomically_and_belong_to_one_incarnation() {
     let mut a = Node::new("r-a");
     let mut b = Node::new("r-b");
-    a.write(&[WriteOp::CreateTable(table("t08", &["r-a", "r-b"]))])
+    a.write(&[CatalogChange::CreateTable(table("t08", &["r-a", "r-b"]))])
         .unwrap();
     let tags = |pairs: &[(&str, &str)]| -> meridian_core::schema::Tags {
         pairs
@@ -425,7 +426,7 @@ fn tags_are_per_region_merge_atomically_and_belong_to_one_incarnation() {
             .map(|(k, v)| (k.to_string(), v.to_string()))
             .collect()
     };
-    let tag = |add: &[(&str, &str)], remove: &[&str]| WriteOp::Tag {
+    let tag = |add: &[(&str, &str)], remove: &[&str]| CatalogChange::Tag {
         table: "t08".into(),
         add: tags(add),
         remove: remove.iter().map(|k| k.to_string()).collect(),
@@ -455,11 +456,12 @@ fn tags_are_per_region_merge_atomically_and_belong_to_one_incarnation() {
         tags(&[("env", "prod")])
     );
     // A recreated table starts untagged.
-    a.write(&[WriteOp::DeleteTable("t08".into())]).unwrap();
-    a.write(&[WriteOp::CreateTable(table("t08", &["r-a", "r-b"]))])
+    a.write(&[CatalogChange::DeleteTable("t08".into())])
+        .unwrap();
+    a.write(&[CatalogChange::CreateTable(table("t08", &["r-a", "r-b"]))])
         .unwrap();
     assert!(a.reader.tags("t08", "r-a").unwrap().is_empty());
-    let gone = a.write(&[WriteOp::Tag {
+    let gone = a.write(&[CatalogChange::Tag {
         table: "missing".into(),
         add: tags(&[("a", "b")]),
         remove: vec![],
@@ -473,14 +475,14 @@ fn tags_are_per_region_merge_atomically_and_belong_to_one_incarnation() {
 #[test]
 fn replica_rows_open_and_close_the_gates_and_a_removal_deletes_the_copy() {
     use meridian_core::replicas::Status;
-    let set = |table: &str, region: &str, status| WriteOp::SetReplica {
+    let set = |table: &str, region: &str, status| CatalogChange::SetReplica {
         table: table.into(),
         region: region.into(),
         status,
     };
     let mut a = Node::new("a-1");
     let mut c = Node::new("c-1");
-    a.write(&[WriteOp::CreateTable(table("tbl", &["a-1"]))])
+    a.write(&[CatalogChange::CreateTable(table("tbl", &["a-1"]))])
         .unwrap();
     a.write(&[put("tbl", item("k1", "1"))]).unwrap();
     // c-1 holds no replica: it drops a-1's writes, and refuses its own.
@@ -528,11 +530,11 @@ fn a_stream_records_each_change_of_an_item_once_in_order() {
     use meridian_store::stream::{Event, ViewType};
     let mut a = Node::new("a-1");
     let mut b = Node::new("b-1");
-    a.write(&[WriteOp::CreateTable(table("tbl", &["a-1", "b-1"]))])
+    a.write(&[CatalogChange::CreateTable(table("tbl", &["a-1", "b-1"]))])
         .unwrap();
     // Before the stream: nothing recorded.
     a.write(&[put("tbl", item("k0", "0"))]).unwrap();
-    a.write(&[WriteOp::UpdateSettings {
+    a.write(&[CatalogChange::UpdateSettings {
         table: "tbl".into(),
         change: SettingsChange {
             stream: Some(Some("NEW_AND_OLD_IMAGES".into())),
@@ -547,14 +549,14 @@ fn a_stream_records_each_change_of_an_item_once_in_order() {
     a.write(&[put("tbl", item("k1", "2"))]).unwrap();
     // The same item again changes nothing visible: no record.
     a.write(&[put("tbl", item("k1", "2"))]).unwrap();
-    a.write(&[WriteOp::Delete {
+    a.write(&[ItemWrite::Delete {
         table: "tbl".into(),
         key: key("k1"),
         condition: None,
     }])
     .unwrap();
     // Deleting what is not there: none either.
-    a.write(&[WriteOp::Delete {
+    a.write(&[ItemWrite::Delete {
         table: "tbl".into(),
         key: key("k9"),
         condition: None,
@@ -612,9 +614,9 @@ fn a_stream_rolls_its_shard_at_the_first_change_past_the_shard_age() {
     let mut a = Node::new("a-1");
     a.writer
         .set_stream_shard_age(std::time::Duration::from_secs(10));
-    a.write(&[WriteOp::CreateTable(table("tbl", &["a-1"]))])
+    a.write(&[CatalogChange::CreateTable(table("tbl", &["a-1"]))])
         .unwrap();
-    a.write(&[WriteOp::UpdateSettings {
+    a.write(&[CatalogChange::UpdateSettings {
         table: "tbl".into(),
         change: SettingsChange {
             stream: Some(Some("KEYS_ONLY".into())),
@@ -717,9 +719,9 @@ fn a_stream_rolls_its_shard_at_the_first_change_past_the_shard_age() {
 fn removes_applied_counts_live_items_turned_into_tombstones_here_and_at_peers() {
     let mut a = Node::new("a-1");
     let mut b = Node::new("b-1");
-    a.write(&[WriteOp::CreateTable(table("tbl", &["a-1", "b-1"]))])
+    a.write(&[CatalogChange::CreateTable(table("tbl", &["a-1", "b-1"]))])
         .unwrap();
-    let delete = |id: &str| WriteOp::Delete {
+    let delete = |id: &str| ItemWrite::Delete {
         table: "tbl".into(),
         key: key(id),
         condition: None,
@@ -739,8 +741,9 @@ fn removes_applied_counts_live_items_turned_into_tombstones_here_and_at_peers() 
     a.ship_to(&mut b, "a-1");
     assert_eq!(b.reader.removes_applied("tbl").unwrap(), 2);
     // The count goes with the table: a table created again starts at 0.
-    a.write(&[WriteOp::DeleteTable("tbl".into())]).unwrap();
-    a.write(&[WriteOp::CreateTable(table("tbl", &["a-1", "b-1"]))])
+    a.write(&[CatalogChange::DeleteTable("tbl".into())])
+        .unwrap();
+    a.write(&[CatalogChange::CreateTable(table("tbl", &["a-1", "b-1"]))])
         .unwrap();
     assert_eq!(a.reader.removes_applied("tbl").unwrap(), 0);
 }

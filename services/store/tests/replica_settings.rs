@@ -4,7 +4,7 @@
 //! and the settings go with the table's incarnation.
 
 use meridian_core::{KeyAttr, KeySchema, KeyType, TableDef};
-use meridian_store::{Durability, Replaced, WriteOp};
+use meridian_store::{CatalogChange, Durability, Replaced};
 
 mod common;
 use common::{Node, T0};
@@ -51,7 +51,7 @@ fn swap(
 #[test]
 fn a_change_decides_on_the_value_it_replaces_and_nothing_is_shipped() {
     let mut n = Node::new("r-a");
-    n.write(&[WriteOp::CreateTable(def("tbl"))]).unwrap();
+    n.write(&[CatalogChange::CreateTable(def("tbl"))]).unwrap();
     let head = n.reader.log_after(0, 1000, usize::MAX).unwrap().len();
     assert_eq!(
         swap(&mut n, "tbl", "policy/table", None, Some("1\n{}")),
@@ -121,9 +121,10 @@ fn a_change_decides_on_the_value_it_replaces_and_nothing_is_shipped() {
 #[test]
 fn settings_go_with_the_table() {
     let mut n = Node::new("r-a");
-    n.write(&[WriteOp::CreateTable(def("tbl"))]).unwrap();
+    n.write(&[CatalogChange::CreateTable(def("tbl"))]).unwrap();
     swap(&mut n, "tbl", "policy/table", None, Some("1\n{}")).unwrap();
-    n.write(&[WriteOp::DeleteTable("tbl".into())]).unwrap();
+    n.write(&[CatalogChange::DeleteTable("tbl".into())])
+        .unwrap();
     assert_eq!(
         n.reader.replica_setting("tbl", "policy/table").unwrap(),
         None
@@ -134,7 +135,7 @@ fn settings_go_with_the_table() {
         .query_row("SELECT COUNT(*) FROM replica_settings", [], |r| r.get(0))
         .unwrap();
     assert_eq!(rows, 0);
-    n.write(&[WriteOp::CreateTable(def("tbl"))]).unwrap();
+    n.write(&[CatalogChange::CreateTable(def("tbl"))]).unwrap();
     assert_eq!(
         n.reader.replica_setting("tbl", "policy/table").unwrap(),
         None
@@ -167,13 +168,13 @@ fn a_version_15_data_dir_gains_replica_settings() {
 #[test]
 fn deletion_protection_is_a_shipped_catalog_row_and_a_legacy_one_is_found() {
     let mut n = Node::new("r-a");
-    n.write(&[WriteOp::CreateTable(def("tbl"))]).unwrap();
+    n.write(&[CatalogChange::CreateTable(def("tbl"))]).unwrap();
     assert_eq!(
         n.reader.protected_replicas("tbl").unwrap(),
         Vec::<String>::new()
     );
     let head = n.reader.log_after(0, 1000, usize::MAX).unwrap().len();
-    let on = WriteOp::Protect {
+    let on = CatalogChange::Protect {
         table: "tbl".into(),
         on: true,
     };
@@ -184,7 +185,7 @@ fn deletion_protection_is_a_shipped_catalog_row_and_a_legacy_one_is_found() {
         head + 1,
         "the row is shipped"
     );
-    let off = WriteOp::Protect {
+    let off = CatalogChange::Protect {
         table: "tbl".into(),
         on: false,
     };
@@ -205,13 +206,14 @@ fn deletion_protection_is_a_shipped_catalog_row_and_a_legacy_one_is_found() {
     .unwrap();
     assert_eq!(n.reader.legacy_protected().unwrap(), vec!["tbl"]);
     // A table created again does not inherit either.
-    n.write(&[WriteOp::Protect {
+    n.write(&[CatalogChange::Protect {
         table: "tbl".into(),
         on: true,
     }])
     .unwrap();
-    n.write(&[WriteOp::DeleteTable("tbl".into())]).unwrap();
-    n.write(&[WriteOp::CreateTable(def("tbl"))]).unwrap();
+    n.write(&[CatalogChange::DeleteTable("tbl".into())])
+        .unwrap();
+    n.write(&[CatalogChange::CreateTable(def("tbl"))]).unwrap();
     assert_eq!(
         n.reader.protected_replicas("tbl").unwrap(),
         Vec::<String>::new()

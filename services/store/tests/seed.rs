@@ -9,7 +9,7 @@ use meridian_core::hlc::ManualClock;
 use meridian_core::{
     AttrValue, EncodedKey, Hlc, Item, KeyAttr, KeySchema, KeyType, PhysicalClock, TableDef,
 };
-use meridian_store::{Durability, Reader, WriteOp, Writer, adopt, db_path};
+use meridian_store::{CatalogChange, Durability, ItemWrite, Ops, Reader, Writer, adopt, db_path};
 use rusqlite::Connection;
 use tempfile::TempDir;
 
@@ -32,8 +32,8 @@ fn def(name: &str, replicas: &[&str]) -> TableDef {
     .unwrap()
 }
 
-fn put(table: &str, k: u32) -> WriteOp {
-    WriteOp::Put {
+fn put(table: &str, k: u32) -> ItemWrite {
+    ItemWrite::Put {
         table: table.into(),
         item: Item::from([
             ("id".to_string(), AttrValue::S(format!("k{k}"))),
@@ -78,12 +78,12 @@ impl Peer {
             hlc,
             clock,
         };
-        p.write(&[WriteOp::CreateTable(def("shared", &[PEER, ME]))]);
-        p.write(&[WriteOp::CreateTable(def("theirs", &[PEER]))]);
+        p.write(&[CatalogChange::CreateTable(def("shared", &[PEER, ME]))]);
+        p.write(&[CatalogChange::CreateTable(def("theirs", &[PEER]))]);
         for k in 0..50 {
             p.write(&[put("shared", k), put("theirs", k)]);
         }
-        p.write(&[WriteOp::Delete {
+        p.write(&[ItemWrite::Delete {
             table: "shared".into(),
             key: Item::from([("id".to_string(), AttrValue::S("k7".into()))]),
             condition: None,
@@ -101,7 +101,7 @@ impl Peer {
         p
     }
 
-    fn write(&mut self, ops: &[WriteOp]) {
+    fn write<'r>(&mut self, ops: impl Into<Ops<'r>>) {
         self.clock.advance(10);
         let mut g = self.writer.group().unwrap();
         g.write(&self.hlc, T0, ops).unwrap();

@@ -9,7 +9,7 @@ use meridian_core::consistency::StrongSet;
 use meridian_core::strong::codec;
 use meridian_core::strong::{Ballot, Durable, Entry, Generation, Persist, ProposalId, Slot};
 use meridian_core::{AttrValue, Item, KeyAttr, KeySchema, KeyType, Number, TableDef};
-use meridian_store::{StoreError, WriteOp};
+use meridian_store::{CatalogChange, ItemWrite, StoreError};
 
 mod common;
 use common::{Node, T0};
@@ -41,8 +41,8 @@ fn item(id: &str, n: &str) -> Item {
     ])
 }
 
-fn put(id: &str, n: &str) -> WriteOp {
-    WriteOp::Put {
+fn put(id: &str, n: &str) -> ItemWrite {
+    ItemWrite::Put {
         table: "accounts".into(),
         item: item(id, n),
         condition: None,
@@ -52,7 +52,9 @@ fn put(id: &str, n: &str) -> WriteOp {
 /// Three replicas of a STRONG table, its state initialised in each.
 fn cluster() -> Vec<Node> {
     let mut nodes: Vec<Node> = REGIONS.iter().map(|r| Node::new(r)).collect();
-    nodes[0].write(&[WriteOp::CreateTable(table())]).unwrap();
+    nodes[0]
+        .write(&[CatalogChange::CreateTable(table())])
+        .unwrap();
     make_strong(&mut nodes);
     nodes
 }
@@ -62,7 +64,7 @@ fn cluster() -> Vec<Node> {
 fn make_strong(nodes: &mut [Node]) {
     let set = StrongSet::new(REGIONS.iter().map(|r| r.to_string()).collect(), None, "r-a").unwrap();
     nodes[0]
-        .write(&[WriteOp::SetConsistency {
+        .write(&[CatalogChange::SetConsistency {
             table: "accounts".into(),
             mode: meridian_core::consistency::Consistency::Strong(set),
         }])
@@ -81,7 +83,7 @@ fn make_strong(nodes: &mut [Node]) {
 }
 
 /// Evaluates `ops` at `n` and returns the entry that proposes them.
-fn propose(n: &mut Node, seq: u64, ops: &[WriteOp]) -> Entry {
+fn propose(n: &mut Node, seq: u64, ops: &[ItemWrite]) -> Entry {
     let mut g = n.writer.group().unwrap();
     let e = g.strong_evaluate(&n.hlc, T0, ops).unwrap();
     g.commit().unwrap();
@@ -165,8 +167,8 @@ fn a_write_evaluated_against_a_stale_copy_takes_effect_nowhere() {
     }
 }
 
-fn delete(id: &str) -> WriteOp {
-    WriteOp::Delete {
+fn delete(id: &str) -> ItemWrite {
+    ItemWrite::Delete {
         table: "accounts".into(),
         key: Item::from([("id".to_string(), AttrValue::S(id.into()))]),
         condition: None,
@@ -318,11 +320,11 @@ fn the_consensus_state_is_what_was_persisted() {
 fn making_a_table_strong_needs_it_empty() {
     let mut n = Node::new("r-a");
     let def = TableDef::new("accounts", table().key_schema, vec!["r-a".into()]).unwrap();
-    n.write(&[WriteOp::CreateTable(def)]).unwrap();
+    n.write(&[CatalogChange::CreateTable(def)]).unwrap();
     n.write(&[put("x", "1")]).unwrap();
     let set = StrongSet::new(REGIONS.iter().map(|r| r.to_string()).collect(), None, "r-a").unwrap();
     let refused = n
-        .write(&[WriteOp::SetConsistency {
+        .write(&[CatalogChange::SetConsistency {
             table: "accounts".into(),
             mode: meridian_core::consistency::Consistency::Strong(set),
         }])
@@ -337,7 +339,9 @@ fn making_a_table_strong_needs_it_empty() {
 #[test]
 fn a_table_made_strong_starts_without_the_tombstones_it_had() {
     let mut nodes: Vec<Node> = REGIONS.iter().map(|r| Node::new(r)).collect();
-    nodes[0].write(&[WriteOp::CreateTable(table())]).unwrap();
+    nodes[0]
+        .write(&[CatalogChange::CreateTable(table())])
+        .unwrap();
     nodes[0].write(&[put("x", "1")]).unwrap();
     nodes[0].write(&[delete("x")]).unwrap();
     let (first, rest) = nodes.split_at_mut(1);

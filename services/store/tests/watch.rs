@@ -5,8 +5,8 @@
 
 use meridian_core::settings::SettingsChange;
 use meridian_core::{AttrValue, Item, KeyAttr, KeySchema, KeyType, Number, TableDef, Version};
-use meridian_store::WriteOp;
 use meridian_store::stream::{Event, WatchCursor, WatchItem};
+use meridian_store::{CatalogChange, ItemWrite};
 
 mod common;
 use common::Node;
@@ -26,10 +26,10 @@ fn table() -> TableDef {
     .unwrap()
 }
 
-fn put(id: &str, n: &str) -> WriteOp {
+fn put(id: &str, n: &str) -> ItemWrite {
     let mut item = Item::from([("id".to_string(), AttrValue::S(id.into()))]);
     item.insert("n".into(), AttrValue::N(Number::parse(n, "n").unwrap()));
-    WriteOp::Put {
+    ItemWrite::Put {
         table: "tbl".into(),
         item,
         condition: None,
@@ -79,8 +79,8 @@ fn describe(items: &[WatchItem]) -> Vec<String> {
 fn two_regions_with_a_stream(view: &str) -> (Node, Node) {
     let mut a = Node::new("a-1");
     let mut b = Node::new("b-1");
-    a.write(&[WriteOp::CreateTable(table())]).unwrap();
-    a.write(&[WriteOp::UpdateSettings {
+    a.write(&[CatalogChange::CreateTable(table())]).unwrap();
+    a.write(&[CatalogChange::UpdateSettings {
         table: "tbl".into(),
         change: SettingsChange {
             stream: Some(Some(view.into())),

@@ -12,7 +12,7 @@ use std::time::Duration;
 use meridian_cluster::Executor;
 use meridian_drill::{FaultError, Faults};
 use meridian_scenario::scenario::Action;
-use meridian_store::WriteOp;
+use meridian_store::CatalogChange;
 use serde_json::json;
 use tokio::time::Instant;
 
@@ -65,7 +65,11 @@ impl Faults for SoakFaults<'_> {
         meridian_drill::live::heal_local(&self.exec, self.cluster.processes()).await
     }
 
-    async fn region_write(&mut self, region: &str, ops: Vec<WriteOp>) -> Result<(), FaultError> {
+    async fn region_write(
+        &mut self,
+        region: &str,
+        ops: Vec<CatalogChange>,
+    ) -> Result<(), FaultError> {
         let entry = self.exec.cluster.entry(region).map_err(failed)?;
         let Some(addr) = entry.dynamo else {
             return Err(FaultError::Unsupported(format!(
@@ -74,7 +78,7 @@ impl Faults for SoakFaults<'_> {
         };
         for op in ops {
             let (table, attribute) = match op {
-                WriteOp::SetTtl { table, attribute } => (table, attribute),
+                CatalogChange::SetTtl { table, attribute } => (table, attribute),
                 other => {
                     return Err(FaultError::Unsupported(format!(
                         "bench soak writes only TTL settings through {region}, not {other:?}"

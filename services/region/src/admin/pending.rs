@@ -6,8 +6,8 @@
 use tonic::Status;
 
 use crate::Shared;
-use crate::convert::status_from;
 use crate::metrics::PeerLabel;
+use crate::status::status_from;
 
 /// Outbound pending counts per peer, from the durable watermarks.
 pub(crate) async fn refresh_pending(shared: &Shared) -> Result<Vec<(String, u64, u64)>, Status> {

@@ -15,7 +15,7 @@ use tokio_stream::wrappers::ReceiverStream;
 use tonic::Status;
 
 use crate::Shared;
-use crate::convert::status_from;
+use crate::status::status_from;
 use crate::worker::Stop;
 
 pub type PulseStream = Pin<Box<dyn Stream<Item = Result<pb::PulseMessage, Status>> + Send>>;

@@ -9,9 +9,9 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
 
 use meridian_core::{EncodedKey, TableDef, Version};
-use meridian_store::WriteOp;
 use meridian_store::backup::{self, BackupFile, BackupMeta};
 use meridian_store::pitr::Pitr;
+use meridian_store::{CatalogChange, ItemWrite};
 
 use super::{
     BackupError, BackupRecord, Backups, Journal, POINT_IN_TIME, RESTORE_IN_FLIGHT, RESTORE_PAGE,
@@ -222,7 +222,7 @@ impl RegionHandle {
     /// which every region reads and none but this one writes
     /// (`meridian_core::protection`).
     pub async fn set_deletion_protection(&self, table: &str, on: bool) -> Result<(), OpError> {
-        self.write(vec![WriteOp::Protect {
+        self.write(vec![CatalogChange::Protect {
             table: table.to_string(),
             on,
         }])
@@ -270,7 +270,7 @@ impl RegionHandle {
                 .await?;
             if row.is_none() {
                 let (revision, document) = text.split_once('\n').unwrap_or((&text, ""));
-                self.write(vec![WriteOp::SetPolicy {
+                self.write(vec![CatalogChange::SetPolicy {
                     table: table.clone(),
                     policy: Some(Stored {
                         revision: revision.to_string(),
@@ -326,7 +326,7 @@ impl RegionHandle {
         def.owner = options.owner;
         // The restored table has the source's indexes, as in DynamoDB.
         def.indexes = meta.def.indexes.clone();
-        let created = self.write(vec![WriteOp::CreateTable(def)]).await?;
+        let created = self.write(vec![CatalogChange::CreateTable(def)]).await?;
         let incarnation = created
             .first()
             .map(|w| w.version.clone())
@@ -461,13 +461,13 @@ impl RegionHandle {
         });
         let requests = pages
             .map(|page| {
-                let ops: Vec<Vec<WriteOp>> = match page {
+                let ops: Vec<Vec<ItemWrite>> = match page {
                     Ok(page) => page
                         .chunks(RESTORE_WRITE)
                         .map(|chunk| {
                             chunk
                                 .iter()
-                                .map(|(_, item)| WriteOp::Load {
+                                .map(|(_, item)| ItemWrite::Load {
                                     table: table.to_string(),
                                     item: item.clone(),
                                 })
@@ -481,7 +481,7 @@ impl RegionHandle {
             .flatten();
         let mut writes = std::pin::pin!(
             requests
-                .map(|ops: Result<Vec<WriteOp>, BackupError>| async move {
+                .map(|ops: Result<Vec<ItemWrite>, BackupError>| async move {
                     let ops = ops?;
                     let n = ops.len() as u64;
                     self.write(ops).await?;

@@ -54,7 +54,8 @@ mod storage;
 mod writer;
 
 pub use catalog::CatalogLook;
-pub use storage::{Opened, StoreBridge, StrongInstall, Trimmed};
+pub use meridian_store::{StrongInstall, Trimmed};
+pub use storage::{Opened, StoreBridge};
 pub use writer::{WriterCtx, WriterTask};
 
 /// Most jobs in one group commit.

@@ -1,7 +1,10 @@
 //! The bridge's async face: [`StoreBridge`], the handle every task holds.
 //!
 //! Writes are requests to the writer loop ([`StoreBridge::ask`]): each one
-//! closure over the group, answered after its group commits. Reads run on
+//! closure over the group that calls one method of the store's [`Group`],
+//! named by its path (`Group::write`), so a request can be followed from
+//! its async method into the store by name; it is answered after its
+//! group commits. Reads run on
 //! a pooled [`Reader`]; shipping reads the log's newest entries from the
 //! [`Tail`] in memory when it reaches back far enough.
 
@@ -9,7 +12,10 @@ use std::sync::{Arc, Mutex};
 
 use meridian_core::{EncodedKey, Hlc, Mutation, Timestamp};
 use meridian_store::pitr::Pitr;
-use meridian_store::{ApplyOutcome, Group, Reader, StoreError, WriteOp, WriteResult, Writer};
+use meridian_store::{
+    ApplyOutcome, Group, ItemWrite, Reader, StoreError, StrongInstall, Trimmed, WriteRequest,
+    WriteResult, Writer,
+};
 use tokio::sync::{mpsc, oneshot, watch};
 
 use super::catalog::Catalog;
@@ -21,18 +27,6 @@ use crate::metrics::Metrics;
 use crate::metrics::SourceLabel;
 use crate::tail::{TAIL_BYTES, Tail};
 use crate::worker::Workers;
-
-/// What one pass of [`StoreBridge::truncate`] deleted.
-#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
-pub struct Trimmed {
-    pub log: u64,
-    pub conflicts: u64,
-    pub tombstones: u64,
-    /// Point-in-time history rows past their table's period.
-    pub history: u64,
-    /// Change-stream records past the retention.
-    pub stream: u64,
-}
 
 /// A store opened with everything start-up needs from it: blocking work,
 /// done in one step so live regions can do it off the async workers.
@@ -266,7 +260,8 @@ impl StoreBridge {
     }
 
     /// Runs `work` in the writer's next group at once; resolves with its
-    /// result once the group is durable, or with why it is not.
+    /// result once the group is durable, or with why it is not. `work`
+    /// calls one [`Group`] method, named by its path.
     async fn ask<T: Send + 'static>(
         &self,
         work: impl FnOnce(&mut Group<'_>, &Hlc, u64) -> Result<T, StoreError> + Send + 'static,
@@ -296,9 +291,13 @@ impl StoreBridge {
     }
 
     /// Commits one local request; resolves after its group is durable.
-    pub async fn write(&self, ops: Vec<WriteOp>) -> Result<Vec<WriteResult>, BridgeError> {
+    pub async fn write(
+        &self,
+        request: impl Into<WriteRequest>,
+    ) -> Result<Vec<WriteResult>, BridgeError> {
+        let request = request.into();
         self.ask_with(
-            move |group, hlc, now| group.write(hlc, now, &ops),
+            move |group, hlc, now| Group::write(group, hlc, now, &request),
             |results| results.len() as u64,
             true,
         )
@@ -321,7 +320,7 @@ impl StoreBridge {
         let (peer, log_id) = (peer.to_string(), log_id.to_string());
         self.ask_with(
             move |group, hlc, now| {
-                group.apply_pausing(hlc, now, &peer, &log_id, &entries, released, &paused)
+                Group::apply_pausing(group, hlc, now, &peer, &log_id, &entries, released, &paused)
             },
             |_| 0,
             true,
@@ -338,7 +337,7 @@ impl StoreBridge {
         durable: meridian_core::strong::Durable,
     ) -> Result<(), BridgeError> {
         let table = table.to_string();
-        self.ask(move |group, _, _| group.strong_init(&table, &incarnation, &durable))
+        self.ask(move |group, _, _| Group::strong_init(group, &table, &incarnation, &durable))
             .await
     }
 
@@ -350,7 +349,7 @@ impl StoreBridge {
     ///
     /// `install`, between the two, installs a snapshot (docs/strong.md): an
     /// install that fails fails the whole call, since the member has moved
-    /// to the snapshot's position already.
+    /// to the snapshot's position already (`Group::strong_step`).
     pub async fn strong_persist(
         &self,
         table: &str,
@@ -360,17 +359,7 @@ impl StoreBridge {
     ) -> Result<Option<Result<Vec<meridian_store::StrongApplied>, String>>, BridgeError> {
         let table = table.to_string();
         self.ask(move |group, hlc, _| {
-            if !changes.is_empty() {
-                group.strong_persist(&table, &changes)?;
-            }
-            if let Some(i) = install {
-                group.strong_install(hlc, &table, &i.incarnation, i.through, i.heads.as_deref())?;
-            }
-            Ok(through.map(|t| {
-                group
-                    .strong_apply(hlc, &table, t)
-                    .map_err(|e| e.to_string())
-            }))
+            Group::strong_step(group, hlc, &table, &changes, install.as_ref(), through)
         })
         .await
     }
@@ -388,16 +377,16 @@ impl StoreBridge {
     /// Works out a write to a STRONG table without writing it.
     pub async fn strong_evaluate(
         &self,
-        ops: Vec<WriteOp>,
+        ops: Vec<ItemWrite>,
     ) -> Result<meridian_store::StrongEvaluated, BridgeError> {
-        self.ask(move |group, hlc, now| group.strong_evaluate(hlc, now, &ops))
+        self.ask(move |group, hlc, now| Group::strong_evaluate(group, hlc, now, &ops))
             .await
     }
 
     /// Applies heads a peer sent to repair this region, by the normal LWW
     /// decision, outside any log; resolves after its group is durable.
     pub async fn repair(&self, entries: Vec<Mutation>) -> Result<ApplyOutcome, BridgeError> {
-        self.ask(move |group, hlc, now| group.repair(hlc, now, &entries))
+        self.ask(move |group, hlc, now| Group::repair(group, hlc, now, &entries))
             .await
     }
 
@@ -409,7 +398,7 @@ impl StoreBridge {
     /// With `tombstones_below`, a purge horizon every replica vouches for,
     /// it also raises the store's horizon there and purges tombstones at or
     /// below it, at most `max_rows` (`Group::purge_tombstones`). Stream
-    /// records older than `stream_before` (µs) go too.
+    /// records older than `stream_before` (µs) go too (`Group::trim`).
     pub async fn truncate(
         &self,
         keep_from: u64,
@@ -419,16 +408,16 @@ impl StoreBridge {
         max_rows: u64,
     ) -> Result<Trimmed, BridgeError> {
         self.ask(move |group, _, now| {
-            Ok(Trimmed {
-                log: group.truncate_log(keep_from, max_rows)?,
-                conflicts: group.purge_conflicts(keep, before, max_rows)?,
-                tombstones: match tombstones_below {
-                    Some(h) => group.purge_tombstones(h, max_rows)?,
-                    None => 0,
-                },
-                history: group.truncate_history(now, max_rows)?,
-                stream: group.truncate_stream(stream_before, max_rows)?,
-            })
+            let conflicts = (keep, before);
+            Group::trim(
+                group,
+                now,
+                keep_from,
+                conflicts,
+                tombstones_below,
+                stream_before,
+                max_rows,
+            )
         })
         .await
     }
@@ -442,7 +431,7 @@ impl StoreBridge {
         heads: Vec<(EncodedKey, Vec<u8>)>,
         horizon: Timestamp,
     ) -> Result<u64, BridgeError> {
-        self.ask(move |group, _, _| group.drop_superseded(&table, &heads, horizon))
+        self.ask(move |group, _, _| Group::drop_superseded(group, &table, &heads, horizon))
             .await
     }
 
@@ -450,7 +439,7 @@ impl StoreBridge {
     /// (`Group::build_indexes`); resolves with how many items it read, 0
     /// when nothing is being built.
     pub async fn build_indexes(&self, max_rows: u64) -> Result<u64, BridgeError> {
-        self.ask(move |group, _, _| group.build_indexes(max_rows))
+        self.ask(move |group, _, _| Group::build_indexes(group, max_rows))
             .await
     }
 
@@ -470,7 +459,7 @@ impl StoreBridge {
         applied: u64,
     ) -> Result<(), BridgeError> {
         let (peer, log_id) = (peer.to_string(), log_id.to_string());
-        self.ask(move |group, _, _| group.set_inbound(&peer, &log_id, applied))
+        self.ask(move |group, _, _| Group::set_inbound(group, &peer, &log_id, applied))
             .await
     }
 
@@ -482,7 +471,7 @@ impl StoreBridge {
         period_days: Option<u32>,
     ) -> Result<Option<Pitr>, BridgeError> {
         let table = table.to_string();
-        self.ask(move |group, _, _| group.set_pitr(&table, period_days))
+        self.ask(move |group, _, _| Group::set_pitr(group, &table, period_days))
             .await
     }
 
@@ -495,8 +484,10 @@ impl StoreBridge {
         change: impl FnOnce(Option<&str>, u64) -> Result<Option<String>, E> + Send + 'static,
     ) -> Result<Result<meridian_store::Replaced, E>, BridgeError> {
         let (table, name) = (table.to_string(), name.to_string());
-        self.ask(move |group, _, now| group.change_replica_setting(&table, &name, now, change))
-            .await
+        self.ask(move |group, _, now| {
+            Group::change_replica_setting(group, &table, &name, now, change)
+        })
+        .await
     }
 
     /// Persists a peer's acknowledged position with the next group.
@@ -576,12 +567,4 @@ impl StoreBridge {
     pub fn log_head(&self) -> watch::Receiver<u64> {
         self.log_head.clone()
     }
-}
-
-/// A snapshot of a STRONG table for [`StoreBridge::strong_persist`] to install:
-/// its incarnation, its position and its heads (`None` on the witness).
-pub struct StrongInstall {
-    pub incarnation: Vec<u8>,
-    pub through: u64,
-    pub heads: Option<Vec<Mutation>>,
 }

@@ -8,7 +8,7 @@ use std::collections::{BTreeMap, BTreeSet};
 use std::sync::Arc;
 
 use meridian_core::replicas::Status;
-use meridian_store::WriteOp;
+use meridian_store::CatalogChange;
 
 use super::{Fill, Filling, POLL, Removal};
 use crate::Shared;
@@ -167,7 +167,7 @@ async fn pass(
 async fn set(shared: &Shared, table: &str, status: Status) -> Result<(), String> {
     shared
         .storage
-        .write(vec![WriteOp::SetReplica {
+        .write(vec![CatalogChange::SetReplica {
             table: table.to_string(),
             region: shared.config.name.clone(),
             status,
@@ -287,7 +287,7 @@ async fn disassociate(shared: &Shared, table: &str, peers: &[String]) -> Result<
         .map_err(clock)?;
     shared
         .storage
-        .write(vec![WriteOp::Disassociated {
+        .write(vec![CatalogChange::Disassociated {
             table: table.to_string(),
             cut,
         }])
@@ -311,7 +311,7 @@ async fn remove(shared: &Shared, table: &str) -> Result<(), String> {
     if let Some(p) = policy {
         shared
             .storage
-            .write(vec![WriteOp::SetPolicy {
+            .write(vec![CatalogChange::SetPolicy {
                 table: table.to_string(),
                 policy: None,
                 if_revision: Some(p.revision),

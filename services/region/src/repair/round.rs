@@ -22,12 +22,12 @@ use crate::bridge::BridgeError;
 use crate::config::PeerConfig;
 use crate::convert::version_from_pb;
 use crate::metrics::{PeerDirectionLabel, PeerLabel};
-use crate::replication::BatchError;
 use crate::replication::MAX_MESSAGE_BYTES;
-use crate::replication::grpc::raise_clock;
-use crate::replication::{Origins, decode_batch};
+use crate::replication::raise_clock;
 use crate::runner::{Next, Work};
 use crate::transport::{DialError, dial};
+use crate::untrusted::BatchError;
+use crate::untrusted::{Origins, decode_batch};
 use crate::worker::Worker;
 
 /// What one round did for one table with one peer.
@@ -188,21 +188,7 @@ async fn run(
         raise_clock(shared, &peer.name, v);
     }
     let horizon = heard(shared, &peer.name, inbound, &roots)?;
-    let mut remote = BTreeMap::new();
-    for (i, t) in roots.tables.iter().enumerate() {
-        let root = t
-            .root
-            .as_ref()
-            .ok_or_else(|| RoundError::Malformed(format!("tables[{i}].root is missing")))?;
-        let (node, s) =
-            summary_from_pb(root, &format!("tables[{i}].root")).map_err(RoundError::Malformed)?;
-        if node != NodeId::ROOT {
-            return Err(RoundError::Malformed(format!(
-                "tables[{i}].root is not the root node"
-            )));
-        }
-        remote.insert(t.table.clone(), s);
-    }
+    let remote = remote_roots(&roots)?;
     let local: BTreeMap<String, Summary> = shared
         .storage
         .read(|r| r.digest_roots())
@@ -218,29 +204,7 @@ async fn run(
     let mut bytes = (0, 0);
     let mut since = started;
     for table in tables {
-        // A STRONG table's items change only through its consensus log
-        // (docs/strong.md): a repair would race it.
-        if only.is_some_and(|o| o != table) || shared.strong.is_strong(table) {
-            continue;
-        }
-        // Nor a table the replicas' policies withhold from this pair
-        // (`crate::grants`): the resume loop pulls it once granted.
-        if shared
-            .withheld
-            .lock()
-            .unwrap_or_else(|p| p.into_inner())
-            .blocks(&peer.name, table)
-        {
-            continue;
-        }
-        // Nor are the two sides of a disassociated replica's split: each
-        // keeps its own writes since (`meridian_core::replicas::disassociate`).
-        if let Some((def, _)) = shared.storage.table_def(table).await?
-            && !meridian_core::replicas::disassociate::group(&def, &shared.config.name)
-                .contains(&peer.name)
-            && def.has_replica(&shared.config.name)
-            && def.has_replica(&peer.name)
-        {
+        if only.is_some_and(|o| o != table) || left_out(shared, peer, table).await? {
             continue;
         }
         let mut report = TableReport {
@@ -260,21 +224,78 @@ async fn run(
         since = Instant::now();
         reports.push(report);
     }
+    count_bytes(shared, &peer.name, &calls);
+    Ok(reports)
+}
+
+/// The roots of the peer's tables, each checked to be a root.
+fn remote_roots(roots: &pb::RootsResponse) -> Result<BTreeMap<String, Summary>, RoundError> {
+    let mut remote = BTreeMap::new();
+    for (i, t) in roots.tables.iter().enumerate() {
+        let root = t
+            .root
+            .as_ref()
+            .ok_or_else(|| RoundError::Malformed(format!("tables[{i}].root is missing")))?;
+        let (node, s) =
+            summary_from_pb(root, &format!("tables[{i}].root")).map_err(RoundError::Malformed)?;
+        if node != NodeId::ROOT {
+            return Err(RoundError::Malformed(format!(
+                "tables[{i}].root is not the root node"
+            )));
+        }
+        remote.insert(t.table.clone(), s);
+    }
+    Ok(remote)
+}
+
+/// Whether a round with `peer` leaves `table` out: a table whose items
+/// only another path may change, or that this pair must not exchange.
+async fn left_out(shared: &Shared, peer: &PeerConfig, table: &str) -> Result<bool, RoundError> {
+    // A STRONG table's items change only through its consensus log
+    // (docs/strong.md): a repair would race it.
+    if shared.strong.is_strong(table) {
+        return Ok(true);
+    }
+    // Nor a table the replicas' policies withhold from this pair
+    // (`crate::grants`): the resume loop pulls it once granted.
+    if shared
+        .withheld
+        .lock()
+        .unwrap_or_else(|p| p.into_inner())
+        .blocks(&peer.name, table)
+    {
+        return Ok(true);
+    }
+    // Nor are the two sides of a disassociated replica's split: each
+    // keeps its own writes since (`meridian_core::replicas::disassociate`).
+    Ok(
+        if let Some((def, _)) = shared.storage.table_def(table).await? {
+            !meridian_core::replicas::disassociate::group(&def, &shared.config.name)
+                .contains(&peer.name)
+                && def.has_replica(&shared.config.name)
+                && def.has_replica(&peer.name)
+        } else {
+            false
+        },
+    )
+}
+
+/// Adds what a round moved with `peer` to the repair byte counters.
+fn count_bytes(shared: &Shared, peer: &str, calls: &Calls) {
     let m = &shared.metrics;
     m.repair_item_bytes
         .get_or_create(&PeerLabel {
-            peer: peer.name.clone(),
+            peer: peer.to_string(),
         })
         .inc_by(calls.fetched);
     for (direction, n) in [("sent", calls.sent), ("received", calls.received)] {
         m.repair_bytes
             .get_or_create(&PeerDirectionLabel {
-                peer: peer.name.clone(),
+                peer: peer.to_string(),
                 direction,
             })
             .inc_by(n);
     }
-    Ok(reports)
 }
 
 /// Compares one table's trees top-down from the roots and pulls what the
@@ -306,116 +327,141 @@ async fn compare(
             fetch_all(shared, calls, report, nodes).await?;
         }
         for nodes in list.chunks(MAX_NODES) {
-            let t = table.clone();
-            let owned = nodes.to_vec();
-            let local = shared
-                .storage
-                .read(move |r| r.heads_under(&t, &owned, MAX_HEADS))
-                .await?
-                .into_iter()
-                .map(|h| HeadRef {
-                    key: h.key,
-                    version: h.version,
-                    entry: h.digest.entry.hash,
-                })
-                .collect::<Vec<_>>();
-            let answer = calls
-                .call(
-                    pb::HeadsRequest {
-                        table: table.clone(),
-                        nodes: nodes.iter().copied().map(node_to_pb).collect(),
-                    },
-                    async |c, q| c.heads(q).await,
-                )
-                .await?;
-            let remote = answer
-                .heads
-                .into_iter()
-                .enumerate()
-                .map(|(i, h)| {
-                    Ok(HeadRef {
-                        entry: hash_from(&h.entry_hash, &format!("heads[{i}].entry_hash"))?,
-                        key: EncodedKey {
-                            partition: h.partition_key,
-                            sort: h.sort_key,
-                        },
-                        version: h.version,
-                    })
-                })
-                .collect::<Result<Vec<_>, String>>()
-                .map_err(RoundError::Malformed)?;
-            let diff = plan::diff_heads(&local, &remote, horizon);
-            if !diff.superseded.is_empty() {
-                let dropped = shared
-                    .storage
-                    .drop_superseded(table.clone(), diff.superseded, horizon)
-                    .await?;
-                report.keys_dropped += dropped;
-                shared.metrics.superseded.inc_by(dropped);
-            }
-            report.keys_differing += diff.differing as u64;
-            if !diff.same_version.is_empty() {
-                tracing::error!(
-                    peer = %report.peer, %table, keys = diff.same_version.len(),
-                    "heads with the same version and different contents: a version was issued twice"
-                );
-            }
-            for keys in diff.fetch.chunks(MAX_KEYS) {
-                let answer = calls
-                    .fetch(pb::FetchRequest {
-                        table: table.clone(),
-                        keys: keys
-                            .iter()
-                            .map(|k| pb::KeyRef {
-                                partition_key: k.partition.clone(),
-                                sort_key: k.sort.clone(),
-                            })
-                            .collect(),
-                        nodes: Vec::new(),
-                        after: None,
-                    })
-                    .await?;
-                apply(shared, report, answer.entries).await?;
-            }
+            compare_heads(shared, calls, report, &table, nodes, horizon).await?;
         }
         for parents in descend.chunks(MAX_NODES) {
-            let t = table.clone();
-            let owned = parents.to_vec();
-            let local: Vec<(NodeId, Summary)> = shared
-                .storage
-                .read(move |r| r.digest_children_of(&t, &owned))
-                .await?
-                .into_iter()
-                .flatten()
-                .collect();
-            let answer = calls
-                .call(
-                    pb::ChildrenRequest {
-                        table: table.clone(),
-                        nodes: parents.iter().copied().map(node_to_pb).collect(),
-                    },
-                    async |c, q| c.children(q).await,
-                )
-                .await?;
-            if answer.nodes.len() != parents.len() {
-                return Err(RoundError::Malformed(format!(
-                    "nodes: {} answers for {} nodes asked",
-                    answer.nodes.len(),
-                    parents.len()
-                )));
-            }
-            let mut remote = Vec::new();
-            for (i, (p, c)) in parents.iter().zip(&answer.nodes).enumerate() {
-                remote.extend(
-                    children_from_pb(*p, c, &format!("nodes[{i}]"))
-                        .map_err(RoundError::Malformed)?,
-                );
-            }
-            report.nodes_compared += local.len() as u64;
-            frontier.extend(plan::differing(&local, &remote));
+            frontier.extend(compare_children(shared, calls, report, &table, parents).await?);
         }
     }
     Ok(())
+}
+
+/// Compares the heads under `nodes` on both sides, drops what a purged
+/// tombstone superseded here, and fetches and applies what differs.
+async fn compare_heads(
+    shared: &Shared,
+    calls: &mut Calls,
+    report: &mut TableReport,
+    table: &str,
+    nodes: &[NodeId],
+    horizon: Timestamp,
+) -> Result<(), RoundError> {
+    let t = table.to_string();
+    let owned = nodes.to_vec();
+    let local = shared
+        .storage
+        .read(move |r| r.heads_under(&t, &owned, MAX_HEADS))
+        .await?
+        .into_iter()
+        .map(|h| HeadRef {
+            key: h.key,
+            version: h.version,
+            entry: h.digest.entry.hash,
+        })
+        .collect::<Vec<_>>();
+    let answer = calls
+        .call(
+            pb::HeadsRequest {
+                table: table.to_string(),
+                nodes: nodes.iter().copied().map(node_to_pb).collect(),
+            },
+            async |c, q| c.heads(q).await,
+        )
+        .await?;
+    let remote = answer
+        .heads
+        .into_iter()
+        .enumerate()
+        .map(|(i, h)| {
+            Ok(HeadRef {
+                entry: hash_from(&h.entry_hash, &format!("heads[{i}].entry_hash"))?,
+                key: EncodedKey {
+                    partition: h.partition_key,
+                    sort: h.sort_key,
+                },
+                version: h.version,
+            })
+        })
+        .collect::<Result<Vec<_>, String>>()
+        .map_err(RoundError::Malformed)?;
+    let diff = plan::diff_heads(&local, &remote, horizon);
+    if !diff.superseded.is_empty() {
+        let dropped = shared
+            .storage
+            .drop_superseded(table.to_string(), diff.superseded, horizon)
+            .await?;
+        report.keys_dropped += dropped;
+        shared.metrics.superseded.inc_by(dropped);
+    }
+    report.keys_differing += diff.differing as u64;
+    if !diff.same_version.is_empty() {
+        tracing::error!(
+            peer = %report.peer, %table, keys = diff.same_version.len(),
+            "heads with the same version and different contents: a version was issued twice"
+        );
+    }
+    for keys in diff.fetch.chunks(MAX_KEYS) {
+        let answer = calls
+            .fetch(pb::FetchRequest {
+                table: table.to_string(),
+                keys: keys
+                    .iter()
+                    .map(|k| pb::KeyRef {
+                        partition_key: k.partition.clone(),
+                        sort_key: k.sort.clone(),
+                    })
+                    .collect(),
+                nodes: Vec::new(),
+                after: None,
+            })
+            .await?;
+        apply(shared, report, answer.entries).await?;
+    }
+    Ok(())
+}
+
+/// The children of `parents` on both sides, those that differ to be
+/// compared next.
+async fn compare_children(
+    shared: &Shared,
+    calls: &mut Calls,
+    report: &mut TableReport,
+    table: &str,
+    parents: &[NodeId],
+) -> Result<Vec<(NodeId, Summary, Summary)>, RoundError> {
+    let t = table.to_string();
+    let owned = parents.to_vec();
+    let local: Vec<(NodeId, Summary)> = shared
+        .storage
+        .read(move |r| r.digest_children_of(&t, &owned))
+        .await?
+        .into_iter()
+        .flatten()
+        .collect();
+    let answer = calls
+        .call(
+            pb::ChildrenRequest {
+                table: table.to_string(),
+                nodes: parents.iter().copied().map(node_to_pb).collect(),
+            },
+            async |c, q| c.children(q).await,
+        )
+        .await?;
+    if answer.nodes.len() != parents.len() {
+        return Err(RoundError::Malformed(format!(
+            "nodes: {} answers for {} nodes asked",
+            answer.nodes.len(),
+            parents.len()
+        )));
+    }
+    let mut remote = Vec::new();
+    for (i, (p, c)) in parents.iter().zip(&answer.nodes).enumerate() {
+        remote.extend(
+            children_from_pb(*p, c, &format!("nodes[{i}]")).map_err(RoundError::Malformed)?,
+        );
+    }
+    report.nodes_compared += local.len() as u64;
+    Ok(plan::differing(&local, &remote))
 }
 
 /// Fetches every head the peer holds under `nodes`, page by page. The

@@ -21,8 +21,9 @@ use tonic::{Request, Response, Status};
 use super::plan::{FETCH_BYTES, MAX_HEADS, MAX_KEYS, MAX_NODES};
 use super::{children_to_pb, node_from_pb, summary_to_pb};
 use crate::Shared;
-use crate::convert::{mutation_to_pb, status_from, version_to_pb};
+use crate::convert::{mutation_to_pb, version_to_pb};
 use crate::metrics::CallLabel;
+use crate::status::status_from;
 
 pub struct RepairApi {
     pub(crate) shared: Arc<Shared>,

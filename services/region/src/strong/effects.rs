@@ -22,6 +22,7 @@ use tokio::sync::{mpsc, watch};
 use super::snapshot::{self, PartToSend, Snapshots};
 use super::{Input, Reply, StrongError, wire};
 use crate::Shared;
+use crate::bridge::StrongInstall;
 use crate::metrics::{DirectionKindLabel, DirectionLabel};
 
 /// How soon an apply that failed (the table's replica row has not reached
@@ -71,6 +72,24 @@ struct Waiting {
 /// Most work items taken as one group (one durable write, one apply).
 const GROUP: usize = 1_024;
 
+/// A group's callers start waiting; what is left are its members' actions,
+/// in order, each batch with the generation it was made in.
+fn take_waiters(group: Vec<Work>, w: &mut Waiting) -> Vec<(Vec<Action>, Generation)> {
+    let mut batches = Vec::new();
+    for work in group {
+        match work {
+            Work::Wait(seq, reply) => {
+                w.writes.insert(seq, reply);
+            }
+            Work::Read(rid, reply) => {
+                w.reads.insert(rid, reply);
+            }
+            Work::Actions(actions, generation) => batches.push((actions, generation)),
+        }
+    }
+    batches
+}
+
 impl Effects {
     pub(crate) async fn run(self, mut rx: mpsc::UnboundedReceiver<Work>) {
         let mut w = Waiting {
@@ -108,50 +127,9 @@ impl Effects {
     /// order, so a crash leaves all of them or none, and then nothing was
     /// sent. What is chosen is applied once, after the group's messages.
     async fn group(&self, group: Vec<Work>, w: &mut Waiting) {
-        let mut batches = Vec::new();
-        for work in group {
-            match work {
-                Work::Wait(seq, reply) => {
-                    w.writes.insert(seq, reply);
-                }
-                Work::Read(rid, reply) => {
-                    w.reads.insert(rid, reply);
-                }
-                Work::Actions(actions, generation) => batches.push((actions, generation)),
-            }
-        }
-        // Raft's parallel append: when the group's only state changes are
-        // acceptances and the commit, its `Accept`s of this member's own
-        // proposals go now.
-        let early = !w.broken
-            && batches
-                .iter()
-                .flat_map(|(actions, _)| actions)
-                .all(|a| match a {
-                    Action::Persist(p) => matches!(p, Persist::Accepted(_) | Persist::Commit(_)),
-                    Action::StageSnapshot { .. } | Action::InstallSnapshot { .. } => false,
-                    _ => true,
-                });
-        if early {
-            // An `Accept` that waits holds back the later ones to its
-            // peer: a member takes a ballot's entries in order.
-            let mut waits = [false; meridian_core::strong::MEMBERS];
-            for (actions, generation) in &mut batches {
-                actions.retain(|a| match a {
-                    Action::Send { to, msg } => {
-                        let Some(w) = waits.get_mut(*to as usize) else {
-                            return true;
-                        };
-                        if *w || !msg.leaves_early(self.me) {
-                            *w |= matches!(msg, meridian_core::strong::Msg::Accept { .. });
-                            return true;
-                        }
-                        self.send(*to, msg, *generation);
-                        false
-                    }
-                    _ => true,
-                });
-            }
+        let mut batches = take_waiters(group, w);
+        if !w.broken {
+            self.send_early(&mut batches);
         }
         let persists: Vec<Persist> = batches
             .iter()
@@ -170,24 +148,7 @@ impl Effects {
             })
             .fold(w.want, u64::max);
         let apply = (through > *self.applied.borrow()).then_some(through);
-        // Snapshot parts are kept as they come, and the last installs them
-        // with the group's state changes.
-        let mut install = None;
-        for a in batches.iter().flat_map(|(actions, _)| actions) {
-            match a {
-                Action::StageSnapshot { part, data, .. } => w.snaps.stage(*part, data.clone()),
-                Action::InstallSnapshot { through } => {
-                    match w.snaps.install(&self.incarnation, *through, self.witness) {
-                        Ok(i) => install = Some(i),
-                        Err(e) => {
-                            tracing::error!(table = %self.table, error = %e, "a snapshot's kept parts do not decode; this member sends nothing more");
-                            w.broken = true;
-                        }
-                    }
-                }
-                _ => {}
-            }
-        }
+        let install = self.stage_snapshots(&batches, w);
         let installed = install.as_ref().map(|i| i.through);
         let accepted = persists
             .iter()
@@ -241,6 +202,69 @@ impl Effects {
             }
             None => {}
         }
+    }
+
+    /// Raft's parallel append: when the group's only state changes are
+    /// acceptances and the commit, its `Accept`s of this member's own
+    /// proposals go now, taken out of `batches`.
+    fn send_early(&self, batches: &mut [(Vec<Action>, Generation)]) {
+        let early = batches
+            .iter()
+            .flat_map(|(actions, _)| actions)
+            .all(|a| match a {
+                Action::Persist(p) => matches!(p, Persist::Accepted(_) | Persist::Commit(_)),
+                Action::StageSnapshot { .. } | Action::InstallSnapshot { .. } => false,
+                _ => true,
+            });
+        if !early {
+            return;
+        }
+        // An `Accept` that waits holds back the later ones to its
+        // peer: a member takes a ballot's entries in order.
+        let mut waits = [false; meridian_core::strong::MEMBERS];
+        for (actions, generation) in batches {
+            actions.retain(|a| match a {
+                Action::Send { to, msg } => {
+                    let Some(w) = waits.get_mut(*to as usize) else {
+                        return true;
+                    };
+                    if *w || !msg.leaves_early(self.me) {
+                        *w |= matches!(msg, meridian_core::strong::Msg::Accept { .. });
+                        return true;
+                    }
+                    self.send(*to, msg, *generation);
+                    false
+                }
+                _ => true,
+            });
+        }
+    }
+
+    /// Snapshot parts are kept as they come, and the last installs them
+    /// with the group's state changes: what to install, if a part was the
+    /// last. Parts that do not decode break this member.
+    fn stage_snapshots(
+        &self,
+        batches: &[(Vec<Action>, Generation)],
+        w: &mut Waiting,
+    ) -> Option<StrongInstall> {
+        let mut install = None;
+        for a in batches.iter().flat_map(|(actions, _)| actions) {
+            match a {
+                Action::StageSnapshot { part, data, .. } => w.snaps.stage(*part, data.clone()),
+                Action::InstallSnapshot { through } => {
+                    match w.snaps.install(&self.incarnation, *through, self.witness) {
+                        Ok(i) => install = Some(i),
+                        Err(e) => {
+                            tracing::error!(table = %self.table, error = %e, "a snapshot's kept parts do not decode; this member sends nothing more");
+                            w.broken = true;
+                        }
+                    }
+                }
+                _ => {}
+            }
+        }
+        install
     }
 
     fn actions(&self, actions: Vec<Action>, generation: Generation, w: &mut Waiting) {

@@ -2,7 +2,7 @@
 //! `meridian.v1.StrongEnvelope`. Decoding checks a peer's message as
 //! untrusted input: bounded counts, ballots and members in range, every
 //! entry's bytes decoded ([`codec`]), and every write's mutations checked
-//! by the same rules as a replication batch (`replication::decode`) and
+//! by the same rules as a replication batch (`untrusted::decode_batch`) and
 //! against the table they claim.
 
 use std::sync::Arc;
@@ -16,7 +16,7 @@ use meridian_proto::v1 as pb;
 use pb::strong_envelope::Msg as M;
 
 use crate::convert::mutation_to_pb;
-use crate::replication::decode::{Origins, decode_batch};
+use crate::untrusted::{Origins, decode_batch};
 
 /// Most entries one message may carry: the core sends at most 512.
 pub const MAX_ENTRIES: usize = 4_096;
@@ -90,24 +90,39 @@ pub fn encode(
     generation: Generation,
     msg: &Msg,
 ) -> pb::StrongEnvelope {
-    let m = match msg {
+    pb::StrongEnvelope {
+        from_region: from.to_string(),
+        table: table.to_string(),
+        table_version: incarnation.to_vec(),
+        generation: generation.counter,
+        nonce: generation.nonce,
+        msg: Some(msg_pb(msg)),
+    }
+}
+
+fn generation_pb(g: Generation) -> pb::StrongGeneration {
+    pb::StrongGeneration {
+        counter: g.counter,
+        nonce: g.nonce,
+    }
+}
+
+fn generation(g: pb::StrongGeneration) -> Generation {
+    Generation {
+        counter: g.counter,
+        nonce: g.nonce,
+    }
+}
+
+/// One message of the core, as the wire carries it: field for field, with
+/// entries in their codec's bytes.
+fn msg_pb(msg: &Msg) -> M {
+    match msg {
         Msg::Hello { lives } => M::Hello(pb::StrongHello {
-            lives: lives
-                .iter()
-                .map(|g| pb::StrongGeneration {
-                    counter: g.counter,
-                    nonce: g.nonce,
-                })
-                .collect(),
+            lives: lives.iter().map(|g| generation_pb(*g)).collect(),
         }),
-        Msg::Welcome { life } => M::Welcome(pb::StrongGeneration {
-            counter: life.counter,
-            nonce: life.nonce,
-        }),
-        Msg::Stale { seen } => M::Stale(pb::StrongGeneration {
-            counter: seen.counter,
-            nonce: seen.nonce,
-        }),
+        Msg::Welcome { life } => M::Welcome(generation_pb(*life)),
+        Msg::Stale { seen } => M::Stale(generation_pb(*seen)),
         Msg::Probe { ballot } => M::Probe(ballot_pb(*ballot)),
         Msg::ProbeReply { ballot, ok } => M::ProbeReply(pb::StrongProbeReply {
             ballot: Some(ballot_pb(*ballot)),
@@ -170,21 +185,7 @@ pub fn encode(
             entry: codec::encode(entry),
             ballot: Some(ballot_pb(*ballot)),
         }),
-        Msg::Refused { id, reason } => {
-            let (reason, index) = match reason {
-                Refusal::Conflict => ("conflict", 0),
-                Refusal::Stale { index } => ("stale", *index),
-                Refusal::Busy => ("busy", 0),
-                Refusal::NotLeader => ("not_leader", 0),
-            };
-            M::Refused(pb::StrongRefused {
-                origin: id.origin as u32,
-                life: id.life,
-                seq: id.seq,
-                reason: reason.into(),
-                index,
-            })
-        }
+        Msg::Refused { id, reason } => M::Refused(refused_pb(id, reason)),
         Msg::ReadIndex { rid, confirm } => M::ReadIndex(pb::StrongReadIndex {
             rid: *rid,
             confirm: *confirm,
@@ -225,217 +226,32 @@ pub fn encode(
             through: *through,
             next: *next,
         }),
+    }
+}
+
+/// A refusal on the wire: its reason by name, with the index a stale one
+/// names.
+fn refused_pb(id: &ProposalId, reason: &Refusal) -> pb::StrongRefused {
+    let (reason, index) = match reason {
+        Refusal::Conflict => ("conflict", 0),
+        Refusal::Stale { index } => ("stale", *index),
+        Refusal::Busy => ("busy", 0),
+        Refusal::NotLeader => ("not_leader", 0),
     };
-    pb::StrongEnvelope {
-        from_region: from.to_string(),
-        table: table.to_string(),
-        table_version: incarnation.to_vec(),
-        generation: generation.counter,
-        nonce: generation.nonce,
-        msg: Some(m),
+    pb::StrongRefused {
+        origin: id.origin as u32,
+        life: id.life,
+        seq: id.seq,
+        reason: reason.into(),
+        index,
     }
 }
 
 /// A peer's envelope, decoded and checked as far as it can be without the
 /// table ([`check_writes`] does the rest).
 pub fn decode(env: pb::StrongEnvelope) -> Result<Envelope, WireError> {
-    let mut writes = Vec::new();
-    let mut entry = |bytes: &[u8]| -> Result<Arc<Entry>, WireError> {
-        let (e, w) = codec::decode(bytes).map_err(|e| malformed(e.to_string()))?;
-        writes.extend(w);
-        Ok(Arc::new(e))
-    };
-    let count = |n: usize| {
-        if n > MAX_ENTRIES {
-            Err(malformed(format!(
-                "{n} entries in one message, the limit is {MAX_ENTRIES}"
-            )))
-        } else {
-            Ok(())
-        }
-    };
-    let msg = match env.msg.ok_or_else(|| malformed("no message"))? {
-        M::Hello(h) => {
-            if h.lives.len() > LIVES_KEPT {
-                return Err(malformed(format!(
-                    "{} lives in a hello, the limit is {LIVES_KEPT}",
-                    h.lives.len()
-                )));
-            }
-            Msg::Hello {
-                lives: h
-                    .lives
-                    .iter()
-                    .map(|g| Generation {
-                        counter: g.counter,
-                        nonce: g.nonce,
-                    })
-                    .collect(),
-            }
-        }
-        M::Welcome(g) => Msg::Welcome {
-            life: Generation {
-                counter: g.counter,
-                nonce: g.nonce,
-            },
-        },
-        M::Stale(g) => Msg::Stale {
-            seen: Generation {
-                counter: g.counter,
-                nonce: g.nonce,
-            },
-        },
-        M::Probe(b) => Msg::Probe {
-            ballot: ballot(Some(b))?,
-        },
-        M::ProbeReply(r) => Msg::ProbeReply {
-            ballot: ballot(r.ballot)?,
-            ok: r.ok,
-        },
-        M::Prepare(p) => Msg::Prepare {
-            ballot: ballot(p.ballot)?,
-            after: p.after,
-        },
-        M::Promise(p) => {
-            count(p.entries.len())?;
-            let mut entries = Vec::with_capacity(p.entries.len());
-            for s in p.entries {
-                let b = ballot(s.ballot)?;
-                entries.push((
-                    s.index,
-                    Slot {
-                        ballot: b,
-                        entry: entry(&s.entry)?,
-                    },
-                ));
-            }
-            if entries.windows(2).any(|w| w[1].0 != w[0].0 + 1)
-                || entries.first().is_some_and(|e| e.0 == 0)
-            {
-                return Err(malformed(
-                    "a promise's entries are not consecutive positions",
-                ));
-            }
-            Msg::Promise {
-                ballot: ballot(p.ballot)?,
-                commit: p.commit,
-                entries,
-                more: p.more,
-            }
-        }
-        M::Nack(b) => Msg::Nack {
-            promised: ballot(Some(b))?,
-        },
-        M::Accept(a) => {
-            count(a.entries.len())?;
-            if a.start == 0 {
-                return Err(malformed("an accept starts at position 0"));
-            }
-            let entries = a
-                .entries
-                .iter()
-                .map(|b| entry(b))
-                .collect::<Result<Vec<_>, _>>()?;
-            Msg::Accept {
-                ballot: ballot(a.ballot)?,
-                start: a.start,
-                entries,
-                commit: a.commit,
-                safe: a.safe,
-                ping: a.ping,
-                held: a.held,
-            }
-        }
-        M::Accepted(a) => Msg::Accepted {
-            ballot: ballot(a.ballot)?,
-            through: a.through,
-            voter: a.voter,
-            ping: a.ping,
-            gap: a.gap,
-        },
-        M::Propose(p) => Msg::Propose {
-            entry: entry(&p.entry)?,
-            ballot: ballot(p.ballot)?,
-        },
-        M::Refused(r) => {
-            if r.origin as usize >= MEMBERS {
-                return Err(malformed(format!("origin {} is not a member", r.origin)));
-            }
-            let reason = match r.reason.as_str() {
-                "conflict" => Refusal::Conflict,
-                "stale" => Refusal::Stale { index: r.index },
-                "busy" => Refusal::Busy,
-                "not_leader" => Refusal::NotLeader,
-                other => return Err(malformed(format!("refusal {other:?}"))),
-            };
-            Msg::Refused {
-                id: ProposalId {
-                    origin: r.origin as u8,
-                    life: r.life,
-                    seq: r.seq,
-                },
-                reason,
-            }
-        }
-        M::ReadIndex(r) => Msg::ReadIndex {
-            rid: r.rid,
-            confirm: r.confirm,
-        },
-        M::ReadAt(r) => Msg::ReadAt {
-            rid: r.rid,
-            ballot: ballot(r.ballot)?,
-            index: r.index,
-        },
-        M::Held(h) => Msg::Held {
-            ballot: ballot(h.ballot)?,
-            held: h.held,
-            commit: h.commit,
-        },
-        M::Snapshot(p) => {
-            if p.heads.len() > MAX_SNAPSHOT_PART_BYTES {
-                return Err(malformed(format!(
-                    "a snapshot part of {} bytes, the limit is {MAX_SNAPSHOT_PART_BYTES}",
-                    p.heads.len()
-                )));
-            }
-            if p.through == 0 {
-                return Err(malformed("a snapshot at position 0"));
-            }
-            // The heads are checked against the table like a write's
-            // mutations (`check_writes`): of its incarnation, valid, each
-            // image under its own key.
-            if !p.heads.is_empty() {
-                let heads = Writes::decode(&p.heads).map_err(|e| malformed(e.to_string()))?;
-                if heads.mutations.len() > MAX_SNAPSHOT_PART_HEADS {
-                    return Err(malformed(format!(
-                        "{} heads in a snapshot part, the limit is {MAX_SNAPSHOT_PART_HEADS}",
-                        heads.mutations.len()
-                    )));
-                }
-                if heads.expect.iter().any(Option::is_some) {
-                    return Err(malformed("a snapshot's head expects a version"));
-                }
-                // Each head is checked as a write of its own: heads of
-                // several origins make no one unit.
-                writes.extend(heads.mutations.into_iter().map(|m| Writes {
-                    mutations: vec![m],
-                    expect: vec![None],
-                }));
-            }
-            Msg::Snapshot {
-                ballot: ballot(p.ballot)?,
-                through: p.through,
-                part: p.part,
-                last: p.last,
-                data: p.heads,
-            }
-        }
-        M::SnapshotAck(a) => Msg::SnapshotAck {
-            ballot: ballot(a.ballot)?,
-            through: a.through,
-            next: a.next,
-        },
-    };
+    let mut d = Decoder::default();
+    let msg = d.msg(env.msg.ok_or_else(|| malformed("no message"))?)?;
     Ok(Envelope {
         from: env.from_region,
         table: env.table,
@@ -445,7 +261,232 @@ pub fn decode(env: pb::StrongEnvelope) -> Result<Envelope, WireError> {
             nonce: env.nonce,
         },
         msg,
-        writes,
+        writes: d.writes,
+    })
+}
+
+/// Most entries one message may carry ([`MAX_ENTRIES`]).
+fn count(n: usize) -> Result<(), WireError> {
+    if n > MAX_ENTRIES {
+        Err(malformed(format!(
+            "{n} entries in one message, the limit is {MAX_ENTRIES}"
+        )))
+    } else {
+        Ok(())
+    }
+}
+
+/// Decodes one message, gathering the writes its entries carry for
+/// [`check_writes`].
+#[derive(Default)]
+struct Decoder {
+    writes: Vec<Writes>,
+}
+
+impl Decoder {
+    /// One entry's bytes ([`codec`]); its writes are kept.
+    fn entry(&mut self, bytes: &[u8]) -> Result<Arc<Entry>, WireError> {
+        let (e, w) = codec::decode(bytes).map_err(|e| malformed(e.to_string()))?;
+        self.writes.extend(w);
+        Ok(Arc::new(e))
+    }
+
+    /// The message, by kind; those that carry entries or heads have a
+    /// function of their own.
+    fn msg(&mut self, m: M) -> Result<Msg, WireError> {
+        Ok(match m {
+            M::Hello(h) => hello(h)?,
+            M::Welcome(g) => Msg::Welcome {
+                life: generation(g),
+            },
+            M::Stale(g) => Msg::Stale {
+                seen: generation(g),
+            },
+            M::Probe(b) => Msg::Probe {
+                ballot: ballot(Some(b))?,
+            },
+            M::ProbeReply(r) => Msg::ProbeReply {
+                ballot: ballot(r.ballot)?,
+                ok: r.ok,
+            },
+            M::Prepare(p) => Msg::Prepare {
+                ballot: ballot(p.ballot)?,
+                after: p.after,
+            },
+            M::Promise(p) => self.promise(p)?,
+            M::Nack(b) => Msg::Nack {
+                promised: ballot(Some(b))?,
+            },
+            M::Accept(a) => self.accept(a)?,
+            M::Accepted(a) => Msg::Accepted {
+                ballot: ballot(a.ballot)?,
+                through: a.through,
+                voter: a.voter,
+                ping: a.ping,
+                gap: a.gap,
+            },
+            M::Propose(p) => Msg::Propose {
+                entry: self.entry(&p.entry)?,
+                ballot: ballot(p.ballot)?,
+            },
+            M::Refused(r) => refused(r)?,
+            M::ReadIndex(r) => Msg::ReadIndex {
+                rid: r.rid,
+                confirm: r.confirm,
+            },
+            M::ReadAt(r) => Msg::ReadAt {
+                rid: r.rid,
+                ballot: ballot(r.ballot)?,
+                index: r.index,
+            },
+            M::Held(h) => Msg::Held {
+                ballot: ballot(h.ballot)?,
+                held: h.held,
+                commit: h.commit,
+            },
+            M::Snapshot(p) => self.snapshot(p)?,
+            M::SnapshotAck(a) => Msg::SnapshotAck {
+                ballot: ballot(a.ballot)?,
+                through: a.through,
+                next: a.next,
+            },
+        })
+    }
+
+    /// A promise: its entries at consecutive positions from 1 on.
+    fn promise(&mut self, p: pb::StrongPromise) -> Result<Msg, WireError> {
+        count(p.entries.len())?;
+        let mut entries = Vec::with_capacity(p.entries.len());
+        for s in p.entries {
+            let b = ballot(s.ballot)?;
+            entries.push((
+                s.index,
+                Slot {
+                    ballot: b,
+                    entry: self.entry(&s.entry)?,
+                },
+            ));
+        }
+        if entries.windows(2).any(|w| w[1].0 != w[0].0 + 1)
+            || entries.first().is_some_and(|e| e.0 == 0)
+        {
+            return Err(malformed(
+                "a promise's entries are not consecutive positions",
+            ));
+        }
+        Ok(Msg::Promise {
+            ballot: ballot(p.ballot)?,
+            commit: p.commit,
+            entries,
+            more: p.more,
+        })
+    }
+
+    /// An accept: its entries from a position above 0.
+    fn accept(&mut self, a: pb::StrongAccept) -> Result<Msg, WireError> {
+        count(a.entries.len())?;
+        if a.start == 0 {
+            return Err(malformed("an accept starts at position 0"));
+        }
+        let entries = a
+            .entries
+            .iter()
+            .map(|b| self.entry(b))
+            .collect::<Result<Vec<_>, _>>()?;
+        Ok(Msg::Accept {
+            ballot: ballot(a.ballot)?,
+            start: a.start,
+            entries,
+            commit: a.commit,
+            safe: a.safe,
+            ping: a.ping,
+            held: a.held,
+        })
+    }
+
+    /// A part of a snapshot: within the limits, above position 0, its
+    /// heads kept as writes to check.
+    fn snapshot(&mut self, p: pb::StrongSnapshot) -> Result<Msg, WireError> {
+        if p.heads.len() > MAX_SNAPSHOT_PART_BYTES {
+            return Err(malformed(format!(
+                "a snapshot part of {} bytes, the limit is {MAX_SNAPSHOT_PART_BYTES}",
+                p.heads.len()
+            )));
+        }
+        if p.through == 0 {
+            return Err(malformed("a snapshot at position 0"));
+        }
+        // The heads are checked against the table like a write's
+        // mutations (`check_writes`): of its incarnation, valid, each
+        // image under its own key.
+        if !p.heads.is_empty() {
+            let heads = Writes::decode(&p.heads).map_err(|e| malformed(e.to_string()))?;
+            if heads.mutations.len() > MAX_SNAPSHOT_PART_HEADS {
+                return Err(malformed(format!(
+                    "{} heads in a snapshot part, the limit is {MAX_SNAPSHOT_PART_HEADS}",
+                    heads.mutations.len()
+                )));
+            }
+            if heads.expect.iter().any(Option::is_some) {
+                return Err(malformed("a snapshot's head expects a version"));
+            }
+            // Each head is checked as a write of its own: heads of
+            // several origins make no one unit.
+            self.writes
+                .extend(heads.mutations.into_iter().map(|m| Writes {
+                    mutations: vec![m],
+                    expect: vec![None],
+                }));
+        }
+        Ok(Msg::Snapshot {
+            ballot: ballot(p.ballot)?,
+            through: p.through,
+            part: p.part,
+            last: p.last,
+            data: p.heads,
+        })
+    }
+}
+
+/// A hello: no more lives than a member keeps.
+fn hello(h: pb::StrongHello) -> Result<Msg, WireError> {
+    if h.lives.len() > LIVES_KEPT {
+        return Err(malformed(format!(
+            "{} lives in a hello, the limit is {LIVES_KEPT}",
+            h.lives.len()
+        )));
+    }
+    Ok(Msg::Hello {
+        lives: h
+            .lives
+            .iter()
+            .map(|g| Generation {
+                counter: g.counter,
+                nonce: g.nonce,
+            })
+            .collect(),
+    })
+}
+
+/// A refusal: from a member, for a reason the core knows.
+fn refused(r: pb::StrongRefused) -> Result<Msg, WireError> {
+    if r.origin as usize >= MEMBERS {
+        return Err(malformed(format!("origin {} is not a member", r.origin)));
+    }
+    let reason = match r.reason.as_str() {
+        "conflict" => Refusal::Conflict,
+        "stale" => Refusal::Stale { index: r.index },
+        "busy" => Refusal::Busy,
+        "not_leader" => Refusal::NotLeader,
+        other => return Err(malformed(format!("refusal {other:?}"))),
+    };
+    Ok(Msg::Refused {
+        id: ProposalId {
+            origin: r.origin as u8,
+            life: r.life,
+            seq: r.seq,
+        },
+        reason,
     })
 }
 

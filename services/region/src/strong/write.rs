@@ -16,7 +16,7 @@ const MAX_ATTEMPTS: usize = 8;
 pub(crate) async fn write(
     shared: &crate::Shared,
     table: &str,
-    ops: Vec<meridian_store::WriteOp>,
+    ops: Vec<meridian_store::ItemWrite>,
 ) -> Result<Vec<meridian_store::WriteResult>, OpError> {
     use crate::bridge::BridgeError;
     use crate::metrics::OutcomeLabel;
@@ -33,7 +33,7 @@ pub(crate) async fn write(
     };
     if let Some(other) = ops
         .iter()
-        .filter_map(meridian_store::WriteOp::item_table)
+        .map(meridian_store::ItemWrite::table)
         .find(|t| *t != table)
     {
         return Err(OpError::Invalid(meridian_core::Error::invalid(

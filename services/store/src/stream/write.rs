@@ -8,7 +8,9 @@ use rusqlite::{OptionalExtension, params};
 
 use super::{Event, StreamOn, ViewType};
 use crate::StoreError;
-use crate::group::{Group, GroupTxn, HeadRow, Records};
+use crate::cache::Records;
+use crate::group::{Group, GroupTxn};
+use crate::heads::HeadRow;
 
 /// The last shard of `table`'s stream `label` and when it opened.
 fn last_shard(

@@ -6,7 +6,7 @@ use std::sync::Arc;
 
 use meridian_core::hlc::ManualClock;
 use meridian_core::{Hlc, Mutation, PhysicalClock};
-use meridian_store::{Durability, Reader, StoreError, WriteOp, WriteResult, Writer};
+use meridian_store::{Durability, Ops, Reader, StoreError, WriteResult, Writer};
 use tempfile::TempDir;
 
 pub const T0: u64 = 1_700_000_000_000_000;
@@ -35,7 +35,7 @@ impl Node {
         }
     }
 
-    pub fn write(&mut self, ops: &[WriteOp]) -> Result<Vec<WriteResult>, StoreError> {
+    pub fn write<'r>(&mut self, ops: impl Into<Ops<'r>>) -> Result<Vec<WriteResult>, StoreError> {
         self.clock.advance(10);
         let mut g = self.writer.group().unwrap();
         let r = g.write(&self.hlc, T0, ops);
