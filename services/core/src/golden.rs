@@ -6,6 +6,10 @@
 //! replaces every block's output with what the machine did now; a changed
 //! behaviour shows up as a line diff of the expectations. With
 //! `UPDATE_GOLDEN` set the script is rewritten instead, for review.
+//!
+//! A test harness, not production code: it is built for this crate's own
+//! tests, and for other crates' tests through the `golden` feature, which
+//! only their dev-dependencies turn on.
 
 use std::fmt::Write as _;
 use std::path::Path;

@@ -12,6 +12,7 @@ pub mod digest;
 pub mod epoch;
 pub mod error;
 pub mod expr;
+#[cfg(any(test, feature = "golden"))]
 pub mod golden;
 pub mod hlc;
 pub mod index;

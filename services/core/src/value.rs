@@ -96,77 +96,11 @@ impl AttrValue {
     }
 
     fn from_json_depth(json: &Json, field: &str, depth: usize) -> Result<Self, Error> {
-        let obj = match json {
-            Json::Object(obj) => obj,
-            Json::Null => {
-                return Err(Error::invalid(
-                    field,
-                    "expected an attribute value such as {\"S\": \"text\"}",
-                ));
-            }
-            Json::Array(_) => {
-                return Err(Error::malformed(
-                    field,
-                    "Unrecognized collection type class com.amazonaws.dynamodb.v20120810.AttributeValue",
-                ));
-            }
-            _ => return Err(Error::malformed(field, "Unexpected value type in payload")),
-        };
-        if obj.len() != 1 {
-            return Err(Error::invalid(
-                field,
-                format!(
-                    "an attribute value must have exactly one type key, found {}",
-                    obj.len()
-                ),
-            ));
-        }
-        let (ty, v) = obj.iter().next().expect("one entry");
-        // A JSON null is an absent member (a validation matter); any other
-        // JSON type where another belongs cannot be deserialized, and
-        // DynamoDB answers SerializationException with these texts.
-        let want_str = |v: &Json, what: &str| -> Result<String, Error> {
-            match v {
-                Json::String(s) => Ok(s.clone()),
-                Json::Null => Err(Error::invalid(
-                    field,
-                    format!("{what} must be a JSON string"),
-                )),
-                other => Err(Error::malformed(field, not_a(other, "java.lang.String"))),
-            }
-        };
-        let want_arr = |v: &Json| -> Result<Vec<Json>, Error> {
-            match v {
-                Json::Array(a) => Ok(a.clone()),
-                Json::Null => Err(Error::invalid(field, format!("{ty} must be a JSON array"))),
-                Json::Object(_) => Err(Error::malformed(field, STRUCTURE_NOT_EXPECTED)),
-                _ => Err(Error::malformed(field, "Unexpected field type")),
-            }
-        };
-        let want_bytes = |v: &Json, what: &str| -> Result<Vec<u8>, Error> {
-            match v {
-                Json::String(s) => {
-                    decode_base64(s).map_err(|reason| Error::malformed(field, reason))
-                }
-                Json::Null => Err(Error::invalid(
-                    field,
-                    format!("{what} must be a JSON string"),
-                )),
-                Json::Array(_) => Err(Error::malformed(
-                    field,
-                    "Unrecognized collection type class java.nio.ByteBuffer",
-                )),
-                Json::Object(_) => Err(Error::malformed(field, STRUCTURE_NOT_EXPECTED)),
-                _ => Err(Error::malformed(
-                    field,
-                    "only base-64-encoded strings are convertible to bytes",
-                )),
-            }
-        };
-        Ok(match ty.as_str() {
-            "S" => AttrValue::S(want_str(v, "S")?),
-            "N" => AttrValue::N(Number::parse(&want_str(v, "N")?, field)?),
-            "B" => AttrValue::B(want_bytes(v, "B")?),
+        let (ty, v) = type_and_value(json, field)?;
+        Ok(match ty {
+            "S" => AttrValue::S(json_string(v, field, "S")?),
+            "N" => AttrValue::N(Number::parse(&json_string(v, field, "N")?, field)?),
+            "B" => AttrValue::B(json_bytes(v, field, "B")?),
             "BOOL" => AttrValue::Bool(match v {
                 Json::Bool(b) => *b,
                 Json::Null => return Err(Error::invalid(field, "BOOL must be true or false")),
@@ -207,7 +141,7 @@ impl AttrValue {
             "L" => {
                 check_depth(depth, field)?;
                 let mut out = Vec::new();
-                for (i, v) in want_arr(v)?.iter().enumerate() {
+                for (i, v) in json_array(v, field, ty)?.iter().enumerate() {
                     out.push(Self::from_json_depth(
                         v,
                         &format!("{field}[{i}]"),
@@ -217,23 +151,23 @@ impl AttrValue {
                 AttrValue::L(out)
             }
             "SS" => {
-                let members = want_arr(v)?
+                let members = json_array(v, field, ty)?
                     .iter()
-                    .map(|m| want_str(m, "SS member"))
+                    .map(|m| json_string(m, field, "SS member"))
                     .collect::<Result<_, _>>()?;
                 Self::string_set(members, field)?
             }
             "NS" => {
-                let members = want_arr(v)?
+                let members = json_array(v, field, ty)?
                     .iter()
-                    .map(|m| Number::parse(&want_str(m, "NS member")?, field))
+                    .map(|m| Number::parse(&json_string(m, field, "NS member")?, field))
                     .collect::<Result<_, _>>()?;
                 Self::number_set(members, field)?
             }
             "BS" => {
-                let members = want_arr(v)?
+                let members = json_array(v, field, ty)?
                     .iter()
-                    .map(|m| want_bytes(m, "BS member"))
+                    .map(|m| json_bytes(m, field, "BS member"))
                     .collect::<Result<_, _>>()?;
                 Self::binary_set(members, field)?
             }
@@ -310,6 +244,89 @@ fn decode_base64(s: &str) -> Result<Vec<u8>, String> {
             format!("Base64 encoded length is expected a multiple of 4 bytes but found: {n}")
         }
     })
+}
+
+/// An attribute value's one type key and what it holds. The shape is
+/// checked before the type: a JSON null is an absent member (a validation
+/// matter), and a JSON array or scalar where an object belongs cannot be
+/// deserialized (DynamoDB answers SerializationException with these
+/// texts).
+fn type_and_value<'a>(json: &'a Json, field: &str) -> Result<(&'a str, &'a Json), Error> {
+    let obj = match json {
+        Json::Object(obj) => obj,
+        Json::Null => {
+            return Err(Error::invalid(
+                field,
+                "expected an attribute value such as {\"S\": \"text\"}",
+            ));
+        }
+        Json::Array(_) => {
+            return Err(Error::malformed(
+                field,
+                "Unrecognized collection type class com.amazonaws.dynamodb.v20120810.AttributeValue",
+            ));
+        }
+        _ => return Err(Error::malformed(field, "Unexpected value type in payload")),
+    };
+    if obj.len() != 1 {
+        return Err(Error::invalid(
+            field,
+            format!(
+                "an attribute value must have exactly one type key, found {}",
+                obj.len()
+            ),
+        ));
+    }
+    let (ty, v) = obj.iter().next().expect("one entry");
+    Ok((ty.as_str(), v))
+}
+
+// The members of an attribute value, read from JSON. A JSON null is an
+// absent member (a validation matter); any other JSON type where another
+// belongs cannot be deserialized, and DynamoDB answers
+// SerializationException with these texts.
+
+/// A JSON string: `what` names it in the error (`S`, `SS member`).
+fn json_string(v: &Json, field: &str, what: &str) -> Result<String, Error> {
+    match v {
+        Json::String(s) => Ok(s.clone()),
+        Json::Null => Err(Error::invalid(
+            field,
+            format!("{what} must be a JSON string"),
+        )),
+        other => Err(Error::malformed(field, not_a(other, "java.lang.String"))),
+    }
+}
+
+/// A JSON array: `ty` names it in the error (`L`, `SS`).
+fn json_array<'a>(v: &'a Json, field: &str, ty: &str) -> Result<&'a [Json], Error> {
+    match v {
+        Json::Array(a) => Ok(a),
+        Json::Null => Err(Error::invalid(field, format!("{ty} must be a JSON array"))),
+        Json::Object(_) => Err(Error::malformed(field, STRUCTURE_NOT_EXPECTED)),
+        _ => Err(Error::malformed(field, "Unexpected field type")),
+    }
+}
+
+/// Base-64 bytes in a JSON string: `what` names it in the error (`B`,
+/// `BS member`).
+fn json_bytes(v: &Json, field: &str, what: &str) -> Result<Vec<u8>, Error> {
+    match v {
+        Json::String(s) => decode_base64(s).map_err(|reason| Error::malformed(field, reason)),
+        Json::Null => Err(Error::invalid(
+            field,
+            format!("{what} must be a JSON string"),
+        )),
+        Json::Array(_) => Err(Error::malformed(
+            field,
+            "Unrecognized collection type class java.nio.ByteBuffer",
+        )),
+        Json::Object(_) => Err(Error::malformed(field, STRUCTURE_NOT_EXPECTED)),
+        _ => Err(Error::malformed(
+            field,
+            "only base-64-encoded strings are convertible to bytes",
+        )),
+    }
 }
 
 fn check_depth(depth: usize, field: &str) -> Result<(), Error> {

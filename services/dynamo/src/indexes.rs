@@ -39,19 +39,52 @@ fn parse_one(
     billing: Billing,
     updating: bool,
 ) -> ApiResult<IndexDef> {
-    let null = |field: &str| {
-        ApiError::constraint(format!(
-            "Value null at '{at}.{field}' failed to satisfy constraint: Member must not be null"
-        ))
-    };
+    let null = |field: &str| null_member(at, field);
     let name = m.opt_str("IndexName")?.ok_or_else(|| null("indexName"))?;
     let schema = m.opt_arr("KeySchema")?.ok_or_else(|| null("keySchema"))?;
+    let (partition, sort) = index_key_schema(schema, at, defs)?;
+    let p = m.opt_obj("Projection")?.ok_or_else(|| null("projection"))?;
+    let projection = parse_projection(p, at)?;
+    // A provisioned global index keeps its own units, checked as the
+    // table's are; they are synchronized with its definition.
+    let throughput = match kind {
+        Kind::Global => crate::settings::throughput(&m, "ProvisionedThroughput")?,
+        Kind::Local => None,
+    };
+    if kind == Kind::Global {
+        check_global_units(m, name, billing, updating)?;
+    }
+    Ok(IndexDef {
+        name: name.to_string(),
+        kind,
+        partition,
+        sort,
+        projection,
+        throughput: throughput.filter(|_| billing != Billing::PayPerRequest),
+    })
+}
+
+/// DynamoDB's refusal of a required member left out, at `at.field`.
+fn null_member(at: &str, field: &str) -> ApiError {
+    ApiError::constraint(format!(
+        "Value null at '{at}.{field}' failed to satisfy constraint: Member must not be null"
+    ))
+}
+
+/// An index's `KeySchema`: its partition attributes, then its sort
+/// attributes (a multi-attribute key lists several of each), each typed
+/// by `defs`.
+fn index_key_schema(
+    schema: &[Json],
+    at: &str,
+    defs: &[Json],
+) -> ApiResult<(Vec<KeyAttr>, Vec<KeyAttr>)> {
     let (mut partition, mut sort) = (Vec::new(), Vec::new());
     for k in schema {
         let attr = k
             .get("AttributeName")
             .and_then(Json::as_str)
-            .ok_or_else(|| null("keySchema.member.attributeName"))?;
+            .ok_or_else(|| null_member(at, "keySchema.member.attributeName"))?;
         let key = KeyAttr {
             name: attr.to_string(),
             ty: key_type(attr, defs)?,
@@ -87,7 +120,12 @@ fn parse_one(
     {
         return Err(crate::keys::same_name());
     }
-    let p = m.opt_obj("Projection")?.ok_or_else(|| null("projection"))?;
+    Ok((partition, sort))
+}
+
+/// An index's `Projection`: its type, and the attributes an `INCLUDE`
+/// projects.
+fn parse_projection(p: Req<'_>, at: &str) -> ApiResult<Projection> {
     let non_key = p
         .opt_arr("NonKeyAttributes")?
         .map(|a| {
@@ -103,7 +141,7 @@ fn parse_one(
                 .collect::<ApiResult<Vec<_>>>()
         })
         .transpose()?;
-    let projection = match (p.opt_str("ProjectionType")?, non_key) {
+    Ok(match (p.opt_str("ProjectionType")?, non_key) {
         (Some("ALL"), None) => Projection::All,
         (Some("KEYS_ONLY"), None) => Projection::KeysOnly,
         (Some("INCLUDE"), Some(n)) => Projection::Include(n),
@@ -119,40 +157,26 @@ fn parse_one(
                 "Value '{t}' at '{at}.projection.projectionType' failed to satisfy constraint: Member must satisfy enum value set: [ALL, INCLUDE, KEYS_ONLY]"
             )));
         }
-    };
-    // A provisioned global index keeps its own units, checked as the
-    // table's are; they are synchronized with its definition.
-    let throughput = match kind {
-        Kind::Global => crate::settings::throughput(&m, "ProvisionedThroughput")?,
-        Kind::Local => None,
-    };
-    if kind == Kind::Global {
-        match (billing, m.get("ProvisionedThroughput").is_some()) {
-            (Billing::Provisioned { .. }, false) => {
-                return Err(invalid(format!(
-                    "ProvisionedThroughput is not specified for index: {name}"
-                )));
-            }
-            // UpdateTable's `Create` on an on-demand table: DynamoDB takes
-            // the units and the index is on demand like its table (as
-            // recorded against it); CreateTable refuses them.
-            (Billing::PayPerRequest, true) if updating => {}
-            (Billing::PayPerRequest, true) => {
-                return Err(invalid(format!(
-                    "ProvisionedThroughput should not be specified for index: {name} when BillingMode is PAY_PER_REQUEST"
-                )));
-            }
-            _ => {}
-        }
-    }
-    Ok(IndexDef {
-        name: name.to_string(),
-        kind,
-        partition,
-        sort,
-        projection,
-        throughput: throughput.filter(|_| billing != Billing::PayPerRequest),
     })
+}
+
+/// A global index's units against its table's billing: a provisioned
+/// table's index names its own, an on-demand table's none (but for an
+/// UpdateTable `Create`, `updating`).
+fn check_global_units(m: Req<'_>, name: &str, billing: Billing, updating: bool) -> ApiResult<()> {
+    match (billing, m.get("ProvisionedThroughput").is_some()) {
+        (Billing::Provisioned { .. }, false) => Err(invalid(format!(
+            "ProvisionedThroughput is not specified for index: {name}"
+        ))),
+        // UpdateTable's `Create` on an on-demand table: DynamoDB takes
+        // the units and the index is on demand like its table (as
+        // recorded against it); CreateTable refuses them.
+        (Billing::PayPerRequest, true) if updating => Ok(()),
+        (Billing::PayPerRequest, true) => Err(invalid(format!(
+            "ProvisionedThroughput should not be specified for index: {name} when BillingMode is PAY_PER_REQUEST"
+        ))),
+        _ => Ok(()),
+    }
 }
 
 /// CreateTable's indexes, checked against the table's key schema and
@@ -269,8 +293,61 @@ pub fn parse_updates(
             "List of GlobalSecondaryIndexUpdates is empty".into(),
         ));
     }
-    let mut out = Vec::new();
-    let mut units = Vec::new();
+    let asked = named_updates(updates)?;
+    // DynamoDB refuses more than one build or drop before it looks the
+    // indexes up: two deletes of indexes that do not exist are refused as
+    // too many, not as unknown.
+    if asked
+        .iter()
+        .filter(|a| matches!(a.action, "Create" | "Delete"))
+        .count()
+        > 1
+    {
+        return Err(too_many());
+    }
+    let mut out = IndexUpdates {
+        changes: Vec::new(),
+        units: Vec::new(),
+    };
+    for a in asked {
+        a.parse(table, defs, billing, &mut out)?;
+    }
+    // DynamoDB builds or drops one index of a table at a time; an index
+    // still being built may itself be deleted, which ends its build.
+    let busy = out.changes.iter().any(|change| {
+        building.iter().any(|b| match change {
+            index::Change::Delete(name) => b != name,
+            index::Change::Create(_) => true,
+        })
+    });
+    if busy {
+        return Err(too_many());
+    }
+    Ok(out)
+}
+
+/// DynamoDB's refusal of a second index build or drop at once.
+fn too_many() -> ApiError {
+    ApiError::new(
+        crate::error::Kind::LimitExceeded,
+        "Subscriber limit exceeded: Only 1 online index can be created or deleted simultaneously per table",
+    )
+}
+
+/// One member of `GlobalSecondaryIndexUpdates`, its shape checked.
+struct Asked<'a> {
+    /// `Create`, `Update` or `Delete`.
+    action: &'static str,
+    /// The index it names.
+    name: &'a str,
+    member: Req<'a>,
+    /// The member path errors name (`globalSecondaryIndexUpdates.1.member`).
+    at: String,
+}
+
+/// Each member's shape, before any is looked up: an object holding one
+/// action, and no two members naming one index.
+fn named_updates(updates: &[Json]) -> ApiResult<Vec<Asked<'_>>> {
     let mut named: Vec<&str> = Vec::new();
     let mut asked = Vec::new();
     for (i, u) in updates.iter().enumerate() {
@@ -304,26 +381,32 @@ pub fn parse_updates(
             )));
         }
         named.push(name);
-        asked.push((action, name, u, at));
+        asked.push(Asked {
+            action,
+            name,
+            member: u,
+            at,
+        });
     }
-    // DynamoDB refuses more than one build or drop before it looks the
-    // indexes up: two deletes of indexes that do not exist are refused as
-    // too many, not as unknown.
-    let too_many = || {
-        ApiError::new(
-            crate::error::Kind::LimitExceeded,
-            "Subscriber limit exceeded: Only 1 online index can be created or deleted simultaneously per table",
-        )
-    };
-    if asked
-        .iter()
-        .filter(|(action, ..)| matches!(*action, "Create" | "Delete"))
-        .count()
-        > 1
-    {
-        return Err(too_many());
-    }
-    for (action, name, u, at) in asked {
+    Ok(asked)
+}
+
+impl Asked<'_> {
+    /// This member against `table`'s indexes: a build or drop into
+    /// `out.changes`, an `Update`'s units into `out.units`.
+    fn parse(
+        self,
+        table: &meridian_core::TableDef,
+        defs: Option<&[Json]>,
+        billing: Billing,
+        out: &mut IndexUpdates,
+    ) -> ApiResult<()> {
+        let Asked {
+            action,
+            name,
+            member: u,
+            at,
+        } = self;
         let existing = table.index(name);
         match (action, existing) {
             ("Create", _) => {
@@ -353,7 +436,7 @@ pub fn parse_updates(
                     ))
                 })?;
                 let create = u.obj("Create")?;
-                out.push(index::Change::Create(parse_one(
+                out.changes.push(index::Change::Create(parse_one(
                     create,
                     Kind::Global,
                     &format!("{at}.create"),
@@ -377,11 +460,11 @@ pub fn parse_updates(
                     action.to_lowercase()
                 )));
             }
-            ("Delete", Some(_)) => out.push(index::Change::Delete(name.to_string())),
+            ("Delete", Some(_)) => out.changes.push(index::Change::Delete(name.to_string())),
             (_, Some(_)) => {
                 let update = u.obj("Update")?;
                 match crate::settings::throughput(&update, "ProvisionedThroughput")? {
-                    Some(tp) => units.push((name.to_string(), tp)),
+                    Some(tp) => out.units.push((name.to_string(), tp)),
                     None if billing == Billing::PayPerRequest => {
                         return Err(invalid(format!(
                             "The only Updates for index: {name} when TableThroughputMode is PAY_PER_REQUEST can be to OnDemandThroughput, WarmThroughput"
@@ -395,22 +478,8 @@ pub fn parse_updates(
                 }
             }
         }
+        Ok(())
     }
-    // DynamoDB builds or drops one index of a table at a time; an index
-    // still being built may itself be deleted, which ends its build.
-    let busy = out.iter().any(|change| {
-        building.iter().any(|b| match change {
-            index::Change::Delete(name) => b != name,
-            index::Change::Create(_) => true,
-        })
-    });
-    if busy {
-        return Err(too_many());
-    }
-    Ok(IndexUpdates {
-        changes: out,
-        units,
-    })
 }
 
 fn key_schema_json(i: &IndexDef) -> Vec<Json> {

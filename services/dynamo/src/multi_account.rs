@@ -19,7 +19,7 @@
 use meridian_core::account::Account;
 use meridian_core::policy::Policy;
 use meridian_core::replicas::authorize;
-use meridian_core::{PhysicalClock, SystemClock};
+use meridian_core::{PhysicalClock, SystemClock, TableDef};
 use meridian_region::ops::RegionHandle;
 use meridian_store::CatalogChange;
 use serde_json::{Value as Json, json};
@@ -88,27 +88,9 @@ pub async fn join(ops: &RegionHandle, caller: Account, r: &Req<'_>) -> ApiResult
             "{field} is not taken with GlobalTableSourceArn here: set it on the replica once it is made (docs/limits.md)"
         )));
     }
-    let parts: Vec<&str> = source.splitn(6, ':').collect();
-    let ["arn", "aws", "dynamodb", region, account, rest] = parts.as_slice() else {
-        return Err(invalid(format!(
-            "GlobalTableSourceArn {source} is not the ARN of a DynamoDB table"
-        )));
-    };
-    let (Some(account), Some(source_name)) = (
-        Account::parse(account),
-        rest.strip_prefix("table/").filter(|n| !n.contains('/')),
-    ) else {
-        return Err(invalid(format!(
-            "GlobalTableSourceArn {source} is not the ARN of a DynamoDB table"
-        )));
-    };
-    if source_name != name {
-        return Err(invalid(format!(
-            "TableName {name} must be the source table's name, {source_name}: every replica of a global table has its table's name"
-        )));
-    }
+    let (region, account) = source_table(source, name)?;
     let here = ops.region();
-    if *region == here {
+    if region == here {
         return Err(invalid(format!(
             "the source table is in {here}, this region: multi-account global tables don't support same-Region replication"
         )));
@@ -123,35 +105,7 @@ pub async fn join(ops: &RegionHandle, caller: Account, r: &Req<'_>) -> ApiResult
     if !def.has_replica(region) || authorize::account_of(&def, region) != account {
         return Err(not_found());
     }
-    if def.replica_states.get(here).is_some_and(|s| {
-        s.status.holds_data() || s.status == meridian_core::replicas::Status::Deleting
-    }) {
-        return Err(ApiError::new(
-            Kind::ResourceInUse,
-            format!("Table already exists: {name}"),
-        ));
-    }
-    if def.consistency.strong().is_some() {
-        return Err(invalid(format!(
-            "table {name} is a multi-Region strongly consistent global table, which does not support the multi-account model"
-        )));
-    }
-    if let Some(r) = def
-        .replicas
-        .iter()
-        .find(|r| authorize::account_of(&def, r) == caller)
-    {
-        return Err(invalid(format!(
-            "account {caller} already has the replica of {name} in {r}: each replica of a multi-account global table must reside in a separate AWS account"
-        )));
-    }
-    if def.replicas.len() > 1 && !authorize::multi_account(&def) {
-        return Err(invalid(format!(
-            "table {name} is a global table within one account (its replicas are in {}); converting it into a multi-account global table is not supported: remove its other replicas first",
-            def.replicas.join(", ")
-        )));
-    }
-    meridian_core::replicas::disassociate::check_shared_change(&def, "The replicas")?;
+    check_joinable(&def, name, caller, here)?;
     let policy = crate::policies::at_creation(r)?;
     let stored = {
         let owned = name.to_string();
@@ -180,4 +134,67 @@ pub async fn join(ops: &RegionHandle, caller: Account, r: &Req<'_>) -> ApiResult
     .await?;
     let info = ops.describe(name).await?;
     Ok(json!({"TableDescription": crate::description::table(here, &info, "CREATING")}))
+}
+
+/// The region and account of `GlobalTableSourceArn` (`source`): the ARN
+/// of a DynamoDB table named `name`, as every replica of a global table
+/// has its table's name.
+fn source_table<'a>(source: &'a str, name: &str) -> ApiResult<(&'a str, Account)> {
+    let parts: Vec<&str> = source.splitn(6, ':').collect();
+    let ["arn", "aws", "dynamodb", region, account, rest] = parts.as_slice() else {
+        return Err(invalid(format!(
+            "GlobalTableSourceArn {source} is not the ARN of a DynamoDB table"
+        )));
+    };
+    let (Some(account), Some(source_name)) = (
+        Account::parse(account),
+        rest.strip_prefix("table/").filter(|n| !n.contains('/')),
+    ) else {
+        return Err(invalid(format!(
+            "GlobalTableSourceArn {source} is not the ARN of a DynamoDB table"
+        )));
+    };
+    if source_name != name {
+        return Err(invalid(format!(
+            "TableName {name} must be the source table's name, {source_name}: every replica of a global table has its table's name"
+        )));
+    }
+    Ok((region, account))
+}
+
+/// Whether `caller` may have the replica of table `def` (`name`) in this
+/// region, `here`, before the policies decide: none here already, not a STRONG
+/// table, no replica of that account already, a table that is already
+/// multi-account or has one replica, and not in a disassociation.
+fn check_joinable(def: &TableDef, name: &str, caller: Account, here: &str) -> ApiResult<()> {
+    if def.replica_states.get(here).is_some_and(|s| {
+        s.status.holds_data() || s.status == meridian_core::replicas::Status::Deleting
+    }) {
+        return Err(ApiError::new(
+            Kind::ResourceInUse,
+            format!("Table already exists: {name}"),
+        ));
+    }
+    if def.consistency.strong().is_some() {
+        return Err(invalid(format!(
+            "table {name} is a multi-Region strongly consistent global table, which does not support the multi-account model"
+        )));
+    }
+    if let Some(r) = def
+        .replicas
+        .iter()
+        .find(|r| authorize::account_of(def, r) == caller)
+    {
+        return Err(invalid(format!(
+            "account {caller} already has the replica of {name} in {r}: each replica of a multi-account global table must reside in a separate AWS account"
+        )));
+    }
+    if def.replicas.len() > 1 && !authorize::multi_account(def) {
+        return Err(invalid(format!(
+            "table {name} is a global table within one account (its replicas are in {}); converting it into a multi-account global table is not supported: remove its other replicas first",
+            def.replicas.join(", ")
+        )));
+    }
+    meridian_core::replicas::disassociate::check_shared_change(def, "The replicas")?;
+    Ok(())
 }

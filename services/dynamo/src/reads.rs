@@ -429,23 +429,7 @@ pub async fn query(ops: &RegionHandle, r: Req<'_>) -> ApiResult<Json> {
     let conds = conds?;
     let (def, _) = ops.item_table(table).await?;
     let source = Source::of(ops, &def, &listing).await?;
-    // DynamoDB's rule: a Query filters on what the key condition does not.
-    let keys = source.key_names();
-    if let Some(filter) = r.opt_obj("QueryFilter")?
-        && let Some(k) = keys.iter().find(|k| filter.0.contains_key(**k))
-    {
-        return Err(ApiError::validation(format!(
-            "QueryFilter can only contain non-primary key attributes: Primary key attribute: {k}"
-        )));
-    }
-    if r.opt_str("FilterExpression")?.is_some()
-        && let Some(filter) = &listing.filter
-        && let Some(k) = keys.iter().find(|k| filter.attributes().contains(**k))
-    {
-        return Err(ApiError::validation(format!(
-            "Filter Expression can only contain non-primary key attributes: Primary key attribute: {k}"
-        )));
-    }
+    check_filter_keys(r, &listing, &source)?;
     if let Some(index) = source.index {
         fn names(l: &[KeyAttr]) -> Vec<&str> {
             l.iter().map(|a| a.name.as_str()).collect()
@@ -453,18 +437,9 @@ pub async fn query(ops: &RegionHandle, r: Req<'_>) -> ApiResult<Json> {
         let km = expr::match_keys(&conds, &names(&index.partition), &names(&index.sort))?;
         let (partition, range) =
             meridian_store::index_range(index, &km).map_err(condition_error)?;
-        let mut first = match start {
-            Some(k) => {
-                let pos = source.index_start(index, &k)?;
-                if pos.index.partition != partition {
-                    return Err(ApiError::validation(
-                        "The provided starting key is outside query boundaries based on provided conditions",
-                    ));
-                }
-                Some(pos)
-            }
-            None => None,
-        };
+        let mut first = start
+            .map(|k| index_query_start(&source, index, &k, &partition))
+            .transpose()?;
         let index_name = index.name.clone();
         return listing
             .run(&source, move |after, want| {
@@ -498,31 +473,9 @@ pub async fn query(ops: &RegionHandle, r: Req<'_>) -> ApiResult<Json> {
         MAX_PARTITION_KEY_BYTES,
     )?;
     let range = sort_range(&def, kc.sort.as_ref())?;
-    let start = match start {
-        Some(k) => {
-            let key = crate::req::start_key_of(&def, &k)?;
-            if def.key_schema.sort.is_none() {
-                // A partition holds one item, so a start key "after" it
-                // leaves nothing to read; DynamoDB refuses any.
-                let shown: Vec<String> = k
-                    .iter()
-                    .map(|(name, v)| format!("{name}={}", expr::show_value(v)))
-                    .collect();
-                return Err(ApiError::validation(format!(
-                    "The provided exclusive start key is invalid: ExclusiveStartKey: {{{}}}",
-                    shown.join(", ")
-                )));
-            }
-            if key.partition != pk {
-                return Err(ApiError::validation(
-                    "The provided starting key is outside query boundaries based on provided conditions",
-                ));
-            }
-            Some(key)
-        }
-        None => None,
-    };
-    let mut first = start;
+    let mut first = start
+        .map(|k| table_query_start(&def, &k, &pk))
+        .transpose()?;
     let mut out = listing
         .run(&source, move |after: Option<EncodedKey>, want| {
             let after = after.or_else(|| first.take()).map(|k| k.sort);
@@ -543,6 +496,70 @@ pub async fn query(ops: &RegionHandle, r: Req<'_>) -> ApiResult<Json> {
         o.remove("LastEvaluatedKey");
     }
     Ok(out)
+}
+
+/// DynamoDB's rule: a Query filters on what the key condition does not,
+/// so neither its `QueryFilter` nor its `FilterExpression` may name a key
+/// attribute of what it reads.
+fn check_filter_keys(r: Req<'_>, listing: &Listing, source: &Source<'_>) -> ApiResult<()> {
+    let keys = source.key_names();
+    if let Some(filter) = r.opt_obj("QueryFilter")?
+        && let Some(k) = keys.iter().find(|k| filter.0.contains_key(**k))
+    {
+        return Err(ApiError::validation(format!(
+            "QueryFilter can only contain non-primary key attributes: Primary key attribute: {k}"
+        )));
+    }
+    if r.opt_str("FilterExpression")?.is_some()
+        && let Some(filter) = &listing.filter
+        && let Some(k) = keys.iter().find(|k| filter.attributes().contains(**k))
+    {
+        return Err(ApiError::validation(format!(
+            "Filter Expression can only contain non-primary key attributes: Primary key attribute: {k}"
+        )));
+    }
+    Ok(())
+}
+
+/// A Query's `ExclusiveStartKey` on an index: its position, which must be
+/// in the partition the key condition reads.
+fn index_query_start(
+    source: &Source<'_>,
+    index: &IndexDef,
+    k: &Item,
+    partition: &[u8],
+) -> ApiResult<IndexPos> {
+    let pos = source.index_start(index, k)?;
+    if pos.index.partition != partition {
+        return Err(ApiError::validation(
+            "The provided starting key is outside query boundaries based on provided conditions",
+        ));
+    }
+    Ok(pos)
+}
+
+/// A Query's `ExclusiveStartKey` on the table: its key, which must be in
+/// partition `pk`, of a table with a sort key.
+fn table_query_start(def: &TableDef, k: &Item, pk: &[u8]) -> ApiResult<EncodedKey> {
+    let key = crate::req::start_key_of(def, k)?;
+    if def.key_schema.sort.is_none() {
+        // A partition holds one item, so a start key "after" it
+        // leaves nothing to read; DynamoDB refuses any.
+        let shown: Vec<String> = k
+            .iter()
+            .map(|(name, v)| format!("{name}={}", expr::show_value(v)))
+            .collect();
+        return Err(ApiError::validation(format!(
+            "The provided exclusive start key is invalid: ExclusiveStartKey: {{{}}}",
+            shown.join(", ")
+        )));
+    }
+    if key.partition != pk {
+        return Err(ApiError::validation(
+            "The provided starting key is outside query boundaries based on provided conditions",
+        ));
+    }
+    Ok(key)
 }
 
 /// Rows of the table, each with its key as its position.

@@ -12,6 +12,7 @@ use serde_json::{Value as Json, json};
 
 use crate::description::{self, keep_latest_stream};
 use crate::error::{ApiError, ApiResult, Kind};
+use crate::indexes::IndexUpdates;
 use crate::keys::{ATTRIBUTE_TYPE, KEY_TYPE, check_key_members, key_member_errors, key_type};
 use crate::replica::ReplicaChange;
 use crate::req::Req;
@@ -41,60 +42,13 @@ pub async fn create(
     let schema = r.arr("KeySchema")?;
     let defs = r.arr("AttributeDefinitions")?;
     check_key_members(&r, schema, defs)?;
-    let (mut hash, mut range) = (None, None);
-    for k in schema {
-        let attr = k
-            .get("AttributeName")
-            .and_then(Json::as_str)
-            .ok_or_else(|| crate::req::missing("AttributeName"))?;
-        match k.get("KeyType").and_then(Json::as_str) {
-            Some("HASH") if hash.is_none() => hash = Some(attr),
-            Some("RANGE") if range.is_none() => range = Some(attr),
-            _ => {
-                return Err(ApiError::validation(
-                    "Invalid KeySchema: Some index key schema element is not valid; a key schema has one HASH and at most one RANGE element",
-                ));
-            }
-        }
-    }
-    let hash = hash.ok_or_else(|| {
-        ApiError::validation("Invalid KeySchema: The first KeySchemaElement is not a HASH key type")
-    })?;
-    if range == Some(hash) {
-        return Err(crate::keys::same_name());
-    }
-    crate::indexes::check_definitions_used(&r, defs, &[hash, range.unwrap_or(hash)])?;
-    let partition = KeyAttr {
-        name: hash.into(),
-        ty: key_type(hash, defs)?,
-    };
-    let sort = range
-        .map(|n| {
-            Ok::<_, ApiError>(KeyAttr {
-                name: n.into(),
-                ty: key_type(n, defs)?,
-            })
-        })
-        .transpose()?;
-    let mut def = TableDef::new(
-        name,
-        KeySchema { partition, sort },
-        ops.create_table_regions(),
-    )?;
+    let key_schema = table_key_schema(&r, schema, defs)?;
+    let mut def = TableDef::new(name, key_schema, ops.create_table_regions())?;
     def.indexes = crate::indexes::parse_create(&r, defs, &def.key_schema, billing)?;
     def.stream_view_type = stream.flatten();
     def.billing = billing;
     def.owner = caller;
-    def.warm = r
-        .opt_obj("WarmThroughput")?
-        .map(|w| {
-            Ok::<_, ApiError>((
-                w.opt_u64("ReadUnitsPerSecond")?.unwrap_or(0),
-                w.opt_u64("WriteUnitsPerSecond")?.unwrap_or(0),
-            ))
-        })
-        .transpose()?
-        .map(Box::new);
+    def.warm = warm_throughput(&r)?;
     let tags = r
         .opt_arr("Tags")?
         .filter(|t| !t.is_empty())
@@ -121,6 +75,78 @@ pub async fn create(
     protect_replica(ops, name, Some(protect).filter(|on| *on)).await?;
     let (table_class, sse) = replica.write(ops, name, true).await?;
     let version = written[0].version.clone();
+    let info = created_info(def, version, protect, table_class, sse);
+    // DynamoDB answers CREATING and SDK waiters poll DescribeTable until
+    // ACTIVE. Here the table takes writes as soon as it is created, so it
+    // is ACTIVE from the first DescribeTable on.
+    Ok(json!({"TableDescription": description::created(ops.region(), &info)}))
+}
+
+/// CreateTable's `KeySchema`: one HASH and at most one RANGE element,
+/// each defined in `defs`. DynamoDB checks the elements, then that
+/// `AttributeDefinitions` defines nothing no key names, then the types.
+fn table_key_schema(r: &Req<'_>, schema: &[Json], defs: &[Json]) -> ApiResult<KeySchema> {
+    let (mut hash, mut range) = (None, None);
+    for k in schema {
+        let attr = k
+            .get("AttributeName")
+            .and_then(Json::as_str)
+            .ok_or_else(|| crate::req::missing("AttributeName"))?;
+        match k.get("KeyType").and_then(Json::as_str) {
+            Some("HASH") if hash.is_none() => hash = Some(attr),
+            Some("RANGE") if range.is_none() => range = Some(attr),
+            _ => {
+                return Err(ApiError::validation(
+                    "Invalid KeySchema: Some index key schema element is not valid; a key schema has one HASH and at most one RANGE element",
+                ));
+            }
+        }
+    }
+    let hash = hash.ok_or_else(|| {
+        ApiError::validation("Invalid KeySchema: The first KeySchemaElement is not a HASH key type")
+    })?;
+    if range == Some(hash) {
+        return Err(crate::keys::same_name());
+    }
+    crate::indexes::check_definitions_used(r, defs, &[hash, range.unwrap_or(hash)])?;
+    let partition = KeyAttr {
+        name: hash.into(),
+        ty: key_type(hash, defs)?,
+    };
+    let sort = range
+        .map(|n| {
+            Ok::<_, ApiError>(KeyAttr {
+                name: n.into(),
+                ty: key_type(n, defs)?,
+            })
+        })
+        .transpose()?;
+    Ok(KeySchema { partition, sort })
+}
+
+/// CreateTable's `WarmThroughput`: the `(read, write)` units per second
+/// the table is described with (0 for one not given).
+fn warm_throughput(r: &Req<'_>) -> ApiResult<Option<Box<(u64, u64)>>> {
+    Ok(r.opt_obj("WarmThroughput")?
+        .map(|w| {
+            Ok::<_, ApiError>((
+                w.opt_u64("ReadUnitsPerSecond")?.unwrap_or(0),
+                w.opt_u64("WriteUnitsPerSecond")?.unwrap_or(0),
+            ))
+        })
+        .transpose()?
+        .map(Box::new))
+}
+
+/// A table just created at `version`, as CreateTable describes it: empty,
+/// its indexes built (there is nothing to build them from).
+fn created_info(
+    def: TableDef,
+    version: meridian_core::Version,
+    protect: bool,
+    table_class: Option<String>,
+    sse: Option<String>,
+) -> TableInfo {
     let indexes = def
         .indexes
         .iter()
@@ -130,7 +156,7 @@ pub async fn create(
             stats: Default::default(),
         })
         .collect();
-    let info = TableInfo {
+    TableInfo {
         settings: TableSettings::initial(&def, &version),
         def,
         version,
@@ -143,11 +169,7 @@ pub async fn create(
         sse,
         disassociation_protected: true,
         not_authorized: Vec::new(),
-    };
-    // DynamoDB answers CREATING and SDK waiters poll DescribeTable until
-    // ACTIVE. Here the table takes writes as soon as it is created, so it
-    // is ACTIVE from the first DescribeTable on.
-    Ok(json!({"TableDescription": description::created(ops.region(), &info)}))
+    }
 }
 
 /// CreateTable of a name the cluster already has. A table's name is one
@@ -183,83 +205,26 @@ pub async fn describe(ops: &RegionHandle, r: Req<'_>) -> ApiResult<Json> {
 /// name.
 pub async fn update(ops: &RegionHandle, r: Req<'_>) -> ApiResult<Json> {
     let table = r.table_name()?;
-    // While an FIS experiment pauses a global table's replication, AWS
-    // supports no change of its settings, MREC or MRSC (the developer
-    // guide's global tables core concepts, *Fault injection testing*).
-    if ops.replication_paused(table) {
-        return Err(ApiError::new(
-            Kind::ResourceInUse,
-            format!(
-                "Attempt to change a resource which is still in use: replication of table {table} is paused by a fault injection experiment, and its settings cannot be updated until the pause ends"
-            ),
-        ));
-    }
+    refuse_while_paused(ops, table)?;
     if let Some(answer) = crate::disassociate::update(ops, &r, table).await? {
         return Ok(answer);
     }
-    // The synchronized settings both sides of a disassociated replica's
-    // split share; the replica set is `meridian_core::replicas::plan`'s to
-    // refuse.
-    let shared = [
-        "BillingMode",
-        "ProvisionedThroughput",
-        "StreamSpecification",
-        "GlobalSecondaryIndexUpdates",
-    ];
-    if let Some(field) = shared.iter().find(|f| r.get(f).is_some()) {
-        let (def, _) = ops.table(table).await?;
-        meridian_core::replicas::disassociate::check_shared_change(&def, field)?;
-    }
+    check_shared_change(ops, &r, table).await?;
     let protect = r.opt_bool("DeletionProtectionEnabled")?;
     let replica = ReplicaChange::parse(&r)?;
     // `GlobalSecondaryIndexUpdates` `Update`s: indexes' own throughput,
     // a synchronized setting like the table's.
     let mut index_units = Vec::new();
     if let Some(updates) = r.opt_arr("GlobalSecondaryIndexUpdates")? {
-        // What the rules need, without DescribeTable's count of the items.
-        let (def, _) = ops.table(table).await?;
-        let name = table.to_string();
-        let (building, settings) = ops
-            .read(move |r| Ok((r.indexes_building(&name)?, r.settings(&name)?)))
-            .await?;
-        let settings = settings.ok_or_else(ApiError::not_found)?;
-        let billing = settings.billing;
-        let defs = r.opt_arr("AttributeDefinitions")?.map(Vec::as_slice);
-        let mut errors = Vec::new();
-        if let Some(defs) = defs {
-            key_member_errors("attributeDefinitions", defs, ATTRIBUTE_TYPE, &mut errors);
-        }
-        for (i, u) in updates.iter().enumerate() {
-            if let Some(Json::Array(keys)) = u.get("Create").and_then(|c| c.get("KeySchema")) {
-                let at = format!(
-                    "globalSecondaryIndexUpdates.{}.member.create.keySchema",
-                    i + 1
-                );
-                key_member_errors(&at, keys, KEY_TYPE, &mut errors);
-            }
-        }
-        ApiError::constraints(errors)?;
-        let asked = crate::indexes::parse_updates(updates, defs, billing, &def, &building)?;
+        let (asked, other, settings) = index_updates(ops, &r, table, updates).await?;
         index_units = asked.units;
-        let others = [
-            "BillingMode",
-            "ProvisionedThroughput",
-            "StreamSpecification",
-            "ReplicaUpdates",
-        ];
-        let other = others.iter().find(|f| r.get(f).is_some());
-        if !index_units.is_empty() && other == Some(&"ReplicaUpdates") {
-            return Err(ApiError::validation(
-                "GlobalSecondaryIndexUpdates cannot update an index in the request that changes ReplicaUpdates; send them separately",
-            ));
-        }
         match (asked.changes.into_iter().next(), other) {
-            (Some(_), Some(&("BillingMode" | "ProvisionedThroughput"))) => {
+            (Some(_), Some("BillingMode" | "ProvisionedThroughput")) => {
                 return Err(ApiError::validation(
                     "One or more parameter values were invalid: You cannot create or delete index while updating table IOPS",
                 ));
             }
-            (Some(_), Some(&"StreamSpecification")) => {
+            (Some(_), Some("StreamSpecification")) => {
                 return Err(ApiError::validation(
                     "One or more parameter values were invalid: You cannot create or delete index while changing stream status",
                 ));
@@ -309,15 +274,7 @@ pub async fn update(ops: &RegionHandle, r: Req<'_>) -> ApiResult<Json> {
             json!({"TableDescription": description::table(ops.region(), &info, "UPDATING")}),
         );
     }
-    let change = SettingsChange {
-        mode: billing_mode(&r, "BillingMode")?,
-        throughput: throughput(&r, "ProvisionedThroughput")?,
-        stream: stream_spec(&r, false)?,
-        indexes: index_units
-            .into_iter()
-            .map(|(name, units)| (name, Some(units)))
-            .collect(),
-    };
+    let change = settings_change(&r, index_units)?;
     // Deletion protection, the table class and encryption alone are a
     // change of this replica only.
     let settings = change.mode.is_some()
@@ -338,6 +295,106 @@ pub async fn update(ops: &RegionHandle, r: Req<'_>) -> ApiResult<Json> {
     let mut d = description::table(ops.region(), &info, "UPDATING");
     keep_latest_stream(ops, table, &mut d).await?;
     Ok(json!({"TableDescription": d}))
+}
+
+/// While an FIS experiment pauses a global table's replication, AWS
+/// supports no change of its settings, MREC or MRSC (the developer
+/// guide's global tables core concepts, *Fault injection testing*).
+fn refuse_while_paused(ops: &RegionHandle, table: &str) -> ApiResult<()> {
+    if ops.replication_paused(table) {
+        return Err(ApiError::new(
+            Kind::ResourceInUse,
+            format!(
+                "Attempt to change a resource which is still in use: replication of table {table} is paused by a fault injection experiment, and its settings cannot be updated until the pause ends"
+            ),
+        ));
+    }
+    Ok(())
+}
+
+/// Refuses a change of the synchronized settings both sides of a
+/// disassociated replica's split share; the replica set is
+/// `meridian_core::replicas::plan`'s to refuse.
+async fn check_shared_change(ops: &RegionHandle, r: &Req<'_>, table: &str) -> ApiResult<()> {
+    let shared = [
+        "BillingMode",
+        "ProvisionedThroughput",
+        "StreamSpecification",
+        "GlobalSecondaryIndexUpdates",
+    ];
+    if let Some(field) = shared.iter().find(|f| r.get(f).is_some()) {
+        let (def, _) = ops.table(table).await?;
+        meridian_core::replicas::disassociate::check_shared_change(&def, field)?;
+    }
+    Ok(())
+}
+
+/// UpdateTable's `GlobalSecondaryIndexUpdates`, checked before anything is
+/// written: the members' own constraints, then each update against the
+/// table's indexes (`crate::indexes::parse_updates`), then an index
+/// `Update` alongside `ReplicaUpdates`. Also gives the other change the
+/// request makes, if any (an index build or drop goes alone), and the
+/// table's settings.
+async fn index_updates(
+    ops: &RegionHandle,
+    r: &Req<'_>,
+    table: &str,
+    updates: &[Json],
+) -> ApiResult<(IndexUpdates, Option<&'static str>, TableSettings)> {
+    // What the rules need, without DescribeTable's count of the items.
+    let (def, _) = ops.table(table).await?;
+    let name = table.to_string();
+    let (building, settings) = ops
+        .read(move |r| Ok((r.indexes_building(&name)?, r.settings(&name)?)))
+        .await?;
+    let settings = settings.ok_or_else(ApiError::not_found)?;
+    let billing = settings.billing;
+    let defs = r.opt_arr("AttributeDefinitions")?.map(Vec::as_slice);
+    let mut errors = Vec::new();
+    if let Some(defs) = defs {
+        key_member_errors("attributeDefinitions", defs, ATTRIBUTE_TYPE, &mut errors);
+    }
+    for (i, u) in updates.iter().enumerate() {
+        if let Some(Json::Array(keys)) = u.get("Create").and_then(|c| c.get("KeySchema")) {
+            let at = format!(
+                "globalSecondaryIndexUpdates.{}.member.create.keySchema",
+                i + 1
+            );
+            key_member_errors(&at, keys, KEY_TYPE, &mut errors);
+        }
+    }
+    ApiError::constraints(errors)?;
+    let asked = crate::indexes::parse_updates(updates, defs, billing, &def, &building)?;
+    let others = [
+        "BillingMode",
+        "ProvisionedThroughput",
+        "StreamSpecification",
+        "ReplicaUpdates",
+    ];
+    let other = others.into_iter().find(|f| r.get(f).is_some());
+    if !asked.units.is_empty() && other == Some("ReplicaUpdates") {
+        return Err(ApiError::validation(
+            "GlobalSecondaryIndexUpdates cannot update an index in the request that changes ReplicaUpdates; send them separately",
+        ));
+    }
+    Ok((asked, other, settings))
+}
+
+/// The synchronized settings UpdateTable changes: billing mode,
+/// throughput, the stream, and indexes' own units (`index_units`).
+fn settings_change(
+    r: &Req<'_>,
+    index_units: Vec<(String, (u64, u64))>,
+) -> ApiResult<SettingsChange> {
+    Ok(SettingsChange {
+        mode: billing_mode(r, "BillingMode")?,
+        throughput: throughput(r, "ProvisionedThroughput")?,
+        stream: stream_spec(r, false)?,
+        indexes: index_units
+            .into_iter()
+            .map(|(name, units)| (name, Some(units)))
+            .collect(),
+    })
 }
 
 /// Makes the request's changes to this region's replica of `table` alone:

@@ -30,38 +30,7 @@ async fn def_of(
 
 pub async fn batch_write(ops: &RegionHandle, r: Req<'_>) -> ApiResult<Json> {
     let requests = r.obj("RequestItems")?;
-    let lens: Vec<(&String, usize)> = requests
-        .0
-        .iter()
-        .map(|(t, v)| (t, v.as_array().map_or(0, Vec::len)))
-        .collect();
-    let total: usize = lens.iter().map(|(_, n)| n).sum();
-    // DynamoDB's member constraints come first: 1 to 25 requests per
-    // table; then the total over all tables. Its Value is Java's rendering
-    // of the map; here each list is shown by its length.
-    let shown = || {
-        let lists: Vec<String> = lens
-            .iter()
-            .map(|(t, n)| format!("{t}=[{n} WriteRequests]"))
-            .collect();
-        format!("{{{}}}", lists.join(", "))
-    };
-    if lens.is_empty() {
-        return Err(ApiError::constraint(
-            "Value '{}' at 'requestItems' failed to satisfy constraint: Member must have length greater than or equal to 1",
-        ));
-    }
-    if lens.iter().any(|(_, n)| *n == 0 || *n > 25) {
-        return Err(ApiError::constraint(format!(
-            "Value '{}' at 'requestItems' failed to satisfy constraint: Map value must satisfy constraint: [Member must have length less than or equal to 25, Member must have length greater than or equal to 1]",
-            shown()
-        )));
-    }
-    if total > 25 {
-        return Err(ApiError::validation(
-            "Too many items requested for the BatchWriteItem call",
-        ));
-    }
+    let total = batch_size(requests)?;
     let report = Report::of(r)?;
     capacity::check_collection_metrics(r)?;
     let mut defs = HashMap::new();
@@ -130,6 +99,43 @@ pub async fn batch_write(ops: &RegionHandle, r: Req<'_>) -> ApiResult<Json> {
         out["ConsumedCapacity"] = c;
     }
     Ok(out)
+}
+
+/// The number of writes in BatchWriteItem's `RequestItems`, within
+/// DynamoDB's limits. Its member constraints come first: 1 to 25 requests
+/// per table; then the total over all tables. Its Value is Java's
+/// rendering of the map; here each list is shown by its length.
+fn batch_size(requests: Req<'_>) -> ApiResult<usize> {
+    let lens: Vec<(&String, usize)> = requests
+        .0
+        .iter()
+        .map(|(t, v)| (t, v.as_array().map_or(0, Vec::len)))
+        .collect();
+    let total: usize = lens.iter().map(|(_, n)| n).sum();
+    let shown = || {
+        let lists: Vec<String> = lens
+            .iter()
+            .map(|(t, n)| format!("{t}=[{n} WriteRequests]"))
+            .collect();
+        format!("{{{}}}", lists.join(", "))
+    };
+    if lens.is_empty() {
+        return Err(ApiError::constraint(
+            "Value '{}' at 'requestItems' failed to satisfy constraint: Member must have length greater than or equal to 1",
+        ));
+    }
+    if lens.iter().any(|(_, n)| *n == 0 || *n > 25) {
+        return Err(ApiError::constraint(format!(
+            "Value '{}' at 'requestItems' failed to satisfy constraint: Map value must satisfy constraint: [Member must have length less than or equal to 25, Member must have length greater than or equal to 1]",
+            shown()
+        )));
+    }
+    if total > 25 {
+        return Err(ApiError::validation(
+            "Too many items requested for the BatchWriteItem call",
+        ));
+    }
+    Ok(total)
 }
 
 /// Write units per table of writes committed together; `seen` names each
@@ -211,79 +217,7 @@ async fn transact(ops: &RegionHandle, actions: &[Json], report: Report) -> ApiRe
         let def = def_of(ops, &mut defs, table).await?;
         return_old.push(return_old_on_failure(a)?);
         let mut ex = Exprs::of(a)?;
-        let (op, key) = match kind.as_str() {
-            "Put" => {
-                let item = a.item("Item")?;
-                let condition = ex.condition(a, "ConditionExpression")?.map(as_condition);
-                // A put's key is worded as PutItem words it.
-                let key = def.key_schema.key_of(&item);
-                (
-                    ItemWrite::Put {
-                        table: table.into(),
-                        item,
-                        condition,
-                    },
-                    key.map_err(|e| (e, ApiError::from as fn(_) -> _)),
-                )
-            }
-            "Delete" => {
-                let key_attrs = a.item("Key")?;
-                let condition = ex.condition(a, "ConditionExpression")?.map(as_condition);
-                let key = def.key_schema.key_from_attrs(&key_attrs);
-                (
-                    ItemWrite::Delete {
-                        table: table.into(),
-                        key: key_attrs,
-                        condition,
-                    },
-                    key.map_err(|e| (e, key_error as fn(_) -> _)),
-                )
-            }
-            "Update" => {
-                let key_attrs = a.item("Key")?;
-                let update = ex.update(a)?;
-                if update.is_none() {
-                    return Err(crate::req::missing("UpdateExpression"));
-                }
-                let condition = ex.condition(a, "ConditionExpression")?.map(as_condition);
-                let ks = &def.key_schema;
-                let key_names: Vec<&str> = std::iter::once(ks.partition.name.as_str())
-                    .chain(ks.sort.as_ref().map(|s| s.name.as_str()))
-                    .collect();
-                let change = change_of(update, &key_names)?;
-                let key = def.key_schema.key_from_attrs(&key_attrs);
-                (
-                    ItemWrite::Update {
-                        table: table.into(),
-                        key: key_attrs,
-                        change,
-                        condition,
-                    },
-                    key.map_err(|e| (e, key_error as fn(_) -> _)),
-                )
-            }
-            "ConditionCheck" => {
-                let key_attrs = a.item("Key")?;
-                let condition = ex
-                    .condition(a, "ConditionExpression")?
-                    .map(as_condition)
-                    .ok_or_else(|| crate::req::missing("ConditionExpression"))?;
-                let key = def.key_schema.key_from_attrs(&key_attrs);
-                (
-                    ItemWrite::ConditionCheck {
-                        table: table.into(),
-                        key: key_attrs,
-                        condition,
-                    },
-                    key.map_err(|e| (e, key_error as fn(_) -> _)),
-                )
-            }
-            other => {
-                return Err(ApiError::validation(format!(
-                    "TransactItems[{i}]: unknown action {other}; use ConditionCheck, Put, Delete or Update"
-                )));
-            }
-        };
+        let (op, key) = action_write(i, kind, a, &mut ex, &def, table)?;
         ex.finish()?;
         let key = match key {
             Ok(key) => key,
@@ -325,6 +259,96 @@ async fn transact(ops: &RegionHandle, actions: &[Json], report: Report) -> ApiRe
         out["ConsumedCapacity"] = c;
     }
     Ok(out)
+}
+
+/// A key of a transaction's action, or why it does not fit its table
+/// with the wording for it: the transaction is cancelled for it only once
+/// every action passed the request's own checks ([`transact`]).
+type ActionKey = Result<EncodedKey, (meridian_core::Error, fn(meridian_core::Error) -> ApiError)>;
+
+/// Action `i` of a transaction, of `kind` (`Put`, `Delete`, `Update`,
+/// `ConditionCheck`), as the write it makes to `table`, and its key.
+fn action_write(
+    i: usize,
+    kind: &str,
+    a: Req<'_>,
+    ex: &mut Exprs,
+    def: &TableDef,
+    table: &str,
+) -> ApiResult<(ItemWrite, ActionKey)> {
+    Ok(match kind {
+        "Put" => {
+            let item = a.item("Item")?;
+            let condition = ex.condition(a, "ConditionExpression")?.map(as_condition);
+            // A put's key is worded as PutItem words it.
+            let key = def.key_schema.key_of(&item);
+            (
+                ItemWrite::Put {
+                    table: table.into(),
+                    item,
+                    condition,
+                },
+                key.map_err(|e| (e, ApiError::from as fn(_) -> _)),
+            )
+        }
+        "Delete" => {
+            let key_attrs = a.item("Key")?;
+            let condition = ex.condition(a, "ConditionExpression")?.map(as_condition);
+            let key = def.key_schema.key_from_attrs(&key_attrs);
+            (
+                ItemWrite::Delete {
+                    table: table.into(),
+                    key: key_attrs,
+                    condition,
+                },
+                key.map_err(|e| (e, key_error as fn(_) -> _)),
+            )
+        }
+        "Update" => {
+            let key_attrs = a.item("Key")?;
+            let update = ex.update(a)?;
+            if update.is_none() {
+                return Err(crate::req::missing("UpdateExpression"));
+            }
+            let condition = ex.condition(a, "ConditionExpression")?.map(as_condition);
+            let ks = &def.key_schema;
+            let key_names: Vec<&str> = std::iter::once(ks.partition.name.as_str())
+                .chain(ks.sort.as_ref().map(|s| s.name.as_str()))
+                .collect();
+            let change = change_of(update, &key_names)?;
+            let key = def.key_schema.key_from_attrs(&key_attrs);
+            (
+                ItemWrite::Update {
+                    table: table.into(),
+                    key: key_attrs,
+                    change,
+                    condition,
+                },
+                key.map_err(|e| (e, key_error as fn(_) -> _)),
+            )
+        }
+        "ConditionCheck" => {
+            let key_attrs = a.item("Key")?;
+            let condition = ex
+                .condition(a, "ConditionExpression")?
+                .map(as_condition)
+                .ok_or_else(|| crate::req::missing("ConditionExpression"))?;
+            let key = def.key_schema.key_from_attrs(&key_attrs);
+            (
+                ItemWrite::ConditionCheck {
+                    table: table.into(),
+                    key: key_attrs,
+                    condition,
+                },
+                key.map_err(|e| (e, key_error as fn(_) -> _)),
+            )
+        }
+        other => {
+            return Err(ApiError::validation(format!(
+                "TransactItems[{i}]: unknown action {other}; use ConditionCheck, Put, Delete or Update"
+            )));
+        }
+    })
 }
 
 /// A `TransactionCanceledException` for a validation error in action `i` of

@@ -289,52 +289,15 @@ impl Run {
                     }
                 }
             }
-            517..=716 => {
-                self.world.now += 10;
-                let now = self.world.now;
-                for m in 0..MEMBERS as Member {
-                    if let Some(n) = self.world.node(m) {
-                        n.tick(now);
-                    }
-                }
-            }
+            517..=716 => self.tick(),
             717..=836 => {
                 if self.running(m) && self.full(m) {
-                    let key = format!("k{}", self.rng.below(3)).into_bytes();
-                    let expect = self.world.hosts[m as usize].store.heads.get(&key).cloned();
-                    self.versions += 1;
-                    let version = format!("v{}", self.versions).into_bytes();
-                    let now = self.world.now;
-                    let node = self.world.node(m).expect("running");
-                    let life = node.generation().nonce;
-                    let seq = node.propose(
-                        Body::Write {
-                            keys: vec![KeyWrite {
-                                key,
-                                expect,
-                                version,
-                            }],
-                            payload: Vec::new(),
-                        },
-                        now,
-                    );
-                    self.check.proposals.insert(
-                        (m, seq),
-                        ProposalId {
-                            origin: m,
-                            life,
-                            seq,
-                        },
-                    );
-                    self.check.writes += 1;
+                    self.write(m);
                 }
             }
             837..=886 => {
                 if self.running(m) && self.full(m) {
-                    let now = self.world.now;
-                    let began = self.check.chosen_max;
-                    let rid = self.world.node(m).expect("running").read(now);
-                    self.check.reads.insert((m, rid), began);
+                    self.read(m);
                 }
             }
             887..=906 => {
@@ -343,17 +306,7 @@ impl Run {
                     self.world.queue.remove(i);
                 }
             }
-            907..=916 => {
-                if let Some(p) = self.world.queue.front() {
-                    let copy = super::world::Packet {
-                        from: p.from,
-                        to: p.to,
-                        generation: p.generation,
-                        msg: p.msg.clone(),
-                    };
-                    self.world.queue.push_back(copy);
-                }
-            }
+            907..=916 => self.duplicate_first(),
             917..=921 => {
                 if self.running(m) {
                     self.crash(m);
@@ -410,6 +363,72 @@ impl Run {
             self.lost = None;
         }
         Ok(())
+    }
+
+    /// 10 ms pass for every running member.
+    fn tick(&mut self) {
+        self.world.now += 10;
+        let now = self.world.now;
+        for m in 0..MEMBERS as Member {
+            if let Some(n) = self.world.node(m) {
+                n.tick(now);
+            }
+        }
+    }
+
+    /// The network sends the first queued message twice.
+    fn duplicate_first(&mut self) {
+        if let Some(p) = self.world.queue.front() {
+            let copy = super::world::Packet {
+                from: p.from,
+                to: p.to,
+                generation: p.generation,
+                msg: p.msg.clone(),
+            };
+            self.world.queue.push_back(copy);
+        }
+    }
+
+    /// A compare-and-set write of one of three keys from full replica
+    /// `m`, expecting the head its store holds; the checker learns of the
+    /// proposal to judge what it is told.
+    fn write(&mut self, m: Member) {
+        let key = format!("k{}", self.rng.below(3)).into_bytes();
+        let expect = self.world.hosts[m as usize].store.heads.get(&key).cloned();
+        self.versions += 1;
+        let version = format!("v{}", self.versions).into_bytes();
+        let now = self.world.now;
+        let node = self.world.node(m).expect("running");
+        let life = node.generation().nonce;
+        let seq = node.propose(
+            Body::Write {
+                keys: vec![KeyWrite {
+                    key,
+                    expect,
+                    version,
+                }],
+                payload: Vec::new(),
+            },
+            now,
+        );
+        self.check.proposals.insert(
+            (m, seq),
+            ProposalId {
+                origin: m,
+                life,
+                seq,
+            },
+        );
+        self.check.writes += 1;
+    }
+
+    /// A linearizable read from full replica `m`, which must read at or
+    /// past every position told chosen before it began.
+    fn read(&mut self, m: Member) {
+        let now = self.world.now;
+        let began = self.check.chosen_max;
+        let rid = self.world.node(m).expect("running").read(now);
+        self.check.reads.insert((m, rid), began);
     }
 
     fn trace(&self, what: &str, m: Member) {

@@ -27,7 +27,7 @@ use std::sync::Arc;
 use crate::golden::{Harness, check, check_listed, num};
 
 use super::node::{Durable, Standing};
-use super::types::{Action, Body, Entry, KeyWrite, MEMBERS, Member, Msg, Persist};
+use super::types::{Action, Ballot, Body, Entry, Index, KeyWrite, MEMBERS, Member, Msg, Persist};
 use super::world::{Effect, Packet, Store, World};
 
 fn testdata() -> PathBuf {
@@ -237,12 +237,6 @@ impl Sim {
     }
 
     fn msg_text(&self, msg: &Msg) -> String {
-        let entries = |es: &[Arc<Entry>]| -> String {
-            es.iter()
-                .map(|e| self.entry_text(e))
-                .collect::<Vec<_>>()
-                .join(" ")
-        };
         match msg {
             Msg::Hello { lives } => {
                 let lives: Vec<String> = lives.iter().map(|g| g.to_string()).collect();
@@ -279,29 +273,12 @@ impl Sim {
             Msg::Accept {
                 ballot,
                 start,
-                entries: es,
+                entries,
                 commit,
                 ping,
                 held,
                 ..
-            } => {
-                let held = if held != commit {
-                    format!(" held {held}")
-                } else {
-                    String::new()
-                };
-                let body = if es.is_empty() {
-                    "heartbeat".to_string()
-                } else {
-                    format!("{start}: {}", entries(es))
-                };
-                let ping = if *ping > 0 {
-                    format!(" ping {ping}")
-                } else {
-                    String::new()
-                };
-                format!("accept {ballot} {body} commit {commit}{held}{ping}")
-            }
+            } => self.accept_text(*ballot, *start, entries, (*commit, *held), *ping),
             Msg::Accepted {
                 ballot,
                 through,
@@ -311,11 +288,7 @@ impl Sim {
             } => format!(
                 "accepted {ballot} through {through}{}{}{}",
                 if *voter { "" } else { " (learner)" },
-                if *ping > 0 {
-                    format!(" ping {ping}")
-                } else {
-                    String::new()
-                },
+                ping_text(*ping),
                 if *gap { " gap" } else { "" }
             ),
             Msg::Propose { entry, ballot } => {
@@ -353,6 +326,33 @@ impl Sim {
         }
     }
 
+    /// An `Accept`: its entries, or `heartbeat` when it carries none;
+    /// `held` is shown only where it differs from `commit`.
+    fn accept_text(
+        &self,
+        ballot: Ballot,
+        start: Index,
+        entries: &[Arc<Entry>],
+        (commit, held): (Index, Index),
+        ping: u64,
+    ) -> String {
+        let held = if held != commit {
+            format!(" held {held}")
+        } else {
+            String::new()
+        };
+        let body = if entries.is_empty() {
+            "heartbeat".to_string()
+        } else {
+            let es: Vec<String> = entries.iter().map(|e| self.entry_text(e)).collect();
+            format!("{start}: {}", es.join(" "))
+        };
+        format!(
+            "accept {ballot} {body} commit {commit}{held}{}",
+            ping_text(ping)
+        )
+    }
+
     fn deliver(&mut self, packets: Vec<Packet>, out: &mut Vec<String>) {
         for p in packets {
             let (from, to, kind) = (p.from, p.to, p.msg.kind());
@@ -366,6 +366,15 @@ impl Sim {
                 ));
             }
         }
+    }
+}
+
+/// A ping's number, when the message carries one.
+fn ping_text(ping: u64) -> String {
+    if ping > 0 {
+        format!(" ping {ping}")
+    } else {
+        String::new()
     }
 }
 
@@ -398,97 +407,137 @@ impl Harness for Sim {
         let words: Vec<&str> = line.split_whitespace().collect();
         let args = &words[1..];
         match words[0] {
-            "members" => {
-                for a in args {
-                    if let Some(w) = a.strip_prefix("witness=") {
-                        self.world.witness = Some(self.member(w));
-                    } else {
-                        self.names.push(a.to_string());
-                    }
+            "members" => self.members(args),
+            "start" => self.start(args, out),
+            "write" => self.write(args, out),
+            "writes" => self.writes(args, out),
+            "read" => self.read(args, out),
+            "deliver" | "settle" | "drop" | "hold" | "release" | "dup" | "cut" | "heal" => {
+                self.network(words[0], args, out)
+            }
+            "tick" => self.tick(args, out),
+            "run" => self.run(args, out),
+            "slow-disk" | "sync" | "crash" | "restart" | "wipe" | "snapshot" | "restore" => {
+                self.lifecycle(words[0], args, out)
+            }
+            "state" => self.state(out),
+            "heads" => self.heads(out),
+            other => panic!("unknown command {other:?}"),
+        }
+    }
+}
+
+/// The script's commands, one method per command or kind of command, so
+/// that the list of commands in [`Harness::command`] reads as the module
+/// doc's.
+impl Sim {
+    /// `members A B C [witness=C]`.
+    fn members(&mut self, args: &[&str]) {
+        for a in args {
+            if let Some(w) = a.strip_prefix("witness=") {
+                self.world.witness = Some(self.member(w));
+            } else {
+                self.names.push(a.to_string());
+            }
+        }
+        assert_eq!(self.names.len(), MEMBERS, "three members");
+        self.world = World::new(self.world.witness);
+    }
+
+    /// `start A... [fresh=A]`.
+    fn start(&mut self, args: &[&str], out: &mut Vec<String>) {
+        let fresh = args
+            .iter()
+            .find_map(|a| a.strip_prefix("fresh="))
+            .map(|l| self.member(l));
+        for a in args.iter().filter(|a| !a.contains('=')) {
+            let m = self.member(a);
+            if let Some(leader) = fresh {
+                self.world.hosts[m as usize].disk = Durable::fresh(leader);
+            }
+            self.world.start(m, fresh.is_some());
+            self.drain(m, out);
+        }
+    }
+
+    /// `write A key:expect:version...`.
+    fn write(&mut self, args: &[&str], out: &mut Vec<String>) {
+        let m = self.member(args[0]);
+        let keys = args[1..]
+            .iter()
+            .map(|w| {
+                let p: Vec<&str> = w.split(':').collect();
+                KeyWrite {
+                    key: p[0].as_bytes().to_vec(),
+                    expect: (p[1] != "-").then(|| p[1].as_bytes().to_vec()),
+                    version: p[2].as_bytes().to_vec(),
                 }
-                assert_eq!(self.names.len(), MEMBERS, "three members");
-                self.world = World::new(self.world.witness);
-            }
-            "start" => {
-                let fresh = args
-                    .iter()
-                    .find_map(|a| a.strip_prefix("fresh="))
-                    .map(|l| self.member(l));
-                for a in args.iter().filter(|a| !a.contains('=')) {
-                    let m = self.member(a);
-                    if let Some(leader) = fresh {
-                        self.world.hosts[m as usize].disk = Durable::fresh(leader);
-                    }
-                    self.world.start(m, fresh.is_some());
-                    self.drain(m, out);
+            })
+            .collect();
+        let now = self.world.now;
+        let node = self.world.hosts[m as usize].node.as_mut().expect("running");
+        let seq = node.propose(
+            Body::Write {
+                keys,
+                payload: Vec::new(),
+            },
+            now,
+        );
+        out.push(format!("{}: write #{seq}", args[0]));
+        self.drain(m, out);
+    }
+
+    /// `writes A N key`: each write chosen before the next, and only their
+    /// count shown.
+    fn writes(&mut self, args: &[&str], out: &mut Vec<String>) {
+        let m = self.member(args[0]);
+        let n = num(args[1]);
+        let key = args[2].as_bytes().to_vec();
+        let mut quiet = Vec::new();
+        for _ in 0..n {
+            let store = &self.world.hosts[m as usize].store;
+            let expect = store.heads.get(&key).cloned();
+            let version = format!("w{}", store.applied + 1).into_bytes();
+            let now = self.world.now;
+            let node = self.world.hosts[m as usize].node.as_mut().expect("running");
+            node.propose(
+                Body::Write {
+                    keys: vec![KeyWrite {
+                        key: key.clone(),
+                        expect,
+                        version,
+                    }],
+                    payload: Vec::new(),
+                },
+                now,
+            );
+            self.drain(m, &mut quiet);
+            for _ in 0..100 {
+                if self.world.queue.is_empty() {
+                    break;
                 }
+                let packets = std::mem::take(&mut self.world.queue).into();
+                self.deliver(packets, &mut quiet);
             }
-            "write" => {
-                let m = self.member(args[0]);
-                let keys = args[1..]
-                    .iter()
-                    .map(|w| {
-                        let p: Vec<&str> = w.split(':').collect();
-                        KeyWrite {
-                            key: p[0].as_bytes().to_vec(),
-                            expect: (p[1] != "-").then(|| p[1].as_bytes().to_vec()),
-                            version: p[2].as_bytes().to_vec(),
-                        }
-                    })
-                    .collect();
-                let now = self.world.now;
-                let node = self.world.hosts[m as usize].node.as_mut().expect("running");
-                let seq = node.propose(
-                    Body::Write {
-                        keys,
-                        payload: Vec::new(),
-                    },
-                    now,
-                );
-                out.push(format!("{}: write #{seq}", args[0]));
-                self.drain(m, out);
-            }
-            "writes" => {
-                let m = self.member(args[0]);
-                let n = num(args[1]);
-                let key = args[2].as_bytes().to_vec();
-                let mut quiet = Vec::new();
-                for _ in 0..n {
-                    let store = &self.world.hosts[m as usize].store;
-                    let expect = store.heads.get(&key).cloned();
-                    let version = format!("w{}", store.applied + 1).into_bytes();
-                    let now = self.world.now;
-                    let node = self.world.hosts[m as usize].node.as_mut().expect("running");
-                    node.propose(
-                        Body::Write {
-                            keys: vec![KeyWrite {
-                                key: key.clone(),
-                                expect,
-                                version,
-                            }],
-                            payload: Vec::new(),
-                        },
-                        now,
-                    );
-                    self.drain(m, &mut quiet);
-                    for _ in 0..100 {
-                        if self.world.queue.is_empty() {
-                            break;
-                        }
-                        let packets = std::mem::take(&mut self.world.queue).into();
-                        self.deliver(packets, &mut quiet);
-                    }
-                }
-                out.push(format!("{}: {n} writes", args[0]));
-            }
-            "read" => {
-                let m = self.member(args[0]);
-                let now = self.world.now;
-                let node = self.world.hosts[m as usize].node.as_mut().expect("running");
-                let rid = node.read(now);
-                out.push(format!("{}: read r{}", args[0], short(rid)));
-                self.drain(m, out);
-            }
+        }
+        out.push(format!("{}: {n} writes", args[0]));
+    }
+
+    /// `read A`.
+    fn read(&mut self, args: &[&str], out: &mut Vec<String>) {
+        let m = self.member(args[0]);
+        let now = self.world.now;
+        let node = self.world.hosts[m as usize].node.as_mut().expect("running");
+        let rid = node.read(now);
+        out.push(format!("{}: read r{}", args[0], short(rid)));
+        self.drain(m, out);
+    }
+
+    /// What the network does to queued messages: `deliver [A>B]`,
+    /// `settle`, `drop A>B`, `hold A>B`, `release A>B`, `dup A>B`,
+    /// `cut A` or `cut A>B`, `heal`.
+    fn network(&mut self, command: &str, args: &[&str], out: &mut Vec<String>) {
+        match command {
             "deliver" => {
                 let packets = match args.first() {
                     Some(l) => {
@@ -566,110 +615,114 @@ impl Harness for Sim {
                 }
             }
             "heal" => self.world.cut.clear(),
-            "tick" => {
-                self.world.now += num(args[0].trim_end_matches("ms"));
-                for m in 0..MEMBERS as Member {
-                    let now = self.world.now;
-                    if let Some(node) = self.world.hosts[m as usize].node.as_mut() {
-                        node.tick(now);
-                        self.drain(m, out);
-                    }
+            other => unreachable!("{other:?} is not a network command"),
+        }
+    }
+
+    /// `tick MS`: every running member, after MS more milliseconds.
+    fn tick(&mut self, args: &[&str], out: &mut Vec<String>) {
+        self.world.now += num(args[0].trim_end_matches("ms"));
+        for m in 0..MEMBERS as Member {
+            let now = self.world.now;
+            if let Some(node) = self.world.hosts[m as usize].node.as_mut() {
+                node.tick(now);
+                self.drain(m, out);
+            }
+        }
+    }
+
+    /// `run MS`: time passes in 10 ms steps, every queued message arriving
+    /// within a step; heartbeats and their answers are not shown.
+    fn run(&mut self, args: &[&str], out: &mut Vec<String>) {
+        let until = self.world.now + num(args[0].trim_end_matches("ms"));
+        let mut all = Vec::new();
+        while self.world.now < until {
+            self.world.now += 10;
+            for m in 0..MEMBERS as Member {
+                let now = self.world.now;
+                if let Some(node) = self.world.hosts[m as usize].node.as_mut() {
+                    node.tick(now);
+                    self.drain(m, &mut all);
                 }
             }
-            "run" => {
-                // Time passes in 10 ms steps, every queued message arriving
-                // within a step; heartbeats and their answers are not shown.
-                let until = self.world.now + num(args[0].trim_end_matches("ms"));
-                let mut all = Vec::new();
-                while self.world.now < until {
-                    self.world.now += 10;
-                    for m in 0..MEMBERS as Member {
-                        let now = self.world.now;
-                        if let Some(node) = self.world.hosts[m as usize].node.as_mut() {
-                            node.tick(now);
-                            self.drain(m, &mut all);
-                        }
-                    }
-                    let packets = std::mem::take(&mut self.world.queue).into();
-                    self.deliver(packets, &mut all);
-                }
-                out.extend(all.into_iter().filter(|l| {
-                    !(l.contains("heartbeat") || l.contains(": accepted ") && !l.contains("gap"))
-                }));
-            }
+            let packets = std::mem::take(&mut self.world.queue).into();
+            self.deliver(packets, &mut all);
+        }
+        out.extend(all.into_iter().filter(|l| {
+            !(l.contains("heartbeat") || l.contains(": accepted ") && !l.contains("gap"))
+        }));
+    }
+
+    /// What befalls a member and its disk: `slow-disk A`, `sync A`,
+    /// `crash A`, `restart A`, `wipe A`, `snapshot A`, `restore A`.
+    fn lifecycle(&mut self, command: &str, args: &[&str], out: &mut Vec<String>) {
+        let m = self.member(args[0]);
+        match command {
             "slow-disk" => {
-                self.slow.insert(self.member(args[0]));
+                self.slow.insert(m);
             }
             "sync" => {
-                let m = self.member(args[0]);
                 self.slow.remove(&m);
                 self.drain(m, out);
             }
             "crash" => {
-                let m = self.member(args[0]);
                 // What it sent is on the wire already and still arrives;
                 // what it had not synced is lost.
                 self.slow.remove(&m);
                 self.world.crash(m);
             }
             "restart" => {
-                let m = self.member(args[0]);
                 self.world.start(m, false);
                 self.drain(m, out);
             }
-            "wipe" => {
-                let m = self.member(args[0]);
-                self.world.wipe(m);
+            "wipe" => self.world.wipe(m),
+            "snapshot" => self.world.snapshot(m),
+            "restore" => self.world.restore(m),
+            other => unreachable!("{other:?} is not a member's lifecycle command"),
+        }
+    }
+
+    /// `state`: each member's role, promise, positions, standing and life.
+    fn state(&self, out: &mut Vec<String>) {
+        for m in 0..MEMBERS as Member {
+            let name = self.name(m);
+            let Some(n) = &self.world.hosts[m as usize].node else {
+                out.push(format!("{name}: down"));
+                continue;
+            };
+            let standing = match n.standing() {
+                Standing::Voter => "voter",
+                Standing::Unverified { .. } => "unverified",
+                Standing::Rejoining { .. } => "rejoining",
+            };
+            let compacted = match n.compacted() {
+                0 => String::new(),
+                c => format!(" compacted {c}"),
+            };
+            out.push(format!(
+                "{name}: {} promised {} commit {} last {} {standing} {}{compacted}",
+                n.role_name(),
+                n.promised(),
+                n.commit(),
+                n.last(),
+                n.generation()
+            ));
+        }
+    }
+
+    /// `heads`: each full replica's store.
+    fn heads(&self, out: &mut Vec<String>) {
+        for m in 0..MEMBERS as Member {
+            if Some(m) == self.world.witness {
+                continue;
             }
-            "snapshot" => {
-                let m = self.member(args[0]);
-                self.world.snapshot(m);
-            }
-            "restore" => {
-                let m = self.member(args[0]);
-                self.world.restore(m);
-            }
-            "state" => {
-                for m in 0..MEMBERS as Member {
-                    let name = self.name(m);
-                    let Some(n) = &self.world.hosts[m as usize].node else {
-                        out.push(format!("{name}: down"));
-                        continue;
-                    };
-                    let standing = match n.standing() {
-                        Standing::Voter => "voter",
-                        Standing::Unverified { .. } => "unverified",
-                        Standing::Rejoining { .. } => "rejoining",
-                    };
-                    let compacted = match n.compacted() {
-                        0 => String::new(),
-                        c => format!(" compacted {c}"),
-                    };
-                    out.push(format!(
-                        "{name}: {} promised {} commit {} last {} {standing} {}{compacted}",
-                        n.role_name(),
-                        n.promised(),
-                        n.commit(),
-                        n.last(),
-                        n.generation()
-                    ));
-                }
-            }
-            "heads" => {
-                for m in 0..MEMBERS as Member {
-                    if Some(m) == self.world.witness {
-                        continue;
-                    }
-                    let store = &self.world.hosts[m as usize].store;
-                    out.push(format!(
-                        "{}: applied {}: {}",
-                        self.name(m),
-                        store.applied,
-                        heads_text(store)
-                    ));
-                }
-            }
-            other => panic!("unknown command {other:?}"),
+            let store = &self.world.hosts[m as usize].store;
+            out.push(format!(
+                "{}: applied {}: {}",
+                self.name(m),
+                store.applied,
+                heads_text(store)
+            ));
         }
     }
 }

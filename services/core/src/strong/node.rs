@@ -348,46 +348,8 @@ impl Node {
         if from as usize >= MEMBERS || from == self.me {
             return;
         }
-        match self.seen[from as usize] {
-            Some(seen) if generation == seen => {}
-            Some(seen) if generation.older_than(&seen) => {
-                if !matches!(msg, Msg::Stale { .. }) {
-                    self.send(from, Msg::Stale { seen });
-                }
-                return;
-            }
-            seen => match &msg {
-                // A new life is recorded only from its hello, which names
-                // the lives its store recorded: one whose store lacks the
-                // life this member saw last lost what that life held, and
-                // is stale whatever its counter.
-                Msg::Hello { lives } => {
-                    if let Some(seen) = seen
-                        && !lives.contains(&seen)
-                    {
-                        self.send(from, Msg::Stale { seen });
-                        return;
-                    }
-                    self.seen[from as usize] = Some(generation);
-                    self.persist(Persist::PeerSeen {
-                        member: from,
-                        generation,
-                    });
-                }
-                // Anything else from a life not yet vouched for is taken
-                // as from a member that does not vote (it does not, until
-                // both peers answer its hello), and the life is not
-                // recorded, so its hello is still checked.
-                _ => {
-                    if seen.is_none() {
-                        self.seen[from as usize] = Some(generation);
-                        self.persist(Persist::PeerSeen {
-                            member: from,
-                            generation,
-                        });
-                    }
-                }
-            },
+        if !self.admit(from, generation, &msg) {
+            return;
         }
         match msg {
             Msg::Hello { .. } => {
@@ -450,6 +412,55 @@ impl Node {
                 next,
             } => self.on_snapshot_ack(from, ballot, through, next),
         }
+    }
+
+    /// Whether a message from member `from` in its life `generation` is
+    /// taken: a life older than the one this member saw last is answered
+    /// `Stale`, and a new life is recorded (and persisted) only as its
+    /// hello allows.
+    fn admit(&mut self, from: Member, generation: Generation, msg: &Msg) -> bool {
+        match self.seen[from as usize] {
+            Some(seen) if generation == seen => {}
+            Some(seen) if generation.older_than(&seen) => {
+                if !matches!(msg, Msg::Stale { .. }) {
+                    self.send(from, Msg::Stale { seen });
+                }
+                return false;
+            }
+            seen => match msg {
+                // A new life is recorded only from its hello, which names
+                // the lives its store recorded: one whose store lacks the
+                // life this member saw last lost what that life held, and
+                // is stale whatever its counter.
+                Msg::Hello { lives } => {
+                    if let Some(seen) = seen
+                        && !lives.contains(&seen)
+                    {
+                        self.send(from, Msg::Stale { seen });
+                        return false;
+                    }
+                    self.seen[from as usize] = Some(generation);
+                    self.persist(Persist::PeerSeen {
+                        member: from,
+                        generation,
+                    });
+                }
+                // Anything else from a life not yet vouched for is taken
+                // as from a member that does not vote (it does not, until
+                // both peers answer its hello), and the life is not
+                // recorded, so its hello is still checked.
+                _ => {
+                    if seen.is_none() {
+                        self.seen[from as usize] = Some(generation);
+                        self.persist(Persist::PeerSeen {
+                            member: from,
+                            generation,
+                        });
+                    }
+                }
+            },
+        }
+        true
     }
 
     // ---- what status shows -----------------------------------------------

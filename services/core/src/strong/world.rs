@@ -193,28 +193,7 @@ impl World {
         }
         match action {
             Action::Persist(p) => {
-                let host = &mut self.hosts[m as usize];
-                match p {
-                    Persist::Promised(b) => host.disk.promised = *b,
-                    Persist::Accepted(slots) => host.unsynced.extend(slots.iter().cloned()),
-                    Persist::Commit(c) => host.disk.commit = *c,
-                    Persist::Compacted(c) => {
-                        host.disk.compacted = *c;
-                        host.slots = host.slots.split_off(&(c + 1));
-                    }
-                    Persist::Life {
-                        generation,
-                        rejoining,
-                        lives,
-                    } => {
-                        host.disk.generation = *generation;
-                        host.disk.rejoining = *rejoining;
-                        host.disk.lives = lives.clone();
-                    }
-                    Persist::PeerSeen { member, generation } => {
-                        host.disk.seen[*member as usize] = Some(*generation)
-                    }
-                }
+                self.persist(m, p);
                 Effect::None
             }
             Action::Send { to, msg } => {
@@ -263,26 +242,58 @@ impl World {
                 host.staged.push(data.clone());
                 Effect::None
             }
-            Action::InstallSnapshot { through } => {
-                let full = self.witness != Some(m);
-                let host = &mut self.hosts[m as usize];
-                let heads: BTreeMap<Vec<u8>, Vec<u8>> = std::mem::take(&mut host.staged)
-                    .iter()
-                    .flat_map(|p| decode_part(p))
-                    .collect();
-                if full {
-                    host.store = Store {
-                        heads: heads.clone(),
-                        applied: *through,
-                    };
-                }
-                host.disk.commit = host.disk.commit.max(*through);
-                host.disk.compacted = host.disk.compacted.max(*through);
-                host.slots = host.slots.split_off(&(through + 1));
-                Effect::Installed(*through, heads)
-            }
+            Action::InstallSnapshot { through } => self.install_snapshot(m, *through),
             _ => Effect::None,
         }
+    }
+
+    /// Writes what member `m` asked to persist on its disk; acceptances
+    /// wait among its unsynced ones for [`World::sync`].
+    fn persist(&mut self, m: Member, p: &Persist) {
+        let host = &mut self.hosts[m as usize];
+        match p {
+            Persist::Promised(b) => host.disk.promised = *b,
+            Persist::Accepted(slots) => host.unsynced.extend(slots.iter().cloned()),
+            Persist::Commit(c) => host.disk.commit = *c,
+            Persist::Compacted(c) => {
+                host.disk.compacted = *c;
+                host.slots = host.slots.split_off(&(c + 1));
+            }
+            Persist::Life {
+                generation,
+                rejoining,
+                lives,
+            } => {
+                host.disk.generation = *generation;
+                host.disk.rejoining = *rejoining;
+                host.disk.lives = lives.clone();
+            }
+            Persist::PeerSeen { member, generation } => {
+                host.disk.seen[*member as usize] = Some(*generation)
+            }
+        }
+    }
+
+    /// Member `m` installs the snapshot it staged, taken at `through`:
+    /// a full replica's store becomes its heads, and the log up to it
+    /// goes.
+    fn install_snapshot(&mut self, m: Member, through: Index) -> Effect {
+        let full = self.witness != Some(m);
+        let host = &mut self.hosts[m as usize];
+        let heads: BTreeMap<Vec<u8>, Vec<u8>> = std::mem::take(&mut host.staged)
+            .iter()
+            .flat_map(|p| decode_part(p))
+            .collect();
+        if full {
+            host.store = Store {
+                heads: heads.clone(),
+                applied: through,
+            };
+        }
+        host.disk.commit = host.disk.commit.max(through);
+        host.disk.compacted = host.disk.compacted.max(through);
+        host.slots = host.slots.split_off(&(through + 1));
+        Effect::Installed(through, heads)
     }
 
     /// Sends part `part` of member `m`'s snapshot for `to`: the one it

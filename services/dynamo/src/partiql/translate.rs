@@ -536,21 +536,7 @@ fn select(
         .map(|(_, t)| *t)
         .collect();
 
-    // The sort key: an equality makes the key whole; otherwise the first
-    // range condition DynamoDB can query by.
-    let mut sort_cond = None;
-    let mut sort_eq = None;
-    if let Some(sk) = &key.sort {
-        for (i, t) in rest.iter().enumerate() {
-            if let Some(v) = ph.key_equality(t, &sk.name)? {
-                sort_eq = Some((i, v));
-                break;
-            }
-        }
-        if sort_eq.is_none() {
-            sort_cond = rest.iter().position(|t| is_sort_range(t, &sk.name));
-        }
-    }
+    let (sort_eq, sort_cond) = sort_terms(ph, &rest, key)?;
     let pk = key.partition.name.as_str();
     // An index's key names many items: its reads are always Querys.
     let whole_key = s.index.is_none() && (key.sort.is_none() || sort_eq.is_some());
@@ -594,6 +580,33 @@ fn select(
         request.insert("ScanIndexForward".into(), json!(false));
     }
     Ok((Op::Query, request))
+}
+
+/// A sort key equality among a SELECT's terms: its position and value.
+type SortEquality = Option<(usize, Json)>;
+
+/// The sort key's term among `rest`: an equality makes the key whole
+/// (its position and value); otherwise the position of the first range
+/// condition DynamoDB can query by.
+fn sort_terms(
+    ph: &Placeholders<'_>,
+    rest: &[&Expr],
+    key: &KeySchema,
+) -> ApiResult<(SortEquality, Option<usize>)> {
+    let mut sort_cond = None;
+    let mut sort_eq = None;
+    if let Some(sk) = &key.sort {
+        for (i, t) in rest.iter().enumerate() {
+            if let Some(v) = ph.key_equality(t, &sk.name)? {
+                sort_eq = Some((i, v));
+                break;
+            }
+        }
+        if sort_eq.is_none() {
+            sort_cond = rest.iter().position(|t| is_sort_range(t, &sk.name));
+        }
+    }
+    Ok((sort_eq, sort_cond))
 }
 
 /// Why an `ORDER BY` cannot be honoured when the `WHERE` clause becomes a Scan.
