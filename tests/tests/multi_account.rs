@@ -258,17 +258,22 @@ async fn a_replica_of_another_account_joins_by_policy_and_stops_when_its_policy_
         mine && theirs
     })
     .await;
-    // Each region works the grants out once it reads the change: probe
-    // until a write of A's no longer reaches B once every link is drained.
+    // Each region works the grants out once it reads the change, B at once
+    // and A when B's policy row reaches it: probe both ways until neither
+    // side's write reaches the other once every link is drained.
     let deadline = tokio::time::Instant::now() + WAIT;
     for probe in 0.. {
-        let key = format!("probe{probe}");
-        put(&a, "MusicTable", item([("Artist", s(&key))])).await;
+        let (from_a, from_b) = (format!("probe-a{probe}"), format!("probe-b{probe}"));
+        put(&a, "MusicTable", item([("Artist", s(&from_a))])).await;
+        put(&b, "MusicTable", item([("Artist", s(&from_b))])).await;
         drained().await;
-        if get(&b, "MusicTable", item([("Artist", s(&key))]))
+        let crossed_to_b = get(&b, "MusicTable", item([("Artist", s(&from_a))]))
             .await
-            .is_none()
-        {
+            .is_some();
+        let crossed_to_a = get(&a, "MusicTable", item([("Artist", s(&from_b))]))
+            .await
+            .is_some();
+        if !crossed_to_b && !crossed_to_a {
             break;
         }
         assert!(
