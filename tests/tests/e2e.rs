@@ -1,9 +1,9 @@
 //! Every end-to-end test file, compiled and linked as one test binary.
 //!
 //! One binary instead of one per file: each file used to link the whole
-//! stack (regions, the AWS SDK, tonic) on its own, which was most of a cold
-//! build's link time, and ran its tests alone while the other core idled at
-//! its tail (docs/performance.md, *The test suite's time*). Each file stays
+//! stack (regions, the AWS SDK, tonic) on its own, and ran its tests alone
+//! while the other core idled at its tail (docs/performance.md, *The test
+//! suite's time*). Each file stays
 //! a module of its own, named as before: `cargo test -p meridian-tests
 //! --test e2e multi_account::` runs one file's tests.
 //!
