@@ -361,20 +361,20 @@ impl Metrics {
             self.strong_messages.clone(),
         );
         registry.register(
-        "strong_refused_messages",
-        "Strong-mode messages refused as malformed, forged or from a region that is not a member, or dropped while their table's replication with the peer is paused (replication_paused), by peer and reason",
-        self.strong_refused.clone(),
-    );
+            "strong_refused_messages",
+            "Strong-mode messages refused as malformed, forged or from a region that is not a member, or dropped while their table's replication with the peer is paused (replication_paused), by peer and reason",
+            self.strong_refused.clone(),
+        );
         registry.register(
-        "strong_writes",
-        "Writes to STRONG tables taken by this region, by outcome: ok, conflict (ReplicatedWriteConflictException), retried (evaluated again on a newer copy), unavailable (no majority in time) or busy",
-        self.strong_writes.clone(),
-    );
+            "strong_writes",
+            "Writes to STRONG tables taken by this region, by outcome: ok, conflict (ReplicatedWriteConflictException), retried (evaluated again on a newer copy), unavailable (no majority in time) or busy",
+            self.strong_writes.clone(),
+        );
         registry.register(
-        "strong_snapshots",
-        "Snapshots of STRONG tables: sent (read to be sent to a member that needs entries every member has dropped) and installed here, by direction (docs/strong.md)",
-        self.strong_snapshots.clone(),
-    );
+            "strong_snapshots",
+            "Snapshots of STRONG tables: sent (read to be sent to a member that needs entries every member has dropped) and installed here, by direction (docs/strong.md)",
+            self.strong_snapshots.clone(),
+        );
     }
 
     /// Replication's links: latency, positions, conflicts, refusals and what the receivers applied, held back or skipped.
@@ -406,35 +406,35 @@ impl Metrics {
             self.drift_refusals.clone(),
         );
         registry.register(
-        "replication_reordered",
-        "Replicated entries applied while an earlier entry of the same peer's log was still held in its lane (partition order), by source peer",
-        self.reordered.clone(),
-    );
+            "replication_reordered",
+            "Replicated entries applied while an earlier entry of the same peer's log was still held in its lane (partition order), by source peer",
+            self.reordered.clone(),
+        );
         registry.register(
-        "replication_torn_units",
-        "Replicated units (one request's writes, such as a transaction) applied here in part, the rest still held in other lanes (partition order), by source peer",
-        self.torn_units.clone(),
-    );
+            "replication_torn_units",
+            "Replicated units (one request's writes, such as a transaction) applied here in part, the rest still held in other lanes (partition order), by source peer",
+            self.torn_units.clone(),
+        );
         registry.register(
-        "drift_ahead_micros",
-        "How far ahead of this region's clock the version the drift guard last refused from the peer was, in µs; 0 once the peer's entries apply again",
-        self.drift_ahead.clone(),
-    );
+            "drift_ahead_micros",
+            "How far ahead of this region's clock the version the drift guard last refused from the peer was, in µs; 0 once the peer's entries apply again",
+            self.drift_ahead.clone(),
+        );
         registry.register(
-        "replication_refusals",
-        "Replicated units refused for now and retried by the sender, by peer and reason: drift_guard (a version too far ahead of this region's clock) or table_not_ready (its table, or that version of it, is not known here yet)",
-        self.replication_refusals.clone(),
-    );
+            "replication_refusals",
+            "Replicated units refused for now and retried by the sender, by peer and reason: drift_guard (a version too far ahead of this region's clock) or table_not_ready (its table, or that version of it, is not known here yet)",
+            self.replication_refusals.clone(),
+        );
         registry.register(
-        "replication_left_to_origin",
-        "Relayed catalog entries that would delete or replace a table held here, passed over for the region that made them to bring (docs/security.md), by relaying peer",
-        self.left_to_origin.clone(),
-    );
+            "replication_left_to_origin",
+            "Relayed catalog entries that would delete or replace a table held here, passed over for the region that made them to bring (docs/security.md), by relaying peer",
+            self.left_to_origin.clone(),
+        );
         registry.register(
-        "replication_paused_skipped",
-        "Entries from a peer skipped because their table's replication with that peer was paused (docs/netsim.md), by peer; the pause's end pulls them back by repair",
-        self.paused_skipped.clone(),
-    );
+            "replication_paused_skipped",
+            "Entries from a peer skipped because their table's replication with that peer was paused (docs/netsim.md), by peer; the pause's end pulls them back by repair",
+            self.paused_skipped.clone(),
+        );
         registry.register(
             "applied_mutations",
             "Remote mutations applied, by source peer",
@@ -465,39 +465,39 @@ impl Metrics {
             self.ttl_expired.clone(),
         );
         registry.register(
-        "log_reads",
-        "Batches the shippers read from the log, by source: memory (the newest entries, handed over by the writer) or store (SQLite, for a peer further behind)",
-        self.log_reads.clone(),
-    );
+            "log_reads",
+            "Batches the shippers read from the log, by source: memory (the newest entries, handed over by the writer) or store (SQLite, for a peer further behind)",
+            self.log_reads.clone(),
+        );
         registry.register(
-        "log_truncated",
-        "Log entries deleted by truncation: every peer had applied them and they were past the retention, or the log outgrew its maximum",
-        self.log_truncated.clone(),
-    );
+            "log_truncated",
+            "Log entries deleted by truncation: every peer had applied them and they were past the retention, or the log outgrew its maximum",
+            self.log_truncated.clone(),
+        );
         registry.register(
-        "tombstones_purged",
-        "Tombstones purged: every replica of every table claimed to hold every write at or below the purge horizon",
-        self.tombstones_purged.clone(),
-    );
+            "tombstones_purged",
+            "Tombstones purged: every replica of every table claimed to hold every write at or below the purge horizon",
+            self.tombstones_purged.clone(),
+        );
         registry.register(
-        "superseded",
-        "Writes dropped for keys this region holds nothing for, at or below a purge horizon: a purged tombstone had overwritten them",
-        self.superseded.clone(),
-    );
+            "superseded",
+            "Writes dropped for keys this region holds nothing for, at or below a purge horizon: a purged tombstone had overwritten them",
+            self.superseded.clone(),
+        );
     }
 
     /// Client requests the endpoints refused: unsigned, overloaded or too slow.
     fn register_refused_requests(&self, registry: &mut Registry) {
         registry.register(
-        "unauthenticated_requests",
-        "Client requests refused for a missing or wrong SigV4 signature where the cluster has dynamodb_keys, by endpoint and reason",
-        self.unauthenticated.clone(),
-    );
+            "unauthenticated_requests",
+            "Client requests refused for a missing or wrong SigV4 signature where the cluster has dynamodb_keys, by endpoint and reason",
+            self.unauthenticated.clone(),
+        );
         registry.register(
-        "refused_requests",
-        "Client requests an endpoint refused: overloaded (past its in-flight limit, shed at once) or timeout (not finished in time), by endpoint",
-        self.refused_requests.clone(),
-    );
+            "refused_requests",
+            "Client requests an endpoint refused: overloaded (past its in-flight limit, shed at once) or timeout (not finished in time), by endpoint",
+            self.refused_requests.clone(),
+        );
     }
 
     /// Anti-entropy rounds with each peer, and the repair and admin calls this region refused as the callee.
@@ -518,10 +518,10 @@ impl Metrics {
             self.repair_keys.clone(),
         );
         registry.register(
-        "repair_bytes",
-        "Bytes of anti-entropy requests sent to (sent) and answers received from (received) each peer",
-        self.repair_bytes.clone(),
-    );
+            "repair_bytes",
+            "Bytes of anti-entropy requests sent to (sent) and answers received from (received) each peer",
+            self.repair_bytes.clone(),
+        );
         registry.register(
             "repair_item_bytes",
             "Of the repair bytes received from each peer, the fetched heads (the items moved)",
@@ -542,44 +542,44 @@ impl Metrics {
     /// The background workers' states and restarts, and what the binary was built from.
     fn register_process(&self, registry: &mut Registry) {
         registry.register(
-        "worker_state",
-        "1 for the state each background worker is in (running, idle, erroring, stopped), 0 for the others",
-        self.worker_state.clone(),
-    );
+            "worker_state",
+            "1 for the state each background worker is in (running, idle, erroring, stopped), 0 for the others",
+            self.worker_state.clone(),
+        );
         registry.register(
-        "worker_restarts",
-        "How often each background worker started over: a shipper's sessions after the first, a receiver's streams after the first",
-        self.worker_restarts.clone(),
-    );
+            "worker_restarts",
+            "How often each background worker started over: a shipper's sessions after the first, a receiver's streams after the first",
+            self.worker_restarts.clone(),
+        );
         registry.register(
-        "build",
-        "What this binary was built from: the crate version, and the git commit and rustc version when its build could read them",
-        prometheus_client::metrics::info::Info::new(build()),
-    );
+            "build",
+            "What this binary was built from: the crate version, and the git commit and rustc version when its build could read them",
+            prometheus_client::metrics::info::Info::new(build()),
+        );
     }
 
     /// Requests to the DynamoDB endpoint and the gRPC servers, counted and timed.
     fn register_requests(&self, registry: &mut Registry) {
         registry.register(
-        "dynamodb_requests",
-        "DynamoDB API requests answered, by operation (unknown for a name the endpoint does not serve) and outcome (ok, or the DynamoDB error type)",
-        self.dynamodb_requests.clone(),
-    );
+            "dynamodb_requests",
+            "DynamoDB API requests answered, by operation (unknown for a name the endpoint does not serve) and outcome (ok, or the DynamoDB error type)",
+            self.dynamodb_requests.clone(),
+        );
         registry.register(
             "dynamodb_request_duration_seconds",
             "Time from a DynamoDB API request's headers to its answer, by operation",
             self.dynamodb_duration.clone(),
         );
         registry.register(
-        "grpc_requests",
-        "gRPC calls answered, by service, method (unknown for a path no service routes) and status code",
-        self.grpc_requests.clone(),
-    );
+            "grpc_requests",
+            "gRPC calls answered, by service, method (unknown for a path no service routes) and status code",
+            self.grpc_requests.clone(),
+        );
         registry.register(
-        "grpc_request_duration_seconds",
-        "Time from a gRPC call's headers to its status (for a stream, its whole life), by service and method",
-        self.grpc_duration.clone(),
-    );
+            "grpc_request_duration_seconds",
+            "Time from a gRPC call's headers to its status (for a stream, its whole life), by service and method",
+            self.grpc_duration.clone(),
+        );
         // The counters' series exist from the start, so `rate()` sees a
         // method's first call; the histograms' (19 lines each) only once a
         // method is called, which keeps a scrape small.

@@ -33,13 +33,28 @@ pub const MAX_UNIT_BYTES: usize = 16 << 20;
 /// all or nothing and replicate as one unit that every peer applies all or
 /// nothing, or a catalog change, which stands alone (catalog changes
 /// replicate one by one: a request of more than one is refused). The two
-/// kinds never share a request; one that mixes them does not compile:
+/// kinds never share a request: `Ops` has exactly these two variants (the
+/// match below has no wildcard, so a third would not compile), each
+/// holding one kind only:
+///
+/// ```
+/// use meridian_store::{CatalogChange, ItemWrite, Ops};
+/// let load = [ItemWrite::Load { table: "t".into(), item: Default::default() }];
+/// let drop = [CatalogChange::DeleteTable("t".into())];
+/// for ops in [Ops::from(&load), Ops::from(&drop)] {
+///     match ops {
+///         Ops::Items(items) => assert!(matches!(items, [ItemWrite::Load { .. }])),
+///         Ops::Catalog(changes) => assert!(matches!(changes, [CatalogChange::DeleteTable(_)])),
+///     }
+/// }
+/// ```
+///
+/// and a catalog change cannot travel as an item write:
 ///
 /// ```compile_fail
-/// use meridian_store::{CatalogChange, ItemWrite, Ops};
-/// let load = ItemWrite::Load { table: "t".into(), item: Default::default() };
-/// let mixed = [CatalogChange::DeleteTable("t".into()), load];
-/// let _ = Ops::from(&mixed);
+/// use meridian_store::{CatalogChange, Ops};
+/// let drop = [CatalogChange::DeleteTable("t".into())];
+/// let _ = Ops::Items(&drop);
 /// ```
 #[derive(Clone, Copy, Debug)]
 pub enum Ops<'r> {

@@ -106,15 +106,18 @@ impl Writer {
     /// transaction with one fsync. `real_micros` is the region's time, which
     /// point-in-time history records its changes at.
     pub fn group_at(&mut self, real_micros: u64) -> Result<Group<'_>, StoreError> {
-        self.last_at = self.last_at.max(real_micros);
-        Group::begin(
+        // Only a group that began moves the history clock on.
+        let at = self.last_at.max(real_micros);
+        let group = Group::begin(
             &self.conn,
             &self.region,
-            self.last_at,
+            at,
             self.shard_age,
             &mut self.records,
             &mut self.catalog,
-        )
+        )?;
+        self.last_at = at;
+        Ok(group)
     }
 }
 
