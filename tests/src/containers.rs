@@ -1,7 +1,8 @@
-//! Regions reached by URL only: regions in containers (tests/tests/containers.rs)
-//! or on other machines, whose store files the test cannot open. Heads are
-//! read through Scan, so what is checked is what clients see; conflicts come
-//! from the Admin API, and quiescence from `meridian_cluster::wait`, as in
+//! Regions reached by URL only: regions in containers
+//! (tests/containers/tests/containers.rs) or on other machines, whose store
+//! files the test cannot open. Heads are read through Scan, so what is
+//! checked is what clients see; conflicts come from the Admin API, and
+//! quiescence from `meridian_cluster::wait`, as in
 //! [`crate::TestCluster`].
 //!
 //! Nothing here depends on Docker; the container plumbing stays in the test.

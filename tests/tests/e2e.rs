@@ -7,8 +7,8 @@
 //! a module of its own, named as before: `cargo test -p meridian-tests
 //! --test e2e multi_account::` runs one file's tests.
 //!
-//! The container tests are their own binary (`--test containers`), run by
-//! `.ci/containers.sh` once the image is built.
+//! The container tests are a package of their own (`tests/containers/`,
+//! `--test containers`), run by `.ci/containers.sh` once the image is built.
 
 // The SDK helpers and the shared refusal cases, used by several files.
 mod cases;
