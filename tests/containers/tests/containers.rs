@@ -620,7 +620,7 @@ async fn region_containers_reach_each_other_and_nothing_outside() {
 /// unchanged against the containers.
 #[test]
 fn the_compose_files_agree_with_local_3() {
-    let regions_dir = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../regions");
+    let regions_dir = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../../regions");
     let compose = meridian_region::ClusterFile::load(&regions_dir.join("compose-3.toml")).unwrap();
     let local = meridian_region::ClusterFile::load(&regions_dir.join("local-3.toml")).unwrap();
     let yaml = std::fs::read_to_string(regions_dir.join("compose.yaml")).unwrap();
@@ -671,7 +671,7 @@ fn the_compose_files_agree_with_local_3() {
 /// StatefulSet runs the region its file is named after.
 #[test]
 fn the_k8s_config_map_is_a_valid_cluster_file() {
-    let k8s = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../regions/k8s");
+    let k8s = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../../regions/k8s");
     let yaml = std::fs::read_to_string(k8s.join("configmap.yaml")).unwrap();
     // The block scalar under `cluster.toml: |`, indented by four spaces.
     let toml: String = yaml
