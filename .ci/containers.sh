@@ -41,11 +41,13 @@ sweep() {
 sweep
 
 echo "== image: regions/image/build.sh"
-regions/image/build.sh
-# The binary the image was made from doubles as the host-side CLI: the
-# static release build, or MERIDIAN_BINARY's (.ci/run passes the one its
-# tests ran).
-meridian="${MERIDIAN_BINARY:-$CARGO_TARGET_DIR/$(rustc -vV | sed -n 's/^host: //p')/release/meridian}"
+# The static build may have a target directory of its own
+# (MERIDIAN_IMAGE_TARGET_DIR: .ci/run builds it beside the tests, and cargo
+# locks a target directory for one build at a time).
+image_target="${MERIDIAN_IMAGE_TARGET_DIR:-$CARGO_TARGET_DIR}"
+CARGO_TARGET_DIR="$image_target" regions/image/build.sh
+# The static binary the image was made from doubles as the host-side CLI.
+meridian="$image_target/$(rustc -vV | sed -n 's/^host: //p')/release/meridian"
 
 # Publishes the ports of regions/local-3.toml on 127.0.0.1, so nothing else
 # (`meridian up`, another compose project) may hold them meanwhile.
