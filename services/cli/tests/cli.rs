@@ -1,17 +1,16 @@
 //! Every test of the `meridian` command, compiled and linked as one test
 //! binary: each file used to link the whole CLI on its own (tests/tests/e2e.rs
 //! says why one binary). Each file stays a module named as before:
-//! `cargo test -p meridian --test cli dashboard::` runs one file's tests.
+//! `cargo test -p meridian --test cli drill::` runs one file's tests. The
+//! benchmark smoke runs and the dashboard's browser test are the long
+//! checks' binary (tests/cli_long.rs).
 
-// Shared by several files: waits and clients, `meridian up` clusters, the
-// WebDriver client of the dashboard's browser test.
+// Shared by several files: waits and clients, `meridian up` clusters.
+// tests/cli_long.rs, the long checks, shares them too.
 mod common;
 mod up;
-mod webdriver;
 
-mod bench;
 mod conformance;
-mod dashboard;
 mod dashboard_standalone;
 mod discovery;
 mod drill;
