@@ -23,7 +23,7 @@ pub mod metrics;
 pub mod ops;
 pub mod pause;
 pub mod profile;
-mod purge;
+mod purge_claims;
 pub mod repair;
 pub mod replication;
 mod resume;
@@ -356,7 +356,7 @@ fn assemble(
         workers,
         repair_locks,
         repair_wake,
-        purge: purge::Purge::default(),
+        purge: purge_claims::Purge::default(),
         seeded,
         backups: backups::Backups::load(&config_backup_dir),
         membership: Default::default(),

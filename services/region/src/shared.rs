@@ -10,7 +10,7 @@ use std::sync::{Arc, Mutex};
 use meridian_core::{Hlc, PhysicalClock, SkewedClock};
 
 use crate::{RegionConfig, StoreBridge};
-use crate::{backups, grants, membership, metrics, pause, purge, seed, strong, worker};
+use crate::{backups, grants, membership, metrics, pause, purge_claims, seed, strong, worker};
 
 /// Shipper state per peer, for the status API.
 #[derive(Clone, Debug, Default)]
@@ -69,9 +69,9 @@ pub(crate) struct Shared {
     /// repair worker keeps its own handle to wait on; a `Notify` keeps one
     /// wake-up for a worker that is not waiting yet.
     pub repair_wake: HashMap<String, Arc<tokio::sync::Notify>>,
-    /// What purging tombstones needs to know (`purge::Purge`): it locks
+    /// What purging tombstones needs to know (`purge_claims::Purge`): it locks
     /// inside, for counters updated in passing.
-    pub purge: purge::Purge,
+    pub purge: purge_claims::Purge,
     /// The peer this run's store was copied from, if it was: set once at
     /// start, read-only after.
     pub seeded: Option<seed::SeedReport>,

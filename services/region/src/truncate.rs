@@ -2,7 +2,7 @@
 //! peer has applied them and they are past the retention, or once the log
 //! outgrows its maximum (docs/repair.md, "Log truncation"), and the conflict
 //! records past their retention (count and age), and purges the tombstones
-//! that every replica holds (`crate::purge`). What to keep of the log is
+//! that every replica holds (`crate::purge_claims`). What to keep of the log is
 //! `meridian_core::epoch::keep_from`; this is the worker that reads the
 //! watermarks and asks the writer to delete.
 

@@ -25,7 +25,6 @@ pub mod memory;
 pub mod pitr;
 #[cfg(test)]
 mod plans;
-mod purge;
 mod range;
 mod read;
 mod replica_settings;
@@ -34,6 +33,7 @@ mod seed;
 pub mod stream;
 mod strong;
 mod strong_snapshot;
+mod tombstones;
 mod upkeep;
 mod write;
 mod writer;

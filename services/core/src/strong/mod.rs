@@ -42,7 +42,7 @@ mod types;
 #[cfg(test)]
 mod chaos;
 #[cfg(test)]
-mod golden;
+mod scripts;
 #[cfg(test)]
 mod world;
 

@@ -51,12 +51,12 @@ mod job;
 mod pace;
 mod readers;
 mod storage;
-mod writer;
+mod write_loop;
 
 pub use catalog::CatalogLook;
 pub use meridian_store::{StrongInstall, Trimmed};
 pub use storage::{Opened, StoreBridge};
-pub use writer::{WriterCtx, WriterTask};
+pub use write_loop::{WriterCtx, WriterTask};
 
 /// Most jobs in one group commit.
 pub const MAX_GROUP: usize = 1024;

@@ -21,7 +21,7 @@ use tokio::sync::{mpsc, oneshot, watch};
 use super::catalog::Catalog;
 use super::job::{Ask, Bell, Job};
 use super::readers::{READERS, Readers};
-use super::writer::{Publish, WriterCtx, WriterTask, writer_task, writer_thread};
+use super::write_loop::{Publish, WriterCtx, WriterTask, writer_task, writer_thread};
 use super::{BridgeError, MAX_GROUP, Mode, lock};
 use crate::metrics::Metrics;
 use crate::metrics::SourceLabel;

@@ -35,7 +35,7 @@ pub mod receiver;
 pub mod shipper;
 
 #[cfg(test)]
-mod golden;
+mod scripts;
 
 pub use crate::untrusted::{BatchError, Origins, batch_bytes, decode_batch};
 pub use inbound::ReplicationApi;
