@@ -5,7 +5,8 @@
 # through regions/stack.sh and drives it the same way (writes with boto3, a
 # partition through the link proxy, a killed task Swarm restarts, a live
 # drill), then runs the testcontainers tests
-# (tests/containers/tests/containers.rs). Needs a Docker engine: here a missing engine or image is a failure, not a skip.
+# (tests/containers/tests/containers.rs). Needs a Docker engine: here a
+# missing engine or image is a failure, not a skip.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 

@@ -37,7 +37,10 @@ host=$(rustc -vV | sed -n 's/^host: //p')
 
 start=$(date +%s)
 # --target keeps the instrumentation off build scripts and proc macros.
-RUSTC_WRAPPER="$PWD/rustc-sancov.sh" cargo build --release --bins --target "$host"
+# rustc-sancov.sh is the only wrapper: a workspace wrapper left in the
+# environment (Clippy's, as .ci/run sets it) would reach it as rustc.
+RUSTC_WRAPPER="$PWD/rustc-sancov.sh" env -u RUSTC_WORKSPACE_WRAPPER -u CLIPPY_ARGS \
+    cargo build --release --bins --target "$host"
 echo "fuzz build: $(($(date +%s) - start)) s"
 [ -z "$build_only" ] || exit 0
 
