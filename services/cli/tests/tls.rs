@@ -47,7 +47,7 @@ fn ca_params(name: &str) -> rcgen::CertificateParams {
     p
 }
 
-fn pki(name: &str) -> Pki {
+fn make_pki(name: &str) -> Pki {
     let ca_key = rcgen::KeyPair::generate().unwrap();
     let ca_pem = ca_params(name).self_signed(&ca_key).unwrap().pem();
     let issuer = rcgen::Issuer::new(ca_params(name), ca_key);
@@ -158,7 +158,7 @@ async fn conformance_runs_over_https_with_a_private_ca_and_profile_credentials()
         }
     }
 
-    let pki = pki("Meridian conformance test CA");
+    let pki = make_pki("Meridian conformance test CA");
     let dir = c.dir.path();
     let ca = write(dir, "ca.pem", &pki.ca_pem);
     let mut args = Vec::new();
@@ -194,9 +194,12 @@ async fn conformance_runs_over_https_with_a_private_ca_and_profile_credentials()
     // The default profile's key is not the cluster's: refused before any
     // check, naming the endpoint (so the right profile is what passes).
     let (code, out, err) = conformance(&args, &files, &[]).await;
+    eprintln!("default profile: {err}");
     assert_eq!(code, Some(1), "{out}{err}");
     assert!(
-        err.contains("us-east-1=https://localhost:") && err.contains("did not get through"),
+        err.contains("us-east-1=https://localhost:")
+            && err.contains("did not get through")
+            && err.contains("UnrecognizedClientException"),
         "{err}"
     );
 
@@ -231,8 +234,8 @@ async fn conformance_runs_over_https_with_a_private_ca_and_profile_credentials()
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn without_the_ca_trusted_the_certificate_is_refused_clearly() {
     // No cluster is needed: the handshake fails before any request.
-    let pki = pki("Meridian conformance test CA");
-    let other = pki("Some other CA");
+    let pki = make_pki("Meridian conformance test CA");
+    let other = make_pki("Some other CA");
     let dir = tempfile::tempdir().unwrap();
     let other_pem = write(dir.path(), "other.pem", &other.ca_pem);
     let port = terminator(pki.server.clone(), ([127, 0, 0, 1], 9).into()).await;
@@ -250,6 +253,7 @@ async fn without_the_ca_trusted_the_certificate_is_refused_clearly() {
     for setting in ["AWS_CA_BUNDLE", "SSL_CERT_FILE"] {
         let env = [home[0], (setting, other_pem.as_path())];
         let (code, out, err) = conformance(&args, &env, &creds).await;
+        eprintln!("{setting}: {err}");
         assert_eq!(code, Some(1), "{setting}: {out}{err}");
         assert!(
             err.contains(&format!("us-east-1=https://localhost:{port}"))

@@ -29,6 +29,8 @@ pub mod report;
 mod tls;
 
 use std::path::PathBuf;
+
+use aws_sdk_dynamodb::error::ProvideErrorMetadata;
 use std::time::{Duration, Instant};
 
 pub use cluster::Endpoint;
@@ -239,7 +241,24 @@ async fn preflight(
         Err(e) if ctx::code(&e) == "ResourceNotFoundException" => return Ok(()),
         Err(e) => e,
     };
-    let text = format!("{}", aws_sdk_dynamodb::error::DisplayErrorContext(&e));
+    // The service's code and message, or the chain of causes (where a
+    // refused certificate is named).
+    let text = match e.as_service_error() {
+        Some(s) => format!(
+            "{}: {}",
+            ctx::code(&e),
+            s.message().unwrap_or("(no message)")
+        ),
+        None => {
+            let mut text = e.to_string();
+            let mut cause = std::error::Error::source(&e);
+            while let Some(c) = cause {
+                text.push_str(&format!(": {c}"));
+                cause = c.source();
+            }
+            text
+        }
+    };
     let hint = trust.and_then(|t| tls::certificate_hint(&text, t));
     anyhow::bail!(
         "{}={}: DescribeTable {table} did not get through: {}{}",
