@@ -264,6 +264,13 @@ async fn without_the_ca_trusted_the_certificate_is_refused_clearly() {
         );
         assert!(err.contains("other.pem"), "says what was trusted: {err}");
     }
+    // The right CA, but a host the certificate does not name.
+    let ca = write(dir.path(), "ca.pem", &pki.ca_pem);
+    let by_ip = vec![format!("--endpoint=us-east-1=https://127.0.0.1:{port}")];
+    let env = [home[0], ("AWS_CA_BUNDLE", ca.as_path())];
+    let (code, out, err) = conformance(&by_ip, &env, &creds).await;
+    assert_eq!(code, Some(1), "{out}{err}");
+    assert!(err.contains("does not name the endpoint's host"), "{err}");
     // The system's roots alone do not know a private CA either.
     let (code, out, err) = conformance(&args, &home, &creds).await;
     assert_eq!(code, Some(1), "{out}{err}");

@@ -132,6 +132,13 @@ impl Trust {
 /// because the SDK's error nests rustls's inside I/O errors.
 pub fn certificate_hint(error_text: &str, trust: &Trust) -> Option<String> {
     let t = error_text.to_ascii_lowercase();
+    if t.contains("invalid peer certificate") && t.contains("not valid for name") {
+        return Some(
+            "the server's TLS certificate does not name the endpoint's host: use the host name it was \
+             issued for in the URL"
+                .into(),
+        );
+    }
     let refused = t.contains("invalid peer certificate")
         || t.contains("certificate") && t.contains("unknownissuer");
     refused.then(|| {
@@ -226,5 +233,11 @@ mod tests {
             "{hint}"
         );
         assert!(certificate_hint("connection refused (os error 111)", &t).is_none());
+        let name = certificate_hint(
+            "invalid peer certificate: certificate not valid for name \"127.0.0.1\"; certificate is only valid for DnsName(\"localhost\")",
+            &t,
+        )
+        .unwrap();
+        assert!(name.contains("does not name"), "{name}");
     }
 }
