@@ -18,3 +18,4 @@ mod failover;
 mod net;
 mod observability;
 mod processes;
+mod tls;
