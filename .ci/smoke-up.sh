@@ -268,6 +268,25 @@ fi
 MERIDIAN_CONFIG="$cfg" "$sdk_venv/bin/python" .ci/pause_latency.py "$bin" http://127.0.0.1:8101 http://127.0.0.1:8102 50 1
 # A resource policy round trip and the global tables API of 2017.11.29 with boto3.
 "$sdk_venv/bin/python" .ci/policy_smoke.py http://127.0.0.1:8101 us-east-1 http://127.0.0.1:8103 ap-southeast-1
+# The edge (docs/edge.md): `up` prints its address; boto3 clients in three
+# regions with no endpoint in code, pointed at it by AWS_ENDPOINT_URL alone,
+# each write their region and read the others' writes; a region the cluster
+# lacks is refused naming it; status and /metrics count per region.
+has_line() { grep -qF -- "$1" "$work/up.log" || { cat "$work/up.log"; echo "meridian up did not print: $1" >&2; exit 1; }; }
+has_line "export AWS_ENDPOINT_URL=http://127.0.0.1:4566"
+env -u AWS_ENDPOINT_URL_DYNAMODB AWS_ENDPOINT_URL=http://127.0.0.1:4566 \
+    "$sdk_venv/bin/python" docs/examples/edge_regions.py
+if AWS_ENDPOINT_URL=http://127.0.0.1:4566 "$venv/bin/aws" dynamodb list-tables --region us-west-2 >/dev/null 2>"$work/edge.err"; then
+    echo "the edge served a region the cluster lacks" >&2; exit 1
+fi
+grep -qF "not 'us-west-2'" "$work/edge.err" || { cat "$work/edge.err"; echo "the edge's refusal does not name us-west-2" >&2; exit 1; }
+m status | has "^edge http://127.0.0.1:4566 .*eu-west-1 [1-9]" \
+    || { m status; echo "meridian status shows no edge line counting eu-west-1" >&2; exit 1; }
+curl -fsS http://127.0.0.1:4566/metrics | has 'meridian_edge_refused_total{reason="unknown_region"} [1-9]' \
+    || { echo "the edge's /metrics does not count the refusal" >&2; exit 1; }
+curl -fsS "$dash/api/snapshot" | python3 -c 'import json, sys; sys.exit(0 if json.load(sys.stdin)["edge"]["regions"][1]["forwarded"] > 0 else 1)' \
+    || { echo "the dashboard's snapshot does not show the edge" >&2; exit 1; }
+echo "smoke: edge ok"
 # After the boto3 calls, us-east-1's /metrics counts them by operation and
 # carries the gRPC, build and process families (docs/operations.md).
 metrics=$(python3 -c 'import urllib.request; print(urllib.request.urlopen("http://127.0.0.1:9101/metrics").read().decode())')

@@ -74,6 +74,10 @@ pub(crate) enum Command {
         /// Serve no dashboard.
         #[arg(long, conflicts_with = "dashboard")]
         no_dashboard: bool,
+        /// Serve no edge (the one address for every region of the cluster
+        /// file's `[edge]` section). docs/edge.md.
+        #[arg(long)]
+        no_edge: bool,
     },
     /// Serve the live dashboard of a cluster that runs already (under
     /// `meridian up` elsewhere, or compose): the one `meridian up` serves.

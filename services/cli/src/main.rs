@@ -160,9 +160,16 @@ async fn run(cli: Cli) -> Result<()> {
             wipe,
             dashboard,
             no_dashboard,
+            no_edge,
         } => {
             init_tracing_for(&config, log);
-            up::up(&config, wipe, (!no_dashboard).then_some(dashboard)).await
+            up::up(
+                &config,
+                wipe,
+                (!no_dashboard).then_some(dashboard),
+                !no_edge,
+            )
+            .await
         }
         Command::Dashboard {
             config,

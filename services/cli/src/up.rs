@@ -8,7 +8,8 @@
 //! `meridian net crash`/`restart` kill and start region processes).
 //! With a `[failover]` section it also serves the failover DynamoDB
 //! endpoint, its status and moves under `/meridian/failover` on the same
-//! API (docs/failover.md).
+//! API (docs/failover.md). With an `[edge]` section (and no `--no-edge`)
+//! it serves one DynamoDB address for every region (docs/edge.md).
 
 use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
@@ -142,9 +143,17 @@ fn issue_certs(cluster: &ClusterFile, dir: &Path) -> Result<()> {
 }
 
 /// `meridian up`; `dashboard` is `None` for no dashboard, `Some(None)` for
-/// the default address.
-pub async fn up(config: &Path, wipe: bool, dashboard: Option<Option<SocketAddr>>) -> Result<()> {
-    let cluster = load_cluster(config)?;
+/// the default address; `edge` false leaves the `[edge]` section unserved.
+pub async fn up(
+    config: &Path,
+    wipe: bool,
+    dashboard: Option<Option<SocketAddr>>,
+    edge: bool,
+) -> Result<()> {
+    let mut cluster = load_cluster(config)?;
+    if !edge {
+        cluster.edge = None;
+    }
     if wipe && cluster.data_dir.exists() {
         std::fs::remove_dir_all(&cluster.data_dir)
             .with_context(|| format!("wiping {}", cluster.data_dir.display()))?;
@@ -276,6 +285,13 @@ fn print_started(cluster: &ClusterFile, recorded: Option<&Path>) {
             f.interval_ms,
             f.failure_threshold,
             f.ttl_ms
+        );
+    }
+    if let Some(e) = &cluster.edge {
+        println!(
+            "\nEdge: http://{} serves every region, each request in the region its signature names \
+             (unsigned ones in {}; docs/edge.md). For the AWS SDKs and CLI:\n  export AWS_ENDPOINT_URL=http://{}",
+            e.listen, cluster.regions[0].name, e.listen
         );
     }
     if let Some(netsim) = &cluster.netsim {

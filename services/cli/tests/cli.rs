@@ -14,6 +14,7 @@ mod conformance;
 mod dashboard_standalone;
 mod discovery;
 mod drill;
+mod edge;
 mod failover;
 mod net;
 mod observability;
