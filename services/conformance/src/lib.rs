@@ -62,7 +62,7 @@ pub struct Args {
     /// ca_bundle; replaces the system's roots).
     #[arg(long, value_name = "FILE")]
     pub ca_bundle: Option<PathBuf>,
-    /// A Toxiproxy-compatible fault API (http://127.0.0.1:8474) with one
+    /// A Toxiproxy-compatible fault API (http://127.0.0.1:8474, or https://) with one
     /// proxy per directed link named `A>B`. Without one, checks that need a
     /// fault are skipped.
     #[arg(long, value_name = "URL")]
