@@ -328,6 +328,21 @@ mix = { put = 1 }
 EOF
 "$bin" drill run "$work/profiled-drill.toml" --sim --seed 1 --out "$work/profiled-out" > "$work/profiled.log" 2>&1 \
     || { cat "$work/profiled.log"; echo "a drill with the measured profile did not pass" >&2; exit 1; }
+# Against AWS by name (README, docs/conformance.md): CI reaches no AWS
+# region, so this runs the path up to the first connection: credentials
+# read as the AWS CLI reads them, from a profile in a shared credentials
+# file of its own, and a profile missing there refused naming the file,
+# before any endpoint is dialled.
+mkdir -p "$work/aws-home/.aws"
+printf '[default]\naws_access_key_id = AKIDEXAMPLE\naws_secret_access_key = x\n' > "$work/aws-home/.aws/credentials"
+code=0
+env -u AWS_ACCESS_KEY_ID -u AWS_SECRET_ACCESS_KEY -u AWS_SESSION_TOKEN -u AWS_PROFILE \
+    -u AWS_SHARED_CREDENTIALS_FILE -u AWS_CONFIG_FILE HOME="$work/aws-home" \
+    "$bin" conformance --aws us-east-1,us-east-2,us-west-2 --profile smoke-missing \
+    > "$work/conformance-aws.log" 2>&1 || code=$?
+[ "$code" = 1 ] && has "smoke-missing" < "$work/conformance-aws.log" \
+    && has "$work/aws-home/.aws/credentials" < "$work/conformance-aws.log" \
+    || { cat "$work/conformance-aws.log"; echo "meridian conformance --aws did not refuse a missing profile naming it and its file (status $code)" >&2; exit 1; }
 echo "smoke: conformance ok"
 
 # A drill against the running cluster (docs/drills.md): the shipped
