@@ -48,6 +48,15 @@ def table(meridian_cluster: Cluster) -> str:
     return name
 
 
+@pytest.fixture
+def settled(meridian_cluster: Cluster) -> Cluster:
+    """The cluster once every link is connected with nothing pending: no
+    reconnection's repair round from an earlier test is still under way to
+    carry a write round a fault through a third region."""
+    meridian_cluster.wait_converged(timeout=30)
+    return meridian_cluster
+
+
 @pytest.fixture(autouse=True)
 def clean_network(request: pytest.FixtureRequest) -> Any:
     """A test on the session's cluster leaves none of its faults behind,

@@ -28,19 +28,20 @@ class Inventory:
     def buy(self, sku: str, order_id: str) -> bool:
         """Sells one unit: the stock goes down by one and the order is
         recorded, together, only if a unit is left. False when none is."""
+        # The resource's own client: it takes plain values, as the Table does.
         client = self.table.meta.client
         try:
             client.transact_write_items(TransactItems=[
                 {"Update": {
                     "TableName": self.table.name,
-                    "Key": {"pk": {"S": f"stock#{sku}"}},
+                    "Key": {"pk": f"stock#{sku}"},
                     "UpdateExpression": "SET units = units - :one",
                     "ConditionExpression": "units >= :one",
-                    "ExpressionAttributeValues": {":one": {"N": "1"}},
+                    "ExpressionAttributeValues": {":one": 1},
                 }},
                 {"Put": {
                     "TableName": self.table.name,
-                    "Item": {"pk": {"S": f"order#{order_id}"}, "sku": {"S": sku}},
+                    "Item": {"pk": f"order#{order_id}", "sku": sku},
                     "ConditionExpression": "attribute_not_exists(pk)",
                 }},
             ])

@@ -17,6 +17,7 @@ US, EU, AP = "us-east-1", "eu-west-1", "ap-southeast-1"
 def conflicted(meridian_cluster: Cluster, table: str) -> str:
     """A key US and EU wrote while cut apart; answers it once converged."""
     c = meridian_cluster
+    c.wait_converged(timeout=30)
     k = unique()
     with c.partition(US, EU):
         c.resource(US).Table(table).put_item(Item={"pk": k, "by": US})

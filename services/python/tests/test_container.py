@@ -27,6 +27,9 @@ def box() -> Iterator[Cluster]:
     from meridian_testkit.container import MeridianContainer
 
     assert IMAGE is not None
+    # The fixture stops the container itself; testcontainers' reaper would
+    # be one more image to pull, which an offline CI machine cannot.
+    os.environ.setdefault("TESTCONTAINERS_RYUK_DISABLED", "true")
     with MeridianContainer(IMAGE) as m:
         yield m.cluster()
 

@@ -36,6 +36,7 @@ def sell_the_last_lamp_on_both_sides_of_a_partition(
     cluster: Cluster, faults: FaultSet, table: str,
 ) -> Inventory:
     us, eu, ap = shops(cluster, table)
+    cluster.wait_converged(timeout=30)
     us.restock("lamp", 1)
     cluster.wait_replicated(table, {"pk": "stock#lamp"}, {"pk": "stock#lamp", "units": 1})
     with faults.partition(US, EU):

@@ -16,12 +16,12 @@ def test_a_cluster_starts_serves_every_region_and_stops_cleanly_on_sigint() -> N
         assert c.process is not None and c.process.poll() is None
         for r in c.regions:
             assert http.answers(c.endpoint(r) + "/"), r
-        c.create_global_table("t")
-        c.resource(US).Table("t").put_item(Item={"pk": "a"})
-        c.wait_replicated("t", {"pk": "a"}, regions=[EU], timeout=20)
+        c.create_global_table("life")
+        c.resource(US).Table("life").put_item(Item={"pk": "a"})
+        c.wait_replicated("life", {"pk": "a"}, regions=[EU], timeout=20)
         # Each region answers under its own name, as DynamoDB's ARNs do.
         for r in c.regions:
-            assert f":{r}:" in c.client(r).describe_table(TableName="t")["Table"]["TableArn"]
+            assert f":{r}:" in c.client(r).describe_table(TableName="life")["Table"]["TableArn"]
         process, workdir = c.process, c.workdir
         assert "regions up" in c.log()
     # Stopped with SIGINT and checked to exit 0: nothing answers any more,
@@ -38,10 +38,10 @@ def test_a_cluster_that_cannot_start_says_why(tmp_path: object) -> None:
         LocalCluster("/nonexistent/meridian")
 
 
-def test_a_running_cluster_is_attached_from_its_cluster_file(meridian_cluster: Cluster, table: str) -> None:
-    if not isinstance(meridian_cluster, LocalCluster):
+def test_a_running_cluster_is_attached_from_its_cluster_file(settled: Cluster, table: str) -> None:
+    if not isinstance(settled, LocalCluster):
         pytest.skip("the session's cluster was attached, not started here")
-    c = meridian_cluster
+    c = settled
     attached = Cluster.attach(c.config_path, workdir=c.workdir)
     assert attached.regions == c.regions
     assert attached.endpoints == c.endpoints

@@ -3,6 +3,8 @@ says what it last saw when the deadline passes."""
 
 from __future__ import annotations
 
+import dataclasses
+
 import pytest
 from conftest import unique
 
@@ -23,9 +25,9 @@ def test_waiting_for_an_item_answers_what_each_region_holds(meridian_cluster: Cl
 
 
 def test_waiting_for_an_item_a_partition_holds_back_times_out_saying_what_it_saw(
-    meridian_cluster: Cluster, table: str,
+    settled: Cluster, table: str,
 ) -> None:
-    c = meridian_cluster
+    c = settled
     k = unique()
     with c.partition(US, EU):
         c.resource(US).Table(table).put_item(Item={"pk": k, "n": 1})
@@ -39,10 +41,9 @@ def test_waiting_for_an_item_a_partition_holds_back_times_out_saying_what_it_saw
 
 
 def test_regions_diverged_by_a_partition_have_not_converged_until_it_ends(
-    meridian_cluster: Cluster, table: str,
+    settled: Cluster, table: str,
 ) -> None:
-    c = meridian_cluster
-    c.wait_converged([table], timeout=30)
+    c = settled
     with c.partition(US, AP):
         c.resource(US).Table(table).put_item(Item={"pk": unique()})
         with pytest.raises(WaitTimeout) as e:
@@ -51,10 +52,12 @@ def test_regions_diverged_by_a_partition_have_not_converged_until_it_ends(
     c.wait_converged([table], timeout=30)
 
 
-def test_a_paused_table_is_told_apart_by_its_items(meridian_cluster: Cluster, table: str) -> None:
+def test_a_paused_table_is_told_apart_by_its_items(settled: Cluster) -> None:
     """A pause leaves every link connected with nothing pending (the
     skipped entries are acknowledged), so convergence also compares items."""
-    c = meridian_cluster
+    c = settled
+    table = unique("paused")
+    c.create_global_table(table)
     with c.pause_replication(table, AP):
         c.resource(US).Table(table).put_item(Item={"pk": unique()})
         with pytest.raises(WaitTimeout) as e:
@@ -76,8 +79,20 @@ def test_a_table_not_in_a_region_is_never_active_there(meridian_cluster: Cluster
     assert "ResourceNotFoundException" in str(e.value)
 
 
-def test_status_lists_every_link_and_region(meridian_cluster: Cluster) -> None:
-    s = meridian_cluster.status()
+@pytest.mark.parametrize("source", ["cli", "dashboard"])
+def test_status_lists_every_link_and_region(meridian_cluster: Cluster, table: str, source: str) -> None:
+    """Status and convergence read alike from `meridian net show --json`
+    and from the dashboard's newest sample (the container's only source)."""
+    c = meridian_cluster
+    if source == "dashboard":
+        c = Cluster(c.regions, c.endpoints, dataclasses.replace(c.control, binary=None))
+    s = c.status()
     assert {(x["from"], x["to"]) for x in s["links"]} == {
         (a, b) for a in (US, EU, AP) for b in (US, EU, AP) if a != b}
     assert {r["name"] for r in s["regions"] if r["up"]} == {US, EU, AP}
+    c.wait_converged([table], timeout=30)
+    with c.partition(US, EU):
+        c.resource(EU).Table(table).put_item(Item={"pk": unique()})
+        with pytest.raises(WaitTimeout, match="pending"):
+            c.wait_converged(timeout=3)
+    c.wait_converged([table], timeout=30)

@@ -89,28 +89,31 @@ class Control:
 
     def snapshot(self, not_before_ms: float | None = None, timeout: float = 10.0) -> dict[str, Any]:
         """What `meridian net show --json` gathers (links with pending and
-        connection, regions with their status): the dashboard's newest
-        sample, once one taken after `not_before_ms` (wall ms) is there,
-        else the CLI's, taken now."""
-        if self.dashboard is not None:
-            deadline = time.monotonic() + timeout
-            while True:
-                doc = http.must("GET", f"{self.dashboard}/api/snapshot")
-                if isinstance(doc, dict):
-                    began = float(doc.get("t_ms", 0)) - float(doc.get("sample_ms", 0))
-                    if not_before_ms is None or began >= not_before_ms:
-                        return doc
-                if time.monotonic() > deadline:
-                    raise ControlError(
-                        f"{self.dashboard}/api/snapshot: no sample newer than the request "
-                        f"within {timeout:.0f} s"
-                    )
-                time.sleep(0.1)
-        out = self.cli(["net", "show", "--json"])
-        doc = json.loads(out)
-        if not isinstance(doc, dict):
-            raise ControlError(f"meridian net show --json: not a document: {out[:200]}")
-        return doc
+        connection, regions with their status): from the CLI, taken now,
+        when the binary and the cluster file are known; else the
+        dashboard's newest sample, once one taken after `not_before_ms`
+        (wall ms) is there."""
+        if self.binary is not None and self.config is not None:
+            out = self.cli(["net", "show", "--json"])
+            doc = json.loads(out)
+            if not isinstance(doc, dict):
+                raise ControlError(f"meridian net show --json: not a document: {out[:200]}")
+            return doc
+        if self.dashboard is None:
+            raise ControlError("status: neither a meridian binary with the cluster file nor a dashboard is known")
+        deadline = time.monotonic() + timeout
+        while True:
+            doc = http.must("GET", f"{self.dashboard}/api/snapshot")
+            if isinstance(doc, dict):
+                began = float(doc.get("t_ms", 0)) - float(doc.get("sample_ms", 0))
+                if not_before_ms is None or began >= not_before_ms:
+                    return doc
+            if time.monotonic() > deadline:
+                raise ControlError(
+                    f"{self.dashboard}/api/snapshot: no sample newer than the request "
+                    f"within {timeout:.0f} s"
+                )
+            time.sleep(0.1)
 
     def conflicts(self, region: str, limit: int) -> list[dict[str, Any]]:
         """The region's conflict records as `meridian conflicts` prints

@@ -6,6 +6,7 @@ default cluster has them, and a dashboard on a free port."""
 from __future__ import annotations
 
 import dataclasses
+import json
 import os
 import random
 import shutil
@@ -14,7 +15,7 @@ import socket
 import subprocess
 import tempfile
 import time
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from pathlib import Path
 from types import TracebackType
 
@@ -73,9 +74,33 @@ class _Ports:
         self.held.clear()
 
 
-def cluster_file(name: str, regions: Sequence[str], ports: _Ports) -> tuple[str, dict[str, int], int, int]:
+#: Top-level cluster file keys the generated file sets itself.
+_OWN_KEYS = ("name", "data_dir", "admin_token_file", "tls", "region", "netsim", "plaintext")
+
+
+def toml_value(key: str, value: object) -> str:
+    """A TOML scalar: a whole number, a boolean or a string."""
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    if isinstance(value, int):
+        return str(value)
+    if isinstance(value, float) and value == value and value not in (float("inf"), float("-inf")):
+        return repr(value)
+    if isinstance(value, str):
+        return json.dumps(value)
+    raise ClusterFailed(f"settings.{key}: {value!r} is not a number, a boolean or a string")
+
+
+def cluster_file(name: str, regions: Sequence[str], ports: _Ports,
+                 settings: Mapping[str, object] | None = None) -> tuple[str, dict[str, int], int, int]:
     """The text of a cluster file on free ports; answers it with each
-    region's DynamoDB port, the control API's port and the dashboard's."""
+    region's DynamoDB port, the control API's port and the dashboard's.
+    `settings` are more top-level keys (docs/operations.md lists them)."""
+    settings = dict(settings or {})
+    own = [k for k in settings if k in _OWN_KEYS]
+    if own:
+        raise ClusterFailed(f"settings: {', '.join(own)} is set by the library itself")
+    extra = [f"{k} = {toml_value(k, v)}" for k, v in settings.items()]
     first = ports.run(len(regions) ** 2)
     api, dash = ports.one(), ports.one()
     lines = [
@@ -83,8 +108,9 @@ def cluster_file(name: str, regions: Sequence[str], ports: _Ports) -> tuple[str,
         'data_dir = "data"',
         # An acknowledged write survives a process crash (not power loss):
         # tests need no fsync per commit.
-        'durability = "normal"',
+        *(['durability = "normal"'] if "durability" not in settings else []),
         'admin_token_file = "certs/admin.token"',
+        *extra,
         "",
         "[tls]",
         'dir = "certs"',
@@ -105,7 +131,9 @@ class LocalCluster(Cluster):
     context manager: `with LocalCluster() as c: ...` starts it, waits until
     every region answers, and on the way out stops it with SIGINT (Ctrl-C)
     and checks that it exited cleanly. Its data lives in a temporary
-    directory, removed at the end unless `keep` or `workdir` is given."""
+    directory, removed at the end unless `keep` or `workdir` is given.
+    `settings` adds top-level keys to the cluster file (for example
+    `{"repair_interval_ms": 0}`: anti-entropy only after reconnects)."""
 
     def __init__(
         self,
@@ -116,6 +144,7 @@ class LocalCluster(Cluster):
         workdir: str | os.PathLike[str] | None = None,
         keep: bool = False,
         startup_timeout: float = 90,
+        settings: Mapping[str, object] | None = None,
     ) -> None:
         found = find_binary(binary)
         if found is None:
@@ -128,7 +157,11 @@ class LocalCluster(Cluster):
         self.keep = keep
         self.startup_timeout = startup_timeout
         ports = _Ports()
-        text, dynamo, api, dash = cluster_file(name, regions, ports)
+        try:
+            text, dynamo, api, dash = cluster_file(name, regions, ports, settings)
+        except BaseException:
+            ports.release()
+            raise
         self.config_path = self.workdir / "cluster.toml"
         self.config_path.write_text(text)
         self._ports = ports

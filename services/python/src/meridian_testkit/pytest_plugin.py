@@ -9,12 +9,15 @@ Which cluster, first found wins:
   MERIDIAN_TESTKIT_DASHBOARD adds its dashboard);
 - else `meridian up` of the binary (`--meridian-bin`, MERIDIAN_BIN, or
   `meridian` on PATH) on a generated cluster file, stopped with SIGINT at
-  the end of the session, which fails if it does not exit cleanly.
+  the end of the session, which fails if it does not exit cleanly; its
+  cluster file takes the `meridian_settings` ini lines and
+  `--meridian-setting KEY=VALUE` options as top-level keys.
 """
 
 from __future__ import annotations
 
 import os
+import sys
 import uuid
 from collections.abc import Callable, Iterator
 from typing import Any
@@ -24,6 +27,11 @@ import pytest
 from .cluster import Cluster
 from .faults import Fault
 from .local import LocalCluster
+
+if sys.version_info >= (3, 11):
+    import tomllib
+else:  # pragma: no cover
+    import tomli as tomllib
 
 
 def pytest_addoption(parser: pytest.Parser) -> None:
@@ -36,6 +44,26 @@ def pytest_addoption(parser: pytest.Parser) -> None:
                 help="the attached cluster's dashboard URL (else MERIDIAN_TESTKIT_DASHBOARD)")
     g.addoption("--meridian-keep", action="store_true",
                 help="keep the started cluster's directory (data, logs, cluster file)")
+    g.addoption("--meridian-setting", action="append", default=[], metavar="KEY=VALUE",
+                help="a top-level key of the started cluster's file, e.g. repair_interval_ms=0 "
+                     "(repeatable; also the meridian_settings ini option)")
+    parser.addini("meridian_settings", type="linelist", default=[],
+                  help="KEY=VALUE lines: top-level keys of the started cluster's file")
+
+
+def settings(lines: list[str]) -> dict[str, object]:
+    """`KEY=VALUE` lines as cluster file keys; a VALUE that is not a TOML
+    number or boolean is a string."""
+    out: dict[str, object] = {}
+    for line in lines:
+        key, eq, value = line.partition("=")
+        if not eq or not key.strip():
+            raise pytest.UsageError(f"meridian setting {line!r}: expected KEY=VALUE")
+        try:
+            out[key.strip()] = tomllib.loads(f"v = {value.strip()}")["v"]
+        except ValueError:
+            out[key.strip()] = value.strip()
+    return out
 
 
 @pytest.fixture(scope="session")
@@ -47,7 +75,9 @@ def meridian_cluster(request: pytest.FixtureRequest) -> Iterator[Cluster]:
         dash = opt("--meridian-dashboard") or os.environ.get("MERIDIAN_TESTKIT_DASHBOARD")
         yield Cluster.attach(attach, binary=opt("--meridian-bin"), dashboard=dash)
         return
-    with LocalCluster(opt("--meridian-bin"), keep=bool(opt("--meridian-keep"))) as c:
+    lines = list(request.config.getini("meridian_settings")) + list(opt("--meridian-setting"))
+    with LocalCluster(opt("--meridian-bin"), keep=bool(opt("--meridian-keep")),
+                      settings=settings(lines)) as c:
         yield c
 
 
