@@ -1,8 +1,10 @@
 #!/usr/bin/env bash
 # The Python test library (services/python, docs/python.md): installed into
-# a fresh venv from its path with its test extras, type-checked with
+# a fresh venv from its built wheel with its test extras, type-checked with
 # mypy --strict, and its tests run against the binary the README's test
 # command built. pytest's exit 5 (no test collected) fails like any other.
+# Arguments go to pytest: `MERIDIAN_IMAGE=meridian:local .ci/python.sh
+# tests/test_container.py` runs the container class's tests on the image.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -35,7 +37,7 @@ echo "== mypy --strict (meridian_testkit)"
 
 echo "== pytest (meridian_testkit, against $MERIDIAN_BIN)"
 status=0
-(cd services/python && "$venv/bin/python" -m pytest -q -p no:cacheprovider) || status=$?
+(cd services/python && "$venv/bin/python" -m pytest -q -p no:cacheprovider "$@") || status=$?
 if [ "$status" = 5 ]; then
     echo "pytest collected no test: that is a failure here" >&2
     exit 1
