@@ -21,13 +21,15 @@ from __future__ import annotations
 import math
 from collections.abc import Callable, Sequence
 from types import TracebackType
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, TypeVar
 
 from . import http
 from .errors import BadFault
 
 if TYPE_CHECKING:
     from .cluster import Cluster
+
+F = TypeVar("F", bound="Fault")
 
 #: Longest latency or jitter, as `meridian net` bounds it (an hour).
 MAX_DELAY_MS = 3_600_000
@@ -85,7 +87,7 @@ class Fault:
     def _undo(self) -> None:
         raise NotImplementedError
 
-    def __enter__(self) -> Fault:
+    def __enter__(self: F) -> F:
         self.apply()
         return self
 
