@@ -266,6 +266,9 @@ fi
 # A paused replica's clients' latency, as docs/performance.md measures it
 # (fewer requests, one round).
 MERIDIAN_CONFIG="$cfg" "$sdk_venv/bin/python" .ci/pause_latency.py "$bin" http://127.0.0.1:8101 http://127.0.0.1:8102 50 1
+# The Python test library attached to this cluster (docs/python.md).
+"$sdk_venv/bin/pip" install --quiet ./services/python
+"$sdk_venv/bin/python" .ci/testkit_smoke.py "$cfg" "$dash" "$bin"
 # A resource policy round trip and the global tables API of 2017.11.29 with boto3.
 "$sdk_venv/bin/python" .ci/policy_smoke.py http://127.0.0.1:8101 us-east-1 http://127.0.0.1:8103 ap-southeast-1
 # The edge (docs/edge.md): `up` prints its address; boto3 clients in three
