@@ -279,6 +279,11 @@ has_line() { grep -qF -- "$1" "$work/up.log" || { cat "$work/up.log"; echo "meri
 has_line "export AWS_ENDPOINT_URL=http://127.0.0.1:4566"
 env -u AWS_ENDPOINT_URL_DYNAMODB AWS_ENDPOINT_URL=http://127.0.0.1:4566 \
     "$sdk_venv/bin/python" docs/examples/edge_regions.py
+# The README's and docs/edge.md's command: the AWS CLI with only the one
+# setting lists eu-west-1's tables (the CLI made `smoke` in every region).
+AWS_ENDPOINT_URL=http://127.0.0.1:4566 "$venv/bin/aws" dynamodb list-tables --region eu-west-1 --output json \
+    > "$work/edge-list.json" || { echo "aws dynamodb list-tables through the edge failed" >&2; exit 1; }
+has '"smoke"' < "$work/edge-list.json" || { cat "$work/edge-list.json"; echo "list-tables through the edge did not list eu-west-1's tables" >&2; exit 1; }
 if AWS_ENDPOINT_URL=http://127.0.0.1:4566 "$venv/bin/aws" dynamodb list-tables --region us-west-2 >/dev/null 2>"$work/edge.err"; then
     echo "the edge served a region the cluster lacks" >&2; exit 1
 fi
