@@ -476,6 +476,9 @@ m net failover | has "#1 at .*us-east-1 → eu-west-1 (health" \
     || { m net failover; echo "meridian net failover does not show the move on health" >&2; exit 1; }
 # Its cost per request against the region directly (docs/performance.md).
 python3 .ci/failover_cost.py 127.0.0.1:8100 127.0.0.1:8101 failover-smoke 200
+# And the edge's, as docs/performance.md measures it (us-east-1, whose
+# scope the script signs with).
+python3 .ci/failover_cost.py 127.0.0.1:4566 127.0.0.1:8101 failover-smoke 200
 echo "smoke: failover endpoint ok"
 
 # Your application through the failover endpoint while its home region goes

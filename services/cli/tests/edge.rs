@@ -7,17 +7,15 @@
 //! nothing is written; a crashed region answers 503; the counts are on
 //! `/metrics` and `/meridian/edge`. Every wait polls with a deadline.
 
-use std::path::Path;
 use std::time::Duration;
 
 use meridian_cluster::ControlApi;
 use meridian_cluster::http::{Target, get, request};
-use meridian_core::{AttrValue, Item, Version};
 use meridian_region::{ClusterFile, EdgeSection};
 use serde_json::Value as Json;
 
 use crate::common::{create_kvs, poll};
-use crate::up::{Cluster, Daemon, REGIONS, cluster};
+use crate::up::{Cluster, Daemon, REGIONS, cluster, head, with_dynamo_ports};
 
 /// An `Authorization` header scoped to `region` (no keys are configured,
 /// so the regions take any signature of the right shape).
@@ -69,32 +67,10 @@ async fn put(endpoint: &str, path: &str, authorization: Option<&str>, id: &str) 
     .await
 }
 
-/// The head version of item `id` of `kvs` in the store under `dir`.
-fn head(dir: &Path, id: &str) -> Option<Version> {
-    let reader = meridian_store::open_reader(dir).ok()?;
-    let (def, _) = reader.table_def("kvs").ok()??;
-    let mut key = Item::new();
-    key.insert("id".into(), AttrValue::S(id.into()));
-    let key = def.key_schema.key_from_attrs(&key).ok()?;
-    Some(reader.get("kvs", &key).ok()??.version)
-}
-
 /// The cluster file of `c` with a DynamoDB endpoint per region and an
 /// edge on a port of its own, written back; and where the edge listens.
 fn with_edge(c: &Cluster) -> (ClusterFile, String) {
-    let mut file = ClusterFile::load(&c.config).unwrap();
-    let mut taken = Vec::new();
-    for r in &mut file.regions {
-        let port = meridian_cluster::ports::free_port().unwrap();
-        taken.push(port);
-        r.dynamo = Some(([127, 0, 0, 1], port).into());
-    }
-    let listen = loop {
-        let port = meridian_cluster::ports::free_port().unwrap();
-        if !taken.contains(&port) {
-            break std::net::SocketAddr::from(([127, 0, 0, 1], port));
-        }
-    };
+    let (mut file, listen) = with_dynamo_ports(c);
     file.edge = Some(EdgeSection { listen });
     file.write(&c.config).unwrap();
     (file, listen.to_string())

@@ -11,14 +11,13 @@ use std::time::{Duration, Instant};
 
 use meridian_cluster::ControlApi;
 use meridian_cluster::http::{Target, request};
-use meridian_core::{AttrValue, Item, Version};
 use meridian_region::{ClusterFile, FailoverSection};
 use serde_json::Value as Json;
 
 use crate::common;
 use crate::up;
 use common::{create_kvs, poll};
-use up::{Cluster, Daemon, REGIONS, cluster};
+use up::{Cluster, Daemon, REGIONS, cluster, head, with_dynamo_ports};
 
 const INTERVAL_MS: u64 = 300;
 const THRESHOLD: u32 = 3;
@@ -52,16 +51,6 @@ async fn put(endpoint: &str, id: &str) -> (u16, Json) {
         r.status,
         serde_json::from_slice(&r.body).unwrap_or(Json::Null),
     )
-}
-
-/// The head version of item `id` of `kvs` in the store under `dir`.
-fn head(dir: &Path, id: &str) -> Option<Version> {
-    let reader = meridian_store::open_reader(dir).ok()?;
-    let (def, _) = reader.table_def("kvs").ok()??;
-    let mut key = Item::new();
-    key.insert("id".into(), AttrValue::S(id.into()));
-    let key = def.key_schema.key_from_attrs(&key).ok()?;
-    Some(reader.get("kvs", &key).ok()??.version)
 }
 
 async fn status(api: &ControlApi) -> Json {
@@ -162,19 +151,7 @@ async fn the_failover_endpoint_moves_on_a_crash_accounts_for_writes_and_comes_ba
 /// failover endpoint over them on a port of its own, written back; and
 /// where the failover endpoint listens.
 fn with_failover_endpoint(c: &Cluster) -> (ClusterFile, std::net::SocketAddr) {
-    let mut file = ClusterFile::load(&c.config).unwrap();
-    let mut taken = Vec::new();
-    for r in &mut file.regions {
-        let port = meridian_cluster::ports::free_port().unwrap();
-        taken.push(port);
-        r.dynamo = Some(([127, 0, 0, 1], port).into());
-    }
-    let listen = loop {
-        let port = meridian_cluster::ports::free_port().unwrap();
-        if !taken.contains(&port) {
-            break std::net::SocketAddr::from(([127, 0, 0, 1], port));
-        }
-    };
+    let (mut file, listen) = with_dynamo_ports(c);
     let mut section = FailoverSection::new(listen, REGIONS.iter().map(|r| r.to_string()).collect());
     section.interval_ms = INTERVAL_MS;
     section.failure_threshold = THRESHOLD;

@@ -1112,11 +1112,10 @@ mod tests {
         assert!(err.contains("netsim.first_port"), "{err}");
     }
 
-    #[test]
-    fn a_failover_section_is_checked_against_the_file() {
-        // THREE's regions have no dynamo address: add them (TOML keys of a
-        // table come before the next header, so insert after each grpc).
-        let with_dynamo = THREE
+    /// THREE with a dynamo address for regions a and b (TOML keys of a
+    /// table come before the next header, so each goes after a grpc).
+    fn with_dynamo() -> String {
+        THREE
             .replace(
                 "grpc = \"127.0.0.1:7101\"",
                 "grpc = \"127.0.0.1:7101\"\ndynamo = \"127.0.0.1:8101\"",
@@ -1124,7 +1123,12 @@ mod tests {
             .replace(
                 "advertise = \"b.internal:7102\"",
                 "advertise = \"b.internal:7102\"\ndynamo = \"127.0.0.1:8102\"",
-            );
+            )
+    }
+
+    #[test]
+    fn a_failover_section_is_checked_against_the_file() {
+        let with_dynamo = with_dynamo();
         let section = "[failover]\nlisten = \"127.0.0.1:8100\"\nregions = [\"a\", \"b\"]\n";
         let netsim = "[netsim]\nfirst_port = 7201\n";
         let err = parse(&format!("{with_dynamo}\n{section}")).unwrap_err();
@@ -1162,19 +1166,11 @@ mod tests {
 
     #[test]
     fn an_edge_section_defaults_to_4566_and_is_checked_against_the_file() {
-        let with_dynamo = THREE
-            .replace(
-                "grpc = \"127.0.0.1:7101\"",
-                "grpc = \"127.0.0.1:7101\"\ndynamo = \"127.0.0.1:8101\"",
-            )
-            .replace(
-                "advertise = \"b.internal:7102\"",
-                "advertise = \"b.internal:7102\"\ndynamo = \"127.0.0.1:8102\"",
-            )
-            .replace(
-                "grpc = \"127.0.0.1:7103\"",
-                "grpc = \"127.0.0.1:7103\"\ndynamo = \"127.0.0.1:8103\"",
-            );
+        // Region c too: the edge forwards to every region.
+        let with_dynamo = with_dynamo().replace(
+            "grpc = \"127.0.0.1:7103\"",
+            "grpc = \"127.0.0.1:7103\"\ndynamo = \"127.0.0.1:8103\"",
+        );
         assert_eq!(parse(&with_dynamo).unwrap().edge, None);
         let file = parse(&format!("{with_dynamo}\n[edge]\n")).unwrap();
         assert_eq!(file.edge.unwrap().listen.to_string(), "127.0.0.1:4566");

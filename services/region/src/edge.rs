@@ -52,13 +52,7 @@ impl EdgeSection {
                 "an [edge] section forwards to every region, and region {name} has no dynamo address"
             ));
         }
-        if let Some(clash) = taken.iter().find(|a| a.port() == self.listen.port()) {
-            return Err(format!(
-                "edge.listen {} takes the port of another listener of this file ({clash})",
-                self.listen
-            ));
-        }
-        Ok(())
+        crate::endpoints::own_port("edge.listen", self.listen, taken)
     }
 }
 

@@ -140,13 +140,7 @@ impl FailoverSection {
                 self.interval_ms, self.timeout_ms
             ));
         }
-        if let Some(clash) = taken.iter().find(|a| a.port() == self.listen.port()) {
-            return Err(format!(
-                "failover.listen {} takes the port of another listener of this file ({clash})",
-                self.listen
-            ));
-        }
-        Ok(())
+        crate::endpoints::own_port("failover.listen", self.listen, taken)
     }
 }
 

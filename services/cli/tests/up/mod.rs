@@ -119,3 +119,37 @@ pub fn up_serving(c: &Cluster) -> Daemon {
     }
     daemon
 }
+
+/// The cluster file of `c` with a DynamoDB endpoint per region, each on a
+/// free port, and one more free port for an endpoint `meridian up` serves
+/// in front of them (the failover endpoint, the edge): the file, not yet
+/// written back, and that address.
+#[allow(dead_code)]
+pub fn with_dynamo_ports(c: &Cluster) -> (meridian_region::ClusterFile, std::net::SocketAddr) {
+    let mut file = meridian_region::ClusterFile::load(&c.config).unwrap();
+    let mut taken = Vec::new();
+    for r in &mut file.regions {
+        let port = meridian_cluster::ports::free_port().unwrap();
+        taken.push(port);
+        r.dynamo = Some(([127, 0, 0, 1], port).into());
+    }
+    let front = loop {
+        let port = meridian_cluster::ports::free_port().unwrap();
+        if !taken.contains(&port) {
+            break std::net::SocketAddr::from(([127, 0, 0, 1], port));
+        }
+    };
+    (file, front)
+}
+
+/// The head version of item `id` of `kvs` in the store under `dir`.
+#[allow(dead_code)]
+pub fn head(dir: &Path, id: &str) -> Option<meridian_core::Version> {
+    use meridian_core::{AttrValue, Item};
+    let reader = meridian_store::open_reader(dir).ok()?;
+    let (def, _) = reader.table_def("kvs").ok()??;
+    let mut key = Item::new();
+    key.insert("id".into(), AttrValue::S(id.into()));
+    let key = def.key_schema.key_from_attrs(&key).ok()?;
+    Some(reader.get("kvs", &key).ok()??.version)
+}

@@ -39,6 +39,8 @@ pub struct Edge {
     /// Each region's name and `host:port` of its DynamoDB endpoint, in
     /// file order.
     regions: Vec<(String, String)>,
+    /// The names alone, as the routing decision takes them.
+    names: Vec<String>,
     /// Per region: requests its answer came back for.
     forwarded: Vec<AtomicU64>,
     /// Per region: requests that could not reach it (answered 503).
@@ -73,6 +75,7 @@ impl Edge {
             listen,
             forwarded: counters(),
             unreachable: counters(),
+            names: regions.iter().map(|r| r.0.clone()).collect(),
             regions,
             unsigned: AtomicU64::new(0),
             refused: Default::default(),
@@ -176,8 +179,7 @@ impl Router for Edge {
             .headers
             .get(header::AUTHORIZATION)
             .map(|h| h.to_str().unwrap_or("\u{fffd}"));
-        let names: Vec<&str> = self.regions.iter().map(|r| r.0.as_str()).collect();
-        match route::decide(authorization, head.uri.query(), &names) {
+        match route::decide(authorization, head.uri.query(), &self.names) {
             Ok(to) => {
                 if !to.signed {
                     self.unsigned.fetch_add(1, Ordering::Relaxed);
