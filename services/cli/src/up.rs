@@ -291,7 +291,9 @@ fn print_started(cluster: &ClusterFile, recorded: Option<&Path>) {
         println!(
             "\nEdge: http://{} serves every region, each request in the region its signature names \
              (unsigned ones in {}; docs/edge.md). For the AWS SDKs and CLI:\n  export AWS_ENDPOINT_URL=http://{}",
-            e.listen, cluster.regions[0].name, e.listen
+            e.listen,
+            cluster.regions[0].name,
+            meridian_region::endpoints::dial(e.listen)
         );
     }
     if let Some(netsim) = &cluster.netsim {

@@ -32,16 +32,24 @@ const MAX_REQUEST_BYTES: usize = 16 << 20;
 /// most 16 MB).
 const MAX_RESPONSE_BYTES: usize = 32 << 20;
 /// How long a region may take to answer one request before it counts as
-/// failed.
-const FORWARD_TIMEOUT: Duration = Duration::from_secs(10);
+/// failed: longer than the region's own limit (60 s,
+/// `meridian_dynamo::REQUEST_TIMEOUT`), so a slow request gets the
+/// region's own answer, as at its URL, and never a 503 that an SDK would
+/// retry while the region may still apply the first try.
+const FORWARD_TIMEOUT: Duration = Duration::from_secs(65);
 
-/// Headers of one hop only, which a proxy does not pass on.
-const HOP_BY_HOP: [&str; 5] = [
+/// Headers of one hop only, which a proxy does not pass on. `expect` was
+/// answered here (hyper sends `100 Continue` as the body is read), and a
+/// body read whole has no trailers left to announce.
+const HOP_BY_HOP: [&str; 8] = [
     "connection",
     "keep-alive",
+    "proxy-connection",
     "transfer-encoding",
     "te",
+    "trailer",
     "upgrade",
+    "expect",
 ];
 
 /// An answer made here rather than by a region.
@@ -127,6 +135,14 @@ async fn forward<R: Router>(
     // connection ready for the next one.
     let body = match Limited::new(body, MAX_REQUEST_BYTES).collect().await {
         Ok(b) => b.to_bytes(),
+        // Past the limit, the region's own answer to such a body.
+        Err(e) if e.is::<http_body_util::LengthLimitError>() => {
+            let mut res = Response::new(Full::new(Bytes::from_static(
+                b"Failed to buffer the request body: length limit exceeded",
+            )));
+            *res.status_mut() = StatusCode::PAYLOAD_TOO_LARGE;
+            return res;
+        }
         Err(e) => {
             return error(
                 StatusCode::BAD_REQUEST,

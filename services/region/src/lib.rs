@@ -14,7 +14,7 @@ pub mod client_auth;
 pub mod config;
 pub mod convert;
 pub mod edge;
-mod endpoints;
+pub mod endpoints;
 mod error;
 pub mod failover;
 mod grants;

@@ -21,6 +21,7 @@ use hyper::header::{self, HeaderValue};
 use hyper::http::request::Parts;
 use hyper::{Method, Response};
 use meridian_region::ClusterFile;
+use meridian_region::endpoints::dial;
 use serde_json::{Value as Json, json};
 
 use crate::passthrough::{self, Answer, Decision, Router, Upstream};
@@ -63,12 +64,7 @@ impl Edge {
                     r.name
                 )));
             };
-            let host = if dynamo.ip().is_unspecified() {
-                SocketAddr::from(([127, 0, 0, 1], dynamo.port()))
-            } else {
-                dynamo
-            };
-            regions.push((r.name.clone(), host.to_string()));
+            regions.push((r.name.clone(), dial(dynamo).to_string()));
         }
         let counters = || regions.iter().map(|_| AtomicU64::new(0)).collect();
         Ok(Edge {
@@ -250,10 +246,7 @@ impl Running {
 /// The status document of the edge of `section`, as its own listener
 /// serves it (`meridian status` and the dashboard read it so).
 pub async fn fetch_status(section: &meridian_region::EdgeSection) -> Result<Json> {
-    let mut at = section.listen;
-    if at.ip().is_unspecified() {
-        at.set_ip(std::net::Ipv4Addr::LOCALHOST.into());
-    }
+    let at = dial(section.listen);
     let r = crate::http::get(
         &format!("http://{at}{STATUS_PATH}"),
         1 << 20,

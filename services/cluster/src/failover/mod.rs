@@ -49,15 +49,9 @@ pub async fn start(file: &ClusterFile) -> Result<Option<Running>> {
                 "failover.regions names {name}, which has no dynamo address"
             )));
         };
-        // A region listening on every interface is dialled on loopback.
-        let host = if dynamo.ip().is_unspecified() {
-            std::net::SocketAddr::from(([127, 0, 0, 1], dynamo.port()))
-        } else {
-            dynamo
-        };
         regions.push(endpoint::Region {
             name: name.clone(),
-            dynamo: host.to_string(),
+            dynamo: meridian_region::endpoints::dial(dynamo).to_string(),
             data_dir: file.data_dir.join(name),
         });
     }
