@@ -20,6 +20,7 @@ pub mod failover;
 mod grants;
 mod indexes;
 pub mod limits;
+mod listen;
 pub mod membership;
 pub mod metrics;
 pub mod ops;
