@@ -293,7 +293,7 @@ fn print_started(cluster: &ClusterFile, recorded: Option<&Path>) {
              (unsigned ones in {}; docs/edge.md). For the AWS SDKs and CLI:\n  export AWS_ENDPOINT_URL=http://{}",
             e.listen,
             cluster.regions[0].name,
-            meridian_region::endpoints::dial(e.listen)
+            meridian_region::listen::dial(e.listen)
         );
     }
     if let Some(netsim) = &cluster.netsim {

@@ -52,7 +52,7 @@ impl EdgeSection {
                 "an [edge] section forwards to every region, and region {name} has no dynamo address"
             ));
         }
-        crate::endpoints::own_port("edge.listen", self.listen, taken)
+        crate::listen::own_port("edge.listen", self.listen, taken)
     }
 }
 

@@ -50,31 +50,3 @@ impl ClusterFile {
         taken
     }
 }
-
-/// Refuses `listen`, the setting `field`, when another listener of the
-/// file (`taken`) has its port: on one machine the two could not both bind.
-pub(crate) fn own_port(
-    field: &str,
-    listen: SocketAddr,
-    taken: &[SocketAddr],
-) -> Result<(), String> {
-    match taken.iter().find(|a| a.port() == listen.port()) {
-        Some(clash) => Err(format!(
-            "{field} {listen} takes the port of another listener of this file ({clash})"
-        )),
-        None => Ok(()),
-    }
-}
-
-/// Where to dial a listener at `addr`: one listening on every interface
-/// (`0.0.0.0`, `[::]`) is dialled on loopback, which it also serves, since
-/// an unspecified address cannot be connected to.
-pub fn dial(mut addr: SocketAddr) -> SocketAddr {
-    if addr.ip().is_unspecified() {
-        addr.set_ip(match addr {
-            SocketAddr::V4(_) => std::net::Ipv4Addr::LOCALHOST.into(),
-            SocketAddr::V6(_) => std::net::Ipv6Addr::LOCALHOST.into(),
-        });
-    }
-    addr
-}

@@ -140,7 +140,7 @@ impl FailoverSection {
                 self.interval_ms, self.timeout_ms
             ));
         }
-        crate::endpoints::own_port("failover.listen", self.listen, taken)
+        crate::listen::own_port("failover.listen", self.listen, taken)
     }
 }
 

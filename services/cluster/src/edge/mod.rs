@@ -21,7 +21,7 @@ use hyper::header::{self, HeaderValue};
 use hyper::http::request::Parts;
 use hyper::{Method, Response};
 use meridian_region::ClusterFile;
-use meridian_region::endpoints::dial;
+use meridian_region::listen::dial;
 use serde_json::{Value as Json, json};
 
 use crate::passthrough::{self, Answer, Decision, Router, Upstream};

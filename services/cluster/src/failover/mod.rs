@@ -51,7 +51,7 @@ pub async fn start(file: &ClusterFile) -> Result<Option<Running>> {
         };
         regions.push(endpoint::Region {
             name: name.clone(),
-            dynamo: meridian_region::endpoints::dial(dynamo).to_string(),
+            dynamo: meridian_region::listen::dial(dynamo).to_string(),
             data_dir: file.data_dir.join(name),
         });
     }
