@@ -220,6 +220,10 @@ m status
 regions/stack.sh down -v
 stack_up=""
 
+echo "== one container: meridian:local up, through .ci/one-box.sh"
+# After compose and Swarm are down; it publishes free ports only anyway.
+MERIDIAN_SDK_VENV="$sdk_venv" .ci/one-box.sh
+
 echo "== container tests (testcontainers)"
 # --workspace resolves features as `cargo test --workspace` does, so the test
 # binary .ci/run has just built is reused, not rebuilt with other features.

@@ -3,6 +3,7 @@
 
 mod args;
 mod client;
+mod cluster_health;
 mod common;
 mod dashboard;
 mod drill;
@@ -160,9 +161,21 @@ async fn run(cli: Cli) -> Result<()> {
             wipe,
             dashboard,
             no_dashboard,
+            in_container,
+            health,
         } => {
             init_tracing_for(&config, log);
-            up::up(&config, wipe, (!no_dashboard).then_some(dashboard)).await
+            let reach = match in_container {
+                true => dashboard::Reach::Container,
+                false => dashboard::Reach::Loopback,
+            };
+            let options = up::UpOptions {
+                wipe,
+                dashboard: (!no_dashboard).then_some(dashboard),
+                reach,
+                health,
+            };
+            up::up(&config, options).await
         }
         Command::Dashboard {
             config,

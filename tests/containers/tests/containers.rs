@@ -33,6 +33,8 @@ use testcontainers::core::{CmdWaitFor, ExecCommand, Mount, WaitFor};
 use testcontainers::runners::AsyncRunner;
 use testcontainers::{ContainerAsync, GenericImage, ImageExt};
 
+mod one_box;
+
 const IMAGE: &str = "meridian";
 const TAG: &str = "local";
 const REGIONS: [&str; 3] = ["us-east-1", "eu-west-1", "ap-southeast-1"];
