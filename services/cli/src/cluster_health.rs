@@ -153,7 +153,7 @@ mod tests {
         let path = dir.path().join("c.toml");
         std::fs::write(
             &path,
-            "name = \"t\"\ndata_dir = \"d\"\n\
+            "name = \"t\"\ndata_dir = \"d\"\nplaintext = true\n\
              [[region]]\nname = \"us-east-1\"\ngrpc = \"127.0.0.1:7101\"\nmetrics = \"127.0.0.1:9111\"\n\
              [[region]]\nname = \"eu-west-1\"\ngrpc = \"127.0.0.1:7102\"\n",
         )
