@@ -10,6 +10,10 @@
 //! - [`failover`]: the failover DynamoDB endpoint `meridian up` serves
 //!   with a `[failover]` section, moving to the next region when the
 //!   active one fails its health checks;
+//! - [`edge`]: the DynamoDB endpoint for every region `meridian up` serves
+//!   with an `[edge]` section, sending each request to the region its
+//!   signature names;
+//! - [`passthrough`]: how both pass requests to a region unchanged;
 //! - [`faults`]: the fault vocabulary of scenario files
 //!   ([`meridian_scenario::scenario::Action`]) applied to a running cluster
 //!   through the control API, with the one naming scheme for proxies and
@@ -23,10 +27,12 @@
 
 pub mod api;
 pub mod current;
+pub mod edge;
 pub mod failover;
 pub mod faults;
 pub mod http;
 pub mod local;
+pub mod passthrough;
 pub mod ports;
 pub mod process;
 pub mod state;

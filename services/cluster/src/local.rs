@@ -137,6 +137,8 @@ pub struct LocalCluster {
     )>,
     /// The failover endpoint, with a `[failover]` section.
     failover: Option<crate::failover::Running>,
+    /// The edge, with an `[edge]` section.
+    edge: Option<crate::edge::Running>,
 }
 
 impl LocalCluster {
@@ -164,7 +166,9 @@ impl LocalCluster {
             registry: None,
             api: None,
             failover: None,
+            edge: None,
         };
+        me.edge = crate::edge::start(&me.file).await?;
         if let Some(netsim) = &me.file.netsim {
             let listener = bind_api(netsim.api).await?;
             let registry = start_link_proxies(&me.file).await?;
@@ -261,6 +265,9 @@ impl LocalCluster {
         }
         if let Some(f) = self.failover.take() {
             f.stop().await;
+        }
+        if let Some(e) = self.edge.take() {
+            e.stop().await;
         }
         n
     }

@@ -185,7 +185,15 @@ fn parse(header: &str) -> Result<Authorization<'_>, SigV4Error> {
 /// (`Credential=<key>/<date>/<region>/…`), if it names one: an endpoint
 /// that serves one region refuses a signature scoped to another.
 pub fn credential_region(header: &str) -> Option<&str> {
-    parse(header).ok()?.scope.split('/').nth(1)
+    credential_scope(header).ok()?.split('/').nth(1)
+}
+
+/// The credential scope of an `Authorization` header
+/// (`<date>/<region>/<service>/aws4_request`, what follows the access key
+/// in `Credential=`), or why the header has none, in the words the
+/// signature check uses.
+pub fn credential_scope(header: &str) -> Result<&str, SigV4Error> {
+    Ok(parse(header)?.scope)
 }
 
 /// The access key id of an `Authorization` header's credential, read as

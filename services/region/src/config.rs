@@ -108,6 +108,9 @@ pub struct ClusterFile {
     /// to a home region and fails over to the next (docs/failover.md).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub failover: Option<crate::failover::FailoverSection>,
+    /// One address for every region, served by `meridian up` (docs/edge.md).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub edge: Option<crate::edge::EdgeSection>,
     /// Mutual TLS between regions (docs/security.md). A file without it
     /// must say `plaintext = true`.
     #[serde(default, skip_serializing_if = "Option::is_none")]
@@ -423,6 +426,7 @@ impl ClusterFile {
             dynamodb_create_table: Default::default(),
             netsim: None,
             failover: None,
+            edge: None,
             tls: None,
             // Programs that make loopback files start them plaintext and
             // turn TLS on where they test it (`enable_tls`).
@@ -555,9 +559,7 @@ impl ClusterFile {
                 ));
             }
         }
-        if let Some(f) = &self.failover {
-            self.validate_failover(f)?;
-        }
+        self.validate_endpoints()?;
         match (&self.tls, self.plaintext) {
             (None, false) => {
                 return Err(
@@ -595,32 +597,6 @@ impl ClusterFile {
         }
         self.lane_model()?;
         Ok(())
-    }
-
-    /// The `[failover]` section against this file's regions and the
-    /// addresses its other listeners take. Its status and moves are served
-    /// by the control API, so it needs `[netsim]`.
-    fn validate_failover(&self, f: &crate::failover::FailoverSection) -> Result<(), String> {
-        if self.netsim.is_none() {
-            return Err(
-                "a [failover] section needs a [netsim] section: the control API serves its status and moves"
-                    .into(),
-            );
-        }
-        let regions: Vec<_> = self
-            .regions
-            .iter()
-            .map(|r| (r.name.as_str(), r.dynamo))
-            .collect();
-        let mut taken: Vec<SocketAddr> = self
-            .regions
-            .iter()
-            .flat_map(|r| [Some(r.grpc), r.metrics, r.dynamo, r.replication, r.admin])
-            .flatten()
-            .collect();
-        taken.extend(self.netsim.as_ref().map(|n| n.api));
-        taken.extend(self.links().iter().map(|l| l.listen));
-        f.validate(&regions, &taken)
     }
 
     /// Partition order's lane model, checked (`LaneModel::from_settings`).
@@ -1182,5 +1158,42 @@ mod tests {
             err.contains("failover.listen 127.0.0.1:7202 takes the port"),
             "{err}"
         );
+    }
+
+    #[test]
+    fn an_edge_section_defaults_to_4566_and_is_checked_against_the_file() {
+        let with_dynamo = THREE
+            .replace(
+                "grpc = \"127.0.0.1:7101\"",
+                "grpc = \"127.0.0.1:7101\"\ndynamo = \"127.0.0.1:8101\"",
+            )
+            .replace(
+                "advertise = \"b.internal:7102\"",
+                "advertise = \"b.internal:7102\"\ndynamo = \"127.0.0.1:8102\"",
+            )
+            .replace(
+                "grpc = \"127.0.0.1:7103\"",
+                "grpc = \"127.0.0.1:7103\"\ndynamo = \"127.0.0.1:8103\"",
+            );
+        assert_eq!(parse(&with_dynamo).unwrap().edge, None);
+        let file = parse(&format!("{with_dynamo}\n[edge]\n")).unwrap();
+        assert_eq!(file.edge.unwrap().listen.to_string(), "127.0.0.1:4566");
+        let file = parse(&format!(
+            "{with_dynamo}\n[edge]\nlisten = \"127.0.0.1:4599\"\n"
+        ))
+        .unwrap();
+        assert_eq!(file.edge.unwrap().listen.to_string(), "127.0.0.1:4599");
+        let err = parse(&format!(
+            "{with_dynamo}\n[edge]\nlisten = \"127.0.0.1:8102\"\n"
+        ))
+        .unwrap_err();
+        assert!(
+            err.contains("edge.listen 127.0.0.1:8102 takes the port"),
+            "{err}"
+        );
+        let err = parse(&format!("{THREE}\n[edge]\n")).unwrap_err();
+        assert!(err.contains("region a has no dynamo address"), "{err}");
+        let err = parse(&format!("{with_dynamo}\n[edge]\nport = 1\n")).unwrap_err();
+        assert!(err.contains("port"), "{err}");
     }
 }

@@ -13,6 +13,8 @@ pub mod changes;
 pub mod client_auth;
 pub mod config;
 pub mod convert;
+pub mod edge;
+mod endpoints;
 mod error;
 pub mod failover;
 mod grants;
@@ -67,6 +69,7 @@ pub use config::{
     ClusterFile, ConfigError, CreateTableRegions, LogFormat, PeerConfig, RegionConfig, RegionEntry,
     Retention,
 };
+pub use edge::EdgeSection;
 pub use failover::FailoverSection;
 pub use replication::ReplicationTuning;
 pub use shared::PeerState;

@@ -10,7 +10,8 @@
 //! - [`rpo`]: which acknowledged writes the new region lacked at a move,
 //!   and whether they came back, read from the stores;
 //! - [`endpoint`]: the state, the health loop and the status document;
-//! - [`proxy`]: the HTTP side, passing requests through.
+//! - [`proxy`]: the HTTP side: every request to the active region,
+//!   through [`crate::passthrough`].
 
 pub mod decide;
 pub mod endpoint;
@@ -69,7 +70,11 @@ pub async fn start(file: &ClusterFile) -> Result<Option<Running>> {
     let endpoint = Arc::new(Endpoint::new(section.listen, regions, section));
     let (stop, stopped) = tokio::sync::watch::channel(false);
     let tasks = vec![
-        tokio::spawn(proxy::serve(endpoint.clone(), listener, stopped.clone())),
+        tokio::spawn(crate::passthrough::serve(
+            endpoint.clone(),
+            listener,
+            stopped.clone(),
+        )),
         tokio::spawn(endpoint.clone().run(stopped)),
     ];
     Ok(Some(Running {
