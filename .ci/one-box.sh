@@ -4,7 +4,8 @@
 # free one on 127.0.0.1, driven from the host with boto3 (.ci/one_box.py).
 # Checks: every region's DynamoDB endpoint serving (the time from `docker
 # run` printed; the target is under 2 s), Docker's health check healthy, a
-# global table whose item written in eu-west-1 reaches the other two, the
+# global table whose item written in eu-west-1 reaches the other two, a
+# write in each region through the edge reaching the other two, the
 # dashboard, the failover endpoint and the link proxy's API on their
 # published ports, a crashed region reaped by PID 1 and named by the health
 # check, then restarted; `docker stop` (SIGTERM) ending in exit 0 with
@@ -69,6 +70,8 @@ box_poll() {
 box_poll 20 "Docker's health check saying healthy" box_healthy
 echo "one box: healthy $(python3 -c "import time; print(f'{time.time() - $t0:.2f}')") s after docker run"
 "$sdk_venv/bin/python" .ci/one_box.py write "$p_east" "$p_west" "$p_ap" || { box_logs; exit 1; }
+# One URL for every region: three clients on the edge's published port.
+"$sdk_venv/bin/python" .ci/one_box.py edge "$p_edge" "$p_east" "$p_west" "$p_ap" || { box_logs; exit 1; }
 # The dashboard on its published port, with three regions up.
 box_dashboard() {
     python3 - "$p_dash" <<'PY' >"$work/box-dashboard" 2>&1

@@ -35,8 +35,15 @@ use testcontainers::{ContainerAsync, GenericImage, ImageExt};
 
 mod one_box;
 
-const IMAGE: &str = "meridian";
-const TAG: &str = "local";
+/// The image under test, as `regions/image/build.sh` names it:
+/// `MERIDIAN_IMAGE`, by default `meridian:local`.
+fn image() -> (String, String) {
+    let full = std::env::var("MERIDIAN_IMAGE").unwrap_or_else(|_| "meridian:local".into());
+    match full.rsplit_once(':') {
+        Some((name, tag)) => (name.to_string(), tag.to_string()),
+        None => (full, "latest".to_string()),
+    }
+}
 const REGIONS: [&str; 3] = ["us-east-1", "eu-west-1", "ap-southeast-1"];
 const TABLE: &str = "items";
 /// Every network, volume and container a test makes carries this label, so
@@ -68,10 +75,11 @@ async fn engine() -> Option<Docker> {
         Ok(Err(e)) => return skip(&format!("no Docker engine reachable ({e})")),
         Err(_) => return skip("no Docker engine reachable (no answer within 5 s)"),
     }
-    match docker.inspect_image(&format!("{IMAGE}:{TAG}")).await {
+    let (name, tag) = image();
+    match docker.inspect_image(&format!("{name}:{tag}")).await {
         Ok(_) => Some(docker),
         Err(e) => skip(&format!(
-            "image {IMAGE}:{TAG} is missing; build it with regions/image/build.sh ({e})"
+            "image {name}:{tag} is missing; build it with regions/image/build.sh ({e})"
         )),
     }
 }
@@ -187,7 +195,8 @@ impl Lab {
     /// the image's health check, and joins it to the mesh under its alias.
     async fn run_region(&self, i: usize) -> (ContainerAsync<GenericImage>, String) {
         let r = &self.regions[i];
-        let container = GenericImage::new(IMAGE, TAG)
+        let (name, tag) = image();
+        let container = GenericImage::new(name, tag)
             .with_wait_for(WaitFor::healthcheck())
             .with_container_name(&r.container_name)
             .with_network(&self.edge)

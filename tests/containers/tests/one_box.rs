@@ -16,7 +16,7 @@ use testcontainers::core::{CmdWaitFor, ExecCommand, Mount, WaitFor};
 use testcontainers::runners::AsyncRunner;
 use testcontainers::{ContainerAsync, GenericImage, ImageExt};
 
-use super::{IMAGE, LABEL, REGIONS, TAG, engine};
+use super::{LABEL, REGIONS, engine, image};
 
 fn regions_dir() -> std::path::PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR")).join("../../regions")
@@ -37,7 +37,7 @@ fn everywhere(addr: SocketAddr, what: &str) {
 }
 
 /// Without Docker: the image's cluster file listens on the container's
-/// interfaces for what the user reaches and on loopback for the rest, keeps
+/// interfaces for what the user reaches (the edge on 4566 among them) and on loopback for the rest, keeps
 /// its data and certificates on the volume, and leaves 127.0.0.1:9101 to
 /// the whole cluster's health, where the Dockerfile points both modes.
 #[test]
@@ -74,6 +74,9 @@ fn the_one_box_file_serves_the_host_and_keeps_the_rest_on_loopback() {
         netsim.listen_host.is_loopback(),
         "the link proxies stay on loopback"
     );
+    let edge = file.edge.as_ref().expect("[edge]");
+    everywhere(edge.listen, "the edge");
+    assert_eq!(edge.listen.port(), 4566);
     let failover = file.failover.as_ref().expect("[failover]");
     everywhere(failover.listen, "the failover endpoint");
     // compose-app.yaml publishes what the file serves.
@@ -177,7 +180,8 @@ async fn the_one_box_container_is_healthy_only_while_every_region_is() {
         volume: tag.clone(),
     };
     let started = tokio::time::Instant::now();
-    let container = GenericImage::new(IMAGE, TAG)
+    let (name, image_tag) = image();
+    let container = GenericImage::new(name, image_tag)
         .with_wait_for(WaitFor::healthcheck())
         .with_cmd(["up"])
         .with_mount(Mount::volume_mount(&tag, "/data"))
