@@ -9,6 +9,8 @@
 //! - `edge`: no NAT and no traffic between containers; it only carries the
 //!   ports published on 127.0.0.1 through which the test talks to regions.
 //!
+//! [`one_box`]: the image's other mode, a whole cluster in one container.
+//!
 //! The image is built by `regions/image/build.sh`; nothing is pulled. With
 //! no Docker engine or no image, each test prints one `SKIP` line and
 //! passes, unless `MERIDIAN_REQUIRE_DOCKER` is set (CI), which makes that a
