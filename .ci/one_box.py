@@ -115,6 +115,10 @@ def edge(edge_port, ports):
     through_edge = [client(edge_port, r) for r in REGIONS]
     own = regional(ports)
     for i, (c, region) in enumerate(zip(through_edge, REGIONS)):
+        # Answered by the region the client signs for, not by any one.
+        arn = c.describe_table(TableName=TABLE)["Table"]["TableArn"]
+        if f":{region}:" not in arn:
+            sys.exit(f"one box: the edge answered a {region} client with {arn}")
         item = {"id": {"S": f"through-the-edge-in-{region}"}, "v": {"N": str(i)}}
         c.put_item(TableName=TABLE, Item=item)
         eventually(f"the edge's write in {region} landing in {region}", lambda: holds(own[i], item))
