@@ -266,8 +266,30 @@ fi
 # A paused replica's clients' latency, as docs/performance.md measures it
 # (fewer requests, one round).
 MERIDIAN_CONFIG="$cfg" "$sdk_venv/bin/python" .ci/pause_latency.py "$bin" http://127.0.0.1:8101 http://127.0.0.1:8102 50 1
+# The Python test library attached to this cluster (docs/python.md).
+"$sdk_venv/bin/pip" install --quiet ./services/python
+"$sdk_venv/bin/python" .ci/testkit_smoke.py "$cfg" "$dash" "$bin"
 # A resource policy round trip and the global tables API of 2017.11.29 with boto3.
 "$sdk_venv/bin/python" .ci/policy_smoke.py http://127.0.0.1:8101 us-east-1 http://127.0.0.1:8103 ap-southeast-1
+# The edge (docs/edge.md): `up` prints its address; boto3 clients in three
+# regions with no endpoint in code, pointed at it by AWS_ENDPOINT_URL alone,
+# each write their region and read the others' writes; a region the cluster
+# lacks is refused naming it; status and /metrics count per region.
+has_line() { grep -qF -- "$1" "$work/up.log" || { cat "$work/up.log"; echo "meridian up did not print: $1" >&2; exit 1; }; }
+has_line "export AWS_ENDPOINT_URL=http://127.0.0.1:4566"
+env -u AWS_ENDPOINT_URL_DYNAMODB AWS_ENDPOINT_URL=http://127.0.0.1:4566 \
+    "$sdk_venv/bin/python" docs/examples/edge_regions.py
+if AWS_ENDPOINT_URL=http://127.0.0.1:4566 "$venv/bin/aws" dynamodb list-tables --region us-west-2 >/dev/null 2>"$work/edge.err"; then
+    echo "the edge served a region the cluster lacks" >&2; exit 1
+fi
+grep -qF "not 'us-west-2'" "$work/edge.err" || { cat "$work/edge.err"; echo "the edge's refusal does not name us-west-2" >&2; exit 1; }
+m status | has "^edge http://127.0.0.1:4566 .*eu-west-1 [1-9]" \
+    || { m status; echo "meridian status shows no edge line counting eu-west-1" >&2; exit 1; }
+curl -fsS http://127.0.0.1:4566/metrics | has 'meridian_edge_refused_total{reason="unknown_region"} [1-9]' \
+    || { echo "the edge's /metrics does not count the refusal" >&2; exit 1; }
+curl -fsS "$dash/api/snapshot" | python3 -c 'import json, sys; sys.exit(0 if json.load(sys.stdin)["edge"]["regions"][1]["forwarded"] > 0 else 1)' \
+    || { echo "the dashboard's snapshot does not show the edge" >&2; exit 1; }
+echo "smoke: edge ok"
 # After the boto3 calls, us-east-1's /metrics counts them by operation and
 # carries the gRPC, build and process families (docs/operations.md).
 metrics=$(python3 -c 'import urllib.request; print(urllib.request.urlopen("http://127.0.0.1:9101/metrics").read().decode())')
@@ -309,6 +331,21 @@ mix = { put = 1 }
 EOF
 "$bin" drill run "$work/profiled-drill.toml" --sim --seed 1 --out "$work/profiled-out" > "$work/profiled.log" 2>&1 \
     || { cat "$work/profiled.log"; echo "a drill with the measured profile did not pass" >&2; exit 1; }
+# Against AWS by name (README, docs/conformance.md): CI reaches no AWS
+# region, so this runs the path up to the first connection: credentials
+# read as the AWS CLI reads them, from a profile in a shared credentials
+# file of its own, and a profile missing there refused naming the file,
+# before any endpoint is dialled.
+mkdir -p "$work/aws-home/.aws"
+printf '[default]\naws_access_key_id = AKIDEXAMPLE\naws_secret_access_key = x\n' > "$work/aws-home/.aws/credentials"
+code=0
+env -u AWS_ACCESS_KEY_ID -u AWS_SECRET_ACCESS_KEY -u AWS_SESSION_TOKEN -u AWS_PROFILE \
+    -u AWS_SHARED_CREDENTIALS_FILE -u AWS_CONFIG_FILE HOME="$work/aws-home" \
+    "$bin" conformance --aws us-east-1,us-east-2,us-west-2 --profile smoke-missing \
+    > "$work/conformance-aws.log" 2>&1 || code=$?
+[ "$code" = 1 ] && has "smoke-missing" < "$work/conformance-aws.log" \
+    && has "$work/aws-home/.aws/credentials" < "$work/conformance-aws.log" \
+    || { cat "$work/conformance-aws.log"; echo "meridian conformance --aws did not refuse a missing profile naming it and its file (status $code)" >&2; exit 1; }
 echo "smoke: conformance ok"
 
 # A drill against the running cluster (docs/drills.md): the shipped

@@ -42,6 +42,19 @@ struct Template {
     targets: BTreeMap<String, Target>,
     #[serde(default)]
     actions: BTreeMap<String, FisAction>,
+    #[serde(default)]
+    stop_conditions: Vec<StopCondition>,
+}
+
+/// One of a template's `stopConditions`: `{"source": "none"}`, or
+/// `{"source": "aws:cloudwatch:alarm", "value": "<alarm ARN>"}`
+/// (AWS: *Stop conditions for AWS FIS*,
+/// <https://docs.aws.amazon.com/fis/latest/userguide/stop-conditions.html>).
+#[derive(Deserialize)]
+struct StopCondition {
+    source: String,
+    #[serde(default)]
+    value: Option<String>,
 }
 
 #[derive(Deserialize)]
@@ -96,6 +109,7 @@ pub fn scenario(
     if t.actions.is_empty() {
         return Err("actions: the template has none".into());
     }
+    stop_conditions(&t.stop_conditions)?;
     let lengths = lengths(&t.actions, time_scale)?;
     let starts = schedule(&t.actions, &lengths)?;
     let mut table: Option<String> = None;
@@ -172,6 +186,36 @@ pub fn scenario(
         &events,
     );
     Ok(Drill { toml, table })
+}
+
+/// Refuses a stop condition the drill cannot watch, by name, before
+/// anything starts: FIS stops an experiment when a stop condition's alarm
+/// goes to ALARM, and a drill that ran on with that lever silently dropped
+/// would be kinder than the experiment it rehearses. A drill has no
+/// CloudWatch alarms to watch, so only `none` is taken.
+fn stop_conditions(conditions: &[StopCondition]) -> Result<(), String> {
+    for (i, c) in conditions.iter().enumerate() {
+        let field = format!("stopConditions[{i}]");
+        match c.source.as_str() {
+            "none" => {}
+            "aws:cloudwatch:alarm" => {
+                let arn = c.value.as_deref().unwrap_or("");
+                let alarm = arn.rsplit_once(":alarm:").map_or(arn, |(_, n)| n);
+                return Err(format!(
+                    "{field}: the CloudWatch alarm {alarm:?} cannot be watched by a drill, so FIS's \
+                     stop on ALARM could not be honoured; remove the stop condition (source \
+                     \"none\") to rehearse without it"
+                ));
+            }
+            other => {
+                return Err(format!(
+                    "{field}.source: {other:?} is not a stop condition source \
+                     (aws:cloudwatch:alarm or none)"
+                ));
+            }
+        }
+    }
+    Ok(())
 }
 
 /// Each action's length on the drill's time scale; every action must be
@@ -457,6 +501,31 @@ mod tests {
             "{err}"
         );
         assert!(scenario(&with(pause), "t", &regions(), 0, false).is_err());
+        let stop = |conditions: &str| {
+            let json = with(pause);
+            let json = format!(
+                "{}, \"stopConditions\": {conditions}}}",
+                &json[..json.len() - 1]
+            );
+            scenario(&json, "t", &regions(), 1, false)
+        };
+        assert!(stop(r#"[{"source": "none"}]"#).is_ok());
+        let err = stop(
+            r#"[{"source": "none"}, {"source": "aws:cloudwatch:alarm", "value": "arn:aws:cloudwatch:us-east-1:111122223333:alarm:orders-errors"}]"#,
+        )
+        .err()
+        .unwrap();
+        assert!(
+            err.contains(
+                "stopConditions[1]: the CloudWatch alarm \"orders-errors\" cannot be watched"
+            ),
+            "{err}"
+        );
+        let err = stop(r#"[{"source": "aws:sns"}]"#).err().unwrap();
+        assert!(
+            err.contains("stopConditions[0].source: \"aws:sns\" is not"),
+            "{err}"
+        );
         assert!(scenario("{", "t", &regions(), 1, false).is_err());
     }
 }

@@ -84,6 +84,10 @@ pub(crate) enum Command {
         /// HEALTHCHECK, docs/containers.md).
         #[arg(long, value_name = "ADDR", env = "MERIDIAN_UP_HEALTH")]
         health: Option<std::net::SocketAddr>,
+        /// Serve no edge (the one address for every region of the cluster
+        /// file's `[edge]` section). docs/edge.md.
+        #[arg(long)]
+        no_edge: bool,
     },
     /// Serve the live dashboard of a cluster that runs already (under
     /// `meridian up` elsewhere, or compose): the one `meridian up` serves.

@@ -163,6 +163,7 @@ async fn run(cli: Cli) -> Result<()> {
             no_dashboard,
             in_container,
             health,
+            no_edge,
         } => {
             init_tracing_for(&config, log);
             let reach = match in_container {
@@ -174,6 +175,7 @@ async fn run(cli: Cli) -> Result<()> {
                 dashboard: (!no_dashboard).then_some(dashboard),
                 reach,
                 health,
+                edge: !no_edge,
             };
             up::up(&config, options).await
         }

@@ -8,7 +8,8 @@
 //! `meridian net crash`/`restart` kill and start region processes).
 //! With a `[failover]` section it also serves the failover DynamoDB
 //! endpoint, its status and moves under `/meridian/failover` on the same
-//! API (docs/failover.md).
+//! API (docs/failover.md). With an `[edge]` section (and no `--no-edge`)
+//! it serves one DynamoDB address for every region (docs/edge.md).
 
 use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
@@ -151,6 +152,8 @@ pub struct UpOptions {
     pub reach: crate::dashboard::Reach,
     /// Where to serve the whole cluster's `/health`, if anywhere.
     pub health: Option<SocketAddr>,
+    /// False leaves the file's `[edge]` section unserved (`--no-edge`).
+    pub edge: bool,
 }
 
 /// SIGTERM and SIGINT, listened for from the very start. In a container
@@ -183,7 +186,10 @@ impl StopSignals {
 /// `meridian up`.
 pub async fn up(config: &Path, options: UpOptions) -> Result<()> {
     let mut signals = StopSignals::new()?;
-    let cluster = load_cluster(config)?;
+    let mut cluster = load_cluster(config)?;
+    if !options.edge {
+        cluster.edge = None;
+    }
     if options.wipe && cluster.data_dir.exists() {
         std::fs::remove_dir_all(&cluster.data_dir)
             .with_context(|| format!("wiping {}", cluster.data_dir.display()))?;
@@ -379,6 +385,13 @@ fn print_started(cluster: &ClusterFile, recorded: Option<&Path>) {
             f.interval_ms,
             f.failure_threshold,
             f.ttl_ms
+        );
+    }
+    if let Some(e) = &cluster.edge {
+        println!(
+            "\nEdge: http://{} serves every region, each request in the region its signature names \
+             (unsigned ones in {}; docs/edge.md). For the AWS SDKs and CLI:\n  export AWS_ENDPOINT_URL=http://{}",
+            e.listen, cluster.regions[0].name, e.listen
         );
     }
     if let Some(netsim) = &cluster.netsim {

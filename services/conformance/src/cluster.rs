@@ -21,12 +21,65 @@ pub struct Endpoint {
 }
 
 impl Endpoint {
-    /// `https` endpoints are taken to be real AWS: a TTL expiry that does
-    /// not arrive in time is then a SKIP (AWS documents deletion "typically
-    /// within two days"), never a FAIL.
-    pub fn is_real_aws(&self) -> bool {
+    /// Spoken over TLS, and signed with the credentials the AWS CLI would
+    /// find (crate::credentials) rather than dummies.
+    pub fn is_https(&self) -> bool {
         self.url.starts_with("https://")
     }
+
+    /// An `https` endpoint under one of AWS's DNS domains is taken to be
+    /// real AWS: its waits poll less often, and a TTL expiry that does not
+    /// arrive in time is a SKIP (AWS documents deletion "typically within
+    /// two days"), never a FAIL. Meridian behind a TLS terminator is not.
+    pub fn is_real_aws(&self) -> bool {
+        let Some(rest) = self.url.strip_prefix("https://") else {
+            return false;
+        };
+        let host = rest.split(['/', ':']).next().unwrap_or_default();
+        AWS_DOMAINS
+            .iter()
+            .any(|(_, d)| host.ends_with(&format!(".{d}")))
+    }
+}
+
+/// AWS partitions' DNS suffixes by region prefix, the commercial one
+/// last as the fallback (the SDKs' endpoint rules: `dynamodb.{region}.{dnsSuffix}`).
+const AWS_DOMAINS: [(&str, &str); 4] = [
+    ("cn-", "amazonaws.com.cn"),
+    ("us-isob-", "sc2s.sgov.gov"),
+    ("us-iso-", "c2s.ic.gov"),
+    ("", "amazonaws.com"),
+];
+
+/// `--aws us-east-1,us-west-2`: each region's public DynamoDB endpoint,
+/// `https://dynamodb.<region>.amazonaws.com` (`.com.cn` in China).
+pub fn parse_aws_regions(list: &str) -> Result<Vec<Endpoint>, ConfError> {
+    let mut out = Vec::new();
+    for name in list.split(',').map(str::trim) {
+        let well_formed = name.len() <= 32
+            && name.contains('-')
+            && name
+                .chars()
+                .all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || c == '-')
+            && !name.starts_with('-')
+            && !name.ends_with('-')
+            && name.ends_with(|c: char| c.is_ascii_digit());
+        if !well_formed {
+            return Err(ConfError::Arg(format!(
+                "--aws {list:?}: {name:?} is not a region name (lowercase letters, digits and dashes, \
+                 ending in a digit, as us-east-1), comma-separated"
+            )));
+        }
+        let (_, domain) = AWS_DOMAINS
+            .iter()
+            .find(|(prefix, _)| name.starts_with(prefix))
+            .expect("the last domain matches every name");
+        out.push(Endpoint {
+            name: name.into(),
+            url: format!("https://dynamodb.{name}.{domain}"),
+        });
+    }
+    Ok(out)
 }
 
 /// Parses `NAME=URL` (`us-east-1=http://127.0.0.1:8101`).
@@ -145,15 +198,56 @@ mod tests {
                 url: "http://127.0.0.1:8101".into()
             }
         );
-        assert!(!e.is_real_aws());
+        assert!(!e.is_real_aws() && !e.is_https());
+        let aws = parse_endpoint("eu-west-1=https://dynamodb.eu-west-1.amazonaws.com").unwrap();
+        assert!(aws.is_real_aws() && aws.is_https());
+        // Meridian behind a TLS terminator is https but not AWS.
+        let local = parse_endpoint("us-east-1=https://localhost:8443").unwrap();
+        assert!(local.is_https() && !local.is_real_aws());
         assert!(
-            parse_endpoint("eu-west-1=https://dynamodb.eu-west-1.amazonaws.com")
+            !parse_endpoint("a=https://amazonaws.com.evil.example")
                 .unwrap()
                 .is_real_aws()
         );
         assert!(parse_endpoint("us-east-1").is_err());
         assert!(parse_endpoint("=http://x").is_err());
         assert!(parse_endpoint("us-east-1=127.0.0.1:8101").is_err());
+    }
+
+    #[test]
+    fn aws_regions_name_their_public_endpoints() {
+        let e = parse_aws_regions("us-east-1, us-east-2,us-west-2").unwrap();
+        let urls: Vec<_> = e
+            .iter()
+            .map(|e| (e.name.as_str(), e.url.as_str()))
+            .collect();
+        assert_eq!(
+            urls,
+            [
+                ("us-east-1", "https://dynamodb.us-east-1.amazonaws.com"),
+                ("us-east-2", "https://dynamodb.us-east-2.amazonaws.com"),
+                ("us-west-2", "https://dynamodb.us-west-2.amazonaws.com"),
+            ]
+        );
+        assert!(e.iter().all(Endpoint::is_real_aws));
+        let cn = parse_aws_regions("cn-north-1").unwrap();
+        assert_eq!(cn[0].url, "https://dynamodb.cn-north-1.amazonaws.com.cn");
+        assert!(cn[0].is_real_aws());
+        for bad in [
+            "",
+            "us-east-1,",
+            "US-EAST-1",
+            "us east 1",
+            "useast",
+            "us-east-1/x",
+            "-us-1",
+        ] {
+            let err = parse_aws_regions(bad).unwrap_err().to_string();
+            assert!(
+                err.contains("--aws") && err.contains("not a region name"),
+                "{bad}: {err}"
+            );
+        }
     }
 
     #[test]

@@ -23,9 +23,11 @@ use serde_json::Value;
 
 use crate::ConfError;
 use crate::cluster::Endpoint;
+use crate::credentials::Creds;
 use crate::fault::{Applied, Faults};
 use crate::measure::Samples;
 use crate::report::Outcome;
+use crate::tls::Trust;
 
 pub type Item = HashMap<String, AttributeValue>;
 
@@ -157,21 +159,23 @@ pub fn ms(d: Duration) -> f64 {
 }
 
 /// Builds a region's clients. `https` endpoints sign with the credentials
-/// in `AWS_ACCESS_KEY_ID`/`AWS_SECRET_ACCESS_KEY`/`AWS_SESSION_TOKEN`;
-/// anything else gets dummies, as DynamoDB Local and Meridian accept.
-pub fn region_clients(e: &Endpoint) -> Region {
-    let creds = match (
-        std::env::var("AWS_ACCESS_KEY_ID"),
-        std::env::var("AWS_SECRET_ACCESS_KEY"),
-    ) {
-        (Ok(k), Ok(sk)) if e.is_real_aws() => Credentials::new(
-            k,
-            sk,
-            std::env::var("AWS_SESSION_TOKEN").ok(),
+/// the AWS CLI would find (`creds`, crate::credentials) and check servers
+/// against `trust`; anything else gets dummy credentials, as DynamoDB Local
+/// and Meridian accept, and plain HTTP.
+pub fn region_clients(e: &Endpoint, creds: Option<&Creds>, trust: Option<&Trust>) -> Region {
+    let creds = match creds {
+        Some(c) if e.is_https() => Credentials::new(
+            &c.access_key_id,
+            &c.secret_access_key,
+            c.session_token.clone(),
             None,
-            "environment",
+            "conformance",
         ),
         _ => Credentials::new("conformance", "conformance", None, None, "conformance"),
+    };
+    let http = || match trust {
+        Some(t) => t.sdk_client(),
+        None => aws_smithy_http_client::Builder::new().build_http(),
     };
     let make = |retries: RetryConfig| {
         let conf = aws_sdk_dynamodb::Config::builder()
@@ -179,7 +183,7 @@ pub fn region_clients(e: &Endpoint) -> Region {
             .region(SdkRegion::new(e.name.clone()))
             .credentials_provider(creds.clone())
             .endpoint_url(&e.url)
-            .http_client(aws_smithy_http_client::Builder::new().build_http())
+            .http_client(http())
             .retry_config(retries)
             .timeout_config(
                 TimeoutConfig::builder()
@@ -200,7 +204,7 @@ pub fn region_clients(e: &Endpoint) -> Region {
             "conformance",
         ))
         .endpoint_url(&e.url)
-        .http_client(aws_smithy_http_client::Builder::new().build_http())
+        .http_client(http())
         .build();
     Region {
         name: e.name.clone(),

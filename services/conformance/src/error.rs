@@ -9,6 +9,10 @@ pub enum ConfError {
     Arg(String),
     #[error("cluster file: {0}")]
     Cluster(String),
+    #[error("credentials: {0}")]
+    Credentials(String),
+    #[error("TLS: {0}")]
+    Tls(String),
     #[error("fault API: {0}")]
     Fault(String),
     #[error("{0}")]

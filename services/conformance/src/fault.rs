@@ -8,24 +8,31 @@
 //! proxy heals itself if this process dies mid-check (Toxiproxy ignores
 //! the field); [`Faults::heal`] undoes each fault explicitly too.
 
+use std::sync::Arc;
 use std::time::Duration;
 
 use http_body_util::{BodyExt, Full};
 use hyper::body::Bytes;
 use hyper::{Method, Request};
 use hyper_util::rt::TokioIo;
+use rustls_pki_types::ServerName;
 use serde_json::{Value, json};
 
 use crate::ConfError;
+use crate::tls::Trust;
 
 /// The toxic name prefix, so a heal removes only what this checker added.
 const TOXIC_PREFIX: &str = "conformance.blackhole";
 
-/// The fault API at `base` (`http://127.0.0.1:8474`).
-#[derive(Clone, Debug)]
+/// The fault API at `base` (`http://127.0.0.1:8474`, or `https://` through
+/// the run's trust: crate::tls).
+#[derive(Clone)]
 pub struct Faults {
     host_port: String,
     base: String,
+    /// For `https`: the client configuration and the name the server's
+    /// certificate must carry.
+    tls: Option<(Arc<rustls::ClientConfig>, ServerName<'static>)>,
 }
 
 /// A fault that was put on: the toxics to remove again.
@@ -35,19 +42,43 @@ pub struct Applied {
 }
 
 impl Faults {
-    pub fn new(base: &str) -> Result<Faults, ConfError> {
-        let rest = base.strip_prefix("http://").ok_or_else(|| {
-            ConfError::Arg(format!("--toxiproxy {base:?}: only http:// is spoken"))
-        })?;
+    /// `trust` is needed (and used) only for an `https` base.
+    pub fn new(base: &str, trust: Option<&Trust>) -> Result<Faults, ConfError> {
+        let (rest, https) = match (base.strip_prefix("http://"), base.strip_prefix("https://")) {
+            (Some(r), _) => (r, false),
+            (_, Some(r)) => (r, true),
+            _ => {
+                return Err(ConfError::Arg(format!(
+                    "--toxiproxy {base:?}: expected http://host:port or https://host:port"
+                )));
+            }
+        };
         let host_port = rest.trim_end_matches('/').to_string();
-        if host_port.is_empty() || host_port.contains('/') {
+        if host_port.is_empty() || host_port.contains('/') || !host_port.contains(':') {
             return Err(ConfError::Arg(format!(
-                "--toxiproxy {base:?}: expected http://host:port"
+                "--toxiproxy {base:?}: expected http://host:port or https://host:port"
             )));
         }
+        let tls = if https {
+            let trust = trust
+                .ok_or_else(|| ConfError::Arg(format!("--toxiproxy {base:?}: no TLS trust")))?;
+            let host = match host_port.rsplit_once(':') {
+                Some((h, _)) => h.trim_start_matches('[').trim_end_matches(']'),
+                None => host_port.as_str(),
+            };
+            let name = ServerName::try_from(host.to_string()).map_err(|e| {
+                ConfError::Arg(format!(
+                    "--toxiproxy {base:?}: {host:?} is not a TLS server name: {e}"
+                ))
+            })?;
+            Some((trust.rustls_config(), name))
+        } else {
+            None
+        };
         Ok(Faults {
             host_port,
             base: base.trim_end_matches('/').into(),
+            tls,
         })
     }
 
@@ -69,10 +100,6 @@ impl Faults {
         .await
         .map_err(|_| fail("connect timed out".into()))?
         .map_err(|e| fail(e.to_string()))?;
-        let (mut send, conn) = hyper::client::conn::http1::handshake(TokioIo::new(stream))
-            .await
-            .map_err(|e| fail(e.to_string()))?;
-        let driver = tokio::spawn(conn);
         let bytes = body.map(|b| b.to_string()).unwrap_or_default();
         let req = Request::builder()
             .method(method.clone())
@@ -81,18 +108,21 @@ impl Faults {
             .header("content-type", "application/json")
             .body(Full::new(Bytes::from(bytes)))
             .map_err(|e| fail(e.to_string()))?;
-        let resp = tokio::time::timeout(Duration::from_secs(10), send.send_request(req))
-            .await
-            .map_err(|_| fail("no answer in 10 s".into()))?
-            .map_err(|e| fail(e.to_string()))?;
-        let status = resp.status().as_u16();
-        let body = resp
-            .into_body()
-            .collect()
-            .await
-            .map_err(|e| fail(e.to_string()))?
-            .to_bytes();
-        driver.abort();
+        let (status, body) = match &self.tls {
+            None => exchange(stream, req).await,
+            Some((config, name)) => {
+                let connector = tokio_rustls::TlsConnector::from(config.clone());
+                let stream = tokio::time::timeout(
+                    Duration::from_secs(5),
+                    connector.connect(name.clone(), stream),
+                )
+                .await
+                .map_err(|_| fail("TLS handshake timed out".into()))?
+                .map_err(|e| fail(format!("TLS: {e}")))?;
+                exchange(stream, req).await
+            }
+        }
+        .map_err(fail)?;
         let value = if body.is_empty() {
             Value::Null
         } else {
@@ -171,6 +201,30 @@ impl Faults {
     }
 }
 
+/// One HTTP/1.1 request on its own connection, plain or TLS.
+async fn exchange<S>(stream: S, req: Request<Full<Bytes>>) -> Result<(u16, Bytes), String>
+where
+    S: tokio::io::AsyncRead + tokio::io::AsyncWrite + Unpin + Send + 'static,
+{
+    let (mut send, conn) = hyper::client::conn::http1::handshake(TokioIo::new(stream))
+        .await
+        .map_err(|e| e.to_string())?;
+    let driver = tokio::spawn(conn);
+    let resp = tokio::time::timeout(Duration::from_secs(10), send.send_request(req))
+        .await
+        .map_err(|_| "no answer in 10 s".to_string())?
+        .map_err(|e| e.to_string())?;
+    let status = resp.status().as_u16();
+    let body = resp
+        .into_body()
+        .collect()
+        .await
+        .map_err(|e| e.to_string())?
+        .to_bytes();
+    driver.abort();
+    Ok((status, body))
+}
+
 /// The proxies among `all` that carry anything to or from `region`.
 pub fn proxies_touching(all: &[String], region: &str) -> Vec<String> {
     all.iter()
@@ -219,10 +273,18 @@ mod tests {
     }
 
     #[test]
-    fn only_http_fault_apis() {
-        assert!(Faults::new("http://127.0.0.1:8474").is_ok());
-        assert!(Faults::new("http://127.0.0.1:8474/").is_ok());
-        assert!(Faults::new("https://x:1").is_err());
-        assert!(Faults::new("127.0.0.1:8474").is_err());
+    fn fault_apis_are_http_or_https_with_a_trust() {
+        assert!(Faults::new("http://127.0.0.1:8474", None).is_ok());
+        assert!(Faults::new("http://127.0.0.1:8474/", None).is_ok());
+        assert!(
+            Faults::new("https://x:1", None).is_err(),
+            "https needs the run's trust"
+        );
+        assert!(Faults::new("127.0.0.1:8474", None).is_err());
+        assert!(
+            Faults::new("http://127.0.0.1", None).is_err(),
+            "a port is needed"
+        );
+        assert!(Faults::new("http://127.0.0.1:8474/api", None).is_err());
     }
 }

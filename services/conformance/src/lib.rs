@@ -20,13 +20,17 @@
 
 mod checks;
 pub mod cluster;
+mod credentials;
 mod ctx;
 mod error;
 pub mod fault;
 pub mod measure;
 pub mod report;
+mod tls;
 
 use std::path::PathBuf;
+
+use aws_sdk_dynamodb::error::ProvideErrorMetadata;
 use std::time::{Duration, Instant};
 
 pub use cluster::Endpoint;
@@ -44,7 +48,21 @@ pub struct Args {
     /// `dynamo`, and `[netsim] api` as the fault API.
     #[arg(long, value_name = "FILE", conflicts_with = "endpoints")]
     pub cluster: Option<PathBuf>,
-    /// A Toxiproxy-compatible fault API (http://127.0.0.1:8474) with one
+    /// AWS regions by name, comma-separated (us-east-1,us-east-2,us-west-2):
+    /// each is https://dynamodb.<region>.amazonaws.com. Writes real tables
+    /// and costs money (docs/conformance.md).
+    #[arg(long, value_name = "REGION,...", conflicts_with_all = ["endpoints", "cluster"])]
+    pub aws: Option<String>,
+    /// The profile of the shared AWS files to take credentials from, as the
+    /// AWS CLI's --profile (outranks AWS_PROFILE and the environment's keys).
+    #[arg(long, value_name = "NAME")]
+    pub profile: Option<String>,
+    /// A PEM file of the certificate authorities to trust for https, as the
+    /// AWS CLI's --ca-bundle (outranks AWS_CA_BUNDLE and the profile's
+    /// ca_bundle; replaces the system's roots).
+    #[arg(long, value_name = "FILE")]
+    pub ca_bundle: Option<PathBuf>,
+    /// A Toxiproxy-compatible fault API (http://127.0.0.1:8474, or https://) with one
     /// proxy per directed link named `A>B`. Without one, checks that need a
     /// fault are skipped.
     #[arg(long, value_name = "URL")]
@@ -87,25 +105,16 @@ pub fn check_names() -> Vec<&'static str> {
 /// for bad arguments or an unreadable cluster file: anything an endpoint
 /// does is a check's verdict.
 pub async fn run(args: Args) -> anyhow::Result<Report> {
-    let (endpoints, file_faults, ttl_interval_ms) = match &args.cluster {
-        Some(path) => {
+    let (endpoints, file_faults, ttl_interval_ms) = match (&args.cluster, &args.aws) {
+        (Some(path), _) => {
             let c = cluster::read_cluster_file(path)?;
             (c.endpoints, c.fault_api, Some(c.ttl_interval_ms))
         }
-        None => (args.endpoints.clone(), None, None),
+        (None, Some(list)) => (cluster::parse_aws_regions(list)?, None, None),
+        (None, None) => (args.endpoints.clone(), None, None),
     };
     if endpoints.is_empty() {
-        anyhow::bail!("give at least one --endpoint NAME=URL, or --cluster FILE");
-    }
-    // This build's HTTP client has no TLS (docs/conformance.md, *Real AWS*):
-    // say so before any request fails obscurely.
-    if let Some(e) = endpoints.iter().find(|e| e.is_real_aws()) {
-        anyhow::bail!(
-            "{}={}: https endpoints need a build with TLS (aws-smithy-http-client with a rustls feature), \
-             which this lean build leaves out; see docs/conformance.md, \"Real AWS\"",
-            e.name,
-            e.url
-        );
+        anyhow::bail!("give at least one --endpoint NAME=URL, --aws REGION,... or --cluster FILE");
     }
     let mut names: Vec<&str> = endpoints.iter().map(|e| e.name.as_str()).collect();
     names.sort();
@@ -122,7 +131,30 @@ pub async fn run(args: Args) -> anyhow::Result<Report> {
         }
     }
     let fault_api = args.toxiproxy.clone().or(file_faults);
-    let faults = fault_api.as_deref().map(fault::Faults::new).transpose()?;
+    // TLS trust and real credentials only when something is https, so a
+    // local run never reads the AWS files.
+    let env = |k: &str| std::env::var(k).ok();
+    let https = endpoints.iter().any(Endpoint::is_https);
+    let trust = if https
+        || fault_api
+            .as_deref()
+            .is_some_and(|f| f.starts_with("https://"))
+    {
+        let bundle =
+            credentials::ca_bundle(args.ca_bundle.as_deref(), args.profile.as_deref(), &env)?;
+        Some(tls::Trust::load(bundle)?)
+    } else {
+        None
+    };
+    let creds = if https {
+        Some(credentials::resolve(args.profile.as_deref(), &env)?)
+    } else {
+        None
+    };
+    let faults = fault_api
+        .as_deref()
+        .map(|f| fault::Faults::new(f, trust.as_ref()))
+        .transpose()?;
     let mut report = Report {
         endpoints: endpoints
             .iter()
@@ -144,8 +176,15 @@ pub async fn run(args: Args) -> anyhow::Result<Report> {
         None => (None, vec![]),
     };
     let run_id = format!("{:06x}", rand::random::<u32>() & 0xff_ffff);
+    let regions: Vec<ctx::Region> = endpoints
+        .iter()
+        .map(|e| ctx::region_clients(e, creds.as_ref(), trust.as_ref()))
+        .collect();
+    for r in regions.iter().filter(|r| r.url.starts_with("https://")) {
+        preflight(r, &run_id, trust.as_ref()).await?;
+    }
     let ctx = ctx::Ctx {
-        regions: endpoints.iter().map(ctx::region_clients).collect(),
+        regions,
         faults,
         proxies,
         samples: args.samples as usize,
@@ -183,6 +222,51 @@ pub async fn run(args: Args) -> anyhow::Result<Report> {
         let _ = f.reset().await;
     }
     Ok(report)
+}
+
+/// One DescribeTable of a table no run makes, before any check, so that an
+/// https endpoint's TLS or credential problem stops the run with one clear
+/// error instead of failing every check. `ResourceNotFoundException` is
+/// the good answer: it comes only after the TLS handshake and the
+/// signature check. The name fits a policy scoped to `conformance-*`.
+async fn preflight(
+    r: &ctx::Region,
+    run_id: &str,
+    trust: Option<&tls::Trust>,
+) -> anyhow::Result<()> {
+    let table = format!("conformance-{run_id}-preflight");
+    let res = r.ddb.describe_table().table_name(&table).send().await;
+    let e = match res {
+        Ok(_) => return Ok(()),
+        Err(e) if ctx::code(&e) == "ResourceNotFoundException" => return Ok(()),
+        Err(e) => e,
+    };
+    // The service's code and message, or the chain of causes (where a
+    // refused certificate is named).
+    let text = match e.as_service_error() {
+        Some(s) => format!(
+            "{}: {}",
+            ctx::code(&e),
+            s.message().unwrap_or("(no message)")
+        ),
+        None => {
+            let mut text = e.to_string();
+            let mut cause = std::error::Error::source(&e);
+            while let Some(c) = cause {
+                text.push_str(&format!(": {c}"));
+                cause = c.source();
+            }
+            text
+        }
+    };
+    let hint = trust.and_then(|t| tls::certificate_hint(&text, t));
+    anyhow::bail!(
+        "{}={}: DescribeTable {table} did not get through: {}{}",
+        r.name,
+        r.url,
+        hint.map(|h| format!("{h}. ")).unwrap_or_default(),
+        text
+    )
 }
 
 /// Runs one check under its deadline, then undoes its faults and tables
@@ -314,18 +398,13 @@ mod tests {
         );
         let cli = Cli::try_parse_from(["x"]).unwrap();
         assert!(run(cli.args).await.is_err());
-        let cli = Cli::try_parse_from([
-            "x",
-            "--endpoint",
-            "us-east-1=https://dynamodb.us-east-1.amazonaws.com",
-        ])
-        .unwrap();
+        let cli = Cli::try_parse_from(["x", "--aws", "us-east-1,US-WEST-2"]).unwrap();
+        let e = run(cli.args).await.unwrap_err().to_string();
+        assert!(e.contains("\"US-WEST-2\" is not a region name"), "{e}");
         assert!(
-            run(cli.args)
-                .await
-                .unwrap_err()
-                .to_string()
-                .contains("need a build with TLS")
+            Cli::try_parse_from(["x", "--aws", "us-east-1", "--endpoint", "a=http://x:1"]).is_err(),
+            "one source of endpoints"
         );
+        assert!(Cli::try_parse_from(["x", "--aws", "us-east-1", "--cluster", "c.toml"]).is_err());
     }
 }

@@ -51,9 +51,32 @@ pub(super) async fn status(config: &std::path::Path, json: bool) -> Result<()> {
         }
         print_region(&s);
     }
+    // The edge, when the file has one (docs/edge.md): counted by
+    // `meridian up`, not by a region, so read from its own listener.
+    let edge = match &cluster.edge {
+        Some(section) => Some(
+            meridian_cluster::edge::fetch_status(section)
+                .await
+                .map_err(|e| (section.listen, e.to_string())),
+        ),
+        None => None,
+    };
     if json {
-        print(&json!({"cluster": cluster.name, "regions": regions}));
+        let mut doc = json!({"cluster": cluster.name, "regions": regions});
+        if let Some(e) = edge {
+            doc["edge"] = e.unwrap_or_else(|(listen, error)| {
+                json!({"listen": listen.to_string(), "up": false, "error": error})
+            });
+        }
+        print(&doc);
     } else {
+        match edge {
+            Some(Ok(doc)) => println!("{}\n", meridian_cluster::edge::status_line(&doc)),
+            Some(Err((listen, e))) => println!(
+                "edge http://{listen}  NOT ANSWERING ({e}); is `meridian up` running without --no-edge?\n"
+            ),
+            None => {}
+        }
         println!(
             "pending: our mutations the peer has not applied yet. lag: real time from the peer's commit to our apply."
         );

@@ -104,6 +104,13 @@ async fn take(board: &Board, previous: &mut Option<Previous>) -> Json {
             .flatten()
             .unwrap_or(Json::Null);
     }
+    // The edge, when the cluster file has one: its counts as its own
+    // listener serves them (docs/edge.md); null when it does not answer.
+    if let Some(section) = &board.cluster.edge {
+        doc["edge"] = meridian_cluster::edge::fetch_status(section)
+            .await
+            .unwrap_or(Json::Null);
+    }
     doc["t_ms"] = json!(wall_ms());
     doc["sample_every_ms"] = json!(SAMPLE_EVERY.as_millis() as u64);
     // How long gathering took: every region's Status and the control API.

@@ -266,6 +266,23 @@ async fn left_out(shared: &Shared, peer: &PeerConfig, table: &str) -> Result<boo
     {
         return Ok(true);
     }
+    // Nor a table whose replication with this peer is paused (AWS FIS's
+    // pause-replication, `crate::pause`): nothing of it crosses between
+    // the replica and its peers, repair included, until the pause ends and
+    // the resume loop pulls what it skipped.
+    if shared
+        .pauses
+        .lock()
+        .unwrap_or_else(|p| p.into_inner())
+        .blocks(
+            &shared.config.name,
+            &peer.name,
+            table,
+            tokio::time::Instant::now(),
+        )
+    {
+        return Ok(true);
+    }
     // Nor are the two sides of a disassociated replica's split: each
     // keeps its own writes since (`meridian_core::replicas::disassociate`).
     Ok(

@@ -204,6 +204,23 @@ function renderFailover(f) {
   failoverMoves = f.moves.length;
 }
 
+// ---------------------------------------------------------------- edge
+
+// The edge (`GET /meridian/edge` on its own listener, docs/edge.md): the
+// requests it sent to each region, the unsigned ones, and those it refused.
+// Hidden without one.
+function renderEdge(e) {
+  $("edge-section").hidden = !e;
+  if (!e) return;
+  const rows = [
+    ["address", `http://${e.listen} (AWS_ENDPOINT_URL)`],
+    ...e.regions.map((r) => [r.region, `${r.forwarded} forwarded${r.unreachable ? `, ${r.unreachable} unreachable` : ""}`]),
+    ["unsigned", `${e.unsigned}, sent to ${e.unsigned_to}`],
+    ["refused", Object.entries(e.refused).map(([k, v]) => `${v} ${k.replace("_", " ")}`).join(", ")],
+  ];
+  $("edge").replaceChildren(el("dl", {}, ...rows.flatMap(([k, v]) => [el("dt", {}, k), el("dd", {}, v)])));
+}
+
 // ---------------------------------------------------------------- links
 
 function linkTable(names) {
@@ -787,6 +804,7 @@ function render(sample) {
   fillSelects(sample.regions.map((r) => r.name));
   renderRegions(sample);
   renderFailover(sample.failover);
+  renderEdge(sample.edge);
   renderLinks(sample);
   // When the page first showed the cluster, for its first-paint figure
   // (docs/performance.md): the navigation's clock, as the paint entries.
