@@ -4,7 +4,8 @@
 # regions/local-3.toml, then deploys regions/stack.yaml on a Docker Swarm
 # through regions/stack.sh and drives it the same way (writes with boto3, a
 # partition through the link proxy, a killed task Swarm restarts, a live
-# drill), then runs the testcontainers tests
+# drill), then runs a whole cluster in one container (.ci/one-box.sh),
+# then the testcontainers tests
 # (tests/containers/tests/containers.rs). Needs a Docker engine: here a
 # missing engine or image is a failure, not a skip.
 set -euo pipefail
@@ -80,6 +81,8 @@ cleanup() {
 }
 trap cleanup EXIT
 dc config -q
+# The application-beside-it example validates too (docs/containers.md).
+"${compose[@]}" -f regions/compose-app.yaml config -q
 dc up -d
 m() { MERIDIAN_CONFIG=regions/local-3.toml "$meridian" "$@"; }
 up=""
@@ -219,6 +222,10 @@ m status
     --stack "$MERIDIAN_STACK" --out "$work/drill" --quiet
 regions/stack.sh down -v
 stack_up=""
+
+echo "== one container: meridian:local up, through .ci/one-box.sh"
+# After compose and Swarm are down; it publishes free ports only anyway.
+MERIDIAN_SDK_VENV="$sdk_venv" .ci/one-box.sh
 
 echo "== container tests (testcontainers)"
 # --workspace resolves features as `cargo test --workspace` does, so the test

@@ -59,7 +59,7 @@ strip --strip-debug -o "$ctx/meridian" "$bin"
 mkdir -p "$ctx/data" "$ctx/tmp" "$ctx/certs"
 chmod 0755 "$ctx/data" "$ctx/certs"
 chmod 1777 "$ctx/tmp"
-cp "$root/regions/image/Dockerfile" "$ctx/Dockerfile"
+cp "$root/regions/image/Dockerfile" "$root/regions/image/one-box.toml" "$ctx/"
 
 # The legacy builder needs no buildx plugin and no base image.
 DOCKER_BUILDKIT=0 docker build --quiet \

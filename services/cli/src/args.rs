@@ -61,19 +61,29 @@ pub(crate) enum Command {
     /// where the file is so other commands find it from any directory.
     Up {
         /// Cluster file: the regions to start, their addresses and data.
-        #[arg(long, default_value = DEFAULT_CLUSTER)]
+        #[arg(long, default_value = DEFAULT_CLUSTER, env = "MERIDIAN_CONFIG")]
         config: PathBuf,
         /// Delete the cluster's data directory first.
         #[arg(long)]
         wipe: bool,
-        /// Where the live dashboard listens (loopback only; port 0 picks a
-        /// free one) [default: 127.0.0.1:7180, or a free port when that is
-        /// taken]. docs/dashboard.md.
-        #[arg(long, value_name = "ADDR")]
+        /// Where the live dashboard listens (loopback only, unless
+        /// --in-container; port 0 picks a free one) [default: 127.0.0.1:7180,
+        /// or a free port when that is taken]. docs/dashboard.md.
+        #[arg(long, value_name = "ADDR", env = "MERIDIAN_UP_DASHBOARD")]
         dashboard: Option<std::net::SocketAddr>,
         /// Serve no dashboard.
         #[arg(long, conflicts_with = "dashboard")]
         no_dashboard: bool,
+        /// Running in a container (the image's `up`): --dashboard may then
+        /// be off loopback, e.g. 0.0.0.0:7180, where Docker forwards the
+        /// port it publishes.
+        #[arg(long, env = "MERIDIAN_DASHBOARD_IN_CONTAINER")]
+        in_container: bool,
+        /// Also serve GET /health here: 200 only while every region answers
+        /// its own /health, 503 naming those that do not (the image's
+        /// HEALTHCHECK, docs/containers.md).
+        #[arg(long, value_name = "ADDR", env = "MERIDIAN_UP_HEALTH")]
+        health: Option<std::net::SocketAddr>,
         /// Serve no edge (the one address for every region of the cluster
         /// file's `[edge]` section). docs/edge.md.
         #[arg(long)]

@@ -3,6 +3,7 @@
 
 mod args;
 mod client;
+mod cluster_health;
 mod common;
 mod dashboard;
 mod drill;
@@ -160,16 +161,23 @@ async fn run(cli: Cli) -> Result<()> {
             wipe,
             dashboard,
             no_dashboard,
+            in_container,
+            health,
             no_edge,
         } => {
             init_tracing_for(&config, log);
-            up::up(
-                &config,
+            let reach = match in_container {
+                true => dashboard::Reach::Container,
+                false => dashboard::Reach::Loopback,
+            };
+            let options = up::UpOptions {
                 wipe,
-                (!no_dashboard).then_some(dashboard),
-                !no_edge,
-            )
-            .await
+                dashboard: (!no_dashboard).then_some(dashboard),
+                reach,
+                health,
+                edge: !no_edge,
+            };
+            up::up(&config, options).await
         }
         Command::Dashboard {
             config,

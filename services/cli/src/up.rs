@@ -142,19 +142,55 @@ fn issue_certs(cluster: &ClusterFile, dir: &Path) -> Result<()> {
     Ok(())
 }
 
-/// `meridian up`; `dashboard` is `None` for no dashboard, `Some(None)` for
-/// the default address; `edge` false leaves the `[edge]` section unserved.
-pub async fn up(
-    config: &Path,
-    wipe: bool,
-    dashboard: Option<Option<SocketAddr>>,
-    edge: bool,
-) -> Result<()> {
+/// How `meridian up` runs, beside its cluster file.
+pub struct UpOptions {
+    /// Delete the cluster's data directory first.
+    pub wipe: bool,
+    /// `None` for no dashboard, `Some(None)` for the default address.
+    pub dashboard: Option<Option<SocketAddr>>,
+    /// Whether the dashboard may listen off loopback (in a container).
+    pub reach: crate::dashboard::Reach,
+    /// Where to serve the whole cluster's `/health`, if anywhere.
+    pub health: Option<SocketAddr>,
+    /// False leaves the file's `[edge]` section unserved (`--no-edge`).
+    pub edge: bool,
+}
+
+/// SIGTERM and SIGINT, listened for from the very start. In a container
+/// `meridian up` is PID 1, which the kernel gives no default action for
+/// either: a signal with no handler is dropped, and `docker stop` would
+/// wait its 10 s and kill every region. A signal that arrives while the
+/// regions start is kept, and stops them as soon as they are up.
+struct StopSignals {
+    term: tokio::signal::unix::Signal,
+    int: tokio::signal::unix::Signal,
+}
+
+impl StopSignals {
+    fn new() -> Result<StopSignals> {
+        Ok(StopSignals {
+            term: signal(SignalKind::terminate()).context("listening for SIGTERM")?,
+            int: signal(SignalKind::interrupt()).context("listening for SIGINT")?,
+        })
+    }
+
+    /// The name of the next stop signal.
+    async fn recv(&mut self) -> &'static str {
+        tokio::select! {
+            _ = self.term.recv() => "SIGTERM",
+            _ = self.int.recv() => "SIGINT",
+        }
+    }
+}
+
+/// `meridian up`.
+pub async fn up(config: &Path, options: UpOptions) -> Result<()> {
+    let mut signals = StopSignals::new()?;
     let mut cluster = load_cluster(config)?;
-    if !edge {
+    if !options.edge {
         cluster.edge = None;
     }
-    if wipe && cluster.data_dir.exists() {
+    if options.wipe && cluster.data_dir.exists() {
         std::fs::remove_dir_all(&cluster.data_dir)
             .with_context(|| format!("wiping {}", cluster.data_dir.display()))?;
         println!("wiped {}", cluster.data_dir.display());
@@ -166,12 +202,19 @@ pub async fn up(
     }
     admin_token(&cluster)?;
     // Bound before any region starts, so a taken port stops us early.
-    let dashboard = match dashboard {
+    let dashboard = match options.dashboard {
         Some(addr) => Some(
-            crate::dashboard::bind(addr, "--dashboard", crate::dashboard::Reach::Loopback)
+            crate::dashboard::bind(addr, "--dashboard", options.reach)
                 .await
                 .context("the dashboard cannot start (--no-dashboard runs without it)")?,
         ),
+        None => None,
+    };
+    let health = match options.health {
+        Some(addr) => Some((
+            crate::cluster_health::region_urls(&cluster)?,
+            crate::cluster_health::bind(addr).await?,
+        )),
         None => None,
     };
     let exe = std::env::current_exe().context("locating the meridian binary")?;
@@ -182,9 +225,23 @@ pub async fn up(
             .await?
             .start_regions()
             .await?;
-    if let Err(e) = running.wait_serving(Duration::from_secs(20)).await {
-        println!("stopping {} regions", running.stop().await);
-        bail!("{e}");
+    // A stop asked for while the regions start is a clean stop too.
+    let serving = tokio::select! {
+        r = running.wait_serving(Duration::from_secs(20)) => r.map(|()| None),
+        s = signals.recv() => Ok(Some(s)),
+    };
+    match serving {
+        Err(e) => {
+            println!("stopping {} regions", running.stop().await);
+            bail!("{e}");
+        }
+        Ok(Some(s)) => {
+            println!("{s} while the regions were starting: stopping");
+            println!("stopping {} regions", running.stop().await);
+            println!("all regions stopped");
+            return Ok(());
+        }
+        Ok(None) => {}
     }
     if let Err(e) = profile_latencies(&running, &cluster).await {
         println!("stopping {} regions", running.stop().await);
@@ -200,33 +257,73 @@ pub async fn up(
         }
     };
     print_started(&cluster, recorded.as_deref());
-    let (stop_dashboard, dashboard_stopped) = tokio::sync::watch::channel(false);
-    let dashboard = match dashboard {
+    let servers = Servers {
+        dashboard,
+        reach: options.reach,
+        health,
+    };
+    serve_until_stopped(&mut running, &cluster, servers, &mut signals).await
+}
+
+/// What `meridian up` serves beside the regions, bound before they start.
+struct Servers {
+    dashboard: Option<tokio::net::TcpListener>,
+    reach: crate::dashboard::Reach,
+    health: Option<(Vec<(String, String)>, tokio::net::TcpListener)>,
+}
+
+/// Serves the dashboard and the cluster's health, and reaps regions that
+/// exit, until SIGTERM or SIGINT; then stops everything, regions last.
+async fn serve_until_stopped(
+    running: &mut LocalCluster,
+    cluster: &ClusterFile,
+    servers: Servers,
+    signals: &mut StopSignals,
+) -> Result<()> {
+    let (stop_servers, servers_stopped) = tokio::sync::watch::channel(false);
+    let stopped = move || {
+        let mut stopped = servers_stopped.clone();
+        async move {
+            let _ = stopped.wait_for(|s| *s).await;
+        }
+    };
+    let dashboard = match servers.dashboard {
         Some(listener) => {
             let addr = listener.local_addr()?;
-            println!(
-                "\nDashboard: {}",
-                crate::dashboard::url(addr, cluster.client_admin_token()?.as_deref())
-            );
-            let mut stopped = dashboard_stopped;
-            let shutdown = async move {
-                let _ = stopped.wait_for(|s| *s).await;
-            };
+            let token = cluster.client_admin_token()?;
+            match servers.reach {
+                crate::dashboard::Reach::Loopback => println!(
+                    "\nDashboard: {}",
+                    crate::dashboard::url(addr, token.as_deref())
+                ),
+                // Its own address means nothing outside the container.
+                crate::dashboard::Reach::Container => println!(
+                    "\nDashboard listening on {addr} in this container: open the host port published for {}",
+                    addr.port()
+                ),
+            }
             Some(tokio::spawn(crate::dashboard::serve(
                 cluster.clone(),
                 listener,
-                shutdown,
+                stopped(),
             )))
         }
         None => None,
     };
+    let health = servers.health.map(|(urls, listener)| {
+        if let Ok(addr) = listener.local_addr() {
+            println!("Cluster health: http://{addr}/health");
+        }
+        tokio::spawn(crate::cluster_health::serve(urls, listener, stopped()))
+    });
     println!("Ctrl-C stops every region.\n");
 
-    let mut term = signal(SignalKind::terminate())?;
     loop {
         tokio::select! {
-            _ = tokio::signal::ctrl_c() => break,
-            _ = term.recv() => break,
+            s = signals.recv() => {
+                println!("{s}: stopping");
+                break;
+            }
             _ = tokio::time::sleep(Duration::from_millis(250)) => {
                 for (name, exit) in running.processes.reap().await {
                     eprintln!("region {name} exited ({exit}); the others keep running");
@@ -234,7 +331,10 @@ pub async fn up(
             }
         }
     }
-    let _ = stop_dashboard.send(true);
+    let _ = stop_servers.send(true);
+    if let Some(h) = health {
+        let _ = tokio::time::timeout(Duration::from_secs(2), h).await;
+    }
     if let Some(d) = dashboard {
         match tokio::time::timeout(Duration::from_secs(5), d).await {
             Ok(Ok(Err(e))) => eprintln!("dashboard: {e:#}"),

@@ -9,6 +9,8 @@
 //! - `edge`: no NAT and no traffic between containers; it only carries the
 //!   ports published on 127.0.0.1 through which the test talks to regions.
 //!
+//! [`one_box`]: the image's other mode, a whole cluster in one container.
+//!
 //! The image is built by `regions/image/build.sh`; nothing is pulled. With
 //! no Docker engine or no image, each test prints one `SKIP` line and
 //! passes, unless `MERIDIAN_REQUIRE_DOCKER` is set (CI), which makes that a
@@ -33,8 +35,17 @@ use testcontainers::core::{CmdWaitFor, ExecCommand, Mount, WaitFor};
 use testcontainers::runners::AsyncRunner;
 use testcontainers::{ContainerAsync, GenericImage, ImageExt};
 
-const IMAGE: &str = "meridian";
-const TAG: &str = "local";
+mod one_box;
+
+/// The image under test, as `regions/image/build.sh` names it:
+/// `MERIDIAN_IMAGE`, by default `meridian:local`.
+fn image() -> (String, String) {
+    let full = std::env::var("MERIDIAN_IMAGE").unwrap_or_else(|_| "meridian:local".into());
+    match full.rsplit_once(':') {
+        Some((name, tag)) => (name.to_string(), tag.to_string()),
+        None => (full, "latest".to_string()),
+    }
+}
 const REGIONS: [&str; 3] = ["us-east-1", "eu-west-1", "ap-southeast-1"];
 const TABLE: &str = "items";
 /// Every network, volume and container a test makes carries this label, so
@@ -66,10 +77,11 @@ async fn engine() -> Option<Docker> {
         Ok(Err(e)) => return skip(&format!("no Docker engine reachable ({e})")),
         Err(_) => return skip("no Docker engine reachable (no answer within 5 s)"),
     }
-    match docker.inspect_image(&format!("{IMAGE}:{TAG}")).await {
+    let (name, tag) = image();
+    match docker.inspect_image(&format!("{name}:{tag}")).await {
         Ok(_) => Some(docker),
         Err(e) => skip(&format!(
-            "image {IMAGE}:{TAG} is missing; build it with regions/image/build.sh ({e})"
+            "image {name}:{tag} is missing; build it with regions/image/build.sh ({e})"
         )),
     }
 }
@@ -185,7 +197,8 @@ impl Lab {
     /// the image's health check, and joins it to the mesh under its alias.
     async fn run_region(&self, i: usize) -> (ContainerAsync<GenericImage>, String) {
         let r = &self.regions[i];
-        let container = GenericImage::new(IMAGE, TAG)
+        let (name, tag) = image();
+        let container = GenericImage::new(name, tag)
             .with_wait_for(WaitFor::healthcheck())
             .with_container_name(&r.container_name)
             .with_network(&self.edge)
