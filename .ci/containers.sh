@@ -227,6 +227,17 @@ echo "== one container: meridian:local up, through .ci/one-box.sh"
 # After compose and Swarm are down; it publishes free ports only anyway.
 MERIDIAN_SDK_VENV="$sdk_venv" .ci/one-box.sh
 
+echo "== the Python library's container class on the image (.ci/python.sh)"
+# services/python's MeridianContainer (testcontainers) against the same
+# image; its tests are skipped unless MERIDIAN_IMAGE names it.
+# A skip here would mean the image was never run: it fails the step.
+MERIDIAN_IMAGE="${MERIDIAN_IMAGE:-meridian:local}" bash .ci/python.sh tests/test_container.py -rs \
+    2>&1 | tee "$work/python-container.log"
+if grep -q "skipped" "$work/python-container.log"; then
+    echo "the Python library's container tests were skipped: the image did not run" >&2
+    exit 1
+fi
+
 echo "== container tests (testcontainers)"
 # --workspace resolves features as `cargo test --workspace` does, so the test
 # binary .ci/run has just built is reused, not rebuilt with other features.

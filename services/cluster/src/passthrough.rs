@@ -38,6 +38,9 @@ const MAX_RESPONSE_BYTES: usize = 32 << 20;
 /// retry while the region may still apply the first try.
 const FORWARD_TIMEOUT: Duration = Duration::from_secs(65);
 
+/// How long a client may take to send a request's head.
+const HEAD_TIMEOUT: Duration = Duration::from_secs(30);
+
 /// Headers of one hop only, which a proxy does not pass on. `expect` was
 /// answered here (hyper sends `100 Continue` as the body is read), and a
 /// body read whole has no trailers left to announce.
@@ -114,7 +117,11 @@ pub async fn serve<R: Router>(
                     Ok::<_, Infallible>(forward(&*router, &mut upstream, req).await)
                 }
             });
+            // A client that opens a connection and never finishes a
+            // request's head does not hold it for ever.
             let _ = hyper::server::conn::http1::Builder::new()
+                .timer(hyper_util::rt::TokioTimer::new())
+                .header_read_timeout(HEAD_TIMEOUT)
                 .serve_connection(TokioIo::new(stream), service)
                 .await;
         });

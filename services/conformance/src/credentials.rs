@@ -256,9 +256,20 @@ fn well_formed(v: &str, field: &str, at: &str) -> Result<String, ConfError> {
     if v.is_empty() {
         return Err(ConfError::Credentials(format!("{at}: {field} is empty")));
     }
-    if let Some(c) = v.chars().find(|c| !c.is_ascii_graphic()) {
+    // Where and what kind, never the character itself: no part of a
+    // secret reaches an error.
+    if let Some((i, c)) = v.chars().enumerate().find(|(_, c)| !c.is_ascii_graphic()) {
+        let kind = if c.is_whitespace() {
+            "white space"
+        } else if c.is_control() {
+            "a control character"
+        } else {
+            "a character outside ASCII"
+        };
         return Err(ConfError::Credentials(format!(
-            "{at}: {field} has {c:?}, which no AWS credential contains (a quote or a line pasted twice?)"
+            "{at}: {field} has {kind} at character {}, which no AWS credential contains \
+             (a quote or a line pasted twice?)",
+            i + 1
         )));
     }
     Ok(v.to_string())

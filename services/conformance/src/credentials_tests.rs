@@ -189,7 +189,10 @@ fn a_missing_or_partial_credential_names_the_file_profile_and_field() {
         None,
     );
     let e = h.err(None);
-    assert!(e.contains("aws_access_key_id has ' '"), "{e}");
+    assert!(
+        e.contains("aws_access_key_id has white space at character"),
+        "{e}"
+    );
     let h = Home::new(None, None).set("AWS_ACCESS_KEY_ID", "AKID");
     assert!(
         h.err(None).contains("AWS_SECRET_ACCESS_KEY is not"),
