@@ -230,8 +230,12 @@ MERIDIAN_SDK_VENV="$sdk_venv" .ci/one-box.sh
 echo "== the Python library's container class on the image (.ci/python.sh)"
 # services/python's MeridianContainer (testcontainers) against the same
 # image; its tests are skipped unless MERIDIAN_IMAGE names it.
-# A skip here would mean the image was never run: it fails the step.
-MERIDIAN_IMAGE="${MERIDIAN_IMAGE:-meridian:local}" bash .ci/python.sh tests/test_container.py -rs \
+# A skip here would mean the image was never run: it fails the step. This
+# machine runs inside a container with a Docker engine of its own, where
+# testcontainers would guess the bridge's gateway as the host; published
+# ports are on loopback here, which its two settings say (docs/python.md).
+TESTCONTAINERS_CONNECTION_MODE=docker_host TC_HOST=127.0.0.1 \
+    MERIDIAN_IMAGE="${MERIDIAN_IMAGE:-meridian:local}" bash .ci/python.sh tests/test_container.py -rs \
     2>&1 | tee "$work/python-container.log"
 if grep -q "skipped" "$work/python-container.log"; then
     echo "the Python library's container tests were skipped: the image did not run" >&2
