@@ -244,8 +244,7 @@ mod tests {
         );
         let err =
             replica_updates(&[json!({"Create": {"RegionName": "eu-west-1", "KMSMasterKeyId": 5}})])
-                .err()
-                .expect("a key that is not a string is refused");
+                .expect_err("a key that is not a string is refused");
         assert!(format!("{err:?}").contains("KMSMasterKeyId"), "{err:?}");
     }
 }
