@@ -530,3 +530,94 @@ async fn a_repair_round_moves_nothing_of_a_paused_table_until_the_pause_ends() {
     )
     .await;
 }
+
+/// Adds a replica of `table` in `region` through `c`'s UpdateTable,
+/// naming its KMS key `key`.
+async fn add_keyed_replica(c: &Client, table: &str, region: &str, key: &str) {
+    let create = aws_sdk_dynamodb::types::CreateReplicationGroupMemberAction::builder()
+        .region_name(region)
+        .kms_master_key_id(key)
+        .build()
+        .unwrap();
+    c.update_table()
+        .table_name(table)
+        .replica_updates(ReplicationGroupUpdate::builder().create(create).build())
+        .send()
+        .await
+        .expect("add a replica with its KMS key");
+}
+
+/// Each region's `Replicas`, by region, with the `KMSMasterKeyId` each
+/// describes (`None`: none), once every region lists both others.
+async fn replica_keys(cs: &[Client], table: &str) -> Vec<Vec<(String, Option<String>)>> {
+    let mut out = Vec::new();
+    for (i, c) in cs.iter().enumerate() {
+        let listed = |t: &aws_sdk_dynamodb::types::TableDescription| {
+            t.replicas()
+                .iter()
+                .map(|r| {
+                    (
+                        r.region_name().unwrap().to_string(),
+                        r.kms_master_key_id().map(str::to_string),
+                    )
+                })
+                .collect::<Vec<_>>()
+        };
+        poll_until(
+            &format!("{} to list both other replicas", REGIONS[i]),
+            Duration::from_secs(30),
+            || async {
+                match c.describe_table().table_name(table).send().await {
+                    Ok(d) => d.table.is_some_and(|t| listed(&t).len() == 2),
+                    Err(_) => false,
+                }
+            },
+        )
+        .await;
+        out.push(listed(&table_of(c, table).await));
+    }
+    out
+}
+
+/// LocalStack's `test_global_tables_version_2019`: replicas added with
+/// their own `KMSMasterKeyId` are described with it (ReplicaDescription)
+/// in every region, the one added without a key with none, also after a
+/// region restarts.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_replicas_kms_key_is_described_in_every_region() {
+    let mut cluster = TestCluster::start(&REGIONS).await;
+    let cs: Vec<Client> = (0..3).map(|i| client(cluster.dynamo_url(i))).collect();
+    let asia = &cs[2];
+    create_table(asia, "keyed", ("id", ScalarAttributeType::S), None).await;
+    add_keyed_replica(asia, "keyed", REGIONS[0], "foo").await;
+    add_keyed_replica(asia, "keyed", REGIONS[1], "bar").await;
+    let key = |k: &str| Some(k.to_string());
+    let expected = vec![
+        // us-east-1 lists eu-west-1 and ap-southeast-1 (made with the
+        // table: no key named, none described), and so on.
+        vec![
+            (REGIONS[1].to_string(), key("bar")),
+            (REGIONS[2].to_string(), None),
+        ],
+        vec![
+            (REGIONS[2].to_string(), None),
+            (REGIONS[0].to_string(), key("foo")),
+        ],
+        vec![
+            (REGIONS[1].to_string(), key("bar")),
+            (REGIONS[0].to_string(), key("foo")),
+        ],
+    ];
+    let sorted = |mut v: Vec<Vec<(String, Option<String>)>>| {
+        v.iter_mut().for_each(|r| r.sort());
+        v
+    };
+    let want = sorted(expected);
+    assert_eq!(sorted(replica_keys(&cs, "keyed").await), want);
+
+    // Kept in the replica rows: a restarted region describes the same.
+    cluster.crash(1).await;
+    cluster.restart(1).await;
+    let cs: Vec<Client> = (0..3).map(|i| client(cluster.dynamo_url(i))).collect();
+    assert_eq!(sorted(replica_keys(&cs, "keyed").await), want);
+}

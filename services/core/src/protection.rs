@@ -205,6 +205,7 @@ mod tests {
                 since: 1,
                 cut: None,
                 account: None,
+                kms_key: None,
             },
         );
         assert_eq!(deletion(&d, "a", &[], false).unwrap(), Deletion::Table);

@@ -102,7 +102,7 @@ impl Status {
 
 /// One replica's state, and since when (µs since the epoch; 0 for the
 /// creation set, which dates from the table's creation).
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+#[derive(Clone, Debug, PartialEq, Eq)]
 pub struct State {
     pub status: Status,
     pub since: u64,
@@ -114,6 +114,11 @@ pub struct State {
     /// owner's: a replica another account added with CreateTable's
     /// `GlobalTableSourceArn` ([`authorize`]).
     pub account: Option<crate::account::Account>,
+    /// The KMS key `ReplicaUpdates` `Create` named for the replica
+    /// (`KMSMasterKeyId`), as given: DynamoDB describes it among the
+    /// table's `Replicas`, so it is in the replica's row, which every
+    /// region reads, and kept through the replica's life.
+    pub kms_key: Option<String>,
 }
 
 /// The catalog key of `region`'s replica row of `table`.
@@ -142,6 +147,9 @@ pub fn region_of_row(prefix: &[u8], sort: &[u8]) -> Option<String> {
     String::from_utf8(rest.to_vec()).ok()
 }
 
+/// The attribute of a replica row holding [`State::kms_key`].
+pub const KMS_KEY: &str = "kms_key";
+
 /// A replica row: `state`, for the incarnation created at `incarnation`.
 pub fn item(state: &State, incarnation: &Version) -> Item {
     let number =
@@ -162,6 +170,9 @@ pub fn item(state: &State, incarnation: &Version) -> Item {
     }
     if let Some(account) = state.account {
         item.insert("account".to_string(), AttrValue::S(account.to_string()));
+    }
+    if let Some(key) = &state.kms_key {
+        item.insert(KMS_KEY.to_string(), AttrValue::S(key.clone()));
     }
     item
 }
@@ -194,6 +205,11 @@ pub fn from_item(item: &Item) -> Result<(State, Version), Error> {
         ),
         Some(_) => return Err(Error::Decode("replica row account is not a string".into())),
     };
+    let kms_key = match item.get(KMS_KEY) {
+        None => None,
+        Some(AttrValue::S(k)) => Some(k.clone()),
+        Some(_) => return Err(Error::Decode("replica row kms_key is not a string".into())),
+    };
     let of = match item.get("table_version") {
         Some(AttrValue::B(b)) => Version::from_bytes(b)?,
         _ => {
@@ -208,6 +224,7 @@ pub fn from_item(item: &Item) -> Result<(State, Version), Error> {
             since,
             cut,
             account,
+            kms_key,
         },
         of,
     ))
@@ -225,6 +242,7 @@ pub fn initial(replicas: &[String]) -> BTreeMap<String, State> {
                     since: 0,
                     cut: None,
                     account: None,
+                    kms_key: None,
                 },
             )
         })
@@ -236,6 +254,8 @@ pub fn initial(replicas: &[String]) -> BTreeMap<String, State> {
 pub struct Change {
     pub create: Vec<String>,
     pub delete: Vec<String>,
+    /// The `KMSMasterKeyId` a `Create` named, by region.
+    pub kms_keys: BTreeMap<String, String>,
 }
 
 #[cfg(test)]
@@ -258,6 +278,7 @@ mod tests {
             since,
             cut: None,
             account: None,
+            kms_key: None,
         }
     }
 
@@ -289,6 +310,7 @@ mod tests {
         let ch = |create: &[&str], delete: &[&str]| Change {
             create: create.iter().map(|r| r.to_string()).collect(),
             delete: delete.iter().map(|r| r.to_string()).collect(),
+            ..Change::default()
         };
         assert_eq!(
             plan(&d, "a-1", &known(), &ch(&["c-1"], &["b-1"])).unwrap(),
@@ -321,6 +343,11 @@ mod tests {
             ..st(Status::Disassociated, 5)
         };
         assert_eq!(from_item(&item(&split, &inc)).unwrap().0, split);
+        let keyed = State {
+            kms_key: Some("alias/k".into()),
+            ..st(Status::Creating, 5)
+        };
+        assert_eq!(from_item(&item(&keyed, &inc)).unwrap().0, keyed);
         assert_eq!(region_of(&key("t", "c-1").sort).as_deref(), Some("c-1"));
         assert_eq!(region_of(b"settings"), None);
     }

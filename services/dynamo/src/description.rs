@@ -145,12 +145,18 @@ fn global(d: &mut Json, region: &str, t: &TableInfo) {
                 "ACTIVE" if t.not_authorized.contains(r) => NOT_AUTHORIZED,
                 other => other,
             };
-            json!({
+            let mut replica = json!({
                 "RegionName": r,
                 "ReplicaStatus": status,
                 "ReplicaArn": authorize::replica_arn(&t.def, r),
                 "GlobalTableSettingsReplicationMode": mode,
-            })
+            });
+            // The key its `Create` named (ReplicaDescription's
+            // `KMSMasterKeyId`), only when one was.
+            if let Some(key) = &s.kms_key {
+                replica["KMSMasterKeyId"] = json!(key);
+            }
+            replica
         })
         .collect();
     let strong = t.def.consistency.strong();

@@ -68,7 +68,7 @@ pub async fn update(ops: &RegionHandle, r: &Req<'_>, table: &str) -> ApiResult<O
         members.extend(witness.as_deref());
         meridian_core::consistency::check_region_set(&members)?;
         return Ok(Some(
-            ops.make_strong(table, &change.create, witness.as_deref())
+            ops.make_strong(table, &change.create, &change.kms_keys, witness.as_deref())
                 .await?,
         ));
     }
@@ -159,7 +159,11 @@ fn witness_updates(r: &Req<'_>) -> ApiResult<Option<Witness>> {
 }
 
 /// `ReplicaUpdates`, as DynamoDB's 2019.11.21 global tables take it: each
-/// member is one `Create` or `Delete` naming a `RegionName`. `Update` (a
+/// member is one `Create` or `Delete` naming a `RegionName`. A `Create`'s
+/// `KMSMasterKeyId` (a string, the API reference's
+/// CreateReplicationGroupMemberAction, with no other constraint) is kept
+/// as given for the new replica and described among the table's
+/// `Replicas` (ReplicaDescription); no key is checked or used. `Update` (a
 /// replica's own throughput or class) is refused: throughput is
 /// synchronized here, and a replica's class is set in its own region.
 fn replica_updates(updates: &[Json]) -> ApiResult<Change> {
@@ -192,7 +196,13 @@ fn replica_updates(updates: &[Json]) -> ApiResult<Change> {
             Ok(name.to_string())
         };
         match actions.as_slice() {
-            ["Create"] => change.create.push(region("Create")?),
+            ["Create"] => {
+                let name = region("Create")?;
+                if let Some(key) = u.obj("Create")?.opt_str("KMSMasterKeyId")? {
+                    change.kms_keys.insert(name.clone(), key.to_string());
+                }
+                change.create.push(name);
+            }
             ["Delete"] => change.delete.push(region("Delete")?),
             ["Disassociate"] => {
                 return Err(ApiError::validation(format!(
@@ -212,4 +222,29 @@ fn replica_updates(updates: &[Json]) -> ApiResult<Change> {
         }
     }
     Ok(change)
+}
+
+#[cfg(test)]
+mod tests {
+    use serde_json::json;
+
+    use super::*;
+
+    #[test]
+    fn a_creates_kms_key_is_kept_for_its_region_only() {
+        let change = replica_updates(&[
+            json!({"Create": {"RegionName": "eu-west-1", "KMSMasterKeyId": "bar"}}),
+            json!({"Create": {"RegionName": "us-east-1"}}),
+        ])
+        .unwrap();
+        assert_eq!(change.create, ["eu-west-1", "us-east-1"]);
+        assert_eq!(
+            change.kms_keys.into_iter().collect::<Vec<_>>(),
+            [("eu-west-1".to_string(), "bar".to_string())]
+        );
+        let err =
+            replica_updates(&[json!({"Create": {"RegionName": "eu-west-1", "KMSMasterKeyId": 5}})])
+                .expect_err("a key that is not a string is refused");
+        assert!(format!("{err:?}").contains("KMSMasterKeyId"), "{err:?}");
+    }
 }

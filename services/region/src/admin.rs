@@ -573,13 +573,14 @@ impl Admin for AdminApi {
                 }
                 let witness = (!req.witness.is_empty()).then_some(req.witness.as_str());
                 self.ops()
-                    .make_strong(&req.table, &req.create, witness)
+                    .make_strong(&req.table, &req.create, &Default::default(), witness)
                     .await
             }
             "" | "EVENTUAL" if req.witness.is_empty() => {
                 let change = meridian_core::replicas::Change {
                     create: req.create,
                     delete: req.delete,
+                    ..Default::default()
                 };
                 self.ops().change_replicas(&req.table, &change).await
             }

@@ -318,7 +318,7 @@ impl RegionHandle {
         if !change.create.is_empty() {
             self.stream_for_new_replica(table, &def).await?;
         }
-        self.set_replicas(table, rows).await?;
+        self.set_replicas(table, rows, &change.kms_keys).await?;
         self.describe(table).await
     }
 
@@ -339,17 +339,21 @@ impl RegionHandle {
     }
 
     /// Writes each of `rows` (region, status) as a request of its own: a
-    /// replica change stands alone in the catalog.
+    /// replica change stands alone in the catalog. A new replica takes its
+    /// KMS key from `kms_keys`, if one was named for it.
     async fn set_replicas(
         &self,
         table: &str,
         rows: Vec<(String, meridian_core::replicas::Status)>,
+        kms_keys: &std::collections::BTreeMap<String, String>,
     ) -> Result<(), OpError> {
         for (region, status) in rows {
+            let kms_key = kms_keys.get(&region).cloned();
             self.write(vec![CatalogChange::SetReplica {
                 table: table.to_string(),
                 region,
                 status,
+                kms_key,
             }])
             .await?;
         }
@@ -392,6 +396,7 @@ impl RegionHandle {
                 table: def.name.clone(),
                 region: self.region().to_string(),
                 status: meridian_core::replicas::Status::Deleting,
+                kms_key: None,
             },
         };
         self.write(vec![op]).await?;
@@ -429,6 +434,7 @@ impl RegionHandle {
             table: table.to_string(),
             region: self.region().to_string(),
             status: meridian_core::replicas::Status::Disassociating,
+            kms_key: None,
         }])
         .await?;
         self.describe(table).await
@@ -559,11 +565,13 @@ impl RegionHandle {
     /// table with `create` as new replicas and `witness`, by DynamoDB's
     /// rules (`meridian_core::consistency::plan`). The mode is written
     /// first, so no region takes the table's writes by last-writer-wins
-    /// once it is a replica; the replicas follow.
+    /// once it is a replica; the replicas follow, each with the KMS key
+    /// `kms_keys` names for it, if any.
     pub async fn make_strong(
         &self,
         table: &str,
         create: &[String],
+        kms_keys: &std::collections::BTreeMap<String, String>,
         witness: Option<&str>,
     ) -> Result<TableInfo, OpError> {
         let (def, _) = self.table(table).await?;
@@ -589,6 +597,7 @@ impl RegionHandle {
         let change = meridian_core::replicas::Change {
             create: create.to_vec(),
             delete: Vec::new(),
+            kms_keys: kms_keys.clone(),
         };
         let rows =
             meridian_core::replicas::plan(&def, self.region(), &known, &change).map_err(invalid)?;
@@ -597,7 +606,7 @@ impl RegionHandle {
             mode: meridian_core::consistency::Consistency::Strong(set),
         }])
         .await?;
-        self.set_replicas(table, rows).await?;
+        self.set_replicas(table, rows, &change.kms_keys).await?;
         self.shared.strong.refresh().await;
         self.describe(table).await
     }
@@ -624,7 +633,7 @@ impl RegionHandle {
         let protected = self.protected_replicas(table).await?;
         meridian_core::protection::check_removals(table, replicas, &protected).map_err(invalid)?;
         self.shared.strong.read_barrier(table).await?;
-        self.set_replicas(table, rows).await?;
+        self.set_replicas(table, rows, &Default::default()).await?;
         self.write(vec![CatalogChange::SetConsistency {
             table: table.to_string(),
             mode: meridian_core::consistency::Consistency::Eventual,

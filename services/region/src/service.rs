@@ -361,7 +361,7 @@ impl Meridian for ClientApi {
             let witness = (!r.witness.is_empty()).then_some(r.witness.as_str());
             let info = self
                 .ops
-                .make_strong(&r.name, &others, witness)
+                .make_strong(&r.name, &others, &Default::default(), witness)
                 .await
                 .map_err(status_from_op)?;
             return Ok(Response::new(describe(&info.def, &info.version, 0)));

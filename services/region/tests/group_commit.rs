@@ -161,6 +161,7 @@ async fn a_kept_definition_gives_way_to_the_catalog_change_answered_before() {
         table: "items".into(),
         region: "eu-west-1".into(),
         status: Status::Active,
+        kms_key: None,
     })
     .await;
     let (added, _) = storage.table_def("items").await.unwrap().unwrap();

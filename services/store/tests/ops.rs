@@ -479,6 +479,7 @@ fn replica_rows_open_and_close_the_gates_and_a_removal_deletes_the_copy() {
         table: table.into(),
         region: region.into(),
         status,
+        kms_key: None,
     };
     let mut a = Node::new("a-1");
     let mut c = Node::new("c-1");

@@ -335,6 +335,7 @@ mod tests {
                 since: 1,
                 cut: None,
                 account: Some(acct(account)),
+                kms_key: None,
             },
         );
         d

@@ -172,6 +172,10 @@ pub fn next(before: Option<&State>, status: Status, now: u64, cut: Option<u64>) 
         account: before
             .and_then(|s| s.account)
             .filter(|_| status != Status::Creating),
+        // Likewise its KMS key, which a new membership names anew.
+        kms_key: before
+            .and_then(|s| s.kms_key.clone())
+            .filter(|_| status != Status::Creating),
     }
 }
 

@@ -171,6 +171,7 @@ async fn set(shared: &Shared, table: &str, status: Status) -> Result<(), String>
             table: table.to_string(),
             region: shared.config.name.clone(),
             status,
+            kms_key: None,
         }])
         .await
         .map(|_| ())

@@ -49,6 +49,10 @@ pub enum CatalogChange {
         table: String,
         region: String,
         status: meridian_core::replicas::Status,
+        /// The KMS key a new replica (`CREATING`) is made with, as its
+        /// `Create` named it (`meridian_core::replicas::State::kms_key`);
+        /// any other status keeps the replica's.
+        kms_key: Option<String>,
     },
     /// This region joins `table` as a replica of `account`, `CREATING`
     /// while it fills (CreateTable's `GlobalTableSourceArn`,
@@ -109,7 +113,12 @@ impl std::fmt::Debug for CatalogChange {
                 table,
                 region,
                 status,
-            } => write!(f, "SetReplica({table}, {region}, {})", status.as_str()),
+                kms_key,
+            } => write!(
+                f,
+                "SetReplica({table}, {region}, {}, {kms_key:?})",
+                status.as_str()
+            ),
             CatalogChange::Disassociated { table, cut } => {
                 write!(f, "Disassociated({table}, {cut})")
             }
@@ -160,7 +169,8 @@ impl GroupTxn<'_, '_> {
                 table,
                 region,
                 status,
-            } => self.plan_set_replica(table, region, *status, now),
+                kms_key,
+            } => self.plan_set_replica(table, region, *status, kms_key.as_deref(), now),
             CatalogChange::Disassociated { table, cut } => {
                 let region = self.region.to_string();
                 let status = meridian_core::replicas::Status::Disassociated;
@@ -296,11 +306,22 @@ impl GroupTxn<'_, '_> {
         table: &str,
         region: &str,
         status: meridian_core::replicas::Status,
+        kms_key: Option<&str>,
         now: u64,
     ) -> Result<Plan, StoreError> {
         let mut p = self.replica_row(table, region, status, now, None)?;
         if region == self.region && status == meridian_core::replicas::Status::Deleted {
             p.purge = Some(table.to_string());
+        }
+        // A new membership's key; any other state keeps the one it had
+        // (`meridian_core::replicas::disassociate::next`).
+        if let (Some(key), meridian_core::replicas::Status::Creating) = (kms_key, status)
+            && let Some(Some(row)) = p.write.as_mut()
+        {
+            row.insert(
+                meridian_core::replicas::KMS_KEY.to_string(),
+                meridian_core::AttrValue::S(key.to_string()),
+            );
         }
         Ok(p)
     }
