@@ -385,6 +385,24 @@ async fn a_replica_being_created_answers_as_a_table_not_yet_active() {
     cluster.shutdown().await;
 }
 
+/// Pauses table `paused`'s replication at `REGIONS[1]` for `duration_ms`
+/// after `tail_ms`, as `meridian net pause-replication` installs it: in
+/// every region of the two-region cluster.
+async fn pause_everywhere(cluster: &TestCluster, duration_ms: u64, tail_ms: u64) {
+    for i in 0..2 {
+        cluster
+            .admin(i)
+            .pause_replication(meridian_proto::v1::PauseReplicationRequest {
+                table: "paused".into(),
+                region: REGIONS[1].into(),
+                duration_ms,
+                tail_ms,
+            })
+            .await
+            .expect("pause");
+    }
+}
+
 /// While replication of a global table is paused, as an FIS experiment
 /// pauses it, no region takes a change of the table's settings (AWS's
 /// core concepts page, *Fault injection testing*: not during an MRSC
@@ -393,26 +411,13 @@ async fn a_replica_being_created_answers_as_a_table_not_yet_active() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_paused_table_takes_no_settings_change_until_the_pause_ends() {
     use aws_sdk_dynamodb::types::BillingMode;
-    use meridian_proto::v1 as pb;
     let cluster = TestCluster::start(&REGIONS[..2]).await;
     let cs: Vec<Client> = (0..2).map(|i| client(cluster.dynamo_url(i))).collect();
     for table in ["paused", "other"] {
         create_table(&cs[0], table, ("id", ScalarAttributeType::S), None).await;
         add_replica(&cs[0], table, REGIONS[1]).await;
     }
-    // As `meridian net pause-replication` installs it: in every region.
-    for i in 0..2 {
-        cluster
-            .admin(i)
-            .pause_replication(pb::PauseReplicationRequest {
-                table: "paused".into(),
-                region: REGIONS[1].into(),
-                duration_ms: 3_000,
-                tail_ms: 500,
-            })
-            .await
-            .expect("pause");
-    }
+    pause_everywhere(&cluster, 3_000, 500).await;
     let to_provisioned = |c: &Client, table: &str| {
         c.update_table()
             .table_name(table)
@@ -484,18 +489,7 @@ async fn a_repair_round_moves_nothing_of_a_paused_table_until_the_pause_ends() {
         )
         .await;
     }
-    for i in 0..2 {
-        cluster
-            .admin(i)
-            .pause_replication(pb::PauseReplicationRequest {
-                table: "paused".into(),
-                region: REGIONS[1].into(),
-                duration_ms: 4_000,
-                tail_ms: 0,
-            })
-            .await
-            .expect("pause");
-    }
+    pause_everywhere(&cluster, 4_000, 0).await;
     for table in ["paused", "other"] {
         put(&cs[0], table, item([("id", s("during"))])).await;
     }
