@@ -24,15 +24,13 @@ use meridian_region::ClusterFile;
 use meridian_region::listen::dial;
 use serde_json::{Value as Json, json};
 
+use route::REASONS;
+
 use crate::passthrough::{self, Answer, Decision, Router, Upstream};
 use crate::{ClusterError, Result};
 
 /// The path of the edge's status document.
 pub const STATUS_PATH: &str = "/meridian/edge";
-
-/// The reasons a request is refused, as [`route::Refusal::reason`] names
-/// them.
-const REASONS: [&str; 3] = ["unknown_region", "wrong_service", "malformed"];
 
 /// The edge's regions and what it counted.
 pub struct Edge {
@@ -188,11 +186,7 @@ impl Router for Edge {
                 })
             }
             Err(refusal) => {
-                let i = REASONS
-                    .iter()
-                    .position(|r| *r == refusal.reason())
-                    .expect("every reason is listed");
-                self.refused[i].fetch_add(1, Ordering::Relaxed);
+                self.refused[refusal.index()].fetch_add(1, Ordering::Relaxed);
                 let (status, kind, message) = refusal.answer();
                 Decision::Answer(passthrough::error(status, kind, message))
             }

@@ -36,14 +36,22 @@ pub enum Refusal {
     Malformed { why: String },
 }
 
+/// The labels of the refusals' counters, in [`Refusal::index`] order.
+pub const REASONS: [&str; 3] = ["unknown_region", "wrong_service", "malformed"];
+
 impl Refusal {
+    /// This refusal's place in [`REASONS`].
+    pub fn index(&self) -> usize {
+        match self {
+            Refusal::UnknownRegion { .. } => 0,
+            Refusal::WrongService { .. } => 1,
+            Refusal::Malformed { .. } => 2,
+        }
+    }
+
     /// The label of this refusal's counter.
     pub fn reason(&self) -> &'static str {
-        match self {
-            Refusal::UnknownRegion { .. } => "unknown_region",
-            Refusal::WrongService { .. } => "wrong_service",
-            Refusal::Malformed { .. } => "malformed",
-        }
+        REASONS[self.index()]
     }
 
     /// The answer: status, DynamoDB error type and message. A region
