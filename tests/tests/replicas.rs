@@ -312,9 +312,16 @@ async fn bad_replica_updates_get_dynamodbs_errors_and_change_nothing() {
         "Region sa-east-1 is not a region of this cluster; its regions are",
         "an unknown region",
     );
-    expect_validation(
-        update(delete(REGIONS[2])).await,
-        "Replica in region ap-southeast-1 of table 'bad' does not exist",
+    // DynamoDB's whole message, no parameter-error prefix (docs/replicas.md).
+    Says::Is(
+        "Update global table operation failed because one or more replicas were not part of the global table. Please retry the request without these replicas: [ap-southeast-1].",
+    )
+    .check(
+        &expect_code(
+            update(delete(REGIONS[2])).await,
+            "ValidationException",
+            "a replica that does not exist",
+        ),
         "a replica that does not exist",
     );
     let both = east

@@ -323,7 +323,10 @@ mod tests {
         assert!(err(ch(&["a-1"], &[])).contains("local region"));
         assert!(err(ch(&["b-1"], &[])).contains("already existed"));
         assert!(err(ch(&["x-9"], &[])).contains("x-9 is not a region"));
-        assert!(err(ch(&[], &["c-1"])).contains("c-1 of table 'orders' does not exist"));
+        assert_eq!(
+            err(ch(&[], &["c-1", "b-1", "d-1"])),
+            "UpdateTable: Update global table operation failed because one or more replicas were not part of the global table. Please retry the request without these replicas: [c-1, d-1]."
+        );
         assert!(err(ch(&["c-1"], &["c-1"])).contains("named twice"));
         assert!(err(ch(&[], &[])).contains("at least one"));
         let alone = def(&["a-1"]);

@@ -60,6 +60,7 @@ pub fn plan(
         return refuse("ReplicaUpdates must name at least one replica to Create or Delete".into());
     }
     let mut out: Vec<(String, Status)> = Vec::new();
+    let mut missing: Vec<&str> = Vec::new();
     let status = |r: &str| def.replica_states.get(r).map(|s| s.status);
     for (region, create) in change
         .create
@@ -99,14 +100,19 @@ pub fn plan(
             }
             (true, _) => out.push((region.clone(), Status::Creating)),
             (false, Some(s)) if s.holds_data() => out.push((region.clone(), Status::Deleting)),
-            (false, _) => {
-                return refuse(format!(
-                    "Replica in region {region} of table '{}' does not exist; its replicas are {}",
-                    def.name,
-                    def.replicas.join(", ")
-                ));
-            }
+            (false, _) => missing.push(region.as_str()),
         }
+    }
+    if !missing.is_empty() {
+        // DynamoDB's complete message, every missing region listed, as
+        // recorded against AWS (docs/replicas.md); not a parameter error.
+        return Err(Error::invalid(
+            crate::settings::FIELD,
+            format!(
+                "Update global table operation failed because one or more replicas were not part of the global table. Please retry the request without these replicas: [{}].",
+                missing.join(", ")
+            ),
+        ));
     }
     let left = def
         .replicas
