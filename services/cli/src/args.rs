@@ -127,8 +127,8 @@ pub(crate) enum Command {
     /// Monitoring: the Prometheus configuration that scrapes a cluster.
     Metrics(metrics::MetricsArgs),
     /// Inject faults into a running cluster: latency, partitions, skew, crashes.
-    #[command(long_about = net::LONG_ABOUT)]
-    Net(net::NetArgs),
+    #[command(long_about = net::args::LONG_ABOUT)]
+    Net(net::args::NetArgs),
     /// Run a drill: a scenario of workload and faults, with a report.
     Drill(drill::DrillArgs),
     /// Benchmarks: write path, replication lag, catch-up and memory, each

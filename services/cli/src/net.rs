@@ -21,7 +21,7 @@ use meridian_scenario::scenario::Action;
 use crate::load_cluster;
 use meridian_netsim::api::MAX_FOR_MS;
 
-mod args;
+pub(crate) mod args;
 mod failover;
 mod parse;
 mod render;

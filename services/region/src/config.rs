@@ -8,7 +8,8 @@ use std::time::Duration;
 
 use meridian_store::Durability;
 
-use crate::replication::{LaneModel, ReplicationOrder, ReplicationTuning};
+use crate::replication::lanes::{LaneModel, ReplicationOrder};
+use crate::replication::shipper::ReplicationTuning;
 use serde::{Deserialize, Serialize};
 
 #[derive(Debug, thiserror::Error)]
