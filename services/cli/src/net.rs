@@ -27,8 +27,8 @@ mod parse;
 mod render;
 pub(crate) mod show;
 
+pub use args::NetArgs;
 pub(crate) use args::NetCommand;
-pub use args::{LONG_ABOUT, NetArgs};
 use parse::{parse, parse_ms};
 use render::{render, show_ms};
 use show::{gather, show_json, show_text};
