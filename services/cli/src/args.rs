@@ -4,6 +4,11 @@
 //! reach back to it; it names only the modules whose own arguments it
 //! embeds (`drill`, `net`, `health`, `metrics`) and `meridian_bench`'s.
 
+// The doc comments of this file are `--help` text (clap reads them), plain
+// text for a terminal rather than rustdoc: brackets and angle brackets in
+// them are the usual notation for options and placeholders.
+#![allow(rustdoc::broken_intra_doc_links, rustdoc::invalid_html_tags)]
+
 use std::path::PathBuf;
 
 use clap::{Parser, Subcommand};

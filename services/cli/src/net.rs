@@ -1,8 +1,8 @@
 //! `meridian net`: inject network, clock and process faults into a running
 //! cluster (`meridian up`) through the link proxy's control API.
 //!
-//! This module is argument parsing ([`args`], [`parse`]) and rendering
-//! ([`render`], [`show`]) only. Each command parses into the fault
+//! This module is argument parsing ([`args`], [`mod@parse`]) and rendering
+//! ([`mod@render`], [`show`]) only. Each command parses into the fault
 //! vocabulary of scenario files ([`meridian_scenario::scenario::Action`])
 //! and is applied by
 //! [`meridian_cluster::faults::Executor`], the same code a live drill uses;

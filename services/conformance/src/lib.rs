@@ -38,6 +38,9 @@ pub use error::ConfError;
 pub use report::{CheckResult, Outcome, Report};
 
 /// The command line of `meridian conformance` (and of the example binary).
+// Its fields' doc comments are `--help` text (clap), plain text rather
+// than rustdoc.
+#[allow(rustdoc::broken_intra_doc_links, rustdoc::invalid_html_tags)]
 #[derive(clap::Args, Clone, Debug)]
 pub struct Args {
     /// A regional DynamoDB endpoint, NAME=URL (us-east-1=http://127.0.0.1:8101).

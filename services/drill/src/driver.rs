@@ -13,7 +13,7 @@
 //! [`join`](crate::join) a new replica, [`recreate`](crate::recreate) a
 //! recreate, [`Faults`] the rest), [`Run::wind_down`], [`Run::settle`] and
 //! [`Run::judge`], which reads the regions' stores through
-//! [`checks`](crate::checks).
+//! [`crate::checks`].
 
 use std::collections::BTreeMap;
 use std::sync::{Arc, Mutex};
