@@ -17,7 +17,14 @@ edge from the file to the file that defines the name:
 A name a file re-exports (`pub use`, `pub(crate) use`, also `pub use x::*`)
 is followed to where it is defined, so a facade module (`lib.rs`, `mod.rs`)
 is not a hub of false cycles; a re-export is not an edge of its own (the
-file's own code naming the re-exported name with a path is).
+file's own code naming the re-exported name with a path is). Below the
+crate root, a module and what it re-exports are one, as a reader of the
+module sees them: a file outside `consistency/` naming
+`consistency::Consistency`, defined in the private child
+`consistency/set.rs`, names `consistency/mod.rs` too, so that file's own
+code naming the first one back is a cycle. (The crate root is the crate
+itself, which every file is below: naming its re-exports names only where
+they are defined.)
 Prints every cycle found, and exits 1 if there is one.
 
 Usage: python3 .ci/cycles.py [crate dir...]   (default: every workspace member)
@@ -213,6 +220,24 @@ class Crate:
             return m
         return ()
 
+    def facades(self, path):
+        """The modules below the crate root whose re-exports `path` goes
+        through, each with the file it ends in when that file is the
+        module's own or below it: from outside, a module and what it
+        re-exports are one."""
+        out = []
+        for n in range(len(path), 0, -1):
+            m = tuple(path[:n])
+            if m not in self.files:
+                continue
+            rest = path[n:]
+            if rest and rest[0] in self.reexports[m]:
+                target = self.reexports[m][rest[0]] + tuple(rest[1:])
+                out.append(m)
+                out.extend(self.facades(target))
+            break
+        return out
+
     def edges(self):
         out = {m: set() for m in self.files}
         for m, paths in self.uses.items():
@@ -220,6 +245,12 @@ class Crate:
                 t = self.resolve(p)
                 if t != m and t in self.files:
                     out[m].add(t)
+                # Naming a re-export of a module (not the crate root, which
+                # every file is below) names that module too, as a reader
+                # sees it, unless the name is used from inside the module.
+                for f in self.facades(p):
+                    if m[: len(f)] != f and t[: len(f)] == f:
+                        out[m].add(f)
         return out
 
 

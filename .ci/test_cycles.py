@@ -105,6 +105,60 @@ class Cycles(unittest.TestCase):
             "src/m/deep.rs -> ",
         )
 
+    def test_a_module_and_its_reexports_are_one(self):
+        # `schema.rs` names `crate::consistency::Consistency`, defined in
+        # the private child `consistency/set.rs` and re-exported by
+        # `consistency/mod.rs`, whose own code names `schema::TableDef`: a
+        # reader sees `schema` and `consistency` name each other.
+        self.assert_cycle(
+            {
+                "lib.rs": "mod consistency;\nmod schema;\n",
+                "schema.rs": """
+                    pub struct TableDef {
+                        pub consistency: crate::consistency::Consistency,
+                    }
+                """,
+                "consistency/mod.rs": """
+                    mod set;
+                    pub use set::Consistency;
+                    pub fn plan(_: &crate::schema::TableDef) {}
+                """,
+                "consistency/set.rs": """
+                    pub enum Consistency { Eventual }
+                """,
+            },
+            "src/schema.rs -> /",
+            "src/consistency/mod.rs",
+            "src/consistency/mod.rs -> ",
+        )
+
+    def test_a_leaf_named_directly_is_not_its_parent(self):
+        # The same crate with the shared type named where it is defined:
+        # `schema.rs` depends on the leaf alone. Inside the module, a child
+        # naming its parent's re-export of a sibling is no edge to the parent.
+        self.assert_clean(
+            {
+                "lib.rs": "mod consistency;\nmod schema;\n",
+                "schema.rs": """
+                    pub struct TableDef {
+                        pub consistency: crate::consistency::set::Consistency,
+                    }
+                """,
+                "consistency/mod.rs": """
+                    pub mod set;
+                    mod plan;
+                    pub use set::Consistency;
+                    pub fn plan(d: &crate::schema::TableDef) { plan::run(d) }
+                """,
+                "consistency/set.rs": """
+                    pub enum Consistency { Eventual }
+                """,
+                "consistency/plan.rs": """
+                    pub fn run(_: &crate::schema::TableDef) -> Option<super::Consistency> { None }
+                """,
+            }
+        )
+
     def test_clean_crate_passes(self):
         # The same shape as the first test with the shared type in a leaf:
         # the child's `crate::Shared` follows the facade's re-export to

@@ -41,7 +41,7 @@ pub fn admin(url: &str) -> AdminClient<Channel> {
 
 /// Every live item of `table` with its version, read page by page through
 /// Scan. Tombstones are not visible this way, so tests that use it check
-/// puts only; the digest in [`quiescent`] still covers tombstones.
+/// puts only; the digest in [`meridian_cluster::wait::quiescent`] still covers tombstones.
 pub async fn scan_heads(url: &str, table: &str, schema: &KeySchema) -> Result<Heads, String> {
     let mut heads = Heads::new();
     let mut token = Vec::new();

@@ -4,6 +4,11 @@
 //! reach back to it; it names only the modules whose own arguments it
 //! embeds (`drill`, `net`, `health`, `metrics`) and `meridian_bench`'s.
 
+// The doc comments of this file are `--help` text (clap reads them), plain
+// text for a terminal rather than rustdoc: brackets and angle brackets in
+// them are the usual notation for options and placeholders.
+#![allow(rustdoc::broken_intra_doc_links, rustdoc::invalid_html_tags)]
+
 use std::path::PathBuf;
 
 use clap::{Parser, Subcommand};
@@ -127,8 +132,8 @@ pub(crate) enum Command {
     /// Monitoring: the Prometheus configuration that scrapes a cluster.
     Metrics(metrics::MetricsArgs),
     /// Inject faults into a running cluster: latency, partitions, skew, crashes.
-    #[command(long_about = net::LONG_ABOUT)]
-    Net(net::NetArgs),
+    #[command(long_about = net::args::LONG_ABOUT)]
+    Net(net::args::NetArgs),
     /// Run a drill: a scenario of workload and faults, with a report.
     Drill(drill::DrillArgs),
     /// Benchmarks: write path, replication lag, catch-up and memory, each

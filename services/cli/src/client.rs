@@ -3,8 +3,8 @@
 //! conflicts) and the dispatch to the others, one module each.
 
 mod backup;
-mod connect;
-mod json;
+pub(crate) mod connect;
+pub(crate) mod json;
 mod repair;
 mod status;
 mod table;

@@ -1,8 +1,8 @@
 //! `meridian net`: inject network, clock and process faults into a running
 //! cluster (`meridian up`) through the link proxy's control API.
 //!
-//! This module is argument parsing ([`args`], [`parse`]) and rendering
-//! ([`render`], [`show`]) only. Each command parses into the fault
+//! This module is argument parsing ([`args`], [`mod@parse`]) and rendering
+//! ([`mod@render`], [`show`]) only. Each command parses into the fault
 //! vocabulary of scenario files ([`meridian_scenario::scenario::Action`])
 //! and is applied by
 //! [`meridian_cluster::faults::Executor`], the same code a live drill uses;
@@ -21,14 +21,14 @@ use meridian_scenario::scenario::Action;
 use crate::load_cluster;
 use meridian_netsim::api::MAX_FOR_MS;
 
-mod args;
+pub(crate) mod args;
 mod failover;
 mod parse;
 mod render;
 pub(crate) mod show;
 
+pub use args::NetArgs;
 pub(crate) use args::NetCommand;
-pub use args::{LONG_ABOUT, NetArgs};
 use parse::{parse, parse_ms};
 use render::{render, show_ms};
 use show::{gather, show_json, show_text};

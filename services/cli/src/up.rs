@@ -186,6 +186,35 @@ impl StopSignals {
 /// `meridian up`.
 pub async fn up(config: &Path, options: UpOptions) -> Result<()> {
     let mut signals = StopSignals::new()?;
+    let cluster = prepare(config, &options)?;
+    let servers = bind_servers(&options, &cluster).await?;
+    let exe = std::env::current_exe().context("locating the meridian binary")?;
+    // The control API and the proxies are up before the regions, so a
+    // failure to bind stops us early.
+    let mut running =
+        LocalCluster::network(config, cluster.clone(), &exe, Logs::Prefixed, Vec::new())
+            .await?
+            .start_regions()
+            .await?;
+    if !serving(&mut running, &cluster, &mut signals).await? {
+        return Ok(());
+    }
+    // So `meridian status`, `net` and the item commands find this cluster
+    // from any directory. Not being able to record it only costs that.
+    let recorded = match meridian_cluster::current::record(config, &cluster.data_dir) {
+        Ok(pointer) => pointer,
+        Err(e) => {
+            eprintln!("could not record the cluster file for other commands: {e}");
+            None
+        }
+    };
+    print_started(&cluster, recorded.as_deref());
+    serve_until_stopped(&mut running, &cluster, servers, &mut signals).await
+}
+
+/// The cluster file as `options` run it, with what it needs on disk
+/// first: its data wiped when asked, its certificates and admin token.
+fn prepare(config: &Path, options: &UpOptions) -> Result<ClusterFile> {
     let mut cluster = load_cluster(config)?;
     if !options.edge {
         cluster.edge = None;
@@ -201,7 +230,12 @@ pub async fn up(config: &Path, options: UpOptions) -> Result<()> {
         issue_certs(&cluster, &tls.dir)?;
     }
     admin_token(&cluster)?;
-    // Bound before any region starts, so a taken port stops us early.
+    Ok(cluster)
+}
+
+/// The dashboard's and the cluster health's listeners, bound before any
+/// region starts, so a taken port stops us early.
+async fn bind_servers(options: &UpOptions, cluster: &ClusterFile) -> Result<Servers> {
     let dashboard = match options.dashboard {
         Some(addr) => Some(
             crate::dashboard::bind(addr, "--dashboard", options.reach)
@@ -212,20 +246,26 @@ pub async fn up(config: &Path, options: UpOptions) -> Result<()> {
     };
     let health = match options.health {
         Some(addr) => Some((
-            crate::cluster_health::region_urls(&cluster)?,
+            crate::cluster_health::region_urls(cluster)?,
             crate::cluster_health::bind(addr).await?,
         )),
         None => None,
     };
-    let exe = std::env::current_exe().context("locating the meridian binary")?;
-    // The control API and the proxies are up before the regions, so a
-    // failure to bind stops us early.
-    let mut running =
-        LocalCluster::network(config, cluster.clone(), &exe, Logs::Prefixed, Vec::new())
-            .await?
-            .start_regions()
-            .await?;
-    // A stop asked for while the regions start is a clean stop too.
+    Ok(Servers {
+        dashboard,
+        reach: options.reach,
+        health,
+    })
+}
+
+/// Waits until every region serves and the profile's latencies are set:
+/// `true` then; `false` when a stop was asked for meanwhile, a clean stop
+/// made. A failure stops the cluster first.
+async fn serving(
+    running: &mut LocalCluster,
+    cluster: &ClusterFile,
+    signals: &mut StopSignals,
+) -> Result<bool> {
     let serving = tokio::select! {
         r = running.wait_serving(Duration::from_secs(20)) => r.map(|()| None),
         s = signals.recv() => Ok(Some(s)),
@@ -239,30 +279,15 @@ pub async fn up(config: &Path, options: UpOptions) -> Result<()> {
             println!("{s} while the regions were starting: stopping");
             println!("stopping {} regions", running.stop().await);
             println!("all regions stopped");
-            return Ok(());
+            return Ok(false);
         }
         Ok(None) => {}
     }
-    if let Err(e) = profile_latencies(&running, &cluster).await {
+    if let Err(e) = profile_latencies(running, cluster).await {
         println!("stopping {} regions", running.stop().await);
         bail!("{e:#}");
     }
-    // So `meridian status`, `net` and the item commands find this cluster
-    // from any directory. Not being able to record it only costs that.
-    let recorded = match meridian_cluster::current::record(config, &cluster.data_dir) {
-        Ok(pointer) => pointer,
-        Err(e) => {
-            eprintln!("could not record the cluster file for other commands: {e}");
-            None
-        }
-    };
-    print_started(&cluster, recorded.as_deref());
-    let servers = Servers {
-        dashboard,
-        reach: options.reach,
-        health,
-    };
-    serve_until_stopped(&mut running, &cluster, servers, &mut signals).await
+    Ok(true)
 }
 
 /// What `meridian up` serves beside the regions, bound before they start.

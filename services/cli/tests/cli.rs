@@ -1,7 +1,7 @@
 //! Every test of the `meridian` command, compiled and linked as one test
-//! binary: each file used to link the whole CLI on its own (tests/tests/e2e.rs
-//! says why one binary). Each file stays a module named as before:
-//! `cargo test -p meridian --test cli drill::` runs one file's tests. The
+//! binary, so the whole CLI is linked once rather than once per file
+//! (tests/tests/e2e.rs says why one binary). Each file is a module named
+//! after it: `cargo test -p meridian --test cli drill::` runs one file's tests. The
 //! benchmark smoke runs and the dashboard's browser test are the long
 //! checks' binary (tests/cli_long.rs).
 

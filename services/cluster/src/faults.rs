@@ -15,10 +15,10 @@
 use std::collections::BTreeMap;
 use std::time::Duration;
 
+use meridian_layout::link_name;
 use meridian_proto::v1 as pb;
 use meridian_proto::v1::admin_client::AdminClient;
 use meridian_region::ClusterFile;
-use meridian_region::config::link_name;
 use meridian_scenario::scenario::{Action, Distribution, PartitionKind, directed, isolating};
 use serde_json::{Value as Json, json};
 

@@ -9,8 +9,9 @@ use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use std::time::Duration;
 
-use meridian_netsim::{Failover, Registry, Supervisor};
+use meridian_netsim::{Registry, Supervisor};
 use meridian_region::ClusterFile;
+use meridian_region::worker::{Stop, WorkerStatus, Workers};
 
 use crate::api::ControlApi;
 use crate::faults::Executor;
@@ -131,14 +132,12 @@ pub struct LocalCluster {
     pub path: PathBuf,
     pub processes: Arc<Processes>,
     registry: Option<Registry>,
-    api: Option<(
-        tokio::sync::watch::Sender<bool>,
-        tokio::task::JoinHandle<()>,
-    )>,
-    /// The failover endpoint, with a `[failover]` section.
-    failover: Option<crate::failover::Running>,
-    /// The edge, with an `[edge]` section.
-    edge: Option<crate::edge::Running>,
+    /// This process's loops, as a region's are: the control API
+    /// (`control-api`), the edge (`edge`) and the failover endpoint
+    /// (`failover`, `failover-health`), all stopping on `shutdown`.
+    workers: Arc<Workers>,
+    shutdown: tokio::sync::watch::Sender<bool>,
+    tasks: Vec<tokio::task::JoinHandle<()>>,
 }
 
 impl LocalCluster {
@@ -159,48 +158,67 @@ impl LocalCluster {
                 .map_err(ClusterError::io(format!("creating {}", dir.display())))?;
         }
         let processes = Arc::new(Processes::new(exe, path, &file, logs, env));
+        let (shutdown, stopped) = tokio::sync::watch::channel(false);
+        let stop = Stop::new(stopped);
+        let metrics = Arc::new(meridian_region::metrics::Metrics::new(&file.name));
         let mut me = LocalCluster {
             file,
             path: path.to_path_buf(),
             processes,
             registry: None,
-            api: None,
-            failover: None,
-            edge: None,
+            workers: Workers::new(metrics),
+            shutdown,
+            tasks: Vec::new(),
         };
-        me.edge = crate::edge::start(&me.file).await?;
-        if let Some(netsim) = &me.file.netsim {
-            let listener = bind_api(netsim.api).await?;
-            let registry = start_link_proxies(&me.file).await?;
-            me.failover = crate::failover::start(&me.file).await?;
-            let failover = me.failover.as_ref().map(|f| {
-                Arc::new(crate::failover::Handle(f.endpoint.clone())) as Arc<dyn Failover>
-            });
-            let supervisor: Arc<dyn Supervisor> = me.processes.clone();
-            let token = me.file.admin_token(false)?.map(Into::into);
-            let (stop, mut stopped) = tokio::sync::watch::channel(false);
-            let served = registry.clone();
-            let task = tokio::spawn(async move {
-                let shutdown = async move {
-                    let _ = stopped.wait_for(|s| *s).await;
-                };
+        let started = me.start_endpoints(&stop).await;
+        if let Err(e) = started {
+            me.stop().await;
+            return Err(e);
+        }
+        Ok(me)
+    }
+
+    /// The edge, and with a `[netsim]` section the control API, the link
+    /// proxies and the failover endpoint whose routes it serves.
+    async fn start_endpoints(&mut self, stop: &Stop) -> Result<()> {
+        let (workers, tasks) = (&self.workers, &mut self.tasks);
+        crate::edge::start(&self.file, workers, stop, tasks).await?;
+        let Some(netsim) = &self.file.netsim else {
+            return Ok(());
+        };
+        let listener = bind_api(netsim.api).await?;
+        let registry = start_link_proxies(&self.file).await?;
+        self.registry = Some(registry.clone());
+        let failover = crate::failover::start(&self.file, workers, stop, tasks).await?;
+        let routes = crate::failover::routes::routes(failover);
+        let supervisor: Arc<dyn Supervisor> = self.processes.clone();
+        let token = self.file.admin_token(false)?.map(Into::into);
+        tasks.push(
+            workers.spawn("control-api", stop, |w, mut stop| async move {
+                w.running();
+                let shutdown = async move { stop.raised().await };
                 if let Err(e) = meridian_netsim::api::serve_with(
-                    served,
+                    registry,
                     Some(supervisor),
-                    failover,
+                    Some(routes),
                     token,
                     listener,
                     shutdown,
                 )
                 .await
                 {
+                    w.erroring(&e);
                     tracing::error!(error = %e, "netsim control API failed");
                 }
-            });
-            me.registry = Some(registry);
-            me.api = Some((stop, task));
-        }
-        Ok(me)
+            }),
+        );
+        Ok(())
+    }
+
+    /// What this process's own loops are doing (the control API, the edge,
+    /// the failover endpoint), as `meridian status` shows a region's.
+    pub fn workers(&self) -> Vec<WorkerStatus> {
+        self.workers.statuses()
     }
 
     /// Starts every region process; on a failure stops what was started,
@@ -245,29 +263,24 @@ impl LocalCluster {
             .collect()
     }
 
-    /// Stops every region (SIGTERM, then SIGKILL after 10 s), then the
-    /// control API and the proxies. Returns how many regions were running.
+    /// Stops every region (SIGTERM, then SIGKILL after 10 s), then this
+    /// process's loops and the proxies. Returns how many regions were
+    /// running.
     pub async fn stop(&mut self) -> usize {
         let n = self.processes.stop_all().await;
-        if let Some((stop, task)) = self.api.take() {
-            let _ = stop.send(true);
+        let _ = self.shutdown.send(true);
+        for task in std::mem::take(&mut self.tasks) {
             if tokio::time::timeout(Duration::from_secs(5), task)
                 .await
                 .is_err()
             {
-                tracing::warn!("the control API did not stop within 5 s");
+                tracing::warn!("a loop of the cluster's process did not stop within 5 s");
             }
         }
         if let Some(registry) = self.registry.take() {
             for p in registry.list() {
                 p.stop();
             }
-        }
-        if let Some(f) = self.failover.take() {
-            f.stop().await;
-        }
-        if let Some(e) = self.edge.take() {
-            e.stop().await;
         }
         n
     }

@@ -90,13 +90,13 @@ pub trait Router: Send + Sync + 'static {
 pub async fn serve<R: Router>(
     router: Arc<R>,
     listener: tokio::net::TcpListener,
-    mut stop: tokio::sync::watch::Receiver<bool>,
+    mut stop: meridian_region::worker::Stop,
 ) {
     let mut connections = tokio::task::JoinSet::new();
     loop {
         let accepted = tokio::select! {
             a = listener.accept() => a,
-            _ = stop.wait_for(|s| *s) => break,
+            _ = stop.raised() => break,
         };
         let stream = match accepted {
             Ok((stream, _)) => stream,

@@ -1,13 +1,14 @@
 //! Where the endpoints are: `--endpoint NAME=URL` or a Meridian cluster file.
 //!
-//! Only the fields this crate needs are read from a cluster file (each
-//! `[[region]]`'s `name` and `dynamo`, `[netsim] api`, `ttl_interval_ms`);
-//! everything else is ignored, so the file can grow keys (the replication
-//! profile keys among them) without this parser knowing them.
+//! A cluster file is read as the cluster reads its layout
+//! ([`meridian_layout::Layout`]: each `[[region]]`, `[netsim]`,
+//! `ttl_interval_ms`), without the region's code; every other key is
+//! ignored, so the file can grow keys (the replication profile keys among
+//! them) without this checker knowing them.
 
 use std::path::Path;
 
-use serde::Deserialize;
+use meridian_layout::{Layout, dial};
 
 use crate::ConfError;
 
@@ -115,33 +116,13 @@ pub struct ClusterInfo {
     pub ttl_interval_ms: u64,
 }
 
-#[derive(Deserialize)]
-struct File {
-    #[serde(default)]
-    region: Vec<RegionEntry>,
-    netsim: Option<Netsim>,
-    ttl_interval_ms: Option<u64>,
-}
-
-#[derive(Deserialize)]
-struct RegionEntry {
-    name: String,
-    dynamo: Option<String>,
-}
-
-#[derive(Deserialize)]
-struct Netsim {
-    api: Option<String>,
-}
-
 /// Meridian's default TTL reaper interval (docs/operations.md).
-pub const DEFAULT_TTL_INTERVAL_MS: u64 = 5000;
+pub const DEFAULT_TTL_INTERVAL_MS: u64 = meridian_layout::DEFAULT_TTL_INTERVAL_MS;
 
 /// Reads a cluster file.
 pub fn read_cluster_file(path: &Path) -> Result<ClusterInfo, ConfError> {
-    let text = std::fs::read_to_string(path)
-        .map_err(|e| ConfError::Cluster(format!("{}: {e}", path.display())))?;
-    parse_cluster(&text).map_err(|e| match e {
+    let layout = Layout::read(path).map_err(|e| ConfError::Cluster(e.to_string()))?;
+    info(layout).map_err(|e| match e {
         ConfError::Cluster(m) => ConfError::Cluster(format!("{}: {m}", path.display())),
         other => other,
     })
@@ -149,15 +130,21 @@ pub fn read_cluster_file(path: &Path) -> Result<ClusterInfo, ConfError> {
 
 /// Parses a cluster file's text.
 pub fn parse_cluster(text: &str) -> Result<ClusterInfo, ConfError> {
-    let file: File = toml::from_str(text).map_err(|e| ConfError::Cluster(e.to_string()))?;
+    info(Layout::parse(text).map_err(|e| ConfError::Cluster(e.to_string()))?)
+}
+
+/// The endpoints of a cluster's layout: each region's DynamoDB endpoint
+/// and the link proxy's control API, dialled where the cluster's own
+/// clients dial them.
+fn info(layout: Layout) -> Result<ClusterInfo, ConfError> {
     let mut endpoints = Vec::new();
-    for r in file.region {
+    for r in &layout.regions {
         let addr = r.dynamo.ok_or_else(|| {
             ConfError::Cluster(format!("region {} has no `dynamo` address", r.name))
         })?;
         endpoints.push(Endpoint {
-            name: r.name,
-            url: to_url(&addr),
+            name: r.name.clone(),
+            url: format!("http://{}", dial(addr)),
         });
     }
     if endpoints.is_empty() {
@@ -165,23 +152,12 @@ pub fn parse_cluster(text: &str) -> Result<ClusterInfo, ConfError> {
     }
     Ok(ClusterInfo {
         endpoints,
-        fault_api: file.netsim.and_then(|n| n.api).map(|a| to_url(&a)),
-        ttl_interval_ms: file.ttl_interval_ms.unwrap_or(DEFAULT_TTL_INTERVAL_MS),
+        fault_api: layout
+            .netsim
+            .as_ref()
+            .map(|n| format!("http://{}", n.api_dial())),
+        ttl_interval_ms: layout.ttl_interval_ms,
     })
-}
-
-/// `host:port` to `http://host:port`; a wildcard listen address is reached
-/// on loopback.
-fn to_url(addr: &str) -> String {
-    if addr.starts_with("http://") || addr.starts_with("https://") {
-        return addr.trim_end_matches('/').to_string();
-    }
-    let addr = addr
-        .strip_prefix("0.0.0.0:")
-        .map(|p| format!("127.0.0.1:{p}"))
-        .or_else(|| addr.strip_prefix("[::]:").map(|p| format!("[::1]:{p}")))
-        .unwrap_or_else(|| addr.to_string());
-    format!("http://{addr}")
 }
 
 #[cfg(test)]

@@ -15,6 +15,7 @@ use http_body_util::{BodyExt, Full};
 use hyper::body::Bytes;
 use hyper::{Method, Request};
 use hyper_util::rt::TokioIo;
+use meridian_layout::link_ends;
 use rustls_pki_types::ServerName;
 use serde_json::{Value, json};
 
@@ -228,10 +229,7 @@ where
 /// The proxies among `all` that carry anything to or from `region`.
 pub fn proxies_touching(all: &[String], region: &str) -> Vec<String> {
     all.iter()
-        .filter(|p| {
-            p.split_once('>')
-                .is_some_and(|(a, b)| a == region || b == region)
-        })
+        .filter(|p| link_ends(p).is_some_and(|(a, b)| a == region || b == region))
         .cloned()
         .collect()
 }

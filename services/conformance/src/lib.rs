@@ -38,6 +38,9 @@ pub use error::ConfError;
 pub use report::{CheckResult, Outcome, Report};
 
 /// The command line of `meridian conformance` (and of the example binary).
+// Its fields' doc comments are `--help` text (clap), plain text rather
+// than rustdoc.
+#[allow(rustdoc::broken_intra_doc_links, rustdoc::invalid_html_tags)]
 #[derive(clap::Args, Clone, Debug)]
 pub struct Args {
     /// A regional DynamoDB endpoint, NAME=URL (us-east-1=http://127.0.0.1:8101).
@@ -105,78 +108,21 @@ pub fn check_names() -> Vec<&'static str> {
 /// for bad arguments or an unreadable cluster file: anything an endpoint
 /// does is a check's verdict.
 pub async fn run(args: Args) -> anyhow::Result<Report> {
-    let (endpoints, file_faults, ttl_interval_ms) = match (&args.cluster, &args.aws) {
-        (Some(path), _) => {
-            let c = cluster::read_cluster_file(path)?;
-            (c.endpoints, c.fault_api, Some(c.ttl_interval_ms))
-        }
-        (None, Some(list)) => (cluster::parse_aws_regions(list)?, None, None),
-        (None, None) => (args.endpoints.clone(), None, None),
-    };
-    if endpoints.is_empty() {
-        anyhow::bail!("give at least one --endpoint NAME=URL, --aws REGION,... or --cluster FILE");
-    }
-    let mut names: Vec<&str> = endpoints.iter().map(|e| e.name.as_str()).collect();
-    names.sort();
-    names.dedup();
-    if names.len() != endpoints.len() {
-        anyhow::bail!("a region is named twice among the endpoints");
-    }
-    for o in &args.only {
-        if !check_names().contains(&o.as_str()) {
-            anyhow::bail!(
-                "--only {o}: no such check; the checks are {}",
-                check_names().join(", ")
-            );
-        }
-    }
-    let fault_api = args.toxiproxy.clone().or(file_faults);
-    // TLS trust and real credentials only when something is https, so a
-    // local run never reads the AWS files.
-    let env = |k: &str| std::env::var(k).ok();
-    let https = endpoints.iter().any(Endpoint::is_https);
-    let trust = if https
-        || fault_api
-            .as_deref()
-            .is_some_and(|f| f.starts_with("https://"))
-    {
-        let bundle =
-            credentials::ca_bundle(args.ca_bundle.as_deref(), args.profile.as_deref(), &env)?;
-        Some(tls::Trust::load(bundle)?)
-    } else {
-        None
-    };
-    let creds = if https {
-        Some(credentials::resolve(args.profile.as_deref(), &env)?)
-    } else {
-        None
-    };
-    let faults = fault_api
-        .as_deref()
-        .map(|f| fault::Faults::new(f, trust.as_ref()))
-        .transpose()?;
+    let target = Target::of(&args)?;
+    let (trust, creds) = security(&args, &target)?;
     let mut report = Report {
-        endpoints: endpoints
+        endpoints: target
+            .endpoints
             .iter()
             .map(|e| format!("{}={}", e.name, e.url))
             .collect(),
-        fault_api: fault_api.clone(),
+        fault_api: target.fault_api.clone(),
         ..Report::default()
     };
-    // A fault API that does not answer makes fault checks skip, saying so,
-    // rather than fail the run.
-    let (faults, proxies) = match faults {
-        Some(f) => match f.proxies().await {
-            Ok(p) => (Some(f), p),
-            Err(e) => {
-                report.fault_api = Some(format!("{} (unreachable: {e})", f.base()));
-                (None, vec![])
-            }
-        },
-        None => (None, vec![]),
-    };
+    let (faults, proxies) = reach_faults(&target, trust.as_ref(), &mut report).await?;
     let run_id = format!("{:06x}", rand::random::<u32>() & 0xff_ffff);
-    let regions: Vec<ctx::Region> = endpoints
+    let regions: Vec<ctx::Region> = target
+        .endpoints
         .iter()
         .map(|e| ctx::region_clients(e, creds.as_ref(), trust.as_ref()))
         .collect();
@@ -191,37 +137,144 @@ pub async fn run(args: Args) -> anyhow::Result<Report> {
         timeout: Duration::from_secs(args.timeout_secs),
         expect_reordering: args.expect_reordering,
         ttl_deadline: Duration::from_secs(args.ttl_deadline_secs),
-        ttl_interval_ms,
+        ttl_interval_ms: target.ttl_interval_ms,
         run_id,
         collected: Default::default(),
     };
-    for c in checks::ALL {
-        if !args.only.is_empty() && !args.only.iter().any(|o| o == c.name) {
-            continue;
-        }
-        report.results.push(run_one(&ctx, c).await);
-    }
-    if let Some(path) = &args.measure {
-        let started = Instant::now();
-        let (v, profile) = checks::measure(&ctx).await;
-        if let Some(text) = profile {
-            std::fs::write(path, text)?;
-            report.profile_file = Some(path.display().to_string());
-        }
-        report.results.push(CheckResult {
-            name: "measure".into(),
-            outcome: v.outcome,
-            saw: v.saw,
-            source: checks::SRC_BEST_PRACTICES.into(),
-            elapsed_ms: started.elapsed().as_millis() as u64,
-            data: v.data,
-        });
-    }
+    run_checks(&ctx, &args, &mut report).await?;
     if let Some(f) = &ctx.faults {
         // Whatever happened, the network is left healed.
         let _ = f.reset().await;
     }
     Ok(report)
+}
+
+/// What a run is pointed at, from `--cluster`, `--aws` or `--endpoint`,
+/// with the arguments checked.
+struct Target {
+    endpoints: Vec<Endpoint>,
+    /// `--toxiproxy`, else the cluster file's `[netsim] api`.
+    fault_api: Option<String>,
+    /// The cluster file's `ttl_interval_ms`, when there is one.
+    ttl_interval_ms: Option<u64>,
+}
+
+impl Target {
+    fn of(args: &Args) -> anyhow::Result<Target> {
+        let (endpoints, file_faults, ttl_interval_ms) = match (&args.cluster, &args.aws) {
+            (Some(path), _) => {
+                let c = cluster::read_cluster_file(path)?;
+                (c.endpoints, c.fault_api, Some(c.ttl_interval_ms))
+            }
+            (None, Some(list)) => (cluster::parse_aws_regions(list)?, None, None),
+            (None, None) => (args.endpoints.clone(), None, None),
+        };
+        if endpoints.is_empty() {
+            anyhow::bail!(
+                "give at least one --endpoint NAME=URL, --aws REGION,... or --cluster FILE"
+            );
+        }
+        let mut names: Vec<&str> = endpoints.iter().map(|e| e.name.as_str()).collect();
+        names.sort();
+        names.dedup();
+        if names.len() != endpoints.len() {
+            anyhow::bail!("a region is named twice among the endpoints");
+        }
+        for o in &args.only {
+            if !check_names().contains(&o.as_str()) {
+                anyhow::bail!(
+                    "--only {o}: no such check; the checks are {}",
+                    check_names().join(", ")
+                );
+            }
+        }
+        Ok(Target {
+            endpoints,
+            fault_api: args.toxiproxy.clone().or(file_faults),
+            ttl_interval_ms,
+        })
+    }
+}
+
+/// TLS trust and real credentials, only when something is https, so a
+/// local run never reads the AWS files.
+fn security(
+    args: &Args,
+    target: &Target,
+) -> anyhow::Result<(Option<tls::Trust>, Option<credentials::Creds>)> {
+    let env = |k: &str| std::env::var(k).ok();
+    let https = target.endpoints.iter().any(Endpoint::is_https);
+    let trust = if https
+        || target
+            .fault_api
+            .as_deref()
+            .is_some_and(|f| f.starts_with("https://"))
+    {
+        let bundle =
+            credentials::ca_bundle(args.ca_bundle.as_deref(), args.profile.as_deref(), &env)?;
+        Some(tls::Trust::load(bundle)?)
+    } else {
+        None
+    };
+    let creds = if https {
+        Some(credentials::resolve(args.profile.as_deref(), &env)?)
+    } else {
+        None
+    };
+    Ok((trust, creds))
+}
+
+/// The fault API and its proxies. One that does not answer makes fault
+/// checks skip, saying so in the report, rather than fail the run.
+async fn reach_faults(
+    target: &Target,
+    trust: Option<&tls::Trust>,
+    report: &mut Report,
+) -> anyhow::Result<(Option<fault::Faults>, Vec<String>)> {
+    let faults = target
+        .fault_api
+        .as_deref()
+        .map(|f| fault::Faults::new(f, trust))
+        .transpose()?;
+    Ok(match faults {
+        Some(f) => match f.proxies().await {
+            Ok(p) => (Some(f), p),
+            Err(e) => {
+                report.fault_api = Some(format!("{} (unreachable: {e})", f.base()));
+                (None, vec![])
+            }
+        },
+        None => (None, vec![]),
+    })
+}
+
+/// Every check `args` asks for, in order, then the measurement when
+/// `--measure` asks for one, each result into `report`.
+async fn run_checks(ctx: &ctx::Ctx, args: &Args, report: &mut Report) -> anyhow::Result<()> {
+    for c in checks::ALL {
+        if !args.only.is_empty() && !args.only.iter().any(|o| o == c.name) {
+            continue;
+        }
+        report.results.push(run_one(ctx, c).await);
+    }
+    let Some(path) = &args.measure else {
+        return Ok(());
+    };
+    let started = Instant::now();
+    let (v, profile) = checks::measure(ctx).await;
+    if let Some(text) = profile {
+        std::fs::write(path, text)?;
+        report.profile_file = Some(path.display().to_string());
+    }
+    report.results.push(CheckResult {
+        name: "measure".into(),
+        outcome: v.outcome,
+        saw: v.saw,
+        source: checks::SRC_BEST_PRACTICES.into(),
+        elapsed_ms: started.elapsed().as_millis() as u64,
+        data: v.data,
+    });
+    Ok(())
 }
 
 /// One DescribeTable of a table no run makes, before any check, so that an

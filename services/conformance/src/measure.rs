@@ -183,7 +183,7 @@ pub fn estimate(samples: &Samples) -> Profile {
     let mut by_pair: BTreeMap<String, Vec<f64>> = BTreeMap::new();
     for s in &samples.lags {
         by_pair
-            .entry(format!("{}>{}", s.from, s.to))
+            .entry(meridian_layout::link_name(&s.from, &s.to))
             .or_default()
             .push(s.lag_ms);
     }
@@ -362,7 +362,7 @@ mod tests {
             let pair = p
                 .pairs
                 .iter()
-                .find(|x| x.pair == format!("{from}>{to}"))
+                .find(|x| x.pair == meridian_layout::link_name(from, to))
                 .unwrap();
             assert!((pair.latency_ms - l).abs() < 0.1 * m + 0.2, "{pair:?}");
             assert!((pair.lane_delay_ms - m).abs() < 0.1 * m, "{pair:?}");

@@ -40,7 +40,9 @@ pub struct TableDef {
     pub indexes: Vec<crate::index::IndexDef>,
     /// EVENTUAL, or STRONG once the table's consistency row
     /// ([`crate::consistency`]) says so when the store reads it back.
-    pub consistency: crate::consistency::Consistency,
+    /// Named in its leaf (`set`), not through the module's re-export: the
+    /// module's rules read table definitions.
+    pub consistency: crate::consistency::set::Consistency,
     /// The account that created the table, whose its creation set's
     /// replicas are, and any replica added through `ReplicaUpdates`
     /// (`crate::account`); written only when not the default account, so

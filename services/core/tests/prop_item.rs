@@ -302,8 +302,8 @@ fn item_size_limit_is_the_same_for_json_and_bytes() {
     }
 }
 
-/// Regression: `decode_item` used to accept an empty top-level attribute
-/// name, which `item_from_json` refuses.
+/// A peer's item is held to the client's rules: `decode_item` refuses an
+/// empty top-level attribute name, as `item_from_json` does.
 #[test]
 fn empty_attribute_names_are_refused_from_peers_too() {
     let item = Item::from([(String::new(), AttrValue::S(String::new()))]);

@@ -573,7 +573,7 @@ proptest! {
     }
 }
 
-/// The case docs/conflicts.md used to call invisible: A writes `w`; B writes
+/// A lost write hidden behind a descendant of a concurrent one: A writes `w`; B writes
 /// `z`, concurrent with `w` and greater, then `m` over `z`; `m` reaches A
 /// before `z` does. `m`'s context does not cover `w`, so A records `w` lost.
 #[test]

@@ -128,8 +128,8 @@ impl Disaster {
     /// region that never served every surviving write fails `verdict`.
     /// `late` holds, per region, the writes it acknowledged to requests in
     /// flight when a loss struck it, answered after the loss was read: at
-    /// risk from that region's losses too (seed 3003393 of the sweep: a
-    /// write committed just before a wipe, its answer still on the wire).
+    /// risk from that region's losses too: a write committed just before a
+    /// wipe can be answered after it, its answer still on the wire.
     pub(crate) fn settle(
         disasters: Vec<Disaster>,
         oracle: &mut Oracle,
@@ -147,8 +147,9 @@ impl Disaster {
                     d.report.at_risk = d.at_risk.len() as u64;
                 }
                 if d.report.rto_ms.is_none() {
-                    // The first sample whose lacks all lost to a TTL delete
-                    // (seed 3005062): the region served every survivor then.
+                    // The first sample whose lacks all lost to a TTL delete:
+                    // a write a TTL delete beat is not owed, so the region
+                    // served every survivor then.
                     d.report.rto_ms = d
                         .lacks
                         .iter()

@@ -13,7 +13,7 @@
 //! [`join`](crate::join) a new replica, [`recreate`](crate::recreate) a
 //! recreate, [`Faults`] the rest), [`Run::wind_down`], [`Run::settle`] and
 //! [`Run::judge`], which reads the regions' stores through
-//! [`checks`](crate::checks).
+//! [`crate::checks`].
 
 use std::collections::BTreeMap;
 use std::sync::{Arc, Mutex};
@@ -639,9 +639,9 @@ impl<'a> Run<'a> {
                 let digests = digest_all(&self.holders, &self.table).await;
                 if agree(&digests, self.holders.len()) {
                     // The regions agree: a region whose last writes came
-                    // after this sample's read of it serves them now
-                    // (sweep seed 3008448: restarted after the workload,
-                    // it drained between the follow and the digests).
+                    // after this sample's read of it serves them now (one
+                    // restarted after the workload can drain between the
+                    // follow and the digests), so it is followed again.
                     self.follow(&s);
                     self.samples.push(s);
                     return Settled {
@@ -706,7 +706,7 @@ impl<'a> Run<'a> {
         // judged by what survived, and the loss is reported as the RPO.
         // Writes that lost to a TTL delete are known before the disasters
         // are judged: a region holding nothing for such a key serves it
-        // (sweep seed 3005062).
+        // (nothing is the key's right state once a TTL delete beat the write).
         let all_conflicts: Vec<Conflict> = conflicts.values().flatten().cloned().collect();
         tally.oracle.note_expiries(&all_conflicts);
         let late = std::mem::take(&mut tally.acked_across_loss);

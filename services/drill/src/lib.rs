@@ -5,7 +5,7 @@
 //! [`driver`] is the drill itself and is shared by both modes: [`live`]
 //! runs every region as its own OS process behind the link proxy;
 //! [`sim`] runs the same region code under turmoil in virtual time, from a
-//! seed. [`stack`] drives regions already running as a Docker Swarm stack,
+//! seed. [`attached`] drives regions already running as a Docker Swarm stack,
 //! live. What both modes hand the driver is in [`target`].
 //!
 //! The driver's loop hands each event to the module that owns it:

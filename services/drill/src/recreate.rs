@@ -1,4 +1,4 @@
-//! A recreate of the drill's table ([`Action::Recreate`]): the workload
+//! A recreate of the drill's table ([`meridian_scenario::scenario::Action::Recreate`]): the workload
 //! pauses, the table is deleted and created again in one region once no
 //! request is in flight, and the workload resumes once every region holds
 //! the new incarnation. It runs a step at a time beside the other events.
@@ -24,7 +24,7 @@ use crate::traffic::{REQUEST_TIMEOUT, Tally, lock};
 /// How often a running recreate is looked at.
 pub(crate) const RECREATE_POLL: Duration = Duration::from_millis(50);
 
-/// A recreate of the drill's table under way ([`Action::Recreate`]), run a
+/// A recreate of the drill's table under way ([`meridian_scenario::scenario::Action::Recreate`]), run a
 /// step at a time from the driver's loop so other events keep firing.
 #[derive(Default)]
 pub(crate) struct Recreate {

@@ -35,13 +35,10 @@
 //! | `POST /meridian/regions/{r}/crash` | SIGKILL of the region's process |
 //! | `POST /meridian/regions/{r}/restart` | start it again on its data directory; 409 if it runs |
 //!
-//! With a [`Failover`] attached (a cluster file with a `[failover]`
-//! section, docs/failover.md):
-//!
-//! | method and path | does |
-//! |---|---|
-//! | `GET /meridian/failover` | the failover endpoint: active region, health, moves, missing writes |
-//! | `POST /meridian/failover/move` | `{"region": R}` moves it to R now, `{}` back home; 409 if R is unhealthy |
+//! Routes of what else the API's process serves (`meridian up`'s failover
+//! endpoint: `/meridian/failover`, docs/failover.md) come in as one more
+//! router ([`router_with`]'s `more`), served behind the same admin token
+//! and load limit; this crate knows nothing of them.
 
 use std::sync::Arc;
 use std::time::Duration;
@@ -54,7 +51,6 @@ use axum::routing::{get, post};
 use serde_json::{Map, Value as Json, json};
 use tokio::time::Instant;
 
-use crate::failover::{Failover, FailoverError};
 use crate::proxy::ProxyState;
 use crate::supervisor::{RegionProcess, Supervisor, SupervisorError};
 use crate::toxic::{Effect, Stream, Toxic};
@@ -75,23 +71,18 @@ pub fn router(registry: Registry) -> axum::Router {
 }
 
 /// The API, plus the `/meridian/regions` routes when `supervisor` is given
-/// and the `/meridian/failover` routes when `failover` is. With `token`
-/// (the cluster's admin token), calls that change anything take it, except
-/// from loopback ([`guard`]).
+/// and the routes of `more` (the caller's own, answering in the API's error
+/// format). With `token` (the cluster's admin token), calls that change
+/// anything take it, except from loopback ([`guard`]).
 pub fn router_with(
     registry: Registry,
     supervisor: Option<Arc<dyn Supervisor>>,
-    failover: Option<Arc<dyn Failover>>,
+    more: Option<axum::Router>,
     token: Option<Arc<str>>,
 ) -> axum::Router {
     let mut proxies = proxy_routes(registry);
-    if let Some(f) = failover {
-        proxies = proxies.merge(
-            axum::Router::new()
-                .route("/meridian/failover", get(failover_status))
-                .route("/meridian/failover/move", post(failover_move))
-                .with_state(f),
-        );
+    if let Some(more) = more {
+        proxies = proxies.merge(more);
     }
     match supervisor {
         Some(s) => proxies.merge(
@@ -198,12 +189,6 @@ async fn not_found(uri: axum::http::Uri) -> ApiError {
              crash and restart regions with docker kill / docker start, or run `meridian up`"
                 .into(),
         )
-    } else if uri.path().starts_with("/meridian/failover") {
-        ApiError(
-            StatusCode::NOT_FOUND,
-            "this control API serves no failover endpoint: the cluster file has no [failover] section (docs/failover.md)"
-                .into(),
-        )
     } else {
         ApiError(StatusCode::NOT_FOUND, format!("no route {}", uri.path()))
     }
@@ -233,18 +218,18 @@ pub async fn serve(
     serve_with(registry, None, None, None, listener, shutdown).await
 }
 
-/// Serves the API with an optional [`Supervisor`] and [`Failover`] until
-/// `shutdown` resolves.
+/// Serves the API with an optional [`Supervisor`] and routes of the
+/// caller's ([`router_with`]) until `shutdown` resolves.
 pub async fn serve_with(
     registry: Registry,
     supervisor: Option<Arc<dyn Supervisor>>,
-    failover: Option<Arc<dyn Failover>>,
+    more: Option<axum::Router>,
     token: Option<Arc<str>>,
     listener: tokio::net::TcpListener,
     shutdown: impl std::future::Future<Output = ()> + Send + 'static,
 ) -> std::io::Result<()> {
     // The caller's address decides whether a call needs the token.
-    let app = router_with(registry, supervisor, failover, token)
+    let app = router_with(registry, supervisor, more, token)
         .into_make_service_with_connect_info::<std::net::SocketAddr>();
     axum::serve(listener, app)
         .with_graceful_shutdown(shutdown)
@@ -292,17 +277,13 @@ impl From<SupervisorError> for ApiError {
     }
 }
 
-impl From<FailoverError> for ApiError {
-    fn from(e: FailoverError) -> Self {
-        let status = match &e {
-            FailoverError::Invalid(_) => StatusCode::BAD_REQUEST,
-            FailoverError::Refused(_) => StatusCode::CONFLICT,
-        };
-        ApiError(status, e.to_string())
-    }
-}
-
 type ApiResult<T> = Result<T, ApiError>;
+
+/// An answer in the API's error format (`{"error": ..., "status": N}`), for
+/// the routes a caller merges in ([`router_with`]).
+pub fn error(status: StatusCode, message: impl Into<String>) -> Response {
+    ApiError(status, message.into()).into_response()
+}
 
 fn bad(msg: impl Into<String>) -> ApiError {
     ApiError(StatusCode::BAD_REQUEST, msg.into())
@@ -672,25 +653,6 @@ async fn restart(
     Ok(AxumJson(p))
 }
 
-type Fail = Arc<dyn Failover>;
-
-async fn failover_status(State(f): State<Fail>) -> AxumJson<Json> {
-    AxumJson(f.status().await)
-}
-
-/// `{"region": R}` moves to R, `{}` (or no body) home.
-async fn failover_move(State(f): State<Fail>, raw: axum::body::Bytes) -> ApiResult<AxumJson<Json>> {
-    let m = if raw.iter().all(u8::is_ascii_whitespace) {
-        Map::new()
-    } else {
-        body(serde_json::from_slice(&raw).map_err(|e| bad(format!("request body: {e}")))?)?
-    };
-    let region = str_field(&m, "region")?;
-    let status = f.move_to(region).await?;
-    tracing::warn!(to = ?region, "failover endpoint moved through the control API");
-    Ok(AxumJson(status))
-}
-
 #[cfg(test)]
 mod tests {
     use std::sync::Mutex;
@@ -964,78 +926,5 @@ mod tests {
             guarded(t, "127.0.0.1:5000", "GET", "/proxies", Some("nope")).await,
             401
         );
-    }
-
-    /// A failover endpoint in memory: moves to a listed region, refuses
-    /// others as the real one does.
-    struct FakeFailover(Mutex<String>);
-
-    impl Failover for FakeFailover {
-        fn status(&self) -> BoxFuture<'_, Json> {
-            Box::pin(async move { json!({"active": *self.0.lock().unwrap(), "home": "a"}) })
-        }
-        fn move_to<'a>(
-            &'a self,
-            region: Option<&'a str>,
-        ) -> BoxFuture<'a, Result<Json, FailoverError>> {
-            Box::pin(async move {
-                match region.unwrap_or("a") {
-                    r @ ("a" | "b") => {
-                        *self.0.lock().unwrap() = r.to_string();
-                        Ok(json!({"active": r, "home": "a"}))
-                    }
-                    "busy" => Err(FailoverError::Refused("busy is not healthy yet".into())),
-                    r => Err(FailoverError::Invalid(format!(
-                        "{r:?} is not in failover.regions (a, b)"
-                    ))),
-                }
-            })
-        }
-    }
-
-    #[tokio::test]
-    async fn failover_routes_exist_only_with_a_failover_endpoint() {
-        let bare = start(None).await;
-        let (status, body) = call(bare, "GET", "/meridian/failover", "").await;
-        assert_eq!(status, 404);
-        assert!(
-            body["error"]
-                .as_str()
-                .unwrap()
-                .contains("no [failover] section"),
-            "{body}"
-        );
-
-        let l = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
-        let api = l.local_addr().unwrap();
-        let fake: Arc<dyn Failover> = Arc::new(FakeFailover(Mutex::new("a".into())));
-        tokio::spawn(serve_with(
-            Registry::new(),
-            None,
-            Some(fake),
-            None,
-            l,
-            std::future::pending(),
-        ));
-        let (status, body) = call(api, "GET", "/meridian/failover", "").await;
-        assert_eq!((status, body["active"].as_str()), (200, Some("a")));
-        // Each move's body, and the status and active region (or the
-        // error's words) it answers.
-        let cases = [
-            (r#"{"region": "b"}"#, 200, "b"),
-            ("", 200, "a"),
-            (r#"{"region": "zz"}"#, 400, "not in failover.regions"),
-            (r#"{"region": "busy"}"#, 409, "not healthy yet"),
-            (r#"{"region": 3}"#, 400, "region must be a string"),
-        ];
-        for (sent, want, says) in cases {
-            let (status, body) = call(api, "POST", "/meridian/failover/move", sent).await;
-            assert_eq!(status, want, "{sent}: {body}");
-            let said = match status {
-                200 => body["active"].as_str(),
-                _ => body["error"].as_str(),
-            };
-            assert!(said.unwrap_or_default().contains(says), "{sent}: {body}");
-        }
     }
 }

@@ -15,7 +15,6 @@
 
 pub mod api;
 mod delay;
-pub mod failover;
 pub mod proxy;
 pub mod supervisor;
 pub mod toxic;
@@ -23,7 +22,6 @@ pub mod toxic;
 use std::collections::BTreeMap;
 use std::sync::{Arc, Mutex};
 
-pub use failover::{Failover, FailoverError};
 pub use proxy::{Proxy, ProxyError, ProxyState};
 pub use supervisor::{ProcessState, RegionProcess, Supervisor, SupervisorError};
 pub use toxic::{Distribution, Effect, Stream, Toxic, ToxicError};

@@ -86,8 +86,8 @@ pub struct Backups {
     unfinished: Mutex<Vec<Journal>>,
 }
 
-/// A restore being loaded, as recorded on disk (`<backup dir>/restores/
-/// <table>.toml`) from the table's creation until its last item is written,
+/// A restore being loaded, as recorded on disk
+/// (`<backup dir>/restores/<table>.toml`) from the table's creation until its last item is written,
 /// so a region that stops part-way resumes it when it starts again.
 #[derive(Clone, Debug, PartialEq, serde::Serialize, serde::Deserialize)]
 struct Journal {

@@ -8,8 +8,11 @@ use std::time::Duration;
 
 use meridian_store::Durability;
 
-use crate::replication::{LaneModel, ReplicationOrder, ReplicationTuning};
+use crate::replication::lanes::{LaneModel, ReplicationOrder};
+use crate::replication::shipper::ReplicationTuning;
 use serde::{Deserialize, Serialize};
+
+pub use meridian_layout::{Link, NetsimSection, RegionEntry, link_name};
 
 #[derive(Debug, thiserror::Error)]
 pub enum ConfigError {
@@ -231,126 +234,6 @@ pub struct TlsSection {
     pub dir: PathBuf,
 }
 
-/// Where the link proxy runs. Region `i` reaches region `j` (positions in
-/// the file, from 0) through the proxy named `"<i name>><j name>"`, listening
-/// on port `first_port + i × n + j` where `n` is the number of regions.
-#[derive(Debug, Clone, Deserialize, Serialize)]
-#[serde(deny_unknown_fields)]
-pub struct NetsimSection {
-    /// The control API (Toxiproxy-compatible, plus Meridian's extensions).
-    #[serde(default = "default_netsim_api")]
-    pub api: SocketAddr,
-    /// Address the proxies bind to.
-    #[serde(default = "default_listen_host")]
-    pub listen_host: std::net::IpAddr,
-    /// Host name regions dial to reach the proxies (default: `listen_host`);
-    /// in a container network, the proxy container's name.
-    #[serde(skip_serializing_if = "Option::is_none")]
-    pub host: Option<String>,
-    pub first_port: u16,
-}
-
-impl NetsimSection {
-    /// `host:port` a client dials for the control API: `api`, but at
-    /// `host` when the API listens on every interface (the proxy in its own
-    /// container, reached by its name from another one).
-    pub fn api_dial(&self) -> String {
-        match &self.host {
-            Some(h) if self.api.ip().is_unspecified() => format!("{h}:{}", self.api.port()),
-            _ => self.api.to_string(),
-        }
-    }
-}
-
-/// One directed link through the proxy.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct Link {
-    pub from: String,
-    pub to: String,
-    /// The proxy's name: `"<from>><to>"`.
-    pub name: String,
-    /// Where the proxy listens.
-    pub listen: SocketAddr,
-    /// `host:port` the `from` region dials.
-    pub dial: String,
-    /// `host:port` the proxy forwards to: the `to` region's gRPC endpoint.
-    pub upstream: String,
-}
-
-/// The proxy name of the directed link `from` → `to`.
-pub fn link_name(from: &str, to: &str) -> String {
-    format!("{from}>{to}")
-}
-
-#[derive(Debug, Clone, Deserialize, Serialize)]
-#[serde(deny_unknown_fields)]
-pub struct RegionEntry {
-    pub name: String,
-    /// gRPC listen address; peers connect here too unless `advertise` says
-    /// otherwise.
-    pub grpc: SocketAddr,
-    /// `host:port` peers and proxies dial to reach this region's gRPC
-    /// endpoint, when it differs from `grpc` (in a container network, the
-    /// container's name and port).
-    #[serde(skip_serializing_if = "Option::is_none")]
-    pub advertise: Option<String>,
-    /// Prometheus `/metrics` and `/health` listen address.
-    #[serde(skip_serializing_if = "Option::is_none")]
-    pub metrics: Option<SocketAddr>,
-    /// DynamoDB-compatible HTTP endpoint.
-    #[serde(skip_serializing_if = "Option::is_none")]
-    pub dynamo: Option<SocketAddr>,
-    /// Where replication and repair listen, apart from the client API on
-    /// `grpc`; peers dial this port (at `advertise`'s host when set).
-    /// Required with `[tls]`, which applies to this listener only.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub replication: Option<SocketAddr>,
-    /// Where admin (status, conflicts, clocks, repair, backups, replica
-    /// changes) listens, apart from the client API on `grpc`; without it,
-    /// admin is served on `grpc` (docs/security.md).
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub admin: Option<SocketAddr>,
-}
-
-impl RegionEntry {
-    /// Where this region answers admin calls: `admin`, else `grpc`.
-    pub fn admin_addr(&self) -> SocketAddr {
-        self.admin.unwrap_or(self.grpc)
-    }
-
-    /// `host:port` a client dials for the client API: `advertise` when
-    /// set (where peers and proxies reach it too), else `grpc`.
-    pub fn grpc_dial(&self) -> String {
-        self.advertise
-            .clone()
-            .unwrap_or_else(|| self.grpc.to_string())
-    }
-
-    /// `host:port` a client dials for admin calls: [`Self::admin_addr`],
-    /// but at the `advertise` host when admin listens on every interface
-    /// (in a container network, where `0.0.0.0` would reach the client's
-    /// own container, not the region's). An admin listener on one address
-    /// (loopback, say) is dialled there.
-    pub fn admin_dial(&self) -> String {
-        let addr = self.admin_addr();
-        match &self.advertise {
-            Some(a) if addr.ip().is_unspecified() => {
-                let host = a.rsplit_once(':').map_or(a.as_str(), |(h, _)| h);
-                format!("{host}:{}", addr.port())
-            }
-            _ => addr.to_string(),
-        }
-    }
-}
-
-fn default_netsim_api() -> SocketAddr {
-    SocketAddr::from(([127, 0, 0, 1], 8474))
-}
-
-fn default_listen_host() -> std::net::IpAddr {
-    std::net::IpAddr::from([127, 0, 0, 1])
-}
-
 fn default_durability() -> String {
     "full".into()
 }
@@ -360,7 +243,7 @@ fn default_max_offset_ms() -> u64 {
 }
 
 fn default_ttl_interval_ms() -> u64 {
-    5_000
+    meridian_layout::DEFAULT_TTL_INTERVAL_MS
 }
 
 fn default_log_retain_entries() -> u64 {
@@ -457,12 +340,7 @@ impl ClusterFile {
 
     /// A `[netsim]` section with the defaults `load` fills in.
     pub fn netsim_section(api: SocketAddr, first_port: u16) -> NetsimSection {
-        NetsimSection {
-            api,
-            listen_host: default_listen_host(),
-            host: None,
-            first_port,
-        }
+        NetsimSection::new(api, first_port)
     }
 
     /// The file's text: validated first, so a written file always loads.
@@ -550,14 +428,7 @@ impl ClusterFile {
             }
         }
         if let Some(n) = &self.netsim {
-            let last = u64::from(n.first_port) + (self.regions.len() as u64).pow(2) - 1;
-            if n.first_port == 0 || last > u64::from(u16::MAX) {
-                return Err(format!(
-                    "netsim.first_port must leave room for {} link ports below 65536, got {}",
-                    self.regions.len().pow(2),
-                    n.first_port
-                ));
-            }
+            n.check_ports(self.regions.len())?;
         }
         self.validate_endpoints()?;
         match (&self.tls, self.plaintext) {
@@ -623,21 +494,6 @@ impl ClusterFile {
         })
     }
 
-    /// `host:port` where peers reach a region: its replication listener
-    /// when it has one, else its gRPC endpoint; at the `advertise` host
-    /// when set.
-    fn peer_dial(r: &RegionEntry) -> String {
-        match (r.replication, &r.advertise) {
-            (None, Some(a)) => a.clone(),
-            (None, None) => r.grpc.to_string(),
-            (Some(l), None) => l.to_string(),
-            (Some(l), Some(a)) => {
-                let host = a.rsplit_once(':').map_or(a.as_str(), |(h, _)| h);
-                format!("{host}:{}", l.port())
-            }
-        }
-    }
-
     /// Each region with the names and addresses it is dialled by besides
     /// its name: what `meridian certs` puts in its certificate.
     pub fn certificate_names(&self) -> Vec<(String, Vec<String>)> {
@@ -668,30 +524,7 @@ impl ClusterFile {
     /// Every directed link through the proxy, in file order; empty without
     /// a `[netsim]` section.
     pub fn links(&self) -> Vec<Link> {
-        let Some(n) = &self.netsim else {
-            return Vec::new();
-        };
-        let count = self.regions.len();
-        let host = n.host.clone().unwrap_or_else(|| n.listen_host.to_string());
-        let mut links = Vec::new();
-        for (i, from) in self.regions.iter().enumerate() {
-            for (j, to) in self.regions.iter().enumerate() {
-                if i == j {
-                    continue;
-                }
-                // validate() keeps every port in range.
-                let port = n.first_port + (i * count + j) as u16;
-                links.push(Link {
-                    from: from.name.clone(),
-                    to: to.name.clone(),
-                    name: link_name(&from.name, &to.name),
-                    listen: SocketAddr::new(n.listen_host, port),
-                    dial: format!("{host}:{port}"),
-                    upstream: Self::peer_dial(to),
-                });
-            }
-        }
-        links
+        meridian_layout::links(&self.regions, self.netsim.as_ref())
     }
 
     /// The admin token, read from `admin_token_file` (created there first
@@ -753,7 +586,7 @@ impl ClusterFile {
                             .iter()
                             .find(|l| l.from == name && l.to == r.name)
                             .map(|l| l.dial.clone())
-                            .unwrap_or_else(|| Self::peer_dial(r));
+                            .unwrap_or_else(|| r.peer_dial());
                         let scheme = if self.tls.is_some() { "https" } else { "http" };
                         PeerConfig {
                             name: r.name.clone(),

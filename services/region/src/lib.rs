@@ -30,7 +30,7 @@ mod purge_claims;
 pub mod repair;
 pub mod replication;
 mod resume;
-mod runner;
+pub mod runner;
 pub mod seed;
 pub mod service;
 mod shared;
@@ -204,14 +204,14 @@ pub async fn start(
     // Admin binds here too, so status answers once the region serves.
     let admin_listener = bind_optional(config.admin_listen).await?;
     let opened = open_store(&config, mode).await?;
+    let (shutdown, shutdown_rx) = watch::channel(false);
+    let stop = worker::Stop::new(shutdown_rx);
     let Assembled {
         shared,
         writer,
         strong_inputs,
         strong_links,
-    } = assemble(config, opened, &clocks, mode, seeded)?;
-    let (shutdown, shutdown_rx) = watch::channel(false);
-    let stop = worker::Stop::new(shutdown_rx);
+    } = assemble(config, opened, &clocks, mode, seeded, stop.clone())?;
     settle_catalog(&shared).await?;
     let mut tasks = Vec::new();
     let (admin_addr, replication_addr) = serve_grpc(
@@ -310,6 +310,7 @@ fn assemble(
     clocks: &Clocks,
     mode: Mode,
     seeded: Option<seed::SeedReport>,
+    stop: worker::Stop,
 ) -> Result<Assembled, RegionError> {
     let hlc = Arc::new(Hlc::new(
         clocks.skewed.clone() as Arc<dyn PhysicalClock>,
@@ -358,6 +359,7 @@ fn assemble(
         real_clock: clocks.real.clone(),
         skewed_clock: clocks.skewed.clone(),
         workers,
+        stop,
         repair_locks,
         repair_wake,
         purge: purge_claims::Purge::default(),

@@ -20,15 +20,4 @@ pub(crate) fn own_port(
     }
 }
 
-/// Where to dial a listener at `addr`: one listening on every interface
-/// (`0.0.0.0`, `[::]`) is dialled on loopback, which it also serves, since
-/// an unspecified address cannot be connected to.
-pub fn dial(mut addr: SocketAddr) -> SocketAddr {
-    if addr.ip().is_unspecified() {
-        addr.set_ip(match addr {
-            SocketAddr::V4(_) => std::net::Ipv4Addr::LOCALHOST.into(),
-            SocketAddr::V6(_) => std::net::Ipv6Addr::LOCALHOST.into(),
-        });
-    }
-    addr
-}
+pub use meridian_layout::dial;

@@ -544,8 +544,7 @@ impl RegionHandle {
     /// Whether the table is STRONG is the catalog's to say, not the
     /// strong-mode runtime's: a region that lost its store learns the
     /// table again from its peers before its runtime has found it, and a
-    /// read of its half-filled copy then is stale (sweep seeds 3003867,
-    /// 3003275 and 3004847). The barrier finds the member itself, or
+    /// read of its half-filled copy then is stale. The barrier finds the member itself, or
     /// answers that this region holds none yet.
     pub async fn consistent(&self, table: &str) -> Result<(), OpError> {
         let strong = self.shared.strong.is_strong(table)

@@ -23,7 +23,7 @@ use std::path::{Path, PathBuf};
 
 use serde::Deserialize;
 
-use crate::replication::{LaneModel, ReplicationOrder};
+use crate::replication::lanes::{LaneModel, ReplicationOrder};
 
 /// The most latency a profile may give a link: a minute.
 pub const MAX_LATENCY_MS: f64 = 60_000.0;

@@ -5,7 +5,8 @@
 //! untrusted input and makes it this region's store. Peers are asked in the
 //! cluster file's order; one that cannot be reached, holds no table yet,
 //! or sends a snapshot that fails a check is skipped, and if none gives
-//! one the region starts empty and repair rounds rebuild it, as before.
+//! one the region starts empty and repair rounds rebuild it: seeding only
+//! shortens the rebuild, so no peer is ever needed for a region to start.
 
 use std::io::Write;
 use std::path::{Path, PathBuf};

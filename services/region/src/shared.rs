@@ -60,6 +60,9 @@ pub(crate) struct Shared {
     /// Every background loop, for status and metrics: an `Arc` because
     /// each worker's handle reports into it from its own task.
     pub workers: Arc<worker::Workers>,
+    /// The region's stop signal, for the workers started on demand (a
+    /// restore's loader, a strong member's effects).
+    pub stop: worker::Stop,
     /// One anti-entropy round per peer at a time: a tokio mutex, since a
     /// round holds it across its calls to the peer; the map is fixed at
     /// start.

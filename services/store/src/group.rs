@@ -180,7 +180,7 @@ pub(crate) struct GroupTxn<'c, 'a> {
     pub(crate) region: &'a str,
     /// The group's time, µs.
     pub(crate) at: u64,
-    /// See [`Writer::set_stream_shard_age`], µs.
+    /// See [`crate::Writer::set_stream_shard_age`], µs.
     pub(crate) shard_age: u64,
     pub(crate) records: &'c mut HashMap<String, Records>,
     pub(crate) catalog: &'c mut CatalogCache,

@@ -22,7 +22,7 @@
 //!
 //! This module holds what a stream is made of: view types, events,
 //! shards, records and marks, and how a record row decodes. Writing them
-//! in a change's transaction is [`write`]'s job, reading them back
+//! in a change's transaction is [`mod@write`]'s job, reading them back
 //! [`read`]'s, and merging records and marks for a watch [`watch`]'s.
 
 mod read;

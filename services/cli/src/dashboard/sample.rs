@@ -171,7 +171,7 @@ pub async fn history(State(board): Shared) -> Response {
     json_text(Json::Array(points).to_string())
 }
 
-/// One open page, counted in [`Samples::viewers`] while its stream lives.
+/// One open page, counted in [`super::board::Samples::viewers`] while its stream lives.
 struct Viewer(Arc<Board>);
 
 impl Viewer {

@@ -1,6 +1,11 @@
 //! The grammar of `meridian net`: its options and commands as clap parses
 //! them, and the help text that says what a directed link is.
 
+// The doc comments of this file are `--help` text (clap reads them), plain
+// text for a terminal rather than rustdoc: brackets and angle brackets in
+// them are the usual notation for options and placeholders.
+#![allow(rustdoc::broken_intra_doc_links, rustdoc::invalid_html_tags)]
+
 use std::path::PathBuf;
 
 use clap::builder::{PossibleValuesParser, TypedValueParser};

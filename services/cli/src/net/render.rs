@@ -230,7 +230,7 @@ fn skew_line(region: &str, out: &Outcome) -> String {
         "skewed {region}'s clock: {:+} ms offset, {:+} ppm drift; its HLC now reads {hlc_ahead_ms:+.1} ms from real time ({})",
         c.offset_micros as f64 / 1e3,
         c.drift_ppm,
-        crate::client::version_text(&c.hlc_now)
+        crate::client::json::version_text(&c.hlc_now)
     )
 }
 

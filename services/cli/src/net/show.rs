@@ -304,7 +304,7 @@ async fn fetch_statuses(cluster: &ClusterFile) -> Vec<Option<(pb::StatusResponse
         let url = format!("http://{}", r.admin_dial());
         tasks.push(tokio::spawn(async move {
             let call = async {
-                let ch = crate::client::channel(&url).await.ok()?;
+                let ch = crate::client::connect::channel(&url).await.ok()?;
                 let before = wall_micros();
                 let s = AdminClient::new(ch)
                     .status(pb::StatusRequest {})

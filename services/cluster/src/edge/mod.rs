@@ -22,6 +22,7 @@ use hyper::http::request::Parts;
 use hyper::{Method, Response};
 use meridian_region::ClusterFile;
 use meridian_region::listen::dial;
+use meridian_region::worker::{Stop, Workers};
 use serde_json::{Value as Json, json};
 
 use route::REASONS;
@@ -203,16 +204,15 @@ impl Router for Edge {
     }
 }
 
-/// A running edge: its listener served until [`Running::stop`].
-pub struct Running {
-    pub edge: Arc<Edge>,
-    stop: tokio::sync::watch::Sender<bool>,
-    task: tokio::task::JoinHandle<()>,
-}
-
 /// Starts the edge of `file`'s `[edge]` section, if it has one: binds its
-/// address (a taken port fails here, naming it) and serves it.
-pub async fn start(file: &ClusterFile) -> Result<Option<Running>> {
+/// address (a taken port fails here, naming it) and serves it (worker
+/// `edge`) until `stop`; its task joins `tasks`.
+pub async fn start(
+    file: &ClusterFile,
+    workers: &Arc<Workers>,
+    stop: &Stop,
+    tasks: &mut Vec<tokio::task::JoinHandle<()>>,
+) -> Result<Option<Arc<Edge>>> {
     let Some(section) = &file.edge else {
         return Ok(None);
     };
@@ -224,17 +224,12 @@ pub async fn start(file: &ClusterFile) -> Result<Option<Running>> {
              `meridian up --no-edge` runs without it)",
             section.listen
         )))?;
-    let (stop, stopped) = tokio::sync::watch::channel(false);
-    let task = tokio::spawn(passthrough::serve(edge.clone(), listener, stopped));
-    Ok(Some(Running { edge, stop, task }))
-}
-
-impl Running {
-    /// Stops serving.
-    pub async fn stop(self) {
-        let _ = self.stop.send(true);
-        let _ = self.task.await;
-    }
+    let served = edge.clone();
+    tasks.push(workers.spawn("edge", stop, |w, stop| async move {
+        w.running();
+        passthrough::serve(served, listener, stop).await
+    }));
+    Ok(Some(edge))
 }
 
 /// The status document of the edge of `section`, as its own listener

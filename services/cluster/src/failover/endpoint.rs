@@ -1,9 +1,10 @@
-//! The failover endpoint's state and its health loop: which region it
-//! forwards to ([`Endpoint::active`]), the requests it forwarded and
-//! failed, the health rounds fed to the pure decision
-//! ([`super::decide::Router`]), every move with its failed requests and
-//! missing writes ([`super::rpo`]), and the status document the control API
-//! serves (`GET /meridian/failover`, docs/failover.md).
+//! The failover endpoint's state and its record: which region it forwards
+//! to ([`Endpoint::active`]), the requests it forwarded and failed, the
+//! health rounds ([`Endpoint::round`], which [`super::health`] runs) fed to
+//! the pure decision ([`super::decide::Router`]), every move with its
+//! failed requests and missing writes ([`super::rpo`]), the moves an
+//! operator asks for ([`Endpoint::move_to`]), and the status document
+//! [`super::routes`] serves (`GET /meridian/failover`, docs/failover.md).
 
 use std::path::PathBuf;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
@@ -11,8 +12,6 @@ use std::sync::{Arc, Mutex, MutexGuard};
 use std::time::Duration;
 
 use meridian_core::{EncodedKey, PhysicalClock, Version};
-use meridian_netsim::supervisor::BoxFuture;
-use meridian_netsim::{Failover, FailoverError};
 use meridian_region::FailoverSection;
 use serde_json::{Value as Json, json};
 use tokio::time::Instant;
@@ -29,6 +28,18 @@ pub const LISTED_PER_MOVE: usize = 1_000;
 /// Missing writes of one move to look up again: the move, the writes'
 /// places in its list, and each write's table, key and version.
 type Ask = (usize, Vec<usize>, Vec<(String, EncodedKey, Version)>);
+
+/// Why a move was refused.
+#[derive(Debug, thiserror::Error)]
+pub enum MoveError {
+    /// The request names no region of the endpoint's list.
+    #[error("{0}")]
+    Invalid(String),
+    /// The region may not take the traffic now: unhealthy, or already
+    /// active; or the endpoint has not started its health checks.
+    #[error("{0}")]
+    Refused(String),
+}
 
 /// A region the endpoint may forward to.
 #[derive(Clone, Debug)]
@@ -211,49 +222,23 @@ impl Endpoint {
         }
     }
 
-    /// Checks every region until `stop` is set: a round every interval,
-    /// and a wake at the end of a move's TTL between rounds.
-    pub async fn run(self: Arc<Self>, mut stop: tokio::sync::watch::Receiver<bool>) {
-        let interval = Duration::from_millis(self.section.interval_ms);
-        let mut next_round = Instant::now();
-        loop {
-            let owed = self
-                .lock()
-                .router
-                .wakeup_ms()
-                .map(|ms| self.started + Duration::from_millis(ms));
-            // A move owed whose time passed during a round is made now; one
-            // with no healthy region to take it waits for the next round
-            // rather than waking at once, again and again.
-            if owed.is_some_and(|w| w <= Instant::now()) {
-                let decided = self.lock().router.tick(self.now_ms());
-                if let Some(d) = decided {
-                    self.moved(d);
-                    continue;
-                }
-            }
-            let wake = owed
-                .filter(|w| *w > Instant::now())
-                .map_or(next_round, |w| w.min(next_round));
-            tokio::select! {
-                _ = tokio::time::sleep_until(wake) => {}
-                _ = stop.wait_for(|s| *s) => return,
-            }
-            if Instant::now() < next_round {
-                continue;
-            }
-            self.round().await;
-            next_round += interval;
-            if next_round < Instant::now() {
-                next_round = Instant::now() + interval;
-            }
-        }
+    /// When a move decided but not yet made is owed, by its TTL.
+    pub(super) fn owed(&self) -> Option<Instant> {
+        self.lock()
+            .router
+            .wakeup_ms()
+            .map(|ms| self.started + Duration::from_millis(ms))
+    }
+
+    /// The move owed by now, if a healthy region can take it.
+    pub(super) fn tick(&self) -> Option<Decided> {
+        self.lock().router.tick(self.now_ms())
     }
 
     /// One round: every region checked at once, the results fed to the
     /// decision, floors of the regions not active read again, and missing
     /// writes looked up again.
-    async fn round(self: &Arc<Self>) {
+    pub(super) async fn round(self: &Arc<Self>) {
         let mut checks = tokio::task::JoinSet::new();
         for i in 0..self.regions.len() {
             let me = self.clone();
@@ -359,7 +344,7 @@ impl Endpoint {
 
     /// Records a move decided just now and starts the comparison of the
     /// two stores beside it.
-    fn moved(self: &Arc<Self>, d: Decided) {
+    pub(super) fn moved(self: &Arc<Self>, d: Decided) {
         let at_unix_ms = unix_ms();
         let (from, to) = (d.from, d.to);
         let (index, floor, since) = {
@@ -395,6 +380,29 @@ impl Endpoint {
             .map_err(|e| e.to_string());
             me.lock().moves[index].gap = Some(gap);
         });
+    }
+
+    /// Moves the endpoint to `region` now, or to its home with `None`, as
+    /// an operator asks; answers the status after the move.
+    pub fn move_to(self: &Arc<Self>, region: Option<&str>) -> Result<Json, MoveError> {
+        let decided = {
+            let mut inner = self.lock();
+            if !inner.armed {
+                return Err(MoveError::Refused(format!(
+                    "the failover endpoint has not started its health checks: its home {} has not answered one yet",
+                    self.regions[0].name
+                )));
+            }
+            inner
+                .router
+                .ask(region, self.now_ms())
+                .map_err(|r| match r {
+                    Refusal::Unknown(m) => MoveError::Invalid(m),
+                    Refusal::NotNow(m) => MoveError::Refused(m),
+                })?
+        };
+        self.moved(decided);
+        Ok(self.status())
     }
 
     /// The status document of `GET /meridian/failover` (docs/failover.md).
@@ -480,41 +488,6 @@ impl Endpoint {
                 "superseded": count(State::Superseded),
                 "writes": gap.map(|g| g.missing.iter().take(LISTED_PER_MOVE).map(|w| w.json()).collect::<Vec<_>>()),
             },
-        })
-    }
-}
-
-/// The endpoint as the control API holds it.
-pub struct Handle(pub Arc<Endpoint>);
-
-impl Failover for Handle {
-    fn status(&self) -> BoxFuture<'_, Json> {
-        Box::pin(async move { self.0.status() })
-    }
-
-    fn move_to<'a>(
-        &'a self,
-        region: Option<&'a str>,
-    ) -> BoxFuture<'a, Result<Json, FailoverError>> {
-        Box::pin(async move {
-            let decided = {
-                let mut inner = self.0.lock();
-                if !inner.armed {
-                    return Err(FailoverError::Refused(format!(
-                        "the failover endpoint has not started its health checks: its home {} has not answered one yet",
-                        self.0.regions[0].name
-                    )));
-                }
-                inner
-                    .router
-                    .ask(region, self.0.now_ms())
-                    .map_err(|r| match r {
-                        Refusal::Unknown(m) => FailoverError::Invalid(m),
-                        Refusal::NotNow(m) => FailoverError::Refused(m),
-                    })?
-            };
-            self.0.moved(decided);
-            Ok(self.0.status())
         })
     }
 }

@@ -5,39 +5,49 @@
 //! record or an application-level router does in front of DynamoDB global
 //! tables; it moves back when an operator asks.
 //!
+//! One module holds it all but the section's settings, which are the
+//! cluster file's (`meridian_region::FailoverSection`, read by every
+//! program that reads the file):
+//!
 //! - [`decide`]: when to move, from health rounds and the time alone
 //!   (pure, tested in virtual time);
 //! - [`rpo`]: which acknowledged writes the new region lacked at a move,
 //!   and whether they came back, read from the stores;
-//! - [`endpoint`]: the state, the health loop and the status document;
+//! - [`endpoint`]: the state and the record: moves, failed requests,
+//!   missing writes, and the status document;
+//! - [`health`]: the health checks, a worker run by
+//!   [`meridian_region::runner`] like every other loop;
+//! - [`routes`]: its status and moves on the control API;
 //! - [`proxy`]: the HTTP side: every request to the active region,
 //!   through [`crate::passthrough`].
 
 pub mod decide;
 pub mod endpoint;
+pub mod health;
 pub mod proxy;
+pub mod routes;
 pub mod rpo;
 
 use std::sync::Arc;
 
 use meridian_region::ClusterFile;
+use meridian_region::worker::{Stop, Workers};
+use tokio::task::JoinHandle;
 
-pub use endpoint::{Endpoint, Handle};
+pub use endpoint::{Endpoint, MoveError};
 
 use crate::{ClusterError, Result};
 
-/// A running failover endpoint: its listener served and its health loop,
-/// until [`Running::stop`].
-pub struct Running {
-    pub endpoint: Arc<Endpoint>,
-    stop: tokio::sync::watch::Sender<bool>,
-    tasks: Vec<tokio::task::JoinHandle<()>>,
-}
-
 /// Starts the endpoint of `file`'s `[failover]` section, if it has one:
-/// binds its address (a taken port fails here, naming it), serves it, and
-/// starts its health checks.
-pub async fn start(file: &ClusterFile) -> Result<Option<Running>> {
+/// binds its address (a taken port fails here, naming it), then serves it
+/// (worker `failover`) and checks its regions (worker `failover-health`)
+/// until `stop`; their tasks join `tasks`.
+pub async fn start(
+    file: &ClusterFile,
+    workers: &Arc<Workers>,
+    stop: &Stop,
+    tasks: &mut Vec<JoinHandle<()>>,
+) -> Result<Option<Arc<Endpoint>>> {
     let Some(section) = file.failover.clone() else {
         return Ok(None);
     };
@@ -62,28 +72,14 @@ pub async fn start(file: &ClusterFile) -> Result<Option<Running>> {
             section.listen
         )))?;
     let endpoint = Arc::new(Endpoint::new(section.listen, regions, section));
-    let (stop, stopped) = tokio::sync::watch::channel(false);
-    let tasks = vec![
-        tokio::spawn(crate::passthrough::serve(
-            endpoint.clone(),
-            listener,
-            stopped.clone(),
-        )),
-        tokio::spawn(endpoint.clone().run(stopped)),
-    ];
-    Ok(Some(Running {
-        endpoint,
-        stop,
-        tasks,
-    }))
-}
-
-impl Running {
-    /// Stops serving and checking.
-    pub async fn stop(self) {
-        let _ = self.stop.send(true);
-        for t in self.tasks {
-            let _ = t.await;
-        }
-    }
+    let served = endpoint.clone();
+    tasks.push(workers.spawn("failover", stop, |w, stop| async move {
+        w.running();
+        crate::passthrough::serve(served, listener, stop).await
+    }));
+    let checked = endpoint.clone();
+    tasks.push(workers.spawn("failover-health", stop, |w, stop| {
+        meridian_region::runner::run(health::Health::new(checked), w, stop)
+    }));
+    Ok(Some(endpoint))
 }

@@ -11,6 +11,7 @@ use super::common::*;
 use crate::ConfError;
 use crate::ctx::{Ctx, Item, Scope, TableSpec, Verdict, code, key, ms, n, num, s, sdk, show};
 use crate::measure::LagSample;
+use meridian_layout::link_name;
 
 /// 1. A write in one region appears in every other.
 pub(super) async fn replication(ctx: &Ctx, scope: &mut Scope) -> Result<Verdict, ConfError> {
@@ -37,14 +38,14 @@ pub(super) async fn replication(ctx: &Ctx, scope: &mut Scope) -> Result<Verdict,
             match r? {
                 Some((_, at)) => {
                     let lag = ms(at.saturating_duration_since(acked));
-                    lags.push((format!("{}>{}", name(ctx, a), name(ctx, b)), lag));
+                    lags.push((link_name(name(ctx, a), name(ctx, b)), lag));
                     ctx.collected.lock().unwrap().lags.push(LagSample {
                         from: name(ctx, a).into(),
                         to: name(ctx, b).into(),
                         lag_ms: lag,
                     });
                 }
-                None => missing.push(format!("{}>{}", name(ctx, a), name(ctx, b))),
+                None => missing.push(link_name(name(ctx, a), name(ctx, b))),
             }
         }
     }

@@ -22,7 +22,7 @@ use crate::version::Version;
 
 mod region_sets;
 mod removal;
-mod set;
+pub mod set;
 
 /// The sort key of a table's consistency row in the catalog.
 pub const SORT_KEY: &[u8] = b"consistency";

@@ -552,9 +552,8 @@ impl Node {
     /// doubled for each candidacy before it that won none, at most eight
     /// times over. A candidacy needs two round trips (the probe, then phase
     /// one); on a link slower than that allows, a fixed timeout restarts
-    /// every candidacy before its promises arrive, for ever (seed 3001327
-    /// of the sweep: 198 ms each way, a third member rejoining and not
-    /// voting).
+    /// every candidacy before its promises arrive, for ever (198 ms each
+    /// way is enough, with a third member rejoining and not voting).
     pub(super) fn candidacy_timeout(&self, attempt: u32) -> u64 {
         self.election_timeout() << attempt.min(MAX_BACKOFF_DOUBLINGS)
     }

@@ -109,7 +109,7 @@ pub struct Candidacy {
     pub(super) probing: bool,
     pub(super) started: u64,
     /// Candidacies in a row before this one that won no majority: each
-    /// waits twice as long as the one before ([`Node::candidacy_timeout`]).
+    /// waits twice as long as the one before ([`super::node::Node::candidacy_timeout`]).
     pub(super) attempt: u32,
     pub(super) asked: [u64; MEMBERS],
     pub(super) promises: [Option<Promised>; MEMBERS],

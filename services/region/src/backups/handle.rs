@@ -378,11 +378,18 @@ impl RegionHandle {
             },
         );
         let ops = self.clone();
-        tokio::spawn(async move {
+        let name = format!("restore:{}", journal.table);
+        let stop = self.shared.stop.clone();
+        self.shared.workers.spawn(&name, &stop, |w, mut stop| async move {
+            w.running();
             let dir = ops.backups().dir.clone();
             let path = dir.join(&journal.file);
             let target = journal.table.clone();
-            let result = ops.load(&path, &target, &loaded).await;
+            let result = tokio::select! {
+                r = ops.load(&path, &target, &loaded) => r,
+                // The journal stays, so the next start resumes the restore.
+                _ = stop.raised() => return,
+            };
             let stopping = matches!(
                 &result,
                 Err(BackupError::Op(OpError::Internal(crate::ops::Internal(

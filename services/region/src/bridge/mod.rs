@@ -39,7 +39,7 @@
 //!
 //! The parts: [`storage`] is the async handle ([`StoreBridge`]), [`job`] what
 //! goes to the writer loop and how answers come back, [`pace`] how long the
-//! live loop waits to gather a group, [`writer`] the loop with its group
+//! live loop waits to gather a group, [`write_loop`] the loop with its group
 //! commit, supervision and checkpoints.
 
 use std::sync::Mutex;

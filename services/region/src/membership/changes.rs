@@ -16,7 +16,7 @@ use crate::bridge::CatalogLook;
 use crate::runner::{Next, Work};
 use crate::worker::Worker;
 
-/// The replica-change worker: looks every [`POLL`](super::POLL) for a replica of this
+/// The replica-change worker: looks every [`POLL`] for a replica of this
 /// region to fill or delete, once the catalog has changed since a look
 /// found none ([`crate::runner`] drives it).
 pub(crate) struct Changes {

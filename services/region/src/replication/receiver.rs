@@ -4,8 +4,8 @@
 //! ([`check_hello`]) and `Welcome` named the position already applied. It
 //! decides when to wait for a message and when to take only those already
 //! there (coalescing), what goes into one apply, what to acknowledge, and
-//! when the stream ends and why. The adapter ([`super::grpc`]) decodes
-//! batches ([`super::decode::decode_batch`]), applies them through the
+//! when the stream ends and why. The adapter ([`super::inbound`]) decodes
+//! batches ([`super::decode_batch`]), applies them through the
 //! storage bridge and moves messages; the golden scripts in `testdata/`
 //! drive the machine directly.
 //!

@@ -364,7 +364,16 @@ impl Runtime {
             applied: applied_tx,
             back: self.inputs.clone(),
         };
-        tokio::spawn(task.run(rx));
+        // A worker of its own, shown by `meridian status`; it ends when the
+        // member is dropped (its queue closes), which the region's stop does.
+        self.shared.workers.spawn(
+            &format!("strong-effects:{name}"),
+            &self.shared.stop,
+            |w, _| async move {
+                w.running();
+                task.run(rx).await
+            },
+        );
         tracing::info!(region = %self.shared.config.name, table = %name, member = me, fresh, "strong-mode member started");
         self.shared
             .strong

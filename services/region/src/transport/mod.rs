@@ -6,7 +6,7 @@
 //! [`Dialer`] for outbound ones. Nothing else in the region knows which
 //! network it is on.
 //!
-//! [`dial`] opens the gRPC channel to a peer that replication, repair and
+//! [`dial()`] opens the gRPC channel to a peer that replication, repair and
 //! seeding all talk over.
 
 mod dial;
@@ -100,7 +100,7 @@ impl Listener {
     }
 }
 
-/// Opens an outbound connection to `host:port`. Set in [`RegionConfig`]
+/// Opens an outbound connection to `host:port`. Set in [`crate::RegionConfig`]
 /// (crate::RegionConfig) only when the region runs on a simulated network.
 #[derive(Clone)]
 pub struct Dialer(pub Arc<dyn Fn(String) -> BoxFuture<'static, io::Result<Conn>> + Send + Sync>);

@@ -76,7 +76,7 @@ impl GroupTxn<'_, '_> {
 
     /// Keeps the label of the stream a table's settings row `m` enables,
     /// with the incarnation the row is of, so the label outlives the
-    /// stream's disabling ([`Reader::latest_stream_label`]). A row that
+    /// stream's disabling ([`crate::Reader::latest_stream_label`]). A row that
     /// does not decode enables nothing here: whether it may be applied is
     /// not this record's to decide.
     pub(crate) fn note_stream_label(&mut self, m: &Mutation) -> Result<(), StoreError> {
@@ -142,7 +142,7 @@ impl GroupTxn<'_, '_> {
     /// `e` won (and is about to be put) if `applied`, else it lost on
     /// arrival and is never applied. Written before the head, so `seq`,
     /// the position the next record will take, is the position of `e`'s
-    /// own record when it makes one ([`WatchCursor`]). Only on the
+    /// own record when it makes one ([`super::WatchCursor`]). Only on the
     /// conflict path: a write without a conflict pays nothing here.
     pub(crate) fn mark_conflict(
         &mut self,
@@ -237,7 +237,7 @@ impl Group<'_> {
     /// time order (a group's time never goes back), so the oldest rows
     /// are the only candidates. Each shard that loses records keeps the
     /// position of its last one gone, its own trim horizon
-    /// ([`Reader::stream_trims`]): other streams' records going tell a
+    /// ([`crate::Reader::stream_trims`]): other streams' records going tell a
     /// consumer of this one nothing.
     pub fn truncate_stream(&mut self, before: u64, max_rows: u64) -> Result<u64, StoreError> {
         let before = before.min(i64::MAX as u64) as i64;
