@@ -130,6 +130,11 @@ fn parser(members: &[Member]) -> impl Fn(Operation, Map<String, Json>) -> ApiRes
     }
 }
 
+/// `body` parsed as a request of `op` by the endpoint's parser.
+fn parsed(op: Operation, body: Json) -> ApiResult<Request> {
+    parser(MEMBERS)(op, body.as_object().expect("an object").clone())
+}
+
 #[test]
 fn every_member_the_model_says_names_a_resource_is_found() {
     assert_eq!(missed(&parser(MEMBERS)), Vec::<String>::new());
@@ -187,7 +192,7 @@ fn a_table_arn_in_a_name_is_read_as_the_name_and_a_batch_keyed_back_as_given() {
     let caller = meridian_core::account::DEFAULT;
     let arn = meridian_core::account::table_arn(REGION, caller, "t");
     let body = json!({"RequestItems": {arn.clone(): {"Keys": []}, "u": {"Keys": []}}});
-    let r = parser(MEMBERS)(Operation::BatchGetItem, body.as_object().unwrap().clone()).unwrap();
+    let r = parsed(Operation::BatchGetItem, body).unwrap();
     assert_eq!(r.owned_tables(), ["t", "u"]);
     let items = r.body().get("RequestItems").unwrap().as_object().unwrap();
     assert!(items.contains_key("t") && !items.contains_key(&arn));
@@ -195,33 +200,27 @@ fn a_table_arn_in_a_name_is_read_as_the_name_and_a_batch_keyed_back_as_given() {
     r.key_as_given(&mut answer);
     assert!(answer["Responses"].get(&arn).is_some() && answer["Responses"].get("u").is_some());
     let twice = json!({"RequestItems": {arn: {}, "t": {}}});
-    let e = parser(MEMBERS)(Operation::BatchGetItem, twice.as_object().unwrap().clone());
+    let e = parsed(Operation::BatchGetItem, twice);
     assert!(e.is_err());
 }
 
 #[test]
 fn a_query_draws_on_its_index_and_a_statement_on_its_own() {
-    let r = parser(MEMBERS)(
+    let r = parsed(
         Operation::Query,
-        json!({"TableName": "t", "IndexName": "g"})
-            .as_object()
-            .unwrap()
-            .clone(),
+        json!({"TableName": "t", "IndexName": "g"}),
     )
     .unwrap();
     assert_eq!(
         r.touches().unwrap(),
         [("t".to_string(), Some("g".to_string()), Access::Read)]
     );
-    let r = parser(MEMBERS)(
+    let r = parsed(
         Operation::BatchExecuteStatement,
         json!({"Statements": [
             {"Statement": "SELECT * FROM \"t\".\"g\""},
             {"Statement": "DELETE FROM u WHERE k = 1"},
-        ]})
-        .as_object()
-        .unwrap()
-        .clone(),
+        ]}),
     )
     .unwrap();
     assert_eq!(
