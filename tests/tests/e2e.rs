@@ -27,6 +27,7 @@ mod health;
 mod hostile_peer;
 #[path = "indexes/main.rs"]
 mod indexes;
+mod isolation;
 mod limits;
 mod mrsc;
 mod multi_account;

@@ -14,9 +14,10 @@ use std::sync::Mutex;
 use meridian_core::account::Account;
 use meridian_core::replicas::authorize;
 use meridian_region::ops::{OpError, RegionHandle};
-use serde_json::{Map, Value as Json};
+use serde_json::Value as Json;
 
 use crate::error::{ApiError, ApiResult, Kind};
+use crate::request::Request;
 
 /// Most owners remembered at once, so memory stays bounded.
 const MAX_OWNERS: usize = 100_000;
@@ -61,44 +62,32 @@ impl Owners {
         Ok(found)
     }
 
-    /// Refuses a request of `caller` that names a table whose replica here
-    /// is another account's, as DynamoDB answers a table it does not find.
-    /// CreateTable is left to its own checks: a name in use is in use.
-    pub async fn admit(
-        &self,
-        ops: &RegionHandle,
-        caller: Account,
-        op: &str,
-        map: &Map<String, Json>,
-    ) -> ApiResult<()> {
-        if op == "CreateTable" {
-            return Ok(());
-        }
-        for table in named(map) {
-            if let Some(owner) = self.owner(ops, &table).await?
-                && owner != caller
+    /// Refuses a request that names a table whose replica here is
+    /// another account's, as DynamoDB answers a table it does not find:
+    /// every table the request must own (`Request::owned_tables`), the
+    /// first of them another's named.
+    pub async fn admit(&self, ops: &RegionHandle, req: &Request) -> ApiResult<()> {
+        for table in req.owned_tables() {
+            if let Some(owner) = self.owner(ops, table).await?
+                && owner != req.caller
             {
-                return Err(not_found(&table));
+                return Err(not_found(table));
             }
         }
         Ok(())
     }
 
-    /// Leaves out of a listing answer (ListStreams, ListBackups,
-    /// ListContributorInsights) the entries of tables whose replica here is
-    /// another account's.
+    /// Leaves out of a listing's answer (`Operation::listing`: ListStreams,
+    /// ListBackups, ListContributorInsights) the entries of tables whose
+    /// replica here is another account's.
     pub async fn filter_listing(
         &self,
         ops: &RegionHandle,
-        caller: Account,
-        op: &str,
+        req: &Request,
         answer: &mut Json,
     ) -> ApiResult<()> {
-        let field = match op {
-            "ListStreams" => "Streams",
-            "ListBackups" => "BackupSummaries",
-            "ListContributorInsights" => "ContributorInsightsSummaries",
-            _ => return Ok(()),
+        let Some(field) = req.op.listing() else {
+            return Ok(());
         };
         let Some(Json::Array(entries)) = answer.get_mut(field) else {
             return Ok(());
@@ -110,7 +99,7 @@ impl Owners {
                 .and_then(Json::as_str)
                 .unwrap_or_default();
             match self.owner(ops, table).await? {
-                Some(owner) if owner != caller => {}
+                Some(owner) if owner != req.caller => {}
                 _ => kept.push(e),
             }
         }
@@ -133,80 +122,4 @@ pub fn caller(headers: &axum::http::HeaderMap) -> Account {
         .get(axum::http::header::AUTHORIZATION)
         .and_then(|h| h.to_str().ok());
     Account::of_authorization(auth)
-}
-
-/// Every table a request names, by name once ARNs are resolved
-/// (`crate::arn::resolve_tables`): its `TableName` (and a restore's
-/// `SourceTableName`), a batch's `RequestItems`, every action of a
-/// transaction, PartiQL statements' targets, and the table of a
-/// `ResourceArn`, `StreamArn`, `BackupArn` or `SourceTableArn`.
-fn named(map: &Map<String, Json>) -> Vec<String> {
-    let mut out: Vec<String> = Vec::new();
-    let mut add = |t: &str| {
-        if !out.iter().any(|o| o == t) {
-            out.push(t.to_string());
-        }
-    };
-    for field in ["TableName", "SourceTableName"] {
-        if let Some(t) = map.get(field).and_then(Json::as_str) {
-            add(t);
-        }
-    }
-    if let Some(items) = map.get("RequestItems").and_then(Json::as_object) {
-        items.keys().for_each(|t| add(t));
-    }
-    // Every member of every action: an action with two is refused by its
-    // operation, and must not hide a table from this check meanwhile.
-    for body in map
-        .get("TransactItems")
-        .and_then(Json::as_array)
-        .into_iter()
-        .flatten()
-        .filter_map(Json::as_object)
-        .flat_map(|a| a.values())
-    {
-        if let Some(t) = body.get("TableName").and_then(Json::as_str) {
-            add(t);
-        }
-    }
-    let statement = map.get("Statement").into_iter();
-    let listed = ["Statements", "TransactStatements"]
-        .into_iter()
-        .filter_map(|f| map.get(f).and_then(Json::as_array))
-        .flatten()
-        .filter_map(|s| s.get("Statement"));
-    for s in statement.chain(listed).filter_map(Json::as_str) {
-        if let Some((table, _, _)) = crate::partiql::parser::target(s) {
-            add(&table);
-        }
-    }
-    for field in ["ResourceArn", "StreamArn", "BackupArn", "SourceTableArn"] {
-        if let Some(arn) = map.get(field).and_then(Json::as_str)
-            && let Some(rest) = arn.splitn(6, ':').nth(5)
-            && let Some(table) = rest.strip_prefix("table/")
-        {
-            add(table.split('/').next().unwrap_or(table));
-        }
-    }
-    out
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn every_way_a_request_names_a_table_is_found() {
-        let map = |j: Json| j.as_object().unwrap().clone();
-        let req = map(serde_json::json!({
-            "TableName": "a",
-            "RequestItems": {"b": [], "a": []},
-            "TransactItems": [{"ConditionCheck": {"TableName": "c"}, "Get": {"TableName": "g"}}],
-            "Statement": "SELECT * FROM \"d\"",
-            "TransactStatements": [{"Statement": "DELETE FROM e WHERE k = 1"}],
-            "ResourceArn": "arn:aws:dynamodb:us-east-1:111122223333:table/f/stream/2026-01-01T00:00:00.000",
-        }));
-        assert_eq!(named(&req), ["a", "b", "c", "g", "d", "e", "f"]);
-        assert!(named(&Map::new()).is_empty());
-    }
 }

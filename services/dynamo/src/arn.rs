@@ -5,10 +5,8 @@
 //! the rule from here, so an ARN one operation answers is one another
 //! operation accepts.
 
-use meridian_core::account::Account;
-use serde_json::{Map, Value as Json};
-
 use crate::error::{ApiError, ApiResult, Kind};
+use meridian_core::account::Account;
 
 /// The account id in ARNs: there is no account here.
 pub const ACCOUNT: &str = "000000000000";
@@ -125,75 +123,10 @@ pub fn table_name_of<'a>(
     Ok(name)
 }
 
-/// Every table a request names by ARN, named by its name instead (the
-/// request's `TableName`, each action's of a transaction, the keys of a
-/// batch's `RequestItems`), so every operation reads names alone. Returns
-/// the batch keys it renamed, name and ARN as given, for the answer to be
-/// keyed as the request was.
-pub fn resolve_tables(
-    region: &str,
-    caller: Account,
-    op: &str,
-    request: &mut Map<String, Json>,
-) -> ApiResult<Vec<(String, String)>> {
-    let resolve = |member: &mut Json| -> ApiResult<()> {
-        if let Json::String(given) = member {
-            let name = table_name_of(region, caller, op, given)?;
-            if name != given {
-                *member = Json::String(name.to_string());
-            }
-        }
-        Ok(())
-    };
-    if let Some(t) = request.get_mut("TableName") {
-        resolve(t)?;
-    }
-    if let Some(Json::Array(actions)) = request.get_mut("TransactItems") {
-        for action in actions.iter_mut().filter_map(Json::as_object_mut) {
-            for body in action.values_mut().filter_map(Json::as_object_mut) {
-                if let Some(t) = body.get_mut("TableName") {
-                    resolve(t)?;
-                }
-            }
-        }
-    }
-    let mut renamed = Vec::new();
-    if let Some(Json::Object(items)) = request.get_mut("RequestItems") {
-        for given in items.keys().cloned().collect::<Vec<_>>() {
-            let name = table_name_of(region, caller, op, &given)?;
-            if name != given {
-                let name = name.to_string();
-                if items.contains_key(&name) {
-                    // The table twice, by name and by ARN: DynamoDB's
-                    // answer for a table named twice.
-                    return Err(ApiError::validation(
-                        "Provided list of item keys contains duplicates",
-                    ));
-                }
-                let v = items.remove(&given).expect("a key of the map");
-                items.insert(name.clone(), v);
-                renamed.push((name, given));
-            }
-        }
-    }
-    Ok(renamed)
-}
-
-/// A batch's answer keyed by the tables as its request named them:
-/// `renamed` is what [`resolve_tables`] returned.
-pub fn key_as_given(answer: &mut Json, renamed: &[(String, String)]) {
-    for member in [
-        "Responses",
-        "UnprocessedKeys",
-        "UnprocessedItems",
-        "ItemCollectionMetrics",
-    ] {
-        if let Some(Json::Object(m)) = answer.get_mut(member) {
-            for (name, given) in renamed {
-                if let Some(v) = m.remove(name) {
-                    m.insert(given.clone(), v);
-                }
-            }
-        }
-    }
+/// The table an ARN is of: a table's, or of what is under it (an index,
+/// a stream, a backup, an export, an import); `None` for an ARN of
+/// anything else. Region and account are the caller's checks to make.
+pub fn table_of(arn: &str) -> Option<&str> {
+    let rest = arn.splitn(6, ':').nth(5)?.strip_prefix("table/")?;
+    rest.split('/').next()
 }

@@ -12,7 +12,9 @@ use serde_json::{Value as Json, json};
 use crate::arn::{backup_arn, backup_id, table_arn, table_id};
 use crate::description::{self, key_schema, seconds};
 use crate::error::{ApiError, ApiResult, Kind};
+use crate::front::Front;
 use crate::req::Req;
+use crate::request::Request;
 use crate::settings::billing;
 
 fn not_found(arn: &str) -> ApiError {
@@ -92,25 +94,29 @@ impl From<BackupError> for ApiError {
     }
 }
 
-pub async fn create(ops: &RegionHandle, r: Req<'_>) -> ApiResult<Json> {
+pub async fn create(front: &Front, req: &Request) -> ApiResult<Json> {
+    let (ops, r) = (&front.ops, req.body());
     let table = r.table_name()?;
     let name = r.str("BackupName")?;
     let record = ops.create_backup(table, name).await?;
     Ok(json!({"BackupDetails": details(ops.region(), &record, "AVAILABLE")}))
 }
 
-pub async fn describe(ops: &RegionHandle, r: Req<'_>) -> ApiResult<Json> {
+pub async fn describe(front: &Front, req: &Request) -> ApiResult<Json> {
+    let (ops, r) = (&front.ops, req.body());
     let (_, record) = find(ops, &r)?;
     Ok(json!({"BackupDescription": backup_description(ops.region(), &record, "AVAILABLE")}))
 }
 
-pub async fn delete(ops: &RegionHandle, r: Req<'_>) -> ApiResult<Json> {
+pub async fn delete(front: &Front, req: &Request) -> ApiResult<Json> {
+    let (ops, r) = (&front.ops, req.body());
     let (_, record) = find(ops, &r)?;
     let deleted = ops.delete_backup(&record.id)?;
     Ok(json!({"BackupDescription": backup_description(ops.region(), &deleted, "DELETED")}))
 }
 
-pub async fn list(ops: &RegionHandle, r: Req<'_>) -> ApiResult<Json> {
+pub async fn list(front: &Front, req: &Request) -> ApiResult<Json> {
+    let (ops, r) = (&front.ops, req.body());
     let table = match r.get("TableName") {
         Some(_) => Some(r.table_name()?),
         None => None,
@@ -173,11 +179,8 @@ pub async fn list(ops: &RegionHandle, r: Req<'_>) -> ApiResult<Json> {
     Ok(out)
 }
 
-pub async fn restore(
-    ops: &RegionHandle,
-    caller: meridian_core::account::Account,
-    r: Req<'_>,
-) -> ApiResult<Json> {
+pub async fn restore(front: &Front, req: &Request) -> ApiResult<Json> {
+    let (ops, caller, r) = (&front.ops, req.caller, req.body());
     let target = r.str("TargetTableName")?;
     meridian_core::schema::validate_table_name(target).map_err(|e| {
         ApiError::constraint(format!(
@@ -238,7 +241,8 @@ fn continuous(ops: &RegionHandle, pitr: Option<Pitr>) -> Json {
 }
 
 /// DescribeContinuousBackups.
-pub async fn describe_continuous(ops: &RegionHandle, r: Req<'_>) -> ApiResult<Json> {
+pub async fn describe_continuous(front: &Front, req: &Request) -> ApiResult<Json> {
+    let (ops, r) = (&front.ops, req.body());
     let name = existing(ops, r.table_name()?).await?;
     Ok(continuous(ops, ops.pitr(name).await?))
 }
@@ -246,7 +250,8 @@ pub async fn describe_continuous(ops: &RegionHandle, r: Req<'_>) -> ApiResult<Js
 /// UpdateContinuousBackups: point-in-time recovery on (with
 /// `RecoveryPeriodInDays`, 35 by default) or off, in this region; as in
 /// DynamoDB's global tables, each replica has its own.
-pub async fn update_continuous(ops: &RegionHandle, r: Req<'_>) -> ApiResult<Json> {
+pub async fn update_continuous(front: &Front, req: &Request) -> ApiResult<Json> {
+    let (ops, r) = (&front.ops, req.body());
     let name = r.table_name()?;
     let spec = r.obj("PointInTimeRecoverySpecification")?;
     let enabled = spec.opt_bool("PointInTimeRecoveryEnabled")?.ok_or_else(|| {
@@ -293,11 +298,8 @@ fn instant(r: &Req<'_>, name: &str) -> ApiResult<Option<u64>> {
 
 /// RestoreTableToPointInTime: a new table as the source was at
 /// `RestoreDateTime` (or the latest restorable time) in this region.
-pub async fn restore_to_time(
-    ops: &RegionHandle,
-    caller: meridian_core::account::Account,
-    r: Req<'_>,
-) -> ApiResult<Json> {
+pub async fn restore_to_time(front: &Front, req: &Request) -> ApiResult<Json> {
+    let (ops, caller, r) = (&front.ops, req.caller, req.body());
     let source = match (r.opt_str("SourceTableName")?, r.opt_str("SourceTableArn")?) {
         (Some(name), None) => name,
         (None, Some(arn)) => arn

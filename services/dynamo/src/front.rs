@@ -12,7 +12,6 @@ use meridian_region::ops::RegionHandle;
 use serde_json::Value as Json;
 
 use crate::error::{ApiError, Kind};
-use crate::streams;
 
 /// Most requests the endpoint works on at once; past it, it sheds load.
 pub const MAX_IN_FLIGHT: usize = 1024;
@@ -39,7 +38,7 @@ impl Default for FrontConfig {
         FrontConfig {
             keys: HashMap::new(),
             max_in_flight: MAX_IN_FLIGHT,
-            iterator_lifetime: streams::ITERATOR_LIFETIME,
+            iterator_lifetime: crate::shard_iterator::ITERATOR_LIFETIME,
         }
     }
 }

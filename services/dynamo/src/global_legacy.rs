@@ -19,7 +19,9 @@ use meridian_core::settings::MAX_CAPACITY_UNITS;
 use serde_json::{Value as Json, json};
 
 use crate::error::{ApiError, ApiResult, Kind};
+use crate::front::Front;
 use crate::req::Req;
+use crate::request::Request;
 
 /// DynamoDB's refusal of a new version 2017.11.29 global table, word for
 /// word (a `ValidationException`; seen from AWS in 2026, quoted in
@@ -65,7 +67,8 @@ fn object<'a>(v: &'a Json, at: &str) -> ApiResult<Req<'a>> {
 /// then refused as DynamoDB refuses every new version 2017.11.29 global
 /// table ([`NOT_SUPPORTED`]). A table gets replicas with UpdateTable's
 /// `ReplicaUpdates` (version 2019.11.21).
-pub fn create(r: Req<'_>) -> ApiResult<Json> {
+pub async fn create(_front: &Front, req: &Request) -> ApiResult<Json> {
+    let r = req.body();
     name(&r)?;
     for (i, m) in r.arr("ReplicationGroup")?.iter().enumerate() {
         let at = format!("ReplicationGroup[{i}]");
@@ -76,13 +79,15 @@ pub fn create(r: Req<'_>) -> ApiResult<Json> {
 
 /// DescribeGlobalTable and DescribeGlobalTableSettings: no table is a
 /// version 2017.11.29 global table.
-pub fn describe(r: Req<'_>) -> ApiResult<Json> {
+pub async fn describe(_front: &Front, req: &Request) -> ApiResult<Json> {
+    let r = req.body();
     Err(not_global(name(&r)?))
 }
 
 /// ListGlobalTables: its fields checked, and no global table of version
 /// 2017.11.29 to list.
-pub fn list(r: Req<'_>) -> ApiResult<Json> {
+pub async fn list(_front: &Front, req: &Request) -> ApiResult<Json> {
+    let r = req.body();
     r.limit("Limit", None)?;
     if let Some(start) = r.opt_str("ExclusiveStartGlobalTableName")? {
         meridian_core::schema::validate_table_name(start).map_err(|e| {
@@ -102,7 +107,8 @@ pub fn list(r: Req<'_>) -> ApiResult<Json> {
 
 /// UpdateGlobalTable: `ReplicaUpdates` checked (at least one, each a
 /// `Create` or a `Delete` of a `RegionName`), then no such global table.
-pub fn update(r: Req<'_>) -> ApiResult<Json> {
+pub async fn update(_front: &Front, req: &Request) -> ApiResult<Json> {
+    let r = req.body();
     let name = name(&r)?;
     let updates = r.arr("ReplicaUpdates")?;
     if updates.is_empty() {
@@ -129,7 +135,8 @@ pub fn update(r: Req<'_>) -> ApiResult<Json> {
 /// UpdateGlobalTableSettings: `GlobalTableBillingMode`, the write units
 /// (1 to [`MAX_CAPACITY_UNITS`]) and each index update's shape checked,
 /// then no such global table.
-pub fn update_settings(r: Req<'_>) -> ApiResult<Json> {
+pub async fn update_settings(_front: &Front, req: &Request) -> ApiResult<Json> {
+    let r = req.body();
     let name = name(&r)?;
     crate::settings::billing_mode(&r, "GlobalTableBillingMode")?;
     write_units(

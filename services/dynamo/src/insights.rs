@@ -17,7 +17,9 @@ use serde_json::{Value as Json, json};
 
 use crate::description::seconds;
 use crate::error::{ApiError, ApiResult, Kind};
+use crate::front::Front;
 use crate::req::Req;
+use crate::request::Request;
 
 /// Prefix of the replica settings that hold insights: `insights/` for the
 /// table, `insights/<index>` for an index.
@@ -110,7 +112,8 @@ fn with_index(mut out: Json, index: Option<&str>) -> Json {
     out
 }
 
-pub async fn update(ops: &RegionHandle, r: Req<'_>) -> ApiResult<Json> {
+pub async fn update(front: &Front, req: &Request) -> ApiResult<Json> {
+    let (ops, r) = (&front.ops, req.body());
     let action = r.str("ContributorInsightsAction")?;
     let enable = match action {
         "ENABLE" => true,
@@ -163,7 +166,8 @@ pub async fn update(ops: &RegionHandle, r: Req<'_>) -> ApiResult<Json> {
     Ok(with_index(out, index))
 }
 
-pub async fn describe(ops: &RegionHandle, r: Req<'_>) -> ApiResult<Json> {
+pub async fn describe(front: &Front, req: &Request) -> ApiResult<Json> {
+    let (ops, r) = (&front.ops, req.body());
     let (table, index) = target(ops, &r).await?;
     let (owned, name) = (table.to_string(), setting(index));
     let state = ops
@@ -188,7 +192,8 @@ pub async fn describe(ops: &RegionHandle, r: Req<'_>) -> ApiResult<Json> {
 /// replicas have (on, or off after having been on), by table then index,
 /// of `TableName` alone when it is given. `NextToken` is the last summary
 /// of the page, `<table>/<index>`.
-pub async fn list(ops: &RegionHandle, r: Req<'_>) -> ApiResult<Json> {
+pub async fn list(front: &Front, req: &Request) -> ApiResult<Json> {
+    let (ops, r) = (&front.ops, req.body());
     let limit = r
         .limit("MaxResults", Some(MAX_RESULTS))?
         .unwrap_or(MAX_RESULTS) as usize;

@@ -10,8 +10,10 @@ use serde_json::{Value as Json, json};
 
 use crate::capacity::{self, Report, Units};
 use crate::error::{ApiError, ApiResult};
+use crate::front::Front;
 use crate::legacy;
 use crate::req::{Req, key_of};
+use crate::request::Request;
 
 /// The expression context of one request: names, values, and what used them.
 pub struct Exprs {
@@ -160,7 +162,8 @@ fn attributes(item: Option<&Item>) -> Json {
     }
 }
 
-pub async fn put(ops: &RegionHandle, r: Req<'_>) -> ApiResult<Json> {
+pub async fn put(front: &Front, req: &Request) -> ApiResult<Json> {
+    let (ops, r) = (&front.ops, req.body());
     let item = r.written_item("Item")?;
     conditional(ops, r, None, |table, condition| ItemWrite::Put {
         table,
@@ -210,7 +213,8 @@ async fn conditional(
     Ok(out)
 }
 
-pub async fn get(ops: &RegionHandle, r: Req<'_>) -> ApiResult<Json> {
+pub async fn get(front: &Front, req: &Request) -> ApiResult<Json> {
+    let (ops, r) = (&front.ops, req.body());
     let table = r.table_name()?;
     legacy::refuse_mixed(r, &["ProjectionExpression"], &["AttributesToGet"])?;
     let key = r.item("Key")?;
@@ -246,7 +250,8 @@ pub async fn get(ops: &RegionHandle, r: Req<'_>) -> ApiResult<Json> {
     Ok(out)
 }
 
-pub async fn delete(ops: &RegionHandle, r: Req<'_>) -> ApiResult<Json> {
+pub async fn delete(front: &Front, req: &Request) -> ApiResult<Json> {
+    let (ops, r) = (&front.ops, req.body());
     let key = r.item("Key")?;
     let check = key.clone();
     conditional(ops, r, Some(&check), |table, condition| ItemWrite::Delete {
@@ -281,7 +286,8 @@ pub fn change_of(
     }))
 }
 
-pub async fn update(ops: &RegionHandle, r: Req<'_>) -> ApiResult<Json> {
+pub async fn update(front: &Front, req: &Request) -> ApiResult<Json> {
+    let (ops, r) = (&front.ops, req.body());
     let table = r.table_name()?;
     legacy::refuse_mixed(
         r,

@@ -5,22 +5,25 @@
 //! table); a description lists no destination. A table's changes are read
 //! through DynamoDB Streams instead (docs/streams.md).
 
-use meridian_region::ops::RegionHandle;
 use serde_json::{Value as Json, json};
 
 use crate::error::{ApiError, ApiResult};
-use crate::req::Req;
+use crate::front::Front;
+use crate::request::Request;
 
 /// `DescribeKinesisStreamingDestination`: an existing table, with no
 /// destination.
-pub async fn describe(ops: &RegionHandle, r: Req<'_>) -> ApiResult<Json> {
+pub async fn describe(front: &Front, req: &Request) -> ApiResult<Json> {
+    let (ops, r) = (&front.ops, req.body());
     let table = r.table_name()?;
     ops.describe(table).await?;
     Ok(json!({"TableName": table, "KinesisDataStreamDestinations": []}))
 }
 
 /// `Enable`, `Disable` and `UpdateKinesisStreamingDestination` (`op`).
-pub async fn refuse(ops: &RegionHandle, r: Req<'_>, op: &str) -> ApiResult<Json> {
+pub async fn refuse(front: &Front, req: &Request) -> ApiResult<Json> {
+    let (ops, r) = (&front.ops, req.body());
+    let op = req.op.name();
     let table = r.table_name()?;
     let stream = r.str("StreamArn")?;
     ops.describe(table).await?;

@@ -35,7 +35,9 @@ mod policies;
 mod reads;
 mod replica;
 mod req;
+mod request;
 mod settings;
+mod shard_iterator;
 mod streams;
 mod tables;
 mod tags;
@@ -56,7 +58,7 @@ pub use auth::verify as verify_signature;
 pub use error::{ApiError, Kind};
 pub(crate) use front::fingerprint;
 pub use front::{Front, FrontConfig, MAX_IN_FLIGHT, REQUEST_TIMEOUT};
-use req::Req;
+use request::{Operation, Request};
 
 /// Largest request body accepted, as sent and once decoded when it comes
 /// compressed: a 25-item batch at 400 KB per item fits.
@@ -175,16 +177,22 @@ async fn limit_load(
 /// (`healthy: dynamodb.<region>.amazonaws.com` there);
 /// `dynamodb.<region>.amazonaws.com` only when a request has no `Host`.
 async fn health(State(front): State<Front>, headers: HeaderMap) -> impl IntoResponse {
-    format!("healthy: {}\n", host_or_default(&front, &headers))
+    format!("healthy: {}\n", host_or_default(&front, host_of(&headers)))
 }
 
 /// The request's `Host`, or the region's DynamoDB host name without one.
-fn host_or_default(front: &Front, headers: &HeaderMap) -> String {
+fn host_or_default(front: &Front, host: Option<&str>) -> String {
+    host.map_or_else(
+        || format!("dynamodb.{}.amazonaws.com", front.ops.region()),
+        str::to_string,
+    )
+}
+
+/// The `Host` a request names, if it names one.
+fn host_of(headers: &HeaderMap) -> Option<&str> {
     headers
         .get(axum::http::header::HOST)
         .and_then(|h| h.to_str().ok())
-        .map(str::to_string)
-        .unwrap_or_else(|| format!("dynamodb.{}.amazonaws.com", front.ops.region()))
 }
 
 /// A CORS preflight (`OPTIONS /`): an empty 200; [`cors`] adds the headers.
@@ -326,137 +334,119 @@ async fn dispatch(front: &Front, headers: &HeaderMap, body: &[u8]) -> Result<Jso
         .get("x-amz-target")
         .and_then(|v| v.to_str().ok())
         .ok_or_else(|| ApiError::new(Kind::UnknownOperation, "Missing X-Amz-Target header"))?;
-    let (op, streams) = match target.strip_prefix("DynamoDB_20120810.") {
-        Some(op) => (op, false),
-        None => (
-            target.strip_prefix(streams::TARGET_PREFIX).ok_or_else(|| {
-                ApiError::new(Kind::UnknownOperation, format!("Unknown target {target}"))
-            })?,
-            true,
-        ),
-    };
+    let (api, name) = request::target(target)
+        .ok_or_else(|| ApiError::new(Kind::UnknownOperation, format!("Unknown target {target}")))?;
     // DynamoDB names neither the fault nor its position.
-    let mut json: Json =
+    let json: Json =
         serde_json::from_slice(body).map_err(|_| ApiError::new(Kind::Serialization, ""))?;
-    let Json::Object(map) = &mut json else {
+    let Json::Object(map) = json else {
         return Err(ApiError::new(
             Kind::Serialization,
             "Request body must be a JSON object",
         ));
     };
-    if matches!(op, "TransactWriteItems" | "TransactGetItems") && body.len() > MAX_TRANSACTION_BYTES
-    {
+    let op = Operation::of(api, name)?;
+    if op.transaction() && body.len() > MAX_TRANSACTION_BYTES {
         return Err(ApiError::validation(format!(
             "Transaction payload size cannot exceed 4 MB: the request is {} bytes, the limit is {MAX_TRANSACTION_BYTES}",
             body.len()
         )));
     }
     let ops = &front.ops;
-    tracing::debug!(op, streams, "dynamodb request");
-    let caller = accounts::caller(headers);
-    if streams {
-        front.owners.admit(ops, caller, op, map).await?;
-        let mut answer =
-            streams::dispatch(ops, front.config.iterator_lifetime, op, Req(map)).await?;
-        front
-            .owners
-            .filter_listing(ops, caller, op, &mut answer)
-            .await?;
-        return Ok(answer);
-    }
-    let renamed = arn::resolve_tables(ops.region(), caller, op, map)?;
-    front.owners.admit(ops, caller, op, map).await?;
-    let metered = front.meter.begin(ops, op, map).await?;
-    let mut answer = operation(front, headers, caller, op, Req(map)).await?;
+    tracing::debug!(op = op.name(), "dynamodb request");
+    let host = host_of(headers).map(str::to_string);
+    let mut req = Request::parse(ops.region(), accounts::caller(headers), host, op, map)?;
+    front.owners.admit(ops, &req).await?;
+    let metered = front.meter.begin(ops, &mut req).await?;
+    let mut answer = operation(front, &req).await?;
     if let Some(m) = metered {
         answer = front.meter.finish(ops, m, answer).await?;
     }
-    arn::key_as_given(&mut answer, &renamed);
-    front
-        .owners
-        .filter_listing(ops, caller, op, &mut answer)
-        .await?;
+    req.key_as_given(&mut answer);
+    front.owners.filter_listing(ops, &req, &mut answer).await?;
     Ok(answer)
 }
 
 /// One DynamoDB operation on its request, tables named by name.
-async fn operation(
-    front: &Front,
-    headers: &HeaderMap,
-    caller: meridian_core::account::Account,
-    op: &str,
-    r: Req<'_>,
-) -> Result<Json, ApiError> {
-    let ops = &front.ops;
-    match op {
-        "CreateTable" => tables::create(ops, caller, r).await,
-        "DescribeTable" => tables::describe(ops, r).await,
-        "ListTables" => tables::list(front, caller, r).await,
-        "DeleteTable" => tables::delete(ops, r).await,
-        "UpdateTable" => tables::update(ops, r).await,
-        "TagResource" => tags::tag(ops, r).await,
-        "UntagResource" => tags::untag(ops, r).await,
-        "ListTagsOfResource" => tags::list(ops, r).await,
-        "UpdateTimeToLive" => tables::update_ttl(ops, r).await,
-        "DescribeTimeToLive" => tables::describe_ttl(ops, r).await,
-        "DescribeKinesisStreamingDestination" => kinesis::describe(ops, r).await,
-        "EnableKinesisStreamingDestination"
-        | "DisableKinesisStreamingDestination"
-        | "UpdateKinesisStreamingDestination" => kinesis::refuse(ops, r, op).await,
-        "DescribeContinuousBackups" => backups::describe_continuous(ops, r).await,
-        "UpdateContinuousBackups" => backups::update_continuous(ops, r).await,
-        "RestoreTableToPointInTime" => backups::restore_to_time(ops, caller, r).await,
-        "CreateBackup" => backups::create(ops, r).await,
-        "DescribeBackup" => backups::describe(ops, r).await,
-        "ListBackups" => backups::list(ops, r).await,
-        "DeleteBackup" => backups::delete(ops, r).await,
-        "RestoreTableFromBackup" => backups::restore(ops, caller, r).await,
-        "CreateGlobalTable" => global_legacy::create(r),
-        "DescribeGlobalTable" => global_legacy::describe(r),
-        "DescribeGlobalTableSettings" => global_legacy::describe(r),
-        "ListGlobalTables" => global_legacy::list(r),
-        "UpdateGlobalTable" => global_legacy::update(r),
-        "UpdateGlobalTableSettings" => global_legacy::update_settings(r),
-        "PutResourcePolicy" => policies::put(ops, r).await,
-        "GetResourcePolicy" => policies::get(ops, r).await,
-        "DeleteResourcePolicy" => policies::delete(ops, r).await,
-        "UpdateContributorInsights" => insights::update(ops, r).await,
-        "DescribeContributorInsights" => insights::describe(ops, r).await,
-        "ListContributorInsights" => insights::list(ops, r).await,
-        "PutItem" => items::put(ops, r).await,
-        "GetItem" => items::get(ops, r).await,
-        "DeleteItem" => items::delete(ops, r).await,
-        "UpdateItem" => items::update(ops, r).await,
-        "Query" => reads::query(ops, r).await,
-        "Scan" => reads::scan(ops, r).await,
-        "BatchGetItem" => reads::batch_get(ops, r).await,
-        "BatchWriteItem" => txn::batch_write(ops, r).await,
-        "TransactWriteItems" => txn::transact_write(front, r).await,
-        "TransactGetItems" => reads::transact_get(ops, r).await,
-        "ExecuteStatement" => partiql::execute_statement(ops, r).await,
-        "BatchExecuteStatement" => partiql::batch_execute_statement(ops, r).await,
-        "ExecuteTransaction" => partiql::execute_transaction(front, r).await,
-        // The address the client reached this endpoint by: an SDK that
-        // discovers endpoints then keeps talking to this region, never to AWS.
-        "DescribeEndpoints" => Ok(serde_json::json!({
-            "Endpoints": [{
-                "Address": host_or_default(front, headers),
-                "CachePeriodInMinutes": 1440
-            }]
-        })),
-        // DynamoDB's default quotas; provisioned units are enforced per
-        // table and index (`crate::throttle`), the account's total is not.
-        "DescribeLimits" => Ok(serde_json::json!({
-            "AccountMaxReadCapacityUnits": 80000,
-            "AccountMaxWriteCapacityUnits": 80000,
-            "TableMaxReadCapacityUnits": 40000,
-            "TableMaxWriteCapacityUnits": 40000,
-        })),
-        other => Err(ApiError::new(
-            Kind::UnknownOperation,
-            format!(
-                "Operation {other} is not supported by this endpoint; see docs/dynamodb-compat.md"
-            ),
-        )),
+async fn operation(front: &Front, req: &Request) -> Result<Json, ApiError> {
+    use Operation::*;
+    match req.op {
+        CreateTable => tables::create(front, req).await,
+        DescribeTable => tables::describe(front, req).await,
+        ListTables => tables::list(front, req).await,
+        DeleteTable => tables::delete(front, req).await,
+        UpdateTable => tables::update(front, req).await,
+        TagResource => tags::tag(front, req).await,
+        UntagResource => tags::untag(front, req).await,
+        ListTagsOfResource => tags::list(front, req).await,
+        UpdateTimeToLive => tables::update_ttl(front, req).await,
+        DescribeTimeToLive => tables::describe_ttl(front, req).await,
+        DescribeKinesisStreamingDestination => kinesis::describe(front, req).await,
+        EnableKinesisStreamingDestination
+        | DisableKinesisStreamingDestination
+        | UpdateKinesisStreamingDestination => kinesis::refuse(front, req).await,
+        DescribeContinuousBackups => backups::describe_continuous(front, req).await,
+        UpdateContinuousBackups => backups::update_continuous(front, req).await,
+        RestoreTableToPointInTime => backups::restore_to_time(front, req).await,
+        CreateBackup => backups::create(front, req).await,
+        DescribeBackup => backups::describe(front, req).await,
+        ListBackups => backups::list(front, req).await,
+        DeleteBackup => backups::delete(front, req).await,
+        RestoreTableFromBackup => backups::restore(front, req).await,
+        CreateGlobalTable => global_legacy::create(front, req).await,
+        DescribeGlobalTable => global_legacy::describe(front, req).await,
+        DescribeGlobalTableSettings => global_legacy::describe(front, req).await,
+        ListGlobalTables => global_legacy::list(front, req).await,
+        UpdateGlobalTable => global_legacy::update(front, req).await,
+        UpdateGlobalTableSettings => global_legacy::update_settings(front, req).await,
+        PutResourcePolicy => policies::put(front, req).await,
+        GetResourcePolicy => policies::get(front, req).await,
+        DeleteResourcePolicy => policies::delete(front, req).await,
+        UpdateContributorInsights => insights::update(front, req).await,
+        DescribeContributorInsights => insights::describe(front, req).await,
+        ListContributorInsights => insights::list(front, req).await,
+        PutItem => items::put(front, req).await,
+        GetItem => items::get(front, req).await,
+        DeleteItem => items::delete(front, req).await,
+        UpdateItem => items::update(front, req).await,
+        Query => reads::query(front, req).await,
+        Scan => reads::scan(front, req).await,
+        BatchGetItem => reads::batch_get(front, req).await,
+        BatchWriteItem => txn::batch_write(front, req).await,
+        TransactWriteItems => txn::transact_write(front, req).await,
+        TransactGetItems => reads::transact_get(front, req).await,
+        ExecuteStatement => partiql::execute_statement(front, req).await,
+        BatchExecuteStatement => partiql::batch_execute_statement(front, req).await,
+        ExecuteTransaction => partiql::execute_transaction(front, req).await,
+        DescribeEndpoints => describe_endpoints(front, req).await,
+        DescribeLimits => describe_limits(front, req).await,
+        ListStreams => streams::list_streams(front, req).await,
+        DescribeStream => streams::describe_stream(front, req).await,
+        GetShardIterator => streams::get_shard_iterator(front, req).await,
+        GetRecords => streams::get_records(front, req).await,
     }
+}
+
+/// DescribeEndpoints: the address the client reached this endpoint by, so
+/// an SDK that discovers endpoints keeps talking to this region, never to
+/// AWS.
+async fn describe_endpoints(front: &Front, req: &Request) -> Result<Json, ApiError> {
+    Ok(serde_json::json!({
+        "Endpoints": [{
+            "Address": host_or_default(front, req.host.as_deref()),
+            "CachePeriodInMinutes": 1440
+        }]
+    }))
+}
+
+/// DescribeLimits: DynamoDB's default quotas; provisioned units are
+/// enforced per table and index (`crate::throttle`), the account's total
+/// is not.
+async fn describe_limits(_front: &Front, _req: &Request) -> Result<Json, ApiError> {
+    Ok(serde_json::json!({
+        "AccountMaxReadCapacityUnits": 80000,
+        "AccountMaxWriteCapacityUnits": 80000,
+        "TableMaxReadCapacityUnits": 40000,
+        "TableMaxWriteCapacityUnits": 40000,
+    }))
 }

@@ -19,80 +19,11 @@ use meridian_region::metrics::Metrics;
 use tokio::time::Instant;
 
 use crate::error::ErrorType;
-
-/// Every operation `dispatch` answers under `DynamoDB_20120810.`.
-pub const DYNAMODB_OPERATIONS: &[&str] = &[
-    "CreateTable",
-    "DescribeTable",
-    "ListTables",
-    "DeleteTable",
-    "UpdateTable",
-    "TagResource",
-    "UntagResource",
-    "ListTagsOfResource",
-    "UpdateTimeToLive",
-    "DescribeTimeToLive",
-    "DescribeKinesisStreamingDestination",
-    "EnableKinesisStreamingDestination",
-    "DisableKinesisStreamingDestination",
-    "UpdateKinesisStreamingDestination",
-    "DescribeContinuousBackups",
-    "UpdateContinuousBackups",
-    "RestoreTableToPointInTime",
-    "CreateBackup",
-    "DescribeBackup",
-    "ListBackups",
-    "DeleteBackup",
-    "RestoreTableFromBackup",
-    "PutItem",
-    "GetItem",
-    "DeleteItem",
-    "UpdateItem",
-    "Query",
-    "Scan",
-    "BatchGetItem",
-    "BatchWriteItem",
-    "TransactWriteItems",
-    "TransactGetItems",
-    "ExecuteStatement",
-    "BatchExecuteStatement",
-    "ExecuteTransaction",
-    "DescribeEndpoints",
-    "DescribeLimits",
-    "PutResourcePolicy",
-    "GetResourcePolicy",
-    "DeleteResourcePolicy",
-    "UpdateContributorInsights",
-    "DescribeContributorInsights",
-    "ListContributorInsights",
-    "CreateGlobalTable",
-    "DescribeGlobalTable",
-    "ListGlobalTables",
-    "UpdateGlobalTable",
-    "DescribeGlobalTableSettings",
-    "UpdateGlobalTableSettings",
-];
-
-/// Every operation `streams::dispatch` answers under
-/// `DynamoDBStreams_20120810.`.
-pub const STREAMS_OPERATIONS: &[&str] = &[
-    "ListStreams",
-    "DescribeStream",
-    "GetShardIterator",
-    "GetRecords",
-];
+use crate::request::Operation;
 
 /// The operation label of a request's `X-Amz-Target`.
 pub fn operation(target: Option<&str>) -> &'static str {
-    let known = |list: &[&'static str], op: &str| list.iter().copied().find(|&o| o == op);
-    let target = target.unwrap_or_default();
-    let found = match target.strip_prefix("DynamoDB_20120810.") {
-        Some(op) => known(DYNAMODB_OPERATIONS, op),
-        None => target
-            .strip_prefix(crate::streams::TARGET_PREFIX)
-            .and_then(|op| known(STREAMS_OPERATIONS, op)),
-    };
-    found.unwrap_or("unknown")
+    Operation::of_target(target.unwrap_or_default()).map_or("unknown", Operation::name)
 }
 
 /// The outcome label of an answer.
@@ -107,8 +38,8 @@ pub fn outcome(answer: &Response) -> &'static str {
 
 /// Makes every operation's series exist from the start.
 pub fn register(metrics: &Metrics) {
-    metrics.register_dynamodb_operations(DYNAMODB_OPERATIONS);
-    metrics.register_dynamodb_operations(STREAMS_OPERATIONS);
+    let names: Vec<&'static str> = Operation::ALL.iter().map(|o| o.name()).collect();
+    metrics.register_dynamodb_operations(&names);
 }
 
 /// The middleware: API calls are `POST`s; the health check (`GET /`) and
@@ -168,39 +99,5 @@ mod tests {
         assert_eq!(outcome(&plain), "http_4xx");
         let plain = (axum::http::StatusCode::BAD_GATEWAY, "").into_response();
         assert_eq!(outcome(&plain), "http_5xx");
-    }
-
-    /// The quoted names of a `match op {` block's arms, as written in the
-    /// source (`"Name" =>` and `| "Name"`), not the strings in its bodies.
-    fn arms(source: &str, after: &str) -> Vec<String> {
-        let from = source.find(after).expect("the dispatch function");
-        let block = &source[from..];
-        let block = &block[block.find("match op {").expect("its match")..];
-        let block = &block[..block.find("other =>").expect("its fallback arm")];
-        block
-            .lines()
-            .filter_map(|l| {
-                let l = l.trim().trim_start_matches("| ");
-                let name = l.strip_prefix('"')?;
-                let (name, rest) = name.split_once('"')?;
-                (rest.is_empty() || rest.starts_with(" =>")).then(|| name.to_string())
-            })
-            .collect()
-    }
-
-    /// The lists are the dispatchers' arms exactly: an operation added to
-    /// the endpoint and not here would count as `unknown`.
-    #[test]
-    fn the_lists_are_what_the_dispatchers_answer() {
-        let mut dispatched = arms(include_str!("lib.rs"), "async fn dispatch(");
-        let mut listed: Vec<String> = DYNAMODB_OPERATIONS.iter().map(|s| s.to_string()).collect();
-        dispatched.sort();
-        listed.sort();
-        assert_eq!(dispatched, listed);
-        let mut dispatched = arms(include_str!("streams.rs"), "pub async fn dispatch(");
-        let mut listed: Vec<String> = STREAMS_OPERATIONS.iter().map(|s| s.to_string()).collect();
-        dispatched.sort();
-        listed.sort();
-        assert_eq!(dispatched, listed);
     }
 }

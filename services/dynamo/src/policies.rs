@@ -25,7 +25,9 @@ use meridian_store::CatalogChange;
 use serde_json::{Value as Json, json};
 
 use crate::error::{ApiError, ApiResult, Kind};
+use crate::front::Front;
 use crate::req::Req;
+use crate::request::Request;
 
 /// Largest policy document, in bytes, whitespace included: 20 KB, as
 /// DynamoDB's.
@@ -272,7 +274,8 @@ async fn stored(ops: &RegionHandle, table: &str, setting: &str) -> ApiResult<Opt
         .await?)
 }
 
-pub async fn put(ops: &RegionHandle, r: Req<'_>) -> ApiResult<Json> {
+pub async fn put(front: &Front, req: &Request) -> ApiResult<Json> {
+    let (ops, r) = (&front.ops, req.body());
     let policy = r.str("Policy")?.to_string();
     let expected = r.opt_str("ExpectedRevisionId")?.map(str::to_string);
     // Whether the caller may lock itself out is a question for IAM, which
@@ -296,7 +299,8 @@ pub async fn put(ops: &RegionHandle, r: Req<'_>) -> ApiResult<Json> {
     Ok(json!({"RevisionId": parse_stored(&stored).revision}))
 }
 
-pub async fn get(ops: &RegionHandle, r: Req<'_>) -> ApiResult<Json> {
+pub async fn get(front: &Front, req: &Request) -> ApiResult<Json> {
+    let (ops, r) = (&front.ops, req.body());
     let res = resource(ops, &r).await?;
     let stored = stored(ops, res.table, &res.setting)
         .await?
@@ -305,7 +309,8 @@ pub async fn get(ops: &RegionHandle, r: Req<'_>) -> ApiResult<Json> {
     Ok(json!({"Policy": s.policy, "RevisionId": s.revision}))
 }
 
-pub async fn delete(ops: &RegionHandle, r: Req<'_>) -> ApiResult<Json> {
+pub async fn delete(front: &Front, req: &Request) -> ApiResult<Json> {
+    let (ops, r) = (&front.ops, req.body());
     let expected = r.opt_str("ExpectedRevisionId")?.map(str::to_string);
     let res = resource(ops, &r).await?;
     let (arn, table) = (res.arn.to_string(), res.table.to_string());

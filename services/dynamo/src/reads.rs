@@ -14,9 +14,11 @@ use serde_json::{Value as Json, json};
 
 use crate::capacity::{self, Report, Tally, Units};
 use crate::error::{ApiError, ApiResult};
+use crate::front::Front;
 use crate::items::Exprs;
 use crate::legacy;
 use crate::req::{Req, key_of};
+use crate::request::Request;
 
 /// A page stops once it has read 1 MB, as in DynamoDB.
 const PAGE_BYTES: usize = 1 << 20;
@@ -412,7 +414,8 @@ impl Listing {
     }
 }
 
-pub async fn query(ops: &RegionHandle, r: Req<'_>) -> ApiResult<Json> {
+pub async fn query(front: &Front, req: &Request) -> ApiResult<Json> {
+    let (ops, r) = (&front.ops, req.body());
     let table = r.table_name()?;
     let mut ex = Exprs::of(r)?;
     let listing = Listing::of(r, &mut ex, true)?;
@@ -612,7 +615,8 @@ where
     }
 }
 
-pub async fn scan(ops: &RegionHandle, r: Req<'_>) -> ApiResult<Json> {
+pub async fn scan(front: &Front, req: &Request) -> ApiResult<Json> {
+    let (ops, r) = (&front.ops, req.body());
     let table = r.table_name()?;
     let mut ex = Exprs::of(r)?;
     let listing = Listing::of(r, &mut ex, false)?;
@@ -697,7 +701,8 @@ pub async fn scan(ops: &RegionHandle, r: Req<'_>) -> ApiResult<Json> {
         .await
 }
 
-pub async fn batch_get(ops: &RegionHandle, r: Req<'_>) -> ApiResult<Json> {
+pub async fn batch_get(front: &Front, req: &Request) -> ApiResult<Json> {
+    let (ops, r) = (&front.ops, req.body());
     let requests = r.obj("RequestItems")?;
     let total: usize = requests
         .0
@@ -787,7 +792,8 @@ pub async fn batch_get(ops: &RegionHandle, r: Req<'_>) -> ApiResult<Json> {
     Ok(out)
 }
 
-pub async fn transact_get(ops: &RegionHandle, r: Req<'_>) -> ApiResult<Json> {
+pub async fn transact_get(front: &Front, req: &Request) -> ApiResult<Json> {
+    let (ops, r) = (&front.ops, req.body());
     let actions = r.arr("TransactItems")?;
     if actions.is_empty() || actions.len() > 100 {
         return Err(ApiError::constraint(format!(

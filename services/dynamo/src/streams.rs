@@ -19,14 +19,11 @@ use serde_json::{Value as Json, json};
 
 use crate::arn::{stream_arn, stream_label, table_arn};
 use crate::error::{ApiError, ApiResult, Kind};
+use crate::front::Front;
 use crate::req::Req;
+use crate::request::Request;
+use crate::shard_iterator::Iterator;
 
-/// The target prefix of the Streams API.
-pub const TARGET_PREFIX: &str = "DynamoDBStreams_20120810.";
-
-/// How long a shard iterator stays good, as in DynamoDB
-/// ([`crate::FrontConfig::iterator_lifetime`]).
-pub(crate) const ITERATOR_LIFETIME: std::time::Duration = std::time::Duration::from_secs(15 * 60);
 /// Most records one GetRecords returns, and its default.
 const MAX_RECORDS: u64 = 1000;
 /// Most bytes of records one GetRecords returns.
@@ -253,113 +250,12 @@ pub(crate) async fn stream_of(ops: &RegionHandle, arn: &str) -> ApiResult<Stream
         .ok_or_else(|| not_found("Stream", arn))
 }
 
-/// A position in a shard: its records after `after`. Sequence numbers are
-/// this region's, so an iterator names the region that handed it out, and
-/// another region's endpoint refuses it.
-#[derive(Debug, PartialEq, Eq)]
-struct Iterator {
-    region: String,
-    table: String,
-    label: u64,
-    shard: u32,
-    after: u64,
-    issued_ms: u64,
-}
-
-impl Iterator {
-    /// The iterator as DynamoDB documents its shape: the stream's ARN,
-    /// `|1|`, then the position. The position (`mi3.` and the fields,
-    /// the region and table in hex) is the whole truth; the ARN in front
-    /// must agree with it.
-    fn encode(&self) -> String {
-        let hex = |s: &str| -> String { s.bytes().map(|b| format!("{b:02x}")).collect() };
-        format!(
-            "{}|1|mi3.{}.{}.{}.{}.{}.{}",
-            stream_arn(&self.region, &self.table, self.label),
-            hex(&self.region),
-            hex(&self.table),
-            self.label,
-            self.shard,
-            self.after,
-            self.issued_ms
-        )
-    }
-
-    /// The message DynamoDB gives an iterator it cannot use.
-    fn invalid(s: &str) -> ApiError {
-        ApiError::validation(format!("Invalid ShardIterator: {s:?}"))
-    }
-
-    fn decode(s: &str) -> ApiResult<Self> {
-        let bad = || Self::invalid(s);
-        if s.is_empty() || s.len() > 2048 {
-            return Err(ApiError::constraint(format!(
-                "Value at 'shardIterator' failed to satisfy constraint: Member must have length between 1 and 2048, got {}",
-                s.len()
-            )));
-        }
-        let fields: Vec<&str> = s.split('|').collect();
-        let [arn, "1", position] = fields.as_slice() else {
-            return Err(bad());
-        };
-        let parts: Vec<&str> = position.split('.').collect();
-        let [tag, region, table, label, shard, after, issued] = parts.as_slice() else {
-            return Err(bad());
-        };
-        if *tag != "mi3" {
-            return Err(bad());
-        }
-        let text = |hex: &str| -> ApiResult<String> {
-            if !hex.len().is_multiple_of(2) {
-                return Err(bad());
-            }
-            let bytes = (0..hex.len())
-                .step_by(2)
-                .map(|i| u8::from_str_radix(hex.get(i..i + 2).unwrap_or("zz"), 16))
-                .collect::<Result<Vec<u8>, _>>()
-                .map_err(|_| bad())?;
-            String::from_utf8(bytes).map_err(|_| bad())
-        };
-        let num = |x: &str| x.parse::<u64>().map_err(|_| bad());
-        let it = Iterator {
-            region: text(region)?,
-            table: text(table)?,
-            label: num(label)?,
-            shard: shard.parse::<u32>().map_err(|_| bad())?,
-            after: num(after)?,
-            issued_ms: num(issued)?,
-        };
-        if *arn != stream_arn(&it.region, &it.table, it.label) {
-            return Err(bad());
-        }
-        Ok(it)
-    }
-}
-
-/// Runs Streams operation `op`; shard iterators stay good for `lifetime`.
-pub async fn dispatch(
-    ops: &RegionHandle,
-    lifetime: std::time::Duration,
-    op: &str,
-    r: Req<'_>,
-) -> ApiResult<Json> {
-    match op {
-        "ListStreams" => list_streams(ops, r).await,
-        "DescribeStream" => describe_stream(ops, r).await,
-        "GetShardIterator" => get_shard_iterator(ops, r).await,
-        "GetRecords" => get_records(ops, lifetime, r).await,
-        other => Err(ApiError::new(
-            Kind::UnknownOperation,
-            format!("Operation {other} is not part of the DynamoDB Streams API"),
-        )),
-    }
-}
-
 fn limit(r: &Req<'_>, max: u64) -> ApiResult<usize> {
     Ok(r.limit("Limit", Some(max))?.unwrap_or(max) as usize)
 }
 
-async fn list_streams(ops: &RegionHandle, r: Req<'_>) -> ApiResult<Json> {
+pub async fn list_streams(front: &Front, req: &Request) -> ApiResult<Json> {
+    let (ops, r) = (&front.ops, req.body());
     let table = r.opt_str("TableName")?;
     let max = limit(&r, 100)?;
     let start = r.opt_str("ExclusiveStartStreamArn")?;
@@ -441,7 +337,8 @@ fn trimmed(x: &Shard, trims: &Trims) -> u64 {
     trims.get(&x.index).copied().unwrap_or(0)
 }
 
-async fn describe_stream(ops: &RegionHandle, r: Req<'_>) -> ApiResult<Json> {
+pub async fn describe_stream(front: &Front, req: &Request) -> ApiResult<Json> {
+    let (ops, r) = (&front.ops, req.body());
     let arn = r.str("StreamArn")?;
     let max = limit(&r, 100)?;
     let parent = child_filter(&r)?;
@@ -525,7 +422,8 @@ const ITERATOR_TYPES: [&str; 4] = [
     "AFTER_SEQUENCE_NUMBER",
 ];
 
-async fn get_shard_iterator(ops: &RegionHandle, r: Req<'_>) -> ApiResult<Json> {
+pub async fn get_shard_iterator(front: &Front, req: &Request) -> ApiResult<Json> {
+    let (ops, r) = (&front.ops, req.body());
     let arn = r.str("StreamArn")?;
     let shard = r.str("ShardId")?;
     let kind = r.str("ShardIteratorType")?;
@@ -620,11 +518,10 @@ async fn get_shard_iterator(ops: &RegionHandle, r: Req<'_>) -> ApiResult<Json> {
     Ok(json!({"ShardIterator": it.encode()}))
 }
 
-async fn get_records(
-    ops: &RegionHandle,
-    lifetime: std::time::Duration,
-    r: Req<'_>,
-) -> ApiResult<Json> {
+pub async fn get_records(front: &Front, req: &Request) -> ApiResult<Json> {
+    let ops = &front.ops;
+    let lifetime = front.config.iterator_lifetime;
+    let r = req.body();
     let given = r.str("ShardIterator")?;
     let it = Iterator::decode(given)?;
     let max = limit(&r, MAX_RECORDS)?;
@@ -770,41 +667,6 @@ fn record_json(region: &str, s: &Stream, rec: &StreamRecord) -> ApiResult<(Json,
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    #[test]
-    fn an_iterator_reads_back_as_written_and_garbage_is_refused() {
-        let it = Iterator {
-            region: "eu-west-1".into(),
-            table: "orders.x".into(),
-            label: 1_700_000_000_123_456,
-            shard: 3,
-            after: 42,
-            issued_ms: 1_700_000_000_000,
-        };
-        let text = it.encode();
-        assert_eq!(Iterator::decode(&text).unwrap(), it);
-        // DynamoDB's documented shape: the stream's ARN, `|<digit>|`, more.
-        let arn = stream_arn("eu-west-1", "orders.x", it.label);
-        assert!(text.starts_with(&format!("{arn}|1|")), "{text}");
-        let (_, position) = text.rsplit_once('|').unwrap();
-        let other = stream_arn("eu-west-1", "orders", it.label);
-        for bad in [
-            String::new(),
-            format!("{arn}|1|mi3.61.zz.1.0.2.3"),
-            format!("{arn}|1|mi3.6.61.1.0.2.3"),
-            format!("{arn}|1|mi2.61.1.0.2.3"),
-            format!("{arn}|1|mi3.61.61.1.2"),
-            format!("{arn}|1|mi3.61.61.x.0.2.3"),
-            format!("{arn}|1|mi3.61.61.1.-1.2.3"),
-            format!("{arn}|2|{position}"),
-            format!("{other}|1|{position}"),
-            position.to_string(),
-            "mi3|61|61|1|0|2|3".to_string(),
-        ] {
-            let e = Iterator::decode(&bad).unwrap_err();
-            assert_eq!(e.kind, Kind::Validation, "{bad:?}");
-        }
-    }
 
     #[test]
     fn sequence_numbers_read_back_and_garbage_is_refused() {

@@ -12,20 +12,19 @@ use serde_json::{Value as Json, json};
 
 use crate::description::{self, keep_latest_stream};
 use crate::error::{ApiError, ApiResult, Kind};
+use crate::front::Front;
 use crate::indexes::IndexUpdates;
 use crate::keys::{ATTRIBUTE_TYPE, KEY_TYPE, check_key_members, key_member_errors, key_type};
 use crate::replica::ReplicaChange;
 use crate::req::Req;
+use crate::request::Request;
 use crate::settings::{billing, billing_mode, provisioned_needs_units, stream_spec, throughput};
 
 /// CreateTable of `caller`'s account: a table of its own, or with
 /// `GlobalTableSourceArn` its replica of another account's table
 /// (`crate::multi_account`).
-pub async fn create(
-    ops: &RegionHandle,
-    caller: meridian_core::account::Account,
-    r: Req<'_>,
-) -> ApiResult<Json> {
+pub async fn create(front: &Front, req: &Request) -> ApiResult<Json> {
+    let (ops, caller, r) = (&front.ops, req.caller, req.body());
     if r.get("GlobalTableSourceArn").is_some() {
         return crate::multi_account::join(ops, caller, &r).await;
     }
@@ -193,7 +192,8 @@ async fn exists_elsewhere(ops: &RegionHandle, name: &str) -> ApiError {
 
 /// DescribeTable: ACTIVE, or CREATING while this region loads the table
 /// from a backup (with its `RestoreSummary`).
-pub async fn describe(ops: &RegionHandle, r: Req<'_>) -> ApiResult<Json> {
+pub async fn describe(front: &Front, req: &Request) -> ApiResult<Json> {
+    let (ops, r) = (&front.ops, req.body());
     let table = r.table_name()?;
     let mut d = description::current(ops, table, None).await?;
     keep_latest_stream(ops, table, &mut d).await?;
@@ -203,7 +203,8 @@ pub async fn describe(ops: &RegionHandle, r: Req<'_>) -> ApiResult<Json> {
 /// UpdateTable: billing mode, provisioned throughput and the stream, or
 /// the replica set (`ReplicaUpdates`). Secondary indexes are refused by
 /// name.
-pub async fn update(ops: &RegionHandle, r: Req<'_>) -> ApiResult<Json> {
+pub async fn update(front: &Front, req: &Request) -> ApiResult<Json> {
+    let (ops, r) = (&front.ops, req.body());
     let table = r.table_name()?;
     refuse_while_paused(ops, table)?;
     if let Some(answer) = crate::disassociate::update(ops, &r, table).await? {
@@ -421,12 +422,8 @@ async fn protect_replica(ops: &RegionHandle, table: &str, on: Option<bool>) -> A
 
 /// ListTables: the tables whose replica here is the caller's account's
 /// (`crate::accounts`).
-pub async fn list(
-    front: &crate::Front,
-    caller: meridian_core::account::Account,
-    r: Req<'_>,
-) -> ApiResult<Json> {
-    let ops = &front.ops;
+pub async fn list(front: &Front, req: &Request) -> ApiResult<Json> {
+    let (ops, caller, r) = (&front.ops, req.caller, req.body());
     let limit = r.limit("Limit", Some(100))?.unwrap_or(100) as usize;
     let mut after = r
         .opt_str("ExclusiveStartTableName")?
@@ -457,7 +454,8 @@ pub async fn list(
     Ok(out)
 }
 
-pub async fn delete(ops: &RegionHandle, r: Req<'_>) -> ApiResult<Json> {
+pub async fn delete(front: &Front, req: &Request) -> ApiResult<Json> {
+    let (ops, r) = (&front.ops, req.body());
     let name = r.table_name()?;
     let info = match ops.describe(name).await {
         // DynamoDB names the missing table here, unlike most operations.
@@ -491,7 +489,8 @@ pub async fn delete(ops: &RegionHandle, r: Req<'_>) -> ApiResult<Json> {
     Ok(json!({"TableDescription": d}))
 }
 
-pub async fn update_ttl(ops: &RegionHandle, r: Req<'_>) -> ApiResult<Json> {
+pub async fn update_ttl(front: &Front, req: &Request) -> ApiResult<Json> {
+    let (ops, r) = (&front.ops, req.body());
     let table = r.table_name()?;
     let spec = r.obj("TimeToLiveSpecification")?;
     let enabled = spec
@@ -528,7 +527,8 @@ pub async fn update_ttl(ops: &RegionHandle, r: Req<'_>) -> ApiResult<Json> {
     Ok(json!({"TimeToLiveSpecification": {"Enabled": enabled, "AttributeName": attribute}}))
 }
 
-pub async fn describe_ttl(ops: &RegionHandle, r: Req<'_>) -> ApiResult<Json> {
+pub async fn describe_ttl(front: &Front, req: &Request) -> ApiResult<Json> {
+    let (ops, r) = (&front.ops, req.body());
     let info = ops.describe(r.table_name()?).await?;
     Ok(match info.ttl_attribute {
         Some(a) => {

@@ -17,7 +17,9 @@ use serde_json::{Value as Json, json};
 
 use crate::arn::ACCOUNT;
 use crate::error::{ApiError, ApiResult, Kind};
+use crate::front::Front;
 use crate::req::Req;
+use crate::request::Request;
 
 /// Longest tag key and value, in characters.
 pub const MAX_TAG_KEY_CHARS: usize = 128;
@@ -166,7 +168,8 @@ pub async fn write(
     Ok(())
 }
 
-pub async fn tag(ops: &RegionHandle, r: Req<'_>) -> ApiResult<Json> {
+pub async fn tag(front: &Front, req: &Request) -> ApiResult<Json> {
+    let (ops, r) = (&front.ops, req.body());
     let arn = resource_arn(r, "TagResource")?;
     let list = r.arr("Tags")?;
     let table = table_of(ops, arn).await?;
@@ -178,7 +181,8 @@ pub async fn tag(ops: &RegionHandle, r: Req<'_>) -> ApiResult<Json> {
     Ok(Json::Null)
 }
 
-pub async fn untag(ops: &RegionHandle, r: Req<'_>) -> ApiResult<Json> {
+pub async fn untag(front: &Front, req: &Request) -> ApiResult<Json> {
+    let (ops, r) = (&front.ops, req.body());
     let arn = resource_arn(r, "UntagResource")?;
     let keys = r.arr("TagKeys")?;
     let table = table_of(ops, arn).await?;
@@ -206,7 +210,8 @@ pub async fn untag(ops: &RegionHandle, r: Req<'_>) -> ApiResult<Json> {
     Ok(Json::Null)
 }
 
-pub async fn list(ops: &RegionHandle, r: Req<'_>) -> ApiResult<Json> {
+pub async fn list(front: &Front, req: &Request) -> ApiResult<Json> {
+    let (ops, r) = (&front.ops, req.body());
     let arn = resource_arn(r, "ListTagsOfResource")?;
     let table = table_of(ops, arn).await?;
     let tags = ops.tags(table).await.map_err(|e| match ApiError::from(e) {

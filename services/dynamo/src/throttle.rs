@@ -28,6 +28,7 @@ use serde_json::{Map, Value as Json, json};
 
 use crate::arn::{index_arn, table_arn};
 use crate::error::{ApiError, ApiResult, Kind};
+use crate::request::Request;
 
 /// Most buckets kept; past it, all start again full (a bound on memory
 /// under table churn, never reached by a cluster's own tables).
@@ -172,21 +173,20 @@ impl Meter {
         Ok(())
     }
 
-    /// Admits the request `op` (its body `map`), or refuses it; makes the
-    /// endpoint compute its `ConsumedCapacity`, and holds back a batch's
-    /// requests of throttled tables.
+    /// Admits the request, or refuses it; makes the endpoint compute its
+    /// `ConsumedCapacity`, and holds back a batch's requests of throttled
+    /// tables.
     pub(crate) async fn begin(
         &self,
         ops: &RegionHandle,
-        op: &str,
-        map: &mut Map<String, Json>,
+        req: &mut Request,
     ) -> ApiResult<Option<Metered>> {
-        let Some(found) = touches(op, map) else {
+        let Some(found) = req.touches() else {
             return Ok(None);
         };
         let mut touches: Vec<Touch> = Vec::with_capacity(found.len());
-        for t in found {
-            let t = self.resolve(ops, t).await?;
+        for (table, index, op) in found {
+            let t = self.resolve(ops, Touch { table, index, op }).await?;
             if !touches.contains(&t) {
                 touches.push(t);
             }
@@ -197,11 +197,8 @@ impl Meter {
                 throttled.push(t.clone());
             }
         }
-        let batch = match op {
-            "BatchWriteItem" => Some("UnprocessedItems"),
-            "BatchGetItem" => Some("UnprocessedKeys"),
-            _ => None,
-        };
+        let batch = req.op.unprocessed();
+        let map = req.body_mut();
         let mut held = None;
         if !throttled.is_empty() {
             let every = touches.iter().all(|t| throttled.contains(t));
@@ -308,69 +305,4 @@ fn refusal(region: &str, throttled: &[Touch]) -> ApiError {
     e.extra
         .insert("ThrottlingReasons".into(), Json::Array(reasons));
     e
-}
-
-/// What `op` reads or writes, from its request; `None` for an operation
-/// that is not metered (control plane).
-fn touches(op: &str, map: &Map<String, Json>) -> Option<Vec<Touch>> {
-    let name = |v: &Json| v.as_str().map(str::to_string);
-    let touch = |table: String, index: Option<String>, op: Op| Touch { table, index, op };
-    let single = |o: Op| {
-        map.get("TableName")
-            .and_then(name)
-            .map(|t| vec![touch(t, None, o)])
-    };
-    let keys = |o: Op| -> Vec<Touch> {
-        map.get("RequestItems")
-            .and_then(Json::as_object)
-            .map(|items| items.keys().map(|t| touch(t.clone(), None, o)).collect())
-            .unwrap_or_default()
-    };
-    let transact = |o: Op| -> Vec<Touch> {
-        map.get("TransactItems")
-            .and_then(Json::as_array)
-            .map(|items| {
-                items
-                    .iter()
-                    .filter_map(|i| i.as_object()?.values().next()?.get("TableName"))
-                    .filter_map(name)
-                    .map(|t| touch(t, None, o))
-                    .collect()
-            })
-            .unwrap_or_default()
-    };
-    let statements = |field: &str| -> Vec<Touch> {
-        let list: Vec<&Json> = match field {
-            "Statement" => map.get("Statement").into_iter().collect(),
-            _ => map
-                .get(field)
-                .and_then(Json::as_array)
-                .map(|l| l.iter().filter_map(|s| s.get("Statement")).collect())
-                .unwrap_or_default(),
-        };
-        list.into_iter()
-            .filter_map(|s| crate::partiql::parser::target(s.as_str()?))
-            .map(|(table, index, read)| {
-                let o = if read { Op::Read } else { Op::Write };
-                touch(table, index.filter(|_| read), o)
-            })
-            .collect()
-    };
-    Some(match op {
-        "PutItem" | "UpdateItem" | "DeleteItem" => single(Op::Write)?,
-        "GetItem" => single(Op::Read)?,
-        "Query" | "Scan" => {
-            let table = map.get("TableName").and_then(name)?;
-            let index = map.get("IndexName").and_then(name);
-            vec![touch(table, index, Op::Read)]
-        }
-        "BatchWriteItem" => keys(Op::Write),
-        "BatchGetItem" => keys(Op::Read),
-        "TransactWriteItems" => transact(Op::Write),
-        "TransactGetItems" => transact(Op::Read),
-        "ExecuteStatement" => statements("Statement"),
-        "BatchExecuteStatement" => statements("Statements"),
-        "ExecuteTransaction" => statements("TransactStatements"),
-        _ => return None,
-    })
 }

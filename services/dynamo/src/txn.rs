@@ -14,6 +14,7 @@ use crate::capacity::{self, Report, Tally, Units};
 use crate::error::{ApiError, ApiResult, CancelReason, cancelled, condition_reasons};
 use crate::items::{Exprs, as_condition, change_of, return_old_on_failure};
 use crate::req::{Req, key_error, key_of};
+use crate::request::Request;
 
 async fn def_of(
     ops: &RegionHandle,
@@ -28,7 +29,8 @@ async fn def_of(
     Ok(d)
 }
 
-pub async fn batch_write(ops: &RegionHandle, r: Req<'_>) -> ApiResult<Json> {
+pub async fn batch_write(front: &Front, req: &Request) -> ApiResult<Json> {
+    let (ops, r) = (&front.ops, req.body());
     let requests = r.obj("RequestItems")?;
     let total = batch_size(requests)?;
     let report = Report::of(r)?;
@@ -149,7 +151,8 @@ fn tally_writes(seen: &[(String, EncodedKey)], results: &[WriteResult]) -> Tally
     tally
 }
 
-pub async fn transact_write(front: &Front, r: Req<'_>) -> ApiResult<Json> {
+pub async fn transact_write(front: &Front, req: &Request) -> ApiResult<Json> {
+    let r = req.body();
     let actions = r.arr("TransactItems")?;
     if actions.is_empty() || actions.len() > 100 {
         return Err(ApiError::constraint(format!(

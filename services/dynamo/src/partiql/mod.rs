@@ -31,6 +31,7 @@ use crate::Front;
 use crate::capacity::{Report, Tally, Units};
 use crate::error::{ApiError, ApiResult, Kind, cancelled_message};
 use crate::req::Req;
+use crate::request::{Operation, Request};
 use crate::{items, reads, txn};
 use error::PartiqlError;
 use parser::Statement;
@@ -114,20 +115,29 @@ async fn plan(ops: &RegionHandle, stmt: &Statement, params: &[Json]) -> ApiResul
     translate::translate(stmt, &def.key_schema, params)
 }
 
-/// Runs a plan through its operation's handler; returns that operation's answer.
-async fn run(ops: &RegionHandle, plan: &Plan) -> ApiResult<Json> {
-    let r = Req(&plan.request);
+/// Runs a plan through its operation's handler, as a request made within
+/// `req`; returns that operation's answer.
+async fn run(front: &Front, req: &Request, plan: &Plan) -> ApiResult<Json> {
+    let op = match plan.op {
+        Op::GetItem => Operation::GetItem,
+        Op::Query => Operation::Query,
+        Op::Scan => Operation::Scan,
+        Op::PutItem => Operation::PutItem,
+        Op::UpdateItem => Operation::UpdateItem,
+        Op::DeleteItem => Operation::DeleteItem,
+    };
+    let inner = req.within(op, plan.request.clone());
     match plan.op {
-        Op::GetItem => items::get(ops, r).await,
-        Op::Query => reads::query(ops, r).await,
-        Op::Scan => reads::scan(ops, r).await,
+        Op::GetItem => items::get(front, &inner).await,
+        Op::Query => reads::query(front, &inner).await,
+        Op::Scan => reads::scan(front, &inner).await,
         // The INSERT's only condition is that the key is new.
-        Op::PutItem => items::put(ops, r).await.map_err(|e| match e.kind {
+        Op::PutItem => items::put(front, &inner).await.map_err(|e| match e.kind {
             Kind::ConditionalCheckFailed => ApiError::new(Kind::DuplicateItem, DUPLICATE_ITEM),
             _ => e,
         }),
-        Op::UpdateItem => items::update(ops, r).await,
-        Op::DeleteItem => items::delete(ops, r).await,
+        Op::UpdateItem => items::update(front, &inner).await,
+        Op::DeleteItem => items::delete(front, &inner).await,
     }
 }
 
@@ -154,7 +164,8 @@ fn items_of(op: Op, out: &Json) -> Vec<Json> {
 
 // ---- ExecuteStatement -------------------------------------------------------------
 
-pub async fn execute_statement(ops: &RegionHandle, r: Req<'_>) -> ApiResult<Json> {
+pub async fn execute_statement(front: &Front, req: &Request) -> ApiResult<Json> {
+    let (ops, r) = (&front.ops, req.body());
     let m = member(r, "")?;
     let limit = r.opt_u64("Limit")?;
     if limit == Some(0) {
@@ -185,7 +196,7 @@ pub async fn execute_statement(ops: &RegionHandle, r: Req<'_>) -> ApiResult<Json
         // Only a Query or Scan makes tokens, and the hash names the statement.
         return Err(ApiError::validation("NextToken does not match request"));
     }
-    let out = run(ops, &plan).await?;
+    let out = run(front, req, &plan).await?;
     let mut answer = json!({"Items": items_of(plan.op, &out)});
     if let Some(k) = out.get("LastEvaluatedKey") {
         answer["NextToken"] = json!(encode_token(&hash, k));
@@ -226,7 +237,8 @@ fn error_response(e: ApiError, table: Option<&str>) -> Json {
     out
 }
 
-pub async fn batch_execute_statement(ops: &RegionHandle, r: Req<'_>) -> ApiResult<Json> {
+pub async fn batch_execute_statement(front: &Front, req: &Request) -> ApiResult<Json> {
+    let r = req.body();
     let list = r.arr("Statements")?;
     if list.is_empty() || list.len() > MAX_BATCH_STATEMENTS {
         return Err(ApiError::constraint(format!(
@@ -275,7 +287,7 @@ pub async fn batch_execute_statement(ops: &RegionHandle, r: Req<'_>) -> ApiResul
             }
         };
         let table = stmt.table().to_string();
-        match batch_statement(ops, s, &stmt, &m.params, report).await {
+        match batch_statement(front, req, s, &stmt, &m.params, report).await {
             Ok((out, units)) => {
                 tally.add(&table, units);
                 responses.push(out);
@@ -293,13 +305,14 @@ pub async fn batch_execute_statement(ops: &RegionHandle, r: Req<'_>) -> ApiResul
 /// One statement of a batch: a read by full key, or a write. Returns its
 /// response and the units it consumed.
 async fn batch_statement(
-    ops: &RegionHandle,
+    front: &Front,
+    req: &Request,
     s: Req<'_>,
     stmt: &Statement,
     params: &[Json],
     report: Report,
 ) -> ApiResult<(Json, Units)> {
-    let mut plan = plan(ops, stmt, params).await?;
+    let mut plan = plan(&front.ops, stmt, params).await?;
     if plan.is_read() && plan.op != Op::GetItem {
         return Err(PartiqlError::Invalid(
             "Each read statement in a BatchExecuteStatement must specify an equality condition on all key attributes, and no other condition"
@@ -316,7 +329,7 @@ async fn batch_statement(
     } else {
         pass(&mut plan, s, "ReturnValuesOnConditionCheckFailure");
     }
-    let out = run(ops, &plan).await?;
+    let out = run(front, req, &plan).await?;
     let spent = out["ConsumedCapacity"]["CapacityUnits"]
         .as_f64()
         .unwrap_or(0.0);
@@ -345,7 +358,8 @@ fn in_statement(i: usize, e: ApiError) -> ApiError {
     }
 }
 
-pub async fn execute_transaction(front: &Front, r: Req<'_>) -> ApiResult<Json> {
+pub async fn execute_transaction(front: &Front, req: &Request) -> ApiResult<Json> {
+    let r = req.body();
     let ops = &front.ops;
     let list = r.arr("TransactStatements")?;
     if list.is_empty() || list.len() > MAX_TRANSACTION_STATEMENTS {
@@ -393,12 +407,12 @@ pub async fn execute_transaction(front: &Front, r: Req<'_>) -> ApiResult<Json> {
     if reads > 0 {
         // A read transaction changes nothing: a retry with the same token
         // may simply read again.
-        return reads::transact_get(ops, Req(&request)).await;
+        return reads::transact_get(front, &req.within(Operation::TransactGetItems, request)).await;
     }
     if let Some(t) = r.get("ClientRequestToken") {
         request.insert("ClientRequestToken".into(), t.clone());
     }
-    let mut out = txn::transact_write(front, Req(&request))
+    let mut out = txn::transact_write(front, &req.within(Operation::TransactWriteItems, request))
         .await
         .map_err(|e| duplicates(e, &plans))?;
     // DynamoDB answers a write transaction with an empty `Responses`.
