@@ -43,6 +43,12 @@ pub struct ReplicateArgs {
     /// reads of it open, and report both and their ratio.
     #[arg(long)]
     dashboard: bool,
+    /// Also run the load over this many items per region, with coalescing
+    /// on and off, each on a cluster of its own, at the rate and behind a
+    /// backlog: entries shipped against writes (docs/replication.md,
+    /// Coalescing).
+    #[arg(long)]
+    hot_keys: Option<u64>,
 }
 
 /// Seconds the cluster is watched doing nothing, before the first phase.
@@ -60,7 +66,7 @@ pub async fn replicate(a: ReplicateArgs, dashboard: Dashboard) -> Result<()> {
         "replicate",
         smoke,
         reps,
-        json!({"rate_per_region": rate, "secs": secs, "latency_ms": lat, "clients": a.clients, "sweep": a.sweep, "repair_interval_ms": a.repair_interval_ms}),
+        json!({"rate_per_region": rate, "secs": secs, "latency_ms": lat, "clients": a.clients, "sweep": a.sweep, "repair_interval_ms": a.repair_interval_ms, "hot_keys": a.hot_keys}),
     );
     r.machine = a.common.machine()?;
     let dir = a.common.tempdir()?;
@@ -125,6 +131,11 @@ pub async fn replicate(a: ReplicateArgs, dashboard: Dashboard) -> Result<()> {
     }
     let log = log_order(&dir.path().join("log"), &a, rate, secs, reps).await?;
     log_order_figures(&mut r, &log, &partition);
+    if let Some(keys) = a.hot_keys {
+        let root = dir.path().join("hot");
+        let pairs = super::hot::pairs(&root, keys.max(1), rate, secs, a.clients, reps).await?;
+        super::hot::figures(&mut r, keys.max(1), &pairs);
+    }
     targets_and_notes(&mut r, lat, a.dashboard);
     r.finish(&a.common.out)?;
     Ok(())
