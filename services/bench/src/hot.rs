@@ -14,7 +14,7 @@ use tokio::time::Instant;
 
 use super::cluster::Cluster;
 use super::load::{Via, load_keys};
-use super::phase::{Phase, add_cpu, link_counts_to, phase_over, q_ms};
+use super::phase::{Phase, add_rate_p99_cpu, link_counts_to, phase_over};
 use super::report::Report;
 use super::status::wait_drained;
 
@@ -46,24 +46,12 @@ pub(super) async fn pairs(
 ) -> Result<Vec<(Hot, Hot)>> {
     let mut out = Vec::new();
     for rep in 0..reps {
-        let on = run(
-            &root.join(format!("on{rep}")),
-            true,
-            keys,
-            rate,
-            secs,
-            clients,
-        )
-        .await?;
-        let off = run(
-            &root.join(format!("off{rep}")),
-            false,
-            keys,
-            rate,
-            secs,
-            clients,
-        )
-        .await?;
+        let run_as = |coalesce: bool, name: &str| {
+            let dir = root.join(format!("{name}{rep}"));
+            async move { run(&dir, coalesce, keys, rate, secs, clients).await }
+        };
+        let on = run_as(true, "on").await?;
+        let off = run_as(false, "off").await?;
         out.push((on, off));
     }
     Ok(out)
@@ -144,13 +132,7 @@ pub(super) fn figures(r: &mut Report, keys: u64, pairs: &[(Hot, Hot)]) {
                 "ratio",
                 p.shipped as f64 / replicated,
             );
-            r.add(
-                &format!("{tag} achieved rate/region"),
-                "writes/s",
-                p.achieved,
-            );
-            r.add(&format!("{tag} p99"), "ms", q_ms(&p.all, 0.99));
-            add_cpu(r, &tag, &p.cpu);
+            add_rate_p99_cpu(r, &tag, p);
             let b = &h.backlog;
             r.add(
                 &format!("{tag} backlog: entries shipped / written"),

@@ -245,6 +245,18 @@ pub(super) async fn link_counts_to(
     Ok(out)
 }
 
+/// A phase's achieved rate, lag p99 and CPU figures, each row named
+/// after `tag`.
+pub(super) fn add_rate_p99_cpu(r: &mut Report, tag: &str, p: &Phase) {
+    r.add(
+        &format!("{tag} achieved rate/region"),
+        "writes/s",
+        p.achieved,
+    );
+    r.add(&format!("{tag} p99"), "ms", q_ms(&p.all, 0.99));
+    add_cpu(r, tag, &p.cpu);
+}
+
 /// A phase's CPU figures: what a write cost, and how busy the machine was.
 pub(super) fn add_cpu(r: &mut Report, tag: &str, cpu: &PhaseCpu) {
     r.add(

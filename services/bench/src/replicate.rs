@@ -7,7 +7,7 @@ use serde_json::json;
 
 use super::Common;
 use super::cluster::Cluster;
-use super::phase::{Phase, add_cpu, hi_bucket_ms, idle, phase, q_ms};
+use super::phase::{Phase, add_cpu, add_rate_p99_cpu, hi_bucket_ms, idle, phase, q_ms};
 use super::report::Report;
 use super::viewer::{Dashboard, Read, Viewer};
 
@@ -181,13 +181,7 @@ fn latency_figures(r: &mut Report, rep: usize, l: u64, rate: u64, p: &Phase) {
 /// A `--sweep` phase's rows, at `s_rate` writes per second per region.
 fn sweep_figures(r: &mut Report, rep: usize, s_rate: u64, p: &Phase) {
     let tag = format!("sweep {}k/s", s_rate / 1000);
-    r.add(
-        &format!("{tag} achieved rate/region"),
-        "writes/s",
-        p.achieved,
-    );
-    r.add(&format!("{tag} p99"), "ms", q_ms(&p.all, 0.99));
-    add_cpu(r, &tag, &p.cpu);
+    add_rate_p99_cpu(r, &tag, p);
     r.add(
         &format!("{tag} max pending"),
         "mutations",
@@ -327,13 +321,7 @@ async fn alone(
 /// CPU, and the ratios.
 fn dashboard_figures(r: &mut Report, off: &Phase, on: &Phase, read: Read) {
     for (tag, p) in [("dashboard off", off), ("dashboard on", on)] {
-        r.add(
-            &format!("{tag} achieved rate/region"),
-            "writes/s",
-            p.achieved,
-        );
-        r.add(&format!("{tag} p99"), "ms", q_ms(&p.all, 0.99));
-        add_cpu(r, tag, &p.cpu);
+        add_rate_p99_cpu(r, tag, p);
     }
     r.add(
         "dashboard on / off achieved rate",
