@@ -397,6 +397,11 @@ pub struct LinkReport {
     /// replication being paused (`pause-replication`).
     #[serde(default)]
     pub paused_skipped: u64,
+    /// Versions of items the sender left out of what it shipped on this
+    /// link, a later version of the same item in the same batch standing
+    /// for them (docs/replication.md, "Coalescing").
+    #[serde(default)]
+    pub coalesced: u64,
 }
 
 #[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]

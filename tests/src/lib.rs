@@ -146,6 +146,14 @@ pub fn log_order(config: &mut RegionConfig) {
     config.replication.order = meridian_region::replication::ReplicationOrder::Log;
 }
 
+/// Makes the region ship every version of an item to its peers
+/// (`replication_coalesce = false`), kinder than DynamoDB, which may
+/// combine an item's quick changes (the default): for tests that count a
+/// replica's records of each change (docs/replication.md, *Coalescing*).
+pub fn every_version(config: &mut RegionConfig) {
+    config.replication.coalesce = false;
+}
+
 /// Makes DynamoDB's CreateTable make each table in every region.
 pub fn every_region(config: &mut RegionConfig) {
     config.dynamodb_create_table = meridian_region::CreateTableRegions::EveryRegion;
@@ -168,6 +176,15 @@ impl TestCluster {
     /// [`Self::start_through`] with [`Self::start_global`]'s CreateTable.
     pub async fn start_through_global(names: &[&str], net: &meridian_netsim::Registry) -> Self {
         Self::start_with(names, Some(net), None, every_region).await
+    }
+
+    /// [`Self::start_through`], each config changed by `tune` first.
+    pub async fn start_through_tuned(
+        names: &[&str],
+        net: &meridian_netsim::Registry,
+        tune: impl Fn(&mut RegionConfig),
+    ) -> Self {
+        Self::start_with(names, Some(net), None, tune).await
     }
 
     /// Starts one region per name whose replication and repair run on a

@@ -17,6 +17,7 @@ mod sdk;
 mod admin_token;
 mod api;
 mod backups;
+mod coalesce;
 mod converge;
 mod disassociate;
 #[path = "dynamodb/main.rs"]

@@ -12,14 +12,14 @@ use aws_sdk_dynamodbstreams::error::ProvideErrorMetadata;
 use aws_sdk_dynamodbstreams::types::{
     AttributeValue as SAv, OperationType, Record, ShardIteratorType,
 };
-use meridian_tests::{TestCluster, poll_until};
+use meridian_tests::{TestCluster, every_region, every_version, poll_until};
 
 use crate::sdk;
 use sdk::*;
 
 const REGIONS: [&str; 2] = ["us-east-1", "eu-west-1"];
 
-fn streams_client(url: String) -> StreamsClient {
+pub(crate) fn streams_client(url: String) -> StreamsClient {
     let config = aws_sdk_dynamodbstreams::Config::builder()
         .behavior_version_latest()
         .region(aws_sdk_dynamodbstreams::config::Region::new("us-east-1"))
@@ -92,7 +92,10 @@ async fn describe(
 /// Every record of the stream from its start, shard after shard as
 /// DescribeStream lists them (each the parent of the next), with the first
 /// shard's id and the last shard's next iterator.
-async fn read_all(c: &StreamsClient, arn: &str) -> (String, Vec<Record>, Option<String>) {
+pub(crate) async fn read_all(
+    c: &StreamsClient,
+    arn: &str,
+) -> (String, Vec<Record>, Option<String>) {
     let d = c
         .describe_stream()
         .stream_arn(arn)
@@ -114,7 +117,11 @@ async fn read_all(c: &StreamsClient, arn: &str) -> (String, Vec<Record>, Option<
 }
 
 /// Creates `table` (key `id`, a string) with a stream of view type `view`.
-async fn table_with_stream(c: &aws_sdk_dynamodb::Client, table: &str, view: StreamViewType) {
+pub(crate) async fn table_with_stream(
+    c: &aws_sdk_dynamodb::Client,
+    table: &str,
+    view: StreamViewType,
+) {
     create_table_request(c, table, ("id", ScalarAttributeType::S), None)
         .stream_specification(
             StreamSpecification::builder()
@@ -129,7 +136,7 @@ async fn table_with_stream(c: &aws_sdk_dynamodb::Client, table: &str, view: Stre
 }
 
 /// The ARN of `table`'s latest stream, from DescribeTable.
-async fn stream_arn(c: &aws_sdk_dynamodb::Client, table: &str) -> String {
+pub(crate) async fn stream_arn(c: &aws_sdk_dynamodb::Client, table: &str) -> String {
     c.describe_table()
         .table_name(table)
         .send()
@@ -143,7 +150,7 @@ async fn stream_arn(c: &aws_sdk_dynamodb::Client, table: &str) -> String {
 }
 
 /// Puts item `id` with attribute `v` into `table`.
-async fn put_v(c: &aws_sdk_dynamodb::Client, table: &str, id: &str, v: &str) {
+pub(crate) async fn put_v(c: &aws_sdk_dynamodb::Client, table: &str, id: &str, v: &str) {
     c.put_item()
         .table_name(table)
         .set_item(Some(item([("id", s(id)), ("v", s(v))])))
@@ -173,7 +180,9 @@ fn events(records: &[Record]) -> Vec<OperationType> {
 }
 
 /// Each item's events, by its `id`, in stream order.
-fn events_by_key(records: &[Record]) -> std::collections::BTreeMap<String, Vec<OperationType>> {
+pub(crate) fn events_by_key(
+    records: &[Record],
+) -> std::collections::BTreeMap<String, Vec<OperationType>> {
     let mut out: std::collections::BTreeMap<String, Vec<OperationType>> = Default::default();
     for r in records {
         let id = match r
@@ -191,7 +200,7 @@ fn events_by_key(records: &[Record]) -> std::collections::BTreeMap<String, Vec<O
     out
 }
 
-fn image_v(img: Option<&std::collections::HashMap<String, SAv>>) -> Option<String> {
+pub(crate) fn image_v(img: Option<&std::collections::HashMap<String, SAv>>) -> Option<String> {
     img.and_then(|i| i.get("v")).map(|v| match v {
         SAv::S(s) => s.clone(),
         other => format!("{other:?}"),
@@ -200,7 +209,14 @@ fn image_v(img: Option<&std::collections::HashMap<String, SAv>>) -> Option<Strin
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn every_region_streams_the_changes_it_applies_as_dynamodb_writes_them() {
-    let c = TestCluster::start_global(&REGIONS).await;
+    // Every version, so that the peer's stream holds each change: by
+    // default quick changes of one item may reach it as one (the tests
+    // in `coalesce`).
+    let c = TestCluster::start_tuned(&REGIONS, |cfg| {
+        every_region(cfg);
+        every_version(cfg);
+    })
+    .await;
     let east = client(c.dynamo_url(0));
     let table = "events";
     table_with_stream(&east, table, StreamViewType::NewAndOldImages).await;

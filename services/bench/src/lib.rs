@@ -13,6 +13,7 @@ mod cluster;
 mod common;
 mod disk;
 mod fill;
+mod hot;
 mod index;
 mod load;
 mod memory;

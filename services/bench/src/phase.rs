@@ -10,7 +10,7 @@ use meridian_core::lag;
 use tokio::time::Instant;
 
 use super::cluster::Cluster;
-use super::load::load;
+use super::load::{Via, load_keys};
 use super::probe::{Used, used_now};
 use super::report::{Report, ms};
 use super::status::{max_pending, snapshot, wait_drained};
@@ -21,6 +21,12 @@ pub(super) struct Phase {
     pub(super) all: Vec<u64>,
     pub(super) max_pending: u64,
     pub(super) cpu: PhaseCpu,
+    /// Writes accepted, over every region.
+    pub(super) writes: u64,
+    /// Entries shipped and versions coalesced over every link during the
+    /// phase ([`LinkCounts`]).
+    pub(super) shipped: u64,
+    pub(super) coalesced: u64,
 }
 
 /// The CPU a phase cost, from its first write until everything replicated.
@@ -121,19 +127,42 @@ pub(super) async fn phase(
     clients: usize,
     tag: &str,
 ) -> Result<Phase> {
+    phase_over(cluster, rate, secs, clients, 0, tag).await
+}
+
+/// [`phase`], every region's writes going to `keys` items of its own
+/// (`keys` = 0: each write a new item).
+pub(super) async fn phase_over(
+    cluster: &Cluster,
+    rate: u64,
+    secs: u64,
+    clients: usize,
+    keys: u64,
+    tag: &str,
+) -> Result<Phase> {
     let all: Vec<usize> = (0..cluster.names.len()).collect();
     let before = snapshot(cluster, &all).await?;
+    let links_before = link_counts_to(cluster, &all, None).await?;
     let meter = CpuMeter::start(cluster)?;
     let count = rate * secs;
     let max = Duration::from_secs(secs + 5);
     let rate_f = Some(rate as f64);
     let prefixes: Vec<String> = all.iter().map(|i| format!("{tag}-{i}-")).collect();
     let loads = async {
-        futures::future::join_all(
-            all.iter()
-                .zip(&prefixes)
-                .map(|(i, p)| load(cluster, *i, clients, count, 1, rate_f, max, p)),
-        )
+        futures::future::join_all(all.iter().zip(&prefixes).map(|(i, p)| {
+            load_keys(
+                cluster,
+                *i,
+                Via::Grpc,
+                clients,
+                count,
+                keys,
+                1,
+                rate_f,
+                max,
+                p,
+            )
+        }))
         .await
         .into_iter()
         .collect::<Result<Vec<_>>>()
@@ -148,8 +177,10 @@ pub(super) async fn phase(
         }
     };
     wait_drained(cluster, &all, Duration::from_secs(120)).await?;
-    let cpu = meter.finish(cluster, loads.iter().map(|l| l.items).sum())?;
+    let writes = loads.iter().map(|l| l.items).sum();
+    let cpu = meter.finish(cluster, writes)?;
     let after = snapshot(cluster, &all).await?;
+    let links_after = link_counts_to(cluster, &all, None).await?;
     let mut pairs = BTreeMap::new();
     let mut total = vec![0u64; lag::BUCKETS];
     for i in &all {
@@ -177,7 +208,53 @@ pub(super) async fn phase(
         all: total,
         max_pending: peak,
         cpu,
+        writes,
+        shipped: links_after.shipped - links_before.shipped,
+        coalesced: links_after.coalesced - links_before.coalesced,
     })
+}
+
+/// What the regions shipped to their peers, summed over every link.
+#[derive(Clone, Copy, Debug, Default)]
+pub(super) struct LinkCounts {
+    /// Log entries shipped.
+    pub(super) shipped: u64,
+    /// Versions left out, a later version of the item standing for them.
+    pub(super) coalesced: u64,
+}
+
+/// The regions in `alive`'s outbound counts, over every link (to `to`
+/// alone when given).
+pub(super) async fn link_counts_to(
+    cluster: &Cluster,
+    alive: &[usize],
+    to: Option<&str>,
+) -> Result<LinkCounts> {
+    let mut out = LinkCounts::default();
+    for &i in alive {
+        let s = cluster
+            .admin(i)
+            .status(meridian_proto::v1::StatusRequest {})
+            .await?
+            .into_inner();
+        for p in s.peers.iter().filter(|p| to.is_none_or(|t| p.peer == t)) {
+            out.shipped += p.shipped;
+            out.coalesced += p.coalesced;
+        }
+    }
+    Ok(out)
+}
+
+/// A phase's achieved rate, lag p99 and CPU figures, each row named
+/// after `tag`.
+pub(super) fn add_rate_p99_cpu(r: &mut Report, tag: &str, p: &Phase) {
+    r.add(
+        &format!("{tag} achieved rate/region"),
+        "writes/s",
+        p.achieved,
+    );
+    r.add(&format!("{tag} p99"), "ms", q_ms(&p.all, 0.99));
+    add_cpu(r, tag, &p.cpu);
 }
 
 /// A phase's CPU figures: what a write cost, and how busy the machine was.

@@ -7,7 +7,7 @@ use serde_json::json;
 
 use super::Common;
 use super::cluster::Cluster;
-use super::phase::{Phase, add_cpu, hi_bucket_ms, idle, phase, q_ms};
+use super::phase::{Phase, add_cpu, add_rate_p99_cpu, hi_bucket_ms, idle, phase, q_ms};
 use super::report::Report;
 use super::viewer::{Dashboard, Read, Viewer};
 
@@ -43,6 +43,12 @@ pub struct ReplicateArgs {
     /// reads of it open, and report both and their ratio.
     #[arg(long)]
     dashboard: bool,
+    /// Also run the load over this many items per region, with coalescing
+    /// on and off, each on a cluster of its own, at the rate and behind a
+    /// backlog: entries shipped against writes (docs/replication.md,
+    /// Coalescing).
+    #[arg(long)]
+    hot_keys: Option<u64>,
 }
 
 /// Seconds the cluster is watched doing nothing, before the first phase.
@@ -60,7 +66,7 @@ pub async fn replicate(a: ReplicateArgs, dashboard: Dashboard) -> Result<()> {
         "replicate",
         smoke,
         reps,
-        json!({"rate_per_region": rate, "secs": secs, "latency_ms": lat, "clients": a.clients, "sweep": a.sweep, "repair_interval_ms": a.repair_interval_ms}),
+        json!({"rate_per_region": rate, "secs": secs, "latency_ms": lat, "clients": a.clients, "sweep": a.sweep, "repair_interval_ms": a.repair_interval_ms, "hot_keys": a.hot_keys}),
     );
     r.machine = a.common.machine()?;
     let dir = a.common.tempdir()?;
@@ -125,6 +131,11 @@ pub async fn replicate(a: ReplicateArgs, dashboard: Dashboard) -> Result<()> {
     }
     let log = log_order(&dir.path().join("log"), &a, rate, secs, reps).await?;
     log_order_figures(&mut r, &log, &partition);
+    if let Some(keys) = a.hot_keys {
+        let root = dir.path().join("hot");
+        let pairs = super::hot::pairs(&root, keys.max(1), rate, secs, a.clients, reps).await?;
+        super::hot::figures(&mut r, keys.max(1), &pairs);
+    }
     targets_and_notes(&mut r, lat, a.dashboard);
     r.finish(&a.common.out)?;
     Ok(())
@@ -170,13 +181,7 @@ fn latency_figures(r: &mut Report, rep: usize, l: u64, rate: u64, p: &Phase) {
 /// A `--sweep` phase's rows, at `s_rate` writes per second per region.
 fn sweep_figures(r: &mut Report, rep: usize, s_rate: u64, p: &Phase) {
     let tag = format!("sweep {}k/s", s_rate / 1000);
-    r.add(
-        &format!("{tag} achieved rate/region"),
-        "writes/s",
-        p.achieved,
-    );
-    r.add(&format!("{tag} p99"), "ms", q_ms(&p.all, 0.99));
-    add_cpu(r, &tag, &p.cpu);
+    add_rate_p99_cpu(r, &tag, p);
     r.add(
         &format!("{tag} max pending"),
         "mutations",
@@ -316,13 +321,7 @@ async fn alone(
 /// CPU, and the ratios.
 fn dashboard_figures(r: &mut Report, off: &Phase, on: &Phase, read: Read) {
     for (tag, p) in [("dashboard off", off), ("dashboard on", on)] {
-        r.add(
-            &format!("{tag} achieved rate/region"),
-            "writes/s",
-            p.achieved,
-        );
-        r.add(&format!("{tag} p99"), "ms", q_ms(&p.all, 0.99));
-        add_cpu(r, tag, &p.cpu);
+        add_rate_p99_cpu(r, tag, p);
     }
     r.add(
         "dashboard on / off achieved rate",

@@ -170,6 +170,33 @@ fn bench_replicate_dashboard_smoke_writes_both_and_the_ratio() {
     );
 }
 
+/// Coalescing's figures: the hot-keys load with coalescing on and off,
+/// and behind a backlog fewer entries shipped than written when on.
+#[test]
+fn bench_replicate_hot_keys_smoke_ships_fewer_entries_than_written() {
+    let json = smoke_with(
+        "replicate",
+        &["--hot-keys", "100"],
+        &[
+            "hot keys on: entries shipped / replicated write",
+            "hot keys off: entries shipped / replicated write",
+            "hot keys on backlog: entries shipped / written",
+            "hot keys off backlog: entries shipped / written",
+            "hot keys on / off backlog entries shipped",
+            "hot keys on region CPU/write",
+        ],
+    );
+    let m = &json["metrics"];
+    let figure = |name: &str| m[name]["median"].as_f64().unwrap_or(f64::NAN);
+    // 400 writes over 200 items while the third region is down: the two
+    // senders' backlogs ship as about an entry per item.
+    let on = figure("hot keys on backlog: entries shipped / written");
+    assert!(on < 1.0, "on: {on}");
+    // Every version with coalescing off.
+    let off = figure("hot keys off backlog: entries shipped / written");
+    assert!(off >= 1.0, "off: {off}");
+}
+
 #[test]
 fn bench_tls_smoke_writes_json() {
     smoke(

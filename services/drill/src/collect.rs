@@ -203,20 +203,19 @@ fn link_buckets(s: &Sample, (i, j): (usize, usize), names: &[String]) -> Option<
         .filter(|b| b.len() == lag::BUCKETS)
 }
 
-/// A count that region `j` keeps of what it received from region `i`, over
-/// the samples, from its value in `baseline` (else from 0): a count that
-/// goes back (`j` restarted) counts from zero again.
+/// A count that region `at` keeps of its link with the peer named `of`,
+/// over the samples, from its value in `baseline` (else from 0): a count
+/// that goes back (`at` restarted) counts from zero again.
 fn counted(
     baseline: Option<&Sample>,
     samples: &[Sample],
-    (i, j): (usize, usize),
-    names: &[String],
+    (at, of): (usize, &str),
     count: impl Fn(&pb::PeerStatus) -> u64,
 ) -> u64 {
     let value = |s: &Sample| {
-        s.statuses[j]
+        s.statuses[at]
             .as_ref()
-            .and_then(|st| peer(st, &names[i]))
+            .and_then(|st| peer(st, of))
             .map(&count)
     };
     let mut total = 0;
@@ -274,6 +273,7 @@ fn link_series(
             torn_units: 0,
             left_to_origin: 0,
             paused_skipped: 0,
+            coalesced: 0,
         })
         .collect();
     let mut totals = vec![vec![0u64; lag::BUCKETS]; links.len()];
@@ -299,10 +299,14 @@ fn link_series(
     for ((link, total), window) in links.iter_mut().zip(&totals).zip(&series.links) {
         link.latency = summary(total);
         let (i, j) = window.link;
-        link.reordered = counted(baseline, samples, (i, j), names, |p| p.reordered);
-        link.torn_units = counted(baseline, samples, (i, j), names, |p| p.torn_units);
-        link.left_to_origin = counted(baseline, samples, (i, j), names, |p| p.left_to_origin);
-        link.paused_skipped = counted(baseline, samples, (i, j), names, |p| p.paused_skipped);
+        // What the receiver counted of the sender, and the sender of the
+        // receiver.
+        let (at_to, at_from) = ((j, names[i].as_str()), (i, names[j].as_str()));
+        link.reordered = counted(baseline, samples, at_to, |p| p.reordered);
+        link.torn_units = counted(baseline, samples, at_to, |p| p.torn_units);
+        link.left_to_origin = counted(baseline, samples, at_to, |p| p.left_to_origin);
+        link.paused_skipped = counted(baseline, samples, at_to, |p| p.paused_skipped);
+        link.coalesced = counted(baseline, samples, at_from, |p| p.coalesced);
     }
     (links, conflict_series)
 }

@@ -790,6 +790,8 @@ fn peer_status(shared: &Shared, peer: String, acked: u64, pending: u64) -> pb::P
         torn_units: m.torn_units.get_or_create(&label).get(),
         left_to_origin: m.left_to_origin.get_or_create(&label).get(),
         paused_skipped: m.paused_skipped.get_or_create(&label).get(),
+        shipped: m.shipped.get_or_create(&label).get(),
+        coalesced: m.coalesced.get_or_create(&label).get(),
         peer,
     }
 }

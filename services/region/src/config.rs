@@ -152,6 +152,12 @@ pub struct ClusterFile {
     /// No lane delay is longer than this.
     #[serde(default = "default_lane_delay_max_ms")]
     pub replication_lane_delay_max_ms: f64,
+    /// Whether each region ships an item's quick changes pending for a
+    /// peer in one batch as its latest version only, as DynamoDB may
+    /// (docs/replication.md, *Coalescing*; the default), or every version
+    /// (`false`, for comparison).
+    #[serde(default = "default_true", skip_serializing_if = "is_true")]
+    pub replication_coalesce: bool,
     /// A replication profile (`meridian conformance --measure`; see
     /// [`crate::profile`]), relative to this file: its replication keys
     /// override this file's, and `meridian up` puts its link latencies on
@@ -164,6 +170,14 @@ pub struct ClusterFile {
     pub link_latency_ms: Vec<(String, String, f64)>,
     #[serde(rename = "region")]
     pub regions: Vec<RegionEntry>,
+}
+
+fn default_true() -> bool {
+    true
+}
+
+fn is_true(b: &bool) -> bool {
+    *b
 }
 
 fn default_replication_partitions() -> u32 {
@@ -321,6 +335,7 @@ impl ClusterFile {
             replication_table_partitions: Default::default(),
             replication_lane_delay_ms: default_lane_delay_ms(),
             replication_lane_delay_max_ms: default_lane_delay_max_ms(),
+            replication_coalesce: true,
             profile: None,
             link_latency_ms: Vec::new(),
             regions: regions
@@ -614,6 +629,7 @@ impl ClusterFile {
             replication: ReplicationTuning {
                 order: self.replication_order,
                 lanes: self.lane_model().map_err(ConfigError::Invalid)?,
+                coalesce: self.replication_coalesce,
                 ..defaults.replication.clone()
             },
             ..defaults

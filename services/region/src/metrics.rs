@@ -219,6 +219,12 @@ pub struct Metrics {
     /// a transaction) applied in part (docs/replication.md, *Lanes*).
     pub reordered: Family<PeerLabel, Counter>,
     pub torn_units: Family<PeerLabel, Counter>,
+    /// Log entries shipped to each peer, and versions left out of what was
+    /// shipped because a later version of the same item in the batch
+    /// stood for them (coalescing; docs/replication.md, *Coalescing*), by
+    /// destination peer.
+    pub shipped: Family<PeerLabel, Counter>,
+    pub coalesced: Family<PeerLabel, Counter>,
     /// Replication streams ended because the peer broke the protocol
     /// (a batch with a gap, an ack past what was sent, a malformed batch).
     pub protocol_errors: Family<PeerReasonLabel, Counter>,
@@ -310,6 +316,8 @@ impl Metrics {
             applied: Family::default(),
             reordered: Family::default(),
             torn_units: Family::default(),
+            shipped: Family::default(),
+            coalesced: Family::default(),
             protocol_errors: Family::default(),
             committed_writes: Counter::default(),
             group_commits: Counter::default(),
@@ -414,6 +422,16 @@ impl Metrics {
             "replication_torn_units",
             "Replicated units (one request's writes, such as a transaction) applied here in part, the rest still held in other lanes (partition order), by source peer",
             self.torn_units.clone(),
+        );
+        registry.register(
+            "replication_shipped",
+            "Log entries shipped to the peer (entries a resumed session sends again count again), by destination peer",
+            self.shipped.clone(),
+        );
+        registry.register(
+            "replication_coalesced",
+            "Versions of items left out of what was shipped to the peer because a later version of the same item, pending in the same batch, stood for them (replication_coalesce), by destination peer",
+            self.coalesced.clone(),
         );
         registry.register(
             "drift_ahead_micros",

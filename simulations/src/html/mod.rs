@@ -404,6 +404,7 @@ mod tests {
                     torn_units: 3,
                     left_to_origin: 0,
                     paused_skipped: 0,
+                    coalesced: 17,
                 });
             }
         }

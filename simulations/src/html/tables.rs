@@ -39,7 +39,9 @@ pub(super) fn links_table(out: &mut String, r: &Report) {
          buckets (each figure is a bucket's upper bound, at most about 9% above the true value). \
          Reordered: writes the receiver applied while an earlier write of the sender was still \
          held in its partition's lane; torn: requests (transactions, batches) it applied in part. \
-         DynamoDB allows both; log order never shows them.</p>\n",
+         DynamoDB allows both; log order never shows them. Coalesced: versions of an item the \
+         sender left out, a later version of the item in the same batch standing for them \
+         (as DynamoDB may combine quick changes of an item).</p>\n",
     );
     if r.links.is_empty() {
         out.push_str("<p class=\"muted\">No links.</p>\n</section>\n");
@@ -54,6 +56,7 @@ pub(super) fn links_table(out: &mut String, r: &Report) {
         number("max pending"),
         number("reordered"),
         number("torn"),
+        number("coalesced"),
     ];
     let mut t = Table::new(out, &columns);
     for l in &r.links {
@@ -66,6 +69,7 @@ pub(super) fn links_table(out: &mut String, r: &Report) {
             l.max_pending.into(),
             l.reordered.into(),
             l.torn_units.into(),
+            l.coalesced.into(),
         ]);
     }
     t.finish();

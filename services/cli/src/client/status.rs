@@ -131,8 +131,18 @@ fn print_region(s: &pb::StatusResponse) {
     println!();
 }
 
-/// Each peer's link, acknowledgement and replication lag, and what
-/// arrives from it out of order or waits for the clocks.
+/// A line `title: …` of what `of` says of each peer, when it says
+/// anything of one.
+fn peer_line(s: &pb::StatusResponse, title: &str, of: impl Fn(&pb::PeerStatus) -> Option<String>) {
+    let parts: Vec<String> = s.peers.iter().filter_map(of).collect();
+    if !parts.is_empty() {
+        println!("  {title}: {}", parts.join("; "));
+    }
+}
+
+/// Each peer's link, acknowledgement and replication lag, what arrives
+/// from it out of order or waits for the clocks, and what was coalesced
+/// on the way to it.
 fn print_peers(s: &pb::StatusResponse) {
     println!(
         "  {:<16} {:<5} {:>10} {:>9} {:>10} {:>10} {:>10} {:>9}  last error",
@@ -155,20 +165,24 @@ fn print_peers(s: &pb::StatusResponse) {
     }
     // Partition order's anomalies, inbound: what DynamoDB allows and
     // applications trip on (docs/replication.md, "Lanes").
-    let anomalies: Vec<String> = s
-        .peers
-        .iter()
-        .filter(|p| p.reordered + p.torn_units > 0)
-        .map(|p| {
+    peer_line(s, "partition order", |p| {
+        (p.reordered + p.torn_units > 0).then(|| {
             format!(
                 "from {} {} reordered, {} torn",
                 p.peer, p.reordered, p.torn_units
             )
         })
-        .collect();
-    if !anomalies.is_empty() {
-        println!("  partition order: {}", anomalies.join("; "));
-    }
+    });
+    // Coalescing, outbound: versions an item's later version stood for
+    // (docs/replication.md, "Coalescing").
+    peer_line(s, "coalescing", |p| {
+        (p.coalesced > 0).then(|| {
+            format!(
+                "to {} {} shipped, {} coalesced",
+                p.peer, p.shipped, p.coalesced
+            )
+        })
+    });
     for p in s.peers.iter().filter(|p| p.drift_ahead_micros > 0) {
         println!(
             "  {}'s entries wait: the drift guard refused a version {:.1} ms ahead of this region's clock; they apply once the clocks allow",
@@ -284,6 +298,8 @@ pub(crate) fn status_json(s: &pb::StatusResponse) -> Json {
                 "drift_ahead_ms": p.drift_ahead_micros as f64 / 1000.0,
                 "reordered": p.reordered,
                 "torn_units": p.torn_units,
+                "shipped": p.shipped,
+                "coalesced": p.coalesced,
             })
         })
         .collect();

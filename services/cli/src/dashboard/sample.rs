@@ -87,6 +87,16 @@ async fn take(board: &Board, previous: &mut Option<Previous>) -> Json {
                 .as_ref()
                 .and_then(|s| s.peers.iter().find(|p| p.peer == from))
                 .map(|p| (p.reordered, p.torn_units));
+            // Coalescing on this link, as `from` counts it since it
+            // started (docs/replication.md, "Coalescing").
+            let outbound = names
+                .iter()
+                .position(|n| n == from)
+                .and_then(|i| statuses[i].as_ref())
+                .and_then(|s| s.peers.iter().find(|p| p.peer == to))
+                .map(|p| (p.shipped, p.coalesced));
+            l["shipped"] = json!(outbound.map(|c| c.0));
+            l["coalesced"] = json!(outbound.map(|c| c.1));
             l["window_p50_ms"] = json!(window.map(|w| w.0));
             l["window_p99_ms"] = json!(window.map(|w| w.1));
             l["reordered"] = json!(inbound.map(|c| c.0));

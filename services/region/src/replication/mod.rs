@@ -28,6 +28,7 @@
 //! checked by [`crate::untrusted`], which strong mode's messages share.
 //! Golden scripts in `testdata/` pin the machines' behaviour.
 
+pub mod coalesce;
 pub mod inbound;
 pub mod lanes;
 pub mod outbound;

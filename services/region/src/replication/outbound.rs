@@ -18,6 +18,7 @@ use tokio::time::Instant;
 use tokio_stream::wrappers::ReceiverStream;
 use tonic::Streaming;
 
+use super::coalesce::coalesce;
 use super::shipper::{self, REREAD_EVERY, SessionEnd, Shipper};
 use super::{MAX_MESSAGE_BYTES, PROTOCOL, link_rng};
 use crate::config::PeerConfig;
@@ -94,7 +95,7 @@ pub(crate) async fn run_shipper(
                 limit,
                 max_bytes,
             } => match link.as_mut() {
-                Some(l) => l.ship(&shared, after, limit, max_bytes).await,
+                Some(l) => l.ship(&shared, &label, after, limit, max_bytes).await,
                 None => shipper::Event::Failed("no session".into()),
             },
             shipper::Action::Reconnect { after, why } => {
@@ -252,10 +253,12 @@ impl Link {
         Ok((link, welcome))
     }
 
-    /// Reads the batch after `after` and sends it.
+    /// Reads the batch after `after`, coalesces it unless the tuning says
+    /// otherwise ([`coalesce`]), and sends it to the peer of `label`.
     async fn ship(
         &mut self,
         shared: &Shared,
+        label: &PeerLabel,
         after: u64,
         limit: usize,
         max_bytes: usize,
@@ -266,8 +269,20 @@ impl Link {
             Ok(e) => e,
             Err(e) => return shipper::Event::Failed(e.to_string()),
         };
+        // The last entry read is the latest of its item in the batch, so
+        // coalescing always ships it: the batch covers the log through it.
         let Some(last) = entries.last().map(|e| e.seq) else {
             return shipper::Event::CaughtUp;
+        };
+        let entries = if shared.config.replication.coalesce {
+            let c = coalesce(entries);
+            if c.left_out > 0 {
+                let m = shared.metrics.coalesced.get_or_create(label);
+                m.inc_by(c.left_out as u64);
+            }
+            c.entries
+        } else {
+            entries
         };
         let n = entries.len();
         let batch = pb::Batch {
@@ -277,7 +292,10 @@ impl Link {
             msg: Some(pb::ship_request::Msg::Batch(batch)),
         };
         match self.tx.send(req).await {
-            Ok(()) => shipper::Event::Sent { last, entries: n },
+            Ok(()) => {
+                shared.metrics.shipped.get_or_create(label).inc_by(n as u64);
+                shipper::Event::Sent { last, entries: n }
+            }
             Err(_) => shipper::Event::Failed("stream closed by the peer".into()),
         }
     }

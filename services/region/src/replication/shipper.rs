@@ -60,6 +60,10 @@ pub struct ReplicationTuning {
     pub order: super::ReplicationOrder,
     /// Partition order's lanes: partitions per table and lane delays.
     pub lanes: super::LaneModel,
+    /// Ship an item's quick changes pending in one batch as its latest
+    /// version (DynamoDB's way, the default), or every version
+    /// (`replication_coalesce = false`, for comparison; [`super::coalesce`]).
+    pub coalesce: bool,
 }
 
 impl Default for ReplicationTuning {
@@ -80,6 +84,7 @@ impl Default for ReplicationTuning {
             refusal_retry: Duration::from_millis(500),
             order: super::ReplicationOrder::default(),
             lanes: super::LaneModel::default(),
+            coalesce: true,
         }
     }
 }

@@ -232,7 +232,7 @@ function linkTable(names) {
         class: "link", id: `link-${from}--${to}`,
         onclick: () => { $("f-from").value = from; $("f-to").value = to; },
       }, el("div", {}, el("span", { class: "pending" }), el("span", { class: "conn" })),
-        el("div", { class: "lag" }), el("div", { class: "order" }), el("div", { class: "faults" })))));
+        el("div", { class: "lag" }), el("div", { class: "order" }), el("div", { class: "coalesced" }), el("div", { class: "faults" })))));
   $("links").replaceChildren(head, ...rows);
 }
 
@@ -258,6 +258,10 @@ function renderLinks(sample) {
     // applied ahead of an earlier one, requests applied in part.
     td.querySelector(".order").textContent = l.reordered === null || l.reordered === undefined
       ? "" : `reordered ${l.reordered}  torn ${l.torn_units}`;
+    // Coalescing at the sender since it started: versions of items a later
+    // version in the same batch stood for, out of the entries shipped.
+    td.querySelector(".coalesced").textContent = l.coalesced === null || l.coalesced === undefined
+      ? "" : `shipped ${l.shipped}  coalesced ${l.coalesced}`;
     td.querySelector(".faults").textContent = faults === "-" ? "no faults" : faults;
   }
 }
