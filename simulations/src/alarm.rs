@@ -431,7 +431,12 @@ mod tests {
             ]
         );
         assert_eq!(t[1].value, Some(8.0));
-        assert!(t[1].reason.contains("1 out of the last 1 datapoints were greater than the threshold (5)"), "{}", t[1].reason);
+        assert!(
+            t[1].reason
+                .contains("1 out of the last 1 datapoints were greater than the threshold (5)"),
+            "{}",
+            t[1].reason
+        );
     }
 
     #[test]

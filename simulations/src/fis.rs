@@ -221,8 +221,7 @@ fn alarm_tables(alarms: &str) -> Result<(Vec<String>, String), String> {
     if alarms.trim().is_empty() {
         return Ok((Vec::new(), String::new()));
     }
-    let mut file: toml::Table =
-        toml::from_str(alarms).map_err(|e| format!("--alarms: {e}"))?;
+    let mut file: toml::Table = toml::from_str(alarms).map_err(|e| format!("--alarms: {e}"))?;
     let Some(list) = file.remove("alarm") else {
         return Ok((Vec::new(), String::new()));
     };
@@ -230,7 +229,12 @@ fn alarm_tables(alarms: &str) -> Result<(Vec<String>, String), String> {
         .as_array()
         .ok_or("--alarms: alarm must be [[alarm]] tables")?
         .iter()
-        .map(|a| a.get("name").and_then(|n| n.as_str()).unwrap_or("").to_string())
+        .map(|a| {
+            a.get("name")
+                .and_then(|n| n.as_str())
+                .unwrap_or("")
+                .to_string()
+        })
         .collect();
     let mut only = toml::Table::new();
     only.insert("alarm".into(), list);
@@ -583,7 +587,9 @@ mod tests {
         .err()
         .unwrap();
         assert!(
-            err.contains("stopConditions[1]: the CloudWatch alarm \"orders-errors\" is not declared"),
+            err.contains(
+                "stopConditions[1]: the CloudWatch alarm \"orders-errors\" is not declared"
+            ),
             "{err}"
         );
         let err = stop(r#"[{"source": "aws:sns"}]"#).err().unwrap();
@@ -620,12 +626,17 @@ mod tests {
             .err()
             .unwrap();
         assert!(
-            err.contains("stopConditions[0]: the CloudWatch alarm \"orders-errors\" is not declared"),
+            err.contains(
+                "stopConditions[0]: the CloudWatch alarm \"orders-errors\" is not declared"
+            ),
             "{err}"
         );
         let err = scenario_with_alarms(&json("lagging"), "t", &regions(), 60, false, alarms)
             .err()
             .unwrap();
-        assert!(err.contains("stopConditions[0].value: \"lagging\" is not a CloudWatch alarm ARN"), "{err}");
+        assert!(
+            err.contains("stopConditions[0].value: \"lagging\" is not a CloudWatch alarm ARN"),
+            "{err}"
+        );
     }
 }

@@ -78,10 +78,9 @@ impl Invariant {
             Expect::Empty if !rows.is_empty() => {
                 Some((format!("{} rows, where none must be", rows.len()), rows))
             }
-            Expect::Count(n) if rows.len() as u64 != *n => Some((
-                format!("{} rows, where {n} must be", rows.len()),
-                rows,
-            )),
+            Expect::Count(n) if rows.len() as u64 != *n => {
+                Some((format!("{} rows, where {n} must be", rows.len()), rows))
+            }
             Expect::Referenced(attr, key) => {
                 let keys: BTreeSet<String> = items
                     .iter()
@@ -233,7 +232,10 @@ mod tests {
         let all = orders();
         let (detail, rows) = inv.judge(&all).expect("o2's line is an orphan");
         assert_eq!(detail, "1 rows whose order names no item the region holds");
-        assert_eq!(show(rows[0]), r#"{"k":{"S":"o2:l1"},"kind":{"S":"line"},"order":{"S":"o2"}}"#);
+        assert_eq!(
+            show(rows[0]),
+            r#"{"k":{"S":"o2:l1"},"kind":{"S":"line"},"order":{"S":"o2"}}"#
+        );
         assert!(inv.judge(&orders()[..2]).is_none());
     }
 
@@ -244,7 +246,12 @@ mod tests {
         assert!(lines.judge(&orders()[..1]).is_none());
         let all = invariant(None, Expect::Count(3));
         assert!(all.judge(&orders()).is_none());
-        assert!(all.judge(&orders()[..2]).unwrap().0.contains("2 rows, where 3"));
+        assert!(
+            all.judge(&orders()[..2])
+                .unwrap()
+                .0
+                .contains("2 rows, where 3")
+        );
         let eq = invariant(Some("kind = :line"), Expect::Equal);
         let regions = BTreeMap::from([
             ("a".to_string(), orders()),

@@ -319,6 +319,10 @@ mod tests {
         };
         let c = judge(&o, &report, &known());
         assert!(!c[0].met);
-        assert!(c[0].value.starts_with("never served again"), "{}", c[0].value);
+        assert!(
+            c[0].value.starts_with("never served again"),
+            "{}",
+            c[0].value
+        );
     }
 }

@@ -13,11 +13,11 @@ use std::collections::BTreeMap;
 use serde::{Deserialize, Serialize};
 
 pub use crate::alarm::AlarmReport;
-pub use crate::invariant::InvariantReport;
-pub use crate::objectives::CriterionReport;
 pub use crate::consistency::{
     ComparisonSide, ConsistencyReport, Outage, PartitionedWrites, RegionConsistency,
 };
+pub use crate::invariant::InvariantReport;
+pub use crate::objectives::CriterionReport;
 
 #[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
 pub struct Report {

@@ -215,10 +215,22 @@ mod tests {
         };
         use MetricName::*;
         assert_eq!(dp(ReplicationLatency, None, None, &none, &none), Some(90.0));
-        assert_eq!(dp(ReplicationLatency, Some("a"), None, &none, &none), Some(40.0));
-        assert_eq!(dp(ReplicationLatency, Some("a"), Some("c"), &none, &none), None);
-        assert_eq!(dp(PendingReplicationCount, None, None, &none, &none), Some(8.0));
-        assert_eq!(dp(PendingReplicationCount, Some("b"), None, &none, &none), None);
+        assert_eq!(
+            dp(ReplicationLatency, Some("a"), None, &none, &none),
+            Some(40.0)
+        );
+        assert_eq!(
+            dp(ReplicationLatency, Some("a"), Some("c"), &none, &none),
+            None
+        );
+        assert_eq!(
+            dp(PendingReplicationCount, None, None, &none, &none),
+            Some(8.0)
+        );
+        assert_eq!(
+            dp(PendingReplicationCount, Some("b"), None, &none, &none),
+            None
+        );
         let before = Totals {
             requests: [("a".to_string(), (10, 1)), ("b".to_string(), (10, 0))].into(),
             failover_failed: Some(4),
@@ -230,6 +242,9 @@ mod tests {
         assert_eq!(dp(FailedRequests, None, None, &before, &after), Some(2.0));
         assert_eq!(dp(ErrorRate, Some("a"), None, &before, &after), Some(25.0));
         assert_eq!(dp(ErrorRate, None, None, &after, &after), None);
-        assert_eq!(dp(FailoverFailedRequests, None, None, &before, &after), Some(5.0));
+        assert_eq!(
+            dp(FailoverFailedRequests, None, None, &before, &after),
+            Some(5.0)
+        );
     }
 }

@@ -426,13 +426,21 @@ impl<'a> Run<'a> {
                         let rows = self.report_progress(progress, "workload", Some(&s));
                         let t_ms = s.t_ms;
                         self.samples.push(s);
-                        self.watch(t_ms, rows, faults).await
+                        let (marks, stop) = (self.experiment)
+                            .sample(t_ms, rows, &self.tally, faults, &self.holders)
+                            .await;
+                        self.marks.extend(marks);
+                        stop
                     }
                     None => stop,
                 };
                 if let Some(stop) = stop {
                     let (at_ms, skipped) = (self.ms_now(), scenario.events.len() - next_event);
-                    for label in self.experiment.stop(stop, at_ms, skipped, self.regions).await {
+                    for label in self
+                        .experiment
+                        .stop(stop, at_ms, skipped, self.regions)
+                        .await
+                    {
                         self.mark(at_ms, "stop", label);
                     }
                     self.report_progress(progress, "workload", None);
@@ -537,24 +545,6 @@ impl<'a> Run<'a> {
         }
         self.mark(at_ms, action.name(), label);
         self.experiment.applied(action, at_ms);
-    }
-
-    /// Evaluates the alarms on a sample's `rows`; returns a stop condition
-    /// met while the experiment runs.
-    async fn watch<F: Faults>(
-        &mut self,
-        t_ms: u64,
-        rows: Option<SampleRows>,
-        faults: &mut F,
-    ) -> Option<crate::alarms::Stop> {
-        let rows = rows?;
-        let requests = crate::alarms::counts(&lock(&self.tally));
-        let (marks, stop) = self
-            .experiment
-            .sample(t_ms, &rows, requests, faults, &self.holders)
-            .await;
-        self.marks.extend(marks);
-        stop
     }
 
     async fn step_recreate<F: Faults>(&mut self, faults: &mut F) -> Option<Result<String, String>> {
@@ -693,7 +683,10 @@ impl<'a> Run<'a> {
             let s = sample(self.regions, self.start).await;
             self.follow(&s);
             let rows = self.report_progress(progress, "settling", Some(&s));
-            self.watch(s.t_ms, rows, faults).await;
+            let (marks, _) = (self.experiment)
+                .sample(s.t_ms, rows, &self.tally, faults, &self.holders)
+                .await;
+            self.marks.extend(marks);
             let drained = self.joins.settled() && probe::drained(&s);
             if drained {
                 let digests = digest_all(&self.holders, &self.table).await;

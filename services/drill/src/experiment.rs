@@ -102,7 +102,8 @@ impl Experiment {
         let label = action.label();
         match action {
             Action::Partition { from, to, .. } | Action::Flap { from, to, .. } => {
-                self.active.push(("cut", vec![from.clone(), to.clone()], label));
+                self.active
+                    .push(("cut", vec![from.clone(), to.clone()], label));
             }
             Action::Isolate { region, .. } => {
                 self.active.push(("cut", vec![region.clone()], label));
@@ -167,18 +168,22 @@ impl Experiment {
     }
 
     /// A sample at `t_ms`: every alarm evaluated on its `rows` and the
-    /// drill's `requests`, and the invariants due checked in `holders`;
+    /// drill's counts (`tally`), and the invariants due checked in `holders`;
     /// returns the timeline's entries, and a stop condition met.
     pub(crate) async fn sample<F: Faults>(
         &mut self,
         t_ms: u64,
-        rows: &SampleRows,
-        requests: Counts,
+        rows: Option<SampleRows>,
+        tally: &Mutex<Tally>,
         faults: &mut F,
         holders: &[RegionTarget],
     ) -> (Vec<EventMark>, Option<Stop>) {
+        let Some(rows) = rows else {
+            return (Vec::new(), None);
+        };
+        let requests = crate::alarms::counts(&lock(tally));
         let (mut marks, stop) = match self.totals(requests, faults).await {
-            Some(totals) => self.observe(t_ms, Some(rows), totals),
+            Some(totals) => self.observe(t_ms, Some(&rows), totals),
             None => (Vec::new(), None),
         };
         marks.extend(self.check_invariants(t_ms, false, holders).await);
@@ -226,11 +231,7 @@ impl Experiment {
     /// The counts the alarms' datapoints are made from, read now: the
     /// drill's requests per region and, if an alarm watches it, the
     /// failover endpoint's failed requests.
-    async fn totals<F: Faults>(
-        &self,
-        requests: Counts,
-        faults: &mut F,
-    ) -> Option<Totals> {
+    async fn totals<F: Faults>(&self, requests: Counts, faults: &mut F) -> Option<Totals> {
         let alarms = self.alarms.as_ref()?;
         let failover_failed = match alarms.reads_failover() {
             true => faults

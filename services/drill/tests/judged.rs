@@ -64,14 +64,23 @@ fn a_stop_condition_stops_the_drill_within_one_period_of_its_alarm() {
     assert_eq!(e.state, "stopped", "{e:?}");
     assert_eq!(e.alarm.as_deref(), Some("errors"));
     assert_eq!(e.events_skipped, 1, "the restart at 3 s");
-    assert!(e.reason.starts_with("Stop condition errors went to ALARM: Threshold Crossed"), "{}", e.reason);
+    assert!(
+        e.reason
+            .starts_with("Stop condition errors went to ALARM: Threshold Crossed"),
+        "{}",
+        e.reason
+    );
     let errors = &report.alarms[0];
     let (end, _) = *errors
         .periods
         .iter()
         .find(|(_, v)| v.is_some_and(|v| v > errors.threshold))
         .expect("a period crossed the threshold");
-    assert_eq!(e.alarm_at_ms, Some(end), "ALARM at the end of the first breaching period");
+    assert_eq!(
+        e.alarm_at_ms,
+        Some(end),
+        "ALARM at the end of the first breaching period"
+    );
     assert!(end > 1_000, "no failure before the crash: {end}");
     let stopped = e.stopped_at_ms.unwrap();
     assert!(
@@ -80,8 +89,16 @@ fn a_stop_condition_stops_the_drill_within_one_period_of_its_alarm() {
     );
     assert!(stopped < 3_000, "before the restart the timeline had");
     let labels: Vec<&str> = report.events.iter().map(|m| m.label.as_str()).collect();
-    assert!(labels.iter().any(|l| l.starts_with("experiment stopped: stop condition errors")), "{labels:?}");
-    assert!(labels.contains(&"restart r2 (end of workload)"), "{labels:?}");
+    assert!(
+        labels
+            .iter()
+            .any(|l| l.starts_with("experiment stopped: stop condition errors")),
+        "{labels:?}"
+    );
+    assert!(
+        labels.contains(&"restart r2 (end of workload)"),
+        "{labels:?}"
+    );
     assert!(!labels.contains(&"restart r2"), "{labels:?}");
     assert!(report.verdict.ok, "{:?}", report.verdict.problems);
     let again = run(&s, 3);
@@ -98,7 +115,12 @@ fn a_stop_condition_stops_the_drill_within_one_period_of_its_alarm() {
 fn an_alarm_that_is_no_stop_condition_lets_the_timeline_run() {
     let report = run(&scenario("", ""), 3);
     assert!(report.experiment.is_none());
-    assert!(report.alarms[0].transitions.iter().any(|t| t.to.as_str() == "ALARM"));
+    assert!(
+        report.alarms[0]
+            .transitions
+            .iter()
+            .any(|t| t.to.as_str() == "ALARM")
+    );
     let labels: Vec<&str> = report.events.iter().map(|m| m.label.as_str()).collect();
     assert!(labels.contains(&"restart r2"), "{labels:?}");
     assert!(report.verdict.ok, "{:?}", report.verdict.problems);
@@ -108,7 +130,8 @@ fn an_alarm_that_is_no_stop_condition_lets_the_timeline_run() {
 /// what value; an alarm that must recover and does is met.
 #[test]
 fn an_objective_not_met_fails_the_verdict_by_name() {
-    let extra = "[objectives]\nmax_failed_requests = 0\nrecover = [\"errors\"]\nrecover_within = \"3s\"";
+    let extra =
+        "[objectives]\nmax_failed_requests = 0\nrecover = [\"errors\"]\nrecover_within = \"3s\"";
     let report = run(&scenario("", extra), 3);
     assert!(!report.verdict.ok);
     let failed = &report.criteria[0];
@@ -138,5 +161,8 @@ fn an_alarm_a_simulated_drill_cannot_watch_is_refused_by_name() {
     let err = meridian_drill::sim::run(&scenario("", extra), 3, dir.path())
         .expect_err("refused")
         .to_string();
-    assert!(err.contains("alarm[1].metric: FailoverFailedRequests"), "{err}");
+    assert!(
+        err.contains("alarm[1].metric: FailoverFailedRequests"),
+        "{err}"
+    );
 }

@@ -125,7 +125,11 @@ fn pauses_one_replica(report: &Report) {
 /// restarted eu-west-1, and every objective and check passed.
 fn stops_on_its_alarm(report: &Report) {
     let e = report.experiment.as_ref().expect("an experiment");
-    assert_eq!((e.state.as_str(), e.alarm.as_deref()), ("stopped", Some("errors")), "{e:?}");
+    assert_eq!(
+        (e.state.as_str(), e.alarm.as_deref()),
+        ("stopped", Some("errors")),
+        "{e:?}"
+    );
     let errors = &report.alarms[0];
     let (end, _) = *errors
         .periods
@@ -134,10 +138,22 @@ fn stops_on_its_alarm(report: &Report) {
         .expect("a period crossed the threshold");
     assert_eq!(e.alarm_at_ms, Some(end));
     let stopped = e.stopped_at_ms.unwrap();
-    assert!(stopped >= end && stopped - end < report.sample_interval_ms, "{stopped} / {end}");
+    assert!(
+        stopped >= end && stopped - end < report.sample_interval_ms,
+        "{stopped} / {end}"
+    );
     assert_eq!(e.events_skipped, 1);
-    assert!(report.events.iter().any(|m| m.label == "restart eu-west-1 (end of workload)"));
-    assert!(report.criteria.iter().all(|c| c.met), "{:?}", report.criteria);
+    assert!(
+        report
+            .events
+            .iter()
+            .any(|m| m.label == "restart eu-west-1 (end of workload)")
+    );
+    assert!(
+        report.criteria.iter().all(|c| c.met),
+        "{:?}",
+        report.criteria
+    );
     assert!(report.verdict.ok, "{:?}", report.verdict.problems);
 }
 
@@ -152,16 +168,36 @@ fn breaks_in_partition_order_only(report: &Report) {
     assert!(!line.holds, "{line:?}");
     let v = &line.violations[0];
     assert_eq!(v.phase, "running");
-    assert!(!v.rows.is_empty() && v.detail.contains("whose order names no item"), "{v:?}");
+    assert!(
+        !v.rows.is_empty() && v.detail.contains("whose order names no item"),
+        "{v:?}"
+    );
     assert!(report.events.iter().any(|m| m.action == "invariant"));
     assert!(converged.holds, "{converged:?}");
     assert!(!report.verdict.ok);
+    // What checking cost the regions, against the drill's own requests
+    // (its workload, and two writes an order): docs/performance.md.
+    let checks: u64 = report.invariants.iter().map(|i| i.requests).sum();
+    let placed = report.orders.as_ref().map_or(0, |o| o.placed);
+    let drill = report.workload.attempted + 2 * placed;
+    eprintln!(
+        "invariant requests {checks}, drill requests {drill}: {:.1} %",
+        checks as f64 * 100.0 / drill as f64
+    );
     let mut log = Scenario::load(&simulations().join("orders-invariant.toml")).unwrap();
     log.replication.order = meridian_scenario::scenario::Order::Log;
     let dir = tempfile::tempdir().unwrap();
     let in_log = meridian_drill::sim::run(&log, SEED, dir.path()).unwrap();
-    assert!(in_log.invariants.iter().all(|i| i.holds), "{:?}", in_log.invariants);
-    assert!(in_log.invariants[0].checks > 100, "{:?}", in_log.invariants[0]);
+    assert!(
+        in_log.invariants.iter().all(|i| i.holds),
+        "{:?}",
+        in_log.invariants
+    );
+    assert!(
+        in_log.invariants[0].checks > 100,
+        "{:?}",
+        in_log.invariants[0]
+    );
     assert!(in_log.verdict.ok, "{:?}", in_log.verdict.problems);
 }
 
@@ -228,6 +264,10 @@ fn the_game_day_of_your_own_application_loads_as_external() {
     assert_eq!(scenario.workload.rate_per_region, 0);
     assert_eq!(scenario.events.len(), 3);
     assert_eq!(scenario.stop_conditions, vec!["backlog".to_string()]);
-    let names: Vec<&str> = scenario.invariants.iter().map(|i| i.name.as_str()).collect();
+    let names: Vec<&str> = scenario
+        .invariants
+        .iter()
+        .map(|i| i.name.as_str())
+        .collect();
     assert_eq!(names, ["stock-never-negative", "converged"]);
 }

@@ -120,7 +120,11 @@ pub(super) fn invariants(
         let field = |f: &str| format!("invariant[{i}].{f}");
         let inv = invariant(s, table, sample_interval, &field)?;
         if out.iter().any(|o| o.name == inv.name) {
-            return Err(format!("{}: {:?} names two invariants", field("name"), inv.name));
+            return Err(format!(
+                "{}: {:?} names two invariants",
+                field("name"),
+                inv.name
+            ));
         }
         out.push(inv);
     }
@@ -155,7 +159,12 @@ fn invariant(
         ("count", Some(n), None, None) => Expect::Count(n),
         ("equal", None, None, None) => Expect::Equal,
         ("referenced", None, Some(r), Some(k)) => Expect::Referenced(r.clone(), k.clone()),
-        ("count", None, ..) => return Err(format!("{} is required with expect = \"count\"", field("count"))),
+        ("count", None, ..) => {
+            return Err(format!(
+                "{} is required with expect = \"count\"",
+                field("count")
+            ));
+        }
         ("referenced", ..) => {
             return Err(format!(
                 "{} and {} are required with expect = \"referenced\" (the attribute that names an item, and the key attribute it names), and nothing else",
@@ -179,7 +188,10 @@ fn invariant(
     if let Some(c) = &s.command
         && c.first().is_none_or(|p| p.is_empty())
     {
-        return Err(format!("{}: must name an executable, then its arguments", field("command")));
+        return Err(format!(
+            "{}: must name an executable, then its arguments",
+            field("command")
+        ));
     }
     let every = match (&s.every, &expect) {
         (Some(_), Expect::Equal) => {
@@ -231,11 +243,7 @@ pub(super) fn alarms(
         let field = |f: &str| format!("alarm[{i}].{f}");
         let a = alarm(s, regions, sample_interval, &field)?;
         if out.iter().any(|o| o.name == a.name) {
-            return Err(format!(
-                "{}: {:?} names two alarms",
-                field("name"),
-                a.name
-            ));
+            return Err(format!("{}: {:?} names two alarms", field("name"), a.name));
         }
         out.push(a);
     }

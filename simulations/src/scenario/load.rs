@@ -9,7 +9,6 @@ use std::time::Duration;
 use super::action::Action;
 use super::action::Distribution;
 use super::criteria;
-use crate::alarm::MetricName;
 use super::events::{check_timeline, parse_events};
 use super::file::{Catalogue, File, ReplicationSection, TableSection, WorkloadSection};
 use super::limits::{MAX_DURATION, MAX_ITEM_BYTES, MAX_KEYS, MAX_RATE_PER_REGION, MAX_REGIONS};
@@ -17,6 +16,7 @@ use super::model::{
     Consistency, Event, KeyDistribution, Mix, Order, Replication, Scenario, Table, Workload,
 };
 use super::units::duration_field;
+use crate::alarm::MetricName;
 
 #[derive(Debug, thiserror::Error)]
 pub enum ScenarioError {

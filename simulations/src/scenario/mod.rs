@@ -105,7 +105,9 @@ mod tests {
         };
         let s = top(
             "stop_conditions = [\"lag\"]",
-            &format!("{ALARM}[objectives]\nrto = \"20s\"\nrecover = [\"lag\"]\nrecover_within = \"5s\""),
+            &format!(
+                "{ALARM}[objectives]\nrto = \"20s\"\nrecover = [\"lag\"]\nrecover_within = \"5s\""
+            ),
         )
         .unwrap();
         let a = &s.alarms[0];
@@ -116,30 +118,80 @@ mod tests {
         assert_eq!(s.objectives.rto, Some(Duration::from_secs(20)));
         assert_eq!(s.objectives.recover_within, Duration::from_secs(5));
         for (lines, extra, names) in [
-            ("", ALARM.replace("ReplicationLatency", "Nope"), "alarm[0].metric: \"Nope\" is not a metric"),
+            (
+                "",
+                ALARM.replace("ReplicationLatency", "Nope"),
+                "alarm[0].metric: \"Nope\" is not a metric",
+            ),
             ("", ALARM.replace("Maximum", "p99"), "alarm[0].statistic"),
-            ("", ALARM.replace("GreaterThanThreshold", "Above"), "alarm[0].comparison"),
+            (
+                "",
+                ALARM.replace("GreaterThanThreshold", "Above"),
+                "alarm[0].comparison",
+            ),
             ("", ALARM.replace("\"1s\"", "\"100ms\""), "alarm[0].period"),
-            ("", ALARM.replace("region = \"a\"", "region = \"zz\""), "alarm[0].region"),
-            ("", ALARM.replace("= 3\n", "= 3\ndatapoints_to_alarm = 4\n"), "alarm[0].datapoints_to_alarm"),
-            ("", format!("{ALARM}{ALARM}"), "alarm[1].name: \"lag\" names two alarms"),
-            ("stop_conditions = [\"nope\"]", ALARM.to_string(), "stop_conditions[0]: no alarm named \"nope\""),
-            ("", format!("{ALARM}[objectives]\nrto = \"-5s\""), "objectives.rto"),
-            ("", format!("{ALARM}[objectives]\nrpo = \"-1ms\""), "objectives.rpo"),
-            ("", format!("{ALARM}[objectives]\nrecover = [\"lag\"]"), "objectives.recover_within is required"),
-            ("", format!("{ALARM}[objectives]\nrecover = [\"x\"]\nrecover_within = \"1s\""), "objectives.recover[0]"),
+            (
+                "",
+                ALARM.replace("region = \"a\"", "region = \"zz\""),
+                "alarm[0].region",
+            ),
+            (
+                "",
+                ALARM.replace("= 3\n", "= 3\ndatapoints_to_alarm = 4\n"),
+                "alarm[0].datapoints_to_alarm",
+            ),
+            (
+                "",
+                format!("{ALARM}{ALARM}"),
+                "alarm[1].name: \"lag\" names two alarms",
+            ),
+            (
+                "stop_conditions = [\"nope\"]",
+                ALARM.to_string(),
+                "stop_conditions[0]: no alarm named \"nope\"",
+            ),
+            (
+                "",
+                format!("{ALARM}[objectives]\nrto = \"-5s\""),
+                "objectives.rto",
+            ),
+            (
+                "",
+                format!("{ALARM}[objectives]\nrpo = \"-1ms\""),
+                "objectives.rpo",
+            ),
+            (
+                "",
+                format!("{ALARM}[objectives]\nrecover = [\"lag\"]"),
+                "objectives.recover_within is required",
+            ),
+            (
+                "",
+                format!("{ALARM}[objectives]\nrecover = [\"x\"]\nrecover_within = \"1s\""),
+                "objectives.recover[0]",
+            ),
         ] {
             let err = top(lines, &extra).unwrap_err();
             assert!(err.contains(names), "{names}: {err}");
         }
-        let external = BASE
-            .replace("rate_per_region = 100\n        keys = 50\n        mix = { put = 1 }", "external = true");
+        let external = BASE.replace(
+            "rate_per_region = 100\n        keys = 50\n        mix = { put = 1 }",
+            "external = true",
+        );
         let err = Scenario::parse(
-            &format!("{external}\n{}", ALARM.replace("ReplicationLatency", "ErrorRate").replace("receiving_region = \"b\"\n", "")),
+            &format!(
+                "{external}\n{}",
+                ALARM
+                    .replace("ReplicationLatency", "ErrorRate")
+                    .replace("receiving_region = \"b\"\n", "")
+            ),
             &BTreeMap::new(),
         )
         .unwrap_err();
-        assert!(err.contains("alarm[0].metric: ErrorRate counts the drill's own requests"), "{err}");
+        assert!(
+            err.contains("alarm[0].metric: ErrorRate counts the drill's own requests"),
+            "{err}"
+        );
     }
 
     #[test]
