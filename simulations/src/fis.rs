@@ -99,6 +99,21 @@ pub fn scenario(
     time_scale: u32,
     external: bool,
 ) -> Result<Drill, String> {
+    scenario_with_alarms(json, name, regions, time_scale, external, "")
+}
+
+/// [`scenario`], with the alarms a template's stop conditions name: the
+/// `[[alarm]]` tables of the TOML text `alarms` (the file `--alarms`
+/// names), which the scenario declares. A stop condition naming an alarm
+/// they do not declare is refused by name.
+pub fn scenario_with_alarms(
+    json: &str,
+    name: &str,
+    regions: &[String],
+    time_scale: u32,
+    external: bool,
+    alarms: &str,
+) -> Result<Drill, String> {
     if !(1..=3600).contains(&time_scale) {
         return Err(format!(
             "--time-scale must be from 1 to 3600, got {time_scale}"
@@ -109,7 +124,8 @@ pub fn scenario(
     if t.actions.is_empty() {
         return Err("actions: the template has none".into());
     }
-    stop_conditions(&t.stop_conditions)?;
+    let (declared, alarm_tables) = alarm_tables(alarms)?;
+    let stops = stop_conditions(&t.stop_conditions, &declared)?;
     let lengths = lengths(&t.actions, time_scale)?;
     let starts = schedule(&t.actions, &lengths)?;
     let mut table: Option<String> = None;
@@ -176,7 +192,7 @@ pub fn scenario(
     } else {
         t.description.clone()
     };
-    let toml = scenario_toml(
+    let mut toml = scenario_toml(
         name,
         &description,
         regions,
@@ -185,27 +201,82 @@ pub fn scenario(
         &table,
         &events,
     );
+    if !stops.is_empty() {
+        let names: Vec<String> = stops.iter().map(|n| toml_str(n)).collect();
+        // Top level: before the first table.
+        toml = toml.replacen(
+            "\n[regions]",
+            &format!("stop_conditions = [{}]\n\n[regions]", names.join(", ")),
+            1,
+        );
+    }
+    toml.push_str(&alarm_tables);
     Ok(Drill { toml, table })
 }
 
-/// Refuses a stop condition the drill cannot watch, by name, before
-/// anything starts: FIS stops an experiment when a stop condition's alarm
-/// goes to ALARM, and a drill that ran on with that lever silently dropped
-/// would be kinder than the experiment it rehearses. A drill has no
-/// CloudWatch alarms to watch, so only `none` is taken.
-fn stop_conditions(conditions: &[StopCondition]) -> Result<(), String> {
+/// The names of the alarms the TOML text `alarms` declares, and its
+/// `[[alarm]]` tables alone, as scenario-file TOML (a cluster file's other
+/// tables left out).
+fn alarm_tables(alarms: &str) -> Result<(Vec<String>, String), String> {
+    if alarms.trim().is_empty() {
+        return Ok((Vec::new(), String::new()));
+    }
+    let mut file: toml::Table = toml::from_str(alarms).map_err(|e| format!("--alarms: {e}"))?;
+    let Some(list) = file.remove("alarm") else {
+        return Ok((Vec::new(), String::new()));
+    };
+    let names = list
+        .as_array()
+        .ok_or("--alarms: alarm must be [[alarm]] tables")?
+        .iter()
+        .map(|a| {
+            a.get("name")
+                .and_then(|n| n.as_str())
+                .unwrap_or("")
+                .to_string()
+        })
+        .collect();
+    let mut only = toml::Table::new();
+    only.insert("alarm".into(), list);
+    let text = toml::to_string(&only).map_err(|e| format!("--alarms: {e}"))?;
+    Ok((names, format!("\n{text}")))
+}
+
+/// The alarms the stop conditions name, each declared in `declared`;
+/// one that is not is refused, by name, before anything starts: FIS stops
+/// an experiment when a stop condition's alarm goes to ALARM, and a drill
+/// that ran on with that lever silently dropped would be kinder than the
+/// experiment it rehearses.
+fn stop_conditions(
+    conditions: &[StopCondition],
+    declared: &[String],
+) -> Result<Vec<String>, String> {
+    let mut names = Vec::new();
     for (i, c) in conditions.iter().enumerate() {
         let field = format!("stopConditions[{i}]");
         match c.source.as_str() {
             "none" => {}
             "aws:cloudwatch:alarm" => {
-                let arn = c.value.as_deref().unwrap_or("");
-                let alarm = arn.rsplit_once(":alarm:").map_or(arn, |(_, n)| n);
-                return Err(format!(
-                    "{field}: the CloudWatch alarm {alarm:?} cannot be watched by a drill, so FIS's \
-                     stop on ALARM could not be honoured; remove the stop condition (source \
-                     \"none\") to rehearse without it"
-                ));
+                let arn = c
+                    .value
+                    .as_deref()
+                    .ok_or_else(|| format!("{field}.value: the alarm's ARN is required"))?;
+                let alarm = arn
+                    .split_once(":alarm:")
+                    .filter(|(head, _)| head.starts_with("arn:aws:cloudwatch:"))
+                    .map(|(_, n)| n)
+                    .ok_or_else(|| {
+                        format!("{field}.value: {arn:?} is not a CloudWatch alarm ARN (arn:aws:cloudwatch:REGION:ACCOUNT:alarm:NAME)")
+                    })?;
+                if !declared.iter().any(|d| d == alarm) {
+                    return Err(format!(
+                        "{field}: the CloudWatch alarm {alarm:?} is not declared, so FIS's \
+                         stop on ALARM could not be honoured; declare it as an [[alarm]] table \
+                         (name = {alarm:?}) in the file --alarms names, or remove the stop \
+                         condition (source \"none\") to rehearse without it"
+                    ));
+                }
+                names.push(alarm.to_string());
             }
             other => {
                 return Err(format!(
@@ -215,7 +286,7 @@ fn stop_conditions(conditions: &[StopCondition]) -> Result<(), String> {
             }
         }
     }
-    Ok(())
+    Ok(names)
 }
 
 /// Each action's length on the drill's time scale; every action must be
@@ -517,7 +588,7 @@ mod tests {
         .unwrap();
         assert!(
             err.contains(
-                "stopConditions[1]: the CloudWatch alarm \"orders-errors\" cannot be watched"
+                "stopConditions[1]: the CloudWatch alarm \"orders-errors\" is not declared"
             ),
             "{err}"
         );
@@ -527,5 +598,45 @@ mod tests {
             "{err}"
         );
         assert!(scenario("{", "t", &regions(), 1, false).is_err());
+    }
+
+    /// A stop condition's alarm is one the file of `--alarms` declares
+    /// (its other tables left out); the scenario stops on it.
+    #[test]
+    fn a_stop_condition_names_an_alarm_the_drill_declares() {
+        let json = |alarm: &str| {
+            format!(
+                r#"{{"targets": {{"T": {{"resourceType": "aws:dynamodb:global-table",
+                  "resourceArns": ["arn:aws:dynamodb:eu-west-1:1:table/orders"]}}}},
+                  "actions": {{"p": {{"actionId": "aws:dynamodb:global-table-pause-replication",
+                    "parameters": {{"duration": "PT1M"}}, "targets": {{"Tables": "T"}}}}}},
+                  "stopConditions": [{{"source": "aws:cloudwatch:alarm", "value": "{alarm}"}}]}}"#
+            )
+        };
+        let alarms = "[netsim]\napi = \"x\"\n\n[[alarm]]\nname = \"lagging\"\nmetric = \"PendingReplicationCount\"\nstatistic = \"Maximum\"\nperiod = \"1s\"\nthreshold = 50\ncomparison = \"GreaterThanThreshold\"\n";
+        let arn = "arn:aws:cloudwatch:us-east-1:111122223333:alarm:lagging";
+        let d = scenario_with_alarms(&json(arn), "t", &regions(), 60, false, alarms).unwrap();
+        let s = crate::scenario::Scenario::parse(&d.toml, &Default::default())
+            .unwrap_or_else(|e| panic!("{e}\n{}", d.toml));
+        assert_eq!(s.stop_conditions, vec!["lagging".to_string()]);
+        assert_eq!(s.alarms.len(), 1);
+        assert_eq!(s.alarms[0].threshold, 50.0);
+        let other = arn.replace("lagging", "orders-errors");
+        let err = scenario_with_alarms(&json(&other), "t", &regions(), 60, false, alarms)
+            .err()
+            .unwrap();
+        assert!(
+            err.contains(
+                "stopConditions[0]: the CloudWatch alarm \"orders-errors\" is not declared"
+            ),
+            "{err}"
+        );
+        let err = scenario_with_alarms(&json("lagging"), "t", &regions(), 60, false, alarms)
+            .err()
+            .unwrap();
+        assert!(
+            err.contains("stopConditions[0].value: \"lagging\" is not a CloudWatch alarm ARN"),
+            "{err}"
+        );
     }
 }

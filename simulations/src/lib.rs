@@ -11,10 +11,13 @@
 //! them. Tests and drills feed it, read each replica's heads after
 //! quiescence, and ask for a [`Verdict`].
 
+pub mod alarm;
 pub mod consistency;
 pub mod fis;
 pub mod html;
+pub mod invariant;
 pub mod linear;
+pub mod objectives;
 pub mod report;
 pub mod scenario;
 

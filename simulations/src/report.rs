@@ -12,9 +12,12 @@ use std::collections::BTreeMap;
 
 use serde::{Deserialize, Serialize};
 
+pub use crate::alarm::AlarmReport;
 pub use crate::consistency::{
     ComparisonSide, ConsistencyReport, Outage, PartitionedWrites, RegionConsistency,
 };
+pub use crate::invariant::InvariantReport;
+pub use crate::objectives::CriterionReport;
 
 #[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
 pub struct Report {
@@ -92,7 +95,47 @@ pub struct Report {
     /// while the drill ran, with what the client lost at each.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub failover: Option<FailoverReport>,
+    /// The scenario's alarms (`[[alarm]]`): each one's states over the
+    /// drill, evaluated at every sample.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub alarms: Vec<AlarmReport>,
+    /// With `stop_conditions`: whether the experiment ran its timeline
+    /// through or a stop condition's alarm stopped it, as FIS says.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub experiment: Option<ExperimentReport>,
+    /// The scenario's objectives (`[objectives]`), each met or not; one
+    /// not met fails the verdict.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub criteria: Vec<CriterionReport>,
+    /// The scenario's invariants (`[[invariant]]`): each one's checks and
+    /// violations; one violated fails the verdict.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub invariants: Vec<InvariantReport>,
     pub verdict: VerdictReport,
+}
+
+/// How the experiment ended, in FIS's words: `completed` (every action
+/// ran) or `stopped` (a stop condition's alarm went to ALARM), with why
+/// and when ([Stop conditions for AWS FIS](https://docs.aws.amazon.com/fis/latest/userguide/stop-conditions.html)).
+#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
+pub struct ExperimentReport {
+    /// FIS's experiment state: `completed` or `stopped`.
+    pub state: String,
+    /// FIS's `state.reason`.
+    pub reason: String,
+    /// When the drill stopped, ms: the faults ended then, and the events
+    /// after it were not applied.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub stopped_at_ms: Option<u64>,
+    /// The alarm that stopped it, and when it went to ALARM (the end of
+    /// the period whose evaluation breached), ms.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub alarm: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub alarm_at_ms: Option<u64>,
+    /// The timeline's events not applied because it stopped.
+    #[serde(default, skip_serializing_if = "is_zero")]
+    pub events_skipped: u64,
 }
 
 /// The failover endpoint during a drill, from its record

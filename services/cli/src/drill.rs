@@ -39,6 +39,11 @@ pub enum DrillCommand {
         /// 3600), so a 12-minute pause at 60 lasts 12 s.
         #[arg(long, default_value_t = 1)]
         time_scale: u32,
+        /// With an FIS template: a TOML file whose [[alarm]] tables (its
+        /// other tables left out, so a cluster file serves) declare the
+        /// alarms the template's stopConditions name (docs/drills.md).
+        #[arg(long)]
+        alarms: Option<PathBuf>,
         /// Where the report, the cluster file, logs and data go
         /// (default: drill-out/<scenario name>). Its data is wiped first.
         #[arg(long)]
@@ -152,6 +157,7 @@ pub async fn run(args: DrillArgs) -> Result<()> {
         DrillCommand::Run {
             scenario,
             time_scale,
+            alarms,
             out,
             sim,
             seed,
@@ -168,25 +174,34 @@ pub async fn run(args: DrillArgs) -> Result<()> {
                 attached: cluster.map(|c| (c, stack)),
                 log: Default::default(),
             };
-            run_scenario(&scenario, time_scale, out, opts).await
+            let template = Template { time_scale, alarms };
+            run_scenario(&scenario, template, out, opts).await
         }
     }
 }
 
-async fn run_scenario(
-    path: &Path,
+/// What applies to an FIS experiment template only.
+struct Template {
     time_scale: u32,
-    out: Option<PathBuf>,
-    opts: RunOpts,
-) -> Result<()> {
+    /// The file whose `[[alarm]]` tables the stop conditions name.
+    alarms: Option<PathBuf>,
+}
+
+async fn run_scenario(path: &Path, t: Template, out: Option<PathBuf>, opts: RunOpts) -> Result<()> {
+    let time_scale = t.time_scale;
     let template = path.extension().is_some_and(|e| e == "json");
     if !template && time_scale != 1 {
         anyhow::bail!(
             "--time-scale: applies to an FIS experiment template (.json), not to a scenario file"
         );
     }
+    if !template && t.alarms.is_some() {
+        anyhow::bail!(
+            "--alarms: applies to an FIS experiment template (.json); a scenario file declares its own [[alarm]] tables"
+        );
+    }
     let (scenario, written) = if template {
-        let (s, toml) = fis_scenario(path, time_scale, &opts)?;
+        let (s, toml) = fis_scenario(path, &t, &opts)?;
         (s, Some(toml))
     } else {
         (Scenario::load(path)?, None)
@@ -200,19 +215,27 @@ async fn run_scenario(
         std::fs::write(out.join("scenario.toml"), toml)
             .with_context(|| format!("writing {}", out.join("scenario.toml").display()))?;
     }
-    let replay = match time_scale {
+    let mut replay = match time_scale {
         1 => format!("drill run {}", path.display()),
         n => format!("drill run {} --time-scale {n}", path.display()),
     };
+    if let Some(a) = &t.alarms {
+        replay.push_str(&format!(" --alarms {}", a.display()));
+    }
     run_loaded(scenario, &replay, out, opts).await
 }
 
 /// The scenario of an FIS experiment template (`meridian_scenario::fis`),
 /// on the regions of `--cluster` or else the default cluster's, and its
 /// scenario-file text.
-fn fis_scenario(path: &Path, time_scale: u32, opts: &RunOpts) -> Result<(Scenario, String)> {
+fn fis_scenario(path: &Path, t: &Template, opts: &RunOpts) -> Result<(Scenario, String)> {
     let text =
         std::fs::read_to_string(path).with_context(|| format!("reading {}", path.display()))?;
+    let alarms = match &t.alarms {
+        Some(a) => std::fs::read_to_string(a)
+            .with_context(|| format!("--alarms: reading {}", a.display()))?,
+        None => String::new(),
+    };
     let regions: Vec<String> = match &opts.attached {
         Some((cluster, _)) => meridian_region::ClusterFile::load(cluster)
             .map_err(|e| anyhow::anyhow!("{}: {e}", cluster.display()))?
@@ -232,8 +255,15 @@ fn fis_scenario(path: &Path, time_scale: u32, opts: &RunOpts) -> Result<(Scenari
     // Against a running cluster, as in a game day, the template's table is
     // the application's and so is the load.
     let external = opts.attached.is_some();
-    let drill = meridian_scenario::fis::scenario(&text, &stem, &regions, time_scale, external)
-        .map_err(|e| anyhow::anyhow!("{}: {e}", path.display()))?;
+    let drill = meridian_scenario::fis::scenario_with_alarms(
+        &text,
+        &stem,
+        &regions,
+        t.time_scale,
+        external,
+        &alarms,
+    )
+    .map_err(|e| anyhow::anyhow!("{}: {e}", path.display()))?;
     let scenario = Scenario::parse(&drill.toml, &Default::default())
         .map_err(|e| anyhow::anyhow!("{}: the scenario it makes: {e}", path.display()))?;
     Ok((scenario, drill.toml))

@@ -30,6 +30,7 @@ use tokio::time::Instant;
 use crate::checks::{self, FinalStateError};
 use crate::collect::{self, HealMark, Sample, SampleRows, Series};
 use crate::disaster::{Disaster, power_loss};
+use crate::experiment::Experiment;
 use crate::history::History;
 use crate::join::Joins;
 use crate::orders::Orders;
@@ -65,6 +66,9 @@ pub struct Progress {
 pub enum DriveError {
     #[error("setting up the drill table: {0}")]
     Setup(String),
+    /// The scenario asks what this drill cannot watch (the field named).
+    #[error("{0}")]
+    Refused(String),
     #[error(transparent)]
     Final(#[from] FinalStateError),
     /// The regions' stores could not be brought where the checks read them.
@@ -84,6 +88,9 @@ pub async fn drive<F: Faults>(
     // The tails the scenario leaves to the seed, drawn once for the run.
     let seeded = scenario.with_seeded_tails(seed);
     let scenario = &seeded;
+    crate::experiment::check(scenario, faults)
+        .await
+        .map_err(DriveError::Refused)?;
     let (tally, epoch_micros) = set_up(scenario, regions, faults).await?;
     let mut run = Run::new(scenario, mode, regions, tally, epoch_micros);
     if mode == Mode::Live {
@@ -115,7 +122,13 @@ pub async fn drive<F: Faults>(
         None => None,
     };
     run.report_progress(progress, "settling", None);
-    let settled = run.settle(workload_end, progress).await;
+    let settled = run.settle(workload_end, faults, progress).await;
+    // The invariants once more, every one, on the settled regions.
+    let marks = run
+        .experiment
+        .check_invariants(run.ms_now(), true, &run.holders)
+        .await;
+    run.marks.extend(marks);
     faults
         .settled()
         .await
@@ -124,11 +137,14 @@ pub async fn drive<F: Faults>(
         Some((_, began)) => settled_failover(faults, *began).await,
         None => None,
     };
+    let experiment = std::mem::take(&mut run.experiment);
+    let epoch_micros = run.clock.epoch_micros;
     let mut report = run.judge(seed, settled).await?;
     report.orders = orders;
     if let (Some((start, began)), Some(end)) = (&failover, &failover_end) {
         report.failover = Some(crate::failover::report(start, end, *began));
     }
+    experiment.finish(&mut report, scenario, epoch_micros);
     Ok(report)
 }
 
@@ -250,6 +266,8 @@ struct Run<'a> {
     /// With an external workload: the application's writes, as the
     /// regions' logs recorded them.
     recorded: Option<Recorded>,
+    /// The scenario's alarms, stop conditions and objectives.
+    experiment: Experiment,
 }
 
 impl<'a> Run<'a> {
@@ -297,6 +315,7 @@ impl<'a> Run<'a> {
             pending: 0,
             baseline: None,
             recorded: None,
+            experiment: Experiment::new(scenario),
         }
     }
 
@@ -395,11 +414,38 @@ impl<'a> Run<'a> {
             }
             if now >= next_sample {
                 self.read_recorded().await;
-                let s = sample(self.regions, self.start).await;
-                self.follow(&s);
-                self.report_progress(progress, "workload", Some(&s));
-                self.samples.push(s);
+                let (s, stop, marks) = self
+                    .experiment
+                    .sample_counting(self.regions, self.start, &self.tally, scenario)
+                    .await;
+                self.marks.extend(marks);
                 next_sample += scenario.sample_interval;
+                let stop = match s {
+                    Some(s) => {
+                        self.follow(&s);
+                        let rows = self.report_progress(progress, "workload", Some(&s));
+                        let t_ms = s.t_ms;
+                        self.samples.push(s);
+                        let (marks, stop) = (self.experiment)
+                            .sample(t_ms, rows, &self.tally, faults, &self.holders)
+                            .await;
+                        self.marks.extend(marks);
+                        stop
+                    }
+                    None => stop,
+                };
+                if let Some(stop) = stop {
+                    let (at_ms, skipped) = (self.ms_now(), scenario.events.len() - next_event);
+                    for label in self
+                        .experiment
+                        .stop(stop, at_ms, skipped, self.regions)
+                        .await
+                    {
+                        self.mark(at_ms, "stop", label);
+                    }
+                    self.report_progress(progress, "workload", None);
+                    break;
+                }
             }
             let mut wake = next_sample.min(end);
             if let Some(e) = scenario.events.get(next_event) {
@@ -498,6 +544,7 @@ impl<'a> Run<'a> {
             });
         }
         self.mark(at_ms, action.name(), label);
+        self.experiment.applied(action, at_ms);
     }
 
     async fn step_recreate<F: Faults>(&mut self, faults: &mut F) -> Option<Result<String, String>> {
@@ -532,7 +579,7 @@ impl<'a> Run<'a> {
         progress: &mut dyn FnMut(&Progress),
         phase: &'static str,
         s: Option<&Sample>,
-    ) {
+    ) -> Option<SampleRows> {
         let (acked, failed) = {
             let t = lock(&self.tally);
             (t.acked, t.failed)
@@ -557,8 +604,9 @@ impl<'a> Run<'a> {
             pending: self.pending,
             last_event: self.last_event.clone(),
             events,
-            rows,
+            rows: rows.clone(),
         });
+        rows
     }
 
     /// Stops the workload and lets in-flight requests finish (each is
@@ -623,9 +671,10 @@ impl<'a> Run<'a> {
 
     /// Samples until every link is drained and every digest agrees, or the
     /// scenario's `settle` has passed since `workload_end`.
-    async fn settle(
+    async fn settle<F: Faults>(
         &mut self,
         workload_end: Instant,
+        faults: &mut F,
         progress: &mut dyn FnMut(&Progress),
     ) -> Settled {
         let settle_end = workload_end + self.scenario.settle;
@@ -633,7 +682,11 @@ impl<'a> Run<'a> {
             self.read_recorded().await;
             let s = sample(self.regions, self.start).await;
             self.follow(&s);
-            self.report_progress(progress, "settling", Some(&s));
+            let rows = self.report_progress(progress, "settling", Some(&s));
+            let (marks, _) = (self.experiment)
+                .sample(s.t_ms, rows, &self.tally, faults, &self.holders)
+                .await;
+            self.marks.extend(marks);
             let drained = self.joins.settled() && probe::drained(&s);
             if drained {
                 let digests = digest_all(&self.holders, &self.table).await;

@@ -18,15 +18,22 @@
 //! (`workload.external`), `recorded` reads what the regions committed for
 //! it in place of the workload's answers. `orders` places orders beside the workload and watches other
 //! regions for an application's invariant that partition order breaks.
+//! `experiment` evaluates the scenario's alarms (`alarms`) at every sample,
+//! stops the timeline when a stop condition's alarm goes to ALARM, and
+//! judges the scenario's objectives; `invariants` checks the application's
+//! data in every region while the drill runs and once it has settled.
 
+mod alarms;
 pub mod attached;
 mod checks;
 pub mod collect;
 pub mod compare;
 mod disaster;
 pub mod driver;
+mod experiment;
 mod failover;
 mod history;
+mod invariants;
 mod jitter;
 mod join;
 pub mod live;

@@ -319,6 +319,21 @@ fn eventual(
         durability: Durability::Full,
         sync_interval: Duration::from_secs(1),
         events,
+        alarms: Vec::new(),
+        stop_conditions: Vec::new(),
+        objectives: Default::default(),
+        // An invariant no fault can break: once settled, every region
+        // holds the same items. Judged after the regions settle, so the
+        // run itself is what it was before the sweep checked it.
+        invariants: vec![meridian_scenario::invariant::Invariant {
+            name: "converged".into(),
+            table: "drill".into(),
+            filter_text: None,
+            filter: None,
+            expect: meridian_scenario::invariant::Expect::Equal,
+            command: None,
+            every: None,
+        }],
     }
 }
 

@@ -40,6 +40,8 @@ pub(crate) struct Tally {
     pub(crate) rejected: u64,
     pub(crate) by_op: BTreeMap<String, u64>,
     pub(crate) by_region: BTreeMap<String, u64>,
+    /// Failed requests per region, for the alarms on a region's errors.
+    pub(crate) failed_by_region: BTreeMap<String, u64>,
     /// Requests sent and not yet answered (a mark waits for none).
     pub(crate) in_flight: u64,
     /// Per region, how many times it was restarted while a recreated
@@ -145,6 +147,7 @@ pub(crate) async fn region_workload(
                 let mut t = lock(&tally);
                 t.attempted += 1;
                 t.failed += 1;
+                *t.failed_by_region.entry(target.name.clone()).or_default() += 1;
                 continue;
             };
             let (client, tally, table, region) = (
@@ -253,6 +256,7 @@ impl Tally {
             Ok(Outcome::Rejected) => self.rejected += 1,
             Err(_) => {
                 self.failed += 1;
+                *self.failed_by_region.entry(region.to_string()).or_default() += 1;
                 // A delete whose outcome no client saw may have
                 // been applied, alone or in a transaction.
                 let deleted = (op.kind == OpKind::Delete)

@@ -25,6 +25,7 @@ macro_rules! w {
 
 mod consistency;
 mod failover;
+mod judged;
 mod markup;
 mod order;
 mod plot;
@@ -54,6 +55,7 @@ pub fn render(report: &Report) -> String {
     );
     header(&mut out, report, name);
     verdict(&mut out, report);
+    judged::judged_section(&mut out, report);
     consistency::comparison_section(&mut out, report);
     order::order_comparison_section(&mut out, report);
     consistency::consistency_section(&mut out, report);
@@ -540,6 +542,10 @@ mod tests {
             orders: None,
             order_comparison: Vec::new(),
             failover: None,
+            alarms: Vec::new(),
+            experiment: None,
+            criteria: Vec::new(),
+            invariants: Vec::new(),
             joins: vec![crate::report::JoinReport {
                 region: "sa-east-1".into(),
                 asked: "us-east-1".into(),

@@ -6,6 +6,7 @@ use std::collections::BTreeMap;
 use serde::Deserialize;
 
 use super::action::{Distribution, PartitionKind};
+use super::criteria::{AlarmSection, InvariantSection, ObjectivesSection};
 use super::model::{Consistency, Durability, Mix, Order};
 
 #[derive(Deserialize)]
@@ -39,6 +40,18 @@ pub(super) struct File {
     pub(super) replication: ReplicationSection,
     #[serde(default, rename = "event")]
     pub(super) events: Vec<EventSection>,
+    /// Alarms over what the drill measures, CloudWatch's shape.
+    #[serde(default, rename = "alarm")]
+    pub(super) alarms: Vec<AlarmSection>,
+    /// Alarms whose ALARM stops the drill, as an FIS template's
+    /// `stopConditions` stop an experiment.
+    #[serde(default)]
+    pub(super) stop_conditions: Vec<String>,
+    #[serde(default)]
+    pub(super) objectives: ObjectivesSection,
+    /// Invariants over the application's data.
+    #[serde(default, rename = "invariant")]
+    pub(super) invariants: Vec<InvariantSection>,
 }
 
 fn default_settle() -> String {

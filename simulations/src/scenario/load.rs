@@ -8,6 +8,7 @@ use std::time::Duration;
 
 use super::action::Action;
 use super::action::Distribution;
+use super::criteria;
 use super::events::{check_timeline, parse_events};
 use super::file::{Catalogue, File, ReplicationSection, TableSection, WorkloadSection};
 use super::limits::{MAX_DURATION, MAX_ITEM_BYTES, MAX_KEYS, MAX_RATE_PER_REGION, MAX_REGIONS};
@@ -15,6 +16,7 @@ use super::model::{
     Consistency, Event, KeyDistribution, Mix, Order, Replication, Scenario, Table, Workload,
 };
 use super::units::duration_field;
+use crate::alarm::MetricName;
 
 #[derive(Debug, thiserror::Error)]
 pub enum ScenarioError {
@@ -133,6 +135,21 @@ impl Scenario {
             .cloned()
             .collect();
         check_timeline(&events, &regions, &holders)?;
+        let alarms = criteria::alarms(&file.alarms, &regions, times.sample_interval)?;
+        if workload.external
+            && let Some(i) = alarms.iter().position(|a| {
+                matches!(a.metric, MetricName::FailedRequests | MetricName::ErrorRate)
+            })
+        {
+            return Err(format!(
+                "alarm[{i}].metric: {} counts the drill's own requests, and workload.external = true leaves the load to your application; watch the failover endpoint's FailoverFailedRequests",
+                alarms[i].metric.as_str()
+            ));
+        }
+        criteria::named_alarms("stop_conditions", &file.stop_conditions, &alarms)?;
+        let objectives = criteria::objectives(&file.objectives, &alarms)?;
+        let invariants =
+            criteria::invariants(&file.invariants, &workload.table, times.sample_interval)?;
         Ok(Scenario {
             name: file.name,
             description: file.description,
@@ -152,6 +169,10 @@ impl Scenario {
             durability: file.durability,
             sync_interval: times.sync_interval,
             events,
+            alarms,
+            stop_conditions: file.stop_conditions,
+            objectives,
+            invariants,
         })
     }
 }

@@ -14,10 +14,12 @@
 //! - `file`: the TOML file as written, before any check;
 //! - `load`: reading a file and checking it into a [`Scenario`];
 //! - `events`: each event parsed, and the timeline checked as a whole;
+//! - [`criteria`]: alarms, stop conditions and objectives;
 //! - [`units`]: durations and clock offsets as written;
 //! - [`limits`]: the bounds a scenario is held to.
 
 pub mod action;
+pub mod criteria;
 mod events;
 mod file;
 pub mod limits;
@@ -26,6 +28,7 @@ pub mod model;
 pub mod units;
 
 pub use action::{Action, Distribution, PartitionKind, arrow, directed, isolating};
+pub use criteria::Objectives;
 pub use limits::*;
 pub use load::ScenarioError;
 pub use model::{
@@ -84,6 +87,111 @@ mod tests {
         )
         .unwrap();
         assert_eq!(only.workload.mix.transact, 1);
+    }
+
+    /// Alarms, stop conditions and objectives are read into the scenario,
+    /// and bad ones are refused naming the field, before any drill starts.
+    #[test]
+    fn alarms_stop_conditions_and_objectives_are_checked_by_field() {
+        const ALARM: &str = "[[alarm]]\nname = \"lag\"\nmetric = \"ReplicationLatency\"\nregion = \"a\"\nreceiving_region = \"b\"\nstatistic = \"Maximum\"\nperiod = \"1s\"\nthreshold = 500\ncomparison = \"GreaterThanThreshold\"\nevaluation_periods = 3\n";
+        let top = |lines: &str, extra: &str| {
+            Scenario::parse(
+                &format!(
+                    "{}\n{extra}",
+                    BASE.replacen("[regions]", &format!("{lines}\n[regions]"), 1)
+                ),
+                &BTreeMap::new(),
+            )
+        };
+        let s = top(
+            "stop_conditions = [\"lag\"]",
+            &format!(
+                "{ALARM}[objectives]\nrto = \"20s\"\nrecover = [\"lag\"]\nrecover_within = \"5s\""
+            ),
+        )
+        .unwrap();
+        let a = &s.alarms[0];
+        assert_eq!(a.metric, crate::alarm::MetricName::ReplicationLatency);
+        assert_eq!((a.evaluation_periods, a.datapoints_to_alarm), (3, 3));
+        assert_eq!(a.receiving_region.as_deref(), Some("b"));
+        assert_eq!(s.stop_conditions, vec!["lag".to_string()]);
+        assert_eq!(s.objectives.rto, Some(Duration::from_secs(20)));
+        assert_eq!(s.objectives.recover_within, Duration::from_secs(5));
+        for (lines, extra, names) in [
+            (
+                "",
+                ALARM.replace("ReplicationLatency", "Nope"),
+                "alarm[0].metric: \"Nope\" is not a metric",
+            ),
+            ("", ALARM.replace("Maximum", "p99"), "alarm[0].statistic"),
+            (
+                "",
+                ALARM.replace("GreaterThanThreshold", "Above"),
+                "alarm[0].comparison",
+            ),
+            ("", ALARM.replace("\"1s\"", "\"100ms\""), "alarm[0].period"),
+            (
+                "",
+                ALARM.replace("region = \"a\"", "region = \"zz\""),
+                "alarm[0].region",
+            ),
+            (
+                "",
+                ALARM.replace("= 3\n", "= 3\ndatapoints_to_alarm = 4\n"),
+                "alarm[0].datapoints_to_alarm",
+            ),
+            (
+                "",
+                format!("{ALARM}{ALARM}"),
+                "alarm[1].name: \"lag\" names two alarms",
+            ),
+            (
+                "stop_conditions = [\"nope\"]",
+                ALARM.to_string(),
+                "stop_conditions[0]: no alarm named \"nope\"",
+            ),
+            (
+                "",
+                format!("{ALARM}[objectives]\nrto = \"-5s\""),
+                "objectives.rto",
+            ),
+            (
+                "",
+                format!("{ALARM}[objectives]\nrpo = \"-1ms\""),
+                "objectives.rpo",
+            ),
+            (
+                "",
+                format!("{ALARM}[objectives]\nrecover = [\"lag\"]"),
+                "objectives.recover_within is required",
+            ),
+            (
+                "",
+                format!("{ALARM}[objectives]\nrecover = [\"x\"]\nrecover_within = \"1s\""),
+                "objectives.recover[0]",
+            ),
+        ] {
+            let err = top(lines, &extra).unwrap_err();
+            assert!(err.contains(names), "{names}: {err}");
+        }
+        let external = BASE.replace(
+            "rate_per_region = 100\n        keys = 50\n        mix = { put = 1 }",
+            "external = true",
+        );
+        let err = Scenario::parse(
+            &format!(
+                "{external}\n{}",
+                ALARM
+                    .replace("ReplicationLatency", "ErrorRate")
+                    .replace("receiving_region = \"b\"\n", "")
+            ),
+            &BTreeMap::new(),
+        )
+        .unwrap_err();
+        assert!(
+            err.contains("alarm[0].metric: ErrorRate counts the drill's own requests"),
+            "{err}"
+        );
     }
 
     #[test]

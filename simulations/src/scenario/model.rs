@@ -8,6 +8,9 @@ use std::time::Duration;
 use serde::Deserialize;
 
 use super::action::{Action, Distribution};
+use super::criteria::Objectives;
+use crate::alarm::Alarm;
+use crate::invariant::Invariant;
 
 /// A scenario, validated, with every time in [`Duration`]s.
 #[derive(Clone, Debug, PartialEq)]
@@ -47,6 +50,14 @@ pub struct Scenario {
     pub sync_interval: Duration,
     /// Sorted by time; ties keep file order.
     pub events: Vec<Event>,
+    /// Alarms evaluated at every sample (`[[alarm]]`).
+    pub alarms: Vec<Alarm>,
+    /// The alarms whose ALARM stops the drill (`stop_conditions`).
+    pub stop_conditions: Vec<String>,
+    /// What the application must meet for the drill to pass.
+    pub objectives: Objectives,
+    /// What the application's data must hold (`[[invariant]]`).
+    pub invariants: Vec<Invariant>,
 }
 
 /// How durable an acknowledged write is in the drill's regions, as a
