@@ -19,6 +19,7 @@ mod digest;
 mod error;
 mod group;
 mod heads;
+mod inbound;
 mod index;
 mod log;
 pub mod memory;
@@ -46,6 +47,7 @@ pub use apply::{ApplyOutcome, Refusal};
 pub(crate) use error::version_from;
 pub use error::{ConditionFailure, StoreError};
 pub use group::Group;
+pub use inbound::{Inbound, Skip, Skipped, Skips};
 pub use index::{IndexPos, IndexStats, index_range};
 pub use range::SortRange;
 pub use read::{
