@@ -70,12 +70,12 @@ impl Withheld {
                 .collect()
         };
         let (was, now_withheld) = (pairs(&self.by_peer), pairs(&fresh));
-        let reopened = was
+        let reopened: Vec<Pair> = was
             .iter()
             .filter(|p| !now_withheld.contains(p))
             .cloned()
             .collect();
-        let closed = now_withheld
+        let closed: Vec<Pair> = now_withheld
             .iter()
             .filter(|p| !was.contains(p))
             .cloned()

@@ -10,7 +10,7 @@ use rusqlite::{OptionalExtension, params};
 use crate::StoreError;
 use crate::group::{Group, GroupTxn};
 use crate::heads::HeadRow;
-use crate::inbound::{Inbound, Skipped, Skips};
+use crate::peer_batch::{PeerBatch, Skipped, Skips};
 
 /// The apply path's promise, checked in debug builds where a version is
 /// about to replace a head: last-writer-wins on (HLC, origin region) lets
@@ -51,7 +51,7 @@ pub struct ApplyOutcome {
     /// that made it is believed (see [`Group::apply`]). Counted as applied
     /// through, so the relaying link goes on.
     pub left_to_origin: usize,
-    /// Entries skipped, per reason (the batch's [`Inbound::skips`]);
+    /// Entries skipped, per reason (the batch's [`PeerBatch::skips`]);
     /// counted as applied through.
     pub skipped: Skipped,
     /// Real-time delivery latency of each processed entry, in µs.
@@ -112,7 +112,7 @@ impl Group<'_> {
         &mut self,
         hlc: &Hlc,
         real_now: u64,
-        batch: &Inbound,
+        batch: &PeerBatch,
     ) -> Result<ApplyOutcome, StoreError> {
         self.isolated(|ctx| ctx.apply(hlc, real_now, batch))
     }
@@ -140,9 +140,9 @@ impl GroupTxn<'_, '_> {
         &mut self,
         hlc: &Hlc,
         real_now: u64,
-        batch: &Inbound,
+        batch: &PeerBatch,
     ) -> Result<ApplyOutcome, StoreError> {
-        let Inbound {
+        let PeerBatch {
             peer,
             log_id,
             entries,

@@ -13,7 +13,7 @@ use meridian_core::{
     PhysicalClock, TableDef,
 };
 use meridian_store::{
-    CatalogChange, Durability, Inbound, ItemWrite, Ops, Reader, StoreError, Writer,
+    CatalogChange, Durability, ItemWrite, Ops, PeerBatch, Reader, StoreError, Writer,
     differing_leaves,
 };
 use proptest::prelude::*;
@@ -79,7 +79,7 @@ impl Node {
             .apply(
                 &self.hlc,
                 T0,
-                &Inbound::new(&from.region, "log", entries.to_vec()),
+                &PeerBatch::new(&from.region, "log", entries.to_vec()),
             )
             .unwrap();
         g.commit().unwrap();
@@ -433,7 +433,7 @@ fn a_failed_request_leaves_the_digest_as_it_was() {
     bad.last_mut().unwrap().context = vec![0xff];
     let mut g = n.writer.group().unwrap();
     assert!(
-        g.apply(&n.hlc, T0, &Inbound::new("r-b", "log", bad.to_vec()))
+        g.apply(&n.hlc, T0, &PeerBatch::new("r-b", "log", bad.to_vec()))
             .is_err()
     );
     g.commit().unwrap();
@@ -443,7 +443,7 @@ fn a_failed_request_leaves_the_digest_as_it_was() {
     let mut g = n.writer.group().unwrap();
     g.write(&n.hlc, T0, &[put(4, 4)]).unwrap();
     assert!(
-        g.apply(&n.hlc, T0, &Inbound::new("r-b", "log", bad.to_vec()))
+        g.apply(&n.hlc, T0, &PeerBatch::new("r-b", "log", bad.to_vec()))
             .is_err()
     );
     g.write(&n.hlc, T0, &[put(5, 5)]).unwrap();
@@ -823,7 +823,7 @@ impl Node {
             .apply(
                 &self.hlc,
                 T0,
-                &Inbound::new(&from.region, &id, entries.to_vec()),
+                &PeerBatch::new(&from.region, &id, entries.to_vec()),
             )
             .unwrap();
         g.commit().unwrap();

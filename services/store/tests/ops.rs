@@ -3,7 +3,7 @@
 use std::sync::Arc;
 
 use meridian_core::{AttrValue, Item, KeyAttr, KeySchema, KeyType, Mutation, Number, TableDef};
-use meridian_store::{CatalogChange, Condition, Inbound, ItemWrite, Skip, Skips, StoreError};
+use meridian_store::{CatalogChange, Condition, ItemWrite, PeerBatch, Skip, Skips, StoreError};
 
 mod common;
 use common::{Node, T0};
@@ -185,7 +185,7 @@ fn a_unit_that_cannot_be_completed_is_not_applied_at_all() {
     let without_t04: Vec<Mutation> = all.iter().filter(|e| e.seq != 2).cloned().collect();
     let mut g = b.writer.group().unwrap();
     let out = g
-        .apply(&b.hlc, T0, &Inbound::new("r-a", "log", without_t04))
+        .apply(&b.hlc, T0, &PeerBatch::new("r-a", "log", without_t04))
         .unwrap();
     g.commit().unwrap();
     assert!(
@@ -243,7 +243,7 @@ fn released_entries_apply_one_by_one_and_record_the_prefix_given() {
             .apply(
                 &b.hlc,
                 T0,
-                &Inbound::new("r-a", "log", at(seqs)).released_through(through),
+                &PeerBatch::new("r-a", "log", at(seqs)).released_through(through),
             )
             .unwrap();
         g.commit().unwrap();
@@ -292,7 +292,7 @@ fn released_entries_apply_one_by_one_and_record_the_prefix_given() {
         .apply(
             &c.hlc,
             T0,
-            &Inbound::new("r-a", "log", all.to_vec()).released_through(6),
+            &PeerBatch::new("r-a", "log", all.to_vec()).released_through(6),
         )
         .unwrap();
     g.commit().unwrap();
@@ -321,7 +321,11 @@ fn skipped_tables_are_counted_per_reason_and_applied_through() {
         .collect();
     let mut g = b.writer.group().unwrap();
     let out = g
-        .apply(&b.hlc, T0, &Inbound::new("r-a", "log", all).skipping(skips))
+        .apply(
+            &b.hlc,
+            T0,
+            &PeerBatch::new("r-a", "log", all).skipping(skips),
+        )
         .unwrap();
     g.commit().unwrap();
     assert_eq!(out.skipped.of(Skip::Paused), 1, "{out:?}");
@@ -377,7 +381,7 @@ fn ttl_rows_expiry_and_no_conflict_between_two_expiries() {
     );
     let b_entries: Vec<Mutation> = b.reader.log_after(0, 100, usize::MAX).unwrap();
     let mut g = a.writer.group().unwrap();
-    g.apply(&a.hlc, T0, &Inbound::new("r-b", "log", b_entries))
+    g.apply(&a.hlc, T0, &PeerBatch::new("r-b", "log", b_entries))
         .unwrap();
     g.commit().unwrap();
     a.ship_to(&mut b, "r-a");

@@ -13,7 +13,7 @@ use std::sync::{Arc, Mutex};
 use meridian_core::{EncodedKey, Hlc, Mutation, Timestamp};
 use meridian_store::pitr::Pitr;
 use meridian_store::{
-    ApplyOutcome, Group, Inbound, ItemWrite, Reader, StoreError, StrongInstall, Trimmed,
+    ApplyOutcome, Group, ItemWrite, PeerBatch, Reader, StoreError, StrongInstall, Trimmed,
     WriteRequest, WriteResult, Writer,
 };
 use tokio::sync::{mpsc, oneshot, watch};
@@ -306,7 +306,7 @@ impl StoreBridge {
 
     /// Applies a batch of a peer's log (`Group::apply`); resolves after its
     /// group is durable.
-    pub async fn apply(&self, batch: Inbound) -> Result<ApplyOutcome, BridgeError> {
+    pub async fn apply(&self, batch: PeerBatch) -> Result<ApplyOutcome, BridgeError> {
         self.ask_with(
             move |group, hlc, now| Group::apply(group, hlc, now, &batch),
             |_| 0,

@@ -16,7 +16,7 @@ use meridian_core::epoch::{Epoch, resume};
 use meridian_core::{CATALOG_TABLE, Mutation};
 use meridian_proto::v1 as pb;
 use meridian_proto::v1::replication_server::Replication;
-use meridian_store::{Inbound, Skip, Skips};
+use meridian_store::{PeerBatch, Skip, Skips};
 use rand::Rng;
 use tokio::sync::mpsc;
 use tokio::time::Instant;
@@ -377,7 +377,7 @@ impl InboundStream {
     ) -> Option<receiver::Event<Vec<Mutation>>> {
         let peer = &self.label.peer;
         let shared = &self.shared;
-        let batch = Inbound::new(peer.as_str(), self.log_id.as_str(), entries)
+        let batch = PeerBatch::new(peer.as_str(), self.log_id.as_str(), entries)
             .skipping(skips(shared, peer));
         let batch = match released {
             Some(through) => batch.released_through(through),

@@ -88,7 +88,7 @@ impl Skipped {
 
 /// One batch of `peer`'s log `log_id`, in log order.
 #[derive(Clone, Debug)]
-pub struct Inbound {
+pub struct PeerBatch {
     pub peer: String,
     pub log_id: String,
     pub entries: Vec<Mutation>,
@@ -105,10 +105,10 @@ pub struct Inbound {
     pub skips: Skips,
 }
 
-impl Inbound {
+impl PeerBatch {
     /// A batch of whole units, nothing skipped.
     pub fn new(peer: impl Into<String>, log_id: impl Into<String>, entries: Vec<Mutation>) -> Self {
-        Inbound {
+        PeerBatch {
             peer: peer.into(),
             log_id: log_id.into(),
             entries,
