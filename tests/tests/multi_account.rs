@@ -15,6 +15,7 @@ use aws_sdk_dynamodb::types::{
     GlobalTableSettingsReplicationMode, KeySchemaElement, KeyType, ReplicaStatus,
     ScalarAttributeType, TableStatus,
 };
+use meridian_proto::v1 as pb;
 use meridian_tests::{TestCluster, poll_until};
 
 use crate::cases;
@@ -294,6 +295,22 @@ async fn a_replica_of_another_account_joins_by_policy_and_stops_when_its_policy_
             .await
             .is_none()
     );
+    // Each side counts the other's entries it skipped under their reason:
+    // withheld, not paused.
+    for (i, peer) in [(0, REGIONS[1]), (1, REGIONS[0])] {
+        let status = c
+            .admin(i)
+            .status(pb::StatusRequest {})
+            .await
+            .expect("status")
+            .into_inner();
+        let p = status.peers.iter().find(|p| p.peer == peer).expect("peer");
+        assert!(
+            p.withheld_skipped > 0 && p.paused_skipped == 0,
+            "{}: {p:?}",
+            REGIONS[i]
+        );
+    }
 
     // The grant comes back: both writes cross, and the replica is ACTIVE.
     put_policy(&b, REGIONS[1], B, &policy(REGIONS[1], B, None)).await;

@@ -128,6 +128,21 @@ pub fn diff(expected: &str, actual: &str) -> String {
     out
 }
 
+/// Runs `step`, answering a panic it raises (an invariant of the machine,
+/// a debug assertion, broken) as `Err` with the panic's message, as a
+/// harness answers a broken property: a run then stops at the first
+/// broken invariant and says where it was.
+pub fn invariant<T>(step: impl FnOnce() -> Result<T, String>) -> Result<T, String> {
+    std::panic::catch_unwind(std::panic::AssertUnwindSafe(step)).unwrap_or_else(|p| {
+        let why = p
+            .downcast_ref::<String>()
+            .cloned()
+            .or_else(|| p.downcast_ref::<&str>().map(|s| s.to_string()))
+            .unwrap_or_default();
+        Err(format!("panicked: {why}"))
+    })
+}
+
 /// A number in a script, or a panic naming it.
 pub fn num(s: &str) -> u64 {
     s.parse()

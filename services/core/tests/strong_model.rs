@@ -71,7 +71,7 @@ fn check(adapter: Adapter, bounds: &Bounds, limit: usize) -> Outcome {
     while let Some((state, depth)) = queue.pop_front() {
         for event in state.events(bounds) {
             out.transitions += 1;
-            match state.step(&event, bounds) {
+            match checked_step(&state, &event, bounds) {
                 Ok(next) => {
                     if seen.insert(next.fingerprint()) {
                         out.states += 1;
@@ -128,6 +128,21 @@ fn check(adapter: Adapter, bounds: &Bounds, limit: usize) -> Outcome {
     }
     out.time = started.elapsed();
     out
+}
+
+/// One step of the world, with a member's invariant that fires (a debug
+/// assertion of the core) reported as a broken property is: the check
+/// stops at the first one, with the path that led there.
+fn checked_step(state: &State, event: &Event, bounds: &Bounds) -> Result<State, String> {
+    std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| state.step(event, bounds)))
+        .unwrap_or_else(|p| {
+            let why = p
+                .downcast_ref::<String>()
+                .cloned()
+                .or_else(|| p.downcast_ref::<&str>().map(|s| s.to_string()))
+                .unwrap_or_default();
+            Err(format!("panicked: {why}"))
+        })
 }
 
 fn report(name: &str, o: &Outcome) {

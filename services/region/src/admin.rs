@@ -14,7 +14,7 @@ use tonic::{Request, Response, Status};
 
 use crate::Shared;
 use crate::convert::version_to_pb;
-use crate::metrics::{CallLabel, PeerDirectionLabel, PeerLabel};
+use crate::metrics::{CallLabel, PeerDirectionLabel, PeerLabel, PeerReasonLabel};
 use crate::status::status_from;
 use crate::worker::{Stop, Worker};
 use pending::refresh_pending;
@@ -768,6 +768,14 @@ fn peer_status(shared: &Shared, peer: String, acked: u64, pending: u64) -> pb::P
             })
             .get()
     };
+    let skipped = |why: meridian_store::Skip| {
+        m.skipped
+            .get_or_create(&PeerReasonLabel {
+                peer: peer.clone(),
+                reason: why.reason(),
+            })
+            .get()
+    };
     pb::PeerStatus {
         connected: state.connected,
         acked_seq: acked,
@@ -789,7 +797,8 @@ fn peer_status(shared: &Shared, peer: String, acked: u64, pending: u64) -> pb::P
         reordered: m.reordered.get_or_create(&label).get(),
         torn_units: m.torn_units.get_or_create(&label).get(),
         left_to_origin: m.left_to_origin.get_or_create(&label).get(),
-        paused_skipped: m.paused_skipped.get_or_create(&label).get(),
+        paused_skipped: skipped(meridian_store::Skip::Paused),
+        withheld_skipped: skipped(meridian_store::Skip::Withheld),
         shipped: m.shipped.get_or_create(&label).get(),
         coalesced: m.coalesced.get_or_create(&label).get(),
         peer,

@@ -2,16 +2,16 @@
 //! (`meridian_core::replicas::authorize`): for each peer, the tables whose
 //! entries this region neither applies from it nor pulls from it by
 //! repair, because the pair's policies do not grant the replication
-//! service both ways. The receiver skips them as it skips a paused
-//! table's (`pause`), and acknowledges them so the link goes on; when a
-//! grant comes back, the resume loop pulls what was skipped by repair.
+//! service both ways. The receiver skips them (`meridian_store::Skip::Withheld`),
+//! and acknowledges them so the link goes on; when a grant comes back, the
+//! resume worker (`crate::resume`) pulls what was skipped by repair.
 //!
 //! Worked out from the catalog, which every region holds alike, so both
 //! ends of a pair withhold the same tables; again whenever the catalog
 //! changes, and every [`REFRESH`] besides, since a policy's conditions
 //! may name a time (the deny statement AWS FIS adds to pause a table). A
-//! pure core: the resume loop (`crate::resume`) reads the catalog and
-//! hands it in.
+//! pure core: the grants worker (`crate::grants_refresh`) reads the
+//! catalog and hands it in.
 
 use std::collections::BTreeMap;
 use std::time::Duration;
@@ -29,6 +29,9 @@ pub type Pair = (String, String);
 #[derive(Debug, Default)]
 pub struct Withheld {
     by_peer: BTreeMap<String, Vec<String>>,
+    /// Pairs granted again and not yet taken to be pulled back
+    /// ([`Withheld::take_reopened`]).
+    reopened: Vec<Pair>,
     /// The catalog epoch and the time they were worked out at.
     epoch: Option<u64>,
     at: Option<tokio::time::Instant>,
@@ -53,7 +56,8 @@ impl Withheld {
 
     /// Takes `fresh`, worked out at `now` from the catalog at `epoch`, and
     /// answers the pairs (table, peer) granted again since the last time
-    /// (what the resume loop pulls) and those newly withheld.
+    /// and those newly withheld. The pairs granted again are kept, too,
+    /// for [`Withheld::take_reopened`].
     pub fn replace(
         &mut self,
         fresh: BTreeMap<String, Vec<String>>,
@@ -66,12 +70,12 @@ impl Withheld {
                 .collect()
         };
         let (was, now_withheld) = (pairs(&self.by_peer), pairs(&fresh));
-        let reopened = was
+        let reopened: Vec<Pair> = was
             .iter()
             .filter(|p| !now_withheld.contains(p))
             .cloned()
             .collect();
-        let closed = now_withheld
+        let closed: Vec<Pair> = now_withheld
             .iter()
             .filter(|p| !was.contains(p))
             .cloned()
@@ -79,7 +83,17 @@ impl Withheld {
         self.by_peer = fresh;
         self.epoch = Some(epoch);
         self.at = Some(now);
+        self.reopened.extend_from_slice(&reopened);
         (reopened, closed)
+    }
+
+    /// The pairs (table, peer) granted again since the last call and not
+    /// withheld again since: what the resume worker pulls back by repair.
+    pub fn take_reopened(&mut self) -> Vec<Pair> {
+        let mut out = std::mem::take(&mut self.reopened);
+        out.retain(|(table, peer)| !self.blocks(peer, table));
+        out.dedup();
+        out
     }
 }
 
@@ -145,5 +159,30 @@ mod tests {
             ])
         );
         assert!(work_out("x", &tables, 0).is_empty());
+    }
+
+    #[test]
+    fn a_pair_granted_again_is_taken_once_unless_withheld_again() {
+        let t0 = tokio::time::Instant::now();
+        let withheld = |peers: &[&str]| -> BTreeMap<String, Vec<String>> {
+            peers
+                .iter()
+                .map(|p| (p.to_string(), vec!["t".to_string()]))
+                .collect()
+        };
+        let mut w = Withheld::default();
+        assert!(w.due(0, t0));
+        let (reopened, closed) = w.replace(withheld(&["b", "c"]), 0, t0);
+        assert!(reopened.is_empty());
+        assert_eq!(closed.len(), 2);
+        assert!(w.blocks("b", "t") && !w.due(0, t0));
+        assert!(w.due(1, t0), "a catalog change");
+        assert!(w.due(0, t0 + REFRESH), "a second later");
+        let (reopened, _) = w.replace(withheld(&[]), 1, t0);
+        assert_eq!(reopened.len(), 2);
+        // c's grant is withheld again before the pairs are taken.
+        w.replace(withheld(&["c"]), 2, t0);
+        assert_eq!(w.take_reopened(), vec![("t".to_string(), "b".to_string())]);
+        assert!(w.take_reopened().is_empty(), "taken once");
     }
 }

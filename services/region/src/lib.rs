@@ -18,6 +18,7 @@ mod endpoints;
 mod error;
 pub mod failover;
 mod grants;
+mod grants_refresh;
 mod indexes;
 pub mod limits;
 pub mod listen;
@@ -381,14 +382,14 @@ fn assemble(
 /// Before anything is served: deletion protection an earlier build kept as
 /// this replica's own setting becomes the catalog row every region reads
 /// (`meridian_core::protection`), and what the replicas' policies withhold
-/// is known before the first entry arrives (`grants`; the resume loop
-/// keeps it current).
+/// is known before the first entry arrives (`grants`; the grants worker,
+/// `grants_refresh`, keeps it current).
 async fn settle_catalog(shared: &Arc<Shared>) -> Result<(), RegionError> {
     handle(shared)
         .move_legacy_protection()
         .await
         .map_err(|e| RegionError::LegacyProtection(e.to_string()))?;
-    if let Err(e) = resume::refresh_grants(shared).await {
+    if let Err(e) = grants_refresh::refresh(shared).await {
         tracing::warn!(error = %e, "working out the replicas' policies at start failed");
     }
     Ok(())
@@ -555,9 +556,10 @@ fn spawn_peer_tasks(
     }
 }
 
-/// Starts the region's own loops: replica changes, index builds, resuming
-/// paused work, log truncation, TTL expiry, and the metrics endpoint when
-/// it has a listener.
+/// Starts the region's own loops: replica changes, index builds, the
+/// replicas' grants, pulling back what a pause or a withheld grant
+/// skipped, log truncation, TTL expiry, and the metrics endpoint when it
+/// has a listener.
 fn spawn_loops(
     shared: &Arc<Shared>,
     stop: &worker::Stop,
@@ -572,6 +574,10 @@ fn spawn_loops(
     let builder = shared.clone();
     tasks.push(workers.spawn("indexes", stop, |w, stop| {
         runner::run(indexes::Builder::new(builder), w, stop)
+    }));
+    let granter = shared.clone();
+    tasks.push(workers.spawn("grants", stop, |w, stop| {
+        runner::run(grants_refresh::Grants::new(granter), w, stop)
     }));
     let resumer = shared.clone();
     tasks.push(workers.spawn("resume", stop, |w, stop| {

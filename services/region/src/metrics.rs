@@ -209,9 +209,10 @@ pub struct Metrics {
     /// Relayed catalog changes that would delete or replace a table here,
     /// passed over for their origin to bring, by relaying peer.
     pub left_to_origin: Family<PeerLabel, Counter>,
-    /// Entries skipped because their table's replication with the peer was
-    /// paused (`pause`), by peer.
-    pub paused_skipped: Family<PeerLabel, Counter>,
+    /// Entries skipped rather than applied, by peer and reason
+    /// (`meridian_store::Skip`): their table's replication with the peer
+    /// paused (`pause`) or withheld by the replicas' policies (`grants`).
+    pub skipped: Family<PeerReasonLabel, Counter>,
     pub applied: Family<PeerLabel, Counter>,
     /// Partition order's anomalies as they became visible here, by source
     /// peer: entries applied while an earlier entry of the peer's log was
@@ -312,7 +313,7 @@ impl Metrics {
             drift_ahead: Family::default(),
             replication_refusals: Family::default(),
             left_to_origin: Family::default(),
-            paused_skipped: Family::default(),
+            skipped: Family::default(),
             applied: Family::default(),
             reordered: Family::default(),
             torn_units: Family::default(),
@@ -449,9 +450,9 @@ impl Metrics {
             self.left_to_origin.clone(),
         );
         registry.register(
-            "replication_paused_skipped",
-            "Entries from a peer skipped because their table's replication with that peer was paused (docs/netsim.md), by peer; the pause's end pulls them back by repair",
-            self.paused_skipped.clone(),
+            "replication_skipped",
+            "Entries from a peer skipped rather than applied, by peer and reason: paused (the table's replication with that peer is paused, docs/netsim.md) or withheld (the replicas' resource-based policies do not grant it, docs/replicas.md); the reason's end pulls them back by repair",
+            self.skipped.clone(),
         );
         registry.register(
             "applied_mutations",

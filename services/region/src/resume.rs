@@ -1,9 +1,12 @@
-//! The end of a paused table's replication (`pause`): when a pause is
-//! over, this region pulls what it skipped by repair rounds of that table,
-//! the replica from every peer and each peer from the replica. Repair only
-//! pulls, so both sides' rounds together bring both directions back: the
-//! latest version of every item, not each version in between (which the
-//! skipped log entries held), as docs/netsim.md says.
+//! The end of a skip (`meridian_store::Skip`): when a paused table's
+//! replication (`pause`) is over, or the replicas' policies grant a
+//! withheld pair again (`grants`, worked out by `grants_refresh`), this
+//! region pulls what it skipped by repair rounds of that table: at a
+//! pause's end the replica from every peer and each peer from the
+//! replica; at a grant, from the peer it names. Repair only pulls, so both
+//! sides' rounds together bring both directions back: the latest version
+//! of every item, not each version in between (which the skipped log
+//! entries held), as docs/netsim.md says.
 
 use std::sync::Arc;
 use std::time::Duration;
@@ -12,13 +15,14 @@ use crate::Shared;
 use crate::runner::{Next, Work};
 use crate::worker::Worker;
 
-/// How often the pauses are looked at: a pause ends within this of its end.
+/// How often the pauses and grants are looked at: a pause ends within this
+/// of its end.
 const TICK: Duration = Duration::from_millis(100);
 
 pub(crate) struct Resume {
     shared: Arc<Shared>,
     /// Rounds still to run, as (table, peer), retried after a failure (a
-    /// peer down at the pause's end).
+    /// peer down at the pause's end or at the grant).
     due: Vec<(String, String)>,
 }
 
@@ -31,55 +35,20 @@ impl Resume {
     }
 }
 
-/// Works the replicas' grants out again when due (`crate::grants`), and
-/// returns the pairs (table, peer) granted again since the last time.
-pub(crate) async fn refresh_grants(shared: &Shared) -> Result<Vec<(String, String)>, String> {
-    let epoch = shared.storage.catalog_epoch();
-    let instant = tokio::time::Instant::now();
-    let due = shared
-        .withheld
-        .lock()
-        .unwrap_or_else(|p| p.into_inner())
-        .due(epoch, instant);
-    if !due {
-        return Ok(Vec::new());
-    }
-    let tables = shared
-        .storage
-        .read(|r| r.authorization_inputs())
-        .await
-        .map_err(|e| e.to_string())?;
-    let fresh =
-        crate::grants::work_out(&shared.config.name, &tables, shared.real_clock.now_micros());
-    let (reopened, closed) = shared
-        .withheld
-        .lock()
-        .unwrap_or_else(|p| p.into_inner())
-        .replace(fresh, epoch, instant);
-    for (table, peer) in &closed {
-        tracing::warn!(region = %shared.config.name, %table, %peer, "replication not authorized by the replicas' resource-based policies; withheld until it is");
-    }
-    Ok(reopened)
-}
-
 impl Work for Resume {
     type Error = String;
 
     async fn work(&mut self, worker: &Worker) -> Result<Next, String> {
         let me = self.shared.config.name.clone();
-        // Replication a resource-based policy granted again is pulled back
-        // as a pause's end is (`crate::grants`).
-        match refresh_grants(&self.shared).await {
-            Ok(reopened) => {
-                for (table, peer) in reopened {
-                    tracing::info!(region = %me, %table, %peer, "replication authorized again; pulling what was withheld");
-                    self.due.push((table, peer));
-                }
-            }
-            Err(e) => {
-                tracing::warn!(region = %me, error = %e, "working out the replicas' policies failed")
-            }
-        }
+        // Replication the replicas' policies granted again
+        // (`crate::grants_refresh`) is pulled back as a pause's end is.
+        let reopened = self
+            .shared
+            .withheld
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .take_reopened();
+        self.due.extend(reopened);
         let ended = self
             .shared
             .pauses
@@ -117,7 +86,7 @@ impl Work for Resume {
         if failed.is_empty() {
             Ok(Next::Idle)
         } else {
-            Err(format!("repair after a pause: {}", failed.join("; ")))
+            Err(format!("repair after a skip: {}", failed.join("; ")))
         }
     }
 

@@ -1,6 +1,6 @@
 //! The one loop of the region's periodic workers (the TTL reaper, the
-//! truncator, the index builder, the replica-change worker and each
-//! peer's repair rounds).
+//! truncator, the index builder, the replica-change worker, the grants
+//! refresh, the resume worker and each peer's repair rounds).
 //!
 //! A worker is the [`Work`] it does, one step at a time; [`run`] owns
 //! everything around the steps: waiting for the next turn (a period, a

@@ -90,12 +90,13 @@ pub(crate) struct Shared {
     /// callers read, which it locks inside.
     pub strong: strong::Strong,
     /// Tables whose replication is paused at a replica (`pause`): the
-    /// receiver, strong mode's links and the resume loop read it, the admin
+    /// receiver, strong mode's links and the resume worker read it, the admin
     /// API writes it; a plain mutex, held for a lookup and never across an
     /// await.
     pub pauses: Mutex<pause::Pauses>,
     /// Tables whose replication with a peer the replicas' resource-based
-    /// policies withhold (`grants`): the resume loop works it out, the
-    /// receiver and repair rounds read it; a plain mutex, as `pauses`.
+    /// policies withhold (`grants`): the grants worker (`grants_refresh`)
+    /// works it out, the receiver and repair rounds read it, the resume
+    /// worker takes the pairs granted again; a plain mutex, as `pauses`.
     pub withheld: Mutex<grants::Withheld>,
 }

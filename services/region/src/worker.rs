@@ -10,8 +10,8 @@
 //! (1 for the current state) and `meridian_worker_restarts_total{worker}`.
 //!
 //! This module records what workers say; the periodic ones (TTL, truncation,
-//! index builds, replica changes, repair rounds) are driven by the one loop
-//! in [`crate::runner`].
+//! index builds, replica changes, grants, resuming, repair rounds) are
+//! driven by the one loop in [`crate::runner`].
 //!
 //! Async workers start with [`Workers::spawn`] and stop when the region's
 //! [`Stop`] signal is raised; threads start with [`Workers::spawn_thread`].

@@ -10,6 +10,19 @@ use rusqlite::{OptionalExtension, params};
 use crate::StoreError;
 use crate::group::{Group, GroupTxn};
 use crate::heads::HeadRow;
+use crate::peer_batch::{PeerBatch, Skipped, Skips};
+
+/// The apply path's promise, checked in debug builds where a version is
+/// about to replace a head: last-writer-wins on (HLC, origin region) lets
+/// a version replace only an older one, so replicas that saw the same
+/// writes in any order hold the same head.
+fn lww_holds(current: Option<&Version>, incoming: &Version) {
+    debug_assert!(
+        current.is_none_or(|c| c < incoming),
+        "invariant broken: version {incoming} would replace the newer {}",
+        current.map_or(String::new(), |c| c.to_string())
+    );
+}
 
 #[derive(Clone, Debug, Default)]
 pub struct ApplyOutcome {
@@ -38,9 +51,9 @@ pub struct ApplyOutcome {
     /// that made it is believed (see [`Group::apply`]). Counted as applied
     /// through, so the relaying link goes on.
     pub left_to_origin: usize,
-    /// Entries skipped because their table's replication with the sender
-    /// is paused ([`Group::apply_pausing`]); counted as applied through.
-    pub paused: usize,
+    /// Entries skipped, per reason (the batch's [`PeerBatch::skips`]);
+    /// counted as applied through.
+    pub skipped: Skipped,
     /// Real-time delivery latency of each processed entry, in µs.
     pub latencies_micros: Vec<u64>,
 }
@@ -67,8 +80,8 @@ impl Refusal {
 }
 
 impl Group<'_> {
-    /// Applies a batch from `peer` in order: LWW per mutation, conflicts
-    /// recorded, the sender's position advanced. Stops at the first entry the
+    /// Applies a batch of a peer's log in order: LWW per mutation,
+    /// conflicts recorded, the sender's position advanced. Stops at the first entry the
     /// drift guard refuses, so the sender can retry it later.
     ///
     /// The entries come from a peer: every version, context and image is
@@ -89,43 +102,19 @@ impl Group<'_> {
     /// new here, a losing version, a duplicate) pass at once, so a region
     /// still learns a table from whichever peer brings it first.
     ///
-    /// `released` is partition order's (docs/replication.md, *Lanes*):
-    /// `Some(through)` applies each entry on its own, not by units, since a
-    /// receiver releases a unit's entries apart, and records the sender's
-    /// log as applied through `through` (the prefix below what it still
-    /// holds), or up to the entry before a refused one; the entries need
-    /// not follow on from each other. `None` applies whole units in log
-    /// order, through the last entry applied.
+    /// `batch.released` is partition order's (its field's doc).
+    /// The entries of a table in `batch.skips` are skipped: counted as
+    /// applied through, so the link goes on with the other tables, and in
+    /// `skipped` under their reason; what they carried comes back by
+    /// repair rounds once the reason ends. Catalog changes are never
+    /// skipped.
     pub fn apply(
         &mut self,
         hlc: &Hlc,
         real_now: u64,
-        peer: &str,
-        log_id: &str,
-        entries: &[Mutation],
-        released: Option<u64>,
+        batch: &PeerBatch,
     ) -> Result<ApplyOutcome, StoreError> {
-        self.apply_pausing(hlc, real_now, peer, log_id, entries, released, &[])
-    }
-
-    /// [`Group::apply`], skipping the entries of the tables in `paused`:
-    /// replication of those tables between this region and `peer` is
-    /// paused (docs/netsim.md, *Pausing a table's replication*). A skipped
-    /// entry is counted as applied through, so the link goes on with the
-    /// other tables, and in `paused`; the pause's end brings what it
-    /// skipped back by repair rounds. Catalog changes are never skipped.
-    #[allow(clippy::too_many_arguments)]
-    pub fn apply_pausing(
-        &mut self,
-        hlc: &Hlc,
-        real_now: u64,
-        peer: &str,
-        log_id: &str,
-        entries: &[Mutation],
-        released: Option<u64>,
-        paused: &[String],
-    ) -> Result<ApplyOutcome, StoreError> {
-        self.isolated(|ctx| ctx.apply(hlc, real_now, peer, log_id, entries, released, paused))
+        self.isolated(|ctx| ctx.apply(hlc, real_now, batch))
     }
 
     /// Applies heads a peer sent to repair this region (anti-entropy, see
@@ -147,17 +136,20 @@ impl Group<'_> {
 }
 
 impl GroupTxn<'_, '_> {
-    #[allow(clippy::too_many_arguments)]
     fn apply(
         &mut self,
         hlc: &Hlc,
         real_now: u64,
-        peer: &str,
-        log_id: &str,
-        entries: &[Mutation],
-        released: Option<u64>,
-        paused: &[String],
+        batch: &PeerBatch,
     ) -> Result<ApplyOutcome, StoreError> {
+        let PeerBatch {
+            peer,
+            log_id,
+            entries,
+            released,
+            skips,
+        } = batch;
+        let (peer, released) = (peer.as_str(), *released);
         let (start, new_log) = self.inbound_position(peer, log_id)?;
         let mut out = ApplyOutcome {
             applied_through: start,
@@ -187,7 +179,7 @@ impl GroupTxn<'_, '_> {
             // a refused unit writes nothing and needs no savepoint. An error
             // after that point fails the whole apply, which the caller rolls back.
             let refusal =
-                self.admit_unit(hlc, peer, paused, unit, &mut gate, &mut admitted, &mut out)?;
+                self.admit_unit(hlc, peer, skips, unit, &mut gate, &mut admitted, &mut out)?;
             if let Some((kind, reason, drift)) = refusal {
                 out.refused = Some(reason);
                 out.refusal = Some(kind);
@@ -210,6 +202,11 @@ impl GroupTxn<'_, '_> {
             let through = refused_at.map_or(through, |r| through.min(r - 1));
             out.applied_through = start.max(through);
         }
+        debug_assert!(
+            out.applied_through >= start,
+            "invariant broken: {peer}'s log {log_id} applied through {start} would move back to {}",
+            out.applied_through
+        );
         if out.applied_through > start || new_log {
             self.set_inbound(peer, log_id, out.applied_through)?;
         }
@@ -241,7 +238,7 @@ impl GroupTxn<'_, '_> {
         &mut self,
         hlc: &Hlc,
         peer: &str,
-        paused: &[String],
+        skips: &Skips,
         unit: &[Mutation],
         gate: &mut GateCache,
         admitted: &mut Vec<Option<Version>>,
@@ -251,8 +248,10 @@ impl GroupTxn<'_, '_> {
         let mut refusal = None;
         let mut left = false;
         for e in unit {
-            if e.table != CATALOG_TABLE && paused.contains(&e.table) {
-                out.paused += 1;
+            if e.table != CATALOG_TABLE
+                && let Some(why) = skips.why(&e.table)
+            {
+                out.skipped.count(why);
                 admitted.push(None);
                 continue;
             }
@@ -481,6 +480,7 @@ impl GroupTxn<'_, '_> {
             out.conflicts += 1;
         }
         if decision.apply {
+            lww_holds(current.as_ref().map(|c| &c.version), &version);
             self.install(current.as_ref(), e, out)?;
         }
         out.applied_through = e.seq;
@@ -649,4 +649,33 @@ pub(crate) fn check_image_key(def: &TableDef, e: &Mutation) -> Result<(), StoreE
         }
     }
     Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn version(physical: u64, origin: &str) -> Version {
+        Version {
+            hlc: meridian_core::Timestamp {
+                physical,
+                logical: 0,
+            },
+            origin: origin.into(),
+        }
+    }
+
+    #[test]
+    fn a_newer_version_or_a_new_key_passes_the_lww_check() {
+        lww_holds(None, &version(1, "a"));
+        lww_holds(Some(&version(1, "a")), &version(1, "b"));
+        lww_holds(Some(&version(1, "b")), &version(2, "a"));
+    }
+
+    #[test]
+    #[cfg(debug_assertions)]
+    #[should_panic(expected = "invariant broken: version")]
+    fn an_older_version_replacing_a_head_fires_the_lww_check() {
+        lww_holds(Some(&version(2, "a")), &version(1, "b"));
+    }
 }

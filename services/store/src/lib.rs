@@ -22,6 +22,7 @@ mod heads;
 mod index;
 mod log;
 pub mod memory;
+mod peer_batch;
 pub mod pitr;
 #[cfg(test)]
 mod plans;
@@ -47,6 +48,7 @@ pub(crate) use error::version_from;
 pub use error::{ConditionFailure, StoreError};
 pub use group::Group;
 pub use index::{IndexPos, IndexStats, index_range};
+pub use peer_batch::{PeerBatch, Skip, Skipped, Skips};
 pub use range::SortRange;
 pub use read::{
     BatchFill, CONFLICT_RECORD_OVERHEAD, Digest, LeafHead, Reader, StoredRow, differing_leaves,

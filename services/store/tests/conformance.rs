@@ -20,8 +20,8 @@ use meridian_core::{
     Mutation, Number, PhysicalClock, TableDef, Version, encode_item,
 };
 use meridian_store::{
-    ApplyOutcome, CatalogChange, Condition, Durability, ItemWrite, Ops, Reader, SortRange,
-    StoreError, StoredRow, WriteResult, Writer,
+    ApplyOutcome, CatalogChange, Condition, Durability, ItemWrite, Ops, PeerBatch, Reader,
+    SortRange, StoreError, StoredRow, WriteResult, Writer,
 };
 use proptest::prelude::*;
 use tempfile::TempDir;
@@ -120,7 +120,11 @@ impl Store {
         let before = self.log_head();
         let mut g = self.writer.group().unwrap();
         let out = g
-            .apply(&self.hlc, now, peer, TEST_LOG, entries, None)
+            .apply(
+                &self.hlc,
+                now,
+                &PeerBatch::new(peer, TEST_LOG, entries.to_vec()),
+            )
             .unwrap();
         commit_checked(&self.reader, before, g);
         out
@@ -1013,7 +1017,11 @@ fn committed_state_survives_reopen_and_region_is_checked() {
     let hlc_b = Hlc::new(Arc::new(ManualClock::new(T0)), MAX_OFFSET);
     let mut g = b_writer.group().unwrap();
     let out = g
-        .apply(&hlc_b, T0, "r-a", TEST_LOG, &redelivered, None)
+        .apply(
+            &hlc_b,
+            T0,
+            &PeerBatch::new("r-a", TEST_LOG, redelivered.to_vec()),
+        )
         .unwrap();
     g.commit().unwrap();
     assert_eq!((out.applied, out.duplicates), (0, 4));
@@ -1571,7 +1579,11 @@ fn an_invalid_remote_entry_fails_the_batch_as_a_whole() {
     let head = b.log_head();
     let now = b.now();
     let mut g = b.writer.group().unwrap();
-    let r = g.apply(&b.hlc, now, "r-a", TEST_LOG, &batch, None);
+    let r = g.apply(
+        &b.hlc,
+        now,
+        &PeerBatch::new("r-a", TEST_LOG, batch.to_vec()),
+    );
     assert!(matches!(r, Err(StoreError::Invalid(_))), "{r:?}");
     // The group survives it, and commits the rest of its work.
     g.write(&b.hlc, now, &[put("users", item("local", "1"))])
@@ -1605,7 +1617,11 @@ fn a_remote_entry_that_does_not_decode_is_refused_by_field() {
         spoil(batch.last_mut().unwrap());
         let now = b.now();
         let mut g = b.writer.group().unwrap();
-        match g.apply(&b.hlc, now, "r-a", TEST_LOG, &batch, None) {
+        match g.apply(
+            &b.hlc,
+            now,
+            &PeerBatch::new("r-a", TEST_LOG, batch.to_vec()),
+        ) {
             Err(StoreError::Invalid(e)) => {
                 let e = e.to_string();
                 assert!(e.starts_with(&format!("{field}: entry {}", k2.seq)), "{e}");
@@ -1636,10 +1652,14 @@ fn a_group_hands_out_only_what_it_kept_in_the_log() {
     g.write(&b.hlc, now, &[put("local", item("l1", "1"))])
         .unwrap();
     // Refused as a whole: the relayed catalog entry it logged is undone.
-    let r = g.apply(&b.hlc, now, "r-a", TEST_LOG, &bad, None);
+    let r = g.apply(&b.hlc, now, &PeerBatch::new("r-a", TEST_LOG, bad.to_vec()));
     assert!(matches!(r, Err(StoreError::Invalid(_))), "{r:?}");
     let out = g
-        .apply(&b.hlc, now, "r-a", TEST_LOG, &bad[..1], None)
+        .apply(
+            &b.hlc,
+            now,
+            &PeerBatch::new("r-a", TEST_LOG, bad[..1].to_vec()),
+        )
         .unwrap();
     assert!(out.relayed);
     g.write(&b.hlc, now, &[put("local", item("l2", "1"))])

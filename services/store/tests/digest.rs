@@ -13,7 +13,8 @@ use meridian_core::{
     PhysicalClock, TableDef,
 };
 use meridian_store::{
-    CatalogChange, Durability, ItemWrite, Ops, Reader, StoreError, Writer, differing_leaves,
+    CatalogChange, Durability, ItemWrite, Ops, PeerBatch, Reader, StoreError, Writer,
+    differing_leaves,
 };
 use proptest::prelude::*;
 use tempfile::TempDir;
@@ -75,7 +76,11 @@ impl Node {
         }
         let mut g = self.writer.group().unwrap();
         let out = g
-            .apply(&self.hlc, T0, &from.region, "log", &entries, None)
+            .apply(
+                &self.hlc,
+                T0,
+                &PeerBatch::new(&from.region, "log", entries.to_vec()),
+            )
             .unwrap();
         g.commit().unwrap();
         self.inbound
@@ -427,14 +432,20 @@ fn a_failed_request_leaves_the_digest_as_it_was() {
     let mut bad = other.reader.log_after(0, 100, usize::MAX).unwrap();
     bad.last_mut().unwrap().context = vec![0xff];
     let mut g = n.writer.group().unwrap();
-    assert!(g.apply(&n.hlc, T0, "r-b", "log", &bad, None).is_err());
+    assert!(
+        g.apply(&n.hlc, T0, &PeerBatch::new("r-b", "log", bad.to_vec()))
+            .is_err()
+    );
     g.commit().unwrap();
     assert_eq!(n.reader.digest_leaves(TABLE).unwrap(), before);
     n.assert_exact();
     // The same in a group with writes before and after it: theirs stay.
     let mut g = n.writer.group().unwrap();
     g.write(&n.hlc, T0, &[put(4, 4)]).unwrap();
-    assert!(g.apply(&n.hlc, T0, "r-b", "log", &bad, None).is_err());
+    assert!(
+        g.apply(&n.hlc, T0, &PeerBatch::new("r-b", "log", bad.to_vec()))
+            .is_err()
+    );
     g.write(&n.hlc, T0, &[put(5, 5)]).unwrap();
     g.commit().unwrap();
     assert!(n.reader.get(TABLE, &encoded(2)).unwrap().is_none());
@@ -809,7 +820,11 @@ impl Node {
         }
         let mut g = self.writer.group().unwrap();
         let out = g
-            .apply(&self.hlc, T0, &from.region, &id, &entries, None)
+            .apply(
+                &self.hlc,
+                T0,
+                &PeerBatch::new(&from.region, &id, entries.to_vec()),
+            )
             .unwrap();
         g.commit().unwrap();
         assert_eq!(out.refused, None, "{} from {}", self.region, from.region);

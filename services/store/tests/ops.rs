@@ -3,7 +3,7 @@
 use std::sync::Arc;
 
 use meridian_core::{AttrValue, Item, KeyAttr, KeySchema, KeyType, Mutation, Number, TableDef};
-use meridian_store::{CatalogChange, Condition, ItemWrite, StoreError};
+use meridian_store::{CatalogChange, Condition, ItemWrite, PeerBatch, Skip, Skips, StoreError};
 
 mod common;
 use common::{Node, T0};
@@ -185,7 +185,7 @@ fn a_unit_that_cannot_be_completed_is_not_applied_at_all() {
     let without_t04: Vec<Mutation> = all.iter().filter(|e| e.seq != 2).cloned().collect();
     let mut g = b.writer.group().unwrap();
     let out = g
-        .apply(&b.hlc, T0, "r-a", "log", &without_t04, None)
+        .apply(&b.hlc, T0, &PeerBatch::new("r-a", "log", without_t04))
         .unwrap();
     g.commit().unwrap();
     assert!(
@@ -240,7 +240,11 @@ fn released_entries_apply_one_by_one_and_record_the_prefix_given() {
     let apply = |b: &mut Node, seqs: &[u64], through: u64| {
         let mut g = b.writer.group().unwrap();
         let out = g
-            .apply(&b.hlc, T0, "r-a", "log", &at(seqs), Some(through))
+            .apply(
+                &b.hlc,
+                T0,
+                &PeerBatch::new("r-a", "log", at(seqs)).released_through(through),
+            )
             .unwrap();
         g.commit().unwrap();
         out
@@ -284,10 +288,54 @@ fn released_entries_apply_one_by_one_and_record_the_prefix_given() {
     let all: Vec<Mutation> = a.reader.log_after(0, 100, usize::MAX).unwrap();
     let mut c = Node::new("r-c");
     let mut g = c.writer.group().unwrap();
-    let out = g.apply(&c.hlc, T0, "r-a", "log", &all, Some(6)).unwrap();
+    let out = g
+        .apply(
+            &c.hlc,
+            T0,
+            &PeerBatch::new("r-a", "log", all.to_vec()).released_through(6),
+        )
+        .unwrap();
     g.commit().unwrap();
     assert!(out.refused.is_some(), "the drift guard: {out:?}");
     assert_eq!(out.applied_through, 5, "{out:?}");
+}
+
+/// A batch's skips: each skipped table's entries are counted under their
+/// reason and as applied through, so the link goes on; the other tables'
+/// and the catalog's entries apply.
+#[test]
+fn skipped_tables_are_counted_per_reason_and_applied_through() {
+    let mut a = Node::new("r-a");
+    let mut b = Node::new("r-b");
+    for t in ["t07", "t08", "t09"] {
+        a.write(&[CatalogChange::CreateTable(table(t, &["r-a", "r-b"]))])
+            .unwrap();
+    }
+    a.write(&[put("t07", item("k", "1"))]).unwrap();
+    a.write(&[put("t08", item("k", "1"))]).unwrap();
+    a.write(&[put("t08", item("j", "1"))]).unwrap();
+    a.write(&[put("t09", item("k", "1"))]).unwrap();
+    let all: Vec<Mutation> = a.reader.log_after(0, 100, usize::MAX).unwrap();
+    let skips: Skips = [("t07", Skip::Paused), ("t08", Skip::Withheld)]
+        .into_iter()
+        .collect();
+    let mut g = b.writer.group().unwrap();
+    let out = g
+        .apply(
+            &b.hlc,
+            T0,
+            &PeerBatch::new("r-a", "log", all).skipping(skips),
+        )
+        .unwrap();
+    g.commit().unwrap();
+    assert_eq!(out.skipped.of(Skip::Paused), 1, "{out:?}");
+    assert_eq!(out.skipped.of(Skip::Withheld), 2, "{out:?}");
+    assert_eq!(out.applied_through, 7, "skipped entries count as applied");
+    assert_eq!(out.applied, 4, "three tables and t09's item: {out:?}");
+    let k = table("t07", &["r-a"]).key_schema.key_of(&key("k")).unwrap();
+    assert!(b.reader.get("t07", &k).unwrap().is_none());
+    assert!(b.reader.get("t08", &k).unwrap().is_none());
+    assert!(b.reader.get("t09", &k).unwrap().is_some());
 }
 
 #[test]
@@ -333,7 +381,8 @@ fn ttl_rows_expiry_and_no_conflict_between_two_expiries() {
     );
     let b_entries: Vec<Mutation> = b.reader.log_after(0, 100, usize::MAX).unwrap();
     let mut g = a.writer.group().unwrap();
-    g.apply(&a.hlc, T0, "r-b", "log", &b_entries, None).unwrap();
+    g.apply(&a.hlc, T0, &PeerBatch::new("r-b", "log", b_entries))
+        .unwrap();
     g.commit().unwrap();
     a.ship_to(&mut b, "r-a");
     assert_eq!(a.reader.conflict_count().unwrap(), 0);

@@ -12,8 +12,7 @@ impl Node {
     /// the member promises it and follows it.
     pub(super) fn follow(&mut self, from: Member, ballot: Ballot) {
         if ballot > self.promised {
-            self.promised = ballot;
-            self.persist(Persist::Promised(ballot));
+            self.promise(ballot);
         }
         match &mut self.role {
             Role::Follower { leader, heard } => {
@@ -38,8 +37,7 @@ impl Node {
             return;
         }
         if !again {
-            self.promised = ballot;
-            self.persist(Persist::Promised(ballot));
+            self.promise(ballot);
             self.step_down(None);
         }
         let (mut n, mut bytes) = (0, 0);

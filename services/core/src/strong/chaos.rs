@@ -490,12 +490,18 @@ impl Run {
     }
 }
 
+/// One step of `run`, with a member's invariant that fires (a debug
+/// assertion of the core) reported as the checks' failures are, so a run
+/// stops at the first broken invariant and names its seed and step.
+fn checked_step(run: &mut Run) -> Result<(), String> {
+    crate::golden::invariant(|| run.step())
+}
+
 fn run(seed: u64, witness: bool, lose_stores: bool) -> Result<(u64, u64, u64, u64), String> {
     let mut run = Run::new(seed, witness);
     run.losses = lose_stores;
     for step in 0..3_000 {
-        run.step()
-            .map_err(|e| format!("seed {seed} step {step}: {e}"))?;
+        checked_step(&mut run).map_err(|e| format!("seed {seed} step {step}: {e}"))?;
     }
     run.settle().map_err(|e| format!("seed {seed}: {e}"))?;
     // Two members that lost state at once (one called stale a second
@@ -568,7 +574,7 @@ fn the_checker_catches_a_majority_losing_its_disks() {
                     run.world.start(m, false);
                 }
             }
-            run.step().is_err()
+            checked_step(&mut run).is_err()
         })
     });
     assert!(caught, "a majority losing its disks went unnoticed");

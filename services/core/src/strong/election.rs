@@ -7,7 +7,7 @@ use std::collections::{BTreeMap, HashMap};
 
 use super::node::{Node, Role};
 use super::state::{Candidacy, Promised};
-use super::types::{Ballot, Index, MEMBERS, Member, Msg, Persist, Slot};
+use super::types::{Ballot, Index, MEMBERS, Member, Msg, Slot};
 
 impl Node {
     /// Stands for election with a ballot above every one this member
@@ -66,8 +66,7 @@ impl Node {
         }
         c.probing = false;
         c.asked = [now; MEMBERS];
-        self.promised = ballot;
-        self.persist(Persist::Promised(ballot));
+        self.promise(ballot);
         let after = self.commit;
         for m in self.others() {
             self.send(m, Msg::Prepare { ballot, after });

@@ -670,11 +670,45 @@ impl Node {
         }
     }
 
+    /// Promises `ballot` and persists the promise. A promise never goes
+    /// back: every caller has checked that `ballot` is at least the one
+    /// promised, since a member that promised a lower ballot again could
+    /// accept an old leader's entry over one a newer leader had chosen.
+    pub(super) fn promise(&mut self, ballot: Ballot) {
+        debug_assert!(
+            ballot >= self.promised,
+            "invariant broken: member {} promised {} would go back to {ballot}",
+            self.me,
+            self.promised
+        );
+        self.promised = ballot;
+        self.persist(Persist::Promised(ballot));
+    }
+
+    /// Drops the entries past the commit from this member's log and nothing
+    /// else, as a disk that lost acceptances without the member knowing
+    /// would: a state no input leads to, for the golden script that shows
+    /// an invariant firing (`lose-acceptances`).
+    #[cfg(test)]
+    pub(super) fn lose_acceptances(&mut self) {
+        let _lost = self.log.split_off(&(self.commit + 1));
+    }
+
     /// Advances the commit; applies, and settles what waited for it.
+    ///
+    /// Nothing is counted chosen past what this member holds (its log, or
+    /// what it dropped from it): every caller bounds the commit by the
+    /// positions it has, since an entry it never held cannot be applied.
     pub(super) fn set_commit(&mut self, commit: Index) {
         if commit <= self.commit {
             return;
         }
+        debug_assert!(
+            commit <= self.last(),
+            "invariant broken: member {} would count {commit} chosen, past the {} it holds",
+            self.me,
+            self.last()
+        );
         self.commit = commit;
         self.persist(Persist::Commit(commit));
         if self.full(self.me) {

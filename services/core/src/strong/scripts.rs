@@ -20,11 +20,17 @@
 //! `snapshot A` and `restore A` (a copy of its disk and store put back);
 //! `writes A N key` (N writes of `key` from A, each chosen before the
 //! next, output left out: enough to compact the log); `state`; `heads`.
+//!
+//! Broken variants, which show an invariant of the members firing:
+//! `lose-acceptances A` (A's log loses the entries past its commit while
+//! A still counts them its own: a state no input leads to, made through a
+//! test-only hook), and `panics COMMAND...` (runs the command, which must
+//! break an invariant, and shows the one that fired).
 
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
-use crate::golden::{Harness, check, check_listed, num};
+use crate::golden::{Harness, check, check_listed, invariant, num};
 
 use super::node::{Durable, Standing};
 use super::types::{Action, Ballot, Body, Entry, Index, KeyWrite, MEMBERS, Member, Msg, Persist};
@@ -35,8 +41,9 @@ fn testdata() -> PathBuf {
 }
 
 macro_rules! golden_scripts {
-    ($($name:ident => $file:literal,)*) => {
+    ($($(#[$attr:meta])* $name:ident => $file:literal,)*) => {
         $(
+            $(#[$attr])*
             #[test]
             fn $name() {
                 check(&testdata(), $file, &mut Sim::default());
@@ -63,6 +70,9 @@ golden_scripts! {
     wiped_after_compaction => "wiped_after_compaction.txt",
     leader_crashes_before_its_disk => "leader_crashes_before_its_disk.txt",
     late_peer => "late_peer.txt",
+    // The invariants are debug assertions: a release build checks none.
+    #[cfg(debug_assertions)]
+    lost_acceptances => "lost_acceptances.txt",
 }
 
 #[derive(Default)]
@@ -417,11 +427,11 @@ impl Harness for Sim {
             }
             "tick" => self.tick(args, out),
             "run" => self.run(args, out),
-            "slow-disk" | "sync" | "crash" | "restart" | "wipe" | "snapshot" | "restore" => {
-                self.lifecycle(words[0], args, out)
-            }
+            "slow-disk" | "sync" | "crash" | "restart" | "wipe" | "snapshot" | "restore"
+            | "lose-acceptances" => self.lifecycle(words[0], args, out),
             "state" => self.state(out),
             "heads" => self.heads(out),
+            "panics" => self.panics(&words[1..].join(" "), out),
             other => panic!("unknown command {other:?}"),
         }
     }
@@ -654,7 +664,8 @@ impl Sim {
     }
 
     /// What befalls a member and its disk: `slow-disk A`, `sync A`,
-    /// `crash A`, `restart A`, `wipe A`, `snapshot A`, `restore A`.
+    /// `crash A`, `restart A`, `wipe A`, `snapshot A`, `restore A`,
+    /// `lose-acceptances A`.
     fn lifecycle(&mut self, command: &str, args: &[&str], out: &mut Vec<String>) {
         let m = self.member(args[0]);
         match command {
@@ -678,8 +689,24 @@ impl Sim {
             "wipe" => self.world.wipe(m),
             "snapshot" => self.world.snapshot(m),
             "restore" => self.world.restore(m),
+            "lose-acceptances" => self.world.hosts[m as usize]
+                .node
+                .as_mut()
+                .expect("running")
+                .lose_acceptances(),
             other => unreachable!("{other:?} is not a member's lifecycle command"),
         }
+    }
+
+    /// `panics COMMAND...`: runs the command, which must break one of the
+    /// members' invariants, and shows what it did up to the invariant that
+    /// fired.
+    fn panics(&mut self, command: &str, out: &mut Vec<String>) {
+        let fired = invariant(|| {
+            self.command(command, out);
+            Ok(())
+        });
+        out.push(fired.err().unwrap_or_else(|| "no invariant fired".into()));
     }
 
     /// `state`: each member's role, promise, positions, standing and life.

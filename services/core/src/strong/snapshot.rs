@@ -26,7 +26,7 @@
 
 use super::node::{Node, Role};
 use super::state::{Incoming, Sending};
-use super::types::{Action, Ballot, Body, Failure, Index, Member, Msg, Persist};
+use super::types::{Action, Ballot, Body, Failure, Index, Member, Msg};
 
 impl Node {
     // ---- the leader ------------------------------------------------------
@@ -247,8 +247,7 @@ impl Node {
     /// own candidacy, or the leader's, outbids it.
     pub(super) fn cannot_promise(&mut self, from: Member, ballot: Ballot) {
         if ballot > self.promised {
-            self.promised = ballot;
-            self.persist(Persist::Promised(ballot));
+            self.promise(ballot);
             if !matches!(self.role, Role::Follower { .. }) {
                 self.step_down(None);
             }

@@ -6,7 +6,7 @@
 //! method is: the writer runs every [`Job::Ask`] alike, holds its result
 //! until the group commits ([`AwaitingCommit`]), and answers it then, with its own
 //! result or with the group's failure. What a request does is the one
-//! `Group` method its closure names (`Group::write`, `Group::apply_pausing`,
+//! `Group` method its closure names (`Group::write`, `Group::apply`,
 //! ...): read it there, in the store, not here.
 
 use std::sync::OnceLock;

@@ -13,8 +13,8 @@ use std::sync::{Arc, Mutex};
 use meridian_core::{EncodedKey, Hlc, Mutation, Timestamp};
 use meridian_store::pitr::Pitr;
 use meridian_store::{
-    ApplyOutcome, Group, ItemWrite, Reader, StoreError, StrongInstall, Trimmed, WriteRequest,
-    WriteResult, Writer,
+    ApplyOutcome, Group, ItemWrite, PeerBatch, Reader, StoreError, StrongInstall, Trimmed,
+    WriteRequest, WriteResult, Writer,
 };
 use tokio::sync::{mpsc, oneshot, watch};
 
@@ -304,24 +304,11 @@ impl StoreBridge {
         .await
     }
 
-    /// Applies a batch from `peer`'s log `log_id`; resolves after its group
-    /// is durable. `released`: entries a partition-order receiver released,
-    /// and the prefix of the log they complete (`Group::apply`).
-    /// `paused`: tables whose entries are skipped, their replication with
-    /// `peer` being paused (`Group::apply_pausing`).
-    pub async fn apply(
-        &self,
-        peer: &str,
-        log_id: &str,
-        entries: Vec<Mutation>,
-        released: Option<u64>,
-        paused: Vec<String>,
-    ) -> Result<ApplyOutcome, BridgeError> {
-        let (peer, log_id) = (peer.to_string(), log_id.to_string());
+    /// Applies a batch of a peer's log (`Group::apply`); resolves after its
+    /// group is durable.
+    pub async fn apply(&self, batch: PeerBatch) -> Result<ApplyOutcome, BridgeError> {
         self.ask_with(
-            move |group, hlc, now| {
-                Group::apply_pausing(group, hlc, now, &peer, &log_id, &entries, released, &paused)
-            },
+            move |group, hlc, now| Group::apply(group, hlc, now, &batch),
             |_| 0,
             true,
         )

@@ -257,7 +257,7 @@ async fn left_out(shared: &Shared, peer: &PeerConfig, table: &str) -> Result<boo
         return Ok(true);
     }
     // Nor a table the replicas' policies withhold from this pair
-    // (`crate::grants`): the resume loop pulls it once granted.
+    // (`crate::grants`): the resume worker pulls it once granted.
     if shared
         .withheld
         .lock()
@@ -269,7 +269,7 @@ async fn left_out(shared: &Shared, peer: &PeerConfig, table: &str) -> Result<boo
     // Nor a table whose replication with this peer is paused (AWS FIS's
     // pause-replication, `crate::pause`): nothing of it crosses between
     // the replica and its peers, repair included, until the pause ends and
-    // the resume loop pulls what it skipped.
+    // the resume worker pulls what it skipped.
     if shared
         .pauses
         .lock()

@@ -16,6 +16,7 @@ use meridian_core::epoch::{Epoch, resume};
 use meridian_core::{CATALOG_TABLE, Mutation};
 use meridian_proto::v1 as pb;
 use meridian_proto::v1::replication_server::Replication;
+use meridian_store::{PeerBatch, Skip, Skips};
 use rand::Rng;
 use tokio::sync::mpsc;
 use tokio::time::Instant;
@@ -376,29 +377,13 @@ impl InboundStream {
     ) -> Option<receiver::Event<Vec<Mutation>>> {
         let peer = &self.label.peer;
         let shared = &self.shared;
-        let mut paused = shared
-            .pauses
-            .lock()
-            .unwrap_or_else(|p| p.into_inner())
-            .skipped(&shared.config.name, peer, tokio::time::Instant::now());
-        // A table the replicas' policies do not let replicate is skipped
-        // alike (`grants`).
-        paused.extend(
-            shared
-                .withheld
-                .lock()
-                .unwrap_or_else(|p| p.into_inner())
-                .tables(peer)
-                .iter()
-                .filter(|t| !paused.contains(t))
-                .cloned()
-                .collect::<Vec<_>>(),
-        );
-        let outcome = match shared
-            .storage
-            .apply(peer, &self.log_id, entries, released, paused)
-            .await
-        {
+        let batch = PeerBatch::new(peer.as_str(), self.log_id.as_str(), entries)
+            .skipping(skips(shared, peer));
+        let batch = match released {
+            Some(through) => batch.released_through(through),
+            None => batch,
+        };
+        let outcome = match shared.storage.apply(batch).await {
             Ok(o) => o,
             Err(e) => {
                 self.worker.erroring(&e);
@@ -412,10 +397,13 @@ impl InboundStream {
             .get_or_create(&self.label)
             .inc_by(outcome.applied as u64);
         m.conflicts.inc_by(outcome.conflicts as u64);
-        if outcome.paused > 0 {
-            m.paused_skipped
-                .get_or_create(&self.label)
-                .inc_by(outcome.paused as u64);
+        for (why, n) in outcome.skipped.iter().filter(|(_, n)| *n > 0) {
+            m.skipped
+                .get_or_create(&PeerReasonLabel {
+                    peer: peer.clone(),
+                    reason: why.reason(),
+                })
+                .inc_by(n as u64);
         }
         if outcome.left_to_origin > 0 {
             m.left_to_origin
@@ -544,4 +532,26 @@ impl Entry for Mutation {
     fn bytes(&self) -> usize {
         self.size()
     }
+}
+
+/// The tables whose entries from `peer` this region skips now, and why: a
+/// pause of their replication (`pause`) or the replicas' policies
+/// withholding it (`grants`). A table both paused and withheld counts as
+/// paused, the reason asked for by name.
+fn skips(shared: &Shared, peer: &str) -> Skips {
+    let paused = shared
+        .pauses
+        .lock()
+        .unwrap_or_else(|p| p.into_inner())
+        .skipped(&shared.config.name, peer, Instant::now());
+    let withheld = shared
+        .withheld
+        .lock()
+        .unwrap_or_else(|p| p.into_inner())
+        .tables(peer)
+        .to_vec();
+    let paused = paused.into_iter().map(|t| (t, Skip::Paused));
+    paused
+        .chain(withheld.into_iter().map(|t| (t, Skip::Withheld)))
+        .collect()
 }

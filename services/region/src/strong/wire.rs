@@ -9,7 +9,7 @@ use std::sync::Arc;
 
 use meridian_core::strong::codec::{self, Writes};
 use meridian_core::strong::{
-    Ballot, Entry, Generation, LIVES_KEPT, MEMBERS, Msg, ProposalId, Refusal, Slot,
+    Ballot, Entry, Generation, Index, LIVES_KEPT, MEMBERS, Msg, ProposalId, Refusal, Slot,
 };
 use meridian_core::{Mutation, TableDef};
 use meridian_proto::v1 as pb;
@@ -114,8 +114,12 @@ fn generation(g: pb::StrongGeneration) -> Generation {
     }
 }
 
-/// One message of the core, as the wire carries it: field for field, with
-/// entries in their codec's bytes.
+/// One message of the core, as the wire carries it, by kind: field for
+/// field; those that carry entries or heads have a function of their own,
+/// as in decoding. Over 70 lines, since it is one arm per kind of message
+/// in one match, so that the compiler checks every kind has its wire
+/// form; split by kind, each part would need an arm for the kinds it does
+/// not take.
 fn msg_pb(msg: &Msg) -> M {
     match msg {
         Msg::Hello { lives } => M::Hello(pb::StrongHello {
@@ -137,19 +141,7 @@ fn msg_pb(msg: &Msg) -> M {
             commit,
             entries,
             more,
-        } => M::Promise(pb::StrongPromise {
-            ballot: Some(ballot_pb(*ballot)),
-            commit: *commit,
-            entries: entries
-                .iter()
-                .map(|(i, s)| pb::StrongSlot {
-                    index: *i,
-                    ballot: Some(ballot_pb(s.ballot)),
-                    entry: codec::encode(&s.entry),
-                })
-                .collect(),
-            more: *more,
-        }),
+        } => M::Promise(promise_pb(*ballot, *commit, entries, *more)),
         Msg::Nack { promised } => M::Nack(ballot_pb(*promised)),
         Msg::Accept {
             ballot,
@@ -159,15 +151,13 @@ fn msg_pb(msg: &Msg) -> M {
             safe,
             ping,
             held,
-        } => M::Accept(pb::StrongAccept {
-            ballot: Some(ballot_pb(*ballot)),
-            start: *start,
-            entries: entries.iter().map(|e| codec::encode(e)).collect(),
-            commit: *commit,
-            safe: *safe,
-            ping: *ping,
-            held: *held,
-        }),
+        } => M::Accept(accept_pb(
+            *ballot,
+            *start,
+            entries,
+            (*commit, *safe, *held),
+            *ping,
+        )),
         Msg::Accepted {
             ballot,
             through,
@@ -210,13 +200,7 @@ fn msg_pb(msg: &Msg) -> M {
             part,
             last,
             data,
-        } => M::Snapshot(pb::StrongSnapshot {
-            ballot: Some(ballot_pb(*ballot)),
-            through: *through,
-            part: *part,
-            last: *last,
-            heads: data.clone(),
-        }),
+        } => M::Snapshot(snapshot_pb(*ballot, *through, *part, *last, data)),
         Msg::SnapshotAck {
             ballot,
             through,
@@ -226,6 +210,67 @@ fn msg_pb(msg: &Msg) -> M {
             through: *through,
             next: *next,
         }),
+    }
+}
+
+/// A promise: the candidate's ballot, the promiser's commit, and the
+/// entries it accepted past the candidate's, each with its ballot.
+fn promise_pb(
+    ballot: Ballot,
+    commit: Index,
+    entries: &[(Index, Slot)],
+    more: bool,
+) -> pb::StrongPromise {
+    pb::StrongPromise {
+        ballot: Some(ballot_pb(ballot)),
+        commit,
+        entries: entries
+            .iter()
+            .map(|(i, s)| pb::StrongSlot {
+                index: *i,
+                ballot: Some(ballot_pb(s.ballot)),
+                entry: codec::encode(&s.entry),
+            })
+            .collect(),
+        more,
+    }
+}
+
+/// The leader's entries from `start` on, with how far its log is chosen
+/// (`commit`), safe to drop (`safe`) and durable on its own disk (`held`).
+fn accept_pb(
+    ballot: Ballot,
+    start: Index,
+    entries: &[Arc<Entry>],
+    (commit, safe, held): (Index, Index, Index),
+    ping: u64,
+) -> pb::StrongAccept {
+    pb::StrongAccept {
+        ballot: Some(ballot_pb(ballot)),
+        start,
+        entries: entries.iter().map(|e| codec::encode(e)).collect(),
+        commit,
+        safe,
+        ping,
+        held,
+    }
+}
+
+/// One part of a snapshot through `through`: the heads as the leader cut
+/// them.
+fn snapshot_pb(
+    ballot: Ballot,
+    through: Index,
+    part: u32,
+    last: bool,
+    heads: &[u8],
+) -> pb::StrongSnapshot {
+    pb::StrongSnapshot {
+        ballot: Some(ballot_pb(ballot)),
+        through,
+        part,
+        last,
+        heads: heads.to_vec(),
     }
 }
 

@@ -6,7 +6,7 @@ use std::sync::Arc;
 
 use meridian_core::hlc::ManualClock;
 use meridian_core::{Hlc, Mutation, PhysicalClock};
-use meridian_store::{Durability, Ops, Reader, StoreError, WriteResult, Writer};
+use meridian_store::{Durability, Ops, PeerBatch, Reader, StoreError, WriteResult, Writer};
 use tempfile::TempDir;
 
 pub const T0: u64 = 1_700_000_000_000_000;
@@ -47,7 +47,7 @@ impl Node {
         let entries: Vec<Mutation> = self.reader.log_after(0, 100_000, usize::MAX).unwrap();
         let mut g = to.writer.group().unwrap();
         let out = g
-            .apply(&to.hlc, T0, from_region, "log", &entries, None)
+            .apply(&to.hlc, T0, &PeerBatch::new(from_region, "log", entries))
             .unwrap();
         g.commit().unwrap();
         out
