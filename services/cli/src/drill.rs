@@ -27,7 +27,7 @@ pub struct DrillArgs {
 
 #[derive(Subcommand)]
 // `--help` text (clap), plain text rather than rustdoc.
-#[allow(rustdoc::invalid_html_tags)]
+#[allow(rustdoc::broken_intra_doc_links, rustdoc::invalid_html_tags)]
 pub enum DrillCommand {
     /// Run a scenario file and write report.json and report.html.
     Run {
