@@ -445,6 +445,14 @@ pub struct LinkReport {
     /// for them (docs/replication.md, "Coalescing").
     #[serde(default)]
     pub coalesced: u64,
+    /// Write units the sender's entries drew on the receiver's provisioned
+    /// tables, and how long, in ms, the receiver's stream waited for them
+    /// (docs/replication.md, "Replicated write units"): a replica short of
+    /// replicated write units, its backlog growing.
+    #[serde(default)]
+    pub replicated_write_units: u64,
+    #[serde(default)]
+    pub throttled_ms: u64,
 }
 
 #[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]

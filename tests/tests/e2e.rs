@@ -37,6 +37,7 @@ mod partition;
 mod repair;
 mod replica_settings;
 mod replicas;
+mod replicated_units;
 mod settings_sync;
 mod streams;
 mod strong;

@@ -108,15 +108,25 @@ async fn a_provisioned_table_spends_its_burst_then_throttles_with_its_reasons() 
     let PutItemError::ProvisionedThroughputExceededException(p) = &e else {
         panic!("{e:?}")
     };
-    let reasons = p.throttling_reasons();
-    assert_eq!(reasons.len(), 1, "{reasons:?}");
+    // Every item is in the index (`g`), whose write units are spent with
+    // the table's: both are named, the table first.
+    let reasons: Vec<_> = p
+        .throttling_reasons()
+        .iter()
+        .map(|r| (r.reason().unwrap(), r.resource().unwrap()))
+        .collect();
     assert_eq!(
-        reasons[0].reason(),
-        Some("TableWriteProvisionedThroughputExceeded")
-    );
-    assert_eq!(
-        reasons[0].resource(),
-        Some("arn:aws:dynamodb:us-east-1:000000000000:table/slow")
+        reasons,
+        [
+            (
+                "TableWriteProvisionedThroughputExceeded",
+                "arn:aws:dynamodb:us-east-1:000000000000:table/slow"
+            ),
+            (
+                "IndexWriteProvisionedThroughputExceeded",
+                "arn:aws:dynamodb:us-east-1:000000000000:table/slow/index/by_g"
+            )
+        ]
     );
     // Reads have a bucket of their own.
     get(&db, "slow", item([("pk", s("k0"))]))
@@ -207,6 +217,148 @@ async fn a_provisioned_table_spends_its_burst_then_throttles_with_its_reasons() 
                 .await
                 .is_ok()
         },
+    )
+    .await;
+    c.shutdown().await;
+}
+
+/// A put of about `kb` KB (`kb` write units) to `table`, item `pk`, with
+/// index key `g` when given.
+async fn put_sized(
+    c: &Client,
+    table: &str,
+    pk: &str,
+    g: Option<&str>,
+    kb: usize,
+) -> Result<(), PutItemError> {
+    let mut put = c
+        .put_item()
+        .table_name(table)
+        .item("pk", s(pk))
+        .item("blob", s(&"x".repeat(kb * 1000)));
+    if let Some(g) = g {
+        put = put.item("g", s(g));
+    }
+    put.send()
+        .await
+        .map(|_| ())
+        .map_err(|e| e.into_service_error())
+}
+
+/// The reasons of a throttled put, as (reason, resource) pairs.
+fn reasons_of(e: &PutItemError) -> Vec<(String, String)> {
+    let reasons = match e {
+        PutItemError::ProvisionedThroughputExceededException(p) => p.throttling_reasons(),
+        PutItemError::ThrottlingException(t) => t.throttling_reasons(),
+        other => panic!("not a throttle: {other:?}"),
+    };
+    reasons
+        .iter()
+        .map(|r| {
+            (
+                r.reason().unwrap().to_string(),
+                r.resource().unwrap().to_string(),
+            )
+        })
+        .collect()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_global_index_short_of_write_units_throttles_the_tables_writes_to_it() {
+    let c = TestCluster::start(&REGIONS).await;
+    let db = no_retry(c.dynamo_url(0));
+    // The table has units to spare; its index one write unit a second.
+    create_table_request(&db, "indexed", ("pk", ScalarAttributeType::S), None)
+        .billing_mode(BillingMode::Provisioned)
+        .provisioned_throughput(units(1, 1000))
+        .attribute_definitions(string_attribute("g"))
+        .global_secondary_indexes(
+            GlobalSecondaryIndex::builder()
+                .index_name("by_g")
+                .key_schema(key_element("g", KeyType::Hash))
+                .projection(project_all())
+                .provisioned_throughput(units(1, 1))
+                .build()
+                .unwrap(),
+        )
+        .send()
+        .await
+        .expect("a provisioned table");
+    let mut refused = None;
+    for i in 0..60 {
+        if let Err(e) = put_sized(&db, "indexed", &format!("k{i}"), Some("all"), 10).await {
+            refused = Some((i, e));
+            break;
+        }
+    }
+    let (taken, e) = refused.expect("the index's units never ran out");
+    assert!(
+        (30..=40).contains(&taken),
+        "{taken} writes before the throttle"
+    );
+    assert_eq!(
+        e.code(),
+        Some("ProvisionedThroughputExceededException"),
+        "{e:?}"
+    );
+    assert_eq!(
+        reasons_of(&e),
+        [(
+            "IndexWriteProvisionedThroughputExceeded".to_string(),
+            "arn:aws:dynamodb:us-east-1:000000000000:table/indexed/index/by_g".to_string()
+        )]
+    );
+    // An item the index does not hold is written: the index is not touched.
+    put_sized(&db, "indexed", "unindexed", None, 10)
+        .await
+        .expect("a put outside the index");
+    c.shutdown().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_hot_partition_key_is_throttled_on_demand_while_other_partitions_go_on() {
+    use meridian_core::throughput::{ON_DEMAND_PARTITIONS, partition_of};
+    let c = TestCluster::start(&REGIONS).await;
+    let db = no_retry(c.dynamo_url(0));
+    create_table(&db, "hot", ("pk", ScalarAttributeType::S), None).await;
+    // A partition serves 1,000 write units a second: writes of 390 units
+    // to one key spend it within a few requests.
+    let mut refused = None;
+    for i in 0..20 {
+        if let Err(e) = put_sized(&db, "hot", "hot", None, 390).await {
+            refused = Some((i, e));
+            break;
+        }
+    }
+    let (taken, e) = refused.expect("a hot key was never throttled");
+    assert!(
+        (2..=5).contains(&taken),
+        "{taken} writes before the throttle"
+    );
+    assert_eq!(e.code(), Some("ThrottlingException"), "{e:?}");
+    assert!(e.message().unwrap_or_default().contains("hot key"), "{e:?}");
+    assert_eq!(
+        reasons_of(&e),
+        [(
+            "TableWriteKeyRangeThroughputExceeded".to_string(),
+            "arn:aws:dynamodb:us-east-1:000000000000:table/hot".to_string()
+        )]
+    );
+    // A key of another partition (placed by its key's DynamoDB JSON, as
+    // the endpoint places it) is written.
+    let hot = partition_of(br#"{"S":"hot"}"#, ON_DEMAND_PARTITIONS);
+    let cold = (0..)
+        .map(|i| format!("cold{i}"))
+        .find(|k| partition_of(format!(r#"{{"S":"{k}"}}"#).as_bytes(), ON_DEMAND_PARTITIONS) != hot)
+        .unwrap();
+    put_sized(&db, "hot", &cold, None, 390)
+        .await
+        .expect("another partition has its own units");
+    // The hot partition's units come back within a second or so.
+    poll_until(
+        "the hot key written again",
+        Duration::from_secs(10),
+        || async { put_sized(&db, "hot", "hot", None, 1).await.is_ok() },
     )
     .await;
     c.shutdown().await;

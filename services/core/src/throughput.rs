@@ -62,16 +62,82 @@ pub fn rate(def: &TableDef, settings: &TableSettings, index: Option<&str>, op: O
     }
 }
 
+/// Which limit a throttled request met: `ThrottlingReason`'s `LimitType`.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub enum Limit {
+    /// The table's or index's provisioned units.
+    Provisioned,
+    /// One partition's most, whatever the table's units or mode.
+    KeyRange,
+}
+
 /// DynamoDB's `ThrottlingReason.reason` for `op` on a table or an index
-/// past its provisioned rate: `TableReadProvisionedThroughputExceeded`,
-/// `IndexWriteProvisionedThroughputExceeded`, and so on.
-pub fn reason(index: bool, op: Op) -> String {
+/// past `limit`: `TableReadProvisionedThroughputExceeded`,
+/// `TableWriteKeyRangeThroughputExceeded`, and so on
+/// (`ResourceType+OperationType+LimitType`, *ThrottlingReason* in the API
+/// reference).
+pub fn reason(index: bool, op: Op, limit: Limit) -> String {
     let resource = if index { "Index" } else { "Table" };
     let op = match op {
         Op::Read => "Read",
         Op::Write => "Write",
     };
-    format!("{resource}{op}ProvisionedThroughputExceeded")
+    let limit = match limit {
+        Limit::Provisioned => "ProvisionedThroughputExceeded",
+        Limit::KeyRange => "KeyRangeThroughputExceeded",
+    };
+    format!("{resource}{op}{limit}")
+}
+
+/// Read units one partition serves a second, in either mode: "Each
+/// partition on the table can serve up to 3,000 read request units or
+/// 1,000 write request units" (AWS knowledge center, *My on-demand
+/// DynamoDB table has throttling*).
+pub const PARTITION_READ_UNITS: u64 = 3_000;
+/// Write units one partition serves a second.
+pub const PARTITION_WRITE_UNITS: u64 = 1_000;
+/// Partitions of a new on-demand table: what serves its documented start,
+/// "up to 4,000 write request units or 12,000 read request units" a
+/// second (the same page).
+pub const ON_DEMAND_PARTITIONS: u32 = 4;
+
+/// How many partitions hold a table of this billing: as many as its units
+/// need at each partition's most, at least one; an on-demand table's
+/// first four. Tables on one machine stay far below the 10 GB a partition
+/// holds, so size never adds one (docs/limits.md).
+pub fn partitions(billing: Billing) -> u32 {
+    match billing {
+        Billing::PayPerRequest => ON_DEMAND_PARTITIONS,
+        Billing::Provisioned { read, write } => {
+            let need = read as f64 / PARTITION_READ_UNITS as f64
+                + write as f64 / PARTITION_WRITE_UNITS as f64;
+            (need.ceil() as u32).max(1)
+        }
+    }
+}
+
+/// The partition among `n` that holds partition key value `key` (any
+/// stable encoding of it): FNV-1a, so every region and run agrees.
+pub fn partition_of(key: &[u8], n: u32) -> u32 {
+    let mut h: u64 = 0xcbf2_9ce4_8422_2325;
+    for b in key {
+        h ^= u64::from(*b);
+        h = h.wrapping_mul(0x0100_0000_01b3);
+    }
+    (h % u64::from(n.max(1))) as u32
+}
+
+/// A partition's rate for `op`: its most a second, and no more than one
+/// second of it held (no burst beyond the partition's ceiling).
+pub fn partition_rate(op: Op) -> Rate {
+    let units = match op {
+        Op::Read => PARTITION_READ_UNITS,
+        Op::Write => PARTITION_WRITE_UNITS,
+    } as f64;
+    Rate {
+        per_second: units,
+        holds: units,
+    }
 }
 
 /// Units a resource holds, refilled at its rate up to what it may hold.
@@ -108,7 +174,35 @@ impl Bucket {
     pub fn charge(&mut self, units: f64) {
         self.units -= units;
     }
+
+    /// Seconds until the bucket admits again at `rate`: none while it
+    /// holds anything, else the time its debt takes to be paid back (the
+    /// bucket is refilled to the moment asked first).
+    pub fn wait(&self, rate: &Rate) -> f64 {
+        if self.admits() {
+            0.0
+        } else if rate.per_second > 0.0 {
+            // Paid back to zero is not yet "holds anything": a hair more.
+            -self.units / rate.per_second + 1e-3
+        } else {
+            f64::INFINITY
+        }
+    }
 }
+
+/// Write units one replicated write draws on the replica that applies it,
+/// from the size of the item it carries (`image_bytes`, `None` for a
+/// delete): one per started KB, at least one, as a local write
+/// ("replicated write capacity units", *Best practices and requirements
+/// for managing global tables*). A delete, a TTL one among them, costs one
+/// unit however large the item was: the replica does not know the deleted
+/// item's size before it applies the delete.
+pub fn replicated_write_units(image_bytes: Option<usize>) -> f64 {
+    image_bytes.unwrap_or(0).div_ceil(WRITE_UNIT_BYTES).max(1) as f64
+}
+
+/// Bytes one write unit covers.
+pub const WRITE_UNIT_BYTES: usize = 1024;
 
 #[cfg(test)]
 mod tests {
@@ -158,14 +252,85 @@ mod tests {
     }
 
     #[test]
+    fn a_bucket_in_debt_waits_for_it_to_be_paid_back() {
+        let r = Rate {
+            per_second: 4.0,
+            holds: 1200.0,
+        };
+        let mut b = Bucket::full(&r, 0.0);
+        assert_eq!(b.wait(&r), 0.0);
+        b.charge(1208.0);
+        let w = b.wait(&r);
+        assert!((2.0..2.01).contains(&w), "{w}");
+        b.refill(&r, w);
+        assert!(b.admits());
+        let none = Rate {
+            per_second: 0.0,
+            holds: 0.0,
+        };
+        assert!(
+            b.wait(&none) == 0.0
+                && Bucket {
+                    units: -1.0,
+                    at: 0.0
+                }
+                .wait(&none)
+                .is_infinite()
+        );
+    }
+
+    #[test]
+    fn a_replicated_write_costs_a_unit_per_started_kb_and_a_delete_one() {
+        assert_eq!(replicated_write_units(None), 1.0);
+        assert_eq!(replicated_write_units(Some(0)), 1.0);
+        assert_eq!(replicated_write_units(Some(1024)), 1.0);
+        assert_eq!(replicated_write_units(Some(1025)), 2.0);
+        assert_eq!(replicated_write_units(Some(10_000)), 10.0);
+    }
+
+    #[test]
     fn reasons_read_as_dynamodbs() {
         assert_eq!(
-            reason(false, Op::Read),
+            reason(false, Op::Read, Limit::Provisioned),
             "TableReadProvisionedThroughputExceeded"
         );
         assert_eq!(
-            reason(true, Op::Write),
+            reason(true, Op::Write, Limit::Provisioned),
             "IndexWriteProvisionedThroughputExceeded"
         );
+        assert_eq!(
+            reason(false, Op::Write, Limit::KeyRange),
+            "TableWriteKeyRangeThroughputExceeded"
+        );
+    }
+
+    #[test]
+    fn partitions_follow_the_units_and_keys_stay_in_theirs() {
+        assert_eq!(partitions(Billing::PayPerRequest), 4);
+        assert_eq!(partitions(Billing::Provisioned { read: 1, write: 1 }), 1);
+        assert_eq!(
+            partitions(Billing::Provisioned {
+                read: 3_000,
+                write: 1_000
+            }),
+            2
+        );
+        assert_eq!(
+            partitions(Billing::Provisioned {
+                read: 100,
+                write: 2_500
+            }),
+            3
+        );
+        let p = partition_of(b"hot", 4);
+        assert!(p < 4);
+        assert_eq!(partition_of(b"hot", 4), p, "stable");
+        assert_eq!(partition_of(b"anything", 1), 0);
+        let spread: std::collections::BTreeSet<u32> = (0..64)
+            .map(|i| partition_of(format!("k{i}").as_bytes(), 4))
+            .collect();
+        assert_eq!(spread.len(), 4, "keys spread over every partition");
+        let w = partition_rate(Op::Write);
+        assert_eq!((w.per_second, w.holds), (1_000.0, 1_000.0));
     }
 }

@@ -274,6 +274,8 @@ fn link_series(
             left_to_origin: 0,
             paused_skipped: 0,
             coalesced: 0,
+            replicated_write_units: 0,
+            throttled_ms: 0,
         })
         .collect();
     let mut totals = vec![vec![0u64; lag::BUCKETS]; links.len()];
@@ -307,6 +309,9 @@ fn link_series(
         link.left_to_origin = counted(baseline, samples, at_to, |p| p.left_to_origin);
         link.paused_skipped = counted(baseline, samples, at_to, |p| p.paused_skipped);
         link.coalesced = counted(baseline, samples, at_from, |p| p.coalesced);
+        link.replicated_write_units =
+            counted(baseline, samples, at_to, |p| p.replicated_write_units);
+        link.throttled_ms = counted(baseline, samples, at_to, |p| p.throttled_micros) / 1000;
     }
     (links, conflict_series)
 }

@@ -21,8 +21,8 @@ use crate::req::Req;
 
 /// Bytes one read unit covers.
 pub const READ_UNIT_BYTES: usize = 4096;
-/// Bytes one write unit covers.
-pub const WRITE_UNIT_BYTES: usize = 1024;
+/// Bytes one write unit covers: the replicated write's rule uses it too.
+pub use meridian_core::throughput::WRITE_UNIT_BYTES;
 /// Transactions cost twice: DynamoDB prepares and commits every item.
 const TRANSACTION_FACTOR: f64 = 2.0;
 
@@ -70,7 +70,15 @@ pub fn read_units(bytes: usize, consistent: bool) -> f64 {
 /// Write units for a write that turned `old` into `new`.
 pub fn write_units(old: Option<&Item>, new: Option<&Item>) -> f64 {
     let size = |i: Option<&Item>| i.map_or(0, item_size);
-    size(old).max(size(new)).div_ceil(WRITE_UNIT_BYTES).max(1) as f64
+    sized_write_units(size(old).max(size(new)))
+}
+
+/// Write units for a write of `bytes`, the larger of the item before and
+/// after it: also what a failed conditional write consumes, from the
+/// item it found and the one it would have written (AWS: *DynamoDB read
+/// and write operations*, capacity unit consumption for write operations).
+pub fn sized_write_units(bytes: usize) -> f64 {
+    bytes.div_ceil(WRITE_UNIT_BYTES).max(1) as f64
 }
 
 /// Read units for one item (or none found).

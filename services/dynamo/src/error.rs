@@ -101,6 +101,10 @@ pub struct ApiError {
     pub kind: Kind,
     pub message: String,
     pub extra: serde_json::Map<String, Json>,
+    /// Write units a refused write consumed all the same: a failed
+    /// conditional write's (`crate::items`), charged to the table's
+    /// provisioned units (`crate::throttle`) and never sent.
+    pub consumed: Option<f64>,
 }
 
 pub type ApiResult<T> = Result<T, ApiError>;
@@ -111,6 +115,7 @@ impl ApiError {
             kind,
             message: message.into(),
             extra: Default::default(),
+            consumed: None,
         }
     }
 

@@ -52,8 +52,6 @@ pub struct Front {
     pub(crate) tokens: Arc<Mutex<HashMap<String, Token>>>,
     /// The requests being worked on, and for how long each may take.
     pub(crate) budget: meridian_region::limits::Budget,
-    /// Provisioned throughput of this region's replicas (`crate::throttle`).
-    pub(crate) meter: Arc<crate::throttle::Meter>,
     /// Which account each replica here belongs to (`crate::accounts`).
     pub(crate) owners: Arc<crate::accounts::Owners>,
 }
@@ -87,7 +85,6 @@ impl Front {
             ops,
             config,
             tokens: Arc::default(),
-            meter: Arc::default(),
             owners: Arc::default(),
         }
     }

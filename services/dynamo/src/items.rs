@@ -3,6 +3,7 @@
 use std::sync::Arc;
 
 use meridian_core::expr::{self, Names, Usage, Values};
+use meridian_core::value::item_size;
 use meridian_core::{Item, item_to_json};
 use meridian_region::ops::{OpError, RegionHandle};
 use meridian_store::{Condition, ItemWrite, WriteResult};
@@ -145,11 +146,20 @@ pub fn return_old_on_failure(r: Req<'_>) -> ApiResult<bool> {
 }
 
 /// Runs one write; a failed condition becomes ConditionalCheckFailedException.
+/// The failure still consumes write units, by the larger of the item
+/// found and the item a put would have written (`capacity::sized_write_units`).
 async fn write_one(ops: &RegionHandle, op: ItemWrite, return_old: bool) -> ApiResult<WriteResult> {
+    let written = match &op {
+        ItemWrite::Put { item, .. } => item_size(item),
+        _ => 0,
+    };
     match ops.write(vec![op]).await {
         Ok(mut r) => Ok(r.remove(0)),
         Err(OpError::ConditionFailed(f)) => {
-            Err(ApiError::condition_failed(f.current.as_ref(), return_old))
+            let found = f.current.as_ref().map_or(0, item_size);
+            let mut e = ApiError::condition_failed(f.current.as_ref(), return_old);
+            e.consumed = Some(capacity::sized_write_units(found.max(written)));
+            Err(e)
         }
         Err(e) => Err(e.into()),
     }

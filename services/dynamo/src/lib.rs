@@ -357,10 +357,18 @@ async fn dispatch(front: &Front, headers: &HeaderMap, body: &[u8]) -> Result<Jso
     let host = host_of(headers).map(str::to_string);
     let mut req = Request::parse(ops.region(), accounts::caller(headers), host, op, map)?;
     front.owners.admit(ops, &req).await?;
-    let metered = front.meter.begin(ops, &mut req).await?;
-    let mut answer = operation(front, &req).await?;
+    let metered = throttle::begin(ops, &mut req).await?;
+    let mut answer = match operation(front, &req).await {
+        Ok(answer) => answer,
+        Err(e) => {
+            if let (Some(m), Some(units)) = (metered, e.consumed) {
+                throttle::charge_refused(ops, m, units).await?;
+            }
+            return Err(e);
+        }
+    };
     if let Some(m) = metered {
-        answer = front.meter.finish(ops, m, answer).await?;
+        answer = throttle::finish(ops, m, answer).await?;
     }
     req.key_as_given(&mut answer);
     front.owners.filter_listing(ops, &req, &mut answer).await?;

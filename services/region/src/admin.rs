@@ -801,6 +801,9 @@ fn peer_status(shared: &Shared, peer: String, acked: u64, pending: u64) -> pb::P
         withheld_skipped: skipped(meridian_store::Skip::Withheld),
         shipped: m.shipped.get_or_create(&label).get(),
         coalesced: m.coalesced.get_or_create(&label).get(),
+        replicated_write_units: m.replicated_write_units.get_or_create(&label).get(),
+        throttled_micros: (m.replication_throttled_seconds.get_or_create(&label).get() * 1e6)
+            as u64,
         peer,
     }
 }

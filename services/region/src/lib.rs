@@ -9,6 +9,7 @@
 pub mod admin;
 pub mod backups;
 pub mod bridge;
+pub mod capacity;
 pub mod changes;
 pub mod client_auth;
 pub mod config;
@@ -370,6 +371,7 @@ fn assemble(
         strong,
         pauses: Default::default(),
         withheld: Default::default(),
+        capacity: Default::default(),
     });
     Ok(Assembled {
         shared,

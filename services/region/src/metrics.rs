@@ -13,6 +13,7 @@ pub mod tables;
 
 use std::collections::HashMap;
 use std::sync::Mutex;
+use std::sync::atomic::AtomicU64;
 
 use hdrhistogram::Histogram as Hdr;
 use meridian_core::lag;
@@ -226,6 +227,11 @@ pub struct Metrics {
     /// destination peer.
     pub shipped: Family<PeerLabel, Counter>,
     pub coalesced: Family<PeerLabel, Counter>,
+    /// Write units the peer's entries drew on this region's provisioned
+    /// tables (replicated write units; `crate::capacity`), and the time
+    /// its stream waited for them, by source peer.
+    pub replicated_write_units: Family<PeerLabel, Counter>,
+    pub replication_throttled_seconds: Family<PeerLabel, Counter<f64, AtomicU64>>,
     /// Replication streams ended because the peer broke the protocol
     /// (a batch with a gap, an ack past what was sent, a malformed batch).
     pub protocol_errors: Family<PeerReasonLabel, Counter>,
@@ -319,6 +325,8 @@ impl Metrics {
             torn_units: Family::default(),
             shipped: Family::default(),
             coalesced: Family::default(),
+            replicated_write_units: Family::default(),
+            replication_throttled_seconds: Family::default(),
             protocol_errors: Family::default(),
             committed_writes: Counter::default(),
             group_commits: Counter::default(),
@@ -433,6 +441,16 @@ impl Metrics {
             "replication_coalesced",
             "Versions of items left out of what was shipped to the peer because a later version of the same item, pending in the same batch, stood for them (replication_coalesce), by destination peer",
             self.coalesced.clone(),
+        );
+        registry.register(
+            "replicated_write_units",
+            "Write units the peer's replicated writes drew on this region's provisioned tables (the table's own; its global indexes draw as well), by source peer",
+            self.replicated_write_units.clone(),
+        );
+        registry.register(
+            "replication_throttled_seconds",
+            "Time the peer's replication stream waited for this region's provisioned write units before applying its entries, by source peer",
+            self.replication_throttled_seconds.clone(),
         );
         registry.register(
             "drift_ahead_micros",

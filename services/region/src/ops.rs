@@ -409,6 +409,58 @@ impl RegionHandle {
         self.shared.storage.catalog_epoch()
     }
 
+    /// Whether the bucket of `r` in this region's provisioned throughput
+    /// admits a request now (`crate::capacity`); always, on demand.
+    pub async fn capacity_admits(&self, r: &crate::capacity::Resource) -> Result<bool, OpError> {
+        let s = &self.shared;
+        Ok(s.capacity.admits(&s.storage, r).await?)
+    }
+
+    /// Charges what a request consumed to `r`'s bucket.
+    pub async fn capacity_charge(
+        &self,
+        r: &crate::capacity::Resource,
+        units: f64,
+    ) -> Result<(), OpError> {
+        let s = &self.shared;
+        Ok(s.capacity.charge(&s.storage, r, units).await?)
+    }
+
+    /// The partition of `table` holding the item whose partition key value
+    /// `key_of` gives, asked with the key attribute's name (`crate::capacity`).
+    pub async fn capacity_partition(
+        &self,
+        table: &str,
+        key_of: impl FnOnce(&str) -> Option<Vec<u8>>,
+    ) -> Result<Option<u32>, OpError> {
+        let s = &self.shared;
+        Ok(s.capacity.partition(&s.storage, table, key_of).await?)
+    }
+
+    /// `table`'s global indexes with write units of their own, whose
+    /// spent units throttle the table's writes, each with its key
+    /// attributes' names.
+    pub async fn capacity_write_indexes(
+        &self,
+        table: &str,
+    ) -> Result<Vec<(String, Vec<String>)>, OpError> {
+        let s = &self.shared;
+        Ok(s.capacity.write_indexes(&s.storage, table).await?)
+    }
+
+    /// Whether `table` is on demand in this region.
+    pub async fn capacity_on_demand(&self, table: &str) -> Result<bool, OpError> {
+        let s = &self.shared;
+        Ok(s.capacity.on_demand(&s.storage, table).await?)
+    }
+
+    /// Whether `index` is a global index of `table`, which has capacity of
+    /// its own (a local one draws on its table's).
+    pub async fn is_global_index(&self, table: &str, index: &str) -> Result<bool, OpError> {
+        let s = &self.shared;
+        Ok(s.capacity.is_global_index(&s.storage, table, index).await?)
+    }
+
     /// Disassociates this region's replica of `table` from its global
     /// table, by DynamoDB's rules
     /// (`meridian_core::replicas::disassociate::plan`): the replica becomes

@@ -10,7 +10,9 @@ use std::sync::{Arc, Mutex};
 use meridian_core::{Hlc, PhysicalClock, SkewedClock};
 
 use crate::{RegionConfig, StoreBridge};
-use crate::{backups, grants, membership, metrics, pause, purge_claims, seed, strong, worker};
+use crate::{
+    backups, capacity, grants, membership, metrics, pause, purge_claims, seed, strong, worker,
+};
 
 /// Shipper state per peer, for the status API.
 #[derive(Clone, Debug, Default)]
@@ -99,4 +101,8 @@ pub(crate) struct Shared {
     /// works it out, the receiver and repair rounds read it, the resume
     /// worker takes the pairs granted again; a plain mutex, as `pauses`.
     pub withheld: Mutex<grants::Withheld>,
+    /// This region's provisioned throughput (`capacity`), drawn on by its
+    /// DynamoDB endpoint and its replication receivers alike: it locks
+    /// inside, a `std` mutex held for a lookup.
+    pub capacity: capacity::Capacity,
 }

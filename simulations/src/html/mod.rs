@@ -407,6 +407,8 @@ mod tests {
                     left_to_origin: 0,
                     paused_skipped: 0,
                     coalesced: 17,
+                    replicated_write_units: 40,
+                    throttled_ms: 1500,
                 });
             }
         }

@@ -41,7 +41,9 @@ pub(super) fn links_table(out: &mut String, r: &Report) {
          held in its partition's lane; torn: requests (transactions, batches) it applied in part. \
          DynamoDB allows both; log order never shows them. Coalesced: versions of an item the \
          sender left out, a later version of the item in the same batch standing for them \
-         (as DynamoDB may combine quick changes of an item).</p>\n",
+         (as DynamoDB may combine quick changes of an item). Replicated units: write units the \
+         sender's writes drew on the receiver's provisioned tables; throttled: how long the \
+         receiver waited for them, its backlog growing.</p>\n",
     );
     if r.links.is_empty() {
         out.push_str("<p class=\"muted\">No links.</p>\n</section>\n");
@@ -57,6 +59,8 @@ pub(super) fn links_table(out: &mut String, r: &Report) {
         number("reordered"),
         number("torn"),
         number("coalesced"),
+        number("replicated units"),
+        number("throttled ms"),
     ];
     let mut t = Table::new(out, &columns);
     for l in &r.links {
@@ -70,6 +74,8 @@ pub(super) fn links_table(out: &mut String, r: &Report) {
             l.reordered.into(),
             l.torn_units.into(),
             l.coalesced.into(),
+            l.replicated_write_units.into(),
+            l.throttled_ms.into(),
         ]);
     }
     t.finish();

@@ -183,6 +183,19 @@ fn print_peers(s: &pb::StatusResponse) {
             )
         })
     });
+    // Replicated write units, inbound: what the peer's writes drew on this
+    // region's provisioned tables, and how long they waited for them
+    // (docs/replication.md, "Replicated write units").
+    peer_line(s, "replicated write units", |p| {
+        (p.replicated_write_units > 0).then(|| {
+            format!(
+                "from {} {} units, waited {:.1} s",
+                p.peer,
+                p.replicated_write_units,
+                p.throttled_micros as f64 / 1e6
+            )
+        })
+    });
     for p in s.peers.iter().filter(|p| p.drift_ahead_micros > 0) {
         println!(
             "  {}'s entries wait: the drift guard refused a version {:.1} ms ahead of this region's clock; they apply once the clocks allow",
@@ -300,6 +313,8 @@ pub(crate) fn status_json(s: &pb::StatusResponse) -> Json {
                 "torn_units": p.torn_units,
                 "shipped": p.shipped,
                 "coalesced": p.coalesced,
+                "replicated_write_units": p.replicated_write_units,
+                "throttled_ms": p.throttled_micros as f64 / 1000.0,
             })
         })
         .collect();

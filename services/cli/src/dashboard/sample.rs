@@ -86,7 +86,14 @@ async fn take(board: &Board, previous: &mut Option<Previous>) -> Json {
             let inbound = statuses[j]
                 .as_ref()
                 .and_then(|s| s.peers.iter().find(|p| p.peer == from))
-                .map(|p| (p.reordered, p.torn_units));
+                .map(|p| {
+                    (
+                        p.reordered,
+                        p.torn_units,
+                        p.replicated_write_units,
+                        p.throttled_micros,
+                    )
+                });
             // Coalescing on this link, as `from` counts it since it
             // started (docs/replication.md, "Coalescing").
             let outbound = names
@@ -101,6 +108,11 @@ async fn take(board: &Board, previous: &mut Option<Previous>) -> Json {
             l["window_p99_ms"] = json!(window.map(|w| w.1));
             l["reordered"] = json!(inbound.map(|c| c.0));
             l["torn_units"] = json!(inbound.map(|c| c.1));
+            // Replicated write units the receiver's provisioned tables paid
+            // for `from`'s writes, and its wait for them
+            // (docs/replication.md, "Replicated write units").
+            l["replicated_write_units"] = json!(inbound.map(|c| c.2));
+            l["throttled_ms"] = json!(inbound.map(|c| c.3 / 1000));
         }
     }
     // The failover endpoint, when the cluster file has one: its status as

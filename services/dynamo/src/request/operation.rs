@@ -142,6 +142,17 @@ impl Operation {
         }
     }
 
+    /// A request of one item: the member that holds its key (or the item),
+    /// whose partition key places it in one of its table's partitions
+    /// (`crate::throttle`).
+    pub(crate) fn one_item(self) -> Option<&'static str> {
+        match self {
+            Operation::GetItem | Operation::UpdateItem | Operation::DeleteItem => Some("Key"),
+            Operation::PutItem => Some("Item"),
+            _ => None,
+        }
+    }
+
     /// A transaction, whose payload DynamoDB bounds
     /// ([`crate::MAX_TRANSACTION_BYTES`]).
     pub(crate) fn transaction(self) -> bool {

@@ -537,7 +537,18 @@ async fn apply(
         });
     }
     report.keys_pulled += entries.len() as u64;
+    // What a round brings draws on this region's write units as the
+    // stream's entries do (`crate::capacity`), but without waiting: a round
+    // is Meridian's safety net, and must never be a cheaper way in.
+    let demand = shared
+        .capacity
+        .demand(&shared.storage, &entries, |_| false)
+        .await
+        .unwrap_or_default();
     let outcome = shared.storage.repair(entries).await?;
+    if let Err(e) = shared.capacity.charge_all(&shared.storage, &demand).await {
+        tracing::warn!(peer = %report.peer, error = %e, "could not charge repaired items' write units");
+    }
     report.keys_applied += outcome.applied as u64;
     shared.metrics.superseded.inc_by(outcome.superseded as u64);
     shared

@@ -29,6 +29,7 @@ use super::receiver::{
     self, Entries, HelloError, Inbound, Receiver, StreamError, check_epochs, check_hello,
 };
 use crate::Shared;
+use crate::capacity::Demand;
 use crate::convert::version_to_pb;
 use crate::metrics::{PeerLabel, PeerReasonLabel};
 use crate::status::status_from;
@@ -37,6 +38,9 @@ use crate::worker::{Stop, Worker};
 
 /// How long a receiver waits for the first message of a stream.
 const HELLO_TIMEOUT: Duration = Duration::from_secs(5);
+
+/// How often a receiver waiting for write units looks at them again.
+const UNITS_RECHECK: Duration = Duration::from_millis(250);
 
 pub struct ReplicationApi {
     pub(crate) shared: Arc<Shared>,
@@ -311,7 +315,7 @@ impl InboundStream {
                     core.handle(now(), event);
                 }
                 receiver::Action::Apply(entries) => {
-                    let Some(event) = self.apply(entries, None).await else {
+                    let Some(event) = self.apply(entries, None, &mut stop).await else {
                         return;
                     };
                     core.handle(now(), event);
@@ -327,7 +331,7 @@ impl InboundStream {
                         .get_or_create(&self.label)
                         .inc_by(reordered as u64);
                     m.torn_units.get_or_create(&self.label).inc_by(torn as u64);
-                    let Some(event) = self.apply(entries, Some(through)).await else {
+                    let Some(event) = self.apply(entries, Some(through), &mut stop).await else {
                         return;
                     };
                     core.handle(now(), event);
@@ -369,16 +373,20 @@ impl InboundStream {
     }
 
     /// Applies entries through the store and records what came of it;
-    /// `None` when the store failed and the stream ended.
+    /// `None` when the store failed and the stream ended, or the region is
+    /// stopping. The entries first wait for this region's write units
+    /// ([`Self::await_units`]), and are charged them once applied.
     async fn apply(
         &mut self,
         entries: Vec<Mutation>,
         released: Option<u64>,
+        stop: &mut Stop,
     ) -> Option<receiver::Event<Vec<Mutation>>> {
+        let skips = skips(&self.shared, &self.label.peer);
+        let demand = self.await_units(&entries, &skips, stop).await?;
         let peer = &self.label.peer;
         let shared = &self.shared;
-        let batch = PeerBatch::new(peer.as_str(), self.log_id.as_str(), entries)
-            .skipping(skips(shared, peer));
+        let batch = PeerBatch::new(peer.as_str(), self.log_id.as_str(), entries).skipping(skips);
         let batch = match released {
             Some(through) => batch.released_through(through),
             None => batch,
@@ -391,7 +399,18 @@ impl InboundStream {
                 return None;
             }
         };
+        if let Err(e) = shared.capacity.charge_all(&shared.storage, &demand).await {
+            tracing::warn!(%peer, error = %e, "could not charge replicated write units");
+        }
         let m = &shared.metrics;
+        let units: f64 = demand
+            .iter()
+            .filter(|(r, _)| r.index.is_none())
+            .map(|(_, u)| u)
+            .sum();
+        m.replicated_write_units
+            .get_or_create(&self.label)
+            .inc_by(units as u64);
         m.observe_latency(peer, &outcome.latencies_micros);
         m.applied
             .get_or_create(&self.label)
@@ -440,6 +459,60 @@ impl InboundStream {
             applied_through: outcome.applied_through,
             refused: outcome.refused,
         })
+    }
+
+    /// Waits until this region's write units admit `entries` (their
+    /// tables and global indexes, provisioned ones only), and returns what
+    /// they draw. While it waits nothing more of the stream is read, so
+    /// the peer's backlog and the link's replication latency grow, as
+    /// when a replica is short of replicated write units on AWS; nothing
+    /// is dropped or reordered. `None` when the region stops meanwhile.
+    async fn await_units(
+        &self,
+        entries: &[Mutation],
+        skips: &Skips,
+        stop: &mut Stop,
+    ) -> Option<Demand> {
+        let shared = &self.shared;
+        let demand = match shared
+            .capacity
+            .demand(&shared.storage, entries, |t| skips.why(t).is_some())
+            .await
+        {
+            Ok(d) => d,
+            Err(e) => {
+                tracing::warn!(peer = %self.label.peer, error = %e, "could not read the capacity of replicated tables");
+                return Some(Demand::new());
+            }
+        };
+        if demand.is_empty() {
+            return Some(demand);
+        }
+        let throttled = shared
+            .metrics
+            .replication_throttled_seconds
+            .get_or_create(&self.label)
+            .clone();
+        loop {
+            let wait = shared
+                .capacity
+                .wait(&shared.storage, &demand)
+                .await
+                .unwrap_or_default();
+            if wait.is_zero() {
+                break;
+            }
+            // Counted as it passes, so a long wait shows while it lasts;
+            // read again at least this often, so units raised meanwhile
+            // (by UpdateTable) count at once.
+            let slept = Instant::now();
+            tokio::select! {
+                _ = tokio::time::sleep(wait.min(UNITS_RECHECK)) => {}
+                _ = stop.raised() => return None,
+            }
+            throttled.inc_by(slept.elapsed().as_secs_f64());
+        }
+        Some(demand)
     }
 
     /// One message of the stream, decoded: nothing a peer sends is trusted.

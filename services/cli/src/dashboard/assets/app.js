@@ -232,7 +232,7 @@ function linkTable(names) {
         class: "link", id: `link-${from}--${to}`,
         onclick: () => { $("f-from").value = from; $("f-to").value = to; },
       }, el("div", {}, el("span", { class: "pending" }), el("span", { class: "conn" })),
-        el("div", { class: "lag" }), el("div", { class: "order" }), el("div", { class: "coalesced" }), el("div", { class: "faults" })))));
+        el("div", { class: "lag" }), el("div", { class: "order" }), el("div", { class: "coalesced" }), el("div", { class: "units" }), el("div", { class: "faults" })))));
   $("links").replaceChildren(head, ...rows);
 }
 
@@ -262,6 +262,11 @@ function renderLinks(sample) {
     // version in the same batch stood for, out of the entries shipped.
     td.querySelector(".coalesced").textContent = l.coalesced === null || l.coalesced === undefined
       ? "" : `shipped ${l.shipped}  coalesced ${l.coalesced}`;
+    // Replicated write units the receiver's provisioned tables paid for
+    // the sender's writes, and how long it waited for them: shown once any
+    // were drawn.
+    td.querySelector(".units").textContent = !l.replicated_write_units
+      ? "" : `replicated units ${l.replicated_write_units}  throttled ${fmt(l.throttled_ms, " ms")}`;
     td.querySelector(".faults").textContent = faults === "-" ? "no faults" : faults;
   }
 }

@@ -1,0 +1,363 @@
+//! A replica's provisioned throughput, one set of buckets per region,
+//! drawn on by both of the replica's writers: its DynamoDB endpoint (the
+//! requests of its own clients) and its replication receiver (the writes
+//! of every other replica). The rules and their sources are
+//! `meridian_core::throughput`'s; this module keeps the buckets and reads
+//! the clock.
+//!
+//! Sharing the buckets is the point. AWS: a global table is provisioned
+//! "measured in replicated write capacity units (rWCUs)" (*Best practices
+//! and requirements for managing global tables*), and "the replica tables
+//! will get a replicated write of that delete operation and will incur
+//! replicated write unit costs" (*Throughput capacity planning for
+//! DynamoDB global tables*). So a replica sized for its own writes is
+//! short when the others write too: its clients are throttled, and the
+//! others' writes wait for units (docs/replication.md, *Replicated write
+//! units*).
+//!
+//! Time is tokio's: the simulator's virtual clock under a paused runtime,
+//! the monotonic clock live.
+
+use std::collections::HashMap;
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use meridian_core::index::Kind;
+use meridian_core::settings::{Billing, TableSettings};
+use meridian_core::throughput::{
+    Bucket, Op, Rate, partition_of, partition_rate, partitions, rate, replicated_write_units,
+};
+use meridian_core::{CATALOG_TABLE, Mutation, TableDef};
+use tokio::time::Instant;
+
+use crate::StoreBridge;
+use crate::bridge::BridgeError;
+
+/// Most buckets kept; past it, all start again full (a bound on memory
+/// under table churn, never reached by a cluster's own tables).
+const MAX_BUCKETS: usize = 10_000;
+
+/// One bucket: a table, one of its global indexes (`None`: the table's
+/// own), reads or writes; or one partition of a table
+/// (`meridian_core::throughput::partitions`), whose ceiling holds in
+/// either billing mode.
+#[derive(Clone, Debug, PartialEq, Eq, Hash)]
+pub struct Resource {
+    pub table: String,
+    pub index: Option<String>,
+    pub op: Op,
+    pub partition: Option<u32>,
+}
+
+impl Resource {
+    /// A table's or one of its global indexes' own bucket.
+    pub fn of(table: impl Into<String>, index: Option<String>, op: Op) -> Self {
+        Resource {
+            table: table.into(),
+            index,
+            op,
+            partition: None,
+        }
+    }
+}
+
+/// The buckets of one region, and what the catalog said of each table's
+/// rates as of its last change.
+pub(crate) struct Capacity {
+    start: Instant,
+    state: Mutex<State>,
+}
+
+#[derive(Default)]
+struct State {
+    epoch: u64,
+    /// Shared, so a lookup per replicated entry copies a pointer.
+    tables: HashMap<String, Option<Known>>,
+    buckets: HashMap<Resource, Bucket>,
+}
+
+impl Default for Capacity {
+    fn default() -> Self {
+        Capacity {
+            start: Instant::now(),
+            state: Mutex::default(),
+        }
+    }
+}
+
+/// A table's definition and settings as of the catalog's last change.
+type Known = Arc<(TableDef, TableSettings)>;
+
+/// Write units replicated writes draw, per resource.
+pub(crate) type Demand = Vec<(Resource, f64)>;
+
+impl Capacity {
+    fn now(&self) -> f64 {
+        self.start.elapsed().as_secs_f64()
+    }
+
+    fn lock(&self) -> std::sync::MutexGuard<'_, State> {
+        self.state.lock().unwrap_or_else(|p| p.into_inner())
+    }
+
+    /// `table`'s definition and settings as of the catalog's last change,
+    /// `None` when it has none here.
+    async fn known(
+        &self,
+        storage: &StoreBridge,
+        table: &str,
+    ) -> Result<Option<Known>, BridgeError> {
+        let epoch = storage.catalog_epoch();
+        {
+            let mut s = self.lock();
+            if s.epoch != epoch {
+                s.epoch = epoch;
+                s.tables.clear();
+            }
+            if let Some(k) = s.tables.get(table) {
+                return Ok(k.clone());
+            }
+        }
+        let known = match storage.table_def(table).await? {
+            Some((def, _)) => {
+                let n = table.to_string();
+                storage
+                    .read(move |r| r.settings(&n))
+                    .await?
+                    .map(|settings| Arc::new((def, settings)))
+            }
+            None => None,
+        };
+        self.lock().tables.insert(table.to_string(), known.clone());
+        Ok(known)
+    }
+
+    /// `r`'s rate now; `None` on demand, for an unknown table, and for an
+    /// index without units of its own. A partition has its ceiling in
+    /// either mode.
+    async fn rate(&self, storage: &StoreBridge, r: &Resource) -> Result<Option<Rate>, BridgeError> {
+        let known = self.known(storage, &r.table).await?;
+        Ok(known.and_then(|k| match r.partition {
+            Some(_) => Some(partition_rate(r.op)),
+            None => rate(&k.0, &k.1, r.index.as_deref(), r.op),
+        }))
+    }
+
+    /// The partition of `table` that holds the item whose partition key
+    /// value `key_of` gives (asked with the key attribute's name); `None`
+    /// for an unknown table or a request without the key.
+    pub(crate) async fn partition(
+        &self,
+        storage: &StoreBridge,
+        table: &str,
+        key_of: impl FnOnce(&str) -> Option<Vec<u8>>,
+    ) -> Result<Option<u32>, BridgeError> {
+        let Some(k) = self.known(storage, table).await? else {
+            return Ok(None);
+        };
+        let (def, settings) = &*k;
+        Ok(key_of(&def.key_schema.partition.name)
+            .map(|key| partition_of(&key, partitions(settings.billing))))
+    }
+
+    /// `table`'s global indexes that have write units of their own here
+    /// (none on demand), each with its key attributes' names.
+    pub(crate) async fn write_indexes(
+        &self,
+        storage: &StoreBridge,
+        table: &str,
+    ) -> Result<Vec<(String, Vec<String>)>, BridgeError> {
+        let Some(k) = self.known(storage, table).await? else {
+            return Ok(Vec::new());
+        };
+        let (def, settings) = &*k;
+        Ok(def
+            .indexes
+            .iter()
+            .filter(|i| i.kind == Kind::Global)
+            .filter(|i| rate(def, settings, Some(&i.name), Op::Write).is_some())
+            .map(|i| {
+                (
+                    i.name.clone(),
+                    i.key_attrs().map(|a| a.name.clone()).collect(),
+                )
+            })
+            .collect())
+    }
+
+    /// Whether `table` is on demand here (its throttles are then
+    /// `ThrottlingException`s, not provisioned throughput's).
+    pub(crate) async fn on_demand(
+        &self,
+        storage: &StoreBridge,
+        table: &str,
+    ) -> Result<bool, BridgeError> {
+        Ok(self
+            .known(storage, table)
+            .await?
+            .is_some_and(|k| k.1.billing == Billing::PayPerRequest))
+    }
+
+    /// Whether `index` is one of `table`'s global indexes: a local index
+    /// draws on its table's capacity, as in DynamoDB.
+    pub(crate) async fn is_global_index(
+        &self,
+        storage: &StoreBridge,
+        table: &str,
+        index: &str,
+    ) -> Result<bool, BridgeError> {
+        Ok(self
+            .known(storage, table)
+            .await?
+            .is_some_and(|k| k.0.index(index).is_some_and(|i| i.kind == Kind::Global)))
+    }
+
+    /// Runs `f` on `r`'s bucket refilled to now, if `r` has a rate.
+    async fn with_bucket<T>(
+        &self,
+        storage: &StoreBridge,
+        r: &Resource,
+        f: impl FnOnce(&mut Bucket, &Rate) -> T,
+    ) -> Result<Option<T>, BridgeError> {
+        let Some(rate) = self.rate(storage, r).await? else {
+            return Ok(None);
+        };
+        let now = self.now();
+        let mut s = self.lock();
+        if s.buckets.len() >= MAX_BUCKETS && !s.buckets.contains_key(r) {
+            s.buckets.clear();
+        }
+        let b = s
+            .buckets
+            .entry(r.clone())
+            .or_insert_with(|| Bucket::full(&rate, now));
+        b.refill(&rate, now);
+        Ok(Some(f(b, &rate)))
+    }
+
+    /// Whether `r`'s bucket admits a request now; a resource without a
+    /// provisioned rate always does.
+    pub(crate) async fn admits(
+        &self,
+        storage: &StoreBridge,
+        r: &Resource,
+    ) -> Result<bool, BridgeError> {
+        Ok(self
+            .with_bucket(storage, r, |b, _| b.admits())
+            .await?
+            .unwrap_or(true))
+    }
+
+    /// Charges `units` to `r`'s bucket, into debt if need be.
+    pub(crate) async fn charge(
+        &self,
+        storage: &StoreBridge,
+        r: &Resource,
+        units: f64,
+    ) -> Result<(), BridgeError> {
+        self.with_bucket(storage, r, |b, _| b.charge(units)).await?;
+        Ok(())
+    }
+
+    /// The write units `entries` of a peer draw here: each replicated
+    /// write on its table, and on each global index it touches (one whose
+    /// key attributes the new image has, and every one for a delete, whose
+    /// old image is not known before it applies). Only provisioned tables
+    /// are counted; `skip` names tables whose entries are not applied.
+    pub(crate) async fn demand(
+        &self,
+        storage: &StoreBridge,
+        entries: &[Mutation],
+        skip: impl Fn(&str) -> bool,
+    ) -> Result<Demand, BridgeError> {
+        let mut out: Demand = Vec::new();
+        let mut add = |r: Resource, units: f64| match out.iter_mut().find(|(o, _)| *o == r) {
+            Some((_, u)) => *u += units,
+            None => out.push((r, units)),
+        };
+        let mut last: Option<(String, Option<Known>)> = None;
+        for e in entries {
+            if e.table == CATALOG_TABLE || skip(&e.table) {
+                continue;
+            }
+            // Entries of one table come in runs: look it up once a run.
+            let k = match &last {
+                Some((t, k)) if *t == e.table => k.clone(),
+                _ => {
+                    let k = self.known(storage, &e.table).await?;
+                    last = Some((e.table.clone(), k.clone()));
+                    k
+                }
+            };
+            let Some(k) = k else {
+                continue;
+            };
+            let (def, settings) = &*k;
+            if rate(def, settings, None, Op::Write).is_none() {
+                continue;
+            }
+            let table = Resource::of(e.table.clone(), None, Op::Write);
+            let units = replicated_write_units(e.image.as_ref().map(Vec::len));
+            add(table, units);
+            let globals: Vec<_> = def
+                .indexes
+                .iter()
+                .filter(|i| i.kind == Kind::Global)
+                .collect();
+            if globals.is_empty() {
+                continue;
+            }
+            // Decoded only for a provisioned table with global indexes: a
+            // malformed image is the store's to refuse, and costs the
+            // table's units only here.
+            let item = e
+                .image
+                .as_deref()
+                .map(meridian_core::value::decode_item)
+                .transpose()
+                .ok();
+            for i in globals {
+                let touched = match &item {
+                    Some(Some(item)) => i.key_of(item).is_some(),
+                    Some(None) => true,
+                    None => false,
+                };
+                if touched {
+                    add(
+                        Resource::of(e.table.clone(), Some(i.name.clone()), Op::Write),
+                        units,
+                    );
+                }
+            }
+        }
+        Ok(out)
+    }
+
+    /// How long before `demand` may be applied: the longest time any of
+    /// its buckets takes to pay back its debt; zero when all admit.
+    pub(crate) async fn wait(
+        &self,
+        storage: &StoreBridge,
+        demand: &Demand,
+    ) -> Result<Duration, BridgeError> {
+        let mut longest = 0.0f64;
+        for (r, _) in demand {
+            if let Some(w) = self.with_bucket(storage, r, |b, rate| b.wait(rate)).await? {
+                longest = longest.max(w);
+            }
+        }
+        Ok(Duration::try_from_secs_f64(longest).unwrap_or(Duration::MAX))
+    }
+
+    /// Charges what `demand` drew, once applied.
+    pub(crate) async fn charge_all(
+        &self,
+        storage: &StoreBridge,
+        demand: &Demand,
+    ) -> Result<(), BridgeError> {
+        for (r, units) in demand {
+            self.charge(storage, r, *units).await?;
+        }
+        Ok(())
+    }
+}
