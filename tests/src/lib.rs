@@ -346,6 +346,21 @@ impl TestCluster {
         AdminClient::new(self.channel(i))
     }
 
+    /// Region `i`'s status of its link with `peer` (what it shipped there
+    /// and what it received from there).
+    pub async fn peer_status(&self, i: usize, peer: &str) -> pb::PeerStatus {
+        let s = self
+            .admin(i)
+            .status(pb::StatusRequest {})
+            .await
+            .expect("status")
+            .into_inner();
+        s.peers
+            .into_iter()
+            .find(|p| p.peer == peer)
+            .unwrap_or_else(|| panic!("{peer} is not a peer of region {i}"))
+    }
+
     /// Kills a region abruptly, like `kill -9`: uncommitted work is lost.
     pub async fn crash(&mut self, i: usize) {
         if let Some((stop, task)) = self.nodes[i].dynamo.take() {

@@ -15,7 +15,6 @@ use aws_sdk_dynamodb::types::StreamViewType;
 use aws_sdk_dynamodbstreams::types::{AttributeValue as SAv, Record};
 use meridian_core::{AttrValue, Item};
 use meridian_netsim::Registry;
-use meridian_proto::v1 as pb;
 use meridian_scenario::scenario::{Action, PartitionKind};
 use meridian_tests::{TestCluster, every_region, every_version, poll_until};
 
@@ -68,17 +67,7 @@ async fn records(c: &TestCluster, i: usize, table: &str, id: &str) -> Vec<Record
 
 /// us-east-1's outbound counts of its link to eu-west-1: (shipped, coalesced).
 async fn shipped_to_west(c: &TestCluster) -> (u64, u64) {
-    let s = c
-        .admin(0)
-        .status(pb::StatusRequest {})
-        .await
-        .expect("status")
-        .into_inner();
-    let p = s
-        .peers
-        .iter()
-        .find(|p| p.peer == REGIONS[1])
-        .expect("eu-west-1 is a peer");
+    let p = c.peer_status(0, REGIONS[1]).await;
     (p.shipped, p.coalesced)
 }
 

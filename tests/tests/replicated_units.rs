@@ -17,7 +17,6 @@ use aws_sdk_dynamodb::Client;
 use aws_sdk_dynamodb::error::ProvideErrorMetadata;
 use aws_sdk_dynamodb::operation::put_item::PutItemError;
 use aws_sdk_dynamodb::types::{BillingMode, ScalarAttributeType};
-use meridian_proto::v1 as pb;
 use meridian_tests::{TestCluster, every_region, poll_until};
 
 use crate::sdk::*;
@@ -42,17 +41,7 @@ async fn put_big(c: &Client, key: &str) -> Result<(), PutItemError> {
 /// eu-west-1's inbound counts of us-east-1: (replicated write units,
 /// µs its stream waited for them).
 async fn west_paid(c: &TestCluster) -> (u64, u64) {
-    let s = c
-        .admin(1)
-        .status(pb::StatusRequest {})
-        .await
-        .expect("status")
-        .into_inner();
-    let p = s
-        .peers
-        .iter()
-        .find(|p| p.peer == REGIONS[0])
-        .expect("us-east-1 is a peer");
+    let p = c.peer_status(1, REGIONS[0]).await;
     (p.replicated_write_units, p.throttled_micros)
 }
 

@@ -21,27 +21,13 @@ use crate::sdk;
 use sdk::*;
 
 const REGIONS: [&str; 1] = ["us-east-1"];
-/// About 10 KB: ten write units, two and a half read units a copy.
-const BLOB: usize = 10_000;
-
-fn big() -> aws_sdk_dynamodb::types::AttributeValue {
-    s(&"x".repeat(BLOB))
-}
-
-/// Writes ten-unit items to `table` until one is throttled (at most
-/// `most`); how many were taken, and the refusal.
+/// Writes items of about 10 KB (ten write units, two and a half read
+/// units a copy) to `table`, each in index `g`'s `all`, until one is
+/// throttled (at most `most`); how many were taken, and the refusal.
 async fn write_until_throttled(c: &Client, table: &str, most: usize) -> (usize, PutItemError) {
     for i in 0..most {
-        let r = c
-            .put_item()
-            .table_name(table)
-            .item("pk", s(&format!("k{i}")))
-            .item("g", s("all"))
-            .item("blob", big())
-            .send()
-            .await;
-        if let Err(e) = r {
-            return (i, e.into_service_error());
+        if let Err(e) = put_sized(c, table, &format!("k{i}"), Some("all"), 10).await {
+            return (i, e);
         }
     }
     panic!("{table} took {most} writes of ten units and never throttled");
@@ -284,14 +270,7 @@ async fn a_global_index_short_of_write_units_throttles_the_tables_writes_to_it()
         .send()
         .await
         .expect("a provisioned table");
-    let mut refused = None;
-    for i in 0..60 {
-        if let Err(e) = put_sized(&db, "indexed", &format!("k{i}"), Some("all"), 10).await {
-            refused = Some((i, e));
-            break;
-        }
-    }
-    let (taken, e) = refused.expect("the index's units never ran out");
+    let (taken, e) = write_until_throttled(&db, "indexed", 60).await;
     assert!(
         (30..=40).contains(&taken),
         "{taken} writes before the throttle"
