@@ -704,8 +704,14 @@ command = ["sh", "-c", "cat > /dev/null; echo stock negative >&2; exit 3"]
         &["--sim", "--seed", "3"],
     );
     assert_eq!(status.code(), Some(4), "{stdout}\n{stderr}");
+    assert!(
+        stderr
+            .lines()
+            .any(|l| l.contains("alarm errors: ") && l.contains(" → ALARM (Threshold Crossed")),
+        "{stderr}"
+    );
     for said in [
-        "alarm errors: OK → ALARM",
+        "alarm errors: INSUFFICIENT_DATA → OK",
         "invariant app-check violated in us-east-1 (running)",
         "objective failed_requests not met at",
     ] {
