@@ -183,6 +183,34 @@ for t in smoke-restored smoke-latest; do
 done
 echo "smoke: backup and restore ok"
 
+# The cluster file's alarm, as docs/drills.md shows it: `meridian up`
+# evaluates it, `meridian alarms` lists it with its state, and once writes
+# have replicated and a period has ended, the state is OK (a replicated
+# write took far less than 5 s). The JSON is what the control API serves.
+alarm_ok=""
+for _ in $(seq 1 150); do
+    if m alarms --json | python3 -c '
+import json, sys
+d = json.load(sys.stdin)
+[a] = d["alarms"]
+assert a["name"] == "replication-lag" and a["metric"] == "ReplicationLatency", a
+assert a["threshold"] == 5000 and a["since_ms"] > 0, a
+sys.exit(0 if a["state"] == "OK" and a["value"] is not None else 1)'; then
+        alarm_ok=yes
+        break
+    fi
+    sleep 0.2
+done
+[ -n "$alarm_ok" ] || { m alarms; echo "meridian alarms never showed replication-lag OK" >&2; exit 1; }
+m alarms | has "^replication-lag  OK " \
+    || { m alarms; echo "meridian alarms does not list replication-lag OK" >&2; exit 1; }
+curl -fsS "$dash/api/snapshot" | python3 -c '
+import json, sys
+s = json.load(sys.stdin)
+sys.exit(0 if [a["name"] for a in s["alarms"]["alarms"]] == ["replication-lag"] else 1)' \
+    || { echo "the dashboard's snapshot does not carry the alarm" >&2; exit 1; }
+echo "smoke: alarms ok"
+
 # The real AWS CLI, from PyPI, against two regions' DynamoDB endpoints.
 venv="${HOME}/.cache/meridian/awscli-venv"
 if [ ! -x "$venv/bin/aws" ]; then
@@ -574,6 +602,13 @@ for check in "${mrsc_checks[@]}"; do
         || { cat "$work/conformance-us.log"; echo "conformance check $check did not pass on regions/local-us-3.toml" >&2; exit 1; }
 done
 echo "smoke: MRSC on a cluster of one Region set ok"
+# A cluster file without [[alarm]] tables: `meridian alarms` says so.
+"$bin" alarms --config "$us_cfg" | has "^no alarms: .* declares no \[\[alarm\]\] table" \
+    || { "$bin" alarms --config "$us_cfg"; echo "meridian alarms did not say the US set has none" >&2; exit 1; }
+"$bin" alarms --config "$us_cfg" --json | python3 -c '
+import json, sys
+sys.exit(0 if json.load(sys.stdin)["alarms"] == [] else 1)' \
+    || { echo "meridian alarms --json did not give an empty list for the US set" >&2; exit 1; }
 kill -INT "$pid"
 wait "$pid"
 grep -q "all regions stopped" "$work/up-us.log" || { cat "$work/up-us.log"; echo "meridian up (US set) did not stop cleanly" >&2; exit 1; }

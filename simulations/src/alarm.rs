@@ -252,7 +252,21 @@ impl Watch {
             self.evaluate(self.next);
             self.next += 1;
         }
+        // Only the periods the next evaluation reads are kept, so a watch
+        // that runs as long as `meridian up` holds a bounded window.
+        let keep = (self.next + 1).saturating_sub(u64::from(self.alarm.evaluation_periods));
+        self.periods = self.periods.split_off(&keep);
         self.transitions[before..].to_vec()
+    }
+
+    /// Forgets every evaluated period but the last and every transition
+    /// but the last: what a report needs is gone, what the state, its
+    /// reason and since when it holds need is kept. For a watch that runs
+    /// without end (the cluster's alarms under `meridian up`).
+    pub fn forget_history(&mut self) {
+        let keep = |n: usize| n.saturating_sub(1);
+        self.evaluated.drain(..keep(self.evaluated.len()));
+        self.transitions.drain(..keep(self.transitions.len()));
     }
 
     /// The statistic of period `k`, `None` if it had no datapoint.
@@ -376,6 +390,21 @@ impl From<&Watch> for AlarmReport {
 }
 
 impl AlarmReport {
+    /// The alarm's condition in one line, as the report, the dashboard and
+    /// `meridian alarms` show it: "Maximum over 1000 ms
+    /// GreaterThanThreshold 500, 3 of 3".
+    pub fn condition(&self) -> String {
+        format!(
+            "{} over {} ms {} {}, {} of {}",
+            self.statistic,
+            self.period_ms,
+            self.comparison,
+            self.threshold,
+            self.datapoints_to_alarm,
+            self.evaluation_periods
+        )
+    }
+
     /// The alarm's state at `t_ms` (INSUFFICIENT_DATA before its first
     /// transition).
     pub fn state_at(&self, t_ms: u64) -> &str {
@@ -478,6 +507,24 @@ mod tests {
         assert!(!Comparison::GreaterThanThreshold.breaches(5.0, 5.0));
         assert!(Comparison::LessThanThreshold.breaches(4.0, 5.0));
         assert!(Comparison::LessThanOrEqualToThreshold.breaches(5.0, 5.0));
+    }
+
+    #[test]
+    fn a_watch_keeps_only_the_periods_it_will_read_again() {
+        let mut w = Watch::new(alarm(MetricName::FailedRequests, 3, 2));
+        feed(&mut w, &[9.0; 50]);
+        assert!(w.periods.len() <= 3, "{:?}", w.periods.keys());
+        assert_eq!(w.state, AlarmState::Alarm);
+        w.forget_history();
+        assert_eq!((w.evaluated.len(), w.transitions.len()), (1, 1));
+        assert_eq!(w.evaluated[0], (50_000, Some(9.0)));
+        // Forgetting changes no later evaluation: 2 of the last 3 still
+        // breach a second on, 1 of them two seconds on.
+        let t: Vec<_> = (1..=12)
+            .flat_map(|q| w.push(50_000 + q * 250, Some(0.0)))
+            .map(|t| (t.at_ms, t.to))
+            .collect();
+        assert_eq!(t, vec![(52_000, AlarmState::Ok)]);
     }
 
     #[test]

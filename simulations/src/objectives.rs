@@ -66,15 +66,7 @@ pub fn judge(o: &Objectives, report: &Report, known: &Judged) -> Vec<CriterionRe
         ));
     }
     if let Some(max) = o.max_failed_requests {
-        out.push(CriterionReport {
-            criterion: "failed_requests".into(),
-            target: format!("at most {max}"),
-            value: known
-                .failed_requests
-                .map_or("unknown".into(), |n| n.to_string()),
-            met: known.failed_requests.is_some_and(|n| n <= max),
-            at_ms: None,
-        });
+        out.push(failed_requests(max, known.failed_requests, None));
     }
     let deadline = known.faults_end_ms + o.recover_within.as_millis() as u64;
     for name in &o.recover {
@@ -87,6 +79,19 @@ pub fn judge(o: &Objectives, report: &Report, known: &Judged) -> Vec<CriterionRe
         ));
     }
     out
+}
+
+/// The ceiling on the application's failed requests against `failed`
+/// (`None`: unknown, which fails it), counted by the end or, for a
+/// drill's live progress, by `at_ms`.
+pub fn failed_requests(max: u64, failed: Option<u64>, at_ms: Option<u64>) -> CriterionReport {
+    CriterionReport {
+        criterion: "failed_requests".into(),
+        target: format!("at most {max}"),
+        value: failed.map_or("unknown".into(), |n| n.to_string()),
+        met: failed.is_some_and(|n| n <= max),
+        at_ms,
+    }
 }
 
 /// Every disaster's RTO, and every failover move's time from the old

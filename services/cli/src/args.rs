@@ -255,6 +255,17 @@ pub(crate) enum Command {
         #[arg(long)]
         json: bool,
     },
+    /// The cluster file's alarms ([[alarm]] tables) and the state
+    /// `meridian up` evaluates for each: OK, ALARM or INSUFFICIENT_DATA,
+    /// since when, why, and the newest period's value (docs/drills.md).
+    Alarms {
+        #[arg(long, env = "MERIDIAN_CONFIG", help = DISCOVERY)]
+        config: Option<PathBuf>,
+        /// One JSON document instead of the table, as the control API
+        /// serves it (GET /meridian/alarms).
+        #[arg(long)]
+        json: bool,
+    },
     /// Runs an anti-entropy round now: each region compares its digest
     /// trees with its peers' and pulls what differs. Prints, per region,
     /// peer and table, what was compared, what differed, what moved and

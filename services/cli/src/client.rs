@@ -73,6 +73,7 @@ pub async fn run(command: Command) -> Result<()> {
         | Command::Dashboard { .. }
         | Command::Netsim { .. }
         | Command::Health(_)
+        | Command::Alarms { .. }
         | Command::Metrics(_)
         | Command::Net(_)
         | Command::Drill(_)

@@ -56,7 +56,8 @@ pub enum DrillCommand {
         /// Default: random live, 1 with --sim.
         #[arg(long)]
         seed: Option<u64>,
-        /// No progress bar.
+        /// No progress bar, and no line per alarm changing state,
+        /// invariant violated or objective failed as the drill runs.
         #[arg(long)]
         quiet: bool,
         /// Print the summary as one JSON document on stdout; progress and
@@ -329,8 +330,14 @@ async fn drill_report(
         let scenario2 = scenario.clone();
         let log = opts.log.clone();
         log.write(&progress::start_line(&scenario, "sim", seed));
+        let mut bar = ProgressBar::new(opts.quiet);
         let report = tokio::task::spawn_blocking(move || {
-            meridian_drill::sim::run_watched(&scenario2, seed, &dir, &mut |p| log.progress(p))
+            let watched = meridian_drill::sim::run_watched(&scenario2, seed, &dir, &mut |p| {
+                bar.show(p);
+                log.progress(p)
+            });
+            bar.finish();
+            watched
         })
         .await
         .context("the simulation thread failed")??;
@@ -918,9 +925,15 @@ fn print_verdict(r: &Report, out: &Path) {
     );
 }
 
-/// A one-line progress bar on stderr, redrawn in place.
+/// A one-line progress bar on stderr, redrawn in place, and above it a
+/// line for each alarm that changes state, invariant violated, stop and
+/// objective failed, as the drill judges them
+/// ([`progress::judged`]); those lines are written to a stderr that is
+/// no terminal too, unless `--quiet`.
 struct ProgressBar {
     quiet: bool,
+    /// Whether stderr is a terminal, where the bar is drawn.
+    tty: bool,
     drawn: bool,
 }
 
@@ -928,13 +941,23 @@ impl ProgressBar {
     fn new(quiet: bool) -> Self {
         use std::io::IsTerminal;
         ProgressBar {
-            quiet: quiet || !std::io::stderr().is_terminal(),
+            quiet,
+            tty: std::io::stderr().is_terminal(),
             drawn: false,
         }
     }
 
     fn show(&mut self, p: &Progress) {
         if self.quiet {
+            return;
+        }
+        let mut err = std::io::stderr();
+        for e in progress::judged(p) {
+            let clear = if self.drawn { "\r\x1b[2K" } else { "" };
+            let _ = writeln!(err, "{clear}{:>7.1}s  {}", e.at_ms as f64 / 1000.0, e.label);
+            self.drawn = false;
+        }
+        if !self.tty {
             return;
         }
         let frac = (p.elapsed.as_secs_f64() / p.duration.as_secs_f64().max(1e-9)).min(1.0);
@@ -954,7 +977,6 @@ impl ProgressBar {
             line.push_str("  last: ");
             line.push_str(e);
         }
-        let mut err = std::io::stderr();
         let _ = write!(err, "\r\x1b[2K{line}");
         let _ = err.flush();
         self.drawn = true;

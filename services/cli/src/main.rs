@@ -1,6 +1,7 @@
 //! `meridian`: run regions, start a local cluster, read and write items,
 //! and show replication status.
 
+mod alarms;
 mod args;
 mod client;
 mod cluster_health;
@@ -199,6 +200,10 @@ async fn run(cli: Cli) -> Result<()> {
         Command::Metrics(args) => {
             init_logs("warn");
             metrics::run(args)
+        }
+        Command::Alarms { config, json } => {
+            init_logs("warn");
+            alarms::run(&cluster_path(config.as_deref())?, json).await
         }
         Command::Health(args) => {
             init_logs("warn");

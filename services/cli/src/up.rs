@@ -341,6 +341,20 @@ async fn serve_until_stopped(
         }
         tokio::spawn(crate::cluster_health::serve(urls, listener, stopped()))
     });
+    // The cluster file's alarms, evaluated here and served on the control
+    // API for the dashboard and `meridian alarms`.
+    let alarms = (!cluster.alarms.is_empty()).then(|| {
+        println!(
+            "Alarms: {} evaluated every {} ms; `meridian alarms` shows their states",
+            cluster.alarms.len(),
+            meridian_region::ALARM_SAMPLE_INTERVAL.as_millis()
+        );
+        tokio::spawn(meridian_drill::cluster_alarms::run(
+            cluster.clone(),
+            running.alarm_board(),
+            stopped(),
+        ))
+    });
     println!("Ctrl-C stops every region.\n");
 
     loop {
@@ -357,6 +371,9 @@ async fn serve_until_stopped(
         }
     }
     let _ = stop_servers.send(true);
+    if let Some(a) = alarms {
+        let _ = tokio::time::timeout(Duration::from_secs(2), a).await;
+    }
     if let Some(h) = health {
         let _ = tokio::time::timeout(Duration::from_secs(2), h).await;
     }

@@ -143,6 +143,14 @@ impl Page<'_> {
             .unwrap_or_default()
     }
 
+    /// The state the alarms table shows for alarm `name`, once it shows it.
+    async fn alarm_state(&self, name: &str) -> String {
+        self.b
+            .text(&format!("#alarms tr[data-alarm=\"{name}\"] .alarm-state"))
+            .await
+            .unwrap_or_default()
+    }
+
     async fn faults(&self, from: &str, to: &str) -> String {
         self.b
             .text(&format!("#link-{from}--{to} .faults"))
@@ -222,6 +230,12 @@ async fn the_dashboard_shows_and_changes_a_running_cluster_in_a_real_browser() {
         std::env::var_os("MERIDIAN_DASHBOARD_SCREENSHOTS").map(PathBuf::from);
     // As the default cluster, it has an admin token: actions take it.
     let c = cluster(true);
+    // One alarm, on the backlog of the link the test cuts.
+    let mut file = std::fs::OpenOptions::new()
+        .append(true)
+        .open(&c.config)
+        .unwrap();
+    std::io::Write::write_all(&mut file, BACKLOG_ALARM.as_bytes()).unwrap();
     let mut up = Daemon::start(
         &["up", "--dashboard", "127.0.0.1:0"],
         &c.config,
@@ -266,6 +280,12 @@ async fn the_dashboard_shows_and_changes_a_running_cluster_in_a_real_browser() {
         Some("actions enabled")
     );
     print_first_paint(&browser).await;
+    // The cluster file's alarm, evaluated by `up`: OK once a period of
+    // the idle cluster has been evaluated.
+    poll_page("the page to show the alarm OK", || async {
+        page.alarm_state("backlog").await == "OK"
+    })
+    .await;
 
     create_kvs(&c.grpc).await;
     let (writes, stop_writes) = writer(c.grpc[0], 20_000);
@@ -384,6 +404,10 @@ async fn partition_and_heal_from_the_form(page: &Page<'_>, shots: Option<&PathBu
     })
     .await;
     // Pending moves with the regions' pulses, faults with the next sample.
+    poll_page("the page to show the backlog's alarm in ALARM", || async {
+        page.alarm_state("backlog").await == "ALARM"
+    })
+    .await;
     poll_page(
         "the page to show the partition on that link only",
         || async { page.faults(ra, rb).await.contains("blackhole") },
@@ -416,7 +440,25 @@ async fn partition_and_heal_from_the_form(page: &Page<'_>, shots: Option<&PathBu
             && page.faults(ra, rb).await == "no faults"
     })
     .await;
+    poll_page("the backlog's alarm back to OK", || async {
+        page.alarm_state("backlog").await == "OK"
+    })
+    .await;
 }
+
+/// The alarm the test's cluster file declares: the backlog of the link
+/// `partition_and_heal_from_the_form` cuts, past 20 in a second.
+const BACKLOG_ALARM: &str = r#"
+[[alarm]]
+name = "backlog"
+metric = "PendingReplicationCount"
+region = "us-east-1"
+receiving_region = "eu-west-1"
+statistic = "Maximum"
+period = "1s"
+threshold = 20
+comparison = "GreaterThanThreshold"
+"#;
 
 /// A table's replication paused from the page's form, as `meridian net
 /// pause-replication` pauses it: the table in the extra field, the

@@ -656,3 +656,74 @@ fn judged_as_recorded(out: &std::path::Path, stdout: &str, seen: &AppTally) {
     assert_eq!(report["links"].as_array().unwrap().len(), 6);
     assert!(report["convergence"]["after_workload_ms"].is_u64());
 }
+
+/// While a drill runs, each alarm that changes state, invariant violated
+/// and objective failed is said on stderr as it is judged, and written to
+/// its progress file, not only in the final report.
+#[test]
+fn a_drill_says_its_alarms_invariants_and_objectives_as_it_judges_them() {
+    let dir = tempfile::tempdir().unwrap();
+    let scenario = concat!(
+        r#"
+name = "judged-live"
+duration = "4s"
+settle = "30s""#,
+        three_regions!(),
+        r#"[workload]
+rate_per_region = 60
+keys = 30
+mix = { put = 4, update = 3, delete = 1, get = 2 }
+[objectives]
+max_failed_requests = 0
+[[event]]
+at = "1s"
+action = "crash"
+region = "ap-southeast-1"
+[[event]]
+at = "2500ms"
+action = "restart"
+region = "ap-southeast-1"
+[[alarm]]
+name = "errors"
+metric = "FailedRequests"
+statistic = "Sum"
+period = "500ms"
+threshold = 0
+comparison = "GreaterThanThreshold"
+[[invariant]]
+name = "app-check"
+filter = "attribute_exists(nope)"
+expect = "empty"
+command = ["sh", "-c", "cat > /dev/null; echo stock negative >&2; exit 3"]
+"#
+    );
+    let (status, stdout, stderr, out) = drill_run(
+        dir.path(),
+        "judged-live.toml",
+        scenario,
+        &["--sim", "--seed", "3"],
+    );
+    assert_eq!(status.code(), Some(4), "{stdout}\n{stderr}");
+    assert!(
+        stderr
+            .lines()
+            .any(|l| l.contains("alarm errors: ") && l.contains(" → ALARM (Threshold Crossed")),
+        "{stderr}"
+    );
+    for said in [
+        "alarm errors: INSUFFICIENT_DATA → OK",
+        "invariant app-check violated in us-east-1 (running)",
+        "objective failed_requests not met at",
+    ] {
+        assert!(stderr.contains(said), "{said:?} not in:\n{stderr}");
+    }
+    let progress = std::fs::read_to_string(out.join("progress.jsonl")).unwrap();
+    let actions: Vec<String> = progress
+        .lines()
+        .filter_map(|l| serde_json::from_str::<serde_json::Value>(l).ok())
+        .filter_map(|l| l["event"]["action"].as_str().map(String::from))
+        .collect();
+    for a in ["alarm", "invariant", "criterion"] {
+        assert!(actions.iter().any(|x| x == a), "{a} not in {actions:?}");
+    }
+}

@@ -324,6 +324,12 @@ impl ControlApi {
         self.extension("/meridian/failover").await
     }
 
+    /// The states of the cluster's alarms (`GET /meridian/alarms`, as
+    /// [`crate::alarms`] serves them), or `None` when it evaluates none.
+    pub async fn alarms(&self) -> Result<Option<Json>> {
+        self.extension(crate::alarms::ALARMS_PATH).await
+    }
+
     /// Moves the failover endpoint to `region` now, or home with `None`;
     /// the status after the move.
     pub async fn failover_move(&self, region: Option<&str>) -> Result<Json> {

@@ -22,9 +22,12 @@
 //!   convergence checker takes them;
 //! - [`wait`]: waiting, with a deadline, until a region listens or serves
 //!   and until a cluster is quiescent;
+//! - [`alarms`]: the cluster's alarms `meridian up` evaluates, as its
+//!   control API serves them;
 //! - [`current`]: where the running cluster's file is, for commands run
 //!   from any directory.
 
+pub mod alarms;
 pub mod api;
 pub mod current;
 pub mod edge;

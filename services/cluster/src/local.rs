@@ -13,6 +13,7 @@ use meridian_netsim::{Registry, Supervisor};
 use meridian_region::ClusterFile;
 use meridian_region::worker::{Stop, WorkerStatus, Workers};
 
+use crate::alarms::AlarmBoard;
 use crate::api::ControlApi;
 use crate::faults::Executor;
 use crate::ports::{free_port, free_port_run};
@@ -138,6 +139,9 @@ pub struct LocalCluster {
     workers: Arc<Workers>,
     shutdown: tokio::sync::watch::Sender<bool>,
     tasks: Vec<tokio::task::JoinHandle<()>>,
+    /// What the control API serves at `/meridian/alarms`: the states of
+    /// the alarms `meridian up` evaluates ([`crate::alarms`]).
+    alarms: AlarmBoard,
 }
 
 impl LocalCluster {
@@ -169,6 +173,7 @@ impl LocalCluster {
             workers: Workers::new(metrics),
             shutdown,
             tasks: Vec::new(),
+            alarms: AlarmBoard::default(),
         };
         let started = me.start_endpoints(&stop).await;
         if let Err(e) = started {
@@ -190,7 +195,8 @@ impl LocalCluster {
         let registry = start_link_proxies(&self.file).await?;
         self.registry = Some(registry.clone());
         let failover = crate::failover::start(&self.file, workers, stop, tasks).await?;
-        let routes = crate::failover::routes::routes(failover);
+        let routes = crate::failover::routes::routes(failover)
+            .merge(crate::alarms::routes(self.alarms.clone()));
         let supervisor: Arc<dyn Supervisor> = self.processes.clone();
         let token = self.file.admin_token(false)?.map(Into::into);
         tasks.push(
@@ -239,6 +245,11 @@ impl LocalCluster {
             self.processes.wait_serving(&name, within).await?;
         }
         Ok(())
+    }
+
+    /// Where the alarms' states go for the control API to serve them.
+    pub fn alarm_board(&self) -> AlarmBoard {
+        self.alarms.clone()
     }
 
     /// The control API's client, with a `[netsim]` section.

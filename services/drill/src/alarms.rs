@@ -8,7 +8,7 @@
 
 use std::collections::BTreeMap;
 
-use meridian_scenario::alarm::{AlarmReport, AlarmState, MetricName, Transition, Watch};
+use meridian_scenario::alarm::{Alarm, AlarmReport, AlarmState, MetricName, Transition, Watch};
 use meridian_scenario::scenario::Scenario;
 
 use crate::collect::SampleRows;
@@ -54,14 +54,30 @@ pub(crate) struct Alarms {
 impl Alarms {
     /// `None` when the scenario declares no alarm.
     pub(crate) fn new(scenario: &Scenario) -> Option<Alarms> {
-        if scenario.alarms.is_empty() {
+        Alarms::of(&scenario.alarms, &scenario.stop_conditions)
+    }
+
+    /// `alarms` evaluated, those named in `stop_conditions` stopping;
+    /// `None` when there is none: a scenario's, or a cluster file's
+    /// ([`crate::cluster_alarms`]).
+    pub(crate) fn of(alarms: &[Alarm], stop_conditions: &[String]) -> Option<Alarms> {
+        if alarms.is_empty() {
             return None;
         }
         Some(Alarms {
-            watches: scenario.alarms.iter().cloned().map(Watch::new).collect(),
-            stop_conditions: scenario.stop_conditions.clone(),
+            watches: alarms.iter().cloned().map(Watch::new).collect(),
+            stop_conditions: stop_conditions.to_vec(),
             last: Totals::default(),
         })
+    }
+
+    pub(crate) fn watches(&self) -> &[Watch] {
+        &self.watches
+    }
+
+    /// Forgets what only a report reads ([`Watch::forget_history`]).
+    pub(crate) fn forget_history(&mut self) {
+        self.watches.iter_mut().for_each(Watch::forget_history);
     }
 
     /// Whether an alarm reads the failover endpoint's record.
@@ -158,7 +174,7 @@ fn datapoint(w: &Watch, rows: Option<&SampleRows>, last: &Totals, now: &Totals) 
 mod tests {
     use std::time::Duration;
 
-    use meridian_scenario::alarm::{Alarm, Comparison, Statistic};
+    use meridian_scenario::alarm::{Comparison, Statistic};
     use meridian_scenario::report::{ConflictSample, LinkSample};
 
     use super::*;

@@ -58,6 +58,9 @@ pub struct Progress {
     pub last_event: Option<String>,
     /// The report's timeline entries made since the previous progress.
     pub events: Vec<EventMark>,
+    /// Objectives failed since then, judged live (`criterion`); not on the
+    /// report's timeline, whose criteria are all judged at the end.
+    pub judged: Vec<EventMark>,
     /// With a new sample: the row it adds to each of the report's series.
     pub rows: Option<SampleRows>,
 }
@@ -315,7 +318,7 @@ impl<'a> Run<'a> {
             pending: 0,
             baseline: None,
             recorded: None,
-            experiment: Experiment::new(scenario),
+            experiment: Experiment::new(scenario, mode),
         }
     }
 
@@ -595,6 +598,9 @@ impl<'a> Run<'a> {
         });
         let events = self.marks[self.told..].to_vec();
         self.told = self.marks.len();
+        let judged = self
+            .experiment
+            .judge_live(self.ms_now(), failed, self.scenario);
         progress(&Progress {
             elapsed: Instant::now().duration_since(self.start),
             duration: self.scenario.duration,
@@ -604,6 +610,7 @@ impl<'a> Run<'a> {
             pending: self.pending,
             last_event: self.last_event.clone(),
             events,
+            judged,
             rows: rows.clone(),
         });
         rows

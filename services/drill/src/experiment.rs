@@ -15,7 +15,7 @@ use tokio::time::Instant;
 use crate::alarms::{Alarms, Counts, Stop, Totals};
 use crate::collect::{Sample, SampleRows};
 use crate::invariants::Invariants;
-use crate::target::{Faults, RegionTarget};
+use crate::target::{Faults, Mode, RegionTarget};
 use crate::traffic::{Tally, lock};
 
 /// A stop, once made.
@@ -40,6 +40,9 @@ pub(crate) struct Experiment {
     /// The faults in effect: cuts, crashes and skews, as the timeline
     /// labelled them, with the regions they touch.
     active: Vec<(&'static str, Vec<String>, String)>,
+    /// Whether the live progress has said the ceiling on failed requests
+    /// was crossed.
+    ceiling_told: bool,
 }
 
 /// Refuses, naming the field, what this drill cannot watch: before any
@@ -67,10 +70,10 @@ pub(crate) async fn check<F: Faults>(scenario: &Scenario, faults: &mut F) -> Res
 }
 
 impl Experiment {
-    pub(crate) fn new(scenario: &Scenario) -> Experiment {
+    pub(crate) fn new(scenario: &Scenario, mode: Mode) -> Experiment {
         Experiment {
             alarms: Alarms::new(scenario),
-            invariants: Invariants::new(scenario),
+            invariants: Invariants::new(scenario, mode),
             ..Experiment::default()
         }
     }
@@ -147,6 +150,33 @@ impl Experiment {
             }
         }
         out
+    }
+
+    /// The objectives that fail before the end, judged at `t_ms` for the
+    /// live progress with the drill's `failed` requests so far: the
+    /// ceiling on failed requests, once crossed (said once). Every
+    /// objective is judged for the report at the end ([`Self::finish`]);
+    /// these entries are not on its timeline. An external workload's
+    /// failed requests are the failover endpoint's, read at the end.
+    pub(crate) fn judge_live(
+        &mut self,
+        t_ms: u64,
+        failed: u64,
+        scenario: &Scenario,
+    ) -> Vec<EventMark> {
+        let Some(max) = scenario.objectives.max_failed_requests else {
+            return Vec::new();
+        };
+        if scenario.workload.external || self.ceiling_told || failed <= max {
+            return Vec::new();
+        }
+        self.ceiling_told = true;
+        let c = objectives::failed_requests(max, Some(failed), Some(t_ms));
+        vec![EventMark {
+            at_ms: t_ms,
+            action: "criterion".into(),
+            label: c.problem(),
+        }]
     }
 
     /// Checks the invariants due at `t_ms` (every one once `settled`);

@@ -6,7 +6,6 @@
 //! then, and the first of each run of violations marks the timeline.
 
 use std::collections::{BTreeMap, BTreeSet};
-use std::io::Write;
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 
@@ -20,7 +19,7 @@ use meridian_scenario::report::EventMark;
 use meridian_scenario::scenario::Scenario;
 
 use crate::probe::SAMPLE_TIMEOUT;
-use crate::target::RegionTarget;
+use crate::target::{Mode, RegionTarget};
 
 /// Items a Scan page holds at most.
 const PAGE: u32 = 1000;
@@ -71,10 +70,12 @@ struct Watched {
 /// Every invariant of the scenario.
 pub(crate) struct Invariants {
     watched: Vec<Watched>,
+    /// How the commands are waited for ([`run_command`]).
+    mode: Mode,
 }
 
 impl Invariants {
-    pub(crate) fn new(scenario: &Scenario) -> Option<Invariants> {
+    pub(crate) fn new(scenario: &Scenario, mode: Mode) -> Option<Invariants> {
         if scenario.invariants.is_empty() {
             return None;
         }
@@ -94,7 +95,7 @@ impl Invariants {
                 violated: BTreeSet::new(),
             })
             .collect();
-        Some(Invariants { watched })
+        Some(Invariants { watched, mode })
     }
 
     /// Checks, at `t_ms`, every invariant due by then (`settled`: every
@@ -128,7 +129,7 @@ impl Invariants {
                 scanned.insert(r.name.clone(), items);
             }
             w.report.checks += 1;
-            let found = violations(&w.inv, &scanned, settled, phase);
+            let found = violations(self.mode, &w.inv, &scanned, settled, phase).await;
             let now: BTreeSet<String> = found.iter().map(|v| v.region.clone()).collect();
             for mut v in found {
                 v.at_ms = t_ms;
@@ -182,7 +183,8 @@ fn query(inv: &Invariant) -> String {
 
 /// The violations the scanned regions show: the rows against the
 /// expectation (`Equal` only once settled), then the command.
-fn violations(
+async fn violations(
+    mode: Mode,
     inv: &Invariant,
     scanned: &BTreeMap<String, Vec<Item>>,
     settled: bool,
@@ -212,7 +214,7 @@ fn violations(
     if let Some(cmd) = &inv.command {
         for (region, items) in scanned {
             let rows = inv.select(items);
-            if let Err(detail) = run_command(cmd, inv, region, phase, &rows) {
+            if let Err(detail) = run_command(mode, cmd, inv, region, phase, &rows).await {
                 out.push(violation(region, detail, rows));
             }
         }
@@ -224,7 +226,14 @@ fn violations(
 /// input (`{"invariant", "region", "phase", "rows": [DynamoDB JSON]}`);
 /// an exit status other than 0, or no exit within [`COMMAND_TIMEOUT`], is
 /// a violation, with what it wrote to its standard error.
-fn run_command(
+///
+/// A live drill awaits the command on its own runtime. A simulated one
+/// runs on turmoil's, which has no I/O driver to wait on a process with
+/// and whose clock is virtual: there the same run goes on a runtime of
+/// its own, on a thread of its own, and the simulation waits for it, so
+/// the command takes no virtual time and the seed decides the rest.
+async fn run_command(
+    mode: Mode,
     cmd: &[String],
     inv: &Invariant,
     region: &str,
@@ -239,42 +248,70 @@ fn run_command(
             .iter()
             .map(|i| serde_json::Value::Object(meridian_core::item_to_json(i)))
             .collect::<Vec<_>>(),
-    });
-    let mut child = std::process::Command::new(&cmd[0])
+    })
+    .to_string();
+    match mode {
+        Mode::Live => judge_by_command(cmd, input, COMMAND_TIMEOUT).await,
+        Mode::Simulated => std::thread::scope(|s| {
+            s.spawn(|| {
+                tokio::runtime::Builder::new_current_thread()
+                    .enable_all()
+                    .build()
+                    .map_err(|e| format!("{} did not start: {e}", cmd[0]))?
+                    .block_on(judge_by_command(cmd, input, COMMAND_TIMEOUT))
+            })
+            .join()
+            .unwrap_or_else(|_| Err(format!("running {} panicked", cmd[0])))
+        }),
+    }
+}
+
+/// Runs `cmd` with `input` on its standard input: `Ok` when it exits 0
+/// within `timeout`; else why not, with the first 300 characters of its
+/// standard error. A command still running at `timeout` is killed.
+async fn judge_by_command(cmd: &[String], input: String, timeout: Duration) -> Result<(), String> {
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    let mut child = tokio::process::Command::new(&cmd[0])
         .args(&cmd[1..])
         .stdin(std::process::Stdio::piped())
         .stdout(std::process::Stdio::null())
         .stderr(std::process::Stdio::piped())
+        .kill_on_drop(true)
         .spawn()
         .map_err(|e| format!("{} did not start: {e}", cmd[0]))?;
-    if let Some(mut stdin) = child.stdin.take() {
-        let _ = stdin.write_all(input.to_string().as_bytes());
-    }
-    let deadline = std::time::Instant::now() + COMMAND_TIMEOUT;
-    let status = loop {
-        match child.try_wait() {
-            Ok(Some(status)) => break status,
-            Ok(None) if std::time::Instant::now() < deadline => {
-                std::thread::sleep(Duration::from_millis(5));
-            }
-            _ => {
-                let _ = child.kill();
-                let _ = child.wait();
-                return Err(format!(
-                    "{} did not exit within {} s",
-                    cmd[0],
-                    COMMAND_TIMEOUT.as_secs()
-                ));
-            }
+    let (stdin, stderr) = (child.stdin.take(), child.stderr.take());
+    // Fed and drained at once, so that neither pipe filling up holds the
+    // other; stdin closes once written. A command that exits without
+    // reading all its input is judged by its exit status alone.
+    let feed = async move {
+        if let Some(mut i) = stdin {
+            let _ = i.write_all(input.as_bytes()).await;
         }
     };
+    let drain = async move {
+        let mut err = String::new();
+        if let Some(mut e) = stderr {
+            let _ = e.read_to_string(&mut err).await;
+        }
+        err
+    };
+    let waiting = &mut child;
+    let run = async move {
+        let ((), err) = tokio::join!(feed, drain);
+        (waiting.wait().await, err)
+    };
+    let outcome = tokio::time::timeout(timeout, run).await;
+    let Ok((status, err)) = outcome else {
+        let _ = child.kill().await;
+        return Err(format!(
+            "{} did not exit within {} s",
+            cmd[0],
+            timeout.as_secs_f64()
+        ));
+    };
+    let status = status.map_err(|e| format!("waiting for {}: {e}", cmd[0]))?;
     if status.success() {
         return Ok(());
-    }
-    let mut err = String::new();
-    if let Some(mut e) = child.stderr.take() {
-        use std::io::Read;
-        let _ = e.read_to_string(&mut err);
     }
     let err: String = err.trim().chars().take(300).collect();
     Err(format!("{} exited with {status}: {err}", cmd[0]))
@@ -354,5 +391,62 @@ async fn scan(r: &RegionTarget, table: &str) -> Result<(Vec<Item>, u64), String>
             return Ok((items, pages));
         }
         token = page.next_page_token;
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn sh(script: &str) -> Vec<String> {
+        vec!["sh".into(), "-c".into(), script.into()]
+    }
+
+    #[tokio::test]
+    async fn a_command_judges_by_its_exit_status_and_says_what_it_wrote() {
+        let input = r#"{"invariant": "i", "rows": []}"#.to_string();
+        let t = Duration::from_secs(10);
+        assert_eq!(
+            judge_by_command(&sh(r#"grep -q '"invariant": "i"'"#), input.clone(), t).await,
+            Ok(())
+        );
+        let err = judge_by_command(
+            &sh("cat > /dev/null; echo stock negative >&2; exit 3"),
+            input.clone(),
+            t,
+        )
+        .await
+        .unwrap_err();
+        assert!(
+            err.contains("exited with exit status: 3: stock negative"),
+            "{err}"
+        );
+        // One that leaves its input unread is judged by its status alone.
+        assert_eq!(
+            judge_by_command(&sh("exit 0"), "x".repeat(1 << 20), t).await,
+            Ok(())
+        );
+        let err = judge_by_command(&["/nonexistent/check".to_string()], input, t)
+            .await
+            .unwrap_err();
+        assert!(err.starts_with("/nonexistent/check did not start"), "{err}");
+    }
+
+    #[tokio::test]
+    async fn a_command_that_does_not_exit_in_time_is_killed_and_a_violation() {
+        let began = std::time::Instant::now();
+        let err = judge_by_command(
+            &sh("exec tail -f /dev/null"),
+            String::new(),
+            Duration::from_millis(200),
+        )
+        .await
+        .unwrap_err();
+        assert!(err.contains("did not exit within 0.2 s"), "{err}");
+        assert!(
+            began.elapsed() < Duration::from_secs(5),
+            "{:?}",
+            began.elapsed()
+        );
     }
 }

@@ -22,10 +22,13 @@
 //! stops the timeline when a stop condition's alarm goes to ALARM, and
 //! judges the scenario's objectives; `invariants` checks the application's
 //! data in every region while the drill runs and once it has settled.
+//! [`cluster_alarms`] evaluates a cluster file's alarms the same way for
+//! `meridian up`.
 
 mod alarms;
 pub mod attached;
 mod checks;
+pub mod cluster_alarms;
 pub mod collect;
 pub mod compare;
 mod disaster;

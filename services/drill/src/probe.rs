@@ -9,6 +9,7 @@ use std::time::Duration;
 use meridian_proto::v1 as pb;
 use meridian_proto::v1::admin_client::AdminClient;
 use tokio::time::Instant;
+use tonic::transport::Channel;
 
 use crate::collect::Sample;
 use crate::target::RegionTarget;
@@ -19,8 +20,19 @@ pub(crate) const SAMPLE_TIMEOUT: Duration = Duration::from_secs(1);
 /// Every region's status, `None` for a region that did not answer in time.
 pub(crate) async fn sample(regions: &[RegionTarget], start: Instant) -> Sample {
     let t_ms = Instant::now().duration_since(start).as_millis() as u64;
-    let asks = regions.iter().map(|r| {
-        let mut admin = AdminClient::new(r.admin.clone());
+    Sample {
+        t_ms,
+        statuses: statuses(regions.iter().map(|r| &r.admin)).await,
+    }
+}
+
+/// The Status of the region behind each of `admins`, asked at once;
+/// `None` for one that did not answer within [`SAMPLE_TIMEOUT`].
+pub(crate) async fn statuses<'a>(
+    admins: impl Iterator<Item = &'a Channel>,
+) -> Vec<Option<pb::StatusResponse>> {
+    let asks = admins.map(|a| {
+        let mut admin = AdminClient::new(a.clone());
         async move {
             tokio::time::timeout(SAMPLE_TIMEOUT, admin.status(pb::StatusRequest {}))
                 .await
@@ -29,10 +41,7 @@ pub(crate) async fn sample(regions: &[RegionTarget], start: Instant) -> Sample {
                 .map(|r| r.into_inner())
         }
     });
-    Sample {
-        t_ms,
-        statuses: futures::future::join_all(asks).await,
-    }
+    futures::future::join_all(asks).await
 }
 
 /// Whether every region answered `s` with every link drained.

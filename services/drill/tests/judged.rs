@@ -166,3 +166,30 @@ fn an_alarm_a_simulated_drill_cannot_watch_is_refused_by_name() {
         "{err}"
     );
 }
+
+/// An invariant's command judges the data in a simulated drill too (on a
+/// runtime of its own, the simulation waiting): its exit status and what
+/// it wrote to its standard error make the violation.
+#[test]
+fn an_invariant_command_that_fails_is_a_violation_in_simulation() {
+    let s = scenario(
+        "",
+        r#"
+    [[invariant]]
+    name = "app-check"
+    filter = "attribute_exists(nope)"
+    expect = "empty"
+    command = ["sh", "-c", "cat > /dev/null; echo stock negative >&2; exit 3"]
+    "#,
+    );
+    let r = run(&s, 7);
+    let inv = &r.invariants[0];
+    assert!(!inv.holds, "{inv:?}");
+    let v = &inv.violations[0];
+    assert!(
+        v.detail
+            .contains("sh exited with exit status: 3: stock negative"),
+        "{v:?}"
+    );
+    assert!(r.verdict.problems.iter().any(|p| p.contains("app-check")));
+}

@@ -168,6 +168,12 @@ pub struct ClusterFile {
     /// for `meridian up` to set.
     #[serde(skip)]
     pub link_latency_ms: Vec<(String, String, f64)>,
+    /// Alarms `meridian up` evaluates over the cluster's metrics
+    /// (`[[alarm]]`, a scenario's shape), shown by the dashboard and
+    /// `meridian alarms`; checked at load by
+    /// [`ClusterFile::checked_alarms`].
+    #[serde(default, rename = "alarm", skip_serializing_if = "Vec::is_empty")]
+    pub alarms: Vec<meridian_scenario::scenario::criteria::AlarmSection>,
     #[serde(rename = "region")]
     pub regions: Vec<RegionEntry>,
 }
@@ -338,6 +344,7 @@ impl ClusterFile {
             replication_coalesce: true,
             profile: None,
             link_latency_ms: Vec::new(),
+            alarms: Vec::new(),
             regions: regions
                 .iter()
                 .map(|(name, grpc)| RegionEntry {
@@ -482,6 +489,7 @@ impl ClusterFile {
             ));
         }
         self.lane_model()?;
+        self.checked_alarms()?;
         Ok(())
     }
 
@@ -865,6 +873,82 @@ mod tests {
             ..netsim
         };
         assert_eq!(local.api_dial(), "127.0.0.1:8474");
+    }
+
+    /// THREE with a link proxy, whose control API serves the alarms.
+    fn with_netsim(extra: &str) -> Result<ClusterFile, String> {
+        parse(&format!(
+            "{THREE}\n[netsim]\napi = \"127.0.0.1:8474\"\nfirst_port = 7201\n{extra}"
+        ))
+    }
+
+    const ALARM: &str = "[[alarm]]\nname = \"lag\"\nmetric = \"ReplicationLatency\"\nregion = \"a\"\nreceiving_region = \"b\"\nstatistic = \"Maximum\"\nperiod = \"5s\"\nthreshold = 500\ncomparison = \"GreaterThanThreshold\"\nevaluation_periods = 3\n";
+
+    #[test]
+    fn a_cluster_files_alarms_are_a_scenarios() {
+        let f = with_netsim(ALARM).unwrap();
+        let a = f.checked_alarms().unwrap();
+        assert_eq!(a.len(), 1);
+        assert_eq!((a[0].evaluation_periods, a[0].datapoints_to_alarm), (3, 3));
+        assert_eq!(a[0].metric_label(), "ReplicationLatency a → b");
+        // Written back, it reads the same.
+        let again = parse(&f.to_toml().unwrap()).unwrap();
+        assert_eq!(again.checked_alarms().unwrap(), a);
+        assert!(
+            with_netsim("")
+                .unwrap()
+                .checked_alarms()
+                .unwrap()
+                .is_empty()
+        );
+    }
+
+    #[test]
+    fn bad_alarms_are_refused_at_load_naming_the_field() {
+        for (text, wanted) in [
+            (
+                ALARM.replace("ReplicationLatency", "Nope"),
+                "alarm[0].metric: \"Nope\" is not a metric",
+            ),
+            (ALARM.replace("\"5s\"", "\"-5s\""), "alarm[0].period"),
+            (ALARM.replace("\"5s\"", "\"100ms\""), "alarm[0].period"),
+            (
+                ALARM.replace("region = \"a\"", "region = \"zz\""),
+                "alarm[0].region = \"zz\" is not one of the regions (a, b, c)",
+            ),
+            (
+                ALARM.replace("Maximum", "p99"),
+                "alarm[0].statistic: \"p99\" is not a statistic",
+            ),
+            (
+                ALARM.replace("name = \"lag\"\n", ""),
+                "missing field `name`",
+            ),
+            (
+                format!("{ALARM}{ALARM}"),
+                "alarm[1].name: \"lag\" names two alarms",
+            ),
+            (
+                ALARM
+                    .replace("ReplicationLatency", "ErrorRate")
+                    .replace("receiving_region = \"b\"\n", ""),
+                "alarm[0].metric: ErrorRate counts a drill's own requests",
+            ),
+            (
+                ALARM
+                    .replace("ReplicationLatency", "FailoverFailedRequests")
+                    .replace("region = \"a\"\nreceiving_region = \"b\"\n", ""),
+                "alarm[0].metric: FailoverFailedRequests is the failover endpoint's",
+            ),
+        ] {
+            let err = with_netsim(&text).unwrap_err();
+            assert!(err.contains(wanted), "wanted {wanted:?} in: {err}");
+        }
+        let err = parse(&format!("{THREE}\n{ALARM}")).unwrap_err();
+        assert!(
+            err.starts_with("alarm: ") && err.contains("[netsim]"),
+            "{err}"
+        );
     }
 
     #[test]

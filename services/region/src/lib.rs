@@ -12,6 +12,7 @@ pub mod bridge;
 pub mod capacity;
 pub mod changes;
 pub mod client_auth;
+mod cluster_alarms;
 pub mod config;
 pub mod convert;
 pub mod edge;
@@ -68,6 +69,7 @@ use tokio_stream::wrappers::TcpListenerStream;
 const REPLICATION_STREAM_WINDOW: u32 = 4 << 20;
 
 pub use bridge::{Mode, StoreBridge};
+pub use cluster_alarms::ALARM_SAMPLE_INTERVAL;
 pub use config::{
     ClusterFile, ConfigError, CreateTableRegions, LogFormat, PeerConfig, RegionConfig, RegionEntry,
     Retention,

@@ -81,16 +81,7 @@ pub(super) fn judged_section(out: &mut String, r: &Report) {
             t.row([
                 (&a.name).into(),
                 (&a.metric).into(),
-                format!(
-                    "{} over {} ms {} {}, {} of {}",
-                    a.statistic,
-                    a.period_ms,
-                    a.comparison,
-                    a.threshold,
-                    a.datapoints_to_alarm,
-                    a.evaluation_periods
-                )
-                .into(),
+                a.condition().into(),
                 a.periods.len().into(),
                 state,
                 changes,

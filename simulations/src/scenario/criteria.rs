@@ -7,7 +7,7 @@
 use std::collections::BTreeMap;
 use std::time::Duration;
 
-use serde::Deserialize;
+use serde::{Deserialize, Serialize};
 
 use super::units::duration_field;
 use crate::alarm::{Alarm, Comparison, MetricName, Statistic};
@@ -18,13 +18,18 @@ pub const MAX_ALARMS: usize = 100;
 /// Most evaluation periods of an alarm.
 pub const MAX_EVALUATION_PERIODS: u32 = 100;
 
-/// `[[alarm]]` as written.
-#[derive(Deserialize)]
+/// `[[alarm]]` as written: in a scenario, and in a cluster file for
+/// `meridian up` (`meridian_region::ClusterFile::alarms`), both checked by
+/// [`alarms`]. Serializable, since a cluster file is written as well as
+/// read.
+#[derive(Clone, Debug, Deserialize, Serialize)]
 #[serde(deny_unknown_fields)]
-pub(super) struct AlarmSection {
+pub struct AlarmSection {
     name: String,
     metric: String,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
     region: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
     receiving_region: Option<String>,
     statistic: String,
     period: String,
@@ -32,6 +37,7 @@ pub(super) struct AlarmSection {
     comparison: String,
     #[serde(default = "one")]
     evaluation_periods: u32,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
     datapoints_to_alarm: Option<u32>,
 }
 
@@ -225,9 +231,10 @@ fn invariant(
     })
 }
 
-/// The alarms, checked field by field against the scenario's regions and
-/// sample interval.
-pub(super) fn alarms(
+/// The alarms, checked field by field against the regions they may name
+/// and the interval their metrics are sampled at (a scenario's, or a
+/// cluster's).
+pub fn alarms(
     sections: &[AlarmSection],
     regions: &[String],
     sample_interval: Duration,
@@ -280,8 +287,9 @@ fn alarm(
             && !regions.contains(r)
         {
             return Err(format!(
-                "{} = {r:?} is not one of the scenario's regions",
-                field(f)
+                "{} = {r:?} is not one of the regions ({})",
+                field(f),
+                regions.join(", ")
             ));
         }
     }

@@ -118,13 +118,12 @@ async fn take(board: &Board, previous: &mut Option<Previous>) -> Json {
     // The failover endpoint, when the cluster file has one: its status as
     // the control API serves it (docs/failover.md).
     if board.cluster.failover.is_some() {
-        doc["failover"] = board
-            .control_api()
-            .failover()
-            .await
-            .ok()
-            .flatten()
-            .unwrap_or(Json::Null);
+        doc["failover"] = or_null(board.control_api().failover().await);
+    }
+    // The cluster file's alarms, when it has some: their states as the
+    // control API serves them (`meridian up` evaluates them).
+    if !board.cluster.alarms.is_empty() {
+        doc["alarms"] = or_null(board.control_api().alarms().await);
     }
     // The edge, when the cluster file has one: its counts as its own
     // listener serves them (docs/edge.md); null when it does not answer.
@@ -141,6 +140,12 @@ async fn take(board: &Board, previous: &mut Option<Previous>) -> Json {
     doc["control_api"] = json!(board.api);
     *previous = Some(Previous { at, statuses });
     doc
+}
+
+/// A document the control API serves, null where it does not answer or
+/// serves none.
+fn or_null(served: meridian_cluster::Result<Option<Json>>) -> Json {
+    served.ok().flatten().unwrap_or(Json::Null)
 }
 
 /// Remote writes a region has applied since it started: its inbound

@@ -7,6 +7,8 @@
 
 use std::io::Write as _;
 use std::path::Path;
+
+use meridian_scenario::report::EventMark;
 use std::sync::Mutex;
 
 use meridian_drill::Progress;
@@ -29,12 +31,14 @@ pub fn start_line(scenario: &Scenario, mode: &str, seed: u64) -> Json {
     }})
 }
 
-/// The lines one progress adds: each new timeline entry, then the new
-/// sample's rows, if it brought one.
+/// The lines one progress adds: each new timeline entry and objective
+/// failed (an `event` line, action `criterion`), then the new sample's
+/// rows, if it brought one.
 pub fn lines(p: &Progress) -> Vec<Json> {
     let mut out: Vec<Json> = p
         .events
         .iter()
+        .chain(&p.judged)
         .map(|e| json!({ "event": serde_json::to_value(e).unwrap_or(Json::Null) }))
         .collect();
     if let Some(rows) = &p.rows {
@@ -59,6 +63,17 @@ pub fn lines(p: &Progress) -> Vec<Json> {
         }}));
     }
     out
+}
+
+/// What the drill judges by the application, as it judges it: the alarms
+/// that change state, the invariants violated, a stop condition's stop
+/// and the objectives failed, each said on a line of its own while the
+/// drill runs (the final report gives them all again).
+pub fn judged(p: &Progress) -> impl Iterator<Item = &EventMark> {
+    p.events
+        .iter()
+        .filter(|e| matches!(e.action.as_str(), "alarm" | "invariant" | "stop"))
+        .chain(&p.judged)
 }
 
 /// The last line: the verdict and where the report is, or why there is none.

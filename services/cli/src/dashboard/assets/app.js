@@ -168,6 +168,37 @@ function renderRegions(sample) {
   }
 }
 
+// ---------------------------------------------------------------- alarms
+
+// The cluster file's alarms (`GET /meridian/alarms`, evaluated by
+// `meridian up`): each one's state, since when and why, its metric,
+// condition and newest period's value; every change of state goes to the
+// events. Hidden without alarms; `null` when the control API did not say.
+const alarmStates = {};
+function renderAlarms(a) {
+  $("alarms-section").hidden = a === undefined;
+  if (a === undefined) return;
+  const head = el("tr", {}, ...["alarm", "state", "since", "metric", "condition", "latest", "reason"].map((h) => el("th", {}, h)));
+  if (!a) {
+    $("alarms").replaceChildren(head, el("tr", {}, el("td", { colspan: 7 }, "the control API did not give the alarms' states")));
+    return;
+  }
+  const at = (ms) => (ms ? new Date(ms).toLocaleTimeString() : "–");
+  const rows = a.alarms.map((x) => {
+    if (alarmStates[x.name] !== undefined && alarmStates[x.name] !== x.state) log(`alarm ${x.name}: ${alarmStates[x.name]} → ${x.state} (${x.reason})`);
+    alarmStates[x.name] = x.state;
+    return el("tr", { "data-alarm": x.name, "data-state": x.state },
+      el("td", {}, x.name),
+      el("td", { class: "alarm-state" }, x.state),
+      el("td", {}, at(x.since_ms)),
+      el("td", {}, x.metric),
+      el("td", {}, x.condition),
+      el("td", {}, x.value === null ? "no datapoint" : `${fmt(x.value, "", 2)} at ${at(x.value_at_ms)}`),
+      el("td", {}, x.reason));
+  });
+  $("alarms").replaceChildren(head, ...rows);
+}
+
 // ---------------------------------------------------------------- failover
 
 // The failover endpoint (`GET /meridian/failover`, docs/failover.md): where
@@ -812,6 +843,7 @@ function render(sample) {
   if (sample.faults_error) say(`faults unknown: ${sample.faults_error}`, false);
   fillSelects(sample.regions.map((r) => r.name));
   renderRegions(sample);
+  renderAlarms(sample.alarms);
   renderFailover(sample.failover);
   renderEdge(sample.edge);
   renderLinks(sample);
