@@ -70,10 +70,11 @@ async fn a_replica_short_of_write_units_makes_replication_wait_and_throttles_its
     .await;
     let east = no_retry(c.dynamo_url(0));
     let west = no_retry(c.dynamo_url(1));
-    // One write unit a second: 300 in each replica's burst.
+    // One write unit a second: 300 in each replica's burst; reads to
+    // spare, for the polls below (ten items of three units every 20 ms).
     create_table_request(&east, "units", ("pk", ScalarAttributeType::S), None)
         .billing_mode(BillingMode::Provisioned)
-        .provisioned_throughput(units(100, 1))
+        .provisioned_throughput(units(10_000, 1))
         .send()
         .await
         .expect("a provisioned table");
@@ -138,7 +139,7 @@ async fn a_replica_short_of_write_units_makes_replication_wait_and_throttles_its
     // drains, every write arrives, each paid.
     west.update_table()
         .table_name("units")
-        .provisioned_throughput(units(100, 5000))
+        .provisioned_throughput(units(10_000, 5000))
         .send()
         .await
         .expect("raise the write units");

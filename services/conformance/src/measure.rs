@@ -8,8 +8,9 @@
 //! latency `L` plus a lane delay drawn from an exponential of mean `m`,
 //! capped at `max`. So one write's lag from its acknowledgement in region A
 //! to its first sighting in region B is `L + min(Exp(m), max)` (plus the
-//! poll's own resolution, which the checker keeps small by reading again as
-//! soon as an answer comes back).
+//! poll's own resolution, which the checker keeps to about a millisecond by
+//! reading again a millisecond after an answer comes back: sooner would
+//! spend the key's partition's read units, `Ctx::poll_item`).
 //!
 //! # Why quantiles
 //!
@@ -347,8 +348,8 @@ mod tests {
         let mut samples = Samples::default();
         for (from, to, l) in truth {
             for _ in 0..3000 {
-                // Plus a poll resolution of up to 0.2 ms, as a fast poller sees.
-                let lag = l + exp(&mut rng, m).min(cap) + rng.random::<f64>() * 0.2;
+                // Plus a poll resolution of up to 1 ms, as the checker's poller sees.
+                let lag = l + exp(&mut rng, m).min(cap) + rng.random::<f64>();
                 samples.lags.push(LagSample {
                     from: from.into(),
                     to: to.into(),
