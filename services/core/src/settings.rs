@@ -525,4 +525,68 @@ mod tests {
         bad.insert("extra".into(), AttrValue::Bool(true));
         assert!(TableSettings::from_item(&bad).is_err());
     }
+
+    #[test]
+    fn auto_scaling_rides_in_the_row_and_goes_with_on_demand() {
+        use crate::autoscaling::{PolicyUpdate, ScalingUpdate, TargetUpdate};
+        let d = def();
+        let p = TableSettings::initial(&d, &version(10))
+            .change(
+                "orders",
+                &change(Some("PROVISIONED"), Some((3, 4)), None),
+                20,
+            )
+            .unwrap();
+        let write = PolicyUpdate {
+            field: "ProvisionedWriteCapacityAutoScalingUpdate".into(),
+            min: Some(4),
+            max: Some(40),
+            disabled: false,
+            policy: Some(TargetUpdate {
+                target: 70.0,
+                ..Default::default()
+            }),
+        };
+        let scaled = p
+            .apply(
+                &d,
+                &SettingsChange {
+                    scaling: Some(ScalingUpdate {
+                        write: Some(write.clone()),
+                        read: Vec::new(),
+                    }),
+                    ..Default::default()
+                },
+                30,
+            )
+            .unwrap();
+        assert_eq!(scaled.scaling.write.as_ref().map(|w| w.max), Some(40));
+        assert_eq!(
+            scaled.billing, p.billing,
+            "the units are the region's to scale"
+        );
+        let row = scaled.to_item(&version(10));
+        assert_eq!(TableSettings::from_item(&row).unwrap().0, scaled);
+        let od = scaled
+            .apply(&d, &change(Some("PAY_PER_REQUEST"), None, None), 40)
+            .unwrap();
+        assert!(od.scaling.is_empty(), "on demand drops auto scaling");
+        // Auto scaling of an on-demand table is refused.
+        let e = od
+            .apply(
+                &d,
+                &SettingsChange {
+                    scaling: Some(ScalingUpdate {
+                        write: Some(write),
+                        read: Vec::new(),
+                    }),
+                    ..Default::default()
+                },
+                50,
+            )
+            .unwrap_err();
+        assert!(
+            matches!(e, Error::Invalid { field, .. } if field == "ProvisionedWriteCapacityAutoScalingUpdate")
+        );
+    }
 }
