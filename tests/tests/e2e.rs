@@ -16,6 +16,7 @@ mod sdk;
 
 mod admin_token;
 mod api;
+mod autoscaling;
 mod backups;
 mod coalesce;
 mod converge;

@@ -6,6 +6,7 @@
 //! here so that one rule lives in one place.
 
 pub mod account;
+pub mod autoscaling;
 pub mod consistency;
 pub mod context;
 pub mod digest;
@@ -31,6 +32,7 @@ pub mod settings;
 pub mod sigv4;
 pub mod strong;
 pub mod throughput;
+pub mod units;
 pub mod utc;
 pub mod value;
 pub mod version;

@@ -10,6 +10,7 @@
 
 use std::collections::BTreeMap;
 
+use crate::autoscaling::{AutoScaling, ScalingUpdate};
 use crate::error::Error;
 use crate::key::EncodedKey;
 use crate::value::{AttrValue, Item};
@@ -26,9 +27,7 @@ pub const FIELD: &str = "UpdateTable";
 /// Stream view types DynamoDB accepts.
 pub const VIEW_TYPES: [&str; 4] = ["NEW_IMAGE", "OLD_IMAGE", "NEW_AND_OLD_IMAGES", "KEYS_ONLY"];
 
-/// Most read or write capacity units one table may be given (DynamoDB's
-/// default per-table quota; `crate::throughput` enforces what is set).
-pub const MAX_CAPACITY_UNITS: u64 = 40_000;
+pub use crate::units::MAX_CAPACITY_UNITS;
 
 /// A capacity-unit count as a catalog row stores it: absent (`None`), or a
 /// whole number from 1 to [`MAX_CAPACITY_UNITS`]. `Err(false)`: not a
@@ -97,6 +96,10 @@ pub struct TableSettings {
     /// name, while the table is provisioned; an index not here has the
     /// units it was created with ([`TableSettings::index_units`]).
     pub indexes: BTreeMap<String, (u64, u64)>,
+    /// Auto scaling of the units (UpdateTableReplicaAutoScaling): the
+    /// write settings every replica shares and each replica's read
+    /// settings, synchronized with the rest (`crate::autoscaling`).
+    pub scaling: AutoScaling,
 }
 
 /// What one UpdateTable asks for. `None` leaves a setting as it is.
@@ -112,6 +115,8 @@ pub struct SettingsChange {
     /// write)` units; `None` forgets what an earlier Update set, for an
     /// index of that name created anew.
     pub indexes: Vec<IndexUnits>,
+    /// UpdateTableReplicaAutoScaling's settings, which go alone.
+    pub scaling: Option<ScalingUpdate>,
 }
 
 /// An index's new `(read, write)` units by name ([`SettingsChange::indexes`]).
@@ -241,6 +246,10 @@ impl TableSettings {
                 .collect();
             item.insert("gsi".into(), AttrValue::M(map));
         }
+        // Only when set, so rows without auto scaling stay as they were.
+        if !self.scaling.is_empty() {
+            item.insert("scaling".into(), AttrValue::S(self.scaling.to_text()));
+        }
         item.insert("table_version".into(), AttrValue::B(incarnation.to_bytes()));
         item
     }
@@ -307,6 +316,13 @@ impl TableSettings {
         if !indexes.is_empty() && billing == Billing::PayPerRequest {
             return Err(bad("index units on an on-demand table"));
         }
+        let scaling = match item.get("scaling") {
+            None => AutoScaling::default(),
+            Some(AttrValue::S(text)) => AutoScaling::from_text(text)
+                .filter(|s| !s.is_empty() && billing != Billing::PayPerRequest)
+                .ok_or_else(|| bad("auto scaling settings"))?,
+            Some(_) => return Err(bad("scaling is not a string")),
+        };
         let of = match item.get("table_version") {
             Some(AttrValue::B(v)) => Version::from_bytes(v)?,
             _ => return Err(bad("table_version missing")),
@@ -321,6 +337,7 @@ impl TableSettings {
             "stream",
             "stream_since",
             "gsi",
+            "scaling",
             "table_version",
         ];
         if let Some(k) = item.keys().find(|k| !known.contains(&k.as_str())) {
@@ -333,6 +350,7 @@ impl TableSettings {
             last_decrease: num("last_decrease")?,
             stream,
             indexes,
+            scaling,
         };
         Ok((settings, of))
     }
@@ -375,6 +393,7 @@ mod tests {
             throughput: tp,
             stream: stream.map(|s| s.map(str::to_string)),
             indexes: Vec::new(),
+            scaling: None,
         }
     }
 
@@ -505,5 +524,69 @@ mod tests {
         let mut bad = row;
         bad.insert("extra".into(), AttrValue::Bool(true));
         assert!(TableSettings::from_item(&bad).is_err());
+    }
+
+    #[test]
+    fn auto_scaling_rides_in_the_row_and_goes_with_on_demand() {
+        use crate::autoscaling::{PolicyUpdate, ScalingUpdate, TargetUpdate};
+        let d = def();
+        let p = TableSettings::initial(&d, &version(10))
+            .change(
+                "orders",
+                &change(Some("PROVISIONED"), Some((3, 4)), None),
+                20,
+            )
+            .unwrap();
+        let write = PolicyUpdate {
+            field: "ProvisionedWriteCapacityAutoScalingUpdate".into(),
+            min: Some(4),
+            max: Some(40),
+            disabled: false,
+            policy: Some(TargetUpdate {
+                target: 70.0,
+                ..Default::default()
+            }),
+        };
+        let scaled = p
+            .apply(
+                &d,
+                &SettingsChange {
+                    scaling: Some(ScalingUpdate {
+                        write: Some(write.clone()),
+                        read: Vec::new(),
+                    }),
+                    ..Default::default()
+                },
+                30,
+            )
+            .unwrap();
+        assert_eq!(scaled.scaling.write.as_ref().map(|w| w.max), Some(40));
+        assert_eq!(
+            scaled.billing, p.billing,
+            "the units are the region's to scale"
+        );
+        let row = scaled.to_item(&version(10));
+        assert_eq!(TableSettings::from_item(&row).unwrap().0, scaled);
+        let od = scaled
+            .apply(&d, &change(Some("PAY_PER_REQUEST"), None, None), 40)
+            .unwrap();
+        assert!(od.scaling.is_empty(), "on demand drops auto scaling");
+        // Auto scaling of an on-demand table is refused.
+        let e = od
+            .apply(
+                &d,
+                &SettingsChange {
+                    scaling: Some(ScalingUpdate {
+                        write: Some(write),
+                        read: Vec::new(),
+                    }),
+                    ..Default::default()
+                },
+                50,
+            )
+            .unwrap_err();
+        assert!(
+            matches!(e, Error::Invalid { field, .. } if field == "ProvisionedWriteCapacityAutoScalingUpdate")
+        );
     }
 }

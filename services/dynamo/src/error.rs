@@ -249,7 +249,8 @@ impl From<meridian_core::Error> for ApiError {
                 if field == "Tags"
                     || field == meridian_core::settings::FIELD
                     || field == meridian_core::index::FIELD
-                    || field == meridian_core::protection::FIELD =>
+                    || field == meridian_core::protection::FIELD
+                    || field == meridian_core::autoscaling::FIELD =>
             {
                 ApiError::validation(reason.clone())
             }

@@ -45,6 +45,9 @@ pub async fn update(ops: &RegionHandle, r: &Req<'_>, table: &str) -> ApiResult<O
         )));
     }
     let change = replica_updates(updates)?;
+    if !change.create.is_empty() {
+        refuse_unscaled(ops, table).await?;
+    }
     let strong = consistency == Some(Strong::Strong);
     if strong {
         if !change.delete.is_empty() {
@@ -97,6 +100,27 @@ pub async fn update(ops: &RegionHandle, r: &Req<'_>, table: &str) -> ApiResult<O
         ));
     }
     Ok(Some(ops.change_replicas(table, &change).await?))
+}
+
+/// AWS's refusal of replicas added to a PROVISIONED table whose write
+/// capacity is not auto scaled: "A global table must be in on-demand mode
+/// or provisioned with auto scaling enabled" (*Throughput capacity
+/// planning for DynamoDB global tables*;
+/// `meridian_core::autoscaling::replicas_refused`). Tables made in every
+/// region at once (`dynamodb_create_table = "every-region"`) never come
+/// here.
+async fn refuse_unscaled(ops: &RegionHandle, table: &str) -> ApiResult<()> {
+    let t = table.to_string();
+    let settings = ops
+        .read(move |r| r.settings(&t))
+        .await?
+        .ok_or_else(ApiError::not_found)?;
+    let provisioned = matches!(
+        settings.billing,
+        meridian_core::settings::Billing::Provisioned { .. }
+    );
+    meridian_core::autoscaling::replicas_refused(provisioned, &settings.scaling)?;
+    Ok(())
 }
 
 #[derive(Clone, Copy, PartialEq, Eq)]

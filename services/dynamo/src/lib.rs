@@ -13,6 +13,7 @@
 mod accounts;
 mod arn;
 mod auth;
+mod autoscaling;
 mod backups;
 mod capacity;
 mod description;
@@ -384,6 +385,8 @@ async fn operation(front: &Front, req: &Request) -> Result<Json, ApiError> {
         ListTables => tables::list(front, req).await,
         DeleteTable => tables::delete(front, req).await,
         UpdateTable => tables::update(front, req).await,
+        UpdateTableReplicaAutoScaling => autoscaling::update(front, req).await,
+        DescribeTableReplicaAutoScaling => autoscaling::describe(front, req).await,
         TagResource => tags::tag(front, req).await,
         UntagResource => tags::untag(front, req).await,
         ListTagsOfResource => tags::list(front, req).await,

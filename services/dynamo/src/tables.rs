@@ -301,7 +301,7 @@ pub async fn update(front: &Front, req: &Request) -> ApiResult<Json> {
 /// While an FIS experiment pauses a global table's replication, AWS
 /// supports no change of its settings, MREC or MRSC (the developer
 /// guide's global tables core concepts, *Fault injection testing*).
-fn refuse_while_paused(ops: &RegionHandle, table: &str) -> ApiResult<()> {
+pub(crate) fn refuse_while_paused(ops: &RegionHandle, table: &str) -> ApiResult<()> {
     if ops.replication_paused(table) {
         return Err(ApiError::new(
             Kind::ResourceInUse,
@@ -395,6 +395,7 @@ fn settings_change(
             .into_iter()
             .map(|(name, units)| (name, Some(units)))
             .collect(),
+        scaling: None,
     })
 }
 

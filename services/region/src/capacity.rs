@@ -27,7 +27,7 @@ use meridian_core::settings::{Billing, TableSettings};
 use meridian_core::throughput::{
     Bucket, Op, Rate, partition_of, partition_rate, partitions, rate, replicated_write_units,
 };
-use meridian_core::{CATALOG_TABLE, Mutation, TableDef};
+use meridian_core::{CATALOG_TABLE, Mutation, TableDef, Version};
 use tokio::time::Instant;
 
 use crate::StoreBridge;
@@ -74,6 +74,53 @@ struct State {
     /// Shared, so a lookup per replicated entry copies a pointer.
     tables: HashMap<String, Option<Known>>,
     buckets: HashMap<Resource, Bucket>,
+    /// Units charged so far to each table's own buckets, `[read, write]`:
+    /// the consumption auto scaling measures (`crate::autoscaler`).
+    consumed: HashMap<String, [f64; 2]>,
+    /// The units auto scaling set this region's replica of each table to.
+    scaled: HashMap<String, Scaled>,
+}
+
+/// Units auto scaling set a replica to, in this region only: "the actual
+/// provisioned write capacity can float independently between Regions"
+/// (*Throughput capacity planning for DynamoDB global tables*). They hold
+/// while the table's settings give the units they were scaled from; a
+/// change of those (UpdateTable's `ProvisionedThroughput`, a table made
+/// anew) sets them aside, as a manual change replaces what auto scaling
+/// set on AWS.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub(crate) struct Scaled {
+    pub of: Version,
+    /// `(read, write)` as the settings gave them.
+    pub base: (u64, u64),
+    /// `(read, write)` as scaled.
+    pub units: (u64, u64),
+    /// When the units last went up and down, µs since the epoch.
+    pub last_increase: Option<u64>,
+    pub last_decrease: Option<u64>,
+}
+
+impl Scaled {
+    /// `settings` of the incarnation `of` with these units, if they were
+    /// scaled from what `settings` gives.
+    pub fn apply_to(&self, of: &Version, settings: &mut TableSettings) {
+        if *of != self.of || settings.billing.units() != self.base {
+            return;
+        }
+        if let Billing::Provisioned { .. } = settings.billing {
+            let (read, write) = self.units;
+            settings.billing = Billing::Provisioned { read, write };
+            settings.last_increase = settings.last_increase.max(self.last_increase);
+            settings.last_decrease = settings.last_decrease.max(self.last_decrease);
+        }
+    }
+}
+
+fn slot(op: Op) -> usize {
+    match op {
+        Op::Read => 0,
+        Op::Write => 1,
+    }
 }
 
 impl Default for Capacity {
@@ -118,17 +165,25 @@ impl Capacity {
                 return Ok(k.clone());
             }
         }
-        let known = match storage.table_def(table).await? {
-            Some((def, _)) => {
+        let found = match storage.table_def(table).await? {
+            Some((def, of)) => {
                 let n = table.to_string();
                 storage
                     .read(move |r| r.settings(&n))
                     .await?
-                    .map(|settings| Arc::new((def, settings)))
+                    .map(|settings| (def, of, settings))
             }
             None => None,
         };
-        self.lock().tables.insert(table.to_string(), known.clone());
+        // Under the lock, so units scaled meanwhile are not missed.
+        let mut s = self.lock();
+        let known = found.map(|(def, of, mut settings)| {
+            if let Some(scaled) = s.scaled.get(table) {
+                scaled.apply_to(&of, &mut settings);
+            }
+            Arc::new((def, settings))
+        });
+        s.tables.insert(table.to_string(), known.clone());
         Ok(known)
     }
 
@@ -255,8 +310,40 @@ impl Capacity {
         r: &Resource,
         units: f64,
     ) -> Result<(), BridgeError> {
+        if r.index.is_none() && r.partition.is_none() {
+            let mut s = self.lock();
+            match s.consumed.get_mut(&r.table) {
+                Some(c) => c[slot(r.op)] += units,
+                None => {
+                    let mut c = [0.0; 2];
+                    c[slot(r.op)] = units;
+                    s.consumed.insert(r.table.clone(), c);
+                }
+            }
+        }
         self.with_bucket(storage, r, |b, _| b.charge(units)).await?;
         Ok(())
+    }
+
+    /// Units charged so far to `table`'s own `op` bucket here.
+    pub(crate) fn consumed(&self, table: &str, op: Op) -> f64 {
+        self.lock().consumed.get(table).map_or(0.0, |c| c[slot(op)])
+    }
+
+    /// The units auto scaling set `table`'s replica here to, if any.
+    pub(crate) fn scaled(&self, table: &str) -> Option<Scaled> {
+        self.lock().scaled.get(table).cloned()
+    }
+
+    /// Sets `table`'s replica here to `scaled`'s units (`None`: the
+    /// settings' own again); its buckets take the new rate at once.
+    pub(crate) fn set_scaled(&self, table: &str, scaled: Option<Scaled>) {
+        let mut s = self.lock();
+        match scaled {
+            Some(x) => s.scaled.insert(table.to_string(), x),
+            None => s.scaled.remove(table),
+        };
+        s.tables.remove(table);
     }
 
     /// The write units `entries` of a peer draw here: each replicated
@@ -359,5 +446,48 @@ impl Capacity {
             self.charge(storage, r, *units).await?;
         }
         Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use meridian_core::Timestamp;
+
+    use super::*;
+
+    fn settings(read: u64, write: u64) -> TableSettings {
+        TableSettings {
+            billing: Billing::Provisioned { read, write },
+            billing_since: 1,
+            last_increase: None,
+            last_decrease: None,
+            stream: None,
+            indexes: Default::default(),
+            scaling: Default::default(),
+        }
+    }
+
+    #[test]
+    fn scaled_units_hold_only_over_the_units_they_were_scaled_from() {
+        let of = Version::new(Timestamp::new(1, 0), "a");
+        let scaled = Scaled {
+            of: of.clone(),
+            base: (5, 5),
+            units: (5, 40),
+            last_increase: Some(9),
+            last_decrease: None,
+        };
+        let mut s = settings(5, 5);
+        scaled.apply_to(&of, &mut s);
+        assert_eq!(s.billing, Billing::Provisioned { read: 5, write: 40 });
+        assert_eq!(s.last_increase, Some(9));
+        // UpdateTable set other units: they are the replica's again.
+        let mut changed = settings(5, 7);
+        scaled.apply_to(&of, &mut changed);
+        assert_eq!(changed.billing, Billing::Provisioned { read: 5, write: 7 });
+        // A table made anew under the name starts from its own units.
+        let mut anew = settings(5, 5);
+        scaled.apply_to(&Version::new(Timestamp::new(2, 0), "a"), &mut anew);
+        assert_eq!(anew.billing, Billing::Provisioned { read: 5, write: 5 });
     }
 }

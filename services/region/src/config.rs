@@ -49,6 +49,12 @@ pub struct ClusterFile {
     /// How often each region looks for items whose TTL has passed.
     #[serde(default = "default_ttl_interval_ms")]
     pub ttl_interval_ms: u64,
+    /// The period of auto scaling's data points (docs/dynamodb-compat.md,
+    /// *Auto scaling*): a minute, as DynamoDB's, so a replica scales out
+    /// after two minutes above its target and in after fifteen below.
+    /// Shorter only to test the cadence faster; never AWS's.
+    #[serde(default = "default_autoscaling_period_ms")]
+    pub autoscaling_period_ms: u64,
     /// How often each region compares its digest trees with every peer's
     /// and pulls what differs (docs/repair.md), besides the round that
     /// follows every reconnect; 0 runs only those.
@@ -266,6 +272,10 @@ fn default_ttl_interval_ms() -> u64 {
     meridian_layout::DEFAULT_TTL_INTERVAL_MS
 }
 
+fn default_autoscaling_period_ms() -> u64 {
+    meridian_core::autoscaling::PERIOD_MS
+}
+
 fn default_log_retain_entries() -> u64 {
     Retention::default().retain_entries
 }
@@ -315,6 +325,7 @@ impl ClusterFile {
             durability: default_durability(),
             max_clock_offset_ms: default_max_offset_ms(),
             ttl_interval_ms: default_ttl_interval_ms(),
+            autoscaling_period_ms: default_autoscaling_period_ms(),
             repair_interval_ms: default_repair_interval_ms(),
             log_retain_entries: default_log_retain_entries(),
             log_max_entries: default_log_max_entries(),
@@ -622,6 +633,7 @@ impl ClusterFile {
             crash_loses_commits: Durability::parse(&self.durability) == Some(Durability::Normal),
             max_clock_offset: Duration::from_millis(self.max_clock_offset_ms),
             ttl_interval: Duration::from_millis(self.ttl_interval_ms.max(100)),
+            autoscaling_period: Duration::from_millis(self.autoscaling_period_ms.max(10)),
             repair_interval: Duration::from_millis(self.repair_interval_ms),
             retention: Retention {
                 retain_entries: self.log_retain_entries,
@@ -718,6 +730,8 @@ pub struct RegionConfig {
     pub max_clock_offset: Duration,
     /// How often the TTL reaper runs.
     pub ttl_interval: Duration,
+    /// The period of auto scaling's data points (`autoscaling_period_ms`).
+    pub autoscaling_period: Duration,
     /// How often each peer's repair worker runs an anti-entropy round
     /// besides the rounds after a reconnect; zero: only those.
     pub repair_interval: Duration,
@@ -760,6 +774,7 @@ impl RegionConfig {
             crash_loses_commits: false,
             max_clock_offset: Duration::from_millis(default_max_offset_ms()),
             ttl_interval: Duration::from_millis(default_ttl_interval_ms()),
+            autoscaling_period: Duration::from_millis(meridian_core::autoscaling::PERIOD_MS),
             repair_interval: DEFAULT_REPAIR_INTERVAL,
             retention: Retention::default(),
             replication: ReplicationTuning::default(),

@@ -7,6 +7,7 @@
 //! ([`Region::shutdown`]) or abruptly ([`Region::crash`]).
 
 pub mod admin;
+mod autoscaler;
 pub mod backups;
 pub mod bridge;
 pub mod capacity;
@@ -561,7 +562,7 @@ fn spawn_peer_tasks(
 }
 
 /// Starts the region's own loops: replica changes, index builds, the
-/// replicas' grants, pulling back what a pause or a withheld grant
+/// replicas' grants, auto scaling of provisioned units, pulling back what a pause or a withheld grant
 /// skipped, log truncation, TTL expiry, and the metrics endpoint when it
 /// has a listener.
 fn spawn_loops(
@@ -582,6 +583,10 @@ fn spawn_loops(
     let granter = shared.clone();
     tasks.push(workers.spawn("grants", stop, |w, stop| {
         runner::run(grants_refresh::Grants::new(granter), w, stop)
+    }));
+    let scaler = shared.clone();
+    tasks.push(workers.spawn("autoscaler", stop, |w, stop| {
+        runner::run(autoscaler::Autoscaler::new(scaler), w, stop)
     }));
     let resumer = shared.clone();
     tasks.push(workers.spawn("resume", stop, |w, stop| {

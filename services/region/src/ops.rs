@@ -216,7 +216,12 @@ impl RegionHandle {
             })
             .await?;
         // The table may have been dropped between the two reads.
-        let settings = settings.ok_or_else(|| OpError::TableNotFound(name.to_string()))?;
+        let mut settings = settings.ok_or_else(|| OpError::TableNotFound(name.to_string()))?;
+        // This replica's units as auto scaling set them, which float apart
+        // from the other replicas' (`crate::capacity::Scaled`).
+        if let Some(scaled) = self.shared.capacity.scaled(name) {
+            scaled.apply_to(&version, &mut settings);
+        }
         let policies: meridian_core::replicas::authorize::Policies = replica
             .4
             .iter()

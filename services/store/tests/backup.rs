@@ -122,6 +122,7 @@ fn a_backup_holds_the_live_items_of_its_table_and_where_it_was_taken() {
             throughput: Some((7, 9)),
             stream: Some(Some("NEW_IMAGE".into())),
             indexes: Vec::new(),
+            scaling: None,
         },
     }]);
     let out = tempfile::tempdir().unwrap();

@@ -34,6 +34,7 @@ impl TableSettings {
                 since: created,
             }),
             indexes: Default::default(),
+            scaling: Default::default(),
         }
     }
 
@@ -63,6 +64,12 @@ impl TableSettings {
     /// global index its units in the same request; on demand, indexes keep
     /// no units of their own.
     pub fn apply(&self, def: &TableDef, c: &SettingsChange, now: u64) -> Result<Self, Error> {
+        if let Some(u) = &c.scaling {
+            let provisioned = matches!(self.billing, Billing::Provisioned { .. });
+            let mut next = self.clone();
+            next.scaling = u.apply(&self.scaling, &def.name, provisioned, &def.replicas)?;
+            return Ok(next);
+        }
         let refuse = |m: String| Err(Error::invalid(FIELD, m));
         let invalid = |m: String| refuse(format!("One or more parameter values were invalid: {m}"));
         if c.stream == Some(None) && self.stream.is_some() && replicates_by_stream(def) {
@@ -90,6 +97,8 @@ impl TableSettings {
                 ));
             }
             next.indexes.clear();
+            // On demand scales itself: auto scaling's settings go.
+            next.scaling = Default::default();
             return Ok(next);
         }
         let switched = self.billing == Billing::PayPerRequest;

@@ -125,6 +125,18 @@ pub(crate) const MEMBERS: &[Member] = &[
         "ReplicaUpdates[].*.GlobalSecondaryIndexes[].IndexName",
         Kind::Index,
     ),
+    t(UpdateTableReplicaAutoScaling, None),
+    m(
+        UpdateTableReplicaAutoScaling,
+        "GlobalSecondaryIndexUpdates[].IndexName",
+        Kind::Index,
+    ),
+    m(
+        UpdateTableReplicaAutoScaling,
+        "ReplicaUpdates[].ReplicaGlobalSecondaryIndexUpdates[].IndexName",
+        Kind::Index,
+    ),
+    t(DescribeTableReplicaAutoScaling, None),
     m(TagResource, "ResourceArn", Kind::Arn),
     m(UntagResource, "ResourceArn", Kind::Arn),
     m(ListTagsOfResource, "ResourceArn", Kind::Arn),

@@ -52,6 +52,7 @@ macro_rules! operations {
 operations! {
     Dynamo: [
         CreateTable, DescribeTable, ListTables, DeleteTable, UpdateTable,
+        UpdateTableReplicaAutoScaling, DescribeTableReplicaAutoScaling,
         TagResource, UntagResource, ListTagsOfResource,
         UpdateTimeToLive, DescribeTimeToLive,
         DescribeKinesisStreamingDestination, EnableKinesisStreamingDestination,
