@@ -346,16 +346,21 @@ impl TestCluster {
         AdminClient::new(self.channel(i))
     }
 
-    /// Region `i`'s status of its link with `peer` (what it shipped there
-    /// and what it received from there).
-    pub async fn peer_status(&self, i: usize, peer: &str) -> pb::PeerStatus {
-        let s = self
-            .admin(i)
+    /// Region `i`'s status, as its admin API gives it.
+    pub async fn status(&self, i: usize) -> pb::StatusResponse {
+        self.admin(i)
             .status(pb::StatusRequest {})
             .await
             .expect("status")
-            .into_inner();
-        s.peers
+            .into_inner()
+    }
+
+    /// Region `i`'s status of its link with `peer` (what it shipped there
+    /// and what it received from there).
+    pub async fn peer_status(&self, i: usize, peer: &str) -> pb::PeerStatus {
+        self.status(i)
+            .await
+            .peers
             .into_iter()
             .find(|p| p.peer == peer)
             .unwrap_or_else(|| panic!("{peer} is not a peer of region {i}"))
@@ -499,13 +504,9 @@ impl TestCluster {
         for i in 0..self.nodes.len() {
             let what = format!("{} to vote on {name}", self.nodes[i].name);
             poll_until(&what, Duration::from_secs(20), || async {
-                let s = self
-                    .admin(i)
-                    .status(pb::StatusRequest {})
+                self.status(i)
                     .await
-                    .expect("status")
-                    .into_inner();
-                s.strong
+                    .strong
                     .iter()
                     .any(|t| t.table == name && t.standing == "voter" && !t.leader.is_empty())
             })

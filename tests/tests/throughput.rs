@@ -21,6 +21,31 @@ use crate::sdk;
 use sdk::*;
 
 const REGIONS: [&str; 1] = ["us-east-1"];
+/// Makes `table` provisioned at `table_units`, with a global index `by_g`
+/// on `g` of one read and one write unit a second.
+async fn provisioned_with_index(
+    db: &Client,
+    table: &str,
+    table_units: aws_sdk_dynamodb::types::ProvisionedThroughput,
+) {
+    create_table_request(db, table, ("pk", ScalarAttributeType::S), None)
+        .billing_mode(BillingMode::Provisioned)
+        .provisioned_throughput(table_units)
+        .attribute_definitions(string_attribute("g"))
+        .global_secondary_indexes(
+            GlobalSecondaryIndex::builder()
+                .index_name("by_g")
+                .key_schema(key_element("g", KeyType::Hash))
+                .projection(project_all())
+                .provisioned_throughput(units(1, 1))
+                .build()
+                .unwrap(),
+        )
+        .send()
+        .await
+        .expect("a provisioned table");
+}
+
 /// Writes items of about 10 KB (ten write units, two and a half read
 /// units a copy) to `table`, each in index `g`'s `all`, until one is
 /// throttled (at most `most`); how many were taken, and the refusal.
@@ -39,22 +64,7 @@ async fn a_provisioned_table_spends_its_burst_then_throttles_with_its_reasons() 
     let db = no_retry(c.dynamo_url(0));
     // One write and one read unit a second: 300 of each in its burst; its
     // index the same.
-    create_table_request(&db, "slow", ("pk", ScalarAttributeType::S), None)
-        .billing_mode(BillingMode::Provisioned)
-        .provisioned_throughput(units(1, 1))
-        .attribute_definitions(string_attribute("g"))
-        .global_secondary_indexes(
-            GlobalSecondaryIndex::builder()
-                .index_name("by_g")
-                .key_schema(key_element("g", KeyType::Hash))
-                .projection(project_all())
-                .provisioned_throughput(units(1, 1))
-                .build()
-                .unwrap(),
-        )
-        .send()
-        .await
-        .expect("a provisioned table");
+    provisioned_with_index(&db, "slow", units(1, 1)).await;
     create_table(&db, "fast", ("pk", ScalarAttributeType::S), None).await;
 
     // What a write consumed is left out unless asked for, as before.
@@ -254,22 +264,7 @@ async fn a_global_index_short_of_write_units_throttles_the_tables_writes_to_it()
     let c = TestCluster::start(&REGIONS).await;
     let db = no_retry(c.dynamo_url(0));
     // The table has units to spare; its index one write unit a second.
-    create_table_request(&db, "indexed", ("pk", ScalarAttributeType::S), None)
-        .billing_mode(BillingMode::Provisioned)
-        .provisioned_throughput(units(1, 1000))
-        .attribute_definitions(string_attribute("g"))
-        .global_secondary_indexes(
-            GlobalSecondaryIndex::builder()
-                .index_name("by_g")
-                .key_schema(key_element("g", KeyType::Hash))
-                .projection(project_all())
-                .provisioned_throughput(units(1, 1))
-                .build()
-                .unwrap(),
-        )
-        .send()
-        .await
-        .expect("a provisioned table");
+    provisioned_with_index(&db, "indexed", units(1, 1000)).await;
     let (taken, e) = write_until_throttled(&db, "indexed", 60).await;
     assert!(
         (30..=40).contains(&taken),
