@@ -498,6 +498,29 @@ impl TestCluster {
         }
     }
 
+    /// Polls until every region has finished the repair round its first
+    /// connection to each peer starts (docs/repair.md), and none is
+    /// running. A link's first connection can come late on a loaded
+    /// machine; a test that cuts links and counts what the log alone
+    /// brings waits here first, so a late round does not bring the items
+    /// around the cut.
+    pub async fn wait_first_repairs(&self) {
+        for i in 0..self.nodes.len() {
+            let what = format!("{}'s first repair round with each peer", self.nodes[i].name);
+            poll_until(&what, Duration::from_secs(30), || async {
+                let s = self.status(i).await;
+                s.peers.iter().all(|p| {
+                    let worker = format!("repair:{}", p.peer);
+                    p.repair_rounds >= 1
+                        && s.workers
+                            .iter()
+                            .any(|w| w.name == worker && w.state == "idle")
+                })
+            })
+            .await;
+        }
+    }
+
     /// Polls until every region votes on the STRONG table `name` and knows
     /// its leader (docs/strong.md): its first writes then need no election.
     pub async fn wait_strong(&self, name: &str) {

@@ -79,6 +79,9 @@ async fn backlog(c: &TestCluster, net: &Registry, table: &str) -> meridian_clust
     let east = client(c.dynamo_url(0));
     table_with_stream(&east, table, StreamViewType::NewAndOldImages).await;
     c.wait_table_everywhere(table).await;
+    // A first repair round of eu-west-1's, late, would bring the hot item
+    // around the cut.
+    c.wait_first_repairs().await;
     let faults = c.faults(net).await;
     faults
         .apply(&Action::Partition {
