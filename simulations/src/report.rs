@@ -95,6 +95,10 @@ pub struct Report {
     /// while the drill ran, with what the client lost at each.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub failover: Option<FailoverReport>,
+    /// With `[table.capacity]`: each region's replica of the provisioned
+    /// table, its units as auto scaling moved them and what it consumed.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub capacity: Vec<CapacityReport>,
     /// The scenario's alarms (`[[alarm]]`): each one's states over the
     /// drill, evaluated at every sample.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
@@ -112,6 +116,33 @@ pub struct Report {
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub invariants: Vec<InvariantReport>,
     pub verdict: VerdictReport,
+}
+
+/// One region's replica of a provisioned table during a drill
+/// (`[table.capacity]`, docs/drills.md, *Capacity*): its units at the
+/// first sample that had them and at each change (auto scaling's, as
+/// DescribeTable would show them), and the units its buckets were
+/// charged: its clients' requests and the replicated writes it applied.
+#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
+pub struct CapacityReport {
+    pub region: String,
+    pub table: String,
+    pub units: Vec<UnitsChange>,
+    pub consumed_read: f64,
+    pub consumed_write: f64,
+    /// The most write units consumed a second over one sample interval.
+    pub peak_write_per_s: f64,
+    /// The drill's requests this region refused for spent units
+    /// (`ProvisionedThroughputExceededException`).
+    pub throttled_requests: u64,
+}
+
+/// A replica's units from `t_ms` on.
+#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
+pub struct UnitsChange {
+    pub t_ms: u64,
+    pub read_units: u64,
+    pub write_units: u64,
 }
 
 /// How the experiment ended, in FIS's words: `completed` (every action
@@ -516,8 +547,13 @@ pub struct Convergence {
 pub struct WorkloadReport {
     pub attempted: u64,
     pub acked: u64,
-    /// Requests that failed (region down, timeout); not in the oracle.
+    /// Requests that failed (region down, timeout, throttled); not in
+    /// the oracle.
     pub failed: u64,
+    /// Of `failed`, those a provisioned table's spent units refused
+    /// (`[table.capacity]`), per serving region.
+    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+    pub throttled_by_region: BTreeMap<String, u64>,
     /// Acknowledged operations per kind: put, update, delete, get.
     pub by_op: BTreeMap<String, u64>,
     pub by_region: BTreeMap<String, u64>,

@@ -9,8 +9,9 @@ use std::time::Duration;
 use meridian_scenario::scenario::{Action, KeyDistribution, Scenario};
 
 /// The scenarios issue 3 asks for; more may exist.
-const REQUIRED: [&str; 8] = [
+const REQUIRED: [&str; 9] = [
     "steady-state",
+    "capacity-failover",
     "add-region",
     "restore-from-backup",
     "partition-heal",
@@ -184,7 +185,8 @@ fn every_fault_ends_before_the_workload_does() {
                 | Action::Mark { .. }
                 | Action::RestoreToTime { .. }
                 | Action::AddReplica { .. }
-                | Action::Recreate { .. } => {}
+                | Action::Recreate { .. }
+                | Action::MoveTraffic { .. } => {}
             }
         }
         assert!(
@@ -248,6 +250,45 @@ fn outage_crashes_then_restarts_the_same_region() {
     assert!(
         restart.0 + Duration::from_secs(10) <= s.duration,
         "the others keep writing after the restart, so catch-up is measured under load"
+    );
+}
+
+/// The capacity drill (issue 67): a provisioned table with auto scaling,
+/// its home region lost while its traffic moves to a survivor, and the
+/// home region back before the workload ends, so its backlog is paid for
+/// under load.
+#[test]
+fn capacity_failover_moves_the_lost_regions_traffic_to_a_provisioned_survivor() {
+    let all = load_all();
+    let s = get(&all, "capacity-failover");
+    let c = s.table.capacity.as_ref().expect("[table.capacity]");
+    assert!(c.write_scaling.is_some() && c.read_scaling.is_some());
+    assert!(
+        c.autoscaling_period < s.duration / 4,
+        "auto scaling acts within the drill"
+    );
+    let at = |want: &str| {
+        s.events
+            .iter()
+            .find(|e| e.action.name() == want)
+            .map(|e| (e.at, e.action.clone()))
+            .unwrap_or_else(|| panic!("a {want} event"))
+    };
+    let (crashed, crash) = at("crash");
+    let (moved, traffic) = at("move-traffic");
+    let (restarted, _) = at("restart");
+    let (Action::Crash { region }, Action::MoveTraffic { from, to }) = (crash, traffic) else {
+        unreachable!("found by name");
+    };
+    assert_eq!(
+        (&from, moved),
+        (&region, crashed),
+        "the lost region's traffic moves as it fails"
+    );
+    assert_ne!(to, region);
+    assert!(
+        restarted + Duration::from_secs(20) <= s.duration,
+        "the backlog is paid under load"
     );
 }
 

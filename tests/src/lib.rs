@@ -460,6 +460,7 @@ impl TestCluster {
                 stream_view_type: String::new(),
                 consistency: String::new(),
                 witness: String::new(),
+                provisioned: None,
             })
             .await
             .expect("create table");

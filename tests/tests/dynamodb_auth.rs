@@ -182,6 +182,7 @@ async fn the_grpc_client_api_takes_the_endpoints_keys() {
         stream_view_type: String::new(),
         consistency: String::new(),
         witness: String::new(),
+        provisioned: None,
     };
 
     // Unsigned: refused with DynamoDB's code, nothing created, counted.

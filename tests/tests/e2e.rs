@@ -18,6 +18,7 @@ mod admin_token;
 mod api;
 mod autoscaling;
 mod backups;
+mod client_capacity;
 mod coalesce;
 mod converge;
 mod disassociate;

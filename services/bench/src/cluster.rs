@@ -176,6 +176,7 @@ impl Cluster {
                 stream_view_type: String::new(),
                 consistency: String::new(),
                 witness: String::new(),
+                provisioned: None,
             })
             .await
             .context("CreateTable")?;

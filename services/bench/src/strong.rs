@@ -171,6 +171,7 @@ async fn create_strong(cluster: &Cluster) -> Result<()> {
             stream_view_type: String::new(),
             consistency: "STRONG".into(),
             witness: String::new(),
+            provisioned: None,
         })
         .await
         .context("CreateTable STRONG")?;

@@ -311,7 +311,8 @@ impl Executor {
             | Action::Mark { .. }
             | Action::RestoreToTime { .. }
             | Action::AddReplica { .. }
-            | Action::Recreate { .. } => {
+            | Action::Recreate { .. }
+            | Action::MoveTraffic { .. } => {
                 return Err(ClusterError::Failed(format!(
                     "{} is a drill event: put it in a scenario file (docs/drills.md)",
                     action.name()

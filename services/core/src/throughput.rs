@@ -18,11 +18,16 @@
 //! Everything here is pure; the DynamoDB endpoint keeps the buckets and
 //! reads the clock.
 
+use crate::Item;
 use crate::schema::TableDef;
 use crate::settings::{Billing, TableSettings};
+use crate::value::item_size;
 
-/// Seconds of unused provisioned capacity a bucket keeps.
-pub const BURST_SECONDS: f64 = 300.0;
+/// Seconds of unused provisioned capacity a bucket keeps by default, and
+/// at most (a region's `burst_capacity_s` may keep fewer: DynamoDB "can
+/// also consume burst capacity for background maintenance and other
+/// tasks without prior notice", *Burst capacity*).
+pub const BURST_SECONDS: u64 = 300;
 
 /// Reads or writes.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord)]
@@ -40,9 +45,16 @@ pub struct Rate {
 }
 
 /// The rate of `op` on `table` (`index`: one of its global secondary
-/// indexes) under `settings`; `None` on demand, and for an index that has
-/// no units of its own (a local one, or one unknown).
-pub fn rate(def: &TableDef, settings: &TableSettings, index: Option<&str>, op: Op) -> Option<Rate> {
+/// indexes) under `settings`, keeping `burst` seconds of unused units (at
+/// least one second's, so every request fits); `None` on demand, and for
+/// an index that has no units of its own (a local one, or one unknown).
+pub fn rate(
+    def: &TableDef,
+    settings: &TableSettings,
+    index: Option<&str>,
+    op: Op,
+    burst: u64,
+) -> Option<Rate> {
     let pick = |(read, write): (u64, u64)| match op {
         Op::Read => read as f64,
         Op::Write => write as f64,
@@ -56,7 +68,7 @@ pub fn rate(def: &TableDef, settings: &TableSettings, index: Option<&str>, op: O
             };
             Some(Rate {
                 per_second: units,
-                holds: units * BURST_SECONDS,
+                holds: units * burst.clamp(1, BURST_SECONDS) as f64,
             })
         }
     }
@@ -203,6 +215,33 @@ pub fn replicated_write_units(image_bytes: Option<usize>) -> f64 {
 
 /// Bytes one write unit covers.
 pub const WRITE_UNIT_BYTES: usize = 1024;
+/// Bytes one read unit covers.
+pub const READ_UNIT_BYTES: usize = 4096;
+
+/// Read units for `bytes` read at once (one item, or a Query/Scan page).
+pub fn read_units(bytes: usize, consistent: bool) -> f64 {
+    let units = bytes.div_ceil(READ_UNIT_BYTES).max(1) as f64;
+    if consistent { units } else { units / 2.0 }
+}
+
+/// Write units for a write that turned `old` into `new`.
+pub fn write_units(old: Option<&Item>, new: Option<&Item>) -> f64 {
+    let size = |i: Option<&Item>| i.map_or(0, item_size);
+    sized_write_units(size(old).max(size(new)))
+}
+
+/// Write units for a write of `bytes`, the larger of the item before and
+/// after it: also what a failed conditional write consumes, from the
+/// item it found and the one it would have written (AWS: *DynamoDB read
+/// and write operations*, capacity unit consumption for write operations).
+pub fn sized_write_units(bytes: usize) -> f64 {
+    bytes.div_ceil(WRITE_UNIT_BYTES).max(1) as f64
+}
+
+/// Read units for one item (or none found).
+pub fn item_read_units(item: Option<&Item>, consistent: bool) -> f64 {
+    read_units(item.map_or(0, item_size), consistent)
+}
 
 #[cfg(test)]
 mod tests {
@@ -222,14 +261,33 @@ mod tests {
     #[test]
     fn provisioned_units_hold_five_minutes_and_on_demand_has_no_bucket() {
         let p = settings(Billing::Provisioned { read: 4, write: 2 });
-        let w = rate(&def(), &p, None, Op::Write).unwrap();
+        let w = rate(&def(), &p, None, Op::Write, BURST_SECONDS).unwrap();
         assert_eq!((w.per_second, w.holds), (2.0, 600.0));
-        assert_eq!(rate(&def(), &p, None, Op::Read).unwrap().per_second, 4.0);
-        assert_eq!(rate(&def(), &p, Some("nope"), Op::Read), None);
+        let r = rate(&def(), &p, None, Op::Read, BURST_SECONDS).unwrap();
+        assert_eq!(r.per_second, 4.0);
         assert_eq!(
-            rate(&def(), &settings(Billing::PayPerRequest), None, Op::Read),
+            rate(&def(), &p, Some("nope"), Op::Read, BURST_SECONDS),
             None
         );
+        assert_eq!(
+            rate(
+                &def(),
+                &settings(Billing::PayPerRequest),
+                None,
+                Op::Read,
+                300
+            ),
+            None
+        );
+    }
+
+    #[test]
+    fn a_shorter_burst_holds_less_but_never_under_a_second_nor_over_five_minutes() {
+        let p = settings(Billing::Provisioned { read: 4, write: 2 });
+        let holds = |burst| rate(&def(), &p, None, Op::Write, burst).unwrap().holds;
+        assert_eq!(holds(10), 20.0);
+        assert_eq!(holds(0), 2.0, "one second's units");
+        assert_eq!(holds(100_000), 600.0, "DynamoDB's 300 s at most");
     }
 
     #[test]

@@ -377,8 +377,7 @@ impl<'a> Run<'a> {
             workers.push(tokio::spawn(region_workload(
                 self.scenario.clone(),
                 seed,
-                i,
-                r.clone(),
+                (i, self.regions.to_vec()),
                 self.tally.clone(),
                 (stop_rx.clone(), pause_rx.clone()),
                 self.clock,
@@ -502,6 +501,9 @@ impl<'a> Run<'a> {
                 action,
                 self.recreate.start(region, self.regions, &self.pause),
             ),
+            Action::MoveTraffic { from, to } => {
+                labelled(action, lock(&self.tally).move_traffic(from, to))
+            }
             _ => {
                 if let Action::Restart { region } = action
                     && self.recreate.restarted(&self.pause)
@@ -821,7 +823,13 @@ impl<'a> Run<'a> {
         );
         report.convergence.after_workload_ms = settled.convergence.map(|d| d.as_millis() as u64);
         report.convergence.digests = settled.digests;
-        report.workload = workload_report(&tally);
+        report.workload = tally.report();
+        if self.scenario.table.capacity.is_some() {
+            let throttled = |r: &str| tally.throttled_by_region.get(r).copied().unwrap_or(0);
+            let (names, every) = (&report.regions, report.sample_interval_ms);
+            report.capacity =
+                crate::capacity::report(names, &self.table, &self.samples, throttled, every);
+        }
         if let Some(r) = &recorded {
             report.workload.external = true;
             report.workload.unread = r.unread;
@@ -893,23 +901,6 @@ fn consistency(
     }
     problems.extend(found);
     report
-}
-
-/// The report's count of the workload's requests; updates rejected by
-/// their condition are counted apart, as `update-rejected`.
-fn workload_report(tally: &Tally) -> meridian_scenario::report::WorkloadReport {
-    let mut w = meridian_scenario::report::WorkloadReport {
-        attempted: tally.attempted,
-        acked: tally.acked,
-        failed: tally.failed,
-        by_op: tally.by_op.clone(),
-        by_region: tally.by_region.clone(),
-        ..Default::default()
-    };
-    if tally.rejected > 0 {
-        w.by_op.insert("update-rejected".into(), tally.rejected);
-    }
-    w
 }
 
 fn all_links(n: usize) -> Vec<(usize, usize)> {

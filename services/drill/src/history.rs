@@ -32,6 +32,9 @@ pub(crate) enum Fail {
     /// Definitely not applied: no majority reached, and the region says the
     /// write never left it; or too many writes waiting.
     Refused,
+    /// Definitely not applied: the provisioned table's units were spent
+    /// (`ProvisionedThroughputExceededException`).
+    Throttled,
     /// May have been applied: a timeout, a lost connection, or a region
     /// that says the write may still take effect.
     Unknown,
@@ -42,10 +45,12 @@ impl Fail {
     /// a write it never placed count as refusals; anything else (a
     /// transport error, a crash mid-request) may hide an applied write.
     pub(crate) fn of(status: &tonic::Status) -> Fail {
+        use meridian_region::client_meter::THROTTLED;
         use meridian_region::strong::{MAY_TAKE_EFFECT, NO_MAJORITY};
         let m = status.message();
         match status.code() {
             tonic::Code::Aborted => Fail::Conflict,
+            tonic::Code::ResourceExhausted if m.starts_with(THROTTLED) => Fail::Throttled,
             tonic::Code::ResourceExhausted => Fail::Refused,
             tonic::Code::Unavailable if m.contains(NO_MAJORITY) && !m.contains(MAY_TAKE_EFFECT) => {
                 Fail::Refused
@@ -261,7 +266,7 @@ impl History {
             End::Failed(f) => {
                 match f {
                     Fail::Conflict => counts.conflicts += 1,
-                    Fail::Refused => counts.refused += 1,
+                    Fail::Refused | Fail::Throttled => counts.refused += 1,
                     Fail::Unknown => counts.unknown += 1,
                 }
                 if writes && r.partitioned {

@@ -13,7 +13,8 @@
 //! replica added), `recreate` (the table deleted and created again),
 //! `disaster` (a region's data lost), and [`Faults`] for the rest. The
 //! workload runs in `traffic`, the regions are looked at through `probe`,
-//! the table is made in `table`, and the final state is checked in
+//! the table is made in `table` (provisioned with `[table.capacity]`,
+//! whose report `capacity` makes), and the final state is checked in
 //! `checks`. With a load that is the user's application's
 //! (`workload.external`), `recorded` reads what the regions committed for
 //! it in place of the workload's answers. `orders` places orders beside the workload and watches other
@@ -27,6 +28,7 @@
 
 mod alarms;
 pub mod attached;
+mod capacity;
 mod checks;
 pub mod cluster_alarms;
 pub mod collect;

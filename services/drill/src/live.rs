@@ -60,6 +60,9 @@ impl LiveCluster {
         file.max_clock_offset_ms = (scenario.max_clock_offset.as_millis() as u64).max(1);
         file.tombstone_retain_secs = scenario.tombstone_retain.as_secs();
         file.repair_interval_ms = scenario.repair_interval.as_millis() as u64;
+        let (period, burst) = crate::capacity::region_settings(scenario);
+        file.autoscaling_period_ms = period.as_millis() as u64;
+        file.burst_capacity_s = burst.as_secs();
         let lanes = crate::table::lane_model(scenario);
         file.replication_order = crate::table::replication_order(scenario);
         file.replication_partitions = lanes.partitions;

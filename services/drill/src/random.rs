@@ -392,6 +392,7 @@ fn strong(mut s: Scenario, rng: &mut SmallRng) -> Scenario {
         consistency: Consistency::Strong,
         witness: None,
         history: true,
+        capacity: None,
     };
     if rng.random_bool(1.0 / 3.0) {
         let w = s.regions[rng.random_range(0..s.regions.len())].clone();

@@ -120,12 +120,17 @@ impl Recreate {
                     d.forget();
                 }
                 let replicas: Vec<String> = regions.iter().map(|r| r.name.clone()).collect();
-                let request = create_request(
+                let mut request = create_request(
                     table,
                     &replicas,
                     scenario.workload.stream.as_deref(),
                     scenario.workload.indexes,
                 );
+                request.provisioned = scenario
+                    .table
+                    .capacity
+                    .as_ref()
+                    .map(crate::capacity::provisioned);
                 let created = async {
                     let d = tokio::time::timeout(
                         REQUEST_TIMEOUT,

@@ -320,9 +320,11 @@ impl Faults for SimFaults {
             | Action::Mark { .. }
             | Action::RestoreToTime { .. }
             | Action::AddReplica { .. }
-            | Action::Recreate { .. } => {
+            | Action::Recreate { .. }
+            | Action::MoveTraffic { .. } => {
                 Err(FaultError::Unsupported(
-                    "point-in-time, replica and recreate events are run by the driver".into(),
+                    "point-in-time, replica, recreate and traffic events are run by the driver"
+                        .into(),
                 ))
             }
         }
@@ -494,6 +496,7 @@ fn add_regions(
     doors: &Doors,
 ) {
     let names = &scenario.regions;
+    let (autoscaling_period, burst_capacity) = crate::capacity::region_settings(scenario);
     for name in names {
         let config = RegionConfig {
             peers: names
@@ -515,6 +518,8 @@ fn add_regions(
             // deleted well before the workload ends (drills that turn TTL
             // on, `workload.ttl`, hold every region to that).
             ttl_interval: Duration::from_millis(250),
+            autoscaling_period,
+            burst_capacity,
             repair_interval: scenario.repair_interval,
             retention: meridian_region::Retention {
                 tombstone_age: scenario.tombstone_retain,

@@ -59,6 +59,7 @@ pub(crate) async fn create(
         .unwrap_or(&regions[0]);
     let mut client = MeridianClient::new(first.channel.clone());
     let mut request = create_request(table, replicas, stream, indexes);
+    request.provisioned = kind.capacity.as_ref().map(crate::capacity::provisioned);
     if kind.strong() {
         request.consistency = "STRONG".into();
         request.witness = kind.witness.clone().unwrap_or_default();
@@ -157,6 +158,7 @@ pub(crate) fn create_request(
         },
         consistency: String::new(),
         witness: String::new(),
+        provisioned: None,
     }
 }
 

@@ -42,6 +42,11 @@ pub(crate) struct Tally {
     pub(crate) by_region: BTreeMap<String, u64>,
     /// Failed requests per region, for the alarms on a region's errors.
     pub(crate) failed_by_region: BTreeMap<String, u64>,
+    /// Of those, the requests a provisioned table's spent units refused.
+    pub(crate) throttled_by_region: BTreeMap<String, u64>,
+    /// Workloads moved by a `move-traffic` event: the region each
+    /// region's workload is sent to now, by the region it started in.
+    pub(crate) moved: BTreeMap<String, String>,
     /// Requests sent and not yet answered (a mark waits for none).
     pub(crate) in_flight: u64,
     /// Per region, how many times it was restarted while a recreated
@@ -108,8 +113,7 @@ fn expiring_until(duration: Duration) -> Duration {
 pub(crate) async fn region_workload(
     scenario: Scenario,
     seed: u64,
-    index: usize,
-    target: RegionTarget,
+    (index, targets): (usize, Vec<RegionTarget>),
     tally: Arc<Mutex<Tally>>,
     (mut stop, paused): (watch::Receiver<bool>, watch::Receiver<bool>),
     clock: DrillClock,
@@ -118,7 +122,11 @@ pub(crate) async fn region_workload(
     let expiring_until = clock.start + expiring_until(scenario.duration);
     let mut generator = Generator::new(w, seed, index);
     let slots = Arc::new(Semaphore::new(w.concurrency));
-    let client = MeridianClient::new(target.channel.clone());
+    let home = targets[index].name.clone();
+    let clients: BTreeMap<String, MeridianClient<Channel>> = targets
+        .iter()
+        .map(|t| (t.name.clone(), MeridianClient::new(t.channel.clone())))
+        .collect();
     let per_tick = f64::from(w.rate_per_region) * TICK.as_secs_f64();
     let mut owed = 0.0;
     let mut ticker = tokio::time::interval(TICK);
@@ -143,19 +151,19 @@ pub(crate) async fn region_workload(
             owed -= 1.0;
             let op = generator.next_op();
             counter += 1;
+            // Where the workload is sent now: its own region, unless moved.
+            let region = lock(&tally).moved.get(&home).unwrap_or(&home).clone();
             let Ok(permit) = slots.clone().try_acquire_owned() else {
                 let mut t = lock(&tally);
                 t.attempted += 1;
                 t.failed += 1;
-                *t.failed_by_region.entry(target.name.clone()).or_default() += 1;
+                *t.failed_by_region.entry(region).or_default() += 1;
                 continue;
             };
-            let (client, tally, table, region) = (
-                client.clone(),
-                tally.clone(),
-                w.table.clone(),
-                target.name.clone(),
-            );
+            let Some(client) = clients.get(&region).cloned() else {
+                continue;
+            };
+            let (tally, table) = (tally.clone(), w.table.clone());
             let item_bytes = w.item_bytes;
             // One put in four carries an expiry 1 to 2 s ahead, while it
             // will pass before the workload ends.
@@ -204,6 +212,30 @@ pub(crate) async fn region_workload(
 }
 
 impl Tally {
+    /// A `move-traffic` event: `from`'s workload goes to `to` from now on.
+    pub(crate) fn move_traffic(&mut self, from: &str, to: &str) -> Result<(), String> {
+        self.moved.insert(from.to_string(), to.to_string());
+        Ok(())
+    }
+
+    /// The report's count of the workload's requests; updates rejected by
+    /// their condition are counted apart, as `update-rejected`.
+    pub(crate) fn report(&self) -> meridian_scenario::report::WorkloadReport {
+        let mut w = meridian_scenario::report::WorkloadReport {
+            attempted: self.attempted,
+            acked: self.acked,
+            failed: self.failed,
+            throttled_by_region: self.throttled_by_region.clone(),
+            by_op: self.by_op.clone(),
+            by_region: self.by_region.clone(),
+            ..Default::default()
+        };
+        if self.rejected > 0 {
+            w.by_op.insert("update-rejected".into(), self.rejected);
+        }
+        w
+    }
+
     /// A request starts in `region` (the workload's `index`th): counted in
     /// flight, with the region's fence and loss counts as they stand (the
     /// answer is weighed against them in [`Tally::settle`]) and whether
@@ -254,6 +286,15 @@ impl Tally {
                 }
             }
             Ok(Outcome::Rejected) => self.rejected += 1,
+            Err(Fail::Throttled) => {
+                // Refused before it was run: nothing to doubt.
+                self.failed += 1;
+                *self.failed_by_region.entry(region.to_string()).or_default() += 1;
+                *self
+                    .throttled_by_region
+                    .entry(region.to_string())
+                    .or_default() += 1;
+            }
             Err(_) => {
                 self.failed += 1;
                 *self.failed_by_region.entry(region.to_string()).or_default() += 1;

@@ -119,6 +119,46 @@ fn pauses_one_replica(report: &Report) {
     }
 }
 
+/// The capacity drill shows what a provisioned replica does at failover:
+/// eu-west-1, serving us-east-1's clients too, throttled some of the
+/// drill's requests and auto scaling raised its read units; us-east-1,
+/// back to a backlog, held its peers' writes back for want of write units
+/// (throttled time on the links into it) and scaled its write units up;
+/// ap-southeast-1, whose load never changed, throttled nothing; and
+/// nothing acknowledged was lost.
+fn throttles_then_scales(report: &Report) {
+    assert!(report.verdict.ok, "{:?}", report.verdict.problems);
+    let region = |name: &str| {
+        report
+            .capacity
+            .iter()
+            .find(|c| c.region == name)
+            .unwrap_or_else(|| panic!("{name} in the capacity section: {:?}", report.capacity))
+    };
+    let (east, west, south) = (
+        region("us-east-1"),
+        region("eu-west-1"),
+        region("ap-southeast-1"),
+    );
+    assert!(west.throttled_requests > 0, "{west:?}");
+    assert_eq!(south.throttled_requests, 0, "{south:?}");
+    let first = |c: &meridian_scenario::report::CapacityReport| c.units[0].clone();
+    let last = |c: &meridian_scenario::report::CapacityReport| c.units.last().cloned().unwrap();
+    assert!(last(west).read_units > first(west).read_units, "{west:?}");
+    assert!(last(east).write_units > first(east).write_units, "{east:?}");
+    for l in &report.links {
+        let into_east = l.to == "us-east-1";
+        assert_eq!(
+            l.throttled_ms > 0,
+            into_east,
+            "{} → {}: throttled {} ms",
+            l.from,
+            l.to,
+            l.throttled_ms
+        );
+    }
+}
+
 /// The failed-request alarm went to ALARM at the end of the first period
 /// whose failures crossed its threshold, and the experiment stopped at the
 /// sample that closed it, before the timeline's restart; the wind-down
@@ -217,6 +257,7 @@ macro_rules! replay_tests {
 
 replay_tests! {
     add_region => "add-region.toml",
+    capacity_failover => "capacity-failover.toml" then throttles_then_scales,
     clock_skew => "clock-skew.toml",
     disk_loss => "disk-loss.toml",
     flapping_link => "flapping-link.toml",

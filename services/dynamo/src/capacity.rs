@@ -12,17 +12,14 @@
 //!   or not) and round once;
 //! - a transaction costs twice as much, reads and writes alike.
 
-use meridian_core::Item;
-use meridian_core::value::item_size;
 use serde_json::{Map, Value as Json, json};
 
 use crate::error::{ApiError, ApiResult};
 use crate::req::Req;
 
-/// Bytes one read unit covers.
-pub const READ_UNIT_BYTES: usize = 4096;
-/// Bytes one write unit covers: the replicated write's rule uses it too.
-pub use meridian_core::throughput::WRITE_UNIT_BYTES;
+/// The per-item rules live in the core, where the region's client API and
+/// its replication receivers charge by them too.
+pub use meridian_core::throughput::{item_read_units, read_units, sized_write_units, write_units};
 /// Transactions cost twice: DynamoDB prepares and commits every item.
 const TRANSACTION_FACTOR: f64 = 2.0;
 
@@ -59,31 +56,6 @@ pub fn check_collection_metrics(r: Req<'_>) -> ApiResult<()> {
             "Value '{other}' at 'returnItemCollectionMetrics' failed to satisfy constraint: Member must satisfy enum value set: [SIZE, NONE]"
         ))),
     }
-}
-
-/// Read units for `bytes` read at once (one item, or a Query/Scan page).
-pub fn read_units(bytes: usize, consistent: bool) -> f64 {
-    let units = bytes.div_ceil(READ_UNIT_BYTES).max(1) as f64;
-    if consistent { units } else { units / 2.0 }
-}
-
-/// Write units for a write that turned `old` into `new`.
-pub fn write_units(old: Option<&Item>, new: Option<&Item>) -> f64 {
-    let size = |i: Option<&Item>| i.map_or(0, item_size);
-    sized_write_units(size(old).max(size(new)))
-}
-
-/// Write units for a write of `bytes`, the larger of the item before and
-/// after it: also what a failed conditional write consumes, from the
-/// item it found and the one it would have written (AWS: *DynamoDB read
-/// and write operations*, capacity unit consumption for write operations).
-pub fn sized_write_units(bytes: usize) -> f64 {
-    bytes.div_ceil(WRITE_UNIT_BYTES).max(1) as f64
-}
-
-/// Read units for one item (or none found).
-pub fn item_read_units(item: Option<&Item>, consistent: bool) -> f64 {
-    read_units(item.map_or(0, item_size), consistent)
 }
 
 /// The units one table consumed.
@@ -179,7 +151,8 @@ pub fn attach(out: &mut Json, report: Report, table: &str, units: Units) {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use meridian_core::AttrValue;
+    use meridian_core::value::item_size;
+    use meridian_core::{AttrValue, Item};
 
     /// An item of exactly `bytes` bytes: a one-letter name and a string.
     fn sized(bytes: usize) -> Item {

@@ -229,6 +229,22 @@ impl Admin for AdminApi {
             .await
             .map_err(status_from)?;
         let progress = shared.membership.progress();
+        let units = shared
+            .capacity
+            .units(&shared.storage)
+            .await
+            .map_err(status_from)?
+            .into_iter()
+            .map(
+                |(table, (read_units, write_units), [r, w])| pb::TableUnits {
+                    table,
+                    read_units,
+                    write_units,
+                    consumed_read: r,
+                    consumed_write: w,
+                },
+            )
+            .collect();
         let peers = rows
             .into_iter()
             .map(|(peer, acked, pending)| peer_status(shared, peer, acked, pending))
@@ -285,6 +301,7 @@ impl Admin for AdminApi {
                 &shared.pauses.lock().unwrap_or_else(|p| p.into_inner()),
                 tokio::time::Instant::now(),
             ),
+            units,
             fills: fills_pb(&shared.membership),
             removals: removals_pb(&shared.membership),
             seeded: shared.seeded.as_ref().map(|s| pb::SeedStatus {

@@ -65,6 +65,8 @@ impl Resource {
 /// rates as of its last change.
 pub(crate) struct Capacity {
     start: Instant,
+    /// Seconds of unused units a bucket keeps (`burst_capacity_s`).
+    burst: u64,
     state: Mutex<State>,
 }
 
@@ -123,10 +125,12 @@ fn slot(op: Op) -> usize {
     }
 }
 
-impl Default for Capacity {
-    fn default() -> Self {
+impl Capacity {
+    /// Empty buckets' keeper, whose buckets keep `burst` of unused units.
+    pub(crate) fn new(burst: Duration) -> Self {
         Capacity {
             start: Instant::now(),
+            burst: burst.as_secs(),
             state: Mutex::default(),
         }
     }
@@ -194,7 +198,7 @@ impl Capacity {
         let known = self.known(storage, &r.table).await?;
         Ok(known.and_then(|k| match r.partition {
             Some(_) => Some(partition_rate(r.op)),
-            None => rate(&k.0, &k.1, r.index.as_deref(), r.op),
+            None => rate(&k.0, &k.1, r.index.as_deref(), r.op, self.burst),
         }))
     }
 
@@ -230,7 +234,7 @@ impl Capacity {
             .indexes
             .iter()
             .filter(|i| i.kind == Kind::Global)
-            .filter(|i| rate(def, settings, Some(&i.name), Op::Write).is_some())
+            .filter(|i| rate(def, settings, Some(&i.name), Op::Write, self.burst).is_some())
             .map(|i| {
                 (
                     i.name.clone(),
@@ -325,6 +329,31 @@ impl Capacity {
         Ok(())
     }
 
+    /// This region's replica of each provisioned table charged since the
+    /// region started, by name: its `(read, write)` units now (as auto
+    /// scaling set them) and the `[read, write]` units charged so far.
+    pub(crate) async fn units(
+        &self,
+        storage: &StoreBridge,
+    ) -> Result<Vec<(String, (u64, u64), [f64; 2])>, BridgeError> {
+        let mut charged: Vec<(String, [f64; 2])> = self
+            .lock()
+            .consumed
+            .iter()
+            .map(|(t, c)| (t.clone(), *c))
+            .collect();
+        charged.sort_by(|a, b| a.0.cmp(&b.0));
+        let mut out = Vec::new();
+        for (table, consumed) in charged {
+            if let Some(k) = self.known(storage, &table).await?
+                && let Billing::Provisioned { read, write } = k.1.billing
+            {
+                out.push((table, (read, write), consumed));
+            }
+        }
+        Ok(out)
+    }
+
     /// Units charged so far to `table`'s own `op` bucket here.
     pub(crate) fn consumed(&self, table: &str, op: Op) -> f64 {
         self.lock().consumed.get(table).map_or(0.0, |c| c[slot(op)])
@@ -380,7 +409,7 @@ impl Capacity {
                 continue;
             };
             let (def, settings) = &*k;
-            if rate(def, settings, None, Op::Write).is_none() {
+            if rate(def, settings, None, Op::Write, self.burst).is_none() {
                 continue;
             }
             let table = Resource::of(e.table.clone(), None, Op::Write);

@@ -55,6 +55,14 @@ pub struct ClusterFile {
     /// Shorter only to test the cadence faster; never AWS's.
     #[serde(default = "default_autoscaling_period_ms")]
     pub autoscaling_period_ms: u64,
+    /// Seconds of unused provisioned capacity each bucket keeps
+    /// (docs/dynamodb-compat.md, *Throughput*): DynamoDB's 300 by default,
+    /// and at most that. Fewer is as when DynamoDB has spent the burst on
+    /// background maintenance, which its *Burst capacity* page allows
+    /// "without prior notice": a drill of a replica short of units then
+    /// throttles at once instead of after five minutes.
+    #[serde(default = "default_burst_capacity_s")]
+    pub burst_capacity_s: u64,
     /// How often each region compares its digest trees with every peer's
     /// and pulls what differs (docs/repair.md), besides the round that
     /// follows every reconnect; 0 runs only those.
@@ -276,6 +284,10 @@ fn default_autoscaling_period_ms() -> u64 {
     meridian_core::autoscaling::PERIOD_MS
 }
 
+fn default_burst_capacity_s() -> u64 {
+    meridian_core::throughput::BURST_SECONDS
+}
+
 fn default_log_retain_entries() -> u64 {
     Retention::default().retain_entries
 }
@@ -326,6 +338,7 @@ impl ClusterFile {
             max_clock_offset_ms: default_max_offset_ms(),
             ttl_interval_ms: default_ttl_interval_ms(),
             autoscaling_period_ms: default_autoscaling_period_ms(),
+            burst_capacity_s: default_burst_capacity_s(),
             repair_interval_ms: default_repair_interval_ms(),
             log_retain_entries: default_log_retain_entries(),
             log_max_entries: default_log_max_entries(),
@@ -504,6 +517,18 @@ impl ClusterFile {
         Ok(())
     }
 
+    /// `burst_capacity_s`, checked: never more than DynamoDB keeps.
+    pub fn burst_capacity(&self) -> Result<Duration, ConfigError> {
+        let most = meridian_core::throughput::BURST_SECONDS;
+        if self.burst_capacity_s > most {
+            return Err(ConfigError::Invalid(format!(
+                "burst_capacity_s = {}: at most {most} (DynamoDB keeps up to five minutes of unused capacity)",
+                self.burst_capacity_s
+            )));
+        }
+        Ok(Duration::from_secs(self.burst_capacity_s))
+    }
+
     /// Partition order's lane model, checked (`LaneModel::from_settings`).
     pub fn lane_model(&self) -> Result<LaneModel, String> {
         LaneModel::from_settings(
@@ -634,6 +659,7 @@ impl ClusterFile {
             max_clock_offset: Duration::from_millis(self.max_clock_offset_ms),
             ttl_interval: Duration::from_millis(self.ttl_interval_ms.max(100)),
             autoscaling_period: Duration::from_millis(self.autoscaling_period_ms.max(10)),
+            burst_capacity: self.burst_capacity()?,
             repair_interval: Duration::from_millis(self.repair_interval_ms),
             retention: Retention {
                 retain_entries: self.log_retain_entries,
@@ -732,6 +758,8 @@ pub struct RegionConfig {
     pub ttl_interval: Duration,
     /// The period of auto scaling's data points (`autoscaling_period_ms`).
     pub autoscaling_period: Duration,
+    /// Unused capacity each bucket keeps (`burst_capacity_s`).
+    pub burst_capacity: Duration,
     /// How often each peer's repair worker runs an anti-entropy round
     /// besides the rounds after a reconnect; zero: only those.
     pub repair_interval: Duration,
@@ -775,6 +803,7 @@ impl RegionConfig {
             max_clock_offset: Duration::from_millis(default_max_offset_ms()),
             ttl_interval: Duration::from_millis(default_ttl_interval_ms()),
             autoscaling_period: Duration::from_millis(meridian_core::autoscaling::PERIOD_MS),
+            burst_capacity: Duration::from_secs(meridian_core::throughput::BURST_SECONDS),
             repair_interval: DEFAULT_REPAIR_INTERVAL,
             retention: Retention::default(),
             replication: ReplicationTuning::default(),

@@ -13,6 +13,7 @@ pub mod bridge;
 pub mod capacity;
 pub mod changes;
 pub mod client_auth;
+pub mod client_meter;
 mod cluster_alarms;
 pub mod config;
 pub mod convert;
@@ -351,6 +352,7 @@ fn assemble(
     let config_backup_dir = config.backup_dir.clone();
     let peer_names: Vec<String> = config.peers.iter().map(|p| p.name.clone()).collect();
     let (strong, strong_inputs, strong_links) = strong::Strong::new(&peer_names, metrics.clone());
+    let capacity = capacity::Capacity::new(config.burst_capacity);
     let shared = Arc::new(Shared {
         peers: config
             .peers
@@ -374,7 +376,7 @@ fn assemble(
         strong,
         pauses: Default::default(),
         withheld: Default::default(),
-        capacity: Default::default(),
+        capacity,
     });
     Ok(Assembled {
         shared,

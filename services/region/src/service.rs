@@ -1,9 +1,12 @@
 //! The client API (`meridian.v1.Meridian`). Each call validates its input,
 //! then goes through the same storage bridge as every other write.
 
+use meridian_core::autoscaling::{PolicyUpdate, ScalingUpdate, TargetUpdate};
 use meridian_core::expr::{KeyMatch, SortKeyCondition};
 use meridian_core::index::IndexDef;
 use meridian_core::key::{MAX_PARTITION_KEY_BYTES, MAX_SORT_KEY_BYTES, encode_key_value};
+use meridian_core::settings::{Billing, SettingsChange};
+use meridian_core::units::MAX_CAPACITY_UNITS;
 use meridian_core::{AttrValue, KeyAttr, KeySchema, KeyType, TableDef, Version, encode_item};
 use meridian_proto::v1 as pb;
 use meridian_proto::v1::meridian_server::Meridian;
@@ -92,6 +95,66 @@ fn page_of<C>(
             _ => Vec::new(),
         },
     }
+}
+
+/// CreateTable's `provisioned` billing for a table of `members` regions,
+/// checked as DynamoDB checks `ProvisionedThroughput`: units from 1 to
+/// the per-table quota, and a global table's write units auto scaled
+/// ("A global table must be in on-demand mode or provisioned with auto
+/// scaling enabled", *Throughput capacity planning for DynamoDB global
+/// tables*).
+fn provisioned_billing(p: &pb::Provisioned, members: usize) -> Result<Billing, Status> {
+    for (field, units) in [
+        ("provisioned.read_units", p.read_units),
+        ("provisioned.write_units", p.write_units),
+    ] {
+        if !(1..=MAX_CAPACITY_UNITS).contains(&units) {
+            return Err(Status::invalid_argument(format!(
+                "{field}: {units} is not within 1 to {MAX_CAPACITY_UNITS}"
+            )));
+        }
+    }
+    if members > 1 && p.write_scaling.is_none() {
+        return Err(Status::invalid_argument(format!(
+            "provisioned.write_scaling: {}",
+            meridian_core::autoscaling::NOT_AUTOSCALED
+        )));
+    }
+    Ok(Billing::Provisioned {
+        read: p.read_units,
+        write: p.write_units,
+    })
+}
+
+/// The auto scaling `p` asks for, as UpdateTableReplicaAutoScaling's
+/// update: the write settings every replica shares, and the same read
+/// settings for each of `members`. The catalog change checks them
+/// (`meridian_core::autoscaling::PolicyUpdate::apply`), naming the field.
+fn scaling_of(p: &pb::Provisioned, members: &[String]) -> Option<ScalingUpdate> {
+    let update = |field: &str, s: &pb::AutoScalingSpec| PolicyUpdate {
+        field: field.into(),
+        min: Some(s.min),
+        max: Some(s.max),
+        disabled: false,
+        policy: Some(TargetUpdate {
+            target: s.target,
+            ..Default::default()
+        }),
+    };
+    let write = p
+        .write_scaling
+        .as_ref()
+        .map(|s| update("provisioned.write_scaling", s));
+    let read = p
+        .read_scaling
+        .as_ref()
+        .map(|s| update("provisioned.read_scaling", s));
+    (write.is_some() || read.is_some()).then(|| ScalingUpdate {
+        write,
+        read: read
+            .map(|r| members.iter().map(|m| (m.clone(), r.clone())).collect())
+            .unwrap_or_default(),
+    })
 }
 
 fn limit_of(limit: u32) -> Result<usize, Status> {
@@ -354,9 +417,36 @@ impl Meridian for ClientApi {
             }
             def.stream_view_type = Some(r.stream_view_type);
         }
+        let scaling = match &r.provisioned {
+            Some(p) => {
+                let members: Vec<String> = def.replicas.iter().chain(&others).cloned().collect();
+                def.billing = provisioned_billing(p, members.len())?;
+                let scaling = scaling_of(p, &members);
+                // Checked before anything is made, so a refusal changes
+                // nothing: the catalog change applies the same rule.
+                if let Some(s) = &scaling {
+                    let updates = s.write.iter().map(|u| (u, "Write"));
+                    for (u, kind) in updates.chain(s.read.iter().map(|(_, u)| (u, "Read"))) {
+                        u.apply(None, kind, &r.name).map_err(invalid)?;
+                    }
+                }
+                scaling
+            }
+            None => None,
+        };
         let results = self
             .write(vec![CatalogChange::CreateTable(def.clone())])
             .await?;
+        if let Some(scaling) = scaling {
+            self.write(vec![CatalogChange::UpdateSettings {
+                table: r.name.clone(),
+                change: SettingsChange {
+                    scaling: Some(scaling),
+                    ..Default::default()
+                },
+            }])
+            .await?;
+        }
         if strong {
             let witness = (!r.witness.is_empty()).then_some(r.witness.as_str());
             let info = self
@@ -431,12 +521,12 @@ impl Meridian for ClientApi {
     ) -> Result<Response<pb::WriteResponse>, Status> {
         let r = req.into_inner();
         let op = ItemWrite::Put {
-            table: r.table,
+            table: r.table.clone(),
             item: item_from_bytes(&r.item, "item")?,
             condition: condition_from_pb(r.condition)?,
         };
         Ok(Response::new(write_response(
-            &self.write(vec![op]).await?[0],
+            &self.write_items(&r.table, vec![op]).await?[0],
         )))
     }
 
@@ -450,6 +540,7 @@ impl Meridian for ClientApi {
             .key_schema
             .key_from_attrs(&item_from_bytes(&r.key, "key")?)
             .map_err(invalid)?;
+        let touches = self.admit_read(&r.table).await?;
         if r.consistent {
             self.ops
                 .consistent(&r.table)
@@ -457,6 +548,9 @@ impl Meridian for ClientApi {
                 .map_err(status_from_op)?;
         }
         let row = self.ops.get(&r.table, key).await.map_err(status_from_op)?;
+        let found = row.as_ref().and_then(|r| r.image.as_ref());
+        self.charge_read(&touches, [found], r.consistent, false)
+            .await;
         Ok(Response::new(pb::GetItemResponse {
             item: row.as_ref().and_then(stored),
         }))
@@ -468,12 +562,12 @@ impl Meridian for ClientApi {
     ) -> Result<Response<pb::WriteResponse>, Status> {
         let r = req.into_inner();
         let op = ItemWrite::Delete {
-            table: r.table,
+            table: r.table.clone(),
             key: item_from_bytes(&r.key, "key")?,
             condition: condition_from_pb(r.condition)?,
         };
         Ok(Response::new(write_response(
-            &self.write(vec![op]).await?[0],
+            &self.write_items(&r.table, vec![op]).await?[0],
         )))
     }
 
@@ -551,11 +645,14 @@ impl Meridian for ClientApi {
             Some(k) => Some(k.sort),
             None => None,
         };
+        let touches = self.admit_read(&r.table).await?;
         let rows = self
             .ops
             .query(&r.table, pk, range, r.reverse, after, limit)
             .await
             .map_err(status_from_op)?;
+        let read = rows.iter().map(|r| r.image.as_ref());
+        self.charge_read(&touches, read, false, true).await;
         Ok(Response::new(page(rows, limit)))
     }
 
@@ -577,11 +674,14 @@ impl Meridian for ClientApi {
             return Ok(Response::new(page_of(rows, limit, encode_index_token)));
         }
         let after = decode_token(&r.page_token)?;
+        let touches = self.admit_read(&r.table).await?;
         let rows = self
             .ops
             .scan(&r.table, after, limit)
             .await
             .map_err(status_from_op)?;
+        let read = rows.iter().map(|r| r.image.as_ref());
+        self.charge_read(&touches, read, false, true).await;
         Ok(Response::new(page(rows, limit)))
     }
 
@@ -616,7 +716,7 @@ impl Meridian for ClientApi {
                 }
             });
         }
-        let results = self.write(ops).await?;
+        let results = self.write_items(&r.table, ops).await?;
         Ok(Response::new(pb::BatchWriteResponse {
             results: results.iter().map(write_response).collect(),
         }))
@@ -644,11 +744,16 @@ impl Meridian for ClientApi {
                     .map_err(|e| Status::invalid_argument(format!("keys[{i}]: {e}")))
             })
             .collect::<Result<Vec<_>, _>>()?;
+        let touches = self.admit_read(&r.table).await?;
         let rows = self
             .ops
             .get_many(&r.table, keys)
             .await
             .map_err(status_from_op)?;
+        let found = rows
+            .iter()
+            .map(|r| r.as_ref().and_then(|r| r.image.as_ref()));
+        self.charge_read(&touches, found, false, false).await;
         Ok(Response::new(pb::BatchGetResponse {
             items: rows.iter().flatten().filter_map(stored).collect(),
         }))

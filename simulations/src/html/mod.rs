@@ -23,6 +23,7 @@ macro_rules! w {
     }};
 }
 
+mod capacity;
 mod consistency;
 mod failover;
 mod judged;
@@ -66,6 +67,7 @@ pub fn render(report: &Report) -> String {
     tables::heals_table(&mut out, report);
     tables::disasters_table(&mut out, report);
     failover::failover_section(&mut out, report);
+    capacity::capacity_section(&mut out, report);
     tables::restores_table(&mut out, report);
     tables::joins_table(&mut out, report);
     tables::streams_table(&mut out, report);
@@ -544,6 +546,19 @@ mod tests {
             orders: None,
             order_comparison: Vec::new(),
             failover: None,
+            capacity: vec![crate::report::CapacityReport {
+                region: "eu-west-1".into(),
+                table: "drill".into(),
+                units: vec![crate::report::UnitsChange {
+                    t_ms: 250,
+                    read_units: 50,
+                    write_units: 100,
+                }],
+                consumed_read: 12.5,
+                consumed_write: 300.0,
+                peak_write_per_s: 140.0,
+                throttled_requests: 7,
+            }],
             alarms: Vec::new(),
             experiment: None,
             criteria: Vec::new(),
@@ -629,6 +644,7 @@ mod tests {
             "links",
             "heals",
             "disasters",
+            "capacity",
             "restores",
             "joins",
             "streams",

@@ -568,7 +568,7 @@ fn workload_requests(out: &mut String, wl: &crate::report::WorkloadReport) {
         wl.failed
     );
     out.push_str(
-        "<p class=\"explain\">Failed requests (region down, timeout) are not in the oracle: \
+        "<p class=\"explain\">Failed requests (region down, timeout, throttled) are not in the oracle: \
          the checker only holds the system to what clients saw acknowledged.</p>\n<div class=\"pair\">\n",
     );
 }

@@ -181,6 +181,12 @@ pub enum Action {
     /// holds the new table, while other events go on firing. Writes to the
     /// old table are gone with it and must never reappear in the new one.
     Recreate { region: String },
+    /// Send the workload of region `from` to region `to` from now on, as a
+    /// failover endpoint or a DNS record moves an application's clients
+    /// when their region fails: `to` then serves both shares, on its own
+    /// units (docs/drills.md, *Capacity*). The move stays; `heal` does not
+    /// undo it.
+    MoveTraffic { from: String, to: String },
     /// Stop replication of `table` into and out of its replica in
     /// `region` for `duration`, after `tail` in which it goes on, while
     /// every region keeps serving it, as AWS FIS's
@@ -258,6 +264,7 @@ impl Action {
             Action::RestoreToTime { .. } => "restore-to-time",
             Action::AddReplica { .. } => "add-replica",
             Action::Recreate { .. } => "recreate",
+            Action::MoveTraffic { .. } => "move-traffic",
             Action::PauseReplication { .. } => "pause-replication",
         }
     }
@@ -348,6 +355,7 @@ impl Action {
             Action::Recreate { region } => {
                 format!("delete the table in {region} and create it again")
             }
+            Action::MoveTraffic { from, to } => format!("move {from}'s traffic to {to}"),
             Action::PauseReplication {
                 table,
                 region,

@@ -109,10 +109,14 @@ fn parse_event(
         "recreate" => Action::Recreate {
             region: f.region(&e.region, "region")?,
         },
+        "move-traffic" => {
+            let (from, to) = f.link()?;
+            Action::MoveTraffic { from, to }
+        }
         "pause-replication" => f.pause_replication(table)?,
         other => {
             return Err(format!(
-                "{} = {other:?} is not one of latency, bandwidth, loss, partition, isolate, flap, heal, clear, skew, crash, restart, wipe, snapshot, restore, recovery, mark, restore-to-time, add-replica, recreate, pause-replication",
+                "{} = {other:?} is not one of latency, bandwidth, loss, partition, isolate, flap, heal, clear, skew, crash, restart, wipe, snapshot, restore, recovery, mark, restore-to-time, add-replica, recreate, move-traffic, pause-replication",
                 f.name("action")
             ));
         }
@@ -479,6 +483,14 @@ pub(super) fn check_timeline(
                 if !holding.insert(region.clone()) {
                     return Err(format!("{at}: {region} already holds a replica"));
                 }
+            }
+            // Traffic moves from a region that runs the workload to one that
+            // holds the table.
+            Action::MoveTraffic { from, to } if !replicas.contains(from) => {
+                return Err(format!("{at}: {from} runs no workload to move to {to}"));
+            }
+            Action::MoveTraffic { to, .. } if !holding.contains(to) => {
+                return Err(format!("{at}: {to} holds no replica of the table"));
             }
             // The recreated table goes to every region, as the first.
             Action::Recreate { .. } if holding.len() != regions.len() => {

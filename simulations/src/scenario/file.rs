@@ -106,6 +106,27 @@ pub(super) struct TableSection {
     #[serde(default)]
     pub(super) consistency: Consistency,
     pub(super) witness: Option<String>,
+    pub(super) capacity: Option<CapacitySection>,
+}
+
+/// `[table.capacity]`: the drill table provisioned.
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+pub(super) struct CapacitySection {
+    pub(super) read_units: u64,
+    pub(super) write_units: u64,
+    pub(super) write_scaling: Option<ScalingSection>,
+    pub(super) read_scaling: Option<ScalingSection>,
+    pub(super) autoscaling_period: Option<String>,
+    pub(super) burst: Option<String>,
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+pub(super) struct ScalingSection {
+    pub(super) min: u64,
+    pub(super) max: u64,
+    pub(super) target: f64,
 }
 
 /// `[replication]`: the order in which regions make each other's writes

@@ -111,11 +111,12 @@ impl Scenario {
                         | Action::Mark { .. }
                         | Action::RestoreToTime { .. }
                         | Action::Recovery { .. }
+                        | Action::MoveTraffic { .. }
                 )
             })
         {
             return Err(format!(
-                "event \"{}\" at {} ms: not with workload.external = true; a recreate would delete your application's table, and a mark or restore is judged against the drill's own writes, which it sees only when it makes them",
+                "event \"{}\" at {} ms: not with workload.external = true; a recreate would delete your application's table, a mark or restore is judged against the drill's own writes, which it sees only when it makes them, and a traffic move moves the drill's own workload",
                 e.action.name(),
                 e.at.as_millis()
             ));
@@ -544,12 +545,23 @@ fn table(
     workload: &Workload,
     events: &[Event],
 ) -> Result<Table, String> {
+    let capacity = t
+        .capacity
+        .as_ref()
+        .map(|c| super::capacity::capacity(c, workload.replicas.len()))
+        .transpose()?;
+    if capacity.is_some() && workload.external {
+        return Err(
+            "table.capacity: with workload.external = true the table is your application's".into(),
+        );
+    }
     let table = Table {
         consistency: t.consistency,
         witness: t.witness.clone(),
         // A history is of the operations the drill made and saw answered:
         // with an external workload it makes none.
         history: t.consistency != Consistency::Eventual && !workload.external,
+        capacity,
     };
     if table.consistency == Consistency::Eventual {
         if table.witness.is_some() {

@@ -14,11 +14,13 @@
 //! - `file`: the TOML file as written, before any check;
 //! - `load`: reading a file and checking it into a [`Scenario`];
 //! - `events`: each event parsed, and the timeline checked as a whole;
+//! - `capacity`: `[table.capacity]`, a provisioned drill table, checked;
 //! - [`criteria`]: alarms, stop conditions and objectives;
 //! - [`units`]: durations and clock offsets as written;
 //! - [`limits`]: the bounds a scenario is held to.
 
 pub mod action;
+mod capacity;
 pub mod criteria;
 mod events;
 mod file;
@@ -32,8 +34,8 @@ pub use criteria::Objectives;
 pub use limits::*;
 pub use load::ScenarioError;
 pub use model::{
-    Consistency, Durability, Event, KeyDistribution, Mix, Order, Replication, Scenario, Table,
-    Workload,
+    Capacity, Consistency, Durability, Event, KeyDistribution, Mix, Order, Replication, Scaling,
+    Scenario, Table, Workload,
 };
 pub use units::{MAX_SKEW, parse_duration, parse_offset};
 

@@ -94,7 +94,43 @@ pub struct Table {
     /// consistency: set for `"strong"` and `"both"`, so the EVENTUAL half
     /// of a comparison is measured the same way as the STRONG half.
     pub history: bool,
+    /// `[table.capacity]`: the table provisioned with these units instead
+    /// of on demand (docs/drills.md, *Capacity*).
+    pub capacity: Option<Capacity>,
 }
+
+/// A provisioned drill table: its units, their auto scaling, and the
+/// regions' auto scaling period and burst (docs/dynamodb-compat.md,
+/// *Throughput* and *Auto scaling*).
+#[derive(Clone, Debug, PartialEq)]
+pub struct Capacity {
+    pub read_units: u64,
+    pub write_units: u64,
+    /// Write auto scaling, which every replica shares; a table of more
+    /// than one replica needs it, as on AWS.
+    pub write_scaling: Option<Scaling>,
+    /// Read auto scaling, the same for every replica.
+    pub read_scaling: Option<Scaling>,
+    /// Auto scaling's data point: DynamoDB's minute by default; shorter
+    /// compresses its cadence (two points above the target before a scale
+    /// out) into a drill's length.
+    pub autoscaling_period: Duration,
+    /// Unused units a bucket keeps: DynamoDB's five minutes by default;
+    /// less is as when DynamoDB spent the burst, which it may do without
+    /// notice.
+    pub burst: Duration,
+}
+
+/// Target tracking between `min` and `max` units at `target` percent.
+#[derive(Clone, Copy, Debug, PartialEq)]
+pub struct Scaling {
+    pub min: u64,
+    pub max: u64,
+    pub target: f64,
+}
+
+/// Every figure is checked finite when the scenario loads.
+impl Eq for Capacity {}
 
 impl Table {
     /// This table as one run of the drill makes it: `Both` is two runs.
@@ -103,6 +139,7 @@ impl Table {
             consistency,
             witness: self.witness.clone(),
             history: self.history,
+            capacity: self.capacity.clone(),
         }
     }
 

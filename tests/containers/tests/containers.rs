@@ -265,6 +265,7 @@ impl Lab {
                 stream_view_type: String::new(),
                 consistency: String::new(),
                 witness: String::new(),
+                provisioned: None,
             })
             .await
             .expect("create table");

@@ -196,6 +196,22 @@ fn print_peers(s: &pb::StatusResponse) {
             )
         })
     });
+    // This region's replica of each provisioned table: its units now (auto
+    // scaling's, when it moved them) and what was charged to them since
+    // the region started (docs/dynamodb-compat.md, "Throughput").
+    let units: Vec<String> = s
+        .units
+        .iter()
+        .map(|u| {
+            format!(
+                "{} {} read / {} write, charged {:.1} / {:.1}",
+                u.table, u.read_units, u.write_units, u.consumed_read, u.consumed_write
+            )
+        })
+        .collect();
+    if !units.is_empty() {
+        println!("  provisioned units: {}", units.join("; "));
+    }
     for p in s.peers.iter().filter(|p| p.drift_ahead_micros > 0) {
         println!(
             "  {}'s entries wait: the drift guard refused a version {:.1} ms ahead of this region's clock; they apply once the clocks allow",
@@ -368,6 +384,10 @@ pub(crate) fn status_json(s: &pb::StatusResponse) -> Json {
             "standing": t.standing, "ballot_round": t.promised_round, "commit": t.commit,
             "applied": t.applied, "last": t.last, "generation": t.generation,
             "compacted": t.compacted, "write_conflicts": t.write_conflicts,
+        })).collect::<Vec<_>>(),
+        "units": s.units.iter().map(|u| json!({
+            "table": u.table, "read_units": u.read_units, "write_units": u.write_units,
+            "consumed_read": u.consumed_read, "consumed_write": u.consumed_write,
         })).collect::<Vec<_>>(),
     })
 }

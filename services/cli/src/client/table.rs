@@ -41,6 +41,7 @@ pub(super) async fn table(command: TableCommand) -> Result<()> {
                 stream_view_type: String::new(),
                 consistency: consistency.to_uppercase(),
                 witness: witness.unwrap_or_default(),
+                provisioned: None,
             };
             let d = client(&target).await?.create_table(req).await?.into_inner();
             print(&describe_json(&d));

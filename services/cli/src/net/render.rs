@@ -129,7 +129,8 @@ pub(super) fn render(cluster: &ClusterFile, action: &Action, out: &Outcome) -> S
         | Action::Mark { .. }
         | Action::RestoreToTime { .. }
         | Action::AddReplica { .. }
-        | Action::Recreate { .. } => action.label(),
+        | Action::Recreate { .. }
+        | Action::MoveTraffic { .. } => action.label(),
     }
 }
 
