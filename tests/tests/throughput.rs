@@ -337,3 +337,101 @@ async fn a_hot_partition_key_is_throttled_on_demand_while_other_partitions_go_on
     .await;
     c.shutdown().await;
 }
+
+/// `OnDemandThroughput` (*DynamoDB maximum throughput for on-demand
+/// tables*): an on-demand table's most is described as set, throttles
+/// past it with `ThrottlingException` and the reason
+/// `TableWriteMaxOnDemandThroughputExceeded`, goes with `-1`, and is
+/// refused on a provisioned table, changing nothing.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_on_demand_tables_most_throttles_past_it_and_goes_when_removed() {
+    use aws_sdk_dynamodb::types::OnDemandThroughput;
+    let c = TestCluster::start(&REGIONS).await;
+    let db = no_retry(c.dynamo_url(0));
+    let most = |read: Option<i64>, write: Option<i64>| {
+        OnDemandThroughput::builder()
+            .set_max_read_request_units(read)
+            .set_max_write_request_units(write)
+            .build()
+    };
+    create_table_request(&db, "capped", ("pk", ScalarAttributeType::S), None)
+        .on_demand_throughput(most(None, Some(5)))
+        .send()
+        .await
+        .expect("an on-demand table with a most");
+    let described = |db: Client| async move {
+        db.describe_table()
+            .table_name("capped")
+            .send()
+            .await
+            .unwrap()
+            .table
+            .unwrap()
+            .on_demand_throughput
+    };
+    let d = described(db.clone()).await.expect("OnDemandThroughput");
+    assert_eq!(
+        (d.max_read_request_units(), d.max_write_request_units()),
+        (None, Some(5))
+    );
+    // Five write units a second, with no burst: a put of ten is admitted,
+    // the next meets a bucket five in debt.
+    put_sized(&db, "capped", "a", None, 10)
+        .await
+        .expect("the first put");
+    let e = put_sized(&db, "capped", "b", None, 10)
+        .await
+        .expect_err("past the most");
+    assert_eq!(e.code(), Some("ThrottlingException"), "{e:?}");
+    assert_eq!(
+        reasons_of(&e),
+        [(
+            "TableWriteMaxOnDemandThroughputExceeded".to_string(),
+            "arn:aws:dynamodb:us-east-1:000000000000:table/capped".to_string()
+        )]
+    );
+    // Removed with -1: described no more, and the puts go on.
+    db.update_table()
+        .table_name("capped")
+        .on_demand_throughput(most(None, Some(-1)))
+        .send()
+        .await
+        .expect("remove the most");
+    assert_eq!(described(db.clone()).await, None);
+    for i in 0..5 {
+        put_sized(&db, "capped", &format!("k{i}"), None, 10)
+            .await
+            .expect("no most");
+    }
+    // Refused on a provisioned table, and a most of 0, naming the member.
+    let e = create_table_request(&db, "prov", ("pk", ScalarAttributeType::S), None)
+        .billing_mode(BillingMode::Provisioned)
+        .provisioned_throughput(units(5, 5))
+        .on_demand_throughput(most(Some(10), None))
+        .send()
+        .await
+        .expect_err("a most on a provisioned table")
+        .into_service_error();
+    assert!(
+        e.message()
+            .unwrap_or_default()
+            .contains("OnDemandThroughput"),
+        "{e:?}"
+    );
+    assert!(db.describe_table().table_name("prov").send().await.is_err());
+    let e = db
+        .update_table()
+        .table_name("capped")
+        .on_demand_throughput(most(Some(0), None))
+        .send()
+        .await
+        .expect_err("a most of 0")
+        .into_service_error();
+    assert!(
+        e.message()
+            .unwrap_or_default()
+            .contains("MaxReadRequestUnits"),
+        "{e:?}"
+    );
+    c.shutdown().await;
+}

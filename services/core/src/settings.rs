@@ -100,7 +100,31 @@ pub struct TableSettings {
     /// write settings every replica shares and each replica's read
     /// settings, synchronized with the rest (`crate::autoscaling`).
     pub scaling: AutoScaling,
+    /// An on-demand table's most read and write request units a second
+    /// (`OnDemandThroughput`), synchronized with the rest; none while it
+    /// is provisioned.
+    pub on_demand_max: OnDemandMax,
 }
+
+/// `OnDemandThroughput`: an on-demand table's most request units a second,
+/// each direction's `None` when not set ("DynamoDB maximum throughput for
+/// on-demand tables": "throughput requests that exceed the maximum amount
+/// specified will be throttled").
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct OnDemandMax {
+    pub read: Option<u64>,
+    pub write: Option<u64>,
+}
+
+impl OnDemandMax {
+    pub fn is_empty(&self) -> bool {
+        self.read.is_none() && self.write.is_none()
+    }
+}
+
+/// What an `OnDemandThroughput` asks of each direction: `Some(-1)` removes
+/// the most, `Some(n)` (n ≥ 1) sets it, `None` leaves it.
+pub type OnDemandUpdate = (Option<i64>, Option<i64>);
 
 /// What one UpdateTable asks for. `None` leaves a setting as it is.
 #[derive(Clone, Debug, Default, PartialEq, Eq)]
@@ -117,6 +141,8 @@ pub struct SettingsChange {
     pub indexes: Vec<IndexUnits>,
     /// UpdateTableReplicaAutoScaling's settings, which go alone.
     pub scaling: Option<ScalingUpdate>,
+    /// `OnDemandThroughput`, when given.
+    pub on_demand: Option<OnDemandUpdate>,
 }
 
 /// An index's new `(read, write)` units by name ([`SettingsChange::indexes`]).
@@ -128,7 +154,8 @@ impl TableSettings {
     pub fn change(&self, table: &str, c: &SettingsChange, now: u64) -> Result<Self, Error> {
         let refuse = |m: String| Err(Error::invalid(FIELD, m));
         let invalid = |m: &str| refuse(format!("One or more parameter values were invalid: {m}"));
-        if c.mode.is_none() && c.throughput.is_none() && c.stream.is_none() {
+        if c.mode.is_none() && c.throughput.is_none() && c.stream.is_none() && c.on_demand.is_none()
+        {
             return refuse(
                 "At least one of ProvisionedThroughput, BillingMode, UpdateStreamEnabled, GlobalSecondaryIndexUpdates or SSESpecification or ReplicaUpdates is required".into(),
             );
@@ -197,6 +224,27 @@ impl TableSettings {
             }
             (Some(None), Some(_)) => next.stream = None,
         }
+        match (next.billing, c.on_demand) {
+            (Billing::PayPerRequest, Some((read, write))) => {
+                let set = |old: Option<u64>, asked: Option<i64>| match asked {
+                    None => old,
+                    Some(n) => u64::try_from(n).ok().filter(|n| *n >= 1),
+                };
+                next.on_demand_max = OnDemandMax {
+                    read: set(next.on_demand_max.read, read),
+                    write: set(next.on_demand_max.write, write),
+                };
+            }
+            (Billing::Provisioned { .. }, Some(_)) => {
+                return invalid(
+                    "OnDemandThroughput can be specified only when BillingMode is PAY_PER_REQUEST",
+                );
+            }
+            // A provisioned table keeps no most: a switch to it drops it,
+            // and a switch back does not bring it back (as AWS does).
+            (Billing::Provisioned { .. }, None) => next.on_demand_max = OnDemandMax::default(),
+            (Billing::PayPerRequest, None) => {}
+        }
         Ok(next)
     }
 
@@ -249,6 +297,12 @@ impl TableSettings {
         // Only when set, so rows without auto scaling stay as they were.
         if !self.scaling.is_empty() {
             item.insert("scaling".into(), AttrValue::S(self.scaling.to_text()));
+        }
+        if let Some(r) = self.on_demand_max.read {
+            item.insert("od_read".into(), n(r));
+        }
+        if let Some(w) = self.on_demand_max.write {
+            item.insert("od_write".into(), n(w));
         }
         item.insert("table_version".into(), AttrValue::B(incarnation.to_bytes()));
         item
@@ -323,6 +377,17 @@ impl TableSettings {
                 .ok_or_else(|| bad("auto scaling settings"))?,
             Some(_) => return Err(bad("scaling is not a string")),
         };
+        let on_demand_max = OnDemandMax {
+            read: num("od_read")?,
+            write: num("od_write")?,
+        };
+        if !on_demand_max.is_empty()
+            && (billing != Billing::PayPerRequest
+                || on_demand_max.read == Some(0)
+                || on_demand_max.write == Some(0))
+        {
+            return Err(bad("OnDemandThroughput on a provisioned table, or of 0"));
+        }
         let of = match item.get("table_version") {
             Some(AttrValue::B(v)) => Version::from_bytes(v)?,
             _ => return Err(bad("table_version missing")),
@@ -338,6 +403,8 @@ impl TableSettings {
             "stream_since",
             "gsi",
             "scaling",
+            "od_read",
+            "od_write",
             "table_version",
         ];
         if let Some(k) = item.keys().find(|k| !known.contains(&k.as_str())) {
@@ -351,6 +418,7 @@ impl TableSettings {
             stream,
             indexes,
             scaling,
+            on_demand_max,
         };
         Ok((settings, of))
     }
@@ -394,6 +462,7 @@ mod tests {
             stream: stream.map(|s| s.map(str::to_string)),
             indexes: Vec::new(),
             scaling: None,
+            on_demand: None,
         }
     }
 
@@ -448,6 +517,58 @@ mod tests {
             .change("orders", &SettingsChange::default(), 1)
             .unwrap_err();
         assert!(message(e).starts_with("At least one of ProvisionedThroughput"));
+    }
+
+    #[test]
+    fn an_on_demand_most_is_set_removed_kept_in_the_row_and_dropped_when_provisioned() {
+        let s = TableSettings::initial(&def(), &version(10));
+        let most = |read, write| SettingsChange {
+            on_demand: Some((read, write)),
+            ..SettingsChange::default()
+        };
+        let capped = s.change("orders", &most(None, Some(5)), 20).unwrap();
+        assert_eq!(
+            capped.on_demand_max,
+            OnDemandMax {
+                read: None,
+                write: Some(5)
+            }
+        );
+        // Kept in the settings row, and read back as it was.
+        let (back, _) = TableSettings::from_item(&capped.to_item(&version(10))).unwrap();
+        assert_eq!(back, capped);
+        // -1 removes one direction; the other stays.
+        let both = capped.change("orders", &most(Some(7), None), 30).unwrap();
+        let read_only = both.change("orders", &most(None, Some(-1)), 40).unwrap();
+        assert_eq!(
+            read_only.on_demand_max,
+            OnDemandMax {
+                read: Some(7),
+                write: None
+            }
+        );
+        // Provisioned: refused, and a switch drops it for good.
+        let p = both
+            .change(
+                "orders",
+                &change(Some("PROVISIONED"), Some((5, 5)), None),
+                50,
+            )
+            .unwrap();
+        assert!(p.on_demand_max.is_empty());
+        let e = p.change("orders", &most(Some(3), None), 60).unwrap_err();
+        assert!(message(e).contains("only when BillingMode is PAY_PER_REQUEST"));
+        let again = p
+            .change("orders", &change(Some("PAY_PER_REQUEST"), None, None), 70)
+            .unwrap();
+        assert!(again.on_demand_max.is_empty());
+        // A peer's row with a most on a provisioned table is refused.
+        let mut row = p.to_item(&version(10));
+        row.insert(
+            "od_read".into(),
+            AttrValue::N(crate::Number::parse("3", "t").unwrap()),
+        );
+        assert!(TableSettings::from_item(&row).is_err());
     }
 
     #[test]

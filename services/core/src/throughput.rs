@@ -48,6 +48,10 @@ pub struct Rate {
 /// indexes) under `settings`, keeping `burst` seconds of unused units (at
 /// least one second's, so every request fits); `None` on demand, and for
 /// an index that has no units of its own (a local one, or one unknown).
+/// An on-demand table with a most for `op` (`OnDemandThroughput`) has that
+/// most a second, with no burst: "additional requests that would exceed
+/// the limit receive quick throttle responses" (*On-demand maximum
+/// throughput exceeded*).
 pub fn rate(
     def: &TableDef,
     settings: &TableSettings,
@@ -60,7 +64,18 @@ pub fn rate(
         Op::Write => write as f64,
     };
     match settings.billing {
-        Billing::PayPerRequest => None,
+        Billing::PayPerRequest => {
+            let max = settings.on_demand_max;
+            let most = match (index, op) {
+                (Some(_), _) => None,
+                (None, Op::Read) => max.read,
+                (None, Op::Write) => max.write,
+            }? as f64;
+            Some(Rate {
+                per_second: most,
+                holds: most,
+            })
+        }
         Billing::Provisioned { read, write } => {
             let units = match index {
                 None => pick((read, write)),
@@ -81,6 +96,8 @@ pub enum Limit {
     Provisioned,
     /// One partition's most, whatever the table's units or mode.
     KeyRange,
+    /// An on-demand table's most (`OnDemandThroughput`).
+    MaxOnDemand,
 }
 
 /// DynamoDB's `ThrottlingReason.reason` for `op` on a table or an index
@@ -97,6 +114,7 @@ pub fn reason(index: bool, op: Op, limit: Limit) -> String {
     let limit = match limit {
         Limit::Provisioned => "ProvisionedThroughputExceeded",
         Limit::KeyRange => "KeyRangeThroughputExceeded",
+        Limit::MaxOnDemand => "MaxOnDemandThroughputExceeded",
     };
     format!("{resource}{op}{limit}")
 }

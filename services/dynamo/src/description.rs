@@ -81,6 +81,20 @@ pub fn table(region: &str, t: &TableInfo, status: &str) -> Json {
     if billing_given {
         d["BillingModeSummary"] = billing;
     }
+    // Only the members set, and nothing when neither is, as AWS describes
+    // an on-demand table (a live probe: `OnDemandThroughput` null until
+    // set, `{"MaxReadRequestUnits": 200}` with one).
+    let most = settings.on_demand_max;
+    if !most.is_empty() {
+        let mut o = serde_json::Map::new();
+        if let Some(n) = most.read {
+            o.insert("MaxReadRequestUnits".into(), json!(n));
+        }
+        if let Some(n) = most.write {
+            o.insert("MaxWriteRequestUnits".into(), json!(n));
+        }
+        d["OnDemandThroughput"] = Json::Object(o);
+    }
     global(&mut d, region, t);
     per_replica(&mut d, t);
     if let Some(stream) = &settings.stream {

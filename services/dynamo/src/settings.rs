@@ -81,6 +81,41 @@ pub fn billing(
     }
 }
 
+/// `OnDemandThroughput` (CreateTable's, UpdateTable's): each direction's
+/// most request units a second, `-1` to remove one (the API reference's
+/// *OnDemandThroughput*), `None` when not given. At least one of the two,
+/// as that page requires ("you must specify MaxReadRequestUnits,
+/// MaxWriteRequestUnits, or both"; the wording of the refusals is
+/// Meridian's, naming the member).
+pub fn on_demand_throughput(r: &Req<'_>) -> ApiResult<Option<(Option<i64>, Option<i64>)>> {
+    let Some(o) = r.opt_obj("OnDemandThroughput")? else {
+        return Ok(None);
+    };
+    let most = |name: &str| -> ApiResult<Option<i64>> {
+        let at = format!("onDemandThroughput.{}", crate::req::lower_first(name));
+        match o.get(name) {
+            None | Some(Json::Null) => Ok(None),
+            Some(v) => match v.as_i64() {
+                Some(n) if n == -1 || n >= 1 => Ok(Some(n)),
+                Some(n) => Err(ApiError::validation(format!(
+                    "One or more parameter values were invalid: {name} {n} at '{at}': a most of 1 or more request units, or -1 to remove it"
+                ))),
+                None => Err(ApiError::new(
+                    Kind::Serialization,
+                    format!("{name} must be a whole number, got {v}"),
+                )),
+            },
+        }
+    };
+    let (read, write) = (most("MaxReadRequestUnits")?, most("MaxWriteRequestUnits")?);
+    if read.is_none() && write.is_none() {
+        return Err(ApiError::validation(
+            "One or more parameter values were invalid: OnDemandThroughput needs MaxReadRequestUnits, MaxWriteRequestUnits, or both",
+        ));
+    }
+    Ok(Some((read, write)))
+}
+
 /// DynamoDB's refusal of provisioned billing without both units.
 pub fn provisioned_needs_units() -> ApiError {
     ApiError::validation(

@@ -4,7 +4,7 @@
 //! writes through the region's operations, and answers with the table's
 //! description ([`crate::description`]).
 
-use meridian_core::settings::{SettingsChange, TableSettings};
+use meridian_core::settings::{Billing, SettingsChange, TableSettings};
 use meridian_core::{KeyAttr, KeySchema, TableDef};
 use meridian_region::ops::{OpError, RegionHandle, TableInfo};
 use meridian_store::CatalogChange;
@@ -18,7 +18,9 @@ use crate::keys::{ATTRIBUTE_TYPE, KEY_TYPE, check_key_members, key_member_errors
 use crate::replica::ReplicaChange;
 use crate::req::Req;
 use crate::request::Request;
-use crate::settings::{billing, billing_mode, provisioned_needs_units, stream_spec, throughput};
+use crate::settings::{
+    billing, billing_mode, on_demand_throughput, provisioned_needs_units, stream_spec, throughput,
+};
 
 /// CreateTable of `caller`'s account: a table of its own, or with
 /// `GlobalTableSourceArn` its replica of another account's table
@@ -36,6 +38,12 @@ pub async fn create(front: &Front, req: &Request) -> ApiResult<Json> {
     let billing =
         billing(&r, "BillingMode", "ProvisionedThroughput")?.ok_or_else(provisioned_needs_units)?;
     let stream = stream_spec(&r, true)?;
+    let on_demand = on_demand_throughput(&r)?;
+    if on_demand.is_some() && billing != Billing::PayPerRequest {
+        return Err(ApiError::validation(
+            "One or more parameter values were invalid: OnDemandThroughput can be specified only when BillingMode is PAY_PER_REQUEST",
+        ));
+    }
     let protect = r.opt_bool("DeletionProtectionEnabled")?.unwrap_or(false);
     let replica = ReplicaChange::parse(&r)?;
     let schema = r.arr("KeySchema")?;
@@ -63,7 +71,18 @@ pub async fn create(front: &Front, req: &Request) -> ApiResult<Json> {
         }
         other => other?,
     };
-    // A catalog change stands alone, so the tags follow the creation.
+    // A catalog change stands alone, so the settings, tags and policy
+    // follow the creation.
+    if let Some(most) = on_demand {
+        ops.write(vec![CatalogChange::UpdateSettings {
+            table: name.to_string(),
+            change: SettingsChange {
+                on_demand: Some(most),
+                ..Default::default()
+            },
+        }])
+        .await?;
+    }
     if let Some(tags) = tags {
         let arn = meridian_core::account::table_arn(ops.region(), caller, name);
         crate::tags::write(ops, name, tags, Vec::new(), crate::tags::not_found(&arn)).await?;
@@ -74,7 +93,16 @@ pub async fn create(front: &Front, req: &Request) -> ApiResult<Json> {
     protect_replica(ops, name, Some(protect).filter(|on| *on)).await?;
     let (table_class, sse) = replica.write(ops, name, true).await?;
     let version = written[0].version.clone();
-    let info = created_info(def, version, protect, table_class, sse);
+    let mut info = created_info(def, version, protect, table_class, sse);
+    if let Some(most) = on_demand {
+        let change = SettingsChange {
+            on_demand: Some(most),
+            ..Default::default()
+        };
+        info.settings = info
+            .settings
+            .change(name, &change, info.settings.billing_since)?;
+    }
     // DynamoDB answers CREATING and SDK waiters poll DescribeTable until
     // ACTIVE. Here the table takes writes as soon as it is created, so it
     // is ACTIVE from the first DescribeTable on.
@@ -396,6 +424,7 @@ fn settings_change(
             .map(|(name, units)| (name, Some(units)))
             .collect(),
         scaling: None,
+        on_demand: on_demand_throughput(r)?,
     })
 }
 

@@ -201,32 +201,37 @@ pub(crate) async fn charge_refused(ops: &RegionHandle, m: Metered, units: f64) -
 /// on demand, each with its `ThrottlingReasons`.
 async fn refusal(ops: &RegionHandle, throttled: &[Resource]) -> ApiResult<ApiError> {
     let region = ops.region();
-    let reasons: Vec<Json> = throttled
-        .iter()
-        .map(|t| {
-            let table = table_arn(region, &t.table);
-            let resource = match &t.index {
-                Some(i) => index_arn(&table, i),
-                None => table,
-            };
-            let limit = match t.partition {
-                Some(_) => Limit::KeyRange,
-                None => Limit::Provisioned,
-            };
-            json!({"reason": reason(t.index.is_some(), t.op, limit), "resource": resource})
-        })
-        .collect();
-    let mut on_demand = true;
+    let mut reasons = Vec::with_capacity(throttled.len());
+    // An on-demand table's throttles (a partition's ceiling, its most) are
+    // `ThrottlingException`s; any provisioned bucket makes the answer
+    // provisioned throughput's.
+    let (mut on_demand, mut most) = (true, false);
     for t in throttled {
-        on_demand &= t.partition.is_some() && ops.capacity_on_demand(&t.table).await?;
+        let table = table_arn(region, &t.table);
+        let resource = match &t.index {
+            Some(i) => index_arn(&table, i),
+            None => table,
+        };
+        let table_on_demand = ops.capacity_on_demand(&t.table).await?;
+        on_demand &= table_on_demand;
+        let limit = match t.partition {
+            Some(_) => Limit::KeyRange,
+            None if table_on_demand => {
+                most = true;
+                Limit::MaxOnDemand
+            }
+            None => Limit::Provisioned,
+        };
+        reasons
+            .push(json!({"reason": reason(t.index.is_some(), t.op, limit), "resource": resource}));
     }
-    let mut e = if on_demand {
-        ApiError::new(Kind::Throttling, ON_DEMAND_THROTTLED)
-    } else {
-        ApiError::new(
+    let mut e = match (on_demand, most) {
+        (true, true) => ApiError::new(Kind::Throttling, MAX_ON_DEMAND_THROTTLED),
+        (true, false) => ApiError::new(Kind::Throttling, ON_DEMAND_THROTTLED),
+        (false, _) => ApiError::new(
             Kind::ProvisionedThroughputExceeded,
             "The level of configured provisioned throughput for the table was exceeded. Consider increasing your provisioning level with the UpdateTable API.",
-        )
+        ),
     };
     // botocore's model spells the member `throttlingReasons` in a
     // ThrottlingException and `ThrottlingReasons` in the others.
@@ -238,6 +243,11 @@ async fn refusal(ops: &RegionHandle, throttled: &[Resource]) -> ApiResult<ApiErr
     e.extra.insert(member.into(), Json::Array(reasons));
     Ok(e)
 }
+
+/// Meridian's message when an on-demand table's most
+/// (`OnDemandThroughput`) throttles a request: AWS documents the reason
+/// (`MaxOnDemandThroughputExceeded`), not the message.
+const MAX_ON_DEMAND_THROTTLED: &str = "Throughput exceeds the maximum OnDemandThroughput configured on the table. Raise or remove MaxReadRequestUnits or MaxWriteRequestUnits with UpdateTable's OnDemandThroughput.";
 
 /// DynamoDB's message when it throttles an on-demand table.
 const ON_DEMAND_THROTTLED: &str = "Throughput exceeds the current capacity of your table or index. DynamoDB is automatically scaling your table or index so please try again shortly. If exceptions persist, check if you have a hot key: https://docs.aws.amazon.com/amazondynamodb/latest/developerguide/bp-partition-key-design.html";

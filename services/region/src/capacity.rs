@@ -493,6 +493,7 @@ mod tests {
             stream: None,
             indexes: Default::default(),
             scaling: Default::default(),
+            on_demand_max: Default::default(),
         }
     }
 

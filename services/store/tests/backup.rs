@@ -123,6 +123,7 @@ fn a_backup_holds_the_live_items_of_its_table_and_where_it_was_taken() {
             stream: Some(Some("NEW_IMAGE".into())),
             indexes: Vec::new(),
             scaling: None,
+            on_demand: None,
         },
     }]);
     let out = tempfile::tempdir().unwrap();

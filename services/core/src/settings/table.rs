@@ -35,6 +35,7 @@ impl TableSettings {
             }),
             indexes: Default::default(),
             scaling: Default::default(),
+            on_demand_max: Default::default(),
         }
     }
 
@@ -81,7 +82,10 @@ impl TableSettings {
             .iter()
             .filter_map(|(n, u)| u.map(|u| (n, u)))
             .collect();
-        let table_level = c.mode.is_some() || c.throughput.is_some() || c.stream.is_some();
+        let table_level = c.mode.is_some()
+            || c.throughput.is_some()
+            || c.stream.is_some()
+            || c.on_demand.is_some();
         let mut next = if table_level || c.indexes.is_empty() {
             self.change(&def.name, c, now)?
         } else {
