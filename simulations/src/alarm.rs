@@ -40,15 +40,21 @@ pub enum MetricName {
     /// Count, per sample: requests the failover endpoint could not forward
     /// since the previous sample (docs/failover.md).
     FailoverFailedRequests,
+    /// Count, per sample: of the drill's failed requests since the
+    /// previous sample, those a region refused for its spent units
+    /// (`ProvisionedThroughputExceededException`; a table with
+    /// `[table.capacity]`): CloudWatch's `ThrottledRequests`.
+    ThrottledRequests,
 }
 
 impl MetricName {
-    pub const ALL: [MetricName; 5] = [
+    pub const ALL: [MetricName; 6] = [
         MetricName::ReplicationLatency,
         MetricName::PendingReplicationCount,
         MetricName::FailedRequests,
         MetricName::ErrorRate,
         MetricName::FailoverFailedRequests,
+        MetricName::ThrottledRequests,
     ];
 
     pub fn as_str(self) -> &'static str {
@@ -58,6 +64,7 @@ impl MetricName {
             MetricName::FailedRequests => "FailedRequests",
             MetricName::ErrorRate => "ErrorRate",
             MetricName::FailoverFailedRequests => "FailoverFailedRequests",
+            MetricName::ThrottledRequests => "ThrottledRequests",
         }
     }
 

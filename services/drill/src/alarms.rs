@@ -14,17 +14,21 @@ use meridian_scenario::scenario::Scenario;
 use crate::collect::SampleRows;
 use crate::traffic::Tally;
 
-/// The drill's request counts at a sample, per region: (answered, failed).
-pub(crate) type Counts = BTreeMap<String, (u64, u64)>;
+/// The drill's request counts at a sample, per region: (answered,
+/// failed, of those throttled).
+pub(crate) type Counts = BTreeMap<String, (u64, u64, u64)>;
 
 /// The drill's requests per region so far, from its tally.
 pub(crate) fn counts(tally: &Tally) -> Counts {
     let mut requests = Counts::new();
     for (r, n) in &tally.by_region {
-        requests.entry(r.clone()).or_insert((0, 0)).0 = *n;
+        requests.entry(r.clone()).or_default().0 = *n;
     }
     for (r, n) in &tally.failed_by_region {
-        requests.entry(r.clone()).or_insert((0, 0)).1 = *n;
+        requests.entry(r.clone()).or_default().1 = *n;
+    }
+    for (r, n) in &tally.throttled_by_region {
+        requests.entry(r.clone()).or_default().2 = *n;
     }
     requests
 }
@@ -130,7 +134,10 @@ impl Alarms {
 
 /// Whether `m` is made of the drill's own request counts.
 fn counted(m: MetricName) -> bool {
-    matches!(m, MetricName::FailedRequests | MetricName::ErrorRate)
+    matches!(
+        m,
+        MetricName::FailedRequests | MetricName::ErrorRate | MetricName::ThrottledRequests
+    )
 }
 
 /// The datapoint of `w`'s metric at a sample: its rows for a link's
@@ -143,7 +150,7 @@ fn datapoint(w: &Watch, rows: Option<&SampleRows>, last: &Totals, now: &Totals) 
     let links = rows.iter().flat_map(|r| &r.links).filter(|(from, to, _)| {
         region_ok(from) && a.receiving_region.as_deref().is_none_or(|x| x == to)
     });
-    let delta = |f: fn(&(u64, u64)) -> u64| -> u64 {
+    let delta = |f: fn(&(u64, u64, u64)) -> u64| -> u64 {
         now.requests
             .iter()
             .filter(|(r, _)| region_ok(r))
@@ -159,6 +166,7 @@ fn datapoint(w: &Watch, rows: Option<&SampleRows>, last: &Totals, now: &Totals) 
             (!known.is_empty()).then(|| known.iter().sum::<u64>() as f64)
         }
         MetricName::FailedRequests => Some(delta(|c| c.1) as f64),
+        MetricName::ThrottledRequests => Some(delta(|c| c.2) as f64),
         MetricName::ErrorRate => {
             let (answered, failed) = (delta(|c| c.0), delta(|c| c.1));
             let all = answered + failed;
@@ -248,14 +256,22 @@ mod tests {
             None
         );
         let before = Totals {
-            requests: [("a".to_string(), (10, 1)), ("b".to_string(), (10, 0))].into(),
+            requests: [("a".to_string(), (10, 1, 0)), ("b".to_string(), (10, 0, 0))].into(),
             failover_failed: Some(4),
         };
         let after = Totals {
-            requests: [("a".to_string(), (16, 3)), ("b".to_string(), (20, 0))].into(),
+            requests: [("a".to_string(), (16, 3, 1)), ("b".to_string(), (20, 0, 0))].into(),
             failover_failed: Some(9),
         };
         assert_eq!(dp(FailedRequests, None, None, &before, &after), Some(2.0));
+        assert_eq!(
+            dp(ThrottledRequests, None, None, &before, &after),
+            Some(1.0)
+        );
+        assert_eq!(
+            dp(ThrottledRequests, Some("b"), None, &before, &after),
+            Some(0.0)
+        );
         assert_eq!(dp(ErrorRate, Some("a"), None, &before, &after), Some(25.0));
         assert_eq!(dp(ErrorRate, None, None, &after, &after), None);
         assert_eq!(

@@ -146,6 +146,23 @@ fn throttles_then_scales(report: &Report) {
     let last = |c: &meridian_scenario::report::CapacityReport| c.units.last().cloned().unwrap();
     assert!(last(west).read_units > first(west).read_units, "{west:?}");
     assert!(last(east).write_units > first(east).write_units, "{east:?}");
+    // The alarm on eu-west-1's ThrottledRequests went to ALARM after the
+    // move and back to OK once its units were raised.
+    let alarm = report
+        .alarms
+        .iter()
+        .find(|a| a.name == "eu-west-1-throttled")
+        .expect("the throttling alarm");
+    use meridian_scenario::alarm::AlarmState;
+    let alarmed = alarm
+        .transitions
+        .iter()
+        .find(|t| t.to == AlarmState::Alarm)
+        .map(|t| t.at_ms);
+    let ok = alarm.transitions.last().map(|t| t.at_ms);
+    assert!(alarmed.is_some_and(|t| t > 20_000), "{alarm:?}");
+    assert_eq!(alarm.state, "OK", "{alarm:?}");
+    assert!(ok > alarmed, "{alarm:?}");
     for l in &report.links {
         let into_east = l.to == "us-east-1";
         assert_eq!(

@@ -30,7 +30,9 @@ impl ClusterFile {
         )?;
         for (i, a) in alarms.iter().enumerate() {
             match a.metric {
-                MetricName::FailedRequests | MetricName::ErrorRate => {
+                MetricName::FailedRequests
+                | MetricName::ErrorRate
+                | MetricName::ThrottledRequests => {
                     return Err(format!(
                         "alarm[{i}].metric: {} counts a drill's own requests, and a cluster makes none; a cluster's alarms watch ReplicationLatency, PendingReplicationCount or the failover endpoint's FailoverFailedRequests",
                         a.metric.as_str()

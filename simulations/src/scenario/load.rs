@@ -139,7 +139,12 @@ impl Scenario {
         let alarms = criteria::alarms(&file.alarms, &regions, times.sample_interval)?;
         if workload.external
             && let Some(i) = alarms.iter().position(|a| {
-                matches!(a.metric, MetricName::FailedRequests | MetricName::ErrorRate)
+                matches!(
+                    a.metric,
+                    MetricName::FailedRequests
+                        | MetricName::ErrorRate
+                        | MetricName::ThrottledRequests
+                )
             })
         {
             return Err(format!(
