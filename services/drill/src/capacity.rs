@@ -1,7 +1,7 @@
 //! A provisioned drill table (`[table.capacity]`, docs/drills.md,
 //! *Capacity*): how the driver asks for it, and its section of the
 //! report from the regions' status samples (each replica's units and the
-//! units charged to it). Pure but for [`create`]'s request.
+//! units charged to it). Pure.
 
 use std::time::Duration;
 
