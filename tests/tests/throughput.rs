@@ -374,9 +374,9 @@ async fn an_on_demand_tables_most_throttles_past_it_and_goes_when_removed() {
         (d.max_read_request_units(), d.max_write_request_units()),
         (None, Some(5))
     );
-    // Five write units a second, with no burst: a put of ten is admitted,
-    // the next meets a bucket five in debt.
-    put_sized(&db, "capped", "a", None, 10)
+    // Five write units a second, with no burst: a put of fifty is
+    // admitted, the next meets a bucket 45 in debt (nine seconds of it).
+    put_sized(&db, "capped", "a", None, 50)
         .await
         .expect("the first put");
     let e = put_sized(&db, "capped", "b", None, 10)
