@@ -84,13 +84,30 @@ impl ClientApi {
         ops: Vec<ItemWrite>,
     ) -> Result<Vec<WriteResult>, Status> {
         let touches = self.admit(table, Op::Write).await?;
-        let attempted: f64 = ops
-            .iter()
-            .map(|op| match op {
-                ItemWrite::Put { item, .. } => sized_write_units(item_size(item)),
-                _ => 1.0,
-            })
-            .sum();
+        // Only a conditional write can be refused and still charged: the
+        // size it would have written is counted for those requests alone.
+        let conditional = ops.iter().any(|op| {
+            matches!(
+                op,
+                ItemWrite::Put {
+                    condition: Some(_),
+                    ..
+                } | ItemWrite::Delete {
+                    condition: Some(_),
+                    ..
+                }
+            )
+        });
+        let attempted: f64 = if conditional {
+            ops.iter()
+                .map(|op| match op {
+                    ItemWrite::Put { item, .. } => sized_write_units(item_size(item)),
+                    _ => 1.0,
+                })
+                .sum()
+        } else {
+            0.0
+        };
         match self.ops.write(ops).await {
             Ok(results) => {
                 let units = results

@@ -322,7 +322,17 @@ impl GroupTxn<'_, '_> {
     ) -> Result<Vec<Plan>, StoreError> {
         match changes {
             [] => Ok(Vec::new()),
-            [change] => Ok(vec![self.plan_catalog(change, real_now)?]),
+            [change] => {
+                let plan = self.plan_catalog(change, real_now)?;
+                // Every catalog row this region writes moves the count of
+                // catalog changes, as every row applied from a peer does
+                // (`install`): what is read beside a definition under that
+                // count (a table's settings, which the region's capacity
+                // caches) is read again.
+                self.catalog
+                    .remove(&String::from_utf8_lossy(&plan.key.partition));
+                Ok(vec![plan])
+            }
             _ => Err(StoreError::Invalid(meridian_core::Error::invalid(
                 "ops",
                 "a table operation must be a request of its own",

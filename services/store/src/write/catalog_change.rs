@@ -253,11 +253,6 @@ impl GroupTxn<'_, '_> {
         };
         let current = TableSettings::current(&def, &incarnation, row.as_ref()).map_err(corrupt)?;
         let next = current.apply(&def, change, now)?;
-        // The count of catalog changes moves, as a peer's settings row
-        // moves it when applied: the region's capacity caches a table's
-        // settings beside its definition under that count, so a table's
-        // new units or most reach its buckets at once.
-        self.catalog.remove(table);
         let mut p = Plan::new(CATALOG_TABLE, key, None, head)?;
         p.write = Some(Some(next.to_item(&incarnation)));
         Ok(p)
