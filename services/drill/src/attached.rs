@@ -116,6 +116,7 @@ impl Attached {
             file.entry(r)
                 .map_err(|e| format!("{}: {e}", cluster.display()))?;
         }
+        crate::capacity::refuse_unappliable(scenario, &file)?;
         let api = ControlApi::new(api.to_string());
         let supervised = api
             .regions()

@@ -1,7 +1,8 @@
 //! A provisioned drill table (`[table.capacity]`, docs/drills.md,
 //! *Capacity*): how the driver asks for it, and its section of the
 //! report from the regions' status samples (each replica's units and the
-//! units charged to it). Pure.
+//! units charged to it), and what a drill against a running cluster
+//! cannot set. Pure.
 
 use std::time::Duration;
 
@@ -29,13 +30,44 @@ pub(crate) fn provisioned(c: &Capacity) -> pb::Provisioned {
 /// The regions' auto scaling period and burst for `scenario`: its
 /// `[table.capacity]`'s, else DynamoDB's minute and five minutes.
 pub(crate) fn region_settings(scenario: &Scenario) -> (Duration, Duration) {
-    match &scenario.table.capacity {
-        Some(c) => (c.autoscaling_period, c.burst),
-        None => (
-            Duration::from_millis(meridian_core::autoscaling::PERIOD_MS),
-            Duration::from_secs(meridian_core::throughput::BURST_SECONDS),
-        ),
+    let c = scenario.table.capacity.as_ref();
+    (
+        c.and_then(|c| c.autoscaling_period)
+            .unwrap_or(Duration::from_millis(meridian_core::autoscaling::PERIOD_MS)),
+        c.and_then(|c| c.burst).unwrap_or(Duration::from_secs(
+            meridian_core::throughput::BURST_SECONDS,
+        )),
+    )
+}
+
+/// What a drill against the running cluster of `file` cannot do: set its
+/// regions' auto scaling period or burst, which their cluster file gives.
+/// A `[table.capacity]` value that differs from the file's is refused by
+/// name rather than left unapplied.
+pub(crate) fn refuse_unappliable(
+    scenario: &Scenario,
+    file: &meridian_region::ClusterFile,
+) -> Result<(), String> {
+    let Some(c) = &scenario.table.capacity else {
+        return Ok(());
+    };
+    if let Some(p) = c.autoscaling_period
+        && p.as_millis() as u64 != file.autoscaling_period_ms
+    {
+        return Err(format!(
+            "table.capacity.autoscaling_period = {p:?}: a drill against a running cluster does not configure its regions, whose file has autoscaling_period_ms = {}; set it there, or leave it out here",
+            file.autoscaling_period_ms
+        ));
     }
+    if let Some(b) = c.burst
+        && b.as_secs() != file.burst_capacity_s
+    {
+        return Err(format!(
+            "table.capacity.burst = {b:?}: a drill against a running cluster does not configure its regions, whose file has burst_capacity_s = {}; set it there, or leave it out here",
+            file.burst_capacity_s
+        ));
+    }
+    Ok(())
 }
 
 /// Each region's replica of `table` over the samples, in the report's
@@ -148,6 +180,23 @@ mod tests {
         assert_eq!(r.consumed_write, 17.0);
         assert_eq!(r.peak_write_per_s, 20.0, "5 units in 250 ms");
         assert_eq!(r.throttled_requests, 3);
+    }
+
+    /// A drill against a running cluster refuses a period or burst its
+    /// regions do not have, naming the field, and takes the ones they do.
+    #[test]
+    fn a_running_clusters_own_burst_and_period_are_the_only_ones_taken() {
+        let root = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../..");
+        let scenario = Scenario::load(&root.join("simulations/capacity-failover.toml")).unwrap();
+        let mut file =
+            meridian_region::ClusterFile::load(&root.join("regions/local-3.toml")).unwrap();
+        let e = refuse_unappliable(&scenario, &file).unwrap_err();
+        assert!(e.starts_with("table.capacity.autoscaling_period"), "{e}");
+        file.autoscaling_period_ms = 5_000;
+        let e = refuse_unappliable(&scenario, &file).unwrap_err();
+        assert!(e.starts_with("table.capacity.burst"), "{e}");
+        file.burst_capacity_s = 0;
+        assert_eq!(refuse_unappliable(&scenario, &file), Ok(()));
     }
 
     #[test]

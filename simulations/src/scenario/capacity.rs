@@ -39,23 +39,28 @@ pub(super) fn capacity(c: &CapacitySection, replicas: usize) -> Result<Capacity,
         ));
     }
     let most_period = Duration::from_millis(PERIOD_MS);
-    let autoscaling_period = match &c.autoscaling_period {
-        Some(p) => duration_field("table.capacity.autoscaling_period", p)?,
-        None => most_period,
-    };
-    if !(MIN_PERIOD..=most_period).contains(&autoscaling_period) {
+    let autoscaling_period = c
+        .autoscaling_period
+        .as_ref()
+        .map(|p| duration_field("table.capacity.autoscaling_period", p))
+        .transpose()?;
+    if let Some(p) = autoscaling_period
+        && !(MIN_PERIOD..=most_period).contains(&p)
+    {
         return Err(format!(
-            "table.capacity.autoscaling_period = {autoscaling_period:?}: from 1 s to DynamoDB's 60 s"
+            "table.capacity.autoscaling_period = {p:?}: from 1 s to DynamoDB's 60 s"
         ));
     }
-    let most_burst = Duration::from_secs(BURST_SECONDS);
-    let burst = match &c.burst {
-        Some(b) => duration_field("table.capacity.burst", b)?,
-        None => most_burst,
-    };
-    if burst > most_burst || burst.subsec_nanos() != 0 {
+    let burst = c
+        .burst
+        .as_ref()
+        .map(|b| duration_field("table.capacity.burst", b))
+        .transpose()?;
+    if let Some(b) = burst
+        && (b > Duration::from_secs(BURST_SECONDS) || b.subsec_nanos() != 0)
+    {
         return Err(format!(
-            "table.capacity.burst = {burst:?}: whole seconds, at most DynamoDB's 300 s"
+            "table.capacity.burst = {b:?}: whole seconds, at most DynamoDB's 300 s"
         ));
     }
     Ok(Capacity {

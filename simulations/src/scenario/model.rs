@@ -111,14 +111,16 @@ pub struct Capacity {
     pub write_scaling: Option<Scaling>,
     /// Read auto scaling, the same for every replica.
     pub read_scaling: Option<Scaling>,
-    /// Auto scaling's data point: DynamoDB's minute by default; shorter
-    /// compresses its cadence (two points above the target before a scale
-    /// out) into a drill's length.
-    pub autoscaling_period: Duration,
-    /// Unused units a bucket keeps: DynamoDB's five minutes by default;
-    /// less is as when DynamoDB spent the burst, which it may do without
-    /// notice.
-    pub burst: Duration,
+    /// Auto scaling's data point, when the scenario sets it (else
+    /// DynamoDB's minute); shorter compresses its cadence (two points
+    /// above the target before a scale out) into a drill's length.
+    pub autoscaling_period: Option<Duration>,
+    /// Unused units a bucket keeps, when the scenario sets it (else
+    /// DynamoDB's five minutes); less is as when DynamoDB spent the burst,
+    /// which it may do without notice. Kept as given so that a drill
+    /// against a running cluster, whose regions it does not configure,
+    /// can refuse what it could not apply.
+    pub burst: Option<Duration>,
 }
 
 /// Target tracking between `min` and `max` units at `target` percent.
