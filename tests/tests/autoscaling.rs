@@ -13,8 +13,8 @@ use aws_sdk_dynamodb::Client;
 use aws_sdk_dynamodb::error::ProvideErrorMetadata;
 use aws_sdk_dynamodb::types::{
     AutoScalingPolicyUpdate, AutoScalingSettingsUpdate,
-    AutoScalingTargetTrackingScalingPolicyConfigurationUpdate, BillingMode,
-    ReplicaAutoScalingUpdate, ScalarAttributeType, TableAutoScalingDescription,
+    AutoScalingTargetTrackingScalingPolicyConfigurationUpdate, ReplicaAutoScalingUpdate,
+    ScalarAttributeType, TableAutoScalingDescription,
 };
 use meridian_tests::{TestCluster, every_region, poll_until};
 
@@ -105,12 +105,7 @@ async fn a_provisioned_table_gets_replicas_only_once_its_writes_auto_scale() {
     let c = TestCluster::start(&REGIONS).await;
     let east = client(c.dynamo_url(0));
     let west = client(c.dynamo_url(1));
-    create_table_request(&east, "global", ("pk", ScalarAttributeType::S), None)
-        .billing_mode(BillingMode::Provisioned)
-        .provisioned_throughput(units(5, 5))
-        .send()
-        .await
-        .expect("a provisioned table");
+    create_provisioned(&east, "global", units(5, 5)).await;
     create_table(&east, "ondemand", ("pk", ScalarAttributeType::S), None).await;
 
     // AWS's refusal, whole; the table stays single-Region.
@@ -275,12 +270,7 @@ async fn each_replica_scales_its_own_units_out_and_back_in() {
     .await;
     let east = client(c.dynamo_url(0));
     let west = client(c.dynamo_url(1));
-    create_table_request(&east, "float", ("pk", ScalarAttributeType::S), None)
-        .billing_mode(BillingMode::Provisioned)
-        .provisioned_throughput(units(5, 5))
-        .send()
-        .await
-        .expect("a provisioned table in every region");
+    create_provisioned(&east, "float", units(5, 5)).await;
     c.wait_table_everywhere("float").await;
     set_write_scaling(&east, "float", scaling(5, 400, 50.0))
         .await

@@ -16,7 +16,7 @@ use std::time::Duration;
 use aws_sdk_dynamodb::Client;
 use aws_sdk_dynamodb::error::ProvideErrorMetadata;
 use aws_sdk_dynamodb::operation::put_item::PutItemError;
-use aws_sdk_dynamodb::types::{BillingMode, ScalarAttributeType};
+
 use meridian_tests::{TestCluster, every_region, poll_until};
 
 use crate::sdk::*;
@@ -72,12 +72,7 @@ async fn a_replica_short_of_write_units_makes_replication_wait_and_throttles_its
     let west = no_retry(c.dynamo_url(1));
     // One write unit a second: 300 in each replica's burst; reads to
     // spare, for the polls below (ten items of three units every 20 ms).
-    create_table_request(&east, "units", ("pk", ScalarAttributeType::S), None)
-        .billing_mode(BillingMode::Provisioned)
-        .provisioned_throughput(units(10_000, 1))
-        .send()
-        .await
-        .expect("a provisioned table");
+    create_provisioned(&east, "units", units(10_000, 1)).await;
     c.wait_table_everywhere("units").await;
 
     // eu-west-1's clients spend 280 of its units on failed conditional

@@ -186,6 +186,16 @@ pub fn update_ttl(
         )
 }
 
+/// Table `name` keyed on `pk` (a string), provisioned at `units`.
+pub async fn create_provisioned(c: &Client, name: &str, units: ProvisionedThroughput) {
+    create_table_request(c, name, ("pk", ScalarAttributeType::S), None)
+        .billing_mode(BillingMode::Provisioned)
+        .provisioned_throughput(units)
+        .send()
+        .await
+        .expect("a provisioned table");
+}
+
 pub async fn create_table(
     c: &Client,
     name: &str,
