@@ -8,7 +8,7 @@ use std::collections::HashMap;
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
-use meridian_region::ops::RegionHandle;
+use meridian_region::ops::{RegionHandle, View};
 use serde_json::Value as Json;
 
 use crate::error::{ApiError, Kind};
@@ -79,7 +79,7 @@ const TOKEN_TTL: Duration = Duration::from_secs(600);
 
 impl Front {
     pub fn new(ops: RegionHandle, config: FrontConfig) -> Self {
-        let ops = ops.replicas_only();
+        let ops = ops.with_view(View::Replicas);
         Front {
             budget: ops.budget("dynamodb", config.max_in_flight, REQUEST_TIMEOUT),
             ops,

@@ -39,7 +39,7 @@ impl AdminApi {
     fn ops(&self) -> crate::ops::RegionHandle {
         crate::ops::RegionHandle {
             shared: self.shared.clone(),
-            replicas_only: false,
+            view: crate::ops::View::Catalog,
         }
     }
 
@@ -461,7 +461,7 @@ impl Admin for AdminApi {
         if req.region == me {
             let replicas = crate::ops::RegionHandle {
                 shared: shared.clone(),
-                replicas_only: true,
+                view: crate::ops::View::Replicas,
             };
             replicas.table(&req.table).await.map_err(|_| {
                 Status::not_found(format!(

@@ -251,7 +251,7 @@ pub async fn start(
 fn handle(shared: &Arc<Shared>) -> ops::RegionHandle {
     ops::RegionHandle {
         shared: shared.clone(),
-        replicas_only: false,
+        view: ops::View::Catalog,
     }
 }
 

@@ -58,27 +58,37 @@ pub struct IndexState {
     pub stats: meridian_store::IndexStats,
 }
 
+/// Which tables a front sees, and how: the one place the two fronts'
+/// views of one region differ.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum View {
+    /// Meridian's own API (gRPC, the loops): every table of the catalog,
+    /// a replica being created here readable as it fills.
+    Catalog,
+    /// The DynamoDB endpoint's: a table without a replica in this region
+    /// is not found, as DynamoDB answers for a table that does not exist
+    /// in the region asked; a replica still being created here is not
+    /// found for item requests, as a table that is not `ACTIVE`.
+    Replicas,
+}
+
 /// Cheap to clone.
 #[derive(Clone)]
 pub struct RegionHandle {
     pub(crate) shared: Arc<Shared>,
-    /// Tables without a replica in this region are not found, as DynamoDB
-    /// answers for a table that does not exist in the region asked (the
-    /// DynamoDB endpoint's view); Meridian's own API sees every table of
-    /// the catalog.
-    pub(crate) replicas_only: bool,
+    pub(crate) view: View,
 }
 
 impl RegionHandle {
-    /// This handle, with tables that have no replica here not found.
-    pub fn replicas_only(mut self) -> Self {
-        self.replicas_only = true;
+    /// This handle, seeing the region through `view`.
+    pub fn with_view(mut self, view: View) -> Self {
+        self.view = view;
         self
     }
 
     /// Whether `def` is seen through this handle.
     fn sees(&self, def: &TableDef) -> bool {
-        !self.replicas_only || def.has_replica(self.region())
+        self.view == View::Catalog || def.has_replica(self.region())
     }
 
     pub fn region(&self) -> &str {
@@ -165,7 +175,7 @@ impl RegionHandle {
     /// Whether this handle sees `def` as a replica still being created in
     /// this region ([`Self::item_table`]).
     pub fn creating_here(&self, def: &TableDef) -> bool {
-        self.replicas_only
+        self.view == View::Replicas
             && def
                 .replica_states
                 .get(self.region())
@@ -174,7 +184,7 @@ impl RegionHandle {
 
     /// `name`'s definition and the catalog version that created it, as the
     /// catalog has them, whether or not this handle sees the table
-    /// (`replicas_only`).
+    /// (its [`View`]).
     pub async fn catalog_table(&self, name: &str) -> Result<Option<(TableDef, Version)>, OpError> {
         Ok(self.shared.storage.table_def(name).await?)
     }
@@ -278,7 +288,7 @@ impl RegionHandle {
         limit: usize,
     ) -> Result<Vec<String>, OpError> {
         let mut after = start_after.to_string();
-        let (only, region) = (self.replicas_only, self.region().to_string());
+        let (only, region) = (self.view == View::Replicas, self.region().to_string());
         Ok(self
             .shared
             .storage
@@ -563,7 +573,7 @@ impl RegionHandle {
         request: impl Into<WriteRequest>,
     ) -> Result<Vec<WriteResult>, OpError> {
         let request = request.into();
-        if self.replicas_only {
+        if self.view == View::Replicas {
             // Item writes to a replica being created are refused as its
             // reads are (`item_table`); whether the table is here at all
             // is the store's to answer.
