@@ -16,6 +16,7 @@ mod discovery;
 mod drill;
 mod edge;
 mod failover;
+mod failover_stop;
 mod net;
 mod observability;
 mod processes;

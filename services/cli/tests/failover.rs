@@ -28,7 +28,7 @@ const SLACK: Duration = Duration::from_secs(3);
 
 /// DynamoDB PutItem of `{"id": id}` into `kvs` through `endpoint`
 /// (`host:port`): the HTTP status and the body.
-async fn put(endpoint: &str, id: &str) -> (u16, Json) {
+pub(crate) async fn put(endpoint: &str, id: &str) -> (u16, Json) {
     let body = format!(r#"{{"TableName": "kvs", "Item": {{"id": {{"S": "{id}"}}}}}}"#);
     let r = request(
         &Target::at(endpoint, "/"),
@@ -150,7 +150,7 @@ async fn the_failover_endpoint_moves_on_a_crash_accounts_for_writes_and_comes_ba
 /// The cluster file of `c` with a DynamoDB endpoint per region and a
 /// failover endpoint over them on a port of its own, written back; and
 /// where the failover endpoint listens.
-fn with_failover_endpoint(c: &Cluster) -> (ClusterFile, std::net::SocketAddr) {
+pub(crate) fn with_failover_endpoint(c: &Cluster) -> (ClusterFile, std::net::SocketAddr) {
     let (mut file, listen) = with_dynamo_ports(c);
     let mut section = FailoverSection::new(listen, REGIONS.iter().map(|r| r.to_string()).collect());
     section.interval_ms = INTERVAL_MS;
