@@ -43,18 +43,34 @@ pub enum MetricName {
     /// Count, per sample: of the drill's failed requests since the
     /// previous sample, those a region refused for its spent units
     /// (`ProvisionedThroughputExceededException`; a table with
-    /// `[table.capacity]`): CloudWatch's `ThrottledRequests`.
+    /// `[table.capacity]`): CloudWatch's `ThrottledRequests`. A cluster
+    /// file's alarm counts the regions' DynamoDB endpoints' throttles
+    /// instead, since a cluster makes no requests of its own.
     ThrottledRequests,
+    /// Count, per sample: the regions' DynamoDB endpoints' HTTP 4xx
+    /// answers but throttles and failed conditions (`AWS/DynamoDB`
+    /// `UserErrors`); a running cluster's only.
+    UserErrors,
+    /// Count, per sample: the regions' DynamoDB endpoints' HTTP 5xx
+    /// answers (`AWS/DynamoDB` `SystemErrors`); a running cluster's only.
+    SystemErrors,
+    /// ms, per sample: the mean time the failover endpoint took to answer
+    /// the requests it forwarded since the previous sample, the region's
+    /// time included (docs/failover.md).
+    FailoverLatency,
 }
 
 impl MetricName {
-    pub const ALL: [MetricName; 6] = [
+    pub const ALL: [MetricName; 9] = [
         MetricName::ReplicationLatency,
         MetricName::PendingReplicationCount,
         MetricName::FailedRequests,
         MetricName::ErrorRate,
         MetricName::FailoverFailedRequests,
         MetricName::ThrottledRequests,
+        MetricName::UserErrors,
+        MetricName::SystemErrors,
+        MetricName::FailoverLatency,
     ];
 
     pub fn as_str(self) -> &'static str {
@@ -65,6 +81,9 @@ impl MetricName {
             MetricName::ErrorRate => "ErrorRate",
             MetricName::FailoverFailedRequests => "FailoverFailedRequests",
             MetricName::ThrottledRequests => "ThrottledRequests",
+            MetricName::UserErrors => "UserErrors",
+            MetricName::SystemErrors => "SystemErrors",
+            MetricName::FailoverLatency => "FailoverLatency",
         }
     }
 
@@ -81,10 +100,24 @@ impl MetricName {
         )
     }
 
+    /// Whether the metric is the failover endpoint's, of no region.
+    pub fn failover_endpoints(self) -> bool {
+        matches!(
+            self,
+            MetricName::FailoverFailedRequests | MetricName::FailoverLatency
+        )
+    }
+
+    /// Whether the metric is made of the regions' DynamoDB endpoints'
+    /// answers, which only a running cluster's regions serve.
+    pub fn dynamodb_answers(self) -> bool {
+        matches!(self, MetricName::UserErrors | MetricName::SystemErrors)
+    }
+
     /// CloudWatch keeps the state of an `AWS/DynamoDB` alarm whose data is
     /// missing, whatever `TreatMissingData` says.
     pub fn ignores_missing(self) -> bool {
-        self.per_link()
+        self.per_link() || self.dynamodb_answers()
     }
 }
 

@@ -82,8 +82,9 @@ pub trait Router: Send + Sync + 'static {
     fn what(&self) -> &'static str;
     /// Where a request with this head goes.
     fn route(&self, head: &Parts) -> Decision;
-    /// A forwarded request was answered by the region (`ok`) or not.
-    fn forwarded(&self, to: &Upstream, ok: bool);
+    /// A forwarded request was answered by the region (`ok`) or not,
+    /// `took` after it was sent on.
+    fn forwarded(&self, to: &Upstream, ok: bool, took: std::time::Duration);
 }
 
 /// Serves `router`'s endpoint on `listener` until `stop` is set.
@@ -172,6 +173,7 @@ async fn forward<R: Router>(
         *upstream = None;
     }
     let target = Target::at(&to.dynamo, "/");
+    let sent = std::time::Instant::now();
     let result = async {
         if upstream.is_none() {
             *upstream = Some((to.index, Conn::open(&target, FORWARD_TIMEOUT).await?));
@@ -187,7 +189,7 @@ async fn forward<R: Router>(
     .await;
     match result {
         Ok((mut head, body)) => {
-            router.forwarded(&to, true);
+            router.forwarded(&to, true, sent.elapsed());
             for h in HOP_BY_HOP {
                 head.headers.remove(h);
             }
@@ -195,7 +197,7 @@ async fn forward<R: Router>(
         }
         Err(e) => {
             *upstream = None;
-            router.forwarded(&to, false);
+            router.forwarded(&to, false, sent.elapsed());
             error(
                 StatusCode::SERVICE_UNAVAILABLE,
                 "ServiceUnavailable",

@@ -8,6 +8,7 @@
 
 use std::collections::BTreeMap;
 
+use meridian_proto::v1 as pb;
 use meridian_scenario::alarm::{Alarm, AlarmReport, AlarmState, MetricName, Transition, Watch};
 use meridian_scenario::scenario::Scenario;
 
@@ -37,8 +38,30 @@ pub(crate) fn counts(tally: &Tally) -> Counts {
 #[derive(Clone, Debug, Default)]
 pub(crate) struct Totals {
     pub(crate) requests: Counts,
-    /// The failover endpoint's failed requests, where it is read.
-    pub(crate) failover_failed: Option<u64>,
+    /// The failover endpoint's counts, where its record is read.
+    pub(crate) failover: Option<FailoverCounts>,
+}
+
+/// The failover endpoint's requests so far, from its record
+/// (`GET /meridian/failover`, docs/failover.md).
+#[derive(Clone, Copy, Debug, Default, PartialEq)]
+pub(crate) struct FailoverCounts {
+    pub(crate) forwarded: u64,
+    pub(crate) failed: u64,
+    /// The time the forwarded requests took, summed, µs.
+    pub(crate) latency_us: u64,
+}
+
+impl FailoverCounts {
+    /// The counts of a record; `None` for one without them.
+    pub(crate) fn of(record: &serde_json::Value) -> Option<FailoverCounts> {
+        let r = &record["requests"];
+        Some(FailoverCounts {
+            forwarded: r["forwarded"].as_u64()?,
+            failed: r["failed"].as_u64()?,
+            latency_us: r["latency_us"].as_u64()?,
+        })
+    }
 }
 
 /// An alarm that went to ALARM and is a stop condition.
@@ -53,18 +76,37 @@ pub(crate) struct Alarms {
     watches: Vec<Watch>,
     stop_conditions: Vec<String>,
     last: Totals,
+    /// Whose throttles `ThrottledRequests` counts.
+    throttles: Throttles,
+}
+
+/// Whose throttled requests `ThrottledRequests` counts: a drill's own
+/// requests, or (a cluster file's alarms, which no drill's requests feed)
+/// the regions' DynamoDB endpoints' answers.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) enum Throttles {
+    Drill,
+    Regions,
 }
 
 impl Alarms {
     /// `None` when the scenario declares no alarm.
     pub(crate) fn new(scenario: &Scenario) -> Option<Alarms> {
-        Alarms::of(&scenario.alarms, &scenario.stop_conditions)
+        Alarms::of(
+            &scenario.alarms,
+            &scenario.stop_conditions,
+            Throttles::Drill,
+        )
     }
 
     /// `alarms` evaluated, those named in `stop_conditions` stopping;
     /// `None` when there is none: a scenario's, or a cluster file's
     /// ([`crate::cluster_alarms`]).
-    pub(crate) fn of(alarms: &[Alarm], stop_conditions: &[String]) -> Option<Alarms> {
+    pub(crate) fn of(
+        alarms: &[Alarm],
+        stop_conditions: &[String],
+        throttles: Throttles,
+    ) -> Option<Alarms> {
         if alarms.is_empty() {
             return None;
         }
@@ -72,6 +114,7 @@ impl Alarms {
             watches: alarms.iter().cloned().map(Watch::new).collect(),
             stop_conditions: stop_conditions.to_vec(),
             last: Totals::default(),
+            throttles,
         })
     }
 
@@ -88,7 +131,17 @@ impl Alarms {
     pub(crate) fn reads_failover(&self) -> bool {
         self.watches
             .iter()
-            .any(|w| w.alarm.metric == MetricName::FailoverFailedRequests)
+            .any(|w| w.alarm.metric.failover_endpoints())
+    }
+
+    /// Whether `m` is made of the drill's own request counts, which are
+    /// read at every sample interval, not only with a sample's rows.
+    fn counted(&self, m: MetricName) -> bool {
+        match m {
+            MetricName::FailedRequests | MetricName::ErrorRate => true,
+            MetricName::ThrottledRequests => self.throttles == Throttles::Drill,
+            _ => false,
+        }
     }
 
     /// Feeds the alarms their datapoints at `t_ms`: with a sample's
@@ -104,17 +157,18 @@ impl Alarms {
         totals: Totals,
     ) -> (Vec<(String, Transition)>, Option<Stop>) {
         let mut changes = Vec::new();
-        for w in &mut self.watches {
-            if counted(w.alarm.metric) == rows.is_some() {
+        for i in 0..self.watches.len() {
+            if self.counted(self.watches[i].alarm.metric) == rows.is_some() {
                 continue;
             }
-            let value = datapoint(w, rows, &self.last, &totals);
+            let w = &mut self.watches[i];
+            let value = datapoint(&w.alarm, rows, &self.last, &totals);
             for t in w.push(t_ms, value) {
                 changes.push((w.alarm.name.clone(), t));
             }
         }
         match rows {
-            Some(_) => self.last.failover_failed = totals.failover_failed,
+            Some(_) => self.last.failover = totals.failover,
             None => self.last.requests = totals.requests,
         }
         let stop = changes
@@ -132,20 +186,11 @@ impl Alarms {
     }
 }
 
-/// Whether `m` is made of the drill's own request counts.
-fn counted(m: MetricName) -> bool {
-    matches!(
-        m,
-        MetricName::FailedRequests | MetricName::ErrorRate | MetricName::ThrottledRequests
-    )
-}
-
-/// The datapoint of `w`'s metric at a sample: its rows for a link's
-/// metric, else the difference of the counts since the previous sample.
-/// `None` where the metric had no value (no mutation applied, a sender
-/// down, no request made).
-fn datapoint(w: &Watch, rows: Option<&SampleRows>, last: &Totals, now: &Totals) -> Option<f64> {
-    let a = &w.alarm;
+/// The datapoint of alarm `a`'s metric at a sample: its rows for a link's
+/// metric and the regions' answers, else the difference of the counts
+/// since the previous sample. `None` where the metric had no value (no
+/// mutation applied, a sender down, no request made, no region answered).
+fn datapoint(a: &Alarm, rows: Option<&SampleRows>, last: &Totals, now: &Totals) -> Option<f64> {
     let region_ok = |r: &str| a.region.as_deref().is_none_or(|x| x == r);
     let links = rows.iter().flat_map(|r| &r.links).filter(|(from, to, _)| {
         region_ok(from) && a.receiving_region.as_deref().is_none_or(|x| x == to)
@@ -157,6 +202,25 @@ fn datapoint(w: &Watch, rows: Option<&SampleRows>, last: &Totals, now: &Totals) 
             .map(|(r, c)| f(c).saturating_sub(last.requests.get(r).map_or(0, f)))
             .sum()
     };
+    // The regions' DynamoDB answers since the previous sample, summed
+    // over those that answered.
+    let answered = |f: fn(&pb::RequestCounts) -> u64| -> Option<f64> {
+        let mut counts = rows?
+            .answers
+            .iter()
+            .filter(|(r, _)| region_ok(r))
+            .peekable();
+        counts.peek()?;
+        Some(counts.map(|(_, c)| f(c)).sum::<u64>() as f64)
+    };
+    let failover = now.failover.map(|n| {
+        let l = last.failover.unwrap_or(n);
+        (
+            n.failed.saturating_sub(l.failed),
+            n.forwarded.saturating_sub(l.forwarded),
+            n.latency_us.saturating_sub(l.latency_us),
+        )
+    });
     match a.metric {
         MetricName::ReplicationLatency => links
             .filter_map(|(_, _, s)| s.max_ms)
@@ -166,15 +230,19 @@ fn datapoint(w: &Watch, rows: Option<&SampleRows>, last: &Totals, now: &Totals) 
             (!known.is_empty()).then(|| known.iter().sum::<u64>() as f64)
         }
         MetricName::FailedRequests => Some(delta(|c| c.1) as f64),
+        MetricName::ThrottledRequests if rows.is_some() => answered(|c| c.throttled),
         MetricName::ThrottledRequests => Some(delta(|c| c.2) as f64),
+        MetricName::UserErrors => answered(|c| c.user_errors),
+        MetricName::SystemErrors => answered(|c| c.system_errors),
         MetricName::ErrorRate => {
             let (answered, failed) = (delta(|c| c.0), delta(|c| c.1));
             let all = answered + failed;
             (all > 0).then(|| failed as f64 * 100.0 / all as f64)
         }
-        MetricName::FailoverFailedRequests => now
-            .failover_failed
-            .map(|n| n.saturating_sub(last.failover_failed.unwrap_or(n)) as f64),
+        MetricName::FailoverFailedRequests => failover.map(|(failed, _, _)| failed as f64),
+        MetricName::FailoverLatency => {
+            failover.and_then(|(_, n, us)| (n > 0).then(|| us as f64 / n as f64 / 1_000.0))
+        }
     }
 }
 
@@ -227,6 +295,18 @@ mod tests {
                 t_ms: 250,
                 by_region: BTreeMap::new(),
             },
+            answers: [("a", (1, 0, 3)), ("b", (2, 2, 1))]
+                .into_iter()
+                .map(|(r, (user_errors, system_errors, throttled))| {
+                    let c = pb::RequestCounts {
+                        requests: 10,
+                        user_errors,
+                        system_errors,
+                        throttled,
+                    };
+                    (r.to_string(), c)
+                })
+                .collect(),
         }
     }
 
@@ -235,7 +315,7 @@ mod tests {
         let r = rows();
         let none = Totals::default();
         let dp = |m, region, receiving, last: &Totals, now: &Totals| {
-            datapoint(&watch(m, region, receiving), Some(&r), last, now)
+            datapoint(&watch(m, region, receiving).alarm, Some(&r), last, now)
         };
         use MetricName::*;
         assert_eq!(dp(ReplicationLatency, None, None, &none, &none), Some(90.0));
@@ -255,28 +335,54 @@ mod tests {
             dp(PendingReplicationCount, Some("b"), None, &none, &none),
             None
         );
+        let endpoint = |failed, forwarded, latency_us| FailoverCounts {
+            forwarded,
+            failed,
+            latency_us,
+        };
         let before = Totals {
             requests: [("a".to_string(), (10, 1, 0)), ("b".to_string(), (10, 0, 0))].into(),
-            failover_failed: Some(4),
+            failover: Some(endpoint(4, 100, 900_000)),
         };
         let after = Totals {
             requests: [("a".to_string(), (16, 3, 1)), ("b".to_string(), (20, 0, 0))].into(),
-            failover_failed: Some(9),
+            failover: Some(endpoint(9, 104, 1_000_000)),
         };
         assert_eq!(dp(FailedRequests, None, None, &before, &after), Some(2.0));
-        assert_eq!(
-            dp(ThrottledRequests, None, None, &before, &after),
-            Some(1.0)
-        );
-        assert_eq!(
-            dp(ThrottledRequests, Some("b"), None, &before, &after),
-            Some(0.0)
-        );
+        // A drill's throttles are its own counts, read without rows.
+        let counted = |m, region| datapoint(&watch(m, region, None).alarm, None, &before, &after);
+        assert_eq!(counted(ThrottledRequests, None), Some(1.0));
+        assert_eq!(counted(ThrottledRequests, Some("b")), Some(0.0));
         assert_eq!(dp(ErrorRate, Some("a"), None, &before, &after), Some(25.0));
         assert_eq!(dp(ErrorRate, None, None, &after, &after), None);
         assert_eq!(
             dp(FailoverFailedRequests, None, None, &before, &after),
             Some(5.0)
         );
+        // 100 ms over 4 forwarded requests.
+        assert_eq!(dp(FailoverLatency, None, None, &before, &after), Some(25.0));
+        assert_eq!(dp(FailoverLatency, None, None, &after, &after), None);
+        // The regions' answers: summed over those that answered, none
+        // where none did.
+        assert_eq!(dp(UserErrors, None, None, &none, &none), Some(3.0));
+        assert_eq!(dp(SystemErrors, Some("b"), None, &none, &none), Some(2.0));
+        assert_eq!(dp(UserErrors, Some("c"), None, &none, &none), None);
+        let a = |m| watch(m, None, None).alarm;
+        assert_eq!(
+            datapoint(&a(ThrottledRequests), Some(&r), &none, &none),
+            Some(4.0),
+            "a cluster's alarm counts the regions' throttles"
+        );
+    }
+
+    #[test]
+    fn throttles_are_the_drills_own_in_a_drill_and_the_regions_in_a_cluster() {
+        let alarm = watch(MetricName::ThrottledRequests, None, None).alarm;
+        let drill = Alarms::of(std::slice::from_ref(&alarm), &[], Throttles::Drill).unwrap();
+        let cluster = Alarms::of(&[alarm], &[], Throttles::Regions).unwrap();
+        assert!(drill.counted(MetricName::ThrottledRequests));
+        assert!(!cluster.counted(MetricName::ThrottledRequests));
+        assert!(!cluster.counted(MetricName::UserErrors));
+        assert!(cluster.counted(MetricName::FailedRequests));
     }
 }

@@ -21,7 +21,7 @@ use serde_json::{Value as Json, json};
 use tokio::time::Instant;
 use tonic::transport::Channel;
 
-use crate::alarms::{Alarms, Totals};
+use crate::alarms::{Alarms, FailoverCounts, Throttles, Totals};
 use crate::collect::{Sample, Series};
 
 /// What CloudWatch gives an alarm's reason before its first evaluation.
@@ -45,7 +45,7 @@ impl ClusterAlarms {
     /// `None` when the file declares no alarm; an error names the field
     /// of one that is wrong ([`ClusterFile::checked_alarms`]).
     pub fn new(file: &ClusterFile) -> Result<Option<ClusterAlarms>, String> {
-        let Some(alarms) = Alarms::of(&file.checked_alarms()?, &[]) else {
+        let Some(alarms) = Alarms::of(&file.checked_alarms()?, &[], Throttles::Regions) else {
             return Ok(None);
         };
         Ok(Some(ClusterAlarms {
@@ -60,11 +60,11 @@ impl ClusterAlarms {
 
     /// Evaluates every alarm on the regions' `statuses` (in file order,
     /// `None` for one that did not answer) and the failover endpoint's
-    /// failed requests so far; returns each change of state.
+    /// record, if read; returns each change of state.
     pub fn observe(
         &mut self,
         statuses: Vec<Option<pb::StatusResponse>>,
-        failover_failed: Option<u64>,
+        failover: Option<&Json>,
     ) -> Vec<(String, Transition)> {
         let sample = Sample {
             t_ms: Instant::now().duration_since(self.began).as_millis() as u64,
@@ -72,7 +72,7 @@ impl ClusterAlarms {
         };
         let totals = Totals {
             requests: Default::default(),
-            failover_failed,
+            failover: failover.and_then(FailoverCounts::of),
         };
         let Some(series) = self.series.as_mut() else {
             self.series = Some(Series::since(&self.names, &sample));
@@ -159,16 +159,11 @@ pub async fn run(file: ClusterFile, board: AlarmBoard, stop: impl Future<Output 
             _ = tick.tick() => {}
         }
         let statuses = crate::probe::statuses(admins.iter()).await;
-        let failed = match (&api, alarms.reads_failover()) {
-            (Some(api), true) => api
-                .failover()
-                .await
-                .ok()
-                .flatten()
-                .and_then(|r| r["requests"]["failed"].as_u64()),
+        let failover = match (&api, alarms.reads_failover()) {
+            (Some(api), true) => api.failover().await.ok().flatten(),
             _ => None,
         };
-        for (name, t) in alarms.observe(statuses, failed) {
+        for (name, t) in alarms.observe(statuses, failover.as_ref()) {
             tracing::warn!(
                 alarm = %name,
                 from = t.from.as_str(),
@@ -255,5 +250,40 @@ mod tests {
         assert_eq!(doc["in_alarm"], 0);
         // A cluster file without alarms evaluates nothing.
         assert!(ClusterAlarms::new(&cluster("")).unwrap().is_none());
+    }
+
+    /// Region `a`'s DynamoDB answers so far: `user_errors` of 100.
+    fn answering(user_errors: u64) -> Vec<Option<pb::StatusResponse>> {
+        let a = pb::StatusResponse {
+            requests: Some(pb::RequestCounts {
+                requests: 100 + user_errors,
+                user_errors,
+                ..Default::default()
+            }),
+            ..Default::default()
+        };
+        vec![Some(a), None]
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn a_cluster_alarm_on_user_errors_counts_the_regions_answers_between_samples() {
+        let file = cluster(
+            "[[alarm]]\nname = \"errors\"\nmetric = \"UserErrors\"\n\
+             statistic = \"Sum\"\nperiod = \"1s\"\nthreshold = 2\n\
+             comparison = \"GreaterThanThreshold\"\n",
+        );
+        let mut alarms = ClusterAlarms::new(&file).unwrap().unwrap();
+        let (mut seen, mut values) = (Vec::new(), Vec::new());
+        // The first sample is the baseline: the 50 errors before it are
+        // not judged. Then 1, 4 and 0 more; then the region restarted and
+        // counts 1 from zero.
+        for errors in [50, 51, 55, 55, 1] {
+            seen.extend(alarms.observe(answering(errors), None));
+            values.push(alarms.document()["alarms"][0]["value"].as_f64());
+            tokio::time::advance(Duration::from_secs(1)).await;
+        }
+        let states: Vec<&str> = seen.iter().map(|(_, t)| t.to.as_str()).collect();
+        assert_eq!(states, ["OK", "ALARM", "OK"], "{seen:?}");
+        assert_eq!(values, [None, Some(1.0), Some(4.0), Some(0.0), Some(1.0)]);
     }
 }

@@ -58,6 +58,11 @@ pub struct SampleRows {
     pub links: Vec<(String, String, LinkSample)>,
     /// Conflicts recorded so far, per detecting region.
     pub conflicts: ConflictSample,
+    /// Each answering region's DynamoDB endpoint answers since the
+    /// previous sample that had them (CloudWatch's `UserErrors`,
+    /// `SystemErrors`, `ThrottledRequests`); a region that did not answer
+    /// is left out.
+    pub answers: BTreeMap<String, pb::RequestCounts>,
 }
 
 /// The report's series made a sample at a time, so that a drill's live
@@ -73,6 +78,8 @@ pub struct Series {
     /// Each region's count of conflicts when the drill began, which its
     /// series counts from ([`Series::since`]).
     base: BTreeMap<String, u64>,
+    /// Each region's DynamoDB answers at its last sample.
+    answers: BTreeMap<String, pb::RequestCounts>,
 }
 
 /// A directed link `(from, to)` by region index, and its receiver's
@@ -101,6 +108,7 @@ impl Series {
             links,
             known: names.iter().map(|n| (n.clone(), 0)).collect(),
             base: BTreeMap::new(),
+            answers: BTreeMap::new(),
         }
     }
 
@@ -117,6 +125,9 @@ impl Series {
         for (name, st) in names.iter().zip(&baseline.statuses) {
             if let Some(st) = st {
                 series.base.insert(name.clone(), st.conflicts);
+                if let Some(c) = st.requests {
+                    series.answers.insert(name.clone(), c);
+                }
             }
         }
         series
@@ -172,11 +183,16 @@ impl Series {
             ));
             windows.push(window);
         }
+        let mut answers = BTreeMap::new();
         for (i, st) in s.statuses.iter().enumerate() {
             if let Some(st) = st {
                 let base = self.base.get(&names[i]).copied().unwrap_or(0);
                 self.known
                     .insert(names[i].clone(), st.conflicts.saturating_sub(base));
+                if let Some(now) = st.requests {
+                    let before = self.answers.insert(names[i].clone(), now);
+                    answers.insert(names[i].clone(), answers_since(before, now));
+                }
             }
         }
         let conflicts = ConflictSample {
@@ -187,9 +203,25 @@ impl Series {
             SampleRows {
                 links: rows,
                 conflicts,
+                answers,
             },
             windows,
         )
+    }
+}
+
+/// A region's answers between two samples: all of `now` where there is
+/// no earlier sample, or where the counts went back (the region restarted
+/// and counts from zero again).
+fn answers_since(before: Option<pb::RequestCounts>, now: pb::RequestCounts) -> pb::RequestCounts {
+    match before {
+        Some(b) if b.requests <= now.requests => pb::RequestCounts {
+            requests: now.requests - b.requests,
+            user_errors: now.user_errors.saturating_sub(b.user_errors),
+            system_errors: now.system_errors.saturating_sub(b.system_errors),
+            throttled: now.throttled.saturating_sub(b.throttled),
+        },
+        _ => now,
     }
 }
 

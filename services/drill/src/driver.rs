@@ -91,7 +91,7 @@ pub async fn drive<F: Faults>(
     // The tails the scenario leaves to the seed, drawn once for the run.
     let seeded = scenario.with_seeded_tails(seed);
     let scenario = &seeded;
-    crate::experiment::check(scenario, faults)
+    crate::experiment::check(scenario, mode, faults)
         .await
         .map_err(DriveError::Refused)?;
     let (tally, epoch_micros) = set_up(scenario, regions, faults).await?;

@@ -7,12 +7,13 @@
 
 use std::sync::Mutex;
 
+use meridian_scenario::alarm::MetricName;
 use meridian_scenario::objectives::{self, Judged};
 use meridian_scenario::report::{EventMark, ExperimentReport, Report};
 use meridian_scenario::scenario::{Action, Scenario};
 use tokio::time::Instant;
 
-use crate::alarms::{Alarms, Counts, Stop, Totals};
+use crate::alarms::{Alarms, Counts, FailoverCounts, Stop, Totals};
 use crate::collect::{Sample, SampleRows};
 use crate::invariants::Invariants;
 use crate::target::{Faults, Mode, RegionTarget};
@@ -46,13 +47,24 @@ pub(crate) struct Experiment {
 }
 
 /// Refuses, naming the field, what this drill cannot watch: before any
-/// fault is applied.
-pub(crate) async fn check<F: Faults>(scenario: &Scenario, faults: &mut F) -> Result<(), String> {
+/// fault is applied. A simulated drill's regions serve no DynamoDB
+/// endpoint, and only a cluster with a failover endpoint has its record.
+pub(crate) async fn check<F: Faults>(
+    scenario: &Scenario,
+    mode: Mode,
+    faults: &mut F,
+) -> Result<(), String> {
     crate::invariants::check(scenario)?;
-    let needs_endpoint = scenario
-        .alarms
-        .iter()
-        .position(|a| a.metric == meridian_scenario::alarm::MetricName::FailoverFailedRequests);
+    let metric = |f: fn(MetricName) -> bool| scenario.alarms.iter().position(|a| f(a.metric));
+    if mode == Mode::Simulated
+        && let Some(i) = metric(MetricName::dynamodb_answers)
+    {
+        return Err(format!(
+            "alarm[{i}].metric: {} counts the answers of the regions' DynamoDB endpoints, which a simulated drill's regions do not serve; run the drill against a cluster (--cluster)",
+            scenario.alarms[i].metric.as_str()
+        ));
+    }
+    let needs_endpoint = metric(MetricName::failover_endpoints);
     let external_ceiling =
         scenario.workload.external && scenario.objectives.max_failed_requests.is_some();
     if needs_endpoint.is_none() && !external_ceiling {
@@ -63,7 +75,8 @@ pub(crate) async fn check<F: Faults>(scenario: &Scenario, faults: &mut F) -> Res
     }
     Err(match needs_endpoint {
         Some(i) => format!(
-            "alarm[{i}].metric: FailoverFailedRequests is the failover endpoint's, and this drill's cluster serves none (docs/failover.md; a simulated drill has none)"
+            "alarm[{i}].metric: {} is the failover endpoint's, and this drill's cluster serves none (docs/failover.md; a simulated drill has none)",
+            scenario.alarms[i].metric.as_str()
         ),
         None => "objectives.max_failed_requests: with workload.external = true the drill sees your application's failed requests only through the failover endpoint, and this cluster serves none (docs/failover.md)".into(),
     })
@@ -242,7 +255,7 @@ impl Experiment {
         loop {
             let totals = Totals {
                 requests: crate::alarms::counts(&lock(tally)),
-                failover_failed: None,
+                failover: None,
             };
             let t_ms = Instant::now().duration_since(start).as_millis() as u64;
             let (m, stop) = self.observe(t_ms, None, totals);
@@ -259,21 +272,18 @@ impl Experiment {
     }
 
     /// The counts the alarms' datapoints are made from, read now: the
-    /// drill's requests per region and, if an alarm watches it, the
-    /// failover endpoint's failed requests.
+    /// drill's requests per region and, if an alarm watches them, the
+    /// failover endpoint's.
     async fn totals<F: Faults>(&self, requests: Counts, faults: &mut F) -> Option<Totals> {
         let alarms = self.alarms.as_ref()?;
-        let failover_failed = match alarms.reads_failover() {
+        let failover = match alarms.reads_failover() {
             true => faults
                 .failover_record()
                 .await
-                .and_then(|r| r["requests"]["failed"].as_u64()),
+                .and_then(|r| FailoverCounts::of(&r)),
             false => None,
         };
-        Some(Totals {
-            requests,
-            failover_failed,
-        })
+        Some(Totals { requests, failover })
     }
 
     /// Evaluates every alarm at the sample `t_ms`; returns the timeline

@@ -152,19 +152,35 @@ fn an_objective_not_met_fails_the_verdict_by_name() {
     assert!(recovered.met, "{recovered:?}");
 }
 
-/// A simulated drill has no failover endpoint: an alarm on its metric is
-/// refused naming the field, before any fault is applied.
+/// A simulated drill has no failover endpoint and its regions serve no
+/// DynamoDB endpoint: an alarm on their metrics is refused naming the
+/// field, before any fault is applied.
 #[test]
 fn an_alarm_a_simulated_drill_cannot_watch_is_refused_by_name() {
-    let extra = "[[alarm]]\nname = \"endpoint\"\nmetric = \"FailoverFailedRequests\"\nstatistic = \"Sum\"\nperiod = \"1s\"\nthreshold = 1\ncomparison = \"GreaterThanThreshold\"";
-    let dir = tempfile::tempdir().unwrap();
-    let err = meridian_drill::sim::run(&scenario("", extra), 3, dir.path())
-        .expect_err("refused")
-        .to_string();
-    assert!(
-        err.contains("alarm[1].metric: FailoverFailedRequests"),
-        "{err}"
-    );
+    for (metric, why) in [
+        ("FailoverFailedRequests", "is the failover endpoint's"),
+        ("FailoverLatency", "is the failover endpoint's"),
+        (
+            "UserErrors",
+            "counts the answers of the regions' DynamoDB endpoints",
+        ),
+        (
+            "SystemErrors",
+            "counts the answers of the regions' DynamoDB endpoints",
+        ),
+    ] {
+        let extra = format!(
+            "[[alarm]]\nname = \"endpoint\"\nmetric = \"{metric}\"\nstatistic = \"Sum\"\nperiod = \"1s\"\nthreshold = 1\ncomparison = \"GreaterThanThreshold\""
+        );
+        let dir = tempfile::tempdir().unwrap();
+        let err = meridian_drill::sim::run(&scenario("", &extra), 3, dir.path())
+            .expect_err("refused")
+            .to_string();
+        assert!(
+            err.contains(&format!("alarm[1].metric: {metric} {why}")),
+            "{err}"
+        );
+    }
 }
 
 /// An invariant's command judges the data in a simulated drill too (on a

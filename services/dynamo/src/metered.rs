@@ -10,12 +10,16 @@
 //! answer (which [`crate::ApiError`] leaves in the response's extensions),
 //! or `http_4xx` / `http_5xx` for the few answers that are plain HTTP (a
 //! request line or headers past their limit, a body past its limit).
+//! Each answer is also counted as CloudWatch counts it (`UserErrors`,
+//! `SystemErrors`, `ThrottledRequests`: [`Answer`]) for a region's status
+//! and the alarms that read it.
 
 use std::sync::Arc;
 
 use axum::http::Method;
 use axum::response::Response;
 use meridian_region::metrics::Metrics;
+use meridian_region::metrics::answers::Answer;
 use tokio::time::Instant;
 
 use crate::error::ErrorType;
@@ -60,6 +64,10 @@ pub async fn meter(
     let started = Instant::now();
     let answer = next.run(req).await;
     metrics.observe_dynamodb(op, outcome(&answer), started.elapsed().as_secs_f64());
+    let error_type = answer.extensions().get::<ErrorType>().map(|t| t.0);
+    metrics
+        .dynamodb_answers
+        .count(Answer::of(answer.status().as_u16(), error_type));
     answer
 }
 

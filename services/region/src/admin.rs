@@ -302,6 +302,7 @@ impl Admin for AdminApi {
                 tokio::time::Instant::now(),
             ),
             units,
+            requests: Some(shared.metrics.dynamodb_answers.to_pb()),
             fills: fills_pb(&shared.membership),
             removals: removals_pb(&shared.membership),
             seeded: shared.seeded.as_ref().map(|s| pb::SeedStatus {

@@ -20,8 +20,10 @@ impl ClusterFile {
     /// The file's alarms, checked: each field as a scenario's, and the
     /// metric one a cluster has. `FailedRequests` and `ErrorRate` count a
     /// drill's own requests, which a cluster under `meridian up` does not
-    /// make; `FailoverFailedRequests` needs the failover endpoint; and the
-    /// states are served on the control API, so alarms need `[netsim]`.
+    /// make (its `ThrottledRequests`, `UserErrors` and `SystemErrors` are
+    /// the regions' DynamoDB endpoints' answers); the failover endpoint's
+    /// metrics need the failover endpoint; and the states are served on
+    /// the control API, so alarms need `[netsim]`.
     pub fn checked_alarms(&self) -> Result<Vec<Alarm>, String> {
         let alarms = meridian_scenario::scenario::criteria::alarms(
             &self.alarms,
@@ -30,17 +32,16 @@ impl ClusterFile {
         )?;
         for (i, a) in alarms.iter().enumerate() {
             match a.metric {
-                MetricName::FailedRequests
-                | MetricName::ErrorRate
-                | MetricName::ThrottledRequests => {
+                MetricName::FailedRequests | MetricName::ErrorRate => {
                     return Err(format!(
-                        "alarm[{i}].metric: {} counts a drill's own requests, and a cluster makes none; a cluster's alarms watch ReplicationLatency, PendingReplicationCount or the failover endpoint's FailoverFailedRequests",
+                        "alarm[{i}].metric: {} counts a drill's own requests, and a cluster makes none; watch the regions' UserErrors, SystemErrors or ThrottledRequests",
                         a.metric.as_str()
                     ));
                 }
-                MetricName::FailoverFailedRequests if self.failover.is_none() => {
+                m if m.failover_endpoints() && self.failover.is_none() => {
                     return Err(format!(
-                        "alarm[{i}].metric: FailoverFailedRequests is the failover endpoint's, and this file has no [failover] section (docs/failover.md)"
+                        "alarm[{i}].metric: {} is the failover endpoint's, and this file has no [failover] section (docs/failover.md)",
+                        m.as_str()
                     ));
                 }
                 _ => {}

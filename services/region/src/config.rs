@@ -984,6 +984,16 @@ mod tests {
                     .replace("region = \"a\"\nreceiving_region = \"b\"\n", ""),
                 "alarm[0].metric: FailoverFailedRequests is the failover endpoint's",
             ),
+            (
+                ALARM
+                    .replace("ReplicationLatency", "FailoverLatency")
+                    .replace("region = \"a\"\nreceiving_region = \"b\"\n", ""),
+                "alarm[0].metric: FailoverLatency is the failover endpoint's",
+            ),
+            (
+                ALARM.replace("ReplicationLatency", "UserErrors"),
+                "alarm[0].receiving_region: only a link's metrics",
+            ),
         ] {
             let err = with_netsim(&text).unwrap_err();
             assert!(err.contains(wanted), "wanted {wanted:?} in: {err}");
@@ -993,6 +1003,13 @@ mod tests {
             err.starts_with("alarm: ") && err.contains("[netsim]"),
             "{err}"
         );
+        // The regions' answers are a cluster's to watch, a region's or all.
+        for metric in ["UserErrors", "SystemErrors", "ThrottledRequests"] {
+            let text = ALARM
+                .replace("ReplicationLatency", metric)
+                .replace("receiving_region = \"b\"\n", "");
+            assert!(with_netsim(&text).is_ok(), "{metric}");
+        }
     }
 
     #[test]

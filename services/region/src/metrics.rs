@@ -7,6 +7,7 @@
 //! under a bounded label set: operations and methods come from fixed
 //! lists, anything else is `unknown`.
 
+pub mod answers;
 pub mod grpc;
 pub mod process;
 pub mod tables;
@@ -283,6 +284,8 @@ pub struct Metrics {
     pub dynamodb_requests: Family<OperationOutcomeLabel, Counter>,
     /// DynamoDB API requests' time from their headers to their answer.
     pub dynamodb_duration: Family<OperationLabel, Histogram>,
+    /// DynamoDB API answers as CloudWatch counts them, for alarms.
+    pub dynamodb_answers: answers::Answers,
     /// gRPC calls answered, by method and status code.
     pub grpc_requests: Family<MethodCodeLabel, Counter>,
     /// gRPC calls' time to their status: a stream's whole life.
@@ -352,6 +355,7 @@ impl Metrics {
             strong_snapshots: Family::default(),
             dynamodb_requests: Family::default(),
             dynamodb_duration: Family::new_with_constructor(request_buckets),
+            dynamodb_answers: answers::Answers::default(),
             grpc_requests: Family::default(),
             grpc_duration: Family::new_with_constructor(request_buckets),
             latency_hdr: Mutex::new(HashMap::new()),

@@ -299,10 +299,11 @@ fn alarm(
             field("receiving_region")
         ));
     }
-    if s.region.is_some() && metric == MetricName::FailoverFailedRequests {
+    if s.region.is_some() && metric.failover_endpoints() {
         return Err(format!(
-            "{}: the failover endpoint's metric is the endpoint's, of no region",
-            field("region")
+            "{}: {} is the failover endpoint's, of no region",
+            field("region"),
+            metric.as_str()
         ));
     }
     let statistic = match s.statistic.as_str() {

@@ -148,7 +148,7 @@ impl Scenario {
             })
         {
             return Err(format!(
-                "alarm[{i}].metric: {} counts the drill's own requests, and workload.external = true leaves the load to your application; watch the failover endpoint's FailoverFailedRequests",
+                "alarm[{i}].metric: {} counts the drill's own requests, and workload.external = true leaves the load to your application; watch the failover endpoint's FailoverFailedRequests or the regions' UserErrors and SystemErrors",
                 alarms[i].metric.as_str()
             ));
         }

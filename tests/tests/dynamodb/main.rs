@@ -176,6 +176,7 @@ async fn raw_post_bytes(
     (r.status, String::from_utf8_lossy(&r.body).into_owned())
 }
 
+mod answers;
 mod batches;
 mod capacity;
 mod cross_region;

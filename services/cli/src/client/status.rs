@@ -212,6 +212,14 @@ fn print_peers(s: &pb::StatusResponse) {
     if !units.is_empty() {
         println!("  provisioned units: {}", units.join("; "));
     }
+    // What the region's DynamoDB endpoint answered, as CloudWatch counts
+    // it (the alarms' UserErrors, SystemErrors, ThrottledRequests).
+    if let Some(r) = s.requests.filter(|r| r.requests > 0) {
+        println!(
+            "  dynamodb requests: {} answered, {} user errors, {} system errors, {} throttled",
+            r.requests, r.user_errors, r.system_errors, r.throttled
+        );
+    }
     for p in s.peers.iter().filter(|p| p.drift_ahead_micros > 0) {
         println!(
             "  {}'s entries wait: the drift guard refused a version {:.1} ms ahead of this region's clock; they apply once the clocks allow",
@@ -389,5 +397,9 @@ pub(crate) fn status_json(s: &pb::StatusResponse) -> Json {
             "table": u.table, "read_units": u.read_units, "write_units": u.write_units,
             "consumed_read": u.consumed_read, "consumed_write": u.consumed_write,
         })).collect::<Vec<_>>(),
+        "requests": s.requests.map(|r| json!({
+            "requests": r.requests, "user_errors": r.user_errors,
+            "system_errors": r.system_errors, "throttled": r.throttled,
+        })),
     })
 }

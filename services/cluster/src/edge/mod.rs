@@ -194,7 +194,7 @@ impl Router for Edge {
         }
     }
 
-    fn forwarded(&self, to: &Upstream, ok: bool) {
+    fn forwarded(&self, to: &Upstream, ok: bool, _: std::time::Duration) {
         let c = if ok {
             &self.forwarded
         } else {

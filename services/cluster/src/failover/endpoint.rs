@@ -127,6 +127,9 @@ pub struct Endpoint {
     started_unix_ms: u64,
     forwarded: AtomicU64,
     failed: AtomicU64,
+    /// The time the forwarded requests took, from being sent on to their
+    /// answer, summed, µs: `FailoverLatency` is its mean per sample.
+    latency_us: AtomicU64,
     /// A pass of [`Endpoint::maintain`] is running.
     maintaining: AtomicBool,
     inner: Mutex<Inner>,
@@ -163,6 +166,7 @@ impl Endpoint {
             started_unix_ms: now,
             forwarded: AtomicU64::new(0),
             failed: AtomicU64::new(0),
+            latency_us: AtomicU64::new(0),
             maintaining: AtomicBool::new(false),
             inner: Mutex::new(Inner {
                 router: Router::new(names, settings),
@@ -191,14 +195,19 @@ impl Endpoint {
         (i, &self.regions[i])
     }
 
-    /// Counts a request forwarded and answered, or one that failed.
-    pub fn count(&self, answered: bool) {
-        let c = if answered {
-            &self.forwarded
+    /// Counts a request forwarded and answered `took` after it was sent
+    /// on, or one that failed.
+    pub fn count(&self, answered: bool, took: Duration) {
+        if answered {
+            // The sum before the count, released with it: a reader that
+            // acquires the count sees its time too, so a mean never counts
+            // a request whose time was not yet added.
+            self.latency_us
+                .fetch_add(took.as_micros() as u64, Ordering::Relaxed);
+            self.forwarded.fetch_add(1, Ordering::Release);
         } else {
-            &self.failed
-        };
-        c.fetch_add(1, Ordering::Relaxed);
+            self.failed.fetch_add(1, Ordering::Relaxed);
+        }
     }
 
     /// One health check: `GET /` on the region's DynamoDB endpoint, which
@@ -445,8 +454,9 @@ impl Endpoint {
             "started_unix_ms": self.started_unix_ms,
             "now_ms": self.now_ms(),
             "requests": {
-                "forwarded": self.forwarded.load(Ordering::Relaxed),
+                "forwarded": self.forwarded.load(Ordering::Acquire),
                 "failed": self.failed.load(Ordering::Relaxed),
+                "latency_us": self.latency_us.load(Ordering::Relaxed),
             },
             "health": health,
             "pending": r.pending.as_ref().map(|p| json!({

@@ -22,7 +22,7 @@ impl Router for Endpoint {
         })
     }
 
-    fn forwarded(&self, _: &Upstream, ok: bool) {
-        self.count(ok);
+    fn forwarded(&self, _: &Upstream, ok: bool, took: std::time::Duration) {
+        self.count(ok, took);
     }
 }
