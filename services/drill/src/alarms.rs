@@ -78,6 +78,10 @@ pub(crate) struct Alarms {
     last: Totals,
     /// Whose throttles `ThrottledRequests` counts.
     throttles: Throttles,
+    /// The failover endpoint is simulated (`[failover]`): its counts are
+    /// the drill's own, read at every sample interval like the drill's
+    /// requests, not only when a status sample comes.
+    endpoint_counted: bool,
 }
 
 /// Whose throttled requests `ThrottledRequests` counts: a drill's own
@@ -92,11 +96,13 @@ pub(crate) enum Throttles {
 impl Alarms {
     /// `None` when the scenario declares no alarm.
     pub(crate) fn new(scenario: &Scenario) -> Option<Alarms> {
-        Alarms::of(
+        let mut alarms = Alarms::of(
             &scenario.alarms,
             &scenario.stop_conditions,
             Throttles::Drill,
-        )
+        )?;
+        alarms.endpoint_counted = scenario.failover.is_some();
+        Some(alarms)
     }
 
     /// `alarms` evaluated, those named in `stop_conditions` stopping;
@@ -115,6 +121,7 @@ impl Alarms {
             stop_conditions: stop_conditions.to_vec(),
             last: Totals::default(),
             throttles,
+            endpoint_counted: false,
         })
     }
 
@@ -140,6 +147,7 @@ impl Alarms {
         match m {
             MetricName::FailedRequests | MetricName::ErrorRate => true,
             MetricName::ThrottledRequests => self.throttles == Throttles::Drill,
+            m if m.failover_endpoints() => self.endpoint_counted,
             _ => false,
         }
     }
@@ -167,9 +175,11 @@ impl Alarms {
                 changes.push((w.alarm.name.clone(), t));
             }
         }
-        match rows {
-            Some(_) => self.last.failover = totals.failover,
-            None => self.last.requests = totals.requests,
+        if rows.is_none() {
+            self.last.requests = totals.requests;
+        }
+        if rows.is_none() == self.endpoint_counted {
+            self.last.failover = totals.failover;
         }
         let stop = changes
             .iter()

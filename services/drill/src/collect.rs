@@ -11,7 +11,10 @@ use meridian_scenario::report::{
     ConflictExample, ConflictPair, ConflictSample, HealReport, LatencySummary, LinkReport,
     LinkSample, PurgeCounts, Report, VerdictReport,
 };
+use meridian_scenario::scenario::Action;
 use meridian_scenario::{Oracle, Verdict};
+
+use crate::target::RegionTarget;
 
 /// Every region's status at one moment; `None` where a region did not answer.
 #[derive(Clone, Debug)]
@@ -527,6 +530,39 @@ pub fn verdict(
         lost_updates: conflicts.lost_updates as u64,
         expected_lost_updates: conflicts.expected_lost_updates as u64,
         problems,
+    }
+}
+
+/// Every directed link of `n` regions, by index.
+pub(crate) fn all_links(n: usize) -> Vec<(usize, usize)> {
+    (0..n)
+        .flat_map(|i| (0..n).filter(move |&j| j != i).map(move |j| (i, j)))
+        .collect()
+}
+
+/// The links a heal or restart brings back, whose backlog should drain.
+pub(crate) fn restored_links(
+    action: &Action,
+    regions: &[RegionTarget],
+) -> Option<Vec<(usize, usize)>> {
+    let index = |name: &str| regions.iter().position(|r| r.name == name);
+    let touching = |r: usize| {
+        all_links(regions.len())
+            .into_iter()
+            .filter(|&(i, j)| i == r || j == r)
+            .collect::<Vec<_>>()
+    };
+    match action {
+        Action::Heal { link, region } | Action::Clear { link, region } => match (link, region) {
+            (Some((a, b)), _) => {
+                let (a, b) = (index(a)?, index(b)?);
+                Some(vec![(a, b), (b, a)])
+            }
+            (None, Some(r)) => Some(touching(index(r)?)),
+            (None, None) => Some(all_links(regions.len())),
+        },
+        Action::Restart { region } => Some(touching(index(region)?)),
+        _ => None,
     }
 }
 

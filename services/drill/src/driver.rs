@@ -30,6 +30,7 @@ use tokio::time::Instant;
 use crate::checks::{self, FinalStateError};
 use crate::collect::{self, HealMark, Sample, SampleRows, Series};
 use crate::disaster::{Disaster, power_loss};
+use crate::endpoint::SimEndpoint;
 use crate::experiment::Experiment;
 use crate::history::History;
 use crate::join::Joins;
@@ -208,7 +209,10 @@ async fn set_up<F: Faults>(
     crate::orders::set_up(scenario, regions)
         .await
         .map_err(DriveError::Setup)?;
-    let mut tally = Tally::default();
+    let mut tally = Tally {
+        endpoint: scenario.failover.as_ref().map(SimEndpoint::new),
+        ..Tally::default()
+    };
     if scenario.table.history {
         tally.history = Some(History::new(
             regions.iter().map(|r| r.name.clone()).collect(),
@@ -414,6 +418,8 @@ impl<'a> Run<'a> {
             if now >= end {
                 break;
             }
+            let moves = self.experiment.failover_rounds(self.start, &self.tally);
+            self.marks.extend(moves);
             if now >= next_sample {
                 self.read_recorded().await;
                 let (s, stop, marks) = self
@@ -455,6 +461,9 @@ impl<'a> Run<'a> {
             }
             if self.recreate.running() {
                 wake = wake.min(Instant::now() + RECREATE_POLL);
+            }
+            if let Some(e) = lock(&self.tally).endpoint.as_ref() {
+                wake = wake.min(self.start + Duration::from_millis(e.wake_ms()));
             }
             tokio::time::sleep_until(wake).await;
         }
@@ -541,7 +550,7 @@ impl<'a> Run<'a> {
             h.event(action, self.clock.micros_since_start());
         }
         self.last_event = Some(label.clone());
-        if let Some(links) = restored_links(action, self.regions) {
+        if let Some(links) = crate::collect::restored_links(action, self.regions) {
             self.heals.push(HealMark {
                 at_ms,
                 label: label.clone(),
@@ -652,7 +661,7 @@ impl<'a> Run<'a> {
                     self.heals.push(HealMark {
                         at_ms: end_ms,
                         label: "heal all (end of workload)".into(),
-                        links: all_links(self.regions.len()),
+                        links: crate::collect::all_links(self.regions.len()),
                     });
                 }
                 for label in done {
@@ -901,35 +910,6 @@ fn consistency(
     }
     problems.extend(found);
     report
-}
-
-fn all_links(n: usize) -> Vec<(usize, usize)> {
-    (0..n)
-        .flat_map(|i| (0..n).filter(move |&j| j != i).map(move |j| (i, j)))
-        .collect()
-}
-
-/// The links a heal or restart brings back, whose backlog should drain.
-fn restored_links(action: &Action, regions: &[RegionTarget]) -> Option<Vec<(usize, usize)>> {
-    let index = |name: &str| regions.iter().position(|r| r.name == name);
-    let touching = |r: usize| {
-        all_links(regions.len())
-            .into_iter()
-            .filter(|&(i, j)| i == r || j == r)
-            .collect::<Vec<_>>()
-    };
-    match action {
-        Action::Heal { link, region } | Action::Clear { link, region } => match (link, region) {
-            (Some((a, b)), _) => {
-                let (a, b) = (index(a)?, index(b)?);
-                Some(vec![(a, b), (b, a)])
-            }
-            (None, Some(r)) => Some(touching(index(r)?)),
-            (None, None) => Some(all_links(regions.len())),
-        },
-        Action::Restart { region } => Some(touching(index(region)?)),
-        _ => None,
-    }
 }
 
 /// Applies one event and returns its label, with the error if it failed

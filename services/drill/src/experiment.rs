@@ -6,6 +6,7 @@
 //! beside Meridian's own checks.
 
 use std::sync::Mutex;
+use std::time::Duration;
 
 use meridian_scenario::alarm::MetricName;
 use meridian_scenario::objectives::{self, Judged};
@@ -64,18 +65,23 @@ pub(crate) async fn check<F: Faults>(
             scenario.alarms[i].metric.as_str()
         ));
     }
+    if mode == Mode::Live && scenario.failover.is_some() {
+        return Err(
+            "failover: a simulated drill's endpoint; against a running cluster, its cluster file's [failover] section is the endpoint (docs/failover.md)".into(),
+        );
+    }
     let needs_endpoint = metric(MetricName::failover_endpoints);
     let external_ceiling =
         scenario.workload.external && scenario.objectives.max_failed_requests.is_some();
     if needs_endpoint.is_none() && !external_ceiling {
         return Ok(());
     }
-    if faults.failover_record().await.is_some() {
+    if scenario.failover.is_some() || faults.failover_record().await.is_some() {
         return Ok(());
     }
     Err(match needs_endpoint {
         Some(i) => format!(
-            "alarm[{i}].metric: {} is the failover endpoint's, and this drill's cluster serves none (docs/failover.md; a simulated drill has none)",
+            "alarm[{i}].metric: {} is the failover endpoint's, and this drill's cluster serves none (docs/failover.md; a simulated drill has one with a [failover] section)",
             scenario.alarms[i].metric.as_str()
         ),
         None => "objectives.max_failed_requests: with workload.external = true the drill sees your application's failed requests only through the failover endpoint, and this cluster serves none (docs/failover.md)".into(),
@@ -111,6 +117,15 @@ impl Experiment {
             let ends = at_ms + (*duration + *tail).as_millis() as u64;
             self.pauses.push((table.clone(), region.clone(), ends));
         }
+    }
+
+    /// The regions crashed now, which answer no health check.
+    pub(crate) fn crashed(&self) -> std::collections::BTreeSet<String> {
+        self.active
+            .iter()
+            .filter(|(kind, _, _)| *kind == "crash")
+            .flat_map(|(_, regions, _)| regions.iter().cloned())
+            .collect()
     }
 
     /// Keeps [`Experiment::active`] up to date with `action`.
@@ -224,8 +239,12 @@ impl Experiment {
         let Some(rows) = rows else {
             return (Vec::new(), None);
         };
-        let requests = crate::alarms::counts(&lock(tally));
-        let (mut marks, stop) = match self.totals(requests, faults).await {
+        let (requests, simulated) = {
+            let t = lock(tally);
+            let endpoint = t.endpoint.as_ref().map(|e| e.counts);
+            (crate::alarms::counts(&t), endpoint)
+        };
+        let (mut marks, stop) = match self.totals(requests, simulated, faults).await {
             Some(totals) => self.observe(t_ms, Some(&rows), totals),
             None => (Vec::new(), None),
         };
@@ -246,42 +265,89 @@ impl Experiment {
         scenario: &Scenario,
     ) -> (Option<Sample>, Option<Stop>, Vec<EventMark>) {
         let taking = crate::probe::sample(regions, start);
-        if self.alarms.is_none() {
+        let endpoint = lock(tally).endpoint.is_some();
+        if self.alarms.is_none() && !endpoint {
             return (Some(taking.await), None, Vec::new());
         }
         tokio::pin!(taking);
-        let mut tick = Instant::now();
+        // The next evaluation of the alarms on the drill's own counts.
+        let mut tick = self.alarms.is_some().then(Instant::now);
         let mut marks = Vec::new();
         loop {
-            let totals = Totals {
-                requests: crate::alarms::counts(&lock(tally)),
-                failover: None,
-            };
-            let t_ms = Instant::now().duration_since(start).as_millis() as u64;
-            let (m, stop) = self.observe(t_ms, None, totals);
-            marks.extend(m);
-            if stop.is_some() {
-                return (None, stop, marks);
+            marks.extend(self.failover_rounds(start, tally));
+            if let Some(at) = tick.as_mut().filter(|at| **at <= Instant::now()) {
+                let totals = {
+                    let t = lock(tally);
+                    Totals {
+                        requests: crate::alarms::counts(&t),
+                        failover: t.endpoint.as_ref().map(|e| e.counts),
+                    }
+                };
+                let t_ms = Instant::now().duration_since(start).as_millis() as u64;
+                let (m, stop) = self.observe(t_ms, None, totals);
+                marks.extend(m);
+                if stop.is_some() {
+                    return (None, stop, marks);
+                }
+                *at += scenario.sample_interval;
             }
-            tick += scenario.sample_interval;
+            let rounds = lock(tally)
+                .endpoint
+                .as_ref()
+                .map(|e| start + Duration::from_millis(e.wake_ms()));
+            let wake = match (tick, rounds) {
+                (Some(a), Some(b)) => a.min(b),
+                (a, b) => a.or(b).expect("alarms or an endpoint to wait for"),
+            };
             tokio::select! {
                 s = &mut taking => return (Some(s), None, marks),
-                _ = tokio::time::sleep_until(tick) => {}
+                _ = tokio::time::sleep_until(wake) => {}
             }
         }
     }
 
+    /// The simulated failover endpoint's health rounds due by now, the
+    /// crashed regions not answering; each move it made, as a timeline
+    /// entry. Run beside a status sample too, which a crashed region holds
+    /// up: the endpoint's rounds never wait for one.
+    pub(crate) fn failover_rounds(&self, start: Instant, tally: &Mutex<Tally>) -> Vec<EventMark> {
+        let now_ms = Instant::now().duration_since(start).as_millis() as u64;
+        let down = self.crashed();
+        let moves = match lock(tally).endpoint.as_mut() {
+            Some(e) => e.advance(now_ms, &down),
+            None => return Vec::new(),
+        };
+        moves
+            .into_iter()
+            .map(|(at_ms, label)| {
+                tracing::info!(at_ms, event = %label, "failover endpoint");
+                EventMark {
+                    at_ms,
+                    action: "failover".into(),
+                    label,
+                }
+            })
+            .collect()
+    }
+
     /// The counts the alarms' datapoints are made from, read now: the
     /// drill's requests per region and, if an alarm watches them, the
-    /// failover endpoint's.
-    async fn totals<F: Faults>(&self, requests: Counts, faults: &mut F) -> Option<Totals> {
+    /// failover endpoint's (a simulated drill's endpoint counts are
+    /// `simulated`).
+    async fn totals<F: Faults>(
+        &self,
+        requests: Counts,
+        simulated: Option<FailoverCounts>,
+        faults: &mut F,
+    ) -> Option<Totals> {
         let alarms = self.alarms.as_ref()?;
-        let failover = match alarms.reads_failover() {
-            true => faults
+        let failover = match (alarms.reads_failover(), simulated) {
+            (false, _) => None,
+            (true, Some(counts)) => Some(counts),
+            (true, None) => faults
                 .failover_record()
                 .await
                 .and_then(|r| FailoverCounts::of(&r)),
-            false => None,
         };
         Some(Totals { requests, failover })
     }

@@ -35,6 +35,7 @@ pub mod collect;
 pub mod compare;
 mod disaster;
 pub mod driver;
+mod endpoint;
 mod experiment;
 mod failover;
 mod history;

@@ -334,6 +334,7 @@ fn eventual(
             command: None,
             every: None,
         }],
+        failover: None,
     }
 }
 

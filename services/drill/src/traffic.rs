@@ -16,6 +16,7 @@ use tokio::sync::{Semaphore, watch};
 use tokio::time::Instant;
 use tonic::transport::Channel;
 
+use crate::endpoint::SimEndpoint;
 use crate::history::{End, Fail, History, ReadAnswer, Record};
 use crate::table::version_of;
 use crate::target::RegionTarget;
@@ -47,6 +48,9 @@ pub(crate) struct Tally {
     /// Workloads moved by a `move-traffic` event: the region each
     /// region's workload is sent to now, by the region it started in.
     pub(crate) moved: BTreeMap<String, String>,
+    /// A simulated failover endpoint, which its home's workload goes
+    /// through (`[failover]`).
+    pub(crate) endpoint: Option<SimEndpoint>,
     /// Requests sent and not yet answered (a mark waits for none).
     pub(crate) in_flight: u64,
     /// Per region, how many times it was restarted while a recreated
@@ -62,6 +66,18 @@ pub(crate) struct Tally {
     pub(crate) acked_across_loss: BTreeMap<String, BTreeSet<Version>>,
     /// Every operation's history, when the scenario reports on consistency.
     pub(crate) history: Option<History>,
+}
+
+/// How a workload request reaches its region.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) enum Via {
+    /// Sent to the region itself.
+    Direct,
+    /// Through the simulated failover endpoint, which forwards it.
+    Endpoint,
+    /// To the endpoint, whose region does not answer: it fails there at
+    /// once (HTTP 503 from the real one), never reaching a region.
+    Unreachable,
 }
 
 fn schema() -> KeySchema {
@@ -151,15 +167,17 @@ pub(crate) async fn region_workload(
             owed -= 1.0;
             let op = generator.next_op();
             counter += 1;
-            // Where the workload is sent now: its own region, unless moved.
-            let region = lock(&tally).moved.get(&home).unwrap_or(&home).clone();
-            let Ok(permit) = slots.clone().try_acquire_owned() else {
-                let mut t = lock(&tally);
-                t.attempted += 1;
-                t.failed += 1;
-                *t.failed_by_region.entry(region).or_default() += 1;
+            let (region, via) = lock(&tally).serving(&home);
+            let permit = match via {
+                // The endpoint answers 503 itself: its region is down.
+                Via::Unreachable => None,
+                _ => slots.clone().try_acquire_owned().ok(),
+            };
+            let Some(permit) = permit else {
+                lock(&tally).unsent(&region, via);
                 continue;
             };
+            let via_endpoint = via == Via::Endpoint;
             let Some(client) = clients.get(&region).cloned() else {
                 continue;
             };
@@ -201,6 +219,12 @@ pub(crate) async fn region_workload(
                 }
                 t.attempted += 1;
                 t.in_flight -= 1;
+                if via_endpoint && let Some(e) = t.endpoint.as_mut() {
+                    // The endpoint could not forward it: its region did
+                    // not answer. Any answer, a refusal too, was forwarded.
+                    let answered = !matches!(result, Err(Fail::Unknown));
+                    e.count(answered, completed.saturating_sub(invoked));
+                }
                 t.settle(&op, &region, &table, result, fence);
                 drop(permit);
             });
@@ -212,6 +236,33 @@ pub(crate) async fn region_workload(
 }
 
 impl Tally {
+    /// Where `home`'s workload is sent now, and how: where the failover
+    /// endpoint forwards if it fronts `home`, else where a `move-traffic`
+    /// event sent it, else `home` itself.
+    pub(crate) fn serving(&self, home: &str) -> (String, Via) {
+        if let Some(e) = self.endpoint.as_ref().filter(|e| e.home() == home) {
+            let via = match e.reachable() {
+                true => Via::Endpoint,
+                false => Via::Unreachable,
+            };
+            return (e.active().to_string(), via);
+        }
+        let region = self.moved.get(home).map_or(home, String::as_str);
+        (region.to_string(), Via::Direct)
+    }
+
+    /// A request of the workload never sent: refused by the drill's own
+    /// concurrency limit, or by the failover endpoint, whose region is
+    /// down. It failed, and was surely not applied.
+    fn unsent(&mut self, region: &str, via: Via) {
+        self.attempted += 1;
+        self.failed += 1;
+        *self.failed_by_region.entry(region.to_string()).or_default() += 1;
+        if let (Via::Unreachable, Some(e)) = (via, self.endpoint.as_mut()) {
+            e.count(false, 0);
+        }
+    }
+
     /// A `move-traffic` event: `from`'s workload goes to `to` from now on.
     pub(crate) fn move_traffic(&mut self, from: &str, to: &str) -> Result<(), String> {
         self.moved.insert(from.to_string(), to.to_string());

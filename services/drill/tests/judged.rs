@@ -209,3 +209,87 @@ fn an_invariant_command_that_fails_is_a_violation_in_simulation() {
     );
     assert!(r.verdict.problems.iter().any(|p| p.contains("app-check")));
 }
+
+/// r2's workload goes through a simulated failover endpoint (home r2, then
+/// r1; checks every 200 ms, 2 failures declare, a 500 ms TTL); `endpoint`
+/// is its failed requests, Sum over 500 ms greater than 0.
+const ENDPOINT: &str = r#"
+    [[alarm]]
+    name = "endpoint"
+    metric = "FailoverFailedRequests"
+    statistic = "Sum"
+    period = "500ms"
+    threshold = 0
+    comparison = "GreaterThanThreshold"
+    [failover]
+    regions = ["r2", "r1"]
+    interval_ms = 200
+    failure_threshold = 2
+    ttl_ms = 500
+"#;
+
+/// A stop condition on the failover endpoint's failed requests, simulated:
+/// none fails before the crash at 1 s; the first period with one puts the
+/// alarm in ALARM at its end, and the drill stops at that sample, within
+/// one period of the crossing; the same seed stops at the same virtual
+/// millisecond.
+#[test]
+fn a_stop_condition_on_the_failover_endpoints_alarm_stops_a_simulated_drill() {
+    let s = scenario("stop_conditions = [\"endpoint\"]", ENDPOINT);
+    let report = run(&s, 5);
+    let e = report.experiment.as_ref().expect("an experiment");
+    assert_eq!(e.state, "stopped", "{e:?}");
+    assert_eq!(e.alarm.as_deref(), Some("endpoint"));
+    let endpoint = report.alarms.iter().find(|a| a.name == "endpoint").unwrap();
+    let (end, _) = *endpoint
+        .periods
+        .iter()
+        .find(|(_, v)| v.is_some_and(|v| v > 0.0))
+        .expect("a period with a failed request");
+    assert!(
+        (1_000..=1_500).contains(&end),
+        "the first failures come in the period of the crash at 1 s: {end}"
+    );
+    assert_eq!(e.alarm_at_ms, Some(end));
+    let stopped = e.stopped_at_ms.unwrap();
+    assert!(
+        stopped >= end && stopped - end < report.sample_interval_ms,
+        "stopped at {stopped} ms, the period ended at {end} ms"
+    );
+    let again = run(&s, 5);
+    assert_eq!(
+        serde_json::to_string(&report).unwrap(),
+        serde_json::to_string(&again).unwrap()
+    );
+}
+
+/// Without the stop condition, the endpoint moves r2's workload to r1
+/// within threshold × interval + TTL of the crash (plus a round), the
+/// failures stop there, and its alarm goes back to OK.
+#[test]
+fn a_simulated_failover_endpoint_moves_the_workload_and_the_failures_stop() {
+    let report = run(&scenario("", ENDPOINT), 5);
+    let moved = report
+        .events
+        .iter()
+        .find(|m| m.action == "failover")
+        .expect("the endpoint moved");
+    assert!(
+        moved
+            .label
+            .starts_with("failover endpoint moved r2 → r1 (health: first failed check at 1000 ms"),
+        "{}",
+        moved.label
+    );
+    // The crash at 1 s, as a round of checks: the checks at 1 and 1.2 s
+    // fail, declaring r2 unhealthy; the TTL ends at 1.7 s.
+    assert_eq!(moved.at_ms, 1_700, "{moved:?}");
+    let endpoint = report.alarms.iter().find(|a| a.name == "endpoint").unwrap();
+    let failed: f64 = endpoint.periods.iter().filter_map(|(_, v)| *v).sum();
+    let served = &report.workload.by_region;
+    eprintln!(
+        "endpoint failed {failed}; acknowledged by region {served:?}; {:?}",
+        endpoint.periods
+    );
+    assert!(report.verdict.ok, "{:?}", report.verdict.problems);
+}

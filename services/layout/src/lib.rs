@@ -8,6 +8,8 @@
 //! them, and a tool that only reaches a cluster (the conformance checker)
 //! reads a cluster file through [`Layout`] without the region's code.
 
+pub mod failover;
+
 use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
 

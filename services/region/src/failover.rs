@@ -12,15 +12,12 @@ use std::net::SocketAddr;
 
 use serde::{Deserialize, Serialize};
 
-/// Health checks come at least this often: Route 53's fastest is every
-/// 10 s; below 100 ms a laptop's scheduler noise decides.
-pub const MIN_INTERVAL_MS: u64 = 100;
-/// And at most this far apart (Route 53's slowest is every 30 s).
-pub const MAX_INTERVAL_MS: u64 = 60_000;
-/// Route 53 takes a failure threshold from 1 to 10.
-pub const MAX_FAILURE_THRESHOLD: u32 = 10;
-/// The longest TTL taken: one day.
-pub const MAX_TTL_MS: u64 = 86_400_000;
+use meridian_layout::failover::{
+    DEFAULT_FAILURE_THRESHOLD, DEFAULT_INTERVAL_MS, DEFAULT_TTL_MS, check_regions, check_timing,
+};
+pub use meridian_layout::failover::{
+    MAX_FAILURE_THRESHOLD, MAX_INTERVAL_MS, MAX_TTL_MS, MIN_INTERVAL_MS,
+};
 
 /// Where the endpoint listens, the regions it may forward to (home first)
 /// and when it moves. Defaults are laptop-scaled; AWS's are in
@@ -55,15 +52,15 @@ pub struct FailoverSection {
 }
 
 fn default_interval_ms() -> u64 {
-    1_000
+    DEFAULT_INTERVAL_MS
 }
 
 fn default_failure_threshold() -> u32 {
-    3
+    DEFAULT_FAILURE_THRESHOLD
 }
 
 fn default_ttl_ms() -> u64 {
-    5_000
+    DEFAULT_TTL_MS
 }
 
 fn default_timeout_ms() -> u64 {
@@ -91,49 +88,23 @@ impl FailoverSection {
         regions: &[(&str, Option<SocketAddr>)],
         taken: &[SocketAddr],
     ) -> Result<(), String> {
-        if self.regions.len() < 2 {
+        let names: Vec<&str> = regions.iter().map(|r| r.0).collect();
+        check_regions("failover", &self.regions, &names)?;
+        if let Some(name) = self
+            .regions
+            .iter()
+            .find(|n| regions.iter().any(|r| r.0 == n.as_str() && r.1.is_none()))
+        {
             return Err(format!(
-                "failover.regions needs at least 2 regions (a home and one to fail over to), got {}",
-                self.regions.len()
+                "failover.regions names {name}, which has no dynamo address to forward to"
             ));
         }
-        let known = regions.iter().map(|r| r.0).collect::<Vec<_>>().join(", ");
-        for (i, name) in self.regions.iter().enumerate() {
-            if self.regions[..i].contains(name) {
-                return Err(format!("failover.regions lists {name} twice"));
-            }
-            match regions.iter().find(|r| r.0 == name) {
-                None => {
-                    return Err(format!(
-                        "failover.regions names {name:?}, which is no [[region]] of this file (known: {known})"
-                    ));
-                }
-                Some((_, None)) => {
-                    return Err(format!(
-                        "failover.regions names {name}, which has no dynamo address to forward to"
-                    ));
-                }
-                Some(_) => {}
-            }
-        }
-        if !(MIN_INTERVAL_MS..=MAX_INTERVAL_MS).contains(&self.interval_ms) {
-            return Err(format!(
-                "failover.interval_ms must be between {MIN_INTERVAL_MS} and {MAX_INTERVAL_MS} (Route 53 checks every 10000 or 30000), got {}",
-                self.interval_ms
-            ));
-        }
-        if !(1..=MAX_FAILURE_THRESHOLD).contains(&self.failure_threshold) {
-            return Err(format!(
-                "failover.failure_threshold must be between 1 and {MAX_FAILURE_THRESHOLD}, as Route 53 takes it, got {}",
-                self.failure_threshold
-            ));
-        }
-        if self.ttl_ms > MAX_TTL_MS {
-            return Err(format!(
-                "failover.ttl_ms must be at most {MAX_TTL_MS} (one day), got {}",
-                self.ttl_ms
-            ));
-        }
+        check_timing(
+            "failover",
+            self.interval_ms,
+            self.failure_threshold,
+            self.ttl_ms,
+        )?;
         if !(1..=self.interval_ms).contains(&self.timeout_ms) {
             return Err(format!(
                 "failover.timeout_ms must be between 1 and failover.interval_ms ({}), got {}",

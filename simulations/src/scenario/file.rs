@@ -52,6 +52,33 @@ pub(super) struct File {
     /// Invariants over the application's data.
     #[serde(default, rename = "invariant")]
     pub(super) invariants: Vec<InvariantSection>,
+    /// A failover endpoint the workload of its first region goes through.
+    #[serde(default)]
+    pub(super) failover: Option<FailoverSection>,
+}
+
+/// `[failover]`: a cluster file's section of the same name, without the
+/// addresses (docs/drills.md, *A failover endpoint in a simulated drill*).
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+pub(super) struct FailoverSection {
+    pub(super) regions: Vec<String>,
+    #[serde(default = "default_failover_interval")]
+    pub(super) interval_ms: u64,
+    #[serde(default = "default_failover_threshold")]
+    pub(super) failure_threshold: u32,
+    #[serde(default = "default_failover_ttl")]
+    pub(super) ttl_ms: u64,
+}
+
+fn default_failover_interval() -> u64 {
+    meridian_layout::failover::DEFAULT_INTERVAL_MS
+}
+fn default_failover_threshold() -> u32 {
+    meridian_layout::failover::DEFAULT_FAILURE_THRESHOLD
+}
+fn default_failover_ttl() -> u64 {
+    meridian_layout::failover::DEFAULT_TTL_MS
 }
 
 fn default_settle() -> String {

@@ -10,10 +10,13 @@ use super::action::Action;
 use super::action::Distribution;
 use super::criteria;
 use super::events::{check_timeline, parse_events};
-use super::file::{Catalogue, File, ReplicationSection, TableSection, WorkloadSection};
+use super::file::{
+    Catalogue, FailoverSection, File, ReplicationSection, TableSection, WorkloadSection,
+};
 use super::limits::{MAX_DURATION, MAX_ITEM_BYTES, MAX_KEYS, MAX_RATE_PER_REGION, MAX_REGIONS};
 use super::model::{
-    Consistency, Event, KeyDistribution, Mix, Order, Replication, Scenario, Table, Workload,
+    Consistency, Event, Failover, KeyDistribution, Mix, Order, Replication, Scenario, Table,
+    Workload,
 };
 use super::units::duration_field;
 use crate::alarm::MetricName;
@@ -156,6 +159,10 @@ impl Scenario {
         let objectives = criteria::objectives(&file.objectives, &alarms)?;
         let invariants =
             criteria::invariants(&file.invariants, &workload.table, times.sample_interval)?;
+        let failover = file
+            .failover
+            .map(|f| failover(f, &workload.replicas, workload.external))
+            .transpose()?;
         Ok(Scenario {
             name: file.name,
             description: file.description,
@@ -179,8 +186,33 @@ impl Scenario {
             stop_conditions: file.stop_conditions,
             objectives,
             invariants,
+            failover,
         })
     }
+}
+
+/// `[failover]` checked: its regions the drill table's, its timings those
+/// a cluster file takes (`meridian_layout::failover`).
+fn failover(f: FailoverSection, replicas: &[String], external: bool) -> Result<Failover, String> {
+    if external {
+        return Err(
+            "failover: the section sends the drill's own workload through a simulated endpoint, and workload.external = true leaves the load to your application; it goes through the cluster file's [failover] endpoint".into(),
+        );
+    }
+    let known: Vec<&str> = replicas.iter().map(String::as_str).collect();
+    meridian_layout::failover::check_regions("failover", &f.regions, &known)?;
+    meridian_layout::failover::check_timing(
+        "failover",
+        f.interval_ms,
+        f.failure_threshold,
+        f.ttl_ms,
+    )?;
+    Ok(Failover {
+        regions: f.regions,
+        interval_ms: f.interval_ms,
+        failure_threshold: f.failure_threshold,
+        ttl_ms: f.ttl_ms,
+    })
 }
 
 /// The name becomes a directory name for the drill's output.

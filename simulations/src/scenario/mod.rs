@@ -34,8 +34,8 @@ pub use criteria::Objectives;
 pub use limits::*;
 pub use load::ScenarioError;
 pub use model::{
-    Capacity, Consistency, Durability, Event, KeyDistribution, Mix, Order, Replication, Scaling,
-    Scenario, Table, Workload,
+    Capacity, Consistency, Durability, Event, Failover, KeyDistribution, Mix, Order, Replication,
+    Scaling, Scenario, Table, Workload,
 };
 pub use units::{MAX_SKEW, parse_duration, parse_offset};
 
@@ -478,5 +478,57 @@ mod tests {
         );
         let err = Scenario::parse(&BASE.replace("keys = 50\n", ""), &BTreeMap::new()).unwrap_err();
         assert!(err.contains("workload.keys is required"), "{err}");
+    }
+
+    #[test]
+    fn a_failover_endpoint_takes_a_cluster_files_settings_and_limits() {
+        let f = parse("[failover]\nregions = [\"b\", \"a\"]\n").unwrap();
+        assert_eq!(
+            f.failover,
+            Some(Failover {
+                regions: vec!["b".into(), "a".into()],
+                interval_ms: 1_000,
+                failure_threshold: 3,
+                ttl_ms: 5_000,
+            })
+        );
+        for (section, wanted) in [
+            (
+                "regions = [\"a\"]",
+                "failover.regions needs at least 2 regions",
+            ),
+            (
+                "regions = [\"a\", \"z\"]",
+                "failover.regions names \"z\", which is no region here",
+            ),
+            (
+                "regions = [\"a\", \"b\"]\ninterval_ms = 50",
+                "failover.interval_ms must be between 100 and 60000",
+            ),
+            (
+                "regions = [\"a\", \"b\"]\nfailure_threshold = 0",
+                "failover.failure_threshold must be between 1 and 10",
+            ),
+            (
+                "regions = [\"a\", \"b\"]\nlisten = \"x\"",
+                "unknown field `listen`",
+            ),
+        ] {
+            let err = parse(&format!("[failover]\n{section}\n")).unwrap_err();
+            assert!(err.contains(wanted), "wanted {wanted:?} in: {err}");
+        }
+        let external = BASE.replace(
+            "rate_per_region = 100\n        keys = 50\n        mix = { put = 1 }",
+            "table = \"orders\"\n        external = true",
+        );
+        let err = Scenario::parse(
+            &format!("{external}\n[failover]\nregions = [\"a\", \"b\"]\n"),
+            &BTreeMap::new(),
+        )
+        .unwrap_err();
+        assert!(
+            err.starts_with("failover: ") && err.contains("external"),
+            "{err}"
+        );
     }
 }

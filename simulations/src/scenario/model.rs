@@ -58,6 +58,20 @@ pub struct Scenario {
     pub objectives: Objectives,
     /// What the application's data must hold (`[[invariant]]`).
     pub invariants: Vec<Invariant>,
+    /// A failover endpoint in front of the regions (`[failover]`).
+    pub failover: Option<Failover>,
+}
+
+/// A failover endpoint a simulated drill models, as `meridian up` serves
+/// one: the workload of its home (the first of `regions`) is sent to the
+/// region it forwards to, which moves on health checks, as a Route 53
+/// failover record moves (docs/failover.md).
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Failover {
+    pub regions: Vec<String>,
+    pub interval_ms: u64,
+    pub failure_threshold: u32,
+    pub ttl_ms: u64,
 }
 
 /// How durable an acknowledged write is in the drill's regions, as a

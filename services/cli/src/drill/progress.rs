@@ -66,13 +66,19 @@ pub fn lines(p: &Progress) -> Vec<Json> {
 }
 
 /// What the drill judges by the application, as it judges it: the alarms
-/// that change state, the invariants violated, a stop condition's stop
-/// and the objectives failed, each said on a line of its own while the
-/// drill runs (the final report gives them all again).
+/// that change state, the invariants violated, a stop condition's stop,
+/// a simulated failover endpoint's moves and the objectives failed, each
+/// said on a line of its own while the drill runs (the final report gives
+/// them all again).
 pub fn judged(p: &Progress) -> impl Iterator<Item = &EventMark> {
     p.events
         .iter()
-        .filter(|e| matches!(e.action.as_str(), "alarm" | "invariant" | "stop"))
+        .filter(|e| {
+            matches!(
+                e.action.as_str(),
+                "alarm" | "invariant" | "stop" | "failover"
+            )
+        })
         .chain(&p.judged)
 }
 
