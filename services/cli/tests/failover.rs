@@ -60,26 +60,9 @@ async fn status(api: &ControlApi) -> Json {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn the_failover_endpoint_moves_on_a_crash_accounts_for_writes_and_comes_back_when_asked() {
     let c = cluster(false);
-    let (file, listen) = with_failover_endpoint(&c);
+    let (file, endpoint, api, _up) = up_with_failover_endpoint(&c).await;
     let dirs: Vec<_> = REGIONS.iter().map(|r| file.data_dir.join(r)).collect();
     let [home, next, _] = REGIONS;
-    let endpoint = listen.to_string();
-    let api = ControlApi::new(format!("127.0.0.1:{}", c.api));
-
-    let _up = Daemon::start(
-        &["up", "--no-dashboard"],
-        &c.config,
-        c.dir.path().join("up.log"),
-    );
-    poll("the failover endpoint's health checks to start", || async {
-        api.failover()
-            .await
-            .ok()
-            .flatten()
-            .is_some_and(|s| s["armed"] == true)
-    })
-    .await;
-    create_kvs(&c.grpc).await;
 
     // Writes through the endpoint land in the home region.
     for i in 0..5 {
@@ -147,10 +130,35 @@ async fn the_failover_endpoint_moves_on_a_crash_accounts_for_writes_and_comes_ba
     }
 }
 
+/// `meridian up` of `c` with a failover endpoint, once its health checks
+/// have begun and table `kvs` is in every region: the cluster file, the
+/// endpoint's address, the control API and the running daemon.
+pub(crate) async fn up_with_failover_endpoint(
+    c: &Cluster,
+) -> (ClusterFile, String, ControlApi, Daemon) {
+    let (file, listen) = with_failover_endpoint(c);
+    let api = ControlApi::new(format!("127.0.0.1:{}", c.api));
+    let up = Daemon::start(
+        &["up", "--no-dashboard"],
+        &c.config,
+        c.dir.path().join("up.log"),
+    );
+    poll("the failover endpoint's health checks to start", || async {
+        api.failover()
+            .await
+            .ok()
+            .flatten()
+            .is_some_and(|s| s["armed"] == true)
+    })
+    .await;
+    create_kvs(&c.grpc).await;
+    (file, listen.to_string(), api, up)
+}
+
 /// The cluster file of `c` with a DynamoDB endpoint per region and a
 /// failover endpoint over them on a port of its own, written back; and
 /// where the failover endpoint listens.
-pub(crate) fn with_failover_endpoint(c: &Cluster) -> (ClusterFile, std::net::SocketAddr) {
+fn with_failover_endpoint(c: &Cluster) -> (ClusterFile, std::net::SocketAddr) {
     let (mut file, listen) = with_dynamo_ports(c);
     let mut section = FailoverSection::new(listen, REGIONS.iter().map(|r| r.to_string()).collect());
     section.interval_ms = INTERVAL_MS;

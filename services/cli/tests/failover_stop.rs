@@ -14,12 +14,11 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::time::{Duration, Instant};
 
-use meridian_cluster::ControlApi;
 use serde_json::Value as Json;
 
-use crate::common::{create_kvs, poll};
-use crate::failover::{put, with_failover_endpoint};
-use crate::up::{Daemon, REGIONS, cluster};
+use crate::common::poll;
+use crate::failover::{put, up_with_failover_endpoint};
+use crate::up::{REGIONS, cluster};
 
 /// The template: replication of `kvs` paused at eu-west-1 for two
 /// minutes, stopped by the alarm `endpoint-failures`.
@@ -76,24 +75,8 @@ fn has_event(lines: &[Json], prefix: &str) -> bool {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn an_fis_experiment_stops_within_one_period_of_the_failover_endpoints_alarm() {
     let c = cluster(false);
-    let (_, listen) = with_failover_endpoint(&c);
+    let (_, endpoint, api, _up) = up_with_failover_endpoint(&c).await;
     let [home, ..] = REGIONS;
-    let endpoint = listen.to_string();
-    let api = ControlApi::new(format!("127.0.0.1:{}", c.api));
-    let _up = Daemon::start(
-        &["up", "--no-dashboard"],
-        &c.config,
-        c.dir.path().join("up.log"),
-    );
-    poll("the failover endpoint's health checks to start", || async {
-        api.failover()
-            .await
-            .ok()
-            .flatten()
-            .is_some_and(|s| s["armed"] == true)
-    })
-    .await;
-    create_kvs(&c.grpc).await;
 
     let dir = c.dir.path();
     std::fs::write(dir.join("template.json"), TEMPLATE).unwrap();

@@ -264,8 +264,9 @@ fn a_stop_condition_on_the_failover_endpoints_alarm_stops_a_simulated_drill() {
 }
 
 /// Without the stop condition, the endpoint moves r2's workload to r1
-/// within threshold × interval + TTL of the crash (plus a round), the
-/// failures stop there, and its alarm goes back to OK.
+/// within threshold × interval + TTL of the crash; the requests it could
+/// not forward meanwhile fail at once, as the real endpoint's 503s do,
+/// and stop with the move; its alarm goes back to OK.
 #[test]
 fn a_simulated_failover_endpoint_moves_the_workload_and_the_failures_stop() {
     let report = run(&scenario("", ENDPOINT), 5);
