@@ -10,6 +10,7 @@
 mod common;
 mod up;
 
+mod cluster_alarms;
 mod conformance;
 mod dashboard_standalone;
 mod discovery;

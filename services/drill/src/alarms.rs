@@ -76,19 +76,20 @@ pub(crate) struct Alarms {
     watches: Vec<Watch>,
     stop_conditions: Vec<String>,
     last: Totals,
-    /// Whose throttles `ThrottledRequests` counts.
-    throttles: Throttles,
+    /// Whose requests the request metrics count.
+    requests: Requests,
     /// The failover endpoint is simulated (`[failover]`): its counts are
     /// the drill's own, read at every sample interval like the drill's
     /// requests, not only when a status sample comes.
     endpoint_counted: bool,
 }
 
-/// Whose throttled requests `ThrottledRequests` counts: a drill's own
-/// requests, or (a cluster file's alarms, which no drill's requests feed)
-/// the regions' DynamoDB endpoints' answers.
+/// Whose requests `FailedRequests`, `ErrorRate` and `ThrottledRequests`
+/// count: a drill's own, or (a cluster file's alarms, which no drill's
+/// requests feed) what the regions' DynamoDB endpoints answered, a
+/// request failed when it was a user error, a system error or a throttle.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub(crate) enum Throttles {
+pub(crate) enum Requests {
     Drill,
     Regions,
 }
@@ -96,11 +97,7 @@ pub(crate) enum Throttles {
 impl Alarms {
     /// `None` when the scenario declares no alarm.
     pub(crate) fn new(scenario: &Scenario) -> Option<Alarms> {
-        let mut alarms = Alarms::of(
-            &scenario.alarms,
-            &scenario.stop_conditions,
-            Throttles::Drill,
-        )?;
+        let mut alarms = Alarms::of(&scenario.alarms, &scenario.stop_conditions, Requests::Drill)?;
         alarms.endpoint_counted = scenario.failover.is_some();
         Some(alarms)
     }
@@ -111,7 +108,7 @@ impl Alarms {
     pub(crate) fn of(
         alarms: &[Alarm],
         stop_conditions: &[String],
-        throttles: Throttles,
+        requests: Requests,
     ) -> Option<Alarms> {
         if alarms.is_empty() {
             return None;
@@ -120,7 +117,7 @@ impl Alarms {
             watches: alarms.iter().cloned().map(Watch::new).collect(),
             stop_conditions: stop_conditions.to_vec(),
             last: Totals::default(),
-            throttles,
+            requests,
             endpoint_counted: false,
         })
     }
@@ -145,8 +142,9 @@ impl Alarms {
     /// read at every sample interval, not only with a sample's rows.
     fn counted(&self, m: MetricName) -> bool {
         match m {
-            MetricName::FailedRequests | MetricName::ErrorRate => true,
-            MetricName::ThrottledRequests => self.throttles == Throttles::Drill,
+            MetricName::FailedRequests | MetricName::ErrorRate | MetricName::ThrottledRequests => {
+                self.requests == Requests::Drill
+            }
             m if m.failover_endpoints() => self.endpoint_counted,
             _ => false,
         }
@@ -196,6 +194,12 @@ impl Alarms {
     }
 }
 
+/// A region's answers that failed the request: user and system errors
+/// and throttles (a failed condition is an answer the client asked for).
+fn failed(c: &pb::RequestCounts) -> u64 {
+    c.user_errors + c.system_errors + c.throttled
+}
+
 /// The datapoint of alarm `a`'s metric at a sample: its rows for a link's
 /// metric and the regions' answers, else the difference of the counts
 /// since the previous sample. `None` where the metric had no value (no
@@ -239,11 +243,16 @@ fn datapoint(a: &Alarm, rows: Option<&SampleRows>, last: &Totals, now: &Totals) 
             let known: Vec<u64> = links.filter_map(|(_, _, s)| s.pending).collect();
             (!known.is_empty()).then(|| known.iter().sum::<u64>() as f64)
         }
+        MetricName::FailedRequests if rows.is_some() => answered(failed),
         MetricName::FailedRequests => Some(delta(|c| c.1) as f64),
         MetricName::ThrottledRequests if rows.is_some() => answered(|c| c.throttled),
         MetricName::ThrottledRequests => Some(delta(|c| c.2) as f64),
         MetricName::UserErrors => answered(|c| c.user_errors),
         MetricName::SystemErrors => answered(|c| c.system_errors),
+        MetricName::ErrorRate if rows.is_some() => {
+            let all = answered(|c| c.requests).filter(|n| *n > 0.0)?;
+            Some(answered(failed)? * 100.0 / all)
+        }
         MetricName::ErrorRate => {
             let (answered, failed) = (delta(|c| c.0), delta(|c| c.1));
             let all = answered + failed;
@@ -358,13 +367,18 @@ mod tests {
             requests: [("a".to_string(), (16, 3, 1)), ("b".to_string(), (20, 0, 0))].into(),
             failover: Some(endpoint(9, 104, 1_000_000)),
         };
-        assert_eq!(dp(FailedRequests, None, None, &before, &after), Some(2.0));
-        // A drill's throttles are its own counts, read without rows.
-        let counted = |m, region| datapoint(&watch(m, region, None).alarm, None, &before, &after);
-        assert_eq!(counted(ThrottledRequests, None), Some(1.0));
-        assert_eq!(counted(ThrottledRequests, Some("b")), Some(0.0));
-        assert_eq!(dp(ErrorRate, Some("a"), None, &before, &after), Some(25.0));
-        assert_eq!(dp(ErrorRate, None, None, &after, &after), None);
+        // A drill's request metrics are its own counts, read without rows.
+        let counted = |m, region, last: &Totals, now: &Totals| {
+            datapoint(&watch(m, region, None).alarm, None, last, now)
+        };
+        assert_eq!(counted(FailedRequests, None, &before, &after), Some(2.0));
+        assert_eq!(counted(ThrottledRequests, None, &before, &after), Some(1.0));
+        assert_eq!(
+            counted(ThrottledRequests, Some("b"), &before, &after),
+            Some(0.0)
+        );
+        assert_eq!(counted(ErrorRate, Some("a"), &before, &after), Some(25.0));
+        assert_eq!(counted(ErrorRate, None, &after, &after), None);
         assert_eq!(
             dp(FailoverFailedRequests, None, None, &before, &after),
             Some(5.0)
@@ -383,16 +397,23 @@ mod tests {
             Some(4.0),
             "a cluster's alarm counts the regions' throttles"
         );
+        // a: 1 + 0 + 3 of 10, b: 2 + 2 + 1 of 10.
+        assert_eq!(
+            datapoint(&a(FailedRequests), Some(&r), &none, &none),
+            Some(9.0)
+        );
+        assert_eq!(datapoint(&a(ErrorRate), Some(&r), &none, &none), Some(45.0));
     }
 
     #[test]
-    fn throttles_are_the_drills_own_in_a_drill_and_the_regions_in_a_cluster() {
+    fn requests_are_the_drills_own_in_a_drill_and_the_regions_in_a_cluster() {
         let alarm = watch(MetricName::ThrottledRequests, None, None).alarm;
-        let drill = Alarms::of(std::slice::from_ref(&alarm), &[], Throttles::Drill).unwrap();
-        let cluster = Alarms::of(&[alarm], &[], Throttles::Regions).unwrap();
+        let drill = Alarms::of(std::slice::from_ref(&alarm), &[], Requests::Drill).unwrap();
+        let cluster = Alarms::of(&[alarm], &[], Requests::Regions).unwrap();
         assert!(drill.counted(MetricName::ThrottledRequests));
         assert!(!cluster.counted(MetricName::ThrottledRequests));
         assert!(!cluster.counted(MetricName::UserErrors));
-        assert!(cluster.counted(MetricName::FailedRequests));
+        assert!(!cluster.counted(MetricName::FailedRequests));
+        assert!(drill.counted(MetricName::ErrorRate));
     }
 }

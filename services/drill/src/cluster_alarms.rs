@@ -21,7 +21,7 @@ use serde_json::{Value as Json, json};
 use tokio::time::Instant;
 use tonic::transport::Channel;
 
-use crate::alarms::{Alarms, FailoverCounts, Throttles, Totals};
+use crate::alarms::{Alarms, FailoverCounts, Requests, Totals};
 use crate::collect::{Sample, Series};
 
 /// What CloudWatch gives an alarm's reason before its first evaluation.
@@ -45,7 +45,7 @@ impl ClusterAlarms {
     /// `None` when the file declares no alarm; an error names the field
     /// of one that is wrong ([`ClusterFile::checked_alarms`]).
     pub fn new(file: &ClusterFile) -> Result<Option<ClusterAlarms>, String> {
-        let Some(alarms) = Alarms::of(&file.checked_alarms()?, &[], Throttles::Regions) else {
+        let Some(alarms) = Alarms::of(&file.checked_alarms()?, &[], Requests::Regions) else {
             return Ok(None);
         };
         Ok(Some(ClusterAlarms {

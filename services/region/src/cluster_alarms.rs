@@ -8,7 +8,7 @@
 
 use std::time::Duration;
 
-use meridian_scenario::alarm::{Alarm, MetricName};
+use meridian_scenario::alarm::Alarm;
 
 use crate::ClusterFile;
 
@@ -18,34 +18,25 @@ pub const ALARM_SAMPLE_INTERVAL: Duration = Duration::from_secs(1);
 
 impl ClusterFile {
     /// The file's alarms, checked: each field as a scenario's, and the
-    /// metric one a cluster has. `FailedRequests` and `ErrorRate` count a
-    /// drill's own requests, which a cluster under `meridian up` does not
-    /// make (its `ThrottledRequests`, `UserErrors` and `SystemErrors` are
-    /// the regions' DynamoDB endpoints' answers); the failover endpoint's
-    /// metrics need the failover endpoint; and the states are served on
-    /// the control API, so alarms need `[netsim]`.
+    /// metric one a cluster has. A cluster under `meridian up` makes no
+    /// requests of its own: its request metrics (`FailedRequests`,
+    /// `ErrorRate`, `ThrottledRequests`, `UserErrors`, `SystemErrors`)
+    /// count what the regions' DynamoDB endpoints answered; the failover
+    /// endpoint's metrics need the failover endpoint; and the states are
+    /// served on the control API, so alarms need `[netsim]`.
     pub fn checked_alarms(&self) -> Result<Vec<Alarm>, String> {
         let alarms = meridian_scenario::scenario::criteria::alarms(
             &self.alarms,
             &self.region_names(),
             ALARM_SAMPLE_INTERVAL,
         )?;
-        for (i, a) in alarms.iter().enumerate() {
-            match a.metric {
-                MetricName::FailedRequests | MetricName::ErrorRate => {
-                    return Err(format!(
-                        "alarm[{i}].metric: {} counts a drill's own requests, and a cluster makes none; watch the regions' UserErrors, SystemErrors or ThrottledRequests",
-                        a.metric.as_str()
-                    ));
-                }
-                m if m.failover_endpoints() && self.failover.is_none() => {
-                    return Err(format!(
-                        "alarm[{i}].metric: {} is the failover endpoint's, and this file has no [failover] section (docs/failover.md)",
-                        m.as_str()
-                    ));
-                }
-                _ => {}
-            }
+        if self.failover.is_none()
+            && let Some(i) = alarms.iter().position(|a| a.metric.failover_endpoints())
+        {
+            return Err(format!(
+                "alarm[{i}].metric: {} is the failover endpoint's, and this file has no [failover] section (docs/failover.md)",
+                alarms[i].metric.as_str()
+            ));
         }
         if !alarms.is_empty() && self.netsim.is_none() {
             return Err(

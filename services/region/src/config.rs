@@ -974,12 +974,6 @@ mod tests {
             ),
             (
                 ALARM
-                    .replace("ReplicationLatency", "ErrorRate")
-                    .replace("receiving_region = \"b\"\n", ""),
-                "alarm[0].metric: ErrorRate counts a drill's own requests",
-            ),
-            (
-                ALARM
                     .replace("ReplicationLatency", "FailoverFailedRequests")
                     .replace("region = \"a\"\nreceiving_region = \"b\"\n", ""),
                 "alarm[0].metric: FailoverFailedRequests is the failover endpoint's",
@@ -1004,7 +998,13 @@ mod tests {
             "{err}"
         );
         // The regions' answers are a cluster's to watch, a region's or all.
-        for metric in ["UserErrors", "SystemErrors", "ThrottledRequests"] {
+        for metric in [
+            "UserErrors",
+            "SystemErrors",
+            "ThrottledRequests",
+            "FailedRequests",
+            "ErrorRate",
+        ] {
             let text = ALARM
                 .replace("ReplicationLatency", metric)
                 .replace("receiving_region = \"b\"\n", "");

@@ -153,7 +153,7 @@ mod tests {
             ),
             (
                 |f| f.regions.push("zz".into()),
-                "\"zz\", which is no [[region]]",
+                "\"zz\", which is no region here",
             ),
             (|f| f.regions.push("a".into()), "lists a twice"),
             (
