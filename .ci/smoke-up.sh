@@ -437,6 +437,16 @@ assert w["acked"] > 0, w
 PY
 }
 own_app_drill game-day 22 simulations/own-app/game-day.toml
+# Its `app-errors` alarm watches ErrorRate, which with your application's
+# load is what the regions' DynamoDB endpoints answered it: evaluated on
+# the application's requests, and OK (the example application errs not).
+python3 - "$work/game-day/report.json" <<'PY' \
+    || { cat "$work/game-day.log"; echo "game-day's app-errors alarm was not evaluated on the regions' answers" >&2; exit 1; }
+import json, sys
+alarm = next(a for a in json.load(open(sys.argv[1]))["alarms"] if a["name"] == "app-errors")
+assert any(v is not None for _, v in alarm["periods"]), alarm
+assert [t["to"] for t in alarm["transitions"]][:1] == ["OK"], alarm
+PY
 own_app_drill fis-up 20 simulations/fis/pause-replication.json --time-scale 60
 echo "smoke: drills of your own application ok"
 

@@ -85,9 +85,10 @@ pub(crate) struct Alarms {
 }
 
 /// Whose requests `FailedRequests`, `ErrorRate` and `ThrottledRequests`
-/// count: a drill's own, or (a cluster file's alarms, which no drill's
-/// requests feed) what the regions' DynamoDB endpoints answered, a
-/// request failed when it was a user error, a system error or a throttle.
+/// count: a drill's own, or (a cluster file's alarms and a drill of your
+/// application, which no drill's requests feed) what the regions' DynamoDB
+/// endpoints answered, a request failed when it was a user error, a system
+/// error or a throttle.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub(crate) enum Requests {
     Drill,
@@ -97,7 +98,12 @@ pub(crate) enum Requests {
 impl Alarms {
     /// `None` when the scenario declares no alarm.
     pub(crate) fn new(scenario: &Scenario) -> Option<Alarms> {
-        let mut alarms = Alarms::of(&scenario.alarms, &scenario.stop_conditions, Requests::Drill)?;
+        // The application's load is seen as the regions answered it.
+        let requests = match scenario.workload.external {
+            true => Requests::Regions,
+            false => Requests::Drill,
+        };
+        let mut alarms = Alarms::of(&scenario.alarms, &scenario.stop_conditions, requests)?;
         alarms.endpoint_counted = scenario.failover.is_some();
         Some(alarms)
     }

@@ -368,6 +368,9 @@ fn the_game_day_of_your_own_application_loads_as_external() {
     assert_eq!(scenario.workload.rate_per_region, 0);
     assert_eq!(scenario.events.len(), 3);
     assert_eq!(scenario.stop_conditions, vec!["backlog".to_string()]);
+    // Its ErrorRate is what the regions answered the application.
+    let alarms: Vec<&str> = scenario.alarms.iter().map(|a| a.name.as_str()).collect();
+    assert_eq!(alarms, ["backlog", "app-errors"]);
     let names: Vec<&str> = scenario
         .invariants
         .iter()

@@ -19,7 +19,6 @@ use super::model::{
     Workload,
 };
 use super::units::duration_field;
-use crate::alarm::MetricName;
 
 #[derive(Debug, thiserror::Error)]
 pub enum ScenarioError {
@@ -140,21 +139,6 @@ impl Scenario {
             .collect();
         check_timeline(&events, &regions, &holders)?;
         let alarms = criteria::alarms(&file.alarms, &regions, times.sample_interval)?;
-        if workload.external
-            && let Some(i) = alarms.iter().position(|a| {
-                matches!(
-                    a.metric,
-                    MetricName::FailedRequests
-                        | MetricName::ErrorRate
-                        | MetricName::ThrottledRequests
-                )
-            })
-        {
-            return Err(format!(
-                "alarm[{i}].metric: {} counts the drill's own requests, and workload.external = true leaves the load to your application; watch the failover endpoint's FailoverFailedRequests or the regions' UserErrors and SystemErrors",
-                alarms[i].metric.as_str()
-            ));
-        }
         criteria::named_alarms("stop_conditions", &file.stop_conditions, &alarms)?;
         let objectives = criteria::objectives(&file.objectives, &alarms)?;
         let invariants =
