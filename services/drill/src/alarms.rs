@@ -13,6 +13,7 @@ use meridian_scenario::alarm::{Alarm, AlarmReport, AlarmState, MetricName, Trans
 use meridian_scenario::scenario::Scenario;
 
 use crate::collect::SampleRows;
+use crate::endpoint::FailoverCounts;
 use crate::traffic::Tally;
 
 /// The drill's request counts at a sample, per region: (answered,
@@ -40,28 +41,6 @@ pub(crate) struct Totals {
     pub(crate) requests: Counts,
     /// The failover endpoint's counts, where its record is read.
     pub(crate) failover: Option<FailoverCounts>,
-}
-
-/// The failover endpoint's requests so far, from its record
-/// (`GET /meridian/failover`, docs/failover.md).
-#[derive(Clone, Copy, Debug, Default, PartialEq)]
-pub(crate) struct FailoverCounts {
-    pub(crate) forwarded: u64,
-    pub(crate) failed: u64,
-    /// The time the forwarded requests took, summed, µs.
-    pub(crate) latency_us: u64,
-}
-
-impl FailoverCounts {
-    /// The counts of a record; `None` for one without them.
-    pub(crate) fn of(record: &serde_json::Value) -> Option<FailoverCounts> {
-        let r = &record["requests"];
-        Some(FailoverCounts {
-            forwarded: r["forwarded"].as_u64()?,
-            failed: r["failed"].as_u64()?,
-            latency_us: r["latency_us"].as_u64()?,
-        })
-    }
 }
 
 /// An alarm that went to ALARM and is a stop condition.

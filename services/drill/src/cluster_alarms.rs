@@ -21,8 +21,9 @@ use serde_json::{Value as Json, json};
 use tokio::time::Instant;
 use tonic::transport::Channel;
 
-use crate::alarms::{Alarms, FailoverCounts, Requests, Totals};
+use crate::alarms::{Alarms, Requests, Totals};
 use crate::collect::{Sample, Series};
+use crate::endpoint::FailoverCounts;
 
 /// What CloudWatch gives an alarm's reason before its first evaluation.
 const INITIAL_REASON: &str = "Unchecked: Initial alarm creation";

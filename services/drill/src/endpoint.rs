@@ -14,7 +14,27 @@ use std::collections::BTreeSet;
 use meridian_cluster::failover::decide::{Decided, Router, Settings};
 use meridian_scenario::scenario::Failover;
 
-use crate::alarms::FailoverCounts;
+/// The failover endpoint's requests so far, from its record
+/// (`GET /meridian/failover`, docs/failover.md).
+#[derive(Clone, Copy, Debug, Default, PartialEq)]
+pub(crate) struct FailoverCounts {
+    pub(crate) forwarded: u64,
+    pub(crate) failed: u64,
+    /// The time the forwarded requests took, summed, µs.
+    pub(crate) latency_us: u64,
+}
+
+impl FailoverCounts {
+    /// The counts of a record; `None` for one without them.
+    pub(crate) fn of(record: &serde_json::Value) -> Option<FailoverCounts> {
+        let r = &record["requests"];
+        Some(FailoverCounts {
+            forwarded: r["forwarded"].as_u64()?,
+            failed: r["failed"].as_u64()?,
+            latency_us: r["latency_us"].as_u64()?,
+        })
+    }
+}
 
 /// The endpoint's state in a simulated drill.
 pub(crate) struct SimEndpoint {

@@ -14,8 +14,9 @@ use meridian_scenario::report::{EventMark, ExperimentReport, Report};
 use meridian_scenario::scenario::{Action, Scenario};
 use tokio::time::Instant;
 
-use crate::alarms::{Alarms, Counts, FailoverCounts, Stop, Totals};
+use crate::alarms::{Alarms, Counts, Stop, Totals};
 use crate::collect::{Sample, SampleRows};
+use crate::endpoint::FailoverCounts;
 use crate::invariants::Invariants;
 use crate::target::{Faults, Mode, RegionTarget};
 use crate::traffic::{Tally, lock};
