@@ -84,6 +84,10 @@ impl Alarms {
         };
         let mut alarms = Alarms::of(&scenario.alarms, &scenario.stop_conditions, requests)?;
         alarms.endpoint_counted = scenario.failover.is_some();
+        if alarms.endpoint_counted {
+            // A simulated endpoint counts from zero with the drill.
+            alarms.last.failover = Some(FailoverCounts::default());
+        }
         Some(alarms)
     }
 
@@ -109,6 +113,13 @@ impl Alarms {
 
     pub(crate) fn watches(&self) -> &[Watch] {
         &self.watches
+    }
+
+    /// The failover endpoint's counts as evaluation begins, which its
+    /// datapoints count from (a record read as the drill began, or
+    /// nothing counted yet).
+    pub(crate) fn failover_from(&mut self, counts: Option<FailoverCounts>) {
+        self.last.failover = counts;
     }
 
     /// Forgets what only a report reads ([`Watch::forget_history`]).
@@ -161,7 +172,9 @@ impl Alarms {
         if rows.is_none() {
             self.last.requests = totals.requests;
         }
-        if rows.is_none() == self.endpoint_counted {
+        // A record that could not be read leaves the last one standing,
+        // so what failed meanwhile counts at the next read.
+        if rows.is_none() == self.endpoint_counted && totals.failover.is_some() {
             self.last.failover = totals.failover;
         }
         let stop = changes
@@ -212,14 +225,7 @@ fn datapoint(a: &Alarm, rows: Option<&SampleRows>, last: &Totals, now: &Totals) 
         counts.peek()?;
         Some(counts.map(|(_, c)| f(c)).sum::<u64>() as f64)
     };
-    let failover = now.failover.map(|n| {
-        let l = last.failover.unwrap_or(n);
-        (
-            n.failed.saturating_sub(l.failed),
-            n.forwarded.saturating_sub(l.forwarded),
-            n.latency_us.saturating_sub(l.latency_us),
-        )
-    });
+    let failover = now.failover.map(|n| n.since(last.failover));
     match a.metric {
         MetricName::ReplicationLatency => links
             .filter_map(|(_, _, s)| s.max_ms)
@@ -243,10 +249,10 @@ fn datapoint(a: &Alarm, rows: Option<&SampleRows>, last: &Totals, now: &Totals) 
             let all = answered + failed;
             (all > 0).then(|| failed as f64 * 100.0 / all as f64)
         }
-        MetricName::FailoverFailedRequests => failover.map(|(failed, _, _)| failed as f64),
-        MetricName::FailoverLatency => {
-            failover.and_then(|(_, n, us)| (n > 0).then(|| us as f64 / n as f64 / 1_000.0))
-        }
+        MetricName::FailoverFailedRequests => failover.map(|d| d.failed as f64),
+        MetricName::FailoverLatency => failover.and_then(|d| {
+            (d.forwarded > 0).then(|| d.latency_us as f64 / d.forwarded as f64 / 1_000.0)
+        }),
     }
 }
 

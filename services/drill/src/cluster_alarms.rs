@@ -76,7 +76,9 @@ impl ClusterAlarms {
             failover: failover.and_then(FailoverCounts::of),
         };
         let Some(series) = self.series.as_mut() else {
+            // The first sample is where counting starts.
             self.series = Some(Series::since(&self.names, &sample));
+            self.alarms.failover_from(totals.failover);
             return Vec::new();
         };
         let rows = series.push(&sample);

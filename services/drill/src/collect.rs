@@ -213,18 +213,23 @@ impl Series {
     }
 }
 
-/// A region's answers between two samples: all of `now` where there is
-/// no earlier sample, or where the counts went back (the region restarted
-/// and counts from zero again).
+/// A region's answers between two samples: none at its first (where its
+/// counting starts: a region that did not answer the baseline, then does,
+/// brings nothing it answered before the drill), and all of `now` where a
+/// count went back (the region restarted and counts from zero again).
 fn answers_since(before: Option<pb::RequestCounts>, now: pb::RequestCounts) -> pb::RequestCounts {
-    match before {
-        Some(b) if b.requests <= now.requests => pb::RequestCounts {
-            requests: now.requests - b.requests,
-            user_errors: now.user_errors.saturating_sub(b.user_errors),
-            system_errors: now.system_errors.saturating_sub(b.system_errors),
-            throttled: now.throttled.saturating_sub(b.throttled),
-        },
-        _ => now,
+    let Some(b) = before else {
+        return pb::RequestCounts::default();
+    };
+    let fields = |c: &pb::RequestCounts| [c.requests, c.user_errors, c.system_errors, c.throttled];
+    if fields(&b).iter().zip(fields(&now)).any(|(b, n)| *b > n) {
+        return now;
+    }
+    pb::RequestCounts {
+        requests: now.requests - b.requests,
+        user_errors: now.user_errors - b.user_errors,
+        system_errors: now.system_errors - b.system_errors,
+        throttled: now.throttled - b.throttled,
     }
 }
 
@@ -620,5 +625,19 @@ mod tests {
         assert_eq!(ab(&from_start).latency.count, 930);
         assert_eq!(ab(&from_start).paused_skipped, 45);
         assert_eq!(from_start.conflict_series[0].by_region["b"], 9);
+    }
+
+    #[test]
+    fn a_regions_answers_count_from_its_first_sample_and_again_after_a_restart() {
+        let c = |requests, user_errors| pb::RequestCounts {
+            requests,
+            user_errors,
+            ..Default::default()
+        };
+        assert_eq!(answers_since(None, c(500, 40)), c(0, 0));
+        assert_eq!(answers_since(Some(c(500, 40)), c(520, 43)), c(20, 3));
+        assert_eq!(answers_since(Some(c(500, 40)), c(7, 2)), c(7, 2));
+        // Any count going back is a restart, not only the requests'.
+        assert_eq!(answers_since(Some(c(500, 40)), c(600, 1)), c(600, 1));
     }
 }

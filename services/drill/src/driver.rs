@@ -113,6 +113,9 @@ pub async fn drive<F: Faults>(
         .failover_record()
         .await
         .map(|record| (record, unix_micros_now() / 1_000));
+    if let Some((record, _)) = &failover {
+        run.experiment.failover_from(Some(record));
+    }
     let (stop, workers) = run.start_workload(seed);
     let orders = Orders::start(scenario, regions);
     run.workload(faults, progress).await;
@@ -402,6 +405,9 @@ impl<'a> Run<'a> {
             while next_event < scenario.events.len()
                 && self.start + scenario.events[next_event].at <= now
             {
+                let at_ms = scenario.events[next_event].at.as_millis() as u64;
+                let rounds = self.experiment.failover_rounds(at_ms, &self.tally);
+                self.marks.extend(rounds);
                 self.event(&scenario.events[next_event].action, faults)
                     .await;
                 next_event += 1;
@@ -418,7 +424,7 @@ impl<'a> Run<'a> {
             if now >= end {
                 break;
             }
-            let moves = self.experiment.failover_rounds(self.start, &self.tally);
+            let moves = self.experiment.failover_rounds(self.ms_now(), &self.tally);
             self.marks.extend(moves);
             if now >= next_sample {
                 self.read_recorded().await;

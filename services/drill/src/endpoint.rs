@@ -25,6 +25,27 @@ pub(crate) struct FailoverCounts {
 }
 
 impl FailoverCounts {
+    /// What was counted since `before`: nothing when there is no
+    /// `before` (this read is where counting starts), and the whole of
+    /// `self` where a count went back, the endpoint having started afresh.
+    pub(crate) fn since(self, before: Option<FailoverCounts>) -> FailoverCounts {
+        match before {
+            None => FailoverCounts::default(),
+            Some(b)
+                if b.forwarded <= self.forwarded
+                    && b.failed <= self.failed
+                    && b.latency_us <= self.latency_us =>
+            {
+                FailoverCounts {
+                    forwarded: self.forwarded - b.forwarded,
+                    failed: self.failed - b.failed,
+                    latency_us: self.latency_us - b.latency_us,
+                }
+            }
+            _ => self,
+        }
+    }
+
     /// The counts of a record; `None` for one without them.
     pub(crate) fn of(record: &serde_json::Value) -> Option<FailoverCounts> {
         let r = &record["requests"];
@@ -210,6 +231,19 @@ mod tests {
         let moves = e.advance(12_000, &b_back);
         assert_eq!(moves.len(), 1, "{moves:?}");
         assert_eq!((moves[0].0, e.active()), (12_000, "b"));
+    }
+
+    #[test]
+    fn counts_since_a_read_start_there_and_again_after_a_restart() {
+        let c = |forwarded, failed, latency_us| FailoverCounts {
+            forwarded,
+            failed,
+            latency_us,
+        };
+        assert_eq!(c(5, 2, 100).since(None), c(0, 0, 0));
+        assert_eq!(c(5, 2, 100).since(Some(c(3, 1, 40))), c(2, 1, 60));
+        // Counts that went back: the endpoint started afresh.
+        assert_eq!(c(1, 4, 10).since(Some(c(3, 1, 40))), c(1, 4, 10));
     }
 
     #[test]

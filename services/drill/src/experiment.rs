@@ -120,6 +120,14 @@ impl Experiment {
         }
     }
 
+    /// The failover endpoint's record as the drill began: its alarms
+    /// count from there.
+    pub(crate) fn failover_from(&mut self, record: Option<&serde_json::Value>) {
+        if let Some(a) = self.alarms.as_mut() {
+            a.failover_from(record.and_then(FailoverCounts::of));
+        }
+    }
+
     /// The regions crashed now, which answer no health check.
     pub(crate) fn crashed(&self) -> std::collections::BTreeSet<String> {
         self.active
@@ -275,7 +283,8 @@ impl Experiment {
         let mut tick = self.alarms.is_some().then(Instant::now);
         let mut marks = Vec::new();
         loop {
-            marks.extend(self.failover_rounds(start, tally));
+            let now_ms = Instant::now().duration_since(start).as_millis() as u64;
+            marks.extend(self.failover_rounds(now_ms, tally));
             if let Some(at) = tick.as_mut().filter(|at| **at <= Instant::now()) {
                 let totals = {
                     let t = lock(tally);
@@ -307,12 +316,12 @@ impl Experiment {
         }
     }
 
-    /// The simulated failover endpoint's health rounds due by now, the
-    /// crashed regions not answering; each move it made, as a timeline
-    /// entry. Run beside a status sample too, which a crashed region holds
-    /// up: the endpoint's rounds never wait for one.
-    pub(crate) fn failover_rounds(&self, start: Instant, tally: &Mutex<Tally>) -> Vec<EventMark> {
-        let now_ms = Instant::now().duration_since(start).as_millis() as u64;
+    /// The simulated failover endpoint's health rounds due by `now_ms`,
+    /// the crashed regions not answering; each move it made, as a timeline
+    /// entry. Run before each event (a round due with it sees the regions
+    /// as they were before it) and beside a status sample, which a crashed
+    /// region holds up: the endpoint's rounds never wait for one.
+    pub(crate) fn failover_rounds(&self, now_ms: u64, tally: &Mutex<Tally>) -> Vec<EventMark> {
         let down = self.crashed();
         let moves = match lock(tally).endpoint.as_mut() {
             Some(e) => e.advance(now_ms, &down),

@@ -202,9 +202,9 @@ pub(crate) async fn region_workload(
                     (counter, item_bytes, expires),
                     history.then_some(&mut calls),
                 );
-                let result = tokio::time::timeout(REQUEST_TIMEOUT, request)
-                    .await
-                    .unwrap_or(Err(Fail::Unknown));
+                let answer = tokio::time::timeout(REQUEST_TIMEOUT, request).await;
+                let timed_out = answer.is_err();
+                let result = answer.unwrap_or(Err(Fail::Unknown));
                 let completed = clock.micros_since_start();
                 let mut t = lock(&tally);
                 if let Some(h) = t.history.as_mut().filter(|_| !calls.is_empty()) {
@@ -220,10 +220,11 @@ pub(crate) async fn region_workload(
                 t.attempted += 1;
                 t.in_flight -= 1;
                 if via_endpoint && let Some(e) = t.endpoint.as_mut() {
-                    // The endpoint could not forward it: its region did
-                    // not answer. Any answer, a refusal too, was forwarded.
-                    let answered = !matches!(result, Err(Fail::Unknown));
-                    e.count(answered, completed.saturating_sub(invoked));
+                    // Any answer of the region, an error too, was
+                    // forwarded; none within the timeout (its region went
+                    // down with the request in flight) was not, as the
+                    // real endpoint's forward that times out.
+                    e.count(!timed_out, completed.saturating_sub(invoked));
                 }
                 t.settle(&op, &region, &table, result, fence);
                 drop(permit);

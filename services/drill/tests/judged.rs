@@ -278,19 +278,32 @@ fn a_simulated_failover_endpoint_moves_the_workload_and_the_failures_stop() {
     assert!(
         moved
             .label
-            .starts_with("failover endpoint moved r2 → r1 (health: first failed check at 1000 ms"),
+            .starts_with("failover endpoint moved r2 → r1 (health: first failed check at 1200 ms"),
         "{}",
         moved.label
     );
-    // The crash at 1 s, as a round of checks: the checks at 1 and 1.2 s
-    // fail, declaring r2 unhealthy; the TTL ends at 1.7 s.
-    assert_eq!(moved.at_ms, 1_700, "{moved:?}");
+    // The crash at 1 s comes with a round of checks, which sees r2 as it
+    // was before it; the checks at 1.2 and 1.4 s fail, declaring r2
+    // unhealthy; the TTL ends at 1.9 s.
+    assert_eq!(moved.at_ms, 1_900, "{moved:?}");
     let endpoint = report.alarms.iter().find(|a| a.name == "endpoint").unwrap();
+    // r2's workload, 60 requests a second, failed at the endpoint from
+    // the crash to the move (0.9 s), and not after.
     let failed: f64 = endpoint.periods.iter().filter_map(|(_, v)| *v).sum();
-    let served = &report.workload.by_region;
-    eprintln!(
-        "endpoint failed {failed}; acknowledged by region {served:?}; {:?}",
+    assert!((52.0..=56.0).contains(&failed), "{:?}", endpoint.periods);
+    assert!(
+        endpoint
+            .periods
+            .iter()
+            .filter(|(end, _)| *end > 2_000)
+            .all(|(_, v)| *v == Some(0.0)),
+        "{:?}",
         endpoint.periods
     );
+    let states: Vec<&str> = endpoint.transitions.iter().map(|t| t.to.as_str()).collect();
+    assert_eq!(states, ["OK", "ALARM", "OK"], "{:?}", endpoint.transitions);
+    // r1 served its own workload and, from the move, r2's.
+    let served = &report.workload.by_region;
+    assert!(served["r1"] > served["r3"] + 100, "{served:?}");
     assert!(report.verdict.ok, "{:?}", report.verdict.problems);
 }

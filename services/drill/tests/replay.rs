@@ -176,10 +176,6 @@ fn throttles_then_scales(report: &Report) {
     }
 }
 
-/// The failed-request alarm went to ALARM at the end of the first period
-/// whose failures crossed its threshold, and the experiment stopped at the
-/// sample that closed it, before the timeline's restart; the wind-down
-/// restarted eu-west-1, and every objective and check passed.
 /// The simulated failover endpoint moved us-east-1's clients within its
 /// bound (3 checks × 1 s + 5 s TTL) of the crash at 10 s; its alarm went
 /// to ALARM and back to OK in time; the stop condition on a stuck endpoint
@@ -219,6 +215,10 @@ fn moves_within_its_bound(report: &Report) {
     assert!(report.verdict.ok, "{:?}", report.verdict.problems);
 }
 
+/// The failed-request alarm went to ALARM at the end of the first period
+/// whose failures crossed its threshold, and the experiment stopped at the
+/// sample that closed it, before the timeline's restart; the wind-down
+/// restarted eu-west-1, and every objective and check passed.
 fn stops_on_its_alarm(report: &Report) {
     let e = report.experiment.as_ref().expect("an experiment");
     assert_eq!(

@@ -145,7 +145,7 @@ impl Scenario {
             criteria::invariants(&file.invariants, &workload.table, times.sample_interval)?;
         let failover = file
             .failover
-            .map(|f| failover(f, &workload.replicas, workload.external))
+            .map(|f| failover(f, &workload.replicas, workload.external, &events))
             .transpose()?;
         Ok(Scenario {
             name: file.name,
@@ -177,7 +177,12 @@ impl Scenario {
 
 /// `[failover]` checked: its regions the drill table's, its timings those
 /// a cluster file takes (`meridian_layout::failover`).
-fn failover(f: FailoverSection, replicas: &[String], external: bool) -> Result<Failover, String> {
+fn failover(
+    f: FailoverSection,
+    replicas: &[String],
+    external: bool,
+    events: &[Event],
+) -> Result<Failover, String> {
     if external {
         return Err(
             "failover: the section sends the drill's own workload through a simulated endpoint, and workload.external = true leaves the load to your application; it goes through the cluster file's [failover] endpoint".into(),
@@ -191,6 +196,15 @@ fn failover(f: FailoverSection, replicas: &[String], external: bool) -> Result<F
         f.failure_threshold,
         f.ttl_ms,
     )?;
+    let home = &f.regions[0];
+    if let Some(i) = events
+        .iter()
+        .position(|e| matches!(&e.action, Action::MoveTraffic { from, .. } if from == home))
+    {
+        return Err(format!(
+            "event[{i}]: move-traffic from {home}, whose workload goes through [failover]: the endpoint moves it"
+        ));
+    }
     Ok(Failover {
         regions: f.regions,
         interval_ms: f.interval_ms,

@@ -529,5 +529,11 @@ mod tests {
             err.starts_with("failover: ") && err.contains("external"),
             "{err}"
         );
+        let moved = "[failover]\nregions = [\"a\", \"b\"]\n[[event]]\nat = \"1s\"\naction = \"move-traffic\"\nfrom = \"a\"\nto = \"c\"\n";
+        let err = parse(moved).unwrap_err();
+        assert!(
+            err.contains("event[0]: move-traffic from a, whose workload goes through [failover]"),
+            "{err}"
+        );
     }
 }

@@ -5,7 +5,10 @@
 //! throttle ("A throttled request will result in an HTTP 400 status code.
 //! All such events are reflected in the ThrottledRequests metric, but not
 //! in the UserErrors metric"), `SystemErrors` every HTTP 500,
-//! `ThrottledRequests` every request refused for throughput. A region's status carries the counts
+//! `ThrottledRequests` every request refused for throughput. DynamoDB
+//! answers 400 and 500; the few plain HTTP answers of this endpoint (413
+//! for a body past its limit, 503 when it is overloaded) count as the
+//! 4xx or 5xx they are. A region's status carries the counts
 //! ([`Answers::to_pb`]) so a cluster's alarms, and a drill's against it,
 //! can watch the application's errors as CloudWatch would show them.
 
