@@ -1,6 +1,5 @@
 //! The DynamoDB endpoint's answers counted as CloudWatch counts them in
-//! its DynamoDB metrics (*DynamoDB metrics and dimensions*,
-//! https://docs.aws.amazon.com/amazondynamodb/latest/developerguide/metrics-dimensions.html):
+//! its DynamoDB metrics ([DynamoDB metrics and dimensions](https://docs.aws.amazon.com/amazondynamodb/latest/developerguide/metrics-dimensions.html)):
 //! `UserErrors` is every HTTP 400 but a conditional check failed and a
 //! throttle ("A throttled request will result in an HTTP 400 status code.
 //! All such events are reflected in the ThrottledRequests metric, but not
