@@ -28,6 +28,7 @@ mod dynamodb_auth;
 mod global_lifecycle;
 mod health;
 mod hostile_peer;
+mod hot_partitions;
 #[path = "indexes/main.rs"]
 mod indexes;
 mod isolation;

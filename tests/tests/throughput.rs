@@ -220,7 +220,7 @@ async fn a_provisioned_table_spends_its_burst_then_throttles_with_its_reasons() 
 
 /// A put of about `kb` KB (`kb` write units) to `table`, item `pk`, with
 /// index key `g` when given.
-async fn put_sized(
+pub(crate) async fn put_sized(
     c: &Client,
     table: &str,
     pk: &str,
@@ -318,12 +318,12 @@ async fn a_hot_partition_key_is_throttled_on_demand_while_other_partitions_go_on
             "arn:aws:dynamodb:us-east-1:000000000000:table/hot".to_string()
         )]
     );
-    // A key of another partition (placed by its key's DynamoDB JSON, as
-    // the endpoint places it) is written.
-    let hot = partition_of(br#"{"S":"hot"}"#, ON_DEMAND_PARTITIONS);
+    // A key of another partition (placed by its key's encoding, as the
+    // endpoint places it: a string's bytes) is written.
+    let hot = partition_of(b"hot", ON_DEMAND_PARTITIONS);
     let cold = (0..)
         .map(|i| format!("cold{i}"))
-        .find(|k| partition_of(format!(r#"{{"S":"{k}"}}"#).as_bytes(), ON_DEMAND_PARTITIONS) != hot)
+        .find(|k| partition_of(k.as_bytes(), ON_DEMAND_PARTITIONS) != hot)
         .unwrap();
     put_sized(&db, "hot", &cold, None, 390)
         .await

@@ -146,8 +146,11 @@ pub fn partitions(billing: Billing) -> u32 {
     }
 }
 
-/// The partition among `n` that holds partition key value `key` (any
-/// stable encoding of it): FNV-1a, so every region and run agrees.
+/// The partition among `n` that holds partition key value `key`, given as
+/// its order-preserving encoding (`crate::key::EncodedKey::partition`), so
+/// a client's request and a peer's replicated write of one item land in
+/// the same partition, and `1` and `1.0` are one number: FNV-1a, so every
+/// region and run agrees.
 pub fn partition_of(key: &[u8], n: u32) -> u32 {
     let mut h: u64 = 0xcbf2_9ce4_8422_2325;
     for b in key {

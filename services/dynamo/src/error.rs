@@ -416,6 +416,9 @@ pub enum CancelReason<'a> {
     ConditionalCheckFailed { item: Option<&'a Item> },
     /// Its own data is invalid, with DynamoDB's message.
     ValidationError(&'a str),
+    /// A spent bucket holds it (`crate::throttle`): the code and message
+    /// DynamoDB gives.
+    Throttled(&'static str, &'static str),
 }
 
 impl CancelReason<'_> {
@@ -424,6 +427,7 @@ impl CancelReason<'_> {
             CancelReason::None => "None",
             CancelReason::ConditionalCheckFailed { .. } => "ConditionalCheckFailed",
             CancelReason::ValidationError(_) => "ValidationError",
+            CancelReason::Throttled(code, _) => code,
         }
     }
 
@@ -438,7 +442,7 @@ impl CancelReason<'_> {
                     o.insert("Item".into(), Json::Object(item_to_json(item)));
                 }
             }
-            CancelReason::ValidationError(m) => {
+            CancelReason::ValidationError(m) | CancelReason::Throttled(_, m) => {
                 o.insert("Message".into(), json!(m));
             }
         }

@@ -414,6 +414,29 @@ impl Listing {
     }
 }
 
+/// The equalities of a Query's key condition, by attribute name, as
+/// metering reads them to place the Query in its partition
+/// (`crate::throttle`); none when the condition does not parse (the
+/// Query refuses it).
+pub(crate) fn key_equalities(r: Req<'_>) -> Vec<(String, AttrValue)> {
+    let conds = match r.opt_str("KeyConditionExpression") {
+        Ok(Some(text)) => Exprs::of(r)
+            .ok()
+            .and_then(|mut ex| ex.key_conditions(text).ok())
+            .and_then(Result::ok),
+        Ok(None) => legacy::key_conditions(r).ok().flatten(),
+        Err(_) => None,
+    };
+    conds
+        .into_iter()
+        .flatten()
+        .filter_map(|c| match c {
+            SortKeyCondition::Eq(name, v) => Some((name, v)),
+            _ => None,
+        })
+        .collect()
+}
+
 pub async fn query(front: &Front, req: &Request) -> ApiResult<Json> {
     let (ops, r) = (&front.ops, req.body());
     let table = r.table_name()?;

@@ -42,6 +42,9 @@ pub(crate) struct Named {
     pub index: Option<String>,
     /// The throughput it draws on, for a data-plane request.
     pub access: Option<Access>,
+    /// Its place in the first list on its member's path (a transaction's
+    /// action in `TransactItems`), if the path has one.
+    pub at: Option<usize>,
 }
 
 impl Request {
@@ -72,13 +75,14 @@ impl Request {
         let mut names = Vec::new();
         let mut renamed = Vec::new();
         for m in members.iter().filter(|m| m.op == op) {
-            let mut found = |given: &str| -> ApiResult<Option<String>> {
+            let mut found = |given: &str, at: Option<usize>| -> ApiResult<Option<String>> {
                 let mut name = |table: String, index: Option<String>, access| {
                     names.push(Named {
                         kind: m.kind,
                         table,
                         index,
                         access,
+                        at,
                     });
                 };
                 if m.arn {
@@ -114,7 +118,7 @@ impl Request {
                 }
                 Ok(None)
             };
-            walk(&mut body, m.path, &mut found, &mut renamed)?;
+            walk(&mut body, m.path, None, &mut found, &mut renamed)?;
         }
         // An index is of the table the request names.
         if let Some(table) = body.get("TableName").and_then(Json::as_str) {
@@ -162,6 +166,25 @@ impl Request {
     #[cfg(test)]
     pub(crate) fn names(&self) -> &[Named] {
         &self.names
+    }
+
+    /// The table of each of a transaction's actions, by the action's place
+    /// in `TransactItems`, as the request named it.
+    pub(crate) fn actions(&self) -> impl Iterator<Item = (usize, &str)> {
+        self.names
+            .iter()
+            .filter(|n| n.kind == Kind::Table)
+            .filter_map(|n| Some((n.at?, n.table.as_str())))
+    }
+
+    /// The tables the request names outside any list (its `TableName`, a
+    /// batch's `RequestItems` keys), by name, each with the access it
+    /// draws on.
+    pub(crate) fn drawing_tables(&self) -> impl Iterator<Item = (&str, Access)> {
+        self.names
+            .iter()
+            .filter(|n| n.kind == Kind::Table && n.at.is_none())
+            .filter_map(|n| Some((n.table.as_str(), n.access?)))
     }
 
     /// The tables the caller's account must own for the request to be
@@ -222,17 +245,20 @@ impl Request {
     }
 }
 
-/// What [`walk`] calls on each string it reaches: its replacement, if any.
-type Found<'a> = dyn FnMut(&str) -> ApiResult<Option<String>> + 'a;
+/// What [`walk`] calls on each string it reaches, with its place in the
+/// first list on the way: its replacement, if any.
+type Found<'a> = dyn FnMut(&str, Option<usize>) -> ApiResult<Option<String>> + 'a;
 
 /// Calls `found` on every string `path` (as [`Member::path`] writes it)
 /// reaches in `obj`, and puts back the replacement it gives; a map's key
 /// replaced is recorded in `renamed` (the replacement, then the key as
 /// given). What is not there, or not of the shape the path says, is
-/// passed over: the operation refuses it.
+/// passed over: the operation refuses it. `at` is the place in the first
+/// list walked through so far.
 fn walk(
     obj: &mut Map<String, Json>,
     path: &str,
+    at: Option<usize>,
     found: &mut Found<'_>,
     renamed: &mut Vec<(String, String)>,
 ) -> ApiResult<()> {
@@ -260,14 +286,15 @@ fn walk(
             _ if list => Vec::new(),
             one => vec![one],
         };
-        for value in each {
+        for (i, value) in each.into_iter().enumerate() {
+            let at = if list { at.or(Some(i)) } else { at };
             match (rest, value) {
                 (None, Json::String(s)) => {
-                    if let Some(new) = found(s)? {
+                    if let Some(new) = found(s, at)? {
                         *s = new;
                     }
                 }
-                (Some(rest), Json::Object(o)) => walk(o, rest, found, renamed)?,
+                (Some(rest), Json::Object(o)) => walk(o, rest, at, found, renamed)?,
                 _ => {}
             }
         }
@@ -283,7 +310,9 @@ fn rename_keys(
     renamed: &mut Vec<(String, String)>,
 ) -> ApiResult<()> {
     for given in map.keys().cloned().collect::<Vec<_>>() {
-        let Some(name) = found(&given)? else { continue };
+        let Some(name) = found(&given, None)? else {
+            continue;
+        };
         if map.contains_key(&name) {
             return Err(ApiError::validation(
                 "Provided list of item keys contains duplicates",

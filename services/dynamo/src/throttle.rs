@@ -22,16 +22,44 @@ use meridian_region::ops::RegionHandle;
 use serde_json::{Map, Value as Json, json};
 
 use crate::arn::{index_arn, table_arn};
-use crate::error::{ApiError, ApiResult, Kind};
+use crate::error::{ApiError, ApiResult, CancelReason, Kind};
 use crate::request::{Operation, Request};
+
+mod placement;
+
+use placement::At;
 
 /// What [`begin`] left for [`finish`].
 pub(crate) struct Metered {
-    touches: Vec<Resource>,
+    /// The buckets the request draws on, each with its share of what its
+    /// table's `ConsumedCapacity` says: the whole for a table's or an
+    /// index's, the part of the items placed there for a partition's.
+    touches: Vec<(Resource, f64)>,
     /// Whether the client asked for `ConsumedCapacity` (else it is left out).
     asked: bool,
-    /// A batch's requests of throttled tables, for its `Unprocessed…`.
+    /// A batch's requests held back by spent buckets, for its
+    /// `Unprocessed…`.
     held: Option<(&'static str, Map<String, Json>)>,
+}
+
+/// One item of the request, placed: its table, access, place in the
+/// request and partition (`None` when the request does not give its key).
+struct Item {
+    table: String,
+    op: Op,
+    at: At,
+    partition: Option<Resource>,
+}
+
+impl Item {
+    /// Whether a spent bucket `r` holds this item back: its partition, or
+    /// its table's (or a global index's written with it) for its access.
+    fn held_by(&self, r: &Resource) -> bool {
+        match r.partition {
+            Some(_) => self.partition.as_ref() == Some(r),
+            None => r.table == self.table && r.op == self.op,
+        }
+    }
 }
 
 /// What one request reads or writes, as metered: a read of a local
@@ -46,27 +74,22 @@ async fn resolve(ops: &RegionHandle, mut t: Resource) -> ApiResult<Resource> {
     Ok(t)
 }
 
-/// Admits the request, or refuses it; makes the endpoint compute its
-/// `ConsumedCapacity`, and holds back a batch's requests of throttled
-/// tables.
-///
-/// A request draws on each table's (or read index's) bucket; a write also
-/// on each of its table's provisioned global indexes, whose spent write
-/// units throttle the table's writes as DynamoDB's do; a request of one
-/// item also on its partition's ceiling, in either billing mode.
-pub(crate) async fn begin(ops: &RegionHandle, req: &mut Request) -> ApiResult<Option<Metered>> {
+/// The table and index buckets a request draws on: each table's (or read
+/// index's), and for a write each of its table's provisioned global
+/// indexes, whose spent write units throttle the table's writes as
+/// DynamoDB's do.
+async fn buckets(ops: &RegionHandle, req: &mut Request) -> ApiResult<Option<Vec<Resource>>> {
     let Some(found) = req.touches() else {
         return Ok(None);
     };
-    let mut touches: Vec<Resource> = Vec::with_capacity(found.len());
+    let mut out: Vec<Resource> = Vec::with_capacity(found.len());
     let mut add = |t: Resource| {
-        if !touches.contains(&t) {
-            touches.push(t);
+        if !out.contains(&t) {
+            out.push(t);
         }
     };
     for (table, index, op) in found {
-        let t = resolve(ops, Resource::of(table.clone(), index, op)).await?;
-        add(t);
+        add(resolve(ops, Resource::of(table.clone(), index, op)).await?);
         if op == Op::Write {
             // A put whose item lacks an index's key is not written to
             // the index; any other write may change or remove an entry.
@@ -80,48 +103,91 @@ pub(crate) async fn begin(ops: &RegionHandle, req: &mut Request) -> ApiResult<Op
                 }
             }
         }
-        if let Some(member) = req.op.one_item() {
-            let body = req.body_mut();
-            let key_of = |name: &str| {
-                body.get(member)
-                    .and_then(|m| m.get(name))
-                    .and_then(|v| serde_json::to_vec(v).ok())
-            };
-            if let Some(p) = ops.capacity_partition(&table, key_of).await? {
-                add(Resource {
-                    partition: Some(p),
-                    ..Resource::of(table.clone(), None, op)
-                });
+    }
+    Ok(Some(out))
+}
+
+/// The items of `req` (`placement::items`), each in its table's partition.
+async fn place(ops: &RegionHandle, req: &Request, query_index: bool) -> ApiResult<Vec<Item>> {
+    let placed = placement::items(req, query_index);
+    let mut out: Vec<Item> = placed
+        .iter()
+        .map(|p| Item {
+            table: p.table.to_string(),
+            op: p.op,
+            at: p.at.clone(),
+            partition: None,
+        })
+        .collect();
+    let mut tables: Vec<&str> = Vec::new();
+    for t in placed.iter().map(|p| p.table) {
+        if !tables.contains(&t) {
+            tables.push(t);
+        }
+    }
+    for table in tables {
+        let of: Vec<usize> = (0..placed.len())
+            .filter(|&i| placed[i].table == table)
+            .collect();
+        let keys = |attr: &_| of.iter().map(|&i| placed[i].key.encoded(attr)).collect();
+        let Some(partitions) = ops.capacity_partitions(table, keys).await? else {
+            continue;
+        };
+        for (&i, p) in of.iter().zip(partitions) {
+            out[i].partition = p.map(|p| Resource {
+                partition: Some(p),
+                ..Resource::of(table, None, placed[i].op)
+            });
+        }
+    }
+    Ok(out)
+}
+
+/// Admits the request, or refuses it; makes the endpoint compute its
+/// `ConsumedCapacity`, and holds back a batch's requests that spent
+/// buckets hold.
+///
+/// A request draws on its tables' and indexes' buckets ([`buckets`]) and
+/// each item it names by its key on its partition's ceiling, in either
+/// billing mode ([`place`]). A spent bucket refuses a request of one item
+/// or key, a Scan and a PartiQL statement whole; a batch gives back the
+/// requests it holds in `Unprocessed…` and is refused whole only when it
+/// holds them all, as BatchWriteItem's API reference says; a transaction
+/// is cancelled with each held action's reason.
+pub(crate) async fn begin(ops: &RegionHandle, req: &mut Request) -> ApiResult<Option<Metered>> {
+    let Some(buckets) = buckets(ops, req).await? else {
+        return Ok(None);
+    };
+    let query_index = req.op == Operation::Query && buckets.iter().any(|b| b.index.is_some());
+    let items = place(ops, req, query_index).await?;
+    let mut every: Vec<Resource> = buckets;
+    for p in items.iter().filter_map(|i| i.partition.clone()) {
+        if !every.contains(&p) {
+            every.push(p);
+        }
+    }
+    let mut spent = Vec::new();
+    for r in &every {
+        if !ops.capacity_admits(r).await? {
+            spent.push(r.clone());
+        }
+    }
+    let held: Vec<bool> = items
+        .iter()
+        .map(|i| spent.iter().any(|r| i.held_by(r)))
+        .collect();
+    let mut kept = None;
+    if !spent.is_empty() {
+        let some_go = held.iter().any(|h| !h);
+        match req.op.unprocessed() {
+            Some(field) if some_go && held.iter().any(|h| *h) => {
+                kept = Some((field, hold(req.body_mut(), &items, &held)));
             }
+            _ if req.op.transaction() => return Err(cancelled(ops, req, &items, &spent).await?),
+            _ => return Err(refusal(ops, &spent).await?),
         }
     }
-    let mut throttled = Vec::new();
-    for t in &touches {
-        if !ops.capacity_admits(t).await? && !throttled.contains(t) {
-            throttled.push(t.clone());
-        }
-    }
-    let batch = req.op.unprocessed();
     let map = req.body_mut();
-    let mut held = None;
-    if !throttled.is_empty() {
-        // Refused whole only when every table has a throttled bucket.
-        let every = touches
-            .iter()
-            .all(|t| throttled.iter().any(|x: &Resource| x.table == t.table));
-        match (batch, map.get_mut("RequestItems")) {
-            (Some(field), Some(Json::Object(items))) if !every => {
-                let mut out = Map::new();
-                for t in &throttled {
-                    if let Some(v) = items.remove(&t.table) {
-                        out.insert(t.table.clone(), v);
-                    }
-                }
-                held = Some((field, out));
-            }
-            _ => return Err(refusal(ops, &throttled).await?),
-        }
-    }
     let asked = !matches!(
         map.get("ReturnConsumedCapacity").and_then(Json::as_str),
         None | Some("NONE")
@@ -129,15 +195,109 @@ pub(crate) async fn begin(ops: &RegionHandle, req: &mut Request) -> ApiResult<Op
     if !asked {
         map.insert("ReturnConsumedCapacity".into(), json!("TOTAL"));
     }
-    let touches = touches
-        .into_iter()
-        .filter(|t| !throttled.contains(t))
-        .collect();
     Ok(Some(Metered {
-        touches,
+        touches: shares(every, &spent, &items, &held),
         asked,
-        held,
+        held: kept,
     }))
+}
+
+/// Each bucket that admitted the request with its share of its table's
+/// units: a partition's is the part of its table's items (of its access)
+/// that went ahead placed in it; a table's or index's the whole.
+fn shares(
+    every: Vec<Resource>,
+    spent: &[Resource],
+    items: &[Item],
+    held: &[bool],
+) -> Vec<(Resource, f64)> {
+    let going = || items.iter().zip(held).filter(|(_, h)| !**h).map(|(i, _)| i);
+    every
+        .into_iter()
+        .filter(|r| !spent.contains(r))
+        .map(|r| {
+            let share = match r.partition {
+                None => 1.0,
+                Some(_) => {
+                    let of_table = going().filter(|i| i.table == r.table && i.op == r.op);
+                    let all = of_table.clone().count();
+                    let here = of_table
+                        .filter(|i| i.partition.as_ref() == Some(&r))
+                        .count();
+                    here as f64 / all.max(1) as f64
+                }
+            };
+            (r, share)
+        })
+        .collect()
+}
+
+/// Takes a batch's held requests out of its `RequestItems`, as its
+/// `Unprocessed…` gives them back: a write request as sent, keys with
+/// their table's other members.
+fn hold(body: &mut Map<String, Json>, items: &[Item], held: &[bool]) -> Map<String, Json> {
+    let mut out = Map::new();
+    let Some(Json::Object(request)) = body.get_mut("RequestItems") else {
+        return out;
+    };
+    let mut tables: Vec<&str> = Vec::new();
+    for t in items.iter().map(|i| i.table.as_str()) {
+        if !tables.contains(&t) {
+            tables.push(t);
+        }
+    }
+    for table in tables {
+        let places: Vec<usize> = items
+            .iter()
+            .zip(held)
+            .filter(|(i, h)| **h && i.table == table)
+            .filter_map(|(i, _)| match i.at {
+                At::Batch(n) => Some(n),
+                _ => None,
+            })
+            .collect();
+        if places.is_empty() {
+            continue;
+        }
+        let Some(entry) = request.get_mut(table) else {
+            continue;
+        };
+        let (list, rest) = match entry {
+            Json::Array(list) => (list, None),
+            Json::Object(o) => {
+                let rest: Map<String, Json> = o
+                    .iter()
+                    .filter(|(k, _)| *k != "Keys")
+                    .map(|(k, v)| (k.clone(), v.clone()))
+                    .collect();
+                match o.get_mut("Keys") {
+                    Some(Json::Array(keys)) => (keys, Some(rest)),
+                    _ => continue,
+                }
+            }
+            _ => continue,
+        };
+        let mut taken = Vec::new();
+        for n in places.iter().rev() {
+            if *n < list.len() {
+                taken.push(list.remove(*n));
+            }
+        }
+        taken.reverse();
+        let empty = list.is_empty();
+        let given = match rest {
+            None => Json::Array(taken),
+            Some(mut rest) => {
+                rest.insert("Keys".into(), Json::Array(taken));
+                Json::Object(rest)
+            }
+        };
+        out.insert(table.to_string(), given);
+        if empty {
+            request.remove(table);
+        }
+    }
+    out
 }
 
 /// Charges what the request consumed and gives the answer back as the
@@ -152,7 +312,7 @@ pub(crate) async fn finish(ops: &RegionHandle, m: Metered, mut answer: Json) -> 
         let Some(table) = c["TableName"].as_str() else {
             continue;
         };
-        for t in m.touches.iter().filter(|t| t.table == table) {
+        for (t, share) in m.touches.iter().filter(|(t, _)| t.table == table) {
             // A transaction splits its units into reads and writes; any
             // other request is all of one kind, its touch's.
             let split = match t.op {
@@ -167,7 +327,7 @@ pub(crate) async fn finish(ops: &RegionHandle, m: Metered, mut answer: Json) -> 
                 "CapacityUnits"
             };
             let units = c.get(field).and_then(Json::as_f64).unwrap_or(0.0);
-            ops.capacity_charge(t, units).await?;
+            ops.capacity_charge(t, units * share).await?;
         }
     }
     if !m.asked
@@ -180,19 +340,49 @@ pub(crate) async fn finish(ops: &RegionHandle, m: Metered, mut answer: Json) -> 
     {
         let slot = o.entry(field).or_insert_with(|| json!({}));
         if let Some(slot) = slot.as_object_mut() {
-            slot.extend(held);
+            for (table, given) in held {
+                merge(slot.entry(table).or_insert(Json::Null), given);
+            }
         }
     }
     Ok(answer)
 }
 
+/// Adds held requests to what the operation itself left unprocessed of
+/// their table.
+fn merge(slot: &mut Json, held: Json) {
+    match (slot, held) {
+        (Json::Array(mine), Json::Array(more)) => mine.extend(more),
+        (Json::Object(mine), Json::Object(mut more)) => {
+            if let (Some(Json::Array(keys)), Some(Json::Array(extra))) =
+                (mine.get_mut("Keys"), more.remove("Keys"))
+            {
+                keys.extend(extra);
+            }
+        }
+        (slot, held) => *slot = held,
+    }
+}
+
 /// Charges the write units a refused write consumed all the same (a failed
 /// conditional write) to what it writes.
 pub(crate) async fn charge_refused(ops: &RegionHandle, m: Metered, units: f64) -> ApiResult<()> {
-    for t in m.touches.iter().filter(|t| t.op == Op::Write) {
-        ops.capacity_charge(t, units).await?;
+    for (t, share) in m.touches.iter().filter(|(t, _)| t.op == Op::Write) {
+        ops.capacity_charge(t, units * share).await?;
     }
     Ok(())
+}
+
+/// What kind of limit spent bucket `r` is, and whether its table is on
+/// demand (its throttles are then `ThrottlingException`s).
+async fn limit_of(ops: &RegionHandle, r: &Resource) -> ApiResult<(bool, Limit)> {
+    let on_demand = ops.capacity_on_demand(&r.table).await?;
+    let limit = match r.partition {
+        Some(_) => Limit::KeyRange,
+        None if on_demand => Limit::MaxOnDemand,
+        None => Limit::Provisioned,
+    };
+    Ok((on_demand, limit))
 }
 
 /// DynamoDB's refusal of requests whose buckets are spent: a provisioned
@@ -212,26 +402,16 @@ async fn refusal(ops: &RegionHandle, throttled: &[Resource]) -> ApiResult<ApiErr
             Some(i) => index_arn(&table, i),
             None => table,
         };
-        let table_on_demand = ops.capacity_on_demand(&t.table).await?;
+        let (table_on_demand, limit) = limit_of(ops, t).await?;
         on_demand &= table_on_demand;
-        let limit = match t.partition {
-            Some(_) => Limit::KeyRange,
-            None if table_on_demand => {
-                most = true;
-                Limit::MaxOnDemand
-            }
-            None => Limit::Provisioned,
-        };
+        most |= limit == Limit::MaxOnDemand;
         reasons
             .push(json!({"reason": reason(t.index.is_some(), t.op, limit), "resource": resource}));
     }
     let mut e = match (on_demand, most) {
         (true, true) => ApiError::new(Kind::Throttling, MAX_ON_DEMAND_THROTTLED),
         (true, false) => ApiError::new(Kind::Throttling, ON_DEMAND_THROTTLED),
-        (false, _) => ApiError::new(
-            Kind::ProvisionedThroughputExceeded,
-            "The level of configured provisioned throughput for the table was exceeded. Consider increasing your provisioning level with the UpdateTable API.",
-        ),
+        (false, _) => ApiError::new(Kind::ProvisionedThroughputExceeded, PROVISIONED_THROTTLED),
     };
     // botocore's model spells the member `throttlingReasons` in a
     // ThrottlingException and `ThrottlingReasons` in the others.
@@ -243,6 +423,72 @@ async fn refusal(ops: &RegionHandle, throttled: &[Resource]) -> ApiResult<ApiErr
     e.extra.insert(member.into(), Json::Array(reasons));
     Ok(e)
 }
+
+/// A transaction some of whose actions spent buckets hold: DynamoDB
+/// cancels it ("There is insufficient provisioned capacity for the
+/// transaction to be completed", *TransactionCanceledException*) with
+/// each held action's reason, `ProvisionedThroughputExceeded` on a
+/// provisioned table, `ThrottlingError` on an on-demand one, in the
+/// messages the API reference's cancellation reasons give, and `None` for
+/// the others. An action whose key the request does not give is placed by
+/// its table only.
+async fn cancelled(
+    ops: &RegionHandle,
+    req: &Request,
+    items: &[Item],
+    spent: &[Resource],
+) -> ApiResult<ApiError> {
+    let actions = req
+        .body()
+        .0
+        .get("TransactItems")
+        .and_then(Json::as_array)
+        .map_or(0, Vec::len);
+    let mut reasons = vec![CancelReason::None; actions];
+    for (n, table) in req.actions() {
+        let by = items
+            .iter()
+            .find(|i| i.at == At::Action(n))
+            .map(|i| spent.iter().find(|r| i.held_by(r)))
+            .unwrap_or_else(|| {
+                spent
+                    .iter()
+                    .find(|r| r.partition.is_none() && r.table == table)
+            });
+        let (Some(r), Some(slot)) = (by, reasons.get_mut(n)) else {
+            continue;
+        };
+        let (on_demand, limit) = limit_of(ops, r).await?;
+        *slot = match (on_demand, limit, r.index.is_some()) {
+            (_, Limit::MaxOnDemand, _) => {
+                CancelReason::Throttled("ThrottlingError", MAX_ON_DEMAND_THROTTLED)
+            }
+            (true, _, true) => {
+                CancelReason::Throttled("ThrottlingError", ON_DEMAND_INDEX_THROTTLED)
+            }
+            (true, _, false) => CancelReason::Throttled("ThrottlingError", ON_DEMAND_THROTTLED),
+            (false, _, true) => CancelReason::Throttled(
+                "ProvisionedThroughputExceeded",
+                PROVISIONED_INDEX_THROTTLED,
+            ),
+            (false, _, false) => {
+                CancelReason::Throttled("ProvisionedThroughputExceeded", PROVISIONED_THROTTLED)
+            }
+        };
+    }
+    Ok(crate::error::cancelled(&reasons))
+}
+
+/// DynamoDB's message when a provisioned table's units are spent.
+const PROVISIONED_THROTTLED: &str = "The level of configured provisioned throughput for the table was exceeded. Consider increasing your provisioning level with the UpdateTable API.";
+
+/// DynamoDB's message, in a cancelled transaction's reasons, when a
+/// provisioned global index's units are spent.
+const PROVISIONED_INDEX_THROTTLED: &str = "The level of configured provisioned throughput for one or more global secondary indexes of the table was exceeded. Consider increasing your provisioning level for the under-provisioned global secondary indexes with the UpdateTable API.";
+
+/// DynamoDB's message, in a cancelled transaction's reasons, when an
+/// on-demand global index is throttled.
+const ON_DEMAND_INDEX_THROTTLED: &str = "Throughput exceeds the current capacity for one or more global secondary indexes. DynamoDB is automatically scaling your index so please try again shortly.";
 
 /// Meridian's message when an on-demand table's most
 /// (`OnDemandThroughput`) throttles a request: AWS documents the reason

@@ -23,6 +23,7 @@ use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use meridian_core::index::Kind;
+use meridian_core::key::KeyAttr;
 use meridian_core::settings::{Billing, TableSettings};
 use meridian_core::throughput::{
     Bucket, Op, Rate, partition_of, partition_rate, partitions, rate, replicated_write_units,
@@ -202,21 +203,28 @@ impl Capacity {
         }))
     }
 
-    /// The partition of `table` that holds the item whose partition key
-    /// value `key_of` gives (asked with the key attribute's name); `None`
-    /// for an unknown table or a request without the key.
-    pub(crate) async fn partition(
+    /// The partitions of `table` that hold the items whose partition keys
+    /// `keys_of` gives, each as its encoding (`EncodedKey::partition`),
+    /// asked with the key attribute; `None` for an unknown table. A key it
+    /// cannot give (a request without it, a value of the wrong type) is
+    /// `None` in its place: the operation refuses it.
+    pub(crate) async fn partitions(
         &self,
         storage: &StoreBridge,
         table: &str,
-        key_of: impl FnOnce(&str) -> Option<Vec<u8>>,
-    ) -> Result<Option<u32>, BridgeError> {
+        keys_of: impl FnOnce(&KeyAttr) -> Vec<Option<Vec<u8>>>,
+    ) -> Result<Option<Vec<Option<u32>>>, BridgeError> {
         let Some(k) = self.known(storage, table).await? else {
             return Ok(None);
         };
         let (def, settings) = &*k;
-        Ok(key_of(&def.key_schema.partition.name)
-            .map(|key| partition_of(&key, partitions(settings.billing))))
+        let n = partitions(settings.billing);
+        Ok(Some(
+            keys_of(&def.key_schema.partition)
+                .into_iter()
+                .map(|key| key.map(|key| partition_of(&key, n)))
+                .collect(),
+        ))
     }
 
     /// `table`'s global indexes that have write units of their own here
@@ -376,10 +384,12 @@ impl Capacity {
     }
 
     /// The write units `entries` of a peer draw here: each replicated
-    /// write on its table, and on each global index it touches (one whose
-    /// key attributes the new image has, and every one for a delete, whose
-    /// old image is not known before it applies). Only provisioned tables
-    /// are counted; `skip` names tables whose entries are not applied.
+    /// write on its partition's ceiling, in either billing mode, as a
+    /// client's write of the item does; on its table, and on each global
+    /// index it touches (one whose key attributes the new image has, and
+    /// every one for a delete, whose old image is not known before it
+    /// applies), where those have a rate (provisioned units or an
+    /// on-demand most). `skip` names tables whose entries are not applied.
     pub(crate) async fn demand(
         &self,
         storage: &StoreBridge,
@@ -409,12 +419,19 @@ impl Capacity {
                 continue;
             };
             let (def, settings) = &*k;
+            let units = replicated_write_units(e.image.as_ref().map(Vec::len));
+            let partition = partition_of(&e.key.partition, partitions(settings.billing));
+            add(
+                Resource {
+                    partition: Some(partition),
+                    ..Resource::of(e.table.clone(), None, Op::Write)
+                },
+                units,
+            );
             if rate(def, settings, None, Op::Write, self.burst).is_none() {
                 continue;
             }
-            let table = Resource::of(e.table.clone(), None, Op::Write);
-            let units = replicated_write_units(e.image.as_ref().map(Vec::len));
-            add(table, units);
+            add(Resource::of(e.table.clone(), None, Op::Write), units);
             let globals: Vec<_> = def
                 .indexes
                 .iter()

@@ -441,15 +441,16 @@ impl RegionHandle {
         Ok(s.capacity.charge(&s.storage, r, units).await?)
     }
 
-    /// The partition of `table` holding the item whose partition key value
-    /// `key_of` gives, asked with the key attribute's name (`crate::capacity`).
-    pub async fn capacity_partition(
+    /// The partitions of `table` holding the items whose partition keys
+    /// `keys_of` gives, encoded, asked with the key attribute
+    /// (`crate::capacity`); `None` for a table unknown here.
+    pub async fn capacity_partitions(
         &self,
         table: &str,
-        key_of: impl FnOnce(&str) -> Option<Vec<u8>>,
-    ) -> Result<Option<u32>, OpError> {
+        keys_of: impl FnOnce(&meridian_core::key::KeyAttr) -> Vec<Option<Vec<u8>>>,
+    ) -> Result<Option<Vec<Option<u32>>>, OpError> {
         let s = &self.shared;
-        Ok(s.capacity.partition(&s.storage, table, key_of).await?)
+        Ok(s.capacity.partitions(&s.storage, table, keys_of).await?)
     }
 
     /// `table`'s global indexes with write units of their own, whose

@@ -405,7 +405,7 @@ impl InboundStream {
         let m = &shared.metrics;
         let units: f64 = demand
             .iter()
-            .filter(|(r, _)| r.index.is_none())
+            .filter(|(r, _)| r.index.is_none() && r.partition.is_none())
             .map(|(_, u)| u)
             .sum();
         m.replicated_write_units
