@@ -246,6 +246,7 @@ fn reasons_of(e: &PutItemError) -> Vec<(String, String)> {
     let reasons = match e {
         PutItemError::ProvisionedThroughputExceededException(p) => p.throttling_reasons(),
         PutItemError::ThrottlingException(t) => t.throttling_reasons(),
+        PutItemError::RequestLimitExceeded(r) => r.throttling_reasons(),
         other => panic!("not a throttle: {other:?}"),
     };
     reasons
@@ -433,5 +434,40 @@ async fn an_on_demand_tables_most_throttles_past_it_and_goes_when_removed() {
             .contains("MaxReadRequestUnits"),
         "{e:?}"
     );
+    c.shutdown().await;
+}
+
+/// The account's per-table quota on demand (*Service, account, and table
+/// quotas in Amazon DynamoDB*: 40,000 units a second each way by default),
+/// lowered in the cluster file (`table_quota_units`) to a rate a test
+/// reaches: past it an on-demand table is refused `RequestLimitExceeded`
+/// with the reason `TableWriteAccountLimitExceeded`, and a table with its
+/// own `OnDemandThroughput` is held to that instead.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_on_demand_table_past_the_accounts_per_table_quota_is_refused_request_limit_exceeded() {
+    let c = TestCluster::start_tuned(&REGIONS, |cfg| cfg.table_quota_units = 50).await;
+    let db = no_retry(c.dynamo_url(0));
+    create_table(&db, "quota", ("pk", ScalarAttributeType::S), None).await;
+    // Fifty write units a second with no burst: a put of 60 is admitted
+    // (the bucket was full), the next meets it in debt.
+    put_sized(&db, "quota", "a", None, 60)
+        .await
+        .expect("the first put");
+    let e = put_sized(&db, "quota", "b", None, 1)
+        .await
+        .expect_err("past the quota");
+    assert_eq!(e.code(), Some("RequestLimitExceeded"), "{e:?}");
+    assert!(e.message().unwrap_or_default().contains("quota"), "{e:?}");
+    assert_eq!(
+        reasons_of(&e),
+        [(
+            "TableWriteAccountLimitExceeded".to_string(),
+            "arn:aws:dynamodb:us-east-1:000000000000:table/quota".to_string()
+        )]
+    );
+    // Reads have their own quota.
+    get(&db, "quota", item([("pk", s("a"))]))
+        .await
+        .expect("a read while writes are past the quota");
     c.shutdown().await;
 }

@@ -8,9 +8,12 @@
 //!   minutes (300 seconds) of unused read and write capacity" (the
 //!   developer guide's *Burst capacity*; AWS's knowledge center on spiky
 //!   workloads). `ProvisionedThroughputExceeded`.
-//! - **On demand**: nothing is enforced. DynamoDB's per-table quota,
-//!   40,000 units a second each way (*Service quotas*), is above what a
-//!   region on one machine serves; docs/limits.md says so.
+//! - **On demand**: the table's most (`OnDemandThroughput`) where one is
+//!   set, `MaxOnDemandThroughputExceeded`; else the account's per-table
+//!   quota, 40,000 units a second each way by default (*Service quotas*),
+//!   `AccountLimitExceeded`. Both with no burst.
+//! - **A partition**, in either mode: 1,000 write and 3,000 read units a
+//!   second, `KeyRangeThroughputExceeded`.
 //!
 //! A bucket may go into debt: a request is admitted while its bucket holds
 //! anything and charged what it consumed once done (its size is known only
@@ -29,6 +32,31 @@ use crate::value::item_size;
 /// tasks without prior notice", *Burst capacity*).
 pub const BURST_SECONDS: u64 = 300;
 
+/// An on-demand table's or global index's most units a second each way
+/// where it sets none of its own: the account's per-table quota, "40,000
+/// read request units and 40,000 write request units" by default (*Service,
+/// account, and table quotas in Amazon DynamoDB*, *Throughput default
+/// quotas*). AWS raises it on request; a cluster may too
+/// (`table_quota_units`).
+pub const TABLE_QUOTA_UNITS: u64 = 40_000;
+
+/// What bounds a region's buckets besides each table's own settings.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Caps {
+    /// Seconds of unused provisioned units a bucket keeps.
+    pub burst: u64,
+    /// The account's per-table quota on demand, units a second each way.
+    pub table_quota: u64,
+}
+
+impl Caps {
+    /// DynamoDB's defaults.
+    pub const AWS: Caps = Caps {
+        burst: BURST_SECONDS,
+        table_quota: TABLE_QUOTA_UNITS,
+    };
+}
+
 /// Reads or writes.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord)]
 pub enum Op {
@@ -45,19 +73,20 @@ pub struct Rate {
 }
 
 /// The rate of `op` on `table` (`index`: one of its global secondary
-/// indexes) under `settings`, keeping `burst` seconds of unused units (at
-/// least one second's, so every request fits); `None` on demand, and for
-/// an index that has no units of its own (a local one, or one unknown).
-/// An on-demand table with a most for `op` (`OnDemandThroughput`) has that
-/// most a second, with no burst: "additional requests that would exceed
-/// the limit receive quick throttle responses" (*On-demand maximum
-/// throughput exceeded*).
+/// indexes) under `settings`, keeping `caps.burst` seconds of unused
+/// provisioned units (at least one second's, so every request fits);
+/// `None` for an index that has no units of its own (a local one, or one
+/// unknown). On demand, the table's most for `op` (`OnDemandThroughput`)
+/// or else the account's per-table quota (`caps.table_quota`, each global
+/// index too), a second, with no burst: "additional requests that would
+/// exceed the limit receive quick throttle responses" (*On-demand maximum
+/// throughput exceeded*). Which of them it is: [`limit`].
 pub fn rate(
     def: &TableDef,
     settings: &TableSettings,
     index: Option<&str>,
     op: Op,
-    burst: u64,
+    caps: Caps,
 ) -> Option<Rate> {
     let pick = |(read, write): (u64, u64)| match op {
         Op::Read => read as f64,
@@ -65,12 +94,14 @@ pub fn rate(
     };
     match settings.billing {
         Billing::PayPerRequest => {
-            let max = settings.on_demand_max;
-            let most = match (index, op) {
-                (Some(_), _) => None,
-                (None, Op::Read) => max.read,
-                (None, Op::Write) => max.write,
-            }? as f64;
+            if index.is_some_and(|name| {
+                !def.indexes
+                    .iter()
+                    .any(|i| i.name == name && i.kind == crate::index::Kind::Global)
+            }) {
+                return None;
+            }
+            let most = on_demand_most(settings, index, op).unwrap_or(caps.table_quota) as f64;
             Some(Rate {
                 per_second: most,
                 holds: most,
@@ -83,9 +114,33 @@ pub fn rate(
             };
             Some(Rate {
                 per_second: units,
-                holds: units * burst.clamp(1, BURST_SECONDS) as f64,
+                holds: units * caps.burst.clamp(1, BURST_SECONDS) as f64,
             })
         }
+    }
+}
+
+/// The most an on-demand table's `OnDemandThroughput` sets for `op`; an
+/// index sets none (docs/limits.md).
+fn on_demand_most(settings: &TableSettings, index: Option<&str>, op: Op) -> Option<u64> {
+    let max = settings.on_demand_max;
+    match (index, op) {
+        (Some(_), _) => None,
+        (None, Op::Read) => max.read,
+        (None, Op::Write) => max.write,
+    }
+}
+
+/// Which limit bounds `op` on a table (`index`: one of its global indexes)
+/// under `settings` ([`rate`]'s): its provisioned units, its on-demand
+/// most, or the account's per-table quota.
+pub fn limit(settings: &TableSettings, index: Option<&str>, op: Op) -> Limit {
+    match settings.billing {
+        Billing::Provisioned { .. } => Limit::Provisioned,
+        Billing::PayPerRequest => match on_demand_most(settings, index, op) {
+            Some(_) => Limit::MaxOnDemand,
+            None => Limit::AccountLimit,
+        },
     }
 }
 
@@ -98,6 +153,8 @@ pub enum Limit {
     KeyRange,
     /// An on-demand table's most (`OnDemandThroughput`).
     MaxOnDemand,
+    /// The account's per-table quota, on demand ([`TABLE_QUOTA_UNITS`]).
+    AccountLimit,
 }
 
 /// DynamoDB's `ThrottlingReason.reason` for `op` on a table or an index
@@ -115,6 +172,7 @@ pub fn reason(index: bool, op: Op, limit: Limit) -> String {
         Limit::Provisioned => "ProvisionedThroughputExceeded",
         Limit::KeyRange => "KeyRangeThroughputExceeded",
         Limit::MaxOnDemand => "MaxOnDemandThroughputExceeded",
+        Limit::AccountLimit => "AccountLimitExceeded",
     };
     format!("{resource}{op}{limit}")
 }
@@ -280,32 +338,32 @@ mod tests {
     }
 
     #[test]
-    fn provisioned_units_hold_five_minutes_and_on_demand_has_no_bucket() {
+    fn provisioned_units_hold_five_minutes_and_on_demand_has_the_account_quota() {
         let p = settings(Billing::Provisioned { read: 4, write: 2 });
-        let w = rate(&def(), &p, None, Op::Write, BURST_SECONDS).unwrap();
+        let w = rate(&def(), &p, None, Op::Write, Caps::AWS).unwrap();
         assert_eq!((w.per_second, w.holds), (2.0, 600.0));
-        let r = rate(&def(), &p, None, Op::Read, BURST_SECONDS).unwrap();
+        let r = rate(&def(), &p, None, Op::Read, Caps::AWS).unwrap();
         assert_eq!(r.per_second, 4.0);
+        assert_eq!(rate(&def(), &p, Some("nope"), Op::Read, Caps::AWS), None);
+        // On demand, the account's per-table quota, with no burst.
+        let od = settings(Billing::PayPerRequest);
+        let q = rate(&def(), &od, None, Op::Read, Caps::AWS).unwrap();
+        assert_eq!((q.per_second, q.holds), (40_000.0, 40_000.0));
+        assert_eq!(limit(&od, None, Op::Read), Limit::AccountLimit);
+        assert_eq!(limit(&p, None, Op::Read), Limit::Provisioned);
         assert_eq!(
-            rate(&def(), &p, Some("nope"), Op::Read, BURST_SECONDS),
-            None
-        );
-        assert_eq!(
-            rate(
-                &def(),
-                &settings(Billing::PayPerRequest),
-                None,
-                Op::Read,
-                300
-            ),
-            None
+            reason(false, Op::Write, Limit::AccountLimit),
+            "TableWriteAccountLimitExceeded"
         );
     }
 
     #[test]
     fn a_shorter_burst_holds_less_but_never_under_a_second_nor_over_five_minutes() {
         let p = settings(Billing::Provisioned { read: 4, write: 2 });
-        let holds = |burst| rate(&def(), &p, None, Op::Write, burst).unwrap().holds;
+        let holds = |burst| {
+            let caps = Caps { burst, ..Caps::AWS };
+            rate(&def(), &p, None, Op::Write, caps).unwrap().holds
+        };
         assert_eq!(holds(10), 20.0);
         assert_eq!(holds(0), 2.0, "one second's units");
         assert_eq!(holds(100_000), 600.0, "DynamoDB's 300 s at most");

@@ -46,6 +46,9 @@ pub enum Kind {
     Throttling,
     /// A table's or index's throughput is spent (`crate::throttle`).
     ProvisionedThroughputExceeded,
+    /// An on-demand table or index past the account's per-table quota
+    /// (`crate::throttle`).
+    RequestLimitExceeded,
     InternalServerError,
     /// A write to a STRONG table raced one from another region
     /// (docs/strong.md); retry-safe.
@@ -86,6 +89,7 @@ impl Kind {
             Kind::AccessDenied => "AccessDeniedException",
             Kind::Throttling => "ThrottlingException",
             Kind::ProvisionedThroughputExceeded => "ProvisionedThroughputExceededException",
+            Kind::RequestLimitExceeded => "RequestLimitExceeded",
             Kind::InternalServerError => "InternalServerError",
             Kind::ReplicatedWriteConflict => "ReplicatedWriteConflictException",
             Kind::GlobalTableNotFound => "GlobalTableNotFoundException",

@@ -376,26 +376,26 @@ pub(crate) async fn charge_refused(ops: &RegionHandle, m: Metered, units: f64) -
 /// What kind of limit spent bucket `r` is, and whether its table is on
 /// demand (its throttles are then `ThrottlingException`s).
 async fn limit_of(ops: &RegionHandle, r: &Resource) -> ApiResult<(bool, Limit)> {
-    let on_demand = ops.capacity_on_demand(&r.table).await?;
-    let limit = match r.partition {
-        Some(_) => Limit::KeyRange,
-        None if on_demand => Limit::MaxOnDemand,
-        None => Limit::Provisioned,
-    };
-    Ok((on_demand, limit))
+    // A bucket spent is of a table known here; dropped meanwhile, its
+    // throttle is a provisioned one's.
+    Ok(ops
+        .capacity_limit(r)
+        .await?
+        .unwrap_or((false, Limit::Provisioned)))
 }
 
 /// DynamoDB's refusal of requests whose buckets are spent: a provisioned
-/// table's `ProvisionedThroughputExceededException`, or, when only on-demand
-/// tables' partitions are spent, the `ThrottlingException` DynamoDB answers
-/// on demand, each with its `ThrottlingReasons`.
+/// table's `ProvisionedThroughputExceededException`; on demand, the
+/// account's per-table quota's `RequestLimitExceeded`, or else the
+/// `ThrottlingException` DynamoDB answers on demand; each with its
+/// `ThrottlingReasons`.
 async fn refusal(ops: &RegionHandle, throttled: &[Resource]) -> ApiResult<ApiError> {
     let region = ops.region();
     let mut reasons = Vec::with_capacity(throttled.len());
-    // An on-demand table's throttles (a partition's ceiling, its most) are
-    // `ThrottlingException`s; any provisioned bucket makes the answer
-    // provisioned throughput's.
-    let (mut on_demand, mut most) = (true, false);
+    // An on-demand table's throttles (a partition's ceiling, its most, the
+    // quota) are not provisioned throughput's; any provisioned bucket makes
+    // the answer provisioned throughput's.
+    let (mut on_demand, mut most, mut quota) = (true, false, false);
     for t in throttled {
         let table = table_arn(region, &t.table);
         let resource = match &t.index {
@@ -405,17 +405,24 @@ async fn refusal(ops: &RegionHandle, throttled: &[Resource]) -> ApiResult<ApiErr
         let (table_on_demand, limit) = limit_of(ops, t).await?;
         on_demand &= table_on_demand;
         most |= limit == Limit::MaxOnDemand;
+        quota |= limit == Limit::AccountLimit;
         reasons
             .push(json!({"reason": reason(t.index.is_some(), t.op, limit), "resource": resource}));
     }
-    let mut e = match (on_demand, most) {
-        (true, true) => ApiError::new(Kind::Throttling, MAX_ON_DEMAND_THROTTLED),
-        (true, false) => ApiError::new(Kind::Throttling, ON_DEMAND_THROTTLED),
-        (false, _) => ApiError::new(Kind::ProvisionedThroughputExceeded, PROVISIONED_THROTTLED),
+    let kind = match (on_demand, quota, most) {
+        (false, _, _) => Kind::ProvisionedThroughputExceeded,
+        (true, true, _) => Kind::RequestLimitExceeded,
+        (true, false, _) => Kind::Throttling,
+    };
+    let mut e = match (kind, most) {
+        (Kind::ProvisionedThroughputExceeded, _) => ApiError::new(kind, PROVISIONED_THROTTLED),
+        (Kind::RequestLimitExceeded, _) => ApiError::new(kind, QUOTA_THROTTLED),
+        (_, true) => ApiError::new(kind, MAX_ON_DEMAND_THROTTLED),
+        (_, false) => ApiError::new(kind, ON_DEMAND_THROTTLED),
     };
     // botocore's model spells the member `throttlingReasons` in a
     // ThrottlingException and `ThrottlingReasons` in the others.
-    let member = if on_demand {
+    let member = if kind == Kind::Throttling {
         "throttlingReasons"
     } else {
         "ThrottlingReasons"
@@ -460,6 +467,9 @@ async fn cancelled(
         };
         let (on_demand, limit) = limit_of(ops, r).await?;
         *slot = match (on_demand, limit, r.index.is_some()) {
+            (_, Limit::AccountLimit, _) => {
+                CancelReason::Throttled("ThrottlingError", QUOTA_THROTTLED)
+            }
             (_, Limit::MaxOnDemand, _) => {
                 CancelReason::Throttled("ThrottlingError", MAX_ON_DEMAND_THROTTLED)
             }
@@ -478,6 +488,10 @@ async fn cancelled(
     }
     Ok(crate::error::cancelled(&reasons))
 }
+
+/// DynamoDB's message past the account's quota: the API reference's
+/// description of `RequestLimitExceeded`.
+const QUOTA_THROTTLED: &str = "Throughput exceeds the current throughput quota for your account. Please contact AWS Support to request a quota increase.";
 
 /// DynamoDB's message when a provisioned table's units are spent.
 const PROVISIONED_THROTTLED: &str = "The level of configured provisioned throughput for the table was exceeded. Consider increasing your provisioning level with the UpdateTable API.";

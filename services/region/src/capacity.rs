@@ -26,7 +26,8 @@ use meridian_core::index::Kind;
 use meridian_core::key::KeyAttr;
 use meridian_core::settings::{Billing, TableSettings};
 use meridian_core::throughput::{
-    Bucket, Op, Rate, partition_of, partition_rate, partitions, rate, replicated_write_units,
+    Bucket, Caps, Limit, Op, Rate, limit, partition_of, partition_rate, partitions, rate,
+    replicated_write_units,
 };
 use meridian_core::{CATALOG_TABLE, Mutation, TableDef, Version};
 use tokio::time::Instant;
@@ -66,8 +67,9 @@ impl Resource {
 /// rates as of its last change.
 pub(crate) struct Capacity {
     start: Instant,
-    /// Seconds of unused units a bucket keeps (`burst_capacity_s`).
-    burst: u64,
+    /// The burst a bucket keeps (`burst_capacity_s`) and the per-table
+    /// quota on demand (`table_quota_units`).
+    caps: Caps,
     state: Mutex<State>,
 }
 
@@ -127,11 +129,15 @@ fn slot(op: Op) -> usize {
 }
 
 impl Capacity {
-    /// Empty buckets' keeper, whose buckets keep `burst` of unused units.
-    pub(crate) fn new(burst: Duration) -> Self {
+    /// Empty buckets' keeper, whose buckets keep `burst` of unused units
+    /// and whose on-demand tables are held to `table_quota` units a second.
+    pub(crate) fn new(burst: Duration, table_quota: u64) -> Self {
         Capacity {
             start: Instant::now(),
-            burst: burst.as_secs(),
+            caps: Caps {
+                burst: burst.as_secs(),
+                table_quota,
+            },
             state: Mutex::default(),
         }
     }
@@ -192,14 +198,14 @@ impl Capacity {
         Ok(known)
     }
 
-    /// `r`'s rate now; `None` on demand, for an unknown table, and for an
-    /// index without units of its own. A partition has its ceiling in
-    /// either mode.
+    /// `r`'s rate now; `None` for an unknown table and for an index
+    /// without units of its own. A partition has its ceiling in either
+    /// mode.
     async fn rate(&self, storage: &StoreBridge, r: &Resource) -> Result<Option<Rate>, BridgeError> {
         let known = self.known(storage, &r.table).await?;
         Ok(known.and_then(|k| match r.partition {
             Some(_) => Some(partition_rate(r.op)),
-            None => rate(&k.0, &k.1, r.index.as_deref(), r.op, self.burst),
+            None => rate(&k.0, &k.1, r.index.as_deref(), r.op, self.caps),
         }))
     }
 
@@ -228,7 +234,8 @@ impl Capacity {
     }
 
     /// `table`'s global indexes that have write units of their own here
-    /// (none on demand), each with its key attributes' names.
+    /// (on demand, the per-table quota), each with its key attributes'
+    /// names.
     pub(crate) async fn write_indexes(
         &self,
         storage: &StoreBridge,
@@ -242,7 +249,7 @@ impl Capacity {
             .indexes
             .iter()
             .filter(|i| i.kind == Kind::Global)
-            .filter(|i| rate(def, settings, Some(&i.name), Op::Write, self.burst).is_some())
+            .filter(|i| rate(def, settings, Some(&i.name), Op::Write, self.caps).is_some())
             .map(|i| {
                 (
                     i.name.clone(),
@@ -252,17 +259,22 @@ impl Capacity {
             .collect())
     }
 
-    /// Whether `table` is on demand here (its throttles are then
-    /// `ThrottlingException`s, not provisioned throughput's).
-    pub(crate) async fn on_demand(
+    /// Whether `r`'s table is on demand here (its throttles are then not
+    /// provisioned throughput's), and which limit `r`'s bucket is
+    /// (`meridian_core::throughput::limit`, a partition's ceiling for a
+    /// partition); `None` for a table unknown here.
+    pub(crate) async fn limit(
         &self,
         storage: &StoreBridge,
-        table: &str,
-    ) -> Result<bool, BridgeError> {
-        Ok(self
-            .known(storage, table)
-            .await?
-            .is_some_and(|k| k.1.billing == Billing::PayPerRequest))
+        r: &Resource,
+    ) -> Result<Option<(bool, Limit)>, BridgeError> {
+        Ok(self.known(storage, &r.table).await?.map(|k| {
+            let on_demand = k.1.billing == Billing::PayPerRequest;
+            match r.partition {
+                Some(_) => (on_demand, Limit::KeyRange),
+                None => (on_demand, limit(&k.1, r.index.as_deref(), r.op)),
+            }
+        }))
     }
 
     /// Whether `index` is one of `table`'s global indexes: a local index
@@ -388,8 +400,9 @@ impl Capacity {
     /// client's write of the item does; on its table, and on each global
     /// index it touches (one whose key attributes the new image has, and
     /// every one for a delete, whose old image is not known before it
-    /// applies), where those have a rate (provisioned units or an
-    /// on-demand most). `skip` names tables whose entries are not applied.
+    /// applies): provisioned units, or on demand the table's most or the
+    /// account's per-table quota. `skip` names tables whose entries are
+    /// not applied.
     pub(crate) async fn demand(
         &self,
         storage: &StoreBridge,
@@ -428,7 +441,7 @@ impl Capacity {
                 },
                 units,
             );
-            if rate(def, settings, None, Op::Write, self.burst).is_none() {
+            if rate(def, settings, None, Op::Write, self.caps).is_none() {
                 continue;
             }
             add(Resource::of(e.table.clone(), None, Op::Write), units);

@@ -63,6 +63,12 @@ pub struct ClusterFile {
     /// throttles at once instead of after five minutes.
     #[serde(default = "default_burst_capacity_s")]
     pub burst_capacity_s: u64,
+    /// The account's per-table quota on demand, units a second each way
+    /// (docs/dynamodb-compat.md, *Throughput*): DynamoDB's 40,000 by
+    /// default. AWS raises it on request, so more is allowed; fewer makes
+    /// a drill meet `AccountLimitExceeded` at a laptop's rates.
+    #[serde(default = "default_table_quota_units")]
+    pub table_quota_units: u64,
     /// How often each region compares its digest trees with every peer's
     /// and pulls what differs (docs/repair.md), besides the round that
     /// follows every reconnect; 0 runs only those.
@@ -288,6 +294,10 @@ fn default_burst_capacity_s() -> u64 {
     meridian_core::throughput::BURST_SECONDS
 }
 
+fn default_table_quota_units() -> u64 {
+    meridian_core::throughput::TABLE_QUOTA_UNITS
+}
+
 fn default_log_retain_entries() -> u64 {
     Retention::default().retain_entries
 }
@@ -339,6 +349,7 @@ impl ClusterFile {
             ttl_interval_ms: default_ttl_interval_ms(),
             autoscaling_period_ms: default_autoscaling_period_ms(),
             burst_capacity_s: default_burst_capacity_s(),
+            table_quota_units: default_table_quota_units(),
             repair_interval_ms: default_repair_interval_ms(),
             log_retain_entries: default_log_retain_entries(),
             log_max_entries: default_log_max_entries(),
@@ -514,6 +525,8 @@ impl ClusterFile {
         }
         self.lane_model()?;
         self.checked_alarms()?;
+        self.burst_capacity().map_err(|e| e.to_string())?;
+        self.table_quota_units().map_err(|e| e.to_string())?;
         Ok(())
     }
 
@@ -527,6 +540,16 @@ impl ClusterFile {
             )));
         }
         Ok(Duration::from_secs(self.burst_capacity_s))
+    }
+
+    /// `table_quota_units`, checked: at least one unit a second.
+    pub fn table_quota_units(&self) -> Result<u64, ConfigError> {
+        if self.table_quota_units == 0 {
+            return Err(ConfigError::Invalid(
+                "table_quota_units = 0: at least 1 (DynamoDB's per-table quota on demand is 40,000 units a second by default)".into(),
+            ));
+        }
+        Ok(self.table_quota_units)
     }
 
     /// Partition order's lane model, checked (`LaneModel::from_settings`).
@@ -660,6 +683,7 @@ impl ClusterFile {
             ttl_interval: Duration::from_millis(self.ttl_interval_ms.max(100)),
             autoscaling_period: Duration::from_millis(self.autoscaling_period_ms.max(10)),
             burst_capacity: self.burst_capacity()?,
+            table_quota_units: self.table_quota_units()?,
             repair_interval: Duration::from_millis(self.repair_interval_ms),
             retention: Retention {
                 retain_entries: self.log_retain_entries,
@@ -760,6 +784,8 @@ pub struct RegionConfig {
     pub autoscaling_period: Duration,
     /// Unused capacity each bucket keeps (`burst_capacity_s`).
     pub burst_capacity: Duration,
+    /// The account's per-table quota on demand (`table_quota_units`).
+    pub table_quota_units: u64,
     /// How often each peer's repair worker runs an anti-entropy round
     /// besides the rounds after a reconnect; zero: only those.
     pub repair_interval: Duration,
@@ -804,6 +830,7 @@ impl RegionConfig {
             ttl_interval: Duration::from_millis(default_ttl_interval_ms()),
             autoscaling_period: Duration::from_millis(meridian_core::autoscaling::PERIOD_MS),
             burst_capacity: Duration::from_secs(meridian_core::throughput::BURST_SECONDS),
+            table_quota_units: meridian_core::throughput::TABLE_QUOTA_UNITS,
             repair_interval: DEFAULT_REPAIR_INTERVAL,
             retention: Retention::default(),
             replication: ReplicationTuning::default(),
@@ -945,6 +972,23 @@ mod tests {
                 .unwrap()
                 .is_empty()
         );
+    }
+
+    #[test]
+    fn the_per_table_quota_is_awss_unless_set_and_never_zero() {
+        let f = parse(THREE).unwrap();
+        assert_eq!(f.table_quota_units().unwrap(), 40_000);
+        let low = parse(&THREE.replace(
+            "plaintext = true",
+            "plaintext = true\ntable_quota_units = 50",
+        ));
+        assert_eq!(low.unwrap().table_quota_units().unwrap(), 50);
+        let e = parse(&THREE.replace(
+            "plaintext = true",
+            "plaintext = true\ntable_quota_units = 0",
+        ))
+        .unwrap_err();
+        assert!(e.contains("table_quota_units = 0: at least 1"), "{e}");
     }
 
     #[test]

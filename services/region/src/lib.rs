@@ -352,7 +352,7 @@ fn assemble(
     let config_backup_dir = config.backup_dir.clone();
     let peer_names: Vec<String> = config.peers.iter().map(|p| p.name.clone()).collect();
     let (strong, strong_inputs, strong_links) = strong::Strong::new(&peer_names, metrics.clone());
-    let capacity = capacity::Capacity::new(config.burst_capacity);
+    let capacity = capacity::Capacity::new(config.burst_capacity, config.table_quota_units);
     let shared = Arc::new(Shared {
         peers: config
             .peers

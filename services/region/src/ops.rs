@@ -464,10 +464,14 @@ impl RegionHandle {
         Ok(s.capacity.write_indexes(&s.storage, table).await?)
     }
 
-    /// Whether `table` is on demand in this region.
-    pub async fn capacity_on_demand(&self, table: &str) -> Result<bool, OpError> {
+    /// Whether `r`'s table is on demand in this region, and which limit
+    /// `r`'s bucket is (`crate::capacity`); `None` for a table unknown here.
+    pub async fn capacity_limit(
+        &self,
+        r: &crate::capacity::Resource,
+    ) -> Result<Option<(bool, meridian_core::throughput::Limit)>, OpError> {
         let s = &self.shared;
-        Ok(s.capacity.on_demand(&s.storage, table).await?)
+        Ok(s.capacity.limit(&s.storage, r).await?)
     }
 
     /// Whether `index` is a global index of `table`, which has capacity of

@@ -462,7 +462,8 @@ impl InboundStream {
     }
 
     /// Waits until this region's write units admit `entries` (their
-    /// tables and global indexes, provisioned ones only), and returns what
+    /// partitions, tables and global indexes: `Capacity::demand`), and
+    /// returns what
     /// they draw. While it waits nothing more of the stream is read, so
     /// the peer's backlog and the link's replication latency grow, as
     /// when a replica is short of replicated write units on AWS; nothing
