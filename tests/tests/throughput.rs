@@ -471,3 +471,125 @@ async fn an_on_demand_table_past_the_accounts_per_table_quota_is_refused_request
         .expect("a read while writes are past the quota");
     c.shutdown().await;
 }
+
+/// A global index's own `OnDemandThroughput` (*DynamoDB maximum throughput
+/// for on-demand tables*: "for tables and global secondary indexes"):
+/// given at CreateTable and described on the index, it throttles the
+/// table's writes to the index with `ThrottlingException` and the reason
+/// `IndexWriteMaxOnDemandThroughputExceeded`, a write the index does not
+/// hold goes on, an index `Update` of `-1` removes it, and on a
+/// provisioned table it is refused, making nothing.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_global_indexs_own_most_throttles_the_writes_it_holds_and_goes_when_removed() {
+    use aws_sdk_dynamodb::types::{
+        GlobalSecondaryIndexUpdate, OnDemandThroughput, UpdateGlobalSecondaryIndexAction,
+    };
+    let c = TestCluster::start(&REGIONS).await;
+    let db = no_retry(c.dynamo_url(0));
+    let most = |write: i64| {
+        OnDemandThroughput::builder()
+            .max_write_request_units(write)
+            .build()
+    };
+    let gsi = |most: OnDemandThroughput| {
+        GlobalSecondaryIndex::builder()
+            .index_name("by_g")
+            .key_schema(key_element("g", KeyType::Hash))
+            .projection(project_all())
+            .on_demand_throughput(most)
+            .build()
+            .unwrap()
+    };
+    create_table_request(&db, "capped_index", ("pk", ScalarAttributeType::S), None)
+        .attribute_definitions(string_attribute("g"))
+        .global_secondary_indexes(gsi(most(5)))
+        .send()
+        .await
+        .expect("an on-demand table whose index has a most");
+    let described = |db: Client| async move {
+        let t = db
+            .describe_table()
+            .table_name("capped_index")
+            .send()
+            .await
+            .unwrap()
+            .table
+            .unwrap();
+        assert!(t.on_demand_throughput().is_none(), "the table has none");
+        t.global_secondary_indexes()[0]
+            .on_demand_throughput()
+            .map(|m| (m.max_read_request_units(), m.max_write_request_units()))
+    };
+    assert_eq!(described(db.clone()).await, Some((None, Some(5))));
+    // Five write units a second, no burst: a put of fifty into the index is
+    // admitted, the next meets it in debt; a put the index does not hold
+    // goes on.
+    put_sized(&db, "capped_index", "a", Some("x"), 50)
+        .await
+        .expect("the first put");
+    let e = put_sized(&db, "capped_index", "b", Some("x"), 1)
+        .await
+        .expect_err("past the index's most");
+    assert_eq!(e.code(), Some("ThrottlingException"), "{e:?}");
+    assert_eq!(
+        reasons_of(&e),
+        [(
+            "IndexWriteMaxOnDemandThroughputExceeded".to_string(),
+            "arn:aws:dynamodb:us-east-1:000000000000:table/capped_index/index/by_g".to_string()
+        )]
+    );
+    put_sized(&db, "capped_index", "c", None, 50)
+        .await
+        .expect("a put outside the index");
+    // Removed with an index Update of -1: described no more, and the puts
+    // go on.
+    db.update_table()
+        .table_name("capped_index")
+        .global_secondary_index_updates(
+            GlobalSecondaryIndexUpdate::builder()
+                .update(
+                    UpdateGlobalSecondaryIndexAction::builder()
+                        .index_name("by_g")
+                        .on_demand_throughput(most(-1))
+                        .build()
+                        .unwrap(),
+                )
+                .build(),
+        )
+        .send()
+        .await
+        .expect("remove the index's most");
+    assert_eq!(described(db.clone()).await, None);
+    for i in 0..3 {
+        put_sized(&db, "capped_index", &format!("k{i}"), Some("x"), 10)
+            .await
+            .expect("no most on the index");
+    }
+    // Refused on a provisioned table (its index given its units, as there
+    // it must be), naming the member; nothing is made.
+    let mut provisioned = gsi(most(5));
+    provisioned.provisioned_throughput = Some(units(1, 1));
+    let e = create_table_request(&db, "prov_index", ("pk", ScalarAttributeType::S), None)
+        .billing_mode(BillingMode::Provisioned)
+        .provisioned_throughput(units(5, 5))
+        .attribute_definitions(string_attribute("g"))
+        .global_secondary_indexes(provisioned)
+        .send()
+        .await
+        .expect_err("an index's most on a provisioned table")
+        .into_service_error();
+    assert!(
+        e.message()
+            .unwrap_or_default()
+            .contains("OnDemandThroughput"),
+        "{e:?}"
+    );
+    assert!(
+        db.describe_table()
+            .table_name("prov_index")
+            .send()
+            .await
+            .is_err()
+    );
+    c.shutdown().await;
+}

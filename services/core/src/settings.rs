@@ -104,6 +104,11 @@ pub struct TableSettings {
     /// (`OnDemandThroughput`), synchronized with the rest; none while it
     /// is provisioned.
     pub on_demand_max: OnDemandMax,
+    /// An on-demand table's global indexes' most (an index's
+    /// `OnDemandThroughput`), by index name, synchronized with the rest;
+    /// none while it is provisioned. An index not here has the account's
+    /// per-table quota (`crate::throughput::limit`).
+    pub index_on_demand: BTreeMap<String, OnDemandMax>,
 }
 
 /// `OnDemandThroughput`: an on-demand table's most request units a second,
@@ -119,6 +124,19 @@ pub struct OnDemandMax {
 impl OnDemandMax {
     pub fn is_empty(&self) -> bool {
         self.read.is_none() && self.write.is_none()
+    }
+
+    /// This most after `asked`: `-1` removes a direction's, a number of 1
+    /// or more sets it, `None` leaves it.
+    pub fn updated(self, (read, write): OnDemandUpdate) -> Self {
+        let set = |old: Option<u64>, asked: Option<i64>| match asked {
+            None => old,
+            Some(n) => u64::try_from(n).ok().filter(|n| *n >= 1),
+        };
+        OnDemandMax {
+            read: set(self.read, read),
+            write: set(self.write, write),
+        }
     }
 }
 
@@ -143,6 +161,9 @@ pub struct SettingsChange {
     pub scaling: Option<ScalingUpdate>,
     /// `OnDemandThroughput`, when given.
     pub on_demand: Option<OnDemandUpdate>,
+    /// A global index's `OnDemandThroughput` (an `Update`'s, or a new
+    /// index's), by index name.
+    pub index_on_demand: Vec<(String, OnDemandUpdate)>,
 }
 
 /// An index's new `(read, write)` units by name ([`SettingsChange::indexes`]).
@@ -225,15 +246,8 @@ impl TableSettings {
             (Some(None), Some(_)) => next.stream = None,
         }
         match (next.billing, c.on_demand) {
-            (Billing::PayPerRequest, Some((read, write))) => {
-                let set = |old: Option<u64>, asked: Option<i64>| match asked {
-                    None => old,
-                    Some(n) => u64::try_from(n).ok().filter(|n| *n >= 1),
-                };
-                next.on_demand_max = OnDemandMax {
-                    read: set(next.on_demand_max.read, read),
-                    write: set(next.on_demand_max.write, write),
-                };
+            (Billing::PayPerRequest, Some(asked)) => {
+                next.on_demand_max = next.on_demand_max.updated(asked);
             }
             (Billing::Provisioned { .. }, Some(_)) => {
                 return invalid(
@@ -242,7 +256,10 @@ impl TableSettings {
             }
             // A provisioned table keeps no most: a switch to it drops it,
             // and a switch back does not bring it back (as AWS does).
-            (Billing::Provisioned { .. }, None) => next.on_demand_max = OnDemandMax::default(),
+            (Billing::Provisioned { .. }, None) => {
+                next.on_demand_max = OnDemandMax::default();
+                next.index_on_demand.clear();
+            }
             (Billing::PayPerRequest, None) => {}
         }
         Ok(next)
@@ -303,6 +320,25 @@ impl TableSettings {
         }
         if let Some(w) = self.on_demand_max.write {
             item.insert("od_write".into(), n(w));
+        }
+        // Only when set, so rows without an index's most stay as they were.
+        if !self.index_on_demand.is_empty() {
+            let most = |m: &OnDemandMax| {
+                let mut o = Item::new();
+                if let Some(r) = m.read {
+                    o.insert("od_read".into(), n(r));
+                }
+                if let Some(w) = m.write {
+                    o.insert("od_write".into(), n(w));
+                }
+                AttrValue::M(o)
+            };
+            let map = self
+                .index_on_demand
+                .iter()
+                .map(|(name, m)| (name.clone(), most(m)))
+                .collect();
+            item.insert("gsi_od".into(), AttrValue::M(map));
         }
         item.insert("table_version".into(), AttrValue::B(incarnation.to_bytes()));
         item
@@ -388,6 +424,41 @@ impl TableSettings {
         {
             return Err(bad("OnDemandThroughput on a provisioned table, or of 0"));
         }
+        let mut index_on_demand = BTreeMap::new();
+        match item.get("gsi_od") {
+            None => {}
+            Some(AttrValue::M(m)) if !m.is_empty() && billing == Billing::PayPerRequest => {
+                for (name, most) in m {
+                    let parsed = match most {
+                        AttrValue::M(o) if o.keys().all(|k| k == "od_read" || k == "od_write") => {
+                            let get = |k: &str| match o.get(k) {
+                                None => Ok(None),
+                                Some(AttrValue::N(v)) => v
+                                    .to_string()
+                                    .parse::<u64>()
+                                    .ok()
+                                    .filter(|v| *v >= 1)
+                                    .map(Some)
+                                    .ok_or(()),
+                                Some(_) => Err(()),
+                            };
+                            match (get("od_read"), get("od_write")) {
+                                (Ok(read), Ok(write)) => Some(OnDemandMax { read, write }),
+                                _ => None,
+                            }
+                        }
+                        _ => None,
+                    };
+                    match parsed {
+                        Some(m) if !m.is_empty() && !name.is_empty() && name.len() <= 255 => {
+                            index_on_demand.insert(name.clone(), m);
+                        }
+                        _ => return Err(bad(&format!("OnDemandThroughput of index {name:?}"))),
+                    }
+                }
+            }
+            Some(_) => return Err(bad("gsi_od is not a map of on-demand indexes' most")),
+        }
         let of = match item.get("table_version") {
             Some(AttrValue::B(v)) => Version::from_bytes(v)?,
             _ => return Err(bad("table_version missing")),
@@ -405,6 +476,7 @@ impl TableSettings {
             "scaling",
             "od_read",
             "od_write",
+            "gsi_od",
             "table_version",
         ];
         if let Some(k) = item.keys().find(|k| !known.contains(&k.as_str())) {
@@ -419,6 +491,7 @@ impl TableSettings {
             indexes,
             scaling,
             on_demand_max,
+            index_on_demand,
         };
         Ok((settings, of))
     }
@@ -463,6 +536,7 @@ mod tests {
             indexes: Vec::new(),
             scaling: None,
             on_demand: None,
+            index_on_demand: Vec::new(),
         }
     }
 
@@ -517,6 +591,73 @@ mod tests {
             .change("orders", &SettingsChange::default(), 1)
             .unwrap_err();
         assert!(message(e).starts_with("At least one of ProvisionedThroughput"));
+    }
+
+    #[test]
+    fn an_indexs_most_is_set_kept_in_the_row_removed_and_refused_when_provisioned() {
+        use crate::index::{IndexDef, Kind, Projection};
+        use crate::key::{KeyAttr, KeyType};
+        let mut def = def();
+        def.indexes.push(IndexDef {
+            name: "by_g".into(),
+            kind: Kind::Global,
+            partition: vec![KeyAttr {
+                name: "g".into(),
+                ty: KeyType::S,
+            }],
+            sort: Vec::new(),
+            projection: Projection::All,
+            throughput: None,
+        });
+        let s = TableSettings::initial(&def, &version(10));
+        let most = |read, write| SettingsChange {
+            index_on_demand: vec![("by_g".into(), (read, write))],
+            ..SettingsChange::default()
+        };
+        let capped = s.apply(&def, &most(None, Some(5)), 20).unwrap();
+        let want = OnDemandMax {
+            read: None,
+            write: Some(5),
+        };
+        assert_eq!(capped.index_on_demand.get("by_g"), Some(&want));
+        assert!(
+            capped.on_demand_max.is_empty(),
+            "the table's own stays unset"
+        );
+        let (back, _) = TableSettings::from_item(&capped.to_item(&version(10))).unwrap();
+        assert_eq!(back, capped);
+        // -1 of its only direction removes it.
+        let gone = capped.apply(&def, &most(None, Some(-1)), 30).unwrap();
+        assert!(gone.index_on_demand.is_empty());
+        // Provisioned: refused, and a switch drops it.
+        let p = capped
+            .apply(
+                &def,
+                &SettingsChange {
+                    mode: Some("PROVISIONED"),
+                    throughput: Some((5, 5)),
+                    indexes: vec![("by_g".into(), Some((1, 1)))],
+                    ..SettingsChange::default()
+                },
+                40,
+            )
+            .unwrap();
+        assert!(p.index_on_demand.is_empty());
+        let e = p.apply(&def, &most(Some(3), None), 50).unwrap_err();
+        assert!(message(e).contains("only when BillingMode is PAY_PER_REQUEST"));
+        // A peer's row with an index's most of 0 is refused.
+        let mut row = capped.to_item(&version(10));
+        row.insert(
+            "gsi_od".into(),
+            AttrValue::M(Item::from([(
+                "by_g".into(),
+                AttrValue::M(Item::from([(
+                    "od_write".into(),
+                    AttrValue::N(crate::number::Number::zero()),
+                )])),
+            )])),
+        );
+        assert!(TableSettings::from_item(&row).is_err());
     }
 
     #[test]

@@ -120,14 +120,16 @@ pub fn rate(
     }
 }
 
-/// The most an on-demand table's `OnDemandThroughput` sets for `op`; an
-/// index sets none (docs/limits.md).
+/// The most an on-demand table's `OnDemandThroughput` (`index`: a global
+/// index's own) sets for `op`.
 fn on_demand_most(settings: &TableSettings, index: Option<&str>, op: Op) -> Option<u64> {
-    let max = settings.on_demand_max;
-    match (index, op) {
-        (Some(_), _) => None,
-        (None, Op::Read) => max.read,
-        (None, Op::Write) => max.write,
+    let max = match index {
+        None => settings.on_demand_max,
+        Some(name) => settings.index_on_demand.get(name).copied()?,
+    };
+    match op {
+        Op::Read => max.read,
+        Op::Write => max.write,
     }
 }
 

@@ -84,16 +84,8 @@ pub fn table(region: &str, t: &TableInfo, status: &str) -> Json {
     // Only the members set, and nothing when neither is, as AWS describes
     // an on-demand table (a live probe: `OnDemandThroughput` null until
     // set, `{"MaxReadRequestUnits": 200}` with one).
-    let most = settings.on_demand_max;
-    if !most.is_empty() {
-        let mut o = serde_json::Map::new();
-        if let Some(n) = most.read {
-            o.insert("MaxReadRequestUnits".into(), json!(n));
-        }
-        if let Some(n) = most.write {
-            o.insert("MaxWriteRequestUnits".into(), json!(n));
-        }
-        d["OnDemandThroughput"] = Json::Object(o);
+    if let Some(most) = on_demand_throughput(settings.on_demand_max) {
+        d["OnDemandThroughput"] = most;
     }
     global(&mut d, region, t);
     per_replica(&mut d, t);
@@ -272,4 +264,20 @@ pub async fn current(
         d["RestoreSummary"] = summary;
     }
     Ok(d)
+}
+
+/// A table's or global index's `OnDemandThroughput` as DynamoDB describes
+/// it: only the members set, nothing when neither is.
+pub fn on_demand_throughput(most: meridian_core::settings::OnDemandMax) -> Option<Json> {
+    if most.is_empty() {
+        return None;
+    }
+    let mut o = serde_json::Map::new();
+    if let Some(n) = most.read {
+        o.insert("MaxReadRequestUnits".into(), json!(n));
+    }
+    if let Some(n) = most.write {
+        o.insert("MaxWriteRequestUnits".into(), json!(n));
+    }
+    Some(Json::Object(o))
 }

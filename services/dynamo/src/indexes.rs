@@ -4,7 +4,7 @@
 //! (limits, the sparse rule, projections) are `meridian_core::index`.
 
 use meridian_core::index::{self, IndexDef, Kind, Projection};
-use meridian_core::settings::Billing;
+use meridian_core::settings::{Billing, OnDemandUpdate};
 use meridian_core::{KeyAttr, KeySchema};
 use meridian_region::ops::{IndexState, TableInfo};
 use serde_json::{Value as Json, json};
@@ -274,6 +274,9 @@ pub struct IndexUpdates {
     /// go into the table's synchronized settings
     /// (`meridian_core::settings::TableSettings::apply` has the rules).
     pub units: Vec<(String, (u64, u64))>,
+    /// Each `Update`'s or `Create`'s `OnDemandThroughput`, by index: a
+    /// synchronized setting too.
+    pub on_demand: Vec<(String, OnDemandUpdate)>,
 }
 
 /// UpdateTable's `GlobalSecondaryIndexUpdates`: one `Create`, `Update` or
@@ -308,6 +311,7 @@ pub fn parse_updates(
     let mut out = IndexUpdates {
         changes: Vec::new(),
         units: Vec::new(),
+        on_demand: Vec::new(),
     };
     for a in asked {
         a.parse(table, defs, billing, &mut out)?;
@@ -436,6 +440,9 @@ impl Asked<'_> {
                     ))
                 })?;
                 let create = u.obj("Create")?;
+                if let Some(most) = index_most(&create, billing)? {
+                    out.on_demand.push((name.to_string(), most));
+                }
                 out.changes.push(index::Change::Create(parse_one(
                     create,
                     Kind::Global,
@@ -463,8 +470,10 @@ impl Asked<'_> {
             ("Delete", Some(_)) => out.changes.push(index::Change::Delete(name.to_string())),
             (_, Some(_)) => {
                 let update = u.obj("Update")?;
+                let most = index_most(&update, billing)?;
                 match crate::settings::throughput(&update, "ProvisionedThroughput")? {
                     Some(tp) => out.units.push((name.to_string(), tp)),
+                    None if billing == Billing::PayPerRequest && most.is_some() => {}
                     None if billing == Billing::PayPerRequest => {
                         return Err(invalid(format!(
                             "The only Updates for index: {name} when TableThroughputMode is PAY_PER_REQUEST can be to OnDemandThroughput, WarmThroughput"
@@ -476,10 +485,26 @@ impl Asked<'_> {
                         )));
                     }
                 }
+                if let Some(most) = most {
+                    out.on_demand.push((name.to_string(), most));
+                }
             }
         }
         Ok(())
     }
+}
+
+/// A global index's `OnDemandThroughput` (a `Create`'s, an `Update`'s,
+/// or one of CreateTable's `GlobalSecondaryIndexes`), checked as the
+/// table's: only on an on-demand table.
+pub fn index_most(r: &Req<'_>, billing: Billing) -> ApiResult<Option<OnDemandUpdate>> {
+    let most = crate::settings::on_demand_throughput(r)?;
+    if most.is_some() && billing != Billing::PayPerRequest {
+        return Err(invalid(
+            "OnDemandThroughput can be specified only when BillingMode is PAY_PER_REQUEST".into(),
+        ));
+    }
+    Ok(most)
 }
 
 fn key_schema_json(i: &IndexDef) -> Vec<Json> {
@@ -502,6 +527,7 @@ fn describe_one(
     table_arn: &str,
     s: &IndexState,
     units: Option<(u64, u64)>,
+    most: Option<Json>,
     throughput: &(Json, Json),
 ) -> Json {
     let i = &s.def;
@@ -532,6 +558,9 @@ fn describe_one(
         if let Some((read, write)) = units {
             d["WarmThroughput"] = json!({"ReadUnitsPerSecond": read, "WriteUnitsPerSecond": write, "Status": "ACTIVE"});
         }
+        if let Some(most) = most {
+            d["OnDemandThroughput"] = most;
+        }
     }
     d
 }
@@ -551,7 +580,9 @@ pub fn describe(d: &mut Json, table_arn: &str, t: &TableInfo) {
             .filter(|s| s.def.kind == kind)
             .map(|s| {
                 let units = t.settings.index_units(&t.def, &s.def.name);
-                describe_one(table_arn, s, units, &throughput)
+                let most = t.settings.index_on_demand.get(&s.def.name).copied();
+                let most = most.and_then(crate::description::on_demand_throughput);
+                describe_one(table_arn, s, units, most, &throughput)
             })
             .collect();
         if !list.is_empty() {

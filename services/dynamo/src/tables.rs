@@ -52,6 +52,24 @@ pub async fn create(front: &Front, req: &Request) -> ApiResult<Json> {
     let key_schema = table_key_schema(&r, schema, defs)?;
     let mut def = TableDef::new(name, key_schema, ops.create_table_regions())?;
     def.indexes = crate::indexes::parse_create(&r, defs, &def.key_schema, billing)?;
+    let mut index_on_demand = Vec::new();
+    let globals = def
+        .indexes
+        .iter()
+        .filter(|i| i.kind == meridian_core::index::Kind::Global);
+    for (i, gsi) in globals.enumerate() {
+        let given = r.opt_arr("GlobalSecondaryIndexes")?.and_then(|l| l.get(i));
+        if let Some(Json::Object(o)) = given
+            && let Some(most) = crate::indexes::index_most(&Req(o), billing)?
+        {
+            index_on_demand.push((gsi.name.clone(), most));
+        }
+    }
+    let settings_after = SettingsChange {
+        on_demand,
+        index_on_demand,
+        ..Default::default()
+    };
     def.stream_view_type = stream.flatten();
     def.billing = billing;
     def.owner = caller;
@@ -73,13 +91,11 @@ pub async fn create(front: &Front, req: &Request) -> ApiResult<Json> {
     };
     // A catalog change stands alone, so the settings, tags and policy
     // follow the creation.
-    if let Some(most) = on_demand {
+    let mosts = settings_after.on_demand.is_some() || !settings_after.index_on_demand.is_empty();
+    if mosts {
         ops.write(vec![CatalogChange::UpdateSettings {
             table: name.to_string(),
-            change: SettingsChange {
-                on_demand: Some(most),
-                ..Default::default()
-            },
+            change: settings_after.clone(),
         }])
         .await?;
     }
@@ -94,14 +110,10 @@ pub async fn create(front: &Front, req: &Request) -> ApiResult<Json> {
     let (table_class, sse) = replica.write(ops, name, true).await?;
     let version = written[0].version.clone();
     let mut info = created_info(def, version, protect, table_class, sse);
-    if let Some(most) = on_demand {
-        let change = SettingsChange {
-            on_demand: Some(most),
-            ..Default::default()
-        };
-        info.settings = info
-            .settings
-            .change(name, &change, info.settings.billing_since)?;
+    if mosts {
+        info.settings =
+            info.settings
+                .apply(&info.def, &settings_after, info.settings.billing_since)?;
     }
     // DynamoDB answers CREATING and SDK waiters poll DescribeTable until
     // ACTIVE. Here the table takes writes as soon as it is created, so it
@@ -243,10 +255,11 @@ pub async fn update(front: &Front, req: &Request) -> ApiResult<Json> {
     let replica = ReplicaChange::parse(&r)?;
     // `GlobalSecondaryIndexUpdates` `Update`s: indexes' own throughput,
     // a synchronized setting like the table's.
-    let mut index_units = Vec::new();
+    let (mut index_units, mut index_on_demand) = (Vec::new(), Vec::new());
     if let Some(updates) = r.opt_arr("GlobalSecondaryIndexUpdates")? {
         let (asked, other, settings) = index_updates(ops, &r, table, updates).await?;
         index_units = asked.units;
+        index_on_demand = asked.on_demand;
         match (asked.changes.into_iter().next(), other) {
             (Some(_), Some("BillingMode" | "ProvisionedThroughput")) => {
                 return Err(ApiError::validation(
@@ -267,8 +280,10 @@ pub async fn update(front: &Front, req: &Request) -> ApiResult<Json> {
                 // An index created anew under a deleted one's name has the
                 // units it is created with, not those an Update gave the
                 // old one.
+                let name = change.name();
                 if matches!(change, meridian_core::index::Change::Create(_))
-                    && settings.indexes.contains_key(change.name())
+                    && (settings.indexes.contains_key(name)
+                        || settings.index_on_demand.contains_key(name))
                 {
                     ops.write(vec![CatalogChange::UpdateSettings {
                         table: table.to_string(),
@@ -288,7 +303,7 @@ pub async fn update(front: &Front, req: &Request) -> ApiResult<Json> {
             // Only index `Update`s, which go with the settings below.
             (None, _) => {}
         }
-        if other.is_none() && index_units.is_empty() {
+        if other.is_none() && index_units.is_empty() && index_on_demand.is_empty() {
             per_replica(ops, table, protect, &replica).await?;
             let info = ops.describe(table).await?;
             return Ok(
@@ -303,13 +318,14 @@ pub async fn update(front: &Front, req: &Request) -> ApiResult<Json> {
             json!({"TableDescription": description::table(ops.region(), &info, "UPDATING")}),
         );
     }
-    let change = settings_change(&r, index_units)?;
+    let change = settings_change(&r, index_units, index_on_demand)?;
     // Deletion protection, the table class and encryption alone are a
     // change of this replica only.
     let settings = change.mode.is_some()
         || change.throughput.is_some()
         || change.stream.is_some()
-        || !change.indexes.is_empty();
+        || !change.indexes.is_empty()
+        || !change.index_on_demand.is_empty();
     if settings || (protect.is_none() && replica.is_empty()) {
         ops.write(vec![CatalogChange::UpdateSettings {
             table: table.to_string(),
@@ -401,7 +417,7 @@ async fn index_updates(
         "ReplicaUpdates",
     ];
     let other = others.into_iter().find(|f| r.get(f).is_some());
-    if !asked.units.is_empty() && other == Some("ReplicaUpdates") {
+    if !(asked.units.is_empty() && asked.on_demand.is_empty()) && other == Some("ReplicaUpdates") {
         return Err(ApiError::validation(
             "GlobalSecondaryIndexUpdates cannot update an index in the request that changes ReplicaUpdates; send them separately",
         ));
@@ -414,6 +430,7 @@ async fn index_updates(
 fn settings_change(
     r: &Req<'_>,
     index_units: Vec<(String, (u64, u64))>,
+    index_on_demand: Vec<(String, meridian_core::settings::OnDemandUpdate)>,
 ) -> ApiResult<SettingsChange> {
     Ok(SettingsChange {
         mode: billing_mode(r, "BillingMode")?,
@@ -425,6 +442,7 @@ fn settings_change(
             .collect(),
         scaling: None,
         on_demand: on_demand_throughput(r)?,
+        index_on_demand,
     })
 }
 

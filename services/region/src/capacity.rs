@@ -524,6 +524,7 @@ mod tests {
             indexes: Default::default(),
             scaling: Default::default(),
             on_demand_max: Default::default(),
+            index_on_demand: Default::default(),
         }
     }
 

@@ -124,6 +124,7 @@ fn a_backup_holds_the_live_items_of_its_table_and_where_it_was_taken() {
             indexes: Vec::new(),
             scaling: None,
             on_demand: None,
+            index_on_demand: Vec::new(),
         },
     }]);
     let out = tempfile::tempdir().unwrap();

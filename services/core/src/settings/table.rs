@@ -36,6 +36,7 @@ impl TableSettings {
             indexes: Default::default(),
             scaling: Default::default(),
             on_demand_max: Default::default(),
+            index_on_demand: Default::default(),
         }
     }
 
@@ -86,13 +87,14 @@ impl TableSettings {
             || c.throughput.is_some()
             || c.stream.is_some()
             || c.on_demand.is_some();
-        let mut next = if table_level || c.indexes.is_empty() {
+        let mut next = if table_level || (c.indexes.is_empty() && c.index_on_demand.is_empty()) {
             self.change(&def.name, c, now)?
         } else {
             self.clone()
         };
         for (name, _) in forget {
             next.indexes.remove(name);
+            next.index_on_demand.remove(name);
         }
         if next.billing == Billing::PayPerRequest {
             if let Some((name, _)) = updates.first() {
@@ -100,10 +102,23 @@ impl TableSettings {
                     "The only Updates for index: {name} when TableThroughputMode is PAY_PER_REQUEST can be to OnDemandThroughput, WarmThroughput"
                 ));
             }
+            for (name, asked) in &c.index_on_demand {
+                let most = next.index_on_demand.get(name).copied().unwrap_or_default();
+                match most.updated(*asked) {
+                    m if m.is_empty() => next.index_on_demand.remove(name),
+                    m => next.index_on_demand.insert(name.clone(), m),
+                };
+            }
             next.indexes.clear();
             // On demand scales itself: auto scaling's settings go.
             next.scaling = Default::default();
             return Ok(next);
+        }
+        if !c.index_on_demand.is_empty() {
+            return invalid(
+                "OnDemandThroughput can be specified only when BillingMode is PAY_PER_REQUEST"
+                    .into(),
+            );
         }
         let switched = self.billing == Billing::PayPerRequest;
         for (name, units) in &updates {
