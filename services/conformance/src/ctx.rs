@@ -12,11 +12,12 @@ use aws_sdk_dynamodb::config::timeout::TimeoutConfig;
 use aws_sdk_dynamodb::config::{Credentials, Region as SdkRegion};
 use aws_sdk_dynamodb::error::{DisplayErrorContext, ProvideErrorMetadata, SdkError};
 use aws_sdk_dynamodb::types::{
-    AttributeDefinition, AttributeValue, BillingMode, CreateGlobalTableWitnessGroupMemberAction,
-    CreateReplicationGroupMemberAction, DeleteReplicationGroupMemberAction,
-    GlobalTableWitnessGroupUpdate, KeySchemaElement, KeyType, MultiRegionConsistency,
-    ReplicaStatus, ReplicationGroupUpdate, ScalarAttributeType, StreamSpecification,
-    StreamViewType, TableStatus,
+    AttributeDefinition, AttributeValue, AutoScalingPolicyUpdate, AutoScalingSettingsUpdate,
+    AutoScalingTargetTrackingScalingPolicyConfigurationUpdate, BillingMode,
+    CreateGlobalTableWitnessGroupMemberAction, CreateReplicationGroupMemberAction,
+    DeleteReplicationGroupMemberAction, GlobalTableWitnessGroupUpdate, KeySchemaElement, KeyType,
+    MultiRegionConsistency, ProvisionedThroughput, ReplicaStatus, ReplicationGroupUpdate,
+    ScalarAttributeType, StreamSpecification, StreamViewType, TableStatus,
 };
 use aws_sdk_dynamodbstreams::Client as StreamsClient;
 use serde_json::Value;
@@ -221,6 +222,10 @@ pub fn region_clients(e: &Endpoint, creds: Option<&Creds>, trust: Option<&Trust>
 pub struct TableSpec {
     /// A `NEW_AND_OLD_IMAGES` stream from creation.
     pub stream: bool,
+    /// Provisioned at these `(read, write)` units, its writes auto scaled
+    /// between the write units and themselves (AWS adds a replica to a
+    /// provisioned table only once its writes auto scale); else on demand.
+    pub provisioned: Option<(i64, i64)>,
 }
 
 impl Ctx {
@@ -268,6 +273,16 @@ impl Ctx {
                     .build()?,
             )
             .billing_mode(BillingMode::PayPerRequest);
+        if let Some((read, write)) = spec.provisioned {
+            req = req
+                .billing_mode(BillingMode::Provisioned)
+                .provisioned_throughput(
+                    ProvisionedThroughput::builder()
+                        .read_capacity_units(read)
+                        .write_capacity_units(write)
+                        .build()?,
+                );
+        }
         if spec.stream {
             req = req.stream_specification(
                 StreamSpecification::builder()
@@ -280,6 +295,28 @@ impl Ctx {
             .await
             .map_err(|e| sdk("CreateTable", &r.name, e))?;
         self.wait_active(home, &name, &[]).await?;
+        if let Some((_, write)) = spec.provisioned {
+            let pinned = AutoScalingSettingsUpdate::builder()
+                .minimum_units(write)
+                .maximum_units(write)
+                .scaling_policy_update(
+                    AutoScalingPolicyUpdate::builder()
+                        .target_tracking_scaling_policy_configuration(
+                            AutoScalingTargetTrackingScalingPolicyConfigurationUpdate::builder()
+                                .target_value(70.0)
+                                .build()?,
+                        )
+                        .build(),
+                )
+                .build();
+            r.ddb
+                .update_table_replica_auto_scaling()
+                .table_name(&name)
+                .provisioned_write_capacity_auto_scaling_update(pinned)
+                .send()
+                .await
+                .map_err(|e| sdk("UpdateTableReplicaAutoScaling", &r.name, e))?;
+        }
         Ok(name)
     }
 

@@ -17,6 +17,7 @@ pub const SRC_STREAMS_IDENTITY: &str =
     "https://docs.aws.amazon.com/amazondynamodb/latest/APIReference/API_streams_Identity.html";
 pub const SRC_MRSC_EXAMPLE: &str = "https://docs.aws.amazon.com/amazondynamodb/latest/developerguide/example_dynamodb_Scenario_MRSCGlobalTables_section.html";
 pub const SRC_MRSC: &str = "https://docs.aws.amazon.com/amazondynamodb/latest/developerguide/V2globaltables_HowItWorks.html#V2globaltables_HowItWorks.consistency-modes-mrsc";
+pub const SRC_RWCU: &str = "https://docs.aws.amazon.com/amazondynamodb/latest/developerguide/V2globaltables_reqs_bestpractices.html";
 pub const SRC_RWCE: &str = "https://docs.aws.amazon.com/botocore/latest/reference/services/dynamodb/client/exceptions/ReplicatedWriteConflictException.html";
 
 pub(super) fn need(ctx: &Ctx, k: usize) -> Option<Verdict> {

@@ -102,7 +102,15 @@ pub(super) async fn streams_of_replicas(
     }
     let regions = all(ctx);
     let t = ctx
-        .global_table(scope, "streams", &regions, TableSpec { stream: true })
+        .global_table(
+            scope,
+            "streams",
+            &regions,
+            TableSpec {
+                stream: true,
+                ..Default::default()
+            },
+        )
         .await?;
     ctx.put(0, &t, item(&[("pk", s("s1")), ("v", n(7))]))
         .await?;
@@ -158,11 +166,27 @@ pub(super) async fn ttl_delete_as_service(
     // intervals and 10 s more is "clearly passed".
     let clearly = Duration::from_millis(3 * interval_ms) + Duration::from_secs(10);
     let t = if regions.len() > 1 {
-        ctx.global_table(scope, "ttl", &regions, TableSpec { stream: true })
-            .await?
+        ctx.global_table(
+            scope,
+            "ttl",
+            &regions,
+            TableSpec {
+                stream: true,
+                ..Default::default()
+            },
+        )
+        .await?
     } else {
-        ctx.create_table(scope, "ttl", 0, TableSpec { stream: true })
-            .await?
+        ctx.create_table(
+            scope,
+            "ttl",
+            0,
+            TableSpec {
+                stream: true,
+                ..Default::default()
+            },
+        )
+        .await?
     };
     let r0 = &ctx.regions[0];
     r0.ddb

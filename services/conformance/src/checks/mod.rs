@@ -2,6 +2,7 @@
 //! removes them and heals its faults whatever happens), does what the AWS
 //! page it cites describes, and says PASS, FAIL or SKIP with what it saw.
 
+mod capacity;
 mod common;
 mod lifecycle;
 mod mrec;
@@ -14,10 +15,11 @@ use std::pin::Pin;
 
 use crate::ConfError;
 use crate::ctx::{Ctx, Scope, Verdict};
+use capacity::replicated_write_units;
 pub use common::SRC_BEST_PRACTICES;
 use common::{
-    SRC_CORE, SRC_MRSC, SRC_MRSC_EXAMPLE, SRC_PRESCRIPTIVE, SRC_RWCE, SRC_STREAMS_IDENTITY,
-    SRC_TRANSACTIONS, SRC_WRITE_MODES,
+    SRC_CORE, SRC_MRSC, SRC_MRSC_EXAMPLE, SRC_PRESCRIPTIVE, SRC_RWCE, SRC_RWCU,
+    SRC_STREAMS_IDENTITY, SRC_TRANSACTIONS, SRC_WRITE_MODES,
 };
 use lifecycle::{replica_add_remove, streams_of_replicas, ttl_delete_as_service};
 use mrec::{conditions_local, lost_increments, lww_whole_item, replication, stale_consistent_read};
@@ -71,6 +73,7 @@ pub static ALL: &[Check] = &[
         ttl_delete_as_service
     ),
     check!("replica-add-remove", SRC_CORE, replica_add_remove),
+    check!("replicated-write-units", SRC_RWCU, replicated_write_units),
     check!("mrsc-strong-read", SRC_MRSC_EXAMPLE, mrsc_strong_read),
     check!("mrsc-write-conflict", SRC_RWCE, mrsc_write_conflict),
     check!("mrsc-isolated-region", SRC_MRSC, mrsc_isolated_region),
