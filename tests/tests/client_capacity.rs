@@ -180,3 +180,47 @@ async fn provisioning_is_checked_as_dynamodb_checks_it_and_changes_nothing() {
     .expect("a provisioned global table with write auto scaling");
     c.shutdown().await;
 }
+
+/// A hot key through the client API meets its partition's ceiling (1,000
+/// write units a second), on an on-demand table as on the DynamoDB
+/// endpoint, and another key's partition goes on: a drill's traffic,
+/// which is the client API's, is no kinder to a hot key than AWS.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_hot_key_through_the_client_api_meets_its_partitions_ceiling() {
+    use meridian_core::throughput::{ON_DEMAND_PARTITIONS, partition_of};
+    let c = TestCluster::start(&["us-east-1"]).await;
+    let mut api = c.client(0);
+    api.create_table(pb::CreateTableRequest {
+        name: "hot".into(),
+        partition_key: Some(pb::KeyAttr {
+            name: "id".into(),
+            r#type: "S".into(),
+        }),
+        ..Default::default()
+    })
+    .await
+    .expect("an on-demand table");
+    // Puts of 40 units to one key: the partition's thousand are spent
+    // within about 26 of them.
+    let mut refused = None;
+    for i in 0..100 {
+        if let Err(e) = api.put_item(put("hot", "hot")).await {
+            refused = Some((i, e));
+            break;
+        }
+    }
+    let (taken, e) = refused.expect("a hot key was never throttled");
+    assert!((20..=30).contains(&taken), "{taken} puts before the throttle");
+    assert_eq!(e.code(), tonic::Code::ResourceExhausted, "{e:?}");
+    assert!(e.message().starts_with(THROTTLED), "{e:?}");
+    assert!(e.message().contains("partition"), "{e:?}");
+    let hot = partition_of(b"hot", ON_DEMAND_PARTITIONS);
+    let cold = (0..)
+        .map(|i| format!("cold{i}"))
+        .find(|k| partition_of(k.as_bytes(), ON_DEMAND_PARTITIONS) != hot)
+        .unwrap();
+    api.put_item(put("hot", &cold))
+        .await
+        .expect("another partition has its own units");
+    c.shutdown().await;
+}

@@ -5,14 +5,17 @@
 //! (`meridian_core::throughput`). Without it a client of the native API
 //! would be the one way past a replica's units, kinder than AWS.
 //!
-//! A request meets its table's bucket and, for a write, each of the
-//! table's provisioned global indexes' write buckets; a spent one refuses
-//! it with `RESOURCE_EXHAUSTED` and a message starting with
-//! [`THROTTLED`], DynamoDB's exception name, so a client (a drill among
-//! them) tells a throttle from a busy STRONG leader. Partitions' ceilings
-//! are the DynamoDB endpoint's alone (docs/limits.md).
+//! A request meets its table's bucket, for a write each of the table's
+//! global indexes' write buckets, and each partition holding an item it
+//! names by its key (GetItem, BatchGet, Query, PutItem, DeleteItem,
+//! UpdateItem, BatchWrite: the partitions' ceilings, in either billing
+//! mode, as the DynamoDB endpoint places them); a spent one refuses it
+//! with `RESOURCE_EXHAUSTED` and a message starting with [`THROTTLED`],
+//! DynamoDB's exception name, so a client (a drill among them) tells a
+//! throttle from a busy STRONG leader. A Scan is not placed.
 
 use meridian_core::Item;
+use meridian_core::key::{MAX_PARTITION_KEY_BYTES, encode_key_value};
 use meridian_core::throughput::{Op, item_read_units, read_units, sized_write_units, write_units};
 use meridian_core::value::item_size;
 use meridian_store::{ItemWrite, WriteResult};
@@ -30,19 +33,35 @@ pub const THROTTLED: &str = "ProvisionedThroughputExceededException";
 const MESSAGE: &str = "The level of configured provisioned throughput for the table was exceeded. Consider increasing your provisioning level with the UpdateTable API.";
 
 fn refusal(r: &Resource) -> Status {
-    let what = match (&r.index, r.op) {
-        (Some(i), _) => format!("index {i} of table {}, write units", r.table),
-        (None, Op::Read) => format!("table {}, read units", r.table),
-        (None, Op::Write) => format!("table {}, write units", r.table),
+    let units = match r.op {
+        Op::Read => "read units",
+        Op::Write => "write units",
+    };
+    let what = match (&r.index, r.partition) {
+        (Some(i), _) => format!("index {i} of table {}, {units}", r.table),
+        (None, Some(p)) => format!("partition {p} of table {}, {units}", r.table),
+        (None, None) => format!("table {}, {units}", r.table),
     };
     Status::resource_exhausted(format!("{THROTTLED}: {MESSAGE} ({what})"))
 }
 
+/// The buckets a request draws on, each with its share of the request's
+/// units: the whole for a table's or index's, the part of the request's
+/// items placed in it for a partition's.
+pub(crate) type Touches = Vec<(Resource, f64)>;
+
 impl ClientApi {
     /// The buckets a request of `op` on `table` draws on, each checked:
-    /// the table's, and for a write each provisioned global index's.
-    async fn admit(&self, table: &str, op: Op) -> Result<Vec<Resource>, Status> {
-        let mut touches = vec![Resource::of(table, None, op)];
+    /// the table's, for a write each global index's with units of its
+    /// own, and the partition of each item `keys` gives (an item or a key,
+    /// the partition key's encoding asked with its attribute).
+    async fn admit(
+        &self,
+        table: &str,
+        op: Op,
+        keys: impl FnOnce(&meridian_core::KeyAttr) -> Vec<Option<Vec<u8>>>,
+    ) -> Result<Touches, Status> {
+        let mut touches = vec![(Resource::of(table, None, op), 1.0)];
         if op == Op::Write {
             let indexes = self
                 .ops
@@ -52,10 +71,27 @@ impl ClientApi {
             touches.extend(
                 indexes
                     .into_iter()
-                    .map(|(i, _)| Resource::of(table, Some(i), op)),
+                    .map(|(i, _)| (Resource::of(table, Some(i), op), 1.0)),
             );
         }
-        for r in &touches {
+        let placed = self
+            .ops
+            .capacity_partitions(table, keys)
+            .await
+            .map_err(status_from_op)?
+            .unwrap_or_default();
+        let all = placed.iter().flatten().count();
+        for p in placed.into_iter().flatten() {
+            let r = Resource {
+                partition: Some(p),
+                ..Resource::of(table, None, op)
+            };
+            match touches.iter_mut().find(|(t, _)| *t == r) {
+                Some((_, share)) => *share += 1.0 / all as f64,
+                None => touches.push((r, 1.0 / all as f64)),
+            }
+        }
+        for (r, _) in &touches {
             if !self.ops.capacity_admits(r).await.map_err(status_from_op)? {
                 return Err(refusal(r));
             }
@@ -63,11 +99,11 @@ impl ClientApi {
         Ok(touches)
     }
 
-    /// Charges `units` to every bucket of `touches`. A failure to read the
-    /// table's settings is logged: the request itself was served.
-    async fn charge(&self, touches: &[Resource], units: f64) {
-        for r in touches {
-            if let Err(e) = self.ops.capacity_charge(r, units).await {
+    /// Charges each bucket of `touches` its share of `units`. A failure to
+    /// read the table's settings is logged: the request itself was served.
+    async fn charge(&self, touches: &Touches, units: f64) {
+        for (r, share) in touches {
+            if let Err(e) = self.ops.capacity_charge(r, units * share).await {
                 tracing::warn!(table = %r.table, error = %e, "could not charge a client request's units");
             }
         }
@@ -83,7 +119,23 @@ impl ClientApi {
         table: &str,
         ops: Vec<ItemWrite>,
     ) -> Result<Vec<WriteResult>, Status> {
-        let touches = self.admit(table, Op::Write).await?;
+        let touches = self
+            .admit(table, Op::Write, |attr| {
+                ops.iter()
+                    .map(|op| {
+                        let key = match op {
+                            ItemWrite::Put { item, .. } | ItemWrite::Load { item, .. } => item,
+                            ItemWrite::Delete { key, .. }
+                            | ItemWrite::Update { key, .. }
+                            | ItemWrite::ConditionCheck { key, .. }
+                            | ItemWrite::Expire { key, .. } => key,
+                        };
+                        let value = key.get(&attr.name)?;
+                        encode_key_value(value, attr, MAX_PARTITION_KEY_BYTES).ok()
+                    })
+                    .collect()
+            })
+            .await?;
         // Only a conditional write can be refused and still charged: the
         // size it would have written is counted for those requests alone.
         let conditional = ops.iter().any(|op| {
@@ -125,9 +177,18 @@ impl ClientApi {
         }
     }
 
-    /// Admits a read of `table`; [`ClientApi::charge_read`] charges it.
-    pub(crate) async fn admit_read(&self, table: &str) -> Result<Vec<Resource>, Status> {
-        self.admit(table, Op::Read).await
+    /// Admits a read of `table` of the items whose partition keys
+    /// `partitions` gives, encoded (none for a Scan);
+    /// [`ClientApi::charge_read`] charges it.
+    pub(crate) async fn admit_read(
+        &self,
+        table: &str,
+        partitions: &[&[u8]],
+    ) -> Result<Touches, Status> {
+        self.admit(table, Op::Read, |_| {
+            partitions.iter().map(|p| Some(p.to_vec())).collect()
+        })
+        .await
     }
 
     /// Charges what a read consumed: for GetItem and BatchGet (`page`
@@ -137,7 +198,7 @@ impl ClientApi {
     /// reads cost half.
     pub(crate) async fn charge_read<'a>(
         &self,
-        touches: &[Resource],
+        touches: &Touches,
         items: impl IntoIterator<Item = Option<&'a Item>>,
         consistent: bool,
         page: bool,

@@ -540,7 +540,7 @@ impl Meridian for ClientApi {
             .key_schema
             .key_from_attrs(&item_from_bytes(&r.key, "key")?)
             .map_err(invalid)?;
-        let touches = self.admit_read(&r.table).await?;
+        let touches = self.admit_read(&r.table, &[&key.partition]).await?;
         if r.consistent {
             self.ops
                 .consistent(&r.table)
@@ -645,7 +645,7 @@ impl Meridian for ClientApi {
             Some(k) => Some(k.sort),
             None => None,
         };
-        let touches = self.admit_read(&r.table).await?;
+        let touches = self.admit_read(&r.table, &[&pk]).await?;
         let rows = self
             .ops
             .query(&r.table, pk, range, r.reverse, after, limit)
@@ -674,7 +674,7 @@ impl Meridian for ClientApi {
             return Ok(Response::new(page_of(rows, limit, encode_index_token)));
         }
         let after = decode_token(&r.page_token)?;
-        let touches = self.admit_read(&r.table).await?;
+        let touches = self.admit_read(&r.table, &[]).await?;
         let rows = self
             .ops
             .scan(&r.table, after, limit)
@@ -744,7 +744,8 @@ impl Meridian for ClientApi {
                     .map_err(|e| Status::invalid_argument(format!("keys[{i}]: {e}")))
             })
             .collect::<Result<Vec<_>, _>>()?;
-        let touches = self.admit_read(&r.table).await?;
+        let partitions: Vec<&[u8]> = keys.iter().map(|k| k.partition.as_slice()).collect();
+        let touches = self.admit_read(&r.table, &partitions).await?;
         let rows = self
             .ops
             .get_many(&r.table, keys)
