@@ -176,6 +176,25 @@ fn throttles_then_scales(report: &Report) {
     }
 }
 
+/// The hot-partition drill: the hot key's partition is spent in every
+/// replica, so every region throttles some of the drill's writes, every
+/// link's stream waits for the partition (throttled time), and nothing
+/// acknowledged is lost.
+fn throttles_the_hot_partition(report: &Report) {
+    assert!(report.verdict.ok, "{:?}", report.verdict.problems);
+    let throttled = &report.workload.throttled_by_region;
+    for region in ["us-east-1", "eu-west-1", "ap-southeast-1"] {
+        assert!(
+            throttled.get(region).is_some_and(|n| *n > 0),
+            "{region} throttled nothing: {throttled:?}"
+        );
+    }
+    assert!(
+        report.links.iter().any(|l| l.throttled_ms > 0),
+        "no stream waited for the hot partition"
+    );
+}
+
 /// The simulated failover endpoint moved us-east-1's clients within its
 /// bound (3 checks × 1 s + 5 s TTL) of the crash at 10 s; its alarm went
 /// to ALARM and back to OK in time; the stop condition on a stuck endpoint
@@ -325,6 +344,7 @@ replay_tests! {
     failover_endpoint => "failover-endpoint.toml" then moves_within_its_bound,
     flapping_link => "flapping-link.toml",
     hot_key => "hot-key.toml",
+    hot_partition => "hot-partition.toml" then throttles_the_hot_partition,
     index_churn => "index-churn.toml",
     long_outage => "long-outage.toml",
     orders_invariant => "orders-invariant.toml" then breaks_in_partition_order_only,
