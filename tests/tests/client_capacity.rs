@@ -210,7 +210,10 @@ async fn a_hot_key_through_the_client_api_meets_its_partitions_ceiling() {
         }
     }
     let (taken, e) = refused.expect("a hot key was never throttled");
-    assert!((20..=30).contains(&taken), "{taken} puts before the throttle");
+    assert!(
+        (20..=30).contains(&taken),
+        "{taken} puts before the throttle"
+    );
     assert_eq!(e.code(), tonic::Code::ResourceExhausted, "{e:?}");
     assert!(e.message().starts_with(THROTTLED), "{e:?}");
     assert!(e.message().contains("partition"), "{e:?}");

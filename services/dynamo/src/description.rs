@@ -84,7 +84,7 @@ pub fn table(region: &str, t: &TableInfo, status: &str) -> Json {
     // Only the members set, and nothing when neither is, as AWS describes
     // an on-demand table (a live probe: `OnDemandThroughput` null until
     // set, `{"MaxReadRequestUnits": 200}` with one).
-    if let Some(most) = on_demand_throughput(settings.on_demand_max) {
+    if let Some(most) = crate::indexes::on_demand_described(settings.on_demand_max) {
         d["OnDemandThroughput"] = most;
     }
     global(&mut d, region, t);
@@ -264,20 +264,4 @@ pub async fn current(
         d["RestoreSummary"] = summary;
     }
     Ok(d)
-}
-
-/// A table's or global index's `OnDemandThroughput` as DynamoDB describes
-/// it: only the members set, nothing when neither is.
-pub fn on_demand_throughput(most: meridian_core::settings::OnDemandMax) -> Option<Json> {
-    if most.is_empty() {
-        return None;
-    }
-    let mut o = serde_json::Map::new();
-    if let Some(n) = most.read {
-        o.insert("MaxReadRequestUnits".into(), json!(n));
-    }
-    if let Some(n) = most.write {
-        o.insert("MaxWriteRequestUnits".into(), json!(n));
-    }
-    Some(Json::Object(o))
 }

@@ -507,6 +507,22 @@ pub fn index_most(r: &Req<'_>, billing: Billing) -> ApiResult<Option<OnDemandUpd
     Ok(most)
 }
 
+/// A table's or global index's `OnDemandThroughput` as DynamoDB describes
+/// it: only the members set, nothing when neither is.
+pub fn on_demand_described(most: meridian_core::settings::OnDemandMax) -> Option<Json> {
+    if most.is_empty() {
+        return None;
+    }
+    let mut o = serde_json::Map::new();
+    if let Some(n) = most.read {
+        o.insert("MaxReadRequestUnits".into(), json!(n));
+    }
+    if let Some(n) = most.write {
+        o.insert("MaxWriteRequestUnits".into(), json!(n));
+    }
+    Some(Json::Object(o))
+}
+
 fn key_schema_json(i: &IndexDef) -> Vec<Json> {
     i.partition
         .iter()
@@ -581,7 +597,7 @@ pub fn describe(d: &mut Json, table_arn: &str, t: &TableInfo) {
             .map(|s| {
                 let units = t.settings.index_units(&t.def, &s.def.name);
                 let most = t.settings.index_on_demand.get(&s.def.name).copied();
-                let most = most.and_then(crate::description::on_demand_throughput);
+                let most = most.and_then(on_demand_described);
                 describe_one(table_arn, s, units, most, &throughput)
             })
             .collect();

@@ -285,6 +285,22 @@ impl Layout {
     }
 }
 
+/// Refuses `listen`, the setting `field`, when another listener of the
+/// cluster file (`taken`) has its port: on one machine the two could not
+/// both bind.
+pub fn own_port(
+    field: &str,
+    listen: std::net::SocketAddr,
+    taken: &[std::net::SocketAddr],
+) -> Result<(), String> {
+    match taken.iter().find(|a| a.port() == listen.port()) {
+        Some(clash) => Err(format!(
+            "{field} {listen} takes the port of another listener of this file ({clash})"
+        )),
+        None => Ok(()),
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -130,7 +130,7 @@ pub struct ClusterFile {
     /// One more DynamoDB endpoint, served by `meridian up`, that forwards
     /// to a home region and fails over to the next (docs/failover.md).
     #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub failover: Option<crate::failover::FailoverSection>,
+    pub failover: Option<meridian_layout::failover::FailoverSection>,
     /// One address for every region, served by `meridian up` (docs/edge.md).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub edge: Option<crate::edge::EdgeSection>,

@@ -20,7 +20,6 @@ pub mod convert;
 pub mod edge;
 mod endpoints;
 mod error;
-pub mod failover;
 mod grants;
 mod grants_refresh;
 mod indexes;
@@ -77,7 +76,7 @@ pub use config::{
     Retention,
 };
 pub use edge::EdgeSection;
-pub use failover::FailoverSection;
+pub use meridian_layout::failover::FailoverSection;
 pub use replication::ReplicationTuning;
 pub use shared::PeerState;
 pub(crate) use shared::Shared;

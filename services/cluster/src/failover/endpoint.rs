@@ -12,7 +12,7 @@ use std::sync::{Arc, Mutex, MutexGuard};
 use std::time::Duration;
 
 use meridian_core::{EncodedKey, PhysicalClock, Version};
-use meridian_region::FailoverSection;
+use meridian_layout::failover::FailoverSection;
 use serde_json::{Value as Json, json};
 use tokio::time::Instant;
 

@@ -6,7 +6,7 @@
 //! tables; it moves back when an operator asks.
 //!
 //! One module holds it all but the section's settings, which are the
-//! cluster file's (`meridian_region::FailoverSection`, read by every
+//! cluster file's (`meridian_layout::failover::FailoverSection`, read by every
 //! program that reads the file):
 //!
 //! - [`decide`]: when to move, from health rounds and the time alone

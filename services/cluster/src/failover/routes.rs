@@ -93,7 +93,7 @@ mod tests {
 
     use axum::body::Body;
     use axum::http::Request;
-    use meridian_region::FailoverSection;
+    use meridian_layout::failover::FailoverSection;
     use tower::ServiceExt;
 
     use super::*;
