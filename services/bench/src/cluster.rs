@@ -62,6 +62,10 @@ impl Cluster {
         let exe = std::env::current_exe().context("locating the meridian binary")?;
         let names: Vec<String> = NAMES[..n].iter().map(|s| s.to_string()).collect();
         let mut file = loopback_file("bench", &root.join("data"), &names, proxies)?;
+        // The loads write one table far past a new table's partitions (a
+        // pre-warmed table on AWS would take them): the engine is measured,
+        // not AWS's ceilings (docs/limits.md).
+        file.partition_ceilings = false;
         tune(&mut file);
         let grpc = file.regions.iter().map(|r| r.grpc).collect::<Vec<_>>();
         let path = root.join("cluster.toml");

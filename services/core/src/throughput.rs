@@ -47,6 +47,9 @@ pub struct Caps {
     pub burst: u64,
     /// The account's per-table quota on demand, units a second each way.
     pub table_quota: u64,
+    /// Whether each partition's ceiling holds ([`partition_rate`]), as on
+    /// AWS; off only where a cluster file says so (`partition_ceilings`).
+    pub partition_ceilings: bool,
 }
 
 impl Caps {
@@ -54,6 +57,7 @@ impl Caps {
     pub const AWS: Caps = Caps {
         burst: BURST_SECONDS,
         table_quota: TABLE_QUOTA_UNITS,
+        partition_ceilings: true,
     };
 }
 

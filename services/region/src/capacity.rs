@@ -129,15 +129,11 @@ fn slot(op: Op) -> usize {
 }
 
 impl Capacity {
-    /// Empty buckets' keeper, whose buckets keep `burst` of unused units
-    /// and whose on-demand tables are held to `table_quota` units a second.
-    pub(crate) fn new(burst: Duration, table_quota: u64) -> Self {
+    /// Empty buckets' keeper under `caps`.
+    pub(crate) fn new(caps: Caps) -> Self {
         Capacity {
             start: Instant::now(),
-            caps: Caps {
-                burst: burst.as_secs(),
-                table_quota,
-            },
+            caps,
             state: Mutex::default(),
         }
     }
@@ -220,6 +216,9 @@ impl Capacity {
         table: &str,
         keys_of: impl FnOnce(&KeyAttr) -> Vec<Option<Vec<u8>>>,
     ) -> Result<Option<Vec<Option<u32>>>, BridgeError> {
+        if !self.caps.partition_ceilings {
+            return Ok(None);
+        }
         let Some(k) = self.known(storage, table).await? else {
             return Ok(None);
         };
@@ -433,14 +432,16 @@ impl Capacity {
             };
             let (def, settings) = &*k;
             let units = replicated_write_units(e.image.as_ref().map(Vec::len));
-            let partition = partition_of(&e.key.partition, partitions(settings.billing));
-            add(
-                Resource {
-                    partition: Some(partition),
-                    ..Resource::of(e.table.clone(), None, Op::Write)
-                },
-                units,
-            );
+            if self.caps.partition_ceilings {
+                let partition = partition_of(&e.key.partition, partitions(settings.billing));
+                add(
+                    Resource {
+                        partition: Some(partition),
+                        ..Resource::of(e.table.clone(), None, Op::Write)
+                    },
+                    units,
+                );
+            }
             if rate(def, settings, None, Op::Write, self.caps).is_none() {
                 continue;
             }

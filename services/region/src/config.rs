@@ -69,6 +69,13 @@ pub struct ClusterFile {
     /// a drill meet `AccountLimitExceeded` at a laptop's rates.
     #[serde(default = "default_table_quota_units")]
     pub table_quota_units: u64,
+    /// Whether each partition's ceiling (1,000 write and 3,000 read units
+    /// a second) holds, as on AWS. `false` is kinder than AWS and exists
+    /// for the benchmarks, which load one table far past a new table's
+    /// partitions (as a pre-warmed table would take on AWS) to measure
+    /// the engine; never for a drill (docs/limits.md).
+    #[serde(default = "default_partition_ceilings")]
+    pub partition_ceilings: bool,
     /// How often each region compares its digest trees with every peer's
     /// and pulls what differs (docs/repair.md), besides the round that
     /// follows every reconnect; 0 runs only those.
@@ -298,6 +305,10 @@ fn default_table_quota_units() -> u64 {
     meridian_core::throughput::TABLE_QUOTA_UNITS
 }
 
+fn default_partition_ceilings() -> bool {
+    true
+}
+
 fn default_log_retain_entries() -> u64 {
     Retention::default().retain_entries
 }
@@ -350,6 +361,7 @@ impl ClusterFile {
             autoscaling_period_ms: default_autoscaling_period_ms(),
             burst_capacity_s: default_burst_capacity_s(),
             table_quota_units: default_table_quota_units(),
+            partition_ceilings: default_partition_ceilings(),
             repair_interval_ms: default_repair_interval_ms(),
             log_retain_entries: default_log_retain_entries(),
             log_max_entries: default_log_max_entries(),
@@ -684,6 +696,7 @@ impl ClusterFile {
             autoscaling_period: Duration::from_millis(self.autoscaling_period_ms.max(10)),
             burst_capacity: self.burst_capacity()?,
             table_quota_units: self.table_quota_units()?,
+            partition_ceilings: self.partition_ceilings,
             repair_interval: Duration::from_millis(self.repair_interval_ms),
             retention: Retention {
                 retain_entries: self.log_retain_entries,
@@ -786,6 +799,8 @@ pub struct RegionConfig {
     pub burst_capacity: Duration,
     /// The account's per-table quota on demand (`table_quota_units`).
     pub table_quota_units: u64,
+    /// Whether partitions' ceilings hold (`partition_ceilings`).
+    pub partition_ceilings: bool,
     /// How often each peer's repair worker runs an anti-entropy round
     /// besides the rounds after a reconnect; zero: only those.
     pub repair_interval: Duration,
@@ -831,6 +846,7 @@ impl RegionConfig {
             autoscaling_period: Duration::from_millis(meridian_core::autoscaling::PERIOD_MS),
             burst_capacity: Duration::from_secs(meridian_core::throughput::BURST_SECONDS),
             table_quota_units: meridian_core::throughput::TABLE_QUOTA_UNITS,
+            partition_ceilings: true,
             repair_interval: DEFAULT_REPAIR_INTERVAL,
             retention: Retention::default(),
             replication: ReplicationTuning::default(),

@@ -351,7 +351,11 @@ fn assemble(
     let config_backup_dir = config.backup_dir.clone();
     let peer_names: Vec<String> = config.peers.iter().map(|p| p.name.clone()).collect();
     let (strong, strong_inputs, strong_links) = strong::Strong::new(&peer_names, metrics.clone());
-    let capacity = capacity::Capacity::new(config.burst_capacity, config.table_quota_units);
+    let capacity = capacity::Capacity::new(meridian_core::throughput::Caps {
+        burst: config.burst_capacity.as_secs(),
+        table_quota: config.table_quota_units,
+        partition_ceilings: config.partition_ceilings,
+    });
     let shared = Arc::new(Shared {
         peers: config
             .peers
