@@ -237,31 +237,39 @@ pub async fn get(c: &Client, table: &str, key: Item) -> Option<Item> {
         .item
 }
 
-/// Writes `items` to `table` with BatchWriteItem, 25 at a time; every
-/// one must be processed.
+/// Writes `items` to `table` with BatchWriteItem, 25 at a time, sending
+/// the requests a batch gives back (`UnprocessedItems`: a spent
+/// partition's, as AWS gives them back too) again after a backoff, as
+/// AWS's BatchWriteItem reference asks of a client; every one must be
+/// processed within 60 s.
 pub async fn put_many(c: &Client, table: &str, items: impl IntoIterator<Item = Item>) {
     let items: Vec<Item> = items.into_iter().collect();
+    let deadline = tokio::time::Instant::now() + std::time::Duration::from_secs(60);
     for chunk in items.chunks(25) {
-        let writes = chunk
-            .iter()
-            .map(|i| {
-                WriteRequest::builder()
-                    .put_request(
-                        PutRequest::builder()
-                            .set_item(Some(i.clone()))
-                            .build()
-                            .unwrap(),
-                    )
-                    .build()
-            })
-            .collect();
-        let out = c
-            .batch_write_item()
-            .request_items(table, writes)
-            .send()
-            .await
-            .expect("batch write");
-        assert!(out.unprocessed_items().is_none_or(|u| u.is_empty()));
+        let mut writes: Vec<WriteRequest> = chunk.iter().map(|i| put_req(i.clone())).collect();
+        let mut backoff = std::time::Duration::from_millis(5);
+        while !writes.is_empty() {
+            assert!(
+                tokio::time::Instant::now() < deadline,
+                "{table}: {} writes still unprocessed after 60 s",
+                writes.len()
+            );
+            let out = c
+                .batch_write_item()
+                .request_items(table, writes)
+                .send()
+                .await
+                .expect("batch write");
+            writes = out
+                .unprocessed_items()
+                .and_then(|u| u.get(table))
+                .cloned()
+                .unwrap_or_default();
+            if !writes.is_empty() {
+                tokio::time::sleep(backoff).await;
+                backoff = (backoff * 2).min(std::time::Duration::from_millis(500));
+            }
+        }
     }
 }
 
