@@ -448,9 +448,9 @@ async fn an_on_demand_table_past_the_accounts_per_table_quota_is_refused_request
     let c = TestCluster::start_tuned(&REGIONS, |cfg| cfg.table_quota_units = 50).await;
     let db = no_retry(c.dynamo_url(0));
     create_table(&db, "quota", ("pk", ScalarAttributeType::S), None).await;
-    // Fifty write units a second with no burst: a put of 60 is admitted
-    // (the bucket was full), the next meets it in debt.
-    put_sized(&db, "quota", "a", None, 60)
+    // Fifty write units a second with no burst: a put of 300 is admitted
+    // (the bucket was full), the next meets it five seconds in debt.
+    put_sized(&db, "quota", "a", None, 300)
         .await
         .expect("the first put");
     let e = put_sized(&db, "quota", "b", None, 1)
