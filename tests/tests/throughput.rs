@@ -260,6 +260,19 @@ fn reasons_of(e: &PutItemError) -> Vec<(String, String)> {
         .collect()
 }
 
+/// Asserts a put was throttled with exception `code` and the one reason
+/// `reason` for `resource`, a table (or `table/index/name`) of us-east-1.
+fn throttled_by(e: &PutItemError, code: &str, reason: &str, resource: &str) {
+    assert_eq!(e.code(), Some(code), "{e:?}");
+    assert_eq!(
+        reasons_of(e),
+        [(
+            reason.to_string(),
+            format!("arn:aws:dynamodb:us-east-1:000000000000:table/{resource}")
+        )]
+    );
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_global_index_short_of_write_units_throttles_the_tables_writes_to_it() {
     let c = TestCluster::start(&REGIONS).await;
@@ -271,17 +284,11 @@ async fn a_global_index_short_of_write_units_throttles_the_tables_writes_to_it()
         (30..=40).contains(&taken),
         "{taken} writes before the throttle"
     );
-    assert_eq!(
-        e.code(),
-        Some("ProvisionedThroughputExceededException"),
-        "{e:?}"
-    );
-    assert_eq!(
-        reasons_of(&e),
-        [(
-            "IndexWriteProvisionedThroughputExceeded".to_string(),
-            "arn:aws:dynamodb:us-east-1:000000000000:table/indexed/index/by_g".to_string()
-        )]
+    throttled_by(
+        &e,
+        "ProvisionedThroughputExceededException",
+        "IndexWriteProvisionedThroughputExceeded",
+        "indexed/index/by_g",
     );
     // An item the index does not hold is written: the index is not touched.
     put_sized(&db, "indexed", "unindexed", None, 10)
@@ -310,15 +317,13 @@ async fn a_hot_partition_key_is_throttled_on_demand_while_other_partitions_go_on
         (2..=5).contains(&taken),
         "{taken} writes before the throttle"
     );
-    assert_eq!(e.code(), Some("ThrottlingException"), "{e:?}");
-    assert!(e.message().unwrap_or_default().contains("hot key"), "{e:?}");
-    assert_eq!(
-        reasons_of(&e),
-        [(
-            "TableWriteKeyRangeThroughputExceeded".to_string(),
-            "arn:aws:dynamodb:us-east-1:000000000000:table/hot".to_string()
-        )]
+    throttled_by(
+        &e,
+        "ThrottlingException",
+        "TableWriteKeyRangeThroughputExceeded",
+        "hot",
     );
+    assert!(e.message().unwrap_or_default().contains("hot key"), "{e:?}");
     // A key of another partition (placed by its key's encoding, as the
     // endpoint places it: a string's bytes) is written.
     let hot = partition_of(b"hot", ON_DEMAND_PARTITIONS);
@@ -383,13 +388,11 @@ async fn an_on_demand_tables_most_throttles_past_it_and_goes_when_removed() {
     let e = put_sized(&db, "capped", "b", None, 10)
         .await
         .expect_err("past the most");
-    assert_eq!(e.code(), Some("ThrottlingException"), "{e:?}");
-    assert_eq!(
-        reasons_of(&e),
-        [(
-            "TableWriteMaxOnDemandThroughputExceeded".to_string(),
-            "arn:aws:dynamodb:us-east-1:000000000000:table/capped".to_string()
-        )]
+    throttled_by(
+        &e,
+        "ThrottlingException",
+        "TableWriteMaxOnDemandThroughputExceeded",
+        "capped",
     );
     // Removed with -1: described no more, and the puts go on.
     db.update_table()
@@ -456,15 +459,13 @@ async fn an_on_demand_table_past_the_accounts_per_table_quota_is_refused_request
     let e = put_sized(&db, "quota", "b", None, 1)
         .await
         .expect_err("past the quota");
-    assert_eq!(e.code(), Some("RequestLimitExceeded"), "{e:?}");
-    assert!(e.message().unwrap_or_default().contains("quota"), "{e:?}");
-    assert_eq!(
-        reasons_of(&e),
-        [(
-            "TableWriteAccountLimitExceeded".to_string(),
-            "arn:aws:dynamodb:us-east-1:000000000000:table/quota".to_string()
-        )]
+    throttled_by(
+        &e,
+        "RequestLimitExceeded",
+        "TableWriteAccountLimitExceeded",
+        "quota",
     );
+    assert!(e.message().unwrap_or_default().contains("quota"), "{e:?}");
     // Reads have their own quota.
     get(&db, "quota", item([("pk", s("a"))]))
         .await
@@ -530,13 +531,11 @@ async fn a_global_indexs_own_most_throttles_the_writes_it_holds_and_goes_when_re
     let e = put_sized(&db, "capped_index", "b", Some("x"), 1)
         .await
         .expect_err("past the index's most");
-    assert_eq!(e.code(), Some("ThrottlingException"), "{e:?}");
-    assert_eq!(
-        reasons_of(&e),
-        [(
-            "IndexWriteMaxOnDemandThroughputExceeded".to_string(),
-            "arn:aws:dynamodb:us-east-1:000000000000:table/capped_index/index/by_g".to_string()
-        )]
+    throttled_by(
+        &e,
+        "ThrottlingException",
+        "IndexWriteMaxOnDemandThroughputExceeded",
+        "capped_index/index/by_g",
     );
     put_sized(&db, "capped_index", "c", None, 50)
         .await

@@ -107,6 +107,17 @@ async fn buckets(ops: &RegionHandle, req: &mut Request) -> ApiResult<Option<Vec<
     Ok(Some(out))
 }
 
+/// The tables of `names`, each once, in the order first named.
+fn distinct<'a>(names: impl Iterator<Item = &'a str>) -> Vec<&'a str> {
+    let mut out: Vec<&str> = Vec::new();
+    for t in names {
+        if !out.contains(&t) {
+            out.push(t);
+        }
+    }
+    out
+}
+
 /// The items of `req` (`placement::items`), each in its table's partition.
 async fn place(ops: &RegionHandle, req: &Request, query_index: bool) -> ApiResult<Vec<Item>> {
     let placed = placement::items(req, query_index);
@@ -119,13 +130,7 @@ async fn place(ops: &RegionHandle, req: &Request, query_index: bool) -> ApiResul
             partition: None,
         })
         .collect();
-    let mut tables: Vec<&str> = Vec::new();
-    for t in placed.iter().map(|p| p.table) {
-        if !tables.contains(&t) {
-            tables.push(t);
-        }
-    }
-    for table in tables {
+    for table in distinct(placed.iter().map(|p| p.table)) {
         let of: Vec<usize> = (0..placed.len())
             .filter(|&i| placed[i].table == table)
             .collect();
@@ -240,13 +245,7 @@ fn hold(body: &mut Map<String, Json>, items: &[Item], held: &[bool]) -> Map<Stri
     let Some(Json::Object(request)) = body.get_mut("RequestItems") else {
         return out;
     };
-    let mut tables: Vec<&str> = Vec::new();
-    for t in items.iter().map(|i| i.table.as_str()) {
-        if !tables.contains(&t) {
-            tables.push(t);
-        }
-    }
-    for table in tables {
+    for table in distinct(items.iter().map(|i| i.table.as_str())) {
         let places: Vec<usize> = items
             .iter()
             .zip(held)
