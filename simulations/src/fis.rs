@@ -128,55 +128,70 @@ pub fn scenario_with_alarms(
     let stops = stop_conditions(&t.stop_conditions, &declared)?;
     let lengths = lengths(&t.actions, time_scale)?;
     let starts = schedule(&t.actions, &lengths)?;
-    let mut table: Option<String> = None;
-    let mut events = String::new();
-    let mut end = Duration::ZERO;
+    let timeline = timeline(&t, regions, &starts, &lengths, time_scale)?;
+    let table = timeline
+        .table
+        .ok_or_else(|| format!("actions: none is {PAUSE}, so nothing would be paused"))?;
+    let description = if t.description.is_empty() {
+        format!("FIS experiment template {name}")
+    } else {
+        t.description.clone()
+    };
+    let toml = scenario_toml(
+        name,
+        &description,
+        regions,
+        timeline.end + AFTER,
+        external,
+        &table,
+        &timeline.events,
+    );
+    let mut toml = with_stop_conditions(toml, &stops);
+    toml.push_str(&alarm_tables);
+    Ok(Drill { toml, table })
+}
+
+/// The fault timeline a template's actions make, gathered in one pass
+/// over them.
+struct Timeline {
+    /// The one table the pauses name, if any pause names one.
+    table: Option<String>,
+    /// The `[[event]]` tables, as scenario-file TOML.
+    events: String,
+    /// When the last action ends.
+    end: Duration,
+}
+
+/// The timeline of the template's actions, in their order: every action
+/// counts towards when the faults end, and each pause becomes one
+/// `pause-replication` event per replica it targets.
+fn timeline(
+    t: &Template,
+    regions: &[String],
+    starts: &BTreeMap<String, Duration>,
+    lengths: &BTreeMap<String, Duration>,
+    time_scale: u32,
+) -> Result<Timeline, String> {
+    let mut out = Timeline {
+        table: None,
+        events: String::new(),
+        end: Duration::ZERO,
+    };
     for (key, a) in &t.actions {
         let (start, length) = (starts[key], lengths[key]);
-        end = end.max(start + length);
+        out.end = out.end.max(start + length);
         if a.action_id != PAUSE {
             continue;
         }
-        let target = a
-            .targets
-            .get("Tables")
-            .ok_or_else(|| format!("actions.{key}.targets.Tables is required by {PAUSE}"))?;
-        let tg = t.targets.get(target).ok_or_else(|| {
-            format!("actions.{key}.targets.Tables: no target {target:?} in targets")
-        })?;
-        if tg.resource_type != GLOBAL_TABLE {
-            return Err(format!(
-                "targets.{target}.resourceType: {PAUSE} takes {GLOBAL_TABLE}, got {}",
-                tg.resource_type
-            ));
-        }
-        if tg.resource_arns.is_empty() || !tg.resource_tags.is_empty() {
-            return Err(format!(
-                "targets.{target}: select the tables by resourceArns (resourceTags select nothing here)"
-            ));
-        }
+        let (target, tg) = pause_target(t, key, a)?;
         for (i, arn) in tg.resource_arns.iter().enumerate() {
             let field = format!("targets.{target}.resourceArns[{i}]");
-            let (region, name) = table_arn(arn).map_err(|e| format!("{field}: {e}"))?;
-            if !regions.contains(&region) {
-                return Err(format!(
-                    "{field}: region {region} is not one of the drill's regions ({})",
-                    regions.join(", ")
-                ));
-            }
-            match &table {
-                Some(t) if *t != name => {
-                    return Err(format!(
-                        "{field}: table {name}, where another target names {t}: a drill writes one table"
-                    ));
-                }
-                _ => table = Some(name),
-            }
+            let region = replica(arn, &field, regions, &mut out.table)?;
             // AWS: replication may go on for up to five minutes after the
             // action starts; how long is drawn from the drill's seed, on
             // the template's time scale.
             let _ = write!(
-                events,
+                out.events,
                 "\n[[event]]\nat = \"{}ms\"\naction = \"pause-replication\"\nregion = {}\nduration = \"{}ms\"\ntail_max = \"{}ms\"\n",
                 start.as_millis(),
                 toml_str(&region),
@@ -185,33 +200,79 @@ pub fn scenario_with_alarms(
             );
         }
     }
-    let table =
-        table.ok_or_else(|| format!("actions: none is {PAUSE}, so nothing would be paused"))?;
-    let description = if t.description.is_empty() {
-        format!("FIS experiment template {name}")
-    } else {
-        t.description.clone()
-    };
-    let mut toml = scenario_toml(
-        name,
-        &description,
-        regions,
-        end + AFTER,
-        external,
-        &table,
-        &events,
-    );
-    if !stops.is_empty() {
-        let names: Vec<String> = stops.iter().map(|n| toml_str(n)).collect();
-        // Top level: before the first table.
-        toml = toml.replacen(
-            "\n[regions]",
-            &format!("stop_conditions = [{}]\n\n[regions]", names.join(", ")),
-            1,
-        );
+    Ok(out)
+}
+
+/// The target a pause action's `Tables` names, with its key: it must be
+/// declared, be global tables, and select them by ARN, as only an ARN
+/// says which region's replica to pause.
+fn pause_target<'t>(
+    t: &'t Template,
+    key: &str,
+    a: &'t FisAction,
+) -> Result<(&'t str, &'t Target), String> {
+    let target = a
+        .targets
+        .get("Tables")
+        .ok_or_else(|| format!("actions.{key}.targets.Tables is required by {PAUSE}"))?;
+    let tg = t
+        .targets
+        .get(target)
+        .ok_or_else(|| format!("actions.{key}.targets.Tables: no target {target:?} in targets"))?;
+    if tg.resource_type != GLOBAL_TABLE {
+        return Err(format!(
+            "targets.{target}.resourceType: {PAUSE} takes {GLOBAL_TABLE}, got {}",
+            tg.resource_type
+        ));
     }
-    toml.push_str(&alarm_tables);
-    Ok(Drill { toml, table })
+    if tg.resource_arns.is_empty() || !tg.resource_tags.is_empty() {
+        return Err(format!(
+            "targets.{target}: select the tables by resourceArns (resourceTags select nothing here)"
+        ));
+    }
+    Ok((target, tg))
+}
+
+/// The region of the replica `arn` (at `field`) names, which must be one
+/// of the drill's, its table the same as every other ARN's (`table`, set
+/// by the first), since a drill writes one table.
+fn replica(
+    arn: &str,
+    field: &str,
+    regions: &[String],
+    table: &mut Option<String>,
+) -> Result<String, String> {
+    let (region, name) = table_arn(arn).map_err(|e| format!("{field}: {e}"))?;
+    if !regions.contains(&region) {
+        return Err(format!(
+            "{field}: region {region} is not one of the drill's regions ({})",
+            regions.join(", ")
+        ));
+    }
+    match table {
+        Some(t) if *t != name => {
+            return Err(format!(
+                "{field}: table {name}, where another target names {t}: a drill writes one table"
+            ));
+        }
+        _ => *table = Some(name),
+    }
+    Ok(region)
+}
+
+/// The scenario TOML `toml` with the alarms the template's stop
+/// conditions name, as `stop_conditions` (a top-level key, so it goes
+/// before the first table); unchanged when there are none.
+fn with_stop_conditions(toml: String, stops: &[String]) -> String {
+    if stops.is_empty() {
+        return toml;
+    }
+    let names: Vec<String> = stops.iter().map(|n| toml_str(n)).collect();
+    toml.replacen(
+        "\n[regions]",
+        &format!("stop_conditions = [{}]\n\n[regions]", names.join(", ")),
+        1,
+    )
 }
 
 /// The names of the alarms the TOML text `alarms` declares, and its

@@ -13,7 +13,7 @@ use super::cluster::Cluster;
 use super::load::{Via, load_keys};
 use super::probe::{Used, used_now};
 use super::report::{Report, ms};
-use super::status::{max_pending, snapshot, wait_drained};
+use super::status::{Snapshot, max_pending, snapshot, wait_drained};
 
 pub(super) struct Phase {
     pub(super) achieved: f64,
@@ -181,23 +181,7 @@ pub(super) async fn phase_over(
     let cpu = meter.finish(cluster, writes)?;
     let after = snapshot(cluster, &all).await?;
     let links_after = link_counts_to(cluster, &all, None).await?;
-    let mut pairs = BTreeMap::new();
-    let mut total = vec![0u64; lag::BUCKETS];
-    for i in &all {
-        for (peer, (_, b)) in &after[*i] {
-            let earlier = before[*i]
-                .get(peer)
-                .map(|x| x.1.clone())
-                .unwrap_or_default();
-            let Some(w) = lag::window(&earlier, b) else {
-                continue;
-            };
-            for (t, c) in total.iter_mut().zip(&w) {
-                *t += c;
-            }
-            pairs.insert(format!("{peer}→{}", cluster.names[*i]), w);
-        }
-    }
+    let (pairs, total) = lag_windows(cluster, &all, &before, &after);
     let achieved = loads
         .iter()
         .map(|l| l.items as f64 / l.elapsed.as_secs_f64())
@@ -212,6 +196,35 @@ pub(super) async fn phase_over(
         shipped: links_after.shipped - links_before.shipped,
         coalesced: links_after.coalesced - links_before.coalesced,
     })
+}
+
+/// The replication latency each link saw between `before` and `after`
+/// (the growth of its buckets), keyed `peer→region`, and the sum over every
+/// link: what a phase reports of its lag.
+fn lag_windows(
+    cluster: &Cluster,
+    all: &[usize],
+    before: &Snapshot,
+    after: &Snapshot,
+) -> (BTreeMap<String, Vec<u64>>, Vec<u64>) {
+    let mut pairs = BTreeMap::new();
+    let mut total = vec![0u64; lag::BUCKETS];
+    for i in all {
+        for (peer, (_, b)) in &after[*i] {
+            let earlier = before[*i]
+                .get(peer)
+                .map(|x| x.1.clone())
+                .unwrap_or_default();
+            let Some(w) = lag::window(&earlier, b) else {
+                continue;
+            };
+            for (t, c) in total.iter_mut().zip(&w) {
+                *t += c;
+            }
+            pairs.insert(format!("{peer}→{}", cluster.names[*i]), w);
+        }
+    }
+    (pairs, total)
 }
 
 /// What the regions shipped to their peers, summed over every link.

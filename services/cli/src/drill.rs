@@ -308,75 +308,80 @@ async fn drill_report(
     out: &Path,
     opts: &RunOpts,
 ) -> Result<Report> {
-    let started = std::time::Instant::now();
     if scenario.workload.external && opts.attached.is_none() {
         anyhow::bail!(
             "{}: workload.external = true leaves the load to your application, so the drill runs against the regions it uses: add --cluster FILE (the cluster file `meridian up` runs)",
             scenario.name
         );
     }
-    Ok(if opts.sim {
-        let seed = opts.seed.unwrap_or(1);
-        let replay = if replay.contains("--seed") {
-            format!("meridian {replay}")
-        } else {
-            format!("meridian {replay} --sim --seed {seed}")
-        };
-        opts.note(&format!(
-            "drill {}: simulated, seed {seed} (replay: {replay})",
+    if opts.sim {
+        return run_sim(&scenario, replay, out, opts).await;
+    }
+    let seed = opts.seed.unwrap_or_else(rand_seed);
+    opts.note(&format!(
+        "drill {}: live, {} regions, {} s of workload, seed {seed}",
+        scenario.name,
+        scenario.regions.len(),
+        scenario.duration.as_secs_f64()
+    ));
+    opts.log
+        .write(&progress::start_line(&scenario, "live", seed));
+    Ok(match meridian_drill::compare::sides(&scenario) {
+        // A comparison: a cluster of its own for each run, one after
+        // the other.
+        Some(_) if opts.attached.is_some() => anyhow::bail!(
+            "{} compares two runs, each on a cluster of its own, and a running cluster is one cluster: run it without --cluster",
             scenario.name
-        ));
-        let dir = out.join("sim-data");
-        let scenario2 = scenario.clone();
-        let log = opts.log.clone();
-        log.write(&progress::start_line(&scenario, "sim", seed));
-        let mut bar = ProgressBar::new(opts.quiet);
-        let report = tokio::task::spawn_blocking(move || {
-            let watched = meridian_drill::sim::run_watched(&scenario2, seed, &dir, &mut |p| {
-                bar.show(p);
-                log.progress(p)
-            });
-            bar.finish();
-            watched
-        })
-        .await
-        .context("the simulation thread failed")??;
-        let wall = started.elapsed();
-        let simulated = scenario.duration
-            + std::time::Duration::from_millis(report.convergence.after_workload_ms.unwrap_or(0));
-        opts.note(&format!(
-            "simulated {:.1} s in {:.1} s of real time: {:.0}× faster than real time",
-            simulated.as_secs_f64(),
-            wall.as_secs_f64(),
-            simulated.as_secs_f64() / wall.as_secs_f64().max(1e-9)
-        ));
-        report
-    } else {
-        let seed = opts.seed.unwrap_or_else(rand_seed);
-        opts.note(&format!(
-            "drill {}: live, {} regions, {} s of workload, seed {seed}",
-            scenario.name,
-            scenario.regions.len(),
-            scenario.duration.as_secs_f64()
-        ));
-        opts.log
-            .write(&progress::start_line(&scenario, "live", seed));
-        match meridian_drill::compare::sides(&scenario) {
-            // A comparison: a cluster of its own for each run, one after
-            // the other.
-            Some(_) if opts.attached.is_some() => anyhow::bail!(
-                "{} compares two runs, each on a cluster of its own, and a running cluster is one cluster: run it without --cluster",
-                scenario.name
-            ),
-            Some([first, second]) => {
-                let [a, b] = meridian_drill::compare::side_names(&scenario);
-                let one = run_live(&first, seed, &out.join(a), opts).await?;
-                let two = run_live(&second, seed, &out.join(b), opts).await?;
-                meridian_drill::compare::combine(&scenario, one, two)
-            }
-            None => run_live(&scenario, seed, out, opts).await?,
+        ),
+        Some([first, second]) => {
+            let [a, b] = meridian_drill::compare::side_names(&scenario);
+            let one = run_live(&first, seed, &out.join(a), opts).await?;
+            let two = run_live(&second, seed, &out.join(b), opts).await?;
+            meridian_drill::compare::combine(&scenario, one, two)
         }
+        None => run_live(&scenario, seed, out, opts).await?,
     })
+}
+
+/// A simulated drill, on a thread of its own: how to replay it, and how
+/// much faster than real time it ran.
+async fn run_sim(scenario: &Scenario, replay: &str, out: &Path, opts: &RunOpts) -> Result<Report> {
+    let started = std::time::Instant::now();
+    let seed = opts.seed.unwrap_or(1);
+    let replay = if replay.contains("--seed") {
+        format!("meridian {replay}")
+    } else {
+        format!("meridian {replay} --sim --seed {seed}")
+    };
+    opts.note(&format!(
+        "drill {}: simulated, seed {seed} (replay: {replay})",
+        scenario.name
+    ));
+    let dir = out.join("sim-data");
+    let scenario2 = scenario.clone();
+    let log = opts.log.clone();
+    log.write(&progress::start_line(scenario, "sim", seed));
+    let mut bar = ProgressBar::new(opts.quiet);
+    let report = tokio::task::spawn_blocking(move || {
+        let watched = meridian_drill::sim::run_watched(&scenario2, seed, &dir, &mut |p| {
+            bar.show(p);
+            log.progress(p)
+        });
+        bar.finish();
+        watched
+    })
+    .await
+    .context("the simulation thread failed")??;
+    let wall = started.elapsed();
+    let simulated = scenario.duration
+        + std::time::Duration::from_millis(report.convergence.after_workload_ms.unwrap_or(0));
+    opts.note(&format!(
+        "simulated {:.1} s in {:.1} s of real time: {:.0}× faster than real time",
+        simulated.as_secs_f64(),
+        wall.as_secs_f64(),
+        simulated.as_secs_f64() / wall.as_secs_f64().max(1e-9)
+    ));
+    Ok(report)
 }
 
 /// One live drill: its regions started under `out`, driven, stopped.

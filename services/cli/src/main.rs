@@ -144,6 +144,9 @@ fn quiet_on_closed_pipe() {
     }));
 }
 
+/// Runs the parsed command. Those that serve (regions, the link proxy, the
+/// dashboard) are started here; the rest print an answer through
+/// [`run_tool`].
 async fn run(cli: Cli) -> Result<()> {
     let log = cli.log_format;
     let init_logs = |default: &str| init_tracing(default, log.unwrap_or_default());
@@ -156,7 +159,6 @@ async fn run(cli: Cli) -> Result<()> {
             init_tracing_for(&config, log);
             up::run_region(&config, region.as_deref(), data_dir).await
         }
-        Command::Certs { config, dir } => up::certs(&config, dir.as_deref()),
         Command::Up {
             config,
             wipe,
@@ -167,14 +169,10 @@ async fn run(cli: Cli) -> Result<()> {
             no_edge,
         } => {
             init_tracing_for(&config, log);
-            let reach = match in_container {
-                true => dashboard::Reach::Container,
-                false => dashboard::Reach::Loopback,
-            };
             let options = up::UpOptions {
                 wipe,
                 dashboard: (!no_dashboard).then_some(dashboard),
-                reach,
+                reach: reach(in_container),
                 health,
                 edge: !no_edge,
             };
@@ -187,16 +185,31 @@ async fn run(cli: Cli) -> Result<()> {
         } => {
             init_logs("warn");
             let config = cluster_path(config.as_deref())?;
-            let reach = match in_container {
-                true => dashboard::Reach::Container,
-                false => dashboard::Reach::Loopback,
-            };
-            dashboard::standalone(&config, listen, reach).await
+            dashboard::standalone(&config, listen, reach(in_container)).await
         }
         Command::Netsim { api, config } => {
             init_logs("info");
             up::netsim(api, config.as_deref()).await
         }
+        command => run_tool(command, log).await,
+    }
+}
+
+/// Where the dashboard may listen: off loopback only in a container, where
+/// Docker forwards the port it publishes.
+fn reach(in_container: bool) -> dashboard::Reach {
+    match in_container {
+        true => dashboard::Reach::Container,
+        false => dashboard::Reach::Loopback,
+    }
+}
+
+/// Runs a command that does not serve: it prints an answer (or a report)
+/// and exits, logging only warnings unless it says otherwise.
+async fn run_tool(command: Command, log: Option<meridian_region::LogFormat>) -> Result<()> {
+    let init_logs = |default: &str| init_tracing(default, log.unwrap_or_default());
+    match command {
+        Command::Certs { config, dir } => up::certs(&config, dir.as_deref()),
         Command::Metrics(args) => {
             init_logs("warn");
             metrics::run(args)
@@ -229,21 +242,27 @@ async fn run(cli: Cli) -> Result<()> {
         }
         Command::Conformance(args) => {
             init_logs("warn");
-            let json = args.json;
-            let report = meridian_conformance::run(args).await?;
-            if report.print(json) {
-                return Err(Refusal::CheckerFailed(
-                    "a conformance check failed (its line says which)".into(),
-                )
-                .into());
-            }
-            Ok(())
+            conformance(args).await
         }
         command => {
             init_logs("warn");
             client::run(command).await
         }
     }
+}
+
+/// Runs the conformance checks and prints their report; a failed check
+/// makes the command fail, with the exit code of a checker that failed.
+async fn conformance(args: meridian_conformance::Args) -> Result<()> {
+    let json = args.json;
+    let report = meridian_conformance::run(args).await?;
+    if report.print(json) {
+        return Err(Refusal::CheckerFailed(
+            "a conformance check failed (its line says which)".into(),
+        )
+        .into());
+    }
+    Ok(())
 }
 
 #[cfg(test)]

@@ -313,26 +313,12 @@ async fn serve_until_stopped(
         }
     };
     let dashboard = match servers.dashboard {
-        Some(listener) => {
-            let addr = listener.local_addr()?;
-            let token = cluster.client_admin_token()?;
-            match servers.reach {
-                crate::dashboard::Reach::Loopback => println!(
-                    "\nDashboard: {}",
-                    crate::dashboard::url(addr, token.as_deref())
-                ),
-                // Its own address means nothing outside the container.
-                crate::dashboard::Reach::Container => println!(
-                    "\nDashboard listening on {addr} in this container: open the host port published for {}",
-                    addr.port()
-                ),
-            }
-            Some(tokio::spawn(crate::dashboard::serve(
-                cluster.clone(),
-                listener,
-                stopped(),
-            )))
-        }
+        Some(listener) => Some(spawn_dashboard(
+            cluster,
+            listener,
+            servers.reach,
+            stopped(),
+        )?),
         None => None,
     };
     let health = servers.health.map(|(urls, listener)| {
@@ -341,22 +327,68 @@ async fn serve_until_stopped(
         }
         tokio::spawn(crate::cluster_health::serve(urls, listener, stopped()))
     });
-    // The cluster file's alarms, evaluated here and served on the control
-    // API for the dashboard and `meridian alarms`.
-    let alarms = (!cluster.alarms.is_empty()).then(|| {
-        println!(
-            "Alarms: {} evaluated every {} ms; `meridian alarms` shows their states",
-            cluster.alarms.len(),
-            meridian_region::ALARM_SAMPLE_INTERVAL.as_millis()
-        );
-        tokio::spawn(meridian_drill::cluster_alarms::run(
-            cluster.clone(),
-            running.alarm_board(),
-            stopped(),
-        ))
-    });
+    let alarms = (!cluster.alarms.is_empty()).then(|| spawn_alarms(running, cluster, stopped()));
     println!("Ctrl-C stops every region.\n");
 
+    reap_until_stopped(running, signals).await;
+    let _ = stop_servers.send(true);
+    join_servers(alarms, health, dashboard).await;
+    println!("stopping {} regions", running.stop().await);
+    println!("all regions stopped");
+    Ok(())
+}
+
+/// Says where the dashboard is (a URL on loopback; the port to publish in
+/// a container, whose own address means nothing outside it) and serves it
+/// until `stopped`.
+fn spawn_dashboard(
+    cluster: &ClusterFile,
+    listener: tokio::net::TcpListener,
+    reach: crate::dashboard::Reach,
+    stopped: impl std::future::Future<Output = ()> + Send + 'static,
+) -> Result<tokio::task::JoinHandle<Result<()>>> {
+    let addr = listener.local_addr()?;
+    let token = cluster.client_admin_token()?;
+    match reach {
+        crate::dashboard::Reach::Loopback => println!(
+            "\nDashboard: {}",
+            crate::dashboard::url(addr, token.as_deref())
+        ),
+        // Its own address means nothing outside the container.
+        crate::dashboard::Reach::Container => println!(
+            "\nDashboard listening on {addr} in this container: open the host port published for {}",
+            addr.port()
+        ),
+    }
+    Ok(tokio::spawn(crate::dashboard::serve(
+        cluster.clone(),
+        listener,
+        stopped,
+    )))
+}
+
+/// The cluster file's alarms, evaluated here until `stopped` and served on
+/// the control API for the dashboard and `meridian alarms`.
+fn spawn_alarms(
+    running: &LocalCluster,
+    cluster: &ClusterFile,
+    stopped: impl std::future::Future<Output = ()> + Send + 'static,
+) -> tokio::task::JoinHandle<()> {
+    println!(
+        "Alarms: {} evaluated every {} ms; `meridian alarms` shows their states",
+        cluster.alarms.len(),
+        meridian_region::ALARM_SAMPLE_INTERVAL.as_millis()
+    );
+    tokio::spawn(meridian_drill::cluster_alarms::run(
+        cluster.clone(),
+        running.alarm_board(),
+        stopped,
+    ))
+}
+
+/// Reaps regions that exit, saying so (the others keep running), until
+/// SIGTERM or SIGINT.
+async fn reap_until_stopped(running: &mut LocalCluster, signals: &mut StopSignals) {
     loop {
         tokio::select! {
             s = signals.recv() => {
@@ -370,7 +402,16 @@ async fn serve_until_stopped(
             }
         }
     }
-    let _ = stop_servers.send(true);
+}
+
+/// Waits, for a bounded time each, for the servers beside the regions to
+/// finish once told to stop, so the regions are stopped last; a dashboard
+/// that fails or will not close is reported, not waited on for ever.
+async fn join_servers(
+    alarms: Option<tokio::task::JoinHandle<()>>,
+    health: Option<tokio::task::JoinHandle<Result<()>>>,
+    dashboard: Option<tokio::task::JoinHandle<Result<()>>>,
+) {
     if let Some(a) = alarms {
         let _ = tokio::time::timeout(Duration::from_secs(2), a).await;
     }
@@ -385,9 +426,6 @@ async fn serve_until_stopped(
             Ok(Ok(Ok(()))) => {}
         }
     }
-    println!("stopping {} regions", running.stop().await);
-    println!("all regions stopped");
-    Ok(())
 }
 
 /// What `meridian up` prints once every region serves: each region's

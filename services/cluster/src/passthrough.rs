@@ -141,23 +141,9 @@ async fn forward<R: Router>(
     let (mut head, body) = req.into_parts();
     // Read whole before any answer, so a refused request leaves the
     // connection ready for the next one.
-    let body = match Limited::new(body, MAX_REQUEST_BYTES).collect().await {
-        Ok(b) => b.to_bytes(),
-        // Past the limit, the region's own answer to such a body.
-        Err(e) if e.is::<http_body_util::LengthLimitError>() => {
-            let mut res = Response::new(Full::new(Bytes::from_static(
-                b"Failed to buffer the request body: length limit exceeded",
-            )));
-            *res.status_mut() = StatusCode::PAYLOAD_TOO_LARGE;
-            return res;
-        }
-        Err(e) => {
-            return error(
-                StatusCode::BAD_REQUEST,
-                "SerializationException",
-                format!("could not read the request body: {e}"),
-            );
-        }
+    let body = match read_body(body).await {
+        Ok(body) => body,
+        Err(answer) => return answer,
     };
     let to = match router.route(&head) {
         Decision::Forward(to) => to,
@@ -209,6 +195,28 @@ async fn forward<R: Router>(
                 ),
             )
         }
+    }
+}
+
+/// A request's body, read whole up to DynamoDB's request limit; or the
+/// answer to a body past it (the region's own answer to such a body) or
+/// one that could not be read.
+async fn read_body(body: Incoming) -> Result<Bytes, Answer> {
+    match Limited::new(body, MAX_REQUEST_BYTES).collect().await {
+        Ok(b) => Ok(b.to_bytes()),
+        // Past the limit, the region's own answer to such a body.
+        Err(e) if e.is::<http_body_util::LengthLimitError>() => {
+            let mut res = Response::new(Full::new(Bytes::from_static(
+                b"Failed to buffer the request body: length limit exceeded",
+            )));
+            *res.status_mut() = StatusCode::PAYLOAD_TOO_LARGE;
+            Err(res)
+        }
+        Err(e) => Err(error(
+            StatusCode::BAD_REQUEST,
+            "SerializationException",
+            format!("could not read the request body: {e}"),
+        )),
     }
 }
 

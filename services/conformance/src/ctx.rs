@@ -217,6 +217,33 @@ pub fn region_clients(e: &Endpoint, creds: Option<&Creds>, trust: Option<&Trust>
     }
 }
 
+/// Auto scales `table`'s writes in `r` between `write` units and
+/// themselves, which pins them there: AWS adds a replica to a provisioned
+/// table only once its writes auto scale ([`TableSpec::provisioned`]).
+async fn pin_write_scaling(r: &Region, table: &str, write: i64) -> Result<(), ConfError> {
+    let pinned = AutoScalingSettingsUpdate::builder()
+        .minimum_units(write)
+        .maximum_units(write)
+        .scaling_policy_update(
+            AutoScalingPolicyUpdate::builder()
+                .target_tracking_scaling_policy_configuration(
+                    AutoScalingTargetTrackingScalingPolicyConfigurationUpdate::builder()
+                        .target_value(70.0)
+                        .build()?,
+                )
+                .build(),
+        )
+        .build();
+    r.ddb
+        .update_table_replica_auto_scaling()
+        .table_name(table)
+        .provisioned_write_capacity_auto_scaling_update(pinned)
+        .send()
+        .await
+        .map_err(|e| sdk("UpdateTableReplicaAutoScaling", &r.name, e))?;
+    Ok(())
+}
+
 /// How a global table is made.
 #[derive(Clone, Copy, Debug, Default)]
 pub struct TableSpec {
@@ -296,26 +323,7 @@ impl Ctx {
             .map_err(|e| sdk("CreateTable", &r.name, e))?;
         self.wait_active(home, &name, &[]).await?;
         if let Some((_, write)) = spec.provisioned {
-            let pinned = AutoScalingSettingsUpdate::builder()
-                .minimum_units(write)
-                .maximum_units(write)
-                .scaling_policy_update(
-                    AutoScalingPolicyUpdate::builder()
-                        .target_tracking_scaling_policy_configuration(
-                            AutoScalingTargetTrackingScalingPolicyConfigurationUpdate::builder()
-                                .target_value(70.0)
-                                .build()?,
-                        )
-                        .build(),
-                )
-                .build();
-            r.ddb
-                .update_table_replica_auto_scaling()
-                .table_name(&name)
-                .provisioned_write_capacity_auto_scaling_update(pinned)
-                .send()
-                .await
-                .map_err(|e| sdk("UpdateTableReplicaAutoScaling", &r.name, e))?;
+            pin_write_scaling(r, &name, write).await?;
         }
         Ok(name)
     }

@@ -142,6 +142,33 @@ impl PolicyUpdate {
         if self.disabled {
             return Ok(None);
         }
+        let (min, max) = self.bounds(current, kind, table)?;
+        let mut next = match (&self.policy, current) {
+            (None, None) => {
+                return Err(Error::invalid(
+                    format!("{}.ScalingPolicyUpdate", self.field),
+                    format!(
+                        "a target tracking policy (TargetValue) is required when {kind} auto scaling of table {table} is first set"
+                    ),
+                ));
+            }
+            (None, Some(c)) => c.clone(),
+            (Some(p), c) => self.targeted(p, c, (min, max), kind, table)?,
+        };
+        next.min = min;
+        next.max = max;
+        Ok(Some(next))
+    }
+
+    /// The minimum and maximum units after this update of `current`: each
+    /// given or kept, both in range and in order. Settings set for the first
+    /// time must give both.
+    fn bounds(
+        &self,
+        current: Option<&Policy>,
+        kind: &str,
+        table: &str,
+    ) -> Result<(u64, u64), Error> {
         let f = &self.field;
         let first = |member: &str| {
             Error::invalid(
@@ -171,61 +198,61 @@ impl PolicyUpdate {
                 format!("MinimumUnits ({min}) must not be above MaximumUnits ({max})"),
             ));
         }
+        Ok((min, max))
+    }
+
+    /// The policy this update's target tracking `p` makes of `c` with the
+    /// units `(min, max)`: what `p` does not give is kept from `c`, or a
+    /// default when there is no `c`. The target and policy name are
+    /// checked first, so a refusal names the member at fault.
+    fn targeted(
+        &self,
+        p: &TargetUpdate,
+        c: Option<&Policy>,
+        (min, max): (u64, u64),
+        kind: &str,
+        table: &str,
+    ) -> Result<Policy, Error> {
+        let f = &self.field;
         let tf = format!("{f}.ScalingPolicyUpdate.TargetTrackingScalingPolicyConfiguration");
-        let mut next = match (&self.policy, current) {
-            (None, None) => {
-                return Err(Error::invalid(
-                    format!("{f}.ScalingPolicyUpdate"),
-                    format!(
-                        "a target tracking policy (TargetValue) is required when {kind} auto scaling of table {table} is first set"
-                    ),
-                ));
-            }
-            (None, Some(c)) => c.clone(),
-            (Some(p), c) => {
-                if !TARGET_RANGE.contains(&p.target) {
-                    return Err(Error::invalid(
-                        format!("{tf}.TargetValue"),
-                        format!(
-                            "{} is outside the target utilization DynamoDB auto scaling takes, {} to {} (percent)",
-                            p.target,
-                            TARGET_RANGE.start(),
-                            TARGET_RANGE.end()
-                        ),
-                    ));
-                }
-                if let Some(name) = &p.policy_name
-                    && !(1..=256).contains(&name.len())
-                {
-                    return Err(Error::invalid(
-                        format!("{f}.ScalingPolicyUpdate.PolicyName"),
-                        format!("{} characters; a policy name has 1 to 256", name.len()),
-                    ));
-                }
-                let keep = |get: fn(&Policy) -> u64| c.map(get).unwrap_or(0);
-                Policy {
-                    min,
-                    max,
-                    target: p.target,
-                    disable_scale_in: p
-                        .disable_scale_in
-                        .or(c.map(|c| c.disable_scale_in))
-                        .unwrap_or(false),
-                    scale_in_cooldown: p.scale_in_cooldown.unwrap_or(keep(|c| c.scale_in_cooldown)),
-                    scale_out_cooldown: p
-                        .scale_out_cooldown
-                        .unwrap_or(keep(|c| c.scale_out_cooldown)),
-                    policy_name: p
-                        .policy_name
-                        .clone()
-                        .or(c.map(|c| c.policy_name.clone()))
-                        .unwrap_or_else(|| default_policy_name(kind, table)),
-                }
-            }
-        };
-        next.min = min;
-        next.max = max;
-        Ok(Some(next))
+        if !TARGET_RANGE.contains(&p.target) {
+            return Err(Error::invalid(
+                format!("{tf}.TargetValue"),
+                format!(
+                    "{} is outside the target utilization DynamoDB auto scaling takes, {} to {} (percent)",
+                    p.target,
+                    TARGET_RANGE.start(),
+                    TARGET_RANGE.end()
+                ),
+            ));
+        }
+        if let Some(name) = &p.policy_name
+            && !(1..=256).contains(&name.len())
+        {
+            return Err(Error::invalid(
+                format!("{f}.ScalingPolicyUpdate.PolicyName"),
+                format!("{} characters; a policy name has 1 to 256", name.len()),
+            ));
+        }
+        let keep = |get: fn(&Policy) -> u64| c.map(get).unwrap_or(0);
+        Ok(Policy {
+            min,
+            max,
+            target: p.target,
+            disable_scale_in: p
+                .disable_scale_in
+                .or(c.map(|c| c.disable_scale_in))
+                .unwrap_or(false),
+            scale_in_cooldown: p.scale_in_cooldown.unwrap_or(keep(|c| c.scale_in_cooldown)),
+            scale_out_cooldown: p
+                .scale_out_cooldown
+                .unwrap_or(keep(|c| c.scale_out_cooldown)),
+            policy_name: p
+                .policy_name
+                .clone()
+                .or(c.map(|c| c.policy_name.clone()))
+                .unwrap_or_else(|| default_policy_name(kind, table)),
+        })
     }
 }
 

@@ -345,148 +345,26 @@ impl TableSettings {
     }
 
     /// The settings and table incarnation of a settings row; a peer's row
-    /// is untrusted, so every field is checked.
+    /// is untrusted, so every field is checked. The fields are checked in
+    /// a fixed order, so a row with several faults always names the same one.
     pub fn from_item(item: &Item) -> Result<(Self, Version), Error> {
-        let bad = |what: &str| Error::Decode(format!("catalog settings row: {what}"));
-        let num = |k: &str| -> Result<Option<u64>, Error> {
-            match item.get(k) {
-                None => Ok(None),
-                Some(AttrValue::N(n)) => n
-                    .to_string()
-                    .parse::<u64>()
-                    .map(Some)
-                    .map_err(|_| bad(&format!("{k} is not a whole number"))),
-                Some(_) => Err(bad(&format!("{k} is not a number"))),
-            }
-        };
-        let billing = match (item.get("billing"), num("rcu")?, num("wcu")?) {
-            (Some(AttrValue::S(m)), None, None) if m == "PAY_PER_REQUEST" => Billing::PayPerRequest,
-            (Some(AttrValue::S(m)), Some(read), Some(write))
-                if m == "PROVISIONED"
-                    && (1..=MAX_CAPACITY_UNITS).contains(&read)
-                    && (1..=MAX_CAPACITY_UNITS).contains(&write) =>
-            {
-                Billing::Provisioned { read, write }
-            }
-            _ => return Err(bad("billing mode and capacity units disagree")),
-        };
-        let stream = match (item.get("stream"), num("stream_since")?) {
-            (None, None) => None,
-            (Some(AttrValue::S(v)), Some(since)) if VIEW_TYPES.contains(&v.as_str()) => {
-                Some(Stream {
-                    view_type: v.clone(),
-                    since,
-                })
-            }
-            _ => return Err(bad("stream view type and label disagree")),
-        };
-        let mut indexes = BTreeMap::new();
-        match item.get("gsi") {
-            None => {}
-            Some(AttrValue::M(m)) if !m.is_empty() => {
-                for (name, u) in m {
-                    let units = match u {
-                        AttrValue::M(u) if u.len() == 2 => {
-                            (stored_units(u.get("rcu")), stored_units(u.get("wcu")))
-                        }
-                        _ => (Err(false), Err(false)),
-                    };
-                    match units {
-                        (Ok(Some(read)), Ok(Some(write)))
-                            if !name.is_empty() && name.len() <= 255 =>
-                        {
-                            indexes.insert(name.clone(), (read, write));
-                        }
-                        _ => return Err(bad(&format!("units of index {name:?}"))),
-                    }
-                }
-            }
-            Some(_) => return Err(bad("gsi is not a map of index units")),
-        }
-        if !indexes.is_empty() && billing == Billing::PayPerRequest {
-            return Err(bad("index units on an on-demand table"));
-        }
-        let scaling = match item.get("scaling") {
-            None => AutoScaling::default(),
-            Some(AttrValue::S(text)) => AutoScaling::from_text(text)
-                .filter(|s| !s.is_empty() && billing != Billing::PayPerRequest)
-                .ok_or_else(|| bad("auto scaling settings"))?,
-            Some(_) => return Err(bad("scaling is not a string")),
-        };
-        let on_demand_max = OnDemandMax {
-            read: num("od_read")?,
-            write: num("od_write")?,
-        };
-        if !on_demand_max.is_empty()
-            && (billing != Billing::PayPerRequest
-                || on_demand_max.read == Some(0)
-                || on_demand_max.write == Some(0))
-        {
-            return Err(bad("OnDemandThroughput on a provisioned table, or of 0"));
-        }
-        let mut index_on_demand = BTreeMap::new();
-        match item.get("gsi_od") {
-            None => {}
-            Some(AttrValue::M(m)) if !m.is_empty() && billing == Billing::PayPerRequest => {
-                for (name, most) in m {
-                    let parsed = match most {
-                        AttrValue::M(o) if o.keys().all(|k| k == "od_read" || k == "od_write") => {
-                            let get = |k: &str| match o.get(k) {
-                                None => Ok(None),
-                                Some(AttrValue::N(v)) => v
-                                    .to_string()
-                                    .parse::<u64>()
-                                    .ok()
-                                    .filter(|v| *v >= 1)
-                                    .map(Some)
-                                    .ok_or(()),
-                                Some(_) => Err(()),
-                            };
-                            match (get("od_read"), get("od_write")) {
-                                (Ok(read), Ok(write)) => Some(OnDemandMax { read, write }),
-                                _ => None,
-                            }
-                        }
-                        _ => None,
-                    };
-                    match parsed {
-                        Some(m) if !m.is_empty() && !name.is_empty() && name.len() <= 255 => {
-                            index_on_demand.insert(name.clone(), m);
-                        }
-                        _ => return Err(bad(&format!("OnDemandThroughput of index {name:?}"))),
-                    }
-                }
-            }
-            Some(_) => return Err(bad("gsi_od is not a map of on-demand indexes' most")),
-        }
+        let billing = row_billing(item)?;
+        let stream = row_stream(item)?;
+        let indexes = row_index_units(item, billing)?;
+        let scaling = row_scaling(item, billing)?;
+        let on_demand_max = row_on_demand_max(item, billing)?;
+        let index_on_demand = row_index_on_demand(item, billing)?;
         let of = match item.get("table_version") {
             Some(AttrValue::B(v)) => Version::from_bytes(v)?,
-            _ => return Err(bad("table_version missing")),
+            _ => return Err(bad_row("table_version missing")),
         };
-        let known = [
-            "billing",
-            "rcu",
-            "wcu",
-            "billing_since",
-            "last_increase",
-            "last_decrease",
-            "stream",
-            "stream_since",
-            "gsi",
-            "scaling",
-            "od_read",
-            "od_write",
-            "gsi_od",
-            "table_version",
-        ];
-        if let Some(k) = item.keys().find(|k| !known.contains(&k.as_str())) {
-            return Err(bad(&format!("unknown field {k}")));
-        }
+        refuse_unknown_fields(item)?;
         let settings = TableSettings {
             billing,
-            billing_since: num("billing_since")?.ok_or_else(|| bad("billing_since missing"))?,
-            last_increase: num("last_increase")?,
-            last_decrease: num("last_decrease")?,
+            billing_since: row_number(item, "billing_since")?
+                .ok_or_else(|| bad_row("billing_since missing"))?,
+            last_increase: row_number(item, "last_increase")?,
+            last_decrease: row_number(item, "last_decrease")?,
             stream,
             indexes,
             scaling,
@@ -495,6 +373,198 @@ impl TableSettings {
         };
         Ok((settings, of))
     }
+}
+
+/// The error of a settings row that does not decode, saying which part is
+/// wrong, so a bad row from a peer can be told apart from other rows.
+fn bad_row(what: &str) -> Error {
+    Error::Decode(format!("catalog settings row: {what}"))
+}
+
+/// The whole number a settings row holds at `k`, or `None` when absent;
+/// anything else is an error naming the field.
+fn row_number(item: &Item, k: &str) -> Result<Option<u64>, Error> {
+    match item.get(k) {
+        None => Ok(None),
+        Some(AttrValue::N(n)) => n
+            .to_string()
+            .parse::<u64>()
+            .map(Some)
+            .map_err(|_| bad_row(&format!("{k} is not a whole number"))),
+        Some(_) => Err(bad_row(&format!("{k} is not a number"))),
+    }
+}
+
+/// A row's billing mode: on demand has no capacity units, provisioned has
+/// both in range; any other mix is refused rather than guessed at.
+fn row_billing(item: &Item) -> Result<Billing, Error> {
+    let billing = match (
+        item.get("billing"),
+        row_number(item, "rcu")?,
+        row_number(item, "wcu")?,
+    ) {
+        (Some(AttrValue::S(m)), None, None) if m == "PAY_PER_REQUEST" => Billing::PayPerRequest,
+        (Some(AttrValue::S(m)), Some(read), Some(write))
+            if m == "PROVISIONED"
+                && (1..=MAX_CAPACITY_UNITS).contains(&read)
+                && (1..=MAX_CAPACITY_UNITS).contains(&write) =>
+        {
+            Billing::Provisioned { read, write }
+        }
+        _ => return Err(bad_row("billing mode and capacity units disagree")),
+    };
+    Ok(billing)
+}
+
+/// A row's stream: none, or a known view type together with its label;
+/// one without the other is refused.
+fn row_stream(item: &Item) -> Result<Option<Stream>, Error> {
+    match (item.get("stream"), row_number(item, "stream_since")?) {
+        (None, None) => Ok(None),
+        (Some(AttrValue::S(v)), Some(since)) if VIEW_TYPES.contains(&v.as_str()) => {
+            Ok(Some(Stream {
+                view_type: v.clone(),
+                since,
+            }))
+        }
+        _ => Err(bad_row("stream view type and label disagree")),
+    }
+}
+
+/// A row's global indexes' provisioned units by index name; an on-demand
+/// table has none, so units on one are refused.
+fn row_index_units(item: &Item, billing: Billing) -> Result<BTreeMap<String, (u64, u64)>, Error> {
+    let mut indexes = BTreeMap::new();
+    match item.get("gsi") {
+        None => {}
+        Some(AttrValue::M(m)) if !m.is_empty() => {
+            for (name, u) in m {
+                let units = match u {
+                    AttrValue::M(u) if u.len() == 2 => {
+                        (stored_units(u.get("rcu")), stored_units(u.get("wcu")))
+                    }
+                    _ => (Err(false), Err(false)),
+                };
+                match units {
+                    (Ok(Some(read)), Ok(Some(write))) if !name.is_empty() && name.len() <= 255 => {
+                        indexes.insert(name.clone(), (read, write));
+                    }
+                    _ => return Err(bad_row(&format!("units of index {name:?}"))),
+                }
+            }
+        }
+        Some(_) => return Err(bad_row("gsi is not a map of index units")),
+    }
+    if !indexes.is_empty() && billing == Billing::PayPerRequest {
+        return Err(bad_row("index units on an on-demand table"));
+    }
+    Ok(indexes)
+}
+
+/// A row's auto scaling settings; they go with provisioned billing only,
+/// and a row holds them only when some are set.
+fn row_scaling(item: &Item, billing: Billing) -> Result<AutoScaling, Error> {
+    match item.get("scaling") {
+        None => Ok(AutoScaling::default()),
+        Some(AttrValue::S(text)) => AutoScaling::from_text(text)
+            .filter(|s| !s.is_empty() && billing != Billing::PayPerRequest)
+            .ok_or_else(|| bad_row("auto scaling settings")),
+        Some(_) => Err(bad_row("scaling is not a string")),
+    }
+}
+
+/// A row's table-wide on-demand most; it goes with on-demand billing only,
+/// and a most of 0 is never stored.
+fn row_on_demand_max(item: &Item, billing: Billing) -> Result<OnDemandMax, Error> {
+    let on_demand_max = OnDemandMax {
+        read: row_number(item, "od_read")?,
+        write: row_number(item, "od_write")?,
+    };
+    if !on_demand_max.is_empty()
+        && (billing != Billing::PayPerRequest
+            || on_demand_max.read == Some(0)
+            || on_demand_max.write == Some(0))
+    {
+        return Err(bad_row(
+            "OnDemandThroughput on a provisioned table, or of 0",
+        ));
+    }
+    Ok(on_demand_max)
+}
+
+/// A row's global indexes' on-demand most by index name; they go with
+/// on-demand billing only, and a row holds the map only when it has some.
+fn row_index_on_demand(
+    item: &Item,
+    billing: Billing,
+) -> Result<BTreeMap<String, OnDemandMax>, Error> {
+    let mut index_on_demand = BTreeMap::new();
+    match item.get("gsi_od") {
+        None => {}
+        Some(AttrValue::M(m)) if !m.is_empty() && billing == Billing::PayPerRequest => {
+            for (name, most) in m {
+                match index_most(most) {
+                    Some(m) if !m.is_empty() && !name.is_empty() && name.len() <= 255 => {
+                        index_on_demand.insert(name.clone(), m);
+                    }
+                    _ => return Err(bad_row(&format!("OnDemandThroughput of index {name:?}"))),
+                }
+            }
+        }
+        Some(_) => return Err(bad_row("gsi_od is not a map of on-demand indexes' most")),
+    }
+    Ok(index_on_demand)
+}
+
+/// One index's on-demand most as its row entry holds it: a map of only
+/// `od_read` and `od_write`, each a whole number of 1 or more when there.
+/// `None` when the entry is anything else.
+fn index_most(most: &AttrValue) -> Option<OnDemandMax> {
+    match most {
+        AttrValue::M(o) if o.keys().all(|k| k == "od_read" || k == "od_write") => {
+            let get = |k: &str| match o.get(k) {
+                None => Ok(None),
+                Some(AttrValue::N(v)) => v
+                    .to_string()
+                    .parse::<u64>()
+                    .ok()
+                    .filter(|v| *v >= 1)
+                    .map(Some)
+                    .ok_or(()),
+                Some(_) => Err(()),
+            };
+            match (get("od_read"), get("od_write")) {
+                (Ok(read), Ok(write)) => Some(OnDemandMax { read, write }),
+                _ => None,
+            }
+        }
+        _ => None,
+    }
+}
+
+/// Refuses a row with a field not listed here, so no field of a peer's
+/// row goes unchecked.
+fn refuse_unknown_fields(item: &Item) -> Result<(), Error> {
+    let known = [
+        "billing",
+        "rcu",
+        "wcu",
+        "billing_since",
+        "last_increase",
+        "last_decrease",
+        "stream",
+        "stream_since",
+        "gsi",
+        "scaling",
+        "od_read",
+        "od_write",
+        "gsi_od",
+        "table_version",
+    ];
+    if let Some(k) = item.keys().find(|k| !known.contains(&k.as_str())) {
+        return Err(bad_row(&format!("unknown field {k}")));
+    }
+    Ok(())
 }
 
 #[cfg(test)]

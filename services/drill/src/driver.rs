@@ -20,9 +20,9 @@ use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use meridian_core::Conflict;
-use meridian_scenario::Verdict;
 use meridian_scenario::report::{ConsistencyReport, DisasterReport, EventMark, Report};
 use meridian_scenario::scenario::{Action, Scenario};
+use meridian_scenario::{Heads, Verdict};
 use tokio::sync::watch;
 use tokio::task::JoinHandle;
 use tokio::time::Instant;
@@ -107,15 +107,7 @@ pub async fn drive<F: Faults>(
                 .map_err(DriveError::Setup)?,
         );
     }
-    // The failover endpoint's record as the drill begins, if the cluster
-    // serves one: its moves from here on are the drill's.
-    let failover = faults
-        .failover_record()
-        .await
-        .map(|record| (record, unix_micros_now() / 1_000));
-    if let Some((record, _)) = &failover {
-        run.experiment.failover_from(Some(record));
-    }
+    let failover = run.failover_start(faults).await;
     let (stop, workers) = run.start_workload(seed);
     let orders = Orders::start(scenario, regions);
     run.workload(faults, progress).await;
@@ -338,6 +330,23 @@ impl<'a> Run<'a> {
         self.baseline = Some(s);
     }
 
+    /// The failover endpoint's record as the drill begins, if the cluster
+    /// serves one, with the real time it was read at (ms since the epoch):
+    /// its moves from here on are the drill's.
+    async fn failover_start<F: Faults>(
+        &mut self,
+        faults: &mut F,
+    ) -> Option<(serde_json::Value, u64)> {
+        let failover = faults
+            .failover_record()
+            .await
+            .map(|record| (record, unix_micros_now() / 1_000));
+        if let Some((record, _)) = &failover {
+            self.experiment.failover_from(Some(record));
+        }
+        failover
+    }
+
     /// The regions that hold the table's items from the start.
     fn replicas(&self) -> Vec<RegionTarget> {
         self.holders
@@ -427,39 +436,10 @@ impl<'a> Run<'a> {
             let moves = self.experiment.failover_rounds(self.ms_now(), &self.tally);
             self.marks.extend(moves);
             if now >= next_sample {
-                self.read_recorded().await;
-                let (s, stop, marks) = self
-                    .experiment
-                    .sample_counting(self.regions, self.start, &self.tally, scenario)
-                    .await;
-                self.marks.extend(marks);
-                next_sample += scenario.sample_interval;
-                let stop = match s {
-                    Some(s) => {
-                        self.follow(&s);
-                        let rows = self.report_progress(progress, "workload", Some(&s));
-                        let t_ms = s.t_ms;
-                        self.samples.push(s);
-                        let (marks, stop) = (self.experiment)
-                            .sample(t_ms, rows, &self.tally, faults, &self.holders)
-                            .await;
-                        self.marks.extend(marks);
-                        stop
-                    }
-                    None => stop,
-                };
-                if let Some(stop) = stop {
-                    let (at_ms, skipped) = (self.ms_now(), scenario.events.len() - next_event);
-                    for label in self
-                        .experiment
-                        .stop(stop, at_ms, skipped, self.regions)
-                        .await
-                    {
-                        self.mark(at_ms, "stop", label);
-                    }
-                    self.report_progress(progress, "workload", None);
+                if self.sample_workload(faults, progress, next_event).await {
                     break;
                 }
+                next_sample += scenario.sample_interval;
             }
             let mut wake = next_sample.min(end);
             if let Some(e) = scenario.events.get(next_event) {
@@ -473,6 +453,46 @@ impl<'a> Run<'a> {
             }
             tokio::time::sleep_until(wake).await;
         }
+    }
+
+    /// Samples the regions while the workload runs, and weighs the sample
+    /// against the scenario's stop conditions; true when one stopped the
+    /// drill, the timeline's events from `next_event` on skipped.
+    async fn sample_workload<F: Faults>(
+        &mut self,
+        faults: &mut F,
+        progress: &mut dyn FnMut(&Progress),
+        next_event: usize,
+    ) -> bool {
+        self.read_recorded().await;
+        let (s, stop, marks) = (self.experiment)
+            .sample_counting(self.regions, self.start, &self.tally, self.scenario)
+            .await;
+        self.marks.extend(marks);
+        let stop = match s {
+            Some(s) => {
+                self.follow(&s);
+                let rows = self.report_progress(progress, "workload", Some(&s));
+                let t_ms = s.t_ms;
+                self.samples.push(s);
+                let (marks, stop) = (self.experiment)
+                    .sample(t_ms, rows, &self.tally, faults, &self.holders)
+                    .await;
+                self.marks.extend(marks);
+                stop
+            }
+            None => stop,
+        };
+        let Some(stop) = stop else { return false };
+        let (at_ms, skipped) = (self.ms_now(), self.scenario.events.len() - next_event);
+        for label in (self.experiment)
+            .stop(stop, at_ms, skipped, self.regions)
+            .await
+        {
+            self.mark(at_ms, "stop", label);
+        }
+        self.report_progress(progress, "workload", None);
+        true
     }
 
     /// Fires one event of the timeline through the module that owns it, and
@@ -738,11 +758,19 @@ impl<'a> Run<'a> {
         }
     }
 
-    /// The report's heading: the scenario, the mode, the regions, and the
-    /// timeline's marks (taken from the drive).
-    fn report_head(&mut self, seed: u64) -> Report {
+    /// The report as the run itself makes it: its heading (the scenario,
+    /// the mode, the regions, and the timeline's marks, taken from the
+    /// drive), the series and heals from the samples, the convergence, the
+    /// workload's counts and, on a table with a capacity, what it throttled.
+    fn report_of_run(
+        &mut self,
+        seed: u64,
+        settled: Settled,
+        tally: &Tally,
+        recorded: Option<&Recorded>,
+    ) -> Report {
         let scenario = &self.scenario;
-        Report {
+        let mut report = Report {
             scenario: scenario.name.clone(),
             description: scenario.description.clone(),
             mode: self.mode.as_str().into(),
@@ -752,7 +780,23 @@ impl<'a> Run<'a> {
             sample_interval_ms: scenario.sample_interval.as_millis() as u64,
             events: std::mem::take(&mut self.marks),
             ..Report::default()
+        };
+        let (samples, heals) = (&self.samples, &self.heals);
+        collect::fill(&mut report, self.baseline.as_ref(), samples, heals);
+        report.convergence.after_workload_ms = settled.convergence.map(|d| d.as_millis() as u64);
+        report.convergence.digests = settled.digests;
+        report.workload = tally.report();
+        if scenario.table.capacity.is_some() {
+            let throttled = |r: &str| tally.throttled_by_region.get(r).copied().unwrap_or(0);
+            let (names, every) = (&report.regions, report.sample_interval_ms);
+            report.capacity =
+                crate::capacity::report(names, &self.table, samples, throttled, every);
         }
+        if let Some(r) = recorded {
+            report.workload.external = true;
+            report.workload.unread = r.unread;
+        }
+        report
     }
 
     /// Reads every region's final state and judges the drill: every
@@ -761,8 +805,7 @@ impl<'a> Run<'a> {
     async fn judge(mut self, seed: u64, settled: Settled) -> Result<Report, DriveError> {
         self.read_recorded().await;
         let holders = std::mem::take(&mut self.holders);
-        let (regions, table) = (&holders[..], &self.table);
-        let (heads, mut conflicts) = checks::final_state(regions, table).await?;
+        let (heads, mut conflicts) = checks::final_state(&holders, &self.table).await?;
         let mut tally = std::mem::take(&mut *lock(&self.tally));
         let mut replicas = Verdict::default();
         let recorded = self.recorded.take();
@@ -800,69 +843,48 @@ impl<'a> Run<'a> {
         replicas
             .problems
             .append(&mut self.recovery.verdict.problems);
-        let workload = &self.scenario.workload;
-        let streams = match workload.stream {
-            Some(_) => checks::check_streams(regions, table, &heads, &mut replicas.problems),
-            None => Vec::new(),
-        };
-        let index_checks = if workload.indexes {
-            checks::check_indexes(regions, table, &heads, &mut replicas.problems)
-        } else {
-            Vec::new()
-        };
-        let joins = std::mem::take(&mut self.joins).finish(&mut replicas.problems);
-        let restores = self
-            .recovery
-            .check(regions, self.scenario.settle, &mut replicas)
+        let mut report = self.report_of_run(seed, settled, &tally, recorded.as_ref());
+        self.check_beside(&mut report, &holders, &heads, &mut replicas)
             .await;
         let mut converged = Verdict::default();
         meridian_scenario::check_converged(&heads, &mut converged);
         let mut conflict_check = Verdict::default();
-        tally
-            .oracle
-            .check_conflicts(&all_conflicts, strict, &mut conflict_check);
-        // What clients saw of the table's consistency; on a STRONG table
-        // every key must be linearizable, every strongly consistent read
-        // current, and no acknowledged write lost to a crash either.
-        let consistency = tally
+        (tally.oracle).check_conflicts(&all_conflicts, strict, &mut conflict_check);
+        report.consistency = tally
             .history
             .as_ref()
             .map(|h| consistency(h, self.scenario, &disasters, &mut replicas.problems));
-
-        let mut report = self.report_head(seed);
-        collect::fill(
-            &mut report,
-            self.baseline.as_ref(),
-            &self.samples,
-            &self.heals,
-        );
-        report.convergence.after_workload_ms = settled.convergence.map(|d| d.as_millis() as u64);
-        report.convergence.digests = settled.digests;
-        report.workload = tally.report();
-        if self.scenario.table.capacity.is_some() {
-            let throttled = |r: &str| tally.throttled_by_region.get(r).copied().unwrap_or(0);
-            let (names, every) = (&report.regions, report.sample_interval_ms);
-            report.capacity =
-                crate::capacity::report(names, &self.table, &self.samples, throttled, every);
-        }
-        if let Some(r) = &recorded {
-            report.workload.external = true;
-            report.workload.unread = r.unread;
-        }
         report.disasters = disasters;
-        report.restores = restores;
-        report.joins = joins;
-        report.streams = streams;
-        report.indexes = index_checks;
         collect::conflicts(&mut report, &all_conflicts, &tally.oracle);
-        report.consistency = consistency;
-        report.verdict = collect::verdict(
-            &replicas,
-            &conflict_check,
-            &converged,
-            settled.convergence.is_some(),
-        );
+        let in_time = report.convergence.after_workload_ms.is_some();
+        report.verdict = collect::verdict(&replicas, &conflict_check, &converged, in_time);
         Ok(report)
+    }
+
+    /// The checks beside the replicas' items, each adding its problems to
+    /// `replicas`: the streams and indexes if the workload keeps them, the
+    /// joins, and the restores.
+    async fn check_beside(
+        &mut self,
+        report: &mut Report,
+        regions: &[RegionTarget],
+        heads: &[(String, Heads)],
+        replicas: &mut Verdict,
+    ) {
+        let (table, workload) = (&self.table, &self.scenario.workload);
+        report.streams = match workload.stream {
+            Some(_) => checks::check_streams(regions, table, heads, &mut replicas.problems),
+            None => Vec::new(),
+        };
+        report.indexes = if workload.indexes {
+            checks::check_indexes(regions, table, heads, &mut replicas.problems)
+        } else {
+            Vec::new()
+        };
+        report.joins = std::mem::take(&mut self.joins).finish(&mut replicas.problems);
+        report.restores = (self.recovery)
+            .check(regions, self.scenario.settle, replicas)
+            .await;
     }
 }
 

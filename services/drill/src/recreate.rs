@@ -102,85 +102,18 @@ impl Recreate {
                 if lock(tally).in_flight != 0 {
                     return None;
                 }
-                let r = &regions[i];
-                if let Err(e) = delete_table(r, table).await {
+                let recreated = self
+                    .recreate(i, scenario, regions, tally, faults, disasters)
+                    .await;
+                if recreated.is_err() {
                     let _ = pause.send(false);
                     self.pending = None;
-                    return Some(Err(e));
                 }
-                // Every acknowledged write went with the old table, and
-                // no disaster can give one back.
-                let retired = {
-                    let mut t = lock(tally);
-                    let before = t.oracle.retired();
-                    t.oracle.retire(table);
-                    t.oracle.retired() - before
-                };
-                for d in disasters.iter_mut() {
-                    d.forget();
-                }
-                let replicas: Vec<String> = regions.iter().map(|r| r.name.clone()).collect();
-                let mut request = create_request(
-                    table,
-                    &replicas,
-                    scenario.workload.stream.as_deref(),
-                    scenario.workload.indexes,
-                );
-                request.provisioned = scenario
-                    .table
-                    .capacity
-                    .as_ref()
-                    .map(crate::capacity::provisioned);
-                let created = async {
-                    let d = tokio::time::timeout(
-                        REQUEST_TIMEOUT,
-                        MeridianClient::new(r.channel.clone()).create_table(request),
-                    )
-                    .await
-                    .map_err(|_| format!("CreateTable {table} in {} timed out", r.name))?
-                    .map_err(|e| {
-                        format!("{} refused CreateTable {table}: {}", r.name, e.message())
-                    })?;
-                    let version = version_of(&d.into_inner().version)
-                        .ok_or_else(|| format!("{} created {table} without a version", r.name))?;
-                    if scenario.workload.ttl {
-                        enable_ttl(faults, &r.name, table)
-                            .await
-                            .map_err(|e| format!("turning TTL on for {table} again: {e}"))?;
-                    }
-                    Ok::<_, String>(version)
-                }
-                .await;
-                match created {
-                    Ok(version) => {
-                        self.current = Some((i, version.clone()));
-                        self.pending = Some(Pending::Spreading(i, version));
-                        Some(Ok(format!(
-                            "{table} deleted and created again in {} ({retired} acknowledged writes retired with the old table)",
-                            r.name
-                        )))
-                    }
-                    Err(e) => {
-                        let _ = pause.send(false);
-                        self.pending = None;
-                        Some(Err(e))
-                    }
-                }
+                Some(recreated)
             }
             Pending::Spreading(i, version) => {
-                for r in regions {
-                    let mut c = MeridianClient::new(r.channel.clone());
-                    let d = tokio::time::timeout(
-                        SAMPLE_TIMEOUT,
-                        c.describe_table(pb::TableRequest {
-                            name: table.clone(),
-                        }),
-                    )
-                    .await;
-                    match d {
-                        Ok(Ok(d)) if version_of(&d.get_ref().version) == Some(version.clone()) => {}
-                        _ => return None,
-                    }
+                if !holds_everywhere(regions, table, &version).await {
+                    return None;
                 }
                 let _ = pause.send(false);
                 self.pending = None;
@@ -191,6 +124,106 @@ impl Recreate {
             }
         }
     }
+
+    /// Deletes the table and creates it again in the `i`th region, the
+    /// writes acknowledged to the old table retired with it; once created,
+    /// the recreate waits for every region to hold the new incarnation.
+    async fn recreate<F: Faults>(
+        &mut self,
+        i: usize,
+        scenario: &Scenario,
+        regions: &[RegionTarget],
+        tally: &Mutex<Tally>,
+        faults: &mut F,
+        disasters: &mut [Disaster],
+    ) -> Result<String, String> {
+        let table = &scenario.workload.table;
+        let r = &regions[i];
+        delete_table(r, table).await?;
+        let retired = retire(tally, table, disasters);
+        let version = create_again(scenario, regions, r, faults).await?;
+        self.current = Some((i, version.clone()));
+        self.pending = Some(Pending::Spreading(i, version));
+        Ok(format!(
+            "{table} deleted and created again in {} ({retired} acknowledged writes retired with the old table)",
+            r.name
+        ))
+    }
+}
+
+/// Takes the old table's acknowledged writes out of the oracle: every one
+/// went with the table, and no disaster can give one back. Returns how
+/// many were retired.
+fn retire(tally: &Mutex<Tally>, table: &str, disasters: &mut [Disaster]) -> usize {
+    let retired = {
+        let mut t = lock(tally);
+        let before = t.oracle.retired();
+        t.oracle.retire(table);
+        t.oracle.retired() - before
+    };
+    for d in disasters.iter_mut() {
+        d.forget();
+    }
+    retired
+}
+
+/// Creates the drill's table again in `r`, replicated to every region and
+/// provisioned as the scenario has it, with TTL turned on again if the
+/// workload uses it; returns the new incarnation's version.
+async fn create_again<F: Faults>(
+    scenario: &Scenario,
+    regions: &[RegionTarget],
+    r: &RegionTarget,
+    faults: &mut F,
+) -> Result<Version, String> {
+    let table = &scenario.workload.table;
+    let replicas: Vec<String> = regions.iter().map(|r| r.name.clone()).collect();
+    let mut request = create_request(
+        table,
+        &replicas,
+        scenario.workload.stream.as_deref(),
+        scenario.workload.indexes,
+    );
+    request.provisioned = scenario
+        .table
+        .capacity
+        .as_ref()
+        .map(crate::capacity::provisioned);
+    let d = tokio::time::timeout(
+        REQUEST_TIMEOUT,
+        MeridianClient::new(r.channel.clone()).create_table(request),
+    )
+    .await
+    .map_err(|_| format!("CreateTable {table} in {} timed out", r.name))?
+    .map_err(|e| format!("{} refused CreateTable {table}: {}", r.name, e.message()))?;
+    let version = version_of(&d.into_inner().version)
+        .ok_or_else(|| format!("{} created {table} without a version", r.name))?;
+    if scenario.workload.ttl {
+        enable_ttl(faults, &r.name, table)
+            .await
+            .map_err(|e| format!("turning TTL on for {table} again: {e}"))?;
+    }
+    Ok(version)
+}
+
+/// Whether every region answers that it holds `table` at `version`, the
+/// recreated incarnation; asks no further after the first that does not.
+async fn holds_everywhere(regions: &[RegionTarget], table: &str, version: &Version) -> bool {
+    for r in regions {
+        let mut c = MeridianClient::new(r.channel.clone());
+        let d = tokio::time::timeout(
+            SAMPLE_TIMEOUT,
+            c.describe_table(pb::TableRequest {
+                name: table.to_string(),
+            }),
+        )
+        .await;
+        match d {
+            Ok(Ok(d)) if version_of(&d.get_ref().version).as_ref() == Some(version) => {}
+            _ => return false,
+        }
+    }
+    true
 }
 
 /// Deletes the drill's table in `r`; a table already gone (an earlier try

@@ -12,7 +12,8 @@ use meridian_proto::v1::meridian_client::MeridianClient;
 use meridian_region::convert::version_to_pb;
 use meridian_scenario::scenario::Scenario;
 use meridian_scenario::{AckedWrite, Oracle};
-use tokio::sync::{Semaphore, watch};
+use tokio::sync::{OwnedSemaphorePermit, Semaphore, watch};
+use tokio::task::JoinSet;
 use tokio::time::Instant;
 use tonic::transport::Channel;
 
@@ -137,19 +138,28 @@ pub(crate) async fn region_workload(
     let w = &scenario.workload;
     let expiring_until = clock.start + expiring_until(scenario.duration);
     let mut generator = Generator::new(w, seed, index);
-    let slots = Arc::new(Semaphore::new(w.concurrency));
-    let home = targets[index].name.clone();
-    let clients: BTreeMap<String, MeridianClient<Channel>> = targets
-        .iter()
-        .map(|t| (t.name.clone(), MeridianClient::new(t.channel.clone())))
-        .collect();
+    let launcher = Launcher {
+        index,
+        home: targets[index].name.clone(),
+        clients: targets
+            .iter()
+            .map(|t| (t.name.clone(), MeridianClient::new(t.channel.clone())))
+            .collect(),
+        slots: Arc::new(Semaphore::new(w.concurrency)),
+        tally,
+        table: w.table.clone(),
+        item_bytes: w.item_bytes,
+        ttl: w.ttl,
+        expiring_until,
+        history: scenario.table.history,
+        clock,
+    };
     let per_tick = f64::from(w.rate_per_region) * TICK.as_secs_f64();
     let mut owed = 0.0;
     let mut ticker = tokio::time::interval(TICK);
     ticker.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Skip);
     let mut counter = (index as u64) << 48;
-    let mut inflight = tokio::task::JoinSet::new();
-    let history = scenario.table.history;
+    let mut inflight = JoinSet::new();
     loop {
         tokio::select! {
             biased;
@@ -167,73 +177,159 @@ pub(crate) async fn region_workload(
             owed -= 1.0;
             let op = generator.next_op();
             counter += 1;
-            let (region, via) = lock(&tally).serving(&home);
-            let permit = match via {
-                // The endpoint answers 503 itself: its region is down.
-                Via::Unreachable => None,
-                _ => slots.clone().try_acquire_owned().ok(),
-            };
-            let Some(permit) = permit else {
-                lock(&tally).unsent(&region, via);
-                continue;
-            };
-            let via_endpoint = via == Via::Endpoint;
-            let Some(client) = clients.get(&region).cloned() else {
-                continue;
-            };
-            let (tally, table) = (tally.clone(), w.table.clone());
-            let item_bytes = w.item_bytes;
-            // One put in four carries an expiry 1 to 2 s ahead, while it
-            // will pass before the workload ends.
-            let expires = (w.ttl
-                && op.kind == OpKind::Put
-                && counter.is_multiple_of(4)
-                && Instant::now() <= expiring_until)
-                .then(|| clock.epoch_micros_now() / 1_000_000 + 2);
-            let (fence, partitioned) = lock(&tally).start(index, &region);
-            inflight.spawn(async move {
-                let invoked = clock.micros_since_start();
-                let mut calls = Vec::new();
-                let request = run_op(
-                    client,
-                    &table,
-                    &region,
-                    &op,
-                    (counter, item_bytes, expires),
-                    history.then_some(&mut calls),
-                );
-                let answer = tokio::time::timeout(REQUEST_TIMEOUT, request).await;
-                let timed_out = answer.is_err();
-                let result = answer.unwrap_or(Err(Fail::Unknown));
-                let completed = clock.micros_since_start();
-                let mut t = lock(&tally);
-                if let Some(h) = t.history.as_mut().filter(|_| !calls.is_empty()) {
-                    h.record(Record {
-                        region: index,
-                        invoked,
-                        completed,
-                        partitioned,
-                        calls,
-                        end: end_of(&result),
-                    });
-                }
-                t.attempted += 1;
-                t.in_flight -= 1;
-                if via_endpoint && let Some(e) = t.endpoint.as_mut() {
-                    // Any answer of the region, an error too, was
-                    // forwarded; none within the timeout (its region went
-                    // down with the request in flight) was not, as the
-                    // real endpoint's forward that times out.
-                    e.count(!timed_out, completed.saturating_sub(invoked));
-                }
-                t.settle(&op, &region, &table, result, fence);
-                drop(permit);
-            });
+            launcher.launch(op, counter, &mut inflight);
         }
         // Reap finished requests so the set stays small.
         while inflight.try_join_next().is_some() {}
     }
     while inflight.join_next().await.is_some() {}
+}
+
+/// What one region's workload starts each of its requests with: fixed for
+/// the whole workload, so each tick only draws the next operation.
+struct Launcher {
+    index: usize,
+    /// The region the workload started in.
+    home: String,
+    /// A client of every region, as a moved workload or the failover
+    /// endpoint may send to any of them.
+    clients: BTreeMap<String, MeridianClient<Channel>>,
+    /// The workload's `concurrency`: a request holds one while in flight.
+    slots: Arc<Semaphore>,
+    tally: Arc<Mutex<Tally>>,
+    table: String,
+    item_bytes: usize,
+    ttl: bool,
+    /// Past this instant a put carries no expiry ([`expiring_until`]).
+    expiring_until: Instant,
+    /// Whether every operation's history is recorded.
+    history: bool,
+    clock: DrillClock,
+}
+
+impl Launcher {
+    /// Starts `op` as the workload's request number `counter` on a task of
+    /// its own in `inflight`, or, when it cannot be sent (no free slot, or
+    /// an endpoint whose region is down), counts it failed at once.
+    fn launch(&self, op: workload::Op, counter: u64, inflight: &mut JoinSet<()>) {
+        let (region, via) = lock(&self.tally).serving(&self.home);
+        let permit = match via {
+            // The endpoint answers 503 itself: its region is down.
+            Via::Unreachable => None,
+            _ => self.slots.clone().try_acquire_owned().ok(),
+        };
+        let Some(permit) = permit else {
+            lock(&self.tally).unsent(&region, via);
+            return;
+        };
+        let via_endpoint = via == Via::Endpoint;
+        let Some(client) = self.clients.get(&region).cloned() else {
+            return;
+        };
+        let (tally, table) = (self.tally.clone(), self.table.clone());
+        // One put in four carries an expiry 1 to 2 s ahead, while it
+        // will pass before the workload ends.
+        let expires = (self.ttl
+            && op.kind == OpKind::Put
+            && counter.is_multiple_of(4)
+            && Instant::now() <= self.expiring_until)
+            .then(|| self.clock.epoch_micros_now() / 1_000_000 + 2);
+        let (fence, partitioned) = lock(&tally).start(self.index, &region);
+        let dispatch = Dispatch {
+            client,
+            table,
+            region,
+            op,
+            shape: (counter, self.item_bytes, expires),
+            history: self.history,
+            index: self.index,
+            partitioned,
+            fence,
+            via_endpoint,
+            tally,
+            permit,
+        };
+        inflight.spawn(dispatch.run(self.clock));
+    }
+}
+
+/// One workload request on its own task: what it is sent with, and what
+/// its answer is counted against when it comes back.
+struct Dispatch {
+    client: MeridianClient<Channel>,
+    table: String,
+    region: String,
+    op: workload::Op,
+    /// The request's counter, the items' size and a put's expiry, as
+    /// [`run_op`] takes them.
+    shape: (u64, usize, Option<u64>),
+    /// Whether every operation's history is recorded.
+    history: bool,
+    /// The index of the region whose workload sent it.
+    index: usize,
+    partitioned: bool,
+    fence: (u64, u64),
+    via_endpoint: bool,
+    tally: Arc<Mutex<Tally>>,
+    /// The workload's slot, held until the answer is tallied.
+    permit: OwnedSemaphorePermit,
+}
+
+impl Dispatch {
+    /// Sends the request, giving up after [`REQUEST_TIMEOUT`], and counts
+    /// its answer in the tally, its history and the failover endpoint's.
+    async fn run(self, clock: DrillClock) {
+        let Dispatch {
+            client,
+            table,
+            region,
+            op,
+            shape,
+            history,
+            index,
+            partitioned,
+            fence,
+            via_endpoint,
+            tally,
+            permit,
+        } = self;
+        let invoked = clock.micros_since_start();
+        let mut calls = Vec::new();
+        let request = run_op(
+            client,
+            &table,
+            &region,
+            &op,
+            shape,
+            history.then_some(&mut calls),
+        );
+        let answer = tokio::time::timeout(REQUEST_TIMEOUT, request).await;
+        let timed_out = answer.is_err();
+        let result = answer.unwrap_or(Err(Fail::Unknown));
+        let completed = clock.micros_since_start();
+        let mut t = lock(&tally);
+        if let Some(h) = t.history.as_mut().filter(|_| !calls.is_empty()) {
+            h.record(Record {
+                region: index,
+                invoked,
+                completed,
+                partitioned,
+                calls,
+                end: end_of(&result),
+            });
+        }
+        t.attempted += 1;
+        t.in_flight -= 1;
+        if via_endpoint && let Some(e) = t.endpoint.as_mut() {
+            // Any answer of the region, an error too, was
+            // forwarded; none within the timeout (its region went
+            // down with the request in flight) was not, as the
+            // real endpoint's forward that times out.
+            e.count(!timed_out, completed.saturating_sub(invoked));
+        }
+        t.settle(&op, &region, &table, result, fence);
+        drop(permit);
+    }
 }
 
 impl Tally {

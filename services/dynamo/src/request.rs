@@ -90,31 +90,8 @@ impl Request {
                     name(table.to_string(), None, m.access);
                     return Ok((table != given).then(|| table.to_string()));
                 }
-                match m.kind {
-                    Kind::Arn | Kind::Source => {
-                        if let Some(table) = crate::arn::table_of(given) {
-                            name(table.to_string(), None, m.access);
-                        }
-                    }
-                    Kind::Iterator => {
-                        if let Some(table) = crate::shard_iterator::iterator_table(given) {
-                            name(table, None, m.access);
-                        }
-                    }
-                    Kind::Statement => {
-                        if let Some((table, index, read)) = crate::partiql::parser::target(given) {
-                            let access = if read { Access::Read } else { Access::Write };
-                            name(table, index.filter(|_| read), Some(access));
-                        }
-                    }
-                    Kind::Index => name(String::new(), Some(given.to_string()), m.access),
-                    // A listing starts after a table's name or an ARN under
-                    // one (a backup's, a stream's).
-                    Kind::Cursor => {
-                        let table = crate::arn::table_of(given).unwrap_or(given);
-                        name(table.to_string(), None, m.access);
-                    }
-                    _ => name(given.to_string(), None, m.access),
+                if let Some((table, index, access)) = named_in(m, given) {
+                    name(table, index, access);
                 }
                 Ok(None)
             };
@@ -242,6 +219,33 @@ impl Request {
                 }
             }
         }
+    }
+}
+
+/// The table, index and access a member that holds no table ARN names
+/// by `given`: what its kind reads there (an ARN, a shard iterator, a
+/// PartiQL statement, an index's name), or `None` when it names no table.
+fn named_in(m: &Member, given: &str) -> Option<(String, Option<String>, Option<Access>)> {
+    match m.kind {
+        Kind::Arn | Kind::Source => {
+            crate::arn::table_of(given).map(|table| (table.to_string(), None, m.access))
+        }
+        Kind::Iterator => {
+            crate::shard_iterator::iterator_table(given).map(|table| (table, None, m.access))
+        }
+        Kind::Statement => {
+            let (table, index, read) = crate::partiql::parser::target(given)?;
+            let access = if read { Access::Read } else { Access::Write };
+            Some((table, index.filter(|_| read), Some(access)))
+        }
+        Kind::Index => Some((String::new(), Some(given.to_string()), m.access)),
+        // A listing starts after a table's name or an ARN under
+        // one (a backup's, a stream's).
+        Kind::Cursor => {
+            let table = crate::arn::table_of(given).unwrap_or(given);
+            Some((table.to_string(), None, m.access))
+        }
+        _ => Some((given.to_string(), None, m.access)),
     }
 }
 

@@ -52,22 +52,9 @@ pub async fn create(front: &Front, req: &Request) -> ApiResult<Json> {
     let key_schema = table_key_schema(&r, schema, defs)?;
     let mut def = TableDef::new(name, key_schema, ops.create_table_regions())?;
     def.indexes = crate::indexes::parse_create(&r, defs, &def.key_schema, billing)?;
-    let mut index_on_demand = Vec::new();
-    let globals = def
-        .indexes
-        .iter()
-        .filter(|i| i.kind == meridian_core::index::Kind::Global);
-    for (i, gsi) in globals.enumerate() {
-        let given = r.opt_arr("GlobalSecondaryIndexes")?.and_then(|l| l.get(i));
-        if let Some(Json::Object(o)) = given
-            && let Some(most) = crate::indexes::index_most(&Req(o), billing)?
-        {
-            index_on_demand.push((gsi.name.clone(), most));
-        }
-    }
     let settings_after = SettingsChange {
         on_demand,
-        index_on_demand,
+        index_on_demand: index_on_demand(&r, &def, billing)?,
         ..Default::default()
     };
     def.stream_view_type = stream.flatten();
@@ -89,23 +76,9 @@ pub async fn create(front: &Front, req: &Request) -> ApiResult<Json> {
         }
         other => other?,
     };
-    // A catalog change stands alone, so the settings, tags and policy
-    // follow the creation.
     let mosts = settings_after.on_demand.is_some() || !settings_after.index_on_demand.is_empty();
-    if mosts {
-        ops.write(vec![CatalogChange::UpdateSettings {
-            table: name.to_string(),
-            change: settings_after.clone(),
-        }])
-        .await?;
-    }
-    if let Some(tags) = tags {
-        let arn = meridian_core::account::table_arn(ops.region(), caller, name);
-        crate::tags::write(ops, name, tags, Vec::new(), crate::tags::not_found(&arn)).await?;
-    }
-    if let Some(policy) = policy {
-        crate::policies::attach(ops, name, policy).await?;
-    }
+    let settings = mosts.then_some(&settings_after);
+    write_after_creation(ops, caller, name, settings, tags, policy).await?;
     protect_replica(ops, name, Some(protect).filter(|on| *on)).await?;
     let (table_class, sse) = replica.write(ops, name, true).await?;
     let version = written[0].version.clone();
@@ -119,6 +92,57 @@ pub async fn create(front: &Front, req: &Request) -> ApiResult<Json> {
     // ACTIVE. Here the table takes writes as soon as it is created, so it
     // is ACTIVE from the first DescribeTable on.
     Ok(json!({"TableDescription": description::created(ops.region(), &info)}))
+}
+
+/// The on-demand maximums CreateTable's global secondary indexes ask
+/// for, by index name: they are settings, written after the table itself.
+fn index_on_demand(
+    r: &Req<'_>,
+    def: &TableDef,
+    billing: Billing,
+) -> ApiResult<Vec<(String, meridian_core::settings::OnDemandUpdate)>> {
+    let mut index_on_demand = Vec::new();
+    let globals = def
+        .indexes
+        .iter()
+        .filter(|i| i.kind == meridian_core::index::Kind::Global);
+    for (i, gsi) in globals.enumerate() {
+        let given = r.opt_arr("GlobalSecondaryIndexes")?.and_then(|l| l.get(i));
+        if let Some(Json::Object(o)) = given
+            && let Some(most) = crate::indexes::index_most(&Req(o), billing)?
+        {
+            index_on_demand.push((gsi.name.clone(), most));
+        }
+    }
+    Ok(index_on_demand)
+}
+
+/// Writes what CreateTable asked for besides the table: its on-demand
+/// settings, tags and resource policy. A catalog change stands alone, so
+/// each follows the creation as a write of its own.
+async fn write_after_creation(
+    ops: &RegionHandle,
+    caller: meridian_core::account::Account,
+    name: &str,
+    settings: Option<&SettingsChange>,
+    tags: Option<meridian_core::schema::Tags>,
+    policy: Option<String>,
+) -> ApiResult<()> {
+    if let Some(settings) = settings {
+        ops.write(vec![CatalogChange::UpdateSettings {
+            table: name.to_string(),
+            change: settings.clone(),
+        }])
+        .await?;
+    }
+    if let Some(tags) = tags {
+        let arn = meridian_core::account::table_arn(ops.region(), caller, name);
+        crate::tags::write(ops, name, tags, Vec::new(), crate::tags::not_found(&arn)).await?;
+    }
+    if let Some(policy) = policy {
+        crate::policies::attach(ops, name, policy).await?;
+    }
+    Ok(())
 }
 
 /// CreateTable's `KeySchema`: one HASH and at most one RANGE element,

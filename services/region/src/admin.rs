@@ -229,40 +229,12 @@ impl Admin for AdminApi {
             .await
             .map_err(status_from)?;
         let progress = shared.membership.progress();
-        let units = shared
-            .capacity
-            .units(&shared.storage)
-            .await
-            .map_err(status_from)?
-            .into_iter()
-            .map(
-                |(table, (read_units, write_units), [r, w])| pb::TableUnits {
-                    table,
-                    read_units,
-                    write_units,
-                    consumed_read: r,
-                    consumed_write: w,
-                },
-            )
-            .collect();
+        let units = table_units_pb(shared).await?;
         let peers = rows
             .into_iter()
             .map(|(peer, acked, pending)| peer_status(shared, peer, acked, pending))
             .collect();
-        let drift_refusals = shared
-            .config
-            .peers
-            .iter()
-            .map(|p| {
-                shared
-                    .metrics
-                    .drift_refusals
-                    .get_or_create(&PeerLabel {
-                        peer: p.name.clone(),
-                    })
-                    .get()
-            })
-            .sum();
+        let drift_refusals = drift_refusals(shared);
         Ok(Response::new(pb::StatusResponse {
             region: shared.config.name.clone(),
             hlc_now: Some(version_to_pb(&Version::new(
@@ -283,19 +255,7 @@ impl Admin for AdminApi {
                 .into_iter()
                 .map(|(table, count)| pb::TableCount { table, count })
                 .collect(),
-            filling: progress
-                .filling
-                .into_iter()
-                .map(|f| pb::ReplicaFilling {
-                    table: f.table,
-                    done: f.done,
-                    peers: f.peers,
-                    items: f.items,
-                    bytes: f.bytes,
-                    micros: f.started.elapsed().as_micros() as u64,
-                    last_error: f.last_error.unwrap_or_default(),
-                })
-                .collect(),
+            filling: filling_pb(progress.filling),
             removing: progress.removing,
             pauses: pauses_to_pb(
                 &shared.pauses.lock().unwrap_or_else(|p| p.into_inner()),
@@ -305,24 +265,8 @@ impl Admin for AdminApi {
             requests: Some(shared.metrics.dynamodb_answers.to_pb()),
             fills: fills_pb(&shared.membership),
             removals: removals_pb(&shared.membership),
-            seeded: shared.seeded.as_ref().map(|s| pb::SeedStatus {
-                peer: s.peer.clone(),
-                bytes: s.bytes,
-                items: s.seeded.items,
-                tombstones: s.seeded.tombstones,
-                micros: s.micros,
-            }),
-            workers: shared
-                .workers
-                .statuses()
-                .into_iter()
-                .map(|w| pb::WorkerStatus {
-                    name: w.name,
-                    state: w.state.as_str().to_string(),
-                    last_error: w.last_error,
-                    restarts: w.restarts,
-                })
-                .collect(),
+            seeded: seed_pb(shared),
+            workers: workers_pb(shared),
         }))
     }
 
@@ -824,6 +768,90 @@ fn peer_status(shared: &Shared, peer: String, acked: u64, pending: u64) -> pb::P
             as u64,
         peer,
     }
+}
+
+/// Each table's provisioned units and what it consumed of them, for the
+/// status.
+async fn table_units_pb(shared: &Shared) -> Result<Vec<pb::TableUnits>, Status> {
+    Ok(shared
+        .capacity
+        .units(&shared.storage)
+        .await
+        .map_err(status_from)?
+        .into_iter()
+        .map(
+            |(table, (read_units, write_units), [r, w])| pb::TableUnits {
+                table,
+                read_units,
+                write_units,
+                consumed_read: r,
+                consumed_write: w,
+            },
+        )
+        .collect())
+}
+
+/// The entries refused for clock drift, summed over every peer, for the
+/// status's one count.
+fn drift_refusals(shared: &Shared) -> u64 {
+    shared
+        .config
+        .peers
+        .iter()
+        .map(|p| {
+            shared
+                .metrics
+                .drift_refusals
+                .get_or_create(&PeerLabel {
+                    peer: p.name.clone(),
+                })
+                .get()
+        })
+        .sum()
+}
+
+/// The replica fills under way here, with how long each has run, for the
+/// status.
+fn filling_pb(filling: Vec<crate::membership::FillProgress>) -> Vec<pb::ReplicaFilling> {
+    filling
+        .into_iter()
+        .map(|f| pb::ReplicaFilling {
+            table: f.table,
+            done: f.done,
+            peers: f.peers,
+            items: f.items,
+            bytes: f.bytes,
+            micros: f.started.elapsed().as_micros() as u64,
+            last_error: f.last_error.unwrap_or_default(),
+        })
+        .collect()
+}
+
+/// The peer this run's store was copied from, if it was, and how much
+/// came, for the status.
+fn seed_pb(shared: &Shared) -> Option<pb::SeedStatus> {
+    shared.seeded.as_ref().map(|s| pb::SeedStatus {
+        peer: s.peer.clone(),
+        bytes: s.bytes,
+        items: s.seeded.items,
+        tombstones: s.seeded.tombstones,
+        micros: s.micros,
+    })
+}
+
+/// Each background worker's state, errors and restarts, for the status.
+fn workers_pb(shared: &Shared) -> Vec<pb::WorkerStatus> {
+    shared
+        .workers
+        .statuses()
+        .into_iter()
+        .map(|w| pb::WorkerStatus {
+            name: w.name,
+            state: w.state.as_str().to_string(),
+            last_error: w.last_error,
+            restarts: w.restarts,
+        })
+        .collect()
 }
 
 /// The replica fills this region ran since it started, for the status.

@@ -79,71 +79,87 @@ impl Autoscaler {
         self.last = Some(now);
         let at = now.duration_since(self.start).as_secs_f64();
         let tables = self.scaled_tables().await?;
-        let capacity = &self.shared.capacity;
-        let region = self.shared.config.name.clone();
         let mut seen = Vec::new();
         for (def, of, settings) in tables {
-            let Billing::Provisioned { read, write } = settings.billing else {
-                continue;
-            };
-            let mut scaled = capacity
-                .scaled(&def.name)
-                .filter(|s| s.of == of && s.base == (read, write))
-                .unwrap_or(Scaled {
-                    of: of.clone(),
-                    base: (read, write),
-                    units: (read, write),
-                    last_increase: None,
-                    last_decrease: None,
-                });
-            let mut changed = false;
-            for op in [Op::Read, Op::Write] {
-                let policy = match op {
-                    Op::Write => settings.scaling.write.as_ref(),
-                    Op::Read => settings.scaling.read.get(&region),
-                };
-                let Some(policy) = policy else {
-                    continue;
-                };
-                let key = (def.name.clone(), op);
-                seen.push(key.clone());
-                let total = capacity.consumed(&def.name, op);
-                // A direction seen for the first time has its start only.
-                let known = self.windows.contains_key(&key);
-                let (window, before) = self
-                    .windows
-                    .entry(key)
-                    .or_insert_with(|| (Window::default(), total));
-                if known && let Some(secs) = elapsed.filter(|s| *s > 0.0) {
-                    window.push((total - *before).max(0.0) / secs);
-                }
-                *before = total;
-                let units = match op {
-                    Op::Read => &mut scaled.units.0,
-                    Op::Write => &mut scaled.units.1,
-                };
-                if let Some(to) = decide(policy, *units, window, at) {
-                    let micros = self.shared.real_clock.now_micros();
-                    if to > *units {
-                        scaled.last_increase = Some(micros);
-                    } else {
-                        scaled.last_decrease = Some(micros);
-                    }
-                    tracing::info!(%region, table = %def.name, ?op, from = *units, to, "auto scaling");
-                    window.scaled(*units, to, at);
-                    *units = to;
-                    changed = true;
-                }
-            }
-            if changed {
-                capacity.set_scaled(&def.name, Some(scaled));
-            }
+            self.step_table(&def, &of, &settings, elapsed, at, &mut seen);
         }
         // Tables and directions no longer scaled start afresh if scaled
         // again; the units they were scaled to stay, as on AWS when auto
         // scaling is turned off.
         self.windows.retain(|k, _| seen.contains(k));
         Ok(())
+    }
+
+    /// One provisioned table's step, `elapsed` seconds after the last one
+    /// and `at` seconds after the start: a data point for each direction
+    /// it scales (noted in `seen`, so its window is kept), and the units of
+    /// its replica here changed when the rule says so.
+    fn step_table(
+        &mut self,
+        def: &TableDef,
+        of: &Version,
+        settings: &TableSettings,
+        elapsed: Option<f64>,
+        at: f64,
+        seen: &mut Vec<(String, Op)>,
+    ) {
+        let Billing::Provisioned { read, write } = settings.billing else {
+            return;
+        };
+        let capacity = &self.shared.capacity;
+        let region = &self.shared.config.name;
+        let mut scaled = capacity
+            .scaled(&def.name)
+            .filter(|s| s.of == *of && s.base == (read, write))
+            .unwrap_or(Scaled {
+                of: of.clone(),
+                base: (read, write),
+                units: (read, write),
+                last_increase: None,
+                last_decrease: None,
+            });
+        let mut changed = false;
+        for op in [Op::Read, Op::Write] {
+            let policy = match op {
+                Op::Write => settings.scaling.write.as_ref(),
+                Op::Read => settings.scaling.read.get(region),
+            };
+            let Some(policy) = policy else {
+                continue;
+            };
+            let key = (def.name.clone(), op);
+            seen.push(key.clone());
+            let total = capacity.consumed(&def.name, op);
+            // A direction seen for the first time has its start only.
+            let known = self.windows.contains_key(&key);
+            let (window, before) = self
+                .windows
+                .entry(key)
+                .or_insert_with(|| (Window::default(), total));
+            if known && let Some(secs) = elapsed.filter(|s| *s > 0.0) {
+                window.push((total - *before).max(0.0) / secs);
+            }
+            *before = total;
+            let units = match op {
+                Op::Read => &mut scaled.units.0,
+                Op::Write => &mut scaled.units.1,
+            };
+            if let Some(to) = decide(policy, *units, window, at) {
+                let micros = self.shared.real_clock.now_micros();
+                if to > *units {
+                    scaled.last_increase = Some(micros);
+                } else {
+                    scaled.last_decrease = Some(micros);
+                }
+                tracing::info!(%region, table = %def.name, ?op, from = *units, to, "auto scaling");
+                window.scaled(*units, to, at);
+                *units = to;
+                changed = true;
+            }
+        }
+        if changed {
+            capacity.set_scaled(&def.name, Some(scaled));
+        }
     }
 }
 

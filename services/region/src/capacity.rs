@@ -145,6 +145,15 @@ type Known = Arc<(TableDef, TableSettings)>;
 /// Write units replicated writes draw, per resource.
 pub(crate) type Demand = Vec<(Resource, f64)>;
 
+/// Adds `units` to `r`'s line of `out`, so each resource appears once
+/// however many entries draw on it.
+fn add_demand(out: &mut Demand, r: Resource, units: f64) {
+    match out.iter_mut().find(|(o, _)| *o == r) {
+        Some((_, u)) => *u += units,
+        None => out.push((r, units)),
+    }
+}
+
 impl Capacity {
     fn now(&self) -> f64 {
         self.start.elapsed().as_secs_f64()
@@ -409,10 +418,6 @@ impl Capacity {
         skip: impl Fn(&str) -> bool,
     ) -> Result<Demand, BridgeError> {
         let mut out: Demand = Vec::new();
-        let mut add = |r: Resource, units: f64| match out.iter_mut().find(|(o, _)| *o == r) {
-            Some((_, u)) => *u += units,
-            None => out.push((r, units)),
-        };
         let mut last: Option<(String, Option<Known>)> = None;
         for e in entries {
             if e.table == CATALOG_TABLE || skip(&e.table) {
@@ -431,53 +436,69 @@ impl Capacity {
                 continue;
             };
             let (def, settings) = &*k;
-            let units = replicated_write_units(e.image.as_ref().map(Vec::len));
-            if self.caps.partition_ceilings {
-                let partition = partition_of(&e.key.partition, partitions(settings.billing));
-                add(
-                    Resource {
-                        partition: Some(partition),
-                        ..Resource::of(e.table.clone(), None, Op::Write)
-                    },
+            self.entry_demand(e, def, settings, &mut out);
+        }
+        Ok(out)
+    }
+
+    /// Adds to `out` what one entry `e` of table `def` draws: its
+    /// partition's ceiling, when those are kept; then, when the table has
+    /// a write rate here, the table and each global index the entry
+    /// touches.
+    fn entry_demand(
+        &self,
+        e: &Mutation,
+        def: &TableDef,
+        settings: &TableSettings,
+        out: &mut Demand,
+    ) {
+        let units = replicated_write_units(e.image.as_ref().map(Vec::len));
+        if self.caps.partition_ceilings {
+            let partition = partition_of(&e.key.partition, partitions(settings.billing));
+            add_demand(
+                out,
+                Resource {
+                    partition: Some(partition),
+                    ..Resource::of(e.table.clone(), None, Op::Write)
+                },
+                units,
+            );
+        }
+        if rate(def, settings, None, Op::Write, self.caps).is_none() {
+            return;
+        }
+        add_demand(out, Resource::of(e.table.clone(), None, Op::Write), units);
+        let globals: Vec<_> = def
+            .indexes
+            .iter()
+            .filter(|i| i.kind == Kind::Global)
+            .collect();
+        if globals.is_empty() {
+            return;
+        }
+        // Decoded only for a provisioned table with global indexes: a
+        // malformed image is the store's to refuse, and costs the
+        // table's units only here.
+        let item = e
+            .image
+            .as_deref()
+            .map(meridian_core::value::decode_item)
+            .transpose()
+            .ok();
+        for i in globals {
+            let touched = match &item {
+                Some(Some(item)) => i.key_of(item).is_some(),
+                Some(None) => true,
+                None => false,
+            };
+            if touched {
+                add_demand(
+                    out,
+                    Resource::of(e.table.clone(), Some(i.name.clone()), Op::Write),
                     units,
                 );
             }
-            if rate(def, settings, None, Op::Write, self.caps).is_none() {
-                continue;
-            }
-            add(Resource::of(e.table.clone(), None, Op::Write), units);
-            let globals: Vec<_> = def
-                .indexes
-                .iter()
-                .filter(|i| i.kind == Kind::Global)
-                .collect();
-            if globals.is_empty() {
-                continue;
-            }
-            // Decoded only for a provisioned table with global indexes: a
-            // malformed image is the store's to refuse, and costs the
-            // table's units only here.
-            let item = e
-                .image
-                .as_deref()
-                .map(meridian_core::value::decode_item)
-                .transpose()
-                .ok();
-            for i in globals {
-                let touched = match &item {
-                    Some(Some(item)) => i.key_of(item).is_some(),
-                    Some(None) => true,
-                    None => false,
-                };
-                if touched {
-                    add(
-                        Resource::of(e.table.clone(), Some(i.name.clone()), Op::Write),
-                        units,
-                    );
-                }
-            }
         }
-        Ok(out)
     }
 
     /// How long before `demand` may be applied: the longest time any of

@@ -400,6 +400,14 @@ impl Metrics {
 
     /// Replication's links: latency, positions, conflicts, refusals and what the receivers applied, held back or skipped.
     fn register_replication(&self, registry: &mut Registry) {
+        self.register_replication_apply(registry);
+        self.register_replication_shipping(registry);
+        self.register_replication_outcomes(registry);
+    }
+
+    /// How far behind each link is, and what applying its entries found:
+    /// conflicts, drift refusals and entries applied out of log order.
+    fn register_replication_apply(&self, registry: &mut Registry) {
         registry.register(
             "replication_latency_seconds",
             "Real time from the origin's commit to this region's apply, by source peer",
@@ -436,6 +444,11 @@ impl Metrics {
             "Replicated units (one request's writes, such as a transaction) applied here in part, the rest still held in other lanes (partition order), by source peer",
             self.torn_units.clone(),
         );
+    }
+
+    /// What went over each link and what it cost: entries shipped and left
+    /// out, and the provisioned write units replication drew and waited for.
+    fn register_replication_shipping(&self, registry: &mut Registry) {
         registry.register(
             "replication_shipped",
             "Log entries shipped to the peer (entries a resumed session sends again count again), by destination peer",
@@ -456,6 +469,12 @@ impl Metrics {
             "Time the peer's replication stream waited for this region's provisioned write units before applying its entries, by source peer",
             self.replication_throttled_seconds.clone(),
         );
+    }
+
+    /// What the receivers did with the entries that were not simply
+    /// applied (held back, passed over, skipped), what they applied, and
+    /// the streams ended for breaking the protocol.
+    fn register_replication_outcomes(&self, registry: &mut Registry) {
         registry.register(
             "drift_ahead_micros",
             "How far ahead of this region's clock the version the drift guard last refused from the peer was, in µs; 0 once the peer's entries apply again",

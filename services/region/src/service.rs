@@ -157,6 +157,71 @@ fn scaling_of(p: &pb::Provisioned, members: &[String]) -> Option<ScalingUpdate> 
     })
 }
 
+/// CreateTable's key schema: the partition key it must name, and the sort
+/// key it may.
+fn create_key_schema(r: &pb::CreateTableRequest) -> Result<KeySchema, Status> {
+    let partition = key_attr_from_pb(
+        r.partition_key
+            .as_ref()
+            .ok_or_else(|| Status::invalid_argument("partition_key: missing"))?,
+        "partition_key",
+    )?;
+    let sort = r
+        .sort_key
+        .as_ref()
+        .map(|s| key_attr_from_pb(s, "sort_key"))
+        .transpose()?;
+    Ok(KeySchema { partition, sort })
+}
+
+/// Whether CreateTable's `consistency` asks for a STRONG table; EVENTUAL
+/// is the default, and anything else is refused.
+fn create_strong(consistency: &str) -> Result<bool, Status> {
+    match consistency {
+        "" | "EVENTUAL" => Ok(false),
+        "STRONG" => Ok(true),
+        other => Err(Status::invalid_argument(format!(
+            "consistency: {other:?} is not EVENTUAL or STRONG"
+        ))),
+    }
+}
+
+/// Sets the stream CreateTable asks for on `def`, when it asks for one,
+/// after checking the view type is one DynamoDB knows.
+fn create_stream(def: &mut TableDef, view_type: String) -> Result<(), Status> {
+    if !view_type.is_empty() {
+        if meridian_store::stream::ViewType::parse(&view_type).is_none() {
+            return Err(Status::invalid_argument(format!(
+                "stream_view_type: {view_type:?} is not one of KEYS_ONLY, NEW_IMAGE, OLD_IMAGE, NEW_AND_OLD_IMAGES"
+            )));
+        }
+        def.stream_view_type = Some(view_type);
+    }
+    Ok(())
+}
+
+/// Sets CreateTable's provisioned billing on `def`, a table whose regions
+/// will be its replicas and `others`, and returns the auto scaling it asks
+/// for. The scaling is checked here, before anything is made, so a refusal
+/// changes nothing: the catalog change applies the same rule.
+fn create_provisioned(
+    def: &mut TableDef,
+    p: &pb::Provisioned,
+    others: &[String],
+    table: &str,
+) -> Result<Option<ScalingUpdate>, Status> {
+    let members: Vec<String> = def.replicas.iter().chain(others).cloned().collect();
+    def.billing = provisioned_billing(p, members.len())?;
+    let scaling = scaling_of(p, &members);
+    if let Some(s) = &scaling {
+        let updates = s.write.iter().map(|u| (u, "Write"));
+        for (u, kind) in updates.chain(s.read.iter().map(|(_, u)| (u, "Read"))) {
+            u.apply(None, kind, table).map_err(invalid)?;
+        }
+    }
+    Ok(scaling)
+}
+
 fn limit_of(limit: u32) -> Result<usize, Status> {
     match limit {
         0 => Ok(MAX_PAGE_ITEMS as usize),
@@ -174,6 +239,50 @@ impl ClientApi {
 
     async fn write(&self, ops: impl Into<WriteRequest>) -> Result<Vec<WriteResult>, Status> {
         self.ops.write(ops).await.map_err(status_from_op)
+    }
+
+    /// The regions a new table starts in, and the others a STRONG table
+    /// joins once made: a STRONG table starts in this region alone, empty,
+    /// and becomes global with its other replicas and witness
+    /// (docs/strong.md). Every region must be one this cluster has.
+    fn create_replicas(
+        &self,
+        strong: bool,
+        asked: Vec<String>,
+        witness: &str,
+    ) -> Result<(Vec<String>, Vec<String>), Status> {
+        let known = self.ops.regions();
+        let mut replicas = if asked.is_empty() {
+            known.clone()
+        } else {
+            asked
+        };
+        let others: Vec<String> = if strong {
+            let here = self.ops.region().to_string();
+            if !replicas.contains(&here) {
+                return Err(Status::invalid_argument(format!(
+                    "replicas: a STRONG table is created through one of its replicas; {here} is not among {}",
+                    replicas.join(", ")
+                )));
+            }
+            let others = replicas.iter().filter(|x| **x != here).cloned().collect();
+            replicas = vec![here];
+            others
+        } else {
+            if !witness.is_empty() {
+                return Err(Status::invalid_argument(
+                    "witness: only a STRONG table has a witness",
+                ));
+            }
+            Vec::new()
+        };
+        if let Some(unknown) = replicas.iter().find(|x| !known.contains(x)) {
+            return Err(Status::invalid_argument(format!(
+                "replicas: unknown region {unknown:?}; this cluster has {}",
+                known.join(", ")
+            )));
+        }
+        Ok((replicas, others))
     }
 
     /// A single key value from an item that must hold exactly that attribute.
@@ -347,91 +456,19 @@ impl Meridian for ClientApi {
         req: Request<pb::CreateTableRequest>,
     ) -> Result<Response<pb::TableDescription>, Status> {
         let r = req.into_inner();
-        let partition = key_attr_from_pb(
-            r.partition_key
-                .as_ref()
-                .ok_or_else(|| Status::invalid_argument("partition_key: missing"))?,
-            "partition_key",
-        )?;
-        let sort = r
-            .sort_key
-            .as_ref()
-            .map(|s| key_attr_from_pb(s, "sort_key"))
-            .transpose()?;
-        let known = self.ops.regions();
-        let strong = match r.consistency.as_str() {
-            "" | "EVENTUAL" => false,
-            "STRONG" => true,
-            other => {
-                return Err(Status::invalid_argument(format!(
-                    "consistency: {other:?} is not EVENTUAL or STRONG"
-                )));
-            }
-        };
-        let mut replicas = if r.replicas.is_empty() {
-            known.clone()
-        } else {
-            r.replicas
-        };
-        // A STRONG table starts in this region alone, empty, and becomes
-        // global with its other replicas and witness (docs/strong.md).
-        let others: Vec<String> = if strong {
-            let here = self.ops.region().to_string();
-            if !replicas.contains(&here) {
-                return Err(Status::invalid_argument(format!(
-                    "replicas: a STRONG table is created through one of its replicas; {here} is not among {}",
-                    replicas.join(", ")
-                )));
-            }
-            let others = replicas.iter().filter(|x| **x != here).cloned().collect();
-            replicas = vec![here];
-            others
-        } else {
-            if !r.witness.is_empty() {
-                return Err(Status::invalid_argument(
-                    "witness: only a STRONG table has a witness",
-                ));
-            }
-            Vec::new()
-        };
-        if let Some(unknown) = replicas.iter().find(|x| !known.contains(x)) {
-            return Err(Status::invalid_argument(format!(
-                "replicas: unknown region {unknown:?}; this cluster has {}",
-                known.join(", ")
-            )));
-        }
-        let mut def =
-            TableDef::new(&r.name, KeySchema { partition, sort }, replicas).map_err(invalid)?;
+        let key_schema = create_key_schema(&r)?;
+        let strong = create_strong(&r.consistency)?;
+        let (replicas, others) = self.create_replicas(strong, r.replicas, &r.witness)?;
+        let mut def = TableDef::new(&r.name, key_schema, replicas).map_err(invalid)?;
         def.indexes = r
             .indexes
             .iter()
             .enumerate()
             .map(|(n, i)| index_from_pb(i, &format!("indexes[{n}]")))
             .collect::<Result<_, _>>()?;
-        if !r.stream_view_type.is_empty() {
-            if meridian_store::stream::ViewType::parse(&r.stream_view_type).is_none() {
-                return Err(Status::invalid_argument(format!(
-                    "stream_view_type: {:?} is not one of KEYS_ONLY, NEW_IMAGE, OLD_IMAGE, NEW_AND_OLD_IMAGES",
-                    r.stream_view_type
-                )));
-            }
-            def.stream_view_type = Some(r.stream_view_type);
-        }
+        create_stream(&mut def, r.stream_view_type)?;
         let scaling = match &r.provisioned {
-            Some(p) => {
-                let members: Vec<String> = def.replicas.iter().chain(&others).cloned().collect();
-                def.billing = provisioned_billing(p, members.len())?;
-                let scaling = scaling_of(p, &members);
-                // Checked before anything is made, so a refusal changes
-                // nothing: the catalog change applies the same rule.
-                if let Some(s) = &scaling {
-                    let updates = s.write.iter().map(|u| (u, "Write"));
-                    for (u, kind) in updates.chain(s.read.iter().map(|(_, u)| (u, "Read"))) {
-                        u.apply(None, kind, &r.name).map_err(invalid)?;
-                    }
-                }
-                scaling
-            }
+            Some(p) => create_provisioned(&mut def, p, &others, &r.name)?,
             None => None,
         };
         let results = self

@@ -145,9 +145,8 @@ impl GroupTxn<'_, '_> {
         let PeerBatch {
             peer,
             log_id,
-            entries,
             released,
-            skips,
+            ..
         } = batch;
         let (peer, released) = (peer.as_str(), *released);
         let (start, new_log) = self.inbound_position(peer, log_id)?;
@@ -155,6 +154,43 @@ impl GroupTxn<'_, '_> {
             applied_through: start,
             ..Default::default()
         };
+        let refused_at = self.apply_units(hlc, real_now, batch, &mut out)?;
+        if let Some(through) = released {
+            // Only the prefix below the unit of the first refused entry is
+            // known whole.
+            let through = refused_at.map_or(through, |r| through.min(r - 1));
+            out.applied_through = start.max(through);
+        }
+        debug_assert!(
+            out.applied_through >= start,
+            "invariant broken: {peer}'s log {log_id} applied through {start} would move back to {}",
+            out.applied_through
+        );
+        if out.applied_through > start || new_log {
+            self.set_inbound(peer, log_id, out.applied_through)?;
+        }
+        Ok(out)
+    }
+
+    /// Applies `batch`'s entries unit by unit into `out`, skipping the
+    /// units already applied through, until a unit is refused. Answers
+    /// the position the refused unit starts at, if one was, for a
+    /// released batch's applied-through to stop below it.
+    fn apply_units(
+        &mut self,
+        hlc: &Hlc,
+        real_now: u64,
+        batch: &PeerBatch,
+        out: &mut ApplyOutcome,
+    ) -> Result<Option<u64>, StoreError> {
+        let PeerBatch {
+            peer,
+            entries,
+            released,
+            skips,
+            ..
+        } = batch;
+        let peer = peer.as_str();
         let mut gate = GateCache::default();
         // Per admitted entry of the current unit: its version, or `None`
         // when its table is gone.
@@ -178,8 +214,7 @@ impl GroupTxn<'_, '_> {
             // Every entry of the unit is admitted before any is written, so
             // a refused unit writes nothing and needs no savepoint. An error
             // after that point fails the whole apply, which the caller rolls back.
-            let refusal =
-                self.admit_unit(hlc, peer, skips, unit, &mut gate, &mut admitted, &mut out)?;
+            let refusal = self.admit_unit(hlc, peer, skips, unit, &mut gate, &mut admitted, out)?;
             if let Some((kind, reason, drift)) = refusal {
                 out.refused = Some(reason);
                 out.refusal = Some(kind);
@@ -190,27 +225,13 @@ impl GroupTxn<'_, '_> {
                 break;
             }
             for (e, version) in unit.iter().zip(admitted.drain(..)) {
-                self.apply_entry(real_now, e, version, &mut out)?;
+                self.apply_entry(real_now, e, version, out)?;
                 if e.table == CATALOG_TABLE {
                     gate = GateCache::default();
                 }
             }
         }
-        if let Some(through) = released {
-            // Only the prefix below the unit of the first refused entry is
-            // known whole.
-            let through = refused_at.map_or(through, |r| through.min(r - 1));
-            out.applied_through = start.max(through);
-        }
-        debug_assert!(
-            out.applied_through >= start,
-            "invariant broken: {peer}'s log {log_id} applied through {start} would move back to {}",
-            out.applied_through
-        );
-        if out.applied_through > start || new_log {
-            self.set_inbound(peer, log_id, out.applied_through)?;
-        }
-        Ok(out)
+        Ok(refused_at)
     }
 
     /// Where `peer`'s log `log_id` is applied through here, and whether

@@ -137,6 +137,8 @@ pub(super) fn invariants(
     Ok(out)
 }
 
+/// One invariant, checked in the order its fields are read: name, values,
+/// filter, expectation, command, then how often it is checked.
 fn invariant(
     s: &InvariantSection,
     table: &str,
@@ -146,6 +148,35 @@ fn invariant(
     if s.name.is_empty() || s.name.len() > 255 {
         return Err(format!("{}: 1 to 255 characters", field("name")));
     }
+    let filter = invariant_filter(s, field)?;
+    let expect = expectation(s, field)?;
+    if let Some(c) = &s.command
+        && c.first().is_none_or(|p| p.is_empty())
+    {
+        return Err(format!(
+            "{}: must name an executable, then its arguments",
+            field("command")
+        ));
+    }
+    let every = invariant_every(s, &expect, sample_interval, field)?;
+    Ok(Invariant {
+        name: s.name.clone(),
+        table: s.table.clone().unwrap_or_else(|| table.to_string()),
+        filter_text: s.filter.clone(),
+        filter,
+        expect,
+        command: s.command.clone(),
+        every,
+    })
+}
+
+/// The invariant's filter, parsed as DynamoDB parses a Scan's, with the
+/// names and values it refers to; its values are checked first, as the
+/// filter cannot be parsed without them.
+fn invariant_filter(
+    s: &InvariantSection,
+    field: &dyn Fn(&str) -> String,
+) -> Result<Option<meridian_core::expr::ConditionExpr>, String> {
     let mut values = meridian_core::expr::Values::new();
     for (k, v) in &s.values {
         let json = serde_json::to_value(v).map_err(|e| format!("{}: {e}", field("values")))?;
@@ -154,13 +185,18 @@ fn invariant(
         values.insert(k.clone(), value);
     }
     let names: meridian_core::expr::Names = s.names.clone().into_iter().collect();
-    let filter = s
-        .filter
+    s.filter
         .as_deref()
         .map(|f| parse_filter(f, &names, &values))
         .transpose()
-        .map_err(|e| format!("{}: {e}", field("filter")))?;
-    let expect = match (s.expect.as_str(), s.count, &s.reference, &s.key) {
+        .map_err(|e| format!("{}: {e}", field("filter")))
+}
+
+/// What the invariant expects of the items its filter selects, whole:
+/// `count` comes with its number, `referenced` with its two attributes,
+/// and neither with anything else.
+fn expectation(s: &InvariantSection, field: &dyn Fn(&str) -> String) -> Result<Expect, String> {
+    Ok(match (s.expect.as_str(), s.count, &s.reference, &s.key) {
         ("empty", None, None, None) => Expect::Empty,
         ("count", Some(n), None, None) => Expect::Count(n),
         ("equal", None, None, None) => Expect::Equal,
@@ -190,16 +226,19 @@ fn invariant(
                 field("expect")
             ));
         }
-    };
-    if let Some(c) = &s.command
-        && c.first().is_none_or(|p| p.is_empty())
-    {
-        return Err(format!(
-            "{}: must name an executable, then its arguments",
-            field("command")
-        ));
-    }
-    let every = match (&s.every, &expect) {
+    })
+}
+
+/// How often the invariant is checked while the drill runs: never for an
+/// `equal` one (judged once the regions settle), else no more often than
+/// metrics are sampled and at least hourly.
+fn invariant_every(
+    s: &InvariantSection,
+    expect: &Expect,
+    sample_interval: Duration,
+    field: &dyn Fn(&str) -> String,
+) -> Result<Option<Duration>, String> {
+    Ok(match (&s.every, expect) {
         (Some(_), Expect::Equal) => {
             return Err(format!(
                 "{}: an \"equal\" invariant is judged once the regions have settled, as they differ by the replication lag while the drill runs",
@@ -219,15 +258,6 @@ fn invariant(
             }
             Some(every)
         }
-    };
-    Ok(Invariant {
-        name: s.name.clone(),
-        table: s.table.clone().unwrap_or_else(|| table.to_string()),
-        filter_text: s.filter.clone(),
-        filter,
-        expect,
-        command: s.command.clone(),
-        every,
     })
 }
 
@@ -257,6 +287,9 @@ pub fn alarms(
     Ok(out)
 }
 
+/// One alarm, checked in the order its fields are read: name, metric and
+/// the regions it names, statistic, comparison, period, threshold, then
+/// how many periods it is evaluated over.
 fn alarm(
     s: &AlarmSection,
     regions: &[String],
@@ -270,6 +303,44 @@ fn alarm(
             s.name
         ));
     }
+    let metric = alarm_metric(s, regions, field)?;
+    let statistic = statistic(s, field)?;
+    let comparison = comparison(s, field)?;
+    let period = duration_field(&field("period"), &s.period)?;
+    if period < sample_interval || period > Duration::from_secs(3600) {
+        return Err(format!(
+            "{}: from the sample interval ({} ms: a shorter period holds no datapoint) to 1 h, got {}",
+            field("period"),
+            sample_interval.as_millis(),
+            s.period
+        ));
+    }
+    if !s.threshold.is_finite() {
+        return Err(format!("{}: must be a number", field("threshold")));
+    }
+    let datapoints_to_alarm = datapoints_to_alarm(s, field)?;
+    Ok(Alarm {
+        name: s.name.clone(),
+        metric,
+        region: s.region.clone(),
+        receiving_region: s.receiving_region.clone(),
+        statistic,
+        period,
+        threshold: s.threshold,
+        comparison,
+        evaluation_periods: s.evaluation_periods,
+        datapoints_to_alarm,
+    })
+}
+
+/// The alarm's metric, one Meridian exports, with the regions it names:
+/// each one of the cluster's, a receiving region only for a link's
+/// metric, and no region for the failover endpoint's.
+fn alarm_metric(
+    s: &AlarmSection,
+    regions: &[String],
+    field: &dyn Fn(&str) -> String,
+) -> Result<MetricName, String> {
     let metric = MetricName::parse(&s.metric).ok_or_else(|| {
         let known: Vec<&str> = MetricName::ALL.iter().map(|m| m.as_str()).collect();
         format!(
@@ -306,7 +377,12 @@ fn alarm(
             metric.as_str()
         ));
     }
-    let statistic = match s.statistic.as_str() {
+    Ok(metric)
+}
+
+/// The alarm's statistic, by CloudWatch's name for it.
+fn statistic(s: &AlarmSection, field: &dyn Fn(&str) -> String) -> Result<Statistic, String> {
+    Ok(match s.statistic.as_str() {
         "Average" => Statistic::Average,
         "Maximum" => Statistic::Maximum,
         "Minimum" => Statistic::Minimum,
@@ -318,8 +394,12 @@ fn alarm(
                 field("statistic")
             ));
         }
-    };
-    let comparison = match s.comparison.as_str() {
+    })
+}
+
+/// The alarm's comparison operator, by CloudWatch's name for it.
+fn comparison(s: &AlarmSection, field: &dyn Fn(&str) -> String) -> Result<Comparison, String> {
+    Ok(match s.comparison.as_str() {
         "GreaterThanOrEqualToThreshold" => Comparison::GreaterThanOrEqualToThreshold,
         "GreaterThanThreshold" => Comparison::GreaterThanThreshold,
         "LessThanThreshold" => Comparison::LessThanThreshold,
@@ -330,19 +410,12 @@ fn alarm(
                 field("comparison")
             ));
         }
-    };
-    let period = duration_field(&field("period"), &s.period)?;
-    if period < sample_interval || period > Duration::from_secs(3600) {
-        return Err(format!(
-            "{}: from the sample interval ({} ms: a shorter period holds no datapoint) to 1 h, got {}",
-            field("period"),
-            sample_interval.as_millis(),
-            s.period
-        ));
-    }
-    if !s.threshold.is_finite() {
-        return Err(format!("{}: must be a number", field("threshold")));
-    }
+    })
+}
+
+/// How many of the evaluated periods must breach for the alarm to fire
+/// (all of them unless set), with the evaluation periods checked first.
+fn datapoints_to_alarm(s: &AlarmSection, field: &dyn Fn(&str) -> String) -> Result<u32, String> {
     if !(1..=MAX_EVALUATION_PERIODS).contains(&s.evaluation_periods) {
         return Err(format!(
             "{}: from 1 to {MAX_EVALUATION_PERIODS}, got {}",
@@ -358,18 +431,7 @@ fn alarm(
             s.evaluation_periods
         ));
     }
-    Ok(Alarm {
-        name: s.name.clone(),
-        metric,
-        region: s.region.clone(),
-        receiving_region: s.receiving_region.clone(),
-        statistic,
-        period,
-        threshold: s.threshold,
-        comparison,
-        evaluation_periods: s.evaluation_periods,
-        datapoints_to_alarm,
-    })
+    Ok(datapoints_to_alarm)
 }
 
 /// Every name in `names` (at `field[i]`) must be a declared alarm's.

@@ -419,68 +419,142 @@ pub(super) fn check_timeline(
     regions: &[String],
     replicas: &[String],
 ) -> Result<(), String> {
-    // A crash must come before the restart of the same region, and a
-    // region's data is touched only while it is down.
-    let mut down = BTreeSet::new();
-    let mut snapshots = BTreeSet::new();
-    let mut recovering = BTreeSet::new();
-    let mut marks = BTreeSet::new();
-    let mut restored = BTreeSet::new();
-    let mut holding: BTreeSet<String> = replicas.iter().cloned().collect();
+    let mut state = TimelineState {
+        down: BTreeSet::new(),
+        snapshots: BTreeSet::new(),
+        recovering: BTreeSet::new(),
+        marks: BTreeSet::new(),
+        restored: BTreeSet::new(),
+        holding: replicas.iter().cloned().collect(),
+    };
     for e in events {
         let at = format!("the {} event at {:?}", e.action.name(), e.at);
-        match &e.action {
-            Action::Crash { region } if !down.insert(region.clone()) => {
+        // Each action is of one kind only, so at most one of these has
+        // anything to check of it.
+        state.crashes(&e.action, &at)?;
+        state.point_in_time(&e.action, &at, regions)?;
+        state.replicas(&e.action, &at, regions, replicas)?;
+    }
+    // The checker compares every region's copy at the end.
+    if let Some(missing) = regions.iter().find(|r| !state.holding.contains(*r)) {
+        return Err(format!(
+            "{missing} holds no replica of the table and no add-replica event adds one; the checker compares every region's copy"
+        ));
+    }
+    Ok(())
+}
+
+/// What the events so far have done, which decides whether the next one
+/// may happen.
+struct TimelineState {
+    /// Regions crashed and not yet restarted.
+    down: BTreeSet<String>,
+    /// Snapshots taken, by region and name.
+    snapshots: BTreeSet<(String, String)>,
+    /// Regions with point-in-time recovery on.
+    recovering: BTreeSet<String>,
+    /// Marks set, by name.
+    marks: BTreeSet<String>,
+    /// Marks already restored to, by name.
+    restored: BTreeSet<String>,
+    /// Regions that hold a replica of the table.
+    holding: BTreeSet<String>,
+}
+
+impl TimelineState {
+    /// A crash must come before the restart of the same region, and a
+    /// region's data is touched (wiped, snapshotted, restored) only while
+    /// it is down.
+    fn crashes(&mut self, action: &Action, at: &str) -> Result<(), String> {
+        match action {
+            Action::Crash { region } if !self.down.insert(region.clone()) => {
                 return Err(format!("{region} is crashed twice without a restart"));
             }
-            Action::Restart { region } if !down.remove(region) => {
+            Action::Restart { region } if !self.down.remove(region) => {
                 return Err(format!("{region} is restarted without a crash before it"));
             }
             Action::Wipe { region }
             | Action::Snapshot { region, .. }
             | Action::Restore { region, .. }
-                if !down.contains(region) =>
+                if !self.down.contains(region) =>
             {
                 return Err(format!(
                     "{at}: {region} must be crashed first (its data is copied or replaced only while it is down)"
                 ));
             }
             Action::Snapshot { region, name } => {
-                snapshots.insert((region.clone(), name.clone()));
+                self.snapshots.insert((region.clone(), name.clone()));
             }
             Action::Restore { region, name }
-                if !snapshots.contains(&(region.clone(), name.clone())) =>
+                if !self.snapshots.contains(&(region.clone(), name.clone())) =>
             {
                 return Err(format!(
                     "{at}: {region} has no snapshot named {name:?} before it"
                 ));
             }
+            _ => {}
+        }
+        Ok(())
+    }
+
+    /// Marks and their restores need recovery on in their region first,
+    /// and each mark's name once, as its restore is the table
+    /// `<table>-<name>`.
+    fn point_in_time(
+        &mut self,
+        action: &Action,
+        at: &str,
+        regions: &[String],
+    ) -> Result<(), String> {
+        match action {
             Action::Recovery { region } => {
-                recovering.insert(region.clone());
+                self.recovering.insert(region.clone());
             }
             Action::Mark { region, .. } | Action::RestoreToTime { region, .. }
-                if !recovering.contains(region) =>
+                if !self.recovering.contains(region) =>
             {
                 return Err(format!(
                     "{at}: {region} needs a recovery event before it (point-in-time recovery must be on)"
                 ));
             }
             // A mark's restore is the table `<table>-<name>`: one per name.
-            Action::Mark { name, .. } if !marks.insert(name.clone()) => {
+            Action::Mark { name, .. } if !self.marks.insert(name.clone()) => {
                 return Err(format!("{at}: there is already a mark named {name:?}"));
             }
             Action::RestoreToTime { region, name }
-                if !marks.contains(name) || !restored.insert(name.clone()) =>
+                if !self.marks.contains(name) || !self.restored.insert(name.clone()) =>
             {
                 return Err(format!(
                     "{at}: {region} has no mark named {name:?} before it, or it is restored twice"
                 ));
             }
+            // Marks compare every region's copy of the table.
+            Action::Mark { .. } if self.holding.len() != regions.len() => {
+                return Err(format!(
+                    "{at}: a mark needs every region to hold the table; add the others first"
+                ));
+            }
+            _ => {}
+        }
+        Ok(())
+    }
+
+    /// A replica is asked of a region that holds one, traffic moves to a
+    /// region that holds the table, and a recreated table goes to every
+    /// region.
+    fn replicas(
+        &mut self,
+        action: &Action,
+        at: &str,
+        regions: &[String],
+        replicas: &[String],
+    ) -> Result<(), String> {
+        match action {
             Action::AddReplica { region, from } => {
-                if !holding.contains(from) {
+                if !self.holding.contains(from) {
                     return Err(format!("{at}: {from} holds no replica of the table to ask"));
                 }
-                if !holding.insert(region.clone()) {
+                if !self.holding.insert(region.clone()) {
                     return Err(format!("{at}: {region} already holds a replica"));
                 }
             }
@@ -489,29 +563,17 @@ pub(super) fn check_timeline(
             Action::MoveTraffic { from, to } if !replicas.contains(from) => {
                 return Err(format!("{at}: {from} runs no workload to move to {to}"));
             }
-            Action::MoveTraffic { to, .. } if !holding.contains(to) => {
+            Action::MoveTraffic { to, .. } if !self.holding.contains(to) => {
                 return Err(format!("{at}: {to} holds no replica of the table"));
             }
             // The recreated table goes to every region, as the first.
-            Action::Recreate { .. } if holding.len() != regions.len() => {
+            Action::Recreate { .. } if self.holding.len() != regions.len() => {
                 return Err(format!(
                     "{at}: recreate needs every region to hold the table; add the others first"
                 ));
             }
-            // Marks compare every region's copy of the table.
-            Action::Mark { .. } if holding.len() != regions.len() => {
-                return Err(format!(
-                    "{at}: a mark needs every region to hold the table; add the others first"
-                ));
-            }
             _ => {}
         }
+        Ok(())
     }
-    // The checker compares every region's copy at the end.
-    if let Some(missing) = regions.iter().find(|r| !holding.contains(*r)) {
-        return Err(format!(
-            "{missing} holds no replica of the table and no add-replica event adds one; the checker compares every region's copy"
-        ));
-    }
-    Ok(())
 }

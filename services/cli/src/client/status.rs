@@ -19,31 +19,8 @@ pub(super) async fn status(config: &std::path::Path, json: bool) -> Result<()> {
     let mut down = Vec::new();
     let mut regions = Vec::new();
     for entry in &cluster.regions {
-        let url = format!("http://{}", entry.admin_dial());
-        let s = match channel(&url).await {
-            Ok(ch) => AdminClient::new(ch)
-                .status(pb::StatusRequest {})
-                .await
-                .map(|r| r.into_inner()),
-            Err(e) => {
-                down.push(entry.name.clone());
-                regions.push(json!({"region": entry.name, "up": false, "error": format!("{e:#}")}));
-                if !json {
-                    println!("{}  DOWN ({e:#})\n", entry.name);
-                }
-                continue;
-            }
-        };
-        let s = match s {
-            Ok(s) => s,
-            Err(e) => {
-                down.push(entry.name.clone());
-                regions.push(json!({"region": entry.name, "up": false, "error": e.message()}));
-                if !json {
-                    println!("{}  ERROR {}\n", entry.name, e.message());
-                }
-                continue;
-            }
+        let Some(s) = region_status(entry, json, &mut down, &mut regions).await else {
+            continue;
         };
         if json {
             regions.push(status_json(&s));
@@ -85,6 +62,43 @@ pub(super) async fn status(config: &std::path::Path, json: bool) -> Result<()> {
         return Err(crate::Refusal::RegionsDown(down).into());
     }
     Ok(())
+}
+
+/// `entry`'s status, or `None` when it is down or answers with an error:
+/// it is then counted in `down`, given its entry in `regions` and, for the
+/// table, its line, so the other regions are still shown.
+async fn region_status(
+    entry: &meridian_region::RegionEntry,
+    json: bool,
+    down: &mut Vec<String>,
+    regions: &mut Vec<Json>,
+) -> Option<pb::StatusResponse> {
+    let url = format!("http://{}", entry.admin_dial());
+    let s = match channel(&url).await {
+        Ok(ch) => AdminClient::new(ch)
+            .status(pb::StatusRequest {})
+            .await
+            .map(|r| r.into_inner()),
+        Err(e) => {
+            down.push(entry.name.clone());
+            regions.push(json!({"region": entry.name, "up": false, "error": format!("{e:#}")}));
+            if !json {
+                println!("{}  DOWN ({e:#})\n", entry.name);
+            }
+            return None;
+        }
+    };
+    match s {
+        Ok(s) => Some(s),
+        Err(e) => {
+            down.push(entry.name.clone());
+            regions.push(json!({"region": entry.name, "up": false, "error": e.message()}));
+            if !json {
+                println!("{}  ERROR {}\n", entry.name, e.message());
+            }
+            None
+        }
+    }
 }
 
 /// One answering region's lines of the table.
@@ -163,6 +177,29 @@ fn print_peers(s: &pb::StatusResponse) {
             p.last_error
         );
     }
+    print_peer_counts(s);
+    print_units(s);
+    // What the region's DynamoDB endpoint answered, as CloudWatch counts
+    // it (the alarms' UserErrors, SystemErrors, ThrottledRequests).
+    if let Some(r) = s.requests.filter(|r| r.requests > 0) {
+        println!(
+            "  dynamodb requests: {} answered, {} user errors, {} system errors, {} throttled",
+            r.requests, r.user_errors, r.system_errors, r.throttled
+        );
+    }
+    for p in s.peers.iter().filter(|p| p.drift_ahead_micros > 0) {
+        println!(
+            "  {}'s entries wait: the drift guard refused a version {:.1} ms ahead of this region's clock; they apply once the clocks allow",
+            p.peer,
+            p.drift_ahead_micros as f64 / 1000.0
+        );
+    }
+}
+
+/// What each peer's replication counted that is worth a line only when
+/// it happened: anomalies of partition order, coalescing and replicated
+/// write units.
+fn print_peer_counts(s: &pb::StatusResponse) {
     // Partition order's anomalies, inbound: what DynamoDB allows and
     // applications trip on (docs/replication.md, "Lanes").
     peer_line(s, "partition order", |p| {
@@ -196,9 +233,12 @@ fn print_peers(s: &pb::StatusResponse) {
             )
         })
     });
-    // This region's replica of each provisioned table: its units now (auto
-    // scaling's, when it moved them) and what was charged to them since
-    // the region started (docs/dynamodb-compat.md, "Throughput").
+}
+
+/// This region's replica of each provisioned table: its units now (auto
+/// scaling's, when it moved them) and what was charged to them since the
+/// region started (docs/dynamodb-compat.md, "Throughput").
+fn print_units(s: &pb::StatusResponse) {
     let units: Vec<String> = s
         .units
         .iter()
@@ -211,21 +251,6 @@ fn print_peers(s: &pb::StatusResponse) {
         .collect();
     if !units.is_empty() {
         println!("  provisioned units: {}", units.join("; "));
-    }
-    // What the region's DynamoDB endpoint answered, as CloudWatch counts
-    // it (the alarms' UserErrors, SystemErrors, ThrottledRequests).
-    if let Some(r) = s.requests.filter(|r| r.requests > 0) {
-        println!(
-            "  dynamodb requests: {} answered, {} user errors, {} system errors, {} throttled",
-            r.requests, r.user_errors, r.system_errors, r.throttled
-        );
-    }
-    for p in s.peers.iter().filter(|p| p.drift_ahead_micros > 0) {
-        println!(
-            "  {}'s entries wait: the drift guard refused a version {:.1} ms ahead of this region's clock; they apply once the clocks allow",
-            p.peer,
-            p.drift_ahead_micros as f64 / 1000.0
-        );
     }
 }
 

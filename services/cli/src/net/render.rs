@@ -40,14 +40,7 @@ pub(super) fn render(cluster: &ClusterFile, action: &Action, out: &Outcome) -> S
             to,
             both,
             kbps,
-        } => {
-            let head = format!("bandwidth {from} {} {to}", arrow(*both));
-            match kbps {
-                Some(r) => format!("{head}: {r} KB/s"),
-                None if out.removed == 0 => format!("{head}: no limit was set"),
-                None => format!("{head}: limit removed"),
-            }
-        }
+        } => bandwidth_line(from, to, *both, *kbps, out),
         Action::Loss {
             from,
             to,
@@ -61,47 +54,16 @@ pub(super) fn render(cluster: &ClusterFile, action: &Action, out: &Outcome) -> S
             both,
             kind,
         } => partition_line(a, b, *both, *kind),
-        Action::Isolate { region, kind } => {
-            let peers: Vec<String> = cluster
-                .region_names()
-                .into_iter()
-                .filter(|r| r != region)
-                .collect();
-            format!(
-                "isolated {region} ({}): cut both ways from {}; `meridian net heal --region {region}` ends it",
-                kind.as_str(),
-                peers.join(", ")
-            )
-        }
+        Action::Isolate { region, kind } => isolate_line(cluster, region, *kind),
         Action::Flap {
             from,
             to,
             both,
             period,
             down,
-        } => format!(
-            "flapping {from} {} {to}: blackholed for the first {} of every {}; `meridian net heal` ends it",
-            arrow(*both),
-            show_dur(*down),
-            show_dur(*period)
-        ),
-        Action::Heal { link, region } => format!(
-            "healed {}: removed {} partition/flap toxics, enabled {} proxies; \
-             latency, bandwidth and loss stay (`meridian net clear` removes them)",
-            scope_words(link, region),
-            out.removed,
-            out.enabled
-        ),
-        Action::Clear {
-            link: None,
-            region: None,
-        } => "cleared every link: every toxic removed, every proxy enabled".into(),
-        Action::Clear { link, region } => format!(
-            "cleared {}: removed {} toxics, enabled {} proxies",
-            scope_words(link, region),
-            out.removed,
-            out.enabled
-        ),
+        } => flap_line(from, to, *both, *period, *down),
+        Action::Heal { link, region } => heal_line(link, region, out),
+        Action::Clear { link, region } => clear_line(link, region, out),
         Action::Skew { region, .. } => skew_line(region, out),
         Action::Crash { region } => format!(
             "crashed {region} (SIGKILL, pid {}); `meridian net restart {region}` starts it again",
@@ -132,6 +94,67 @@ pub(super) fn render(cluster: &ClusterFile, action: &Action, out: &Outcome) -> S
         | Action::Recreate { .. }
         | Action::MoveTraffic { .. } => action.label(),
     }
+}
+
+/// A bandwidth limit set on a link, or its removal (which says whether
+/// there was one to remove).
+fn bandwidth_line(from: &str, to: &str, both: bool, kbps: Option<u64>, out: &Outcome) -> String {
+    let head = format!("bandwidth {from} {} {to}", arrow(both));
+    match kbps {
+        Some(r) => format!("{head}: {r} KB/s"),
+        None if out.removed == 0 => format!("{head}: no limit was set"),
+        None => format!("{head}: limit removed"),
+    }
+}
+
+/// An isolated region, naming the peers it is cut from and how to end it.
+fn isolate_line(cluster: &ClusterFile, region: &str, kind: PartitionKind) -> String {
+    let peers: Vec<String> = cluster
+        .region_names()
+        .into_iter()
+        .filter(|r| r != region)
+        .collect();
+    format!(
+        "isolated {region} ({}): cut both ways from {}; `meridian net heal --region {region}` ends it",
+        kind.as_str(),
+        peers.join(", ")
+    )
+}
+
+/// A flapping link: how long it is down in each period, and how to end it.
+fn flap_line(from: &str, to: &str, both: bool, period: Duration, down: Duration) -> String {
+    format!(
+        "flapping {from} {} {to}: blackholed for the first {} of every {}; `meridian net heal` ends it",
+        arrow(both),
+        show_dur(down),
+        show_dur(period)
+    )
+}
+
+/// A heal: what it removed and enabled, and that the slower faults stay,
+/// since a heal ends only cuts.
+fn heal_line(link: &Option<(String, String)>, region: &Option<String>, out: &Outcome) -> String {
+    format!(
+        "healed {}: removed {} partition/flap toxics, enabled {} proxies; \
+         latency, bandwidth and loss stay (`meridian net clear` removes them)",
+        scope_words(link, region),
+        out.removed,
+        out.enabled
+    )
+}
+
+/// A clear: what it removed and enabled, worded without counts when it
+/// covered every link.
+fn clear_line(link: &Option<(String, String)>, region: &Option<String>, out: &Outcome) -> String {
+    if link.is_none() && region.is_none() {
+        return "cleared every link: every toxic removed, every proxy enabled".into();
+    }
+    format!(
+        "cleared {}: removed {} toxics, enabled {} proxies",
+        scope_words(link, region),
+        out.removed,
+        out.enabled
+    )
 }
 
 /// A latency change: the figures the link now holds, or its removal.

@@ -1,9 +1,9 @@
 //! Capacity: every replica pays for the other replicas' writes.
 
-use std::time::Instant;
+use std::time::{Duration, Instant};
 
-use aws_sdk_dynamodb::error::ProvideErrorMetadata;
-use aws_sdk_dynamodb::operation::put_item::PutItemError;
+use aws_sdk_dynamodb::error::{ProvideErrorMetadata, SdkError};
+use aws_sdk_dynamodb::operation::put_item::{PutItemError, PutItemOutput};
 use serde_json::json;
 
 use super::common::*;
@@ -57,11 +57,26 @@ pub(super) async fn replicated_write_units(
         .set_item(Some(item(&[("pk", s("small"))])))
         .send()
         .await;
-    let data = json!({"replicated_after_ms": ms(seen - written)});
-    Ok(match answer {
+    Ok(small_write_verdict(
+        answer,
+        (&a.name, &b.name),
+        seen - written,
+    ))
+}
+
+/// The verdict on the small write of the replica whose own client wrote
+/// nothing before, `replicated` after the big write reached it from `a`:
+/// a refusal for spent units passes, an acceptance or any other refusal
+/// fails.
+fn small_write_verdict(
+    answer: Result<PutItemOutput, SdkError<PutItemError>>,
+    (a, b): (&str, &str),
+    replicated: Duration,
+) -> Verdict {
+    let data = json!({"replicated_after_ms": ms(replicated)});
+    match answer {
         Ok(_) => Verdict::fail(format!(
-            "{}'s client wrote a one-unit item at once after a write of about 390 units replicated from {}: the replicated write drew nothing (or less than AWS charges) from {}'s one write unit a second",
-            b.name, a.name, b.name
+            "{b}'s client wrote a one-unit item at once after a write of about 390 units replicated from {a}: the replicated write drew nothing (or less than AWS charges) from {b}'s one write unit a second"
         ))
         .with(data),
         Err(e) => {
@@ -77,20 +92,16 @@ pub(super) async fn replicated_write_units(
             };
             match e.code() {
                 Some("ProvisionedThroughputExceededException") => Verdict::pass(format!(
-                    "a write of about 390 units in {} reached {} in {:.0} ms and spent its units: {}'s own client was refused ProvisionedThroughputExceededException ({reason})",
-                    a.name,
-                    b.name,
-                    ms(seen - written),
-                    b.name
+                    "a write of about 390 units in {a} reached {b} in {:.0} ms and spent its units: {b}'s own client was refused ProvisionedThroughputExceededException ({reason})",
+                    ms(replicated),
                 ))
                 .with(data),
                 other => Verdict::fail(format!(
-                    "{}'s client was refused {other:?}, not ProvisionedThroughputExceededException: {}",
-                    b.name,
+                    "{b}'s client was refused {other:?}, not ProvisionedThroughputExceededException: {}",
                     e.message().unwrap_or_default()
                 ))
                 .with(data),
             }
         }
-    })
+    }
 }

@@ -20,6 +20,43 @@ fn replicates_by_stream(def: &TableDef) -> bool {
     def.replicas.len() >= 2 && def.consistency.strong().is_none()
 }
 
+/// A refusal of UpdateTable with DynamoDB's message `m`, whole.
+fn refuse<T>(m: String) -> Result<T, Error> {
+    Err(Error::invalid(FIELD, m))
+}
+
+/// A refusal of UpdateTable for a parameter value, worded as DynamoDB's.
+fn invalid<T>(m: String) -> Result<T, Error> {
+    refuse(format!("One or more parameter values were invalid: {m}"))
+}
+
+/// `next`, the settings of a table now on demand, with its indexes'
+/// on-demand most updated as `c` asks. An on-demand table's indexes keep
+/// no units of their own, so `updates` of units are refused, and auto
+/// scaling's settings go, as on demand scales itself.
+fn on_demand_indexes(
+    mut next: TableSettings,
+    c: &SettingsChange,
+    updates: &[(&String, (u64, u64))],
+) -> Result<TableSettings, Error> {
+    if let Some((name, _)) = updates.first() {
+        return invalid(format!(
+            "The only Updates for index: {name} when TableThroughputMode is PAY_PER_REQUEST can be to OnDemandThroughput, WarmThroughput"
+        ));
+    }
+    for (name, asked) in &c.index_on_demand {
+        let most = next.index_on_demand.get(name).copied().unwrap_or_default();
+        match most.updated(*asked) {
+            m if m.is_empty() => next.index_on_demand.remove(name),
+            m => next.index_on_demand.insert(name.clone(), m),
+        };
+    }
+    next.indexes.clear();
+    // On demand scales itself: auto scaling's settings go.
+    next.scaling = Default::default();
+    Ok(next)
+}
+
 impl TableSettings {
     /// The settings a table was created with, before any UpdateTable.
     pub fn initial(def: &TableDef, incarnation: &Version) -> Self {
@@ -72,8 +109,6 @@ impl TableSettings {
             next.scaling = u.apply(&self.scaling, &def.name, provisioned, &def.replicas)?;
             return Ok(next);
         }
-        let refuse = |m: String| Err(Error::invalid(FIELD, m));
-        let invalid = |m: String| refuse(format!("One or more parameter values were invalid: {m}"));
         if c.stream == Some(None) && self.stream.is_some() && replicates_by_stream(def) {
             return invalid("Disabling Stream is not allowed for a Global Table replica.".into());
         }
@@ -97,23 +132,22 @@ impl TableSettings {
             next.index_on_demand.remove(name);
         }
         if next.billing == Billing::PayPerRequest {
-            if let Some((name, _)) = updates.first() {
-                return invalid(format!(
-                    "The only Updates for index: {name} when TableThroughputMode is PAY_PER_REQUEST can be to OnDemandThroughput, WarmThroughput"
-                ));
-            }
-            for (name, asked) in &c.index_on_demand {
-                let most = next.index_on_demand.get(name).copied().unwrap_or_default();
-                match most.updated(*asked) {
-                    m if m.is_empty() => next.index_on_demand.remove(name),
-                    m => next.index_on_demand.insert(name.clone(), m),
-                };
-            }
-            next.indexes.clear();
-            // On demand scales itself: auto scaling's settings go.
-            next.scaling = Default::default();
-            return Ok(next);
+            return on_demand_indexes(next, c, &updates);
         }
+        self.provisioned_indexes(def, c, next, &updates)
+    }
+
+    /// `next`, the settings of a table now provisioned, with its indexes'
+    /// units `updates` set. An index's units that would not change are
+    /// refused, unless the table has just left on demand, when every
+    /// global index must be given its units in the same request.
+    fn provisioned_indexes(
+        &self,
+        def: &TableDef,
+        c: &SettingsChange,
+        mut next: Self,
+        updates: &[(&String, (u64, u64))],
+    ) -> Result<Self, Error> {
         if !c.index_on_demand.is_empty() {
             return invalid(
                 "OnDemandThroughput can be specified only when BillingMode is PAY_PER_REQUEST"
@@ -121,7 +155,7 @@ impl TableSettings {
             );
         }
         let switched = self.billing == Billing::PayPerRequest;
-        for (name, units) in &updates {
+        for (name, units) in updates {
             if !switched && self.index_units(def, name) == Some(*units) {
                 let (read, write) = units;
                 return refuse(format!(

@@ -93,60 +93,69 @@ pub(crate) fn items(req: &Request, query_index: bool) -> Vec<Placed<'_>> {
                 });
             }
         }
-        Operation::BatchGetItem | Operation::BatchWriteItem => {
-            for (table, op) in req.drawing_tables() {
-                let entries = match body.get("RequestItems").and_then(|r| r.get(table)) {
-                    Some(Json::Object(o)) => o.get("Keys").and_then(Json::as_array),
-                    Some(Json::Array(a)) => Some(a),
-                    _ => None,
-                };
-                for (i, entry) in entries.into_iter().flatten().enumerate() {
-                    let key = match op {
-                        Op::Read => entry.as_object(),
-                        Op::Write => entry
-                            .pointer("/PutRequest/Item")
-                            .or_else(|| entry.pointer("/DeleteRequest/Key"))
-                            .and_then(Json::as_object),
-                    };
-                    if let Some(key) = key {
-                        out.push(Placed {
-                            table,
-                            op,
-                            at: At::Batch(i),
-                            key: Key::Map(key),
-                        });
-                    }
-                }
-            }
-        }
+        Operation::BatchGetItem | Operation::BatchWriteItem => batch_items(req, body, &mut out),
         Operation::TransactGetItems | Operation::TransactWriteItems => {
-            let op = if req.op == Operation::TransactGetItems {
-                Op::Read
-            } else {
-                Op::Write
-            };
-            let actions = body.get("TransactItems").and_then(Json::as_array);
-            for (i, table) in req.actions() {
-                let Some(Json::Object(action)) = actions.and_then(|a| a.get(i)) else {
-                    continue;
-                };
-                // An action of two members is refused by its operation.
-                let key = action.values().find_map(|a| {
-                    a.get("Key")
-                        .or_else(|| a.get("Item"))
-                        .and_then(Json::as_object)
-                });
-                if let Some(key) = key {
-                    out.push(Placed {
-                        table,
-                        op,
-                        at: At::Action(i),
-                        key: Key::Map(key),
-                    });
-                }
-            }
+            transact_items(req, body, &mut out)
         }
         _ => {}
     }
     out
+}
+
+/// Each entry of a batch's `RequestItems`: a key of `Keys` to read, or the
+/// item or key of a write request.
+fn batch_items<'a>(req: &'a Request, body: &'a Map<String, Json>, out: &mut Vec<Placed<'a>>) {
+    for (table, op) in req.drawing_tables() {
+        let entries = match body.get("RequestItems").and_then(|r| r.get(table)) {
+            Some(Json::Object(o)) => o.get("Keys").and_then(Json::as_array),
+            Some(Json::Array(a)) => Some(a),
+            _ => None,
+        };
+        for (i, entry) in entries.into_iter().flatten().enumerate() {
+            let key = match op {
+                Op::Read => entry.as_object(),
+                Op::Write => entry
+                    .pointer("/PutRequest/Item")
+                    .or_else(|| entry.pointer("/DeleteRequest/Key"))
+                    .and_then(Json::as_object),
+            };
+            if let Some(key) = key {
+                out.push(Placed {
+                    table,
+                    op,
+                    at: At::Batch(i),
+                    key: Key::Map(key),
+                });
+            }
+        }
+    }
+}
+
+/// Each action of a transaction's `TransactItems`, by its `Key` or `Item`.
+fn transact_items<'a>(req: &'a Request, body: &'a Map<String, Json>, out: &mut Vec<Placed<'a>>) {
+    let op = if req.op == Operation::TransactGetItems {
+        Op::Read
+    } else {
+        Op::Write
+    };
+    let actions = body.get("TransactItems").and_then(Json::as_array);
+    for (i, table) in req.actions() {
+        let Some(Json::Object(action)) = actions.and_then(|a| a.get(i)) else {
+            continue;
+        };
+        // An action of two members is refused by its operation.
+        let key = action.values().find_map(|a| {
+            a.get("Key")
+                .or_else(|| a.get("Item"))
+                .and_then(Json::as_object)
+        });
+        if let Some(key) = key {
+            out.push(Placed {
+                table,
+                op,
+                at: At::Action(i),
+                key: Key::Map(key),
+            });
+        }
+    }
 }
