@@ -127,7 +127,8 @@ impl Recreate {
 
     /// Deletes the table and creates it again in the `i`th region, the
     /// writes acknowledged to the old table retired with it; once created,
-    /// the recreate waits for every region to hold the new incarnation.
+    /// the recreate is left spreading, and later steps wait until every
+    /// region holds the new incarnation.
     async fn recreate<F: Faults>(
         &mut self,
         i: usize,

@@ -244,7 +244,9 @@ impl ClientApi {
     /// The regions a new table starts in, and the others a STRONG table
     /// joins once made: a STRONG table starts in this region alone, empty,
     /// and becomes global with its other replicas and witness
-    /// (docs/strong.md). Every region must be one this cluster has.
+    /// (docs/strong.md). Every region the table starts in must be one this
+    /// cluster has; a STRONG table's others are checked when it is made
+    /// global.
     fn create_replicas(
         &self,
         strong: bool,

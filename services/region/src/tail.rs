@@ -1,13 +1,14 @@
 //! The newest stretch of the region's log, kept in memory for the shippers.
 //!
-//! A caught-up shipper used to read every new entry back from SQLite, on the
-//! blocking pool, once per peer, moments after the writer had held that very
-//! entry. Each such read also began a fresh read transaction, which in WAL
-//! mode throws away the reader connection's page cache whenever the log has
-//! grown. Now the writer hands each committed group's log entries to the
-//! tail, and a shipper whose position falls inside it takes its next batch
-//! from memory. A shipper further behind (after a restart or a partition, or
-//! more than the tail holds) reads the store, as before.
+//! Without it a caught-up shipper would read every new entry back from
+//! SQLite, on the blocking pool, once per peer, moments after the writer
+//! had held that very entry, and each such read would begin a fresh read
+//! transaction, which in WAL mode throws away the reader connection's page
+//! cache whenever the log has grown. So the writer hands each committed
+//! group's log entries to the tail, and a shipper whose position falls
+//! inside it takes its next batch from memory. A shipper further behind
+//! (after a restart or a partition, or more than the tail holds) reads the
+//! store.
 //!
 //! The tail is a cache of the log and nothing more: the log in SQLite stays
 //! the record, every entry in the tail is committed, and a miss only costs a

@@ -1,19 +1,20 @@
 //! The region's read connections: a fixed set, opened with the store, and
 //! a read that finds them all busy waits for one.
 //!
-//! Reads used to open an extra connection whenever the pooled ones were all
-//! busy and close it afterwards. SQLite cannot give back a closed
-//! connection's file descriptor while other connections of the process hold
-//! locks on the same file (POSIX locks belong to the process, and closing
-//! any descriptor would drop them all), so it parks the descriptor until no
-//! lock is held, which in a region that is always reading is never. Each
-//! burst of concurrent reads left the process holding as many more
-//! descriptors as the burst had extra connections: in a soak a region went
-//! from 8 descriptors on its database file to 13 in four minutes, and one
+//! Why not open an extra connection when the pooled ones are all busy and
+//! close it afterwards: SQLite cannot give back a closed connection's file
+//! descriptor while other connections of the process hold locks on the same
+//! file (POSIX locks belong to the process, and closing any descriptor would
+//! drop them all), so it parks the descriptor until no lock is held, which
+//! in a region that is always reading is never. Each burst of concurrent
+//! reads would leave the process holding as many more descriptors as the
+//! burst had extra connections: measured in a soak, a region went from 8
+//! descriptors on its database file to 13 in four minutes, and one
 //! restarted mid-run held 8 more than its earlier process. Every extra
-//! connection also paid for opening the file and reading the schema, under
-//! the very load that made it needed. A fixed set keeps descriptors and
-//! memory where they were at start-up, whatever the region went through.
+//! connection would also pay for opening the file and reading the schema,
+//! under the very load that made it needed. A fixed set keeps descriptors
+//! and memory where they were at start-up, whatever the region went
+//! through.
 
 use std::sync::{Condvar, Mutex};
 

@@ -9,7 +9,7 @@
 //! design* and *Using transactional APIs with global tables*). Meridian
 //! reproduces that here, at the receiving end of each link, rather than in
 //! the log or on the wire, so acknowledgements, watermarks, resume and
-//! repair keep working on log positions exactly as before:
+//! repair keep working on log positions, whatever order the lanes apply in:
 //!
 //! - Each entry falls into a **lane**: its table and the hash of its
 //!   partition key modulo the table's partition count. Writes to one
