@@ -160,11 +160,12 @@ def main():
         ["git", "ls-files", "--cached", "--others", "--exclude-standard", "*.rs"],
         cwd=root, capture_output=True, text=True, check=True,
     ).stdout.split()
-    bad, seen = [], set()
+    bad, seen, read = [], set(), 0
     for f in files:
         parts = Path(f).parts
         if "src" not in parts or "tests" in parts:
             continue
+        read += 1
         for name, line, n, comments in functions(root / f):
             if n <= SOFT:
                 continue
@@ -177,11 +178,13 @@ def main():
                 )
     for f, name in sorted(listed - seen):
         bad.append(f".ci/long-functions.txt: {f} {name} is no longer over {SOFT} lines (or gone): take it off the list")
+    if read == 0:
+        bad.append(f"no source file under a src/ directory found in {root}: nothing was checked")
     for b in bad:
         print(b)
     if bad:
         sys.exit(1)
-    print(f"no function past {HARD} lines; each past {SOFT} says why or was listed")
+    print(f"{read} source files: no function past {HARD} lines; each past {SOFT} says why or was listed")
 
 
 if __name__ == "__main__":

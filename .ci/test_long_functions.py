@@ -92,6 +92,9 @@ class LongFunctions(unittest.TestCase):
         )
         self.assert_fails({"a/src/lib.rs": tricky}, "fn f is 104 lines")
 
+    def test_a_tree_without_sources_is_not_passed(self):
+        self.assert_fails({"a/tests/it.rs": body(10)}, "nothing was checked")
+
     def test_tests_and_declarations_are_not_counted(self):
         self.assert_passes(
             {

@@ -850,6 +850,9 @@ impl<'a> Run<'a> {
         meridian_scenario::check_converged(&heads, &mut converged);
         let mut conflict_check = Verdict::default();
         (tally.oracle).check_conflicts(&all_conflicts, strict, &mut conflict_check);
+        // What clients saw of the table's consistency; on a STRONG table
+        // every key must be linearizable, every strongly consistent read
+        // current, and no acknowledged write lost to a crash either.
         report.consistency = tally
             .history
             .as_ref()

@@ -93,9 +93,9 @@ pub(crate) fn items(req: &Request, query_index: bool) -> Vec<Placed<'_>> {
                 });
             }
         }
-        Operation::BatchGetItem | Operation::BatchWriteItem => batch_items(req, body, &mut out),
+        Operation::BatchGetItem | Operation::BatchWriteItem => batch_items(req, &mut out),
         Operation::TransactGetItems | Operation::TransactWriteItems => {
-            transact_items(req, body, &mut out)
+            transact_items(req, &mut out)
         }
         _ => {}
     }
@@ -104,7 +104,8 @@ pub(crate) fn items(req: &Request, query_index: bool) -> Vec<Placed<'_>> {
 
 /// Each entry of a batch's `RequestItems`: a key of `Keys` to read, or the
 /// item or key of a write request.
-fn batch_items<'a>(req: &'a Request, body: &'a Map<String, Json>, out: &mut Vec<Placed<'a>>) {
+fn batch_items<'a>(req: &'a Request, out: &mut Vec<Placed<'a>>) {
+    let body = req.body().0;
     for (table, op) in req.drawing_tables() {
         let entries = match body.get("RequestItems").and_then(|r| r.get(table)) {
             Some(Json::Object(o)) => o.get("Keys").and_then(Json::as_array),
@@ -132,7 +133,8 @@ fn batch_items<'a>(req: &'a Request, body: &'a Map<String, Json>, out: &mut Vec<
 }
 
 /// Each action of a transaction's `TransactItems`, by its `Key` or `Item`.
-fn transact_items<'a>(req: &'a Request, body: &'a Map<String, Json>, out: &mut Vec<Placed<'a>>) {
+fn transact_items<'a>(req: &'a Request, out: &mut Vec<Placed<'a>>) {
+    let body = req.body().0;
     let op = if req.op == Operation::TransactGetItems {
         Op::Read
     } else {
