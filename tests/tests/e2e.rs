@@ -1,11 +1,11 @@
 //! Every end-to-end test file, compiled and linked as one test binary.
 //!
-//! One binary instead of one per file: each file used to link the whole
-//! stack (regions, the AWS SDK, tonic) on its own, and ran its tests alone
-//! while the other core idled at its tail (docs/performance.md, *The test
-//! suite's time*). Each file stays
-//! a module of its own, named as before: `cargo test -p meridian-tests
-//! --test e2e multi_account::` runs one file's tests.
+//! One binary instead of one per file: a binary per file would link the
+//! whole stack (regions, the AWS SDK, tonic) once each, and run its tests
+//! alone while the other core idles at its tail (docs/performance.md, *The
+//! test suite's time*). Each file is a module of its own, named as the
+//! file: `cargo test -p meridian-tests --test e2e multi_account::` runs one
+//! file's tests.
 //!
 //! The container tests are a package of their own (`tests/containers/`,
 //! `--test containers`), run by `.ci/containers.sh` once the image is built.

@@ -21,6 +21,8 @@ use meridian_tests::{TestCluster, poll_until};
 use serde_json::{Value as Json, json};
 
 const MODEL: &str = include_str!("../../services/dynamo/src/request/model-members.txt");
+/// Each operation's request, as [`template`] gives it.
+const REQUESTS: &str = include_str!("isolation-requests.json");
 const REGION: &str = "us-east-1";
 const WAIT: Duration = Duration::from_secs(30);
 
@@ -174,168 +176,15 @@ fn forms(m: &Member) -> &'static [bool] {
 }
 
 /// Each operation's request, every resource member a `$path` placeholder
-/// (a value, or a map's key); `$ShardId` is A's stream's shard.
-fn template(op: &str) -> &'static str {
-    match op {
-        "BatchExecuteStatement" => r#"{"Statements": [{"Statement": "$Statements[].Statement"}]}"#,
-        "BatchGetItem" => {
-            r#"{"RequestItems": {"$RequestItems{key}": {"Keys": [{"pk": {"S": "k"}}]}}}"#
-        }
-        "BatchWriteItem" => {
-            r#"{"RequestItems": {"$RequestItems{key}": [{"PutRequest": {"Item": {"pk": {"S": "w"}}}}]}}"#
-        }
-        "CreateBackup" => r#"{"TableName": "$TableName", "BackupName": "isolation"}"#,
-        "CreateGlobalTable" => {
-            r#"{"GlobalTableName": "$GlobalTableName", "ReplicationGroup": [{"RegionName": "us-east-1"}]}"#
-        }
-        "CreateTable" => {
-            r#"{"TableName": "$TableName", "GlobalTableSourceArn": "$GlobalTableSourceArn",
-            "AttributeDefinitions": [{"AttributeName": "pk", "AttributeType": "S"}, {"AttributeName": "gk", "AttributeType": "S"}],
-            "KeySchema": [{"AttributeName": "pk", "KeyType": "HASH"}], "BillingMode": "PAY_PER_REQUEST",
-            "LocalSecondaryIndexes": [{"IndexName": "$LocalSecondaryIndexes[].IndexName",
-                "KeySchema": [{"AttributeName": "pk", "KeyType": "HASH"}, {"AttributeName": "gk", "KeyType": "RANGE"}],
-                "Projection": {"ProjectionType": "ALL"}}],
-            "GlobalSecondaryIndexes": [{"IndexName": "$GlobalSecondaryIndexes[].IndexName",
-                "KeySchema": [{"AttributeName": "gk", "KeyType": "HASH"}], "Projection": {"ProjectionType": "ALL"}}]}"#
-        }
-        "DeleteBackup" | "DescribeBackup" => r#"{"BackupArn": "$BackupArn"}"#,
-        "DeleteItem" => r#"{"TableName": "$TableName", "Key": {"pk": {"S": "w"}}}"#,
-        "DeleteResourcePolicy" | "GetResourcePolicy" | "ListTagsOfResource" => {
-            r#"{"ResourceArn": "$ResourceArn"}"#
-        }
-        "DeleteTable"
-        | "DescribeContinuousBackups"
-        | "DescribeKinesisStreamingDestination"
-        | "DescribeTable"
-        | "DescribeTableReplicaAutoScaling"
-        | "DescribeTimeToLive"
-        | "ListContributorInsights" => r#"{"TableName": "$TableName"}"#,
-        "DescribeContributorInsights" => {
-            r#"{"TableName": "$TableName", "IndexName": "$IndexName"}"#
-        }
-        "DescribeEndpoints" | "DescribeLimits" => "{}",
-        "DescribeExport" => r#"{"ExportArn": "$ExportArn"}"#,
-        "DescribeGlobalTable" | "DescribeGlobalTableSettings" => {
-            r#"{"GlobalTableName": "$GlobalTableName"}"#
-        }
-        "DescribeImport" => r#"{"ImportArn": "$ImportArn"}"#,
-        "DisableKinesisStreamingDestination"
-        | "EnableKinesisStreamingDestination"
-        | "UpdateKinesisStreamingDestination" => {
-            r#"{"TableName": "$TableName", "StreamArn": "$StreamArn"}"#
-        }
-        "ExecuteStatement" => r#"{"Statement": "$Statement"}"#,
-        "ExecuteTransaction" => {
-            r#"{"TransactStatements": [{"Statement": "$TransactStatements[].Statement"}]}"#
-        }
-        "ExportTableToPointInTime" => r#"{"TableArn": "$TableArn", "S3Bucket": "bucket"}"#,
-        "GetItem" => r#"{"TableName": "$TableName", "Key": {"pk": {"S": "k"}}}"#,
-        "ImportTable" => {
-            r#"{"TableCreationParameters": {"TableName": "$TableCreationParameters.TableName",
-            "GlobalSecondaryIndexes": [{"IndexName": "$TableCreationParameters.GlobalSecondaryIndexes[].IndexName"}]}}"#
-        }
-        "ListBackups" => {
-            r#"{"TableName": "$TableName", "ExclusiveStartBackupArn": "$ExclusiveStartBackupArn"}"#
-        }
-        "ListExports" | "ListImports" => r#"{"TableArn": "$TableArn"}"#,
-        "ListGlobalTables" => {
-            r#"{"ExclusiveStartGlobalTableName": "$ExclusiveStartGlobalTableName"}"#
-        }
-        "ListTables" => r#"{"ExclusiveStartTableName": "$ExclusiveStartTableName"}"#,
-        "PutItem" => r#"{"TableName": "$TableName", "Item": {"pk": {"S": "w"}}}"#,
-        "PutResourcePolicy" => {
-            r#"{"ResourceArn": "$ResourceArn", "Policy": "{\"Version\":\"2012-10-17\",\"Statement\":[{\"Effect\":\"Allow\",\"Principal\":{\"AWS\":\"111122223333\"},\"Action\":\"dynamodb:GetItem\",\"Resource\":\"*\"}]}"}"#
-        }
-        "Query" => {
-            r#"{"TableName": "$TableName", "IndexName": "$IndexName", "KeyConditionExpression": "gk = :g",
-            "ExpressionAttributeValues": {":g": {"S": "g"}}}"#
-        }
-        "RestoreTableFromBackup" => {
-            r#"{"TargetTableName": "$TargetTableName", "BackupArn": "$BackupArn",
-            "GlobalSecondaryIndexOverride": [{"IndexName": "$GlobalSecondaryIndexOverride[].IndexName",
-                "KeySchema": [{"AttributeName": "gk", "KeyType": "HASH"}], "Projection": {"ProjectionType": "ALL"}}],
-            "LocalSecondaryIndexOverride": [{"IndexName": "$LocalSecondaryIndexOverride[].IndexName",
-                "KeySchema": [{"AttributeName": "pk", "KeyType": "HASH"}, {"AttributeName": "gk", "KeyType": "RANGE"}],
-                "Projection": {"ProjectionType": "ALL"}}]}"#
-        }
-        "RestoreTableToPointInTime" => {
-            r#"{"SourceTableArn": "$SourceTableArn", "SourceTableName": "$SourceTableName", "TargetTableName": "$TargetTableName",
-            "GlobalSecondaryIndexOverride": [{"IndexName": "$GlobalSecondaryIndexOverride[].IndexName",
-                "KeySchema": [{"AttributeName": "gk", "KeyType": "HASH"}], "Projection": {"ProjectionType": "ALL"}}],
-            "LocalSecondaryIndexOverride": [{"IndexName": "$LocalSecondaryIndexOverride[].IndexName",
-                "KeySchema": [{"AttributeName": "pk", "KeyType": "HASH"}, {"AttributeName": "gk", "KeyType": "RANGE"}],
-                "Projection": {"ProjectionType": "ALL"}}]}"#
-        }
-        "Scan" => r#"{"TableName": "$TableName", "IndexName": "$IndexName"}"#,
-        "TagResource" => {
-            r#"{"ResourceArn": "$ResourceArn", "Tags": [{"Key": "team", "Value": "a"}]}"#
-        }
-        "TransactGetItems" => {
-            r#"{"TransactItems": [{"Get": {"TableName": "$TransactItems[].Get.TableName", "Key": {"pk": {"S": "k"}}}}]}"#
-        }
-        "TransactWriteItems" => {
-            r#"{"TransactItems": [
-            {"ConditionCheck": {"TableName": "$TransactItems[].ConditionCheck.TableName", "Key": {"pk": {"S": "k"}},
-                "ConditionExpression": "attribute_exists(pk)"}},
-            {"Put": {"TableName": "$TransactItems[].Put.TableName", "Item": {"pk": {"S": "t1"}}}},
-            {"Delete": {"TableName": "$TransactItems[].Delete.TableName", "Key": {"pk": {"S": "t2"}}}},
-            {"Update": {"TableName": "$TransactItems[].Update.TableName", "Key": {"pk": {"S": "t3"}},
-                "UpdateExpression": "SET v = :v", "ExpressionAttributeValues": {":v": {"S": "x"}}}}]}"#
-        }
-        "UntagResource" => r#"{"ResourceArn": "$ResourceArn", "TagKeys": ["team"]}"#,
-        "UpdateContinuousBackups" => {
-            r#"{"TableName": "$TableName", "PointInTimeRecoverySpecification": {"PointInTimeRecoveryEnabled": true}}"#
-        }
-        "UpdateContributorInsights" => {
-            r#"{"TableName": "$TableName", "IndexName": "$IndexName", "ContributorInsightsAction": "ENABLE"}"#
-        }
-        "UpdateGlobalTable" => {
-            r#"{"GlobalTableName": "$GlobalTableName", "ReplicaUpdates": [{"Create": {"RegionName": "us-east-1"}}]}"#
-        }
-        "UpdateGlobalTableSettings" => {
-            r#"{"GlobalTableName": "$GlobalTableName",
-            "GlobalTableGlobalSecondaryIndexSettingsUpdate": [{"IndexName": "$GlobalTableGlobalSecondaryIndexSettingsUpdate[].IndexName",
-                "ProvisionedWriteCapacityUnits": 5}],
-            "ReplicaSettingsUpdate": [{"RegionName": "us-east-1", "ReplicaGlobalSecondaryIndexSettingsUpdate": [
-                {"IndexName": "$ReplicaSettingsUpdate[].ReplicaGlobalSecondaryIndexSettingsUpdate[].IndexName",
-                 "ProvisionedReadCapacityUnits": 5}]}]}"#
-        }
-        "UpdateItem" => {
-            r#"{"TableName": "$TableName", "Key": {"pk": {"S": "w"}}, "UpdateExpression": "SET v = :v",
-            "ExpressionAttributeValues": {":v": {"S": "x"}}}"#
-        }
-        "UpdateTable" => {
-            r#"{"TableName": "$TableName", "GlobalSecondaryIndexUpdates": [
-                {"Update": {"IndexName": "$GlobalSecondaryIndexUpdates[].Update.IndexName",
-                    "ProvisionedThroughput": {"ReadCapacityUnits": 5, "WriteCapacityUnits": 5}}},
-                {"Create": {"IndexName": "$GlobalSecondaryIndexUpdates[].Create.IndexName",
-                    "KeySchema": [{"AttributeName": "gk", "KeyType": "HASH"}], "Projection": {"ProjectionType": "ALL"}}},
-                {"Delete": {"IndexName": "$GlobalSecondaryIndexUpdates[].Delete.IndexName"}}],
-            "ReplicaUpdates": [
-                {"Create": {"RegionName": "us-west-2", "GlobalSecondaryIndexes": [
-                    {"IndexName": "$ReplicaUpdates[].Create.GlobalSecondaryIndexes[].IndexName"}]}},
-                {"Update": {"RegionName": "us-west-2", "GlobalSecondaryIndexes": [
-                    {"IndexName": "$ReplicaUpdates[].Update.GlobalSecondaryIndexes[].IndexName"}]}}]}"#
-        }
-        "UpdateTableReplicaAutoScaling" => {
-            r#"{"TableName": "$TableName",
-            "GlobalSecondaryIndexUpdates": [{"IndexName": "$GlobalSecondaryIndexUpdates[].IndexName"}],
-            "ReplicaUpdates": [{"RegionName": "us-east-1", "ReplicaGlobalSecondaryIndexUpdates": [
-                {"IndexName": "$ReplicaUpdates[].ReplicaGlobalSecondaryIndexUpdates[].IndexName"}]}]}"#
-        }
-        "UpdateTimeToLive" => {
-            r#"{"TableName": "$TableName", "TimeToLiveSpecification": {"Enabled": true, "AttributeName": "ttl"}}"#
-        }
-        "DescribeStream" => r#"{"StreamArn": "$StreamArn"}"#,
-        "GetRecords" => r#"{"ShardIterator": "$ShardIterator"}"#,
-        "GetShardIterator" => {
-            r#"{"StreamArn": "$StreamArn", "ShardId": "$ShardId", "ShardIteratorType": "TRIM_HORIZON"}"#
-        }
-        "ListStreams" => {
-            r#"{"TableName": "$TableName", "ExclusiveStartStreamArn": "$ExclusiveStartStreamArn"}"#
-        }
-        other => panic!("no request template for {other}: a new operation of the model"),
-    }
+/// (a value, or a map's key); `$ShardId` is A's stream's shard. The
+/// requests are data, one per operation of the model, in
+/// `isolation-requests.json`.
+fn template(op: &str) -> Json {
+    let all: serde_json::Map<String, Json> =
+        serde_json::from_str(REQUESTS).expect("isolation-requests.json is a JSON object");
+    all.get(op)
+        .cloned()
+        .unwrap_or_else(|| panic!("no request template for {op}: a new operation of the model"))
 }
 
 /// `template` with each placeholder's value from `values` (by path).
@@ -535,7 +384,7 @@ fn request(m: &Member, a: &Account, mine: &Account, arn: bool, ops: &[Member]) -
     if m.path != "-" {
         values.insert(m.path, a.value(m.shape, arn));
     }
-    let t: Json = serde_json::from_str(template(m.op)).expect("a template is JSON");
+    let t = template(m.op);
     fill(&t, &values)
 }
 
@@ -561,7 +410,7 @@ async fn another_accounts_resource_is_found_in_no_member_of_any_operation() {
             .copied()
             .collect();
         let mut held = Vec::new();
-        placeholders(&serde_json::from_str(template(m.op)).unwrap(), &mut held);
+        placeholders(&template(m.op), &mut held);
         for o in of_op.iter().filter(|o| o.path != "-") {
             assert!(
                 held.iter().any(|h| h == o.path),

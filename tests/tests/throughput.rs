@@ -67,7 +67,7 @@ async fn a_provisioned_table_spends_its_burst_then_throttles_with_its_reasons() 
     provisioned_with_index(&db, "slow", units(1, 1)).await;
     create_table(&db, "fast", ("pk", ScalarAttributeType::S), None).await;
 
-    // What a write consumed is left out unless asked for, as before.
+    // What a write consumed is left out unless ReturnConsumedCapacity asks for it.
     let quiet = db
         .put_item()
         .table_name("fast")

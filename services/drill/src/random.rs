@@ -324,7 +324,7 @@ fn eventual(
         objectives: Default::default(),
         // An invariant no fault can break: once settled, every region
         // holds the same items. Judged after the regions settle, so the
-        // run itself is what it was before the sweep checked it.
+        // check changes nothing of the run it judges.
         invariants: vec![meridian_scenario::invariant::Invariant {
             name: "converged".into(),
             table: "drill".into(),
@@ -415,7 +415,7 @@ fn strong(mut s: Scenario, rng: &mut SmallRng) -> Scenario {
 /// difference and [`ELECTION_ALLOWANCE`]: every fault but a long outage is
 /// healed by the workload's original end, so the extra time has a
 /// majority. Without it such a draw acknowledges too few writes to check
-/// anything (sweep seed 3008067: r3 down from 1.5 s on, r1 and r2 cut
+/// anything (seed 3008067, the test below: r3 down from 1.5 s on, r1 and r2 cut
 /// apart for most of the rest, 89 writes acknowledged; 3.29 s of majority
 /// by this count, where elections and requests waiting out their bounded
 /// wait take much of it). 5 of the 2,500 STRONG draws of seeds 3,000,001
@@ -605,7 +605,7 @@ mod tests {
 
     #[test]
     fn a_strong_draw_that_leaves_too_little_majority_gets_a_longer_workload() {
-        // Sweep seed 3008067: its faults leave r1 and r2 apart while r3 is
+        // Seed 3008067: its faults leave r1 and r2 apart while r3 is
         // down, for most of the 6 s.
         let s = scenario(3_008_067);
         assert!(strong_draw(3_008_067));

@@ -16,7 +16,14 @@
 //! Async workers start with [`Workers::spawn`] and stop when the region's
 //! [`Stop`] signal is raised; threads start with [`Workers::spawn_thread`].
 //! The writer is the one exception to the signal: it stops through its job
-//! queue, so that everything queued before the stop still commits.
+//! queue, so that everything queued before the stop still commits (as a
+//! thread, or inline through [`Workers::spawn_task`]). A receiver is one
+//! worker per peer whose stream from that peer is a session of it
+//! ([`Workers::spawn_session`]).
+//!
+//! A client's own stream (a change watch, a pulse) is no worker: its task
+//! belongs to the request, like any handler's, and ends when the response
+//! is dropped (the client went, or the server stopped with the region).
 
 use std::collections::BTreeMap;
 use std::fmt;
@@ -157,12 +164,58 @@ impl Workers {
         F: FnOnce(Worker, Stop) -> Fut,
         Fut: Future<Output = ()> + Send + 'static,
     {
+        let stop = stop.clone();
+        self.launch(name, move |w| f(w, stop), Worker::stopped)
+    }
+
+    /// Starts an async worker that stops by its own means instead of the
+    /// region's signal: the inline writer, which stops through its job
+    /// queue so that everything queued before the stop still commits. It
+    /// shows as stopped once it returns.
+    pub fn spawn_task<F, Fut>(self: &Arc<Self>, name: &str, f: F) -> tokio::task::JoinHandle<()>
+    where
+        F: FnOnce(Worker) -> Fut,
+        Fut: Future<Output = ()> + Send + 'static,
+    {
+        self.launch(name, f, Worker::stopped)
+    }
+
+    /// Starts one session of a worker that outlives it: a receiver's
+    /// stream from its peer, whose next stream starts the worker again
+    /// (a restart). When the session ends the worker is left idle, waiting
+    /// for that stream, unless the session said it is erroring.
+    pub fn spawn_session<F, Fut>(
+        self: &Arc<Self>,
+        name: &str,
+        stop: &Stop,
+        f: F,
+    ) -> tokio::task::JoinHandle<()>
+    where
+        F: FnOnce(Worker, Stop) -> Fut,
+        Fut: Future<Output = ()> + Send + 'static,
+    {
+        let stop = stop.clone();
+        self.launch(name, move |w| f(w, stop), Worker::session_ended)
+    }
+
+    /// The one way an async worker's task starts: (re)started, run, and
+    /// `ended` says what it is once its future returns.
+    fn launch<F, Fut>(
+        self: &Arc<Self>,
+        name: &str,
+        f: F,
+        ended: fn(&Worker),
+    ) -> tokio::task::JoinHandle<()>
+    where
+        F: FnOnce(Worker) -> Fut,
+        Fut: Future<Output = ()> + Send + 'static,
+    {
         let worker = self.worker(name);
         worker.started();
-        let fut = f(worker.clone(), stop.clone());
+        let fut = f(worker.clone());
         tokio::spawn(async move {
             fut.await;
-            worker.stopped();
+            ended(&worker);
         })
     }
 
@@ -253,6 +306,14 @@ impl Worker {
 
     pub fn stopped(&self) {
         self.set(State::Stopped);
+    }
+
+    /// A session ended ([`Workers::spawn_session`]): idle, unless it
+    /// ended erroring.
+    fn session_ended(&self) {
+        if self.state() != State::Erroring {
+            self.idle();
+        }
     }
 
     pub fn state(&self) -> State {
@@ -349,5 +410,32 @@ mod tests {
         raise.send(true).unwrap();
         task.await.unwrap();
         assert_eq!(workers.statuses()[0].state, State::Stopped);
+    }
+
+    #[tokio::test(flavor = "current_thread")]
+    async fn a_session_leaves_its_worker_idle_or_erroring_and_the_next_one_is_a_restart() {
+        let workers = Workers::new(Arc::new(Metrics::new("r1")));
+        let (_raise, rx) = watch::channel(false);
+        let stop = Stop::new(rx);
+        let status = || workers.statuses()[0].clone();
+        // A stream that ends cleanly, or because the peer went (nothing
+        // said), leaves the receiver waiting for the next.
+        let s = workers.spawn_session("receive:r2", &stop, |w, _| async move {
+            w.running();
+        });
+        s.await.unwrap();
+        assert_eq!((status().state, status().restarts), (State::Idle, 0));
+        let s = workers.spawn_session("receive:r2", &stop, |w, _| async move {
+            w.erroring("decode: bad frame");
+        });
+        s.await.unwrap();
+        let st = status();
+        assert_eq!((st.state, st.restarts), (State::Erroring, 1));
+        assert_eq!(st.last_error, "decode: bad frame");
+        // A task that stops by its own means shows stopped.
+        let t = workers.spawn_task("writer", |w| async move { w.idle() });
+        t.await.unwrap();
+        let writer = workers.statuses().into_iter().find(|w| w.name == "writer");
+        assert_eq!(writer.map(|w| w.state), Some(State::Stopped));
     }
 }

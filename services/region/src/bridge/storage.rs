@@ -151,14 +151,9 @@ impl StoreBridge {
                         })?,
                 )
             }
-            Mode::Inline => {
-                let w = workers.worker("writer");
-                w.started();
-                WriterTask::Task(tokio::spawn(async move {
-                    writer_task(writer, ctx, rx, publish, &w).await;
-                    w.stopped();
-                }))
-            }
+            Mode::Inline => WriterTask::Task(workers.spawn_task("writer", |w| async move {
+                writer_task(writer, ctx, rx, publish, &w).await;
+            })),
         };
         Ok((
             StoreBridge {

@@ -105,19 +105,21 @@ impl Replication for ReplicationApi {
         };
         let _ = tx.send(Ok(welcome)).await;
         tracing::debug!(%peer, applied, "replication stream opened");
-        let worker = shared.workers.worker(&format!("receive:{peer}"));
-        worker.started();
-        let stream = InboundStream {
-            regions: shared.config.all_regions(),
-            shared,
-            label: PeerLabel { peer },
-            log_id: hello.log_id,
-            inbound,
-            tx,
-            worker,
-        };
-        let core = receiver_core(&stream.shared.config, &stream.label.peer, applied);
-        tokio::spawn(stream.run(core, self.stop.clone()));
+        let core = receiver_core(&shared.config, &peer, applied);
+        let workers = shared.workers.clone();
+        let name = format!("receive:{peer}");
+        workers.spawn_session(&name, &self.stop, move |worker, stop| {
+            let stream = InboundStream {
+                regions: shared.config.all_regions(),
+                shared,
+                label: PeerLabel { peer },
+                log_id: hello.log_id,
+                inbound,
+                tx,
+                worker,
+            };
+            stream.run(core, stop)
+        });
         Ok(Response::new(Box::pin(ReceiverStream::new(rx))))
     }
 }
@@ -260,8 +262,8 @@ struct InboundStream {
     log_id: String,
     inbound: Streaming<pb::ShipRequest>,
     tx: Responses,
-    /// The peer's receiver worker: idle once the stream ends cleanly,
-    /// erroring when it ends with an error.
+    /// The peer's receiver worker, of which this stream is a session:
+    /// erroring when it ends with an error, idle otherwise.
     worker: Worker,
 }
 
@@ -349,10 +351,7 @@ impl InboundStream {
                         return;
                     }
                 }
-                receiver::Action::End(None) => {
-                    self.worker.idle();
-                    return;
-                }
+                receiver::Action::End(None) => return,
                 receiver::Action::End(Some(e)) => {
                     let peer = &self.label.peer;
                     tracing::warn!(%peer, reason = e.reason(), error = %e, "ended a replication stream");
