@@ -14,6 +14,7 @@
 //! the operation, which answers otherwise, and this test fails.
 
 use std::collections::BTreeMap;
+use std::sync::LazyLock;
 use std::time::Duration;
 
 use meridian_cluster::http;
@@ -180,9 +181,10 @@ fn forms(m: &Member) -> &'static [bool] {
 /// requests are data, one per operation of the model, in
 /// `isolation-requests.json`.
 fn template(op: &str) -> Json {
-    let all: serde_json::Map<String, Json> =
-        serde_json::from_str(REQUESTS).expect("isolation-requests.json is a JSON object");
-    all.get(op)
+    static ALL: LazyLock<serde_json::Map<String, Json>> = LazyLock::new(|| {
+        serde_json::from_str(REQUESTS).expect("isolation-requests.json is a JSON object")
+    });
+    ALL.get(op)
         .cloned()
         .unwrap_or_else(|| panic!("no request template for {op}: a new operation of the model"))
 }

@@ -143,7 +143,7 @@ impl PolicyUpdate {
             return Ok(None);
         }
         let (min, max) = self.bounds(current, kind, table)?;
-        let mut next = match (&self.policy, current) {
+        let next = match (&self.policy, current) {
             (None, None) => {
                 return Err(Error::invalid(
                     format!("{}.ScalingPolicyUpdate", self.field),
@@ -152,11 +152,13 @@ impl PolicyUpdate {
                     ),
                 ));
             }
-            (None, Some(c)) => c.clone(),
+            (None, Some(c)) => Policy {
+                min,
+                max,
+                ..c.clone()
+            },
             (Some(p), c) => self.targeted(p, c, (min, max), kind, table)?,
         };
-        next.min = min;
-        next.max = max;
         Ok(Some(next))
     }
 

@@ -18,6 +18,16 @@ use crate::version::Version;
 
 mod table;
 
+/// A refusal of UpdateTable with DynamoDB's message `m`, whole.
+fn refuse<T>(m: String) -> Result<T, Error> {
+    Err(Error::invalid(FIELD, m))
+}
+
+/// A refusal of UpdateTable for a parameter value, worded as DynamoDB's.
+fn invalid<T>(m: impl std::fmt::Display) -> Result<T, Error> {
+    refuse(format!("One or more parameter values were invalid: {m}"))
+}
+
 /// Sort key of a table's settings row in the catalog.
 pub const SETTINGS_SORT_KEY: &[u8] = b"settings";
 
@@ -173,8 +183,6 @@ impl TableSettings {
     /// The settings after `change` made at `now` (µs) to table `table`, by
     /// DynamoDB's rules; the error message is DynamoDB's.
     pub fn change(&self, table: &str, c: &SettingsChange, now: u64) -> Result<Self, Error> {
-        let refuse = |m: String| Err(Error::invalid(FIELD, m));
-        let invalid = |m: &str| refuse(format!("One or more parameter values were invalid: {m}"));
         if c.mode.is_none() && c.throughput.is_none() && c.stream.is_none() && c.on_demand.is_none()
         {
             return refuse(

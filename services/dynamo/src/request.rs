@@ -222,9 +222,10 @@ impl Request {
     }
 }
 
-/// The table, index and access a member that holds no table ARN names
-/// by `given`: what its kind reads there (an ARN, a shard iterator, a
-/// PartiQL statement, an index's name), or `None` when it names no table.
+/// The table, index and access named by `given` in a member whose table
+/// ARN is not read as a name (`Member::arn` off): what its kind reads
+/// there (an ARN of any kind, a shard iterator, a PartiQL statement, an
+/// index's name), or `None` when it names no table.
 fn named_in(m: &Member, given: &str) -> Option<(String, Option<String>, Option<Access>)> {
     match m.kind {
         Kind::Arn | Kind::Source => {

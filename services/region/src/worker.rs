@@ -165,7 +165,7 @@ impl Workers {
         Fut: Future<Output = ()> + Send + 'static,
     {
         let stop = stop.clone();
-        self.launch(name, move |w| f(w, stop), Worker::stopped)
+        self.launch(name, move |w| f(w, stop), |w, _| w.stopped())
     }
 
     /// Starts an async worker that stops by its own means instead of the
@@ -177,13 +177,15 @@ impl Workers {
         F: FnOnce(Worker) -> Fut,
         Fut: Future<Output = ()> + Send + 'static,
     {
-        self.launch(name, f, Worker::stopped)
+        self.launch(name, f, |w, _| w.stopped())
     }
 
     /// Starts one session of a worker that outlives it: a receiver's
     /// stream from its peer, whose next stream starts the worker again
     /// (a restart). When the session ends the worker is left idle, waiting
-    /// for that stream, unless the session said it is erroring.
+    /// for that stream, unless the session said it is erroring or a later
+    /// session has started (a peer's new stream may open before its old one
+    /// notices its end).
     pub fn spawn_session<F, Fut>(
         self: &Arc<Self>,
         name: &str,
@@ -199,23 +201,24 @@ impl Workers {
     }
 
     /// The one way an async worker's task starts: (re)started, run, and
-    /// `ended` says what it is once its future returns.
+    /// `ended` says what it is once its future returns, given the count of
+    /// starts this task began as.
     fn launch<F, Fut>(
         self: &Arc<Self>,
         name: &str,
         f: F,
-        ended: fn(&Worker),
+        ended: fn(&Worker, u64),
     ) -> tokio::task::JoinHandle<()>
     where
         F: FnOnce(Worker) -> Fut,
         Fut: Future<Output = ()> + Send + 'static,
     {
         let worker = self.worker(name);
-        worker.started();
+        let start = worker.started();
         let fut = f(worker.clone());
         tokio::spawn(async move {
             fut.await;
-            ended(&worker);
+            ended(&worker, start);
         })
     }
 
@@ -271,13 +274,15 @@ impl fmt::Debug for Worker {
 
 impl Worker {
     /// The worker (re)starts: a task begins, a session or stream opens.
-    /// Every start after the first counts as a restart.
-    pub fn started(&self) {
-        let again = {
+    /// Every start after the first counts as a restart. Returns the count
+    /// of starts, this one included.
+    pub fn started(&self) -> u64 {
+        let starts = {
             let mut d = lock(&self.entry.detail);
             d.starts += 1;
-            d.starts > 1
+            d.starts
         };
+        let again = starts > 1;
         if again {
             self.workers
                 .metrics
@@ -288,6 +293,7 @@ impl Worker {
                 .inc();
         }
         self.set(State::Running);
+        starts
     }
 
     pub fn running(&self) {
@@ -308,12 +314,16 @@ impl Worker {
         self.set(State::Stopped);
     }
 
-    /// A session ended ([`Workers::spawn_session`]): idle, unless it
-    /// ended erroring.
-    fn session_ended(&self) {
-        if self.state() != State::Erroring {
+    /// The session that began as start `start` ended
+    /// ([`Workers::spawn_session`]): idle, unless it ended erroring or a
+    /// later session has started. The check and the change hold the lock a
+    /// start takes, so a session starting meanwhile is never shown idle.
+    fn session_ended(&self, start: u64) {
+        let d = lock(&self.entry.detail);
+        if d.starts == start && self.state() != State::Erroring {
             self.idle();
         }
+        drop(d);
     }
 
     pub fn state(&self) -> State {
@@ -437,5 +447,26 @@ mod tests {
         t.await.unwrap();
         let writer = workers.statuses().into_iter().find(|w| w.name == "writer");
         assert_eq!(writer.map(|w| w.state), Some(State::Stopped));
+    }
+
+    #[tokio::test(flavor = "current_thread")]
+    async fn an_old_session_ending_leaves_a_newer_one_running() {
+        let workers = Workers::new(Arc::new(Metrics::new("r1")));
+        let (_raise, rx) = watch::channel(false);
+        let stop = Stop::new(rx);
+        let (end_old, old_ends) = tokio::sync::oneshot::channel::<()>();
+        let (end_new, new_ends) = tokio::sync::oneshot::channel::<()>();
+        let old = workers.spawn_session("receive:r2", &stop, |_, _| async move {
+            let _ = old_ends.await;
+        });
+        let new = workers.spawn_session("receive:r2", &stop, |_, _| async move {
+            let _ = new_ends.await;
+        });
+        end_old.send(()).unwrap();
+        old.await.unwrap();
+        assert_eq!(workers.statuses()[0].state, State::Running);
+        end_new.send(()).unwrap();
+        new.await.unwrap();
+        assert_eq!(workers.statuses()[0].state, State::Idle);
     }
 }

@@ -3,7 +3,7 @@
 //! the settings that needs the whole definition, kept apart from the
 //! settings types below it, which the definition itself holds.
 
-use super::{Billing, FIELD, SettingsChange, Stream, TableSettings};
+use super::{Billing, SettingsChange, Stream, TableSettings, invalid, refuse};
 use crate::error::Error;
 use crate::schema::TableDef;
 use crate::value::Item;
@@ -18,16 +18,6 @@ pub const GLOBAL_STREAM_VIEW: &str = "NEW_AND_OLD_IMAGES";
 /// a Global Table replica"; a STRONG table's stream can be changed.
 fn replicates_by_stream(def: &TableDef) -> bool {
     def.replicas.len() >= 2 && def.consistency.strong().is_none()
-}
-
-/// A refusal of UpdateTable with DynamoDB's message `m`, whole.
-fn refuse<T>(m: String) -> Result<T, Error> {
-    Err(Error::invalid(FIELD, m))
-}
-
-/// A refusal of UpdateTable for a parameter value, worded as DynamoDB's.
-fn invalid<T>(m: String) -> Result<T, Error> {
-    refuse(format!("One or more parameter values were invalid: {m}"))
 }
 
 /// `next`, the settings of a table now on demand, with its indexes'
@@ -110,7 +100,7 @@ impl TableSettings {
             return Ok(next);
         }
         if c.stream == Some(None) && self.stream.is_some() && replicates_by_stream(def) {
-            return invalid("Disabling Stream is not allowed for a Global Table replica.".into());
+            return invalid("Disabling Stream is not allowed for a Global Table replica.");
         }
         let forget = c.indexes.iter().filter(|(_, u)| u.is_none());
         let updates: Vec<(&String, (u64, u64))> = c
@@ -150,8 +140,7 @@ impl TableSettings {
     ) -> Result<Self, Error> {
         if !c.index_on_demand.is_empty() {
             return invalid(
-                "OnDemandThroughput can be specified only when BillingMode is PAY_PER_REQUEST"
-                    .into(),
+                "OnDemandThroughput can be specified only when BillingMode is PAY_PER_REQUEST",
             );
         }
         let switched = self.billing == Billing::PayPerRequest;
