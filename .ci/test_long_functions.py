@@ -78,6 +78,35 @@ class LongFunctions(unittest.TestCase):
             listed="a/src/lib.rs f\n",
         )
 
+    def test_an_entry_covers_one_function_of_its_name(self):
+        two = body(90) + "impl S {\n" + body(80) + "}\n"
+        self.assert_fails(
+            {"a/src/lib.rs": two},
+            "a/src/lib.rs:92: fn f is 80 lines, past 70, with no comment",
+            listed="a/src/lib.rs f\n",
+        )
+        self.assert_passes({"a/src/lib.rs": two}, listed="a/src/lib.rs f\na/src/lib.rs f\n")
+
+    def test_every_form_of_fn_is_counted(self):
+        forms = [
+            "pub(crate) async fn f() {",
+            "const unsafe fn f() {",
+            "impl<T> S<T> {\n    pub fn f<U>(\n        u: U,\n    ) -> Option<U>\n    where\n        U: Clone,\n    {",
+            "trait T {\n    fn f(&self) {",
+        ]
+        for head in forms:
+            text = head + "\n" + "\n".join(["    let x = 1;"] * 80) + "\n}\n"
+            if head.startswith(("impl", "trait")):
+                text += "}\n"
+            self.assert_fails({"a/src/lib.rs": text}, "fn f is")
+
+    def test_a_test_library_is_counted_and_a_comment_naming_test_hides_nothing(self):
+        self.assert_fails({"tests/src/lib.rs": body(80)}, "tests/src/lib.rs:1: fn f is 80 lines")
+        self.assert_fails(
+            {"a/src/lib.rs": "/// Unlike a #[test], this runs in the region.\n" + body(80)},
+            "fn f is 80 lines",
+        )
+
     def test_braces_in_strings_chars_and_comments_are_not_counted(self):
         tricky = (
             "fn f() {\n"
