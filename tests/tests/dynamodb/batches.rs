@@ -209,14 +209,17 @@ async fn batches_hold_25_writes_and_100_reads_without_duplicates() {
         .await;
 
     // One BatchGetItem answers at most 16 MB; the rest is UnprocessedKeys,
-    // which a retry loop then reads.
+    // which a retry loop then reads. The 45 puts of 400 write units each
+    // spend their partitions' 1,000 a second and are throttled: a patient
+    // client waits them out.
     create_table(&c, "huge", ("pk", ScalarAttributeType::S), None).await;
     let big = "x".repeat(399 * 1024);
     let hkey = |i: usize| item([("pk", s(&format!("h{i:02}")))]);
+    let writer = patient(cluster.dynamo_url(0));
     for i in 0..45 {
         let mut it = hkey(i);
         it.insert("d".into(), s(&big));
-        put(&c, "huge", it).await;
+        put(&writer, "huge", it).await;
     }
     cases
         .run("a 16 MB answer leaves UnprocessedKeys", async {

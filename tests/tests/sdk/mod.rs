@@ -70,6 +70,24 @@ pub async fn table_of(c: &Client, table: &str) -> aws_sdk_dynamodb::types::Table
         .expect("a described table")
 }
 
+/// [`client`] that retries a refusal up to ten attempts with the SDK's
+/// exponential backoff: for a test's setup that writes faster than a
+/// partition takes (1,000 write units a second), where the default three
+/// attempts can all fall within the second one large put spends. The
+/// throttle is DynamoDB's ("Reduce the frequency of requests and use
+/// exponential backoff", *Error retries and exponential backoff*,
+/// https://docs.aws.amazon.com/amazondynamodb/latest/developerguide/Programming.Errors.html#Programming.Errors.RetryAndBackoff);
+/// the test waits it out instead of the endpoint being kinder.
+pub fn patient(url: String) -> Client {
+    let retry = aws_sdk_dynamodb::config::retry::RetryConfig::standard().with_max_attempts(10);
+    let conf = client(url)
+        .config()
+        .to_builder()
+        .retry_config(retry)
+        .build();
+    Client::from_conf(conf)
+}
+
 /// [`client`] that does not retry, so a refusal the SDK would retry
 /// (`ReplicatedWriteConflictException`, a throttle) reaches the test.
 pub fn no_retry(url: String) -> Client {
